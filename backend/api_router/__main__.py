@@ -1,0 +1,3 @@
+from api_router.cli import main
+
+raise SystemExit(main())

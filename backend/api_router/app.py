@@ -1,0 +1,175 @@
+"""Composition root: builds the runtime from a user-data folder and runs the gateway.
+
+``open_runtime`` wires config, secrets, store, router and continuity; ``Gateway`` serves them on
+the current event loop; ``GatewayThread`` runs a Gateway on its own loop in a daemon thread (the
+desktop shell keeps the main thread for the GUI).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import errno
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import aiohttp
+from aiohttp import web
+
+from api_router.config import LOOPBACK_HOSTS, ConfigFile
+from api_router.control import Control
+from api_router.gateway.continuity import Continuity
+from api_router.gateway.proxy import REJECTS_PREVIOUS_ID_META
+from api_router.gateway.server import GatewayApp
+from api_router.paths import Paths, codex_home
+from api_router.routing import Router
+from api_router.runtime import Runtime
+from api_router.secrets import Redactor, SecretsFile
+from api_router.store import Store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+class StartError(Exception):
+    """The gateway could not start; the message is one line for the user."""
+
+    exit_code = 1
+
+
+class PortInUse(StartError):
+    exit_code = 2
+
+
+def open_runtime(paths: Paths, *, clock: Callable[[], float] = time.time) -> Runtime:
+    """Load (or create) everything in ``paths``; problems found become events, never crashes."""
+    config, config_report = ConfigFile.load(paths.config)
+    secrets, secrets_report = SecretsFile.load(paths.secrets)
+    redactor = Redactor()
+    redactor.update(secrets.current)
+    secrets.listeners.append(redactor.update)
+    store = Store(paths.store, redactor)
+    store.open()
+    for problem in (*config_report.problems, *secrets_report.problems):
+        store.add_event("error", "config", problem)
+    if secrets_report.migrated:
+        store.add_event("info", "config", "The gateway token was moved out of the provider keys (legacy secrets.json)")
+    rejecting = set(json.loads(store.get_meta(REJECTS_PREVIOUS_ID_META) or "[]"))
+    home = codex_home()
+    continuity = Continuity(home, store.response_owner, store.reasoning_owners, rejecting)
+    router = Router(store.add_event, clock)
+    return Runtime(paths, config, secrets, redactor, store, router, continuity, home)
+
+
+def run_on_loop(rt: Runtime, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+    """Run ``coro`` on the gateway's loop from another thread and wait for its result."""
+    if rt.loop is None:
+        coro.close()
+        raise RuntimeError("the gateway is not running")
+    return asyncio.run_coroutine_threadsafe(coro, rt.loop).result(timeout)
+
+
+def make_control(rt: Runtime) -> Control:
+    return Control(rt, lambda coro: run_on_loop(rt, coro))
+
+
+class Gateway:
+    def __init__(self, rt: Runtime, control: Control, *, host: str | None = None, port: int | None = None,
+                 shutdown_grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        self.rt = rt
+        self.control = control
+        self.host = host
+        self.port = port
+        self.shutdown_grace = shutdown_grace
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        rt = self.rt
+        listen = rt.config.current.listen
+        host = self.host or listen.host
+        port = listen.port if self.port is None else self.port
+        if host not in LOOPBACK_HOSTS and not listen.allow_remote:
+            raise StartError(f"refusing to listen on {host}: only loopback addresses are allowed unless "
+                             "[listen] allow_remote = true is set in config.toml")
+        rt.loop = asyncio.get_running_loop()
+        rt.shutting_down = False
+        rt.http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=256, limit_per_host=0, ttl_dns_cache=300),
+            timeout=aiohttp.ClientTimeout(total=None),  # our own timeouts apply per phase
+            trust_env=True,
+        )
+        app = GatewayApp(rt, self.control).build()
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
+                                     shutdown_timeout=self.shutdown_grace)
+        await self._runner.setup()
+        try:
+            await web.TCPSite(self._runner, host, port).start()
+        except OSError as exc:
+            await self._cleanup()
+            if exc.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1)):
+                raise PortInUse(f"port {port} on {host} is already in use (is API Router already running?)") from None
+            raise StartError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        bound = self._runner.addresses[0]
+        rt.bound_host, rt.bound_port = host, bound[1]
+        if host not in LOOPBACK_HOSTS:
+            log.warning("listening on non-loopback address %s: other machines can reach the gateway", host)
+            rt.emit("warning", "security", f"Listening on {host}:{rt.bound_port}, reachable from other machines "
+                                           "(allow_remote = true)")
+        rt.emit("info", "gateway", f"Gateway listening on {rt.gateway_url}")
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish (up to the grace period), then close."""
+        self.rt.shutting_down = True
+        await self._cleanup()
+
+    async def _cleanup(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.rt.http is not None:
+            await self.rt.http.close()
+            self.rt.http = None
+
+
+class GatewayThread:
+    """A Gateway on its own event loop in a daemon thread."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._started: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._stopped = threading.Event()
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start and wait until the gateway listens; re-raises its StartError."""
+        self._thread = threading.Thread(target=self._main, name="gateway", daemon=True)
+        self._thread.start()
+        self._started.result(timeout)
+
+    def _main(self) -> None:
+        loop = self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            try:
+                loop.run_until_complete(self.gateway.start())
+            except BaseException as exc:  # reported to the starting thread
+                self._started.set_exception(exc)
+                return
+            self._started.set_result(None)
+            loop.run_forever()
+            loop.run_until_complete(self.gateway.stop())
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+            self._stopped.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._stopped.wait(timeout)

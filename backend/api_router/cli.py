@@ -1,0 +1,134 @@
+"""``api-router`` command line: pick the mode, run it, exit with a meaningful code."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import logging.handlers
+import signal
+import sys
+from collections.abc import Callable
+
+from api_router import __version__
+from api_router.app import Gateway, StartError, make_control, open_runtime
+from api_router.codex.setup import auth_json, config_block
+from api_router.paths import Paths, resolve_user_data
+from api_router.runtime import Runtime
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="api-router",
+        description="Local OpenAI-compatible gateway that routes Codex across several upstream providers.")
+    parser.add_argument("--headless", action="store_true",
+                        help="run the gateway (and the web UI at its address) without any window or tray")
+    parser.add_argument("--user-data", metavar="DIR",
+                        help="folder for config.toml, secrets.json and data/ (default: $API_ROUTER_USER_DATA, "
+                             "else user-data/ beside the app)")
+    parser.add_argument("--host", metavar="H", help="listen address for this run (default: [listen] host)")
+    parser.add_argument("--port", metavar="N", type=int, help="listen port for this run (default: [listen] port)")
+    parser.add_argument("--show", action="store_true", help="desktop: show the window at start this time")
+    parser.add_argument("--version", action="version", version=f"api-router {__version__}")
+    return parser
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats, then scrubs every known secret from the whole text (tracebacks included)."""
+
+    def __init__(self, redact: Callable[[str], str]) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self._redact(super().format(record))
+
+
+def setup_logging(rt: Runtime, *, console: bool) -> None:
+    formatter = RedactingFormatter(rt.redactor)
+    handlers: list[logging.Handler] = []
+    rt.paths.data.mkdir(parents=True, exist_ok=True)
+    file_handler = logging.handlers.RotatingFileHandler(rt.paths.data / "api-router.log", maxBytes=1_000_000,
+                                                        backupCount=3, encoding="utf-8")
+    handlers.append(file_handler)
+    if console:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def banner(rt: Runtime) -> str:
+    token = rt.secrets.current.gateway_token
+    ui = rt.gateway_url.removesuffix("/v1") + "/"
+    return "\n".join([
+        f"API Router {__version__} is running (headless).",
+        f"  Gateway URL:    {rt.gateway_url}",
+        f"  Web UI:         {ui}",
+        f"  Gateway token:  {token}",
+        f"  User data:      {rt.paths.user_data}",
+        "",
+        "One-time Codex setup — add to ~/.codex/config.toml:",
+        "",
+        config_block(rt.gateway_url).rstrip(),
+        "",
+        "and put this in ~/.codex/auth.json (UTF-8, no BOM):",
+        "",
+        auth_json(token).rstrip(),
+        "",
+        "(Or open the web UI and use Connect Codex.)  Stop with Ctrl-C.",
+        "",
+    ])
+
+
+async def serve_headless(paths: Paths, host: str | None, port: int | None) -> int:
+    rt = open_runtime(paths)
+    setup_logging(rt, console=True)
+    try:
+        gateway = Gateway(rt, make_control(rt), host=host, port=port)
+        try:
+            await gateway.start()
+        except StartError as exc:
+            print(f"api-router: {exc}", file=sys.stderr)
+            return exc.exit_code
+        print(banner(rt), flush=True)
+        stop = asyncio.Event()
+        _on_signals(stop.set)
+        await stop.wait()
+        print("api-router: shutting down…", file=sys.stderr, flush=True)
+        await gateway.stop()
+        return 0
+    finally:
+        rt.store.close()
+
+
+def _on_signals(callback: Callable[[], None]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, callback)
+        except (NotImplementedError, RuntimeError):  # Windows: no loop signal handlers
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(callback))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    paths = Paths(resolve_user_data(args.user_data))
+    if not args.headless:
+        from api_router.desktop.mode import desktop_unavailable_reason
+
+        reason = desktop_unavailable_reason()
+        if reason is None:
+            from api_router.desktop.shell import run_desktop
+
+            return run_desktop(paths, host=args.host, port=args.port, show=args.show)
+        print(f"api-router: starting headless with the web UI ({reason})", file=sys.stderr)
+    try:
+        return asyncio.run(serve_headless(paths, args.host, args.port))
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,140 @@
+"""Connect Codex: write the provider block into ``$CODEX_HOME/config.toml`` and the gateway token
+into ``auth.json``, keeping a backup of both so the user can go back.
+
+The user's config.toml is merged with tomlkit (their other settings and comments stay); a file
+that does not parse is never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+
+from api_router.fsutil import atomic_write
+from api_router.store import now_ms
+
+PROVIDER_ID = "api_router"
+BACKUP_DIR = "api-router-backup"
+FILES = ("config.toml", "auth.json")
+
+
+class CodexSetupError(ValueError):
+    pass
+
+
+def provider_values(gateway_url: str) -> dict[str, Any]:
+    return {"name": "API Router", "base_url": gateway_url, "wire_api": "responses", "requires_openai_auth": True}
+
+
+def config_block(gateway_url: str) -> str:
+    doc = tomlkit.document()
+    doc["model_provider"] = PROVIDER_ID
+    table = tomlkit.table()
+    for key, value in provider_values(gateway_url).items():
+        table[key] = value
+    doc["model_providers"] = tomlkit.table(is_super_table=True)
+    doc["model_providers"][PROVIDER_ID] = table
+    return tomlkit.dumps(doc)
+
+
+def auth_json(token: str) -> str:
+    return json.dumps({"OPENAI_API_KEY": token}, indent=2) + "\n"
+
+
+def _read_config(path: Path) -> tomlkit.TOMLDocument:
+    if not path.exists():
+        return tomlkit.document()
+    try:
+        return tomlkit.parse(path.read_text(encoding="utf-8-sig"))
+    except Exception as exc:  # any tomlkit parse error
+        raise CodexSetupError(f"{path} could not be parsed ({' '.join(str(exc).split())}); fix it or move it "
+                              "away first — API Router does not overwrite a file it cannot read") from None
+
+
+def _read_auth(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def merged_config(doc: tomlkit.TOMLDocument, gateway_url: str) -> str:
+    doc["model_provider"] = PROVIDER_ID
+    providers = doc.get("model_providers")
+    if providers is None:
+        providers = doc["model_providers"] = tomlkit.table(is_super_table=True)
+    if PROVIDER_ID not in providers:
+        providers[PROVIDER_ID] = tomlkit.table()
+    for key, value in provider_values(gateway_url).items():
+        providers[PROVIDER_ID][key] = value
+    return tomlkit.dumps(doc)
+
+
+def _configured(home: Path, gateway_url: str, token: str) -> bool:
+    try:
+        doc = _read_config(home / "config.toml")
+    except CodexSetupError:
+        return False
+    block = (doc.get("model_providers") or {}).get(PROVIDER_ID) or {}
+    auth = _read_auth(home / "auth.json") or {}
+    return (doc.get("model_provider") == PROVIDER_ID and block.get("base_url") == gateway_url
+            and block.get("wire_api") == "responses" and auth.get("OPENAI_API_KEY") == token)
+
+
+def describe(home: Path, gateway_url: str, token: str) -> dict[str, Any]:
+    return {
+        "codex_home": str(home),
+        "config_path": str(home / "config.toml"),
+        "auth_path": str(home / "auth.json"),
+        "config_block": config_block(gateway_url),
+        "auth_json": auth_json(token),
+        "configured": _configured(home, gateway_url, token),
+        "has_backup": (home / BACKUP_DIR / "manifest.json").is_file(),
+    }
+
+
+def apply(home: Path, gateway_url: str, token: str) -> dict[str, Any]:
+    config_path, auth_path = home / "config.toml", home / "auth.json"
+    new_config = merged_config(_read_config(config_path), gateway_url)
+    if not _configured(home, gateway_url, token):
+        _backup(home)
+    atomic_write(config_path, new_config.encode("utf-8"), mode=0o600)
+    atomic_write(auth_path, auth_json(token).encode("utf-8"), mode=0o600)  # UTF-8, no BOM
+    return describe(home, gateway_url, token)
+
+
+def _backup(home: Path) -> None:
+    folder = home / BACKUP_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    existed = {}
+    for name in FILES:
+        source = home / name
+        existed[name] = source.is_file()
+        if existed[name]:
+            atomic_write(folder / name, source.read_bytes(), mode=0o600)
+        else:
+            (folder / name).unlink(missing_ok=True)
+    manifest = {"unix_ms": now_ms(), "existed": existed}
+    atomic_write(folder / "manifest.json", json.dumps(manifest).encode())
+
+
+def restore(home: Path, gateway_url: str, token: str) -> dict[str, Any]:
+    folder = home / BACKUP_DIR
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        existed = manifest["existed"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise CodexSetupError(f"there is no API Router backup in {folder}") from None
+    for name in FILES:
+        target = home / name
+        if existed.get(name):
+            atomic_write(target, (folder / name).read_bytes(), mode=0o600)
+        else:
+            target.unlink(missing_ok=True)  # the file did not exist before API Router wrote it
+    shutil.rmtree(folder)
+    return describe(home, gateway_url, token)

@@ -1,0 +1,1 @@
+"""The desktop shell: pywebview window, pystray tray icon, single-instance handling."""

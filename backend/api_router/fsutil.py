@@ -1,0 +1,75 @@
+"""Crash-safe file primitives shared by the config, secrets and store modules."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Replace ``path`` with ``data`` so that a reader (or a crash) sees the old or the new file,
+    never a mix: write a temp file in the same folder, fsync it, rename over the target."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    fd = os.open(tmp, flags, 0o600 if mode is None else mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable; not possible (nor needed) on Windows.
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def aside_path(path: Path, label: str = "broken") -> Path:
+    """A free sibling name like ``config.toml.broken-20261124-101500``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = path.with_name(f"{path.name}.{label}-{stamp}")
+    n = 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.{label}-{stamp}-{n}")
+    return candidate
+
+
+def move_aside(path: Path, label: str = "broken") -> Path:
+    """Rename a file we could not use so it is kept for the user but no longer in the way."""
+    target = aside_path(path, label)
+    os.replace(path, target)
+    return target
+
+
+def copy_aside(path: Path, label: str = "broken") -> Path:
+    """Keep a copy of a file we will keep using in place (e.g. a config with one bad value)."""
+    target = aside_path(path, label)
+    atomic_write(target, path.read_bytes())
+    return target
+
+
+def remove_stale_temp_files(folder: Path, name: str) -> None:
+    """Temp files left by a crash mid-write are garbage: the target was never replaced."""
+    for tmp in folder.glob(f".{name}.*.tmp"):
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,32 @@
+"""The JSON errors the gateway produces itself: ``{"error": {"message", "type"}}``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+_TYPES = {
+    400: "invalid_request_error",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    426: "upgrade_required",
+    500: "internal_error",
+    502: "gateway_error",
+    503: "unavailable",
+}
+
+
+class GatewayError(Exception):
+    """Raised anywhere in a handler; the middleware turns it into the JSON error response."""
+
+    def __init__(self, status: int, message: str, type_: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type_ or _TYPES.get(status, "error")
+
+
+def error_response(status: int, message: str, type_: str | None = None) -> web.Response:
+    return web.json_response({"error": {"message": message, "type": type_ or _TYPES.get(status, "error")}}, status=status)

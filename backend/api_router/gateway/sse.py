@@ -1,0 +1,204 @@
+"""Server-sent events: an incremental decoder that also says which bytes are safe to forward, and
+the encoder the gateway uses for the events it writes itself.
+
+The decoder hands back only *complete* events for forwarding, so a client never sees half an event
+and an event the gateway appends (e.g. ``response.failed`` after a cut) always starts cleanly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_BOUNDARY_LF = b"\n\n"
+# The top-level "type" when it is the first key (as OpenAI and Codex write it).
+_LEADING_TYPE = re.compile(rb'^\s*\{\s*"type"\s*:\s*"([^"\\]+)"')
+
+
+@dataclass
+class SSEEvent:
+    """One dispatched event; ``data`` joins its data lines with LF as the SSE spec says."""
+
+    name: str | None
+    data: bytes
+    _json: Any = field(default=None, repr=False)
+
+    @property
+    def type(self) -> str:
+        if self.name and self.name != "message":
+            return self.name
+        m = _LEADING_TYPE.match(self.data)
+        if m:
+            return m.group(1).decode("utf-8", "replace")
+        payload = self.json()
+        value = payload.get("type") if isinstance(payload, dict) else None
+        return value if isinstance(value, str) else ""
+
+    def json(self) -> Any:
+        """The decoded data, or None when it is not JSON."""
+        if self._json is None:
+            try:
+                self._json = orjson.loads(self.data)
+            except orjson.JSONDecodeError:
+                self._json = False
+        return self._json if self._json is not False else None
+
+
+def _parse_block_lf(block: bytes) -> SSEEvent | None:
+    """An LF-only event block (no trailing blank line) -> event, or None for comment-only blocks."""
+    data: list[bytes] = []
+    names: list[str] = []
+    for line in block.split(b"\n"):
+        _apply_line(line, data, names)
+    return SSEEvent(names[-1] if names else None, b"\n".join(data)) if data else None
+
+
+def _apply_line(line: bytes, data: list[bytes], names: list[str]) -> None:
+    if not line or line[:1] == b":":
+        return
+    key, sep, value = line.partition(b":")
+    if sep and value[:1] == b" ":
+        value = value[1:]
+    if key == b"data":
+        data.append(value)
+    elif key == b"event":
+        names.append(value.decode("utf-8", "replace"))
+
+
+class SSEDecoder:
+    """Feed raw bytes as they arrive; get back (bytes safe to forward, events completed)."""
+
+    def __init__(self) -> None:
+        self._buf = b""  # bytes not yet forwarded
+        self._saw_cr = False
+
+    def feed(self, chunk: bytes) -> tuple[bytes, list[SSEEvent]]:
+        buf = self._buf + chunk if self._buf else chunk
+        if not self._saw_cr and b"\r" in chunk:
+            self._saw_cr = True
+        if not self._saw_cr:
+            return self._feed_lf(buf)
+        return self._feed_general(buf)
+
+    @property
+    def pending(self) -> bytes:
+        """Bytes of an event that has not been completed yet."""
+        return self._buf
+
+    def _feed_lf(self, buf: bytes) -> tuple[bytes, list[SSEEvent]]:
+        # Fast path for the common LF-only stream: split on blank lines in C.
+        end = buf.rfind(_BOUNDARY_LF)
+        if end < 0:
+            self._buf = buf
+            return b"", []
+        end += 2
+        while end < len(buf) and buf[end:end + 1] == b"\n":
+            end += 1  # extra blank lines belong to the forwarded part
+        complete, self._buf = buf[:end], buf[end:]
+        events = []
+        for block in complete.split(_BOUNDARY_LF):
+            if block.strip(b"\n"):
+                event = _parse_block_lf(block.strip(b"\n"))
+                if event is not None:
+                    events.append(event)
+        return complete, events
+
+    def _feed_general(self, buf: bytes) -> tuple[bytes, list[SSEEvent]]:
+        events: list[SSEEvent] = []
+        pos = 0
+        forward_end = 0
+        data: list[bytes] = []
+        names: list[str] = []
+        while True:
+            m = _LINE_END.search(buf, pos)
+            if m is None:
+                break
+            if m.group() == b"\r" and m.end() == len(buf):
+                break  # a CR at the very end may be the first half of CRLF
+            line = buf[pos:m.start()]
+            pos = m.end()
+            if line:
+                _apply_line(line, data, names)
+                continue
+            if data:
+                events.append(SSEEvent(names[-1] if names else None, b"\n".join(data)))
+            data, names = [], []
+            forward_end = pos
+        complete, self._buf = buf[:forward_end], buf[forward_end:]
+        return complete, events
+
+
+def iter_events(raw: bytes) -> Iterator[SSEEvent]:
+    """Every complete event of a whole body (used when an upstream answers SSE to a JSON request)."""
+    decoder = SSEDecoder()
+    _, events = decoder.feed(raw + b"\n\n")
+    yield from events
+
+
+def encode(event_type: str, payload: dict[str, Any]) -> bytes:
+    return b"event: " + event_type.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+
+def synthesize(response: dict[str, Any]) -> bytes:
+    """The standard Responses stream for a complete response object (upstream answered JSON)."""
+    seq = 0
+    out: list[bytes] = []
+
+    def emit(event_type: str, **payload: Any) -> None:
+        nonlocal seq
+        out.append(encode(event_type, {"type": event_type, "sequence_number": seq, **payload}))
+        seq += 1
+
+    shell = {**response, "status": "in_progress", "output": []}
+    shell.pop("usage", None)
+    emit("response.created", response=shell)
+    emit("response.in_progress", response=shell)
+    for index, item in enumerate(response.get("output") or []):
+        if not isinstance(item, dict):
+            continue
+        item_id = item.get("id", "")
+        if item.get("type") == "message":
+            emit("response.output_item.added", output_index=index, item={**item, "status": "in_progress", "content": []})
+            for cindex, part in enumerate(item.get("content") or []):
+                if not isinstance(part, dict):
+                    continue
+                common = {"item_id": item_id, "output_index": index, "content_index": cindex}
+                if part.get("type") == "output_text":
+                    text = part.get("text", "")
+                    emit("response.content_part.added", **common, part={**part, "text": ""})
+                    emit("response.output_text.delta", **common, delta=text)
+                    emit("response.output_text.done", **common, text=text)
+                else:
+                    emit("response.content_part.added", **common, part=part)
+                emit("response.content_part.done", **common, part=part)
+        else:
+            emit("response.output_item.added", output_index=index, item=item)
+        emit("response.output_item.done", output_index=index, item=item)
+    status = response.get("status") or "completed"
+    final = {**response, "status": status}
+    terminal = {"completed": "response.completed", "incomplete": "response.incomplete",
+                "failed": "response.failed"}.get(status, "response.completed")
+    emit(terminal, response=final)
+    return b"".join(out)
+
+
+def failure_event(message: str, code: str, response_id: str | None, sequence_number: int | None = None) -> bytes:
+    """The ``response.failed`` event the gateway appends when a stream cannot be completed."""
+    payload: dict[str, Any] = {
+        "type": "response.failed",
+        "response": {
+            "id": response_id or "resp_gateway_failed",
+            "object": "response",
+            "status": "failed",
+            "output": [],
+            "error": {"code": code, "message": message},
+        },
+    }
+    if sequence_number is not None:
+        payload["sequence_number"] = sequence_number
+    return encode("response.failed", payload)

@@ -1,0 +1,52 @@
+"""Where API Router keeps its data and where it finds Codex's."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Paths:
+    user_data: Path
+
+    @property
+    def config(self) -> Path:
+        return self.user_data / "config.toml"
+
+    @property
+    def secrets(self) -> Path:
+        return self.user_data / "secrets.json"
+
+    @property
+    def data(self) -> Path:
+        return self.user_data / "data"
+
+    @property
+    def store(self) -> Path:
+        return self.data / "api-router.sqlite3"
+
+    @property
+    def lock(self) -> Path:
+        return self.data / "instance.lock"
+
+
+def app_root() -> Path:
+    """The folder next to the executable when frozen, else the repository root."""
+    if getattr(sys, "frozen", False):
+        return Path(sys.executable).resolve().parent
+    return Path(__file__).resolve().parents[2]
+
+
+def resolve_user_data(cli_value: str | None = None) -> Path:
+    """``--user-data`` wins, then ``$API_ROUTER_USER_DATA``, then ``user-data/`` beside the app."""
+    raw = cli_value or os.environ.get("API_ROUTER_USER_DATA")
+    folder = Path(raw).expanduser() if raw else app_root() / "user-data"
+    return folder.resolve()
+
+
+def codex_home() -> Path:
+    raw = os.environ.get("CODEX_HOME")
+    return Path(raw).expanduser() if raw else Path.home() / ".codex"

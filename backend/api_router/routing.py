@@ -1,0 +1,245 @@
+"""Which provider serves the next request, and what each attempt's outcome does to that choice.
+
+Health lives here (consecutive failures, cooldowns); the order of candidates follows the contract:
+a lock wins, otherwise the preferred provider, then the rest in ``provider_order``. Every change of
+the serving provider is reported once, with its reason, through ``emit``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from api_router.config import Config
+
+MAX_RETRY_AFTER_SECONDS = 3600
+
+
+class EventSink(Protocol):
+    def __call__(self, level: str, kind: str, message: str, provider: str | None = None) -> Any: ...
+
+
+@dataclass
+class Health:
+    consecutive_failures: int = 0
+    cooldown_until: float = 0.0
+    last_error: str = ""
+    last_ok_at: float | None = None
+    last_fail_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Failure:
+    provider: str
+    error: str
+
+
+@dataclass
+class _State:
+    health: dict[str, Health] = field(default_factory=dict)
+    active: str | None = None
+    active_reason: str = ""
+
+
+def effective_preferred(cfg: Config, routable: Sequence[str] | None = None) -> str | None:
+    """The configured preferred provider when it can serve, else the first one that can."""
+    if routable is None:
+        routable = [pid for pid, p in cfg.providers.items() if p.routable]
+    wanted = cfg.routing.preferred_provider
+    return wanted if wanted in routable else (routable[0] if routable else None)
+
+
+def _ms(t: float | None) -> int | None:
+    return None if t is None else int(t * 1000)
+
+
+class Router:
+    def __init__(self, emit: EventSink, clock: Callable[[], float] = time.time) -> None:
+        self._emit = emit
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._s = _State()
+
+    # --- decisions ---------------------------------------------------------------------------------
+
+    def plan(self, cfg: Config) -> list[str]:
+        """Candidates for one request, in the order they are to be tried."""
+        routable = [pid for pid, p in cfg.providers.items() if p.routable]
+        if not routable:
+            return []
+        lock = cfg.routing.manual_override
+        if lock in routable:
+            return [lock]
+        now = self._clock()
+        with self._lock:
+            preferred = effective_preferred(cfg, routable)
+            others = [pid for pid in routable if pid != preferred]
+            if self._preferred_ready(cfg, preferred, now):
+                ordered = [preferred, *others]
+            else:
+                # Stay on the provider that is serving now (no ping-pong between fallbacks); the
+                # preferred one is the last resort until it has been stable long enough.
+                sticky = self._s.active if self._s.active in others else None
+                rest = [pid for pid in others if pid != sticky]
+                ordered = [*([sticky] if sticky else []), *rest, preferred]
+            ready = [pid for pid in ordered if not self._cooling(pid, now)]
+            if ready:
+                return ready
+            return [min(ordered, key=lambda pid: self._health(pid).cooldown_until)]
+
+    def _preferred_ready(self, cfg: Config, preferred: str, now: float) -> bool:
+        if self._cooling(preferred, now):
+            return False
+        active = self._s.active
+        if active is None or active == preferred or active not in cfg.providers:
+            return True
+        if not cfg.routing.auto_return_to_preferred:
+            return False
+        last_fail = self._health(preferred).last_fail_at
+        return last_fail is None or now - last_fail >= cfg.routing.preferred_stable_seconds
+
+    def _cooling(self, pid: str, now: float) -> bool:
+        return self._health(pid).cooldown_until > now
+
+    def _health(self, pid: str) -> Health:
+        h = self._s.health.get(pid)
+        if h is None:
+            h = self._s.health[pid] = Health()
+        return h
+
+    # --- outcomes --------------------------------------------------------------------------------
+
+    def record_success(self, cfg: Config, provider: str, failures: Sequence[Failure] = ()) -> None:
+        now = self._clock()
+        with self._lock:
+            h = self._health(provider)
+            recovered = h.consecutive_failures > 0
+            h.consecutive_failures = 0
+            h.cooldown_until = 0.0
+            h.last_ok_at = now
+            previous = self._s.active
+            if previous == provider:
+                return
+            reason, message, level = self._route_change(cfg, previous, provider, failures)
+            self._s.active, self._s.active_reason = provider, reason
+        if recovered:
+            self._emit("info", "recovered", f"{provider} is answering again", provider)
+        self._emit(level, "route", message, provider)
+
+    def _route_change(self, cfg: Config, previous: str | None, provider: str,
+                      failures: Sequence[Failure]) -> tuple[str, str, str]:
+        if cfg.routing.manual_override == provider:
+            return "locked by user", f"Serving from {provider} (locked by user)", "info"
+        preferred = effective_preferred(cfg)
+        if provider == preferred:
+            if previous is None or previous not in cfg.providers:
+                return "preferred provider", f"Serving from preferred provider {provider}", "info"
+            return ("preferred provider",
+                    f"Back to preferred provider {provider} from {previous} (no failure for "
+                    f"{cfg.routing.preferred_stable_seconds:g} s)", "info")
+        source = previous if previous is not None else (failures[0].provider if failures else None)
+        why = "; ".join(f.error if f.provider == source else f"{f.provider}: {f.error}" for f in failures)
+        if not why:
+            cause = source or preferred or "the preferred provider"
+            h = self._s.health.get(cause)
+            if h is not None and h.cooldown_until > self._clock():
+                why = f"{cause} is cooling down"
+            elif h is not None and h.last_error:
+                why = f"{cause} not yet stable after: {h.last_error}"
+            else:
+                why = f"{cause} unavailable"
+        prefix = f"Failover from {source} to {provider}" if source else f"Failover to {provider}"
+        return f"failover: {why}", f"{prefix}: {why}", "warning"
+
+    def record_failure(self, cfg: Config, provider: str, error: str, retry_after: float | None = None) -> None:
+        now = self._clock()
+        threshold = cfg.routing.failure_threshold
+        with self._lock:
+            h = self._health(provider)
+            h.consecutive_failures += 1
+            h.last_error = error
+            h.last_fail_at = now
+            cooldown = 0.0
+            if retry_after is not None:
+                cooldown = min(max(cfg.routing.cooldown_seconds, retry_after), MAX_RETRY_AFTER_SECONDS)
+            elif h.consecutive_failures >= threshold:
+                cooldown = cfg.routing.cooldown_seconds
+            if cooldown > 0:
+                h.cooldown_until = max(h.cooldown_until, now + cooldown)
+            failures = h.consecutive_failures
+        self._emit("warning", "provider_failure", f"{provider} failed ({failures} in a row): {error}", provider)
+        if cooldown > 0:
+            cause = "Retry-After" if retry_after is not None else f"{failures} consecutive failures"
+            self._emit("error", "cooldown", f"{provider} cooling down for {cooldown:g} s ({cause})", provider)
+
+    # --- user actions -------------------------------------------------------------------------------
+
+    def lock_changed(self, provider: str | None) -> None:
+        with self._lock:
+            if provider:
+                self._s.active, self._s.active_reason = provider, "locked by user"
+        if provider:
+            self._emit("info", "lock", f"Routing locked to {provider} by user", provider)
+        else:
+            self._emit("info", "lock", "Routing lock released; automatic routing resumed")
+
+    def preferred_changed(self, provider: str) -> None:
+        """The user picked a provider: any sticky fallback ends and the pick is tried first."""
+        with self._lock:
+            if self._s.active != provider:
+                self._s.active, self._s.active_reason = None, ""
+        self._emit("info", "route", f"Preferred provider set to {provider}", provider)
+
+    def reset_health(self, provider: str) -> None:
+        with self._lock:
+            self._s.health.pop(provider, None)
+
+    def rename(self, old: str, new: str) -> None:
+        with self._lock:
+            if old in self._s.health:
+                self._s.health[new] = self._s.health.pop(old)
+            if self._s.active == old:
+                self._s.active = new
+
+    def forget(self, provider: str) -> None:
+        with self._lock:
+            self._s.health.pop(provider, None)
+            if self._s.active == provider:
+                self._s.active, self._s.active_reason = None, ""
+
+    # --- reporting ------------------------------------------------------------------------------------
+
+    @property
+    def active(self) -> tuple[str | None, str]:
+        with self._lock:
+            return self._s.active, self._s.active_reason
+
+    def health_json(self, cfg: Config) -> dict[str, dict[str, Any]]:
+        now = self._clock()
+        out: dict[str, dict[str, Any]] = {}
+        with self._lock:
+            for pid, p in cfg.providers.items():
+                h = self._s.health.get(pid) or Health()
+                cooling = h.cooldown_until > now
+                if p.disabled:
+                    status = "disabled"
+                elif cooling:
+                    status = "cooldown"
+                elif h.consecutive_failures:
+                    status = "unhealthy"
+                elif h.last_ok_at is not None:
+                    status = "healthy"
+                else:
+                    status = "unknown"
+                out[pid] = {
+                    "status": status,
+                    "consecutive_failures": h.consecutive_failures,
+                    "cooldown_until_unix_ms": _ms(h.cooldown_until) if cooling else None,
+                    "last_error": h.last_error,
+                    "last_ok_at_unix_ms": _ms(h.last_ok_at),
+                    "last_fail_at_unix_ms": _ms(h.last_fail_at),
+                }
+        return out

@@ -1,0 +1,72 @@
+"""The status document shared by ``GET /status`` and the control API's ``get_status``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from api_router import __version__
+from api_router.routing import effective_preferred
+from api_router.runtime import Runtime
+from api_router.secrets import mask
+from api_router.store import Metrics, now_ms
+
+
+def provider_settings(rt: Runtime) -> dict[str, dict[str, Any]]:
+    """Per provider: its config values and key previews (never a key itself)."""
+    secrets = rt.secrets.current
+    return {
+        pid: {
+            "display_name": p.display_name,
+            "base_url": p.base_url,
+            "usage_adapter": p.usage_adapter,
+            "usage_base_url": p.usage_base_url,
+            "disabled": p.disabled,
+            "has_key": pid in secrets.provider_keys,
+            "key_preview": mask(secrets.provider_keys.get(pid, "")),
+            "has_usage_token": pid in secrets.usage_tokens,
+        }
+        for pid, p in rt.config.current.providers.items()
+    }
+
+
+def routing_json(rt: Runtime) -> dict[str, Any]:
+    r = rt.config.current.routing
+    return {
+        "preferred_provider": r.preferred_provider,
+        "auto_return_to_preferred": r.auto_return_to_preferred,
+        "preferred_stable_seconds": r.preferred_stable_seconds,
+        "failure_threshold": r.failure_threshold,
+        "cooldown_seconds": r.cooldown_seconds,
+        "request_timeout_seconds": r.request_timeout_seconds,
+        "stream_idle_timeout_seconds": r.stream_idle_timeout_seconds,
+    }
+
+
+def build_status(rt: Runtime) -> dict[str, Any]:
+    cfg = rt.config.current
+    health = rt.router.health_json(cfg)
+    settings = provider_settings(rt)
+    metrics = rt.store.metrics()
+    active, reason = rt.router.active
+    seen = rt.store.seen_up_to
+    usage = rt.extras.get("usage")
+    return {
+        "version": __version__,
+        "listen": {"host": rt.bound_host or cfg.listen.host, "port": rt.bound_port or cfg.listen.port},
+        "gateway_url": rt.gateway_url,
+        "provider_order": list(cfg.order),
+        "preferred_provider": effective_preferred(cfg),
+        "manual_override": cfg.routing.manual_override or None,
+        "active_provider": active,
+        "active_reason": reason,
+        "routing": routing_json(rt),
+        "providers": {pid: {**settings[pid], **health[pid]} for pid in cfg.providers},
+        "metrics": {pid: asdict(metrics.get(pid, Metrics())) for pid in cfg.providers},
+        "recent_events": [e.to_json(seen) for e in rt.store.recent_events()],
+        "unseen_events": rt.store.unseen_count(),
+        "quota": usage.quota_json() if usage else {},
+        "ledgers": usage.ledgers_json() if usage else {},
+        "last_activity_unix_ms": rt.last_activity_ms,
+        "now_unix_ms": now_ms(),
+    }

@@ -1,0 +1,527 @@
+"""SQLite store: events, the per-request log, provider metrics and continuity maps.
+
+Writes never run on the caller's thread: they are queued to one writer thread that commits them in
+batches, so the gateway's event loop never waits for the disk. What the hot path reads (recent
+events, metrics, ownership of response/reasoning ids) is answered from memory first.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from api_router.fsutil import aside_path
+
+log = logging.getLogger(__name__)
+
+EVENT_RETENTION = 5000
+REQUEST_RETENTION_DAYS = 30
+RECENT_EVENTS = 50
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    unix_ms INTEGER NOT NULL,
+    level TEXT NOT NULL,
+    provider TEXT,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS request_log (
+    id INTEGER PRIMARY KEY,
+    unix_ms INTEGER NOT NULL,
+    session_id TEXT,
+    path TEXT NOT NULL,
+    model TEXT,
+    stream INTEGER NOT NULL,
+    provider TEXT,
+    providers_tried TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    latency_ms REAL NOT NULL,
+    ttfb_ms REAL,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cached_tokens INTEGER NOT NULL DEFAULT 0,
+    reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+    total_tokens INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS request_log_time ON request_log(unix_ms);
+CREATE INDEX IF NOT EXISTS request_log_session ON request_log(session_id, unix_ms);
+CREATE TABLE IF NOT EXISTS attempts (
+    request_id INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    status INTEGER,
+    latency_ms REAL NOT NULL,
+    error TEXT,
+    PRIMARY KEY (request_id, idx)
+);
+CREATE TABLE IF NOT EXISTS provider_metrics (
+    provider TEXT PRIMARY KEY,
+    ok_requests INTEGER NOT NULL DEFAULT 0,
+    error_requests INTEGER NOT NULL DEFAULT 0,
+    total_tokens INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS response_owner (
+    response_id TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    unix_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reasoning_owner (
+    item_id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    unix_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reasoning_owner_session ON reasoning_owner(session_id);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    unix_ms: int
+    level: str
+    provider: str | None
+    kind: str
+    message: str
+
+    def to_json(self, seen_up_to: int = 0) -> dict[str, Any]:
+        return {**asdict(self), "seen": self.id <= seen_up_to}
+
+
+@dataclass
+class Attempt:
+    provider: str
+    outcome: str  # ok | provider_failure | client_error | retry | client_closed
+    status: int | None = None
+    latency_ms: float = 0.0
+    error: str = ""
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass
+class RequestRecord:
+    unix_ms: int
+    path: str
+    stream: bool
+    session_id: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    status: int = 0
+    latency_ms: float = 0.0
+    ttfb_ms: float | None = None
+    usage: Usage = field(default_factory=Usage)
+    error: str = ""
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+@dataclass
+class Metrics:
+    ok_requests: int = 0
+    error_requests: int = 0
+    total_tokens: int = 0
+
+
+_Op = Callable[[sqlite3.Connection], None]
+
+
+class Store:
+    def __init__(self, path: Path, redact: Callable[[str], str] = lambda s: s) -> None:
+        self.path = path
+        self._redact = redact
+        # Items: a write op, a threading.Event to set once everything before it is committed
+        # (flush), or None to stop.
+        self._queue: queue.SimpleQueue[_Op | threading.Event | None] = queue.SimpleQueue()
+        self._read_lock = threading.Lock()
+        self._hot_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._recent: deque[Event] = deque(maxlen=RECENT_EVENTS)
+        self._metrics: dict[str, Metrics] = {}
+        self._responses: OrderedDict[str, str] = OrderedDict()
+        self._reasoning: OrderedDict[str, dict[str, str]] = OrderedDict()
+        self._next_event_id = 1
+        self._seen_up_to = 0
+        self._recovered_from: Path | None = None
+        self._reader: sqlite3.Connection | None = None  # control/analytics reads
+        self._hot: sqlite3.Connection | None = None  # point lookups from the gateway's loop
+        self._writer_thread: threading.Thread | None = None
+        self._last_prune = 0.0
+        self._events_since_prune = 0
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def open(self) -> Path | None:
+        """Open (or create) the database; returns where a corrupt one was moved, if it was."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            writer = self._connect_and_check()
+        except sqlite3.DatabaseError as exc:
+            log.error("store %s is unreadable (%s); moving it aside", self.path, exc)
+            self._recovered_from = self._move_corrupt_aside()
+            writer = self._connect_and_check()
+        self._reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._hot = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._load_memory(writer)
+        self._writer_thread = threading.Thread(target=self._write_loop, args=(writer,), name="store-writer", daemon=True)
+        self._writer_thread.start()
+        if self._recovered_from is not None:
+            self.add_event("error", "store", f"The database was unreadable and was moved to {self._recovered_from.name}; a new one was created.")
+        return self._recovered_from
+
+    def _connect_and_check(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+            conn.execute("SELECT count(*) FROM events").fetchone()
+            conn.execute("SELECT count(*) FROM request_log").fetchone()
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+        return conn
+
+    def _move_corrupt_aside(self) -> Path:
+        target = aside_path(self.path)
+        for suffix in ("", "-wal", "-shm"):
+            src = self.path.with_name(self.path.name + suffix)
+            if src.exists():
+                src.replace(target.with_name(target.name + suffix))
+        return target
+
+    def _load_memory(self, conn: sqlite3.Connection) -> None:
+        rows = conn.execute(
+            "SELECT id, unix_ms, level, provider, kind, message FROM events ORDER BY id DESC LIMIT ?", (RECENT_EVENTS,)
+        ).fetchall()
+        self._recent.extend(Event(*row) for row in rows)  # newest first, as the deque keeps them
+        top = conn.execute("SELECT max(id) FROM events").fetchone()[0]
+        self._next_event_id = (top or 0) + 1
+        for provider, ok, err, tokens in conn.execute("SELECT provider, ok_requests, error_requests, total_tokens FROM provider_metrics"):
+            self._metrics[provider] = Metrics(ok, err, tokens)
+        seen = conn.execute("SELECT value FROM meta WHERE key = 'events_seen_up_to'").fetchone()
+        self._seen_up_to = int(seen[0]) if seen else 0
+
+    def close(self) -> None:
+        if self._writer_thread is not None:
+            self._queue.put(None)
+            self._writer_thread.join(timeout=10)
+            self._writer_thread = None
+        for conn in (self._reader, self._hot):
+            if conn is not None:
+                conn.close()
+        self._reader = self._hot = None
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Block until everything queued so far is committed (tests and shutdown use it)."""
+        if self._writer_thread is None:
+            return
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(timeout)
+
+    # --- the writer thread ------------------------------------------------------------------------
+
+    def _write_loop(self, conn: sqlite3.Connection) -> None:
+        try:
+            while True:
+                op = self._queue.get()
+                batch = [op]
+                while len(batch) < 1000:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                self._commit(conn, [b for b in batch if callable(b)])
+                for marker in batch:
+                    if isinstance(marker, threading.Event):
+                        marker.set()
+                if None in batch:
+                    return
+                self._maybe_prune(conn)
+        finally:
+            conn.close()
+
+    def _commit(self, conn: sqlite3.Connection, ops: list[_Op]) -> None:
+        if not ops:
+            return
+        try:
+            conn.execute("BEGIN")
+            for op in ops:
+                op(conn)
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            log.exception("store write failed; %d queued writes dropped", len(ops))
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
+    def _maybe_prune(self, conn: sqlite3.Connection) -> None:
+        now = time.monotonic()
+        if self._events_since_prune < 500 and now - self._last_prune < 3600:
+            return
+        self._events_since_prune = 0
+        self._last_prune = now
+        cutoff = now_ms() - REQUEST_RETENTION_DAYS * 86_400_000
+        with conn:
+            conn.execute(
+                "DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (EVENT_RETENTION,),
+            )
+            old = "SELECT id FROM request_log WHERE unix_ms < ?"
+            conn.execute(f"DELETE FROM attempts WHERE request_id IN ({old})", (cutoff,))
+            conn.execute("DELETE FROM request_log WHERE unix_ms < ?", (cutoff,))
+            conn.execute("DELETE FROM response_owner WHERE unix_ms < ?", (cutoff,))
+            conn.execute("DELETE FROM reasoning_owner WHERE unix_ms < ?", (cutoff,))
+
+    def _submit(self, op: _Op) -> None:
+        self._queue.put(op)
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def add_event(self, level: str, kind: str, message: str, provider: str | None = None) -> Event:
+        message = self._redact(message)
+        with self._state_lock:
+            event = Event(self._next_event_id, now_ms(), level, provider, kind, message)
+            self._next_event_id += 1
+            self._recent.appendleft(event)
+            self._events_since_prune += 1
+        log.log(logging.ERROR if level == "error" else logging.WARNING if level == "warning" else logging.INFO,
+                "%s%s: %s", f"[{provider}] " if provider else "", kind, message)
+        self._submit(lambda c: c.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", (
+            event.id, event.unix_ms, event.level, event.provider, event.kind, event.message)))
+        return event
+
+    def recent_events(self) -> list[Event]:
+        return list(self._recent)
+
+    @property
+    def seen_up_to(self) -> int:
+        return self._seen_up_to
+
+    def unseen_count(self) -> int:
+        return max(0, min(self._next_event_id - 1 - self._seen_up_to, EVENT_RETENTION))
+
+    def mark_events_seen(self) -> int:
+        with self._state_lock:
+            self._seen_up_to = self._next_event_id - 1
+            value = str(self._seen_up_to)
+        self._submit(lambda c: c.execute("INSERT OR REPLACE INTO meta VALUES ('events_seen_up_to', ?)", (value,)))
+        return self._seen_up_to
+
+    def list_events(self, *, level: str | None = None, provider: str | None = None,
+                    limit: int = 200, before_id: int | None = None) -> list[Event]:
+        self.flush()
+        clauses, args = [], []
+        for column, value in (("level", level), ("provider", provider)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        if before_id is not None:
+            clauses.append("id < ?")
+            args.append(before_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._read(f"SELECT id, unix_ms, level, provider, kind, message FROM events {where} ORDER BY id DESC LIMIT ?",
+                          (*args, limit))
+        return [Event(*row) for row in rows]
+
+    # --- request log and metrics ------------------------------------------------------------------
+
+    def log_request(self, record: RequestRecord) -> None:
+        """Account one client request: its attempts feed the per-provider metrics."""
+        record.error = self._redact(record.error)
+        for attempt in record.attempts:
+            attempt.error = self._redact(attempt.error)
+        tokens = record.usage.total_tokens
+        touched: dict[str, Metrics] = {}
+        with self._state_lock:
+            for attempt in record.attempts:
+                if attempt.outcome not in ("ok", "provider_failure"):
+                    continue
+                m = self._metrics.setdefault(attempt.provider, Metrics())
+                if attempt.outcome == "ok":
+                    m.ok_requests += 1
+                    m.total_tokens += tokens
+                else:
+                    m.error_requests += 1
+                touched[attempt.provider] = Metrics(m.ok_requests, m.error_requests, m.total_tokens)
+        self._submit(lambda c: _insert_request(c, record, touched))
+
+    def metrics(self) -> dict[str, Metrics]:
+        with self._state_lock:
+            return {k: Metrics(v.ok_requests, v.error_requests, v.total_tokens) for k, v in self._metrics.items()}
+
+    def request_log(self, limit: int = 100, session_id: str | None = None) -> list[dict[str, Any]]:
+        self.flush()
+        where, args = ("WHERE session_id = ?", (session_id,)) if session_id else ("", ())
+        cols = ("id", "unix_ms", "session_id", "path", "model", "stream", "provider", "providers_tried", "status",
+                "latency_ms", "ttfb_ms", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens",
+                "total_tokens", "error")
+        rows = self._read(f"SELECT {', '.join(cols)} FROM request_log {where} ORDER BY id DESC LIMIT ?", (*args, limit))
+        out = [dict(zip(cols, row)) for row in rows]
+        for item in out:
+            item["providers_tried"] = item["providers_tried"].split(",") if item["providers_tried"] else []
+            item["stream"] = bool(item["stream"])
+            item["attempts"] = [
+                dict(zip(("provider", "outcome", "status", "latency_ms", "error"), a))
+                for a in self._read("SELECT provider, outcome, status, latency_ms, error FROM attempts WHERE request_id = ? ORDER BY idx", (item["id"],))
+            ]
+        return out
+
+    # --- continuity maps ---------------------------------------------------------------------------
+
+    def record_response_owner(self, response_id: str, provider: str) -> None:
+        with self._state_lock:
+            self._responses[response_id] = provider
+            self._responses.move_to_end(response_id)
+            while len(self._responses) > 10_000:
+                self._responses.popitem(last=False)
+        ts = now_ms()
+        self._submit(lambda c: c.execute("INSERT OR REPLACE INTO response_owner VALUES (?, ?, ?)", (response_id, provider, ts)))
+
+    def response_owner(self, response_id: str) -> str | None:
+        with self._state_lock:
+            owner = self._responses.get(response_id)
+        if owner is not None:
+            return owner
+        row = self._hot_read("SELECT provider FROM response_owner WHERE response_id = ?", (response_id,))
+        return row[0][0] if row else None
+
+    def record_reasoning_owner(self, session_id: str, item_ids: Iterable[str], provider: str) -> None:
+        ids = list(item_ids)
+        if not ids:
+            return
+        # Loading the session first keeps the in-memory map a superset of what is queued to disk,
+        # so lookups never need to wait for the writer.
+        self.reasoning_owners(session_id).update(dict.fromkeys(ids, provider))
+        ts = now_ms()
+        self._submit(lambda c: c.executemany("INSERT OR REPLACE INTO reasoning_owner VALUES (?, ?, ?, ?)",
+                                             [(i, session_id, provider, ts) for i in ids]))
+
+    def reasoning_owners(self, session_id: str) -> dict[str, str]:
+        """item id -> provider for one session; loaded once per session, then kept in memory."""
+        with self._state_lock:
+            cached = self._reasoning.get(session_id)
+            if cached is not None:
+                self._reasoning.move_to_end(session_id)
+                return cached
+        owners = dict(self._hot_read("SELECT item_id, provider FROM reasoning_owner WHERE session_id = ?", (session_id,)))
+        with self._state_lock:
+            owners = self._reasoning.setdefault(session_id, owners)
+            while len(self._reasoning) > 256:
+                self._reasoning.popitem(last=False)
+        return owners
+
+    def get_meta(self, key: str) -> str | None:
+        self.flush()
+        row = self._read("SELECT value FROM meta WHERE key = ?", (key,))
+        return row[0][0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._submit(lambda c: c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value)))
+
+    # --- renames -------------------------------------------------------------------------------------
+
+    def rename_provider(self, old: str, new: str) -> None:
+        with self._state_lock:
+            if old in self._metrics:
+                self._metrics[new] = self._metrics.pop(old)
+            for i, event in enumerate(self._recent):
+                if event.provider == old:
+                    self._recent[i] = Event(event.id, event.unix_ms, event.level, new, event.kind, event.message)
+            for rid, owner in self._responses.items():
+                if owner == old:
+                    self._responses[rid] = new
+            for owners in self._reasoning.values():
+                for item, owner in owners.items():
+                    if owner == old:
+                        owners[item] = new
+        self._submit(lambda c: _rename(c, old, new))
+
+    def forget_provider(self, provider: str) -> None:
+        """A deleted provider's counters go; its history stays under its old name."""
+        with self._state_lock:
+            self._metrics.pop(provider, None)
+        self._submit(lambda c: c.execute("DELETE FROM provider_metrics WHERE provider = ?", (provider,)))
+
+    # --- reads ---------------------------------------------------------------------------------------
+
+    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        if self._reader is None:
+            raise RuntimeError("store is closed")
+        with self._read_lock:
+            return self._reader.execute(sql, args).fetchall()
+
+    def _hot_read(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        if self._hot is None:
+            raise RuntimeError("store is closed")
+        with self._hot_lock:
+            return self._hot.execute(sql, args).fetchall()
+
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Read-only SQL for analytics; sees everything written before the call."""
+        self.flush()
+        return self._read(sql, args)
+
+
+def _insert_request(conn: sqlite3.Connection, r: RequestRecord, touched: dict[str, Metrics]) -> None:
+    tried = ",".join(dict.fromkeys(a.provider for a in r.attempts))
+    u = r.usage
+    cur = conn.execute(
+        "INSERT INTO request_log (unix_ms, session_id, path, model, stream, provider, providers_tried, status, latency_ms,"
+        " ttfb_ms, input_tokens, output_tokens, cached_tokens, reasoning_tokens, total_tokens, error)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (r.unix_ms, r.session_id, r.path, r.model, int(r.stream), r.provider, tried, r.status, r.latency_ms, r.ttfb_ms,
+         u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens, u.total_tokens, r.error or None),
+    )
+    conn.executemany(
+        "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(cur.lastrowid, i, a.provider, a.outcome, a.status, a.latency_ms, a.error or None) for i, a in enumerate(r.attempts)],
+    )
+    conn.executemany(
+        "INSERT OR REPLACE INTO provider_metrics VALUES (?, ?, ?, ?)",
+        [(p, m.ok_requests, m.error_requests, m.total_tokens) for p, m in touched.items()],
+    )
+
+
+def _rename(conn: sqlite3.Connection, old: str, new: str) -> None:
+    conn.execute("DELETE FROM provider_metrics WHERE provider = ?", (new,))
+    conn.execute("UPDATE provider_metrics SET provider = ? WHERE provider = ?", (new, old))
+    conn.execute("UPDATE events SET provider = ? WHERE provider = ?", (new, old))
+    conn.execute("UPDATE request_log SET provider = ? WHERE provider = ?", (new, old))
+    conn.execute("UPDATE attempts SET provider = ? WHERE provider = ?", (new, old))
+    conn.execute("UPDATE response_owner SET provider = ? WHERE provider = ?", (new, old))
+    conn.execute("UPDATE reasoning_owner SET provider = ? WHERE provider = ?", (new, old))
+    rows = conn.execute("SELECT id, providers_tried FROM request_log WHERE ',' || providers_tried || ',' LIKE ?",
+                        (f"%,{old},%",)).fetchall()
+    for rid, tried in rows:
+        conn.execute("UPDATE request_log SET providers_tried = ? WHERE id = ?",
+                     (",".join(new if p == old else p for p in tried.split(",")), rid))
+

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api_router.paths import Paths
+from tests.support.fake_provider import FakeProvider
+from tests.support.harness import Harness, start_harness, write_config, write_keys
+
+
+@pytest.fixture
+def codex_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "codex-home"
+    (home / "sessions").mkdir(parents=True)
+    monkeypatch.setenv("CODEX_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[Callable[..., Awaitable[list[FakeProvider]]]]:
+    started: list[FakeProvider] = []
+
+    async def make(*names: str) -> list[FakeProvider]:
+        out = [await FakeProvider(n).start() for n in names]
+        started.extend(out)
+        return out
+
+    yield make
+    for fake in started:
+        await fake.stop()
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path, codex_home: Path) -> AsyncIterator[Callable[..., Awaitable[Harness]]]:
+    """``await gateway({"p1": fake1, "p2": fake2}, routing={...}, keys={...})`` -> a running app."""
+    harnesses: list[Harness] = []
+
+    async def make(providers: dict[str, Any], *, routing: dict[str, Any] | None = None,
+                   keys: dict[str, str] | None = None, listen: dict[str, Any] | None = None,
+                   order: list[str] | None = None) -> Harness:
+        paths = Paths(tmp_path / f"user-data-{len(harnesses)}")
+        write_config(paths, providers, routing=routing, listen=listen, order=order)
+        write_keys(paths, keys if keys is not None else {pid: f"sk-test-{pid}-0123456789" for pid in providers})
+        harness = await start_harness(paths.user_data)
+        harnesses.append(harness)
+        return harness
+
+    yield make
+    for harness in harnesses:
+        await harness.close()

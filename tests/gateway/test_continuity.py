@@ -1,0 +1,258 @@
+"""Conversation continuity across providers (contract §6): body preservation, session ids,
+previous_response_id replay, foreign reasoning removal."""
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.support import fake_provider as fp
+
+SID = "019a0000-0000-7000-8000-00000000c0de"
+
+
+def codex_history(reasoning_by: str | None = None) -> list[dict]:
+    items = [
+        {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "You are Codex."}]},
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "list files"}]},
+    ]
+    if reasoning_by:
+        items.append({"type": "reasoning", "id": f"rs_{reasoning_by}_9", "summary": [],
+                      "encrypted_content": f"sealed-by-{reasoning_by}"})
+    items += [
+        {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "shell", "arguments": "{\"cmd\":\"ls\"}"},
+        {"type": "function_call_output", "call_id": "call_1", "output": "a.txt\nb.txt"},
+        {"type": "custom_tool_call", "id": "ctc_1", "call_id": "call_2", "name": "apply_patch", "input": "*** Begin Patch"},
+        {"type": "custom_tool_call_output", "call_id": "call_2", "output": "Done"},
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Two files."}]},
+    ]
+    return items
+
+
+def codex_body(items: list[dict], **extra) -> dict:
+    return {
+        "model": "gpt-5.5", "instructions": None, "input": items, "stream": True, "store": False,
+        "tools": [{"type": "function", "name": "shell", "parameters": {"type": "object"}},
+                  {"type": "custom", "name": "apply_patch", "format": {"type": "grammar"}},
+                  {"type": "web_search"}],
+        "tool_choice": "auto", "parallel_tool_calls": True, "reasoning": {"effort": "medium", "summary": "auto"},
+        "include": ["reasoning.encrypted_content"], "prompt_cache_key": SID,
+        "text": {"verbosity": "low"}, "client_metadata": {"x": "y"}, **extra,
+    }
+
+
+def write_rollout(codex_home: Path, items: list[dict], sid: str = SID, legacy: bool = False) -> Path:
+    folder = codex_home / "sessions" / "2026" / "11" / "24"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"rollout-2026-11-24T10-00-00-{sid}.jsonl"
+    lines = [{"timestamp": "t", "ordinal": 0, "type": "session_meta", "payload": {"id": sid}}]
+    for n, item in enumerate(items, 1):
+        line = {"type": "response_item", "payload": item}
+        if not legacy:
+            line.update(timestamp="t", ordinal=n)
+        lines.append(line)
+    lines.append({"type": "event_msg", "payload": {"type": "token_count"}})
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n{\"type\": \"respon")  # torn last line
+    return path
+
+
+CODEX_HEADERS = {"session-id": SID, "thread-id": SID, "x-client-request-id": SID, "originator": "codex_exec",
+                 "user-agent": "codex_exec/0.169.0", "x-codex-window-id": "w1",
+                 "x-codex-turn-metadata": "{\"turn\":1}", "x-codex-beta-features": "a,b", "openai-beta": "x",
+                 "accept": "text/event-stream", "cookie": "must-not-pass", "x-forwarded-for": "1.2.3.4"}
+
+
+async def test_body_bytes_and_codex_headers_are_forwarded_untouched(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    p1.always(fp.stream_ok())
+    raw = json.dumps(codex_body(codex_history("p1"), previous_response_id="resp_unknown")).encode()
+    reply = await gw.request("POST", "/v1/responses", raw=raw, headers=CODEX_HEADERS)
+    assert reply.status == 200
+    sent = p1.requests[0]
+    assert sent.raw == raw  # every field, tool items, reasoning and previous_response_id
+    for name in ("session-id", "thread-id", "x-client-request-id", "originator", "x-codex-window-id",
+                 "x-codex-turn-metadata", "x-codex-beta-features", "openai-beta"):
+        assert sent.headers[name] == CODEX_HEADERS[name], name
+    assert sent.headers["User-Agent"] == "codex_exec/0.169.0"
+    assert "Cookie" not in sent.headers and "X-Forwarded-For" not in sent.headers
+
+
+@pytest.mark.parametrize("header", ["session_id", "session-id", "thread-id", "conversation_id", "x-session-id"])
+async def test_session_id_is_read_from_every_named_header(fakes, gateway, header):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    await gw.responses(headers={header: "abc-123"})
+    assert gw.rt.store.request_log()[0]["session_id"] == "abc-123"
+
+
+async def test_session_id_falls_back_to_prompt_cache_key(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    await gw.responses({"model": "m", "input": "hi", "prompt_cache_key": "pck-1"})
+    assert gw.rt.store.request_log()[0]["session_id"] == "pck-1"
+
+
+async def test_previous_response_id_kept_for_its_own_provider(fakes, gateway, codex_home):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    first = await gw.responses(headers={"session-id": SID})
+    rid = first.json["id"]
+    body = {"model": "m", "input": [{"type": "message", "role": "user", "content": "next"}], "previous_response_id": rid}
+    await gw.responses(body, headers={"session-id": SID})
+    assert p1.requests[1].json["previous_response_id"] == rid
+
+
+async def test_previous_response_id_is_replaced_by_history_on_another_provider(fakes, gateway, codex_home):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
+    first = await gw.responses(headers={"session-id": SID})
+    rid = first.json["id"]
+    history = codex_history()
+    write_rollout(codex_home, history)
+    p1.always(fp.status(503))
+    new_item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "and now?"}]}
+    body = {"model": "m", "input": [new_item], "previous_response_id": rid, "tools": [{"type": "web_search"}]}
+    reply = await gw.responses(body, headers={"session-id": SID})
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    sent = p2.requests[0].json
+    assert "previous_response_id" not in sent
+    assert sent["input"] == [*history, new_item]  # tool calls and outputs replayed, in order
+    assert sent["tools"] == [{"type": "web_search"}]
+    # p1 got the id unchanged: it produced that response
+    assert p1.requests[1].json["previous_response_id"] == rid
+
+
+async def test_replay_does_not_duplicate_items_already_in_the_history(fakes, gateway, codex_home):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_provider": "p2"})
+    history = codex_history()
+    write_rollout(codex_home, history, legacy=True)
+    body = {"model": "m", "input": history[-1:], "previous_response_id": "resp_from_elsewhere"}
+    gw.rt.store.record_response_owner("resp_from_elsewhere", "p2")
+    await gw.api("set_manual_override", provider="p1")
+    reply = await gw.responses(body, headers={"session-id": SID})
+    assert reply.status == 200
+    assert p1.requests[0].json["input"] == history
+
+
+async def test_missing_session_file_is_a_400_naming_it(fakes, gateway, codex_home):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    await gw.api("set_manual_override", provider="p2")
+    body = {"model": "m", "input": "x", "previous_response_id": "resp_p1_owned"}
+    gw.rt.store.record_response_owner("resp_p1_owned", "p1")
+    reply = await gw.responses(body, headers={"session-id": "no-such-session"})
+    assert reply.status == 400
+    assert reply.json["error"]["type"] == "invalid_request_error"
+    assert "no-such-session" in reply.json["error"]["message"]
+    no_id = await gw.responses(body)
+    assert no_id.status == 400 and "no session id" in no_id.json["error"]["message"]
+    assert p2.calls == 0
+
+
+async def test_session_file_written_late_is_found_on_reread(fakes, gateway, codex_home):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    gw.rt.store.record_response_owner("resp_p1_owned", "p1")
+    await gw.api("set_manual_override", provider="p2")
+
+    async def late_write():
+        await asyncio.sleep(0.08)
+        write_rollout(codex_home, codex_history())
+
+    writer = asyncio.create_task(late_write())
+    reply = await gw.responses({"model": "m", "input": "x", "previous_response_id": "resp_p1_owned"},
+                               headers={"session-id": SID})
+    await writer
+    assert reply.status == 200
+    assert p2.requests[0].json["input"][:len(codex_history())] == codex_history()
+
+
+async def test_unsupported_previous_response_id_retries_once_and_is_remembered(fakes, gateway, codex_home):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    write_rollout(codex_home, codex_history())
+    p1.queue(fp.status(400, "Unsupported parameter: 'previous_response_id' is not supported by this relay"))
+    body = {"model": "m", "input": "go on", "previous_response_id": "resp_1"}
+    reply = await gw.responses(body, headers={"session-id": SID})
+    assert reply.status == 200
+    assert p1.calls == 2
+    assert p1.requests[0].json["previous_response_id"] == "resp_1"
+    assert "previous_response_id" not in p1.requests[1].json
+    assert p1.requests[1].json["input"][:2] == codex_history()[:2]
+    # remembered: the next request never carries the id to p1
+    await gw.responses(body, headers={"session-id": SID})
+    assert p1.calls == 3 and "previous_response_id" not in p1.requests[2].json
+    attempts = gw.rt.store.request_log()[1]["attempts"]
+    assert [a["outcome"] for a in attempts] == ["retry", "ok"]
+
+
+async def test_rejection_retry_happens_only_once(fakes, gateway, codex_home):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    write_rollout(codex_home, codex_history())
+    p1.always(fp.status(400, "previous_response_id not supported"))
+    reply = await gw.responses({"model": "m", "input": "x", "previous_response_id": "resp_1"},
+                               headers={"session-id": SID})
+    assert reply.status == 400 and p1.calls == 2
+
+
+async def test_foreign_reasoning_is_dropped_for_another_provider_only(fakes, gateway, codex_home):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
+    p1.always(fp.stream_ok("first turn", reasoning=True))
+    first = await gw.responses(codex_body(codex_history()), stream=True, headers={"session-id": SID})
+    rs_item = next(e["item"] for e in first.events
+                   if e["type"] == "response.output_item.done" and e["item"]["type"] == "reasoning")
+    # Codex re-sends the whole history including p1's sealed reasoning
+    items = [*codex_history(), rs_item, {"type": "message", "role": "user", "content": "more"}]
+    raw = json.dumps(codex_body(items)).encode()
+    p1.always(fp.stream_ok("p1 again"))
+    await gw.request("POST", "/v1/responses", raw=raw, headers={"session-id": SID})
+    assert p1.requests[1].raw == raw  # same provider: untouched bytes
+    p1.always(fp.status(503))
+    reply = await gw.request("POST", "/v1/responses", raw=raw, headers={"session-id": SID})
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    sent = p2.requests[0].json
+    assert rs_item["id"] not in json.dumps(sent)
+    assert sent["input"] == [i for i in items if i is not rs_item]
+    assert {k: v for k, v in sent.items() if k != "input"} == {k: v for k, v in json.loads(raw).items() if k != "input"}
+
+
+async def test_unverifiable_encrypted_content_retries_once_without_reasoning(fakes, gateway, codex_home):
+    (p2,) = await fakes("p2")
+    gw = await gateway({"p2": p2})
+    items = codex_history("elsewhere")  # sealed by a provider the gateway never saw
+    p2.queue(fp.status(400, "The encrypted content for item rs_elsewhere_9 could not be verified."))
+    p2.queue(fp.stream_ok("accepted"))
+    reply = await gw.responses(codex_body(items), stream=True, headers={"session-id": SID})
+    assert reply.status == 200 and reply.text == "accepted"
+    assert p2.calls == 2
+    assert '"encrypted_content"' in p2.requests[0].raw.decode()
+    assert '"encrypted_content"' not in p2.requests[1].raw.decode()
+    assert p2.requests[1].json["input"] == [i for i in items if i["type"] != "reasoning"]
+    # and only once
+    p2.always(fp.status(400, "encrypted content could not be decrypted"))
+    again = await gw.responses(codex_body(items), stream=True, headers={"session-id": SID})
+    assert again.status == 400 and p2.calls == 4
+
+
+async def test_reasoning_ownership_survives_a_restart(fakes, gateway, codex_home, tmp_path):
+    from tests.support.harness import start_harness
+
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.always(fp.json_ok("sealed", reasoning=True))
+    first = await gw.responses(codex_body(codex_history()), headers={"session-id": SID})
+    rs_item = first.json["output"][0]
+    user_data = gw.rt.paths.user_data
+    await gw.close()
+    again = await start_harness(user_data)
+    try:
+        await again.api("set_manual_override", provider="p2")
+        await again.responses(codex_body([*codex_history(), rs_item]), headers={"session-id": SID})
+        assert rs_item["id"] not in p2.requests[0].raw.decode()
+    finally:
+        await again.close()

@@ -1,0 +1,154 @@
+"""Auth, the Host check, body limits, JSON errors and the small endpoints (contract §4)."""
+
+import asyncio
+import json
+
+from api_router import __version__
+from tests.support import fake_provider as fp
+from tests.support.harness import simple_body
+
+
+async def test_health_needs_no_token(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    reply = await gw.request("GET", "/health", token=False)
+    assert reply.status == 200
+    assert reply.json == {"ok": True, "version": __version__}
+
+
+async def test_missing_and_wrong_token_are_refused_with_json(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    for path, method in (("/v1/responses", "POST"), ("/responses", "POST"), ("/status", "GET"), ("/v1/models", "GET"),
+                         ("/api/get_status", "POST")):
+        missing = await gw.request(method, path, body=simple_body(), token=False)
+        wrong = await gw.request(method, path, body=simple_body(), token="ao_" + "f" * 32)
+        for reply in (missing, wrong):
+            assert reply.status == 401, (path, reply.body)
+            assert reply.json["error"]["type"] == "unauthorized"
+            assert reply.json["error"]["message"]
+    assert p1.calls == 0
+
+
+async def test_right_token_is_not_forwarded_and_provider_key_is(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, keys={"p1": "sk-provider-secret-1"})
+    reply = await gw.responses()
+    assert reply.status == 200
+    sent = p1.requests[0].headers
+    assert sent["Authorization"] == "Bearer sk-provider-secret-1"
+    assert gw.token not in json.dumps(sent)
+    assert gw.token.encode() not in p1.requests[0].raw
+
+
+async def test_auth_is_checked_before_the_body_is_read(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    # Announce 100 MB and send none of it: an answer can only come before the body is read.
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.rt.bound_port)
+    writer.write(b"POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 104857600\r\n\r\n")
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 401")
+    writer.close()
+
+
+async def test_foreign_host_header_is_refused(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    for host in ("evil.example.com", "evil.example.com:4000", "192.168.1.20:4000"):
+        reply = await gw.request("POST", "/v1/responses", body=simple_body(), headers={"Host": host})
+        assert reply.status == 403, host
+        assert reply.json["error"]["type"] == "forbidden"
+    for host in ("localhost:4000", "127.0.0.1", "[::1]:4000", "LOCALHOST"):
+        reply = await gw.request("GET", "/health", headers={"Host": host})
+        assert reply.status == 200, host
+    assert p1.calls == 0
+
+
+async def test_invalid_json_and_non_object_bodies_are_400(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    bad = await gw.request("POST", "/v1/responses", raw=b"{not json")
+    assert bad.status == 400 and bad.json["error"]["type"] == "invalid_request_error"
+    assert "not valid JSON" in bad.json["error"]["message"]
+    arr = await gw.request("POST", "/v1/responses", raw=b"[1, 2]")
+    assert arr.status == 400 and "JSON object" in arr.json["error"]["message"]
+    assert p1.calls == 0
+    log = gw.rt.store.request_log()
+    assert [r["status"] for r in log] == [400, 400]
+
+
+async def test_body_limit_is_configurable_and_20_mb_passes(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, listen={"max_body_mb": 21})
+    big = simple_body(filler="x" * (20 * 1024 * 1024 - 1000))
+    ok = await gw.responses(big)
+    assert ok.status == 200
+    assert p1.requests[0].raw == json.dumps({**big, "stream": False}).encode()
+    too_big = await gw.responses(simple_body(filler="x" * (22 * 1024 * 1024)))
+    assert too_big.status == 413
+    assert too_big.json["error"]["type"] == "request_too_large"
+    assert "max_body_mb" in too_big.json["error"]["message"]
+    assert p1.calls == 1
+
+
+async def test_default_body_limit_is_256_mb(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    assert gw.rt.config.current.listen.max_body_bytes == 256 * 1024 * 1024
+
+
+async def test_unknown_paths_and_websocket_upgrades_get_json_errors(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    missing = await gw.request("GET", "/v1/nothing")
+    assert missing.status == 404 and missing.json["error"]["type"] == "not_found"
+    upgrade = await gw.request("GET", "/v1/responses", headers={"Connection": "Upgrade", "Upgrade": "websocket"})
+    assert upgrade.status == 426 and upgrade.json["error"]["message"]
+    wrong_method = await gw.request("PUT", "/v1/responses", body={})
+    assert wrong_method.status == 405 and "error" in wrong_method.json
+
+
+async def test_status_reports_contract_fields(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_provider": "p1"})
+    await gw.responses()
+    status = (await gw.request("GET", "/status")).json
+    for key in ("listen", "preferred_provider", "manual_override", "active_provider", "active_reason", "providers",
+                "metrics", "recent_events", "quota", "ledgers", "last_activity_unix_ms"):
+        assert key in status, key
+    assert status["active_provider"] == "p1"
+    assert status["providers"]["p1"]["status"] == "healthy"
+    assert status["providers"]["p2"]["status"] == "unknown"
+    assert status["metrics"]["p1"] == {"ok_requests": 1, "error_requests": 0, "total_tokens": 15}
+    for field in ("consecutive_failures", "cooldown_until_unix_ms", "last_error", "last_ok_at_unix_ms",
+                  "last_fail_at_unix_ms"):
+        assert field in status["providers"]["p1"]
+    event = status["recent_events"][0]
+    assert set(event) >= {"unix_ms", "level", "provider", "kind", "message"}
+    assert "sk-test-p1" not in json.dumps(status)
+
+
+async def test_models_follow_routing_with_failover(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    first = await gw.request("GET", "/v1/models")
+    assert first.status == 200 and first.json["data"][0]["id"] == "p1-model-a"
+    assert p1.model_requests[0].headers["Authorization"] == "Bearer sk-test-p1-0123456789"
+    p1.models_behaviour = fp.status(503, "down")
+    second = await gw.request("GET", "/v1/models")
+    assert second.status == 200 and second.json["data"][0]["id"] == "p2-model-a"
+    p2.models_behaviour = fp.status(500, "also down")
+    both = await gw.request("GET", "/v1/models")
+    assert both.status == 502
+    assert both.json["error"]["type"] == "gateway_error"
+    assert "p1" in both.json["error"]["message"] and "p2" in both.json["error"]["message"]
+
+
+async def test_no_provider_configured_is_a_clear_502(gateway):
+    gw = await gateway({})
+    reply = await gw.responses()
+    assert reply.status == 502
+    assert "add a provider" in reply.json["error"]["message"]

@@ -1,0 +1,242 @@
+"""Failover order, outcome classes, cooldowns, Retry-After, return to preferred, lock (contract §5)."""
+
+import asyncio
+import email.utils
+import time
+
+import pytest
+
+from tests.support import fake_provider as fp
+
+
+async def test_failover_follows_preferred_then_provider_order(fakes, gateway):
+    a, b, c = await fakes("a", "b", "c")
+    gw = await gateway({"a": a, "b": b, "c": c}, order=["c", "a", "b"], routing={"preferred_provider": "b"})
+    b.always(fp.status(503, "b down"))
+    c.always(fp.status(500, "c down"))
+    reply = await gw.responses()
+    assert reply.status == 200
+    assert reply.headers["X-API-Router-Provider"] == "a"
+    assert [b.calls, c.calls, a.calls] == [1, 1, 1]
+    log = gw.rt.store.request_log()[0]
+    assert log["providers_tried"] == ["b", "c", "a"]
+    assert [x["outcome"] for x in log["attempts"]] == ["provider_failure", "provider_failure", "ok"]
+    assert log["provider"] == "a" and log["status"] == 200
+
+
+@pytest.mark.parametrize("behaviour, fragment", [
+    (fp.status(500, "boom"), "HTTP 500: boom"),
+    (fp.status(502), "HTTP 502"),
+    (fp.status(503), "HTTP 503"),
+    (fp.status(429, "slow down"), "HTTP 429"),
+    (fp.status(401, "bad key"), "HTTP 401: bad key"),
+    (fp.status(403), "HTTP 403"),
+    (fp.status(404), "HTTP 404"),
+    (fp.status(408), "HTTP 408"),
+    (fp.html_page(), "not JSON"),
+    (fp.reset(), ""),
+])
+async def test_provider_failures_fail_over(fakes, gateway, behaviour, fragment):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.always(behaviour)
+    reply = await gw.responses()
+    assert reply.status == 200 and reply.text == "hello"
+    assert p1.calls == 1 and p2.calls == 1
+    health = (await gw.request("GET", "/status")).json["providers"]["p1"]
+    assert health["consecutive_failures"] == 1 and health["status"] == "unhealthy"
+    assert fragment in health["last_error"]
+
+
+@pytest.mark.parametrize("code", [400, 413, 415, 422])
+async def test_client_errors_pass_through_without_failover(fakes, gateway, code):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    body = b'{"error": {"message": "context_length_exceeded: too long", "type": "invalid_request_error", "code": "context_length_exceeded"}}'
+    p1.always(fp.status(code, body=body))
+    reply = await gw.responses()
+    assert reply.status == code
+    assert reply.body == body
+    assert p2.calls == 0
+    status = (await gw.request("GET", "/status")).json
+    assert status["providers"]["p1"]["consecutive_failures"] == 0
+    assert gw.rt.store.request_log()[0]["status"] == code
+
+
+async def test_connection_refused_fails_over(fakes, gateway):
+    (p2,) = await fakes("p2")
+    dead = f"http://127.0.0.1:{fp.free_port()}/v1"
+    gw = await gateway({"p1": dead, "p2": p2})
+    reply = await gw.responses()
+    assert reply.status == 200
+    error = (await gw.request("GET", "/status")).json["providers"]["p1"]["last_error"]
+    assert "cannot connect" in error
+
+
+async def test_timeout_before_headers_fails_over(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"request_timeout_seconds": 0.3})
+    p1.always(fp.hang())
+    started = time.perf_counter()
+    reply = await gw.responses()
+    assert reply.status == 200
+    assert time.perf_counter() - started < 2
+    assert "no response within 0.3 s" in gw.rt.router.health_json(gw.rt.config.current)["p1"]["last_error"]
+
+
+async def test_all_providers_failing_gives_one_502_naming_each(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.always(fp.status(500, "first broke"))
+    p2.always(fp.status(503, "second broke"))
+    reply = await gw.responses()
+    assert reply.status == 502
+    err = reply.json["error"]
+    assert err["type"] == "gateway_error"
+    assert "p1: HTTP 500: first broke" in err["message"] and "p2: HTTP 503: second broke" in err["message"]
+    assert p1.calls == 1 and p2.calls == 1
+    log = gw.rt.store.request_log()[0]
+    assert log["status"] == 502 and log["provider"] is None and log["providers_tried"] == ["p1", "p2"]
+
+
+async def test_cooldown_after_threshold_then_skipped_then_tried_again(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 2, "cooldown_seconds": 0.6,
+                                                       "preferred_stable_seconds": 0})
+    p1.always(fp.status(500))
+    await gw.responses()
+    await gw.responses()
+    status = (await gw.request("GET", "/status")).json
+    assert status["providers"]["p1"]["status"] == "cooldown"
+    assert status["providers"]["p1"]["cooldown_until_unix_ms"] > status["now_unix_ms"]
+    await gw.responses()
+    assert p1.calls == 2  # skipped while cooling down
+    p1.always(fp.json_ok("p1 is back"))
+    await asyncio.sleep(0.7)
+    reply = await gw.responses()
+    assert reply.text == "p1 is back"
+    kinds = [e.kind for e in gw.rt.store.list_events()]
+    assert "cooldown" in kinds and "route" in kinds
+
+
+async def test_retry_after_seconds_cools_down_at_once_for_the_longer_time(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 5, "cooldown_seconds": 1})
+    p1.always(fp.status(429, "rate limited", headers={"Retry-After": "120"}))
+    before = time.time()
+    await gw.responses()
+    p1_status = (await gw.request("GET", "/status")).json["providers"]["p1"]
+    assert p1_status["status"] == "cooldown"
+    assert 119 <= p1_status["cooldown_until_unix_ms"] / 1000 - before <= 122
+
+
+async def test_retry_after_http_date_and_cap(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 5, "cooldown_seconds": 1})
+    when = email.utils.formatdate(time.time() + 90, usegmt=True)
+    p1.queue(fp.status(429, headers={"Retry-After": when}), fp.status(429, headers={"Retry-After": "999999"}))
+    before = time.time()
+    await gw.responses()
+    until = gw.rt.router.health_json(gw.rt.config.current)["p1"]["cooldown_until_unix_ms"] / 1000
+    assert 85 <= until - before <= 92
+    gw.rt.router.reset_health("p1")
+    await gw.responses()
+    until = gw.rt.router.health_json(gw.rt.config.current)["p1"]["cooldown_until_unix_ms"] / 1000
+    assert 3590 <= until - before <= 3602  # capped at one hour
+
+
+async def test_429_without_retry_after_counts_like_any_failure(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 2, "cooldown_seconds": 30,
+                                                       "preferred_stable_seconds": 0})
+    p1.always(fp.status(429))
+    await gw.responses()
+    assert gw.rt.router.health_json(gw.rt.config.current)["p1"]["status"] == "unhealthy"
+    await gw.responses()
+    assert gw.rt.router.health_json(gw.rt.config.current)["p1"]["status"] == "cooldown"
+
+
+async def test_success_resets_failures(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 3, "preferred_stable_seconds": 0})
+    p1.queue(fp.status(500))
+    await gw.responses()
+    assert gw.rt.router.health_json(gw.rt.config.current)["p1"]["consecutive_failures"] == 1
+    await gw.responses()
+    h = gw.rt.router.health_json(gw.rt.config.current)["p1"]
+    assert h["consecutive_failures"] == 0 and h["status"] == "healthy"
+
+
+async def test_return_to_preferred_only_after_stable_window(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 3, "preferred_stable_seconds": 0.8})
+    p1.queue(fp.status(500))
+    first = await gw.responses()
+    assert first.headers["X-API-Router-Provider"] == "p2"
+    second = await gw.responses()
+    assert second.headers["X-API-Router-Provider"] == "p2"  # p1 is not in cooldown but not stable yet
+    assert p1.calls == 1
+    await asyncio.sleep(0.9)
+    third = await gw.responses()
+    assert third.headers["X-API-Router-Provider"] == "p1"
+    routes = [e.message for e in gw.rt.store.list_events() if e.kind == "route"]
+    assert any(m.startswith("Back to preferred provider p1") for m in routes)
+    assert any(m.startswith("Failover from p1 to p2") for m in routes)
+
+
+async def test_no_auto_return_stays_on_fallback_until_user_picks(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"auto_return_to_preferred": False, "preferred_stable_seconds": 0,
+                                                       "failure_threshold": 5})
+    p1.queue(fp.status(500))
+    await gw.responses()
+    await asyncio.sleep(0.05)
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
+    await gw.api("set_preferred_provider", provider="p1")
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
+
+
+async def test_all_in_cooldown_tries_the_one_ending_first(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 60})
+    p1.always(fp.status(429, headers={"Retry-After": "300"}))
+    p2.always(fp.status(500))
+    await gw.responses()  # p1 -> 300 s, p2 -> 60 s
+    p2.always(fp.json_ok("p2 answers"))
+    reply = await gw.responses()
+    assert reply.status == 200 and reply.text == "p2 answers"
+    assert p1.calls == 1 and p2.calls == 2
+
+
+async def test_lock_routes_only_to_locked_provider_and_unlock_restores(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    status = await gw.api("set_manual_override", provider="p2")
+    assert status["manual_override"] == "p2"
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
+    p2.always(fp.status(500))
+    reply = await gw.responses()
+    assert reply.status == 502 and p1.calls == 0  # a lock means this provider only
+    await gw.api("set_manual_override", provider=None)
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
+    messages = [e.message for e in gw.rt.store.list_events() if e.kind == "lock"]
+    assert "Routing locked to p2 by user" in messages
+    assert any("lock released" in m for m in messages)
+
+
+async def test_disabled_and_urlless_providers_are_never_candidates(fakes, gateway):
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": {"base_url": p1.base_url, "disabled": True}, "p2": {"base_url": ""}, "p3": p3})
+    reply = await gw.responses()
+    assert reply.headers["X-API-Router-Provider"] == "p3"
+    assert p1.calls == 0 and p2.calls == 0
+    assert (await gw.request("GET", "/status")).json["providers"]["p1"]["status"] == "disabled"
+
+
+async def test_each_provider_gets_the_request_at_most_once(fakes, gateway):
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3})
+    for fake in (p1, p2, p3):
+        fake.always(fp.status(503))
+    await gw.responses()
+    assert [p1.calls, p2.calls, p3.calls] == [1, 1, 1]

@@ -1,0 +1,236 @@
+"""Streaming (contract §6): pass-through, commit point, in-band failures, cuts, stalls, synthesis."""
+
+import asyncio
+import json
+import time
+
+import aiohttp
+
+from tests.support import fake_provider as fp
+from tests.support.harness import simple_body
+
+
+async def test_stream_is_forwarded_chunk_by_chunk_not_buffered(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    p1.always(fp.stream_ok("abcdefghij", deltas=10, delay=0.15))
+    arrivals = []
+    started = time.perf_counter()
+    async with aiohttp.ClientSession() as s:
+        async with s.post(gw.base + "/v1/responses", json={**simple_body(), "stream": True}, headers=gw.auth()) as r:
+            assert r.headers["Content-Type"].startswith("text/event-stream")
+            async for line in r.content:
+                if line.startswith(b"data:") and b"output_text.delta" in line:
+                    arrivals.append(time.perf_counter() - started)
+    assert len(arrivals) == 10
+    # Deltas arrive spread over the upstream's pace, not all at the end.
+    assert arrivals[-1] - arrivals[0] > 1.0
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    assert min(gaps) > 0.05
+
+
+async def test_upstream_bytes_reach_the_client_unchanged(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    events = fp.stream_events(fp.response_object("exact bytes", provider="p1"))
+    chunks = [fp.sse_event(e) for e in events]
+    chunks.insert(2, b": keep-alive comment\n\n")
+    p1.always(fp.raw_stream(chunks))
+    reply = await gw.responses(stream=True)
+    assert reply.body == b"".join(chunks)
+
+
+async def test_crlf_and_unnamed_events_are_understood(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    p1.always(fp.stream_ok("crlf text", crlf=True, named=False))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.text == "crlf text"
+    assert gw.rt.store.request_log()[0]["total_tokens"] == 15
+
+
+async def test_http_error_before_stream_fails_over(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.always(fp.status(503))
+    p2.always(fp.stream_ok("from p2"))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.text == "from p2"
+
+
+async def test_in_band_failure_before_output_fails_over(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    created = {"type": "response.created", "response": {"id": "resp_x", "status": "in_progress", "output": []}}
+    failed = {"type": "response.failed", "response": {"id": "resp_x", "status": "failed",
+                                                       "error": {"code": "server_error", "message": "overloaded"}}}
+    p1.always(fp.raw_stream([fp.sse_event(created), fp.sse_event(failed)]))
+    p2.always(fp.stream_ok("p2 saved it"))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.text == "p2 saved it"
+    assert "response.failed" not in reply.event_types
+    assert reply.event_types.count("response.created") == 1
+    assert "overloaded" in gw.rt.router.health_json(gw.rt.config.current)["p1"]["last_error"]
+
+
+async def test_in_band_error_event_before_output_fails_over(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    err = {"type": "error", "code": "rate_limit_exceeded", "message": "slow down"}
+    p1.always(fp.raw_stream([fp.sse_event(err)]))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+
+
+async def test_reasoning_before_output_is_not_a_commit(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    rs = {"id": "rs_1", "type": "reasoning", "summary": [], "encrypted_content": "x"}
+    events = [{"type": "response.created", "response": {"id": "r", "output": []}},
+              {"type": "response.output_item.added", "output_index": 0, "item": rs},
+              {"type": "response.output_item.done", "output_index": 0, "item": rs}]
+    p1.always(fp.raw_stream([fp.sse_event(e) for e in events]))  # then ends: no output, no completion
+    reply = await gw.responses(stream=True)
+    assert reply.headers["X-API-Router-Provider"] == "p2"
+    assert reply.text == "hello"
+
+
+async def test_cut_after_output_ends_with_response_failed(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.always(fp.stream_ok("a long answer that breaks", deltas=5, cut_after=5))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200
+    assert reply.event_types[-1] == "response.failed"
+    assert "response.completed" not in reply.event_types
+    failure = reply.events[-1]["response"]["error"]
+    assert failure["code"] == "upstream_stream_error"
+    assert "broke after output started" in failure["message"]
+    assert p2.calls == 0  # output was already sent: no silent restart elsewhere
+    h = gw.rt.router.health_json(gw.rt.config.current)["p1"]
+    assert h["consecutive_failures"] == 1
+    log = gw.rt.store.request_log()[0]
+    assert log["error"] and "broke" in log["error"]
+    assert gw.rt.store.metrics()["p1"].error_requests == 1
+
+
+async def test_stream_ending_without_completed_is_failed_not_success(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    p1.always(fp.stream_ok("no end marker", drop_completed=True))
+    reply = await gw.responses(stream=True)
+    assert reply.event_types[-1] == "response.failed"
+    assert "ended before response.completed" in reply.events[-1]["response"]["error"]["message"]
+
+
+async def test_stall_after_output_hits_the_idle_timeout(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing={"stream_idle_timeout_seconds": 0.4})
+    p1.always(fp.stream_ok("stalls midway", deltas=4, stall_after=4))
+    started = time.perf_counter()
+    reply = await gw.responses(stream=True)
+    assert time.perf_counter() - started < 3
+    assert reply.event_types[-1] == "response.failed"
+    assert "no stream event within 0.4 s" in reply.events[-1]["response"]["error"]["message"]
+
+
+async def test_slow_first_event_beyond_request_timeout_fails_over(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"request_timeout_seconds": 0.4})
+    p1.always(fp.stream_ok("too late", first_delay=5))
+    reply = await gw.responses(stream=True)
+    assert reply.headers["X-API-Router-Provider"] == "p2"
+    assert "no response within" in gw.rt.router.health_json(gw.rt.config.current)["p1"]["last_error"]
+
+
+async def test_stall_before_output_fails_over(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"stream_idle_timeout_seconds": 0.4})
+    p1.always(fp.stream_ok("stalls early", stall_after=1))  # response.created, then silence
+    reply = await gw.responses(stream=True)
+    assert reply.headers["X-API-Router-Provider"] == "p2" and reply.text == "hello"
+
+
+async def test_json_answer_to_stream_request_is_synthesised(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    p1.always(fp.json_ok("from json", reasoning=True))
+    reply = await gw.responses(stream=True)
+    assert reply.headers["Content-Type"].startswith("text/event-stream")
+    assert reply.event_types == [
+        "response.created", "response.in_progress",
+        "response.output_item.added", "response.output_item.done",  # the reasoning item
+        "response.output_item.added", "response.content_part.added", "response.output_text.delta",
+        "response.output_text.done", "response.content_part.done", "response.output_item.done",
+        "response.completed",
+    ]
+    assert reply.text == "from json"
+    completed = reply.events[-1]["response"]
+    assert completed["usage"]["total_tokens"] == 15
+    assert [e["sequence_number"] for e in reply.events] == list(range(len(reply.events)))
+
+
+async def test_sse_answer_to_json_request_is_collected(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    p1.always(fp.stream_ok("collected"))
+    reply = await gw.responses(stream=False)
+    assert reply.headers["Content-Type"].startswith("application/json")
+    assert reply.text == "collected"
+
+
+async def test_usage_is_recorded_from_completed_event(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    usage = {"input_tokens": 1200, "output_tokens": 340, "total_tokens": 1540,
+             "input_tokens_details": {"cached_tokens": 1000}, "output_tokens_details": {"reasoning_tokens": 128}}
+    p1.always(fp.stream_ok("counted", usage=usage))
+    await gw.responses(stream=True, headers={"session-id": "sess-1"})
+    log = gw.rt.store.request_log()[0]
+    assert (log["input_tokens"], log["output_tokens"], log["cached_tokens"], log["reasoning_tokens"],
+            log["total_tokens"]) == (1200, 340, 1000, 128, 1540)
+    assert log["session_id"] == "sess-1" and log["stream"] is True
+    assert log["ttfb_ms"] is not None and log["ttfb_ms"] <= log["latency_ms"]
+    assert gw.rt.store.metrics()["p1"].total_tokens == 1540
+
+
+async def test_client_disconnect_mid_stream_closes_upstream_and_is_logged(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    p1.always(fp.stream_ok("x" * 40, deltas=40, delay=0.05))
+    async with aiohttp.ClientSession() as s:
+        async with s.post(gw.base + "/v1/responses", json={**simple_body(), "stream": True}, headers=gw.auth()) as r:
+            async for line in r.content:
+                if b"output_text.delta" in line:
+                    break
+    for _ in range(50):
+        log = gw.rt.store.request_log()
+        if log:
+            break
+        await asyncio.sleep(0.05)
+    assert log[0]["status"] == 499 and log[0]["error"] == "client disconnected"
+    # the provider is not blamed for the client leaving
+    assert gw.rt.router.health_json(gw.rt.config.current)["p1"]["consecutive_failures"] == 0
+
+
+async def test_malformed_event_data_is_forwarded_and_stream_still_completes(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    events = fp.stream_events(fp.response_object("ok despite junk", provider="p1"))
+    chunks = [fp.sse_event(e) for e in events]
+    chunks.insert(3, b"data: {this is not json\n\n")
+    p1.always(fp.raw_stream(chunks))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and b"{this is not json" in reply.body
+    assert reply.body.endswith(chunks[-1])
+
+
+async def test_events_split_across_tcp_chunks_are_reassembled(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    body = b"".join(fp.sse_event(e) for e in fp.stream_events(fp.response_object("split up", provider="p1")))
+    pieces = [body[i:i + 7] for i in range(0, len(body), 7)]
+    p1.always(fp.raw_stream(pieces, delay=0.001))
+    reply = await gw.responses(stream=True)
+    assert reply.body == body
+    assert json.loads(reply.body.split(b"data: ")[-1])["type"] == "response.completed"

@@ -1,0 +1,239 @@
+"""A scriptable upstream provider: a real aiohttp server on 127.0.0.1.
+
+Each incoming ``POST /v1/responses`` takes the next queued behaviour (or the default one) and is
+recorded with its headers and body, so tests can assert exactly what the gateway sent and how
+often.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import itertools
+import json
+import socket
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+Behaviour = Callable[[web.Request, "FakeProvider"], Awaitable[web.StreamResponse]]
+_ids = itertools.count(1)
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    raw: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.raw) if self.raw else None
+
+
+def response_object(text: str = "hello", *, provider: str = "fake", reasoning: bool = False,
+                    usage: dict[str, Any] | None = None, rid: str | None = None) -> dict[str, Any]:
+    n = next(_ids)
+    output: list[dict[str, Any]] = []
+    if reasoning:
+        output.append({"id": f"rs_{provider}_{n}", "type": "reasoning", "summary": [],
+                       "encrypted_content": f"sealed-by-{provider}"})
+    output.append({"id": f"msg_{provider}_{n}", "type": "message", "role": "assistant", "status": "completed",
+                   "content": [{"type": "output_text", "text": text, "annotations": []}]})
+    return {
+        "id": rid or f"resp_{provider}_{n}", "object": "response", "status": "completed", "model": "gpt-test",
+        "output": output,
+        "usage": usage or {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15,
+                           "input_tokens_details": {"cached_tokens": 3},
+                           "output_tokens_details": {"reasoning_tokens": 2}},
+    }
+
+
+def sse_event(payload: dict[str, Any], *, named: bool = True, crlf: bool = False) -> bytes:
+    nl = "\r\n" if crlf else "\n"
+    head = f"event: {payload['type']}{nl}" if named else ""
+    return f"{head}data: {json.dumps(payload)}{nl}{nl}".encode()
+
+
+def stream_events(response: dict[str, Any], *, deltas: int = 3) -> list[dict[str, Any]]:
+    """A realistic event sequence for ``response`` (text split into ``deltas`` pieces)."""
+    shell = {**response, "status": "in_progress", "output": []}
+    shell.pop("usage", None)
+    events: list[dict[str, Any]] = [{"type": "response.created", "response": shell},
+                                    {"type": "response.in_progress", "response": shell}]
+    for index, item in enumerate(response["output"]):
+        if item["type"] == "message":
+            text = item["content"][0]["text"]
+            events.append({"type": "response.output_item.added", "output_index": index,
+                           "item": {**item, "status": "in_progress", "content": []}})
+            step = max(1, -(-len(text) // deltas))
+            for i in range(0, len(text), step):
+                events.append({"type": "response.output_text.delta", "item_id": item["id"], "output_index": index,
+                               "content_index": 0, "delta": text[i:i + step]})
+            events.append({"type": "response.output_text.done", "item_id": item["id"], "output_index": index,
+                           "content_index": 0, "text": text})
+        else:
+            events.append({"type": "response.output_item.added", "output_index": index, "item": item})
+        events.append({"type": "response.output_item.done", "output_index": index, "item": item})
+    events.append({"type": "response.completed", "response": response})
+    for seq, event in enumerate(events):
+        event["sequence_number"] = seq
+    return events
+
+
+# --- behaviours -----------------------------------------------------------------------------------
+
+
+def json_ok(text: str = "hello", **kw: Any) -> Behaviour:
+    async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
+        return web.json_response(response_object(text, provider=fake.name, **kw))
+    return run
+
+
+def stream_ok(text: str = "hello", *, delay: float = 0.0, cut_after: int | None = None,
+              stall_after: int | None = None, stall: float = 3600, drop_completed: bool = False,
+              named: bool = True, crlf: bool = False, before: list[dict[str, Any]] | None = None,
+              first_delay: float = 0.0, deltas: int = 3, **kw: Any) -> Behaviour:
+    """An SSE stream; ``cut_after``/``stall_after`` = number of events sent before cutting/stalling."""
+
+    async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
+        events = (before or []) + stream_events(response_object(text, provider=fake.name, **kw), deltas=deltas)
+        if drop_completed:
+            events = [e for e in events if e["type"] != "response.completed"]
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        if first_delay:
+            await asyncio.sleep(first_delay)
+        for i, event in enumerate(events):
+            if cut_after is not None and i == cut_after:
+                request.transport.close()  # abrupt: no terminating chunk
+                return resp
+            if stall_after is not None and i == stall_after:
+                await asyncio.sleep(stall)
+            await resp.write(sse_event(event, named=named, crlf=crlf))
+            if delay:
+                await asyncio.sleep(delay)
+        await resp.write_eof()
+        return resp
+    return run
+
+
+def raw_stream(chunks: list[bytes], delay: float = 0.0) -> Behaviour:
+    async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for chunk in chunks:
+            await resp.write(chunk)
+            if delay:
+                await asyncio.sleep(delay)
+        await resp.write_eof()
+        return resp
+    return run
+
+
+def status(code: int, message: str = "upstream says no", *, headers: dict[str, str] | None = None,
+           body: bytes | None = None, content_type: str = "application/json") -> Behaviour:
+    async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
+        payload = body if body is not None else json.dumps({"error": {"message": message, "type": "x"}}).encode()
+        return web.Response(status=code, body=payload, headers=headers, content_type=content_type)
+    return run
+
+
+def hang(seconds: float = 3600) -> Behaviour:
+    async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
+        await asyncio.sleep(seconds)
+        return web.json_response(response_object(provider=fake.name))
+    return run
+
+
+def reset() -> Behaviour:
+    """Accept the request, then drop the TCP connection before any response header."""
+    async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
+        sock = request.transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        request.transport.close()
+        await asyncio.sleep(0.05)
+        return web.Response()
+    return run
+
+
+def html_page() -> Behaviour:
+    return status(200, body=b"<html><body><h1>Welcome to nginx</h1></body></html>", content_type="text/html")
+
+
+def gzip_json(text: str = "zipped") -> Behaviour:
+    async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
+        body = gzip.compress(json.dumps(response_object(text, provider=fake.name)).encode())
+        return web.Response(body=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+    return run
+
+
+class FakeProvider:
+    def __init__(self, name: str = "fake") -> None:
+        self.name = name
+        self.requests: list[Recorded] = []
+        self.model_requests: list[Recorded] = []
+        self.default: Behaviour = json_ok()
+        self._queue: deque[Behaviour] = deque()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self.models_behaviour: Behaviour | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def calls(self) -> int:
+        return len(self.requests)
+
+    def queue(self, *behaviours: Behaviour) -> FakeProvider:
+        self._queue.extend(behaviours)
+        return self
+
+    def always(self, behaviour: Behaviour) -> FakeProvider:
+        self._queue.clear()
+        self.default = behaviour
+        return self
+
+    async def start(self, port: int = 0) -> FakeProvider:
+        app = web.Application(client_max_size=1 << 30)
+        app.router.add_post("/v1/responses", self._responses)
+        app.router.add_get("/v1/models", self._models)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _record(self, request: web.Request, into: list[Recorded]) -> None:
+        into.append(Recorded(request.method, request.path, dict(request.headers), await request.read()))
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        await self._record(request, self.requests)
+        behaviour = self._queue.popleft() if self._queue else self.default
+        return await behaviour(request, self)
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        await self._record(request, self.model_requests)
+        if self.models_behaviour is not None:
+            return await self.models_behaviour(request, self)
+        return web.json_response({"object": "list", "data": [{"id": f"{self.name}-model-a", "object": "model"},
+                                                            {"id": f"{self.name}-model-b", "object": "model"}]})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
