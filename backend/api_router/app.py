@@ -104,8 +104,8 @@ class Gateway:
             trust_env=True,
         )
         app = GatewayApp(rt, self.control).build()
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
-                                     shutdown_timeout=self.shutdown_grace)
+        # Our own stop() drains requests first; aiohttp's timeout only covers what is left after it.
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
         await self._runner.setup()
         try:
             await web.TCPSite(self._runner, host, port).start()
@@ -123,9 +123,29 @@ class Gateway:
         rt.emit("info", "gateway", f"Gateway listening on {rt.gateway_url}")
 
     async def stop(self) -> None:
-        """Stop accepting, let in-flight requests finish (up to the grace period), then close."""
-        self.rt.shutting_down = True
+        """Stop accepting, let in-flight requests finish within the grace period, then end the
+        rest with a clean error: closing the upstream client makes their reads fail, and the proxy
+        answers those with a shutdown error (streams get a ``response.failed`` event)."""
+        rt = self.rt
+        rt.shutting_down = True
+        if self._runner is not None:
+            for site in list(self._runner.sites):
+                await site.stop()
+        if not await self._drained(self.shutdown_grace):
+            for resp in list(rt.upstreams):
+                resp.close()
+            if rt.http is not None:
+                await rt.http.close()
+            await self._drained(2.0)
         await self._cleanup()
+
+    async def _drained(self, timeout: float) -> bool:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.rt.inflight > 0:
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
 
     async def _cleanup(self) -> None:
         if self._runner is not None:

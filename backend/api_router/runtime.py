@@ -34,6 +34,10 @@ class Runtime:
     bound_port: int = 0
     last_activity_ms: int | None = None
     shutting_down: bool = False
+    inflight: int = 0  # proxy requests being served; shutdown waits for them
+    # Upstream responses being read; shutdown closes them (closing the session alone does not
+    # interrupt a body that is already streaming).
+    upstreams: set[aiohttp.ClientResponse] = field(default_factory=set)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def emit(self, level: str, kind: str, message: str, provider: str | None = None) -> None:

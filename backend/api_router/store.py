@@ -172,7 +172,7 @@ class Store:
         self._reader: sqlite3.Connection | None = None  # control/analytics reads
         self._hot: sqlite3.Connection | None = None  # point lookups from the gateway's loop
         self._writer_thread: threading.Thread | None = None
-        self._last_prune = 0.0
+        self._last_prune: float | None = None  # None: prune with the first write batch
         self._events_since_prune = 0
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -285,21 +285,16 @@ class Store:
 
     def _maybe_prune(self, conn: sqlite3.Connection) -> None:
         now = time.monotonic()
-        if self._events_since_prune < 500 and now - self._last_prune < 3600:
-            return
-        self._events_since_prune = 0
-        self._last_prune = now
-        cutoff = now_ms() - REQUEST_RETENTION_DAYS * 86_400_000
-        with conn:
-            conn.execute(
-                "DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
-                (EVENT_RETENTION,),
-            )
-            old = "SELECT id FROM request_log WHERE unix_ms < ?"
-            conn.execute(f"DELETE FROM attempts WHERE request_id IN ({old})", (cutoff,))
-            conn.execute("DELETE FROM request_log WHERE unix_ms < ?", (cutoff,))
-            conn.execute("DELETE FROM response_owner WHERE unix_ms < ?", (cutoff,))
-            conn.execute("DELETE FROM reasoning_owner WHERE unix_ms < ?", (cutoff,))
+        due = self._last_prune is None or now - self._last_prune >= 3600 or self._events_since_prune >= 500
+        if due:
+            self._events_since_prune = 0
+            self._last_prune = now
+            with conn:
+                _prune(conn)
+
+    def prune(self) -> None:
+        """Apply the retention rules now (they also run hourly and every 500 events)."""
+        self._submit(_prune)
 
     def _submit(self, op: _Op) -> None:
         self._queue.put(op)
@@ -489,6 +484,15 @@ class Store:
         """Read-only SQL for analytics; sees everything written before the call."""
         self.flush()
         return self._read(sql, args)
+
+
+def _prune(conn: sqlite3.Connection) -> None:
+    conn.execute("DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                 (EVENT_RETENTION,))
+    cutoff = now_ms() - REQUEST_RETENTION_DAYS * 86_400_000
+    conn.execute("DELETE FROM attempts WHERE request_id IN (SELECT id FROM request_log WHERE unix_ms < ?)", (cutoff,))
+    for table in ("request_log", "response_owner", "reasoning_owner"):
+        conn.execute(f"DELETE FROM {table} WHERE unix_ms < ?", (cutoff,))
 
 
 def _insert_request(conn: sqlite3.Connection, r: RequestRecord, touched: dict[str, Metrics]) -> None:

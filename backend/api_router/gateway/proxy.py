@@ -44,6 +44,7 @@ from api_router.runtime import Runtime
 from api_router.store import Attempt, RequestRecord, Usage, now_ms
 
 REJECTS_PREVIOUS_ID_META = "rejects_previous_response_id"
+SHUTTING_DOWN = "API Router is shutting down; the request was not completed"
 
 
 @dataclass
@@ -86,7 +87,10 @@ class ResponsesProxy:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         record = RequestRecord(unix_ms=now_ms(), path=request.path, stream=False)
+        self.rt.inflight += 1
         try:
+            if self.rt.shutting_down:
+                raise GatewayError(503, SHUTTING_DOWN)
             return await self._serve(request, record, started)
         except GatewayError as err:
             record.status, record.error = err.status, record.error or err.message
@@ -97,6 +101,7 @@ class ResponsesProxy:
             record.error = record.error or ("gateway shut down" if self.rt.shutting_down else "client disconnected")
             raise
         finally:
+            self.rt.inflight -= 1
             record.latency_ms = (time.perf_counter() - started) * 1000
             self.rt.store.log_request(record)
             self.rt.touch()
@@ -114,6 +119,15 @@ class ResponsesProxy:
         failures: list[Failure] = []
         for pid in plan:
             result = await self._try_provider(request, req, cfg, pid, plan[0], forwarded, record, started)
+            if self.rt.shutting_down and result.kind in ("failed", "broken"):
+                # The gateway closed the upstream connections itself: not the provider's fault.
+                for attempt in record.attempts:
+                    if attempt.outcome == "provider_failure":
+                        attempt.outcome = "aborted"
+                if result.kind == "failed":
+                    raise GatewayError(503, SHUTTING_DOWN)
+                assert result.response is not None
+                return result.response
             if result.kind == "failed":
                 self.rt.router.record_failure(cfg, pid, result.error, result.retry_after)
                 failures.append(Failure(pid, result.error))
@@ -167,6 +181,7 @@ class ResponsesProxy:
                     resp = await rt.http.post(provider.endpoint("/responses"), data=body,
                                               headers=upstream_headers(forwarded, rt.secrets.current.provider_keys.get(pid)),
                                               allow_redirects=False)
+                rt.upstreams.add(resp)
                 attempt.status = resp.status
                 if not 200 <= resp.status < 300:
                     return await self._upstream_error(resp, attempt, pid, body, can_rebuild, can_strip)
@@ -206,6 +221,7 @@ class ResponsesProxy:
         finally:
             attempt.latency_ms = (time.perf_counter() - t0) * 1000
             if resp is not None:
+                rt.upstreams.discard(resp)
                 resp.release() if done else resp.close()
 
     @staticmethod

@@ -145,10 +145,6 @@ class StreamRelay:
                     break
         except _ClientGone:
             return self._result(StreamEnd.CLIENT_GONE, seen, "client disconnected")
-        except asyncio.CancelledError:
-            if self._out is not None and self._shutting_down():
-                await self._try_write(sse.failure_event("API Router is shutting down", "gateway_shutdown", seen.response_id))
-            raise
         except (aiohttp.ClientError, ConnectionError, OSError) as exc:
             problem = describe_exception(exc, self._first_event_timeout)
         finally:
@@ -167,15 +163,18 @@ class StreamRelay:
             await self._finish_quietly()
             return self._result(StreamEnd.BROKEN, seen, f"stream failed after output started: {seen.error}")
 
-        if watchdog.expired:
+        code = "upstream_stream_error"
+        if self._shutting_down():
+            problem, code = "API Router is shutting down", "gateway_shutdown"
+        elif watchdog.expired:
             problem = (f"no stream event within {self._idle_timeout:g} s" if got_event
                        else f"no response within {self._first_event_timeout:g} s")
         elif not problem:
             problem = "stream ended before response.completed"
         if self._out is None:
             return StreamResult(StreamEnd.FAILED_EARLY, error=problem)
-        reason = f"upstream stream broke after output started: {problem}"
-        await self._try_write(sse.failure_event(reason, "upstream_stream_error", seen.response_id))
+        reason = problem if code == "gateway_shutdown" else f"upstream stream broke after output started: {problem}"
+        await self._try_write(sse.failure_event(reason, code, seen.response_id))
         await self._finish_quietly()
         return self._result(StreamEnd.BROKEN, seen, reason)
 

@@ -1,0 +1,280 @@
+"""The control API over POST /api/<method> (contract §8), against real files."""
+
+import asyncio
+import json
+import os
+import stat
+
+import pytest
+import tomlkit
+
+from tests.support import fake_provider as fp
+from tests.support.harness import ApiError
+
+
+async def test_get_config_and_status_never_reveal_keys(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, keys={"p1": "sk-very-secret-key-0001"})
+    cfg = await gw.api("get_config")
+    assert cfg["providers"]["p1"]["key_preview"] == "sk-v…0001" and cfg["providers"]["p1"]["has_key"]
+    status = await gw.api("get_status")
+    dumped = json.dumps([cfg, status])
+    assert "sk-very-secret-key-0001" not in dumped and gw.token not in dumped
+
+
+async def test_upsert_creates_updates_and_validates(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1})
+    cfg = await gw.api("upsert_provider", provider="p2", display_name="Second", base_url=p2.base_url)
+    assert cfg["provider_order"] == ["p1", "p2"] and cfg["providers"]["p2"]["display_name"] == "Second"
+    cfg = await gw.api("upsert_provider", provider="p2", display_name="Renamed label")
+    assert cfg["providers"]["p2"]["base_url"] == p2.base_url
+    saved = tomlkit.parse(gw.rt.paths.config.read_text())
+    assert saved["providers"]["p2"]["display_name"] == "Renamed label"
+    for kwargs, fragment in [
+        ({"provider": "p3"}, "base_url is required"),
+        ({"provider": "p3", "base_url": "not a url"}, "http"),
+        ({"provider": "bad id!", "base_url": p2.base_url}, "provider id"),
+        ({"provider": "", "base_url": p2.base_url}, "must not be empty"),
+        ({"provider": "p1", "usage_adapter": "nope"}, "usage_adapter"),
+        ({"provider": "p1", "disabled": "yes"}, "true or false"),
+        ({"provider": "p1", "colour": "red"}, "bad arguments"),
+    ]:
+        with pytest.raises(ApiError) as err:
+            await gw.api("upsert_provider", **kwargs)
+        assert err.value.status == 400 and fragment in err.value.message, kwargs
+
+
+async def test_new_provider_serves_immediately(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1})
+    await gw.api("upsert_provider", provider="p2", base_url=p2.base_url)
+    await gw.api("set_provider_key", provider="p2", key="sk-p2-key-000000")
+    await gw.api("set_manual_override", provider="p2")
+    reply = await gw.responses()
+    assert reply.headers["X-API-Router-Provider"] == "p2"
+    assert p2.requests[0].headers["Authorization"] == "Bearer sk-p2-key-000000"
+
+
+async def test_rename_carries_key_metrics_history_order_and_references(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_provider": "p1"}, keys={"p1": "sk-p1-key-00000"})
+    await gw.responses()
+    await gw.api("set_manual_override", provider="p1")
+    cfg = await gw.api("rename_provider", provider="p1", new_id="main")
+    assert cfg["provider_order"] == ["main", "p2"]
+    assert cfg["providers"]["main"]["has_key"] and "p1" not in cfg["providers"]
+    status = await gw.api("get_status")
+    assert status["preferred_provider"] == "main" and status["manual_override"] == "main"
+    assert status["metrics"]["main"]["ok_requests"] == 1
+    assert status["providers"]["main"]["status"] == "healthy"
+    assert gw.rt.store.request_log()[0]["provider"] == "main"
+    secrets = json.loads(gw.rt.paths.secrets.read_text())
+    assert secrets["providers"] == {"main": "sk-p1-key-00000"}
+    reply = await gw.responses()
+    assert reply.headers["X-API-Router-Provider"] == "main"
+    assert p1.requests[-1].headers["Authorization"] == "Bearer sk-p1-key-00000"
+    with pytest.raises(ApiError, match="already exists"):
+        await gw.api("rename_provider", provider="main", new_id="p2")
+
+
+async def test_delete_removes_everything_and_clears_references(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_provider": "p2"})
+    await gw.api("set_manual_override", provider="p2")
+    cfg = await gw.api("delete_provider", provider="p2")
+    assert cfg["provider_order"] == ["p1"] and "p2" not in cfg["providers"]
+    status = await gw.api("get_status")
+    assert status["manual_override"] is None and status["preferred_provider"] == "p1"
+    assert "p2" not in json.loads(gw.rt.paths.secrets.read_text())["providers"]
+    assert "p2" not in tomlkit.parse(gw.rt.paths.config.read_text())["providers"]
+    with pytest.raises(ApiError, match="unknown provider"):
+        await gw.api("delete_provider", provider="p2")
+
+
+async def test_provider_order_must_be_a_permutation(fakes, gateway):
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3})
+    cfg = await gw.api("set_provider_order", order=["p3", "p1", "p2"])
+    assert cfg["provider_order"] == ["p3", "p1", "p2"]
+    assert tomlkit.parse(gw.rt.paths.config.read_text())["provider_order"] == ["p3", "p1", "p2"]
+    for bad in (["p1", "p2"], ["p1", "p1", "p2", "p3"], ["p1", "p2", "p9"], "p1"):
+        with pytest.raises(ApiError):
+            await gw.api("set_provider_order", order=bad)
+
+
+async def test_keys_set_and_clear(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, keys={})
+    await gw.responses()
+    assert "Authorization" not in p1.requests[0].headers
+    cfg = await gw.api("set_provider_key", provider="p1", key="  sk-fresh-key-42424242 ")
+    assert cfg["providers"]["p1"]["key_preview"] == "sk-f…4242"
+    assert stat.S_IMODE(os.stat(gw.rt.paths.secrets).st_mode) == 0o600
+    await gw.responses()
+    assert p1.requests[1].headers["Authorization"] == "Bearer sk-fresh-key-42424242"
+    cfg = await gw.api("clear_provider_key", provider="p1")
+    assert not cfg["providers"]["p1"]["has_key"]
+    for bad in ("", "sk with space", 5):
+        with pytest.raises(ApiError):
+            await gw.api("set_provider_key", provider="p1", key=bad)
+
+
+async def test_disable_enable_and_lock_rules(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    await gw.api("set_manual_override", provider="p2")
+    cfg = await gw.api("set_provider_disabled", provider="p2", disabled=True)
+    assert cfg["providers"]["p2"]["disabled"] is True
+    status = await gw.api("get_status")
+    assert status["manual_override"] is None and status["providers"]["p2"]["status"] == "disabled"
+    with pytest.raises(ApiError, match="disabled"):
+        await gw.api("set_manual_override", provider="p2")
+    await gw.api("set_provider_disabled", provider="p2", disabled=False)
+    assert (await gw.api("set_manual_override", provider="p2"))["manual_override"] == "p2"
+
+
+async def test_update_routing_validates_and_saves(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    cfg = await gw.api("update_routing", cooldown_seconds=12, failure_threshold=4, auto_return_to_preferred=False)
+    assert cfg["routing"]["cooldown_seconds"] == 12 and cfg["routing"]["failure_threshold"] == 4
+    saved = tomlkit.parse(gw.rt.paths.config.read_text())["routing"]
+    assert saved["cooldown_seconds"] == 12 and saved["auto_return_to_preferred"] is False
+    for kwargs in ({"failure_threshold": 0}, {"cooldown_seconds": -1}, {"request_timeout_seconds": 0},
+                   {"stream_idle_timeout_seconds": "5"}, {"auto_return_to_preferred": 1},
+                   {"preferred_provider": "nope"}, {"manual_override": "p1"}, {"bogus": 1}, {}):
+        with pytest.raises(ApiError) as err:
+            await gw.api("update_routing", **kwargs)
+        assert err.value.status == 400, kwargs
+
+
+async def test_rotating_the_token_takes_effect_at_once(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    old = (await gw.api("get_gateway_token"))["token"]
+    new = (await gw.api("rotate_gateway_token"))["token"]
+    assert new != old and new.startswith("ao_") and len(new) == 35
+    refused = await gw.request("POST", "/v1/responses", body={"input": "x"}, token=old)
+    assert refused.status == 401
+    ok = await gw.request("POST", "/v1/responses", body={"input": "x"}, token=new)
+    assert ok.status == 200
+    assert json.loads(gw.rt.paths.secrets.read_text())["gateway_token"] == new
+
+
+async def test_probe_reports_models_or_the_error(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    ok = await gw.api("probe_provider", provider="p1")
+    assert ok["ok"] and ok["status"] == 200 and ok["models"] == ["p1-model-a", "p1-model-b"]
+    p2.models_behaviour = fp.status(401, "invalid api key")
+    bad = await gw.api("probe_provider", provider="p2")
+    assert not bad["ok"] and bad["status"] == 401 and "invalid api key" in bad["error"]
+
+
+async def test_events_filter_page_and_mark_seen(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
+    p1.queue(fp.status(500))
+    await gw.responses()
+    errors = (await gw.api("list_events", level="error"))["events"]
+    assert errors and all(e["level"] == "error" for e in errors)
+    mine = (await gw.api("list_events", provider="p1"))["events"]
+    assert mine and all(e["provider"] == "p1" for e in mine)
+    everything = (await gw.api("list_events"))["events"]
+    assert [e["id"] for e in everything] == sorted((e["id"] for e in everything), reverse=True)
+    older = (await gw.api("list_events", before_id=everything[0]["id"]))["events"]
+    assert older == everything[1:]
+    assert (await gw.api("get_status"))["unseen_events"] >= len(everything)
+    await gw.api("mark_events_seen")
+    assert (await gw.api("get_status"))["unseen_events"] == 0
+    assert all(e["seen"] for e in (await gw.api("list_events"))["events"])
+    with pytest.raises(ApiError):
+        await gw.api("list_events", level="debug")
+
+
+async def test_unknown_method_and_private_methods_are_404(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    for name in ("nope", "_existing", "_probe"):
+        reply = await gw.request("POST", f"/api/{name}", body={})
+        assert reply.status == 404, name
+
+
+async def test_cross_origin_control_calls_are_refused(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    evil = await gw.request("POST", "/api/rotate_gateway_token", body={}, headers={"Origin": "https://evil.example"})
+    assert evil.status == 403
+    own = await gw.request("POST", "/api/get_status", body={}, headers={"Origin": gw.base})
+    assert own.status == 200
+
+
+async def test_codex_setup_merges_backs_up_and_restores(fakes, gateway, codex_home):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    config = codex_home / "config.toml"
+    original = '# my codex settings\nmodel = "gpt-5.5"\n\n[model_providers.other]\nname = "Other" # keep me\n'
+    config.write_text(original)
+    (codex_home / "auth.json").write_text('{"tokens": {"id_token": "x"}}')
+    info = await gw.api("get_codex_setup")
+    assert info["codex_home"] == str(codex_home) and not info["configured"] and not info["has_backup"]
+    assert f'base_url = "{gw.base}/v1"' in info["config_block"]
+    assert json.loads(info["auth_json"]) == {"OPENAI_API_KEY": gw.token}
+    info = await gw.api("apply_codex_setup")
+    assert info["configured"] and info["has_backup"]
+    text = config.read_text()
+    assert "# my codex settings" in text and "# keep me" in text and 'model = "gpt-5.5"' in text
+    doc = tomlkit.parse(text)
+    assert doc["model_provider"] == "api_router"
+    assert doc["model_providers"]["api_router"]["base_url"] == f"{gw.base}/v1"
+    assert doc["model_providers"]["api_router"]["requires_openai_auth"] is True
+    raw_auth = (codex_home / "auth.json").read_bytes()
+    assert not raw_auth.startswith(b"\xef\xbb\xbf") and json.loads(raw_auth) == {"OPENAI_API_KEY": gw.token}
+    info = await gw.api("restore_codex_backup")
+    assert not info["has_backup"] and not info["configured"]
+    assert config.read_text() == original
+    assert json.loads((codex_home / "auth.json").read_text()) == {"tokens": {"id_token": "x"}}
+
+
+async def test_codex_setup_on_empty_home_and_unparseable_config(fakes, gateway, codex_home):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    info = await gw.api("apply_codex_setup")
+    assert info["configured"]
+    info = await gw.api("restore_codex_backup")
+    assert not (codex_home / "config.toml").exists() and not (codex_home / "auth.json").exists()
+    (codex_home / "config.toml").write_text("model = [broken")
+    with pytest.raises(ApiError, match="could not be parsed"):
+        await gw.api("apply_codex_setup")
+    assert (codex_home / "config.toml").read_text() == "model = [broken"
+
+
+async def test_concurrent_requests_during_config_changes(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.always(fp.stream_ok("from p1", delay=0.005))
+    p2.always(fp.stream_ok("from p2", delay=0.005))
+
+    async def traffic():
+        replies = []
+        for _ in range(15):
+            replies.append(await gw.responses(stream=True))
+        return replies
+
+    async def churn():
+        for i in range(10):
+            await gw.api("set_manual_override", provider="p2" if i % 2 else "p1")
+            await gw.api("update_routing", cooldown_seconds=10 + i)
+            await gw.api("upsert_provider", provider=f"extra{i}", base_url=p2.base_url)
+            await gw.api("delete_provider", provider=f"extra{i}")
+
+    results = await asyncio.gather(*(traffic() for _ in range(6)), churn())
+    replies = [r for batch in results[:-1] for r in batch]
+    assert len(replies) == 90
+    for reply in replies:
+        assert reply.status == 200 and reply.event_types[-1] == "response.completed"
+        assert reply.text in ("from p1", "from p2")
+    assert tomlkit.parse(gw.rt.paths.config.read_text())["routing"]["cooldown_seconds"] == 19
+    gw.rt.store.flush()
+    assert len(gw.rt.store.request_log(limit=1000)) == 90

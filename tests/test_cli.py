@@ -1,0 +1,158 @@
+"""``api-router`` as a real process: start-up banner, clean shutdown, port in use, bad binds."""
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from api_router.paths import Paths
+from tests.support import fake_provider as fp
+from tests.support.harness import simple_body, write_config, write_keys
+
+TOKEN = "ao_" + "7" * 32
+
+
+def spawn(user_data: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "api_router", "--headless", "--user-data", str(user_data), *args]
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    full_env.pop("DISPLAY", None)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
+
+
+def wait_health(port: int, proc: subprocess.Popen, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"exited early: {proc.communicate()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("gateway did not start")
+
+
+def setup_user_data(tmp_path: Path, providers: dict, **routing) -> Path:
+    paths = Paths(tmp_path / "ud")
+    write_config(paths, providers, routing=routing)
+    write_keys(paths, {pid: "sk-cli-test-000000" for pid in providers}, token=TOKEN)
+    return paths.user_data
+
+
+def test_banner_shows_url_token_and_codex_config(tmp_path):
+    port = fp.free_port()
+    ud = tmp_path / "fresh"
+    proc = spawn(ud, "--port", str(port))
+    try:
+        wait_health(port, proc)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    token = json.loads((ud / "secrets.json").read_text())["gateway_token"]
+    assert f"http://127.0.0.1:{port}/v1" in out and token in out
+    assert 'model_provider = "api_router"' in out and '"OPENAI_API_KEY"' in out
+    assert (ud / "config.toml").is_file() and (ud / "data").is_dir()
+    assert "Traceback" not in err
+
+
+def test_port_in_use_is_one_line_and_exit_2(tmp_path):
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        proc = spawn(tmp_path / "ud", "--port", str(port))
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 2
+    lines = [line for line in err.splitlines() if line.startswith("api-router:")]
+    assert lines == [f"api-router: port {port} on 127.0.0.1 is already in use (is API Router already running?)"]
+    assert "Traceback" not in err
+
+
+def test_non_loopback_bind_needs_explicit_config(tmp_path):
+    proc = spawn(tmp_path / "ud", "--host", "0.0.0.0", "--port", str(fp.free_port()))
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 1 and "allow_remote = true" in err and "Traceback" not in err
+
+
+def test_module_entry_point_prints_version():
+    out = subprocess.run([sys.executable, "-m", "api_router", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("api-router ")
+
+
+def test_no_display_says_why_and_runs_headless(tmp_path):
+    port = fp.free_port()
+    cmd = [sys.executable, "-m", "api_router", "--user-data", str(tmp_path / "ud"), "--port", str(port)]
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        wait_health(port, proc)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=15)
+    assert "starting headless with the web UI (no display" in err
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_signal_lets_in_flight_stream_finish_then_closes_store(tmp_path, sig):
+    fake = await fp.FakeProvider("p1").start()
+    fake.always(fp.stream_ok("slow but complete", deltas=8, delay=0.15))
+    ud = setup_user_data(tmp_path, {"p1": fake})
+    port = fp.free_port()
+    proc = spawn(ud, "--port", str(port))
+    try:
+        await asyncio.to_thread(wait_health, port, proc)
+        async with aiohttp.ClientSession() as s:
+            async with s.post(f"http://127.0.0.1:{port}/v1/responses", json={**simple_body(), "stream": True},
+                              headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+                first = await resp.content.readline()
+                proc.send_signal(sig)
+                body = first + await resp.content.read()
+        rc = await asyncio.to_thread(proc.wait, 20)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        await fake.stop()
+    assert rc == 0, err
+    assert b"response.completed" in body  # finished within the grace period
+    assert "Traceback" not in err
+    db = ud / "data" / "api-router.sqlite3"
+    assert not Path(str(db) + "-wal").exists() or Path(str(db) + "-wal").stat().st_size == 0
+    rows = sqlite3.connect(db).execute("SELECT status FROM request_log").fetchall()
+    assert rows == [(200,)]
+
+
+async def test_stream_longer_than_grace_gets_a_clean_failure_event(tmp_path):
+    fake = await fp.FakeProvider("p1").start()
+    fake.always(fp.stream_ok("never ends", deltas=4, stall_after=4))
+    ud = setup_user_data(tmp_path, {"p1": fake}, stream_idle_timeout_seconds=120)
+    port = fp.free_port()
+    proc = spawn(ud, "--port", str(port))
+    try:
+        await asyncio.to_thread(wait_health, port, proc)
+        async with aiohttp.ClientSession() as s:
+            async with s.post(f"http://127.0.0.1:{port}/v1/responses", json={**simple_body(), "stream": True},
+                              headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+                await resp.content.readline()
+                started = time.monotonic()
+                proc.send_signal(signal.SIGTERM)
+                body = await resp.content.read()
+        rc = await asyncio.to_thread(proc.wait, 30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        await fake.stop()
+    assert rc == 0
+    assert time.monotonic() - started < 12
+    assert b"response.failed" in body and b"shutting down" in body

@@ -1,0 +1,126 @@
+"""config.toml: defaults, broken files moved aside, wrong types repaired, comments kept, atomic."""
+
+import os
+import stat
+
+import tomlkit
+
+from api_router.config import ConfigError, ConfigFile, provider_table, section, set_order
+from api_router.config import DEFAULT_TEMPLATE
+
+
+def test_missing_file_is_created_with_commented_defaults(tmp_path):
+    path = tmp_path / "config.toml"
+    cf, report = ConfigFile.load(path)
+    assert report.created and not report.problems
+    assert path.read_text() == DEFAULT_TEMPLATE
+    cfg = cf.current
+    assert (cfg.listen.host, cfg.listen.port, cfg.listen.max_body_mb) == ("127.0.0.1", 4000, 256)
+    r = cfg.routing
+    assert (r.failure_threshold, r.cooldown_seconds, r.preferred_stable_seconds, r.request_timeout_seconds,
+            r.stream_idle_timeout_seconds, r.auto_return_to_preferred) == (2, 30, 30, 60, 300, True)
+    assert cfg.ui.start_hidden is True
+
+
+def test_missing_keys_take_defaults(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[providers.p1]\nbase_url = "https://a.example/v1"\n')
+    cf, report = ConfigFile.load(path)
+    assert not report.problems
+    assert cf.current.listen.port == 4000
+    assert cf.current.providers["p1"].display_name == "p1"
+    assert cf.current.order == ("p1",)
+
+
+def test_unparseable_file_is_moved_aside_and_defaults_used(tmp_path):
+    path = tmp_path / "config.toml"
+    original = b'[listen\nport = "oops'
+    path.write_bytes(original)
+    cf, report = ConfigFile.load(path)
+    assert report.moved_to is not None and report.moved_to.read_bytes() == original
+    assert report.moved_to.name.startswith("config.toml.broken-")
+    assert "could not be read" in report.problems[0]
+    assert cf.current.listen.port == 4000
+    assert tomlkit.parse(path.read_text())  # a valid file is in place again
+
+
+def test_wrong_types_fall_back_per_value_and_original_is_copied(tmp_path):
+    path = tmp_path / "config.toml"
+    original = ('provider_order = ["b", "a"]\n[listen]\nport = "abc"  # typo\nhost = "127.0.0.1"\n'
+                '[routing]\nfailure_threshold = 0\ncooldown_seconds = 5\n'
+                '[providers.a]\nbase_url = "ftp://nope"\n[providers.b]\nbase_url = "https://b.example/v1"\n'
+                'disabled = "yes"\n')
+    path.write_text(original)
+    cf, report = ConfigFile.load(path)
+    cfg = cf.current
+    assert cfg.listen.port == 4000 and cfg.routing.failure_threshold == 2 and cfg.routing.cooldown_seconds == 5
+    assert cfg.providers["a"].base_url == "" and cfg.providers["b"].disabled is False
+    assert cfg.order == ("b", "a")
+    assert report.copied_to is not None and report.copied_to.read_text() == original
+    text = "\n".join(report.problems)
+    for fragment in ("[listen] port", "[routing] failure_threshold", "[providers.a] base_url",
+                     "[providers.b] disabled"):
+        assert fragment in text
+    repaired = path.read_text()
+    assert "# typo" in repaired and "port = 4000" in repaired
+    # a second load finds nothing to complain about (no pile of broken copies)
+    _, again = ConfigFile.load(path)
+    assert not again.problems
+
+
+def test_wrong_table_shapes_never_crash(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('listen = 5\nproviders = "x"\nprovider_order = "p1"\nrouting = []\n')
+    cf, report = ConfigFile.load(path)
+    assert cf.current.listen.port == 4000 and not cf.current.providers
+    assert len(report.problems) >= 3
+
+
+def test_edits_keep_comments_and_order(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('# my notes\nprovider_order = ["x"]\n\n[routing]\n# tuned by hand\ncooldown_seconds = 10 # short\n\n'
+                    '[providers.x]\nbase_url = "https://x.example/v1" # relay\n')
+    cf, _ = ConfigFile.load(path)
+
+    def change(doc):
+        section(doc, "routing")["failure_threshold"] = 4
+        provider_table(doc, "y", create=True)["base_url"] = "https://y.example/v1"
+        set_order(doc, ["x", "y"])
+
+    cfg = cf.edit(change)
+    text = path.read_text()
+    for kept in ("# my notes", "# tuned by hand", "cooldown_seconds = 10 # short", "# relay"):
+        assert kept in text
+    assert text.index("provider_order") < text.index("[routing]")  # stays a top-level key
+    assert cfg.order == ("x", "y") and cfg.routing.failure_threshold == 4
+
+
+def test_invalid_edit_is_refused_and_nothing_is_written(tmp_path):
+    path = tmp_path / "config.toml"
+    cf, _ = ConfigFile.load(path)
+    before = path.read_bytes()
+    try:
+        cf.edit(lambda doc: section(doc, "listen").__setitem__("port", "nope"))
+    except ConfigError as exc:
+        assert "port" in str(exc)
+    else:
+        raise AssertionError("expected ConfigError")
+    assert path.read_bytes() == before and cf.current.listen.port == 4000
+
+
+def test_writes_are_atomic_and_leave_no_temp_files(tmp_path):
+    path = tmp_path / "config.toml"
+    cf, _ = ConfigFile.load(path)
+    (tmp_path / ".config.toml.123.456.tmp").write_text("half-written by a crash")
+    ConfigFile.load(path)  # start-up removes temp files of interrupted writes
+    for i in range(20):
+        cf.edit(lambda doc, i=i: section(doc, "routing").__setitem__("cooldown_seconds", i))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]
+    assert cf.current.routing.cooldown_seconds == 19
+
+
+def test_float_seconds_are_accepted(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text("[routing]\nrequest_timeout_seconds = 0.5\ncooldown_seconds = 1.5\n")
+    cf, report = ConfigFile.load(path)
+    assert not report.problems and cf.current.routing.request_timeout_seconds == 0.5

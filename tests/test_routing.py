@@ -1,0 +1,123 @@
+"""Routing decisions with an injected clock (contract §5)."""
+
+from types import MappingProxyType
+
+from api_router.config import Config, ProviderConfig, RoutingConfig
+from api_router.routing import Failure, Router
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1_000_000.0
+
+    def __call__(self):
+        return self.now
+
+
+def make(ids=("a", "b", "c"), **routing):
+    providers = MappingProxyType({pid: ProviderConfig(pid, pid, f"http://{pid}.test/v1") for pid in ids})
+    return Config(routing=RoutingConfig(**{"preferred_provider": ids[0], **routing}), providers=providers)
+
+
+def router():
+    events = []
+    clock = Clock()
+    r = Router(lambda level, kind, message, provider=None: events.append((level, kind, message)), clock)
+    return r, clock, events
+
+
+def test_preferred_first_then_provider_order():
+    r, _, _ = router()
+    assert r.plan(make(ids=("a", "b", "c"), preferred_provider="b")) == ["b", "a", "c"]
+
+
+def test_threshold_starts_cooldown_and_cooldown_ends():
+    r, clock, events = router()
+    cfg = make(failure_threshold=2, cooldown_seconds=30, preferred_stable_seconds=0)
+    r.record_failure(cfg, "a", "HTTP 500")
+    assert r.plan(cfg)[0] == "a"
+    r.record_failure(cfg, "a", "HTTP 500")
+    assert "a" not in r.plan(cfg)
+    assert r.health_json(cfg)["a"]["status"] == "cooldown"
+    clock.now += 30
+    assert r.plan(cfg)[0] == "a"
+    assert ("error", "cooldown") in [(lvl, kind) for lvl, kind, _ in events]
+
+
+def test_failure_after_cooldown_cools_down_again_immediately():
+    r, clock, _ = router()
+    cfg = make(failure_threshold=2, cooldown_seconds=10, preferred_stable_seconds=0)
+    r.record_failure(cfg, "a", "x")
+    r.record_failure(cfg, "a", "x")
+    clock.now += 10
+    r.record_failure(cfg, "a", "x")
+    assert r.health_json(cfg)["a"]["status"] == "cooldown"
+
+
+def test_retry_after_wins_when_longer_and_is_capped():
+    r, clock, _ = router()
+    cfg = make(cooldown_seconds=30)
+    r.record_failure(cfg, "a", "429", retry_after=5)
+    assert r.health_json(cfg)["a"]["cooldown_until_unix_ms"] == int((clock.now + 30) * 1000)
+    r.record_failure(cfg, "b", "429", retry_after=10_000)
+    assert r.health_json(cfg)["b"]["cooldown_until_unix_ms"] == int((clock.now + 3600) * 1000)
+
+
+def test_sticky_fallback_then_return_after_stable_window_without_ping_pong():
+    r, clock, events = router()
+    cfg = make(failure_threshold=1, cooldown_seconds=5, preferred_stable_seconds=20)
+    r.record_failure(cfg, "a", "HTTP 503")
+    r.record_success(cfg, "b", [Failure("a", "HTTP 503")])
+    clock.now += 6  # a's cooldown is over but it has not been stable for 20 s
+    assert r.plan(cfg) == ["b", "c", "a"]
+    r.record_failure(cfg, "b", "HTTP 500")  # b fails too: c takes over, b cools down
+    r.record_success(cfg, "c", [Failure("b", "HTTP 500")])
+    clock.now += 1
+    assert r.plan(cfg) == ["c", "a"]  # stays on c, b cooling, a still not stable
+    clock.now += 14  # 21 s since a's failure
+    assert r.plan(cfg)[0] == "a"
+    r.record_success(cfg, "a")
+    messages = [m for _, kind, m in events if kind == "route"]
+    assert messages == ["Failover from a to b: HTTP 503", "Failover from b to c: HTTP 500",
+                        "Back to preferred provider a from c (no failure for 20 s)"]
+
+
+def test_auto_return_off_keeps_fallback_until_user_picks():
+    r, clock, _ = router()
+    cfg = make(auto_return_to_preferred=False, preferred_stable_seconds=0, failure_threshold=5)
+    r.record_failure(cfg, "a", "x")
+    r.record_success(cfg, "b", [Failure("a", "x")])
+    clock.now += 3600
+    assert r.plan(cfg)[0] == "b"
+    r.preferred_changed("a")
+    assert r.plan(cfg)[0] == "a"
+
+
+def test_lock_disabled_and_missing_url():
+    r, _, _ = router()
+    cfg = make(manual_override="c")
+    assert r.plan(cfg) == ["c"]
+    providers = dict(cfg.providers)
+    providers["c"] = ProviderConfig("c", "c", "http://c/v1", disabled=True)
+    providers["b"] = ProviderConfig("b", "b", "")
+    cfg2 = Config(routing=cfg.routing, providers=MappingProxyType(providers))
+    assert r.plan(cfg2) == ["a"]  # a lock on a disabled provider is ignored
+    assert r.health_json(cfg2)["c"]["status"] == "disabled"
+
+
+def test_all_cooling_tries_earliest_end():
+    r, _, _ = router()
+    cfg = make(cooldown_seconds=10)
+    r.record_failure(cfg, "a", "x", retry_after=300)
+    r.record_failure(cfg, "b", "x", retry_after=100)
+    r.record_failure(cfg, "c", "x", retry_after=200)
+    assert r.plan(cfg) == ["b"]
+
+
+def test_rename_carries_health():
+    r, _, _ = router()
+    cfg = make()
+    r.record_failure(cfg, "a", "x", retry_after=60)
+    r.rename("a", "z")
+    cfg2 = make(ids=("z", "b", "c"))
+    assert r.health_json(cfg2)["z"]["status"] == "cooldown"

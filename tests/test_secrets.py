@@ -1,0 +1,98 @@
+"""secrets.json: creation, 0600, legacy migration, corrupt files moved aside, redaction."""
+
+import json
+import os
+import stat
+
+import pytest
+
+from api_router.secrets import TOKEN_RE, Redactor, SecretsFile, mask
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_created_with_fresh_token_and_0600(tmp_path):
+    path = tmp_path / "secrets.json"
+    sf, report = SecretsFile.load(path)
+    assert report.created
+    assert TOKEN_RE.match(sf.current.gateway_token)
+    assert mode(path) == 0o600
+    data = json.loads(path.read_text())
+    assert data == {"gateway_token": sf.current.gateway_token, "providers": {}, "usage_tokens": {}}
+    other, _ = SecretsFile.load(tmp_path / "other.json")
+    assert other.current.gateway_token != sf.current.gateway_token
+
+
+def test_loose_permissions_are_tightened(tmp_path):
+    path = tmp_path / "secrets.json"
+    path.write_text(json.dumps({"gateway_token": "ao_" + "1" * 32, "providers": {}}))
+    os.chmod(path, 0o644)
+    SecretsFile.load(path)
+    assert mode(path) == 0o600
+
+
+def test_legacy_token_is_migrated(tmp_path):
+    path = tmp_path / "secrets.json"
+    token = "ao_" + "a" * 32
+    path.write_text(json.dumps({"providers": {"__gateway_token__": token, "p1": "sk-1"}}))
+    sf, report = SecretsFile.load(path)
+    assert report.migrated
+    assert sf.current.gateway_token == token and dict(sf.current.provider_keys) == {"p1": "sk-1"}
+    saved = json.loads(path.read_text())
+    assert saved["gateway_token"] == token and "__gateway_token__" not in saved["providers"]
+
+
+def test_corrupt_file_is_moved_aside_never_overwritten(tmp_path):
+    path = tmp_path / "secrets.json"
+    path.write_bytes(b'{"gateway_token": "ao_x", "providers": {"p1": "sk-')
+    sf, report = SecretsFile.load(path)
+    assert report.moved_to is not None
+    assert report.moved_to.read_bytes() == b'{"gateway_token": "ao_x", "providers": {"p1": "sk-'
+    assert "new gateway token" in report.problems[0]
+    assert TOKEN_RE.match(sf.current.gateway_token)
+    assert mode(path) == 0o600
+
+
+def test_wrong_shapes_are_salvaged_and_original_kept(tmp_path):
+    path = tmp_path / "secrets.json"
+    original = json.dumps({"gateway_token": "ao_" + "b" * 32, "providers": {"p1": "sk-good", "p2": 5}})
+    path.write_text(original)
+    sf, report = SecretsFile.load(path)
+    assert dict(sf.current.provider_keys) == {"p1": "sk-good"}
+    assert report.moved_to is not None and report.moved_to.read_text() == original
+
+
+def test_utf8_bom_is_tolerated(tmp_path):
+    path = tmp_path / "secrets.json"
+    path.write_bytes("\ufeff".encode() + json.dumps({"gateway_token": "ao_" + "c" * 32}).encode())
+    sf, report = SecretsFile.load(path)
+    assert not report.problems and sf.current.gateway_token == "ao_" + "c" * 32
+
+
+def test_edit_notifies_listeners(tmp_path):
+    sf, _ = SecretsFile.load(tmp_path / "secrets.json")
+    seen = []
+    sf.listeners.append(seen.append)
+    sf.edit(lambda s: s.with_changes(provider_keys={"p": "sk-new-key-123456"}))
+    assert seen[0].provider_keys["p"] == "sk-new-key-123456"
+    assert json.loads(sf.path.read_text())["providers"] == {"p": "sk-new-key-123456"}
+
+
+@pytest.mark.parametrize("value, shown", [("sk-abcdef1234567890", "sk-a…7890"), ("short", "••••"), ("", "")])
+def test_mask(value, shown):
+    assert mask(value) == shown
+
+
+def test_redactor_scrubs_every_secret(tmp_path):
+    sf, _ = SecretsFile.load(tmp_path / "secrets.json")
+    current = sf.edit(lambda s: s.with_changes(provider_keys={"p": "sk-live-AAAA1111BBBB"},
+                                               usage_tokens={"p": "usage-TOKEN-999999"}))
+    r = Redactor()
+    r.update(current)
+    text = f"bad key sk-live-AAAA1111BBBB and usage-TOKEN-999999 via {current.gateway_token}"
+    cleaned = r(text)
+    assert "sk-live-AAAA1111BBBB" not in cleaned and "usage-TOKEN-999999" not in cleaned
+    assert current.gateway_token not in cleaned
+    assert "sk-l…BBBB" in cleaned

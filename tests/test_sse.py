@@ -1,0 +1,110 @@
+"""The SSE decoder against a reference reading of the spec, under arbitrary chunking."""
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from api_router.gateway import sse
+
+
+def reference(stream: bytes) -> list[tuple[str | None, bytes]]:
+    """Straight from the spec: split lines on CRLF/CR/LF, dispatch on blank lines."""
+    out, data, name = [], [], None
+    text = stream.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    lines = text.split(b"\n")
+    for line in lines[:-1]:  # the last piece has no line end yet
+        if not line:
+            if data:
+                out.append((name, b"\n".join(data)))
+            data, name = [], None
+            continue
+        if line.startswith(b":"):
+            continue
+        key, _, value = line.partition(b":")
+        value = value[1:] if value.startswith(b" ") else value
+        if key == b"data":
+            data.append(value)
+        elif key == b"event":
+            name = value.decode("utf-8", "replace")
+    return out
+
+
+field_text = st.text(alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=30)
+event = st.builds(
+    lambda name, datas, comment: (name, datas, comment),
+    st.one_of(st.none(), st.sampled_from(["response.completed", "response.output_text.delta", "é-vent"])),
+    st.lists(field_text, min_size=1, max_size=3),
+    st.one_of(st.none(), field_text),
+)
+
+
+def render(events, newline: bytes) -> bytes:
+    out = b""
+    for name, datas, comment in events:
+        if comment is not None:
+            out += b":" + comment.encode() + newline
+        if name:
+            out += b"event: " + name.encode() + newline
+        for d in datas:
+            out += b"data: " + d.encode() + newline
+        out += newline
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(event, max_size=6), st.sampled_from([b"\n", b"\r\n", b"\r"]), st.data())
+def test_any_chunking_gives_the_spec_events_and_forwards_whole_events(events, newline, data):
+    stream = render(events, newline)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=12)))
+    pieces = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)])]
+    decoder = sse.SSEDecoder()
+    got, forwarded = [], b""
+    for piece in pieces:
+        out, evs = decoder.feed(piece)
+        forwarded += out
+        got += [(e.name, e.data) for e in evs]
+    if newline == b"\r" and stream:
+        # a final lone CR may still become CRLF; one more byte settles it
+        out, evs = decoder.feed(b"\n")
+        forwarded += out
+        got += [(e.name, e.data) for e in evs]
+        stream += b"\n"
+    assert got == reference(stream)
+    assert stream.startswith(forwarded)
+    assert forwarded + decoder.pending == stream
+    # only whole events are forwarded: the held-back remainder completes no event by itself
+    assert reference(decoder.pending) == []
+    assert reference(forwarded) == got
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=1, max_size=40), st.integers(1, 8))
+def test_multibyte_utf8_split_anywhere_decodes_whole(text, step):
+    payload = json.dumps({"type": "response.output_text.delta", "delta": text}, ensure_ascii=False).encode()
+    stream = b"data: " + payload + b"\n\n"
+    decoder = sse.SSEDecoder()
+    events = []
+    for i in range(0, len(stream), step):
+        events += decoder.feed(stream[i:i + step])[1]
+    assert len(events) == 1
+    assert events[0].json()["delta"] == text
+    assert events[0].type == "response.output_text.delta"
+
+
+def test_type_comes_from_event_line_then_leading_json_key():
+    decoder = sse.SSEDecoder()
+    _, evs = decoder.feed(b'event: response.created\ndata: {"x": 1}\n\ndata: {"type": "error", "message": "m"}\n\n'
+                          b'data: {"a": {"type": "inner"}, "type": "outer"}\n\n')
+    assert [e.type for e in evs] == ["response.created", "error", "outer"]
+
+
+def test_synthesized_stream_parses_back():
+    response = {"id": "r1", "object": "response", "status": "completed", "output": [
+        {"id": "m1", "type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "hi"}]},
+        {"id": "fc1", "type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"}]}
+    events = list(sse.iter_events(sse.synthesize(response)))
+    types = [e.type for e in events]
+    assert types[0] == "response.created" and types[-1] == "response.completed"
+    assert events[-1].json()["response"] == response
+    assert "response.output_text.delta" in types

@@ -1,0 +1,116 @@
+"""SQLite store: events, request log, metrics, retention, corruption recovery, renames."""
+
+import sqlite3
+
+from api_router import store as store_mod
+from api_router.store import Attempt, RequestRecord, Store, Usage, now_ms
+
+
+def open_store(tmp_path, **kw):
+    s = Store(tmp_path / "data" / "s.sqlite3", **kw)
+    s.open()
+    return s
+
+
+def record(provider="p1", status=200, tokens=10, ts=None, session="s1"):
+    return RequestRecord(unix_ms=ts or now_ms(), path="/v1/responses", stream=True, session_id=session,
+                         provider=provider, status=status, latency_ms=12.5, ttfb_ms=3.0,
+                         usage=Usage(7, 3, 2, 1, tokens),
+                         attempts=[Attempt("p0", "provider_failure", 503, 1.0, "HTTP 503"),
+                                   Attempt(provider, "ok", 200, 11.0)])
+
+
+def test_wal_mode_and_request_log_fields(tmp_path):
+    s = open_store(tmp_path)
+    s.log_request(record())
+    s.flush()
+    conn = sqlite3.connect(s.path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    row = s.request_log()[0]
+    assert row["session_id"] == "s1" and row["providers_tried"] == ["p0", "p1"] and row["status"] == 200
+    assert (row["latency_ms"], row["ttfb_ms"], row["input_tokens"], row["output_tokens"], row["cached_tokens"],
+            row["reasoning_tokens"], row["total_tokens"]) == (12.5, 3.0, 7, 3, 2, 1, 10)
+    assert [a["outcome"] for a in row["attempts"]] == ["provider_failure", "ok"]
+    m = s.metrics()
+    assert (m["p1"].ok_requests, m["p1"].total_tokens, m["p0"].error_requests) == (1, 10, 1)
+    s.close()
+
+
+def test_metrics_and_events_survive_restart(tmp_path):
+    s = open_store(tmp_path)
+    s.log_request(record())
+    s.add_event("warning", "cooldown", "p1 cooling", "p1")
+    s.mark_events_seen()
+    s.add_event("info", "route", "back", "p1")
+    s.close()
+    again = open_store(tmp_path)
+    assert again.metrics()["p1"].ok_requests == 1
+    assert [e.message for e in again.recent_events()] == ["back", "p1 cooling"]
+    assert again.unseen_count() == 1
+    again.close()
+
+
+def test_event_retention_keeps_the_newest(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_mod, "EVENT_RETENTION", 100)
+    s = open_store(tmp_path)
+    for i in range(300):
+        s.add_event("info", "x", f"event {i}")
+    s.prune()
+    events = s.list_events(limit=5000)
+    assert len(events) == 100 and events[0].message == "event 299" and events[-1].message == "event 200"
+    s.close()
+
+
+def test_request_log_older_than_30_days_is_pruned(tmp_path):
+    s = open_store(tmp_path)
+    old = now_ms() - 31 * 86_400_000
+    s.log_request(record(ts=old, session="old"))
+    s.log_request(record(session="new"))
+    s.prune()
+    sessions = [r["session_id"] for r in s.request_log()]
+    assert sessions == ["new"]
+    s.close()
+
+
+def test_corrupt_store_is_moved_aside_and_recreated_with_event(tmp_path):
+    path = tmp_path / "data" / "s.sqlite3"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"this is not a database" * 100)
+    s = Store(path)
+    moved = s.open()
+    assert moved is not None and moved.read_bytes().startswith(b"this is not a database")
+    assert s.recent_events()[0].kind == "store" and s.recent_events()[0].level == "error"
+    s.log_request(record())
+    assert s.request_log()[0]["status"] == 200
+    s.close()
+
+
+def test_rename_carries_metrics_history_and_ownership(tmp_path):
+    s = open_store(tmp_path)
+    s.log_request(record())
+    s.add_event("info", "x", "about p1", "p1")
+    s.record_response_owner("resp_1", "p1")
+    s.record_reasoning_owner("s1", ["rs_1"], "p1")
+    s.rename_provider("p1", "main")
+    s.flush()
+    assert "p1" not in s.metrics() and s.metrics()["main"].ok_requests == 1
+    assert s.request_log()[0]["provider"] == "main" and s.request_log()[0]["providers_tried"] == ["p0", "main"]
+    assert s.list_events(provider="main")[0].message == "about p1"
+    assert s.response_owner("resp_1") == "main" and s.reasoning_owners("s1") == {"rs_1": "main"}
+    s.close()
+    again = open_store(tmp_path)
+    assert again.response_owner("resp_1") == "main" and again.reasoning_owners("s1") == {"rs_1": "main"}
+    again.close()
+
+
+def test_secrets_are_redacted_before_storage(tmp_path):
+    s = open_store(tmp_path, redact=lambda t: t.replace("sk-secret", "sk-…"))
+    s.add_event("error", "x", "upstream said sk-secret is bad")
+    r = record()
+    r.error = "echo sk-secret"
+    r.attempts[0].error = "HTTP 401: sk-secret"
+    s.log_request(r)
+    s.flush()
+    dump = "\n".join(str(row) for row in sqlite3.connect(s.path).iterdump())
+    assert "sk-secret" not in dump
+    s.close()
