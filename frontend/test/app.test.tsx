@@ -377,3 +377,21 @@ describe('dashboard', () => {
     expect(usage.getAttribute('aria-current')).toBe('page');
   });
 });
+
+describe('dialogs', () => {
+  it('trap Tab inside and label themselves by their title', async () => {
+    await desktopApp();
+    fireEvent.click(screen.getByRole('button', { name: 'Set key for p4' }));
+    const dialog = screen.getByRole('dialog', { name: 'API key for p4' });
+    expect(dialog.getAttribute('aria-modal')).toBe('true');
+    const input = within(dialog).getByLabelText('New API key');
+    expect(document.activeElement).toBe(input);
+    const buttons = within(dialog).getAllByRole('button');
+    const last = buttons[buttons.length - 1];
+    last.focus();
+    fireEvent.keyDown(last, { key: 'Tab' });
+    expect(document.activeElement).toBe(within(dialog).getByRole('button', { name: 'Close' }));
+    fireEvent.keyDown(document.activeElement!, { key: 'Tab', shiftKey: true });
+    expect(document.activeElement).toBe(last);
+  });
+});

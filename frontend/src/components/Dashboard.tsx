@@ -16,7 +16,7 @@ interface Props {
 export function Dashboard({ status, token, actions, refresh }: Props) {
   return (
     <main className="dash">
-      <div className="dash__side">
+      <div className="dash__top">
         <StatusCard
           gatewayUrl={status.gateway_url}
           preferredProvider={status.preferred_provider}
@@ -37,7 +37,6 @@ export function Dashboard({ status, token, actions, refresh }: Props) {
           onSaveRouting={actions.updateRouting}
         />
       </div>
-      <div className="dash__main">
         <ProvidersPanel
           providerOrder={status.provider_order}
           providers={status.providers}
@@ -54,7 +53,6 @@ export function Dashboard({ status, token, actions, refresh }: Props) {
           providerOrder={status.provider_order}
           onClearSeen={actions.markEventsSeen}
         />
-      </div>
     </main>
   );
 }

@@ -55,9 +55,7 @@ export function Modal({ title, onClose, children, footer, size = 'md', initialFo
       return;
     }
     if (e.key !== 'Tab' || !boxRef.current) return;
-    const items = Array.from(boxRef.current.querySelectorAll<HTMLElement>(FOCUSABLE)).filter(
-      (el) => el.offsetParent !== null || el === document.activeElement || isJsdom(),
-    );
+    const items = Array.from(boxRef.current.querySelectorAll<HTMLElement>(FOCUSABLE));
     if (items.length === 0) {
       e.preventDefault();
       return;
@@ -101,8 +99,4 @@ export function Modal({ title, onClose, children, footer, size = 'md', initialFo
     </div>,
     document.body,
   );
-}
-
-function isJsdom(): boolean {
-  return typeof navigator !== 'undefined' && /jsdom/i.test(navigator.userAgent);
 }

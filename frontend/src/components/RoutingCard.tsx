@@ -48,56 +48,52 @@ export function RoutingCard(p: Props) {
   }
 
   return (
-    <section className="card" aria-labelledby="routing-title">
+    <section className="card card--routing" aria-labelledby="routing-title">
       <h2 id="routing-title" className="card__title">
         Routing
       </h2>
 
-      <div className="field-row">
-        <label htmlFor={`${uid}-lock`}>Lock routing to</label>
-        <select
-          id={`${uid}-lock`}
-          value={p.manualOverride ?? ''}
-          onChange={(e) => void p.onLock(e.target.value || null)}
-        >
-          <option value="">Automatic (no lock)</option>
-          {p.providerIds.map((id) => (
-            <option key={id} value={id} disabled={p.providers[id]?.disabled && id !== p.manualOverride}>
-              {id}
-              {p.providers[id]?.disabled ? ' (disabled)' : ''}
-            </option>
-          ))}
-        </select>
-      </div>
-      {p.manualOverride ? (
-        <div className="lock-banner" role="note">
-          <span>
-            Locked to <strong>{p.manualOverride}</strong>
-          </span>
-          <button type="button" className="btn btn--small" onClick={() => void p.onLock(null)}>
-            Back to automatic
-          </button>
+      <div className="routing-row">
+        <div className="inline-field">
+          <label htmlFor={`${uid}-lock`}>Lock routing to</label>
+          <select
+            id={`${uid}-lock`}
+            value={p.manualOverride ?? ''}
+            onChange={(e) => void p.onLock(e.target.value || null)}
+          >
+            <option value="">Automatic (no lock)</option>
+            {p.providerIds.map((id) => (
+              <option key={id} value={id} disabled={p.providers[id]?.disabled && id !== p.manualOverride}>
+                {id}
+                {p.providers[id]?.disabled ? ' (disabled)' : ''}
+              </option>
+            ))}
+          </select>
+          {p.manualOverride ? (
+            <button type="button" className="btn btn--small btn--warn" onClick={() => void p.onLock(null)}>
+              Back to automatic
+            </button>
+          ) : null}
         </div>
-      ) : null}
-
-      <div className="field-row">
-        <label htmlFor={`${uid}-preferred`}>Preferred provider</label>
-        <select
-          id={`${uid}-preferred`}
-          value={p.preferredProvider}
-          onChange={(e) => void p.onPreferred(e.target.value)}
-        >
-          {p.providerIds.includes(p.preferredProvider) ? null : <option value={p.preferredProvider}>—</option>}
-          {p.providerIds.map((id) => (
-            <option key={id} value={id}>
-              {id}
-            </option>
-          ))}
-        </select>
+        <div className="inline-field">
+          <label htmlFor={`${uid}-preferred`}>Preferred provider</label>
+          <select
+            id={`${uid}-preferred`}
+            value={p.preferredProvider}
+            onChange={(e) => void p.onPreferred(e.target.value)}
+          >
+            {p.providerIds.includes(p.preferredProvider) ? null : <option value={p.preferredProvider}>—</option>}
+            {p.providerIds.map((id) => (
+              <option key={id} value={id}>
+                {id}
+              </option>
+            ))}
+          </select>
+        </div>
       </div>
 
       <form className="routing-form" onSubmit={save} noValidate aria-label="Routing settings">
-        <div className="field-row field-row--check">
+        <div className="check routing-form__check">
           <input
             id={`${uid}-auto`}
             type="checkbox"
@@ -106,22 +102,23 @@ export function RoutingCard(p: Props) {
           />
           <label htmlFor={`${uid}-auto`}>Return to preferred automatically</label>
         </div>
-        {NUMERIC_ROUTING_FIELDS.map((spec) => {
-          const id = `${uid}-${spec.key}`;
-          const error = plan.errors[spec.key];
-          return (
-            <div key={spec.key} className="field-row">
-              <label htmlFor={id} title={spec.hint}>
-                {spec.label}
-                {spec.unit ? <span className="muted"> ({spec.unit})</span> : null}
-              </label>
-              <div className="field-row__input">
+        <div className="routing-form__fields">
+          {NUMERIC_ROUTING_FIELDS.map((spec) => {
+            const id = `${uid}-${spec.key}`;
+            const error = plan.errors[spec.key];
+            return (
+              <div key={spec.key} className="num-field">
+                <label htmlFor={id} title={spec.hint}>
+                  {spec.label}
+                  {spec.unit ? ` (${spec.unit})` : ''}
+                </label>
                 <input
                   id={id}
                   name={spec.key}
                   inputMode={spec.rule === 'int>=1' ? 'numeric' : 'decimal'}
                   className={`input--num${error ? ' input--invalid' : ''}`}
                   value={draft[spec.key]}
+                  title={spec.hint}
                   aria-invalid={error ? true : undefined}
                   aria-describedby={error ? `${id}-error` : undefined}
                   onChange={(e) => setDraft((d) => ({ ...d, [spec.key]: e.target.value }))}
@@ -132,21 +129,21 @@ export function RoutingCard(p: Props) {
                   </span>
                 ) : null}
               </div>
-            </div>
-          );
-        })}
-        <div className="routing-form__actions">
-          <button
-            type="button"
-            className="btn btn--small"
-            disabled={plan.dirty.length === 0}
-            onClick={() => setDraft(routingToDraft(p.routing))}
-          >
-            Reset
-          </button>
-          <button type="submit" className="btn btn--primary btn--small" disabled={validCount === 0 || saving}>
-            Save routing
-          </button>
+            );
+          })}
+          <div className="routing-form__actions">
+            <button
+              type="button"
+              className="btn btn--small"
+              disabled={plan.dirty.length === 0}
+              onClick={() => setDraft(routingToDraft(p.routing))}
+            >
+              Reset
+            </button>
+            <button type="submit" className="btn btn--primary btn--small" disabled={validCount === 0 || saving}>
+              Save routing
+            </button>
+          </div>
         </div>
       </form>
     </section>
