@@ -71,7 +71,7 @@ export function ConnectCodexDialog({ actions, onClose }: Props) {
             Close
           </button>
           <button type="button" className="btn btn--primary" disabled={busy || !setup} onClick={apply}>
-            {setup?.configured ? 'Write again' : 'Write Codex config'}
+            Write Codex config
           </button>
         </>
       }

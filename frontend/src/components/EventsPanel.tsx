@@ -28,11 +28,11 @@ export function EventsPanel({ events, unseen, providerOrder, onClearSeen }: Prop
   const choices = useMemo(() => eventProviderChoices(events, providerOrder), [events, providerOrder]);
 
   return (
-    <section className="card card--events" aria-labelledby="events-title">
+    <section className="card card--events" aria-label="Events">
       <div className="card__head">
         <h2 id="events-title" className="card__title">
           Events{' '}
-          <span className={`pill${unseen > 0 ? ' pill--on' : ''}`} data-testid="unseen-count" aria-label={`${unseen} unseen`}>
+          <span className={`pill${unseen > 0 ? ' pill--on' : ''}`} data-testid="unseen-count">
             {unseen} unseen
           </span>
         </h2>

@@ -44,7 +44,6 @@ export function Modal({ title, onClose, children, footer, size = 'md', initialFo
       if (previous && document.contains(previous)) previous.focus();
     };
     // run once on open
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
   function onKeyDown(e: KeyboardEvent<HTMLDivElement>) {

@@ -150,7 +150,7 @@ export function ProvidersPanel(props: Props) {
   const close = () => setDialog(null);
 
   return (
-    <section className="card card--table" aria-labelledby="providers-title">
+    <section className="card card--table" aria-label="Providers">
       <div className="card__head">
         <h2 id="providers-title" className="card__title">
           Providers <span className="muted count">{ids.length}</span>
@@ -166,7 +166,7 @@ export function ProvidersPanel(props: Props) {
         {announcement}
       </div>
       <div className="table-scroll">
-        <table ref={tableRef} className="ptable" aria-labelledby="providers-title">
+        <table ref={tableRef} className="ptable" aria-label="Providers">
           <colgroup>
             <col className="c-order" />
             <col className="c-name" />

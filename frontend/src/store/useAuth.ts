@@ -44,7 +44,6 @@ export function useAuth(bridge: Bridge) {
     const stored = bridge.getToken();
     if (state.phase === 'checking' && stored) void verify(stored);
     // only on mount
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
   useEffect(

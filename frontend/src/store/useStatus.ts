@@ -63,7 +63,6 @@ export function useStatus(bridge: Bridge, opts: UseStatusOptions = {}): StatusSt
   useEffect(() => {
     if (initial) apply(initial);
     // only the first initial value matters
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
   useEffect(() => {
