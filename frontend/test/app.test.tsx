@@ -277,8 +277,10 @@ describe('dashboard', () => {
     fireEvent.click(screen.getByRole('button', { name: 'Probe p1' }));
     const result = await screen.findByRole('group', { name: 'Probe result for p1' });
     await waitFor(() => expect(within(result).getByText('OK')).toBeTruthy());
-    expect(within(result).getByText('123 ms')).toBeTruthy();
-    expect(within(result).getByText('200')).toBeTruthy();
+    expect(within(result).getByTestId('probe-status-p1').textContent).toBe('200');
+    expect(result.textContent).toContain('latency 123 ms');
+    expect(result.textContent).toContain('models 2 (gpt-5, gpt-5-mini)');
+    expect(result.closest('tr')?.getAttribute('data-testid')).toBe('provider-detail-p1');
     fireEvent.click(within(result).getByRole('button', { name: 'Close probe result for p1' }));
     expect(screen.queryByRole('group', { name: 'Probe result for p1' })).toBeNull();
   });

@@ -5,43 +5,37 @@ import { IconButton } from './IconButton';
 
 export type ProbeState = { loading: true } | { loading: false; result: Probe } | { loading: false; error: string };
 
-/** Small popover under a provider row with the last probe's outcome. */
+/** The last probe's outcome, shown inline in a strip under the provider's row. */
 export function ProbeResult({ id, state, onClose }: { id: string; state: ProbeState; onClose: () => void }) {
   return (
-    <div className="popover" role="group" aria-label={`Probe result for ${id}`} data-testid={`probe-result-${id}`}>
-      <div className="popover__head">
-        <strong>Probe {id}</strong>
-        <IconButton icon="x" label={`Close probe result for ${id}`} onClick={onClose} />
-      </div>
+    <div className="probe" role="group" aria-label={`Probe result for ${id}`} data-testid={`probe-result-${id}`}>
+      <strong className="probe__title">Probe {id}</strong>
       {state.loading ? (
-        <p className="muted">Probing…</p>
+        <span className="muted">Probing…</span>
       ) : 'error' in state ? (
-        <p className="text-bad">{state.error}</p>
+        <span className="text-bad wrap">{state.error}</span>
       ) : (
-        <dl className="kv kv--tight">
-          <dt>Result</dt>
-          <dd>
-            <Badge tone={state.result.ok ? 'ok' : 'bad'}>{state.result.ok ? 'OK' : 'Failed'}</Badge>
-          </dd>
-          <dt>Status</dt>
-          <dd>{state.result.status ?? '—'}</dd>
-          <dt>Latency</dt>
-          <dd>{formatLatency(state.result.latency_ms)}</dd>
-          <dt>Models</dt>
-          <dd title={state.result.models.join('\n')}>
+        <>
+          <Badge tone={state.result.ok ? 'ok' : 'bad'}>{state.result.ok ? 'OK' : 'Failed'}</Badge>
+          <span>
+            <span className="muted">HTTP </span>
+            <span data-testid={`probe-status-${id}`}>{state.result.status ?? '—'}</span>
+          </span>
+          <span>
+            <span className="muted">latency </span>
+            {formatLatency(state.result.latency_ms)}
+          </span>
+          <span title={state.result.models.join('\n')}>
+            <span className="muted">models </span>
             {state.result.models.length}
             {state.result.models.length ? (
-              <span className="muted"> · {truncate(state.result.models.slice(0, 3).join(', '), 40)}</span>
+              <span className="muted"> ({truncate(state.result.models.slice(0, 4).join(', '), 60)})</span>
             ) : null}
-          </dd>
-          {state.result.error ? (
-            <>
-              <dt>Error</dt>
-              <dd className="text-bad wrap">{state.result.error}</dd>
-            </>
-          ) : null}
-        </dl>
+          </span>
+          {state.result.error ? <span className="text-bad wrap probe__error">{state.result.error}</span> : null}
+        </>
       )}
+      <IconButton icon="x" label={`Close probe result for ${id}`} className="probe__close" onClick={onClose} />
     </div>
   );
 }
