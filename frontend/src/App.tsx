@@ -1,0 +1,96 @@
+import { useState } from 'react';
+import type { Bridge } from './bridge';
+import { ConnectCodexDialog } from './components/ConnectCodexDialog';
+import { Dashboard } from './components/Dashboard';
+import { Header } from './components/Header';
+import { Toasts } from './components/Toasts';
+import { TokenGate } from './components/TokenGate';
+import { UsagePlaceholder } from './components/UsagePlaceholder';
+import { ToastProvider, useToasts } from './store/toasts';
+import { useActions } from './store/useActions';
+import { useAuth } from './store/useAuth';
+import { useGatewayToken } from './store/useGatewayToken';
+import { useRoute } from './store/useRoute';
+import { useStatus, type UseStatusOptions } from './store/useStatus';
+import type { Status } from './types';
+
+export interface AppProps {
+  bridge: Bridge;
+  /** Tests shorten the poll. */
+  pollIntervalMs?: number;
+}
+
+export function App({ bridge, pollIntervalMs }: AppProps) {
+  return (
+    <ToastProvider>
+      <Gate bridge={bridge} pollIntervalMs={pollIntervalMs} />
+      <Toasts />
+    </ToastProvider>
+  );
+}
+
+function Gate({ bridge, pollIntervalMs }: AppProps) {
+  const { state, submit, forget } = useAuth(bridge);
+  if (state.phase !== 'ready') {
+    return (
+      <TokenGate
+        key={state.phase === 'prompt' ? state.message ?? '' : 'checking'}
+        checking={state.phase === 'checking'}
+        busy={state.phase === 'prompt' && state.busy}
+        message={state.phase === 'prompt' ? state.message : null}
+        initialToken={state.phase === 'prompt' ? state.lastToken : ''}
+        onSubmit={(t) => void submit(t)}
+      />
+    );
+  }
+  return (
+    <Shell
+      bridge={bridge}
+      initial={state.status}
+      intervalMs={pollIntervalMs}
+      onForgetToken={bridge.mode === 'browser' ? forget : undefined}
+    />
+  );
+}
+
+interface ShellProps {
+  bridge: Bridge;
+  initial: Status | null;
+  intervalMs?: number;
+  onForgetToken?: () => void;
+}
+
+export function Shell({ bridge, initial, intervalMs, onForgetToken }: ShellProps) {
+  const opts: UseStatusOptions = { initial };
+  if (intervalMs !== undefined) opts.intervalMs = intervalMs;
+  const { status, error, refresh, apply } = useStatus(bridge, opts);
+  const toasts = useToasts();
+  const actions = useActions({ bridge, refresh, apply, toasts });
+  const token = useGatewayToken(bridge, actions);
+  const route = useRoute();
+  const [codexOpen, setCodexOpen] = useState(false);
+
+  return (
+    <div className="app">
+      <Header
+        route={route}
+        version={status?.version ?? null}
+        connectionError={error ? error.message : null}
+        onConnectCodex={() => setCodexOpen(true)}
+        onForgetToken={onForgetToken}
+      />
+      {route === 'usage' ? (
+        <UsagePlaceholder />
+      ) : status ? (
+        <Dashboard status={status} token={token} actions={actions} refresh={refresh} />
+      ) : (
+        <main className="placeholder">
+          <p className={error ? 'text-bad' : 'muted'} role="status">
+            {error ? `Cannot load the status: ${error.message}` : 'Connecting to the gateway…'}
+          </p>
+        </main>
+      )}
+      {codexOpen ? <ConnectCodexDialog actions={actions} onClose={() => setCodexOpen(false)} /> : null}
+    </div>
+  );
+}

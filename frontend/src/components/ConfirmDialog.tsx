@@ -1,0 +1,55 @@
+import { useId, useRef, useState, type ReactNode } from 'react';
+import { Modal } from './Modal';
+
+interface Props {
+  title: string;
+  children: ReactNode;
+  confirmLabel: string;
+  danger?: boolean;
+  onConfirm: () => Promise<unknown> | void;
+  onClose: () => void;
+}
+
+/** "Are you sure?" — focus starts on Cancel so Enter never destroys anything by accident. */
+export function ConfirmDialog({ title, children, confirmLabel, danger, onConfirm, onClose }: Props) {
+  const [busy, setBusy] = useState(false);
+  const cancelRef = useRef<HTMLButtonElement>(null);
+  const descId = useId();
+  async function confirm() {
+    setBusy(true);
+    try {
+      await onConfirm();
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <Modal
+      title={title}
+      onClose={onClose}
+      size="sm"
+      alert
+      describedBy={descId}
+      initialFocus={cancelRef}
+      footer={
+        <>
+          <button ref={cancelRef} type="button" className="btn" onClick={onClose}>
+            Cancel
+          </button>
+          <button
+            type="button"
+            className={`btn ${danger ? 'btn--danger' : 'btn--primary'}`}
+            onClick={confirm}
+            disabled={busy}
+          >
+            {confirmLabel}
+          </button>
+        </>
+      }
+    >
+      <div id={descId} className="confirm-text">
+        {children}
+      </div>
+    </Modal>
+  );
+}

@@ -1,0 +1,31 @@
+import { useEffect, useState } from 'react';
+import { copyText } from '../lib/clipboard';
+import { errorMessage } from '../bridge';
+import { useToasts } from '../store/toasts';
+import { IconButton } from './IconButton';
+
+/** Copies `text`; the icon turns into a tick for a moment. Failures are shown, never swallowed. */
+export function CopyButton({ text, label, disabled }: { text: string; label: string; disabled?: boolean }) {
+  const [copied, setCopied] = useState(false);
+  const toasts = useToasts();
+  useEffect(() => {
+    if (!copied) return;
+    const t = setTimeout(() => setCopied(false), 1500);
+    return () => clearTimeout(t);
+  }, [copied]);
+  return (
+    <IconButton
+      icon={copied ? 'check' : 'copy'}
+      label={label}
+      disabled={disabled}
+      onClick={async () => {
+        try {
+          await copyText(text);
+          setCopied(true);
+        } catch (e) {
+          toasts.push({ tone: 'error', title: 'Copy failed', message: errorMessage(e) });
+        }
+      }}
+    />
+  );
+}

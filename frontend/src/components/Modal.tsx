@@ -1,0 +1,101 @@
+import { useEffect, useId, useRef, type KeyboardEvent, type ReactNode, type RefObject } from 'react';
+import { createPortal } from 'react-dom';
+import { IconButton } from './IconButton';
+
+const FOCUSABLE =
+  'a[href], button:not([disabled]), input:not([disabled]):not([type="hidden"]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
+
+interface ModalProps {
+  title: string;
+  onClose: () => void;
+  children: ReactNode;
+  footer?: ReactNode;
+  size?: 'sm' | 'md' | 'lg';
+  /** Element to focus on open; default: the first field, else the first button. */
+  initialFocus?: RefObject<HTMLElement | null>;
+  /** role="alertdialog" for confirmations. */
+  alert?: boolean;
+  /** Optional id of an element describing the dialog. */
+  describedBy?: string;
+}
+
+/**
+ * A plain custom modal (no <dialog> element: its behaviour differs across WebView2, WebKitGTK and
+ * Chromium). Labelled by its title, traps Tab, closes on Escape, gives focus back on close.
+ */
+export function Modal({ title, onClose, children, footer, size = 'md', initialFocus, alert, describedBy }: ModalProps) {
+  const titleId = useId();
+  const boxRef = useRef<HTMLDivElement>(null);
+  const onCloseRef = useRef(onClose);
+  onCloseRef.current = onClose;
+
+  useEffect(() => {
+    const previous = document.activeElement as HTMLElement | null;
+    const box = boxRef.current;
+    if (box) {
+      const target =
+        initialFocus?.current ??
+        box.querySelector<HTMLElement>('.modal__body input:not([disabled]), .modal__body select, .modal__body textarea') ??
+        box.querySelector<HTMLElement>('.modal__footer button:not([disabled])') ??
+        box;
+      target.focus();
+    }
+    return () => {
+      if (previous && document.contains(previous)) previous.focus();
+    };
+    // run once on open
+  }, []);
+
+  function onKeyDown(e: KeyboardEvent<HTMLDivElement>) {
+    if (e.key === 'Escape') {
+      e.stopPropagation();
+      e.preventDefault();
+      onCloseRef.current();
+      return;
+    }
+    if (e.key !== 'Tab' || !boxRef.current) return;
+    const items = Array.from(boxRef.current.querySelectorAll<HTMLElement>(FOCUSABLE));
+    if (items.length === 0) {
+      e.preventDefault();
+      return;
+    }
+    const first = items[0];
+    const last = items[items.length - 1];
+    if (e.shiftKey && (document.activeElement === first || document.activeElement === boxRef.current)) {
+      e.preventDefault();
+      last.focus();
+    } else if (!e.shiftKey && document.activeElement === last) {
+      e.preventDefault();
+      first.focus();
+    }
+  }
+
+  return createPortal(
+    <div className="modal-backdrop">
+      <div
+        ref={boxRef}
+        className={`modal modal--${size}`}
+        role={alert ? 'alertdialog' : 'dialog'}
+        aria-modal="true"
+        aria-labelledby={titleId}
+        aria-describedby={describedBy}
+        tabIndex={-1}
+        // Keys inside a nested modal must not reach the one underneath (React bubbles through portals).
+        onKeyDown={(e) => {
+          onKeyDown(e);
+          e.stopPropagation();
+        }}
+      >
+        <header className="modal__header">
+          <h2 id={titleId} className="modal__title">
+            {title}
+          </h2>
+          <IconButton icon="x" label="Close" onClick={() => onCloseRef.current()} />
+        </header>
+        <div className="modal__body">{children}</div>
+        {footer ? <footer className="modal__footer">{footer}</footer> : null}
+      </div>
+    </div>,
+    document.body,
+  );
+}

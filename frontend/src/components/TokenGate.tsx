@@ -1,0 +1,61 @@
+import { useState, type FormEvent } from 'react';
+
+interface Props {
+  checking: boolean;
+  busy: boolean;
+  message: string | null;
+  initialToken: string;
+  onSubmit: (token: string) => void;
+}
+
+/** Browser mode: asks for the gateway token printed by `python3 tasks.py run`. */
+export function TokenGate({ checking, busy, message, initialToken, onSubmit }: Props) {
+  const [token, setToken] = useState(initialToken);
+  function submit(e: FormEvent) {
+    e.preventDefault();
+    onSubmit(token);
+  }
+  return (
+    <main className="gate">
+      <form className="gate__box card" onSubmit={submit} aria-labelledby="gate-title" noValidate>
+        <h1 id="gate-title" className="gate__title">
+          API Router
+        </h1>
+        {checking ? (
+          <p className="muted" role="status">
+            Checking the saved token…
+          </p>
+        ) : (
+          <>
+            <p className="muted small">
+              Enter the gateway token. It is printed in the terminal by <code>python3 tasks.py run</code>. It is kept for
+              this browser session only.
+            </p>
+            <div className="field">
+              <label htmlFor="gate-token">Gateway token</label>
+              <input
+                id="gate-token"
+                type="password"
+                autoComplete="off"
+                spellCheck={false}
+                value={token}
+                autoFocus
+                aria-invalid={message ? true : undefined}
+                aria-describedby={message ? 'gate-error' : undefined}
+                onChange={(e) => setToken(e.target.value)}
+              />
+            </div>
+            {message ? (
+              <p id="gate-error" className="field-error" role="alert">
+                {message}
+              </p>
+            ) : null}
+            <button type="submit" className="btn btn--primary" disabled={busy}>
+              {busy ? 'Checking…' : 'Connect'}
+            </button>
+          </>
+        )}
+      </form>
+    </main>
+  );
+}

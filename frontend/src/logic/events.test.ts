@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import type { GatewayEvent } from '../types';
+import { countUnseen, eventProviderChoices, filterEvents, levelMeta, DEFAULT_EVENT_FILTER } from './events';
+
+const ev = (id: number, level: GatewayEvent['level'], provider: string | null, seen = false, unix_ms = id * 1000): GatewayEvent => ({
+  id,
+  unix_ms,
+  level,
+  provider,
+  kind: 'k',
+  message: `m${id}`,
+  seen,
+});
+
+const events = [ev(1, 'info', null, true), ev(2, 'warning', 'p1', true), ev(4, 'error', 'p2'), ev(3, 'error', 'p1')];
+
+describe('filterEvents', () => {
+  it('returns everything newest first by default, without mutating', () => {
+    const copy = [...events];
+    expect(filterEvents(events, DEFAULT_EVENT_FILTER).map((e) => e.id)).toEqual([4, 3, 2, 1]);
+    expect(events).toEqual(copy);
+  });
+  it('filters by level', () => {
+    expect(filterEvents(events, { ...DEFAULT_EVENT_FILTER, level: 'error' }).map((e) => e.id)).toEqual([4, 3]);
+  });
+  it('filters by provider, including gateway events without one', () => {
+    expect(filterEvents(events, { ...DEFAULT_EVENT_FILTER, provider: 'p1' }).map((e) => e.id)).toEqual([3, 2]);
+    expect(filterEvents(events, { ...DEFAULT_EVENT_FILTER, provider: '' }).map((e) => e.id)).toEqual([1]);
+  });
+  it('hides seen events on request and combines filters', () => {
+    expect(filterEvents(events, { ...DEFAULT_EVENT_FILTER, hideSeen: true }).map((e) => e.id)).toEqual([4, 3]);
+    expect(filterEvents(events, { level: 'error', provider: 'p1', hideSeen: true }).map((e) => e.id)).toEqual([3]);
+  });
+  it('orders by time, then id', () => {
+    const same = [ev(1, 'info', null, false, 5), ev(2, 'info', null, false, 5), ev(3, 'info', null, false, 1)];
+    expect(filterEvents(same, DEFAULT_EVENT_FILTER).map((e) => e.id)).toEqual([2, 1, 3]);
+  });
+});
+
+describe('event helpers', () => {
+  it('provider choices: configured order first, then others from events', () => {
+    expect(eventProviderChoices([...events, ev(9, 'info', 'old')], ['p2', 'p1'])).toEqual(['p2', 'p1', 'old']);
+  });
+  it('levels map to distinct tones and labels; errors stand apart', () => {
+    expect(levelMeta('error')).toMatchObject({ label: 'Error', tone: 'bad', icon: 'error' });
+    expect(levelMeta('warning')).toMatchObject({ label: 'Warning', tone: 'warn' });
+    expect(levelMeta('info')).toMatchObject({ label: 'Info', tone: 'neutral' });
+  });
+  it('countUnseen', () => {
+    expect(countUnseen(events)).toBe(2);
+  });
+});

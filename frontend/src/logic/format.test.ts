@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import {
+  formatAgo,
+  formatClock,
+  formatCount,
+  formatCountdown,
+  formatDuration,
+  formatLatency,
+  maskSecret,
+  truncate,
+} from './format';
+
+describe('formatCount', () => {
+  it.each([
+    [0, '0'],
+    [950, '950'],
+    [999, '999'],
+    [1000, '1k'],
+    [1234, '1.2k'],
+    [12345, '12.3k'],
+    [123456, '123k'],
+    [999_960, '1M'],
+    [1_250_000, '1.3M'],
+    [2_500_000, '2.5M'],
+    [3_200_000_000, '3.2B'],
+    [-12345, '-12.3k'],
+  ])('%d → %s', (n, s) => expect(formatCount(n)).toBe(s));
+
+  it('shows a dash for missing values', () => {
+    expect(formatCount(null)).toBe('—');
+    expect(formatCount(undefined)).toBe('—');
+    expect(formatCount(Number.NaN)).toBe('—');
+  });
+});
+
+describe('durations', () => {
+  it.each([
+    [0, '0s'],
+    [999, '0s'],
+    [45_000, '45s'],
+    [125_000, '2m 05s'],
+    [3_720_000, '1h 02m'],
+    [2 * 86_400_000 + 3 * 3_600_000, '2d 3h'],
+    [-5000, '0s'],
+  ])('formatDuration(%d) = %s', (ms, s) => expect(formatDuration(ms)).toBe(s));
+
+  it.each([
+    [27_000, '0:27'],
+    [26_001, '0:27'],
+    [1, '0:01'],
+    [0, '0:00'],
+    [-10, '0:00'],
+    [723_000, '12:03'],
+    [3_723_000, '1:02:03'],
+  ])('formatCountdown(%d) = %s', (ms, s) => expect(formatCountdown(ms)).toBe(s));
+
+  it('formatAgo', () => {
+    expect(formatAgo(null, 10_000)).toBe('never');
+    expect(formatAgo(9_000, 10_000)).toBe('just now');
+    expect(formatAgo(0, 12_000)).toBe('12s ago');
+  });
+
+  it('formatLatency', () => {
+    expect(formatLatency(123.4)).toBe('123 ms');
+    expect(formatLatency(1234)).toBe('1.23 s');
+    expect(formatLatency(12_500)).toBe('12.5 s');
+    expect(formatLatency(null)).toBe('—');
+  });
+
+  it('formatClock pads local time', () => {
+    const d = new Date(2025, 0, 2, 3, 4, 5);
+    expect(formatClock(d.getTime())).toBe('03:04:05');
+  });
+});
+
+describe('maskSecret', () => {
+  it('keeps the prefix and the last four characters', () => {
+    expect(maskSecret('ao_abcdefghijklmnop1234')).toBe('ao_••••••••1234');
+    expect(maskSecret('sk-abcdefghijklmnop')).toBe('••••••••mnop');
+  });
+  it('reveals nothing of short secrets', () => {
+    expect(maskSecret('ao_short')).toBe('ao_••••••••');
+    expect(maskSecret('abc')).toBe('••••••••');
+  });
+  it('never contains the middle of the secret', () => {
+    const masked = maskSecret('ao_SECRETMIDDLEPART_zz99');
+    expect(masked).not.toContain('SECRET');
+    expect(masked).not.toContain('MIDDLE');
+  });
+  it('is empty for no secret', () => {
+    expect(maskSecret(null)).toBe('');
+    expect(maskSecret('')).toBe('');
+  });
+});
+
+describe('truncate', () => {
+  it('keeps short text and cuts long text with an ellipsis', () => {
+    expect(truncate('short', 10)).toBe('short');
+    expect(truncate('0123456789abc', 10)).toBe('012345678…');
+    expect(truncate('0123456789abc', 10)).toHaveLength(10);
+  });
+  it('collapses whitespace and line breaks', () => {
+    expect(truncate('a\n  b\tc', 20)).toBe('a b c');
+  });
+  it('handles empty values', () => {
+    expect(truncate('', 5)).toBe('');
+    expect(truncate(null, 5)).toBe('');
+  });
+});

@@ -1,0 +1,97 @@
+// Pure formatting helpers. No React, no DOM.
+
+/** 950 → "950", 12345 → "12.3k", 1_250_000 → "1.3M", 3.2e9 → "3.2B". */
+export function formatCount(n: number | null | undefined): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) return '—';
+  const sign = n < 0 ? '-' : '';
+  const a = Math.abs(n);
+  if (a < 1000) return sign + String(Math.round(a));
+  const units: [number, string][] = [
+    [1e3, 'k'],
+    [1e6, 'M'],
+    [1e9, 'B'],
+  ];
+  let i = a >= 1e9 ? 2 : a >= 1e6 ? 1 : 0;
+  let text = compactNumber(a / units[i][0]);
+  // 999_960 would read "1000k": promote to the next unit.
+  if (Number(text) >= 1000 && i < units.length - 1) {
+    i += 1;
+    text = compactNumber(a / units[i][0]);
+  }
+  return sign + text + units[i][1];
+}
+
+function compactNumber(v: number): string {
+  return (v >= 100 ? v.toFixed(0) : v.toFixed(1)).replace(/\.0$/, '');
+}
+
+/** Milliseconds → "850 ms", "1.2 s". */
+export function formatLatency(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1).replace(/\.?0+$/, '')} s`;
+}
+
+/** Milliseconds → "45s", "2m 05s", "1h 02m", "3d 4h". Negative counts as 0. */
+export function formatDuration(ms: number): string {
+  const total = Math.max(0, Math.floor(ms / 1000));
+  const d = Math.floor(total / 86400);
+  const h = Math.floor((total % 86400) / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  if (d > 0) return `${d}d ${h}h`;
+  if (h > 0) return `${h}h ${pad2(m)}m`;
+  if (m > 0) return `${m}m ${pad2(s)}s`;
+  return `${s}s`;
+}
+
+/** Time left → "0:27", "12:03", "1:02:03". Rounds up so "0:00" only shows once it is over. */
+export function formatCountdown(msLeft: number): string {
+  const total = Math.max(0, Math.ceil(msLeft / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  return h > 0 ? `${h}:${pad2(m)}:${pad2(s)}` : `${m}:${pad2(s)}`;
+}
+
+/** "Ago" text relative to `now`: "just now", "12s ago", "3m 05s ago". */
+export function formatAgo(thenMs: number | null | undefined, nowMs: number): string {
+  if (thenMs === null || thenMs === undefined) return 'never';
+  const diff = nowMs - thenMs;
+  if (diff < 1500) return 'just now';
+  return `${formatDuration(diff)} ago`;
+}
+
+/** Local wall-clock time "14:03:09". */
+export function formatClock(unixMs: number): string {
+  const d = new Date(unixMs);
+  return `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
+}
+
+/** Local date and time "2025-11-24 14:03:09", for tooltips. */
+export function formatDateTime(unixMs: number): string {
+  const d = new Date(unixMs);
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${formatClock(unixMs)}`;
+}
+
+/** Masks a secret, keeping a recognisable prefix and the last 4 characters: "ao_••••••••9f2c". */
+export function maskSecret(secret: string | null | undefined): string {
+  if (!secret) return '';
+  const underscore = secret.indexOf('_');
+  const prefix = underscore > 0 && underscore <= 4 ? secret.slice(0, underscore + 1) : '';
+  const tailLen = secret.length - prefix.length > 8 ? 4 : 0;
+  const tail = tailLen ? secret.slice(-tailLen) : '';
+  return `${prefix}${'•'.repeat(8)}${tail}`;
+}
+
+/** Single-line, at most `max` characters, with an ellipsis when cut. */
+export function truncate(text: string | null | undefined, max: number): string {
+  if (!text) return '';
+  const one = text.replace(/\s+/g, ' ').trim();
+  if (one.length <= max) return one;
+  return one.slice(0, Math.max(0, max - 1)).trimEnd() + '…';
+}
+
+function pad2(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
+}

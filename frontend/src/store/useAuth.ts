@@ -1,0 +1,77 @@
+import { useCallback, useEffect, useState } from 'react';
+import { BridgeError, errorMessage, type Bridge } from '../bridge';
+import type { Status } from '../types';
+
+export const TOKEN_REFUSED_MESSAGE = 'That token was refused by the gateway';
+
+export type AuthState =
+  | { phase: 'checking' }
+  | { phase: 'prompt'; message: string | null; busy: boolean; lastToken: string }
+  | { phase: 'ready'; status: Status | null };
+
+function describe(e: unknown): string {
+  if (e instanceof BridgeError && e.isUnauthorized) return TOKEN_REFUSED_MESSAGE;
+  return errorMessage(e);
+}
+
+/**
+ * Browser mode: ask for the gateway token, verify it with get_status, keep it for the session,
+ * and go back to the prompt when the gateway refuses it later. Desktop mode needs no token.
+ */
+export function useAuth(bridge: Bridge) {
+  const [state, setState] = useState<AuthState>(() => {
+    if (bridge.mode === 'desktop') return { phase: 'ready', status: null };
+    return bridge.getToken() ? { phase: 'checking' } : { phase: 'prompt', message: null, busy: false, lastToken: '' };
+  });
+
+  const verify = useCallback(
+    async (token: string) => {
+      try {
+        const status = await bridge.verifyToken(token);
+        bridge.setToken(token);
+        setState({ phase: 'ready', status });
+      } catch (e) {
+        const refused = e instanceof BridgeError && e.isUnauthorized;
+        if (refused && bridge.getToken() === token) bridge.setToken(null);
+        setState({ phase: 'prompt', message: describe(e), busy: false, lastToken: refused ? '' : token });
+      }
+    },
+    [bridge],
+  );
+
+  // A remembered token is checked before the dashboard shows.
+  useEffect(() => {
+    const stored = bridge.getToken();
+    if (state.phase === 'checking' && stored) void verify(stored);
+    // only on mount
+  }, []);
+
+  useEffect(
+    () =>
+      bridge.onUnauthorized(() => {
+        bridge.setToken(null);
+        setState({ phase: 'prompt', message: TOKEN_REFUSED_MESSAGE, busy: false, lastToken: '' });
+      }),
+    [bridge],
+  );
+
+  const submit = useCallback(
+    (raw: string) => {
+      const token = raw.trim();
+      if (!token) {
+        setState({ phase: 'prompt', message: 'Enter the gateway token', busy: false, lastToken: '' });
+        return Promise.resolve();
+      }
+      setState({ phase: 'prompt', message: null, busy: true, lastToken: token });
+      return verify(token);
+    },
+    [verify],
+  );
+
+  const forget = useCallback(() => {
+    bridge.setToken(null);
+    setState({ phase: 'prompt', message: null, busy: false, lastToken: '' });
+  }, [bridge]);
+
+  return { state, submit, forget };
+}
