@@ -7,7 +7,7 @@ whose ``on_result`` callback persists and publishes results.
 
 Modules: ``numbers`` (tolerant number parsing), ``model`` (target, snapshot, error, exhaustion),
 ``bases`` (usage base candidates), ``client`` (the guarded GET), ``adapters`` (the dialects and
-the keys they accept), ``fetch`` (detection and sharing).
+the keys they accept), ``fetch`` (detection and sharing), ``schedule`` (policy and runner).
 """
 
 from .adapters import ADAPTERS, DETECTION_ORDER
@@ -24,6 +24,7 @@ from .model import (
     redact,
 )
 from .numbers import ParsedNumber, parse_number
+from .schedule import RefreshPolicy, ResultCallback, UsageEntry, UsageRefresher
 
 __all__ = [
     "ADAPTERS",
@@ -31,8 +32,12 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "ErrorKind",
     "ParsedNumber",
+    "RefreshPolicy",
+    "ResultCallback",
     "ShareKey",
+    "UsageEntry",
     "UsageError",
+    "UsageRefresher",
     "UsageSnapshot",
     "UsageTarget",
     "candidate_bases",

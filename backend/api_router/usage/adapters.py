@@ -205,6 +205,7 @@ class _Readings:
 
 
 def _snapshot(call: AdapterCall, adapter: str, readings: _Readings, *, unit: str, **extra: Any) -> UsageSnapshot:
+    values: dict[str, Any] = {**readings.values, **extra}
     return UsageSnapshot(
         adapter=adapter,
         base_url=call.base,
@@ -212,8 +213,7 @@ def _snapshot(call: AdapterCall, adapter: str, readings: _Readings, *, unit: str
         unlimited=readings.unlimited,
         unit=unit,
         percent_fields=tuple(readings.percent_fields),
-        **readings.values,
-        **extra,
+        **values,
     )
 
 
