@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
 from aiohttp import web
-
 from api_router.usage import make_client
 from usage_fakes import FakePanel
+
 
 @pytest.fixture
 async def panel_factory() -> AsyncIterator[Callable[[], Awaitable[FakePanel]]]:

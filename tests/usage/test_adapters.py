@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from api_router.usage import ErrorKind, UsageError, UsageTarget, fetch_usage
-
 from usage_fakes import KEY, TOKEN, FakePanel
 
 
@@ -30,7 +28,9 @@ SHAPE_A = {
 }
 
 
-async def test_token_stats_shape_a_prefers_display_fields(panel: FakePanel, client: httpx.AsyncClient) -> None:
+async def test_token_stats_shape_a_prefers_display_fields(
+    panel: FakePanel, client: httpx.AsyncClient
+) -> None:
     panel.json("/api/token-stats", SHAPE_A, token_key=KEY)
     snap = await fetch_usage(target(panel, "token_stats"), client, clock_ms=clock)
     assert (snap.adapter, snap.base_url, snap.detected) == ("token_stats", panel.url, False)
@@ -46,20 +46,32 @@ async def test_token_stats_shape_a_prefers_display_fields(panel: FakePanel, clie
     "doc",
     [
         {"data": {"token_info": {"remain_quota": "5,000", "today_used": 250, "today_added": "1,000"}}},
-        {"data": {"data": {"token_info": {"remain_quota": "5,000", "today_used": 250, "today_added": "1,000"}}}},
+        {
+            "data": {
+                "data": {"token_info": {"remain_quota": "5,000", "today_used": 250, "today_added": "1,000"}}
+            }
+        },
         {"token_info": {"remaining": 5000, "used": "250", "added": 1000}},
     ],
     ids=["under-data", "under-data-data", "top-level"],
 )
-async def test_token_stats_shape_b_wherever_token_info_is(panel: FakePanel, client: httpx.AsyncClient, doc: dict) -> None:
+async def test_token_stats_shape_b_wherever_token_info_is(
+    panel: FakePanel, client: httpx.AsyncClient, doc: dict
+) -> None:
     panel.json("/api/token-stats", doc, token_key=KEY)
     snap = await fetch_usage(target(panel, "token_stats"), client)
     assert (snap.remaining, snap.today_used, snap.today_added) == (5000, 250, 1000)
     assert snap.unit == ""
 
 
-async def test_token_stats_falls_back_to_token_logs_on_404(panel: FakePanel, client: httpx.AsyncClient) -> None:
-    panel.json("/api/token-logs", {"success": True, "data": {"token_info": {"remain_quota_display": "85%"}, "logs": []}}, token_key=KEY)
+async def test_token_stats_falls_back_to_token_logs_on_404(
+    panel: FakePanel, client: httpx.AsyncClient
+) -> None:
+    panel.json(
+        "/api/token-logs",
+        {"success": True, "data": {"token_info": {"remain_quota_display": "85%"}, "logs": []}},
+        token_key=KEY,
+    )
     snap = await fetch_usage(target(panel, "token_stats"), client)
     assert [h.path for h in panel.hits] == ["/api/token-stats", "/api/token-logs"]
     assert snap.remaining == 85 and snap.percent_fields == ("remaining",)
@@ -67,7 +79,9 @@ async def test_token_stats_falls_back_to_token_logs_on_404(panel: FakePanel, cli
 
 
 @pytest.mark.parametrize("first", ["no-numbers", "html"])
-async def test_token_stats_falls_back_when_first_has_no_numbers(panel: FakePanel, client: httpx.AsyncClient, first: str) -> None:
+async def test_token_stats_falls_back_when_first_has_no_numbers(
+    panel: FakePanel, client: httpx.AsyncClient, first: str
+) -> None:
     if first == "html":
         panel.text("/api/token-stats", "<!doctype html><html>panel</html>")
     else:
@@ -79,7 +93,9 @@ async def test_token_stats_falls_back_when_first_has_no_numbers(panel: FakePanel
 
 
 async def test_token_stats_unlimited(panel: FakePanel, client: httpx.AsyncClient) -> None:
-    panel.json("/api/token-stats", {"data": {"info": {"remain_quota_display": "unlimited", "remain_quota": 0}}})
+    panel.json(
+        "/api/token-stats", {"data": {"info": {"remain_quota_display": "unlimited", "remain_quota": 0}}}
+    )
     snap = await fetch_usage(target(panel, "token_stats"), client)
     assert snap.unlimited and snap.remaining is None and not snap.exhausted
 
@@ -119,7 +135,9 @@ BUDGET = {
 }
 
 
-async def test_budget_info_reads_periods_and_uses_the_usage_token(panel: FakePanel, client: httpx.AsyncClient) -> None:
+async def test_budget_info_reads_periods_and_uses_the_usage_token(
+    panel: FakePanel, client: httpx.AsyncClient
+) -> None:
     panel.json("/api/backend/users/info", BUDGET, bearer=TOKEN)
     snap = await fetch_usage(target(panel, "budget_info", usage_token=TOKEN), client)
     assert (snap.daily_spent_usd, snap.daily_budget_usd) == (1.5, 10)
@@ -139,7 +157,9 @@ async def test_budget_info_monthly_budget_spent_reason(panel: FakePanel, client:
     assert snap.remaining == pytest.approx(3.2)
 
 
-async def test_budget_info_without_usage_token_is_a_config_error(panel: FakePanel, client: httpx.AsyncClient) -> None:
+async def test_budget_info_without_usage_token_is_a_config_error(
+    panel: FakePanel, client: httpx.AsyncClient
+) -> None:
     with pytest.raises(UsageError) as info:
         await fetch_usage(target(panel, "budget_info"), client)
     assert info.value.kind == ErrorKind.CONFIG and "usage token" in info.value.message
@@ -171,13 +191,24 @@ async def test_new_api(panel: FakePanel, client: httpx.AsyncClient) -> None:
 
 
 async def test_new_api_unlimited_never_expiring(panel: FakePanel, client: httpx.AsyncClient) -> None:
-    doc = {"success": True, "data": {"total_granted": 0, "total_used": 5, "total_available": 0, "unlimited_quota": True, "expires_at": 0}}
+    doc = {
+        "success": True,
+        "data": {
+            "total_granted": 0,
+            "total_used": 5,
+            "total_available": 0,
+            "unlimited_quota": True,
+            "expires_at": 0,
+        },
+    }
     panel.json("/api/usage/token", doc, bearer=KEY)
     snap = await fetch_usage(target(panel, "new_api"), client)
     assert snap.unlimited and snap.expires_at_unix_ms is None and not snap.exhausted
 
 
-async def test_new_api_success_false_is_rejected_and_redacted(panel: FakePanel, client: httpx.AsyncClient) -> None:
+async def test_new_api_success_false_is_rejected_and_redacted(
+    panel: FakePanel, client: httpx.AsyncClient
+) -> None:
     panel.json("/api/usage/token", {"success": False, "message": f"token {KEY} not found"})
     with pytest.raises(UsageError) as info:
         await fetch_usage(target(panel, "new_api"), client)
@@ -189,7 +220,16 @@ async def test_new_api_success_false_is_rejected_and_redacted(panel: FakePanel, 
 
 
 async def test_openai_billing_cents_to_usd(panel: FakePanel, client: httpx.AsyncClient) -> None:
-    panel.json("/dashboard/billing/subscription", {"object": "billing_subscription", "hard_limit_usd": 100, "system_hard_limit_usd": 120, "access_until": 1900000000}, bearer=KEY)
+    panel.json(
+        "/dashboard/billing/subscription",
+        {
+            "object": "billing_subscription",
+            "hard_limit_usd": 100,
+            "system_hard_limit_usd": 120,
+            "access_until": 1900000000,
+        },
+        bearer=KEY,
+    )
     panel.json("/dashboard/billing/usage", {"object": "list", "total_usage": 2550}, bearer=KEY)
     snap = await fetch_usage(target(panel, "openai_billing"), client, clock_ms=clock)
     assert (snap.granted, snap.used, snap.available, snap.remaining) == (100, 25.5, 74.5, 74.5)
@@ -198,7 +238,9 @@ async def test_openai_billing_cents_to_usd(panel: FakePanel, client: httpx.Async
     assert set(usage_hit.query) == {"start_date", "end_date"}
 
 
-async def test_openai_billing_system_limit_and_string_numbers(panel: FakePanel, client: httpx.AsyncClient) -> None:
+async def test_openai_billing_system_limit_and_string_numbers(
+    panel: FakePanel, client: httpx.AsyncClient
+) -> None:
     panel.json("/dashboard/billing/subscription", {"system_hard_limit_usd": "$1,000.00"})
     panel.json("/dashboard/billing/usage", {"total_usage": "100,000"})
     snap = await fetch_usage(target(panel, "openai_billing"), client)
@@ -245,7 +287,9 @@ async def test_server_error_carries_the_panel_message(panel: FakePanel, client: 
     with pytest.raises(UsageError) as info:
         await fetch_usage(target(panel, "new_api"), client)
     assert info.value.kind == ErrorKind.HTTP
-    assert info.value.message == f"usage endpoint answered HTTP 503 — upstream busy: {panel.url}/api/usage/token"
+    assert (
+        info.value.message == f"usage endpoint answered HTTP 503 — upstream busy: {panel.url}/api/usage/token"
+    )
 
 
 async def test_unreachable(client: httpx.AsyncClient) -> None:
@@ -263,7 +307,8 @@ async def test_redirect_to_another_host_is_not_followed(panel_factory, client: h
     with pytest.raises(UsageError) as info:
         await fetch_usage(target(home, "new_api"), client)
     assert info.value.kind == ErrorKind.REDIRECT
-    assert info.value.message == f"usage endpoint redirected to another host ({elsewhere.url}), not followed: {home.url}/api/usage/token"
+    expected = f"usage endpoint redirected to another host ({elsewhere.url}), not followed: "
+    assert info.value.message == expected + f"{home.url}/api/usage/token"
     assert elsewhere.hits == []
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from api_router.usage import (
     DETECTION_ORDER,
     ErrorKind,
@@ -18,7 +17,10 @@ from api_router.usage import (
 from api_router.usage import fetch as fetch_module
 from usage_fakes import KEY, TOKEN, FakePanel
 
-NEW_API = {"code": True, "data": {"total_granted": 10, "total_used": 4, "total_available": 6, "unlimited_quota": False}}
+NEW_API = {
+    "code": True,
+    "data": {"total_granted": 10, "total_used": 4, "total_available": 6, "unlimited_quota": False},
+}
 TOKEN_STATS = {"data": {"token_info": {"remain_quota": 7}}}
 
 
@@ -64,7 +66,9 @@ async def test_stale_hint_falls_back_to_detection(panel: FakePanel, client: http
     assert panel.hits[0].path == "/dashboard/billing/subscription"
 
 
-async def test_budget_info_first_when_a_usage_token_is_set(panel: FakePanel, client: httpx.AsyncClient) -> None:
+async def test_budget_info_first_when_a_usage_token_is_set(
+    panel: FakePanel, client: httpx.AsyncClient
+) -> None:
     panel.json("/api/backend/users/info", {"data": {"daily_spent": 1, "daily_budget": 2}}, bearer=TOKEN)
     panel.json("/api/token-stats", TOKEN_STATS)
     snap = await fetch_usage(detect_target(panel, usage_token=TOKEN), client)
@@ -97,17 +101,25 @@ async def test_a_refused_credential_beats_not_found(panel: FakePanel, client: ht
     assert info.value.message.startswith("usage endpoint refused the credentials (401)")
 
 
-async def test_second_candidate_base_is_reported(panel_factory, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_second_candidate_base_is_reported(
+    panel_factory, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``foo-api.host`` then ``foo.host``: stand-ins on two ports, since both must be 127.0.0.1."""
     api_host, panel_host = await panel_factory(), await panel_factory()
     panel_host.json("/api/usage/token", NEW_API, bearer=KEY)
-    monkeypatch.setattr(fetch_module, "candidate_bases", lambda base, override="": (api_host.url, panel_host.url))
-    snap = await fetch_usage(UsageTarget("p1", api_host.url + "/v1", usage_adapter="new_api", provider_key=KEY), client)
+    monkeypatch.setattr(
+        fetch_module, "candidate_bases", lambda base, override="": (api_host.url, panel_host.url)
+    )
+    snap = await fetch_usage(
+        UsageTarget("p1", api_host.url + "/v1", usage_adapter="new_api", provider_key=KEY), client
+    )
     assert snap.base_url == panel_host.url
     assert api_host.count("/api/usage/token") == 1
 
 
-async def test_all_bases_404(panel_factory, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_all_bases_404(
+    panel_factory, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a, b = await panel_factory(), await panel_factory()
     monkeypatch.setattr(fetch_module, "candidate_bases", lambda base, override="": (a.url, b.url))
     with pytest.raises(UsageError) as info:
@@ -115,7 +127,9 @@ async def test_all_bases_404(panel_factory, client: httpx.AsyncClient, monkeypat
     assert info.value.message == f"no usage endpoint found at {a.url}, {b.url}"
 
 
-async def test_a_dead_base_is_not_retried_for_every_adapter(panel: FakePanel, client: httpx.AsyncClient) -> None:
+async def test_a_dead_base_is_not_retried_for_every_adapter(
+    panel: FakePanel, client: httpx.AsyncClient
+) -> None:
     panel.slow("/api/token-stats", TOKEN_STATS)
     with pytest.raises(UsageError) as info:
         await fetch_usage(detect_target(panel), client)
@@ -144,16 +158,22 @@ def test_share_key_rules() -> None:
     b = UsageTarget("b", "https://r-api.example.com/openai", provider_key="k1")
     c = UsageTarget("c", "https://r-api.example.com/v1", provider_key="k2")
     d = UsageTarget("d", "https://r-api.example.com/v1", usage_adapter="new_api", provider_key="k1")
-    e = UsageTarget("e", "https://x.example.com/v1", usage_base_url="https://r.example.com", provider_key="k1")
+    e = UsageTarget(
+        "e", "https://x.example.com/v1", usage_base_url="https://r.example.com", provider_key="k1"
+    )
     assert share_key(a) == share_key(b)  # same origin, same key
     assert share_key(a) != share_key(c)  # other key
     assert share_key(a) != share_key(d)  # other adapter
     assert share_key(a) != share_key(e)  # other bases
     # budget_info only sends the usage token: different API keys still share
-    f = UsageTarget("f", "https://r.example.com/v1", usage_adapter="budget_info", provider_key="k1", usage_token="t")
-    g = UsageTarget("g", "https://r.example.com/v2", usage_adapter="budget_info", provider_key="k2", usage_token="t")
+    f = UsageTarget(
+        "f", "https://r.example.com/v1", usage_adapter="budget_info", provider_key="k1", usage_token="t"
+    )
+    g = UsageTarget(
+        "g", "https://r.example.com/v2", usage_adapter="budget_info", provider_key="k2", usage_token="t"
+    )
     assert share_key(f) == share_key(g)
-    assert "k1" not in repr(share_key(a)) and "t" != share_key(f).credential_digest
+    assert "k1" not in repr(share_key(a)) and share_key(f).credential_digest != "t"
     assert group_shared([a, c, b, d]) == [(a, b), (c,), (d,)]
 
 

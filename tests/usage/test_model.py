@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from api_router.usage.model import (
     UsageError,
     UsageSnapshot,
@@ -17,10 +16,29 @@ from api_router.usage.model import (
 )
 
 SNAPSHOT_KEYS = {
-    "adapter", "base_url", "fetched_at_unix_ms", "detected", "remaining", "unlimited", "today_used",
-    "today_added", "daily_spent_usd", "daily_budget_usd", "weekly_spent_usd", "weekly_budget_usd",
-    "monthly_spent_usd", "monthly_budget_usd", "granted", "used", "available", "expires_at_unix_ms",
-    "unit", "percent_fields", "notes", "exhausted", "exhausted_reason",
+    "adapter",
+    "base_url",
+    "fetched_at_unix_ms",
+    "detected",
+    "remaining",
+    "unlimited",
+    "today_used",
+    "today_added",
+    "daily_spent_usd",
+    "daily_budget_usd",
+    "weekly_spent_usd",
+    "weekly_budget_usd",
+    "monthly_spent_usd",
+    "monthly_budget_usd",
+    "granted",
+    "used",
+    "available",
+    "expires_at_unix_ms",
+    "unit",
+    "percent_fields",
+    "notes",
+    "exhausted",
+    "exhausted_reason",
 }
 
 
@@ -46,7 +64,10 @@ def test_to_json_shape_and_round_trip() -> None:
         ({"remaining": 0.0, "percent_fields": ("remaining",)}, "quota exhausted: remaining 0%"),
         ({"monthly_spent_usd": 50.0, "monthly_budget_usd": 50.0}, "monthly budget spent: $50.00 of $50.00"),
         ({"daily_spent_usd": 5.5, "daily_budget_usd": 5.0}, "daily budget spent: $5.50 of $5.00"),
-        ({"weekly_spent_usd": 1200.0, "weekly_budget_usd": 1000.0}, "weekly budget spent: $1,200.00 of $1,000.00"),
+        (
+            {"weekly_spent_usd": 1200.0, "weekly_budget_usd": 1000.0},
+            "weekly budget spent: $1,200.00 of $1,000.00",
+        ),
     ],
 )
 def test_exhausted(kwargs: dict, reason: str) -> None:
@@ -78,7 +99,9 @@ def test_is_exhausted_of_nothing() -> None:
 
 
 def test_target_repr_hides_secrets() -> None:
-    t = UsageTarget("p1", "https://r.example.com/v1", provider_key="sk-secret-key-123", usage_token="tok-456789")
+    t = UsageTarget(
+        "p1", "https://r.example.com/v1", provider_key="sk-secret-key-123", usage_token="tok-456789"
+    )
     assert "sk-secret" not in repr(t) and "tok-456789" not in repr(t)
     assert t.secrets() == ("sk-secret-key-123", "tok-456789")
 

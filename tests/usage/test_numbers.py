@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from api_router.usage.numbers import ParsedNumber, number_value, parse_number
 
 
@@ -70,21 +69,49 @@ def test_currency(raw: str, value: float, currency: str) -> None:
     assert parsed.unit == ""
 
 
-@pytest.mark.parametrize(("raw", "value"), [("85%", 85.0), ("85 %", 85.0), ("12.5%", 12.5), ("0%", 0.0), ("100.0%", 100.0)])
+@pytest.mark.parametrize(
+    ("raw", "value"), [("85%", 85.0), ("85 %", 85.0), ("12.5%", 12.5), ("0%", 0.0), ("100.0%", 100.0)]
+)
 def test_percent_keeps_the_written_value(raw: str, value: float) -> None:
     parsed = parse_number(raw)
     assert parsed is not None and parsed.percent
     assert parsed.value == pytest.approx(value)
 
 
-@pytest.mark.parametrize("raw", ["unlimited", "Unlimited", " UNLIMITED ", "∞", "inf", "Infinity", "no limit", "无限", "不限", math.inf])
+@pytest.mark.parametrize(
+    "raw",
+    ["unlimited", "Unlimited", " UNLIMITED ", "∞", "inf", "Infinity", "no limit", "无限", "不限", math.inf],
+)
 def test_unlimited(raw: object) -> None:
     assert parse_number(raw) == ParsedNumber(value=None, unlimited=True)
 
 
 @pytest.mark.parametrize(
     "raw",
-    [None, True, False, "", "   ", "-", "N/A", "abc", "1,23,4", "1234,567", "12..5", "$", "%", math.nan, -math.inf, [1], {"a": 1}, "1 2 3 4 x y", "1 2 3", "1,234 567", "--5", "-$-5"],
+    [
+        None,
+        True,
+        False,
+        "",
+        "   ",
+        "-",
+        "N/A",
+        "abc",
+        "1,23,4",
+        "1234,567",
+        "12..5",
+        "$",
+        "%",
+        math.nan,
+        -math.inf,
+        [1],
+        {"a": 1},
+        "1 2 3 4 x y",
+        "1 2 3",
+        "1,234 567",
+        "--5",
+        "-$-5",
+    ],
 )
 def test_no_number(raw: object) -> None:
     assert parse_number(raw) is None

@@ -9,7 +9,6 @@ from typing import cast
 
 import httpx
 import pytest
-
 from api_router.usage import (
     RefreshPolicy,
     UsageEntry,
@@ -58,7 +57,9 @@ def test_new_providers_are_due_at_once_and_removed_ones_forgotten() -> None:
     assert policy.next_due_at("p1") is None
 
 
-@pytest.mark.parametrize(("rng", "success_ms", "failure_ms"), [(LowEdge(), 1 * MIN, 3 * MIN), (HighEdge(), 5 * MIN, 10 * MIN)])
+@pytest.mark.parametrize(
+    ("rng", "success_ms", "failure_ms"), [(LowEdge(), 1 * MIN, 3 * MIN), (HighEdge(), 5 * MIN, 10 * MIN)]
+)
 def test_jitter_window_edges(rng: random.Random, success_ms: int, failure_ms: int) -> None:
     policy = RefreshPolicy(rng=rng)
     assert policy.record_success("p1", T0) == T0 + success_ms
@@ -117,8 +118,17 @@ class World:
     async def fetch(self, target: UsageTarget, client: object, hint: str | None) -> UsageSnapshot:
         self.fetches.append((target.provider_id, hint))
         if self.fail:
-            raise UsageError("usage endpoint refused the credentials (401): https://r.example.com/api/usage/token", "unauthorized")
-        return UsageSnapshot(adapter="new_api", base_url="https://r.example.com", remaining=self.remaining, fetched_at_unix_ms=self.now, detected=True)
+            raise UsageError(
+                "usage endpoint refused the credentials (401): https://r.example.com/api/usage/token",
+                "unauthorized",
+            )
+        return UsageSnapshot(
+            adapter="new_api",
+            base_url="https://r.example.com",
+            remaining=self.remaining,
+            fetched_at_unix_ms=self.now,
+            detected=True,
+        )
 
     def on_result(self, pid: str, snapshot: UsageSnapshot | None, error: str | None) -> None:
         self.results.append((pid, snapshot, error))
@@ -166,7 +176,11 @@ async def test_failure_keeps_last_good_snapshot() -> None:
     assert entry is not None and entry.snapshot == good
     assert entry.error and entry.error.startswith("usage endpoint refused the credentials (401)")
     assert entry.error_at_unix_ms == T0 + 5 * MIN
-    assert entry.to_json() == {"snapshot": good.to_json(), "error": entry.error, "error_at_unix_ms": T0 + 5 * MIN}
+    assert entry.to_json() == {
+        "snapshot": good.to_json(),
+        "error": entry.error,
+        "error_at_unix_ms": T0 + 5 * MIN,
+    }
     assert world.results[-1] == ("p1", None, entry.error)
     assert refresher.policy.next_due_at("p1") == T0 + 5 * MIN + 3 * MIN  # failure window
 
@@ -253,7 +267,15 @@ async def test_async_and_failing_callbacks() -> None:
         calls.append(pid)
         raise RuntimeError("disk full")
 
-    refresher = UsageRefresher(NO_CLIENT, lambda: [t("p1")], on_result, last_activity=lambda: T0, clock_ms=world.clock, sleep=world.sleep, fetch=world.fetch)
+    refresher = UsageRefresher(
+        NO_CLIENT,
+        lambda: [t("p1")],
+        on_result,
+        last_activity=lambda: T0,
+        clock_ms=world.clock,
+        sleep=world.sleep,
+        fetch=world.fetch,
+    )
     await refresher.refresh_all()
     await refresher.refresh_all()
     assert calls == ["p1", "p1"]
@@ -339,10 +361,24 @@ async def test_stop_event_ends_the_loop() -> None:
 
 
 async def test_refresher_against_a_fake_panel(panel: FakePanel, client: httpx.AsyncClient) -> None:
-    panel.json("/api/usage/token", {"code": True, "data": {"total_available": 0, "total_used": 9, "total_granted": 9}}, bearer=KEY)
+    panel.json(
+        "/api/usage/token",
+        {"code": True, "data": {"total_available": 0, "total_used": 9, "total_granted": 9}},
+        bearer=KEY,
+    )
     world = World()
-    targets = [UsageTarget(pid, panel.url + path, provider_key=KEY) for pid, path in (("p1", "/v1"), ("p2", "/openai/v1"))]
-    refresher = UsageRefresher(client, lambda: targets, world.on_result, last_activity=world.clock, clock_ms=world.clock, sleep=world.sleep)
+    targets = [
+        UsageTarget(pid, panel.url + path, provider_key=KEY)
+        for pid, path in (("p1", "/v1"), ("p2", "/openai/v1"))
+    ]
+    refresher = UsageRefresher(
+        client,
+        lambda: targets,
+        world.on_result,
+        last_activity=world.clock,
+        clock_ms=world.clock,
+        sleep=world.sleep,
+    )
     assert sorted(await refresher.refresh_due()) == ["p1", "p2"]
     assert panel.count("/api/usage/token") == 1  # shared
     for pid in ("p1", "p2"):

@@ -7,7 +7,6 @@ import logging
 
 import httpx
 import pytest
-
 from api_router.usage import UsageError, UsageRefresher, UsageTarget, fetch_usage
 from usage_fakes import KEY, TOKEN, FakePanel
 
@@ -21,12 +20,20 @@ def assert_clean(text: str) -> None:
 
 def echo_everything(panel: FakePanel) -> None:
     """A careless panel: every endpoint refuses the credentials and echoes them back."""
-    for path in ("/api/token-stats", "/api/token-logs", "/api/usage/token", "/dashboard/billing/subscription", "/api/backend/users/info"):
+    for path in (
+        "/api/token-stats",
+        "/api/token-logs",
+        "/api/usage/token",
+        "/dashboard/billing/subscription",
+        "/api/backend/users/info",
+    ):
         panel.json(path, {}, bearer="nobody", token_key="nobody")
 
 
 @pytest.mark.parametrize("adapter", ["", "token_stats", "new_api", "openai_billing", "budget_info"])
-async def test_refused_credentials_echoed_by_upstream(panel: FakePanel, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, adapter: str) -> None:
+async def test_refused_credentials_echoed_by_upstream(
+    panel: FakePanel, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, adapter: str
+) -> None:
     caplog.set_level(logging.DEBUG)
     echo_everything(panel)
     target = UsageTarget("p1", panel.url + "/v1", usage_adapter=adapter, provider_key=KEY, usage_token=TOKEN)
@@ -40,10 +47,14 @@ async def test_refused_credentials_echoed_by_upstream(panel: FakePanel, client: 
         assert_clean(record.getMessage())
 
 
-async def test_key_in_query_never_logged_on_success(panel: FakePanel, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture) -> None:
+async def test_key_in_query_never_logged_on_success(
+    panel: FakePanel, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     panel.json("/api/token-stats", {"data": {"token_info": {"remain_quota": 3}}}, token_key=KEY)
-    snap = await fetch_usage(UsageTarget("p1", panel.url, usage_adapter="token_stats", provider_key=KEY), client)
+    snap = await fetch_usage(
+        UsageTarget("p1", panel.url, usage_adapter="token_stats", provider_key=KEY), client
+    )
     assert snap.remaining == 3
     messages = [r.getMessage() for r in caplog.records]
     assert any("HTTP Request: GET" in m and "/api/token-stats" in m for m in messages)
@@ -53,7 +64,9 @@ async def test_key_in_query_never_logged_on_success(panel: FakePanel, client: ht
 
 
 @pytest.mark.parametrize("failure", ["html", "timeout", "missing", "server-error"])
-async def test_token_stats_failures_name_the_endpoint_without_query(panel: FakePanel, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, failure: str) -> None:
+async def test_token_stats_failures_name_the_endpoint_without_query(
+    panel: FakePanel, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, failure: str
+) -> None:
     caplog.set_level(logging.DEBUG)
     if failure == "html":
         panel.text("/api/token-stats", f"<html>{KEY}</html>")
@@ -70,7 +83,9 @@ async def test_token_stats_failures_name_the_endpoint_without_query(panel: FakeP
         assert_clean(record.getMessage())
 
 
-async def test_refresher_error_text_and_logs_are_clean(panel: FakePanel, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture) -> None:
+async def test_refresher_error_text_and_logs_are_clean(
+    panel: FakePanel, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     echo_everything(panel)
     seen: list[str | None] = []
@@ -80,7 +95,9 @@ async def test_refresher_error_text_and_logs_are_clean(panel: FakePanel, client:
         raise RuntimeError(f"bug while holding {t.provider_key}")
 
     for fetch in (fetch_usage, boom):
-        refresher = UsageRefresher(client, lambda: [target], lambda pid, s, e: seen.append(e), last_activity=lambda: 0, fetch=fetch)
+        refresher = UsageRefresher(
+            client, lambda: [target], lambda pid, s, e: seen.append(e), last_activity=lambda: 0, fetch=fetch
+        )
         await refresher.refresh_all()
     assert len(seen) == 2 and all(seen)
     for text in seen:

@@ -4,9 +4,11 @@ secrets the tests hunt for. Named uniquely because test dirs are not packages.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -37,14 +39,24 @@ class FakePanel:
 
     # -- route helpers -------------------------------------------------------------------
 
-    def json(self, path: str, body: Any, *, status: int = 200, bearer: str | None = None, token_key: str | None = None) -> None:
+    def json(
+        self,
+        path: str,
+        body: Any,
+        *,
+        status: int = 200,
+        bearer: str | None = None,
+        token_key: str | None = None,
+    ) -> None:
         """Answer ``body`` as JSON; with ``bearer``/``token_key`` set, other credentials get a 401
         whose message echoes what was sent (as careless panels do)."""
 
         async def handler(request: web.Request) -> web.StreamResponse:
             sent_bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
             sent_key = request.query.get("token_key", "")
-            if (bearer is not None and sent_bearer != bearer) or (token_key is not None and sent_key != token_key):
+            if (bearer is not None and sent_bearer != bearer) or (
+                token_key is not None and sent_key != token_key
+            ):
                 echoed = sent_bearer or sent_key
                 return web.json_response({"success": False, "message": f"invalid token {echoed}"}, status=401)
             return web.Response(text=json.dumps(body), status=status, content_type="application/json")
@@ -61,10 +73,8 @@ class FakePanel:
         """Answer only after ``delay_s`` (or at teardown), well beyond the tests' short timeout."""
 
         async def handler(request: web.Request) -> web.StreamResponse:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.release.wait(), delay_s)
-            except asyncio.TimeoutError:
-                pass
             return web.json_response(body)
 
         self.routes[path] = handler

@@ -53,8 +53,9 @@ carrying the panel's message (redacted).
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from .client import UsageHttp, upstream_message
 from .model import ErrorKind, UsageError, UsageSnapshot, UsageTarget, redact
@@ -168,7 +169,7 @@ def _iso_ms(text: str) -> int | None:
     except ValueError:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_dt.timezone.utc)
+        moment = moment.replace(tzinfo=_dt.UTC)
     return int(moment.timestamp() * 1000)
 
 
@@ -181,7 +182,9 @@ class _Readings:
     currencies: list[str] = field(default_factory=list)
     unlimited: bool = False
 
-    def take(self, name: str, dicts: Sequence[Mapping[str, Any]], keys: Sequence[str], *, quota: bool = True) -> float | None:
+    def take(
+        self, name: str, dicts: Sequence[Mapping[str, Any]], keys: Sequence[str], *, quota: bool = True
+    ) -> float | None:
         """Read one field; ``quota`` fields may say "unlimited" and carry the snapshot's unit."""
         parsed = _pick(dicts, keys)
         if parsed is None:
@@ -204,7 +207,9 @@ class _Readings:
         return self.currencies[0] if self.currencies else default
 
 
-def _snapshot(call: AdapterCall, adapter: str, readings: _Readings, *, unit: str, **extra: Any) -> UsageSnapshot:
+def _snapshot(
+    call: AdapterCall, adapter: str, readings: _Readings, *, unit: str, **extra: Any
+) -> UsageSnapshot:
     values: dict[str, Any] = {**readings.values, **extra}
     return UsageSnapshot(
         adapter=adapter,
@@ -289,7 +294,9 @@ _BUDGET_REMAIN_KEYS = ("remaining_quota", "remaining", "remain_quota", "balance"
 
 
 def _read_budget_info(doc: Any) -> _Readings:
-    roots = _dicts(_get(doc, "data", "user"), _get(doc, "data", "data"), _get(doc, "data"), _get(doc, "user"), doc)
+    roots = _dicts(
+        _get(doc, "data", "user"), _get(doc, "data", "data"), _get(doc, "data"), _get(doc, "user"), doc
+    )
     readings = _Readings()
     for period in _PERIODS:
         nested = _dicts(*(_get(r, period) for r in roots))
@@ -321,7 +328,9 @@ def _read_new_api(doc: Any) -> _Readings:
     readings = _Readings()
     granted = readings.take("granted", dicts, ("total_granted", "granted", "total_quota"))
     used = readings.take("used", dicts, ("total_used", "used_quota", "used"))
-    available = readings.take("available", dicts, ("total_available", "available", "remain_quota", "remaining"))
+    available = readings.take(
+        "available", dicts, ("total_available", "available", "remain_quota", "remaining")
+    )
     if available is None and granted is not None and used is not None:
         available = readings.values["available"] = granted - used
     if available is not None:
@@ -349,7 +358,7 @@ async def fetch_new_api(call: AdapterCall) -> UsageSnapshot:
 
 def _usage_window(now_ms: int) -> dict[str, str]:
     """OpenAI's legacy usage endpoint wanted a date window; relays ignore it. 100 days max."""
-    today = _dt.datetime.fromtimestamp(now_ms / 1000, tz=_dt.timezone.utc).date()
+    today = _dt.datetime.fromtimestamp(now_ms / 1000, tz=_dt.UTC).date()
     start = today - _dt.timedelta(days=99)
     end = today + _dt.timedelta(days=1)
     return {"start_date": start.isoformat(), "end_date": end.isoformat()}
@@ -377,13 +386,17 @@ async def fetch_openai_billing(call: AdapterCall) -> UsageSnapshot:
         if limit is not None:
             readings.values["available"] = readings.values["remaining"] = limit - used
     expiry = _expiry_ms([{"expires_at": s["access_until"]} for s in subs if "access_until" in s])
-    return _snapshot(call, "openai_billing", readings, unit="USD", expires_at_unix_ms=expiry, notes=tuple(notes))
+    return _snapshot(
+        call, "openai_billing", readings, unit="USD", expires_at_unix_ms=expiry, notes=tuple(notes)
+    )
 
 
 async def _billing_usage_usd(call: AdapterCall, notes: list[str]) -> float | None:
     path = "/dashboard/billing/usage"
     try:
-        doc = await call.http.get_json(call.base, path, params=_usage_window(call.now_ms), bearer=call.target.provider_key)
+        doc = await call.http.get_json(
+            call.base, path, params=_usage_window(call.now_ms), bearer=call.target.provider_key
+        )
     except UsageError as exc:
         if exc.kind not in (ErrorKind.NOT_FOUND, ErrorKind.NOT_JSON):
             raise

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Any, Mapping
+from typing import Any
 
 import httpx
 
@@ -149,7 +150,8 @@ class UsageHttp:
             size += len(chunk)
             if size > MAX_BODY_BYTES:
                 raise self._error(
-                    ErrorKind.TOO_LARGE, f"usage endpoint answered more than {MAX_BODY_BYTES} bytes: {endpoint}"
+                    ErrorKind.TOO_LARGE,
+                    f"usage endpoint answered more than {MAX_BODY_BYTES} bytes: {endpoint}",
                 )
             chunks.append(chunk)
         return b"".join(chunks)
@@ -164,7 +166,8 @@ class UsageHttp:
             raise self._error(ErrorKind.NOT_FOUND, f"usage endpoint not found ({status}): {endpoint}")
         if not 200 <= status < 300:
             raise self._error(
-                ErrorKind.HTTP, f"usage endpoint answered HTTP {status}{self._upstream_says(body)}: {endpoint}"
+                ErrorKind.HTTP,
+                f"usage endpoint answered HTTP {status}{self._upstream_says(body)}: {endpoint}",
             )
         try:
             return json.loads(body)

@@ -20,8 +20,8 @@ import asyncio
 import dataclasses
 import hashlib
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
 
 import httpx
 
@@ -57,7 +57,9 @@ async def fetch_usage(
     install_log_redaction()
     bases = candidate_bases(target.base_url, target.usage_base_url)
     if not bases:
-        raise UsageError("no usable usage base URL (base URL is not an absolute http(s) URL)", ErrorKind.CONFIG)
+        raise UsageError(
+            "no usable usage base URL (base URL is not an absolute http(s) URL)", ErrorKind.CONFIG
+        )
     adapters, detecting = _adapters_to_try(target, adapter_hint)
     http = UsageHttp(client, target.secrets())
     errors: list[UsageError] = []
@@ -84,7 +86,9 @@ def _adapters_to_try(target: UsageTarget, hint: str | None) -> tuple[list[Adapte
     if name:
         adapter = ADAPTERS.get(name)
         if adapter is None:
-            raise UsageError(f"unknown usage adapter {name!r} (known: {', '.join(ADAPTERS)})", ErrorKind.CONFIG)
+            raise UsageError(
+                f"unknown usage adapter {name!r} (known: {', '.join(ADAPTERS)})", ErrorKind.CONFIG
+            )
         if not adapter.has_credentials(target):
             needed = "usage token" if adapter.uses_usage_token else "provider key"
             raise UsageError(f"usage adapter {name} needs a {needed}, none is set", ErrorKind.CONFIG)
@@ -100,7 +104,7 @@ def _adapters_to_try(target: UsageTarget, hint: str | None) -> tuple[list[Adapte
 
 
 def _final_error(errors: list[UsageError], bases: tuple[str, ...], detecting: bool) -> UsageError:
-    """"No usage endpoint found" when nothing answered like a usage endpoint, else the most
+    """Say "no usage endpoint found" when nothing answered like a usage endpoint, else pick the most
     telling error. While detecting, an HTML page or a JSON without numbers also counts as "not
     here": panels answer unknown paths with their single-page app."""
     missing = _ENDPOINT_MISSING if detecting else frozenset({ErrorKind.NOT_FOUND})
@@ -168,4 +172,4 @@ async def fetch_shared(
             return exc
 
     results = await asyncio.gather(*(one(g) for g in groups))
-    return {t.provider_id: result for group, result in zip(groups, results) for t in group}
+    return {t.provider_id: result for group, result in zip(groups, results, strict=True) for t in group}

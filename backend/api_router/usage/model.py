@@ -11,8 +11,9 @@ Secrets (the provider key and the usage token) travel only inside :class:`UsageT
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from typing import Any, Iterable
+from typing import Any
 
 __all__ = [
     "UsageTarget",
@@ -158,7 +159,7 @@ class UsageSnapshot:
         return out
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "UsageSnapshot":
+    def from_json(cls, data: dict[str, Any]) -> UsageSnapshot:
         """Rebuild a snapshot persisted with :meth:`to_json`; unknown keys are ignored."""
         kwargs: dict[str, Any] = {}
         for f in fields(cls):

@@ -26,8 +26,9 @@ import functools
 import inspect
 import logging
 import random
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 import httpx
 
