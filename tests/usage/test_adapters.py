@@ -282,6 +282,23 @@ async def test_timeout(panel: FakePanel, client: httpx.AsyncClient) -> None:
     assert "token_key" not in info.value.message
 
 
+async def test_trickling_answer_hits_the_overall_deadline(
+    panel: FakePanel, client: httpx.AsyncClient
+) -> None:
+    panel.trickle("/api/usage/token")  # a byte every 0.1 s: never a 0.3 s read timeout
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(target(panel, "new_api"), client)
+    assert info.value.kind == ErrorKind.TIMEOUT
+    assert info.value.message == f"usage endpoint timed out after 0.6 s in total: {panel.url}/api/usage/token"
+
+
+async def test_oversized_answer(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    panel.text("/api/usage/token", "[" + "0," * 600_000 + "0]", content_type="application/json")
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(target(panel, "new_api"), client)
+    assert info.value.kind == ErrorKind.TOO_LARGE
+
+
 async def test_server_error_carries_the_panel_message(panel: FakePanel, client: httpx.AsyncClient) -> None:
     panel.json("/api/usage/token", {"error": {"message": "upstream busy"}}, status=503)
     with pytest.raises(UsageError) as info:

@@ -79,6 +79,22 @@ class FakePanel:
 
         self.routes[path] = handler
 
+    def trickle(self, path: str, chunks: int = 20, every_s: float = 0.1) -> None:
+        """Answer one byte per ``every_s``: each read is quick, the whole answer is not."""
+
+        async def handler(request: web.Request) -> web.StreamResponse:
+            response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            await response.prepare(request)
+            for _ in range(chunks):
+                if self.release.is_set():
+                    break
+                await response.write(b" ")
+                await asyncio.sleep(every_s)
+            await response.write(b"{}")
+            return response
+
+        self.routes[path] = handler
+
     def redirect(self, path: str, location: str) -> None:
         async def handler(request: web.Request) -> web.StreamResponse:
             raise web.HTTPFound(location)

@@ -10,13 +10,16 @@ Why a wrapper instead of calling ``client.get`` in each adapter:
   ``token_stats`` adapter puts the key in the query) and goes through :func:`redact`.
 * **No secret in httpx's own log.** httpx logs ``HTTP Request: GET <full url>`` at INFO; we add a
   filter to the ``httpx`` logger that strips query strings (:func:`install_log_redaction`).
-* **Bounded.** Bodies over ``MAX_BODY_BYTES`` are refused; a usage answer is a few hundred bytes.
+* **Bounded.** Bodies over ``MAX_BODY_BYTES`` are refused (a usage answer is a few hundred
+  bytes), and a whole exchange may take at most twice the client's per-step timeout: httpx's
+  timeouts are per read, so a panel trickling bytes would otherwise hold a fetch forever.
 * **One vocabulary of failures** (:class:`~.model.ErrorKind`) so detection can tell "this endpoint
   does not exist here" (try the next) from "your token is wrong" (worth reporting).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Mapping
@@ -41,6 +44,7 @@ __all__ = [
 DEFAULT_TIMEOUT_S = 10.0
 MAX_BODY_BYTES = 1_000_000
 _MAX_SAME_ORIGIN_REDIRECTS = 3
+_DEADLINE_STEPS = 2  # a whole answer may take two per-step timeouts, never more
 _NOT_FOUND_STATUSES = frozenset({404, 405, 410, 501})
 _UNAUTHORIZED_STATUSES = frozenset({401, 403})
 
@@ -125,15 +129,22 @@ class UsageHttp:
         self, url: httpx.URL, headers: Mapping[str, str], endpoint: str
     ) -> tuple[int, httpx.Headers, bytes]:
         request = self.client.build_request("GET", url, headers=headers)
+        step_s = self._step_timeout_s()
         try:
-            response = await self.client.send(request, stream=True, follow_redirects=False)
-            try:
-                body = await self._read_capped(response, endpoint)
-            finally:
-                await response.aclose()
+            async with asyncio.timeout(step_s * _DEADLINE_STEPS):
+                response = await self.client.send(request, stream=True, follow_redirects=False)
+                try:
+                    body = await self._read_capped(response, endpoint)
+                finally:
+                    await response.aclose()
         except httpx.TimeoutException:
             raise self._error(
-                ErrorKind.TIMEOUT, f"usage endpoint timed out after {self._timeout_text()}: {endpoint}"
+                ErrorKind.TIMEOUT, f"usage endpoint timed out after {step_s:g} s: {endpoint}"
+            ) from None
+        except TimeoutError:  # our overall deadline: an answer trickling in byte by byte
+            raise self._error(
+                ErrorKind.TIMEOUT,
+                f"usage endpoint timed out after {step_s * _DEADLINE_STEPS:g} s in total: {endpoint}",
             ) from None
         except httpx.HTTPError as exc:
             detail = str(exc) or type(exc).__name__
@@ -186,11 +197,10 @@ class UsageHttp:
         message = upstream_message(doc)
         return f" — {message}" if message else ""
 
-    def _timeout_text(self) -> str:
-        seconds = self.client.timeout.read or self.client.timeout.connect
-        if seconds is None:
-            return "the client timeout"
-        return f"{seconds:g} s"
+    def _step_timeout_s(self) -> float:
+        """The client's per-step timeout (read, else connect), the default when it has none."""
+        timeout = self.client.timeout
+        return timeout.read or timeout.connect or DEFAULT_TIMEOUT_S
 
     def _error(self, kind: str, message: str) -> UsageError:
         return UsageError(redact(message, self.secrets), kind)
