@@ -1,0 +1,447 @@
+"""One function per usage API dialect, plus the registry used for detection.
+
+Each adapter turns one provider's answer into a :class:`UsageSnapshot` or raises
+:class:`UsageError`. "No usable shape" (``ErrorKind.NO_SHAPE``) means the JSON carried none of the
+numbers the adapter reads, which detection treats like "not this dialect".
+
+Keys accepted (every key also accepted with a ``_display`` suffix, which wins over the raw key
+when both are present and parse; numbers are read with :func:`~.numbers.parse_number`):
+
+``token_stats`` — ``GET {base}/api/token-stats?token_key=<provider key>``, then
+``GET {base}/api/token-logs?token_key=<provider key>`` when the first 404s, answers non-JSON, or
+has no numbers. Objects searched: shape (a) ``info`` and ``stats.today_stats`` (and ``stats``),
+shape (b) ``token_info``; each under ``data.data``, ``data`` or the top level; then ``data`` and
+the top level themselves.
+
+* remaining: ``remain_quota``, ``remaining_quota``, ``remaining``, ``remain``, ``balance``
+  (searched in info, token_info, today_stats, stats, data, top)
+* today used: ``today_used_quota``, ``today_used``, ``used_quota``, ``used``
+  (searched in today_stats, token_info, stats, info, data, top)
+* today added: ``today_added_quota``, ``today_added``, ``added_quota``, ``added``
+  (same order as today used)
+* unlimited: ``unlimited_quota`` / ``unlimited`` true, or a remaining of ``"unlimited"``/``"∞"``
+* expiry: ``expires_at``, ``expired_time``, ``expired_at``, ``expire_time`` (see ``_expiry_ms``)
+
+``budget_info`` — ``GET {base}/api/backend/users/info`` with ``Authorization: Bearer <usage
+token>``. Objects searched: ``data.user``, ``data.data``, ``data``, ``user``, the top level.
+For each period ``p`` in daily, weekly, monthly:
+
+* spent: ``p_spent``, ``p_spent_usd``, ``p_used``, ``p_used_usd``, ``p_usage``, ``p_cost``,
+  or ``spent``/``used``/``usage``/``cost`` inside an object named ``p``
+* budget: ``p_budget``, ``p_budget_usd``, ``p_limit``, ``p_limit_usd``,
+  or ``budget``/``limit`` inside an object named ``p``
+* remaining: ``remaining_quota``, ``remaining``, ``remain_quota``, ``balance``
+
+``new_api`` — ``GET {base}/api/usage/token`` with the provider key as bearer. Object searched:
+``data``, then the top level. ``granted``: ``total_granted``, ``granted``, ``total_quota``;
+``used``: ``total_used``, ``used_quota``, ``used``; ``available`` (also copied to remaining):
+``total_available``, ``available``, ``remain_quota``, ``remaining``; unlimited:
+``unlimited_quota``/``unlimited``; expiry: as token_stats. Values are new-api quota units
+(``unit="quota"``) unless written with a currency sign.
+
+``openai_billing`` — ``GET {base}/dashboard/billing/subscription`` (``hard_limit_usd``, else
+``system_hard_limit_usd``; ``access_until`` as expiry) and ``GET {base}/dashboard/billing/usage``
+(``total_usage``), both with the provider key as bearer. ``total_usage`` is in **US cents** (as
+OpenAI's legacy endpoint and the one-api/new-api re-implementations report it) and is divided by
+100. A hard limit ≥ 100,000,000 USD is the one-api/new-api sentinel for an unlimited token. The
+usage call is optional: when it is missing, the snapshot has the limit only and a note.
+
+A JSON answer with ``success: false`` (or ``code: false``) and no numbers is a ``REJECTED`` error
+carrying the panel's message (redacted).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .client import UsageHttp, upstream_message
+from .model import ErrorKind, UsageError, UsageSnapshot, UsageTarget, redact
+from .numbers import ParsedNumber, parse_number
+
+__all__ = [
+    "AdapterCall",
+    "Adapter",
+    "ADAPTERS",
+    "DETECTION_ORDER",
+    "fetch_token_stats",
+    "fetch_budget_info",
+    "fetch_new_api",
+    "fetch_openai_billing",
+]
+
+_UNLIMITED_HARD_LIMIT_USD = 100_000_000
+_EXPIRY_KEYS = ("expires_at", "expired_time", "expired_at", "expire_time")
+
+
+@dataclass(frozen=True)
+class AdapterCall:
+    """One adapter attempt against one candidate base."""
+
+    http: UsageHttp
+    base: str
+    target: UsageTarget
+    now_ms: int
+
+
+AdapterFn = Callable[[AdapterCall], Awaitable[UsageSnapshot]]
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """A usage dialect: its fetch function and which secret it sends."""
+
+    name: str
+    fetch: AdapterFn
+    uses_provider_key: bool = True
+    uses_usage_token: bool = False
+
+    def has_credentials(self, target: UsageTarget) -> bool:
+        """Whether ``target`` carries the secret this dialect needs."""
+        if self.uses_usage_token:
+            return bool(target.usage_token)
+        return bool(target.provider_key)
+
+
+# --------------------------------------------------------------------------- field reading
+
+
+def _dicts(*candidates: Any) -> list[Mapping[str, Any]]:
+    """The mappings among ``candidates``, in order, without duplicates."""
+    out: list[Mapping[str, Any]] = []
+    for c in candidates:
+        if isinstance(c, Mapping) and not any(c is seen for seen in out):
+            out.append(c)
+    return out
+
+
+def _get(obj: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _pick(dicts: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> ParsedNumber | None:
+    """First parseable value: dicts in order, keys in order, ``key_display`` before ``key``."""
+    for d in dicts:
+        for key in keys:
+            for name in (f"{key}_display", key):
+                if name in d:
+                    parsed = parse_number(d[name])
+                    if parsed is not None:
+                        return parsed
+    return None
+
+
+def _flag(dicts: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> bool:
+    for d in dicts:
+        for key in keys:
+            value = d.get(key)
+            if value is True or (isinstance(value, str) and value.strip().lower() in {"true", "1", "yes"}):
+                return True
+    return False
+
+
+def _expiry_ms(dicts: Sequence[Mapping[str, Any]]) -> int | None:
+    """Expiry as Unix ms. Numbers > 1e12 are already ms, positive smaller ones are seconds;
+    0 and negatives mean "never" (new-api normalises -1 to 0). ISO-8601 strings are accepted."""
+    for d in dicts:
+        for key in _EXPIRY_KEYS:
+            if key not in d:
+                continue
+            value = d[key]
+            if isinstance(value, str) and not value.strip().lstrip("-").replace(".", "").isdigit():
+                return _iso_ms(value)
+            number = parse_number(value)
+            if number is None or number.value is None or number.value <= 0:
+                return None
+            return int(number.value) if number.value > 1e12 else int(number.value * 1000)
+    return None
+
+
+def _iso_ms(text: str) -> int | None:
+    try:
+        moment = _dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.UTC)
+    return int(moment.timestamp() * 1000)
+
+
+@dataclass
+class _Readings:
+    """Accumulates the fields of one snapshot while remembering units and percent signs."""
+
+    values: dict[str, float] = field(default_factory=dict)
+    percent_fields: list[str] = field(default_factory=list)
+    currencies: list[str] = field(default_factory=list)
+    unlimited: bool = False
+
+    def take(
+        self, name: str, dicts: Sequence[Mapping[str, Any]], keys: Sequence[str], *, quota: bool = True
+    ) -> float | None:
+        """Read one field; ``quota`` fields may say "unlimited" and carry the snapshot's unit."""
+        parsed = _pick(dicts, keys)
+        if parsed is None:
+            return None
+        if parsed.unlimited:
+            self.unlimited = self.unlimited or quota
+            return None
+        assert parsed.value is not None
+        self.values[name] = parsed.value
+        if parsed.percent:
+            self.percent_fields.append(name)
+        if quota and parsed.currency:
+            self.currencies.append(parsed.currency)
+        return parsed.value
+
+    def has_numbers(self) -> bool:
+        return bool(self.values) or self.unlimited
+
+    def unit(self, default: str = "") -> str:
+        return self.currencies[0] if self.currencies else default
+
+
+def _snapshot(
+    call: AdapterCall, adapter: str, readings: _Readings, *, unit: str, **extra: Any
+) -> UsageSnapshot:
+    values: dict[str, Any] = {**readings.values, **extra}
+    return UsageSnapshot(
+        adapter=adapter,
+        base_url=call.base,
+        fetched_at_unix_ms=call.now_ms,
+        unlimited=readings.unlimited,
+        unit=unit,
+        percent_fields=tuple(readings.percent_fields),
+        **values,
+    )
+
+
+def _no_shape_or_rejected(call: AdapterCall, doc: Any, endpoint: str) -> UsageError:
+    """Explain a JSON answer without numbers: the panel's own failure message when it gave one."""
+    failed = isinstance(doc, Mapping) and (doc.get("success") is False or doc.get("code") is False)
+    message = upstream_message(doc)
+    if failed:
+        text = f"usage endpoint reported a failure{': ' + message if message else ''}: {endpoint}"
+        return UsageError(redact(text, call.target.secrets()), ErrorKind.REJECTED)
+    return UsageError(
+        redact(f"usage endpoint answered without usage numbers: {endpoint}", call.target.secrets()),
+        ErrorKind.NO_SHAPE,
+    )
+
+
+def _roots(doc: Any) -> list[Mapping[str, Any]]:
+    """Where panels nest their payload: ``data.data``, ``data``, top level."""
+    return _dicts(_get(doc, "data", "data"), _get(doc, "data"), doc)
+
+
+# --------------------------------------------------------------------------- token_stats
+
+_REMAIN_KEYS = ("remain_quota", "remaining_quota", "remaining", "remain", "balance")
+_TODAY_USED_KEYS = ("today_used_quota", "today_used", "used_quota", "used")
+_TODAY_ADDED_KEYS = ("today_added_quota", "today_added", "added_quota", "added")
+
+
+def _read_token_stats(doc: Any) -> _Readings:
+    roots = _roots(doc)
+    info = _dicts(*(_get(r, "info") for r in roots))
+    today = _dicts(*(_get(r, "stats", "today_stats") for r in roots))
+    stats = _dicts(*(_get(r, "stats") for r in roots))
+    token_info = _dicts(*(_get(r, "token_info") for r in roots))
+    readings = _Readings()
+    readings.take("remaining", info + token_info + today + stats + roots, _REMAIN_KEYS)
+    daily = today + token_info + stats + info + roots
+    readings.take("today_used", daily, _TODAY_USED_KEYS)
+    readings.take("today_added", daily, _TODAY_ADDED_KEYS)
+    if _flag(info + token_info + roots, ("unlimited_quota", "unlimited")):
+        readings.unlimited = True
+    return readings
+
+
+async def fetch_token_stats(call: AdapterCall) -> UsageSnapshot:
+    """token-stats first, token-logs when it has nothing; the key rides in the query string."""
+    params = {"token_key": call.target.provider_key}
+    errors: list[UsageError] = []
+    for path in ("/api/token-stats", "/api/token-logs"):
+        endpoint = call.base.rstrip("/") + path
+        try:
+            doc = await call.http.get_json(call.base, path, params=params)
+        except UsageError as exc:
+            if exc.kind not in (ErrorKind.NOT_FOUND, ErrorKind.NOT_JSON):
+                raise
+            errors.append(exc)
+            continue
+        readings = _read_token_stats(doc)
+        if readings.has_numbers():
+            roots = _roots(doc)
+            expiry = _expiry_ms(_dicts(*(_get(r, k) for r in roots for k in ("token_info", "info"))) + roots)
+            return _snapshot(call, "token_stats", readings, unit=readings.unit(), expires_at_unix_ms=expiry)
+        errors.append(_no_shape_or_rejected(call, doc, endpoint))
+    raise most_telling(errors)
+
+
+# --------------------------------------------------------------------------- budget_info
+
+_PERIODS = ("daily", "weekly", "monthly")
+_SPENT_SUFFIXES = ("spent", "spent_usd", "used", "used_usd", "usage", "cost")
+_BUDGET_SUFFIXES = ("budget", "budget_usd", "limit", "limit_usd")
+_BUDGET_REMAIN_KEYS = ("remaining_quota", "remaining", "remain_quota", "balance")
+
+
+def _read_budget_info(doc: Any) -> _Readings:
+    roots = _dicts(
+        _get(doc, "data", "user"), _get(doc, "data", "data"), _get(doc, "data"), _get(doc, "user"), doc
+    )
+    readings = _Readings()
+    for period in _PERIODS:
+        nested = _dicts(*(_get(r, period) for r in roots))
+        spent = [f"{period}_{s}" for s in _SPENT_SUFFIXES]
+        budget = [f"{period}_{s}" for s in _BUDGET_SUFFIXES]
+        if readings.take(f"{period}_spent_usd", roots, spent, quota=False) is None:
+            readings.take(f"{period}_spent_usd", nested, ("spent", "used", "usage", "cost"), quota=False)
+        if readings.take(f"{period}_budget_usd", roots, budget, quota=False) is None:
+            readings.take(f"{period}_budget_usd", nested, ("budget", "limit"), quota=False)
+    readings.take("remaining", roots, _BUDGET_REMAIN_KEYS)
+    return readings
+
+
+async def fetch_budget_info(call: AdapterCall) -> UsageSnapshot:
+    """Budget panel: needs the separate usage token, never the provider key."""
+    path = "/api/backend/users/info"
+    doc = await call.http.get_json(call.base, path, bearer=call.target.usage_token)
+    readings = _read_budget_info(doc)
+    if not readings.has_numbers():
+        raise _no_shape_or_rejected(call, doc, call.base.rstrip("/") + path)
+    return _snapshot(call, "budget_info", readings, unit=readings.unit())
+
+
+# --------------------------------------------------------------------------- new_api
+
+
+def _read_new_api(doc: Any) -> _Readings:
+    dicts = _dicts(_get(doc, "data"), doc)
+    readings = _Readings()
+    granted = readings.take("granted", dicts, ("total_granted", "granted", "total_quota"))
+    used = readings.take("used", dicts, ("total_used", "used_quota", "used"))
+    available = readings.take(
+        "available", dicts, ("total_available", "available", "remain_quota", "remaining")
+    )
+    if available is None and granted is not None and used is not None:
+        available = readings.values["available"] = granted - used
+    if available is not None:
+        readings.values["remaining"] = available
+        if "available" in readings.percent_fields:
+            readings.percent_fields.append("remaining")
+    if _flag(dicts, ("unlimited_quota", "unlimited")):
+        readings.unlimited = True
+    return readings
+
+
+async def fetch_new_api(call: AdapterCall) -> UsageSnapshot:
+    """new-api's per-token usage endpoint."""
+    path = "/api/usage/token"
+    doc = await call.http.get_json(call.base, path, bearer=call.target.provider_key)
+    readings = _read_new_api(doc)
+    if not readings.has_numbers():
+        raise _no_shape_or_rejected(call, doc, call.base.rstrip("/") + path)
+    expiry = _expiry_ms(_dicts(_get(doc, "data"), doc))
+    return _snapshot(call, "new_api", readings, unit=readings.unit("quota"), expires_at_unix_ms=expiry)
+
+
+# --------------------------------------------------------------------------- openai_billing
+
+
+def _usage_window(now_ms: int) -> dict[str, str]:
+    """OpenAI's legacy usage endpoint wanted a date window; relays ignore it. 100 days max."""
+    today = _dt.datetime.fromtimestamp(now_ms / 1000, tz=_dt.UTC).date()
+    start = today - _dt.timedelta(days=99)
+    end = today + _dt.timedelta(days=1)
+    return {"start_date": start.isoformat(), "end_date": end.isoformat()}
+
+
+async def fetch_openai_billing(call: AdapterCall) -> UsageSnapshot:
+    """Subscription (limit, required) then usage (cents, optional)."""
+    key = call.target.provider_key
+    sub_path = "/dashboard/billing/subscription"
+    sub = await call.http.get_json(call.base, sub_path, bearer=key)
+    subs = _dicts(_get(sub, "data"), sub)
+    readings = _Readings()
+    limit = readings.take("granted", subs, ("hard_limit_usd", "system_hard_limit_usd"))
+    if limit is None and not readings.unlimited:
+        raise _no_shape_or_rejected(call, sub, call.base.rstrip("/") + sub_path)
+    notes: list[str] = ["total_usage is reported in US cents; shown in USD"]
+    if limit is not None and limit >= _UNLIMITED_HARD_LIMIT_USD:
+        readings.unlimited = True
+        del readings.values["granted"]
+        limit = None
+        notes.append("hard limit of 100,000,000 USD read as unlimited")
+    used = await _billing_usage_usd(call, notes)
+    if used is not None:
+        readings.values["used"] = used
+        if limit is not None:
+            readings.values["available"] = readings.values["remaining"] = limit - used
+    expiry = _expiry_ms([{"expires_at": s["access_until"]} for s in subs if "access_until" in s])
+    return _snapshot(
+        call, "openai_billing", readings, unit="USD", expires_at_unix_ms=expiry, notes=tuple(notes)
+    )
+
+
+async def _billing_usage_usd(call: AdapterCall, notes: list[str]) -> float | None:
+    path = "/dashboard/billing/usage"
+    try:
+        doc = await call.http.get_json(
+            call.base, path, params=_usage_window(call.now_ms), bearer=call.target.provider_key
+        )
+    except UsageError as exc:
+        if exc.kind not in (ErrorKind.NOT_FOUND, ErrorKind.NOT_JSON):
+            raise
+        notes.append(f"billing usage unavailable ({exc.kind}); limit only")
+        return None
+    cents = _pick(_dicts(_get(doc, "data"), doc), ("total_usage",))
+    if cents is None or cents.value is None:
+        notes.append("billing usage had no total_usage; limit only")
+        return None
+    return cents.value / 100
+
+
+# --------------------------------------------------------------------------- registry and errors
+
+ADAPTERS: dict[str, Adapter] = {
+    "budget_info": Adapter("budget_info", fetch_budget_info, uses_provider_key=False, uses_usage_token=True),
+    "token_stats": Adapter("token_stats", fetch_token_stats),
+    "new_api": Adapter("new_api", fetch_new_api),
+    "openai_billing": Adapter("openai_billing", fetch_openai_billing),
+}
+"""Every adapter by name."""
+
+DETECTION_ORDER: tuple[str, ...] = ("budget_info", "token_stats", "new_api", "openai_billing")
+"""Why this order: a usage token is only ever entered for budget panels, so it is the strongest
+signal; token_stats and new_api have dialect-specific paths; the OpenAI billing pair is also
+served by new-api/one-api sites and so is the least specific, tried last."""
+
+_ERROR_RANK = {
+    ErrorKind.UNAUTHORIZED: 0,
+    ErrorKind.REJECTED: 1,
+    ErrorKind.TIMEOUT: 2,
+    ErrorKind.NETWORK: 3,
+    ErrorKind.REDIRECT: 4,
+    ErrorKind.TOO_LARGE: 5,
+    ErrorKind.HTTP: 6,
+    ErrorKind.NOT_JSON: 7,
+    ErrorKind.NO_SHAPE: 8,
+    ErrorKind.NOT_FOUND: 9,
+    ErrorKind.CONFIG: 10,
+}
+
+
+def most_telling(errors: Iterable[UsageError]) -> UsageError:
+    """The error most worth showing: a refused credential beats a timeout beats a 404."""
+    ranked = sorted(errors, key=lambda e: _ERROR_RANK.get(e.kind, 6))
+    if not ranked:
+        return UsageError("usage fetch failed", ErrorKind.CONFIG)
+    return ranked[0]

@@ -1,0 +1,67 @@
+"""Where to look for a provider's usage endpoints.
+
+Relays serve the OpenAI API under a path (``https://relay.example.com/v1``) while their usage
+endpoints live at the site root, and several run the API on ``foo-api.example.com`` with the
+panel (and its usage endpoints) on ``foo.example.com``. So when the user did not set a usage base
+URL we try the origin of ``base_url`` first, then the same origin without ``-api`` in the host.
+
+Only these derived origins (or the explicit override) ever receive a provider's credentials.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+__all__ = ["candidate_bases", "origin_of"]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str | None:
+    """``scheme://host[:port]`` of an absolute http(s) URL, lower-cased, default port dropped.
+
+    ``None`` when ``url`` is not an absolute http(s) URL with a host.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    if port is None or port == _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def candidate_bases(base_url: str, usage_base_url: str = "") -> tuple[str, ...]:
+    """Usage base URLs to try, in order; empty when nothing usable was configured.
+
+    An explicit ``usage_base_url`` is the only candidate (its path is kept, query and fragment
+    dropped, trailing ``/`` removed): the user said where to look. Otherwise the origin of
+    ``base_url``, plus that origin with the first ``-api.`` in the host turned into ``.``.
+    """
+    override = usage_base_url.strip()
+    if override:
+        normalized = _normalize_override(override)
+        return (normalized,) if normalized else ()
+    origin = origin_of(base_url)
+    if origin is None:
+        return ()
+    out = [origin]
+    host = urlsplit(origin).hostname or ""
+    if "-api." in host:
+        out.append(origin.replace(host, host.replace("-api.", ".", 1), 1))
+    return tuple(out)
+
+
+def _normalize_override(url: str) -> str | None:
+    origin = origin_of(url)
+    if origin is None:
+        return None
+    path = urlsplit(url.strip()).path.rstrip("/")
+    return origin + path

@@ -1,0 +1,199 @@
+"""Value types of the usage layer: the input target, the snapshot, the error, redaction.
+
+The package depends on nothing else in the app: the app turns its provider config into a
+:class:`UsageTarget`, and gets back a :class:`UsageSnapshot` (or a :class:`UsageError`) that it can
+persist as JSON and show in the UI.
+
+Secrets (the provider key and the usage token) travel only inside :class:`UsageTarget`, whose
+``repr`` hides them, and every message this package produces goes through :func:`redact`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+__all__ = [
+    "UsageTarget",
+    "UsageSnapshot",
+    "UsageError",
+    "ErrorKind",
+    "redact",
+    "strip_query",
+    "is_exhausted",
+    "exhaustion_reason",
+]
+
+
+@dataclass(frozen=True)
+class UsageTarget:
+    """Everything needed to fetch one provider's usage; built by the app from its config.
+
+    ``usage_adapter`` empty means "detect"; ``usage_base_url`` empty means "derive from
+    ``base_url``". The two secrets are excluded from ``repr`` so a target can be logged.
+    """
+
+    provider_id: str
+    base_url: str
+    usage_base_url: str = ""
+    usage_adapter: str = ""
+    provider_key: str = field(default="", repr=False)
+    usage_token: str = field(default="", repr=False)
+
+    def secrets(self) -> tuple[str, ...]:
+        """The non-empty secrets of this target, for :func:`redact`."""
+        return tuple(s for s in (self.provider_key, self.usage_token) if s)
+
+
+class ErrorKind:
+    """Machine-readable classes of :class:`UsageError` (plain strings, stable for the app)."""
+
+    UNAUTHORIZED = "unauthorized"  # 401/403
+    NOT_FOUND = "not_found"  # 404/405/501: this endpoint does not exist here
+    NOT_JSON = "not_json"  # 2xx but the body is not JSON (often a panel's HTML)
+    NO_SHAPE = "no_shape"  # JSON, but none of the numbers this adapter reads
+    REJECTED = "rejected"  # JSON saying success=false (bad token and the like)
+    TIMEOUT = "timeout"
+    NETWORK = "network"  # connection refused, DNS, TLS…
+    REDIRECT = "redirect"  # a redirect to another origin, which we never follow
+    HTTP = "http"  # any other non-2xx status
+    TOO_LARGE = "too_large"
+    CONFIG = "config"  # nothing to fetch with: no base URL, no credential, unknown adapter
+
+
+class UsageError(Exception):
+    """A usage fetch failed; ``message`` is a human sentence safe to log and show.
+
+    It never contains a query string, the provider key or the usage token (callers build it
+    with :func:`redact`). ``kind`` is one of :class:`ErrorKind`.
+    """
+
+    def __init__(self, message: str, kind: str = ErrorKind.HTTP) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"UsageError({self.message!r}, kind={self.kind!r})"
+
+
+_URL_QUERY_RE = re.compile(r"(?P<url>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s?#\"'<>]*)[?#][^\s\"'<>]*")
+
+
+def strip_query(text: str) -> str:
+    """Drop the query string and fragment of every URL inside ``text``."""
+    return _URL_QUERY_RE.sub(lambda m: m["url"], text)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Remove URL query strings and every secret from ``text``.
+
+    Secrets are replaced longest first, so a key that contains another secret is fully hidden.
+    Also hides the secret with an ``sk-`` prefix removed, since some panels echo it that way.
+    """
+    out = strip_query(text)
+    variants: set[str] = set()
+    for secret in secrets:
+        if not secret:
+            continue
+        variants.add(secret)
+        if secret.startswith("sk-") and len(secret) > 7:
+            variants.add(secret[3:])
+    for secret in sorted(variants, key=len, reverse=True):
+        out = out.replace(secret, "[redacted]")
+    return out
+
+
+_BUDGET_PERIODS = ("daily", "weekly", "monthly")
+
+
+@dataclass(frozen=True)
+class UsageSnapshot:
+    """One successful usage reading of one provider.
+
+    Quantities are ``None`` when the upstream did not report them. ``unit`` says what the
+    non-USD quantities (remaining, today_*, granted/used/available) are counted in: ``"USD"``
+    when the upstream wrote dollars, ``"quota"`` for a panel's internal quota units (new-api:
+    500,000 per USD by default, but configurable per site so it is not converted), ``""`` when
+    unknown. Budget fields are always USD. ``percent_fields`` lists the fields the upstream wrote
+    as percentages (``"85%"`` -> 85.0).
+    """
+
+    adapter: str
+    base_url: str
+    fetched_at_unix_ms: int = 0
+    detected: bool = False  # the adapter was found by detection, not configured
+    remaining: float | None = None
+    unlimited: bool = False
+    today_used: float | None = None
+    today_added: float | None = None
+    daily_spent_usd: float | None = None
+    daily_budget_usd: float | None = None
+    weekly_spent_usd: float | None = None
+    weekly_budget_usd: float | None = None
+    monthly_spent_usd: float | None = None
+    monthly_budget_usd: float | None = None
+    granted: float | None = None
+    used: float | None = None
+    available: float | None = None
+    expires_at_unix_ms: int | None = None
+    unit: str = ""
+    percent_fields: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def exhausted(self) -> bool:
+        """Remaining ≤ 0 (unless unlimited) or a daily/weekly/monthly budget fully spent."""
+        return exhaustion_reason(self) is not None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON-able dict for the UI and for persistence (see :meth:`from_json`)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        out["exhausted"] = self.exhausted
+        out["exhausted_reason"] = exhaustion_reason(self)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> UsageSnapshot:
+        """Rebuild a snapshot persisted with :meth:`to_json`; unknown keys are ignored."""
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in data:
+                value = data[f.name]
+                kwargs[f.name] = tuple(value) if isinstance(value, list) else value
+        return cls(**kwargs)
+
+
+def is_exhausted(snapshot: UsageSnapshot | None) -> bool:
+    """True when the snapshot says this provider cannot serve any more requests."""
+    return snapshot is not None and exhaustion_reason(snapshot) is not None
+
+
+def exhaustion_reason(snapshot: UsageSnapshot) -> str | None:
+    """Why the provider is exhausted, e.g. ``"quota exhausted: remaining 0"``, else ``None``.
+
+    A budget of 0 (or less) means "no budget set" on the panels we know, so it never counts as
+    spent; an unlimited quota is never exhausted by its remaining value (new-api reports 0
+    available on unlimited tokens).
+    """
+    if not snapshot.unlimited and snapshot.remaining is not None and snapshot.remaining <= 0:
+        suffix = "%" if "remaining" in snapshot.percent_fields else ""
+        return f"quota exhausted: remaining {_plain(snapshot.remaining)}{suffix}"
+    for period in _BUDGET_PERIODS:
+        spent = getattr(snapshot, f"{period}_spent_usd")
+        budget = getattr(snapshot, f"{period}_budget_usd")
+        if spent is not None and budget is not None and budget > 0 and spent >= budget:
+            return f"{period} budget spent: ${spent:,.2f} of ${budget:,.2f}"
+    return None
+
+
+def _plain(value: float) -> str:
+    """``0`` for 0.0, ``-1.5`` for -1.5: short, no exponent."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.6f}".rstrip("0").rstrip(".")

@@ -1,0 +1,47 @@
+"""Fixtures: fake panels started on demand, and the shared client as the app makes it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+from aiohttp import web
+from api_router.usage import make_client
+from usage_fakes import FakePanel
+
+
+@pytest.fixture
+async def panel_factory() -> AsyncIterator[Callable[[], Awaitable[FakePanel]]]:
+    """Start as many fake panels as a test needs; all stopped at teardown."""
+    started: list[tuple[FakePanel, web.AppRunner]] = []
+
+    async def start() -> FakePanel:
+        panel = FakePanel()
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", panel.dispatch)
+        runner = web.AppRunner(app, access_log=None)  # the fake upstream's own log would show keys
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        panel.url = f"http://{host}:{port}"
+        started.append((panel, runner))
+        return panel
+
+    yield start
+    for panel, runner in started:
+        panel.release.set()
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def panel(panel_factory: Callable[[], Awaitable[FakePanel]]) -> FakePanel:
+    return await panel_factory()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    """The shared client as the app makes it, with a short timeout so timeout tests are fast."""
+    async with make_client(timeout_s=0.3, trust_env=False) as c:
+        yield c

@@ -1,0 +1,343 @@
+"""Each adapter against a fake panel per known answer shape, with the adapter configured."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from api_router.usage import ErrorKind, UsageError, UsageTarget, fetch_usage
+from usage_fakes import KEY, TOKEN, FakePanel
+
+
+def target(panel: FakePanel, adapter: str, **kw: str) -> UsageTarget:
+    fields = {"provider_key": KEY, "usage_token": "", **kw}
+    return UsageTarget("p1", panel.url + "/v1", usage_adapter=adapter, **fields)
+
+
+def clock() -> int:
+    return 1_764_000_000_000
+
+
+# ------------------------------------------------------------------ token_stats
+
+SHAPE_A = {
+    "success": True,
+    "data": {
+        "info": {"remain_quota": "1,234.5", "remain_quota_display": "$12.34", "name": "k"},
+        "stats": {"today_stats": {"used_quota": 100, "used_quota_display": "$1.00", "added_quota": "2,000"}},
+    },
+}
+
+
+async def test_token_stats_shape_a_prefers_display_fields(
+    panel: FakePanel, client: httpx.AsyncClient
+) -> None:
+    panel.json("/api/token-stats", SHAPE_A, token_key=KEY)
+    snap = await fetch_usage(target(panel, "token_stats"), client, clock_ms=clock)
+    assert (snap.adapter, snap.base_url, snap.detected) == ("token_stats", panel.url, False)
+    assert snap.remaining == pytest.approx(12.34)
+    assert snap.today_used == pytest.approx(1.0)
+    assert snap.today_added == pytest.approx(2000.0)
+    assert snap.unit == "USD" and snap.fetched_at_unix_ms == clock()
+    assert panel.hits[0].query == {"token_key": KEY}
+    assert panel.count("/api/token-logs") == 0
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"data": {"token_info": {"remain_quota": "5,000", "today_used": 250, "today_added": "1,000"}}},
+        {
+            "data": {
+                "data": {"token_info": {"remain_quota": "5,000", "today_used": 250, "today_added": "1,000"}}
+            }
+        },
+        {"token_info": {"remaining": 5000, "used": "250", "added": 1000}},
+    ],
+    ids=["under-data", "under-data-data", "top-level"],
+)
+async def test_token_stats_shape_b_wherever_token_info_is(
+    panel: FakePanel, client: httpx.AsyncClient, doc: dict
+) -> None:
+    panel.json("/api/token-stats", doc, token_key=KEY)
+    snap = await fetch_usage(target(panel, "token_stats"), client)
+    assert (snap.remaining, snap.today_used, snap.today_added) == (5000, 250, 1000)
+    assert snap.unit == ""
+
+
+async def test_token_stats_falls_back_to_token_logs_on_404(
+    panel: FakePanel, client: httpx.AsyncClient
+) -> None:
+    panel.json(
+        "/api/token-logs",
+        {"success": True, "data": {"token_info": {"remain_quota_display": "85%"}, "logs": []}},
+        token_key=KEY,
+    )
+    snap = await fetch_usage(target(panel, "token_stats"), client)
+    assert [h.path for h in panel.hits] == ["/api/token-stats", "/api/token-logs"]
+    assert snap.remaining == 85 and snap.percent_fields == ("remaining",)
+    assert all(h.query == {"token_key": KEY} for h in panel.hits)
+
+
+@pytest.mark.parametrize("first", ["no-numbers", "html"])
+async def test_token_stats_falls_back_when_first_has_no_numbers(
+    panel: FakePanel, client: httpx.AsyncClient, first: str
+) -> None:
+    if first == "html":
+        panel.text("/api/token-stats", "<!doctype html><html>panel</html>")
+    else:
+        panel.json("/api/token-stats", {"success": True, "data": {"stats": {}}})
+    panel.json("/api/token-logs", {"data": {"info": {"remain_quota": 0}}})
+    snap = await fetch_usage(target(panel, "token_stats"), client)
+    assert snap.remaining == 0 and snap.exhausted
+    assert snap.to_json()["exhausted_reason"] == "quota exhausted: remaining 0"
+
+
+async def test_token_stats_unlimited(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    panel.json(
+        "/api/token-stats", {"data": {"info": {"remain_quota_display": "unlimited", "remain_quota": 0}}}
+    )
+    snap = await fetch_usage(target(panel, "token_stats"), client)
+    assert snap.unlimited and snap.remaining is None and not snap.exhausted
+
+
+async def test_token_stats_401_does_not_fall_back(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    panel.json("/api/token-stats", SHAPE_A, token_key="sk-other")
+    panel.json("/api/token-logs", SHAPE_A)
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(target(panel, "token_stats"), client)
+    assert info.value.kind == ErrorKind.UNAUTHORIZED
+    assert info.value.message.startswith("usage endpoint refused the credentials (401)")
+    assert info.value.message.endswith(f"{panel.url}/api/token-stats")
+    assert panel.count("/api/token-logs") == 0
+
+
+async def test_token_stats_both_missing(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(target(panel, "token_stats"), client)
+    assert info.value.message == f"no usage endpoint found at {panel.url}"
+    assert info.value.kind == ErrorKind.NOT_FOUND
+
+
+# ------------------------------------------------------------------ budget_info
+
+BUDGET = {
+    "success": True,
+    "data": {
+        "username": "u",
+        "daily_spent": "$1.50",
+        "daily_budget": "$10",
+        "weekly_spent_usd": 20,
+        "weekly_budget_usd": "50.00",
+        "monthly": {"spent": "$50.00", "budget": "$50.00"},
+        "remaining_quota_display": "$0.00",
+        "remaining_quota": 12,
+    },
+}
+
+
+async def test_budget_info_reads_periods_and_uses_the_usage_token(
+    panel: FakePanel, client: httpx.AsyncClient
+) -> None:
+    panel.json("/api/backend/users/info", BUDGET, bearer=TOKEN)
+    snap = await fetch_usage(target(panel, "budget_info", usage_token=TOKEN), client)
+    assert (snap.daily_spent_usd, snap.daily_budget_usd) == (1.5, 10)
+    assert (snap.weekly_spent_usd, snap.weekly_budget_usd) == (20, 50)
+    assert (snap.monthly_spent_usd, snap.monthly_budget_usd) == (50, 50)
+    assert snap.remaining == 0 and snap.unit == "USD"
+    assert snap.exhausted
+    assert panel.hits[0].authorization == f"Bearer {TOKEN}"
+    assert KEY not in repr(panel.hits)  # the provider key never goes to the budget panel
+
+
+async def test_budget_info_monthly_budget_spent_reason(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    doc = {"monthly_used": "$50", "monthly_limit": "$50", "remaining": "$3.20"}
+    panel.json("/api/backend/users/info", doc, bearer=TOKEN)
+    snap = await fetch_usage(target(panel, "budget_info", usage_token=TOKEN), client)
+    assert snap.to_json()["exhausted_reason"] == "monthly budget spent: $50.00 of $50.00"
+    assert snap.remaining == pytest.approx(3.2)
+
+
+async def test_budget_info_without_usage_token_is_a_config_error(
+    panel: FakePanel, client: httpx.AsyncClient
+) -> None:
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(target(panel, "budget_info"), client)
+    assert info.value.kind == ErrorKind.CONFIG and "usage token" in info.value.message
+    assert panel.hits == []
+
+
+# ------------------------------------------------------------------ new_api
+
+NEW_API = {
+    "code": True,
+    "message": "ok",
+    "data": {
+        "object": "token_usage",
+        "total_granted": 1000000,
+        "total_used": "12,345",
+        "total_available": 987655,
+        "unlimited_quota": False,
+        "expires_at": 1900000000,
+    },
+}
+
+
+async def test_new_api(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    panel.json("/api/usage/token", NEW_API, bearer=KEY)
+    snap = await fetch_usage(target(panel, "new_api"), client)
+    assert (snap.granted, snap.used, snap.available, snap.remaining) == (1000000, 12345, 987655, 987655)
+    assert not snap.unlimited and snap.expires_at_unix_ms == 1_900_000_000_000
+    assert snap.unit == "quota"
+
+
+async def test_new_api_unlimited_never_expiring(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    doc = {
+        "success": True,
+        "data": {
+            "total_granted": 0,
+            "total_used": 5,
+            "total_available": 0,
+            "unlimited_quota": True,
+            "expires_at": 0,
+        },
+    }
+    panel.json("/api/usage/token", doc, bearer=KEY)
+    snap = await fetch_usage(target(panel, "new_api"), client)
+    assert snap.unlimited and snap.expires_at_unix_ms is None and not snap.exhausted
+
+
+async def test_new_api_success_false_is_rejected_and_redacted(
+    panel: FakePanel, client: httpx.AsyncClient
+) -> None:
+    panel.json("/api/usage/token", {"success": False, "message": f"token {KEY} not found"})
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(target(panel, "new_api"), client)
+    assert info.value.kind == ErrorKind.REJECTED
+    assert "not found" in info.value.message and KEY not in info.value.message
+
+
+# ------------------------------------------------------------------ openai_billing
+
+
+async def test_openai_billing_cents_to_usd(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    panel.json(
+        "/dashboard/billing/subscription",
+        {
+            "object": "billing_subscription",
+            "hard_limit_usd": 100,
+            "system_hard_limit_usd": 120,
+            "access_until": 1900000000,
+        },
+        bearer=KEY,
+    )
+    panel.json("/dashboard/billing/usage", {"object": "list", "total_usage": 2550}, bearer=KEY)
+    snap = await fetch_usage(target(panel, "openai_billing"), client, clock_ms=clock)
+    assert (snap.granted, snap.used, snap.available, snap.remaining) == (100, 25.5, 74.5, 74.5)
+    assert snap.unit == "USD" and snap.expires_at_unix_ms == 1_900_000_000_000
+    usage_hit = next(h for h in panel.hits if h.path == "/dashboard/billing/usage")
+    assert set(usage_hit.query) == {"start_date", "end_date"}
+
+
+async def test_openai_billing_system_limit_and_string_numbers(
+    panel: FakePanel, client: httpx.AsyncClient
+) -> None:
+    panel.json("/dashboard/billing/subscription", {"system_hard_limit_usd": "$1,000.00"})
+    panel.json("/dashboard/billing/usage", {"total_usage": "100,000"})
+    snap = await fetch_usage(target(panel, "openai_billing"), client)
+    assert (snap.granted, snap.used, snap.remaining) == (1000, 1000, 0)
+    assert snap.exhausted
+
+
+async def test_openai_billing_without_usage_endpoint(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    panel.json("/dashboard/billing/subscription", {"hard_limit_usd": 5})
+    snap = await fetch_usage(target(panel, "openai_billing"), client)
+    assert snap.granted == 5 and snap.used is None and snap.remaining is None
+    assert any("limit only" in n for n in snap.notes)
+
+
+async def test_openai_billing_unlimited_sentinel(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    panel.json("/dashboard/billing/subscription", {"hard_limit_usd": 100000000})
+    panel.json("/dashboard/billing/usage", {"total_usage": 123})
+    snap = await fetch_usage(target(panel, "openai_billing"), client)
+    assert snap.unlimited and snap.granted is None and snap.used == 1.23 and not snap.exhausted
+
+
+# ------------------------------------------------------------------ transport-level failures
+
+
+async def test_non_json_answer(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    panel.text("/api/usage/token", "<html><body>Login</body></html>")
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(target(panel, "new_api"), client)
+    assert info.value.kind == ErrorKind.NOT_JSON
+    assert info.value.message == f"usage endpoint answered non-JSON (text/html): {panel.url}/api/usage/token"
+
+
+async def test_timeout(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    panel.slow("/api/token-stats", SHAPE_A)
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(target(panel, "token_stats"), client)
+    assert info.value.kind == ErrorKind.TIMEOUT
+    assert info.value.message == f"usage endpoint timed out after 0.3 s: {panel.url}/api/token-stats"
+    assert "token_key" not in info.value.message
+
+
+async def test_trickling_answer_hits_the_overall_deadline(
+    panel: FakePanel, client: httpx.AsyncClient
+) -> None:
+    panel.trickle("/api/usage/token")  # a byte every 0.1 s: never a 0.3 s read timeout
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(target(panel, "new_api"), client)
+    assert info.value.kind == ErrorKind.TIMEOUT
+    assert info.value.message == f"usage endpoint timed out after 0.6 s in total: {panel.url}/api/usage/token"
+
+
+async def test_oversized_answer(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    panel.text("/api/usage/token", "[" + "0," * 600_000 + "0]", content_type="application/json")
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(target(panel, "new_api"), client)
+    assert info.value.kind == ErrorKind.TOO_LARGE
+
+
+async def test_server_error_carries_the_panel_message(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    panel.json("/api/usage/token", {"error": {"message": "upstream busy"}}, status=503)
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(target(panel, "new_api"), client)
+    assert info.value.kind == ErrorKind.HTTP
+    assert (
+        info.value.message == f"usage endpoint answered HTTP 503 — upstream busy: {panel.url}/api/usage/token"
+    )
+
+
+async def test_unreachable(client: httpx.AsyncClient) -> None:
+    t = UsageTarget("p1", "http://127.0.0.1:9/v1", usage_adapter="new_api", provider_key=KEY)
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(t, client)
+    assert info.value.kind == ErrorKind.NETWORK
+    assert info.value.message.startswith("could not reach usage endpoint http://127.0.0.1:9/api/usage/token")
+
+
+async def test_redirect_to_another_host_is_not_followed(panel_factory, client: httpx.AsyncClient) -> None:
+    home, elsewhere = await panel_factory(), await panel_factory()
+    elsewhere.json("/api/usage/token", NEW_API)
+    home.redirect("/api/usage/token", f"{elsewhere.url}/api/usage/token?stolen=1")
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(target(home, "new_api"), client)
+    assert info.value.kind == ErrorKind.REDIRECT
+    expected = f"usage endpoint redirected to another host ({elsewhere.url}), not followed: "
+    assert info.value.message == expected + f"{home.url}/api/usage/token"
+    assert elsewhere.hits == []
+
+
+async def test_same_origin_redirect_is_followed(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    panel.redirect("/api/usage/token", "/api/usage/token/")
+    panel.json("/api/usage/token/", NEW_API, bearer=KEY)
+    snap = await fetch_usage(target(panel, "new_api"), client)
+    assert snap.remaining == 987655
+    assert [h.path for h in panel.hits] == ["/api/usage/token", "/api/usage/token/"]
+
+
+async def test_unknown_adapter(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(target(panel, "nope"), client)
+    assert info.value.kind == ErrorKind.CONFIG and "nope" in info.value.message

@@ -1,0 +1,202 @@
+"""Detection across adapters and bases, and shared fetching of providers on one account."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from api_router.usage import (
+    DETECTION_ORDER,
+    ErrorKind,
+    UsageError,
+    UsageTarget,
+    fetch_shared,
+    fetch_usage,
+    group_shared,
+    share_key,
+)
+from api_router.usage import fetch as fetch_module
+from usage_fakes import KEY, TOKEN, FakePanel
+
+NEW_API = {
+    "code": True,
+    "data": {"total_granted": 10, "total_used": 4, "total_available": 6, "unlimited_quota": False},
+}
+TOKEN_STATS = {"data": {"token_info": {"remain_quota": 7}}}
+
+
+def detect_target(panel: FakePanel, pid: str = "p1", **kw: str) -> UsageTarget:
+    fields = {"provider_key": KEY, **kw}
+    return UsageTarget(pid, panel.url + "/v1", **fields)
+
+
+def test_detection_order() -> None:
+    assert DETECTION_ORDER == ("budget_info", "token_stats", "new_api", "openai_billing")
+
+
+async def test_detects_and_reports_the_adapter(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    panel.json("/api/usage/token", NEW_API, bearer=KEY)
+    snap = await fetch_usage(detect_target(panel), client)
+    assert (snap.adapter, snap.base_url, snap.detected) == ("new_api", panel.url, True)
+    # no usage token: budget_info was skipped, token_stats tried both endpoints first
+    assert [h.path for h in panel.hits] == ["/api/token-stats", "/api/token-logs", "/api/usage/token"]
+
+
+async def test_first_working_adapter_wins(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    panel.json("/api/token-stats", TOKEN_STATS)
+    panel.json("/api/usage/token", NEW_API)
+    snap = await fetch_usage(detect_target(panel), client)
+    assert snap.adapter == "token_stats" and snap.remaining == 7
+    assert panel.count("/api/usage/token") == 0
+
+
+async def test_hint_is_tried_first(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    """The app passes the adapter a previous detection found: one request instead of three."""
+    panel.json("/api/usage/token", NEW_API)
+    first = await fetch_usage(detect_target(panel), client)
+    panel.hits.clear()
+    again = await fetch_usage(detect_target(panel), client, adapter_hint=first.adapter)
+    assert again.adapter == "new_api" and again.detected
+    assert [h.path for h in panel.hits] == ["/api/usage/token"]
+
+
+async def test_stale_hint_falls_back_to_detection(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    panel.json("/api/token-stats", TOKEN_STATS)
+    snap = await fetch_usage(detect_target(panel), client, adapter_hint="openai_billing")
+    assert snap.adapter == "token_stats"
+    assert panel.hits[0].path == "/dashboard/billing/subscription"
+
+
+async def test_budget_info_first_when_a_usage_token_is_set(
+    panel: FakePanel, client: httpx.AsyncClient
+) -> None:
+    panel.json("/api/backend/users/info", {"data": {"daily_spent": 1, "daily_budget": 2}}, bearer=TOKEN)
+    panel.json("/api/token-stats", TOKEN_STATS)
+    snap = await fetch_usage(detect_target(panel, usage_token=TOKEN), client)
+    assert snap.adapter == "budget_info" and panel.count() == 1
+
+
+async def test_detection_skips_html_pages(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    """Panels answer unknown paths with their single-page app: not a failure while detecting."""
+    for path in ("/api/token-stats", "/api/token-logs", "/api/usage/token"):
+        panel.text(path, "<!doctype html><div id=app></div>")
+    panel.json("/dashboard/billing/subscription", {"hard_limit_usd": 20})
+    panel.json("/dashboard/billing/usage", {"total_usage": 500})
+    snap = await fetch_usage(detect_target(panel), client)
+    assert (snap.adapter, snap.remaining) == ("openai_billing", 15)
+
+
+async def test_nothing_found(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    panel.text("/api/usage/token", "<html></html>")
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(detect_target(panel), client)
+    assert info.value.kind == ErrorKind.NOT_FOUND
+    assert info.value.message == f"no usage endpoint found at {panel.url}"
+
+
+async def test_a_refused_credential_beats_not_found(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    panel.json("/api/usage/token", NEW_API, bearer="sk-someone-else")
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(detect_target(panel), client)
+    assert info.value.kind == ErrorKind.UNAUTHORIZED
+    assert info.value.message.startswith("usage endpoint refused the credentials (401)")
+
+
+async def test_second_candidate_base_is_reported(
+    panel_factory, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``foo-api.host`` then ``foo.host``: stand-ins on two ports, since both must be 127.0.0.1."""
+    api_host, panel_host = await panel_factory(), await panel_factory()
+    panel_host.json("/api/usage/token", NEW_API, bearer=KEY)
+    monkeypatch.setattr(
+        fetch_module, "candidate_bases", lambda base, override="": (api_host.url, panel_host.url)
+    )
+    snap = await fetch_usage(
+        UsageTarget("p1", api_host.url + "/v1", usage_adapter="new_api", provider_key=KEY), client
+    )
+    assert snap.base_url == panel_host.url
+    assert api_host.count("/api/usage/token") == 1
+
+
+async def test_all_bases_404(
+    panel_factory, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = await panel_factory(), await panel_factory()
+    monkeypatch.setattr(fetch_module, "candidate_bases", lambda base, override="": (a.url, b.url))
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(UsageTarget("p1", a.url, usage_adapter="new_api", provider_key=KEY), client)
+    assert info.value.message == f"no usage endpoint found at {a.url}, {b.url}"
+
+
+async def test_a_dead_base_is_not_retried_for_every_adapter(
+    panel: FakePanel, client: httpx.AsyncClient
+) -> None:
+    panel.slow("/api/token-stats", TOKEN_STATS)
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(detect_target(panel), client)
+    assert info.value.kind == ErrorKind.TIMEOUT
+    assert panel.count() == 1
+
+
+async def test_no_credentials(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(UsageTarget("p1", panel.url, provider_key=""), client)
+    assert info.value.kind == ErrorKind.CONFIG
+    assert panel.hits == []
+
+
+async def test_bad_base_url(client: httpx.AsyncClient) -> None:
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(UsageTarget("p1", "not a url", provider_key=KEY), client)
+    assert info.value.kind == ErrorKind.CONFIG
+
+
+# ------------------------------------------------------------------ sharing
+
+
+def test_share_key_rules() -> None:
+    a = UsageTarget("a", "https://r-api.example.com/v1", provider_key="k1")
+    b = UsageTarget("b", "https://r-api.example.com/openai", provider_key="k1")
+    c = UsageTarget("c", "https://r-api.example.com/v1", provider_key="k2")
+    d = UsageTarget("d", "https://r-api.example.com/v1", usage_adapter="new_api", provider_key="k1")
+    e = UsageTarget(
+        "e", "https://x.example.com/v1", usage_base_url="https://r.example.com", provider_key="k1"
+    )
+    assert share_key(a) == share_key(b)  # same origin, same key
+    assert share_key(a) != share_key(c)  # other key
+    assert share_key(a) != share_key(d)  # other adapter
+    assert share_key(a) != share_key(e)  # other bases
+    # budget_info only sends the usage token: different API keys still share
+    f = UsageTarget(
+        "f", "https://r.example.com/v1", usage_adapter="budget_info", provider_key="k1", usage_token="t"
+    )
+    g = UsageTarget(
+        "g", "https://r.example.com/v2", usage_adapter="budget_info", provider_key="k2", usage_token="t"
+    )
+    assert share_key(f) == share_key(g)
+    assert "k1" not in repr(share_key(a)) and share_key(f).credential_digest != "t"
+    assert group_shared([a, c, b, d]) == [(a, b), (c,), (d,)]
+
+
+async def test_shared_fetch_calls_once(panel_factory, client: httpx.AsyncClient) -> None:
+    shared, other = await panel_factory(), await panel_factory()
+    shared.json("/api/usage/token", NEW_API, bearer=KEY)
+    other.json("/api/usage/token", {"data": {"total_available": 1}}, bearer="sk-other-key-000")
+    targets = [
+        UsageTarget("p1", shared.url + "/v1", usage_adapter="new_api", provider_key=KEY),
+        UsageTarget("p2", shared.url + "/openai/v1", usage_adapter="new_api", provider_key=KEY),
+        UsageTarget("p3", other.url + "/v1", usage_adapter="new_api", provider_key="sk-other-key-000"),
+        UsageTarget("p4", shared.url + "/v1", usage_adapter="new_api", provider_key="sk-wrong-key-111"),
+    ]
+    results = await fetch_shared(targets, client)
+    assert shared.count("/api/usage/token") == 2  # p1+p2 once, p4 once
+    assert other.count("/api/usage/token") == 1
+    assert results["p1"] is results["p2"] and results["p1"].remaining == 6  # type: ignore[union-attr]
+    assert results["p3"].remaining == 1  # type: ignore[union-attr]
+    assert isinstance(results["p4"], UsageError) and results["p4"].kind == ErrorKind.UNAUTHORIZED
+
+
+async def test_shared_fetch_uses_a_member_hint(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    panel.json("/api/usage/token", NEW_API)
+    targets = [detect_target(panel, "p1"), detect_target(panel, "p2")]
+    results = await fetch_shared(targets, client, hints={"p2": "new_api"})
+    assert panel.count() == 1 and results["p1"].adapter == "new_api"  # type: ignore[union-attr]
