@@ -1,0 +1,109 @@
+"""The real Codex CLI (0.169.0) through the gateway to fake providers."""
+
+import asyncio
+import json
+
+import pytest
+from aiohttp import web
+
+from tests.support import fake_provider as fp
+from tests.support.codex import Codex, codex_binary
+
+pytestmark = pytest.mark.codex
+
+
+def strict_about_sealed_reasoning(text: str) -> fp.Behaviour:
+    """Like a real provider: reasoning sealed by anyone else cannot be read and fails the request."""
+    answer = fp.stream_ok(text, reasoning=True)
+
+    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        body = json.loads(await request.read())
+        for item in body.get("input", []):
+            sealed = item.get("encrypted_content") if isinstance(item, dict) else None
+            if item.get("type") == "reasoning" and sealed and sealed != f"sealed-by-{fake.name}":
+                return web.json_response({"error": {"message": f"The encrypted content for item {item['id']} "
+                                                               "could not be verified.", "type": "invalid_request_error"}},
+                                         status=400)
+        return await answer(request, fake)
+    return run
+
+
+@pytest.fixture
+async def codex_setup(fakes, gateway, tmp_path):
+    binary = codex_binary()
+
+    async def make(**routing):
+        p1, p2 = await fakes("p1", "p2")
+        gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_provider": "p1", **routing})
+        codex = Codex(binary, tmp_path / "codex-run", gw.base + "/v1", gw.token)
+        return gw, p1, p2, codex
+
+    return make
+
+
+async def run(codex: Codex, prompt: str, **kw):
+    result = await asyncio.to_thread(codex.exec, prompt, **kw)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+async def test_plain_turn(codex_setup):
+    gw, p1, p2, codex = await codex_setup()
+    p1.always(fp.stream_ok("Hello from the first provider"))
+    result = await run(codex, "say hi")
+    assert result.agent_text == "Hello from the first provider"
+    sent = p1.requests[0]
+    assert sent.headers["Authorization"] == "Bearer sk-test-p1-0123456789"
+    assert gw.token not in json.dumps(sent.headers) and gw.token.encode() not in sent.raw
+    assert sent.headers["session-id"] == result.thread_id
+    body = sent.json
+    assert body["stream"] is True and body["store"] is False and body["prompt_cache_key"] == result.thread_id
+    assert p2.calls == 0
+    log = gw.rt.store.request_log()[0]
+    assert log["session_id"] == result.thread_id and log["provider"] == "p1" and log["status"] == 200
+
+
+async def test_turn_with_preferred_provider_down(codex_setup):
+    gw, p1, p2, codex = await codex_setup()
+    p1.always(fp.status(503, "maintenance"))
+    p2.always(fp.stream_ok("The fallback answered"))
+    result = await run(codex, "say hi")
+    assert result.agent_text == "The fallback answered"
+    assert p1.calls == 1 and p2.calls == 1
+    assert p1.requests[0].raw == p2.requests[0].raw  # the same request, untouched, to the next provider
+    status = gw.rt.router.active
+    assert status[0] == "p2" and "HTTP 503: maintenance" in status[1]
+
+
+async def test_resumed_session_with_reasoning_sealed_by_a_provider_now_down(codex_setup):
+    gw, p1, p2, codex = await codex_setup(failure_threshold=1)
+    p1.always(fp.stream_ok("First answer, with reasoning", reasoning=True))
+    p2.always(strict_about_sealed_reasoning("Second answer from p2"))
+    first = await run(codex, "start a task")
+    assert first.agent_text == "First answer, with reasoning"
+
+    p1.always(fp.status(502, "p1 went away"))
+    second = await run(codex, "continue", resume=first.thread_id)
+    assert second.thread_id == first.thread_id
+    assert second.agent_text == "Second answer from p2"
+    # Codex re-sent p1's sealed reasoning; the gateway kept it from p2 without a failed attempt.
+    assert '"sealed-by-p1"' in p1.requests[1].raw.decode()
+    assert p2.calls == 1 and '"sealed-by-p1"' not in p2.requests[0].raw.decode()
+    history = p2.requests[0].json["input"]
+    texts = json.dumps(history)
+    assert "start a task" in texts and "First answer, with reasoning" in texts and "continue" in texts
+
+
+async def test_resume_after_restart_without_ownership_knowledge_retries_once(codex_setup, tmp_path):
+    gw, p1, p2, codex = await codex_setup(failure_threshold=1)
+    p1.always(fp.stream_ok("Sealed by p1", reasoning=True))
+    p2.always(strict_about_sealed_reasoning("p2 took over"))
+    first = await run(codex, "start")
+    # Forget who sealed what (as if the store had been lost), then lose p1.
+    gw.rt.store.reasoning_owners(first.thread_id).clear()
+    p1.always(fp.status(503))
+    second = await run(codex, "go on", resume=first.thread_id)
+    assert second.agent_text == "p2 took over"
+    assert p2.calls == 2  # rejected once for p1's reasoning, then accepted without it
+    attempts = gw.rt.store.request_log()[0]["attempts"]
+    assert [a["outcome"] for a in attempts] == ["provider_failure", "retry", "ok"]

@@ -1,0 +1,105 @@
+"""Driving the real Codex CLI (pinned by tasks.py) against a running gateway."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CONFIG = """\
+model = "gpt-5.5"
+model_provider = "api_router"
+check_for_update_on_startup = false
+
+[model_providers.api_router]
+name = "API Router"
+base_url = "{base_url}"
+wire_api = "responses"
+requires_openai_auth = true
+request_max_retries = 0
+stream_max_retries = 0
+stream_idle_timeout_ms = 20000
+
+[analytics]
+enabled = false
+[otel]
+exporter = "none"
+trace_exporter = "none"
+metrics_exporter = "none"
+[features]
+plugins = false
+"""
+
+
+DEFAULT_BINARY = (Path(__file__).resolve().parents[2] / ".cache" / "codex-0.169.0" / "node_modules" / "@openai"
+                  / "codex-linux-x64" / "vendor" / "x86_64-unknown-linux-musl" / "bin" / "codex")
+
+
+def codex_binary() -> Path:
+    """The pinned Codex binary; ``python3 tasks.py test`` installs it (and then a missing one fails)."""
+    path = Path(os.environ.get("API_ROUTER_CODEX_BIN") or DEFAULT_BINARY)
+    if path.is_file():
+        return path
+    if os.environ.get("API_ROUTER_TASKS"):
+        pytest.fail(f"the Codex CLI should have been installed at {path}")
+    pytest.skip("the Codex CLI is installed by python3 tasks.py test")
+
+
+@dataclass
+class CodexRun:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.stdout.splitlines():
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+        return out
+
+    @property
+    def thread_id(self) -> str:
+        return next(e["thread_id"] for e in self.events if e.get("type") == "thread.started")
+
+    @property
+    def agent_text(self) -> str:
+        texts = []
+        for e in self.events:
+            item = e.get("item") or {}
+            if e.get("type") == "item.completed" and item.get("type") in ("agent_message", "assistant_message"):
+                texts.append(item.get("text", ""))
+        return "\n".join(texts)
+
+
+class Codex:
+    def __init__(self, binary: Path, root: Path, base_url: str, token: str) -> None:
+        self.binary = binary
+        self.home = root / "codex-home"
+        self.user_home = root / "home"
+        self.workdir = root / "work"
+        for folder in (self.home, self.user_home, self.workdir):
+            folder.mkdir(parents=True, exist_ok=True)
+        (self.home / "config.toml").write_text(CONFIG.format(base_url=base_url))
+        (self.home / "auth.json").write_bytes(json.dumps({"OPENAI_API_KEY": token}).encode())
+
+    def exec(self, prompt: str, *, resume: str | None = None, timeout: float = 60) -> CodexRun:
+        args = [str(self.binary), "exec", "--skip-git-repo-check", "--json"]
+        if resume:
+            args += ["resume", resume]
+        args.append(prompt)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEX_"))}
+        env.update(CODEX_HOME=str(self.home), HOME=str(self.user_home), RUST_LOG="warn", NO_COLOR="1")
+        proc = subprocess.run(args, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=timeout)
+        return CodexRun(proc.returncode, proc.stdout, proc.stderr)
