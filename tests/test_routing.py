@@ -121,3 +121,16 @@ def test_rename_carries_health():
     r.rename("a", "z")
     cfg2 = make(ids=("z", "b", "c"))
     assert r.health_json(cfg2)["z"]["status"] == "cooldown"
+
+
+def test_providers_out_of_quota_are_skipped_but_remain_a_last_resort():
+    empty = {"a": "quota exhausted: remaining 0"}
+    clock = Clock()
+    r = Router(lambda *a, **k: None, clock, skip=empty.get)
+    cfg = make()
+    assert r.plan(cfg) == ["b", "c"]
+    r.record_failure(cfg, "b", "x", retry_after=60)
+    r.record_failure(cfg, "c", "x", retry_after=60)
+    assert r.plan(cfg) == ["a"]  # everything else is cooling down: try the stale "empty" one
+    locked = make(manual_override="a")
+    assert r.plan(locked) == ["a"]

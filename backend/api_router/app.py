@@ -26,6 +26,7 @@ from api_router.gateway.continuity import Continuity
 from api_router.gateway.proxy import REJECTS_PREVIOUS_ID_META
 from api_router.gateway.server import GatewayApp
 from api_router.paths import Paths, codex_home
+from api_router.quota import Quota
 from api_router.routing import Router
 from api_router.runtime import Runtime
 from api_router.secrets import Redactor, SecretsFile
@@ -62,8 +63,10 @@ def open_runtime(paths: Paths, *, clock: Callable[[], float] = time.time) -> Run
     rejecting = set(json.loads(store.get_meta(REJECTS_PREVIOUS_ID_META) or "[]"))
     home = codex_home()
     continuity = Continuity(home, store.response_owner, store.reasoning_owners, rejecting)
-    router = Router(store.add_event, clock)
-    return Runtime(paths, config, secrets, redactor, store, router, continuity, home)
+    quota = Quota(store, lambda: config.current, lambda: secrets.current, store.add_event)
+    quota.load()
+    router = Router(store.add_event, clock, skip=quota.skip_reason)
+    return Runtime(paths, config, secrets, redactor, store, router, continuity, quota, home)
 
 
 def run_on_loop(rt: Runtime, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
@@ -151,6 +154,7 @@ class Gateway:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.rt.quota.stop()
         if self.rt.http is not None:
             await self.rt.http.close()
             self.rt.http = None

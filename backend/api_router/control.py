@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import aiohttp
 import orjson
 
+from api_router import analytics
 from api_router.codex import setup as codex_setup
 from api_router.config import (
     PROVIDER_ID_RE,
@@ -188,6 +189,8 @@ class Control:
         self._rt.emit("info", "config", f"Provider {pid} {verb}", pid)
         if "base_url" in values and not creating:
             self._rt.router.reset_health(pid)  # a new address deserves a fresh start
+        if not creating and values.keys() & {"base_url", "usage_adapter", "usage_base_url"}:
+            self._rt.quota.invalidate(pid)
         return self.get_config()
 
     def rename_provider(self, provider: str, new_id: str) -> dict[str, Any]:
@@ -214,9 +217,7 @@ class Control:
         if old in rt.continuity.rejects_previous_id:
             rt.continuity.rejects_previous_id.discard(old)
             rt.continuity.rejects_previous_id.add(new)
-        usage = rt.extras.get("usage")
-        if usage is not None:
-            usage.rename(old, new)
+        rt.quota.rename(old, new)
         rt.emit("info", "config", f"Provider {old} renamed to {new}", new)
         return self.get_config()
 
@@ -237,9 +238,7 @@ class Control:
             provider_keys=_without(s.provider_keys, pid), usage_tokens=_without(s.usage_tokens, pid)))
         rt.router.forget(pid)
         rt.store.forget_provider(pid)
-        usage = rt.extras.get("usage")
-        if usage is not None:
-            usage.forget(pid)
+        rt.quota.forget(pid)
         rt.emit("info", "config", f"Provider {pid} deleted", pid)
         return self.get_config()
 
@@ -260,13 +259,57 @@ class Control:
             raise ControlError("key must not contain spaces or line breaks")
         self._rt.secrets.edit(lambda s: s.with_changes(provider_keys={**s.provider_keys, pid: key}))
         self._rt.router.reset_health(pid)
+        self._rt.quota.invalidate(pid)
         self._rt.emit("info", "config", f"Key set for {pid}", pid)
         return self.get_config()
 
     def clear_provider_key(self, provider: str) -> dict[str, Any]:
         pid = self._existing(provider)
         self._rt.secrets.edit(lambda s: s.with_changes(provider_keys=_without(s.provider_keys, pid)))
+        self._rt.quota.invalidate(pid)
         self._rt.emit("info", "config", f"Key cleared for {pid}", pid)
+        return self.get_config()
+
+    # --- usage, quota and analytics ----------------------------------------------------------------------
+
+    def get_analytics(self, window: str = "day") -> dict[str, Any]:
+        """Requests, errors, tokens and latency percentiles per provider and overall, plus a time
+        series for charts; ``window`` is hour, day or month (30 days)."""
+        if window not in analytics.WINDOWS:
+            raise ControlError(f"window must be one of: {', '.join(analytics.WINDOWS)}")
+        return analytics.summary(self._rt.store, window)
+
+    def list_sessions(self, limit: int = 50) -> dict[str, Any]:
+        if not isinstance(limit, int) or not 1 <= limit <= 500:
+            raise ControlError("limit must be an integer from 1 to 500")
+        return {"sessions": analytics.sessions(self._rt.store, limit)}
+
+    def get_session_timeline(self, session_id: str) -> dict[str, Any]:
+        return analytics.session_timeline(self._rt.store, _text("session_id", session_id))
+
+    def get_usage(self) -> dict[str, Any]:
+        return {"quota": self._rt.quota.quota_json(), "ledgers": self._rt.quota.ledgers_json()}
+
+    def refresh_usage(self, provider: str | None = None) -> dict[str, Any]:
+        """Check usage now: one provider, or all of them (spaced ~120 ms apart)."""
+        providers = None if provider is None else [self._existing(provider)]
+        return self._run_async(self._rt.quota.refresh(providers))
+
+    def set_usage_token(self, provider: str, token: str) -> dict[str, Any]:
+        pid = self._existing(provider)
+        token = _text("token", token)
+        if any(c.isspace() for c in token):
+            raise ControlError("token must not contain spaces or line breaks")
+        self._rt.secrets.edit(lambda s: s.with_changes(usage_tokens={**s.usage_tokens, pid: token}))
+        self._rt.quota.invalidate(pid)
+        self._rt.emit("info", "config", f"Usage token set for {pid}", pid)
+        return self.get_config()
+
+    def clear_usage_token(self, provider: str) -> dict[str, Any]:
+        pid = self._existing(provider)
+        self._rt.secrets.edit(lambda s: s.with_changes(usage_tokens=_without(s.usage_tokens, pid)))
+        self._rt.quota.invalidate(pid)
+        self._rt.emit("info", "config", f"Usage token cleared for {pid}", pid)
         return self.get_config()
 
     def set_provider_disabled(self, provider: str, disabled: bool) -> dict[str, Any]:

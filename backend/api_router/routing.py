@@ -57,9 +57,11 @@ def _ms(t: float | None) -> int | None:
 
 
 class Router:
-    def __init__(self, emit: EventSink, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, emit: EventSink, clock: Callable[[], float] = time.time,
+                 skip: Callable[[str], str | None] = lambda provider: None) -> None:
         self._emit = emit
         self._clock = clock
+        self._skip = skip  # why automatic routing should pass a provider by (e.g. no quota left)
         self._lock = threading.Lock()
         self._s = _State()
 
@@ -85,9 +87,11 @@ class Router:
                 sticky = self._s.active if self._s.active in others else None
                 rest = [pid for pid in others if pid != sticky]
                 ordered = [*([sticky] if sticky else []), *rest, preferred]
-            ready = [pid for pid in ordered if not self._cooling(pid, now)]
-            if ready:
-                return ready
+            available = [pid for pid in ordered if not self._cooling(pid, now)]
+            ready = [pid for pid in available if self._skip(pid) is None]
+            # Providers known to be out of quota are a last resort: their reading may be stale.
+            if ready or available:
+                return ready or available
             return [min(ordered, key=lambda pid: self._health(pid).cooldown_until)]
 
     def _preferred_ready(self, cfg: Config, preferred: str, now: float) -> bool:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
 from api_router.config import ConfigFile
 from api_router.gateway.continuity import Continuity
 from api_router.paths import Paths
+from api_router.quota import Quota
 from api_router.routing import Router
 from api_router.secrets import Redactor, SecretsFile
 from api_router.store import Store, now_ms
@@ -26,6 +26,7 @@ class Runtime:
     store: Store
     router: Router
     continuity: Continuity
+    quota: Quota
     codex_home: Path
     # Set once the gateway runs on its loop.
     loop: asyncio.AbstractEventLoop | None = None
@@ -38,13 +39,13 @@ class Runtime:
     # Upstream responses being read; shutdown closes them (closing the session alone does not
     # interrupt a body that is already streaming).
     upstreams: set[aiohttp.ClientResponse] = field(default_factory=set)
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def emit(self, level: str, kind: str, message: str, provider: str | None = None) -> None:
         self.store.add_event(level, kind, message, provider)
 
     def touch(self) -> None:
         self.last_activity_ms = now_ms()
+        self.quota.activity()
 
     @property
     def gateway_url(self) -> str:

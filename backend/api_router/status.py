@@ -50,7 +50,6 @@ def build_status(rt: Runtime) -> dict[str, Any]:
     metrics = rt.store.metrics()
     active, reason = rt.router.active
     seen = rt.store.seen_up_to
-    usage = rt.extras.get("usage")
     return {
         "version": __version__,
         "listen": {"host": rt.bound_host or cfg.listen.host, "port": rt.bound_port or cfg.listen.port},
@@ -65,8 +64,8 @@ def build_status(rt: Runtime) -> dict[str, Any]:
         "metrics": {pid: asdict(metrics.get(pid, Metrics())) for pid in cfg.providers},
         "recent_events": [e.to_json(seen) for e in rt.store.recent_events()],
         "unseen_events": rt.store.unseen_count(),
-        "quota": usage.quota_json() if usage else {},
-        "ledgers": usage.ledgers_json() if usage else {},
+        "quota": rt.quota.quota_json(),
+        "ledgers": rt.quota.ledgers_json(),
         "last_activity_unix_ms": rt.last_activity_ms,
         "now_unix_ms": now_ms(),
     }

@@ -84,6 +84,13 @@ CREATE TABLE IF NOT EXISTS reasoning_owner (
     unix_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS reasoning_owner_session ON reasoning_owner(session_id);
+CREATE TABLE IF NOT EXISTS usage_state (
+    provider TEXT PRIMARY KEY,
+    entry TEXT,
+    hint TEXT,
+    ledger_tokens INTEGER NOT NULL DEFAULT 0,
+    ledger_since_ms INTEGER
+);
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -442,6 +449,28 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         self._submit(lambda c: c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value)))
 
+    # --- usage (quota snapshots and ledgers) -------------------------------------------------------
+
+    def save_usage_entry(self, provider: str, entry: str, hint: str | None) -> None:
+        self._submit(lambda c: c.execute(
+            "INSERT INTO usage_state (provider, entry, hint) VALUES (?, ?, ?) "
+            "ON CONFLICT(provider) DO UPDATE SET entry = excluded.entry, hint = excluded.hint",
+            (provider, entry, hint)))
+
+    def save_ledger(self, provider: str, tokens: int, since_ms: int | None) -> None:
+        self._submit(lambda c: c.execute(
+            "INSERT INTO usage_state (provider, ledger_tokens, ledger_since_ms) VALUES (?, ?, ?) "
+            "ON CONFLICT(provider) DO UPDATE SET ledger_tokens = excluded.ledger_tokens, "
+            "ledger_since_ms = excluded.ledger_since_ms", (provider, tokens, since_ms)))
+
+    def load_usage(self) -> list[tuple[str, str | None, str | None, int, int | None]]:
+        """(provider, entry json, adapter hint, ledger tokens, ledger since) for every provider."""
+        self.flush()
+        return self._read("SELECT provider, entry, hint, ledger_tokens, ledger_since_ms FROM usage_state")
+
+    def forget_usage(self, provider: str) -> None:
+        self._submit(lambda c: c.execute("DELETE FROM usage_state WHERE provider = ?", (provider,)))
+
     # --- renames -------------------------------------------------------------------------------------
 
     def rename_provider(self, old: str, new: str) -> None:
@@ -461,10 +490,11 @@ class Store:
         self._submit(lambda c: _rename(c, old, new))
 
     def forget_provider(self, provider: str) -> None:
-        """A deleted provider's counters go; its history stays under its old name."""
+        """A deleted provider's counters and quota state go; its history stays under its old name."""
         with self._state_lock:
             self._metrics.pop(provider, None)
         self._submit(lambda c: c.execute("DELETE FROM provider_metrics WHERE provider = ?", (provider,)))
+        self.forget_usage(provider)
 
     # --- reads ---------------------------------------------------------------------------------------
 
@@ -523,6 +553,8 @@ def _rename(conn: sqlite3.Connection, old: str, new: str) -> None:
     conn.execute("UPDATE attempts SET provider = ? WHERE provider = ?", (new, old))
     conn.execute("UPDATE response_owner SET provider = ? WHERE provider = ?", (new, old))
     conn.execute("UPDATE reasoning_owner SET provider = ? WHERE provider = ?", (new, old))
+    conn.execute("DELETE FROM usage_state WHERE provider = ?", (new,))
+    conn.execute("UPDATE usage_state SET provider = ? WHERE provider = ?", (new, old))
     rows = conn.execute("SELECT id, providers_tried FROM request_log WHERE ',' || providers_tried || ',' LIKE ?",
                         (f"%,{old},%",)).fetchall()
     for rid, tried in rows:

@@ -183,6 +183,10 @@ class FakeProvider:
         self._runner: web.AppRunner | None = None
         self.port = 0
         self.models_behaviour: Behaviour | None = None
+        # A new-api style usage endpoint at the origin (GET /api/usage/token); None answers 404.
+        self.usage: dict[str, Any] | None = None
+        self.usage_status = 200
+        self.usage_requests: list[Recorded] = []
 
     @property
     def base_url(self) -> str:
@@ -205,6 +209,7 @@ class FakeProvider:
         app = web.Application(client_max_size=1 << 30)
         app.router.add_post("/v1/responses", self._responses)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/api/usage/token", self._usage)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
@@ -224,6 +229,12 @@ class FakeProvider:
         await self._record(request, self.requests)
         behaviour = self._queue.popleft() if self._queue else self.default
         return await behaviour(request, self)
+
+    async def _usage(self, request: web.Request) -> web.StreamResponse:
+        await self._record(request, self.usage_requests)
+        if self.usage is None:
+            return web.json_response({"error": "not found"}, status=404)
+        return web.json_response(self.usage, status=self.usage_status)
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
         await self._record(request, self.model_requests)

@@ -295,6 +295,7 @@ class ResponsesProxy:
                    rid: str | None, reasoning: list[str], ttfb_ms: float | None, started: float | None) -> None:
         attempt.outcome = "ok"
         record.provider, record.status, record.usage = pid, 200, usage
+        self.rt.quota.record_tokens(pid, usage.total_tokens)
         record.ttfb_ms = ttfb_ms if ttfb_ms is not None else (
             (time.perf_counter() - started) * 1000 if started is not None else None)
         if rid:

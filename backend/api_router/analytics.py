@@ -1,0 +1,131 @@
+"""Questions answered from the request log: what each provider served, failed and cost, how fast,
+and which provider served each turn of a Codex session.
+
+Per provider, counts come from the attempts (a failover is one failed attempt for one provider and
+one served attempt for another); tokens and time to first byte belong to the provider that served
+the request; latency is that provider's own attempt time.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from api_router.store import Store, now_ms
+
+WINDOWS = {  # name -> (span, chart bucket), in ms
+    "hour": (3_600_000, 300_000),
+    "day": (86_400_000, 3_600_000),
+    "month": (30 * 86_400_000, 86_400_000),
+}
+TOKEN_FIELDS = ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "total_tokens")
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    """p50/p90/p99 by nearest rank; None when there is nothing to measure."""
+    if not values:
+        return {"p50": None, "p90": None, "p99": None}
+    ordered = sorted(values)
+    n = len(ordered)
+    return {f"p{p}": round(ordered[min(n - 1, max(0, -(-p * n // 100) - 1))], 3) for p in (50, 90, 99)}
+
+
+def _empty() -> dict[str, Any]:
+    return {"requests": 0, "errors": 0, **dict.fromkeys(TOKEN_FIELDS, 0)}
+
+
+def summary(store: Store, window: str = "day", now: int | None = None) -> dict[str, Any]:
+    if window not in WINDOWS:
+        raise ValueError(f"window must be one of: {', '.join(WINDOWS)}")
+    span, bucket = WINDOWS[window]
+    now = now_ms() if now is None else now
+    since = now - span
+    requests = store.query(
+        "SELECT id, unix_ms, provider, status, error, latency_ms, ttfb_ms, "
+        f"{', '.join(TOKEN_FIELDS)} FROM request_log WHERE unix_ms >= ? ORDER BY unix_ms", (since,))
+    attempts = store.query(
+        "SELECT a.provider, a.outcome, a.latency_ms, r.unix_ms FROM attempts a JOIN request_log r ON r.id = a.request_id "
+        "WHERE r.unix_ms >= ? AND a.outcome IN ('ok', 'provider_failure')", (since,))
+
+    overall = _empty()
+    overall_latency: list[float] = []
+    overall_ttfb: list[float] = []
+    per: dict[str, dict[str, Any]] = defaultdict(_empty)
+    per_latency: dict[str, list[float]] = defaultdict(list)
+    per_ttfb: dict[str, list[float]] = defaultdict(list)
+    series: dict[int, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: {"requests": 0, "errors": 0, "tokens": 0}))
+
+    for _id, ts, provider, status, error, latency, ttfb, *tokens in requests:
+        overall["requests"] += 1
+        failed = status >= 400 or bool(error)
+        overall["errors"] += failed
+        overall_latency.append(latency)
+        if ttfb is not None:
+            overall_ttfb.append(ttfb)
+        for name, value in zip(TOKEN_FIELDS, tokens):
+            overall[name] += value
+        if provider:
+            for name, value in zip(TOKEN_FIELDS, tokens):
+                per[provider][name] += value
+            if ttfb is not None:
+                per_ttfb[provider].append(ttfb)
+            series[(ts - since) // bucket][provider]["tokens"] += tokens[-1]
+    for provider, outcome, latency, ts in attempts:
+        per[provider]["requests"] += 1
+        point = series[(ts - since) // bucket][provider]
+        point["requests"] += 1
+        if outcome == "provider_failure":
+            per[provider]["errors"] += 1
+            point["errors"] += 1
+        else:
+            per_latency[provider].append(latency)
+
+    return {
+        "window": window,
+        "since_unix_ms": since,
+        "now_unix_ms": now,
+        "bucket_ms": bucket,
+        "overall": {**overall, "latency_ms": percentiles(overall_latency), "ttfb_ms": percentiles(overall_ttfb)},
+        "providers": {
+            pid: {**stats, "latency_ms": percentiles(per_latency[pid]), "ttfb_ms": percentiles(per_ttfb[pid])}
+            for pid, stats in sorted(per.items())
+        },
+        "series": [
+            {"t_unix_ms": since + index * bucket, "providers": {pid: dict(v) for pid, v in series[index].items()}}
+            for index in range(span // bucket)
+        ],
+    }
+
+
+def sessions(store: Store, limit: int = 50) -> list[dict[str, Any]]:
+    """The most recent Codex sessions with how many requests each made and who served them."""
+    rows = store.query(
+        "SELECT session_id, count(*), min(unix_ms), max(unix_ms), group_concat(DISTINCT provider), "
+        "sum(CASE WHEN providers_tried LIKE '%,%' THEN 1 ELSE 0 END), sum(total_tokens) "
+        "FROM request_log WHERE session_id IS NOT NULL GROUP BY session_id ORDER BY max(unix_ms) DESC LIMIT ?",
+        (limit,))
+    return [{"session_id": sid, "requests": n, "first_unix_ms": first, "last_unix_ms": last,
+             "providers": sorted(p for p in (providers or "").split(",") if p), "failovers": failovers,
+             "total_tokens": tokens}
+            for sid, n, first, last, providers, failovers, tokens in rows]
+
+
+def session_timeline(store: Store, session_id: str) -> dict[str, Any]:
+    """Every request of one session, oldest first, with its attempts; failovers and provider
+    switches between turns are marked."""
+    log = list(reversed(store.request_log(limit=1000, session_id=session_id)))
+    previous = None
+    entries = []
+    for item in log:
+        failed_attempts = [a for a in item["attempts"] if a["outcome"] == "provider_failure"]
+        served = item["provider"]
+        entries.append({
+            "id": item["id"], "unix_ms": item["unix_ms"], "provider": served, "status": item["status"],
+            "latency_ms": item["latency_ms"], "ttfb_ms": item["ttfb_ms"], "total_tokens": item["total_tokens"],
+            "error": item["error"], "attempts": item["attempts"],
+            "failover": bool(failed_attempts) and served is not None,
+            "switched": previous is not None and served is not None and served != previous,
+        })
+        if served is not None:
+            previous = served
+    return {"session_id": session_id, "requests": entries}

@@ -1,0 +1,145 @@
+"""Quota in the running app: refresh, ledgers, quota-aware routing, persistence (usage issue)."""
+
+import asyncio
+
+from tests.support.harness import start_harness
+
+
+def new_api(available: float, used: float = 100.0) -> dict:
+    return {"success": True, "data": {"total_granted": available + used, "total_used": used,
+                                      "total_available": available, "unlimited_quota": False, "expires_at": 0}}
+
+
+async def test_manual_refresh_detects_adapter_and_resets_ledger(fakes, gateway):
+    (p1,) = await fakes("p1")
+    p1.usage = new_api(5000)
+    gw = await gateway({"p1": p1})
+    await gw.responses()
+    result = await gw.api("refresh_usage", provider="p1")
+    entry = result["quota"]["p1"]
+    assert entry["snapshot"]["adapter"] == "new_api" and entry["snapshot"]["detected"] is True
+    assert entry["snapshot"]["available"] == 5000 and entry["snapshot"]["exhausted"] is False
+    assert entry["error"] is None
+    assert p1.usage_requests[-1].headers["Authorization"] == "Bearer sk-test-p1-0123456789"
+    assert result["ledgers"]["p1"]["tokens_since_check"] == 0
+    await gw.responses()
+    await gw.responses()
+    status = await gw.api("get_status")
+    assert status["ledgers"]["p1"]["tokens_since_check"] == 30
+    assert status["quota"]["p1"]["snapshot"]["available"] == 5000
+
+
+async def test_empty_provider_is_skipped_until_a_refresh_shows_quota(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    p1.usage = new_api(0)
+    gw = await gateway({"p1": p1, "p2": p2})
+    await gw.api("refresh_usage", provider="p1")
+    status = await gw.api("get_status")
+    assert status["quota"]["p1"]["skipped"] is True
+    reply = await gw.responses()
+    assert reply.headers["X-API-Router-Provider"] == "p2" and p1.calls == 0
+    events = [e["message"] for e in (await gw.api("list_events", provider="p1"))["events"]]
+    assert any("out of quota" in m and "remaining 0" in m for m in events)
+    # the user can still lock to it
+    await gw.api("set_manual_override", provider="p1")
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
+    await gw.api("set_manual_override", provider=None)
+    p1.usage = new_api(250)
+    await gw.api("refresh_usage", provider="p1")
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
+    events = [e["message"] for e in (await gw.api("list_events", provider="p1"))["events"]]
+    assert any("has quota again" in m for m in events)
+
+
+async def test_failed_refresh_keeps_the_last_good_snapshot(fakes, gateway):
+    (p1,) = await fakes("p1")
+    p1.usage = new_api(42)
+    gw = await gateway({"p1": p1})
+    await gw.api("refresh_usage", provider="p1")
+    p1.usage_status = 500
+    result = await gw.api("refresh_usage", provider="p1")
+    entry = result["quota"]["p1"]
+    assert entry["snapshot"]["available"] == 42
+    assert entry["error"] and entry["error_at_unix_ms"]
+    assert "sk-test-p1" not in entry["error"]
+
+
+async def test_snapshots_ledgers_and_skips_survive_restart(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    p1.usage = new_api(0)
+    gw = await gateway({"p1": p1, "p2": p2})
+    await gw.api("refresh_usage", provider="p1")
+    await gw.api("set_manual_override", provider="p1")
+    await gw.responses()
+    user_data = gw.rt.paths.user_data
+    await gw.close()
+    again = await start_harness(user_data)
+    try:
+        status = await again.api("get_status")
+        assert status["quota"]["p1"]["snapshot"]["available"] == 0 and status["quota"]["p1"]["skipped"]
+        assert status["ledgers"]["p1"]["tokens_since_check"] == 15
+        await again.api("set_manual_override", provider=None)
+        assert (await again.responses()).headers["X-API-Router-Provider"] == "p2"
+    finally:
+        await again.close()
+
+
+async def test_background_refresh_starts_only_after_the_gateway_is_used(fakes, gateway):
+    (p1,) = await fakes("p1")
+    p1.usage = new_api(10)
+    gw = await gateway({"p1": p1})
+    await asyncio.sleep(0.3)
+    assert p1.usage_requests == []  # idle: no calls to a paid upstream's panel
+    await gw.responses()
+    for _ in range(50):
+        if p1.usage_requests:
+            break
+        await asyncio.sleep(0.05)
+    assert p1.usage_requests, "the first request should start the usage schedule"
+    for _ in range(50):
+        if (await gw.api("get_usage"))["quota"].get("p1"):
+            break
+        await asyncio.sleep(0.05)
+    assert (await gw.api("get_usage"))["quota"]["p1"]["snapshot"]["available"] == 10
+
+
+async def test_usage_token_and_settings_are_validated_and_invalidate_the_reading(fakes, gateway):
+    (p1,) = await fakes("p1")
+    p1.usage = new_api(7)
+    gw = await gateway({"p1": p1})
+    await gw.api("refresh_usage", provider="p1")
+    cfg = await gw.api("set_usage_token", provider="p1", token="ut-secret-token-77777")
+    assert cfg["providers"]["p1"]["has_usage_token"] is True
+    assert "ut-secret-token-77777" not in str(cfg)
+    assert "p1" not in (await gw.api("get_usage"))["quota"]  # a new credential: the old reading is gone
+    cfg = await gw.api("upsert_provider", provider="p1", usage_adapter="new_api", usage_base_url=p1.base_url[:-3])
+    assert cfg["providers"]["p1"]["usage_adapter"] == "new_api"
+    result = await gw.api("refresh_usage", provider="p1")
+    assert result["quota"]["p1"]["snapshot"]["detected"] is False
+    await gw.api("clear_usage_token", provider="p1")
+    assert (await gw.api("get_config"))["providers"]["p1"]["has_usage_token"] is False
+    for bad in ("", "has space"):
+        try:
+            await gw.api("set_usage_token", provider="p1", token=bad)
+        except Exception as exc:
+            assert "400" in str(exc)
+        else:
+            raise AssertionError("expected a 400")
+
+
+async def test_analytics_and_session_timeline_over_the_control_api(fakes, gateway):
+    from tests.support import fake_provider as fp
+
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    await gw.responses(headers={"session-id": "sess-A"})
+    p1.always(fp.status(503))
+    await gw.responses(headers={"session-id": "sess-A"})
+    summary = await gw.api("get_analytics", window="hour")
+    assert summary["overall"]["requests"] == 2 and summary["providers"]["p1"]["errors"] == 1
+    sessions = (await gw.api("list_sessions"))["sessions"]
+    assert sessions[0]["session_id"] == "sess-A" and sessions[0]["failovers"] == 1
+    timeline = (await gw.api("get_session_timeline", session_id="sess-A"))["requests"]
+    assert [t["provider"] for t in timeline] == ["p1", "p2"] and timeline[1]["failover"] is True
+    reply = await gw.request("POST", "/api/get_analytics", body={"window": "year"})
+    assert reply.status == 400 and "window" in reply.json["error"]["message"]

@@ -1,0 +1,76 @@
+"""Analytics over a seeded request log."""
+
+from api_router import analytics
+from api_router.store import Attempt, RequestRecord, Store, Usage
+
+NOW = 1_800_000_000_000
+MIN = 60_000
+
+
+def seeded(tmp_path) -> Store:
+    store = Store(tmp_path / "s.sqlite3")
+    store.open()
+    rows = [
+        # (minutes ago, session, served by, status, latency, ttfb, tokens, attempts)
+        (50, "s1", "p1", 200, 100.0, 20.0, Usage(100, 10, 50, 5, 110), [("p1", "ok", 100.0)]),
+        (40, "s1", "p2", 200, 300.0, 60.0, Usage(200, 20, 0, 0, 220), [("p1", "provider_failure", 50.0), ("p2", "ok", 250.0)]),
+        (30, "s1", "p2", 200, 200.0, 40.0, Usage(300, 30, 100, 10, 330), [("p2", "ok", 200.0)]),
+        (20, "s2", None, 502, 80.0, None, Usage(), [("p1", "provider_failure", 40.0), ("p2", "provider_failure", 40.0)]),
+        (26 * 60, "s3", "p1", 200, 999.0, 99.0, Usage(1, 1, 0, 0, 2), [("p1", "ok", 999.0)]),  # outside "day"
+    ]
+    for ago, session, provider, status, latency, ttfb, usage, attempts in rows:
+        store.log_request(RequestRecord(
+            unix_ms=NOW - ago * MIN, path="/v1/responses", stream=True, session_id=session, provider=provider,
+            status=status, latency_ms=latency, ttfb_ms=ttfb, usage=usage,
+            error="" if status < 400 else "all providers failed",
+            attempts=[Attempt(p, o, 200 if o == "ok" else 503, lat) for p, o, lat in attempts]))
+    store.flush()
+    return store
+
+
+def test_percentiles_nearest_rank():
+    assert analytics.percentiles([]) == {"p50": None, "p90": None, "p99": None}
+    assert analytics.percentiles([5.0]) == {"p50": 5.0, "p90": 5.0, "p99": 5.0}
+    values = [float(v) for v in range(1, 101)]
+    assert analytics.percentiles(values) == {"p50": 50.0, "p90": 90.0, "p99": 99.0}
+
+
+def test_hour_window_overall_and_per_provider(tmp_path):
+    store = seeded(tmp_path)
+    s = analytics.summary(store, "hour", now=NOW)
+    o = s["overall"]
+    assert (o["requests"], o["errors"], o["total_tokens"], o["input_tokens"], o["cached_tokens"],
+            o["reasoning_tokens"], o["output_tokens"]) == (4, 1, 660, 600, 150, 15, 60)
+    assert o["latency_ms"] == {"p50": 100.0, "p90": 300.0, "p99": 300.0}
+    assert o["ttfb_ms"]["p50"] == 40.0
+    p1, p2 = s["providers"]["p1"], s["providers"]["p2"]
+    assert (p1["requests"], p1["errors"], p1["total_tokens"]) == (3, 2, 110)
+    assert (p2["requests"], p2["errors"], p2["total_tokens"]) == (3, 1, 550)
+    assert p2["latency_ms"]["p50"] == 200.0 and p2["ttfb_ms"]["p99"] == 60.0
+    assert len(s["series"]) == 12 and s["bucket_ms"] == 5 * MIN
+    assert sum(pt["providers"].get("p2", {}).get("tokens", 0) for pt in s["series"]) == 550
+    assert sum(pt["providers"].get("p1", {}).get("errors", 0) for pt in s["series"]) == 2
+    store.close()
+
+
+def test_windows_include_older_requests(tmp_path):
+    store = seeded(tmp_path)
+    assert analytics.summary(store, "day", now=NOW)["overall"]["requests"] == 4
+    month = analytics.summary(store, "month", now=NOW)
+    assert month["overall"]["requests"] == 5 and len(month["series"]) == 30
+    store.close()
+
+
+def test_sessions_and_timeline_mark_failovers(tmp_path):
+    store = seeded(tmp_path)
+    listed = {s["session_id"]: s for s in analytics.sessions(store)}
+    assert listed["s1"]["requests"] == 3 and listed["s1"]["providers"] == ["p1", "p2"]
+    assert listed["s1"]["failovers"] == 1 and listed["s1"]["total_tokens"] == 660
+    timeline = analytics.session_timeline(store, "s1")["requests"]
+    assert [t["provider"] for t in timeline] == ["p1", "p2", "p2"]
+    assert [t["failover"] for t in timeline] == [False, True, False]
+    assert [t["switched"] for t in timeline] == [False, True, False]
+    assert [a["outcome"] for a in timeline[1]["attempts"]] == ["provider_failure", "ok"]
+    failed = analytics.session_timeline(store, "s2")["requests"][0]
+    assert failed["provider"] is None and failed["status"] == 502 and not failed["failover"]
+    store.close()
