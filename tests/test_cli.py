@@ -21,11 +21,12 @@ from tests.support.harness import simple_body, write_config, write_keys
 TOKEN = "ao_" + "7" * 32
 
 
-def spawn(user_data: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+def spawn(user_data: Path, *args: str, env: dict | None = None, output=subprocess.PIPE) -> subprocess.Popen:
+    """The app as a real process. Pass ``output`` (a file) for long runs: an unread pipe fills up."""
     cmd = [sys.executable, "-m", "api_router", "--headless", "--user-data", str(user_data), *args]
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     full_env.pop("DISPLAY", None)
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
+    return subprocess.Popen(cmd, stdout=output, stderr=output, text=True, env=full_env)
 
 
 def wait_health(port: int, proc: subprocess.Popen, timeout: float = 10) -> None:

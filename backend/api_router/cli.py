@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import logging.handlers
+import queue
 import signal
 import sys
 from collections.abc import Callable
@@ -44,23 +45,38 @@ class RedactingFormatter(logging.Formatter):
         return self._redact(super().format(record))
 
 
-def setup_logging(rt: Runtime, *, console: bool) -> None:
+class DroppingQueueHandler(logging.handlers.QueueHandler):
+    """Hands records to the logging thread; drops them rather than wait when it falls behind
+    (e.g. a stderr pipe nobody reads must never stall the gateway)."""
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            self.queue.put_nowait(record)
+        except queue.Full:
+            pass
+
+
+def setup_logging(rt: Runtime, *, console: bool) -> logging.handlers.QueueListener:
+    """Log to ``data/api-router.log`` (rotated) and optionally stderr, from a thread of its own so
+    file and terminal writes never block the event loop. Returns the listener to stop at exit."""
     formatter = RedactingFormatter(rt.redactor)
-    handlers: list[logging.Handler] = []
     rt.paths.data.mkdir(parents=True, exist_ok=True)
-    file_handler = logging.handlers.RotatingFileHandler(rt.paths.data / "api-router.log", maxBytes=1_000_000,
-                                                        backupCount=3, encoding="utf-8")
-    handlers.append(file_handler)
-    if console:
+    handlers: list[logging.Handler] = [logging.handlers.RotatingFileHandler(
+        rt.paths.data / "api-router.log", maxBytes=1_000_000, backupCount=3, encoding="utf-8")]
+    if console and sys.stderr is not None:
         handlers.append(logging.StreamHandler(sys.stderr))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+    records: queue.Queue[logging.LogRecord] = queue.Queue(maxsize=10_000)
+    listener = logging.handlers.QueueListener(records, *handlers, respect_handler_level=True)
+    listener.start()
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
-    for handler in handlers:
-        handler.setFormatter(formatter)
-        root.addHandler(handler)
+    root.addHandler(DroppingQueueHandler(records))
     root.setLevel(logging.INFO)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    return listener
 
 
 def banner(rt: Runtime) -> str:
@@ -88,7 +104,7 @@ def banner(rt: Runtime) -> str:
 
 async def serve_headless(paths: Paths, host: str | None, port: int | None) -> int:
     rt = open_runtime(paths)
-    setup_logging(rt, console=True)
+    listener = setup_logging(rt, console=True)
     try:
         gateway = Gateway(rt, make_control(rt), host=host, port=port)
         try:
@@ -105,6 +121,7 @@ async def serve_headless(paths: Paths, host: str | None, port: int | None) -> in
         return 0
     finally:
         rt.store.close()
+        listener.stop()
 
 
 def _on_signals(callback: Callable[[], None]) -> None:

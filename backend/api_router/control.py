@@ -9,6 +9,8 @@ what it changes.
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -86,6 +88,21 @@ class Control:
         if not isinstance(limit, int) or not 1 <= limit <= 1000:
             raise ControlError("limit must be an integer from 1 to 1000")
         return {"requests": self._rt.store.request_log(limit, session_id)}
+
+    def get_diagnostics(self) -> dict[str, Any]:
+        """Process health for the curious (and for the soak test): tasks, descriptors, memory."""
+        return self._run_async(self._diagnostics())
+
+    async def _diagnostics(self) -> dict[str, Any]:
+        rt = self._rt
+        return {
+            "tasks": len(asyncio.all_tasks()),
+            "threads": threading.active_count(),
+            "open_fds": _open_fds(),
+            "rss_bytes": _rss_bytes(),
+            "inflight_requests": rt.inflight,
+            "open_upstream_responses": len(rt.upstreams),
+        }
 
     # --- config and routing ----------------------------------------------------------------------------
 
@@ -416,6 +433,24 @@ class Control:
                                "digits, '.', '_' or '-' (at most 64)")
         if pid in self._rt.config.current.providers:
             raise ControlError(f"a provider named {pid!r} already exists")
+
+
+def _open_fds() -> int | None:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:  # not Linux
+        return None
+
+
+def _rss_bytes() -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def _renamed(mapping: Any, old: str, new: str) -> dict[str, str]:

@@ -59,7 +59,10 @@ class Reply:
         for block in self.body.replace(b"\r\n", b"\n").split(b"\n\n"):
             data = [line[5:].strip() for line in block.split(b"\n") if line.startswith(b"data:")]
             if data:
-                out.append(json.loads(b"\n".join(data)))
+                try:
+                    out.append(json.loads(b"\n".join(data)))
+                except ValueError:
+                    out.append({"type": None, "unparsed": b"\n".join(data)})
         return out
 
     @property
