@@ -17,7 +17,7 @@
 // Every wait is bounded (STEP_MS); nothing sleeps for a fixed time.
 
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -118,6 +118,7 @@ async function savedOrder(token) {
 // ------------------------------------------------------------------ the run
 
 mkdirSync(ARTIFACTS, { recursive: true });
+rmSync(join(ARTIFACTS, 'failure.png'), { force: true });
 const browser = await chromium.launch({
   executablePath: CHROMIUM,
   headless: true,
