@@ -397,3 +397,35 @@ describe('dialogs', () => {
     expect(document.activeElement).toBe(last);
   });
 });
+
+describe('dialogs when focus has fallen out of them', () => {
+  it('Escape still closes only the innermost dialog and Tab brings focus back inside', async () => {
+    await desktopApp();
+    fireEvent.click(screen.getByRole('button', { name: 'Connect Codex' }));
+    const dialog = screen.getByRole('dialog', { name: 'Connect Codex' });
+    const write = await within(dialog).findByRole('button', { name: 'Write Codex config' });
+    await waitFor(() => expect(write).toHaveProperty('disabled', false));
+    fireEvent.click(write);
+    await waitFor(() =>
+      expect(within(dialog).getByTestId('codex-configured').textContent).toContain('Configured for this gateway'),
+    );
+    // The button is disabled while it works, and Chromium then drops focus to <body>.
+    write.focus();
+    write.blur();
+    expect(document.activeElement).toBe(document.body);
+
+    fireEvent.keyDown(document.body, { key: 'Tab' });
+    expect(dialog.contains(document.activeElement)).toBe(true);
+
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Restore backup' }));
+    const confirm = screen.getByRole('alertdialog', { name: 'Restore the Codex backup?' });
+    (document.activeElement as HTMLElement | null)?.blur();
+    fireEvent.keyDown(document.body, { key: 'Escape' });
+    expect(confirm.isConnected).toBe(false);
+    expect(screen.getByRole('dialog', { name: 'Connect Codex' })).toBe(dialog);
+
+    (document.activeElement as HTMLElement | null)?.blur();
+    fireEvent.keyDown(document.body, { key: 'Escape' });
+    expect(screen.queryByRole('dialog')).toBeNull();
+  });
+});

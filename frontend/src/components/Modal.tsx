@@ -5,6 +5,17 @@ import { IconButton } from './IconButton';
 const FOCUSABLE =
   'a[href], button:not([disabled]), input:not([disabled]):not([type="hidden"]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
 
+/**
+ * Open modals, innermost last. A key pressed while focus is outside every modal (it falls back to
+ * <body> when the focused button becomes disabled, e.g. "Write Codex config" while it works) reaches
+ * only the document; the innermost modal still answers Escape and pulls Tab back inside.
+ */
+const openModals: HTMLElement[] = [];
+
+function focusables(box: HTMLElement): HTMLElement[] {
+  return Array.from(box.querySelectorAll<HTMLElement>(FOCUSABLE));
+}
+
 interface ModalProps {
   title: string;
   onClose: () => void;
@@ -46,6 +57,30 @@ export function Modal({ title, onClose, children, footer, size = 'md', initialFo
     // run once on open
   }, []);
 
+  useEffect(() => {
+    const box = boxRef.current;
+    if (!box) return;
+    openModals.push(box);
+    function onDocumentKeyDown(e: globalThis.KeyboardEvent) {
+      if (openModals[openModals.length - 1] !== box || !box || box.contains(e.target as Node | null)) return;
+      if (e.key === 'Escape') {
+        e.preventDefault();
+        onCloseRef.current();
+      } else if (e.key === 'Tab') {
+        e.preventDefault();
+        const items = focusables(box);
+        const target = e.shiftKey ? items[items.length - 1] : items[0];
+        (target ?? box).focus();
+      }
+    }
+    document.addEventListener('keydown', onDocumentKeyDown);
+    return () => {
+      document.removeEventListener('keydown', onDocumentKeyDown);
+      const i = openModals.indexOf(box);
+      if (i >= 0) openModals.splice(i, 1);
+    };
+  }, []);
+
   function onKeyDown(e: KeyboardEvent<HTMLDivElement>) {
     if (e.key === 'Escape') {
       e.stopPropagation();
@@ -54,7 +89,7 @@ export function Modal({ title, onClose, children, footer, size = 'md', initialFo
       return;
     }
     if (e.key !== 'Tab' || !boxRef.current) return;
-    const items = Array.from(boxRef.current.querySelectorAll<HTMLElement>(FOCUSABLE));
+    const items = focusables(boxRef.current);
     if (items.length === 0) {
       e.preventDefault();
       return;

@@ -1,0 +1,195 @@
+"""The control UI end to end: real Chromium (playwright-core) against the real headless app.
+
+pytest owns the processes and the fake upstreams; ``frontend/e2e/dashboard.e2e.mjs`` drives the
+browser through every user action and asserts what the user sees. Afterwards this test checks
+what those actions left on disk: the app's ``config.toml`` / ``secrets.json`` and the Codex files.
+
+    the app        python -m api_router --headless --user-data <tmp> --port <free>  (empty config)
+    upstreams      four FakeProviders (real aiohttp servers on 127.0.0.1) in this test's loop
+    fake control   POST <control>/<name>/<ok|fail>: lets the script make an upstream fail or recover
+    the browser    node frontend/e2e/dashboard.e2e.mjs (Debian chromium, fresh profile)
+
+Screenshots and the script's log go to ``test-artifacts/`` at the repository root.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import tomlkit
+from aiohttp import web
+
+from tests.support import fake_provider as fp
+from tests.test_cli import spawn, wait_health
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+FRONTEND = ROOT / "frontend"
+SCRIPT = FRONTEND / "e2e" / "dashboard.e2e.mjs"
+ARTIFACTS = ROOT / "test-artifacts"
+NODE_TIMEOUT = 120  # the script takes ~7 s (its own watchdog: 90 s); every step inside is bounded too
+
+CHROMIUM = os.environ.get("API_ROUTER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+NODE = shutil.which("node")
+
+# Keys the script types into the UI; the upstreams must receive exactly these.
+KEY_P1 = "sk-e2e-p1-7f3a9c0d5b2e4a61"
+KEY_P2 = "sk-e2e-p2-1c8e6f4a2d9b3e75"
+
+USER_CODEX_CONFIG = '# my own Codex settings\nmodel = "gpt-5-codex"\n'
+
+
+def _missing() -> str | None:
+    if NODE is None:
+        return "node is not installed"
+    if not Path(CHROMIUM).exists():
+        return f"no Chromium at {CHROMIUM} (python3 tasks.py test installs Debian's chromium as root)"
+    if not (FRONTEND / "node_modules" / "playwright-core").is_dir():
+        return "frontend/node_modules/playwright-core is missing (run python3 tasks.py test, or npm ci in frontend/)"
+    if not (ROOT / "backend" / "api_router" / "web" / "index.html").is_file():
+        return "the UI is not built (python3 tasks.py test builds it)"
+    return None
+
+
+async def start_fake_control(fakes: dict[str, fp.FakeProvider]) -> web.AppRunner:
+    """``POST /<name>/fail`` makes that upstream answer 503 from now on; ``/<name>/ok`` heals it."""
+
+    async def switch(request: web.Request) -> web.Response:
+        fake = fakes.get(request.match_info["name"])
+        mode = request.match_info["mode"]
+        if fake is None or mode not in ("ok", "fail"):
+            raise web.HTTPNotFound()
+        fake.always(fp.json_ok(f"hello from {fake.name}") if mode == "ok"
+                    else fp.status(503, "upstream overloaded, try again later"))
+        return web.json_response({"name": fake.name, "mode": mode, "calls": fake.calls})
+
+    app = web.Application()
+    app.router.add_post("/{name}/{mode}", switch)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    _, err = proc.communicate()
+    return err
+
+
+async def test_dashboard_end_to_end(tmp_path: Path) -> None:
+    why = _missing()
+    if why:
+        pytest.skip(why)
+    started = time.monotonic()
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    user_data = tmp_path / "user-data"
+    codex_home = tmp_path / "codex-home"
+    codex_home.mkdir()
+    (codex_home / "config.toml").write_text(USER_CODEX_CONFIG, encoding="utf-8")
+
+    fakes = {name: await fp.FakeProvider(name).start() for name in ("p1", "p2", "p3", "p4")}
+    for fake in fakes.values():
+        fake.always(fp.json_ok(f"hello from {fake.name}"))
+    control = await start_fake_control(fakes)
+    control_url = f"http://127.0.0.1:{control.addresses[0][1]}"
+
+    port = fp.free_port()
+    app = spawn(user_data, "--port", str(port), env={"CODEX_HOME": str(codex_home)})
+    node_out = ""
+    try:
+        await asyncio.to_thread(wait_health, port, app, 20)
+        secrets_path = user_data / "secrets.json"
+        first_token = json.loads(secrets_path.read_text())["gateway_token"]
+        assert tomlkit.parse((user_data / "config.toml").read_text()).get("provider_order") == []
+
+        env = {
+            **os.environ,
+            "API_ROUTER_CHROMIUM": CHROMIUM,
+            "E2E_GATEWAY": f"http://127.0.0.1:{port}/",
+            "E2E_TOKEN": first_token,
+            "E2E_FAKE_URLS": json.dumps({n: f.base_url for n, f in fakes.items()}),
+            "E2E_FAKE_CONTROL": control_url,
+            "E2E_KEYS": json.dumps({"p1": KEY_P1, "p2": KEY_P2}),
+            "E2E_CODEX_HOME": str(codex_home),
+            "E2E_ARTIFACTS": str(ARTIFACTS),
+        }
+        node = await asyncio.create_subprocess_exec(
+            NODE, str(SCRIPT), cwd=FRONTEND, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        try:
+            out, _ = await asyncio.wait_for(node.communicate(), NODE_TIMEOUT)
+        except TimeoutError:
+            node.kill()
+            out, _ = await node.communicate()
+            out += f"\n[pytest] killed: the script ran longer than {NODE_TIMEOUT} s\n".encode()
+        node_out = out.decode(errors="replace")
+        (ARTIFACTS / "dashboard-e2e.log").write_text(node_out, encoding="utf-8")
+        assert node.returncode == 0, f"dashboard.e2e.mjs failed (exit {node.returncode}):\n{node_out}"
+    finally:
+        app_err = await asyncio.to_thread(_stop, app)
+        await control.cleanup()
+        for fake in fakes.values():
+            await fake.stop()
+    print(node_out)
+    print(f"[pytest] end-to-end run took {time.monotonic() - started:.1f} s")
+    assert app.returncode == 0, app_err
+    assert "Traceback" not in app_err, app_err
+
+    # --- what the UI actions left in the app's files --------------------------------------------------
+    config = tomlkit.parse((user_data / "config.toml").read_text()).unwrap()
+    assert config["provider_order"] == ["p2", "p1", "p3", "p4"]  # reordered in the UI, then two added
+    for name, fake in fakes.items():
+        assert config["providers"][name]["base_url"] == fake.base_url
+    assert config["providers"]["p1"]["display_name"] == "Relay One"
+    routing = config["routing"]
+    assert routing["manual_override"] == ""  # locked to p1, then back to automatic
+    assert routing["failure_threshold"] == 1 and routing["cooldown_seconds"] == 60
+    secrets = json.loads(secrets_path.read_text())
+    assert secrets["providers"] == {"p1": KEY_P1, "p2": KEY_P2}
+    new_token = secrets["gateway_token"]
+    assert new_token != first_token and new_token.startswith("ao_")
+
+    # --- the upstreams saw the keys typed into the UI ---------------------------------------------------
+    auth_seen = {n: {r.headers.get("Authorization") for r in f.requests} for n, f in fakes.items()}
+    assert auth_seen["p1"] == {f"Bearer {KEY_P1}"}
+    assert auth_seen["p2"] == {f"Bearer {KEY_P2}"}
+    assert fakes["p3"].calls == 0 and fakes["p4"].calls == 0
+
+    # --- Connect Codex wrote the files ----------------------------------------------------------------------
+    codex_raw = (codex_home / "config.toml").read_text(encoding="utf-8")
+    codex = tomlkit.parse(codex_raw).unwrap()
+    assert codex["model_provider"] == "api_router"
+    block = codex["model_providers"]["api_router"]
+    assert block["base_url"] == f"http://127.0.0.1:{port}/v1"
+    assert block["wire_api"] == "responses"
+    assert codex["model"] == "gpt-5-codex" and "# my own Codex settings" in codex_raw  # merged, not replaced
+    auth_raw = (codex_home / "auth.json").read_bytes()
+    assert not auth_raw.startswith(b"\xef\xbb\xbf")
+    assert json.loads(auth_raw.decode("utf-8")) == {"OPENAI_API_KEY": new_token}
+    backup = codex_home / "api-router-backup"
+    assert (backup / "config.toml").read_text(encoding="utf-8") == USER_CODEX_CONFIG
+
+    for name in ("dashboard-light.png", "dashboard-dark.png"):
+        shot = ARTIFACTS / name
+        assert shot.is_file() and shot.stat().st_size > 10_000, name
+
+
+if __name__ == "__main__":  # pragma: no cover - convenience: python tests/browser/test_dashboard_e2e.py
+    raise SystemExit(pytest.main([__file__, "-q", "-s", *sys.argv[1:]]))
