@@ -65,7 +65,7 @@ def open_runtime(paths: Paths, *, clock: Callable[[], float] = time.time) -> Run
     continuity = Continuity(home, store.response_owner, store.reasoning_owners, rejecting)
     quota = Quota(store, lambda: config.current, lambda: secrets.current, store.add_event)
     quota.load()
-    router = Router(store.add_event, clock, skip=quota.skip_reason)
+    router = Router(store.add_event, clock, skip=quota.skip_reason, redact=redactor)
     return Runtime(paths, config, secrets, redactor, store, router, continuity, quota, home)
 
 

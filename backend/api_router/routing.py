@@ -58,9 +58,11 @@ def _ms(t: float | None) -> int | None:
 
 class Router:
     def __init__(self, emit: EventSink, clock: Callable[[], float] = time.time,
-                 skip: Callable[[str], str | None] = lambda provider: None) -> None:
+                 skip: Callable[[str], str | None] = lambda provider: None,
+                 redact: Callable[[str], str] = lambda text: text) -> None:
         self._emit = emit
         self._clock = clock
+        self._redact = redact  # upstream error texts may echo a key; last_error is shown in the UI
         self._skip = skip  # why automatic routing should pass a provider by (e.g. no quota left)
         self._lock = threading.Lock()
         self._s = _State()
@@ -117,6 +119,7 @@ class Router:
     # --- outcomes --------------------------------------------------------------------------------
 
     def record_success(self, cfg: Config, provider: str, failures: Sequence[Failure] = ()) -> None:
+        failures = [Failure(f.provider, self._redact(f.error)) for f in failures]
         now = self._clock()
         with self._lock:
             h = self._health(provider)
@@ -159,6 +162,7 @@ class Router:
         return f"failover: {why}", f"{prefix}: {why}", "warning"
 
     def record_failure(self, cfg: Config, provider: str, error: str, retry_after: float | None = None) -> None:
+        error = self._redact(error)
         now = self._clock()
         threshold = cfg.routing.failure_threshold
         with self._lock:

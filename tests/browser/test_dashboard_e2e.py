@@ -29,6 +29,7 @@ import tomlkit
 from aiohttp import web
 
 from tests.support import fake_provider as fp
+from tests.support.tools import missing
 from tests.test_cli import spawn, wait_health
 
 pytestmark = pytest.mark.browser
@@ -95,7 +96,7 @@ def _stop(proc: subprocess.Popen) -> str:
 async def test_dashboard_end_to_end(tmp_path: Path) -> None:
     why = _missing()
     if why:
-        pytest.skip(why)
+        missing(why)
     started = time.monotonic()
     ARTIFACTS.mkdir(exist_ok=True)
 

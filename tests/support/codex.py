@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.support.tools import missing
 
 CONFIG = """\
 model = "gpt-5.5"
@@ -43,11 +43,9 @@ DEFAULT_BINARY = (Path(__file__).resolve().parents[2] / ".cache" / "codex-0.169.
 def codex_binary() -> Path:
     """The pinned Codex binary; ``python3 tasks.py test`` installs it (and then a missing one fails)."""
     path = Path(os.environ.get("API_ROUTER_CODEX_BIN") or DEFAULT_BINARY)
-    if path.is_file():
-        return path
-    if os.environ.get("API_ROUTER_TASKS"):
-        pytest.fail(f"the Codex CLI should have been installed at {path}")
-    pytest.skip("the Codex CLI is installed by python3 tasks.py test")
+    if not path.is_file():
+        missing(f"the Codex CLI is not installed at {path}")
+    return path
 
 
 @dataclass

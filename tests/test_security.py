@@ -1,0 +1,176 @@
+"""Security: DNS rebinding, cross-origin control calls, constant-time tokens, no secret anywhere it
+should not be, 0600 secrets, explicit opt-in for non-loopback binds, bodies never logged."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+
+import pytest
+from aiohttp import web
+
+from api_router.cli import setup_logging
+from api_router.status import build_status
+from tests.support import fake_provider as fp
+from tests.support.harness import simple_body
+from tests.test_cli import TOKEN, setup_user_data, spawn, wait_health
+
+PROVIDER_KEY = "sk-live-LEAKCHECK-0123456789abcdef"
+USAGE_TOKEN = "ut-LEAKCHECK-usage-fedcba987654"
+BODY_MARKER = "private-prompt-text-7f3a9c"
+
+
+def echoing_401() -> fp.Behaviour:
+    """A careless relay that echoes the key it was sent, in full, in its error message."""
+    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        sent = request.headers.get("Authorization", "")
+        return web.json_response({"error": {"message": f"Incorrect API key provided: {sent}"}}, status=401)
+    return run
+
+
+async def test_dns_rebinding_host_is_refused_everywhere(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    for method, path in (("GET", "/"), ("GET", "/health"), ("GET", "/status"), ("POST", "/v1/responses"),
+                         ("POST", "/api/get_gateway_token")):
+        reply = await gw.request(method, path, body={}, headers={"Host": "attacker.example:4000"})
+        assert reply.status == 403, path
+        assert gw.token not in reply.body.decode()
+
+
+async def test_foreign_origin_cannot_use_the_control_api(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    for origin in ("https://evil.example", "http://localhost:9999", "null"):
+        reply = await gw.request("POST", "/api/get_gateway_token", body={}, headers={"Origin": origin})
+        assert reply.status == 403 and gw.token not in reply.body.decode(), origin
+
+
+async def test_tokens_are_compared_in_constant_time(fakes, gateway, monkeypatch):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    calls = []
+    real = hmac.compare_digest
+
+    def spy(a, b):
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    await gw.request("GET", "/status", token="ao_" + "1" * 32)
+    assert calls and calls[-1][1] == gw.token.encode()
+
+
+async def test_secrets_file_is_private(tmp_path):
+    from api_router.secrets import SecretsFile
+
+    sf, _ = SecretsFile.load(tmp_path / "secrets.json")
+    sf.edit(lambda s: s.with_changes(provider_keys={"p": PROVIDER_KEY}))
+    assert stat.S_IMODE(os.stat(tmp_path / "secrets.json").st_mode) == 0o600
+
+
+async def test_no_secret_leaks_into_logs_events_status_request_log_errors_or_crashes(fakes, gateway, monkeypatch):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, keys={"p1": PROVIDER_KEY, "p2": PROVIDER_KEY + "-2"})
+    listener = setup_logging(gw.rt, console=False)
+    try:
+        await gw.api("set_usage_token", provider="p1", token=USAGE_TOKEN)
+        p1.always(echoing_401())
+        p2.always(echoing_401())
+        p1.usage, p1.usage_status = {"message": f"bad token {USAGE_TOKEN} {PROVIDER_KEY}"}, 401
+        replies = [await gw.responses({**simple_body(BODY_MARKER)}, stream=s) for s in (False, True)]
+        replies.append(await gw.request("GET", "/v1/models"))
+        await gw.api("refresh_usage", provider="p1")
+        probe = await gw.api("probe_provider", provider="p1")
+
+        def crash(rt):
+            raise RuntimeError(f"boom with {PROVIDER_KEY} and {gw.token}")
+
+        monkeypatch.setattr("api_router.gateway.server.build_status", crash)
+        replies.append(await gw.request("GET", "/status"))
+        monkeypatch.undo()
+        gw.rt.store.flush()
+    finally:
+        listener.stop()
+
+    assert replies[0].status == 502 and replies[-1].status == 500
+    everything = {
+        "client replies": "\n".join(r.body.decode("utf-8", "replace") for r in replies),
+        "probe": json.dumps(probe),
+        "log file": (gw.rt.paths.data / "api-router.log").read_text(),
+        "events": json.dumps((await gw.api("list_events", limit=5000))["events"]),
+        "status": json.dumps(build_status(gw.rt)),
+        "config": json.dumps(await gw.api("get_config")),
+        "store": "\n".join(sqlite3.connect(gw.rt.store.path).iterdump()),
+        "request log": json.dumps(await gw.api("get_request_log")),
+    }
+    assert "boom with" in everything["log file"]  # the crash was logged, with a traceback...
+    assert "Traceback" in everything["log file"]
+    for where, text in everything.items():
+        for secret in (PROVIDER_KEY, USAGE_TOKEN, gw.token):
+            assert secret not in text, f"a secret leaked into the {where}"
+    for where in ("log file", "events", "status", "store", "request log"):
+        assert BODY_MARKER not in everything[where], f"request body text was written to the {where}"
+    assert any("sk-l…cdef" in e["message"] for e in json.loads(everything["events"]))  # shown masked instead
+
+
+def test_process_output_has_no_secrets(tmp_path):
+    ud = setup_user_data(tmp_path, {"p1": "http://127.0.0.1:9/v1"})
+    (ud / "secrets.json").write_text(json.dumps({"gateway_token": TOKEN, "providers": {"p1": PROVIDER_KEY}}))
+    port = fp.free_port()
+    proc = spawn(ud, "--port", str(port))
+    try:
+        wait_health(port, proc)
+        import urllib.request
+
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/responses", data=json.dumps(simple_body(BODY_MARKER)).encode(),
+                                     headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(req, timeout=10)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 502
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=15)
+    assert PROVIDER_KEY not in out + err and BODY_MARKER not in out + err
+    # the banner shows the gateway token on purpose (the user needs it); stderr never does
+    assert TOKEN in out and TOKEN not in err
+
+
+def test_non_loopback_bind_needs_opt_in_and_warns(tmp_path):
+    ud = setup_user_data(tmp_path, {"p1": "http://127.0.0.1:9/v1"})
+    port = fp.free_port()
+    refused = spawn(ud, "--host", "0.0.0.0", "--port", str(port))
+    _, err = refused.communicate(timeout=15)
+    assert refused.returncode == 1 and "allow_remote" in err
+    text = (ud / "config.toml").read_text().replace("[listen]\n", "[listen]\nallow_remote = true\n")
+    (ud / "config.toml").write_text(text)
+    allowed = spawn(ud, "--host", "0.0.0.0", "--port", str(port))
+    try:
+        wait_health(port, allowed)
+    finally:
+        allowed.terminate()
+        _, err = allowed.communicate(timeout=15)
+    assert "non-loopback" in err
+    assert allowed.returncode == 0
+
+
+async def test_gateway_token_never_reaches_any_upstream(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.always(fp.status(503))
+    await gw.responses(stream=True)
+    await gw.request("GET", "/v1/models")
+    await gw.api("probe_provider", provider="p2")
+    p1.usage = {"success": True, "data": {"total_available": 1}}
+    await gw.api("refresh_usage")
+    recorded = [*p1.requests, *p2.requests, *p1.model_requests, *p2.model_requests, *p1.usage_requests]
+    assert recorded
+    for r in recorded:
+        assert gw.token not in json.dumps(r.headers) and gw.token.encode() not in r.raw
