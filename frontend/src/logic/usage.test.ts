@@ -78,7 +78,7 @@ describe('quotaCell', () => {
   it('falls back to available, then a budget, then what was used', () => {
     expect(quotaCell(makeQuotaEntry({ snapshot: makeSnapshot({ available: 3.5 }) })).text).toBe('$3.50 left');
     const budget = makeSnapshot({ weekly_spent_usd: 2.5, weekly_budget_usd: 10, daily_budget_usd: 0 });
-    expect(quotaCell(makeQuotaEntry({ snapshot: budget })).text).toBe('$7.50 left this week');
+    expect(quotaCell(makeQuotaEntry({ snapshot: budget })).text).toBe('$7.50 left/wk');
     expect(quotaCell(makeQuotaEntry({ snapshot: makeSnapshot({ today_used: 1.2 }) })).text).toBe('$1.20 used today');
     expect(quotaCell(makeQuotaEntry({ snapshot: makeSnapshot({ used: 3, unit: '' }) })).text).toBe('3 used');
     expect(quotaCell(makeQuotaEntry({ snapshot: makeSnapshot() })).text).toBe('—');
@@ -87,7 +87,7 @@ describe('quotaCell', () => {
   it('marks an exhausted provider and keeps the last good reading beside a failed check', () => {
     const cell = quotaCell(seededQuota().p3);
     expect(cell).toMatchObject({
-      text: '$0.00 left today',
+      text: '$0.00 left/day',
       tone: 'bad',
       exhausted: true,
       exhaustedReason: 'daily budget spent: $10.00 of $10.00',

@@ -69,7 +69,7 @@ export function formatQuantity(
 export type QuotaTone = 'ok' | 'warn' | 'bad' | 'muted';
 
 export interface QuotaCell {
-  /** Short text for the table: "$12.30 left", "4.2k quota", "∞", "—". */
+  /** Short text for the table: "$12.30 left", "4.2k quota", "85% left", "$7.50 left/wk", "∞", "—". */
   text: string;
   /** Longer text for the tooltip (several lines). */
   title: string;
@@ -83,19 +83,20 @@ export interface QuotaCell {
   errorAt: number | null;
 }
 
+/** Budget periods, with the short suffix the table uses ("$7.50 left/wk"). */
 const PERIODS = [
-  ['daily', 'today'],
-  ['weekly', 'this week'],
-  ['monthly', 'this month'],
+  ['daily', 'day'],
+  ['weekly', 'wk'],
+  ['monthly', 'mo'],
 ] as const;
 
-type Budget = { period: (typeof PERIODS)[number][0]; when: string; spent: number | null; budget: number };
+type Budget = { period: (typeof PERIODS)[number][0]; per: string; spent: number | null; budget: number };
 
 /** The first budget that is set (a budget of 0 or less means "none" on the panels we know). */
 export function firstBudget(s: UsageSnapshot): Budget | null {
-  for (const [period, when] of PERIODS) {
+  for (const [period, per] of PERIODS) {
     const budget = s[`${period}_budget_usd`];
-    if (budget !== null && budget > 0) return { period, when, spent: s[`${period}_spent_usd`], budget };
+    if (budget !== null && budget > 0) return { period, per, spent: s[`${period}_spent_usd`], budget };
   }
   return null;
 }
@@ -114,7 +115,7 @@ function headline(s: UsageSnapshot): { text: string; low: boolean } {
   const budget = firstBudget(s);
   if (budget) {
     const rest = budget.budget - (budget.spent ?? 0);
-    return { text: `${formatUsd(rest)} left ${budget.when}`, low: rest <= 0 };
+    return { text: `${formatUsd(rest)} left/${budget.per}`, low: rest <= 0 };
   }
   if (s.today_used !== null) return { text: `${formatQuantity(s.today_used, s.unit)} used today`, low: false };
   if (s.used !== null) return { text: `${formatQuantity(s.used, s.unit)} used`, low: false };
