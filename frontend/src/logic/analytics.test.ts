@@ -6,11 +6,13 @@ import {
   attemptPath,
   bucketLabel,
   errorRate,
+  formatInt,
   outcomeLabel,
   percentileRows,
   providerColor,
   seriesRows,
   shortSessionId,
+  shortTime,
   timelineItems,
 } from './analytics';
 
@@ -71,6 +73,17 @@ describe('percentileRows', () => {
 });
 
 describe('small helpers', () => {
+  it('formats exact integers', () => {
+    expect(formatInt(33000)).toBe('33,000');
+    expect(formatInt(7)).toBe('7');
+    expect(formatInt(-1234567)).toBe('-1,234,567');
+    expect(formatInt(null)).toBe('—');
+  });
+  it('shows the time alone for today, with the date otherwise', () => {
+    const now = new Date(2025, 10, 24, 16, 0).getTime();
+    expect(shortTime(new Date(2025, 10, 24, 9, 5).getTime(), now)).toBe('09:05');
+    expect(shortTime(new Date(2025, 10, 21, 23, 59).getTime(), now)).toBe('Nov 21 23:59');
+  });
   it('computes an error rate', () => {
     expect(errorRate({ requests: 8, errors: 1 })).toBe('13%');
     expect(errorRate({ requests: 300, errors: 1 })).toBe('0.3%');

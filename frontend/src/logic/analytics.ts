@@ -117,6 +117,22 @@ export const TOTALS: readonly { key: TotalKey; label: string; testId: string }[]
   { key: 'total_tokens', label: 'Total tokens', testId: 'usage-overall-total-tokens' },
 ];
 
+/** Exact integer with thousands separators: 33000 → "33,000". */
+export function formatInt(n: number | null | undefined): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) return '—';
+  const sign = n < 0 ? '-' : '';
+  return sign + String(Math.round(Math.abs(n))).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+/** When something happened, short: "14:03" today (by `nowMs`), "Nov 21 14:03" otherwise. Local time. */
+export function shortTime(unixMs: number, nowMs: number): string {
+  const d = new Date(unixMs);
+  const n = new Date(nowMs);
+  const hm = `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+  const sameDay = d.getFullYear() === n.getFullYear() && d.getMonth() === n.getMonth() && d.getDate() === n.getDate();
+  return sameDay ? hm : `${MONTHS[d.getMonth()]} ${d.getDate()} ${hm}`;
+}
+
 /** Errors as a share of requests: "12.5%", "" when there were no requests. */
 export function errorRate(s: Pick<TrafficStats, 'requests' | 'errors'>): string {
   if (!s.requests) return '';
