@@ -97,6 +97,7 @@ describe('small helpers', () => {
   it('shortens long session ids only', () => {
     expect(shortSessionId(SESSION_A)).toBe('019a7f3a…');
     expect(shortSessionId('old-session')).toBe('old-session');
+    expect(shortSessionId('sess-beta-0002')).toBe('sess-beta-0002');
   });
   it('names attempt outcomes', () => {
     expect(outcomeLabel('provider_failure')).toBe('failed');

@@ -142,9 +142,9 @@ export function errorRate(s: Pick<TrafficStats, 'requests' | 'errors'>): string 
 
 // ---------------------------------------------------------------- sessions and timelines
 
-/** Session ids are long (UUIDs): the first 8 characters are enough to tell them apart. */
+/** Codex session ids are UUIDs: their first 8 characters are enough to tell them apart. Short ids stay whole. */
 export function shortSessionId(id: string): string {
-  return id.length > 12 ? `${id.slice(0, 8)}…` : id;
+  return id.length > 20 ? `${id.slice(0, 8)}…` : id;
 }
 
 export function sessionProviders(s: SessionSummary): string {
