@@ -5,7 +5,7 @@ import { Dashboard } from './components/Dashboard';
 import { Header } from './components/Header';
 import { Toasts } from './components/Toasts';
 import { TokenGate } from './components/TokenGate';
-import { UsagePlaceholder } from './components/UsagePlaceholder';
+import { UsagePage } from './components/UsagePage';
 import { ToastProvider, useToasts } from './store/toasts';
 import { useActions } from './store/useActions';
 import { useAuth } from './store/useAuth';
@@ -13,6 +13,8 @@ import { useGatewayToken } from './store/useGatewayToken';
 import { useRoute } from './store/useRoute';
 import { useStatus, type UseStatusOptions } from './store/useStatus';
 import type { Status } from './types';
+
+const NO_PROVIDERS: string[] = [];
 
 export interface AppProps {
   bridge: Bridge;
@@ -80,7 +82,7 @@ export function Shell({ bridge, initial, intervalMs, onForgetToken }: ShellProps
         onForgetToken={onForgetToken}
       />
       {route === 'usage' ? (
-        <UsagePlaceholder />
+        <UsagePage bridge={bridge} providerOrder={status?.provider_order ?? NO_PROVIDERS} />
       ) : status ? (
         <Dashboard status={status} token={token} actions={actions} refresh={refresh} />
       ) : (

@@ -64,8 +64,10 @@ export interface Status {
   metrics: Record<ProviderId, ProviderMetrics>;
   recent_events: GatewayEvent[];
   unseen_events: number;
-  quota: Record<string, unknown>;
-  ledgers: Record<string, unknown>;
+  /** Providers with a usage reading (or a failed check) only. */
+  quota: Record<ProviderId, QuotaEntry>;
+  /** Providers that served tokens or had a successful check only. */
+  ledgers: Record<ProviderId, Ledger>;
   last_activity_unix_ms: UnixMs | null;
   now_unix_ms: UnixMs;
 }
@@ -123,9 +125,159 @@ export interface UpsertProviderArgs {
   provider: ProviderId;
   display_name?: string | null;
   base_url?: string | null;
-  usage_adapter?: string | null;
+  usage_adapter?: UsageAdapter | null;
   usage_base_url?: string | null;
   disabled?: boolean | null;
+}
+
+// ---------------------------------------------------------------- usage and quota
+
+/** `""` = detect automatically. */
+export type UsageAdapter = '' | 'token_stats' | 'budget_info' | 'new_api' | 'openai_billing';
+
+/** What `remaining`, `today_*` and granted/used/available are counted in; budgets are always USD. */
+export type UsageUnit = 'USD' | 'quota' | 'CNY' | '';
+
+/** One successful usage reading (`UsageSnapshot.to_json`). Quantities are null when not reported. */
+export interface UsageSnapshot {
+  adapter: string;
+  /** The usage base that answered. */
+  base_url: string;
+  fetched_at_unix_ms: UnixMs;
+  /** The adapter was found by detection, not configured. */
+  detected: boolean;
+  remaining: number | null;
+  unlimited: boolean;
+  today_used: number | null;
+  today_added: number | null;
+  daily_spent_usd: number | null;
+  daily_budget_usd: number | null;
+  weekly_spent_usd: number | null;
+  weekly_budget_usd: number | null;
+  monthly_spent_usd: number | null;
+  monthly_budget_usd: number | null;
+  granted: number | null;
+  used: number | null;
+  available: number | null;
+  expires_at_unix_ms: UnixMs | null;
+  unit: UsageUnit;
+  /** Fields the upstream wrote as percentages ("85%" → 85). */
+  percent_fields: string[];
+  notes: string[];
+  exhausted: boolean;
+  exhausted_reason: string | null;
+}
+
+/** Per provider: the last good snapshot and the latest error (a failed check keeps the snapshot). */
+export interface QuotaEntry {
+  snapshot: UsageSnapshot | null;
+  error: string | null;
+  error_at_unix_ms: UnixMs | null;
+  /** Out of quota: automatic routing skips it. */
+  skipped: boolean;
+  /** The adapter tried first on the next check. */
+  adapter_hint: string | null;
+}
+
+/** Tokens served since the last successful usage check (`since_unix_ms` null: never checked). */
+export interface Ledger {
+  tokens_since_check: number;
+  since_unix_ms: UnixMs | null;
+}
+
+export interface UsageState {
+  quota: Record<ProviderId, QuotaEntry>;
+  ledgers: Record<ProviderId, Ledger>;
+}
+
+// ---------------------------------------------------------------- analytics
+
+export type AnalyticsWindow = 'hour' | 'day' | 'month';
+
+export interface Percentiles {
+  p50: number | null;
+  p90: number | null;
+  p99: number | null;
+}
+
+export interface TrafficStats {
+  requests: number;
+  errors: number;
+  input_tokens: number;
+  output_tokens: number;
+  cached_tokens: number;
+  reasoning_tokens: number;
+  total_tokens: number;
+  latency_ms: Percentiles;
+  ttfb_ms: Percentiles;
+}
+
+export interface SeriesCounts {
+  requests: number;
+  errors: number;
+  tokens: number;
+}
+
+export interface SeriesPoint {
+  /** Start of the bucket. */
+  t_unix_ms: UnixMs;
+  /** Only providers with traffic in this bucket. */
+  providers: Record<ProviderId, SeriesCounts>;
+}
+
+export interface Analytics {
+  window: AnalyticsWindow;
+  since_unix_ms: UnixMs;
+  now_unix_ms: UnixMs;
+  bucket_ms: number;
+  overall: TrafficStats;
+  providers: Record<ProviderId, TrafficStats>;
+  series: SeriesPoint[];
+}
+
+export interface SessionSummary {
+  session_id: string;
+  requests: number;
+  first_unix_ms: UnixMs;
+  last_unix_ms: UnixMs;
+  providers: ProviderId[];
+  /** Requests that tried more than one provider. */
+  failovers: number;
+  total_tokens: number;
+}
+
+/** `ok`, `provider_failure`, `retry`, `client_error`, `client_closed`, `aborted`. */
+export type AttemptOutcome = string;
+
+export interface Attempt {
+  provider: ProviderId;
+  outcome: AttemptOutcome;
+  status: number | null;
+  latency_ms: number;
+  error: string | null;
+}
+
+export interface TimelineEntry {
+  id: number;
+  unix_ms: UnixMs;
+  /** Who served it; null when every attempt failed. */
+  provider: ProviderId | null;
+  status: number;
+  latency_ms: number;
+  ttfb_ms: number | null;
+  total_tokens: number;
+  error: string | null;
+  attempts: Attempt[];
+  /** Served after another provider failed. */
+  failover: boolean;
+  /** Served by a different provider than the previous turn. */
+  switched: boolean;
+}
+
+export interface SessionTimeline {
+  session_id: string;
+  /** Oldest first. */
+  requests: TimelineEntry[];
 }
 
 type NoArgs = Record<string, never>;
@@ -152,6 +304,13 @@ export interface ControlMethods {
   get_codex_setup: { args: NoArgs; result: CodexSetup };
   apply_codex_setup: { args: NoArgs; result: CodexSetup };
   restore_codex_backup: { args: NoArgs; result: CodexSetup };
+  get_usage: { args: NoArgs; result: UsageState };
+  refresh_usage: { args: { provider?: ProviderId | null }; result: UsageState };
+  set_usage_token: { args: { provider: ProviderId; token: string }; result: Config };
+  clear_usage_token: { args: { provider: ProviderId }; result: Config };
+  get_analytics: { args: { window?: AnalyticsWindow }; result: Analytics };
+  list_sessions: { args: { limit?: number }; result: { sessions: SessionSummary[] } };
+  get_session_timeline: { args: { session_id: string }; result: SessionTimeline };
 }
 
 export type MethodName = keyof ControlMethods;

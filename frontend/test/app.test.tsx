@@ -367,7 +367,7 @@ describe('dashboard', () => {
     expect(writeText).toHaveBeenCalledWith('http://127.0.0.1:4000/v1');
   });
 
-  it('has a Usage placeholder tab', async () => {
+  it('has a Usage tab', async () => {
     await desktopApp();
     const usage = screen.getByRole('link', { name: 'Usage' });
     expect(screen.getByRole('link', { name: 'Dashboard' }).getAttribute('aria-current')).toBe('page');
@@ -375,8 +375,9 @@ describe('dashboard', () => {
       window.location.hash = usage.getAttribute('href')!;
       window.dispatchEvent(new HashChangeEvent('hashchange'));
     });
-    expect(screen.getByText('Usage analytics arrive with the usage issue.')).toBeTruthy();
+    expect(screen.getByRole('heading', { level: 1, name: 'Usage' })).toBeTruthy();
     expect(usage.getAttribute('aria-current')).toBe('page');
+    expect(await screen.findByTestId('usage-overall-requests')).toBeTruthy();
   });
 });
 

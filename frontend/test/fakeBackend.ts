@@ -2,6 +2,7 @@
 // both as a fake `window.pywebview.api` and as a fake `fetch` for POST /api/<method>.
 
 import type {
+  AnalyticsWindow,
   CodexSetup,
   Config,
   GatewayEvent,
@@ -10,6 +11,9 @@ import type {
   RoutingConfig,
   Status,
 } from '../src/types';
+import { NOW, makeQuotaEntry, makeSnapshot, seededLedgers, seededQuota, seededRequests, sessions, summary, timeline, type FakeRequest } from './fakeUsage';
+
+export { NOW, SESSION_A, SESSION_B, makeQuotaEntry, makeSnapshot } from './fakeUsage';
 
 export class FakeError extends Error {
   constructor(
@@ -22,7 +26,6 @@ export class FakeError extends Error {
 }
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-const NOW = 1_764_000_000_000;
 
 export function makeProvider(over: Partial<ProviderStatus> = {}): ProviderStatus {
   return {
@@ -91,8 +94,8 @@ export function makeStatus(over: Partial<Status> = {}): Status {
     metrics,
     recent_events: events,
     unseen_events: 2,
-    quota: {},
-    ledgers: {},
+    quota: seededQuota(),
+    ledgers: seededLedgers(),
     last_activity_unix_ms: NOW - 1000,
     now_unix_ms: NOW,
     ...over,
@@ -107,6 +110,8 @@ export const METHODS = [
   'delete_provider', 'set_provider_order', 'set_provider_key', 'clear_provider_key',
   'set_provider_disabled', 'probe_provider', 'get_gateway_token', 'rotate_gateway_token',
   'get_codex_setup', 'apply_codex_setup', 'restore_codex_backup',
+  'get_usage', 'refresh_usage', 'set_usage_token', 'clear_usage_token',
+  'get_analytics', 'list_sessions', 'get_session_timeline',
 ] as const;
 
 export class FakeBackend {
@@ -124,6 +129,14 @@ export class FakeBackend {
   };
   /** Make the next call to `method` fail with this error. */
   failNext: Record<string, FakeError> = {};
+  /** Providers with a usage token set. */
+  usageTokens = new Set<string>();
+  /** The request log behind get_analytics, list_sessions and get_session_timeline. */
+  requests: FakeRequest[] = seededRequests();
+  /** refresh_usage: these providers' checks fail with this message (the last snapshot stays). */
+  usageFailures: Record<string, string> = {};
+  /** The clock refresh_usage stamps new readings with. */
+  now = NOW;
 
   constructor(status: Status = makeStatus()) {
     this.state = status;
@@ -150,7 +163,7 @@ export class FakeBackend {
         disabled: p.disabled,
         has_key: p.has_key,
         key_preview: p.key_preview,
-        has_usage_token: false,
+        has_usage_token: this.usageTokens.has(id),
       };
     }
     return this.clone({
@@ -207,7 +220,15 @@ export class FakeBackend {
         if (typeof args.display_name === 'string') p.display_name = args.display_name;
         if (typeof args.base_url === 'string') p.base_url = args.base_url;
         if (typeof args.disabled === 'boolean') p.disabled = args.disabled;
+        if (typeof args.usage_adapter === 'string') p.usage_adapter = args.usage_adapter;
+        if (typeof args.usage_base_url === 'string') p.usage_base_url = args.usage_base_url.trim();
         s.providers = { ...s.providers, [id]: p };
+        const usageChanged =
+          existing &&
+          (p.base_url !== existing.base_url ||
+            p.usage_adapter !== existing.usage_adapter ||
+            p.usage_base_url !== existing.usage_base_url);
+        if (usageChanged) this.invalidateUsage(id);
         if (!existing) s.provider_order = [...s.provider_order, id];
         return this.config();
       }
@@ -218,6 +239,9 @@ export class FakeBackend {
         const { [id]: p, ...rest } = s.providers;
         s.providers = { ...rest, [to]: p };
         s.provider_order = s.provider_order.map((x) => (x === id ? to : x));
+        s.quota = renameKey(s.quota, id, to);
+        s.ledgers = renameKey(s.ledgers, id, to);
+        if (this.usageTokens.delete(id)) this.usageTokens.add(to);
         return this.config();
       }
       case 'delete_provider': {
@@ -225,6 +249,10 @@ export class FakeBackend {
         const { [id]: _gone, ...rest } = s.providers;
         s.providers = rest;
         s.provider_order = s.provider_order.filter((x) => x !== id);
+        this.invalidateUsage(id);
+        const { [id]: _ledger, ...ledgers } = s.ledgers;
+        s.ledgers = ledgers;
+        this.usageTokens.delete(id);
         return this.config();
       }
       case 'set_provider_order': {
@@ -240,11 +268,13 @@ export class FakeBackend {
         const key = String(args.key ?? '');
         if (!key) throw new FakeError('key must not be empty');
         s.providers = { ...s.providers, [id]: { ...s.providers[id], has_key: true, key_preview: `${key.slice(0, 4)}…${key.slice(-4)}` } };
+        this.invalidateUsage(id);
         return this.config();
       }
       case 'clear_provider_key': {
         const id = this.need(args.provider);
         s.providers = { ...s.providers, [id]: { ...s.providers[id], has_key: false, key_preview: '' } };
+        this.invalidateUsage(id);
         return this.config();
       }
       case 'set_provider_disabled': {
@@ -272,9 +302,74 @@ export class FakeBackend {
       case 'restore_codex_backup':
         this.codex = { ...this.codex, configured: false };
         return this.clone(this.codex);
+      case 'get_usage':
+        return this.clone({ quota: s.quota, ledgers: s.ledgers });
+      case 'refresh_usage': {
+        const only = args.provider === undefined || args.provider === null ? null : this.need(args.provider);
+        for (const id of s.provider_order) {
+          if (only !== null && id !== only) continue;
+          if (this.checkable(id)) this.checkUsage(id);
+        }
+        return this.clone({ quota: s.quota, ledgers: s.ledgers });
+      }
+      case 'set_usage_token': {
+        const id = this.need(args.provider);
+        const token = String(args.token ?? '').trim();
+        if (!token) throw new FakeError('token must not be empty');
+        if (/\s/.test(token)) throw new FakeError('token must not contain spaces or line breaks');
+        this.usageTokens.add(id);
+        this.invalidateUsage(id);
+        return this.config();
+      }
+      case 'clear_usage_token': {
+        const id = this.need(args.provider);
+        this.usageTokens.delete(id);
+        this.invalidateUsage(id);
+        return this.config();
+      }
+      case 'get_analytics': {
+        const window = (args.window ?? 'day') as AnalyticsWindow;
+        if (!['hour', 'day', 'month'].includes(window)) throw new FakeError('window must be one of: hour, day, month');
+        return summary(this.requests, window, NOW);
+      }
+      case 'list_sessions': {
+        const limit = args.limit === undefined ? 50 : Number(args.limit);
+        return { sessions: sessions(this.requests, limit) };
+      }
+      case 'get_session_timeline':
+        return timeline(this.requests, String(args.session_id ?? ''));
       default:
         throw new FakeError(`unknown method: ${method}`, 404, 'not_found');
     }
+  }
+
+  /** Usage is checked for enabled providers with a base URL and an API key or usage token. */
+  private checkable(id: string): boolean {
+    const p = this.state.providers[id];
+    return !!p && !p.disabled && !!p.base_url && (p.has_key || this.usageTokens.has(id));
+  }
+
+  private checkUsage(id: string): void {
+    const s = this.state;
+    const previous = s.quota[id];
+    const failure = this.usageFailures[id];
+    if (failure) {
+      s.quota = { ...s.quota, [id]: { ...(previous ?? makeQuotaEntry()), error: failure, error_at_unix_ms: this.now } };
+      return;
+    }
+    const snapshot = previous?.snapshot
+      ? { ...previous.snapshot, fetched_at_unix_ms: this.now }
+      : makeSnapshot({ base_url: s.providers[id].base_url.replace(/\/v1\/?$/, ''), remaining: 5, fetched_at_unix_ms: this.now });
+    s.quota = {
+      ...s.quota,
+      [id]: makeQuotaEntry({ snapshot, skipped: snapshot.exhausted, adapter_hint: snapshot.adapter }),
+    };
+    s.ledgers = { ...s.ledgers, [id]: { tokens_since_check: 0, since_unix_ms: this.now } };
+  }
+
+  private invalidateUsage(id: string): void {
+    const { [id]: _gone, ...rest } = this.state.quota;
+    this.state.quota = rest;
   }
 
   /** A fake `window.pywebview.api`: every contract method, rejecting with Error(message). */
@@ -313,6 +408,10 @@ export class FakeBackend {
   methods(): string[] {
     return this.calls.map((c) => c.method);
   }
+}
+
+function renameKey<T>(map: Record<string, T>, from: string, to: string): Record<string, T> {
+  return Object.fromEntries(Object.entries(map).map(([k, v]) => [k === from ? to : k, v]));
 }
 
 export function json(status: number, body: unknown): Response {

@@ -51,6 +51,8 @@ describe('provider rows', () => {
           providerOrder={s.provider_order}
           providers={s.providers}
           metrics={s.metrics}
+          quota={s.quota}
+          ledgers={s.ledgers}
           preferredProvider={s.preferred_provider}
           activeProvider={s.active_provider}
           manualOverride={s.manual_override}
@@ -76,8 +78,18 @@ describe('provider rows', () => {
     // A poll with only a new server time re-renders no row at all.
     const raw3 = fresh(second);
     raw3.now_unix_ms += 1500;
-    rerender(view(shareStatus(second, raw3)));
+    const third = shareStatus(second, raw3);
+    rerender(view(third));
     expect(rendersByName()).toEqual({ 'Relay One': 1, 'Relay Two': 2, 'Relay Three': 1, 'Relay Four': 1 });
+
+    // Tokens counted since the usage check move for p1 only: only p1 re-renders.
+    const raw4 = fresh(third);
+    raw4.ledgers.p1.tokens_since_check += 500;
+    const fourth = shareStatus(third, raw4);
+    expect(fourth.quota).toBe(third.quota);
+    rerender(view(fourth));
+    expect(rendersByName()).toEqual({ 'Relay One': 2, 'Relay Two': 2, 'Relay Three': 1, 'Relay Four': 1 });
+    expect(screen.getByTestId('ledger-p1').textContent).toBe('1.7k tok');
   });
 
   it('stay put across real polls through useStatus (bridge → store → rows)', async () => {

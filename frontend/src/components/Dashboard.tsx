@@ -41,6 +41,8 @@ export function Dashboard({ status, token, actions, refresh }: Props) {
           providerOrder={status.provider_order}
           providers={status.providers}
           metrics={status.metrics}
+          quota={status.quota}
+          ledgers={status.ledgers}
           preferredProvider={status.preferred_provider}
           activeProvider={status.active_provider}
           manualOverride={status.manual_override}

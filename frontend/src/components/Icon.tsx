@@ -2,7 +2,8 @@ import { memo } from 'react';
 
 export type IconName =
   | 'x' | 'plus' | 'up' | 'down' | 'check' | 'copy' | 'eye' | 'eye-off' | 'rotate' | 'edit' | 'tag'
-  | 'key' | 'power' | 'trash' | 'probe' | 'grip' | 'info' | 'warning' | 'error' | 'terminal';
+  | 'key' | 'power' | 'trash' | 'probe' | 'grip' | 'info' | 'warning' | 'error' | 'terminal' | 'refresh'
+  | 'gauge';
 
 const PATHS: Record<IconName, string[]> = {
   x: ['M6 6l12 12', 'M18 6L6 18'],
@@ -24,6 +25,8 @@ const PATHS: Record<IconName, string[]> = {
   info: ['M12 3a9 9 0 1 0 0 18 9 9 0 0 0 0-18z', 'M12 11v5', 'M12 7.5h.01'],
   warning: ['M12 3.5l9.5 16.5h-19z', 'M12 10v4.5', 'M12 17.5h.01'],
   error: ['M12 3a9 9 0 1 0 0 18 9 9 0 0 0 0-18z', 'M9 9l6 6', 'M15 9l-6 6'],
+  refresh: ['M19.5 10A8 8 0 0 0 5.1 7.5', 'M4.5 3.5v4h4', 'M4.5 14a8 8 0 0 0 14.4 2.5', 'M19.5 20.5v-4h-4'],
+  gauge: ['M3.6 17a9 9 0 1 1 16.8 0', 'M12 14l4.5-4.5', 'M12 12.5a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3z'],
   terminal: ['M4 4h16a1 1 0 0 1 1 1v14a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V5a1 1 0 0 1 1-1z', 'M7 9l3 3-3 3', 'M13 15h4'],
 };
 

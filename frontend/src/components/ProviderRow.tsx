@@ -1,14 +1,19 @@
 import { memo, useState, type DragEvent, type KeyboardEvent } from 'react';
 import { formatCount, formatDateTime, truncate } from '../logic/format';
 import { healthBadge } from '../logic/health';
-import type { ProviderMetrics, ProviderStatus } from '../types';
+import { ledgerCell } from '../logic/usage';
+import type { Ledger, ProviderMetrics, ProviderStatus, QuotaEntry } from '../types';
 import { Badge } from './Badge';
 import { Countdown } from './Countdown';
 import { Icon } from './Icon';
 import { IconButton } from './IconButton';
 import { ProbeResult, type ProbeState } from './ProbeResult';
+import { QuotaCell } from './QuotaCell';
 
-export type RowDialog = 'edit' | 'rename' | 'key' | 'delete';
+export type RowDialog = 'edit' | 'rename' | 'key' | 'delete' | 'usage';
+
+/** Columns of the providers table (for the detail row's colSpan). */
+export const PROVIDER_COLUMNS = 12;
 
 /** Stable callbacks shared by every row (one object for the table's lifetime). */
 export interface RowHandlers {
@@ -17,6 +22,9 @@ export interface RowHandlers {
   setDisabled: (id: string, disabled: boolean) => void;
   probe: (id: string) => void;
   closeProbe: (id: string) => void;
+  refreshUsage: (id: string) => void;
+  /** Same as open('usage', id); a separate function so the memoised quota cell can keep it. */
+  openUsage: (id: string) => void;
   dragStart: (id: string, e: DragEvent) => void;
   dragOver: (id: string, e: DragEvent<HTMLTableRowElement>) => void;
   drop: (id: string, e: DragEvent) => void;
@@ -27,6 +35,10 @@ export interface ProviderRowProps {
   id: string;
   provider: ProviderStatus;
   metrics: ProviderMetrics | undefined;
+  quota: QuotaEntry | undefined;
+  ledger: Ledger | undefined;
+  /** A usage check covering this provider is under way. */
+  usageBusy: boolean;
   isFirst: boolean;
   isLast: boolean;
   isPreferred: boolean;
@@ -45,6 +57,7 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
   const { id, provider: p, metrics: m, handlers: h } = props;
   const [errorOpen, setErrorOpen] = useState(false);
   const badge = healthBadge(p);
+  const ledger = ledgerCell(props.ledger);
 
   function onHandleKey(e: KeyboardEvent<HTMLButtonElement>) {
     if (e.key === 'ArrowUp' || e.key === 'ArrowDown') {
@@ -137,6 +150,12 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
         <td className="num" title={`${m?.total_tokens ?? 0} tokens`}>
           {formatCount(m?.total_tokens ?? 0)}
         </td>
+        <td className="prow__quota">
+          <QuotaCell id={id} entry={props.quota} busy={props.usageBusy} onRefresh={h.refreshUsage} onOpen={h.openUsage} />
+        </td>
+        <td className="num" title={ledger.title} data-testid={`ledger-${id}`}>
+          <span className={ledger.text === '—' ? 'muted' : undefined}>{ledger.text}</span>
+        </td>
         <td className="prow__key">
           {p.has_key ? (
             <code className="mono ellipsis" title="Key preview" data-testid={`key-preview-${id}`}>
@@ -155,6 +174,7 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
               onClick={() => h.probe(id)}
             />
             <IconButton icon="key" label={p.has_key ? `Change key for ${id}` : `Set key for ${id}`} onClick={() => h.open('key', id)} />
+            <IconButton icon="gauge" label={`Usage settings for ${id}`} onClick={() => h.open('usage', id)} />
             <IconButton icon="edit" label={`Edit ${id}`} onClick={() => h.open('edit', id)} />
             <IconButton icon="tag" label={`Rename ${id}`} onClick={() => h.open('rename', id)} />
             <IconButton
@@ -169,7 +189,7 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
       </tr>
       {props.probe ? (
         <tr className="prow-detail" data-testid={`provider-detail-${id}`}>
-          <td colSpan={10}>
+          <td colSpan={PROVIDER_COLUMNS}>
             <ProbeResult id={id} state={props.probe} onClose={() => h.closeProbe(id)} />
           </td>
         </tr>

@@ -1,19 +1,23 @@
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type DragEvent } from 'react';
 import { dropReorder, moveById, orderedProviderIds, sameOrder } from '../logic/order';
 import type { Actions } from '../store/useActions';
-import type { ProviderMetrics, ProviderStatus } from '../types';
+import { useUsageRefresh } from '../store/useUsageRefresh';
+import type { Ledger, ProviderMetrics, ProviderStatus, QuotaEntry } from '../types';
 import { ConfirmDialog } from './ConfirmDialog';
 import { Icon } from './Icon';
 import { KeyDialog } from './KeyDialog';
 import type { ProbeState } from './ProbeResult';
 import { ProviderDialog } from './ProviderDialog';
-import { ProviderRow, type RowDialog, type RowHandlers } from './ProviderRow';
+import { PROVIDER_COLUMNS, ProviderRow, type RowDialog, type RowHandlers } from './ProviderRow';
 import { RenameDialog } from './RenameDialog';
+import { UsageDialog } from './UsageDialog';
 
 interface Props {
   providerOrder: string[];
   providers: Record<string, ProviderStatus>;
   metrics: Record<string, ProviderMetrics>;
+  quota: Record<string, QuotaEntry>;
+  ledgers: Record<string, Ledger>;
   preferredProvider: string;
   activeProvider: string | null;
   manualOverride: string | null;
@@ -26,7 +30,7 @@ type DropHint = { id: string; place: 'before' | 'after' } | null;
 
 /** Providers table with its toolbar and dialogs; owns reorder, probe and dialog UI state only. */
 export function ProvidersPanel(props: Props) {
-  const { providers, metrics, actions, refresh } = props;
+  const { providers, metrics, quota, ledgers, actions, refresh } = props;
   const serverIds = useMemo(
     () => orderedProviderIds({ provider_order: props.providerOrder, providers }),
     [props.providerOrder, providers],
@@ -37,6 +41,9 @@ export function ProvidersPanel(props: Props) {
   const [probes, setProbes] = useState<Record<string, ProbeState>>({});
   const [dropHint, setDropHint] = useState<DropHint>(null);
   const [announcement, setAnnouncement] = useState('');
+  const usage = useUsageRefresh(actions, serverIds);
+  const refreshUsageRef = useRef(usage.refresh);
+  refreshUsageRef.current = usage.refresh;
 
   const idsRef = useRef(ids);
   idsRef.current = ids;
@@ -73,6 +80,8 @@ export function ProvidersPanel(props: Props) {
         void commitOrder(moveById(idsRef.current, id, delta), id);
       },
       open: (kind, id) => setDialog({ kind, id }),
+      openUsage: (id) => setDialog({ kind: 'usage', id }),
+      refreshUsage: (id) => void refreshUsageRef.current(id),
       setDisabled: (id, disabled) => void actions.setProviderDisabled(id, disabled),
       probe: (id) => {
         setProbes((s) => ({ ...s, [id]: { loading: true } }));
@@ -155,9 +164,21 @@ export function ProvidersPanel(props: Props) {
         <h2 id="providers-title" className="card__title">
           Providers <span className="muted count">{ids.length}</span>
         </h2>
-        <button type="button" className="btn btn--small btn--primary" onClick={() => setDialog({ kind: 'add' })}>
-          <Icon name="plus" size={14} /> Add provider
-        </button>
+        <div className="toolbar">
+          <button
+            type="button"
+            className="btn btn--small"
+            disabled={usage.allBusy || ids.length === 0}
+            aria-busy={usage.allBusy || undefined}
+            title="Check every provider's usage now"
+            onClick={() => void usage.refresh(null)}
+          >
+            <Icon name="refresh" size={14} /> Refresh all usage
+          </button>
+          <button type="button" className="btn btn--small btn--primary" onClick={() => setDialog({ kind: 'add' })}>
+            <Icon name="plus" size={14} /> Add provider
+          </button>
+        </div>
       </div>
       <p id="reorder-help" className="sr-only">
         Drag to reorder, or focus the handle and press the up or down arrow key.
@@ -176,6 +197,8 @@ export function ProvidersPanel(props: Props) {
             <col className="c-error" />
             <col className="c-req" />
             <col className="c-tokens" />
+            <col className="c-quota" />
+            <col className="c-ledger" />
             <col className="c-key" />
             <col className="c-actions" />
           </colgroup>
@@ -197,6 +220,12 @@ export function ProvidersPanel(props: Props) {
               <th scope="col" className="num">
                 Tokens
               </th>
+              <th scope="col" title="What the provider's usage panel says is left">
+                Quota
+              </th>
+              <th scope="col" className="num" title="Tokens served since the last successful usage check">
+                Since check
+              </th>
               <th scope="col">Key</th>
               <th scope="col">
                 <span className="sr-only">Actions</span>
@@ -206,7 +235,7 @@ export function ProvidersPanel(props: Props) {
           <tbody>
             {ids.length === 0 ? (
               <tr>
-                <td colSpan={10} className="empty">
+                <td colSpan={PROVIDER_COLUMNS} className="empty">
                   No providers yet. Add one to start routing.
                 </td>
               </tr>
@@ -217,6 +246,9 @@ export function ProvidersPanel(props: Props) {
                   id={id}
                   provider={providers[id]}
                   metrics={metrics[id]}
+                  quota={quota[id]}
+                  ledger={ledgers[id]}
+                  usageBusy={usage.isBusy(id)}
                   isFirst={i === 0}
                   isLast={i === ids.length - 1}
                   isPreferred={id === props.preferredProvider}
@@ -261,6 +293,16 @@ export function ProvidersPanel(props: Props) {
           provider={current}
           onSetKey={actions.setProviderKey}
           onClearKey={actions.clearProviderKey}
+          onClose={close}
+        />
+      ) : null}
+      {dialog?.kind === 'usage' && current ? (
+        <UsageDialog
+          id={dialog.id}
+          provider={current}
+          entry={quota[dialog.id]}
+          actions={actions}
+          onRefresh={handlers.refreshUsage}
           onClose={close}
         />
       ) : null}

@@ -74,3 +74,17 @@ export function validateProviderForm(
 export function hasErrors(errors: Record<string, unknown>): boolean {
   return Object.values(errors).some(Boolean);
 }
+
+/** Usage base URL: empty means "derived from the base URL"; otherwise an absolute http(s) URL. */
+export function validateUsageBaseUrl(raw: string): string | null {
+  if (!raw.trim()) return null;
+  return validateBaseUrl(raw);
+}
+
+/** Usage token: optional in the form (empty = leave as is); never with spaces. */
+export function validateUsageToken(raw: string): string | null {
+  const value = raw.trim();
+  if (!value) return null;
+  if (/\s/.test(value)) return 'The token must not contain spaces or line breaks';
+  return null;
+}

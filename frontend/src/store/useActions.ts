@@ -1,5 +1,6 @@
 import { useMemo, useRef } from 'react';
 import { BridgeError, errorMessage, type Bridge } from '../bridge';
+import { refreshOutcome } from '../logic/usage';
 import type { ArgsOf, MethodName, ProviderId, ResultOf, RoutingUpdate, Status, UpsertProviderArgs } from '../types';
 import type { ToastApi } from './toasts';
 
@@ -76,6 +77,29 @@ export function useActions(deps: Deps) {
         run('Could not write the Codex configuration', 'apply_codex_setup', {}, { after: 'none', success: 'Codex configured' }),
       restoreCodexBackup: () =>
         run('Could not restore the Codex backup', 'restore_codex_backup', {}, { after: 'none', success: 'Codex backup restored' }),
+      getConfig: () => run('Could not read the configuration', 'get_config', {}, { after: 'none' }),
+      /**
+       * Check usage now: one provider, or every one (`null`). A toast says what came of it: checked,
+       * failed (the last good reading stays and the row shows the error), or nothing to check.
+       * `ids` are the providers that exist, for the "all" summary.
+       */
+      refreshUsage: async (provider: ProviderId | null, ids: readonly ProviderId[]) => {
+        const r = await run(
+          provider ? `Could not check usage for ${provider}` : 'Could not check usage',
+          'refresh_usage',
+          provider ? { provider } : {},
+        );
+        if (r.ok) ref.current.toasts.push(refreshOutcome(r.value, provider, ids));
+        return r;
+      },
+      setUsageToken: (provider: ProviderId, token: string) =>
+        run(`Could not set the usage token for ${provider}`, 'set_usage_token', { provider, token }, {
+          success: `Usage token saved for ${provider}`,
+        }),
+      clearUsageToken: (provider: ProviderId) =>
+        run(`Could not clear the usage token for ${provider}`, 'clear_usage_token', { provider }, {
+          success: `Usage token cleared for ${provider}`,
+        }),
     };
   }, []);
 }

@@ -1,0 +1,227 @@
+import { useEffect, useId, useState, type FormEvent } from 'react';
+import { formatDateTime } from '../logic/format';
+import { USAGE_ADAPTERS, adapterDescription, isUsageAdapter, snapshotDetails } from '../logic/usage';
+import { hasErrors, validateUsageBaseUrl, validateUsageToken, type FieldErrors } from '../logic/validate';
+import type { Actions } from '../store/useActions';
+import type { ProviderStatus, QuotaEntry, UsageAdapter } from '../types';
+import { Field } from './Field';
+import { Modal } from './Modal';
+
+interface Props {
+  id: string;
+  provider: ProviderStatus;
+  entry: QuotaEntry | undefined;
+  actions: Pick<Actions, 'upsertProvider' | 'setUsageToken' | 'clearUsageToken' | 'getConfig'>;
+  /** Check usage again after a change (the backend drops the old reading). */
+  onRefresh: (id: string) => void;
+  onClose: () => void;
+}
+
+type Errors = FieldErrors<'baseUrl' | 'token'>;
+
+/**
+ * How a provider's usage is read: adapter, usage base URL and usage token (write-only), with the
+ * last reading: which adapter answered, whether detection found it, and the base that worked.
+ */
+export function UsageDialog({ id, provider, entry, actions, onRefresh, onClose }: Props) {
+  const uid = useId();
+  const [adapter, setAdapter] = useState<UsageAdapter>(
+    isUsageAdapter(provider.usage_adapter) ? provider.usage_adapter : '',
+  );
+  const [baseUrl, setBaseUrl] = useState(provider.usage_base_url);
+  const [token, setToken] = useState('');
+  const [hasToken, setHasToken] = useState<boolean | null>(null);
+  const [errors, setErrors] = useState<Errors>({});
+  const [busy, setBusy] = useState(false);
+
+  // has_usage_token is only in get_config.
+  useEffect(() => {
+    let live = true;
+    void actions.getConfig().then((r) => {
+      if (live && r.ok) setHasToken(!!r.value.providers[id]?.has_usage_token);
+    });
+    return () => {
+      live = false;
+    };
+  }, [actions, id]);
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    const next: Errors = {};
+    const urlError = validateUsageBaseUrl(baseUrl);
+    if (urlError) next.baseUrl = urlError;
+    const tokenError = validateUsageToken(token);
+    if (tokenError) next.token = tokenError;
+    setErrors(next);
+    if (hasErrors(next)) return;
+
+    const url = baseUrl.trim();
+    const changes: { usage_adapter?: UsageAdapter; usage_base_url?: string } = {};
+    if (adapter !== provider.usage_adapter) changes.usage_adapter = adapter;
+    if (url !== provider.usage_base_url) changes.usage_base_url = url;
+    const newToken = token.trim();
+    if (Object.keys(changes).length === 0 && !newToken) return onClose();
+
+    setBusy(true);
+    try {
+      if (Object.keys(changes).length > 0) {
+        const r = await actions.upsertProvider({ provider: id, ...changes });
+        if (!r.ok) return; // the toast says why; keep the dialog open
+      }
+      if (newToken) {
+        const r = await actions.setUsageToken(id, newToken);
+        if (!r.ok) return;
+      }
+      onClose();
+      onRefresh(id);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  async function clearToken() {
+    setBusy(true);
+    try {
+      const r = await actions.clearUsageToken(id);
+      if (r.ok) {
+        onClose();
+        onRefresh(id);
+      }
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const snapshot = entry?.snapshot ?? null;
+  const details = snapshot ? snapshotDetails(snapshot) : [];
+
+  return (
+    <Modal
+      title={`Usage settings for ${id}`}
+      onClose={onClose}
+      footer={
+        <>
+          {hasToken ? (
+            <button type="button" className="btn btn--danger footer-left" onClick={clearToken} disabled={busy}>
+              Clear usage token
+            </button>
+          ) : null}
+          <button type="button" className="btn" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" form={`${uid}-form`} className="btn btn--primary" disabled={busy}>
+            Save usage settings
+          </button>
+        </>
+      }
+    >
+      <section className="usage-reading" aria-label={`Last usage reading of ${id}`} data-testid={`usage-reading-${id}`}>
+        {snapshot ? (
+          <dl className="kv kv--wide">
+            <dt>Adapter</dt>
+            <dd data-testid={`usage-adapter-${id}`}>{adapterDescription(snapshot)}</dd>
+            <dt>Base used</dt>
+            <dd className="mono ellipsis" title={snapshot.base_url} data-testid={`usage-base-${id}`}>
+              {snapshot.base_url}
+            </dd>
+            <dt>Checked</dt>
+            <dd>{formatDateTime(snapshot.fetched_at_unix_ms)}</dd>
+            {details.map((row) => (
+              <FragmentRow key={row.label} label={row.label} value={row.value} />
+            ))}
+            {snapshot.exhausted ? (
+              <>
+                <dt>Exhausted</dt>
+                <dd className="text-bad">
+                  {snapshot.exhausted_reason}
+                  {entry?.skipped ? ' — automatic routing skips it' : ''}
+                </dd>
+              </>
+            ) : null}
+          </dl>
+        ) : (
+          <p className="muted">
+            No usage reading yet.
+            {entry?.adapter_hint ? ` The next check tries ${entry.adapter_hint} first.` : ''}
+          </p>
+        )}
+        {snapshot && snapshot.notes.length > 0 ? (
+          <ul className="usage-notes">
+            {snapshot.notes.map((n) => (
+              <li key={n}>{n}</li>
+            ))}
+          </ul>
+        ) : null}
+        {entry?.error ? (
+          <p className="usage-error" role="note" data-testid={`usage-error-${id}`}>
+            Last check failed{entry.error_at_unix_ms ? ` at ${formatDateTime(entry.error_at_unix_ms)}` : ''}:{' '}
+            {entry.error}
+            {snapshot ? ' (the reading above is the last good one)' : ''}
+          </p>
+        ) : null}
+      </section>
+
+      <form id={`${uid}-form`} className="form" onSubmit={submit} noValidate>
+        <div className="field">
+          <label htmlFor={`${uid}-adapter`}>Usage adapter</label>
+          <select
+            id={`${uid}-adapter`}
+            value={adapter}
+            onChange={(e) => setAdapter(isUsageAdapter(e.target.value) ? e.target.value : '')}
+          >
+            {USAGE_ADAPTERS.map((a) => (
+              <option key={a.value} value={a.value}>
+                {a.label}
+              </option>
+            ))}
+          </select>
+        </div>
+        <Field
+          label="Usage base URL"
+          value={baseUrl}
+          onChange={(e) => {
+            setBaseUrl(e.target.value);
+            if (errors.baseUrl) setErrors((x) => ({ ...x, baseUrl: undefined }));
+          }}
+          error={errors.baseUrl}
+          autoComplete="off"
+          spellCheck={false}
+          inputMode="url"
+          placeholder="Derived from the base URL"
+          hint="Leave empty to try the addresses derived from the base URL"
+        />
+        <Field
+          label="Usage token"
+          type="password"
+          value={token}
+          onChange={(e) => {
+            setToken(e.target.value);
+            if (errors.token) setErrors((x) => ({ ...x, token: undefined }));
+          }}
+          error={errors.token}
+          autoComplete="off"
+          spellCheck={false}
+          hint={
+            <span data-testid={`usage-token-state-${id}`}>
+              {hasToken === null
+                ? 'Checking for a usage token…'
+                : hasToken
+                  ? 'A usage token is set; type a new one to replace it. It is never shown again.'
+                  : 'None set: usage is read with the API key. Only for panels that need their own token.'}
+            </span>
+          }
+        />
+        <p className="muted small">Saving a change drops the last reading and checks usage again.</p>
+      </form>
+    </Modal>
+  );
+}
+
+function FragmentRow({ label, value }: { label: string; value: string }) {
+  return (
+    <>
+      <dt>{label}</dt>
+      <dd>{value}</dd>
+    </>
+  );
+}

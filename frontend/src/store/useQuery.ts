@@ -1,0 +1,86 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { errorMessage } from '../bridge';
+import { replaceEqualDeep } from '../logic/share';
+
+export interface Query<T> {
+  /** The last answer for the current key (kept while a refresh is under way). */
+  data: T | null;
+  /** The last failure for the current key; null once a fetch succeeds. */
+  error: string | null;
+  /** A fetch for the current key is under way. */
+  loading: boolean;
+  /** Fetch again now; never throws. */
+  refresh: () => Promise<void>;
+}
+
+interface Entry<T> {
+  data: T | null;
+  error: string | null;
+}
+
+/**
+ * Reads `load()` for `key` (null: nothing to read) and again every `intervalMs` (0: never). Answers
+ * are cached per key, so switching back (e.g. to a window seen before) shows data at once, and
+ * structurally shared, so an unchanged answer keeps its identity and memoised charts skip a render.
+ * A late answer for a key that is no longer current, or older than a newer one, is dropped.
+ */
+export function useQuery<T>(key: string | null, load: () => Promise<T>, intervalMs = 0): Query<T> {
+  const [cache, setCache] = useState<Record<string, Entry<T>>>({});
+  const [inflight, setInflight] = useState<Record<string, number>>({});
+  const loadRef = useRef(load);
+  loadRef.current = load;
+  const keyRef = useRef(key);
+  keyRef.current = key;
+  const seq = useRef<Record<string, number>>({});
+
+  const fetchKey = useCallback(async (k: string) => {
+    const mine = (seq.current[k] = (seq.current[k] ?? 0) + 1);
+    setInflight((m) => ({ ...m, [k]: (m[k] ?? 0) + 1 }));
+    let next: Entry<T> | null = null;
+    try {
+      const value = await loadRef.current();
+      if (mine === seq.current[k]) next = { data: value, error: null };
+    } catch (e) {
+      if (mine === seq.current[k]) next = { data: null, error: errorMessage(e) };
+    } finally {
+      setInflight((m) => ({ ...m, [k]: Math.max(0, (m[k] ?? 1) - 1) }));
+    }
+    if (!next) return;
+    const got = next;
+    setCache((c) => {
+      const prev = c[k];
+      // A failed refresh keeps the data it had.
+      const data = got.error !== null ? prev?.data ?? null : replaceEqualDeep(prev?.data ?? undefined, got.data as T);
+      if (prev && prev.data === data && prev.error === got.error) return c;
+      return { ...c, [k]: { data, error: got.error } };
+    });
+  }, []);
+
+  useEffect(() => {
+    if (key === null) return;
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const loop = async () => {
+      await fetchKey(key);
+      if (!stopped && intervalMs > 0) timer = setTimeout(loop, intervalMs);
+    };
+    void loop();
+    return () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    };
+  }, [key, intervalMs, fetchKey]);
+
+  const refresh = useCallback(async () => {
+    const k = keyRef.current;
+    if (k !== null) await fetchKey(k);
+  }, [fetchKey]);
+
+  const entry = key === null ? undefined : cache[key];
+  return {
+    data: entry?.data ?? null,
+    error: entry?.error ?? null,
+    loading: key !== null && (inflight[key] ?? 0) > 0,
+    refresh,
+  };
+}

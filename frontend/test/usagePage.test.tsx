@@ -1,0 +1,155 @@
+// The Usage page (#/usage) against the fake backend's seeded request log (test/fakeUsage.ts):
+// totals, per-provider numbers, rendered recharts charts, and the session timeline.
+
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { describe, expect, it } from 'vitest';
+import { App } from '../src/App';
+import { createDesktopBridge } from '../src/bridge';
+import { FakeBackend, FakeError, SESSION_A, SESSION_B } from './fakeBackend';
+
+async function usagePage(backend = new FakeBackend()) {
+  window.location.hash = '#/usage';
+  const bridge = createDesktopBridge(backend.pywebviewApi());
+  render(<App bridge={bridge} pollIntervalMs={60_000} />);
+  await screen.findByTestId('usage-overall-requests');
+  return { backend };
+}
+
+const text = (id: string) => screen.getByTestId(id).textContent;
+const cell = (id: string, col: string) =>
+  screen.getByTestId(`usage-provider-row-${id}`).querySelector(`[data-col="${col}"]`)?.textContent;
+const lastCall = (b: FakeBackend, method: string) => [...b.calls].reverse().find((c) => c.method === method);
+
+describe('Usage page', () => {
+  it('replaces the placeholder and is reachable from the header', async () => {
+    await usagePage();
+    expect(screen.getByRole('link', { name: 'Usage' }).getAttribute('aria-current')).toBe('page');
+    expect(screen.getByRole('heading', { level: 1, name: 'Usage' })).toBeTruthy();
+    expect(screen.queryByText('Usage analytics arrive with the usage issue.')).toBeNull();
+  });
+
+  it('shows the last day by default: totals, percentiles and per-provider numbers', async () => {
+    const { backend } = await usagePage();
+    expect(lastCall(backend, 'get_analytics')?.args).toEqual({ window: 'day' });
+    const group = screen.getByRole('group', { name: 'Time window' });
+    expect(within(group).getByRole('button', { name: 'Last day' }).getAttribute('aria-pressed')).toBe('true');
+
+    expect(text('usage-overall-requests')).toBe('9');
+    expect(text('usage-overall-errors')).toBe('1');
+    expect(text('usage-overall-input-tokens')).toBe('40,000');
+    expect(text('usage-overall-output-tokens')).toBe('4,000');
+    expect(text('usage-overall-cached-tokens')).toBe('8,000');
+    expect(text('usage-overall-reasoning-tokens')).toBe('600');
+    expect(text('usage-overall-total-tokens')).toBe('44,000');
+    expect(text('usage-overall-latency')).toBe('900 ms / 2.5 s / 2.5 s');
+    expect(text('usage-overall-ttfb')).toBe('300 ms / 900 ms / 900 ms');
+
+    const table = screen.getByRole('table', { name: 'Usage by provider' });
+    expect(within(table).getAllByTestId(/^usage-provider-row-/).map((r) => r.dataset.providerId)).toEqual(['p1', 'p2', 'p3']);
+    expect(cell('p1', 'requests')).toBe('7');
+    expect(cell('p1', 'errors')).toBe('2');
+    expect(cell('p1', 'total_tokens')).toBe('20,900');
+    expect(cell('p1', 'latency_p50')).toBe('800 ms');
+    expect(cell('p1', 'latency_p90')).toBe('1 s');
+    expect(cell('p2', 'ttfb_p99')).toBe('700 ms');
+    expect(cell('p3', 'input_tokens')).toBe('10,000');
+  });
+
+  it('switches windows', async () => {
+    const { backend } = await usagePage();
+    fireEvent.click(screen.getByRole('button', { name: 'Last hour' }));
+    await waitFor(() => expect(text('usage-overall-requests')).toBe('8'));
+    expect(lastCall(backend, 'get_analytics')?.args).toEqual({ window: 'hour' });
+    expect(screen.getByRole('button', { name: 'Last hour' }).getAttribute('aria-pressed')).toBe('true');
+    expect(text('usage-overall-total-tokens')).toBe('33,000');
+    expect(screen.queryByTestId('usage-provider-row-p3')).toBeNull(); // 3 h ago: not in the last hour
+
+    fireEvent.click(screen.getByRole('button', { name: 'Last 30 days' }));
+    await waitFor(() => expect(text('usage-overall-requests')).toBe('10'));
+    expect(text('usage-overall-total-tokens')).toBe('66,000');
+  });
+
+  it('renders the charts with recharts', async () => {
+    await usagePage();
+    const tokens = screen.getByTestId('usage-chart-tokens');
+    expect(within(tokens).getByText('Tokens over time')).toBeTruthy();
+    await waitFor(() => expect(tokens.querySelectorAll('svg .recharts-bar-rectangle').length).toBeGreaterThan(0));
+    const requests = screen.getByTestId('usage-chart-requests');
+    expect(requests.querySelectorAll('svg .recharts-bar-rectangle').length).toBeGreaterThan(0);
+    expect(requests.querySelector('svg .recharts-line')).not.toBeNull();
+    const latency = screen.getByTestId('usage-chart-latency');
+    // p1, p2, p3 × p50/p90/p99
+    expect(latency.querySelectorAll('svg .recharts-bar-rectangle').length).toBe(9);
+    fireEvent.click(within(latency).getByRole('button', { name: 'TTFB' }));
+    expect(within(latency).getByRole('button', { name: 'TTFB' }).getAttribute('aria-pressed')).toBe('true');
+    expect(latency.querySelectorAll('svg .recharts-bar-rectangle').length).toBe(9);
+  });
+
+  it('shows the newest session, then any picked one, with failovers and switches marked', async () => {
+    await usagePage();
+    const newest = await screen.findByTestId(`session-row-${SESSION_B}`);
+    expect(newest.getAttribute('aria-pressed')).toBe('true');
+    const list = screen.getByRole('list', { name: 'Recent sessions' });
+    expect(within(list).getAllByRole('button').map((b) => b.dataset.testid)).toEqual([
+      `session-row-${SESSION_B}`,
+      `session-row-${SESSION_A}`,
+      'session-row-old-session',
+    ]);
+
+    const first = await screen.findByTestId('timeline-entry-1');
+    expect(first.textContent).toContain('no provider');
+    expect(first.textContent).toContain('502');
+    expect(first.textContent).toContain('p1 failed (HTTP 503) after 300 ms: HTTP 503: overloaded');
+    expect(first.textContent).toContain('p2 failed (HTTP 500) after 350 ms: HTTP 500: internal error');
+    expect(first.textContent).toContain('all providers failed');
+    expect(text('timeline-entry-2')).not.toContain('switched'); // nobody served before it
+
+    fireEvent.click(screen.getByTestId(`session-row-${SESSION_A}`));
+    await waitFor(() => expect(screen.getByTestId('session-timeline').dataset.sessionId).toBe(SESSION_A));
+    expect(screen.getByTestId(`session-row-${SESSION_A}`).getAttribute('aria-pressed')).toBe('true');
+    const entries = screen.getAllByTestId(/^timeline-entry-/);
+    expect(entries.map((e) => [e.dataset.provider, e.dataset.failover, e.dataset.switched])).toEqual([
+      ['p1', 'false', 'false'],
+      ['p2', 'true', 'true'],
+      ['p2', 'false', 'false'],
+      ['p1', 'false', 'true'],
+    ]);
+    const failover = screen.getByTestId('timeline-entry-2');
+    expect(within(failover).getByText('failover')).toBeTruthy();
+    expect(within(failover).getByText('switched from p1')).toBeTruthy();
+    expect(failover.textContent).toContain('p1 failed (HTTP 502) after 400 ms: HTTP 502: bad gateway');
+    expect(failover.textContent).toContain('6.6k tok');
+    expect(within(screen.getByTestId('timeline-entry-4')).getByText('switched from p2')).toBeTruthy();
+  });
+
+  it('says so when the analytics cannot be loaded, and recovers on refresh', async () => {
+    const backend = new FakeBackend();
+    backend.failNext.get_analytics = new FakeError('window must be one of: hour, day, month');
+    window.location.hash = '#/usage';
+    render(<App bridge={createDesktopBridge(backend.pywebviewApi())} pollIntervalMs={60_000} />);
+    expect((await screen.findByRole('alert')).textContent).toBe(
+      'Could not load the analytics: window must be one of: hour, day, month',
+    );
+    fireEvent.click(screen.getByRole('button', { name: 'Refresh analytics' }));
+    await waitFor(() => expect(text('usage-overall-requests')).toBe('9'));
+    expect(screen.queryByRole('alert')).toBeNull();
+  });
+
+  it('keeps the last numbers when a refresh fails', async () => {
+    const { backend } = await usagePage();
+    backend.failNext.get_analytics = new FakeError('database is locked');
+    fireEvent.click(screen.getByRole('button', { name: 'Refresh analytics' }));
+    expect((await screen.findByRole('alert')).textContent).toContain('showing the last ones');
+    expect(text('usage-overall-requests')).toBe('9');
+  });
+
+  it('shows an empty state without traffic or sessions', async () => {
+    const backend = new FakeBackend();
+    backend.requests = [];
+    window.location.hash = '#/usage';
+    render(<App bridge={createDesktopBridge(backend.pywebviewApi())} pollIntervalMs={60_000} />);
+    await waitFor(() => expect(text('usage-overall-requests')).toBe('0'));
+    expect(within(screen.getByTestId('usage-chart-tokens')).getByText('No requests in this window')).toBeTruthy();
+    expect(await screen.findByText('No Codex sessions recorded yet.')).toBeTruthy();
+  });
+});
