@@ -1,7 +1,5 @@
 """config.toml: defaults, broken files moved aside, wrong types repaired, comments kept, atomic."""
 
-import os
-import stat
 
 import tomlkit
 

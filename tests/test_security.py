@@ -3,16 +3,12 @@ should not be, 0600 secrets, explicit opt-in for non-loopback binds, bodies neve
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import os
 import sqlite3
 import stat
-import subprocess
-import sys
 
-import pytest
 from aiohttp import web
 
 from api_router.cli import setup_logging

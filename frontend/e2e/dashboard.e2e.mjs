@@ -19,17 +19,9 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { STEP_MS, VIEWPORT, elapsed, env, launchBrowser, log, textMatches, until, watchdog } from './lib.mjs';
 
-const STEP_MS = 8_000;
 const TOTAL_MS = 90_000;
-const VIEWPORT = { width: 1320, height: 720 };
-
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set (run this through tests/browser/test_dashboard_e2e.py)`);
-  return v;
-};
 const GATEWAY = env('E2E_GATEWAY').replace(/\/?$/, '/');
 const FIRST_TOKEN = env('E2E_TOKEN');
 const FAKES = JSON.parse(env('E2E_FAKE_URLS'));
@@ -37,48 +29,11 @@ const FAKE_CONTROL = env('E2E_FAKE_CONTROL');
 const KEYS = JSON.parse(env('E2E_KEYS'));
 const CODEX_HOME = env('E2E_CODEX_HOME');
 const ARTIFACTS = env('E2E_ARTIFACTS');
-const CHROMIUM = process.env.API_ROUTER_CHROMIUM || '/usr/bin/chromium';
 const NAMES = { p1: 'Relay One', p2: 'Relay Two', p3: 'Relay Three', p4: 'Relay Four' };
 
-const t0 = Date.now();
-const log = (msg) => console.log(`[e2e ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}`);
-
-const watchdog = setTimeout(() => {
-  log(`FAIL: the whole run took longer than ${TOTAL_MS / 1000} s`);
-  process.exit(3);
-}, TOTAL_MS);
-watchdog.unref();
+watchdog(TOTAL_MS);
 
 // ------------------------------------------------------------------ helpers
-
-/** Polls `probe` until it returns a truthy value; fails after `timeout` with the last value seen. */
-async function until(what, probe, timeout = STEP_MS) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v;
-      last = v;
-    } catch (e) {
-      last = e instanceof Error ? e.message.split('\n')[0] : e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Waits until the (single) element's visible text matches `re`; returns the text. */
-async function textMatches(locator, re, what = String(re)) {
-  let last = '';
-  await until(what, async () => {
-    last = (await locator.innerText({ timeout: 1_000 })).trim();
-    return re.test(last);
-  }).catch((e) => {
-    throw new Error(`${e.message}; text was ${JSON.stringify(last)}`);
-  });
-  return last;
-}
 
 async function responses(token) {
   const r = await fetch(`${GATEWAY}v1/responses`, {
@@ -119,21 +74,7 @@ async function savedOrder(token) {
 
 mkdirSync(ARTIFACTS, { recursive: true });
 rmSync(join(ARTIFACTS, 'failure.png'), { force: true });
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  timeout: 20_000,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-    '--disable-quic',
-  ],
-});
+const browser = await launchBrowser();
 // A new context is a fresh, throw-away profile: no saved token, no cache.
 const context = await browser.newContext({ viewport: VIEWPORT, colorScheme: 'light' });
 const page = await context.newPage();
@@ -388,7 +329,7 @@ try {
 
   const unexpected = apiFailures.filter((f) => f !== '401 /api/get_status'); // stale polls around the rotation
   assert.deepEqual(unexpected, [], 'control API calls that failed');
-  log(`PASS: ${stepNo} steps in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  log(`PASS: ${stepNo} steps in ${elapsed()} s`);
 } catch (e) {
   log(`FAIL at step ${stepNo}: ${e instanceof Error ? e.stack : e}`);
   await page.screenshot({ path: join(ARTIFACTS, 'failure.png') }).catch(() => {});

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,37 +27,18 @@ import tomlkit
 from aiohttp import web
 
 from tests.support import fake_provider as fp
-from tests.support.tools import missing
+from tests.browser.conftest import ARTIFACTS, FRONTEND, require_browser, run_script
 from tests.test_cli import spawn, wait_health
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-FRONTEND = ROOT / "frontend"
 SCRIPT = FRONTEND / "e2e" / "dashboard.e2e.mjs"
-ARTIFACTS = ROOT / "test-artifacts"
-NODE_TIMEOUT = 120  # the script takes ~7 s (its own watchdog: 90 s); every step inside is bounded too
-
-CHROMIUM = os.environ.get("API_ROUTER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-NODE = shutil.which("node")
 
 # Keys the script types into the UI; the upstreams must receive exactly these.
 KEY_P1 = "sk-e2e-p1-7f3a9c0d5b2e4a61"
 KEY_P2 = "sk-e2e-p2-1c8e6f4a2d9b3e75"
 
 USER_CODEX_CONFIG = '# my own Codex settings\nmodel = "gpt-5-codex"\n'
-
-
-def _missing() -> str | None:
-    if NODE is None:
-        return "node is not installed"
-    if not Path(CHROMIUM).exists():
-        return f"no Chromium at {CHROMIUM} (python3 tasks.py test installs Debian's chromium as root)"
-    if not (FRONTEND / "node_modules" / "playwright-core").is_dir():
-        return "frontend/node_modules/playwright-core is missing (run python3 tasks.py test, or npm ci in frontend/)"
-    if not (ROOT / "backend" / "api_router" / "web" / "index.html").is_file():
-        return "the UI is not built (python3 tasks.py test builds it)"
-    return None
 
 
 async def start_fake_control(fakes: dict[str, fp.FakeProvider]) -> web.AppRunner:
@@ -94,9 +73,7 @@ def _stop(proc: subprocess.Popen) -> str:
 
 
 async def test_dashboard_end_to_end(tmp_path: Path) -> None:
-    why = _missing()
-    if why:
-        missing(why)
+    require_browser()
     started = time.monotonic()
     ARTIFACTS.mkdir(exist_ok=True)
 
@@ -120,29 +97,14 @@ async def test_dashboard_end_to_end(tmp_path: Path) -> None:
         first_token = json.loads(secrets_path.read_text())["gateway_token"]
         assert tomlkit.parse((user_data / "config.toml").read_text()).get("provider_order") == []
 
-        env = {
-            **os.environ,
-            "API_ROUTER_CHROMIUM": CHROMIUM,
+        node_out = await run_script(SCRIPT, {
             "E2E_GATEWAY": f"http://127.0.0.1:{port}/",
             "E2E_TOKEN": first_token,
             "E2E_FAKE_URLS": json.dumps({n: f.base_url for n, f in fakes.items()}),
             "E2E_FAKE_CONTROL": control_url,
             "E2E_KEYS": json.dumps({"p1": KEY_P1, "p2": KEY_P2}),
             "E2E_CODEX_HOME": str(codex_home),
-            "E2E_ARTIFACTS": str(ARTIFACTS),
-        }
-        node = await asyncio.create_subprocess_exec(
-            NODE, str(SCRIPT), cwd=FRONTEND, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        try:
-            out, _ = await asyncio.wait_for(node.communicate(), NODE_TIMEOUT)
-        except TimeoutError:
-            node.kill()
-            out, _ = await node.communicate()
-            out += f"\n[pytest] killed: the script ran longer than {NODE_TIMEOUT} s\n".encode()
-        node_out = out.decode(errors="replace")
-        (ARTIFACTS / "dashboard-e2e.log").write_text(node_out, encoding="utf-8")
-        assert node.returncode == 0, f"dashboard.e2e.mjs failed (exit {node.returncode}):\n{node_out}"
+        })
     finally:
         app_err = await asyncio.to_thread(_stop, app)
         await control.cleanup()

@@ -115,7 +115,7 @@ async def load(url: str, *, count: int, seconds: float, concurrency: int, seed: 
     tally = Tally()
     sent = 0
     deadline = time.monotonic() + seconds
-    queue: asyncio.Queue[bool] = asyncio.Queue()
+    asyncio.Queue()
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=concurrency)) as session:
         async def worker() -> None:

@@ -1,0 +1,35 @@
+"""The Usage page in a real browser: seeded traffic and quota, numbers and charts as the user sees
+them. The app runs in this test's loop (same composition root as ``api-router``); the browser
+script is ``frontend/e2e/usage.e2e.mjs``."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import FRONTEND, require_browser, run_script
+from tests.support import fake_provider as fp
+
+pytestmark = pytest.mark.browser
+
+
+def new_api(available: float) -> dict:
+    return {"success": True, "data": {"total_granted": available + 100, "total_used": 100,
+                                      "total_available": available, "unlimited_quota": False, "expires_at": 0}}
+
+
+async def test_usage_page_shows_seeded_numbers_charts_and_timeline(fakes, gateway):
+    require_browser()
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 5})
+    for _ in range(3):
+        assert (await gw.responses(headers={"session_id": "s-e2e"})).status == 200
+    p1.queue(fp.status(502, "bad gateway"))
+    failover = await gw.responses(headers={"session_id": "s-e2e"})
+    assert failover.headers["X-API-Router-Provider"] == "p2"
+    p1.usage, p2.usage = new_api(5000), new_api(0)
+    quota = (await gw.api("refresh_usage"))["quota"]
+    assert quota["p2"]["skipped"] is True
+
+    out = await run_script(FRONTEND / "e2e" / "usage.e2e.mjs", {
+        "E2E_GATEWAY": gw.base + "/", "E2E_TOKEN": gw.token})
+    assert "PASS" in out
