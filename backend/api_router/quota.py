@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,9 @@ class Quota:
         self._refresher: UsageRefresher | None = None
         self._client: httpx.AsyncClient | None = None
         self._task: asyncio.Task[None] | None = None
+        self._building: asyncio.Lock | None = None
+        # The maps above are written on the gateway's loop and read by control threads.
+        self._lock = threading.Lock()
 
     # --- state restored at start-up --------------------------------------------------------------
 
@@ -75,18 +79,23 @@ class Quota:
     def record_tokens(self, provider: str, tokens: int) -> None:
         if tokens <= 0:
             return
-        ledger = self._ledgers.setdefault(provider, Ledger())
-        ledger.tokens += tokens
-        self._store.save_ledger(provider, ledger.tokens, ledger.since_ms)
+        with self._lock:
+            ledger = self._ledgers.setdefault(provider, Ledger())
+            ledger.tokens += tokens
+            total, since = ledger.tokens, ledger.since_ms
+        self._store.save_ledger(provider, total, since)
 
     # --- reporting -----------------------------------------------------------------------------------
 
     def quota_json(self) -> dict[str, Any]:
-        return {pid: {**entry, "skipped": pid in self._exhausted, "adapter_hint": self._hints.get(pid)}
-                for pid, entry in self._entries.items()}
+        with self._lock:
+            return {pid: {**entry, "skipped": pid in self._exhausted, "adapter_hint": self._hints.get(pid)}
+                    for pid, entry in self._entries.items()}
 
     def ledgers_json(self) -> dict[str, Any]:
-        return {pid: {"tokens_since_check": l.tokens, "since_unix_ms": l.since_ms} for pid, l in self._ledgers.items()}
+        with self._lock:
+            return {pid: {"tokens_since_check": l.tokens, "since_unix_ms": l.since_ms}
+                    for pid, l in self._ledgers.items()}
 
     # --- refreshing -------------------------------------------------------------------------------------
 
@@ -101,21 +110,34 @@ class Quota:
                 out.append(UsageTarget(pid, p.base_url, p.usage_base_url, p.usage_adapter, key, token))
         return out
 
-    def _ensure_refresher(self) -> UsageRefresher:
-        if self._refresher is None:
-            from api_router.usage import UsageRefresher, make_client
-
-            self._client = make_client()
-            self._refresher = UsageRefresher(self._client, self._targets, self._on_result,
-                                             last_activity=lambda: self._last_activity_ms)
-            for pid in self._entries:
-                self._seed(pid)
+    async def _ready_refresher(self) -> UsageRefresher:
+        """The refresher, built on first use in a worker thread: importing httpx and loading its
+        CA certificates takes tens of milliseconds that must not stall the gateway's loop."""
+        if self._building is None:
+            self._building = asyncio.Lock()
+        async with self._building:
+            if self._refresher is None:
+                await asyncio.to_thread(self._build_refresher)
+        assert self._refresher is not None
         return self._refresher
+
+    def _build_refresher(self) -> None:
+        from api_router.usage import UsageRefresher, make_client
+
+        self._client = make_client()
+        refresher = UsageRefresher(self._client, self._targets, self._on_result,
+                                   last_activity=lambda: self._last_activity_ms)
+        self._refresher = refresher
+        with self._lock:
+            pids = list(self._entries)
+        for pid in pids:
+            self._seed(pid)
 
     def _seed(self, pid: str) -> None:
         from api_router.usage import UsageEntry, UsageSnapshot
 
-        entry = self._entries.get(pid)
+        with self._lock:
+            entry = self._entries.get(pid)
         if self._refresher is None or not entry:
             return
         snapshot = UsageSnapshot.from_json(entry["snapshot"]) if entry.get("snapshot") else None
@@ -127,11 +149,14 @@ class Quota:
         while requests keep coming (the schedule itself checks the last 10 minutes)."""
         self._last_activity_ms = now_ms()
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._ensure_refresher().run(), name="usage-refresh")
+            self._task = asyncio.get_running_loop().create_task(self._background(), name="usage-refresh")
+
+    async def _background(self) -> None:
+        await (await self._ready_refresher()).run()
 
     async def refresh(self, providers: list[str] | None = None) -> dict[str, Any]:
         """Refresh now (manual); providers sharing one account are fetched once."""
-        await self._ensure_refresher().refresh_all(providers)
+        await (await self._ready_refresher()).refresh_all(providers)
         return {"quota": self.quota_json(), "ledgers": self.ledgers_json()}
 
     async def stop(self) -> None:
@@ -153,53 +178,59 @@ class Quota:
         if entry is None:
             return
         as_json = entry.to_json()
-        self._entries[provider] = as_json
         hint = self._refresher.hint(provider)
-        if hint:
-            self._hints[provider] = hint
+        since = (snapshot.fetched_at_unix_ms or now_ms()) if snapshot is not None else None
+        with self._lock:
+            self._entries[provider] = as_json
+            if hint:
+                self._hints[provider] = hint
+            if since is not None:
+                self._ledgers[provider] = Ledger(0, since)
         self._store.save_usage_entry(provider, json.dumps(as_json), hint)
-        if snapshot is not None:
-            self._ledgers[provider] = Ledger(0, snapshot.fetched_at_unix_ms or now_ms())
-            self._store.save_ledger(provider, 0, self._ledgers[provider].since_ms)
+        if since is not None:
+            self._store.save_ledger(provider, 0, since)
             self._update_exhausted(provider, _exhausted_reason(as_json))
         else:
             self._emit("warning", "usage", f"Usage check failed for {provider}: {error} (showing the last good reading)",
                        provider)
 
     def _update_exhausted(self, provider: str, reason: str | None) -> None:
-        before = self._exhausted.get(provider)
+        with self._lock:
+            before = self._exhausted.get(provider)
+            if reason:
+                self._exhausted[provider] = reason
+            else:
+                self._exhausted.pop(provider, None)
         if reason and not before:
-            self._exhausted[provider] = reason
             self._emit("warning", "quota", f"{provider} is out of quota ({reason}); automatic routing skips it "
                                            "until a usage check shows quota again", provider)
-        elif reason:
-            self._exhausted[provider] = reason
-        elif before:
-            del self._exhausted[provider]
+        elif before and not reason:
             self._emit("info", "quota", f"{provider} has quota again; back in automatic routing", provider)
 
     # --- provider changes ---------------------------------------------------------------------------
 
     def invalidate(self, provider: str) -> None:
         """Its key, usage token or usage settings changed: the old reading no longer applies."""
-        self._entries.pop(provider, None)
-        self._hints.pop(provider, None)
-        self._exhausted.pop(provider, None)
+        with self._lock:
+            for table in (self._entries, self._hints, self._exhausted):
+                table.pop(provider, None)  # type: ignore[attr-defined]
         if self._refresher is not None:
             self._refresher.forget(provider)
         self._store.forget_usage(provider)
 
     def rename(self, old: str, new: str) -> None:
-        for table in (self._entries, self._hints, self._ledgers, self._exhausted):
-            if old in table:
-                table[new] = table.pop(old)  # type: ignore[index]
+        with self._lock:
+            for table in (self._entries, self._hints, self._ledgers, self._exhausted):
+                if old in table:
+                    table[new] = table.pop(old)  # type: ignore[index]
         if self._refresher is not None:
             self._refresher.forget(old)
             self._seed(new)
 
     def forget(self, provider: str) -> None:
-        for table in (self._entries, self._hints, self._ledgers, self._exhausted):
-            table.pop(provider, None)  # type: ignore[attr-defined]
+        with self._lock:
+            for table in (self._entries, self._hints, self._ledgers, self._exhausted):
+                table.pop(provider, None)  # type: ignore[attr-defined]
         if self._refresher is not None:
             self._refresher.forget(provider)
 

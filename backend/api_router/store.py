@@ -322,7 +322,8 @@ class Store:
         return event
 
     def recent_events(self) -> list[Event]:
-        return list(self._recent)
+        with self._state_lock:
+            return list(self._recent)
 
     @property
     def seen_up_to(self) -> int:
@@ -388,13 +389,17 @@ class Store:
                 "total_tokens", "error")
         rows = self._read(f"SELECT {', '.join(cols)} FROM request_log {where} ORDER BY id DESC LIMIT ?", (*args, limit))
         out = [dict(zip(cols, row)) for row in rows]
+        attempts: dict[int, list[dict[str, Any]]] = {item["id"]: [] for item in out}
+        if attempts:
+            marks = ",".join("?" * len(attempts))
+            for rid, *values in self._read(
+                    f"SELECT request_id, provider, outcome, status, latency_ms, error FROM attempts "
+                    f"WHERE request_id IN ({marks}) ORDER BY request_id, idx", tuple(attempts)):
+                attempts[rid].append(dict(zip(("provider", "outcome", "status", "latency_ms", "error"), values)))
         for item in out:
             item["providers_tried"] = item["providers_tried"].split(",") if item["providers_tried"] else []
             item["stream"] = bool(item["stream"])
-            item["attempts"] = [
-                dict(zip(("provider", "outcome", "status", "latency_ms", "error"), a))
-                for a in self._read("SELECT provider, outcome, status, latency_ms, error FROM attempts WHERE request_id = ? ORDER BY idx", (item["id"],))
-            ]
+            item["attempts"] = attempts[item["id"]]
         return out
 
     # --- continuity maps ---------------------------------------------------------------------------
