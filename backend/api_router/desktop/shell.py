@@ -139,6 +139,13 @@ class DesktopShell:
     # --- internals -------------------------------------------------------------------------------
 
     def _run_instance(self, lock: InstanceLock, info: InstanceInfo) -> int:
+        restore_signals = self._trap_signals()  # from here on, SIGTERM/SIGINT mean a clean Quit
+        try:
+            return self._run_runtime(lock, info)
+        finally:
+            restore_signals()
+
+    def _run_runtime(self, lock: InstanceLock, info: InstanceInfo) -> int:
         rt = open_runtime(self._paths)
         try:
             self._configure_logging(rt)
@@ -188,7 +195,7 @@ class DesktopShell:
             return 0
         tray = Tray(backends.pystray, backends.icon_image, on_show=self.show_window, on_quit=self.quit)
         tray.start()
-        restore = self._trap_signals()
+        restore = self._trap_signals()  # again: pystray's GTK backend resets SIGINT to the default
         log.info("desktop shell up (window %s, %s)", "hidden" if hidden else "shown", rt.gateway_url)
         try:
             backends.webview.start(gui=gui_for(backends.platform), private_mode=False,

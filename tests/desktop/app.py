@@ -1,0 +1,106 @@
+"""The app as a user runs it: a subprocess with its own user-data folder and port, in an XSession."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.desktop.xsession import XSession, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+SOURCE_COMMAND = [sys.executable, "-m", "api_router"]
+
+
+@dataclass
+class App:
+    proc: subprocess.Popen[bytes]
+    command: list[str]
+    port: int
+    user_data: Path
+    hook_file: Path
+    output: Path
+    env: dict[str, str]
+
+    def args(self) -> list[str]:
+        return [*self.command, "--user-data", str(self.user_data), "--port", str(self.port)]
+
+    def health(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as resp:
+                return resp.status == 200 and json.loads(resp.read())["ok"] is True
+        except (OSError, urllib.error.URLError, ValueError):
+            return False
+
+    def wait_healthy(self, timeout: float = 30) -> None:
+        wait_for(lambda: self.health() or self.proc.poll() is not None, timeout, "/health")
+        assert self.proc.poll() is None, f"the app exited with {self.proc.returncode}:\n{self.log()}"
+
+    def hook_result(self, timeout: float = 20) -> dict[str, Any]:
+        text = wait_for(lambda: self.hook_file.is_file() and self.hook_file.read_text(), timeout, "the JS bridge probe")
+        return json.loads(text)["result"]  # type: ignore[no-any-return]
+
+    def wait_exit(self, timeout: float = 20) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the app did not exit within {timeout}s:\n{self.log()}") from None
+
+    def log(self) -> str:
+        parts = [self.output.read_text(errors="replace")[-4000:] if self.output.exists() else ""]
+        app_log = self.user_data / "data" / "api-router.log"
+        if app_log.exists():
+            parts.append("--- api-router.log ---\n" + app_log.read_text(errors="replace")[-4000:])
+        return "\n".join(parts)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        try:  # WebKit's helper processes, if the app died without taking them along
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def app_env(session: XSession, tmp: Path, hook_file: Path) -> dict[str, str]:
+    env = {k: v for k, v in session.env.items() if k != "API_ROUTER_USER_DATA"}
+    env.update({
+        "API_ROUTER_TEST_HOOKS": "1",
+        "API_ROUTER_TEST_HOOK_FILE": str(hook_file),
+        "CODEX_HOME": str(tmp / "codex-home"),
+        "NO_AT_BRIDGE": "1",  # no accessibility bus daemon per test
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def start_app(session: XSession, tmp: Path, port: int, *, command: list[str] | None = None,
+              user_data: Path | None = None, extra_args: list[str] | None = None, name: str = "app") -> App:
+    hook_file = tmp / f"{name}-hook.json"
+    hook_file.unlink(missing_ok=True)
+    output = tmp / f"{name}.out"
+    env = app_env(session, tmp, hook_file)
+    app = App(proc=None, command=command or SOURCE_COMMAND, port=port,  # type: ignore[arg-type]
+              user_data=user_data or tmp / "user-data", hook_file=hook_file, output=output, env=env)
+    with output.open("wb") as out:
+        app.proc = subprocess.Popen([*app.args(), *(extra_args or [])], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                    cwd=tmp, start_new_session=True)
+    return app
+
+
+def run_again(app: App, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """A second start against the same user-data folder, as a double-click would do."""
+    return subprocess.run(app.args(), env=app.env, capture_output=True, text=True, timeout=timeout, cwd=app.user_data.parent)
