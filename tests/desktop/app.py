@@ -7,13 +7,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.desktop.xsession import XSession, wait_for
+from tests.desktop.xsession import XSession, port_is_free, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -104,3 +105,43 @@ def start_app(session: XSession, tmp: Path, port: int, *, command: list[str] | N
 def run_again(app: App, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     """A second start against the same user-data folder, as a double-click would do."""
     return subprocess.run(app.args(), env=app.env, capture_output=True, text=True, timeout=timeout, cwd=app.user_data.parent)
+
+
+def check_lifecycle(session: XSession, app: App, *, screenshot: str | None = None, bridge: bool = True,
+                    second_instance: bool = True) -> None:
+    """Start hidden -> bridge -> tray Show -> close to tray -> second start -> tray Quit."""
+    app.wait_healthy()
+    wait_for(session.tray_icon, 15, "the tray icon")
+    if bridge:
+        result = app.hook_result()
+        assert result.get("error") is None, result
+        assert result["href"] == f"http://127.0.0.1:{app.port}/?desktop=1"
+        assert result["status"] == {"version": result["status"]["version"], "port": app.port}
+        assert result["ui"] == {"start_hidden": True}
+        assert result["refused"] == "unknown provider 'no-such-provider'"
+        assert {"get_status", "set_manual_override", "get_codex_setup"} <= set(result["methods"])
+    assert session.app_windows(visible=False), "the window should exist, unmapped"
+    assert not session.window_visible(), "the window must start hidden"
+
+    session.click_tray(1)  # the GTK icon's default action: Show
+    wait_for(session.window_visible, 10, "tray Show to map the window")
+    if screenshot:
+        time.sleep(0.5)  # let WebKit paint
+        session.screenshot(ARTIFACTS / screenshot)
+
+    session.close_window(session.app_windows()[0].wid)
+    wait_for(lambda: not session.window_visible(), 10, "closing to hide the window")
+    time.sleep(0.3)
+    assert app.proc.poll() is None and app.health(), "closing the window must not stop the app"
+
+    if second_instance:
+        second = run_again(app)
+        assert second.returncode == 0, second.stderr
+        assert "already running" in second.stderr
+        wait_for(session.window_visible, 10, "the second start to show the first window")
+
+    session.tray_menu(2)  # right-click menu: Show, Quit
+    assert app.wait_exit() == 0, app.log()
+    assert port_is_free(app.port), "the port must be free after Quit"
+    assert not (app.user_data / "data" / "api-router.sqlite3-wal").exists(), "the store must be closed"
+    wait_for(lambda: session.tray_icon() is None, 5, "the tray icon to go away")

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.desktop.app import App
 from tests.desktop.xsession import XSession, missing_tools
 
 
@@ -27,3 +28,12 @@ def xsession() -> Iterator[XSession]:
         yield session
     finally:
         session.stop()
+
+
+@pytest.fixture
+def apps() -> Iterator[list[App]]:
+    """Apps a test started; whatever is still running afterwards is stopped."""
+    started: list[App] = []
+    yield started
+    for app in started:
+        app.stop()
