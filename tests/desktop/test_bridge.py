@@ -11,7 +11,7 @@ import pytest
 
 from api_router.app import make_control, open_runtime
 from api_router.control import ControlError
-from api_router.desktop.bridge import BridgeError, make_desktop_api, public_methods
+from api_router.desktop.bridge import BridgeError, QuietRefusals, make_desktop_api, public_methods
 from api_router.paths import Paths
 
 
@@ -122,3 +122,16 @@ def test_other_pages_get_nothing() -> None:
     with pytest.raises(BridgeError, match="only answers the API Router page"):
         api.get_status()
     assert len(control.calls) == 1
+
+
+def test_refusals_are_logged_once_and_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    api: Any = make_desktop_api(FakeControl())
+    with caplog.at_level(logging.INFO, logger="api_router.desktop.bridge"), pytest.raises(BridgeError) as info:
+        api.set_manual_override({"provider": "nope"})
+    assert [r.levelname for r in caplog.records] == ["INFO"]
+    assert "set_manual_override refused: unknown provider 'nope'" in caplog.text
+    # What pywebview then logs for the same exception is dropped by the filter; its other records pass.
+    tb = f"Traceback (most recent call last):\n  ...\n{type(info.value).__module__}.BridgeError: {info.value}\n"
+    quiet = QuietRefusals()
+    assert not quiet.filter(logging.LogRecord("pywebview", logging.ERROR, __file__, 1, tb, None, None))
+    assert quiet.filter(logging.LogRecord("pywebview", logging.ERROR, __file__, 1, "Function x() does not exist", None, None))

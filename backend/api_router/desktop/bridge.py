@@ -26,6 +26,16 @@ class BridgeError(Exception):
     """A refused call; ``str()`` is the message the UI shows."""
 
 
+class QuietRefusals(logging.Filter):
+    """For pywebview's logger: it logs every exception of a js_api call as an ERROR traceback, but a
+    refused call is the UI's business (and ``_call`` already logged it, or logged the real error)."""
+
+    _marker = f"{__name__}.BridgeError: "
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self._marker not in record.getMessage()
+
+
 def public_methods(control: object) -> dict[str, Callable[..., Any]]:
     return {name: fn for name, fn in inspect.getmembers(control, inspect.ismethod) if not name.startswith("_")}
 
@@ -38,6 +48,13 @@ class _DesktopApiBase:
         self._origin_ok = origin_ok
 
     def _call(self, name: str, kwargs: Any) -> Any:
+        try:
+            return self._checked_call(name, kwargs)
+        except BridgeError as exc:
+            log.info("control call %s refused: %s", name, exc)
+            raise
+
+    def _checked_call(self, name: str, kwargs: Any) -> Any:
         if not self._origin_ok():
             # The window left the gateway's own page (a link followed by mistake); that page must not
             # get to change providers or read the token.

@@ -26,7 +26,7 @@ from typing import Any
 
 from api_router.app import Gateway, GatewayThread, StartError, make_control, open_runtime
 from api_router.control import Control
-from api_router.desktop.bridge import make_desktop_api
+from api_router.desktop.bridge import QuietRefusals, make_desktop_api
 from api_router.desktop.hooks import hook_file, install_bridge_probe
 from api_router.desktop.instance import (
     Handoff,
@@ -151,7 +151,9 @@ class DesktopShell:
             self._configure_logging(rt)
             backends = self._make_backends()
             # pywebview brings its own stderr handler; route its records through ours (redacted).
-            logging.getLogger("pywebview").handlers.clear()
+            pywebview_log = logging.getLogger("pywebview")
+            pywebview_log.handlers.clear()
+            pywebview_log.addFilter(QuietRefusals())
             control = make_control(rt)
             gateway = GatewayThread(Gateway(rt, control, host=self._options.host, port=self._options.port))
             error: str | None = None
