@@ -203,3 +203,45 @@ def test_window_addresses() -> None:
     assert origin_of("https://evil.example/") != origin_of(window_url("127.0.0.1", 4000))
     assert origin_of(None) == ""
     assert gui_for("win32") == "edgechromium" and gui_for("linux") == "gtk"
+
+
+def test_quit_lets_an_in_flight_stream_finish(tmp_path: Path) -> None:
+    """Quit while Codex is mid-stream: the stream completes (within the gateway's grace period)."""
+    import asyncio
+    import json
+
+    from tests.support import fake_provider as fp
+    from tests.support.harness import simple_body, write_keys
+
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    fake = asyncio.run_coroutine_threadsafe(fp.FakeProvider("p1").start(), loop).result(10)
+    fake.always(fp.stream_ok("finished after quit", delay=0.25, deltas=6))
+    paths = Paths(tmp_path / "ud")
+    write_config(paths, {"p1": fake})
+    write_keys(paths, {"p1": "sk-test-p1-0123456789"}, token="ao_" + "2" * 32)
+    reply: dict[str, Any] = {}
+
+    def stream(url: str) -> None:
+        request = urllib.request.Request(url + "/v1/responses", data=json.dumps({**simple_body(), "stream": True}).encode(),
+                                         headers={"Authorization": "Bearer ao_" + "2" * 32,
+                                                  "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=20) as resp:
+            reply["status"], reply["body"] = resp.status, resp.read().decode()
+
+    def scenario(window: FakeWindow) -> None:
+        client = threading.Thread(target=stream, args=(window.url.split("/?")[0],))  # type: ignore[union-attr]
+        client.start()
+        wait_for(lambda: fake.calls == 1, 10, "the request to reach the provider")
+        reply["streaming_at_quit"] = client.is_alive()
+        rig.icon.choose("Quit")
+        client.join(20)
+
+    try:
+        rig = Rig(tmp_path, scenario=scenario)
+        assert rig.run() == 0
+    finally:
+        asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+    assert reply["streaming_at_quit"] and reply["status"] == 200
+    assert "response.completed" in reply["body"] and "quit" in reply["body"]
