@@ -105,15 +105,23 @@ def ensure_venv() -> None:
 
 
 def ensure_python_deps(extras: list[str]) -> None:
+    """Install the project with ``extras``; the venv only grows, so switching between run, test and
+    build does not reinstall each time (the stamp keeps the pyproject digest and the extras so far)."""
     ensure_venv()
     stamp = VENV / ".api-router-deps"
-    want = digest(ROOT / "pyproject.toml", ",".join(sorted(extras)))
-    if up_to_date(stamp, want):
-        return
-    spec = f".[{','.join(extras)}]" if extras else "."
+    base = digest(ROOT / "pyproject.toml")
+    installed: set[str] = set()
+    if stamp.is_file():
+        lines = stamp.read_text().splitlines()
+        if lines and lines[0] == base:
+            installed = {e for e in (lines[1] if len(lines) > 1 else "").split(",") if e}
+            if set(extras) <= installed:
+                return
+    wanted = sorted(installed | set(extras))
+    spec = f".[{','.join(wanted)}]" if wanted else "."
     run([venv_bin("python"), "-m", "pip", "install", "-q", "--upgrade", "pip"])
     run([venv_bin("python"), "-m", "pip", "install", "-q", "-e", spec], cwd=ROOT)
-    stamp.write_text(want)
+    stamp.write_text(base + "\n" + ",".join(wanted))
 
 
 def gui_possible() -> bool:
@@ -221,7 +229,7 @@ def test_environment() -> dict[str, str]:
 
 
 def cmd_test(args: list[str]) -> int:
-    ensure_python_deps(["test"])
+    ensure_python_deps(["test", "build"])  # build: the test suite builds the executable too
     ensure_frontend_build()
     env = test_environment()
     status = 0

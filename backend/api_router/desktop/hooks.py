@@ -1,0 +1,62 @@
+"""Test hook: with ``API_ROUTER_TEST_HOOKS=1``, once the page has loaded, call the control API from
+JavaScript through ``window.pywebview.api`` and write what came back to
+``$API_ROUTER_TEST_HOOK_FILE``. The desktop tests use it to check the real JS -> Python -> JS round
+trip inside the real window; nothing happens unless both variables are set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from api_router.desktop.window import AppWindow
+
+log = logging.getLogger(__name__)
+
+ENABLE_VAR = "API_ROUTER_TEST_HOOKS"
+FILE_VAR = "API_ROUTER_TEST_HOOK_FILE"
+
+BRIDGE_PROBE = """(async () => {
+  const api = window.pywebview.api;
+  const out = {methods: Object.keys(api).sort(), href: window.location.href};
+  try {
+    const status = await api.get_status({});
+    out.status = {version: status.version, port: status.listen.port};
+    out.ui = (await api.get_config()).ui;
+    try { await api.set_manual_override({provider: "no-such-provider"}); out.refused = null; }
+    catch (e) { out.refused = String(e.message); }
+  } catch (e) { out.error = String(e && e.message || e); }
+  return out;
+})()"""
+
+
+def hook_file(env: Mapping[str, str]) -> Path | None:
+    if env.get(ENABLE_VAR) == "1" and env.get(FILE_VAR):
+        return Path(env[FILE_VAR])
+    return None
+
+
+def install_bridge_probe(window: AppWindow, out: Path) -> None:
+    done = threading.Event()
+
+    def write(result: Any) -> None:
+        tmp = out.with_suffix(out.suffix + ".tmp")
+        tmp.write_text(json.dumps({"result": result}))
+        os.replace(tmp, out)
+
+    def on_loaded() -> None:
+        if done.is_set():
+            return
+        done.set()
+        try:
+            window.evaluate_js(BRIDGE_PROBE, write)
+        except Exception as exc:
+            log.exception("test hook failed")
+            write({"error": f"evaluate_js: {exc}"})
+
+    window.on_loaded(on_loaded)

@@ -1,0 +1,283 @@
+"""One desktop instance per user-data folder.
+
+The first process takes an OS lock on ``data/instance.lock`` and keeps it for its lifetime; the
+OS drops it when the process dies, so a crashed run never blocks the next start. The first process
+also listens on a loopback port and writes ``{"pid", "gateway_port", "show_port", "nonce"}`` into
+the lock file. A later process that cannot take the lock reads that, connects to ``show_port``
+and sends ``show <nonce>``; the first process shows its window and the later one exits.
+
+The nonce keeps anything that cannot read the user's data folder (other users, web pages poking at
+loopback ports) from driving the window.
+
+Locks: ``fcntl.flock`` on POSIX. On Windows ``msvcrt.locking`` locks a byte range, and a locked
+range cannot be read by anyone else, so the lock sits on one byte far beyond the JSON (the trick
+SQLite uses) and the JSON stays readable.
+"""
+
+from __future__ import annotations
+
+import errno
+import hmac
+import json
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+WINDOWS_LOCK_OFFSET = 1 << 30
+SHOW_REQUEST = b"show "
+SHOW_REPLY = b"ok\n"
+MAX_REQUEST = 256
+
+
+class OsLock(Protocol):
+    def try_lock(self, fd: int) -> bool: ...
+
+    def unlock(self, fd: int) -> None: ...
+
+
+class PosixLock:
+    def __init__(self, fcntl_module: ModuleType | None = None) -> None:
+        if fcntl_module is None:
+            import fcntl as fcntl_module
+        self._fcntl: Any = fcntl_module
+
+    def try_lock(self, fd: int) -> bool:
+        try:
+            self._fcntl.flock(fd, self._fcntl.LOCK_EX | self._fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return False
+            raise
+        return True
+
+    def unlock(self, fd: int) -> None:
+        self._fcntl.flock(fd, self._fcntl.LOCK_UN)
+
+
+class WindowsLock:
+    def __init__(self, msvcrt_module: ModuleType | None = None) -> None:
+        if msvcrt_module is None:
+            import msvcrt as msvcrt_module  # type: ignore[no-redef]
+        self._msvcrt: Any = msvcrt_module
+
+    def try_lock(self, fd: int) -> bool:
+        os.lseek(fd, WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+        try:
+            self._msvcrt.locking(fd, self._msvcrt.LK_NBLCK, 1)
+        except OSError:  # PermissionError (EACCES) when another process holds it
+            return False
+        finally:
+            os.lseek(fd, 0, os.SEEK_SET)
+        return True
+
+    def unlock(self, fd: int) -> None:
+        os.lseek(fd, WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+        try:
+            self._msvcrt.locking(fd, self._msvcrt.LK_UNLCK, 1)
+        finally:
+            os.lseek(fd, 0, os.SEEK_SET)
+
+
+def os_lock() -> OsLock:
+    return WindowsLock() if os.name == "nt" else PosixLock()
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    pid: int
+    show_port: int
+    nonce: str
+    gateway_port: int | None = None
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> InstanceInfo:
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        pid, show_port, nonce = data.get("pid"), data.get("show_port"), data.get("nonce")
+        gateway_port = data.get("gateway_port")
+        if not (isinstance(pid, int) and isinstance(show_port, int) and isinstance(nonce, str) and nonce
+                and (gateway_port is None or isinstance(gateway_port, int))):
+            raise ValueError("missing or mistyped fields")
+        return cls(pid, show_port, nonce, gateway_port)
+
+
+class InstanceLock:
+    """The lock file: held by the running instance, read by the ones that start after it."""
+
+    def __init__(self, path: Path, lock: OsLock | None = None) -> None:
+        self.path = path
+        self._lock = lock or os_lock()
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> bool:
+        """Take the lock; False when another live process holds it."""
+        if self._fd is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # No O_TRUNC: the file may belong to the running instance, whose info must survive.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+        try:
+            if not self._lock.try_lock(fd):
+                os.close(fd)
+                return False
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return True
+
+    def publish(self, info: InstanceInfo) -> None:
+        if self._fd is None:
+            raise RuntimeError("publish() needs the lock")
+        data = info.to_json()
+        os.ftruncate(self._fd, 0)
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        os.write(self._fd, data)
+        os.fsync(self._fd)
+
+    def read_info(self) -> InstanceInfo | None:
+        """What the running instance published; None while it has not (yet) or the file is torn."""
+        try:
+            with open(self.path, "rb") as fh:
+                raw = fh.read(4096)
+            return InstanceInfo.from_json(raw) if raw.strip() else None
+        except (OSError, ValueError):
+            return None
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            os.ftruncate(fd, 0)  # a later reader must not find this run's port and nonce
+            self._lock.unlock(fd)
+        except OSError as exc:
+            log.warning("releasing the instance lock: %s", exc)
+        finally:
+            os.close(fd)
+
+
+class ShowServer:
+    """Loopback listener of the running instance; each authenticated request calls ``on_show``."""
+
+    def __init__(self, nonce: str, on_show: Callable[[], None], *, host: str = "127.0.0.1") -> None:
+        self._nonce = nonce.encode()
+        self._on_show = on_show
+        self._host = host
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    def start(self) -> int:
+        self._sock = socket.create_server((self._host, 0))
+        self._thread = threading.Thread(target=self._serve, name="show-channel", daemon=True)
+        self._thread.start()
+        return int(self._sock.getsockname()[1])
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._sock is not None:
+            try:
+                # Linux keeps a listening socket alive in a blocked accept() after close(); shutdown()
+                # wakes it (Windows wakes on close()).
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._sock.close()
+        if self._thread is not None:
+            self._thread.join(2.0)
+
+    def _serve(self) -> None:
+        assert self._sock is not None
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            if self._stopping.is_set():
+                conn.close()
+                return
+            with conn:
+                try:
+                    self._handle(conn)
+                except OSError as exc:
+                    log.debug("show channel: %s", exc)
+
+    def _handle(self, conn: socket.socket) -> None:
+        conn.settimeout(2.0)
+        data = b""
+        while b"\n" not in data and len(data) < MAX_REQUEST:
+            chunk = conn.recv(MAX_REQUEST)
+            if not chunk:
+                break
+            data += chunk
+        line = data.split(b"\n", 1)[0]
+        if not (line.startswith(SHOW_REQUEST) and hmac.compare_digest(line[len(SHOW_REQUEST):], self._nonce)):
+            log.warning("show channel: refused a request without the right nonce")
+            return
+        log.info("another start of API Router asked to show the window")
+        # Answer at once: showing can wait for the GUI loop, and the asker gives up after a few seconds.
+        threading.Thread(target=self._on_show, name="show-window", daemon=True).start()
+        conn.sendall(SHOW_REPLY)
+
+
+def request_show(info: InstanceInfo, *, timeout: float = 3.0, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, info.show_port), timeout=timeout) as conn:
+            conn.sendall(SHOW_REQUEST + info.nonce.encode() + b"\n")
+            return conn.recv(16) == SHOW_REPLY
+    except OSError:
+        return False
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(16)
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """What happened when this process could not become the running instance."""
+
+    shown: bool
+    info: InstanceInfo | None
+
+
+def claim_or_hand_off(lock: InstanceLock, *, wait: float = 10.0, poll: float = 0.1,
+                      monotonic: Callable[[], float] = time.monotonic,
+                      sleep: Callable[[float], None] = time.sleep) -> Handoff | None:
+    """Take the lock (None: we are the instance now) or get the running one to show its window.
+
+    The running instance may still be starting (lock taken, info not written yet) or may be exiting
+    (info gone, lock about to be released), so keep trying both for up to ``wait`` seconds.
+    """
+    deadline = monotonic() + wait
+    info: InstanceInfo | None = None
+    while True:
+        if lock.acquire():
+            return None
+        current = lock.read_info()
+        if current is not None:
+            info = current
+            if request_show(current):
+                return Handoff(True, current)
+        if monotonic() >= deadline:
+            return Handoff(False, info)
+        sleep(poll)

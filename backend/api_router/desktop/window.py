@@ -1,0 +1,111 @@
+"""The pywebview window: created (possibly hidden), shown, hidden, and closed for good on Quit.
+
+Everything here is safe to call from any thread; pywebview marshals to its GUI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
+
+TITLE = "API Router"
+SIZE = (1180, 800)
+MIN_SIZE = (720, 480)
+
+
+def gui_for(platform: str) -> str | None:
+    """pywebview's backend: WebView2 on Windows, WebKitGTK on Linux.
+
+    Forced on Linux because pywebview picks Qt under KDE, and the Qt stack is not installed.
+    """
+    if platform == "win32":
+        return "edgechromium"
+    if platform.startswith("linux"):
+        return "gtk"
+    return None
+
+
+def window_url(host: str, port: int) -> str:
+    """The gateway's own address for the window, whatever address it listens on."""
+    if host in ("::1", "::", "[::1]"):
+        shown = "[::1]"
+    else:
+        shown = "127.0.0.1"  # loopback names and 0.0.0.0 (allow_remote) all answer here
+    return f"http://{shown}:{port}/?desktop=1"
+
+
+def origin_of(url: str | None) -> str:
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+class AppWindow:
+    def __init__(self, webview: Any, *, url: str | None = None, html: str | None = None, js_api: Any = None,
+                 hidden: bool, on_close: Callable[[], bool]) -> None:
+        """``on_close`` runs when the user closes the window: True lets it close, False keeps it (hidden)."""
+        self._on_close = on_close
+        self._closing_for_good = threading.Event()
+        self._minimized = False
+        self._window = webview.create_window(
+            TITLE, url=url, html=html, js_api=js_api, hidden=hidden, width=SIZE[0], height=SIZE[1],
+            min_size=MIN_SIZE, background_color="#FFFFFF", text_select=True)
+        events = self._window.events
+        events.closing += self._closing
+        events.minimized += self._set_minimized
+        events.restored += self._set_restored
+        events.maximized += self._set_restored
+
+    @property
+    def native(self) -> Any:
+        return self._window
+
+    def show(self) -> None:
+        # pywebview 6.2.1 (GTK) re-hides a window created with hidden=True on every show() unless
+        # this flag is cleared first.
+        self._window.hidden = False
+        self._window.show()
+        if self._minimized:
+            self._window.restore()
+
+    def hide(self) -> None:
+        self._window.hidden = True
+        self._window.hide()
+
+    def destroy(self) -> None:
+        """Close for good (Quit): the closing handler lets this one through."""
+        self._closing_for_good.set()
+        self._window.destroy()
+
+    def current_origin(self) -> str:
+        try:
+            return origin_of(self._window.get_current_url())
+        except Exception:  # window already gone
+            return ""
+
+    def on_loaded(self, callback: Callable[[], None]) -> None:
+        self._window.events.loaded += callback
+
+    def evaluate_js(self, script: str, callback: Callable[[Any], None]) -> None:
+        self._window.evaluate_js(script, callback)
+
+    def _closing(self) -> bool:
+        if self._closing_for_good.is_set():
+            return True
+        if self._on_close():
+            self._closing_for_good.set()
+            return True
+        self.hide()
+        return False
+
+    def _set_minimized(self) -> None:
+        self._minimized = True
+
+    def _set_restored(self) -> None:
+        self._minimized = False

@@ -1,0 +1,11 @@
+"""Entry point of the PyInstaller executable (``API Router`` / ``API Router.exe``)."""
+
+import sys
+
+from api_router.winconsole import attach_parent_console
+
+attach_parent_console(sys.argv[1:])
+
+from api_router.cli import main  # noqa: E402 - after the console is attached, so output goes there
+
+raise SystemExit(main())

@@ -1,0 +1,137 @@
+"""DesktopApi: Control's methods as pywebview sees them, one object of keyword arguments each."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api_router.app import make_control, open_runtime
+from api_router.control import ControlError
+from api_router.desktop.bridge import BridgeError, QuietRefusals, make_desktop_api, public_methods
+from api_router.paths import Paths
+
+
+class FakeControl:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._private = "not exposed"
+
+    def get_status(self) -> dict[str, Any]:
+        self.calls.append(("get_status", {}))
+        return {"ok": True}
+
+    def set_manual_override(self, provider: str | None = None) -> dict[str, Any]:
+        if provider == "nope":
+            raise ControlError("unknown provider 'nope'")
+        self.calls.append(("set_manual_override", {"provider": provider}))
+        return {"manual_override": provider}
+
+    def set_provider_key(self, provider: str, key: str) -> dict[str, Any]:
+        raise ControlError(f"key {key} refused")
+
+    def update_routing(self, **values: Any) -> dict[str, Any]:
+        return dict(values)
+
+    def explode(self) -> None:
+        raise RuntimeError("boom")
+
+    def _helper(self) -> None:
+        raise AssertionError("private methods are not part of the API")
+
+
+def exposed(api: object) -> dict[str, list[str]]:
+    """What pywebview's inject_pywebview would publish: public callables with their JS params, and
+    (it walks into them) any public non-callable attribute."""
+    out: dict[str, list[str]] = {}
+    for name in dir(api):
+        if name.startswith("_"):
+            continue
+        attr = getattr(api, name)
+        assert inspect.ismethod(attr) or inspect.isfunction(attr), f"public non-method attribute {name!r}"
+        out[name] = inspect.getfullargspec(attr).args[1:]
+    return out
+
+
+def test_surface_is_exactly_controls_public_methods() -> None:
+    api = make_desktop_api(FakeControl())
+    assert exposed(api) == {name: ["kwargs"] for name in
+                            ("explode", "get_status", "set_manual_override", "set_provider_key", "update_routing")}
+
+
+def test_real_control_surface_matches_the_http_transport(tmp_path: Path) -> None:
+    rt = open_runtime(Paths(tmp_path / "ud"))
+    try:
+        control = make_control(rt)
+        api = make_desktop_api(control)
+        assert set(exposed(api)) == set(public_methods(control))
+        assert {"get_status", "set_manual_override", "get_codex_setup", "rotate_gateway_token"} <= set(exposed(api))
+        assert api.get_config()["ui"] == {"start_hidden": True}  # type: ignore[attr-defined]
+    finally:
+        rt.store.close()
+
+
+def test_kwargs_object_becomes_keyword_arguments() -> None:
+    control = FakeControl()
+    api: Any = make_desktop_api(control)
+    assert api.get_status() == {"ok": True}          # JS: api.get_status()
+    assert api.get_status(None) == {"ok": True}      # JS: api.get_status(undefined/null)
+    assert api.get_status({}) == {"ok": True}
+    assert api.set_manual_override({"provider": "p2"}) == {"manual_override": "p2"}
+    assert api.set_manual_override({"provider": None}) == {"manual_override": None}
+    assert api.update_routing({"failure_threshold": 3}) == {"failure_threshold": 3}
+    assert control.calls[-2:] == [("set_manual_override", {"provider": "p2"}), ("set_manual_override", {"provider": None})]
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda api: api.set_manual_override({"provider": "nope"}), "unknown provider 'nope'"),
+    (lambda api: api.get_status({"verbose": True}), "bad arguments for get_status: got an unexpected keyword argument 'verbose'"),
+    (lambda api: api.set_provider_key({"provider": "p1"}), "bad arguments for set_provider_key: missing a required argument: 'key'"),
+    (lambda api: api.get_status(["positional"]), "get_status() takes one object of keyword arguments"),
+    (lambda api: api.explode(), "internal error in API Router; see its log"),
+])
+def test_errors_carry_the_message_js_shows(call: Any, message: str) -> None:
+    api = make_desktop_api(FakeControl())
+    with pytest.raises(BridgeError) as info:
+        call(api)
+    assert str(info.value) == message
+
+
+def test_unexpected_errors_are_logged_not_shown(caplog: pytest.LogCaptureFixture) -> None:
+    api: Any = make_desktop_api(FakeControl())
+    with caplog.at_level(logging.ERROR), pytest.raises(BridgeError):
+        api.explode()
+    assert "boom" in caplog.text
+
+
+def test_messages_are_redacted() -> None:
+    api: Any = make_desktop_api(FakeControl(), redact=lambda text: text.replace("sk-secret", "sk-…"))
+    with pytest.raises(BridgeError, match=r"^key sk-… refused$"):
+        api.set_provider_key({"provider": "p1", "key": "sk-secret"})
+
+
+def test_other_pages_get_nothing() -> None:
+    control = FakeControl()
+    on_our_page = [True]
+    api: Any = make_desktop_api(control, origin_ok=lambda: on_our_page[0])
+    api.get_status()
+    on_our_page[0] = False
+    with pytest.raises(BridgeError, match="only answers the API Router page"):
+        api.get_status()
+    assert len(control.calls) == 1
+
+
+def test_refusals_are_logged_once_and_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    api: Any = make_desktop_api(FakeControl())
+    with caplog.at_level(logging.INFO, logger="api_router.desktop.bridge"), pytest.raises(BridgeError) as info:
+        api.set_manual_override({"provider": "nope"})
+    assert [r.levelname for r in caplog.records] == ["INFO"]
+    assert "set_manual_override refused: unknown provider 'nope'" in caplog.text
+    # What pywebview then logs for the same exception is dropped by the filter; its other records pass.
+    tb = f"Traceback (most recent call last):\n  ...\n{type(info.value).__module__}.BridgeError: {info.value}\n"
+    quiet = QuietRefusals()
+    assert not quiet.filter(logging.LogRecord("pywebview", logging.ERROR, __file__, 1, tb, None, None))
+    assert quiet.filter(logging.LogRecord("pywebview", logging.ERROR, __file__, 1, "Function x() does not exist", None, None))

@@ -1,0 +1,68 @@
+"""The real desktop app under X (Xvfb + D-Bus + trayer): what a user sees and clicks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.desktop.app import ARTIFACTS, SOURCE_COMMAND, App, check_lifecycle, start_app
+from tests.desktop.xsession import XSession, free_port, port_is_free, wait_for
+
+pytestmark = pytest.mark.desktop
+
+
+def test_desktop_lifecycle(xsession: XSession, tmp_path: Path, apps: list[App]) -> None:
+    app = start_app(xsession, tmp_path, free_port())
+    apps.append(app)
+    check_lifecycle(xsession, app, screenshot="desktop-window.png")
+
+
+def test_port_in_use_opens_the_window_and_says_so(xsession: XSession, tmp_path: Path, apps: list[App]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        app = start_app(xsession, tmp_path, port)
+        apps.append(app)
+        wait_for(lambda: xsession.window_visible() or app.proc.poll() is not None, 30, "the error window")
+        assert app.proc.poll() is None, app.log()
+        time.sleep(0.5)
+        xsession.screenshot(ARTIFACTS / "desktop-port-in-use.png")
+        assert "is already in use" in (app.user_data / "data" / "api-router.log").read_text()
+        xsession.tray_menu(2)
+        assert app.wait_exit() == 0, app.log()
+
+
+def test_lock_left_by_a_crash_does_not_block(xsession: XSession, tmp_path: Path, apps: list[App]) -> None:
+    port = free_port()
+    crashed = start_app(xsession, tmp_path, port, name="crashed")
+    apps.append(crashed)
+    crashed.wait_healthy()
+    assert b'"show_port"' in (crashed.user_data / "data" / "instance.lock").read_bytes()
+    os.killpg(crashed.proc.pid, signal.SIGKILL)  # the app and its WebKit helpers, like a crash
+    crashed.proc.wait(10)
+    wait_for(lambda: port_is_free(port), 10, "the port to be released")
+
+    app = start_app(xsession, tmp_path, port, name="restarted")
+    apps.append(app)
+    app.wait_healthy()
+    app.hook_result()  # the window is up
+    app.proc.send_signal(signal.SIGTERM)  # also: SIGTERM quits cleanly
+    assert app.wait_exit() == 0, app.log()
+    assert port_is_free(port)
+
+
+def test_headless_flag_needs_no_gui(xsession: XSession, tmp_path: Path, apps: list[App]) -> None:
+    app = start_app(xsession, tmp_path, free_port(), extra_args=["--headless"])
+    apps.append(app)
+    app.wait_healthy()
+    time.sleep(0.3)
+    assert not xsession.app_windows(visible=False)
+    app.proc.send_signal(signal.SIGINT)
+    assert app.wait_exit() == 0, app.log()
+    assert SOURCE_COMMAND  # the same command line as the desktop runs

@@ -1,0 +1,180 @@
+"""Single-instance lock and show channel (no GUI): real files, real sockets, real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from api_router.desktop.instance import (
+    WINDOWS_LOCK_OFFSET,
+    InstanceInfo,
+    InstanceLock,
+    ShowServer,
+    WindowsLock,
+    claim_or_hand_off,
+    request_show,
+)
+from tests.desktop.fakes import FakeMsvcrt
+
+posix_only = pytest.mark.skipif(os.name == "nt", reason="fcntl.flock")
+
+
+def info(port: int = 1, nonce: str = "n" * 32) -> InstanceInfo:
+    return InstanceInfo(pid=os.getpid(), show_port=port, nonce=nonce, gateway_port=4000)
+
+
+@posix_only
+def test_second_holder_is_refused_until_release(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "instance.lock"
+    first, second = InstanceLock(path), InstanceLock(path)
+    assert first.acquire()
+    assert not second.acquire()  # flock is per open file: a second open is refused, even in-process
+    first.publish(info())
+    assert second.read_info() == info()
+    first.release()
+    assert path.read_bytes() == b""  # nobody finds a dead run's port and nonce
+    assert second.acquire()
+    second.release()
+
+
+@posix_only
+def test_lock_of_a_killed_process_does_not_block(tmp_path: Path) -> None:
+    path = tmp_path / "instance.lock"
+    code = ("import sys, time; from pathlib import Path; from api_router.desktop.instance import *; "
+            "lock = InstanceLock(Path(sys.argv[1])); assert lock.acquire(); "
+            "lock.publish(InstanceInfo(pid=1, show_port=9, nonce='x')); print('held', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert not InstanceLock(path).acquire()
+        holder.kill()  # a crash: no release, the file still names the dead process
+        holder.wait()
+        assert json.loads(path.read_text())["show_port"] == 9
+        lock = InstanceLock(path)
+        assert lock.acquire()
+        lock.release()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+
+
+def test_torn_or_foreign_lock_file_reads_as_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "instance.lock"
+    lock = InstanceLock(path)
+    for content in (b"", b'{"pid": 1, "show', b"[]", b'{"pid": "1", "show_port": 2, "nonce": "x"}', b"\xff\xfe"):
+        path.write_bytes(content)
+        assert lock.read_info() is None
+    assert InstanceLock(tmp_path / "missing").read_info() is None
+
+
+def test_show_channel_needs_the_nonce(tmp_path: Path) -> None:
+    shown = threading.Event()
+    server = ShowServer("secret-nonce", shown.set)
+    port = server.start()
+    try:
+        assert not request_show(InstanceInfo(pid=1, show_port=port, nonce="wrong"))
+        assert not shown.wait(0.3)
+        assert request_show(InstanceInfo(pid=1, show_port=port, nonce="secret-nonce"))
+        assert shown.wait(5)
+    finally:
+        server.stop()
+    assert not request_show(InstanceInfo(pid=1, show_port=port, nonce="secret-nonce"), timeout=0.5)
+
+
+def test_show_channel_answers_before_the_window_is_ready() -> None:
+    # Showing may wait for the GUI loop; the asking process must not time out meanwhile.
+    release = threading.Event()
+    server = ShowServer("n", lambda: release.wait(10))
+    port = server.start()
+    try:
+        started = time.monotonic()
+        assert request_show(InstanceInfo(pid=1, show_port=port, nonce="n"), timeout=2)
+        assert time.monotonic() - started < 1.5
+    finally:
+        release.set()
+        server.stop()
+
+
+@posix_only
+def test_claim_or_hand_off(tmp_path: Path) -> None:
+    path = tmp_path / "instance.lock"
+    running = InstanceLock(path)
+    assert claim_or_hand_off(running, wait=0) is None  # nobody there: we are the instance
+    shown = threading.Event()
+    server = ShowServer("n" * 32, shown.set)
+    running.publish(info(server.start()))
+    try:
+        handoff = claim_or_hand_off(InstanceLock(path), wait=2)
+        assert handoff is not None and handoff.shown and handoff.info == info(handoff.info.show_port)
+        assert shown.wait(5)
+    finally:
+        server.stop()
+    # The holder stopped answering (hung): give up after the wait and say who it is.
+    clock = iter(range(100))
+    handoff = claim_or_hand_off(InstanceLock(path), wait=3, monotonic=lambda: next(clock), sleep=lambda _: None)
+    assert handoff is not None and not handoff.shown and handoff.info is not None
+    running.release()
+
+
+@posix_only
+def test_hand_off_waits_for_a_starting_instance(tmp_path: Path) -> None:
+    # The other process holds the lock but has not written its info yet.
+    path = tmp_path / "instance.lock"
+    running = InstanceLock(path)
+    assert running.acquire()
+    shown = threading.Event()
+    server = ShowServer("late", shown.set)
+    port = server.start()
+    timer = threading.Timer(0.4, lambda: running.publish(InstanceInfo(pid=1, show_port=port, nonce="late")))
+    timer.start()
+    try:
+        handoff = claim_or_hand_off(InstanceLock(path), wait=5, poll=0.05)
+        assert handoff is not None and handoff.shown
+    finally:
+        timer.join()
+        server.stop()
+        running.release()
+
+
+# --- Windows: msvcrt.locking, exercised through a faithful fake ---------------------------------
+
+
+def test_windows_lock_sits_far_from_the_info(tmp_path: Path) -> None:
+    msvcrt = FakeMsvcrt()
+    path = tmp_path / "instance.lock"
+    first, second = InstanceLock(path, WindowsLock(msvcrt)), InstanceLock(path, WindowsLock(msvcrt))
+    assert first.acquire()
+    assert msvcrt.calls == [(msvcrt.LK_NBLCK, WINDOWS_LOCK_OFFSET, 1)]
+    first.publish(info())
+    # On Windows a locked range cannot be read; the info starts at 0, far from the locked byte.
+    assert path.stat().st_size < WINDOWS_LOCK_OFFSET
+    assert not second.acquire()
+    assert second.read_info() == info()
+    first.release()
+    assert msvcrt.calls[-1] == (msvcrt.LK_UNLCK, WINDOWS_LOCK_OFFSET, 1)
+    assert second.acquire()
+    second.release()
+    assert msvcrt.held == {}
+
+
+def test_windows_lock_leaves_the_file_position_at_the_start(tmp_path: Path) -> None:
+    msvcrt = FakeMsvcrt()
+    lock = WindowsLock(msvcrt)
+    fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT)
+    try:
+        assert lock.try_lock(fd)
+        assert os.lseek(fd, 0, os.SEEK_CUR) == 0
+        lock.unlock(fd)
+        assert os.lseek(fd, 0, os.SEEK_CUR) == 0
+    finally:
+        os.close(fd)

@@ -1,0 +1,247 @@
+"""The shell's logic with pywebview and pystray replaced at their seams (see fakes.py): start hidden
+or shown, close to tray, tray Show/Quit, port in use, second instance, and the Windows choices.
+The real GUI is covered by test_desktop_x11.py."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api_router.desktop.instance import InstanceLock, WindowsLock
+from api_router.desktop.shell import Backends, DesktopShell, Options
+from api_router.desktop.tray import choose_backend
+from api_router.desktop.window import gui_for, origin_of, window_url
+from api_router.paths import Paths
+from tests.desktop.fakes import FakeMsvcrt, FakePystray, FakeWebview, FakeWindow
+from tests.desktop.xsession import port_is_free, wait_for
+from tests.support.harness import write_config
+
+Scenario = Callable[[FakeWindow], None]
+
+
+class Rig:
+    def __init__(self, tmp_path: Path, *, scenario: Scenario | None = None, platform: str = "linux",
+                 tray_host: bool = True, options: Options | None = None, start_hidden: bool = True,
+                 os_lock: Any = None, name: str = "ud") -> None:
+        self.paths = Paths(tmp_path / name)
+        if not self.paths.config.exists():
+            write_config(self.paths, {})
+            with self.paths.config.open("a") as fh:
+                fh.write(f"\n[ui]\nstart_hidden = {'true' if start_hidden else 'false'}\n")
+        self.webview = FakeWebview(scenario)
+        self.pystray = FakePystray()
+        self.tray_host = tray_host
+        self.backends = Backends(platform=platform, webview=self.webview, pystray=self.pystray, icon_image="IMG",
+                                 icon_path="/icons/icon.png", tray_host_present=lambda: self.tray_host)
+        self.shell = DesktopShell(self.paths, options or Options(port=0), lambda: self.backends, os_lock=os_lock,
+                                  handoff_wait=3, install_signals=False, configure_logging=lambda rt: None)
+
+    @property
+    def window(self) -> FakeWindow:
+        return self.webview.windows[0]
+
+    @property
+    def icon(self) -> Any:
+        return self.pystray.icons[0]
+
+    def run(self) -> int:
+        code = self.shell.run()
+        if self.webview.scenario_error is not None:
+            raise self.webview.scenario_error
+        return code
+
+
+def get(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return resp.status
+
+
+def health(window: FakeWindow) -> int:
+    assert window.url is not None
+    return get(window.url.split("/?")[0] + "/health")
+
+
+def test_starts_hidden_closes_to_tray_and_quits_cleanly(tmp_path: Path) -> None:
+    seen: dict[str, Any] = {}
+
+    def scenario(window: FakeWindow) -> None:
+        seen["hidden_at_start"] = not window.visible
+        seen["health"] = health(window)
+        rig.icon.click()                       # tray default action: Show
+        seen["shown"] = window.visible
+        seen["kept_on_close"] = not window.user_close()
+        seen["hidden_after_close"] = not window.visible
+        seen["health_after_close"] = health(window)
+        rig.icon.choose("Show")
+        seen["shown_again"] = window.visible
+        seen["port"] = int(window.url.split(":")[2].split("/")[0])  # type: ignore[union-attr]
+        rig.icon.choose("Quit")
+
+    rig = Rig(tmp_path, scenario=scenario)
+    assert rig.run() == 0
+    assert seen == {"hidden_at_start": True, "health": 200, "shown": True, "kept_on_close": True,
+                    "hidden_after_close": True, "health_after_close": 200, "shown_again": True, "port": seen["port"]}
+    window = rig.window
+    assert window.title == "API Router"
+    assert window.kwargs["hidden"] is True
+    assert window.url == f"http://127.0.0.1:{seen['port']}/?desktop=1"
+    assert not window.kwargs["js_api"].__class__.__name__.startswith("_")
+    assert rig.webview.start_kwargs == {"gui": "gtk", "private_mode": False, "icon": "/icons/icon.png",
+                                        "storage_path": str(rig.paths.data / "webview")}
+    assert [i.text for i in rig.icon.menu.items] == ["Show", "Quit"] and rig.icon.menu.items[0].default
+    assert rig.icon.title == "API Router" and rig.icon.stopped
+    assert port_is_free(seen["port"])
+    assert not rig.paths.store.with_name(rig.paths.store.name + "-wal").exists()  # store closed
+    assert rig.paths.lock.read_bytes() == b""
+    lock = InstanceLock(rig.paths.lock)
+    assert lock.acquire()
+    lock.release()
+
+
+@pytest.mark.parametrize("start_hidden, show, expect_hidden", [(True, False, True), (True, True, False),
+                                                               (False, False, False)])
+def test_start_hidden_setting_and_show_flag(tmp_path: Path, start_hidden: bool, show: bool, expect_hidden: bool) -> None:
+    rig = Rig(tmp_path, scenario=lambda w: rig.shell.quit(), start_hidden=start_hidden,
+              options=Options(port=0, show=show))
+    assert rig.run() == 0
+    assert rig.window.kwargs["hidden"] is expect_hidden
+
+
+def test_without_a_tray_the_window_shows_and_closing_quits(tmp_path: Path) -> None:
+    closed: list[bool] = []
+    rig = Rig(tmp_path, scenario=lambda w: closed.append(w.user_close()), tray_host=False)
+    assert rig.run() == 0
+    assert rig.window.kwargs["hidden"] is False
+    assert closed == [True]
+
+
+def test_port_in_use_opens_the_window_with_the_reason(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        visible: list[bool] = []
+
+        def scenario(window: FakeWindow) -> None:
+            visible.append(window.visible)
+            rig.icon.choose("Quit")
+
+        rig = Rig(tmp_path, scenario=scenario, options=Options(port=port))
+        assert rig.run() == 0
+    window = rig.window
+    assert window.kwargs["hidden"] is False and visible == [True]
+    assert window.kwargs.get("js_api") is None and window.url is None
+    assert f"port {port} on 127.0.0.1 is already in use" in window.kwargs["html"]
+    assert str(rig.paths.config) in window.kwargs["html"]
+
+
+def test_second_start_shows_the_first_window_and_exits(tmp_path: Path) -> None:
+    results: dict[str, Any] = {}
+
+    def scenario(window: FakeWindow) -> None:
+        window.user_close()
+        second = Rig(tmp_path, scenario=lambda w: None)  # same user-data folder
+        results["second_code"] = second.run()
+        results["second_made_a_window"] = bool(second.webview.windows)
+        results["first_shown"] = wait_for(lambda: window.visible, 5, "the first window to show")
+        rig.shell.quit()
+
+    rig = Rig(tmp_path, scenario=scenario)
+    assert rig.run() == 0
+    assert results == {"second_code": 0, "second_made_a_window": False, "first_shown": True}
+
+
+def test_show_asked_before_the_window_exists_creates_it_visible(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, scenario=lambda w: rig.shell.quit())
+    rig.shell.show_window()
+    assert rig.run() == 0
+    assert rig.window.kwargs["hidden"] is False
+
+
+def test_windows_path(tmp_path: Path) -> None:
+    """Windows: WebView2 through pywebview's edgechromium, the msvcrt lock, pystray's win32 icon."""
+    msvcrt = FakeMsvcrt()
+    started = threading.Event()
+
+    def scenario(window: FakeWindow) -> None:
+        started.set()
+        rig.icon.click()
+        rig.icon.choose("Quit")
+
+    rig = Rig(tmp_path, scenario=scenario, platform="win32", os_lock=WindowsLock(msvcrt))
+    assert rig.run() == 0
+    assert started.is_set() and rig.webview.start_kwargs is not None
+    assert rig.webview.start_kwargs["gui"] == "edgechromium"
+    assert rig.icon.stopped  # win32: stopping ends pystray's message-loop thread
+    assert msvcrt.held == {} and any(call[0] == msvcrt.LK_NBLCK for call in msvcrt.calls)
+    env: dict[str, str] = {}
+    assert choose_backend("win32", env, sni_host=lambda: False, appindicator_installed=lambda: False) == "win32"
+
+
+@pytest.mark.parametrize("env, sni, appindicator, expected", [
+    ({}, False, True, "gtk"),             # XEmbed tray (trayer, XFCE, MATE): GTK icon, left click = Show
+    ({}, True, True, "appindicator"),     # StatusNotifier host (KDE, GNOME + extension)
+    ({}, True, False, "gtk"),             # no AppIndicator typelib installed
+    ({"PYSTRAY_BACKEND": "xorg"}, True, True, None),  # the user's choice stays
+])
+def test_linux_tray_backend_choice(env: dict[str, str], sni: bool, appindicator: bool, expected: str | None) -> None:
+    assert choose_backend("linux", env, sni_host=lambda: sni, appindicator_installed=lambda: appindicator) == expected
+
+
+def test_window_addresses() -> None:
+    assert window_url("127.0.0.1", 4000) == "http://127.0.0.1:4000/?desktop=1"
+    assert window_url("0.0.0.0", 4000) == "http://127.0.0.1:4000/?desktop=1"
+    assert window_url("localhost", 4000) == "http://127.0.0.1:4000/?desktop=1"
+    assert window_url("::1", 4000) == "http://[::1]:4000/?desktop=1"
+    assert origin_of("http://127.0.0.1:4000/?desktop=1#/providers") == "http://127.0.0.1:4000"
+    assert origin_of("https://evil.example/") != origin_of(window_url("127.0.0.1", 4000))
+    assert origin_of(None) == ""
+    assert gui_for("win32") == "edgechromium" and gui_for("linux") == "gtk"
+
+
+def test_quit_lets_an_in_flight_stream_finish(tmp_path: Path) -> None:
+    """Quit while Codex is mid-stream: the stream completes (within the gateway's grace period)."""
+    import asyncio
+    import json
+
+    from tests.support import fake_provider as fp
+    from tests.support.harness import simple_body, write_keys
+
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    fake = asyncio.run_coroutine_threadsafe(fp.FakeProvider("p1").start(), loop).result(10)
+    fake.always(fp.stream_ok("finished after quit", delay=0.25, deltas=6))
+    paths = Paths(tmp_path / "ud")
+    write_config(paths, {"p1": fake})
+    write_keys(paths, {"p1": "sk-test-p1-0123456789"}, token="ao_" + "2" * 32)
+    reply: dict[str, Any] = {}
+
+    def stream(url: str) -> None:
+        request = urllib.request.Request(url + "/v1/responses", data=json.dumps({**simple_body(), "stream": True}).encode(),
+                                         headers={"Authorization": "Bearer ao_" + "2" * 32,
+                                                  "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=20) as resp:
+            reply["status"], reply["body"] = resp.status, resp.read().decode()
+
+    def scenario(window: FakeWindow) -> None:
+        client = threading.Thread(target=stream, args=(window.url.split("/?")[0],))  # type: ignore[union-attr]
+        client.start()
+        wait_for(lambda: fake.calls == 1, 10, "the request to reach the provider")
+        reply["streaming_at_quit"] = client.is_alive()
+        rig.icon.choose("Quit")
+        client.join(20)
+
+    try:
+        rig = Rig(tmp_path, scenario=scenario)
+        assert rig.run() == 0
+    finally:
+        asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+    assert reply["streaming_at_quit"] and reply["status"] == 200
+    assert "response.completed" in reply["body"] and "quit" in reply["body"]

@@ -1,0 +1,222 @@
+"""A private X session for the desktop tests: Xvfb, a D-Bus session bus and trayer as the tray,
+plus the xdotool/Xlib moves a user would make (tray clicks, closing the window, screenshots).
+
+Xvfb has no window manager, so "close" is the WM_DELETE_WINDOW message a window manager would send,
+and a window is visible when it is mapped (``xdotool search --onlyvisible``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+TITLE_RE = "^API Router$"
+TOOLS = ["Xvfb", "dbus-daemon", "trayer", "xdotool", "import"]
+# The tray plug of a GTK status icon carries the app's name too; real windows are wider than this.
+MIN_WINDOW_WIDTH = 200
+
+
+def missing_tools() -> list[str]:
+    return [t for t in TOOLS if shutil.which(t) is None]
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    """Nobody listens and a new server could listen there (as servers do, with SO_REUSEADDR: the
+    connections the old one closed may sit in TIME_WAIT for a minute)."""
+    with socket.socket() as s:
+        s.settimeout(2)
+        if s.connect_ex(("127.0.0.1", port)) == 0:
+            return False
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            s.listen()
+        except OSError:
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class Geometry:
+    wid: int
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+@dataclass
+class XSession:
+    env: dict[str, str]
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, *, timeout: float = 15.0) -> XSession:
+        read_fd, write_fd = os.pipe()
+        xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                                pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(write_fd)
+        session = cls(env={}, procs=[xvfb])
+        try:
+            with os.fdopen(read_fd, "rb") as pipe:
+                number = pipe.readline().strip().decode()
+            if not number:
+                raise RuntimeError("Xvfb did not start")
+            env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "XAUTHORITY", "PYSTRAY_BACKEND")}
+            env["DISPLAY"] = f":{number}"
+            dbus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+            session.procs.append(dbus)
+            assert dbus.stdout is not None
+            env["DBUS_SESSION_BUS_ADDRESS"] = dbus.stdout.readline().decode().strip()
+            session.env = env
+            session.procs.append(subprocess.Popen(
+                ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request", "--height", "32",
+                 "--transparent", "false", "--tint", "0x203040", "--SetDockType", "true"],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            wait_for(session.tray_owned, timeout, "trayer to own _NET_SYSTEM_TRAY_S0")
+        except BaseException:
+            session.stop()
+            raise
+        return session
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        self.procs.clear()
+
+    # --- X queries -------------------------------------------------------------------------------
+
+    def _xlib(self):  # type: ignore[no-untyped-def]
+        from Xlib import display
+
+        return display.Display(self.env["DISPLAY"])
+
+    def tray_owned(self) -> bool:
+        from Xlib import X
+
+        dpy = self._xlib()
+        try:
+            owner = dpy.get_selection_owner(dpy.intern_atom("_NET_SYSTEM_TRAY_S0"))
+            return getattr(owner, "id", owner) not in (0, X.NONE)
+        finally:
+            dpy.close()
+
+    def xdotool(self, *args: str, check: bool = True) -> str:
+        result = subprocess.run(["xdotool", *args], env=self.env, capture_output=True, text=True, timeout=10)
+        if check and result.returncode != 0:
+            raise AssertionError(f"xdotool {' '.join(args)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def geometry(self, wid: int) -> Geometry | None:
+        out = self.xdotool("getwindowgeometry", "--shell", str(wid), check=False)
+        values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        try:
+            return Geometry(wid, int(values["X"]), int(values["Y"]), int(values["WIDTH"]), int(values["HEIGHT"]))
+        except (KeyError, ValueError):
+            return None
+
+    def named_windows(self, *, visible: bool) -> list[Geometry]:
+        args = ["search", *(["--onlyvisible"] if visible else []), "--name", TITLE_RE]
+        out = self.xdotool(*args, check=False)
+        found = [self.geometry(int(w)) for w in out.split()]
+        return [g for g in found if g is not None]
+
+    def app_windows(self, *, visible: bool = True) -> list[Geometry]:
+        return [g for g in self.named_windows(visible=visible) if g.width >= MIN_WINDOW_WIDTH]
+
+    def window_visible(self) -> bool:
+        return bool(self.app_windows(visible=True))
+
+    def tray_icon(self) -> Geometry | None:
+        """The first icon embedded in trayer's panel (found by position in the tree, not by name:
+        the plug's name is the program name, which differs between source and frozen runs)."""
+        from Xlib import X
+
+        dpy = self._xlib()
+        try:
+            root = dpy.screen().root
+            panels = [w for w in root.query_tree().children if w.get_wm_name() == "panel"
+                      and (w.get_wm_class() or ("", ""))[1] == "trayer"]
+            for panel in panels:
+                stack = list(panel.query_tree().children)
+                while stack:
+                    win = stack.pop(0)
+                    geo = win.get_geometry()
+                    attrs = win.get_attributes()
+                    if attrs.map_state == X.IsViewable and geo.width >= 16 and geo.height >= 16:
+                        pos = win.translate_coords(root, 0, 0)
+                        return Geometry(win.id, -pos.x, -pos.y, geo.width, geo.height)
+                    stack.extend(win.query_tree().children)
+            return None
+        finally:
+            dpy.close()
+
+    # --- user actions ----------------------------------------------------------------------------
+
+    def click_tray(self, button: int = 1) -> None:
+        icon = wait_for(self.tray_icon, 10, "the tray icon")
+        # No "mousemove --sync": it waits forever when the pointer is already there.
+        self.xdotool("mousemove", str(icon.x + icon.width // 2), str(icon.y + icon.height // 2),
+                     "sleep", "0.1", "click", str(button))
+
+    def tray_menu(self, position: int) -> None:
+        """Right-click the icon and activate the ``position``-th menu entry (1 = first)."""
+        self.click_tray(3)
+        time.sleep(0.4)  # the menu pops up asynchronously
+        self.xdotool("key", "--delay", "80", *(["Down"] * position), "Return")
+
+    def close_window(self, wid: int) -> None:
+        """What a window manager does on the title bar's close button."""
+        from Xlib import X
+        from Xlib.protocol import event
+
+        dpy = self._xlib()
+        try:
+            window = dpy.create_resource_object("window", wid)
+            protocols = dpy.intern_atom("WM_PROTOCOLS")
+            message = event.ClientMessage(window=window, client_type=protocols,
+                                          data=(32, [dpy.intern_atom("WM_DELETE_WINDOW"), X.CurrentTime, 0, 0, 0]))
+            window.send_event(message, event_mask=X.NoEventMask)
+            dpy.flush()
+        finally:
+            dpy.close()
+
+    def screenshot(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["import", "-window", "root", str(path)], env=self.env, check=True, timeout=20)
