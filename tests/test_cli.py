@@ -157,3 +157,25 @@ async def test_stream_longer_than_grace_gets_a_clean_failure_event(tmp_path):
     assert rc == 0
     assert time.monotonic() - started < 12
     assert b"response.failed" in body and b"shutting down" in body
+
+
+def test_gui_that_fails_to_load_falls_back_to_headless(tmp_path, monkeypatch, capsys):
+    from api_router import cli
+    from api_router.desktop import mode, shell
+
+    def broken():
+        raise ImportError("libwebkit2gtk-4.1.so.0: cannot open shared object file")
+
+    served = []
+
+    async def headless(paths, host, port):
+        served.append(paths.user_data)
+        return 0
+
+    monkeypatch.setattr(mode, "desktop_unavailable_reason", lambda: None)
+    monkeypatch.setattr(shell, "real_backends", broken)
+    monkeypatch.setattr(cli, "serve_headless", headless)
+    assert cli.main(["--user-data", str(tmp_path / "ud")]) == 0
+    assert served == [tmp_path / "ud"]
+    err = capsys.readouterr().err
+    assert "starting headless with the web UI (the GUI libraries failed to load: ImportError" in err

@@ -141,9 +141,12 @@ def main(argv: list[str] | None = None) -> int:
 
         reason = desktop_unavailable_reason()
         if reason is None:
-            from api_router.desktop.shell import run_desktop
+            from api_router.desktop.shell import DesktopUnavailable, run_desktop
 
-            return run_desktop(paths, host=args.host, port=args.port, show=args.show)
+            try:
+                return run_desktop(paths, host=args.host, port=args.port, show=args.show)
+            except DesktopUnavailable as exc:
+                reason = str(exc)
         print(f"api-router: starting headless with the web UI ({reason})", file=sys.stderr)
     try:
         return asyncio.run(serve_headless(paths, args.host, args.port))

@@ -77,9 +77,17 @@ def real_backends() -> Backends:
                     icon_path=str(icon_path()), tray_host_present=lambda: tray_host_present(platform))
 
 
+class DesktopUnavailable(Exception):
+    """The GUI stack passed the mode check but failed to load; the caller runs headless instead."""
+
+
 def run_desktop(paths: Paths, *, host: str | None = None, port: int | None = None, show: bool = False) -> int:
     options = Options(host=host, port=port, show=show, test_hook_file=hook_file(os.environ))
-    return DesktopShell(paths, options, real_backends).run()
+    try:
+        backends = real_backends()
+    except Exception as exc:  # ImportError, gi's ValueError for a missing namespace, a broken display…
+        raise DesktopUnavailable(f"the GUI libraries failed to load: {type(exc).__name__}: {exc}") from exc
+    return DesktopShell(paths, options, lambda: backends).run()
 
 
 class DesktopShell:
