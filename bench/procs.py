@@ -69,8 +69,9 @@ class FakeUpstream:
     port: int
 
     @classmethod
-    def start(cls, timeout: float = 15.0) -> FakeUpstream:
-        proc = subprocess.Popen([sys.executable, "-m", "bench.fake_upstream"], cwd=ROOT, env=clean_env(),
+    def start(cls, json_mode: str = "dumps", timeout: float = 15.0) -> FakeUpstream:
+        proc = subprocess.Popen([sys.executable, "-m", "bench.fake_upstream", "--json", json_mode], cwd=ROOT,
+                                env=clean_env(),
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         assert proc.stdout is not None
         deadline = time.monotonic() + timeout

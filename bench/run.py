@@ -314,11 +314,11 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-def run(s: Settings, peers: list[str]) -> dict[str, Any]:
+def run(s: Settings, peers: list[str], fake_json: str = "dumps") -> dict[str, Any]:
     started = time.monotonic()
     b = make_bodies()
     work = Path(tempfile.mkdtemp(prefix="api-router-bench-"))
-    upstream = procs.FakeUpstream.start()
+    upstream = procs.FakeUpstream.start(fake_json)
     targets: list[Target] = []
     try:
         gw = start_router(work, upstream, "main")
@@ -366,6 +366,7 @@ def run(s: Settings, peers: list[str]) -> dict[str, Any]:
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine_info(),
         "settings": asdict(s),
+        "fake_upstream": {"json": fake_json, "stream": f"{payloads.STREAM_EVENTS} pre-serialised events, one per chunk"},
         "load_generator": {"c1": "raw-socket python client (bench/client.py)",
                            "c32": "wrk (Lua: POST body, request cap, answer check)" if client.wrk_path()
                            else "python asyncio client (wrk not found)"},
@@ -531,7 +532,8 @@ def table(result: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     m = result["machine"]
     lines.append("")
-    lines.append(f"{result['settings']['rounds']} interleaved rounds, medians; c=32 load: {result['load_generator']['c32']}; "
+    lines.append(f"{result['settings']['rounds']} interleaved rounds, medians; fake upstream JSON: "
+                 f"{result['fake_upstream']['json']}; c=32 load: {result['load_generator']['c32']}; "
                  f"{m.get('cpus')} × {m.get('cpu', '?')}, Python {m.get('python')}, aiohttp {m.get('aiohttp')}; "
                  f"{result['duration_s']} s")
     return "\n".join(lines)
@@ -543,6 +545,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 5; smoke 1)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT})")
     parser.add_argument("--peers", default="", help="comma list of extra columns: minimal, litellm")
+    parser.add_argument("--fake-json", choices=("dumps", "canned"), default="dumps",
+                        help="how the fake upstream answers JSON: serialised per request (default) or canned bytes")
     args = parser.parse_args(argv)
     s = SMOKE if args.smoke else FULL
     if args.rounds:
@@ -552,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
         peers.append("minimal")
     if os.environ.get("BENCH_LITELLM") == "1" and "litellm" not in peers:
         peers.append("litellm")
-    result = run(s, peers)
+    result = run(s, peers, args.fake_json)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print(table(result))
