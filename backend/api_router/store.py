@@ -13,7 +13,8 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,24 @@ class Metrics:
 
 
 _Op = Callable[[sqlite3.Connection], None]
+# SQLite's lowest default limit of "?" per statement.
+_MAX_VARIABLES = 999
+
+
+@dataclass
+class _Rows:
+    """Rows of the per-request tables waiting for the writer thread.
+
+    They are written as multi-row INSERTs: one SQLite step per statement instead of one per row.
+    Every step releases the GIL and takes it back, and each of those hand-offs stalls the event
+    loop's thread, so per-row statements slowed the whole gateway down under load.
+    """
+
+    requests: list[tuple[Any, ...]] = field(default_factory=list)
+    attempts: list[tuple[Any, ...]] = field(default_factory=list)
+    metrics: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # provider -> latest counters
+    response_owners: list[tuple[Any, ...]] = field(default_factory=list)
+    reasoning_owners: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 class Store:
@@ -163,6 +182,11 @@ class Store:
         # (flush), or None to stop.
         self._queue: queue.SimpleQueue[_Op | threading.Event | None] = queue.SimpleQueue()
         self._wake = threading.Event()  # ends the writer's batching wait early (flush, close)
+        # Rows for the per-request tables collect here; the op that writes them is queued with the
+        # first row, and any other op closes the collection so that queue order stays write order.
+        self._rows: _Rows | None = None
+        self._rows_lock = threading.Lock()
+        self._next_request_id = 1
         self._read_lock = threading.Lock()
         self._hot_lock = threading.Lock()
         self._state_lock = threading.Lock()
@@ -227,6 +251,8 @@ class Store:
         self._recent.extend(Event(*row) for row in rows)  # newest first, as the deque keeps them
         top = conn.execute("SELECT max(id) FROM events").fetchone()[0]
         self._next_event_id = (top or 0) + 1
+        top = conn.execute("SELECT max(id) FROM request_log").fetchone()[0]
+        self._next_request_id = (top or 0) + 1
         for provider, ok, err, tokens in conn.execute("SELECT provider, ok_requests, error_requests, total_tokens FROM provider_metrics"):
             self._metrics[provider] = Metrics(ok, err, tokens)
         seen = conn.execute("SELECT value FROM meta WHERE key = 'events_seen_up_to'").fetchone()
@@ -312,7 +338,31 @@ class Store:
             conn.execute("DELETE FROM reasoning_owner WHERE unix_ms < ?", (cutoff,))
 
     def _submit(self, op: _Op) -> None:
-        self._queue.put(op)
+        with self._rows_lock:
+            self._rows = None  # rows added from now on are written after this op
+            self._queue.put(op)
+
+    @contextmanager
+    def _open_rows(self) -> Iterator[_Rows]:
+        """The collection that new per-request rows join (queued for writing when it is started)."""
+        with self._rows_lock:
+            rows = self._rows
+            if rows is None:
+                rows = self._rows = _Rows()
+                self._queue.put(lambda c: self._write_rows(c, rows))
+            yield rows
+
+    def _write_rows(self, conn: sqlite3.Connection, rows: _Rows) -> None:
+        with self._rows_lock:
+            if self._rows is rows:
+                self._rows = None  # closed: later rows start a new collection
+        _insert_rows(conn, "INSERT INTO request_log (id, unix_ms, session_id, path, model, stream, provider, "
+                           "providers_tried, status, latency_ms, ttfb_ms, input_tokens, output_tokens, cached_tokens, "
+                           "reasoning_tokens, total_tokens, error) VALUES ", rows.requests)
+        _insert_rows(conn, "INSERT INTO attempts VALUES ", rows.attempts)
+        _insert_rows(conn, "INSERT OR REPLACE INTO provider_metrics VALUES ", list(rows.metrics.values()))
+        _insert_rows(conn, "INSERT OR REPLACE INTO response_owner VALUES ", rows.response_owners)
+        _insert_rows(conn, "INSERT OR REPLACE INTO reasoning_owner VALUES ", rows.reasoning_owners)
 
     # --- events ---------------------------------------------------------------------------------
 
@@ -382,7 +432,19 @@ class Store:
                 else:
                     m.error_requests += 1
                 touched[attempt.provider] = Metrics(m.ok_requests, m.error_requests, m.total_tokens)
-        self._submit(lambda c: _insert_request(c, record, touched))
+            request_id = self._next_request_id
+            self._next_request_id += 1
+        r, u = record, record.usage
+        tried = ",".join(dict.fromkeys(a.provider for a in r.attempts))
+        with self._open_rows() as rows:
+            rows.requests.append((
+                request_id, r.unix_ms, r.session_id, r.path, r.model, int(r.stream), r.provider, tried, r.status,
+                r.latency_ms, r.ttfb_ms, u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens,
+                u.total_tokens, r.error or None))
+            rows.attempts.extend((request_id, i, a.provider, a.outcome, a.status, a.latency_ms, a.error or None)
+                                 for i, a in enumerate(r.attempts))
+            for p, m in touched.items():
+                rows.metrics[p] = (p, m.ok_requests, m.error_requests, m.total_tokens)
 
     def metrics(self) -> dict[str, Metrics]:
         with self._state_lock:
@@ -414,7 +476,8 @@ class Store:
             while len(self._responses) > 10_000:
                 self._responses.popitem(last=False)
         ts = now_ms()
-        self._submit(lambda c: c.execute("INSERT OR REPLACE INTO response_owner VALUES (?, ?, ?)", (response_id, provider, ts)))
+        with self._open_rows() as rows:
+            rows.response_owners.append((response_id, provider, ts))
 
     def response_owner(self, response_id: str) -> str | None:
         with self._state_lock:
@@ -432,8 +495,8 @@ class Store:
         # so lookups never need to wait for the writer.
         self.reasoning_owners(session_id).update(dict.fromkeys(ids, provider))
         ts = now_ms()
-        self._submit(lambda c: c.executemany("INSERT OR REPLACE INTO reasoning_owner VALUES (?, ?, ?, ?)",
-                                             [(i, session_id, provider, ts) for i in ids]))
+        with self._open_rows() as rows:
+            rows.reasoning_owners.extend((i, session_id, provider, ts) for i in ids)
 
     def reasoning_owners(self, session_id: str) -> dict[str, str]:
         """item id -> provider for one session; loaded once per session, then kept in memory."""
@@ -501,24 +564,16 @@ class Store:
         return self._read(sql, args)
 
 
-def _insert_request(conn: sqlite3.Connection, r: RequestRecord, touched: dict[str, Metrics]) -> None:
-    tried = ",".join(dict.fromkeys(a.provider for a in r.attempts))
-    u = r.usage
-    cur = conn.execute(
-        "INSERT INTO request_log (unix_ms, session_id, path, model, stream, provider, providers_tried, status, latency_ms,"
-        " ttfb_ms, input_tokens, output_tokens, cached_tokens, reasoning_tokens, total_tokens, error)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (r.unix_ms, r.session_id, r.path, r.model, int(r.stream), r.provider, tried, r.status, r.latency_ms, r.ttfb_ms,
-         u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens, u.total_tokens, r.error or None),
-    )
-    conn.executemany(
-        "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(cur.lastrowid, i, a.provider, a.outcome, a.status, a.latency_ms, a.error or None) for i, a in enumerate(r.attempts)],
-    )
-    conn.executemany(
-        "INSERT OR REPLACE INTO provider_metrics VALUES (?, ?, ?, ?)",
-        [(p, m.ok_requests, m.error_requests, m.total_tokens) for p, m in touched.items()],
-    )
+def _insert_rows(conn: sqlite3.Connection, head: str, rows: list[tuple[Any, ...]]) -> None:
+    """``head`` + ``(?, …), (?, …)…`` for all ``rows``, in as few statements as SQLite allows."""
+    if not rows:
+        return
+    width = len(rows[0])
+    one = "(" + ", ".join("?" * width) + ")"
+    per = _MAX_VARIABLES // width
+    for start in range(0, len(rows), per):
+        part = rows[start:start + per]
+        conn.execute(head + ", ".join([one] * len(part)), [v for row in part for v in row])
 
 
 def _rename(conn: sqlite3.Connection, old: str, new: str) -> None:
