@@ -211,6 +211,8 @@ class ResponsesProxy:
     @staticmethod
     async def _read_all(resp: aiohttp.ClientResponse, idle_timeout: float) -> bytes:
         """A whole (non-streamed) body; a provider silent for the idle timeout is cut off."""
+        if resp.content.is_eof():  # the whole body came with the headers: nothing left to wait for
+            return await resp.read()
         watchdog = Watchdog(asyncio.get_running_loop(), resp.close, idle_timeout)
         watchdog.start(idle_timeout)
         chunks = []
