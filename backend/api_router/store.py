@@ -13,8 +13,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -342,15 +341,14 @@ class Store:
             self._rows = None  # rows added from now on are written after this op
             self._queue.put(op)
 
-    @contextmanager
-    def _open_rows(self) -> Iterator[_Rows]:
-        """The collection that new per-request rows join (queued for writing when it is started)."""
-        with self._rows_lock:
-            rows = self._rows
-            if rows is None:
-                rows = self._rows = _Rows()
-                self._queue.put(lambda c: self._write_rows(c, rows))
-            yield rows
+    def _open_rows(self) -> _Rows:
+        """The collection that new per-request rows join (queued for writing when it is started);
+        call with ``_rows_lock`` held."""
+        rows = self._rows
+        if rows is None:
+            rows = self._rows = _Rows()
+            self._queue.put(lambda c: self._write_rows(c, rows))
+        return rows
 
     def _write_rows(self, conn: sqlite3.Connection, rows: _Rows) -> None:
         with self._rows_lock:
@@ -436,7 +434,8 @@ class Store:
             self._next_request_id += 1
         r, u = record, record.usage
         tried = ",".join(dict.fromkeys(a.provider for a in r.attempts))
-        with self._open_rows() as rows:
+        with self._rows_lock:
+            rows = self._open_rows()
             rows.requests.append((
                 request_id, r.unix_ms, r.session_id, r.path, r.model, int(r.stream), r.provider, tried, r.status,
                 r.latency_ms, r.ttfb_ms, u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens,
@@ -476,8 +475,8 @@ class Store:
             while len(self._responses) > 10_000:
                 self._responses.popitem(last=False)
         ts = now_ms()
-        with self._open_rows() as rows:
-            rows.response_owners.append((response_id, provider, ts))
+        with self._rows_lock:
+            self._open_rows().response_owners.append((response_id, provider, ts))
 
     def response_owner(self, response_id: str) -> str | None:
         with self._state_lock:
@@ -495,8 +494,8 @@ class Store:
         # so lookups never need to wait for the writer.
         self.reasoning_owners(session_id).update(dict.fromkeys(ids, provider))
         ts = now_ms()
-        with self._open_rows() as rows:
-            rows.reasoning_owners.extend((i, session_id, provider, ts) for i in ids)
+        with self._rows_lock:
+            self._open_rows().reasoning_owners.extend((i, session_id, provider, ts) for i in ids)
 
     def reasoning_owners(self, session_id: str) -> dict[str, str]:
         """item id -> provider for one session; loaded once per session, then kept in memory."""
