@@ -199,6 +199,9 @@ class LoadResult:
 
 
 def wrk_path() -> str | None:
+    """wrk if installed (``BENCH_LOADGEN=python`` forces the Python fallback)."""
+    if os.environ.get("BENCH_LOADGEN") == "python":
+        return None
     return shutil.which("wrk")
 
 

@@ -4,6 +4,7 @@
     python -m bench.run --smoke --out F     seconds-long harness check, budgets not enforced
     BENCH_LITELLM=1 python3 tasks.py bench  adds a LiteLLM proxy column (own venv in .cache/)
     BENCH_MINIMAL=1 python3 tasks.py bench  adds a minimal aiohttp proxy column (the floor)
+    BENCH_LOADGEN=python                    c=32 load from the asyncio client instead of wrk
 
 Every process is real and separate: the fake upstream (``bench/fake_upstream.py``), API Router
 (``api-router --headless``), each peer, and the load generators (wrk for c=32, a raw-socket
@@ -322,15 +323,15 @@ def run(s: Settings, peers: list[str], fake_json: str = "dumps") -> dict[str, An
     targets: list[Target] = []
     try:
         gw = start_router(work, upstream, "main")
-        teach_ownership(gw, b)
         direct = Target("direct", upstream.port, None, procs.TOKEN)
         router = Target("router", gw.port, gw.pid, procs.TOKEN, stop=gw.stop)
-        router.extra["idle_rss_mb"] = gw.rss()
         targets = [direct, router]
+        router.extra["idle_rss_mb"] = gw.rss()
+        teach_ownership(gw, b)
         for peer in peers:
             targets.append(start_peer(peer, upstream, work))
         log(f"targets: {', '.join(t.name for t in targets)}; load generator for c=32: "
-            f"{'wrk' if client.wrk_path() else 'python (wrk not found)'}")
+            f"{'wrk' if client.wrk_path() else 'python asyncio client (no wrk, or BENCH_LOADGEN=python)'}")
 
         # Warm-up (not recorded): connection pools, caches, the first 2 MB parse.
         if s.warmup_seconds:
@@ -369,7 +370,7 @@ def run(s: Settings, peers: list[str], fake_json: str = "dumps") -> dict[str, An
         "fake_upstream": {"json": fake_json, "stream": f"{payloads.STREAM_EVENTS} pre-serialised events, one per chunk"},
         "load_generator": {"c1": "raw-socket python client (bench/client.py)",
                            "c32": "wrk (Lua: POST body, request cap, answer check)" if client.wrk_path()
-                           else "python asyncio client (wrk not found)"},
+                           else "python asyncio client (no wrk, or BENCH_LOADGEN=python)"},
         "targets": [t.name for t in targets],
         "rounds": rounds,
         "rss_after_load": rss,
