@@ -56,7 +56,7 @@ class Settings:
     enforce: bool
 
 
-FULL = Settings(rounds=5, json_c1=1500, stream_c1=400, c1_seconds=2.0, c32_seconds=2.0, c32_limit=200_000,
+FULL = Settings(rounds=7, json_c1=1500, stream_c1=400, c1_seconds=2.0, c32_seconds=3.0, c32_limit=300_000,
                 big_count=30, big_seconds=2.5, rss_requests=10_000, rss_seconds=60.0, idle_settle=1.0,
                 warmup_seconds=1.0, enforce=True)
 # wrk runs whole seconds; the smoke run skips the warm-up and keeps everything else tiny.
@@ -543,7 +543,7 @@ def table(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="a seconds-long run with tiny counts; budgets not enforced")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 5; smoke 1)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 7; smoke 1)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT})")
     parser.add_argument("--peers", default="", help="comma list of extra columns: minimal, litellm")
     parser.add_argument("--fake-json", choices=("dumps", "canned"), default="dumps",
