@@ -329,7 +329,7 @@ def run(s: Settings, peers: list[str], fake_json: str = "dumps") -> dict[str, An
         router.extra["idle_rss_mb"] = gw.rss()
         teach_ownership(gw, b)
         for peer in peers:
-            targets.append(start_peer(peer, upstream, work))
+            targets.append(start_peer(peer, upstream, work, s.idle_settle))
         log(f"targets: {', '.join(t.name for t in targets)}; load generator for c=32: "
             f"{'wrk' if client.wrk_path() else 'python asyncio client (no wrk, or BENCH_LOADGEN=python)'}")
 
@@ -386,8 +386,9 @@ def run(s: Settings, peers: list[str], fake_json: str = "dumps") -> dict[str, An
 # --- peers ------------------------------------------------------------------------------------------------------
 
 
-def start_peer(name: str, upstream: procs.FakeUpstream, work: Path) -> Target:
+def start_peer(name: str, upstream: procs.FakeUpstream, work: Path, s_idle_settle: float = 1.0) -> Target:
     if name == "minimal":
+        t0 = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "bench.minimal_proxy", "--upstream", upstream.base_url],
                                 cwd=procs.ROOT, env=procs.clean_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         assert proc.stdout is not None
@@ -396,6 +397,8 @@ def start_peer(name: str, upstream: procs.FakeUpstream, work: Path) -> Target:
             procs.stop(proc)
             raise RuntimeError(f"minimal proxy did not start: {line!r}")
         t = Target("minimal", int(line.split()[1]), proc.pid, "none", stop=lambda: procs.stop(proc))
+        t.extra["startup_s"] = time.perf_counter() - t0  # until it listens
+        time.sleep(s_idle_settle)
         t.extra["idle_rss_mb"] = procs.rss_mb(proc.pid)
         return t
     if name == "litellm":
@@ -403,6 +406,7 @@ def start_peer(name: str, upstream: procs.FakeUpstream, work: Path) -> Target:
 
         peer = litellm_peer.start(upstream.base_url, work / "litellm")
         t = Target("litellm", peer.port, peer.pid, litellm_peer.MASTER_KEY, stop=peer.stop)
+        time.sleep(s_idle_settle)
         t.extra.update({"startup_s": peer.startup_s, "idle_rss_mb": procs.rss_mb(peer.pid), "version": peer.version})
         return t
     raise SystemExit(f"unknown peer {name!r} (known: minimal, litellm)")
@@ -478,9 +482,11 @@ def summarize(result: dict[str, Any], names: list[str]) -> list[dict[str, Any]]:
     absolute("CPU per 1,000 JSON requests, c=32", "s", {n: values("json_c32", "cpu_per_1k_s")[n] for n in cpu_names}, None)
     startup = {"router": _med([r["router"]["startup"]["startup_s"] for r in rounds])}
     idle = {"router": _med([r["router"]["startup"]["idle_rss_mb"] for r in rounds])}
-    for p in peers:
+    for p in peers:  # peers start once: one start-up figure, RSS before any request
+        extra = result.get("peer_extra", {}).get(p, {})
         if p != "direct":
-            startup[p] = result.get("peer_extra", {}).get(p, {}).get("startup_s")
+            startup[p] = extra.get("startup_s")
+            idle[p] = extra.get("idle_rss_mb")
     absolute("Start-up to /health (median)", "s", startup, 1.0)
     absolute("Idle RSS, headless (median)", "MB", idle, 60.0)
     rss = result["rss_after_load"]
