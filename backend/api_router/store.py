@@ -166,8 +166,7 @@ class _Rows:
     loop's thread, so per-row statements slowed the whole gateway down under load.
     """
 
-    requests: list[tuple[Any, ...]] = field(default_factory=list)
-    attempts: list[tuple[Any, ...]] = field(default_factory=list)
+    requests: list[tuple[int, RequestRecord]] = field(default_factory=list)  # logged, not read again
     metrics: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # provider -> latest counters
     response_owners: list[tuple[Any, ...]] = field(default_factory=list)
     reasoning_owners: list[tuple[Any, ...]] = field(default_factory=list)
@@ -354,10 +353,19 @@ class Store:
         with self._rows_lock:
             if self._rows is rows:
                 self._rows = None  # closed: later rows start a new collection
+        requests, attempts = [], []
+        for request_id, r in rows.requests:
+            u = r.usage
+            tried = ",".join(dict.fromkeys(a.provider for a in r.attempts))
+            requests.append((request_id, r.unix_ms, r.session_id, r.path, r.model, int(r.stream), r.provider, tried,
+                             r.status, r.latency_ms, r.ttfb_ms, u.input_tokens, u.output_tokens, u.cached_tokens,
+                             u.reasoning_tokens, u.total_tokens, r.error or None))
+            attempts.extend((request_id, i, a.provider, a.outcome, a.status, a.latency_ms, a.error or None)
+                            for i, a in enumerate(r.attempts))
         _insert_rows(conn, "INSERT INTO request_log (id, unix_ms, session_id, path, model, stream, provider, "
                            "providers_tried, status, latency_ms, ttfb_ms, input_tokens, output_tokens, cached_tokens, "
-                           "reasoning_tokens, total_tokens, error) VALUES ", rows.requests)
-        _insert_rows(conn, "INSERT INTO attempts VALUES ", rows.attempts)
+                           "reasoning_tokens, total_tokens, error) VALUES ", requests)
+        _insert_rows(conn, "INSERT INTO attempts VALUES ", attempts)
         _insert_rows(conn, "INSERT OR REPLACE INTO provider_metrics VALUES ", list(rows.metrics.values()))
         _insert_rows(conn, "INSERT OR REPLACE INTO response_owner VALUES ", rows.response_owners)
         _insert_rows(conn, "INSERT OR REPLACE INTO reasoning_owner VALUES ", rows.reasoning_owners)
@@ -418,7 +426,7 @@ class Store:
         for attempt in record.attempts:
             attempt.error = self._redact(attempt.error)
         tokens = record.usage.total_tokens
-        touched: dict[str, Metrics] = {}
+        touched: list[tuple[str, int, int, int]] = []
         with self._state_lock:
             for attempt in record.attempts:
                 if attempt.outcome not in ("ok", "provider_failure"):
@@ -429,21 +437,14 @@ class Store:
                     m.total_tokens += tokens
                 else:
                     m.error_requests += 1
-                touched[attempt.provider] = Metrics(m.ok_requests, m.error_requests, m.total_tokens)
+                touched.append((attempt.provider, m.ok_requests, m.error_requests, m.total_tokens))
             request_id = self._next_request_id
             self._next_request_id += 1
-        r, u = record, record.usage
-        tried = ",".join(dict.fromkeys(a.provider for a in r.attempts))
         with self._rows_lock:
             rows = self._open_rows()
-            rows.requests.append((
-                request_id, r.unix_ms, r.session_id, r.path, r.model, int(r.stream), r.provider, tried, r.status,
-                r.latency_ms, r.ttfb_ms, u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens,
-                u.total_tokens, r.error or None))
-            rows.attempts.extend((request_id, i, a.provider, a.outcome, a.status, a.latency_ms, a.error or None)
-                                 for i, a in enumerate(r.attempts))
-            for p, m in touched.items():
-                rows.metrics[p] = (p, m.ok_requests, m.error_requests, m.total_tokens)
+            rows.requests.append((request_id, record))  # its rows are built by the writer, in a batch
+            for counters in touched:
+                rows.metrics[counters[0]] = counters
 
     def metrics(self) -> dict[str, Metrics]:
         with self._state_lock:
