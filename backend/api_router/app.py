@@ -69,6 +69,17 @@ def open_runtime(paths: Paths, *, clock: Callable[[], float] = time.time) -> Run
     return Runtime(paths, config, secrets, redactor, store, router, continuity, quota, home)
 
 
+def _environment_matters() -> bool:
+    """Whether aiohttp's ``trust_env`` can change anything: a proxy variable or a netrc file.
+
+    With ``trust_env`` aiohttp looks up netrc and the proxy variables in worker threads on every
+    request (two thread hops per upstream call); without either there is nothing to find.
+    """
+    from aiohttp.helpers import netrc_from_env, proxies_from_env
+
+    return bool(proxies_from_env()) or netrc_from_env() is not None
+
+
 def run_on_loop(rt: Runtime, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
     """Run ``coro`` on the gateway's loop from another thread and wait for its result."""
     if rt.loop is None:
@@ -104,7 +115,7 @@ class Gateway:
         rt.http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=256, limit_per_host=0, ttl_dns_cache=300),
             timeout=aiohttp.ClientTimeout(total=None),  # our own timeouts apply per phase
-            trust_env=True,
+            trust_env=_environment_matters(),
         )
         app = GatewayApp(rt, self.control).build()
         # Our own stop() drains requests first; aiohttp's timeout only covers what is left after it.

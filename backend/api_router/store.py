@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 EVENT_RETENTION = 5000
 REQUEST_RETENTION_DAYS = 30
 RECENT_EVENTS = 50
+# Writes queued within this window share one transaction: at any request rate the writer thread
+# commits at most ~20 times a second instead of once per request.
+BATCH_WINDOW_SECONDS = 0.05
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -157,6 +160,24 @@ class Metrics:
 
 
 _Op = Callable[[sqlite3.Connection], None]
+# SQLite's lowest default limit of "?" per statement.
+_MAX_VARIABLES = 999
+
+
+@dataclass
+class _Rows:
+    """Rows of the per-request tables waiting for the writer thread.
+
+    They are written as multi-row INSERTs: one SQLite step per statement instead of one per row.
+    Every step releases the GIL and takes it back, and each of those hand-offs stalls the event
+    loop's thread, so per-row statements slowed the whole gateway down under load.
+    """
+
+    requests: list[tuple[int, RequestRecord]] = field(default_factory=list)  # logged, not read again
+    metrics: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # provider -> latest counters
+    response_owners: list[tuple[Any, ...]] = field(default_factory=list)
+    reasoning_owners: list[tuple[Any, ...]] = field(default_factory=list)
+    ledgers: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # provider -> latest ledger
 
 
 class Store:
@@ -166,6 +187,12 @@ class Store:
         # Items: a write op, a threading.Event to set once everything before it is committed
         # (flush), or None to stop.
         self._queue: queue.SimpleQueue[_Op | threading.Event | None] = queue.SimpleQueue()
+        self._wake = threading.Event()  # ends the writer's batching wait early (flush, close)
+        # Rows for the per-request tables collect here; the op that writes them is queued with the
+        # first row, and any other op closes the collection so that queue order stays write order.
+        self._rows: _Rows | None = None
+        self._rows_lock = threading.Lock()
+        self._next_request_id = 1
         self._read_lock = threading.Lock()
         self._hot_lock = threading.Lock()
         self._state_lock = threading.Lock()
@@ -230,6 +257,8 @@ class Store:
         self._recent.extend(Event(*row) for row in rows)  # newest first, as the deque keeps them
         top = conn.execute("SELECT max(id) FROM events").fetchone()[0]
         self._next_event_id = (top or 0) + 1
+        top = conn.execute("SELECT max(id) FROM request_log").fetchone()[0]
+        self._next_request_id = (top or 0) + 1
         for provider, ok, err, tokens in conn.execute("SELECT provider, ok_requests, error_requests, total_tokens FROM provider_metrics"):
             self._metrics[provider] = Metrics(ok, err, tokens)
         seen = conn.execute("SELECT value FROM meta WHERE key = 'events_seen_up_to'").fetchone()
@@ -238,6 +267,7 @@ class Store:
     def close(self) -> None:
         if self._writer_thread is not None:
             self._queue.put(None)
+            self._wake.set()
             self._writer_thread.join(timeout=10)
             self._writer_thread = None
         for conn in (self._reader, self._hot):
@@ -251,6 +281,7 @@ class Store:
             return
         done = threading.Event()
         self._queue.put(done)
+        self._wake.set()
         done.wait(timeout)
 
     # --- the writer thread ------------------------------------------------------------------------
@@ -258,8 +289,12 @@ class Store:
     def _write_loop(self, conn: sqlite3.Connection) -> None:
         try:
             while True:
-                op = self._queue.get()
-                batch = [op]
+                batch = [self._queue.get()]
+                if callable(batch[0]):
+                    # Let the window's writes pile up (flush and close cut the wait short), then
+                    # take them all: one wake-up and one transaction per window, not per write.
+                    self._wake.wait(BATCH_WINDOW_SECONDS)
+                self._wake.clear()
                 while len(batch) < 1000:
                     try:
                         batch.append(self._queue.get_nowait())
@@ -304,7 +339,42 @@ class Store:
         self._submit(_prune)
 
     def _submit(self, op: _Op) -> None:
-        self._queue.put(op)
+        with self._rows_lock:
+            self._rows = None  # rows added from now on are written after this op
+            self._queue.put(op)
+
+    def _open_rows(self) -> _Rows:
+        """The collection that new per-request rows join (queued for writing when it is started);
+        call with ``_rows_lock`` held."""
+        rows = self._rows
+        if rows is None:
+            rows = self._rows = _Rows()
+            self._queue.put(lambda c: self._write_rows(c, rows))
+        return rows
+
+    def _write_rows(self, conn: sqlite3.Connection, rows: _Rows) -> None:
+        with self._rows_lock:
+            if self._rows is rows:
+                self._rows = None  # closed: later rows start a new collection
+        requests, attempts = [], []
+        for request_id, r in rows.requests:
+            u = r.usage
+            tried = ",".join(dict.fromkeys(a.provider for a in r.attempts))
+            requests.append((request_id, r.unix_ms, r.session_id, r.path, r.model, int(r.stream), r.provider, tried,
+                             r.status, r.latency_ms, r.ttfb_ms, u.input_tokens, u.output_tokens, u.cached_tokens,
+                             u.reasoning_tokens, u.total_tokens, r.error or None))
+            attempts.extend((request_id, i, a.provider, a.outcome, a.status, a.latency_ms, a.error or None)
+                            for i, a in enumerate(r.attempts))
+        _insert_rows(conn, "INSERT INTO request_log (id, unix_ms, session_id, path, model, stream, provider, "
+                           "providers_tried, status, latency_ms, ttfb_ms, input_tokens, output_tokens, cached_tokens, "
+                           "reasoning_tokens, total_tokens, error) VALUES ", requests)
+        _insert_rows(conn, "INSERT INTO attempts VALUES ", attempts)
+        _insert_rows(conn, "INSERT OR REPLACE INTO provider_metrics VALUES ", list(rows.metrics.values()))
+        _insert_rows(conn, "INSERT OR REPLACE INTO response_owner VALUES ", rows.response_owners)
+        _insert_rows(conn, "INSERT OR REPLACE INTO reasoning_owner VALUES ", rows.reasoning_owners)
+        _insert_rows(conn, "INSERT INTO usage_state (provider, ledger_tokens, ledger_since_ms) VALUES ",
+                     list(rows.ledgers.values()), tail=" ON CONFLICT(provider) DO UPDATE SET "
+                     "ledger_tokens = excluded.ledger_tokens, ledger_since_ms = excluded.ledger_since_ms")
 
     # --- events ---------------------------------------------------------------------------------
 
@@ -363,7 +433,7 @@ class Store:
         for attempt in record.attempts:
             attempt.error = self._redact(attempt.error)
         tokens = record.usage.total_tokens
-        touched: dict[str, Metrics] = {}
+        touched: list[tuple[str, int, int, int]] = []
         with self._state_lock:
             for attempt in record.attempts:
                 if attempt.outcome not in ("ok", "provider_failure"):
@@ -374,8 +444,14 @@ class Store:
                     m.total_tokens += tokens
                 else:
                     m.error_requests += 1
-                touched[attempt.provider] = Metrics(m.ok_requests, m.error_requests, m.total_tokens)
-        self._submit(lambda c: _insert_request(c, record, touched))
+                touched.append((attempt.provider, m.ok_requests, m.error_requests, m.total_tokens))
+            request_id = self._next_request_id
+            self._next_request_id += 1
+        with self._rows_lock:
+            rows = self._open_rows()
+            rows.requests.append((request_id, record))  # its rows are built by the writer, in a batch
+            for counters in touched:
+                rows.metrics[counters[0]] = counters
 
     def metrics(self) -> dict[str, Metrics]:
         with self._state_lock:
@@ -411,7 +487,8 @@ class Store:
             while len(self._responses) > 10_000:
                 self._responses.popitem(last=False)
         ts = now_ms()
-        self._submit(lambda c: c.execute("INSERT OR REPLACE INTO response_owner VALUES (?, ?, ?)", (response_id, provider, ts)))
+        with self._rows_lock:
+            self._open_rows().response_owners.append((response_id, provider, ts))
 
     def response_owner(self, response_id: str) -> str | None:
         with self._state_lock:
@@ -429,8 +506,8 @@ class Store:
         # so lookups never need to wait for the writer.
         self.reasoning_owners(session_id).update(dict.fromkeys(ids, provider))
         ts = now_ms()
-        self._submit(lambda c: c.executemany("INSERT OR REPLACE INTO reasoning_owner VALUES (?, ?, ?, ?)",
-                                             [(i, session_id, provider, ts) for i in ids]))
+        with self._rows_lock:
+            self._open_rows().reasoning_owners.extend((i, session_id, provider, ts) for i in ids)
 
     def reasoning_owners(self, session_id: str) -> dict[str, str]:
         """item id -> provider for one session; loaded once per session, then kept in memory."""
@@ -463,10 +540,9 @@ class Store:
             (provider, entry, hint)))
 
     def save_ledger(self, provider: str, tokens: int, since_ms: int | None) -> None:
-        self._submit(lambda c: c.execute(
-            "INSERT INTO usage_state (provider, ledger_tokens, ledger_since_ms) VALUES (?, ?, ?) "
-            "ON CONFLICT(provider) DO UPDATE SET ledger_tokens = excluded.ledger_tokens, "
-            "ledger_since_ms = excluded.ledger_since_ms", (provider, tokens, since_ms)))
+        # Written on every served request, so it joins the batched per-request rows.
+        with self._rows_lock:
+            self._open_rows().ledgers[provider] = (provider, tokens, since_ms)
 
     def load_usage(self) -> list[tuple[str, str | None, str | None, int, int | None]]:
         """(provider, entry json, adapter hint, ledger tokens, ledger since) for every provider."""
@@ -530,24 +606,16 @@ def _prune(conn: sqlite3.Connection) -> None:
         conn.execute(f"DELETE FROM {table} WHERE unix_ms < ?", (cutoff,))
 
 
-def _insert_request(conn: sqlite3.Connection, r: RequestRecord, touched: dict[str, Metrics]) -> None:
-    tried = ",".join(dict.fromkeys(a.provider for a in r.attempts))
-    u = r.usage
-    cur = conn.execute(
-        "INSERT INTO request_log (unix_ms, session_id, path, model, stream, provider, providers_tried, status, latency_ms,"
-        " ttfb_ms, input_tokens, output_tokens, cached_tokens, reasoning_tokens, total_tokens, error)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (r.unix_ms, r.session_id, r.path, r.model, int(r.stream), r.provider, tried, r.status, r.latency_ms, r.ttfb_ms,
-         u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens, u.total_tokens, r.error or None),
-    )
-    conn.executemany(
-        "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(cur.lastrowid, i, a.provider, a.outcome, a.status, a.latency_ms, a.error or None) for i, a in enumerate(r.attempts)],
-    )
-    conn.executemany(
-        "INSERT OR REPLACE INTO provider_metrics VALUES (?, ?, ?, ?)",
-        [(p, m.ok_requests, m.error_requests, m.total_tokens) for p, m in touched.items()],
-    )
+def _insert_rows(conn: sqlite3.Connection, head: str, rows: list[tuple[Any, ...]], tail: str = "") -> None:
+    """``head`` + ``(?, …), (?, …)…`` + ``tail`` for all ``rows``, in as few statements as SQLite allows."""
+    if not rows:
+        return
+    width = len(rows[0])
+    one = "(" + ", ".join("?" * width) + ")"
+    per = _MAX_VARIABLES // width
+    for start in range(0, len(rows), per):
+        part = rows[start:start + per]
+        conn.execute(head + ", ".join([one] * len(part)) + tail, [v for row in part for v in row])
 
 
 def _rename(conn: sqlite3.Connection, old: str, new: str) -> None:

@@ -8,12 +8,14 @@ events) and the request log.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass
 
 import aiohttp
 import orjson
 from aiohttp import web
+from yarl import URL
 
 from api_router.config import Config
 from api_router.gateway import sse
@@ -68,6 +70,12 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         if len(buf) > limit:
             raise GatewayError(413, too_large)
     return bytes(buf)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_url(url: str) -> URL:
+    """A provider endpoint parsed once, instead of by aiohttp on every request (~6 us each)."""
+    return URL(url)
 
 
 def parse_object(body: bytes) -> dict:
@@ -178,7 +186,7 @@ class ResponsesProxy:
         try:
             try:
                 async with asyncio.timeout(timeout):
-                    resp = await rt.http.post(provider.endpoint("/responses"), data=body,
+                    resp = await rt.http.post(_parsed_url(provider.endpoint("/responses")), data=body,
                                               headers=upstream_headers(forwarded, rt.secrets.current.provider_keys.get(pid)),
                                               allow_redirects=False)
                 rt.upstreams.add(resp)
@@ -227,6 +235,8 @@ class ResponsesProxy:
     @staticmethod
     async def _read_all(resp: aiohttp.ClientResponse, idle_timeout: float) -> bytes:
         """A whole (non-streamed) body; a provider silent for the idle timeout is cut off."""
+        if resp.content.is_eof():  # the whole body came with the headers: nothing left to wait for
+            return await resp.read()
         watchdog = Watchdog(asyncio.get_running_loop(), resp.close, idle_timeout)
         watchdog.start(idle_timeout)
         chunks = []

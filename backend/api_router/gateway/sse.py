@@ -51,6 +51,14 @@ class SSEEvent:
 
 def _parse_block_lf(block: bytes) -> SSEEvent | None:
     """An LF-only event block (no trailing blank line) -> event, or None for comment-only blocks."""
+    # The two shapes providers send, without the line-by-line walk: "event: X\ndata: {...}"
+    # and "data: {...}" (the same result as the general parse below).
+    if block.startswith(b"event: "):
+        nl = block.find(b"\n")
+        if nl > 0 and block.startswith(b"data: ", nl + 1) and block.find(b"\n", nl + 1) < 0:
+            return SSEEvent(block[7:nl].decode("utf-8", "replace"), block[nl + 7:])
+    elif block.startswith(b"data: ") and b"\n" not in block:
+        return SSEEvent(None, block[6:])
     data: list[bytes] = []
     names: list[str] = []
     for line in block.split(b"\n"):
@@ -102,8 +110,9 @@ class SSEDecoder:
         complete, self._buf = buf[:end], buf[end:]
         events = []
         for block in complete.split(_BOUNDARY_LF):
-            if block.strip(b"\n"):
-                event = _parse_block_lf(block.strip(b"\n"))
+            block = block.strip(b"\n")
+            if block:
+                event = _parse_block_lf(block)
                 if event is not None:
                     events.append(event)
         return complete, events

@@ -1,0 +1,1 @@
+"""Benchmark harness for API Router: ``python3 tasks.py bench`` (see ``bench/run.py``)."""

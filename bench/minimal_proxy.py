@@ -1,0 +1,62 @@
+"""The physical floor for comparison: the least an aiohttp server + aiohttp client proxy can do.
+
+    python -m bench.minimal_proxy --upstream http://127.0.0.1:N/v1 [--port P]   prints ``READY <port>``
+
+Reads the body, validates it as JSON (as any gateway must), POSTs it upstream over a keep-alive
+pool and relays the answer chunk by chunk. No routing, no logging, no auth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+
+async def main(upstream: str, port: int) -> None:
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256, limit_per_host=0),
+                                    timeout=aiohttp.ClientTimeout(total=None))
+    target = upstream.rstrip("/") + "/responses"
+
+    async def responses(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        orjson.loads(body)
+        async with session.post(target, data=body, headers={"Content-Type": "application/json"}) as up:
+            if up.content_type == "text/event-stream":
+                out = web.StreamResponse(status=up.status, headers={"Content-Type": "text/event-stream"})
+                await out.prepare(request)
+                async for chunk in up.content.iter_any():
+                    await out.write(chunk)
+                await out.write_eof()
+                return out
+            return web.Response(status=up.status, body=await up.read(), content_type=up.content_type)
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    app = web.Application(client_max_size=1 << 30)
+    app.router.add_post("/v1/responses", responses)
+    app.router.add_get("/health", health)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    print(f"READY {runner.addresses[0][1]}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+    await session.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--upstream", required=True)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    asyncio.run(main(args.upstream, args.port))

@@ -1,0 +1,179 @@
+"""Starting and watching the processes under test: the fake upstream and API Router itself.
+
+Each runs as a real subprocess, so its CPU time and memory are its own: ``/proc/<pid>/stat``
+(utime + stime, all threads) and ``/proc/<pid>/status`` (VmRSS).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import client
+
+HOST = "127.0.0.1"
+TOKEN = "ao_" + "b" * 32
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads), in seconds."""
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    fields = raw[raw.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15 of stat)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment for child processes: no proxies (everything stays on 127.0.0.1)."""
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    env.update(extra)
+    return env
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+@dataclass
+class FakeUpstream:
+    proc: subprocess.Popen[bytes]
+    port: int
+
+    @classmethod
+    def start(cls, json_mode: str = "dumps", timeout: float = 15.0) -> FakeUpstream:
+        proc = subprocess.Popen([sys.executable, "-m", "bench.fake_upstream", "--json", json_mode], cwd=ROOT,
+                                env=clean_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        line = b""
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if line.startswith(b"READY "):
+                return cls(proc, int(line.split()[1]))
+            if not line and proc.poll() is not None:
+                break
+        stop(proc)
+        raise RuntimeError(f"the fake upstream did not start: {line!r}")
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}/v1"
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+
+def gateway_command() -> list[str]:
+    exe = Path(sys.executable).with_name("api-router")
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("api-router")
+    return [found] if found else [sys.executable, "-m", "api_router"]
+
+
+def write_user_data(folder: Path, upstream_url: str, providers: tuple[str, ...] = ("A", "B")) -> None:
+    """config.toml with the given providers all pointing at the fake upstream, and secrets.json."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [f"provider_order = {json.dumps(list(providers))}", "", "[listen]", f'host = "{HOST}"', "port = 0", "",
+             "[routing]", f'preferred_provider = "{providers[0]}"', ""]
+    for pid in providers:
+        lines += [f"[providers.{pid}]", f'display_name = "Provider {pid}"', f'base_url = "{upstream_url}"', ""]
+    (folder / "config.toml").write_text("\n".join(lines))
+    secrets = {"gateway_token": TOKEN, "providers": {pid: f"sk-bench-{pid}-0123456789" for pid in providers},
+               "usage_tokens": {}}
+    (folder / "secrets.json").write_text(json.dumps(secrets))
+    (folder / "secrets.json").chmod(0o600)
+
+
+@dataclass
+class Gateway:
+    """``api-router --headless`` on a free port."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    startup_s: float
+    log_path: Path
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, user_data: Path, codex_home: Path, timeout: float = 20.0) -> Gateway:
+        port = free_port()
+        log_path = user_data / "bench-gateway.log"
+        codex_home.mkdir(parents=True, exist_ok=True)
+        env = clean_env(CODEX_HOME=str(codex_home), PYTHONDONTWRITEBYTECODE="1")
+        with open(log_path, "ab") as log:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen([*gateway_command(), "--headless", "--user-data", str(user_data),
+                                     "--port", str(port)], cwd=user_data, env=env, stdout=log, stderr=log)
+        elapsed = wait_health(proc, port, t0, timeout, log_path)
+        return cls(proc, port, elapsed, log_path)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.pid)
+
+    def rss(self) -> float:
+        return rss_mb(self.pid)
+
+    def api(self, method: str, body: bytes = b"{}") -> bytes:
+        status, data = client.get(HOST, self.port, f"/api/{method}", {
+            "Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}, body)
+        if status != 200:
+            raise RuntimeError(f"/api/{method} answered {status}: {data[:300]!r}")
+        return data
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+
+def wait_health(proc: subprocess.Popen[bytes], port: int, t0: float, timeout: float, log_path: Path) -> float:
+    """Seconds from ``t0`` until ``GET /health`` answers 200 (polled every millisecond)."""
+    deadline = t0 + timeout
+    while time.perf_counter() < deadline:
+        try:
+            status, _ = client.get(HOST, port, "/health", timeout=2.0)
+            if status == 200:
+                return time.perf_counter() - t0
+        except (OSError, client.HTTPError):
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.001)
+    stop(proc)
+    tail = log_path.read_text(errors="replace")[-2000:] if log_path.exists() else ""
+    raise RuntimeError(f"API Router did not answer /health within {timeout:g} s:\n{tail}")

@@ -1,0 +1,579 @@
+"""API Router benchmark: direct to a fake upstream vs through API Router, interleaved, with budgets.
+
+    python3 tasks.py bench                  full run (≈2 min): table + bench/results/latest.json
+    python -m bench.run --smoke --out F     seconds-long harness check, budgets not enforced
+    BENCH_LITELLM=1 python3 tasks.py bench  adds a LiteLLM proxy column (own venv in .cache/)
+    BENCH_MINIMAL=1 python3 tasks.py bench  adds a minimal aiohttp proxy column (the floor)
+    BENCH_LOADGEN=python                    c=32 load from the asyncio client instead of wrk
+
+Every process is real and separate: the fake upstream (``bench/fake_upstream.py``), API Router
+(``api-router --headless``), each peer, and the load generators (wrk for c=32, a raw-socket
+client for c=1). Each round measures every scenario on every target in turn (A B A B …), so slow
+drift on a shared machine hits both sides; figures are medians over rounds, and "added" and
+"ratio" are paired per round before the median is taken. Every loop is bounded in requests and
+in time. The exit status is 1 when a budget fails (full runs only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import client, payloads, procs
+
+HOST = procs.HOST
+DEFAULT_OUT = procs.ROOT / "bench" / "results" / "latest.json"
+SESSION_OWN = "bench-session-own"  # reasoning sealed by the provider the request goes to
+SESSION_FOREIGN = "bench-session-foreign"  # reasoning sealed by A, request locked to B
+
+
+@dataclass(frozen=True)
+class Settings:
+    rounds: int
+    json_c1: int  # requests per c=1 JSON sample
+    stream_c1: int  # requests per c=1 stream sample
+    c1_seconds: float  # time cap of one c=1 sample
+    c32_seconds: float  # duration of one c=32 sample
+    c32_limit: int  # request cap of one c=32 sample
+    big_count: int  # 2 MB requests per sample
+    big_seconds: float
+    rss_requests: int  # requests sent to a fresh gateway before "RSS after"
+    rss_seconds: float
+    idle_settle: float  # seconds a fresh gateway idles before its RSS is read
+    warmup_seconds: float
+    enforce: bool
+
+
+FULL = Settings(rounds=7, json_c1=1500, stream_c1=400, c1_seconds=2.0, c32_seconds=3.0, c32_limit=300_000,
+                big_count=30, big_seconds=2.5, rss_requests=10_000, rss_seconds=60.0, idle_settle=1.0,
+                warmup_seconds=1.0, enforce=True)
+# wrk runs whole seconds; the smoke run skips the warm-up and keeps everything else tiny.
+SMOKE = Settings(rounds=1, json_c1=30, stream_c1=20, c1_seconds=1.0, c32_seconds=1.0, c32_limit=100_000,
+                 big_count=3, big_seconds=2.0, rss_requests=200, rss_seconds=10.0, idle_settle=0.2,
+                 warmup_seconds=0.0, enforce=False)
+
+
+# --- targets ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    name: str
+    port: int
+    pid: int | None  # whose CPU and RSS are measured (None: not measured, e.g. the fake upstream)
+    auth: str
+    path: str = "/v1/responses"
+    served: int = 0  # requests sent to it over the whole run
+    stop: Callable[[], None] = lambda: None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def headers(self, *, stream: bool, session: str) -> dict[str, str]:
+        h = {"Authorization": f"Bearer {self.auth}", "Content-Type": "application/json",
+             "originator": "codex_cli_rs", "user-agent": "codex_cli_rs/0.169.0 (bench)", "session-id": session}
+        if stream:
+            h["Accept"] = "text/event-stream"
+        return h
+
+    def raw(self, body: bytes, *, stream: bool, session: str) -> bytes:
+        return client.request_bytes("POST", self.path, f"{HOST}:{self.port}", self.headers(stream=stream, session=session),
+                                    body)
+
+    def cpu(self) -> float:
+        return procs.cpu_seconds(self.pid) if self.pid else 0.0
+
+    def rss(self) -> float | None:
+        return procs.rss_mb(self.pid) if self.pid else None
+
+
+@dataclass
+class Bodies:
+    json: bytes
+    stream: bytes
+    big_own: bytes
+    big_foreign: bytes
+    ids_own: list[str]
+    ids_foreign: list[str]
+
+
+def make_bodies() -> Bodies:
+    big_own, ids_own = payloads.codex_request(SESSION_OWN, reasoning_prefix="rs_own_")
+    big_foreign, ids_foreign = payloads.codex_request(SESSION_FOREIGN, reasoning_prefix="rs_foreign_")
+    return Bodies(payloads.small_request(stream=False), payloads.small_request(stream=True), big_own, big_foreign,
+                  ids_own, ids_foreign)
+
+
+# --- measurements ----------------------------------------------------------------------------------------
+
+
+def _p(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def _ms(ns: list[int]) -> list[float]:
+    return [v / 1e6 for v in ns]
+
+
+def c1_json(t: Target, s: Settings, b: Bodies) -> dict[str, float]:
+    raw = t.raw(b.json, stream=False, session="bench-small")
+    box: dict[str, float] = {}
+    ts = client.sequential(HOST, t.port, raw, count=s.json_c1, seconds=s.c1_seconds,
+                           before=lambda: box.setdefault("cpu", t.cpu()))
+    cpu = t.cpu() - box["cpu"]
+    t.served += len(ts) + 20
+    lat = _ms([x.total_ns for x in ts])
+    return {"n": len(ts), "p50_ms": _p(lat, 0.5), "p90_ms": _p(lat, 0.9), "cpu_per_1k_s": cpu / len(ts) * 1000}
+
+
+def c1_stream(t: Target, s: Settings, b: Bodies) -> dict[str, float]:
+    raw = t.raw(b.stream, stream=True, session="bench-small")
+    box: dict[str, float] = {}
+    ts = client.sequential(HOST, t.port, raw, count=s.stream_c1, seconds=s.c1_seconds, check=client.COMPLETED_MARK,
+                           before=lambda: box.setdefault("cpu", t.cpu()))
+    cpu = t.cpu() - box["cpu"]
+    t.served += len(ts) + 20
+    first = _ms([x.first_delta_ns or x.total_ns for x in ts])
+    total = _ms([x.total_ns for x in ts])
+    head = _ms([x.first_byte_ns for x in ts])
+    return {"n": len(ts), "ttfb_p50_ms": _p(first, 0.5), "headers_p50_ms": _p(head, 0.5), "total_p50_ms": _p(total, 0.5),
+            "cpu_per_1k_s": cpu / len(ts) * 1000}
+
+
+def _load(t: Target, body: bytes, *, stream: bool, seconds: float, limit: int, connections: int = 32) -> client.LoadResult:
+    headers = t.headers(stream=stream, session="bench-small")
+    want = "response.completed" if stream else ""
+    if client.wrk_path():
+        return client.run_wrk(f"http://{HOST}:{t.port}{t.path}", body, headers, connections=connections,
+                              seconds=seconds, limit=limit, want=want)
+    return client.run_python_load(HOST, t.port, t.path, body, headers, connections=connections, seconds=seconds,
+                                  limit=limit, want=want)
+
+
+def _c32(t: Target, s: Settings, body: bytes, stream: bool) -> dict[str, float]:
+    cpu0 = t.cpu()
+    r = _load(t, body, stream=stream, seconds=s.c32_seconds, limit=s.c32_limit)
+    cpu = t.cpu() - cpu0
+    t.served += r.requests
+    if r.requests >= s.c32_limit:
+        raise RuntimeError(f"{t.name}: the c=32 request cap ({s.c32_limit}) was reached; raise it so the rate is "
+                           "measured over the whole duration")
+    return {"n": r.requests, "rps": r.rps, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
+            "cpu_per_1k_s": cpu / r.requests * 1000, "tool": r.tool}
+
+
+def c32_json(t: Target, s: Settings, b: Bodies) -> dict[str, float]:
+    return _c32(t, s, b.json, False)
+
+
+def c32_stream(t: Target, s: Settings, b: Bodies) -> dict[str, float]:
+    return _c32(t, s, b.stream, True)
+
+
+def _big(t: Target, s: Settings, body: bytes, session: str) -> dict[str, float]:
+    raw = t.raw(body, stream=True, session=session)
+    ts = client.sequential(HOST, t.port, raw, count=s.big_count, seconds=s.big_seconds, check=client.COMPLETED_MARK,
+                           warmup=2)
+    t.served += len(ts) + 2
+    total = _ms([x.total_ns for x in ts])
+    first = _ms([x.first_delta_ns or x.total_ns for x in ts])
+    request_id = ts[-1].headers.get(b"x-request-id", b"")
+    upstream = int(request_id.rsplit(b"_", 1)[-1]) if request_id.startswith(b"req_") else None
+    provider = ts[-1].headers.get(b"x-api-router-provider", b"").decode() or None
+    return {"n": len(ts), "p50_ms": _p(total, 0.5), "ttfb_p50_ms": _p(first, 0.5), "sent_bytes": len(body),
+            "upstream_bytes": upstream, "provider": provider}
+
+
+def big_plain(t: Target, s: Settings, b: Bodies) -> dict[str, float]:
+    out = _big(t, s, b.big_own, SESSION_OWN)
+    if t.name == "router" and (out["upstream_bytes"] != out["sent_bytes"] or out["provider"] != "B"):
+        raise RuntimeError(f"the unmodified 2 MB request was not forwarded as sent: {out}")
+    return out
+
+
+def big_rewrite(t: Target, s: Settings, b: Bodies) -> dict[str, float]:
+    out = _big(t, s, b.big_foreign, SESSION_FOREIGN)
+    if out["provider"] != "B" or not out["upstream_bytes"] or out["upstream_bytes"] >= out["sent_bytes"] * 0.9:
+        raise RuntimeError(f"the 2 MB request for provider B still carried A's sealed reasoning: {out}")
+    return out
+
+
+# scenario name -> (function, which targets run it)
+SCENARIOS: list[tuple[str, Callable[[Target, Settings, Bodies], dict[str, float]], str]] = [
+    ("json_c1", c1_json, "all"),
+    ("stream_c1", c1_stream, "all"),
+    ("json_c32", c32_json, "all"),
+    ("stream_c32", c32_stream, "all"),
+    ("big_plain", big_plain, "all"),
+    ("big_rewrite", big_rewrite, "router"),  # direct: compared against big_plain's direct figure
+]
+
+
+# --- API Router under test ----------------------------------------------------------------------------------
+
+
+def start_router(work: Path, upstream: procs.FakeUpstream, name: str) -> procs.Gateway:
+    user_data = work / name
+    procs.write_user_data(user_data, upstream.base_url)
+    return procs.Gateway.start(user_data, work / "codex-home")
+
+
+def teach_ownership(gw: procs.Gateway, b: Bodies) -> None:
+    """Reasoning of SESSION_FOREIGN is sealed by A; then lock B, whose reasoning is SESSION_OWN's."""
+    def learn(session: str, ids: list[str], expect: str) -> None:
+        raw = client.request_bytes("POST", "/v1/responses", f"{HOST}:{gw.port}", {
+            "Authorization": f"Bearer {procs.TOKEN}", "Content-Type": "application/json", "session-id": session},
+            payloads.learn_request(session, ids))
+        with client.Conn(HOST, gw.port) as conn:
+            t = conn.send(raw)
+        provider = t.headers.get(b"x-api-router-provider", b"").decode()
+        if t.status != 200 or provider != expect:
+            raise RuntimeError(f"learning request: {t.status} from {provider!r}, wanted {expect}: {t.body[:300]!r}")
+    learn(SESSION_FOREIGN, b.ids_foreign, "A")
+    gw.api("set_manual_override", json.dumps({"provider": "B"}).encode())
+    learn(SESSION_OWN, b.ids_own, "B")
+
+
+def startup_sample(work: Path, upstream: procs.FakeUpstream, i: int, settle: float) -> dict[str, float]:
+    gw = start_router(work, upstream, f"startup-{i}")
+    try:
+        time.sleep(settle)
+        return {"startup_s": gw.startup_s, "idle_rss_mb": gw.rss()}
+    finally:
+        gw.stop()
+
+
+def rss_after_load(work: Path, upstream: procs.FakeUpstream, b: Bodies, s: Settings) -> dict[str, float]:
+    """A fresh gateway: idle RSS, then ``rss_requests`` (half JSON, half 50-event streams), then RSS."""
+    gw = start_router(work, upstream, "rss")
+    try:
+        time.sleep(s.idle_settle)
+        idle = gw.rss()
+        t = Target("router", gw.port, gw.pid, procs.TOKEN)
+        done = 0
+        deadline = time.monotonic() + s.rss_seconds
+        for body, stream in ((b.json, False), (b.stream, True)):
+            want = s.rss_requests // 2 if not stream else s.rss_requests - done
+            left = max(1.0, deadline - time.monotonic())
+            r = client.run_python_load(HOST, gw.port, t.path, body, t.headers(stream=stream, session="bench-rss"),
+                                       connections=8, seconds=left, limit=want,
+                                       want="response.completed" if stream else "")
+            done += r.requests
+        time.sleep(0.5)
+        return {"idle_rss_mb": idle, "requests": done, "rss_mb": gw.rss(), "cpu_s": gw.cpu()}
+    finally:
+        gw.stop()
+
+
+# --- the run -------------------------------------------------------------------------------------------------
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def machine_info() -> dict[str, Any]:
+    info: dict[str, Any] = {"python": platform.python_version(), "kernel": platform.release(), "cpus": os.cpu_count()}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                info["mem_gb"] = round(int(line.split()[1]) / 1024 / 1024, 1)
+        info["loadavg_at_start"] = Path("/proc/loadavg").read_text().split()[:3]
+    except OSError:
+        pass
+    try:
+        import aiohttp
+
+        from api_router import __version__
+        info["aiohttp"] = aiohttp.__version__
+        info["api_router"] = __version__
+    except ImportError:
+        pass
+    try:
+        info["git"] = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=procs.ROOT, capture_output=True,
+                                     text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    if client.wrk_path():
+        out = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout + ""
+        info["wrk"] = out.split("[")[0].strip() or "wrk"
+    return info
+
+
+def run(s: Settings, peers: list[str], fake_json: str = "dumps") -> dict[str, Any]:
+    started = time.monotonic()
+    b = make_bodies()
+    work = Path(tempfile.mkdtemp(prefix="api-router-bench-"))
+    upstream = procs.FakeUpstream.start(fake_json)
+    targets: list[Target] = []
+    try:
+        gw = start_router(work, upstream, "main")
+        direct = Target("direct", upstream.port, None, procs.TOKEN)
+        router = Target("router", gw.port, gw.pid, procs.TOKEN, stop=gw.stop)
+        targets = [direct, router]
+        router.extra["idle_rss_mb"] = gw.rss()
+        teach_ownership(gw, b)
+        for peer in peers:
+            targets.append(start_peer(peer, upstream, work, s.idle_settle))
+        log(f"targets: {', '.join(t.name for t in targets)}; load generator for c=32: "
+            f"{'wrk' if client.wrk_path() else 'python asyncio client (no wrk, or BENCH_LOADGEN=python)'}")
+
+        # Warm-up (not recorded): connection pools, caches, the first 2 MB parse.
+        if s.warmup_seconds:
+            warm = Settings(**{**asdict(s), "json_c1": 50, "stream_c1": 50, "c32_seconds": s.warmup_seconds,
+                               "big_count": 2})
+            for t in targets:
+                for name, fn, who in SCENARIOS:
+                    if who == "all" or who == t.name:
+                        fn(t, warm, b)
+
+        rounds: list[dict[str, Any]] = []
+        for r in range(s.rounds):
+            log(f"round {r + 1}/{s.rounds}")
+            row: dict[str, Any] = {t.name: {} for t in targets}
+            for name, fn, who in SCENARIOS:
+                for t in targets:
+                    if who == "all" or who == t.name:
+                        row[t.name][name] = fn(t, s, b)
+            row["router"]["startup"] = startup_sample(work, upstream, r, s.idle_settle)
+            rounds.append(row)
+
+        log(f"RSS after {s.rss_requests:,} requests (fresh gateway)")
+        rss = rss_after_load(work, upstream, b, s)
+        end_state = {t.name: {"rss_mb": t.rss(), "requests": t.served, "cpu_s": t.cpu() if t.pid else None}
+                     for t in targets if t.pid}
+    finally:
+        for t in targets[1:]:
+            t.stop()
+        upstream.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    result = {
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine_info(),
+        "settings": asdict(s),
+        "fake_upstream": {"json": fake_json, "stream": f"{payloads.STREAM_EVENTS} pre-serialised events, one per chunk"},
+        "load_generator": {"c1": "raw-socket python client (bench/client.py)",
+                           "c32": "wrk (Lua: POST body, request cap, answer check)" if client.wrk_path()
+                           else "python asyncio client (no wrk, or BENCH_LOADGEN=python)"},
+        "targets": [t.name for t in targets],
+        "rounds": rounds,
+        "rss_after_load": rss,
+        "end_of_run": end_state,
+        "peer_extra": {t.name: t.extra for t in targets},
+        "duration_s": round(time.monotonic() - started, 1),
+    }
+    result["summary"] = summarize(result, [t.name for t in targets])
+    result["pass"] = all(row["pass"] is not False for row in result["summary"])
+    return result
+
+
+# --- peers ------------------------------------------------------------------------------------------------------
+
+
+def start_peer(name: str, upstream: procs.FakeUpstream, work: Path, s_idle_settle: float = 1.0) -> Target:
+    if name == "minimal":
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "bench.minimal_proxy", "--upstream", upstream.base_url],
+                                cwd=procs.ROOT, env=procs.clean_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line.startswith(b"READY "):
+            procs.stop(proc)
+            raise RuntimeError(f"minimal proxy did not start: {line!r}")
+        t = Target("minimal", int(line.split()[1]), proc.pid, "none", stop=lambda: procs.stop(proc))
+        t.extra["startup_s"] = time.perf_counter() - t0  # until it listens
+        time.sleep(s_idle_settle)
+        t.extra["idle_rss_mb"] = procs.rss_mb(proc.pid)
+        return t
+    if name == "litellm":
+        from bench import litellm_peer
+
+        peer = litellm_peer.start(upstream.base_url, work / "litellm")
+        t = Target("litellm", peer.port, peer.pid, litellm_peer.MASTER_KEY, stop=peer.stop)
+        time.sleep(s_idle_settle)
+        t.extra.update({"startup_s": peer.startup_s, "idle_rss_mb": procs.rss_mb(peer.pid), "version": peer.version})
+        return t
+    raise SystemExit(f"unknown peer {name!r} (known: minimal, litellm)")
+
+
+# --- summary and table ---------------------------------------------------------------------------------------------
+
+
+def _med(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def summarize(result: dict[str, Any], names: list[str]) -> list[dict[str, Any]]:
+    rounds = result["rounds"]
+    peers = [n for n in names if n != "router"]
+
+    def series(target: str, scenario: str, key: str) -> list[float | None]:
+        return [r.get(target, {}).get(scenario, {}).get(key) for r in rounds]
+
+    def values(scenario: str, key: str) -> dict[str, float | None]:
+        return {n: _med(series(n, scenario, key)) for n in names}
+
+    rows: list[dict[str, Any]] = []
+
+    def added(label: str, scenario: str, key: str, limit: float | None, *, direct_scenario: str | None = None,
+              only: list[str] | None = None) -> None:
+        vals = values(scenario, key)
+        base = series("direct", direct_scenario or scenario, key)
+        if direct_scenario:
+            vals["direct"] = _med(base)
+        deltas = {}
+        for n in (only or names):
+            if n == "direct":
+                continue
+            pairs = [(x - d) for x, d in zip(series(n, scenario, key), base) if x is not None and d is not None]
+            deltas[n] = statistics.median(pairs) if pairs else None
+        ok = None if limit is None or deltas.get("router") is None else deltas["router"] <= limit
+        rows.append({"metric": label, "unit": "ms", "kind": "added", "values": vals, "delta": deltas,
+                     "budget": None if limit is None else f"≤ +{limit:g} ms", "limit": limit, "pass": ok})
+
+    def ratio(label: str, scenario: str, key: str, limit: float | None) -> None:
+        vals = values(scenario, key)
+        base = series("direct", scenario, key)
+        deltas = {}
+        for n in names:
+            if n == "direct":
+                continue
+            pairs = [x / d for x, d in zip(series(n, scenario, key), base) if x and d]
+            deltas[n] = statistics.median(pairs) if pairs else None
+        ok = None if limit is None or deltas.get("router") is None else deltas["router"] >= limit
+        rows.append({"metric": label, "unit": "req/s", "kind": "ratio", "values": vals, "delta": deltas,
+                     "budget": None if limit is None else f"≥ {limit * 100:g} % of direct", "limit": limit, "pass": ok})
+
+    def absolute(label: str, unit: str, vals: dict[str, float | None], limit: float | None) -> None:
+        ok = None if limit is None or vals.get("router") is None else vals["router"] <= limit
+        rows.append({"metric": label, "unit": unit, "kind": "abs", "values": vals, "delta": {},
+                     "budget": None if limit is None else f"≤ {limit:g} {unit}", "limit": limit, "pass": ok})
+
+    added("JSON c=1, p50 latency", "json_c1", "p50_ms", 0.8)
+    added("Stream c=1, time to first delta (p50)", "stream_c1", "ttfb_p50_ms", 1.0)
+    added("Stream c=1, total (p50)", "stream_c1", "total_p50_ms", None)
+    ratio("JSON c=32, throughput", "json_c32", "rps", 0.30)
+    ratio("Stream c=32, throughput", "stream_c32", "rps", 0.45)
+    added("2 MB Codex request, unmodified (p50)", "big_plain", "p50_ms", 8.0)
+    added("2 MB Codex request, provider switch → rewritten (p50)", "big_rewrite", "p50_ms", 15.0,
+          direct_scenario="big_plain", only=["router"])
+    # CPU per stream is budgeted at both concurrencies: a Codex user streams one request at a time
+    # (every event then arrives on its own), a busy machine many at once.
+    cpu_names = [n for n in names if n != "direct"]
+    absolute("CPU per 1,000 streams of 50 events, c=32", "s", {n: values("stream_c32", "cpu_per_1k_s")[n] for n in cpu_names}, 1.0)
+    absolute("CPU per 1,000 streams of 50 events, c=1", "s", {n: values("stream_c1", "cpu_per_1k_s")[n] for n in cpu_names}, 1.0)
+    absolute("CPU per 1,000 JSON requests, c=32", "s", {n: values("json_c32", "cpu_per_1k_s")[n] for n in cpu_names}, None)
+    startup = {"router": _med([r["router"]["startup"]["startup_s"] for r in rounds])}
+    idle = {"router": _med([r["router"]["startup"]["idle_rss_mb"] for r in rounds])}
+    for p in peers:  # peers start once: one start-up figure, RSS before any request
+        extra = result.get("peer_extra", {}).get(p, {})
+        if p != "direct":
+            startup[p] = extra.get("startup_s")
+            idle[p] = extra.get("idle_rss_mb")
+    absolute("Start-up to /health (median)", "s", startup, 1.0)
+    absolute("Idle RSS, headless (median)", "MB", idle, 60.0)
+    rss = result["rss_after_load"]
+    absolute(f"RSS after {rss['requests']:,} requests (fresh gateway)", "MB", {"router": rss["rss_mb"]}, 80.0)
+    end = result["end_of_run"]
+    absolute("RSS at end of run, " + ", ".join(f"{n}: {v['requests']:,} req" for n, v in end.items()), "MB",
+             {n: v["rss_mb"] for n, v in end.items()}, None)
+    return rows
+
+
+def _fmt(v: float | None, unit: str) -> str:
+    if v is None:
+        return "—"
+    if unit == "req/s":
+        return f"{v:,.0f}/s"
+    if unit == "ms":
+        return f"{v:.2f} ms"
+    if unit == "s":
+        return f"{v:.2f} s"
+    if unit == "MB":
+        return f"{v:.1f} MB"
+    return f"{v:g}"
+
+
+def _fmt_delta(row: dict[str, Any], name: str) -> str:
+    d = row["delta"].get(name)
+    if d is None:
+        return ""
+    return f"{d * 100:.0f} %" if row["kind"] == "ratio" else f"{d:+.2f} ms"
+
+
+def table(result: dict[str, Any]) -> str:
+    names = result["targets"]
+    peers = [n for n in names if n not in ("direct", "router")]
+    head = ["metric", "direct", "API Router", "router vs direct", "budget", "result"]
+    for p in peers:
+        head.insert(-2, f"{p}")
+        head.insert(-2, f"{p} vs direct")
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    enforce = result["settings"]["enforce"]
+    for row in result["summary"]:
+        cells = [row["metric"], _fmt(row["values"].get("direct"), row["unit"]),
+                 _fmt(row["values"].get("router"), row["unit"]), _fmt_delta(row, "router")]
+        for p in peers:
+            cells += [_fmt(row["values"].get(p), row["unit"]), _fmt_delta(row, p)]
+        verdict = "" if row["pass"] is None else ("PASS" if row["pass"] else "FAIL")
+        if verdict and not enforce:
+            verdict += " (smoke)"
+        cells += [row["budget"] or "", verdict]
+        lines.append("| " + " | ".join(cells) + " |")
+    m = result["machine"]
+    lines.append("")
+    lines.append(f"{result['settings']['rounds']} interleaved rounds, medians; fake upstream JSON: "
+                 f"{result['fake_upstream']['json']}; c=32 load: {result['load_generator']['c32']}; "
+                 f"{m.get('cpus')} × {m.get('cpu', '?')}, Python {m.get('python')}, aiohttp {m.get('aiohttp')}; "
+                 f"{result['duration_s']} s")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="a seconds-long run with tiny counts; budgets not enforced")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 7; smoke 1)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT})")
+    parser.add_argument("--peers", default="", help="comma list of extra columns: minimal, litellm")
+    parser.add_argument("--fake-json", choices=("dumps", "canned"), default="dumps",
+                        help="how the fake upstream answers JSON: serialised per request (default) or canned bytes")
+    args = parser.parse_args(argv)
+    s = SMOKE if args.smoke else FULL
+    if args.rounds:
+        s = Settings(**{**asdict(s), "rounds": max(1, args.rounds)})
+    peers = [p for p in args.peers.split(",") if p]
+    if os.environ.get("BENCH_MINIMAL") == "1" and "minimal" not in peers:
+        peers.append("minimal")
+    if os.environ.get("BENCH_LITELLM") == "1" and "litellm" not in peers:
+        peers.append("litellm")
+    result = run(s, peers, args.fake_json)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
+    print(table(result))
+    print(f"\nresults: {args.out}")
+    if s.enforce and not result["pass"]:
+        failed = [row["metric"] for row in result["summary"] if row["pass"] is False]
+        print(f"budgets FAILED: {'; '.join(failed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
