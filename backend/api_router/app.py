@@ -115,6 +115,9 @@ class Gateway:
         rt.http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=256, limit_per_host=0, ttl_dns_cache=300),
             timeout=aiohttp.ClientTimeout(total=None),  # our own timeouts apply per phase
+            # A relay's cookies must never ride along to it (or to another provider on its host),
+            # and filtering a cookie jar costs time on every request.
+            cookie_jar=aiohttp.DummyCookieJar(),
             trust_env=_environment_matters(),
         )
         app = GatewayApp(rt, self.control).build()

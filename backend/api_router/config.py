@@ -6,6 +6,7 @@ is copied aside), a file that does not parse is moved aside, and every save is a
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -86,6 +87,18 @@ class Config:
     @property
     def order(self) -> tuple[str, ...]:
         return tuple(self.providers)
+
+    @functools.cached_property
+    def routable(self) -> tuple[str, ...]:
+        """Providers that may serve (enabled, with a base URL), in order; computed once per snapshot."""
+        return tuple(pid for pid, p in self.providers.items() if p.routable)
+
+    @functools.cached_property
+    def preferred_first(self) -> tuple[str, ...]:
+        """``routable`` with the effective preferred provider moved to the front."""
+        wanted = self.routing.preferred_provider
+        preferred = wanted if wanted in self.routable else (self.routable[0] if self.routable else None)
+        return tuple([preferred, *(p for p in self.routable if p != preferred)]) if preferred else ()
 
 
 # --- schema -------------------------------------------------------------------------------------

@@ -44,12 +44,10 @@ class _State:
     active_reason: str = ""
 
 
-def effective_preferred(cfg: Config, routable: Sequence[str] | None = None) -> str | None:
+def effective_preferred(cfg: Config) -> str | None:
     """The configured preferred provider when it can serve, else the first one that can."""
-    if routable is None:
-        routable = [pid for pid, p in cfg.providers.items() if p.routable]
-    wanted = cfg.routing.preferred_provider
-    return wanted if wanted in routable else (routable[0] if routable else None)
+    first = cfg.preferred_first
+    return first[0] if first else None
 
 
 def _ms(t: float | None) -> int | None:
@@ -66,12 +64,13 @@ class Router:
         self._skip = skip  # why automatic routing should pass a provider by (e.g. no quota left)
         self._lock = threading.Lock()
         self._s = _State()
+        self._cooling_ends = 0.0  # no provider is cooling down after this moment
 
     # --- decisions ---------------------------------------------------------------------------------
 
     def plan(self, cfg: Config) -> list[str]:
         """Candidates for one request, in the order they are to be tried."""
-        routable = [pid for pid, p in cfg.providers.items() if p.routable]
+        routable = cfg.routable
         if not routable:
             return []
         lock = cfg.routing.manual_override
@@ -79,8 +78,10 @@ class Router:
             return [lock]
         now = self._clock()
         with self._lock:
-            preferred = effective_preferred(cfg, routable)
-            others = [pid for pid in routable if pid != preferred]
+            preferred, *others = cfg.preferred_first
+            if now >= self._cooling_ends and self._preferred_ready(cfg, preferred, now) and not any(
+                    self._skip(pid) for pid in routable):
+                return list(cfg.preferred_first)  # the usual case: nothing cooling, nothing empty
             if self._preferred_ready(cfg, preferred, now):
                 ordered = [preferred, *others]
             else:
@@ -177,6 +178,7 @@ class Router:
                 cooldown = cfg.routing.cooldown_seconds
             if cooldown > 0:
                 h.cooldown_until = max(h.cooldown_until, now + cooldown)
+                self._cooling_ends = max(self._cooling_ends, h.cooldown_until)
             failures = h.consecutive_failures
         self._emit("warning", "provider_failure", f"{provider} failed ({failures} in a row): {error}", provider)
         if cooldown > 0:

@@ -118,7 +118,7 @@ class Event:
         return {**asdict(self), "seen": self.id <= seen_up_to}
 
 
-@dataclass
+@dataclass(slots=True)
 class Attempt:
     provider: str
     outcome: str  # ok | provider_failure | client_error | retry | client_closed
@@ -127,7 +127,7 @@ class Attempt:
     error: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
@@ -136,7 +136,7 @@ class Usage:
     total_tokens: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestRecord:
     unix_ms: int
     path: str
@@ -152,7 +152,7 @@ class RequestRecord:
     attempts: list[Attempt] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class Metrics:
     ok_requests: int = 0
     error_requests: int = 0

@@ -308,7 +308,9 @@ class ResponsesProxy:
         self.rt.quota.record_tokens(pid, usage.total_tokens)
         record.ttfb_ms = ttfb_ms if ttfb_ms is not None else (
             (time.perf_counter() - started) * 1000 if started is not None else None)
-        if rid:
+        # previous_response_id can only name a response the provider stored; with store: false
+        # (how Codex asks) there is nothing to remember, and nothing to spend on the hot path.
+        if rid and req.payload.get("store") is not False:
             self.rt.store.record_response_owner(rid, pid)
         if reasoning:
             self.rt.store.record_reasoning_owner(req.session_id or "", reasoning, pid)

@@ -8,26 +8,22 @@ from api_router.store import Usage
 
 
 def _int(value: Any) -> int:
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, (int, float)):
-        return int(value)
-    return 0
+    kind = type(value)  # exact types: JSON gives int/float, and bool must not count
+    return int(value) if kind is int or kind is float else 0
 
 
 def usage_of(response: Any) -> Usage:
     """Token counts of a response object (absent or malformed numbers count as 0)."""
-    u = response.get("usage") if isinstance(response, dict) else None
-    if not isinstance(u, dict):
+    u = response.get("usage") if type(response) is dict else None
+    if type(u) is not dict:
         return Usage()
     inp, out = _int(u.get("input_tokens")), _int(u.get("output_tokens"))
-    in_details = u.get("input_tokens_details") if isinstance(u.get("input_tokens_details"), dict) else {}
-    out_details = u.get("output_tokens_details") if isinstance(u.get("output_tokens_details"), dict) else {}
+    in_details, out_details = u.get("input_tokens_details"), u.get("output_tokens_details")
     return Usage(
         input_tokens=inp,
         output_tokens=out,
-        cached_tokens=_int(in_details.get("cached_tokens")),
-        reasoning_tokens=_int(out_details.get("reasoning_tokens")),
+        cached_tokens=_int(in_details.get("cached_tokens")) if type(in_details) is dict else 0,
+        reasoning_tokens=_int(out_details.get("reasoning_tokens")) if type(out_details) is dict else 0,
         total_tokens=_int(u.get("total_tokens")) or inp + out,
     )
 
