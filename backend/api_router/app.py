@@ -23,6 +23,7 @@ from aiohttp import web
 from api_router.config import LOOPBACK_HOSTS, ConfigFile
 from api_router.control import Control
 from api_router.gateway.continuity import Continuity
+from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.proxy import REJECTS_PREVIOUS_ID_META
 from api_router.gateway.server import GatewayApp
 from api_router.paths import Paths, codex_home
@@ -111,6 +112,7 @@ class Gateway:
             raise StartError(f"refusing to listen on {host}: only loopback addresses are allowed unless "
                              "[listen] allow_remote = true is set in config.toml")
         rt.loop = asyncio.get_running_loop()
+        rt.deadlines = Deadlines(rt.loop)
         rt.shutting_down = False
         rt.http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=256, limit_per_host=0, ttl_dns_cache=300),

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from api_router.usage import UsageRefresher, UsageSnapshot, UsageTarget
 
 log = logging.getLogger(__name__)
+LEDGER_SAVE_MS = 5_000  # ledgers reach the store at most this late (a crash loses at most that much)
 
 
 @dataclass
@@ -50,6 +51,8 @@ class Quota:
         self._client: httpx.AsyncClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._building: asyncio.Lock | None = None
+        self._dirty: set[str] = set()  # providers whose ledger changed since it was last saved
+        self._last_save_ms = 0
         # The maps above are written on the gateway's loop and read by control threads.
         self._lock = threading.Lock()
 
@@ -80,10 +83,19 @@ class Quota:
         if tokens <= 0:
             return
         with self._lock:
-            ledger = self._ledgers.setdefault(provider, Ledger())
+            ledger = self._ledgers.get(provider)
+            if ledger is None:
+                ledger = self._ledgers[provider] = Ledger()
             ledger.tokens += tokens
-            total, since = ledger.tokens, ledger.since_ms
-        self._store.save_ledger(provider, total, since)
+            self._dirty.add(provider)
+
+    def _save_ledgers(self, now: int) -> None:
+        with self._lock:
+            rows = [(p, self._ledgers[p].tokens, self._ledgers[p].since_ms) for p in self._dirty if p in self._ledgers]
+            self._dirty.clear()
+            self._last_save_ms = now
+        for provider, tokens, since in rows:
+            self._store.save_ledger(provider, tokens, since)
 
     # --- reporting -----------------------------------------------------------------------------------
 
@@ -144,10 +156,13 @@ class Quota:
         self._refresher.seed(pid, UsageEntry(snapshot, entry.get("error"), entry.get("error_at_unix_ms")),
                              self._hints.get(pid))
 
-    def activity(self) -> None:
+    def activity(self, now: int) -> None:
         """Called on the gateway's loop when a request was served: background refreshes run only
-        while requests keep coming (the schedule itself checks the last 10 minutes)."""
-        self._last_activity_ms = now_ms()
+        while requests keep coming (the schedule itself checks the last 10 minutes), and counted
+        tokens are saved every few seconds rather than with every request."""
+        self._last_activity_ms = now
+        if self._dirty and now - self._last_save_ms >= LEDGER_SAVE_MS:
+            self._save_ledgers(now)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._background(), name="usage-refresh")
 
@@ -160,6 +175,7 @@ class Quota:
         return {"quota": self.quota_json(), "ledgers": self.ledgers_json()}
 
     async def stop(self) -> None:
+        self._save_ledgers(now_ms())
         if self._task is not None:
             self._task.cancel()
             try:

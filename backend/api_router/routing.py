@@ -78,10 +78,12 @@ class Router:
             return [lock]
         now = self._clock()
         with self._lock:
-            preferred, *others = cfg.preferred_first
+            first = cfg.preferred_first
+            preferred = first[0]
             if now >= self._cooling_ends and self._preferred_ready(cfg, preferred, now) and not any(
                     self._skip(pid) for pid in routable):
-                return list(cfg.preferred_first)  # the usual case: nothing cooling, nothing empty
+                return list(first)  # the usual case: nothing cooling, nothing out of quota
+            others = list(first[1:])
             if self._preferred_ready(cfg, preferred, now):
                 ordered = [preferred, *others]
             else:

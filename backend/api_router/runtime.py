@@ -10,6 +10,7 @@ import aiohttp
 
 from api_router.config import ConfigFile
 from api_router.gateway.continuity import Continuity
+from api_router.gateway.deadlines import Deadlines
 from api_router.paths import Paths
 from api_router.quota import Quota
 from api_router.routing import Router
@@ -31,6 +32,7 @@ class Runtime:
     # Set once the gateway runs on its loop.
     loop: asyncio.AbstractEventLoop | None = None
     http: aiohttp.ClientSession | None = None
+    deadlines: Deadlines | None = None
     bound_host: str = ""
     bound_port: int = 0
     last_activity_ms: int | None = None
@@ -44,8 +46,8 @@ class Runtime:
         self.store.add_event(level, kind, message, provider)
 
     def touch(self) -> None:
-        self.last_activity_ms = now_ms()
-        self.quota.activity()
+        now = self.last_activity_ms = now_ms()
+        self.quota.activity(now)
 
     @property
     def gateway_url(self) -> str:

@@ -134,6 +134,12 @@ class Continuity:
         self._reasoning_owners = reasoning_owners
         self.rejects_previous_id = rejects_previous_id
 
+    @staticmethod
+    def untouched(req: ClientRequest) -> bool:
+        """Whether every provider gets the client's own bytes (the usual case): no
+        previous_response_id to judge and no sealed reasoning to filter."""
+        return req.previous_response_id is None and b'"encrypted_content"' not in req.raw
+
     async def body_for(self, req: ClientRequest, provider: str, first_candidate: str, *,
                        strip_all_reasoning: bool = False, rebuild: bool = False) -> bytes:
         key = (provider, strip_all_reasoning, rebuild)

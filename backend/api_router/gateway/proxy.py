@@ -27,12 +27,12 @@ from api_router.gateway.continuity import (
     mentions_unsupported_previous_response_id,
     session_id_of,
 )
+from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.errors import GatewayError, error_response
 from api_router.gateway.responses import reasoning_ids, response_id, usage_of
 from api_router.gateway.streaming import StreamEnd, StreamRelay, send_synthesized
 from api_router.gateway.upstream import (
     CLIENT_ERROR_STATUSES,
-    Watchdog,
     describe_exception,
     error_text,
     forwarded_headers,
@@ -62,8 +62,10 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     """The whole request body, refusing (413) anything above ``limit`` before reading it all."""
     mb = limit / (1024 * 1024)
     too_large = f"request body exceeds the {mb:g} MB limit (listen.max_body_mb in config.toml)"
-    if request.content_length is not None and request.content_length > limit:
-        raise GatewayError(413, too_large)
+    if request.content_length is not None:
+        if request.content_length > limit:
+            raise GatewayError(413, too_large)
+        return await request.read()  # a declared length cannot grow past itself
     buf = bytearray()
     while chunk := await request.content.readany():
         buf += chunk
@@ -125,8 +127,15 @@ class ResponsesProxy:
             raise GatewayError(502, "no provider is available: add a provider with a base URL (and enable it) in API Router")
         forwarded = forwarded_headers(request.headers)
         failures: list[Failure] = []
+        # Without previous_response_id or sealed reasoning no continuity retry can arise, so the
+        # usual request goes straight to one attempt per provider.
+        untouched = self.rt.continuity.untouched(req)
         for pid in plan:
-            result = await self._try_provider(request, req, cfg, pid, plan[0], forwarded, record, started)
+            if untouched:
+                result = await self._attempt(request, req, cfg, pid, body, forwarded, record, started,
+                                             can_rebuild=False, can_strip=False)
+            else:
+                result = await self._try_provider(request, req, cfg, pid, plan[0], forwarded, record, started)
             if self.rt.shutting_down and result.kind in ("failed", "broken"):
                 # The gateway closed the upstream connections itself: not the provider's fault.
                 for attempt in record.attempts:
@@ -175,7 +184,7 @@ class ResponsesProxy:
                        forwarded: dict[str, str], record: RequestRecord, started: float, *,
                        can_rebuild: bool, can_strip: bool) -> _Result:
         rt = self.rt
-        assert rt.http is not None
+        assert rt.http is not None and rt.deadlines is not None
         provider = cfg.providers[pid]
         timeout = cfg.routing.request_timeout_seconds
         attempt = Attempt(pid, "provider_failure")
@@ -185,24 +194,25 @@ class ResponsesProxy:
         done = False
         try:
             try:
-                async with asyncio.timeout(timeout):
+                with rt.deadlines.timeout(timeout):
                     resp = await rt.http.post(_parsed_url(provider.endpoint("/responses")), data=body,
                                               headers=upstream_headers(forwarded, rt.secrets.current.provider_keys.get(pid)),
                                               allow_redirects=False)
                 rt.upstreams.add(resp)
                 attempt.status = resp.status
                 if not 200 <= resp.status < 300:
-                    return await self._upstream_error(resp, attempt, pid, body, can_rebuild, can_strip)
+                    return await self._upstream_error(resp, attempt, pid, req, body, can_rebuild, can_strip)
                 back = headers_back(resp.headers, pid)
                 if req.stream and resp.content_type == "text/event-stream":
                     remaining = max(0.001, timeout - (time.perf_counter() - t0))
-                    relay = StreamRelay(request, resp, headers=back, started=started, first_event_timeout=remaining,
+                    relay = StreamRelay(request, resp, rt.deadlines, headers=back, started=started,
+                                        first_event_timeout=remaining,
                                         idle_timeout=cfg.routing.stream_idle_timeout_seconds,
                                         shutting_down=lambda: rt.shutting_down)
                     result = await relay.run()
                     done = result.end == StreamEnd.COMPLETED
                     return self._stream_result(result, attempt, record, req, pid, body, can_rebuild, can_strip)
-                data = await self._read_all(resp, cfg.routing.stream_idle_timeout_seconds)
+                data = await self._read_all(resp, cfg.routing.stream_idle_timeout_seconds, rt.deadlines)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 return self._failed(attempt, describe_exception(exc, timeout))
             response_obj = self._response_object(data, resp.content_type)
@@ -219,7 +229,8 @@ class ResponsesProxy:
             else:
                 if resp.content_type != "application/json":
                     data = orjson.dumps(response_obj)
-                out, ttfb = web.Response(body=data, content_type="application/json", headers=back), None
+                back["Content-Type"] = "application/json"
+                out, ttfb = web.Response(body=data, headers=back), None
             self._delivered(attempt, record, req, pid, usage_of(response_obj), response_id(response_obj),
                             reasoning_ids(response_obj.get("output")), ttfb, started)
             return _Result("delivered", out)
@@ -233,12 +244,12 @@ class ResponsesProxy:
                 resp.release() if done else resp.close()
 
     @staticmethod
-    async def _read_all(resp: aiohttp.ClientResponse, idle_timeout: float) -> bytes:
+    async def _read_all(resp: aiohttp.ClientResponse, idle_timeout: float, deadlines: Deadlines) -> bytes:
         """A whole (non-streamed) body; a provider silent for the idle timeout is cut off."""
         if resp.content.is_eof():  # the whole body came with the headers: nothing left to wait for
             return await resp.read()
-        watchdog = Watchdog(asyncio.get_running_loop(), resp.close, idle_timeout)
-        watchdog.start(idle_timeout)
+        watchdog = deadlines.watchdog(resp.close, idle_timeout)
+        watchdog.start()
         chunks = []
         try:
             async for chunk in resp.content.iter_any():
@@ -285,7 +296,7 @@ class ResponsesProxy:
                             result.ttfb_ms, None)
             return _Result("delivered", result.response)
         if result.end == StreamEnd.FAILED_EARLY:
-            retry = self._continuity_retry(result.error, pid, body, can_rebuild, can_strip)
+            retry = self._continuity_retry(result.error, pid, req, body, can_rebuild, can_strip)
             if retry:
                 attempt.outcome, attempt.error = "retry", result.error
                 return _Result("retry", retry=retry)
@@ -320,8 +331,9 @@ class ResponsesProxy:
         attempt.outcome, attempt.error = "provider_failure", error
         return _Result("failed", error=error, retry_after=retry_after)
 
-    def _continuity_retry(self, message: str, pid: str, body: bytes, can_rebuild: bool, can_strip: bool) -> str:
-        if can_rebuild and b'"previous_response_id"' in body:
+    def _continuity_retry(self, message: str, pid: str, req: ClientRequest, body: bytes, can_rebuild: bool,
+                          can_strip: bool) -> str:
+        if can_rebuild and req.previous_response_id is not None:
             if mentions_unsupported_previous_response_id(message):
                 self._remember_rejects_previous_id(pid)
                 return "rebuild"
@@ -342,13 +354,13 @@ class ResponsesProxy:
         self.rt.emit("info", "continuity", f"{pid} does not accept previous_response_id; its requests now replay "
                                            "the conversation from the Codex session file", pid)
 
-    async def _upstream_error(self, resp: aiohttp.ClientResponse, attempt: Attempt, pid: str, body: bytes,
-                              can_rebuild: bool, can_strip: bool) -> _Result:
+    async def _upstream_error(self, resp: aiohttp.ClientResponse, attempt: Attempt, pid: str, req: ClientRequest,
+                              body: bytes, can_rebuild: bool, can_strip: bool) -> _Result:
         raw = await read_limited(resp)
         message = error_text(raw, resp.content_type)
         status = resp.status
         if status in CLIENT_ERROR_STATUSES:
-            retry = self._continuity_retry(message, pid, body, can_rebuild, can_strip) if status == 400 else ""
+            retry = self._continuity_retry(message, pid, req, body, can_rebuild, can_strip) if status == 400 else ""
             if retry:
                 attempt.outcome, attempt.error = "retry", f"HTTP {status}: {message}"
                 return _Result("retry", retry=retry)

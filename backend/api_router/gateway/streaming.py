@@ -9,7 +9,6 @@ mistakes a truncated answer for a complete one.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import time
 from collections.abc import Callable
@@ -20,7 +19,8 @@ from aiohttp import web
 
 from api_router.gateway import sse
 from api_router.gateway.responses import error_message_of_event, reasoning_ids, response_id, usage_of
-from api_router.gateway.upstream import Watchdog, describe_exception
+from api_router.gateway.deadlines import Deadlines
+from api_router.gateway.upstream import describe_exception
 from api_router.store import Usage
 
 _OUTPUT_EVENTS = frozenset({
@@ -99,11 +99,13 @@ def _inspect(ev: sse.SSEEvent, seen: _Seen) -> None:
 
 
 class StreamRelay:
-    def __init__(self, request: web.Request, upstream: aiohttp.ClientResponse, *, headers: dict[str, str],
+    def __init__(self, request: web.Request, upstream: aiohttp.ClientResponse, deadlines: Deadlines, *,
+                 headers: dict[str, str],
                  started: float, first_event_timeout: float, idle_timeout: float,
                  shutting_down: Callable[[], bool]) -> None:
         self._request = request
         self._upstream = upstream
+        self._deadlines = deadlines
         self._headers = headers
         self._started = started
         self._first_event_timeout = first_event_timeout
@@ -113,9 +115,8 @@ class StreamRelay:
         self._ttfb_ms: float | None = None
 
     async def run(self) -> StreamResult:
-        loop = asyncio.get_running_loop()
-        watchdog = Watchdog(loop, self._upstream.close, self._first_event_timeout)
-        watchdog.start(self._first_event_timeout)
+        watchdog = self._deadlines.watchdog(self._upstream.close, self._first_event_timeout)
+        watchdog.start()
         decoder = sse.SSEDecoder()
         seen = _Seen()
         held: list[bytes] = []

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 import aiohttp
 import orjson
@@ -54,10 +52,8 @@ def upstream_headers(forwarded: Mapping[str, str], key: str | None) -> dict[str,
 def headers_back(upstream: CIMultiDictProxy[str], provider: str) -> dict[str, str]:
     out = {"X-API-Router-Provider": provider}
     for name in _UPSTREAM_HEADERS_BACK:
-        if name in upstream:
-            out[name] = upstream[name]
-    for name, value in upstream.items():
-        if name.lower().startswith("x-ratelimit-"):
+        value = upstream.get(name)
+        if value is not None:
             out[name] = value
     return out
 
@@ -129,53 +125,3 @@ async def read_limited(resp: aiohttp.ClientResponse, limit: int = ERROR_BODY_LIM
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks)
-
-
-@dataclass
-class Watchdog:
-    """Closes an upstream response when it stays silent too long.
-
-    One timer per stream that is only re-armed when it fires, instead of a new timer per chunk:
-    ``touch()`` costs a clock read, which keeps long streams cheap.
-    """
-
-    loop: asyncio.AbstractEventLoop
-    on_expire: Callable[[], None]
-    limit: float
-    expired: bool = False
-    _last: float = 0.0
-    _handle: asyncio.TimerHandle | None = None
-
-    def start(self, limit: float, since: float | None = None) -> None:
-        self.limit = limit
-        self._last = self.loop.time() if since is None else since
-        self._schedule(self._last + limit)
-
-    def touch(self) -> None:
-        self._last = self.loop.time()
-
-    def relimit(self, limit: float) -> None:
-        """Switch to another limit, counted from now (e.g. first-event -> idle)."""
-        self.limit = limit
-        self._last = self.loop.time()
-        if self._handle is not None and self._last + limit < self._handle.when():
-            self._schedule(self._last + limit)
-
-    def _schedule(self, when: float) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-        self._handle = self.loop.call_at(when, self._check)
-
-    def _check(self) -> None:
-        self._handle = None
-        deadline = self._last + self.limit
-        if self.loop.time() >= deadline:
-            self.expired = True
-            self.on_expire()
-        else:
-            self._schedule(deadline)
-
-    def stop(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
