@@ -48,6 +48,19 @@ class PortInUse(StartError):
     exit_code = 2
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it exists (not on Windows), else asyncio's own loop."""
+    import os
+    if os.environ.get("API_ROUTER_LOOP") != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 def open_runtime(paths: Paths, *, clock: Callable[[], float] = time.time) -> Runtime:
     """Load (or create) everything in ``paths``; problems found become events, never crashes."""
     config, config_report = ConfigFile.load(paths.config)
@@ -193,7 +206,7 @@ class GatewayThread:
         self._started.result(timeout)
 
     def _main(self) -> None:
-        loop = self._loop = asyncio.new_event_loop()
+        loop = self._loop = new_event_loop()
         asyncio.set_event_loop(loop)
         try:
             try:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 
 from api_router import __version__
-from api_router.app import Gateway, StartError, make_control, open_runtime
+from api_router.app import Gateway, StartError, make_control, new_event_loop, open_runtime
 from api_router.codex.setup import auth_json, config_block
 from api_router.paths import Paths, resolve_user_data
 from api_router.runtime import Runtime
@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                 reason = str(exc)
         print(f"api-router: starting headless with the web UI ({reason})", file=sys.stderr)
     try:
-        return asyncio.run(serve_headless(paths, args.host, args.port))
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            return runner.run(serve_headless(paths, args.host, args.port))
     except KeyboardInterrupt:
         return 0
