@@ -18,13 +18,13 @@ import argparse
 import asyncio
 import itertools
 import json
-import signal
 import time
 
 import orjson
 from aiohttp import web
 
 from bench import payloads
+from bench.serving import serve_until_signalled
 
 _JSON = payloads.json_response()
 _JSON_OBJECT = json.loads(_JSON)
@@ -70,16 +70,7 @@ async def main(port: int, json_mode: str) -> None:
     app["canned"] = json_mode == "canned"
     app.router.add_post("/v1/responses", responses)
     app.router.add_get("/v1/models", models)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
-    print(f"READY {runner.addresses[0][1]}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+    await serve_until_signalled(app, port, backlog=1024)
 
 
 if __name__ == "__main__":

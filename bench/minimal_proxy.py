@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 
 import aiohttp
 import orjson
 from aiohttp import web
+
+from bench.serving import serve_until_signalled
 
 
 async def main(upstream: str, port: int) -> None:
@@ -41,17 +42,10 @@ async def main(upstream: str, port: int) -> None:
     app = web.Application(client_max_size=1 << 30)
     app.router.add_post("/v1/responses", responses)
     app.router.add_get("/health", health)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    print(f"READY {runner.addresses[0][1]}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
-    await session.close()
+    try:
+        await serve_until_signalled(app, port)
+    finally:
+        await session.close()
 
 
 if __name__ == "__main__":

@@ -332,7 +332,7 @@ describe('dashboard', () => {
     expect(within(dialog).getByLabelText('config.toml block').textContent).toBe(backend.codex.config_block);
     expect(within(dialog).getByLabelText('auth.json content').textContent).toBe(backend.codex.auth_json);
     expect(within(dialog).getByRole('button', { name: 'Copy config.toml block' })).toBeTruthy();
-    expect(within(dialog).getByRole('button', { name: 'Copy auth.json' })).toBeTruthy();
+    expect(within(dialog).getByRole('button', { name: 'Copy auth.json content' })).toBeTruthy();
     expect(within(dialog).getByRole('button', { name: 'Restore backup' })).toHaveProperty('disabled', true);
 
     fireEvent.click(within(dialog).getByRole('button', { name: 'Write Codex config' }));

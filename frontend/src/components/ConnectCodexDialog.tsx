@@ -103,28 +103,8 @@ export function ConnectCodexDialog({ actions, onClose }: Props) {
             “Write” backs up both files first, merges the block into config.toml (other settings and comments are kept)
             and writes auth.json.
           </p>
-          <div className="codeblock">
-            <div className="codeblock__head">
-              <span className="mono ellipsis" title={setup.config_path}>
-                {setup.config_path}
-              </span>
-              <CopyButton text={setup.config_block} label="Copy config.toml block" />
-            </div>
-            <pre aria-label="config.toml block" tabIndex={0}>
-              {setup.config_block}
-            </pre>
-          </div>
-          <div className="codeblock">
-            <div className="codeblock__head">
-              <span className="mono ellipsis" title={setup.auth_path}>
-                {setup.auth_path}
-              </span>
-              <CopyButton text={setup.auth_json} label="Copy auth.json" />
-            </div>
-            <pre aria-label="auth.json content" tabIndex={0}>
-              {setup.auth_json}
-            </pre>
-          </div>
+          <FileBlock path={setup.config_path} text={setup.config_block} what="config.toml block" />
+          <FileBlock path={setup.auth_path} text={setup.auth_json} what="auth.json content" />
         </div>
       )}
       {confirmRestore ? (
@@ -139,5 +119,22 @@ export function ConnectCodexDialog({ actions, onClose }: Props) {
         </ConfirmDialog>
       ) : null}
     </Modal>
+  );
+}
+
+/** One file's content with its path and a copy button. */
+function FileBlock({ path, text, what }: { path: string; text: string; what: string }) {
+  return (
+    <div className="codeblock">
+      <div className="codeblock__head">
+        <span className="mono ellipsis" title={path}>
+          {path}
+        </span>
+        <CopyButton text={text} label={`Copy ${what}`} />
+      </div>
+      <pre aria-label={what} tabIndex={0}>
+        {text}
+      </pre>
+    </div>
   );
 }

@@ -37,24 +37,24 @@ export function Dashboard({ status, token, actions, refresh }: Props) {
           onSaveRouting={actions.updateRouting}
         />
       </div>
-        <ProvidersPanel
-          providerOrder={status.provider_order}
-          providers={status.providers}
-          metrics={status.metrics}
-          quota={status.quota}
-          ledgers={status.ledgers}
-          preferredProvider={status.preferred_provider}
-          activeProvider={status.active_provider}
-          manualOverride={status.manual_override}
-          actions={actions}
-          refresh={refresh}
-        />
-        <EventsPanel
-          events={status.recent_events}
-          unseen={status.unseen_events}
-          providerOrder={status.provider_order}
-          onClearSeen={actions.markEventsSeen}
-        />
+      <ProvidersPanel
+        providerOrder={status.provider_order}
+        providers={status.providers}
+        metrics={status.metrics}
+        quota={status.quota}
+        ledgers={status.ledgers}
+        preferredProvider={status.preferred_provider}
+        activeProvider={status.active_provider}
+        manualOverride={status.manual_override}
+        actions={actions}
+        refresh={refresh}
+      />
+      <EventsPanel
+        events={status.recent_events}
+        unseen={status.unseen_events}
+        providerOrder={status.provider_order}
+        onClearSeen={actions.markEventsSeen}
+      />
     </main>
   );
 }
