@@ -179,3 +179,25 @@ def test_gui_that_fails_to_load_falls_back_to_headless(tmp_path, monkeypatch, ca
     assert served == [tmp_path / "ud"]
     err = capsys.readouterr().err
     assert "starting headless with the web UI (the GUI libraries failed to load: ImportError" in err
+
+
+def test_sigterm_as_soon_as_the_port_opens_is_a_clean_shutdown(tmp_path):
+    """The signal handlers are in place before the port opens: no window where SIGTERM kills."""
+    for attempt in range(3):
+        port = fp.free_port()
+        proc = spawn(tmp_path / f"ud{attempt}", "--port", str(port))
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.002)
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err

@@ -108,14 +108,16 @@ async def serve_headless(paths: Paths, host: str | None, port: int | None) -> in
     listener = setup_logging(rt, console=True)
     try:
         gateway = Gateway(rt, make_control(rt), host=host, port=port)
+        # Handlers go in before the port opens: a signal that arrives as soon as /health answers
+        # must still mean a clean shutdown, not the default kill.
+        stop = asyncio.Event()
+        _on_signals(stop.set)
         try:
             await gateway.start()
         except StartError as exc:
             print(f"api-router: {exc}", file=sys.stderr)
             return exc.exit_code
         print(banner(rt), flush=True)
-        stop = asyncio.Event()
-        _on_signals(stop.set)
         await stop.wait()
         print("api-router: shutting down…", file=sys.stderr, flush=True)
         await gateway.stop()
