@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from api_router.usage import UsageRefresher, UsageSnapshot, UsageTarget
 
 log = logging.getLogger(__name__)
-LEDGER_SAVE_MS = 5_000  # ledgers reach the store at most this late (a crash loses at most that much)
+LEDGER_SAVE_SECONDS = 5.0  # counted tokens reach the store at most this late (a crash loses at most that)
 
 
 @dataclass
@@ -52,7 +52,7 @@ class Quota:
         self._task: asyncio.Task[None] | None = None
         self._building: asyncio.Lock | None = None
         self._dirty: set[str] = set()  # providers whose ledger changed since it was last saved
-        self._last_save_ms = 0
+        self._save_later: asyncio.TimerHandle | None = None
         # The maps above are written on the gateway's loop and read by control threads.
         self._lock = threading.Lock()
 
@@ -89,11 +89,11 @@ class Quota:
             ledger.tokens += tokens
             self._dirty.add(provider)
 
-    def _save_ledgers(self, now: int) -> None:
+    def _save_ledgers(self) -> None:
+        self._save_later = None
         with self._lock:
             rows = [(p, self._ledgers[p].tokens, self._ledgers[p].since_ms) for p in self._dirty if p in self._ledgers]
             self._dirty.clear()
-            self._last_save_ms = now
         for provider, tokens, since in rows:
             self._store.save_ledger(provider, tokens, since)
 
@@ -159,10 +159,10 @@ class Quota:
     def activity(self, now: int) -> None:
         """Called on the gateway's loop when a request was served: background refreshes run only
         while requests keep coming (the schedule itself checks the last 10 minutes), and counted
-        tokens are saved every few seconds rather than with every request."""
+        tokens are saved once per few seconds of traffic rather than with every request."""
         self._last_activity_ms = now
-        if self._dirty and now - self._last_save_ms >= LEDGER_SAVE_MS:
-            self._save_ledgers(now)
+        if self._dirty and self._save_later is None:
+            self._save_later = asyncio.get_running_loop().call_later(LEDGER_SAVE_SECONDS, self._save_ledgers)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._background(), name="usage-refresh")
 
@@ -175,7 +175,9 @@ class Quota:
         return {"quota": self.quota_json(), "ledgers": self.ledgers_json()}
 
     async def stop(self) -> None:
-        self._save_ledgers(now_ms())
+        if self._save_later is not None:
+            self._save_later.cancel()
+        self._save_ledgers()
         if self._task is not None:
             self._task.cancel()
             try:

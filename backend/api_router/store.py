@@ -540,7 +540,7 @@ class Store:
             (provider, entry, hint)))
 
     def save_ledger(self, provider: str, tokens: int, since_ms: int | None) -> None:
-        # Written on every served request, so it joins the batched per-request rows.
+        # Written for busy gateways every few seconds, so it joins the batched per-request rows.
         with self._rows_lock:
             self._open_rows().ledgers[provider] = (provider, tokens, since_ms)
 

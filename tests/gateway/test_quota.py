@@ -2,6 +2,7 @@
 
 import asyncio
 
+from api_router import quota
 from tests.support.harness import start_harness
 
 
@@ -143,3 +144,18 @@ async def test_analytics_and_session_timeline_over_the_control_api(fakes, gatewa
     assert [t["provider"] for t in timeline] == ["p1", "p2"] and timeline[1]["failover"] is True
     reply = await gw.request("POST", "/api/get_analytics", body={"window": "year"})
     assert reply.status == 400 and "window" in reply.json["error"]["message"]
+
+
+async def test_counted_tokens_reach_the_store_within_the_save_delay(fakes, gateway, monkeypatch):
+    monkeypatch.setattr(quota, "LEDGER_SAVE_SECONDS", 0.2)
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    await gw.responses()
+    await gw.responses()
+
+    def saved() -> int:
+        return {row[0]: row[3] for row in gw.rt.store.load_usage()}.get("p1", 0)
+
+    assert saved() == 0  # not yet: saves are coalesced
+    await asyncio.sleep(0.4)
+    assert saved() == 30  # without a stop or another request
