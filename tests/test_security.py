@@ -88,7 +88,7 @@ async def test_no_secret_leaks_into_logs_events_status_request_log_errors_or_cra
         def crash(rt):
             raise RuntimeError(f"boom with {PROVIDER_KEY} and {gw.token}")
 
-        monkeypatch.setattr("api_router.gateway.server.build_status", crash)
+        monkeypatch.setattr("api_router.gateway.routes.build_status", crash)
         replies.append(await gw.request("GET", "/status"))
         monkeypatch.undo()
         gw.rt.store.flush()

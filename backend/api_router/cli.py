@@ -13,10 +13,11 @@ import sys
 from collections.abc import Callable
 
 from api_router import __version__
-from api_router.app import Gateway, StartError, make_control, new_event_loop, open_runtime
+from api_router.composition import make_control, new_event_loop, open_services
+from api_router.gateway.server import GatewayServer, StartError
 from api_router.codex.setup import auth_json, config_block
 from api_router.paths import Paths, resolve_user_data
-from api_router.runtime import Runtime
+from api_router.services import Services
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +58,7 @@ class DroppingQueueHandler(logging.handlers.QueueHandler):
             pass
 
 
-def setup_logging(rt: Runtime, *, console: bool) -> logging.handlers.QueueListener:
+def setup_logging(rt: Services, *, console: bool) -> logging.handlers.QueueListener:
     """Log to ``data/api-router.log`` (rotated) and optionally stderr, from a thread of its own so
     file and terminal writes never block the event loop. Returns the listener to stop at exit."""
     formatter = RedactingFormatter(rt.redactor)
@@ -80,7 +81,7 @@ def setup_logging(rt: Runtime, *, console: bool) -> logging.handlers.QueueListen
     return listener
 
 
-def banner(rt: Runtime) -> str:
+def banner(rt: Services) -> str:
     token = rt.secrets.current.gateway_token
     ui = rt.gateway_url.removesuffix("/v1") + "/"
     return "\n".join([
@@ -104,10 +105,10 @@ def banner(rt: Runtime) -> str:
 
 
 async def serve_headless(paths: Paths, host: str | None, port: int | None) -> int:
-    rt = open_runtime(paths)
+    rt = open_services(paths)
     listener = setup_logging(rt, console=True)
     try:
-        gateway = Gateway(rt, make_control(rt), host=host, port=port)
+        gateway = GatewayServer(rt, make_control(rt), host=host, port=port)
         # Handlers go in before the port opens: a signal that arrives as soon as /health answers
         # must still mean a clean shutdown, not the default kill.
         stop = asyncio.Event()

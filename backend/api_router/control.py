@@ -34,7 +34,7 @@ from api_router.config import (
     set_order,
 )
 from api_router.gateway.upstream import describe_exception, error_text, upstream_headers
-from api_router.runtime import Runtime
+from api_router.services import Services
 from api_router.secrets import new_gateway_token
 from api_router.status import build_status, provider_settings, routing_json
 
@@ -62,7 +62,7 @@ def _url(name: str, value: Any, *, empty_ok: bool = False) -> str:
 
 
 class Control:
-    def __init__(self, rt: Runtime, run_async: Callable[[Coroutine[Any, Any, T]], T]) -> None:
+    def __init__(self, rt: Services, run_async: Callable[[Coroutine[Any, Any, T]], T]) -> None:
         self._rt = rt
         self._run_async = run_async
 

@@ -7,12 +7,12 @@ from typing import Any
 
 from api_router import __version__
 from api_router.routing import effective_preferred
-from api_router.runtime import Runtime
+from api_router.services import Services
 from api_router.secrets import mask
 from api_router.store import Metrics, now_ms
 
 
-def provider_settings(rt: Runtime) -> dict[str, dict[str, Any]]:
+def provider_settings(rt: Services) -> dict[str, dict[str, Any]]:
     """Per provider: its config values and key previews (never a key itself)."""
     secrets = rt.secrets.current
     return {
@@ -30,7 +30,7 @@ def provider_settings(rt: Runtime) -> dict[str, dict[str, Any]]:
     }
 
 
-def routing_json(rt: Runtime) -> dict[str, Any]:
+def routing_json(rt: Services) -> dict[str, Any]:
     r = rt.config.current.routing
     return {
         "preferred_provider": r.preferred_provider,
@@ -43,7 +43,7 @@ def routing_json(rt: Runtime) -> dict[str, Any]:
     }
 
 
-def build_status(rt: Runtime) -> dict[str, Any]:
+def build_status(rt: Services) -> dict[str, Any]:
     cfg = rt.config.current
     health = rt.router.health_json(cfg)
     settings = provider_settings(rt)

@@ -6,12 +6,12 @@ import { Header } from './components/Header';
 import { Toasts } from './components/Toasts';
 import { TokenGate } from './components/TokenGate';
 import { UsagePage } from './components/UsagePage';
-import { ToastProvider, useToasts } from './store/toasts';
-import { useActions } from './store/useActions';
-import { useAuth } from './store/useAuth';
-import { useGatewayToken } from './store/useGatewayToken';
-import { useRoute } from './store/useRoute';
-import { useStatus, type UseStatusOptions } from './store/useStatus';
+import { ToastProvider, useToasts } from './hooks/toasts';
+import { useActions } from './hooks/useActions';
+import { useAuth } from './hooks/useAuth';
+import { useGatewayToken } from './hooks/useGatewayToken';
+import { useRoute } from './hooks/useRoute';
+import { useStatus, type UseStatusOptions } from './hooks/useStatus';
 import type { Status } from './types';
 
 const NO_PROVIDERS: string[] = [];

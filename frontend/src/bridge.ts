@@ -3,7 +3,7 @@
 // Desktop: window.pywebview.api.<method>(kwargs) → Promise.
 // Browser / headless: POST /api/<method>, JSON kwargs body, Authorization: Bearer <gateway token>.
 //
-// Components never touch either transport; they get a `Bridge` (see store/) and call `bridge.call`.
+// Components never touch either transport; they get a `Bridge` (see hooks/) and call `bridge.call`.
 
 import type { ArgsOf, MethodName, ResultOf, Status } from './types';
 

@@ -8,8 +8,8 @@ import { createDesktopBridge } from '../src/bridge';
 import { ProvidersPanel } from '../src/components/ProvidersPanel';
 import { healthBadge } from '../src/logic/health';
 import { shareStatus } from '../src/logic/share';
-import { ToastProvider } from '../src/store/toasts';
-import type { Actions } from '../src/store/useActions';
+import { ToastProvider } from '../src/hooks/toasts';
+import type { Actions } from '../src/hooks/useActions';
 import type { Status } from '../src/types';
 import { FakeBackend, makeStatus } from './fakeBackend';
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from api_router.app import make_control, open_runtime
+from api_router.composition import make_control, open_services
 from api_router.control import ControlError
 from api_router.desktop.bridge import BridgeError, QuietRefusals, make_desktop_api, public_methods
 from api_router.paths import Paths
@@ -63,7 +63,7 @@ def test_surface_is_exactly_controls_public_methods() -> None:
 
 
 def test_real_control_surface_matches_the_http_transport(tmp_path: Path) -> None:
-    rt = open_runtime(Paths(tmp_path / "ud"))
+    rt = open_services(Paths(tmp_path / "ud"))
     try:
         control = make_control(rt)
         api = make_desktop_api(control)

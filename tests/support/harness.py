@@ -10,10 +10,11 @@ from typing import Any
 import aiohttp
 import tomlkit
 
-from api_router.app import Gateway, make_control, open_runtime
+from api_router.composition import make_control, open_services
+from api_router.gateway.server import GatewayServer
 from api_router.control import Control
 from api_router.paths import Paths
-from api_router.runtime import Runtime
+from api_router.services import Services
 from tests.support.fake_provider import FakeProvider
 
 FAST_ROUTING = {"request_timeout_seconds": 5, "stream_idle_timeout_seconds": 5}
@@ -80,9 +81,9 @@ class Reply:
 
 @dataclass
 class Harness:
-    rt: Runtime
+    rt: Services
     control: Control
-    gateway: Gateway
+    gateway: GatewayServer
     client: aiohttp.ClientSession
     closed: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
@@ -146,8 +147,8 @@ def simple_body(text: str = "say hi", **extra: Any) -> dict[str, Any]:
 
 async def start_harness(user_data: Path) -> Harness:
     paths = Paths(user_data)
-    rt = open_runtime(paths)
+    rt = open_services(paths)
     control = make_control(rt)
-    gateway = Gateway(rt, control, port=0, shutdown_grace=1.0)
+    gateway = GatewayServer(rt, control, port=0, shutdown_grace=1.0)
     await gateway.start()
     return Harness(rt, control, gateway, aiohttp.ClientSession())

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from api_router.app import Gateway, GatewayThread, StartError, make_control, open_runtime
+from api_router.composition import make_control, open_services
+from api_router.gateway.server import GatewayServer, GatewayThread, StartError
 from api_router.control import Control
 from api_router.desktop.bridge import QuietRefusals, make_desktop_api
 from api_router.desktop.hooks import hook_file, install_bridge_probe
@@ -40,7 +41,7 @@ from api_router.desktop.instance import (
 from api_router.desktop.tray import Tray
 from api_router.desktop.window import AppWindow, gui_for, origin_of, window_url
 from api_router.paths import Paths
-from api_router.runtime import Runtime
+from api_router.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def run_desktop(paths: Paths, *, host: str | None = None, port: int | None = Non
 class DesktopShell:
     def __init__(self, paths: Paths, options: Options, backends: Callable[[], Backends], *,
                  os_lock: OsLock | None = None, handoff_wait: float = 10.0,
-                 install_signals: bool = True, configure_logging: Callable[[Runtime], None] | None = None) -> None:
+                 install_signals: bool = True, configure_logging: Callable[[Services], None] | None = None) -> None:
         self._paths = paths
         self._options = options
         self._make_backends = backends
@@ -154,7 +155,7 @@ class DesktopShell:
             restore_signals()
 
     def _run_runtime(self, lock: InstanceLock, info: InstanceInfo) -> int:
-        rt = open_runtime(self._paths)
+        rt = open_services(self._paths)
         try:
             self._configure_logging(rt)
             backends = self._make_backends()
@@ -163,7 +164,7 @@ class DesktopShell:
             pywebview_log.handlers.clear()
             pywebview_log.addFilter(QuietRefusals())
             control = make_control(rt)
-            gateway = GatewayThread(Gateway(rt, control, host=self._options.host, port=self._options.port))
+            gateway = GatewayThread(GatewayServer(rt, control, host=self._options.host, port=self._options.port))
             error: str | None = None
             try:
                 gateway.start()
@@ -181,7 +182,7 @@ class DesktopShell:
             rt.store.close()
             log.info("stopped")
 
-    def _run_gui(self, rt: Runtime, control: Control, backends: Backends, error: str | None) -> int:
+    def _run_gui(self, rt: Services, control: Control, backends: Backends, error: str | None) -> int:
         self._tray_host = backends.tray_host_present
         tray_host = self._tray_host()
         if not tray_host:
@@ -238,7 +239,7 @@ class DesktopShell:
         return restore
 
 
-def _log_to_file(rt: Runtime) -> None:
+def _log_to_file(rt: Services) -> None:
     from api_router.cli import setup_logging
 
     setup_logging(rt, console=sys.stderr is not None)  # a windowed executable has no stderr at all

@@ -29,7 +29,7 @@ from api_router.gateway.continuity import (
 )
 from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.errors import GatewayError, error_response
-from api_router.gateway.responses import reasoning_ids, response_id, usage_of
+from api_router.gateway.response_objects import reasoning_ids, response_id, usage_of
 from api_router.gateway.streaming import StreamEnd, StreamRelay, send_synthesized
 from api_router.gateway.upstream import (
     CLIENT_ERROR_STATUSES,
@@ -42,7 +42,7 @@ from api_router.gateway.upstream import (
     upstream_headers,
 )
 from api_router.routing import Failure
-from api_router.runtime import Runtime
+from api_router.services import Services
 from api_router.store import Attempt, RequestRecord, Usage, now_ms
 
 REJECTS_PREVIOUS_ID_META = "rejects_previous_response_id"
@@ -91,7 +91,7 @@ def parse_object(body: bytes) -> dict:
 
 
 class ResponsesProxy:
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Services) -> None:
         self.rt = rt
 
     async def handle(self, request: web.Request) -> web.StreamResponse:

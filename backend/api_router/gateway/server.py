@@ -1,193 +1,171 @@
-"""The aiohttp application: endpoints, the Host check, token auth and JSON errors everywhere."""
+"""Serving the gateway: listen, drain in-flight requests on stop, or run it all on a thread of its own.
+
+``GatewayServer`` serves one ``Services`` on the current event loop; ``GatewayThread`` runs a
+GatewayServer on its own loop in a daemon thread (the desktop shell keeps the main thread for the GUI).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import hmac
-import inspect
+import concurrent.futures
+import errno
 import logging
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any
+import threading
 
 import aiohttp
-import orjson
 from aiohttp import web
 
-from api_router import __version__
-from api_router.config import ConfigError
-from api_router.gateway.errors import GatewayError, error_response
-from api_router.gateway.proxy import ResponsesProxy, parse_object, read_body
-from api_router.gateway.upstream import describe_exception, error_text, upstream_headers
-from api_router.runtime import Runtime
-from api_router.status import build_status
+from api_router.config import LOOPBACK_HOSTS
+from api_router.composition import new_event_loop
+from api_router.control import Control
+from api_router.gateway.deadlines import Deadlines
+from api_router.gateway.routes import GatewayApp
+from api_router.services import Services
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-CONTROL_BODY_LIMIT = 1024 * 1024
-_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+SHUTDOWN_GRACE_SECONDS = 5.0
 
 
-def host_allowed(host_header: str | None, listen_host: str) -> bool:
-    """Loopback names and the configured listen host, with any port; anything else may be a
-    DNS-rebinding page pretending to be us."""
-    if not host_header:
-        return True  # HTTP/1.0 clients; browsers always send Host
-    host = host_header.strip().lower()
-    if host.startswith("["):
-        name = host[: host.find("]") + 1] if "]" in host else host
-    else:
-        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    listen = listen_host.lower()
-    return name in _LOOPBACK_NAMES or name in (listen, f"[{listen}]")
+def _environment_matters() -> bool:
+    """Whether aiohttp's ``trust_env`` can change anything: a proxy variable or a netrc file.
+
+    With ``trust_env`` aiohttp looks up netrc and the proxy variables in worker threads on every
+    request (two thread hops per upstream call); without either there is nothing to find.
+    """
+    from aiohttp.helpers import netrc_from_env, proxies_from_env
+
+    return bool(proxies_from_env()) or netrc_from_env() is not None
 
 
-def bearer_token(request: web.Request) -> str:
-    value = request.headers.get("Authorization", "")
-    scheme, _, token = value.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
+
+class StartError(Exception):
+    """The gateway could not start; the message is one line for the user."""
+
+    exit_code = 1
 
 
-class GatewayApp:
-    """Builds the aiohttp application for one runtime and one control object."""
+class PortInUse(StartError):
+    exit_code = 2
 
-    def __init__(self, rt: Runtime, control: Any) -> None:
+
+
+class GatewayServer:
+    def __init__(self, rt: Services, control: Control, *, host: str | None = None, port: int | None = None,
+                 shutdown_grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         self.rt = rt
         self.control = control
-        self.proxy = ResponsesProxy(rt)
-        self._control_methods = {
-            name: fn for name, fn in inspect.getmembers(control, inspect.ismethod) if not name.startswith("_")
-        }
+        self.host = host
+        self.port = port
+        self.shutdown_grace = shutdown_grace
+        self._runner: web.AppRunner | None = None
 
-    def build(self) -> web.Application:
-        # The body limit is enforced per request from the live config, not by aiohttp's fixed one.
-        app = web.Application(middlewares=[self._guard], client_max_size=1 << 40, handler_args={"max_field_size": 65536})
-        app.router.add_get("/health", self.health)
-        app.router.add_get("/status", self._token(self.status))
-        app.router.add_get("/v1/models", self._token(self.models))
-        app.router.add_get("/models", self._token(self.models))
-        for path in ("/v1/responses", "/responses"):
-            app.router.add_post(path, self._token(self.proxy.handle))
-            app.router.add_get(path, self._token(self.websocket_refused))
-        app.router.add_post("/api/{method}", self._token(self.control_call, same_origin=True))
-        app.router.add_get("/", self.spa)
-        app.router.add_get("/{path:.+}", self.spa)
-        return app
-
-    # --- cross-cutting ---------------------------------------------------------------------------
-
-    @web.middleware
-    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not host_allowed(request.headers.get("Host"), self.rt.config.current.listen.host):
-            return error_response(403, "requests must address the gateway as localhost or 127.0.0.1 (foreign Host header refused)")
-        try:
-            return await handler(request)
-        except GatewayError as err:
-            return error_response(err.status, self.rt.redactor(err.message), err.type)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            message = "no such endpoint" if exc.status == 404 else exc.reason
-            return error_response(exc.status, message)
-        except (asyncio.CancelledError, ConnectionError):
-            raise
-        except Exception:
-            log.exception("unhandled error in %s %s", request.method, request.path)
-            return error_response(500, "internal error in API Router; see its log")
-
-    def _token(self, handler: Handler, *, same_origin: bool = False) -> Handler:
-        @functools.wraps(handler)
-        async def checked(request: web.Request) -> web.StreamResponse:
-            if same_origin:
-                origin = request.headers.get("Origin")
-                if origin is not None and origin != f"http://{request.host}":
-                    return error_response(403, "cross-origin control requests are refused")
-            expected = self.rt.secrets.current.gateway_token.encode()
-            if not hmac.compare_digest(bearer_token(request).encode(), expected):
-                return error_response(401, "missing or wrong gateway token (Authorization: Bearer ao_…)", "unauthorized")
-            return await handler(request)
-
-        return checked
-
-    # --- endpoints ---------------------------------------------------------------------------------
-
-    async def health(self, request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "version": __version__})
-
-    async def status(self, request: web.Request) -> web.Response:
-        return web.Response(body=orjson.dumps(build_status(self.rt)), content_type="application/json")
-
-    async def websocket_refused(self, request: web.Request) -> web.Response:
-        # Codex tries a WebSocket upgrade first when supports_websockets is set; say no quickly.
-        return error_response(426, "this gateway speaks HTTP POST /v1/responses only (no WebSocket mode)")
-
-    async def models(self, request: web.Request) -> web.Response:
-        """The routed provider's model list, trying the candidates in order; provider health is
-        not touched because many relays do not implement /models at all."""
+    async def start(self) -> None:
         rt = self.rt
-        assert rt.http is not None
-        cfg = rt.config.current
-        errors = []
-        timeout = cfg.routing.request_timeout_seconds
-        for pid in rt.router.plan(cfg):
-            key = rt.secrets.current.provider_keys.get(pid)
+        listen = rt.config.current.listen
+        host = self.host or listen.host
+        port = listen.port if self.port is None else self.port
+        if host not in LOOPBACK_HOSTS and not listen.allow_remote:
+            raise StartError(f"refusing to listen on {host}: only loopback addresses are allowed unless "
+                             "[listen] allow_remote = true is set in config.toml")
+        rt.loop = asyncio.get_running_loop()
+        rt.deadlines = Deadlines(rt.loop)
+        rt.shutting_down = False
+        rt.http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=256, limit_per_host=0, ttl_dns_cache=300),
+            timeout=aiohttp.ClientTimeout(total=None),  # our own timeouts apply per phase
+            # A relay's cookies must never ride along to it (or to another provider on its host),
+            # and filtering a cookie jar costs time on every request.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=_environment_matters(),
+        )
+        app = GatewayApp(rt, self.control).build()
+        # Our own stop() drains requests first; aiohttp's timeout only covers what is left after it.
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
+        await self._runner.setup()
+        try:
+            await web.TCPSite(self._runner, host, port).start()
+        except OSError as exc:
+            await self._cleanup()
+            if exc.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1)):
+                raise PortInUse(f"port {port} on {host} is already in use (is API Router already running?)") from None
+            raise StartError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        bound = self._runner.addresses[0]
+        rt.bound_host, rt.bound_port = host, bound[1]
+        if host not in LOOPBACK_HOSTS:
+            log.warning("listening on non-loopback address %s: other machines can reach the gateway", host)
+            rt.emit("warning", "security", f"Listening on {host}:{rt.bound_port}, reachable from other machines "
+                                           "(allow_remote = true)")
+        rt.emit("info", "gateway", f"Gateway listening on {rt.gateway_url}")
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish within the grace period, then end the
+        rest with a clean error: closing the upstream client makes their reads fail, and the proxy
+        answers those with a shutdown error (streams get a ``response.failed`` event)."""
+        rt = self.rt
+        rt.shutting_down = True
+        if self._runner is not None:
+            for site in list(self._runner.sites):
+                await site.stop()
+        if not await self._drained(self.shutdown_grace):
+            for resp in list(rt.upstreams):
+                resp.close()
+            if rt.http is not None:
+                await rt.http.close()
+            await self._drained(2.0)
+        await self._cleanup()
+
+    async def _drained(self, timeout: float) -> bool:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.rt.inflight > 0:
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+    async def _cleanup(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.rt.quota.stop()
+        if self.rt.http is not None:
+            await self.rt.http.close()
+            self.rt.http = None
+
+
+class GatewayThread:
+    """A GatewayServer on its own event loop in a daemon thread."""
+
+    def __init__(self, gateway: GatewayServer) -> None:
+        self.gateway = gateway
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._started: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._stopped = threading.Event()
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start and wait until the gateway listens; re-raises its StartError."""
+        self._thread = threading.Thread(target=self._main, name="gateway", daemon=True)
+        self._thread.start()
+        self._started.result(timeout)
+
+    def _main(self) -> None:
+        loop = self._loop = new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
             try:
-                async with asyncio.timeout(timeout):
-                    async with rt.http.get(cfg.providers[pid].endpoint("/models"), allow_redirects=False,
-                                           headers=upstream_headers({"Accept": "application/json"}, key)) as resp:
-                        body = await resp.read()
-                        if resp.status == 200:
-                            orjson.loads(body)
-                            return web.Response(body=body, content_type="application/json",
-                                                headers={"X-API-Router-Provider": pid})
-                        errors.append(f"{pid}: HTTP {resp.status}: {error_text(body, resp.content_type)}")
-            except orjson.JSONDecodeError:
-                errors.append(f"{pid}: answered something that is not JSON")
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                errors.append(f"{pid}: {describe_exception(exc, timeout)}")
-        if not errors:
-            raise GatewayError(502, "no provider is available: add a provider with a base URL in API Router")
-        raise GatewayError(502, "no provider returned a model list — " + "; ".join(errors))
+                loop.run_until_complete(self.gateway.start())
+            except BaseException as exc:  # reported to the starting thread
+                self._started.set_exception(exc)
+                return
+            self._started.set_result(None)
+            loop.run_forever()
+            loop.run_until_complete(self.gateway.stop())
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+            self._stopped.set()
 
-    async def control_call(self, request: web.Request) -> web.Response:
-        name = request.match_info["method"]
-        fn = self._control_methods.get(name)
-        if fn is None:
-            raise GatewayError(404, f"unknown control method {name!r}")
-        body = await read_body(request, CONTROL_BODY_LIMIT)
-        kwargs = parse_object(body) if body.strip() else {}
-        try:
-            inspect.signature(fn).bind(**kwargs)
-        except TypeError as exc:
-            raise GatewayError(400, f"bad arguments for {name}: {exc}") from None
-        loop = asyncio.get_running_loop()
-        try:
-            result = await loop.run_in_executor(None, functools.partial(fn, **kwargs))
-        except (ConfigError, ValueError) as exc:
-            raise GatewayError(400, str(exc)) from None
-        return web.Response(body=orjson.dumps(result), content_type="application/json")
-
-    async def spa(self, request: web.Request) -> web.StreamResponse:
-        path = request.match_info.get("path", "")
-        if path.startswith(("v1/", "api/")):
-            raise GatewayError(404, "no such endpoint")
-        index = WEB_DIR / "index.html"
-        if not index.is_file():
-            return web.Response(status=503, content_type="text/html", text=_UI_MISSING)
-        target = (WEB_DIR / path).resolve() if path else index
-        if path and (not target.is_relative_to(WEB_DIR) or not target.is_file()):
-            target = index  # client-side routes fall back to the app
-        headers = {"Cache-Control": "no-cache" if target == index else "public, max-age=31536000, immutable"}
-        return web.FileResponse(target, headers=headers)
-
-
-_UI_MISSING = """<!doctype html><meta charset="utf-8"><title>API Router</title>
-<body style="font-family:system-ui;margin:3rem"><h1>API Router</h1>
-<p>The gateway is running, but the web UI has not been built.</p>
-<p>Run <code>python3 tasks.py run</code> (it builds the UI) or <code>npm --prefix frontend ci &amp;&amp;
-npm --prefix frontend run build</code>.</p></body>
-"""
-
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._stopped.wait(timeout)

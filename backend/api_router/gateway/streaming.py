@@ -18,7 +18,7 @@ import aiohttp
 from aiohttp import web
 
 from api_router.gateway import sse
-from api_router.gateway.responses import error_message_of_event, reasoning_ids, response_id, usage_of
+from api_router.gateway.response_objects import error_message_of_event, reasoning_ids, response_id, usage_of
 from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.upstream import describe_exception
 from api_router.store import Usage

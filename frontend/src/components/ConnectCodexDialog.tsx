@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import type { Actions } from '../store/useActions';
+import type { Actions } from '../hooks/useActions';
 import type { CodexSetup } from '../types';
 import { Badge } from './Badge';
 import { ConfirmDialog } from './ConfirmDialog';

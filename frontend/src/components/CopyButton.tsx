@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 import { copyText } from '../lib/clipboard';
 import { errorMessage } from '../bridge';
-import { useToasts } from '../store/toasts';
+import { useToasts } from '../hooks/toasts';
 import { IconButton } from './IconButton';
 
 /** Copies `text`; the icon turns into a tick for a moment. Failures are shown, never swallowed. */

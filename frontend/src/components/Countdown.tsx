@@ -1,6 +1,6 @@
 import { cooldownRemainingMs } from '../logic/health';
 import { formatCountdown } from '../logic/format';
-import { useServerNow } from '../store/serverClock';
+import { useServerNow } from '../hooks/serverClock';
 
 /** Live "time left" until `untilMs` on the server clock. Only this element ticks. */
 export function Countdown({ untilMs, label }: { untilMs: number | null; label: string }) {

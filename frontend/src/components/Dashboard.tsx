@@ -1,4 +1,4 @@
-import type { Actions } from '../store/useActions';
+import type { Actions } from '../hooks/useActions';
 import type { Status } from '../types';
 import { EventsPanel } from './EventsPanel';
 import { ProvidersPanel } from './ProvidersPanel';

@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { validateApiKey } from '../logic/validate';
-import type { ActionResult } from '../store/useActions';
+import type { ActionResult } from '../hooks/useActions';
 import type { ProviderStatus } from '../types';
 import { Field } from './Field';
 import { Modal } from './Modal';

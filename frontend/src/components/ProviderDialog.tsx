@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { hasErrors, validateApiKey, validateProviderForm, type FieldErrors, type ProviderFormValues } from '../logic/validate';
 import type { ProviderStatus, UpsertProviderArgs } from '../types';
-import type { ActionResult } from '../store/useActions';
+import type { ActionResult } from '../hooks/useActions';
 import { Field } from './Field';
 import { Modal } from './Modal';
 

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type DragEvent } from 'react';
 import { dropReorder, moveById, orderedProviderIds, sameOrder } from '../logic/order';
-import type { Actions } from '../store/useActions';
-import { useUsageRefresh } from '../store/useUsageRefresh';
+import type { Actions } from '../hooks/useActions';
+import { useUsageRefresh } from '../hooks/useUsageRefresh';
 import type { Ledger, ProviderMetrics, ProviderStatus, QuotaEntry } from '../types';
 import { ConfirmDialog } from './ConfirmDialog';
 import { Icon } from './Icon';

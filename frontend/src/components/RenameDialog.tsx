@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { validateProviderId } from '../logic/validate';
-import type { ActionResult } from '../store/useActions';
+import type { ActionResult } from '../hooks/useActions';
 import { Field } from './Field';
 import { Modal } from './Modal';
 

@@ -1,4 +1,4 @@
-import { useToastList, useToasts } from '../store/toasts';
+import { useToastList, useToasts } from '../hooks/toasts';
 import { Icon } from './Icon';
 import { IconButton } from './IconButton';
 

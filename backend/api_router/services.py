@@ -1,4 +1,4 @@
-"""The running app's shared parts, wired once by ``app.py`` and handed to whoever needs them."""
+"""The running app's shared parts, wired once by ``composition.py`` and handed to whoever needs them."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from api_router.store import Store, now_ms
 
 
 @dataclass
-class Runtime:
+class Services:
     paths: Paths
     config: ConfigFile
     secrets: SecretsFile

@@ -1,0 +1,1 @@
+"""The HTTP gateway: routes, the Responses proxy, upstream attempts, streaming and continuity."""
