@@ -104,6 +104,20 @@ class Quota:
             return {pid: {**entry, "skipped": pid in self._exhausted, "adapter_hint": self._hints.get(pid)}
                     for pid, entry in self._entries.items()}
 
+    def left_percent(self, provider: str) -> float | None:
+        """The share of quota or budget left according to the last reading, when it says."""
+        with self._lock:
+            entry = self._entries.get(provider)
+        snapshot = entry.get("snapshot") if entry else None
+        if not isinstance(snapshot, dict):
+            return None
+        if "left_percent" not in snapshot:  # a reading stored before this field existed
+            from api_router.usage.model import UsageSnapshot, left_percent
+
+            return left_percent(UsageSnapshot.from_json(snapshot))
+        value = snapshot["left_percent"]
+        return float(value) if isinstance(value, (int, float)) else None
+
     def ledgers_json(self) -> dict[str, Any]:
         with self._lock:
             return {pid: {"tokens_since_check": l.tokens, "since_unix_ms": l.since_ms}

@@ -42,6 +42,8 @@ class _State:
     health: dict[str, Health] = field(default_factory=dict)
     active: str | None = None
     active_reason: str = ""
+    # The failures of the last client request that no provider could serve; cleared by a success.
+    down: tuple[Failure, ...] = ()
 
 
 def effective_preferred(cfg: Config) -> str | None:
@@ -130,6 +132,7 @@ class Router:
             h.consecutive_failures = 0
             h.cooldown_until = 0.0
             h.last_ok_at = now
+            self._s.down = ()
             previous = self._s.active
             if previous == provider:
                 return
@@ -186,6 +189,26 @@ class Router:
         if cooldown > 0:
             cause = "Retry-After" if retry_after is not None else f"{failures} consecutive failures"
             self._emit("error", "cooldown", f"{provider} cooling down for {cooldown:g} s ({cause})", provider)
+
+    def record_all_failed(self, failures: Sequence[Failure]) -> None:
+        """No candidate could serve a client request: the gateway is down until one succeeds."""
+        with self._lock:
+            was_down = bool(self._s.down)
+            self._s.down = tuple(Failure(f.provider, self._redact(f.error)) for f in failures)
+        if not was_down:
+            self._emit("error", "all_down", "All providers failed: " + "; ".join(
+                f"{f.provider}: {f.error}" for f in self._s.down))
+
+    @property
+    def down(self) -> tuple[Failure, ...]:
+        with self._lock:
+            return self._s.down
+
+    def available(self, cfg: Config) -> list[str]:
+        """Routable providers not cooling down right now."""
+        now = self._clock()
+        with self._lock:
+            return [pid for pid in cfg.routable if not self._cooling(pid, now)]
 
     # --- user actions -------------------------------------------------------------------------------
 

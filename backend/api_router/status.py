@@ -43,6 +43,39 @@ def routing_json(rt: Services) -> dict[str, Any]:
     }
 
 
+def serving_summary(rt: Services) -> dict[str, Any]:
+    """One line on how the gateway serves right now, for the tray, the banner and the Gateway card."""
+    cfg = rt.config.current
+
+    def name(pid: str) -> str:
+        p = cfg.providers.get(pid)
+        return p.display_name or pid if p is not None else pid
+
+    if not cfg.routable:
+        return {"state": "no_providers", "line": "no provider configured", "provider": None,
+                "reason": "no enabled provider has a base URL",
+                "advice": "Add a provider (base URL and key) in API Router."}
+    lock = cfg.routing.manual_override if cfg.routing.manual_override in cfg.routable else ""
+    down = rt.router.down
+    available = rt.router.available(cfg)
+    if down or not available or (lock and lock not in available):
+        reason = "; ".join(f"{name(f.provider)}: {f.error}" for f in down) or "every provider is cooling down"
+        advice = ("Routing is locked to " + name(lock) + ": unlock it or fix that provider." if lock else
+                  "Check the providers' base URLs and keys (Test all), or add another provider.")
+        return {"state": "down", "line": "all providers down", "provider": None, "reason": reason, "advice": advice}
+    active, reason = rt.router.active
+    preferred = effective_preferred(cfg)
+    serving = lock or (active if active in available else None) or (rt.router.plan(cfg) or [None])[0]
+    if lock:
+        return {"state": "serving", "line": f"{name(lock)} · locked", "provider": lock, "reason": "locked by user",
+                "advice": ""}
+    if serving is not None and serving != preferred:
+        return {"state": "fallback", "line": f"failover to {name(serving)}", "provider": serving, "reason": reason,
+                "advice": ""}
+    return {"state": "serving", "line": f"{name(serving or '')} · serving", "provider": serving, "reason": "",
+            "advice": ""}
+
+
 def build_status(rt: Services) -> dict[str, Any]:
     cfg = rt.config.current
     health = rt.router.health_json(cfg)
@@ -60,7 +93,10 @@ def build_status(rt: Services) -> dict[str, Any]:
         "active_provider": active,
         "active_reason": reason,
         "routing": routing_json(rt),
-        "providers": {pid: {**settings[pid], **health[pid]} for pid in cfg.providers},
+        "providers": {pid: {**settings[pid], **health[pid], "quota_left_percent": rt.quota.left_percent(pid)}
+                      for pid in cfg.providers},
+        "summary": serving_summary(rt),
+        "requests_today": rt.store.requests_today(),
         "metrics": {pid: asdict(metrics.get(pid, Metrics())) for pid in cfg.providers},
         "recent_events": [e.to_json(seen) for e in rt.store.recent_events()],
         "unseen_events": rt.store.unseen_count(),

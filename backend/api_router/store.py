@@ -208,6 +208,7 @@ class Store:
         self._writer_thread: threading.Thread | None = None
         self._last_prune: float | None = None  # None: prune with the first write batch
         self._events_since_prune = 0
+        self._today = (_local_day(time.time()), 0)  # (local day, client requests logged that day)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -261,6 +262,10 @@ class Store:
         self._next_request_id = (top or 0) + 1
         for provider, ok, err, tokens in conn.execute("SELECT provider, ok_requests, error_requests, total_tokens FROM provider_metrics"):
             self._metrics[provider] = Metrics(ok, err, tokens)
+        day = _local_day(time.time())
+        midnight_ms = int(time.mktime(time.strptime(day, "%Y-%m-%d")) * 1000)
+        today = conn.execute("SELECT count(*) FROM request_log WHERE unix_ms >= ?", (midnight_ms,)).fetchone()[0]
+        self._today = (day, today)
         seen = conn.execute("SELECT value FROM meta WHERE key = 'events_seen_up_to'").fetchone()
         self._seen_up_to = int(seen[0]) if seen else 0
 
@@ -447,11 +452,19 @@ class Store:
                 touched.append((attempt.provider, m.ok_requests, m.error_requests, m.total_tokens))
             request_id = self._next_request_id
             self._next_request_id += 1
+            day = _local_day(record.unix_ms / 1000)
+            self._today = (day, self._today[1] + 1 if self._today[0] == day else 1)
         with self._rows_lock:
             rows = self._open_rows()
             rows.requests.append((request_id, record))  # its rows are built by the writer, in a batch
             for counters in touched:
                 rows.metrics[counters[0]] = counters
+
+    def requests_today(self) -> int:
+        """Client requests logged since local midnight."""
+        with self._state_lock:
+            day, count = self._today
+        return count if day == _local_day(time.time()) else 0
 
     def metrics(self) -> dict[str, Metrics]:
         with self._state_lock:
@@ -595,6 +608,10 @@ class Store:
         """Read-only SQL for analytics; sees everything written before the call."""
         self.flush()
         return self._read(sql, args)
+
+
+def _local_day(unix_s: float) -> str:
+    return time.strftime("%Y-%m-%d", time.localtime(unix_s))
 
 
 def _prune(conn: sqlite3.Connection) -> None:

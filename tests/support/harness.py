@@ -81,7 +81,7 @@ class Reply:
 
 @dataclass
 class Harness:
-    rt: Services
+    services: Services
     control: Control
     gateway: GatewayServer
     client: aiohttp.ClientSession
@@ -90,11 +90,11 @@ class Harness:
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.rt.bound_port}"
+        return f"http://127.0.0.1:{self.services.bound_port}"
 
     @property
     def token(self) -> str:
-        return self.rt.secrets.current.gateway_token
+        return self.services.secrets.current.gateway_token
 
     def auth(self, token: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token or self.token}"}
@@ -127,7 +127,7 @@ class Harness:
         self.closed = True
         await self.client.close()
         await self.gateway.stop()
-        self.rt.store.close()
+        self.services.store.close()
 
 
 class ApiError(Exception):

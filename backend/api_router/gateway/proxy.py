@@ -159,6 +159,7 @@ class ResponsesProxy:
             if result.response is None:  # the client left while we were answering
                 raise asyncio.CancelledError()
             return result.response
+        self.rt.router.record_all_failed(failures)
         summary = "; ".join(f"{f.provider}: {f.error}" for f in failures)
         raise GatewayError(502, f"all providers failed — {summary}")
 
