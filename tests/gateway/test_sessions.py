@@ -94,6 +94,13 @@ async def test_affinity_survives_a_restart(fakes, gateway):
 # --- sealed compaction -------------------------------------------------------------------------------
 
 
+def trigger(sid: str = SID) -> dict:
+    """A request asking for a remote compaction, as Codex sends it."""
+    body = simple_body("compact", prompt_cache_key=sid)
+    body["input"].append({"type": "compaction_trigger"})
+    return body
+
+
 def compaction_rollout(codex_home: Path, cmp_id: str, sealed_by: str) -> tuple[list[dict], list[dict]]:
     """A session that compacted once: (what the compaction summarised, the history after it)."""
     before = [
@@ -117,9 +124,7 @@ async def test_a_compaction_sealed_by_a_provider_that_is_down_is_expanded_for_th
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
     p1.always(fp.compacting())
-    trigger = simple_body("compact", prompt_cache_key=SID)
-    trigger["input"].append({"type": "compaction_trigger"})
-    reply = await gw.responses(trigger, headers={"session-id": SID}, stream=True)
+    reply = await gw.responses(trigger(), headers={"session-id": SID}, stream=True)
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1"
     cmp_id = reply.events[-1]["response"]["output"][0]["id"]
     assert gw.services.continuity.index.sealed_owners(SID)[cmp_id] == "p1"
@@ -164,9 +169,7 @@ async def test_a_compaction_request_without_exactly_one_compaction_item_fails_ov
     p2.always(fp.compacting())
     for stream in (True, False):
         sid = f"{SID}-{stream}"
-        trigger = simple_body("compact", prompt_cache_key=sid)
-        trigger["input"].append({"type": "compaction_trigger"})
-        reply = await gw.responses(trigger, headers={"session-id": sid}, stream=stream)
+        reply = await gw.responses(trigger(sid), headers={"session-id": sid}, stream=stream)
         assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
         attempts = gw.services.store.request_log()[0]["attempts"]
         assert attempts[0]["outcome"] == "provider_failure" and "0 compaction items" in attempts[0]["error"]
@@ -269,9 +272,7 @@ async def test_an_expansion_too_long_for_the_new_provider_is_summarised_there(fa
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
     p1.always(fp.compacting())
-    trigger = simple_body("compact", prompt_cache_key=SID)
-    trigger["input"].append({"type": "compaction_trigger"})
-    cmp_id = (await gw.responses(trigger, headers={"session-id": SID}, stream=True)).events[-1]["response"]["output"][0]["id"]
+    cmp_id = (await gw.responses(trigger(), headers={"session-id": SID}, stream=True)).events[-1]["response"]["output"][0]["id"]
     _, replacement = compaction_rollout(codex_home, cmp_id, "p1")
     p1.always(fp.status(503, "p1 is gone"))
 

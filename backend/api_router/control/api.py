@@ -42,7 +42,7 @@ from api_router.control.diagnostics import open_fds, rss_bytes
 from api_router.control.registry import ControlError, exposed
 from api_router.gateway.models import fetch_models
 from api_router.gateway.provider_test import run_test
-from api_router.secrets import new_gateway_token, unmask_url
+from api_router.secrets import Secrets, new_gateway_token, unmask_url
 from api_router.services import Services
 from api_router.status import build_status, provider_settings
 
@@ -310,25 +310,13 @@ class Control:
 
     @exposed
     def set_provider_key(self, provider: str, key: str) -> dict[str, Any]:
-        services = self._services
-        pid = self._existing(provider)
-        key = _text("key", key)
-        if any(c.isspace() for c in key):
-            raise ControlError("key must not contain spaces or line breaks")
-        services.secrets.edit(lambda s: s.with_changes(provider_keys={**s.provider_keys, pid: key}))
-        services.router.reset_health(pid)
-        services.quota.invalidate(pid)
-        services.emit("info", "config", f"Key set for {services.config.current.name_of(pid)}", pid)
+        pid = self._set_credential("provider_keys", provider, key, "key", "Key")
+        self._services.router.reset_health(pid)
         return self.get_config()
 
     @exposed
     def clear_provider_key(self, provider: str) -> dict[str, Any]:
-        services = self._services
-        pid = self._existing(provider)
-        services.secrets.edit(lambda s: s.with_changes(
-            provider_keys={k: v for k, v in s.provider_keys.items() if k != pid}))
-        services.quota.invalidate(pid)
-        services.emit("info", "config", f"Key cleared for {services.config.current.name_of(pid)}", pid)
+        self._set_credential("provider_keys", provider, None, "key", "Key")
         return self.get_config()
 
     @exposed
@@ -455,25 +443,35 @@ class Control:
 
     @exposed
     def set_usage_token(self, provider: str, token: str) -> dict[str, Any]:
-        services = self._services
-        pid = self._existing(provider)
-        token = _text("token", token)
-        if any(c.isspace() for c in token):
-            raise ControlError("token must not contain spaces or line breaks")
-        services.secrets.edit(lambda s: s.with_changes(usage_tokens={**s.usage_tokens, pid: token}))
-        services.quota.invalidate(pid)
-        services.emit("info", "config", f"Usage token set for {services.config.current.name_of(pid)}", pid)
+        self._set_credential("usage_tokens", provider, token, "token", "Usage token")
         return self.get_config()
 
     @exposed
     def clear_usage_token(self, provider: str) -> dict[str, Any]:
+        self._set_credential("usage_tokens", provider, None, "token", "Usage token")
+        return self.get_config()
+
+    def _set_credential(self, field: str, provider: str, value: str | None, arg: str, what: str) -> str:
+        """Set (or, with ``value`` None, clear) a provider's key or usage token; the old usage reading no
+        longer applies."""
         services = self._services
         pid = self._existing(provider)
-        services.secrets.edit(lambda s: s.with_changes(
-            usage_tokens={k: v for k, v in s.usage_tokens.items() if k != pid}))
+        if value is not None:
+            value = _text(arg, value)
+            if any(c.isspace() for c in value):
+                raise ControlError(f"{arg} must not contain spaces or line breaks")
+
+        def change(s: Secrets) -> Secrets:
+            values = {k: v for k, v in getattr(s, field).items() if k != pid}
+            if value is not None:
+                values[pid] = value
+            return s.with_changes(**{field: values})
+
+        services.secrets.edit(change)
         services.quota.invalidate(pid)
-        services.emit("info", "config", f"Usage token cleared for {services.config.current.name_of(pid)}", pid)
-        return self.get_config()
+        verb = "set" if value is not None else "cleared"
+        services.emit("info", "config", f"{what} {verb} for {services.config.current.name_of(pid)}", pid)
+        return pid
 
     # --- gateway token ---------------------------------------------------------------------------------
 
