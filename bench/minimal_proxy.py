@@ -4,6 +4,12 @@
 
 Reads the body, validates it as JSON (as any gateway must), POSTs it upstream over a keep-alive
 pool and relays the answer chunk by chunk. No routing, no logging, no auth.
+
+Keep it honest: this is the floor every API Router budget is a ratio to, so it stays the simplest
+*correct* forwarder — no feature of the router (no auth, routing, header filtering, SSE parsing,
+logging, timeouts of its own), and nothing slowed down either: it runs on the same event loop the
+router runs on (uvloop where it exists, ``--loop asyncio`` for comparison), aiohttp's defaults
+otherwise. Making it slower would make the router look closer to the floor than it is.
 """
 
 from __future__ import annotations
@@ -52,5 +58,15 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--upstream", required=True)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
+                        help="the event loop (default: uvloop where it exists, like the router)")
     args = parser.parse_args()
-    asyncio.run(main(args.upstream, args.port))
+    run = asyncio.run
+    if args.loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            run = uvloop.run
+    run(main(args.upstream, args.port))
