@@ -4,7 +4,8 @@
     python3 tasks.py run [api-router args]   set up, then start the app
     python3 tasks.py test [pytest args]      set up everything the tests need, run every test
     python3 tasks.py build                   build the root executable (API Router / API Router.exe)
-    python3 tasks.py bench                   run the performance benchmarks
+    python3 tasks.py bench                   run the performance benchmarks (budgets relative to the floor)
+    python3 tasks.py bench --profile         profile the router and the floor (py-spy) into bench/results/profile/
     python3 tasks.py soak                    run the full soak test
 
 Every step is skipped when its inputs have not changed since it last ran, so repeated commands
