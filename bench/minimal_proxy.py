@@ -7,15 +7,17 @@ pool and relays the answer chunk by chunk. No routing, no logging, no auth.
 
 Keep it honest: this is the floor every API Router budget is a ratio to, so it stays the simplest
 *correct* forwarder — no feature of the router (no auth, routing, header filtering, SSE parsing,
-logging, timeouts of its own), and nothing slowed down either: it runs on the same event loop the
-router runs on (uvloop where it exists, ``--loop asyncio`` for comparison), aiohttp's defaults
-otherwise. Making it slower would make the router look closer to the floor than it is.
+logging, timeouts of its own), and nothing slowed down either: it runs with the process settings
+the router runs with — uvloop where it exists (``--loop asyncio`` for comparison) and the router's
+garbage-collector tuning (``--gc default`` for comparison) — and aiohttp's defaults otherwise.
+Making it slower would make the router look closer to the floor than it is.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 
 import aiohttp
 import orjson
@@ -60,7 +62,12 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
                         help="the event loop (default: uvloop where it exists, like the router)")
+    parser.add_argument("--gc", choices=("tuned", "default"), default="tuned",
+                        help="the router's collector settings (default) or Python's")
     args = parser.parse_args()
+    if args.gc == "tuned":  # as api_router.cli.tune_gc: objects alive after start-up frozen, rarer passes
+        gc.freeze()
+        gc.set_threshold(10_000, 10, 10)
     run = asyncio.run
     if args.loop == "uvloop":
         try:

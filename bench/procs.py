@@ -185,10 +185,10 @@ class MinimalProxy:
     startup_s: float
 
     @classmethod
-    def start(cls, upstream_url: str, loop: str = "uvloop", timeout: float = 15.0) -> MinimalProxy:
+    def start(cls, upstream_url: str, loop: str = "uvloop", gc: str = "tuned", timeout: float = 15.0) -> MinimalProxy:
         t0 = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "bench.minimal_proxy", "--upstream", upstream_url,
-                                 "--loop", loop], cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE,
+                                 "--loop", loop, "--gc", gc], cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL)
         assert proc.stdout is not None
         line = proc.stdout.readline()  # READY <port> once it listens
