@@ -99,6 +99,11 @@ def counters(pid: int) -> dict[str, float]:
         except OSError:
             pass
     out["context_switches"] = float(switches)
+    for tid in os.listdir(f"/proc/{pid}/task"):  # CPU per thread (µs), to weigh each thread's samples
+        try:
+            out[f"thread_cpu_us:{tid}"] = int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0]) / 1000
+        except (OSError, ValueError, IndexError):
+            pass
     return out
 
 
@@ -111,13 +116,19 @@ class Window:
     stacks: Counter[str]
 
 
-def record_window(t: run.Target, body: bytes, *, stream: bool, seconds: float, rate: int, native: bool) -> Window:
+def record_window(t: run.Target, body: bytes, *, stream: bool, seconds: float, rate: int, native: bool,
+                  nonblocking: bool) -> Window:
     """py-spy on the target while wrk sends ``seconds`` of c=32 load."""
     run._load(t, body, stream=stream, seconds=1, limit=1_000_000)  # warm-up, not recorded
     with tempfile.TemporaryDirectory(prefix="bench-py-spy-") as tmp:
         raw = Path(tmp) / "stacks.txt"
         cmd = [py_spy(), "record", "-p", str(t.pid), "-r", str(rate), "-f", "raw", "-o", str(raw), "--threads"]
-        cmd += ["--native"] if native else ["--nonblocking"]
+        cmd += ["--native"] if native else []
+        cmd += ["--nonblocking"] if nonblocking else []
+        # Only samples that hold the GIL: a thread blocked in epoll, a lock or a queue does not
+        # hold it, so what is left is the Python-level work (SQLite, which runs without the
+        # GIL, still counts through its thread's measured CPU).
+        cmd += ["--gil"]
         spy = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             time.sleep(0.5)  # attached; samples of the idle process are dropped (py-spy skips idle threads)
@@ -161,17 +172,23 @@ def merge(target: str, workload: str, windows: list[Window], out: Path) -> Recor
 # --- analysis ------------------------------------------------------------------------------------------------
 
 
-def parse(path: Path) -> list[tuple[str, list[str], int]]:
-    """Collapsed stacks -> [(thread name, frames root first, samples)]."""
+def parse(path: Path) -> list[tuple[str, str, list[str], int]]:
+    """Collapsed stacks -> [(thread id, thread name, frames root first, samples)]."""
     out = []
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
         head, *frames = stack.split(";")
-        thread = head.split(": ", 1)[1] if ": " in head else head
-        out.append((thread, frames, int(count)))
+        m = re.match(r"thread \((\w+)\): (.*)", head)
+        tid, thread = (m.group(1), m.group(2)) if m else ("", head)
+        out.append((tid, thread, frames, int(count)))
     return out
+
+
+# Leaf functions that only wait (the thread is blocked, not computing); py-spy reports some of
+# them as active when it pauses the process, so they are dropped.
+IDLE_LEAVES = ("Condition.wait (", "Event.wait (", "Queue.get (", "_worker (", "select (", "SimpleQueue.get (")
 
 
 def function_of(frame: str) -> str:
@@ -213,35 +230,51 @@ def layer(thread: str, frames: list[str]) -> str:
 
 
 def analyse(rec: Recording) -> dict[str, Any]:
-    stacks = parse(rec.stacks)
-    total = sum(n for _, _, n in stacks) or 1
+    """Samples -> µs per request. Each thread's samples share that thread's measured CPU time
+    (/proc/<pid>/task/<tid>/schedstat over the same windows), so sampling rate, pauses and time
+    without the GIL do not skew the split between threads."""
+    stacks = [(tid, name, frames, n) for tid, name, frames, n in parse(rec.stacks)
+              if not (frames and frames[-1].startswith(IDLE_LEAVES))]
     per_req_us = rec.cpu_s / rec.requests * 1e6 if rec.requests else 0.0
-    scale = per_req_us / total  # µs per request for one sample
+    thread_samples: Counter[str] = Counter()
+    names: dict[str, str] = {}
+    for tid, name, _, n in stacks:
+        thread_samples[tid] += n
+        names[tid] = name
+    thread_us = {tid.split(":", 1)[1]: v for tid, v in rec.counters.items() if tid.startswith("thread_cpu_us:")}
+    weight = {tid: thread_us.get(tid, 0.0) / n for tid, n in thread_samples.items()}  # µs per request per sample
+    threads = {names[tid]: {"samples": n, "us_per_req": thread_us.get(tid, 0.0)} for tid, n in thread_samples.items()}
+    unsampled = sum(v for tid, v in thread_us.items() if tid not in thread_samples)
+    if unsampled:
+        threads["(threads without samples)"] = {"samples": 0, "us_per_req": unsampled}
 
     self_fn: Counter[str] = Counter()
     self_line: Counter[str] = Counter()
     incl_fn: Counter[str] = Counter()
     layers: Counter[str] = Counter()
-    threads: Counter[str] = Counter()
-    for thread, frames, n in stacks:
-        threads[thread] += n
-        layers[layer(thread, frames)] += n
+    for tid, thread, frames, n in stacks:
+        us = n * weight[tid]
+        layers[layer(thread, frames)] += us
         if frames:
-            self_fn[function_of(frames[-1])] += n
-            self_line[frames[-1]] += n
+            self_fn[function_of(frames[-1])] += us
+            self_line[frames[-1]] += us
         for fn in {function_of(f) for f in frames}:
-            incl_fn[fn] += n
+            incl_fn[fn] += us
+    if unsampled:
+        layers["(threads without samples)"] += unsampled
 
     def top(counter: Counter[str], k: int, only: str | None = None) -> list[dict[str, Any]]:
-        items = [(name, n) for name, n in counter.most_common() if only is None or only in name][:k]
-        return [{"name": name, "samples": n, "share": n / total, "us_per_req": n * scale} for name, n in items]
+        items = [(name, us) for name, us in counter.most_common() if only is None or only in name][:k]
+        return [{"name": name, "us_per_req": us, "share": us / per_req_us if per_req_us else 0.0} for name, us in items]
 
     return {
         "target": rec.target, "workload": rec.workload, "requests": rec.requests, "seconds": rec.seconds,
-        "rps": rec.rps, "cpu_s": rec.cpu_s, "cpu_us_per_req": per_req_us, "samples": total,
-        "py_spy": rec.py_spy_line, "stacks_file": rec.stacks.name, "counters_per_req": rec.counters,
-        "layers": {k: {"samples": n, "share": n / total, "us_per_req": n * scale} for k, n in layers.most_common()},
-        "threads": {k: n / total for k, n in threads.most_common()},
+        "rps": rec.rps, "cpu_s": rec.cpu_s, "cpu_us_per_req": per_req_us, "samples": sum(thread_samples.values()),
+        "py_spy": rec.py_spy_line, "stacks_file": rec.stacks.name,
+        "counters_per_req": {k: v for k, v in rec.counters.items() if not k.startswith("thread_cpu_us:")},
+        "threads": threads,
+        "layers": {k: {"us_per_req": us, "share": us / per_req_us if per_req_us else 0.0}
+                   for k, us in layers.most_common()},
         "self": top(self_fn, 40),
         "self_lines_api_router": top(self_line, 40, "api_router"),
         "inclusive_api_router": top(incl_fn, 40, "api_router"),
@@ -255,7 +288,9 @@ def analyse(rec: Recording) -> dict[str, Any]:
 def flamegraph(path: Path, out: Path, title: str) -> None:
     """An SVG flame graph (root at the bottom) of collapsed stacks, one row per frame depth."""
     tree: dict[str, Any] = {"n": 0, "kids": {}}
-    for thread, frames, n in parse(path):
+    for _, thread, frames, n in parse(path):
+        if frames and frames[-1].startswith(IDLE_LEAVES):
+            continue
         node = tree
         node["n"] += n
         for frame in [f"thread {thread}", *frames]:
@@ -337,7 +372,12 @@ def report(results: dict[str, dict[str, dict[str, Any]]], meta: dict[str, Any]) 
             if a is not None and c is not None:
                 lines.append(f"| {label} per {unit} | {a:.1f} | {c:.1f} | {a - c:+.1f} |")
         lines += ["",
-                  "By layer (self time of the innermost frame), µs per " + unit + ":", "",
+                  "CPU by thread, µs per " + unit + ":", "", "| thread | API Router | floor |", "|---|---|---|"]
+        for name in dict.fromkeys([*r["threads"], *f["threads"]]):
+            a = r["threads"].get(name, {}).get("us_per_req", 0.0)
+            b = f["threads"].get(name, {}).get("us_per_req", 0.0)
+            lines.append(f"| {name} | {a:.1f} | {b:.1f} |")
+        lines += ["", "By layer (self time of the innermost frame), µs per " + unit + ":", "",
                   "| layer | API Router | floor | difference |", "|---|---|---|---|"]
         names = list(dict.fromkeys([*r["layers"], *f["layers"]]))
         for name in sorted(names, key=lambda n: -(r["layers"].get(n, {}).get("us_per_req", 0))):
@@ -371,7 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="seconds of load per window")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved windows per target and workload")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
-    parser.add_argument("--native", action="store_true", help="C frames too (pauses the process per sample)")
+    parser.add_argument("--native", action="store_true", help="C frames too (uvloop, orjson, the HTTP parser)")
+    parser.add_argument("--nonblocking", action="store_true",
+                        help="do not pause the process per sample (less overhead, but ~20 %% of stacks come out torn)")
     parser.add_argument("--out", type=Path, default=OUT, help=f"output folder (default {OUT})")
     args = parser.parse_args(argv)
     if not client.wrk_path():
@@ -380,7 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     seconds = max(1.0, min(args.seconds, 30.0))
     rounds = max(1, min(args.rounds, 10))
-    meta = {"mode": "--native (blocking)" if args.native else "--nonblocking", "rate": args.rate, "seconds": seconds,
+    mode = ("--native " if args.native else "") + ("--nonblocking" if args.nonblocking else "(pausing per sample)")
+    meta = {"mode": mode, "rate": args.rate, "seconds": seconds,
             "rounds": rounds,
             "loadavg_start": " ".join(f"{x:.2f}" for x in run.loadavg())}
     b = run.make_bodies()
@@ -403,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
                 for t in (targets if i % 2 == 0 else targets[::-1]):
                     run.log(f"profiling {t.name}, {workload} c=32, window {i + 1}/{rounds} ({seconds:g} s)")
                     windows[t.name].append(record_window(t, body, stream=stream, seconds=seconds, rate=args.rate,
-                                                         native=args.native))
+                                                         native=args.native, nonblocking=args.nonblocking))
             for t in targets:
                 rec = merge(t.name, workload, windows[t.name], args.out)
                 results[workload][t.name] = analyse(rec)

@@ -649,14 +649,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fake-json", choices=("dumps", "canned"), default="dumps",
                         help="how the fake upstream answers JSON: serialised per request (default) or canned bytes")
     parser.add_argument("--profile", action="store_true",
-                        help="profile the router and the floor with py-spy under a fixed load (bench/profile.py)")
-    args, rest = parser.parse_known_args(argv)
-    if args.profile:
+                        help="profile the router and the floor with py-spy under a fixed load; the other "
+                             "options are then bench/profile.py's (--profile --help lists them)")
+    argv = sys.argv[1:] if argv is None else argv
+    if "--profile" in argv:
         from bench import profile
 
-        return profile.main(rest)
-    if rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        return profile.main([a for a in argv if a != "--profile"])
+    args = parser.parse_args(argv)
     s = SMOKE if args.smoke else FULL
     if args.rounds:
         s = Settings(**{**asdict(s), "rounds": max(1, args.rounds)})
