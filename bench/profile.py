@@ -4,10 +4,11 @@
     python -m bench.run --profile ...
 
 Starts the fake upstream, API Router (taught the same sealed-reasoning owners as the bench) and the
-minimal proxy, then for each workload — JSON c=32 (the short plain request) and streams c=32 (the
-Codex turn, 50 events) — measures the two targets in interleaved windows (router, floor, floor,
-router, …): a 1 s warm-up, then py-spy samples the process (all threads) while wrk sends the load
-for ``--seconds``. The target's CPU time (from /proc) and its request count over the same windows
+minimal proxy, then for each workload — JSON c=32 (the short plain request), streams c=32 (the
+Codex turn, 50 events) and streams c=1 (one user: every event arrives on its own) — measures the
+two targets in interleaved windows (router, floor, floor, router, …): a 1 s warm-up, then py-spy
+samples the process (all threads) while wrk (c=32) or the raw client (c=1) sends the load for
+``--seconds``. The target's CPU time (from /proc) and its request count over the same windows
 turn sample shares into microseconds per request. Writes, under ``bench/results/profile/``:
 
 - ``<target>-<workload>.txt``: collapsed stacks (``thread;frame;…;frame count``), readable by
@@ -20,7 +21,7 @@ turn sample shares into microseconds per request. Writes, under ``bench/results/
 
 Sampling is ``--nonblocking`` (py-spy reads the process without pausing it), so the load is the
 same as in the bench; ``--native`` adds C frames (uvloop, orjson, the HTTP parser) but pauses the
-process for every sample. Bounded: 2 workloads × 2 targets × ``--rounds`` windows of
+process for every sample. Bounded: 3 workloads × 2 targets × ``--rounds`` windows of
 ``--seconds`` (each capped), traffic to 127.0.0.1 only.
 """
 
@@ -45,7 +46,9 @@ from typing import Any
 from bench import client, procs, run
 
 OUT = procs.ROOT / "bench" / "results" / "profile"
-WORKLOADS = (("json", False), ("stream", True))
+# name -> (streamed?, concurrency): at c=32 several events share a read; at c=1 (one Codex user)
+# every event arrives, is relayed and costs on its own.
+WORKLOADS = {"json": (False, 32), "stream": (True, 32), "stream_c1": (True, 1)}
 TARGETS = ("router", run.FLOOR)
 _LINE = re.compile(r":\d+\)$")
 
@@ -116,10 +119,20 @@ class Window:
     stacks: Counter[str]
 
 
-def record_window(t: run.Target, body: bytes, *, stream: bool, seconds: float, rate: int, native: bool,
-                  nonblocking: bool) -> Window:
-    """py-spy on the target while wrk sends ``seconds`` of c=32 load."""
-    run._load(t, body, stream=stream, seconds=1, limit=1_000_000)  # warm-up, not recorded
+def record_window(t: run.Target, body: bytes, *, stream: bool, concurrency: int, seconds: float, rate: int,
+                  native: bool, nonblocking: bool) -> Window:
+    """py-spy on the target while ``seconds`` of load are sent (wrk at c=32, the raw client at c=1)."""
+    def load(duration: float) -> tuple[int, float]:
+        if concurrency == 1:
+            raw = t.raw(body, stream=stream, session=run.SESSION_CODEX if stream else "bench-small")
+            t0 = time.perf_counter()
+            done = client.sequential(run.HOST, t.port, raw, count=1_000_000, seconds=duration, warmup=0,
+                                     check=client.COMPLETED_MARK if stream else None)
+            return len(done), time.perf_counter() - t0
+        r = run._load(t, body, stream=stream, seconds=duration, limit=10_000_000, connections=concurrency)
+        return r.requests, r.seconds
+
+    load(1)  # warm-up, not recorded
     with tempfile.TemporaryDirectory(prefix="bench-py-spy-") as tmp:
         raw = Path(tmp) / "stacks.txt"
         cmd = [py_spy(), "record", "-p", str(t.pid), "-r", str(rate), "-f", "raw", "-o", str(raw), "--threads"]
@@ -135,7 +148,7 @@ def record_window(t: run.Target, body: bytes, *, stream: bool, seconds: float, r
             if spy.poll() is not None:
                 raise RuntimeError(f"py-spy exited at once (ptrace not allowed? run as root): {spy.communicate()[0][-800:]}")
             cpu0, c0 = t.cpu(), counters(t.pid)
-            r = run._load(t, body, stream=stream, seconds=seconds, limit=10_000_000)
+            requests, elapsed = load(seconds)
             cpu, c1 = t.cpu() - cpu0, counters(t.pid)
         finally:
             spy.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
@@ -151,7 +164,7 @@ def record_window(t: run.Target, body: bytes, *, stream: bool, seconds: float, r
             stack, _, count = line.rpartition(" ")
             if stack and count.isdigit():
                 stacks[stack] += int(count)
-    return Window(r.requests, r.seconds, cpu, {k: c1[k] - c0[k] for k in c1 if k in c0}, stacks)
+    return Window(requests, elapsed, cpu, {k: c1[k] - c0[k] for k in c1 if k in c0}, stacks)
 
 
 def merge(target: str, workload: str, windows: list[Window], out: Path) -> Recording:
@@ -351,15 +364,15 @@ def flamegraph(path: Path, out: Path, title: str) -> None:
 
 def report(results: dict[str, dict[str, dict[str, Any]]], meta: dict[str, Any]) -> str:
     lines = ["# Where the CPU goes: API Router vs the floor (minimal proxy)", "",
-             f"py-spy {meta['mode']} at {meta['rate']} Hz, wrk c=32, {meta['rounds']} interleaved windows of "
+             f"py-spy {meta['mode']} at {meta['rate']} Hz, {meta['rounds']} interleaved windows of "
              f"{meta['seconds']:g} s per target and workload; load average {meta['loadavg_start']} at start, {meta['loadavg_end']} at end. "
              "µs per request = the target's CPU time over the window (/proc) × the share of samples.", ""]
     for workload, by_target in results.items():
         r, f = by_target.get("router"), by_target.get(run.FLOOR)
         if not r or not f:
             continue
-        unit = "stream (50 events)" if workload == "stream" else "request"
-        lines += [f"## {workload}: CPU per {unit}", "",
+        unit = "stream (50 events)" if workload.startswith("stream") else "request"
+        lines += [f"## {workload} (c={WORKLOADS[workload][1]}): CPU per {unit}", "",
                   "| | API Router | floor | difference |", "|---|---|---|---|",
                   f"| CPU per {unit} | {r['cpu_us_per_req']:.0f} µs | {f['cpu_us_per_req']:.0f} µs | "
                   f"{r['cpu_us_per_req'] - f['cpu_us_per_req']:+.0f} µs ({r['cpu_us_per_req'] / f['cpu_us_per_req']:.2f}×) |",
@@ -438,20 +451,21 @@ def main(argv: list[str] | None = None) -> int:
         floor = procs.MinimalProxy.start(upstream.base_url)
         stops.append(floor.stop)
         targets = [run.Target("router", gw.port, gw.pid, procs.TOKEN), run.Target(run.FLOOR, floor.port, floor.pid, "none")]
-        for workload, stream in WORKLOADS:
+        for workload, (stream, concurrency) in WORKLOADS.items():
             body = b.stream if stream else b.json
             windows: dict[str, list[Window]] = {t.name: [] for t in targets}
             # Interleaved like the bench: a loaded machine hits both targets alike.
             for i in range(rounds):
                 for t in (targets if i % 2 == 0 else targets[::-1]):
-                    run.log(f"profiling {t.name}, {workload} c=32, window {i + 1}/{rounds} ({seconds:g} s)")
-                    windows[t.name].append(record_window(t, body, stream=stream, seconds=seconds, rate=args.rate,
-                                                         native=args.native, nonblocking=args.nonblocking))
+                    run.log(f"profiling {t.name}, {workload} c={concurrency}, window {i + 1}/{rounds} ({seconds:g} s)")
+                    windows[t.name].append(record_window(t, body, stream=stream, concurrency=concurrency,
+                                                         seconds=seconds, rate=args.rate, native=args.native,
+                                                         nonblocking=args.nonblocking))
             for t in targets:
                 rec = merge(t.name, workload, windows[t.name], args.out)
                 results[workload][t.name] = analyse(rec)
                 flamegraph(rec.stacks, rec.stacks.with_suffix(".svg"),
-                           f"{t.name}, {workload} c=32: {rec.requests:,} requests in {rec.seconds:.1f} s, "
+                           f"{t.name}, {workload}: {rec.requests:,} requests in {rec.seconds:.1f} s, "
                            f"{results[workload][t.name]['cpu_us_per_req']:.0f} µs CPU each")
     finally:
         for stop in reversed(stops):
