@@ -45,3 +45,36 @@ def test_bench_smoke_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     rewrite = result["rounds"][0]["router"]["big_rewrite"]
     assert rewrite["upstream_bytes"] < rewrite["sent_bytes"]  # the switch really rewrote the body
     assert result["machine"]["cpus"] >= 1
+
+
+def test_profile_turns_samples_into_microseconds_per_request(tmp_path: Path) -> None:
+    """bench --profile's analysis: each thread's samples share that thread's measured CPU, wait
+    leaves are dropped, and the flame graph and report are written (no py-spy needed)."""
+    from bench import profile
+
+    stacks = tmp_path / "router-stream.txt"
+    stacks.write_text(
+        "thread (100): MainThread;main (api_router/cli.py:1);StreamRelay.run (api_router/gateway/streaming.py:9) 30\n"
+        "thread (100): MainThread;main (api_router/cli.py:1);StreamWriter._write (aiohttp/http_writer.py:5) 10\n"
+        "thread (200): store-writer;Store._write_loop (api_router/store.py:3);_insert_rows (api_router/store.py:7) 5\n"
+        "thread (200): store-writer;Store._write_loop (api_router/store.py:3);Condition.wait (threading.py:320) 95\n")
+    # 1,000 requests; the main thread used 0.8 s and the writer 0.1 s of CPU.
+    rec = profile.Recording("router", "stream", stacks, 1000, 2.0, 0.9, 500.0, "", {
+        "user_us": 700.0, "system_us": 200.0, "thread_cpu_us:100": 800.0, "thread_cpu_us:200": 100.0})
+    out = profile.analyse(rec)
+    assert out["cpu_us_per_req"] == pytest.approx(900.0)
+    assert out["threads"]["MainThread"]["us_per_req"] == pytest.approx(800.0)
+    self_us = {x["name"]: x["us_per_req"] for x in out["self"]}
+    assert self_us["StreamRelay.run (api_router/gateway/streaming.py)"] == pytest.approx(600.0)  # 30 of 40 main samples
+    assert self_us["_insert_rows (api_router/store.py)"] == pytest.approx(100.0)  # the writer's only busy stack
+    assert "Condition.wait (threading.py)" not in self_us
+    assert out["layers"]["API Router code"]["us_per_req"] == pytest.approx(600.0)
+    assert out["layers"]["aiohttp server"]["us_per_req"] == pytest.approx(200.0)
+    svg = tmp_path / "router-stream.svg"
+    profile.flamegraph(stacks, svg, "test")
+    assert svg.read_text().startswith("<svg") and "StreamRelay.run" in svg.read_text()
+    floor = profile.analyse(profile.Recording("minimal", "stream", stacks, 2000, 2.0, 0.9, 1000.0, "", {
+        "thread_cpu_us:100": 400.0}))
+    text = profile.report({"stream": {"router": out, "minimal": floor}}, {
+        "mode": "test", "rate": 250, "seconds": 4, "rounds": 3, "loadavg_start": "0", "loadavg_end": "0"})
+    assert "| CPU per stream (50 events) | 900 µs | 450 µs | +450 µs (2.00×) |" in text
