@@ -10,9 +10,10 @@ minimal aiohttp byte-forwarding proxy), interleaved, with budgets relative to th
 Every process is real and separate: the fake upstream (``bench/fake_upstream.py``), API Router
 (``api-router --headless``), the minimal proxy (``bench/minimal_proxy.py``), each optional peer,
 and the load generators (wrk for c=32, a raw-socket client for c=1). Each round measures every
-scenario on every target in turn (direct, then the proxies, their order swapped every round), so
-slow drift on a shared machine hits all sides; figures are medians over rounds, and every
-comparison ("added", "ratio", router vs floor) is paired per round before the median is taken.
+scenario on every target in turn — request by request at c=1, in 1 s slices at c=32, the proxies'
+order swapped every round — so load from other processes on a shared machine hits all sides alike;
+figures are medians over rounds, and every comparison ("added", "ratio", router vs floor) is paired
+per round before the median is taken.
 
 Budgets are ratios to the floor measured in the same run, because milliseconds do not survive a
 noisy machine and ratios do (see design/performance.md). The absolute figures stay in the table.
@@ -135,29 +136,39 @@ def _ms(ns: list[int]) -> list[float]:
     return [v / 1e6 for v in ns]
 
 
-def c1_json(t: Target, s: Settings, b: Bodies) -> dict[str, float]:
-    raw = t.raw(b.json, stream=False, session="bench-small")
-    box: dict[str, float] = {}
-    ts = client.sequential(HOST, t.port, raw, count=s.json_c1, seconds=s.c1_seconds,
-                           before=lambda: box.setdefault("cpu", t.cpu()))
-    cpu = t.cpu() - box["cpu"]
-    t.served += len(ts) + 20
-    lat = _ms([x.total_ns for x in ts])
-    return {"n": len(ts), "p50_ms": _p(lat, 0.5), "p90_ms": _p(lat, 0.9), "cpu_per_1k_s": cpu / len(ts) * 1000}
+def _c1(ts: list[Target], s: Settings, body: bytes, *, stream: bool, session: str, count: int, seconds: float,
+        check: bytes | None, warmup: int = 20) -> dict[str, tuple[list[client.Timing], float]]:
+    """Every target at c=1, taking turns request by request; (timings, CPU seconds) per target."""
+    raws = [(t.port, t.raw(body, stream=stream, session=session)) for t in ts]
+    cpu0: dict[str, float] = {}
+    timings = client.alternating(HOST, raws, count=count, seconds=seconds * len(ts), check=check, warmup=warmup,
+                                 before=lambda: cpu0.update({t.name: t.cpu() for t in ts}))
+    out = {}
+    for t, tl in zip(ts, timings):
+        t.served += len(tl) + warmup
+        out[t.name] = (tl, t.cpu() - cpu0[t.name])
+    return out
 
 
-def c1_stream(t: Target, s: Settings, b: Bodies) -> dict[str, float]:
-    raw = t.raw(b.stream, stream=True, session=SESSION_CODEX)
-    box: dict[str, float] = {}
-    ts = client.sequential(HOST, t.port, raw, count=s.stream_c1, seconds=s.c1_seconds, check=client.COMPLETED_MARK,
-                           before=lambda: box.setdefault("cpu", t.cpu()))
-    cpu = t.cpu() - box["cpu"]
-    t.served += len(ts) + 20
-    first = _ms([x.first_delta_ns or x.total_ns for x in ts])
-    total = _ms([x.total_ns for x in ts])
-    head = _ms([x.first_byte_ns for x in ts])
-    return {"n": len(ts), "ttfb_p50_ms": _p(first, 0.5), "headers_p50_ms": _p(head, 0.5), "total_p50_ms": _p(total, 0.5),
-            "cpu_per_1k_s": cpu / len(ts) * 1000}
+def c1_json(ts: list[Target], s: Settings, b: Bodies) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name, (tl, cpu) in _c1(ts, s, b.json, stream=False, session="bench-small", count=s.json_c1,
+                               seconds=s.c1_seconds, check=None).items():
+        lat = _ms([x.total_ns for x in tl])
+        out[name] = {"n": len(tl), "p50_ms": _p(lat, 0.5), "p90_ms": _p(lat, 0.9), "cpu_per_1k_s": cpu / len(tl) * 1000}
+    return out
+
+
+def c1_stream(ts: list[Target], s: Settings, b: Bodies) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name, (tl, cpu) in _c1(ts, s, b.stream, stream=True, session=SESSION_CODEX, count=s.stream_c1,
+                               seconds=s.c1_seconds, check=client.COMPLETED_MARK).items():
+        first = _ms([x.first_delta_ns or x.total_ns for x in tl])
+        total = _ms([x.total_ns for x in tl])
+        head = _ms([x.first_byte_ns for x in tl])
+        out[name] = {"n": len(tl), "ttfb_p50_ms": _p(first, 0.5), "headers_p50_ms": _p(head, 0.5),
+                     "total_p50_ms": _p(total, 0.5), "cpu_per_1k_s": cpu / len(tl) * 1000}
+    return out
 
 
 def _load(t: Target, body: bytes, *, stream: bool, seconds: float, limit: int, connections: int = 32) -> client.LoadResult:
@@ -170,56 +181,73 @@ def _load(t: Target, body: bytes, *, stream: bool, seconds: float, limit: int, c
                                   limit=limit, want=want)
 
 
-def _c32(t: Target, s: Settings, body: bytes, stream: bool) -> dict[str, float]:
-    cpu0 = t.cpu()
-    r = _load(t, body, stream=stream, seconds=s.c32_seconds, limit=s.c32_limit)
-    cpu = t.cpu() - cpu0
-    t.served += r.requests
-    if r.requests >= s.c32_limit:
-        raise RuntimeError(f"{t.name}: the c=32 request cap ({s.c32_limit}) was reached; raise it so the rate is "
-                           "measured over the whole duration")
-    return {"n": r.requests, "rps": r.rps, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
-            "cpu_per_1k_s": cpu / r.requests * 1000, "tool": r.tool}
+def _c32(ts: list[Target], s: Settings, body: bytes, stream: bool) -> dict[str, dict[str, Any]]:
+    """c=32 for ``c32_seconds`` per target, in 1 s slices that take turns (A B C, C B A, …), so a
+    burst of load from other processes lands on every target alike."""
+    acc = {t.name: {"requests": 0, "seconds": 0.0, "cpu": 0.0, "p50": [], "p99": [], "tool": ""} for t in ts}
+    slices = max(1, round(s.c32_seconds))
+    order = list(ts)
+    for _ in range(slices):
+        for t in order:
+            cpu0 = t.cpu()
+            r = _load(t, body, stream=stream, seconds=1, limit=s.c32_limit)
+            a = acc[t.name]
+            a["cpu"] += t.cpu() - cpu0
+            a["requests"] += r.requests
+            a["seconds"] += r.seconds
+            a["p50"].append(r.p50_ms)
+            a["p99"].append(r.p99_ms)
+            a["tool"] = r.tool
+            t.served += r.requests
+            if r.requests >= s.c32_limit:
+                raise RuntimeError(f"{t.name}: the c=32 request cap ({s.c32_limit}) was reached; raise it so the "
+                                   "rate is measured over the whole duration")
+        order.reverse()
+    return {name: {"n": a["requests"], "rps": a["requests"] / a["seconds"], "p50_ms": statistics.median(a["p50"]),
+                   "p99_ms": max(a["p99"]), "cpu_per_1k_s": a["cpu"] / a["requests"] * 1000, "tool": a["tool"]}
+            for name, a in acc.items()}
 
 
-def c32_json(t: Target, s: Settings, b: Bodies) -> dict[str, float]:
-    return _c32(t, s, b.json, False)
+def c32_json(ts: list[Target], s: Settings, b: Bodies) -> dict[str, dict[str, Any]]:
+    return _c32(ts, s, b.json, False)
 
 
-def c32_stream(t: Target, s: Settings, b: Bodies) -> dict[str, float]:
-    return _c32(t, s, b.stream, True)
+def c32_stream(ts: list[Target], s: Settings, b: Bodies) -> dict[str, dict[str, Any]]:
+    return _c32(ts, s, b.stream, True)
 
 
-def _big(t: Target, s: Settings, body: bytes, session: str) -> dict[str, float]:
-    raw = t.raw(body, stream=True, session=session)
-    ts = client.sequential(HOST, t.port, raw, count=s.big_count, seconds=s.big_seconds, check=client.COMPLETED_MARK,
-                           warmup=2)
-    t.served += len(ts) + 2
-    total = _ms([x.total_ns for x in ts])
-    first = _ms([x.first_delta_ns or x.total_ns for x in ts])
-    request_id = ts[-1].headers.get(b"x-request-id", b"")
-    upstream = int(request_id.rsplit(b"_", 1)[-1]) if request_id.startswith(b"req_") else None
-    provider = ts[-1].headers.get(b"x-api-router-provider", b"").decode() or None
-    return {"n": len(ts), "p50_ms": _p(total, 0.5), "ttfb_p50_ms": _p(first, 0.5), "sent_bytes": len(body),
-            "upstream_bytes": upstream, "provider": provider}
-
-
-def big_plain(t: Target, s: Settings, b: Bodies) -> dict[str, float]:
-    out = _big(t, s, b.big_own, SESSION_OWN)
-    if t.name == "router" and (out["upstream_bytes"] != out["sent_bytes"] or out["provider"] != "B"):
-        raise RuntimeError(f"the unmodified 2 MB request was not forwarded as sent: {out}")
+def _big(ts: list[Target], s: Settings, body: bytes, session: str) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name, (tl, _) in _c1(ts, s, body, stream=True, session=session, count=s.big_count, seconds=s.big_seconds,
+                             check=client.COMPLETED_MARK, warmup=2).items():
+        total = _ms([x.total_ns for x in tl])
+        first = _ms([x.first_delta_ns or x.total_ns for x in tl])
+        request_id = tl[-1].headers.get(b"x-request-id", b"")
+        upstream = int(request_id.rsplit(b"_", 1)[-1]) if request_id.startswith(b"req_") else None
+        provider = tl[-1].headers.get(b"x-api-router-provider", b"").decode() or None
+        out[name] = {"n": len(tl), "p50_ms": _p(total, 0.5), "ttfb_p50_ms": _p(first, 0.5), "sent_bytes": len(body),
+                     "upstream_bytes": upstream, "provider": provider}
     return out
 
 
-def big_rewrite(t: Target, s: Settings, b: Bodies) -> dict[str, float]:
-    out = _big(t, s, b.big_foreign, SESSION_FOREIGN)
-    if out["provider"] != "B" or not out["upstream_bytes"] or out["upstream_bytes"] >= out["sent_bytes"] * 0.9:
-        raise RuntimeError(f"the 2 MB request for provider B still carried A's sealed reasoning: {out}")
+def big_plain(ts: list[Target], s: Settings, b: Bodies) -> dict[str, dict[str, Any]]:
+    out = _big(ts, s, b.big_own, SESSION_OWN)
+    r = out.get("router")
+    if r and (r["upstream_bytes"] != r["sent_bytes"] or r["provider"] != "B"):
+        raise RuntimeError(f"the unmodified 2 MB request was not forwarded as sent: {r}")
     return out
 
 
-# scenario name -> (function, which targets run it)
-SCENARIOS: list[tuple[str, Callable[[Target, Settings, Bodies], dict[str, float]], str]] = [
+def big_rewrite(ts: list[Target], s: Settings, b: Bodies) -> dict[str, dict[str, Any]]:
+    out = _big(ts, s, b.big_foreign, SESSION_FOREIGN)
+    r = out["router"]
+    if r["provider"] != "B" or not r["upstream_bytes"] or r["upstream_bytes"] >= r["sent_bytes"] * 0.9:
+        raise RuntimeError(f"the 2 MB request for provider B still carried A's sealed reasoning: {r}")
+    return out
+
+
+# scenario name -> (function over the targets that run it, which targets run it)
+SCENARIOS: list[tuple[str, Callable[[list[Target], Settings, Bodies], dict[str, dict[str, Any]]], str]] = [
     ("json_c1", c1_json, "all"),
     ("stream_c1", c1_stream, "all"),
     ("json_c32", c32_json, "all"),
@@ -386,24 +414,21 @@ def run(s: Settings, peers: list[str], fake_json: str = "dumps") -> dict[str, An
         if s.warmup_seconds:
             warm = Settings(**{**asdict(s), "json_c1": 50, "stream_c1": 50, "c32_seconds": s.warmup_seconds,
                                "big_count": 2})
-            for t in targets:
-                for name, fn, who in SCENARIOS:
-                    if who == "all" or who == t.name:
-                        fn(t, warm, b)
+            for name, fn, who in SCENARIOS:
+                fn([t for t in targets if who in ("all", t.name)], warm, b)
 
         rounds: list[dict[str, Any]] = []
         proxies = targets[1:]
         for r in range(s.rounds):
             log(f"round {r + 1}/{s.rounds} (load average {' '.join(f'{x:.2f}' for x in loadavg())})")
             load_per_round.append(loadavg())
-            # Direct first, then the proxies; their order flips every round so neither always
-            # follows the other.
+            # Within a scenario the targets take turns (request by request at c=1, in 1 s slices at
+            # c=32); which proxy goes first flips every round.
             order = [direct, *(proxies if r % 2 == 0 else proxies[::-1])]
             row: dict[str, Any] = {t.name: {} for t in targets}
             for name, fn, who in SCENARIOS:
-                for t in order:
-                    if who == "all" or who == t.name:
-                        row[t.name][name] = fn(t, s, b)
+                for target_name, result in fn([t for t in order if who in ("all", t.name)], s, b).items():
+                    row[target_name][name] = result
             for kind in (("router", FLOOR) if r % 2 == 0 else (FLOOR, "router")):
                 row[kind]["startup"] = fresh_sample(kind, work, upstream, r, s.idle_settle)
             rounds.append(row)
