@@ -460,7 +460,7 @@ def run(s: Settings, peers: list[str], fake_json: str = "dumps") -> dict[str, An
         "settings": asdict(s),
         "fake_upstream": {"json": fake_json, "stream": f"{payloads.STREAM_EVENTS} pre-serialised events, one per chunk"},
         "requests": {"json": "short plain request, no sealed items (≈0.4 KB)",
-                     "stream": f"Codex turn (≈{len(b.stream) // 1000} KB): session-id/thread-id headers, "
+                     "stream": f"Codex turn (≈{round(len(b.stream) / 1000)} KB): session-id/thread-id headers, "
                                f"{len(b.ids_codex)} reasoning items sealed by the provider it goes to"},
         "load_generator": {"c1": "raw-socket python client (bench/client.py)", "c32": load_generator_c32()},
         "targets": [t.name for t in targets],
