@@ -27,8 +27,10 @@ from bench.serving import serve_until_signalled
 
 
 async def main(upstream: str, port: int) -> None:
+    # No cookie jar: a forwarder has no cookies of its own to send (the router uses the same
+    # DummyCookieJar; filtering a real jar costs a little on every request).
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256, limit_per_host=0),
-                                    timeout=aiohttp.ClientTimeout(total=None))
+                                    timeout=aiohttp.ClientTimeout(total=None), cookie_jar=aiohttp.DummyCookieJar())
     target = upstream.rstrip("/") + "/responses"
 
     async def responses(request: web.Request) -> web.StreamResponse:
