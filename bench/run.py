@@ -620,7 +620,10 @@ def _fmt_cmp(row: dict[str, Any], which: str, name: str) -> str:
         return ""
     if row["compare"] == "ratio":
         return f"{d * 100:.0f} %" if which == "vs_direct" else f"{d:.2f}×"
-    return f"{d:+.2f} {row['unit']}" if row["unit"] != "MB" else f"{d:+.1f} MB"
+    if row["unit"] == "MB":
+        return f"{d:+.1f} MB"
+    # Against the floor the budget is +0.10 ms: one more digit, so a verdict never looks like a tie.
+    return f"{d:+.3f} {row['unit']}" if which == "vs_floor" and row["unit"] == "ms" else f"{d:+.2f} {row['unit']}"
 
 
 def table(result: dict[str, Any]) -> str:
