@@ -1,11 +1,11 @@
 import { useState } from 'react';
 import type { Bridge } from './bridge';
-import { ConnectCodexDialog } from './components/ConnectCodexDialog';
-import { Dashboard } from './components/Dashboard';
-import { Header } from './components/Header';
-import { Toasts } from './components/Toasts';
-import { TokenGate } from './components/TokenGate';
-import { UsagePage } from './components/UsagePage';
+import { ConnectCodexDialog } from './features/codex/ConnectCodexDialog';
+import { Dashboard } from './features/dashboard/Dashboard';
+import { Header } from './features/shell/Header';
+import { Toasts } from './ui/Toasts';
+import { TokenGate } from './features/auth/TokenGate';
+import { UsagePage } from './features/usage/UsagePage';
 import { ToastProvider, useToasts } from './hooks/toasts';
 import { useActions } from './hooks/useActions';
 import { useAuth } from './hooks/useAuth';

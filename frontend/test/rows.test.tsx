@@ -5,7 +5,7 @@ import { act, render, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Shell } from '../src/App';
 import { createDesktopBridge } from '../src/bridge';
-import { ProvidersPanel } from '../src/components/ProvidersPanel';
+import { ProvidersPanel } from '../src/features/providers/ProvidersPanel';
 import { healthBadge } from '../src/logic/health';
 import { shareStatus } from '../src/logic/share';
 import { ToastProvider } from '../src/hooks/toasts';

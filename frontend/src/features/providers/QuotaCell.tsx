@@ -1,9 +1,9 @@
 import { memo } from 'react';
-import { formatDateTime, truncate } from '../logic/format';
-import { quotaCell } from '../logic/usage';
-import type { QuotaEntry } from '../types';
-import { Icon } from './Icon';
-import { IconButton } from './IconButton';
+import { formatDateTime, truncate } from '../../logic/format';
+import { quotaCell } from '../../logic/usage';
+import type { QuotaEntry } from '../../types';
+import { Icon } from '../../ui/Icon';
+import { IconButton } from '../../ui/IconButton';
 
 interface Props {
   id: string;

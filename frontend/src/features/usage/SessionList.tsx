@@ -1,7 +1,7 @@
 import { memo } from 'react';
-import { sessionProviders, shortSessionId, shortTime } from '../logic/analytics';
-import { formatCount, formatDateTime } from '../logic/format';
-import type { SessionSummary } from '../types';
+import { sessionProviders, shortSessionId, shortTime } from '../../logic/analytics';
+import { formatCount, formatDateTime } from '../../logic/format';
+import type { SessionSummary } from '../../types';
 
 interface Props {
   sessions: SessionSummary[];

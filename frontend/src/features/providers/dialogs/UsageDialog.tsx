@@ -1,11 +1,11 @@
 import { useEffect, useId, useState, type FormEvent } from 'react';
-import { formatDateTime } from '../logic/format';
-import { USAGE_ADAPTERS, adapterDescription, isUsageAdapter, snapshotDetails } from '../logic/usage';
-import { hasErrors, validateUsageBaseUrl, validateUsageToken, type FieldErrors } from '../logic/validate';
-import type { Actions } from '../hooks/useActions';
-import type { ProviderStatus, QuotaEntry, UsageAdapter } from '../types';
-import { Field } from './Field';
-import { Modal } from './Modal';
+import { formatDateTime } from '../../../logic/format';
+import { USAGE_ADAPTERS, adapterDescription, isUsageAdapter, snapshotDetails } from '../../../logic/usage';
+import { hasErrors, validateUsageBaseUrl, validateUsageToken, type FieldErrors } from '../../../logic/validate';
+import type { Actions } from '../../../hooks/useActions';
+import type { ProviderStatus, QuotaEntry, UsageAdapter } from '../../../types';
+import { Field } from '../../../ui/Field';
+import { Modal } from '../../../ui/Modal';
 
 interface Props {
   id: string;

@@ -1,7 +1,7 @@
 import { useCallback } from 'react';
-import type { Bridge } from '../bridge';
-import type { Analytics, AnalyticsWindow, SessionSummary, SessionTimeline } from '../types';
-import { useQuery, type Query } from './useQuery';
+import type { Bridge } from '../../bridge';
+import type { Analytics, AnalyticsWindow, SessionSummary, SessionTimeline } from '../../types';
+import { useQuery, type Query } from '../../hooks/useQuery';
 
 /** The Usage page re-reads analytics and sessions this often while it is open. */
 export const ANALYTICS_POLL_MS = 30_000;

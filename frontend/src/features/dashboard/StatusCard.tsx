@@ -1,6 +1,6 @@
 import { memo } from 'react';
-import { lockLabel } from '../logic/health';
-import { CopyButton } from './CopyButton';
+import { lockLabel } from '../../logic/health';
+import { CopyButton } from '../../ui/CopyButton';
 import { GatewayToken } from './GatewayToken';
 
 interface Props {

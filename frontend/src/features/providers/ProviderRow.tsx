@@ -1,12 +1,12 @@
 import { memo, useState, type DragEvent, type KeyboardEvent } from 'react';
-import { formatCount, formatDateTime, truncate } from '../logic/format';
-import { healthBadge } from '../logic/health';
-import { ledgerCell } from '../logic/usage';
-import type { Ledger, ProviderMetrics, ProviderStatus, QuotaEntry } from '../types';
-import { Badge } from './Badge';
-import { Countdown } from './Countdown';
-import { Icon } from './Icon';
-import { IconButton } from './IconButton';
+import { formatCount, formatDateTime, truncate } from '../../logic/format';
+import { healthBadge } from '../../logic/health';
+import { ledgerCell } from '../../logic/usage';
+import type { Ledger, ProviderMetrics, ProviderStatus, QuotaEntry } from '../../types';
+import { Badge } from '../../ui/Badge';
+import { Countdown } from '../../ui/Countdown';
+import { Icon } from '../../ui/Icon';
+import { IconButton } from '../../ui/IconButton';
 import { ProbeResult, type ProbeState } from './ProbeResult';
 import { QuotaCell } from './QuotaCell';
 

@@ -1,7 +1,7 @@
 import { memo } from 'react';
-import { attemptPath, outcomeLabel, shortSessionId, timelineItems } from '../logic/analytics';
-import { formatClock, formatCount, formatDateTime, formatLatency } from '../logic/format';
-import type { ProviderId, SessionTimeline } from '../types';
+import { attemptPath, outcomeLabel, shortSessionId, timelineItems } from '../../logic/analytics';
+import { formatClock, formatCount, formatDateTime, formatLatency } from '../../logic/format';
+import type { ProviderId, SessionTimeline } from '../../types';
 
 interface Props {
   timeline: SessionTimeline;

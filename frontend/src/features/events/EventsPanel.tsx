@@ -8,10 +8,10 @@ import {
   levelMeta,
   type EventFilter,
   type LevelFilter,
-} from '../logic/events';
-import { formatClock, formatDateTime } from '../logic/format';
-import type { GatewayEvent } from '../types';
-import { Icon } from './Icon';
+} from '../../logic/events';
+import { formatClock, formatDateTime } from '../../logic/format';
+import type { GatewayEvent } from '../../types';
+import { Icon } from '../../ui/Icon';
 
 interface Props {
   events: GatewayEvent[];

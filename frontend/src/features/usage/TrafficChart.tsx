@@ -1,8 +1,8 @@
 import { memo } from 'react';
 import { Bar, CartesianGrid, ComposedChart, Legend, Line, Tooltip, XAxis, YAxis } from 'recharts';
-import { ERROR_COLOR, formatInt, type ChartRow, type SeriesMetric } from '../logic/analytics';
-import { formatCount } from '../logic/format';
-import type { ProviderId } from '../types';
+import { ERROR_COLOR, formatInt, type ChartRow, type SeriesMetric } from '../../logic/analytics';
+import { formatCount } from '../../logic/format';
+import type { ProviderId } from '../../types';
 import { AXIS_TICK, ChartFrame, LEGEND_STYLE, TOOLTIP_STYLE } from './charts';
 
 interface Props {

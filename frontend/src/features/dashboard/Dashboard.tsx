@@ -1,8 +1,8 @@
-import type { Actions } from '../hooks/useActions';
-import type { Status } from '../types';
-import { EventsPanel } from './EventsPanel';
-import { ProvidersPanel } from './ProvidersPanel';
-import { RoutingCard } from './RoutingCard';
+import type { Actions } from '../../hooks/useActions';
+import type { Status } from '../../types';
+import { EventsPanel } from '../events/EventsPanel';
+import { ProvidersPanel } from '../providers/ProvidersPanel';
+import { RoutingCard } from '../routing/RoutingCard';
 import { StatusCard } from './StatusCard';
 
 interface Props {

@@ -1,7 +1,7 @@
-import { formatLatency, truncate } from '../logic/format';
-import type { Probe } from '../types';
-import { Badge } from './Badge';
-import { IconButton } from './IconButton';
+import { formatLatency, truncate } from '../../logic/format';
+import type { Probe } from '../../types';
+import { Badge } from '../../ui/Badge';
+import { IconButton } from '../../ui/IconButton';
 
 export type ProbeState = { loading: true } | { loading: false; result: Probe } | { loading: false; error: string };
 

@@ -1,6 +1,6 @@
 import { memo } from 'react';
-import { WINDOWS } from '../logic/analytics';
-import type { AnalyticsWindow } from '../types';
+import { WINDOWS } from '../../logic/analytics';
+import type { AnalyticsWindow } from '../../types';
 
 interface Props {
   value: AnalyticsWindow;

@@ -1,7 +1,7 @@
 import { memo } from 'react';
-import { TOTALS, errorRate, formatInt } from '../logic/analytics';
-import { formatLatency } from '../logic/format';
-import type { Percentiles, TrafficStats } from '../types';
+import { TOTALS, errorRate, formatInt } from '../../logic/analytics';
+import { formatLatency } from '../../logic/format';
+import type { Percentiles, TrafficStats } from '../../types';
 
 /** Overall requests, errors and tokens for the window, plus latency and TTFB percentiles. */
 export const UsageTotals = memo(function UsageTotals({ overall }: { overall: TrafficStats }) {

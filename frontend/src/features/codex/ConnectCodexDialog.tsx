@@ -1,10 +1,10 @@
 import { useEffect, useState } from 'react';
-import type { Actions } from '../hooks/useActions';
-import type { CodexSetup } from '../types';
-import { Badge } from './Badge';
-import { ConfirmDialog } from './ConfirmDialog';
-import { CopyButton } from './CopyButton';
-import { Modal } from './Modal';
+import type { Actions } from '../../hooks/useActions';
+import type { CodexSetup } from '../../types';
+import { Badge } from '../../ui/Badge';
+import { ConfirmDialog } from '../../ui/ConfirmDialog';
+import { CopyButton } from '../../ui/CopyButton';
+import { Modal } from '../../ui/Modal';
 
 interface Props {
   actions: Pick<Actions, 'getCodexSetup' | 'applyCodexSetup' | 'restoreCodexBackup'>;

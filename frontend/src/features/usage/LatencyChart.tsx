@@ -1,8 +1,8 @@
 import { memo, useState } from 'react';
 import { Bar, BarChart, CartesianGrid, Legend, Tooltip, XAxis, YAxis } from 'recharts';
-import { PERCENTILE_COLORS, percentileRows } from '../logic/analytics';
-import { formatLatency } from '../logic/format';
-import type { Analytics, ProviderId } from '../types';
+import { PERCENTILE_COLORS, percentileRows } from '../../logic/analytics';
+import { formatLatency } from '../../logic/format';
+import type { Analytics, ProviderId } from '../../types';
 import { AXIS_TICK, ChartFrame, LEGEND_STYLE, TOOLTIP_STYLE } from './charts';
 
 type Measure = 'latency_ms' | 'ttfb_ms';

@@ -1,7 +1,7 @@
 import { memo } from 'react';
-import { errorRate, formatInt } from '../logic/analytics';
-import { formatLatency } from '../logic/format';
-import type { ProviderId, TrafficStats } from '../types';
+import { errorRate, formatInt } from '../../logic/analytics';
+import { formatLatency } from '../../logic/format';
+import type { ProviderId, TrafficStats } from '../../types';
 
 interface Props {
   ids: readonly ProviderId[];

@@ -1,9 +1,9 @@
 import { useState, type FormEvent } from 'react';
-import { validateApiKey } from '../logic/validate';
-import type { ActionResult } from '../hooks/useActions';
-import type { ProviderStatus } from '../types';
-import { Field } from './Field';
-import { Modal } from './Modal';
+import { validateApiKey } from '../../../logic/validate';
+import type { ActionResult } from '../../../hooks/useActions';
+import type { ProviderStatus } from '../../../types';
+import { Field } from '../../../ui/Field';
+import { Modal } from '../../../ui/Modal';
 
 interface Props {
   id: string;

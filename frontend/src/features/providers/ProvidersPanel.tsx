@@ -1,16 +1,16 @@
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type DragEvent } from 'react';
-import { dropReorder, moveById, orderedProviderIds, sameOrder } from '../logic/order';
-import type { Actions } from '../hooks/useActions';
-import { useUsageRefresh } from '../hooks/useUsageRefresh';
-import type { Ledger, ProviderMetrics, ProviderStatus, QuotaEntry } from '../types';
-import { ConfirmDialog } from './ConfirmDialog';
-import { Icon } from './Icon';
-import { KeyDialog } from './KeyDialog';
+import { dropReorder, moveById, orderedProviderIds, sameOrder } from '../../logic/order';
+import type { Actions } from '../../hooks/useActions';
+import { useUsageRefresh } from './useUsageRefresh';
+import type { Ledger, ProviderMetrics, ProviderStatus, QuotaEntry } from '../../types';
+import { ConfirmDialog } from '../../ui/ConfirmDialog';
+import { Icon } from '../../ui/Icon';
+import { KeyDialog } from './dialogs/KeyDialog';
 import type { ProbeState } from './ProbeResult';
-import { ProviderDialog } from './ProviderDialog';
+import { ProviderDialog } from './dialogs/ProviderDialog';
 import { PROVIDER_COLUMNS, ProviderRow, type RowDialog, type RowHandlers } from './ProviderRow';
-import { RenameDialog } from './RenameDialog';
-import { UsageDialog } from './UsageDialog';
+import { RenameDialog } from './dialogs/RenameDialog';
+import { UsageDialog } from './dialogs/UsageDialog';
 
 interface Props {
   providerOrder: string[];

@@ -1,6 +1,6 @@
-import type { Route } from '../logic/route';
-import { routeHash } from '../logic/route';
-import { Icon } from './Icon';
+import type { Route } from '../../logic/route';
+import { routeHash } from '../../logic/route';
+import { Icon } from '../../ui/Icon';
 
 interface Props {
   route: Route;

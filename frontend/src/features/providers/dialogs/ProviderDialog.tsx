@@ -1,9 +1,9 @@
 import { useState, type FormEvent } from 'react';
-import { hasErrors, validateApiKey, validateProviderForm, type FieldErrors, type ProviderFormValues } from '../logic/validate';
-import type { ProviderStatus, UpsertProviderArgs } from '../types';
-import type { ActionResult } from '../hooks/useActions';
-import { Field } from './Field';
-import { Modal } from './Modal';
+import { hasErrors, validateApiKey, validateProviderForm, type FieldErrors, type ProviderFormValues } from '../../../logic/validate';
+import type { ProviderStatus, UpsertProviderArgs } from '../../../types';
+import type { ActionResult } from '../../../hooks/useActions';
+import { Field } from '../../../ui/Field';
+import { Modal } from '../../../ui/Modal';
 
 interface Props {
   /** null: add a new provider. */

@@ -1,8 +1,8 @@
 import { useState } from 'react';
-import { maskSecret } from '../logic/format';
-import { ConfirmDialog } from './ConfirmDialog';
-import { CopyButton } from './CopyButton';
-import { IconButton } from './IconButton';
+import { maskSecret } from '../../logic/format';
+import { ConfirmDialog } from '../../ui/ConfirmDialog';
+import { CopyButton } from '../../ui/CopyButton';
+import { IconButton } from '../../ui/IconButton';
 
 interface Props {
   token: string | null;

@@ -5,8 +5,8 @@ import {
   planRoutingUpdate,
   routingToDraft,
   type RoutingDraft,
-} from '../logic/routing';
-import type { ProviderStatus, RoutingConfig, RoutingUpdate } from '../types';
+} from '../../logic/routing';
+import type { ProviderStatus, RoutingConfig, RoutingUpdate } from '../../types';
 
 interface Props {
   routing: RoutingConfig;

@@ -1,11 +1,11 @@
 import { useMemo, useState } from 'react';
-import type { Bridge } from '../bridge';
-import { analyticsProviderIds, providerColor, seriesRows } from '../logic/analytics';
-import { formatClock } from '../logic/format';
-import { serverClock } from '../hooks/serverClock';
-import { useAnalytics, useSessionTimeline, useSessions } from '../hooks/useAnalytics';
-import type { AnalyticsWindow, ProviderId } from '../types';
-import { Icon } from './Icon';
+import type { Bridge } from '../../bridge';
+import { analyticsProviderIds, providerColor, seriesRows } from '../../logic/analytics';
+import { formatClock } from '../../logic/format';
+import { serverClock } from '../../hooks/serverClock';
+import { useAnalytics, useSessionTimeline, useSessions } from './useAnalytics';
+import type { AnalyticsWindow, ProviderId } from '../../types';
+import { Icon } from '../../ui/Icon';
 import { LatencyChart } from './LatencyChart';
 import { SessionList } from './SessionList';
 import { SessionTimelineView } from './SessionTimelineView';

@@ -1,6 +1,6 @@
 import { useCallback, useRef, useState } from 'react';
-import type { ProviderId } from '../types';
-import type { Actions } from './useActions';
+import type { ProviderId } from '../../types';
+import type { Actions } from '../../hooks/useActions';
 
 export interface UsageRefresh {
   /** True while a check covering `id` is under way (its own, or "refresh all"). */

@@ -1,8 +1,8 @@
 import { useState, type FormEvent } from 'react';
-import { validateProviderId } from '../logic/validate';
-import type { ActionResult } from '../hooks/useActions';
-import { Field } from './Field';
-import { Modal } from './Modal';
+import { validateProviderId } from '../../../logic/validate';
+import type { ActionResult } from '../../../hooks/useActions';
+import { Field } from '../../../ui/Field';
+import { Modal } from '../../../ui/Modal';
 
 interface Props {
   id: string;
