@@ -380,7 +380,8 @@ export class FakeBackend {
         try {
           return this.handle(method, (kwargs ?? {}) as Kwargs);
         } catch (e) {
-          throw new Error((e as Error).message);
+          // pywebview rejects with a plain Error carrying only the message.
+          throw new Error((e as Error).message, { cause: e });
         }
       };
     }

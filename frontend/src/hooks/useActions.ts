@@ -1,4 +1,4 @@
-import { useMemo, useRef } from 'react';
+import { useMemo } from 'react';
 import { BridgeError, errorMessage, type Bridge } from '../bridge';
 import { refreshOutcome } from '../logic/usage';
 import type { ArgsOf, MethodName, ProviderId, ResultOf, RoutingUpdate, Status, UpsertProviderArgs } from '../types';
@@ -16,13 +16,11 @@ interface Deps {
 /**
  * Every mutation the UI can make. Each one: calls the bridge, shows the backend's message in a
  * toast when it fails (never silently), refreshes the status afterwards, and resolves to an
- * ActionResult (it never throws). The returned object is stable for the life of the component,
- * so memoised rows receiving it do not re-render.
+ * ActionResult (it never throws). The returned object changes only when one of `deps` does (they are
+ * all stable: the bridge, useStatus's callbacks and the toast API), so memoised rows receiving it do
+ * not re-render.
  */
-export function useActions(deps: Deps) {
-  const ref = useRef(deps);
-  ref.current = deps;
-
+export function useActions({ bridge, refresh, apply, toasts }: Deps) {
   return useMemo(() => {
     async function run<M extends MethodName>(
       failTitle: string,
@@ -30,7 +28,6 @@ export function useActions(deps: Deps) {
       args: ArgsOf<M>,
       opts: { success?: string; after?: 'refresh' | 'apply' | 'none' } = {},
     ): Promise<ActionResult<ResultOf<M>>> {
-      const { bridge, refresh, apply, toasts } = ref.current;
       try {
         const value = await (bridge.call as (m: M, a: ArgsOf<M>) => Promise<ResultOf<M>>)(method, args);
         if (opts.after === 'apply') apply(value as Status);
@@ -89,7 +86,7 @@ export function useActions(deps: Deps) {
           'refresh_usage',
           provider ? { provider } : {},
         );
-        if (r.ok) ref.current.toasts.push(refreshOutcome(r.value, provider, ids));
+        if (r.ok) toasts.push(refreshOutcome(r.value, provider, ids));
         return r;
       },
       setUsageToken: (provider: ProviderId, token: string) =>
@@ -101,7 +98,7 @@ export function useActions(deps: Deps) {
           success: `Usage token cleared for ${provider}`,
         }),
     };
-  }, []);
+  }, [bridge, refresh, apply, toasts]);
 }
 
 export type Actions = ReturnType<typeof useActions>;

@@ -60,10 +60,10 @@ export function useStatus(bridge: Bridge, opts: UseStatusOptions = {}): StatusSt
     }
   }, [bridge, apply]);
 
+  // The status the token check returned is the first state; it sets the server clock too.
   useEffect(() => {
-    if (initial) apply(initial);
-    // only the first initial value matters
-  }, []);
+    if (initial) clock.sync(initial.now_unix_ms);
+  }, [clock, initial]);
 
   useEffect(() => {
     if (paused) return;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { GatewayEvent } from '../types';
-import { countUnseen, eventProviderChoices, filterEvents, levelMeta, DEFAULT_EVENT_FILTER } from './events';
+import { eventProviderChoices, filterEvents, levelMeta, DEFAULT_EVENT_FILTER } from './events';
 
 const ev = (id: number, level: GatewayEvent['level'], provider: string | null, seen = false, unix_ms = id * 1000): GatewayEvent => ({
   id,
@@ -45,8 +45,5 @@ describe('event helpers', () => {
     expect(levelMeta('error')).toMatchObject({ label: 'Error', tone: 'bad', icon: 'error' });
     expect(levelMeta('warning')).toMatchObject({ label: 'Warning', tone: 'warn' });
     expect(levelMeta('info')).toMatchObject({ label: 'Info', tone: 'neutral' });
-  });
-  it('countUnseen', () => {
-    expect(countUnseen(events)).toBe(2);
   });
 });

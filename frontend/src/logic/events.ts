@@ -48,7 +48,3 @@ const LEVELS: Record<EventLevel, LevelMeta> = {
 export function levelMeta(level: EventLevel): LevelMeta {
   return LEVELS[level] ?? LEVELS.info;
 }
-
-export function countUnseen(events: readonly GatewayEvent[]): number {
-  return events.reduce((n, e) => n + (e.seen ? 0 : 1), 0);
-}

@@ -1,4 +1,4 @@
-import { useEffect, useId, useRef, type KeyboardEvent, type ReactNode, type RefObject } from 'react';
+import { useEffect, useEffectEvent, useId, useRef, type KeyboardEvent, type ReactNode, type RefObject } from 'react';
 import { createPortal } from 'react-dom';
 import { IconButton } from './IconButton';
 
@@ -37,24 +37,26 @@ interface ModalProps {
 export function Modal({ title, onClose, children, footer, size = 'md', initialFocus, alert, describedBy }: ModalProps) {
   const titleId = useId();
   const boxRef = useRef<HTMLDivElement>(null);
-  const onCloseRef = useRef(onClose);
-  onCloseRef.current = onClose;
 
+  // Effect Events: they read the latest props without making the effects below re-run (the
+  // effects belong to the dialog being open, not to the props of one render).
+  const focusOnOpen = useEffectEvent((box: HTMLElement) => {
+    const target =
+      initialFocus?.current ??
+      box.querySelector<HTMLElement>('.modal__body input:not([disabled]), .modal__body select, .modal__body textarea') ??
+      box.querySelector<HTMLElement>('.modal__footer button:not([disabled])') ??
+      box;
+    target.focus();
+  });
+  const closeFromDocument = useEffectEvent(() => onClose());
+
+  // Focus moves in when the dialog opens and goes back to where it was when it closes.
   useEffect(() => {
     const previous = document.activeElement as HTMLElement | null;
-    const box = boxRef.current;
-    if (box) {
-      const target =
-        initialFocus?.current ??
-        box.querySelector<HTMLElement>('.modal__body input:not([disabled]), .modal__body select, .modal__body textarea') ??
-        box.querySelector<HTMLElement>('.modal__footer button:not([disabled])') ??
-        box;
-      target.focus();
-    }
+    if (boxRef.current) focusOnOpen(boxRef.current);
     return () => {
       if (previous && document.contains(previous)) previous.focus();
     };
-    // run once on open
   }, []);
 
   useEffect(() => {
@@ -65,7 +67,7 @@ export function Modal({ title, onClose, children, footer, size = 'md', initialFo
       if (openModals[openModals.length - 1] !== box || !box || box.contains(e.target as Node | null)) return;
       if (e.key === 'Escape') {
         e.preventDefault();
-        onCloseRef.current();
+        closeFromDocument();
       } else if (e.key === 'Tab') {
         e.preventDefault();
         const items = focusables(box);
@@ -85,7 +87,7 @@ export function Modal({ title, onClose, children, footer, size = 'md', initialFo
     if (e.key === 'Escape') {
       e.stopPropagation();
       e.preventDefault();
-      onCloseRef.current();
+      onClose();
       return;
     }
     if (e.key !== 'Tab' || !boxRef.current) return;
@@ -125,7 +127,7 @@ export function Modal({ title, onClose, children, footer, size = 'md', initialFo
           <h2 id={titleId} className="modal__title">
             {title}
           </h2>
-          <IconButton icon="x" label="Close" onClick={() => onCloseRef.current()} />
+          <IconButton icon="x" label="Close" onClick={onClose} />
         </header>
         <div className="modal__body">{children}</div>
         {footer ? <footer className="modal__footer">{footer}</footer> : null}
