@@ -8,9 +8,8 @@ import { Countdown } from '../../ui/Countdown';
 import { Icon } from '../../ui/Icon';
 import { IconButton } from '../../ui/IconButton';
 import { ProbeResult, type ProbeState } from './ProbeResult';
+import type { RowDialog } from './dialogs/ProviderDialogs';
 import { QuotaCell } from './QuotaCell';
-
-export type RowDialog = 'edit' | 'rename' | 'key' | 'delete' | 'usage';
 
 /** Columns of the providers table (for the detail row's colSpan). */
 export const PROVIDER_COLUMNS = 12;

@@ -1,4 +1,4 @@
-import { useCallback, useRef, useState } from 'react';
+import { useCallback, useState } from 'react';
 import type { ProviderId } from '../../types';
 import type { Actions } from '../../hooks/useActions';
 
@@ -12,18 +12,20 @@ export interface UsageRefresh {
 
 const ALL = '\u0000all'; // not a valid provider id
 
-/** Manual usage checks from the providers table, with per-row busy state. */
+/**
+ * Manual usage checks from the providers table, with per-row busy state. `ids` (the providers that
+ * exist, for the "all" summary) should keep its identity while the set of providers is unchanged,
+ * so that `refresh` does too.
+ */
 export function useUsageRefresh(actions: Pick<Actions, 'refreshUsage'>, ids: readonly ProviderId[]): UsageRefresh {
   const [busy, setBusy] = useState<Record<string, number>>({});
-  const idsRef = useRef(ids);
-  idsRef.current = ids;
 
   const refresh = useCallback(
     async (id: ProviderId | null) => {
       const k = id ?? ALL;
       setBusy((b) => ({ ...b, [k]: (b[k] ?? 0) + 1 }));
       try {
-        await actions.refreshUsage(id, idsRef.current);
+        await actions.refreshUsage(id, ids);
       } finally {
         setBusy((b) => {
           const { [k]: n = 1, ...rest } = b;
@@ -31,7 +33,7 @@ export function useUsageRefresh(actions: Pick<Actions, 'refreshUsage'>, ids: rea
         });
       }
     },
-    [actions],
+    [actions, ids],
   );
 
   const allBusy = (busy[ALL] ?? 0) > 0;
