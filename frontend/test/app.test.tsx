@@ -191,6 +191,27 @@ describe('dashboard', () => {
     expect(document.body.textContent).not.toContain('sk-five-secret-0001');
   });
 
+  it('accepts an upper-case scheme and saves it in lower case; refuses a name over 200 characters', async () => {
+    const { backend } = await desktopApp();
+    fireEvent.click(screen.getByRole('button', { name: 'Add provider' }));
+    const dialog = screen.getByRole('dialog', { name: 'Add provider' });
+    fireEvent.change(within(dialog).getByLabelText('Provider id'), { target: { value: 'p6' } });
+    fireEvent.change(within(dialog).getByLabelText('Display name'), { target: { value: 'n'.repeat(201) } });
+    fireEvent.change(within(dialog).getByLabelText('Base URL'), { target: { value: ' HTTPS://Six.Example.com/v1 ' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Add provider' }));
+    expect(within(dialog).getByText('Keep the display name to 200 characters (it has 201)')).toBeTruthy();
+    expect(lastCall(backend, 'upsert_provider')).toBeUndefined();
+
+    fireEvent.change(within(dialog).getByLabelText('Display name'), { target: { value: 'n'.repeat(200) } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Add provider' }));
+    await screen.findByTestId('provider-row-p6');
+    expect(lastCall(backend, 'upsert_provider')?.args).toEqual({
+      provider: 'p6',
+      display_name: 'n'.repeat(200),
+      base_url: 'https://Six.Example.com/v1',
+    });
+  });
+
   it('edits, renames, sets and clears a key, disables and deletes', async () => {
     const { backend } = await desktopApp();
 

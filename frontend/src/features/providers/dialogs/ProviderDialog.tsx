@@ -1,5 +1,12 @@
 import { useState, type FormEvent } from 'react';
-import { hasErrors, validateApiKey, validateProviderForm, type FieldErrors, type ProviderFormValues } from '../../../logic/validate';
+import {
+  hasErrors,
+  normalizeBaseUrl,
+  validateApiKey,
+  validateProviderForm,
+  type FieldErrors,
+  type ProviderFormValues,
+} from '../../../logic/validate';
 import type { ProviderStatus, UpsertProviderArgs } from '../../../types';
 import type { ActionResult } from '../../../hooks/useActions';
 import { Field } from '../../../ui/Field';
@@ -46,7 +53,7 @@ export function ProviderDialog({ id, provider, existingIds, onUpsert, onSetKey, 
     const providerId = values.id.trim();
     const args: UpsertProviderArgs = { provider: providerId };
     const name = values.display_name.trim();
-    const url = values.base_url.trim();
+    const url = normalizeBaseUrl(values.base_url);
     if (adding) {
       args.base_url = url;
       if (name) args.display_name = name;

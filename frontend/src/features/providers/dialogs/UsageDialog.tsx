@@ -1,7 +1,7 @@
 import { useEffect, useId, useState, type FormEvent } from 'react';
 import { formatDateTime } from '../../../logic/format';
 import { USAGE_ADAPTERS, adapterDescription, isUsageAdapter, snapshotDetails } from '../../../logic/usage';
-import { hasErrors, validateUsageBaseUrl, validateUsageToken, type FieldErrors } from '../../../logic/validate';
+import { hasErrors, normalizeBaseUrl, validateUsageBaseUrl, validateUsageToken, type FieldErrors } from '../../../logic/validate';
 import type { Actions } from '../../../hooks/useActions';
 import type { ProviderStatus, QuotaEntry, UsageAdapter } from '../../../types';
 import { Field } from '../../../ui/Field';
@@ -55,7 +55,7 @@ export function UsageDialog({ id, provider, entry, actions, onRefresh, onClose }
     setErrors(next);
     if (hasErrors(next)) return;
 
-    const url = baseUrl.trim();
+    const url = normalizeBaseUrl(baseUrl);
     const changes: { usage_adapter?: UsageAdapter; usage_base_url?: string } = {};
     if (adapter !== provider.usage_adapter) changes.usage_adapter = adapter;
     if (url !== provider.usage_base_url) changes.usage_base_url = url;
