@@ -3,7 +3,7 @@ import { memo } from 'react';
 export type IconName =
   | 'x' | 'plus' | 'up' | 'down' | 'check' | 'copy' | 'eye' | 'eye-off' | 'rotate' | 'edit' | 'tag'
   | 'key' | 'power' | 'trash' | 'probe' | 'grip' | 'info' | 'warning' | 'error' | 'terminal' | 'refresh'
-  | 'gauge';
+  | 'gauge' | 'gear' | 'flask' | 'download' | 'link' | 'chevron-right' | 'chevron-left' | 'alert';
 
 const PATHS: Record<IconName, string[]> = {
   x: ['M6 6l12 12', 'M18 6L6 18'],
@@ -27,6 +27,16 @@ const PATHS: Record<IconName, string[]> = {
   error: ['M12 3a9 9 0 1 0 0 18 9 9 0 0 0 0-18z', 'M9 9l6 6', 'M15 9l-6 6'],
   refresh: ['M19.5 10A8 8 0 0 0 5.1 7.5', 'M4.5 3.5v4h4', 'M4.5 14a8 8 0 0 0 14.4 2.5', 'M19.5 20.5v-4h-4'],
   gauge: ['M3.6 17a9 9 0 1 1 16.8 0', 'M12 14l4.5-4.5', 'M12 12.5a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3z'],
+  gear: [
+    'M12 9a3 3 0 1 0 0 6 3 3 0 0 0 0-6z',
+    'M19.4 13.5l1.6 1.2-2 3.4-1.9-.7a7 7 0 0 1-1.7 1l-.3 2h-4l-.3-2a7 7 0 0 1-1.7-1l-1.9.7-2-3.4 1.6-1.2a7 7 0 0 1 0-3l-1.6-1.2 2-3.4 1.9.7a7 7 0 0 1 1.7-1l.3-2h4l.3 2a7 7 0 0 1 1.7 1l1.9-.7 2 3.4-1.6 1.2a7 7 0 0 1 0 3z',
+  ],
+  flask: ['M9 3h6', 'M10 3v6l-5.5 9.5A1.7 1.7 0 0 0 6 21h12a1.7 1.7 0 0 0 1.5-2.5L14 9V3', 'M7.5 15h9'],
+  download: ['M12 4v11', 'M7 10l5 5 5-5', 'M5 20h14'],
+  link: ['M10 14a4 4 0 0 0 5.7 0l3-3a4 4 0 0 0-5.7-5.7l-1 1', 'M14 10a4 4 0 0 0-5.7 0l-3 3a4 4 0 0 0 5.7 5.7l1-1'],
+  'chevron-right': ['M9 6l6 6-6 6'],
+  'chevron-left': ['M15 6l-6 6 6 6'],
+  alert: ['M12 3a9 9 0 1 0 0 18 9 9 0 0 0 0-18z', 'M12 7.5v5.5', 'M12 16.5h.01'],
   terminal: ['M4 4h16a1 1 0 0 1 1 1v14a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V5a1 1 0 0 1 1-1z', 'M7 9l3 3-3 3', 'M13 15h4'],
 };
 

@@ -1,55 +1,44 @@
-import { useEffect, useState } from 'react';
-import type { Actions } from '../../hooks/useActions';
-import type { CodexSetup } from '../../types';
+import { useState } from 'react';
+import type { CodexState } from '../../types';
 import { Badge } from '../../ui/Badge';
 import { ConfirmDialog } from '../../ui/ConfirmDialog';
 import { CopyButton } from '../../ui/CopyButton';
 import { Modal } from '../../ui/Modal';
+import type { CodexSetupStore } from './useCodexSetup';
 
 interface Props {
-  actions: Pick<Actions, 'getCodexSetup' | 'applyCodexSetup' | 'restoreCodexBackup'>;
+  codex: CodexSetupStore;
   onClose: () => void;
 }
 
-/** Shows the Codex config.toml block and auth.json, writes them, or restores the backups. */
-export function ConnectCodexDialog({ actions, onClose }: Props) {
-  const [setup, setSetup] = useState<CodexSetup | null>(null);
-  const [loadError, setLoadError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+const STATES: Record<CodexState, { label: string; tone: 'ok' | 'warn' | 'neutral'; text: string }> = {
+  connected: {
+    label: 'Connected',
+    tone: 'ok',
+    text: 'Codex uses this gateway with the current token.',
+  },
+  token_out_of_date: {
+    label: 'Token out of date',
+    tone: 'warn',
+    text: 'Codex points at this gateway, but its auth.json holds another token, so its requests are refused. Rewrite auth.json to fix it.',
+  },
+  not_connected: {
+    label: 'Not connected',
+    tone: 'neutral',
+    text: 'Codex does not use this gateway yet.',
+  },
+};
+
+/**
+ * Shows the Codex config.toml block and auth.json, where Codex stands (connected / token out of date /
+ * not connected), writes the files, or restores the backups. The opener reads the setup afresh.
+ */
+export function ConnectCodexDialog({ codex, onClose }: Props) {
   const [confirmRestore, setConfirmRestore] = useState(false);
+  const { setup, state, loadError, busy } = codex;
 
-  useEffect(() => {
-    let live = true;
-    void actions.getCodexSetup().then((r) => {
-      if (!live) return;
-      if (r.ok) setSetup(r.value);
-      else setLoadError(r.error.message);
-    });
-    return () => {
-      live = false;
-    };
-  }, [actions]);
-
-  async function apply() {
-    setBusy(true);
-    try {
-      const r = await actions.applyCodexSetup();
-      if (r.ok) setSetup(r.value);
-    } finally {
-      setBusy(false);
-    }
-  }
-
-  async function restore() {
-    setBusy(true);
-    try {
-      const r = await actions.restoreCodexBackup();
-      if (r.ok) setSetup(r.value);
-      setConfirmRestore(false);
-    } finally {
-      setBusy(false);
-    }
-  }
+  const meta = state ? STATES[state] : null;
+  const outOfDate = state === 'token_out_of_date';
 
   return (
     <Modal
@@ -70,8 +59,8 @@ export function ConnectCodexDialog({ actions, onClose }: Props) {
           <button type="button" className="btn" onClick={onClose}>
             Close
           </button>
-          <button type="button" className="btn btn--primary" disabled={busy || !setup} onClick={apply}>
-            Write Codex config
+          <button type="button" className="btn btn--primary" disabled={busy || !setup} onClick={() => void codex.apply()}>
+            {outOfDate ? 'Rewrite auth.json' : 'Write Codex config'}
           </button>
         </>
       }
@@ -80,28 +69,27 @@ export function ConnectCodexDialog({ actions, onClose }: Props) {
         <p className="text-bad" role="alert">
           {loadError}
         </p>
-      ) : !setup ? (
+      ) : !setup || !meta ? (
         <p className="muted">Loading…</p>
       ) : (
         <div className="codex">
           <dl className="kv">
             <dt>State</dt>
-            <dd data-testid="codex-configured">
-              {setup.configured ? (
-                <Badge tone="ok">Configured for this gateway</Badge>
-              ) : (
-                <Badge tone="warn">Not configured</Badge>
-              )}
+            <dd data-testid="codex-state" data-state={state}>
+              <Badge tone={meta.tone}>{meta.label}</Badge>
               {setup.has_backup ? <span className="muted"> · backup available</span> : null}
             </dd>
             <dt>Codex home</dt>
-            <dd className="mono ellipsis" title={setup.codex_home}>
+            <dd className="mono wrap-anywhere" title={setup.codex_home}>
               {setup.codex_home}
             </dd>
           </dl>
+          <p className={outOfDate ? 'codex__state codex__state--warn' : 'codex__state muted'} role={outOfDate ? 'alert' : undefined}>
+            {meta.text}
+          </p>
           <p className="muted small">
             “Write” backs up both files first, merges the block into config.toml (other settings and comments are kept)
-            and writes auth.json.
+            and writes auth.json. Rotating the gateway token later updates auth.json by itself.
           </p>
           <FileBlock path={setup.config_path} text={setup.config_block} what="config.toml block" />
           <FileBlock path={setup.auth_path} text={setup.auth_json} what="auth.json content" />
@@ -113,7 +101,10 @@ export function ConnectCodexDialog({ actions, onClose }: Props) {
           confirmLabel="Restore backup"
           danger
           onClose={() => setConfirmRestore(false)}
-          onConfirm={restore}
+          onConfirm={async () => {
+            await codex.restore();
+            setConfirmRestore(false);
+          }}
         >
           <p>config.toml and auth.json go back to the copies saved before the last write.</p>
         </ConfirmDialog>

@@ -38,8 +38,8 @@ export function GatewayToken({ token, onRotate }: Props) {
             setConfirming(false);
           }}
         >
-          <p>The current token stops working at once. Codex and any other client using it must be given the new one.</p>
-          <p>If Codex is connected, open “Connect Codex” and write the setup again afterwards.</p>
+          <p>The current token stops working at once. Any client using it must be given the new one.</p>
+          <p>If “Connect Codex” wrote Codex’s auth.json, it is rewritten with the new token (after a backup).</p>
         </ConfirmDialog>
       ) : null}
     </div>

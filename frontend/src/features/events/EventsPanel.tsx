@@ -6,10 +6,12 @@ import {
   eventProviderChoices,
   filterEvents,
   levelMeta,
+  shownLevel,
   type EventFilter,
   type LevelFilter,
 } from '../../logic/events';
 import { formatClock, formatDateTime } from '../../logic/format';
+import { nameOf, type NameMap } from '../../logic/names';
 import type { GatewayEvent } from '../../types';
 import { Icon } from '../../ui/Icon';
 
@@ -17,10 +19,12 @@ interface Props {
   events: GatewayEvent[];
   unseen: number;
   providerOrder: string[];
+  names: NameMap;
   onClearSeen: () => Promise<unknown>;
 }
 
-export function EventsPanel({ events, unseen, providerOrder, onClearSeen }: Props) {
+/** Recent events, newest first, filtered locally; providers named by display name. */
+export function EventsPanel({ events, unseen, providerOrder, names, onClearSeen }: Props) {
   const uid = useId();
   const [filter, setFilter] = useState<EventFilter>(DEFAULT_EVENT_FILTER);
   const [busy, setBusy] = useState(false);
@@ -62,7 +66,7 @@ export function EventsPanel({ events, unseen, providerOrder, onClearSeen }: Prop
             <option value={NO_PROVIDER}>Gateway (none)</option>
             {choices.map((id) => (
               <option key={id} value={id}>
-                {id}
+                {nameOf(names, id)}
               </option>
             ))}
           </select>
@@ -77,6 +81,7 @@ export function EventsPanel({ events, unseen, providerOrder, onClearSeen }: Prop
           <button
             type="button"
             className="btn btn--small"
+            title="Marks every event as seen: the unseen count goes back to 0 and seen events fade"
             disabled={busy || unseen === 0}
             onClick={async () => {
               setBusy(true);
@@ -87,7 +92,7 @@ export function EventsPanel({ events, unseen, providerOrder, onClearSeen }: Prop
               }
             }}
           >
-            Clear seen
+            Mark all as seen
           </button>
         </div>
       </div>
@@ -97,7 +102,7 @@ export function EventsPanel({ events, unseen, providerOrder, onClearSeen }: Prop
         ) : (
           <ol className="events" aria-label="Events list">
             {shown.map((e) => (
-              <EventItem key={e.id} event={e} />
+              <EventItem key={e.id} event={e} name={e.provider ? nameOf(names, e.provider) : null} />
             ))}
           </ol>
         )}
@@ -106,13 +111,14 @@ export function EventsPanel({ events, unseen, providerOrder, onClearSeen }: Prop
   );
 }
 
-const EventItem = memo(function EventItem({ event: e }: { event: GatewayEvent }) {
-  const meta = levelMeta(e.level);
+const EventItem = memo(function EventItem({ event: e, name }: { event: GatewayEvent; name: string | null }) {
+  const level = shownLevel(e);
+  const meta = levelMeta(level);
   return (
     <li
-      className={`event event--${e.level}${e.seen ? ' event--seen' : ''}`}
+      className={`event event--${level}${e.seen ? ' event--seen' : ''}`}
       data-testid={`event-${e.id}`}
-      data-level={e.level}
+      data-level={level}
       data-seen={e.seen ? 'true' : 'false'}
     >
       <time className="event__time mono" dateTime={new Date(e.unix_ms).toISOString()} title={formatDateTime(e.unix_ms)}>
@@ -122,15 +128,13 @@ const EventItem = memo(function EventItem({ event: e }: { event: GatewayEvent })
         <Icon name={meta.icon} size={12} />
         {meta.label}
       </span>
-      <span className="event__provider mono ellipsis" title={e.provider ?? 'gateway'}>
-        {e.provider ?? '—'}
+      <span className="event__provider ellipsis" title={name ?? 'the gateway'}>
+        {name ?? '—'}
       </span>
       <span className="event__kind ellipsis" title={e.kind}>
         {e.kind}
       </span>
-      <span className="event__message" title={e.message}>
-        {e.message}
-      </span>
+      <span className="event__message">{e.message}</span>
     </li>
   );
 });

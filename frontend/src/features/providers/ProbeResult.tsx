@@ -1,4 +1,4 @@
-import { formatLatency, truncate } from '../../logic/format';
+import { formatLatency } from '../../logic/format';
 import type { Probe } from '../../types';
 import { Badge } from '../../ui/Badge';
 import { IconButton } from '../../ui/IconButton';
@@ -6,10 +6,10 @@ import { IconButton } from '../../ui/IconButton';
 export type ProbeState = { loading: true } | { loading: false; result: Probe } | { loading: false; error: string };
 
 /** The last probe's outcome, shown inline in a strip under the provider's row. */
-export function ProbeResult({ id, state, onClose }: { id: string; state: ProbeState; onClose: () => void }) {
+export function ProbeResult({ id, name, state, onClose }: { id: string; name: string; state: ProbeState; onClose: () => void }) {
   return (
-    <div className="probe" role="group" aria-label={`Probe result for ${id}`} data-testid={`probe-result-${id}`}>
-      <strong className="probe__title">Probe {id}</strong>
+    <div className="probe" role="group" aria-label={`Probe result for ${name}`} data-testid={`probe-result-${id}`}>
+      <strong className="probe__title">Probe {name}</strong>
       {state.loading ? (
         <span className="muted">Probing…</span>
       ) : 'error' in state ? (
@@ -28,14 +28,12 @@ export function ProbeResult({ id, state, onClose }: { id: string; state: ProbeSt
           <span title={state.result.models.join('\n')}>
             <span className="muted">models </span>
             {state.result.models.length}
-            {state.result.models.length ? (
-              <span className="muted"> ({truncate(state.result.models.slice(0, 4).join(', '), 60)})</span>
-            ) : null}
+            {state.result.models.length ? <span className="muted"> ({state.result.models.join(', ')})</span> : null}
           </span>
           {state.result.error ? <span className="text-bad wrap probe__error">{state.result.error}</span> : null}
         </>
       )}
-      <IconButton icon="x" label={`Close probe result for ${id}`} className="probe__close" onClick={onClose} />
+      <IconButton icon="x" label={`Close probe result for ${name}`} className="probe__close" onClick={onClose} />
     </div>
   );
 }

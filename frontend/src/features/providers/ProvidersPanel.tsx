@@ -1,6 +1,7 @@
 import { useCallback, useMemo, useState } from 'react';
-import { orderedProviderIds } from '../../logic/order';
 import type { Actions } from '../../hooks/useActions';
+import { nameOf, type NameMap } from '../../logic/names';
+import { orderedProviderIds } from '../../logic/order';
 import type { Ledger, ProviderMetrics, ProviderStatus, QuotaEntry } from '../../types';
 import { Icon } from '../../ui/Icon';
 import { ProviderDialogs, type OpenDialog } from './dialogs/ProviderDialogs';
@@ -8,6 +9,7 @@ import type { RowHandlers } from './ProviderRow';
 import { ProvidersTable } from './ProvidersTable';
 import { useProbes } from './useProbes';
 import { useProviderOrder } from './useProviderOrder';
+import { useProviderTests } from './useProviderTests';
 import { useUsageRefresh } from './useUsageRefresh';
 
 interface Props {
@@ -16,6 +18,7 @@ interface Props {
   metrics: Record<string, ProviderMetrics>;
   quota: Record<string, QuotaEntry>;
   ledgers: Record<string, Ledger>;
+  names: NameMap;
   preferredProvider: string;
   activeProvider: string | null;
   manualOverride: string | null;
@@ -32,21 +35,31 @@ function useProviderIds(providerOrder: string[], providers: Record<string, Provi
   return useMemo(() => (key ? key.split('\n') : []), [key]);
 }
 
-const sameId = (id: string) => id;
+/** Results kept by id, shown only for providers that still exist (a deleted or renamed one loses its own). */
+function useLive<T>(ids: readonly string[], byId: Record<string, T>): Record<string, T> {
+  return useMemo(() => {
+    const out: Record<string, T> = {};
+    for (const id of ids) if (byId[id]) out[id] = byId[id];
+    return out;
+  }, [ids, byId]);
+}
 
-/** Providers table with its toolbar and dialogs: wires the reorder, probe, usage and dialog hooks to the views. */
+/** Providers table with its toolbar and dialogs: wires the reorder, test, probe, usage and dialog hooks to the views. */
 export function ProvidersPanel(props: Props) {
-  const { providers, actions, refresh } = props;
+  const { providers, actions, refresh, names } = props;
   const serverIds = useProviderIds(props.providerOrder, providers);
-  const order = useProviderOrder(serverIds, actions, refresh, sameId);
+  const describe = useCallback((id: string) => nameOf(names, id), [names]);
+  const order = useProviderOrder(serverIds, actions, refresh, describe);
   const probes = useProbes(actions);
+  const tests = useProviderTests(actions);
   const usage = useUsageRefresh(actions, serverIds);
   const [dialog, setDialog] = useState<OpenDialog>(null);
   const close = useCallback(() => setDialog(null), []);
 
   const { move, dragStart, dragOver, drop, dragEnd } = order;
   const { refresh: refreshUsage } = usage;
-  const { probe, close: closeProbe, byId: probeById } = probes;
+  const { probe, close: closeProbe } = probes;
+  const { test, close: closeTest, testAll } = tests;
   const handlers: RowHandlers = useMemo(
     () => ({
       move,
@@ -56,20 +69,19 @@ export function ProvidersPanel(props: Props) {
       setDisabled: (id, disabled) => void actions.setProviderDisabled(id, disabled),
       probe,
       closeProbe,
+      test,
+      closeTest,
       dragStart,
       dragOver,
       drop,
       dragEnd,
     }),
-    [move, dragStart, dragOver, drop, dragEnd, refreshUsage, actions, probe, closeProbe],
+    [move, dragStart, dragOver, drop, dragEnd, refreshUsage, actions, probe, closeProbe, test, closeTest],
   );
 
-  // Probe results are shown for providers that still exist (a deleted or renamed one loses its own).
-  const liveProbes = useMemo(() => {
-    const out: typeof probeById = {};
-    for (const id of serverIds) if (probeById[id]) out[id] = probeById[id];
-    return out;
-  }, [serverIds, probeById]);
+  const liveProbes = useLive(serverIds, probes.byId);
+  const liveTests = useLive(serverIds, tests.byId);
+  const testable = serverIds.filter((id) => !providers[id]?.disabled);
 
   return (
     <section className="card card--table" aria-label="Providers">
@@ -77,7 +89,17 @@ export function ProvidersPanel(props: Props) {
         <h2 id="providers-title" className="card__title">
           Providers <span className="muted count">{order.ids.length}</span>
         </h2>
-        <div className="toolbar">
+        <div className="toolbar toolbar--wrap">
+          <button
+            type="button"
+            className="btn btn--small"
+            disabled={tests.allBusy || testable.length === 0}
+            aria-busy={tests.allBusy || undefined}
+            title="Test every enabled provider: a streamed request, a tool call and the model list"
+            onClick={() => testAll(testable)}
+          >
+            <Icon name="flask" size={14} /> Test all
+          </button>
           <button
             type="button"
             className="btn btn--small"
@@ -102,6 +124,7 @@ export function ProvidersPanel(props: Props) {
       <ProvidersTable
         tableRef={order.tableRef}
         ids={order.ids}
+        names={names}
         providers={providers}
         metrics={props.metrics}
         quota={props.quota}
@@ -110,6 +133,7 @@ export function ProvidersPanel(props: Props) {
         activeProvider={props.activeProvider}
         manualOverride={props.manualOverride}
         probes={liveProbes}
+        tests={liveTests}
         dropHint={order.dropHint}
         isUsageBusy={usage.isBusy}
         handlers={handlers}
@@ -118,6 +142,7 @@ export function ProvidersPanel(props: Props) {
         dialog={dialog}
         providers={providers}
         quota={props.quota}
+        names={names}
         existingIds={serverIds}
         actions={actions}
         onRefreshUsage={handlers.refreshUsage}

@@ -1,12 +1,15 @@
 import type { RefObject } from 'react';
+import { nameOf, type NameMap } from '../../logic/names';
 import type { Ledger, ProviderMetrics, ProviderStatus, QuotaEntry } from '../../types';
 import type { ProbeState } from './ProbeResult';
 import { PROVIDER_COLUMNS, ProviderRow, type RowHandlers } from './ProviderRow';
 import type { DropHint } from './useProviderOrder';
+import type { TestState } from './useProviderTests';
 
 interface Props {
   tableRef: RefObject<HTMLTableElement | null>;
   ids: readonly string[];
+  names: NameMap;
   providers: Record<string, ProviderStatus>;
   metrics: Record<string, ProviderMetrics>;
   quota: Record<string, QuotaEntry>;
@@ -15,28 +18,27 @@ interface Props {
   activeProvider: string | null;
   manualOverride: string | null;
   probes: Record<string, ProbeState>;
+  tests: Record<string, TestState>;
   dropHint: DropHint;
   isUsageBusy: (id: string) => boolean;
   handlers: RowHandlers;
 }
 
-/** The providers table: header, one memoised row per provider in order, or the empty state. */
+/**
+ * The providers table: six columns whose cells stack their details (name, id, key and full base URL;
+ * health, test and last error; traffic; quota and tokens since the check), so it narrows to 720 px by
+ * wrapping instead of clipping.
+ */
 export function ProvidersTable({ tableRef, ...p }: Props) {
   return (
-    <div className="table-scroll">
+    <div className="table-wrap">
       <table ref={tableRef} className="ptable" aria-label="Providers">
         <colgroup>
           <col className="c-order" />
           <col className="c-name" />
-          <col className="c-url" />
           <col className="c-health" />
-          <col className="c-fails" />
-          <col className="c-error" />
-          <col className="c-req" />
-          <col className="c-tokens" />
+          <col className="c-traffic" />
           <col className="c-quota" />
-          <col className="c-ledger" />
-          <col className="c-key" />
           <col className="c-actions" />
         </colgroup>
         <thead>
@@ -45,25 +47,13 @@ export function ProvidersTable({ tableRef, ...p }: Props) {
               <span className="sr-only">Order</span>
             </th>
             <th scope="col">Provider</th>
-            <th scope="col">Base URL</th>
             <th scope="col">Health</th>
-            <th scope="col" className="num" title="Consecutive failures">
-              Fails
+            <th scope="col" className="num" title="Requests served / failed, and tokens served">
+              Traffic
             </th>
-            <th scope="col">Last error</th>
-            <th scope="col" className="num" title="Requests ok / errors">
-              Req ok/err
-            </th>
-            <th scope="col" className="num">
-              Tokens
-            </th>
-            <th scope="col" title="What the provider's usage panel says is left">
+            <th scope="col" title="What the provider's usage panel says is left, and tokens served since that check">
               Quota
             </th>
-            <th scope="col" className="num" title="Tokens served since the last successful usage check">
-              Since check
-            </th>
-            <th scope="col">Key</th>
             <th scope="col">
               <span className="sr-only">Actions</span>
             </th>
@@ -81,6 +71,7 @@ export function ProvidersTable({ tableRef, ...p }: Props) {
               <ProviderRow
                 key={id}
                 id={id}
+                name={nameOf(p.names, id)}
                 provider={p.providers[id]}
                 metrics={p.metrics[id]}
                 quota={p.quota[id]}
@@ -92,6 +83,7 @@ export function ProvidersTable({ tableRef, ...p }: Props) {
                 isActive={id === p.activeProvider}
                 isLocked={id === p.manualOverride}
                 probe={p.probes[id]}
+                test={p.tests[id]}
                 dropHint={p.dropHint && p.dropHint.id === id ? p.dropHint.place : null}
                 handlers={p.handlers}
               />

@@ -7,6 +7,7 @@ import { IconButton } from '../../ui/IconButton';
 
 interface Props {
   id: string;
+  name: string;
   entry: QuotaEntry | undefined;
   busy: boolean;
   onRefresh: (id: string) => void;
@@ -18,7 +19,7 @@ interface Props {
  * The providers table's quota cell: what is left, an "exhausted" badge, the latest check's error
  * as an icon (the last good reading stays beside it), and the refresh button.
  */
-export const QuotaCell = memo(function QuotaCell({ id, entry, busy, onRefresh, onOpen }: Props) {
+export const QuotaCell = memo(function QuotaCell({ id, name, entry, busy, onRefresh, onOpen }: Props) {
   const cell = quotaCell(entry);
   const errorTitle = cell.error
     ? `Last usage check failed${cell.errorAt ? ` at ${formatDateTime(cell.errorAt)}` : ''}: ${cell.error}`
@@ -35,7 +36,7 @@ export const QuotaCell = memo(function QuotaCell({ id, entry, busy, onRefresh, o
               type="button"
               className="quota__error"
               title={errorTitle}
-              aria-label={`Usage check failed for ${id}: ${truncate(cell.error, 120)}`}
+              aria-label={`Usage check failed for ${name}: ${truncate(cell.error, 120)}`}
               data-testid={`quota-error-${id}`}
               onClick={() => onOpen(id)}
             >
@@ -55,7 +56,7 @@ export const QuotaCell = memo(function QuotaCell({ id, entry, busy, onRefresh, o
       </div>
       <IconButton
         icon="refresh"
-        label={`Refresh usage for ${id}`}
+        label={`Refresh usage for ${name}`}
         className={busy ? 'icon-btn--busy' : undefined}
         aria-busy={busy || undefined}
         disabled={busy}

@@ -2,6 +2,7 @@ import { memo, useState } from 'react';
 import { Bar, BarChart, CartesianGrid, Legend, Tooltip, XAxis, YAxis } from 'recharts';
 import { PERCENTILE_COLORS, percentileRows } from '../../logic/analytics';
 import { formatLatency } from '../../logic/format';
+import { nameOf, type NameMap } from '../../logic/names';
 import type { Analytics, ProviderId } from '../../types';
 import { AXIS_TICK, ChartFrame, LEGEND_STYLE, TOOLTIP_STYLE } from './charts';
 
@@ -12,9 +13,17 @@ const MEASURES: { value: Measure; label: string }[] = [
 ];
 
 /** p50/p90/p99 per provider as grouped bars; latency of its own attempts, or time to first byte. */
-export const LatencyChart = memo(function LatencyChart({ data, ids }: { data: Analytics; ids: readonly ProviderId[] }) {
+export const LatencyChart = memo(function LatencyChart({
+  data,
+  ids,
+  names,
+}: {
+  data: Analytics;
+  ids: readonly ProviderId[];
+  names: NameMap;
+}) {
   const [measure, setMeasure] = useState<Measure>('latency_ms');
-  const rows = percentileRows(data, ids, measure);
+  const rows = percentileRows(data, ids, measure).map((r) => ({ ...r, name: nameOf(names, r.provider) }));
   return (
     <ChartFrame
       testId="usage-chart-latency"
@@ -38,7 +47,7 @@ export const LatencyChart = memo(function LatencyChart({ data, ids }: { data: An
     >
       <BarChart data={rows} margin={{ top: 6, right: 8, bottom: 0, left: 0 }} barCategoryGap="24%">
         <CartesianGrid vertical={false} strokeDasharray="3 3" />
-        <XAxis dataKey="provider" tick={AXIS_TICK} tickLine={false} />
+        <XAxis dataKey="name" tick={AXIS_TICK} tickLine={false} interval={0} />
         <YAxis
           width={52}
           tick={AXIS_TICK}

@@ -2,6 +2,7 @@ import { memo } from 'react';
 import { Bar, CartesianGrid, ComposedChart, Legend, Line, Tooltip, XAxis, YAxis } from 'recharts';
 import { ERROR_COLOR, formatInt, type ChartRow, type SeriesMetric } from '../../logic/analytics';
 import { formatCount } from '../../logic/format';
+import { nameOf, type NameMap } from '../../logic/names';
 import type { ProviderId } from '../../types';
 import { AXIS_TICK, ChartFrame, LEGEND_STYLE, TOOLTIP_STYLE } from './charts';
 
@@ -11,15 +12,16 @@ interface Props {
   metric: SeriesMetric;
   rows: ChartRow[];
   ids: readonly ProviderId[];
+  names: NameMap;
   colors: Record<ProviderId, string>;
   empty?: string | null;
 }
 
 /**
- * Stacked bars per provider over time (tokens served, or attempts); the requests chart adds a line
- * of failed attempts across all providers.
+ * Stacked bars per provider over time (tokens served, or attempts); the attempts chart adds a line
+ * of failed attempts across all providers. Legends name providers by display name.
  */
-export const TrafficChart = memo(function TrafficChart({ testId, title, metric, rows, ids, colors, empty }: Props) {
+export const TrafficChart = memo(function TrafficChart({ testId, title, metric, rows, ids, names, colors, empty }: Props) {
   return (
     <ChartFrame testId={testId} title={title} empty={empty}>
       <ComposedChart data={rows} margin={{ top: 6, right: 8, bottom: 0, left: 0 }} barCategoryGap="18%">
@@ -38,7 +40,7 @@ export const TrafficChart = memo(function TrafficChart({ testId, title, metric, 
         {ids.map((id) => (
           <Bar
             key={id}
-            name={id}
+            name={nameOf(names, id)}
             dataKey={(row: ChartRow) => row.values[id] ?? 0}
             stackId={metric}
             fill={colors[id]}
@@ -47,7 +49,7 @@ export const TrafficChart = memo(function TrafficChart({ testId, title, metric, 
         ))}
         {metric === 'requests' ? (
           <Line
-            name="errors"
+            name="failed attempts"
             dataKey="errors"
             type="linear"
             stroke={ERROR_COLOR}

@@ -1,10 +1,12 @@
 import { memo } from 'react';
 import { errorRate, formatInt } from '../../logic/analytics';
 import { formatLatency } from '../../logic/format';
+import { nameOf, type NameMap } from '../../logic/names';
 import type { ProviderId, TrafficStats } from '../../types';
 
 interface Props {
   ids: readonly ProviderId[];
+  names: NameMap;
   providers: Record<ProviderId, TrafficStats>;
   colors: Record<ProviderId, string>;
 }
@@ -15,20 +17,20 @@ const P = ['p50', 'p90', 'p99'] as const;
  * Per provider: attempts (a failover counts one failed attempt for one provider and one served
  * for the next), tokens it served, and its own latency and TTFB percentiles.
  */
-export const UsageProviderTable = memo(function UsageProviderTable({ ids, providers, colors }: Props) {
+export const UsageProviderTable = memo(function UsageProviderTable({ ids, names, providers, colors }: Props) {
   return (
-    <div className="table-scroll">
+    <div className="table-wrap">
       <table className="utable" aria-label="Usage by provider">
         <thead>
           <tr>
             <th scope="col" rowSpan={2}>
               Provider
             </th>
-            <th scope="col" rowSpan={2} className="num" title="Attempts sent to this provider">
-              Requests
+            <th scope="col" rowSpan={2} className="num" title="Attempts sent to this provider (a failover is one attempt at each provider tried)">
+              Attempts
             </th>
             <th scope="col" rowSpan={2} className="num" title="Attempts that failed at this provider">
-              Errors
+              Failed
             </th>
             <th scope="colgroup" colSpan={3} className="center">
               Tokens
@@ -68,9 +70,9 @@ export const UsageProviderTable = memo(function UsageProviderTable({ ids, provid
             if (!s) return null;
             return (
               <tr key={id} data-testid={`usage-provider-row-${id}`} data-provider-id={id}>
-                <th scope="row">
+                <th scope="row" className="utable__name">
                   <span className="swatch" style={{ background: colors[id] }} aria-hidden="true" />
-                  <code className="mono">{id}</code>
+                  {nameOf(names, id)}
                 </th>
                 <td className="num" data-col="requests">
                   {formatInt(s.requests)}

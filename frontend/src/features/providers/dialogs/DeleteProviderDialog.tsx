@@ -1,19 +1,18 @@
 import type { ActionResult } from '../../../hooks/useActions';
-import type { ProviderStatus } from '../../../types';
 import { ConfirmDialog } from '../../../ui/ConfirmDialog';
 
 interface Props {
   id: string;
-  provider: ProviderStatus;
+  name: string;
   onDelete: (id: string) => Promise<ActionResult<unknown>>;
   onClose: () => void;
 }
 
 /** "Delete <id>?" — closes once the backend has removed the provider. */
-export function DeleteProviderDialog({ id, provider, onDelete, onClose }: Props) {
+export function DeleteProviderDialog({ id, name, onDelete, onClose }: Props) {
   return (
     <ConfirmDialog
-      title={`Delete ${id}?`}
+      title={`Delete ${name}?`}
       confirmLabel="Delete provider"
       danger
       onClose={onClose}
@@ -23,8 +22,8 @@ export function DeleteProviderDialog({ id, provider, onDelete, onClose }: Props)
       }}
     >
       <p>
-        <strong>{provider.display_name}</strong> ({id}) and its key, health, metrics and history are removed. This
-        cannot be undone.
+        <strong>{name}</strong> (id <code className="mono">{id}</code>) and its key, health, metrics and history are
+        removed. This cannot be undone.
       </p>
     </ConfirmDialog>
   );

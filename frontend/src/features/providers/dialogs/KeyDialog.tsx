@@ -7,6 +7,7 @@ import { Modal } from '../../../ui/Modal';
 
 interface Props {
   id: string;
+  name: string;
   provider: ProviderStatus;
   onSetKey: (id: string, key: string) => Promise<ActionResult<unknown>>;
   onClearKey: (id: string) => Promise<ActionResult<unknown>>;
@@ -14,7 +15,7 @@ interface Props {
 }
 
 /** Set or clear a provider's API key. The key is write-only: only `key_preview` is ever shown. */
-export function KeyDialog({ id, provider, onSetKey, onClearKey, onClose }: Props) {
+export function KeyDialog({ id, name, provider, onSetKey, onClearKey, onClose }: Props) {
   const [key, setKey] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -45,7 +46,7 @@ export function KeyDialog({ id, provider, onSetKey, onClearKey, onClose }: Props
 
   return (
     <Modal
-      title={`API key for ${id}`}
+      title={`API key for ${name}`}
       size="sm"
       onClose={onClose}
       footer={

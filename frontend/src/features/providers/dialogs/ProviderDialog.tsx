@@ -1,146 +1,167 @@
-import { useState, type FormEvent } from 'react';
-import {
-  hasErrors,
-  normalizeBaseUrl,
-  validateApiKey,
-  validateProviderForm,
-  type FieldErrors,
-  type ProviderFormValues,
-} from '../../../logic/validate';
-import type { ProviderStatus, UpsertProviderArgs } from '../../../types';
-import type { ActionResult } from '../../../hooks/useActions';
+import { useId } from 'react';
+import { ANY_MODEL } from '../../../logic/modelMap';
+import { PROVIDER_TEMPLATES, templateById, type TemplateId } from '../../../logic/templates';
 import { Field } from '../../../ui/Field';
+import { IconButton } from '../../../ui/IconButton';
+import { Icon } from '../../../ui/Icon';
 import { Modal } from '../../../ui/Modal';
+import { useProviderForm, type ProviderForm, type ProviderFormDeps } from './useProviderForm';
 
-interface Props {
-  /** null: add a new provider. */
-  id: string | null;
-  provider: ProviderStatus | null;
-  existingIds: readonly string[];
-  onUpsert: (args: UpsertProviderArgs) => Promise<ActionResult<unknown>>;
-  onSetKey: (id: string, key: string) => Promise<ActionResult<unknown>>;
-  onClose: () => void;
-}
-
-type Errors = FieldErrors<keyof ProviderFormValues | 'key'>;
-
-/** Add a provider (id, name, URL, optional key) or edit one's display name and base URL. */
-export function ProviderDialog({ id, provider, existingIds, onUpsert, onSetKey, onClose }: Props) {
-  const adding = id === null;
-  const [values, setValues] = useState<ProviderFormValues>({
-    id: id ?? '',
-    display_name: provider?.display_name ?? '',
-    base_url: provider?.base_url ?? '',
-  });
-  const [key, setKey] = useState('');
-  const [errors, setErrors] = useState<Errors>({});
-  const [busy, setBusy] = useState(false);
-
-  function validate(): Errors {
-    const e: Errors = validateProviderForm(values, existingIds, id);
-    if (adding && key.trim()) {
-      const keyError = validateApiKey(key);
-      if (keyError) e.key = keyError;
-    }
-    return e;
-  }
-
-  async function submit(ev: FormEvent) {
-    ev.preventDefault();
-    const e = validate();
-    setErrors(e);
-    if (hasErrors(e)) return;
-    const providerId = values.id.trim();
-    const args: UpsertProviderArgs = { provider: providerId };
-    const name = values.display_name.trim();
-    const url = normalizeBaseUrl(values.base_url);
-    if (adding) {
-      args.base_url = url;
-      if (name) args.display_name = name;
-    } else {
-      if (name !== provider?.display_name) args.display_name = name;
-      if (url !== provider?.base_url) args.base_url = url;
-      if (Object.keys(args).length === 1) return onClose();
-    }
-    setBusy(true);
-    try {
-      const r = await onUpsert(args);
-      if (!r.ok) return; // the toast shows why; keep the dialog open
-      if (adding && key.trim()) {
-        const k = await onSetKey(providerId, key.trim());
-        if (!k.ok) return;
-      }
-      onClose();
-    } finally {
-      setBusy(false);
-    }
-  }
-
-  const set = (k: keyof ProviderFormValues) => (e: { target: { value: string } }) => {
-    setValues((v) => ({ ...v, [k]: e.target.value }));
-    if (errors[k]) setErrors((x) => ({ ...x, [k]: undefined }));
-  };
+/**
+ * Add a provider (template, id, name, URL, optional key, model map) or edit one's display name,
+ * base URL and model map.
+ */
+export function ProviderDialog(props: ProviderFormDeps) {
+  const uid = useId();
+  const form = useProviderForm(props);
+  const { adding, values, errors } = form;
+  const template = templateById(form.template);
+  const title = adding ? 'Add provider' : `Edit ${props.provider?.display_name || props.id}`;
 
   return (
     <Modal
-      title={adding ? 'Add provider' : `Edit ${id}`}
-      onClose={onClose}
+      title={title}
+      onClose={props.onClose}
       footer={
         <>
-          <button type="button" className="btn" onClick={onClose}>
+          <button type="button" className="btn" onClick={props.onClose}>
             Cancel
           </button>
-          <button type="submit" form="provider-form" className="btn btn--primary" disabled={busy}>
+          <button type="submit" form={`${uid}-form`} className="btn btn--primary" disabled={form.busy}>
             {adding ? 'Add provider' : 'Save changes'}
           </button>
         </>
       }
     >
-      <form id="provider-form" className="form" onSubmit={submit} noValidate>
+      <form id={`${uid}-form`} className="form" onSubmit={(e) => void form.submit(e)} noValidate>
+        {adding ? null : (
+          <p className="muted small">
+            Provider id <code className="mono">{props.id}</code> (changed with “Change id” in its row)
+          </p>
+        )}
         {adding ? (
           <Field
             label="Provider id"
             value={values.id}
-            onChange={set('id')}
+            onChange={(e) => form.setField('id', e.target.value)}
             error={errors.id}
             autoComplete="off"
             spellCheck={false}
-            hint="Letters, digits, _ . -; used in logs and config"
+            hint="Letters, digits, _ . -; used in config.toml and logs"
           />
         ) : null}
         <Field
           label="Display name"
           value={values.display_name}
-          onChange={set('display_name')}
+          onChange={(e) => form.setField('display_name', e.target.value)}
           error={errors.display_name}
           autoComplete="off"
           placeholder={adding ? 'Defaults to the id' : undefined}
+          hint="How the provider is named everywhere in the app (up to 200 characters)"
         />
+        {adding ? (
+          <div className="field">
+            <label htmlFor={`${uid}-template`}>Template</label>
+            <select
+              id={`${uid}-template`}
+              value={form.template}
+              aria-describedby={`${uid}-template-hint`}
+              onChange={(e) => form.pickTemplate(e.target.value as TemplateId)}
+            >
+              {PROVIDER_TEMPLATES.map((t) => (
+                <option key={t.id} value={t.id}>
+                  {t.label}
+                </option>
+              ))}
+            </select>
+            <span id={`${uid}-template-hint`} className="field-hint">
+              {template.hint}
+              {template.usageAdapter ? ` Usage adapter: ${template.usageAdapter}.` : ''}
+            </span>
+          </div>
+        ) : null}
         <Field
           label="Base URL"
           value={values.base_url}
-          onChange={set('base_url')}
+          onChange={(e) => form.setField('base_url', e.target.value)}
           error={errors.base_url}
           autoComplete="off"
           spellCheck={false}
           placeholder="https://relay.example.com/v1"
           inputMode="url"
+          hint={
+            form.noPath ? (
+              <span className="text-warn" data-testid="base-url-no-path">
+                This URL has no path: most providers expect …/v1 (e.g. {values.base_url.trim().replace(/\/+$/, '')}/v1).
+                /responses and /models are appended to it.
+              </span>
+            ) : (
+              '/responses and /models are appended to it'
+            )
+          }
         />
         {adding ? (
           <Field
             label="API key (optional)"
             type="password"
-            value={key}
-            onChange={(e) => {
-              setKey(e.target.value);
-              if (errors.key) setErrors((x) => ({ ...x, key: undefined }));
-            }}
+            value={form.key}
+            onChange={(e) => form.setKey(e.target.value)}
             error={errors.key}
             autoComplete="off"
             hint="Stored by the gateway; only a preview is ever shown again"
           />
         ) : null}
+        <ModelMapEditor form={form} uid={uid} />
       </form>
     </Modal>
+  );
+}
+
+function ModelMapEditor({ form, uid }: { form: ProviderForm; uid: string }) {
+  return (
+    <fieldset className="modelmap" aria-describedby={`${uid}-mm-hint`}>
+      <legend>Model map</legend>
+      <p id={`${uid}-mm-hint`} className="field-hint">
+        The model Codex asks for → the model this provider should get. {ANY_MODEL} stands for any other model. Empty:
+        models are passed through unchanged.
+      </p>
+      {form.rows.length ? (
+        <div className="modelmap__rows" role="list">
+          {form.rows.map((row, i) => {
+            const e = form.mapErrors[row.key];
+            return (
+              <div key={row.key} className="modelmap__row" role="listitem">
+                <input
+                  aria-label={`Requested model ${i + 1}`}
+                  placeholder="gpt-5.5 or *"
+                  value={row.from}
+                  spellCheck={false}
+                  aria-invalid={e?.from ? true : undefined}
+                  onChange={(ev) => form.setRow(row.key, 'from', ev.target.value)}
+                />
+                <Icon name="chevron-right" size={14} />
+                <input
+                  aria-label={`Provider model ${i + 1}`}
+                  placeholder="openai/gpt-5.5"
+                  value={row.to}
+                  spellCheck={false}
+                  aria-invalid={e?.to ? true : undefined}
+                  onChange={(ev) => form.setRow(row.key, 'to', ev.target.value)}
+                />
+                <IconButton icon="x" label={`Remove mapping ${i + 1}`} onClick={() => form.removeRow(row.key)} />
+                {e ? (
+                  <span className="field-error modelmap__error" role="alert">
+                    {[e.from, e.to].filter(Boolean).join('; ')}
+                  </span>
+                ) : null}
+              </div>
+            );
+          })}
+        </div>
+      ) : null}
+      <button type="button" className="btn btn--small" onClick={form.addRow}>
+        <Icon name="plus" size={14} /> Add mapping
+      </button>
+    </fieldset>
   );
 }

@@ -1,4 +1,5 @@
 import type { Actions } from '../../../hooks/useActions';
+import { nameOf, type NameMap } from '../../../logic/names';
 import type { ProviderStatus, QuotaEntry } from '../../../types';
 import { DeleteProviderDialog } from './DeleteProviderDialog';
 import { KeyDialog } from './KeyDialog';
@@ -13,6 +14,7 @@ interface Props {
   dialog: OpenDialog;
   providers: Record<string, ProviderStatus>;
   quota: Record<string, QuotaEntry>;
+  names: NameMap;
   existingIds: readonly string[];
   actions: Actions;
   /** Check a provider's usage again (after its usage settings changed). */
@@ -21,7 +23,7 @@ interface Props {
 }
 
 /** The one provider dialog that is open, if any. A row dialog closes itself when its provider is gone. */
-export function ProviderDialogs({ dialog, providers, quota, existingIds, actions, onRefreshUsage, onClose }: Props) {
+export function ProviderDialogs({ dialog, providers, quota, names, existingIds, actions, onRefreshUsage, onClose }: Props) {
   if (!dialog) return null;
   if (dialog.kind === 'add') {
     return (
@@ -38,6 +40,7 @@ export function ProviderDialogs({ dialog, providers, quota, existingIds, actions
   const { id } = dialog;
   const provider = providers[id];
   if (!provider) return null;
+  const name = nameOf(names, id);
   switch (dialog.kind) {
     case 'edit':
       return (
@@ -51,11 +54,12 @@ export function ProviderDialogs({ dialog, providers, quota, existingIds, actions
         />
       );
     case 'rename':
-      return <RenameDialog id={id} existingIds={existingIds} onRename={actions.renameProvider} onClose={onClose} />;
+      return <RenameDialog id={id} name={name} existingIds={existingIds} onRename={actions.renameProvider} onClose={onClose} />;
     case 'key':
       return (
         <KeyDialog
           id={id}
+          name={name}
           provider={provider}
           onSetKey={actions.setProviderKey}
           onClearKey={actions.clearProviderKey}
@@ -66,6 +70,7 @@ export function ProviderDialogs({ dialog, providers, quota, existingIds, actions
       return (
         <UsageDialog
           id={id}
+          name={name}
           provider={provider}
           entry={quota[id]}
           actions={actions}
@@ -74,6 +79,6 @@ export function ProviderDialogs({ dialog, providers, quota, existingIds, actions
         />
       );
     case 'delete':
-      return <DeleteProviderDialog id={id} provider={provider} onDelete={actions.deleteProvider} onClose={onClose} />;
+      return <DeleteProviderDialog id={id} name={name} onDelete={actions.deleteProvider} onClose={onClose} />;
   }
 }

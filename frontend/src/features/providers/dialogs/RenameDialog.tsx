@@ -6,12 +6,14 @@ import { Modal } from '../../../ui/Modal';
 
 interface Props {
   id: string;
+  name: string;
   existingIds: readonly string[];
   onRename: (id: string, newId: string) => Promise<ActionResult<unknown>>;
   onClose: () => void;
 }
 
-export function RenameDialog({ id, existingIds, onRename, onClose }: Props) {
+/** Change a provider's id (its display name is edited in the Edit dialog). */
+export function RenameDialog({ id, name, existingIds, onRename, onClose }: Props) {
   const [value, setValue] = useState(id);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -34,7 +36,7 @@ export function RenameDialog({ id, existingIds, onRename, onClose }: Props) {
 
   return (
     <Modal
-      title={`Rename ${id}`}
+      title={`Change the id of ${name}`}
       size="sm"
       onClose={onClose}
       footer={
@@ -43,7 +45,7 @@ export function RenameDialog({ id, existingIds, onRename, onClose }: Props) {
             Cancel
           </button>
           <button type="submit" form="rename-form" className="btn btn--primary" disabled={busy}>
-            Rename
+            Change id
           </button>
         </>
       }
@@ -59,7 +61,7 @@ export function RenameDialog({ id, existingIds, onRename, onClose }: Props) {
           error={error}
           autoComplete="off"
           spellCheck={false}
-          hint="Key, health, metrics, history and routing references move with it"
+          hint="Used in config.toml and logs. Key, health, metrics, history and routing references move with it"
         />
       </form>
     </Modal>

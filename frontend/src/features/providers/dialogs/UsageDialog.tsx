@@ -9,6 +9,7 @@ import { Modal } from '../../../ui/Modal';
 
 interface Props {
   id: string;
+  name: string;
   provider: ProviderStatus;
   entry: QuotaEntry | undefined;
   actions: Pick<Actions, 'upsertProvider' | 'setUsageToken' | 'clearUsageToken' | 'getConfig'>;
@@ -23,7 +24,7 @@ type Errors = FieldErrors<'baseUrl' | 'token'>;
  * How a provider's usage is read: adapter, usage base URL and usage token (write-only), with the
  * last reading: which adapter answered, whether detection found it, and the base that worked.
  */
-export function UsageDialog({ id, provider, entry, actions, onRefresh, onClose }: Props) {
+export function UsageDialog({ id, name, provider, entry, actions, onRefresh, onClose }: Props) {
   const uid = useId();
   const [adapter, setAdapter] = useState<UsageAdapter>(
     isUsageAdapter(provider.usage_adapter) ? provider.usage_adapter : '',
@@ -97,7 +98,7 @@ export function UsageDialog({ id, provider, entry, actions, onRefresh, onClose }
 
   return (
     <Modal
-      title={`Usage settings for ${id}`}
+      title={`Usage settings for ${name}`}
       onClose={onClose}
       footer={
         <>
@@ -115,7 +116,7 @@ export function UsageDialog({ id, provider, entry, actions, onRefresh, onClose }
         </>
       }
     >
-      <section className="usage-reading" aria-label={`Last usage reading of ${id}`} data-testid={`usage-reading-${id}`}>
+      <section className="usage-reading" aria-label={`Last usage reading of ${name}`} data-testid={`usage-reading-${id}`}>
         {snapshot ? (
           <dl className="kv kv--wide">
             <dt>Adapter</dt>
