@@ -74,7 +74,7 @@ async def test_secrets_file_is_private(tmp_path):
 async def test_no_secret_leaks_into_logs_events_status_request_log_errors_or_crashes(fakes, gateway, monkeypatch):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, keys={"p1": PROVIDER_KEY, "p2": PROVIDER_KEY + "-2"})
-    listener = setup_logging(gw.rt, console=False)
+    listener = setup_logging(gw.services, console=False)
     try:
         await gw.api("set_usage_token", provider="p1", token=USAGE_TOKEN)
         p1.always(echoing_401())
@@ -91,7 +91,7 @@ async def test_no_secret_leaks_into_logs_events_status_request_log_errors_or_cra
         monkeypatch.setattr("api_router.gateway.routes.build_status", crash)
         replies.append(await gw.request("GET", "/status"))
         monkeypatch.undo()
-        gw.rt.store.flush()
+        gw.services.store.flush()
     finally:
         listener.stop()
 
@@ -99,11 +99,11 @@ async def test_no_secret_leaks_into_logs_events_status_request_log_errors_or_cra
     everything = {
         "client replies": "\n".join(r.body.decode("utf-8", "replace") for r in replies),
         "probe": json.dumps(probe),
-        "log file": (gw.rt.paths.data / "api-router.log").read_text(),
+        "log file": (gw.services.paths.data / "api-router.log").read_text(),
         "events": json.dumps((await gw.api("list_events", limit=5000))["events"]),
-        "status": json.dumps(build_status(gw.rt)),
+        "status": json.dumps(build_status(gw.services)),
         "config": json.dumps(await gw.api("get_config")),
-        "store": "\n".join(sqlite3.connect(gw.rt.store.path).iterdump()),
+        "store": "\n".join(sqlite3.connect(gw.services.store.path).iterdump()),
         "request log": json.dumps(await gw.api("get_request_log")),
     }
     assert "boom with" in everything["log file"]  # the crash was logged, with a traceback...

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from api_router.config import Config
 from api_router.secrets import Secrets
-from api_router.store import Store, now_ms
+from api_router.records import now_ms
+from api_router.store import Store
 
 if TYPE_CHECKING:
     import httpx
@@ -103,6 +104,20 @@ class Quota:
         with self._lock:
             return {pid: {**entry, "skipped": pid in self._exhausted, "adapter_hint": self._hints.get(pid)}
                     for pid, entry in self._entries.items()}
+
+    def left_percent(self, provider: str) -> float | None:
+        """The share of quota or budget left according to the last reading, when it says."""
+        with self._lock:
+            entry = self._entries.get(provider)
+        snapshot = entry.get("snapshot") if entry else None
+        if not isinstance(snapshot, dict):
+            return None
+        if "left_percent" not in snapshot:  # a reading stored before this field existed
+            from api_router.usage.model import UsageSnapshot, left_percent
+
+            return left_percent(UsageSnapshot.from_json(snapshot))
+        value = snapshot["left_percent"]
+        return float(value) if isinstance(value, (int, float)) else None
 
     def ledgers_json(self) -> dict[str, Any]:
         with self._lock:
@@ -191,7 +206,8 @@ class Quota:
         self._refresher = None
 
     def _on_result(self, provider: str, snapshot: UsageSnapshot | None, error: str | None) -> None:
-        assert self._refresher is not None
+        if self._refresher is None:  # the gateway stopped while this check was under way
+            return
         entry = self._refresher.entry(provider)
         if entry is None:
             return

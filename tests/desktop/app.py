@@ -117,7 +117,7 @@ def check_lifecycle(session: XSession, app: App, *, screenshot: str | None = Non
         assert result.get("error") is None, result
         assert result["href"] == f"http://127.0.0.1:{app.port}/?desktop=1"
         assert result["status"] == {"version": result["status"]["version"], "port": app.port}
-        assert result["ui"] == {"start_hidden": True}
+        assert result["ui"]["start_hidden"] is True
         assert result["refused"] == "unknown provider 'no-such-provider'"
         assert {"get_status", "set_manual_override", "get_codex_setup"} <= set(result["methods"])
     assert session.app_windows(visible=False), "the window should exist, unmapped"

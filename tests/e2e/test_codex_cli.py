@@ -59,7 +59,7 @@ async def test_plain_turn(codex_setup):
     body = sent.json
     assert body["stream"] is True and body["store"] is False and body["prompt_cache_key"] == result.thread_id
     assert p2.calls == 0
-    log = gw.rt.store.request_log()[0]
+    log = gw.services.store.request_log()[0]
     assert log["session_id"] == result.thread_id and log["provider"] == "p1" and log["status"] == 200
 
 
@@ -71,7 +71,7 @@ async def test_turn_with_preferred_provider_down(codex_setup):
     assert result.agent_text == "The fallback answered"
     assert p1.calls == 1 and p2.calls == 1
     assert p1.requests[0].raw == p2.requests[0].raw  # the same request, untouched, to the next provider
-    status = gw.rt.router.active
+    status = gw.services.router.active
     assert status[0] == "p2" and "HTTP 503: maintenance" in status[1]
 
 
@@ -100,10 +100,10 @@ async def test_resume_after_restart_without_ownership_knowledge_retries_once(cod
     p2.always(strict_about_sealed_reasoning("p2 took over"))
     first = await run(codex, "start")
     # Forget who sealed what (as if the store had been lost), then lose p1.
-    gw.rt.store.reasoning_owners(first.thread_id).clear()
+    gw.services.continuity.index.sealed_owners(first.thread_id).clear()  # type: ignore[attr-defined]
     p1.always(fp.status(503))
     second = await run(codex, "go on", resume=first.thread_id)
     assert second.agent_text == "p2 took over"
     assert p2.calls == 2  # rejected once for p1's reasoning, then accepted without it
-    attempts = gw.rt.store.request_log()[0]["attempts"]
+    attempts = gw.services.store.request_log()[0]["attempts"]
     assert [a["outcome"] for a in attempts] == ["provider_failure", "retry", "ok"]

@@ -38,7 +38,7 @@ class Before:
 
 def before(gw: Harness, fakes: dict[str, fp.FakeProvider]) -> Before:
     """Counters now, so a later check can look at one request only."""
-    return Before({n: f.calls for n, f in fakes.items()}, gw.rt.store.metrics())
+    return Before({n: f.calls for n, f in fakes.items()}, gw.services.store.metrics())
 
 
 def check(gw: Harness, reply: Reply, expect: Expect, fakes: dict[str, fp.FakeProvider], *, stream: bool,
@@ -54,7 +54,7 @@ def check(gw: Harness, reply: Reply, expect: Expect, fakes: dict[str, fp.FakePro
         assert reply.json["status"] == "completed" and reply.text
     else:
         assert set(reply.json) == {"error"} or reply.json.get("error"), reply.body
-    row = gw.rt.store.request_log()[0]
+    row = gw.services.store.request_log()[0]
     assert row["status"] == expect.status and row["provider"] == expect.served_by
     assert [(a["provider"], a["outcome"]) for a in row["attempts"]] == expect.attempts
     assert bool(row["error"]) == (not expect.complete or expect.status >= 400)
@@ -63,7 +63,7 @@ def check(gw: Harness, reply: Reply, expect: Expect, fakes: dict[str, fp.FakePro
         got = fake.calls - (since.calls[name] if since else 0)
         assert got == sent, f"{name} got {got} requests, rules allow {sent}"
     previous = since.metrics if since else {}
-    metrics = gw.rt.store.metrics()
+    metrics = gw.services.store.metrics()
     for name in fakes:
         ok = sum(1 for p, o in expect.attempts if p == name and o == "ok")
         err = sum(1 for p, o in expect.attempts if p == name and o == "provider_failure")
@@ -92,7 +92,7 @@ async def test_429_with_retry_after_seconds(pair, stream):
     start = time.time()
     reply = await gw.responses(stream=stream)
     check(gw, reply, OK_VIA_P2, {"p1": p1, "p2": p2}, stream=stream)
-    until = gw.rt.router.health_json(gw.rt.config.current)["p1"]["cooldown_until_unix_ms"] / 1000
+    until = gw.services.router.health_json(gw.services.config.current)["p1"]["cooldown_until_unix_ms"] / 1000
     assert 89 <= until - start <= 92
     await gw.responses(stream=stream)
     assert p1.calls == 1  # cooling down: not asked again
@@ -103,7 +103,7 @@ async def test_429_with_retry_after_http_date(pair):
     p1.always(fp.status(429, headers={"Retry-After": email.utils.formatdate(time.time() + 120, usegmt=True)}))
     start = time.time()
     check(gw, await gw.responses(), OK_VIA_P2, {"p1": p1, "p2": p2}, stream=False)
-    until = gw.rt.router.health_json(gw.rt.config.current)["p1"]["cooldown_until_unix_ms"] / 1000
+    until = gw.services.router.health_json(gw.services.config.current)["p1"]["cooldown_until_unix_ms"] / 1000
     assert 115 <= until - start <= 122
 
 
@@ -111,7 +111,7 @@ async def test_429_without_retry_after(pair):
     gw, p1, p2 = await pair(preferred_stable_seconds=0)
     p1.always(fp.status(429))
     check(gw, await gw.responses(), OK_VIA_P2, {"p1": p1, "p2": p2}, stream=False)
-    assert gw.rt.router.health_json(gw.rt.config.current)["p1"]["status"] == "unhealthy"
+    assert gw.services.router.health_json(gw.services.config.current)["p1"]["status"] == "unhealthy"
 
 
 async def test_500_once_then_healthy(pair):
@@ -121,7 +121,7 @@ async def test_500_once_then_healthy(pair):
     mark = before(gw, {"p1": p1, "p2": p2})
     reply = await gw.responses(stream=True)
     check(gw, reply, Expect(200, "p1", [("p1", "ok")]), {"p1": p1, "p2": p2}, stream=True, since=mark)
-    assert gw.rt.router.health_json(gw.rt.config.current)["p1"]["status"] == "healthy"
+    assert gw.services.router.health_json(gw.services.config.current)["p1"]["status"] == "healthy"
 
 
 async def test_persistent_503_cools_down_and_stops_being_asked(pair):
@@ -131,8 +131,8 @@ async def test_persistent_503_cools_down_and_stops_being_asked(pair):
         reply = await gw.responses()
         assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
     assert p1.calls == 2  # the threshold, then cooldown
-    assert gw.rt.router.health_json(gw.rt.config.current)["p1"]["status"] == "cooldown"
-    assert gw.rt.store.metrics()["p1"].error_requests == 2 and gw.rt.store.metrics()["p2"].ok_requests == 5
+    assert gw.services.router.health_json(gw.services.config.current)["p1"]["status"] == "cooldown"
+    assert gw.services.store.metrics()["p1"].error_requests == 2 and gw.services.store.metrics()["p2"].ok_requests == 5
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -148,7 +148,7 @@ async def test_connection_that_never_answers(pair):
     started = time.perf_counter()
     check(gw, await gw.responses(stream=True), OK_VIA_P2, {"p1": p1, "p2": p2}, stream=True)
     assert time.perf_counter() - started < 3
-    assert "no response within 0.5 s" in gw.rt.store.request_log()[0]["attempts"][0]["error"]
+    assert "no response within 0.5 s" in gw.services.store.request_log()[0]["attempts"][0]["error"]
 
 
 async def test_slow_first_byte_beyond_the_timeout(pair):
@@ -215,11 +215,11 @@ async def test_context_length_exceeded_is_not_failed_over(pair, stream):
     p1.always(fp.status(400, body=body))
     reply = await gw.responses(stream=stream)
     assert reply.status == 400 and reply.body == body
-    row = gw.rt.store.request_log()[0]
+    row = gw.services.store.request_log()[0]
     assert [(a["provider"], a["outcome"]) for a in row["attempts"]] == [("p1", "client_error")]
     assert p1.calls == 1 and p2.calls == 0
-    assert gw.rt.router.health_json(gw.rt.config.current)["p1"]["consecutive_failures"] == 0
-    assert "p1" not in gw.rt.store.metrics()
+    assert gw.services.router.health_json(gw.services.config.current)["p1"]["consecutive_failures"] == 0
+    assert "p1" not in gw.services.store.metrics()
 
 
 async def test_flapping_primary_fails_over_cools_down_returns_once_without_ping_pong(pair):
@@ -238,7 +238,7 @@ async def test_flapping_primary_fails_over_cools_down_returns_once_without_ping_
     assert served[:4] == ["p2"] * 4
     assert served[4:] == ["p1"] * 8
     assert p1.calls == 1 + 8
-    routes = [e.message for e in gw.rt.store.list_events() if e.kind == "route"]
+    routes = [e.message for e in gw.services.store.list_events() if e.kind == "route"]
     assert sum(m.startswith("Back to preferred") for m in routes) == 1
     assert sum(m.startswith("Failover") for m in routes) == 1
 
@@ -251,7 +251,7 @@ async def test_all_providers_down_is_one_clear_error(pair):
     check(gw, reply, Expect(502, None, [("p1", "provider_failure"), ("p2", "provider_failure")]),
           {"p1": p1, "p2": p2}, stream=True)
     message = reply.json["error"]["message"]
-    assert reply.json["error"]["type"] == "gateway_error" and "p1: HTTP 503: p1 down" in message and "p2:" in message
+    assert reply.json["error"]["type"] == "gateway_error" and "P1: HTTP 503: p1 down" in message and "P2:" in message
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -259,7 +259,7 @@ async def test_html_instead_of_json(pair, stream):
     gw, p1, p2 = await pair()
     p1.always(fp.html_page())
     check(gw, await gw.responses(stream=stream), OK_VIA_P2, {"p1": p1, "p2": p2}, stream=stream)
-    assert "Welcome to nginx" in gw.rt.store.request_log()[0]["attempts"][0]["error"]
+    assert "Welcome to nginx" in gw.services.store.request_log()[0]["attempts"][0]["error"]
 
 
 @pytest.mark.parametrize("stream", [False, True])

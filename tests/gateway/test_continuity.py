@@ -84,14 +84,14 @@ async def test_session_id_is_read_from_every_named_header(fakes, gateway, header
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
     await gw.responses(headers={header: "abc-123"})
-    assert gw.rt.store.request_log()[0]["session_id"] == "abc-123"
+    assert gw.services.store.request_log()[0]["session_id"] == "abc-123"
 
 
 async def test_session_id_falls_back_to_prompt_cache_key(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
     await gw.responses({"model": "m", "input": "hi", "prompt_cache_key": "pck-1"})
-    assert gw.rt.store.request_log()[0]["session_id"] == "pck-1"
+    assert gw.services.store.request_log()[0]["session_id"] == "pck-1"
 
 
 async def test_previous_response_id_kept_for_its_own_provider(fakes, gateway, codex_home):
@@ -130,7 +130,7 @@ async def test_replay_does_not_duplicate_items_already_in_the_history(fakes, gat
     history = codex_history()
     write_rollout(codex_home, history, legacy=True)
     body = {"model": "m", "input": history[-1:], "previous_response_id": "resp_from_elsewhere"}
-    gw.rt.store.record_response_owner("resp_from_elsewhere", "p2")
+    gw.services.continuity.index.record_response("resp_from_elsewhere", "p2")
     await gw.api("set_manual_override", provider="p1")
     reply = await gw.responses(body, headers={"session-id": SID})
     assert reply.status == 200
@@ -142,7 +142,7 @@ async def test_missing_session_file_is_a_400_naming_it(fakes, gateway, codex_hom
     gw = await gateway({"p1": p1, "p2": p2})
     await gw.api("set_manual_override", provider="p2")
     body = {"model": "m", "input": "x", "previous_response_id": "resp_p1_owned"}
-    gw.rt.store.record_response_owner("resp_p1_owned", "p1")
+    gw.services.continuity.index.record_response("resp_p1_owned", "p1")
     reply = await gw.responses(body, headers={"session-id": "no-such-session"})
     assert reply.status == 400
     assert reply.json["error"]["type"] == "invalid_request_error"
@@ -155,7 +155,7 @@ async def test_missing_session_file_is_a_400_naming_it(fakes, gateway, codex_hom
 async def test_session_file_written_late_is_found_on_reread(fakes, gateway, codex_home):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})
-    gw.rt.store.record_response_owner("resp_p1_owned", "p1")
+    gw.services.continuity.index.record_response("resp_p1_owned", "p1")
     await gw.api("set_manual_override", provider="p2")
 
     async def late_write():
@@ -185,7 +185,7 @@ async def test_unsupported_previous_response_id_retries_once_and_is_remembered(f
     # remembered: the next request never carries the id to p1
     await gw.responses(body, headers={"session-id": SID})
     assert p1.calls == 3 and "previous_response_id" not in p1.requests[2].json
-    attempts = gw.rt.store.request_log()[1]["attempts"]
+    attempts = gw.services.store.request_log()[1]["attempts"]
     assert [a["outcome"] for a in attempts] == ["retry", "ok"]
 
 
@@ -247,7 +247,7 @@ async def test_reasoning_ownership_survives_a_restart(fakes, gateway, codex_home
     p1.always(fp.json_ok("sealed", reasoning=True))
     first = await gw.responses(codex_body(codex_history()), headers={"session-id": SID})
     rs_item = first.json["output"][0]
-    user_data = gw.rt.paths.user_data
+    user_data = gw.services.paths.user_data
     await gw.close()
     again = await start_harness(user_data)
     try:

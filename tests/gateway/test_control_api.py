@@ -29,7 +29,7 @@ async def test_upsert_creates_updates_and_validates(fakes, gateway):
     assert cfg["provider_order"] == ["p1", "p2"] and cfg["providers"]["p2"]["display_name"] == "Second"
     cfg = await gw.api("upsert_provider", provider="p2", display_name="Renamed label")
     assert cfg["providers"]["p2"]["base_url"] == p2.base_url
-    saved = tomlkit.parse(gw.rt.paths.config.read_text())
+    saved = tomlkit.parse(gw.services.paths.config.read_text())
     assert saved["providers"]["p2"]["display_name"] == "Renamed label"
     for kwargs, fragment in [
         ({"provider": "p3"}, "base_url is required"),
@@ -68,8 +68,8 @@ async def test_rename_carries_key_metrics_history_order_and_references(fakes, ga
     assert status["preferred_provider"] == "main" and status["manual_override"] == "main"
     assert status["metrics"]["main"]["ok_requests"] == 1
     assert status["providers"]["main"]["status"] == "healthy"
-    assert gw.rt.store.request_log()[0]["provider"] == "main"
-    secrets = json.loads(gw.rt.paths.secrets.read_text())
+    assert gw.services.store.request_log()[0]["provider"] == "main"
+    secrets = json.loads(gw.services.paths.secrets.read_text())
     assert secrets["providers"] == {"main": "sk-p1-key-00000"}
     reply = await gw.responses()
     assert reply.headers["X-API-Router-Provider"] == "main"
@@ -86,8 +86,8 @@ async def test_delete_removes_everything_and_clears_references(fakes, gateway):
     assert cfg["provider_order"] == ["p1"] and "p2" not in cfg["providers"]
     status = await gw.api("get_status")
     assert status["manual_override"] is None and status["preferred_provider"] == "p1"
-    assert "p2" not in json.loads(gw.rt.paths.secrets.read_text())["providers"]
-    assert "p2" not in tomlkit.parse(gw.rt.paths.config.read_text())["providers"]
+    assert "p2" not in json.loads(gw.services.paths.secrets.read_text())["providers"]
+    assert "p2" not in tomlkit.parse(gw.services.paths.config.read_text())["providers"]
     with pytest.raises(ApiError, match="unknown provider"):
         await gw.api("delete_provider", provider="p2")
 
@@ -97,7 +97,7 @@ async def test_provider_order_must_be_a_permutation(fakes, gateway):
     gw = await gateway({"p1": p1, "p2": p2, "p3": p3})
     cfg = await gw.api("set_provider_order", order=["p3", "p1", "p2"])
     assert cfg["provider_order"] == ["p3", "p1", "p2"]
-    assert tomlkit.parse(gw.rt.paths.config.read_text())["provider_order"] == ["p3", "p1", "p2"]
+    assert tomlkit.parse(gw.services.paths.config.read_text())["provider_order"] == ["p3", "p1", "p2"]
     for bad in (["p1", "p2"], ["p1", "p1", "p2", "p3"], ["p1", "p2", "p9"], "p1"):
         with pytest.raises(ApiError):
             await gw.api("set_provider_order", order=bad)
@@ -110,7 +110,7 @@ async def test_keys_set_and_clear(fakes, gateway):
     assert "Authorization" not in p1.requests[0].headers
     cfg = await gw.api("set_provider_key", provider="p1", key="  sk-fresh-key-42424242 ")
     assert cfg["providers"]["p1"]["key_preview"] == "sk-f…4242"
-    assert stat.S_IMODE(os.stat(gw.rt.paths.secrets).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(gw.services.paths.secrets).st_mode) == 0o600
     await gw.responses()
     assert p1.requests[1].headers["Authorization"] == "Bearer sk-fresh-key-42424242"
     cfg = await gw.api("clear_provider_key", provider="p1")
@@ -139,7 +139,7 @@ async def test_update_routing_validates_and_saves(fakes, gateway):
     gw = await gateway({"p1": p1})
     cfg = await gw.api("update_routing", cooldown_seconds=12, failure_threshold=4, auto_return_to_preferred=False)
     assert cfg["routing"]["cooldown_seconds"] == 12 and cfg["routing"]["failure_threshold"] == 4
-    saved = tomlkit.parse(gw.rt.paths.config.read_text())["routing"]
+    saved = tomlkit.parse(gw.services.paths.config.read_text())["routing"]
     assert saved["cooldown_seconds"] == 12 and saved["auto_return_to_preferred"] is False
     for kwargs in ({"failure_threshold": 0}, {"cooldown_seconds": -1}, {"request_timeout_seconds": 0},
                    {"stream_idle_timeout_seconds": "5"}, {"auto_return_to_preferred": 1},
@@ -159,7 +159,7 @@ async def test_rotating_the_token_takes_effect_at_once(fakes, gateway):
     assert refused.status == 401
     ok = await gw.request("POST", "/v1/responses", body={"input": "x"}, token=new)
     assert ok.status == 200
-    assert json.loads(gw.rt.paths.secrets.read_text())["gateway_token"] == new
+    assert json.loads(gw.services.paths.secrets.read_text())["gateway_token"] == new
 
 
 async def test_probe_reports_models_or_the_error(fakes, gateway):
@@ -177,8 +177,8 @@ async def test_events_filter_page_and_mark_seen(fakes, gateway):
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
     p1.queue(fp.status(500))
     await gw.responses()
-    errors = (await gw.api("list_events", level="error"))["events"]
-    assert errors and all(e["level"] == "error" for e in errors)
+    warnings = (await gw.api("list_events", level="warning"))["events"]
+    assert warnings and all(e["level"] == "warning" for e in warnings)
     mine = (await gw.api("list_events", provider="p1"))["events"]
     assert mine and all(e["provider"] == "p1" for e in mine)
     everything = (await gw.api("list_events"))["events"]
@@ -275,6 +275,6 @@ async def test_concurrent_requests_during_config_changes(fakes, gateway):
     for reply in replies:
         assert reply.status == 200 and reply.event_types[-1] == "response.completed"
         assert reply.text in ("from p1", "from p2")
-    assert tomlkit.parse(gw.rt.paths.config.read_text())["routing"]["cooldown_seconds"] == 19
-    gw.rt.store.flush()
-    assert len(gw.rt.store.request_log(limit=1000)) == 90
+    assert tomlkit.parse(gw.services.paths.config.read_text())["routing"]["cooldown_seconds"] == 19
+    gw.services.store.flush()
+    assert len(gw.services.store.request_log(limit=1000)) == 90

@@ -18,7 +18,7 @@ async def test_failover_follows_preferred_then_provider_order(fakes, gateway):
     assert reply.status == 200
     assert reply.headers["X-API-Router-Provider"] == "a"
     assert [b.calls, c.calls, a.calls] == [1, 1, 1]
-    log = gw.rt.store.request_log()[0]
+    log = gw.services.store.request_log()[0]
     assert log["providers_tried"] == ["b", "c", "a"]
     assert [x["outcome"] for x in log["attempts"]] == ["provider_failure", "provider_failure", "ok"]
     assert log["provider"] == "a" and log["status"] == 200
@@ -60,7 +60,7 @@ async def test_client_errors_pass_through_without_failover(fakes, gateway, code)
     assert p2.calls == 0
     status = (await gw.request("GET", "/status")).json
     assert status["providers"]["p1"]["consecutive_failures"] == 0
-    assert gw.rt.store.request_log()[0]["status"] == code
+    assert gw.services.store.request_log()[0]["status"] == code
 
 
 async def test_connection_refused_fails_over(fakes, gateway):
@@ -81,7 +81,7 @@ async def test_timeout_before_headers_fails_over(fakes, gateway):
     reply = await gw.responses()
     assert reply.status == 200
     assert time.perf_counter() - started < 2
-    assert "no response within 0.3 s" in gw.rt.router.health_json(gw.rt.config.current)["p1"]["last_error"]
+    assert "no response within 0.3 s" in gw.services.router.health_json(gw.services.config.current)["p1"]["last_error"]
 
 
 async def test_all_providers_failing_gives_one_502_naming_each(fakes, gateway):
@@ -93,9 +93,10 @@ async def test_all_providers_failing_gives_one_502_naming_each(fakes, gateway):
     assert reply.status == 502
     err = reply.json["error"]
     assert err["type"] == "gateway_error"
-    assert "p1: HTTP 500: first broke" in err["message"] and "p2: HTTP 503: second broke" in err["message"]
+    assert "P1: HTTP 500: first broke" in err["message"] and "P2: HTTP 503: second broke" in err["message"]
+    assert [(p["provider"], p["status"]) for p in err["providers"]] == [("p1", 500), ("p2", 503)]
     assert p1.calls == 1 and p2.calls == 1
-    log = gw.rt.store.request_log()[0]
+    log = gw.services.store.request_log()[0]
     assert log["status"] == 502 and log["provider"] is None and log["providers_tried"] == ["p1", "p2"]
 
 
@@ -115,7 +116,7 @@ async def test_cooldown_after_threshold_then_skipped_then_tried_again(fakes, gat
     await asyncio.sleep(0.7)
     reply = await gw.responses()
     assert reply.text == "p1 is back"
-    kinds = [e.kind for e in gw.rt.store.list_events()]
+    kinds = [e.kind for e in gw.services.store.list_events()]
     assert "cooldown" in kinds and "route" in kinds
 
 
@@ -137,11 +138,11 @@ async def test_retry_after_http_date_and_cap(fakes, gateway):
     p1.queue(fp.status(429, headers={"Retry-After": when}), fp.status(429, headers={"Retry-After": "999999"}))
     before = time.time()
     await gw.responses()
-    until = gw.rt.router.health_json(gw.rt.config.current)["p1"]["cooldown_until_unix_ms"] / 1000
+    until = gw.services.router.health_json(gw.services.config.current)["p1"]["cooldown_until_unix_ms"] / 1000
     assert 85 <= until - before <= 92
-    gw.rt.router.reset_health("p1")
+    gw.services.router.reset_health("p1")
     await gw.responses()
-    until = gw.rt.router.health_json(gw.rt.config.current)["p1"]["cooldown_until_unix_ms"] / 1000
+    until = gw.services.router.health_json(gw.services.config.current)["p1"]["cooldown_until_unix_ms"] / 1000
     assert 3590 <= until - before <= 3602  # capped at one hour
 
 
@@ -151,9 +152,9 @@ async def test_429_without_retry_after_counts_like_any_failure(fakes, gateway):
                                                        "preferred_stable_seconds": 0})
     p1.always(fp.status(429))
     await gw.responses()
-    assert gw.rt.router.health_json(gw.rt.config.current)["p1"]["status"] == "unhealthy"
+    assert gw.services.router.health_json(gw.services.config.current)["p1"]["status"] == "unhealthy"
     await gw.responses()
-    assert gw.rt.router.health_json(gw.rt.config.current)["p1"]["status"] == "cooldown"
+    assert gw.services.router.health_json(gw.services.config.current)["p1"]["status"] == "cooldown"
 
 
 async def test_success_resets_failures(fakes, gateway):
@@ -161,9 +162,9 @@ async def test_success_resets_failures(fakes, gateway):
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 3, "preferred_stable_seconds": 0})
     p1.queue(fp.status(500))
     await gw.responses()
-    assert gw.rt.router.health_json(gw.rt.config.current)["p1"]["consecutive_failures"] == 1
+    assert gw.services.router.health_json(gw.services.config.current)["p1"]["consecutive_failures"] == 1
     await gw.responses()
-    h = gw.rt.router.health_json(gw.rt.config.current)["p1"]
+    h = gw.services.router.health_json(gw.services.config.current)["p1"]
     assert h["consecutive_failures"] == 0 and h["status"] == "healthy"
 
 
@@ -179,9 +180,9 @@ async def test_return_to_preferred_only_after_stable_window(fakes, gateway):
     await asyncio.sleep(0.9)
     third = await gw.responses()
     assert third.headers["X-API-Router-Provider"] == "p1"
-    routes = [e.message for e in gw.rt.store.list_events() if e.kind == "route"]
-    assert any(m.startswith("Back to preferred provider p1") for m in routes)
-    assert any(m.startswith("Failover from p1 to p2") for m in routes)
+    routes = [e.message for e in gw.services.store.list_events() if e.kind == "route"]
+    assert any(m.startswith("Back to preferred provider P1") for m in routes)
+    assert any(m.startswith("Failover from P1 to P2") for m in routes)
 
 
 async def test_no_auto_return_stays_on_fallback_until_user_picks(fakes, gateway):
@@ -219,8 +220,8 @@ async def test_lock_routes_only_to_locked_provider_and_unlock_restores(fakes, ga
     assert reply.status == 502 and p1.calls == 0  # a lock means this provider only
     await gw.api("set_manual_override", provider=None)
     assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
-    messages = [e.message for e in gw.rt.store.list_events() if e.kind == "lock"]
-    assert "Routing locked to p2 by user" in messages
+    messages = [e.message for e in gw.services.store.list_events() if e.kind == "lock"]
+    assert "Routing locked to P2 by user" in messages  # display names in events
     assert any("lock released" in m for m in messages)
 
 

@@ -72,7 +72,7 @@ async def test_snapshots_ledgers_and_skips_survive_restart(fakes, gateway):
     await gw.api("refresh_usage", provider="p1")
     await gw.api("set_manual_override", provider="p1")
     await gw.responses()
-    user_data = gw.rt.paths.user_data
+    user_data = gw.services.paths.user_data
     await gw.close()
     again = await start_harness(user_data)
     try:
@@ -154,7 +154,7 @@ async def test_counted_tokens_reach_the_store_within_the_save_delay(fakes, gatew
     await gw.responses()
 
     def saved() -> int:
-        return {row[0]: row[3] for row in gw.rt.store.load_usage()}.get("p1", 0)
+        return {row[0]: row[3] for row in gw.services.store.load_usage()}.get("p1", 0)
 
     assert saved() == 0  # not yet: saves are coalesced
     await asyncio.sleep(0.4)

@@ -46,7 +46,7 @@ async def test_crlf_and_unnamed_events_are_understood(fakes, gateway):
     p1.always(fp.stream_ok("crlf text", crlf=True, named=False))
     reply = await gw.responses(stream=True)
     assert reply.status == 200 and reply.text == "crlf text"
-    assert gw.rt.store.request_log()[0]["total_tokens"] == 15
+    assert gw.services.store.request_log()[0]["total_tokens"] == 15
 
 
 async def test_http_error_before_stream_fails_over(fakes, gateway):
@@ -70,7 +70,7 @@ async def test_in_band_failure_before_output_fails_over(fakes, gateway):
     assert reply.status == 200 and reply.text == "p2 saved it"
     assert "response.failed" not in reply.event_types
     assert reply.event_types.count("response.created") == 1
-    assert "overloaded" in gw.rt.router.health_json(gw.rt.config.current)["p1"]["last_error"]
+    assert "overloaded" in gw.services.router.health_json(gw.services.config.current)["p1"]["last_error"]
 
 
 async def test_in_band_error_event_before_output_fails_over(fakes, gateway):
@@ -82,7 +82,9 @@ async def test_in_band_error_event_before_output_fails_over(fakes, gateway):
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
 
 
-async def test_reasoning_before_output_is_not_a_commit(fakes, gateway):
+async def test_reasoning_commits_the_stream(fakes, gateway):
+    """Reasoning is generated work: the client sees it at once (Codex shows the summary live), so a
+    stream cut after it ends with response.failed instead of moving to another provider."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})
     rs = {"id": "rs_1", "type": "reasoning", "summary": [], "encrypted_content": "x"}
@@ -90,6 +92,19 @@ async def test_reasoning_before_output_is_not_a_commit(fakes, gateway):
               {"type": "response.output_item.added", "output_index": 0, "item": rs},
               {"type": "response.output_item.done", "output_index": 0, "item": rs}]
     p1.always(fp.raw_stream([fp.sse_event(e) for e in events]))  # then ends: no output, no completion
+    reply = await gw.responses(stream=True)
+    assert reply.headers["X-API-Router-Provider"] == "p1"
+    assert reply.event_types == ["response.created", "response.output_item.added", "response.output_item.done",
+                                 "response.failed"]
+    assert p2.calls == 0
+
+
+async def test_created_alone_is_not_a_commit(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    events = [{"type": "response.created", "response": {"id": "r", "output": []}},
+              {"type": "response.in_progress", "response": {"id": "r", "output": []}}]
+    p1.always(fp.raw_stream([fp.sse_event(e) for e in events] + [b": keep-alive\n\n"]))  # then ends
     reply = await gw.responses(stream=True)
     assert reply.headers["X-API-Router-Provider"] == "p2"
     assert reply.text == "hello"
@@ -107,11 +122,11 @@ async def test_cut_after_output_ends_with_response_failed(fakes, gateway):
     assert failure["code"] == "upstream_stream_error"
     assert "broke after output started" in failure["message"]
     assert p2.calls == 0  # output was already sent: no silent restart elsewhere
-    h = gw.rt.router.health_json(gw.rt.config.current)["p1"]
+    h = gw.services.router.health_json(gw.services.config.current)["p1"]
     assert h["consecutive_failures"] == 1
-    log = gw.rt.store.request_log()[0]
+    log = gw.services.store.request_log()[0]
     assert log["error"] and "broke" in log["error"]
-    assert gw.rt.store.metrics()["p1"].error_requests == 1
+    assert gw.services.store.metrics()["p1"].error_requests == 1
 
 
 async def test_stream_ending_without_completed_is_failed_not_success(fakes, gateway):
@@ -140,7 +155,7 @@ async def test_slow_first_event_beyond_request_timeout_fails_over(fakes, gateway
     p1.always(fp.stream_ok("too late", first_delay=5))
     reply = await gw.responses(stream=True)
     assert reply.headers["X-API-Router-Provider"] == "p2"
-    assert "no response within" in gw.rt.router.health_json(gw.rt.config.current)["p1"]["last_error"]
+    assert "no response within" in gw.services.router.health_json(gw.services.config.current)["p1"]["last_error"]
 
 
 async def test_stall_before_output_fails_over(fakes, gateway):
@@ -186,12 +201,12 @@ async def test_usage_is_recorded_from_completed_event(fakes, gateway):
              "input_tokens_details": {"cached_tokens": 1000}, "output_tokens_details": {"reasoning_tokens": 128}}
     p1.always(fp.stream_ok("counted", usage=usage))
     await gw.responses(stream=True, headers={"session-id": "sess-1"})
-    log = gw.rt.store.request_log()[0]
+    log = gw.services.store.request_log()[0]
     assert (log["input_tokens"], log["output_tokens"], log["cached_tokens"], log["reasoning_tokens"],
             log["total_tokens"]) == (1200, 340, 1000, 128, 1540)
     assert log["session_id"] == "sess-1" and log["stream"] is True
     assert log["ttfb_ms"] is not None and log["ttfb_ms"] <= log["latency_ms"]
-    assert gw.rt.store.metrics()["p1"].total_tokens == 1540
+    assert gw.services.store.metrics()["p1"].total_tokens == 1540
 
 
 async def test_client_disconnect_mid_stream_closes_upstream_and_is_logged(fakes, gateway):
@@ -204,13 +219,13 @@ async def test_client_disconnect_mid_stream_closes_upstream_and_is_logged(fakes,
                 if b"output_text.delta" in line:
                     break
     for _ in range(50):
-        log = gw.rt.store.request_log()
+        log = gw.services.store.request_log()
         if log:
             break
         await asyncio.sleep(0.05)
     assert log[0]["status"] == 499 and log[0]["error"] == "client disconnected"
     # the provider is not blamed for the client leaving
-    assert gw.rt.router.health_json(gw.rt.config.current)["p1"]["consecutive_failures"] == 0
+    assert gw.services.router.health_json(gw.services.config.current)["p1"]["consecutive_failures"] == 0
 
 
 async def test_malformed_event_data_is_forwarded_and_stream_still_completes(fakes, gateway):

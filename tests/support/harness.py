@@ -81,7 +81,7 @@ class Reply:
 
 @dataclass
 class Harness:
-    rt: Services
+    services: Services
     control: Control
     gateway: GatewayServer
     client: aiohttp.ClientSession
@@ -90,11 +90,15 @@ class Harness:
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.rt.bound_port}"
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def port(self) -> int:
+        return self.services.require_serving().port
 
     @property
     def token(self) -> str:
-        return self.rt.secrets.current.gateway_token
+        return self.services.secrets.current.gateway_token
 
     def auth(self, token: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token or self.token}"}
@@ -127,7 +131,7 @@ class Harness:
         self.closed = True
         await self.client.close()
         await self.gateway.stop()
-        self.rt.store.close()
+        self.services.close()
 
 
 class ApiError(Exception):
@@ -147,8 +151,8 @@ def simple_body(text: str = "say hi", **extra: Any) -> dict[str, Any]:
 
 async def start_harness(user_data: Path) -> Harness:
     paths = Paths(user_data)
-    rt = open_services(paths)
-    control = make_control(rt)
-    gateway = GatewayServer(rt, control, port=0, shutdown_grace=1.0)
+    services = open_services(paths)
+    control = make_control(services)
+    gateway = GatewayServer(services, control, port=0, shutdown_grace=1.0)
     await gateway.start()
-    return Harness(rt, control, gateway, aiohttp.ClientSession())
+    return Harness(services, control, gateway, aiohttp.ClientSession())

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from api_router.usage.model import (
+    left_percent,
     UsageError,
     UsageSnapshot,
     UsageTarget,
@@ -16,6 +17,7 @@ from api_router.usage.model import (
 )
 
 SNAPSHOT_KEYS = {
+    "left_percent",
     "adapter",
     "base_url",
     "fetched_at_unix_ms",
@@ -52,6 +54,7 @@ def test_to_json_shape_and_round_trip() -> None:
     assert set(data) == SNAPSHOT_KEYS
     assert data["percent_fields"] == ["remaining"] and data["notes"] == ["n"]
     assert data["exhausted"] is False and data["exhausted_reason"] is None
+    assert data["left_percent"] == 5.0  # remaining was given as a percentage
     json.dumps(data)  # JSON-able
     assert UsageSnapshot.from_json(json.loads(json.dumps(data))) == s
 
@@ -121,3 +124,21 @@ def test_redact_hides_secrets_with_and_without_sk_prefix() -> None:
 def test_usage_error_carries_kind() -> None:
     e = UsageError("nope", "timeout")
     assert str(e) == "nope" and e.message == "nope" and e.kind == "timeout"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "left"),
+    [
+        ({}, None),
+        ({"remaining": 12.0}, None),  # an amount without a total says nothing about the share
+        ({"remaining": 63.0, "percent_fields": ("remaining",)}, 63.0),
+        ({"granted": 400.0, "available": 100.0}, 25.0),
+        ({"granted": 400.0, "remaining": 300.0}, 75.0),
+        ({"daily_spent_usd": 9.5, "daily_budget_usd": 10.0, "monthly_spent_usd": 10.0, "monthly_budget_usd": 100.0}, 5.0),
+        ({"remaining": 0.0}, 0.0),
+        ({"granted": 400.0, "available": 500.0}, 100.0),
+        ({"unlimited": True, "granted": 1.0, "available": 0.0}, None),
+    ],
+)
+def test_left_percent(kwargs: dict, left: float | None) -> None:
+    assert left_percent(snap(**kwargs)) == left

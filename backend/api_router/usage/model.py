@@ -156,6 +156,7 @@ class UsageSnapshot:
             out[f.name] = list(value) if isinstance(value, tuple) else value
         out["exhausted"] = self.exhausted
         out["exhausted_reason"] = exhaustion_reason(self)
+        out["left_percent"] = left_percent(self)
         return out
 
     @classmethod
@@ -190,6 +191,32 @@ def exhaustion_reason(snapshot: UsageSnapshot) -> str | None:
         if spent is not None and budget is not None and budget > 0 and spent >= budget:
             return f"{period} budget spent: ${spent:,.2f} of ${budget:,.2f}"
     return None
+
+
+def left_percent(snapshot: UsageSnapshot) -> float | None:
+    """How much is left, in percent of what there was, when the reading says so (else ``None``).
+
+    The tightest figure wins: a relay with 80 % of its quota left but a daily budget 95 % spent
+    has 5 % left for today.
+    """
+    if snapshot.unlimited:
+        return None
+    shares: list[float] = []
+    if exhaustion_reason(snapshot) is not None:
+        shares.append(0.0)
+    if snapshot.remaining is not None and "remaining" in snapshot.percent_fields:
+        shares.append(snapshot.remaining)
+    left = snapshot.available if snapshot.available is not None else snapshot.remaining
+    if snapshot.granted is not None and snapshot.granted > 0 and left is not None and "remaining" not in snapshot.percent_fields:
+        shares.append(100.0 * left / snapshot.granted)
+    for period in _BUDGET_PERIODS:
+        spent = getattr(snapshot, f"{period}_spent_usd")
+        budget = getattr(snapshot, f"{period}_budget_usd")
+        if spent is not None and budget is not None and budget > 0:
+            shares.append(100.0 * (budget - spent) / budget)
+    if not shares:
+        return None
+    return round(min(100.0, max(0.0, min(shares))), 1)
 
 
 def _plain(value: float) -> str:

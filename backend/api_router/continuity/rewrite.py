@@ -1,0 +1,226 @@
+"""Keeping a conversation alive when the provider changes: the body each provider may see.
+
+Decided per target provider:
+
+- ``previous_response_id`` only reaches the provider that produced that response (and accepts the
+  parameter); otherwise it is removed and ``input`` is rebuilt from the Codex session file.
+- Reasoning items sealed (``encrypted_content``) by another provider are dropped: the target cannot
+  open them and would reject the whole request.
+- A compaction item sealed by another provider is replaced by the conversation it summarised,
+  rebuilt from the Codex session file (its own foreign sealed items treated the same way), so the
+  target never receives an item it did not seal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from api_router.codex.sessions import Rollout, find_rollout, read_rollout
+from api_router.continuity.index import ContinuityIndex
+
+SESSION_HEADERS = ("session_id", "session-id", "thread-id", "conversation_id", "x-session-id")
+ROLLOUT_RETRY_DELAY = 0.2
+
+
+class MissingSession(Exception):
+    """The history needed to replay a conversation is not available; the message names why."""
+
+
+@dataclass(frozen=True)
+class BodyOptions:
+    """How far a body departs from what the usual rules give (each set by one continuity retry)."""
+
+    rebuild: bool = False  # replay the history instead of previous_response_id
+    strip_sealed: bool = False  # drop every sealed reasoning item, whoever sealed it
+    expand_compaction: bool = False  # expand every compaction item, whoever sealed it
+
+
+@dataclass
+class ClientRequest:
+    raw: bytes
+    payload: dict[str, Any]
+    session_id: str | None
+    stream: bool
+    # Bodies already built for this request, per (provider, options).
+    bodies: dict[tuple[str, BodyOptions], bytes] = field(default_factory=dict)
+
+    @property
+    def model(self) -> str | None:
+        value = self.payload.get("model")
+        return value if isinstance(value, str) else None
+
+    @property
+    def previous_response_id(self) -> str | None:
+        value = self.payload.get("previous_response_id")
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def sealed(self) -> bool:
+        """Whether the input carries sealed items at all (a byte scan, no parse)."""
+        return b'"encrypted_content"' in self.raw
+
+    @property
+    def compaction_trigger(self) -> bool:
+        """Codex's remote compaction: the input ends with ``{"type": "compaction_trigger"}``."""
+        items = self.payload.get("input")
+        return isinstance(items, list) and bool(items) and isinstance(items[-1], dict) \
+            and items[-1].get("type") == "compaction_trigger"
+
+
+def session_id_of(headers: Mapping[str, str], payload: Mapping[str, Any]) -> str | None:
+    for name in SESSION_HEADERS:
+        value = headers.get(name)
+        if value and value.strip():
+            return value.strip()
+    key = payload.get("prompt_cache_key")
+    return key if isinstance(key, str) and key else None
+
+
+def _as_items(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return value
+    if isinstance(value, str) and value:
+        return [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": value}]}]
+    return []
+
+
+def _signature(item: Any) -> Any:
+    """What makes two history items the same, ignoring fields Codex adds or drops when saving."""
+    if not isinstance(item, dict):
+        return item
+    kind = item.get("type", "message")
+    if kind == "message":
+        return (kind, item.get("role"), orjson.dumps(item.get("content"), option=orjson.OPT_SORT_KEYS))
+    if "call_id" in item:
+        return (kind, item.get("call_id"))
+    return (kind, item.get("id"), orjson.dumps(item, option=orjson.OPT_SORT_KEYS))
+
+
+def rebuild_input(history: list[Any], own: list[Any]) -> list[Any]:
+    """The session history followed by the request's own items, unless they already end it."""
+    n = len(own)
+    if n and n <= len(history) and [_signature(i) for i in history[-n:]] == [_signature(i) for i in own]:
+        return list(history)
+    return [*history, *own]
+
+
+def drop_sealed_reasoning(items: list[Any], provider: str, owners: Mapping[str, str], *, all_sealed: bool) -> list[Any]:
+    """``items`` without reasoning another provider sealed (or without any sealed reasoning).
+
+    Returns the very same list when nothing is dropped, so callers can forward the original bytes.
+    """
+    kept = [item for item in items if not (_sealed(item, "reasoning") and (
+        all_sealed or owners.get(item.get("id"), provider) != provider))]
+    return items if len(kept) == len(items) else kept
+
+
+def _sealed(item: Any, kind: str) -> bool:
+    return isinstance(item, dict) and item.get("type") == kind and bool(item.get("encrypted_content"))
+
+
+def foreign_sealed(items: Any, provider: str, owners: Mapping[str, str]) -> list[str]:
+    """Ids of the sealed items in ``items`` that another provider is known to have sealed."""
+    if not isinstance(items, list):
+        return []
+    return [i["id"] for i in items if (_sealed(i, "reasoning") or _sealed(i, "compaction"))
+            and owners.get(i.get("id"), provider) != provider]
+
+
+class Continuity:
+    """Builds, for each target provider, the body that provider may see."""
+
+    def __init__(self, codex_home: Path, index: ContinuityIndex) -> None:
+        self._codex_home = codex_home
+        self.index = index
+
+    @staticmethod
+    def untouched(req: ClientRequest) -> bool:
+        """Whether every provider gets the client's own bytes (the usual case): no
+        previous_response_id to judge and no sealed items to filter."""
+        return req.previous_response_id is None and not req.sealed
+
+    async def body_for(self, req: ClientRequest, provider: str, first_candidate: str,
+                       opts: BodyOptions = BodyOptions()) -> bytes:
+        key = (provider, opts)
+        cached = req.bodies.get(key)
+        if cached is None:
+            cached = req.bodies[key] = await self._build(req, provider, first_candidate, opts)
+        return cached
+
+    def keeps_previous_id(self, req: ClientRequest, provider: str, first_candidate: str) -> bool:
+        prev = req.previous_response_id
+        if prev is None or self.index.rejects_previous_id(provider):
+            return False
+        return (self.index.response_owner(prev) or first_candidate) == provider
+
+    async def _build(self, req: ClientRequest, provider: str, first_candidate: str, opts: BodyOptions) -> bytes:
+        payload = req.payload
+        drop_previous = req.previous_response_id is not None and (
+            opts.rebuild or not self.keeps_previous_id(req, provider, first_candidate))
+        rollout: Rollout | None = None
+        items: list[Any] | None = None
+        if drop_previous:
+            rollout = await self.rollout(req.session_id, "previous_response_id cannot be replayed on another provider")
+            items = rebuild_input(rollout.history, _as_items(payload.get("input")))
+        source = items if items is not None else payload.get("input")
+        if isinstance(source, list) and req.sealed:
+            owners = self.index.sealed_owners(req.session_id)
+            if any(self._must_expand(i, provider, owners, opts) for i in source):
+                rollout = rollout or await self.rollout(
+                    req.session_id, "a compaction item sealed by another provider cannot be expanded")
+                source = self._expand_compactions(source, provider, owners, opts, rollout, set())
+                items = source
+            filtered = drop_sealed_reasoning(source, provider, owners, all_sealed=opts.strip_sealed)
+            if filtered is not source:
+                items = filtered
+        if not drop_previous and items is None:
+            return req.raw
+        out = dict(payload)
+        if drop_previous:
+            out.pop("previous_response_id", None)
+        if items is not None:
+            out["input"] = items
+        return orjson.dumps(out)
+
+    @staticmethod
+    def _must_expand(item: Any, provider: str, owners: Mapping[str, str], opts: BodyOptions) -> bool:
+        return _sealed(item, "compaction") and (opts.expand_compaction or owners.get(item.get("id"), provider) != provider)
+
+    def _expand_compactions(self, items: list[Any], provider: str, owners: Mapping[str, str], opts: BodyOptions,
+                            rollout: Rollout, seen: set[str]) -> list[Any]:
+        """``items`` with every compaction item ``provider`` may not see replaced by the conversation it
+        summarised (recursively: that conversation may hold an older compaction item). Items before a
+        compaction item that the expansion repeats (Codex keeps e.g. its instructions) appear once."""
+        out: list[Any] = []
+        for item in items:
+            if not self._must_expand(item, provider, owners, opts):
+                out.append(item)
+                continue
+            cid = item.get("id")
+            summarised = rollout.summarised.get(cid) if isinstance(cid, str) else None
+            if summarised is None or cid in seen:
+                raise MissingSession(
+                    f"the conversation carries a compaction item ({cid}) sealed by another provider, and the Codex "
+                    "session file does not show what it summarised; it can only go to the provider that sealed it")
+            expansion = self._expand_compactions(summarised, provider, owners, opts, rollout, {*seen, cid})
+            repeated = {_signature(i) for i in expansion}
+            out = [i for i in out if _signature(i) not in repeated] + expansion
+        return out
+
+    async def rollout(self, session_id: str | None, why: str) -> Rollout:
+        if not session_id:
+            raise MissingSession(f"{why}: the request carries no session id (session-id header or prompt_cache_key)")
+        home = self._codex_home
+        for attempt in range(2):
+            path = await asyncio.to_thread(find_rollout, home, session_id)
+            if path is not None:
+                return await asyncio.to_thread(read_rollout, path)
+            if attempt == 0:
+                await asyncio.sleep(ROLLOUT_RETRY_DELAY)  # Codex may write the file a moment late
+        raise MissingSession(f"{why}: no Codex session file for session {session_id} under {home / 'sessions'}")

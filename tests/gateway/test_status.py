@@ -1,0 +1,73 @@
+"""The status document's round-2 fields: the serving summary, requests today, quota left."""
+
+from __future__ import annotations
+
+from tests.gateway.test_quota import new_api
+from tests.support import fake_provider as fp
+
+
+async def summary(gw):
+    return (await gw.request("GET", "/status")).json["summary"]
+
+
+async def test_summary_follows_serving_fallback_lock_and_down(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 60})
+    assert await summary(gw) == {"state": "serving", "line": "P1 · serving", "provider": "p1", "reason": "",
+                                 "advice": ""}
+
+    p1.always(fp.status(503, "relay overloaded"))
+    assert (await gw.responses()).status == 200
+    s = await summary(gw)
+    assert (s["state"], s["line"], s["provider"]) == ("fallback", "failover to P2", "p2")
+    assert "relay overloaded" in s["reason"]
+
+    await gw.api("set_manual_override", provider="p2")
+    s = await summary(gw)
+    assert (s["state"], s["line"]) == ("serving", "P2 · locked")
+
+    await gw.api("set_manual_override", provider=None)
+    p2.always(fp.status(500, "broken too"))
+    assert (await gw.responses()).status == 502
+    s = await summary(gw)
+    assert (s["state"], s["line"], s["provider"]) == ("down", "all providers down", None)
+    assert "P2: HTTP 500: broken too" in s["reason"] and s["advice"]
+    kinds = [e["kind"] for e in (await gw.api("list_events"))["events"]]
+    assert kinds.count("all_down") == 1
+
+
+async def test_summary_without_providers(gateway):
+    gw = await gateway({})
+    s = await summary(gw)
+    assert (s["state"], s["line"], s["provider"]) == ("no_providers", "no provider configured", None)
+
+
+async def test_requests_today_counts_client_requests_and_survives_a_restart(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    assert (await gw.request("GET", "/status")).json["requests_today"] == 0
+    for _ in range(3):
+        await gw.responses()
+    p1.always(fp.status(400, "bad"))
+    await gw.responses()
+    assert (await gw.request("GET", "/status")).json["requests_today"] == 4
+    user_data = gw.services.paths.user_data
+    await gw.close()
+    from tests.support.harness import start_harness
+
+    again = await start_harness(user_data)
+    try:
+        assert (await again.request("GET", "/status")).json["requests_today"] == 4
+    finally:
+        await again.close()
+
+
+async def test_quota_left_percent_comes_from_the_last_usage_reading(fakes, gateway):
+    (p1,) = await fakes("p1")
+    p1.usage = new_api(300, used=100)
+    gw = await gateway({"p1": p1})
+    status = (await gw.request("GET", "/status")).json
+    assert status["providers"]["p1"]["quota_left_percent"] is None
+    await gw.api("refresh_usage", provider="p1")
+    status = (await gw.request("GET", "/status")).json
+    assert status["providers"]["p1"]["quota_left_percent"] == 75.0
