@@ -9,6 +9,7 @@ import { Badge } from '../../ui/Badge';
 import { Countdown } from '../../ui/Countdown';
 import { Icon } from '../../ui/Icon';
 import { IconButton } from '../../ui/IconButton';
+import { WrappableText } from '../../ui/WrappableText';
 import type { RowDialog } from './dialogs/ProviderDialogs';
 import { ProbeResult, type ProbeState } from './ProbeResult';
 import { QuotaCell } from './QuotaCell';
@@ -136,7 +137,7 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
             ) : null}
           </div>
           <div className="mono prow__url wrap-anywhere" data-testid={`base-url-${id}`}>
-            {p.base_url}
+            <WrappableText text={p.base_url} />
           </div>
         </td>
         <td className="prow__health">
