@@ -1,97 +1,25 @@
-import { useEffect, useId, useState, type FormEvent } from 'react';
+import { useId } from 'react';
 import { formatDateTime } from '../../../logic/format';
 import { USAGE_ADAPTERS, adapterDescription, isUsageAdapter, snapshotDetails } from '../../../logic/usage';
-import { hasErrors, normalizeBaseUrl, validateUsageBaseUrl, validateUsageToken, type FieldErrors } from '../../../logic/validate';
-import type { Actions } from '../../../hooks/useActions';
-import type { ProviderStatus, QuotaEntry, UsageAdapter } from '../../../types';
+import type { QuotaEntry } from '../../../types';
 import { Field } from '../../../ui/Field';
 import { Modal } from '../../../ui/Modal';
+import { useUsageSettingsForm, type UsageSettingsDeps } from './useUsageSettingsForm';
 
-interface Props {
-  id: string;
+interface Props extends UsageSettingsDeps {
   name: string;
-  provider: ProviderStatus;
   entry: QuotaEntry | undefined;
-  actions: Pick<Actions, 'upsertProvider' | 'setUsageToken' | 'clearUsageToken' | 'getConfig'>;
-  /** Check usage again after a change (the backend drops the old reading). */
-  onRefresh: (id: string) => void;
-  onClose: () => void;
 }
-
-type Errors = FieldErrors<'baseUrl' | 'token'>;
 
 /**
  * How a provider's usage is read: adapter, usage base URL and usage token (write-only), with the
  * last reading: which adapter answered, whether detection found it, and the base that worked.
  */
-export function UsageDialog({ id, name, provider, entry, actions, onRefresh, onClose }: Props) {
+export function UsageDialog({ name, entry, ...deps }: Props) {
   const uid = useId();
-  const [adapter, setAdapter] = useState<UsageAdapter>(
-    isUsageAdapter(provider.usage_adapter) ? provider.usage_adapter : '',
-  );
-  const [baseUrl, setBaseUrl] = useState(provider.usage_base_url);
-  const [token, setToken] = useState('');
-  const [hasToken, setHasToken] = useState<boolean | null>(null);
-  const [errors, setErrors] = useState<Errors>({});
-  const [busy, setBusy] = useState(false);
-
-  // has_usage_token is only in get_config.
-  useEffect(() => {
-    let live = true;
-    void actions.getConfig().then((r) => {
-      if (live && r.ok) setHasToken(!!r.value.providers[id]?.has_usage_token);
-    });
-    return () => {
-      live = false;
-    };
-  }, [actions, id]);
-
-  async function submit(e: FormEvent) {
-    e.preventDefault();
-    const next: Errors = {};
-    const urlError = validateUsageBaseUrl(baseUrl);
-    if (urlError) next.baseUrl = urlError;
-    const tokenError = validateUsageToken(token);
-    if (tokenError) next.token = tokenError;
-    setErrors(next);
-    if (hasErrors(next)) return;
-
-    const url = normalizeBaseUrl(baseUrl);
-    const changes: { usage_adapter?: UsageAdapter; usage_base_url?: string } = {};
-    if (adapter !== provider.usage_adapter) changes.usage_adapter = adapter;
-    if (url !== provider.usage_base_url) changes.usage_base_url = url;
-    const newToken = token.trim();
-    if (Object.keys(changes).length === 0 && !newToken) return onClose();
-
-    setBusy(true);
-    try {
-      if (Object.keys(changes).length > 0) {
-        const r = await actions.upsertProvider({ provider: id, ...changes });
-        if (!r.ok) return; // the toast says why; keep the dialog open
-      }
-      if (newToken) {
-        const r = await actions.setUsageToken(id, newToken);
-        if (!r.ok) return;
-      }
-      onClose();
-      onRefresh(id);
-    } finally {
-      setBusy(false);
-    }
-  }
-
-  async function clearToken() {
-    setBusy(true);
-    try {
-      const r = await actions.clearUsageToken(id);
-      if (r.ok) {
-        onClose();
-        onRefresh(id);
-      }
-    } finally {
-      setBusy(false);
-    }
-  }
+  const { id, onClose } = deps;
+  const { adapter, setAdapter, baseUrl, setBaseUrl, token, setToken, hasToken, errors, setErrors, busy, submit, clearToken } =
+    useUsageSettingsForm(deps);
 
   const snapshot = entry?.snapshot ?? null;
   const details = snapshot ? snapshotDetails(snapshot) : [];
