@@ -88,7 +88,8 @@ export interface Status {
   listen: { host: string; port: number };
   gateway_url: string;
   provider_order: ProviderId[];
-  preferred_provider: ProviderId;
+  /** The preferred provider in effect ("first in list" resolved); null while no provider can serve. */
+  preferred_provider: ProviderId | null;
   manual_override: ProviderId | null;
   active_provider: ProviderId | null;
   active_reason: string;

@@ -27,7 +27,7 @@ export function Dashboard({ status, names, token, actions, refresh, onRotateToke
           names={names}
           summary={status.summary ?? null}
           preferredProvider={status.preferred_provider}
-          explicitPreferred={status.routing.preferred_provider ?? status.preferred_provider}
+          explicitPreferred={status.routing.preferred_provider ?? status.preferred_provider ?? ''}
           manualOverride={status.manual_override}
           activeProvider={status.active_provider}
           activeReason={status.active_reason}

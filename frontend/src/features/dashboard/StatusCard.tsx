@@ -11,8 +11,8 @@ interface Props {
   gatewayUrl: string;
   names: NameMap;
   summary: StatusSummary | null;
-  /** In effect (the first in the list when none is chosen). */
-  preferredProvider: string;
+  /** In effect (the first in the list when none is chosen); null while no provider can serve. */
+  preferredProvider: string | null;
   /** As configured: "" = first in list. */
   explicitPreferred: string;
   manualOverride: string | null;

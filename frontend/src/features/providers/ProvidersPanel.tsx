@@ -19,7 +19,7 @@ interface Props {
   quota: Record<string, QuotaEntry>;
   ledgers: Record<string, Ledger>;
   names: NameMap;
-  preferredProvider: string;
+  preferredProvider: string | null;
   activeProvider: string | null;
   manualOverride: string | null;
   actions: Actions;

@@ -14,7 +14,7 @@ interface Props {
   metrics: Record<string, ProviderMetrics>;
   quota: Record<string, QuotaEntry>;
   ledgers: Record<string, Ledger>;
-  preferredProvider: string;
+  preferredProvider: string | null;
   activeProvider: string | null;
   manualOverride: string | null;
   probes: Record<string, ProbeState>;

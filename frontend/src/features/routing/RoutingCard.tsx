@@ -10,7 +10,7 @@ interface Props {
   providers: Record<string, ProviderStatus>;
   names: NameMap;
   /** The preferred provider in effect (the first in the list when none is chosen). */
-  preferredProvider: string;
+  preferredProvider: string | null;
   manualOverride: string | null;
   onLock: (provider: string | null) => Promise<unknown>;
   onSaveRouting: (values: RoutingUpdate) => Promise<{ ok: boolean }>;
