@@ -80,15 +80,37 @@ class CodexRun:
         return "\n".join(texts)
 
 
+# Codex's built-in OpenAI provider pointed at the gateway: Codex then compacts remotely (a request
+# ending with {"type": "compaction_trigger"}), here once the last answer reported 2000 input tokens.
+REMOTE_COMPACTION_CONFIG = """\
+model = "gpt-5.5"
+openai_base_url = "{base_url}"
+model_auto_compact_token_limit = 2000
+check_for_update_on_startup = false
+
+[analytics]
+enabled = false
+[otel]
+exporter = "none"
+trace_exporter = "none"
+metrics_exporter = "none"
+[features]
+plugins = false
+"""
+
+
 class Codex:
-    def __init__(self, binary: Path, root: Path, base_url: str, token: str) -> None:
+    def __init__(self, binary: Path, root: Path, base_url: str, token: str, *, home: Path | None = None,
+                 remote_compaction: bool = False) -> None:
+        """``home``: the CODEX_HOME to use (the gateway's, when it must read the session files)."""
         self.binary = binary
-        self.home = root / "codex-home"
+        self.home = home or root / "codex-home"
         self.user_home = root / "home"
         self.workdir = root / "work"
         for folder in (self.home, self.user_home, self.workdir):
             folder.mkdir(parents=True, exist_ok=True)
-        (self.home / "config.toml").write_text(CONFIG.format(base_url=base_url))
+        template = REMOTE_COMPACTION_CONFIG if remote_compaction else CONFIG
+        (self.home / "config.toml").write_text(template.format(base_url=base_url))
         (self.home / "auth.json").write_bytes(json.dumps({"OPENAI_API_KEY": token}).encode())
 
     def exec(self, prompt: str, *, resume: str | None = None, timeout: float = 60) -> CodexRun:

@@ -363,11 +363,12 @@ class Control:
     def list_sessions(self, limit: int = 50) -> dict[str, Any]:
         if not 1 <= limit <= 500:
             raise ControlError("limit must be an integer from 1 to 500")
-        return {"sessions": analytics.sessions(self._services.store, limit)}
+        return {"sessions": analytics.sessions(self._services.store, limit, self._services.router.session_binding)}
 
     @exposed
     def get_session_timeline(self, session_id: str) -> dict[str, Any]:
-        return analytics.session_timeline(self._services.store, _text("session_id", session_id))
+        return analytics.session_timeline(self._services.store, _text("session_id", session_id),
+                                          self._services.router.session_binding)
 
     @exposed
     def get_usage(self) -> dict[str, Any]:

@@ -74,11 +74,13 @@ class Retries:
     rebuild: bool = False
     strip_sealed: bool = False
     expand_compaction: bool = False
+    summarize: bool = False  # the body carries an expanded compaction that the provider may find too long
 
 
 class AttemptRunner:
     def __init__(self, upstream: Upstream, key_of: Callable[[str], str | None], redact: Callable[[bytes], bytes],
                  shutting_down: Callable[[], bool], turn_state_owner: Callable[[str], str | None]) -> None:
+        self.upstream = upstream
         self._upstream = upstream
         self._deadlines: Deadlines = upstream.deadlines
         self._key_of = key_of
@@ -114,7 +116,7 @@ class AttemptRunner:
         handed_on = False  # True once the open response belongs to ``finish``
         try:
             if not 200 <= resp.status < 300:
-                return await self._http_error(opened, client, retries)
+                return await self._http_error(ex, opened, client, retries)
             if client.stream and resp.content_type == "text/event-stream":
                 opened.stream = UpstreamStream(resp, self._deadlines, self._redact)
                 remaining = max(0.001, timeout - (time.perf_counter() - t0))
@@ -141,7 +143,7 @@ class AttemptRunner:
                 # An error body read to its end leaves the connection reusable; anything else is cut.
                 self._upstream.done(resp, reuse=resp.content.is_eof())
 
-    async def _http_error(self, opened: Opened, client: ClientRequest, retries: Retries) -> AttemptResult:
+    async def _http_error(self, ex: Exchange, opened: Opened, client: ClientRequest, retries: Retries) -> AttemptResult:
         resp = opened.resp
         raw = await read_limited(resp)
         message = error_text(raw, resp.content_type)
@@ -153,7 +155,7 @@ class AttemptRunner:
             if classify.mentions_unknown_model(message):
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}")
             out = web.Response(body=self._redact(raw), status=status, headers={
-                **headers_back(resp.headers, opened.provider),
+                **headers_back(resp.headers, opened.provider, ex.record.request_id),
                 "Content-Type": resp.headers.get("Content-Type", "application/json")})
             return AttemptResult(Outcome.CLIENT_ERROR, out, error=f"HTTP {status}: {message}", status=status)
         retry_after = classify.parse_retry_after(resp.headers.get("Retry-After")) if status == 429 else None
@@ -201,7 +203,7 @@ class AttemptRunner:
 
     async def _relay(self, ex: Exchange, opened: Opened, retries: Retries) -> AttemptResult:
         assert opened.stream is not None and ex.client is not None
-        back = headers_back(opened.resp.headers, opened.provider)
+        back = headers_back(opened.resp.headers, opened.provider, ex.record.request_id)
         trigger = ex.client.compaction_trigger
         result = await opened.stream.relay(ex.request, headers=back, started=ex.started,
                                            idle_timeout=ex.cfg.routing.stream_idle_timeout_seconds,
@@ -241,7 +243,7 @@ class AttemptRunner:
     async def _deliver_answer(self, ex: Exchange, opened: Opened) -> AttemptResult:
         answer = opened.answer
         assert answer is not None and ex.client is not None
-        back = headers_back(opened.resp.headers, opened.provider)
+        back = headers_back(opened.resp.headers, opened.provider, ex.record.request_id)
         usage, rid, sealed = usage_of(answer), response_id(answer), sealed_items(answer.get("output"))
         turn_state = opened.resp.headers.get("x-codex-turn-state")
         if ex.client.compaction_trigger:
@@ -293,6 +295,8 @@ def _response_object(data: bytes, content_type: str) -> dict[str, Any] | str:
 
 
 def _continuity_retry(message: str, client: ClientRequest, body: bytes, retries: Retries) -> Retry | None:
+    if retries.summarize and classify.mentions_context_length(message):
+        return Retry.SUMMARIZE
     if retries.rebuild and client.previous_response_id is not None and (
             classify.mentions_unsupported_previous_response_id(message)
             or classify.mentions_previous_response_not_found(message)):

@@ -113,3 +113,9 @@ def mentions_unknown_model(text: str) -> bool:
     return any(w in t for w in ("does not exist", "not found", "no such model", "unknown model", "invalid model",
                                 "model_not_found", "unsupported model", "no available channel",
                                 "model is not available", "not a valid model"))
+
+
+def mentions_context_length(text: str) -> bool:
+    t = text.lower()
+    return any(w in t for w in ("context_length_exceeded", "context length", "context window", "too many tokens",
+                                "prompt is too long", "input is too long", "maximum context"))

@@ -159,6 +159,8 @@ ROUTES = (
     Route("GET", "/models", models),
     Route("POST", "/v1/responses", responses),
     Route("POST", "/responses", responses),
+    Route("POST", "/v1/responses/compact", responses),
+    Route("POST", "/responses/compact", responses),
     Route("GET", "/v1/responses", websocket_refused),
     Route("GET", "/responses", websocket_refused),
     Route("POST", "/api/{method}", control_call, auth="token+origin"),

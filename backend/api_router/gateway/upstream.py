@@ -52,9 +52,10 @@ def upstream_headers(forwarded: Mapping[str, str], key: str | None, extra: Mappi
     return headers
 
 
-def headers_back(upstream: Mapping[str, str], provider: str) -> dict[str, str]:
-    """The provider's response headers the client gets, plus which provider answered."""
-    out = {"X-API-Router-Provider": provider}
+def headers_back(upstream: Mapping[str, str], provider: str, request_id: str) -> dict[str, str]:
+    """The provider's response headers the client gets, plus which provider answered and our own id of
+    the request (the one the request log shows)."""
+    out = {"X-API-Router-Provider": provider, "X-API-Router-Request-Id": request_id}
     for name, value in upstream.items():
         lower = name.lower()
         if lower in _BACK_EXACT or lower.startswith(_BACK_PREFIXES):

@@ -142,6 +142,9 @@ class Router:
             h = self._s.health[pid] = Health()
         return h
 
+    def session_binding(self, session_id: str) -> str | None:
+        return self._affinity.bound(session_id) if self._affinity is not None else None
+
     def hedge_delay(self, cfg: Config, provider: str) -> float:
         return self.first_events.delay(cfg.routing, provider)
 
