@@ -402,6 +402,9 @@ try {
       assert.ok(fits, `the base URL of ${id} is shown whole`);
     }
     await assertNoClippedHeaders(page, `at ${DEFAULT_VIEWPORT.width} px`);
+    // The README's picture: the window as the desktop app opens it.
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.screenshot({ path: join(ARTIFACTS, 'docs-dashboard.png') });
     await screenshots(page, ARTIFACTS, 'dashboard');
     await page.setViewportSize(VIEWPORT);
   });
