@@ -96,6 +96,8 @@ export default defineConfig(({ mode }) => ({
   server: {
     // `npm run dev` talks to a running gateway (python3 tasks.py run) for /api calls.
     proxy: mode === 'fake' ? undefined : { '/api': 'http://127.0.0.1:4000' },
+    // The contract test reads ../docs/control-api.md; nothing else outside frontend/ is served.
+    fs: { allow: ['.', '../docs'] },
   },
   test: {
     environment: 'jsdom',
