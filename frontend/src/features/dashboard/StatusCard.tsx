@@ -51,7 +51,10 @@ export const StatusCard = memo(function StatusCard(p: Props) {
             <dt>Now</dt>
             <dd data-testid="status-summary" data-state={p.summary.state} title={p.summary.reason || undefined}>
               <span className={`summary summary--${SUMMARY_TONE[p.summary.state] ?? 'muted'}`}>{p.summary.line}</span>
-              {p.summary.reason && p.summary.state !== 'down' ? <span className="muted"> · {p.summary.reason}</span> : null}
+              {/* The reason once: not when the banner shows it, nor when "Active" below says the same. */}
+              {p.summary.reason && p.summary.state !== 'down' && p.summary.reason !== p.activeReason ? (
+                <span className="muted"> · {p.summary.reason}</span>
+              ) : null}
             </dd>
           </>
         ) : null}
