@@ -18,6 +18,7 @@ from api_router.continuity.index import ContinuityIndex
 from api_router.continuity.rewrite import Continuity
 from api_router.control import Control
 from api_router.paths import Paths, codex_home
+from api_router.provider_tests import ProviderTests
 from api_router.quota import Quota
 from api_router.routing import Router
 from api_router.routing.affinity import SessionAffinity
@@ -64,11 +65,13 @@ def open_services(paths: Paths, *, clock: Callable[[], float] = time.time) -> Se
     quota.load()
     affinity = SessionAffinity(store, keep_seconds=config.current.routing.session_idle_return_seconds)
     router = Router(store.add_event, clock, skip=quota.skip_reason, redact=redactor, affinity=affinity)
+    tests = ProviderTests(store)
     # Every piece of state kept per provider id; renames and deletes reach all of them.
-    providers = ProviderStates([secrets, router, store, quota, index])
+    providers = ProviderStates([secrets, router, store, quota, index, tests])
     watcher = FileWatcher([config.reload, secrets.reload])
     watcher.start()
-    return Services(paths, config, secrets, redactor, store, router, continuity, quota, home, providers, watcher)
+    return Services(paths, config, secrets, redactor, store, router, continuity, quota, home, tests, providers,
+                    watcher)
 
 
 def _report_file_problems(config: ConfigFile, secrets: SecretsFile, store: Store) -> None:

@@ -73,7 +73,8 @@ def build_status(services: Services) -> dict[str, Any]:
         "active_provider": active,
         "active_reason": reason,
         "routing": as_json(cfg.routing),
-        "providers": {pid: {**settings[pid], **health[pid], "quota_left_percent": services.quota.left_percent(pid)}
+        "providers": {pid: {**settings[pid], **health[pid], "quota_left_percent": services.quota.left_percent(pid),
+                            "last_test": services.tests.last(pid)}
                       for pid in cfg.providers},
         "summary": serving_summary(services),
         "requests_today": store.requests_today(),

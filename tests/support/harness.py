@@ -120,7 +120,11 @@ class Harness:
         return await self.request("POST", path, body=payload, headers=headers)
 
     async def api(self, method: str, **kwargs: Any) -> Any:
-        reply = await self.request("POST", f"/api/{method}", body=kwargs)
+        return await self.api_as(None, method, **kwargs)
+
+    async def api_as(self, token: str | None, method: str, **kwargs: Any) -> Any:
+        """A control call with ``token`` (None: the current one)."""
+        reply = await self.request("POST", f"/api/{method}", body=kwargs, token=token)
         if reply.status != 200:
             raise ApiError(reply.status, reply.json["error"]["message"])
         return reply.json

@@ -9,13 +9,14 @@ values (raising ``ControlError`` with a message for the user) and saves what it 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, Literal, TypeVar
 
 from tomlkit.toml_document import TOMLDocument
 
-from api_router import analytics
+from api_router import analytics, request_log
 from api_router.codex import setup as codex_setup
 from api_router.config import (
     DISPLAY_NAME_MAX,
@@ -38,6 +39,7 @@ from api_router.config import (
 from api_router.control.diagnostics import open_fds, rss_bytes
 from api_router.control.registry import ControlError, exposed
 from api_router.gateway.models import fetch_models
+from api_router.gateway.provider_test import run_test
 from api_router.secrets import new_gateway_token
 from api_router.services import Services
 from api_router.status import build_status, provider_settings
@@ -348,8 +350,69 @@ class Control:
         timeout = min(cfg.routing.request_timeout_seconds, 20)
         result = await fetch_models(services.require_serving().upstream, cfg.providers[pid],
                                     services.secrets.current.provider_keys.get(pid), timeout)
+        if result.ok:  # an answer is evidence: it clears a stale "unhealthy"
+            services.router.record_check(cfg, pid, True, "probe")
         return {"ok": result.ok, "status": result.status, "latency_ms": result.latency_ms, "models": result.models,
                 "error": services.redactor(result.error)}
+
+    @exposed
+    def test_provider(self, provider: str) -> dict[str, Any]:
+        """A streamed Responses call, one with a function tool, and /models: can it serve Codex?"""
+        pid = self._existing(provider)
+        return self._run_async(self._test(pid))  # type: ignore[no-any-return]
+
+    @exposed
+    def test_all_providers(self) -> dict[str, Any]:
+        """``test_provider`` for every enabled provider with a base URL, at the same time."""
+        return self._run_async(self._test_all())  # type: ignore[no-any-return]
+
+    async def _test_all(self) -> dict[str, Any]:
+        pids = list(self._services.config.current.routable)
+        results = await asyncio.gather(*(self._test(pid) for pid in pids))
+        return {"results": dict(zip(pids, results, strict=True))}
+
+    async def _test(self, pid: str) -> dict[str, Any]:
+        services = self._services
+        cfg = services.config.current
+        provider = cfg.providers[pid]
+        if not provider.base_url:
+            raise ControlError(f"{cfg.name_of(pid)} has no base URL to test")
+        result = await run_test(services.require_serving().upstream, provider,
+                                services.secrets.current.provider_keys.get(pid), services.router.last_model(pid),
+                                min(cfg.routing.request_timeout_seconds, 30))
+        result = json.loads(services.redactor(json.dumps(result)))
+        services.tests.record(pid, result)
+        if result["ok"]:  # a pass counts as a success for health
+            services.router.record_check(services.config.current, pid, True, "provider test")
+        return result  # type: ignore[no-any-return]
+
+    # --- request log -------------------------------------------------------------------------------------
+
+    @exposed
+    def list_requests(self, limit: int = 100, before_id: int | None = None, provider: str | None = None,
+                      outcome: request_log.Outcome | None = None, session_id: str | None = None,
+                      text: str | None = None) -> dict[str, Any]:
+        """Every client request, newest first, with filters; ``before_id`` pages backwards."""
+        if not 1 <= limit <= 1000:
+            raise ControlError("limit must be an integer from 1 to 1000")
+        filters = request_log.Filters(provider or None, outcome, session_id or None, (text or "").strip() or None)
+        return request_log.page(self._services.store, filters, limit=limit, before_id=before_id)
+
+    @exposed
+    def get_request(self, id: int) -> dict[str, Any]:
+        """One request with its attempt chain."""
+        found = request_log.detail(self._services.store, id, self._services.config.current.name_of)
+        if found is None:
+            raise ControlError(f"no request {id} in the request log")
+        return found
+
+    @exposed
+    def export_requests(self, format: request_log.ExportFormat = "csv", provider: str | None = None,
+                        outcome: request_log.Outcome | None = None, session_id: str | None = None,
+                        text: str | None = None) -> dict[str, Any]:
+        """Every request that matches the filters, as CSV or JSON lines."""
+        filters = request_log.Filters(provider or None, outcome, session_id or None, (text or "").strip() or None)
+        return request_log.export(self._services.store, filters, format)
 
     # --- usage, quota and analytics ----------------------------------------------------------------------
 
@@ -410,10 +473,23 @@ class Control:
 
     @exposed
     def rotate_gateway_token(self) -> dict[str, Any]:
+        """A new token; the old one is refused at once. Codex's auth.json follows when Connect Codex had
+        connected it with the old token."""
         services = self._services
+        old = services.secrets.current.gateway_token
         updated = services.secrets.edit(lambda s: s.with_changes(gateway_token=new_gateway_token()))
-        services.emit("warning", "security", "Gateway token rotated; clients using the old token are now refused. "
-                                             "Update Codex's auth.json (Connect Codex does it).")
+        try:
+            codex_updated = codex_setup.update_token(services.codex_home, services.gateway_url, old,
+                                                     updated.gateway_token)
+        except OSError as exc:
+            codex_updated = False
+            services.emit("error", "codex", f"Could not update Codex's auth.json with the new token: {exc}")
+        if codex_updated:
+            services.emit("info", "security", f"Gateway token rotated; Codex's auth.json ({services.codex_home}) "
+                                              "now holds the new one. Other clients using the old token are refused.")
+        else:
+            services.emit("warning", "security", "Gateway token rotated; clients using the old token are now refused. "
+                                                 "Update Codex's auth.json (Connect Codex does it).")
         return {"token": updated.gateway_token}
 
     # --- Codex -------------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ class AttemptResult:
     ttfb_ms: float | None = None
     status: int | None = None  # the provider's HTTP status, for failures
     turn_state: str | None = None  # the provider's x-codex-turn-state, passed back to the client
+    response_bytes: int = 0  # what the client got of it
 
 
 @dataclass(slots=True, eq=False)
@@ -154,10 +155,12 @@ class AttemptRunner:
                 return AttemptResult(Outcome.RETRY, error=f"HTTP {status}: {message}", retry=retry)
             if classify.mentions_unknown_model(message):
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}")
-            out = web.Response(body=self._redact(raw), status=status, headers={
+            body = self._redact(raw)
+            out = web.Response(body=body, status=status, headers={
                 **headers_back(resp.headers, opened.provider, ex.record.request_id),
                 "Content-Type": resp.headers.get("Content-Type", "application/json")})
-            return AttemptResult(Outcome.CLIENT_ERROR, out, error=f"HTTP {status}: {message}", status=status)
+            return AttemptResult(Outcome.CLIENT_ERROR, out, error=f"HTTP {status}: {message}", status=status,
+                                 response_bytes=len(body))
         retry_after = classify.parse_retry_after(resp.headers.get("Retry-After")) if status == 429 else None
         return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", retry_after=retry_after,
                              status=status)
@@ -217,7 +220,8 @@ class AttemptRunner:
         turn_state = opened.resp.headers.get("x-codex-turn-state")
         if result.end is StreamEnd.COMPLETED:
             return AttemptResult(Outcome.OK, result.response, usage=facts.usage, response_id=facts.response_id,
-                                 sealed=facts.sealed, ttfb_ms=result.ttfb_ms, turn_state=turn_state)
+                                 sealed=facts.sealed, ttfb_ms=result.ttfb_ms, turn_state=turn_state,
+                                 response_bytes=result.sent)
         if result.end is StreamEnd.FAILED_EARLY:
             if facts.end == "failed":
                 retry = _continuity_retry(facts.error, ex.client, opened.body, retries)
@@ -230,7 +234,7 @@ class AttemptRunner:
             return AttemptResult(Outcome.PROVIDER_FAILURE, error=result.error)
         outcome = Outcome.CLIENT_CLOSED if result.end is StreamEnd.CLIENT_GONE else Outcome.PROVIDER_FAILURE
         return AttemptResult(outcome, result.response, error=result.error, committed=True, usage=facts.usage,
-                             ttfb_ms=result.ttfb_ms)
+                             ttfb_ms=result.ttfb_ms, response_bytes=result.sent)
 
     @staticmethod
     def _client_error_in_band(delivered: StreamResult, message: str) -> AttemptResult:
@@ -238,7 +242,7 @@ class AttemptRunner:
             return AttemptResult(Outcome.CLIENT_CLOSED, delivered.response, error="client disconnected",
                                  committed=True)
         return AttemptResult(Outcome.CLIENT_ERROR, delivered.response, error=f"stream reported: {message}",
-                             ttfb_ms=delivered.ttfb_ms)
+                             ttfb_ms=delivered.ttfb_ms, response_bytes=delivered.sent)
 
     async def _deliver_answer(self, ex: Exchange, opened: Opened) -> AttemptResult:
         answer = opened.answer
@@ -254,15 +258,16 @@ class AttemptRunner:
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=wrong)
         if ex.client.stream:
             try:
-                out, ttfb = await send_synthesized(ex.request, answer, back, ex.started)
+                out, ttfb, sent = await send_synthesized(ex.request, answer, back, ex.started)
             except ConnectionError:
                 return AttemptResult(Outcome.CLIENT_CLOSED, None, error="client disconnected")
             return AttemptResult(Outcome.OK, out, usage=usage, response_id=rid, sealed=sealed, ttfb_ms=ttfb,
-                                 turn_state=turn_state)
+                                 turn_state=turn_state, response_bytes=sent)
         back["Content-Type"] = "application/json"
         raw = opened.data if opened.resp.content_type == "application/json" else orjson.dumps(answer)
         return AttemptResult(Outcome.OK, web.Response(body=raw, headers=back), usage=usage, response_id=rid,
-                             sealed=sealed, ttfb_ms=(time.perf_counter() - ex.started) * 1000, turn_state=turn_state)
+                             sealed=sealed, ttfb_ms=(time.perf_counter() - ex.started) * 1000, turn_state=turn_state,
+                             response_bytes=len(raw))
 
 
 def _response_object(data: bytes, content_type: str) -> dict[str, Any] | str:

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import orjson
@@ -43,6 +44,7 @@ class ProbeResult:
     latency_ms: float
     error: str = ""
     events: list[sse.SSEEvent] | None = None  # every event, when the whole stream was read
+    answer: dict[str, Any] | None = None  # the response object, when it answered JSON instead of a stream
 
 
 def check_body(model: str | None) -> bytes:
@@ -69,6 +71,17 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
             raw = await read_limited(resp, 65536)
             message = f"HTTP {resp.status}: {error_text(raw, resp.content_type)}"
             return ProbeResult(resp.status in (400, 422), resp.status, None, ms(), message)
+        if resp.content_type != "text/event-stream":  # a whole answer instead of a stream
+            with upstream.deadlines.timeout(max(0.001, timeout - ms() / 1000), f"no answer within {timeout:g} s"):
+                raw = await read_limited(resp)
+            try:
+                answer = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                answer = None
+            if not isinstance(answer, dict) or not isinstance(answer.get("output"), list):
+                return ProbeResult(False, resp.status, None, ms(), f"answered {resp.content_type or 'something'} "
+                                   f"that is not a response: {error_text(raw, resp.content_type)}")
+            return ProbeResult(True, resp.status, ms(), ms(), answer=answer)
         decoder = sse.SSEDecoder()
         events: list[sse.SSEEvent] = []
         first: float | None = None

@@ -70,7 +70,9 @@ class ResponsesProxy:
             return await self._serve(ex)
         except GatewayError as err:
             record.status, record.error = err.status, record.error or err.message
-            return from_error(err, services.redactor.redact_bytes)
+            response = from_error(err, services.redactor.redact_bytes)
+            record.response_bytes = len(response.body) if isinstance(response.body, bytes) else 0
+            return response
         except asyncio.CancelledError:
             if not record.status:
                 record.status = 499

@@ -255,6 +255,11 @@ class Router:
             self._emit("error", "all_down", "All providers failed: " + "; ".join(
                 f"{cfg.name_of(f.provider)}: {f.error}" for f in down))
 
+    def last_model(self, provider: str) -> str | None:
+        with self._lock:
+            h = self._s.health.get(provider)
+            return h.last_model if h is not None else None
+
     def note_model(self, provider: str, model: str | None) -> None:
         if model:
             with self._lock:
