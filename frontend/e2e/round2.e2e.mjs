@@ -9,6 +9,7 @@
 //   E2E_WIDTH / E2E_SCHEME / E2E_ARTIFACTS
 
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -175,6 +176,18 @@ try {
     await until('the request id on the clipboard', async () => (await page.evaluate(() => navigator.clipboard.readText())) === requestId);
     await detail.getByRole('button', { name: 'Copy the error of attempt 1' }).click();
     await until('the error on the clipboard', async () => /502/.test(await page.evaluate(() => navigator.clipboard.readText())));
+    await assertNoClippedHeaders(page, `with an attempt chain open at ${W} px`);
+    await calm(page);
+    await screenshots(page, ARTIFACTS, 'requests');
+    if (W === 1400) {
+      // The README's picture of this page: the desktop window's size, light.
+      await page.setViewportSize({ width: 1180, height: 800 });
+      await page.emulateMedia({ colorScheme: 'light' });
+      await calm(page);
+      await page.screenshot({ path: join(ARTIFACTS, 'docs-requests.png') });
+      await page.setViewportSize(VIEWPORT);
+    }
+    await page.emulateMedia({ colorScheme: SCHEME });
   });
 
   await step('free text from the address; the session links to its timeline on the Usage page', async () => {
@@ -184,8 +197,10 @@ try {
     if (W >= 1000) {
       await requestRows().first().getByRole('link', { name: 's-fail' }).click();
     } else {
-      // The session column folds away on narrow windows; the link is in the opened row.
-      await requestRows().first().getByRole('button', { name: /^Open request / }).click();
+      // The session column folds away on narrow windows; the link is in the opened row (it may
+      // still be open from the step before: the page keeps rows open while filters change).
+      const toggle = requestRows().first().getByRole('button', { name: /^(Open|Close) request / });
+      if ((await toggle.getAttribute('aria-expanded')) !== 'true') await toggle.click();
       await page.getByRole('group', { name: /^Request / }).getByRole('link', { name: 's-fail' }).click();
     }
     await until('the usage page with the session', async () => /#\/usage\?session=s-fail$/.test(page.url()));
@@ -216,8 +231,6 @@ try {
       }
       await page.getByRole('status').filter({ hasText: `Exported ${total} request` }).first().waitFor();
     }
-    await calm(page);
-    await screenshots(page, ARTIFACTS, 'requests');
   });
 
   await step('Connect Codex: connected, then "token out of date" after auth.json changed, then rewritten', async () => {
@@ -229,7 +242,9 @@ try {
     await textMatches(dialog.getByTestId('codex-state'), /Connected/);
     await page.keyboard.press('Escape');
     // Someone (or another tool) puts another token into Codex's auth.json.
-    writeFileSync(join(CODEX_HOME, 'auth.json'), JSON.stringify({ OPENAI_API_KEY: 'ao_' + '0'.repeat(32) }), 'utf8');
+    const other = `ao_${randomBytes(16).toString('hex')}`;
+    assert.notEqual(other, token);
+    writeFileSync(join(CODEX_HOME, 'auth.json'), JSON.stringify({ OPENAI_API_KEY: other }), 'utf8');
     await opener.click();
     await textMatches(dialog.getByTestId('codex-state'), /Token out of date/);
     await until('the header says so', async () => (await opener.getAttribute('data-codex-state')) === 'token_out_of_date');

@@ -397,7 +397,8 @@ export interface RequestQuery {
 export function matchRequests(log: readonly FakeRequest[], q: RequestQuery): FakeRequest[] {
   const text = (q.text ?? '').toLowerCase();
   return log
-    .filter((r) => !q.provider || r.provider === q.provider)
+    // provider: any attempt went to it (served or not)
+    .filter((r) => !q.provider || r.provider === q.provider || r.attempts.some((a) => a.provider === q.provider))
     .filter((r) => {
       if (!q.outcome) return true;
       if (q.outcome === 'failover') return r.provider !== null && r.attempts.some((a) => a.outcome === 'provider_failure');
@@ -407,7 +408,7 @@ export function matchRequests(log: readonly FakeRequest[], q: RequestQuery): Fak
     .filter(
       (r) =>
         !text ||
-        [r.error, r.model, r.session_id, r.request_id].some((f) => (f ?? '').toLowerCase().includes(text)),
+        [r.error, r.model, r.sent_model, r.session_id, r.request_id].some((f) => (f ?? '').toLowerCase().includes(text)),
     )
     .sort((a, b) => b.id - a.id);
 }

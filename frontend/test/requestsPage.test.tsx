@@ -75,7 +75,7 @@ describe('Requests page', () => {
 
   it('takes its filters from the address and writes them back', async () => {
     const { backend } = await requestsApp('#/requests?provider=p2');
-    expect(rowIds()).toEqual([10, 4, 3]);
+    expect(rowIds()).toEqual([10, 6, 4, 3]); // every request that tried Relay Two, served or not
     expect(lastCall(backend, 'list_requests')?.args).toEqual({ provider: 'p2', limit: 100, before_id: null });
     expect((screen.getByLabelText('Provider') as HTMLSelectElement).value).toBe('p2');
 
@@ -181,7 +181,7 @@ describe('Requests page', () => {
     });
 
     fireEvent.click(screen.getByRole('button', { name: 'Export CSV' }));
-    await screen.findByText('Exported 5 requests');
+    await screen.findByText('Exported 7 requests');
     expect(lastCall(backend, 'export_requests')?.args).toEqual({ format: 'csv', provider: 'p1' });
     expect(clicks).toEqual([{ href: 'blob:fake/1', download: 'api-router-requests.csv' }]);
     expect(blobs[0].type).toBe('text/csv');
@@ -190,8 +190,9 @@ describe('Requests page', () => {
     fireEvent.click(screen.getByRole('button', { name: 'Export JSONL' }));
     await waitFor(() => expect(clicks).toHaveLength(2));
     const lines = (await readBlob(blobs[1])).trim().split('\n').map((l) => JSON.parse(l) as { provider: string });
-    expect(lines).toHaveLength(5);
-    expect(new Set(lines.map((l) => l.provider))).toEqual(new Set(['p1']));
+    expect(lines).toHaveLength(7);
+    // Requests that tried Relay One: served by it, failed over from it, or failed everywhere.
+    expect(new Set(lines.map((l) => l.provider))).toEqual(new Set(['p1', 'p2', null]));
   });
 });
 
