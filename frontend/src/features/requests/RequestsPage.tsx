@@ -2,8 +2,6 @@ import { useCallback, useMemo, useState } from 'react';
 import type { Bridge } from '../../bridge';
 import type { Actions } from '../../hooks/useActions';
 import { navigate } from '../../hooks/useRoute';
-import { useToasts } from '../../hooks/toasts';
-import { downloadText } from '../../lib/download';
 import { nameOf, type NameMap } from '../../logic/names';
 import {
   LIVE_POLL_MS,
@@ -15,12 +13,12 @@ import {
   type RequestFilterParams,
 } from '../../logic/requests';
 import { routeHash, type RouteParams } from '../../logic/route';
-import type { ExportFormat, ProviderId } from '../../types';
+import type { ProviderId } from '../../types';
 import { Icon } from '../../ui/Icon';
 import { CountingNote } from '../usage/CountingNote';
 import { RequestFiltersBar } from './RequestFiltersBar';
 import { RequestsTable } from './RequestsTable';
-import { useRequestLogSettings, useRequestPages } from './useRequests';
+import { useRequestExport, useRequestLogSettings, useRequestPages } from './useRequests';
 
 interface Props {
   bridge: Bridge;
@@ -36,7 +34,6 @@ interface Props {
 
 /** `#/requests`: every request, newest first, live on the first page; filters, paging, details, export. */
 export function RequestsPage({ bridge, actions, providerOrder, names, params, onOpenSettings, pollMs = LIVE_POLL_MS }: Props) {
-  const toasts = useToasts();
   // Keyed on content, so the filters keep their identity while the address says the same.
   const fpKey = JSON.stringify(filterParams(params));
   const value = useMemo(() => JSON.parse(fpKey) as RequestFilterParams, [fpKey]);
@@ -44,9 +41,9 @@ export function RequestsPage({ bridge, actions, providerOrder, names, params, on
   const filters = useMemo(() => filtersFromKey(fKey), [fKey]);
 
   const paging = useRequestPages(bridge, filters, pollMs);
+  const { exporting, exportAs } = useRequestExport(actions, filters);
   const retention = useRequestLogSettings(bridge);
   const [open, setOpen] = useState<ReadonlySet<number>>(() => new Set());
-  const [exporting, setExporting] = useState<ExportFormat | null>(null);
   const n = useCallback((id: ProviderId) => nameOf(names, id), [names]);
 
   const setFilters = useCallback(
@@ -62,22 +59,6 @@ export function RequestsPage({ bridge, actions, providerOrder, names, params, on
       }),
     [],
   );
-
-  async function exportAs(format: ExportFormat) {
-    setExporting(format);
-    try {
-      const r = await actions.exportRequests(format, filters);
-      if (!r.ok) return;
-      downloadText(r.value.content, r.value.filename, r.value.content_type);
-      toasts.push({
-        tone: 'success',
-        title: `Exported ${r.value.rows.toLocaleString('en-US')} request${r.value.rows === 1 ? '' : 's'}`,
-        message: r.value.filename,
-      });
-    } finally {
-      setExporting(null);
-    }
-  }
 
   const data = paging.page.data;
   const rows = data?.requests ?? [];

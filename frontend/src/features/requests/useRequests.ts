@@ -1,8 +1,11 @@
 import { useCallback, useMemo, useState } from 'react';
 import type { Bridge } from '../../bridge';
+import { useToasts } from '../../hooks/toasts';
+import type { Actions } from '../../hooks/useActions';
 import { useQuery, type Query } from '../../hooks/useQuery';
+import { downloadText } from '../../lib/download';
 import { LIVE_POLL_MS, PAGE_SIZE, filtersKey } from '../../logic/requests';
-import type { Config, RequestDetail, RequestFilters, RequestPage } from '../../types';
+import type { Config, ExportFormat, RequestDetail, RequestFilters, RequestPage } from '../../types';
 
 export interface RequestPaging {
   page: Query<RequestPage>;
@@ -55,4 +58,29 @@ export function useRequestLogSettings(bridge: Bridge): Config['request_log'] | n
   const load = useCallback(() => bridge.call('get_config'), [bridge]);
   const config = useQuery('config', load, 15_000);
   return useMemo(() => config.data?.request_log ?? null, [config.data]);
+}
+
+/** export_requests for the filters, saved through a Blob link, with a toast saying how many rows. */
+export function useRequestExport(actions: Pick<Actions, 'exportRequests'>, filters: RequestFilters) {
+  const toasts = useToasts();
+  const [exporting, setExporting] = useState<ExportFormat | null>(null);
+  const exportAs = useCallback(
+    async (format: ExportFormat) => {
+      setExporting(format);
+      try {
+        const r = await actions.exportRequests(format, filters);
+        if (!r.ok) return; // the toast says why
+        downloadText(r.value.content, r.value.filename, r.value.content_type);
+        toasts.push({
+          tone: 'success',
+          title: `Exported ${r.value.rows.toLocaleString('en-US')} request${r.value.rows === 1 ? '' : 's'}`,
+          message: r.value.filename,
+        });
+      } finally {
+        setExporting(null);
+      }
+    },
+    [actions, filters, toasts],
+  );
+  return { exporting, exportAs };
 }
