@@ -241,9 +241,20 @@ class Redactor:
     def __init__(self) -> None:
         self._values: tuple[str, ...] = ()
         self._bytes: tuple[tuple[bytes, bytes], ...] = ()
+        self._secrets: set[str] = set()
+        self._url_passwords: set[str] = set()
 
     def update(self, current: Secrets) -> None:
-        values = {current.gateway_token, *current.provider_keys.values(), *current.usage_tokens.values()}
+        self._secrets = {current.gateway_token, *current.provider_keys.values(), *current.usage_tokens.values()}
+        self._rebuild()
+
+    def update_url_passwords(self, passwords: set[str]) -> None:
+        """Passwords written into provider URLs (``https://user:pass@host``) are secrets too."""
+        self._url_passwords = passwords
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        values = self._secrets | self._url_passwords
         # Longest first, so a key that contains another is replaced whole.
         self._values = tuple(sorted((v for v in values if len(v) >= 6), key=len, reverse=True))
         self._bytes = tuple((v.encode(), mask(v).encode()) for v in self._values)
@@ -261,3 +272,26 @@ class Redactor:
             if value in data:
                 data = data.replace(value, masked)
         return data
+
+
+_URL_CREDENTIALS = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)([^/@\s]*):([^/@\s]*)@")
+MASKED_PASSWORD = "••••"
+
+
+def url_password(url: str) -> str | None:
+    m = _URL_CREDENTIALS.match(url)
+    return m.group(3) if m and m.group(3) else None
+
+
+def mask_url(url: str) -> str:
+    """``https://user:secret@host/v1`` → ``https://user:••••@host/v1`` (for display)."""
+    return _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{m.group(2)}:{MASKED_PASSWORD}@", url, count=1)
+
+
+def unmask_url(new: str, old: str) -> str:
+    """A URL coming back from the UI with the masked password keeps the password it had."""
+    m = _URL_CREDENTIALS.match(new)
+    old_password = url_password(old)
+    if m and m.group(3) == MASKED_PASSWORD and old_password is not None:
+        return f"{m.group(1)}{m.group(2)}:{old_password}@" + new[m.end():]
+    return new

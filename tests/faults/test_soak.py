@@ -26,7 +26,7 @@ from aiohttp import web
 
 from tests.support import fake_provider as fp
 from tests.support.harness import simple_body
-from tests.test_cli import setup_user_data, spawn, wait_health, TOKEN
+from tests.support.processes import setup_user_data, spawn, wait_health, TOKEN
 
 FULL = os.environ.get("API_ROUTER_SOAK") == "full"
 DURATION = 180.0 if FULL else 20.0

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tests.gateway.test_continuity import write_rollout
+from tests.support.rollouts import write_rollout
 from tests.support import fake_provider as fp
 from tests.support.harness import Harness, simple_body, start_harness
 

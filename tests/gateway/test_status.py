@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.gateway.test_quota import new_api
+from tests.support.usage import new_api
 from tests.support import fake_provider as fp
 
 

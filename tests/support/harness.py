@@ -119,12 +119,12 @@ class Harness:
         payload = {**payload, "stream": stream}
         return await self.request("POST", path, body=payload, headers=headers)
 
-    async def api(self, method: str, **kwargs: Any) -> Any:
+    async def api(self, method: str, /, **kwargs: Any) -> Any:
         return await self.api_as(None, method, **kwargs)
 
-    async def api_as(self, token: str | None, method: str, **kwargs: Any) -> Any:
-        """A control call with ``token`` (None: the current one)."""
-        reply = await self.request("POST", f"/api/{method}", body=kwargs, token=token)
+    async def api_as(self, gateway_token: str | None, method: str, /, **kwargs: Any) -> Any:
+        """A control call made with ``gateway_token`` (None: the current one)."""
+        reply = await self.request("POST", f"/api/{method}", body=kwargs, token=gateway_token)
         if reply.status != 200:
             raise ApiError(reply.status, reply.json["error"]["message"])
         return reply.json

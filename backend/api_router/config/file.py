@@ -32,7 +32,15 @@ from api_router.config.schema import (
     field_problem,
     settings_of,
 )
-from api_router.fsutil import FileStamp, atomic_write, copy_aside, file_stamp, move_aside, remove_stale_temp_files
+from api_router.fsutil import (
+    FileStamp,
+    atomic_write,
+    copy_aside,
+    file_stamp,
+    move_aside,
+    remove_stale_temp_files,
+    tighten,
+)
 
 
 class ConfigError(ValueError):
@@ -260,6 +268,7 @@ class ConfigFile:
             why = (f"config.toml could not be read ({_one_line(exc)}); it was moved to {moved.name} and defaults "
                    "are in use")
             return cls(path, doc, parse(doc)[0]), LoadReport(problems=(why,), moved_to=moved)
+        tighten(path)  # the file names providers and may hold URL passwords: the owner's only
         config, problems = parse(doc)
         if not problems:
             return cls(path, doc, config), LoadReport()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from dataclasses import replace
 from collections.abc import Callable, Coroutine
 from typing import Any, Literal, TypeVar
 
@@ -29,6 +30,7 @@ from api_router.config import (
     field_problem,
     is_http_url,
     normalized_url,
+    points_at_gateway,
     provider_table,
     rename_in_doc,
     section,
@@ -40,7 +42,7 @@ from api_router.control.diagnostics import open_fds, rss_bytes
 from api_router.control.registry import ControlError, exposed
 from api_router.gateway.models import fetch_models
 from api_router.gateway.provider_test import run_test
-from api_router.secrets import new_gateway_token
+from api_router.secrets import new_gateway_token, unmask_url
 from api_router.services import Services
 from api_router.status import build_status, provider_settings
 
@@ -209,12 +211,18 @@ class Control:
             values["display_name"] = _text("display_name", display_name)
             if len(values["display_name"]) > DISPLAY_NAME_MAX:
                 raise ControlError(f"display_name must be at most {DISPLAY_NAME_MAX} characters")
+        old = services.config.current.providers.get(pid)
         if base_url is not None:
-            values["base_url"] = _url("base_url", base_url)
+            values["base_url"] = unmask_url(_url("base_url", base_url), old.base_url if old else "")
+            serving = services.serving
+            if serving is not None and points_at_gateway(values["base_url"], replace(services.config.current.listen,
+                                                                                     host=serving.host, port=serving.port)):
+                raise ControlError(f"base_url {values['base_url']} is API Router itself; a provider must be another server")
         if usage_adapter is not None:
             values["usage_adapter"] = usage_adapter
         if usage_base_url is not None:
-            values["usage_base_url"] = _url("usage_base_url", usage_base_url, empty_ok=True)
+            values["usage_base_url"] = unmask_url(_url("usage_base_url", usage_base_url, empty_ok=True),
+                                                  old.usage_base_url if old else "")
         if disabled is not None:
             values["disabled"] = disabled
         if model_map is not None:

@@ -87,7 +87,9 @@ class ResponsesProxy:
     async def _serve(self, ex: Exchange) -> web.StreamResponse:
         services = self._services
         request, record = ex.request, ex.record
-        body = await read_body(request, ex.cfg.listen.max_body_bytes)
+        listen = ex.cfg.listen
+        body = await read_body(request, listen.max_body_bytes, self._runner.upstream.deadlines,
+                               listen.body_stall_timeout_seconds)
         payload = parse_object(body)
         client = ex.client = ClientRequest(body, payload, session_id_of(request.headers, payload),
                                            payload.get("stream") is True)

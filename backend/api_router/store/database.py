@@ -99,6 +99,8 @@ class Store:
         create_private_file(self.path)  # SQLite gives its -wal and -shm files the same mode
         try:
             writer = self._connect_and_check()
+        except sqlite3.OperationalError:
+            raise  # cannot open or write (permissions, a read-only folder): not a corrupt file
         except sqlite3.DatabaseError as exc:
             log.error("store %s is unreadable (%s); moving it aside", self.path, exc)
             self._recovered_from = self._move_corrupt_aside()
