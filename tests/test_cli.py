@@ -14,10 +14,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from api_router.paths import Paths
 from tests.support import fake_provider as fp
-from tests.support.harness import simple_body, write_config, write_keys
+from tests.support.harness import simple_body
 from tests.support.processes import TOKEN, setup_user_data, spawn, wait_health
+
 
 def test_banner_shows_url_token_and_codex_config(tmp_path):
     port = fp.free_port()

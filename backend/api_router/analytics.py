@@ -46,7 +46,8 @@ def summary(store: Store, window: str = "day", now: int | None = None) -> dict[s
         "SELECT id, unix_ms, provider, status, error, latency_ms, ttfb_ms, "
         f"{', '.join(TOKEN_FIELDS)} FROM request_log WHERE unix_ms >= ? ORDER BY unix_ms", (since,))
     attempts = store.query(
-        "SELECT a.provider, a.outcome, a.latency_ms, r.unix_ms FROM attempts a JOIN request_log r ON r.id = a.request_id "
+        "SELECT a.provider, a.outcome, a.latency_ms, r.unix_ms FROM attempts a "
+        "JOIN request_log r ON r.id = a.request_id "
         "WHERE r.unix_ms >= ? AND a.outcome IN ('ok', 'provider_failure')", (since,))
 
     overall = _empty()
@@ -55,7 +56,8 @@ def summary(store: Store, window: str = "day", now: int | None = None) -> dict[s
     per: dict[str, dict[str, Any]] = defaultdict(_empty)
     per_latency: dict[str, list[float]] = defaultdict(list)
     per_ttfb: dict[str, list[float]] = defaultdict(list)
-    series: dict[int, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: {"requests": 0, "errors": 0, "tokens": 0}))
+    series: dict[int, dict[str, dict[str, int]]] = defaultdict(
+        lambda: defaultdict(lambda: {"requests": 0, "errors": 0, "tokens": 0}))
 
     for _id, ts, provider, status, error, latency, ttfb, *tokens in requests:
         overall["requests"] += 1
@@ -64,10 +66,10 @@ def summary(store: Store, window: str = "day", now: int | None = None) -> dict[s
         overall_latency.append(latency)
         if ttfb is not None:
             overall_ttfb.append(ttfb)
-        for name, value in zip(TOKEN_FIELDS, tokens):
+        for name, value in zip(TOKEN_FIELDS, tokens, strict=False):
             overall[name] += value
         if provider:
-            for name, value in zip(TOKEN_FIELDS, tokens):
+            for name, value in zip(TOKEN_FIELDS, tokens, strict=False):
                 per[provider][name] += value
             if ttfb is not None:
                 per_ttfb[provider].append(ttfb)

@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 
 from api_router.config import Config, ConfigFile
 from api_router.continuity.index import ContinuityIndex
-from api_router.fsutil import private_dir
 from api_router.continuity.rewrite import Continuity
 from api_router.control import Control
+from api_router.fsutil import private_dir
 from api_router.paths import Paths, codex_home
 from api_router.provider_tests import ProviderTests
 from api_router.quota import Quota
@@ -112,9 +112,14 @@ def _open_services(paths: Paths, clock: Callable[[], float]) -> Services:
 
 def _report_file_problems(config: ConfigFile, secrets: SecretsFile, store: Store) -> None:
     """Hand edits found while running, and files moved aside when the app next writes, become events."""
+    def problem(message: str) -> None:
+        store.add_event("error", "config", message)
+
+    def notice(message: str) -> None:
+        store.add_event("info", "config", message)
+
     for f in (config, secrets):
-        f.on_problem = lambda message: store.add_event("error", "config", message)
-        f.on_notice = lambda message: store.add_event("info", "config", message)
+        f.on_problem, f.on_notice = problem, notice
 
 
 def _url_passwords(cfg: Config) -> set[str]:

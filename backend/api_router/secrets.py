@@ -126,17 +126,17 @@ class SecretsFile:
         try:
             data = json.loads(path.read_bytes().decode("utf-8-sig"))
         except (ValueError, UnicodeDecodeError) as exc:
-            moved = move_aside(path)
+            unreadable = move_aside(path)
             store = cls(path, Secrets(new_gateway_token()))
             store._save(store._current)
             why = (
-                f"secrets.json could not be read ({type(exc).__name__}); it was moved to {moved.name}. "
+                f"secrets.json could not be read ({type(exc).__name__}); it was moved to {unreadable.name}. "
                 "A new gateway token was created: update Codex's auth.json, and re-enter provider keys "
                 "(or copy them back from the moved file)"
             )
-            return store, SecretsReport(problems=(why,), moved_to=moved)
+            return store, SecretsReport(problems=(why,), moved_to=unreadable)
         current, problems, migrated = parse(data)
-        moved = None
+        moved: Path | None = None
         if problems and isinstance(data, dict):
             # Keep the original for the user before we write the salvaged version over it.
             moved = move_aside(path, "invalid")

@@ -90,6 +90,9 @@ class Services:
     def emit(self, level: str, kind: str, message: str, provider: str | None = None) -> None:
         self.store.add_event(level, kind, message, provider)
 
+    def provider_key(self, provider: str) -> str | None:
+        return self.secrets.current.provider_keys.get(provider)
+
     def touch(self) -> None:
         now = self.last_activity_ms = now_ms()
         self.quota.activity(now)

@@ -26,7 +26,7 @@ from aiohttp import web
 
 from tests.support import fake_provider as fp
 from tests.support.harness import simple_body
-from tests.support.processes import setup_user_data, spawn, wait_health, TOKEN
+from tests.support.processes import TOKEN, setup_user_data, spawn, wait_health
 
 FULL = os.environ.get("API_ROUTER_SOAK") == "full"
 DURATION = 180.0 if FULL else 20.0
@@ -143,7 +143,7 @@ async def one_request(session: aiohttp.ClientSession, url: str, stream: bool, ta
                 tally.clear_errors += 1
             else:
                 tally.bad.append(f"truncated stream presented as 200 (last event {last!r}): {body[-200:]!r}")
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         tally.bad.append(f"{type(exc).__name__}: {exc}")
 
 
@@ -166,10 +166,9 @@ async def load(url: str, *, count: int, seconds: float, concurrency: int, seed: 
 
 
 async def diagnostics(port: int) -> dict:
-    async with aiohttp.ClientSession() as s:
-        async with s.post(f"http://127.0.0.1:{port}/api/get_diagnostics", json={},
-                          headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
-            return await resp.json()
+    async with aiohttp.ClientSession() as s, s.post(f"http://127.0.0.1:{port}/api/get_diagnostics", json={},
+                      headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+        return await resp.json()
 
 
 async def settled(port: int) -> dict:

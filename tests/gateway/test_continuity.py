@@ -3,14 +3,11 @@ previous_response_id replay, foreign reasoning removal."""
 
 import asyncio
 import json
-from pathlib import Path
 
 import pytest
 
 from tests.support import fake_provider as fp
-from tests.support.rollouts import write_rollout
-
-from tests.support.rollouts import SID
+from tests.support.rollouts import SID, write_rollout
 
 
 def codex_history(reasoning_by: str | None = None) -> list[dict]:

@@ -7,7 +7,6 @@ from tests.support.harness import start_harness
 from tests.support.usage import new_api
 
 
-
 async def test_manual_refresh_detects_adapter_and_resets_ledger(fakes, gateway):
     (p1,) = await fakes("p1")
     p1.usage = new_api(5000)

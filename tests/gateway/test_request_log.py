@@ -14,7 +14,7 @@ from aiohttp import web
 from api_router.records import Attempt, Outcome, RequestRecord, Usage, now_ms
 from api_router.store import Retention
 from tests.support import fake_provider as fp
-from tests.support.harness import ApiError, simple_body
+from tests.support.harness import ApiError
 
 
 async def test_every_request_is_listed_newest_first_with_filters(fakes, gateway):

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tests.support.rollouts import write_rollout
 from tests.support import fake_provider as fp
 from tests.support.harness import Harness, simple_body, start_harness
+from tests.support.rollouts import write_rollout
 
 SID = "019a0000-0000-7000-8000-0000000000a1"
 

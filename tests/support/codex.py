@@ -57,8 +57,8 @@ class CodexRun:
     @property
     def events(self) -> list[dict[str, Any]]:
         out = []
-        for line in self.stdout.splitlines():
-            line = line.strip()
+        for raw in self.stdout.splitlines():
+            line = raw.strip()
             if line.startswith("{"):
                 try:
                     out.append(json.loads(line))

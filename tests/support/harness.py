@@ -11,8 +11,8 @@ import aiohttp
 import tomlkit
 
 from api_router.composition import make_control, open_services
-from api_router.gateway.server import GatewayServer
 from api_router.control import Control
+from api_router.gateway.server import GatewayServer
 from api_router.paths import Paths
 from api_router.services import Services
 from tests.support.fake_provider import FakeProvider
@@ -27,11 +27,13 @@ def write_config(paths: Paths, providers: dict[str, Any], *, routing: dict[str, 
     doc["listen"] = {"host": "127.0.0.1", "port": 0, **(listen or {})}
     doc["routing"] = {**FAST_ROUTING, **(routing or {})}
     table = tomlkit.table(is_super_table=True)
-    for pid, spec in providers.items():
-        if isinstance(spec, FakeProvider):
-            spec = {"base_url": spec.base_url}
-        elif isinstance(spec, str):
-            spec = {"base_url": spec}
+    for pid, given in providers.items():
+        if isinstance(given, FakeProvider):
+            spec = {"base_url": given.base_url}
+        elif isinstance(given, str):
+            spec = {"base_url": given}
+        else:
+            spec = given
         table[pid] = {"display_name": pid.upper(), **spec}
     doc["providers"] = table
     paths.user_data.mkdir(parents=True, exist_ok=True)
@@ -104,7 +106,7 @@ class Harness:
         return {"Authorization": f"Bearer {token or self.token}"}
 
     async def request(self, method: str, path: str, *, body: Any = None, raw: bytes | None = None,
-                      headers: dict[str, str] | None = None, token: str | None | bool = None) -> Reply:
+                      headers: dict[str, str] | None = None, token: str | bool | None = None) -> Reply:
         h = {} if token is False else self.auth(token if isinstance(token, str) else None)
         h.update(headers or {})
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)

@@ -39,5 +39,5 @@ def wait_health(port: int, proc: subprocess.Popen, timeout: float = 10) -> None:
 def setup_user_data(tmp_path: Path, providers: dict, **routing) -> Path:
     paths = Paths(tmp_path / "ud")
     write_config(paths, providers, routing=routing)
-    write_keys(paths, {pid: "sk-cli-test-000000" for pid in providers}, token=TOKEN)
+    write_keys(paths, dict.fromkeys(providers, "sk-cli-test-000000"), token=TOKEN)
     return paths.user_data

@@ -9,7 +9,6 @@ disk, so hand edits and comments survive.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,8 +26,8 @@ from api_router.config.schema import (
     SECTIONS,
     Config,
     ListenConfig,
-    default_of,
     ProviderConfig,
+    default_of,
     field_problem,
     settings_of,
 )
@@ -348,7 +347,7 @@ def _repair(doc: TOMLDocument, config: Config) -> None:
         table = doc.get(name)
         if table is None:
             continue
-        if not isinstance(table, Mapping):
+        if not isinstance(table, Table):
             del doc[name]
             continue
         values = getattr(config, name)
@@ -356,19 +355,19 @@ def _repair(doc: TOMLDocument, config: Config) -> None:
             if f.name in table and field_problem(f, _plain(table[f.name])):
                 table[f.name] = getattr(values, f.name)
     providers = doc.get("providers")
-    if providers is not None and not isinstance(providers, Mapping):
+    if providers is not None and not isinstance(providers, Table):
         del doc["providers"]
     elif providers is not None:
         for pid in list(providers):
-            table = providers[pid]
-            if not isinstance(table, Mapping):
+            provider = providers[pid]
+            if not isinstance(provider, Table):
                 del providers[pid]
                 continue
             for f in settings_of(ProviderConfig):
-                if f.name in table and field_problem(f, _plain(table[f.name])):
-                    set_value(table, f.name, getattr(config.providers[pid], f.name))
-            if table.get("base_url") and not config.providers[pid].base_url:
-                table["base_url"] = ""  # refused (it pointed at API Router itself)
+                if f.name in provider and field_problem(f, _plain(provider[f.name])):
+                    set_value(provider, f.name, getattr(config.providers[pid], f.name))
+            if provider.get("base_url") and not config.providers[pid].base_url:
+                provider["base_url"] = ""  # refused (it pointed at API Router itself)
     order = _plain(doc.get("provider_order", []))
     if not isinstance(order, list) or not all(isinstance(x, str) for x in order):
         set_order(doc, list(config.order))

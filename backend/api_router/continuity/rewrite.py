@@ -203,7 +203,8 @@ class Continuity:
 
     @staticmethod
     def _must_expand(item: Any, provider: str, owners: Mapping[str, str], opts: BodyOptions) -> bool:
-        return _sealed(item, "compaction") and (opts.expand_compaction or owners.get(item.get("id"), provider) != provider)
+        return _sealed(item, "compaction") and (
+            opts.expand_compaction or owners.get(item.get("id"), provider) != provider)
 
     def _expand_compactions(self, items: list[Any], provider: str, owners: Mapping[str, str], opts: BodyOptions,
                             rollout: Rollout, seen: set[str], expanded: dict[str, list[Any]]) -> list[Any]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from dataclasses import replace
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import Any, Literal, TypeVar
 
 from tomlkit.toml_document import TOMLDocument
@@ -215,9 +215,11 @@ class Control:
         if base_url is not None:
             values["base_url"] = unmask_url(_url("base_url", base_url), old.base_url if old else "")
             serving = services.serving
-            if serving is not None and points_at_gateway(values["base_url"], replace(services.config.current.listen,
-                                                                                     host=serving.host, port=serving.port)):
-                raise ControlError(f"base_url {values['base_url']} is API Router itself; a provider must be another server")
+            listen = services.config.current.listen
+            if serving is not None and points_at_gateway(values["base_url"],
+                                                         replace(listen, host=serving.host, port=serving.port)):
+                raise ControlError(f"base_url {values['base_url']} is API Router itself; a provider must be another "
+                                   "server")
         if usage_adapter is not None:
             values["usage_adapter"] = usage_adapter
         if usage_base_url is not None:
@@ -357,7 +359,7 @@ class Control:
         cfg = services.config.current
         timeout = min(cfg.routing.request_timeout_seconds, 20)
         result = await fetch_models(services.require_serving().upstream, cfg.providers[pid],
-                                    services.secrets.current.provider_keys.get(pid), timeout)
+                                    services.provider_key(pid), timeout)
         if result.ok:  # an answer is evidence: it clears a stale "unhealthy"
             services.router.record_check(cfg, pid, True, "probe")
         return {"ok": result.ok, "status": result.status, "latency_ms": result.latency_ms, "models": result.models,
@@ -386,7 +388,7 @@ class Control:
         if not provider.base_url:
             raise ControlError(f"{cfg.name_of(pid)} has no base URL to test")
         result = await run_test(services.require_serving().upstream, provider,
-                                services.secrets.current.provider_keys.get(pid), services.router.last_model(pid),
+                                services.provider_key(pid), services.router.last_model(pid),
                                 min(cfg.routing.request_timeout_seconds, 30))
         result = json.loads(services.redactor(json.dumps(result)))
         services.tests.record(pid, result)

@@ -278,8 +278,9 @@ def _response_object(data: bytes, content_type: str) -> dict[str, Any] | str:
             kind = ev.type
             if kind in ("response.completed", "response.incomplete"):
                 payload = ev.json()
-                if isinstance(payload, dict) and isinstance(payload.get("response"), dict):
-                    return payload["response"]
+                response = payload.get("response") if isinstance(payload, dict) else None
+                if isinstance(response, dict):
+                    return response
             if kind in ("response.failed", "error"):
                 failed = kind
         return f"stream {'reported ' + failed if failed else 'ended before response.completed'}"

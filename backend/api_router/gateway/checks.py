@@ -13,6 +13,7 @@ only disliked the probe).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -136,7 +137,10 @@ class BackgroundChecks:
             services.router.check_started(pid)
             task = asyncio.get_running_loop().create_task(self._check(pid, model), name=f"check-{pid}")
             self._running[pid] = task
-            task.add_done_callback(lambda _t, pid=pid: self._running.pop(pid, None))
+            task.add_done_callback(functools.partial(self._check_done, pid))
+
+    def _check_done(self, pid: str, _task: asyncio.Task[None]) -> None:
+        self._running.pop(pid, None)
 
     async def _check(self, pid: str, model: str | None) -> None:
         services = self._services
@@ -145,7 +149,7 @@ class BackgroundChecks:
         if provider is None:
             return
         timeout = min(CHECK_TIMEOUT_SECONDS, cfg.routing.request_timeout_seconds)
-        result = await probe_responses(self._upstream, provider, services.secrets.current.provider_keys.get(pid),
+        result = await probe_responses(self._upstream, provider, services.provider_key(pid),
                                        check_body(provider.model_for(model)), timeout)
         log.info("background check of %s: %s", pid, "answered" if result.ok else result.error)
         services.router.record_check(services.config.current, pid, result.ok, "background check")

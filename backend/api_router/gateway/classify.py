@@ -67,9 +67,8 @@ def error_message_of_event(payload: Any) -> str:
         msg = err.get("message") or err.get("code")
         if isinstance(msg, str) and msg:
             return msg
-    if isinstance(payload, dict) and isinstance(payload.get("message"), str) and payload["message"]:
-        return payload["message"]
-    return "the provider reported an error"
+    message = payload.get("message") if isinstance(payload, dict) else None
+    return message if isinstance(message, str) and message else "the provider reported an error"
 
 
 def is_client_error_event(payload: Any) -> bool:

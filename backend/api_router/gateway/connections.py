@@ -70,8 +70,8 @@ class GuardedServer(Server):
     def sweep(self) -> int:
         """Close connections whose request headers are overdue; returns how many."""
         deadline = self._loop.time() - self._listen().header_timeout_seconds
-        overdue = [h for h in self._connections
-                   if isinstance(h, GuardedRequestHandler) and h.waiting_since is not None and h.waiting_since <= deadline]
+        overdue = [h for h in self._connections if isinstance(h, GuardedRequestHandler)
+                   and h.waiting_since is not None and h.waiting_since <= deadline]
         for handler in overdue:
             handler.force_close()
             transport = self._connections.get(handler)

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from api_router.gateway.errors import GatewayError, error_response, from_error
 from api_router.gateway.upstream import LOOP_HEADER
@@ -38,7 +39,7 @@ def bearer_token(request: web.Request) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def guard(services: Services, hop_id: str) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def guard(services: Services, hop_id: str) -> Middleware:
     """The outermost middleware: foreign Host headers and our own requests coming back are refused, and
     every error becomes JSON."""
 

@@ -49,7 +49,7 @@ class ResponsesProxy:
         self._services = services
         self._state = state
         self._bodies = Bodies(services.continuity)
-        self._runner = AttemptRunner(upstream, key_of=lambda pid: services.secrets.current.provider_keys.get(pid),
+        self._runner = AttemptRunner(upstream, key_of=services.provider_key,
                                      redact=services.redactor.redact_bytes,
                                      shutting_down=lambda: state.shutting_down,
                                      turn_state_owner=services.continuity.index.turn_state_owner)
@@ -244,11 +244,11 @@ class ResponsesProxy:
         out = []
         for cid, items in client.expansions.get((racer.provider, racer.opts), {}).items():
             try:
-                text = await summarize(self._runner.upstream, provider, services.secrets.current.provider_keys.get(
-                    provider.id), provider.model_for(client.model), items, ex.cfg.routing.request_timeout_seconds)
+                text = await summarize(self._runner.upstream, provider, services.provider_key(provider.id),
+                                       provider.model_for(client.model), items, ex.cfg.routing.request_timeout_seconds)
             except SummaryFailed as exc:
                 message = (f"the conversation carries a compaction made by another provider; what it summarised is "
-                           f"too long for {provider.display_name or provider.id}, and summarising it there failed: {exc}")
+                           f"too long for {ex.cfg.name_of(provider.id)}, and summarising it there failed: {exc}")
                 return AttemptResult(Outcome.CLIENT_ERROR, error_response(400, services.redactor(message)),
                                      error=message, status=400)
             out.append((cid, text))

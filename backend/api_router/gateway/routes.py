@@ -105,7 +105,7 @@ async def models(request: web.Request) -> web.Response:
     errors = []
     for pid in services.router.plan(cfg):
         result = await fetch_models(request.app[UPSTREAM], cfg.providers[pid],
-                                    services.secrets.current.provider_keys.get(pid), timeout)
+                                    services.provider_key(pid), timeout)
         if result.ok:
             return web.Response(body=services.redactor.redact_bytes(result.body), content_type="application/json",
                                 headers={"X-API-Router-Provider": pid})

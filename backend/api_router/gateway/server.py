@@ -19,7 +19,7 @@ from api_router.config import LOOPBACK_HOSTS
 from api_router.control import Control, Registry
 from api_router.gateway.connections import GuardedAppRunner
 from api_router.gateway.routes import UPSTREAM, build_app
-from api_router.services import Serving, Services, ServingState
+from api_router.services import Services, Serving, ServingState
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 5.0

@@ -178,7 +178,7 @@ class UpstreamStream:
                     if await self._step(out, forward, events, hold_until_end):
                         break
         except _ClientGone:
-            return StreamResult(StreamEnd.CLIENT_GONE, out.response, "client disconnected", out.ttfb_ms, facts, out.sent)
+            return self._gone(out)
         except (aiohttp.ClientError, ConnectionError, OSError) as exc:
             problem = describe_exception(exc, idle_timeout)
         finally:
@@ -192,7 +192,7 @@ class UpstreamStream:
                     await out.commit(self._take_held())
                 await out.finish()
             except _ClientGone:
-                return StreamResult(StreamEnd.CLIENT_GONE, out.response, "client disconnected", out.ttfb_ms, facts, out.sent)
+                return self._gone(out)
             return StreamResult(StreamEnd.COMPLETED, out.response, "", out.ttfb_ms, facts, out.sent)
         if facts.end == "failed":
             if out.response is None:
@@ -232,6 +232,10 @@ class UpstreamStream:
             await out.write(forward)
         return facts.end is not None
 
+    def _gone(self, out: _ClientSide) -> StreamResult:
+        return StreamResult(StreamEnd.CLIENT_GONE, out.response, "client disconnected", out.ttfb_ms, self.facts,
+                            out.sent)
+
     def _hold(self, data: bytes) -> None:
         if data:
             self._held.append(data)
@@ -250,15 +254,14 @@ class UpstreamStream:
             await out.commit(self._take_held())
             await out.finish()
         except _ClientGone:
-            return StreamResult(StreamEnd.CLIENT_GONE, out.response, "client disconnected", out.ttfb_ms, self.facts,
-                                out.sent)
+            return self._gone(out)
         return StreamResult(StreamEnd.COMPLETED, out.response, "", out.ttfb_ms, self.facts, out.sent)
 
 
 class _ClientSide:
     """The client's half of a relayed stream: prepared at the commit, then written to."""
 
-    __slots__ = ("_request", "_headers", "_started", "response", "ttfb_ms", "sent")
+    __slots__ = ("_headers", "_request", "_started", "response", "sent", "ttfb_ms")
 
     def __init__(self, request: web.Request, headers: dict[str, str], started: float) -> None:
         self._request = request

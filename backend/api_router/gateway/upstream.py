@@ -43,7 +43,8 @@ def forwarded_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def upstream_headers(forwarded: Mapping[str, str], key: str | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def upstream_headers(forwarded: Mapping[str, str], key: str | None,
+                     extra: Mapping[str, str] | None = None) -> dict[str, str]:
     headers = {**forwarded, "Content-Type": "application/json"}
     if extra:
         headers.update(extra)
