@@ -13,6 +13,8 @@ import { FakeBackend, SESSION_A, makeStatus } from './fakeBackend';
 import { manyRequests } from './fakeUsage';
 
 const NAMES = providerNames(makeStatus().providers);
+/** Bounds for waits on a machine shared with other work. */
+const SLOW = { timeout: 4_000 };
 const lastCall = (b: FakeBackend, method: string) => [...b.calls].reverse().find((c) => c.method === method);
 const rowIds = () => screen.queryAllByTestId(/^request-row-/).map((r) => Number(r.dataset.testid!.replace('request-row-', '')));
 
@@ -20,7 +22,7 @@ async function requestsApp(hash = '#/requests', backend = new FakeBackend()) {
   window.location.hash = hash;
   const bridge = createDesktopBridge(backend.pywebviewApi());
   render(<App bridge={bridge} pollIntervalMs={60_000} />);
-  await screen.findByRole('table', { name: 'Requests' });
+  await screen.findByRole('table', { name: 'Requests' }, SLOW);
   return { backend, bridge };
 }
 
@@ -135,7 +137,8 @@ describe('Requests page', () => {
     expect(screen.queryByRole('group', { name: 'Request req_0003' })).toBeNull();
   });
 
-  it('pages through 100,000 requests 100 at a time', async () => {
+  // A slow machine shared with other work: generous bounds (the fake filters 100,000 rows per call).
+  it('pages through 100,000 requests 100 at a time', { timeout: 20_000 }, async () => {
     const backend = new FakeBackend();
     backend.requests = manyRequests(100_000);
     await requestsApp('#/requests', backend);
@@ -145,16 +148,16 @@ describe('Requests page', () => {
     expect(screen.getByTestId('requests-live').textContent).toMatch(/Live/);
 
     fireEvent.click(screen.getByRole('button', { name: 'Older' }));
-    await waitFor(() => expect(rowIds()[0]).toBe(100_899));
+    await waitFor(() => expect(rowIds()[0]).toBe(100_899), SLOW);
     expect(lastCall(backend, 'list_requests')?.args).toEqual({ limit: 100, before_id: 100_900 });
     expect(screen.getByTestId('requests-range').textContent).toBe('101–200 of 100,000 matching');
     expect(screen.getByTestId('requests-live').textContent).toBe('Paused on an older page');
     fireEvent.click(screen.getByRole('button', { name: 'Older' }));
-    await waitFor(() => expect(rowIds()[0]).toBe(100_799));
+    await waitFor(() => expect(rowIds()[0]).toBe(100_799), SLOW);
     fireEvent.click(screen.getByRole('button', { name: 'Newer' }));
-    await waitFor(() => expect(rowIds()[0]).toBe(100_899));
+    await waitFor(() => expect(rowIds()[0]).toBe(100_899), SLOW);
     fireEvent.click(screen.getByRole('button', { name: 'Newest' }));
-    await waitFor(() => expect(rowIds()[0]).toBe(100_999));
+    await waitFor(() => expect(rowIds()[0]).toBe(100_999), SLOW);
     expect(screen.getAllByTestId(/^request-row-/)).toHaveLength(100);
   });
 
