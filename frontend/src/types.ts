@@ -20,6 +20,8 @@ export interface RoutingConfig {
   hedge: boolean;
   hedge_min_seconds: number;
   hedge_max_seconds: number;
+  /** Background checks of providers out of rotation, at least this often while in use. */
+  check_interval_seconds: number;
   /** A session idle this long goes back to the preferred provider. */
   session_idle_return_seconds: number;
 }

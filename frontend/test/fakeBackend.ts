@@ -140,6 +140,7 @@ export function makeStatus(over: Partial<Status> = {}): Status {
     hedge: true,
     hedge_min_seconds: 3,
     hedge_max_seconds: 10,
+      check_interval_seconds: 15,
     session_idle_return_seconds: 600,
   };
   return {

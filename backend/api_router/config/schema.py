@@ -19,7 +19,11 @@ PROVIDER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 USAGE_ADAPTERS = ("", "token_stats", "budget_info", "new_api", "openai_billing")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 DISPLAY_NAME_MAX = 200
-_HTTP_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
+# scheme, optional user@, a host (name, address or [IPv6]) that is not empty, optional :port, then
+# path/query/fragment; no whitespace anywhere. frontend/src/logic/validation-cases.json holds the cases
+# both this rule and the UI's are tested against.
+_HTTP_URL = re.compile(r"^https?://(?:[^\s/?#]*@)?(?:\[[^\s/?#\]]+\]|[^\s/?#:@\[\]]+)(?::[^\s/?#]*)?(?:[/?#]\S*)?$",
+                       re.IGNORECASE)
 
 
 def is_http_url(value: str) -> bool:

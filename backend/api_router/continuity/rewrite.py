@@ -50,8 +50,19 @@ class ClientRequest:
     objects, and freeing them once the stream is over (from a cold cache) cost more than parsing the
     bytes again on the rare path that needs them (``release_payload``)."""
 
-    __slots__ = ("raw", "_payload", "session_id", "stream", "model", "previous_response_id", "store_false",
-                 "sealed", "compaction_trigger", "bodies", "expansions")
+    __slots__ = (
+        "_payload",
+        "bodies",
+        "compaction_trigger",
+        "expansions",
+        "model",
+        "previous_response_id",
+        "raw",
+        "sealed",
+        "session_id",
+        "store_false",
+        "stream",
+    )
 
     def __init__(self, raw: bytes, payload: dict[str, Any], session_id: str | None) -> None:
         self.raw = raw

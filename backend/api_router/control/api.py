@@ -90,12 +90,6 @@ class Control:
         return {"seen_up_to": self._services.store.mark_events_seen()}
 
     @exposed
-    def get_request_log(self, limit: int = 100, session_id: str | None = None) -> dict[str, Any]:
-        if not 1 <= limit <= 1000:
-            raise ControlError("limit must be an integer from 1 to 1000")
-        return {"requests": self._services.store.request_log(limit, session_id)}
-
-    @exposed
     def get_diagnostics(self) -> dict[str, Any]:
         """Process health for the curious (and for the soak test): tasks, descriptors, memory."""
         return self._run_async(self._diagnostics())  # type: ignore[no-any-return]

@@ -186,14 +186,14 @@ class UpstreamStream:
                     if out.response is not None:
                         # Committed: pass whole events on as they come, looking inside only the few
                         # chunks that can carry what must be recorded or judged.
-                        forward = decoder.cut(chunk)
-                        if forward is not None:
-                            if not forward:
+                        whole = decoder.cut(chunk)
+                        if whole is not None:
+                            if not whole:
                                 continue
-                            if b"data:" in forward:
+                            if b"data:" in whole:
                                 watchdog.touch()  # comments are not progress: only events feed the watchdog
-                            events = sse.events_of_lf(forward) if _worth_a_look(forward) else []
-                            if await self._step(out, forward, events, hold_until_end):
+                            events = sse.events_of_lf(whole) if _worth_a_look(whole) else []
+                            if await self._step(out, whole, events, hold_until_end):
                                 break
                             continue
                     forward, events = decoder.feed(chunk)

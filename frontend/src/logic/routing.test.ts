@@ -13,6 +13,7 @@ const current: RoutingConfig = {
   hedge: true,
   hedge_min_seconds: 3,
   hedge_max_seconds: 10,
+  check_interval_seconds: 15,
   session_idle_return_seconds: 600,
 };
 

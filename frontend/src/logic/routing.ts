@@ -13,6 +13,7 @@ export type NumericRoutingKey =
   | 'stream_idle_timeout_seconds'
   | 'hedge_min_seconds'
   | 'hedge_max_seconds'
+  | 'check_interval_seconds'
   | 'session_idle_return_seconds';
 
 export type BooleanRoutingKey = 'auto_return_to_preferred' | 'hedge';
@@ -80,6 +81,14 @@ export const NUMERIC_ROUTING_FIELDS: readonly NumericFieldSpec[] = [
     group: 'hedge',
   },
   {
+    key: 'check_interval_seconds',
+    label: 'Check every',
+    unit: 's',
+    rule: '>0',
+    hint: 'How often a provider out of rotation is checked in the background while API Router is in use',
+    group: 'hedge',
+  },
+  {
     key: 'request_timeout_seconds',
     label: 'Request timeout',
     unit: 's',
@@ -115,6 +124,7 @@ export function routingToDraft(r: RoutingConfig): RoutingDraft {
     stream_idle_timeout_seconds: String(r.stream_idle_timeout_seconds),
     hedge_min_seconds: String(r.hedge_min_seconds),
     hedge_max_seconds: String(r.hedge_max_seconds),
+    check_interval_seconds: String(r.check_interval_seconds),
     session_idle_return_seconds: String(r.session_idle_return_seconds),
   };
 }

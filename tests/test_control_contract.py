@@ -1,0 +1,83 @@
+"""The UI's typed control API (``frontend/src/types.ts``, ``ControlMethods``) matches the Python registry:
+the same methods, the same argument names, and the same settings where the config schema defines them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from api_router.config import RequestLogConfig, RoutingConfig, UiConfig, settings_of
+from api_router.control import Control, Registry
+
+TYPES = (Path(__file__).resolve().parents[1] / "frontend" / "src" / "types.ts").read_text(encoding="utf-8")
+
+
+def _block(opening: str) -> str:
+    start = TYPES.index(opening)
+    depth, i = 0, TYPES.index("{", start)
+    for j in range(i, len(TYPES)):
+        depth += {"{": 1, "}": -1}.get(TYPES[j], 0)
+        if depth == 0:
+            return TYPES[i + 1:j]
+    raise AssertionError(f"unbalanced braces after {opening}")
+
+
+def _fields(body: str) -> set[str]:
+    """Top-level field names of an object type body."""
+    names, depth = set(), 0
+    for raw in body.splitlines():
+        code = re.sub(r"/\*\*.*?\*/|//.*", "", raw)
+        if depth == 0:
+            names.update(m.group(1) for m in re.finditer(r"(?:^|[{;])\s*(\w+)\??\s*:", code))
+        depth += code.count("{") - code.count("}")
+    return names
+
+
+def _interface(name: str) -> set[str]:
+    """Fields of an interface, those it extends included."""
+    head = re.search(rf"export interface {name} (?:extends (\w+) )?\{{", TYPES)
+    assert head is not None, f"no interface {name} in types.ts"
+    inherited = _interface(head.group(1)) if head.group(1) else set()
+    return inherited | _fields(_block(f"export interface {name} "))
+
+
+def _args(spec: str) -> set[str] | None:
+    """Argument names of an ``args`` type; None when it is an open Partial<…> of a settings section."""
+    spec = spec.strip()
+    if spec == "NoArgs":
+        return set()
+    if spec.startswith("{"):
+        return _fields(spec[1:-1])
+    if spec.startswith("Partial<") or spec == "RoutingUpdate":
+        return None
+    return _interface(spec)
+
+
+def ts_methods() -> dict[str, str]:
+    body = _block("export interface ControlMethods ")
+    out = {}
+    for m in re.finditer(r"^\s*(\w+): \{ args: (.*?); result: ", body, re.M):
+        out[m.group(1)] = m.group(2)
+    return out
+
+
+def test_the_ui_knows_exactly_the_methods_the_backend_exposes(tmp_path) -> None:
+    registry = Registry.__new__(Registry)
+    Registry.__init__(registry, Control.__new__(Control))
+    ts = ts_methods()
+    assert set(ts) == set(registry.methods), (set(ts) ^ set(registry.methods))
+    for name, method in registry.methods.items():
+        expected = _args(ts[name])
+        if method.open_kwargs:
+            assert expected is None, f"{name}: the backend takes settings as keyword arguments"
+            continue
+        assert expected == {p.name for p in method.params}, name
+
+
+def test_settings_types_match_the_config_schema() -> None:
+    for interface, section in (("RoutingConfig", RoutingConfig), ("UiSettings", UiConfig),
+                               ("RequestLogSettings", RequestLogConfig)):
+        schema = {f.name for f in settings_of(section)}
+        if section is RoutingConfig:
+            schema.discard("manual_override")  # its own method (set_manual_override), shown apart in Status
+        assert _interface(interface) == schema, interface
