@@ -11,13 +11,30 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+def _x(query: Callable[[], T]) -> T | None:
+    """One X request about a window that may be destroyed meanwhile: None when it is gone."""
+    from Xlib import error
+
+    try:
+        return query()
+    except (error.BadWindow, error.BadDrawable, error.BadMatch, error.BadValue):
+        return None
+
+
+def _children(window: Any) -> list[Any]:
+    tree = _x(window.query_tree)
+    return list(tree.children) if tree is not None else []
+
 
 TITLE_RE = "^API Router$"
 TOOLS = ["Xvfb", "dbus-daemon", "trayer", "xdotool", "import"]
@@ -123,9 +140,18 @@ class XSession:
     # --- X queries -------------------------------------------------------------------------------
 
     def _xlib(self):  # type: ignore[no-untyped-def]
-        from Xlib import display
+        from Xlib import display, error
 
-        return display.Display(self.env["DISPLAY"])
+        dpy = display.Display(self.env["DISPLAY"])
+
+        def ignore_vanished(err: Exception, request: object) -> None:
+            # Errors of requests without a reply (send_event to a window that just closed) arrive
+            # here, later; the request was about a window that is gone, which is no failure.
+            if not isinstance(err, (error.BadWindow, error.BadDrawable)):
+                print(f"X error: {err}", file=sys.stderr)
+
+        dpy.set_error_handler(ignore_vanished)
+        return dpy
 
     def tray_owned(self) -> bool:
         from Xlib import X
@@ -165,24 +191,30 @@ class XSession:
 
     def tray_icon(self) -> Geometry | None:
         """The first icon embedded in trayer's panel (found by position in the tree, not by name:
-        the plug's name is the program name, which differs between source and frozen runs)."""
+        the plug's name is the program name, which differs between source and frozen runs).
+
+        Windows come and go while this walks the tree (an icon being embedded or removed, a menu
+        popping up), so every query of a window may find it gone; such a window is skipped."""
         from Xlib import X
 
         dpy = self._xlib()
         try:
             root = dpy.screen().root
-            panels = [w for w in root.query_tree().children if w.get_wm_name() == "panel"
-                      and (w.get_wm_class() or ("", ""))[1] == "trayer"]
+            panels = [w for w in _children(root) if _x(lambda: w.get_wm_name()) == "panel"
+                      and (_x(lambda: w.get_wm_class()) or ("", ""))[1] == "trayer"]
             for panel in panels:
-                stack = list(panel.query_tree().children)
+                stack = _children(panel)
                 while stack:
                     win = stack.pop(0)
-                    geo = win.get_geometry()
-                    attrs = win.get_attributes()
+                    geo, attrs = _x(win.get_geometry), _x(win.get_attributes)
+                    if geo is None or attrs is None:
+                        continue
                     if attrs.map_state == X.IsViewable and geo.width >= 16 and geo.height >= 16:
-                        pos = win.translate_coords(root, 0, 0)
+                        pos = _x(lambda: win.translate_coords(root, 0, 0))
+                        if pos is None:
+                            continue
                         return Geometry(win.id, -pos.x, -pos.y, geo.width, geo.height)
-                    stack.extend(win.query_tree().children)
+                    stack.extend(_children(win))
             return None
         finally:
             dpy.close()
