@@ -117,7 +117,7 @@ def check_lifecycle(session: XSession, app: App, *, screenshot: str | None = Non
         assert result.get("error") is None, result
         assert result["href"] == f"http://127.0.0.1:{app.port}/?desktop=1"
         assert result["status"] == {"version": result["status"]["version"], "port": app.port}
-        assert result["ui"] == {"start_hidden": True}
+        assert result["ui"]["start_hidden"] is True
         assert result["refused"] == "unknown provider 'no-such-provider'"
         assert {"get_status", "set_manual_override", "get_codex_setup"} <= set(result["methods"])
     assert session.app_windows(visible=False), "the window should exist, unmapped"
@@ -140,7 +140,7 @@ def check_lifecycle(session: XSession, app: App, *, screenshot: str | None = Non
         assert "already running" in second.stderr
         wait_for(session.window_visible, 10, "the second start to show the first window")
 
-    session.tray_menu(2)  # right-click menu: Show, Quit
+    session.tray_menu_last()  # right-click menu, last entry: Quit
     assert app.wait_exit() == 0, app.log()
     assert port_is_free(app.port), "the port must be free after Quit"
     assert not (app.user_data / "data" / "api-router.sqlite3-wal").exists(), "the store must be closed"

@@ -34,7 +34,7 @@ def test_port_in_use_opens_the_window_and_says_so(xsession: XSession, tmp_path: 
         time.sleep(0.5)
         xsession.screenshot(ARTIFACTS / "desktop-port-in-use.png")
         assert "is already in use" in (app.user_data / "data" / "api-router.log").read_text()
-        xsession.tray_menu(2)
+        xsession.tray_menu_last()
         assert app.wait_exit() == 0, app.log()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,8 @@ from api_router.desktop.shell import Backends, DesktopShell, Options
 from api_router.desktop.tray import choose_backend
 from api_router.desktop.window import gui_for, origin_of, window_url
 from api_router.paths import Paths
-from tests.desktop.fakes import FakeMsvcrt, FakePystray, FakeWebview, FakeWindow
+from api_router.desktop.autostart import system_autostart
+from tests.desktop.fakes import FakeMsvcrt, FakePystray, FakeWebview, FakeWindow, RecordingNotifier
 from tests.desktop.xsession import port_is_free, wait_for
 from tests.support.harness import write_config
 
@@ -37,8 +39,21 @@ class Rig:
         self.webview = FakeWebview(scenario)
         self.pystray = FakePystray()
         self.tray_host = tray_host
-        self.backends = Backends(platform=platform, webview=self.webview, pystray=self.pystray, icon_image="IMG",
-                                 icon_path="/icons/icon.png", tray_host_present=lambda: self.tray_host)
+        self.notifiers: list[RecordingNotifier] = []
+        self.copied: list[str] = []
+        self.autostart_home = tmp_path / f"{name}-home"
+
+        def notifier(on_click: Callable[[str], None], icon: Any) -> RecordingNotifier:
+            self.notifiers.append(RecordingNotifier(on_click, icon))
+            return self.notifiers[-1]
+
+        self.backends = Backends(platform=platform, webview=self.webview, pystray=self.pystray,
+                                 tray_images=lambda state: f"IMG-{state}", icon_path="/icons/icon.png",
+                                 tray_host_present=lambda: self.tray_host, notifier=notifier,
+                                 copy_text=self.copied.append,
+                                 autostart=lambda user_data: system_autostart(
+                                     "linux", user_data=user_data, env={}, home=self.autostart_home,
+                                     command=["api-router-test", "--user-data", str(user_data)]))
         self.shell = DesktopShell(self.paths, options or Options(port=0), lambda: self.backends, os_lock=os_lock,
                                   handoff_wait=3, install_signals=False, configure_logging=lambda rt: None)
 
@@ -73,13 +88,13 @@ def test_starts_hidden_closes_to_tray_and_quits_cleanly(tmp_path: Path) -> None:
     def scenario(window: FakeWindow) -> None:
         seen["hidden_at_start"] = not window.visible
         seen["health"] = health(window)
-        rig.icon.click()                       # tray default action: Show
-        seen["shown"] = window.visible
+        rig.icon.click()                       # tray default action: Open API Router
+        seen["shown"] = wait_for(lambda: window.visible, 5, "the window to show")
         seen["kept_on_close"] = not window.user_close()
         seen["hidden_after_close"] = not window.visible
         seen["health_after_close"] = health(window)
-        rig.icon.choose("Show")
-        seen["shown_again"] = window.visible
+        rig.icon.choose("Open API Router")
+        seen["shown_again"] = wait_for(lambda: window.visible, 5, "the window to show")
         seen["port"] = int(window.url.split(":")[2].split("/")[0])  # type: ignore[union-attr]
         rig.icon.choose("Quit")
 
@@ -94,8 +109,9 @@ def test_starts_hidden_closes_to_tray_and_quits_cleanly(tmp_path: Path) -> None:
     assert not window.kwargs["js_api"].__class__.__name__.startswith("_")
     assert rig.webview.start_kwargs == {"gui": "gtk", "private_mode": False, "icon": "/icons/icon.png",
                                         "storage_path": str(rig.paths.data / "webview")}
-    assert [i.text for i in rig.icon.menu.items] == ["Show", "Quit"] and rig.icon.menu.items[0].default
-    assert rig.icon.title == "API Router" and rig.icon.stopped
+    labels = rig.icon.labels()
+    assert labels[-2:] == ["Open API Router", "Quit"] and rig.icon.item("Open API Router").default
+    assert rig.icon.title.startswith("API Router — ") and rig.icon.stopped
     assert port_is_free(seen["port"])
     assert not rig.paths.store.with_name(rig.paths.store.name + "-wal").exists()  # store closed
     assert rig.paths.lock.read_bytes() == b""
@@ -245,3 +261,105 @@ def test_quit_lets_an_in_flight_stream_finish(tmp_path: Path) -> None:
         loop.call_soon_threadsafe(loop.stop)
     assert reply["streaming_at_quit"] and reply["status"] == 200
     assert "response.completed" in reply["body"] and "quit" in reply["body"]
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/v1"  # nobody listens once closed
+
+
+def _status(base: str, token: str) -> dict[str, Any]:
+    import json
+
+    request = urllib.request.Request(base + "/status", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        return json.loads(resp.read())  # type: ignore[no-any-return]
+
+
+def test_tray_menu_routes_copies_and_notifies(tmp_path: Path) -> None:
+    """The tray alone: lock to a provider and back to automatic, pick the preferred one, copy the
+    base URL and the token; every provider failing turns the icon to error and sends one
+    notification, whose click opens the window on the dashboard."""
+    import json
+
+    from tests.support.harness import simple_body, write_keys
+
+    token = "ao_" + "3" * 32
+    paths = Paths(tmp_path / "ud")
+    dead = _closed_port_url()
+    write_config(paths, {"a": {"base_url": dead, "display_name": "Relay A"},
+                         "b": {"base_url": dead, "display_name": "Relay B"},
+                         "c": {"base_url": dead, "display_name": "Relay C", "disabled": True}})
+    write_keys(paths, {"a": "sk-test-a-0123456789", "b": "sk-test-b-0123456789"}, token=token)
+    seen: dict[str, Any] = {}
+
+    def scenario(window: FakeWindow) -> None:
+        base = window.url.split("/?")[0]  # type: ignore[union-attr]
+        icon = rig.icon
+        assert icon.labels()[:5] == ["Relay A · serving", "Routing", "Automatic", "Relay A ○ not used yet",
+                                     "Relay B ○ not used yet"]
+        assert icon.item("Relay C", prefix=True).enabled is False
+        assert icon.item("Relay A · serving").enabled is False and icon.item("Automatic").checked
+        icon.choose("Relay B ○", prefix=True)
+        seen["locked"] = wait_for(lambda: _status(base, token)["manual_override"], 5, "the lock")
+        wait_for(lambda: icon.item("Relay B · locked").enabled is False, 5, "the state line to follow")
+        seen["b_checked"] = icon.item("Relay B ○", prefix=True).checked and not icon.item("Automatic").checked
+        icon.choose("Automatic")
+        seen["unlocked"] = wait_for(lambda: _status(base, token)["manual_override"] is None, 5, "the unlock")
+        submenu = icon.item("Preferred provider").submenu
+        assert submenu is not None and [i.text for i in submenu.items] == ["Relay A", "Relay B", "Relay C"]
+        next(i for i in submenu.items if i.text == "Relay B")()
+        seen["preferred"] = wait_for(lambda: _status(base, token)["preferred_provider"] == "b", 5, "preferred b")
+        icon.choose("Copy base URL")
+        icon.choose("Copy gateway token")
+        wait_for(lambda: len(rig.copied) == 2, 5, "two copies")
+        seen["copied"] = list(rig.copied)
+        images_before = len(icon.images)
+        request = urllib.request.Request(base + "/v1/responses", data=json.dumps(simple_body()).encode(),
+                                         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=20)
+        except urllib.error.HTTPError as exc:
+            seen["status_code"] = exc.code
+        wait_for(lambda: icon.image == "IMG-error", 5, "the error icon")
+        seen["new_images"] = icon.images[images_before:]
+        seen["tooltip"] = icon.title
+        notifier = rig.notifiers[0]
+        wait_for(lambda: notifier.sent, 5, "a notification")
+        seen["notices"] = [(n.kind, n.title) for n in notifier.sent]
+        notifier.click()
+        wait_for(lambda: window.visible, 5, "the click to show the window")
+        seen["script"] = window.scripts[-1]
+        rig.icon.choose("Quit")
+
+    rig = Rig(tmp_path, scenario=scenario)
+    assert rig.run() == 0
+    assert seen["locked"] == "b" and seen["b_checked"] and seen["unlocked"] and seen["preferred"]
+    url, copied_token = seen["copied"]
+    assert url.startswith("http://127.0.0.1:") and url.endswith("/v1") and url != dead and copied_token == token
+    assert seen["status_code"] == 502
+    assert seen["new_images"] == ["IMG-error"]  # one swap, straight to error
+    assert seen["tooltip"].startswith("API Router — all providers down · 1 request today")
+    assert seen["notices"] == [("all_down", "All providers down")]
+    assert seen["script"] == 'window.location.hash = "#/"'
+    assert rig.notifiers[0].closed
+
+
+class StubControl:
+    def __init__(self, ui: dict[str, Any]) -> None:
+        self.ui = ui
+
+    def get_config(self) -> dict[str, Any]:
+        return {"ui": self.ui}
+
+
+def test_autostart_setting_is_honoured_at_start(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    item = rig.backends.autostart(rig.paths.user_data)
+    rig.shell._apply_autostart(StubControl({"start_hidden": True}), item)  # type: ignore[arg-type]
+    assert not item.installed()  # the key missing (today's config): off
+    rig.shell._apply_autostart(StubControl({"autostart": True}), item)  # type: ignore[arg-type]
+    assert item.installed() and str(rig.paths.user_data) in Path(item.location()).read_text()
+    rig.shell._apply_autostart(StubControl({"autostart": False}), item)  # type: ignore[arg-type]
+    assert item.installed()  # false: the OS state is left alone

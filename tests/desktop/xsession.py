@@ -7,11 +7,14 @@ and a window is visible when it is mapped (``xdotool search --onlyvisible``).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,9 +38,8 @@ def _children(window: Any) -> list[Any]:
     tree = _x(window.query_tree)
     return list(tree.children) if tree is not None else []
 
-
 TITLE_RE = "^API Router$"
-TOOLS = ["Xvfb", "dbus-daemon", "trayer", "xdotool", "import"]
+TOOLS = ["Xvfb", "dbus-daemon", "dbus-send", "trayer", "xdotool", "import"]
 # The tray plug of a GTK status icon carries the app's name too; real windows are wider than this.
 MIN_WINDOW_WIDTH = 200
 
@@ -108,11 +110,8 @@ class XSession:
                 raise RuntimeError("Xvfb did not start")
             env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "XAUTHORITY", "PYSTRAY_BACKEND")}
             env["DISPLAY"] = f":{number}"
-            dbus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+            dbus, env["DBUS_SESSION_BUS_ADDRESS"] = start_session_bus(env)
             session.procs.append(dbus)
-            assert dbus.stdout is not None
-            env["DBUS_SESSION_BUS_ADDRESS"] = dbus.stdout.readline().decode().strip()
             session.env = env
             session.procs.append(subprocess.Popen(
                 ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request", "--height", "32",
@@ -219,6 +218,19 @@ class XSession:
         finally:
             dpy.close()
 
+    def tray_icon_image(self) -> Any:
+        """The tray icon's pixels as a PIL image (from a screenshot of the whole screen)."""
+        from PIL import Image
+
+        icon = wait_for(self.tray_icon, 10, "the tray icon")
+        shot = Path(tempfile.mkdtemp(prefix="tray-shot-")) / "root.png"
+        try:
+            self.screenshot(shot)
+            with Image.open(shot) as img:
+                return img.convert("RGB").crop((icon.x, icon.y, icon.x + icon.width, icon.y + icon.height))
+        finally:
+            shutil.rmtree(shot.parent, ignore_errors=True)
+
     # --- user actions ----------------------------------------------------------------------------
 
     def click_tray(self, button: int = 1) -> None:
@@ -227,11 +239,20 @@ class XSession:
         self.xdotool("mousemove", str(icon.x + icon.width // 2), str(icon.y + icon.height // 2),
                      "sleep", "0.1", "click", str(button))
 
-    def tray_menu(self, position: int) -> None:
-        """Right-click the icon and activate the ``position``-th menu entry (1 = first)."""
+    def open_tray_menu(self) -> None:
         self.click_tray(3)
-        time.sleep(0.4)  # the menu pops up asynchronously
+        time.sleep(0.5)  # the menu pops up asynchronously
+
+    def tray_menu(self, position: int) -> None:
+        """Right-click the icon and activate the ``position``-th selectable menu entry (1 = first;
+        GTK's keyboard navigation skips disabled entries and separators)."""
+        self.open_tray_menu()
         self.xdotool("key", "--delay", "80", *(["Down"] * position), "Return")
+
+    def tray_menu_last(self) -> None:
+        """Right-click the icon and activate the last entry (Quit): Up from nothing selected wraps to it."""
+        self.open_tray_menu()
+        self.xdotool("key", "--delay", "80", "Up", "Return")
 
     def close_window(self, wid: int) -> None:
         """What a window manager does on the title bar's close button."""
@@ -252,3 +273,65 @@ class XSession:
     def screenshot(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["import", "-window", "root", str(path)], env=self.env, check=True, timeout=20)
+
+
+def start_session_bus(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """A private D-Bus session bus: (the dbus-daemon, its address)."""
+    proc = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    assert proc.stdout is not None
+    address = proc.stdout.readline().decode().strip()
+    if not address:
+        proc.kill()
+        raise RuntimeError("dbus-daemon did not start")
+    return proc, address
+
+
+@dataclass
+class NotificationService:
+    """tests/desktop/notification_service.py running on a session bus: what it received, and clicks."""
+
+    proc: subprocess.Popen[str]
+    record: Path
+    env: dict[str, str]
+
+    @classmethod
+    def start(cls, env: dict[str, str], record: Path, timeout: float = 15.0) -> NotificationService:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text("")
+        script = Path(__file__).with_name("notification_service.py")
+        proc = subprocess.Popen([sys.executable, str(script), str(record)], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        service = cls(proc, record, env)
+        assert proc.stdout is not None
+        ready: list[str] = []
+        reader = threading.Thread(target=lambda: ready.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+        reader.start()
+        reader.join(timeout)
+        if not ready or ready[0].strip() != "ready":
+            service.stop()
+            raise RuntimeError(f"the test notification service did not start: {proc.stderr.read() if proc.stderr else ''}")
+        return service
+
+    def received(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.record.read_text().splitlines() if line.strip()]
+
+    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float, what: str) -> dict[str, Any]:
+        return wait_for(lambda: next((n for n in self.received() if predicate(n)), None), timeout, what)
+
+    def click(self, nid: int, action: str = "default") -> None:
+        subprocess.run(["dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.Notifications",
+                        "/org/freedesktop/Notifications", "org.apirouter.TestNotifications.Click",
+                        f"uint32:{nid}", f"string:{action}"], env=self.env, check=True, capture_output=True, timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()

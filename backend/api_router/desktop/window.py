@@ -95,6 +95,11 @@ class AppWindow:
     def evaluate_js(self, script: str, callback: Callable[[Any], None]) -> None:
         self._window.evaluate_js(script, callback)
 
+    def run_js(self, script: str) -> Any:
+        """Run ``script`` in the page and return its value; waits for the page (pywebview gives up
+        after 20 s), so never call it on the GUI thread."""
+        return self._window.evaluate_js(script)
+
     def _closing(self) -> bool:
         if self._closing_for_good.is_set():
             return True
