@@ -162,7 +162,8 @@ def test_make_notifier_fallbacks() -> None:
 
 def test_tray_quit_without_a_notification_service_prints_no_traceback(bus: dict[str, str]) -> None:
     """pystray's GTK backend hides its notification at exit; with no service that used to print a
-    GLib traceback on every Quit. The tray wraps that proxy (tray.py, _quiet_pystray_notifier)."""
+    GLib traceback on every Quit. The tray wraps that proxy (tray.py, _quiet_pystray_notifier).
+    Also: the menu is there before the GTK loop runs (tray.py, _menu_before_first_click)."""
     script = """
 import os
 os.environ["PYSTRAY_BACKEND"] = "gtk"
@@ -174,6 +175,8 @@ nothing = lambda *a: None
 tray = Tray(pystray, tray_image, TrayActions(nothing, nothing, nothing, nothing, nothing, nothing, nothing),
             tray_view({}))
 tray.start()
+# the native menu exists before the GTK loop first runs: a right-click right after start works
+print("menu ready" if getattr(tray.icon, "_menu_handle", None) is not None else "no menu")
 tray.stop()
 print("done")
 """
@@ -186,5 +189,5 @@ print("done")
                                  "-c", script], env=env, capture_output=True, text=True, timeout=60)
     finally:
         session.stop()
-    assert result.returncode == 0 and result.stdout.strip() == "done", result.stderr
+    assert result.returncode == 0 and result.stdout.split() == ["menu", "ready", "done"], result.stderr
     assert "Traceback" not in result.stderr and "org.freedesktop.Notifications" not in result.stderr, result.stderr

@@ -161,6 +161,7 @@ class Tray:
         # Detached: the GUI loop belongs to pywebview on the main thread (GTK), or pystray runs its
         # own message loop in a thread of its own (win32).
         self._icon.run_detached()
+        self._menu_before_first_click()
         self._quiet_pystray_notifier()
         self._running = True
         self._set_tooltip(self._view.tooltip)
@@ -230,6 +231,18 @@ class Tray:
             from gi.repository import GLib
 
             GLib.idle_add(lambda: status_icon.set_tooltip_text(text) and False)
+
+    def _menu_before_first_click(self) -> None:
+        """pystray's GTK backends build the native menu in an idle callback, which a busy main loop
+        (WebKit loading the page) runs only later, while the status icon is embedded and clickable
+        at once: a right-click then raised AttributeError '_menu_handle'. Called on the GUI thread
+        before its loop runs, so building the menu here is safe; the idle callback replaces it."""
+        icon = self._icon
+        if not hasattr(icon, "_menu_handle") and hasattr(icon, "_create_menu"):
+            try:
+                icon._menu_handle = icon._create_menu(icon.menu)
+            except Exception as exc:
+                log.warning("building the tray menu: %s", exc)
 
     def _quiet_pystray_notifier(self) -> None:
         """pystray 0.19.5's GTK backends make their own notification proxy and, at exit (atexit),
