@@ -89,11 +89,12 @@ def app_env(session: XSession, tmp: Path, hook_file: Path) -> dict[str, str]:
 
 
 def start_app(session: XSession, tmp: Path, port: int, *, command: list[str] | None = None,
-              user_data: Path | None = None, extra_args: list[str] | None = None, name: str = "app") -> App:
+              user_data: Path | None = None, extra_args: list[str] | None = None, name: str = "app",
+              extra_env: dict[str, str] | None = None) -> App:
     hook_file = tmp / f"{name}-hook.json"
     hook_file.unlink(missing_ok=True)
     output = tmp / f"{name}.out"
-    env = app_env(session, tmp, hook_file)
+    env = {**app_env(session, tmp, hook_file), **(extra_env or {})}
     app = App(proc=None, command=command or SOURCE_COMMAND, port=port,  # type: ignore[arg-type]
               user_data=user_data or tmp / "user-data", hook_file=hook_file, output=output, env=env)
     with output.open("wb") as out:
@@ -145,3 +146,4 @@ def check_lifecycle(session: XSession, app: App, *, screenshot: str | None = Non
     assert port_is_free(app.port), "the port must be free after Quit"
     assert not (app.user_data / "data" / "api-router.sqlite3-wal").exists(), "the store must be closed"
     wait_for(lambda: session.tray_icon() is None, 5, "the tray icon to go away")
+    assert "Traceback" not in app.log(), app.log()  # e.g. pystray's notifier without a notification service

@@ -188,15 +188,16 @@ class XSession:
     def window_visible(self) -> bool:
         return bool(self.app_windows(visible=True))
 
-    def tray_icon(self) -> Geometry | None:
-        """The first icon embedded in trayer's panel (found by position in the tree, not by name:
-        the plug's name is the program name, which differs between source and frozen runs).
+    def tray_icons(self) -> list[Geometry]:
+        """The icons embedded in trayer's panel (found by position in the tree, not by name: the
+        plug's name is the program name, which differs between source and frozen runs).
 
         Windows come and go while this walks the tree (an icon being embedded or removed, a menu
         popping up), so every query of a window may find it gone; such a window is skipped."""
         from Xlib import X
 
         dpy = self._xlib()
+        found: list[Geometry] = []
         try:
             root = dpy.screen().root
             panels = [w for w in _children(root) if _x(lambda: w.get_wm_name()) == "panel"
@@ -210,13 +211,18 @@ class XSession:
                         continue
                     if attrs.map_state == X.IsViewable and geo.width >= 16 and geo.height >= 16:
                         pos = _x(lambda: win.translate_coords(root, 0, 0))
-                        if pos is None:
-                            continue
-                        return Geometry(win.id, -pos.x, -pos.y, geo.width, geo.height)
+                        if pos is not None:
+                            found.append(Geometry(win.id, -pos.x, -pos.y, geo.width, geo.height))
+                        continue  # an icon: its own children are its drawing, not more icons
                     stack.extend(_children(win))
-            return None
+            return found
         finally:
             dpy.close()
+
+    def tray_icon(self) -> Geometry | None:
+        """The first tray icon, if any."""
+        icons = self.tray_icons()
+        return icons[0] if icons else None
 
     def tray_icon_image(self) -> Any:
         """The tray icon's pixels as a PIL image (from a screenshot of the whole screen)."""
@@ -239,9 +245,38 @@ class XSession:
         self.xdotool("mousemove", str(icon.x + icon.width // 2), str(icon.y + icon.height // 2),
                      "sleep", "0.1", "click", str(button))
 
-    def open_tray_menu(self) -> None:
-        self.click_tray(3)
-        time.sleep(0.5)  # the menu pops up asynchronously
+    def popup_menus(self) -> list[Geometry]:
+        """Mapped override-redirect windows the size of a menu (GTK's menus are such popups)."""
+        from Xlib import X
+
+        dpy = self._xlib()
+        found = []
+        try:
+            root = dpy.screen().root
+            for win in _children(root):
+                attrs, geo = _x(win.get_attributes), _x(win.get_geometry)
+                if attrs is None or geo is None:
+                    continue
+                if attrs.override_redirect and attrs.map_state == X.IsViewable and geo.width >= 80 and geo.height >= 80:
+                    found.append(Geometry(win.id, geo.x, geo.y, geo.width, geo.height))
+            return found
+        finally:
+            dpy.close()
+
+    def open_tray_menu(self, attempts: int = 4) -> None:
+        """Right-click the icon until its menu is up. The icon is embedded (and found) as soon as
+        the app's GTK loop first runs, but a loop still busy loading the page may miss the first
+        click, as a user's first click can be missed; they click again, and so does this."""
+        for _ in range(attempts):
+            self.click_tray(3)
+            try:
+                wait_for(self.popup_menus, 3, "the tray menu to pop up")
+            except AssertionError:
+                self.xdotool("key", "Escape")
+                continue
+            time.sleep(0.2)
+            return
+        raise AssertionError(f"the tray menu did not open after {attempts} right-clicks")
 
     def tray_menu(self, position: int) -> None:
         """Right-click the icon and activate the ``position``-th selectable menu entry (1 = first;

@@ -163,6 +163,7 @@ class DesktopShell:
         with self._state:
             window = self._window
             navigable = self._navigable
+        log.info("opening the window on %s", view if navigable else "the start error")
         if window is not None and navigable:
             try:
                 window.run_js(f"window.location.hash = {json.dumps(view)}")
