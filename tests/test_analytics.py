@@ -1,7 +1,8 @@
 """Analytics over a seeded request log."""
 
 from api_router import analytics
-from api_router.store import Attempt, RequestRecord, Store, Usage
+from api_router.records import Attempt, Outcome, RequestRecord, Usage
+from api_router.store import Store
 
 NOW = 1_800_000_000_000
 MIN = 60_000
@@ -23,7 +24,7 @@ def seeded(tmp_path) -> Store:
             unix_ms=NOW - ago * MIN, path="/v1/responses", stream=True, session_id=session, provider=provider,
             status=status, latency_ms=latency, ttfb_ms=ttfb, usage=usage,
             error="" if status < 400 else "all providers failed",
-            attempts=[Attempt(p, o, 200 if o == "ok" else 503, lat) for p, o, lat in attempts]))
+            attempts=[Attempt(p, Outcome(o), 200 if o == "ok" else 503, lat) for p, o, lat in attempts]))
     store.flush()
     return store
 

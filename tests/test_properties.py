@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api_router.config import ConfigFile
-from api_router.gateway.continuity import drop_sealed_reasoning, rebuild_input
+from api_router.continuity.rewrite import drop_sealed_reasoning, rebuild_input
 
 scalars = st.one_of(st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False),
                     st.text(max_size=20), st.lists(st.integers(), max_size=3))

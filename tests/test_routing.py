@@ -41,7 +41,7 @@ def test_threshold_starts_cooldown_and_cooldown_ends():
     assert r.health_json(cfg)["a"]["status"] == "cooldown"
     clock.now += 30
     assert r.plan(cfg)[0] == "a"
-    assert ("error", "cooldown") in [(lvl, kind) for lvl, kind, _ in events]
+    assert ("warning", "cooldown") in [(lvl, kind) for lvl, kind, _ in events]  # routine: a warning
 
 
 def test_failure_after_cooldown_cools_down_again_immediately():
@@ -89,7 +89,7 @@ def test_auto_return_off_keeps_fallback_until_user_picks():
     r.record_success(cfg, "b", [Failure("a", "x")])
     clock.now += 3600
     assert r.plan(cfg)[0] == "b"
-    r.preferred_changed("a")
+    r.preferred_changed(cfg)
     assert r.plan(cfg)[0] == "a"
 
 

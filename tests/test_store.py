@@ -2,8 +2,10 @@
 
 import sqlite3
 
-from api_router import store as store_mod
-from api_router.store import Attempt, RequestRecord, Store, Usage, now_ms
+from api_router.store import database as store_mod
+from api_router.records import Attempt, Outcome, RequestRecord, Usage, now_ms
+from api_router.continuity.index import ContinuityIndex
+from api_router.store import Store
 
 
 def open_store(tmp_path, **kw):
@@ -16,8 +18,8 @@ def record(provider="p1", status=200, tokens=10, ts=None, session="s1"):
     return RequestRecord(unix_ms=ts or now_ms(), path="/v1/responses", stream=True, session_id=session,
                          provider=provider, status=status, latency_ms=12.5, ttfb_ms=3.0,
                          usage=Usage(7, 3, 2, 1, tokens),
-                         attempts=[Attempt("p0", "provider_failure", 503, 1.0, "HTTP 503"),
-                                   Attempt(provider, "ok", 200, 11.0)])
+                         attempts=[Attempt("p0", Outcome.PROVIDER_FAILURE, 503, 1.0, "HTTP 503"),
+                                   Attempt(provider, Outcome.OK, 200, 11.0)])
 
 
 def test_wal_mode_and_request_log_fields(tmp_path):
@@ -87,19 +89,22 @@ def test_corrupt_store_is_moved_aside_and_recreated_with_event(tmp_path):
 
 def test_rename_carries_metrics_history_and_ownership(tmp_path):
     s = open_store(tmp_path)
+    index = ContinuityIndex(s)
     s.log_request(record())
     s.add_event("info", "x", "about p1", "p1")
-    s.record_response_owner("resp_1", "p1")
-    s.record_reasoning_owner("s1", ["rs_1"], "p1")
-    s.rename_provider("p1", "main")
+    index.record_response("resp_1", "p1")
+    index.record_sealed("s1", [("rs_1", "reasoning"), ("cmp_1", "compaction")], "p1")
+    for member in (s, index):
+        member.rename("p1", "main")
     s.flush()
     assert "p1" not in s.metrics() and s.metrics()["main"].ok_requests == 1
     assert s.request_log()[0]["provider"] == "main" and s.request_log()[0]["providers_tried"] == ["p0", "main"]
     assert s.list_events(provider="main")[0].message == "about p1"
-    assert s.response_owner("resp_1") == "main" and s.reasoning_owners("s1") == {"rs_1": "main"}
+    assert index.response_owner("resp_1") == "main" and index.sealed_owners("s1") == {"rs_1": "main", "cmp_1": "main"}
     s.close()
     again = open_store(tmp_path)
-    assert again.response_owner("resp_1") == "main" and again.reasoning_owners("s1") == {"rs_1": "main"}
+    index = ContinuityIndex(again)
+    assert index.response_owner("resp_1") == "main" and index.sealed_owners("s1") == {"rs_1": "main", "cmp_1": "main"}
     again.close()
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from api_router.store import Store, now_ms
+from api_router.records import now_ms
+from api_router.store import Store
 
 WINDOWS = {  # name -> (span, chart bucket), in ms
     "hour": (3_600_000, 300_000),

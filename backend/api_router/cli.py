@@ -58,13 +58,13 @@ class DroppingQueueHandler(logging.handlers.QueueHandler):
             pass
 
 
-def setup_logging(rt: Services, *, console: bool) -> logging.handlers.QueueListener:
+def setup_logging(services: Services, *, console: bool) -> logging.handlers.QueueListener:
     """Log to ``data/api-router.log`` (rotated) and optionally stderr, from a thread of its own so
     file and terminal writes never block the event loop. Returns the listener to stop at exit."""
-    formatter = RedactingFormatter(rt.redactor)
-    rt.paths.data.mkdir(parents=True, exist_ok=True)
+    formatter = RedactingFormatter(services.redactor)
+    services.paths.data.mkdir(parents=True, exist_ok=True)
     handlers: list[logging.Handler] = [logging.handlers.RotatingFileHandler(
-        rt.paths.data / "api-router.log", maxBytes=1_000_000, backupCount=3, encoding="utf-8")]
+        services.paths.data / "api-router.log", maxBytes=1_000_000, backupCount=3, encoding="utf-8")]
     if console and sys.stderr is not None:
         handlers.append(logging.StreamHandler(sys.stderr))
     for handler in handlers:
@@ -81,19 +81,19 @@ def setup_logging(rt: Services, *, console: bool) -> logging.handlers.QueueListe
     return listener
 
 
-def banner(rt: Services) -> str:
-    token = rt.secrets.current.gateway_token
-    ui = rt.gateway_url.removesuffix("/v1") + "/"
+def banner(services: Services) -> str:
+    token = services.secrets.current.gateway_token
+    ui = services.gateway_url.removesuffix("/v1") + "/"
     return "\n".join([
         f"API Router {__version__} is running (headless).",
-        f"  Gateway URL:    {rt.gateway_url}",
+        f"  Gateway URL:    {services.gateway_url}",
         f"  Web UI:         {ui}",
         f"  Gateway token:  {token}",
-        f"  User data:      {rt.paths.user_data}",
+        f"  User data:      {services.paths.user_data}",
         "",
         "One-time Codex setup — add to ~/.codex/config.toml:",
         "",
-        config_block(rt.gateway_url).rstrip(),
+        config_block(services.gateway_url).rstrip(),
         "",
         "and put this in ~/.codex/auth.json (UTF-8, no BOM):",
         "",
@@ -120,10 +120,10 @@ def desktop_banner(rt: Services, *, show_token: bool) -> str:
 
 
 async def serve_headless(paths: Paths, host: str | None, port: int | None) -> int:
-    rt = open_services(paths)
-    listener = setup_logging(rt, console=True)
+    services = open_services(paths)
+    listener = setup_logging(services, console=True)
     try:
-        gateway = GatewayServer(rt, make_control(rt), host=host, port=port)
+        gateway = GatewayServer(services, make_control(services), host=host, port=port)
         # Handlers go in before the port opens: a signal that arrives as soon as /health answers
         # must still mean a clean shutdown, not the default kill.
         stop = asyncio.Event()
@@ -133,13 +133,13 @@ async def serve_headless(paths: Paths, host: str | None, port: int | None) -> in
         except StartError as exc:
             print(f"api-router: {exc}", file=sys.stderr)
             return exc.exit_code
-        print(banner(rt), flush=True)
+        print(banner(services), flush=True)
         await stop.wait()
         print("api-router: shutting down…", file=sys.stderr, flush=True)
         await gateway.stop()
         return 0
     finally:
-        rt.store.close()
+        services.close()
         listener.stop()
 
 

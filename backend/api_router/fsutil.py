@@ -73,3 +73,44 @@ def remove_stale_temp_files(folder: Path, name: str) -> None:
     """Temp files left by a crash mid-write are garbage: the target was never replaced."""
     for tmp in folder.glob(f".{name}.*.tmp"):
         tmp.unlink(missing_ok=True)
+
+
+def tighten(path: Path, mode: int = 0o600) -> None:
+    """Owner-only access for a file (or, with 0o700, a folder) that exists, where the OS has modes."""
+    if os.name != "posix":
+        return
+    try:
+        if path.stat().st_mode & 0o777 != mode:
+            os.chmod(path, mode)
+    except FileNotFoundError:
+        pass
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) if needed, owner-only."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tighten(path, 0o700)
+    return path
+
+
+def create_private_file(path: Path) -> None:
+    """Create an empty owner-only file if it does not exist, so that whoever opens it later (SQLite,
+    a log handler) keeps that mode instead of the process umask's."""
+    if os.name != "posix":
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        tighten(path)
+
+
+FileStamp = tuple[int, int, int]
+
+
+def file_stamp(path: Path) -> FileStamp | None:
+    """What changes when a file is replaced or rewritten (None: it is not there)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from api_router.config import Config
 from api_router.secrets import Secrets
-from api_router.store import Store, now_ms
+from api_router.records import now_ms
+from api_router.store import Store
 
 if TYPE_CHECKING:
     import httpx

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from api_router.fsutil import atomic_write, move_aside, remove_stale_temp_files
+from api_router.fsutil import atomic_write, file_stamp, move_aside, remove_stale_temp_files
 
 LEGACY_TOKEN_KEY = "__gateway_token__"
 TOKEN_RE = re.compile(r"^ao_[0-9a-f]{32}$")
@@ -98,11 +98,18 @@ def parse(data: Any) -> tuple[Secrets, list[str], bool]:
 
 
 class SecretsFile:
+    """Owns ``secrets.json``: one current snapshot for readers, atomic 0600 writes for writers. Like
+    config.toml, the file may be edited while the app runs (``reload``)."""
+
     def __init__(self, path: Path, current: Secrets) -> None:
         self.path = path
         self._current = current
         self._lock = threading.Lock()
+        self._stamp = file_stamp(path)
+        self._reported: object = None
         self.listeners: list[Callable[[Secrets], None]] = []
+        self.on_problem: Callable[[str], None] = lambda message: None
+        self.on_notice: Callable[[str], None] = lambda message: None
 
     @property
     def current(self) -> Secrets:
@@ -144,16 +151,82 @@ class SecretsFile:
         return store, SecretsReport(problems=tuple(problems), moved_to=moved, migrated=migrated)
 
     def edit(self, change: Callable[[Secrets], Secrets]) -> Secrets:
+        """Apply ``change`` to the file as it is now (a hand edit made meanwhile is kept) and save it."""
         with self._lock:
-            updated = change(self._current)
+            updated = change(self._base_for_edit())
             self._save(updated)
             self._current = updated
-        for listener in self.listeners:
-            listener(updated)
+        self._publish(updated)
         return updated
+
+    def reload(self) -> bool:
+        """Pick up a hand edit of the file; True when new secrets are in use."""
+        with self._lock:
+            stamp = file_stamp(self.path)
+            if stamp is None or stamp == self._stamp:
+                return False
+            read = self._read_disk()
+            if isinstance(read, str):
+                if stamp != self._reported:
+                    self._reported = stamp
+                    self.on_problem(f"secrets.json was edited but {read}; API Router keeps the keys it had. Fix "
+                                    "the file, or the next change made in the app moves it aside.")
+                return False
+            self._current, self._stamp, self._reported = read, stamp, None
+        self.on_notice("secrets.json was edited; the new keys are in use")
+        self._publish(read)
+        return True
+
+    def _read_disk(self) -> Secrets | str:
+        try:
+            data = json.loads(self.path.read_bytes().decode("utf-8-sig"))
+        except OSError as exc:
+            return f"cannot be read ({exc.strerror or exc})"
+        except (ValueError, UnicodeDecodeError) as exc:
+            return f"is not valid JSON ({type(exc).__name__})"
+        current, problems, _ = parse(data)
+        if problems:
+            return "; ".join(problems)
+        return current
+
+    def _base_for_edit(self) -> Secrets:
+        if file_stamp(self.path) == self._stamp:
+            return self._current
+        read = self._read_disk() if self.path.exists() else "is missing"
+        if isinstance(read, str):
+            if self.path.exists():
+                moved = move_aside(self.path)
+                self.on_problem(f"secrets.json {read}; it was moved to {moved.name} and the change was saved on "
+                                "top of the last good keys")
+            return self._current
+        return read
 
     def _save(self, value: Secrets) -> None:
         atomic_write(self.path, (json.dumps(value.to_json(), indent=2) + "\n").encode(), mode=0o600)
+        self._stamp = file_stamp(self.path)
+
+    def _publish(self, value: Secrets) -> None:
+        for listener in self.listeners:
+            listener(value)
+
+    # --- per-provider state: keys and usage tokens follow renames and deletes ---------------------------
+
+    def rename(self, old: str, new: str) -> None:
+        self.edit(lambda s: s.with_changes(provider_keys=_renamed(s.provider_keys, old, new),
+                                           usage_tokens=_renamed(s.usage_tokens, old, new)))
+
+    def forget(self, provider: str) -> None:
+        self.edit(lambda s: s.with_changes(provider_keys=_without(s.provider_keys, provider),
+                                           usage_tokens=_without(s.usage_tokens, provider)))
+
+
+def _renamed(mapping: Mapping[str, str], old: str, new: str) -> dict[str, str]:
+    return {new if k == old else k: v for k, v in mapping.items()}
+
+
+def _without(mapping: Mapping[str, str], pid: str) -> dict[str, str]:
+    return {k: v for k, v in mapping.items() if k != pid}
+
 
 
 def _tighten_mode(path: Path) -> None:
@@ -162,15 +235,18 @@ def _tighten_mode(path: Path) -> None:
 
 
 class Redactor:
-    """Replaces every known secret in a text with its masked preview."""
+    """Replaces every known secret in a text (or in bytes about to leave for a client) with its
+    masked preview."""
 
     def __init__(self) -> None:
         self._values: tuple[str, ...] = ()
+        self._bytes: tuple[tuple[bytes, bytes], ...] = ()
 
     def update(self, current: Secrets) -> None:
         values = {current.gateway_token, *current.provider_keys.values(), *current.usage_tokens.values()}
         # Longest first, so a key that contains another is replaced whole.
         self._values = tuple(sorted((v for v in values if len(v) >= 6), key=len, reverse=True))
+        self._bytes = tuple((v.encode(), mask(v).encode()) for v in self._values)
 
     def __call__(self, text: str) -> str:
         if not text:
@@ -179,3 +255,9 @@ class Redactor:
             if value in text:
                 text = text.replace(value, mask(value))
         return text
+
+    def redact_bytes(self, data: bytes) -> bytes:
+        for value, masked in self._bytes:
+            if value in data:
+                data = data.replace(value, masked)
+        return data

@@ -1,21 +1,72 @@
-"""The running app's shared parts, wired once by ``composition.py`` and handed to whoever needs them."""
+"""The app's long-lived parts, wired once by ``composition.py`` and handed to whoever needs them."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-
-import aiohttp
+from typing import TYPE_CHECKING, Protocol
 
 from api_router.config import ConfigFile
-from api_router.gateway.continuity import Continuity
-from api_router.gateway.deadlines import Deadlines
+from api_router.continuity.rewrite import Continuity
 from api_router.paths import Paths
 from api_router.quota import Quota
+from api_router.records import now_ms
 from api_router.routing import Router
 from api_router.secrets import Redactor, SecretsFile
-from api_router.store import Store, now_ms
+from api_router.store import Store
+from api_router.watch import FileWatcher
+
+if TYPE_CHECKING:
+    from api_router.gateway.upstream import Upstream
+
+
+class ProviderState(Protocol):
+    """Anything that keeps state per provider id."""
+
+    def rename(self, old: str, new: str) -> None: ...
+
+    def forget(self, provider: str) -> None: ...
+
+
+class ProviderStates:
+    """The one interface through which renames and deletes reach every piece of per-provider state, so a
+    new piece cannot be forgotten: it joins the list in ``composition.py``."""
+
+    def __init__(self, members: Sequence[ProviderState]) -> None:
+        self._members = tuple(members)
+
+    def rename(self, old: str, new: str) -> None:
+        for member in self._members:
+            member.rename(old, new)
+
+    def forget(self, provider: str) -> None:
+        for member in self._members:
+            member.forget(provider)
+
+
+@dataclass
+class ServingState:
+    """What the server knows about serving right now; the proxy reads it, the server sets it."""
+
+    shutting_down: bool = False
+    inflight: int = 0  # proxy requests being served; shutdown waits for them
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What exists while the gateway serves: its loop, its upstream client, its address and state."""
+
+    loop: asyncio.AbstractEventLoop
+    upstream: Upstream
+    host: str
+    port: int
+    state: ServingState
+
+
+class NotServing(RuntimeError):
+    pass
 
 
 @dataclass
@@ -29,18 +80,10 @@ class Services:
     continuity: Continuity
     quota: Quota
     codex_home: Path
-    # Set once the gateway runs on its loop.
-    loop: asyncio.AbstractEventLoop | None = None
-    http: aiohttp.ClientSession | None = None
-    deadlines: Deadlines | None = None
-    bound_host: str = ""
-    bound_port: int = 0
+    providers: ProviderStates
+    watcher: FileWatcher
+    serving: Serving | None = None  # set by the gateway server while it listens
     last_activity_ms: int | None = None
-    shutting_down: bool = False
-    inflight: int = 0  # proxy requests being served; shutdown waits for them
-    # Upstream responses being read; shutdown closes them (closing the session alone does not
-    # interrupt a body that is already streaming).
-    upstreams: set[aiohttp.ClientResponse] = field(default_factory=set)
 
     def emit(self, level: str, kind: str, message: str, provider: str | None = None) -> None:
         self.store.add_event(level, kind, message, provider)
@@ -49,9 +92,20 @@ class Services:
         now = self.last_activity_ms = now_ms()
         self.quota.activity(now)
 
+    def require_serving(self) -> Serving:
+        if self.serving is None:
+            raise NotServing("the gateway is not running")
+        return self.serving
+
     @property
     def gateway_url(self) -> str:
-        host = self.bound_host or self.config.current.listen.host
-        port = self.bound_port or self.config.current.listen.port
+        listen = self.config.current.listen
+        host = self.serving.host if self.serving else listen.host
+        port = self.serving.port if self.serving else listen.port
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}/v1"
+
+    def close(self) -> None:
+        """Stop watching files and close the store (the gateway has stopped serving)."""
+        self.watcher.stop()
+        self.store.close()

@@ -196,7 +196,7 @@ try {
     await page.getByLabel('Lock routing to').selectOption('p1');
     await textMatches(page.getByTestId('status-lock'), /^Locked to p1$/);
     await textMatches(row('p1'), /locked/);
-    await eventWith('Routing locked to p1 by user').waitFor();
+    await eventWith('Routing locked to Relay One by user').waitFor();
     const r = await responses(token);
     assert.equal(r.status, 200);
     assert.equal(servedBy(r.body), 'p1', 'the lock wins over the preferred provider');
@@ -213,7 +213,7 @@ try {
     assert.equal(servedBy(r.body), 'p2');
     await textMatches(page.getByTestId('status-active'), /^p2 · preferred provider$/);
     await textMatches(row('p2'), /active/);
-    await eventWith('Back to preferred provider p2 from p1').waitFor();
+    await eventWith('Back to preferred provider Relay Two from Relay One').waitFor();
     await textMatches(row('p2'), /Healthy/);
   });
 
@@ -236,9 +236,9 @@ try {
     log(`  ${await countdown.getAttribute('aria-label')}`);
     await page.getByRole('button', { name: /^Last error of p2: HTTP 503/ }).waitFor();
     await textMatches(page.getByTestId('status-active'), /^p1 · failover: /);
-    await eventWith('Failover from p2 to p1').waitFor();
-    await eventWith('p2 cooling down for 60 s').waitFor();
-    assert.equal(await eventWith('Failover from p2 to p1').getAttribute('data-level'), 'warning');
+    await eventWith('Failover from Relay Two to Relay One').waitFor();
+    await eventWith('Relay Two cooling down for 60 s').waitFor();
+    assert.equal(await eventWith('Failover from Relay Two to Relay One').getAttribute('data-level'), 'warning');
   });
 
   await step('rotate the gateway token: the old one is refused, the UI keeps working', async () => {

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from api_router.composition import make_control, open_services
-from api_router.control import ControlError
-from api_router.desktop.bridge import BridgeError, QuietRefusals, make_desktop_api, public_methods
+from api_router.control import ControlError, Registry, exposed
+from api_router.desktop.bridge import BridgeError, QuietRefusals, make_desktop_api
 from api_router.paths import Paths
 
 
@@ -20,30 +20,38 @@ class FakeControl:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._private = "not exposed"
 
+    @exposed
     def get_status(self) -> dict[str, Any]:
         self.calls.append(("get_status", {}))
         return {"ok": True}
 
+    @exposed
     def set_manual_override(self, provider: str | None = None) -> dict[str, Any]:
         if provider == "nope":
             raise ControlError("unknown provider 'nope'")
         self.calls.append(("set_manual_override", {"provider": provider}))
         return {"manual_override": provider}
 
+    @exposed
     def set_provider_key(self, provider: str, key: str) -> dict[str, Any]:
         raise ControlError(f"key {key} refused")
 
+    @exposed
     def update_routing(self, **values: Any) -> dict[str, Any]:
         return dict(values)
 
+    @exposed
     def explode(self) -> None:
         raise RuntimeError("boom")
+
+    def public_but_not_exposed(self) -> None:
+        raise AssertionError("only @exposed methods are part of the API")
 
     def _helper(self) -> None:
         raise AssertionError("private methods are not part of the API")
 
 
-def exposed(api: object) -> dict[str, list[str]]:
+def exposed_surface(api: object) -> dict[str, list[str]]:
     """What pywebview's inject_pywebview would publish: public callables with their JS params, and
     (it walks into them) any public non-callable attribute."""
     out: dict[str, list[str]] = {}
@@ -57,26 +65,26 @@ def exposed(api: object) -> dict[str, list[str]]:
 
 
 def test_surface_is_exactly_controls_public_methods() -> None:
-    api = make_desktop_api(FakeControl())
-    assert exposed(api) == {name: ["kwargs"] for name in
+    api = make_desktop_api(Registry(FakeControl()))
+    assert exposed_surface(api) == {name: ["kwargs"] for name in
                             ("explode", "get_status", "set_manual_override", "set_provider_key", "update_routing")}
 
 
-def test_real_control_surface_matches_the_http_transport(tmp_path: Path) -> None:
-    rt = open_services(Paths(tmp_path / "ud"))
+def test_real_control_surface_matches_the_registry(tmp_path: Path) -> None:
+    services = open_services(Paths(tmp_path / "ud"))
     try:
-        control = make_control(rt)
-        api = make_desktop_api(control)
-        assert set(exposed(api)) == set(public_methods(control))
-        assert {"get_status", "set_manual_override", "get_codex_setup", "rotate_gateway_token"} <= set(exposed(api))
-        assert api.get_config()["ui"] == {"start_hidden": True}  # type: ignore[attr-defined]
+        registry = Registry(make_control(services))
+        api = make_desktop_api(registry)
+        assert set(exposed_surface(api)) == set(registry.methods)
+        assert {"get_status", "set_manual_override", "get_codex_setup", "rotate_gateway_token"} <= set(registry.methods)
+        assert api.get_config()["ui"]["start_hidden"] is True  # type: ignore[attr-defined]
     finally:
-        rt.store.close()
+        services.close()
 
 
 def test_kwargs_object_becomes_keyword_arguments() -> None:
     control = FakeControl()
-    api: Any = make_desktop_api(control)
+    api: Any = make_desktop_api(Registry(control))
     assert api.get_status() == {"ok": True}          # JS: api.get_status()
     assert api.get_status(None) == {"ok": True}      # JS: api.get_status(undefined/null)
     assert api.get_status({}) == {"ok": True}
@@ -88,27 +96,27 @@ def test_kwargs_object_becomes_keyword_arguments() -> None:
 
 @pytest.mark.parametrize("call, message", [
     (lambda api: api.set_manual_override({"provider": "nope"}), "unknown provider 'nope'"),
-    (lambda api: api.get_status({"verbose": True}), "bad arguments for get_status: got an unexpected keyword argument 'verbose'"),
-    (lambda api: api.set_provider_key({"provider": "p1"}), "bad arguments for set_provider_key: missing a required argument: 'key'"),
+    (lambda api: api.get_status({"verbose": True}), "bad arguments for get_status: unknown argument(s) verbose"),
+    (lambda api: api.set_provider_key({"provider": "p1"}), "bad arguments for set_provider_key: key is required"),
     (lambda api: api.get_status(["positional"]), "get_status() takes one object of keyword arguments"),
     (lambda api: api.explode(), "internal error in API Router; see its log"),
 ])
 def test_errors_carry_the_message_js_shows(call: Any, message: str) -> None:
-    api = make_desktop_api(FakeControl())
+    api = make_desktop_api(Registry(FakeControl()))
     with pytest.raises(BridgeError) as info:
         call(api)
     assert str(info.value) == message
 
 
 def test_unexpected_errors_are_logged_not_shown(caplog: pytest.LogCaptureFixture) -> None:
-    api: Any = make_desktop_api(FakeControl())
+    api: Any = make_desktop_api(Registry(FakeControl()))
     with caplog.at_level(logging.ERROR), pytest.raises(BridgeError):
         api.explode()
     assert "boom" in caplog.text
 
 
 def test_messages_are_redacted() -> None:
-    api: Any = make_desktop_api(FakeControl(), redact=lambda text: text.replace("sk-secret", "sk-…"))
+    api: Any = make_desktop_api(Registry(FakeControl()), redact=lambda text: text.replace("sk-secret", "sk-…"))
     with pytest.raises(BridgeError, match=r"^key sk-… refused$"):
         api.set_provider_key({"provider": "p1", "key": "sk-secret"})
 
@@ -116,7 +124,7 @@ def test_messages_are_redacted() -> None:
 def test_other_pages_get_nothing() -> None:
     control = FakeControl()
     on_our_page = [True]
-    api: Any = make_desktop_api(control, origin_ok=lambda: on_our_page[0])
+    api: Any = make_desktop_api(Registry(control), origin_ok=lambda: on_our_page[0])
     api.get_status()
     on_our_page[0] = False
     with pytest.raises(BridgeError, match="only answers the API Router page"):
@@ -125,7 +133,7 @@ def test_other_pages_get_nothing() -> None:
 
 
 def test_refusals_are_logged_once_and_quietly(caplog: pytest.LogCaptureFixture) -> None:
-    api: Any = make_desktop_api(FakeControl())
+    api: Any = make_desktop_api(Registry(FakeControl()))
     with caplog.at_level(logging.INFO, logger="api_router.desktop.bridge"), pytest.raises(BridgeError) as info:
         api.set_manual_override({"provider": "nope"})
     assert [r.levelname for r in caplog.records] == ["INFO"]

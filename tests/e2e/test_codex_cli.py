@@ -100,7 +100,7 @@ async def test_resume_after_restart_without_ownership_knowledge_retries_once(cod
     p2.always(strict_about_sealed_reasoning("p2 took over"))
     first = await run(codex, "start")
     # Forget who sealed what (as if the store had been lost), then lose p1.
-    gw.services.store.reasoning_owners(first.thread_id).clear()
+    gw.services.continuity.index.sealed_owners(first.thread_id).clear()  # type: ignore[attr-defined]
     p1.always(fp.status(503))
     second = await run(codex, "go on", resume=first.thread_id)
     assert second.agent_text == "p2 took over"

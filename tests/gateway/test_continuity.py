@@ -130,7 +130,7 @@ async def test_replay_does_not_duplicate_items_already_in_the_history(fakes, gat
     history = codex_history()
     write_rollout(codex_home, history, legacy=True)
     body = {"model": "m", "input": history[-1:], "previous_response_id": "resp_from_elsewhere"}
-    gw.services.store.record_response_owner("resp_from_elsewhere", "p2")
+    gw.services.continuity.index.record_response("resp_from_elsewhere", "p2")
     await gw.api("set_manual_override", provider="p1")
     reply = await gw.responses(body, headers={"session-id": SID})
     assert reply.status == 200
@@ -142,7 +142,7 @@ async def test_missing_session_file_is_a_400_naming_it(fakes, gateway, codex_hom
     gw = await gateway({"p1": p1, "p2": p2})
     await gw.api("set_manual_override", provider="p2")
     body = {"model": "m", "input": "x", "previous_response_id": "resp_p1_owned"}
-    gw.services.store.record_response_owner("resp_p1_owned", "p1")
+    gw.services.continuity.index.record_response("resp_p1_owned", "p1")
     reply = await gw.responses(body, headers={"session-id": "no-such-session"})
     assert reply.status == 400
     assert reply.json["error"]["type"] == "invalid_request_error"
@@ -155,7 +155,7 @@ async def test_missing_session_file_is_a_400_naming_it(fakes, gateway, codex_hom
 async def test_session_file_written_late_is_found_on_reread(fakes, gateway, codex_home):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})
-    gw.services.store.record_response_owner("resp_p1_owned", "p1")
+    gw.services.continuity.index.record_response("resp_p1_owned", "p1")
     await gw.api("set_manual_override", provider="p2")
 
     async def late_write():

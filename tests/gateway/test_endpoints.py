@@ -45,7 +45,7 @@ async def test_auth_is_checked_before_the_body_is_read(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
     # Announce 100 MB and send none of it: an answer can only come before the body is read.
-    reader, writer = await asyncio.open_connection("127.0.0.1", gw.services.bound_port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
     writer.write(b"POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                  b"Content-Length: 104857600\r\n\r\n")
     await writer.drain()
@@ -144,7 +144,7 @@ async def test_models_follow_routing_with_failover(fakes, gateway):
     both = await gw.request("GET", "/v1/models")
     assert both.status == 502
     assert both.json["error"]["type"] == "gateway_error"
-    assert "p1" in both.json["error"]["message"] and "p2" in both.json["error"]["message"]
+    assert "P1" in both.json["error"]["message"] and "P2" in both.json["error"]["message"]  # display names
 
 
 async def test_no_provider_configured_is_a_clear_502(gateway):

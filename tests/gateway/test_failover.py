@@ -180,8 +180,8 @@ async def test_return_to_preferred_only_after_stable_window(fakes, gateway):
     third = await gw.responses()
     assert third.headers["X-API-Router-Provider"] == "p1"
     routes = [e.message for e in gw.services.store.list_events() if e.kind == "route"]
-    assert any(m.startswith("Back to preferred provider p1") for m in routes)
-    assert any(m.startswith("Failover from p1 to p2") for m in routes)
+    assert any(m.startswith("Back to preferred provider P1") for m in routes)
+    assert any(m.startswith("Failover from P1 to P2") for m in routes)
 
 
 async def test_no_auto_return_stays_on_fallback_until_user_picks(fakes, gateway):
@@ -220,7 +220,7 @@ async def test_lock_routes_only_to_locked_provider_and_unlock_restores(fakes, ga
     await gw.api("set_manual_override", provider=None)
     assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
     messages = [e.message for e in gw.services.store.list_events() if e.kind == "lock"]
-    assert "Routing locked to p2 by user" in messages
+    assert "Routing locked to P2 by user" in messages  # display names in events
     assert any("lock released" in m for m in messages)
 
 

@@ -82,7 +82,9 @@ async def test_in_band_error_event_before_output_fails_over(fakes, gateway):
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
 
 
-async def test_reasoning_before_output_is_not_a_commit(fakes, gateway):
+async def test_reasoning_commits_the_stream(fakes, gateway):
+    """Reasoning is generated work: the client sees it at once (Codex shows the summary live), so a
+    stream cut after it ends with response.failed instead of moving to another provider."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})
     rs = {"id": "rs_1", "type": "reasoning", "summary": [], "encrypted_content": "x"}
@@ -90,6 +92,19 @@ async def test_reasoning_before_output_is_not_a_commit(fakes, gateway):
               {"type": "response.output_item.added", "output_index": 0, "item": rs},
               {"type": "response.output_item.done", "output_index": 0, "item": rs}]
     p1.always(fp.raw_stream([fp.sse_event(e) for e in events]))  # then ends: no output, no completion
+    reply = await gw.responses(stream=True)
+    assert reply.headers["X-API-Router-Provider"] == "p1"
+    assert reply.event_types == ["response.created", "response.output_item.added", "response.output_item.done",
+                                 "response.failed"]
+    assert p2.calls == 0
+
+
+async def test_created_alone_is_not_a_commit(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    events = [{"type": "response.created", "response": {"id": "r", "output": []}},
+              {"type": "response.in_progress", "response": {"id": "r", "output": []}}]
+    p1.always(fp.raw_stream([fp.sse_event(e) for e in events] + [b": keep-alive\n\n"]))  # then ends
     reply = await gw.responses(stream=True)
     assert reply.headers["X-API-Router-Provider"] == "p2"
     assert reply.text == "hello"

@@ -90,7 +90,11 @@ class Harness:
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.services.bound_port}"
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def port(self) -> int:
+        return self.services.require_serving().port
 
     @property
     def token(self) -> str:
@@ -127,7 +131,7 @@ class Harness:
         self.closed = True
         await self.client.close()
         await self.gateway.stop()
-        self.services.store.close()
+        self.services.close()
 
 
 class ApiError(Exception):
@@ -147,8 +151,8 @@ def simple_body(text: str = "say hi", **extra: Any) -> dict[str, Any]:
 
 async def start_harness(user_data: Path) -> Harness:
     paths = Paths(user_data)
-    rt = open_services(paths)
-    control = make_control(rt)
-    gateway = GatewayServer(rt, control, port=0, shutdown_grace=1.0)
+    services = open_services(paths)
+    control = make_control(services)
+    gateway = GatewayServer(services, control, port=0, shutdown_grace=1.0)
     await gateway.start()
-    return Harness(rt, control, gateway, aiohttp.ClientSession())
+    return Harness(services, control, gateway, aiohttp.ClientSession())

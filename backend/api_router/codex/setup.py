@@ -15,7 +15,7 @@ from typing import Any
 import tomlkit
 
 from api_router.fsutil import atomic_write
-from api_router.store import now_ms
+from api_router.records import now_ms
 
 PROVIDER_ID = "api_router"
 BACKUP_DIR = "api-router-backup"

@@ -1,23 +1,24 @@
 """``DesktopApi``: the control API as pywebview's ``js_api``.
 
 pywebview hands JS arguments to Python positionally, while the control API (and the HTTP transport
-the browser uses) speaks keyword arguments. So every public ``Control`` method becomes a method that
+the browser uses) speaks keyword arguments. So every exposed control method becomes a method that
 takes one optional object of keyword arguments: ``api.set_manual_override({provider: "p2"})`` in JS
-is ``control.set_manual_override(provider="p2")`` here. A refused call raises ``BridgeError``, which
-pywebview turns into a rejected Promise whose ``Error.message`` is ours.
+is ``set_manual_override(provider="p2")`` here, checked and run by the same ``Registry`` the HTTP
+transport uses. A refused call raises ``BridgeError``, which pywebview turns into a rejected Promise
+whose ``Error.message`` is ours.
 
 pywebview exposes every public attribute of the object, walking into non-callable ones, so all
-state lives in underscore attributes and the public surface is exactly Control's.
+state lives in underscore attributes and the public surface is exactly the registry's.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from api_router.config import ConfigError
+from api_router.control import Registry, UnknownMethod
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +37,9 @@ class QuietRefusals(logging.Filter):
         return self._marker not in record.getMessage()
 
 
-def public_methods(control: object) -> dict[str, Callable[..., Any]]:
-    return {name: fn for name, fn in inspect.getmembers(control, inspect.ismethod) if not name.startswith("_")}
-
-
 class _DesktopApiBase:
-    def __init__(self, methods: dict[str, Callable[..., Any]], *, redact: Callable[[str], str],
-                 origin_ok: Callable[[], bool]) -> None:
-        self._methods = methods
+    def __init__(self, registry: Registry, *, redact: Callable[[str], str], origin_ok: Callable[[], bool]) -> None:
+        self._registry = registry
         self._redact = redact
         self._origin_ok = origin_ok
 
@@ -59,25 +55,16 @@ class _DesktopApiBase:
             # The window left the gateway's own page (a link followed by mistake); that page must not
             # get to change providers or read the token.
             raise BridgeError("the control API only answers the API Router page")
-        if kwargs is None:
-            kwargs = {}
-        if not isinstance(kwargs, dict):
-            raise BridgeError(f"{name}() takes one object of keyword arguments")
-        fn = self._methods[name]
         try:
-            inspect.signature(fn).bind(**kwargs)
-        except TypeError as exc:
-            raise BridgeError(f"bad arguments for {name}: {exc}") from None
-        try:
-            return fn(**kwargs)
-        except (ConfigError, ValueError) as exc:
+            return self._registry.call(name, kwargs)
+        except (UnknownMethod, ConfigError, ValueError) as exc:
             raise BridgeError(self._redact(str(exc))) from None
         except Exception:
             log.exception("control call %s failed", name)
             raise BridgeError("internal error in API Router; see its log") from None
 
 
-def _forwarder(name: str, doc: str | None) -> Callable[..., Any]:
+def _forwarder(name: str, doc: str) -> Callable[..., Any]:
     # The parameter name shows up in the JS stub pywebview generates; "kwargs" says what it is.
     def method(self: _DesktopApiBase, kwargs: dict[str, Any] | None = None) -> Any:
         return self._call(name, kwargs)
@@ -87,9 +74,8 @@ def _forwarder(name: str, doc: str | None) -> Callable[..., Any]:
     return method
 
 
-def make_desktop_api(control: object, *, redact: Callable[[str], str] = str,
+def make_desktop_api(registry: Registry, *, redact: Callable[[str], str] = str,
                      origin_ok: Callable[[], bool] = lambda: True) -> _DesktopApiBase:
-    methods = public_methods(control)
-    namespace = {name: _forwarder(name, fn.__doc__) for name, fn in methods.items()}
+    namespace = {name: _forwarder(name, m.doc) for name, m in registry.methods.items()}
     api_class = type("DesktopApi", (_DesktopApiBase,), namespace)
-    return api_class(methods, redact=redact, origin_ok=origin_ok)
+    return api_class(registry, redact=redact, origin_ok=origin_ok)

@@ -28,7 +28,7 @@ from typing import Any
 
 from api_router.composition import make_control, open_services
 from api_router.gateway.server import GatewayServer, GatewayThread, StartError
-from api_router.control import Control
+from api_router.control import Control, Registry
 from api_router.desktop.bridge import QuietRefusals, make_desktop_api
 from api_router.desktop.hooks import hook_file, install_bridge_probe
 from api_router.desktop.instance import (
@@ -210,13 +210,13 @@ class DesktopShell:
                 log.error("the gateway did not start: %s", error)
                 rt.emit("error", "gateway", f"The gateway did not start: {error}")
             else:
-                lock.publish(dataclasses.replace(info, gateway_port=rt.bound_port))
+                lock.publish(dataclasses.replace(info, gateway_port=rt.require_serving().port))
             try:
                 return self._run_gui(rt, control, backends, error)
             finally:
                 gateway.stop()
         finally:
-            rt.store.close()
+            rt.close()
             log.info("stopped")
 
     def _run_gui(self, rt: Services, control: Control, backends: Backends, error: str | None) -> int:
@@ -234,9 +234,10 @@ class DesktopShell:
         with self._state:
             hidden = start_hidden and error is None and not self._show_pending
             if error is None:
-                url = window_url(rt.bound_host, rt.bound_port)
+                serving = rt.require_serving()
+                url = window_url(serving.host, serving.port)
                 origin = origin_of(url)
-                api = make_desktop_api(control, redact=rt.redactor,
+                api = make_desktop_api(Registry(control), redact=rt.redactor,
                                        origin_ok=lambda: self._window is not None and self._window.current_origin() == origin)
                 window = AppWindow(backends.webview, url=url, js_api=api, hidden=hidden, on_close=self._close_quits)
                 self._navigable = True

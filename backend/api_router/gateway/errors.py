@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
 from aiohttp import web
 
 _TYPES = {
@@ -12,6 +16,8 @@ _TYPES = {
     405: "method_not_allowed",
     413: "request_too_large",
     426: "upgrade_required",
+    429: "rate_limited",
+    508: "loop_detected",
     500: "internal_error",
     502: "gateway_error",
     503: "unavailable",
@@ -21,12 +27,18 @@ _TYPES = {
 class GatewayError(Exception):
     """Raised anywhere in a handler; the middleware turns it into the JSON error response."""
 
-    def __init__(self, status: int, message: str, type_: str | None = None) -> None:
+    def __init__(self, status: int, message: str, type_: str | None = None, *,
+                 headers: Mapping[str, str] | None = None, extra: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.type = type_ or _TYPES.get(status, "error")
+        self.headers = headers
+        self.extra = extra  # more fields of the error object (e.g. each provider's failure)
 
 
-def error_response(status: int, message: str, type_: str | None = None) -> web.Response:
-    return web.json_response({"error": {"message": message, "type": type_ or _TYPES.get(status, "error")}}, status=status)
+def error_response(status: int, message: str, type_: str | None = None, headers: Mapping[str, str] | None = None,
+                   extra: Mapping[str, Any] | None = None) -> web.Response:
+    error = {"message": message, "type": type_ or _TYPES.get(status, "error"), **(extra or {})}
+    return web.Response(body=orjson.dumps({"error": error}), status=status, content_type="application/json",
+                        headers=headers)

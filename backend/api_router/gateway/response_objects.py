@@ -1,10 +1,10 @@
-"""Reading the parts of a Responses API object the gateway cares about."""
+"""Reading the parts of a Responses API object (not an HTTP response) the gateway cares about."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from api_router.store import Usage
+from api_router.records import Usage
 
 
 def _int(value: Any) -> int:
@@ -28,29 +28,19 @@ def usage_of(response: Any) -> Usage:
     )
 
 
-def reasoning_ids(items: Any) -> list[str]:
-    """Ids of the reasoning items among ``items`` (a response's ``output``)."""
+SEALED_KINDS = frozenset({"reasoning", "compaction"})
+
+
+def sealed_items(items: Any) -> list[tuple[str, str]]:
+    """(id, kind) of the items among ``items`` that carry ``encrypted_content`` only their producer
+    can read: reasoning and compaction items."""
     if not isinstance(items, list):
         return []
-    return [i["id"] for i in items if isinstance(i, dict) and i.get("type") == "reasoning" and isinstance(i.get("id"), str)]
+    return [(i["id"], i["type"]) for i in items
+            if isinstance(i, dict) and i.get("type") in SEALED_KINDS and isinstance(i.get("id"), str)
+            and i.get("encrypted_content")]
 
 
 def response_id(response: Any) -> str | None:
     rid = response.get("id") if isinstance(response, dict) else None
     return rid if isinstance(rid, str) and rid else None
-
-
-def error_message_of_event(payload: Any) -> str:
-    """The message of an in-band ``error`` or ``response.failed`` event."""
-    if not isinstance(payload, dict):
-        return "the provider reported an error"
-    err = payload.get("error")
-    if err is None and isinstance(payload.get("response"), dict):
-        err = payload["response"].get("error")
-    if isinstance(err, dict):
-        msg = err.get("message") or err.get("code")
-        if isinstance(msg, str) and msg:
-            return msg
-    if isinstance(payload.get("message"), str) and payload["message"]:
-        return payload["message"]
-    return "the provider reported an error"

@@ -1,36 +1,45 @@
-"""Relaying one upstream SSE stream to the client.
+"""Reading one upstream SSE stream and relaying it to the client.
 
-Until the first output event nothing is sent, so a stream that fails early (HTTP error, in-band
-``response.failed``/``error``, silence, a cut) can still fail over to the next provider. After that
-the bytes pass through as they arrive (only whole events, never half of one), and a stream that
-ends without ``response.completed`` is closed with a ``response.failed`` event so the client never
-mistakes a truncated answer for a complete one.
+Two phases. ``first_event`` waits for the first Responses event (SSE comments such as
+``: keep-alive`` never count: they prove a socket is open, not that a model is working); the hedge
+timer races providers on this phase. ``relay`` then holds what arrives until the first *generated*
+event — reasoning summary text, any output item or delta — so that an in-band failure reported
+before it can still go to the next provider; from that event on, bytes pass through as they arrive
+(whole events only). A stream that ends without ``response.completed`` is closed with a
+``response.failed`` event, so a client never mistakes a truncated answer for a complete one.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from api_router.gateway import sse
-from api_router.gateway.response_objects import error_message_of_event, reasoning_ids, response_id, usage_of
+from api_router.gateway.classify import error_message_of_event
 from api_router.gateway.deadlines import Deadlines
+from api_router.gateway.response_objects import sealed_items, usage_of
 from api_router.gateway.upstream import describe_exception
-from api_router.store import Usage
+from api_router.records import Usage
 
-_OUTPUT_EVENTS = frozenset({
-    "response.output_text.delta", "response.output_text.done", "response.content_part.added",
-    "response.function_call_arguments.delta", "response.custom_tool_call_input.delta",
-    "response.refusal.delta",
-})
-_ITEM_EVENTS = frozenset({"response.output_item.added", "response.output_item.done"})
+# Events that come before any work: they do not commit the stream.
+_PREAMBLE = frozenset({"response.created", "response.in_progress", "response.queued"})
+# Events that carry generated work — reasoning (its summary text too), output items and their deltas,
+# tool progress: the first of them commits the stream, so the client sees it at once.
+_GENERATED_PREFIXES = (
+    "response.output_", "response.content_part.", "response.reasoning", "response.function_call",
+    "response.custom_tool_call", "response.refusal.", "response.audio", "response.code_interpreter_call",
+    "response.file_search_call", "response.web_search_call", "response.image_generation_call", "response.mcp_",
+)
 _SUCCESS_END = frozenset({"response.completed", "response.incomplete"})
 _FAILURE_END = frozenset({"response.failed", "error"})
+_CREATED_ID = re.compile(rb'"id"\s*:\s*"([^"\\]+)"')
 # A stream that never produces output still has to be committed at some point.
 PRECOMMIT_LIMIT = 8 * 1024 * 1024
 
@@ -44,183 +53,255 @@ class StreamEnd(enum.Enum):
     CLIENT_GONE = "client_gone"
 
 
-@dataclass
+class StreamFailed(Exception):
+    """The upstream stream failed before its first event (timeout, cut, end); the message says how."""
+
+
+@dataclass(slots=True)
+class StreamFacts:
+    """What the relay learned from the events that passed."""
+
+    generated: bool = False
+    end: str | None = None  # "ok" | "failed"
+    error: str = ""
+    failure: Any = None  # the parsed failure event, for classification
+    response_id: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    sealed: list[tuple[str, str]] = field(default_factory=list)  # (item id, kind)
+    output_types: list[str] = field(default_factory=list)  # item types of response.completed's output
+
+
+@dataclass(slots=True)
 class StreamResult:
     end: StreamEnd
     response: web.StreamResponse | None = None
     error: str = ""
     ttfb_ms: float | None = None
-    usage: Usage = field(default_factory=Usage)
-    response_id: str | None = None
-    reasoning_ids: list[str] = field(default_factory=list)
+    facts: StreamFacts = field(default_factory=StreamFacts)
 
 
 class _ClientGone(Exception):
     pass
 
 
-@dataclass
-class _Seen:
-    output: bool = False
-    end: str | None = None  # "ok" | "failed"
-    error: str = ""
-    response_id: str | None = None
-    usage: Usage = field(default_factory=Usage)
-    reasoning_ids: list[str] = field(default_factory=list)
-
-
-def _inspect(ev: sse.SSEEvent, seen: _Seen) -> None:
+def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
+    """Learn from one event with a scan for the few types that matter; only the rare events that carry
+    what must be recorded (sealed items, the final response, a failure) are parsed."""
     kind = ev.type
-    if kind in _ITEM_EVENTS:
-        if b'"reasoning"' in ev.data:
-            payload = ev.json()
-            item = payload.get("item") if isinstance(payload, dict) else None
-            if isinstance(item, dict) and item.get("type") == "reasoning":
-                if kind == "response.output_item.done":
-                    seen.reasoning_ids.extend(reasoning_ids([item]))
-                return
-        seen.output = True
-    elif kind in _OUTPUT_EVENTS:
-        seen.output = True
-    elif kind == "response.created":
-        payload = ev.json()
-        seen.response_id = response_id(payload.get("response")) if isinstance(payload, dict) else None
-    elif kind in _SUCCESS_END:
-        seen.end = "ok"
+    if kind in _PREAMBLE:
+        if kind == "response.created" and facts.response_id is None:
+            m = _CREATED_ID.search(ev.data)
+            facts.response_id = m.group(1).decode() if m else None
+        return
+    if kind in _SUCCESS_END:
+        facts.generated = True
+        facts.end = "ok"
         payload = ev.json()
         response = payload.get("response") if isinstance(payload, dict) else None
         if isinstance(response, dict):
-            seen.usage = usage_of(response)
-            seen.response_id = response_id(response) or seen.response_id
-            seen.reasoning_ids.extend(i for i in reasoning_ids(response.get("output")) if i not in seen.reasoning_ids)
-    elif kind in _FAILURE_END:
-        seen.end = "failed"
-        seen.error = error_message_of_event(ev.json())
+            facts.usage = usage_of(response)
+            rid = response.get("id")
+            facts.response_id = rid if isinstance(rid, str) and rid else facts.response_id
+            output = response.get("output")
+            if isinstance(output, list):
+                facts.output_types = [i.get("type", "") for i in output if isinstance(i, dict)]
+                known = {item for item, _ in facts.sealed}
+                facts.sealed.extend(s for s in sealed_items(output) if s[0] not in known)
+        return
+    if kind in _FAILURE_END:
+        facts.end = "failed"
+        facts.failure = ev.json()
+        facts.error = error_message_of_event(facts.failure)
+        return
+    if not kind.startswith(_GENERATED_PREFIXES):
+        return  # unknown or unreadable: passed on, but it neither commits nor ends the stream
+    facts.generated = True
+    if kind == "response.output_item.done" and b'"encrypted_content"' in ev.data:
+        payload = ev.json()
+        item = payload.get("item") if isinstance(payload, dict) else None
+        facts.sealed.extend(sealed_items([item]))
 
 
-class StreamRelay:
-    def __init__(self, request: web.Request, upstream: aiohttp.ClientResponse, deadlines: Deadlines, *,
-                 headers: dict[str, str],
-                 started: float, first_event_timeout: float, idle_timeout: float,
-                 shutting_down: Callable[[], bool]) -> None:
-        self._request = request
-        self._upstream = upstream
+class UpstreamStream:
+    def __init__(self, resp: aiohttp.ClientResponse, deadlines: Deadlines,
+                 redact: Callable[[bytes], bytes]) -> None:
+        self._resp = resp
         self._deadlines = deadlines
-        self._headers = headers
-        self._started = started
-        self._first_event_timeout = first_event_timeout
-        self._idle_timeout = idle_timeout
-        self._shutting_down = shutting_down
-        self._out: web.StreamResponse | None = None
-        self._ttfb_ms: float | None = None
+        self._redact = redact
+        self._decoder = sse.SSEDecoder()
+        self._chunks: AsyncIterator[bytes] = resp.content.iter_any().__aiter__()
+        self._buffered: list[tuple[bytes, list[sse.SSEEvent]]] = []  # read by first_event, not relayed yet
+        self._held: list[bytes] = []
+        self._held_size = 0
+        self.facts = StreamFacts()
+        self.first_event_at: float | None = None
 
-    async def run(self) -> StreamResult:
-        watchdog = self._deadlines.watchdog(self._upstream.close, self._first_event_timeout)
+    async def first_event(self, timeout: float, limit: float) -> None:
+        """Read until a complete Responses event has arrived (at most ``timeout``, what is left of the
+        request's ``limit``); raises StreamFailed otherwise."""
+        try:
+            with self._deadlines.timeout(timeout, f"no response within {limit:g} s"):
+                while True:
+                    try:
+                        chunk = await anext(self._chunks)
+                    except StopAsyncIteration:
+                        raise StreamFailed("the stream ended before any event") from None
+                    forward, events = self._decoder.feed(chunk)
+                    self._buffered.append((forward, events))
+                    if events:
+                        self.first_event_at = time.perf_counter()
+                        return
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise StreamFailed(describe_exception(exc, limit)) from exc
+
+    async def relay(self, request: web.Request, *, headers: dict[str, str], started: float, idle_timeout: float,
+                    hold_until_end: bool, shutting_down: Callable[[], bool]) -> StreamResult:
+        """Relay the rest. ``hold_until_end``: commit nothing before the stream completed (a
+        compaction request must be judged whole)."""
+        out = _ClientSide(request, headers, started)
+        facts = self.facts
+        watchdog = self._deadlines.watchdog(self._resp.close, idle_timeout)
         watchdog.start()
-        decoder = sse.SSEDecoder()
-        seen = _Seen()
-        held: list[bytes] = []
-        held_size = 0
-        got_event = False
         problem = ""
         try:
-            async for chunk in self._upstream.content.iter_any():
-                watchdog.touch()
-                forward, events = decoder.feed(chunk)
-                if events and not got_event:
-                    got_event = True
-                    watchdog.relimit(self._idle_timeout)
-                for ev in events:
-                    _inspect(ev, seen)
-                if self._out is None:
-                    if seen.end == "failed":
-                        return StreamResult(StreamEnd.FAILED_EARLY, error=seen.error)
-                    held.append(forward)
-                    held_size += len(forward)
-                    if seen.output or seen.end or held_size > PRECOMMIT_LIMIT:
-                        await self._commit(b"".join(held))
-                        held.clear()
-                elif forward:
-                    await self._write(forward)
-                if seen.end:
+            for forward, events in self._buffered:
+                if await self._step(out, forward, events, hold_until_end):
                     break
+            else:
+                self._buffered.clear()
+                async for chunk in self._chunks:
+                    forward, events = self._decoder.feed(chunk)
+                    if events:
+                        watchdog.touch()  # comments are not progress: only events feed the watchdog
+                    if await self._step(out, forward, events, hold_until_end):
+                        break
         except _ClientGone:
-            return self._result(StreamEnd.CLIENT_GONE, seen, "client disconnected")
+            return StreamResult(StreamEnd.CLIENT_GONE, out.response, "client disconnected", out.ttfb_ms, facts)
         except (aiohttp.ClientError, ConnectionError, OSError) as exc:
-            problem = describe_exception(exc, self._first_event_timeout)
+            problem = describe_exception(exc, idle_timeout)
         finally:
             watchdog.stop()
 
-        if seen.end == "ok":
+        if facts.end == "ok":
             try:
-                if self._out is None:
-                    await self._commit(b"".join(held))
-                await self._finish()
+                if out.response is None:
+                    await out.commit(self._take_held())
+                await out.finish()
             except _ClientGone:
-                return self._result(StreamEnd.CLIENT_GONE, seen, "client disconnected")
-            return self._result(StreamEnd.COMPLETED, seen)
-
-        if seen.end == "failed":  # in-band failure after output: already forwarded to the client
-            await self._finish_quietly()
-            return self._result(StreamEnd.BROKEN, seen, f"stream failed after output started: {seen.error}")
-
+                return StreamResult(StreamEnd.CLIENT_GONE, out.response, "client disconnected", out.ttfb_ms, facts)
+            return StreamResult(StreamEnd.COMPLETED, out.response, "", out.ttfb_ms, facts)
+        if facts.end == "failed":
+            if out.response is None:
+                return StreamResult(StreamEnd.FAILED_EARLY, None, facts.error, None, facts)
+            await out.finish_quietly()  # the failure event itself was relayed
+            return StreamResult(StreamEnd.BROKEN, out.response, f"stream failed after output started: {facts.error}",
+                                out.ttfb_ms, facts)
         code = "upstream_stream_error"
-        if self._shutting_down():
+        if shutting_down():
             problem, code = "API Router is shutting down", "gateway_shutdown"
         elif watchdog.expired:
-            problem = (f"no stream event within {self._idle_timeout:g} s" if got_event
-                       else f"no response within {self._first_event_timeout:g} s")
+            problem = f"no stream event within {idle_timeout:g} s"
         elif not problem:
             problem = "stream ended before response.completed"
-        if self._out is None:
-            return StreamResult(StreamEnd.FAILED_EARLY, error=problem)
+        if out.response is None:
+            return StreamResult(StreamEnd.FAILED_EARLY, None, problem, None, facts)
         reason = problem if code == "gateway_shutdown" else f"upstream stream broke after output started: {problem}"
-        await self._try_write(sse.failure_event(reason, code, seen.response_id))
-        await self._finish_quietly()
-        return self._result(StreamEnd.BROKEN, seen, reason)
+        await out.write_quietly(sse.failure_event(reason, code, facts.response_id))
+        await out.finish_quietly()
+        return StreamResult(StreamEnd.BROKEN, out.response, reason, out.ttfb_ms, facts)
 
-    def _result(self, end: StreamEnd, seen: _Seen, error: str = "") -> StreamResult:
-        return StreamResult(end, self._out, error, self._ttfb_ms, seen.usage, seen.response_id, seen.reasoning_ids)
+    async def _step(self, out: _ClientSide, forward: bytes, events: list[sse.SSEEvent], hold_until_end: bool) -> bool:
+        """Handle one decoded chunk; True when the stream has ended (successfully or not)."""
+        facts = self.facts
+        for ev in events:
+            _inspect(ev, facts)
+        if facts.end == "failed":
+            forward = self._redact(forward)  # an upstream may echo a key in its error message
+        if out.response is None:
+            if facts.end == "failed":
+                self._hold(forward)  # kept for a client error, which is relayed as it came
+                return True
+            self._hold(forward)
+            if (facts.generated and not hold_until_end) or self._held_size > PRECOMMIT_LIMIT:
+                await out.commit(self._take_held())
+        elif forward:
+            await out.write(forward)
+        return facts.end is not None
 
-    async def _commit(self, first: bytes) -> None:
+    def _hold(self, data: bytes) -> None:
+        if data:
+            self._held.append(data)
+            self._held_size += len(data)
+
+    def _take_held(self) -> bytes:
+        data = b"".join(self._held)
+        self._held.clear()
+        self._held_size = 0
+        return data
+
+    async def deliver_held(self, request: web.Request, *, headers: dict[str, str], started: float) -> StreamResult:
+        """Send what was held (e.g. a client error reported in-band) to the client as it came."""
+        out = _ClientSide(request, headers, started)
+        try:
+            await out.commit(self._take_held())
+            await out.finish()
+        except _ClientGone:
+            return StreamResult(StreamEnd.CLIENT_GONE, out.response, "client disconnected", out.ttfb_ms, self.facts)
+        return StreamResult(StreamEnd.COMPLETED, out.response, "", out.ttfb_ms, self.facts)
+
+
+class _ClientSide:
+    """The client's half of a relayed stream: prepared at the commit, then written to."""
+
+    __slots__ = ("_request", "_headers", "_started", "response", "ttfb_ms")
+
+    def __init__(self, request: web.Request, headers: dict[str, str], started: float) -> None:
+        self._request = request
+        self._headers = headers
+        self._started = started
+        self.response: web.StreamResponse | None = None
+        self.ttfb_ms: float | None = None
+
+    async def commit(self, first: bytes) -> None:
         out = web.StreamResponse(status=200, headers={**SSE_HEADERS, **self._headers})
         try:
             await out.prepare(self._request)
         except ConnectionError as exc:
             raise _ClientGone() from exc
-        self._out = out
-        self._ttfb_ms = (time.perf_counter() - self._started) * 1000
+        self.response = out
+        self.ttfb_ms = (time.perf_counter() - self._started) * 1000
         if first:
-            await self._write(first)
+            await self.write(first)
 
-    async def _write(self, data: bytes) -> None:
-        assert self._out is not None
+    async def write(self, data: bytes) -> None:
+        assert self.response is not None
         try:
-            await self._out.write(data)
+            await self.response.write(data)
         except ConnectionError as exc:
             raise _ClientGone() from exc
 
-    async def _finish(self) -> None:
-        assert self._out is not None
+    async def finish(self) -> None:
+        assert self.response is not None
         try:
-            await self._out.write_eof()
+            await self.response.write_eof()
         except ConnectionError as exc:
             raise _ClientGone() from exc
 
-    async def _try_write(self, data: bytes) -> None:
+    async def write_quietly(self, data: bytes) -> None:
         try:
-            await self._write(data)
+            await self.write(data)
         except _ClientGone:
             pass
 
-    async def _finish_quietly(self) -> None:
+    async def finish_quietly(self) -> None:
         try:
-            await self._finish()
+            await self.finish()
         except _ClientGone:
             pass
 
 
-async def send_synthesized(request: web.Request, response: dict, headers: dict[str, str], started: float) -> tuple[web.StreamResponse, float]:
+async def send_synthesized(request: web.Request, response: dict[str, Any], headers: dict[str, str],
+                           started: float) -> tuple[web.StreamResponse, float]:
     """Answer a stream request from a complete JSON response; returns (response, ttfb ms)."""
     out = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
     await out.prepare(request)

@@ -1,77 +1,121 @@
-"""Talking to one upstream provider: headers, outcome classes, error text, timeouts."""
+"""The transport boundary: how the gateway talks to a provider over HTTP, and nothing else.
+
+``Upstream`` owns the client session for the life of the gateway. It sends one request and hands
+back the open response; what the answer means is decided elsewhere (``classify``, ``attempt``).
+It also knows every response still being read, so shutdown can cut them off.
+"""
 
 from __future__ import annotations
 
-import email.utils
+import functools
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import aiohttp
 import orjson
-from multidict import CIMultiDictProxy
+from yarl import URL
 
-# Client errors go back to the client unchanged; any other non-2xx is the provider's failure.
-CLIENT_ERROR_STATUSES = frozenset({400, 413, 415, 422})
+from api_router.gateway.deadlines import Deadlines
+
 ERROR_BODY_LIMIT = 4 * 1024 * 1024
+LOOP_HEADER = "X-API-Router-Hop"
 
 _FORWARDED_EXACT = frozenset({
     "session-id", "session_id", "thread-id", "conversation_id", "x-session-id", "originator", "user-agent",
     "x-client-request-id", "openai-beta", "accept",
 })
-_UPSTREAM_HEADERS_BACK = ("x-request-id", "openai-processing-ms")
-
-
-class ProviderFailure(Exception):
-    """An attempt failed in a way that counts against the provider and moves on to the next one."""
-
-    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.retry_after = retry_after
+# Provider response headers a client may use: request ids for support tickets, timing, Codex's own
+# turn state and rate-limit/credit headers (the x-codex-* family and x-ratelimit-*).
+_BACK_EXACT = frozenset({"x-request-id", "openai-processing-ms"})
+_BACK_PREFIXES = ("x-ratelimit-", "x-codex-")
 
 
 def forwarded_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """The client's headers that Codex providers expect; never its Authorization or hop-by-hop ones."""
+    """The client's headers that Codex providers expect; never its Authorization or hop-by-hop ones.
+
+    ``x-codex-turn-state`` is left out here: it belongs to the provider that issued it and is added
+    per attempt (see ``upstream_headers``)."""
     out = {}
     for name, value in headers.items():
         lower = name.lower()
-        if lower in _FORWARDED_EXACT or lower.startswith("x-codex-"):
+        if lower in _FORWARDED_EXACT or (lower.startswith("x-codex-") and lower != "x-codex-turn-state"):
             out[name] = value
     return out
 
 
-def upstream_headers(forwarded: Mapping[str, str], key: str | None) -> dict[str, str]:
-    headers = {**forwarded, "Content-Type": "application/json"}
+def upstream_headers(forwarded: Mapping[str, str], key: str | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    headers = {**forwarded, "Content-Type": "application/json", LOOP_HEADER: "1"}
+    if extra:
+        headers.update(extra)
     if key:
         headers["Authorization"] = f"Bearer {key}"
     return headers
 
 
-def headers_back(upstream: CIMultiDictProxy[str], provider: str) -> dict[str, str]:
+def headers_back(upstream: Mapping[str, str], provider: str) -> dict[str, str]:
+    """The provider's response headers the client gets, plus which provider answered."""
     out = {"X-API-Router-Provider": provider}
-    for name in _UPSTREAM_HEADERS_BACK:
-        value = upstream.get(name)
-        if value is not None:
+    for name, value in upstream.items():
+        lower = name.lower()
+        if lower in _BACK_EXACT or lower.startswith(_BACK_PREFIXES):
             out[name] = value
     return out
 
 
-def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now())
+@functools.lru_cache(maxsize=256)
+def parsed_url(url: str) -> URL:
+    """A provider endpoint parsed once, instead of by aiohttp on every request (~6 us each)."""
+    return URL(url)
+
+
+class Upstream:
+    def __init__(self, session: aiohttp.ClientSession, deadlines: Deadlines) -> None:
+        self.session = session
+        self.deadlines = deadlines
+        # Responses being read; shutdown closes them (closing the session alone does not interrupt a
+        # body that is already streaming).
+        self.open: set[aiohttp.ClientResponse] = set()
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> aiohttp.ClientResponse:
+        """Send the request and wait (at most ``timeout``) for the response headers."""
+        with self.deadlines.timeout(timeout):
+            resp = await self.session.post(parsed_url(url), data=body, headers=headers, allow_redirects=False)
+        self.open.add(resp)
+        return resp
+
+    def done(self, resp: aiohttp.ClientResponse, *, reuse: bool) -> None:
+        """Give the connection back to the pool (``reuse``: the body was read to the end) or close it."""
+        self.open.discard(resp)
+        if reuse:
+            resp.release()
+        else:
+            resp.close()
+
+    async def get(self, url: str, headers: Mapping[str, str], timeout: float) -> tuple[int, str, bytes]:
+        """A small GET read whole: (status, content type, body)."""
+        with self.deadlines.timeout(timeout):
+            async with self.session.get(parsed_url(url), headers=headers, allow_redirects=False) as resp:
+                return resp.status, resp.content_type, await read_limited(resp)
+
+    def cut_all(self) -> None:
+        for resp in list(self.open):
+            resp.close()
+
+    async def close(self) -> None:
+        self.cut_all()
+        await self.session.close()
+
+
+async def read_limited(resp: aiohttp.ClientResponse, limit: int = ERROR_BODY_LIMIT) -> bytes:
+    chunks = []
+    size = 0
+    while size < limit:
+        chunk = await resp.content.read(min(65536, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def error_text(body: bytes, content_type: str) -> str:
@@ -85,17 +129,17 @@ def error_text(body: bytes, content_type: str) -> str:
         if isinstance(err, dict):
             for key in ("message", "detail", "error", "msg"):
                 if isinstance(err.get(key), str) and err[key]:
-                    return _clip(err[key])
+                    return clip(err[key])
         if isinstance(err, str) and err:
-            return _clip(err)
+            return clip(err)
     text = body.decode("utf-8", "replace")
     if "html" in content_type or text.lstrip().startswith("<"):
         text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.S | re.I)
         text = re.sub(r"<[^>]+>", " ", text)
-    return _clip(text) or "(empty body)"
+    return clip(text) or "(empty body)"
 
 
-def _clip(text: str, limit: int = 300) -> str:
+def clip(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -113,15 +157,3 @@ def describe_exception(exc: BaseException, request_timeout: float) -> str:
     if isinstance(exc, aiohttp.ClientPayloadError):
         return "the response body was cut off"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-async def read_limited(resp: aiohttp.ClientResponse, limit: int = ERROR_BODY_LIMIT) -> bytes:
-    chunks = []
-    size = 0
-    while size < limit:
-        chunk = await resp.content.read(min(65536, limit - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)

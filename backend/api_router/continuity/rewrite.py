@@ -11,7 +11,7 @@ Two mechanisms, both decided per target provider:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from api_router.codex.sessions import find_rollout, read_history
+from api_router.continuity.index import ContinuityIndex
 
 SESSION_HEADERS = ("session_id", "session-id", "thread-id", "conversation_id", "x-session-id")
 ROLLOUT_RETRY_DELAY = 0.2
@@ -122,22 +123,16 @@ def mentions_unreadable_reasoning(text: str) -> bool:
 
 
 class Continuity:
-    def __init__(
-        self,
-        codex_home: Path,
-        response_owner: Callable[[str], str | None],
-        reasoning_owners: Callable[[str], Mapping[str, str]],
-        rejects_previous_id: set[str],
-    ) -> None:
+    """Builds, for each target provider, the body that provider may see."""
+
+    def __init__(self, codex_home: Path, index: ContinuityIndex) -> None:
         self._codex_home = codex_home
-        self._response_owner = response_owner
-        self._reasoning_owners = reasoning_owners
-        self.rejects_previous_id = rejects_previous_id
+        self.index = index
 
     @staticmethod
     def untouched(req: ClientRequest) -> bool:
         """Whether every provider gets the client's own bytes (the usual case): no
-        previous_response_id to judge and no sealed reasoning to filter."""
+        previous_response_id to judge and no sealed items to filter."""
         return req.previous_response_id is None and b'"encrypted_content"' not in req.raw
 
     async def body_for(self, req: ClientRequest, provider: str, first_candidate: str, *,
@@ -150,11 +145,12 @@ class Continuity:
 
     def keeps_previous_id(self, req: ClientRequest, provider: str, first_candidate: str) -> bool:
         prev = req.previous_response_id
-        if prev is None or provider in self.rejects_previous_id:
+        if prev is None or self.index.rejects_previous_id(provider):
             return False
-        return (self._response_owner(prev) or first_candidate) == provider
+        return (self.index.response_owner(prev) or first_candidate) == provider
 
-    async def _build(self, req: ClientRequest, provider: str, first_candidate: str, strip_all: bool, rebuild: bool) -> bytes:
+    async def _build(self, req: ClientRequest, provider: str, first_candidate: str, strip_all: bool,
+                     rebuild: bool) -> bytes:
         payload = req.payload
         drop_previous = req.previous_response_id is not None and (
             rebuild or not self.keeps_previous_id(req, provider, first_candidate))
@@ -163,7 +159,7 @@ class Continuity:
             items = rebuild_input(await self.history(req.session_id), _as_items(payload.get("input")))
         source = items if items is not None else payload.get("input")
         if isinstance(source, list) and b'"encrypted_content"' in req.raw:
-            owners = self._reasoning_owners(req.session_id or "")
+            owners = self.index.sealed_owners(req.session_id)
             filtered = drop_sealed_reasoning(source, provider, owners, all_sealed=strip_all)
             if filtered is not source:
                 items = filtered

@@ -46,12 +46,6 @@ class _State:
     down: tuple[Failure, ...] = ()
 
 
-def effective_preferred(cfg: Config) -> str | None:
-    """The configured preferred provider when it can serve, else the first one that can."""
-    first = cfg.preferred_first
-    return first[0] if first else None
-
-
 def _ms(t: float | None) -> int | None:
     return None if t is None else int(t * 1000)
 
@@ -139,32 +133,33 @@ class Router:
             reason, message, level = self._route_change(cfg, previous, provider, failures)
             self._s.active, self._s.active_reason = provider, reason
         if recovered:
-            self._emit("info", "recovered", f"{provider} is answering again", provider)
+            self._emit("info", "recovered", f"{cfg.name_of(provider)} is answering again", provider)
         self._emit(level, "route", message, provider)
 
     def _route_change(self, cfg: Config, previous: str | None, provider: str,
                       failures: Sequence[Failure]) -> tuple[str, str, str]:
+        name = cfg.name_of
         if cfg.routing.manual_override == provider:
-            return "locked by user", f"Serving from {provider} (locked by user)", "info"
-        preferred = effective_preferred(cfg)
+            return "locked by user", f"Serving from {name(provider)} (locked by user)", "info"
+        preferred = cfg.effective_preferred
         if provider == preferred:
             if previous is None or previous not in cfg.providers:
-                return "preferred provider", f"Serving from preferred provider {provider}", "info"
+                return "preferred provider", f"Serving from preferred provider {name(provider)}", "info"
             return ("preferred provider",
-                    f"Back to preferred provider {provider} from {previous} (no failure for "
+                    f"Back to preferred provider {name(provider)} from {name(previous)} (no failure for "
                     f"{cfg.routing.preferred_stable_seconds:g} s)", "info")
         source = previous if previous is not None else (failures[0].provider if failures else None)
-        why = "; ".join(f.error if f.provider == source else f"{f.provider}: {f.error}" for f in failures)
+        why = "; ".join(f.error if f.provider == source else f"{name(f.provider)}: {f.error}" for f in failures)
         if not why:
-            cause = source or preferred or "the preferred provider"
-            h = self._s.health.get(cause)
+            cause = source or preferred
+            h = self._s.health.get(cause) if cause else None
             if h is not None and h.cooldown_until > self._clock():
-                why = f"{cause} is cooling down"
+                why = f"{name(cause)} is cooling down"
             elif h is not None and h.last_error:
-                why = f"{cause} not yet stable after: {h.last_error}"
+                why = f"{name(cause)} not yet stable after: {h.last_error}"
             else:
-                why = f"{cause} unavailable"
-        prefix = f"Failover from {source} to {provider}" if source else f"Failover to {provider}"
+                why = f"{name(cause) if cause else 'the preferred provider'} unavailable"
+        prefix = f"Failover from {name(source)} to {name(provider)}" if source else f"Failover to {name(provider)}"
         return f"failover: {why}", f"{prefix}: {why}", "warning"
 
     def record_failure(self, cfg: Config, provider: str, error: str, retry_after: float | None = None) -> None:
@@ -185,19 +180,22 @@ class Router:
                 h.cooldown_until = max(h.cooldown_until, now + cooldown)
                 self._cooling_ends = max(self._cooling_ends, h.cooldown_until)
             failures = h.consecutive_failures
-        self._emit("warning", "provider_failure", f"{provider} failed ({failures} in a row): {error}", provider)
+        name = cfg.name_of(provider)
+        self._emit("warning", "provider_failure", f"{name} failed ({failures} in a row): {error}", provider)
         if cooldown > 0:
             cause = "Retry-After" if retry_after is not None else f"{failures} consecutive failures"
-            self._emit("error", "cooldown", f"{provider} cooling down for {cooldown:g} s ({cause})", provider)
+            # A routine cooldown is a warning: the next provider serves meanwhile.
+            self._emit("warning", "cooldown", f"{name} cooling down for {cooldown:g} s ({cause})", provider)
 
-    def record_all_failed(self, failures: Sequence[Failure]) -> None:
+    def record_all_failed(self, cfg: Config, failures: Sequence[Failure]) -> None:
         """No candidate could serve a client request: the gateway is down until one succeeds."""
         with self._lock:
             was_down = bool(self._s.down)
             self._s.down = tuple(Failure(f.provider, self._redact(f.error)) for f in failures)
+            down = self._s.down
         if not was_down:
             self._emit("error", "all_down", "All providers failed: " + "; ".join(
-                f"{f.provider}: {f.error}" for f in self._s.down))
+                f"{cfg.name_of(f.provider)}: {f.error}" for f in down))
 
     @property
     def down(self) -> tuple[Failure, ...]:
@@ -212,21 +210,28 @@ class Router:
 
     # --- user actions -------------------------------------------------------------------------------
 
-    def lock_changed(self, provider: str | None) -> None:
+    def lock_changed(self, cfg: Config, provider: str | None) -> None:
         with self._lock:
             if provider:
                 self._s.active, self._s.active_reason = provider, "locked by user"
+            elif self._s.active_reason == "locked by user":
+                self._s.active_reason = "automatic routing"
         if provider:
-            self._emit("info", "lock", f"Routing locked to {provider} by user", provider)
+            self._emit("info", "lock", f"Routing locked to {cfg.name_of(provider)} by user", provider)
         else:
             self._emit("info", "lock", "Routing lock released; automatic routing resumed")
 
-    def preferred_changed(self, provider: str) -> None:
-        """The user picked a provider: any sticky fallback ends and the pick is tried first."""
+    def preferred_changed(self, cfg: Config, reason: str = "") -> None:
+        """The preferred provider changed (the user picked one, or "first in list" moved): any sticky
+        fallback ends and it is tried first."""
+        provider = cfg.effective_preferred
         with self._lock:
             if self._s.active != provider:
                 self._s.active, self._s.active_reason = None, ""
-        self._emit("info", "route", f"Preferred provider set to {provider}", provider)
+        if provider is None:
+            return
+        how = f" ({reason})" if reason else (" (first in list)" if not cfg.routing.preferred_provider else "")
+        self._emit("info", "route", f"Preferred provider set to {cfg.name_of(provider)}{how}", provider)
 
     def reset_health(self, provider: str) -> None:
         with self._lock:

@@ -1,0 +1,40 @@
+"""``config.toml``: the settings (``schema``, defined once) and the file that holds them (``file``)."""
+
+from api_router.config.file import (
+    DEFAULT_TEMPLATE,
+    ConfigError,
+    ConfigFile,
+    LoadReport,
+    parse,
+    points_at_gateway,
+    provider_table,
+    rename_in_doc,
+    section,
+    set_order,
+    set_value,
+)
+from api_router.config.schema import (
+    DISPLAY_NAME_MAX,
+    LOOPBACK_HOSTS,
+    PROVIDER_ID_RE,
+    SECTIONS,
+    USAGE_ADAPTERS,
+    Config,
+    ListenConfig,
+    ProviderConfig,
+    RequestLogConfig,
+    RoutingConfig,
+    UiConfig,
+    as_json,
+    field_problem,
+    is_http_url,
+    normalized_url,
+    settings_of,
+)
+
+__all__ = [
+    "DEFAULT_TEMPLATE", "DISPLAY_NAME_MAX", "LOOPBACK_HOSTS", "PROVIDER_ID_RE", "SECTIONS", "USAGE_ADAPTERS",
+    "Config", "ConfigError", "ConfigFile", "ListenConfig", "LoadReport", "ProviderConfig", "RequestLogConfig",
+    "RoutingConfig", "UiConfig", "as_json", "field_problem", "is_http_url", "normalized_url", "parse",
+    "points_at_gateway", "provider_table", "rename_in_doc", "section", "set_order", "set_value", "settings_of",
+]

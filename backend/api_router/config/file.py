@@ -1,0 +1,369 @@
+"""``config.toml``: typed, validated settings that keep the user's comments across every save.
+
+The file is the user's. A value of the wrong type falls back to its default (the original file is
+copied aside); a file that does not parse is moved aside; every save is atomic. The user may edit it
+while the app runs: a valid edit is picked up (``reload``), an invalid one is reported and the last
+good settings stay in use, and a change made in the app is applied on top of the file as it is on
+disk, so hand edits and comments survive.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit
+
+import tomlkit
+from tomlkit.items import Table
+from tomlkit.toml_document import TOMLDocument
+
+from api_router.config.schema import (
+    LOOPBACK_HOSTS,
+    SECTIONS,
+    Config,
+    ListenConfig,
+    default_of,
+    ProviderConfig,
+    field_problem,
+    settings_of,
+)
+from api_router.fsutil import FileStamp, atomic_write, copy_aside, file_stamp, move_aside, remove_stale_temp_files
+
+
+class ConfigError(ValueError):
+    """A requested change that would make the config invalid; the message is for the user."""
+
+
+# --- parsing ----------------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    unwrap = getattr(value, "unwrap", None)
+    return unwrap() if callable(unwrap) else value
+
+
+def _read_section(data: Any, where: str, section: type, problems: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if data is None:
+        return values
+    if not isinstance(data, Mapping):
+        problems.append(f"{where} must be a table; using defaults")
+        return values
+    for f in settings_of(section):
+        if f.name not in data:
+            continue
+        value = _plain(data[f.name])
+        why = field_problem(f, value)
+        if why:
+            problems.append(f"{where} {f.name} {why} (found {value!r}); using {_shown(default_of(f))}")
+        else:
+            values[f.name] = MappingProxyType(dict(value)) if isinstance(value, Mapping) else value
+    return values
+
+
+def _shown(value: Any) -> str:
+    return repr(dict(value)) if isinstance(value, Mapping) else repr(value)
+
+
+def points_at_gateway(url: str, listen: ListenConfig) -> bool:
+    """Whether ``url`` addresses this gateway itself (a provider that would loop back to us)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        return False
+    host = (parts.hostname or "").lower()
+    ours = {*LOOPBACK_HOSTS, "0.0.0.0", listen.host.lower().strip("[]")}
+    return host in ours and port == listen.port
+
+
+def parse(doc: Mapping[str, Any]) -> tuple[Config, list[str]]:
+    """Turn a parsed TOML mapping into a Config; every problem found is reported, none is fatal."""
+    problems: list[str] = []
+    sections = {name: cls(**_read_section(doc.get(name), f"[{name}]", cls, problems))
+                for name, cls in SECTIONS.items()}
+    listen: ListenConfig = sections["listen"]
+
+    providers: dict[str, ProviderConfig] = {}
+    raw_providers = doc.get("providers")
+    if raw_providers is not None and not isinstance(raw_providers, Mapping):
+        problems.append("[providers] must be a table of provider tables; ignoring it")
+        raw_providers = None
+    for pid, table in (raw_providers or {}).items():
+        if not isinstance(table, Mapping):
+            problems.append(f"[providers.{pid}] must be a table; ignoring it")
+            continue
+        values = _read_section(table, f"[providers.{pid}]", ProviderConfig, problems)
+        if values.get("base_url") and points_at_gateway(values["base_url"], listen):
+            problems.append(f"[providers.{pid}] base_url {values['base_url']} is API Router itself; a provider "
+                            "must be another server (ignoring it)")
+            values["base_url"] = ""
+        values.setdefault("display_name", pid)
+        providers[str(pid)] = ProviderConfig(id=str(pid), **values)
+
+    order = _plain(doc.get("provider_order", []))
+    if not isinstance(order, list) or not all(isinstance(x, str) for x in order):
+        problems.append(f"provider_order must be a list of provider ids (found {order!r}); using file order")
+        order = []
+    ordered = [pid for pid in dict.fromkeys(order) if pid in providers]
+    ordered += [pid for pid in providers if pid not in ordered]
+    config = Config(**sections, providers=MappingProxyType({pid: providers[pid] for pid in ordered}))
+    return config, problems
+
+
+# --- document edits (used by the control API) -----------------------------------------------------
+
+
+def provider_table(doc: TOMLDocument, pid: str, *, create: bool = False) -> Table:
+    providers = doc.get("providers")
+    if providers is None:
+        if not create:
+            raise ConfigError(f"unknown provider {pid!r}")
+        providers = tomlkit.table(is_super_table=True)
+        doc["providers"] = providers
+    if pid not in providers:
+        if not create:
+            raise ConfigError(f"unknown provider {pid!r}")
+        providers[pid] = tomlkit.table()
+    table: Table = providers[pid]
+    return table
+
+
+def section(doc: TOMLDocument, name: str) -> Table:
+    if name not in doc:
+        doc[name] = tomlkit.table()
+    table: Table = doc[name]
+    return table
+
+
+def set_order(doc: TOMLDocument, ids: list[str]) -> None:
+    arr = tomlkit.array()
+    arr.extend(ids)
+    doc["provider_order"] = arr
+
+
+def rename_in_doc(doc: TOMLDocument, old: str, new: str) -> None:
+    providers = doc["providers"]
+    # Rebuild the providers table so the renamed one keeps its place (and its comments).
+    items = list(providers.items())
+    for k, _ in items:
+        del providers[k]
+    for k, v in items:
+        providers[new if k == old else k] = v
+
+
+def set_value(table: Table, key: str, value: Any) -> None:
+    """Set ``key``; a mapping becomes an inline table (``model_map = { … }``), an empty one removes it."""
+    if isinstance(value, Mapping):
+        if not value:
+            table.pop(key, None)
+            return
+        inline = tomlkit.inline_table()
+        inline.update(dict(value))
+        table[key] = inline
+    else:
+        table[key] = value
+
+
+# --- the template a new file starts from ----------------------------------------------------------------
+
+
+def default_template() -> str:
+    """A commented config.toml with every setting at its default, built from the schema."""
+    doc = tomlkit.document()
+    doc.add(tomlkit.comment("API Router settings. Edit them here or in the app: your comments and key order are kept."))
+    doc.add(tomlkit.comment("Every key is optional; a missing key takes the value shown here. The app picks up"))
+    doc.add(tomlkit.comment("an edit within a second or two."))
+    doc.add(tomlkit.nl())
+    doc.add(tomlkit.comment("Providers are tried in this order after the preferred one."))
+    doc["provider_order"] = tomlkit.array()
+    for name, cls in SECTIONS.items():
+        table = tomlkit.table()
+        for f in settings_of(cls):
+            item = tomlkit.item(default_of(f))
+            if f.metadata.get("doc"):
+                item.comment(f.metadata["doc"])
+            table.add(f.name, item)
+        doc.add(tomlkit.nl())
+        doc[name] = table
+    doc.add(tomlkit.nl())
+    doc.add(tomlkit.comment("One table per upstream provider, for example:"))
+    doc.add(tomlkit.comment("[providers.relay]"))
+    doc.add(tomlkit.comment('display_name = "My relay"'))
+    for f in settings_of(ProviderConfig):
+        if f.name == "display_name":
+            continue
+        default = default_of(f)
+        value = tomlkit.item(dict(default) if isinstance(default, Mapping) else default).as_string()
+        if f.name == "base_url":
+            value = '"https://relay.example.com/v1"'
+        elif isinstance(default, Mapping):
+            value = '{ "gpt-5.5" = "openai/gpt-5.5" }'
+        note = f"   # {f.metadata['doc']}" if f.metadata.get("doc") else ""
+        doc.add(tomlkit.comment(f"{f.name} = {value}{note}"))
+    return tomlkit.dumps(doc)
+
+
+DEFAULT_TEMPLATE = default_template()
+
+
+# --- the file ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    problems: tuple[str, ...] = ()
+    moved_to: Path | None = None  # the unparseable file, kept for the user
+    copied_to: Path | None = None  # the original of a file we repaired
+    created: bool = False
+
+
+
+class ConfigFile:
+    """Owns ``config.toml``: one current snapshot for readers, serialised atomic edits for writers."""
+
+    def __init__(self, path: Path, doc: TOMLDocument, config: Config) -> None:
+        self.path = path
+        self._doc = doc
+        self._config = config
+        self._lock = threading.Lock()
+        self._stamp = file_stamp(path)
+        self._reported: FileStamp | None = None  # the invalid version of the file already reported
+        self.listeners: list[Callable[[Config], None]] = []  # called after every change, edit or reload
+        self.on_problem: Callable[[str], None] = lambda message: None
+        self.on_notice: Callable[[str], None] = lambda message: None
+
+    @property
+    def current(self) -> Config:
+        return self._config
+
+    @classmethod
+    def load(cls, path: Path) -> tuple[ConfigFile, LoadReport]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(path.parent, path.name)
+        if not path.exists():
+            doc = tomlkit.parse(DEFAULT_TEMPLATE)
+            atomic_write(path, DEFAULT_TEMPLATE.encode())
+            return cls(path, doc, parse(doc)[0]), LoadReport(created=True)
+        raw = path.read_bytes()
+        try:
+            doc = tomlkit.parse(raw.decode("utf-8-sig"))
+        except Exception as exc:  # tomlkit raises several error types; any of them means "unusable"
+            moved = move_aside(path)
+            doc = tomlkit.parse(DEFAULT_TEMPLATE)
+            atomic_write(path, DEFAULT_TEMPLATE.encode())
+            why = (f"config.toml could not be read ({_one_line(exc)}); it was moved to {moved.name} and defaults "
+                   "are in use")
+            return cls(path, doc, parse(doc)[0]), LoadReport(problems=(why,), moved_to=moved)
+        config, problems = parse(doc)
+        if not problems:
+            return cls(path, doc, config), LoadReport()
+        copied = copy_aside(path)
+        _repair(doc, config)
+        atomic_write(path, tomlkit.dumps(doc).encode())
+        note = f"config.toml had invalid values; the original was copied to {copied.name}"
+        return cls(path, doc, parse(doc)[0]), LoadReport(problems=(note, *problems), copied_to=copied)
+
+    def edit(self, change: Callable[[TOMLDocument], None]) -> Config:
+        """Apply ``change`` to the file as it is now; save and publish it only if the result is valid."""
+        with self._lock:
+            doc = self._base_for_edit()
+            change(doc)
+            config, problems = parse(doc)
+            if problems:
+                raise ConfigError("; ".join(problems))
+            atomic_write(self.path, tomlkit.dumps(doc).encode())
+            self._doc, self._config, self._stamp = doc, config, file_stamp(self.path)
+        self._publish(config)
+        return config
+
+    def reload(self) -> bool:
+        """Pick up an edit made to the file by hand; True when new settings are now in use."""
+        with self._lock:
+            stamp = file_stamp(self.path)
+            if stamp is None or stamp == self._stamp:
+                return False
+            read = self._read_disk()
+            if isinstance(read, str):
+                if stamp != self._reported:
+                    self._reported = stamp
+                    self.on_problem(f"config.toml was edited but {read}; API Router keeps running on the last good "
+                                    "settings. Fix the file, or the next change made in the app moves it aside.")
+                return False
+            doc, config = read
+            self._doc, self._config, self._stamp, self._reported = doc, config, stamp, None
+        self.on_notice("config.toml was edited; the new settings are in use")
+        self._publish(config)
+        return True
+
+    def _read_disk(self) -> tuple[TOMLDocument, Config] | str:
+        """The file as a valid document and config, or why it is not one."""
+        try:
+            doc = tomlkit.parse(self.path.read_bytes().decode("utf-8-sig"))
+        except OSError as exc:
+            return f"cannot be read ({exc.strerror or exc})"
+        except Exception as exc:
+            return f"does not parse ({_one_line(exc)})"
+        config, problems = parse(doc)
+        if problems:
+            return "has invalid values: " + "; ".join(problems)
+        return doc, config
+
+    def _base_for_edit(self) -> TOMLDocument:
+        """The document a change applies to: the file on disk when it changed since we last saw it (a
+        broken one is moved aside first), else ours."""
+        if file_stamp(self.path) == self._stamp:
+            return tomlkit.parse(tomlkit.dumps(self._doc))
+        read = self._read_disk() if self.path.exists() else "is missing"
+        if isinstance(read, str):
+            if self.path.exists():
+                moved = move_aside(self.path)
+                self.on_problem(f"config.toml {read}; it was moved to {moved.name} and the change was saved on "
+                                "top of the last good settings")
+            return tomlkit.parse(tomlkit.dumps(self._doc))
+        return read[0]
+
+    def _publish(self, config: Config) -> None:
+        for listener in self.listeners:
+            listener(config)
+
+
+def _repair(doc: TOMLDocument, config: Config) -> None:
+    """Replace each invalid value with the default that is in effect, so the file says what runs."""
+    for name, cls in SECTIONS.items():
+        table = doc.get(name)
+        if table is None:
+            continue
+        if not isinstance(table, Mapping):
+            del doc[name]
+            continue
+        values = getattr(config, name)
+        for f in settings_of(cls):
+            if f.name in table and field_problem(f, _plain(table[f.name])):
+                table[f.name] = getattr(values, f.name)
+    providers = doc.get("providers")
+    if providers is not None and not isinstance(providers, Mapping):
+        del doc["providers"]
+    elif providers is not None:
+        for pid in list(providers):
+            table = providers[pid]
+            if not isinstance(table, Mapping):
+                del providers[pid]
+                continue
+            for f in settings_of(ProviderConfig):
+                if f.name in table and field_problem(f, _plain(table[f.name])):
+                    set_value(table, f.name, getattr(config.providers[pid], f.name))
+            if table.get("base_url") and not config.providers[pid].base_url:
+                table["base_url"] = ""  # refused (it pointed at API Router itself)
+    order = _plain(doc.get("provider_order", []))
+    if not isinstance(order, list) or not all(isinstance(x, str) for x in order):
+        set_order(doc, list(config.order))
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -1,0 +1,245 @@
+"""Every setting of ``config.toml``, defined once.
+
+Each section is a frozen dataclass whose fields carry their default, their rule and a comment
+(``setting``). Validation, the commented template a new file starts from, the status document and
+the control API's checks are all derived from these definitions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+PROVIDER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+USAGE_ADAPTERS = ("", "token_stats", "budget_info", "new_api", "openai_billing")
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+DISPLAY_NAME_MAX = 200
+_HTTP_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
+
+
+def is_http_url(value: str) -> bool:
+    """An absolute http(s) URL with a host; the scheme may be written in any case (RFC 3986)."""
+    return bool(_HTTP_URL.match(value))
+
+
+def normalized_url(value: str) -> str:
+    """The URL with its scheme in lower case (``HTTPS://x`` → ``https://x``)."""
+    scheme, sep, rest = value.partition("://")
+    return scheme.lower() + sep + rest if sep else value
+
+
+def setting(default: Any, *, check: Callable[[Any], bool] | None = None, rule: str = "", doc: str = "") -> Any:
+    """A config field: its default, what makes a value acceptable (``rule`` says it in words), and the
+    comment the template shows beside it."""
+    metadata = {"check": check, "rule": rule, "doc": doc, "default": default}
+    if isinstance(default, Mapping):  # not hashable, so dataclasses want a factory
+        return field(default_factory=lambda: default, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _at_least(low: float) -> Callable[[Any], bool]:
+    return lambda v: v >= low
+
+
+def _above(low: float) -> Callable[[Any], bool]:
+    return lambda v: v > low
+
+
+def _between(low: float, high: float) -> Callable[[Any], bool]:
+    return lambda v: low <= v <= high
+
+
+@dataclass(frozen=True)
+class ListenConfig:
+    host: str = setting("127.0.0.1", check=lambda v: bool(v.strip()), rule="a non-empty host name or address")
+    port: int = setting(4000, check=_between(0, 65535), rule="an integer from 0 to 65535")
+    max_body_mb: float = setting(256, check=_above(0), rule="a number above 0",
+                                 doc="largest request body accepted; Codex re-sends the whole history")
+    allow_remote: bool = setting(False, doc="must be true before host may be anything but a loopback address")
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1024 * 1024)
+
+
+_SECONDS = "a number of seconds, 0 or more"
+_POSITIVE_SECONDS = "a number of seconds above 0"
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    preferred_provider: str = setting("", doc='"" = the first provider in provider_order')
+    manual_override: str = setting("", doc='lock every request to one provider ("" = automatic)')
+    auto_return_to_preferred: bool = setting(True)
+    preferred_stable_seconds: float = setting(30, check=_at_least(0), rule=_SECONDS,
+                                              doc="failure-free time before traffic returns to the preferred one")
+    failure_threshold: int = setting(2, check=_at_least(1), rule="an integer of 1 or more",
+                                     doc="consecutive failures that start a cooldown")
+    cooldown_seconds: float = setting(30, check=_at_least(0), rule=_SECONDS)
+    request_timeout_seconds: float = setting(60, check=_above(0), rule=_POSITIVE_SECONDS,
+                                             doc="connect + response headers / first stream event")
+    stream_idle_timeout_seconds: float = setting(300, check=_above(0), rule=_POSITIVE_SECONDS,
+                                                 doc="longest silence allowed between two events of a stream")
+    hedge: bool = setting(True, doc="start the next provider when a stream's first event is late")
+    hedge_min_seconds: float = setting(3, check=_above(0), rule=_POSITIVE_SECONDS,
+                                       doc="the hedge delay is never shorter")
+    hedge_max_seconds: float = setting(10, check=_above(0), rule=_POSITIVE_SECONDS,
+                                       doc="nor longer (and it is this long until a provider has history)")
+    check_interval_seconds: float = setting(15, check=_above(0), rule=_POSITIVE_SECONDS,
+                                            doc="background checks of providers that did not answer in time")
+    session_idle_return_seconds: float = setting(600, check=_at_least(0), rule=_SECONDS,
+                                                 doc="a session keeps its provider while its requests are this close")
+
+
+@dataclass(frozen=True)
+class UiConfig:
+    start_hidden: bool = setting(True, doc="desktop: start in the tray (--show overrides once)")
+    autostart: bool = setting(False, doc="start API Router when you log in")
+    notify_failover: bool = setting(True, doc="notify when traffic fails over from the preferred provider")
+    notify_all_down: bool = setting(True, doc="notify when no provider can serve")
+    notify_recovery: bool = setting(True, doc="notify when serving recovers")
+    notify_quota: bool = setting(True, doc="notify when a provider's quota runs low or out")
+    notify_quota_percent: float = setting(10, check=_between(0, 100), rule="a percentage from 0 to 100",
+                                          doc="what counts as low")
+    notify_provider_back: bool = setting(True, doc="notify when a check brings a provider back")
+
+
+@dataclass(frozen=True)
+class RequestLogConfig:
+    retention_days: float = setting(30, check=_between(1, 3650), rule="a number of days from 1 to 3650",
+                                    doc="request-log rows older than this are pruned")
+    max_rows: int = setting(200_000, check=_between(1000, 10_000_000), rule="an integer from 1000 to 10000000",
+                            doc="and at most this many are kept")
+
+
+def _model_map_ok(value: Any) -> bool:
+    return all(isinstance(k, str) and k and isinstance(v, str) and v.strip() for k, v in value.items())
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    id: str
+    display_name: str = setting("", check=lambda v: len(v) <= DISPLAY_NAME_MAX,
+                                rule=f"at most {DISPLAY_NAME_MAX} characters")
+    base_url: str = setting("", check=lambda v: v == "" or is_http_url(v), rule="an http:// or https:// URL",
+                            doc="the gateway appends /responses and /models")
+    usage_adapter: str = setting("", check=lambda v: v in USAGE_ADAPTERS,
+                                 rule="one of " + ", ".join(repr(a) for a in USAGE_ADAPTERS),
+                                 doc='"", token_stats, budget_info, new_api, openai_billing ("" = detect)')
+    usage_base_url: str = setting("", check=lambda v: v == "" or is_http_url(v), rule="an http:// or https:// URL",
+                                  doc="empty: derived from base_url")
+    disabled: bool = setting(False)
+    model_map: Mapping[str, str] = setting(MappingProxyType({}), check=_model_map_ok,
+                                           rule="a table of model names (strings)",
+                                           doc='requested model = the name this provider uses ("*" = any other model)')
+
+    @property
+    def routable(self) -> bool:
+        return not self.disabled and bool(self.base_url)
+
+    def endpoint(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path
+
+    def model_for(self, requested: str | None) -> str | None:
+        """The model name this provider uses for what the client asked."""
+        if requested is None or not self.model_map:
+            return requested
+        return self.model_map.get(requested) or self.model_map.get("*") or requested
+
+
+SECTIONS: dict[str, type] = {
+    "listen": ListenConfig,
+    "routing": RoutingConfig,
+    "ui": UiConfig,
+    "request_log": RequestLogConfig,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    listen: ListenConfig = field(default_factory=ListenConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
+    request_log: RequestLogConfig = field(default_factory=RequestLogConfig)
+    # In provider_order; ids missing from provider_order follow in file order.
+    providers: Mapping[str, ProviderConfig] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        return tuple(self.providers)
+
+    @functools.cached_property
+    def routable(self) -> tuple[str, ...]:
+        """Providers that may serve (enabled, with a base URL), in order; computed once per snapshot."""
+        return tuple(pid for pid, p in self.providers.items() if p.routable)
+
+    @functools.cached_property
+    def preferred_first(self) -> tuple[str, ...]:
+        """``routable`` with the effective preferred provider moved to the front."""
+        preferred = self.effective_preferred
+        return tuple([preferred, *(p for p in self.routable if p != preferred)]) if preferred else ()
+
+    @property
+    def effective_preferred(self) -> str | None:
+        """The configured preferred provider when it can serve, else the first one that can."""
+        wanted = self.routing.preferred_provider
+        return wanted if wanted in self.routable else (self.routable[0] if self.routable else None)
+
+    def name_of(self, pid: str | None) -> str:
+        """A provider's display name (its id when it has none, or is unknown)."""
+        if pid is None:
+            return "no provider"
+        p = self.providers.get(pid)
+        return (p.display_name or pid) if p is not None else pid
+
+
+# --- validation --------------------------------------------------------------------------------------
+
+_KIND_WORDS = {"str": "a string", "bool": "true or false", "int": "an integer", "float": "a number",
+               "Mapping[str, str]": "a table"}
+
+
+def settings_of(section: type) -> tuple[dataclasses.Field[Any], ...]:
+    """The settings of a section dataclass, in declaration order (``ProviderConfig.id`` is not one)."""
+    return tuple(f for f in dataclasses.fields(section) if "check" in f.metadata)
+
+
+def field_problem(f: dataclasses.Field[Any], value: Any) -> str | None:
+    """Why ``value`` is not acceptable for setting ``f``, or None."""
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    if not _is_kind(value, kind):
+        return f"must be {_KIND_WORDS.get(kind, kind)}"
+    check = f.metadata.get("check")
+    if check is not None and not check(value):
+        return f"must be {f.metadata['rule']}"
+    return None
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind.startswith("Mapping"):
+        return isinstance(value, Mapping)
+    return isinstance(value, str)
+
+
+def default_of(f: dataclasses.Field[Any]) -> Any:
+    return f.metadata["default"]
+
+
+def as_json(section: Any) -> dict[str, Any]:
+    """A section's values as the status document and the control API show them."""
+    return {f.name: _json_value(getattr(section, f.name)) for f in settings_of(type(section))}
+
+
+def _json_value(value: Any) -> Any:
+    return dict(value) if isinstance(value, Mapping) else value

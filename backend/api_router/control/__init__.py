@@ -1,0 +1,7 @@
+"""The control API: every operation the UI (and the tray) can perform (``api``), and the one dispatcher
+both transports go through (``registry``)."""
+
+from api_router.control.api import Control
+from api_router.control.registry import ControlError, Registry, UnknownMethod, exposed
+
+__all__ = ["Control", "ControlError", "Registry", "UnknownMethod", "exposed"]

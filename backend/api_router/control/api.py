@@ -1,0 +1,460 @@
+"""Every operation the UI can perform, as one class (see docs/control-api.md).
+
+Methods are synchronous and thread-safe: pywebview calls them from its own threads and the HTTP
+transport runs them in an executor, so file writes never block the gateway's event loop. Only
+methods marked ``@exposed`` are reachable; the registry checks argument types, and each method checks
+values (raising ``ControlError`` with a message for the user) and saves what it changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, Literal, TypeVar
+
+from tomlkit.toml_document import TOMLDocument
+
+from api_router import analytics
+from api_router.codex import setup as codex_setup
+from api_router.config import (
+    DISPLAY_NAME_MAX,
+    PROVIDER_ID_RE,
+    ProviderConfig,
+    RequestLogConfig,
+    RoutingConfig,
+    UiConfig,
+    as_json,
+    field_problem,
+    is_http_url,
+    normalized_url,
+    provider_table,
+    rename_in_doc,
+    section,
+    set_order,
+    set_value,
+    settings_of,
+)
+from api_router.control.diagnostics import open_fds, rss_bytes
+from api_router.control.registry import ControlError, exposed
+from api_router.gateway.models import fetch_models
+from api_router.secrets import new_gateway_token
+from api_router.services import Services
+from api_router.status import build_status, provider_settings
+
+T = TypeVar("T")
+EventLevel = Literal["info", "warning", "error"]
+
+
+def _text(name: str, value: str, *, empty_ok: bool = False) -> str:
+    value = value.strip()
+    if not value and not empty_ok:
+        raise ControlError(f"{name} must not be empty")
+    return value
+
+
+def _url(name: str, value: str, *, empty_ok: bool = False) -> str:
+    value = _text(name, value, empty_ok=empty_ok)
+    if value and not is_http_url(value):
+        raise ControlError(f"{name} must be an absolute http:// or https:// URL (got {value!r})")
+    return normalized_url(value)
+
+
+class Control:
+    def __init__(self, services: Services, run_async: Callable[[Coroutine[Any, Any, Any]], Any]) -> None:
+        self._services = services
+        self._run_async = run_async
+
+    # --- status and events ---------------------------------------------------------------------------
+
+    @exposed
+    def get_status(self) -> dict[str, Any]:
+        return build_status(self._services)
+
+    @exposed
+    def list_events(self, level: EventLevel | None = None, provider: str | None = None, limit: int = 200,
+                    before_id: int | None = None) -> dict[str, Any]:
+        if not 1 <= limit <= 5000:
+            raise ControlError("limit must be an integer from 1 to 5000")
+        store = self._services.store
+        events = store.list_events(level=level, provider=provider, limit=limit, before_id=before_id)
+        return {"events": [e.to_json(store.seen_up_to) for e in events]}
+
+    @exposed
+    def mark_events_seen(self) -> dict[str, Any]:
+        """Marks every event so far as seen (the "Clear seen" button)."""
+        return {"seen_up_to": self._services.store.mark_events_seen()}
+
+    @exposed
+    def get_request_log(self, limit: int = 100, session_id: str | None = None) -> dict[str, Any]:
+        if not 1 <= limit <= 1000:
+            raise ControlError("limit must be an integer from 1 to 1000")
+        return {"requests": self._services.store.request_log(limit, session_id)}
+
+    @exposed
+    def get_diagnostics(self) -> dict[str, Any]:
+        """Process health for the curious (and for the soak test): tasks, descriptors, memory."""
+        return self._run_async(self._diagnostics())  # type: ignore[no-any-return]
+
+    async def _diagnostics(self) -> dict[str, Any]:
+        serving = self._services.serving
+        return {
+            "tasks": len(asyncio.all_tasks()),
+            "threads": threading.active_count(),
+            "open_fds": open_fds(),
+            "rss_bytes": rss_bytes(),
+            "inflight_requests": serving.state.inflight if serving else 0,
+            "open_upstream_responses": len(serving.upstream.open) if serving else 0,
+        }
+
+    # --- config and routing ----------------------------------------------------------------------------
+
+    @exposed
+    def get_config(self) -> dict[str, Any]:
+        services = self._services
+        cfg = services.config.current
+        return {
+            "listen": as_json(cfg.listen),
+            "routing": as_json(cfg.routing),
+            "provider_order": list(cfg.order),
+            "providers": provider_settings(services),
+            "ui": as_json(cfg.ui),
+            "request_log": as_json(cfg.request_log),
+            "paths": {"user_data": str(services.paths.user_data), "config": str(services.paths.config),
+                      "codex_home": str(services.codex_home)},
+        }
+
+    @exposed
+    def update_routing(self, **values: Any) -> dict[str, Any]:
+        # The lock has its own method (it emits its own event and checks the provider is routable).
+        self._update_section("routing", RoutingConfig, values, exclude=frozenset({"manual_override"}))
+        if "preferred_provider" in values:
+            self._services.router.preferred_changed(self._services.config.current)
+        return self.get_config()
+
+    @exposed
+    def update_ui(self, **values: Any) -> dict[str, Any]:
+        self._update_section("ui", UiConfig, values)
+        return self.get_config()
+
+    @exposed
+    def update_request_log(self, **values: Any) -> dict[str, Any]:
+        self._update_section("request_log", RequestLogConfig, values)
+        return self.get_config()
+
+    def _update_section(self, name: str, cls: type, values: dict[str, Any],
+                        exclude: frozenset[str] = frozenset()) -> None:
+        fields = {f.name: f for f in settings_of(cls) if f.name not in exclude}
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise ControlError(f"unknown {name} setting(s): {', '.join(unknown)}")
+        if not values:
+            raise ControlError("nothing to update")
+        for key, value in values.items():
+            why = field_problem(fields[key], value)
+            if why:
+                raise ControlError(f"{key} {why}")
+        if values.get("preferred_provider"):
+            self._existing(values["preferred_provider"])
+
+        def change(doc: TOMLDocument) -> None:
+            table = section(doc, name)
+            for key, value in values.items():
+                table[key] = value
+
+        self._services.config.edit(change)
+        shown = ", ".join(f"{k} = {v!r}" for k, v in values.items())
+        self._services.emit("info", "config", f"{name.replace('_', ' ').capitalize()} settings changed: {shown}")
+
+    @exposed
+    def set_preferred_provider(self, provider: str | None = None) -> dict[str, Any]:
+        """``provider`` ""/null: the first provider in the list."""
+        pid = self._existing(provider) if provider else ""
+        config = self._services.config.edit(lambda doc: section(doc, "routing").__setitem__("preferred_provider", pid))
+        self._services.router.preferred_changed(config)
+        return self.get_status()
+
+    @exposed
+    def set_manual_override(self, provider: str | None = None) -> dict[str, Any]:
+        services = self._services
+        if not provider:
+            services.config.edit(lambda doc: section(doc, "routing").__setitem__("manual_override", ""))
+            services.router.lock_changed(services.config.current, None)
+            return self.get_status()
+        pid = self._existing(provider)
+        cfg = services.config.current
+        if not cfg.providers[pid].routable:
+            raise ControlError(f"cannot lock to {cfg.name_of(pid)}: it is disabled or has no base URL")
+        config = services.config.edit(lambda doc: section(doc, "routing").__setitem__("manual_override", pid))
+        services.router.lock_changed(config, pid)
+        return self.get_status()
+
+    # --- providers -----------------------------------------------------------------------------------
+
+    @exposed
+    def upsert_provider(self, provider: str, display_name: str | None = None, base_url: str | None = None,
+                        usage_adapter: str | None = None, usage_base_url: str | None = None,
+                        disabled: bool | None = None, model_map: dict[str, str] | None = None) -> dict[str, Any]:
+        services = self._services
+        pid = _text("provider", provider)
+        creating = pid not in services.config.current.providers
+        if creating:
+            self._check_new_id(pid)
+            if base_url is None:
+                raise ControlError("base_url is required for a new provider")
+        values: dict[str, Any] = {}
+        if display_name is not None:
+            values["display_name"] = _text("display_name", display_name)
+            if len(values["display_name"]) > DISPLAY_NAME_MAX:
+                raise ControlError(f"display_name must be at most {DISPLAY_NAME_MAX} characters")
+        if base_url is not None:
+            values["base_url"] = _url("base_url", base_url)
+        if usage_adapter is not None:
+            values["usage_adapter"] = usage_adapter
+        if usage_base_url is not None:
+            values["usage_base_url"] = _url("usage_base_url", usage_base_url, empty_ok=True)
+        if disabled is not None:
+            values["disabled"] = disabled
+        if model_map is not None:
+            values["model_map"] = {k.strip(): v.strip() for k, v in model_map.items()}
+        if creating:
+            values.setdefault("display_name", pid)
+        fields = {f.name: f for f in settings_of(ProviderConfig)}
+        for key, value in values.items():
+            why = field_problem(fields[key], value)
+            if why:
+                raise ControlError(f"{key} {why}")
+
+        def change(doc: TOMLDocument) -> None:
+            table = provider_table(doc, pid, create=True)
+            for key, value in values.items():
+                set_value(table, key, value)
+            if creating:
+                set_order(doc, [*services.config.current.order, pid])
+
+        cfg = services.config.edit(change)
+        verb = "added" if creating else "updated"
+        services.emit("info", "config", f"Provider {cfg.name_of(pid)} {verb}", pid)
+        if "base_url" in values and not creating:
+            services.router.reset_health(pid)  # a new address deserves a fresh start
+        if not creating and values.keys() & {"base_url", "usage_adapter", "usage_base_url"}:
+            services.quota.invalidate(pid)
+        return self.get_config()
+
+    @exposed
+    def rename_provider(self, provider: str, new_id: str) -> dict[str, Any]:
+        services = self._services
+        old = self._existing(provider)
+        new = _text("new_id", new_id)
+        if new == old:
+            return self.get_config()
+        self._check_new_id(new)
+
+        def change(doc: TOMLDocument) -> None:
+            rename_in_doc(doc, old, new)
+            set_order(doc, [new if p == old else p for p in services.config.current.order])
+            routing = section(doc, "routing")
+            for key in ("preferred_provider", "manual_override"):
+                if routing.get(key) == old:
+                    routing[key] = new
+
+        services.config.edit(change)
+        services.providers.rename(old, new)
+        services.emit("info", "config", f"Provider id {old} renamed to {new}", new)
+        return self.get_config()
+
+    @exposed
+    def delete_provider(self, provider: str) -> dict[str, Any]:
+        services = self._services
+        pid = self._existing(provider)
+        name = services.config.current.name_of(pid)
+
+        def change(doc: TOMLDocument) -> None:
+            del doc["providers"][pid]
+            set_order(doc, [p for p in services.config.current.order if p != pid])
+            routing = section(doc, "routing")
+            for key in ("preferred_provider", "manual_override"):
+                if routing.get(key) == pid:
+                    routing[key] = ""
+
+        services.config.edit(change)
+        services.providers.forget(pid)
+        services.emit("info", "config", f"Provider {name} deleted", pid)
+        return self.get_config()
+
+    @exposed
+    def set_provider_order(self, order: list[str]) -> dict[str, Any]:
+        services = self._services
+        before = services.config.current
+        current = list(before.order)
+        if sorted(order) != sorted(current) or len(set(order)) != len(order):
+            raise ControlError(f"order must list every provider exactly once: {', '.join(current)}")
+        cfg = services.config.edit(lambda doc: set_order(doc, order))
+        services.emit("info", "config", "Provider order: " + " → ".join(cfg.name_of(p) for p in order))
+        if cfg.effective_preferred != before.effective_preferred:
+            # Only with "first in list": an explicit preferred provider never moves with the order.
+            services.router.preferred_changed(cfg, reason="it is now first in the list")
+        return self.get_config()
+
+    @exposed
+    def set_provider_key(self, provider: str, key: str) -> dict[str, Any]:
+        services = self._services
+        pid = self._existing(provider)
+        key = _text("key", key)
+        if any(c.isspace() for c in key):
+            raise ControlError("key must not contain spaces or line breaks")
+        services.secrets.edit(lambda s: s.with_changes(provider_keys={**s.provider_keys, pid: key}))
+        services.router.reset_health(pid)
+        services.quota.invalidate(pid)
+        services.emit("info", "config", f"Key set for {services.config.current.name_of(pid)}", pid)
+        return self.get_config()
+
+    @exposed
+    def clear_provider_key(self, provider: str) -> dict[str, Any]:
+        services = self._services
+        pid = self._existing(provider)
+        services.secrets.edit(lambda s: s.with_changes(
+            provider_keys={k: v for k, v in s.provider_keys.items() if k != pid}))
+        services.quota.invalidate(pid)
+        services.emit("info", "config", f"Key cleared for {services.config.current.name_of(pid)}", pid)
+        return self.get_config()
+
+    @exposed
+    def set_provider_disabled(self, provider: str, disabled: bool) -> dict[str, Any]:
+        services = self._services
+        pid = self._existing(provider)
+        unlock = disabled and services.config.current.routing.manual_override == pid
+
+        def change(doc: TOMLDocument) -> None:
+            provider_table(doc, pid)["disabled"] = disabled
+            if unlock:
+                section(doc, "routing")["manual_override"] = ""
+
+        cfg = services.config.edit(change)
+        services.emit("info", "config", f"Provider {cfg.name_of(pid)} {'disabled' if disabled else 'enabled'}", pid)
+        if unlock:
+            services.router.lock_changed(cfg, None)
+        return self.get_config()
+
+    @exposed
+    def probe_provider(self, provider: str) -> dict[str, Any]:
+        """``GET {base_url}/models`` with the provider's key, now."""
+        pid = self._existing(provider)
+        return self._run_async(self._probe(pid))  # type: ignore[no-any-return]
+
+    async def _probe(self, pid: str) -> dict[str, Any]:
+        services = self._services
+        cfg = services.config.current
+        timeout = min(cfg.routing.request_timeout_seconds, 20)
+        result = await fetch_models(services.require_serving().upstream, cfg.providers[pid],
+                                    services.secrets.current.provider_keys.get(pid), timeout)
+        return {"ok": result.ok, "status": result.status, "latency_ms": result.latency_ms, "models": result.models,
+                "error": services.redactor(result.error)}
+
+    # --- usage, quota and analytics ----------------------------------------------------------------------
+
+    @exposed
+    def get_analytics(self, window: Literal["hour", "day", "month"] = "day") -> dict[str, Any]:
+        """Requests, errors, tokens and latency percentiles per provider and overall, plus a time
+        series for charts; ``window`` is hour, day or month (30 days)."""
+        return analytics.summary(self._services.store, window)
+
+    @exposed
+    def list_sessions(self, limit: int = 50) -> dict[str, Any]:
+        if not 1 <= limit <= 500:
+            raise ControlError("limit must be an integer from 1 to 500")
+        return {"sessions": analytics.sessions(self._services.store, limit)}
+
+    @exposed
+    def get_session_timeline(self, session_id: str) -> dict[str, Any]:
+        return analytics.session_timeline(self._services.store, _text("session_id", session_id))
+
+    @exposed
+    def get_usage(self) -> dict[str, Any]:
+        return {"quota": self._services.quota.quota_json(), "ledgers": self._services.quota.ledgers_json()}
+
+    @exposed
+    def refresh_usage(self, provider: str | None = None) -> dict[str, Any]:
+        """Check usage now: one provider, or all of them (spaced ~120 ms apart)."""
+        providers = None if provider is None else [self._existing(provider)]
+        return self._run_async(self._services.quota.refresh(providers))  # type: ignore[no-any-return]
+
+    @exposed
+    def set_usage_token(self, provider: str, token: str) -> dict[str, Any]:
+        services = self._services
+        pid = self._existing(provider)
+        token = _text("token", token)
+        if any(c.isspace() for c in token):
+            raise ControlError("token must not contain spaces or line breaks")
+        services.secrets.edit(lambda s: s.with_changes(usage_tokens={**s.usage_tokens, pid: token}))
+        services.quota.invalidate(pid)
+        services.emit("info", "config", f"Usage token set for {services.config.current.name_of(pid)}", pid)
+        return self.get_config()
+
+    @exposed
+    def clear_usage_token(self, provider: str) -> dict[str, Any]:
+        services = self._services
+        pid = self._existing(provider)
+        services.secrets.edit(lambda s: s.with_changes(
+            usage_tokens={k: v for k, v in s.usage_tokens.items() if k != pid}))
+        services.quota.invalidate(pid)
+        services.emit("info", "config", f"Usage token cleared for {services.config.current.name_of(pid)}", pid)
+        return self.get_config()
+
+    # --- gateway token ---------------------------------------------------------------------------------
+
+    @exposed
+    def get_gateway_token(self) -> dict[str, Any]:
+        return {"token": self._services.secrets.current.gateway_token}
+
+    @exposed
+    def rotate_gateway_token(self) -> dict[str, Any]:
+        services = self._services
+        updated = services.secrets.edit(lambda s: s.with_changes(gateway_token=new_gateway_token()))
+        services.emit("warning", "security", "Gateway token rotated; clients using the old token are now refused. "
+                                             "Update Codex's auth.json (Connect Codex does it).")
+        return {"token": updated.gateway_token}
+
+    # --- Codex -------------------------------------------------------------------------------------------
+
+    @exposed
+    def get_codex_setup(self) -> dict[str, Any]:
+        services = self._services
+        return codex_setup.describe(services.codex_home, services.gateway_url, services.secrets.current.gateway_token)
+
+    @exposed
+    def apply_codex_setup(self) -> dict[str, Any]:
+        services = self._services
+        try:
+            result = codex_setup.apply(services.codex_home, services.gateway_url,
+                                       services.secrets.current.gateway_token)
+        except (codex_setup.CodexSetupError, OSError) as exc:
+            raise ControlError(str(exc)) from None
+        services.emit("info", "codex", f"Codex configured to use API Router ({services.codex_home})")
+        return result
+
+    @exposed
+    def restore_codex_backup(self) -> dict[str, Any]:
+        services = self._services
+        try:
+            result = codex_setup.restore(services.codex_home, services.gateway_url,
+                                         services.secrets.current.gateway_token)
+        except (codex_setup.CodexSetupError, OSError) as exc:
+            raise ControlError(str(exc)) from None
+        services.emit("info", "codex", f"Codex files restored from the backup ({services.codex_home})")
+        return result
+
+    # --- helpers ---------------------------------------------------------------------------------------
+
+    def _existing(self, provider: str | None) -> str:
+        pid = _text("provider", provider or "")
+        if pid not in self._services.config.current.providers:
+            raise ControlError(f"unknown provider {pid!r}")
+        return pid
+
+    def _check_new_id(self, pid: str) -> None:
+        if not PROVIDER_ID_RE.match(pid):
+            raise ControlError(f"provider id {pid!r} must start with a letter or digit and contain only letters, "
+                               "digits, '.', '_' or '-' (at most 64)")
+        if pid in self._services.config.current.providers:
+            raise ControlError(f"a provider named {pid!r} already exists")

@@ -1,0 +1,140 @@
+"""The control API's one dispatcher: which methods exist, what arguments they take, what errors mean.
+
+Both transports — ``POST /api/<method>`` in the browser and pywebview's ``js_api`` in the desktop
+window — call ``Registry.call``. Only methods marked ``@exposed`` are reachable; every argument is
+checked against the method's type hints here, so a wrong type is a 400 naming the argument, never a
+500 from deep inside.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from api_router.config import ConfigError
+
+F = typing.TypeVar("F", bound=Callable[..., Any])
+
+
+class ControlError(ConfigError):
+    """A refused control call; the message is shown to the user as is (HTTP 400)."""
+
+
+class UnknownMethod(LookupError):
+    """No exposed method of that name (HTTP 404)."""
+
+
+def exposed(fn: F) -> F:
+    """Mark a method as part of the control API."""
+    fn.__control_api__ = True  # type: ignore[attr-defined]
+    return fn
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    check: Callable[[Any], bool]
+    words: str  # what an acceptable value is, for the error message
+    required: bool
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    params: tuple[Param, ...]
+    open_kwargs: bool  # takes **values (checked by the method itself against the config schema)
+    doc: str
+
+    def check(self, kwargs: Mapping[str, Any]) -> None:
+        known = {p.name: p for p in self.params}
+        unknown = sorted(set(kwargs) - set(known))
+        if unknown and not self.open_kwargs:
+            raise ControlError(f"bad arguments for {self.name}: unknown argument(s) {', '.join(unknown)}")
+        for p in self.params:
+            if p.name not in kwargs:
+                if p.required:
+                    raise ControlError(f"bad arguments for {self.name}: {p.name} is required")
+                continue
+            if not p.check(kwargs[p.name]):
+                raise ControlError(f"{self.name}: {p.name} must be {p.words} (got {_shown(kwargs[p.name])})")
+
+
+class Registry:
+    def __init__(self, target: object) -> None:
+        self._target = target
+        self.methods: dict[str, Method] = {}
+        for name, fn in inspect.getmembers(type(target), inspect.isfunction):
+            if getattr(fn, "__control_api__", False):
+                self.methods[name] = _describe(name, fn)
+
+    def call(self, name: str, kwargs: Any) -> Any:
+        """Check and run one call; raises UnknownMethod or ControlError (ConfigError) for the caller to map."""
+        method = self.methods.get(name)
+        if method is None:
+            raise UnknownMethod(f"unknown control method {name!r}")
+        if kwargs is None:
+            kwargs = {}
+        if not isinstance(kwargs, dict):
+            raise ControlError(f"{name}() takes one object of keyword arguments")
+        method.check(kwargs)
+        return getattr(self._target, name)(**kwargs)
+
+
+def _describe(name: str, fn: Callable[..., Any]) -> Method:
+    hints = typing.get_type_hints(fn)
+    params = []
+    open_kwargs = False
+    for p in list(inspect.signature(fn).parameters.values())[1:]:  # skip self
+        if p.kind is inspect.Parameter.VAR_KEYWORD:
+            open_kwargs = True
+            continue
+        check, words = _checker(hints.get(p.name, Any))
+        params.append(Param(p.name, check, words, p.default is inspect.Parameter.empty))
+    return Method(name, tuple(params), open_kwargs, inspect.getdoc(fn) or "")
+
+
+def _checker(hint: Any) -> tuple[Callable[[Any], bool], str]:
+    """A check and its description for a type hint; only the shapes JSON arguments take are supported."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return (lambda v: True), "anything"
+    if hint is type(None):
+        return (lambda v: v is None), "null"
+    if hint is bool:
+        return (lambda v: isinstance(v, bool)), "true or false"
+    if hint is int:
+        return (lambda v: isinstance(v, int) and not isinstance(v, bool)), "an integer"
+    if hint is float:
+        return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)), "a number"
+    if hint is str:
+        return (lambda v: isinstance(v, str)), "a string"
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        return (lambda v: isinstance(v, str) and v in choices), "one of " + ", ".join(repr(c) for c in choices)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        each, words = _checker(item)
+        return (lambda v: isinstance(v, list) and all(each(i) for i in v)), f"a list of {_plural(words)}"
+    if origin is dict:
+        key, value = typing.get_args(hint)
+        kcheck, _ = _checker(key)
+        vcheck, vwords = _checker(value)
+        return (lambda v: isinstance(v, dict) and all(kcheck(k) and vcheck(x) for k, x in v.items()),
+                f"an object of {_plural(vwords)}")
+    if origin in (typing.Union, types.UnionType):
+        parts = [_checker(a) for a in typing.get_args(hint)]
+        return (lambda v: any(c(v) for c, _ in parts)), " or ".join(w for _, w in parts)
+    raise TypeError(f"control API argument type {hint!r} is not supported")
+
+
+def _plural(words: str) -> str:
+    return {"a string": "strings", "an integer": "integers", "a number": "numbers"}.get(words, words)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

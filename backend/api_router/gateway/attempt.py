@@ -1,0 +1,282 @@
+"""One upstream attempt: send the body to one provider, judge the answer, deliver it.
+
+An attempt has two steps so that two of them can race: ``open`` lasts until the provider has
+answered — response headers and, for a stream, its first event; for JSON, the whole body — and
+``finish`` relays or delivers that answer. Whatever the provider did ends as one ``AttemptResult``;
+what that result does to routing, quota and the records is decided in ``outcomes``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from api_router.continuity.rewrite import ClientRequest
+from api_router.gateway import classify, sse
+from api_router.gateway.deadlines import Deadlines
+from api_router.gateway.exchange import Exchange
+from api_router.gateway.response_objects import response_id, sealed_items, usage_of
+from api_router.gateway.streaming import StreamEnd, StreamFailed, StreamResult, UpstreamStream, send_synthesized
+from api_router.gateway.upstream import (
+    Upstream,
+    describe_exception,
+    error_text,
+    headers_back,
+    read_limited,
+    upstream_headers,
+)
+from api_router.records import Attempt, Outcome, Retry, Usage
+
+
+@dataclass(slots=True)
+class AttemptResult:
+    outcome: Outcome
+    response: web.StreamResponse | None = None  # what the client got (or gets), if anything
+    error: str = ""
+    retry_after: float | None = None
+    retry: Retry | None = None
+    timed_out: bool = False  # the provider did not answer in time
+    committed: bool = False  # part of an answer reached the client before the failure
+    usage: Usage = field(default_factory=Usage)
+    response_id: str | None = None
+    sealed: list[tuple[str, str]] = field(default_factory=list)
+    ttfb_ms: float | None = None
+
+
+@dataclass(slots=True, eq=False)
+class Opened:
+    """A provider that answered: its open response, and what was read of it so far."""
+
+    provider: str
+    attempt: Attempt
+    body: bytes
+    resp: aiohttp.ClientResponse
+    t0: float
+    stream: UpstreamStream | None = None
+    answer: dict[str, Any] | None = None  # the response object of a whole (non-stream) answer
+    data: bytes = b""  # that answer's bytes as they came
+
+
+@dataclass(frozen=True)
+class Retries:
+    """Which continuity retries are still allowed for this provider."""
+
+    rebuild: bool = False
+    strip_sealed: bool = False
+
+
+class AttemptRunner:
+    def __init__(self, upstream: Upstream, key_of: Callable[[str], str | None], redact: Callable[[bytes], bytes],
+                 shutting_down: Callable[[], bool]) -> None:
+        self._upstream = upstream
+        self._deadlines: Deadlines = upstream.deadlines
+        self._key_of = key_of
+        self._redact = redact
+        self._shutting_down = shutting_down
+
+    # --- open -----------------------------------------------------------------------------------
+
+    async def open(self, ex: Exchange, provider: str, body: bytes, attempt: Attempt,
+                   retries: Retries) -> Opened | AttemptResult:
+        """Send ``body`` and wait until the provider has answered (or failed to)."""
+        cfg = ex.cfg
+        client = ex.client
+        assert client is not None
+        timeout = cfg.routing.request_timeout_seconds
+        t0 = time.perf_counter()
+        try:
+            resp = await self._upstream.post(cfg.providers[provider].endpoint("/responses"), body,
+                                             upstream_headers(ex.forwarded, self._key_of(provider)), timeout)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return AttemptResult(Outcome.PROVIDER_FAILURE, error=describe_exception(exc, timeout),
+                                 timed_out=isinstance(exc, TimeoutError))
+        attempt.status = resp.status
+        opened = Opened(provider, attempt, body, resp, t0)
+        handed_on = False  # True once the open response belongs to ``finish``
+        try:
+            if not 200 <= resp.status < 300:
+                return await self._http_error(opened, client, retries)
+            if client.stream and resp.content_type == "text/event-stream":
+                opened.stream = UpstreamStream(resp, self._deadlines, self._redact)
+                remaining = max(0.001, timeout - (time.perf_counter() - t0))
+                try:
+                    await opened.stream.first_event(remaining, timeout)
+                except StreamFailed as exc:
+                    return AttemptResult(Outcome.PROVIDER_FAILURE, error=str(exc),
+                                         timed_out=isinstance(exc.__cause__, TimeoutError))
+                attempt.ttfb_ms = (time.perf_counter() - t0) * 1000
+                handed_on = True
+                return opened
+            opened.data = await self._read_all(resp, cfg.routing.stream_idle_timeout_seconds)
+            attempt.ttfb_ms = (time.perf_counter() - t0) * 1000
+            answer = _response_object(opened.data, resp.content_type)
+            if isinstance(answer, str):
+                return AttemptResult(Outcome.PROVIDER_FAILURE, error=answer)
+            opened.answer = answer
+            handed_on = True
+            return opened
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return AttemptResult(Outcome.PROVIDER_FAILURE, error=describe_exception(exc, timeout))
+        finally:
+            if not handed_on:
+                # An error body read to its end leaves the connection reusable; anything else is cut.
+                self._upstream.done(resp, reuse=resp.content.is_eof())
+
+    async def _http_error(self, opened: Opened, client: ClientRequest, retries: Retries) -> AttemptResult:
+        resp = opened.resp
+        raw = await read_limited(resp)
+        message = error_text(raw, resp.content_type)
+        status = resp.status
+        if status in classify.CLIENT_ERROR_STATUSES:
+            retry = _continuity_retry(message, client, opened.body, retries) if status == 400 else None
+            if retry is not None:
+                return AttemptResult(Outcome.RETRY, error=f"HTTP {status}: {message}", retry=retry)
+            if classify.mentions_unknown_model(message):
+                return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}")
+            out = web.Response(body=self._redact(raw), status=status, headers={
+                **headers_back(resp.headers, opened.provider),
+                "Content-Type": resp.headers.get("Content-Type", "application/json")})
+            return AttemptResult(Outcome.CLIENT_ERROR, out, error=f"HTTP {status}: {message}")
+        retry_after = classify.parse_retry_after(resp.headers.get("Retry-After")) if status == 429 else None
+        return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", retry_after=retry_after)
+
+    async def _read_all(self, resp: aiohttp.ClientResponse, idle_timeout: float) -> bytes:
+        """A whole (non-streamed) body; a provider silent for the idle timeout is cut off."""
+        if resp.content.is_eof():  # the whole body came with the headers: nothing left to wait for
+            return await resp.read()
+        watchdog = self._deadlines.watchdog(resp.close, idle_timeout)
+        watchdog.start()
+        chunks = []
+        try:
+            async for chunk in resp.content.iter_any():
+                watchdog.touch()
+                chunks.append(chunk)
+        except (aiohttp.ClientError, OSError):
+            if not watchdog.expired:
+                raise
+        finally:
+            watchdog.stop()
+        if watchdog.expired:
+            raise TimeoutError(f"the response body stalled for {idle_timeout:g} s")
+        return b"".join(chunks)
+
+    # --- finish ---------------------------------------------------------------------------------
+
+    async def finish(self, ex: Exchange, opened: Opened, retries: Retries) -> AttemptResult:
+        """Deliver an answer that arrived: relay the stream, or send the JSON (as a stream if asked)."""
+        done = False
+        try:
+            if opened.stream is not None:
+                result = await self._relay(ex, opened, retries)
+                done = result.outcome is Outcome.OK
+                return result
+            done = True
+            return await self._deliver_answer(ex, opened)
+        finally:
+            self._upstream.done(opened.resp, reuse=done)
+
+    def discard(self, opened: Opened) -> None:
+        """An answer that will not be used (its race was lost): close it."""
+        self._upstream.done(opened.resp, reuse=False)
+
+    async def _relay(self, ex: Exchange, opened: Opened, retries: Retries) -> AttemptResult:
+        assert opened.stream is not None and ex.client is not None
+        back = headers_back(opened.resp.headers, opened.provider)
+        result = await opened.stream.relay(ex.request, headers=back, started=ex.started,
+                                           idle_timeout=ex.cfg.routing.stream_idle_timeout_seconds,
+                                           hold_until_end=False, shutting_down=self._shutting_down)
+        facts = result.facts
+        if result.end is StreamEnd.COMPLETED:
+            return AttemptResult(Outcome.OK, result.response, usage=facts.usage, response_id=facts.response_id,
+                                 sealed=facts.sealed, ttfb_ms=result.ttfb_ms)
+        if result.end is StreamEnd.FAILED_EARLY:
+            if facts.end == "failed":
+                retry = _continuity_retry(facts.error, ex.client, opened.body, retries)
+                if retry is not None:
+                    return AttemptResult(Outcome.RETRY, error=facts.error, retry=retry)
+                if classify.is_client_error_event(facts.failure):
+                    delivered = await opened.stream.deliver_held(ex.request, headers=back, started=ex.started)
+                    return self._client_error_in_band(delivered, facts.error)
+                return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"stream failed before output: {result.error}")
+            return AttemptResult(Outcome.PROVIDER_FAILURE, error=result.error)
+        outcome = Outcome.CLIENT_CLOSED if result.end is StreamEnd.CLIENT_GONE else Outcome.PROVIDER_FAILURE
+        return AttemptResult(outcome, result.response, error=result.error, committed=True, usage=facts.usage,
+                             ttfb_ms=result.ttfb_ms)
+
+    @staticmethod
+    def _client_error_in_band(delivered: StreamResult, message: str) -> AttemptResult:
+        if delivered.end is StreamEnd.CLIENT_GONE:
+            return AttemptResult(Outcome.CLIENT_CLOSED, delivered.response, error="client disconnected",
+                                 committed=True)
+        return AttemptResult(Outcome.CLIENT_ERROR, delivered.response, error=f"stream reported: {message}",
+                             ttfb_ms=delivered.ttfb_ms)
+
+    async def _deliver_answer(self, ex: Exchange, opened: Opened) -> AttemptResult:
+        answer = opened.answer
+        assert answer is not None and ex.client is not None
+        back = headers_back(opened.resp.headers, opened.provider)
+        usage, rid, sealed = usage_of(answer), response_id(answer), sealed_items(answer.get("output"))
+        if ex.client.stream:
+            try:
+                out, ttfb = await send_synthesized(ex.request, answer, back, ex.started)
+            except ConnectionError:
+                return AttemptResult(Outcome.CLIENT_CLOSED, None, error="client disconnected")
+            return AttemptResult(Outcome.OK, out, usage=usage, response_id=rid, sealed=sealed, ttfb_ms=ttfb)
+        back["Content-Type"] = "application/json"
+        raw = opened.data if opened.resp.content_type == "application/json" else orjson.dumps(answer)
+        return AttemptResult(Outcome.OK, web.Response(body=raw, headers=back), usage=usage, response_id=rid,
+                             sealed=sealed, ttfb_ms=(time.perf_counter() - ex.started) * 1000)
+
+
+def _response_object(data: bytes, content_type: str) -> dict[str, Any] | str:
+    """The response object of a complete body, or why the body is not a usable answer."""
+    if content_type == "text/event-stream":
+        failed = None
+        for ev in sse.iter_events(data):
+            kind = ev.type
+            if kind in ("response.completed", "response.incomplete"):
+                payload = ev.json()
+                if isinstance(payload, dict) and isinstance(payload.get("response"), dict):
+                    return payload["response"]
+            if kind in ("response.failed", "error"):
+                failed = kind
+        return f"stream {'reported ' + failed if failed else 'ended before response.completed'}"
+    if not data:
+        return "empty response body"
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        shown = content_type or "no content type"
+        return f"answered {shown} that is not JSON: {error_text(data, content_type)}"
+    if not isinstance(obj, dict):
+        return "answered JSON that is not a response object"
+    if not isinstance(obj.get("output"), list):
+        if obj.get("error"):
+            return f"answered with an error instead of a response: {error_text(data, content_type)}"
+        return "answered JSON that is not a response object (no output)"
+    return obj
+
+
+def _continuity_retry(message: str, client: ClientRequest, body: bytes, retries: Retries) -> Retry | None:
+    if retries.rebuild and client.previous_response_id is not None and (
+            classify.mentions_unsupported_previous_response_id(message)
+            or classify.mentions_previous_response_not_found(message)):
+        return Retry.REBUILD
+    if retries.strip_sealed and b'"encrypted_content"' in body and classify.mentions_unreadable_sealed_content(message):
+        return Retry.STRIP_SEALED
+    return None
+
+
+async def cancel_quietly(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    try:
+        await task
+    except (asyncio.CancelledError, Exception):
+        pass

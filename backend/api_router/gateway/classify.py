@@ -1,0 +1,115 @@
+"""What an upstream's error means, wherever it shows up: an HTTP status, an in-band stream event, or a
+2xx body that is not a response.
+
+The client's own errors (a request too large for the model, an invalid parameter, a refused prompt)
+go back to the client unchanged and leave the provider's health alone; everything else is the
+provider's failure and moves on to the next provider. A few client-looking errors are really about
+the provider (it does not know the model; it cannot read another provider's sealed items) and get
+their own treatment.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Callable
+from typing import Any
+
+# Client errors go back to the client unchanged; any other non-2xx is the provider's failure.
+CLIENT_ERROR_STATUSES = frozenset({400, 413, 415, 422})
+
+# In-band error codes/types that are the request's fault, not the provider's.
+_CLIENT_CODES = frozenset({
+    "invalid_request_error", "context_length_exceeded", "invalid_prompt", "content_policy_violation",
+    "content_filter", "invalid_value", "invalid_type", "missing_required_parameter", "unknown_parameter",
+    "string_above_max_length", "response_too_large", "invalid_image", "invalid_image_url", "image_too_large",
+    "unsupported_parameter", "unsupported_value", "invalid_function_parameters", "flagged", "safety",
+    "cyber_policy", "prompt_blocked", "bad_request", "request_too_large",
+})
+# In-band codes/types that are the provider's trouble, whatever else the event says.
+_PROVIDER_CODES = frozenset({
+    "server_error", "internal_error", "overloaded", "overloaded_error", "rate_limit_exceeded", "rate_limit_error",
+    "insufficient_quota", "quota_exceeded", "billing_hard_limit_reached", "service_unavailable", "timeout",
+    "api_error", "engine_overloaded", "slow_down", "too_many_requests", "model_not_found",
+})
+
+
+def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now())
+
+
+def error_object(payload: Any) -> dict[str, Any] | None:
+    """The ``error`` object of an ``error`` / ``response.failed`` event, or of an error body."""
+    if not isinstance(payload, dict):
+        return None
+    err = payload.get("error")
+    if err is None and isinstance(payload.get("response"), dict):
+        err = payload["response"].get("error")
+    return err if isinstance(err, dict) else None
+
+
+def error_message_of_event(payload: Any) -> str:
+    """The message of an in-band ``error`` or ``response.failed`` event."""
+    err = error_object(payload)
+    if err is not None:
+        msg = err.get("message") or err.get("code")
+        if isinstance(msg, str) and msg:
+            return msg
+    if isinstance(payload, dict) and isinstance(payload.get("message"), str) and payload["message"]:
+        return payload["message"]
+    return "the provider reported an error"
+
+
+def is_client_error_event(payload: Any) -> bool:
+    """Whether an in-band failure is the request's own fault (relayed as is, no failover)."""
+    err = error_object(payload)
+    if err is None:
+        return False
+    words = {str(err.get(k, "")).lower() for k in ("code", "type")} - {""}
+    if words & _PROVIDER_CODES:
+        return False
+    if mentions_unknown_model(str(err.get("message", ""))):
+        return False
+    return bool(words & _CLIENT_CODES)
+
+
+def mentions_unsupported_previous_response_id(text: str) -> bool:
+    t = text.lower()
+    return "previous_response_id" in t and any(
+        w in t for w in ("unsupported", "not supported", "unknown parameter", "unrecognized", "not allowed",
+                         "not permitted"))
+
+
+def mentions_previous_response_not_found(text: str) -> bool:
+    t = text.lower()
+    return ("previous response" in t or "previous_response_id" in t) and "not found" in t
+
+
+def mentions_unreadable_sealed_content(text: str) -> bool:
+    t = text.lower()
+    return ("encrypted content" in t or "encrypted_content" in t) and any(
+        w in t for w in ("verif", "decrypt", "could not be", "invalid", "parse"))
+
+
+def mentions_unknown_model(text: str) -> bool:
+    """A relay that does not know the model the client asked for (a provider problem: fail over)."""
+    t = text.lower()
+    if "无可用渠道" in t or "模型不存在" in t:  # new-api / one-api relays
+        return True
+    if "model" not in t:
+        return False
+    return any(w in t for w in ("does not exist", "not found", "no such model", "unknown model", "invalid model",
+                                "model_not_found", "unsupported model", "no available channel",
+                                "model is not available", "not a valid model"))

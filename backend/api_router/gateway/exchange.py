@@ -1,0 +1,57 @@
+"""One client request on its way through the gateway: what came in, what it is routed with, and the
+record of what happened to it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import orjson
+from aiohttp import web
+
+from api_router.config import Config
+from api_router.continuity.rewrite import ClientRequest
+from api_router.gateway.errors import GatewayError
+from api_router.records import RequestRecord
+from api_router.routing import Failure
+
+
+@dataclass(slots=True, eq=False)
+class Exchange:
+    request: web.Request
+    record: RequestRecord
+    started: float  # perf_counter() when the request arrived
+    cfg: Config  # the config snapshot this request is served with, start to end
+    client: ClientRequest | None = None  # once the body is read and parsed
+    forwarded: dict[str, str] = field(default_factory=dict)  # client headers passed upstream
+    failures: list[Failure] = field(default_factory=list)  # provider failures so far, in order
+
+
+def new_request_id() -> str:
+    return "req_" + os.urandom(8).hex()
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole request body, refusing (413) anything above ``limit`` before reading it all."""
+    mb = limit / (1024 * 1024)
+    too_large = f"request body exceeds the {mb:g} MB limit (listen.max_body_mb in config.toml)"
+    if request.content_length is not None:
+        if request.content_length > limit:
+            raise GatewayError(413, too_large)
+        return await request.read()  # a declared length cannot grow past itself
+    buf = bytearray()
+    while chunk := await request.content.readany():
+        buf += chunk
+        if len(buf) > limit:
+            raise GatewayError(413, too_large)
+    return bytes(buf)
+
+
+def parse_object(body: bytes) -> dict[str, object]:
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise GatewayError(400, f"request body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise GatewayError(400, "request body must be a JSON object")
+    return payload

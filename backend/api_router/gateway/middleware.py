@@ -1,0 +1,80 @@
+"""What every request goes through before its handler: the Host check, the gateway token, JSON errors."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from api_router.gateway.errors import GatewayError, error_response
+from api_router.services import Services
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+
+
+def host_allowed(host_header: str | None, listen_host: str) -> bool:
+    """Loopback names and the configured listen host, with any port; anything else may be a
+    DNS-rebinding page pretending to be us."""
+    if not host_header:
+        return True  # HTTP/1.0 clients; browsers always send Host
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        name = host[: host.find("]") + 1] if "]" in host else host
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    listen = listen_host.lower()
+    return name in _LOOPBACK_NAMES or name in (listen, f"[{listen}]")
+
+
+def bearer_token(request: web.Request) -> str:
+    value = request.headers.get("Authorization", "")
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def guard(services: Services) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """The outermost middleware: foreign Host headers are refused, and every error becomes JSON."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not host_allowed(request.headers.get("Host"), services.config.current.listen.host):
+            return error_response(403, "requests must address the gateway as localhost or 127.0.0.1 "
+                                       "(foreign Host header refused)")
+        try:
+            return await handler(request)
+        except GatewayError as err:
+            return error_response(err.status, services.redactor(err.message), err.type, err.headers, err.extra)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            message = "no such endpoint" if exc.status == 404 else exc.reason
+            return error_response(exc.status, message)
+        except ConnectionError:
+            raise
+        except Exception:
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            return error_response(500, "internal error in API Router; see its log")
+
+    return middleware
+
+
+def token_required(services: Services, handler: Handler, *, same_origin: bool = False) -> Handler:
+    """``handler`` behind the gateway token (compared in constant time, before the body is read) and,
+    for the control API, the same-origin rule."""
+
+    async def checked(request: web.Request) -> web.StreamResponse:
+        if same_origin:
+            origin = request.headers.get("Origin")
+            if origin is not None and origin != f"http://{request.host}":
+                return error_response(403, "cross-origin control requests are refused")
+        expected = services.secrets.current.gateway_token.encode()
+        if not hmac.compare_digest(bearer_token(request).encode(), expected):
+            return error_response(401, "missing or wrong gateway token (Authorization: Bearer ao_…)", "unauthorized")
+        return await handler(request)
+
+    return checked

@@ -1,0 +1,47 @@
+"""``GET {base_url}/models`` for one provider: used by ``/v1/models``, the probe and the provider test."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+import orjson
+
+from api_router.config import ProviderConfig
+from api_router.gateway.upstream import Upstream, describe_exception, error_text, upstream_headers
+
+
+@dataclass
+class ModelList:
+    ok: bool
+    status: int | None
+    latency_ms: float
+    models: list[str] = field(default_factory=list)
+    body: bytes = b""  # the provider's own answer, forwarded as is by /v1/models
+    error: str = ""
+
+
+async def fetch_models(upstream: Upstream, provider: ProviderConfig, key: str | None, timeout: float) -> ModelList:
+    started = time.perf_counter()
+
+    def elapsed() -> float:
+        return (time.perf_counter() - started) * 1000
+
+    if not provider.base_url:
+        return ModelList(False, None, 0.0, error="no base URL")
+    headers = upstream_headers({"Accept": "application/json"}, key)
+    try:
+        status, content_type, body = await upstream.get(provider.endpoint("/models"), headers, timeout)
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        return ModelList(False, None, elapsed(), error=describe_exception(exc, timeout))
+    if status != 200:
+        return ModelList(False, status, elapsed(), error=f"HTTP {status}: {error_text(body, content_type)}")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return ModelList(False, status, elapsed(), error=f"answered {content_type or 'something'} that is not JSON")
+    items = data.get("data") if isinstance(data, dict) else data
+    models = [m["id"] for m in items if isinstance(m, dict) and isinstance(m.get("id"), str)] \
+        if isinstance(items, list) else []
+    return ModelList(True, status, elapsed(), models, body)

@@ -1,0 +1,98 @@
+"""The one place where what happened becomes state: an attempt's result updates its record, the
+router's view of the provider, the quota ledger and the continuity index; a finished request goes to
+the store. Nothing else in the gateway writes to those."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from api_router.continuity.index import ContinuityIndex
+from api_router.gateway import classify
+from api_router.gateway.attempt import AttemptResult
+from api_router.gateway.exchange import Exchange
+from api_router.quota import Quota
+from api_router.records import Attempt, Outcome, Retry
+from api_router.routing import Failure, Router
+from api_router.store import Store
+
+
+class OutcomeRecorder:
+    def __init__(self, router: Router, quota: Quota, index: ContinuityIndex, store: Store,
+                 emit: Callable[..., Any]) -> None:
+        self._router = router
+        self._quota = quota
+        self._index = index
+        self._store = store
+        self._emit = emit
+
+    def attempt_done(self, ex: Exchange, attempt: Attempt, result: AttemptResult, *, aborted: bool = False) -> None:
+        """``aborted``: the gateway itself cut the attempt off (shutdown), which is not the provider's fault."""
+        attempt.outcome = Outcome.ABORTED if aborted and result.outcome is Outcome.PROVIDER_FAILURE else result.outcome
+        attempt.error = result.error
+        attempt.retry = result.retry
+        if attempt.outcome is Outcome.OK:
+            self._served(ex, attempt, result)
+        elif attempt.outcome is Outcome.PROVIDER_FAILURE:
+            self._failed(ex, attempt, result)
+        elif attempt.outcome is Outcome.CLIENT_ERROR:
+            self._answered_for_client(ex, attempt, result)
+        elif attempt.outcome is Outcome.RETRY:
+            self._retrying(ex, attempt, result)
+        elif attempt.outcome in (Outcome.CLIENT_CLOSED, Outcome.ABORTED) and result.committed:
+            self._cut_short(ex, attempt, result)
+
+    def _served(self, ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
+        record = ex.record
+        record.provider, record.status, record.usage = attempt.provider, 200, result.usage
+        record.ttfb_ms = result.ttfb_ms
+        record.sent_model = attempt.sent_model
+        self._router.record_success(ex.cfg, attempt.provider, ex.failures)
+        self._quota.record_tokens(attempt.provider, result.usage.total_tokens)
+        client = ex.client
+        # previous_response_id can only name a response the provider stored; with store: false (how
+        # Codex asks) there is nothing to remember, and nothing to spend on the hot path.
+        if result.response_id and client is not None and client.payload.get("store") is not False:
+            self._index.record_response(result.response_id, attempt.provider)
+        if result.sealed:
+            self._index.record_sealed(client.session_id if client else None, result.sealed, attempt.provider)
+
+    def _failed(self, ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
+        self._router.record_failure(ex.cfg, attempt.provider, result.error, result.retry_after)
+        if result.committed:  # a stream that broke after output: the client got part of it
+            record = ex.record
+            record.provider, record.status, record.usage = attempt.provider, 200, result.usage
+            record.ttfb_ms, record.error = result.ttfb_ms, result.error
+        else:
+            ex.failures.append(Failure(attempt.provider, result.error))
+
+    @staticmethod
+    def _answered_for_client(ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
+        record = ex.record
+        record.provider = attempt.provider
+        record.status = result.response.status if result.response is not None else attempt.status or 0
+        record.error = result.error
+
+    def _retrying(self, ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
+        name = ex.cfg.name_of(attempt.provider)
+        if result.retry is Retry.REBUILD and classify.mentions_unsupported_previous_response_id(result.error):
+            if self._index.mark_rejects_previous_id(attempt.provider):
+                self._emit("info", "continuity", f"{name} does not accept previous_response_id; its requests now "
+                                                 "replay the conversation from the Codex session file",
+                           attempt.provider)
+        elif result.retry is Retry.STRIP_SEALED:
+            self._emit("info", "continuity", f"{name} could not read reasoning sealed by another provider; "
+                                             "retrying without it", attempt.provider)
+
+    @staticmethod
+    def _cut_short(ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
+        record = ex.record
+        record.provider, record.usage, record.ttfb_ms = attempt.provider, result.usage, result.ttfb_ms
+        record.error = result.error
+        record.status = 499 if attempt.outcome is Outcome.CLIENT_CLOSED else 200
+
+    def all_failed(self, ex: Exchange) -> None:
+        self._router.record_all_failed(ex.cfg, ex.failures)
+
+    def request_done(self, ex: Exchange) -> None:
+        self._store.log_request(ex.record)

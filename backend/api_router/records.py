@@ -1,0 +1,97 @@
+"""What happened, as plain records: events, one client request and its upstream attempts, token usage.
+
+The gateway fills these in while it serves; the store persists them. Nothing here knows about the
+database, so the streaming code can build records without importing it.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Outcome(enum.StrEnum):
+    """How one upstream attempt ended (stored as its value)."""
+
+    OK = "ok"  # the client got this provider's complete answer
+    PROVIDER_FAILURE = "provider_failure"  # counts against the provider; the next one may be tried
+    CLIENT_ERROR = "client_error"  # the request's own fault: passed back unchanged, provider not blamed
+    RETRY = "retry"  # a continuity retry on the same provider follows
+    CLIENT_CLOSED = "client_closed"  # the client went away
+    ABORTED = "aborted"  # the gateway shut down under it
+    HEDGE_LOST = "hedge_lost"  # a hedged twin answered first; this one was cancelled
+
+
+class Retry(enum.StrEnum):
+    """Why an attempt is repeated on the same provider with another body."""
+
+    REBUILD = "rebuild"  # previous_response_id refused: replay the history instead
+    STRIP_SEALED = "strip_sealed"  # sealed reasoning refused: send it without
+    EXPAND_COMPACTION = "expand_compaction"  # a foreign compaction item refused: send what it summarised
+
+
+class Level(enum.StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    unix_ms: int
+    level: str
+    provider: str | None
+    kind: str
+    message: str
+
+    def to_json(self, seen_up_to: int = 0) -> dict[str, Any]:
+        return {**asdict(self), "seen": self.id <= seen_up_to}
+
+
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass(slots=True)
+class Attempt:
+    provider: str
+    outcome: Outcome = Outcome.PROVIDER_FAILURE
+    status: int | None = None
+    latency_ms: float = 0.0
+    error: str = ""
+    ttfb_ms: float | None = None  # first upstream byte of the answer
+    hedge: bool = False  # started by the hedge timer, racing an earlier attempt
+    retry: Retry | None = None  # with outcome RETRY: what the next attempt changes
+    sent_model: str | None = None
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    unix_ms: int
+    path: str
+    stream: bool
+    request_id: str = ""
+    session_id: str | None = None
+    model: str | None = None  # as the client asked
+    sent_model: str | None = None  # as sent to the provider that served (model_map)
+    provider: str | None = None  # who served it
+    status: int = 0
+    latency_ms: float = 0.0
+    ttfb_ms: float | None = None
+    usage: Usage = field(default_factory=Usage)
+    error: str = ""
+    attempts: list[Attempt] = field(default_factory=list)
+    request_bytes: int = 0
+    response_bytes: int = 0

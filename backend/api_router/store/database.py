@@ -1,0 +1,456 @@
+"""SQLite persistence: events, the request log and its metrics, and the tables other owners keep.
+
+Writes never run on the caller's thread (see ``writer``), so the gateway's event loop never waits
+for the disk. What the hot path reads (recent events, metrics, today's count) is answered from
+memory. The continuity maps, session affinity, usage readings and provider tests are owned by
+their own modules; this class only loads and saves their rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from api_router.fsutil import aside_path, create_private_file, private_dir, tighten
+from api_router.records import Event, Outcome, RequestRecord, now_ms
+from api_router.store import schema
+from api_router.store.writer import BatchWriter, insert_rows
+
+log = logging.getLogger(__name__)
+
+EVENT_RETENTION = 5000
+RECENT_EVENTS = 50
+DEFAULT_RETENTION_DAYS = 30
+DEFAULT_RETENTION_ROWS = 200_000
+PRUNE_EVERY_SECONDS = 600.0
+PRUNE_EVERY_EVENTS = 500
+DAY_MS = 86_400_000
+
+
+@dataclass(slots=True)
+class Metrics:
+    ok_requests: int = 0
+    error_requests: int = 0
+    total_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Retention:
+    days: float = DEFAULT_RETENTION_DAYS
+    rows: int = DEFAULT_RETENTION_ROWS
+
+
+def request_outcome(record: RequestRecord) -> str:
+    """The request's outcome as the request log filters it: ok | error | client_error | client_closed."""
+    if record.status == 499:
+        return "client_closed"
+    if record.error and record.status < 400 or record.status >= 500 or record.status in (408, 429):
+        return "error"
+    if 200 <= record.status < 300:
+        return "ok"
+    return "client_error"
+
+
+class Store:
+    def __init__(self, path: Path, redact: Callable[[str], str] = lambda s: s) -> None:
+        self.path = path
+        self._redact = redact
+        self._writer = BatchWriter({
+            "requests": self._write_requests,
+            "metrics": lambda c, rows: insert_rows(c, "INSERT OR REPLACE INTO provider_metrics VALUES ", rows),
+            "response_owner": lambda c, rows: insert_rows(c, "INSERT OR REPLACE INTO response_owner VALUES ", rows),
+            "sealed_owner": lambda c, rows: insert_rows(c, "INSERT OR REPLACE INTO sealed_owner VALUES ", rows),
+            "affinity": lambda c, rows: insert_rows(c, "INSERT OR REPLACE INTO session_affinity VALUES ", rows),
+            "ledgers": lambda c, rows: insert_rows(
+                c, "INSERT INTO usage_state (provider, ledger_tokens, ledger_since_ms) VALUES ", rows,
+                tail=" ON CONFLICT(provider) DO UPDATE SET ledger_tokens = excluded.ledger_tokens, "
+                     "ledger_since_ms = excluded.ledger_since_ms"),
+        }, after_batch=self._maybe_prune)
+        self._next_request_id = 1
+        self._read_lock = threading.Lock()
+        self._hot_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._recent: deque[Event] = deque(maxlen=RECENT_EVENTS)
+        self._metrics: dict[str, Metrics] = {}
+        self._next_event_id = 1
+        self._seen_up_to = 0
+        self._today = (_local_day(time.time()), 0)  # (local day, client requests logged that day)
+        self._recovered_from: Path | None = None
+        self._reader: sqlite3.Connection | None = None  # control/analytics reads
+        self._hot: sqlite3.Connection | None = None  # point lookups from the gateway's loop
+        self._retention = Retention()
+        self._last_prune: float | None = None  # None: prune with the first write batch
+        self._events_since_prune = 0
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def open(self) -> Path | None:
+        """Open (or create) the database; returns where a corrupt one was moved, if it was."""
+        private_dir(self.path.parent)
+        create_private_file(self.path)  # SQLite gives its -wal and -shm files the same mode
+        try:
+            writer = self._connect_and_check()
+        except sqlite3.DatabaseError as exc:
+            log.error("store %s is unreadable (%s); moving it aside", self.path, exc)
+            self._recovered_from = self._move_corrupt_aside()
+            create_private_file(self.path)
+            writer = self._connect_and_check()
+        for suffix in ("-wal", "-shm"):
+            tighten(self.path.with_name(self.path.name + suffix))
+        self._reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._hot = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._load_memory(writer)
+        self._writer.start(writer)
+        if self._recovered_from is not None:
+            self.add_event("error", "store", f"The database was unreadable and was moved to "
+                                             f"{self._recovered_from.name}; a new one was created.")
+        return self._recovered_from
+
+    def _connect_and_check(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            schema.create_or_upgrade(conn)
+            conn.execute("SELECT count(*) FROM events").fetchone()
+            conn.execute("SELECT count(*) FROM request_log").fetchone()
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+        return conn
+
+    def _move_corrupt_aside(self) -> Path:
+        target = aside_path(self.path)
+        for suffix in ("", "-wal", "-shm"):
+            src = self.path.with_name(self.path.name + suffix)
+            if src.exists():
+                src.replace(target.with_name(target.name + suffix))
+        return target
+
+    def _load_memory(self, conn: sqlite3.Connection) -> None:
+        rows = conn.execute("SELECT id, unix_ms, level, provider, kind, message FROM events ORDER BY id DESC LIMIT ?",
+                            (RECENT_EVENTS,)).fetchall()
+        self._recent.extend(Event(*row) for row in rows)  # newest first, as the deque keeps them
+        self._next_event_id = (conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
+        self._next_request_id = (conn.execute("SELECT max(id) FROM request_log").fetchone()[0] or 0) + 1
+        for provider, ok, err, tokens in conn.execute(
+                "SELECT provider, ok_requests, error_requests, total_tokens FROM provider_metrics"):
+            self._metrics[provider] = Metrics(ok, err, tokens)
+        seen = conn.execute("SELECT value FROM meta WHERE key = 'events_seen_up_to'").fetchone()
+        self._seen_up_to = int(seen[0]) if seen else 0
+        day = _local_day(time.time())
+        midnight_ms = int(time.mktime(time.strptime(day, "%Y-%m-%d")) * 1000)
+        self._today = (day, conn.execute("SELECT count(*) FROM request_log WHERE unix_ms >= ?",
+                                         (midnight_ms,)).fetchone()[0])
+
+    def close(self) -> None:
+        self._writer.close()
+        for conn in (self._reader, self._hot):
+            if conn is not None:
+                conn.close()
+        self._reader = self._hot = None
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Block until everything queued so far is committed (tests and shutdown use it)."""
+        self._writer.flush(timeout)
+
+    def set_retention(self, retention: Retention) -> None:
+        """How long (and how many) request-log rows are kept; applied by the next prune."""
+        self._retention = retention
+
+    def _maybe_prune(self, conn: sqlite3.Connection) -> None:
+        now = time.monotonic()
+        if (self._last_prune is None or now - self._last_prune >= PRUNE_EVERY_SECONDS
+                or self._events_since_prune >= PRUNE_EVERY_EVENTS):
+            self._events_since_prune = 0
+            self._last_prune = now
+            conn.execute("BEGIN")
+            _prune(conn, self._retention)
+            conn.execute("COMMIT")
+
+    def prune(self) -> None:
+        """Apply the retention rules now (they also run in the background every few minutes)."""
+        retention = self._retention
+        self._writer.submit(lambda c: _prune(c, retention))
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def add_event(self, level: str, kind: str, message: str, provider: str | None = None) -> Event:
+        message = self._redact(message)
+        with self._state_lock:
+            event = Event(self._next_event_id, now_ms(), level, provider, kind, message)
+            self._next_event_id += 1
+            self._recent.appendleft(event)
+            self._events_since_prune += 1
+        log.log(logging.ERROR if level == "error" else logging.WARNING if level == "warning" else logging.INFO,
+                "%s%s: %s", f"[{provider}] " if provider else "", kind, message)
+        self._writer.submit(lambda c: c.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", (
+            event.id, event.unix_ms, event.level, event.provider, event.kind, event.message)))
+        return event
+
+    def recent_events(self) -> list[Event]:
+        with self._state_lock:
+            return list(self._recent)
+
+    @property
+    def seen_up_to(self) -> int:
+        return self._seen_up_to
+
+    def unseen_count(self) -> int:
+        return max(0, min(self._next_event_id - 1 - self._seen_up_to, EVENT_RETENTION))
+
+    def mark_events_seen(self) -> int:
+        with self._state_lock:
+            self._seen_up_to = self._next_event_id - 1
+            value = str(self._seen_up_to)
+        self._writer.submit(lambda c: c.execute("INSERT OR REPLACE INTO meta VALUES ('events_seen_up_to', ?)",
+                                                (value,)))
+        return self._seen_up_to
+
+    def list_events(self, *, level: str | None = None, provider: str | None = None,
+                    limit: int = 200, before_id: int | None = None) -> list[Event]:
+        clauses, args = [], []
+        for column, value in (("level", level), ("provider", provider)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        if before_id is not None:
+            clauses.append("id < ?")
+            args.append(before_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self.query(f"SELECT id, unix_ms, level, provider, kind, message FROM events {where} "
+                          "ORDER BY id DESC LIMIT ?", (*args, limit))
+        return [Event(*row) for row in rows]
+
+    # --- request log and metrics ------------------------------------------------------------------
+
+    def log_request(self, record: RequestRecord) -> None:
+        """Account one client request: its attempts feed the per-provider metrics."""
+        record.error = self._redact(record.error)
+        for attempt in record.attempts:
+            attempt.error = self._redact(attempt.error)
+        tokens = record.usage.total_tokens
+        touched: list[tuple[str, int, int, int]] = []
+        with self._state_lock:
+            for attempt in record.attempts:
+                if attempt.outcome is Outcome.OK:
+                    m = self._metrics.setdefault(attempt.provider, Metrics())
+                    m.ok_requests += 1
+                    m.total_tokens += tokens
+                elif attempt.outcome is Outcome.PROVIDER_FAILURE:
+                    m = self._metrics.setdefault(attempt.provider, Metrics())
+                    m.error_requests += 1
+                else:
+                    continue
+                touched.append((attempt.provider, m.ok_requests, m.error_requests, m.total_tokens))
+            request_id = self._next_request_id
+            self._next_request_id += 1
+            day = _local_day(record.unix_ms / 1000)
+            self._today = (day, self._today[1] + 1 if self._today[0] == day else 1)
+        self._writer.add("requests", (request_id, record))  # its rows are built by the writer, in a batch
+        for counters in touched:
+            self._writer.put("metrics", counters[0], counters)
+
+    @staticmethod
+    def _write_requests(conn: sqlite3.Connection, items: list[tuple[int, RequestRecord]]) -> None:
+        requests, attempts = [], []
+        for request_id, r in items:
+            u = r.usage
+            tried = ",".join(dict.fromkeys(a.provider for a in r.attempts))
+            failover = r.provider is not None and any(a.outcome is Outcome.PROVIDER_FAILURE for a in r.attempts)
+            requests.append((request_id, r.unix_ms, r.session_id, r.path, r.model, int(r.stream), r.provider, tried,
+                             r.status, r.latency_ms, r.ttfb_ms, u.input_tokens, u.output_tokens, u.cached_tokens,
+                             u.reasoning_tokens, u.total_tokens, r.error or None, r.request_id or None,
+                             r.sent_model, request_outcome(r), len(r.attempts),
+                             int(any(a.hedge for a in r.attempts)), int(failover), r.request_bytes, r.response_bytes))
+            attempts.extend((request_id, i, a.provider, a.outcome.value, a.status, a.latency_ms, a.error or None,
+                             a.ttfb_ms, int(a.hedge), a.retry.value if a.retry else None, a.sent_model)
+                            for i, a in enumerate(r.attempts))
+        insert_rows(conn, f"INSERT INTO request_log ({', '.join(schema.REQUEST_COLUMNS)}) VALUES ", requests)
+        insert_rows(conn, f"INSERT INTO attempts ({', '.join(schema.ATTEMPT_COLUMNS)}) VALUES ", attempts)
+
+    def requests_today(self) -> int:
+        """Client requests logged since local midnight."""
+        with self._state_lock:
+            day, count = self._today
+        return count if day == _local_day(time.time()) else 0
+
+    def metrics(self) -> dict[str, Metrics]:
+        with self._state_lock:
+            return {k: Metrics(v.ok_requests, v.error_requests, v.total_tokens) for k, v in self._metrics.items()}
+
+    def request_log(self, limit: int = 100, session_id: str | None = None) -> list[dict[str, Any]]:
+        """The newest rows (of one session), each with its attempts in order."""
+        where, args = ("WHERE session_id = ?", (session_id,)) if session_id else ("", ())
+        rows = self.query(f"SELECT {', '.join(schema.REQUEST_COLUMNS)} FROM request_log {where} "
+                          "ORDER BY id DESC LIMIT ?", (*args, limit))
+        out = [dict(zip(schema.REQUEST_COLUMNS, row, strict=True)) for row in rows]
+        attempts = self.attempts_of([item["id"] for item in out])
+        for item in out:
+            item["providers_tried"] = item["providers_tried"].split(",") if item["providers_tried"] else []
+            item["stream"] = bool(item["stream"])
+            item["attempts"] = attempts.get(item["id"], [])
+        return out
+
+    def attempts_of(self, request_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+        out: dict[int, list[dict[str, Any]]] = {}
+        if not request_ids:
+            return out
+        names = schema.ATTEMPT_COLUMNS[2:]
+        for start in range(0, len(request_ids), 500):
+            part = request_ids[start:start + 500]
+            marks = ",".join("?" * len(part))
+            for rid, *values in self._read(
+                    f"SELECT request_id, {', '.join(names)} FROM attempts WHERE request_id IN ({marks}) "
+                    "ORDER BY request_id, idx", tuple(part)):
+                attempt = dict(zip(names, values, strict=True))
+                attempt["hedge"] = bool(attempt["hedge"])
+                out.setdefault(rid, []).append(attempt)
+        return out
+
+    # --- rows owned elsewhere -------------------------------------------------------------------
+
+    def save_response_owner(self, response_id: str, provider: str) -> None:
+        self._writer.add("response_owner", (response_id, provider, now_ms()))
+
+    def load_response_owner(self, response_id: str) -> str | None:
+        row = self._hot_read("SELECT provider FROM response_owner WHERE response_id = ?", (response_id,))
+        return row[0][0] if row else None
+
+    def save_sealed_owners(self, session_id: str, items: Iterable[tuple[str, str]], provider: str) -> None:
+        """``items``: (item id, kind) pairs sealed by ``provider`` in ``session_id``."""
+        ts = now_ms()
+        self._writer.add("sealed_owner", *((item, session_id, provider, kind, ts) for item, kind in items))
+
+    def load_sealed_owners(self, session_id: str) -> dict[str, str]:
+        return dict(self._hot_read("SELECT item_id, provider FROM sealed_owner WHERE session_id = ?", (session_id,)))
+
+    def load_sealed_owner(self, item_id: str) -> str | None:
+        row = self._hot_read("SELECT provider FROM sealed_owner WHERE item_id = ?", (item_id,))
+        return row[0][0] if row else None
+
+    def save_affinity(self, session_id: str, provider: str, unix_ms: int) -> None:
+        self._writer.put("affinity", session_id, (session_id, provider, unix_ms))
+
+    def load_affinities(self, since_ms: int) -> list[tuple[str, str, int]]:
+        return self.query("SELECT session_id, provider, unix_ms FROM session_affinity WHERE unix_ms >= ?", (since_ms,))
+
+    def forget_affinities(self, session_ids: list[str]) -> None:
+        self._writer.submit(lambda c: c.executemany("DELETE FROM session_affinity WHERE session_id = ?",
+                                                    [(s,) for s in session_ids]))
+
+    def save_provider_test(self, provider: str, result_json: str) -> None:
+        self._writer.submit(lambda c: c.execute("INSERT OR REPLACE INTO provider_tests VALUES (?, ?)",
+                                                (provider, result_json)))
+
+    def load_provider_tests(self) -> list[tuple[str, str]]:
+        return self.query("SELECT provider, result FROM provider_tests")
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.query("SELECT value FROM meta WHERE key = ?", (key,))
+        return row[0][0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._writer.submit(lambda c: c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value)))
+
+    # --- usage (quota snapshots and ledgers) -------------------------------------------------------
+
+    def save_usage_entry(self, provider: str, entry: str, hint: str | None) -> None:
+        self._writer.submit(lambda c: c.execute(
+            "INSERT INTO usage_state (provider, entry, hint) VALUES (?, ?, ?) "
+            "ON CONFLICT(provider) DO UPDATE SET entry = excluded.entry, hint = excluded.hint",
+            (provider, entry, hint)))
+
+    def save_ledger(self, provider: str, tokens: int, since_ms: int | None) -> None:
+        # Written for busy gateways every few seconds, so it joins the batched per-request rows.
+        self._writer.put("ledgers", provider, (provider, tokens, since_ms))
+
+    def load_usage(self) -> list[tuple[str, str | None, str | None, int, int | None]]:
+        """(provider, entry json, adapter hint, ledger tokens, ledger since) for every provider."""
+        return self.query("SELECT provider, entry, hint, ledger_tokens, ledger_since_ms FROM usage_state")
+
+    def forget_usage(self, provider: str) -> None:
+        self._writer.submit(lambda c: c.execute("DELETE FROM usage_state WHERE provider = ?", (provider,)))
+
+    # --- renames and deletes ------------------------------------------------------------------------
+
+    def rename(self, old: str, new: str) -> None:
+        with self._state_lock:
+            if old in self._metrics:
+                self._metrics[new] = self._metrics.pop(old)
+            for i, event in enumerate(self._recent):
+                if event.provider == old:
+                    self._recent[i] = Event(event.id, event.unix_ms, event.level, new, event.kind, event.message)
+        self._writer.submit(lambda c: _rename(c, old, new))
+
+    def forget(self, provider: str) -> None:
+        """A deleted provider's counters, quota state and routing memory go; its history stays under its
+        old name."""
+        with self._state_lock:
+            self._metrics.pop(provider, None)
+        self._writer.submit(lambda c: _forget(c, provider))
+
+    # --- reads ---------------------------------------------------------------------------------------
+
+    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        if self._reader is None:
+            raise RuntimeError("store is closed")
+        with self._read_lock:
+            return self._reader.execute(sql, args).fetchall()
+
+    def _hot_read(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        if self._hot is None:
+            raise RuntimeError("store is closed")
+        with self._hot_lock:
+            return self._hot.execute(sql, args).fetchall()
+
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        """Read-only SQL; sees everything written before the call."""
+        self.flush()
+        return self._read(sql, args)
+
+
+def _local_day(unix_s: float) -> str:
+    return time.strftime("%Y-%m-%d", time.localtime(unix_s))
+
+
+def _prune(conn: sqlite3.Connection, retention: Retention) -> None:
+    conn.execute("DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                 (EVENT_RETENTION,))
+    cutoff = now_ms() - int(retention.days * DAY_MS)
+    newest = conn.execute("SELECT max(id) FROM request_log").fetchone()[0] or 0
+    recent_first = conn.execute("SELECT min(id) FROM request_log WHERE unix_ms >= ?", (cutoff,)).fetchone()[0]
+    by_count = conn.execute("SELECT id FROM request_log ORDER BY id DESC LIMIT 1 OFFSET ?",
+                            (retention.rows - 1,)).fetchone()
+    first_id = max(newest + 1 if recent_first is None else recent_first, by_count[0] if by_count else 0)
+    conn.execute("DELETE FROM attempts WHERE request_id < ?", (first_id,))
+    conn.execute("DELETE FROM request_log WHERE id < ?", (first_id,))
+    for table in ("response_owner", "sealed_owner", "session_affinity"):
+        conn.execute(f"DELETE FROM {table} WHERE unix_ms < ?", (cutoff,))
+
+
+def _rename(conn: sqlite3.Connection, old: str, new: str) -> None:
+    for table in ("provider_metrics", "usage_state", "provider_tests"):
+        conn.execute(f"DELETE FROM {table} WHERE provider = ?", (new,))
+        conn.execute(f"UPDATE {table} SET provider = ? WHERE provider = ?", (new, old))
+    for table in ("events", "request_log", "attempts", "response_owner", "sealed_owner", "session_affinity"):
+        conn.execute(f"UPDATE {table} SET provider = ? WHERE provider = ?", (new, old))
+    rows = conn.execute("SELECT id, providers_tried FROM request_log WHERE ',' || providers_tried || ',' LIKE ?",
+                        (f"%,{old},%",)).fetchall()
+    for rid, tried in rows:
+        conn.execute("UPDATE request_log SET providers_tried = ? WHERE id = ?",
+                     (",".join(new if p == old else p for p in tried.split(",")), rid))
+
+
+def _forget(conn: sqlite3.Connection, provider: str) -> None:
+    for table in ("provider_metrics", "usage_state", "provider_tests", "session_affinity"):
+        conn.execute(f"DELETE FROM {table} WHERE provider = ?", (provider,))
+    for table in ("response_owner", "sealed_owner"):
+        conn.execute(f"UPDATE {table} SET provider = '~deleted~' || provider WHERE provider = ?", (provider,))

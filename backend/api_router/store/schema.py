@@ -1,0 +1,143 @@
+"""The database's tables, and the steps that bring an older file up to them.
+
+An older database keeps its rows: tables are created when missing, columns added where missing,
+and the one renamed table (``reasoning_owner`` became ``sealed_owner`` when compaction items
+joined reasoning as sealed items) is copied over once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+TABLES = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    unix_ms INTEGER NOT NULL,
+    level TEXT NOT NULL,
+    provider TEXT,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS request_log (
+    id INTEGER PRIMARY KEY,
+    unix_ms INTEGER NOT NULL,
+    session_id TEXT,
+    path TEXT NOT NULL,
+    model TEXT,
+    stream INTEGER NOT NULL,
+    provider TEXT,
+    providers_tried TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    latency_ms REAL NOT NULL,
+    ttfb_ms REAL,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cached_tokens INTEGER NOT NULL DEFAULT 0,
+    reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+    total_tokens INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    request_id INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    status INTEGER,
+    latency_ms REAL NOT NULL,
+    error TEXT,
+    PRIMARY KEY (request_id, idx)
+);
+CREATE TABLE IF NOT EXISTS provider_metrics (
+    provider TEXT PRIMARY KEY,
+    ok_requests INTEGER NOT NULL DEFAULT 0,
+    error_requests INTEGER NOT NULL DEFAULT 0,
+    total_tokens INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS response_owner (
+    response_id TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    unix_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sealed_owner (
+    item_id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    unix_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sealed_owner_session ON sealed_owner(session_id);
+CREATE TABLE IF NOT EXISTS session_affinity (
+    session_id TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    unix_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS usage_state (
+    provider TEXT PRIMARY KEY,
+    entry TEXT,
+    hint TEXT,
+    ledger_tokens INTEGER NOT NULL DEFAULT 0,
+    ledger_since_ms INTEGER
+);
+CREATE TABLE IF NOT EXISTS provider_tests (
+    provider TEXT PRIMARY KEY,
+    result TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+# Columns added after the first release: (table, column, declaration).
+ADDED_COLUMNS = (
+    ("request_log", "request_id", "TEXT"),
+    ("request_log", "sent_model", "TEXT"),
+    ("request_log", "outcome", "TEXT"),
+    ("request_log", "attempt_count", "INTEGER NOT NULL DEFAULT 0"),
+    ("request_log", "hedged", "INTEGER NOT NULL DEFAULT 0"),
+    ("request_log", "failover", "INTEGER NOT NULL DEFAULT 0"),
+    ("request_log", "request_bytes", "INTEGER NOT NULL DEFAULT 0"),
+    ("request_log", "response_bytes", "INTEGER NOT NULL DEFAULT 0"),
+    ("attempts", "ttfb_ms", "REAL"),
+    ("attempts", "hedge", "INTEGER NOT NULL DEFAULT 0"),
+    ("attempts", "retry", "TEXT"),
+    ("attempts", "sent_model", "TEXT"),
+)
+
+INDEXES = """
+CREATE INDEX IF NOT EXISTS request_log_time ON request_log(unix_ms);
+CREATE INDEX IF NOT EXISTS request_log_session ON request_log(session_id, unix_ms);
+CREATE INDEX IF NOT EXISTS request_log_provider ON request_log(provider, id);
+"""
+
+# Every column a request_log row has, in insert order.
+REQUEST_COLUMNS = (
+    "id", "unix_ms", "session_id", "path", "model", "stream", "provider", "providers_tried", "status",
+    "latency_ms", "ttfb_ms", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens",
+    "total_tokens", "error", "request_id", "sent_model", "outcome", "attempt_count", "hedged", "failover",
+    "request_bytes", "response_bytes",
+)
+ATTEMPT_COLUMNS = (
+    "request_id", "idx", "provider", "outcome", "status", "latency_ms", "error", "ttfb_ms", "hedge", "retry",
+    "sent_model",
+)
+
+
+def create_or_upgrade(conn: sqlite3.Connection) -> None:
+    conn.executescript(TABLES)
+    for table, column, declaration in ADDED_COLUMNS:
+        if column not in _columns(conn, table):
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    conn.executescript(INDEXES)
+    if _has_table(conn, "reasoning_owner"):
+        conn.execute("INSERT OR IGNORE INTO sealed_owner SELECT item_id, session_id, provider, 'reasoning', unix_ms "
+                     "FROM reasoning_owner")
+        conn.execute("DROP TABLE reasoning_owner")
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None

@@ -1,0 +1,166 @@
+"""The store's writer thread: every write is queued and committed in batches, off the caller's thread.
+
+Two kinds of work reach it. An *op* is one function run against the connection. *Rows* are small
+records (a logged request, a metric counter, an ownership entry) collected into the open batch and
+written together by the batch's per-kind writer: SQLite then steps once per multi-row statement
+instead of once per row, and every step hands the GIL back and forth, which stalls the event loop
+under load. An op closes the open batch, so queue order stays write order.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# Writes queued within this window share one transaction: at any request rate the writer commits at
+# most ~20 times a second instead of once per request.
+BATCH_WINDOW_SECONDS = 0.05
+MAX_QUEUE_ITEMS_PER_BATCH = 1000
+
+Op = Callable[[sqlite3.Connection], None]
+RowWriter = Callable[[sqlite3.Connection, list[Any]], None]
+
+
+class _Batch:
+    """Rows waiting for the writer, by kind; keyed rows keep only their latest value."""
+
+    __slots__ = ("lists", "keyed")
+
+    def __init__(self) -> None:
+        self.lists: dict[str, list[Any]] = {}
+        self.keyed: dict[str, dict[Hashable, Any]] = {}
+
+
+class BatchWriter:
+    def __init__(self, row_writers: dict[str, RowWriter], after_batch: Op | None = None) -> None:
+        self._row_writers = row_writers
+        self._after_batch = after_batch
+        # Items: an op, a threading.Event to set once everything before it is committed, or None to stop.
+        self._queue: queue.SimpleQueue[Op | threading.Event | None] = queue.SimpleQueue()
+        self._wake = threading.Event()  # ends the batching wait early (flush, close)
+        self._batch: _Batch | None = None
+        self._batch_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self, conn: sqlite3.Connection) -> None:
+        self._thread = threading.Thread(target=self._loop, args=(conn,), name="store-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def close(self, timeout: float = 10.0) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._wake.set()
+            self._thread.join(timeout=timeout)
+            self._thread = None
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Block until everything queued so far is committed."""
+        if self._thread is None:
+            return
+        done = threading.Event()
+        self._queue.put(done)
+        self._wake.set()
+        done.wait(timeout)
+
+    # --- queueing (any thread) ---------------------------------------------------------------------
+
+    def submit(self, op: Op) -> None:
+        with self._batch_lock:
+            self._batch = None  # rows added from now on are written after this op
+            self._queue.put(op)
+
+    def add(self, kind: str, *rows: Any) -> None:
+        with self._batch_lock:
+            self._open_batch().lists.setdefault(kind, []).extend(rows)
+
+    def put(self, kind: str, key: Hashable, row: Any) -> None:
+        """Queue ``row`` for ``key``, replacing any row for that key still waiting in the batch."""
+        with self._batch_lock:
+            self._open_batch().keyed.setdefault(kind, {})[key] = row
+
+    def _open_batch(self) -> _Batch:
+        """The batch new rows join, queued for writing when it starts; ``_batch_lock`` held."""
+        batch = self._batch
+        if batch is None:
+            batch = self._batch = _Batch()
+            self._queue.put(lambda conn: self._write_batch(conn, batch))
+        return batch
+
+    # --- the thread -----------------------------------------------------------------------------------
+
+    def _loop(self, conn: sqlite3.Connection) -> None:
+        try:
+            while True:
+                items = [self._queue.get()]
+                if callable(items[0]):
+                    # Let the window's writes pile up (flush and close cut the wait short), then take
+                    # them all: one wake-up and one transaction per window, not per write.
+                    self._wake.wait(BATCH_WINDOW_SECONDS)
+                self._wake.clear()
+                while len(items) < MAX_QUEUE_ITEMS_PER_BATCH:
+                    try:
+                        items.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                self._commit(conn, [i for i in items if callable(i)])
+                for marker in items:
+                    if isinstance(marker, threading.Event):
+                        marker.set()
+                if None in items:
+                    return
+                if self._after_batch is not None:
+                    self._after_batch(conn)
+        finally:
+            conn.close()
+
+    def _commit(self, conn: sqlite3.Connection, ops: list[Op]) -> None:
+        if not ops:
+            return
+        try:
+            conn.execute("BEGIN")
+            for op in ops:
+                op(conn)
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            log.exception("store write failed; %d queued writes dropped", len(ops))
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
+    def _write_batch(self, conn: sqlite3.Connection, batch: _Batch) -> None:
+        with self._batch_lock:
+            if self._batch is batch:
+                self._batch = None  # closed: later rows start a new batch
+        for kind, rows in batch.lists.items():
+            self._row_writers[kind](conn, rows)
+        for kind, keyed in batch.keyed.items():
+            self._row_writers[kind](conn, list(keyed.values()))
+
+
+# SQLite's lowest default limit of "?" per statement.
+MAX_VARIABLES = 999
+
+
+def insert_rows(conn: sqlite3.Connection, head: str, rows: list[tuple[Any, ...]], tail: str = "") -> None:
+    """``head`` + ``(?, …), (?, …)…`` + ``tail`` for all ``rows``, in as few statements as SQLite allows."""
+    if not rows:
+        return
+    width = len(rows[0])
+    one = "(" + ", ".join("?" * width) + ")"
+    per = MAX_VARIABLES // width
+    for start in range(0, len(rows), per):
+        part = rows[start:start + per]
+        conn.execute(head + ", ".join([one] * len(part)) + tail, [v for row in part for v in row])
