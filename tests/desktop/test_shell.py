@@ -154,7 +154,10 @@ def test_port_in_use_opens_the_window_with_the_reason(tmp_path: Path) -> None:
     assert window.kwargs["hidden"] is False and visible == [True]
     assert window.kwargs.get("js_api") is None and window.url is None
     assert f"port {port} on 127.0.0.1 is already in use" in window.kwargs["html"]
+    assert f"The port was set by <strong>the --port {port} option of this start</strong>" in window.kwargs["html"]
     assert str(rig.paths.config) in window.kwargs["html"]
+    # the tray says so too (error icon), but stays: a foreign program holds the port
+    assert rig.icon.image == "IMG-error" and rig.icon.labels()[0].startswith("gateway not listening: port")
 
 
 def test_second_start_shows_the_first_window_and_exits(tmp_path: Path) -> None:
@@ -363,3 +366,18 @@ def test_autostart_setting_is_honoured_at_start(tmp_path: Path) -> None:
     assert item.installed() and str(rig.paths.user_data) in Path(item.location()).read_text()
     rig.shell._apply_autostart(StubControl({"autostart": False}), item)  # type: ignore[arg-type]
     assert item.installed()  # false: the OS state is left alone
+
+
+def test_the_error_page_names_what_set_the_port(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from api_router.desktop.shell import error_page
+
+    rig = Rig(tmp_path, options=Options())  # no --port: the config's
+    rt = SimpleNamespace(config=SimpleNamespace(current=SimpleNamespace(listen=SimpleNamespace(port=4000))),
+                         paths=rig.paths)
+    source = rig.shell._port_source(rt)  # type: ignore[arg-type]
+    assert source == f"[listen] port = 4000 in {rig.paths.config}"
+    page = error_page("port 4000 on 127.0.0.1 is already in use", rig.paths, port_source=source, another_instance=True)
+    assert "[listen] port = 4000 in" in page and "Another API Router is already listening" in page
+    assert "Close this window to quit." in page
