@@ -115,7 +115,10 @@ def test_the_desktop_file_runs_api_router(tmp_path: Path) -> None:
     """The Exec line, run as a launcher would, starts this very program (``--version`` here)."""
     item = system_autostart("linux", user_data=tmp_path / "my data", env={}, home=tmp_path)
     item.enable()
-    line = next(l for l in Path(item.location()).read_text().splitlines() if l.startswith("Exec="))
+    text = Path(item.location()).read_text()
+    line = next(l for l in text.splitlines() if l.startswith("Exec="))
+    icon = next(l for l in text.splitlines() if l.startswith("Icon="))[len("Icon="):]
+    assert icon.endswith("icon.png") and Path(icon).is_file()  # the app's icon, whoever installs it
     argv = parse_exec(line[len("Exec="):])
     assert argv[-2:] == ["--user-data", str(tmp_path / "my data")]
     result = subprocess.run([*argv, "--version"], capture_output=True, text=True, timeout=60)

@@ -253,9 +253,14 @@ class Unsupported:
 
 def system_autostart(platform: str = sys.platform, *, user_data: Path | None = None,
                      command: Sequence[str] | None = None, env: Mapping[str, str] | None = None,
-                     home: Path | None = None, winreg: Any = None, icon: str = "") -> Autostart:
-    """The login item for this platform; ``command`` defaults to ``launch_command(user_data=…)``."""
+                     home: Path | None = None, winreg: Any = None, icon: str | None = None) -> Autostart:
+    """The login item for this platform; ``command`` defaults to ``launch_command(user_data=…)``,
+    ``icon`` (XDG) to the app's icon file, so every caller writes the same item."""
     cmd = list(command) if command is not None else launch_command(user_data=user_data, platform=platform)
+    if icon is None:
+        from api_router.desktop.icon import icon_path
+
+        icon = str(icon_path())
     if platform == "win32":
         return WindowsRunKey(cmd, winreg=winreg)
     if platform == "darwin":

@@ -92,7 +92,7 @@ def real_backends() -> Backends:
         tray_host_present=lambda: tray_host_present(platform),
         notifier=lambda on_click, tray_icon: make_notifier(platform, on_click, app_icon=icon, pystray_icon=tray_icon),
         copy_text=clipboard_for(platform),
-        autostart=lambda user_data: system_autostart(platform, user_data=user_data, icon=str(icon)))
+        autostart=lambda user_data: system_autostart(platform, user_data=user_data))
 
 
 class DesktopUnavailable(Exception):
