@@ -381,3 +381,44 @@ def test_the_error_page_names_what_set_the_port(tmp_path: Path) -> None:
     page = error_page("port 4000 on 127.0.0.1 is already in use", rig.paths, port_source=source, another_instance=True)
     assert "[listen] port = 4000 in" in page and "Another API Router is already listening" in page
     assert "Close this window to quit." in page
+
+
+def test_refresh_usage_from_the_tray_shows_quota_and_notifies_when_low(tmp_path: Path) -> None:
+    import asyncio
+
+    from tests.support import fake_provider as fp
+    from tests.support.harness import write_keys
+
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    fake = asyncio.run_coroutine_threadsafe(fp.FakeProvider("a").start(), loop).result(10)
+    fake.usage = {"success": True, "data": {"total_granted": 1000, "total_used": 920, "total_available": 80}}
+    paths = Paths(tmp_path / "ud")
+    write_config(paths, {"a": {"base_url": fake.base_url, "display_name": "Relay A", "usage_adapter": "new_api"}})
+    write_keys(paths, {"a": "sk-test-a-0123456789"})
+    seen: dict[str, Any] = {}
+
+    def scenario(window: FakeWindow) -> None:
+        icon = rig.icon
+        assert icon.labels()[3] == "Relay A ○ not used yet"
+        icon.choose("Refresh usage")
+        seen["label"] = wait_for(lambda: icon.labels()[3] if "left" in icon.labels()[3] else None, 10,
+                                 "the quota in the menu")
+        notifier = rig.notifiers[0]
+        wait_for(lambda: notifier.sent, 5, "the quota notification")
+        seen["notice"] = (notifier.sent[0].kind, notifier.sent[0].title, notifier.sent[0].view)
+        notifier.click()
+        wait_for(lambda: window.visible, 5, "the window")
+        seen["script"] = window.scripts[-1]
+        rig.icon.choose("Quit")
+
+    try:
+        rig = Rig(tmp_path, scenario=scenario)
+        assert rig.run() == 0
+    finally:
+        asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+    assert len(fake.usage_requests) == 1
+    assert seen["label"] == "Relay A ○ not used yet — 8 % left"
+    assert seen["notice"] == ("quota_low", "Relay A: 8 % quota left", "#/usage")
+    assert seen["script"] == 'window.location.hash = "#/usage"'

@@ -56,9 +56,10 @@ class TrayController:
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._last_status: dict[str, Any] = {}
+        self._refreshing = threading.Event()
         self.actions = TrayActions(
             open=lambda: self._open_view("#/"), quit=quit, lock=self._lock_to, prefer=self._prefer,
-            refresh_usage=lambda: self._run(self._refresh_usage), copy_base_url=self._copy_base_url,
+            refresh_usage=self._refresh_usage, copy_base_url=self._copy_base_url,
             copy_token=lambda: self._run(self._copy_token),
             set_autostart=self._set_autostart if self._can_toggle_autostart() else None,
             autostart_on=self._autostart_on)
@@ -142,8 +143,22 @@ class TrayController:
         self._run(lambda: self._control.set_preferred_provider(provider=provider))
 
     def _refresh_usage(self) -> None:
+        """On a thread of its own: a check of every usage panel can take seconds (slow or dead
+        panels), and a lock chosen meanwhile must not wait behind it."""
+        if self._refreshing.is_set():
+            return
+        self._refreshing.set()
         log.info("tray: refreshing usage")
-        self._control.refresh_usage()
+
+        def run() -> None:
+            try:
+                self._control.refresh_usage()
+            except Exception as exc:
+                log.warning("tray: refreshing usage failed: %s: %s", type(exc).__name__, exc)
+            finally:
+                self._refreshing.clear()
+                self.poke()
+        threading.Thread(target=run, name="tray-refresh-usage", daemon=True).start()
 
     def _copy_base_url(self) -> None:
         url = self._last_status.get("gateway_url")
