@@ -20,6 +20,7 @@ from api_router.control import Control
 from api_router.paths import Paths, codex_home
 from api_router.quota import Quota
 from api_router.routing import Router
+from api_router.routing.affinity import SessionAffinity
 from api_router.secrets import Redactor, SecretsFile
 from api_router.services import NotServing, ProviderStates, Services
 from api_router.store import Retention, Store
@@ -61,7 +62,8 @@ def open_services(paths: Paths, *, clock: Callable[[], float] = time.time) -> Se
     continuity = Continuity(home, index)
     quota = Quota(store, lambda: config.current, lambda: secrets.current, store.add_event)
     quota.load()
-    router = Router(store.add_event, clock, skip=quota.skip_reason, redact=redactor)
+    affinity = SessionAffinity(store, keep_seconds=config.current.routing.session_idle_return_seconds)
+    router = Router(store.add_event, clock, skip=quota.skip_reason, redact=redactor, affinity=affinity)
     # Every piece of state kept per provider id; renames and deletes reach all of them.
     providers = ProviderStates([secrets, router, store, quota, index])
     watcher = FileWatcher([config.reload, secrets.reload])

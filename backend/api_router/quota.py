@@ -206,7 +206,8 @@ class Quota:
         self._refresher = None
 
     def _on_result(self, provider: str, snapshot: UsageSnapshot | None, error: str | None) -> None:
-        assert self._refresher is not None
+        if self._refresher is None:  # the gateway stopped while this check was under way
+            return
         entry = self._refresher.entry(provider)
         if entry is None:
             return

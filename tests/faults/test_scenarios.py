@@ -251,7 +251,7 @@ async def test_all_providers_down_is_one_clear_error(pair):
     check(gw, reply, Expect(502, None, [("p1", "provider_failure"), ("p2", "provider_failure")]),
           {"p1": p1, "p2": p2}, stream=True)
     message = reply.json["error"]["message"]
-    assert reply.json["error"]["type"] == "gateway_error" and "p1: HTTP 503: p1 down" in message and "p2:" in message
+    assert reply.json["error"]["type"] == "gateway_error" and "P1: HTTP 503: p1 down" in message and "P2:" in message
 
 
 @pytest.mark.parametrize("stream", [False, True])

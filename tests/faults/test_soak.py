@@ -88,7 +88,9 @@ async def one_request(session: aiohttp.ClientSession, url: str, stream: bool, ta
             body = await resp.read()
             if resp.status != 200:
                 error = (await resp.json(content_type=None)).get("error", {}) if body else {}
-                if resp.status in (502, 503) and error.get("message"):
+                # Every provider rate-limited is a 429 that says when to come back.
+                rate_limited = resp.status == 429 and resp.headers.get("Retry-After", "").isdigit()
+                if (resp.status in (502, 503) or rate_limited) and error.get("message"):
                     tally.clear_errors += 1
                 else:
                     tally.bad.append(f"HTTP {resp.status}: {body[:200]!r}")

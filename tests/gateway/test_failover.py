@@ -93,7 +93,8 @@ async def test_all_providers_failing_gives_one_502_naming_each(fakes, gateway):
     assert reply.status == 502
     err = reply.json["error"]
     assert err["type"] == "gateway_error"
-    assert "p1: HTTP 500: first broke" in err["message"] and "p2: HTTP 503: second broke" in err["message"]
+    assert "P1: HTTP 500: first broke" in err["message"] and "P2: HTTP 503: second broke" in err["message"]
+    assert [(p["provider"], p["status"]) for p in err["providers"]] == [("p1", 500), ("p2", 503)]
     assert p1.calls == 1 and p2.calls == 1
     log = gw.services.store.request_log()[0]
     assert log["status"] == 502 and log["provider"] is None and log["providers_tried"] == ["p1", "p2"]

@@ -162,6 +162,89 @@ def reset() -> Behaviour:
     return run
 
 
+def keepalive_only(*, before: int = 0, interval: float = 0.05, seconds: float = 60) -> Behaviour:
+    """``before`` real events of a normal answer (0: none), then only ``: keep-alive`` comments: a relay
+    that holds the socket open without a model behind it."""
+
+    async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for event in stream_events(response_object("never finished", provider=fake.name))[:before]:
+            await resp.write(sse_event(event))
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        while loop.time() < end:
+            await resp.write(b": keep-alive\n\n")
+            await asyncio.sleep(interval)
+        return resp
+    return run
+
+
+def in_band_failure(code: str, message: str, *, error_type: str = "invalid_request_error",
+                    event: str = "response.failed") -> Behaviour:
+    """A stream that starts normally and reports a failure before any output (``response.failed`` or
+    a bare ``error`` event)."""
+
+    async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
+        shell = {"id": f"resp_{fake.name}_failed", "object": "response", "status": "in_progress", "output": []}
+        error = {"code": code, "message": message, "type": error_type}
+        failed = ({"type": "response.failed", "response": {**shell, "status": "failed", "error": error}}
+                  if event == "response.failed" else {"type": "error", "error": error})
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for ev in ({"type": "response.created", "response": shell}, {"type": "response.in_progress", "response": shell},
+                   failed):
+            await resp.write(sse_event(ev))
+        await resp.write_eof()
+        return resp
+    return run
+
+
+def error_with_200(message: str = "upstream quota exhausted") -> Behaviour:
+    """A relay that reports its trouble as ``200 {"error": …}`` (no response object)."""
+    return status(200, body=json.dumps({"error": {"message": message, "type": "server_error"}}).encode())
+
+
+def reasoning_then_answer(text: str = "the answer", *, summary_at: float = 0.3, answer_at: float = 3.0) -> Behaviour:
+    """A reasoning model: a reasoning item and its summary text early, the answer much later."""
+
+    async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
+        response = response_object(text, provider=fake.name, reasoning=True)
+        rs = response["output"][0]
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        shell = {**response, "status": "in_progress", "output": []}
+        await resp.write(sse_event({"type": "response.created", "response": shell}))
+        await asyncio.sleep(summary_at)
+        await resp.write(sse_event({"type": "response.output_item.added", "output_index": 0,
+                                    "item": {**rs, "encrypted_content": None}}))
+        await resp.write(sse_event({"type": "response.reasoning_summary_text.delta", "item_id": rs["id"],
+                                    "output_index": 0, "summary_index": 0, "delta": "Thinking about it"}))
+        await asyncio.sleep(max(0.0, answer_at - summary_at))
+        for event in stream_events(response)[2:]:  # from the reasoning item on
+            await resp.write(sse_event(event))
+        await resp.write_eof()
+        return resp
+    return run
+
+
+class BlackHole:
+    """A listening socket that never accepts: connections pile up in the backlog, nothing answers."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        self.port = self._sock.getsockname()[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def close(self) -> None:
+        self._sock.close()
+
+
 def html_page() -> Behaviour:
     return status(200, body=b"<html><body><h1>Welcome to nginx</h1></body></html>", content_type="text/html")
 
@@ -228,7 +311,12 @@ class FakeProvider:
     async def _responses(self, request: web.Request) -> web.StreamResponse:
         await self._record(request, self.requests)
         behaviour = self._queue.popleft() if self._queue else self.default
-        return await behaviour(request, self)
+        try:
+            return await behaviour(request, self)
+        except ConnectionResetError:
+            # The gateway hung up mid-answer (a hedge it no longer needs, a client that left): what a
+            # real provider sees too, and nothing to log as a server error here.
+            return web.Response(status=499)
 
     async def _usage(self, request: web.Request) -> web.StreamResponse:
         await self._record(request, self.usage_requests)

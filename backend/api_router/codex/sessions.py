@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +23,47 @@ def find_rollout(codex_home: Path, session_id: str) -> Path | None:
     return max(matches, key=lambda p: p.stat().st_mtime_ns) if matches else None
 
 
-def read_history(path: Path) -> list[dict[str, Any]]:
-    """Every ``response_item`` payload in file order: messages, reasoning, tool calls and outputs.
+@dataclass
+class Rollout:
+    """A session's conversation as Codex recorded it.
 
-    Both line formats are read (with and without ``ordinal``). A torn last line, which Codex may
-    be in the middle of writing, is skipped.
+    ``history`` is the conversation as it stands now: after a compaction Codex continues from the
+    compaction's ``replacement_history``, so that list replaces everything before it.
+    ``summarised`` maps the id of each compaction item to the conversation it replaced — the history
+    as it stood just before the ``compacted`` line that introduced it.
     """
-    items: list[dict[str, Any]] = []
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    summarised: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def read_rollout(path: Path) -> Rollout:
+    """Replay the file: ``response_item`` lines extend the history, ``compacted`` lines replace it.
+
+    Both line formats are read (with and without ``ordinal``). A torn last line, which Codex may be
+    in the middle of writing, is skipped.
+    """
+    out = Rollout()
     with path.open("rb") as fh:
         for raw in fh:
             try:
                 line = json.loads(raw)
             except ValueError:
                 continue
-            if isinstance(line, dict) and line.get("type") == "response_item":
-                payload = line.get("payload")
-                if isinstance(payload, dict):
-                    items.append(payload)
-    return items
+            if not isinstance(line, dict) or not isinstance(line.get("payload"), dict):
+                continue
+            payload = line["payload"]
+            if line.get("type") == "response_item":
+                out.history.append(payload)
+            elif line.get("type") == "compacted" and isinstance(payload.get("replacement_history"), list):
+                replacement = [i for i in payload["replacement_history"] if isinstance(i, dict)]
+                for item in replacement:
+                    if item.get("type") == "compaction" and isinstance(item.get("id"), str):
+                        out.summarised[item["id"]] = list(out.history)
+                out.history = replacement
+    return out
+
+
+def read_history(path: Path) -> list[dict[str, Any]]:
+    """The conversation as it stands now (see ``Rollout.history``)."""
+    return read_rollout(path).history

@@ -21,6 +21,7 @@ from api_router.store import Store
 REJECTS_PREVIOUS_ID_META = "rejects_previous_response_id"
 RESPONSES_IN_MEMORY = 10_000
 SESSIONS_IN_MEMORY = 256
+TURN_STATES_IN_MEMORY = 4096
 
 
 class ContinuityIndex:
@@ -30,6 +31,9 @@ class ContinuityIndex:
         self._responses: OrderedDict[str, str] = OrderedDict()
         self._sealed: OrderedDict[str, dict[str, str]] = OrderedDict()
         self._rejects_previous_id = set(json.loads(store.get_meta(REJECTS_PREVIOUS_ID_META) or "[]"))
+        # x-codex-turn-state value -> the provider that issued it. It lives for one turn, so memory is
+        # enough: after a restart an unknown state is simply not forwarded.
+        self._turn_states: OrderedDict[str, str] = OrderedDict()
 
     # --- response ids ----------------------------------------------------------------------------
 
@@ -45,6 +49,19 @@ class ContinuityIndex:
         with self._lock:
             owner = self._responses.get(response_id)
         return owner if owner is not None else self._store.load_response_owner(response_id)
+
+    # --- turn state ------------------------------------------------------------------------------
+
+    def record_turn_state(self, value: str, provider: str) -> None:
+        with self._lock:
+            self._turn_states[value] = provider
+            self._turn_states.move_to_end(value)
+            while len(self._turn_states) > TURN_STATES_IN_MEMORY:
+                self._turn_states.popitem(last=False)
+
+    def turn_state_owner(self, value: str) -> str | None:
+        with self._lock:
+            return self._turn_states.get(value)
 
     # --- sealed items -------------------------------------------------------------------------------
 
@@ -108,6 +125,9 @@ class ContinuityIndex:
                 for item, owner in owners.items():
                     if owner == old:
                         owners[item] = new
+            for value, owner in self._turn_states.items():
+                if owner == old:
+                    self._turn_states[value] = new
             moved = old in self._rejects_previous_id
             self._rejects_previous_id.discard(old)
             if moved:

@@ -1,11 +1,14 @@
-"""Keeping a conversation alive when the provider changes.
+"""Keeping a conversation alive when the provider changes: the body each provider may see.
 
-Two mechanisms, both decided per target provider:
+Decided per target provider:
 
-- ``previous_response_id`` only reaches the provider that produced that response (and accepts
-  the parameter); otherwise it is removed and ``input`` is rebuilt from the Codex session file.
-- Reasoning items sealed (``encrypted_content``) by another provider are dropped, because the
-  target cannot decrypt them and would reject the whole request.
+- ``previous_response_id`` only reaches the provider that produced that response (and accepts the
+  parameter); otherwise it is removed and ``input`` is rebuilt from the Codex session file.
+- Reasoning items sealed (``encrypted_content``) by another provider are dropped: the target cannot
+  open them and would reject the whole request.
+- A compaction item sealed by another provider is replaced by the conversation it summarised,
+  rebuilt from the Codex session file (its own foreign sealed items treated the same way), so the
+  target never receives an item it did not seal.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from api_router.codex.sessions import find_rollout, read_history
+from api_router.codex.sessions import Rollout, find_rollout, read_rollout
 from api_router.continuity.index import ContinuityIndex
 
 SESSION_HEADERS = ("session_id", "session-id", "thread-id", "conversation_id", "x-session-id")
@@ -29,14 +32,23 @@ class MissingSession(Exception):
     """The history needed to replay a conversation is not available; the message names why."""
 
 
+@dataclass(frozen=True)
+class BodyOptions:
+    """How far a body departs from what the usual rules give (each set by one continuity retry)."""
+
+    rebuild: bool = False  # replay the history instead of previous_response_id
+    strip_sealed: bool = False  # drop every sealed reasoning item, whoever sealed it
+    expand_compaction: bool = False  # expand every compaction item, whoever sealed it
+
+
 @dataclass
 class ClientRequest:
     raw: bytes
     payload: dict[str, Any]
     session_id: str | None
     stream: bool
-    # Per-target bodies already built for this request: (provider, strip_all, rebuild) -> bytes.
-    bodies: dict[tuple[str, bool, bool], bytes] = field(default_factory=dict)
+    # Bodies already built for this request, per (provider, options).
+    bodies: dict[tuple[str, BodyOptions], bytes] = field(default_factory=dict)
 
     @property
     def model(self) -> str | None:
@@ -47,6 +59,18 @@ class ClientRequest:
     def previous_response_id(self) -> str | None:
         value = self.payload.get("previous_response_id")
         return value if isinstance(value, str) and value else None
+
+    @property
+    def sealed(self) -> bool:
+        """Whether the input carries sealed items at all (a byte scan, no parse)."""
+        return b'"encrypted_content"' in self.raw
+
+    @property
+    def compaction_trigger(self) -> bool:
+        """Codex's remote compaction: the input ends with ``{"type": "compaction_trigger"}``."""
+        items = self.payload.get("input")
+        return isinstance(items, list) and bool(items) and isinstance(items[-1], dict) \
+            and items[-1].get("type") == "compaction_trigger"
 
 
 def session_id_of(headers: Mapping[str, str], payload: Mapping[str, Any]) -> str | None:
@@ -91,35 +115,21 @@ def drop_sealed_reasoning(items: list[Any], provider: str, owners: Mapping[str, 
 
     Returns the very same list when nothing is dropped, so callers can forward the original bytes.
     """
-    kept = [
-        item for item in items
-        if not (
-            isinstance(item, dict)
-            and item.get("type") == "reasoning"
-            and item.get("encrypted_content")
-            and (all_sealed or owners.get(item.get("id"), provider) != provider)
-        )
-    ]
+    kept = [item for item in items if not (_sealed(item, "reasoning") and (
+        all_sealed or owners.get(item.get("id"), provider) != provider))]
     return items if len(kept) == len(items) else kept
 
 
-def mentions_unsupported_previous_response_id(text: str) -> bool:
-    t = text.lower()
-    return "previous_response_id" in t and any(
-        w in t for w in ("unsupported", "not supported", "unknown parameter", "unrecognized", "not allowed", "not permitted")
-    )
+def _sealed(item: Any, kind: str) -> bool:
+    return isinstance(item, dict) and item.get("type") == kind and bool(item.get("encrypted_content"))
 
 
-def mentions_previous_response_not_found(text: str) -> bool:
-    t = text.lower()
-    return ("previous response" in t or "previous_response_id" in t) and "not found" in t
-
-
-def mentions_unreadable_reasoning(text: str) -> bool:
-    t = text.lower()
-    return ("encrypted content" in t or "encrypted_content" in t) and any(
-        w in t for w in ("verif", "decrypt", "could not be", "invalid")
-    )
+def foreign_sealed(items: Any, provider: str, owners: Mapping[str, str]) -> list[str]:
+    """Ids of the sealed items in ``items`` that another provider is known to have sealed."""
+    if not isinstance(items, list):
+        return []
+    return [i["id"] for i in items if (_sealed(i, "reasoning") or _sealed(i, "compaction"))
+            and owners.get(i.get("id"), provider) != provider]
 
 
 class Continuity:
@@ -133,14 +143,14 @@ class Continuity:
     def untouched(req: ClientRequest) -> bool:
         """Whether every provider gets the client's own bytes (the usual case): no
         previous_response_id to judge and no sealed items to filter."""
-        return req.previous_response_id is None and b'"encrypted_content"' not in req.raw
+        return req.previous_response_id is None and not req.sealed
 
-    async def body_for(self, req: ClientRequest, provider: str, first_candidate: str, *,
-                       strip_all_reasoning: bool = False, rebuild: bool = False) -> bytes:
-        key = (provider, strip_all_reasoning, rebuild)
+    async def body_for(self, req: ClientRequest, provider: str, first_candidate: str,
+                       opts: BodyOptions = BodyOptions()) -> bytes:
+        key = (provider, opts)
         cached = req.bodies.get(key)
         if cached is None:
-            cached = req.bodies[key] = await self._build(req, provider, first_candidate, strip_all_reasoning, rebuild)
+            cached = req.bodies[key] = await self._build(req, provider, first_candidate, opts)
         return cached
 
     def keeps_previous_id(self, req: ClientRequest, provider: str, first_candidate: str) -> bool:
@@ -149,18 +159,24 @@ class Continuity:
             return False
         return (self.index.response_owner(prev) or first_candidate) == provider
 
-    async def _build(self, req: ClientRequest, provider: str, first_candidate: str, strip_all: bool,
-                     rebuild: bool) -> bytes:
+    async def _build(self, req: ClientRequest, provider: str, first_candidate: str, opts: BodyOptions) -> bytes:
         payload = req.payload
         drop_previous = req.previous_response_id is not None and (
-            rebuild or not self.keeps_previous_id(req, provider, first_candidate))
+            opts.rebuild or not self.keeps_previous_id(req, provider, first_candidate))
+        rollout: Rollout | None = None
         items: list[Any] | None = None
         if drop_previous:
-            items = rebuild_input(await self.history(req.session_id), _as_items(payload.get("input")))
+            rollout = await self.rollout(req.session_id, "previous_response_id cannot be replayed on another provider")
+            items = rebuild_input(rollout.history, _as_items(payload.get("input")))
         source = items if items is not None else payload.get("input")
-        if isinstance(source, list) and b'"encrypted_content"' in req.raw:
+        if isinstance(source, list) and req.sealed:
             owners = self.index.sealed_owners(req.session_id)
-            filtered = drop_sealed_reasoning(source, provider, owners, all_sealed=strip_all)
+            if any(self._must_expand(i, provider, owners, opts) for i in source):
+                rollout = rollout or await self.rollout(
+                    req.session_id, "a compaction item sealed by another provider cannot be expanded")
+                source = self._expand_compactions(source, provider, owners, opts, rollout, set())
+                items = source
+            filtered = drop_sealed_reasoning(source, provider, owners, all_sealed=opts.strip_sealed)
             if filtered is not source:
                 items = filtered
         if not drop_previous and items is None:
@@ -172,18 +188,39 @@ class Continuity:
             out["input"] = items
         return orjson.dumps(out)
 
-    async def history(self, session_id: str | None) -> list[dict[str, Any]]:
+    @staticmethod
+    def _must_expand(item: Any, provider: str, owners: Mapping[str, str], opts: BodyOptions) -> bool:
+        return _sealed(item, "compaction") and (opts.expand_compaction or owners.get(item.get("id"), provider) != provider)
+
+    def _expand_compactions(self, items: list[Any], provider: str, owners: Mapping[str, str], opts: BodyOptions,
+                            rollout: Rollout, seen: set[str]) -> list[Any]:
+        """``items`` with every compaction item ``provider`` may not see replaced by the conversation it
+        summarised (recursively: that conversation may hold an older compaction item). Items before a
+        compaction item that the expansion repeats (Codex keeps e.g. its instructions) appear once."""
+        out: list[Any] = []
+        for item in items:
+            if not self._must_expand(item, provider, owners, opts):
+                out.append(item)
+                continue
+            cid = item.get("id")
+            summarised = rollout.summarised.get(cid) if isinstance(cid, str) else None
+            if summarised is None or cid in seen:
+                raise MissingSession(
+                    f"the conversation carries a compaction item ({cid}) sealed by another provider, and the Codex "
+                    "session file does not show what it summarised; it can only go to the provider that sealed it")
+            expansion = self._expand_compactions(summarised, provider, owners, opts, rollout, {*seen, cid})
+            repeated = {_signature(i) for i in expansion}
+            out = [i for i in out if _signature(i) not in repeated] + expansion
+        return out
+
+    async def rollout(self, session_id: str | None, why: str) -> Rollout:
         if not session_id:
-            raise MissingSession(
-                "previous_response_id cannot be replayed on another provider: the request carries no "
-                "session id (session-id header or prompt_cache_key)")
+            raise MissingSession(f"{why}: the request carries no session id (session-id header or prompt_cache_key)")
         home = self._codex_home
         for attempt in range(2):
             path = await asyncio.to_thread(find_rollout, home, session_id)
             if path is not None:
-                return await asyncio.to_thread(read_history, path)
+                return await asyncio.to_thread(read_rollout, path)
             if attempt == 0:
                 await asyncio.sleep(ROLLOUT_RETRY_DELAY)  # Codex may write the file a moment late
-        raise MissingSession(
-            f"previous_response_id cannot be replayed on another provider: no Codex session file for "
-            f"session {session_id} under {home / 'sessions'}")
+        raise MissingSession(f"{why}: no Codex session file for session {session_id} under {home / 'sessions'}")

@@ -9,6 +9,7 @@ what that result does to routing, quota and the records is decided in ``outcomes
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +49,8 @@ class AttemptResult:
     response_id: str | None = None
     sealed: list[tuple[str, str]] = field(default_factory=list)
     ttfb_ms: float | None = None
+    status: int | None = None  # the provider's HTTP status, for failures
+    turn_state: str | None = None  # the provider's x-codex-turn-state, passed back to the client
 
 
 @dataclass(slots=True, eq=False)
@@ -70,16 +73,25 @@ class Retries:
 
     rebuild: bool = False
     strip_sealed: bool = False
+    expand_compaction: bool = False
 
 
 class AttemptRunner:
     def __init__(self, upstream: Upstream, key_of: Callable[[str], str | None], redact: Callable[[bytes], bytes],
-                 shutting_down: Callable[[], bool]) -> None:
+                 shutting_down: Callable[[], bool], turn_state_owner: Callable[[str], str | None]) -> None:
         self._upstream = upstream
         self._deadlines: Deadlines = upstream.deadlines
         self._key_of = key_of
         self._redact = redact
         self._shutting_down = shutting_down
+        self._turn_state_owner = turn_state_owner
+
+    def _headers(self, ex: Exchange, provider: str) -> dict[str, str]:
+        # x-codex-turn-state belongs to the provider that issued it: any other provider never sees it.
+        turn_state = ex.request.headers.get("x-codex-turn-state")
+        extra = {"x-codex-turn-state": turn_state} if turn_state and self._turn_state_owner(turn_state) == provider \
+            else None
+        return upstream_headers(ex.forwarded, self._key_of(provider), extra)
 
     # --- open -----------------------------------------------------------------------------------
 
@@ -92,8 +104,8 @@ class AttemptRunner:
         timeout = cfg.routing.request_timeout_seconds
         t0 = time.perf_counter()
         try:
-            resp = await self._upstream.post(cfg.providers[provider].endpoint("/responses"), body,
-                                             upstream_headers(ex.forwarded, self._key_of(provider)), timeout)
+            resp = await self._upstream.post(cfg.providers[provider].endpoint(ex.upstream_path), body,
+                                             self._headers(ex, provider), timeout)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return AttemptResult(Outcome.PROVIDER_FAILURE, error=describe_exception(exc, timeout),
                                  timed_out=isinstance(exc, TimeoutError))
@@ -143,9 +155,10 @@ class AttemptRunner:
             out = web.Response(body=self._redact(raw), status=status, headers={
                 **headers_back(resp.headers, opened.provider),
                 "Content-Type": resp.headers.get("Content-Type", "application/json")})
-            return AttemptResult(Outcome.CLIENT_ERROR, out, error=f"HTTP {status}: {message}")
+            return AttemptResult(Outcome.CLIENT_ERROR, out, error=f"HTTP {status}: {message}", status=status)
         retry_after = classify.parse_retry_after(resp.headers.get("Retry-After")) if status == 429 else None
-        return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", retry_after=retry_after)
+        return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", retry_after=retry_after,
+                             status=status)
 
     async def _read_all(self, resp: aiohttp.ClientResponse, idle_timeout: float) -> bytes:
         """A whole (non-streamed) body; a provider silent for the idle timeout is cut off."""
@@ -189,13 +202,20 @@ class AttemptRunner:
     async def _relay(self, ex: Exchange, opened: Opened, retries: Retries) -> AttemptResult:
         assert opened.stream is not None and ex.client is not None
         back = headers_back(opened.resp.headers, opened.provider)
+        trigger = ex.client.compaction_trigger
         result = await opened.stream.relay(ex.request, headers=back, started=ex.started,
                                            idle_timeout=ex.cfg.routing.stream_idle_timeout_seconds,
-                                           hold_until_end=False, shutting_down=self._shutting_down)
+                                           hold_until_end=trigger, shutting_down=self._shutting_down)
         facts = result.facts
+        if result.end is StreamEnd.HELD_COMPLETE:
+            wrong = _compaction_problem(facts.output_types)
+            if wrong:
+                return AttemptResult(Outcome.PROVIDER_FAILURE, error=wrong)
+            result = await opened.stream.deliver_held(ex.request, headers=back, started=ex.started)
+        turn_state = opened.resp.headers.get("x-codex-turn-state")
         if result.end is StreamEnd.COMPLETED:
             return AttemptResult(Outcome.OK, result.response, usage=facts.usage, response_id=facts.response_id,
-                                 sealed=facts.sealed, ttfb_ms=result.ttfb_ms)
+                                 sealed=facts.sealed, ttfb_ms=result.ttfb_ms, turn_state=turn_state)
         if result.end is StreamEnd.FAILED_EARLY:
             if facts.end == "failed":
                 retry = _continuity_retry(facts.error, ex.client, opened.body, retries)
@@ -223,16 +243,24 @@ class AttemptRunner:
         assert answer is not None and ex.client is not None
         back = headers_back(opened.resp.headers, opened.provider)
         usage, rid, sealed = usage_of(answer), response_id(answer), sealed_items(answer.get("output"))
+        turn_state = opened.resp.headers.get("x-codex-turn-state")
+        if ex.client.compaction_trigger:
+            output = answer.get("output")
+            wrong = _compaction_problem([i.get("type", "") for i in output if isinstance(i, dict)]
+                                        if isinstance(output, list) else [])
+            if wrong:
+                return AttemptResult(Outcome.PROVIDER_FAILURE, error=wrong)
         if ex.client.stream:
             try:
                 out, ttfb = await send_synthesized(ex.request, answer, back, ex.started)
             except ConnectionError:
                 return AttemptResult(Outcome.CLIENT_CLOSED, None, error="client disconnected")
-            return AttemptResult(Outcome.OK, out, usage=usage, response_id=rid, sealed=sealed, ttfb_ms=ttfb)
+            return AttemptResult(Outcome.OK, out, usage=usage, response_id=rid, sealed=sealed, ttfb_ms=ttfb,
+                                 turn_state=turn_state)
         back["Content-Type"] = "application/json"
         raw = opened.data if opened.resp.content_type == "application/json" else orjson.dumps(answer)
         return AttemptResult(Outcome.OK, web.Response(body=raw, headers=back), usage=usage, response_id=rid,
-                             sealed=sealed, ttfb_ms=(time.perf_counter() - ex.started) * 1000)
+                             sealed=sealed, ttfb_ms=(time.perf_counter() - ex.started) * 1000, turn_state=turn_state)
 
 
 def _response_object(data: bytes, content_type: str) -> dict[str, Any] | str:
@@ -269,9 +297,26 @@ def _continuity_retry(message: str, client: ClientRequest, body: bytes, retries:
             classify.mentions_unsupported_previous_response_id(message)
             or classify.mentions_previous_response_not_found(message)):
         return Retry.REBUILD
-    if retries.strip_sealed and b'"encrypted_content"' in body and classify.mentions_unreadable_sealed_content(message):
+    if b'"encrypted_content"' not in body or not classify.mentions_unreadable_sealed_content(message):
+        return None
+    # A compaction item whose producer is not known is the likelier culprit: it cannot be dropped like
+    # reasoning, so what it summarised takes its place.
+    if retries.expand_compaction and _COMPACTION_ITEM.search(body):
+        return Retry.EXPAND_COMPACTION
+    if retries.strip_sealed:
         return Retry.STRIP_SEALED
     return None
+
+
+_COMPACTION_ITEM = re.compile(rb'"type"\s*:\s*"compaction"')
+
+
+def _compaction_problem(output_types: list[str]) -> str:
+    """Why an answer to a compaction request is unusable ("" when it has exactly one compaction item)."""
+    count = output_types.count("compaction")
+    if count == 1:
+        return ""
+    return f"answered the compaction request with {count} compaction items (Codex needs exactly one)"
 
 
 async def cancel_quietly(task: asyncio.Task[Any]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -38,7 +38,13 @@ class GatewayError(Exception):
 
 
 def error_response(status: int, message: str, type_: str | None = None, headers: Mapping[str, str] | None = None,
-                   extra: Mapping[str, Any] | None = None) -> web.Response:
+                   extra: Mapping[str, Any] | None = None,
+                   redact: Callable[[bytes], bytes] = lambda data: data) -> web.Response:
+    """The JSON error; ``redact`` scrubs secrets from the whole body (an upstream's words may be in it)."""
     error = {"message": message, "type": type_ or _TYPES.get(status, "error"), **(extra or {})}
-    return web.Response(body=orjson.dumps({"error": error}), status=status, content_type="application/json",
+    return web.Response(body=redact(orjson.dumps({"error": error})), status=status, content_type="application/json",
                         headers=headers)
+
+
+def from_error(err: GatewayError, redact: Callable[[bytes], bytes]) -> web.Response:
+    return error_response(err.status, err.message, err.type, err.headers, err.extra, redact)

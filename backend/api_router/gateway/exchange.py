@@ -25,6 +25,7 @@ class Exchange:
     client: ClientRequest | None = None  # once the body is read and parsed
     forwarded: dict[str, str] = field(default_factory=dict)  # client headers passed upstream
     failures: list[Failure] = field(default_factory=list)  # provider failures so far, in order
+    upstream_path: str = "/responses"  # appended to the provider's base URL (or /responses/compact)
 
 
 def new_request_id() -> str:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from api_router.gateway.errors import GatewayError, error_response
+from api_router.gateway.errors import GatewayError, error_response, from_error
 from api_router.services import Services
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def guard(services: Services) -> Callable[[web.Request, Handler], Awaitable[web.
         try:
             return await handler(request)
         except GatewayError as err:
-            return error_response(err.status, services.redactor(err.message), err.type, err.headers, err.extra)
+            return from_error(err, services.redactor.redact_bytes)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise

@@ -31,6 +31,9 @@ class OutcomeRecorder:
         attempt.outcome = Outcome.ABORTED if aborted and result.outcome is Outcome.PROVIDER_FAILURE else result.outcome
         attempt.error = result.error
         attempt.retry = result.retry
+        if result.status is not None:
+            attempt.status = result.status
+        self._router.note_model(attempt.provider, attempt.sent_model)
         if attempt.outcome is Outcome.OK:
             self._served(ex, attempt, result)
         elif attempt.outcome is Outcome.PROVIDER_FAILURE:
@@ -47,9 +50,14 @@ class OutcomeRecorder:
         record.provider, record.status, record.usage = attempt.provider, 200, result.usage
         record.ttfb_ms = result.ttfb_ms
         record.sent_model = attempt.sent_model
-        self._router.record_success(ex.cfg, attempt.provider, ex.failures)
-        self._quota.record_tokens(attempt.provider, result.usage.total_tokens)
         client = ex.client
+        stream = client is not None and client.stream
+        self._router.record_success(ex.cfg, attempt.provider, ex.failures,
+                                    session_id=client.session_id if client else None,
+                                    first_event_s=attempt.ttfb_ms / 1000 if stream and attempt.ttfb_ms else None)
+        self._quota.record_tokens(attempt.provider, result.usage.total_tokens)
+        if result.turn_state:
+            self._index.record_turn_state(result.turn_state, attempt.provider)
         # previous_response_id can only name a response the provider stored; with store: false (how
         # Codex asks) there is nothing to remember, and nothing to spend on the hot path.
         if result.response_id and client is not None and client.payload.get("store") is not False:
@@ -58,13 +66,14 @@ class OutcomeRecorder:
             self._index.record_sealed(client.session_id if client else None, result.sealed, attempt.provider)
 
     def _failed(self, ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
-        self._router.record_failure(ex.cfg, attempt.provider, result.error, result.retry_after)
+        self._router.record_failure(ex.cfg, attempt.provider, result.error, result.retry_after,
+                                    unresponsive=result.timed_out)
         if result.committed:  # a stream that broke after output: the client got part of it
             record = ex.record
             record.provider, record.status, record.usage = attempt.provider, 200, result.usage
             record.ttfb_ms, record.error = result.ttfb_ms, result.error
         else:
-            ex.failures.append(Failure(attempt.provider, result.error))
+            ex.failures.append(Failure(attempt.provider, result.error, result.status, result.retry_after))
 
     @staticmethod
     def _answered_for_client(ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:

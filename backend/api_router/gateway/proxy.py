@@ -1,7 +1,9 @@
-"""``POST /v1/responses``: route one client request through the candidates until one succeeds.
+"""``POST /v1/responses`` (and ``/responses/compact``): route one client request through the candidates
+until one succeeds.
 
 Flow: read and check the body → ask the router for candidates → for each, build the body that
-provider may see (continuity) → one upstream attempt (``attempt``) → its result is recorded
+provider may see (continuity, model map) → an upstream attempt (``attempt``), raced against the next
+candidate when a stream's first event is late (the hedge) → each attempt's result is recorded
 (``outcomes``) → the next candidate, or the answer.
 """
 
@@ -9,12 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
+from dataclasses import dataclass
 
 from aiohttp import web
 
-from api_router.continuity.rewrite import ClientRequest, MissingSession, session_id_of
-from api_router.gateway.attempt import AttemptResult, AttemptRunner, Retries
-from api_router.gateway.errors import GatewayError, error_response
+from api_router.config import ProviderConfig
+from api_router.continuity.rewrite import BodyOptions, ClientRequest, MissingSession, session_id_of
+from api_router.gateway import explain
+from api_router.gateway.attempt import AttemptResult, AttemptRunner, Opened, Retries
+from api_router.gateway.bodies import Bodies
+from api_router.gateway.errors import GatewayError, from_error
 from api_router.gateway.exchange import Exchange, new_request_id, parse_object, read_body
 from api_router.gateway.outcomes import OutcomeRecorder
 from api_router.gateway.upstream import Upstream, forwarded_headers
@@ -24,13 +31,27 @@ from api_router.services import Services, ServingState
 SHUTTING_DOWN = "API Router is shutting down; the request was not completed"
 
 
+@dataclass(slots=True, eq=False)
+class _Racer:
+    """One attempt in flight, until its provider has answered."""
+
+    provider: str
+    opts: BodyOptions
+    retries: Retries
+    attempt: Attempt
+    t0: float
+    task: asyncio.Task[Opened | AttemptResult]
+
+
 class ResponsesProxy:
     def __init__(self, services: Services, upstream: Upstream, state: ServingState) -> None:
         self._services = services
         self._state = state
+        self._bodies = Bodies(services.continuity)
         self._runner = AttemptRunner(upstream, key_of=lambda pid: services.secrets.current.provider_keys.get(pid),
                                      redact=services.redactor.redact_bytes,
-                                     shutting_down=lambda: state.shutting_down)
+                                     shutting_down=lambda: state.shutting_down,
+                                     turn_state_owner=services.continuity.index.turn_state_owner)
         self._recorder = OutcomeRecorder(services.router, services.quota, services.continuity.index,
                                          services.store, services.emit)
 
@@ -47,7 +68,7 @@ class ResponsesProxy:
             return await self._serve(ex)
         except GatewayError as err:
             record.status, record.error = err.status, record.error or err.message
-            return error_response(err.status, services.redactor(err.message), err.type, err.headers)
+            return from_error(err, services.redactor.redact_bytes)
         except asyncio.CancelledError:
             if not record.status:
                 record.status = 499
@@ -68,17 +89,18 @@ class ResponsesProxy:
                                            payload.get("stream") is True)
         record.stream, record.session_id, record.model = client.stream, client.session_id, client.model
         record.request_bytes = len(body)
-        plan = services.router.plan(ex.cfg)
+        plan = services.router.plan(ex.cfg, client.session_id)
         if not plan:
             raise GatewayError(502, "no provider is available: add a provider with a base URL (and enable it) "
                                     "in API Router")
         ex.forwarded = forwarded_headers(request.headers)
         # Without previous_response_id or sealed items no continuity retry can arise, so the usual
         # request goes straight to one attempt per provider with the client's own bytes.
-        untouched = services.continuity.untouched(client)
-        for pid in plan:
-            result = await self._provider(ex, pid, plan[0], untouched)
-            if self._state.shutting_down and result.outcome is Outcome.PROVIDER_FAILURE:
+        untouched = self._bodies.untouched(client)
+        queue = deque(plan)
+        while queue:
+            result = await self._next_provider(ex, queue, plan[0], untouched)
+            if self._state.shutting_down and result.outcome in (Outcome.PROVIDER_FAILURE, Outcome.ABORTED):
                 # The gateway closed the upstream connections itself: not the provider's fault.
                 if result.response is None:
                     raise GatewayError(503, SHUTTING_DOWN)
@@ -89,45 +111,126 @@ class ResponsesProxy:
                 raise asyncio.CancelledError()
             return result.response
         self._recorder.all_failed(ex)
-        summary = "; ".join(f"{f.provider}: {f.error}" for f in ex.failures)
-        raise GatewayError(502, f"all providers failed — {summary}")
+        raise explain.all_failed(ex.cfg, ex.failures, services.router, plan, time.time())
 
-    async def _provider(self, ex: Exchange, pid: str, first: str, untouched: bool) -> AttemptResult:
-        """One provider, plus at most one continuity retry of each kind on that same provider."""
-        client = ex.client
-        assert client is not None
-        retries = Retries(rebuild=not untouched, strip_sealed=not untouched)
-        rebuild = strip = False
+    # --- one provider (and its hedge) -------------------------------------------------------------
+
+    async def _next_provider(self, ex: Exchange, queue: deque[str], first: str, untouched: bool) -> AttemptResult:
+        """Try the next candidate — racing it against the one after it if its stream is slow to start —
+        plus at most one continuity retry of each kind on the provider that answered."""
+        racer = await self._start(ex, queue.popleft(), first, untouched, BodyOptions(), hedge=False)
+        hedge = ex.client is not None and ex.client.stream and ex.cfg.routing.hedge
+        racer, answer = await self._race(ex, racer, queue if hedge else None, first, untouched)
         while True:
-            if untouched:
-                body = client.raw
-            else:
-                try:
-                    body = await self._services.continuity.body_for(client, pid, first, strip_all_reasoning=strip,
-                                                                     rebuild=rebuild)
-                except MissingSession as exc:
-                    raise GatewayError(400, str(exc)) from None
-            result = await self._attempt(ex, pid, body, retries)
+            result = answer if isinstance(answer, AttemptResult) else await self._finish(ex, racer, answer)
             if result.outcome is not Outcome.RETRY:
                 return result
-            if result.retry is Retry.REBUILD:
-                rebuild = True
-            else:
-                strip = True
-            retries = Retries(rebuild=not rebuild, strip_sealed=not strip)
+            opts = _next_options(racer.opts, result.retry)
+            racer = await self._start(ex, racer.provider, first, untouched, opts, hedge=False)
+            racer, answer = await self._race(ex, racer, None, first, untouched)
 
-    async def _attempt(self, ex: Exchange, pid: str, body: bytes, retries: Retries) -> AttemptResult:
-        assert ex.client is not None
-        attempt = Attempt(pid, sent_model=ex.client.model)
-        ex.record.attempts.append(attempt)
-        t0 = time.perf_counter()
+    async def _start(self, ex: Exchange, pid: str, first: str, untouched: bool, opts: BodyOptions, *,
+                     hedge: bool) -> _Racer:
+        client = ex.client
+        assert client is not None
+        provider: ProviderConfig = ex.cfg.providers[pid]
         try:
-            opened = await self._runner.open(ex, pid, body, attempt, retries)
-            result = opened if isinstance(opened, AttemptResult) else await self._runner.finish(ex, opened, retries)
+            body, model = await self._bodies.for_provider(client, provider, first, opts,
+                                                         untouched=untouched and opts == BodyOptions())
+        except MissingSession as exc:
+            raise GatewayError(400, str(exc)) from None
+        attempt = Attempt(pid, hedge=hedge, sent_model=model)
+        ex.record.attempts.append(attempt)
+        retries = Retries(rebuild=not opts.rebuild and client.previous_response_id is not None,
+                          strip_sealed=not opts.strip_sealed and client.sealed,
+                          expand_compaction=not opts.expand_compaction and client.sealed)
+        task = asyncio.get_running_loop().create_task(self._runner.open(ex, pid, body, attempt, retries))
+        return _Racer(pid, opts, retries, attempt, time.perf_counter(), task)
+
+    async def _race(self, ex: Exchange, racer: _Racer, queue: deque[str] | None, first: str,
+                    untouched: bool) -> tuple[_Racer, Opened | AttemptResult]:
+        """Wait for ``racer``'s provider to answer. With a ``queue`` (a stream that may hedge): when no
+        Responses event has come after the provider's hedge delay, start the next candidate too; the
+        first to answer wins and the other is cancelled."""
+        racers = [racer]
+        delay = self._services.router.hedge_delay(ex.cfg, racer.provider) if queue else None
+        hedged_after: float | None = None
+        try:
+            while True:
+                timeout = None
+                if delay is not None and queue and hedged_after is None:
+                    timeout = max(0.0, racer.t0 + delay - time.perf_counter())
+                done, _ = await asyncio.wait({r.task for r in racers}, timeout=timeout,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if not done:
+                    assert queue is not None and delay is not None
+                    hedged_after = delay
+                    racers.append(await self._hedge(ex, racer, queue.popleft(), delay, first, untouched))
+                    continue
+                for r in [r for r in racers if r.task in done]:
+                    answer = r.task.result()
+                    won = isinstance(answer, Opened) or answer.outcome is not Outcome.PROVIDER_FAILURE
+                    if won:
+                        await self._drop_losers(ex, racers, r, hedged_after or 0.0)
+                    racers.remove(r)
+                    if isinstance(answer, AttemptResult):
+                        self._end(ex, r, answer)
+                    if won or not racers:
+                        return r, answer
         except asyncio.CancelledError:
-            attempt.outcome = Outcome.CLIENT_CLOSED
+            for r in racers:
+                r.task.cancel()
+                r.attempt.outcome = Outcome.CLIENT_CLOSED
+                r.attempt.latency_ms = (time.perf_counter() - r.t0) * 1000
+            await asyncio.gather(*(r.task for r in racers), return_exceptions=True)
             raise
-        finally:
-            attempt.latency_ms = (time.perf_counter() - t0) * 1000
-        self._recorder.attempt_done(ex, attempt, result, aborted=self._state.shutting_down)
+
+    async def _hedge(self, ex: Exchange, slow: _Racer, pid: str, delay: float, first: str, untouched: bool) -> _Racer:
+        name = ex.cfg.name_of
+        self._services.emit("info", "hedge", f"{name(slow.provider)} sent no first event within {delay:g} s; "
+                                             f"asking {name(pid)} too", slow.provider)
+        return await self._start(ex, pid, first, untouched, BodyOptions(), hedge=True)
+
+    async def _drop_losers(self, ex: Exchange, racers: list[_Racer], winner: _Racer, hedged_after: float) -> None:
+        """Cancel what lost the race. An original attempt that lost to its hedge did not answer in time
+        (it leaves rotation); a hedge that lost was simply not needed."""
+        for r in [r for r in racers if r is not winner]:
+            racers.remove(r)
+            if not r.task.done():
+                r.task.cancel()
+            answer = (await asyncio.gather(r.task, return_exceptions=True))[0]
+            if isinstance(answer, Opened):
+                self._runner.discard(answer)
+            elif isinstance(answer, AttemptResult) and answer.outcome is not Outcome.OK:
+                self._end(ex, r, answer)
+                continue
+            if r.attempt.hedge:
+                lost = AttemptResult(Outcome.HEDGE_LOST, error=f"{ex.cfg.name_of(winner.provider)} answered first")
+            else:
+                lost = AttemptResult(Outcome.PROVIDER_FAILURE, timed_out=True,
+                                     error=f"no first event within {hedged_after:g} s; "
+                                           f"{ex.cfg.name_of(winner.provider)} answered first (hedge)")
+            self._end(ex, r, lost)
+
+    async def _finish(self, ex: Exchange, racer: _Racer, opened: Opened) -> AttemptResult:
+        try:
+            result = await self._runner.finish(ex, opened, racer.retries)
+        except asyncio.CancelledError:
+            racer.attempt.outcome = Outcome.CLIENT_CLOSED
+            racer.attempt.latency_ms = (time.perf_counter() - racer.t0) * 1000
+            raise
+        self._end(ex, racer, result)
         return result
+
+    def _end(self, ex: Exchange, racer: _Racer, result: AttemptResult) -> None:
+        racer.attempt.latency_ms = (time.perf_counter() - racer.t0) * 1000
+        self._recorder.attempt_done(ex, racer.attempt, result, aborted=self._state.shutting_down)
+
+
+def _next_options(opts: BodyOptions, retry: Retry | None) -> BodyOptions:
+    if retry is Retry.REBUILD:
+        return BodyOptions(True, opts.strip_sealed, opts.expand_compaction)
+    if retry is Retry.EXPAND_COMPACTION:
+        return BodyOptions(opts.rebuild, opts.strip_sealed, True)
+    return BodyOptions(opts.rebuild, True, opts.expand_compaction)
+

@@ -19,6 +19,7 @@ from aiohttp import web
 from api_router import __version__
 from api_router.config import ConfigError
 from api_router.control import Registry, UnknownMethod
+from api_router.gateway.checks import BackgroundChecks
 from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.errors import GatewayError
 from api_router.gateway.exchange import parse_object, read_body
@@ -51,7 +52,7 @@ def _environment_matters() -> bool:
 
 
 async def upstream_context(app: web.Application) -> AsyncIterator[None]:
-    """The upstream client and the proxy built on it, for as long as the app runs."""
+    """The upstream client, the proxy built on it and the background checks, for as long as the app runs."""
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=256, limit_per_host=0, ttl_dns_cache=300),
         timeout=aiohttp.ClientTimeout(total=None),  # our own timeouts apply per phase
@@ -63,9 +64,13 @@ async def upstream_context(app: web.Application) -> AsyncIterator[None]:
     upstream = Upstream(session, Deadlines(asyncio.get_running_loop()))
     app[UPSTREAM] = upstream
     app[PROXY] = ResponsesProxy(app[SERVICES], upstream, app[STATE])
+    checks = asyncio.get_running_loop().create_task(BackgroundChecks(app[SERVICES], upstream).run(),
+                                                    name="background-checks")
     try:
         yield
     finally:
+        checks.cancel()
+        await asyncio.gather(checks, return_exceptions=True)
         await upstream.close()
 
 

@@ -48,6 +48,7 @@ SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Contro
 
 class StreamEnd(enum.Enum):
     COMPLETED = "completed"  # the client got a complete stream
+    HELD_COMPLETE = "held_complete"  # complete, and all of it held back (hold_until_end): not sent yet
     FAILED_EARLY = "failed_early"  # nothing was sent: the next provider may be tried
     BROKEN = "broken"  # output was sent, then the stream failed; the client got response.failed
     CLIENT_GONE = "client_gone"
@@ -183,6 +184,8 @@ class UpstreamStream:
             watchdog.stop()
 
         if facts.end == "ok":
+            if out.response is None and hold_until_end:
+                return StreamResult(StreamEnd.HELD_COMPLETE, None, "", None, facts)
             try:
                 if out.response is None:
                     await out.commit(self._take_held())

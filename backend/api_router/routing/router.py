@@ -1,8 +1,9 @@
 """Which provider serves the next request, and what each attempt's outcome does to that choice.
 
-Health lives here (consecutive failures, cooldowns); the order of candidates follows the contract:
-a lock wins, otherwise the preferred provider, then the rest in ``provider_order``. Every change of
-the serving provider is reported once, with its reason, through ``emit``.
+Health lives here (consecutive failures, cooldowns, providers that stopped answering); the order of
+candidates follows the contract: a lock wins; otherwise a session in use stays on its provider, then
+the preferred provider, then the rest in ``provider_order``. Every change of the serving provider is
+reported once, with its reason, through ``emit``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from api_router.config import Config
+from api_router.routing.affinity import SessionAffinity
+from api_router.routing.hedging import FirstEventTimes
 
 MAX_RETRY_AFTER_SECONDS = 3600
 
@@ -29,12 +32,18 @@ class Health:
     last_error: str = ""
     last_ok_at: float | None = None
     last_fail_at: float | None = None
+    # Did not answer in time: out of rotation until a background check (or a test) gets an answer.
+    unresponsive_since: float | None = None
+    last_check_at: float | None = None
+    last_model: str | None = None  # the model last sent to it (what a background check asks for)
 
 
 @dataclass(frozen=True)
 class Failure:
     provider: str
     error: str
+    status: int | None = None
+    retry_after: float | None = None
 
 
 @dataclass
@@ -53,18 +62,22 @@ def _ms(t: float | None) -> int | None:
 class Router:
     def __init__(self, emit: EventSink, clock: Callable[[], float] = time.time,
                  skip: Callable[[str], str | None] = lambda provider: None,
-                 redact: Callable[[str], str] = lambda text: text) -> None:
+                 redact: Callable[[str], str] = lambda text: text,
+                 affinity: SessionAffinity | None = None) -> None:
         self._emit = emit
         self._clock = clock
         self._redact = redact  # upstream error texts may echo a key; last_error is shown in the UI
         self._skip = skip  # why automatic routing should pass a provider by (e.g. no quota left)
+        self._affinity = affinity
+        self.first_events = FirstEventTimes()
         self._lock = threading.Lock()
         self._s = _State()
         self._cooling_ends = 0.0  # no provider is cooling down after this moment
+        self._unresponsive: set[str] = set()
 
     # --- decisions ---------------------------------------------------------------------------------
 
-    def plan(self, cfg: Config) -> list[str]:
+    def plan(self, cfg: Config, session_id: str | None = None) -> list[str]:
         """Candidates for one request, in the order they are to be tried."""
         routable = cfg.routable
         if not routable:
@@ -73,12 +86,13 @@ class Router:
         if lock in routable:
             return [lock]
         now = self._clock()
+        bound = self._session_provider(cfg, session_id)
         with self._lock:
             first = cfg.preferred_first
             preferred = first[0]
-            if now >= self._cooling_ends and self._preferred_ready(cfg, preferred, now) and not any(
-                    self._skip(pid) for pid in routable):
-                return list(first)  # the usual case: nothing cooling, nothing out of quota
+            if (bound is None or bound == preferred) and now >= self._cooling_ends and not self._unresponsive \
+                    and self._preferred_ready(cfg, preferred, now) and not any(self._skip(pid) for pid in routable):
+                return list(first)  # the usual case: nothing cooling, nothing out of quota, no stickiness
             others = list(first[1:])
             if self._preferred_ready(cfg, preferred, now):
                 ordered = [preferred, *others]
@@ -88,15 +102,28 @@ class Router:
                 sticky = self._s.active if self._s.active in others else None
                 rest = [pid for pid in others if pid != sticky]
                 ordered = [*([sticky] if sticky else []), *rest, preferred]
-            available = [pid for pid in ordered if not self._cooling(pid, now)]
+            if bound is not None and bound in ordered:
+                ordered = [bound, *(pid for pid in ordered if pid != bound)]
+            available = [pid for pid in ordered if self._available(pid, now)]
             ready = [pid for pid in available if self._skip(pid) is None]
-            # Providers known to be out of quota are a last resort: their reading may be stale.
-            if ready or available:
-                return ready or available
-            return [min(ordered, key=lambda pid: self._health(pid).cooldown_until)]
+            if ready:
+                return ready
+            if available:  # out of quota by their last reading, which may be stale: a last resort
+                return available
+            # Nothing is available: the provider whose cooldown ends first, then those that stopped
+            # answering (a background check may simply not have run yet).
+            cooling = sorted((pid for pid in ordered if pid not in self._unresponsive),
+                             key=lambda pid: self._health(pid).cooldown_until)
+            return [*cooling[:1], *(pid for pid in ordered if pid in self._unresponsive)] or [ordered[0]]
+
+    def _session_provider(self, cfg: Config, session_id: str | None) -> str | None:
+        if session_id is None or self._affinity is None:
+            return None
+        bound = self._affinity.provider_for(session_id, cfg.routing.session_idle_return_seconds)
+        return bound if bound in cfg.routable else None
 
     def _preferred_ready(self, cfg: Config, preferred: str, now: float) -> bool:
-        if self._cooling(preferred, now):
+        if not self._available(preferred, now):
             return False
         active = self._s.active
         if active is None or active == preferred or active not in cfg.providers:
@@ -106,8 +133,8 @@ class Router:
         last_fail = self._health(preferred).last_fail_at
         return last_fail is None or now - last_fail >= cfg.routing.preferred_stable_seconds
 
-    def _cooling(self, pid: str, now: float) -> bool:
-        return self._health(pid).cooldown_until > now
+    def _available(self, pid: str, now: float) -> bool:
+        return self._health(pid).cooldown_until <= now and pid not in self._unresponsive
 
     def _health(self, pid: str) -> Health:
         h = self._s.health.get(pid)
@@ -115,26 +142,41 @@ class Router:
             h = self._s.health[pid] = Health()
         return h
 
+    def hedge_delay(self, cfg: Config, provider: str) -> float:
+        return self.first_events.delay(cfg.routing, provider)
+
     # --- outcomes --------------------------------------------------------------------------------
 
-    def record_success(self, cfg: Config, provider: str, failures: Sequence[Failure] = ()) -> None:
+    def record_success(self, cfg: Config, provider: str, failures: Sequence[Failure] = (),
+                       session_id: str | None = None, first_event_s: float | None = None) -> None:
         failures = [Failure(f.provider, self._redact(f.error)) for f in failures]
         now = self._clock()
+        if first_event_s is not None:
+            self.first_events.record(provider, first_event_s)
+        if session_id is not None and self._affinity is not None:
+            self._affinity.bind(session_id, provider)
         with self._lock:
             h = self._health(provider)
-            recovered = h.consecutive_failures > 0
-            h.consecutive_failures = 0
-            h.cooldown_until = 0.0
+            recovered = h.consecutive_failures > 0 or h.unresponsive_since is not None
+            self._clear(provider, h)
             h.last_ok_at = now
             self._s.down = ()
             previous = self._s.active
             if previous == provider:
-                return
-            reason, message, level = self._route_change(cfg, previous, provider, failures)
-            self._s.active, self._s.active_reason = provider, reason
+                change = None
+            else:
+                change = self._route_change(cfg, previous, provider, failures)
+                self._s.active, self._s.active_reason = provider, change[0]
         if recovered:
             self._emit("info", "recovered", f"{cfg.name_of(provider)} is answering again", provider)
-        self._emit(level, "route", message, provider)
+        if change is not None:
+            self._emit(change[2], "route", change[1], provider)
+
+    def _clear(self, provider: str, h: Health) -> None:
+        h.consecutive_failures = 0
+        h.cooldown_until = 0.0
+        h.unresponsive_since = None
+        self._unresponsive.discard(provider)
 
     def _route_change(self, cfg: Config, previous: str | None, provider: str,
                       failures: Sequence[Failure]) -> tuple[str, str, str]:
@@ -153,7 +195,9 @@ class Router:
         if not why:
             cause = source or preferred
             h = self._s.health.get(cause) if cause else None
-            if h is not None and h.cooldown_until > self._clock():
+            if h is not None and h.unresponsive_since is not None:
+                why = f"{name(cause)} is not answering"
+            elif h is not None and h.cooldown_until > self._clock():
                 why = f"{name(cause)} is cooling down"
             elif h is not None and h.last_error:
                 why = f"{name(cause)} not yet stable after: {h.last_error}"
@@ -162,7 +206,10 @@ class Router:
         prefix = f"Failover from {name(source)} to {name(provider)}" if source else f"Failover to {name(provider)}"
         return f"failover: {why}", f"{prefix}: {why}", "warning"
 
-    def record_failure(self, cfg: Config, provider: str, error: str, retry_after: float | None = None) -> None:
+    def record_failure(self, cfg: Config, provider: str, error: str, retry_after: float | None = None,
+                       *, unresponsive: bool = False) -> None:
+        """A provider failure. ``unresponsive``: it did not answer in time, so it leaves rotation at once
+        (whatever the failure threshold) until a background check gets an answer from it."""
         error = self._redact(error)
         now = self._clock()
         threshold = cfg.routing.failure_threshold
@@ -174,14 +221,21 @@ class Router:
             cooldown = 0.0
             if retry_after is not None:
                 cooldown = min(max(cfg.routing.cooldown_seconds, retry_after), MAX_RETRY_AFTER_SECONDS)
-            elif h.consecutive_failures >= threshold:
+            elif h.consecutive_failures >= threshold and not unresponsive:
                 cooldown = cfg.routing.cooldown_seconds
             if cooldown > 0:
                 h.cooldown_until = max(h.cooldown_until, now + cooldown)
                 self._cooling_ends = max(self._cooling_ends, h.cooldown_until)
+            newly_unresponsive = unresponsive and h.unresponsive_since is None
+            if unresponsive:
+                h.unresponsive_since = h.unresponsive_since or now
+                self._unresponsive.add(provider)
             failures = h.consecutive_failures
         name = cfg.name_of(provider)
         self._emit("warning", "provider_failure", f"{name} failed ({failures} in a row): {error}", provider)
+        if newly_unresponsive:
+            self._emit("warning", "unresponsive", f"{name} did not answer in time; it is out of rotation until a "
+                                                  "background check gets an answer from it", provider)
         if cooldown > 0:
             cause = "Retry-After" if retry_after is not None else f"{failures} consecutive failures"
             # A routine cooldown is a warning: the next provider serves meanwhile.
@@ -191,22 +245,56 @@ class Router:
         """No candidate could serve a client request: the gateway is down until one succeeds."""
         with self._lock:
             was_down = bool(self._s.down)
-            self._s.down = tuple(Failure(f.provider, self._redact(f.error)) for f in failures)
+            self._s.down = tuple(Failure(f.provider, self._redact(f.error), f.status, f.retry_after)
+                                 for f in failures)
             down = self._s.down
         if not was_down:
             self._emit("error", "all_down", "All providers failed: " + "; ".join(
                 f"{cfg.name_of(f.provider)}: {f.error}" for f in down))
 
-    @property
-    def down(self) -> tuple[Failure, ...]:
-        with self._lock:
-            return self._s.down
+    def note_model(self, provider: str, model: str | None) -> None:
+        if model:
+            with self._lock:
+                self._health(provider).last_model = model
 
-    def available(self, cfg: Config) -> list[str]:
-        """Routable providers not cooling down right now."""
+    # --- background checks ------------------------------------------------------------------------------
+
+    def needing_check(self, cfg: Config, interval: float) -> list[tuple[str, str | None]]:
+        """(provider, model to ask for) of the routable providers out of rotation — not answering, or
+        cooling down — whose last check is at least ``interval`` old."""
         now = self._clock()
         with self._lock:
-            return [pid for pid in cfg.routable if not self._cooling(pid, now)]
+            out = []
+            for pid in cfg.routable:
+                h = self._s.health.get(pid)
+                if h is None or (h.unresponsive_since is None and h.cooldown_until <= now):
+                    continue
+                if h.last_check_at is None or now - h.last_check_at >= interval:
+                    out.append((pid, h.last_model))
+            return out
+
+    def check_started(self, provider: str) -> None:
+        with self._lock:
+            self._health(provider).last_check_at = self._clock()
+
+    def record_check(self, cfg: Config, provider: str, ok: bool, how: str) -> None:
+        """A background check (``how`` = "background check") or a provider test got an answer, or not.
+        An answer puts a provider that stopped answering, or is cooling down, back into rotation; the
+        usual return-to-preferred rules then apply."""
+        with self._lock:
+            h = self._health(provider)
+            was_out = h.unresponsive_since is not None or h.cooldown_until > self._clock()
+            was_unhealthy = was_out or h.consecutive_failures > 0
+            if ok:
+                self._clear(provider, h)
+                h.last_ok_at = self._clock()
+                h.last_error = ""
+        name = cfg.name_of(provider)
+        if ok and was_out:
+            self._emit("info", "recovered", f"{name} answers again ({how}); back in rotation", provider)
+        elif ok and was_unhealthy:
+            self._emit("info", "recovered", f"{name} answers again ({how})", provider)
+        # A check that finds it still down changes nothing worth an event (it would repeat every few seconds).
 
     # --- user actions -------------------------------------------------------------------------------
 
@@ -216,6 +304,8 @@ class Router:
                 self._s.active, self._s.active_reason = provider, "locked by user"
             elif self._s.active_reason == "locked by user":
                 self._s.active_reason = "automatic routing"
+        if self._affinity is not None:
+            self._affinity.release_all()
         if provider:
             self._emit("info", "lock", f"Routing locked to {cfg.name_of(provider)} by user", provider)
         else:
@@ -223,11 +313,13 @@ class Router:
 
     def preferred_changed(self, cfg: Config, reason: str = "") -> None:
         """The preferred provider changed (the user picked one, or "first in list" moved): any sticky
-        fallback ends and it is tried first."""
+        fallback ends, every session follows, and it is tried first."""
         provider = cfg.effective_preferred
         with self._lock:
             if self._s.active != provider:
                 self._s.active, self._s.active_reason = None, ""
+        if self._affinity is not None:
+            self._affinity.release_all()
         if provider is None:
             return
         how = f" ({reason})" if reason else (" (first in list)" if not cfg.routing.preferred_provider else "")
@@ -236,19 +328,30 @@ class Router:
     def reset_health(self, provider: str) -> None:
         with self._lock:
             self._s.health.pop(provider, None)
+            self._unresponsive.discard(provider)
 
     def rename(self, old: str, new: str) -> None:
         with self._lock:
             if old in self._s.health:
                 self._s.health[new] = self._s.health.pop(old)
+            if old in self._unresponsive:
+                self._unresponsive.discard(old)
+                self._unresponsive.add(new)
             if self._s.active == old:
                 self._s.active = new
+        self.first_events.rename(old, new)
+        if self._affinity is not None:
+            self._affinity.rename(old, new)
 
     def forget(self, provider: str) -> None:
         with self._lock:
             self._s.health.pop(provider, None)
+            self._unresponsive.discard(provider)
             if self._s.active == provider:
                 self._s.active, self._s.active_reason = None, ""
+        self.first_events.forget(provider)
+        if self._affinity is not None:
+            self._affinity.forget(provider)
 
     # --- reporting ------------------------------------------------------------------------------------
 
@@ -256,6 +359,39 @@ class Router:
     def active(self) -> tuple[str | None, str]:
         with self._lock:
             return self._s.active, self._s.active_reason
+
+    @property
+    def down(self) -> tuple[Failure, ...]:
+        with self._lock:
+            return self._s.down
+
+    def available(self, cfg: Config) -> list[str]:
+        """Routable providers in rotation right now (not cooling down, not unresponsive)."""
+        now = self._clock()
+        with self._lock:
+            return [pid for pid in cfg.routable if self._available(pid, now)]
+
+    def cooldown_left(self, provider: str, now: float) -> float:
+        with self._lock:
+            h = self._s.health.get(provider)
+            return max(0.0, h.cooldown_until - now) if h is not None else 0.0
+
+    def out_of_rotation(self, cfg: Config) -> dict[str, str]:
+        """Why each routable provider that automatic routing passes by is passed by."""
+        now = self._clock()
+        out: dict[str, str] = {}
+        with self._lock:
+            for pid in cfg.routable:
+                h = self._s.health.get(pid)
+                if pid in self._unresponsive:
+                    out[pid] = "not answering"
+                elif h is not None and h.cooldown_until > now:
+                    out[pid] = f"cooling down for {h.cooldown_until - now:.0f} s more"
+        for pid in cfg.routable:
+            reason = self._skip(pid)
+            if reason and pid not in out:
+                out[pid] = f"out of quota ({reason})"
+        return out
 
     def health_json(self, cfg: Config) -> dict[str, dict[str, Any]]:
         now = self._clock()
@@ -266,6 +402,8 @@ class Router:
                 cooling = h.cooldown_until > now
                 if p.disabled:
                     status = "disabled"
+                elif h.unresponsive_since is not None:
+                    status = "unresponsive"
                 elif cooling:
                     status = "cooldown"
                 elif h.consecutive_failures:
@@ -281,5 +419,8 @@ class Router:
                     "last_error": h.last_error,
                     "last_ok_at_unix_ms": _ms(h.last_ok_at),
                     "last_fail_at_unix_ms": _ms(h.last_fail_at),
+                    "unresponsive_since_unix_ms": _ms(h.unresponsive_since),
+                    "last_check_at_unix_ms": _ms(h.last_check_at),
+                    "hedge_delay_ms": round(self.first_events.delay(cfg.routing, pid) * 1000),
                 }
         return out

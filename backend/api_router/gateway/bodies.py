@@ -1,0 +1,44 @@
+"""The bytes one provider gets for one client request: the continuity rules' body, with the model name
+that provider uses (``model_map``).
+
+The usual request is forwarded byte for byte. A mapped model changes only the model's value in the
+bytes when it is the body's first key (as Codex writes it); otherwise the body is re-serialised.
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+
+from api_router.config import ProviderConfig
+from api_router.continuity.rewrite import BodyOptions, ClientRequest, Continuity
+
+_LEADING_MODEL = re.compile(rb'^\s*\{\s*"model"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+def with_model(body: bytes, model: str) -> bytes:
+    m = _LEADING_MODEL.match(body)
+    if m is not None:
+        return body[:m.start(1)] + orjson.dumps(model)[1:-1] + body[m.end(1):]
+    payload = orjson.loads(body)
+    payload["model"] = model
+    return orjson.dumps(payload)
+
+
+class Bodies:
+    def __init__(self, continuity: Continuity) -> None:
+        self._continuity = continuity
+
+    def untouched(self, client: ClientRequest) -> bool:
+        return self._continuity.untouched(client)
+
+    async def for_provider(self, client: ClientRequest, provider: ProviderConfig, first_candidate: str,
+                           opts: BodyOptions, *, untouched: bool) -> tuple[bytes, str | None]:
+        """(body, model sent) for ``provider``; raises MissingSession when continuity needs a session
+        file that is not there."""
+        body = client.raw if untouched else await self._continuity.body_for(client, provider.id, first_candidate, opts)
+        model = provider.model_for(client.model)
+        if model != client.model and model is not None:
+            body = with_model(body, model)
+        return body, model

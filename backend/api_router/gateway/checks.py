@@ -1,0 +1,138 @@
+"""Background checks: bringing a provider back once it answers again.
+
+A provider that did not answer in time (or is cooling down) is out of rotation; while the gateway is
+in use (a client request in the last 10 minutes) each such provider is asked, at least every
+``check_interval_seconds``, the cheapest question that proves it answers the Responses API: a
+streamed ``POST /responses`` with the input ``"ping"``, ``max_output_tokens: 16`` and
+``store: false``, for the model last sent to it. The first Responses event is the answer; the
+connection is closed right then, so the provider stops generating. It may still bill a few input
+tokens. A 400/422 also counts as an answer (the server is up and reading Responses requests; it
+only disliked the probe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+import orjson
+
+from api_router.config import ProviderConfig
+from api_router.gateway import sse
+from api_router.gateway.upstream import Upstream, describe_exception, error_text, read_limited, upstream_headers
+from api_router.records import now_ms
+from api_router.services import Services
+
+log = logging.getLogger(__name__)
+
+IN_USE_MS = 10 * 60 * 1000  # checks run only while the gateway served a request this recently
+TICK_SECONDS = 1.0
+CHECK_TIMEOUT_SECONDS = 10.0
+DEFAULT_MODEL = "gpt-5"  # only when nothing was ever sent to the provider: a 400 still proves it answers
+
+
+@dataclass
+class ProbeResult:
+    ok: bool
+    status: int | None
+    first_event_ms: float | None
+    latency_ms: float
+    error: str = ""
+    events: list[sse.SSEEvent] | None = None  # every event, when the whole stream was read
+
+
+def check_body(model: str | None) -> bytes:
+    return orjson.dumps({"model": model or DEFAULT_MODEL, "input": "ping", "max_output_tokens": 16,
+                         "stream": True, "store": False})
+
+
+async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str | None, body: bytes,
+                          timeout: float, *, read_all: bool = False) -> ProbeResult:
+    """Send a small streamed Responses request; ``ok`` once a Responses event arrives (or, with
+    ``read_all``, once the stream completed). The connection is closed when the question is answered."""
+    started = time.perf_counter()
+
+    def ms() -> float:
+        return (time.perf_counter() - started) * 1000
+
+    headers = upstream_headers({"Accept": "text/event-stream"}, key)
+    try:
+        resp = await upstream.post(provider.endpoint("/responses"), body, headers, timeout)
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        return ProbeResult(False, None, None, ms(), describe_exception(exc, timeout))
+    try:
+        if not 200 <= resp.status < 300:
+            raw = await read_limited(resp, 65536)
+            message = f"HTTP {resp.status}: {error_text(raw, resp.content_type)}"
+            return ProbeResult(resp.status in (400, 422), resp.status, None, ms(), message)
+        decoder = sse.SSEDecoder()
+        events: list[sse.SSEEvent] = []
+        first: float | None = None
+        remaining = max(0.001, timeout - ms() / 1000)
+        with upstream.deadlines.timeout(remaining, f"no Responses event within {timeout:g} s"):
+            async for chunk in resp.content.iter_any():
+                _, new = decoder.feed(chunk)
+                if new and first is None:
+                    first = ms()
+                    if not read_all:
+                        return ProbeResult(True, resp.status, first, ms(), events=new)
+                events.extend(new)
+                if any(e.type in ("response.completed", "response.incomplete", "response.failed", "error")
+                       for e in new):
+                    break
+        if first is None:
+            return ProbeResult(False, resp.status, None, ms(), "the stream ended before any event")
+        return ProbeResult(True, resp.status, first, ms(), events=events)
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        return ProbeResult(False, resp.status, None, ms(), describe_exception(exc, timeout))
+    finally:
+        upstream.done(resp, reuse=False)
+
+
+class BackgroundChecks:
+    """Runs on the gateway's loop for as long as the gateway serves."""
+
+    def __init__(self, services: Services, upstream: Upstream, clock: Callable[[], int] = now_ms) -> None:
+        self._services = services
+        self._upstream = upstream
+        self._clock = clock
+        self._running: dict[str, asyncio.Task[None]] = {}
+
+    async def run(self) -> None:
+        try:
+            while True:
+                await asyncio.sleep(TICK_SECONDS)
+                self.tick()
+        finally:
+            for task in self._running.values():
+                task.cancel()
+
+    def tick(self) -> None:
+        services = self._services
+        last = services.last_activity_ms
+        if last is None or self._clock() - last > IN_USE_MS:
+            return
+        cfg = services.config.current
+        for pid, model in services.router.needing_check(cfg, cfg.routing.check_interval_seconds):
+            if pid in self._running:
+                continue
+            services.router.check_started(pid)
+            task = asyncio.get_running_loop().create_task(self._check(pid, model), name=f"check-{pid}")
+            self._running[pid] = task
+            task.add_done_callback(lambda _t, pid=pid: self._running.pop(pid, None))
+
+    async def _check(self, pid: str, model: str | None) -> None:
+        services = self._services
+        cfg = services.config.current
+        provider = cfg.providers.get(pid)
+        if provider is None:
+            return
+        timeout = min(CHECK_TIMEOUT_SECONDS, cfg.routing.request_timeout_seconds)
+        result = await probe_responses(self._upstream, provider, services.secrets.current.provider_keys.get(pid),
+                                       check_body(provider.model_for(model)), timeout)
+        log.info("background check of %s: %s", pid, "answered" if result.ok else result.error)
+        services.router.record_check(services.config.current, pid, result.ok, "background check")

@@ -1,0 +1,63 @@
+"""The error a client gets when no provider could answer, written so a person knows what to do.
+
+It names each provider (by display name) and what it said, the lock when one is set, the providers
+that were passed by and why (cooling down, not answering, out of quota, disabled), and suggests the
+``/v1`` suffix when a 404 came from a base URL without a path. When every provider answered 429 the
+status is 429 with ``Retry-After`` set to the soonest moment one of them may serve again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from api_router.config import Config
+from api_router.gateway.errors import GatewayError
+from api_router.routing import Failure, Router
+
+
+def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: Sequence[str], now: float) -> GatewayError:
+    name = cfg.name_of
+    details: list[dict[str, Any]] = [
+        {"provider": f.provider, "name": name(f.provider), "status": f.status, "error": f.error} for f in failures]
+    if failures and all(f.status == 429 for f in failures):
+        waits = [f.retry_after if f.retry_after is not None else router.cooldown_left(f.provider, now)
+                 for f in failures]
+        known = [w for w in waits if w and w > 0]
+        soonest = max(1, math.ceil(min(known))) if known else max(1, math.ceil(cfg.routing.cooldown_seconds))
+        for d, wait in zip(details, waits, strict=True):
+            d["retry_after_seconds"] = wait
+        listed = "; ".join(f"{name(f.provider)}: {f.error}" for f in failures)
+        return GatewayError(429, f"every provider is rate-limiting this request — {listed}; the soonest may serve "
+                                 f"again in {soonest} s", "rate_limit_exceeded",
+                            headers={"Retry-After": str(soonest)}, extra={"providers": details})
+    parts = []
+    lock = cfg.routing.manual_override
+    if lock and list(plan) == [lock]:
+        why = "; ".join(_with_hint(cfg, f) for f in failures) or "no answer"
+        parts.append(f"routing is locked to {name(lock)}, which failed: {why}. Unlock it in API Router (Back to "
+                     "automatic) to let the other providers serve")
+    else:
+        parts.append("all providers failed — " + "; ".join(f"{name(f.provider)}: {_with_hint(cfg, f)}"
+                                                          for f in failures))
+        tried = {f.provider for f in failures}
+        skipped = [f"{name(pid)} ({reason})" for pid, reason in router.out_of_rotation(cfg).items()
+                   if pid not in tried]
+        disabled = [name(pid) for pid, p in cfg.providers.items() if p.disabled]
+        if skipped:
+            parts.append("skipped: " + ", ".join(skipped))
+        if disabled:
+            parts.append("disabled: " + ", ".join(disabled))
+    return GatewayError(502, ". ".join(parts), extra={"providers": details})
+
+
+def _with_hint(cfg: Config, f: Failure) -> str:
+    if f.status != 404:
+        return f.error
+    p = cfg.providers.get(f.provider)
+    if p is None or urlsplit(p.base_url).path.strip("/"):
+        return f.error
+    return (f"{f.error} — its base URL {p.base_url} has no path; most providers expect one ending in /v1 "
+            f"(e.g. {p.base_url.rstrip('/')}/v1)")

@@ -1,0 +1,234 @@
+"""Relays that fail the way real ones do: they hang, trickle keep-alives, report errors in-band or lie
+with a 200. One test per case, with real timings asserted as bounds."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import aiohttp
+
+from tests.support import fake_provider as fp
+from tests.support.harness import Harness, simple_body
+
+# Small hedge bounds so a hedge happens in tenths of a second; everything else stays loose.
+QUICK = {"request_timeout_seconds": 5, "stream_idle_timeout_seconds": 1, "hedge_min_seconds": 0.3,
+         "hedge_max_seconds": 0.4, "check_interval_seconds": 0.3, "failure_threshold": 3, "cooldown_seconds": 30,
+         "preferred_stable_seconds": 0}
+
+
+def attempts(gw: Harness) -> list[tuple[str, str]]:
+    return [(a["provider"], a["outcome"]) for a in gw.services.store.request_log()[0]["attempts"]]
+
+
+def health(gw: Harness, pid: str) -> dict:
+    return gw.services.router.health_json(gw.services.config.current)[pid]
+
+
+async def timed(coro):
+    started = time.perf_counter()
+    result = await coro
+    return result, time.perf_counter() - started
+
+
+async def wait_until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def test_black_hole_costs_one_hedge_delay_once_with_default_settings(fakes, gateway):
+    """A preferred provider that accepts nothing and answers nothing: the first streamed request is
+    answered by the next provider after the hedge delay (10 s without history), every later one at once."""
+    hole = fp.BlackHole()
+    try:
+        (p2,) = await fakes("p2")
+        gw = await gateway({"p1": hole.base_url, "p2": p2},
+                           routing={"request_timeout_seconds": 60, "stream_idle_timeout_seconds": 300})
+        reply, first = await timed(gw.responses(stream=True))
+        assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+        assert reply.event_types[-1] == "response.completed"
+        assert 9.5 <= first <= 12, first
+        assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+        assert gw.services.store.request_log()[0]["attempts"][1]["hedge"] is True
+        assert health(gw, "p1")["status"] == "unresponsive"
+        for stream in (True, False, True):
+            reply, took = await timed(gw.responses(stream=stream))
+            assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+            assert took < 0.5, took  # no client request waits on the dead provider any more
+            assert attempts(gw) == [("p2", "ok")]
+        kinds = [e.kind for e in gw.services.store.list_events()]
+        assert "hedge" in kinds and "unresponsive" in kinds
+    finally:
+        hole.close()
+
+
+async def test_keepalive_only_before_output_fails_over_within_the_hedge_delay(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    p1.always(fp.keepalive_only())
+    reply, took = await timed(gw.responses(stream=True))
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2" and reply.text == "hello"
+    assert took < 1.5, took
+    assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+    assert health(gw, "p1")["status"] == "unresponsive"
+
+
+async def test_keepalive_only_after_output_ends_with_response_failed_within_the_idle_timeout(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    p1.always(fp.keepalive_only(before=4))  # created, in_progress, the message item, a first delta
+    reply, took = await timed(gw.responses(stream=True))
+    assert reply.status == 200 and reply.event_types[-1] == "response.failed"
+    assert "no stream event within 1 s" in reply.events[-1]["response"]["error"]["message"]
+    assert 0.9 <= took < 2.5, took
+    assert p2.calls == 0
+
+
+async def test_client_error_in_band_is_relayed_without_failover_or_blame(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "failure_threshold": 1})
+    p1.always(fp.in_band_failure("context_length_exceeded", "Your input exceeds the context window of this model."))
+    for _ in range(2):
+        reply = await gw.responses(stream=True)
+        assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1"
+        assert reply.event_types == ["response.created", "response.in_progress", "response.failed"]
+        assert reply.events[-1]["response"]["error"]["code"] == "context_length_exceeded"
+        assert attempts(gw) == [("p1", "client_error")]
+    assert p2.calls == 0
+    assert health(gw, "p1")["status"] == "unknown" and health(gw, "p1")["consecutive_failures"] == 0
+    row = gw.services.store.request_log()[0]
+    assert row["outcome"] == "client_error" and "context window" in row["error"]
+
+
+async def test_server_error_in_band_fails_over(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    p1.always(fp.in_band_failure("server_error", "The server had an error", error_type="server_error", event="error"))
+    reply = await gw.responses(stream=True)
+    assert reply.headers["X-API-Router-Provider"] == "p2" and reply.text == "hello"
+    assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+
+
+async def test_a_200_carrying_an_error_is_a_provider_failure(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    p1.always(fp.error_with_200("upstream quota exhausted"))
+    for stream in (False, True):
+        reply = await gw.responses(stream=stream)
+        assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+        assert reply.text == "hello"  # a real answer, not an empty "completed" one
+        assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+        assert "upstream quota exhausted" in gw.services.store.request_log()[0]["attempts"][0]["error"]
+
+
+async def test_everyone_rate_limited_is_a_429_with_the_soonest_retry_after(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    p1.always(fp.status(429, "slow down (p1)", headers={"Retry-After": "40"}))
+    p2.always(fp.status(429, "slow down (p2)", headers={"Retry-After": "20"}))
+    reply = await gw.responses()
+    assert reply.status == 429 and reply.headers["Retry-After"] == "20"
+    err = reply.json["error"]
+    assert err["type"] == "rate_limit_exceeded"
+    assert "P1: HTTP 429: slow down (p1)" in err["message"] and "P2: HTTP 429: slow down (p2)" in err["message"]
+    assert [(p["provider"], p["retry_after_seconds"]) for p in err["providers"]] == [("p1", 40.0), ("p2", 20.0)]
+    assert gw.services.store.request_log()[0]["status"] == 429
+
+
+async def test_reasoning_summary_reaches_the_client_while_the_model_thinks(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing={**QUICK, "stream_idle_timeout_seconds": 5})
+    p1.always(fp.reasoning_then_answer(summary_at=0.3, answer_at=2.0))
+    started = time.perf_counter()
+    seen: dict[str, float] = {}
+    async with gw.client.post(gw.base + "/v1/responses", json={**simple_body(), "stream": True},
+                              headers=gw.auth()) as resp:
+        async for line in resp.content:
+            if line.startswith(b"data:"):
+                kind = json.loads(line[5:])["type"]
+                seen.setdefault(kind, time.perf_counter() - started)
+    assert seen["response.reasoning_summary_text.delta"] < 0.8, seen
+    assert seen["response.output_text.delta"] >= 1.9, seen
+    assert "response.completed" in seen
+
+
+async def test_a_timeout_takes_a_provider_out_of_rotation_at_once_and_a_check_brings_it_back(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 0.5})
+    p1.always(fp.hang())
+    reply = await gw.responses(body=simple_body(model="gpt-5.5"))  # not a stream: no hedge, the timeout applies
+    assert reply.headers["X-API-Router-Provider"] == "p2"
+    h = health(gw, "p1")
+    assert h["status"] == "unresponsive" and h["consecutive_failures"] == 1  # below the threshold of 3
+    calls = p1.calls
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
+    assert p1.calls == calls  # out of rotation: the client request did not go there
+    p1.always(fp.stream_ok("back"))
+    await wait_until(lambda: health(gw, "p1")["status"] == "healthy", 5, "a background check to bring p1 back")
+    check = p1.requests[-1].json
+    assert check == {"model": "gpt-5.5", "input": "ping", "max_output_tokens": 16, "stream": True, "store": False}
+    assert any("answers again (background check)" in e.message for e in gw.services.store.list_events())
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
+
+
+async def test_checks_run_only_while_the_gateway_is_in_use(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 0.5})
+    p1.always(fp.hang())
+    await gw.responses()
+    gw.services.last_activity_ms -= 11 * 60 * 1000  # as if the last request was 11 minutes ago
+    calls = p1.calls
+    await asyncio.sleep(1.5)
+    assert p1.calls == calls
+
+
+async def test_a_hedge_that_is_not_needed_is_cancelled_and_not_blamed(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    p1.always(fp.stream_ok("slow but there", first_delay=0.8))
+    p2.always(fp.stream_ok("too late", first_delay=3))
+    reply, took = await timed(gw.responses(stream=True))
+    assert reply.headers["X-API-Router-Provider"] == "p1" and reply.text == "slow but there"
+    assert took < 2, took
+    assert attempts(gw) == [("p1", "ok"), ("p2", "hedge_lost")]
+    assert health(gw, "p2")["status"] == "unknown" and health(gw, "p1")["status"] == "healthy"
+
+
+async def test_the_hedge_delay_adapts_to_the_providers_own_history(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing={"hedge_min_seconds": 3, "hedge_max_seconds": 10})
+    assert health(gw, "p1")["hedge_delay_ms"] == 10_000  # no history: the maximum
+    for _ in range(6):
+        await gw.responses(stream=True)
+    assert health(gw, "p1")["hedge_delay_ms"] == 3_000  # fast first events: the floor
+
+
+async def test_hedging_can_be_turned_off(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "hedge": False, "request_timeout_seconds": 1.5})
+    p1.always(fp.keepalive_only())
+    reply, took = await timed(gw.responses(stream=True))
+    assert reply.headers["X-API-Router-Provider"] == "p2"
+    assert 1.4 <= took < 3, took  # the whole request timeout, since comments are no progress either
+    assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+
+
+async def test_the_client_leaving_during_a_hedge_race_cancels_both(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    p1.always(fp.keepalive_only())
+    p2.always(fp.keepalive_only())
+    timeout = aiohttp.ClientTimeout(total=0.8)
+    try:
+        async with gw.client.post(gw.base + "/v1/responses", json={**simple_body(), "stream": True},
+                                  headers=gw.auth(), timeout=timeout) as resp:
+            await resp.read()
+    except TimeoutError:
+        pass
+    await wait_until(lambda: gw.services.require_serving().state.inflight == 0, 3, "the request to end")
+    await wait_until(lambda: not gw.services.require_serving().upstream.open, 3, "both upstreams to be closed")
+    row = gw.services.store.request_log()[0]
+    assert row["status"] == 499 and {a["outcome"] for a in row["attempts"]} == {"client_closed"}
