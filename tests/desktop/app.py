@@ -53,10 +53,16 @@ class App:
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            # PYTHONFAULTHANDLER=1: SIGABRT makes it print every thread's stack into its output.
+            self.proc.send_signal(signal.SIGABRT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
             raise AssertionError(f"the app did not exit within {timeout}s:\n{self.log()}") from None
 
     def log(self) -> str:
-        parts = [self.output.read_text(errors="replace")[-4000:] if self.output.exists() else ""]
+        parts = [self.output.read_text(errors="replace")[-8000:] if self.output.exists() else ""]
         app_log = self.user_data / "data" / "api-router.log"
         if app_log.exists():
             parts.append("--- api-router.log ---\n" + app_log.read_text(errors="replace")[-4000:])
@@ -84,6 +90,11 @@ def app_env(session: XSession, tmp: Path, hook_file: Path) -> dict[str, str]:
         "CODEX_HOME": str(tmp / "codex-home"),
         "NO_AT_BRIDGE": "1",  # no accessibility bus daemon per test
         "PYTHONUNBUFFERED": "1",
+        "PYTHONFAULTHANDLER": "1",  # stacks on SIGABRT, for an app that does not exit (wait_exit)
+        # WebKitGTK's accelerated compositing on Xvfb (software GL) can hold GTK's frame clock for
+        # seconds on a loaded machine, and with it the window's events; the shell is what is
+        # tested here, not WebKit's GPU path.
+        "WEBKIT_DISABLE_COMPOSITING_MODE": "1",
     })
     return env
 
@@ -130,8 +141,7 @@ def check_lifecycle(session: XSession, app: App, *, screenshot: str | None = Non
         time.sleep(0.5)  # let WebKit paint
         session.screenshot(ARTIFACTS / screenshot)
 
-    session.close_window(session.app_windows()[0].wid)
-    wait_for(lambda: not session.window_visible(), 10, "closing to hide the window")
+    session.close_until(session.app_windows()[0].wid, lambda: not session.window_visible())
     time.sleep(0.3)
     assert app.proc.poll() is None and app.health(), "closing the window must not stop the app"
 

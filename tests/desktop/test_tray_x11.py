@@ -196,8 +196,7 @@ def test_autostart_and_copy_from_the_tray(xsession: XSession, tmp_path: Path, ap
     login = subprocess.run(argv, env=app.env, capture_output=True, text=True, timeout=30)
     assert login.returncode == 0 and "already running" in login.stderr, login.stderr
     wait_for(xsession.window_visible, 10, "the login item's start to show the window")
-    xsession.close_window(xsession.app_windows()[0].wid)
-    wait_for(lambda: not xsession.window_visible(), 10, "the window to hide")
+    xsession.close_until(xsession.app_windows()[0].wid, lambda: not xsession.window_visible())
 
     choose(xsession, app, "Start with the system")  # checked now: turns it off
     wait_for(lambda: not desktop_file.exists(), 10, "the .desktop file to be removed")
@@ -227,7 +226,7 @@ def test_second_instance_on_the_same_port_leaves_no_second_tray_icon(xsession: X
     text = (second.user_data / "data" / "api-router.log").read_text()
     assert f"port {port} on 127.0.0.1 is already in use" in text and "another API Router serves this port" in text
     xsession.screenshot(ARTIFACTS / "desktop-second-instance.png")
-    xsession.close_window(xsession.app_windows()[0].wid)  # with no tray, closing quits
+    xsession.close_until(xsession.app_windows()[0].wid, lambda: second.proc.poll() is not None)  # no tray: quits
     assert second.wait_exit() == 0, second.log()
     xsession.tray_menu_last()
     assert first.wait_exit() == 0, first.log()

@@ -306,6 +306,24 @@ class XSession:
         finally:
             dpy.close()
 
+    def close_until(self, wid: int, done: Callable[[], bool], *, timeout: float = 30.0, every: float = 4.0) -> int:
+        """Close ``wid`` as a window manager would and wait for ``done``; re-send the request every
+        ``every`` seconds, as a user clicks the close button again. Under heavy CPU load on Xvfb a
+        close request sometimes never becomes a GTK delete-event (GDK answered _NET_WM_PING for the
+        same window meanwhile, so the message arrived); a second request is handled. Returns how
+        many requests it took."""
+        deadline = time.monotonic() + timeout
+        sent = 0
+        while True:
+            self.close_window(wid)
+            sent += 1
+            try:
+                wait_for(done, min(every, max(0.1, deadline - time.monotonic())), "the window to close")
+                return sent
+            except AssertionError:
+                if time.monotonic() >= deadline:
+                    raise AssertionError(f"the window did not close after {sent} close requests in {timeout:.0f}s") from None
+
     def screenshot(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["import", "-window", "root", str(path)], env=self.env, check=True, timeout=20)
