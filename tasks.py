@@ -2,7 +2,8 @@
 """Set-up and everyday commands for API Router; standard library only.
 
     python3 tasks.py run [api-router args]   set up, then start the app
-    python3 tasks.py test [pytest args]      set up everything the tests need, run every test
+    python3 tasks.py test [pytest args]      set up everything the tests need, run the linters and every test
+    python3 tasks.py lint                    only the linters (ruff, mypy, ESLint)
     python3 tasks.py build                   build the root executable (API Router / API Router.exe)
     python3 tasks.py bench                   run the performance benchmarks
     python3 tasks.py soak                    run the full soak test
@@ -228,11 +229,33 @@ def test_environment() -> dict[str, str]:
     return env
 
 
+def run_linters() -> int:
+    """ruff (lint and import order) and mypy (strict, backend/) for Python, ESLint for the frontend."""
+    status = 0
+    for cmd in ([venv_bin("ruff"), "check", "backend", "tests", "bench", "build", "tasks.py"],
+                [venv_bin("python"), "-m", "mypy"]):
+        say("$ " + " ".join(str(c) for c in cmd))
+        status |= subprocess.call([str(c) for c in cmd], cwd=ROOT)
+    package = FRONTEND / "package.json"
+    if package.is_file() and '"lint"' in package.read_text():
+        say("$ npm run lint")
+        status |= subprocess.call([npm(), "run", "lint"], cwd=FRONTEND)
+    if status:
+        say("linters found problems (see above)")
+    return status
+
+
+def cmd_lint(args: list[str]) -> int:
+    ensure_python_deps(["test"])
+    ensure_frontend_deps()
+    return run_linters()
+
+
 def cmd_test(args: list[str]) -> int:
     ensure_python_deps(["test", "build"])  # build: the test suite builds the executable too
     ensure_frontend_build()
     env = test_environment()
-    status = 0
+    status = run_linters()
     if (FRONTEND / "package.json").is_file():
         status |= subprocess.call([npm(), "test"], cwd=FRONTEND, env=env)
     status |= subprocess.call([str(venv_bin("python")), "-m", "pytest", *args], cwd=ROOT, env=env)
@@ -259,7 +282,8 @@ def cmd_soak(args: list[str]) -> int:
                            cwd=ROOT, env=env)
 
 
-COMMANDS = {"run": cmd_run, "test": cmd_test, "build": cmd_build, "bench": cmd_bench, "soak": cmd_soak}
+COMMANDS = {"run": cmd_run, "test": cmd_test, "lint": cmd_lint, "build": cmd_build, "bench": cmd_bench,
+            "soak": cmd_soak}
 
 
 def main(argv: list[str]) -> int:

@@ -57,8 +57,9 @@ def _write_user_data(folder: Path, hole_port: int, healthy_url: str) -> None:
         "[routing]", 'preferred_provider = "dead"', "",
         "[providers.dead]", 'display_name = "Dead relay"', f'base_url = "http://{procs.HOST}:{hole_port}/v1"', "",
         "[providers.healthy]", 'display_name = "Healthy relay"', f'base_url = "{healthy_url}"', ""]))
-    (folder / "secrets.json").write_text(json.dumps({"gateway_token": procs.TOKEN, "usage_tokens": {},
-                                                     "providers": {"dead": "sk-dead-000000", "healthy": "sk-ok-000000"}}))
+    keys = {"dead": "sk-dead-000000", "healthy": "sk-ok-000000"}
+    secrets = {"gateway_token": procs.TOKEN, "usage_tokens": {}, "providers": keys}
+    (folder / "secrets.json").write_text(json.dumps(secrets))
 
 
 def _stream_once(port: int, body: bytes, headers: dict[str, str], timeout: float) -> float:
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = run(args.minutes, args.interval)
     rows = [
-        ("requests (one every %g s)" % args.interval, f"{report.requests} ({report.failed} failed)", "all answered"),
+        (f"requests (one every {args.interval:g} s)", f"{report.requests} ({report.failed} failed)", "all answered"),
         ("healthy provider's own latency (p50)", f"{report.healthy_latency_s * 1000:.1f} ms", ""),
         ("first answer", f"{report.first_answer_s:.2f} s", f"≤ {FIRST_ANSWER_MAX_S:g} s"),
         ("slowest later request", f"{report.later_max_s * 1000:.1f} ms", f"≤ healthy + {LATER_EXTRA_MAX_S:g} s"),

@@ -3,8 +3,7 @@
 
 import tomlkit
 
-from api_router.config import ConfigError, ConfigFile, provider_table, section, set_order
-from api_router.config import DEFAULT_TEMPLATE
+from api_router.config import DEFAULT_TEMPLATE, ConfigError, ConfigFile, provider_table, section, set_order
 
 
 def test_missing_file_is_created_with_commented_defaults(tmp_path):

@@ -52,7 +52,7 @@ def test_config_loader_never_crashes_on_arbitrary_bytes_and_never_loses_them(tmp
     path = folder / "config.toml"
     path.write_bytes(raw)
     cf, report = ConfigFile.load(path)
-    assert cf.current.listen.port in range(0, 65536)
+    assert cf.current.listen.port in range(65536)
     kept = [p for p in folder.iterdir() if p.name != "config.toml"]
     if report.moved_to or report.copied_to:
         assert any(p.read_bytes() == raw for p in kept)
@@ -89,7 +89,7 @@ def test_rebuild_keeps_history_order_and_is_idempotent(history, own):
 @given(items, st.dictionaries(st.sampled_from([f"rs_{n}" for n in range(10)]), st.sampled_from(["a", "b"])))
 def test_dropping_sealed_reasoning_only_removes_other_providers_items(history, owners):
     kept = drop_sealed_reasoning(history, "a", owners, all_sealed=False)
-    assert [i for i in kept] == [i for i in history if not (
+    assert list(kept) == [i for i in history if not (
         i["type"] == "reasoning" and owners.get(i["id"], "a") != "a")]
     assert drop_sealed_reasoning(kept, "a", owners, all_sealed=False) == kept
     stripped = drop_sealed_reasoning(history, "a", owners, all_sealed=True)

@@ -15,7 +15,7 @@ from api_router.cli import setup_logging
 from api_router.status import build_status
 from tests.support import fake_provider as fp
 from tests.support.harness import simple_body
-from tests.test_cli import TOKEN, setup_user_data, spawn, wait_health
+from tests.support.processes import TOKEN, setup_user_data, spawn, wait_health
 
 PROVIDER_KEY = "sk-live-LEAKCHECK-0123456789abcdef"
 USAGE_TOKEN = "ut-LEAKCHECK-usage-fedcba987654"

@@ -2,10 +2,10 @@
 
 import sqlite3
 
-from api_router.store import database as store_mod
-from api_router.records import Attempt, Outcome, RequestRecord, Usage, now_ms
 from api_router.continuity.index import ContinuityIndex
+from api_router.records import Attempt, Outcome, RequestRecord, Usage, now_ms
 from api_router.store import Store
+from api_router.store import database as store_mod
 
 
 def open_store(tmp_path, **kw):

@@ -9,6 +9,7 @@ the request; latency is that provider's own attempt time.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from api_router.records import now_ms
@@ -45,7 +46,8 @@ def summary(store: Store, window: str = "day", now: int | None = None) -> dict[s
         "SELECT id, unix_ms, provider, status, error, latency_ms, ttfb_ms, "
         f"{', '.join(TOKEN_FIELDS)} FROM request_log WHERE unix_ms >= ? ORDER BY unix_ms", (since,))
     attempts = store.query(
-        "SELECT a.provider, a.outcome, a.latency_ms, r.unix_ms FROM attempts a JOIN request_log r ON r.id = a.request_id "
+        "SELECT a.provider, a.outcome, a.latency_ms, r.unix_ms FROM attempts a "
+        "JOIN request_log r ON r.id = a.request_id "
         "WHERE r.unix_ms >= ? AND a.outcome IN ('ok', 'provider_failure')", (since,))
 
     overall = _empty()
@@ -54,7 +56,8 @@ def summary(store: Store, window: str = "day", now: int | None = None) -> dict[s
     per: dict[str, dict[str, Any]] = defaultdict(_empty)
     per_latency: dict[str, list[float]] = defaultdict(list)
     per_ttfb: dict[str, list[float]] = defaultdict(list)
-    series: dict[int, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: {"requests": 0, "errors": 0, "tokens": 0}))
+    series: dict[int, dict[str, dict[str, int]]] = defaultdict(
+        lambda: defaultdict(lambda: {"requests": 0, "errors": 0, "tokens": 0}))
 
     for _id, ts, provider, status, error, latency, ttfb, *tokens in requests:
         overall["requests"] += 1
@@ -63,10 +66,10 @@ def summary(store: Store, window: str = "day", now: int | None = None) -> dict[s
         overall_latency.append(latency)
         if ttfb is not None:
             overall_ttfb.append(ttfb)
-        for name, value in zip(TOKEN_FIELDS, tokens):
+        for name, value in zip(TOKEN_FIELDS, tokens, strict=False):
             overall[name] += value
         if provider:
-            for name, value in zip(TOKEN_FIELDS, tokens):
+            for name, value in zip(TOKEN_FIELDS, tokens, strict=False):
                 per[provider][name] += value
             if ttfb is not None:
                 per_ttfb[provider].append(ttfb)
@@ -98,20 +101,25 @@ def summary(store: Store, window: str = "day", now: int | None = None) -> dict[s
     }
 
 
-def sessions(store: Store, limit: int = 50) -> list[dict[str, Any]]:
-    """The most recent Codex sessions with how many requests each made and who served them."""
+def sessions(store: Store, limit: int = 50,
+             bound_to: Callable[[str], str | None] = lambda session: None) -> list[dict[str, Any]]:
+    """The most recent Codex sessions with how many requests each made, who served them, and the
+    provider each is on now (``bound_to``: session affinity)."""
     rows = store.query(
         "SELECT session_id, count(*), min(unix_ms), max(unix_ms), group_concat(DISTINCT provider), "
-        "sum(CASE WHEN providers_tried LIKE '%,%' THEN 1 ELSE 0 END), sum(total_tokens) "
+        "sum(CASE WHEN providers_tried LIKE '%,%' THEN 1 ELSE 0 END), sum(total_tokens), "
+        "(SELECT provider FROM request_log r2 WHERE r2.session_id = request_log.session_id AND r2.provider IS NOT NULL "
+        "ORDER BY r2.id DESC LIMIT 1) "
         "FROM request_log WHERE session_id IS NOT NULL GROUP BY session_id ORDER BY max(unix_ms) DESC LIMIT ?",
         (limit,))
     return [{"session_id": sid, "requests": n, "first_unix_ms": first, "last_unix_ms": last,
              "providers": sorted(p for p in (providers or "").split(",") if p), "failovers": failovers,
-             "total_tokens": tokens}
-            for sid, n, first, last, providers, failovers, tokens in rows]
+             "total_tokens": tokens, "provider": bound_to(sid) or last_served}
+            for sid, n, first, last, providers, failovers, tokens, last_served in rows]
 
 
-def session_timeline(store: Store, session_id: str) -> dict[str, Any]:
+def session_timeline(store: Store, session_id: str,
+                     bound_to: Callable[[str], str | None] = lambda session: None) -> dict[str, Any]:
     """Every request of one session, oldest first, with its attempts; failovers and provider
     switches between turns are marked."""
     log = list(reversed(store.request_log(limit=1000, session_id=session_id)))
@@ -123,10 +131,11 @@ def session_timeline(store: Store, session_id: str) -> dict[str, Any]:
         entries.append({
             "id": item["id"], "unix_ms": item["unix_ms"], "provider": served, "status": item["status"],
             "latency_ms": item["latency_ms"], "ttfb_ms": item["ttfb_ms"], "total_tokens": item["total_tokens"],
-            "error": item["error"], "attempts": item["attempts"],
+            "error": item["error"], "attempts": item["attempts"], "request_id": item["request_id"],
+            "model": item["model"], "sent_model": item["sent_model"] or item["model"], "hedged": bool(item["hedged"]),
             "failover": bool(failed_attempts) and served is not None,
             "switched": previous is not None and served is not None and served != previous,
         })
         if served is not None:
             previous = served
-    return {"session_id": session_id, "requests": entries}
+    return {"session_id": session_id, "requests": entries, "provider": bound_to(session_id) or previous}

@@ -11,11 +11,13 @@ import queue
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from api_router import __version__
-from api_router.composition import make_control, new_event_loop, open_services
-from api_router.gateway.server import GatewayServer, StartError
 from api_router.codex.setup import auth_json, config_block
+from api_router.composition import StartupError, make_control, new_event_loop, open_services
+from api_router.fsutil import create_private_file
+from api_router.gateway.server import GatewayServer, StartError
 from api_router.paths import Paths, resolve_user_data
 from api_router.services import Services
 
@@ -47,6 +49,14 @@ class RedactingFormatter(logging.Formatter):
         return self._redact(super().format(record))
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """The log file (and each rotated one) readable by its owner only: it names providers and errors."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        create_private_file(Path(self.baseFilename))
+        return super()._open()
+
+
 class DroppingQueueHandler(logging.handlers.QueueHandler):
     """Hands records to the logging thread; drops them rather than wait when it falls behind
     (e.g. a stderr pipe nobody reads must never stall the gateway)."""
@@ -63,7 +73,7 @@ def setup_logging(services: Services, *, console: bool) -> logging.handlers.Queu
     file and terminal writes never block the event loop. Returns the listener to stop at exit."""
     formatter = RedactingFormatter(services.redactor)
     services.paths.data.mkdir(parents=True, exist_ok=True)
-    handlers: list[logging.Handler] = [logging.handlers.RotatingFileHandler(
+    handlers: list[logging.Handler] = [PrivateRotatingFileHandler(
         services.paths.data / "api-router.log", maxBytes=1_000_000, backupCount=3, encoding="utf-8")]
     if console and sys.stderr is not None:
         handlers.append(logging.StreamHandler(sys.stderr))
@@ -120,7 +130,11 @@ def desktop_banner(rt: Services, *, show_token: bool) -> str:
 
 
 async def serve_headless(paths: Paths, host: str | None, port: int | None) -> int:
-    services = open_services(paths)
+    try:
+        services = open_services(paths)
+    except StartupError as exc:
+        print(f"api-router: {exc}", file=sys.stderr)
+        return 1
     listener = setup_logging(services, console=True)
     try:
         gateway = GatewayServer(services, make_control(services), host=host, port=port)

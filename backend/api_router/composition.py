@@ -8,7 +8,9 @@ is ``gateway.server``'s job.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -17,11 +19,13 @@ from api_router.config import Config, ConfigFile
 from api_router.continuity.index import ContinuityIndex
 from api_router.continuity.rewrite import Continuity
 from api_router.control import Control
+from api_router.fsutil import private_dir
 from api_router.paths import Paths, codex_home
+from api_router.provider_tests import ProviderTests
 from api_router.quota import Quota
 from api_router.routing import Router
 from api_router.routing.affinity import SessionAffinity
-from api_router.secrets import Redactor, SecretsFile
+from api_router.secrets import Redactor, SecretsFile, url_password
 from api_router.services import NotServing, ProviderStates, Services
 from api_router.store import Retention, Store
 from api_router.watch import FileWatcher
@@ -41,13 +45,46 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
+class StartupError(Exception):
+    """The user-data folder cannot be used; the message is one line naming the file and what to do."""
+
+
 def open_services(paths: Paths, *, clock: Callable[[], float] = time.time) -> Services:
-    """Load (or create) everything in ``paths``; problems found become events, never crashes."""
+    """Load (or create) everything in ``paths``. Problems in the files become events; a file or folder
+    that cannot be read or written at all is a StartupError."""
+    try:
+        return _open_services(paths, clock)
+    except OSError as exc:
+        raise StartupError(_describe_os_error(exc, paths)) from exc
+    except sqlite3.OperationalError as exc:
+        raise StartupError(f"cannot open the database {paths.store} ({exc}); check that the folder is writable by "
+                           "you, or start with --user-data pointing at another folder") from exc
+
+
+def _describe_os_error(exc: OSError, paths: Paths) -> str:
+    where = exc.filename or paths.user_data
+    why = exc.strerror or str(exc)
+    if exc.errno == errno.EISDIR:
+        advice = "it is a folder where a file should be; move it away and API Router creates the file"
+    elif exc.errno == errno.EROFS:
+        advice = "the folder is read-only; start with --user-data pointing at a writable folder"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        advice = "it must be readable and writable by you: fix its permissions, or start with --user-data " \
+                 "pointing at another folder"
+    else:
+        advice = "check the file and its folder, or start with --user-data pointing at another folder"
+    return f"cannot use {where} ({why}): {advice}"
+
+
+def _open_services(paths: Paths, clock: Callable[[], float]) -> Services:
+    private_dir(paths.user_data)
     config, config_report = ConfigFile.load(paths.config)
     secrets, secrets_report = SecretsFile.load(paths.secrets)
     redactor = Redactor()
     redactor.update(secrets.current)
     secrets.listeners.append(redactor.update)
+    redactor.update_url_passwords(_url_passwords(config.current))
+    config.listeners.append(lambda cfg: redactor.update_url_passwords(_url_passwords(cfg)))
     store = Store(paths.store, redactor)
     store.open()
     _report_file_problems(config, secrets, store)
@@ -64,18 +101,30 @@ def open_services(paths: Paths, *, clock: Callable[[], float] = time.time) -> Se
     quota.load()
     affinity = SessionAffinity(store, keep_seconds=config.current.routing.session_idle_return_seconds)
     router = Router(store.add_event, clock, skip=quota.skip_reason, redact=redactor, affinity=affinity)
+    tests = ProviderTests(store)
     # Every piece of state kept per provider id; renames and deletes reach all of them.
-    providers = ProviderStates([secrets, router, store, quota, index])
+    providers = ProviderStates([secrets, router, store, quota, index, tests])
     watcher = FileWatcher([config.reload, secrets.reload])
     watcher.start()
-    return Services(paths, config, secrets, redactor, store, router, continuity, quota, home, providers, watcher)
+    return Services(paths, config, secrets, redactor, store, router, continuity, quota, home, tests, providers,
+                    watcher)
 
 
 def _report_file_problems(config: ConfigFile, secrets: SecretsFile, store: Store) -> None:
     """Hand edits found while running, and files moved aside when the app next writes, become events."""
+    def problem(message: str) -> None:
+        store.add_event("error", "config", message)
+
+    def notice(message: str) -> None:
+        store.add_event("info", "config", message)
+
     for f in (config, secrets):
-        f.on_problem = lambda message: store.add_event("error", "config", message)
-        f.on_notice = lambda message: store.add_event("info", "config", message)
+        f.on_problem, f.on_notice = problem, notice
+
+
+def _url_passwords(cfg: Config) -> set[str]:
+    urls = [u for p in cfg.providers.values() for u in (p.base_url, p.usage_base_url)]
+    return {pw for pw in map(url_password, urls) if pw}
 
 
 def _retention(cfg: Config) -> Retention:

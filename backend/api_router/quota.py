@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from api_router.config import Config
-from api_router.secrets import Secrets
 from api_router.records import now_ms
+from api_router.secrets import Secrets
 from api_router.store import Store
 
 if TYPE_CHECKING:
@@ -60,10 +60,10 @@ class Quota:
     # --- state restored at start-up --------------------------------------------------------------
 
     def load(self) -> None:
-        for provider, entry, hint, tokens, since in self._store.load_usage():
-            if entry:
+        for provider, raw, hint, tokens, since in self._store.load_usage():
+            if raw:
                 try:
-                    self._entries[provider] = json.loads(entry)
+                    self._entries[provider] = json.loads(raw)
                 except ValueError:
                     log.warning("ignoring an unreadable stored usage entry for %s", provider)
             if hint:
@@ -121,8 +121,8 @@ class Quota:
 
     def ledgers_json(self) -> dict[str, Any]:
         with self._lock:
-            return {pid: {"tokens_since_check": l.tokens, "since_unix_ms": l.since_ms}
-                    for pid, l in self._ledgers.items()}
+            return {pid: {"tokens_since_check": ledger.tokens, "since_unix_ms": ledger.since_ms}
+                    for pid, ledger in self._ledgers.items()}
 
     # --- refreshing -------------------------------------------------------------------------------------
 
@@ -205,28 +205,29 @@ class Quota:
             self._client = None
         self._refresher = None
 
-    def _on_result(self, provider: str, snapshot: UsageSnapshot | None, error: str | None) -> None:
+    def _on_result(self, provider_id: str, snapshot: UsageSnapshot | None, error: str | None) -> None:
         if self._refresher is None:  # the gateway stopped while this check was under way
             return
-        entry = self._refresher.entry(provider)
+        entry = self._refresher.entry(provider_id)
         if entry is None:
             return
         as_json = entry.to_json()
-        hint = self._refresher.hint(provider)
+        hint = self._refresher.hint(provider_id)
         since = (snapshot.fetched_at_unix_ms or now_ms()) if snapshot is not None else None
         with self._lock:
-            self._entries[provider] = as_json
+            self._entries[provider_id] = as_json
             if hint:
-                self._hints[provider] = hint
+                self._hints[provider_id] = hint
             if since is not None:
-                self._ledgers[provider] = Ledger(0, since)
-        self._store.save_usage_entry(provider, json.dumps(as_json), hint)
+                self._ledgers[provider_id] = Ledger(0, since)
+        self._store.save_usage_entry(provider_id, json.dumps(as_json), hint)
         if since is not None:
-            self._store.save_ledger(provider, 0, since)
-            self._update_exhausted(provider, _exhausted_reason(as_json))
+            self._store.save_ledger(provider_id, 0, since)
+            self._update_exhausted(provider_id, _exhausted_reason(as_json))
         else:
-            self._emit("warning", "usage", f"Usage check failed for {provider}: {error} (showing the last good reading)",
-                       provider)
+            self._emit("warning", "usage",
+                       f"Usage check failed for {provider_id}: {error} (showing the last good reading)",
+                       provider_id)
 
     def _update_exhausted(self, provider: str, reason: str | None) -> None:
         with self._lock:
@@ -246,27 +247,32 @@ class Quota:
     def invalidate(self, provider: str) -> None:
         """Its key, usage token or usage settings changed: the old reading no longer applies."""
         with self._lock:
-            for table in (self._entries, self._hints, self._exhausted):
-                table.pop(provider, None)  # type: ignore[attr-defined]
+            self._entries.pop(provider, None)
+            self._hints.pop(provider, None)
+            self._exhausted.pop(provider, None)
         if self._refresher is not None:
             self._refresher.forget(provider)
         self._store.forget_usage(provider)
 
     def rename(self, old: str, new: str) -> None:
         with self._lock:
-            for table in (self._entries, self._hints, self._ledgers, self._exhausted):
+            for table in self._tables():
                 if old in table:
-                    table[new] = table.pop(old)  # type: ignore[index]
+                    table[new] = table.pop(old)
         if self._refresher is not None:
             self._refresher.forget(old)
             self._seed(new)
 
     def forget(self, provider: str) -> None:
         with self._lock:
-            for table in (self._entries, self._hints, self._ledgers, self._exhausted):
-                table.pop(provider, None)  # type: ignore[attr-defined]
+            for table in self._tables():
+                table.pop(provider, None)
         if self._refresher is not None:
             self._refresher.forget(provider)
+
+    def _tables(self) -> tuple[dict[str, Any], ...]:
+        """Every map keyed by provider id."""
+        return self._entries, self._hints, self._ledgers, self._exhausted
 
 
 def _exhausted_reason(entry: dict[str, Any]) -> str | None:

@@ -34,6 +34,7 @@ class Retry(enum.StrEnum):
     REBUILD = "rebuild"  # previous_response_id refused: replay the history instead
     STRIP_SEALED = "strip_sealed"  # sealed reasoning refused: send it without
     EXPAND_COMPACTION = "expand_compaction"  # a foreign compaction item refused: send what it summarised
+    SUMMARIZE = "summarize_compaction"  # what it summarised is too long here: summarise it here first
 
 
 class Level(enum.StrEnum):

@@ -8,17 +8,16 @@ may leave the process (events, request log, error messages).
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets as _random
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from api_router.fsutil import atomic_write, file_stamp, move_aside, remove_stale_temp_files
+from api_router.fsutil import move_aside, remove_stale_temp_files, tighten
+from api_router.userfile import UserFile
 
 LEGACY_TOKEN_KEY = "__gateway_token__"
 TOKEN_RE = re.compile(r"^ao_[0-9a-f]{32}$")
@@ -97,23 +96,20 @@ def parse(data: Any) -> tuple[Secrets, list[str], bool]:
     return Secrets(token, MappingProxyType(providers), MappingProxyType(usage)), problems, migrated
 
 
-class SecretsFile:
+class SecretsFile(UserFile[Secrets]):
     """Owns ``secrets.json``: one current snapshot for readers, atomic 0600 writes for writers. Like
     config.toml, the file may be edited while the app runs (``reload``)."""
 
+    label = "secrets.json"
+    kept = "keys"
+
     def __init__(self, path: Path, current: Secrets) -> None:
-        self.path = path
-        self._current = current
-        self._lock = threading.Lock()
-        self._stamp = file_stamp(path)
-        self._reported: object = None
+        super().__init__(path, current)
         self.listeners: list[Callable[[Secrets], None]] = []
-        self.on_problem: Callable[[str], None] = lambda message: None
-        self.on_notice: Callable[[str], None] = lambda message: None
 
     @property
     def current(self) -> Secrets:
-        return self._current
+        return self._value
 
     @classmethod
     def load(cls, path: Path) -> tuple[SecretsFile, SecretsReport]:
@@ -121,22 +117,22 @@ class SecretsFile:
         remove_stale_temp_files(path.parent, path.name)
         if not path.exists():
             store = cls(path, Secrets(new_gateway_token()))
-            store._save(store._current)
+            store._write(store.current)
             return store, SecretsReport(created=True)
         try:
             data = json.loads(path.read_bytes().decode("utf-8-sig"))
         except (ValueError, UnicodeDecodeError) as exc:
-            moved = move_aside(path)
+            unreadable = move_aside(path)
             store = cls(path, Secrets(new_gateway_token()))
-            store._save(store._current)
+            store._write(store.current)
             why = (
-                f"secrets.json could not be read ({type(exc).__name__}); it was moved to {moved.name}. "
+                f"secrets.json could not be read ({type(exc).__name__}); it was moved to {unreadable.name}. "
                 "A new gateway token was created: update Codex's auth.json, and re-enter provider keys "
                 "(or copy them back from the moved file)"
             )
-            return store, SecretsReport(problems=(why,), moved_to=moved)
+            return store, SecretsReport(problems=(why,), moved_to=unreadable)
         current, problems, migrated = parse(data)
-        moved = None
+        moved: Path | None = None
         if problems and isinstance(data, dict):
             # Keep the original for the user before we write the salvaged version over it.
             moved = move_aside(path, "invalid")
@@ -145,67 +141,31 @@ class SecretsFile:
             moved = move_aside(path)
         store = cls(path, current)
         if problems or migrated:
-            store._save(current)
+            store._write(current)
         else:
-            _tighten_mode(path)
+            tighten(path)
         return store, SecretsReport(problems=tuple(problems), moved_to=moved, migrated=migrated)
 
     def edit(self, change: Callable[[Secrets], Secrets]) -> Secrets:
         """Apply ``change`` to the file as it is now (a hand edit made meanwhile is kept) and save it."""
         with self._lock:
-            updated = change(self._base_for_edit())
-            self._save(updated)
-            self._current = updated
-        self._publish(updated)
+            updated = change(self._base())
+            self._write(updated)
+        self._published(updated)
         return updated
 
-    def reload(self) -> bool:
-        """Pick up a hand edit of the file; True when new secrets are in use."""
-        with self._lock:
-            stamp = file_stamp(self.path)
-            if stamp is None or stamp == self._stamp:
-                return False
-            read = self._read_disk()
-            if isinstance(read, str):
-                if stamp != self._reported:
-                    self._reported = stamp
-                    self.on_problem(f"secrets.json was edited but {read}; API Router keeps the keys it had. Fix "
-                                    "the file, or the next change made in the app moves it aside.")
-                return False
-            self._current, self._stamp, self._reported = read, stamp, None
-        self.on_notice("secrets.json was edited; the new keys are in use")
-        self._publish(read)
-        return True
-
-    def _read_disk(self) -> Secrets | str:
+    def _decode(self, raw: bytes) -> Secrets | str:
         try:
-            data = json.loads(self.path.read_bytes().decode("utf-8-sig"))
-        except OSError as exc:
-            return f"cannot be read ({exc.strerror or exc})"
+            data = json.loads(raw.decode("utf-8-sig"))
         except (ValueError, UnicodeDecodeError) as exc:
             return f"is not valid JSON ({type(exc).__name__})"
         current, problems, _ = parse(data)
-        if problems:
-            return "; ".join(problems)
-        return current
+        return "; ".join(problems) if problems else current
 
-    def _base_for_edit(self) -> Secrets:
-        if file_stamp(self.path) == self._stamp:
-            return self._current
-        read = self._read_disk() if self.path.exists() else "is missing"
-        if isinstance(read, str):
-            if self.path.exists():
-                moved = move_aside(self.path)
-                self.on_problem(f"secrets.json {read}; it was moved to {moved.name} and the change was saved on "
-                                "top of the last good keys")
-            return self._current
-        return read
+    def _encode(self, value: Secrets) -> bytes:
+        return (json.dumps(value.to_json(), indent=2) + "\n").encode()
 
-    def _save(self, value: Secrets) -> None:
-        atomic_write(self.path, (json.dumps(value.to_json(), indent=2) + "\n").encode(), mode=0o600)
-        self._stamp = file_stamp(self.path)
-
-    def _publish(self, value: Secrets) -> None:
+    def _published(self, value: Secrets) -> None:
         for listener in self.listeners:
             listener(value)
 
@@ -229,11 +189,6 @@ def _without(mapping: Mapping[str, str], pid: str) -> dict[str, str]:
 
 
 
-def _tighten_mode(path: Path) -> None:
-    if os.name == "posix" and path.stat().st_mode & 0o077:
-        os.chmod(path, 0o600)
-
-
 class Redactor:
     """Replaces every known secret in a text (or in bytes about to leave for a client) with its
     masked preview."""
@@ -241,9 +196,20 @@ class Redactor:
     def __init__(self) -> None:
         self._values: tuple[str, ...] = ()
         self._bytes: tuple[tuple[bytes, bytes], ...] = ()
+        self._secrets: set[str] = set()
+        self._url_passwords: set[str] = set()
 
     def update(self, current: Secrets) -> None:
-        values = {current.gateway_token, *current.provider_keys.values(), *current.usage_tokens.values()}
+        self._secrets = {current.gateway_token, *current.provider_keys.values(), *current.usage_tokens.values()}
+        self._rebuild()
+
+    def update_url_passwords(self, passwords: set[str]) -> None:
+        """Passwords written into provider URLs (``https://user:pass@host``) are secrets too."""
+        self._url_passwords = passwords
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        values = self._secrets | self._url_passwords
         # Longest first, so a key that contains another is replaced whole.
         self._values = tuple(sorted((v for v in values if len(v) >= 6), key=len, reverse=True))
         self._bytes = tuple((v.encode(), mask(v).encode()) for v in self._values)
@@ -261,3 +227,26 @@ class Redactor:
             if value in data:
                 data = data.replace(value, masked)
         return data
+
+
+_URL_CREDENTIALS = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)([^/@\s]*):([^/@\s]*)@")
+MASKED_PASSWORD = "••••"
+
+
+def url_password(url: str) -> str | None:
+    m = _URL_CREDENTIALS.match(url)
+    return m.group(3) if m and m.group(3) else None
+
+
+def mask_url(url: str) -> str:
+    """``https://user:secret@host/v1`` → ``https://user:••••@host/v1`` (for display)."""
+    return _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{m.group(2)}:{MASKED_PASSWORD}@", url, count=1)
+
+
+def unmask_url(new: str, old: str) -> str:
+    """A URL coming back from the UI with the masked password keeps the password it had."""
+    m = _URL_CREDENTIALS.match(new)
+    old_password = url_password(old)
+    if m and m.group(3) == MASKED_PASSWORD and old_password is not None:
+        return f"{m.group(1)}{m.group(2)}:{old_password}@" + new[m.end():]
+    return new

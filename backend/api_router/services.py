@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 from api_router.config import ConfigFile
 from api_router.continuity.rewrite import Continuity
 from api_router.paths import Paths
+from api_router.provider_tests import ProviderTests
 from api_router.quota import Quota
 from api_router.records import now_ms
 from api_router.routing import Router
@@ -80,6 +81,7 @@ class Services:
     continuity: Continuity
     quota: Quota
     codex_home: Path
+    tests: ProviderTests
     providers: ProviderStates
     watcher: FileWatcher
     serving: Serving | None = None  # set by the gateway server while it listens
@@ -87,6 +89,9 @@ class Services:
 
     def emit(self, level: str, kind: str, message: str, provider: str | None = None) -> None:
         self.store.add_event(level, kind, message, provider)
+
+    def provider_key(self, provider: str) -> str | None:
+        return self.secrets.current.provider_keys.get(provider)
 
     def touch(self) -> None:
         now = self.last_activity_ms = now_ms()

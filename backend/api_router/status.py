@@ -8,7 +8,7 @@ from typing import Any
 from api_router import __version__
 from api_router.config import as_json
 from api_router.records import now_ms
-from api_router.secrets import mask
+from api_router.secrets import mask, mask_url
 from api_router.services import Services
 from api_router.store import Metrics
 
@@ -18,7 +18,9 @@ def provider_settings(services: Services) -> dict[str, dict[str, Any]]:
     secrets = services.secrets.current
     return {
         pid: {
-            **{k: v for k, v in as_json(p).items()},
+            **as_json(p),
+            "base_url": mask_url(p.base_url),
+            "usage_base_url": mask_url(p.usage_base_url),
             "has_key": pid in secrets.provider_keys,
             "key_preview": mask(secrets.provider_keys.get(pid, "")),
             "has_usage_token": pid in secrets.usage_tokens,
@@ -73,7 +75,8 @@ def build_status(services: Services) -> dict[str, Any]:
         "active_provider": active,
         "active_reason": reason,
         "routing": as_json(cfg.routing),
-        "providers": {pid: {**settings[pid], **health[pid], "quota_left_percent": services.quota.left_percent(pid)}
+        "providers": {pid: {**settings[pid], **health[pid], "quota_left_percent": services.quota.left_percent(pid),
+                            "last_test": services.tests.last(pid)}
                       for pid in cfg.providers},
         "summary": serving_summary(services),
         "requests_today": store.requests_today(),

@@ -27,7 +27,8 @@ def attach_parent_console(argv: Sequence[str], *, platform: str = sys.platform, 
         kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
     if not kernel32.AttachConsole(ATTACH_PARENT_PROCESS):
         return False  # started by a double-click: there is no console to attach to
-    open_console = opener or (lambda name: open(name, "w", encoding="utf-8", errors="replace", buffering=1))
+    # The console streams live as long as the process: nothing to close them for.
+    open_console = opener or (lambda name: open(name, "w", encoding="utf-8", errors="replace", buffering=1))  # noqa: SIM115
     target.stdout = open_console("CONOUT$")
     target.stderr = open_console("CONOUT$")
     return True

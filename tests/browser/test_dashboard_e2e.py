@@ -28,7 +28,7 @@ from aiohttp import web
 
 from tests.support import fake_provider as fp
 from tests.browser.conftest import ARTIFACTS, FRONTEND, require_browser, run_script
-from tests.test_cli import spawn, wait_health
+from tests.support.processes import spawn, wait_health
 
 pytestmark = pytest.mark.browser
 

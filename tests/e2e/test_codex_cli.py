@@ -107,3 +107,46 @@ async def test_resume_after_restart_without_ownership_knowledge_retries_once(cod
     assert p2.calls == 2  # rejected once for p1's reasoning, then accepted without it
     attempts = gw.services.store.request_log()[0]["attempts"]
     assert [a["outcome"] for a in attempts] == ["provider_failure", "retry", "ok"]
+
+
+async def test_remote_compaction_survives_the_sealing_provider_going_down(fakes, gateway, codex_home, tmp_path):
+    """Codex compacts remotely on p1 (p1 seals the compaction item); p1 goes down; the next turns run
+    on p2, which never receives anything p1 sealed: the gateway expands the compaction from the session
+    file instead."""
+    p1, p2 = await fakes("p1", "p2")
+    p1.always(fp.compacting("p1 answers"))
+    p2.always(fp.compacting("p2 answers"))
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_provider": "p1", "failure_threshold": 1})
+    codex = Codex(codex_binary(), tmp_path / "codex-run", gw.base + "/v1", gw.token, home=codex_home,
+                  remote_compaction=True)
+    first = await run(codex, "start a task")
+    assert first.agent_text == "p1 answers"
+    second = await run(codex, "continue", resume=first.thread_id)  # compacts on p1 first
+    assert second.agent_text == "p1 answers"
+    sealed = gw.services.continuity.index.sealed_owners(first.thread_id)
+    compactions = [i for i, owner in sealed.items() if i.startswith("cmp_") and owner == "p1"]
+    assert compactions, "p1 should have sealed a compaction item"
+    assert any(i.get("type") == "compaction" for i in p1.requests[-1].json["input"])
+
+    p1.always(fp.status(503, "p1 went away"))
+    third = await run(codex, "and finish it", resume=first.thread_id)
+    assert third.agent_text == "p2 answers"
+    assert p2.calls >= 1 and p2.foreign_sealed == []
+    for req in p2.requests:
+        assert b"sealed-by-p1" not in req.raw
+        assert not {i.get("id") for i in req.json["input"]} & set(compactions)
+    texts = json.dumps(p2.requests[-1].json["input"])
+    assert "start a task" in texts and "and finish it" in texts  # the conversation survived
+
+
+async def test_a_session_keeps_its_provider_after_the_preferred_one_recovers(codex_setup):
+    gw, p1, p2, codex = await codex_setup(preferred_stable_seconds=0, failure_threshold=5)
+    p1.always(fp.stream_ok("from p1"))
+    p2.always(fp.stream_ok("from p2"))
+    p1.queue(fp.status(503, "a blip"))
+    first = await run(codex, "start")
+    assert first.agent_text == "from p2"
+    second = await run(codex, "go on", resume=first.thread_id)
+    assert second.agent_text == "from p2"  # p1 is fine again, but this session stays where its cache is
+    other = await run(codex, "a new session")
+    assert other.agent_text == "from p1"

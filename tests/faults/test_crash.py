@@ -21,7 +21,7 @@ from api_router.secrets import SecretsFile
 from api_router.store import BATCH_WINDOW_SECONDS, Store
 from tests.support import fake_provider as fp
 from tests.support.harness import simple_body
-from tests.test_cli import TOKEN, setup_user_data, spawn, wait_health
+from tests.support.processes import TOKEN, setup_user_data, spawn, wait_health
 
 pytestmark = pytest.mark.slow
 KILLS = 5

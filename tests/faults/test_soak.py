@@ -26,7 +26,7 @@ from aiohttp import web
 
 from tests.support import fake_provider as fp
 from tests.support.harness import simple_body
-from tests.test_cli import setup_user_data, spawn, wait_health, TOKEN
+from tests.support.processes import TOKEN, setup_user_data, spawn, wait_health
 
 FULL = os.environ.get("API_ROUTER_SOAK") == "full"
 DURATION = 180.0 if FULL else 20.0
@@ -38,7 +38,8 @@ pytestmark = pytest.mark.slow
 
 def chaotic(rng: random.Random) -> fp.Behaviour:
     """Mostly healthy; sometimes 5xx, 429, resets, hangs, cut streams or HTML."""
-    ok_json, ok_stream = fp.json_ok("soak ok"), fp.stream_ok("soak ok stream", deltas=5)
+    # Healthy answers carry sealed reasoning, as a reasoning model's do; the sessions re-send it.
+    ok_json, ok_stream = fp.json_ok("soak ok", reasoning=True), fp.stream_ok("soak ok stream", deltas=5, reasoning=True)
     faults = [
         (0.05, fp.status(503, "overloaded")),
         (0.03, fp.status(429, "slow down", headers={"Retry-After": "1"})),
@@ -81,11 +82,45 @@ def last_event_type(body: bytes) -> str | None:
         return None
 
 
-async def one_request(session: aiohttp.ClientSession, url: str, stream: bool, tally: Tally) -> None:
+class Conversations:
+    """Codex-like sessions: every request re-sends the session's history, including the reasoning each
+    provider sealed, so the gateway has to keep every provider's sealed items from the others."""
+
+    def __init__(self, rng: random.Random, count: int = 24, keep: int = 12) -> None:
+        self._rng = rng
+        self._keep = keep
+        self.history: dict[str, list[dict]] = {f"soak-session-{i:02d}": [] for i in range(count)}
+
+    def body(self, stream: bool) -> tuple[str, dict]:
+        sid = self._rng.choice(list(self.history))
+        items = [*self.history[sid], *simple_body()["input"]]
+        return sid, {**simple_body(), "input": items, "stream": stream, "store": False, "prompt_cache_key": sid}
+
+    def answered(self, sid: str, request_items: list[dict], output: list[dict]) -> None:
+        self.history[sid] = [*request_items, *output][-self._keep:]
+
+
+def output_of(body: bytes, stream: bool) -> list[dict]:
     try:
-        async with session.post(url, json={**simple_body(), "stream": stream},
-                                headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+        if not stream:
+            return json.loads(body).get("output", [])
+        for block in body.replace(b"\r\n", b"\n").split(b"\n\n"):
+            data = b"\n".join(line[5:].strip() for line in block.split(b"\n") if line.startswith(b"data:"))
+            if data and b'"response.completed"' in data:
+                return json.loads(data)["response"].get("output", [])
+    except (ValueError, KeyError, AttributeError):
+        pass
+    return []
+
+
+async def one_request(session: aiohttp.ClientSession, url: str, stream: bool, tally: Tally,
+                      conversations: Conversations) -> None:
+    sid, payload = conversations.body(stream)
+    try:
+        async with session.post(url, json=payload, headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
             body = await resp.read()
+            if resp.status == 200:
+                conversations.answered(sid, payload["input"], output_of(body, stream))
             if resp.status != 200:
                 error = (await resp.json(content_type=None)).get("error", {}) if body else {}
                 # Every provider rate-limited is a 429 that says when to come back.
@@ -108,12 +143,13 @@ async def one_request(session: aiohttp.ClientSession, url: str, stream: bool, ta
                 tally.clear_errors += 1
             else:
                 tally.bad.append(f"truncated stream presented as 200 (last event {last!r}): {body[-200:]!r}")
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         tally.bad.append(f"{type(exc).__name__}: {exc}")
 
 
 async def load(url: str, *, count: int, seconds: float, concurrency: int, seed: int) -> tuple[int, Tally]:
     rng = random.Random(seed)
+    conversations = Conversations(rng)
     tally = Tally()
     sent = 0
     deadline = time.monotonic() + seconds
@@ -124,16 +160,15 @@ async def load(url: str, *, count: int, seconds: float, concurrency: int, seed: 
             nonlocal sent
             while sent < count and time.monotonic() < deadline:
                 sent += 1
-                await one_request(session, url, rng.random() < 0.6, tally)
+                await one_request(session, url, rng.random() < 0.6, tally, conversations)
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return sent, tally
 
 
 async def diagnostics(port: int) -> dict:
-    async with aiohttp.ClientSession() as s:
-        async with s.post(f"http://127.0.0.1:{port}/api/get_diagnostics", json={},
-                          headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
-            return await resp.json()
+    async with aiohttp.ClientSession() as s, s.post(f"http://127.0.0.1:{port}/api/get_diagnostics", json={},
+                      headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+        return await resp.json()
 
 
 async def settled(port: int) -> dict:
@@ -187,6 +222,9 @@ async def test_soak(tmp_path):
             await fake.stop()
 
     kinds = Counter(b.split(":")[0] for b in tally.bad)
+    leaks = {fake.name: fake.foreign_sealed for fake in providers if fake.foreign_sealed}
+    assert not leaks, f"providers received items sealed by another provider: {leaks}"
+    assert sum(b"sealed-by-" in r.raw for fake in providers for r in fake.requests) > 500  # the check had work
     print(f"\nsoak: {sent} requests ({tally.complete} complete, {tally.clear_errors} clear errors), "
           f"baseline {baseline}, after {after}")
     assert sent >= (2000 if not FULL else 5000)

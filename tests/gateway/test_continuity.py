@@ -3,13 +3,11 @@ previous_response_id replay, foreign reasoning removal."""
 
 import asyncio
 import json
-from pathlib import Path
 
 import pytest
 
 from tests.support import fake_provider as fp
-
-SID = "019a0000-0000-7000-8000-00000000c0de"
+from tests.support.rollouts import SID, write_rollout
 
 
 def codex_history(reasoning_by: str | None = None) -> list[dict]:
@@ -41,20 +39,6 @@ def codex_body(items: list[dict], **extra) -> dict:
         "text": {"verbosity": "low"}, "client_metadata": {"x": "y"}, **extra,
     }
 
-
-def write_rollout(codex_home: Path, items: list[dict], sid: str = SID, legacy: bool = False) -> Path:
-    folder = codex_home / "sessions" / "2026" / "11" / "24"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"rollout-2026-11-24T10-00-00-{sid}.jsonl"
-    lines = [{"timestamp": "t", "ordinal": 0, "type": "session_meta", "payload": {"id": sid}}]
-    for n, item in enumerate(items, 1):
-        line = {"type": "response_item", "payload": item}
-        if not legacy:
-            line.update(timestamp="t", ordinal=n)
-        lines.append(line)
-    lines.append({"type": "event_msg", "payload": {"type": "token_count"}})
-    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n{\"type\": \"respon")  # torn last line
-    return path
 
 
 CODEX_HEADERS = {"session-id": SID, "thread-id": SID, "x-client-request-id": SID, "originator": "codex_exec",

@@ -4,11 +4,7 @@ import asyncio
 
 from api_router import quota
 from tests.support.harness import start_harness
-
-
-def new_api(available: float, used: float = 100.0) -> dict:
-    return {"success": True, "data": {"total_granted": available + used, "total_used": used,
-                                      "total_available": available, "unlimited_quota": False, "expires_at": 0}}
+from tests.support.usage import new_api
 
 
 async def test_manual_refresh_detects_adapter_and_resets_ledger(fakes, gateway):

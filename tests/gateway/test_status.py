@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.gateway.test_quota import new_api
 from tests.support import fake_provider as fp
+from tests.support.usage import new_api
 
 
 async def summary(gw):

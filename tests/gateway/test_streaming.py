@@ -1,6 +1,7 @@
 """Streaming (contract §6): pass-through, commit point, in-band failures, cuts, stalls, synthesis."""
 
 import asyncio
+import itertools
 import json
 import time
 
@@ -25,7 +26,7 @@ async def test_stream_is_forwarded_chunk_by_chunk_not_buffered(fakes, gateway):
     assert len(arrivals) == 10
     # Deltas arrive spread over the upstream's pace, not all at the end.
     assert arrivals[-1] - arrivals[0] > 1.0
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert min(gaps) > 0.05
 
 

@@ -24,7 +24,10 @@ requires_openai_auth = true
 request_max_retries = 0
 stream_max_retries = 0
 stream_idle_timeout_ms = 20000
+"""
 
+# Without these Codex tries to reach outside hosts and every run takes seconds longer.
+QUIET = """
 [analytics]
 enabled = false
 [otel]
@@ -57,8 +60,8 @@ class CodexRun:
     @property
     def events(self) -> list[dict[str, Any]]:
         out = []
-        for line in self.stdout.splitlines():
-            line = line.strip()
+        for raw in self.stdout.splitlines():
+            line = raw.strip()
             if line.startswith("{"):
                 try:
                     out.append(json.loads(line))
@@ -80,15 +83,28 @@ class CodexRun:
         return "\n".join(texts)
 
 
+# Codex's built-in OpenAI provider pointed at the gateway: Codex then compacts remotely (a request
+# ending with {"type": "compaction_trigger"}), here once the last answer reported 2000 input tokens.
+REMOTE_COMPACTION_CONFIG = """\
+model = "gpt-5.5"
+openai_base_url = "{base_url}"
+model_auto_compact_token_limit = 2000
+check_for_update_on_startup = false
+"""
+
+
 class Codex:
-    def __init__(self, binary: Path, root: Path, base_url: str, token: str) -> None:
+    def __init__(self, binary: Path, root: Path, base_url: str, token: str, *, home: Path | None = None,
+                 remote_compaction: bool = False) -> None:
+        """``home``: the CODEX_HOME to use (the gateway's, when it must read the session files)."""
         self.binary = binary
-        self.home = root / "codex-home"
+        self.home = home or root / "codex-home"
         self.user_home = root / "home"
         self.workdir = root / "work"
         for folder in (self.home, self.user_home, self.workdir):
             folder.mkdir(parents=True, exist_ok=True)
-        (self.home / "config.toml").write_text(CONFIG.format(base_url=base_url))
+        template = REMOTE_COMPACTION_CONFIG if remote_compaction else CONFIG
+        (self.home / "config.toml").write_text(template.format(base_url=base_url) + QUIET)
         (self.home / "auth.json").write_bytes(json.dumps({"OPENAI_API_KEY": token}).encode())
 
     def exec(self, prompt: str, *, resume: str | None = None, timeout: float = 60) -> CodexRun:

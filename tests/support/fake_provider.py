@@ -245,6 +245,44 @@ class BlackHole:
         self._sock.close()
 
 
+def compacting(text: str = "answer", *, input_tokens: int = 5000) -> Behaviour:
+    """A provider that compacts remotely the way Codex's OpenAI provider expects: a request whose input
+    ends with ``{"type": "compaction_trigger"}`` gets exactly one sealed compaction item; any other
+    request a streamed answer with sealed reasoning, reporting ``input_tokens`` (so Codex compacts again
+    once its auto-compact limit is below that)."""
+
+    async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
+        body = json.loads(await request.read())
+        items = body.get("input") or []
+        n = next(_ids)
+        if items and isinstance(items[-1], dict) and items[-1].get("type") == "compaction_trigger":
+            response = response_object("", provider=fake.name, usage={"input_tokens": 100, "output_tokens": 10,
+                                                                        "total_tokens": 110})
+            response["output"] = [{"type": "compaction", "id": f"cmp_{fake.name}_{n}",
+                                   "encrypted_content": f"sealed-by-{fake.name}"}]
+        else:
+            response = response_object(text, provider=fake.name, reasoning=True,
+                                       usage={"input_tokens": input_tokens, "output_tokens": 10,
+                                              "total_tokens": input_tokens + 10})
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for event in stream_events(response):
+            await resp.write(sse_event(event))
+        await resp.write_eof()
+        return resp
+    return run
+
+
+def foreign_sealed_items(body: Any, provider: str) -> list[str]:
+    """Ids of the items in a request body that carry content sealed by another provider (the fakes
+    seal with ``sealed-by-<name>``)."""
+    items = body.get("input") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        return []
+    return [str(i.get("id")) for i in items if isinstance(i, dict) and isinstance(i.get("encrypted_content"), str)
+            and i["encrypted_content"].startswith("sealed-by-") and i["encrypted_content"] != f"sealed-by-{provider}"]
+
+
 def html_page() -> Behaviour:
     return status(200, body=b"<html><body><h1>Welcome to nginx</h1></body></html>", content_type="text/html")
 
@@ -291,6 +329,7 @@ class FakeProvider:
     async def start(self, port: int = 0) -> FakeProvider:
         app = web.Application(client_max_size=1 << 30)
         app.router.add_post("/v1/responses", self._responses)
+        app.router.add_post("/v1/responses/compact", self._responses)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/api/usage/token", self._usage)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
@@ -307,6 +346,17 @@ class FakeProvider:
 
     async def _record(self, request: web.Request, into: list[Recorded]) -> None:
         into.append(Recorded(request.method, request.path, dict(request.headers), await request.read()))
+
+    @property
+    def foreign_sealed(self) -> list[str]:
+        """Every item sealed by another provider that this one was sent (must stay empty)."""
+        out: list[str] = []
+        for req in self.requests:
+            try:
+                out += foreign_sealed_items(req.json, self.name)
+            except ValueError:
+                continue
+        return out
 
     async def _responses(self, request: web.Request) -> web.StreamResponse:
         await self._record(request, self.requests)

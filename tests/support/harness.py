@@ -11,8 +11,8 @@ import aiohttp
 import tomlkit
 
 from api_router.composition import make_control, open_services
-from api_router.gateway.server import GatewayServer
 from api_router.control import Control
+from api_router.gateway.server import GatewayServer
 from api_router.paths import Paths
 from api_router.services import Services
 from tests.support.fake_provider import FakeProvider
@@ -27,11 +27,13 @@ def write_config(paths: Paths, providers: dict[str, Any], *, routing: dict[str, 
     doc["listen"] = {"host": "127.0.0.1", "port": 0, **(listen or {})}
     doc["routing"] = {**FAST_ROUTING, **(routing or {})}
     table = tomlkit.table(is_super_table=True)
-    for pid, spec in providers.items():
-        if isinstance(spec, FakeProvider):
-            spec = {"base_url": spec.base_url}
-        elif isinstance(spec, str):
-            spec = {"base_url": spec}
+    for pid, given in providers.items():
+        if isinstance(given, FakeProvider):
+            spec = {"base_url": given.base_url}
+        elif isinstance(given, str):
+            spec = {"base_url": given}
+        else:
+            spec = given
         table[pid] = {"display_name": pid.upper(), **spec}
     doc["providers"] = table
     paths.user_data.mkdir(parents=True, exist_ok=True)
@@ -104,7 +106,7 @@ class Harness:
         return {"Authorization": f"Bearer {token or self.token}"}
 
     async def request(self, method: str, path: str, *, body: Any = None, raw: bytes | None = None,
-                      headers: dict[str, str] | None = None, token: str | None | bool = None) -> Reply:
+                      headers: dict[str, str] | None = None, token: str | bool | None = None) -> Reply:
         h = {} if token is False else self.auth(token if isinstance(token, str) else None)
         h.update(headers or {})
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
@@ -119,8 +121,12 @@ class Harness:
         payload = {**payload, "stream": stream}
         return await self.request("POST", path, body=payload, headers=headers)
 
-    async def api(self, method: str, **kwargs: Any) -> Any:
-        reply = await self.request("POST", f"/api/{method}", body=kwargs)
+    async def api(self, method: str, /, **kwargs: Any) -> Any:
+        return await self.api_as(None, method, **kwargs)
+
+    async def api_as(self, gateway_token: str | None, method: str, /, **kwargs: Any) -> Any:
+        """A control call made with ``gateway_token`` (None: the current one)."""
+        reply = await self.request("POST", f"/api/{method}", body=kwargs, token=gateway_token)
         if reply.status != 200:
             raise ApiError(reply.status, reply.json["error"]["message"])
         return reply.json

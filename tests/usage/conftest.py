@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import pytest
 from aiohttp import web
-from api_router.usage import make_client
 from usage_fakes import FakePanel
+
+from api_router.usage import make_client
 
 
 @pytest.fixture

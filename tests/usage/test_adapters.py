@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from api_router.usage import ErrorKind, UsageError, UsageTarget, fetch_usage
 from usage_fakes import KEY, TOKEN, FakePanel
+
+from api_router.usage import ErrorKind, UsageError, UsageTarget, fetch_usage
 
 
 def target(panel: FakePanel, adapter: str, **kw: str) -> UsageTarget:

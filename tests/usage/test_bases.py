@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from api_router.usage.bases import candidate_bases, origin_of
 
 

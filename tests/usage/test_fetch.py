@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from usage_fakes import KEY, TOKEN, FakePanel
+
 from api_router.usage import (
     DETECTION_ORDER,
     ErrorKind,
@@ -15,7 +17,6 @@ from api_router.usage import (
     share_key,
 )
 from api_router.usage import fetch as fetch_module
-from usage_fakes import KEY, TOKEN, FakePanel
 
 NEW_API = {
     "code": True,

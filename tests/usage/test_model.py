@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from api_router.usage.model import (
-    left_percent,
     UsageError,
     UsageSnapshot,
     UsageTarget,
     exhaustion_reason,
     is_exhausted,
+    left_percent,
     redact,
     strip_query,
 )

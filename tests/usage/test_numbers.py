@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from api_router.usage.numbers import ParsedNumber, number_value, parse_number
 
 

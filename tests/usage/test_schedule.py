@@ -9,6 +9,8 @@ from typing import cast
 
 import httpx
 import pytest
+from usage_fakes import KEY, FakePanel
+
 from api_router.usage import (
     RefreshPolicy,
     UsageEntry,
@@ -17,7 +19,6 @@ from api_router.usage import (
     UsageSnapshot,
     UsageTarget,
 )
-from usage_fakes import KEY, FakePanel
 
 MIN = 60_000
 T0 = 1_764_000_000_000

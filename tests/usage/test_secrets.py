@@ -7,8 +7,9 @@ import logging
 
 import httpx
 import pytest
-from api_router.usage import UsageError, UsageRefresher, UsageTarget, fetch_usage
 from usage_fakes import KEY, TOKEN, FakePanel
+
+from api_router.usage import UsageError, UsageRefresher, UsageTarget, fetch_usage
 
 SECRETS = (KEY, TOKEN, KEY.removeprefix("sk-"), "token_key")
 

@@ -75,37 +75,62 @@ def merged_config(doc: tomlkit.TOMLDocument, gateway_url: str) -> str:
     return tomlkit.dumps(doc)
 
 
-def _configured(home: Path, gateway_url: str, token: str) -> bool:
+def _points_here(home: Path, gateway_url: str) -> bool:
     try:
         doc = _read_config(home / "config.toml")
     except CodexSetupError:
         return False
     block = (doc.get("model_providers") or {}).get(PROVIDER_ID) or {}
-    auth = _read_auth(home / "auth.json") or {}
     return (doc.get("model_provider") == PROVIDER_ID and block.get("base_url") == gateway_url
-            and block.get("wire_api") == "responses" and auth.get("OPENAI_API_KEY") == token)
+            and block.get("wire_api") == "responses")
+
+
+def connection_state(home: Path, gateway_url: str, token: str) -> str:
+    """connected | token_out_of_date (Codex is pointed here, but auth.json holds another token, or none) |
+    not_connected."""
+    if not _points_here(home, gateway_url):
+        return "not_connected"
+    auth = _read_auth(home / "auth.json") or {}
+    return "connected" if auth.get("OPENAI_API_KEY") == token else "token_out_of_date"
 
 
 def describe(home: Path, gateway_url: str, token: str) -> dict[str, Any]:
+    state = connection_state(home, gateway_url, token)
     return {
         "codex_home": str(home),
         "config_path": str(home / "config.toml"),
         "auth_path": str(home / "auth.json"),
         "config_block": config_block(gateway_url),
         "auth_json": auth_json(token),
-        "configured": _configured(home, gateway_url, token),
+        "configured": state == "connected",
+        "state": state,
         "has_backup": (home / BACKUP_DIR / "manifest.json").is_file(),
     }
 
 
 def apply(home: Path, gateway_url: str, token: str) -> dict[str, Any]:
-    config_path, auth_path = home / "config.toml", home / "auth.json"
+    config_path = home / "config.toml"
     new_config = merged_config(_read_config(config_path), gateway_url)
-    if not _configured(home, gateway_url, token):
+    if connection_state(home, gateway_url, token) == "not_connected":
         _backup(home)
     atomic_write(config_path, new_config.encode("utf-8"), mode=0o600)
-    atomic_write(auth_path, auth_json(token).encode("utf-8"), mode=0o600)  # UTF-8, no BOM
+    _write_token(home, token)
     return describe(home, gateway_url, token)
+
+
+def update_token(home: Path, gateway_url: str, old_token: str, new_token: str) -> bool:
+    """After a token rotation: when Codex was connected with the old token, give its auth.json the new one
+    (the backup of the user's own files is left as it is). True when auth.json was rewritten."""
+    if connection_state(home, gateway_url, old_token) != "connected":
+        return False
+    _write_token(home, new_token)
+    return True
+
+
+def _write_token(home: Path, token: str) -> None:
+    """auth.json holding only ``token`` (UTF-8, no BOM): a ChatGPT login left in it would take precedence
+    over the key for Codex, and the user's own file is in the backup."""
+    atomic_write(home / "auth.json", auth_json(token).encode("utf-8"), mode=0o600)
 
 
 def _backup(home: Path) -> None:

@@ -9,8 +9,6 @@ disk, so hand edits and comments survive.
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +25,13 @@ from api_router.config.schema import (
     SECTIONS,
     Config,
     ListenConfig,
-    default_of,
     ProviderConfig,
+    default_of,
     field_problem,
     settings_of,
 )
-from api_router.fsutil import FileStamp, atomic_write, copy_aside, file_stamp, move_aside, remove_stale_temp_files
+from api_router.fsutil import atomic_write, copy_aside, move_aside, remove_stale_temp_files, tighten
+from api_router.userfile import UserFile
 
 
 class ConfigError(ValueError):
@@ -224,23 +223,27 @@ class LoadReport:
 
 
 
-class ConfigFile:
+@dataclass(frozen=True)
+class Loaded:
+    """The document (the user's text, comments and all) and the settings it gives."""
+
+    doc: TOMLDocument
+    config: Config
+
+
+class ConfigFile(UserFile[Loaded]):
     """Owns ``config.toml``: one current snapshot for readers, serialised atomic edits for writers."""
 
+    label = "config.toml"
+    kept = "settings"
+
     def __init__(self, path: Path, doc: TOMLDocument, config: Config) -> None:
-        self.path = path
-        self._doc = doc
-        self._config = config
-        self._lock = threading.Lock()
-        self._stamp = file_stamp(path)
-        self._reported: FileStamp | None = None  # the invalid version of the file already reported
+        super().__init__(path, Loaded(doc, config))
         self.listeners: list[Callable[[Config], None]] = []  # called after every change, edit or reload
-        self.on_problem: Callable[[str], None] = lambda message: None
-        self.on_notice: Callable[[str], None] = lambda message: None
 
     @property
     def current(self) -> Config:
-        return self._config
+        return self._value.config
 
     @classmethod
     def load(cls, path: Path) -> tuple[ConfigFile, LoadReport]:
@@ -260,6 +263,7 @@ class ConfigFile:
             why = (f"config.toml could not be read ({_one_line(exc)}); it was moved to {moved.name} and defaults "
                    "are in use")
             return cls(path, doc, parse(doc)[0]), LoadReport(problems=(why,), moved_to=moved)
+        tighten(path)  # the file names providers and may hold URL passwords: the owner's only
         config, problems = parse(doc)
         if not problems:
             return cls(path, doc, config), LoadReport()
@@ -272,65 +276,32 @@ class ConfigFile:
     def edit(self, change: Callable[[TOMLDocument], None]) -> Config:
         """Apply ``change`` to the file as it is now; save and publish it only if the result is valid."""
         with self._lock:
-            doc = self._base_for_edit()
+            doc = tomlkit.parse(tomlkit.dumps(self._base().doc))  # a copy: the change edits it in place
             change(doc)
             config, problems = parse(doc)
             if problems:
                 raise ConfigError("; ".join(problems))
-            atomic_write(self.path, tomlkit.dumps(doc).encode())
-            self._doc, self._config, self._stamp = doc, config, file_stamp(self.path)
-        self._publish(config)
+            loaded = Loaded(doc, config)
+            self._write(loaded)
+        self._published(loaded)
         return config
 
-    def reload(self) -> bool:
-        """Pick up an edit made to the file by hand; True when new settings are now in use."""
-        with self._lock:
-            stamp = file_stamp(self.path)
-            if stamp is None or stamp == self._stamp:
-                return False
-            read = self._read_disk()
-            if isinstance(read, str):
-                if stamp != self._reported:
-                    self._reported = stamp
-                    self.on_problem(f"config.toml was edited but {read}; API Router keeps running on the last good "
-                                    "settings. Fix the file, or the next change made in the app moves it aside.")
-                return False
-            doc, config = read
-            self._doc, self._config, self._stamp, self._reported = doc, config, stamp, None
-        self.on_notice("config.toml was edited; the new settings are in use")
-        self._publish(config)
-        return True
-
-    def _read_disk(self) -> tuple[TOMLDocument, Config] | str:
-        """The file as a valid document and config, or why it is not one."""
+    def _decode(self, raw: bytes) -> Loaded | str:
         try:
-            doc = tomlkit.parse(self.path.read_bytes().decode("utf-8-sig"))
-        except OSError as exc:
-            return f"cannot be read ({exc.strerror or exc})"
-        except Exception as exc:
+            doc = tomlkit.parse(raw.decode("utf-8-sig"))
+        except Exception as exc:  # tomlkit raises several error types
             return f"does not parse ({_one_line(exc)})"
         config, problems = parse(doc)
         if problems:
             return "has invalid values: " + "; ".join(problems)
-        return doc, config
+        return Loaded(doc, config)
 
-    def _base_for_edit(self) -> TOMLDocument:
-        """The document a change applies to: the file on disk when it changed since we last saw it (a
-        broken one is moved aside first), else ours."""
-        if file_stamp(self.path) == self._stamp:
-            return tomlkit.parse(tomlkit.dumps(self._doc))
-        read = self._read_disk() if self.path.exists() else "is missing"
-        if isinstance(read, str):
-            if self.path.exists():
-                moved = move_aside(self.path)
-                self.on_problem(f"config.toml {read}; it was moved to {moved.name} and the change was saved on "
-                                "top of the last good settings")
-            return tomlkit.parse(tomlkit.dumps(self._doc))
-        return read[0]
+    def _encode(self, value: Loaded) -> bytes:
+        return tomlkit.dumps(value.doc).encode()
 
-    def _publish(self, config: Config) -> None:
+    def _published(self, value: Loaded) -> None:
         for listener in self.listeners:
-            listener(config)
+            listener(value.config)
 
 
 def _repair(doc: TOMLDocument, config: Config) -> None:
@@ -339,7 +310,7 @@ def _repair(doc: TOMLDocument, config: Config) -> None:
         table = doc.get(name)
         if table is None:
             continue
-        if not isinstance(table, Mapping):
+        if not isinstance(table, Table):
             del doc[name]
             continue
         values = getattr(config, name)
@@ -347,19 +318,19 @@ def _repair(doc: TOMLDocument, config: Config) -> None:
             if f.name in table and field_problem(f, _plain(table[f.name])):
                 table[f.name] = getattr(values, f.name)
     providers = doc.get("providers")
-    if providers is not None and not isinstance(providers, Mapping):
+    if providers is not None and not isinstance(providers, Table):
         del doc["providers"]
     elif providers is not None:
         for pid in list(providers):
-            table = providers[pid]
-            if not isinstance(table, Mapping):
+            provider = providers[pid]
+            if not isinstance(provider, Table):
                 del providers[pid]
                 continue
             for f in settings_of(ProviderConfig):
-                if f.name in table and field_problem(f, _plain(table[f.name])):
-                    set_value(table, f.name, getattr(config.providers[pid], f.name))
-            if table.get("base_url") and not config.providers[pid].base_url:
-                table["base_url"] = ""  # refused (it pointed at API Router itself)
+                if f.name in provider and field_problem(f, _plain(provider[f.name])):
+                    set_value(provider, f.name, getattr(config.providers[pid], f.name))
+            if provider.get("base_url") and not config.providers[pid].base_url:
+                provider["base_url"] = ""  # refused (it pointed at API Router itself)
     order = _plain(doc.get("provider_order", []))
     if not isinstance(order, list) or not all(isinstance(x, str) for x in order):
         set_order(doc, list(config.order))

@@ -61,6 +61,12 @@ class ListenConfig:
     max_body_mb: float = setting(256, check=_above(0), rule="a number above 0",
                                  doc="largest request body accepted; Codex re-sends the whole history")
     allow_remote: bool = setting(False, doc="must be true before host may be anything but a loopback address")
+    max_connections: int = setting(1000, check=_between(16, 100_000), rule="an integer from 16 to 100000",
+                                   doc="client connections beyond this are refused (and the log says so)")
+    header_timeout_seconds: float = setting(10, check=_above(0), rule="a number of seconds above 0",
+                                            doc="a connection without complete request headers by then is closed")
+    body_stall_timeout_seconds: float = setting(30, check=_above(0), rule="a number of seconds above 0",
+                                                doc="a request body with no new bytes for this long is dropped")
 
     @property
     def max_body_bytes(self) -> int:
@@ -182,7 +188,7 @@ class Config:
     def preferred_first(self) -> tuple[str, ...]:
         """``routable`` with the effective preferred provider moved to the front."""
         preferred = self.effective_preferred
-        return tuple([preferred, *(p for p in self.routable if p != preferred)]) if preferred else ()
+        return (preferred, *(p for p in self.routable if p != preferred)) if preferred else ()
 
     @property
     def effective_preferred(self) -> str | None:

@@ -39,6 +39,8 @@ class BodyOptions:
     rebuild: bool = False  # replay the history instead of previous_response_id
     strip_sealed: bool = False  # drop every sealed reasoning item, whoever sealed it
     expand_compaction: bool = False  # expand every compaction item, whoever sealed it
+    # (compaction id, summary text): an expansion too large for the target, summarised by the target.
+    summaries: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -49,6 +51,8 @@ class ClientRequest:
     stream: bool
     # Bodies already built for this request, per (provider, options).
     bodies: dict[tuple[str, BodyOptions], bytes] = field(default_factory=dict)
+    # The compaction items replaced in those bodies: compaction id -> the items that took its place.
+    expansions: dict[tuple[str, BodyOptions], dict[str, list[Any]]] = field(default_factory=dict)
 
     @property
     def model(self) -> str | None:
@@ -132,6 +136,14 @@ def foreign_sealed(items: Any, provider: str, owners: Mapping[str, str]) -> list
             and owners.get(i.get("id"), provider) != provider]
 
 
+SUMMARY_PREFIX = ("[API Router] The start of this conversation happened with another model provider and was "
+                  "compacted there. Here is a summary of it, written when the conversation moved to this provider:\n\n")
+
+
+def summary_message(text: str) -> dict[str, Any]:
+    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": SUMMARY_PREFIX + text}]}
+
+
 class Continuity:
     """Builds, for each target provider, the body that provider may see."""
 
@@ -174,7 +186,8 @@ class Continuity:
             if any(self._must_expand(i, provider, owners, opts) for i in source):
                 rollout = rollout or await self.rollout(
                     req.session_id, "a compaction item sealed by another provider cannot be expanded")
-                source = self._expand_compactions(source, provider, owners, opts, rollout, set())
+                expanded = req.expansions.setdefault((provider, opts), {})
+                source = self._expand_compactions(source, provider, owners, opts, rollout, set(), expanded)
                 items = source
             filtered = drop_sealed_reasoning(source, provider, owners, all_sealed=opts.strip_sealed)
             if filtered is not source:
@@ -190,25 +203,35 @@ class Continuity:
 
     @staticmethod
     def _must_expand(item: Any, provider: str, owners: Mapping[str, str], opts: BodyOptions) -> bool:
-        return _sealed(item, "compaction") and (opts.expand_compaction or owners.get(item.get("id"), provider) != provider)
+        return _sealed(item, "compaction") and (
+            opts.expand_compaction or owners.get(item.get("id"), provider) != provider)
 
     def _expand_compactions(self, items: list[Any], provider: str, owners: Mapping[str, str], opts: BodyOptions,
-                            rollout: Rollout, seen: set[str]) -> list[Any]:
+                            rollout: Rollout, seen: set[str], expanded: dict[str, list[Any]]) -> list[Any]:
         """``items`` with every compaction item ``provider`` may not see replaced by the conversation it
-        summarised (recursively: that conversation may hold an older compaction item). Items before a
-        compaction item that the expansion repeats (Codex keeps e.g. its instructions) appear once."""
+        summarised (recursively: that conversation may hold an older compaction item), or by the
+        target's own summary of it. Items before a compaction item that the expansion repeats (Codex
+        keeps e.g. its instructions) appear once."""
+        summaries = dict(opts.summaries)
         out: list[Any] = []
         for item in items:
             if not self._must_expand(item, provider, owners, opts):
                 out.append(item)
                 continue
             cid = item.get("id")
+            if cid in summaries:
+                out.append(summary_message(summaries[cid]))
+                continue
             summarised = rollout.summarised.get(cid) if isinstance(cid, str) else None
             if summarised is None or cid in seen:
                 raise MissingSession(
                     f"the conversation carries a compaction item ({cid}) sealed by another provider, and the Codex "
                     "session file does not show what it summarised; it can only go to the provider that sealed it")
-            expansion = self._expand_compactions(summarised, provider, owners, opts, rollout, {*seen, cid})
+            expansion = self._expand_compactions(summarised, provider, owners, opts, rollout, {*seen, cid}, {})
+            # What the compaction summarised came from other providers' turns: only reasoning known to be
+            # the target's own may stay.
+            expansion = [i for i in expansion if not (_sealed(i, "reasoning") and owners.get(i.get("id")) != provider)]
+            expanded[cid] = expansion
             repeated = {_signature(i) for i in expansion}
             out = [i for i in out if _signature(i) not in repeated] + expansion
         return out

@@ -9,13 +9,15 @@ values (raising ``ControlError`` with a message for the user) and saves what it 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import Any, Literal, TypeVar
 
 from tomlkit.toml_document import TOMLDocument
 
-from api_router import analytics
+from api_router import analytics, request_log
 from api_router.codex import setup as codex_setup
 from api_router.config import (
     DISPLAY_NAME_MAX,
@@ -28,6 +30,7 @@ from api_router.config import (
     field_problem,
     is_http_url,
     normalized_url,
+    points_at_gateway,
     provider_table,
     rename_in_doc,
     section,
@@ -38,7 +41,8 @@ from api_router.config import (
 from api_router.control.diagnostics import open_fds, rss_bytes
 from api_router.control.registry import ControlError, exposed
 from api_router.gateway.models import fetch_models
-from api_router.secrets import new_gateway_token
+from api_router.gateway.provider_test import run_test
+from api_router.secrets import Secrets, new_gateway_token, unmask_url
 from api_router.services import Services
 from api_router.status import build_status, provider_settings
 
@@ -207,12 +211,20 @@ class Control:
             values["display_name"] = _text("display_name", display_name)
             if len(values["display_name"]) > DISPLAY_NAME_MAX:
                 raise ControlError(f"display_name must be at most {DISPLAY_NAME_MAX} characters")
+        old = services.config.current.providers.get(pid)
         if base_url is not None:
-            values["base_url"] = _url("base_url", base_url)
+            values["base_url"] = unmask_url(_url("base_url", base_url), old.base_url if old else "")
+            serving = services.serving
+            listen = services.config.current.listen
+            if serving is not None and points_at_gateway(values["base_url"],
+                                                         replace(listen, host=serving.host, port=serving.port)):
+                raise ControlError(f"base_url {values['base_url']} is API Router itself; a provider must be another "
+                                   "server")
         if usage_adapter is not None:
             values["usage_adapter"] = usage_adapter
         if usage_base_url is not None:
-            values["usage_base_url"] = _url("usage_base_url", usage_base_url, empty_ok=True)
+            values["usage_base_url"] = unmask_url(_url("usage_base_url", usage_base_url, empty_ok=True),
+                                                  old.usage_base_url if old else "")
         if disabled is not None:
             values["disabled"] = disabled
         if model_map is not None:
@@ -298,25 +310,13 @@ class Control:
 
     @exposed
     def set_provider_key(self, provider: str, key: str) -> dict[str, Any]:
-        services = self._services
-        pid = self._existing(provider)
-        key = _text("key", key)
-        if any(c.isspace() for c in key):
-            raise ControlError("key must not contain spaces or line breaks")
-        services.secrets.edit(lambda s: s.with_changes(provider_keys={**s.provider_keys, pid: key}))
-        services.router.reset_health(pid)
-        services.quota.invalidate(pid)
-        services.emit("info", "config", f"Key set for {services.config.current.name_of(pid)}", pid)
+        pid = self._set_credential("provider_keys", provider, key, "key", "Key")
+        self._services.router.reset_health(pid)
         return self.get_config()
 
     @exposed
     def clear_provider_key(self, provider: str) -> dict[str, Any]:
-        services = self._services
-        pid = self._existing(provider)
-        services.secrets.edit(lambda s: s.with_changes(
-            provider_keys={k: v for k, v in s.provider_keys.items() if k != pid}))
-        services.quota.invalidate(pid)
-        services.emit("info", "config", f"Key cleared for {services.config.current.name_of(pid)}", pid)
+        self._set_credential("provider_keys", provider, None, "key", "Key")
         return self.get_config()
 
     @exposed
@@ -347,9 +347,70 @@ class Control:
         cfg = services.config.current
         timeout = min(cfg.routing.request_timeout_seconds, 20)
         result = await fetch_models(services.require_serving().upstream, cfg.providers[pid],
-                                    services.secrets.current.provider_keys.get(pid), timeout)
+                                    services.provider_key(pid), timeout)
+        if result.ok:  # an answer is evidence: it clears a stale "unhealthy"
+            services.router.record_check(cfg, pid, True, "probe")
         return {"ok": result.ok, "status": result.status, "latency_ms": result.latency_ms, "models": result.models,
                 "error": services.redactor(result.error)}
+
+    @exposed
+    def test_provider(self, provider: str) -> dict[str, Any]:
+        """A streamed Responses call, one with a function tool, and /models: can it serve Codex?"""
+        pid = self._existing(provider)
+        return self._run_async(self._test(pid))  # type: ignore[no-any-return]
+
+    @exposed
+    def test_all_providers(self) -> dict[str, Any]:
+        """``test_provider`` for every enabled provider with a base URL, at the same time."""
+        return self._run_async(self._test_all())  # type: ignore[no-any-return]
+
+    async def _test_all(self) -> dict[str, Any]:
+        pids = list(self._services.config.current.routable)
+        results = await asyncio.gather(*(self._test(pid) for pid in pids))
+        return {"results": dict(zip(pids, results, strict=True))}
+
+    async def _test(self, pid: str) -> dict[str, Any]:
+        services = self._services
+        cfg = services.config.current
+        provider = cfg.providers[pid]
+        if not provider.base_url:
+            raise ControlError(f"{cfg.name_of(pid)} has no base URL to test")
+        result = await run_test(services.require_serving().upstream, provider,
+                                services.provider_key(pid), services.router.last_model(pid),
+                                min(cfg.routing.request_timeout_seconds, 30))
+        result = json.loads(services.redactor(json.dumps(result)))
+        services.tests.record(pid, result)
+        if result["ok"]:  # a pass counts as a success for health
+            services.router.record_check(services.config.current, pid, True, "provider test")
+        return result  # type: ignore[no-any-return]
+
+    # --- request log -------------------------------------------------------------------------------------
+
+    @exposed
+    def list_requests(self, limit: int = 100, before_id: int | None = None, provider: str | None = None,
+                      outcome: request_log.Outcome | None = None, session_id: str | None = None,
+                      text: str | None = None) -> dict[str, Any]:
+        """Every client request, newest first, with filters; ``before_id`` pages backwards."""
+        if not 1 <= limit <= 1000:
+            raise ControlError("limit must be an integer from 1 to 1000")
+        filters = request_log.Filters(provider or None, outcome, session_id or None, (text or "").strip() or None)
+        return request_log.page(self._services.store, filters, limit=limit, before_id=before_id)
+
+    @exposed
+    def get_request(self, id: int) -> dict[str, Any]:
+        """One request with its attempt chain."""
+        found = request_log.detail(self._services.store, id, self._services.config.current.name_of)
+        if found is None:
+            raise ControlError(f"no request {id} in the request log")
+        return found
+
+    @exposed
+    def export_requests(self, format: request_log.ExportFormat = "csv", provider: str | None = None,
+                        outcome: request_log.Outcome | None = None, session_id: str | None = None,
+                        text: str | None = None) -> dict[str, Any]:
+        """Every request that matches the filters, as CSV or JSON lines."""
+        filters = request_log.Filters(provider or None, outcome, session_id or None, (text or "").strip() or None)
+        return request_log.export(self._services.store, filters, format)
 
     # --- usage, quota and analytics ----------------------------------------------------------------------
 
@@ -363,11 +424,12 @@ class Control:
     def list_sessions(self, limit: int = 50) -> dict[str, Any]:
         if not 1 <= limit <= 500:
             raise ControlError("limit must be an integer from 1 to 500")
-        return {"sessions": analytics.sessions(self._services.store, limit)}
+        return {"sessions": analytics.sessions(self._services.store, limit, self._services.router.session_binding)}
 
     @exposed
     def get_session_timeline(self, session_id: str) -> dict[str, Any]:
-        return analytics.session_timeline(self._services.store, _text("session_id", session_id))
+        return analytics.session_timeline(self._services.store, _text("session_id", session_id),
+                                          self._services.router.session_binding)
 
     @exposed
     def get_usage(self) -> dict[str, Any]:
@@ -381,25 +443,35 @@ class Control:
 
     @exposed
     def set_usage_token(self, provider: str, token: str) -> dict[str, Any]:
-        services = self._services
-        pid = self._existing(provider)
-        token = _text("token", token)
-        if any(c.isspace() for c in token):
-            raise ControlError("token must not contain spaces or line breaks")
-        services.secrets.edit(lambda s: s.with_changes(usage_tokens={**s.usage_tokens, pid: token}))
-        services.quota.invalidate(pid)
-        services.emit("info", "config", f"Usage token set for {services.config.current.name_of(pid)}", pid)
+        self._set_credential("usage_tokens", provider, token, "token", "Usage token")
         return self.get_config()
 
     @exposed
     def clear_usage_token(self, provider: str) -> dict[str, Any]:
+        self._set_credential("usage_tokens", provider, None, "token", "Usage token")
+        return self.get_config()
+
+    def _set_credential(self, field: str, provider: str, value: str | None, arg: str, what: str) -> str:
+        """Set (or, with ``value`` None, clear) a provider's key or usage token; the old usage reading no
+        longer applies."""
         services = self._services
         pid = self._existing(provider)
-        services.secrets.edit(lambda s: s.with_changes(
-            usage_tokens={k: v for k, v in s.usage_tokens.items() if k != pid}))
+        if value is not None:
+            value = _text(arg, value)
+            if any(c.isspace() for c in value):
+                raise ControlError(f"{arg} must not contain spaces or line breaks")
+
+        def change(s: Secrets) -> Secrets:
+            values = {k: v for k, v in getattr(s, field).items() if k != pid}
+            if value is not None:
+                values[pid] = value
+            return s.with_changes(**{field: values})
+
+        services.secrets.edit(change)
         services.quota.invalidate(pid)
-        services.emit("info", "config", f"Usage token cleared for {services.config.current.name_of(pid)}", pid)
-        return self.get_config()
+        verb = "set" if value is not None else "cleared"
+        services.emit("info", "config", f"{what} {verb} for {services.config.current.name_of(pid)}", pid)
+        return pid
 
     # --- gateway token ---------------------------------------------------------------------------------
 
@@ -409,10 +481,23 @@ class Control:
 
     @exposed
     def rotate_gateway_token(self) -> dict[str, Any]:
+        """A new token; the old one is refused at once. Codex's auth.json follows when Connect Codex had
+        connected it with the old token."""
         services = self._services
+        old = services.secrets.current.gateway_token
         updated = services.secrets.edit(lambda s: s.with_changes(gateway_token=new_gateway_token()))
-        services.emit("warning", "security", "Gateway token rotated; clients using the old token are now refused. "
-                                             "Update Codex's auth.json (Connect Codex does it).")
+        try:
+            codex_updated = codex_setup.update_token(services.codex_home, services.gateway_url, old,
+                                                     updated.gateway_token)
+        except OSError as exc:
+            codex_updated = False
+            services.emit("error", "codex", f"Could not update Codex's auth.json with the new token: {exc}")
+        if codex_updated:
+            services.emit("info", "security", f"Gateway token rotated; Codex's auth.json ({services.codex_home}) "
+                                              "now holds the new one. Other clients using the old token are refused.")
+        else:
+            services.emit("warning", "security", "Gateway token rotated; clients using the old token are now refused. "
+                                                 "Update Codex's auth.json (Connect Codex does it).")
         return {"token": updated.gateway_token}
 
     # --- Codex -------------------------------------------------------------------------------------------

@@ -77,5 +77,5 @@ def _forwarder(name: str, doc: str) -> Callable[..., Any]:
 def make_desktop_api(registry: Registry, *, redact: Callable[[str], str] = str,
                      origin_ok: Callable[[], bool] = lambda: True) -> _DesktopApiBase:
     namespace = {name: _forwarder(name, m.doc) for name, m in registry.methods.items()}
-    api_class = type("DesktopApi", (_DesktopApiBase,), namespace)
+    api_class: type[_DesktopApiBase] = type("DesktopApi", (_DesktopApiBase,), namespace)
     return api_class(registry, redact=redact, origin_ok=origin_ok)

@@ -51,6 +51,7 @@ class AttemptResult:
     ttfb_ms: float | None = None
     status: int | None = None  # the provider's HTTP status, for failures
     turn_state: str | None = None  # the provider's x-codex-turn-state, passed back to the client
+    response_bytes: int = 0  # what the client got of it
 
 
 @dataclass(slots=True, eq=False)
@@ -74,11 +75,13 @@ class Retries:
     rebuild: bool = False
     strip_sealed: bool = False
     expand_compaction: bool = False
+    summarize: bool = False  # the body carries an expanded compaction that the provider may find too long
 
 
 class AttemptRunner:
     def __init__(self, upstream: Upstream, key_of: Callable[[str], str | None], redact: Callable[[bytes], bytes],
                  shutting_down: Callable[[], bool], turn_state_owner: Callable[[str], str | None]) -> None:
+        self.upstream = upstream
         self._upstream = upstream
         self._deadlines: Deadlines = upstream.deadlines
         self._key_of = key_of
@@ -114,7 +117,7 @@ class AttemptRunner:
         handed_on = False  # True once the open response belongs to ``finish``
         try:
             if not 200 <= resp.status < 300:
-                return await self._http_error(opened, client, retries)
+                return await self._http_error(ex, opened, client, retries)
             if client.stream and resp.content_type == "text/event-stream":
                 opened.stream = UpstreamStream(resp, self._deadlines, self._redact)
                 remaining = max(0.001, timeout - (time.perf_counter() - t0))
@@ -141,7 +144,7 @@ class AttemptRunner:
                 # An error body read to its end leaves the connection reusable; anything else is cut.
                 self._upstream.done(resp, reuse=resp.content.is_eof())
 
-    async def _http_error(self, opened: Opened, client: ClientRequest, retries: Retries) -> AttemptResult:
+    async def _http_error(self, ex: Exchange, opened: Opened, client: ClientRequest, retries: Retries) -> AttemptResult:
         resp = opened.resp
         raw = await read_limited(resp)
         message = error_text(raw, resp.content_type)
@@ -152,10 +155,12 @@ class AttemptRunner:
                 return AttemptResult(Outcome.RETRY, error=f"HTTP {status}: {message}", retry=retry)
             if classify.mentions_unknown_model(message):
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}")
-            out = web.Response(body=self._redact(raw), status=status, headers={
-                **headers_back(resp.headers, opened.provider),
+            body = self._redact(raw)
+            out = web.Response(body=body, status=status, headers={
+                **headers_back(resp.headers, opened.provider, ex.record.request_id),
                 "Content-Type": resp.headers.get("Content-Type", "application/json")})
-            return AttemptResult(Outcome.CLIENT_ERROR, out, error=f"HTTP {status}: {message}", status=status)
+            return AttemptResult(Outcome.CLIENT_ERROR, out, error=f"HTTP {status}: {message}", status=status,
+                                 response_bytes=len(body))
         retry_after = classify.parse_retry_after(resp.headers.get("Retry-After")) if status == 429 else None
         return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", retry_after=retry_after,
                              status=status)
@@ -201,7 +206,7 @@ class AttemptRunner:
 
     async def _relay(self, ex: Exchange, opened: Opened, retries: Retries) -> AttemptResult:
         assert opened.stream is not None and ex.client is not None
-        back = headers_back(opened.resp.headers, opened.provider)
+        back = headers_back(opened.resp.headers, opened.provider, ex.record.request_id)
         trigger = ex.client.compaction_trigger
         result = await opened.stream.relay(ex.request, headers=back, started=ex.started,
                                            idle_timeout=ex.cfg.routing.stream_idle_timeout_seconds,
@@ -215,7 +220,8 @@ class AttemptRunner:
         turn_state = opened.resp.headers.get("x-codex-turn-state")
         if result.end is StreamEnd.COMPLETED:
             return AttemptResult(Outcome.OK, result.response, usage=facts.usage, response_id=facts.response_id,
-                                 sealed=facts.sealed, ttfb_ms=result.ttfb_ms, turn_state=turn_state)
+                                 sealed=facts.sealed, ttfb_ms=result.ttfb_ms, turn_state=turn_state,
+                                 response_bytes=result.sent)
         if result.end is StreamEnd.FAILED_EARLY:
             if facts.end == "failed":
                 retry = _continuity_retry(facts.error, ex.client, opened.body, retries)
@@ -228,7 +234,7 @@ class AttemptRunner:
             return AttemptResult(Outcome.PROVIDER_FAILURE, error=result.error)
         outcome = Outcome.CLIENT_CLOSED if result.end is StreamEnd.CLIENT_GONE else Outcome.PROVIDER_FAILURE
         return AttemptResult(outcome, result.response, error=result.error, committed=True, usage=facts.usage,
-                             ttfb_ms=result.ttfb_ms)
+                             ttfb_ms=result.ttfb_ms, response_bytes=result.sent)
 
     @staticmethod
     def _client_error_in_band(delivered: StreamResult, message: str) -> AttemptResult:
@@ -236,12 +242,12 @@ class AttemptRunner:
             return AttemptResult(Outcome.CLIENT_CLOSED, delivered.response, error="client disconnected",
                                  committed=True)
         return AttemptResult(Outcome.CLIENT_ERROR, delivered.response, error=f"stream reported: {message}",
-                             ttfb_ms=delivered.ttfb_ms)
+                             ttfb_ms=delivered.ttfb_ms, response_bytes=delivered.sent)
 
     async def _deliver_answer(self, ex: Exchange, opened: Opened) -> AttemptResult:
         answer = opened.answer
         assert answer is not None and ex.client is not None
-        back = headers_back(opened.resp.headers, opened.provider)
+        back = headers_back(opened.resp.headers, opened.provider, ex.record.request_id)
         usage, rid, sealed = usage_of(answer), response_id(answer), sealed_items(answer.get("output"))
         turn_state = opened.resp.headers.get("x-codex-turn-state")
         if ex.client.compaction_trigger:
@@ -252,15 +258,16 @@ class AttemptRunner:
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=wrong)
         if ex.client.stream:
             try:
-                out, ttfb = await send_synthesized(ex.request, answer, back, ex.started)
+                out, ttfb, sent = await send_synthesized(ex.request, answer, back, ex.started)
             except ConnectionError:
                 return AttemptResult(Outcome.CLIENT_CLOSED, None, error="client disconnected")
             return AttemptResult(Outcome.OK, out, usage=usage, response_id=rid, sealed=sealed, ttfb_ms=ttfb,
-                                 turn_state=turn_state)
+                                 turn_state=turn_state, response_bytes=sent)
         back["Content-Type"] = "application/json"
         raw = opened.data if opened.resp.content_type == "application/json" else orjson.dumps(answer)
         return AttemptResult(Outcome.OK, web.Response(body=raw, headers=back), usage=usage, response_id=rid,
-                             sealed=sealed, ttfb_ms=(time.perf_counter() - ex.started) * 1000, turn_state=turn_state)
+                             sealed=sealed, ttfb_ms=(time.perf_counter() - ex.started) * 1000, turn_state=turn_state,
+                             response_bytes=len(raw))
 
 
 def _response_object(data: bytes, content_type: str) -> dict[str, Any] | str:
@@ -271,8 +278,9 @@ def _response_object(data: bytes, content_type: str) -> dict[str, Any] | str:
             kind = ev.type
             if kind in ("response.completed", "response.incomplete"):
                 payload = ev.json()
-                if isinstance(payload, dict) and isinstance(payload.get("response"), dict):
-                    return payload["response"]
+                response = payload.get("response") if isinstance(payload, dict) else None
+                if isinstance(response, dict):
+                    return response
             if kind in ("response.failed", "error"):
                 failed = kind
         return f"stream {'reported ' + failed if failed else 'ended before response.completed'}"
@@ -293,6 +301,8 @@ def _response_object(data: bytes, content_type: str) -> dict[str, Any] | str:
 
 
 def _continuity_retry(message: str, client: ClientRequest, body: bytes, retries: Retries) -> Retry | None:
+    if retries.summarize and classify.mentions_context_length(message):
+        return Retry.SUMMARIZE
     if retries.rebuild and client.previous_response_id is not None and (
             classify.mentions_unsupported_previous_response_id(message)
             or classify.mentions_previous_response_not_found(message)):

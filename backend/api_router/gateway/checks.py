@@ -13,10 +13,12 @@ only disliked the probe).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import orjson
@@ -43,6 +45,7 @@ class ProbeResult:
     latency_ms: float
     error: str = ""
     events: list[sse.SSEEvent] | None = None  # every event, when the whole stream was read
+    answer: dict[str, Any] | None = None  # the response object, when it answered JSON instead of a stream
 
 
 def check_body(model: str | None) -> bytes:
@@ -69,6 +72,17 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
             raw = await read_limited(resp, 65536)
             message = f"HTTP {resp.status}: {error_text(raw, resp.content_type)}"
             return ProbeResult(resp.status in (400, 422), resp.status, None, ms(), message)
+        if resp.content_type != "text/event-stream":  # a whole answer instead of a stream
+            with upstream.deadlines.timeout(max(0.001, timeout - ms() / 1000), f"no answer within {timeout:g} s"):
+                raw = await read_limited(resp)
+            try:
+                answer = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                answer = None
+            if not isinstance(answer, dict) or not isinstance(answer.get("output"), list):
+                return ProbeResult(False, resp.status, None, ms(), f"answered {resp.content_type or 'something'} "
+                                   f"that is not a response: {error_text(raw, resp.content_type)}")
+            return ProbeResult(True, resp.status, ms(), ms(), answer=answer)
         decoder = sse.SSEDecoder()
         events: list[sse.SSEEvent] = []
         first: float | None = None
@@ -123,7 +137,10 @@ class BackgroundChecks:
             services.router.check_started(pid)
             task = asyncio.get_running_loop().create_task(self._check(pid, model), name=f"check-{pid}")
             self._running[pid] = task
-            task.add_done_callback(lambda _t, pid=pid: self._running.pop(pid, None))
+            task.add_done_callback(functools.partial(self._check_done, pid))
+
+    def _check_done(self, pid: str, _task: asyncio.Task[None]) -> None:
+        self._running.pop(pid, None)
 
     async def _check(self, pid: str, model: str | None) -> None:
         services = self._services
@@ -132,7 +149,7 @@ class BackgroundChecks:
         if provider is None:
             return
         timeout = min(CHECK_TIMEOUT_SECONDS, cfg.routing.request_timeout_seconds)
-        result = await probe_responses(self._upstream, provider, services.secrets.current.provider_keys.get(pid),
+        result = await probe_responses(self._upstream, provider, services.provider_key(pid),
                                        check_body(provider.model_for(model)), timeout)
         log.info("background check of %s: %s", pid, "answered" if result.ok else result.error)
         services.router.record_check(services.config.current, pid, result.ok, "background check")

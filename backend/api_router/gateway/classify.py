@@ -67,9 +67,8 @@ def error_message_of_event(payload: Any) -> str:
         msg = err.get("message") or err.get("code")
         if isinstance(msg, str) and msg:
             return msg
-    if isinstance(payload, dict) and isinstance(payload.get("message"), str) and payload["message"]:
-        return payload["message"]
-    return "the provider reported an error"
+    message = payload.get("message") if isinstance(payload, dict) else None
+    return message if isinstance(message, str) and message else "the provider reported an error"
 
 
 def is_client_error_event(payload: Any) -> bool:
@@ -113,3 +112,9 @@ def mentions_unknown_model(text: str) -> bool:
     return any(w in t for w in ("does not exist", "not found", "no such model", "unknown model", "invalid model",
                                 "model_not_found", "unsupported model", "no available channel",
                                 "model is not available", "not a valid model"))
+
+
+def mentions_context_length(text: str) -> bool:
+    t = text.lower()
+    return any(w in t for w in ("context_length_exceeded", "context length", "context window", "too many tokens",
+                                "prompt is too long", "input is too long", "maximum context"))

@@ -61,7 +61,7 @@ class Timeout(_Wait):
     """``with deadlines.timeout(s):`` — like ``asyncio.timeout``: the task is cancelled when time is
     up and the cancellation comes out of the block as ``TimeoutError``."""
 
-    __slots__ = ("_clock", "_seconds", "_message", "_at", "_task", "_cancelling", "expired")
+    __slots__ = ("_at", "_cancelling", "_clock", "_message", "_seconds", "_task", "expired")
 
     def __init__(self, clock: Deadlines, seconds: float, message: str) -> None:
         self._clock = clock
@@ -98,7 +98,7 @@ class Watchdog(_Wait):
     """Calls ``on_expire`` (e.g. closing an upstream response) when a stream stays silent longer
     than its limit; ``touch()`` on each chunk is just a clock read."""
 
-    __slots__ = ("_clock", "_on_expire", "limit", "_last", "expired")
+    __slots__ = ("_clock", "_last", "_on_expire", "expired", "limit")
 
     def __init__(self, clock: Deadlines, on_expire: Callable[[], None], limit: float) -> None:
         self._clock = clock

@@ -14,6 +14,7 @@ _TYPES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "request_too_large",
     426: "upgrade_required",
     429: "rate_limited",

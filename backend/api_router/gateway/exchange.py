@@ -11,6 +11,7 @@ from aiohttp import web
 
 from api_router.config import Config
 from api_router.continuity.rewrite import ClientRequest
+from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.errors import GatewayError
 from api_router.records import RequestRecord
 from api_router.routing import Failure
@@ -32,20 +33,36 @@ def new_request_id() -> str:
     return "req_" + os.urandom(8).hex()
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The whole request body, refusing (413) anything above ``limit`` before reading it all."""
+async def read_body(request: web.Request, limit: int, deadlines: Deadlines, stall_seconds: float) -> bytes:
+    """The whole request body, refusing (413) anything above ``limit`` before reading it all. A body
+    that stops arriving for ``stall_seconds`` ends the connection."""
     mb = limit / (1024 * 1024)
     too_large = f"request body exceeds the {mb:g} MB limit (listen.max_body_mb in config.toml)"
-    if request.content_length is not None:
-        if request.content_length > limit:
-            raise GatewayError(413, too_large)
-        return await request.read()  # a declared length cannot grow past itself
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise GatewayError(413, too_large)
+    content = request.content
+    if content.is_eof():  # all of it came with the headers: nothing can stall
+        return await request.read()
+    watchdog = deadlines.watchdog(lambda: _drop(request), stall_seconds)
+    watchdog.start()
     buf = bytearray()
-    while chunk := await request.content.readany():
-        buf += chunk
-        if len(buf) > limit:
-            raise GatewayError(413, too_large)
+    try:
+        while chunk := await content.readany():
+            watchdog.touch()
+            buf += chunk
+            if len(buf) > limit:
+                raise GatewayError(413, too_large)
+    finally:
+        watchdog.stop()
+    if watchdog.expired:
+        raise GatewayError(408, f"the request body stalled: no bytes for {stall_seconds:g} s")
     return bytes(buf)
+
+
+def _drop(request: web.Request) -> None:
+    if request.transport is not None:
+        request.transport.close()
 
 
 def parse_object(body: bytes) -> dict[str, object]:

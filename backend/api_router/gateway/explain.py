@@ -18,7 +18,8 @@ from api_router.gateway.errors import GatewayError
 from api_router.routing import Failure, Router
 
 
-def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: Sequence[str], now: float) -> GatewayError:
+def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: Sequence[str],
+               now: float) -> GatewayError:
     name = cfg.name_of
     details: list[dict[str, Any]] = [
         {"provider": f.provider, "name": name(f.provider), "status": f.status, "error": f.error} for f in failures]

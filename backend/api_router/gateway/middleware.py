@@ -7,8 +7,10 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from api_router.gateway.errors import GatewayError, error_response, from_error
+from api_router.gateway.upstream import LOOP_HEADER
 from api_router.services import Services
 
 log = logging.getLogger(__name__)
@@ -37,11 +39,16 @@ def bearer_token(request: web.Request) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def guard(services: Services) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
-    """The outermost middleware: foreign Host headers are refused, and every error becomes JSON."""
+def guard(services: Services, hop_id: str) -> Middleware:
+    """The outermost middleware: foreign Host headers and our own requests coming back are refused, and
+    every error becomes JSON."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.headers.get(LOOP_HEADER) == hop_id:
+            # Our own upstream client sent this: a provider's base URL leads back here under another name.
+            return error_response(508, "this request came from API Router itself: a provider's base URL points back "
+                                       "at this gateway; give that provider its real address")
         if not host_allowed(request.headers.get("Host"), services.config.current.listen.host):
             return error_response(403, "requests must address the gateway as localhost or 127.0.0.1 "
                                        "(foreign Host header refused)")

@@ -48,7 +48,7 @@ class OutcomeRecorder:
     def _served(self, ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
         record = ex.record
         record.provider, record.status, record.usage = attempt.provider, 200, result.usage
-        record.ttfb_ms = result.ttfb_ms
+        record.ttfb_ms, record.response_bytes = result.ttfb_ms, result.response_bytes
         record.sent_model = attempt.sent_model
         client = ex.client
         stream = client is not None and client.stream
@@ -71,16 +71,17 @@ class OutcomeRecorder:
         if result.committed:  # a stream that broke after output: the client got part of it
             record = ex.record
             record.provider, record.status, record.usage = attempt.provider, 200, result.usage
-            record.ttfb_ms, record.error = result.ttfb_ms, result.error
+            record.ttfb_ms, record.error, record.response_bytes = result.ttfb_ms, result.error, result.response_bytes
+            record.sent_model = attempt.sent_model
         else:
             ex.failures.append(Failure(attempt.provider, result.error, result.status, result.retry_after))
 
     @staticmethod
     def _answered_for_client(ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
         record = ex.record
-        record.provider = attempt.provider
+        record.provider, record.sent_model = attempt.provider, attempt.sent_model
         record.status = result.response.status if result.response is not None else attempt.status or 0
-        record.error = result.error
+        record.error, record.response_bytes = result.error, result.response_bytes
 
     def _retrying(self, ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
         name = ex.cfg.name_of(attempt.provider)
@@ -97,7 +98,7 @@ class OutcomeRecorder:
     def _cut_short(ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
         record = ex.record
         record.provider, record.usage, record.ttfb_ms = attempt.provider, result.usage, result.ttfb_ms
-        record.error = result.error
+        record.error, record.response_bytes, record.sent_model = result.error, result.response_bytes, attempt.sent_model
         record.status = 499 if attempt.outcome is Outcome.CLIENT_CLOSED else 200
 
     def all_failed(self, ex: Exchange) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 
@@ -21,7 +21,8 @@ from api_router.continuity.rewrite import BodyOptions, ClientRequest, MissingSes
 from api_router.gateway import explain
 from api_router.gateway.attempt import AttemptResult, AttemptRunner, Opened, Retries
 from api_router.gateway.bodies import Bodies
-from api_router.gateway.errors import GatewayError, from_error
+from api_router.gateway.compaction import SummaryFailed, summarize
+from api_router.gateway.errors import GatewayError, error_response, from_error
 from api_router.gateway.exchange import Exchange, new_request_id, parse_object, read_body
 from api_router.gateway.outcomes import OutcomeRecorder
 from api_router.gateway.upstream import Upstream, forwarded_headers
@@ -48,7 +49,7 @@ class ResponsesProxy:
         self._services = services
         self._state = state
         self._bodies = Bodies(services.continuity)
-        self._runner = AttemptRunner(upstream, key_of=lambda pid: services.secrets.current.provider_keys.get(pid),
+        self._runner = AttemptRunner(upstream, key_of=services.provider_key,
                                      redact=services.redactor.redact_bytes,
                                      shutting_down=lambda: state.shutting_down,
                                      turn_state_owner=services.continuity.index.turn_state_owner)
@@ -59,7 +60,8 @@ class ResponsesProxy:
         services, state = self._services, self._state
         ex = Exchange(request, RequestRecord(unix_ms=now_ms(), path=request.path, stream=False,
                                              request_id=new_request_id()),
-                      time.perf_counter(), services.config.current)
+                      time.perf_counter(), services.config.current,
+                      upstream_path="/responses/compact" if request.path.endswith("/compact") else "/responses")
         record = ex.record
         state.inflight += 1
         try:
@@ -68,7 +70,9 @@ class ResponsesProxy:
             return await self._serve(ex)
         except GatewayError as err:
             record.status, record.error = err.status, record.error or err.message
-            return from_error(err, services.redactor.redact_bytes)
+            response = from_error(err, services.redactor.redact_bytes)
+            record.response_bytes = len(response.body) if isinstance(response.body, bytes) else 0
+            return response
         except asyncio.CancelledError:
             if not record.status:
                 record.status = 499
@@ -83,7 +87,9 @@ class ResponsesProxy:
     async def _serve(self, ex: Exchange) -> web.StreamResponse:
         services = self._services
         request, record = ex.request, ex.record
-        body = await read_body(request, ex.cfg.listen.max_body_bytes)
+        listen = ex.cfg.listen
+        body = await read_body(request, listen.max_body_bytes, self._runner.upstream.deadlines,
+                               listen.body_stall_timeout_seconds)
         payload = parse_object(body)
         client = ex.client = ClientRequest(body, payload, session_id_of(request.headers, payload),
                                            payload.get("stream") is True)
@@ -125,7 +131,14 @@ class ResponsesProxy:
             result = answer if isinstance(answer, AttemptResult) else await self._finish(ex, racer, answer)
             if result.outcome is not Outcome.RETRY:
                 return result
-            opts = _next_options(racer.opts, result.retry)
+            if result.retry is Retry.SUMMARIZE:
+                summaries = await self._summaries(ex, racer)
+                if isinstance(summaries, AttemptResult):  # no summary: the client hears why
+                    self._end(ex, racer, summaries)
+                    return summaries
+                opts = replace(racer.opts, summaries=summaries)
+            else:
+                opts = _next_options(racer.opts, result.retry)
             racer = await self._start(ex, racer.provider, first, untouched, opts, hedge=False)
             racer, answer = await self._race(ex, racer, None, first, untouched)
 
@@ -143,7 +156,8 @@ class ResponsesProxy:
         ex.record.attempts.append(attempt)
         retries = Retries(rebuild=not opts.rebuild and client.previous_response_id is not None,
                           strip_sealed=not opts.strip_sealed and client.sealed,
-                          expand_compaction=not opts.expand_compaction and client.sealed)
+                          expand_compaction=not opts.expand_compaction and client.sealed,
+                          summarize=not opts.summaries and bool(client.expansions.get((pid, opts))))
         task = asyncio.get_running_loop().create_task(self._runner.open(ex, pid, body, attempt, retries))
         return _Racer(pid, opts, retries, attempt, time.perf_counter(), task)
 
@@ -222,6 +236,26 @@ class ResponsesProxy:
         self._end(ex, racer, result)
         return result
 
+    async def _summaries(self, ex: Exchange, racer: _Racer) -> tuple[tuple[str, str], ...] | AttemptResult:
+        """The provider's own summary of each conversation a foreign compaction item stood for."""
+        client, services = ex.client, self._services
+        assert client is not None
+        provider = ex.cfg.providers[racer.provider]
+        out = []
+        for cid, items in client.expansions.get((racer.provider, racer.opts), {}).items():
+            try:
+                text = await summarize(self._runner.upstream, provider, services.provider_key(provider.id),
+                                       provider.model_for(client.model), items, ex.cfg.routing.request_timeout_seconds)
+            except SummaryFailed as exc:
+                message = (f"the conversation carries a compaction made by another provider; what it summarised is "
+                           f"too long for {ex.cfg.name_of(provider.id)}, and summarising it there failed: {exc}")
+                return AttemptResult(Outcome.CLIENT_ERROR, error_response(400, services.redactor(message)),
+                                     error=message, status=400)
+            out.append((cid, text))
+        services.emit("info", "continuity", f"{ex.cfg.name_of(racer.provider)} summarised a conversation compacted by "
+                                            "another provider, which was too long for it", racer.provider)
+        return tuple(out)
+
     def _end(self, ex: Exchange, racer: _Racer, result: AttemptResult) -> None:
         racer.attempt.latency_ms = (time.perf_counter() - racer.t0) * 1000
         self._recorder.attempt_done(ex, racer.attempt, result, aborted=self._state.shutting_down)
@@ -229,8 +263,8 @@ class ResponsesProxy:
 
 def _next_options(opts: BodyOptions, retry: Retry | None) -> BodyOptions:
     if retry is Retry.REBUILD:
-        return BodyOptions(True, opts.strip_sealed, opts.expand_compaction)
+        return replace(opts, rebuild=True)
     if retry is Retry.EXPAND_COMPACTION:
-        return BodyOptions(opts.rebuild, opts.strip_sealed, True)
-    return BodyOptions(opts.rebuild, True, opts.expand_compaction)
+        return replace(opts, expand_compaction=True)
+    return replace(opts, strip_sealed=True)
 

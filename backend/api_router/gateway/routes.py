@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ REGISTRY = web.AppKey("registry", Registry)
 STATE = web.AppKey("state", ServingState)
 UPSTREAM = web.AppKey("upstream", Upstream)
 PROXY = web.AppKey("proxy", ResponsesProxy)
+HOP_ID = web.AppKey("hop_id", str)  # marks every request this gateway sends upstream
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 CONTROL_BODY_LIMIT = 1024 * 1024
@@ -61,7 +63,7 @@ async def upstream_context(app: web.Application) -> AsyncIterator[None]:
         cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=_environment_matters(),
     )
-    upstream = Upstream(session, Deadlines(asyncio.get_running_loop()))
+    upstream = Upstream(session, Deadlines(asyncio.get_running_loop()), app[HOP_ID])
     app[UPSTREAM] = upstream
     app[PROXY] = ResponsesProxy(app[SERVICES], upstream, app[STATE])
     checks = asyncio.get_running_loop().create_task(BackgroundChecks(app[SERVICES], upstream).run(),
@@ -103,7 +105,7 @@ async def models(request: web.Request) -> web.Response:
     errors = []
     for pid in services.router.plan(cfg):
         result = await fetch_models(request.app[UPSTREAM], cfg.providers[pid],
-                                    services.secrets.current.provider_keys.get(pid), timeout)
+                                    services.provider_key(pid), timeout)
         if result.ok:
             return web.Response(body=services.redactor.redact_bytes(result.body), content_type="application/json",
                                 headers={"X-API-Router-Provider": pid})
@@ -114,7 +116,8 @@ async def models(request: web.Request) -> web.Response:
 
 
 async def control_call(request: web.Request) -> web.Response:
-    body = await read_body(request, CONTROL_BODY_LIMIT)
+    body = await read_body(request, CONTROL_BODY_LIMIT, request.app[UPSTREAM].deadlines,
+                           request.app[SERVICES].config.current.listen.body_stall_timeout_seconds)
     kwargs = parse_object(body) if body.strip() else {}
     registry = request.app[REGISTRY]
     call = functools.partial(registry.call, request.match_info["method"], kwargs)
@@ -159,6 +162,8 @@ ROUTES = (
     Route("GET", "/models", models),
     Route("POST", "/v1/responses", responses),
     Route("POST", "/responses", responses),
+    Route("POST", "/v1/responses/compact", responses),
+    Route("POST", "/responses/compact", responses),
     Route("GET", "/v1/responses", websocket_refused),
     Route("GET", "/responses", websocket_refused),
     Route("POST", "/api/{method}", control_call, auth="token+origin"),
@@ -169,8 +174,10 @@ ROUTES = (
 
 def build_app(services: Services, registry: Registry, state: ServingState) -> web.Application:
     # The body limit is enforced per request from the live config, not by aiohttp's fixed one.
-    app = web.Application(middlewares=[guard(services)], client_max_size=1 << 40,
+    hop_id = os.urandom(8).hex()
+    app = web.Application(middlewares=[guard(services, hop_id)], client_max_size=1 << 40,
                           handler_args={"max_field_size": 65536})
+    app[HOP_ID] = hop_id
     app[SERVICES] = services
     app[REGISTRY] = registry
     app[STATE] = state

@@ -17,8 +17,9 @@ from aiohttp import web
 from api_router.composition import new_event_loop
 from api_router.config import LOOPBACK_HOSTS
 from api_router.control import Control, Registry
+from api_router.gateway.connections import GuardedAppRunner
 from api_router.gateway.routes import UPSTREAM, build_app
-from api_router.services import Serving, Services, ServingState
+from api_router.services import Services, Serving, ServingState
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 5.0
@@ -43,7 +44,7 @@ class GatewayServer:
         self.port = port
         self.shutdown_grace = shutdown_grace
         self.state = ServingState()
-        self._runner: web.AppRunner | None = None
+        self._runner: GuardedAppRunner | None = None
 
     async def start(self) -> None:
         services = self.services
@@ -56,7 +57,8 @@ class GatewayServer:
         self.state = ServingState()
         app = build_app(services, self.registry, self.state)
         # Our own stop() drains requests first; aiohttp's timeout only covers what is left after it.
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
+        self._runner = GuardedAppRunner(app, listen=lambda: services.config.current.listen, access_log=None,
+                                        handler_cancellation=True, shutdown_timeout=1.0)
         await self._runner.setup()
         try:
             await web.TCPSite(self._runner, host, port).start()

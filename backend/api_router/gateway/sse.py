@@ -109,8 +109,8 @@ class SSEDecoder:
             end += 1  # extra blank lines belong to the forwarded part
         complete, self._buf = buf[:end], buf[end:]
         events = []
-        for block in complete.split(_BOUNDARY_LF):
-            block = block.strip(b"\n")
+        for raw_block in complete.split(_BOUNDARY_LF):
+            block = raw_block.strip(b"\n")
             if block:
                 event = _parse_block_lf(block)
                 if event is not None:
@@ -172,7 +172,8 @@ def synthesize(response: dict[str, Any]) -> bytes:
             continue
         item_id = item.get("id", "")
         if item.get("type") == "message":
-            emit("response.output_item.added", output_index=index, item={**item, "status": "in_progress", "content": []})
+            emit("response.output_item.added", output_index=index,
+                 item={**item, "status": "in_progress", "content": []})
             for cindex, part in enumerate(item.get("content") or []):
                 if not isinstance(part, dict):
                     continue

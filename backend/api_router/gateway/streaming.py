@@ -79,6 +79,7 @@ class StreamResult:
     error: str = ""
     ttfb_ms: float | None = None
     facts: StreamFacts = field(default_factory=StreamFacts)
+    sent: int = 0  # bytes the client got
 
 
 class _ClientGone(Exception):
@@ -177,7 +178,7 @@ class UpstreamStream:
                     if await self._step(out, forward, events, hold_until_end):
                         break
         except _ClientGone:
-            return StreamResult(StreamEnd.CLIENT_GONE, out.response, "client disconnected", out.ttfb_ms, facts)
+            return self._gone(out)
         except (aiohttp.ClientError, ConnectionError, OSError) as exc:
             problem = describe_exception(exc, idle_timeout)
         finally:
@@ -191,14 +192,14 @@ class UpstreamStream:
                     await out.commit(self._take_held())
                 await out.finish()
             except _ClientGone:
-                return StreamResult(StreamEnd.CLIENT_GONE, out.response, "client disconnected", out.ttfb_ms, facts)
-            return StreamResult(StreamEnd.COMPLETED, out.response, "", out.ttfb_ms, facts)
+                return self._gone(out)
+            return StreamResult(StreamEnd.COMPLETED, out.response, "", out.ttfb_ms, facts, out.sent)
         if facts.end == "failed":
             if out.response is None:
                 return StreamResult(StreamEnd.FAILED_EARLY, None, facts.error, None, facts)
             await out.finish_quietly()  # the failure event itself was relayed
             return StreamResult(StreamEnd.BROKEN, out.response, f"stream failed after output started: {facts.error}",
-                                out.ttfb_ms, facts)
+                                out.ttfb_ms, facts, out.sent)
         code = "upstream_stream_error"
         if shutting_down():
             problem, code = "API Router is shutting down", "gateway_shutdown"
@@ -211,7 +212,7 @@ class UpstreamStream:
         reason = problem if code == "gateway_shutdown" else f"upstream stream broke after output started: {problem}"
         await out.write_quietly(sse.failure_event(reason, code, facts.response_id))
         await out.finish_quietly()
-        return StreamResult(StreamEnd.BROKEN, out.response, reason, out.ttfb_ms, facts)
+        return StreamResult(StreamEnd.BROKEN, out.response, reason, out.ttfb_ms, facts, out.sent)
 
     async def _step(self, out: _ClientSide, forward: bytes, events: list[sse.SSEEvent], hold_until_end: bool) -> bool:
         """Handle one decoded chunk; True when the stream has ended (successfully or not)."""
@@ -231,6 +232,10 @@ class UpstreamStream:
             await out.write(forward)
         return facts.end is not None
 
+    def _gone(self, out: _ClientSide) -> StreamResult:
+        return StreamResult(StreamEnd.CLIENT_GONE, out.response, "client disconnected", out.ttfb_ms, self.facts,
+                            out.sent)
+
     def _hold(self, data: bytes) -> None:
         if data:
             self._held.append(data)
@@ -249,14 +254,14 @@ class UpstreamStream:
             await out.commit(self._take_held())
             await out.finish()
         except _ClientGone:
-            return StreamResult(StreamEnd.CLIENT_GONE, out.response, "client disconnected", out.ttfb_ms, self.facts)
-        return StreamResult(StreamEnd.COMPLETED, out.response, "", out.ttfb_ms, self.facts)
+            return self._gone(out)
+        return StreamResult(StreamEnd.COMPLETED, out.response, "", out.ttfb_ms, self.facts, out.sent)
 
 
 class _ClientSide:
     """The client's half of a relayed stream: prepared at the commit, then written to."""
 
-    __slots__ = ("_request", "_headers", "_started", "response", "ttfb_ms")
+    __slots__ = ("_headers", "_request", "_started", "response", "sent", "ttfb_ms")
 
     def __init__(self, request: web.Request, headers: dict[str, str], started: float) -> None:
         self._request = request
@@ -264,6 +269,7 @@ class _ClientSide:
         self._started = started
         self.response: web.StreamResponse | None = None
         self.ttfb_ms: float | None = None
+        self.sent = 0
 
     async def commit(self, first: bytes) -> None:
         out = web.StreamResponse(status=200, headers={**SSE_HEADERS, **self._headers})
@@ -278,6 +284,7 @@ class _ClientSide:
 
     async def write(self, data: bytes) -> None:
         assert self.response is not None
+        self.sent += len(data)
         try:
             await self.response.write(data)
         except ConnectionError as exc:
@@ -304,11 +311,12 @@ class _ClientSide:
 
 
 async def send_synthesized(request: web.Request, response: dict[str, Any], headers: dict[str, str],
-                           started: float) -> tuple[web.StreamResponse, float]:
-    """Answer a stream request from a complete JSON response; returns (response, ttfb ms)."""
+                           started: float) -> tuple[web.StreamResponse, float, int]:
+    """Answer a stream request from a complete JSON response; returns (response, ttfb ms, bytes sent)."""
     out = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
     await out.prepare(request)
     ttfb = (time.perf_counter() - started) * 1000
-    await out.write(sse.synthesize(response))
+    data = sse.synthesize(response)
+    await out.write(data)
     await out.write_eof()
-    return out, ttfb
+    return out, ttfb, len(data)

@@ -43,8 +43,9 @@ def forwarded_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def upstream_headers(forwarded: Mapping[str, str], key: str | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    headers = {**forwarded, "Content-Type": "application/json", LOOP_HEADER: "1"}
+def upstream_headers(forwarded: Mapping[str, str], key: str | None,
+                     extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    headers = {**forwarded, "Content-Type": "application/json"}
     if extra:
         headers.update(extra)
     if key:
@@ -52,9 +53,10 @@ def upstream_headers(forwarded: Mapping[str, str], key: str | None, extra: Mappi
     return headers
 
 
-def headers_back(upstream: Mapping[str, str], provider: str) -> dict[str, str]:
-    """The provider's response headers the client gets, plus which provider answered."""
-    out = {"X-API-Router-Provider": provider}
+def headers_back(upstream: Mapping[str, str], provider: str, request_id: str) -> dict[str, str]:
+    """The provider's response headers the client gets, plus which provider answered and our own id of
+    the request (the one the request log shows)."""
+    out = {"X-API-Router-Provider": provider, "X-API-Router-Request-Id": request_id}
     for name, value in upstream.items():
         lower = name.lower()
         if lower in _BACK_EXACT or lower.startswith(_BACK_PREFIXES):
@@ -63,23 +65,32 @@ def headers_back(upstream: Mapping[str, str], provider: str) -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=256)
-def parsed_url(url: str) -> URL:
-    """A provider endpoint parsed once, instead of by aiohttp on every request (~6 us each)."""
-    return URL(url)
+def parsed_url(url: str, bearer: bool = True) -> URL:
+    """A provider endpoint parsed once, instead of by aiohttp on every request (~6 us each). With a
+    bearer key the URL's own ``user:password@`` is left out (HTTP carries one Authorization only);
+    without one it is sent as basic auth."""
+    parsed = URL(url)
+    return parsed.with_user(None) if bearer and parsed.user is not None else parsed
 
 
 class Upstream:
-    def __init__(self, session: aiohttp.ClientSession, deadlines: Deadlines) -> None:
+    def __init__(self, session: aiohttp.ClientSession, deadlines: Deadlines, hop_id: str) -> None:
         self.session = session
         self.deadlines = deadlines
+        # Every request this gateway sends carries its own id, so one that comes back to it (a provider
+        # URL that is this gateway under another name) is recognised; other gateways still accept it.
+        self.hop_id = hop_id
         # Responses being read; shutdown closes them (closing the session alone does not interrupt a
         # body that is already streaming).
         self.open: set[aiohttp.ClientResponse] = set()
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> aiohttp.ClientResponse:
-        """Send the request and wait (at most ``timeout``) for the response headers."""
+    async def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> aiohttp.ClientResponse:
+        """Send the request and wait (at most ``timeout``) for the response headers; ``headers`` (a dict
+        of the caller's own) gains the hop header."""
+        headers[LOOP_HEADER] = self.hop_id
         with self.deadlines.timeout(timeout):
-            resp = await self.session.post(parsed_url(url), data=body, headers=headers, allow_redirects=False)
+            resp = await self.session.post(parsed_url(url, "Authorization" in headers), data=body, headers=headers,
+                                           allow_redirects=False)
         self.open.add(resp)
         return resp
 
@@ -91,10 +102,12 @@ class Upstream:
         else:
             resp.close()
 
-    async def get(self, url: str, headers: Mapping[str, str], timeout: float) -> tuple[int, str, bytes]:
+    async def get(self, url: str, headers: dict[str, str], timeout: float) -> tuple[int, str, bytes]:
         """A small GET read whole: (status, content type, body)."""
+        headers[LOOP_HEADER] = self.hop_id
         with self.deadlines.timeout(timeout):
-            async with self.session.get(parsed_url(url), headers=headers, allow_redirects=False) as resp:
+            async with self.session.get(parsed_url(url, "Authorization" in headers), headers=headers,
+                                        allow_redirects=False) as resp:
                 return resp.status, resp.content_type, await read_limited(resp)
 
     def cut_all(self) -> None:

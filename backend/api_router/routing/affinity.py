@@ -46,6 +46,12 @@ class SessionAffinity:
         if previous is None or previous[0] != provider or now - previous[1] > 5_000:
             self._store.save_affinity(session_id, provider, now)
 
+    def bound(self, session_id: str) -> str | None:
+        """The provider the session was last served by, however long ago (for display)."""
+        with self._lock:
+            bound = self._bound.get(session_id)
+        return bound[0] if bound else None
+
     def bindings(self) -> dict[str, str]:
         with self._lock:
             return {session: provider for session, (provider, _) in self._bound.items()}

@@ -142,6 +142,9 @@ class Router:
             h = self._s.health[pid] = Health()
         return h
 
+    def session_binding(self, session_id: str) -> str | None:
+        return self._affinity.bound(session_id) if self._affinity is not None else None
+
     def hedge_delay(self, cfg: Config, provider: str) -> float:
         return self.first_events.delay(cfg.routing, provider)
 
@@ -251,6 +254,11 @@ class Router:
         if not was_down:
             self._emit("error", "all_down", "All providers failed: " + "; ".join(
                 f"{cfg.name_of(f.provider)}: {f.error}" for f in down))
+
+    def last_model(self, provider: str) -> str | None:
+        with self._lock:
+            h = self._s.health.get(provider)
+            return h.last_model if h is not None else None
 
     def note_model(self, provider: str, model: str | None) -> None:
         if model:

@@ -53,7 +53,7 @@ def request_outcome(record: RequestRecord) -> str:
         return "client_closed"
     if record.attempts and record.attempts[-1].outcome is Outcome.CLIENT_ERROR:
         return "client_error"  # also when the error came in-band, inside a 200 stream
-    if record.error and record.status < 400 or record.status >= 500 or record.status in (408, 429):
+    if (record.error and record.status < 400) or record.status >= 500 or record.status in (408, 429):
         return "error"
     if 200 <= record.status < 300:
         return "ok"
@@ -99,6 +99,8 @@ class Store:
         create_private_file(self.path)  # SQLite gives its -wal and -shm files the same mode
         try:
             writer = self._connect_and_check()
+        except sqlite3.OperationalError:
+            raise  # cannot open or write (permissions, a read-only folder): not a corrupt file
         except sqlite3.DatabaseError as exc:
             log.error("store %s is unreadable (%s); moving it aside", self.path, exc)
             self._recovered_from = self._move_corrupt_aside()
@@ -218,7 +220,8 @@ class Store:
 
     def list_events(self, *, level: str | None = None, provider: str | None = None,
                     limit: int = 200, before_id: int | None = None) -> list[Event]:
-        clauses, args = [], []
+        clauses: list[str] = []
+        args: list[Any] = []
         for column, value in (("level", level), ("provider", provider)):
             if value is not None:
                 clauses.append(f"{column} = ?")
@@ -262,7 +265,8 @@ class Store:
 
     @staticmethod
     def _write_requests(conn: sqlite3.Connection, items: list[tuple[int, RequestRecord]]) -> None:
-        requests, attempts = [], []
+        requests: list[tuple[Any, ...]] = []
+        attempts: list[tuple[Any, ...]] = []
         for request_id, r in items:
             u = r.usage
             tried = ",".join(dict.fromkeys(a.provider for a in r.attempts))

@@ -23,14 +23,14 @@ log = logging.getLogger(__name__)
 BATCH_WINDOW_SECONDS = 0.05
 MAX_QUEUE_ITEMS_PER_BATCH = 1000
 
-Op = Callable[[sqlite3.Connection], None]
+Op = Callable[[sqlite3.Connection], object]  # what it returns (a cursor, say) is ignored
 RowWriter = Callable[[sqlite3.Connection, list[Any]], None]
 
 
 class _Batch:
     """Rows waiting for the writer, by kind; keyed rows keep only their latest value."""
 
-    __slots__ = ("lists", "keyed")
+    __slots__ = ("keyed", "lists")
 
     def __init__(self) -> None:
         self.lists: dict[str, list[Any]] = {}

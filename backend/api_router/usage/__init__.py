@@ -28,8 +28,8 @@ from .schedule import RefreshPolicy, ResultCallback, UsageEntry, UsageRefresher
 
 __all__ = [
     "ADAPTERS",
-    "DETECTION_ORDER",
     "DEFAULT_TIMEOUT_S",
+    "DETECTION_ORDER",
     "ErrorKind",
     "ParsedNumber",
     "RefreshPolicy",

@@ -62,14 +62,14 @@ from .model import ErrorKind, UsageError, UsageSnapshot, UsageTarget, redact
 from .numbers import ParsedNumber, parse_number
 
 __all__ = [
-    "AdapterCall",
-    "Adapter",
     "ADAPTERS",
     "DETECTION_ORDER",
-    "fetch_token_stats",
+    "Adapter",
+    "AdapterCall",
     "fetch_budget_info",
     "fetch_new_api",
     "fetch_openai_billing",
+    "fetch_token_stats",
 ]
 
 _UNLIMITED_HARD_LIMIT_USD = 100_000_000

@@ -35,10 +35,10 @@ from .model import ErrorKind, UsageError, redact, strip_query
 __all__ = [
     "DEFAULT_TIMEOUT_S",
     "MAX_BODY_BYTES",
-    "UsageHttp",
-    "make_client",
-    "install_log_redaction",
     "QueryRedactingFilter",
+    "UsageHttp",
+    "install_log_redaction",
+    "make_client",
 ]
 
 DEFAULT_TIMEOUT_S = 10.0

@@ -30,7 +30,7 @@ from .bases import candidate_bases
 from .client import UsageHttp, install_log_redaction
 from .model import ErrorKind, UsageError, UsageSnapshot, UsageTarget
 
-__all__ = ["fetch_usage", "ShareKey", "share_key", "group_shared", "fetch_shared", "wall_clock_ms"]
+__all__ = ["ShareKey", "fetch_shared", "fetch_usage", "group_shared", "share_key", "wall_clock_ms"]
 
 _ENDPOINT_MISSING = frozenset({ErrorKind.NOT_FOUND, ErrorKind.NOT_JSON, ErrorKind.NO_SHAPE})
 _BASE_UNREACHABLE = frozenset({ErrorKind.TIMEOUT, ErrorKind.NETWORK})

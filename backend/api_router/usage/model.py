@@ -16,14 +16,14 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 __all__ = [
-    "UsageTarget",
-    "UsageSnapshot",
-    "UsageError",
     "ErrorKind",
+    "UsageError",
+    "UsageSnapshot",
+    "UsageTarget",
+    "exhaustion_reason",
+    "is_exhausted",
     "redact",
     "strip_query",
-    "is_exhausted",
-    "exhaustion_reason",
 ]
 
 
@@ -207,7 +207,8 @@ def left_percent(snapshot: UsageSnapshot) -> float | None:
     if snapshot.remaining is not None and "remaining" in snapshot.percent_fields:
         shares.append(snapshot.remaining)
     left = snapshot.available if snapshot.available is not None else snapshot.remaining
-    if snapshot.granted is not None and snapshot.granted > 0 and left is not None and "remaining" not in snapshot.percent_fields:
+    in_percent = "remaining" in snapshot.percent_fields
+    if snapshot.granted is not None and snapshot.granted > 0 and left is not None and not in_percent:
         shares.append(100.0 * left / snapshot.granted)
     for period in _BUDGET_PERIODS:
         spent = getattr(snapshot, f"{period}_spent_usd")

@@ -33,7 +33,7 @@ import math
 import re
 from dataclasses import dataclass
 
-__all__ = ["ParsedNumber", "parse_number", "number_value"]
+__all__ = ["ParsedNumber", "number_value", "parse_number"]
 
 _UNLIMITED_WORDS = frozenset(
     {"unlimited", "infinite", "infinity", "inf", "∞", "no limit", "nolimit", "无限", "无限制", "不限"}

@@ -36,11 +36,11 @@ from .fetch import ShareKey, fetch_usage, group_shared, share_key, wall_clock_ms
 from .model import UsageError, UsageSnapshot, UsageTarget, redact
 
 __all__ = [
+    "FetchFn",
     "RefreshPolicy",
+    "ResultCallback",
     "UsageEntry",
     "UsageRefresher",
-    "ResultCallback",
-    "FetchFn",
 ]
 
 log = logging.getLogger(__name__)

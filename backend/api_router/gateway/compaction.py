@@ -1,0 +1,68 @@
+"""Summarising a conversation on the provider that has to continue it.
+
+When a compaction item sealed by another provider is expanded into the conversation it summarised,
+that conversation can be too long for the new provider (the reason it was compacted in the first
+place). Then the new provider is asked for a summary, the way Codex's own local compaction asks:
+the conversation, then one user message asking for a handover summary; no tools. The summary
+replaces the compaction item and the request is sent again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import orjson
+
+from api_router.config import ProviderConfig
+from api_router.gateway.upstream import Upstream, describe_exception, error_text, read_limited, upstream_headers
+
+SUMMARY_REQUEST = (
+    "This conversation is about to continue with a fresh context. Write a handover summary of it for "
+    "whoever continues: the user's goal and constraints, what has been done so far (files, commands, "
+    "decisions and their reasons), what is left to do, and anything found out that must not be lost. "
+    "Be complete but concise; answer with the summary only.")
+
+
+class SummaryFailed(Exception):
+    pass
+
+
+def summary_body(items: list[Any], model: str | None) -> bytes:
+    request = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": SUMMARY_REQUEST}]}
+    return orjson.dumps({"model": model, "input": [*items, request], "stream": False, "store": False})
+
+
+async def summarize(upstream: Upstream, provider: ProviderConfig, key: str | None, model: str | None,
+                    items: list[Any], timeout: float) -> str:
+    try:
+        resp = await upstream.post(provider.endpoint("/responses"), summary_body(items, model),
+                                   upstream_headers({"Accept": "application/json"}, key), timeout)
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise SummaryFailed(describe_exception(exc, timeout)) from exc
+    try:
+        with upstream.deadlines.timeout(timeout, f"no summary within {timeout:g} s"):
+            raw = await read_limited(resp)
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise SummaryFailed(describe_exception(exc, timeout)) from exc
+    finally:
+        upstream.done(resp, reuse=False)
+    if resp.status != 200:
+        raise SummaryFailed(f"HTTP {resp.status}: {error_text(raw, resp.content_type)}")
+    text = _output_text(raw)
+    if not text:
+        raise SummaryFailed("the summary came back empty")
+    return text
+
+
+def _output_text(raw: bytes) -> str:
+    try:
+        response = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return ""
+    parts = []
+    for item in response.get("output") or [] if isinstance(response, dict) else []:
+        if isinstance(item, dict) and item.get("type") == "message":
+            parts += [c.get("text", "") for c in item.get("content") or [] if isinstance(c, dict)
+                      and c.get("type") == "output_text"]
+    return "".join(parts).strip()

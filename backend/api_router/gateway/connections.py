@@ -1,0 +1,108 @@
+"""Client connections that cannot hold the gateway hostage.
+
+aiohttp keeps a connection open for as long as its client likes while it waits for request headers,
+so a client that sends half its headers (or nothing) ties up a socket indefinitely. Here every
+connection that has been waiting for the rest of a request's headers longer than
+``header_timeout_seconds`` is closed by a sweep that runs once a second, and connections beyond
+``max_connections`` are refused as they arrive (the log says so, at most every 10 seconds). A request
+body that stalls is the proxy's business (``exchange.read_body``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_server import Server
+
+from api_router.config import ListenConfig
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 1.0
+LIMIT_LOG_SECONDS = 10.0
+IDLE_KEEPALIVE_SECONDS = 75.0  # a complete keep-alive connection may idle this long between requests
+
+
+class GuardedRequestHandler(RequestHandler):
+    __slots__ = ("waiting_since",)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.waiting_since: float | None = self._loop.time()  # no complete request yet
+
+    def data_received(self, data: bytes) -> None:
+        parsed = self._request_count
+        super().data_received(data)
+        if self._request_count != parsed:
+            self.waiting_since = None  # a request's headers are complete
+        elif self._current_request is None and self.waiting_since is None:
+            self.waiting_since = self._loop.time()  # the first bytes of the next request's headers
+
+
+class GuardedServer(Server):
+    """aiohttp's Server with guarded connections (see the module doc)."""
+
+    def __init__(self, *args: Any, listen: Callable[[], ListenConfig], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._listen = listen
+        self._limit_logged_at = -LIMIT_LOG_SECONDS
+
+    def __call__(self) -> RequestHandler:
+        return GuardedRequestHandler(self, loop=self._loop, **self._kwargs)
+
+    def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
+        super().connection_made(handler, transport)
+        limit = self._listen().max_connections
+        if len(self._connections) > limit:
+            now = self._loop.time()
+            if now - self._limit_logged_at >= LIMIT_LOG_SECONDS:
+                self._limit_logged_at = now
+                log.warning("connection limit reached (%d open; [listen] max_connections = %d): refusing new "
+                            "connections until some close", len(self._connections), limit)
+            handler.force_close()
+            transport.close()
+
+    def sweep(self) -> int:
+        """Close connections whose request headers are overdue; returns how many."""
+        deadline = self._loop.time() - self._listen().header_timeout_seconds
+        overdue = [h for h in self._connections if isinstance(h, GuardedRequestHandler)
+                   and h.waiting_since is not None and h.waiting_since <= deadline]
+        for handler in overdue:
+            handler.force_close()
+            transport = self._connections.get(handler)
+            if transport is not None:
+                transport.close()
+        if overdue:
+            log.info("closed %d connection(s) that did not complete their request headers in time", len(overdue))
+        return len(overdue)
+
+
+class GuardedAppRunner(web.AppRunner):
+    def __init__(self, app: web.Application, *, listen: Callable[[], ListenConfig], **kwargs: Any) -> None:
+        super().__init__(app, keepalive_timeout=IDLE_KEEPALIVE_SECONDS, **kwargs)
+        self._listen = listen
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def _make_server(self) -> Server:
+        plain = await super()._make_server()
+        # The app's own Server, rebuilt as a GuardedServer with the same handler and settings.
+        server = GuardedServer(plain.request_handler, request_factory=plain.request_factory, loop=plain._loop,
+                               handler_cancellation=plain.handler_cancellation, listen=self._listen, **plain._kwargs)
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep(server), name="connection-sweeper")
+        return server
+
+    async def _sweep(self, server: GuardedServer) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            server.sweep()
+
+    async def cleanup(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        await super().cleanup()

@@ -1,0 +1,76 @@
+"""The provider test behind the Test button: can this provider serve Codex?
+
+Three calls with the provider's own key: ``GET /models`` (the model list, and a model to ask for
+when none was used yet), a minimal streamed ``POST /responses`` (does it stream Responses events
+through to ``response.completed``, and how fast is the first event), and the same with one function
+tool (does it call tools). Each call may cost a few tokens.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from api_router.config import ProviderConfig
+from api_router.gateway.checks import ProbeResult, probe_responses
+from api_router.gateway.models import fetch_models
+from api_router.gateway.upstream import Upstream
+from api_router.records import now_ms
+
+FALLBACK_MODEL = "gpt-5"
+TOOL = {"type": "function", "name": "get_current_time", "description": "Returns the current time.",
+        "parameters": {"type": "object", "properties": {}, "additionalProperties": False}}
+
+
+def _stream_body(model: str, *, tool: bool) -> bytes:
+    body: dict[str, Any] = {"model": model, "stream": True, "store": False, "max_output_tokens": 64,
+                            "input": "Call get_current_time." if tool else "Reply with the single word: pong"}
+    if tool:
+        body.update(tools=[TOOL], tool_choice="required")
+    return orjson.dumps(body)
+
+
+def _completed(result: ProbeResult) -> tuple[bool, list[str]]:
+    """(the answer completed, the item types of its output)."""
+    if result.answer is not None:
+        return True, [i.get("type", "") for i in result.answer["output"] if isinstance(i, dict)]
+    for ev in result.events or []:
+        if ev.type == "response.completed":
+            payload = ev.json()
+            output = payload.get("response", {}).get("output", []) if isinstance(payload, dict) else []
+            return True, [i.get("type", "") for i in output if isinstance(i, dict)]
+    return False, []
+
+
+def _step(name: str, result: ProbeResult, ok: bool, error: str = "") -> dict[str, Any]:
+    return {"name": name, "ok": ok, "status": result.status, "latency_ms": round(result.latency_ms, 1),
+            "error": error or ("" if ok else result.error)}
+
+
+async def run_test(upstream: Upstream, provider: ProviderConfig, key: str | None, model: str | None,
+                   timeout: float) -> dict[str, Any]:
+    started = time.perf_counter()
+    models = await fetch_models(upstream, provider, key, timeout)
+    steps = [{"name": "models", "ok": models.ok, "status": models.status, "latency_ms": round(models.latency_ms, 1),
+              "error": models.error}]
+    chosen = provider.model_for(model) or (models.models[0] if models.models else FALLBACK_MODEL)
+    stream = await probe_responses(upstream, provider, key, _stream_body(chosen, tool=False), timeout, read_all=True)
+    completed, _ = _completed(stream)
+    answered = stream.ok and completed
+    streaming = answered and stream.answer is None  # a JSON answer serves too, but without streaming
+    steps.append(_step("stream", stream, answered, "" if answered or not stream.ok else
+                       "the stream did not reach response.completed"))
+    tool = await probe_responses(upstream, provider, key, _stream_body(chosen, tool=True), timeout, read_all=True)
+    tool_done, types = _completed(tool)
+    tool_calls = ("function_call" in types) if tool_done else None
+    steps.append(_step("tool", tool, bool(tool_calls), "" if tool_calls or not tool_done else
+                       "answered without calling the tool"))
+    error = next((s["error"] for s in steps if not s["ok"] and s["name"] == "stream"), "")
+    return {
+        "provider": provider.id, "unix_ms": now_ms(), "ok": answered, "model": chosen,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+        "first_event_ms": round(stream.first_event_ms, 1) if stream.first_event_ms is not None else None,
+        "streaming": streaming, "tool_calls": tool_calls, "models": models.models, "steps": steps, "error": error,
+    }

@@ -1,0 +1,111 @@
+"""The request log as the Requests page reads it: pages of rows with filters, one request's attempt
+chain, and exports of the filtered rows.
+
+Rows are client requests; each holds the chain of upstream attempts it took (a failover is one
+request with two attempts). Times are Unix milliseconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+from api_router.store import Store
+
+Outcome = Literal["ok", "error", "failover", "client_error", "client_closed"]
+ExportFormat = Literal["csv", "jsonl"]
+EXPORT_LIMIT = 1_000_000
+
+_COLUMNS = ("id", "request_id", "unix_ms", "path", "session_id", "provider", "model", "sent_model", "stream",
+            "status", "outcome", "latency_ms", "ttfb_ms", "input_tokens", "output_tokens", "cached_tokens",
+            "reasoning_tokens", "total_tokens", "attempt_count", "hedged", "error", "request_bytes", "response_bytes")
+_ATTEMPT_FIELDS = ("provider", "outcome", "status", "latency_ms", "ttfb_ms", "error", "hedge", "retry", "sent_model")
+
+
+@dataclass(frozen=True)
+class Filters:
+    provider: str | None = None  # any attempt went to it
+    outcome: Outcome | None = None
+    session_id: str | None = None
+    text: str | None = None  # in the error, the models, the session id or the request id
+
+    def where(self) -> tuple[list[str], list[Any]]:
+        clauses: list[str] = []
+        args: list[Any] = []
+        if self.provider:
+            clauses.append("(provider = ? OR ',' || providers_tried || ',' LIKE ? ESCAPE '\\')")
+            args += [self.provider, f"%,{_like(self.provider)},%"]
+        if self.outcome == "failover":
+            clauses.append("failover = 1")
+        elif self.outcome:
+            clauses.append("outcome = ?")
+            args.append(self.outcome)
+        if self.session_id:
+            clauses.append("session_id = ?")
+            args.append(self.session_id)
+        if self.text:
+            pattern = f"%{_like(self.text)}%"
+            clauses.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in (
+                "error", "model", "sent_model", "session_id", "request_id")) + ")")
+            args += [pattern] * 5
+        return clauses, args
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _row(values: tuple[Any, ...]) -> dict[str, Any]:
+    row = dict(zip(_COLUMNS, values, strict=True))
+    row["stream"] = bool(row["stream"])
+    row["hedged"] = bool(row["hedged"])
+    row["attempts"] = row.pop("attempt_count")
+    row["sent_model"] = row["sent_model"] or row["model"]
+    return row
+
+
+def page(store: Store, filters: Filters, *, limit: int = 100, before_id: int | None = None) -> dict[str, Any]:
+    clauses, args = filters.where()
+    total = store.query(f"SELECT count(*) FROM request_log{_where(clauses)}", tuple(args))[0][0]
+    if before_id is not None:
+        clauses, args = [*clauses, "id < ?"], [*args, before_id]
+    rows = [_row(r) for r in store.query(f"SELECT {', '.join(_COLUMNS)} FROM request_log{_where(clauses)} "
+                                          "ORDER BY id DESC LIMIT ?", (*args, limit + 1))]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"requests": rows, "next_before_id": rows[-1]["id"] if more and rows else None, "total": total}
+
+
+def detail(store: Store, request_id: int, name_of: Callable[[str], str]) -> dict[str, Any] | None:
+    rows = store.query(f"SELECT {', '.join(_COLUMNS)} FROM request_log WHERE id = ?", (request_id,))
+    if not rows:
+        return None
+    row = _row(rows[0])
+    chain = store.attempts_of([request_id]).get(request_id, [])
+    row["attempt_chain"] = [{**{k: a.get(k) for k in _ATTEMPT_FIELDS}, "name": name_of(a["provider"])} for a in chain]
+    return row
+
+
+def export(store: Store, filters: Filters, fmt: ExportFormat) -> dict[str, Any]:
+    rows = page(store, filters, limit=EXPORT_LIMIT)["requests"]
+    if fmt == "jsonl":
+        content = "".join(orjson.dumps(r).decode() + "\n" for r in rows)
+        content_type = "application/x-ndjson"
+    else:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else [c if c != "attempt_count" else "attempts"
+                                                                              for c in _COLUMNS])
+        writer.writeheader()
+        writer.writerows(rows)
+        content, content_type = out.getvalue(), "text/csv"
+    return {"filename": f"api-router-requests.{fmt}", "content_type": content_type, "content": content,
+            "rows": len(rows)}
+
+
+def _where(clauses: list[str]) -> str:
+    return f" WHERE {' AND '.join(clauses)}" if clauses else ""

@@ -1,0 +1,96 @@
+"""A file of the user's that the app reads and writes while the user may also edit it by hand.
+
+``config.toml`` and ``secrets.json`` both work this way:
+
+- ``reload`` (called by the file watcher) picks up a valid hand edit at once, and reports an invalid
+  one once while the last good version stays in use;
+- every change the app makes is applied to the file as it is on disk — a hand edit made meanwhile
+  is kept — and a version that cannot be used is moved aside (``.broken-<time>``) first, never
+  overwritten;
+- every write is atomic and private (0600).
+
+Subclasses say how bytes become a value (or why they cannot) and how a value becomes bytes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar, Generic, TypeVar
+
+from api_router.fsutil import FileStamp, atomic_write, file_stamp, move_aside
+
+V = TypeVar("V")
+
+
+class UserFile(Generic[V]):
+    label: ClassVar[str]  # how messages name the file, e.g. "config.toml"
+    kept: ClassVar[str]  # what stays in use when a hand edit is invalid, e.g. "settings"
+
+    def __init__(self, path: Path, value: V) -> None:
+        self.path = path
+        self._value = value
+        self._lock = threading.Lock()
+        self._stamp = file_stamp(path)
+        self._reported: FileStamp | None = None  # the invalid version already reported
+        self.on_problem: Callable[[str], None] = lambda message: None
+        self.on_notice: Callable[[str], None] = lambda message: None
+
+    # --- what a subclass says ----------------------------------------------------------------------
+
+    def _decode(self, raw: bytes) -> V | str:
+        """The value in ``raw``, or why it is not usable (a phrase: "does not parse (…)")."""
+        raise NotImplementedError
+
+    def _encode(self, value: V) -> bytes:
+        raise NotImplementedError
+
+    def _published(self, value: V) -> None:
+        """Tell whoever listens that ``value`` is now in use."""
+
+    # --- shared behaviour ----------------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Pick up an edit made to the file by hand; True when the new version is in use."""
+        with self._lock:
+            stamp = file_stamp(self.path)
+            if stamp is None or stamp == self._stamp:
+                return False
+            read = self._read_disk()
+            if isinstance(read, str):
+                if stamp != self._reported:
+                    self._reported = stamp
+                    self.on_problem(f"{self.label} was edited but {read}; API Router keeps running on the last good "
+                                    f"{self.kept}. Fix the file, or the next change made in the app moves it aside.")
+                return False
+            self._value, self._stamp, self._reported = read, stamp, None
+        self.on_notice(f"{self.label} was edited; the new {self.kept} are in use")
+        self._published(read)
+        return True
+
+    def _read_disk(self) -> V | str:
+        try:
+            raw = self.path.read_bytes()
+        except OSError as exc:
+            return f"cannot be read ({exc.strerror or exc})"
+        return self._decode(raw)
+
+    def _base(self) -> V:
+        """What a change applies to: the file on disk when it changed since we last saw it (moved aside
+        first when it cannot be used), else the version in use. Call with the lock held."""
+        if file_stamp(self.path) == self._stamp:
+            return self._value
+        read = self._read_disk() if self.path.exists() else "is missing"
+        if isinstance(read, str):
+            if self.path.exists():
+                moved = move_aside(self.path)
+                self.on_problem(f"{self.label} {read}; it was moved to {moved.name} and the change was saved on top "
+                                f"of the last good {self.kept}")
+            return self._value
+        return read
+
+    def _write(self, value: V) -> None:
+        """Save ``value`` and make it the version in use. Call with the lock held."""
+        atomic_write(self.path, self._encode(value), mode=0o600)
+        self._value, self._stamp = value, file_stamp(self.path)

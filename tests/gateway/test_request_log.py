@@ -1,0 +1,254 @@
+"""The Requests page's backend: every request, filters, paging, the attempt chain, exports, retention;
+and the other round-2 control methods (provider tests, Codex token rotation, ui settings)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+
+import pytest
+from aiohttp import web
+
+from api_router.records import Attempt, Outcome, RequestRecord, Usage, now_ms
+from api_router.store import Retention
+from tests.support import fake_provider as fp
+from tests.support.harness import ApiError
+
+
+async def test_every_request_is_listed_newest_first_with_filters(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 5, "preferred_stable_seconds": 0})
+    await gw.responses()  # ok, p1, no session
+    p1.queue(fp.status(503, "p1 blip"))
+    await gw.responses(headers={"session-id": "sess-a"}, stream=True)  # failover to p2
+    p1.queue(fp.status(400, "bad field"))
+    await gw.responses(headers={"session-id": "sess-b"})  # client error
+    page = await gw.api("list_requests")
+    assert page["total"] == 3 and page["next_before_id"] is None
+    newest = page["requests"][0]
+    assert (newest["outcome"], newest["status"], newest["provider"], newest["session_id"]) == (
+        "client_error", 400, "p1", "sess-b")
+    assert newest["request_id"].startswith("req_") and newest["request_bytes"] > 0 and newest["response_bytes"] > 0
+    assert [r["session_id"] for r in page["requests"]] == ["sess-b", "sess-a", None]  # sessionless ones too
+    failover = page["requests"][1]
+    assert failover["attempts"] == 2 and failover["provider"] == "p2" and failover["stream"] is True
+
+    async def ids(**filters):
+        return [r["session_id"] for r in (await gw.api("list_requests", **filters))["requests"]]
+
+    assert await ids(outcome="failover") == ["sess-a"]
+    assert await ids(outcome="client_error") == ["sess-b"]
+    assert await ids(outcome="ok") == ["sess-a", None]
+    assert await ids(provider="p2") == ["sess-a"]
+    assert await ids(provider="p1") == ["sess-b", "sess-a", None]  # tried counts, not only served
+    assert await ids(session_id="sess-a") == ["sess-a"]
+    assert await ids(text="BAD FIELD") == ["sess-b"]
+    assert await ids(text=newest["request_id"]) == ["sess-b"]
+    assert await ids(text="%") == []  # LIKE wildcards are plain characters here
+    with pytest.raises(ApiError, match="outcome must be one of"):
+        await gw.api("list_requests", outcome="weird")
+
+
+async def test_the_attempt_chain_of_a_request(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.queue(fp.status(502, "bad gateway"))
+    reply = await gw.responses({"model": "gpt-5.5", "input": "hi"})
+    request_id = reply.headers["X-API-Router-Request-Id"]
+    row = (await gw.api("list_requests", text=request_id))["requests"][0]
+    detail = await gw.api("get_request", id=row["id"])
+    assert detail["request_id"] == request_id and detail["model"] == "gpt-5.5"
+    chain = [(a["provider"], a["name"], a["outcome"], a["status"]) for a in detail["attempt_chain"]]
+    assert chain == [("p1", "P1", "provider_failure", 502), ("p2", "P2", "ok", 200)]
+    assert "bad gateway" in detail["attempt_chain"][0]["error"]
+    assert detail["attempt_chain"][1]["ttfb_ms"] is not None and detail["attempt_chain"][1]["hedge"] is False
+    with pytest.raises(ApiError, match="no request 999999"):
+        await gw.api("get_request", id=999999)
+
+
+async def test_paging_stays_quick_with_100000_rows(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    store = gw.services.store
+    base = now_ms() - 3_600_000
+    for i in range(100_000):
+        outcome = Outcome.OK if i % 10 else Outcome.PROVIDER_FAILURE
+        store.log_request(RequestRecord(base + i, "/v1/responses", True, f"req_{i:08d}", f"s{i % 50}", "gpt-5.5",
+                                        provider="p1" if i % 10 else None, status=200 if i % 10 else 502,
+                                        latency_ms=12.0, usage=Usage(1, 1, 0, 0, 2),
+                                        attempts=[Attempt("p1", outcome, 200)]))
+    store.flush(60)
+    started = time.perf_counter()
+    page = await gw.api("list_requests", limit=200)
+    seen = len(page["requests"])
+    for _ in range(5):
+        page = await gw.api("list_requests", limit=200, before_id=page["next_before_id"])
+        seen += len(page["requests"])
+    filtered = await gw.api("list_requests", outcome="error", limit=100)
+    took = time.perf_counter() - started
+    assert page["total"] >= 100_000 and seen == 1200 and filtered["total"] == 10_000
+    assert took < 3, took
+
+
+async def test_export_csv_and_jsonl_of_the_filtered_rows(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    for sid in ("a", "b", "a"):
+        await gw.responses(headers={"session-id": sid})
+    csv_export = await gw.api("export_requests", format="csv", session_id="a")
+    rows = list(csv.DictReader(io.StringIO(csv_export["content"])))
+    assert csv_export["rows"] == 2 and [r["session_id"] for r in rows] == ["a", "a"]
+    assert csv_export["filename"].endswith(".csv") and csv_export["content_type"] == "text/csv"
+    jsonl = await gw.api("export_requests", format="jsonl")
+    lines = [json.loads(line) for line in jsonl["content"].splitlines()]
+    assert len(lines) == 3 and {line["provider"] for line in lines} == {"p1"}
+
+
+def test_request_log_retention_by_age_and_by_count(tmp_path):
+    from api_router.store import Store
+
+    store = Store(tmp_path / "s.sqlite3")
+    store.open()
+    try:
+        old = now_ms() - 10 * 86_400_000
+        for i in range(50):
+            store.log_request(RequestRecord(old + i if i < 20 else now_ms(), "/v1/responses", False, status=200,
+                                            attempts=[Attempt("p1", Outcome.OK)]))
+        store.set_retention(Retention(days=5, rows=1000))
+        store.prune()
+        assert len(store.request_log(limit=1000)) == 30  # the 20 older than 5 days went
+        store.set_retention(Retention(days=5, rows=10))
+        store.prune()
+        assert len(store.request_log(limit=1000)) == 10  # and then all but the newest 10
+    finally:
+        store.close()
+
+
+async def test_request_log_settings_are_saved_and_applied(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    cfg = await gw.api("update_request_log", retention_days=7, max_rows=5000)
+    assert cfg["request_log"] == {"retention_days": 7, "max_rows": 5000}
+    assert gw.services.store._retention == Retention(7, 5000)
+    with pytest.raises(ApiError, match="max_rows must be an integer from 1000"):
+        await gw.api("update_request_log", max_rows=10)
+
+
+# --- provider tests --------------------------------------------------------------------------------------
+
+
+def tool_aware(request_body: dict) -> dict:
+    """What a capable provider answers: a function call when tools are offered, text otherwise."""
+    if request_body.get("tools"):
+        response = fp.response_object("", provider="p1")
+        response["output"] = [{"type": "function_call", "id": "fc_1", "call_id": "call_1",
+                               "name": "get_current_time", "arguments": "{}"}]
+        return response
+    return fp.response_object("pong", provider="p1")
+
+
+async def test_provider_test_reports_streaming_tools_models_and_counts_as_health(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+
+    async def capable(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        body = json.loads(await request.read())
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for event in fp.stream_events(tool_aware(body)):
+            await resp.write(fp.sse_event(event))
+        await resp.write_eof()
+        return resp
+
+    p1.always(fp.status(500, "down"))
+    await gw.responses()  # p1 fails once: unhealthy
+    assert (await gw.api("get_status"))["providers"]["p1"]["status"] == "unhealthy"
+    p1.always(capable)
+    result = await gw.api("test_provider", provider="p1")
+    assert result["ok"] and result["streaming"] is True and result["tool_calls"] is True
+    assert result["models"] == ["p1-model-a", "p1-model-b"] and result["first_event_ms"] is not None
+    assert [s["name"] for s in result["steps"]] == ["models", "stream", "tool"]
+    status = await gw.api("get_status")
+    assert status["providers"]["p1"]["status"] == "healthy" and status["providers"]["p1"]["last_error"] == ""
+    assert status["providers"]["p1"]["last_test"]["ok"] is True
+    p2.always(fp.json_ok("no tools here"))
+    everything = await gw.api("test_all_providers")
+    assert set(everything["results"]) == {"p1", "p2"}
+    p2_result = everything["results"]["p2"]
+    assert p2_result["ok"] is True and p2_result["tool_calls"] is False  # answered, but without a tool call
+
+
+async def test_a_failing_provider_test_says_why(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, keys={"p1": "sk-echoed-key-1234567890"})
+    p1.always(fp.status(401, "Incorrect API key provided: sk-echoed-key-1234567890"))
+    p1.models_behaviour = fp.status(401, "nope")
+    result = await gw.api("test_provider", provider="p1")
+    assert not result["ok"] and "HTTP 401" in result["error"]
+    assert "sk-echoed-key-1234567890" not in json.dumps(result)
+
+
+async def test_a_successful_probe_clears_unhealthy(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.queue(fp.status(500, "broken"))
+    await gw.responses()
+    assert (await gw.api("get_status"))["providers"]["p1"]["status"] == "unhealthy"
+    assert (await gw.api("probe_provider", provider="p1"))["ok"]
+    provider = (await gw.api("get_status"))["providers"]["p1"]
+    assert provider["status"] == "healthy" and provider["last_error"] == ""
+
+
+# --- Codex connection and token rotation ----------------------------------------------------------------
+
+
+async def test_rotating_the_token_updates_a_connected_codex(fakes, gateway, codex_home):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    assert (await gw.api("get_codex_setup"))["state"] == "not_connected"
+    await gw.api("apply_codex_setup")
+    assert (await gw.api("get_codex_setup"))["state"] == "connected"
+    new = (await gw.api("rotate_gateway_token"))["token"]
+    auth = json.loads((codex_home / "auth.json").read_text())
+    assert auth == {"OPENAI_API_KEY": new}
+    assert (await gw.request("GET", "/status", token=new)).status == 200
+    assert (await gw.api_as(new, "get_codex_setup"))["state"] == "connected"
+    # A hand-edited auth.json with some other token is left alone, and reported as out of date.
+    (codex_home / "auth.json").write_text(json.dumps({"OPENAI_API_KEY": "ao_" + "9" * 32}))
+    newer = (await gw.api_as(new, "rotate_gateway_token"))["token"]
+    assert json.loads((codex_home / "auth.json").read_text()) == {"OPENAI_API_KEY": "ao_" + "9" * 32}
+    assert (await gw.api_as(newer, "get_codex_setup"))["state"] == "token_out_of_date"
+
+
+# --- routing and ui settings ---------------------------------------------------------------------------
+
+
+async def test_the_preferred_provider_is_explicit(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_provider": "p2"})
+    await gw.api("set_provider_order", order=["p2", "p1"])
+    await gw.api("set_provider_order", order=["p1", "p2"])
+    status = await gw.api("get_status")
+    assert status["preferred_provider"] == "p2" and status["routing"]["preferred_provider"] == "p2"
+    await gw.api("set_preferred_provider", provider="")  # first in list
+    assert (await gw.api("get_status"))["preferred_provider"] == "p1"
+    await gw.api("set_provider_order", order=["p2", "p1"])
+    assert (await gw.api("get_status"))["preferred_provider"] == "p2"
+    messages = [e["message"] for e in (await gw.api("list_events"))["events"]]
+    assert "Preferred provider set to P2 (it is now first in the list)" in messages
+    cfg = await gw.api("update_routing", preferred_provider="p1", hedge=False, session_idle_return_seconds=120)
+    assert cfg["routing"]["preferred_provider"] == "p1" and cfg["routing"]["hedge"] is False
+
+
+async def test_ui_settings_are_validated_and_saved(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    cfg = await gw.api("update_ui", notify_failover=False, notify_quota_percent=25)
+    assert cfg["ui"]["notify_failover"] is False and cfg["ui"]["notify_quota_percent"] == 25
+    assert "notify_failover = false" in gw.services.paths.config.read_text()
+    with pytest.raises(ApiError, match="notify_quota_percent must be a percentage"):
+        await gw.api("update_ui", notify_quota_percent=140)
+    with pytest.raises(ApiError, match="unknown ui setting"):
+        await gw.api("update_ui", colour="red")

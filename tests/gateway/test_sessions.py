@@ -1,0 +1,303 @@
+"""Codex sessions across providers: affinity, sealed compaction, /responses/compact, turn state and
+rate-limit headers, model names."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from tests.support import fake_provider as fp
+from tests.support.harness import Harness, simple_body, start_harness
+from tests.support.rollouts import write_rollout
+
+SID = "019a0000-0000-7000-8000-0000000000a1"
+
+
+def turn(text: str, sid: str = SID, **extra) -> tuple[dict, dict]:
+    return simple_body(text, prompt_cache_key=sid, **extra), {"session-id": sid}
+
+
+async def served_by(gw: Harness, text: str, sid: str = SID, stream: bool = False) -> str:
+    body, headers = turn(text, sid)
+    reply = await gw.responses(body, headers=headers, stream=stream)
+    assert reply.status == 200, reply.body
+    return reply.headers["X-API-Router-Provider"]
+
+
+# --- affinity -------------------------------------------------------------------------------------
+
+
+async def test_a_session_keeps_its_provider_after_the_preferred_one_recovers(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_stable_seconds": 0, "failure_threshold": 5})
+    p1.queue(fp.status(503, "blip"))
+    assert await served_by(gw, "first") == "p2"  # failed over
+    assert await served_by(gw, "second") == "p2"  # p1 is fine again, but the session stays (prompt cache)
+    assert await served_by(gw, "another session", sid="other-session") == "p1"  # new sessions: preferred
+    sessions = {s["session_id"]: s for s in (await gw.api("list_sessions"))["sessions"]}
+    assert sessions[SID]["provider"] == "p2" and sessions["other-session"]["provider"] == "p1"
+    timeline = await gw.api("get_session_timeline", session_id=SID)
+    assert timeline["provider"] == "p2"
+
+
+async def test_an_idle_session_returns_to_the_preferred_provider(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_stable_seconds": 0, "failure_threshold": 5,
+                                                       "session_idle_return_seconds": 0.5})
+    p1.queue(fp.status(503, "blip"))
+    assert await served_by(gw, "first") == "p2"
+    assert await served_by(gw, "soon after") == "p2"
+    await asyncio.sleep(0.6)
+    assert await served_by(gw, "after a pause") == "p1"
+
+
+async def test_a_failure_of_the_sessions_provider_moves_it(fakes, gateway):
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"preferred_stable_seconds": 0, "failure_threshold": 5})
+    p1.queue(fp.status(503))
+    assert await served_by(gw, "first") == "p2"
+    p2.queue(fp.status(500))
+    assert await served_by(gw, "second") in ("p1", "p3")
+
+
+async def test_a_user_choice_moves_every_session_at_once(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_stable_seconds": 0, "failure_threshold": 5})
+    p1.queue(fp.status(503))
+    assert await served_by(gw, "first") == "p2"
+    await gw.api("set_preferred_provider", provider="p1")
+    assert await served_by(gw, "second") == "p1"
+    await gw.api("set_manual_override", provider="p2")
+    assert await served_by(gw, "third") == "p2"
+    await gw.api("set_manual_override", provider=None)
+    assert await served_by(gw, "fourth") == "p1"
+
+
+async def test_affinity_survives_a_restart(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_stable_seconds": 0, "failure_threshold": 5})
+    p1.queue(fp.status(503))
+    assert await served_by(gw, "first") == "p2"
+    user_data = gw.services.paths.user_data
+    await gw.close()
+    again = await start_harness(user_data)
+    try:
+        assert await served_by(again, "after restart") == "p2"
+    finally:
+        await again.close()
+
+
+# --- sealed compaction -------------------------------------------------------------------------------
+
+
+def trigger(sid: str = SID) -> dict:
+    """A request asking for a remote compaction, as Codex sends it."""
+    body = simple_body("compact", prompt_cache_key=sid)
+    body["input"].append({"type": "compaction_trigger"})
+    return body
+
+
+def compaction_rollout(codex_home: Path, cmp_id: str, sealed_by: str) -> tuple[list[dict], list[dict]]:
+    """A session that compacted once: (what the compaction summarised, the history after it)."""
+    before = [
+        {"type": "message", "id": "msg_dev", "role": "developer", "content": [{"type": "input_text", "text": "You are Codex."}]},
+        {"type": "message", "id": "msg_u1", "role": "user", "content": [{"type": "input_text", "text": "fix the build"}]},
+        {"type": "reasoning", "id": f"rs_{sealed_by}_1", "summary": [], "encrypted_content": f"sealed-by-{sealed_by}"},
+        {"type": "message", "id": "msg_a1", "role": "assistant", "content": [{"type": "output_text", "text": "Done, I changed make.py."}]},
+    ]
+    replacement = [
+        {"type": "message", "id": "msg_dev2", "role": "developer", "content": [{"type": "input_text", "text": "You are Codex."}]},
+        {"type": "compaction", "id": cmp_id, "encrypted_content": f"sealed-by-{sealed_by}"},
+    ]
+    path = write_rollout(codex_home, before, sid=SID)
+    lines = path.read_text().rsplit("\n", 1)[0]  # drop the torn last line
+    compacted = {"timestamp": "t", "type": "compacted", "payload": {"message": "", "replacement_history": replacement}}
+    path.write_text(lines + "\n" + json.dumps(compacted) + "\n")
+    return before, replacement
+
+
+async def test_a_compaction_sealed_by_a_provider_that_is_down_is_expanded_for_the_next(fakes, gateway, codex_home):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
+    p1.always(fp.compacting())
+    reply = await gw.responses(trigger(), headers={"session-id": SID}, stream=True)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1"
+    cmp_id = reply.events[-1]["response"]["output"][0]["id"]
+    assert gw.services.continuity.index.sealed_owners(SID)[cmp_id] == "p1"
+    before, replacement = compaction_rollout(codex_home, cmp_id, "p1")
+
+    p1.always(fp.status(503, "p1 is gone"))
+    new_turn = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "now run the tests"}]}
+    body = {**simple_body(prompt_cache_key=SID), "input": [*replacement, new_turn], "store": False}
+    reply = await gw.responses(body, headers={"session-id": SID}, stream=True)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    sent = p2.requests[-1].json["input"]
+    assert not fp.foreign_sealed_items(p2.requests[-1].json, "p2")
+    assert [i.get("id") for i in sent] == ["msg_dev", "msg_u1", "msg_a1", None]  # instructions once, p1's reasoning gone
+    assert sent[-1] == new_turn
+    assert p2.foreign_sealed == []
+
+
+async def test_an_unknown_compaction_item_refused_by_a_provider_is_expanded_on_retry(fakes, gateway, codex_home):
+    (p2,) = await fakes("p2")
+    gw = await gateway({"p2": p2})
+    _, replacement = compaction_rollout(codex_home, "cmp_unknown", "elsewhere")
+
+    async def strict(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        if fp.foreign_sealed_items(json.loads(await request.read()), fake.name):
+            return web.json_response({"error": {"message": "The encrypted content could not be verified.",
+                                                "type": "invalid_request_error", "code": "invalid_encrypted_content"}},
+                                     status=400)
+        return await fp.json_ok("fine")(request, fake)
+
+    p2.always(strict)
+    body = {**simple_body(prompt_cache_key=SID), "input": [*replacement]}
+    reply = await gw.responses(body, headers={"session-id": SID})
+    assert reply.status == 200 and reply.text == "fine"
+    attempts = gw.services.store.request_log()[0]["attempts"]
+    assert [(a["outcome"], a["retry"]) for a in attempts] == [("retry", "expand_compaction"), ("ok", None)]
+
+
+async def test_a_compaction_request_without_exactly_one_compaction_item_fails_over(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_stable_seconds": 0, "failure_threshold": 5})
+    p1.always(fp.stream_ok("I summarised nothing"))  # a message instead of a compaction item
+    p2.always(fp.compacting())
+    for stream in (True, False):
+        sid = f"{SID}-{stream}"
+        reply = await gw.responses(trigger(sid), headers={"session-id": sid}, stream=stream)
+        assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+        attempts = gw.services.store.request_log()[0]["attempts"]
+        assert attempts[0]["outcome"] == "provider_failure" and "0 compaction items" in attempts[0]["error"]
+
+
+async def test_responses_compact_is_proxied_with_failover(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.always(fp.status(502, "bad gateway"))
+    compacted = {"id": "resp_c1", "object": "response.compaction", "output": [
+        {"type": "compaction", "id": "cmp_p2_c1", "encrypted_content": "sealed-by-p2"}],
+        "usage": {"input_tokens": 10, "output_tokens": 2, "total_tokens": 12}}
+    p2.always(fp.status(200, body=json.dumps(compacted).encode()))
+    body = {"model": "gpt-test", "input": simple_body()["input"], "instructions": "compact it", "prompt_cache_key": SID}
+    for path in ("/v1/responses/compact", "/responses/compact"):
+        reply = await gw.request("POST", path, body=body, headers={"session-id": SID})
+        assert reply.status == 200 and reply.json["object"] == "response.compaction"
+        assert reply.headers["X-API-Router-Provider"] == "p2"
+        assert p2.requests[-1].path == "/v1/responses/compact"
+        row = gw.services.store.request_log()[0]
+        assert row["path"] == path and row["provider"] == "p2"
+    assert gw.services.continuity.index.sealed_owners(SID)["cmp_p2_c1"] == "p2"
+
+
+# --- headers -----------------------------------------------------------------------------------------
+
+
+async def test_turn_state_goes_back_to_the_client_and_only_to_the_provider_that_issued_it(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 5})
+
+    async def with_headers(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        answer = fp.response_object("ok", provider=fake.name)
+        return web.json_response(answer, headers={"x-codex-turn-state": f"state-from-{fake.name}",
+                                                  "x-ratelimit-remaining-requests": "99",
+                                                  "x-codex-primary-used-percent": "12", "x-other": "no"})
+
+    p1.always(with_headers)
+    p2.always(with_headers)
+    first = await gw.responses()
+    assert first.headers["x-codex-turn-state"] == "state-from-p1"
+    assert first.headers["x-ratelimit-remaining-requests"] == "99"
+    assert first.headers["x-codex-primary-used-percent"] == "12" and "x-other" not in first.headers
+    await gw.responses(headers={"x-codex-turn-state": "state-from-p1"})
+    assert p1.requests[-1].headers["x-codex-turn-state"] == "state-from-p1"
+    p1.queue(fp.status(503))
+    again = await gw.responses(headers={"x-codex-turn-state": "state-from-p1"})
+    assert again.headers["X-API-Router-Provider"] == "p2"
+    assert p1.requests[-1].headers["x-codex-turn-state"] == "state-from-p1"  # tried first: it issued it
+    assert "x-codex-turn-state" not in p2.requests[-1].headers  # another provider never sees it
+    unknown = await gw.responses(headers={"x-codex-turn-state": "made-up"})
+    fake = {"p1": p1, "p2": p2}[unknown.headers["X-API-Router-Provider"]]
+    assert "x-codex-turn-state" not in fake.requests[-1].headers
+
+
+# --- model names -----------------------------------------------------------------------------------
+
+
+async def test_model_map_renames_the_model_for_one_provider_only(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": {"base_url": p2.base_url,
+                                         "model_map": {"gpt-5.5": "openai/gpt-5.5", "*": "openai/other"}}})
+    raw = json.dumps({"model": "gpt-5.5", "input": "hi", "stream": False, "metadata": {"model": "gpt-5.5"}}).encode()
+    await gw.request("POST", "/v1/responses", raw=raw)
+    assert p1.requests[-1].raw == raw  # no map: the very same bytes
+    await gw.api("set_manual_override", provider="p2")
+    await gw.request("POST", "/v1/responses", raw=raw)
+    sent = p2.requests[-1]
+    assert sent.json == {"model": "openai/gpt-5.5", "input": "hi", "stream": False, "metadata": {"model": "gpt-5.5"}}
+    assert sent.raw == raw.replace(b'"gpt-5.5"', b'"openai/gpt-5.5"', 1)  # only the model's value changed
+    row = gw.services.store.request_log()[0]
+    assert (row["model"], row["sent_model"]) == ("gpt-5.5", "openai/gpt-5.5")
+    await gw.responses({"model": "o3", "input": "hi"})
+    assert p2.requests[-1].json["model"] == "openai/other"
+
+
+@pytest.mark.parametrize("status", [400, 404])
+async def test_a_relay_that_does_not_know_the_model_is_a_provider_failure(fakes, gateway, status):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.always(fp.status(status, "The model `gpt-5.5` does not exist or you do not have access to it."))
+    reply = await gw.responses({"model": "gpt-5.5", "input": "hi"})
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert [a["outcome"] for a in gw.services.store.request_log()[0]["attempts"]] == ["provider_failure", "ok"]
+
+
+async def test_model_map_is_editable_through_the_control_api(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    cfg = await gw.api("upsert_provider", provider="p1", model_map={"gpt-5.5": "vendor/gpt-5.5"})
+    assert cfg["providers"]["p1"]["model_map"] == {"gpt-5.5": "vendor/gpt-5.5"}
+    assert 'model_map = {"gpt-5.5" = "vendor/gpt-5.5"}' in gw.services.paths.config.read_text()
+    await gw.responses({"model": "gpt-5.5", "input": "hi"})
+    assert p1.requests[-1].json["model"] == "vendor/gpt-5.5"
+    cfg = await gw.api("upsert_provider", provider="p1", model_map={})
+    assert cfg["providers"]["p1"]["model_map"] == {} and "model_map" not in gw.services.paths.config.read_text()
+
+
+async def test_an_expansion_too_long_for_the_new_provider_is_summarised_there(fakes, gateway, codex_home):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
+    p1.always(fp.compacting())
+    cmp_id = (await gw.responses(trigger(), headers={"session-id": SID}, stream=True)).events[-1]["response"]["output"][0]["id"]
+    _, replacement = compaction_rollout(codex_home, cmp_id, "p1")
+    p1.always(fp.status(503, "p1 is gone"))
+
+    async def small_context(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        body = json.loads(await request.read())
+        texts = json.dumps(body["input"])
+        if "handover summary" in texts:  # asked to summarise (the conversation alone is what is too long)
+            return web.json_response(fp.response_object("The user fixed the build in make.py.", provider=fake.name))
+        if "fix the build" in texts:  # the expanded conversation plus the new turn: too long for this provider
+            return web.json_response({"error": {"message": "Your input exceeds the context window of this model.",
+                                                "code": "context_length_exceeded", "type": "invalid_request_error"}},
+                                     status=400)
+        return await fp.json_ok("continuing from the summary")(request, fake)
+
+    p2.always(small_context)
+    new_turn = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "now run the tests"}]}
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": [*replacement, new_turn]},
+                               headers={"session-id": SID})
+    assert reply.status == 200 and reply.text == "continuing from the summary"
+    final = p2.requests[-1].json
+    assert "The user fixed the build in make.py." in json.dumps(final["input"])
+    assert "fix the build" not in json.dumps(final["input"]) and final["input"][-1] == new_turn
+    summary_request = p2.requests[-2].json
+    assert summary_request["stream"] is False and "tools" not in summary_request
+    attempts = gw.services.store.request_log()[0]["attempts"]
+    assert [(a["provider"], a["outcome"], a["retry"]) for a in attempts][-2:] == [
+        ("p2", "retry", "summarize_compaction"), ("p2", "ok", None)]
+    assert p2.foreign_sealed == []

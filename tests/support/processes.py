@@ -1,0 +1,43 @@
+"""The app as a real process (``api-router --headless``), for CLI, crash, soak and security tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from api_router.paths import Paths
+from tests.support.harness import write_config, write_keys
+
+TOKEN = "ao_" + "7" * 32
+
+
+def spawn(user_data: Path, *args: str, env: dict | None = None, output=subprocess.PIPE) -> subprocess.Popen:
+    """The app as a real process. Pass ``output`` (a file) for long runs: an unread pipe fills up."""
+    cmd = [sys.executable, "-m", "api_router", "--headless", "--user-data", str(user_data), *args]
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    full_env.pop("DISPLAY", None)
+    return subprocess.Popen(cmd, stdout=output, stderr=output, text=True, env=full_env)
+
+
+def wait_health(port: int, proc: subprocess.Popen, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"exited early: {proc.communicate()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("gateway did not start")
+
+
+def setup_user_data(tmp_path: Path, providers: dict, **routing) -> Path:
+    paths = Paths(tmp_path / "ud")
+    write_config(paths, providers, routing=routing)
+    write_keys(paths, dict.fromkeys(providers, "sk-cli-test-000000"), token=TOKEN)
+    return paths.user_data

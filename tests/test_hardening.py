@@ -1,0 +1,369 @@
+"""Hardening: echoed keys masked everywhere, hand edits kept, slow clients cut off, start-up errors in
+one line, control arguments type-checked, no proxy loops, private file modes."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+import tomlkit
+from aiohttp import web
+
+from api_router.composition import _describe_os_error
+from api_router.control import Registry
+from api_router.paths import Paths
+from tests.support import fake_provider as fp
+from tests.support.harness import ApiError, start_harness, write_config, write_keys
+from tests.support.processes import setup_user_data, spawn, wait_health
+
+KEY = "sk-echo-abcdef0123456789"
+
+
+async def wait_until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+# --- 1. keys echoed by an upstream never reach a client --------------------------------------------------
+
+
+def echo(kind: str) -> fp.Behaviour:
+    """A relay that repeats the key it was given in what it sends back."""
+
+    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if kind == "400":
+            return web.json_response({"error": {"message": f"Invalid parameter for key {key}",
+                                                "type": "invalid_request_error"}}, status=400)
+        if kind == "failed-before-output":
+            return await fp.in_band_failure("invalid_prompt", f"prompt refused for key {key}")(request, fake)
+        events = fp.stream_events(fp.response_object("partial", provider=fake.name))[:4]
+        events.append({"type": "response.failed", "response": {"id": "r", "status": "failed", "output": [],
+                                                               "error": {"code": "server_error",
+                                                                         "message": f"crashed serving {key}"}}})
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for event in events:
+            await resp.write(fp.sse_event(event))
+        await resp.write_eof()
+        return resp
+    return run
+
+
+@pytest.mark.parametrize("kind", ["400", "failed-before-output", "failed-after-output"])
+async def test_an_echoed_key_is_masked_in_every_byte_sent_to_the_client(fakes, gateway, kind):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, keys={"p1": KEY})
+    p1.always(echo(kind))
+    reply = await gw.responses(stream=kind != "400")
+    assert KEY.encode() not in reply.body and b"sk-e\xe2\x80\xa6" in reply.body  # masked: sk-e…6789
+    assert gw.token.encode() not in reply.body
+
+
+async def test_an_echoed_key_is_masked_in_model_lists_and_their_errors(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, keys={"p1": KEY, "p2": KEY + "-2"})
+    p1.models_behaviour = fp.status(401, f"bad key {KEY}")
+    p2.models_behaviour = fp.status(200, body=json.dumps({"data": [{"id": f"model-for-{KEY}-2"}]}).encode())
+    reply = await gw.request("GET", "/v1/models")
+    assert reply.status == 200 and KEY.encode() not in reply.body
+    p2.models_behaviour = fp.status(500, f"broken for {KEY}-2")
+    reply = await gw.request("GET", "/v1/models")
+    assert reply.status == 502 and KEY.encode() not in reply.body
+
+
+# --- 2. hand edits while running ----------------------------------------------------------------------------
+
+
+async def test_a_valid_hand_edit_is_picked_up_and_survives_a_ui_change(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    path = gw.services.paths.config
+    text = path.read_text().replace("[routing]\n", "[routing]\n# tuned by hand\ncooldown_seconds = 42\n")
+    path.write_text(text)
+    await wait_until(lambda: gw.services.config.current.routing.cooldown_seconds == 42, 2.0, "the edit to apply")
+    messages = [e.message for e in gw.services.store.list_events()]
+    assert any("config.toml was edited; the new settings are in use" in m for m in messages)
+    await gw.api("update_routing", failure_threshold=4)
+    saved = path.read_text()
+    assert "# tuned by hand" in saved and "cooldown_seconds = 42" in saved and "failure_threshold = 4" in saved
+
+
+async def test_an_invalid_hand_edit_keeps_the_last_good_config_and_is_moved_aside_on_the_next_write(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing={"cooldown_seconds": 7})
+    path = gw.services.paths.config
+    path.write_text("this is [not toml")
+    await wait_until(lambda: any("keeps running on the last good" in e.message
+                                 for e in gw.services.store.list_events()), 2.0, "the error event")
+    assert gw.services.config.current.routing.cooldown_seconds == 7  # still the last good settings
+    assert (await gw.responses()).status == 200
+    await gw.api("update_routing", failure_threshold=3)
+    broken = list(path.parent.glob("config.toml.broken-*"))
+    assert broken and broken[0].read_text() == "this is [not toml"  # the user's text is kept
+    doc = tomlkit.parse(path.read_text())
+    assert doc["routing"]["cooldown_seconds"] == 7 and doc["routing"]["failure_threshold"] == 3
+    assert any("moved to config.toml.broken-" in e.message and e.level == "error"
+               for e in gw.services.store.list_events())
+
+
+async def test_a_hand_edit_of_secrets_is_picked_up(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    path = gw.services.paths.secrets
+    data = json.loads(path.read_text())
+    data["providers"]["p1"] = "sk-edited-by-hand-0001"
+    path.write_text(json.dumps(data))
+    await wait_until(lambda: gw.services.secrets.current.provider_keys["p1"] == "sk-edited-by-hand-0001", 2.0,
+                     "the new key")
+    await gw.responses()
+    assert p1.requests[-1].headers["Authorization"] == "Bearer sk-edited-by-hand-0001"
+    path.write_text("{broken")
+    await asyncio.sleep(1.2)
+    assert gw.services.secrets.current.provider_keys["p1"] == "sk-edited-by-hand-0001"
+    await gw.api("set_provider_key", provider="p1", key="sk-set-in-the-ui-0002")
+    assert list(path.parent.glob("secrets.json.broken-*"))
+    assert json.loads(path.read_text())["providers"]["p1"] == "sk-set-in-the-ui-0002"
+
+
+# --- 3. slow clients ----------------------------------------------------------------------------------------
+
+
+def closed_within(sock: socket.socket, seconds: float) -> float:
+    """Seconds until the peer closed ``sock`` (fails after ``seconds``)."""
+    started = time.monotonic()
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(4096):
+            pass
+    except TimeoutError as exc:
+        raise AssertionError(f"the connection was still open after {seconds} s") from exc
+    except ConnectionResetError:
+        pass
+    return time.monotonic() - started
+
+
+async def test_half_sent_headers_and_silent_connections_are_closed(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, listen={"header_timeout_seconds": 1})
+    half = socket.create_connection(("127.0.0.1", gw.port))
+    half.sendall(b"POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Len")
+    silent = socket.create_connection(("127.0.0.1", gw.port))
+    try:
+        took = await asyncio.to_thread(closed_within, half, 4)
+        assert 0.9 <= took <= 3.5, took
+        await asyncio.to_thread(closed_within, silent, 4)
+        assert (await gw.responses()).status == 200  # real clients are unaffected
+    finally:
+        half.close()
+        silent.close()
+
+
+async def test_a_stalled_request_body_is_dropped(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, listen={"body_stall_timeout_seconds": 1})
+    sock = socket.create_connection(("127.0.0.1", gw.port))
+    try:
+        sock.sendall(b"POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + gw.token.encode()
+                     + b"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"model\": ")
+        took = await asyncio.to_thread(closed_within, sock, 4)
+        assert 0.9 <= took <= 3.5, took
+    finally:
+        sock.close()
+    await wait_until(lambda: gw.services.store.requests_today() == 1, 2, "the request to be logged")
+    assert p1.calls == 0
+
+
+async def test_connections_beyond_the_bound_are_refused_and_logged(fakes, gateway, caplog):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, listen={"max_connections": 16})
+    socks = []
+    try:
+        with caplog.at_level("WARNING", logger="api_router.gateway.connections"):
+            for _ in range(24):
+                socks.append(socket.create_connection(("127.0.0.1", gw.port)))
+            await asyncio.sleep(0.3)
+        refused = 0
+        for s in socks:
+            s.settimeout(0.2)
+            try:
+                if s.recv(1) == b"":
+                    refused += 1
+            except TimeoutError:
+                pass
+            except ConnectionResetError:
+                refused += 1
+        assert refused >= 8
+        assert "connection limit reached" in caplog.text
+    finally:
+        for s in socks:
+            s.close()
+    await asyncio.sleep(0.3)
+    assert (await gw.responses()).status == 200
+
+
+# --- 4. start-up errors -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("breakage", ["config is a folder", "secrets is a folder", "data is a file"])
+def test_an_unusable_file_at_start_up_is_one_line_and_exit_1(tmp_path, breakage):
+    ud = tmp_path / "ud"
+    ud.mkdir()
+    target = {"config is a folder": ud / "config.toml", "secrets is a folder": ud / "secrets.json",
+              "data is a file": ud / "data"}[breakage]
+    if breakage == "data is a file":
+        target.write_text("not a folder")
+    else:
+        target.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "api_router", "--headless", "--user-data", str(ud), "--port", "0"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith("api-router: cannot use ") and str(target) in lines[0]
+
+
+@pytest.mark.parametrize("code, advice", [(errno.EACCES, "fix its permissions"), (errno.EROFS, "read-only"),
+                                          (errno.EISDIR, "is a folder")])
+def test_start_up_error_messages_say_what_to_do(tmp_path, code, advice):
+    message = _describe_os_error(OSError(code, os.strerror(code), str(tmp_path / "secrets.json")), Paths(tmp_path))
+    assert str(tmp_path / "secrets.json") in message and advice in message
+
+
+# --- 5. control arguments are type-checked, for every method --------------------------------------------
+
+
+def wrong_value_for(words: str):
+    """A JSON value that is not what ``words`` describes."""
+    return {"a string": 5, "an integer": "5", "a number": "five", "true or false": "yes"}.get(
+        words.split(" or ", maxsplit=1)[0], [1])
+
+
+async def test_every_control_method_answers_400_naming_a_wrongly_typed_argument(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    registry = Registry(gw.control)
+    checked = 0
+    for name, method in sorted(registry.methods.items()):
+        if not method.params:
+            reply = await gw.request("POST", f"/api/{name}", body={"unexpected": 1})
+            assert (reply.status, method.open_kwargs) in ((400, False), (400, True)), (name, reply.body)
+            checked += 1
+            continue
+        for param in method.params:
+            args = {p.name: "p1" if "string" in p.words else 1 for p in method.params if p.required}
+            args[param.name] = wrong_value_for(param.words)
+            reply = await gw.request("POST", f"/api/{name}", body=args)
+            assert reply.status == 400, (name, param.name, reply.body)
+            assert param.name in reply.json["error"]["message"], (name, param.name, reply.json)
+            checked += 1
+    assert checked > 50
+    for name, args in [("list_events", {"before_id": [1]}), ("list_events", {"provider": {"x": 1}}),
+                       ("get_analytics", {"window": [1]})]:
+        reply = await gw.request("POST", f"/api/{name}", body=args)
+        assert reply.status == 400 and next(iter(args)) in reply.json["error"]["message"]
+
+
+# --- 6. the gateway as its own provider --------------------------------------------------------------------
+
+
+async def test_the_gateways_own_address_is_refused_as_a_provider(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    with pytest.raises(ApiError, match="is API Router itself"):
+        await gw.api("upsert_provider", provider="me", base_url=f"http://localhost:{gw.port}/v1")
+
+
+def test_a_config_naming_the_gateway_as_a_provider_is_refused_with_an_error_event(tmp_path):
+    paths = Paths(tmp_path / "ud")
+    write_config(paths, {"self": "http://127.0.0.1:4100/v1"}, listen={"port": 4100})
+    write_keys(paths, {"self": "sk-x-000000"})
+    from api_router.composition import open_services
+
+    services = open_services(paths)
+    try:
+        assert services.config.current.providers["self"].base_url == ""
+        assert any("is API Router itself" in e.message for e in services.store.recent_events())
+    finally:
+        services.close()
+
+
+async def test_a_loop_under_another_name_is_cut_at_the_first_hop(gateway, tmp_path):
+    gw = await gateway({})
+    # The harness listens on an ephemeral port that config.toml does not know: the loop slips through
+    # the static check and must be caught on the wire.
+    await gw.api("upsert_provider", provider="loop", base_url=f"http://127.0.0.1:{gw.port}/v1".replace("127.0.0.1",
+                                                                                                        "[::ffff:127.0.0.1]"))
+    reply = await gw.responses()
+    assert reply.status == 502 and "came from API Router itself" in reply.json["error"]["message"]
+    # Only the client's request was served: the hop that came back was refused before the proxy.
+    assert gw.services.store.requests_today() == 1
+
+
+# --- 7. file modes -----------------------------------------------------------------------------------------
+
+
+def test_user_data_is_private(tmp_path):
+    ud = setup_user_data(tmp_path, {"p1": "http://127.0.0.1:9/v1"})
+    port = fp.free_port()
+    proc = spawn(ud, "--port", str(port))
+    try:
+        wait_health(port, proc)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=15)
+    modes = {p.relative_to(ud).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in [ud, *ud.rglob("*")]}
+    assert modes["."] == 0o700 and modes["data"] == 0o700
+    files = {name: mode for name, mode in modes.items() if (ud / name).is_file()}
+    assert {"config.toml", "secrets.json", "data/api-router.sqlite3", "data/api-router.log"} <= set(files)
+    assert all(mode == 0o600 for mode in files.values()), files
+
+
+async def test_passwords_in_base_urls_are_masked_wherever_shown(fakes, gateway):
+    (p1,) = await fakes("p1")
+    url = p1.base_url.replace("http://", "http://relayuser:hunter2-secret@")
+    gw = await gateway({"p1": url})
+    config = await gw.api("get_config")
+    assert config["providers"]["p1"]["base_url"].startswith("http://relayuser:••••@")
+    status = await gw.api("get_status")
+    assert "hunter2-secret" not in json.dumps([config, status])
+    # Saving the form with the masked URL keeps the real password.
+    await gw.api("upsert_provider", provider="p1", base_url=config["providers"]["p1"]["base_url"],
+                 display_name="Relay")
+    assert "hunter2-secret" in gw.services.config.current.providers["p1"].base_url
+    assert (await gw.responses()).status == 200
+    events = json.dumps((await gw.api("list_events"))["events"])
+    assert "hunter2-secret" not in events
+
+
+# --- rename and delete reach the continuity index ----------------------------------------------------------
+
+
+async def test_rename_and_delete_carry_the_previous_response_id_refusal(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    index = gw.services.continuity.index
+    index.mark_rejects_previous_id("p1")
+    await gw.api("rename_provider", provider="p1", new_id="main")
+    assert index.rejects_previous_id("main") and not index.rejects_previous_id("p1")
+    user_data = gw.services.paths.user_data
+    await gw.api("delete_provider", provider="main")
+    assert not index.rejects_previous_id("main")
+    await gw.close()
+    again = await start_harness(user_data)
+    try:
+        assert not again.services.continuity.index.rejects_previous_id("main")
+        await again.api("upsert_provider", provider="main", base_url=p1.base_url)
+        assert not again.services.continuity.index.rejects_previous_id("main")
+    finally:
+        await again.close()
