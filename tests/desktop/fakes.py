@@ -207,7 +207,7 @@ class FakePystray:
     def __init__(self) -> None:
         self.icons: list[FakeIcon] = []
 
-    def Icon(self, *args: Any) -> FakeIcon:  # noqa: N802 - pystray's name
+    def Icon(self, *args: Any) -> FakeIcon:
         icon = FakeIcon(*args)
         self.icons.append(icon)
         return icon

@@ -18,7 +18,7 @@ from typing import Any
 import gi
 
 gi.require_version("Gio", "2.0")
-from gi.repository import Gio, GLib  # noqa: E402
+from gi.repository import Gio, GLib  # noqa: E402 - after require_version, as gi wants
 
 NAME = "org.freedesktop.Notifications"
 PATH = "/org/freedesktop/Notifications"

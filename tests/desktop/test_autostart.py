@@ -82,7 +82,7 @@ def test_launch_command_source_and_frozen(tmp_path: Path) -> None:
 @pytest.mark.parametrize("arg", ["/home/u/API Router/api-router", "/tmp/100%/x", 'we"ird$`\\path', "plain", "a'b"])
 def test_exec_quoting_round_trips(arg: str, tmp_path: Path) -> None:
     item = XdgAutostart([arg, "--user-data", arg], env={}, home=tmp_path)
-    line = next(l for l in item.contents().splitlines() if l.startswith("Exec="))
+    line = next(ln for ln in item.contents().splitlines() if ln.startswith("Exec="))
     assert parse_exec(line[len("Exec="):]) == [arg, "--user-data", arg]
     assert desktop_exec_quote("plain") == "plain"
 
@@ -116,8 +116,8 @@ def test_the_desktop_file_runs_api_router(tmp_path: Path) -> None:
     item = system_autostart("linux", user_data=tmp_path / "my data", env={}, home=tmp_path)
     item.enable()
     text = Path(item.location()).read_text()
-    line = next(l for l in text.splitlines() if l.startswith("Exec="))
-    icon = next(l for l in text.splitlines() if l.startswith("Icon="))[len("Icon="):]
+    line = next(ln for ln in text.splitlines() if ln.startswith("Exec="))
+    icon = next(ln for ln in text.splitlines() if ln.startswith("Icon="))[len("Icon="):]
     assert icon.endswith("icon.png") and Path(icon).is_file()  # the app's icon, whoever installs it
     argv = parse_exec(line[len("Exec="):])
     assert argv[-2:] == ["--user-data", str(tmp_path / "my data")]
@@ -145,28 +145,28 @@ class FakeWinreg:
         def __exit__(self, *exc: Any) -> None:
             pass
 
-    def OpenKey(self, root: str, path: str, reserved: int, access: int) -> _Key:  # noqa: N802
+    def OpenKey(self, root: str, path: str, reserved: int, access: int) -> _Key:
         self.calls.append(("OpenKey", root, path, access))
         if f"{root}\\{path}" not in self.keys:
             raise FileNotFoundError(2, "The system cannot find the file specified")
         return self._Key(f"{root}\\{path}")
 
-    def CreateKeyEx(self, root: str, path: str, reserved: int, access: int) -> _Key:  # noqa: N802
+    def CreateKeyEx(self, root: str, path: str, reserved: int, access: int) -> _Key:
         self.calls.append(("CreateKeyEx", root, path, access))
         self.keys.setdefault(f"{root}\\{path}", {})
         return self._Key(f"{root}\\{path}")
 
-    def QueryValueEx(self, key: _Key, name: str) -> tuple[Any, int]:  # noqa: N802
+    def QueryValueEx(self, key: _Key, name: str) -> tuple[Any, int]:
         try:
             return self.keys[key.path][name], self.REG_SZ
         except KeyError:
             raise FileNotFoundError(2, "The system cannot find the file specified") from None
 
-    def SetValueEx(self, key: _Key, name: str, reserved: int, kind: int, value: Any) -> None:  # noqa: N802
+    def SetValueEx(self, key: _Key, name: str, reserved: int, kind: int, value: Any) -> None:
         assert kind == self.REG_SZ
         self.keys[key.path][name] = value
 
-    def DeleteValue(self, key: _Key, name: str) -> None:  # noqa: N802
+    def DeleteValue(self, key: _Key, name: str) -> None:
         try:
             del self.keys[key.path][name]
         except KeyError:

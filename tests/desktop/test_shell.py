@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
+from api_router.desktop.autostart import system_autostart
 from api_router.desktop.instance import InstanceLock, WindowsLock
 from api_router.desktop.shell import Backends, DesktopShell, Options
 from api_router.desktop.tray import choose_backend
 from api_router.desktop.window import gui_for, origin_of, window_url
 from api_router.paths import Paths
-from api_router.desktop.autostart import system_autostart
 from tests.desktop.fakes import FakeMsvcrt, FakePystray, FakeWebview, FakeWindow, RecordingNotifier
 from tests.desktop.xsession import port_is_free, wait_for
 from tests.support.harness import write_config

@@ -87,8 +87,8 @@ def crop_menu(shot: Path, session: XSession, menus: list[Any]) -> None:
     from PIL import Image
 
     boxes = [(g.x, g.y, g.x + g.width, g.y + g.height) for g in [*menus, session.tray_icon()] if g is not None]
-    with Image.open(shot) as img:
-        img = img.convert("RGB")
+    with Image.open(shot) as opened:
+        img = opened.convert("RGB")
         box = (max(0, min(b[0] for b in boxes) - 12), 0, min(img.width, max(b[2] for b in boxes)),
                min(img.height, max(b[3] for b in boxes) + 12))
         img.crop(box).save(shot.with_name(shot.stem + "-crop.png"))

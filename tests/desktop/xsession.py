@@ -7,6 +7,7 @@ and a window is visible when it is mapped (``xdotool search --onlyvisible``).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -201,8 +202,8 @@ class XSession:
         found: list[Geometry] = []
         try:
             root = dpy.screen().root
-            panels = [w for w in _children(root) if _x(lambda: w.get_wm_name()) == "panel"
-                      and (_x(lambda: w.get_wm_class()) or ("", ""))[1] == "trayer"]
+            panels = [w for w in _children(root) if _x(w.get_wm_name) == "panel"
+                      and (_x(w.get_wm_class) or ("", ""))[1] == "trayer"]
             for panel in panels:
                 stack = _children(panel)
                 while stack:
@@ -211,7 +212,7 @@ class XSession:
                     if geo is None or attrs is None:
                         continue
                     if attrs.map_state == X.IsViewable and geo.width >= 16 and geo.height >= 16:
-                        pos = _x(lambda: win.translate_coords(root, 0, 0))
+                        pos = _x(functools.partial(win.translate_coords, root, 0, 0))
                         if pos is not None:
                             found.append(Geometry(win.id, -pos.x, -pos.y, geo.width, geo.height))
                         continue  # an icon: its own children are its drawing, not more icons

@@ -148,7 +148,7 @@ class XdgAutostart:
 class WindowsRunKey:
     def __init__(self, command: Sequence[str], *, winreg: Any = None) -> None:
         if winreg is None:
-            import winreg  # type: ignore[no-redef]
+            import winreg  # type: ignore[no-redef,unused-ignore]
         self._winreg = winreg
         self._value = subprocess.list2cmdline(list(command))
 

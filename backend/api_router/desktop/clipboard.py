@@ -30,7 +30,7 @@ def gtk_copy(text: str) -> None:
 
 
 def pyperclip_copy(text: str) -> None:
-    import pyperclip  # a plain import, so PyInstaller bundles it
+    import pyperclip  # type: ignore[import-not-found,import-untyped,unused-ignore]  # plain: PyInstaller sees it
 
     pyperclip.copy(text)
 

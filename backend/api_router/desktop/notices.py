@@ -63,7 +63,8 @@ def quota_threshold(ui: dict[str, Any]) -> float:
 
 
 class Notices:
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic, coalesce_seconds: float = COALESCE_SECONDS) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic,
+                 coalesce_seconds: float = COALESCE_SECONDS) -> None:
         self._clock = clock
         self._window = coalesce_seconds
         self._previous: dict[str, Any] | None = None

@@ -129,8 +129,10 @@ class DesktopNotifierBackend:
     library delivers clicks through that loop, so it keeps running until ``close``."""
 
     def __init__(self, on_click: Callable[[str], None], *, app_icon: Path | None = None, module: Any = None) -> None:
-        if module is None:
-            import desktop_notifier as module  # a plain import, so PyInstaller bundles it
+        if module is None:  # a plain import, so PyInstaller bundles it
+            import desktop_notifier  # type: ignore[import-not-found,unused-ignore]
+
+            module = desktop_notifier
         dn = module
         self._on_click = on_click
         self._loop = asyncio.new_event_loop()
@@ -178,7 +180,7 @@ def make_notifier(platform: str, on_click: Callable[[str], None], *, app_icon: P
                   pystray_icon: Any = None, dbus: Callable[..., Notifier] = DbusNotifier,
                   desktop_notifier: Callable[..., Notifier] = DesktopNotifierBackend) -> Notifier:
     """The best notifier this platform has; never raises."""
-    if platform.startswith("linux") or platform.startswith("freebsd"):
+    if platform.startswith(("linux", "freebsd")):
         try:
             return dbus(on_click, app_icon=str(app_icon or ""))
         except Exception as exc:  # no gi, no session bus

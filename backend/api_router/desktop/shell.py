@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from api_router.composition import make_control, open_services
-from api_router.gateway.server import GatewayServer, GatewayThread, StartError
 from api_router.control import Control, Registry
+from api_router.desktop.autostart import Autostart, apply_setting
 from api_router.desktop.bridge import QuietRefusals, make_desktop_api
 from api_router.desktop.hooks import hook_file, install_bridge_probe
 from api_router.desktop.instance import (
@@ -40,11 +40,11 @@ from api_router.desktop.instance import (
     claim_or_hand_off,
     new_nonce,
 )
-from api_router.desktop.autostart import Autostart, apply_setting
 from api_router.desktop.notify import Notifier
 from api_router.desktop.tray import Tray
 from api_router.desktop.traycontrol import TrayController, initial_view
 from api_router.desktop.window import AppWindow, gui_for, origin_of, window_url
+from api_router.gateway.server import GatewayServer, GatewayThread, StartError
 from api_router.paths import Paths
 from api_router.services import Services
 
@@ -237,8 +237,9 @@ class DesktopShell:
                 serving = rt.require_serving()
                 url = window_url(serving.host, serving.port)
                 origin = origin_of(url)
-                api = make_desktop_api(Registry(control), redact=rt.redactor,
-                                       origin_ok=lambda: self._window is not None and self._window.current_origin() == origin)
+                api = make_desktop_api(
+                    Registry(control), redact=rt.redactor,
+                    origin_ok=lambda: self._window is not None and self._window.current_origin() == origin)
                 window = AppWindow(backends.webview, url=url, js_api=api, hidden=hidden, on_close=self._close_quits)
                 self._navigable = True
             else:

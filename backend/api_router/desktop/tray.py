@@ -209,16 +209,16 @@ class Tray:
         yield item("Preferred provider", p.Menu(*[
             item(c.name, _bind(a.prefer, c.provider), checked=_checked(self, c.provider, "preferred"), radio=True,
                  enabled=c.enabled) for c in view.providers]), enabled=bool(view.providers))
-        yield item("Refresh usage", lambda: a.refresh_usage(), enabled=view.listening)
-        yield item("Copy base URL", lambda: a.copy_base_url())
-        yield item("Copy gateway token", lambda: a.copy_token())
+        yield item("Refresh usage", _no_args(a.refresh_usage), enabled=view.listening)
+        yield item("Copy base URL", _no_args(a.copy_base_url))
+        yield item("Copy gateway token", _no_args(a.copy_token))
         if a.set_autostart is not None:
             set_autostart = a.set_autostart
             yield item("Start with the system", lambda: set_autostart(not a.autostart_on()),
                        checked=lambda _: a.autostart_on())
         yield sep
-        yield item("Open API Router", lambda: a.open(), default=True)
-        yield item("Quit", lambda: a.quit())
+        yield item("Open API Router", _no_args(a.open), default=True)
+        yield item("Quit", _no_args(a.quit))
 
     # --- platform details ---------------------------------------------------------------------------
 
@@ -251,6 +251,15 @@ class Tray:
         notifier = getattr(self._icon, "_notifier", None)
         if notifier is not None and not isinstance(notifier, _QuietNotifier):
             self._icon._notifier = _QuietNotifier(notifier)
+
+
+def _no_args(fn: Callable[[], None]) -> Callable[[], None]:
+    """A plain function of no parameters around ``fn``: pystray counts an action's parameters
+    (through ``__code__``) to decide what to pass, and would hand (icon, item) to a callable
+    without one, such as a builtin or a partial."""
+    def action() -> None:
+        fn()
+    return action
 
 
 def _bind(fn: Callable[[str], None], provider: str) -> Callable[[], None]:

@@ -32,10 +32,8 @@ def gui_for(platform: str) -> str | None:
 
 def window_url(host: str, port: int) -> str:
     """The gateway's own address for the window, whatever address it listens on."""
-    if host in ("::1", "::", "[::1]"):
-        shown = "[::1]"
-    else:
-        shown = "127.0.0.1"  # loopback names and 0.0.0.0 (allow_remote) all answer here
+    # loopback names and 0.0.0.0 (allow_remote) all answer on 127.0.0.1
+    shown = "[::1]" if host in ("::1", "::", "[::1]") else "127.0.0.1"
     return f"http://{shown}:{port}/?desktop=1"
 
 
