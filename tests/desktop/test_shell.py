@@ -422,3 +422,31 @@ def test_refresh_usage_from_the_tray_shows_quota_and_notifies_when_low(tmp_path:
     assert seen["label"] == "Relay A ○ not used yet — 8 % left"
     assert seen["notice"] == ("quota_low", "Relay A: 8 % quota left", "#/usage")
     assert seen["script"] == 'window.location.hash = "#/usage"'
+
+
+def test_a_thread_left_waiting_does_not_keep_the_process_alive() -> None:
+    """pywebview's bridge threads can wait forever after Quit; the desktop entry exits anyway."""
+    from api_router.desktop.shell import exit_if_threads_hang
+
+    exits: list[int] = []
+    mine: list[threading.Thread] = []
+
+    def alive() -> list[threading.Thread]:  # the real default looks at every non-daemon thread
+        return [t for t in mine if t.is_alive()]
+
+    exit_if_threads_hang(0, grace=0.2, exit=exits.append, threads=alive)
+    assert exits == []  # nothing left: a normal return
+    release = threading.Event()
+    waiting = threading.Thread(target=release.wait, name="pywebview-bridge-call", daemon=False)
+    mine.append(waiting)
+    waiting.start()
+    try:
+        exit_if_threads_hang(3, grace=0.2, exit=exits.append, threads=alive)
+        assert exits == [3]
+        exits.clear()
+        threading.Timer(0.3, release.set).start()
+        exit_if_threads_hang(0, grace=3.0, exit=exits.append, threads=alive)  # ends within the grace: waited for
+        assert exits == [] and not waiting.is_alive()
+    finally:
+        release.set()
+        waiting.join(2)

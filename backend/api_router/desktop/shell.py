@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,7 +106,43 @@ def run_desktop(paths: Paths, *, host: str | None = None, port: int | None = Non
         backends = real_backends()
     except Exception as exc:  # ImportError, gi's ValueError for a missing namespace, a broken display…
         raise DesktopUnavailable(f"the GUI libraries failed to load: {type(exc).__name__}: {exc}") from exc
-    return DesktopShell(paths, options, lambda: backends).run()
+    code = DesktopShell(paths, options, lambda: backends).run()
+    exit_if_threads_hang(code)
+    return code
+
+
+def exit_if_threads_hang(code: int, *, grace: float = 3.0, exit: Callable[[int], object] = os._exit,
+                         threads: Callable[[], list[threading.Thread]] | None = None) -> None:
+    """Everything is closed; make sure the process ends.
+
+    pywebview 6.2.1 (GTK) answers each JS bridge call from a non-daemon thread that waits, without a
+    timeout, for the GUI loop to run its reply; a call in flight at Quit (the UI polls the status
+    every 1.5 s) waits forever once the loop has ended, and the interpreter waits for it at exit:
+    the tray icon is gone but the process never ends. Threads still alive after ``grace`` seconds
+    are named in the log, then the process exits with ``code``.
+    """
+    threads = threads or _foreign_threads
+    deadline = time.monotonic() + grace
+    for thread in threads():
+        thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = threads()
+    if not stuck:
+        return
+    log.warning("exiting although %d thread(s) still wait: %s", len(stuck), ", ".join(t.name for t in stuck))
+    if _log_listener is not None:
+        _log_listener.stop()  # writes out what is queued
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    exit(code)
+
+
+def _foreign_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate()
+            if t is not threading.main_thread() and not t.daemon and t.is_alive()]
 
 
 class DesktopShell:
@@ -335,10 +372,14 @@ class DesktopShell:
         return restore
 
 
+_log_listener: Any = None
+
+
 def _log_to_file(rt: Services) -> None:
     from api_router.cli import setup_logging
 
-    setup_logging(rt, console=sys.stderr is not None)  # a windowed executable has no stderr at all
+    global _log_listener
+    _log_listener = setup_logging(rt, console=sys.stderr is not None)  # a windowed executable has no stderr
 
 
 def _report_handoff(handoff: Handoff) -> int:
