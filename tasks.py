@@ -5,7 +5,8 @@
     python3 tasks.py test [pytest args]      set up everything the tests need, run the linters and every test
     python3 tasks.py lint                    only the linters (ruff, mypy, ESLint)
     python3 tasks.py build                   build the root executable (API Router / API Router.exe)
-    python3 tasks.py bench                   run the performance benchmarks
+    python3 tasks.py bench                   run the performance benchmarks (budgets relative to the floor)
+    python3 tasks.py bench --profile         profile the router and the floor (py-spy) into bench/results/profile/
     python3 tasks.py soak                    run the full soak test
 
 Every step is skipped when its inputs have not changed since it last ran, so repeated commands
@@ -270,8 +271,20 @@ def cmd_build(args: list[str]) -> int:
     return subprocess.call([str(venv_bin("python")), str(script), *args], cwd=ROOT)
 
 
+def ensure_wrk() -> None:
+    """wrk, the C load generator for the c=32 figures: the Python fallback caps below the direct
+    upstream's rate on 2 cores, so it would measure itself. Installed from Debian where we may;
+    elsewhere the bench says loudly which generator ran (BENCH_LOADGEN=python chooses it)."""
+    if shutil.which("wrk") or os.environ.get("BENCH_LOADGEN") == "python":
+        return
+    if not apt_install(["wrk"], "the benchmark load generator") or not shutil.which("wrk"):
+        say("wrk is not installed: the c=32 figures will come from the Python load generator, which "
+            "caps below the direct upstream's rate (install wrk, or set BENCH_LOADGEN=python to accept that)")
+
+
 def cmd_bench(args: list[str]) -> int:
     ensure_python_deps(["test"])
+    ensure_wrk()
     return subprocess.call([str(venv_bin("python")), "-m", "bench.run", *args], cwd=ROOT)
 
 

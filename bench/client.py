@@ -4,7 +4,8 @@
   just enough HTTP (Content-Length and chunked) to know when a response ends, and timestamps the
   first byte, the first ``response.output_text.delta`` and the last byte with ``perf_counter_ns``.
   At c=1 the client, gateway and upstream take turns, so a Python client costs the same on both
-  sides of a paired (direct vs router) comparison.
+  sides of a paired (direct vs router) comparison; ``alternating`` sends to every target in turn,
+  request by request, so the pairs see the same moment of a shared machine.
 - ``run_wrk``: the concurrent measurements (c=32) use wrk (C, epoll) with a Lua script: POST body,
   a per-thread request cap (``wrk.thread:stop()``) on top of the duration, and a check of every
   response (status 200; streams must contain ``response.completed``). A Python client caps well
@@ -142,6 +143,36 @@ def sequential(host: str, port: int, raw: bytes, *, count: int, seconds: float, 
             if t.status != 200 or (check is not None and check not in t.body):
                 raise HTTPError(f"unexpected answer {t.status}: {t.body[:300]!r}")
             out.append(t)
+    return out
+
+
+def alternating(host: str, targets: list[tuple[int, bytes]], *, count: int, seconds: float,
+                check: bytes | None = None, warmup: int = 20,
+                before: Callable[[], object] | None = None) -> list[list[Timing]]:
+    """Like ``sequential`` for several targets at once, one connection each, taking turns request by
+    request (A B C, C B A, …): a machine that gets busier for a moment slows every target alike, so
+    per-request comparisons stay paired even when other processes load the machine. Stops after
+    ``count`` rounds of turns or ``seconds``; returns each target's timings in order."""
+    out: list[list[Timing]] = [[] for _ in targets]
+    conns = [Conn(host, port) for port, _ in targets]
+    try:
+        for conn, (_, raw) in zip(conns, targets):
+            for _ in range(warmup):
+                conn.send(raw, keep_body=False)
+        if before is not None:
+            before()
+        order = list(range(len(targets)))
+        deadline = time.perf_counter() + seconds
+        while len(out[0]) < count and time.perf_counter() < deadline:
+            for i in order:
+                t = conns[i].send(targets[i][1], keep_body=False)
+                if t.status != 200 or (check is not None and check not in t.body):
+                    raise HTTPError(f"unexpected answer {t.status} from port {targets[i][0]}: {t.body[:300]!r}")
+                out[i].append(t)
+            order.reverse()
+    finally:
+        for conn in conns:
+            conn.close()
     return out
 
 

@@ -4,12 +4,20 @@
 
 Reads the body, validates it as JSON (as any gateway must), POSTs it upstream over a keep-alive
 pool and relays the answer chunk by chunk. No routing, no logging, no auth.
+
+Keep it honest: this is the floor every API Router budget is a ratio to, so it stays the simplest
+*correct* forwarder — no feature of the router (no auth, routing, header filtering, SSE parsing,
+logging, timeouts of its own), and nothing slowed down either: it runs with the process settings
+the router runs with — uvloop where it exists (``--loop asyncio`` for comparison) and the router's
+garbage-collector tuning (``--gc default`` for comparison) — and aiohttp's defaults otherwise.
+Making it slower would make the router look closer to the floor than it is.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 
 import aiohttp
 import orjson
@@ -19,8 +27,10 @@ from bench.serving import serve_until_signalled
 
 
 async def main(upstream: str, port: int) -> None:
+    # No cookie jar: a forwarder has no cookies of its own to send (the router uses the same
+    # DummyCookieJar; filtering a real jar costs a little on every request).
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256, limit_per_host=0),
-                                    timeout=aiohttp.ClientTimeout(total=None))
+                                    timeout=aiohttp.ClientTimeout(total=None), cookie_jar=aiohttp.DummyCookieJar())
     target = upstream.rstrip("/") + "/responses"
 
     async def responses(request: web.Request) -> web.StreamResponse:
@@ -52,5 +62,20 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--upstream", required=True)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
+                        help="the event loop (default: uvloop where it exists, like the router)")
+    parser.add_argument("--gc", choices=("tuned", "default"), default="tuned",
+                        help="the router's collector settings (default) or Python's")
     args = parser.parse_args()
-    asyncio.run(main(args.upstream, args.port))
+    if args.gc == "tuned":  # as api_router.cli.tune_gc: objects alive after start-up frozen, rarer passes
+        gc.freeze()
+        gc.set_threshold(10_000, 10, 10)
+    run = asyncio.run
+    if args.loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            run = uvloop.run
+    run(main(args.upstream, args.port))

@@ -65,7 +65,9 @@ def _response(status: str, output: list[Any], usage: dict[str, Any] | None) -> d
             "user": None, "metadata": {}}
 
 
-_DELTAS = STREAM_EVENTS - 8  # created, in_progress, item added, part added, …, text done, part done, item done, completed
+# created, in_progress, reasoning added + done, message added, part added, …deltas…, text done, part
+# done, message done, completed: a Codex turn's stream carries a sealed reasoning item before the text.
+_DELTAS = STREAM_EVENTS - 10
 _WORDS = [f"word{i % 17} " for i in range(_DELTAS)]
 _TEXT = "".join(_WORDS)
 
@@ -83,25 +85,37 @@ def learn_response(reasoning_ids: list[str]) -> bytes:
     return orjson.dumps(_response("completed", output, _USAGE))
 
 
+def _reasoning_item() -> dict[str, Any]:
+    """The sealed reasoning item a Codex turn's answer starts with; its id is unique per response
+    (``rs_`` + the response id), as a real provider's is, so the gateway learns a new owner each time."""
+    sealed = "gAAAAAB" + base64.urlsafe_b64encode(random.Random(7).randbytes(1500)).decode()
+    return {"id": "rs_" + RID_PLACEHOLDER.decode(), "type": "reasoning", "summary": [],
+            "encrypted_content": sealed}
+
+
 def stream_events() -> list[bytes]:
     """The 50 SSE events of one streamed response, each ``event: …\\ndata: …\\n\\n``."""
     events: list[dict[str, Any]] = []
     shell = _response("in_progress", [], None)
+    reasoning = _reasoning_item()
     item = _message_item(_TEXT)
     events.append({"type": "response.created", "response": shell})
     events.append({"type": "response.in_progress", "response": shell})
     events.append({"type": "response.output_item.added", "output_index": 0,
+                   "item": {"id": reasoning["id"], "type": "reasoning", "summary": []}})
+    events.append({"type": "response.output_item.done", "output_index": 0, "item": reasoning})
+    events.append({"type": "response.output_item.added", "output_index": 1,
                    "item": {**item, "status": "in_progress", "content": []}})
     part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
-    common = {"item_id": item["id"], "output_index": 0, "content_index": 0}
+    common = {"item_id": item["id"], "output_index": 1, "content_index": 0}
     events.append({"type": "response.content_part.added", **common, "part": part})
     for word in _WORDS:
         events.append({"type": "response.output_text.delta", **common, "delta": word, "logprobs": [],
                        "obfuscation": "Xq3kP0z"})
     events.append({"type": "response.output_text.done", **common, "text": _TEXT, "logprobs": []})
     events.append({"type": "response.content_part.done", **common, "part": {**part, "text": _TEXT}})
-    events.append({"type": "response.output_item.done", "output_index": 0, "item": item})
-    events.append({"type": "response.completed", "response": _response("completed", [item], _USAGE)})
+    events.append({"type": "response.output_item.done", "output_index": 1, "item": item})
+    events.append({"type": "response.completed", "response": _response("completed", [reasoning, item], _USAGE)})
     assert len(events) == STREAM_EVENTS
     out = []
     for seq, ev in enumerate(events):
@@ -201,3 +215,76 @@ def learn_request(session: str, reasoning_ids: list[str]) -> bytes:
     """A request the fake upstream answers with reasoning items carrying ``reasoning_ids``."""
     return orjson.dumps({"model": LEARN_MODEL, "input": "hi", "stream": False, "store": False,
                          "metadata": {"reasoning_ids": reasoning_ids}, "prompt_cache_key": session})
+
+
+# --- a Codex turn as Codex 0.169 sends it (design/codex-client.md) -----------------------------------
+
+_TOOL_NAMES = ["shell", "read_file", "list_dir", "grep_files", "view_image", "update_plan", "write_stdin",
+               "exec_command", "list_mcp_resources", "read_mcp_resource"]
+
+
+def _function_tool(rng: random.Random, name: str) -> dict[str, Any]:
+    props = {f"arg_{i}": {"type": rng.choice(["string", "number", "boolean"]),
+                          "description": f"Parameter {i} of {name}: " + "what it means and when to pass it. " * 3}
+             for i in range(rng.randint(3, 6))}
+    return {"type": "function", "name": name, "strict": False,
+            "description": f"{name}: " + "Runs the named operation in the workspace and returns its output. " * 6,
+            "parameters": {"type": "object", "properties": props, "required": sorted(props)[:1],
+                           "additionalProperties": False}}
+
+
+def codex_turn(session: str, sealed_ids: list[str]) -> bytes:
+    """The second turn of a Codex session (~40 KB, like a trivial real turn): the system prompt as
+    the first developer message, the environment, the first turn's items with its reasoning sealed
+    (``encrypted_content``) under ``sealed_ids``, the new user message, ~12 tools, ``store: false``,
+    ``include: [reasoning.encrypted_content]``, ``prompt_cache_key`` = session id; no
+    ``instructions``, no ``previous_response_id``."""
+    rng = random.Random(20260105)
+    items: list[dict[str, Any]] = [
+        {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": _INSTRUCTIONS * 60}]},
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": (
+            "<environment_context>\n  <cwd>/work/project</cwd>\n  <approval_policy>on-request</approval_policy>\n"
+            "  <sandbox_mode>workspace-write</sandbox_mode>\n  <shell>bash</shell>\n</environment_context>")}]},
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Why does test_parse fail?"}]},
+    ]
+    for n, rid in enumerate(sealed_ids):
+        call = f"call_bench_{n}"
+        items.append({"type": "reasoning", "id": rid, "summary": [
+            {"type": "summary_text", "text": "**Reading the test**\n\nThe failing assertion compares two dicts."}],
+            "content": None, "encrypted_content": _sealed(rng, 1800)})
+        items.append({"type": "function_call", "id": f"fc_bench_{n}", "name": "shell", "call_id": call,
+                      "arguments": orjson.dumps({"command": ["bash", "-lc", "sed -n 1,80p tests/test_parse.py"],
+                                                 "workdir": "/work/project"}).decode()})
+        items.append({"type": "function_call_output", "call_id": call,
+                      "output": orjson.dumps({"output": _code(rng, 40), "metadata": {"exit_code": 0}}).decode()})
+    items.append({"type": "message", "role": "assistant", "content": [
+        {"type": "output_text", "text": "The expected dict lists its keys in another order; the test compares strings."}]})
+    items.append({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Fix it, please."}]})
+    tools: list[dict[str, Any]] = [_function_tool(rng, name) for name in _TOOL_NAMES]
+    tools.append({"type": "custom", "name": "apply_patch", "description": "Edits files with a patch. " * 20,
+                  "format": {"type": "grammar", "syntax": "lark", "definition": "start: begin_patch hunk+ end_patch\n" * 10}})
+    tools.append({"type": "web_search"})
+    return orjson.dumps({
+        "model": MODEL,
+        "input": items,
+        "tools": tools,
+        "tool_choice": "auto",
+        "parallel_tool_calls": False,
+        "reasoning": {"effort": "medium", "summary": "auto"},
+        "store": False,
+        "stream": True,
+        "include": ["reasoning.encrypted_content"],
+        "prompt_cache_key": session,
+        "text": {"verbosity": "medium"},
+        "client_metadata": {},
+    })
+
+
+def codex_headers(session: str) -> dict[str, str]:
+    """The headers Codex 0.169 sends with every request of a session (besides Authorization)."""
+    return {"Content-Type": "application/json", "Accept": "text/event-stream", "originator": "codex_exec",
+            "user-agent": "codex_exec/0.169.0 (Debian 12; x86_64) bench", "session-id": session, "thread-id": session,
+            "x-client-request-id": session, "x-codex-window-id": f"{session}:0",
+            "x-codex-turn-metadata": orjson.dumps({"request_kind": "turn", "turn_id": "0199-bench-turn",
+                                                   "sandbox": "workspace-write"}).decode(),
+            "x-codex-beta-features": ""}

@@ -21,9 +21,65 @@ function classicScriptForFileUrls(): Plugin {
   };
 }
 
-export default defineConfig({
+/**
+ * `npm run dev:fake`: the dev server answers /api/<method> from the in-memory fake backend the tests
+ * use (test/fakeBackend.ts), so the UI can be worked on and looked at without a gateway. Token:
+ * ao_first_token_1234.
+ */
+function fakeGateway(): Plugin {
+  return {
+    name: 'api-router:fake-gateway',
+    apply: 'serve',
+    configureServer(server) {
+      let backend: { fetch: (url: string, init: RequestInit) => Promise<Response> } | null = null;
+      server.middlewares.use((rawReq, res, next) => {
+        // The Node request, typed by hand (no @types/node in this project).
+        const req = rawReq as unknown as {
+          method?: string;
+          url?: string;
+          headers: Record<string, string | string[] | undefined>;
+          on(event: 'data', cb: (chunk: Uint8Array) => void): void;
+          on(event: 'end', cb: () => void): void;
+        };
+        if (req.method !== 'POST' || !req.url?.startsWith('/api/')) return next();
+        const url = req.url;
+        const chunks: Uint8Array[] = [];
+        req.on('data', (c) => chunks.push(c));
+        req.on('end', async () => {
+          try {
+            if (!backend) {
+              const mod = await server.ssrLoadModule('/test/fakeBackend.ts');
+              backend = new mod.FakeBackend() as NonNullable<typeof backend>;
+            }
+            const body = new TextDecoder().decode(
+              chunks.reduce((all, c) => {
+                const out = new Uint8Array(all.length + c.length);
+                out.set(all);
+                out.set(c, all.length);
+                return out;
+              }, new Uint8Array()),
+            );
+            const reply = await backend.fetch(url, {
+              method: 'POST',
+              headers: { Authorization: String(req.headers.authorization ?? '') },
+              body,
+            });
+            res.statusCode = reply.status;
+            res.setHeader('Content-Type', 'application/json');
+            res.end(await reply.text());
+          } catch (e) {
+            res.statusCode = 500;
+            res.end(JSON.stringify({ error: { message: String(e), type: 'server_error' } }));
+          }
+        });
+      });
+    },
+  };
+}
+
+export default defineConfig(({ mode }) => ({
   base: './',
-  plugins: [react(), classicScriptForFileUrls()],
+  plugins: [react(), classicScriptForFileUrls(), ...(mode === 'fake' ? [fakeGateway()] : [])],
   build: {
     outDir: '../backend/api_router/web',
     emptyOutDir: true,
@@ -39,7 +95,9 @@ export default defineConfig({
   },
   server: {
     // `npm run dev` talks to a running gateway (python3 tasks.py run) for /api calls.
-    proxy: { '/api': 'http://127.0.0.1:4000' },
+    proxy: mode === 'fake' ? undefined : { '/api': 'http://127.0.0.1:4000' },
+    // The contract test reads ../docs/control-api.md; nothing else outside frontend/ is served.
+    fs: { allow: ['.', '../docs'] },
   },
   test: {
     environment: 'jsdom',
@@ -47,4 +105,4 @@ export default defineConfig({
     include: ['src/**/*.test.{ts,tsx}', 'test/**/*.test.{ts,tsx}'],
     restoreMocks: true,
   },
-});
+}));

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -23,10 +25,56 @@ def test_bench_smoke_prints_the_table_and_writes_json(tmp_path: Path) -> None:
         assert row in table, f"{row!r} missing from the table:\n{table}"
     result = json.loads(out.read_text())
     assert result["settings"]["enforce"] is False
-    assert result["targets"][:2] == ["direct", "router"]
+    assert result["targets"][:3] == ["direct", "router", "minimal"]  # the floor is always measured
+    assert "router vs floor" in table and "machine load:" in table
     summary = {row["metric"]: row for row in result["summary"]}
     assert summary["JSON c=1, p50 latency"]["values"]["router"] > 0
+    # The budgets are ratios to the floor, computed from this run's own figures.
+    for metric in ("JSON c=32, throughput", "Stream c=32, throughput", "CPU per 1,000 streams of 50 events, c=32"):
+        row = summary[metric]
+        assert row["vs_floor"]["router"] == pytest.approx(row["values"]["router"] / row["values"]["minimal"])
+        assert row["pass"] == (row["vs_floor"]["router"] >= 0.85 if row["unit"] == "req/s"
+                               else row["vs_floor"]["router"] <= 1.2)
+    latency = summary["JSON c=1, p50 latency"]
+    assert latency["vs_floor"]["router"] == pytest.approx(latency["values"]["router"] - latency["values"]["minimal"])
+    assert "floor" in latency["budget"]
+    # The streams are Codex turns: a session id and reasoning sealed by the provider they go to.
+    assert "sealed" in result["requests"]["stream"]
+    assert result["rounds"][0]["router"]["stream_c32"]["n"] > 0
     assert summary["Start-up to /health (median)"]["values"]["router"] > 0
     rewrite = result["rounds"][0]["router"]["big_rewrite"]
     assert rewrite["upstream_bytes"] < rewrite["sent_bytes"]  # the switch really rewrote the body
     assert result["machine"]["cpus"] >= 1
+
+
+def test_profile_turns_samples_into_microseconds_per_request(tmp_path: Path) -> None:
+    """bench --profile's analysis: each thread's samples share that thread's measured CPU, wait
+    leaves are dropped, and the flame graph and report are written (no py-spy needed)."""
+    from bench import profile
+
+    stacks = tmp_path / "router-stream.txt"
+    stacks.write_text(
+        "thread (100): MainThread;main (api_router/cli.py:1);StreamRelay.run (api_router/gateway/streaming.py:9) 30\n"
+        "thread (100): MainThread;main (api_router/cli.py:1);StreamWriter._write (aiohttp/http_writer.py:5) 10\n"
+        "thread (200): store-writer;Store._write_loop (api_router/store.py:3);_insert_rows (api_router/store.py:7) 5\n"
+        "thread (200): store-writer;Store._write_loop (api_router/store.py:3);Condition.wait (threading.py:320) 95\n")
+    # 1,000 requests; the main thread used 0.8 s and the writer 0.1 s of CPU.
+    rec = profile.Recording("router", "stream", stacks, 1000, 2.0, 0.9, 500.0, "", {
+        "user_us": 700.0, "system_us": 200.0, "thread_cpu_us:100": 800.0, "thread_cpu_us:200": 100.0})
+    out = profile.analyse(rec)
+    assert out["cpu_us_per_req"] == pytest.approx(900.0)
+    assert out["threads"]["MainThread"]["us_per_req"] == pytest.approx(800.0)
+    self_us = {x["name"]: x["us_per_req"] for x in out["self"]}
+    assert self_us["StreamRelay.run (api_router/gateway/streaming.py)"] == pytest.approx(600.0)  # 30 of 40 main samples
+    assert self_us["_insert_rows (api_router/store.py)"] == pytest.approx(100.0)  # the writer's only busy stack
+    assert "Condition.wait (threading.py)" not in self_us
+    assert out["layers"]["API Router code"]["us_per_req"] == pytest.approx(600.0)
+    assert out["layers"]["aiohttp server"]["us_per_req"] == pytest.approx(200.0)
+    svg = tmp_path / "router-stream.svg"
+    profile.flamegraph(stacks, svg, "test")
+    assert svg.read_text().startswith("<svg") and "StreamRelay.run" in svg.read_text()
+    floor = profile.analyse(profile.Recording("minimal", "stream", stacks, 2000, 2.0, 0.9, 1000.0, "", {
+        "thread_cpu_us:100": 400.0}))
+    text = profile.report({"stream": {"router": out, "minimal": floor}}, {
+        "mode": "test", "rate": 250, "seconds": 4, "rounds": 3, "loadavg_start": "0", "loadavg_end": "0"})
+    assert "| CPU per stream (50 events) | 900 µs | 450 µs | +450 µs (2.00×) |" in text

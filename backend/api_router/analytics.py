@@ -45,10 +45,14 @@ def summary(store: Store, window: str = "day", now: int | None = None) -> dict[s
     requests = store.query(
         "SELECT id, unix_ms, provider, status, error, latency_ms, ttfb_ms, "
         f"{', '.join(TOKEN_FIELDS)} FROM request_log WHERE unix_ms >= ? ORDER BY unix_ms", (since,))
+    # A request whose one attempt simply succeeded has no attempts row (store: "solo"); its own row
+    # stands for it, with the request's latency for the attempt's.
     attempts = store.query(
         "SELECT a.provider, a.outcome, a.latency_ms, r.unix_ms FROM attempts a "
         "JOIN request_log r ON r.id = a.request_id "
-        "WHERE r.unix_ms >= ? AND a.outcome IN ('ok', 'provider_failure')", (since,))
+        "WHERE r.unix_ms >= ? AND a.outcome IN ('ok', 'provider_failure') "
+        "UNION ALL SELECT provider, 'ok', latency_ms, unix_ms FROM request_log WHERE unix_ms >= ? AND solo = 1",
+        (since, since))
 
     overall = _empty()
     overall_latency: list[float] = []

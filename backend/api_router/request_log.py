@@ -23,7 +23,8 @@ EXPORT_LIMIT = 1_000_000
 
 _COLUMNS = ("id", "request_id", "unix_ms", "path", "session_id", "provider", "model", "sent_model", "stream",
             "status", "outcome", "latency_ms", "ttfb_ms", "input_tokens", "output_tokens", "cached_tokens",
-            "reasoning_tokens", "total_tokens", "attempt_count", "hedged", "error", "request_bytes", "response_bytes")
+            "reasoning_tokens", "total_tokens", "attempt_count", "hedged", "error", "request_bytes", "response_bytes",
+            "solo")
 _ATTEMPT_FIELDS = ("provider", "outcome", "status", "latency_ms", "ttfb_ms", "error", "hedge", "retry", "sent_model")
 
 
@@ -69,13 +70,18 @@ def _row(values: tuple[Any, ...]) -> dict[str, Any]:
     return row
 
 
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    row.pop("solo", None)
+    return row
+
+
 def page(store: Store, filters: Filters, *, limit: int = 100, before_id: int | None = None) -> dict[str, Any]:
     clauses, args = filters.where()
     total = store.query(f"SELECT count(*) FROM request_log{_where(clauses)}", tuple(args))[0][0]
     if before_id is not None:
         clauses, args = [*clauses, "id < ?"], [*args, before_id]
-    rows = [_row(r) for r in store.query(f"SELECT {', '.join(_COLUMNS)} FROM request_log{_where(clauses)} "
-                                          "ORDER BY id DESC LIMIT ?", (*args, limit + 1))]
+    rows = [_public(_row(r)) for r in store.query(f"SELECT {', '.join(_COLUMNS)} FROM request_log{_where(clauses)} "
+                                                  "ORDER BY id DESC LIMIT ?", (*args, limit + 1))]
     more = len(rows) > limit
     rows = rows[:limit]
     return {"requests": rows, "next_before_id": rows[-1]["id"] if more and rows else None, "total": total}
@@ -86,7 +92,8 @@ def detail(store: Store, request_id: int, name_of: Callable[[str], str]) -> dict
     if not rows:
         return None
     row = _row(rows[0])
-    chain = store.attempts_of([request_id]).get(request_id, [])
+    chain = store.attempts_of([row]).get(request_id, [])
+    _public(row)
     row["attempt_chain"] = [{**{k: a.get(k) for k in _ATTEMPT_FIELDS}, "name": name_of(a["provider"])} for a in chain]
     return row
 

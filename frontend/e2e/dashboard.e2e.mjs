@@ -1,7 +1,8 @@
 // End-to-end test of the control UI in a real browser (Debian's chromium via playwright-core).
 //
-// Started by tests/browser/test_dashboard_e2e.py, which runs the real headless app with an empty
-// provider list, four fake upstreams and a CODEX_HOME folder, and passes everything in env vars:
+// Started by tests/browser/test_dashboard_e2e.py once per window width (720, 1000, 1400 px), which
+// runs the real headless app with an empty provider list, four fake upstreams and a CODEX_HOME
+// folder, and passes everything in env vars:
 //
 //   E2E_GATEWAY        http://127.0.0.1:<port>/          the app (UI at /, API at /api, gateway at /v1)
 //   E2E_TOKEN          the gateway token from secrets.json
@@ -9,19 +10,37 @@
 //   E2E_FAKE_CONTROL   POST <url>/<name>/fail | /ok       makes a fake upstream answer 503 / 200
 //   E2E_KEYS           {"p1": "sk-…", "p2": "sk-…"}      keys to type into the UI
 //   E2E_CODEX_HOME     the CODEX_HOME the app writes to
-//   E2E_ARTIFACTS      folder for screenshots (and failure.png)
+//   E2E_WIDTH          window width in px (height 800)    E2E_SCHEME  light | dark
+//   E2E_ARTIFACTS      folder for screenshots (and dashboard-<width>-failure.png)
 //   API_ROUTER_CHROMIUM  the browser (default /usr/bin/chromium)
 //
 // Every action goes through the UI. `fetch` is used only as Codex would use the gateway
-// (POST /v1/responses), to flip a fake upstream, and to read back the saved provider order.
-// Every wait is bounded (STEP_MS); nothing sleeps for a fixed time.
+// (POST /v1/responses), to flip a fake upstream, and to read back the saved config. After every
+// step the page must be no wider than the window. Every wait is bounded; nothing sleeps.
 
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { STEP_MS, VIEWPORT, elapsed, env, launchBrowser, log, textMatches, until, watchdog } from './lib.mjs';
+import {
+  DEFAULT_VIEWPORT,
+  STEP_MS,
+  assertNoClippedHeaders,
+  assertNoHorizontalScroll,
+  assertReachable,
+  calm,
+  elapsed,
+  env,
+  esc,
+  launchBrowser,
+  log,
+  runViewport,
+  screenshots,
+  textMatches,
+  until,
+  watchdog,
+} from './lib.mjs';
 
-const TOTAL_MS = 90_000;
+const TOTAL_MS = 110_000;
 const GATEWAY = env('E2E_GATEWAY').replace(/\/?$/, '/');
 const FIRST_TOKEN = env('E2E_TOKEN');
 const FAKES = JSON.parse(env('E2E_FAKE_URLS'));
@@ -29,6 +48,8 @@ const FAKE_CONTROL = env('E2E_FAKE_CONTROL');
 const KEYS = JSON.parse(env('E2E_KEYS'));
 const CODEX_HOME = env('E2E_CODEX_HOME');
 const ARTIFACTS = env('E2E_ARTIFACTS');
+const { viewport: VIEWPORT, scheme: SCHEME } = runViewport();
+const W = VIEWPORT.width;
 const NAMES = { p1: 'Relay One', p2: 'Relay Two', p3: 'Relay Three', p4: 'Relay Four' };
 
 watchdog(TOTAL_MS);
@@ -51,8 +72,6 @@ async function responses(token) {
 }
 
 /** Who served a response: the fakes put their name in the response id (resp_<name>_<n>). */
-const esc = (s) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-
 const servedBy = (body) => /^resp_(p\d)_/.exec(body?.id ?? '')?.[1] ?? null;
 
 async function setFake(name, mode) {
@@ -60,23 +79,24 @@ async function setFake(name, mode) {
   assert.equal(r.status, 200, `fake control ${name}/${mode}`);
 }
 
-async function savedOrder(token) {
+async function savedConfig(token) {
   const r = await fetch(`${GATEWAY}api/get_config`, {
     method: 'POST',
     headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
     body: '{}',
     signal: AbortSignal.timeout(STEP_MS),
   });
-  return (await r.json()).provider_order;
+  return r.json();
 }
 
 // ------------------------------------------------------------------ the run
 
 mkdirSync(ARTIFACTS, { recursive: true });
-rmSync(join(ARTIFACTS, 'failure.png'), { force: true });
+const FAILURE_SHOT = join(ARTIFACTS, `dashboard-${W}-failure.png`);
+rmSync(FAILURE_SHOT, { force: true });
 const browser = await launchBrowser();
 // A new context is a fresh, throw-away profile: no saved token, no cache.
-const context = await browser.newContext({ viewport: VIEWPORT, colorScheme: 'light' });
+const context = await browser.newContext({ viewport: VIEWPORT, colorScheme: SCHEME });
 const page = await context.newPage();
 page.setDefaultTimeout(STEP_MS);
 const pageErrors = [];
@@ -97,6 +117,7 @@ async function step(name, fn) {
   const errors = await page.getByTestId('toast-error').allInnerTexts();
   assert.deepEqual(errors, [], `error toast after "${name}"`);
   assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
+  await assertNoHorizontalScroll(page, `after "${name}" at ${page.viewportSize().width} px`);
   log(`  ok (${Date.now() - started} ms)`);
 }
 
@@ -105,25 +126,31 @@ const rowOrder = () =>
   page.locator('[data-testid^="provider-row-"]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-provider-id')));
 const eventsList = page.getByRole('list', { name: 'Events list' });
 const eventWith = (text) => eventsList.getByRole('listitem').filter({ hasText: text });
+const providers = page.getByRole('region', { name: 'Providers' });
 
 async function expectOrder(want) {
   await until(`rows in order ${want}`, async () => JSON.stringify(await rowOrder()) === JSON.stringify(want));
-  await until(`saved order ${want}`, async () => JSON.stringify(await savedOrder(token)) === JSON.stringify(want));
+  await until(`saved order ${want}`, async () => JSON.stringify((await savedConfig(token)).provider_order) === JSON.stringify(want));
 }
 
-async function addProvider(id, { key } = {}) {
-  await page.getByRole('region', { name: 'Providers' }).getByRole('button', { name: 'Add provider' }).click();
+async function addProvider(id, { key, typedUrl, template } = {}) {
+  await providers.getByRole('button', { name: 'Add provider' }).click();
   const dialog = page.getByRole('dialog', { name: 'Add provider' });
   await dialog.getByLabel('Provider id').fill(id);
   await dialog.getByLabel('Display name').fill(NAMES[id]);
-  await dialog.getByLabel('Base URL').fill(FAKES[id]);
+  if (template) {
+    await dialog.getByLabel('Template').selectOption(template.value);
+    assert.equal(await dialog.getByLabel('Base URL').inputValue(), template.url, 'the template fills in its URL shape');
+  }
+  await dialog.getByLabel('Base URL').fill(typedUrl ?? FAKES[id]);
   const keyField = dialog.getByLabel('API key (optional)');
   assert.equal(await keyField.getAttribute('type'), 'password', 'the key field is a password field');
   if (key) await keyField.fill(key);
   await dialog.getByRole('button', { name: 'Add provider' }).click();
   await dialog.waitFor({ state: 'hidden' });
   await row(id).waitFor();
-  await textMatches(row(id), new RegExp(`${NAMES[id]}[\\s\\S]*${esc(FAKES[id])}`), `row ${id}`);
+  await textMatches(page.getByTestId(`provider-name-${id}`), new RegExp(`^${esc(NAMES[id])}$`));
+  await textMatches(page.getByTestId(`base-url-${id}`), new RegExp(`^${esc(FAKES[id])}$`), `full base URL of ${id}`);
 }
 
 async function keyNeverShown(id, key) {
@@ -143,67 +170,89 @@ try {
     await textMatches(page.getByRole('alert'), /That token was refused by the gateway/);
   });
 
-  await step('the right token opens the dashboard', async () => {
+  await step('the right token opens the dashboard; every header action is reachable', async () => {
     await page.getByLabel('Gateway token', { exact: true }).fill(FIRST_TOKEN);
     await page.getByRole('button', { name: 'Connect' }).click();
     await textMatches(page.getByTestId('connection'), /^Live$/);
-    await textMatches(page.getByRole('region', { name: 'Providers' }), /No providers yet/);
+    await textMatches(providers, /No providers yet/);
     await textMatches(page.getByTestId('gateway-url'), new RegExp(`^${esc(GATEWAY)}v1$`));
+    await textMatches(page.getByTestId('status-summary'), /^no provider configured/);
     assert.equal(apiFailures.splice(0).join(), '401 /api/get_status', 'only the wrong token was refused');
+    for (const name of ['Connect Codex', 'Settings']) await assertReachable(page.getByRole('button', { name, exact: true }), name);
+    await assertReachable(providers.getByRole('button', { name: 'Add provider' }), 'Add provider');
+    await assertReachable(page.getByRole('button', { name: 'Save routing' }), 'Save routing');
   });
 
-  await step('add providers p1 and p2 (p2 with a key in the add dialog)', async () => {
+  await step('add Relay One (warned about a URL without a path) and Relay Two (HTTP:// in capitals, with a key)', async () => {
+    await providers.getByRole('button', { name: 'Add provider' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Add provider' });
+    await dialog.getByLabel('Base URL').fill(FAKES.p1.replace(/\/v1$/, ''));
+    await textMatches(dialog.getByTestId('base-url-no-path'), /most providers expect …\/v1/);
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+
     await addProvider('p1');
-    await addProvider('p2', { key: KEYS.p2 });
+    await addProvider('p2', { key: KEYS.p2, typedUrl: FAKES.p2.replace(/^http:/, 'HTTP:') });
     await expectOrder(['p1', 'p2']);
     await textMatches(row('p1'), /no key/);
     await keyNeverShown('p2', KEYS.p2);
-    await textMatches(page.getByTestId('status-preferred'), /^p1$/);
+    await textMatches(page.getByTestId('status-preferred'), /^First in list \(Relay One\)$/);
   });
 
-  await step('set a key for p1; only a masked preview is shown', async () => {
-    await page.getByRole('button', { name: 'Set key for p1' }).click();
-    const dialog = page.getByRole('dialog', { name: 'API key for p1' });
+  await step('set a key for Relay One; only a masked preview is shown', async () => {
+    await page.getByRole('button', { name: 'Set key for Relay One' }).click();
+    const dialog = page.getByRole('dialog', { name: 'API key for Relay One' });
     const field = dialog.getByLabel('New API key');
     assert.equal(await field.getAttribute('type'), 'password');
     await field.fill(KEYS.p1);
     await dialog.getByRole('button', { name: 'Save key' }).click();
     await dialog.waitFor({ state: 'hidden' });
-    await page.getByRole('button', { name: 'Change key for p1' }).waitFor();
+    await page.getByRole('button', { name: 'Change key for Relay One' }).waitFor();
     await keyNeverShown('p1', KEYS.p1);
   });
 
-  await step('reorder with the keyboard (Reorder handle + ArrowUp / ArrowDown)', async () => {
-    await page.getByRole('button', { name: 'Reorder p2' }).focus();
+  await step('reorder with the keyboard; "first in list" says which provider that now is', async () => {
+    await page.getByRole('button', { name: 'Reorder Relay Two' }).focus();
     await page.keyboard.press('ArrowUp');
     await expectOrder(['p2', 'p1']);
-    await textMatches(page.getByTestId('status-preferred'), /^p2$/); // the first provider is preferred
+    await textMatches(page.getByTestId('status-preferred'), /^First in list \(Relay Two\)$/);
+    await textMatches(page.getByTestId('preferred-note'), /now Relay Two/);
     // Focus stays on the moved provider's handle, so the next key moves it back.
-    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Reorder p2');
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Reorder Relay Two');
     await page.keyboard.press('ArrowDown');
     await expectOrder(['p1', 'p2']);
+    await textMatches(page.getByTestId('status-preferred'), /^First in list \(Relay One\)$/);
   });
 
   await step('reorder by drag and drop', async () => {
     const target = row('p1');
     const box = await target.boundingBox();
-    await page.getByRole('button', { name: 'Reorder p2' }).dragTo(target, { targetPosition: { x: box.width / 2, y: 3 } });
+    await page.getByRole('button', { name: 'Reorder Relay Two' }).dragTo(target, { targetPosition: { x: box.width / 2, y: 3 } });
     await expectOrder(['p2', 'p1']);
-    await textMatches(page.getByTestId('status-preferred'), /^p2$/);
+    await textMatches(page.getByTestId('status-preferred'), /^First in list \(Relay Two\)$/);
   });
 
-  await step('lock routing to p1; a request goes to p1', async () => {
-    await page.getByLabel('Lock routing to').selectOption('p1');
-    await textMatches(page.getByTestId('status-lock'), /^Locked to p1$/);
+  await step('lock routing to Relay One: the Gateway card says so at once; a request goes there', async () => {
+    const lock = page.getByLabel('Lock routing to');
+    assert.deepEqual(await lock.locator('option').allInnerTexts(), ['Automatic (no lock)', 'Relay Two', 'Relay One']);
+    // Status polls are held while the lock is set: the card can only change from the Status that
+    // set_manual_override returns.
+    const held = [];
+    await page.route('**/api/get_status', (route) => held.push(route));
+    await lock.selectOption('p1');
+    await textMatches(page.getByTestId('status-lock'), /^Locked to Relay One$/);
+    await page.unroute('**/api/get_status');
+    for (const route of held.splice(0)) await route.continue().catch(() => {});
     await textMatches(row('p1'), /locked/);
+    await textMatches(page.getByTestId('status-summary'), /^Relay One · locked/);
     await eventWith('Routing locked to Relay One by user').waitFor();
     const r = await responses(token);
     assert.equal(r.status, 200);
     assert.equal(servedBy(r.body), 'p1', 'the lock wins over the preferred provider');
-    await textMatches(page.getByTestId('status-active'), /^p1 · locked by user$/);
+    await textMatches(page.getByTestId('status-active'), /^Relay One · locked by user$/);
   });
 
-  await step('back to automatic; a request goes to the preferred p2 and shows as active with an event', async () => {
+  await step('back to automatic; a request goes to the first in the list', async () => {
     await page.getByRole('button', { name: 'Back to automatic' }).click();
     await textMatches(page.getByTestId('status-lock'), /^Automatic$/);
     assert.equal(await page.getByLabel('Lock routing to').inputValue(), '');
@@ -211,39 +260,50 @@ try {
     const r = await responses(token);
     assert.equal(r.status, 200);
     assert.equal(servedBy(r.body), 'p2');
-    await textMatches(page.getByTestId('status-active'), /^p2 · preferred provider$/);
+    await textMatches(page.getByTestId('status-active'), /^Relay Two · preferred provider$/);
     await textMatches(row('p2'), /active/);
     await eventWith('Back to preferred provider Relay Two from Relay One').waitFor();
     await textMatches(row('p2'), /Healthy/);
   });
 
-  await step('routing card: failure threshold 1, cooldown 60 s', async () => {
+  await step('routing card: preferred Relay Two (explicit), failure threshold 1, cooldown 60 s — one Save', async () => {
+    const calls = [];
+    const onRequest = (r) => r.url().includes('/api/update_routing') && calls.push(r.postDataJSON());
+    page.on('request', onRequest);
+    await page.getByLabel('Preferred provider').selectOption('p2');
+    await textMatches(page.getByTestId('preferred-note'), /Stays put when you reorder/);
     await page.getByLabel('Failure threshold').fill('1');
     await page.getByLabel('Cooldown (s)').fill('60');
     await page.getByRole('button', { name: 'Save routing' }).click();
     await page.getByRole('status').filter({ hasText: 'Routing settings saved' }).waitFor();
     await until('Save routing to settle', async () => page.getByRole('button', { name: 'Save routing' }).isDisabled());
+    page.off('request', onRequest);
+    assert.deepEqual(calls, [{ preferred_provider: 'p2', failure_threshold: 1, cooldown_seconds: 60 }]);
+    await textMatches(page.getByTestId('status-preferred'), /^Relay Two$/);
   });
 
-  await step('p2 fails: the request fails over to p1, p2 shows Cooldown with time left', async () => {
+  await step('Relay Two fails: the request fails over to Relay One; a cooldown with time left, shown as a warning', async () => {
     await setFake('p2', 'fail');
     const r = await responses(token);
     assert.equal(r.status, 200, 'the client never sees the upstream 503');
     assert.equal(servedBy(r.body), 'p1');
     await textMatches(row('p2'), /Cooldown/);
-    const countdown = page.getByLabel(/^Cooldown of p2: \d+:\d\d left$/);
+    const countdown = page.getByLabel(/^Cooldown of Relay Two: \d+:\d\d left$/);
     await countdown.waitFor();
     log(`  ${await countdown.getAttribute('aria-label')}`);
-    await page.getByRole('button', { name: /^Last error of p2: HTTP 503/ }).waitFor();
-    await textMatches(page.getByTestId('status-active'), /^p1 · failover: /);
+    await page.getByRole('button', { name: /^Last error of Relay Two: HTTP 503/ }).waitFor();
+    await textMatches(page.getByTestId('status-active'), /^Relay One · failover: /);
+    await textMatches(page.getByTestId('status-summary'), /^failover to Relay One/);
     await eventWith('Failover from Relay Two to Relay One').waitFor();
-    await eventWith('Relay Two cooling down for 60 s').waitFor();
+    const cooling = eventWith('Relay Two cooling down for 60 s');
+    await cooling.waitFor();
     assert.equal(await eventWith('Failover from Relay Two to Relay One').getAttribute('data-level'), 'warning');
+    assert.equal(await cooling.getAttribute('data-level'), 'warning', 'a routine cooldown is a warning');
   });
 
   await step('rotate the gateway token: the old one is refused, the UI keeps working', async () => {
-    const p1Requests = row('p1').locator('td.num').nth(1);
-    await textMatches(p1Requests, /^2 \/ 0$/, 'p1 ok/err = 2 / 0');
+    const p1Requests = row('p1').locator('[data-col="requests"]');
+    await textMatches(p1Requests, /^2 \/ 0$/, 'Relay One ok/err = 2 / 0');
     await page.getByRole('button', { name: 'Show gateway token' }).click();
     await textMatches(page.getByTestId('gateway-token'), new RegExp(`^${FIRST_TOKEN}$`));
     await page.getByRole('button', { name: 'Rotate gateway token' }).click();
@@ -253,13 +313,12 @@ try {
     const shown = await textMatches(page.getByTestId('gateway-token'), /^ao_\w+$/);
     assert.notEqual(shown, FIRST_TOKEN, 'a new token is shown');
     token = shown;
-    const old = await responses(FIRST_TOKEN);
-    assert.equal(old.status, 401, 'the old token is refused at /v1/responses');
+    assert.equal((await responses(FIRST_TOKEN)).status, 401, 'the old token is refused at /v1/responses');
     const fresh = await responses(token);
     assert.equal(fresh.status, 200);
-    assert.equal(servedBy(fresh.body), 'p1', 'p2 is still cooling down');
-    // The UI polls with the new token: the request just sent shows up in p1's counters.
-    await textMatches(p1Requests, /^3 \/ 0$/, 'p1 ok/err = 3 / 0');
+    assert.equal(servedBy(fresh.body), 'p1', 'Relay Two is still cooling down');
+    // The UI polls with the new token: the request just sent shows up in Relay One's counters.
+    await textMatches(p1Requests, /^3 \/ 0$/, 'Relay One ok/err = 3 / 0');
     await textMatches(page.getByTestId('connection'), /^Live$/);
     assert.equal(await page.getByLabel('Gateway token', { exact: true }).count(), 0, 'no token prompt');
     // The browser session remembers the new token: a reload goes straight to the dashboard.
@@ -275,64 +334,114 @@ try {
   await step('Connect Codex writes the Codex config', async () => {
     await page.getByRole('button', { name: 'Connect Codex' }).click();
     const dialog = page.getByRole('dialog', { name: 'Connect Codex' });
-    await textMatches(dialog.getByTestId('codex-configured'), /Not configured/);
+    await textMatches(dialog.getByTestId('codex-state'), /Not connected/);
     await textMatches(dialog, new RegExp(esc(CODEX_HOME)), 'the CODEX_HOME path');
     await textMatches(dialog.getByLabel('config.toml block', { exact: true }), new RegExp(`base_url = "${esc(GATEWAY)}v1"`));
     await textMatches(dialog.getByLabel('auth.json content', { exact: true }), new RegExp(`"OPENAI_API_KEY": "${token}"`));
     await dialog.getByRole('button', { name: 'Write Codex config' }).click();
-    await textMatches(dialog.getByTestId('codex-configured'), /Configured for this gateway/);
+    await textMatches(dialog.getByTestId('codex-state'), /Connected/);
     assert.ok(await dialog.getByRole('button', { name: 'Restore backup' }).isEnabled(), 'a backup was made');
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'hidden' });
+    await until('the header shows Codex connected', async () =>
+      (await page.getByRole('button', { name: 'Connect Codex' }).getAttribute('data-codex-state')) === 'connected');
   });
 
-  await step('add two more providers (four in all)', async () => {
+  await step('add Relay Three and Relay Four (from the new-api relay template); Relay Three gets a model map', async () => {
     await addProvider('p3');
-    await addProvider('p4');
+    await addProvider('p4', { template: { value: 'relay', url: 'https://<host>/v1' } });
     await expectOrder(['p2', 'p1', 'p3', 'p4']);
+    await page.getByRole('button', { name: 'Edit Relay Three' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Edit Relay Three' });
+    await dialog.getByRole('button', { name: 'Add mapping' }).click();
+    await dialog.getByLabel('Requested model 1').fill('gpt-test');
+    await dialog.getByLabel('Provider model 1').fill('vendor/gpt-test');
+    await dialog.getByRole('button', { name: 'Add mapping' }).click();
+    await dialog.getByLabel('Requested model 2').fill('*');
+    await dialog.getByLabel('Provider model 2').fill('vendor/default');
+    await dialog.getByRole('button', { name: 'Save changes' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await until('the model map is saved', async () => {
+      const map = (await savedConfig(token)).providers.p3.model_map ?? {};
+      return map['gpt-test'] === 'vendor/gpt-test' && map['*'] === 'vendor/default';
+    });
+    await textMatches(row('p3'), /model map/);
   });
 
-  await step('screenshots at 1320×720, light and dark, without a page scrollbar', async () => {
-    // A calm frame: no notifications, no focus ring, no hover.
-    const dismiss = page.getByRole('button', { name: 'Dismiss notification' });
-    while ((await dismiss.count()) > 0) await dismiss.first().click();
-    await page.mouse.move(VIEWPORT.width - 2, VIEWPORT.height - 2);
-    await page.evaluate(() => document.activeElement instanceof HTMLElement && document.activeElement.blur());
-    await page.getByLabel(/^Cooldown of p2: \d+:\d\d left$/).waitFor(); // still cooling down in the picture
+  await step('settings: start hidden off, keep requests 7 days', async () => {
+    await page.getByRole('button', { name: 'Settings', exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: 'Settings' });
+    const hidden = dialog.getByLabel('Start hidden in the tray');
+    assert.equal(await hidden.isChecked(), true);
+    await hidden.uncheck();
+    await textMatches(dialog.getByTestId('autostart-info'), /installed at|not supported/);
+    await dialog.getByLabel('Keep requests for (days)').fill('7');
+    await dialog.getByRole('button', { name: 'Save settings' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await until('settings saved', async () => {
+      const c = await savedConfig(token);
+      return c.ui.start_hidden === false && c.request_log.retention_days === 7;
+    });
+  });
 
-    for (const scheme of ['light', 'dark']) {
-      await page.emulateMedia({ colorScheme: scheme });
-      await until(`${scheme} colours`, () =>
-        page.evaluate((s) => matchMedia(`(prefers-color-scheme: ${s})`).matches, scheme),
-      );
-      const m = await page.evaluate(() => {
-        const el = document.scrollingElement;
-        const table = document.querySelector('.table-scroll');
-        return {
-          scrollHeight: el.scrollHeight,
-          scrollWidth: el.scrollWidth,
-          innerHeight,
-          innerWidth,
-          tableHidden: table ? table.scrollHeight - table.clientHeight : 0,
-          background: getComputedStyle(document.body).backgroundColor,
-        };
-      });
-      log(`  ${scheme}: ${JSON.stringify(m)}`);
-      assert.ok(m.scrollHeight <= m.innerHeight, `no vertical page scrollbar (${m.scrollHeight} > ${m.innerHeight})`);
-      assert.ok(m.scrollWidth <= m.innerWidth, `no horizontal page scrollbar (${m.scrollWidth} > ${m.innerWidth})`);
-      assert.ok(m.tableHidden <= 0, `all four providers visible without scrolling the table (${m.tableHidden} px hidden)`);
-      assert.equal(m.background === 'rgb(15, 17, 21)', scheme === 'dark', `${scheme} background: ${m.background}`);
-      await page.screenshot({ path: join(ARTIFACTS, `dashboard-${scheme}.png`) });
+  await step('events: "Mark all as seen" marks every event as seen', async () => {
+    const button = page.getByRole('button', { name: 'Mark all as seen' });
+    assert.match(await button.getAttribute('title'), /Marks every event as seen/);
+    await textMatches(page.getByTestId('unseen-count'), /^[1-9]\d* unseen$/i);
+    await button.click();
+    await textMatches(page.getByTestId('unseen-count'), /^0 unseen$/i);
+  });
+
+  await step(`layout at ${DEFAULT_VIEWPORT.width}×${DEFAULT_VIEWPORT.height}: whole base URLs, whole headers, reachable actions`, async () => {
+    await page.setViewportSize(DEFAULT_VIEWPORT);
+    await calm(page);
+    for (const id of ['p1', 'p2', 'p3', 'p4']) {
+      const url = page.getByTestId(`base-url-${id}`);
+      assert.equal((await url.innerText()).trim(), FAKES[id]);
+      const fits = await url.evaluate((el) => el.scrollWidth <= el.clientWidth + 1 && el.getBoundingClientRect().right <= innerWidth);
+      assert.ok(fits, `the base URL of ${id} is shown whole`);
     }
+    await assertNoClippedHeaders(page, `at ${DEFAULT_VIEWPORT.width} px`);
+    // The README's picture: the window as the desktop app opens it.
     await page.emulateMedia({ colorScheme: 'light' });
+    await page.screenshot({ path: join(ARTIFACTS, 'docs-dashboard.png') });
+    await screenshots(page, ARTIFACTS, 'dashboard');
+    await page.setViewportSize(VIEWPORT);
+  });
+
+  await step(`screenshots at ${W} px, light and dark; actions reachable, headers whole`, async () => {
+    await calm(page);
+    await page.getByLabel(/^Cooldown of Relay Two: \d+:\d\d left$/).waitFor(); // still cooling down in the picture
+    await assertNoClippedHeaders(page, `at ${W} px`);
+    for (const name of ['Connect Codex', 'Settings']) await assertReachable(page.getByRole('button', { name, exact: true }), name);
+    for (const name of ['Add provider', 'Test all', 'Refresh all usage']) await assertReachable(providers.getByRole('button', { name }), name);
+    await assertReachable(page.getByRole('button', { name: 'Save routing' }), 'Save routing');
+    await assertReachable(page.getByRole('button', { name: 'Delete Relay Four' }), 'the last row action');
+    if (W !== DEFAULT_VIEWPORT.width) await screenshots(page, ARTIFACTS, 'dashboard');
+    await page.emulateMedia({ colorScheme: SCHEME });
+  });
+
+  await step('all providers down: a banner says so, why, and what to do', async () => {
+    await setFake('p1', 'fail');
+    await setFake('p3', 'fail');
+    await setFake('p4', 'fail');
+    for (let i = 0; i < 2; i++) await responses(token);
+    const banner = page.getByRole('alert', { name: 'All providers down' });
+    await textMatches(banner, /all providers down/);
+    await textMatches(banner, /Relay Two: HTTP 503/); // why, by display name
+    await textMatches(banner, /base URLs and keys/); // what to do
+    await textMatches(page.getByTestId('status-summary'), /^all providers down/);
+    await assertNoHorizontalScroll(page, 'with the banner');
+    await calm(page);
+    await page.screenshot({ path: join(ARTIFACTS, `dashboard-down-${W}-${SCHEME}.png`) });
   });
 
   const unexpected = apiFailures.filter((f) => f !== '401 /api/get_status'); // stale polls around the rotation
   assert.deepEqual(unexpected, [], 'control API calls that failed');
-  log(`PASS: ${stepNo} steps in ${elapsed()} s`);
+  log(`PASS: ${stepNo} steps in ${elapsed()} s at ${W} px (${SCHEME})`);
 } catch (e) {
-  log(`FAIL at step ${stepNo}: ${e instanceof Error ? e.stack : e}`);
-  await page.screenshot({ path: join(ARTIFACTS, 'failure.png') }).catch(() => {});
+  log(`FAIL at step ${stepNo} (${W} px, ${SCHEME}): ${e instanceof Error ? e.stack : e}`);
+  await page.screenshot({ path: FAILURE_SHOT, fullPage: true }).catch(() => {});
   const text = await page.evaluate(() => document.body.innerText).catch(() => '(no page text)');
   console.log(`--- page text at failure ---\n${text}\n---`);
   process.exitCode = 1;

@@ -1,15 +1,29 @@
-// Shared pieces of the browser end-to-end scripts: env, logging, bounded waits, the browser.
+// Shared pieces of the browser end-to-end scripts: env, logging, bounded waits, the browser, layout checks.
 
 import { chromium } from 'playwright-core';
+import { join } from 'node:path';
 
 export const STEP_MS = 8_000;
-export const VIEWPORT = { width: 1320, height: 720 };
+/** The window size the desktop app opens with. */
+export const DEFAULT_VIEWPORT = { width: 1180, height: 800 };
 const t0 = Date.now();
 
-export function env(name) {
+export function env(name, fallback) {
   const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set (run this through its pytest test in tests/browser/)`);
+  if (!v) {
+    if (fallback !== undefined) return fallback;
+    throw new Error(`${name} is not set (run this through its pytest test in tests/browser/)`);
+  }
   return v;
+}
+
+/** E2E_WIDTH (px) and E2E_SCHEME (light|dark): the run's window width and colour scheme. */
+export function runViewport() {
+  const width = Number(env('E2E_WIDTH', '1180'));
+  const scheme = env('E2E_SCHEME', 'light');
+  if (!Number.isInteger(width) || width < 320) throw new Error(`E2E_WIDTH must be a width in px, got ${width}`);
+  if (scheme !== 'light' && scheme !== 'dark') throw new Error(`E2E_SCHEME must be light or dark, got ${scheme}`);
+  return { viewport: { width, height: 800 }, scheme };
 }
 
 export const log = (msg) => console.log(`[e2e ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}`);
@@ -53,6 +67,8 @@ export async function textMatches(locator, re, what = String(re)) {
   return last;
 }
 
+export const esc = (s) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
 /** Debian's chromium with the flags this machine needs (no downloads, no background traffic). */
 export function launchBrowser() {
   return chromium.launch({
@@ -70,4 +86,66 @@ export function launchBrowser() {
       '--disable-quic',
     ],
   });
+}
+
+/** The page is never wider than the window (no horizontal page scroll). */
+export async function assertNoHorizontalScroll(page, where) {
+  const m = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth }));
+  if (m.scrollWidth > m.innerWidth) {
+    const wide = await page.evaluate(() => {
+      const out = [];
+      for (const el of document.querySelectorAll('body *')) {
+        const r = el.getBoundingClientRect();
+        if (r.right > innerWidth + 0.5 && r.width > 0) out.push(`${el.tagName.toLowerCase()}.${el.className} ${Math.round(r.right)}`);
+        if (out.length > 8) break;
+      }
+      return out;
+    });
+    throw new Error(`horizontal page scroll ${where}: scrollWidth ${m.scrollWidth} > innerWidth ${m.innerWidth}; wide: ${wide.join(', ')}`);
+  }
+}
+
+/** Every header cell shows its whole text (no "Last (" clipping). */
+export async function assertNoClippedHeaders(page, where) {
+  const clipped = await page.evaluate(() =>
+    [...document.querySelectorAll('th')]
+      .filter((th) => th.getClientRects().length > 0 && th.scrollWidth > th.clientWidth + 1)
+      .map((th) => th.textContent.trim()),
+  );
+  if (clipped.length) throw new Error(`clipped table headers ${where}: ${JSON.stringify(clipped)}`);
+}
+
+/** The element is inside the window horizontally (reachable without scrolling sideways). */
+export async function assertReachable(locator, what) {
+  await locator.waitFor({ state: 'visible', timeout: STEP_MS });
+  const box = await locator.boundingBox();
+  const width = await locator.page().evaluate(() => innerWidth);
+  if (!box || box.x < 0 || box.x + box.width > width + 0.5) {
+    throw new Error(`${what} is not reachable: ${JSON.stringify(box)} in a window ${width} px wide`);
+  }
+}
+
+/** A calm frame for screenshots: no notifications, no focus ring, no hover. */
+export async function calm(page) {
+  const dismiss = page.getByRole('button', { name: 'Dismiss notification' });
+  for (let i = 0; i < 10 && (await dismiss.count()) > 0; i++) await dismiss.first().click();
+  const size = page.viewportSize();
+  await page.mouse.move(size.width - 2, size.height - 2);
+  await page.evaluate(() => {
+    if (document.activeElement instanceof HTMLElement) document.activeElement.blur();
+    window.scrollTo(0, 0); // a sticky header over scrolled content would spoil a full-page picture
+  });
+}
+
+/** Screenshots of the page in both colour schemes, each checked for horizontal scroll. */
+export async function screenshots(page, dir, name) {
+  const size = page.viewportSize();
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await until(`${scheme} colours`, () => page.evaluate((s) => matchMedia(`(prefers-color-scheme: ${s})`).matches, scheme));
+    const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    if ((bg === 'rgb(15, 17, 21)') !== (scheme === 'dark')) throw new Error(`${scheme} background is ${bg}`);
+    await assertNoHorizontalScroll(page, `(${name}, ${size.width} px, ${scheme})`);
+    await page.screenshot({ path: join(dir, `${name}-${size.width}-${scheme}.png`), fullPage: true });
+  }
 }

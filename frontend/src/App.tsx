@@ -1,18 +1,22 @@
-import { useState } from 'react';
+import { useCallback, useState } from 'react';
 import type { Bridge } from './bridge';
-import { ConnectCodexDialog } from './components/ConnectCodexDialog';
-import { Dashboard } from './components/Dashboard';
-import { Header } from './components/Header';
-import { Toasts } from './components/Toasts';
-import { TokenGate } from './components/TokenGate';
-import { UsagePage } from './components/UsagePage';
+import { TokenGate } from './features/auth/TokenGate';
+import { ConnectCodexDialog } from './features/codex/ConnectCodexDialog';
+import { useCodexSetup } from './features/codex/useCodexSetup';
+import { Dashboard } from './features/dashboard/Dashboard';
+import { RequestsPage } from './features/requests/RequestsPage';
+import { SettingsDialog } from './features/settings/SettingsDialog';
+import { Header } from './features/shell/Header';
+import { UsagePage } from './features/usage/UsagePage';
 import { ToastProvider, useToasts } from './hooks/toasts';
 import { useActions } from './hooks/useActions';
 import { useAuth } from './hooks/useAuth';
 import { useGatewayToken } from './hooks/useGatewayToken';
+import { useProviderNames } from './hooks/useProviderNames';
 import { useRoute } from './hooks/useRoute';
 import { useStatus, type UseStatusOptions } from './hooks/useStatus';
 import type { Status } from './types';
+import { Toasts } from './ui/Toasts';
 
 const NO_PROVIDERS: string[] = [];
 
@@ -67,24 +71,55 @@ export function Shell({ bridge, initial, intervalMs, onForgetToken }: ShellProps
   if (intervalMs !== undefined) opts.intervalMs = intervalMs;
   const { status, error, refresh, apply } = useStatus(bridge, opts);
   const toasts = useToasts();
-  const actions = useActions({ bridge, refresh, apply, toasts });
-  const token = useGatewayToken(bridge, actions);
+  const names = useProviderNames(status);
+  const actions = useActions({ bridge, refresh, apply, toasts, names });
+  const token = useGatewayToken(bridge, toasts);
   const route = useRoute();
+  const codex = useCodexSetup(bridge, actions);
   const [codexOpen, setCodexOpen] = useState(false);
+  const [settingsOpen, setSettingsOpen] = useState(false);
+  const { reload: reloadCodex } = codex;
+  const { rotateGatewayToken } = actions;
+
+  const openCodex = useCallback(() => {
+    setCodexOpen(true);
+    void reloadCodex();
+  }, [reloadCodex]);
+  const openSettings = useCallback(() => setSettingsOpen(true), []);
+
+  // The backend rewrites Codex's auth.json when Connect Codex wrote it; read where Codex stands now.
+  const rotateToken = useCallback(async () => {
+    const r = await rotateGatewayToken();
+    if (r.ok) await reloadCodex();
+    return r;
+  }, [rotateGatewayToken, reloadCodex]);
+
+  const providerOrder = status?.provider_order ?? NO_PROVIDERS;
 
   return (
     <div className="app">
       <Header
-        route={route}
+        page={route.page}
         version={status?.version ?? null}
         connectionError={error ? error.message : null}
-        onConnectCodex={() => setCodexOpen(true)}
+        codexState={codex.state}
+        onConnectCodex={openCodex}
+        onSettings={openSettings}
         onForgetToken={onForgetToken}
       />
-      {route === 'usage' ? (
-        <UsagePage bridge={bridge} providerOrder={status?.provider_order ?? NO_PROVIDERS} />
+      {route.page === 'usage' ? (
+        <UsagePage bridge={bridge} providerOrder={providerOrder} names={names} params={route.params} />
+      ) : route.page === 'requests' ? (
+        <RequestsPage
+          bridge={bridge}
+          actions={actions}
+          providerOrder={providerOrder}
+          names={names}
+          params={route.params}
+          onOpenSettings={openSettings}
+        />
       ) : status ? (
-        <Dashboard status={status} token={token} actions={actions} refresh={refresh} />
+        <Dashboard status={status} names={names} token={token} actions={actions} refresh={refresh} onRotateToken={rotateToken} />
       ) : (
         <main className="placeholder">
           <p className={error ? 'text-bad' : 'muted'} role="status">
@@ -92,7 +127,8 @@ export function Shell({ bridge, initial, intervalMs, onForgetToken }: ShellProps
           </p>
         </main>
       )}
-      {codexOpen ? <ConnectCodexDialog actions={actions} onClose={() => setCodexOpen(false)} /> : null}
+      {codexOpen ? <ConnectCodexDialog codex={codex} onClose={() => setCodexOpen(false)} /> : null}
+      {settingsOpen ? <SettingsDialog actions={actions} onClose={() => setSettingsOpen(false)} /> : null}
     </div>
   );
 }

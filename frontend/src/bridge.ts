@@ -44,10 +44,6 @@ export class BridgeError extends Error {
   }
 }
 
-export function isBridgeError(e: unknown): e is BridgeError {
-  return e instanceof BridgeError;
-}
-
 /** The message to show a person for any thrown value. */
 export function errorMessage(e: unknown): string {
   if (e instanceof Error) return e.message || e.name;

@@ -3,17 +3,25 @@
 export type ProviderId = string;
 export type UnixMs = number;
 
-export type HealthStatus = 'unknown' | 'healthy' | 'unhealthy' | 'cooldown' | 'disabled';
+/** `unresponsive`: did not answer in time; out of rotation until a background check gets an answer. */
+export type HealthStatus = 'unknown' | 'healthy' | 'unhealthy' | 'cooldown' | 'unresponsive' | 'disabled';
 export type EventLevel = 'info' | 'warning' | 'error';
 
 export interface RoutingConfig {
-  preferred_provider: ProviderId;
+  /** `""` = first in list (the effective one is `Status.preferred_provider`). */
+  preferred_provider: ProviderId | '';
   auto_return_to_preferred: boolean;
   preferred_stable_seconds: number;
   failure_threshold: number;
   cooldown_seconds: number;
   request_timeout_seconds: number;
   stream_idle_timeout_seconds: number;
+  /** Start a second provider for a stream that has not answered after the hedge delay. */
+  hedge: boolean;
+  hedge_min_seconds: number;
+  hedge_max_seconds: number;
+  /** A session idle this long goes back to the preferred provider. */
+  session_idle_return_seconds: number;
 }
 
 export type RoutingUpdate = Partial<RoutingConfig>;
@@ -32,6 +40,31 @@ export interface ProviderStatus {
   last_error: string;
   last_ok_at_unix_ms: UnixMs | null;
   last_fail_at_unix_ms: UnixMs | null;
+  /** Current hedge delay for streams (see `routing.hedge`). */
+  hedge_delay_ms: number;
+  /** null when the usage reading gives no percentage. */
+  quota_left_percent: number | null;
+  /** Requested model → model this provider uses; `"*"` for any other model. */
+  model_map: ModelMap;
+  last_test: ProviderTest | null;
+}
+
+/** `{requested model: model this provider uses}`, `"*"` for any other model. */
+export type ModelMap = Record<string, string>;
+
+export type SummaryState = 'serving' | 'fallback' | 'down' | 'no_providers';
+
+/** One line that says how the gateway serves right now. */
+export interface StatusSummary {
+  state: SummaryState;
+  /** "Relay A · serving", "failover to Relay B", "all providers down", "no provider configured". */
+  line: string;
+  /** Who serves now (null when down / no providers). */
+  provider: ProviderId | null;
+  /** Why not the preferred one, or why down (display names, keys masked). */
+  reason: string;
+  /** What to do (shown in the "all providers down" banner). */
+  advice: string;
 }
 
 export interface ProviderMetrics {
@@ -55,7 +88,8 @@ export interface Status {
   listen: { host: string; port: number };
   gateway_url: string;
   provider_order: ProviderId[];
-  preferred_provider: ProviderId;
+  /** The preferred provider in effect ("first in list" resolved); null while no provider can serve. */
+  preferred_provider: ProviderId | null;
   manual_override: ProviderId | null;
   active_provider: ProviderId | null;
   active_reason: string;
@@ -70,6 +104,9 @@ export interface Status {
   ledgers: Record<ProviderId, Ledger>;
   last_activity_unix_ms: UnixMs | null;
   now_unix_ms: UnixMs;
+  summary: StatusSummary;
+  /** Client requests since local midnight. */
+  requests_today: number;
 }
 
 export interface ProviderConfig {
@@ -83,12 +120,42 @@ export interface ProviderConfig {
   has_usage_token: boolean;
 }
 
+export interface UiSettings {
+  /** Desktop: start in the tray. */
+  start_hidden: boolean;
+  /** Start with the system (the OS login item). */
+  autostart: boolean;
+  notify_failover: boolean;
+  notify_all_down: boolean;
+  notify_recovery: boolean;
+  notify_quota: boolean;
+  notify_provider_back: boolean;
+  /** notify_quota fires when a provider's quota left falls below this percentage. */
+  notify_quota_percent: number;
+}
+
+export interface RequestLogSettings {
+  /** 1–3650 */
+  retention_days: number;
+  /** 1000–10,000,000 */
+  max_rows: number;
+}
+
+export interface AutostartInfo {
+  supported: boolean;
+  installed: boolean;
+  /** Where the login item lives (registry key, .desktop file, LaunchAgent). */
+  location: string;
+}
+
 export interface Config {
   listen: { host: string; port: number; max_body_mb: number; allow_remote: boolean };
   routing: RoutingConfig;
   provider_order: ProviderId[];
   providers: Record<ProviderId, ProviderConfig>;
-  ui: { start_hidden: boolean };
+  ui: UiSettings;
+  request_log: RequestLogSettings;
+  autostart: AutostartInfo;
   paths: { user_data: string; config: string; codex_home: string };
 }
 
@@ -104,6 +171,9 @@ export interface TokenResult {
   token: string;
 }
 
+/** token_out_of_date: the provider block points here but auth.json holds another token. */
+export type CodexState = 'connected' | 'token_out_of_date' | 'not_connected';
+
 export interface CodexSetup {
   codex_home: string;
   config_path: string;
@@ -112,6 +182,7 @@ export interface CodexSetup {
   auth_json: string;
   configured: boolean;
   has_backup: boolean;
+  state: CodexState;
 }
 
 export interface ListEventsArgs {
@@ -128,6 +199,8 @@ export interface UpsertProviderArgs {
   usage_adapter?: UsageAdapter | null;
   usage_base_url?: string | null;
   disabled?: boolean | null;
+  /** `{}` clears it. */
+  model_map?: ModelMap | null;
 }
 
 // ---------------------------------------------------------------- usage and quota
@@ -244,6 +317,8 @@ export interface SessionSummary {
   /** Requests that tried more than one provider. */
   failovers: number;
   total_tokens: number;
+  /** The provider the session is bound to now, or null. */
+  provider: ProviderId | null;
 }
 
 /** `ok`, `provider_failure`, `retry`, `client_error`, `client_closed`, `aborted`. */
@@ -272,6 +347,11 @@ export interface TimelineEntry {
   failover: boolean;
   /** Served by a different provider than the previous turn. */
   switched: boolean;
+  /** As the client asked. */
+  model: string | null;
+  /** As sent to the serving provider (model_map), else = model. */
+  sent_model: string | null;
+  hedged: boolean;
 }
 
 export interface SessionTimeline {
@@ -280,16 +360,165 @@ export interface SessionTimeline {
   requests: TimelineEntry[];
 }
 
+// ---------------------------------------------------------------- request log
+
+/** Per request: `ok` | `error` | `client_error` | `client_closed`. */
+export type RequestOutcome = 'ok' | 'error' | 'client_error' | 'client_closed';
+/** The `outcome` filter also takes `failover` (served after another provider failed). */
+export type RequestOutcomeFilter = RequestOutcome | 'failover';
+
+export interface RequestRow {
+  id: number;
+  request_id: string;
+  unix_ms: UnixMs;
+  path: string;
+  /** null for requests without one. */
+  session_id: string | null;
+  /** Who served it (null: nobody). */
+  provider: ProviderId | null;
+  /** As the client asked. */
+  model: string | null;
+  /** As sent to the serving provider (model_map), else = model. */
+  sent_model: string | null;
+  stream: boolean;
+  status: number | null;
+  outcome: RequestOutcome;
+  latency_ms: number | null;
+  ttfb_ms: number | null;
+  input_tokens: number;
+  output_tokens: number;
+  cached_tokens: number;
+  reasoning_tokens: number;
+  total_tokens: number;
+  /** Providers tried. */
+  attempts: number;
+  hedged: boolean;
+  error: string | null;
+  request_bytes: number | null;
+  response_bytes: number | null;
+}
+
+export interface RequestFilters {
+  provider?: ProviderId | null;
+  outcome?: RequestOutcomeFilter | null;
+  session_id?: string | null;
+  /** Case-insensitive substring of the error, model, session id or request id. */
+  text?: string | null;
+}
+
+export interface ListRequestsArgs extends RequestFilters {
+  limit?: number;
+  before_id?: number | null;
+}
+
+export interface RequestPage {
+  /** Newest first. */
+  requests: RequestRow[];
+  /** null when this page reaches the oldest row. */
+  next_before_id: number | null;
+  /** Rows matching the filters. */
+  total: number;
+}
+
+/**
+ * `ok` | `provider_failure` | `client_error` | `retry` (a continuity retry on the same provider
+ * follows) | `client_closed` | `aborted` (gateway shut down) | `hedge_lost` (the other side of a
+ * hedge answered first; cancelled).
+ */
+export type ChainOutcome =
+  | 'ok'
+  | 'provider_failure'
+  | 'client_error'
+  | 'retry'
+  | 'client_closed'
+  | 'aborted'
+  | 'hedge_lost';
+
+/** Which continuity retry follows an attempt with outcome `retry`. */
+export type RetryKind = 'rebuild' | 'strip_sealed' | 'expand_compaction';
+
+export interface ChainAttempt {
+  provider: ProviderId;
+  outcome: ChainOutcome;
+  status: number | null;
+  latency_ms: number | null;
+  ttfb_ms: number | null;
+  error: string | null;
+  /** Started by the hedge timer. */
+  hedge: boolean;
+  retry: RetryKind | null;
+  sent_model: string | null;
+}
+
+export interface RequestDetail extends RequestRow {
+  attempt_chain: ChainAttempt[];
+}
+
+export type ExportFormat = 'csv' | 'jsonl';
+
+export interface ExportRequestsArgs extends RequestFilters {
+  format: ExportFormat;
+}
+
+export interface RequestExport {
+  filename: string;
+  content_type: string;
+  content: string;
+  rows: number;
+}
+
+// ---------------------------------------------------------------- provider tests
+
+export interface ProviderTestStep {
+  /** `stream`, `tool`, `models`. */
+  name: string;
+  ok: boolean;
+  status: number | null;
+  latency_ms: number | null;
+  error: string;
+}
+
+/** A streamed POST /responses, one with a function tool, and GET /models, with the provider's key. */
+export interface ProviderTest {
+  provider: ProviderId;
+  unix_ms: UnixMs;
+  ok: boolean;
+  /** Model used for the calls. */
+  model: string;
+  latency_ms: number | null;
+  first_event_ms: number | null;
+  /** Answered the stream with SSE events through response.completed. */
+  streaming: boolean;
+  /** Produced a function_call for the tool request (null: not judged). */
+  tool_calls: boolean | null;
+  models: string[];
+  steps: ProviderTestStep[];
+  error: string;
+}
+
+export interface Diagnostics {
+  tasks: number;
+  threads: number;
+  open_fds: number | null;
+  rss_bytes: number | null;
+  inflight_requests: number;
+  open_upstream_responses: number;
+}
+
 type NoArgs = Record<string, never>;
 
 /** Every control method: its keyword arguments and its result. */
 export interface ControlMethods {
   get_status: { args: NoArgs; result: Status };
+  get_diagnostics: { args: NoArgs; result: Diagnostics };
   list_events: { args: ListEventsArgs; result: { events: GatewayEvent[] } };
   mark_events_seen: { args: NoArgs; result: { seen_up_to: number } };
   get_config: { args: NoArgs; result: Config };
   update_routing: { args: RoutingUpdate; result: Config };
-  set_preferred_provider: { args: { provider: ProviderId }; result: Status };
+  update_ui: { args: Partial<UiSettings>; result: Config };
+  update_request_log: { args: Partial<RequestLogSettings>; result: Config };
+  /** `""` or null: first in list. */
+  set_preferred_provider: { args: { provider: ProviderId | null }; result: Status };
   set_manual_override: { args: { provider: ProviderId | null }; result: Status };
   upsert_provider: { args: UpsertProviderArgs; result: Config };
   rename_provider: { args: { provider: ProviderId; new_id: ProviderId }; result: Config };
@@ -299,6 +528,8 @@ export interface ControlMethods {
   clear_provider_key: { args: { provider: ProviderId }; result: Config };
   set_provider_disabled: { args: { provider: ProviderId; disabled: boolean }; result: Config };
   probe_provider: { args: { provider: ProviderId }; result: Probe };
+  test_provider: { args: { provider: ProviderId }; result: ProviderTest };
+  test_all_providers: { args: NoArgs; result: { results: Record<ProviderId, ProviderTest> } };
   get_gateway_token: { args: NoArgs; result: TokenResult };
   rotate_gateway_token: { args: NoArgs; result: TokenResult };
   get_codex_setup: { args: NoArgs; result: CodexSetup };
@@ -311,6 +542,9 @@ export interface ControlMethods {
   get_analytics: { args: { window?: AnalyticsWindow }; result: Analytics };
   list_sessions: { args: { limit?: number }; result: { sessions: SessionSummary[] } };
   get_session_timeline: { args: { session_id: string }; result: SessionTimeline };
+  list_requests: { args: ListRequestsArgs; result: RequestPage };
+  get_request: { args: { id: number }; result: RequestDetail };
+  export_requests: { args: ExportRequestsArgs; result: RequestExport };
 }
 
 export type MethodName = keyof ControlMethods;

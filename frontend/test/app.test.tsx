@@ -105,22 +105,31 @@ describe('dashboard', () => {
   it('shows status, providers in order, health, cooldown countdown and events', async () => {
     await desktopApp();
     expect(screen.queryByRole('button', { name: 'Forget token' })).toBeNull(); // desktop: no token prompt
-    expect(screen.getByTestId('status-preferred').textContent).toBe('p1');
+    expect(screen.getByTestId('status-preferred').textContent).toBe('Relay One');
     expect(screen.getByTestId('status-lock').textContent).toBe('Automatic');
-    expect(screen.getByTestId('status-active').textContent).toContain('preferred provider');
+    expect(screen.getByTestId('status-active').textContent).toBe('Relay One · preferred provider');
+    expect(screen.getByTestId('status-summary').textContent).toBe('Relay One · serving');
+    expect(screen.getByTestId('status-requests-today').textContent).toContain('42 requests');
 
     const rows = screen.getAllByTestId(/^provider-row-/).map((r) => r.getAttribute('data-provider-id'));
     expect(rows).toEqual(['p1', 'p2', 'p3', 'p4']);
     const p3 = within(screen.getByTestId('provider-row-p3'));
     expect(p3.getByText('Cooldown')).toBeTruthy();
-    expect(p3.getByLabelText(/Cooldown of p3: 0:2\d left/)).toBeTruthy();
-    expect(p3.getByText('2.5M')).toBeTruthy();
+    expect(p3.getByLabelText(/Cooldown of Relay Three: 0:2\d left/)).toBeTruthy();
+    expect(screen.getByTestId('provider-row-p3').querySelector('[data-col="tokens"]')?.textContent).toBe('2.5M tok');
+    expect(p3.getByTestId('fails-p3').textContent).toBe('3 fails');
     expect(within(screen.getByTestId('provider-row-p4')).getByText('Disabled')).toBeTruthy();
-    expect(within(screen.getByTestId('provider-row-p1')).getByText('12.3k')).toBeTruthy();
+    expect(screen.getByTestId('provider-row-p1').querySelector('[data-col="tokens"]')?.textContent).toBe('12.3k tok');
+    expect(screen.getByTestId('provider-row-p1').querySelector('[data-col="requests"]')?.textContent).toBe('10 / 1');
     expect(screen.getByTestId('key-preview-p1').textContent).toBe('sk-a…9f2c');
+    // Names first; the id is a small secondary label; the whole base URL is there.
+    expect(screen.getByTestId('provider-name-p2').textContent).toBe('Relay Two');
+    expect(within(screen.getByTestId('provider-row-p2')).getByText('p2')).toBeTruthy();
+    expect(screen.getByTestId('base-url-p2').textContent).toBe('https://two.example.com/v1');
+    expect(within(screen.getByTestId('event-3')).getByText('Relay Three')).toBeTruthy();
 
     // Last error: truncated, full text on hover (title) and on click.
-    const err = p3.getByRole('button', { name: /Last error of p3/ });
+    const err = p3.getByRole('button', { name: /Last error of Relay Three/ });
     expect(err.getAttribute('title')).toBe('upstream 502: bad gateway while reading the response body from the relay');
     expect(err.getAttribute('aria-expanded')).toBe('false');
     fireEvent.click(err);
@@ -131,19 +140,98 @@ describe('dashboard', () => {
     expect(within(screen.getByTestId('event-3')).getByText('Error')).toBeTruthy();
   });
 
-  it('locks, unlocks and sets the preferred provider', async () => {
+  it('locks and unlocks, showing the Status the call returns at once', async () => {
     const { backend } = await desktopApp();
+    const polls = () => backend.methods().filter((m) => m === 'get_status').length;
+    const before = polls();
     fireEvent.change(screen.getByLabelText('Lock routing to'), { target: { value: 'p2' } });
-    await waitFor(() => expect(screen.getByTestId('status-lock').textContent).toBe('Locked to p2'));
+    await waitFor(() => expect(screen.getByTestId('status-lock').textContent).toBe('Locked to Relay Two'));
+    expect(polls()).toBe(before); // no poll needed: the returned Status was applied
     expect(lastCall(backend, 'set_manual_override')?.args).toEqual({ provider: 'p2' });
+    expect(screen.getByTestId('status-summary').textContent).toMatch(/^Relay Two · locked/);
+    expect(within(screen.getByTestId('provider-row-p2')).getByText('locked')).toBeTruthy();
 
     fireEvent.click(screen.getByRole('button', { name: 'Back to automatic' }));
     await waitFor(() => expect(screen.getByTestId('status-lock').textContent).toBe('Automatic'));
+    expect(polls()).toBe(before);
     expect(lastCall(backend, 'set_manual_override')?.args).toEqual({ provider: null });
+    const options = [...(screen.getByLabelText('Lock routing to') as HTMLSelectElement).options].map((o) => o.text);
+    expect(options).toEqual(['Automatic (no lock)', 'Relay One', 'Relay Two', 'Relay Three', 'Relay Four (disabled)']);
+  });
 
+  it('a poll that started before a lock does not undo it on screen', async () => {
+    const backend = new FakeBackend();
+    const bridge = createDesktopBridge(backend.pywebviewApi());
+    render(<App bridge={bridge} pollIntervalMs={60_000} />);
+    await screen.findByTestId('provider-row-p1');
+    // A status read that answers late, with the state from before the lock.
+    const stale = backend.handle('get_status', {});
+    let release: () => void = () => {};
+    const api = bridge as unknown as { call: (m: string, a?: unknown) => Promise<unknown> };
+    const call = api.call.bind(bridge);
+    api.call = (m: string, a?: unknown) =>
+      m === 'get_status' ? new Promise((r) => (release = () => r(stale))) : call(m, a);
+    fireEvent.click(screen.getByRole('button', { name: 'Refresh usage for Relay One' })); // any action polls afterwards
+    await waitFor(() => expect(backend.methods()).toContain('refresh_usage'));
+    fireEvent.change(screen.getByLabelText('Lock routing to'), { target: { value: 'p2' } });
+    await waitFor(() => expect(screen.getByTestId('status-lock').textContent).toBe('Locked to Relay Two'));
+    await act(async () => release());
+    expect(screen.getByTestId('status-lock').textContent).toBe('Locked to Relay Two');
+  });
+
+  it('saves the preferred provider with the other routing fields in one call, "" for first in list', async () => {
+    const { backend } = await desktopApp();
+    const preferred = screen.getByLabelText('Preferred provider') as HTMLSelectElement;
+    expect([...preferred.options].map((o) => [o.value, o.text])).toEqual([
+      ['', 'First in list (Relay One)'],
+      ['p1', 'Relay One'],
+      ['p2', 'Relay Two'],
+      ['p3', 'Relay Three'],
+      ['p4', 'Relay Four'],
+    ]);
+    expect(preferred.value).toBe('p1');
+    expect(screen.getByTestId('preferred-note').textContent).toBe('Stays put when you reorder the providers.');
+
+    fireEvent.change(preferred, { target: { value: '' } });
+    fireEvent.click(screen.getByLabelText('Hedge slow streams'));
+    fireEvent.change(screen.getByLabelText('Idle return (s)'), { target: { value: '120' } });
+    expect(screen.getByLabelText('Hedge min (s)')).toHaveProperty('disabled', true);
+    fireEvent.click(screen.getByRole('button', { name: 'Save routing' }));
+    await waitFor(() => expect(lastCall(backend, 'update_routing')).toBeTruthy());
+    expect(backend.methods().filter((m) => m === 'update_routing')).toHaveLength(1);
+    expect(lastCall(backend, 'update_routing')?.args).toEqual({
+      preferred_provider: '',
+      hedge: false,
+      session_idle_return_seconds: 120,
+    });
+    expect(backend.methods()).not.toContain('set_preferred_provider');
+    await waitFor(() => expect(screen.getByTestId('status-preferred').textContent).toBe('First in list (Relay One)'));
+    expect(screen.getByTestId('preferred-note').textContent).toBe('Follows the list: now Relay One. Reordering changes it.');
+
+    // Reordering: "first in list" now names the new first provider; nothing else changes silently.
+    fireEvent.click(screen.getByRole('button', { name: 'Move Relay Two up' }));
+    await waitFor(() => expect(screen.getByTestId('status-preferred').textContent).toBe('First in list (Relay Two)'));
+    expect(screen.getByTestId('preferred-note').textContent).toBe('Follows the list: now Relay Two. Reordering changes it.');
+    expect(backend.state.routing.preferred_provider).toBe('');
+    expect(backend.methods().filter((m) => m === 'update_routing')).toHaveLength(1);
+
+    // An explicit choice stays put when the order changes.
     fireEvent.change(screen.getByLabelText('Preferred provider'), { target: { value: 'p3' } });
-    await waitFor(() => expect(screen.getByTestId('status-preferred').textContent).toBe('p3'));
-    expect(lastCall(backend, 'set_preferred_provider')?.args).toEqual({ provider: 'p3' });
+    fireEvent.click(screen.getByRole('button', { name: 'Save routing' }));
+    await waitFor(() => expect(screen.getByTestId('status-preferred').textContent).toBe('Relay Three'));
+    fireEvent.click(screen.getByRole('button', { name: 'Move Relay Three up' }));
+    await waitFor(() => expect(backend.state.provider_order).toEqual(['p2', 'p3', 'p1', 'p4']));
+    expect(screen.getByTestId('status-preferred').textContent).toBe('Relay Three');
+    expect(lastCall(backend, 'update_routing')?.args).toEqual({ preferred_provider: 'p3' });
+  });
+
+  it('checks the hedge range before saving', async () => {
+    const { backend } = await desktopApp();
+    fireEvent.change(screen.getByLabelText('Hedge min (s)'), { target: { value: '8' } });
+    fireEvent.change(screen.getByLabelText('Hedge max (s)'), { target: { value: '5' } });
+    expect(screen.getByText('Must be at least the hedge min (8 s)')).toBeTruthy();
+    expect(screen.getByRole('button', { name: 'Save routing' })).toHaveProperty('disabled', true);
+    expect(lastCall(backend, 'update_routing')).toBeUndefined();
   });
 
   it('validates routing values inline and sends only valid ones', async () => {
@@ -191,28 +279,51 @@ describe('dashboard', () => {
     expect(document.body.textContent).not.toContain('sk-five-secret-0001');
   });
 
+  it('accepts an upper-case scheme and saves it in lower case; refuses a name over 200 characters', async () => {
+    const { backend } = await desktopApp();
+    fireEvent.click(screen.getByRole('button', { name: 'Add provider' }));
+    const dialog = screen.getByRole('dialog', { name: 'Add provider' });
+    fireEvent.change(within(dialog).getByLabelText('Provider id'), { target: { value: 'p6' } });
+    fireEvent.change(within(dialog).getByLabelText('Display name'), { target: { value: 'n'.repeat(201) } });
+    fireEvent.change(within(dialog).getByLabelText('Base URL'), { target: { value: ' HTTPS://Six.Example.com/v1 ' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Add provider' }));
+    expect(within(dialog).getByText('Keep the display name to 200 characters (it has 201)')).toBeTruthy();
+    expect(lastCall(backend, 'upsert_provider')).toBeUndefined();
+
+    fireEvent.change(within(dialog).getByLabelText('Display name'), { target: { value: 'n'.repeat(200) } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Add provider' }));
+    await screen.findByTestId('provider-row-p6');
+    expect(lastCall(backend, 'upsert_provider')?.args).toEqual({
+      provider: 'p6',
+      display_name: 'n'.repeat(200),
+      base_url: 'https://Six.Example.com/v1',
+    });
+  });
+
   it('edits, renames, sets and clears a key, disables and deletes', async () => {
     const { backend } = await desktopApp();
 
-    fireEvent.click(screen.getByRole('button', { name: 'Edit p2' }));
-    let dialog = screen.getByRole('dialog', { name: 'Edit p2' });
+    fireEvent.click(screen.getByRole('button', { name: 'Edit Relay Two' }));
+    let dialog = screen.getByRole('dialog', { name: 'Edit Relay Two' });
     fireEvent.change(within(dialog).getByLabelText('Display name'), { target: { value: 'Second' } });
     fireEvent.click(within(dialog).getByRole('button', { name: 'Save changes' }));
     await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
     expect(lastCall(backend, 'upsert_provider')?.args).toEqual({ provider: 'p2', display_name: 'Second' });
 
-    fireEvent.click(screen.getByRole('button', { name: 'Rename p2' }));
-    dialog = screen.getByRole('dialog', { name: 'Rename p2' });
+    // The display name shows everywhere at once; the id is edited in its own dialog.
+    await waitFor(() => expect(screen.getByTestId('provider-name-p2').textContent).toBe('Second'));
+    fireEvent.click(screen.getByRole('button', { name: 'Change id of Second' }));
+    dialog = screen.getByRole('dialog', { name: 'Change the id of Second' });
     fireEvent.change(within(dialog).getByLabelText('New provider id'), { target: { value: 'bad id' } });
-    fireEvent.click(within(dialog).getByRole('button', { name: 'Rename' }));
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Change id' }));
     expect(within(dialog).getByRole('alert').textContent).toMatch(/letters, digits/);
     fireEvent.change(within(dialog).getByLabelText('New provider id'), { target: { value: 'second' } });
-    fireEvent.click(within(dialog).getByRole('button', { name: 'Rename' }));
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Change id' }));
     await screen.findByTestId('provider-row-second');
     expect(lastCall(backend, 'rename_provider')?.args).toEqual({ provider: 'p2', new_id: 'second' });
 
-    fireEvent.click(screen.getByRole('button', { name: 'Set key for p4' }));
-    dialog = screen.getByRole('dialog', { name: 'API key for p4' });
+    fireEvent.click(screen.getByRole('button', { name: 'Set key for Relay Four' }));
+    dialog = screen.getByRole('dialog', { name: 'API key for Relay Four' });
     const keyInput = within(dialog).getByLabelText('New API key');
     expect(keyInput.getAttribute('type')).toBe('password');
     fireEvent.click(within(dialog).getByRole('button', { name: 'Save key' }));
@@ -221,22 +332,22 @@ describe('dashboard', () => {
     fireEvent.click(within(dialog).getByRole('button', { name: 'Save key' }));
     await waitFor(() => expect(screen.getByTestId('key-preview-p4').textContent).toBe('sk-f…9999'));
 
-    fireEvent.click(screen.getByRole('button', { name: 'Change key for p4' }));
-    dialog = screen.getByRole('dialog', { name: 'API key for p4' });
+    fireEvent.click(screen.getByRole('button', { name: 'Change key for Relay Four' }));
+    dialog = screen.getByRole('dialog', { name: 'API key for Relay Four' });
     fireEvent.click(within(dialog).getByRole('button', { name: 'Clear key' }));
     await waitFor(() => expect(screen.queryByTestId('key-preview-p4')).toBeNull());
     expect(lastCall(backend, 'clear_provider_key')?.args).toEqual({ provider: 'p4' });
 
-    fireEvent.click(screen.getByRole('button', { name: 'Enable p4' }));
-    await waitFor(() => expect(screen.getByRole('button', { name: 'Disable p4' })).toBeTruthy());
+    fireEvent.click(screen.getByRole('button', { name: 'Enable Relay Four' }));
+    await waitFor(() => expect(screen.getByRole('button', { name: 'Disable Relay Four' })).toBeTruthy());
     expect(lastCall(backend, 'set_provider_disabled')?.args).toEqual({ provider: 'p4', disabled: false });
 
-    fireEvent.click(screen.getByRole('button', { name: 'Delete p1' }));
-    dialog = screen.getByRole('alertdialog', { name: 'Delete p1?' });
+    fireEvent.click(screen.getByRole('button', { name: 'Delete Relay One' }));
+    dialog = screen.getByRole('alertdialog', { name: 'Delete Relay One?' });
     fireEvent.click(within(dialog).getByRole('button', { name: 'Cancel' }));
     expect(lastCall(backend, 'delete_provider')).toBeUndefined();
-    fireEvent.click(screen.getByRole('button', { name: 'Delete p1' }));
-    dialog = screen.getByRole('alertdialog', { name: 'Delete p1?' });
+    fireEvent.click(screen.getByRole('button', { name: 'Delete Relay One' }));
+    dialog = screen.getByRole('alertdialog', { name: 'Delete Relay One?' });
     fireEvent.click(within(dialog).getByRole('button', { name: 'Delete provider' }));
     await waitFor(() => expect(screen.queryByTestId('provider-row-p1')).toBeNull());
   });
@@ -245,16 +356,16 @@ describe('dashboard', () => {
     const { backend } = await desktopApp();
     const order = () => screen.getAllByTestId(/^provider-row-/).map((r) => r.getAttribute('data-provider-id'));
 
-    const handle = screen.getByRole('button', { name: 'Reorder p1' });
+    const handle = screen.getByRole('button', { name: 'Reorder Relay One' });
     handle.focus();
     fireEvent.keyDown(handle, { key: 'ArrowDown' });
     expect(order()).toEqual(['p2', 'p1', 'p3', 'p4']); // at once (optimistic)
     await waitFor(() => expect(lastCall(backend, 'set_provider_order')?.args).toEqual({ order: ['p2', 'p1', 'p3', 'p4'] }));
-    expect(document.activeElement).toBe(screen.getByRole('button', { name: 'Reorder p1' }));
+    expect(document.activeElement).toBe(screen.getByRole('button', { name: 'Reorder Relay One' }));
 
-    fireEvent.click(screen.getByRole('button', { name: 'Move p4 up' }));
+    fireEvent.click(screen.getByRole('button', { name: 'Move Relay Four up' }));
     await waitFor(() => expect(backend.state.provider_order).toEqual(['p2', 'p1', 'p4', 'p3']));
-    expect(screen.getByRole('button', { name: 'Move p2 up' })).toHaveProperty('disabled', true);
+    expect(screen.getByRole('button', { name: 'Move Relay Two up' })).toHaveProperty('disabled', true);
 
     const data = new Map<string, string>();
     const dataTransfer = {
@@ -263,7 +374,7 @@ describe('dashboard', () => {
       effectAllowed: '',
       dropEffect: '',
     };
-    fireEvent.dragStart(screen.getByRole('button', { name: 'Reorder p3' }), { dataTransfer });
+    fireEvent.dragStart(screen.getByRole('button', { name: 'Reorder Relay Three' }), { dataTransfer });
     fireEvent.dragOver(screen.getByTestId('provider-row-p2'), { dataTransfer }); // jsdom: no geometry → lower half
     expect(screen.getByTestId('provider-row-p2').className).toContain('prow--drop-after');
     fireEvent.drop(screen.getByTestId('provider-row-p2'), { dataTransfer });
@@ -274,23 +385,23 @@ describe('dashboard', () => {
 
   it('probes a provider and shows the result inline', async () => {
     await desktopApp();
-    fireEvent.click(screen.getByRole('button', { name: 'Probe p1' }));
-    const result = await screen.findByRole('group', { name: 'Probe result for p1' });
+    fireEvent.click(screen.getByRole('button', { name: 'Probe Relay One' }));
+    const result = await screen.findByRole('group', { name: 'Probe result for Relay One' });
     await waitFor(() => expect(within(result).getByText('OK')).toBeTruthy());
     expect(within(result).getByTestId('probe-status-p1').textContent).toBe('200');
     expect(result.textContent).toContain('latency 123 ms');
     expect(result.textContent).toContain('models 2 (gpt-5, gpt-5-mini)');
     expect(result.closest('tr')?.getAttribute('data-testid')).toBe('provider-detail-p1');
-    fireEvent.click(within(result).getByRole('button', { name: 'Close probe result for p1' }));
-    expect(screen.queryByRole('group', { name: 'Probe result for p1' })).toBeNull();
+    fireEvent.click(within(result).getByRole('button', { name: 'Close probe result for Relay One' }));
+    expect(screen.queryByRole('group', { name: 'Probe result for Relay One' })).toBeNull();
   });
 
   it('shows the backend message in a toast when an action fails', async () => {
     const { backend } = await desktopApp();
     backend.failNext.set_provider_disabled = new FakeError('provider p1 is locked; unlock first');
-    fireEvent.click(screen.getByRole('button', { name: 'Disable p1' }));
+    fireEvent.click(screen.getByRole('button', { name: 'Disable Relay One' }));
     const toast = await screen.findByTestId('toast-error');
-    expect(toast.textContent).toContain('Could not disable p1');
+    expect(toast.textContent).toContain('Could not disable Relay One');
     expect(toast.textContent).toContain('provider p1 is locked; unlock first');
     fireEvent.click(within(toast).getByRole('button', { name: 'Dismiss notification' }));
     expect(screen.queryByTestId('toast-error')).toBeNull();
@@ -312,11 +423,11 @@ describe('dashboard', () => {
     expect(ids()).toEqual(['event-3', 'event-2']);
     fireEvent.click(screen.getByLabelText('Hide seen'));
 
-    fireEvent.click(screen.getByRole('button', { name: 'Clear seen' }));
+    fireEvent.click(screen.getByRole('button', { name: 'Mark all as seen' }));
     await waitFor(() => expect(screen.getByTestId('unseen-count').textContent).toBe('0 unseen'));
     expect(lastCall(backend, 'mark_events_seen')).toBeTruthy();
     expect(screen.getByTestId('event-3').getAttribute('data-seen')).toBe('true');
-    expect(screen.getByRole('button', { name: 'Clear seen' })).toHaveProperty('disabled', true);
+    expect(screen.getByRole('button', { name: 'Mark all as seen' })).toHaveProperty('disabled', true);
   });
 
   it('connects Codex: shows the files, writes them, restores the backup', async () => {
@@ -328,7 +439,7 @@ describe('dashboard', () => {
     await within(dialog).findByText('/home/u/.codex/config.toml');
     expect(within(dialog).getByText('/home/u/.codex/auth.json')).toBeTruthy();
     expect(within(dialog).getByText('/home/u/.codex')).toBeTruthy();
-    expect(within(dialog).getByTestId('codex-configured').textContent).toContain('Not configured');
+    expect(within(dialog).getByTestId('codex-state').textContent).toContain('Not connected');
     expect(within(dialog).getByLabelText('config.toml block').textContent).toBe(backend.codex.config_block);
     expect(within(dialog).getByLabelText('auth.json content').textContent).toBe(backend.codex.auth_json);
     expect(within(dialog).getByRole('button', { name: 'Copy config.toml block' })).toBeTruthy();
@@ -337,7 +448,7 @@ describe('dashboard', () => {
 
     fireEvent.click(within(dialog).getByRole('button', { name: 'Write Codex config' }));
     await waitFor(() =>
-      expect(within(dialog).getByTestId('codex-configured').textContent).toContain('Configured for this gateway'),
+      expect(within(dialog).getByTestId('codex-state').textContent).toContain('Connected'),
     );
     const restore = within(dialog).getByRole('button', { name: 'Restore backup' });
     expect(restore).toHaveProperty('disabled', false);
@@ -349,7 +460,7 @@ describe('dashboard', () => {
     expect(screen.getByRole('dialog', { name: 'Connect Codex' })).toBeTruthy();
     fireEvent.click(restore);
     fireEvent.click(within(screen.getByRole('alertdialog')).getByRole('button', { name: 'Restore backup' }));
-    await waitFor(() => expect(within(dialog).getByTestId('codex-configured').textContent).toContain('Not configured'));
+    await waitFor(() => expect(within(dialog).getByTestId('codex-state').textContent).toContain('Not connected'));
     expect(backend.methods()).toContain('restore_codex_backup');
 
     fireEvent.keyDown(dialog, { key: 'Escape' });
@@ -384,8 +495,8 @@ describe('dashboard', () => {
 describe('dialogs', () => {
   it('trap Tab inside and label themselves by their title', async () => {
     await desktopApp();
-    fireEvent.click(screen.getByRole('button', { name: 'Set key for p4' }));
-    const dialog = screen.getByRole('dialog', { name: 'API key for p4' });
+    fireEvent.click(screen.getByRole('button', { name: 'Set key for Relay Four' }));
+    const dialog = screen.getByRole('dialog', { name: 'API key for Relay Four' });
     expect(dialog.getAttribute('aria-modal')).toBe('true');
     const input = within(dialog).getByLabelText('New API key');
     expect(document.activeElement).toBe(input);
@@ -408,7 +519,7 @@ describe('dialogs when focus has fallen out of them', () => {
     await waitFor(() => expect(write).toHaveProperty('disabled', false));
     fireEvent.click(write);
     await waitFor(() =>
-      expect(within(dialog).getByTestId('codex-configured').textContent).toContain('Configured for this gateway'),
+      expect(within(dialog).getByTestId('codex-state').textContent).toContain('Connected'),
     );
     // The button is disabled while it works, and Chromium then drops focus to <body>.
     write.focus();

@@ -8,10 +8,28 @@ import type {
   GatewayEvent,
   ProviderMetrics,
   ProviderStatus,
+  ProviderTest,
+  RequestLogSettings,
   RoutingConfig,
   Status,
+  StatusSummary,
+  UiSettings,
 } from '../src/types';
-import { NOW, makeQuotaEntry, makeSnapshot, seededLedgers, seededQuota, seededRequests, sessions, summary, timeline, type FakeRequest } from './fakeUsage';
+import {
+  NOW,
+  makeQuotaEntry,
+  makeSnapshot,
+  matchRequests,
+  requestDetail,
+  requestRow,
+  seededLedgers,
+  seededQuota,
+  seededRequests,
+  sessions,
+  summary,
+  timeline,
+  type FakeRequest,
+} from './fakeUsage';
 
 export { NOW, SESSION_A, SESSION_B, makeQuotaEntry, makeSnapshot } from './fakeUsage';
 
@@ -42,14 +60,54 @@ export function makeProvider(over: Partial<ProviderStatus> = {}): ProviderStatus
     last_error: '',
     last_ok_at_unix_ms: NOW - 5000,
     last_fail_at_unix_ms: null,
+    hedge_delay_ms: 10_000,
+    quota_left_percent: null,
+    model_map: {},
+    last_test: null,
     ...over,
   };
 }
 
+export function makeTest(over: Partial<ProviderTest> = {}): ProviderTest {
+  return {
+    provider: 'p1',
+    unix_ms: NOW,
+    ok: true,
+    model: 'gpt-5.5',
+    latency_ms: 820,
+    first_event_ms: 310,
+    streaming: true,
+    tool_calls: true,
+    models: ['gpt-5.5', 'gpt-5.5-mini', 'o4-mini'],
+    steps: [
+      { name: 'stream', ok: true, status: 200, latency_ms: 400, error: '' },
+      { name: 'tool', ok: true, status: 200, latency_ms: 300, error: '' },
+      { name: 'models', ok: true, status: 200, latency_ms: 120, error: '' },
+    ],
+    error: '',
+    ...over,
+  };
+}
+
+export const DEFAULT_UI: UiSettings = {
+  start_hidden: true,
+  autostart: false,
+  notify_failover: true,
+  notify_all_down: true,
+  notify_recovery: true,
+  notify_quota: true,
+  notify_provider_back: true,
+  notify_quota_percent: 10,
+};
+
 export function makeStatus(over: Partial<Status> = {}): Status {
   const providers: Record<string, ProviderStatus> = {
     p1: makeProvider({ display_name: 'Relay One' }),
-    p2: makeProvider({ display_name: 'Relay Two', base_url: 'https://two.example.com/v1' }),
+    p2: makeProvider({
+      display_name: 'Relay Two',
+      base_url: 'https://two.example.com/v1',
+      model_map: { 'gpt-5.5': 'openai/gpt-5.5' },
+    }),
     p3: makeProvider({
       display_name: 'Relay Three',
       base_url: 'https://three.example.com/v1',
@@ -79,6 +137,10 @@ export function makeStatus(over: Partial<Status> = {}): Status {
     cooldown_seconds: 30,
     request_timeout_seconds: 60,
     stream_idle_timeout_seconds: 300,
+    hedge: true,
+    hedge_min_seconds: 3,
+    hedge_max_seconds: 10,
+    session_idle_return_seconds: 600,
   };
   return {
     version: '0.1.0',
@@ -98,6 +160,8 @@ export function makeStatus(over: Partial<Status> = {}): Status {
     ledgers: seededLedgers(),
     last_activity_unix_ms: NOW - 1000,
     now_unix_ms: NOW,
+    summary: { state: 'serving', line: 'Relay One · serving', provider: 'p1', reason: '', advice: '' },
+    requests_today: 42,
     ...over,
   };
 }
@@ -105,13 +169,21 @@ export function makeStatus(over: Partial<Status> = {}): Status {
 type Kwargs = Record<string, unknown>;
 
 export const METHODS = [
-  'get_status', 'list_events', 'mark_events_seen', 'get_config', 'update_routing',
+  'get_status', 'get_diagnostics', 'list_events', 'mark_events_seen', 'get_config', 'update_routing',
+  'update_ui', 'update_request_log',
   'set_preferred_provider', 'set_manual_override', 'upsert_provider', 'rename_provider',
   'delete_provider', 'set_provider_order', 'set_provider_key', 'clear_provider_key',
-  'set_provider_disabled', 'probe_provider', 'get_gateway_token', 'rotate_gateway_token',
+  'set_provider_disabled', 'probe_provider', 'test_provider', 'test_all_providers',
+  'get_gateway_token', 'rotate_gateway_token',
   'get_codex_setup', 'apply_codex_setup', 'restore_codex_backup',
   'get_usage', 'refresh_usage', 'set_usage_token', 'clear_usage_token',
   'get_analytics', 'list_sessions', 'get_session_timeline',
+  'list_requests', 'get_request', 'export_requests',
+] as const;
+
+const ROUTING_NUMBERS = [
+  'preferred_stable_seconds', 'failure_threshold', 'cooldown_seconds', 'request_timeout_seconds',
+  'stream_idle_timeout_seconds', 'hedge_min_seconds', 'hedge_max_seconds', 'session_idle_return_seconds',
 ] as const;
 
 export class FakeBackend {
@@ -126,7 +198,17 @@ export class FakeBackend {
     auth_json: '{\n  "OPENAI_API_KEY": "ao_first_token_1234"\n}\n',
     configured: false,
     has_backup: false,
+    state: 'not_connected',
   };
+  /** Connect Codex wrote auth.json with a token that is no longer the gateway's. */
+  codexTokenStale = false;
+  ui: UiSettings = { ...DEFAULT_UI };
+  requestLog: RequestLogSettings = { retention_days: 30, max_rows: 200_000 };
+  autostartSupported = true;
+  /** test_provider: these providers' tests fail with this error. */
+  testFailures: Record<string, string> = {};
+  /** Overrides the computed status summary. */
+  summaryOverride: StatusSummary | null = null;
   /** Make the next call to `method` fail with this error. */
   failNext: Record<string, FakeError> = {};
   /** Providers with a usage token set. */
@@ -140,6 +222,53 @@ export class FakeBackend {
 
   constructor(status: Status = makeStatus()) {
     this.state = status;
+  }
+
+  /** The preferred provider in effect: the explicit one, else the first enabled one in the order. */
+  private effectivePreferred(): string {
+    const s = this.state;
+    const explicit = s.routing.preferred_provider;
+    if (explicit && s.providers[explicit]) return explicit;
+    return s.provider_order.find((id) => s.providers[id] && !s.providers[id].disabled) ?? s.provider_order[0] ?? '';
+  }
+
+  private summaryNow(): StatusSummary {
+    if (this.summaryOverride) return this.summaryOverride;
+    const s = this.state;
+    const name = (id: string) => s.providers[id]?.display_name || id;
+    const enabled = s.provider_order.filter((id) => s.providers[id] && !s.providers[id].disabled);
+    if (enabled.length === 0) {
+      return { state: 'no_providers', line: 'no provider configured', provider: null, reason: '', advice: 'Add a provider.' };
+    }
+    if (s.manual_override) {
+      return { state: 'serving', line: `${name(s.manual_override)} · locked`, provider: s.manual_override, reason: 'locked by user', advice: '' };
+    }
+    const serving = enabled.find((id) => ['healthy', 'unknown'].includes(s.providers[id].status));
+    if (!serving) {
+      return {
+        state: 'down',
+        line: 'all providers down',
+        provider: null,
+        reason: enabled.map((id) => `${name(id)}: ${s.providers[id].status}`).join('; '),
+        advice: 'Check the providers’ keys and base URLs, or test them.',
+      };
+    }
+    const preferred = this.effectivePreferred();
+    if (serving !== preferred) {
+      return { state: 'fallback', line: `failover to ${name(serving)}`, provider: serving, reason: `${name(preferred)} is ${s.providers[preferred]?.status}`, advice: '' };
+    }
+    return { state: 'serving', line: `${name(serving)} · serving`, provider: serving, reason: '', advice: '' };
+  }
+
+  private statusNow(): Status {
+    const s = this.state;
+    s.preferred_provider = this.effectivePreferred();
+    return this.clone({ ...s, summary: this.summaryNow() });
+  }
+
+  private codexNow(): CodexSetup {
+    const state = this.codex.configured ? (this.codexTokenStale ? 'token_out_of_date' : 'connected') : 'not_connected';
+    return this.clone({ ...this.codex, state });
   }
 
   private clone<T>(v: T): T {
@@ -171,7 +300,13 @@ export class FakeBackend {
       routing: s.routing,
       provider_order: s.provider_order,
       providers,
-      ui: { start_hidden: true },
+      ui: this.ui,
+      request_log: this.requestLog,
+      autostart: {
+        supported: this.autostartSupported,
+        installed: this.ui.autostart,
+        location: '/home/u/.config/autostart/api-router.desktop',
+      },
       paths: { user_data: '/u', config: '/u/config.toml', codex_home: '/home/u/.codex' },
     });
   }
@@ -186,7 +321,9 @@ export class FakeBackend {
     const s = this.state;
     switch (method) {
       case 'get_status':
-        return this.clone(s);
+        return this.statusNow();
+      case 'get_diagnostics':
+        return { tasks: 12, threads: 4, open_fds: 30, rss_bytes: 45_000_000, inflight_requests: 0, open_upstream_responses: 0 };
       case 'list_events':
         return { events: this.clone(s.recent_events) };
       case 'mark_events_seen': {
@@ -197,20 +334,48 @@ export class FakeBackend {
       case 'get_config':
         return this.config();
       case 'update_routing': {
+        if (Object.keys(args).length === 0) throw new FakeError('nothing to update');
         for (const [k, v] of Object.entries(args)) {
-          if (!(k in s.routing)) throw new FakeError(`unknown routing key: ${k}`);
-          (s.routing as unknown as Kwargs)[k] = v;
+          if (!(k in s.routing)) throw new FakeError(`unknown routing setting(s): ${k}`);
+          if (k === 'preferred_provider' && v !== '') this.need(v);
+          if ((ROUTING_NUMBERS as readonly string[]).includes(k) && (typeof v !== 'number' || v < 0)) {
+            throw new FakeError(`${k} must be a number ≥ 0`);
+          }
         }
-        s.routing = { ...s.routing };
+        s.routing = { ...s.routing, ...(args as Partial<RoutingConfig>) };
         return this.config();
       }
-      case 'set_preferred_provider':
-        s.preferred_provider = this.need(args.provider);
-        s.routing = { ...s.routing, preferred_provider: s.preferred_provider };
-        return this.clone(s);
+      case 'set_preferred_provider': {
+        const explicit = args.provider === null || args.provider === '' ? '' : this.need(args.provider);
+        s.routing = { ...s.routing, preferred_provider: explicit };
+        return this.statusNow();
+      }
       case 'set_manual_override':
         s.manual_override = args.provider === null ? null : this.need(args.provider);
-        return this.clone(s);
+        return this.statusNow();
+      case 'update_ui': {
+        for (const [k, v] of Object.entries(args)) {
+          if (!(k in this.ui)) throw new FakeError(`unknown ui setting(s): ${k}`);
+          if (k === 'notify_quota_percent' ? typeof v !== 'number' || v < 0 || v > 100 : typeof v !== 'boolean') {
+            throw new FakeError(`${k} has a wrong value`);
+          }
+          if (k === 'autostart' && v === true && !this.autostartSupported) throw new FakeError('autostart is not supported here');
+        }
+        this.ui = { ...this.ui, ...(args as Partial<UiSettings>) };
+        return this.config();
+      }
+      case 'update_request_log': {
+        const days = args.retention_days;
+        const rows = args.max_rows;
+        if (days !== undefined && (typeof days !== 'number' || !Number.isInteger(days) || days < 1 || days > 3650)) {
+          throw new FakeError('retention_days must be an integer from 1 to 3650');
+        }
+        if (rows !== undefined && (typeof rows !== 'number' || !Number.isInteger(rows) || rows < 1000 || rows > 10_000_000)) {
+          throw new FakeError('max_rows must be an integer from 1000 to 10000000');
+        }
+        this.requestLog = { ...this.requestLog, ...(args as Partial<RequestLogSettings>) };
+        return this.config();
+      }
       case 'upsert_provider': {
         const id = String(args.provider);
         if (!ID_RE.test(id)) throw new FakeError('bad provider id');
@@ -222,6 +387,7 @@ export class FakeBackend {
         if (typeof args.disabled === 'boolean') p.disabled = args.disabled;
         if (typeof args.usage_adapter === 'string') p.usage_adapter = args.usage_adapter;
         if (typeof args.usage_base_url === 'string') p.usage_base_url = args.usage_base_url.trim();
+        if (args.model_map && typeof args.model_map === 'object') p.model_map = { ...(args.model_map as Record<string, string>) };
         s.providers = { ...s.providers, [id]: p };
         const usageChanged =
           existing &&
@@ -289,19 +455,29 @@ export class FakeBackend {
       case 'probe_provider':
         this.need(args.provider);
         return { ok: true, status: 200, latency_ms: 123.4, models: ['gpt-5', 'gpt-5-mini'], error: '' };
+      case 'test_provider':
+        return this.testProvider(this.need(args.provider));
+      case 'test_all_providers': {
+        const results: Record<string, ProviderTest> = {};
+        for (const id of s.provider_order) if (!s.providers[id].disabled) results[id] = this.testProvider(id);
+        return { results };
+      }
       case 'get_gateway_token':
         return { token: this.token };
       case 'rotate_gateway_token':
         this.token = 'ao_second_token_5678';
+        // Connect Codex had written auth.json: the backend rewrites it with the new token.
+        this.codex = { ...this.codex, auth_json: `{\n  "OPENAI_API_KEY": "${this.token}"\n}\n` };
         return { token: this.token };
       case 'get_codex_setup':
-        return this.clone(this.codex);
+        return this.codexNow();
       case 'apply_codex_setup':
         this.codex = { ...this.codex, configured: true, has_backup: true };
-        return this.clone(this.codex);
+        this.codexTokenStale = false;
+        return this.codexNow();
       case 'restore_codex_backup':
         this.codex = { ...this.codex, configured: false };
-        return this.clone(this.codex);
+        return this.codexNow();
       case 'get_usage':
         return this.clone({ quota: s.quota, ledgers: s.ledgers });
       case 'refresh_usage': {
@@ -338,9 +514,70 @@ export class FakeBackend {
       }
       case 'get_session_timeline':
         return timeline(this.requests, String(args.session_id ?? ''));
+      case 'list_requests': {
+        const limit = args.limit === undefined ? 100 : Number(args.limit);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new FakeError('limit must be an integer from 1 to 1000');
+        const all = matchRequests(this.requests, args);
+        const before = args.before_id === undefined || args.before_id === null ? null : Number(args.before_id);
+        const from = before === null ? all : all.filter((r) => r.id < before);
+        const page = from.slice(0, limit);
+        const more = from.length > limit;
+        return {
+          requests: page.map(requestRow),
+          next_before_id: more ? page[page.length - 1].id : null,
+          total: all.length,
+        };
+      }
+      case 'get_request': {
+        const r = this.requests.find((x) => x.id === args.id);
+        if (!r) throw new FakeError(`no request with id ${String(args.id)}`, 400);
+        return requestDetail(r);
+      }
+      case 'export_requests': {
+        const format = args.format;
+        if (format !== 'csv' && format !== 'jsonl') throw new FakeError('format must be csv or jsonl');
+        const rows = matchRequests(this.requests, args).map(requestRow);
+        const content =
+          format === 'jsonl'
+            ? rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : '')
+            : ['id,request_id,provider,status', ...rows.map((r) => `${r.id},${r.request_id},${r.provider ?? ''},${r.status}`)].join('\n') + '\n';
+        return {
+          filename: `api-router-requests.${format}`,
+          content_type: format === 'csv' ? 'text/csv' : 'application/x-ndjson',
+          content,
+          rows: rows.length,
+        };
+      }
       default:
         throw new FakeError(`unknown method: ${method}`, 404, 'not_found');
     }
+  }
+
+  private testProvider(id: string): ProviderTest {
+    const s = this.state;
+    const failure = this.testFailures[id];
+    const result = failure
+      ? makeTest({
+          provider: id,
+          unix_ms: this.now,
+          ok: false,
+          latency_ms: 200,
+          first_event_ms: null,
+          streaming: false,
+          tool_calls: null,
+          models: [],
+          steps: [{ name: 'stream', ok: false, status: 502, latency_ms: 200, error: failure }],
+          error: failure,
+        })
+      : makeTest({ provider: id, unix_ms: this.now });
+    const p = s.providers[id];
+    // A pass counts as a success for health (clears unhealthy / unresponsive).
+    const healed = !failure && (p.status === 'unhealthy' || p.status === 'unresponsive' || p.status === 'unknown');
+    s.providers = {
+      ...s.providers,
+      [id]: { ...p, last_test: result, ...(healed ? { status: 'healthy', consecutive_failures: 0, last_error: '' } : {}) },
+    };
+    return this.clone(result);
   }
 
   /** Usage is checked for enabled providers with a base URL and an API key or usage token. */
@@ -380,7 +617,8 @@ export class FakeBackend {
         try {
           return this.handle(method, (kwargs ?? {}) as Kwargs);
         } catch (e) {
-          throw new Error((e as Error).message);
+          // pywebview rejects with a plain Error carrying only the message.
+          throw new Error((e as Error).message, { cause: e });
         }
       };
     }

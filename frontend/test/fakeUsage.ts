@@ -6,9 +6,13 @@ import type {
   Analytics,
   AnalyticsWindow,
   Attempt,
+  ChainAttempt,
   Ledger,
   Percentiles,
   QuotaEntry,
+  RequestDetail,
+  RequestOutcome,
+  RequestRow,
   SessionSummary,
   SessionTimeline,
   TrafficStats,
@@ -103,9 +107,17 @@ export function seededLedgers(): Record<string, Ledger> {
 
 export interface FakeRequest {
   id: number;
+  request_id: string;
   unix_ms: number;
   session_id: string | null;
   provider: string | null;
+  model: string;
+  sent_model: string;
+  stream: boolean;
+  hedged: boolean;
+  request_bytes: number;
+  response_bytes: number;
+  outcome: RequestOutcome;
   status: number;
   latency_ms: number;
   ttfb_ms: number | null;
@@ -117,6 +129,9 @@ export interface FakeRequest {
   error: string | null;
   attempts: Attempt[];
 }
+
+/** The models each seeded provider is sent for "gpt-5.5" (p2 maps it, like a model_map would). */
+export const SENT_MODEL: Record<string, string> = { p2: 'openai/gpt-5.5' };
 
 export const SESSION_A = '019a7f3a-9c2e-7b4d-8e8a-9c1f2a3b4c5d';
 export const SESSION_B = '019a7f52-1e77-7c10-9a02-77d41be0f3a1';
@@ -163,9 +178,17 @@ const ROWS: Row[] = [
 export function seededRequests(): FakeRequest[] {
   return ROWS.map(([ago, session, provider, status, latency, ttfb, [i, o, c, r], attempts], index) => ({
     id: index + 1,
+    request_id: `req_${String(index + 1).padStart(4, '0')}`,
     unix_ms: NOW - ago * MIN,
     session_id: session,
     provider,
+    model: 'gpt-5.5',
+    sent_model: (provider && SENT_MODEL[provider]) || 'gpt-5.5',
+    stream: index % 2 === 0,
+    hedged: index === 3,
+    request_bytes: 40_000 + index * 1000,
+    response_bytes: status >= 400 ? 180 : 5_000 + index * 100,
+    outcome: status >= 400 ? 'error' : 'ok',
     status,
     latency_ms: latency,
     ttfb_ms: ttfb,
@@ -283,6 +306,7 @@ export function sessions(log: FakeRequest[], limit = 50): SessionSummary[] {
       providers: [...new Set(rs.map((r) => r.provider).filter((p): p is string => !!p))].sort(),
       failovers: rs.filter((r) => r.attempts.length > 1).length,
       total_tokens: rs.reduce((n, r) => n + r.total_tokens, 0),
+      provider: [...rs].sort((a, b) => b.id - a.id).find((r) => r.provider)?.provider ?? null,
     }))
     .sort((a, b) => b.last_unix_ms - a.last_unix_ms)
     .slice(0, limit);
@@ -307,9 +331,119 @@ export function timeline(log: FakeRequest[], sessionId: string): SessionTimeline
         attempts: r.attempts,
         failover: r.attempts.some((a) => a.outcome === 'provider_failure') && served !== null,
         switched: previous !== null && served !== null && served !== previous,
+        model: r.model,
+        sent_model: r.sent_model,
+        hedged: r.hedged,
       };
       if (served !== null) previous = served;
       return entry;
     });
   return { session_id: sessionId, requests };
+}
+
+// ---------------------------------------------------------------- list_requests / get_request
+
+export function requestRow(r: FakeRequest): RequestRow {
+  return {
+    id: r.id,
+    request_id: r.request_id,
+    unix_ms: r.unix_ms,
+    path: '/v1/responses',
+    session_id: r.session_id,
+    provider: r.provider,
+    model: r.model,
+    sent_model: r.sent_model,
+    stream: r.stream,
+    status: r.status,
+    outcome: r.outcome,
+    latency_ms: r.latency_ms,
+    ttfb_ms: r.ttfb_ms,
+    input_tokens: r.input_tokens,
+    output_tokens: r.output_tokens,
+    cached_tokens: r.cached_tokens,
+    reasoning_tokens: r.reasoning_tokens,
+    total_tokens: r.total_tokens,
+    attempts: r.attempts.length,
+    hedged: r.hedged,
+    error: r.error,
+    request_bytes: r.request_bytes,
+    response_bytes: r.response_bytes,
+  };
+}
+
+export function requestDetail(r: FakeRequest): RequestDetail {
+  const chain: ChainAttempt[] = r.attempts.map((a, i) => ({
+    provider: a.provider,
+    outcome: a.outcome as ChainAttempt['outcome'],
+    status: a.status,
+    latency_ms: a.latency_ms,
+    ttfb_ms: a.outcome === 'ok' ? r.ttfb_ms : null,
+    error: a.error,
+    hedge: r.hedged && i === r.attempts.length - 1,
+    retry: null,
+    sent_model: SENT_MODEL[a.provider] ?? r.model,
+  }));
+  return { ...requestRow(r), attempt_chain: chain };
+}
+
+export interface RequestQuery {
+  provider?: string | null;
+  outcome?: string | null;
+  session_id?: string | null;
+  text?: string | null;
+}
+
+/** The filters of list_requests / export_requests, newest first. */
+export function matchRequests(log: readonly FakeRequest[], q: RequestQuery): FakeRequest[] {
+  const text = (q.text ?? '').toLowerCase();
+  const out = log
+    // provider: any attempt went to it (served or not)
+    .filter((r) => !q.provider || r.provider === q.provider || r.attempts.some((a) => a.provider === q.provider))
+    .filter((r) => {
+      if (!q.outcome) return true;
+      if (q.outcome === 'failover') return r.provider !== null && r.attempts.some((a) => a.outcome === 'provider_failure');
+      return r.outcome === q.outcome;
+    })
+    .filter((r) => !q.session_id || r.session_id === q.session_id)
+    .filter(
+      (r) =>
+        !text ||
+        [r.error, r.model, r.sent_model, r.session_id, r.request_id].some((f) => (f ?? '').toLowerCase().includes(text)),
+    );
+  // The log is kept in id order: reversing is enough (and cheap with 100,000 rows); sort otherwise.
+  const ascending = out.every((r, i) => i === 0 || out[i - 1].id < r.id);
+  return ascending ? out.reverse() : out.sort((a, b) => b.id - a.id);
+}
+
+/** `n` synthetic requests (ids 1000+), for paging and large-log tests. */
+export function manyRequests(n: number, now = NOW): FakeRequest[] {
+  const out: FakeRequest[] = [];
+  for (let i = 0; i < n; i++) {
+    const provider = i % 7 === 0 ? 'p2' : 'p1';
+    out.push({
+      id: 1000 + i,
+      request_id: `req_bulk_${i}`,
+      unix_ms: now - (n - i) * 1000,
+      session_id: `bulk-${Math.floor(i / 50)}`,
+      provider,
+      model: 'gpt-5.5',
+      sent_model: SENT_MODEL[provider] ?? 'gpt-5.5',
+      stream: true,
+      hedged: false,
+      request_bytes: 1000,
+      response_bytes: 500,
+      outcome: 'ok',
+      status: 200,
+      latency_ms: 500 + (i % 10) * 10,
+      ttfb_ms: 100,
+      input_tokens: 10,
+      output_tokens: 5,
+      cached_tokens: 0,
+      reasoning_tokens: 0,
+      total_tokens: 15,
+      error: null,
+      attempts: [{ provider, outcome: 'ok', status: 200, latency_ms: 500, error: null }],
+    });
+  }
+  return out;
 }

@@ -5,8 +5,9 @@ import { act, render, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Shell } from '../src/App';
 import { createDesktopBridge } from '../src/bridge';
-import { ProvidersPanel } from '../src/components/ProvidersPanel';
+import { ProvidersPanel } from '../src/features/providers/ProvidersPanel';
 import { healthBadge } from '../src/logic/health';
+import { providerNames } from '../src/logic/names';
 import { shareStatus } from '../src/logic/share';
 import { ToastProvider } from '../src/hooks/toasts';
 import type { Actions } from '../src/hooks/useActions';
@@ -19,6 +20,7 @@ vi.mock('../src/logic/health', async (importOriginal) => {
 });
 
 const spy = vi.mocked(healthBadge);
+const NAMES = providerNames(makeStatus().providers);
 
 /** Renders per provider, keyed by display name (each fixture provider has a distinct one). */
 function rendersByName(): Record<string, number> {
@@ -53,6 +55,7 @@ describe('provider rows', () => {
           metrics={s.metrics}
           quota={s.quota}
           ledgers={s.ledgers}
+          names={NAMES}
           preferredProvider={s.preferred_provider}
           activeProvider={s.active_provider}
           manualOverride={s.manual_override}

@@ -21,7 +21,7 @@ describe('providers table: usage', () => {
   it('shows what is left, exhaustion, the failed check beside the last reading, and tokens since the check', async () => {
     await desktopApp();
     expect(screen.getByRole('columnheader', { name: 'Quota' })).toBeTruthy();
-    expect(screen.getByRole('columnheader', { name: 'Since check' })).toBeTruthy();
+    expect(screen.getByRole('columnheader', { name: 'Quota' }).getAttribute('title')).toMatch(/tokens served since that check/);
 
     expect(text('quota-p1')).toBe('$12.30 left');
     expect(text('quota-p2')).toBe('4.2k quota');
@@ -32,7 +32,7 @@ describe('providers table: usage', () => {
     const p3 = within(screen.getByTestId('provider-row-p3'));
     expect(p3.getByTestId('quota-exhausted-p3').textContent).toBe('exhausted');
     expect(p3.getByTestId('quota-exhausted-p3').getAttribute('title')).toContain('automatic routing skips it');
-    const err = p3.getByRole('button', { name: 'Usage check failed for p3: HTTP 502 from https://three.example.com/api/usage' });
+    const err = p3.getByRole('button', { name: 'Usage check failed for Relay Three: HTTP 502 from https://three.example.com/api/usage' });
     expect(err.getAttribute('title')).toMatch(/^Last usage check failed at .*: HTTP 502/);
     expect(screen.queryByTestId('quota-error-p1')).toBeNull();
     expect(screen.queryByTestId('quota-exhausted-p1')).toBeNull();
@@ -46,21 +46,21 @@ describe('providers table: usage', () => {
 
   it('refreshes one provider and says so', async () => {
     const { backend } = await desktopApp();
-    fireEvent.click(screen.getByRole('button', { name: 'Refresh usage for p1' }));
+    fireEvent.click(screen.getByRole('button', { name: 'Refresh usage for Relay One' }));
     await waitFor(() => expect(text('ledger-p1')).toBe('0 tok'));
     expect(lastCall(backend, 'refresh_usage')?.args).toEqual({ provider: 'p1' });
-    expect(await screen.findByText('Usage checked for p1')).toBeTruthy();
-    expect(screen.getByRole('button', { name: 'Refresh usage for p1' })).toHaveProperty('disabled', false);
+    expect(await screen.findByText('Usage checked for Relay One')).toBeTruthy();
+    expect(screen.getByRole('button', { name: 'Refresh usage for Relay One' })).toHaveProperty('disabled', false);
   });
 
   it('keeps the last good reading when a refresh fails and shows the error beside it', async () => {
     const { backend } = await desktopApp();
     backend.usageFailures.p1 = 'HTTP 500 from https://relay.example.com/api/token/usage';
-    fireEvent.click(screen.getByRole('button', { name: 'Refresh usage for p1' }));
+    fireEvent.click(screen.getByRole('button', { name: 'Refresh usage for Relay One' }));
     const toast = await screen.findByTestId('toast-error');
-    expect(toast.textContent).toContain('Usage check failed for p1');
+    expect(toast.textContent).toContain('Usage check failed for Relay One');
     expect(toast.textContent).toContain('HTTP 500 from https://relay.example.com/api/token/usage');
-    await screen.findByRole('button', { name: /^Usage check failed for p1: HTTP 500/ });
+    await screen.findByRole('button', { name: /^Usage check failed for Relay One: HTTP 500/ });
     expect(text('quota-p1')).toBe('$12.30 left');
     expect(screen.getByTestId('quota-p1').className).toContain('quota--warn');
     expect(text('ledger-p1')).toBe('1.2k tok'); // not reset: no successful check
@@ -79,24 +79,24 @@ describe('providers table: usage', () => {
   it('shows the backend message when the refresh call itself fails', async () => {
     const { backend } = await desktopApp();
     backend.failNext.refresh_usage = new FakeError('unknown provider: p1');
-    fireEvent.click(screen.getByRole('button', { name: 'Refresh usage for p1' }));
+    fireEvent.click(screen.getByRole('button', { name: 'Refresh usage for Relay One' }));
     const toast = await screen.findByTestId('toast-error');
-    expect(toast.textContent).toContain('Could not check usage for p1');
+    expect(toast.textContent).toContain('Could not check usage for Relay One');
     expect(toast.textContent).toContain('unknown provider: p1');
   });
 
   it('says when there is nothing to check', async () => {
     await desktopApp();
-    fireEvent.click(screen.getByRole('button', { name: 'Refresh usage for p4' }));
-    expect(await screen.findByText('Nothing to check for p4')).toBeTruthy();
+    fireEvent.click(screen.getByRole('button', { name: 'Refresh usage for Relay Four' }));
+    expect(await screen.findByText('Nothing to check for Relay Four')).toBeTruthy();
   });
 });
 
 describe('usage settings dialog', () => {
   it('shows the adapter found, the base that worked and the failed check', async () => {
     await desktopApp();
-    fireEvent.click(screen.getByRole('button', { name: 'Usage settings for p3' }));
-    const dialog = screen.getByRole('dialog', { name: 'Usage settings for p3' });
+    fireEvent.click(screen.getByRole('button', { name: 'Usage settings for Relay Three' }));
+    const dialog = screen.getByRole('dialog', { name: 'Usage settings for Relay Three' });
     expect(within(dialog).getByTestId('usage-adapter-p3').textContent).toBe('budget_info (detected)');
     expect(within(dialog).getByTestId('usage-base-p3').textContent).toBe('https://three.example.com');
     expect(within(dialog).getByText('$10.00 of $10.00 spent')).toBeTruthy();
@@ -108,13 +108,13 @@ describe('usage settings dialog', () => {
 
     // The error icon in the row opens the same dialog.
     fireEvent.click(screen.getByTestId('quota-error-p3'));
-    expect(screen.getByRole('dialog', { name: 'Usage settings for p3' })).toBeTruthy();
+    expect(screen.getByRole('dialog', { name: 'Usage settings for Relay Three' })).toBeTruthy();
   });
 
   it('validates and saves adapter, usage base URL and token, then checks again', async () => {
     const { backend } = await desktopApp();
-    fireEvent.click(screen.getByRole('button', { name: 'Usage settings for p2' }));
-    let dialog = screen.getByRole('dialog', { name: 'Usage settings for p2' });
+    fireEvent.click(screen.getByRole('button', { name: 'Usage settings for Relay Two' }));
+    let dialog = screen.getByRole('dialog', { name: 'Usage settings for Relay Two' });
     expect(within(dialog).getByTestId('usage-adapter-p2').textContent).toBe('new_api (configured)');
     await waitFor(() => expect(within(dialog).getByTestId('usage-token-state-p2').textContent).toMatch(/^None set/));
     expect(within(dialog).queryByRole('button', { name: 'Clear usage token' })).toBeNull();
@@ -153,8 +153,8 @@ describe('usage settings dialog', () => {
     expect(document.body.textContent).not.toContain('ut_secret_42');
 
     // Reopened: the token is set but never shown; it can be cleared.
-    fireEvent.click(screen.getByRole('button', { name: 'Usage settings for p2' }));
-    dialog = screen.getByRole('dialog', { name: 'Usage settings for p2' });
+    fireEvent.click(screen.getByRole('button', { name: 'Usage settings for Relay Two' }));
+    dialog = screen.getByRole('dialog', { name: 'Usage settings for Relay Two' });
     expect((within(dialog).getByLabelText('Usage token') as HTMLInputElement).value).toBe('');
     expect((within(dialog).getByLabelText('Usage adapter') as HTMLSelectElement).value).toBe('token_stats');
     expect((within(dialog).getByLabelText('Usage base URL') as HTMLInputElement).value).toBe('https://usage.two.example.com');
@@ -168,17 +168,17 @@ describe('usage settings dialog', () => {
   it('sends an empty usage base URL to go back to the derived one, and nothing when unchanged', async () => {
     const { backend } = await desktopApp();
     backend.state.providers.p1 = { ...backend.state.providers.p1, usage_base_url: 'https://old.example.com' };
-    fireEvent.click(screen.getByRole('button', { name: 'Refresh usage for p2' })); // any action re-reads the status
-    await screen.findByText('Usage checked for p2');
+    fireEvent.click(screen.getByRole('button', { name: 'Refresh usage for Relay Two' })); // any action re-reads the status
+    await screen.findByText('Usage checked for Relay Two');
 
-    fireEvent.click(screen.getByRole('button', { name: 'Usage settings for p1' }));
-    let dialog = screen.getByRole('dialog', { name: 'Usage settings for p1' });
+    fireEvent.click(screen.getByRole('button', { name: 'Usage settings for Relay One' }));
+    let dialog = screen.getByRole('dialog', { name: 'Usage settings for Relay One' });
     fireEvent.click(within(dialog).getByRole('button', { name: 'Save usage settings' }));
     await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
     expect(lastCall(backend, 'upsert_provider')).toBeUndefined();
 
-    fireEvent.click(screen.getByRole('button', { name: 'Usage settings for p1' }));
-    dialog = screen.getByRole('dialog', { name: 'Usage settings for p1' });
+    fireEvent.click(screen.getByRole('button', { name: 'Usage settings for Relay One' }));
+    dialog = screen.getByRole('dialog', { name: 'Usage settings for Relay One' });
     fireEvent.change(within(dialog).getByLabelText('Usage base URL'), { target: { value: '' } });
     fireEvent.click(within(dialog).getByRole('button', { name: 'Save usage settings' }));
     await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());

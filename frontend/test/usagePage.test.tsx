@@ -99,8 +99,8 @@ describe('Usage page', () => {
     const first = await screen.findByTestId('timeline-entry-1');
     expect(first.textContent).toContain('no provider');
     expect(first.textContent).toContain('502');
-    expect(first.textContent).toContain('p1 failed (HTTP 503) after 300 ms: HTTP 503: overloaded');
-    expect(first.textContent).toContain('p2 failed (HTTP 500) after 350 ms: HTTP 500: internal error');
+    expect(first.textContent).toContain('Relay One failed (HTTP 503) after 300 ms: HTTP 503: overloaded');
+    expect(first.textContent).toContain('Relay Two failed (HTTP 500) after 350 ms: HTTP 500: internal error');
     expect(first.textContent).toContain('all providers failed');
     expect(text('timeline-entry-2')).not.toContain('switched'); // nobody served before it
 
@@ -116,10 +116,10 @@ describe('Usage page', () => {
     ]);
     const failover = screen.getByTestId('timeline-entry-2');
     expect(within(failover).getByText('failover')).toBeTruthy();
-    expect(within(failover).getByText('switched from p1')).toBeTruthy();
-    expect(failover.textContent).toContain('p1 failed (HTTP 502) after 400 ms: HTTP 502: bad gateway');
-    expect(failover.textContent).toContain('6.6k tok');
-    expect(within(screen.getByTestId('timeline-entry-4')).getByText('switched from p2')).toBeTruthy();
+    expect(within(failover).getByText('switched from Relay One')).toBeTruthy();
+    expect(failover.textContent).toContain('Relay One failed (HTTP 502) after 400 ms: HTTP 502: bad gateway');
+    expect(failover.textContent).toContain('6.6k');
+    expect(within(screen.getByTestId('timeline-entry-4')).getByText('switched from Relay Two')).toBeTruthy();
   });
 
   it('says so when the analytics cannot be loaded, and recovers on refresh', async () => {

@@ -28,9 +28,10 @@ def require_browser() -> None:
         missing("the UI is not built (python3 tasks.py test builds it)")
 
 
-async def run_script(script: Path, env: dict[str, str]) -> str:
-    """Run one e2e script to the end; its output is saved next to the screenshots and must say PASS
-    with exit code 0. Runs as a child process so this test's event loop keeps serving meanwhile."""
+async def run_script(script: Path, env: dict[str, str], name: str | None = None) -> str:
+    """Run one e2e script to the end; its output is saved next to the screenshots (as ``<name>.log``)
+    and must say PASS with exit code 0. Runs as a child process so this test's event loop keeps
+    serving meanwhile."""
     ARTIFACTS.mkdir(exist_ok=True)
     assert NODE is not None
     full_env = {**os.environ, "API_ROUTER_CHROMIUM": CHROMIUM, "E2E_ARTIFACTS": str(ARTIFACTS), **env}
@@ -43,6 +44,7 @@ async def run_script(script: Path, env: dict[str, str]) -> str:
         out, _ = await node.communicate()
         out += f"\n[pytest] killed: the script ran longer than {SCRIPT_TIMEOUT} s\n".encode()
     text = out.decode(errors="replace")
-    (ARTIFACTS / f"{script.stem}.log").write_text(text, encoding="utf-8")
+    (ARTIFACTS / f"{name or script.stem}.log").write_text(text, encoding="utf-8")
     assert node.returncode == 0, f"{script.name} failed (exit {node.returncode}):\n{text}"
+    assert "PASS" in text, f"{script.name} ended without PASS:\n{text}"
     return text

@@ -1,8 +1,10 @@
 """The control UI end to end: real Chromium (playwright-core) against the real headless app.
 
 pytest owns the processes and the fake upstreams; ``frontend/e2e/dashboard.e2e.mjs`` drives the
-browser through every user action and asserts what the user sees. Afterwards this test checks
-what those actions left on disk: the app's ``config.toml`` / ``secrets.json`` and the Codex files.
+browser through every user action and asserts what the user sees, once per window width (720,
+1000 and 1400 px; the script also checks 1180 x 800, the desktop window's size). Afterwards this
+test checks what those actions left on disk: the app's ``config.toml`` / ``secrets.json`` and the
+Codex files.
 
     the app        python -m api_router --headless --user-data <tmp> --port <free>  (empty config)
     upstreams      four FakeProviders (real aiohttp servers on 127.0.0.1) in this test's loop
@@ -26,8 +28,8 @@ import pytest
 import tomlkit
 from aiohttp import web
 
-from tests.support import fake_provider as fp
 from tests.browser.conftest import ARTIFACTS, FRONTEND, require_browser, run_script
+from tests.support import fake_provider as fp
 from tests.support.processes import spawn, wait_health
 
 pytestmark = pytest.mark.browser
@@ -72,7 +74,12 @@ def _stop(proc: subprocess.Popen) -> str:
     return err
 
 
-async def test_dashboard_end_to_end(tmp_path: Path) -> None:
+# (width, colour scheme the run starts in); every run takes screenshots in both schemes.
+VIEWPORTS = [(720, "light"), (1000, "dark"), (1400, "light")]
+
+
+@pytest.mark.parametrize(("width", "scheme"), VIEWPORTS, ids=[f"{w}px-{s}" for w, s in VIEWPORTS])
+async def test_dashboard_end_to_end(tmp_path: Path, width: int, scheme: str) -> None:
     require_browser()
     started = time.monotonic()
     ARTIFACTS.mkdir(exist_ok=True)
@@ -104,7 +111,9 @@ async def test_dashboard_end_to_end(tmp_path: Path) -> None:
             "E2E_FAKE_CONTROL": control_url,
             "E2E_KEYS": json.dumps({"p1": KEY_P1, "p2": KEY_P2}),
             "E2E_CODEX_HOME": str(codex_home),
-        })
+            "E2E_WIDTH": str(width),
+            "E2E_SCHEME": scheme,
+        }, name=f"dashboard-{width}")
     finally:
         app_err = await asyncio.to_thread(_stop, app)
         await control.cleanup()
@@ -119,11 +128,16 @@ async def test_dashboard_end_to_end(tmp_path: Path) -> None:
     config = tomlkit.parse((user_data / "config.toml").read_text()).unwrap()
     assert config["provider_order"] == ["p2", "p1", "p3", "p4"]  # reordered in the UI, then two added
     for name, fake in fakes.items():
-        assert config["providers"][name]["base_url"] == fake.base_url
+        assert config["providers"][name]["base_url"] == fake.base_url  # p2 was typed HTTP://: saved http://
     assert config["providers"]["p1"]["display_name"] == "Relay One"
+    assert config["providers"]["p3"]["model_map"] == {"gpt-test": "vendor/gpt-test", "*": "vendor/default"}
+    assert config["providers"]["p4"]["usage_adapter"] == "new_api"  # from the new-api relay template
     routing = config["routing"]
     assert routing["manual_override"] == ""  # locked to p1, then back to automatic
+    assert routing["preferred_provider"] == "p2"  # chosen explicitly, saved with the other fields
     assert routing["failure_threshold"] == 1 and routing["cooldown_seconds"] == 60
+    assert config["ui"]["start_hidden"] is False
+    assert config["request_log"]["retention_days"] == 7
     secrets = json.loads(secrets_path.read_text())
     assert secrets["providers"] == {"p1": KEY_P1, "p2": KEY_P2}
     new_token = secrets["gateway_token"]
@@ -133,7 +147,8 @@ async def test_dashboard_end_to_end(tmp_path: Path) -> None:
     auth_seen = {n: {r.headers.get("Authorization") for r in f.requests} for n, f in fakes.items()}
     assert auth_seen["p1"] == {f"Bearer {KEY_P1}"}
     assert auth_seen["p2"] == {f"Bearer {KEY_P2}"}
-    assert fakes["p3"].calls == 0 and fakes["p4"].calls == 0
+    assert not auth_seen["p3"] & {f"Bearer {KEY_P1}", f"Bearer {KEY_P2}"}  # no key leaves for another host
+    assert not auth_seen["p4"] & {f"Bearer {KEY_P1}", f"Bearer {KEY_P2}"}
 
     # --- Connect Codex wrote the files ----------------------------------------------------------------------
     codex_raw = (codex_home / "config.toml").read_text(encoding="utf-8")
@@ -149,7 +164,8 @@ async def test_dashboard_end_to_end(tmp_path: Path) -> None:
     backup = codex_home / "api-router-backup"
     assert (backup / "config.toml").read_text(encoding="utf-8") == USER_CODEX_CONFIG
 
-    for name in ("dashboard-light.png", "dashboard-dark.png"):
+    for name in (f"dashboard-{width}-light.png", f"dashboard-{width}-dark.png",
+                 "dashboard-1180-light.png", "dashboard-1180-dark.png"):
         shot = ARTIFACTS / name
         assert shot.is_file() and shot.stat().st_size > 10_000, name
 

@@ -17,10 +17,16 @@ def new_api(available: float) -> dict:
                                       "total_available": available, "unlimited_quota": False, "expires_at": 0}}
 
 
-async def test_usage_page_shows_seeded_numbers_charts_and_timeline(fakes, gateway):
+VIEWPORTS = [(720, "dark"), (1000, "light"), (1400, "dark")]
+
+
+@pytest.mark.parametrize(("width", "scheme"), VIEWPORTS, ids=[f"{w}px-{s}" for w, s in VIEWPORTS])
+async def test_usage_page_shows_seeded_numbers_charts_and_timeline(fakes, gateway, width, scheme):
     require_browser()
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 5})
+    await gw.api("upsert_provider", provider="p1", display_name="Relay One")
+    await gw.api("upsert_provider", provider="p2", display_name="Relay Two")
     for _ in range(3):
         assert (await gw.responses(headers={"session_id": "s-e2e"})).status == 200
     p1.queue(fp.status(502, "bad gateway"))
@@ -31,5 +37,6 @@ async def test_usage_page_shows_seeded_numbers_charts_and_timeline(fakes, gatewa
     assert quota["p2"]["skipped"] is True
 
     out = await run_script(FRONTEND / "e2e" / "usage.e2e.mjs", {
-        "E2E_GATEWAY": gw.base + "/", "E2E_TOKEN": gw.token})
+        "E2E_GATEWAY": gw.base + "/", "E2E_TOKEN": gw.token, "E2E_WIDTH": str(width), "E2E_SCHEME": scheme},
+        name=f"usage-{width}")
     assert "PASS" in out

@@ -149,7 +149,15 @@ class ProviderConfig:
         return not self.disabled and bool(self.base_url)
 
     def endpoint(self, path: str) -> str:
-        return self.base_url.rstrip("/") + path
+        """``base_url`` + ``path`` (built once per path for this config snapshot)."""
+        url = self._endpoints.get(path)
+        if url is None:
+            url = self._endpoints[path] = self.base_url.rstrip("/") + path
+        return url
+
+    @functools.cached_property
+    def _endpoints(self) -> dict[str, str]:
+        return {}
 
     def model_for(self, requested: str | None) -> str | None:
         """The model name this provider uses for what the client asked."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,38 +43,44 @@ class BodyOptions:
     summaries: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass
 class ClientRequest:
-    raw: bytes
-    payload: dict[str, Any]
-    session_id: str | None
-    stream: bool
-    # Bodies already built for this request, per (provider, options).
-    bodies: dict[tuple[str, BodyOptions], bytes] = field(default_factory=dict)
-    # The compaction items replaced in those bodies: compaction id -> the items that took its place.
-    expansions: dict[tuple[str, BodyOptions], dict[str, list[Any]]] = field(default_factory=dict)
+    """One client request body: the bytes as they came, and what routing needs from them.
 
-    @property
-    def model(self) -> str | None:
-        value = self.payload.get("model")
-        return value if isinstance(value, str) else None
+    The parsed body is kept only while it may be needed: a Codex turn parses into hundreds of
+    objects, and freeing them once the stream is over (from a cold cache) cost more than parsing the
+    bytes again on the rare path that needs them (``release_payload``)."""
 
-    @property
-    def previous_response_id(self) -> str | None:
-        value = self.payload.get("previous_response_id")
-        return value if isinstance(value, str) and value else None
+    __slots__ = ("raw", "_payload", "session_id", "stream", "model", "previous_response_id", "store_false",
+                 "sealed", "compaction_trigger", "bodies", "expansions")
 
-    @property
-    def sealed(self) -> bool:
-        """Whether the input carries sealed items at all (a byte scan, no parse)."""
-        return b'"encrypted_content"' in self.raw
-
-    @property
-    def compaction_trigger(self) -> bool:
-        """Codex's remote compaction: the input ends with ``{"type": "compaction_trigger"}``."""
-        items = self.payload.get("input")
-        return isinstance(items, list) and bool(items) and isinstance(items[-1], dict) \
+    def __init__(self, raw: bytes, payload: dict[str, Any], session_id: str | None) -> None:
+        self.raw = raw
+        self._payload: dict[str, Any] | None = payload
+        self.session_id = session_id
+        self.stream = payload.get("stream") is True
+        model = payload.get("model")
+        self.model = model if isinstance(model, str) else None
+        prev = payload.get("previous_response_id")
+        self.previous_response_id = prev if isinstance(prev, str) and prev else None
+        self.store_false = payload.get("store") is False
+        self.sealed = b'"encrypted_content"' in raw  # sealed items at all (a byte scan, no parse)
+        items = payload.get("input")
+        # Codex's remote compaction: the input ends with {"type": "compaction_trigger"}.
+        self.compaction_trigger = isinstance(items, list) and bool(items) and isinstance(items[-1], dict) \
             and items[-1].get("type") == "compaction_trigger"
+        # Bodies already built for this request, per (provider, options).
+        self.bodies: dict[tuple[str, BodyOptions], bytes] = {}
+        # The compaction items replaced in those bodies: compaction id -> the items that took its place.
+        self.expansions: dict[tuple[str, BodyOptions], dict[str, list[Any]]] = {}
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        if self._payload is None:
+            self._payload = orjson.loads(self.raw)
+        return self._payload
+
+    def release_payload(self) -> None:
+        self._payload = None
 
 
 def session_id_of(headers: Mapping[str, str], payload: Mapping[str, Any]) -> str | None:

@@ -193,7 +193,7 @@ class AttemptRunner:
         try:
             if opened.stream is not None:
                 result = await self._relay(ex, opened, retries)
-                done = result.outcome is Outcome.OK
+                done = result.outcome is Outcome.OK and opened.stream.drained
                 return result
             done = True
             return await self._deliver_answer(ex, opened)

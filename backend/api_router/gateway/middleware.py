@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 
 
+@functools.lru_cache(maxsize=64)
 def host_allowed(host_header: str | None, listen_host: str) -> bool:
     """Loopback names and the configured listen host, with any port; anything else may be a
     DNS-rebinding page pretending to be us."""
@@ -70,17 +72,32 @@ def guard(services: Services, hop_id: str) -> Middleware:
     return middleware
 
 
+class _ExpectedToken:
+    """The gateway token as bytes, encoded again only when the secrets change."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._for: object = None
+        self._bytes = b""
+
+    def __call__(self) -> bytes:
+        current = self._services.secrets.current
+        if current is not self._for:
+            self._for, self._bytes = current, current.gateway_token.encode()
+        return self._bytes
+
+
 def token_required(services: Services, handler: Handler, *, same_origin: bool = False) -> Handler:
     """``handler`` behind the gateway token (compared in constant time, before the body is read) and,
     for the control API, the same-origin rule."""
+    expected_token = _ExpectedToken(services)
 
     async def checked(request: web.Request) -> web.StreamResponse:
         if same_origin:
             origin = request.headers.get("Origin")
             if origin is not None and origin != f"http://{request.host}":
                 return error_response(403, "cross-origin control requests are refused")
-        expected = services.secrets.current.gateway_token.encode()
-        if not hmac.compare_digest(bearer_token(request).encode(), expected):
+        if not hmac.compare_digest(bearer_token(request).encode(), expected_token()):
             return error_response(401, "missing or wrong gateway token (Authorization: Bearer ao_…)", "unauthorized")
         return await handler(request)
 

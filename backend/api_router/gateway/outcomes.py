@@ -60,7 +60,7 @@ class OutcomeRecorder:
             self._index.record_turn_state(result.turn_state, attempt.provider)
         # previous_response_id can only name a response the provider stored; with store: false (how
         # Codex asks) there is nothing to remember, and nothing to spend on the hot path.
-        if result.response_id and client is not None and client.payload.get("store") is not False:
+        if result.response_id and client is not None and not client.store_false:
             self._index.record_response(result.response_id, attempt.provider)
         if result.sealed:
             self._index.record_sealed(client.session_id if client else None, result.sealed, attempt.provider)

@@ -91,15 +91,15 @@ class ResponsesProxy:
         body = await read_body(request, listen.max_body_bytes, self._runner.upstream.deadlines,
                                listen.body_stall_timeout_seconds)
         payload = parse_object(body)
-        client = ex.client = ClientRequest(body, payload, session_id_of(request.headers, payload),
-                                           payload.get("stream") is True)
+        client = ex.client = ClientRequest(body, payload, session_id_of(request.headers, payload))
+        del payload
         record.stream, record.session_id, record.model = client.stream, client.session_id, client.model
         record.request_bytes = len(body)
         plan = services.router.plan(ex.cfg, client.session_id)
         if not plan:
             raise GatewayError(502, "no provider is available: add a provider with a base URL (and enable it) "
                                     "in API Router")
-        ex.forwarded = forwarded_headers(request.headers)
+        ex.forwarded = forwarded_headers(request.raw_headers)
         # Without previous_response_id or sealed items no continuity retry can arise, so the usual
         # request goes straight to one attempt per provider with the client's own bytes.
         untouched = self._bodies.untouched(client)
@@ -152,6 +152,7 @@ class ResponsesProxy:
                                                          untouched=untouched and opts == BodyOptions())
         except MissingSession as exc:
             raise GatewayError(400, str(exc)) from None
+        client.release_payload()  # freed while it is still in the cache; parsed again only if needed
         attempt = Attempt(pid, hedge=hedge, sent_model=model)
         ex.record.attempts.append(attempt)
         retries = Retries(rebuild=not opts.rebuild and client.previous_response_id is not None,

@@ -90,32 +90,34 @@ class SSEDecoder:
         if not self._saw_cr and b"\r" in chunk:
             self._saw_cr = True
         if not self._saw_cr:
-            return self._feed_lf(buf)
+            complete = self._cut_lf(buf)
+            return complete, events_of_lf(complete)
         return self._feed_general(buf)
+
+    def cut(self, chunk: bytes) -> bytes | None:
+        """The complete events of an LF-only stream, as bytes, without decoding them (``events_of_lf``
+        does that when a caller needs to look inside); None once the stream has used CR line ends,
+        for which ``feed`` is the way."""
+        if self._saw_cr or b"\r" in chunk:
+            return None
+        return self._cut_lf(self._buf + chunk if self._buf else chunk)
 
     @property
     def pending(self) -> bytes:
         """Bytes of an event that has not been completed yet."""
         return self._buf
 
-    def _feed_lf(self, buf: bytes) -> tuple[bytes, list[SSEEvent]]:
-        # Fast path for the common LF-only stream: split on blank lines in C.
+    def _cut_lf(self, buf: bytes) -> bytes:
+        # The common LF-only stream: events end at a blank line, found in C.
         end = buf.rfind(_BOUNDARY_LF)
         if end < 0:
             self._buf = buf
-            return b"", []
+            return b""
         end += 2
         while end < len(buf) and buf[end:end + 1] == b"\n":
             end += 1  # extra blank lines belong to the forwarded part
         complete, self._buf = buf[:end], buf[end:]
-        events = []
-        for raw_block in complete.split(_BOUNDARY_LF):
-            block = raw_block.strip(b"\n")
-            if block:
-                event = _parse_block_lf(block)
-                if event is not None:
-                    events.append(event)
-        return complete, events
+        return complete
 
     def _feed_general(self, buf: bytes) -> tuple[bytes, list[SSEEvent]]:
         events: list[SSEEvent] = []
@@ -140,6 +142,18 @@ class SSEDecoder:
             forward_end = pos
         complete, self._buf = buf[:forward_end], buf[forward_end:]
         return complete, events
+
+
+def events_of_lf(complete: bytes) -> list[SSEEvent]:
+    """The events in whole LF-only event blocks (as ``SSEDecoder.cut`` hands them out)."""
+    events = []
+    for raw_block in complete.split(_BOUNDARY_LF):
+        block = raw_block.strip(b"\n")
+        if block:
+            event = _parse_block_lf(block)
+            if event is not None:
+                events.append(event)
+    return events
 
 
 def iter_events(raw: bytes) -> Iterator[SSEEvent]:

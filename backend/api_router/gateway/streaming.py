@@ -42,6 +42,7 @@ _FAILURE_END = frozenset({"response.failed", "error"})
 _CREATED_ID = re.compile(rb'"id"\s*:\s*"([^"\\]+)"')
 # A stream that never produces output still has to be committed at some point.
 PRECOMMIT_LIMIT = 8 * 1024 * 1024
+DRAIN_SECONDS = 0.5  # how long the end of the body may follow response.completed
 
 SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 
@@ -84,6 +85,14 @@ class StreamResult:
 
 class _ClientGone(Exception):
     pass
+
+
+# What makes a committed chunk worth decoding: the end of the stream, a failure, or a sealed item.
+_LOOK_FOR = (b'"encrypted_content"', b"response.completed", b"response.incomplete", b"response.failed", b'"error"')
+
+
+def _worth_a_look(chunk: bytes) -> bool:
+    return any(needle in chunk for needle in _LOOK_FOR)
 
 
 def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
@@ -137,6 +146,7 @@ class UpstreamStream:
         self._held_size = 0
         self.facts = StreamFacts()
         self.first_event_at: float | None = None
+        self.drained = False  # the body was read to its end: the connection can go back to the pool
 
     async def first_event(self, timeout: float, limit: float) -> None:
         """Read until a complete Responses event has arrived (at most ``timeout``, what is left of the
@@ -171,10 +181,24 @@ class UpstreamStream:
                     break
             else:
                 self._buffered.clear()
+                decoder = self._decoder
                 async for chunk in self._chunks:
-                    forward, events = self._decoder.feed(chunk)
+                    if out.response is not None:
+                        # Committed: pass whole events on as they come, looking inside only the few
+                        # chunks that can carry what must be recorded or judged.
+                        forward = decoder.cut(chunk)
+                        if forward is not None:
+                            if not forward:
+                                continue
+                            if b"data:" in forward:
+                                watchdog.touch()  # comments are not progress: only events feed the watchdog
+                            events = sse.events_of_lf(forward) if _worth_a_look(forward) else []
+                            if await self._step(out, forward, events, hold_until_end):
+                                break
+                            continue
+                    forward, events = decoder.feed(chunk)
                     if events:
-                        watchdog.touch()  # comments are not progress: only events feed the watchdog
+                        watchdog.touch()
                     if await self._step(out, forward, events, hold_until_end):
                         break
         except _ClientGone:
@@ -185,6 +209,9 @@ class UpstreamStream:
             watchdog.stop()
 
         if facts.end == "ok":
+            # After response.completed the chunked body's end is usually a moment away; the client's
+            # end of stream follows it, as through any proxy, and the connection can be reused.
+            await self._drain()
             if out.response is None and hold_until_end:
                 return StreamResult(StreamEnd.HELD_COMPLETE, None, "", None, facts)
             try:
@@ -213,6 +240,15 @@ class UpstreamStream:
         await out.write_quietly(sse.failure_event(reason, code, facts.response_id))
         await out.finish_quietly()
         return StreamResult(StreamEnd.BROKEN, out.response, reason, out.ttfb_ms, facts, out.sent)
+
+    async def _drain(self, timeout: float = DRAIN_SECONDS) -> None:
+        try:
+            with self._deadlines.timeout(timeout):
+                async for _ in self._chunks:
+                    pass  # anything after the terminal event is not relayed
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            return
+        self.drained = True
 
     async def _step(self, out: _ClientSide, forward: bytes, events: list[sse.SSEEvent], hold_until_end: bool) -> bool:
         """Handle one decoded chunk; True when the stream has ended (successfully or not)."""
@@ -273,6 +309,7 @@ class _ClientSide:
 
     async def commit(self, first: bytes) -> None:
         out = web.StreamResponse(status=200, headers={**SSE_HEADERS, **self._headers})
+        out._send_headers_immediately = False  # the headers leave with the first events: one write, not two
         try:
             await out.prepare(self._request)
         except ConnectionError as exc:
@@ -314,6 +351,7 @@ async def send_synthesized(request: web.Request, response: dict[str, Any], heade
                            started: float) -> tuple[web.StreamResponse, float, int]:
     """Answer a stream request from a complete JSON response; returns (response, ttfb ms, bytes sent)."""
     out = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
+    out._send_headers_immediately = False
     await out.prepare(request)
     ttfb = (time.perf_counter() - started) * 1000
     data = sse.synthesize(response)

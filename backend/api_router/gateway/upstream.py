@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import aiohttp
 import orjson
@@ -21,8 +21,8 @@ ERROR_BODY_LIMIT = 4 * 1024 * 1024
 LOOP_HEADER = "X-API-Router-Hop"
 
 _FORWARDED_EXACT = frozenset({
-    "session-id", "session_id", "thread-id", "conversation_id", "x-session-id", "originator", "user-agent",
-    "x-client-request-id", "openai-beta", "accept",
+    b"session-id", b"session_id", b"thread-id", b"conversation_id", b"x-session-id", b"originator", b"user-agent",
+    b"x-client-request-id", b"openai-beta", b"accept",
 })
 # Provider response headers a client may use: request ids for support tickets, timing, Codex's own
 # turn state and rate-limit/credit headers (the x-codex-* family and x-ratelimit-*).
@@ -30,16 +30,17 @@ _BACK_EXACT = frozenset({"x-request-id", "openai-processing-ms"})
 _BACK_PREFIXES = ("x-ratelimit-", "x-codex-")
 
 
-def forwarded_headers(headers: Mapping[str, str]) -> dict[str, str]:
+def forwarded_headers(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     """The client's headers that Codex providers expect; never its Authorization or hop-by-hop ones.
+    ``raw_headers`` as aiohttp received them (bytes: no str is made of a header that is not kept).
 
     ``x-codex-turn-state`` is left out here: it belongs to the provider that issued it and is added
     per attempt (see ``upstream_headers``)."""
     out = {}
-    for name, value in headers.items():
+    for name, value in raw_headers:
         lower = name.lower()
-        if lower in _FORWARDED_EXACT or (lower.startswith("x-codex-") and lower != "x-codex-turn-state"):
-            out[name] = value
+        if lower in _FORWARDED_EXACT or (lower.startswith(b"x-codex-") and lower != b"x-codex-turn-state"):
+            out[name.decode("latin-1")] = value.decode("latin-1")
     return out
 
 
@@ -71,6 +72,7 @@ def parsed_url(url: str, bearer: bool = True) -> URL:
     without one it is sent as basic auth."""
     parsed = URL(url)
     return parsed.with_user(None) if bearer and parsed.user is not None else parsed
+
 
 
 class Upstream:

@@ -271,14 +271,17 @@ class Store:
             u = r.usage
             tried = ",".join(dict.fromkeys(a.provider for a in r.attempts))
             failover = r.provider is not None and any(a.outcome is Outcome.PROVIDER_FAILURE for a in r.attempts)
+            solo = _solo(r)
             requests.append((request_id, r.unix_ms, r.session_id, r.path, r.model, int(r.stream), r.provider, tried,
                              r.status, r.latency_ms, r.ttfb_ms, u.input_tokens, u.output_tokens, u.cached_tokens,
                              u.reasoning_tokens, u.total_tokens, r.error or None, r.request_id or None,
                              r.sent_model, request_outcome(r), len(r.attempts),
-                             int(any(a.hedge for a in r.attempts)), int(failover), r.request_bytes, r.response_bytes))
-            attempts.extend((request_id, i, a.provider, a.outcome.value, a.status, a.latency_ms, a.error or None,
-                             a.ttfb_ms, int(a.hedge), a.retry.value if a.retry else None, a.sent_model)
-                            for i, a in enumerate(r.attempts))
+                             int(any(a.hedge for a in r.attempts)), int(failover), r.request_bytes, r.response_bytes,
+                             int(solo)))
+            if not solo:
+                attempts.extend((request_id, i, a.provider, a.outcome.value, a.status, a.latency_ms, a.error or None,
+                                 a.ttfb_ms, int(a.hedge), a.retry.value if a.retry else None, a.sent_model)
+                                for i, a in enumerate(r.attempts))
         insert_rows(conn, f"INSERT INTO request_log ({', '.join(schema.REQUEST_COLUMNS)}) VALUES ", requests)
         insert_rows(conn, f"INSERT INTO attempts ({', '.join(schema.ATTEMPT_COLUMNS)}) VALUES ", attempts)
 
@@ -298,18 +301,23 @@ class Store:
         rows = self.query(f"SELECT {', '.join(schema.REQUEST_COLUMNS)} FROM request_log {where} "
                           "ORDER BY id DESC LIMIT ?", (*args, limit))
         out = [dict(zip(schema.REQUEST_COLUMNS, row, strict=True)) for row in rows]
-        attempts = self.attempts_of([item["id"] for item in out])
+        attempts = self.attempts_of(out)
         for item in out:
             item["providers_tried"] = item["providers_tried"].split(",") if item["providers_tried"] else []
             item["stream"] = bool(item["stream"])
             item["attempts"] = attempts.get(item["id"], [])
         return out
 
-    def attempts_of(self, request_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    def attempts_of(self, requests: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+        """The attempts of these request-log rows, in order (a row's ``solo`` attempt is rebuilt from it)."""
         out: dict[int, list[dict[str, Any]]] = {}
-        if not request_ids:
-            return out
         names = schema.ATTEMPT_COLUMNS[2:]
+        for row in requests:
+            if row.get("solo"):
+                out[row["id"]] = [{"provider": row["provider"], "outcome": Outcome.OK.value, "status": row["status"],
+                                   "latency_ms": row["latency_ms"], "error": None, "ttfb_ms": row["ttfb_ms"],
+                                   "hedge": False, "retry": None, "sent_model": row["sent_model"]}]
+        request_ids = [row["id"] for row in requests if not row.get("solo")]
         for start in range(0, len(request_ids), 500):
             part = request_ids[start:start + 500]
             marks = ",".join("?" * len(part))
@@ -421,6 +429,15 @@ class Store:
         """Read-only SQL; sees everything written before the call."""
         self.flush()
         return self._read(sql, args)
+
+
+def _solo(record: RequestRecord) -> bool:
+    """One attempt that simply succeeded: everything about it is in the request's own row, so the
+    attempts table (half the rows the writer would write) does without it."""
+    if len(record.attempts) != 1:
+        return False
+    a = record.attempts[0]
+    return a.outcome is Outcome.OK and not a.hedge and a.retry is None and not a.error and a.provider == record.provider
 
 
 def _local_day(unix_s: float) -> str:

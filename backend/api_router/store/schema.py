@@ -98,6 +98,8 @@ ADDED_COLUMNS = (
     ("request_log", "failover", "INTEGER NOT NULL DEFAULT 0"),
     ("request_log", "request_bytes", "INTEGER NOT NULL DEFAULT 0"),
     ("request_log", "response_bytes", "INTEGER NOT NULL DEFAULT 0"),
+    # 1: the request's one attempt succeeded at once and has no row in attempts (see attempt_rows).
+    ("request_log", "solo", "INTEGER NOT NULL DEFAULT 0"),
     ("attempts", "ttfb_ms", "REAL"),
     ("attempts", "hedge", "INTEGER NOT NULL DEFAULT 0"),
     ("attempts", "retry", "TEXT"),
@@ -107,7 +109,7 @@ ADDED_COLUMNS = (
 INDEXES = """
 CREATE INDEX IF NOT EXISTS request_log_time ON request_log(unix_ms);
 CREATE INDEX IF NOT EXISTS request_log_session ON request_log(session_id, unix_ms);
-CREATE INDEX IF NOT EXISTS request_log_provider ON request_log(provider, id);
+DROP INDEX IF EXISTS request_log_provider;
 """
 
 # Every column a request_log row has, in insert order.
@@ -115,7 +117,7 @@ REQUEST_COLUMNS = (
     "id", "unix_ms", "session_id", "path", "model", "stream", "provider", "providers_tried", "status",
     "latency_ms", "ttfb_ms", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens",
     "total_tokens", "error", "request_id", "sent_model", "outcome", "attempt_count", "hedged", "failover",
-    "request_bytes", "response_bytes",
+    "request_bytes", "response_bytes", "solo",
 )
 ATTEMPT_COLUMNS = (
     "request_id", "idx", "provider", "outcome", "status", "latency_ms", "error", "ttfb_ms", "hedge", "retry",

@@ -19,8 +19,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 # Writes queued within this window share one transaction: at any request rate the writer commits at
-# most ~20 times a second instead of once per request.
-BATCH_WINDOW_SECONDS = 0.05
+# most ~10 times a second instead of once per request (a kill -9 loses at most the last window or so).
+BATCH_WINDOW_SECONDS = 0.1
 MAX_QUEUE_ITEMS_PER_BATCH = 1000
 
 Op = Callable[[sqlite3.Connection], object]  # what it returns (a cursor, say) is ignored

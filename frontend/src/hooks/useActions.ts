@@ -1,7 +1,20 @@
-import { useMemo, useRef } from 'react';
+import { useMemo } from 'react';
 import { BridgeError, errorMessage, type Bridge } from '../bridge';
+import { nameOf, type NameMap } from '../logic/names';
 import { refreshOutcome } from '../logic/usage';
-import type { ArgsOf, MethodName, ProviderId, ResultOf, RoutingUpdate, Status, UpsertProviderArgs } from '../types';
+import type {
+  ArgsOf,
+  ExportFormat,
+  MethodName,
+  ProviderId,
+  RequestFilters,
+  RequestLogSettings,
+  ResultOf,
+  RoutingUpdate,
+  Status,
+  UiSettings,
+  UpsertProviderArgs,
+} from '../types';
 import type { ToastApi } from './toasts';
 
 export type ActionResult<T> = { ok: true; value: T } | { ok: false; error: BridgeError };
@@ -11,26 +24,28 @@ interface Deps {
   refresh: () => Promise<void>;
   apply: (s: Status) => void;
   toasts: ToastApi;
+  /** Display names for toasts (see logic/names). */
+  names: NameMap;
 }
 
 /**
- * Every mutation the UI can make. Each one: calls the bridge, shows the backend's message in a
- * toast when it fails (never silently), refreshes the status afterwards, and resolves to an
- * ActionResult (it never throws). The returned object is stable for the life of the component,
- * so memoised rows receiving it do not re-render.
+ * Every mutation the UI can make. Each one: calls the bridge, shows the backend's message in full in
+ * a toast when it fails (never silently), brings the status up to date afterwards (applying the
+ * Status a call returns at once, or polling again), and resolves to an ActionResult (it never
+ * throws). The returned object changes only when one of `deps` does (the bridge, useStatus's
+ * callbacks and the toast API are stable; `names` only changes when a provider's name does), so
+ * memoised rows receiving it do not re-render on polls.
  */
-export function useActions(deps: Deps) {
-  const ref = useRef(deps);
-  ref.current = deps;
-
+export function useActions({ bridge, refresh, apply, toasts, names }: Deps) {
   return useMemo(() => {
+    const n = (id: ProviderId) => nameOf(names, id);
+
     async function run<M extends MethodName>(
       failTitle: string,
       method: M,
       args: ArgsOf<M>,
       opts: { success?: string; after?: 'refresh' | 'apply' | 'none' } = {},
     ): Promise<ActionResult<ResultOf<M>>> {
-      const { bridge, refresh, apply, toasts } = ref.current;
       try {
         const value = await (bridge.call as (m: M, a: ArgsOf<M>) => Promise<ResultOf<M>>)(method, args);
         if (opts.after === 'apply') apply(value as Status);
@@ -48,27 +63,38 @@ export function useActions(deps: Deps) {
     }
 
     return {
+      /** Lock to a provider (null: automatic). The Status it returns is shown at once. */
       setManualOverride: (provider: ProviderId | null) =>
-        run(provider ? `Could not lock to ${provider}` : 'Could not return to automatic', 'set_manual_override', { provider }, { after: 'apply' }),
-      setPreferredProvider: (provider: ProviderId) =>
-        run('Could not set the preferred provider', 'set_preferred_provider', { provider }, { after: 'apply' }),
+        run(provider ? `Could not lock to ${n(provider)}` : 'Could not return to automatic', 'set_manual_override', { provider }, { after: 'apply' }),
+      /** Everything in the Routing card, preferred provider included ("" = first in list), in one call. */
       updateRouting: (values: RoutingUpdate) =>
         run('Could not save routing settings', 'update_routing', values, { success: 'Routing settings saved' }),
+      updateUi: (values: Partial<UiSettings>) =>
+        run('Could not save the settings', 'update_ui', values, { after: 'none' }),
+      updateRequestLog: (values: Partial<RequestLogSettings>) =>
+        run('Could not save the request log settings', 'update_request_log', values, { after: 'none' }),
       upsertProvider: (args: UpsertProviderArgs) =>
-        run(`Could not save provider ${args.provider}`, 'upsert_provider', args),
+        run(`Could not save provider ${args.display_name || n(args.provider)}`, 'upsert_provider', args),
       renameProvider: (provider: ProviderId, newId: ProviderId) =>
-        run(`Could not rename ${provider}`, 'rename_provider', { provider, new_id: newId }, { success: `Renamed to ${newId}` }),
+        run(`Could not rename ${n(provider)}`, 'rename_provider', { provider, new_id: newId }, {
+          success: `${n(provider)} now has the id ${newId}`,
+        }),
       deleteProvider: (provider: ProviderId) =>
-        run(`Could not delete ${provider}`, 'delete_provider', { provider }, { success: `Deleted ${provider}` }),
+        run(`Could not delete ${n(provider)}`, 'delete_provider', { provider }, { success: `Deleted ${n(provider)}` }),
       setProviderOrder: (order: ProviderId[]) => run('Could not reorder providers', 'set_provider_order', { order }),
-      setProviderKey: (provider: ProviderId, key: string) =>
-        run(`Could not set the key for ${provider}`, 'set_provider_key', { provider, key }, { success: `Key saved for ${provider}` }),
+      setProviderKey: (provider: ProviderId, key: string, name?: string) =>
+        run(`Could not set the key for ${name ?? n(provider)}`, 'set_provider_key', { provider, key }, {
+          success: `Key saved for ${name ?? n(provider)}`,
+        }),
       clearProviderKey: (provider: ProviderId) =>
-        run(`Could not clear the key for ${provider}`, 'clear_provider_key', { provider }, { success: `Key cleared for ${provider}` }),
+        run(`Could not clear the key for ${n(provider)}`, 'clear_provider_key', { provider }, { success: `Key cleared for ${n(provider)}` }),
       setProviderDisabled: (provider: ProviderId, disabled: boolean) =>
-        run(`Could not ${disabled ? 'disable' : 'enable'} ${provider}`, 'set_provider_disabled', { provider, disabled }),
-      probeProvider: (provider: ProviderId) => run(`Probe of ${provider} failed`, 'probe_provider', { provider }),
-      markEventsSeen: () => run('Could not clear seen events', 'mark_events_seen', {}),
+        run(`Could not ${disabled ? 'disable' : 'enable'} ${n(provider)}`, 'set_provider_disabled', { provider, disabled }),
+      probeProvider: (provider: ProviderId) => run(`Probe of ${n(provider)} failed`, 'probe_provider', { provider }),
+      /** The status is polled again afterwards: a pass clears unhealthy / unresponsive, and last_test changes. */
+      testProvider: (provider: ProviderId) => run(`Could not test ${n(provider)}`, 'test_provider', { provider }),
+      testAllProviders: () => run('Could not test the providers', 'test_all_providers', {}),
+      markEventsSeen: () => run('Could not mark the events as seen', 'mark_events_seen', {}),
       getGatewayToken: () => run('Could not read the gateway token', 'get_gateway_token', {}, { after: 'none' }),
       rotateGatewayToken: () =>
         run('Could not rotate the gateway token', 'rotate_gateway_token', {}, { success: 'Gateway token rotated' }),
@@ -78,6 +104,8 @@ export function useActions(deps: Deps) {
       restoreCodexBackup: () =>
         run('Could not restore the Codex backup', 'restore_codex_backup', {}, { after: 'none', success: 'Codex backup restored' }),
       getConfig: () => run('Could not read the configuration', 'get_config', {}, { after: 'none' }),
+      exportRequests: (format: ExportFormat, filters: RequestFilters) =>
+        run('Could not export the requests', 'export_requests', { format, ...filters }, { after: 'none' }),
       /**
        * Check usage now: one provider, or every one (`null`). A toast says what came of it: checked,
        * failed (the last good reading stays and the row shows the error), or nothing to check.
@@ -85,23 +113,23 @@ export function useActions(deps: Deps) {
        */
       refreshUsage: async (provider: ProviderId | null, ids: readonly ProviderId[]) => {
         const r = await run(
-          provider ? `Could not check usage for ${provider}` : 'Could not check usage',
+          provider ? `Could not check usage for ${n(provider)}` : 'Could not check usage',
           'refresh_usage',
           provider ? { provider } : {},
         );
-        if (r.ok) ref.current.toasts.push(refreshOutcome(r.value, provider, ids));
+        if (r.ok) toasts.push(refreshOutcome(r.value, provider, ids, n));
         return r;
       },
       setUsageToken: (provider: ProviderId, token: string) =>
-        run(`Could not set the usage token for ${provider}`, 'set_usage_token', { provider, token }, {
-          success: `Usage token saved for ${provider}`,
+        run(`Could not set the usage token for ${n(provider)}`, 'set_usage_token', { provider, token }, {
+          success: `Usage token saved for ${n(provider)}`,
         }),
       clearUsageToken: (provider: ProviderId) =>
-        run(`Could not clear the usage token for ${provider}`, 'clear_usage_token', { provider }, {
-          success: `Usage token cleared for ${provider}`,
+        run(`Could not clear the usage token for ${n(provider)}`, 'clear_usage_token', { provider }, {
+          success: `Usage token cleared for ${n(provider)}`,
         }),
     };
-  }, []);
+  }, [bridge, refresh, apply, toasts, names]);
 }
 
 export type Actions = ReturnType<typeof useActions>;

@@ -40,11 +40,26 @@ export function useAuth(bridge: Bridge) {
   );
 
   // A remembered token is checked before the dashboard shows.
+  const checking = state.phase === 'checking';
   useEffect(() => {
     const stored = bridge.getToken();
-    if (state.phase === 'checking' && stored) void verify(stored);
-    // only on mount
-  }, []);
+    if (!checking || !stored) return;
+    let live = true;
+    bridge.verifyToken(stored).then(
+      (status) => {
+        if (live) setState({ phase: 'ready', status });
+      },
+      (e: unknown) => {
+        if (!live) return;
+        const refused = e instanceof BridgeError && e.isUnauthorized;
+        if (refused && bridge.getToken() === stored) bridge.setToken(null);
+        setState({ phase: 'prompt', message: describe(e), busy: false, lastToken: refused ? '' : stored });
+      },
+    );
+    return () => {
+      live = false;
+    };
+  }, [bridge, checking]);
 
   useEffect(
     () =>

@@ -1,15 +1,20 @@
 import { useEffect, useState } from 'react';
-import type { Bridge } from '../bridge';
-import type { Actions } from './useActions';
+import { errorMessage, type Bridge } from '../bridge';
+import type { ToastApi } from './toasts';
 
 /** The current gateway token, re-read after a rotate. */
-export function useGatewayToken(bridge: Bridge, actions: Actions): string | null {
+export function useGatewayToken(bridge: Bridge, toasts: ToastApi): string | null {
   const [token, setToken] = useState<string | null>(null);
   useEffect(() => {
     let live = true;
-    void actions.getGatewayToken().then((r) => {
-      if (live && r.ok) setToken(r.value.token);
-    });
+    bridge.call('get_gateway_token').then(
+      (r) => {
+        if (live) setToken(r.token);
+      },
+      (e: unknown) => {
+        if (live) toasts.push({ tone: 'error', title: 'Could not read the gateway token', message: errorMessage(e) });
+      },
+    );
     const off = bridge.onTokenChange((t) => {
       if (live && t) setToken(t);
     });
@@ -17,6 +22,6 @@ export function useGatewayToken(bridge: Bridge, actions: Actions): string | null
       live = false;
       off();
     };
-  }, [bridge, actions]);
+  }, [bridge, toasts]);
   return token;
 }

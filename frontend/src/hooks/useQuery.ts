@@ -27,18 +27,15 @@ interface Entry<T> {
 export function useQuery<T>(key: string | null, load: () => Promise<T>, intervalMs = 0): Query<T> {
   const [cache, setCache] = useState<Record<string, Entry<T>>>({});
   const [inflight, setInflight] = useState<Record<string, number>>({});
-  const loadRef = useRef(load);
-  loadRef.current = load;
-  const keyRef = useRef(key);
-  keyRef.current = key;
+  // Per key, the number of the latest fetch: only its answer is kept. Read and written in callbacks only.
   const seq = useRef<Record<string, number>>({});
 
-  const fetchKey = useCallback(async (k: string) => {
+  const fetchKey = useCallback(async (k: string, read: () => Promise<T>) => {
     const mine = (seq.current[k] = (seq.current[k] ?? 0) + 1);
     setInflight((m) => ({ ...m, [k]: (m[k] ?? 0) + 1 }));
     let next: Entry<T> | null = null;
     try {
-      const value = await loadRef.current();
+      const value = await read();
       if (mine === seq.current[k]) next = { data: value, error: null };
     } catch (e) {
       if (mine === seq.current[k]) next = { data: null, error: errorMessage(e) };
@@ -56,12 +53,13 @@ export function useQuery<T>(key: string | null, load: () => Promise<T>, interval
     });
   }, []);
 
+  // `load` belongs to `key` (callers memoise it on the same inputs), so both restart the loop.
   useEffect(() => {
     if (key === null) return;
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const loop = async () => {
-      await fetchKey(key);
+      await fetchKey(key, load);
       if (!stopped && intervalMs > 0) timer = setTimeout(loop, intervalMs);
     };
     void loop();
@@ -69,12 +67,11 @@ export function useQuery<T>(key: string | null, load: () => Promise<T>, interval
       stopped = true;
       if (timer) clearTimeout(timer);
     };
-  }, [key, intervalMs, fetchKey]);
+  }, [key, load, intervalMs, fetchKey]);
 
   const refresh = useCallback(async () => {
-    const k = keyRef.current;
-    if (k !== null) await fetchKey(k);
-  }, [fetchKey]);
+    if (key !== null) await fetchKey(key, load);
+  }, [key, load, fetchKey]);
 
   const entry = key === null ? undefined : cache[key];
   return {

@@ -35,7 +35,7 @@ export function useStatus(bridge: Bridge, opts: UseStatusOptions = {}): StatusSt
   const statusRef = useRef<Status | null>(initial);
   const seq = useRef(0);
 
-  const apply = useCallback(
+  const show = useCallback(
     (next: Status) => {
       clock.sync(next.now_unix_ms);
       const shared = shareStatus(statusRef.current, next);
@@ -46,24 +46,33 @@ export function useStatus(bridge: Bridge, opts: UseStatusOptions = {}): StatusSt
     [clock],
   );
 
+  // A Status returned by an action is newer than any poll still under way: those are dropped.
+  const apply = useCallback(
+    (next: Status) => {
+      seq.current += 1;
+      show(next);
+    },
+    [show],
+  );
+
   const refresh = useCallback(async () => {
     const mine = ++seq.current;
     try {
       const next = await bridge.call('get_status');
       // A slower, older poll must not overwrite a newer result.
-      if (mine === seq.current) apply(next);
+      if (mine === seq.current) show(next);
     } catch (e) {
       if (mine !== seq.current) return;
       const err =
         e instanceof BridgeError ? e : new BridgeError(errorMessage(e), { kind: 'server', method: 'get_status' });
       setError((prev) => (prev && prev.message === err.message && prev.kind === err.kind ? prev : err));
     }
-  }, [bridge, apply]);
+  }, [bridge, show]);
 
+  // The status the token check returned is the first state; it sets the server clock too.
   useEffect(() => {
-    if (initial) apply(initial);
-    // only the first initial value matters
-  }, []);
+    if (initial) clock.sync(initial.now_unix_ms);
+  }, [clock, initial]);
 
   useEffect(() => {
     if (paused) return;

@@ -16,7 +16,7 @@ export async function copyText(text: string): Promise<void> {
   document.body.appendChild(area);
   const previous = document.activeElement as HTMLElement | null;
   area.select();
-  let ok = false;
+  let ok: boolean;
   try {
     ok = document.execCommand('copy');
   } finally {

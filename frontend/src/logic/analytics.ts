@@ -147,8 +147,8 @@ export function shortSessionId(id: string): string {
   return id.length > 20 ? `${id.slice(0, 8)}…` : id;
 }
 
-export function sessionProviders(s: SessionSummary): string {
-  return s.providers.length ? s.providers.join(', ') : 'no provider';
+export function sessionProviders(s: SessionSummary, nameOf: (id: ProviderId) => string = (id) => id): string {
+  return s.providers.length ? s.providers.map(nameOf).join(', ') : 'no provider';
 }
 
 const OUTCOME_LABELS: Record<string, string> = {
@@ -158,6 +158,7 @@ const OUTCOME_LABELS: Record<string, string> = {
   client_error: 'client error',
   client_closed: 'client closed',
   aborted: 'aborted',
+  hedge_lost: 'lost the hedge',
 };
 
 export function outcomeLabel(outcome: string): string {
@@ -191,7 +192,13 @@ export function timelineItems(requests: readonly TimelineEntry[]): TimelineItem[
   });
 }
 
-/** "p1 → p2" for the attempts of one request. */
-export function attemptPath(entry: TimelineEntry): string {
-  return entry.attempts.map((a) => a.provider).join(' → ');
+/** "Relay One → Relay Two" for the attempts of one request. */
+export function attemptPath(entry: Pick<TimelineEntry, 'attempts'>, nameOf: (id: ProviderId) => string = (id) => id): string {
+  return entry.attempts.map((a) => nameOf(a.provider)).join(' → ');
+}
+
+/** "gpt-5.5" or "gpt-5.5 → openai/gpt-5.5" when the provider was sent another model. */
+export function modelPath(model: string | null | undefined, sent: string | null | undefined): string {
+  if (!model) return sent || '—';
+  return sent && sent !== model ? `${model} → ${sent}` : model;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { GatewayEvent } from '../types';
-import { countUnseen, eventProviderChoices, filterEvents, levelMeta, DEFAULT_EVENT_FILTER } from './events';
+import { eventProviderChoices, filterEvents, levelMeta, shownLevel, DEFAULT_EVENT_FILTER } from './events';
 
 const ev = (id: number, level: GatewayEvent['level'], provider: string | null, seen = false, unix_ms = id * 1000): GatewayEvent => ({
   id,
@@ -46,7 +46,17 @@ describe('event helpers', () => {
     expect(levelMeta('warning')).toMatchObject({ label: 'Warning', tone: 'warn' });
     expect(levelMeta('info')).toMatchObject({ label: 'Info', tone: 'neutral' });
   });
-  it('countUnseen', () => {
-    expect(countUnseen(events)).toBe(2);
+});
+
+describe('shownLevel', () => {
+  it('shows routine cooldowns as warnings, and everything else as logged', () => {
+    expect(shownLevel({ kind: 'cooldown', level: 'error' })).toBe('warning');
+    expect(shownLevel({ kind: 'cooldown', level: 'info' })).toBe('info');
+    expect(shownLevel({ kind: 'request_failed', level: 'error' })).toBe('error');
+  });
+  it('filters by the level shown', () => {
+    const cooldown: GatewayEvent = { id: 9, unix_ms: 9, level: 'error', provider: 'p1', kind: 'cooldown', message: 'm', seen: false };
+    expect(filterEvents([cooldown], { ...DEFAULT_EVENT_FILTER, level: 'error' })).toEqual([]);
+    expect(filterEvents([cooldown], { ...DEFAULT_EVENT_FILTER, level: 'warning' })).toEqual([cooldown]);
   });
 });

@@ -17,10 +17,18 @@ export interface EventFilter {
 
 export const DEFAULT_EVENT_FILTER: EventFilter = { level: ALL, provider: ALL, hideSeen: false };
 
-/** Filters and returns newest first (by time, then id). Never mutates the input. */
+/**
+ * The level an event is shown with. A cooldown is routine (the router doing its job after a
+ * provider failed), so it shows as a warning even when the backend logged it as an error.
+ */
+export function shownLevel(e: Pick<GatewayEvent, 'level' | 'kind'>): EventLevel {
+  return e.kind === 'cooldown' && e.level === 'error' ? 'warning' : e.level;
+}
+
+/** Filters (by the level shown) and returns newest first (by time, then id). Never mutates the input. */
 export function filterEvents(events: readonly GatewayEvent[], filter: EventFilter): GatewayEvent[] {
   return events
-    .filter((e) => filter.level === ALL || e.level === filter.level)
+    .filter((e) => filter.level === ALL || shownLevel(e) === filter.level)
     .filter((e) => filter.provider === ALL || (e.provider ?? NO_PROVIDER) === filter.provider)
     .filter((e) => !filter.hideSeen || !e.seen)
     .sort((a, b) => b.unix_ms - a.unix_ms || b.id - a.id);
@@ -47,8 +55,4 @@ const LEVELS: Record<EventLevel, LevelMeta> = {
 
 export function levelMeta(level: EventLevel): LevelMeta {
   return LEVELS[level] ?? LEVELS.info;
-}
-
-export function countUnseen(events: readonly GatewayEvent[]): number {
-  return events.reduce((n, e) => n + (e.seen ? 0 : 1), 0);
 }

@@ -32,19 +32,6 @@ export function formatLatency(ms: number | null | undefined): string {
   return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1).replace(/\.?0+$/, '')} s`;
 }
 
-/** Milliseconds → "45s", "2m 05s", "1h 02m", "3d 4h". Negative counts as 0. */
-export function formatDuration(ms: number): string {
-  const total = Math.max(0, Math.floor(ms / 1000));
-  const d = Math.floor(total / 86400);
-  const h = Math.floor((total % 86400) / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = total % 60;
-  if (d > 0) return `${d}d ${h}h`;
-  if (h > 0) return `${h}h ${pad2(m)}m`;
-  if (m > 0) return `${m}m ${pad2(s)}s`;
-  return `${s}s`;
-}
-
 /** Time left → "0:27", "12:03", "1:02:03". Rounds up so "0:00" only shows once it is over. */
 export function formatCountdown(msLeft: number): string {
   const total = Math.max(0, Math.ceil(msLeft / 1000));
@@ -52,14 +39,6 @@ export function formatCountdown(msLeft: number): string {
   const m = Math.floor((total % 3600) / 60);
   const s = total % 60;
   return h > 0 ? `${h}:${pad2(m)}:${pad2(s)}` : `${m}:${pad2(s)}`;
-}
-
-/** "Ago" text relative to `now`: "just now", "12s ago", "3m 05s ago". */
-export function formatAgo(thenMs: number | null | undefined, nowMs: number): string {
-  if (thenMs === null || thenMs === undefined) return 'never';
-  const diff = nowMs - thenMs;
-  if (diff < 1500) return 'just now';
-  return `${formatDuration(diff)} ago`;
 }
 
 /** Local wall-clock time "14:03:09". */

@@ -6,6 +6,7 @@ describe('healthBadge', () => {
     ['healthy', 'Healthy', 'ok'],
     ['unhealthy', 'Unhealthy', 'bad'],
     ['cooldown', 'Cooldown', 'warn'],
+    ['unresponsive', 'Unresponsive', 'bad'],
     ['disabled', 'Disabled', 'muted'],
     ['unknown', 'Unknown', 'neutral'],
   ] as const)('%s → %s (%s)', (status, label, tone) => {
@@ -31,5 +32,6 @@ describe('lockLabel', () => {
   it('describes the lock', () => {
     expect(lockLabel(null)).toBe('Automatic');
     expect(lockLabel('p2')).toBe('Locked to p2');
+    expect(lockLabel('p2', (id) => (id === 'p2' ? 'Relay Two' : id))).toBe('Locked to Relay Two');
   });
 });

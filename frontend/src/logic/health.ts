@@ -21,6 +21,12 @@ const BADGES: Record<HealthStatus, HealthBadge> = {
     tone: 'warn',
     description: 'Skipped by routing until the cooldown ends',
   },
+  unresponsive: {
+    kind: 'unresponsive',
+    label: 'Unresponsive',
+    tone: 'bad',
+    description: 'Did not answer in time; out of rotation until a background check or a test gets an answer',
+  },
   disabled: { kind: 'disabled', label: 'Disabled', tone: 'muted', description: 'Turned off; never routed to' },
   unknown: { kind: 'unknown', label: 'Unknown', tone: 'neutral', description: 'No request has gone here yet' },
 };
@@ -37,7 +43,7 @@ export function cooldownRemainingMs(untilMs: number | null | undefined, serverNo
   return Math.max(0, untilMs - serverNowMs);
 }
 
-/** "Automatic" or "Locked to <id>". */
-export function lockLabel(manualOverride: string | null | undefined): string {
-  return manualOverride ? `Locked to ${manualOverride}` : 'Automatic';
+/** "Automatic" or "Locked to <name>". */
+export function lockLabel(manualOverride: string | null | undefined, nameOf: (id: string) => string = (id) => id): string {
+  return manualOverride ? `Locked to ${nameOf(manualOverride)}` : 'Automatic';
 }

@@ -1,6 +1,6 @@
 // Provider ordering. Pure; inputs are never mutated.
 
-import type { ProviderId, ProviderMetrics, ProviderStatus, Status } from '../types';
+import type { ProviderId, Status } from '../types';
 
 /** Moves the item at `from` to index `to`. Out-of-range moves return the same array. */
 export function moveItem<T>(list: readonly T[], from: number, to: number): readonly T[] {
@@ -43,12 +43,6 @@ export function isPermutation(a: readonly string[], b: readonly string[]): boole
   const sa = [...a].sort();
   const sb = [...b].sort();
   return sa.every((v, i) => v === sb[i]);
-}
-
-export interface ProviderRowData {
-  id: ProviderId;
-  provider: ProviderStatus;
-  metrics: ProviderMetrics | undefined;
 }
 
 /**

@@ -9,10 +9,24 @@ describe('hash routes', () => {
     ['#/usage', 'usage'],
     ['#usage', 'usage'],
     ['#/usage?x=1', 'usage'],
+    ['#/requests', 'requests'],
+    ['#/requests?provider=p1', 'requests'],
     ['#/nope', 'dashboard'],
-  ] as const)('%j → %s', (hash, route) => expect(parseRoute(hash)).toBe(route));
+  ] as const)('%j → %s', (hash, page) => expect(parseRoute(hash).page).toBe(page));
+
+  it('reads the parameters, dropping empty ones', () => {
+    expect(parseRoute('#/requests?provider=p1&outcome=error&q=').params).toEqual({ provider: 'p1', outcome: 'error' });
+    expect(parseRoute('#/requests?q=bad%20gateway%20%2F%20502').params).toEqual({ q: 'bad gateway / 502' });
+    expect(parseRoute('#/usage').params).toEqual({});
+  });
+
   it('round-trips', () => {
-    expect(parseRoute(routeHash('usage'))).toBe('usage');
-    expect(parseRoute(routeHash('dashboard'))).toBe('dashboard');
+    expect(parseRoute(routeHash('usage')).page).toBe('usage');
+    expect(parseRoute(routeHash('dashboard')).page).toBe('dashboard');
+    expect(routeHash('requests', { provider: 'p.1', q: 'a b', session: '' })).toBe('#/requests?provider=p.1&q=a+b');
+    expect(parseRoute(routeHash('requests', { provider: 'p.1', q: 'a&b' }))).toEqual({
+      page: 'requests',
+      params: { provider: 'p.1', q: 'a&b' },
+    });
   });
 });

@@ -1,12 +1,34 @@
-// Hash routing (no server-side SPA fallback exists). Pure.
+// Hash routing (no server-side SPA fallback exists): `#/`, `#/requests?provider=p1`, `#/usage`. Pure.
 
-export type Route = 'dashboard' | 'usage';
+export type Page = 'dashboard' | 'requests' | 'usage';
 
-export function parseRoute(hash: string): Route {
-  const path = hash.replace(/^#\/?/, '').split(/[?/]/)[0];
-  return path === 'usage' ? 'usage' : 'dashboard';
+export type RouteParams = Readonly<Record<string, string>>;
+
+export interface Route {
+  page: Page;
+  /** Query parameters after `?` (empty values dropped). */
+  params: RouteParams;
 }
 
-export function routeHash(route: Route): string {
-  return route === 'usage' ? '#/usage' : '#/';
+const PAGES: readonly Page[] = ['dashboard', 'requests', 'usage'];
+
+export function parseRoute(hash: string): Route {
+  const body = hash.replace(/^#\/?/, '');
+  const q = body.indexOf('?');
+  const path = (q < 0 ? body : body.slice(0, q)).split('/')[0];
+  const params: Record<string, string> = {};
+  if (q >= 0) {
+    for (const [k, v] of new URLSearchParams(body.slice(q + 1))) if (v !== '') params[k] = v;
+  }
+  const page = (PAGES as readonly string[]).includes(path) ? (path as Page) : 'dashboard';
+  return { page, params };
+}
+
+/** `#/`, `#/usage`, `#/requests?provider=p1` (params with empty values are left out). */
+export function routeHash(page: Page, params: Readonly<Record<string, string | null | undefined>> = {}): string {
+  const base = page === 'dashboard' ? '#/' : `#/${page}`;
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== null && v !== undefined && v !== '') q.set(k, v);
+  const text = q.toString();
+  return text ? `${base}?${text}` : base;
 }

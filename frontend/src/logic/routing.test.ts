@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RoutingConfig } from '../types';
-import { mergeDraft, parseRoutingNumber, planRoutingUpdate, routingToDraft } from './routing';
+import { mergeDraft, parseRoutingNumber, planRoutingUpdate, preferredLabel, routingToDraft } from './routing';
 
 const current: RoutingConfig = {
   preferred_provider: 'p1',
@@ -10,6 +10,10 @@ const current: RoutingConfig = {
   cooldown_seconds: 30,
   request_timeout_seconds: 60,
   stream_idle_timeout_seconds: 300,
+  hedge: true,
+  hedge_min_seconds: 3,
+  hedge_max_seconds: 10,
+  session_idle_return_seconds: 600,
 };
 
 describe('parseRoutingNumber', () => {
@@ -69,6 +73,46 @@ describe('planRoutingUpdate', () => {
   });
 });
 
+describe('planRoutingUpdate: preferred provider and hedging', () => {
+  it('sends the preferred provider with the other fields, "" for first in list', () => {
+    const draft = { ...routingToDraft(current), preferred_provider: '', hedge: false, session_idle_return_seconds: '120' };
+    const plan = planRoutingUpdate(draft, current, ['p1', 'p2']);
+    expect(plan.values).toEqual({ preferred_provider: '', hedge: false, session_idle_return_seconds: 120 });
+    expect(plan.errors).toEqual({});
+  });
+
+  it('sends a newly chosen provider, and refuses one that no longer exists', () => {
+    const fromFirst = { ...current, preferred_provider: '' };
+    expect(planRoutingUpdate({ ...routingToDraft(fromFirst), preferred_provider: 'p2' }, fromFirst, ['p1', 'p2']).values).toEqual({
+      preferred_provider: 'p2',
+    });
+    const gone = planRoutingUpdate({ ...routingToDraft(fromFirst), preferred_provider: 'p9' }, fromFirst, ['p1', 'p2']);
+    expect(gone.values).toEqual({});
+    expect(gone.errors.preferred_provider).toMatch(/no longer exists/);
+  });
+
+  it('keeps hedge max at or above hedge min', () => {
+    const bad = planRoutingUpdate({ ...routingToDraft(current), hedge_min_seconds: '8', hedge_max_seconds: '5' }, current);
+    expect(bad.errors.hedge_max_seconds).toBe('Must be at least the hedge min (8 s)');
+    expect(bad.values).toEqual({});
+    const ok = planRoutingUpdate({ ...routingToDraft(current), hedge_min_seconds: '2', hedge_max_seconds: '2' }, current);
+    expect(ok.values).toEqual({ hedge_min_seconds: 2, hedge_max_seconds: 2 });
+    expect(planRoutingUpdate({ ...routingToDraft(current), hedge_min_seconds: '0' }, current).errors.hedge_min_seconds).toMatch(
+      /more than 0/,
+    );
+  });
+});
+
+describe('preferredLabel', () => {
+  const names: Record<string, string> = { p1: 'Relay One', p2: 'Relay Two' };
+  const nameOf = (id: string) => names[id] ?? id;
+  it('names the explicit provider, or says which one "first in list" is now', () => {
+    expect(preferredLabel('p2', 'p2', nameOf)).toBe('Relay Two');
+    expect(preferredLabel('', 'p1', nameOf)).toBe('First in list (Relay One)');
+    expect(preferredLabel('', '', nameOf)).toBe('First in list');
+  });
+});
+
 describe('mergeDraft', () => {
   it('takes server changes for untouched fields and keeps edits', () => {
     const draft = { ...routingToDraft(current), cooldown_seconds: '99' };
@@ -76,5 +120,13 @@ describe('mergeDraft', () => {
     const merged = mergeDraft(draft, current, next);
     expect(merged.cooldown_seconds).toBe('99');
     expect(merged.request_timeout_seconds).toBe('90');
+  });
+  it('does the same for the preferred provider and the checkboxes', () => {
+    const draft = { ...routingToDraft(current), hedge: false };
+    const next = { ...current, preferred_provider: '', hedge: true, auto_return_to_preferred: false };
+    const merged = mergeDraft(draft, current, next);
+    expect(merged.hedge).toBe(false);
+    expect(merged.preferred_provider).toBe('');
+    expect(merged.auto_return_to_preferred).toBe(false);
   });
 });

@@ -1,7 +1,8 @@
-// The [routing] form: draft values as typed, validation per the update_routing rules, and the
-// subset of values that is valid and changed (the only thing ever sent). Pure.
+// The Routing card's form: draft values as typed, validation per the update_routing rules, and the
+// subset of values that is valid and changed (the only thing ever sent, in one update_routing call
+// that includes the preferred provider). Pure.
 
-import type { RoutingConfig, RoutingUpdate } from '../types';
+import type { ProviderId, RoutingConfig, RoutingUpdate } from '../types';
 import type { FieldErrors } from './validate';
 
 export type NumericRoutingKey =
@@ -9,9 +10,14 @@ export type NumericRoutingKey =
   | 'failure_threshold'
   | 'cooldown_seconds'
   | 'request_timeout_seconds'
-  | 'stream_idle_timeout_seconds';
+  | 'stream_idle_timeout_seconds'
+  | 'hedge_min_seconds'
+  | 'hedge_max_seconds'
+  | 'session_idle_return_seconds';
 
-export type RoutingFormKey = NumericRoutingKey | 'auto_return_to_preferred';
+export type BooleanRoutingKey = 'auto_return_to_preferred' | 'hedge';
+
+export type RoutingFormKey = NumericRoutingKey | BooleanRoutingKey | 'preferred_provider';
 
 export interface NumericFieldSpec {
   key: NumericRoutingKey;
@@ -20,6 +26,8 @@ export interface NumericFieldSpec {
   /** integer ≥ min, number ≥ min, or number > min */
   rule: 'int>=1' | '>=0' | '>0';
   hint: string;
+  /** Which part of the card it belongs to. */
+  group: 'failover' | 'hedge' | 'timeouts';
 }
 
 export const NUMERIC_ROUTING_FIELDS: readonly NumericFieldSpec[] = [
@@ -29,14 +37,47 @@ export const NUMERIC_ROUTING_FIELDS: readonly NumericFieldSpec[] = [
     unit: '',
     rule: 'int>=1',
     hint: 'Consecutive failures before a provider cools down',
+    group: 'failover',
   },
-  { key: 'cooldown_seconds', label: 'Cooldown', unit: 's', rule: '>=0', hint: 'How long a failing provider is skipped' },
+  {
+    key: 'cooldown_seconds',
+    label: 'Cooldown',
+    unit: 's',
+    rule: '>=0',
+    hint: 'How long a failing provider is skipped',
+    group: 'failover',
+  },
   {
     key: 'preferred_stable_seconds',
     label: 'Preferred stable',
     unit: 's',
     rule: '>=0',
-    hint: 'How long the preferred provider must be healthy before routing returns to it',
+    hint: 'How long the preferred provider must be failure-free before traffic returns to it',
+    group: 'failover',
+  },
+  {
+    key: 'session_idle_return_seconds',
+    label: 'Idle return',
+    unit: 's',
+    rule: '>=0',
+    hint: 'A Codex session idle this long goes back to the preferred provider',
+    group: 'failover',
+  },
+  {
+    key: 'hedge_min_seconds',
+    label: 'Hedge min',
+    unit: 's',
+    rule: '>0',
+    hint: 'Shortest wait before a stream that has not answered is also sent to the next provider',
+    group: 'hedge',
+  },
+  {
+    key: 'hedge_max_seconds',
+    label: 'Hedge max',
+    unit: 's',
+    rule: '>0',
+    hint: 'Longest wait before hedging (the delay adapts to each provider between min and max)',
+    group: 'hedge',
   },
   {
     key: 'request_timeout_seconds',
@@ -44,6 +85,7 @@ export const NUMERIC_ROUTING_FIELDS: readonly NumericFieldSpec[] = [
     unit: 's',
     rule: '>0',
     hint: 'Time allowed for an upstream response to start',
+    group: 'timeouts',
   },
   {
     key: 'stream_idle_timeout_seconds',
@@ -51,19 +93,29 @@ export const NUMERIC_ROUTING_FIELDS: readonly NumericFieldSpec[] = [
     unit: 's',
     rule: '>0',
     hint: 'Longest pause allowed inside a streamed response',
+    group: 'timeouts',
   },
 ];
 
-export type RoutingDraft = Record<NumericRoutingKey, string> & { auto_return_to_preferred: boolean };
+export type RoutingDraft = Record<NumericRoutingKey, string> &
+  Record<BooleanRoutingKey, boolean> & {
+    /** `""` = first in list. */
+    preferred_provider: string;
+  };
 
 export function routingToDraft(r: RoutingConfig): RoutingDraft {
   return {
+    preferred_provider: r.preferred_provider ?? '',
     auto_return_to_preferred: r.auto_return_to_preferred,
+    hedge: r.hedge,
     preferred_stable_seconds: String(r.preferred_stable_seconds),
     failure_threshold: String(r.failure_threshold),
     cooldown_seconds: String(r.cooldown_seconds),
     request_timeout_seconds: String(r.request_timeout_seconds),
     stream_idle_timeout_seconds: String(r.stream_idle_timeout_seconds),
+    hedge_min_seconds: String(r.hedge_min_seconds),
+    hedge_max_seconds: String(r.hedge_max_seconds),
+    session_idle_return_seconds: String(r.session_idle_return_seconds),
   };
 }
 
@@ -103,23 +155,55 @@ export interface RoutingUpdatePlan {
   dirty: RoutingFormKey[];
 }
 
-export function planRoutingUpdate(draft: RoutingDraft, current: RoutingConfig): RoutingUpdatePlan {
+const BOOLEAN_KEYS: readonly BooleanRoutingKey[] = ['auto_return_to_preferred', 'hedge'];
+
+/**
+ * `providerIds`: the providers that exist; a preferred provider that is gone (deleted or renamed
+ * while the form was open) is an error rather than a refused call.
+ */
+export function planRoutingUpdate(
+  draft: RoutingDraft,
+  current: RoutingConfig,
+  providerIds?: readonly ProviderId[],
+): RoutingUpdatePlan {
   const values: RoutingUpdate = {};
   const errors: FieldErrors<RoutingFormKey> = {};
   const dirty: RoutingFormKey[] = [];
-  if (draft.auto_return_to_preferred !== current.auto_return_to_preferred) {
-    dirty.push('auto_return_to_preferred');
-    values.auto_return_to_preferred = draft.auto_return_to_preferred;
-  }
-  for (const spec of NUMERIC_ROUTING_FIELDS) {
-    const parsed = parseRoutingNumber(spec, draft[spec.key]);
-    if (parsed.error !== null) {
-      errors[spec.key] = parsed.error;
-      dirty.push(spec.key);
-    } else if (parsed.value !== current[spec.key]) {
-      dirty.push(spec.key);
-      values[spec.key] = parsed.value;
+  if (draft.preferred_provider !== (current.preferred_provider ?? '')) {
+    dirty.push('preferred_provider');
+    if (draft.preferred_provider && providerIds && !providerIds.includes(draft.preferred_provider)) {
+      errors.preferred_provider = 'That provider no longer exists';
+    } else {
+      values.preferred_provider = draft.preferred_provider;
     }
+  }
+  for (const key of BOOLEAN_KEYS) {
+    if (draft[key] !== current[key]) {
+      dirty.push(key);
+      values[key] = draft[key];
+    }
+  }
+  const parsed: Partial<Record<NumericRoutingKey, number>> = {};
+  for (const spec of NUMERIC_ROUTING_FIELDS) {
+    const r = parseRoutingNumber(spec, draft[spec.key]);
+    if (r.error !== null) {
+      errors[spec.key] = r.error;
+      dirty.push(spec.key);
+      continue;
+    }
+    parsed[spec.key] = r.value;
+    if (r.value !== current[spec.key]) {
+      dirty.push(spec.key);
+      values[spec.key] = r.value;
+    }
+  }
+  // The hedge delay lives between min and max: max may not be below min (as they would be saved).
+  const min = parsed.hedge_min_seconds ?? current.hedge_min_seconds;
+  const max = parsed.hedge_max_seconds ?? current.hedge_max_seconds;
+  if (parsed.hedge_max_seconds !== undefined && parsed.hedge_min_seconds !== undefined && max < min) {
+    errors.hedge_max_seconds = `Must be at least the hedge min (${min} s)`;
+    delete values.hedge_max_seconds;
+    delete values.hedge_min_seconds;
   }
   return { values, errors, dirty };
 }
@@ -136,11 +220,14 @@ export function mergeDraft(
   const prevDraft = routingToDraft(previousServer);
   const nextDraft = routingToDraft(nextServer);
   const out = { ...draft };
-  if (draft.auto_return_to_preferred === prevDraft.auto_return_to_preferred) {
-    out.auto_return_to_preferred = nextDraft.auto_return_to_preferred;
-  }
-  for (const spec of NUMERIC_ROUTING_FIELDS) {
-    if (draft[spec.key] === prevDraft[spec.key]) out[spec.key] = nextDraft[spec.key];
+  for (const key of Object.keys(nextDraft) as (keyof RoutingDraft)[]) {
+    if (draft[key] === prevDraft[key]) (out as Record<string, unknown>)[key] = nextDraft[key];
   }
   return out;
+}
+
+/** The preferred provider in words: "Relay A" or "First in list (Relay B)". */
+export function preferredLabel(explicit: string, effective: string, nameOf: (id: ProviderId) => string): string {
+  if (explicit) return nameOf(explicit);
+  return effective ? `First in list (${nameOf(effective)})` : 'First in list';
 }

@@ -2,7 +2,7 @@
 // the usage dialog, and what a manual refresh achieved. Pure.
 
 import type { Ledger, ProviderId, QuotaEntry, UsageAdapter, UsageSnapshot, UsageState, UsageUnit } from '../types';
-import { formatCount, formatDateTime, truncate } from './format';
+import { formatCount, formatDateTime } from './format';
 
 export const USAGE_ADAPTERS: readonly { value: UsageAdapter; label: string }[] = [
   { value: '', label: 'Detect automatically' },
@@ -246,19 +246,24 @@ export interface RefreshOutcome {
  * providers that exist. A provider without an entry was not checked (disabled, no base URL, or
  * neither an API key nor a usage token); an entry with an error means its latest check failed.
  */
-export function refreshOutcome(result: UsageState, provider: ProviderId | null, ids: readonly ProviderId[]): RefreshOutcome {
+export function refreshOutcome(
+  result: UsageState,
+  provider: ProviderId | null,
+  ids: readonly ProviderId[],
+  nameOf: (id: ProviderId) => string = (id) => id,
+): RefreshOutcome {
   const failed = (id: ProviderId) => !!result.quota[id]?.error;
   if (provider !== null) {
     const entry = result.quota[provider];
     if (!entry) {
       return {
         tone: 'info',
-        title: `Nothing to check for ${provider}`,
+        title: `Nothing to check for ${nameOf(provider)}`,
         message: 'Usage is checked for enabled providers with an API key or a usage token.',
       };
     }
-    if (entry.error) return { tone: 'error', title: `Usage check failed for ${provider}`, message: entry.error };
-    return { tone: 'success', title: `Usage checked for ${provider}` };
+    if (entry.error) return { tone: 'error', title: `Usage check failed for ${nameOf(provider)}`, message: entry.error };
+    return { tone: 'success', title: `Usage checked for ${nameOf(provider)}` };
   }
   const checked = ids.filter((id) => result.quota[id]);
   const bad = checked.filter(failed);
@@ -272,8 +277,9 @@ export function refreshOutcome(result: UsageState, provider: ProviderId | null, 
   if (bad.length > 0) {
     return {
       tone: 'error',
-      title: `Usage check failed for ${bad.join(', ')}`,
-      message: bad.map((id) => `${id}: ${truncate(result.quota[id]?.error ?? '', 160)}`).join('\n'),
+      title: `Usage check failed for ${bad.map(nameOf).join(', ')}`,
+      // In full: the backend's message says what went wrong and what to do.
+      message: bad.map((id) => `${nameOf(id)}: ${result.quota[id]?.error ?? ''}`).join('\n'),
     };
   }
   return { tone: 'success', title: `Usage checked for ${checked.length} provider${checked.length === 1 ? '' : 's'}` };

@@ -19,26 +19,60 @@ export function validateProviderId(
   return null;
 }
 
+/**
+ * The base URL rule the backend applies too (cases shared in validation-cases.json): after trimming,
+ * `http://` or `https://` in any letter case, then a non-empty host (before any `/`, `?` or `#`,
+ * without user info and port), and no whitespace anywhere.
+ */
 export function validateBaseUrl(raw: string): string | null {
   const value = raw.trim();
   if (!value) return 'Enter the base URL';
   if (!/^https?:\/\//i.test(value)) return 'The URL must start with http:// or https://';
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return 'That is not a valid URL';
-  }
-  if (!url.hostname) return 'The URL needs a host name';
   if (/\s/.test(value)) return 'The URL must not contain spaces';
+  if (!urlHost(value)) return 'The URL needs a host name after the "//"';
   return null;
 }
 
-/** `required` false lets an empty name through (the backend then uses the id). */
+/** The host of an http(s) URL as written ("" when there is none). */
+export function urlHost(url: string): string {
+  const rest = url.trim().replace(/^https?:\/\//i, '');
+  const authority = rest.split(/[/?#]/, 1)[0];
+  const hostPort = authority.slice(authority.lastIndexOf('@') + 1);
+  if (hostPort.startsWith('[')) {
+    const end = hostPort.indexOf(']');
+    return end > 1 ? hostPort.slice(0, end + 1) : '';
+  }
+  const colon = hostPort.indexOf(':');
+  return colon >= 0 ? hostPort.slice(0, colon) : hostPort;
+}
+
+/** What is saved for a valid base URL: trimmed, with the scheme in lower case ("HTTPS://X" → "https://X"). */
+export function normalizeBaseUrl(raw: string): string {
+  return raw.trim().replace(/^https?:\/\//i, (scheme) => scheme.toLowerCase());
+}
+
+/**
+ * True when a (valid) URL has nothing after the host: most OpenAI-compatible providers expect the
+ * API's path in the base URL (…/v1), and the backend appends /responses and /models to it.
+ */
+export function baseUrlHasNoPath(raw: string): boolean {
+  const rest = raw.trim().replace(/^https?:\/\//i, '');
+  const slash = rest.search(/[/?#]/);
+  if (slash < 0) return true;
+  return /^\/*([?#].*)?$/.test(rest.slice(slash));
+}
+
+export const DISPLAY_NAME_MAX = 200;
+
+/**
+ * `required` false lets an empty name through (the backend then uses the id). Length is counted in
+ * characters (code points), as Python's len() does on the backend.
+ */
 export function validateDisplayName(raw: string, required = true): string | null {
   const value = raw.trim();
   if (!value) return required ? 'Enter a display name' : null;
-  if (value.length > 200) return 'Keep the display name under 200 characters';
+  const length = [...value].length;
+  if (length > DISPLAY_NAME_MAX) return `Keep the display name to ${DISPLAY_NAME_MAX} characters (it has ${length})`;
   return null;
 }
 

@@ -1,0 +1,131 @@
+import { useState } from 'react';
+import type { CodexState } from '../../types';
+import { Badge } from '../../ui/Badge';
+import { ConfirmDialog } from '../../ui/ConfirmDialog';
+import { CopyButton } from '../../ui/CopyButton';
+import { Modal } from '../../ui/Modal';
+import type { CodexSetupStore } from './useCodexSetup';
+
+interface Props {
+  codex: CodexSetupStore;
+  onClose: () => void;
+}
+
+const STATES: Record<CodexState, { label: string; tone: 'ok' | 'warn' | 'neutral'; text: string }> = {
+  connected: {
+    label: 'Connected',
+    tone: 'ok',
+    text: 'Codex uses this gateway with the current token.',
+  },
+  token_out_of_date: {
+    label: 'Token out of date',
+    tone: 'warn',
+    text: 'Codex points at this gateway, but its auth.json holds another token, so its requests are refused. Rewrite auth.json to fix it.',
+  },
+  not_connected: {
+    label: 'Not connected',
+    tone: 'neutral',
+    text: 'Codex does not use this gateway yet.',
+  },
+};
+
+/**
+ * Shows the Codex config.toml block and auth.json, where Codex stands (connected / token out of date /
+ * not connected), writes the files, or restores the backups. The opener reads the setup afresh.
+ */
+export function ConnectCodexDialog({ codex, onClose }: Props) {
+  const [confirmRestore, setConfirmRestore] = useState(false);
+  const { setup, state, loadError, busy } = codex;
+
+  const meta = state ? STATES[state] : null;
+  const outOfDate = state === 'token_out_of_date';
+
+  return (
+    <Modal
+      title="Connect Codex"
+      size="lg"
+      onClose={onClose}
+      footer={
+        <>
+          <button
+            type="button"
+            className="btn footer-left"
+            disabled={busy || !setup?.has_backup}
+            onClick={() => setConfirmRestore(true)}
+            title={setup?.has_backup ? 'Put back the files saved before the last write' : 'No backup yet'}
+          >
+            Restore backup
+          </button>
+          <button type="button" className="btn" onClick={onClose}>
+            Close
+          </button>
+          <button type="button" className="btn btn--primary" disabled={busy || !setup} onClick={() => void codex.apply()}>
+            {outOfDate ? 'Rewrite auth.json' : 'Write Codex config'}
+          </button>
+        </>
+      }
+    >
+      {loadError ? (
+        <p className="text-bad" role="alert">
+          {loadError}
+        </p>
+      ) : !setup || !meta ? (
+        <p className="muted">Loading…</p>
+      ) : (
+        <div className="codex">
+          <dl className="kv">
+            <dt>State</dt>
+            <dd data-testid="codex-state" data-state={state}>
+              <Badge tone={meta.tone}>{meta.label}</Badge>
+              {setup.has_backup ? <span className="muted"> · backup available</span> : null}
+            </dd>
+            <dt>Codex home</dt>
+            <dd className="mono wrap-anywhere" title={setup.codex_home}>
+              {setup.codex_home}
+            </dd>
+          </dl>
+          <p className={outOfDate ? 'codex__state codex__state--warn' : 'codex__state muted'} role={outOfDate ? 'alert' : undefined}>
+            {meta.text}
+          </p>
+          <p className="muted small">
+            “Write” backs up both files first, merges the block into config.toml (other settings and comments are kept)
+            and writes auth.json. Rotating the gateway token later updates auth.json by itself.
+          </p>
+          <FileBlock path={setup.config_path} text={setup.config_block} what="config.toml block" />
+          <FileBlock path={setup.auth_path} text={setup.auth_json} what="auth.json content" />
+        </div>
+      )}
+      {confirmRestore ? (
+        <ConfirmDialog
+          title="Restore the Codex backup?"
+          confirmLabel="Restore backup"
+          danger
+          onClose={() => setConfirmRestore(false)}
+          onConfirm={async () => {
+            await codex.restore();
+            setConfirmRestore(false);
+          }}
+        >
+          <p>config.toml and auth.json go back to the copies saved before the last write.</p>
+        </ConfirmDialog>
+      ) : null}
+    </Modal>
+  );
+}
+
+/** One file's content with its path and a copy button. */
+function FileBlock({ path, text, what }: { path: string; text: string; what: string }) {
+  return (
+    <div className="codeblock">
+      <div className="codeblock__head">
+        <span className="mono ellipsis" title={path}>
+          {path}
+        </span>
+        <CopyButton text={text} label={`Copy ${what}`} />
+      </div>
+      <pre aria-label={what} tabIndex={0}>
+        {text}
+      </pre>
+    </div>
+  );
+}

@@ -1,0 +1,74 @@
+import { useCallback, useState } from 'react';
+import type { Bridge } from '../../bridge';
+import type { Actions } from '../../hooks/useActions';
+import { useQuery } from '../../hooks/useQuery';
+import type { CodexSetup, CodexState } from '../../types';
+
+export interface CodexSetupStore {
+  setup: CodexSetup | null;
+  /** Where Codex stands: from `state`, or from `configured` on a backend without it. */
+  state: CodexState | null;
+  loadError: string | null;
+  busy: boolean;
+  /** Read the setup again (after the dialog opens, and after the gateway token was rotated). */
+  reload: () => Promise<void>;
+  /** Write config.toml and auth.json (also the fix for a token that is out of date). */
+  apply: () => Promise<void>;
+  restore: () => Promise<boolean>;
+}
+
+export function codexState(setup: CodexSetup | null): CodexState | null {
+  if (!setup) return null;
+  return setup.state ?? (setup.configured ? 'connected' : 'not_connected');
+}
+
+/** The Connect Codex state, shared by the header button and the dialog. */
+export function useCodexSetup(
+  bridge: Bridge,
+  actions: Pick<Actions, 'applyCodexSetup' | 'restoreCodexBackup'>,
+): CodexSetupStore {
+  const load = useCallback(() => bridge.call('get_codex_setup'), [bridge]);
+  const query = useQuery('codex-setup', load);
+  const [written, setWritten] = useState<CodexSetup | null>(null);
+  const [busy, setBusy] = useState(false);
+  const { refresh } = query;
+
+  // What apply/restore returned is newer than the last read until the next read replaces it.
+  const setup = written ?? query.data;
+
+  const reload = useCallback(async () => {
+    setWritten(null);
+    await refresh();
+  }, [refresh]);
+
+  const apply = useCallback(async () => {
+    setBusy(true);
+    try {
+      const r = await actions.applyCodexSetup();
+      if (r.ok) setWritten(r.value);
+    } finally {
+      setBusy(false);
+    }
+  }, [actions]);
+
+  const restore = useCallback(async () => {
+    setBusy(true);
+    try {
+      const r = await actions.restoreCodexBackup();
+      if (r.ok) setWritten(r.value);
+      return r.ok;
+    } finally {
+      setBusy(false);
+    }
+  }, [actions]);
+
+  return {
+    setup,
+    state: codexState(setup),
+    loadError: setup ? null : query.error,
+    busy,
+    reload,
+    apply,
+    restore,
+  };
+}

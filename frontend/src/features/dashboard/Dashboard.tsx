@@ -1,0 +1,71 @@
+import type { ActionResult, Actions } from '../../hooks/useActions';
+import type { NameMap } from '../../logic/names';
+import type { Status, TokenResult } from '../../types';
+import { EventsPanel } from '../events/EventsPanel';
+import { ProvidersPanel } from '../providers/ProvidersPanel';
+import { RoutingCard } from '../routing/RoutingCard';
+import { DownBanner } from './DownBanner';
+import { StatusCard } from './StatusCard';
+
+interface Props {
+  status: Status;
+  names: NameMap;
+  token: string | null;
+  actions: Actions;
+  refresh: () => Promise<void>;
+  onRotateToken: () => Promise<ActionResult<TokenResult>>;
+}
+
+/** The dashboard: layout only, data comes in through props. */
+export function Dashboard({ status, names, token, actions, refresh, onRotateToken }: Props) {
+  return (
+    <main className="dash" aria-label="Dashboard">
+      {status.summary?.state === 'down' ? <DownBanner summary={status.summary} /> : null}
+      <div className="dash__top">
+        <StatusCard
+          gatewayUrl={status.gateway_url}
+          names={names}
+          summary={status.summary ?? null}
+          preferredProvider={status.preferred_provider}
+          explicitPreferred={status.routing.preferred_provider ?? status.preferred_provider ?? ''}
+          manualOverride={status.manual_override}
+          activeProvider={status.active_provider}
+          activeReason={status.active_reason}
+          requestsToday={status.requests_today ?? null}
+          token={token}
+          onRotateToken={onRotateToken}
+        />
+        <RoutingCard
+          routing={status.routing}
+          providerIds={status.provider_order}
+          providers={status.providers}
+          names={names}
+          preferredProvider={status.preferred_provider}
+          manualOverride={status.manual_override}
+          onLock={actions.setManualOverride}
+          onSaveRouting={actions.updateRouting}
+        />
+      </div>
+      <ProvidersPanel
+        providerOrder={status.provider_order}
+        providers={status.providers}
+        metrics={status.metrics}
+        quota={status.quota}
+        ledgers={status.ledgers}
+        names={names}
+        preferredProvider={status.preferred_provider}
+        activeProvider={status.active_provider}
+        manualOverride={status.manual_override}
+        actions={actions}
+        refresh={refresh}
+      />
+      <EventsPanel
+        events={status.recent_events}
+        unseen={status.unseen_events}
+        providerOrder={status.provider_order}
+        names={names}
+        onClearSeen={actions.markEventsSeen}
+      />
+    </main>
+  );
+}

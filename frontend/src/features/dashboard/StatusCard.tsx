@@ -1,0 +1,98 @@
+import { memo } from 'react';
+import type { ActionResult } from '../../hooks/useActions';
+import { lockLabel } from '../../logic/health';
+import { nameOf, type NameMap } from '../../logic/names';
+import { preferredLabel } from '../../logic/routing';
+import type { StatusSummary, TokenResult } from '../../types';
+import { CopyButton } from '../../ui/CopyButton';
+import { GatewayToken } from './GatewayToken';
+
+interface Props {
+  gatewayUrl: string;
+  names: NameMap;
+  summary: StatusSummary | null;
+  /** In effect (the first in the list when none is chosen); null while no provider can serve. */
+  preferredProvider: string | null;
+  /** As configured: "" = first in list. */
+  explicitPreferred: string;
+  manualOverride: string | null;
+  activeProvider: string | null;
+  activeReason: string;
+  requestsToday: number | null;
+  token: string | null;
+  onRotateToken: () => Promise<ActionResult<TokenResult>>;
+}
+
+const SUMMARY_TONE: Record<StatusSummary['state'], string> = {
+  serving: 'ok',
+  fallback: 'warn',
+  down: 'bad',
+  no_providers: 'muted',
+};
+
+/** The gateway card: where Codex connects, how it serves now, the preferred/locked/active provider, the token. */
+export const StatusCard = memo(function StatusCard(p: Props) {
+  const n = (id: string) => nameOf(p.names, id);
+  return (
+    <section className="card card--status" aria-labelledby="status-title">
+      <h2 id="status-title" className="card__title">
+        Gateway
+      </h2>
+      <dl className="kv">
+        <dt>Address</dt>
+        <dd className="kv__row">
+          <code className="mono ellipsis" title={p.gatewayUrl} data-testid="gateway-url">
+            {p.gatewayUrl}
+          </code>
+          <CopyButton text={p.gatewayUrl} label="Copy gateway address" />
+        </dd>
+        {p.summary ? (
+          <>
+            <dt>Now</dt>
+            <dd data-testid="status-summary" data-state={p.summary.state} title={p.summary.reason || undefined}>
+              <span className={`summary summary--${SUMMARY_TONE[p.summary.state] ?? 'muted'}`}>{p.summary.line}</span>
+              {/* The reason once: not when the banner shows it, nor when "Active" below says the same. */}
+              {p.summary.reason && p.summary.state !== 'down' && p.summary.reason !== p.activeReason ? (
+                <span className="muted"> · {p.summary.reason}</span>
+              ) : null}
+            </dd>
+          </>
+        ) : null}
+        <dt>Preferred</dt>
+        <dd data-testid="status-preferred">
+          {p.preferredProvider ? preferredLabel(p.explicitPreferred, p.preferredProvider, n) : '—'}
+        </dd>
+        <dt>Routing</dt>
+        <dd data-testid="status-lock">
+          <span className={p.manualOverride ? 'lock lock--on' : 'lock'}>{lockLabel(p.manualOverride, n)}</span>
+        </dd>
+        <dt>Active</dt>
+        <dd data-testid="status-active" title={p.activeReason}>
+          {p.activeProvider ? (
+            <>
+              <strong>{n(p.activeProvider)}</strong>
+              {p.activeReason ? <span className="muted"> · {p.activeReason}</span> : null}
+            </>
+          ) : (
+            <span className="muted">no request yet</span>
+          )}
+        </dd>
+        {p.requestsToday !== null ? (
+          <>
+            <dt>Today</dt>
+            <dd data-testid="status-requests-today">
+              {p.requestsToday.toLocaleString('en-US')} request{p.requestsToday === 1 ? '' : 's'}{' '}
+              <a href="#/requests" className="small">
+                see them
+              </a>
+            </dd>
+          </>
+        ) : null}
+        <dt>Token</dt>
+        <dd>
+          <GatewayToken token={p.token} onRotate={p.onRotateToken} />
+        </dd>
+      </dl>
+    </section>
+  );
+});

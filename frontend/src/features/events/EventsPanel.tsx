@@ -1,0 +1,140 @@
+import { memo, useId, useMemo, useState } from 'react';
+import {
+  ALL,
+  DEFAULT_EVENT_FILTER,
+  NO_PROVIDER,
+  eventProviderChoices,
+  filterEvents,
+  levelMeta,
+  shownLevel,
+  type EventFilter,
+  type LevelFilter,
+} from '../../logic/events';
+import { formatClock, formatDateTime } from '../../logic/format';
+import { nameOf, type NameMap } from '../../logic/names';
+import type { GatewayEvent } from '../../types';
+import { Icon } from '../../ui/Icon';
+
+interface Props {
+  events: GatewayEvent[];
+  unseen: number;
+  providerOrder: string[];
+  names: NameMap;
+  onClearSeen: () => Promise<unknown>;
+}
+
+/** Recent events, newest first, filtered locally; providers named by display name. */
+export function EventsPanel({ events, unseen, providerOrder, names, onClearSeen }: Props) {
+  const uid = useId();
+  const [filter, setFilter] = useState<EventFilter>(DEFAULT_EVENT_FILTER);
+  const [busy, setBusy] = useState(false);
+  const shown = useMemo(() => filterEvents(events, filter), [events, filter]);
+  const choices = useMemo(() => eventProviderChoices(events, providerOrder), [events, providerOrder]);
+
+  return (
+    <section className="card card--events" aria-label="Events">
+      <div className="card__head">
+        <h2 id="events-title" className="card__title">
+          Events{' '}
+          <span className={`pill${unseen > 0 ? ' pill--on' : ''}`} data-testid="unseen-count">
+            {unseen} unseen
+          </span>
+        </h2>
+        <div className="toolbar">
+          <label htmlFor={`${uid}-level`} className="toolbar__label">
+            Level
+          </label>
+          <select
+            id={`${uid}-level`}
+            value={filter.level}
+            onChange={(e) => setFilter((f) => ({ ...f, level: e.target.value as LevelFilter }))}
+          >
+            <option value={ALL}>All</option>
+            <option value="error">Errors</option>
+            <option value="warning">Warnings</option>
+            <option value="info">Info</option>
+          </select>
+          <label htmlFor={`${uid}-provider`} className="toolbar__label">
+            Provider
+          </label>
+          <select
+            id={`${uid}-provider`}
+            value={filter.provider}
+            onChange={(e) => setFilter((f) => ({ ...f, provider: e.target.value }))}
+          >
+            <option value={ALL}>All</option>
+            <option value={NO_PROVIDER}>Gateway (none)</option>
+            {choices.map((id) => (
+              <option key={id} value={id}>
+                {nameOf(names, id)}
+              </option>
+            ))}
+          </select>
+          <label className="check">
+            <input
+              type="checkbox"
+              checked={filter.hideSeen}
+              onChange={(e) => setFilter((f) => ({ ...f, hideSeen: e.target.checked }))}
+            />
+            Hide seen
+          </label>
+          <button
+            type="button"
+            className="btn btn--small"
+            title="Marks every event as seen: the unseen count goes back to 0 and seen events fade"
+            disabled={busy || unseen === 0}
+            onClick={async () => {
+              setBusy(true);
+              try {
+                await onClearSeen();
+              } finally {
+                setBusy(false);
+              }
+            }}
+          >
+            Mark all as seen
+          </button>
+        </div>
+      </div>
+      <div className="events-scroll">
+        {shown.length === 0 ? (
+          <p className="empty">{events.length === 0 ? 'No events yet.' : 'No events match the filter.'}</p>
+        ) : (
+          <ol className="events" aria-label="Events list">
+            {shown.map((e) => (
+              <EventItem key={e.id} event={e} name={e.provider ? nameOf(names, e.provider) : null} />
+            ))}
+          </ol>
+        )}
+      </div>
+    </section>
+  );
+}
+
+const EventItem = memo(function EventItem({ event: e, name }: { event: GatewayEvent; name: string | null }) {
+  const level = shownLevel(e);
+  const meta = levelMeta(level);
+  return (
+    <li
+      className={`event event--${level}${e.seen ? ' event--seen' : ''}`}
+      data-testid={`event-${e.id}`}
+      data-level={level}
+      data-seen={e.seen ? 'true' : 'false'}
+    >
+      <time className="event__time mono" dateTime={new Date(e.unix_ms).toISOString()} title={formatDateTime(e.unix_ms)}>
+        {formatClock(e.unix_ms)}
+      </time>
+      <span className={`event__level badge badge--${meta.tone}`}>
+        <Icon name={meta.icon} size={12} />
+        {meta.label}
+      </span>
+      <span className="event__provider ellipsis" title={name ?? 'the gateway'}>
+        {name ?? '—'}
+      </span>
+      <span className="event__kind ellipsis" title={e.kind}>
+        {e.kind}
+      </span>
+      <span className="event__message">{e.message}</span>
+    </li>
+  );
+});

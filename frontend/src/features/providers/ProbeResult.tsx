@@ -1,0 +1,39 @@
+import { formatLatency } from '../../logic/format';
+import type { Probe } from '../../types';
+import { Badge } from '../../ui/Badge';
+import { IconButton } from '../../ui/IconButton';
+
+export type ProbeState = { loading: true } | { loading: false; result: Probe } | { loading: false; error: string };
+
+/** The last probe's outcome, shown inline in a strip under the provider's row. */
+export function ProbeResult({ id, name, state, onClose }: { id: string; name: string; state: ProbeState; onClose: () => void }) {
+  return (
+    <div className="probe" role="group" aria-label={`Probe result for ${name}`} data-testid={`probe-result-${id}`}>
+      <strong className="probe__title">Probe {name}</strong>
+      {state.loading ? (
+        <span className="muted">Probing…</span>
+      ) : 'error' in state ? (
+        <span className="text-bad wrap">{state.error}</span>
+      ) : (
+        <>
+          <Badge tone={state.result.ok ? 'ok' : 'bad'}>{state.result.ok ? 'OK' : 'Failed'}</Badge>
+          <span>
+            <span className="muted">HTTP </span>
+            <span data-testid={`probe-status-${id}`}>{state.result.status ?? '—'}</span>
+          </span>
+          <span>
+            <span className="muted">latency </span>
+            {formatLatency(state.result.latency_ms)}
+          </span>
+          <span title={state.result.models.join('\n')}>
+            <span className="muted">models </span>
+            {state.result.models.length}
+            {state.result.models.length ? <span className="muted"> ({state.result.models.join(', ')})</span> : null}
+          </span>
+          {state.result.error ? <span className="text-bad wrap probe__error">{state.result.error}</span> : null}
+        </>
+      )}
+      <IconButton icon="x" label={`Close probe result for ${name}`} className="probe__close" onClick={onClose} />
+    </div>
+  );
+}

@@ -1,0 +1,153 @@
+import { useCallback, useMemo, useState } from 'react';
+import type { Actions } from '../../hooks/useActions';
+import { nameOf, type NameMap } from '../../logic/names';
+import { orderedProviderIds } from '../../logic/order';
+import type { Ledger, ProviderMetrics, ProviderStatus, QuotaEntry } from '../../types';
+import { Icon } from '../../ui/Icon';
+import { ProviderDialogs, type OpenDialog } from './dialogs/ProviderDialogs';
+import type { RowHandlers } from './ProviderRow';
+import { ProvidersTable } from './ProvidersTable';
+import { useProbes } from './useProbes';
+import { useProviderOrder } from './useProviderOrder';
+import { useProviderTests } from './useProviderTests';
+import { useUsageRefresh } from './useUsageRefresh';
+
+interface Props {
+  providerOrder: string[];
+  providers: Record<string, ProviderStatus>;
+  metrics: Record<string, ProviderMetrics>;
+  quota: Record<string, QuotaEntry>;
+  ledgers: Record<string, Ledger>;
+  names: NameMap;
+  preferredProvider: string | null;
+  activeProvider: string | null;
+  manualOverride: string | null;
+  actions: Actions;
+  refresh: () => Promise<void>;
+}
+
+/**
+ * The same array while the providers and their order stay the same, so the callbacks built on it
+ * (and the memoised rows that receive them) survive polls that change only a provider's health.
+ */
+function useProviderIds(providerOrder: string[], providers: Record<string, ProviderStatus>): readonly string[] {
+  const key = orderedProviderIds({ provider_order: providerOrder, providers }).join('\n');
+  return useMemo(() => (key ? key.split('\n') : []), [key]);
+}
+
+/** Results kept by id, shown only for providers that still exist (a deleted or renamed one loses its own). */
+function useLive<T>(ids: readonly string[], byId: Record<string, T>): Record<string, T> {
+  return useMemo(() => {
+    const out: Record<string, T> = {};
+    for (const id of ids) if (byId[id]) out[id] = byId[id];
+    return out;
+  }, [ids, byId]);
+}
+
+/** Providers table with its toolbar and dialogs: wires the reorder, test, probe, usage and dialog hooks to the views. */
+export function ProvidersPanel(props: Props) {
+  const { providers, actions, refresh, names } = props;
+  const serverIds = useProviderIds(props.providerOrder, providers);
+  const describe = useCallback((id: string) => nameOf(names, id), [names]);
+  const order = useProviderOrder(serverIds, actions, refresh, describe);
+  const probes = useProbes(actions);
+  const tests = useProviderTests(actions);
+  const usage = useUsageRefresh(actions, serverIds);
+  const [dialog, setDialog] = useState<OpenDialog>(null);
+  const close = useCallback(() => setDialog(null), []);
+
+  const { move, dragStart, dragOver, drop, dragEnd } = order;
+  const { refresh: refreshUsage } = usage;
+  const { probe, close: closeProbe } = probes;
+  const { test, close: closeTest, testAll } = tests;
+  const handlers: RowHandlers = useMemo(
+    () => ({
+      move,
+      open: (kind, id) => setDialog({ kind, id }),
+      openUsage: (id) => setDialog({ kind: 'usage', id }),
+      refreshUsage: (id) => void refreshUsage(id),
+      setDisabled: (id, disabled) => void actions.setProviderDisabled(id, disabled),
+      probe,
+      closeProbe,
+      test,
+      closeTest,
+      dragStart,
+      dragOver,
+      drop,
+      dragEnd,
+    }),
+    [move, dragStart, dragOver, drop, dragEnd, refreshUsage, actions, probe, closeProbe, test, closeTest],
+  );
+
+  const liveProbes = useLive(serverIds, probes.byId);
+  const liveTests = useLive(serverIds, tests.byId);
+  const testable = serverIds.filter((id) => !providers[id]?.disabled);
+
+  return (
+    <section className="card card--table" aria-label="Providers">
+      <div className="card__head">
+        <h2 id="providers-title" className="card__title">
+          Providers <span className="muted count">{order.ids.length}</span>
+        </h2>
+        <div className="toolbar toolbar--wrap">
+          <button
+            type="button"
+            className="btn btn--small"
+            disabled={tests.allBusy || testable.length === 0}
+            aria-busy={tests.allBusy || undefined}
+            title="Test every enabled provider: a streamed request, a tool call and the model list"
+            onClick={() => testAll(testable)}
+          >
+            <Icon name="flask" size={14} /> Test all
+          </button>
+          <button
+            type="button"
+            className="btn btn--small"
+            disabled={usage.allBusy || order.ids.length === 0}
+            aria-busy={usage.allBusy || undefined}
+            title="Check every provider's usage now"
+            onClick={() => void usage.refresh(null)}
+          >
+            <Icon name="refresh" size={14} /> Refresh all usage
+          </button>
+          <button type="button" className="btn btn--small btn--primary" onClick={() => setDialog({ kind: 'add' })}>
+            <Icon name="plus" size={14} /> Add provider
+          </button>
+        </div>
+      </div>
+      <p id="reorder-help" className="sr-only">
+        Drag to reorder, or focus the handle and press the up or down arrow key.
+      </p>
+      <div className="sr-only" aria-live="polite">
+        {order.announcement}
+      </div>
+      <ProvidersTable
+        tableRef={order.tableRef}
+        ids={order.ids}
+        names={names}
+        providers={providers}
+        metrics={props.metrics}
+        quota={props.quota}
+        ledgers={props.ledgers}
+        preferredProvider={props.preferredProvider}
+        activeProvider={props.activeProvider}
+        manualOverride={props.manualOverride}
+        probes={liveProbes}
+        tests={liveTests}
+        dropHint={order.dropHint}
+        isUsageBusy={usage.isBusy}
+        handlers={handlers}
+      />
+      <ProviderDialogs
+        dialog={dialog}
+        providers={providers}
+        quota={props.quota}
+        names={names}
+        existingIds={serverIds}
+        actions={actions}
+        onRefreshUsage={handlers.refreshUsage}
+        onClose={close}
+      />
+    </section>
+  );
+}

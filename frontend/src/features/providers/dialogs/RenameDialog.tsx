@@ -1,0 +1,69 @@
+import { useState, type FormEvent } from 'react';
+import { validateProviderId } from '../../../logic/validate';
+import type { ActionResult } from '../../../hooks/useActions';
+import { Field } from '../../../ui/Field';
+import { Modal } from '../../../ui/Modal';
+
+interface Props {
+  id: string;
+  name: string;
+  existingIds: readonly string[];
+  onRename: (id: string, newId: string) => Promise<ActionResult<unknown>>;
+  onClose: () => void;
+}
+
+/** Change a provider's id (its display name is edited in the Edit dialog). */
+export function RenameDialog({ id, name, existingIds, onRename, onClose }: Props) {
+  const [value, setValue] = useState(id);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    const next = value.trim();
+    if (next === id) return onClose();
+    const err = validateProviderId(next, existingIds, id);
+    setError(err);
+    if (err) return;
+    setBusy(true);
+    try {
+      const r = await onRename(id, next);
+      if (r.ok) onClose();
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <Modal
+      title={`Change the id of ${name}`}
+      size="sm"
+      onClose={onClose}
+      footer={
+        <>
+          <button type="button" className="btn" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" form="rename-form" className="btn btn--primary" disabled={busy}>
+            Change id
+          </button>
+        </>
+      }
+    >
+      <form id="rename-form" className="form" onSubmit={submit} noValidate>
+        <Field
+          label="New provider id"
+          value={value}
+          onChange={(e) => {
+            setValue(e.target.value);
+            setError(null);
+          }}
+          error={error}
+          autoComplete="off"
+          spellCheck={false}
+          hint="Used in config.toml and logs. Key, health, metrics, history and routing references move with it"
+        />
+      </form>
+    </Modal>
+  );
+}

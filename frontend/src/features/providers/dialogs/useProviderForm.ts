@@ -1,0 +1,141 @@
+import { useState, type FormEvent } from 'react';
+import type { ActionResult } from '../../../hooks/useActions';
+import { mapFromRows, rowsFromMap, sameMap, type ModelMapErrors, type ModelMapRow } from '../../../logic/modelMap';
+import { templateById, urlPlaceholder, type TemplateId } from '../../../logic/templates';
+import {
+  baseUrlHasNoPath,
+  hasErrors,
+  normalizeBaseUrl,
+  validateApiKey,
+  validateBaseUrl,
+  validateProviderForm,
+  type FieldErrors,
+  type ProviderFormValues,
+} from '../../../logic/validate';
+import type { ProviderStatus, UpsertProviderArgs } from '../../../types';
+
+type Errors = FieldErrors<keyof ProviderFormValues | 'key'>;
+
+export interface ProviderFormDeps {
+  /** null: add a new provider. */
+  id: string | null;
+  provider: ProviderStatus | null;
+  existingIds: readonly string[];
+  onUpsert: (args: UpsertProviderArgs) => Promise<ActionResult<unknown>>;
+  onSetKey: (id: string, key: string, name?: string) => Promise<ActionResult<unknown>>;
+  onClose: () => void;
+}
+
+/** State and submit of the Add/Edit provider dialog (the dialog itself only renders). */
+export function useProviderForm({ id, provider, existingIds, onUpsert, onSetKey, onClose }: ProviderFormDeps) {
+  const adding = id === null;
+  const [template, setTemplate] = useState<TemplateId>('generic');
+  const [values, setValues] = useState<ProviderFormValues>({
+    id: id ?? '',
+    display_name: provider?.display_name ?? '',
+    base_url: provider?.base_url ?? '',
+  });
+  const [key, setKey] = useState('');
+  const [rows, setRows] = useState<ModelMapRow[]>(() => rowsFromMap(provider?.model_map));
+  const [nextKey, setNextKey] = useState(() => rows.length + 1);
+  const [errors, setErrors] = useState<Errors>({});
+  const [mapErrors, setMapErrors] = useState<ModelMapErrors>({});
+  const [busy, setBusy] = useState(false);
+
+  const url = values.base_url.trim();
+  /** Shown under the Base URL while it is valid but has no path (the backend appends /responses). */
+  const noPath = url !== '' && validateBaseUrl(url) === null && !urlPlaceholder(url) && baseUrlHasNoPath(url);
+
+  function validate(): Errors {
+    const e: Errors = validateProviderForm(values, existingIds, id);
+    const placeholder = urlPlaceholder(values.base_url);
+    if (!e.base_url && placeholder) e.base_url = `Replace ${placeholder} in the URL`;
+    if (adding && key.trim()) {
+      const keyError = validateApiKey(key);
+      if (keyError) e.key = keyError;
+    }
+    return e;
+  }
+
+  async function submit(ev: FormEvent) {
+    ev.preventDefault();
+    const e = validate();
+    const mm = mapFromRows(rows);
+    setErrors(e);
+    setMapErrors(mm.errors);
+    if (hasErrors(e) || !mm.ok) return;
+    const providerId = values.id.trim();
+    const args: UpsertProviderArgs = { provider: providerId };
+    const name = values.display_name.trim();
+    const baseUrl = normalizeBaseUrl(values.base_url);
+    if (adding) {
+      args.base_url = baseUrl;
+      if (name) args.display_name = name;
+      const adapter = templateById(template).usageAdapter;
+      if (adapter) args.usage_adapter = adapter;
+      if (Object.keys(mm.map).length) args.model_map = mm.map;
+    } else {
+      if (name !== provider?.display_name) args.display_name = name;
+      if (baseUrl !== provider?.base_url) args.base_url = baseUrl;
+      if (!sameMap(mm.map, provider?.model_map)) args.model_map = mm.map;
+      if (Object.keys(args).length === 1) return onClose();
+    }
+    setBusy(true);
+    try {
+      const r = await onUpsert(args);
+      if (!r.ok) return; // the toast shows why; keep the dialog open
+      if (adding && key.trim()) {
+        const k = await onSetKey(providerId, key.trim(), name || providerId);
+        if (!k.ok) return;
+      }
+      onClose();
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return {
+    adding,
+    template,
+    values,
+    key,
+    rows,
+    errors,
+    mapErrors,
+    busy,
+    noPath,
+    submit,
+    /** Picking a template fills in its URL shape (unless a URL was typed) and notes its usage adapter. */
+    pickTemplate(next: TemplateId) {
+      const t = templateById(next);
+      setTemplate(next);
+      setValues((v) => {
+        const typed = v.base_url.trim() !== '' && v.base_url !== templateById(template).baseUrl;
+        return typed ? v : { ...v, base_url: t.baseUrl };
+      });
+      setErrors((x) => ({ ...x, base_url: undefined }));
+    },
+    setField(k: keyof ProviderFormValues, value: string) {
+      setValues((v) => ({ ...v, [k]: value }));
+      if (errors[k]) setErrors((x) => ({ ...x, [k]: undefined }));
+    },
+    setKey(value: string) {
+      setKey(value);
+      if (errors.key) setErrors((x) => ({ ...x, key: undefined }));
+    },
+    setRow(rowKey: number, side: 'from' | 'to', value: string) {
+      setRows((rs) => rs.map((r) => (r.key === rowKey ? { ...r, [side]: value } : r)));
+      if (mapErrors[rowKey]) setMapErrors(({ [rowKey]: _fixed, ...rest }) => rest);
+    },
+    addRow() {
+      setRows((rs) => [...rs, { key: nextKey, from: rs.length === 0 ? '' : '', to: '' }]);
+      setNextKey((k) => k + 1);
+    },
+    removeRow(rowKey: number) {
+      setRows((rs) => rs.filter((r) => r.key !== rowKey));
+      setMapErrors(({ [rowKey]: _gone, ...rest }) => rest);
+    },
+  };
+}
+
+export type ProviderForm = ReturnType<typeof useProviderForm>;

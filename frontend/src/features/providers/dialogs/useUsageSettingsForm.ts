@@ -1,0 +1,89 @@
+import { useEffect, useState, type FormEvent } from 'react';
+import type { Actions } from '../../../hooks/useActions';
+import { isUsageAdapter } from '../../../logic/usage';
+import { hasErrors, normalizeBaseUrl, validateUsageBaseUrl, validateUsageToken, type FieldErrors } from '../../../logic/validate';
+import type { ProviderStatus, UsageAdapter } from '../../../types';
+
+export interface UsageSettingsDeps {
+  id: string;
+  provider: ProviderStatus;
+  actions: Pick<Actions, 'upsertProvider' | 'setUsageToken' | 'clearUsageToken' | 'getConfig'>;
+  /** Check usage again after a change (the backend drops the old reading). */
+  onRefresh: (id: string) => void;
+  onClose: () => void;
+}
+
+type Errors = FieldErrors<'baseUrl' | 'token'>;
+
+/** State and saving of the usage settings dialog: adapter, usage base URL, usage token (write-only). */
+export function useUsageSettingsForm({ id, provider, actions, onRefresh, onClose }: UsageSettingsDeps) {
+  const [adapter, setAdapter] = useState<UsageAdapter>(
+    isUsageAdapter(provider.usage_adapter) ? provider.usage_adapter : '',
+  );
+  const [baseUrl, setBaseUrl] = useState(provider.usage_base_url);
+  const [token, setToken] = useState('');
+  const [hasToken, setHasToken] = useState<boolean | null>(null);
+  const [errors, setErrors] = useState<Errors>({});
+  const [busy, setBusy] = useState(false);
+
+  // has_usage_token is only in get_config.
+  const { getConfig } = actions;
+  useEffect(() => {
+    let live = true;
+    void getConfig().then((r) => {
+      if (live && r.ok) setHasToken(!!r.value.providers[id]?.has_usage_token);
+    });
+    return () => {
+      live = false;
+    };
+  }, [getConfig, id]);
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    const next: Errors = {};
+    const urlError = validateUsageBaseUrl(baseUrl);
+    if (urlError) next.baseUrl = urlError;
+    const tokenError = validateUsageToken(token);
+    if (tokenError) next.token = tokenError;
+    setErrors(next);
+    if (hasErrors(next)) return;
+
+    const url = normalizeBaseUrl(baseUrl);
+    const changes: { usage_adapter?: UsageAdapter; usage_base_url?: string } = {};
+    if (adapter !== provider.usage_adapter) changes.usage_adapter = adapter;
+    if (url !== provider.usage_base_url) changes.usage_base_url = url;
+    const newToken = token.trim();
+    if (Object.keys(changes).length === 0 && !newToken) return onClose();
+
+    setBusy(true);
+    try {
+      if (Object.keys(changes).length > 0) {
+        const r = await actions.upsertProvider({ provider: id, ...changes });
+        if (!r.ok) return; // the toast says why; keep the dialog open
+      }
+      if (newToken) {
+        const r = await actions.setUsageToken(id, newToken);
+        if (!r.ok) return;
+      }
+      onClose();
+      onRefresh(id);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  async function clearToken() {
+    setBusy(true);
+    try {
+      const r = await actions.clearUsageToken(id);
+      if (r.ok) {
+        onClose();
+        onRefresh(id);
+      }
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return { adapter, setAdapter, baseUrl, setBaseUrl, token, setToken, hasToken, errors, setErrors, busy, submit, clearToken };
+}

@@ -1,0 +1,92 @@
+import { useEffect, useId, useState } from 'react';
+import { OUTCOME_FILTERS, hasFilters, type RequestFilterParams } from '../../logic/requests';
+import type { ProviderId } from '../../types';
+
+interface Props {
+  value: RequestFilterParams;
+  providerIds: readonly ProviderId[];
+  nameOf: (id: ProviderId) => string;
+  /** Called with the new filters (typing is applied once it pauses). */
+  onChange: (next: RequestFilterParams) => void;
+}
+
+const TYPING_MS = 300;
+
+/** Provider, outcome, session and free-text filters; they live in the address (`#/requests?…`). */
+export function RequestFiltersBar({ value, providerIds, nameOf, onChange }: Props) {
+  const uid = useId();
+  // The two text fields keep what is typed and apply it when typing pauses.
+  const [text, setText] = useState({ session: value.session, q: value.q });
+  const [seen, setSeen] = useState(value);
+  if (seen !== value) {
+    // The address changed (a link, the back button, Clear): show what it says.
+    setSeen(value);
+    if (value.session !== seen.session || value.q !== seen.q) setText({ session: value.session, q: value.q });
+  }
+
+  useEffect(() => {
+    if (text.session === value.session && text.q === value.q) return;
+    const t = setTimeout(() => onChange({ ...value, ...text }), TYPING_MS);
+    return () => clearTimeout(t);
+  }, [text, value, onChange]);
+
+  const ids = value.provider && !providerIds.includes(value.provider) ? [...providerIds, value.provider] : providerIds;
+
+  return (
+    <div className="filters" role="search" aria-label="Filter requests">
+      <div className="filters__field">
+        <label htmlFor={`${uid}-provider`}>Provider</label>
+        <select id={`${uid}-provider`} value={value.provider} onChange={(e) => onChange({ ...value, provider: e.target.value })}>
+          <option value="">All providers</option>
+          {ids.map((id) => (
+            <option key={id} value={id}>
+              {nameOf(id)}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div className="filters__field">
+        <label htmlFor={`${uid}-outcome`}>Outcome</label>
+        <select id={`${uid}-outcome`} value={value.outcome} onChange={(e) => onChange({ ...value, outcome: e.target.value })}>
+          <option value="">Any outcome</option>
+          {OUTCOME_FILTERS.map((o) => (
+            <option key={o.value} value={o.value}>
+              {o.label}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div className="filters__field">
+        <label htmlFor={`${uid}-session`}>Session</label>
+        <input
+          id={`${uid}-session`}
+          type="text"
+          className="mono"
+          placeholder="session id"
+          spellCheck={false}
+          value={text.session}
+          onChange={(e) => setText((t) => ({ ...t, session: e.target.value }))}
+        />
+      </div>
+      <div className="filters__field filters__field--grow">
+        <label htmlFor={`${uid}-q`}>Search</label>
+        <input
+          id={`${uid}-q`}
+          type="text"
+          placeholder="error, model, session or request id"
+          spellCheck={false}
+          value={text.q}
+          onChange={(e) => setText((t) => ({ ...t, q: e.target.value }))}
+        />
+      </div>
+      <button
+        type="button"
+        className="btn btn--small filters__clear"
+        disabled={!hasFilters(value) && !text.session && !text.q}
+        onClick={() => onChange({ provider: '', outcome: '', session: '', q: '' })}
+      >
+        Clear filters
+      </button>
+    </div>
+  );
+}

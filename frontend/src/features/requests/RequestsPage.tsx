@@ -1,0 +1,141 @@
+import { useCallback, useMemo, useState } from 'react';
+import type { Bridge } from '../../bridge';
+import type { Actions } from '../../hooks/useActions';
+import { navigate } from '../../hooks/useRoute';
+import { nameOf, type NameMap } from '../../logic/names';
+import {
+  LIVE_POLL_MS,
+  filterParams,
+  filtersFromKey,
+  filtersKey,
+  pageRange,
+  requestFilters,
+  type RequestFilterParams,
+} from '../../logic/requests';
+import { routeHash, type RouteParams } from '../../logic/route';
+import type { ProviderId } from '../../types';
+import { Icon } from '../../ui/Icon';
+import { CountingNote } from '../usage/CountingNote';
+import { RequestFiltersBar } from './RequestFiltersBar';
+import { RequestsTable } from './RequestsTable';
+import { useRequestExport, useRequestLogSettings, useRequestPages } from './useRequests';
+
+interface Props {
+  bridge: Bridge;
+  actions: Pick<Actions, 'exportRequests'>;
+  providerOrder: readonly ProviderId[];
+  names: NameMap;
+  /** `provider`, `outcome`, `session`, `q` (from `#/requests?…`). */
+  params: RouteParams;
+  onOpenSettings: () => void;
+  /** Tests shorten the live re-read. */
+  pollMs?: number;
+}
+
+/** `#/requests`: every request, newest first, live on the first page; filters, paging, details, export. */
+export function RequestsPage({ bridge, actions, providerOrder, names, params, onOpenSettings, pollMs = LIVE_POLL_MS }: Props) {
+  // Keyed on content, so the filters keep their identity while the address says the same.
+  const fpKey = JSON.stringify(filterParams(params));
+  const value = useMemo(() => JSON.parse(fpKey) as RequestFilterParams, [fpKey]);
+  const fKey = filtersKey(requestFilters(value));
+  const filters = useMemo(() => filtersFromKey(fKey), [fKey]);
+
+  const paging = useRequestPages(bridge, filters, pollMs);
+  const { exporting, exportAs } = useRequestExport(actions, filters);
+  const retention = useRequestLogSettings(bridge);
+  const [open, setOpen] = useState<ReadonlySet<number>>(() => new Set());
+  const n = useCallback((id: ProviderId) => nameOf(names, id), [names]);
+
+  const setFilters = useCallback(
+    (next: RequestFilterParams) => navigate(routeHash('requests', { ...next }), { replace: true }),
+    [],
+  );
+  const toggle = useCallback(
+    (id: number) =>
+      setOpen((s) => {
+        const next = new Set(s);
+        if (!next.delete(id)) next.add(id);
+        return next;
+      }),
+    [],
+  );
+
+  const data = paging.page.data;
+  const rows = data?.requests ?? [];
+
+  return (
+    <main className="page requests" aria-labelledby="requests-title">
+      <div className="page__head">
+        <h1 id="requests-title" className="page__title">
+          Requests
+        </h1>
+        <span className="muted small" data-testid="requests-live">
+          {paging.live ? (
+            <>
+              <span className="live-dot" aria-hidden="true" /> Live · updates every {Math.round(pollMs / 1000)} s
+            </>
+          ) : (
+            'Paused on an older page'
+          )}
+        </span>
+        <div className="page__end toolbar toolbar--wrap">
+          <button type="button" className="btn btn--small" disabled={exporting !== null} onClick={() => void exportAs('csv')}>
+            <Icon name="download" size={14} /> Export CSV
+          </button>
+          <button type="button" className="btn btn--small" disabled={exporting !== null} onClick={() => void exportAs('jsonl')}>
+            <Icon name="download" size={14} /> Export JSONL
+          </button>
+        </div>
+      </div>
+      <CountingNote where="requests" />
+      <RequestFiltersBar value={value} providerIds={providerOrder} nameOf={n} onChange={setFilters} />
+
+      {paging.page.error ? (
+        <p className="page__error" role="alert">
+          {data ? 'Could not update the requests (showing the last ones): ' : 'Could not load the requests: '}
+          {paging.page.error}
+        </p>
+      ) : null}
+
+      <section className="card card--flush" aria-label="Request list">
+        {data ? (
+          <RequestsTable bridge={bridge} rows={rows} open={open} nameOf={n} onToggle={toggle} />
+        ) : !paging.page.error ? (
+          <p className="muted empty" role="status">
+            Loading requests…
+          </p>
+        ) : null}
+        <div className="pager">
+          <span className="muted small" data-testid="requests-range">
+            {data ? `${pageRange(paging.index, rows.length, data.total)} matching` : ''}
+          </span>
+          <div className="toolbar">
+            <button type="button" className="btn btn--small" disabled={paging.live} onClick={paging.newest}>
+              Newest
+            </button>
+            <button type="button" className="btn btn--small" disabled={paging.live} onClick={paging.newer}>
+              <Icon name="chevron-left" size={14} /> Newer
+            </button>
+            <button
+              type="button"
+              className="btn btn--small"
+              disabled={!data || data.next_before_id === null}
+              onClick={paging.older}
+            >
+              Older <Icon name="chevron-right" size={14} />
+            </button>
+          </div>
+        </div>
+      </section>
+
+      <p className="muted small" data-testid="retention">
+        {retention
+          ? `The request log keeps ${retention.retention_days} day${retention.retention_days === 1 ? '' : 's'}, at most ${retention.max_rows.toLocaleString('en-US')} rows. `
+          : ''}
+        <button type="button" className="linkish linkish--inline" onClick={onOpenSettings}>
+          Change retention…
+        </button>
+      </p>
+    </main>
+  );
+}

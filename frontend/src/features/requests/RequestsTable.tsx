@@ -1,0 +1,145 @@
+import { Fragment, memo } from 'react';
+import type { Bridge } from '../../bridge';
+import { modelPath, shortSessionId } from '../../logic/analytics';
+import { formatClock, formatCount, formatDateTime, formatLatency } from '../../logic/format';
+import { isFailover, outcomeBadge } from '../../logic/requests';
+import { routeHash } from '../../logic/route';
+import type { ProviderId, RequestRow } from '../../types';
+import { Icon } from '../../ui/Icon';
+import { RequestDetailView } from './RequestDetailView';
+
+interface Props {
+  bridge: Bridge;
+  rows: readonly RequestRow[];
+  open: ReadonlySet<number>;
+  nameOf: (id: ProviderId) => string;
+  onToggle: (id: number) => void;
+}
+
+const COLUMNS = 9;
+
+/** Requests, newest first; a row opens into its attempt chain. TTFT and session fold away on narrow windows. */
+export function RequestsTable({ bridge, rows, open, nameOf, onToggle }: Props) {
+  return (
+    <div className="table-wrap">
+      <table className="rtable" aria-label="Requests">
+        <thead>
+          <tr>
+            <th scope="col">Time</th>
+            <th scope="col">Provider</th>
+            <th scope="col" title="As requested → as sent to the provider (model map)">
+              Model
+            </th>
+            <th scope="col">Status</th>
+            <th scope="col" className="num">
+              Latency
+            </th>
+            <th scope="col" className="num col-opt" title="Time to first token (first byte of the answer)">
+              TTFT
+            </th>
+            <th scope="col" className="num">
+              Tokens
+            </th>
+            <th scope="col" className="num" title="Attempts: providers tried for this request">
+              Tries
+            </th>
+            <th scope="col" className="col-opt">
+              Session
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.length === 0 ? (
+            <tr>
+              <td colSpan={COLUMNS} className="empty">
+                No requests match.
+              </td>
+            </tr>
+          ) : (
+            rows.map((r) => (
+              <Fragment key={r.id}>
+                <Row row={r} expanded={open.has(r.id)} nameOf={nameOf} onToggle={onToggle} />
+                {open.has(r.id) ? (
+                  <tr className="rtable__detail">
+                    <td colSpan={COLUMNS}>
+                      <RequestDetailView bridge={bridge} row={r} nameOf={nameOf} />
+                    </td>
+                  </tr>
+                ) : null}
+              </Fragment>
+            ))
+          )}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+const Row = memo(function Row({
+  row: r,
+  expanded,
+  nameOf,
+  onToggle,
+}: {
+  row: RequestRow;
+  expanded: boolean;
+  nameOf: (id: ProviderId) => string;
+  onToggle: (id: number) => void;
+}) {
+  const outcome = outcomeBadge(r);
+  const failover = isFailover(r);
+  return (
+    <tr
+      className={`rrow rrow--${r.outcome}${expanded ? ' rrow--open' : ''}`}
+      data-testid={`request-row-${r.id}`}
+      data-outcome={r.outcome}
+      data-provider={r.provider ?? ''}
+    >
+      <td className="rrow__time">
+        <button
+          type="button"
+          className="rrow__toggle"
+          aria-expanded={expanded}
+          aria-label={`${expanded ? 'Close' : 'Open'} request ${r.request_id}`}
+          title={formatDateTime(r.unix_ms)}
+          onClick={() => onToggle(r.id)}
+        >
+          <Icon name={expanded ? 'down' : 'chevron-right'} size={12} />
+          <span className="mono">{formatClock(r.unix_ms)}</span>
+        </button>
+      </td>
+      <td className="rrow__provider">{r.provider ? nameOf(r.provider) : <span className="text-bad">none</span>}</td>
+      <td className="mono rrow__model">{modelPath(r.model, r.sent_model)}</td>
+      <td>
+        <div className="rrow__status">
+          <span className={`badge badge--xs badge--${outcome.tone}`} title={r.error ?? undefined}>
+            {r.status ?? '—'} {outcome.label}
+          </span>
+          {failover ? <span className="badge badge--warn badge--xs">failover</span> : null}
+          {r.hedged ? (
+            <span className="badge badge--neutral badge--xs" title="A hedge started a second provider" data-testid={`hedged-${r.id}`}>
+              hedged
+            </span>
+          ) : null}
+        </div>
+      </td>
+      <td className="num">{formatLatency(r.latency_ms)}</td>
+      <td className="num col-opt">{formatLatency(r.ttfb_ms)}</td>
+      <td className="num" title={`${r.input_tokens} in, ${r.output_tokens} out, ${r.cached_tokens} cached, ${r.reasoning_tokens} reasoning`}>
+        {formatCount(r.total_tokens)}
+      </td>
+      <td className={`num${r.attempts > 1 ? ' text-warn' : ''}`} data-col="attempts">
+        {r.attempts}
+      </td>
+      <td className="col-opt">
+        {r.session_id ? (
+          <a className="mono" href={routeHash('usage', { session: r.session_id })} title={`Session ${r.session_id} on the Usage page`}>
+            {shortSessionId(r.session_id)}
+          </a>
+        ) : (
+          <span className="muted">—</span>
+        )}
+      </td>
+    </tr>
+  );
+});

@@ -1,0 +1,86 @@
+import { useCallback, useMemo, useState } from 'react';
+import type { Bridge } from '../../bridge';
+import { useToasts } from '../../hooks/toasts';
+import type { Actions } from '../../hooks/useActions';
+import { useQuery, type Query } from '../../hooks/useQuery';
+import { downloadText } from '../../lib/download';
+import { LIVE_POLL_MS, PAGE_SIZE, filtersKey } from '../../logic/requests';
+import type { Config, ExportFormat, RequestDetail, RequestFilters, RequestPage } from '../../types';
+
+export interface RequestPaging {
+  page: Query<RequestPage>;
+  /** 0 = the newest page (live). */
+  index: number;
+  live: boolean;
+  older: () => void;
+  newer: () => void;
+  newest: () => void;
+}
+
+/**
+ * One page of list_requests for the filters. The newest page is re-read every ~2 s; older pages
+ * (reached with `before_id`) stay still. Changing the filters goes back to the newest page.
+ */
+export function useRequestPages(bridge: Bridge, filters: RequestFilters, pollMs = LIVE_POLL_MS): RequestPaging {
+  const fKey = filtersKey(filters);
+  // Cursors of the pages above the one shown, for the filters they were made with.
+  const [paging, setPaging] = useState<{ key: string; cursors: number[] }>({ key: fKey, cursors: [] });
+  const cursors = paging.key === fKey ? paging.cursors : [];
+  const before = cursors.length ? cursors[cursors.length - 1] : null;
+
+  const load = useCallback(
+    () => bridge.call('list_requests', { ...filters, limit: PAGE_SIZE, before_id: before }),
+    [bridge, filters, before],
+  );
+  const page = useQuery(`requests:${fKey}:${before ?? 'top'}`, load, before === null ? pollMs : 0);
+  const next = page.data?.next_before_id ?? null;
+
+  return {
+    page,
+    index: cursors.length,
+    live: before === null,
+    older: () => {
+      if (next !== null) setPaging({ key: fKey, cursors: [...cursors, next] });
+    },
+    newer: () => setPaging({ key: fKey, cursors: cursors.slice(0, -1) }),
+    newest: () => setPaging({ key: fKey, cursors: [] }),
+  };
+}
+
+/** get_request(id): the attempt chain of one request (read once; it does not change). */
+export function useRequestDetail(bridge: Bridge, id: number): Query<RequestDetail> {
+  const load = useCallback(() => bridge.call('get_request', { id }), [bridge, id]);
+  return useQuery(`request:${id}`, load);
+}
+
+/** The request log settings, re-read now and then (they are changed in Settings). */
+export function useRequestLogSettings(bridge: Bridge): Config['request_log'] | null {
+  const load = useCallback(() => bridge.call('get_config'), [bridge]);
+  const config = useQuery('config', load, 15_000);
+  return useMemo(() => config.data?.request_log ?? null, [config.data]);
+}
+
+/** export_requests for the filters, saved through a Blob link, with a toast saying how many rows. */
+export function useRequestExport(actions: Pick<Actions, 'exportRequests'>, filters: RequestFilters) {
+  const toasts = useToasts();
+  const [exporting, setExporting] = useState<ExportFormat | null>(null);
+  const exportAs = useCallback(
+    async (format: ExportFormat) => {
+      setExporting(format);
+      try {
+        const r = await actions.exportRequests(format, filters);
+        if (!r.ok) return; // the toast says why
+        downloadText(r.value.content, r.value.filename, r.value.content_type);
+        toasts.push({
+          tone: 'success',
+          title: `Exported ${r.value.rows.toLocaleString('en-US')} request${r.value.rows === 1 ? '' : 's'}`,
+          message: r.value.filename,
+        });
+      } finally {
+        setExporting(null);
+      }
+    },
+    [actions, filters, toasts],
+  );
+  return { exporting, exportAs };
+}

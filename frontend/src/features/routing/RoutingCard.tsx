@@ -1,0 +1,171 @@
+import { useId } from 'react';
+import { nameOf, type NameMap } from '../../logic/names';
+import { NUMERIC_ROUTING_FIELDS, type NumericFieldSpec } from '../../logic/routing';
+import type { ProviderStatus, RoutingConfig, RoutingUpdate } from '../../types';
+import { useRoutingForm, type RoutingForm } from './useRoutingForm';
+
+interface Props {
+  routing: RoutingConfig;
+  providerIds: readonly string[];
+  providers: Record<string, ProviderStatus>;
+  names: NameMap;
+  /** The preferred provider in effect (the first in the list when none is chosen). */
+  preferredProvider: string | null;
+  manualOverride: string | null;
+  onLock: (provider: string | null) => Promise<unknown>;
+  onSaveRouting: (values: RoutingUpdate) => Promise<{ ok: boolean }>;
+}
+
+/** The lock (applies at once) and the routing settings (one Save, one update_routing call). */
+export function RoutingCard(p: Props) {
+  const uid = useId();
+  const form = useRoutingForm(p.routing, p.providerIds, p.onSaveRouting);
+  const n = (id: string) => nameOf(p.names, id);
+  const { draft, plan } = form;
+  const validCount = Object.keys(plan.values).length;
+  // Which provider "first in list" means now: the backend's answer when that is the setting, else
+  // the first enabled provider in the order.
+  const firstInList =
+    (p.routing.preferred_provider === '' && p.preferredProvider) ||
+    (p.providerIds.find((id) => !p.providers[id]?.disabled) ?? p.providerIds[0] ?? '');
+  const preferredGone = draft.preferred_provider !== '' && !p.providerIds.includes(draft.preferred_provider);
+
+  return (
+    <section className="card card--routing" aria-labelledby="routing-title">
+      <h2 id="routing-title" className="card__title">
+        Routing
+      </h2>
+
+      <div className="routing-row">
+        <div className="inline-field">
+          <label htmlFor={`${uid}-lock`}>Lock routing to</label>
+          <select id={`${uid}-lock`} value={p.manualOverride ?? ''} onChange={(e) => void p.onLock(e.target.value || null)}>
+            <option value="">Automatic (no lock)</option>
+            {p.providerIds.map((id) => (
+              <option key={id} value={id} disabled={p.providers[id]?.disabled && id !== p.manualOverride}>
+                {n(id)}
+                {p.providers[id]?.disabled ? ' (disabled)' : ''}
+              </option>
+            ))}
+          </select>
+          {p.manualOverride ? (
+            <button type="button" className="btn btn--small btn--warn" onClick={() => void p.onLock(null)}>
+              Back to automatic
+            </button>
+          ) : null}
+        </div>
+      </div>
+
+      <form className="routing-form" onSubmit={(e) => void form.save(e)} noValidate aria-label="Routing settings">
+        <div className="routing-form__top">
+          <div className="inline-field">
+            <label htmlFor={`${uid}-preferred`}>Preferred provider</label>
+            <select
+              id={`${uid}-preferred`}
+              value={draft.preferred_provider}
+              aria-invalid={plan.errors.preferred_provider ? true : undefined}
+              aria-describedby={`${uid}-preferred-note`}
+              onChange={(e) => form.set('preferred_provider', e.target.value)}
+            >
+              <option value="">First in list{firstInList ? ` (${n(firstInList)})` : ''}</option>
+              {p.providerIds.map((id) => (
+                <option key={id} value={id}>
+                  {n(id)}
+                </option>
+              ))}
+              {preferredGone ? <option value={draft.preferred_provider}>{draft.preferred_provider} (gone)</option> : null}
+            </select>
+          </div>
+          <span id={`${uid}-preferred-note`} className="muted small" data-testid="preferred-note">
+            {plan.errors.preferred_provider ? (
+              <span className="field-error" role="alert">
+                {plan.errors.preferred_provider}
+              </span>
+            ) : draft.preferred_provider === '' ? (
+              firstInList ? (
+                `Follows the list: now ${n(firstInList)}. Reordering changes it.`
+              ) : (
+                'Follows the list.'
+              )
+            ) : (
+              'Stays put when you reorder the providers.'
+            )}
+          </span>
+        </div>
+        <div className="routing-form__checks">
+          <Check form={form} uid={uid} name="auto_return_to_preferred" label="Return to preferred automatically" />
+          <Check form={form} uid={uid} name="hedge" label="Hedge slow streams" title="Also send a stream that has not answered after the hedge delay to the next provider; the first to answer wins" />
+        </div>
+        <div className="routing-form__fields">
+          {NUMERIC_ROUTING_FIELDS.map((spec) => (
+            <NumberField key={spec.key} form={form} uid={uid} spec={spec} disabled={spec.group === 'hedge' && !draft.hedge} />
+          ))}
+        </div>
+        <div className="routing-form__actions">
+          <button type="button" className="btn btn--small" disabled={plan.dirty.length === 0} onClick={form.reset}>
+            Reset
+          </button>
+          <button type="submit" className="btn btn--primary btn--small" disabled={validCount === 0 || form.saving}>
+            Save routing
+          </button>
+        </div>
+      </form>
+    </section>
+  );
+}
+
+function Check({
+  form,
+  uid,
+  name,
+  label,
+  title,
+}: {
+  form: RoutingForm;
+  uid: string;
+  name: 'auto_return_to_preferred' | 'hedge';
+  label: string;
+  title?: string;
+}) {
+  return (
+    <div className="check" title={title}>
+      <input
+        id={`${uid}-${name}`}
+        type="checkbox"
+        checked={form.draft[name]}
+        onChange={(e) => form.set(name, e.target.checked)}
+      />
+      <label htmlFor={`${uid}-${name}`}>{label}</label>
+    </div>
+  );
+}
+
+function NumberField({ form, uid, spec, disabled }: { form: RoutingForm; uid: string; spec: NumericFieldSpec; disabled: boolean }) {
+  const id = `${uid}-${spec.key}`;
+  const error = form.plan.errors[spec.key];
+  return (
+    <div className="num-field">
+      <label htmlFor={id} title={spec.hint}>
+        {spec.label}
+        {spec.unit ? ` (${spec.unit})` : ''}
+      </label>
+      <input
+        id={id}
+        name={spec.key}
+        inputMode={spec.rule === 'int>=1' ? 'numeric' : 'decimal'}
+        className={`input--num${error ? ' input--invalid' : ''}`}
+        value={form.draft[spec.key]}
+        title={spec.hint}
+        disabled={disabled}
+        aria-invalid={error ? true : undefined}
+        aria-describedby={error ? `${id}-error` : undefined}
+        onChange={(e) => form.set(spec.key, e.target.value)}
+      />
+      {error ? (
+        <span id={`${id}-error`} className="field-error" role="alert">
+          {error}
+        </span>
+      ) : null}
+    </div>
+  );
+}

@@ -1,0 +1,52 @@
+import { useMemo, useState, type FormEvent } from 'react';
+import { mergeDraft, planRoutingUpdate, routingToDraft, type RoutingDraft, type RoutingUpdatePlan } from '../../logic/routing';
+import type { ProviderId, RoutingConfig, RoutingUpdate } from '../../types';
+
+export interface RoutingForm {
+  draft: RoutingDraft;
+  plan: RoutingUpdatePlan;
+  saving: boolean;
+  set: <K extends keyof RoutingDraft>(key: K, value: RoutingDraft[K]) => void;
+  reset: () => void;
+  save: (e: FormEvent) => Promise<void>;
+}
+
+/**
+ * The Routing card's draft. Server changes (polls, saves) are taken for every field nobody is
+ * editing; Save sends every valid changed field, the preferred provider included, in one call.
+ */
+export function useRoutingForm(
+  routing: RoutingConfig,
+  providerIds: readonly ProviderId[],
+  onSave: (values: RoutingUpdate) => Promise<{ ok: boolean }>,
+): RoutingForm {
+  const [draft, setDraft] = useState<RoutingDraft>(() => routingToDraft(routing));
+  const [seen, setSeen] = useState(routing);
+  const [saving, setSaving] = useState(false);
+
+  // Adjusting state while rendering when a prop changed (react.dev "You might not need an effect").
+  if (seen !== routing) {
+    setSeen(routing);
+    setDraft((d) => mergeDraft(d, seen, routing));
+  }
+
+  const plan = useMemo(() => planRoutingUpdate(draft, routing, providerIds), [draft, routing, providerIds]);
+
+  return {
+    draft,
+    plan,
+    saving,
+    set: (key, value) => setDraft((d) => ({ ...d, [key]: value })),
+    reset: () => setDraft(routingToDraft(routing)),
+    save: async (e) => {
+      e.preventDefault();
+      if (Object.keys(plan.values).length === 0) return;
+      setSaving(true);
+      try {
+        await onSave(plan.values); // only valid, changed values are ever sent
+      } finally {
+        setSaving(false);
+      }
+    },
+  };
+}

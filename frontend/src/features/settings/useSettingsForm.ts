@@ -1,0 +1,74 @@
+import { useEffect, useState, type FormEvent } from 'react';
+import type { Actions } from '../../hooks/useActions';
+import { planSettings, settingsDraft, type SettingsDraft } from '../../logic/settings';
+import type { Config, UiSettings } from '../../types';
+
+/** Loads get_config, keeps the draft, and saves with update_ui / update_request_log (only what changed). */
+export function useSettingsForm(
+  actions: Pick<Actions, 'getConfig' | 'updateUi' | 'updateRequestLog'>,
+  onSaved: () => void,
+) {
+  const [config, setConfig] = useState<Config | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [draft, setDraft] = useState<SettingsDraft | null>(null);
+  const [busy, setBusy] = useState(false);
+  const { getConfig } = actions;
+
+  useEffect(() => {
+    let live = true;
+    void getConfig().then((r) => {
+      if (!live) return;
+      if (r.ok) {
+        setConfig(r.value);
+        setDraft(settingsDraft(r.value.ui, r.value.request_log));
+      } else {
+        setLoadError(r.error.message);
+      }
+    });
+    return () => {
+      live = false;
+    };
+  }, [getConfig]);
+
+  const plan = config && draft ? planSettings(draft, config.ui, config.request_log) : null;
+  const changed = !!plan && (Object.keys(plan.ui).length > 0 || Object.keys(plan.requestLog).length > 0);
+
+  return {
+    config,
+    loadError,
+    draft,
+    plan,
+    busy,
+    changed,
+    toggle(key: Exclude<keyof UiSettings, 'notify_quota_percent'>, on: boolean) {
+      setDraft((d) => (d ? { ...d, ui: { ...d.ui, [key]: on } } : d));
+    },
+    setText(key: 'quotaPercent' | 'retentionDays' | 'maxRows', text: string) {
+      setDraft((d) => (d ? { ...d, [key]: text } : d));
+    },
+    async save(e: FormEvent) {
+      e.preventDefault();
+      if (!plan || Object.keys(plan.errors).length > 0) return;
+      if (!changed) return onSaved();
+      setBusy(true);
+      try {
+        let latest = config;
+        if (Object.keys(plan.ui).length) {
+          const r = await actions.updateUi(plan.ui);
+          if (!r.ok) return; // the toast says why (e.g. the login item could not be written)
+          latest = r.value;
+        }
+        if (Object.keys(plan.requestLog).length) {
+          const r = await actions.updateRequestLog(plan.requestLog);
+          if (!r.ok) {
+            if (latest) setConfig(latest);
+            return;
+          }
+        }
+        onSaved();
+      } finally {
+        setBusy(false);
+      }
+    },
+  };
+}

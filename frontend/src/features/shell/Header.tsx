@@ -1,0 +1,73 @@
+import { routeHash, type Page } from '../../logic/route';
+import type { CodexState } from '../../types';
+import { Icon } from '../../ui/Icon';
+
+interface Props {
+  page: Page;
+  version: string | null;
+  connectionError: string | null;
+  codexState: CodexState | null;
+  onConnectCodex: () => void;
+  onSettings: () => void;
+  /** Browser mode only. */
+  onForgetToken?: () => void;
+}
+
+const CODEX_TITLES: Record<CodexState, string> = {
+  connected: 'Codex is connected to this gateway',
+  token_out_of_date: 'Codex has an old gateway token: open to rewrite its auth.json',
+  not_connected: 'Codex is not connected to this gateway yet',
+};
+
+const PAGES: readonly { page: Page; label: string }[] = [
+  { page: 'dashboard', label: 'Dashboard' },
+  { page: 'requests', label: 'Requests' },
+  { page: 'usage', label: 'Usage' },
+];
+
+export function Header({ page, version, connectionError, codexState, onConnectCodex, onSettings, onForgetToken }: Props) {
+  return (
+    <header className="topbar">
+      <div className="brand">
+        <span className="brand__name">API Router</span>
+        {version ? <span className="muted small">v{version}</span> : null}
+      </div>
+      <nav className="nav" aria-label="Main">
+        {PAGES.map((p) => (
+          <a key={p.page} href={routeHash(p.page)} aria-current={page === p.page ? 'page' : undefined}>
+            {p.label}
+          </a>
+        ))}
+      </nav>
+      <div className="topbar__right">
+        <span
+          className={`conn${connectionError ? ' conn--down' : ''}`}
+          role="status"
+          data-testid="connection"
+          title={connectionError ?? 'Status refreshes every 1.5 s'}
+        >
+          <span className="conn__dot" aria-hidden="true" />
+          <span className="conn__text">{connectionError ? `Gateway unreachable: ${connectionError}` : 'Live'}</span>
+        </span>
+        <button
+          type="button"
+          className={`btn btn--small codex-btn${codexState === 'token_out_of_date' ? ' codex-btn--warn' : ''}`}
+          data-codex-state={codexState ?? undefined}
+          title={codexState ? CODEX_TITLES[codexState] : undefined}
+          onClick={onConnectCodex}
+        >
+          <Icon name={codexState === 'token_out_of_date' ? 'warning' : 'terminal'} size={14} /> Connect Codex
+          {codexState === 'connected' ? <span className="codex-btn__dot" aria-hidden="true" /> : null}
+        </button>
+        <button type="button" className="btn btn--small" onClick={onSettings}>
+          <Icon name="gear" size={14} /> Settings
+        </button>
+        {onForgetToken ? (
+          <button type="button" className="btn btn--small" onClick={onForgetToken}>
+            Forget token
+          </button>
+        ) : null}
+      </div>
+    </header>
+  );
+}

@@ -1,0 +1,129 @@
+import { memo } from 'react';
+import { attemptPath, modelPath, outcomeLabel, shortSessionId, timelineItems } from '../../logic/analytics';
+import { formatClock, formatCount, formatDateTime, formatLatency } from '../../logic/format';
+import { routeHash } from '../../logic/route';
+import type { ProviderId, SessionTimeline } from '../../types';
+
+interface Props {
+  timeline: SessionTimeline;
+  colors: Record<ProviderId, string>;
+  nameOf: (id: ProviderId) => string;
+}
+
+/**
+ * One session's requests in order, under column headers: who served each, model, status, latency,
+ * time to first byte, tokens; failovers, switches and hedges are marked, and every failed attempt is
+ * listed with its error.
+ */
+export const SessionTimelineView = memo(function SessionTimelineView({ timeline, colors, nameOf }: Props) {
+  const items = timelineItems(timeline.requests);
+  const short = shortSessionId(timeline.session_id);
+  return (
+    <div className="timeline" data-testid="session-timeline" data-session-id={timeline.session_id}>
+      <h3 className="timeline__title">
+        Session <code className="mono" title={timeline.session_id}>{short}</code>
+        <span className="muted">
+          {' '}
+          · {items.length} request{items.length === 1 ? '' : 's'} ·{' '}
+        </span>
+        <a href={routeHash('requests', { session: timeline.session_id })} className="small">
+          see them on the Requests page
+        </a>
+      </h3>
+      {items.length === 0 ? (
+        <p className="muted">No requests recorded for this session.</p>
+      ) : (
+        <div className="timeline__box">
+          <div className="tl__main tl__head" aria-hidden="true">
+            <span>#</span>
+            <span>Time</span>
+            <span>Provider</span>
+            <span>Model</span>
+            <span>Status</span>
+            <span className="tl__num">Latency</span>
+            <span className="tl__num">TTFB</span>
+            <span className="tl__num">Tokens</span>
+            <span />
+          </div>
+          <ol className="timeline__list" aria-label={`Requests of session ${short}`}>
+            {items.map((it) => {
+              const e = it.entry;
+              return (
+                <li
+                  key={e.id}
+                  className={`tl${it.ok ? '' : ' tl--bad'}${e.failover ? ' tl--failover' : ''}`}
+                  data-testid={`timeline-entry-${it.n}`}
+                  data-request-id={e.id}
+                  data-provider={e.provider ?? ''}
+                  data-failover={e.failover}
+                  data-switched={e.switched}
+                >
+                  <div className="tl__main">
+                    <span className="tl__n">#{it.n}</span>
+                    <span className="tl__time" title={formatDateTime(e.unix_ms)}>
+                      {formatClock(e.unix_ms)}
+                    </span>
+                    <span className="tl__provider" title={e.attempts.length > 1 ? `Tried ${attemptPath(e, nameOf)}` : undefined}>
+                      {e.provider ? (
+                        <>
+                          <span className="swatch" style={{ background: colors[e.provider] }} aria-hidden="true" />
+                          <span className="ellipsis">{nameOf(e.provider)}</span>
+                        </>
+                      ) : (
+                        <span className="text-bad">no provider</span>
+                      )}
+                    </span>
+                    <span className="tl__model mono ellipsis" title={modelPath(e.model, e.sent_model)}>
+                      {modelPath(e.model, e.sent_model)}
+                    </span>
+                    <span className={`tl__status${it.ok ? '' : ' text-bad'}`} title="HTTP status">
+                      {e.status}
+                    </span>
+                    <span className="tl__num" title="Latency">
+                      {formatLatency(e.latency_ms)}
+                    </span>
+                    <span className="tl__num muted" title="Time to first byte">
+                      {e.ttfb_ms === null ? '—' : formatLatency(e.ttfb_ms)}
+                    </span>
+                    <span className="tl__num" title={`${e.total_tokens} tokens`}>
+                      {formatCount(e.total_tokens)}
+                    </span>
+                    <span className="tl__marks">
+                      {e.failover ? (
+                        <span className="badge badge--warn badge--xs" title={`Tried ${attemptPath(e, nameOf)}`}>
+                          failover
+                        </span>
+                      ) : null}
+                      {e.hedged ? (
+                        <span className="badge badge--neutral badge--xs" title="A hedge started a second provider">
+                          hedged
+                        </span>
+                      ) : null}
+                      {e.switched ? (
+                        <span className="badge badge--neutral badge--xs">
+                          switched{it.switchedFrom ? ` from ${nameOf(it.switchedFrom)}` : ''}
+                        </span>
+                      ) : null}
+                    </span>
+                  </div>
+                  {it.failed.length > 0 || (!it.ok && e.error) ? (
+                    <ul className="tl__attempts">
+                      {it.failed.map((a, i) => (
+                        <li key={i}>
+                          {nameOf(a.provider)} {outcomeLabel(a.outcome)}
+                          {a.status ? ` (HTTP ${a.status})` : ''} after {formatLatency(a.latency_ms)}
+                          {a.error ? `: ${a.error}` : ''}
+                        </li>
+                      ))}
+                      {!it.ok && e.error ? <li className="text-bad">{e.error}</li> : null}
+                    </ul>
+                  ) : null}
+                </li>
+              );
+            })}
+          </ol>
+        </div>
+      )}
+    </div>
+  );
+});

@@ -1,0 +1,18 @@
+/** Saves `content` as a file through a Blob link (works in the browser and in pywebview's engines). */
+export function downloadText(content: string, filename: string, contentType: string): void {
+  const blob = new Blob([content], { type: contentType || 'text/plain' });
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  a.rel = 'noopener';
+  a.style.display = 'none';
+  document.body.appendChild(a);
+  try {
+    a.click();
+  } finally {
+    a.remove();
+    // Give the browser time to start reading the Blob before it is released.
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  }
+}

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { nameOf, namesFromKey, namesKey, providerNames } from './names';
+
+describe('providerNames', () => {
+  it('uses display names, falls back to the id, and tells shared names apart', () => {
+    const names = providerNames({
+      p1: { display_name: 'Relay One' },
+      p2: { display_name: '  ' },
+      a: { display_name: 'Relay' },
+      b: { display_name: 'Relay' },
+    });
+    expect(names).toEqual({ p1: 'Relay One', p2: 'p2', a: 'Relay (a)', b: 'Relay (b)' });
+  });
+});
+
+describe('nameOf', () => {
+  it('shows the id of a provider that is gone, and a dash for none', () => {
+    const names = { p1: 'Relay One' };
+    expect(nameOf(names, 'p1')).toBe('Relay One');
+    expect(nameOf(names, 'old')).toBe('old');
+    expect(nameOf(names, null)).toBe('—');
+    expect(nameOf(names, '', 'nobody')).toBe('nobody');
+  });
+});
+
+describe('namesKey', () => {
+  it('changes only when an id or a name does', () => {
+    expect(namesKey({ p1: 'A', p2: 'B' })).toBe(namesKey({ p1: 'A', p2: 'B' }));
+    expect(namesKey({ p1: 'A', p2: 'B' })).not.toBe(namesKey({ p1: 'A', p2: 'C' }));
+  });
+  it('decodes back to the same names', () => {
+    const names = { p1: 'Relay One', 'a.b': 'Zürich – 東京', x: 'x' };
+    expect(namesFromKey(namesKey(names))).toEqual(names);
+    expect(namesFromKey(namesKey({}))).toEqual({});
+  });
+});

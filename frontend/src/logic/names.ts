@@ -1,0 +1,44 @@
+// Providers are shown by display name; ids appear only where they are edited and as a small
+// secondary label in the providers table. Pure.
+
+import type { ProviderId } from '../types';
+
+/** Display name per provider id; a name two providers share gets its id appended ("Relay (p2)"). */
+export type NameMap = Readonly<Record<ProviderId, string>>;
+
+export function providerNames(providers: Readonly<Record<ProviderId, { display_name: string }>>): NameMap {
+  const base: Record<ProviderId, string> = {};
+  const seen = new Map<string, number>();
+  for (const [id, p] of Object.entries(providers)) {
+    const name = p.display_name.trim() || id;
+    base[id] = name;
+    seen.set(name, (seen.get(name) ?? 0) + 1);
+  }
+  const out: Record<ProviderId, string> = {};
+  for (const [id, name] of Object.entries(base)) out[id] = (seen.get(name) ?? 0) > 1 && name !== id ? `${name} (${id})` : name;
+  return out;
+}
+
+/** The name to show for `id`; providers no longer configured (still in logs) show their id. */
+export function nameOf(names: NameMap, id: ProviderId | null | undefined, none = '—'): string {
+  if (id === null || id === undefined || id === '') return none;
+  return names[id] ?? id;
+}
+
+/** A stable key for memoising on the names' content rather than the object's identity. */
+export function namesKey(names: NameMap): string {
+  return Object.entries(names)
+    .map(([id, name]) => `${id}\u0000${name}`)
+    .join('\u0001');
+}
+
+/** The names back from `namesKey()`. */
+export function namesFromKey(key: string): NameMap {
+  const out: Record<ProviderId, string> = {};
+  if (!key) return out;
+  for (const pair of key.split('\u0001')) {
+    const cut = pair.indexOf('\u0000');
+    out[pair.slice(0, cut)] = pair.slice(cut + 1);
+  }
+  return out;
+}

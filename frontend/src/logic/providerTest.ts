@@ -1,0 +1,53 @@
+// A provider test (test_provider) → what the row's badges and the result strip say. Pure.
+
+import type { ProviderTest } from '../types';
+import { formatLatency } from './format';
+import type { Tone } from './health';
+
+export interface TestBadge {
+  key: 'result' | 'streaming' | 'tools' | 'models';
+  text: string;
+  tone: Tone;
+  title: string;
+}
+
+/** "yes" / "no" / "not judged" for a capability the test checks. */
+function capability(v: boolean | null | undefined): { mark: string; tone: Tone; word: string } {
+  if (v === true) return { mark: '✓', tone: 'ok', word: 'yes' };
+  if (v === false) return { mark: '✗', tone: 'bad', word: 'no' };
+  return { mark: '?', tone: 'neutral', word: 'not judged' };
+}
+
+/** The last test as small badges for the provider row: pass/fail with latency, streaming, tool calls, models. */
+export function testBadges(t: ProviderTest | null | undefined): TestBadge[] {
+  if (!t) return [];
+  const out: TestBadge[] = [
+    {
+      key: 'result',
+      text: t.ok ? `Test ✓ ${formatLatency(t.latency_ms)}` : 'Test ✗',
+      tone: t.ok ? 'ok' : 'bad',
+      title: t.ok
+        ? `Last test passed: ${formatLatency(t.latency_ms)} in all, first event after ${formatLatency(t.first_event_ms)} (model ${t.model})`
+        : `Last test failed: ${t.error || 'see the test result'}`,
+    },
+  ];
+  const s = capability(t.streaming);
+  out.push({ key: 'streaming', text: `SSE ${s.mark}`, tone: s.tone, title: `Streams through response.completed: ${s.word}` });
+  const tools = capability(t.tool_calls);
+  out.push({ key: 'tools', text: `Tools ${tools.mark}`, tone: tools.tone, title: `Answers a tool request with a function call: ${tools.word}` });
+  if (t.models.length) {
+    out.push({ key: 'models', text: `${t.models.length} models`, tone: 'neutral', title: t.models.join('\n') });
+  }
+  return out;
+}
+
+/** Steps in the order run, with a readable name. */
+export const STEP_LABELS: Record<string, string> = {
+  stream: 'Streamed response',
+  tool: 'Tool call',
+  models: 'Model list',
+};
+
+export function stepLabel(name: string): string {
+  return STEP_LABELS[name] ?? name;
+}

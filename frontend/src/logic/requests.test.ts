@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import {
+  chainOutcome,
+  filterParams,
+  filtersFromKey,
+  filtersKey,
+  formatBytes,
+  hasFilters,
+  isFailover,
+  outcomeBadge,
+  pageRange,
+  requestFilters,
+  retryLabel,
+} from './requests';
+
+describe('filters from the address', () => {
+  it('reads provider, outcome, session and text; drops an unknown outcome', () => {
+    const p = filterParams({ provider: 'p1', outcome: 'failover', session: ' s-1 ', q: ' 502 ' });
+    expect(requestFilters(p)).toEqual({ provider: 'p1', outcome: 'failover', session_id: 's-1', text: '502' });
+    expect(filterParams({ outcome: 'weird' }).outcome).toBe('');
+    expect(requestFilters(filterParams({}))).toEqual({});
+    expect(hasFilters(filterParams({}))).toBe(false);
+    expect(hasFilters(filterParams({ q: 'x' }))).toBe(true);
+  });
+  it('keys filters by content', () => {
+    expect(filtersKey({ provider: 'p1' })).toBe(filtersKey({ provider: 'p1' }));
+    expect(filtersKey({ provider: 'p1' })).not.toBe(filtersKey({ session_id: 'p1' }));
+    const f = { provider: 'p1', outcome: 'error' as const, session_id: 's', text: 'a"b' };
+    expect(filtersFromKey(filtersKey(f))).toEqual(f);
+    expect(filtersFromKey(filtersKey({}))).toEqual({});
+  });
+});
+
+describe('labels', () => {
+  it('request outcomes and failovers', () => {
+    expect(outcomeBadge({ outcome: 'ok' })).toEqual({ label: 'served', tone: 'ok' });
+    expect(outcomeBadge({ outcome: 'client_closed' }).label).toBe('client closed');
+    expect(isFailover({ attempts: 2, provider: 'p2', outcome: 'ok' })).toBe(true);
+    expect(isFailover({ attempts: 2, provider: null, outcome: 'error' })).toBe(false);
+    expect(isFailover({ attempts: 1, provider: 'p1', outcome: 'ok' })).toBe(false);
+  });
+  it('attempt outcomes and continuity retries', () => {
+    expect(chainOutcome({ outcome: 'hedge_lost' }).label).toMatch(/hedge/);
+    expect(chainOutcome({ outcome: 'provider_failure' }).tone).toBe('bad');
+    expect(retryLabel('rebuild')).toMatch(/history rebuilt/);
+    expect(retryLabel(null)).toBeNull();
+  });
+});
+
+describe('numbers', () => {
+  it('formats sizes', () => {
+    expect(formatBytes(980)).toBe('980 B');
+    expect(formatBytes(41_234)).toBe('40.3 KB');
+    expect(formatBytes(5_300_000)).toBe('5.1 MB');
+    expect(formatBytes(null)).toBe('—');
+  });
+  it('says which rows a page shows', () => {
+    expect(pageRange(0, 100, 1234)).toBe('1–100 of 1,234');
+    expect(pageRange(12, 34, 1234)).toBe('1,201–1,234 of 1,234');
+    expect(pageRange(0, 0, 0)).toBe('0 of 0');
+  });
+});

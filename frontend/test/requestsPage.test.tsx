@@ -1,0 +1,220 @@
+// The Requests page (#/requests) against the fake backend's request log (test/fakeUsage.ts).
+
+import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { App } from '../src/App';
+import { createDesktopBridge } from '../src/bridge';
+import { RequestsPage } from '../src/features/requests/RequestsPage';
+import { ToastProvider } from '../src/hooks/toasts';
+import type { Actions } from '../src/hooks/useActions';
+import { providerNames } from '../src/logic/names';
+import { parseRoute } from '../src/logic/route';
+import { FakeBackend, SESSION_A, makeStatus } from './fakeBackend';
+import { manyRequests } from './fakeUsage';
+
+const NAMES = providerNames(makeStatus().providers);
+/** Bounds for waits on a machine shared with other work. */
+const SLOW = { timeout: 4_000 };
+const lastCall = (b: FakeBackend, method: string) => [...b.calls].reverse().find((c) => c.method === method);
+const rowIds = () => screen.queryAllByTestId(/^request-row-/).map((r) => Number(r.dataset.testid!.replace('request-row-', '')));
+
+async function requestsApp(hash = '#/requests', backend = new FakeBackend()) {
+  window.location.hash = hash;
+  const bridge = createDesktopBridge(backend.pywebviewApi());
+  render(<App bridge={bridge} pollIntervalMs={60_000} />);
+  await screen.findByRole('table', { name: 'Requests' }, SLOW);
+  return { backend, bridge };
+}
+
+/** The page alone, with a short live re-read and the export action stubbed by the caller. */
+function pageOnly(backend: FakeBackend, actions: Pick<Actions, 'exportRequests'>, pollMs = 40) {
+  const bridge = createDesktopBridge(backend.pywebviewApi());
+  render(
+    <ToastProvider>
+      <RequestsPage
+        bridge={bridge}
+        actions={actions}
+        providerOrder={['p1', 'p2', 'p3', 'p4']}
+        names={NAMES}
+        params={{}}
+        onOpenSettings={() => {}}
+        pollMs={pollMs}
+      />
+    </ToastProvider>,
+  );
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+/** jsdom's Blob has no text(): read it the old way. */
+function readBlob(b: Blob): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result));
+    reader.onerror = () => reject(reader.error);
+    reader.readAsText(b);
+  });
+}
+
+describe('Requests page', () => {
+  it('is reachable from the header and lists every request newest first, by display name', async () => {
+    const { backend } = await requestsApp();
+    expect(screen.getByRole('link', { name: 'Requests' }).getAttribute('aria-current')).toBe('page');
+    expect(rowIds()).toEqual([10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
+    expect(lastCall(backend, 'list_requests')?.args).toEqual({ limit: 100, before_id: null });
+    const failover = within(screen.getByTestId('request-row-3'));
+    expect(failover.getByText('Relay Two')).toBeTruthy();
+    expect(failover.getByText('gpt-5.5 → openai/gpt-5.5')).toBeTruthy();
+    expect(failover.getByText('failover')).toBeTruthy();
+    expect(screen.getByTestId('request-row-3').querySelector('[data-col="attempts"]')?.textContent).toBe('2');
+    expect(within(screen.getByTestId('request-row-6')).getByText('none')).toBeTruthy();
+    expect(within(screen.getByTestId('request-row-6')).getByText('502 failed')).toBeTruthy();
+    expect(screen.getByTestId('hedged-4')).toBeTruthy();
+    expect(screen.getByTestId('requests-range').textContent).toBe('1–10 of 10 matching');
+    expect(screen.getByTestId('counting-note-requests').textContent).toMatch(/one request.*several attempts/);
+    await waitFor(() => expect(screen.getByTestId('retention').textContent).toMatch(/keeps 30 days, at most 200,000 rows/));
+  });
+
+  it('takes its filters from the address and writes them back', async () => {
+    const { backend } = await requestsApp('#/requests?provider=p2');
+    expect(rowIds()).toEqual([10, 6, 4, 3]); // every request that tried Relay Two, served or not
+    expect(lastCall(backend, 'list_requests')?.args).toEqual({ provider: 'p2', limit: 100, before_id: null });
+    expect((screen.getByLabelText('Provider') as HTMLSelectElement).value).toBe('p2');
+
+    fireEvent.change(screen.getByLabelText('Outcome'), { target: { value: 'failover' } });
+    await waitFor(() => expect(rowIds()).toEqual([3]));
+    expect(parseRoute(window.location.hash).params).toEqual({ provider: 'p2', outcome: 'failover' });
+
+    fireEvent.click(screen.getByRole('button', { name: 'Clear filters' }));
+    await waitFor(() => expect(rowIds()).toHaveLength(10));
+    expect(window.location.hash).toBe('#/requests');
+
+    // Free text is applied once typing pauses, and goes into the address too.
+    fireEvent.change(screen.getByLabelText('Search'), { target: { value: 'ALL PROVIDERS' } });
+    expect(rowIds()).toHaveLength(10);
+    await waitFor(() => expect(rowIds()).toEqual([6]));
+    expect(lastCall(backend, 'list_requests')?.args).toEqual({ text: 'ALL PROVIDERS', limit: 100, before_id: null });
+    expect(parseRoute(window.location.hash).params).toEqual({ q: 'ALL PROVIDERS' });
+    // A link to another session replaces what is in the fields.
+    act(() => {
+      window.location.hash = `#/requests?session=${SESSION_A}`;
+      window.dispatchEvent(new HashChangeEvent('hashchange'));
+    });
+    await waitFor(() => expect(rowIds()).toEqual([5, 4, 3, 2]));
+    expect((screen.getByLabelText('Search') as HTMLInputElement).value).toBe('');
+    expect((screen.getByLabelText('Session') as HTMLInputElement).value).toBe(SESSION_A);
+  });
+
+  it('opens a request into its attempt chain, with sizes and copy buttons', async () => {
+    await requestsApp();
+    const toggle = within(screen.getByTestId('request-row-3')).getByRole('button', { name: 'Open request req_0003' });
+    fireEvent.click(toggle);
+    expect(toggle.getAttribute('aria-expanded')).toBe('true');
+    const detail = await screen.findByRole('group', { name: 'Request req_0003' });
+    const chain = await within(detail).findByRole('table', { name: 'Attempts of request req_0003' });
+    const attempts = within(chain).getAllByTestId(/^attempt-3-/);
+    expect(attempts.map((a) => a.dataset.outcome)).toEqual(['provider_failure', 'ok']);
+    expect(attempts[0].textContent).toContain('Relay One');
+    expect(attempts[0].textContent).toContain('502');
+    expect(attempts[0].textContent).toContain('HTTP 502: bad gateway');
+    expect(attempts[1].textContent).toContain('openai/gpt-5.5');
+    expect(within(detail).getByTestId('request-sizes-3').textContent).toBe('request 41.0 KB · response 5.1 KB');
+    expect(within(detail).getByRole('button', { name: 'Copy request id' })).toBeTruthy();
+    expect(within(detail).getByRole('button', { name: 'Copy the error of attempt 1' })).toBeTruthy();
+    expect(within(detail).getByRole('link', { name: SESSION_A }).getAttribute('href')).toBe(`#/usage?session=${SESSION_A}`);
+
+    const writeText = vi.fn(async () => {});
+    Object.defineProperty(navigator, 'clipboard', { value: { writeText }, configurable: true });
+    await act(async () => fireEvent.click(within(detail).getByRole('button', { name: 'Copy the error of attempt 1' })));
+    expect(writeText).toHaveBeenCalledWith('HTTP 502: bad gateway');
+
+    // The failed request: its error in full with a copy button.
+    fireEvent.click(within(screen.getByTestId('request-row-6')).getByRole('button', { name: 'Open request req_0006' }));
+    const failed = await screen.findByRole('group', { name: 'Request req_0006' });
+    expect(within(failed).getByTestId('request-error-6').textContent).toBe('all providers failed');
+    expect(within(failed).getByRole('button', { name: 'Copy error' })).toBeTruthy();
+    fireEvent.click(toggle);
+    expect(screen.queryByRole('group', { name: 'Request req_0003' })).toBeNull();
+  });
+
+  // A slow machine shared with other work: generous bounds (the fake filters 100,000 rows per call).
+  it('pages through 100,000 requests 100 at a time', { timeout: 20_000 }, async () => {
+    const backend = new FakeBackend();
+    backend.requests = manyRequests(100_000);
+    await requestsApp('#/requests', backend);
+    expect(screen.getAllByTestId(/^request-row-/)).toHaveLength(100);
+    expect(rowIds()[0]).toBe(100_999);
+    expect(screen.getByTestId('requests-range').textContent).toBe('1–100 of 100,000 matching');
+    expect(screen.getByTestId('requests-live').textContent).toMatch(/Live/);
+
+    fireEvent.click(screen.getByRole('button', { name: 'Older' }));
+    await waitFor(() => expect(rowIds()[0]).toBe(100_899), SLOW);
+    expect(lastCall(backend, 'list_requests')?.args).toEqual({ limit: 100, before_id: 100_900 });
+    expect(screen.getByTestId('requests-range').textContent).toBe('101–200 of 100,000 matching');
+    expect(screen.getByTestId('requests-live').textContent).toBe('Paused on an older page');
+    fireEvent.click(screen.getByRole('button', { name: 'Older' }));
+    await waitFor(() => expect(rowIds()[0]).toBe(100_799), SLOW);
+    fireEvent.click(screen.getByRole('button', { name: 'Newer' }));
+    await waitFor(() => expect(rowIds()[0]).toBe(100_899), SLOW);
+    fireEvent.click(screen.getByRole('button', { name: 'Newest' }));
+    await waitFor(() => expect(rowIds()[0]).toBe(100_999), SLOW);
+    expect(screen.getAllByTestId(/^request-row-/)).toHaveLength(100);
+  });
+
+  it('shows new requests on the first page by itself', async () => {
+    const backend = new FakeBackend();
+    pageOnly(backend, { exportRequests: vi.fn() });
+    await waitFor(() => expect(rowIds()[0]).toBe(10));
+    backend.requests = [...backend.requests, { ...backend.requests[0], id: 11, request_id: 'req_0011' }];
+    await waitFor(() => expect(rowIds()[0]).toBe(11));
+  });
+
+  it('exports the filtered rows as CSV and JSONL through a Blob link', async () => {
+    const { backend } = await requestsApp('#/requests?provider=p1');
+    const blobs: Blob[] = [];
+    const created = vi.fn((b: Blob) => {
+      blobs.push(b);
+      return `blob:fake/${blobs.length}`;
+    });
+    Object.defineProperty(URL, 'createObjectURL', { value: created, configurable: true });
+    Object.defineProperty(URL, 'revokeObjectURL', { value: vi.fn(), configurable: true });
+    const clicks: { href: string; download: string }[] = [];
+    vi.spyOn(HTMLAnchorElement.prototype, 'click').mockImplementation(function (this: HTMLAnchorElement) {
+      clicks.push({ href: this.href, download: this.download });
+    });
+
+    fireEvent.click(screen.getByRole('button', { name: 'Export CSV' }));
+    await screen.findByText('Exported 7 requests');
+    expect(lastCall(backend, 'export_requests')?.args).toEqual({ format: 'csv', provider: 'p1' });
+    expect(clicks).toEqual([{ href: 'blob:fake/1', download: 'api-router-requests.csv' }]);
+    expect(blobs[0].type).toBe('text/csv');
+    expect((await readBlob(blobs[0])).split('\n')[0]).toBe('id,request_id,provider,status');
+
+    fireEvent.click(screen.getByRole('button', { name: 'Export JSONL' }));
+    await waitFor(() => expect(clicks).toHaveLength(2));
+    const lines = (await readBlob(blobs[1])).trim().split('\n').map((l) => JSON.parse(l) as { provider: string });
+    expect(lines).toHaveLength(7);
+    // Requests that tried Relay One: served by it, failed over from it, or failed everywhere.
+    expect(new Set(lines.map((l) => l.provider))).toEqual(new Set(['p1', 'p2', null]));
+  });
+});
+
+describe('Usage page links', () => {
+  it('opens the session named in the address, with column headers and a link back to its requests', async () => {
+    window.location.hash = `#/usage?session=${SESSION_A}`;
+    const backend = new FakeBackend();
+    render(<App bridge={createDesktopBridge(backend.pywebviewApi())} pollIntervalMs={60_000} />);
+    const timeline = await screen.findByTestId('session-timeline');
+    await waitFor(() => expect(timeline.dataset.sessionId).toBe(SESSION_A));
+    expect(screen.getByTestId(`session-row-${SESSION_A}`).getAttribute('aria-pressed')).toBe('true');
+    const head = timeline.querySelector('.tl__head')!;
+    expect([...head.children].map((c) => c.textContent)).toEqual(['#', 'Time', 'Provider', 'Model', 'Status', 'Latency', 'TTFB', 'Tokens', '']);
+    expect(within(screen.getByTestId('timeline-entry-2')).getByText('gpt-5.5 → openai/gpt-5.5')).toBeTruthy();
+    expect(within(timeline).getByRole('link', { name: 'see them on the Requests page' }).getAttribute('href')).toBe(
+      `#/requests?session=${SESSION_A}`,
+    );
+    expect(screen.getByTestId('counting-note-usage').textContent).toMatch(/counts attempts/);
+    const table = screen.getByRole('table', { name: 'Usage by provider' });
+    expect(within(table).getByText('Relay One')).toBeTruthy();
+  });
+});

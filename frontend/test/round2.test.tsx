@@ -1,0 +1,280 @@
+// Issue 15 on the dashboard: health from evidence, provider tests, templates and model maps,
+// Connect Codex states, settings, events — against the fake backend's round-2 contract.
+
+import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { describe, expect, it } from 'vitest';
+import { App } from '../src/App';
+import { createDesktopBridge } from '../src/bridge';
+import { FakeBackend, FakeError } from './fakeBackend';
+
+async function desktopApp(backend = new FakeBackend()) {
+  const bridge = createDesktopBridge(backend.pywebviewApi());
+  render(<App bridge={bridge} pollIntervalMs={60_000} />);
+  await screen.findByTestId('provider-row-p1');
+  return { backend, bridge };
+}
+
+const lastCall = (b: FakeBackend, method: string) => [...b.calls].reverse().find((c) => c.method === method);
+const row = (id: string) => within(screen.getByTestId(`provider-row-${id}`));
+
+describe('health follows evidence', () => {
+  it('shows "all providers down" with the reason and what to do', async () => {
+    const backend = new FakeBackend();
+    for (const id of ['p1', 'p2', 'p3']) backend.state.providers[id].status = id === 'p2' ? 'unresponsive' : 'unhealthy';
+    await desktopApp(backend);
+    const banner = screen.getByRole('alert', { name: 'All providers down' });
+    expect(banner.textContent).toContain('all providers down');
+    expect(banner.textContent).toContain('Relay Two: unresponsive');
+    expect(banner.textContent).toContain('Check the providers’ keys and base URLs, or test them.');
+    expect(screen.getByTestId('status-summary').dataset.state).toBe('down');
+    expect(row('p2').getByText('Unresponsive').getAttribute('title')).toMatch(/did not answer in time/i);
+  });
+
+  it('a passing test turns an unresponsive provider healthy and leaves badges on its row', async () => {
+    const backend = new FakeBackend();
+    backend.state.providers.p2 = { ...backend.state.providers.p2, status: 'unresponsive', last_error: 'timed out after 60 s' };
+    await desktopApp(backend);
+    expect(screen.queryByTestId('test-badges-p2')).toBeNull();
+    fireEvent.click(screen.getByRole('button', { name: 'Test Relay Two' }));
+    const result = await screen.findByRole('group', { name: 'Test result for Relay Two' });
+    await waitFor(() => expect(within(result).getByText('Passed')).toBeTruthy());
+    expect(lastCall(backend, 'test_provider')?.args).toEqual({ provider: 'p2' });
+    expect(within(result).getByTestId('test-latency-p2').textContent).toBe('820 ms');
+    expect(result.textContent).toContain('first event 310 ms');
+    expect(within(result).getByText('Streaming ✓')).toBeTruthy();
+    expect(within(result).getByText('Tool calls ✓')).toBeTruthy();
+    expect(within(result).getByTestId('test-models-p2').textContent).toBe('gpt-5.5, gpt-5.5-mini, o4-mini');
+    expect(within(result).getByRole('list', { name: 'Steps of the test of Relay Two' }).textContent).toContain(
+      '✓ Streamed response · HTTP 200 · 400 ms',
+    );
+    // The status is read again: the row is healthy, and the last test stays as badges.
+    await waitFor(() => expect(row('p2').getByText('Healthy')).toBeTruthy());
+    expect(screen.getByTestId('test-badges-p2').textContent).toBe('Test ✓ 820 msSSE ✓Tools ✓3 models');
+    fireEvent.click(within(result).getByRole('button', { name: 'Close test result for Relay Two' }));
+    expect(screen.queryByRole('group', { name: 'Test result for Relay Two' })).toBeNull();
+    expect(screen.getByTestId('test-badges-p2')).toBeTruthy();
+  });
+
+  it('a failing test says why, in full, and the row says "Test ✗"', async () => {
+    const backend = new FakeBackend();
+    const why = 'HTTP 401 from https://two.example.com/v1/responses: invalid api key — set the key for Relay Two';
+    backend.testFailures.p2 = why;
+    await desktopApp(backend);
+    fireEvent.click(screen.getByRole('button', { name: 'Test Relay Two' }));
+    const result = await screen.findByRole('group', { name: 'Test result for Relay Two' });
+    await waitFor(() => expect(within(result).getByText('Failed')).toBeTruthy());
+    expect(result.textContent).toContain(why);
+    await waitFor(() => expect(screen.getByTestId('test-badges-p2').textContent).toContain('Test ✗'));
+    expect(row('p2').getByText('Healthy')).toBeTruthy(); // a failed test does not heal, nor does it count against
+  });
+
+  it('"Test all" tests every enabled provider', async () => {
+    const { backend } = await desktopApp();
+    fireEvent.click(screen.getByRole('button', { name: 'Test all' }));
+    for (const name of ['Relay One', 'Relay Two', 'Relay Three']) {
+      const result = await screen.findByRole('group', { name: `Test result for ${name}` });
+      await waitFor(() => expect(within(result).getByText('Passed')).toBeTruthy());
+    }
+    expect(screen.queryByRole('group', { name: 'Test result for Relay Four' })).toBeNull();
+    expect(backend.methods().filter((m) => m === 'test_all_providers')).toHaveLength(1);
+    expect(screen.getByRole('button', { name: 'Test Relay Four' })).toHaveProperty('disabled', true);
+  });
+});
+
+describe('the provider dialog', () => {
+  it('prefills URL shape and usage adapter from a template', async () => {
+    const { backend } = await desktopApp();
+    fireEvent.click(screen.getByRole('button', { name: 'Add provider' }));
+    const dialog = screen.getByRole('dialog', { name: 'Add provider' });
+    const template = within(dialog).getByLabelText('Template') as HTMLSelectElement;
+    expect([...template.options].map((o) => o.text)).toEqual([
+      'Generic OpenAI-compatible',
+      'OpenAI',
+      'Azure OpenAI',
+      'new-api / one-api relay',
+    ]);
+    const url = within(dialog).getByLabelText('Base URL') as HTMLInputElement;
+
+    fireEvent.change(template, { target: { value: 'azure' } });
+    expect(url.value).toBe('https://<resource>.openai.azure.com/openai/v1');
+    fireEvent.change(within(dialog).getByLabelText('Provider id'), { target: { value: 'az' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Add provider' }));
+    expect(within(dialog).getByText('Replace <resource> in the URL')).toBeTruthy();
+    expect(lastCall(backend, 'upsert_provider')).toBeUndefined();
+
+    // An untouched template URL follows the template; the usage adapter comes with it.
+    fireEvent.change(template, { target: { value: 'relay' } });
+    expect(url.value).toBe('https://<host>/v1');
+    expect(within(dialog).getByText(/Usage adapter: new_api\./)).toBeTruthy();
+    fireEvent.change(url, { target: { value: 'https://relay.five.example.com/v1' } });
+    fireEvent.change(template, { target: { value: 'openai' } });
+    expect(url.value).toBe('https://relay.five.example.com/v1'); // typed URLs are kept
+    fireEvent.change(template, { target: { value: 'relay' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Add provider' }));
+    await screen.findByTestId('provider-row-az');
+    expect(lastCall(backend, 'upsert_provider')?.args).toEqual({
+      provider: 'az',
+      base_url: 'https://relay.five.example.com/v1',
+      usage_adapter: 'new_api',
+    });
+  });
+
+  it('warns (without refusing) when a base URL has no path', async () => {
+    await desktopApp();
+    fireEvent.click(screen.getByRole('button', { name: 'Add provider' }));
+    const dialog = screen.getByRole('dialog', { name: 'Add provider' });
+    fireEvent.change(within(dialog).getByLabelText('Base URL'), { target: { value: 'https://relay.six.example.com' } });
+    expect(within(dialog).getByTestId('base-url-no-path').textContent).toMatch(
+      /no path: most providers expect …\/v1 \(e\.g\. https:\/\/relay\.six\.example\.com\/v1\)/,
+    );
+    fireEvent.change(within(dialog).getByLabelText('Base URL'), { target: { value: 'https://relay.six.example.com/v1' } });
+    expect(within(dialog).queryByTestId('base-url-no-path')).toBeNull();
+  });
+
+  it('edits the model map: rows, * for any other model, validation', async () => {
+    const { backend } = await desktopApp();
+    fireEvent.click(screen.getByRole('button', { name: 'Edit Relay Two' }));
+    const dialog = screen.getByRole('dialog', { name: 'Edit Relay Two' });
+    expect((within(dialog).getByLabelText('Requested model 1') as HTMLInputElement).value).toBe('gpt-5.5');
+    expect((within(dialog).getByLabelText('Provider model 1') as HTMLInputElement).value).toBe('openai/gpt-5.5');
+
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Add mapping' }));
+    fireEvent.change(within(dialog).getByLabelText('Requested model 2'), { target: { value: 'gpt-5.5' } });
+    fireEvent.change(within(dialog).getByLabelText('Provider model 2'), { target: { value: 'x' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Save changes' }));
+    expect(within(dialog).getByRole('alert').textContent).toBe('gpt-5.5 is mapped twice');
+    expect(lastCall(backend, 'upsert_provider')).toBeUndefined();
+
+    fireEvent.change(within(dialog).getByLabelText('Requested model 2'), { target: { value: '*' } });
+    fireEvent.change(within(dialog).getByLabelText('Provider model 2'), { target: { value: 'openai/gpt-5.5-mini' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Save changes' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+    expect(lastCall(backend, 'upsert_provider')?.args).toEqual({
+      provider: 'p2',
+      model_map: { 'gpt-5.5': 'openai/gpt-5.5', '*': 'openai/gpt-5.5-mini' },
+    });
+
+    // Removing every row clears the map ({}).
+    fireEvent.click(screen.getByRole('button', { name: 'Edit Relay Two' }));
+    const again = screen.getByRole('dialog', { name: 'Edit Relay Two' });
+    await waitFor(() => expect(within(again).getByLabelText('Requested model 2')).toBeTruthy());
+    fireEvent.click(within(again).getByRole('button', { name: 'Remove mapping 2' }));
+    fireEvent.click(within(again).getByRole('button', { name: 'Remove mapping 1' }));
+    fireEvent.click(within(again).getByRole('button', { name: 'Save changes' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+    expect(lastCall(backend, 'upsert_provider')?.args).toEqual({ provider: 'p2', model_map: {} });
+  });
+});
+
+describe('Connect Codex states', () => {
+  it('shows "token out of date" in the header and offers to rewrite auth.json', async () => {
+    const backend = new FakeBackend();
+    backend.codex = { ...backend.codex, configured: true, has_backup: true };
+    backend.codexTokenStale = true;
+    await desktopApp(backend);
+    const button = screen.getByRole('button', { name: 'Connect Codex' });
+    await waitFor(() => expect(button.dataset.codexState).toBe('token_out_of_date'));
+    expect(button.getAttribute('title')).toMatch(/old gateway token/);
+    fireEvent.click(button);
+    const dialog = screen.getByRole('dialog', { name: 'Connect Codex' });
+    await waitFor(() => expect(within(dialog).getByTestId('codex-state').textContent).toContain('Token out of date'));
+    expect(within(dialog).getByRole('alert').textContent).toMatch(/auth\.json holds another token/);
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Rewrite auth.json' }));
+    await waitFor(() => expect(within(dialog).getByTestId('codex-state').textContent).toContain('Connected'));
+    expect(lastCall(backend, 'apply_codex_setup')).toBeTruthy();
+    expect(button.dataset.codexState).toBe('connected');
+  });
+
+  it('reads the Codex state again after the gateway token is rotated', async () => {
+    const { backend } = await desktopApp();
+    const reads = () => backend.methods().filter((m) => m === 'get_codex_setup').length;
+    await waitFor(() => expect(reads()).toBe(1));
+    fireEvent.click(screen.getByRole('button', { name: 'Rotate gateway token' }));
+    fireEvent.click(within(screen.getByRole('alertdialog')).getByRole('button', { name: 'Rotate token' }));
+    await waitFor(() => expect(reads()).toBe(2));
+    expect(backend.methods().indexOf('rotate_gateway_token')).toBeLessThan(backend.methods().lastIndexOf('get_codex_setup'));
+  });
+});
+
+describe('settings', () => {
+  it('loads, then saves the changed ui and request-log settings with their own calls', async () => {
+    const { backend } = await desktopApp();
+    fireEvent.click(screen.getByRole('button', { name: 'Settings' }));
+    const dialog = screen.getByRole('dialog', { name: 'Settings' });
+    await within(dialog).findByLabelText('Start with the system');
+    expect(within(dialog).getByTestId('autostart-info').textContent).toBe(
+      'Would be installed at /home/u/.config/autostart/api-router.desktop',
+    );
+    expect(within(dialog).getByLabelText('Start hidden in the tray')).toHaveProperty('checked', true);
+    fireEvent.click(within(dialog).getByLabelText('Start with the system'));
+    fireEvent.click(within(dialog).getByLabelText('A request fails over'));
+    fireEvent.change(within(dialog).getByLabelText('Quota warning below (%)'), { target: { value: '20' } });
+    fireEvent.change(within(dialog).getByLabelText('Keep requests for (days)'), { target: { value: '0' } });
+    expect(within(dialog).getByText('Between 1 and 3,650')).toBeTruthy();
+    expect(within(dialog).getByRole('button', { name: 'Save settings' })).toHaveProperty('disabled', true);
+    fireEvent.change(within(dialog).getByLabelText('Keep requests for (days)'), { target: { value: '7' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Save settings' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+    expect(lastCall(backend, 'update_ui')?.args).toEqual({ autostart: true, notify_failover: false, notify_quota_percent: 20 });
+    expect(lastCall(backend, 'update_request_log')?.args).toEqual({ retention_days: 7 });
+    expect(backend.ui.autostart).toBe(true);
+  });
+
+  it('cannot turn on autostart where it is not supported, and shows a refused save in full', async () => {
+    const backend = new FakeBackend();
+    backend.autostartSupported = false;
+    await desktopApp(backend);
+    fireEvent.click(screen.getByRole('button', { name: 'Settings' }));
+    const dialog = screen.getByRole('dialog', { name: 'Settings' });
+    expect(await within(dialog).findByLabelText('Start with the system')).toHaveProperty('disabled', true);
+    expect(within(dialog).getByTestId('autostart-info').textContent).toMatch(/not supported/);
+    backend.failNext.update_ui = new FakeError('could not write /home/u/.config/autostart/api-router.desktop: permission denied');
+    fireEvent.click(within(dialog).getByLabelText('Start hidden in the tray'));
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Save settings' }));
+    const toast = await screen.findByTestId('toast-error');
+    expect(toast.textContent).toContain('could not write /home/u/.config/autostart/api-router.desktop: permission denied');
+    expect(screen.getByRole('dialog', { name: 'Settings' })).toBeTruthy(); // kept open
+  });
+});
+
+describe('events', () => {
+  it('shows routine cooldowns as warnings and says what "Mark all as seen" does', async () => {
+    const backend = new FakeBackend();
+    backend.state.recent_events = [
+      { id: 9, unix_ms: backend.state.now_unix_ms, level: 'error', provider: 'p3', kind: 'cooldown', message: 'Relay Three cooling down for 30 s', seen: false },
+      ...backend.state.recent_events,
+    ];
+    await desktopApp(backend);
+    const ev = screen.getByTestId('event-9');
+    expect(ev.dataset.level).toBe('warning');
+    expect(within(ev).getByText('Warning')).toBeTruthy();
+    fireEvent.change(screen.getByLabelText('Level'), { target: { value: 'error' } });
+    expect(screen.queryByTestId('event-9')).toBeNull();
+    const provider = screen.getByLabelText('Provider') as HTMLSelectElement;
+    expect([...provider.options].map((o) => o.text)).toContain('Relay Three');
+    expect(screen.getByRole('button', { name: 'Mark all as seen' }).getAttribute('title')).toMatch(/Marks every event as seen/);
+  });
+});
+
+describe('errors say what to do', () => {
+  it('shows a long backend message in full', async () => {
+    const { backend } = await desktopApp();
+    const message =
+      'provider p1 is locked (routing is locked to Relay One); unlock it first. Skipped: Relay Two (cooldown, 27 s left), ' +
+      'Relay Three (out of quota: daily budget spent). Base URLs usually end in /v1 — https://relay.example.com has no path.';
+    backend.failNext.set_provider_disabled = new FakeError(message);
+    fireEvent.click(screen.getByRole('button', { name: 'Disable Relay One' }));
+    const toast = await screen.findByTestId('toast-error');
+    expect(toast.textContent).toContain(message);
+    await act(async () => {});
+  });
+
+  it('names the provider in toasts', async () => {
+    const { backend } = await desktopApp();
+    backend.failNext.test_provider = new FakeError('no API key set');
+    fireEvent.click(screen.getByRole('button', { name: 'Test Relay Three' }));
+    const toast = await screen.findByTestId('toast-error');
+    expect(toast.textContent).toContain('Could not test Relay Three');
+    expect(toast.textContent).toContain('no API key set');
+  });
+});
