@@ -114,6 +114,21 @@ def banner(services: Services) -> str:
     ])
 
 
+def desktop_banner(rt: Services, *, show_token: bool) -> str:
+    """What the desktop app prints at start: where Codex connects and where the token is. The token
+    itself only on a terminal: a login item's output may end up in a system log."""
+    token = rt.secrets.current.gateway_token if show_token else "(not printed here)"
+    return "\n".join([
+        f"API Router {__version__} is running (desktop; its window opens from the tray icon).",
+        f"  Gateway URL:    {rt.gateway_url}",
+        f"  Gateway token:  {token}",
+        f"  Token stored in {rt.paths.secrets}",
+        "                  (tray menu: Copy gateway token; window: Connect Codex)",
+        f"  User data:      {rt.paths.user_data}",
+        "",
+    ])
+
+
 async def serve_headless(paths: Paths, host: str | None, port: int | None) -> int:
     try:
         services = open_services(paths)

@@ -107,23 +107,67 @@ class FakeWebview:
 
 
 class FakeMenuItem:
-    def __init__(self, text: str, action: Callable[[], None], default: bool = False) -> None:
+    """pystray.MenuItem as the tray uses it: constant or callable ``checked`` (called with the item),
+    ``radio``, ``enabled``, ``default``, and a submenu in place of the action."""
+
+    def __init__(self, text: str, action: Any, checked: Callable[[Any], bool] | None = None, radio: bool = False,
+                 default: bool = False, visible: bool = True, enabled: bool = True) -> None:
         self.text = text
         self.action = action
+        self._checked = checked
+        self.radio = radio
         self.default = default
+        self.visible = visible
+        self.enabled = enabled
+
+    @property
+    def checked(self) -> bool | None:
+        return None if self._checked is None else self._checked(self)
+
+    @property
+    def submenu(self) -> FakeMenu | None:
+        return self.action if isinstance(self.action, FakeMenu) else None
+
+    def __call__(self) -> None:
+        if not self.enabled:
+            raise AssertionError(f"{self.text!r} is disabled")
+        if self.action is not None and not isinstance(self.action, FakeMenu):
+            self.action()
 
 
 class FakeMenu:
-    def __init__(self, *items: FakeMenuItem) -> None:
-        self.items = items
+    SEPARATOR = FakeMenuItem("- - - -", None)
+
+    def __init__(self, *items: Any) -> None:
+        self._items = items
+
+    @property
+    def items(self) -> tuple[FakeMenuItem, ...]:
+        if len(self._items) == 1 and callable(self._items[0]) and not isinstance(self._items[0], FakeMenuItem):
+            return tuple(i for i in self._items[0]() if i is not FakeMenu.SEPARATOR)
+        return tuple(i for i in self._items if i is not FakeMenu.SEPARATOR)
 
 
 class FakeIcon:
+    HAS_NOTIFICATION = True
+
     def __init__(self, name: str, image: Any, title: str, menu: FakeMenu) -> None:
         self.name, self.image, self.title, self.menu = name, image, title, menu
         self.visible = False
         self.running = False
         self.stopped = False
+        self.menu_updates = 0
+        self.images: list[Any] = [image]
+        self.notified: list[tuple[str, str | None]] = []
+
+    @property
+    def icon(self) -> Any:
+        return self.image
+
+    @icon.setter
+    def icon(self, value: Any) -> None:
+        self.image = value
+        self.images.append(value)
 
     def run_detached(self) -> None:
         self.running = True
@@ -133,11 +177,27 @@ class FakeIcon:
         self.running = False
         self.stopped = True
 
-    def click(self) -> None:
-        next(item for item in self.menu.items if item.default).action()
+    def update_menu(self) -> None:
+        self.menu_updates += 1
 
-    def choose(self, text: str) -> None:
-        next(item for item in self.menu.items if item.text == text).action()
+    def notify(self, message: str, title: str | None = None) -> None:
+        self.notified.append((message, title))
+
+    def item(self, text: str, *, prefix: bool = False) -> FakeMenuItem:
+        items = self.menu.items
+        found = [i for i in items if (i.text.startswith(text) if prefix else i.text == text)]
+        if not found:
+            raise AssertionError(f"no menu item {text!r} in {[i.text for i in items]}")
+        return found[0]
+
+    def click(self) -> None:
+        next(item for item in self.menu.items if item.default)()
+
+    def choose(self, text: str, *, prefix: bool = False) -> None:
+        self.item(text, prefix=prefix)()
+
+    def labels(self) -> list[str]:
+        return [i.text for i in self.menu.items]
 
 
 class FakePystray:
@@ -147,10 +207,29 @@ class FakePystray:
     def __init__(self) -> None:
         self.icons: list[FakeIcon] = []
 
-    def Icon(self, *args: Any) -> FakeIcon:  # noqa: N802 - pystray's name
+    def Icon(self, *args: Any) -> FakeIcon:
         icon = FakeIcon(*args)
         self.icons.append(icon)
         return icon
+
+
+class RecordingNotifier:
+    """A notification service that keeps what it was sent; ``click(i)`` acts like the user did."""
+
+    def __init__(self, on_click: Callable[[str], None], icon: Any = None) -> None:
+        self.on_click = on_click
+        self.sent: list[Any] = []
+        self.closed = False
+
+    def send(self, notice: Any) -> bool:
+        self.sent.append(notice)
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+
+    def click(self, index: int = -1) -> None:
+        self.on_click(self.sent[index].view)
 
 
 class FakeMsvcrt:

@@ -15,12 +15,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from api_router.paths import Paths
 from tests.desktop.app import ROOT, App, check_lifecycle, start_app
 from tests.desktop.conftest import require_gui_stack
 from tests.desktop.xsession import XSession, free_port
 from tests.support.fake_provider import FakeProvider
 from tests.support.harness import simple_body, write_config, write_keys
-from api_router.paths import Paths
 
 pytestmark = [pytest.mark.build, pytest.mark.desktop]
 

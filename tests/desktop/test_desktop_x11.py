@@ -33,8 +33,10 @@ def test_port_in_use_opens_the_window_and_says_so(xsession: XSession, tmp_path: 
         assert app.proc.poll() is None, app.log()
         time.sleep(0.5)
         xsession.screenshot(ARTIFACTS / "desktop-port-in-use.png")
-        assert "is already in use" in (app.user_data / "data" / "api-router.log").read_text()
-        xsession.tray_menu(2)
+        log_text = (app.user_data / "data" / "api-router.log").read_text()
+        assert f"port {port} on 127.0.0.1 is already in use" in log_text
+        assert "gateway at http" not in log_text  # no address it never listened on
+        xsession.tray_menu_last()
         assert app.wait_exit() == 0, app.log()
 
 

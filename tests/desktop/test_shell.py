@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -13,12 +14,13 @@ from typing import Any
 
 import pytest
 
+from api_router.desktop.autostart import system_autostart
 from api_router.desktop.instance import InstanceLock, WindowsLock
 from api_router.desktop.shell import Backends, DesktopShell, Options
 from api_router.desktop.tray import choose_backend
 from api_router.desktop.window import gui_for, origin_of, window_url
 from api_router.paths import Paths
-from tests.desktop.fakes import FakeMsvcrt, FakePystray, FakeWebview, FakeWindow
+from tests.desktop.fakes import FakeMsvcrt, FakePystray, FakeWebview, FakeWindow, RecordingNotifier
 from tests.desktop.xsession import port_is_free, wait_for
 from tests.support.harness import write_config
 
@@ -37,8 +39,21 @@ class Rig:
         self.webview = FakeWebview(scenario)
         self.pystray = FakePystray()
         self.tray_host = tray_host
-        self.backends = Backends(platform=platform, webview=self.webview, pystray=self.pystray, icon_image="IMG",
-                                 icon_path="/icons/icon.png", tray_host_present=lambda: self.tray_host)
+        self.notifiers: list[RecordingNotifier] = []
+        self.copied: list[str] = []
+        self.autostart_home = tmp_path / f"{name}-home"
+
+        def notifier(on_click: Callable[[str], None], icon: Any) -> RecordingNotifier:
+            self.notifiers.append(RecordingNotifier(on_click, icon))
+            return self.notifiers[-1]
+
+        self.backends = Backends(platform=platform, webview=self.webview, pystray=self.pystray,
+                                 tray_images=lambda state: f"IMG-{state}", icon_path="/icons/icon.png",
+                                 tray_host_present=lambda: self.tray_host, notifier=notifier,
+                                 copy_text=self.copied.append,
+                                 autostart=lambda user_data: system_autostart(
+                                     "linux", user_data=user_data, env={}, home=self.autostart_home,
+                                     command=["api-router-test", "--user-data", str(user_data)]))
         self.shell = DesktopShell(self.paths, options or Options(port=0), lambda: self.backends, os_lock=os_lock,
                                   handoff_wait=3, install_signals=False, configure_logging=lambda rt: None)
 
@@ -73,13 +88,13 @@ def test_starts_hidden_closes_to_tray_and_quits_cleanly(tmp_path: Path) -> None:
     def scenario(window: FakeWindow) -> None:
         seen["hidden_at_start"] = not window.visible
         seen["health"] = health(window)
-        rig.icon.click()                       # tray default action: Show
-        seen["shown"] = window.visible
+        rig.icon.click()                       # tray default action: Open API Router
+        seen["shown"] = wait_for(lambda: window.visible, 5, "the window to show")
         seen["kept_on_close"] = not window.user_close()
         seen["hidden_after_close"] = not window.visible
         seen["health_after_close"] = health(window)
-        rig.icon.choose("Show")
-        seen["shown_again"] = window.visible
+        rig.icon.choose("Open API Router")
+        seen["shown_again"] = wait_for(lambda: window.visible, 5, "the window to show")
         seen["port"] = int(window.url.split(":")[2].split("/")[0])  # type: ignore[union-attr]
         rig.icon.choose("Quit")
 
@@ -94,8 +109,9 @@ def test_starts_hidden_closes_to_tray_and_quits_cleanly(tmp_path: Path) -> None:
     assert not window.kwargs["js_api"].__class__.__name__.startswith("_")
     assert rig.webview.start_kwargs == {"gui": "gtk", "private_mode": False, "icon": "/icons/icon.png",
                                         "storage_path": str(rig.paths.data / "webview")}
-    assert [i.text for i in rig.icon.menu.items] == ["Show", "Quit"] and rig.icon.menu.items[0].default
-    assert rig.icon.title == "API Router" and rig.icon.stopped
+    labels = rig.icon.labels()
+    assert labels[-2:] == ["Open API Router", "Quit"] and rig.icon.item("Open API Router").default
+    assert rig.icon.title.startswith("API Router — ") and rig.icon.stopped
     assert port_is_free(seen["port"])
     assert not rig.paths.store.with_name(rig.paths.store.name + "-wal").exists()  # store closed
     assert rig.paths.lock.read_bytes() == b""
@@ -138,7 +154,10 @@ def test_port_in_use_opens_the_window_with_the_reason(tmp_path: Path) -> None:
     assert window.kwargs["hidden"] is False and visible == [True]
     assert window.kwargs.get("js_api") is None and window.url is None
     assert f"port {port} on 127.0.0.1 is already in use" in window.kwargs["html"]
+    assert f"The port was set by <strong>the --port {port} option of this start</strong>" in window.kwargs["html"]
     assert str(rig.paths.config) in window.kwargs["html"]
+    # the tray says so too (error icon), but stays: a foreign program holds the port
+    assert rig.icon.image == "IMG-error" and rig.icon.labels()[0].startswith("gateway not listening: port")
 
 
 def test_second_start_shows_the_first_window_and_exits(tmp_path: Path) -> None:
@@ -245,3 +264,189 @@ def test_quit_lets_an_in_flight_stream_finish(tmp_path: Path) -> None:
         loop.call_soon_threadsafe(loop.stop)
     assert reply["streaming_at_quit"] and reply["status"] == 200
     assert "response.completed" in reply["body"] and "quit" in reply["body"]
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/v1"  # nobody listens once closed
+
+
+def _status(base: str, token: str) -> dict[str, Any]:
+    import json
+
+    request = urllib.request.Request(base + "/status", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        return json.loads(resp.read())  # type: ignore[no-any-return]
+
+
+def test_tray_menu_routes_copies_and_notifies(tmp_path: Path) -> None:
+    """The tray alone: lock to a provider and back to automatic, pick the preferred one, copy the
+    base URL and the token; every provider failing turns the icon to error and sends one
+    notification, whose click opens the window on the dashboard."""
+    import json
+
+    from tests.support.harness import simple_body, write_keys
+
+    token = "ao_" + "3" * 32
+    paths = Paths(tmp_path / "ud")
+    dead = _closed_port_url()
+    write_config(paths, {"a": {"base_url": dead, "display_name": "Relay A"},
+                         "b": {"base_url": dead, "display_name": "Relay B"},
+                         "c": {"base_url": dead, "display_name": "Relay C", "disabled": True}})
+    write_keys(paths, {"a": "sk-test-a-0123456789", "b": "sk-test-b-0123456789"}, token=token)
+    seen: dict[str, Any] = {}
+
+    def scenario(window: FakeWindow) -> None:
+        base = window.url.split("/?")[0]  # type: ignore[union-attr]
+        icon = rig.icon
+        assert icon.labels()[:5] == ["Relay A · serving", "Routing", "Automatic", "Relay A ○ not used yet",
+                                     "Relay B ○ not used yet"]
+        assert icon.item("Relay C", prefix=True).enabled is False
+        assert icon.item("Relay A · serving").enabled is False and icon.item("Automatic").checked
+        icon.choose("Relay B ○", prefix=True)
+        seen["locked"] = wait_for(lambda: _status(base, token)["manual_override"], 5, "the lock")
+        wait_for(lambda: icon.item("Relay B · locked").enabled is False, 5, "the state line to follow")
+        seen["b_checked"] = icon.item("Relay B ○", prefix=True).checked and not icon.item("Automatic").checked
+        icon.choose("Automatic")
+        seen["unlocked"] = wait_for(lambda: _status(base, token)["manual_override"] is None, 5, "the unlock")
+        submenu = icon.item("Preferred provider").submenu
+        assert submenu is not None and [i.text for i in submenu.items] == ["Relay A", "Relay B", "Relay C"]
+        next(i for i in submenu.items if i.text == "Relay B")()
+        seen["preferred"] = wait_for(lambda: _status(base, token)["preferred_provider"] == "b", 5, "preferred b")
+        icon.choose("Copy base URL")
+        icon.choose("Copy gateway token")
+        wait_for(lambda: len(rig.copied) == 2, 5, "two copies")
+        seen["copied"] = list(rig.copied)
+        images_before = len(icon.images)
+        request = urllib.request.Request(base + "/v1/responses", data=json.dumps(simple_body()).encode(),
+                                         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=20)
+        except urllib.error.HTTPError as exc:
+            seen["status_code"] = exc.code
+        wait_for(lambda: icon.image == "IMG-error", 5, "the error icon")
+        seen["new_images"] = icon.images[images_before:]
+        seen["tooltip"] = icon.title
+        notifier = rig.notifiers[0]
+        wait_for(lambda: notifier.sent, 5, "a notification")
+        seen["notices"] = [(n.kind, n.title) for n in notifier.sent]
+        notifier.click()
+        wait_for(lambda: window.visible, 5, "the click to show the window")
+        seen["script"] = window.scripts[-1]
+        rig.icon.choose("Quit")
+
+    rig = Rig(tmp_path, scenario=scenario)
+    assert rig.run() == 0
+    assert seen["locked"] == "b" and seen["b_checked"] and seen["unlocked"] and seen["preferred"]
+    url, copied_token = seen["copied"]
+    assert url.startswith("http://127.0.0.1:") and url.endswith("/v1") and url != dead and copied_token == token
+    assert seen["status_code"] == 502
+    assert seen["new_images"] == ["IMG-error"]  # one swap, straight to error
+    assert seen["tooltip"].startswith("API Router — all providers down · 1 request today")
+    assert seen["notices"] == [("all_down", "All providers down")]
+    assert seen["script"] == 'window.location.hash = "#/"'
+    assert rig.notifiers[0].closed
+
+
+class StubControl:
+    def __init__(self, ui: dict[str, Any]) -> None:
+        self.ui = ui
+
+    def get_config(self) -> dict[str, Any]:
+        return {"ui": self.ui}
+
+
+def test_autostart_setting_is_honoured_at_start(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    item = rig.backends.autostart(rig.paths.user_data)
+    rig.shell._apply_autostart(StubControl({"start_hidden": True}), item)  # type: ignore[arg-type]
+    assert not item.installed()  # the key missing (today's config): off
+    rig.shell._apply_autostart(StubControl({"autostart": True}), item)  # type: ignore[arg-type]
+    assert item.installed() and str(rig.paths.user_data) in Path(item.location()).read_text()
+    rig.shell._apply_autostart(StubControl({"autostart": False}), item)  # type: ignore[arg-type]
+    assert item.installed()  # false: the OS state is left alone
+
+
+def test_the_error_page_names_what_set_the_port(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from api_router.desktop.shell import error_page
+
+    rig = Rig(tmp_path, options=Options())  # no --port: the config's
+    rt = SimpleNamespace(config=SimpleNamespace(current=SimpleNamespace(listen=SimpleNamespace(port=4000))),
+                         paths=rig.paths)
+    source = rig.shell._port_source(rt)  # type: ignore[arg-type]
+    assert source == f"[listen] port = 4000 in {rig.paths.config}"
+    page = error_page("port 4000 on 127.0.0.1 is already in use", rig.paths, port_source=source, another_instance=True)
+    assert "[listen] port = 4000 in" in page and "Another API Router is already listening" in page
+    assert "Close this window to quit." in page
+
+
+def test_refresh_usage_from_the_tray_shows_quota_and_notifies_when_low(tmp_path: Path) -> None:
+    import asyncio
+
+    from tests.support import fake_provider as fp
+    from tests.support.harness import write_keys
+
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    fake = asyncio.run_coroutine_threadsafe(fp.FakeProvider("a").start(), loop).result(10)
+    fake.usage = {"success": True, "data": {"total_granted": 1000, "total_used": 920, "total_available": 80}}
+    paths = Paths(tmp_path / "ud")
+    write_config(paths, {"a": {"base_url": fake.base_url, "display_name": "Relay A", "usage_adapter": "new_api"}})
+    write_keys(paths, {"a": "sk-test-a-0123456789"})
+    seen: dict[str, Any] = {}
+
+    def scenario(window: FakeWindow) -> None:
+        icon = rig.icon
+        assert icon.labels()[3] == "Relay A ○ not used yet"
+        icon.choose("Refresh usage")
+        seen["label"] = wait_for(lambda: icon.labels()[3] if "left" in icon.labels()[3] else None, 10,
+                                 "the quota in the menu")
+        notifier = rig.notifiers[0]
+        wait_for(lambda: notifier.sent, 5, "the quota notification")
+        seen["notice"] = (notifier.sent[0].kind, notifier.sent[0].title, notifier.sent[0].view)
+        notifier.click()
+        wait_for(lambda: window.visible, 5, "the window")
+        seen["script"] = window.scripts[-1]
+        rig.icon.choose("Quit")
+
+    try:
+        rig = Rig(tmp_path, scenario=scenario)
+        assert rig.run() == 0
+    finally:
+        asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+    assert len(fake.usage_requests) == 1
+    assert seen["label"] == "Relay A ○ not used yet — 8 % left"
+    assert seen["notice"] == ("quota_low", "Relay A: 8 % quota left", "#/usage")
+    assert seen["script"] == 'window.location.hash = "#/usage"'
+
+
+def test_a_thread_left_waiting_does_not_keep_the_process_alive() -> None:
+    """pywebview's bridge threads can wait forever after Quit; the desktop entry exits anyway."""
+    from api_router.desktop.shell import exit_if_threads_hang
+
+    exits: list[int] = []
+    mine: list[threading.Thread] = []
+
+    def alive() -> list[threading.Thread]:  # the real default looks at every non-daemon thread
+        return [t for t in mine if t.is_alive()]
+
+    exit_if_threads_hang(0, grace=0.2, exit=exits.append, threads=alive)
+    assert exits == []  # nothing left: a normal return
+    release = threading.Event()
+    waiting = threading.Thread(target=release.wait, name="pywebview-bridge-call", daemon=False)
+    mine.append(waiting)
+    waiting.start()
+    try:
+        exit_if_threads_hang(3, grace=0.2, exit=exits.append, threads=alive)
+        assert exits == [3]
+        exits.clear()
+        threading.Timer(0.3, release.set).start()
+        exit_if_threads_hang(0, grace=3.0, exit=exits.append, threads=alive)  # ends within the grace: waited for
+        assert exits == [] and not waiting.is_alive()
+    finally:
+        release.set()
+        waiting.join(2)

@@ -14,7 +14,7 @@ class Kernel32:
         self.has_parent_console = has_parent_console
         self.calls: list[int] = []
 
-    def AttachConsole(self, pid: int) -> int:  # noqa: N802 - the Win32 name
+    def AttachConsole(self, pid: int) -> int:
         self.calls.append(pid)
         return 1 if self.has_parent_console else 0
 

@@ -7,20 +7,40 @@ and a window is visible when it is mapped (``xdotool search --onlyvisible``).
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import shutil
 import socket
 import subprocess
+import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+
+def _x(query: Callable[[], T]) -> T | None:
+    """One X request about a window that may be destroyed meanwhile: None when it is gone."""
+    from Xlib import error
+
+    try:
+        return query()
+    except (error.BadWindow, error.BadDrawable, error.BadMatch, error.BadValue):
+        return None
+
+
+def _children(window: Any) -> list[Any]:
+    tree = _x(window.query_tree)
+    return list(tree.children) if tree is not None else []
+
 TITLE_RE = "^API Router$"
-TOOLS = ["Xvfb", "dbus-daemon", "trayer", "xdotool", "import"]
+TOOLS = ["Xvfb", "dbus-daemon", "dbus-send", "trayer", "xdotool", "import"]
 # The tray plug of a GTK status icon carries the app's name too; real windows are wider than this.
 MIN_WINDOW_WIDTH = 200
 
@@ -80,7 +100,8 @@ class XSession:
     @classmethod
     def start(cls, *, timeout: float = 15.0) -> XSession:
         read_fd, write_fd = os.pipe()
-        xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp",
+                                 "-noreset"],
                                 pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(write_fd)
         session = cls(env={}, procs=[xvfb])
@@ -91,11 +112,8 @@ class XSession:
                 raise RuntimeError("Xvfb did not start")
             env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "XAUTHORITY", "PYSTRAY_BACKEND")}
             env["DISPLAY"] = f":{number}"
-            dbus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+            dbus, env["DBUS_SESSION_BUS_ADDRESS"] = start_session_bus(env)
             session.procs.append(dbus)
-            assert dbus.stdout is not None
-            env["DBUS_SESSION_BUS_ADDRESS"] = dbus.stdout.readline().decode().strip()
             session.env = env
             session.procs.append(subprocess.Popen(
                 ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request", "--height", "32",
@@ -123,9 +141,18 @@ class XSession:
     # --- X queries -------------------------------------------------------------------------------
 
     def _xlib(self):  # type: ignore[no-untyped-def]
-        from Xlib import display
+        from Xlib import display, error
 
-        return display.Display(self.env["DISPLAY"])
+        dpy = display.Display(self.env["DISPLAY"])
+
+        def ignore_vanished(err: Exception, request: object) -> None:
+            # Errors of requests without a reply (send_event to a window that just closed) arrive
+            # here, later; the request was about a window that is gone, which is no failure.
+            if not isinstance(err, (error.BadWindow, error.BadDrawable)):
+                print(f"X error: {err}", file=sys.stderr)
+
+        dpy.set_error_handler(ignore_vanished)
+        return dpy
 
     def tray_owned(self) -> bool:
         from Xlib import X
@@ -163,29 +190,54 @@ class XSession:
     def window_visible(self) -> bool:
         return bool(self.app_windows(visible=True))
 
-    def tray_icon(self) -> Geometry | None:
-        """The first icon embedded in trayer's panel (found by position in the tree, not by name:
-        the plug's name is the program name, which differs between source and frozen runs)."""
+    def tray_icons(self) -> list[Geometry]:
+        """The icons embedded in trayer's panel (found by position in the tree, not by name: the
+        plug's name is the program name, which differs between source and frozen runs).
+
+        Windows come and go while this walks the tree (an icon being embedded or removed, a menu
+        popping up), so every query of a window may find it gone; such a window is skipped."""
         from Xlib import X
 
         dpy = self._xlib()
+        found: list[Geometry] = []
         try:
             root = dpy.screen().root
-            panels = [w for w in root.query_tree().children if w.get_wm_name() == "panel"
-                      and (w.get_wm_class() or ("", ""))[1] == "trayer"]
+            panels = [w for w in _children(root) if _x(w.get_wm_name) == "panel"
+                      and (_x(w.get_wm_class) or ("", ""))[1] == "trayer"]
             for panel in panels:
-                stack = list(panel.query_tree().children)
+                stack = _children(panel)
                 while stack:
                     win = stack.pop(0)
-                    geo = win.get_geometry()
-                    attrs = win.get_attributes()
+                    geo, attrs = _x(win.get_geometry), _x(win.get_attributes)
+                    if geo is None or attrs is None:
+                        continue
                     if attrs.map_state == X.IsViewable and geo.width >= 16 and geo.height >= 16:
-                        pos = win.translate_coords(root, 0, 0)
-                        return Geometry(win.id, -pos.x, -pos.y, geo.width, geo.height)
-                    stack.extend(win.query_tree().children)
-            return None
+                        pos = _x(functools.partial(win.translate_coords, root, 0, 0))
+                        if pos is not None:
+                            found.append(Geometry(win.id, -pos.x, -pos.y, geo.width, geo.height))
+                        continue  # an icon: its own children are its drawing, not more icons
+                    stack.extend(_children(win))
+            return found
         finally:
             dpy.close()
+
+    def tray_icon(self) -> Geometry | None:
+        """The first tray icon, if any."""
+        icons = self.tray_icons()
+        return icons[0] if icons else None
+
+    def tray_icon_image(self) -> Any:
+        """The tray icon's pixels as a PIL image (from a screenshot of the whole screen)."""
+        from PIL import Image
+
+        icon = wait_for(self.tray_icon, 10, "the tray icon")
+        shot = Path(tempfile.mkdtemp(prefix="tray-shot-")) / "root.png"
+        try:
+            self.screenshot(shot)
+            with Image.open(shot) as img:
+                return img.convert("RGB").crop((icon.x, icon.y, icon.x + icon.width, icon.y + icon.height))
+        finally:
+            shutil.rmtree(shot.parent, ignore_errors=True)
 
     # --- user actions ----------------------------------------------------------------------------
 
@@ -195,11 +247,49 @@ class XSession:
         self.xdotool("mousemove", str(icon.x + icon.width // 2), str(icon.y + icon.height // 2),
                      "sleep", "0.1", "click", str(button))
 
+    def popup_menus(self) -> list[Geometry]:
+        """Mapped override-redirect windows the size of a menu (GTK's menus are such popups)."""
+        from Xlib import X
+
+        dpy = self._xlib()
+        found = []
+        try:
+            root = dpy.screen().root
+            for win in _children(root):
+                attrs, geo = _x(win.get_attributes), _x(win.get_geometry)
+                if attrs is None or geo is None:
+                    continue
+                if attrs.override_redirect and attrs.map_state == X.IsViewable and geo.width >= 80 and geo.height >= 80:
+                    found.append(Geometry(win.id, geo.x, geo.y, geo.width, geo.height))
+            return found
+        finally:
+            dpy.close()
+
+    def open_tray_menu(self, attempts: int = 4) -> None:
+        """Right-click the icon until its menu is up. The icon is embedded (and found) as soon as
+        the app's GTK loop first runs, but a loop still busy loading the page may miss the first
+        click, as a user's first click can be missed; they click again, and so does this."""
+        for _ in range(attempts):
+            self.click_tray(3)
+            try:
+                wait_for(self.popup_menus, 3, "the tray menu to pop up")
+            except AssertionError:
+                self.xdotool("key", "Escape")
+                continue
+            time.sleep(0.2)
+            return
+        raise AssertionError(f"the tray menu did not open after {attempts} right-clicks")
+
     def tray_menu(self, position: int) -> None:
-        """Right-click the icon and activate the ``position``-th menu entry (1 = first)."""
-        self.click_tray(3)
-        time.sleep(0.4)  # the menu pops up asynchronously
+        """Right-click the icon and activate the ``position``-th selectable menu entry (1 = first;
+        GTK's keyboard navigation skips disabled entries and separators)."""
+        self.open_tray_menu()
         self.xdotool("key", "--delay", "80", *(["Down"] * position), "Return")
+
+    def tray_menu_last(self) -> None:
+        """Right-click the icon and activate the last entry (Quit): Up from nothing selected wraps to it."""
+        self.open_tray_menu()
+        self.xdotool("key", "--delay", "80", "Up", "Return")
 
     def close_window(self, wid: int) -> None:
         """What a window manager does on the title bar's close button."""
@@ -217,6 +307,86 @@ class XSession:
         finally:
             dpy.close()
 
+    def close_until(self, wid: int, done: Callable[[], bool], *, timeout: float = 30.0, every: float = 4.0) -> int:
+        """Close ``wid`` as a window manager would and wait for ``done``; re-send the request every
+        ``every`` seconds, as a user clicks the close button again. Under heavy CPU load on Xvfb a
+        close request sometimes never becomes a GTK delete-event (GDK answered _NET_WM_PING for the
+        same window meanwhile, so the message arrived); a second request is handled. Returns how
+        many requests it took."""
+        deadline = time.monotonic() + timeout
+        sent = 0
+        while True:
+            self.close_window(wid)
+            sent += 1
+            try:
+                wait_for(done, min(every, max(0.1, deadline - time.monotonic())), "the window to close")
+                return sent
+            except AssertionError:
+                if time.monotonic() >= deadline:
+                    raise AssertionError(f"the window did not close after {sent} close requests in {timeout:.0f}s") from None
+
     def screenshot(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["import", "-window", "root", str(path)], env=self.env, check=True, timeout=20)
+
+
+def start_session_bus(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """A private D-Bus session bus: (the dbus-daemon, its address)."""
+    proc = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    assert proc.stdout is not None
+    address = proc.stdout.readline().decode().strip()
+    if not address:
+        proc.kill()
+        raise RuntimeError("dbus-daemon did not start")
+    return proc, address
+
+
+@dataclass
+class NotificationService:
+    """tests/desktop/notification_service.py running on a session bus: what it received, and clicks."""
+
+    proc: subprocess.Popen[str]
+    record: Path
+    env: dict[str, str]
+
+    @classmethod
+    def start(cls, env: dict[str, str], record: Path, timeout: float = 15.0) -> NotificationService:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text("")
+        script = Path(__file__).with_name("notification_service.py")
+        proc = subprocess.Popen([sys.executable, str(script), str(record)], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        service = cls(proc, record, env)
+        assert proc.stdout is not None
+        ready: list[str] = []
+        reader = threading.Thread(target=lambda: ready.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+        reader.start()
+        reader.join(timeout)
+        if not ready or ready[0].strip() != "ready":
+            service.stop()
+            raise RuntimeError(f"the test notification service did not start: {proc.stderr.read() if proc.stderr else ''}")
+        return service
+
+    def received(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.record.read_text().splitlines() if line.strip()]
+
+    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float, what: str) -> dict[str, Any]:
+        return wait_for(lambda: next((n for n in self.received() if predicate(n)), None), timeout, what)
+
+    def click(self, nid: int, action: str = "default") -> None:
+        subprocess.run(["dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.Notifications",
+                        "/org/freedesktop/Notifications", "org.apirouter.TestNotifications.Click",
+                        f"uint32:{nid}", f"string:{action}"], env=self.env, check=True, capture_output=True, timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()

@@ -67,7 +67,7 @@ class PosixLock:
 class WindowsLock:
     def __init__(self, msvcrt_module: ModuleType | None = None) -> None:
         if msvcrt_module is None:
-            import msvcrt as msvcrt_module  # type: ignore[no-redef]
+            import msvcrt as msvcrt_module  # type: ignore[no-redef,unused-ignore]
         self._msvcrt: Any = msvcrt_module
 
     def try_lock(self, fd: int) -> bool:

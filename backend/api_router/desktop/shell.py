@@ -14,19 +14,22 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import json
 import logging
 import os
 import signal
 import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from api_router.composition import make_control, open_services
-from api_router.gateway.server import GatewayServer, GatewayThread, StartError
 from api_router.control import Control, Registry
+from api_router.desktop.autostart import Autostart, apply_setting
 from api_router.desktop.bridge import QuietRefusals, make_desktop_api
 from api_router.desktop.hooks import hook_file, install_bridge_probe
 from api_router.desktop.instance import (
@@ -38,8 +41,11 @@ from api_router.desktop.instance import (
     claim_or_hand_off,
     new_nonce,
 )
+from api_router.desktop.notify import Notifier
 from api_router.desktop.tray import Tray
+from api_router.desktop.traycontrol import TrayController, initial_view
 from api_router.desktop.window import AppWindow, gui_for, origin_of, window_url
+from api_router.gateway.server import GatewayServer, GatewayThread, StartError
 from api_router.paths import Paths
 from api_router.services import Services
 
@@ -56,26 +62,38 @@ class Options:
 
 @dataclass
 class Backends:
-    """The GUI libraries as the shell uses them."""
+    """The GUI libraries and OS services as the shell uses them."""
 
     platform: str
     webview: Any                      # pywebview: create_window(), start()
     pystray: Any                      # pystray: Icon, Menu, MenuItem
-    icon_image: Any                   # PIL image for the tray
+    tray_images: Callable[[str], Any]  # tray state (normal | warning | error) -> PIL image
     icon_path: str | None             # window icon file (GTK)
     tray_host_present: Callable[[], bool]
+    # (on_click(view), the pystray icon) -> the notification service
+    notifier: Callable[[Callable[[str], None], Any], Notifier]
+    copy_text: Callable[[str], None]
+    autostart: Callable[[Path], Autostart]   # user-data folder -> the login item
 
 
 def real_backends() -> Backends:
-    from api_router.desktop.icon import icon_path, load_icon_image
+    from api_router.desktop.autostart import system_autostart
+    from api_router.desktop.clipboard import clipboard_for
+    from api_router.desktop.icon import icon_path, tray_image
+    from api_router.desktop.notify import make_notifier
     from api_router.desktop.tray import load_pystray, tray_host_present
 
     platform = sys.platform
     pystray = load_pystray(platform)
     import webview
 
-    return Backends(platform=platform, webview=webview, pystray=pystray, icon_image=load_icon_image(),
-                    icon_path=str(icon_path()), tray_host_present=lambda: tray_host_present(platform))
+    icon = icon_path()
+    return Backends(
+        platform=platform, webview=webview, pystray=pystray, tray_images=tray_image, icon_path=str(icon),
+        tray_host_present=lambda: tray_host_present(platform),
+        notifier=lambda on_click, tray_icon: make_notifier(platform, on_click, app_icon=icon, pystray_icon=tray_icon),
+        copy_text=clipboard_for(platform),
+        autostart=lambda user_data: system_autostart(platform, user_data=user_data))
 
 
 class DesktopUnavailable(Exception):
@@ -88,7 +106,43 @@ def run_desktop(paths: Paths, *, host: str | None = None, port: int | None = Non
         backends = real_backends()
     except Exception as exc:  # ImportError, gi's ValueError for a missing namespace, a broken display…
         raise DesktopUnavailable(f"the GUI libraries failed to load: {type(exc).__name__}: {exc}") from exc
-    return DesktopShell(paths, options, lambda: backends).run()
+    code = DesktopShell(paths, options, lambda: backends).run()
+    exit_if_threads_hang(code)
+    return code
+
+
+def exit_if_threads_hang(code: int, *, grace: float = 3.0, exit: Callable[[int], object] = os._exit,
+                         threads: Callable[[], list[threading.Thread]] | None = None) -> None:
+    """Everything is closed; make sure the process ends.
+
+    pywebview 6.2.1 (GTK) answers each JS bridge call from a non-daemon thread that waits, without a
+    timeout, for the GUI loop to run its reply; a call in flight at Quit (the UI polls the status
+    every 1.5 s) waits forever once the loop has ended, and the interpreter waits for it at exit:
+    the tray icon is gone but the process never ends. Threads still alive after ``grace`` seconds
+    are named in the log, then the process exits with ``code``.
+    """
+    threads = threads or _foreign_threads
+    deadline = time.monotonic() + grace
+    for thread in threads():
+        thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = threads()
+    if not stuck:
+        return
+    log.warning("exiting although %d thread(s) still wait: %s", len(stuck), ", ".join(t.name for t in stuck))
+    if _log_listener is not None:
+        _log_listener.stop()  # writes out what is queued
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    exit(code)
+
+
+def _foreign_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate()
+            if t is not threading.main_thread() and not t.daemon and t.is_alive()]
 
 
 class DesktopShell:
@@ -107,6 +161,7 @@ class DesktopShell:
         self._show_pending = False
         self._quitting = threading.Event()
         self._tray_host: Callable[[], bool] = lambda: True
+        self._navigable = False  # the window shows the UI (not the "could not start" page)
 
     # --- entry -----------------------------------------------------------------------------------
 
@@ -134,6 +189,24 @@ class DesktopShell:
                 self._show_pending = True  # asked before the window exists: create it visible
                 return
         window.show()
+
+    def open_view(self, view: str) -> None:
+        """Show the window on one of the UI's views (``#/``, ``#/usage``, ``#/requests?provider=p1``).
+        Returns at once: the navigation waits for the page, which must not hold up the caller (a
+        tray or notification callback on the GUI thread)."""
+        threading.Thread(target=self._open_view, args=(view,), name="open-view", daemon=True).start()
+
+    def _open_view(self, view: str) -> None:
+        with self._state:
+            window = self._window
+            navigable = self._navigable
+        log.info("opening the window on %s", view if navigable else "the start error")
+        if window is not None and navigable:
+            try:
+                window.run_js(f"window.location.hash = {json.dumps(view)}")
+            except Exception as exc:  # page not ready yet, window closing
+                log.info("could not open the view %s: %s", view, exc)
+        self.show_window()
 
     def quit(self) -> None:
         if self._quitting.is_set():
@@ -164,6 +237,7 @@ class DesktopShell:
             pywebview_log.handlers.clear()
             pywebview_log.addFilter(QuietRefusals())
             control = make_control(rt)
+            self._apply_autostart(control, backends.autostart(self._paths.user_data))
             gateway = GatewayThread(GatewayServer(rt, control, host=self._options.host, port=self._options.port))
             error: str | None = None
             try:
@@ -187,6 +261,12 @@ class DesktopShell:
         tray_host = self._tray_host()
         if not tray_host:
             log.warning("no system tray found: the window starts visible and closing it quits")
+        other = error is not None and self._other_instance_listening(rt)
+        if other:
+            # A second API Router (another user-data folder) on the same port: one tray icon, the
+            # running one's, is enough; this one only explains itself and quits when closed.
+            self._tray_host = lambda: False
+            tray_host = False
         start_hidden = rt.config.current.ui.start_hidden and not self._options.show and tray_host
         with self._state:
             hidden = start_hidden and error is None and not self._show_pending
@@ -194,28 +274,80 @@ class DesktopShell:
                 serving = rt.require_serving()
                 url = window_url(serving.host, serving.port)
                 origin = origin_of(url)
-                api = make_desktop_api(Registry(control), redact=rt.redactor,
-                                       origin_ok=lambda: self._window is not None and self._window.current_origin() == origin)
+                api = make_desktop_api(
+                    Registry(control), redact=rt.redactor,
+                    origin_ok=lambda: self._window is not None and self._window.current_origin() == origin)
                 window = AppWindow(backends.webview, url=url, js_api=api, hidden=hidden, on_close=self._close_quits)
+                self._navigable = True
             else:
-                window = AppWindow(backends.webview, html=error_page(error, rt.paths), hidden=False,
-                                   on_close=self._close_quits)
+                window = AppWindow(backends.webview, html=error_page(error, rt.paths, port_source=self._port_source(rt),
+                                                                     another_instance=other),
+                                   hidden=False, on_close=self._close_quits)
             self._window = window
         if self._options.test_hook_file is not None and error is None:
             install_bridge_probe(window, self._options.test_hook_file)
         if self._quitting.is_set():  # a signal arrived while starting
             return 0
-        tray = Tray(backends.pystray, backends.icon_image, on_show=self.show_window, on_quit=self.quit)
-        tray.start()
+        controller: TrayController | None = None
+        tray: Tray | None = None
+        if not other:
+            reason = _short_reason(error) if error else ""
+            controller = TrayController(control, open_view=self.open_view, quit=self.quit, copy_text=backends.copy_text,
+                                        listening=error is None, not_listening_reason=reason,
+                                        autostart=backends.autostart(self._paths.user_data))
+            tray = Tray(backends.pystray, backends.tray_images, controller.actions,
+                        initial_view(control, listening=error is None, not_listening_reason=reason))
+            tray.start()
+            notifier = backends.notifier(self.open_view, tray.icon) if error is None else None
+            controller.attach(tray, notifier)
+            controller.start()
         restore = self._trap_signals()  # again: pystray's GTK backend resets SIGINT to the default
-        log.info("desktop shell up (window %s, %s)", "hidden" if hidden else "shown", rt.gateway_url)
+        if error is None:
+            log.info("desktop shell up (window %s, tray %s); gateway at %s", "hidden" if hidden else "shown",
+                     "icon" if tray is not None else "none", rt.gateway_url)
+            _announce(rt)
+        else:
+            log.info("desktop shell up with the error window (the gateway is not listening)%s",
+                     "; another API Router serves this port" if other else "")
         try:
             backends.webview.start(gui=gui_for(backends.platform), private_mode=False,
                                    storage_path=str(rt.paths.data / "webview"), icon=backends.icon_path)
         finally:
             restore()
-            tray.stop()
+            if controller is not None:
+                controller.stop()
+            if tray is not None:
+                tray.stop()
         return 0
+
+    def _port_source(self, rt: Services) -> str:
+        if self._options.port is not None:
+            return f"the --port {self._options.port} option of this start"
+        return f"[listen] port = {rt.config.current.listen.port} in {rt.paths.config}"
+
+    def _other_instance_listening(self, rt: Services) -> bool:
+        """Whether an API Router answers on the port this one could not take."""
+        host = self._options.host or rt.config.current.listen.host
+        port = rt.config.current.listen.port if self._options.port is None else self._options.port
+        url = window_url(host, port).split("/?")[0] + "/health"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                body = json.loads(resp.read(4096))
+        except (OSError, ValueError):
+            return False
+        return isinstance(body, dict) and body.get("ok") is True and "version" in body
+
+    def _apply_autostart(self, control: Control, autostart: Autostart) -> None:
+        """``[ui] autostart = true`` with the login item missing (or pointing elsewhere): reinstall it.
+        False: leave the OS alone (the UI's toggle removes the item; one the user made stays)."""
+        try:
+            ui = control.get_config().get("ui", {})
+            done = apply_setting(autostart, bool(ui.get("autostart", False)))
+        except Exception as exc:
+            log.warning("start with the system: %s: %s", type(exc).__name__, exc)
+            return
+        if done in ("installed", "updated"):
+            log.info("start with the system: login item %s at %s", done, autostart.location())
 
     def _close_quits(self) -> bool:
         """The user closed the window: hide it to the tray, or quit when there is no tray to come back from."""
@@ -240,10 +372,14 @@ class DesktopShell:
         return restore
 
 
+_log_listener: Any = None
+
+
 def _log_to_file(rt: Services) -> None:
     from api_router.cli import setup_logging
 
-    setup_logging(rt, console=sys.stderr is not None)  # a windowed executable has no stderr at all
+    global _log_listener
+    _log_listener = setup_logging(rt, console=sys.stderr is not None)  # a windowed executable has no stderr
 
 
 def _report_handoff(handoff: Handoff) -> int:
@@ -256,19 +392,53 @@ def _report_handoff(handoff: Handoff) -> int:
     return 1
 
 
-def error_page(error: str, paths: Paths) -> str:
+def _short_reason(error: str) -> str:
+    """The tray's version of a start error: "port 4000 on 127.0.0.1 is already in use"."""
+    return error.split(" (", 1)[0]
+
+
+def _announce(rt: Services) -> None:
+    from api_router.cli import desktop_banner
+
+    text = desktop_banner(rt, show_token=_is_terminal(sys.stdout))
+    if sys.stdout is not None:
+        try:
+            print(text, flush=True)
+        except OSError:
+            pass
+    log.info("gateway URL %s; the gateway token is in %s (tray: Copy gateway token)", rt.gateway_url,
+             rt.paths.secrets)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (OSError, ValueError):
+        return False
+
+
+def error_page(error: str, paths: Paths, *, port_source: str = "", another_instance: bool = False) -> str:
+    if another_instance:
+        advice = ("Another API Router is already listening on this port (started with another user-data "
+                  "folder). Use that one (its tray icon), or give this one another port.")
+    else:
+        advice = "Either stop the program that uses the port, or choose another port."
+    source = f"<p>The port was set by <strong>{html.escape(port_source)}</strong>.</p>" if port_source else ""
+    close = ("Close this window to quit." if another_instance else
+             "Then quit API Router from its tray icon (or close this window) and start it again.")
     return _ERROR_PAGE.format(error=html.escape(error), config=html.escape(str(paths.config)),
-                              log=html.escape(str(paths.data / "api-router.log")))
+                              log=html.escape(str(paths.data / "api-router.log")), source=source,
+                              advice=html.escape(advice), close=html.escape(close))
 
 
 _ERROR_PAGE = """<!doctype html><meta charset="utf-8"><title>API Router</title>
 <body style="font-family:system-ui,sans-serif;margin:2.5rem;max-width:46rem;line-height:1.5">
 <h1 style="color:#b42318">The gateway could not start</h1>
 <p style="font-size:1.1rem"><strong>{error}</strong></p>
-<p>Codex cannot reach API Router until this is fixed. Either stop the program that uses the port,
-or choose another port under <code>[listen]</code> in<br><code>{config}</code><br>
-(Codex's <code>base_url</code> must then use the same port), then quit API Router from its tray
-icon and start it again.</p>
+{source}
+<p>Codex cannot reach API Router until this is fixed. {advice} A port is chosen with
+<code>--port N</code> for one start, or under <code>[listen]</code> in<br><code>{config}</code><br>
+(Codex's <code>base_url</code> must then use the same port). {close}</p>
 <p style="color:#555">Log: <code>{log}</code></p>
 </body>
 """

@@ -1,5 +1,4 @@
-"""The tray icon (pystray): "Show" (the default action, a left click where the backend has one)
-and "Quit".
+"""The tray icon (pystray) and its live menu; which pystray backend to use.
 
 Windows uses pystray's win32 backend. On Linux pystray would try AppIndicator first, which has no
 click action (every click opens the menu) and, without a StatusNotifier host, falls back to an
@@ -13,9 +12,13 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from collections.abc import Callable, MutableMapping
+import threading
+from collections.abc import Callable, Iterator, MutableMapping
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
+
+from api_router.desktop.trayview import TrayView
 
 log = logging.getLogger(__name__)
 
@@ -96,21 +99,72 @@ def _appindicator_installed() -> bool:
     return False
 
 
+@dataclass
+class TrayActions:
+    """What the menu entries do; each is called on the tray's GUI thread and must return quickly."""
+
+    open: Callable[[], None]
+    quit: Callable[[], None]
+    lock: Callable[[str | None], None]          # None: automatic routing
+    prefer: Callable[[str], None]
+    refresh_usage: Callable[[], None]
+    copy_base_url: Callable[[], None]
+    copy_token: Callable[[], None]
+    set_autostart: Callable[[bool], None] | None = None   # None: no "Start with the system" entry
+    autostart_on: Callable[[], bool] = lambda: False
+
+
+def _menu_part(view: TrayView) -> tuple[object, ...]:
+    return (view.line, view.automatic, view.providers, view.listening)
+
+
 class Tray:
-    def __init__(self, pystray: Any, image: Any, *, on_show: Callable[[], None], on_quit: Callable[[], None],
-                 title: str = "API Router") -> None:
-        menu = pystray.Menu(
-            pystray.MenuItem("Show", lambda: on_show(), default=True),
-            pystray.MenuItem("Quit", lambda: on_quit()),
-        )
-        self._icon = pystray.Icon("api-router", image, title, menu)
+    """The tray icon and its menu, both drawn from a ``TrayView`` (see trayview.py):
+
+        Relay A · serving                (state line, disabled)
+        Routing                          (heading, disabled)
+          ◉ Automatic
+          ○ Relay A ● — 63 % left        (one radio item per provider; choosing one locks to it)
+          ○ Relay B ◐ cooling down
+        Preferred provider ▸             (radio items)
+        Refresh usage
+        Copy base URL
+        Copy gateway token
+        Start with the system            (check item, once the control API can change it)
+        Open API Router                  (the default action: left click where the backend has one)
+        Quit
+
+    ``show(view)`` swaps the icon image and tooltip when they change and rebuilds the menu only
+    when what it shows changed.
+    """
+
+    def __init__(self, pystray: Any, images: Callable[[str], Any], actions: TrayActions, view: TrayView, *,
+                 name: str = "api-router") -> None:
+        self._pystray = pystray
+        self._images = images
+        self._actions = actions
+        self._view = view
+        self._lock = threading.Lock()
+        menu = pystray.Menu(self._items)
+        self._icon = pystray.Icon(name, images(view.icon), view.tooltip, menu)
         self._running = False
+
+    @property
+    def view(self) -> TrayView:
+        return self._view
+
+    @property
+    def icon(self) -> Any:
+        return self._icon
 
     def start(self) -> None:
         # Detached: the GUI loop belongs to pywebview on the main thread (GTK), or pystray runs its
         # own message loop in a thread of its own (win32).
         self._icon.run_detached()
+        self._menu_before_first_click()
+        self._quiet_pystray_notifier()
         self._running = True
+        self._set_tooltip(self._view.tooltip)
 
     def stop(self) -> None:
         if not self._running:
@@ -121,3 +175,115 @@ class Tray:
             self._icon.stop()  # win32: ends the icon's message-loop thread, which would keep us alive
         except Exception as exc:
             log.warning("stopping the tray icon: %s", exc)
+
+    def show(self, view: TrayView) -> bool:
+        """Show ``view``; True when the menu was rebuilt."""
+        with self._lock:
+            old, self._view = self._view, view
+        if view.icon != old.icon:
+            self._icon.icon = self._images(view.icon)
+        if view.tooltip != old.tooltip:
+            self._set_tooltip(view.tooltip)
+        if _menu_part(view) != _menu_part(old):
+            self._icon.update_menu()
+            return True
+        return False
+
+    def refresh_menu(self) -> None:
+        self._icon.update_menu()
+
+    # --- the menu ---------------------------------------------------------------------------------
+
+    def _items(self) -> Iterator[Any]:
+        p, a = self._pystray, self._actions
+        item, sep = p.MenuItem, p.Menu.SEPARATOR
+        view = self._view
+        yield item(view.line, None, enabled=False)
+        yield sep
+        yield item("Routing", None, enabled=False)
+        yield item("Automatic", lambda: a.lock(None), checked=lambda _: self._view.automatic, radio=True)
+        for choice in view.providers:
+            yield item(choice.label, _bind(a.lock, choice.provider), checked=_checked(self, choice.provider, "locked"),
+                       radio=True, enabled=choice.enabled)
+        yield sep
+        yield item("Preferred provider", p.Menu(*[
+            item(c.name, _bind(a.prefer, c.provider), checked=_checked(self, c.provider, "preferred"), radio=True,
+                 enabled=c.enabled) for c in view.providers]), enabled=bool(view.providers))
+        yield item("Refresh usage", _no_args(a.refresh_usage), enabled=view.listening)
+        yield item("Copy base URL", _no_args(a.copy_base_url))
+        yield item("Copy gateway token", _no_args(a.copy_token))
+        if a.set_autostart is not None:
+            set_autostart = a.set_autostart
+            yield item("Start with the system", lambda: set_autostart(not a.autostart_on()),
+                       checked=lambda _: a.autostart_on())
+        yield sep
+        yield item("Open API Router", _no_args(a.open), default=True)
+        yield item("Quit", _no_args(a.quit))
+
+    # --- platform details ---------------------------------------------------------------------------
+
+    def _set_tooltip(self, text: str) -> None:
+        # pystray's title is the tooltip on Windows and the indicator's title with AppIndicator; its GTK
+        # backend only sets GtkStatusIcon's accessible title, so the tooltip is set here.
+        self._icon.title = text
+        status_icon = getattr(self._icon, "_status_icon", None)
+        if status_icon is not None and self._running:
+            from gi.repository import GLib
+
+            GLib.idle_add(lambda: status_icon.set_tooltip_text(text) and False)
+
+    def _menu_before_first_click(self) -> None:
+        """pystray's GTK backends build the native menu in an idle callback, which a busy main loop
+        (WebKit loading the page) runs only later, while the status icon is embedded and clickable
+        at once: a right-click then raised AttributeError '_menu_handle'. Called on the GUI thread
+        before its loop runs, so building the menu here is safe; the idle callback replaces it."""
+        icon = self._icon
+        if not hasattr(icon, "_menu_handle") and hasattr(icon, "_create_menu"):
+            try:
+                icon._menu_handle = icon._create_menu(icon.menu)
+            except Exception as exc:
+                log.warning("building the tray menu: %s", exc)
+
+    def _quiet_pystray_notifier(self) -> None:
+        """pystray 0.19.5's GTK backends make their own notification proxy and, at exit (atexit),
+        call its ``hide()``, which raises (a printed traceback) when no notification service runs.
+        Notifications go through notify.py instead, so that proxy only has to stay quiet."""
+        notifier = getattr(self._icon, "_notifier", None)
+        if notifier is not None and not isinstance(notifier, _QuietNotifier):
+            self._icon._notifier = _QuietNotifier(notifier)
+
+
+def _no_args(fn: Callable[[], None]) -> Callable[[], None]:
+    """A plain function of no parameters around ``fn``: pystray counts an action's parameters
+    (through ``__code__``) to decide what to pass, and would hand (icon, item) to a callable
+    without one, such as a builtin or a partial."""
+    def action() -> None:
+        fn()
+    return action
+
+
+def _bind(fn: Callable[[str], None], provider: str) -> Callable[[], None]:
+    return lambda: fn(provider)
+
+
+def _checked(tray: Tray, provider: str, flag: str) -> Callable[[Any], bool]:
+    def checked(_item: Any) -> bool:
+        return any(getattr(c, flag) for c in tray.view.providers if c.provider == provider)
+    return checked
+
+
+class _QuietNotifier:
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def notify(self, *args: Any) -> None:
+        try:
+            self._inner.notify(*args)
+        except Exception as exc:
+            log.debug("pystray notification: %s", exc)
+
+    def hide(self) -> None:
+        try:
+            self._inner.hide()
+        except Exception as exc:
+            log.debug("pystray notification hide: %s", exc)

@@ -32,10 +32,8 @@ def gui_for(platform: str) -> str | None:
 
 def window_url(host: str, port: int) -> str:
     """The gateway's own address for the window, whatever address it listens on."""
-    if host in ("::1", "::", "[::1]"):
-        shown = "[::1]"
-    else:
-        shown = "127.0.0.1"  # loopback names and 0.0.0.0 (allow_remote) all answer here
+    # loopback names and 0.0.0.0 (allow_remote) all answer on 127.0.0.1
+    shown = "[::1]" if host in ("::1", "::", "[::1]") else "127.0.0.1"
     return f"http://{shown}:{port}/?desktop=1"
 
 
@@ -94,6 +92,11 @@ class AppWindow:
 
     def evaluate_js(self, script: str, callback: Callable[[Any], None]) -> None:
         self._window.evaluate_js(script, callback)
+
+    def run_js(self, script: str) -> Any:
+        """Run ``script`` in the page and return its value; waits for the page (pywebview gives up
+        after 20 s), so never call it on the GUI thread."""
+        return self._window.evaluate_js(script)
 
     def _closing(self) -> bool:
         if self._closing_for_good.is_set():

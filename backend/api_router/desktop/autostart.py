@@ -1,0 +1,286 @@
+"""Start with the system: the OS's own login item for API Router.
+
+- Windows: a value named "API Router" under ``HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run``.
+- Linux (and other XDG desktops): ``$XDG_CONFIG_HOME/autostart/api-router.desktop``
+  (``~/.config/autostart/`` by default).
+- macOS: ``~/Library/LaunchAgents/com.api-router.desktop.plist`` (``RunAtLoad``), read by launchd at
+  the next login.
+
+The item runs the frozen executable, or from source the interpreter of this virtual environment
+with ``-m api_router`` (``pythonw.exe`` on Windows, so no console opens at login), plus
+``--user-data <folder>`` so the login run uses the same data whatever the login environment holds.
+No ``--show``: the app starts hidden in the tray, which is the default.
+
+``system_autostart()`` picks the implementation; each takes its OS calls as parameters (the
+``winreg`` module, the home folder) so the Windows and macOS ones are tested on any machine.
+"""
+
+from __future__ import annotations
+
+import os
+import plistlib
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+APP_NAME = "API Router"
+RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
+DESKTOP_FILE = "api-router.desktop"
+LAUNCH_AGENT_LABEL = "com.api-router.desktop"
+
+
+class Autostart(Protocol):
+    def supported(self) -> bool: ...
+
+    def installed(self) -> bool: ...
+
+    def up_to_date(self) -> bool:
+        """Installed and running this very command."""
+        ...
+
+    def location(self) -> str: ...
+
+    def enable(self) -> None: ...
+
+    def disable(self) -> None: ...
+
+
+def launch_command(*, user_data: Path | None = None, frozen: bool | None = None, executable: str | None = None,
+                   platform: str = sys.platform) -> list[str]:
+    """What the login item runs."""
+    frozen = bool(getattr(sys, "frozen", False)) if frozen is None else frozen
+    executable = executable or sys.executable
+    if frozen:
+        cmd = [executable]
+    else:
+        if platform == "win32":  # the windowless interpreter beside python.exe, when there is one
+            exe = Path(executable)
+            windowless = exe.with_name("pythonw.exe")
+            if exe.name.lower() == "python.exe" and windowless.is_file():
+                executable = str(windowless)
+        # Not resolved: a venv's python is a symlink, and only the link knows about the venv.
+        cmd = [os.path.abspath(executable), "-m", "api_router"]
+    if user_data is not None:
+        cmd += ["--user-data", str(user_data)]
+    return cmd
+
+
+def autostart_json(autostart: Autostart) -> dict[str, Any]:
+    """The ``autostart`` object of ``get_config()``."""
+    try:
+        installed = autostart.installed()
+    except OSError:
+        installed = False
+    return {"supported": autostart.supported(), "installed": installed, "location": autostart.location()}
+
+
+# --- Linux / XDG --------------------------------------------------------------------------------------
+
+
+def desktop_exec_quote(arg: str) -> str:
+    """One argument of a desktop entry's ``Exec`` key (Desktop Entry Specification, "The Exec key"):
+    quoted when it holds a reserved character, with ``"`` `` ` `` ``$`` ``\\`` escaped inside the
+    quotes; ``%`` doubled. The caller escapes the whole value as a string afterwards."""
+    arg = arg.replace("%", "%%")
+    reserved = set(" \t\n\"'\\><~|&;$*?#()`")
+    if not arg or any(c in reserved for c in arg):
+        escaped = "".join("\\" + c if c in '"`$\\' else c for c in arg)
+        return f'"{escaped}"'
+    return arg
+
+
+def desktop_string(value: str) -> str:
+    """A desktop entry value of type string: backslashes and control characters escaped."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+
+
+class XdgAutostart:
+    def __init__(self, command: Sequence[str], *, env: Mapping[str, str] | None = None, home: Path | None = None,
+                 icon: str = "") -> None:
+        env = os.environ if env is None else env
+        home = Path.home() if home is None else home
+        config_home = env.get("XDG_CONFIG_HOME") or ""
+        # The spec: a relative XDG_CONFIG_HOME is invalid and ignored.
+        base = Path(config_home) if config_home and os.path.isabs(config_home) else home / ".config"
+        self._path = base / "autostart" / DESKTOP_FILE
+        self._command = list(command)
+        self._icon = icon
+
+    def supported(self) -> bool:
+        return True
+
+    def location(self) -> str:
+        return str(self._path)
+
+    def installed(self) -> bool:
+        return self._path.is_file()
+
+    def up_to_date(self) -> bool:
+        try:
+            return self._path.read_text(encoding="utf-8") == self.contents()
+        except (OSError, UnicodeDecodeError):
+            return False
+
+    def contents(self) -> str:
+        exec_line = " ".join(desktop_exec_quote(a) for a in self._command)
+        lines = ["[Desktop Entry]", "Type=Application", f"Name={APP_NAME}",
+                 "Comment=Local gateway for Codex; starts in the tray",
+                 f"Exec={desktop_string(exec_line)}", "Terminal=false", "X-GNOME-Autostart-enabled=true"]
+        if self._icon:
+            lines.append(f"Icon={desktop_string(self._icon)}")
+        return "\n".join(lines) + "\n"
+
+    def enable(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._path.with_name(self._path.name + ".tmp")
+        tmp.write_text(self.contents(), encoding="utf-8")
+        os.replace(tmp, self._path)
+
+    def disable(self) -> None:
+        self._path.unlink(missing_ok=True)
+
+
+# --- Windows --------------------------------------------------------------------------------------
+
+
+class WindowsRunKey:
+    def __init__(self, command: Sequence[str], *, winreg: Any = None) -> None:
+        if winreg is None:
+            import winreg  # type: ignore[no-redef,unused-ignore]
+        self._winreg = winreg
+        self._value = subprocess.list2cmdline(list(command))
+
+    def supported(self) -> bool:
+        return True
+
+    def location(self) -> str:
+        return rf"HKEY_CURRENT_USER\{RUN_KEY}\{APP_NAME}"
+
+    def _current(self) -> str | None:
+        w = self._winreg
+        try:
+            with w.OpenKey(w.HKEY_CURRENT_USER, RUN_KEY, 0, w.KEY_READ) as key:
+                value, _kind = w.QueryValueEx(key, APP_NAME)
+        except FileNotFoundError:
+            return None
+        return str(value)
+
+    def installed(self) -> bool:
+        return self._current() is not None
+
+    def up_to_date(self) -> bool:
+        return self._current() == self._value
+
+    def enable(self) -> None:
+        w = self._winreg
+        with w.CreateKeyEx(w.HKEY_CURRENT_USER, RUN_KEY, 0, w.KEY_SET_VALUE) as key:
+            w.SetValueEx(key, APP_NAME, 0, w.REG_SZ, self._value)
+
+    def disable(self) -> None:
+        w = self._winreg
+        try:
+            with w.OpenKey(w.HKEY_CURRENT_USER, RUN_KEY, 0, w.KEY_SET_VALUE) as key:
+                w.DeleteValue(key, APP_NAME)
+        except FileNotFoundError:
+            pass
+
+
+# --- macOS ----------------------------------------------------------------------------------------
+
+
+class MacLaunchAgent:
+    def __init__(self, command: Sequence[str], *, home: Path | None = None) -> None:
+        home = Path.home() if home is None else home
+        self._path = home / "Library" / "LaunchAgents" / f"{LAUNCH_AGENT_LABEL}.plist"
+        self._command = list(command)
+
+    def supported(self) -> bool:
+        return True
+
+    def location(self) -> str:
+        return str(self._path)
+
+    def installed(self) -> bool:
+        return self._path.is_file()
+
+    def plist(self) -> bytes:
+        return plistlib.dumps({
+            "Label": LAUNCH_AGENT_LABEL,
+            "ProgramArguments": self._command,
+            "RunAtLoad": True,
+            "ProcessType": "Interactive",
+            "LimitLoadToSessionType": "Aqua",  # the graphical login session only
+        })
+
+    def up_to_date(self) -> bool:
+        try:
+            return self._path.read_bytes() == self.plist()
+        except OSError:
+            return False
+
+    def enable(self) -> None:
+        # Read by launchd at the next login; not loaded now (that would start a second instance).
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._path.with_name(self._path.name + ".tmp")
+        tmp.write_bytes(self.plist())
+        os.replace(tmp, self._path)
+
+    def disable(self) -> None:
+        self._path.unlink(missing_ok=True)
+
+
+class Unsupported:
+    def supported(self) -> bool:
+        return False
+
+    def installed(self) -> bool:
+        return False
+
+    def up_to_date(self) -> bool:
+        return False
+
+    def location(self) -> str:
+        return ""
+
+    def enable(self) -> None:
+        raise OSError("starting with the system is not supported on this platform")
+
+    def disable(self) -> None:
+        pass
+
+
+def system_autostart(platform: str = sys.platform, *, user_data: Path | None = None,
+                     command: Sequence[str] | None = None, env: Mapping[str, str] | None = None,
+                     home: Path | None = None, winreg: Any = None, icon: str | None = None) -> Autostart:
+    """The login item for this platform; ``command`` defaults to ``launch_command(user_data=…)``,
+    ``icon`` (XDG) to the app's icon file, so every caller writes the same item."""
+    cmd = list(command) if command is not None else launch_command(user_data=user_data, platform=platform)
+    if icon is None:
+        from api_router.desktop.icon import icon_path
+
+        icon = str(icon_path())
+    if platform == "win32":
+        return WindowsRunKey(cmd, winreg=winreg)
+    if platform == "darwin":
+        return MacLaunchAgent(cmd, home=home)
+    if platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return XdgAutostart(cmd, env=env, home=home, icon=icon)
+    return Unsupported()
+
+
+def apply_setting(autostart: Autostart, wanted: bool) -> str:
+    """At desktop start: make the OS match ``[ui] autostart = true``.
+
+    True and missing (or pointing at another command, e.g. the executable moved): (re)install.
+    False: leave the OS alone; an item the user made (or left) is theirs, and the UI's toggle is
+    what removes ours. Returns what was done, for the log.
+    """
+    if not wanted or not autostart.supported():
+        return "unchanged"
+    if autostart.up_to_date():
+        return "present"
+    was = autostart.installed()
+    autostart.enable()
+    return "updated" if was else "installed"

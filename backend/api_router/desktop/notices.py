@@ -1,0 +1,160 @@
+"""Which notifications to show, derived from successive ``get_status()`` documents (pure).
+
+``Notices.update(status, ui)`` compares the status with the previous one and returns what
+happened since, after the user's ``[ui] notify_*`` settings and coalescing:
+
+- ``failover``: the summary state becomes ``fallback`` (or the fallback provider changes);
+- ``all_down``: the summary state becomes ``down``;
+- ``recovery``: back to ``serving`` after ``down`` or ``fallback``;
+- ``quota_low`` / ``quota_exhausted``: a provider's ``quota_left_percent`` drops below
+  ``notify_quota_percent``, or its reading says it is out of quota (automatic routing skips it);
+- ``provider_back``: a provider goes from unresponsive / cooldown / unhealthy to healthy while the
+  gateway serves (a hedge, a background check or a request got an answer from it); not together
+  with a recovery, which says it already.
+
+The first status is the baseline: starting the app never notifies. A change the user made (lock,
+preferred provider) explains a state change by itself and is not announced. At most one
+notification per (provider, kind) per ``COALESCE_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+COALESCE_SECONDS = 600.0
+DEFAULT_QUOTA_PERCENT = 10.0
+
+FAILOVER, ALL_DOWN, RECOVERY = "failover", "all_down", "recovery"
+QUOTA_LOW, QUOTA_EXHAUSTED, PROVIDER_BACK = "quota_low", "quota_exhausted", "provider_back"
+SETTING = {FAILOVER: "notify_failover", ALL_DOWN: "notify_all_down", RECOVERY: "notify_recovery",
+           QUOTA_LOW: "notify_quota", QUOTA_EXHAUSTED: "notify_quota", PROVIDER_BACK: "notify_provider_back"}
+UNWELL = ("unresponsive", "cooldown", "unhealthy")
+
+# The views the UI routes by hash (docs/control-api.md, "Views the desktop shell can open").
+DASHBOARD, USAGE = "#/", "#/usage"
+
+
+def requests_view(provider: str | None) -> str:
+    return f"#/requests?provider={provider}" if provider else "#/requests"
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: str
+    provider: str | None
+    title: str
+    message: str
+    view: str             # where clicking it opens the window
+
+
+def _setting(ui: dict[str, Any], key: str, default: Any) -> Any:
+    value = ui.get(key, default)
+    return default if value is None else value
+
+
+def quota_threshold(ui: dict[str, Any]) -> float:
+    value = _setting(ui, "notify_quota_percent", DEFAULT_QUOTA_PERCENT)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return DEFAULT_QUOTA_PERCENT
+    return float(value)
+
+
+class Notices:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic,
+                 coalesce_seconds: float = COALESCE_SECONDS) -> None:
+        self._clock = clock
+        self._window = coalesce_seconds
+        self._previous: dict[str, Any] | None = None
+        self._sent: dict[tuple[str | None, str], float] = {}
+
+    def update(self, status: dict[str, Any], ui: dict[str, Any] | None = None) -> list[Notice]:
+        ui = ui or {}
+        previous, self._previous = self._previous, status
+        if previous is None:
+            return []
+        found = self._changes(previous, status, quota_threshold(ui))
+        out = []
+        now = self._clock()
+        for notice in found:
+            if not _setting(ui, SETTING[notice.kind], True):
+                continue
+            key = (notice.provider, notice.kind)
+            last = self._sent.get(key)
+            if last is not None and now - last < self._window:
+                continue
+            self._sent[key] = now
+            out.append(notice)
+        return out
+
+    # --- what changed ------------------------------------------------------------------------------
+
+    def _changes(self, old: dict[str, Any], new: dict[str, Any], threshold: float) -> list[Notice]:
+        names = {pid: str(p.get("display_name") or pid) for pid, p in (new.get("providers") or {}).items()}
+
+        def name(pid: str | None) -> str:
+            return names.get(pid or "", pid or "")
+
+        out: list[Notice] = []
+        was, now = old.get("summary") or {}, new.get("summary") or {}
+        state, before = now.get("state"), was.get("state")
+        user_changed = (old.get("manual_override") != new.get("manual_override")
+                        or old.get("preferred_provider") != new.get("preferred_provider"))
+        preferred = new.get("preferred_provider")
+        recovered = False
+        if not user_changed:
+            if state == "fallback" and (before != "fallback" or was.get("provider") != now.get("provider")):
+                why = now.get("reason") or f"{name(preferred)} is not answering"
+                out.append(Notice(FAILOVER, now.get("provider"), f"Failover to {name(now.get('provider'))}",
+                                  f"{why}. Codex keeps working through {name(now.get('provider'))}.",
+                                  requests_view(preferred)))
+            elif state == "down" and before != "down":
+                message = now.get("reason") or "No provider can serve requests."
+                if now.get("advice"):
+                    message += f"\n{now['advice']}"
+                out.append(Notice(ALL_DOWN, None, "All providers down", message, DASHBOARD))
+            elif state == "serving" and before in ("down", "fallback"):
+                recovered = True
+                out.append(Notice(RECOVERY, None, f"Serving from {name(now.get('provider'))} again",
+                                  f"API Router recovered: {now.get('line') or 'serving'}.", DASHBOARD))
+        out += self._quota(old, new, threshold, name)
+        if state in ("serving", "fallback") and not recovered:  # a recovery notice says it already
+            old_providers = old.get("providers") or {}
+            for pid, entry in (new.get("providers") or {}).items():
+                prev = (old_providers.get(pid) or {}).get("status")
+                if entry.get("status") == "healthy" and prev in UNWELL:
+                    out.append(Notice(PROVIDER_BACK, pid, f"{name(pid)} is back",
+                                      f"{name(pid)} answers again and is back in rotation.", requests_view(pid)))
+        return out
+
+    @staticmethod
+    def _quota(old: dict[str, Any], new: dict[str, Any], threshold: float,
+               name: Callable[[str | None], str]) -> list[Notice]:
+        out = []
+        old_providers, old_quota = old.get("providers") or {}, old.get("quota") or {}
+        new_quota = new.get("quota") or {}
+        for pid, entry in (new.get("providers") or {}).items():
+            if entry.get("disabled"):
+                continue
+            left = _percent(entry.get("quota_left_percent"))
+            before = _percent((old_providers.get(pid) or {}).get("quota_left_percent"))
+            exhausted = bool((new_quota.get(pid) or {}).get("skipped")) or (left is not None and left <= 0)
+            was_exhausted = bool((old_quota.get(pid) or {}).get("skipped")) or (before is not None and before <= 0)
+            if exhausted and not was_exhausted:
+                reason = ((new_quota.get(pid) or {}).get("snapshot") or {}).get("exhausted_reason")
+                out.append(Notice(QUOTA_EXHAUSTED, pid, f"{name(pid)} is out of quota",
+                                  (reason or "Its usage panel says nothing is left") +
+                                  ". Automatic routing skips it until a refresh says otherwise.", USAGE))
+            elif (not exhausted and left is not None and left < threshold
+                  and (before is None or before >= threshold)):
+                out.append(Notice(QUOTA_LOW, pid, f"{name(pid)}: {left:.0f} % quota left",
+                                  f"{name(pid)} has {left:.0f} % of its quota left.", USAGE))
+        return out
+
+
+def _percent(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)

@@ -1,0 +1,111 @@
+"""What the tray shows, derived from one ``get_status()`` document (pure; no GUI here).
+
+``tray_view`` turns a status into a ``TrayView``: the state line, the icon state, the tooltip and
+the routing choices. Views compare equal when the tray would look the same, so the tray rebuilds
+its menu only when the view changed (a countdown or a request counter ticking does not count).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+NORMAL, WARNING, ERROR = "normal", "warning", "error"
+TOOLTIP_MAX = 127  # Windows keeps 128 UTF-16 units of a tray tooltip, the terminator included
+
+# (mark, word) per provider status; the word is left out for a healthy provider.
+HEALTH_MARKS = {
+    "healthy": ("●", ""),
+    "unknown": ("○", "not used yet"),
+    "unhealthy": ("✕", "failing"),
+    "cooldown": ("◐", "cooling down"),
+    "unresponsive": ("✕", "not answering"),
+    "disabled": ("", "disabled"),
+}
+OUT_OF_ROTATION = ("cooldown", "unresponsive")
+
+
+@dataclass(frozen=True)
+class ProviderChoice:
+    provider: str
+    label: str            # "Relay B ● — 63 % left"
+    name: str             # the display name alone (the "Preferred provider" submenu)
+    enabled: bool         # can be locked to / preferred
+    locked: bool          # routing is locked to it
+    preferred: bool
+
+
+@dataclass(frozen=True)
+class TrayView:
+    icon: str             # normal | warning | error
+    line: str             # "Relay A · serving", "failover to Relay B", "all providers down", …
+    tooltip: str
+    automatic: bool       # no lock
+    providers: tuple[ProviderChoice, ...]
+    listening: bool
+
+
+def provider_label(name: str, entry: dict[str, Any], quota: dict[str, Any] | None) -> str:
+    status = str(entry.get("status") or "unknown")
+    mark, word = HEALTH_MARKS.get(status, ("○", status))
+    label = name + (f" {mark}" if mark else "") + (f" {word}" if word else "")
+    if status == "disabled":
+        return f"{name} (disabled)"
+    if quota and quota.get("skipped"):
+        return label + " — quota exhausted"
+    left = entry.get("quota_left_percent")
+    if isinstance(left, (int, float)) and not isinstance(left, bool):
+        return label + f" — {max(left, 0):.0f} % left"
+    return label
+
+
+def icon_state(status: dict[str, Any], listening: bool) -> str:
+    state = (status.get("summary") or {}).get("state")
+    if not listening or state in ("down", "no_providers"):
+        return ERROR
+    providers = status.get("providers") or {}
+    if state == "fallback" or any(p.get("status") in OUT_OF_ROTATION and not p.get("disabled")
+                                  for p in providers.values()):
+        return WARNING
+    return NORMAL
+
+
+def tray_view(status: dict[str, Any], *, listening: bool = True, not_listening_reason: str = "") -> TrayView:
+    summary = status.get("summary") or {}
+    if listening:
+        line = str(summary.get("line") or "starting")
+    else:
+        line = "gateway not listening" + (f": {not_listening_reason}" if not_listening_reason else "")
+    lock = status.get("manual_override") or None
+    preferred = status.get("preferred_provider") or None
+    quota = status.get("quota") or {}
+    choices = []
+    for pid in status.get("provider_order") or list(status.get("providers") or {}):
+        entry = (status.get("providers") or {}).get(pid)
+        if entry is None:
+            continue
+        name = str(entry.get("display_name") or pid)
+        routable = not entry.get("disabled") and bool(entry.get("base_url", True))
+        choices.append(ProviderChoice(provider=pid, label=provider_label(name, entry, quota.get(pid)), name=name,
+                                      enabled=routable, locked=pid == lock, preferred=pid == preferred))
+    today = status.get("requests_today")
+    tooltip = f"API Router — {line}"
+    if isinstance(today, int):
+        tooltip += f" · {today} request{'' if today == 1 else 's'} today"
+    if len(tooltip) > TOOLTIP_MAX:
+        tooltip = tooltip[:TOOLTIP_MAX - 1] + "…"
+    return TrayView(icon=icon_state(status, listening), line=line, tooltip=tooltip, automatic=lock is None,
+                    providers=tuple(choices), listening=listening)
+
+
+def menu_labels(view: TrayView, *, with_autostart: bool = False) -> list[tuple[str, bool]]:
+    """The top-level menu as (label, selectable) in order, separators left out: what keyboard
+    navigation walks through (the X tests use it to find an entry)."""
+    items: list[tuple[str, bool]] = [(view.line, False), ("Routing", False), ("Automatic", True)]
+    items += [(p.label, p.enabled) for p in view.providers]
+    items += [("Preferred provider", bool(view.providers)), ("Refresh usage", view.listening),
+              ("Copy base URL", True), ("Copy gateway token", True)]
+    if with_autostart:
+        items.append(("Start with the system", True))
+    items += [("Open API Router", True), ("Quit", True)]
+    return items

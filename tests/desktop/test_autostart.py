@@ -1,0 +1,226 @@
+"""Start with the system: the XDG autostart file for real (in a temporary home), the Windows Run
+value and the macOS LaunchAgent with the OS calls replaced at their seams."""
+
+from __future__ import annotations
+
+import plistlib
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api_router.desktop.autostart import (
+    APP_NAME,
+    RUN_KEY,
+    MacLaunchAgent,
+    Unsupported,
+    WindowsRunKey,
+    XdgAutostart,
+    apply_setting,
+    autostart_json,
+    desktop_exec_quote,
+    launch_command,
+    system_autostart,
+)
+
+
+def parse_exec(value: str) -> list[str]:
+    """A desktop entry's Exec value back to arguments, as a launcher does (Desktop Entry
+    Specification): the string escapes first, then the quoting rules (inside double quotes a
+    backslash escapes ``"`` `` ` `` ``$`` ``\\``), then ``%%`` -> ``%``."""
+    escapes = {"s": " ", "n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+    text, i = "", 0
+    while i < len(value):
+        if value[i] == "\\" and i + 1 < len(value) and value[i + 1] in escapes:
+            text, i = text + escapes[value[i + 1]], i + 2
+        else:
+            text, i = text + value[i], i + 1
+    args: list[str] = []
+    current: str | None = None
+    quoted, i = False, 0
+    while i < len(text):
+        c = text[i]
+        if quoted:
+            if c == "\\" and i + 1 < len(text) and text[i + 1] in '"`$\\':
+                current, i = (current or "") + text[i + 1], i + 2
+                continue
+            if c == '"':
+                quoted = False
+            else:
+                current = (current or "") + c
+        elif c == '"':
+            quoted, current = True, current or ""
+        elif c == " ":
+            if current is not None:
+                args.append(current)
+            current = None
+        else:
+            current = (current or "") + c
+        i += 1
+    if current is not None:
+        args.append(current)
+    return [a.replace("%%", "%") for a in args]
+
+
+def test_launch_command_source_and_frozen(tmp_path: Path) -> None:
+    ud = tmp_path / "user data"
+    assert launch_command(user_data=ud, frozen=True, executable="/opt/API Router") == [
+        "/opt/API Router", "--user-data", str(ud)]
+    assert launch_command(user_data=ud, frozen=False, executable="/v/.venv/bin/python", platform="linux") == [
+        "/v/.venv/bin/python", "-m", "api_router", "--user-data", str(ud)]
+    # Windows from source: pythonw.exe beside python.exe, so no console window opens at login
+    scripts = tmp_path / "Scripts"
+    scripts.mkdir()
+    (scripts / "python.exe").touch()
+    (scripts / "pythonw.exe").touch()
+    cmd = launch_command(frozen=False, executable=str(scripts / "python.exe"), platform="win32")
+    assert cmd == [str(scripts / "pythonw.exe"), "-m", "api_router"]
+    assert "--show" not in cmd
+
+
+@pytest.mark.parametrize("arg", ["/home/u/API Router/api-router", "/tmp/100%/x", 'we"ird$`\\path', "plain", "a'b"])
+def test_exec_quoting_round_trips(arg: str, tmp_path: Path) -> None:
+    item = XdgAutostart([arg, "--user-data", arg], env={}, home=tmp_path)
+    line = next(ln for ln in item.contents().splitlines() if ln.startswith("Exec="))
+    assert parse_exec(line[len("Exec="):]) == [arg, "--user-data", arg]
+    assert desktop_exec_quote("plain") == "plain"
+
+
+def test_xdg_writes_and_removes_the_desktop_file(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    item = system_autostart("linux", command=["/v/bin/python", "-m", "api_router", "--user-data", "/d/ud"],
+                            env={}, home=home, icon="/pkg/icon.png")
+    path = home / ".config" / "autostart" / "api-router.desktop"
+    assert item.location() == str(path) and item.supported() and not item.installed()
+    assert autostart_json(item) == {"supported": True, "installed": False, "location": str(path)}
+    item.enable()
+    text = path.read_text()
+    assert text.startswith("[Desktop Entry]\nType=Application\nName=API Router\n")
+    assert "Exec=/v/bin/python -m api_router --user-data /d/ud\n" in text and "Icon=/pkg/icon.png" in text
+    assert item.installed() and item.up_to_date() and autostart_json(item)["installed"] is True
+    item.disable()
+    assert not path.exists() and not item.installed()
+    item.disable()  # already gone: fine
+
+
+def test_xdg_config_home_is_honoured(tmp_path: Path) -> None:
+    item = system_autostart("linux", command=["x"], env={"XDG_CONFIG_HOME": str(tmp_path / "cfg")}, home=tmp_path)
+    assert item.location() == str(tmp_path / "cfg" / "autostart" / "api-router.desktop")
+    relative = system_autostart("linux", command=["x"], env={"XDG_CONFIG_HOME": "cfg"}, home=tmp_path)
+    assert relative.location() == str(tmp_path / ".config" / "autostart" / "api-router.desktop")
+
+
+def test_the_desktop_file_runs_api_router(tmp_path: Path) -> None:
+    """The Exec line, run as a launcher would, starts this very program (``--version`` here)."""
+    item = system_autostart("linux", user_data=tmp_path / "my data", env={}, home=tmp_path)
+    item.enable()
+    text = Path(item.location()).read_text()
+    line = next(ln for ln in text.splitlines() if ln.startswith("Exec="))
+    icon = next(ln for ln in text.splitlines() if ln.startswith("Icon="))[len("Icon="):]
+    assert icon.endswith("icon.png") and Path(icon).is_file()  # the app's icon, whoever installs it
+    argv = parse_exec(line[len("Exec="):])
+    assert argv[-2:] == ["--user-data", str(tmp_path / "my data")]
+    result = subprocess.run([*argv, "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("api-router "), result.stderr
+
+
+class FakeWinreg:
+    """The winreg calls WindowsRunKey makes, over a dict of {key path: {value name: value}}."""
+
+    HKEY_CURRENT_USER = "HKCU"
+    KEY_READ, KEY_SET_VALUE, REG_SZ = 0x20019, 0x0002, 1
+
+    def __init__(self) -> None:
+        self.keys: dict[str, dict[str, Any]] = {}
+        self.calls: list[tuple[Any, ...]] = []
+
+    class _Key:
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+        def __enter__(self) -> FakeWinreg._Key:
+            return self
+
+        def __exit__(self, *exc: Any) -> None:
+            pass
+
+    def OpenKey(self, root: str, path: str, reserved: int, access: int) -> _Key:
+        self.calls.append(("OpenKey", root, path, access))
+        if f"{root}\\{path}" not in self.keys:
+            raise FileNotFoundError(2, "The system cannot find the file specified")
+        return self._Key(f"{root}\\{path}")
+
+    def CreateKeyEx(self, root: str, path: str, reserved: int, access: int) -> _Key:
+        self.calls.append(("CreateKeyEx", root, path, access))
+        self.keys.setdefault(f"{root}\\{path}", {})
+        return self._Key(f"{root}\\{path}")
+
+    def QueryValueEx(self, key: _Key, name: str) -> tuple[Any, int]:
+        try:
+            return self.keys[key.path][name], self.REG_SZ
+        except KeyError:
+            raise FileNotFoundError(2, "The system cannot find the file specified") from None
+
+    def SetValueEx(self, key: _Key, name: str, reserved: int, kind: int, value: Any) -> None:
+        assert kind == self.REG_SZ
+        self.keys[key.path][name] = value
+
+    def DeleteValue(self, key: _Key, name: str) -> None:
+        try:
+            del self.keys[key.path][name]
+        except KeyError:
+            raise FileNotFoundError(2, "The system cannot find the file specified") from None
+
+
+def test_windows_run_value() -> None:
+    reg = FakeWinreg()
+    exe = r"C:\Users\Ann Lee\Apps\API Router.exe"
+    item = system_autostart("win32", command=[exe, "--user-data", r"C:\Users\Ann Lee\Apps\user-data"], winreg=reg)
+    assert isinstance(item, WindowsRunKey)
+    assert item.location() == r"HKEY_CURRENT_USER\Software\Microsoft\Windows\CurrentVersion\Run\API Router"
+    assert not item.installed()
+    item.enable()
+    value = reg.keys["HKCU\\" + RUN_KEY][APP_NAME]
+    assert value == r'"C:\Users\Ann Lee\Apps\API Router.exe" --user-data "C:\Users\Ann Lee\Apps\user-data"'
+    assert item.installed() and item.up_to_date()
+    assert ("CreateKeyEx", "HKCU", RUN_KEY, reg.KEY_SET_VALUE) in reg.calls
+    reg.keys["HKCU\\" + RUN_KEY]["Other app"] = "other.exe"
+    item.disable()
+    assert reg.keys["HKCU\\" + RUN_KEY] == {"Other app": "other.exe"}  # only ours goes
+    assert not item.installed()
+    item.disable()
+
+
+def test_macos_launch_agent(tmp_path: Path) -> None:
+    app = "/Applications/API Router.app/Contents/MacOS/API Router"
+    item = system_autostart("darwin", command=[app], home=tmp_path)
+    assert isinstance(item, MacLaunchAgent)
+    path = tmp_path / "Library" / "LaunchAgents" / "com.api-router.desktop.plist"
+    assert item.location() == str(path) and not item.installed()
+    item.enable()
+    plist = plistlib.loads(path.read_bytes())
+    assert plist == {"Label": "com.api-router.desktop", "ProgramArguments": [app], "RunAtLoad": True,
+                     "ProcessType": "Interactive", "LimitLoadToSessionType": "Aqua"}
+    assert item.installed() and item.up_to_date()
+    item.disable()
+    assert not path.exists()
+
+
+def test_other_platforms_are_unsupported() -> None:
+    item = system_autostart("sunos5", command=["x"])
+    assert isinstance(item, Unsupported) and not item.supported()
+    assert autostart_json(item) == {"supported": False, "installed": False, "location": ""}
+    with pytest.raises(OSError):
+        item.enable()
+
+
+def test_apply_setting_at_start(tmp_path: Path) -> None:
+    item = system_autostart("linux", command=["/new/api-router"], env={}, home=tmp_path)
+    assert apply_setting(item, False) == "unchanged" and not item.installed()
+    assert apply_setting(item, True) == "installed" and item.up_to_date()
+    assert apply_setting(item, True) == "present"
+    moved = system_autostart("linux", command=["/moved/api-router"], env={}, home=tmp_path)
+    assert apply_setting(moved, True) == "updated" and "/moved/api-router" in Path(moved.location()).read_text()
+    # false: an item that exists stays (the user's OS state; the UI toggle removes ours)
+    assert apply_setting(moved, False) == "unchanged" and moved.installed()

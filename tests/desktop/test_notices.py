@@ -1,0 +1,141 @@
+"""The notification state machine: which status changes become which notifications."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from api_router.desktop.notices import (
+    ALL_DOWN,
+    FAILOVER,
+    PROVIDER_BACK,
+    QUOTA_EXHAUSTED,
+    QUOTA_LOW,
+    RECOVERY,
+    Notices,
+)
+
+
+def status(state: str = "serving", provider: str | None = "a", *, health: dict[str, str] | None = None,
+           left: dict[str, float | None] | None = None, skipped: set[str] = frozenset(),  # type: ignore[assignment]
+           lock: str | None = None, preferred: str = "a", reason: str = "") -> dict[str, Any]:
+    health = {"a": "healthy", "b": "healthy", **(health or {})}
+    left = left or {}
+    lines = {"serving": f"{provider} · serving", "fallback": f"failover to {provider}", "down": "all providers down"}
+    return {
+        "summary": {"state": state, "line": lines.get(state, state), "provider": provider, "reason": reason,
+                    "advice": "Check the keys." if state == "down" else ""},
+        "manual_override": lock, "preferred_provider": preferred,
+        "providers": {pid: {"display_name": f"Relay {pid.upper()}", "status": st, "disabled": st == "disabled",
+                            "quota_left_percent": left.get(pid)} for pid, st in health.items()},
+        "quota": {pid: {"skipped": pid in skipped, "snapshot": {"exhausted_reason": "daily budget spent"}}
+                  for pid in health},
+    }
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run(*statuses: dict[str, Any], ui: dict[str, Any] | None = None, notices: Notices | None = None) -> list[Any]:
+    machine = notices or Notices(clock=Clock())
+    out = []
+    for s in statuses:
+        out += machine.update(s, ui or {})
+    return out
+
+
+def kinds(found: list[Any]) -> list[tuple[str, str | None]]:
+    return [(n.kind, n.provider) for n in found]
+
+
+def test_the_first_status_is_the_baseline() -> None:
+    assert run(status("down", None)) == []
+    assert run(status("fallback", "b", left={"a": 3.0}, skipped={"b"})) == []
+
+
+def test_failover_all_down_and_recovery() -> None:
+    found = run(status(), status("fallback", "b", health={"a": "cooldown"}, reason="Relay A: HTTP 502"),
+                status("down", None, health={"a": "cooldown", "b": "unhealthy"}), status())
+    assert kinds(found) == [(FAILOVER, "b"), (ALL_DOWN, None), (RECOVERY, None)]
+    failover, down, recovery = found
+    assert failover.title == "Failover to Relay B" and "Relay A: HTTP 502" in failover.message
+    assert failover.view == "#/requests?provider=a"      # the provider that failed
+    assert down.title == "All providers down" and "Check the keys." in down.message and down.view == "#/"
+    assert recovery.title == "Serving from Relay A again" and recovery.view == "#/"
+
+
+def test_a_change_of_fallback_provider_is_another_failover() -> None:
+    found = run(status(), status("fallback", "b"), status("fallback", "c", health={"c": "healthy"}))
+    assert kinds(found) == [(FAILOVER, "b"), (FAILOVER, "c")]
+
+
+def test_what_the_user_did_is_not_announced() -> None:
+    # Locking to b or preferring b changes the summary, but the user knows.
+    assert run(status(), status("serving", "b", lock="b")) == []
+    assert run(status("fallback", "b"), status("serving", "b", preferred="b")) == []
+    assert run(status(), status("fallback", "b", preferred="b")) == []
+
+
+def test_quota_low_and_exhausted_on_crossing_only() -> None:
+    found = run(status(left={"a": 50.0}), status(left={"a": 9.4}), status(left={"a": 8.0}),
+                status(left={"a": 0.0}), status(left={"a": 0.0}, skipped={"a"}))
+    assert kinds(found) == [(QUOTA_LOW, "a"), (QUOTA_EXHAUSTED, "a")]
+    assert found[0].title == "Relay A: 9 % quota left" and found[0].view == "#/usage"
+    assert "Automatic routing skips it" in found[1].message
+    # "skipped" alone (a budget spent, no percentage) is exhausted too
+    found = run(status(), status(skipped={"b"}))
+    assert kinds(found) == [(QUOTA_EXHAUSTED, "b")] and found[0].message.startswith("daily budget spent")
+
+
+def test_quota_threshold_setting() -> None:
+    assert kinds(run(status(left={"a": 30.0}), status(left={"a": 20.0}), ui={"notify_quota_percent": 25})) == [
+        (QUOTA_LOW, "a")]
+    assert run(status(left={"a": 30.0}), status(left={"a": 20.0})) == []  # default 10 %
+    # a first reading that is already low counts as crossing
+    assert kinds(run(status(), status(left={"b": 4.0}))) == [(QUOTA_LOW, "b")]
+
+
+def test_provider_back_while_serving() -> None:
+    for unwell in ("unresponsive", "cooldown", "unhealthy"):
+        found = run(status("fallback", "b", health={"a": unwell}), status("fallback", "b"))
+        assert kinds(found) == [(PROVIDER_BACK, "a")], unwell
+        assert found[0].title == "Relay A is back" and found[0].view == "#/requests?provider=a"
+    # unknown -> healthy is a first success, not a comeback
+    assert run(status(health={"b": "unknown"}), status()) == []
+    # back while everything else is down: the recovery notice says it already
+    found = run(status("down", None, health={"a": "cooldown", "b": "cooldown"}),
+                status("serving", "a", health={"b": "cooldown"}))
+    assert kinds(found) == [(RECOVERY, None)]
+
+
+@pytest.mark.parametrize("setting, quiet", [
+    ("notify_failover", FAILOVER), ("notify_all_down", ALL_DOWN), ("notify_recovery", RECOVERY),
+    ("notify_quota", QUOTA_LOW), ("notify_provider_back", PROVIDER_BACK)])
+def test_each_kind_can_be_turned_off(setting: str, quiet: str) -> None:
+    sequence = [status(left={"a": 50.0}), status("fallback", "b", health={"a": "cooldown"}, left={"a": 5.0}),
+                status("fallback", "b", left={"a": 5.0}), status("down", None, left={"a": 5.0}),
+                status(left={"a": 5.0})]
+    every = {k for k, _ in kinds(run(*copy.deepcopy(sequence)))}
+    assert every == {FAILOVER, QUOTA_LOW, PROVIDER_BACK, ALL_DOWN, RECOVERY}
+    remaining = {k for k, _ in kinds(run(*copy.deepcopy(sequence), ui={setting: False}))}
+    assert remaining == every - {quiet}
+
+
+def test_at_most_one_per_provider_and_kind_per_ten_minutes() -> None:
+    clock = Clock()
+    machine = Notices(clock=clock)
+    flap = [status(), status("fallback", "b")]
+    assert kinds(run(*flap, notices=machine)) == [(FAILOVER, "b")]
+    clock.now += 599
+    assert kinds(run(*flap, notices=machine)) == [(RECOVERY, None)]  # the recovery's own first time
+    clock.now += 2
+    assert kinds(run(*flap, notices=machine)) == [(FAILOVER, "b")]
+    # another provider is another key
+    assert kinds(run(status("fallback", "c", health={"c": "healthy"}), notices=machine)) == [(FAILOVER, "c")]

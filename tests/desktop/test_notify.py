@@ -1,0 +1,193 @@
+"""OS notifications: the D-Bus notifier against a real notification service on a private session
+bus (and with none), the desktop-notifier adapter (Windows/macOS) with the library replaced at its
+seam, and the fallbacks."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from api_router.desktop.notices import ALL_DOWN, QUOTA_LOW, Notice
+from api_router.desktop.notify import (
+    DbusNotifier,
+    DesktopNotifierBackend,
+    NullNotifier,
+    PystrayNotifier,
+    make_notifier,
+)
+from tests.desktop.conftest import require_gui_stack
+from tests.desktop.xsession import NotificationService, start_session_bus
+
+DOWN = Notice(ALL_DOWN, None, "All providers down", "Relay A: HTTP 502\nCheck the keys.", "#/")
+LOW = Notice(QUOTA_LOW, "a", "Relay A: 8 % quota left", "Relay A has 8 % of its quota left.", "#/usage")
+
+
+@pytest.fixture
+def bus(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A private session bus; yields the environment that reaches it."""
+    require_gui_stack()
+    env = {k: v for k, v in os.environ.items() if k != "DBUS_SESSION_BUS_ADDRESS"}
+    proc, address = start_session_bus(env)
+    env["DBUS_SESSION_BUS_ADDRESS"] = address
+    try:
+        yield env
+    finally:
+        proc.terminate()
+        proc.wait(5)
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+def connect(env: dict[str, str]) -> Any:
+    from gi.repository import Gio
+
+    flags = Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION
+    return Gio.DBusConnection.new_for_address_sync(env["DBUS_SESSION_BUS_ADDRESS"], flags, None, None)
+
+
+def pump_until(predicate: Any, timeout: float) -> bool:
+    """Run the default GLib main context (the GTK loop's, in the app) until ``predicate``."""
+    from gi.repository import GLib
+
+    context = GLib.MainContext.default()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        while context.iteration(False):
+            pass
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_dbus_notification_is_delivered_and_its_click_opens_the_view(bus: dict[str, str], tmp_path: Path) -> None:
+    service = NotificationService.start(bus, tmp_path / "received.jsonl")
+    clicked: list[str] = []
+    try:
+        notifier = DbusNotifier(clicked.append, app_icon="/pkg/icon.png", bus=connect(bus))
+        assert notifier.send(DOWN) and notifier.send(LOW)
+        got = service.received()
+        assert [(n["summary"], n["body"]) for n in got] == [(DOWN.title, DOWN.message), (LOW.title, LOW.message)]
+        first = got[0]
+        assert first["app_name"] == "API Router" and first["app_icon"] == "/pkg/icon.png"
+        assert first["actions"] == ["default", "Open API Router"]
+        assert first["hints"] == {"desktop-entry": "api-router", "urgency": 2} and got[1]["hints"]["urgency"] == 1
+        service.click(got[1]["id"])
+        assert pump_until(lambda: clicked, 10), "ActionInvoked never reached the notifier"
+        assert clicked == ["#/usage"]
+        service.click(got[0]["id"], action="something-else")  # only the default action opens the window
+        pump_until(lambda: False, 0.5)
+        assert clicked == ["#/usage"]
+        notifier.close()
+    finally:
+        service.stop()
+
+
+def test_no_notification_service_is_harmless(bus: dict[str, str], caplog: pytest.LogCaptureFixture,
+                                             tmp_path: Path) -> None:
+    caplog.set_level(logging.INFO, "api_router.desktop.notify")
+    notifier = DbusNotifier(lambda view: None, bus=connect(bus))
+    assert notifier.send(DOWN) is False and notifier.send(LOW) is False
+    off = [r for r in caplog.records if "notifications are off" in r.getMessage()]
+    assert len(off) == 1 and "org.freedesktop.Notifications" in off[0].getMessage()
+    assert not any(r.exc_info for r in caplog.records)
+    # a service that starts later is used
+    service = NotificationService.start(bus, tmp_path / "later.jsonl")
+    try:
+        assert notifier.send(DOWN) is True and len(service.received()) == 1
+        assert any("running again" in r.getMessage() for r in caplog.records)
+    finally:
+        service.stop()
+    notifier.close()
+
+
+class FakeDesktopNotifierModule:
+    """desktop_notifier's surface as DesktopNotifierBackend uses it (Icon, DesktopNotifier.send)."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        module = self
+
+        class DesktopNotifier:
+            def __init__(self, app_name: str, app_icon: Any = None) -> None:
+                module.app_name, module.app_icon = app_name, app_icon
+
+            async def send(self, **kwargs: Any) -> str:
+                module.sent.append(kwargs)
+                return f"id-{len(module.sent)}"
+
+        self.DesktopNotifier = DesktopNotifier
+        self.Icon = lambda path: SimpleNamespace(path=path)
+
+
+def test_desktop_notifier_backend_sends_and_routes_the_click() -> None:
+    module = FakeDesktopNotifierModule()
+    clicked: list[str] = []
+    notifier = DesktopNotifierBackend(clicked.append, app_icon=Path("/pkg/icon.png"), module=module)
+    try:
+        assert notifier.send(LOW)
+        assert module.app_name == "API Router" and module.app_icon.path == Path("/pkg/icon.png")
+        sent = module.sent[0]
+        assert (sent["title"], sent["message"]) == (LOW.title, LOW.message)
+        sent["on_clicked"]()  # what the library calls when the toast is clicked
+        assert clicked == ["#/usage"]
+    finally:
+        notifier.close()
+
+
+def test_make_notifier_fallbacks() -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ImportError("No module named 'desktop_notifier'")
+
+    icon = SimpleNamespace(HAS_NOTIFICATION=True, notify=lambda message, title: calls.append((message, title)))
+    calls: list[tuple[str, str]] = []
+    fallback = make_notifier("win32", lambda v: None, pystray_icon=icon, desktop_notifier=broken)
+    assert isinstance(fallback, PystrayNotifier) and fallback.send(LOW) and calls == [(LOW.message, LOW.title)]
+    assert isinstance(make_notifier("darwin", lambda v: None, desktop_notifier=broken), NullNotifier)
+    assert isinstance(make_notifier("linux", lambda v: None, dbus=broken), NullNotifier)
+    chosen: list[str] = []
+    make_notifier("win32", lambda v: None, desktop_notifier=lambda *a, **k: chosen.append("dn"))
+    make_notifier("linux", lambda v: None, dbus=lambda *a, **k: chosen.append("dbus"))
+    assert chosen == ["dn", "dbus"]
+
+
+def test_tray_quit_without_a_notification_service_prints_no_traceback(bus: dict[str, str]) -> None:
+    """pystray's GTK backend hides its notification at exit; with no service that used to print a
+    GLib traceback on every Quit. The tray wraps that proxy (tray.py, _quiet_pystray_notifier).
+    Also: the menu is there before the GTK loop runs (tray.py, _menu_before_first_click)."""
+    script = """
+import os
+os.environ["PYSTRAY_BACKEND"] = "gtk"
+import pystray
+from api_router.desktop.icon import tray_image
+from api_router.desktop.tray import Tray, TrayActions
+from api_router.desktop.trayview import tray_view
+nothing = lambda *a: None
+tray = Tray(pystray, tray_image, TrayActions(nothing, nothing, nothing, nothing, nothing, nothing, nothing),
+            tray_view({}))
+tray.start()
+# the native menu exists before the GTK loop first runs: a right-click right after start works
+print("menu ready" if getattr(tray.icon, "_menu_handle", None) is not None else "no menu")
+tray.stop()
+print("done")
+"""
+    from tests.desktop.xsession import XSession
+
+    session = XSession.start()
+    try:
+        env = {**session.env, "DBUS_SESSION_BUS_ADDRESS": bus["DBUS_SESSION_BUS_ADDRESS"]}
+        result = subprocess.run([sys.executable,
+                                 "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        session.stop()
+    assert result.returncode == 0 and result.stdout.split() == ["menu", "ready", "done"], result.stderr
+    assert "Traceback" not in result.stderr and "org.freedesktop.Notifications" not in result.stderr, result.stderr

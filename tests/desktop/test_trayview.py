@@ -1,0 +1,127 @@
+"""What the tray shows for a status, and the icon variants' legibility at tray sizes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from api_router.desktop.icon import TRAY_STATES, tray_image
+from api_router.desktop.trayview import ERROR, NORMAL, WARNING, menu_labels, tray_view
+from tests.desktop.app import ROOT
+
+
+def status(state: str = "serving", line: str = "Relay A · serving", **over: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "summary": {"state": state, "line": line, "provider": "a"},
+        "requests_today": 42, "manual_override": None, "preferred_provider": "a",
+        "provider_order": ["a", "b", "c", "d"], "gateway_url": "http://127.0.0.1:4000/v1",
+        "providers": {
+            "a": {"display_name": "Relay A", "status": "healthy", "disabled": False, "base_url": "https://a",
+                  "quota_left_percent": 63.4},
+            "b": {"display_name": "Relay B", "status": "cooldown", "disabled": False, "base_url": "https://b",
+                  "quota_left_percent": None},
+            "c": {"display_name": "Relay C", "status": "unknown", "disabled": False, "base_url": "https://c",
+                  "quota_left_percent": 0.0},
+            "d": {"display_name": "Relay D", "status": "disabled", "disabled": True, "base_url": "https://d",
+                  "quota_left_percent": 80.0},
+        },
+        "quota": {"c": {"skipped": True}},
+    }
+    doc.update(over)
+    return doc
+
+
+def test_labels_marks_and_quota() -> None:
+    view = tray_view(status())
+    assert view.line == "Relay A · serving"
+    assert [(c.label, c.enabled) for c in view.providers] == [
+        ("Relay A ● — 63 % left", True),
+        ("Relay B ◐ cooling down", True),
+        ("Relay C ○ not used yet — quota exhausted", True),
+        ("Relay D (disabled)", False),
+    ]
+    assert view.automatic and not any(c.locked for c in view.providers)
+    assert [c.provider for c in view.providers if c.preferred] == ["a"]
+    assert view.tooltip == "API Router — Relay A · serving · 42 requests today"
+
+
+def test_lock_is_the_checked_radio_item() -> None:
+    view = tray_view(status(manual_override="b", summary={"state": "serving", "line": "Relay B · locked"}))
+    assert not view.automatic and [c.provider for c in view.providers if c.locked] == ["b"]
+
+
+@pytest.mark.parametrize("doc, listening, expected", [
+    (status(providers={"a": {"status": "healthy"}}), True, NORMAL),
+    (status(), True, WARNING),                                   # Relay B is cooling down
+    (status("fallback", "failover to Relay B", providers={}), True, WARNING),
+    (status("down", "all providers down"), True, ERROR),
+    (status("no_providers", "no provider configured", providers={}), True, ERROR),
+    (status(providers={"a": {"status": "healthy"}}), False, ERROR),  # the gateway is not listening
+    (status(providers={"a": {"status": "unresponsive"}}), True, WARNING),
+    (status(providers={"a": {"status": "cooldown", "disabled": True}}), True, NORMAL),
+])
+def test_icon_state(doc: dict[str, Any], listening: bool, expected: str) -> None:
+    assert tray_view(doc, listening=listening).icon == expected
+
+
+def test_not_listening_line_and_tooltip_length() -> None:
+    view = tray_view(status(), listening=False, not_listening_reason="port 4000 on 127.0.0.1 is already in use")
+    assert view.line == "gateway not listening: port 4000 on 127.0.0.1 is already in use"
+    long = tray_view(status(summary={"state": "fallback", "line": "failover to " + "X" * 200}))
+    assert len(long.tooltip) <= 127 and long.tooltip.endswith("…")
+    assert tray_view(status(requests_today=1)).tooltip.endswith("· 1 request today")
+
+
+def test_views_compare_equal_when_nothing_shown_changed() -> None:
+    a = tray_view(status(now_unix_ms=1, metrics={"a": {"ok_requests": 1}}))
+    b = tray_view(status(now_unix_ms=2, metrics={"a": {"ok_requests": 2}}))
+    assert a == b
+    assert a != tray_view(status(requests_today=43))
+
+
+def test_menu_labels_in_keyboard_order() -> None:
+    labels = menu_labels(tray_view(status()))
+    selectable = [text for text, ok in labels if ok]
+    assert selectable == ["Automatic", "Relay A ● — 63 % left", "Relay B ◐ cooling down",
+                          "Relay C ○ not used yet — quota exhausted", "Preferred provider", "Refresh usage",
+                          "Copy base URL", "Copy gateway token", "Open API Router", "Quit"]
+
+
+def _on(background: tuple[int, int, int], state: str, size: int) -> Any:
+    from PIL import Image
+
+    tile = Image.new("RGBA", (size, size), (*background, 255))
+    tile.alpha_composite(tray_image(state).resize((size, size), Image.Resampling.LANCZOS))
+    return tile.convert("RGB")
+
+
+def _distance(a: Any, b: Any) -> float:
+    """Mean per-pixel colour distance (0-441) over the lower right quarter, where the badge sits."""
+    w, h = a.size
+    box = (w // 2, h // 2, w, h)
+    ba, bb = a.crop(box).tobytes(), b.crop(box).tobytes()  # RGB triples
+    n = len(ba) // 3
+    return sum(sum((ba[3 * i + k] - bb[3 * i + k]) ** 2 for k in range(3)) ** 0.5 for i in range(n)) / n
+
+
+@pytest.mark.parametrize("size", [16, 22, 32])
+@pytest.mark.parametrize("background", [(255, 255, 255), (240, 240, 240), (32, 32, 32), (0, 0, 0)])
+def test_variants_are_distinguishable_at_tray_sizes(size: int, background: tuple[int, int, int]) -> None:
+    images = {state: _on(background, state, size) for state in TRAY_STATES}
+    for i, a in enumerate(TRAY_STATES):
+        for b in TRAY_STATES[i + 1:]:
+            assert _distance(images[a], images[b]) > 60, (a, b, size, background)
+    # and the icon itself stands out from the panel
+    blank = _on(background, "normal", size).copy()
+    blank.paste(background, (0, 0, size, size))
+    for state in TRAY_STATES:
+        assert _distance(images[state], blank) > 60, (state, size, background)
+
+
+def test_icon_files_are_current() -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "build" / "make_icon.py"), "--check"], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
