@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -9,6 +11,12 @@ import pytest
 from api_router.paths import Paths
 from tests.support.fake_provider import FakeProvider
 from tests.support.harness import Harness, start_harness, write_config, write_keys
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The app's "start with the system" writes the user's real login items; no test may touch them.
+    # Set before anything runs, so every app (in process or started as a child) inherits it.
+    os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="api-router-tests-xdg-")
 
 
 @pytest.fixture

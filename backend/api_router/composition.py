@@ -19,6 +19,7 @@ from api_router.config import Config, ConfigFile
 from api_router.continuity.index import ContinuityIndex
 from api_router.continuity.rewrite import Continuity
 from api_router.control import Control
+from api_router.desktop.autostart import system_autostart
 from api_router.fsutil import private_dir
 from api_router.paths import Paths, codex_home
 from api_router.provider_tests import ProviderTests
@@ -48,6 +49,10 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 class StartupError(Exception):
     """The user-data folder cannot be used; the message is one line naming the file and what to do."""
 
+    @classmethod
+    def of(cls, exc: OSError, paths: Paths) -> StartupError:
+        return cls(_describe_os_error(exc, paths))
+
 
 def open_services(paths: Paths, *, clock: Callable[[], float] = time.time) -> Services:
     """Load (or create) everything in ``paths``. Problems in the files become events; a file or folder
@@ -55,7 +60,7 @@ def open_services(paths: Paths, *, clock: Callable[[], float] = time.time) -> Se
     try:
         return _open_services(paths, clock)
     except OSError as exc:
-        raise StartupError(_describe_os_error(exc, paths)) from exc
+        raise StartupError.of(exc, paths) from exc
     except sqlite3.OperationalError as exc:
         raise StartupError(f"cannot open the database {paths.store} ({exc}); check that the folder is writable by "
                            "you, or start with --user-data pointing at another folder") from exc
@@ -107,7 +112,7 @@ def _open_services(paths: Paths, clock: Callable[[], float]) -> Services:
     watcher = FileWatcher([config.reload, secrets.reload])
     watcher.start()
     return Services(paths, config, secrets, redactor, store, router, continuity, quota, home, tests, providers,
-                    watcher)
+                    watcher, system_autostart(user_data=paths.user_data))
 
 
 def _report_file_problems(config: ConfigFile, secrets: SecretsFile, store: Store) -> None:

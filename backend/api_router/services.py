@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from api_router.config import ConfigFile
 from api_router.continuity.rewrite import Continuity
+from api_router.desktop.autostart import Autostart
 from api_router.paths import Paths
 from api_router.provider_tests import ProviderTests
 from api_router.quota import Quota
@@ -84,6 +85,7 @@ class Services:
     tests: ProviderTests
     providers: ProviderStates
     watcher: FileWatcher
+    autostart: Autostart  # the OS login item behind [ui] autostart
     serving: Serving | None = None  # set by the gateway server while it listens
     last_activity_ms: int | None = None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 import time
 
 import pytest
@@ -252,3 +253,35 @@ async def test_ui_settings_are_validated_and_saved(fakes, gateway):
         await gw.api("update_ui", notify_quota_percent=140)
     with pytest.raises(ApiError, match="unknown ui setting"):
         await gw.api("update_ui", colour="red")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the XDG login item")
+async def test_autostart_setting_sets_the_login_item(fakes, gateway, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    item = tmp_path / "xdg" / "autostart" / "api-router.desktop"
+    before = await gw.api("get_config")
+    assert before["autostart"] == {"supported": True, "installed": False, "location": str(item)}
+
+    cfg = await gw.api("update_ui", autostart=True)
+    assert cfg["ui"]["autostart"] is True and cfg["autostart"]["installed"] is True
+    exec_line = next(line for line in item.read_text().splitlines() if line.startswith("Exec="))
+    assert "-m api_router" in exec_line and str(gw.services.paths.user_data) in exec_line
+
+    cfg = await gw.api("update_ui", autostart=False)
+    assert cfg["ui"]["autostart"] is False and cfg["autostart"]["installed"] is False
+    assert not item.exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the XDG login item")
+async def test_a_refused_login_item_is_reported_and_the_setting_kept(fakes, gateway, tmp_path, monkeypatch):
+    xdg = tmp_path / "xdg"
+    xdg.mkdir()
+    (xdg / "autostart").write_text("a file where the folder should be")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg))
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    with pytest.raises(ApiError, match=r"could not add the login item at .*api-router\.desktop.*setting is saved"):
+        await gw.api("update_ui", autostart=True)
+    assert (await gw.api("get_config"))["ui"]["autostart"] is True

@@ -40,6 +40,7 @@ from api_router.config import (
 )
 from api_router.control.diagnostics import open_fds, rss_bytes
 from api_router.control.registry import ControlError, exposed
+from api_router.desktop.autostart import autostart_json
 from api_router.gateway.models import fetch_models
 from api_router.gateway.provider_test import run_test
 from api_router.secrets import Secrets, new_gateway_token, unmask_url
@@ -118,6 +119,7 @@ class Control:
             "providers": provider_settings(services),
             "ui": as_json(cfg.ui),
             "request_log": as_json(cfg.request_log),
+            "autostart": autostart_json(services.autostart),
             "paths": {"user_data": str(services.paths.user_data), "config": str(services.paths.config),
                       "codex_home": str(services.codex_home)},
         }
@@ -133,7 +135,26 @@ class Control:
     @exposed
     def update_ui(self, **values: Any) -> dict[str, Any]:
         self._update_section("ui", UiConfig, values)
+        if "autostart" in values:
+            self._follow_autostart(bool(values["autostart"]))
         return self.get_config()
+
+    def _follow_autostart(self, on: bool) -> None:
+        """The OS login item follows the saved setting; one the OS refuses is reported, the setting stays."""
+        item = self._services.autostart
+        if not item.supported():
+            if on:
+                raise ControlError("starting with the system is not supported on this platform (the setting is saved)")
+            return
+        try:
+            if on:
+                item.enable()
+            elif item.installed():
+                item.disable()
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            raise ControlError(f"could not {'add' if on else 'remove'} the login item at {item.location()}: "
+                               f"{why} (the setting is saved)") from exc
 
     @exposed
     def update_request_log(self, **values: Any) -> dict[str, Any]:

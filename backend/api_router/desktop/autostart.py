@@ -25,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from api_router.fsutil import atomic_write
+
 APP_NAME = "API Router"
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
 DESKTOP_FILE = "api-router.desktop"
@@ -96,17 +98,13 @@ def desktop_string(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
 
 
-class XdgAutostart:
-    def __init__(self, command: Sequence[str], *, env: Mapping[str, str] | None = None, home: Path | None = None,
-                 icon: str = "") -> None:
-        env = os.environ if env is None else env
-        home = Path.home() if home is None else home
-        config_home = env.get("XDG_CONFIG_HOME") or ""
-        # The spec: a relative XDG_CONFIG_HOME is invalid and ignored.
-        base = Path(config_home) if config_home and os.path.isabs(config_home) else home / ".config"
-        self._path = base / "autostart" / DESKTOP_FILE
-        self._command = list(command)
-        self._icon = icon
+class _LoginFile:
+    """A login item that is one file the OS reads at login."""
+
+    _path: Path
+
+    def _bytes(self) -> bytes:
+        raise NotImplementedError
 
     def supported(self) -> bool:
         return True
@@ -119,9 +117,32 @@ class XdgAutostart:
 
     def up_to_date(self) -> bool:
         try:
-            return self._path.read_text(encoding="utf-8") == self.contents()
-        except (OSError, UnicodeDecodeError):
+            return self._path.read_bytes() == self._bytes()
+        except OSError:
             return False
+
+    def enable(self) -> None:
+        # Only written: the OS reads it at the next login (loading it now would start a second instance).
+        atomic_write(self._path, self._bytes(), mode=0o644)
+
+    def disable(self) -> None:
+        self._path.unlink(missing_ok=True)
+
+
+class XdgAutostart(_LoginFile):
+    def __init__(self, command: Sequence[str], *, env: Mapping[str, str] | None = None, home: Path | None = None,
+                 icon: str = "") -> None:
+        env = os.environ if env is None else env
+        home = Path.home() if home is None else home
+        config_home = env.get("XDG_CONFIG_HOME") or ""
+        # The spec: a relative XDG_CONFIG_HOME is invalid and ignored.
+        base = Path(config_home) if config_home and os.path.isabs(config_home) else home / ".config"
+        self._path = base / "autostart" / DESKTOP_FILE
+        self._command = list(command)
+        self._icon = icon
+
+    def _bytes(self) -> bytes:
+        return self.contents().encode("utf-8")
 
     def contents(self) -> str:
         exec_line = " ".join(desktop_exec_quote(a) for a in self._command)
@@ -131,15 +152,6 @@ class XdgAutostart:
         if self._icon:
             lines.append(f"Icon={desktop_string(self._icon)}")
         return "\n".join(lines) + "\n"
-
-    def enable(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._path.with_name(self._path.name + ".tmp")
-        tmp.write_text(self.contents(), encoding="utf-8")
-        os.replace(tmp, self._path)
-
-    def disable(self) -> None:
-        self._path.unlink(missing_ok=True)
 
 
 # --- Windows --------------------------------------------------------------------------------------
@@ -190,20 +202,14 @@ class WindowsRunKey:
 # --- macOS ----------------------------------------------------------------------------------------
 
 
-class MacLaunchAgent:
+class MacLaunchAgent(_LoginFile):
     def __init__(self, command: Sequence[str], *, home: Path | None = None) -> None:
         home = Path.home() if home is None else home
         self._path = home / "Library" / "LaunchAgents" / f"{LAUNCH_AGENT_LABEL}.plist"
         self._command = list(command)
 
-    def supported(self) -> bool:
-        return True
-
-    def location(self) -> str:
-        return str(self._path)
-
-    def installed(self) -> bool:
-        return self._path.is_file()
+    def _bytes(self) -> bytes:
+        return self.plist()
 
     def plist(self) -> bytes:
         return plistlib.dumps({
@@ -213,22 +219,6 @@ class MacLaunchAgent:
             "ProcessType": "Interactive",
             "LimitLoadToSessionType": "Aqua",  # the graphical login session only
         })
-
-    def up_to_date(self) -> bool:
-        try:
-            return self._path.read_bytes() == self.plist()
-        except OSError:
-            return False
-
-    def enable(self) -> None:
-        # Read by launchd at the next login; not loaded now (that would start a second instance).
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._path.with_name(self._path.name + ".tmp")
-        tmp.write_bytes(self.plist())
-        os.replace(tmp, self._path)
-
-    def disable(self) -> None:
-        self._path.unlink(missing_ok=True)
 
 
 class Unsupported:

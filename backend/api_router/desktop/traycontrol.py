@@ -2,8 +2,8 @@
 
 The tray talks to the app only through the control API, like the UI: ``get_status``, ``get_config``,
 ``set_manual_override``, ``set_preferred_provider``, ``refresh_usage``, ``get_gateway_token`` and
-``update_ui(autostart=…)`` for the "Start with the system" toggle (which then makes sure the OS
-login item follows, until update_ui sets it itself). A thread polls the status
+``update_ui(autostart=…)`` for the "Start with the system" toggle (it saves the setting and sets
+the OS login item). A thread polls the status
 every ``interval`` seconds (at once after a menu action); menu actions run on a worker thread of
 their own, so the tray's GUI thread never waits for a config write or a usage check.
 """
@@ -184,12 +184,9 @@ class TrayController:
         log.info("tray: start with the system %s", "on" if on else "off")
 
         def job() -> None:
-            update_ui = getattr(self._control, "update_ui", None)
-            if callable(update_ui):
-                update_ui(autostart=on)  # saves [ui] autostart (and, once wired, sets the login item)
-            # Make sure the OS item follows; a no-op once update_ui does it itself.
-            if self._autostart is not None and self._autostart.installed() != on:
-                self._autostart.enable() if on else self._autostart.disable()
-            if self._tray is not None:
-                self._tray.refresh_menu()
+            try:
+                self._control.update_ui(autostart=on)  # saves [ui] autostart and sets the login item
+            finally:
+                if self._tray is not None:
+                    self._tray.refresh_menu()
         self._run(job)
