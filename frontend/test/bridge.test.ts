@@ -253,6 +253,23 @@ describe('pywebview transport', () => {
     expect(onToken).toHaveBeenCalledWith('ao_second_token_5678');
     expect(bridge.getToken()).toBeNull();
   });
+
+  it('saves files through the app (the path it chose, null when cancelled, the reason when refused)', async () => {
+    const save_file = vi.fn(async (kwargs?: unknown) => {
+      const { filename } = kwargs as { filename: string };
+      if (filename === 'no.csv') throw new Error('could not save /x/no.csv: Permission denied');
+      return { saved: filename === 'cancel.csv' ? null : `/home/u/Downloads/${filename}` };
+    });
+    const bridge = createDesktopBridge({ get_status: vi.fn(), save_file });
+    await expect(bridge.saveFile('a.csv', 'id\n', 'text/csv')).resolves.toBe('/home/u/Downloads/a.csv');
+    expect(save_file).toHaveBeenCalledWith({ filename: 'a.csv', content: 'id\n' });
+    await expect(bridge.saveFile('cancel.csv', 'x', 'text/csv')).resolves.toBeNull();
+    await expect(bridge.saveFile('no.csv', 'x', 'text/csv')).rejects.toMatchObject({
+      kind: 'backend',
+      message: 'could not save /x/no.csv: Permission denied',
+    });
+    await expect(createDesktopBridge({}).saveFile('a.csv', 'x', 'text/csv')).rejects.toMatchObject({ kind: 'not_found' });
+  });
 });
 
 type FakeWin = EventTarget & { location: { protocol: string; search: string }; pywebview?: { api?: unknown } };

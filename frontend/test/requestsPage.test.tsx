@@ -3,13 +3,13 @@
 import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { App } from '../src/App';
-import { createDesktopBridge } from '../src/bridge';
+import { TOKEN_STORAGE_KEY, createDesktopBridge, createHttpBridge, sessionTokenStore } from '../src/bridge';
 import { RequestsPage } from '../src/features/requests/RequestsPage';
 import { ToastProvider } from '../src/hooks/toasts';
 import type { Actions } from '../src/hooks/useActions';
 import { providerNames } from '../src/logic/names';
 import { parseRoute } from '../src/logic/route';
-import { FakeBackend, SESSION_A, makeStatus } from './fakeBackend';
+import { FakeBackend, FakeError, SESSION_A, makeStatus } from './fakeBackend';
 import { manyRequests } from './fakeUsage';
 
 const NAMES = providerNames(makeStatus().providers);
@@ -18,16 +18,20 @@ const SLOW = { timeout: 4_000 };
 const lastCall = (b: FakeBackend, method: string) => [...b.calls].reverse().find((c) => c.method === method);
 const rowIds = () => screen.queryAllByTestId(/^request-row-/).map((r) => Number(r.dataset.testid!.replace('request-row-', '')));
 
-async function requestsApp(hash = '#/requests', backend = new FakeBackend()) {
+async function requestsApp(hash = '#/requests', backend = new FakeBackend(), mode: 'desktop' | 'browser' = 'desktop') {
   window.location.hash = hash;
-  const bridge = createDesktopBridge(backend.pywebviewApi());
+  window.sessionStorage.setItem(TOKEN_STORAGE_KEY, backend.token);
+  const bridge =
+    mode === 'desktop'
+      ? createDesktopBridge(backend.pywebviewApi())
+      : createHttpBridge({ fetch: backend.fetch, tokenStore: sessionTokenStore(window.sessionStorage) });
   render(<App bridge={bridge} pollIntervalMs={60_000} />);
   await screen.findByRole('table', { name: 'Requests' }, SLOW);
   return { backend, bridge };
 }
 
 /** The page alone, with a short live re-read and the export action stubbed by the caller. */
-function pageOnly(backend: FakeBackend, actions: Pick<Actions, 'exportRequests'>, pollMs = 40) {
+function pageOnly(backend: FakeBackend, actions: Pick<Actions, 'exportRequests' | 'saveFile'>, pollMs = 40) {
   const bridge = createDesktopBridge(backend.pywebviewApi());
   render(
     <ToastProvider>
@@ -163,14 +167,14 @@ describe('Requests page', () => {
 
   it('shows new requests on the first page by itself', async () => {
     const backend = new FakeBackend();
-    pageOnly(backend, { exportRequests: vi.fn() });
+    pageOnly(backend, { exportRequests: vi.fn(), saveFile: vi.fn() });
     await waitFor(() => expect(rowIds()[0]).toBe(10));
     backend.requests = [...backend.requests, { ...backend.requests[0], id: 11, request_id: 'req_0011' }];
     await waitFor(() => expect(rowIds()[0]).toBe(11));
   });
 
-  it('exports the filtered rows as CSV and JSONL through a Blob link', async () => {
-    const { backend } = await requestsApp('#/requests?provider=p1');
+  it('exports the filtered rows as CSV and JSONL through a Blob link in the browser', async () => {
+    const { backend } = await requestsApp('#/requests?provider=p1', new FakeBackend(), 'browser');
     const blobs: Blob[] = [];
     const created = vi.fn((b: Blob) => {
       blobs.push(b);
@@ -196,6 +200,32 @@ describe('Requests page', () => {
     expect(lines).toHaveLength(7);
     // Requests that tried Relay One: served by it, failed over from it, or failed everywhere.
     expect(new Set(lines.map((l) => l.provider))).toEqual(new Set(['p1', 'p2', null]));
+  });
+
+  it('saves exports through the save dialog in the desktop window and says where', async () => {
+    const { backend } = await requestsApp('#/requests?provider=p1');
+    const clicked = vi.spyOn(HTMLAnchorElement.prototype, 'click');
+    fireEvent.click(screen.getByRole('button', { name: 'Export CSV' }));
+    await screen.findByText('Exported 7 requests');
+    expect(screen.getByText('/home/user/Downloads/api-router-requests.csv')).toBeTruthy();
+    expect(backend.saved.map((s) => s.filename)).toEqual(['api-router-requests.csv']);
+    expect(backend.saved[0].content.split('\n')[0]).toBe('id,request_id,provider,status');
+    expect(clicked).not.toHaveBeenCalled(); // no Blob link: the engine may drop it
+
+    // Cancelled in the dialog: nothing saved, nothing claimed.
+    backend.saveTo = null;
+    fireEvent.click(screen.getByRole('button', { name: 'Export JSONL' }));
+    await waitFor(() => expect(lastCall(backend, 'export_requests')?.args).toEqual({ format: 'jsonl', provider: 'p1' }));
+    await waitFor(() => expect(screen.getByRole('button', { name: 'Export JSONL' }).hasAttribute('disabled')).toBe(false));
+    expect(screen.getAllByText(/^Exported /)).toHaveLength(1);
+    expect(backend.saved).toHaveLength(1);
+
+    // The app could not write the file: the reason, in full.
+    backend.saveTo = '/home/user/Downloads';
+    backend.failNext.save_file = new FakeError('could not save /home/user/Downloads/x.csv: Permission denied', 400);
+    fireEvent.click(screen.getByRole('button', { name: 'Export CSV' }));
+    await screen.findByText('Could not save api-router-requests.csv');
+    expect(screen.getByText('could not save /home/user/Downloads/x.csv: Permission denied')).toBeTruthy();
   });
 });
 

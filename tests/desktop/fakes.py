@@ -78,6 +78,9 @@ class FakeWindow:
 class FakeWebview:
     """``start()`` runs ``scenario`` in a thread and returns when the window is destroyed."""
 
+    class FileDialog:
+        SAVE = 30
+
     def __init__(self, scenario: Callable[[FakeWindow], None] | None = None) -> None:
         self.scenario = scenario
         self.windows: list[FakeWindow] = []

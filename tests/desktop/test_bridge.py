@@ -12,6 +12,7 @@ import pytest
 from api_router.composition import make_control, open_services
 from api_router.control import ControlError, Registry, exposed
 from api_router.desktop.bridge import BridgeError, QuietRefusals, make_desktop_api
+from api_router.desktop.savefile import FileSaver
 from api_router.paths import Paths
 
 
@@ -67,7 +68,8 @@ def exposed_surface(api: object) -> dict[str, list[str]]:
 def test_surface_is_exactly_controls_public_methods() -> None:
     api = make_desktop_api(Registry(FakeControl()))
     assert exposed_surface(api) == {name: ["kwargs"] for name in
-                            ("explode", "get_status", "set_manual_override", "set_provider_key", "update_routing")}
+                            ("explode", "get_status", "set_manual_override", "set_provider_key", "update_routing",
+                             "save_file")}
 
 
 def test_real_control_surface_matches_the_registry(tmp_path: Path) -> None:
@@ -75,7 +77,7 @@ def test_real_control_surface_matches_the_registry(tmp_path: Path) -> None:
     try:
         registry = Registry(make_control(services))
         api = make_desktop_api(registry)
-        assert set(exposed_surface(api)) == set(registry.methods)
+        assert set(exposed_surface(api)) == {*registry.methods, "save_file"}
         assert {"get_status", "set_manual_override", "get_codex_setup", "rotate_gateway_token"} <= set(registry.methods)
         assert api.get_config()["ui"]["start_hidden"] is True  # type: ignore[attr-defined]
     finally:
@@ -143,3 +145,64 @@ def test_refusals_are_logged_once_and_quietly(caplog: pytest.LogCaptureFixture) 
     quiet = QuietRefusals()
     assert not quiet.filter(logging.LogRecord("pywebview", logging.ERROR, __file__, 1, tb, None, None))
     assert quiet.filter(logging.LogRecord("pywebview", logging.ERROR, __file__, 1, "Function x() does not exist", None, None))
+
+
+class AskedPaths:
+    def __init__(self, answer: Path | None) -> None:
+        self.answer = answer
+        self.asked: list[tuple[Path, str]] = []
+
+    def __call__(self, folder: Path, filename: str) -> str | None:
+        self.asked.append((folder, filename))
+        return None if self.answer is None else str(self.answer)
+
+
+def test_save_file_asks_where_and_writes_atomically(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "Downloads").mkdir(parents=True)
+    target = tmp_path / "chosen" / "requests.csv"
+    target.parent.mkdir()
+    target.write_text("an older export")
+    ask = AskedPaths(target)
+    api: Any = make_desktop_api(Registry(FakeControl()), saver=FileSaver(ask, home=home))
+    assert api.save_file({"filename": "../../etc/requests.csv", "content": "id,ok\n1,true\n"}) == {"saved": str(target)}
+    assert ask.asked == [(home / "Downloads", "requests.csv")]  # no folders from the page
+    assert target.read_text() == "id,ok\n1,true\n"
+    assert [p.name for p in target.parent.iterdir()] == ["requests.csv"]  # no temp file left
+    assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_save_file_cancelled_writes_nothing_and_starts_at_home_without_downloads(tmp_path: Path) -> None:
+    ask = AskedPaths(None)
+    api: Any = make_desktop_api(Registry(FakeControl()), saver=FileSaver(ask, home=tmp_path))
+    assert api.save_file({"filename": "usage.csv", "content": "x"}) == {"saved": None}
+    assert ask.asked == [(tmp_path, "usage.csv")] and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"filename": "a.csv"}, "save_file needs a file name and the text to save"),
+    ({"filename": 3, "content": "x"}, "save_file needs a file name and the text to save"),
+    (None, "save_file needs a file name and the text to save"),
+])
+def test_save_file_refuses_bad_arguments(tmp_path: Path, kwargs: Any, message: str) -> None:
+    ask = AskedPaths(tmp_path / "x.csv")
+    api: Any = make_desktop_api(Registry(FakeControl()), saver=FileSaver(ask, home=tmp_path))
+    with pytest.raises(BridgeError, match=message):
+        api.save_file(kwargs)
+    assert ask.asked == []
+
+
+def test_save_file_reports_a_folder_it_cannot_write(tmp_path: Path) -> None:
+    ask = AskedPaths(tmp_path / "missing-parent-is-a-file" / "x.csv")
+    (tmp_path / "missing-parent-is-a-file").write_text("a file")
+    api: Any = make_desktop_api(Registry(FakeControl()), saver=FileSaver(ask, home=tmp_path))
+    with pytest.raises(BridgeError, match=r"could not save .*x\.csv"):
+        api.save_file({"filename": "x.csv", "content": "x"})
+
+
+def test_save_file_only_answers_the_api_router_page(tmp_path: Path) -> None:
+    ask = AskedPaths(tmp_path / "x.csv")
+    api: Any = make_desktop_api(Registry(FakeControl()), origin_ok=lambda: False, saver=FileSaver(ask, home=tmp_path))
+    with pytest.raises(BridgeError, match="only answers the API Router page"):
+        api.save_file({"filename": "x.csv", "content": "x"})
+    assert ask.asked == [] and not (tmp_path / "x.csv").exists()

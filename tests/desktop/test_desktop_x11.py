@@ -68,3 +68,30 @@ def test_headless_flag_needs_no_gui(xsession: XSession, tmp_path: Path, apps: li
     app.proc.send_signal(signal.SIGINT)
     assert app.wait_exit() == 0, app.log()
     assert SOURCE_COMMAND  # the same command line as the desktop runs
+
+
+def test_an_export_from_the_window_is_saved_where_the_user_says(xsession: XSession, tmp_path: Path,
+                                                              apps: list[App]) -> None:
+    """The UI's exports go through save_file: the OS save dialog, then an atomic write."""
+    home = tmp_path / "home"
+    (home / "Downloads").mkdir(parents=True)
+    app = start_app(xsession, tmp_path, free_port(), extra_args=["--show"],
+                    extra_env={"API_ROUTER_TEST_HOOK_DOWNLOAD": "1", "HOME": str(home)})
+    apps.append(app)
+
+    def save_dialog() -> int | None:
+        found = xsession.xdotool("search", "--onlyvisible", "--name", "^Save file$", check=False).split()
+        return int(found[0]) if found else None
+
+    wid = wait_for(save_dialog, 30, "the save dialog")
+    xsession.screenshot(ARTIFACTS / "desktop-save-dialog.png")
+    # The suggested name in the suggested folder: what a user gets by pressing Enter.
+    xsession.xdotool("windowfocus", "--sync", str(wid))
+    xsession.xdotool("key", "--window", str(wid), "Return")
+    result = app.hook_result(timeout=30)
+    saved = home / "Downloads" / "api-router-probe.txt"
+    assert result.get("error") is None and result["download"] == {"saved": str(saved)}, result
+    assert saved.read_text() == "probe"
+    xsession.tray_menu_last()
+    assert app.wait_exit() == 0, app.log()
+    assert "Traceback" not in app.log(), app.log()

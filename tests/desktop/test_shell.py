@@ -4,6 +4,7 @@ The real GUI is covered by test_desktop_x11.py."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 import urllib.error
@@ -158,6 +159,34 @@ def test_port_in_use_opens_the_window_with_the_reason(tmp_path: Path) -> None:
     assert str(rig.paths.config) in window.kwargs["html"]
     # the tray says so too (error icon), but stays: a foreign program holds the port
     assert rig.icon.image == "IMG-error" and rig.icon.labels()[0].startswith("gateway not listening: port")
+
+
+@pytest.mark.parametrize("breakage", ["config is a folder", "user data is a file"])
+def test_an_unusable_user_data_folder_is_explained_in_a_window(tmp_path: Path, breakage: str,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    seen: list[bool] = []
+
+    def scenario(window: FakeWindow) -> None:
+        seen.append(window.visible)
+        assert window.user_close()  # closing it quits: there is nothing to hide to
+
+    rig = Rig(tmp_path, scenario=scenario)
+    if breakage == "config is a folder":
+        rig.paths.config.unlink()
+        rig.paths.config.mkdir()
+        culprit = str(rig.paths.config)
+    else:
+        shutil.rmtree(rig.paths.user_data)
+        rig.paths.user_data.write_text("not a folder")
+        culprit = str(rig.paths.user_data)
+    assert rig.run() == 1
+    assert seen == [True] and len(rig.webview.windows) == 1 and not rig.pystray.icons
+    page = rig.window.kwargs["html"]
+    assert "API Router could not start" in page and culprit in page and "--user-data" in page
+    assert rig.window.kwargs.get("js_api") is None
+    assert rig.webview.start_kwargs["private_mode"] is True and "storage_path" not in rig.webview.start_kwargs
+    err = capsys.readouterr().err
+    assert f"api-router: cannot use {culprit}" in err
 
 
 def test_second_start_shows_the_first_window_and_exits(tmp_path: Path) -> None:

@@ -7,8 +7,12 @@ is ``set_manual_override(provider="p2")`` here, checked and run by the same ``Re
 transport uses. A refused call raises ``BridgeError``, which pywebview turns into a rejected Promise
 whose ``Error.message`` is ours.
 
+One method belongs to the window rather than to the control API: ``save_file({filename, content})``
+asks where to save an export with the OS dialog and writes it (``desktop/savefile.py``).
+
 pywebview exposes every public attribute of the object, walking into non-callable ones, so all
-state lives in underscore attributes and the public surface is exactly the registry's.
+state lives in underscore attributes and the public surface is exactly the registry's plus
+``save_file``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 from api_router.config import ConfigError
 from api_router.control import Registry, UnknownMethod
+from api_router.desktop.savefile import FileSaver, SaveError
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +43,26 @@ class QuietRefusals(logging.Filter):
 
 
 class _DesktopApiBase:
-    def __init__(self, registry: Registry, *, redact: Callable[[str], str], origin_ok: Callable[[], bool]) -> None:
+    def __init__(self, registry: Registry, *, redact: Callable[[str], str], origin_ok: Callable[[], bool],
+                 saver: FileSaver | None) -> None:
         self._registry = registry
         self._redact = redact
         self._origin_ok = origin_ok
+        self._saver = saver
+
+    def save_file(self, kwargs: dict[str, Any] | None = None) -> dict[str, str | None]:
+        """Ask where to save ``content`` (text) under the suggested ``filename``; ``{"saved": path}``,
+        or ``{"saved": null}`` when the user cancelled."""
+        args = kwargs if isinstance(kwargs, dict) else {}
+        if not self._origin_ok():
+            raise BridgeError("the control API only answers the API Router page")
+        if self._saver is None:
+            raise BridgeError("this window cannot save files")
+        try:
+            return self._saver.save(args.get("filename"), args.get("content"))
+        except SaveError as exc:
+            log.info("save_file refused: %s", exc)
+            raise BridgeError(str(exc)) from None
 
     def _call(self, name: str, kwargs: Any) -> Any:
         try:
@@ -75,7 +96,7 @@ def _forwarder(name: str, doc: str) -> Callable[..., Any]:
 
 
 def make_desktop_api(registry: Registry, *, redact: Callable[[str], str] = str,
-                     origin_ok: Callable[[], bool] = lambda: True) -> _DesktopApiBase:
+                     origin_ok: Callable[[], bool] = lambda: True, saver: FileSaver | None = None) -> _DesktopApiBase:
     namespace = {name: _forwarder(name, m.doc) for name, m in registry.methods.items()}
     api_class: type[_DesktopApiBase] = type("DesktopApi", (_DesktopApiBase,), namespace)
-    return api_class(registry, redact=redact, origin_ok=origin_ok)
+    return api_class(registry, redact=redact, origin_ok=origin_ok, saver=saver)

@@ -2,6 +2,9 @@
 JavaScript through ``window.pywebview.api`` and write what came back to
 ``$API_ROUTER_TEST_HOOK_FILE``. The desktop tests use it to check the real JS -> Python -> JS round
 trip inside the real window; nothing happens unless both variables are set.
+
+With ``API_ROUTER_TEST_HOOK_DOWNLOAD=1`` as well, the page then saves a small file the way the UI's
+exports do in the window (``save_file``), so a test can answer the real save dialog.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ log = logging.getLogger(__name__)
 
 ENABLE_VAR = "API_ROUTER_TEST_HOOKS"
 FILE_VAR = "API_ROUTER_TEST_HOOK_FILE"
+DOWNLOAD_VAR = "API_ROUTER_TEST_HOOK_DOWNLOAD"
 
 BRIDGE_PROBE = """(async () => {
   const api = window.pywebview.api;
@@ -31,6 +35,10 @@ BRIDGE_PROBE = """(async () => {
     try { await api.set_manual_override({provider: "no-such-provider"}); out.refused = null; }
     catch (e) { out.refused = String(e.message); }
   } catch (e) { out.error = String(e && e.message || e); }
+  if (__DOWNLOAD__) {
+    try { out.download = await api.save_file({filename: "api-router-probe.txt", content: "probe"}); }
+    catch (e) { out.download = {error: String(e && e.message || e)}; }
+  }
   return out;
 })()"""
 
@@ -41,8 +49,13 @@ def hook_file(env: Mapping[str, str]) -> Path | None:
     return None
 
 
-def install_bridge_probe(window: AppWindow, out: Path) -> None:
+def wants_download(env: Mapping[str, str]) -> bool:
+    return env.get(DOWNLOAD_VAR) == "1"
+
+
+def install_bridge_probe(window: AppWindow, out: Path, *, download: bool = False) -> None:
     done = threading.Event()
+    script = BRIDGE_PROBE.replace("__DOWNLOAD__", "true" if download else "false")
 
     def write(result: Any) -> None:
         tmp = out.with_suffix(out.suffix + ".tmp")
@@ -54,7 +67,7 @@ def install_bridge_probe(window: AppWindow, out: Path) -> None:
             return
         done.set()
         try:
-            window.evaluate_js(BRIDGE_PROBE, write)
+            window.evaluate_js(script, write)
         except Exception as exc:
             log.exception("test hook failed")
             write({"error": f"evaluate_js: {exc}"})

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from api_router.composition import make_control, open_services
+from api_router.composition import StartupError, make_control, open_services
 from api_router.control import Control, Registry
 from api_router.desktop.autostart import Autostart, apply_setting
 from api_router.desktop.bridge import QuietRefusals, make_desktop_api
-from api_router.desktop.hooks import hook_file, install_bridge_probe
+from api_router.desktop.hooks import hook_file, install_bridge_probe, wants_download
 from api_router.desktop.instance import (
     Handoff,
     InstanceInfo,
@@ -42,6 +42,7 @@ from api_router.desktop.instance import (
     new_nonce,
 )
 from api_router.desktop.notify import Notifier
+from api_router.desktop.savefile import FileSaver
 from api_router.desktop.tray import Tray
 from api_router.desktop.traycontrol import TrayController, initial_view
 from api_router.desktop.window import AppWindow, gui_for, origin_of, window_url
@@ -58,6 +59,7 @@ class Options:
     port: int | None = None
     show: bool = False
     test_hook_file: Path | None = None
+    test_hook_download: bool = False
 
 
 @dataclass
@@ -87,6 +89,8 @@ def real_backends() -> Backends:
     pystray = load_pystray(platform)
     import webview
 
+    # Off by default in pywebview; the UI's exports (request log, usage CSV) are downloads.
+    webview.settings["ALLOW_DOWNLOADS"] = True
     icon = icon_path()
     return Backends(
         platform=platform, webview=webview, pystray=pystray, tray_images=tray_image, icon_path=str(icon),
@@ -101,7 +105,8 @@ class DesktopUnavailable(Exception):
 
 
 def run_desktop(paths: Paths, *, host: str | None = None, port: int | None = None, show: bool = False) -> int:
-    options = Options(host=host, port=port, show=show, test_hook_file=hook_file(os.environ))
+    options = Options(host=host, port=port, show=show, test_hook_file=hook_file(os.environ),
+                      test_hook_download=wants_download(os.environ))
     try:
         backends = real_backends()
     except Exception as exc:  # ImportError, gi's ValueError for a missing namespace, a broken display…
@@ -166,8 +171,17 @@ class DesktopShell:
     # --- entry -----------------------------------------------------------------------------------
 
     def run(self) -> int:
+        try:
+            return self._run_single()
+        except StartupError as exc:
+            return self._report_startup_error(str(exc))
+
+    def _run_single(self) -> int:
         lock = InstanceLock(self._paths.lock, self._os_lock)
-        handoff = claim_or_hand_off(lock, wait=self._handoff_wait)
+        try:
+            handoff = claim_or_hand_off(lock, wait=self._handoff_wait)
+        except OSError as exc:  # the user-data folder cannot hold the lock file
+            raise StartupError.of(exc, self._paths) from exc
         if handoff is not None:
             return _report_handoff(handoff)
         nonce = new_nonce()
@@ -237,7 +251,8 @@ class DesktopShell:
             pywebview_log.handlers.clear()
             pywebview_log.addFilter(QuietRefusals())
             control = make_control(rt)
-            self._apply_autostart(control, backends.autostart(self._paths.user_data))
+            rt.autostart = backends.autostart(self._paths.user_data)
+            self._apply_autostart(control, rt.autostart)
             gateway = GatewayThread(GatewayServer(rt, control, host=self._options.host, port=self._options.port))
             error: str | None = None
             try:
@@ -276,7 +291,8 @@ class DesktopShell:
                 origin = origin_of(url)
                 api = make_desktop_api(
                     Registry(control), redact=rt.redactor,
-                    origin_ok=lambda: self._window is not None and self._window.current_origin() == origin)
+                    origin_ok=lambda: self._window is not None and self._window.current_origin() == origin,
+                    saver=FileSaver(self._ask_save_path))
                 window = AppWindow(backends.webview, url=url, js_api=api, hidden=hidden, on_close=self._close_quits)
                 self._navigable = True
             else:
@@ -285,7 +301,7 @@ class DesktopShell:
                                    hidden=False, on_close=self._close_quits)
             self._window = window
         if self._options.test_hook_file is not None and error is None:
-            install_bridge_probe(window, self._options.test_hook_file)
+            install_bridge_probe(window, self._options.test_hook_file, download=self._options.test_hook_download)
         if self._quitting.is_set():  # a signal arrived while starting
             return 0
         controller: TrayController | None = None
@@ -294,7 +310,7 @@ class DesktopShell:
             reason = _short_reason(error) if error else ""
             controller = TrayController(control, open_view=self.open_view, quit=self.quit, copy_text=backends.copy_text,
                                         listening=error is None, not_listening_reason=reason,
-                                        autostart=backends.autostart(self._paths.user_data))
+                                        autostart=rt.autostart)
             tray = Tray(backends.pystray, backends.tray_images, controller.actions,
                         initial_view(control, listening=error is None, not_listening_reason=reason))
             tray.start()
@@ -319,6 +335,30 @@ class DesktopShell:
             if tray is not None:
                 tray.stop()
         return 0
+
+    def _ask_save_path(self, folder: Path, filename: str) -> str | None:
+        with self._state:
+            window = self._window
+        if window is None:
+            return None
+        window.show()  # the dialog belongs over a visible window
+        return window.ask_save_path(folder, filename)
+
+    def _report_startup_error(self, problem: str) -> int:
+        """The user-data folder is unusable: say so in a window (the app may have been started
+        from a login item, with no terminal to read), on stderr, and exit 1 once it is closed."""
+        print(f"api-router: {problem}", file=sys.stderr, flush=True)
+        backends = self._make_backends()
+        with self._state:
+            self._window = AppWindow(backends.webview, html=startup_error_page(problem), hidden=False,
+                                     on_close=lambda: True)
+        restore = self._trap_signals()
+        try:
+            # Nothing may be written to the folder that just failed: no web storage for this window.
+            backends.webview.start(gui=gui_for(backends.platform), private_mode=True, icon=backends.icon_path)
+        finally:
+            restore()
+        return 1
 
     def _port_source(self, rt: Services) -> str:
         if self._options.port is not None:
@@ -426,19 +466,25 @@ def error_page(error: str, paths: Paths, *, port_source: str = "", another_insta
     source = f"<p>The port was set by <strong>{html.escape(port_source)}</strong>.</p>" if port_source else ""
     close = ("Close this window to quit." if another_instance else
              "Then quit API Router from its tray icon (or close this window) and start it again.")
-    return _ERROR_PAGE.format(error=html.escape(error), config=html.escape(str(paths.config)),
-                              log=html.escape(str(paths.data / "api-router.log")), source=source,
-                              advice=html.escape(advice), close=html.escape(close))
+    body = (f"{source}<p>Codex cannot reach API Router until this is fixed. {html.escape(advice)} A port is "
+            "chosen with <code>--port N</code> for one start, or under <code>[listen]</code> in<br>"
+            f"<code>{html.escape(str(paths.config))}</code><br>(Codex's <code>base_url</code> must then use the "
+            f"same port). {html.escape(close)}</p>"
+            f'<p style="color:#555">Log: <code>{html.escape(str(paths.data / "api-router.log"))}</code></p>')
+    return _ERROR_PAGE.format(title="The gateway could not start", error=html.escape(error), body=body)
+
+
+def startup_error_page(problem: str) -> str:
+    body = ("<p>API Router keeps its settings, keys and request log in its user-data folder and cannot run "
+            "without it. Fix the folder as described above, or start API Router with "
+            "<code>--user-data</code> pointing at another folder.</p><p>Close this window to quit.</p>")
+    return _ERROR_PAGE.format(title="API Router could not start", error=html.escape(problem), body=body)
 
 
 _ERROR_PAGE = """<!doctype html><meta charset="utf-8"><title>API Router</title>
 <body style="font-family:system-ui,sans-serif;margin:2.5rem;max-width:46rem;line-height:1.5">
-<h1 style="color:#b42318">The gateway could not start</h1>
+<h1 style="color:#b42318">{title}</h1>
 <p style="font-size:1.1rem"><strong>{error}</strong></p>
-{source}
-<p>Codex cannot reach API Router until this is fixed. {advice} A port is chosen with
-<code>--port N</code> for one start, or under <code>[listen]</code> in<br><code>{config}</code><br>
-(Codex's <code>base_url</code> must then use the same port). {close}</p>
-<p style="color:#555">Log: <code>{log}</code></p>
+{body}
 </body>
 """

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -49,6 +50,7 @@ class AppWindow:
                  hidden: bool, on_close: Callable[[], bool]) -> None:
         """``on_close`` runs when the user closes the window: True lets it close, False keeps it (hidden)."""
         self._on_close = on_close
+        self._save_dialog = webview.FileDialog.SAVE
         self._closing_for_good = threading.Event()
         self._minimized = False
         self._window = webview.create_window(
@@ -92,6 +94,14 @@ class AppWindow:
 
     def evaluate_js(self, script: str, callback: Callable[[Any], None]) -> None:
         self._window.evaluate_js(script, callback)
+
+    def ask_save_path(self, folder: Path, filename: str) -> str | None:
+        """The OS save dialog, over this window; None when cancelled. Waits for the user, so never
+        call it on the GUI thread (bridge calls run on threads of their own)."""
+        chosen = self._window.create_file_dialog(self._save_dialog, directory=str(folder), save_filename=filename)
+        if not chosen:
+            return None
+        return str(chosen if isinstance(chosen, str) else chosen[0])
 
     def run_js(self, script: str) -> Any:
         """Run ``script`` in the page and return its value; waits for the page (pywebview gives up

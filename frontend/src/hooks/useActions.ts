@@ -106,6 +106,16 @@ export function useActions({ bridge, refresh, apply, toasts, names }: Deps) {
       getConfig: () => run('Could not read the configuration', 'get_config', {}, { after: 'none' }),
       exportRequests: (format: ExportFormat, filters: RequestFilters) =>
         run('Could not export the requests', 'export_requests', { format, ...filters }, { after: 'none' }),
+      /** Save text as a file (browser: a download; desktop: the save dialog). Null value: cancelled. */
+      saveFile: async (filename: string, content: string, contentType: string): Promise<ActionResult<string | null>> => {
+        try {
+          return { ok: true, value: await bridge.saveFile(filename, content, contentType) };
+        } catch (e) {
+          const error = e instanceof BridgeError ? e : new BridgeError(errorMessage(e), { kind: 'server', method: 'save_file' });
+          toasts.push({ tone: 'error', title: `Could not save ${filename}`, message: error.message });
+          return { ok: false, error };
+        }
+      },
       /**
        * Check usage now: one provider, or every one (`null`). A toast says what came of it: checked,
        * failed (the last good reading stays and the row shows the error), or nothing to check.

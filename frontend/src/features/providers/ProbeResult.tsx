@@ -1,9 +1,10 @@
 import { formatLatency } from '../../logic/format';
 import type { Probe } from '../../types';
+import type { RunState } from './useResultsById';
 import { Badge } from '../../ui/Badge';
 import { IconButton } from '../../ui/IconButton';
 
-export type ProbeState = { loading: true } | { loading: false; result: Probe } | { loading: false; error: string };
+export type ProbeState = RunState<Probe>;
 
 /** The last probe's outcome, shown inline in a strip under the provider's row. */
 export function ProbeResult({ id, name, state, onClose }: { id: string; name: string; state: ProbeState; onClose: () => void }) {

@@ -1,7 +1,8 @@
-import { useCallback, useState } from 'react';
+import { useCallback } from 'react';
 import type { Actions } from '../../hooks/useActions';
-import type { ProviderId } from '../../types';
+import type { Probe, ProviderId } from '../../types';
 import type { ProbeState } from './ProbeResult';
+import { useResultsById } from './useResultsById';
 
 export interface Probes {
   /** The last probe per provider (loading, result or error) until closed. */
@@ -12,30 +13,13 @@ export interface Probes {
 
 /** `probe_provider` runs per provider, each shown inline until closed or the provider goes away. */
 export function useProbes(actions: Pick<Actions, 'probeProvider'>): Probes {
-  const [byId, setById] = useState<Record<ProviderId, ProbeState>>({});
-
+  const { byId, start, finish, close } = useResultsById<Probe>();
   const probe = useCallback(
     (id: ProviderId) => {
-      setById((s) => ({ ...s, [id]: { loading: true } }));
-      void actions.probeProvider(id).then((r) =>
-        setById((s) => ({
-          ...s,
-          [id]: r.ok ? { loading: false, result: r.value } : { loading: false, error: r.error.message },
-        })),
-      );
+      start([id]);
+      void actions.probeProvider(id).then((r) => finish({ [id]: r }));
     },
-    [actions],
+    [actions, start, finish],
   );
-
-  const close = useCallback(
-    (id: ProviderId) =>
-      setById((s) => {
-        if (!(id in s)) return s;
-        const { [id]: _closed, ...rest } = s;
-        return rest;
-      }),
-    [],
-  );
-
   return { byId, probe, close };
 }

@@ -1,8 +1,9 @@
 import { useCallback, useState } from 'react';
-import type { Actions } from '../../hooks/useActions';
+import type { ActionResult, Actions } from '../../hooks/useActions';
 import type { ProviderId, ProviderTest } from '../../types';
+import { type RunState, useResultsById } from './useResultsById';
 
-export type TestState = { loading: true } | { loading: false; result: ProviderTest } | { loading: false; error: string };
+export type TestState = RunState<ProviderTest>;
 
 export interface ProviderTests {
   /** The test run from this page per provider (loading, result or error) until closed. */
@@ -16,55 +17,33 @@ export interface ProviderTests {
 
 /** test_provider / test_all_providers with per-provider state for the result strips. */
 export function useProviderTests(actions: Pick<Actions, 'testProvider' | 'testAllProviders'>): ProviderTests {
-  const [byId, setById] = useState<Record<ProviderId, TestState>>({});
+  const { byId, start, finish, close } = useResultsById<ProviderTest>();
   const [allBusy, setAllBusy] = useState(false);
 
   const test = useCallback(
     (id: ProviderId) => {
-      setById((s) => ({ ...s, [id]: { loading: true } }));
-      void actions.testProvider(id).then((r) =>
-        setById((s) => ({
-          ...s,
-          [id]: r.ok ? { loading: false, result: r.value } : { loading: false, error: r.error.message },
-        })),
-      );
+      start([id]);
+      void actions.testProvider(id).then((r) => finish({ [id]: r }));
     },
-    [actions],
+    [actions, start, finish],
   );
 
   const testAll = useCallback(
     (ids: readonly ProviderId[]) => {
       setAllBusy(true);
-      setById((s) => {
-        const next = { ...s };
-        for (const id of ids) next[id] = { loading: true };
-        return next;
-      });
+      start(ids);
       void actions.testAllProviders().then((r) => {
         setAllBusy(false);
-        setById((s) => {
-          const next = { ...s };
-          for (const id of ids) {
-            const result = r.ok ? r.value.results[id] : undefined;
-            if (result) next[id] = { loading: false, result };
-            else if (!r.ok) next[id] = { loading: false, error: r.error.message };
-            else delete next[id]; // not tested (disabled, or no base URL)
-          }
-          return next;
-        });
+        const outcomes: Record<ProviderId, ActionResult<ProviderTest> | undefined> = {};
+        for (const id of ids) {
+          const result = r.ok ? r.value.results[id] : undefined;
+          // Not in the results: not tested (disabled, or no base URL).
+          outcomes[id] = result ? { ok: true, value: result } : r.ok ? undefined : r;
+        }
+        finish(outcomes);
       });
     },
-    [actions],
-  );
-
-  const close = useCallback(
-    (id: ProviderId) =>
-      setById((s) => {
-        if (!(id in s)) return s;
-        const { [id]: _closed, ...rest } = s;
-        return rest;
-      }),
-    [],
+    [actions, start, finish],
   );
 
   return { byId, allBusy, test, testAll, close };

@@ -22,7 +22,7 @@ import { useRequestExport, useRequestLogSettings, useRequestPages } from './useR
 
 interface Props {
   bridge: Bridge;
-  actions: Pick<Actions, 'exportRequests'>;
+  actions: Pick<Actions, 'exportRequests' | 'saveFile'>;
   providerOrder: readonly ProviderId[];
   names: NameMap;
   /** `provider`, `outcome`, `session`, `q` (from `#/requests?…`). */

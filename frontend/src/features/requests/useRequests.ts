@@ -3,7 +3,6 @@ import type { Bridge } from '../../bridge';
 import { useToasts } from '../../hooks/toasts';
 import type { Actions } from '../../hooks/useActions';
 import { useQuery, type Query } from '../../hooks/useQuery';
-import { downloadText } from '../../lib/download';
 import { LIVE_POLL_MS, PAGE_SIZE, filtersKey } from '../../logic/requests';
 import type { Config, ExportFormat, RequestDetail, RequestFilters, RequestPage } from '../../types';
 
@@ -60,8 +59,8 @@ export function useRequestLogSettings(bridge: Bridge): Config['request_log'] | n
   return useMemo(() => config.data?.request_log ?? null, [config.data]);
 }
 
-/** export_requests for the filters, saved through a Blob link, with a toast saying how many rows. */
-export function useRequestExport(actions: Pick<Actions, 'exportRequests'>, filters: RequestFilters) {
+/** export_requests for the filters, saved as a file, with a toast saying how many rows and where. */
+export function useRequestExport(actions: Pick<Actions, 'exportRequests' | 'saveFile'>, filters: RequestFilters) {
   const toasts = useToasts();
   const [exporting, setExporting] = useState<ExportFormat | null>(null);
   const exportAs = useCallback(
@@ -70,11 +69,12 @@ export function useRequestExport(actions: Pick<Actions, 'exportRequests'>, filte
       try {
         const r = await actions.exportRequests(format, filters);
         if (!r.ok) return; // the toast says why
-        downloadText(r.value.content, r.value.filename, r.value.content_type);
+        const saved = await actions.saveFile(r.value.filename, r.value.content, r.value.content_type);
+        if (!saved.ok || saved.value === null) return; // failed (toast) or cancelled in the dialog
         toasts.push({
           tone: 'success',
           title: `Exported ${r.value.rows.toLocaleString('en-US')} request${r.value.rows === 1 ? '' : 's'}`,
-          message: r.value.filename,
+          message: saved.value,
         });
       } finally {
         setExporting(null);

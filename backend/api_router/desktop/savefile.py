@@ -1,0 +1,63 @@
+"""Saving a file the page hands over (an export) where the user chooses, through the OS save dialog.
+
+The browser's way (a Blob link) depends on each engine's download support inside pywebview; on
+GTK it opens nothing at all when the XDG Downloads folder is not configured. Asking from Python
+behaves the same on every platform, starts in a folder that exists, and writes atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from api_router.fsutil import atomic_write
+
+log = logging.getLogger(__name__)
+
+# At most this much text from the page (a 100,000-row CSV export is about 30 MB).
+MAX_CHARS = 256 * 1024 * 1024
+
+AskPath = Callable[[Path, str], str | None]  # (start folder, suggested name) -> chosen path, None: cancelled
+
+
+class SaveError(ValueError):
+    """A file that could not be saved; the message is for the person who asked."""
+
+
+def start_folder(home: Path | None = None) -> Path:
+    home = Path.home() if home is None else home
+    downloads = home / "Downloads"
+    return downloads if downloads.is_dir() else home
+
+
+def suggested_name(filename: str) -> str:
+    """The page's name as a plain file name: its last part only, no control characters."""
+    name = re.sub(r"[\x00-\x1f:]", "_", re.split(r"[/\\]", filename)[-1]).strip().strip(".")
+    return name[:200] or "export.txt"
+
+
+class FileSaver:
+    def __init__(self, ask_path: AskPath, *, home: Path | None = None) -> None:
+        self._ask_path = ask_path
+        self._home = home
+
+    def save(self, filename: Any, content: Any) -> dict[str, str | None]:
+        """``{"saved": path}``, or ``{"saved": None}`` when the user cancelled the dialog."""
+        if not isinstance(filename, str) or not isinstance(content, str):
+            raise SaveError("save_file needs a file name and the text to save")
+        if len(content) > MAX_CHARS:
+            raise SaveError("the file is too large to save from the window")
+        chosen = self._ask_path(start_folder(self._home), suggested_name(filename))
+        if not chosen:
+            return {"saved": None}
+        path = Path(chosen)
+        try:
+            # Readable like any file the user saves (the default umask applies to a plain open()).
+            atomic_write(path, content.encode("utf-8"), mode=0o644)
+        except OSError as exc:
+            raise SaveError(f"could not save {path}: {exc.strerror or exc}") from exc
+        log.info("saved %s (%d characters)", path, len(content))
+        return {"saved": str(path)}
