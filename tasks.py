@@ -103,7 +103,7 @@ def ensure_venv() -> None:
         if apt_install(["python3-venv"], "the virtual environment"):
             run([sys.executable, "-m", "venv", VENV])
         else:
-            raise SystemExit("python3 -m venv failed; install python3-venv and try again")
+            raise SystemExit("python3 -m venv failed; install python3-venv and try again") from None
 
 
 def ensure_python_deps(extras: list[str]) -> None:
@@ -155,7 +155,8 @@ def frontend_inputs() -> list[Path]:
     files = [FRONTEND / n for n in ("package.json", "package-lock.json", "index.html", "vite.config.ts",
                                     "tsconfig.json")]
     files += sorted(p for p in (FRONTEND / "src").rglob("*") if p.is_file())
-    files += sorted(p for p in (FRONTEND / "public").rglob("*") if p.is_file()) if (FRONTEND / "public").is_dir() else []
+    public = FRONTEND / "public"
+    files += sorted(p for p in public.rglob("*") if p.is_file()) if public.is_dir() else []
     return files
 
 
@@ -191,7 +192,8 @@ def ensure_frontend_build() -> None:
 def ensure_codex() -> Path:
     """The pinned Codex CLI for the end-to-end tests, in a cache folder."""
     prefix = CACHE / f"codex-{CODEX_VERSION}"
-    binary = prefix / "node_modules" / "@openai" / "codex-linux-x64" / "vendor" / "x86_64-unknown-linux-musl" / "bin" / "codex"
+    vendor = prefix / "node_modules" / "@openai" / "codex-linux-x64" / "vendor"
+    binary = vendor / "x86_64-unknown-linux-musl" / "bin" / "codex"
     if not binary.exists():
         prefix.mkdir(parents=True, exist_ok=True)
         run([npm(), "install", "--prefix", prefix, "--no-audit", "--no-fund", f"@openai/codex@{CODEX_VERSION}"])
@@ -205,9 +207,8 @@ def cmd_run(args: list[str]) -> int:
     ensure_python_deps([])
     ensure_frontend_build()
     headless = "--headless" in args
-    if not headless and gui_possible():
-        if not ensure_gui_deps(required=False):
-            say("continuing without the desktop window")
+    if not headless and gui_possible() and not ensure_gui_deps(required=False):
+        say("continuing without the desktop window")
     cmd = [str(venv_bin("api-router")), *args]
     say("$ " + " ".join(cmd))
     if IS_WINDOWS:

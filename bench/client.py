@@ -156,7 +156,7 @@ def alternating(host: str, targets: list[tuple[int, bytes]], *, count: int, seco
     out: list[list[Timing]] = [[] for _ in targets]
     conns = [Conn(host, port) for port, _ in targets]
     try:
-        for conn, (_, raw) in zip(conns, targets):
+        for conn, (_, raw) in zip(conns, targets, strict=True):
             for _ in range(warmup):
                 conn.send(raw, keep_body=False)
         if before is not None:
@@ -208,7 +208,8 @@ function done(summary, latency, requests)
   fb = fb:gsub("[^%w ._:%-]", "?")
   local e = summary.errors
   io.write(string.format(
-    "BENCHJSON {\"requests\":%d,\"duration_us\":%d,\"bad\":%d,\"connect\":%d,\"read\":%d,\"write\":%d,\"status\":%d,\"timeout\":%d,\"p50_us\":%d,\"p99_us\":%d,\"first_bad\":\"%s\"}\n",
+    "BENCHJSON {\"requests\":%d,\"duration_us\":%d,\"bad\":%d,\"connect\":%d,\"read\":%d," ..
+    "\"write\":%d,\"status\":%d,\"timeout\":%d,\"p50_us\":%d,\"p99_us\":%d,\"first_bad\":\"%s\"}\n",
     summary.requests, summary.duration, b, e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50), latency:percentile(99), fb))
 end
@@ -247,8 +248,8 @@ def run_wrk(url: str, body: bytes, headers: dict[str, str], *, connections: int,
         (d / "script.lua").write_text(_WRK_LUA)
         env = {**os.environ, "BENCH_BODY": str(d / "body"), "BENCH_HEADERS": str(d / "headers"),
                "BENCH_LIMIT": str(max(1, limit // threads)), "BENCH_WANT": want}
-        cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--timeout", "10s",
-               "-s", str(d / "script.lua"), url]
+        cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
+               "--timeout", "10s", "-s", str(d / "script.lua"), url]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 30)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCHJSON ")), None)
     if proc.returncode != 0 or line is None:

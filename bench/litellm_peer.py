@@ -69,7 +69,8 @@ def start(upstream_url: str, work: Path, timeout: float = 180.0) -> Peer:
     }, indent=1))
     port = procs.free_port()
     env = procs.clean_env(LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_TELEMETRY="False", LITELLM_LOG="ERROR")
-    version = subprocess.run([str(VENV / "bin" / "python"), "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
+    ask_version = "import importlib.metadata as m; print(m.version('litellm'))"
+    version = subprocess.run([str(VENV / "bin" / "python"), "-c", ask_version],
                              capture_output=True, text=True).stdout.strip()
     log_path = work / "litellm.log"
     with open(log_path, "ab") as out:

@@ -118,8 +118,8 @@ def stream_events() -> list[bytes]:
     events.append({"type": "response.completed", "response": _response("completed", [reasoning, item], _USAGE)})
     assert len(events) == STREAM_EVENTS
     out = []
-    for seq, ev in enumerate(events):
-        ev = {"type": ev["type"], "sequence_number": seq, **{k: v for k, v in ev.items() if k != "type"}}
+    for seq, raw in enumerate(events):
+        ev = {"type": raw["type"], "sequence_number": seq, **{k: v for k, v in raw.items() if k != "type"}}
         out.append(b"event: " + ev["type"].encode() + b"\ndata: " + orjson.dumps(ev) + b"\n\n")
     return out
 
@@ -150,7 +150,8 @@ def _sealed(rng: random.Random, size: int) -> str:
     return "gAAAAAB" + base64.urlsafe_b64encode(rng.randbytes(size * 3 // 4)).decode()
 
 
-def codex_request(session: str, *, target_bytes: int = 2_000_000, reasoning_prefix: str = "rs_") -> tuple[bytes, list[str]]:
+def codex_request(session: str, *, target_bytes: int = 2_000_000,
+                  reasoning_prefix: str = "rs_") -> tuple[bytes, list[str]]:
     """A Codex-shaped long-session request of about ``target_bytes`` and its reasoning item ids.
 
     developer + environment messages, then turns of user message → reasoning (sealed) →
@@ -178,7 +179,8 @@ def codex_request(session: str, *, target_bytes: int = 2_000_000, reasoning_pref
             rid = f"{reasoning_prefix}{turn:04d}{step}"
             ids.append(rid)
             items.append({"type": "reasoning", "id": rid, "summary": [
-                {"type": "summary_text", "text": f"**Inspecting module_{turn % 13}.py**\n\nLooking for the failing assertion."}],
+                {"type": "summary_text",
+                 "text": f"**Inspecting module_{turn % 13}.py**\n\nLooking for the failing assertion."}],
                 "content": None, "encrypted_content": _sealed(rng, rng.randint(2500, 5000))})
             call = f"call_{turn:04d}_{step}"
             items.append({"type": "function_call", "id": f"fc_{turn:04d}{step}", "name": "shell",
@@ -189,7 +191,8 @@ def codex_request(session: str, *, target_bytes: int = 2_000_000, reasoning_pref
                                 "metadata": {"exit_code": 0, "duration_seconds": 0.1}}).decode()
             items.append({"type": "function_call_output", "call_id": call, "output": out})
         items.append({"type": "message", "role": "assistant", "content": [
-            {"type": "output_text", "text": f"I fixed the assertion in module_{turn % 13}.py: the expected value was off by one. " * 4}]})
+            {"type": "output_text",
+             "text": f"I fixed the assertion in module_{turn % 13}.py: the expected value was off by one. " * 4}]})
         body_so_far = len(orjson.dumps(items))
     payload = {
         "model": MODEL,
@@ -258,11 +261,13 @@ def codex_turn(session: str, sealed_ids: list[str]) -> bytes:
         items.append({"type": "function_call_output", "call_id": call,
                       "output": orjson.dumps({"output": _code(rng, 40), "metadata": {"exit_code": 0}}).decode()})
     items.append({"type": "message", "role": "assistant", "content": [
-        {"type": "output_text", "text": "The expected dict lists its keys in another order; the test compares strings."}]})
+        {"type": "output_text",
+         "text": "The expected dict lists its keys in another order; the test compares strings."}]})
     items.append({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Fix it, please."}]})
     tools: list[dict[str, Any]] = [_function_tool(rng, name) for name in _TOOL_NAMES]
     tools.append({"type": "custom", "name": "apply_patch", "description": "Edits files with a patch. " * 20,
-                  "format": {"type": "grammar", "syntax": "lark", "definition": "start: begin_patch hunk+ end_patch\n" * 10}})
+                  "format": {"type": "grammar", "syntax": "lark",
+                             "definition": "start: begin_patch hunk+ end_patch\n" * 10}})
     tools.append({"type": "web_search"})
     return orjson.dumps({
         "model": MODEL,

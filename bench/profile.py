@@ -146,7 +146,8 @@ def record_window(t: run.Target, body: bytes, *, stream: bool, concurrency: int,
         try:
             time.sleep(0.5)  # attached; samples of the idle process are dropped (py-spy skips idle threads)
             if spy.poll() is not None:
-                raise RuntimeError(f"py-spy exited at once (ptrace not allowed? run as root): {spy.communicate()[0][-800:]}")
+                said = spy.communicate()[0][-800:]
+                raise RuntimeError(f"py-spy exited at once (ptrace not allowed? run as root): {said}")
             cpu0, c0 = t.cpu(), counters(t.pid)
             requests, elapsed = load(seconds)
             cpu, c1 = t.cpu() - cpu0, counters(t.pid)
@@ -365,7 +366,8 @@ def flamegraph(path: Path, out: Path, title: str) -> None:
 def report(results: dict[str, dict[str, dict[str, Any]]], meta: dict[str, Any]) -> str:
     lines = ["# Where the CPU goes: API Router vs the floor (minimal proxy)", "",
              f"py-spy {meta['mode']} at {meta['rate']} Hz, {meta['rounds']} interleaved windows of "
-             f"{meta['seconds']:g} s per target and workload; load average {meta['loadavg_start']} at start, {meta['loadavg_end']} at end. "
+             f"{meta['seconds']:g} s per target and workload; load average {meta['loadavg_start']} at start, "
+             f"{meta['loadavg_end']} at end. "
              "µs per request = the target's CPU time over the window (/proc) × the share of samples.", ""]
     for workload, by_target in results.items():
         r, f = by_target.get("router"), by_target.get(run.FLOOR)
@@ -375,7 +377,8 @@ def report(results: dict[str, dict[str, dict[str, Any]]], meta: dict[str, Any]) 
         lines += [f"## {workload} (c={WORKLOADS[workload][1]}): CPU per {unit}", "",
                   "| | API Router | floor | difference |", "|---|---|---|---|",
                   f"| CPU per {unit} | {r['cpu_us_per_req']:.0f} µs | {f['cpu_us_per_req']:.0f} µs | "
-                  f"{r['cpu_us_per_req'] - f['cpu_us_per_req']:+.0f} µs ({r['cpu_us_per_req'] / f['cpu_us_per_req']:.2f}×) |",
+                  f"{r['cpu_us_per_req'] - f['cpu_us_per_req']:+.0f} µs "
+                  f"({r['cpu_us_per_req'] / f['cpu_us_per_req']:.2f}×) |",
                   f"| throughput while profiled | {r['rps']:,.0f}/s | {f['rps']:,.0f}/s | |",
                   f"| samples | {r['samples']:,} | {f['samples']:,} | |"]
         for key, label in (("user_us", "user CPU (µs)"), ("system_us", "system CPU (µs, the kernel: sockets)"),
@@ -407,7 +410,8 @@ def report(results: dict[str, dict[str, dict[str, Any]]], meta: dict[str, Any]) 
                   "| line | µs | share |", "|---|---|---|"]
         lines += [f"| `{x['name']}` | {x['us_per_req']:.1f} | {x['share'] * 100:.1f} % |"
                   for x in r["self_lines_api_router"][:20]]
-        lines += ["", f"Hottest functions overall (self, µs per {unit}), with the floor's figure for the same function:",
+        lines += ["", f"Hottest functions overall (self, µs per {unit}), "
+                      "with the floor's figure for the same function:",
                   "", "| function | router | floor |", "|---|---|---|"]
         lines += [f"| `{x['name']}` | {x['us_per_req']:.1f} | {floor_self.get(x['name'], 0.0):.1f} |"
                   for x in r["self"][:30]]
@@ -450,7 +454,8 @@ def main(argv: list[str] | None = None) -> int:
         run.teach_ownership(gw, b)
         floor = procs.MinimalProxy.start(upstream.base_url)
         stops.append(floor.stop)
-        targets = [run.Target("router", gw.port, gw.pid, procs.TOKEN), run.Target(run.FLOOR, floor.port, floor.pid, "none")]
+        targets = [run.Target("router", gw.port, gw.pid, procs.TOKEN),
+                   run.Target(run.FLOOR, floor.port, floor.pid, "none")]
         for workload, (stream, concurrency) in WORKLOADS.items():
             body = b.stream if stream else b.json
             windows: dict[str, list[Window]] = {t.name: [] for t in targets}

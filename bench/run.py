@@ -95,8 +95,8 @@ class Target:
                 "originator": "codex_cli_rs", "user-agent": "codex_cli_rs/0.169.0 (bench)", "session-id": session}
 
     def raw(self, body: bytes, *, stream: bool, session: str) -> bytes:
-        return client.request_bytes("POST", self.path, f"{HOST}:{self.port}", self.headers(stream=stream, session=session),
-                                    body)
+        headers = self.headers(stream=stream, session=session)
+        return client.request_bytes("POST", self.path, f"{HOST}:{self.port}", headers, body)
 
     def cpu(self) -> float:
         return procs.cpu_seconds(self.pid) if self.pid else 0.0
@@ -144,7 +144,7 @@ def _c1(ts: list[Target], s: Settings, body: bytes, *, stream: bool, session: st
     timings = client.alternating(HOST, raws, count=count, seconds=seconds * len(ts), check=check, warmup=warmup,
                                  before=lambda: cpu0.update({t.name: t.cpu() for t in ts}))
     out = {}
-    for t, tl in zip(ts, timings):
+    for t, tl in zip(ts, timings, strict=True):
         t.served += len(tl) + warmup
         out[t.name] = (tl, t.cpu() - cpu0[t.name])
     return out
@@ -171,7 +171,8 @@ def c1_stream(ts: list[Target], s: Settings, b: Bodies) -> dict[str, dict[str, A
     return out
 
 
-def _load(t: Target, body: bytes, *, stream: bool, seconds: float, limit: int, connections: int = 32) -> client.LoadResult:
+def _load(t: Target, body: bytes, *, stream: bool, seconds: float, limit: int,
+          connections: int = 32) -> client.LoadResult:
     headers = t.headers(stream=stream, session=SESSION_CODEX if stream else "bench-small")
     want = "response.completed" if stream else ""
     if client.wrk_path():
@@ -414,7 +415,7 @@ def run(s: Settings, peers: list[str], fake_json: str = "dumps") -> dict[str, An
         if s.warmup_seconds:
             warm = Settings(**{**asdict(s), "json_c1": 50, "stream_c1": 50, "c32_seconds": s.warmup_seconds,
                                "big_count": 2})
-            for name, fn, who in SCENARIOS:
+            for _name, fn, who in SCENARIOS:
                 fn([t for t in targets if who in ("all", t.name)], warm, b)
 
         rounds: list[dict[str, Any]] = []
@@ -458,7 +459,8 @@ def run(s: Settings, peers: list[str], fake_json: str = "dumps") -> dict[str, An
         "machine": info,
         "machine_load": machine_load,
         "settings": asdict(s),
-        "fake_upstream": {"json": fake_json, "stream": f"{payloads.STREAM_EVENTS} pre-serialised events, one per chunk"},
+        "fake_upstream": {"json": fake_json,
+                          "stream": f"{payloads.STREAM_EVENTS} pre-serialised events, one per chunk"},
         "requests": {"json": "short plain request, no sealed items (≈0.4 KB)",
                      "stream": f"Codex turn (≈{round(len(b.stream) / 1000)} KB): session-id/thread-id headers, "
                                f"{len(b.ids_codex)} reasoning items sealed by the provider it goes to"},
@@ -522,7 +524,8 @@ def summarize(result: dict[str, Any], names: list[str]) -> list[dict[str, Any]]:
         return [r.get(target, {}).get(scenario, {}).get(key) for r in rounds]
 
     def paired(a: list[float | None], b: list[float | None], op: Callable[[float, float], float]) -> float | None:
-        return _med([op(x, y) for x, y in zip(a, b) if x is not None and y is not None and (y or op is _diff)])
+        pairs = zip(a, b, strict=True)
+        return _med([op(x, y) for x, y in pairs if x is not None and y is not None and (y or op is _diff)])
 
     rows: list[dict[str, Any]] = []
 
@@ -571,7 +574,8 @@ def summarize(result: dict[str, Any], names: list[str]) -> list[dict[str, Any]]:
     row("CPU per 1,000 JSON requests, c=1", "json_c1", "cpu_per_1k_s", "s", "ratio", None, direct=False)
     fresh = [n for n in ("router", FLOOR) if n in names]
     row("Start-up to /health (median)", "startup", "startup_s", "s", "diff", None, direct=False, only=fresh)
-    row("Idle RSS, headless (median)", "startup", "idle_rss_mb", "MB", "diff", IDLE_RSS_MAX_MB, direct=False, only=fresh)
+    row("Idle RSS, headless (median)", "startup", "idle_rss_mb", "MB", "diff", IDLE_RSS_MAX_MB,
+        direct=False, only=fresh)
     rss = result["rss_after_load"]
     ok = rss["rss_mb"] <= RSS_AFTER_LOAD_MB
     rows.append({"metric": f"RSS after {rss['requests']:,} requests (fresh gateway)", "unit": "MB", "compare": "abs",
@@ -650,7 +654,8 @@ def table(result: dict[str, Any]) -> str:
     lines.append("")
     lines.append(f"{result['settings']['rounds']} interleaved rounds, medians, comparisons paired per round; "
                  f"JSON: {result['requests']['json']}; streams: {result['requests']['stream']}; "
-                 f"fake upstream JSON: {result['fake_upstream']['json']}; c=32 load: {result['load_generator']['c32']}; "
+                 f"fake upstream JSON: {result['fake_upstream']['json']}; "
+                 f"c=32 load: {result['load_generator']['c32']}; "
                  f"{m.get('cpus')} × {m.get('cpu', '?')}, Python {m.get('python')}, aiohttp {m.get('aiohttp')}; "
                  f"{result['duration_s']} s")
     if load:
@@ -670,7 +675,8 @@ def _fmt_load(values: list[float] | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--smoke", action="store_true", help="a seconds-long run with tiny counts; budgets not enforced")
+    parser.add_argument("--smoke", action="store_true",
+                        help="a seconds-long run with tiny counts; budgets not enforced")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 7; smoke 1)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT})")
     parser.add_argument("--peers", default="", help="comma list of extra columns: litellm (the floor always runs)")

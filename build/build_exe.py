@@ -71,4 +71,4 @@ if __name__ == "__main__":
         raise SystemExit(main(sys.argv[1:]))
     except subprocess.CalledProcessError as exc:
         print(f"[build] failed (exit {exc.returncode}): {' '.join(map(str, exc.cmd))}", file=sys.stderr)
-        raise SystemExit(exc.returncode or 1)
+        raise SystemExit(exc.returncode or 1) from exc
