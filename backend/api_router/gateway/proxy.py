@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass, replace
+from typing import Any
 
 from aiohttp import web
 
@@ -34,14 +36,25 @@ SHUTTING_DOWN = "API Router is shutting down; the request was not completed"
 
 @dataclass(slots=True, eq=False)
 class _Racer:
-    """One attempt in flight, until its provider has answered."""
+    """One attempt, until its provider has answered: awaited in the request's own task when nothing
+    can race it (no task to create and wait on), or launched as a task of its own for a hedge race."""
 
     provider: str
     opts: BodyOptions
     retries: Retries
     attempt: Attempt
     t0: float
-    task: asyncio.Task[Opened | AttemptResult]
+    opening: Coroutine[Any, Any, Opened | AttemptResult]
+    task: asyncio.Task[Opened | AttemptResult] | None = None
+
+    def launch(self) -> asyncio.Task[Opened | AttemptResult]:
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self.opening)
+        return self.task
+
+    def closed_by_client(self) -> None:
+        self.attempt.outcome = Outcome.CLIENT_CLOSED
+        self.attempt.latency_ms = (time.perf_counter() - self.t0) * 1000
 
 
 class ResponsesProxy:
@@ -159,23 +172,25 @@ class ResponsesProxy:
                           strip_sealed=not opts.strip_sealed and client.sealed,
                           expand_compaction=not opts.expand_compaction and client.sealed,
                           summarize=not opts.summaries and bool(client.expansions.get((pid, opts))))
-        task = asyncio.get_running_loop().create_task(self._runner.open(ex, pid, body, attempt, retries))
-        return _Racer(pid, opts, retries, attempt, time.perf_counter(), task)
+        return _Racer(pid, opts, retries, attempt, time.perf_counter(),
+                      self._runner.open(ex, pid, body, attempt, retries))
 
     async def _race(self, ex: Exchange, racer: _Racer, queue: deque[str] | None, first: str,
                     untouched: bool) -> tuple[_Racer, Opened | AttemptResult]:
         """Wait for ``racer``'s provider to answer. With a ``queue`` (a stream that may hedge): when no
         Responses event has come after the provider's hedge delay, start the next candidate too; the
         first to answer wins and the other is cancelled."""
-        racers = [racer]
         delay = self._services.router.hedge_delay(ex.cfg, racer.provider) if queue else None
+        if delay is None:
+            return racer, await self._alone(ex, racer)
+        racers = [racer]
         hedged_after: float | None = None
         try:
             while True:
                 timeout = None
-                if delay is not None and queue and hedged_after is None:
+                if queue and hedged_after is None:
                     timeout = max(0.0, racer.t0 + delay - time.perf_counter())
-                done, _ = await asyncio.wait({r.task for r in racers}, timeout=timeout,
+                done, _ = await asyncio.wait({r.launch() for r in racers}, timeout=timeout,
                                              return_when=asyncio.FIRST_COMPLETED)
                 if not done:
                     assert queue is not None and delay is not None
@@ -183,7 +198,7 @@ class ResponsesProxy:
                     racers.append(await self._hedge(ex, racer, queue.popleft(), delay, first, untouched))
                     continue
                 for r in [r for r in racers if r.task in done]:
-                    answer = r.task.result()
+                    answer = r.launch().result()
                     won = isinstance(answer, Opened) or answer.outcome is not Outcome.PROVIDER_FAILURE
                     if won:
                         await self._drop_losers(ex, racers, r, hedged_after or 0.0)
@@ -194,11 +209,21 @@ class ResponsesProxy:
                         return r, answer
         except asyncio.CancelledError:
             for r in racers:
-                r.task.cancel()
-                r.attempt.outcome = Outcome.CLIENT_CLOSED
-                r.attempt.latency_ms = (time.perf_counter() - r.t0) * 1000
-            await asyncio.gather(*(r.task for r in racers), return_exceptions=True)
+                r.launch().cancel()
+                r.closed_by_client()
+            await asyncio.gather(*(r.launch() for r in racers), return_exceptions=True)
             raise
+
+    async def _alone(self, ex: Exchange, racer: _Racer) -> Opened | AttemptResult:
+        """An attempt nothing can race, awaited in the request's own task."""
+        try:
+            answer = await racer.opening
+        except asyncio.CancelledError:
+            racer.closed_by_client()
+            raise
+        if isinstance(answer, AttemptResult):
+            self._end(ex, racer, answer)
+        return answer
 
     async def _hedge(self, ex: Exchange, slow: _Racer, pid: str, delay: float, first: str, untouched: bool) -> _Racer:
         name = ex.cfg.name_of
@@ -211,9 +236,10 @@ class ResponsesProxy:
         (it leaves rotation); a hedge that lost was simply not needed."""
         for r in [r for r in racers if r is not winner]:
             racers.remove(r)
-            if not r.task.done():
-                r.task.cancel()
-            answer = (await asyncio.gather(r.task, return_exceptions=True))[0]
+            task = r.launch()
+            if not task.done():
+                task.cancel()
+            answer = (await asyncio.gather(task, return_exceptions=True))[0]
             if isinstance(answer, Opened):
                 self._runner.discard(answer)
             elif isinstance(answer, AttemptResult) and answer.outcome is not Outcome.OK:
@@ -231,8 +257,7 @@ class ResponsesProxy:
         try:
             result = await self._runner.finish(ex, opened, racer.retries)
         except asyncio.CancelledError:
-            racer.attempt.outcome = Outcome.CLIENT_CLOSED
-            racer.attempt.latency_ms = (time.perf_counter() - racer.t0) * 1000
+            racer.closed_by_client()
             raise
         self._end(ex, racer, result)
         return result

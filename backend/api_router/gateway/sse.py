@@ -49,7 +49,7 @@ class SSEEvent:
         return self._json if self._json is not False else None
 
 
-def _parse_block_lf(block: bytes) -> SSEEvent | None:
+def parse_block_lf(block: bytes) -> SSEEvent | None:
     """An LF-only event block (no trailing blank line) -> event, or None for comment-only blocks."""
     # The two shapes providers send, without the line-by-line walk: "event: X\ndata: {...}"
     # and "data: {...}" (the same result as the general parse below).
@@ -150,7 +150,7 @@ def events_of_lf(complete: bytes) -> list[SSEEvent]:
     for raw_block in complete.split(_BOUNDARY_LF):
         block = raw_block.strip(b"\n")
         if block:
-            event = _parse_block_lf(block)
+            event = parse_block_lf(block)
             if event is not None:
                 events.append(event)
     return events

@@ -95,6 +95,11 @@ def _worth_a_look(chunk: bytes) -> bool:
     return any(needle in chunk for needle in _LOOK_FOR)
 
 
+def _has_event(whole: bytes) -> bool:
+    """Whether complete LF-only event blocks hold an event (a data line), not only comments."""
+    return whole.startswith(b"data:") or b"\ndata:" in whole
+
+
 def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
     """Learn from one event with a scan for the few types that matter; only the rare events that carry
     what must be recorded (sealed items, the final response, a failure) are parsed."""
@@ -141,7 +146,9 @@ class UpstreamStream:
         self._redact = redact
         self._decoder = sse.SSEDecoder()
         self._chunks: AsyncIterator[bytes] = resp.content.iter_any().__aiter__()
-        self._buffered: list[tuple[bytes, list[sse.SSEEvent]]] = []  # read by first_event, not relayed yet
+        # Read by first_event, not relayed yet: complete events as bytes, with their decoded events
+        # (None: LF-only bytes not decoded yet, see ``_take``).
+        self._buffered: list[tuple[bytes, list[sse.SSEEvent] | None]] = []
         self._held: list[bytes] = []
         self._held_size = 0
         self.facts = StreamFacts()
@@ -158,9 +165,15 @@ class UpstreamStream:
                         chunk = await anext(self._chunks)
                     except StopAsyncIteration:
                         raise StreamFailed("the stream ended before any event") from None
-                    forward, events = self._decoder.feed(chunk)
-                    self._buffered.append((forward, events))
-                    if events:
+                    whole = self._decoder.cut(chunk)
+                    if whole is None:  # CR line ends: the general decoder
+                        forward, events = self._decoder.feed(chunk)
+                        self._buffered.append((forward, events))
+                        found = bool(events)
+                    else:
+                        self._buffered.append((whole, None))
+                        found = _has_event(whole)
+                    if found:
                         self.first_event_at = time.perf_counter()
                         return
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
@@ -176,30 +189,26 @@ class UpstreamStream:
         watchdog.start()
         problem = ""
         try:
-            for forward, events in self._buffered:
-                if await self._step(out, forward, events, hold_until_end):
+            for forward, buffered_events in self._buffered:
+                if await self._take(out, forward, buffered_events, hold_until_end):
                     break
             else:
                 self._buffered.clear()
                 decoder = self._decoder
                 async for chunk in self._chunks:
-                    if out.response is not None:
-                        # Committed: pass whole events on as they come, looking inside only the few
-                        # chunks that can carry what must be recorded or judged.
-                        whole = decoder.cut(chunk)
-                        if whole is not None:
-                            if not whole:
-                                continue
-                            if b"data:" in whole:
-                                watchdog.touch()  # comments are not progress: only events feed the watchdog
-                            events = sse.events_of_lf(whole) if _worth_a_look(whole) else []
-                            if await self._step(out, whole, events, hold_until_end):
-                                break
-                            continue
-                    forward, events = decoder.feed(chunk)
-                    if events:
-                        watchdog.touch()
-                    if await self._step(out, forward, events, hold_until_end):
+                    whole = decoder.cut(chunk)
+                    if whole is None:  # CR line ends: the general decoder
+                        forward, events = decoder.feed(chunk)
+                        if events:
+                            watchdog.touch()
+                        if await self._step(out, forward, events, hold_until_end):
+                            break
+                        continue
+                    if not whole:
+                        continue
+                    if _has_event(whole):
+                        watchdog.touch()  # comments are not progress: only events feed the watchdog
+                    if await self._take(out, whole, None, hold_until_end):
                         break
         except _ClientGone:
             return self._gone(out)
@@ -249,6 +258,45 @@ class UpstreamStream:
         except (aiohttp.ClientError, OSError, TimeoutError):
             return
         self.drained = True
+
+    async def _take(self, out: _ClientSide, whole: bytes, events: list[sse.SSEEvent] | None,
+                    hold_until_end: bool) -> bool:
+        """Handle complete events; ``events`` None: LF-only bytes, decoded here only as far as needed.
+        Before the commit, events are looked at one by one up to the one that commits (or ends) the
+        stream; after it, a chunk is decoded only when it can carry what must be recorded or judged.
+        True when the stream has ended."""
+        if events is not None:
+            return await self._step(out, whole, events, hold_until_end)
+        if out.response is None:
+            cut = self._decisive_point(whole, hold_until_end)
+            if cut < len(whole):
+                if await self._step(out, whole[:cut], [], hold_until_end):
+                    return True
+                whole = whole[cut:]
+            else:
+                return await self._step(out, whole, [], hold_until_end)
+        events = sse.events_of_lf(whole) if _worth_a_look(whole) else []
+        return await self._step(out, whole, events, hold_until_end)
+
+    def _decisive_point(self, whole: bytes, hold_until_end: bool) -> int:
+        """Inspect the events of ``whole`` in order and return where the one that commits or ends the
+        stream stops (``len(whole)`` when none does)."""
+        facts = self.facts
+        pos, size = 0, len(whole)
+        while pos < size:
+            end = whole.find(b"\n\n", pos)
+            end = size if end < 0 else end + 2
+            block = whole[pos:end].strip(b"\n")
+            pos = end
+            event = sse.parse_block_lf(block) if block else None
+            if event is None:
+                continue
+            _inspect(event, facts)
+            if facts.end is not None or (facts.generated and not hold_until_end):
+                while pos < size and whole[pos:pos + 1] == b"\n":
+                    pos += 1
+                return pos
+        return size
 
     async def _step(self, out: _ClientSide, forward: bytes, events: list[sse.SSEEvent], hold_until_end: bool) -> bool:
         """Handle one decoded chunk; True when the stream has ended (successfully or not)."""

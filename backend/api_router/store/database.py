@@ -83,7 +83,8 @@ class Store:
         self._metrics: dict[str, Metrics] = {}
         self._next_event_id = 1
         self._seen_up_to = 0
-        self._today = (_local_day(time.time()), 0)  # (local day, client requests logged that day)
+        self._days = _LocalDays()
+        self._today = (self._days.day_of(time.time()), 0)  # (local day, client requests logged that day)
         self._recovered_from: Path | None = None
         self._reader: sqlite3.Connection | None = None  # control/analytics reads
         self._hot: sqlite3.Connection | None = None  # point lookups from the gateway's loop
@@ -149,7 +150,7 @@ class Store:
             self._metrics[provider] = Metrics(ok, err, tokens)
         seen = conn.execute("SELECT value FROM meta WHERE key = 'events_seen_up_to'").fetchone()
         self._seen_up_to = int(seen[0]) if seen else 0
-        day = _local_day(time.time())
+        day = self._days.day_of(time.time())
         midnight_ms = int(time.mktime(time.strptime(day, "%Y-%m-%d")) * 1000)
         self._today = (day, conn.execute("SELECT count(*) FROM request_log WHERE unix_ms >= ?",
                                          (midnight_ms,)).fetchone()[0])
@@ -257,7 +258,7 @@ class Store:
                 touched.append((attempt.provider, m.ok_requests, m.error_requests, m.total_tokens))
             request_id = self._next_request_id
             self._next_request_id += 1
-            day = _local_day(record.unix_ms / 1000)
+            day = self._days.day_of(record.unix_ms / 1000)
             self._today = (day, self._today[1] + 1 if self._today[0] == day else 1)
         self._writer.add("requests", (request_id, record))  # its rows are built by the writer, in a batch
         for counters in touched:
@@ -289,7 +290,7 @@ class Store:
         """Client requests logged since local midnight."""
         with self._state_lock:
             day, count = self._today
-        return count if day == _local_day(time.time()) else 0
+        return count if day == self._days.day_of(time.time()) else 0
 
     def metrics(self) -> dict[str, Metrics]:
         with self._state_lock:
@@ -440,8 +441,25 @@ def _solo(record: RequestRecord) -> bool:
     return a.outcome is Outcome.OK and not a.hedge and a.retry is None and not a.error and a.provider == record.provider
 
 
-def _local_day(unix_s: float) -> str:
-    return time.strftime("%Y-%m-%d", time.localtime(unix_s))
+class _LocalDays:
+    """The local calendar day of a time; worked out once per day, not once per logged request."""
+
+    def __init__(self) -> None:
+        # [start, end) of the day last asked about, and its name: one tuple, replaced whole, so any
+        # thread reads a consistent one.
+        self._span = (0.0, 0.0, "")
+
+    def day_of(self, unix_s: float) -> str:
+        start, end, name = self._span
+        if start <= unix_s < end:
+            return name
+        t = time.localtime(unix_s)
+        name = time.strftime("%Y-%m-%d", t)
+        # mktime normalises the day after the last of a month and finds DST-shifted midnights itself.
+        start = time.mktime((t.tm_year, t.tm_mon, t.tm_mday, 0, 0, 0, 0, 0, -1))
+        end = time.mktime((t.tm_year, t.tm_mon, t.tm_mday + 1, 0, 0, 0, 0, 0, -1))
+        self._span = (start, end, name)
+        return name
 
 
 def _prune(conn: sqlite3.Connection, retention: Retention) -> None:
