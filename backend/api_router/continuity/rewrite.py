@@ -43,6 +43,8 @@ class BodyOptions:
     summaries: tuple[tuple[str, str], ...] = ()
 
 
+PLAIN = BodyOptions()  # the usual rules, no retry's departure
+
 class ClientRequest:
     """One client request body: the bytes as they came, and what routing needs from them.
 
@@ -175,7 +177,7 @@ class Continuity:
         return req.previous_response_id is None and not req.sealed
 
     async def body_for(self, req: ClientRequest, provider: str, first_candidate: str,
-                       opts: BodyOptions = BodyOptions()) -> bytes:
+                       opts: BodyOptions = PLAIN) -> bytes:
         key = (provider, opts)
         cached = req.bodies.get(key)
         if cached is None:

@@ -18,8 +18,6 @@ No ``--show``: the app starts hidden in the tray, which is the default.
 from __future__ import annotations
 
 import os
-import plistlib
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -162,6 +160,8 @@ class WindowsRunKey:
         if winreg is None:
             import winreg  # type: ignore[no-redef,unused-ignore]
         self._winreg = winreg
+        import subprocess  # Windows only; the gateway process never needs it otherwise
+
         self._value = subprocess.list2cmdline(list(command))
 
     def supported(self) -> bool:
@@ -212,6 +212,8 @@ class MacLaunchAgent(_LoginFile):
         return self.plist()
 
     def plist(self) -> bytes:
+        import plistlib  # macOS only (it brings the XML parser with it)
+
         return plistlib.dumps({
             "Label": LAUNCH_AGENT_LABEL,
             "ProgramArguments": self._command,

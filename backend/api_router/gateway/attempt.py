@@ -78,6 +78,7 @@ class Retries:
     summarize: bool = False  # the body carries an expanded compaction that the provider may find too long
 
 
+
 class AttemptRunner:
     def __init__(self, upstream: Upstream, key_of: Callable[[str], str | None], redact: Callable[[bytes], bytes],
                  shutting_down: Callable[[], bool], turn_state_owner: Callable[[str], str | None]) -> None:
@@ -157,7 +158,7 @@ class AttemptRunner:
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}")
             body = self._redact(raw)
             out = web.Response(body=body, status=status, headers={
-                **headers_back(resp.headers, opened.provider, ex.record.request_id),
+                **headers_back(resp.raw_headers, opened.provider, ex.record.request_id),
                 "Content-Type": resp.headers.get("Content-Type", "application/json")})
             return AttemptResult(Outcome.CLIENT_ERROR, out, error=f"HTTP {status}: {message}", status=status,
                                  response_bytes=len(body))
@@ -206,7 +207,7 @@ class AttemptRunner:
 
     async def _relay(self, ex: Exchange, opened: Opened, retries: Retries) -> AttemptResult:
         assert opened.stream is not None and ex.client is not None
-        back = headers_back(opened.resp.headers, opened.provider, ex.record.request_id)
+        back = headers_back(opened.resp.raw_headers, opened.provider, ex.record.request_id)
         trigger = ex.client.compaction_trigger
         result = await opened.stream.relay(ex.request, headers=back, started=ex.started,
                                            idle_timeout=ex.cfg.routing.stream_idle_timeout_seconds,
@@ -247,7 +248,7 @@ class AttemptRunner:
     async def _deliver_answer(self, ex: Exchange, opened: Opened) -> AttemptResult:
         answer = opened.answer
         assert answer is not None and ex.client is not None
-        back = headers_back(opened.resp.headers, opened.provider, ex.record.request_id)
+        back = headers_back(opened.resp.raw_headers, opened.provider, ex.record.request_id)
         usage, rid, sealed = usage_of(answer), response_id(answer), sealed_items(answer.get("output"))
         turn_state = opened.resp.headers.get("x-codex-turn-state")
         if ex.client.compaction_trigger:

@@ -34,10 +34,16 @@ class Bodies:
         return self._continuity.untouched(client)
 
     async def for_provider(self, client: ClientRequest, provider: ProviderConfig, first_candidate: str,
-                           opts: BodyOptions, *, untouched: bool) -> tuple[bytes, str | None]:
-        """(body, model sent) for ``provider``; raises MissingSession when continuity needs a session
-        file that is not there."""
-        body = client.raw if untouched else await self._continuity.body_for(client, provider.id, first_candidate, opts)
+                           opts: BodyOptions) -> tuple[bytes, str | None]:
+        """(body, model sent) for ``provider`` when the continuity rules may change the body; raises
+        MissingSession when continuity needs a session file that is not there."""
+        body = await self._continuity.body_for(client, provider.id, first_candidate, opts)
+        return self.mapped(body, client, provider)
+
+    @staticmethod
+    def mapped(body: bytes, client: ClientRequest, provider: ProviderConfig) -> tuple[bytes, str | None]:
+        """(``body`` with the model ``provider`` uses, that model): the client's own bytes for the
+        usual, untouched request."""
         model = provider.model_for(client.model)
         if model != client.model and model is not None:
             body = with_model(body, model)

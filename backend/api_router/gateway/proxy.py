@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from api_router.config import ProviderConfig
-from api_router.continuity.rewrite import BodyOptions, ClientRequest, MissingSession, session_id_of
+from api_router.continuity.rewrite import PLAIN, BodyOptions, ClientRequest, MissingSession, session_id_of
 from api_router.gateway import explain
 from api_router.gateway.attempt import AttemptResult, AttemptRunner, Opened, Retries
 from api_router.gateway.bodies import Bodies
@@ -137,7 +137,7 @@ class ResponsesProxy:
     async def _next_provider(self, ex: Exchange, queue: deque[str], first: str, untouched: bool) -> AttemptResult:
         """Try the next candidate — racing it against the one after it if its stream is slow to start —
         plus at most one continuity retry of each kind on the provider that answered."""
-        racer = await self._start(ex, queue.popleft(), first, untouched, BodyOptions(), hedge=False)
+        racer = await self._start(ex, queue.popleft(), first, untouched, PLAIN, hedge=False)
         hedge = ex.client is not None and ex.client.stream and ex.cfg.routing.hedge
         racer, answer = await self._race(ex, racer, queue if hedge else None, first, untouched)
         while True:
@@ -160,11 +160,13 @@ class ResponsesProxy:
         client = ex.client
         assert client is not None
         provider: ProviderConfig = ex.cfg.providers[pid]
-        try:
-            body, model = await self._bodies.for_provider(client, provider, first, opts,
-                                                         untouched=untouched and opts == BodyOptions())
-        except MissingSession as exc:
-            raise GatewayError(400, str(exc)) from None
+        if untouched and opts == PLAIN:
+            body, model = self._bodies.mapped(client.raw, client, provider)
+        else:
+            try:
+                body, model = await self._bodies.for_provider(client, provider, first, opts)
+            except MissingSession as exc:
+                raise GatewayError(400, str(exc)) from None
         client.release_payload()  # freed while it is still in the cache; parsed again only if needed
         attempt = Attempt(pid, hedge=hedge, sent_model=model)
         ex.record.attempts.append(attempt)
@@ -229,7 +231,7 @@ class ResponsesProxy:
         name = ex.cfg.name_of
         self._services.emit("info", "hedge", f"{name(slow.provider)} sent no first event within {delay:g} s; "
                                              f"asking {name(pid)} too", slow.provider)
-        return await self._start(ex, pid, first, untouched, BodyOptions(), hedge=True)
+        return await self._start(ex, pid, first, untouched, PLAIN, hedge=True)
 
     async def _drop_losers(self, ex: Exchange, racers: list[_Racer], winner: _Racer, hedged_after: float) -> None:
         """Cancel what lost the race. An original attempt that lost to its hedge did not answer in time

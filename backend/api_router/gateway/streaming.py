@@ -208,6 +208,9 @@ class UpstreamStream:
                         continue
                     if _has_event(whole):
                         watchdog.touch()  # comments are not progress: only events feed the watchdog
+                    if out.response is not None and not _worth_a_look(whole):
+                        await out.write(whole)  # committed, and nothing inside matters: straight on
+                        continue
                     if await self._take(out, whole, None, hold_until_end):
                         break
         except _ClientGone:

@@ -26,8 +26,8 @@ _FORWARDED_EXACT = frozenset({
 })
 # Provider response headers a client may use: request ids for support tickets, timing, Codex's own
 # turn state and rate-limit/credit headers (the x-codex-* family and x-ratelimit-*).
-_BACK_EXACT = frozenset({"x-request-id", "openai-processing-ms"})
-_BACK_PREFIXES = ("x-ratelimit-", "x-codex-")
+_BACK_EXACT = frozenset({b"x-request-id", b"openai-processing-ms"})
+_BACK_PREFIXES = (b"x-ratelimit-", b"x-codex-")
 
 
 def forwarded_headers(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -54,14 +54,14 @@ def upstream_headers(forwarded: Mapping[str, str], key: str | None,
     return headers
 
 
-def headers_back(upstream: Mapping[str, str], provider: str, request_id: str) -> dict[str, str]:
+def headers_back(raw_headers: Iterable[tuple[bytes, bytes]], provider: str, request_id: str) -> dict[str, str]:
     """The provider's response headers the client gets, plus which provider answered and our own id of
-    the request (the one the request log shows)."""
+    the request (the one the request log shows). ``raw_headers`` as aiohttp received them."""
     out = {"X-API-Router-Provider": provider, "X-API-Router-Request-Id": request_id}
-    for name, value in upstream.items():
+    for name, value in raw_headers:
         lower = name.lower()
         if lower in _BACK_EXACT or lower.startswith(_BACK_PREFIXES):
-            out[name] = value
+            out[name.decode("latin-1")] = value.decode("latin-1")
     return out
 
 

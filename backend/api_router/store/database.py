@@ -65,7 +65,8 @@ class Store:
         self.path = path
         self._redact = redact
         self._writer = BatchWriter({
-            "requests": self._write_requests,
+            "requests": lambda c, rows: insert_rows(c, _REQUEST_INSERT, rows),
+            "attempts": lambda c, rows: insert_rows(c, _ATTEMPT_INSERT, rows),
             "metrics": lambda c, rows: insert_rows(c, "INSERT OR REPLACE INTO provider_metrics VALUES ", rows),
             "response_owner": lambda c, rows: insert_rows(c, "INSERT OR REPLACE INTO response_owner VALUES ", rows),
             "sealed_owner": lambda c, rows: insert_rows(c, "INSERT OR REPLACE INTO sealed_owner VALUES ", rows),
@@ -260,31 +261,13 @@ class Store:
             self._next_request_id += 1
             day = self._days.day_of(record.unix_ms / 1000)
             self._today = (day, self._today[1] + 1 if self._today[0] == day else 1)
-        self._writer.add("requests", (request_id, record))  # its rows are built by the writer, in a batch
+        # Rows like every other kind the writer batches: the record itself never crosses threads.
+        request_row, attempt_rows = _rows(request_id, record)
+        self._writer.add("requests", request_row)
+        if attempt_rows:
+            self._writer.add("attempts", *attempt_rows)
         for counters in touched:
             self._writer.put("metrics", counters[0], counters)
-
-    @staticmethod
-    def _write_requests(conn: sqlite3.Connection, items: list[tuple[int, RequestRecord]]) -> None:
-        requests: list[tuple[Any, ...]] = []
-        attempts: list[tuple[Any, ...]] = []
-        for request_id, r in items:
-            u = r.usage
-            tried = ",".join(dict.fromkeys(a.provider for a in r.attempts))
-            failover = r.provider is not None and any(a.outcome is Outcome.PROVIDER_FAILURE for a in r.attempts)
-            solo = _solo(r)
-            requests.append((request_id, r.unix_ms, r.session_id, r.path, r.model, int(r.stream), r.provider, tried,
-                             r.status, r.latency_ms, r.ttfb_ms, u.input_tokens, u.output_tokens, u.cached_tokens,
-                             u.reasoning_tokens, u.total_tokens, r.error or None, r.request_id or None,
-                             r.sent_model, request_outcome(r), len(r.attempts),
-                             int(any(a.hedge for a in r.attempts)), int(failover), r.request_bytes, r.response_bytes,
-                             int(solo)))
-            if not solo:
-                attempts.extend((request_id, i, a.provider, a.outcome.value, a.status, a.latency_ms, a.error or None,
-                                 a.ttfb_ms, int(a.hedge), a.retry.value if a.retry else None, a.sent_model)
-                                for i, a in enumerate(r.attempts))
-        insert_rows(conn, f"INSERT INTO request_log ({', '.join(schema.REQUEST_COLUMNS)}) VALUES ", requests)
-        insert_rows(conn, f"INSERT INTO attempts ({', '.join(schema.ATTEMPT_COLUMNS)}) VALUES ", attempts)
 
     def requests_today(self) -> int:
         """Client requests logged since local midnight."""
@@ -430,6 +413,31 @@ class Store:
         """Read-only SQL; sees everything written before the call."""
         self.flush()
         return self._read(sql, args)
+
+
+_REQUEST_INSERT = f"INSERT INTO request_log ({', '.join(schema.REQUEST_COLUMNS)}) VALUES "
+_ATTEMPT_INSERT = f"INSERT INTO attempts ({', '.join(schema.ATTEMPT_COLUMNS)}) VALUES "
+
+
+def _rows(request_id: int, r: RequestRecord) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
+    """The request_log row of a request, and its attempts rows (none for a solo request)."""
+    u = r.usage
+    attempts = r.attempts
+    solo = _solo(r)
+    if len(attempts) == 1:
+        tried, hedged = attempts[0].provider, attempts[0].hedge
+    else:
+        tried = ",".join(dict.fromkeys(a.provider for a in attempts))
+        hedged = any(a.hedge for a in attempts)
+    failover = r.provider is not None and any(a.outcome is Outcome.PROVIDER_FAILURE for a in attempts)
+    row = (request_id, r.unix_ms, r.session_id, r.path, r.model, int(r.stream), r.provider, tried, r.status,
+           r.latency_ms, r.ttfb_ms, u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens,
+           u.total_tokens, r.error or None, r.request_id or None, r.sent_model, request_outcome(r), len(attempts),
+           int(hedged), int(failover), r.request_bytes, r.response_bytes, int(solo))
+    if solo:
+        return row, []
+    return row, [(request_id, i, a.provider, a.outcome.value, a.status, a.latency_ms, a.error or None, a.ttfb_ms,
+                  int(a.hedge), a.retry.value if a.retry else None, a.sent_model) for i, a in enumerate(attempts)]
 
 
 def _solo(record: RequestRecord) -> bool:

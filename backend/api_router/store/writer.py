@@ -9,11 +9,13 @@ under load. An op closes the open batch, so queue order stays write order.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Hashable
+from itertools import chain
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -159,8 +161,13 @@ def insert_rows(conn: sqlite3.Connection, head: str, rows: list[tuple[Any, ...]]
     if not rows:
         return
     width = len(rows[0])
-    one = "(" + ", ".join("?" * width) + ")"
     per = MAX_VARIABLES // width
     for start in range(0, len(rows), per):
         part = rows[start:start + per]
-        conn.execute(head + ", ".join([one] * len(part)) + tail, [v for row in part for v in row])
+        conn.execute(_statement(head, width, len(part), tail), list(chain.from_iterable(part)))
+
+
+@functools.lru_cache(maxsize=256)
+def _statement(head: str, width: int, count: int, tail: str) -> str:
+    one = "(" + ", ".join("?" * width) + ")"
+    return head + ", ".join([one] * count) + tail
