@@ -13,6 +13,7 @@ import json
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from tomlkit.toml_document import TOMLDocument
@@ -524,24 +525,19 @@ class Control:
 
     @exposed
     def apply_codex_setup(self) -> dict[str, Any]:
-        services = self._services
-        try:
-            result = codex_setup.apply(services.codex_home, services.gateway_url,
-                                       services.secrets.current.gateway_token)
-        except (codex_setup.CodexSetupError, OSError) as exc:
-            raise ControlError(str(exc)) from None
-        services.emit("info", "codex", f"Codex configured to use API Router ({services.codex_home})")
-        return result
+        return self._change_codex_files(codex_setup.apply, "Codex configured to use API Router")
 
     @exposed
     def restore_codex_backup(self) -> dict[str, Any]:
+        return self._change_codex_files(codex_setup.restore, "Codex files restored from the backup")
+
+    def _change_codex_files(self, change: Callable[[Path, str, str], dict[str, Any]], done: str) -> dict[str, Any]:
         services = self._services
         try:
-            result = codex_setup.restore(services.codex_home, services.gateway_url,
-                                         services.secrets.current.gateway_token)
+            result = change(services.codex_home, services.gateway_url, services.secrets.current.gateway_token)
         except (codex_setup.CodexSetupError, OSError) as exc:
             raise ControlError(str(exc)) from None
-        services.emit("info", "codex", f"Codex files restored from the backup ({services.codex_home})")
+        services.emit("info", "codex", f"{done} ({services.codex_home})")
         return result
 
     # --- helpers ---------------------------------------------------------------------------------------
