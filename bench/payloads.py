@@ -150,6 +150,12 @@ def _sealed(rng: random.Random, size: int) -> str:
     return "gAAAAAB" + base64.urlsafe_b64encode(rng.randbytes(size * 3 // 4)).decode()
 
 
+def _codex_turn_options(session: str) -> dict[str, Any]:
+    """The fields every streamed Codex turn carries besides its model, input and tools."""
+    return {"tool_choice": "auto", "parallel_tool_calls": False, "reasoning": {"effort": "medium", "summary": "auto"},
+            "store": False, "stream": True, "include": ["reasoning.encrypted_content"], "prompt_cache_key": session}
+
+
 def codex_request(session: str, *, target_bytes: int = 2_000_000,
                   reasoning_prefix: str = "rs_") -> tuple[bytes, list[str]]:
     """A Codex-shaped long-session request of about ``target_bytes`` and its reasoning item ids.
@@ -203,13 +209,7 @@ def codex_request(session: str, *, target_bytes: int = 2_000_000,
                        "command": {"type": "array", "items": {"type": "string"}},
                        "workdir": {"type": "string"}, "timeout_ms": {"type": "number"}},
                        "required": ["command"], "additionalProperties": False}}],
-        "tool_choice": "auto",
-        "parallel_tool_calls": False,
-        "reasoning": {"effort": "medium", "summary": "auto"},
-        "store": False,
-        "stream": True,
-        "include": ["reasoning.encrypted_content"],
-        "prompt_cache_key": session,
+        **_codex_turn_options(session),
     }
     return orjson.dumps(payload), ids
 
@@ -273,13 +273,7 @@ def codex_turn(session: str, sealed_ids: list[str]) -> bytes:
         "model": MODEL,
         "input": items,
         "tools": tools,
-        "tool_choice": "auto",
-        "parallel_tool_calls": False,
-        "reasoning": {"effort": "medium", "summary": "auto"},
-        "store": False,
-        "stream": True,
-        "include": ["reasoning.encrypted_content"],
-        "prompt_cache_key": session,
+        **_codex_turn_options(session),
         "text": {"verbosity": "medium"},
         "client_metadata": {},
     })
