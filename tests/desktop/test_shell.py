@@ -397,6 +397,37 @@ def test_autostart_setting_is_honoured_at_start(tmp_path: Path) -> None:
     assert item.installed()  # false: the OS state is left alone
 
 
+def test_the_tray_check_mark_follows_autostart_set_from_the_window(tmp_path: Path) -> None:
+    """pystray (GTK) draws a check mark once per menu build: turning autostart on in Settings must
+    rebuild the tray menu, or the tray shows the old state."""
+    import json
+
+    from tests.support.harness import write_keys
+
+    token = "ao_" + "4" * 32
+    paths = Paths(tmp_path / "ud")
+    write_config(paths, {"a": {"base_url": _closed_port_url(), "display_name": "Relay A"}})
+    write_keys(paths, {"a": "sk-test-a-0123456789"}, token=token)
+    seen: dict[str, Any] = {}
+
+    def scenario(window: FakeWindow) -> None:
+        base = window.url.split("/?")[0]  # type: ignore[union-attr]
+        icon = rig.icon
+        assert icon.item("Start with the system").checked is False
+        builds = icon.menu_updates
+        request = urllib.request.Request(base + "/api/update_ui", data=json.dumps({"autostart": True}).encode(),
+                                         headers={"Authorization": f"Bearer {token}",
+                                                  "Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=10).close()
+        seen["rebuilt"] = wait_for(lambda: icon.menu_updates > builds, 10, "the menu to be rebuilt")
+        seen["checked"] = icon.item("Start with the system").checked
+        icon.choose("Quit")
+
+    rig = Rig(tmp_path, scenario=scenario)
+    assert rig.run() == 0
+    assert seen["rebuilt"] and seen["checked"] is True
+
+
 def test_the_error_page_names_what_set_the_port(tmp_path: Path) -> None:
     from types import SimpleNamespace
 

@@ -145,6 +145,8 @@ class Tray:
         self._actions = actions
         self._view = view
         self._lock = threading.Lock()
+        # The check mark pystray drew: the login item can also change from the Settings window.
+        self._autostart_shown: bool | None = None
         menu = pystray.Menu(self._items)
         self._icon = pystray.Icon(name, images(view.icon), view.tooltip, menu)
         self._running = False
@@ -184,10 +186,13 @@ class Tray:
             self._icon.icon = self._images(view.icon)
         if view.tooltip != old.tooltip:
             self._set_tooltip(view.tooltip)
-        if _menu_part(view) != _menu_part(old):
+        if _menu_part(view) != _menu_part(old) or self._autostart_changed():
             self._icon.update_menu()
             return True
         return False
+
+    def _autostart_changed(self) -> bool:
+        return self._actions.set_autostart is not None and self._actions.autostart_on() != self._autostart_shown
 
     def refresh_menu(self) -> None:
         self._icon.update_menu()
@@ -214,6 +219,7 @@ class Tray:
         yield item("Copy gateway token", _no_args(a.copy_token))
         if a.set_autostart is not None:
             set_autostart = a.set_autostart
+            self._autostart_shown = a.autostart_on()
             yield item("Start with the system", lambda: set_autostart(not a.autostart_on()),
                        checked=lambda _: a.autostart_on())
         yield sep

@@ -107,7 +107,7 @@ class TrayController:
         return view
 
     def _ui_settings(self) -> dict[str, Any]:
-        # The [ui] notify_* keys arrive with the lead's config work; until then every kind is on.
+        # [ui] notify_* switch each kind of notification off (missing: on).
         ui = self._control.get_config().get("ui", {})
         return ui if isinstance(ui, dict) else {}
 
