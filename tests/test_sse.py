@@ -108,3 +108,11 @@ def test_synthesized_stream_parses_back():
     assert types[0] == "response.created" and types[-1] == "response.completed"
     assert events[-1].json()["response"] == response
     assert "response.output_text.delta" in types
+
+
+def test_keepalive_comments_carry_no_data() -> None:
+    assert not sse.carries_data(b": keep-alive\n\n")
+    assert not sse.carries_data(b":\n\n: ping\n\n")
+    assert sse.carries_data(b": keep-alive\n\ndata: {}\n\n")
+    assert sse.carries_data(b'event: response.created\n')
+    assert sse.carries_data(b'"partial": "json of a long data line"}')  # the middle of an event

@@ -8,6 +8,7 @@ import json
 import time
 
 import aiohttp
+import pytest
 
 from tests.support import fake_provider as fp
 from tests.support.harness import Harness, simple_body
@@ -87,15 +88,31 @@ async def test_keepalive_only_after_output_ends_with_response_failed_within_the_
     assert p2.calls == 0
 
 
-async def test_client_error_in_band_is_relayed_without_failover_or_blame(fakes, gateway):
+async def test_keepalive_only_answer_to_a_json_request_is_cut_after_the_idle_timeout(fakes, gateway):
+    """A JSON client whose provider answers with an event stream of comments only: the comments are
+    not progress, so the idle timeout (1 s here) ends the wait and the next provider answers."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    p1.always(fp.keepalive_only(before=1, seconds=10))  # response.created, then comments only
+    reply, took = await timed(gw.responses(stream=False))
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert 0.9 <= took < 2.5, took
+    assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+
+
+@pytest.mark.parametrize("event", ["response.failed", "error", "error_flat"])
+async def test_client_error_in_band_is_relayed_without_failover_or_blame(fakes, gateway, event):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "failure_threshold": 1})
-    p1.always(fp.in_band_failure("context_length_exceeded", "Your input exceeds the context window of this model."))
+    p1.always(fp.in_band_failure("context_length_exceeded", "Your input exceeds the context window of this model.",
+                                 event=event))
     for _ in range(2):
         reply = await gw.responses(stream=True)
         assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1"
-        assert reply.event_types == ["response.created", "response.in_progress", "response.failed"]
-        assert reply.events[-1]["response"]["error"]["code"] == "context_length_exceeded"
+        assert reply.event_types == ["response.created", "response.in_progress", event.removesuffix("_flat")]
+        last = reply.events[-1]
+        error = last["response"]["error"] if event == "response.failed" else last.get("error", last)
+        assert error["code"] == "context_length_exceeded"
         assert attempts(gw) == [("p1", "client_error")]
     assert p2.calls == 0
     assert health(gw, "p1")["status"] == "unknown" and health(gw, "p1")["consecutive_failures"] == 0

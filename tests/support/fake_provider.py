@@ -182,14 +182,16 @@ def keepalive_only(*, before: int = 0, interval: float = 0.05, seconds: float = 
 
 def in_band_failure(code: str, message: str, *, error_type: str = "invalid_request_error",
                     event: str = "response.failed") -> Behaviour:
-    """A stream that starts normally and reports a failure before any output (``response.failed`` or
-    a bare ``error`` event)."""
+    """A stream that starts normally and reports a failure before any output: ``response.failed``, an
+    ``error`` event with a nested error object, or (``error_flat``) the API's flat ``error`` event."""
 
     async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
         shell = {"id": f"resp_{fake.name}_failed", "object": "response", "status": "in_progress", "output": []}
         error = {"code": code, "message": message, "type": error_type}
-        failed = ({"type": "response.failed", "response": {**shell, "status": "failed", "error": error}}
-                  if event == "response.failed" else {"type": "error", "error": error})
+        failed = {"response.failed": {"type": "response.failed", "response": {**shell, "status": "failed", "error": error}},
+                  "error": {"type": "error", "error": error},
+                  # The Responses API's own error event: flat, no nested object.
+                  "error_flat": {"type": "error", "code": code, "message": message, "param": None}}[event]
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         for ev in ({"type": "response.created", "response": shell}, {"type": "response.in_progress", "response": shell},

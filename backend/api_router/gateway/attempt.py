@@ -172,10 +172,12 @@ class AttemptRunner:
             return await resp.read()
         watchdog = self._deadlines.watchdog(resp.close, idle_timeout)
         watchdog.start()
+        event_stream = resp.content_type == "text/event-stream"
         chunks = []
         try:
             async for chunk in resp.content.iter_any():
-                watchdog.touch()
+                if not event_stream or sse.carries_data(chunk):
+                    watchdog.touch()
                 chunks.append(chunk)
         except (aiohttp.ClientError, OSError):
             if not watchdog.expired:

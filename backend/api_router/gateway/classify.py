@@ -57,6 +57,9 @@ def error_object(payload: Any) -> dict[str, Any] | None:
     err = payload.get("error")
     if err is None and isinstance(payload.get("response"), dict):
         err = payload["response"].get("error")
+    if err is None and payload.get("type") == "error" and ("code" in payload or "message" in payload):
+        # The Responses API's own ``error`` event is flat: {"type": "error", "code", "message", "param"}.
+        return {k: payload[k] for k in ("code", "message", "param") if k in payload}
     return err if isinstance(err, dict) else None
 
 

@@ -156,6 +156,12 @@ def events_of_lf(complete: bytes) -> list[SSEEvent]:
     return events
 
 
+def carries_data(chunk: bytes) -> bool:
+    """Whether a chunk of an event stream holds anything but comments (``: keep-alive``) and blank
+    lines: a keep-alive is not progress."""
+    return any(line.strip() and not line.startswith(b":") for line in chunk.split(b"\n"))
+
+
 def iter_events(raw: bytes) -> Iterator[SSEEvent]:
     """Every complete event of a whole body (used when an upstream answers SSE to a JSON request)."""
     decoder = SSEDecoder()
