@@ -214,6 +214,37 @@ async def test_a_hedge_that_is_not_needed_is_cancelled_and_not_blamed(fakes, gat
     assert health(gw, "p2")["status"] == "unknown" and health(gw, "p1")["status"] == "healthy"
 
 
+async def test_a_hedge_that_fails_at_once_brings_in_the_next_candidate_at_once(fakes, gateway):
+    """The original hangs and its hedge answers 500: the third candidate starts right then, not
+    after the original's whole request timeout (5 s here)."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing=QUICK)
+    p1.always(fp.hang())
+    p2.always(fp.status(500))
+    reply, took = await timed(gw.responses(stream=True))
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p3" and reply.text == "hello"
+    assert took < 1.5, took
+    assert attempts(gw) == [("p1", "provider_failure"), ("p2", "provider_failure"), ("p3", "ok")]
+
+
+async def test_a_hedge_cancelled_by_the_original_is_tried_again_when_the_original_fails(fakes, gateway):
+    """The original wins the race with its first event, then fails in-band before any output: the
+    hedge provider that was cancelled is asked again instead of the request failing."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    shell = {"id": "resp_p1", "object": "response", "status": "in_progress", "output": []}
+    failed = {"type": "response.failed", "response": {**shell, "status": "failed",
+                                                      "error": {"code": "server_error", "message": "overloaded"}}}
+    p1.always(fp.raw_stream([b": waking up\n\n", fp.sse_event({"type": "response.created", "response": shell}),
+                             fp.sse_event(failed)], delay=0.6))
+    p2.always(fp.stream_ok("second time lucky", first_delay=1.0))
+    reply, took = await timed(gw.responses(stream=True))
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert reply.text == "second time lucky"
+    assert took < 4, took
+    assert attempts(gw) == [("p1", "provider_failure"), ("p2", "hedge_lost"), ("p2", "ok")]
+
+
 async def test_the_hedge_delay_adapts_to_the_providers_own_history(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, routing={"hedge_min_seconds": 3, "hedge_max_seconds": 10})

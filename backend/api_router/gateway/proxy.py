@@ -203,12 +203,16 @@ class ResponsesProxy:
                     answer = r.launch().result()
                     won = isinstance(answer, Opened) or answer.outcome is not Outcome.PROVIDER_FAILURE
                     if won:
-                        await self._drop_losers(ex, racers, r, hedged_after or 0.0)
+                        await self._drop_losers(ex, racers, r, hedged_after or 0.0, queue)
                     racers.remove(r)
                     if isinstance(answer, AttemptResult):
                         self._end(ex, r, answer)
                     if won or not racers:
                         return r, answer
+                    if hedged_after is not None and queue:
+                        # A hedge failed while the slow original still waits: the original is already past
+                        # its hedge delay, so the next candidate starts now rather than after its timeout.
+                        racers.append(await self._hedge(ex, racer, queue.popleft(), hedged_after, first, untouched))
         except asyncio.CancelledError:
             for r in racers:
                 r.launch().cancel()
@@ -233,11 +237,15 @@ class ResponsesProxy:
                                              f"asking {name(pid)} too", slow.provider)
         return await self._start(ex, pid, first, untouched, PLAIN, hedge=True)
 
-    async def _drop_losers(self, ex: Exchange, racers: list[_Racer], winner: _Racer, hedged_after: float) -> None:
+    async def _drop_losers(self, ex: Exchange, racers: list[_Racer], winner: _Racer, hedged_after: float,
+                           queue: deque[str] | None) -> None:
         """Cancel what lost the race. An original attempt that lost to its hedge did not answer in time
-        (it leaves rotation); a hedge that lost was simply not needed."""
+        (it leaves rotation); a hedge that lost was simply not needed, and goes back to the front of the
+        queue in case the winner fails before its output starts."""
         for r in [r for r in racers if r is not winner]:
             racers.remove(r)
+            if r.attempt.hedge and queue is not None:
+                queue.appendleft(r.provider)
             task = r.launch()
             if not task.done():
                 task.cancel()
