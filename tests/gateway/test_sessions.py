@@ -175,6 +175,25 @@ async def test_a_compaction_request_without_exactly_one_compaction_item_fails_ov
         assert attempts[0]["outcome"] == "provider_failure" and "0 compaction items" in attempts[0]["error"]
 
 
+async def test_a_compaction_announced_only_by_output_item_done_is_accepted(fakes, gateway):
+    """A minimal compaction stream (the item in ``response.output_item.done``, an empty final output)
+    is what Codex needs: no failover, the item's owner recorded, a JSON client gets the item."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_stable_seconds": 0})
+    p1.always(fp.compacting(minimal=True))
+    for stream in (True, False):
+        sid = f"{SID}-minimal-{stream}"
+        reply = await gw.responses(trigger(sid), headers={"session-id": sid}, stream=stream)
+        assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1"
+        attempts = gw.services.store.request_log()[0]["attempts"]
+        assert [a["outcome"] for a in attempts] == ["ok"]
+        owners = gw.services.continuity.index.sealed_owners(sid)
+        assert [owner for item, owner in owners.items() if item.startswith("cmp_")] == ["p1"]
+        if not stream:
+            assert [i["type"] for i in reply.json["output"]] == ["compaction"]
+    assert p2.calls == 0
+
+
 async def test_responses_compact_is_proxied_with_failover(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})

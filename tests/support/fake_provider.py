@@ -247,11 +247,12 @@ class BlackHole:
         self._sock.close()
 
 
-def compacting(text: str = "answer", *, input_tokens: int = 5000) -> Behaviour:
+def compacting(text: str = "answer", *, input_tokens: int = 5000, minimal: bool = False) -> Behaviour:
     """A provider that compacts remotely the way Codex's OpenAI provider expects: a request whose input
     ends with ``{"type": "compaction_trigger"}`` gets exactly one sealed compaction item; any other
     request a streamed answer with sealed reasoning, reporting ``input_tokens`` (so Codex compacts again
-    once its auto-compact limit is below that)."""
+    once its auto-compact limit is below that). ``minimal``: the final ``response.completed`` lists no
+    output; the items come only with ``response.output_item.done`` (enough for Codex)."""
 
     async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
         body = json.loads(await request.read())
@@ -268,7 +269,10 @@ def compacting(text: str = "answer", *, input_tokens: int = 5000) -> Behaviour:
                                               "total_tokens": input_tokens + 10})
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
-        for event in stream_events(response):
+        events = stream_events(response)
+        if minimal:
+            events[-1]["response"] = {**response, "output": []}
+        for event in events:
             await resp.write(sse_event(event))
         await resp.write_eof()
         return resp

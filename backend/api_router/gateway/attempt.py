@@ -9,7 +9,6 @@ what that result does to routing, quota and the records is decided in ``outcomes
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from api_router.continuity.rewrite import ClientRequest
 from api_router.gateway import classify, sse
 from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.exchange import Exchange
-from api_router.gateway.response_objects import response_id, sealed_items, usage_of
+from api_router.gateway.response_objects import COMPACTION_ITEM, compaction_problem, response_id, sealed_items, usage_of
 from api_router.gateway.streaming import StreamEnd, StreamFailed, StreamResult, UpstreamStream, send_synthesized
 from api_router.gateway.upstream import (
     Upstream,
@@ -216,7 +215,7 @@ class AttemptRunner:
                                            hold_until_end=trigger, shutting_down=self._shutting_down)
         facts = result.facts
         if result.end is StreamEnd.HELD_COMPLETE:
-            wrong = _compaction_problem(facts.output_types)
+            wrong = compaction_problem(facts.compaction_count)
             if wrong:
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=wrong)
             result = await opened.stream.deliver_held(ex.request, headers=back, started=ex.started)
@@ -255,8 +254,8 @@ class AttemptRunner:
         turn_state = opened.resp.headers.get("x-codex-turn-state")
         if ex.client.compaction_trigger:
             output = answer.get("output")
-            wrong = _compaction_problem([i.get("type", "") for i in output if isinstance(i, dict)]
-                                        if isinstance(output, list) else [])
+            wrong = compaction_problem(sum(1 for i in output if isinstance(i, dict) and i.get("type") == "compaction")
+                                       if isinstance(output, list) else 0)
             if wrong:
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=wrong)
         if ex.client.stream:
@@ -277,12 +276,19 @@ def _response_object(data: bytes, content_type: str) -> dict[str, Any] | str:
     """The response object of a complete body, or why the body is not a usable answer."""
     if content_type == "text/event-stream":
         failed = None
+        done_items = []  # a minimal stream may list its items only here, not in the final response
         for ev in sse.iter_events(data):
             kind = ev.type
+            if kind == "response.output_item.done":
+                payload = ev.json()
+                if isinstance(payload, dict) and isinstance(payload.get("item"), dict):
+                    done_items.append(payload["item"])
             if kind in ("response.completed", "response.incomplete"):
                 payload = ev.json()
                 response = payload.get("response") if isinstance(payload, dict) else None
                 if isinstance(response, dict):
+                    if not response.get("output") and done_items:
+                        response["output"] = done_items
                     return response
             if kind in ("response.failed", "error"):
                 failed = kind
@@ -314,22 +320,11 @@ def _continuity_retry(message: str, client: ClientRequest, body: bytes, retries:
         return None
     # A compaction item whose producer is not known is the likelier culprit: it cannot be dropped like
     # reasoning, so what it summarised takes its place.
-    if retries.expand_compaction and _COMPACTION_ITEM.search(body):
+    if retries.expand_compaction and COMPACTION_ITEM.search(body):
         return Retry.EXPAND_COMPACTION
     if retries.strip_sealed:
         return Retry.STRIP_SEALED
     return None
-
-
-_COMPACTION_ITEM = re.compile(rb'"type"\s*:\s*"compaction"')
-
-
-def _compaction_problem(output_types: list[str]) -> str:
-    """Why an answer to a compaction request is unusable ("" when it has exactly one compaction item)."""
-    count = output_types.count("compaction")
-    if count == 1:
-        return ""
-    return f"answered the compaction request with {count} compaction items (Codex needs exactly one)"
 
 
 async def cancel_quietly(task: asyncio.Task[Any]) -> None:

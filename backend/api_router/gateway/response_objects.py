@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from api_router.records import Usage
+
+# A compaction item in raw JSON (request input or an output item), found without parsing.
+COMPACTION_ITEM = re.compile(rb'"type"\s*:\s*"compaction"')
+
+
+def compaction_problem(count: int) -> str:
+    """Why an answer to a compaction request is unusable ("" when it has exactly one compaction item)."""
+    if count == 1:
+        return ""
+    return f"answered the compaction request with {count} compaction items (Codex needs exactly one)"
 
 
 def _int(value: Any) -> int:

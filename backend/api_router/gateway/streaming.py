@@ -24,7 +24,7 @@ from aiohttp import web
 from api_router.gateway import sse
 from api_router.gateway.classify import error_message_of_event
 from api_router.gateway.deadlines import Deadlines
-from api_router.gateway.response_objects import sealed_items, usage_of
+from api_router.gateway.response_objects import COMPACTION_ITEM, sealed_items, usage_of
 from api_router.gateway.upstream import describe_exception
 from api_router.records import Usage
 
@@ -71,6 +71,13 @@ class StreamFacts:
     usage: Usage = field(default_factory=Usage)
     sealed: list[tuple[str, str]] = field(default_factory=list)  # (item id, kind)
     output_types: list[str] = field(default_factory=list)  # item types of response.completed's output
+    compactions_done: int = 0  # compaction items announced by response.output_item.done
+
+    @property
+    def compaction_count(self) -> int:
+        """Compaction items in the answer: the final output's when it lists any (a minimal stream may
+        leave it empty and announce items only with ``response.output_item.done``)."""
+        return self.output_types.count("compaction") if self.output_types else self.compactions_done
 
 
 @dataclass(slots=True)
@@ -132,10 +139,12 @@ def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
     if not kind.startswith(_GENERATED_PREFIXES):
         return  # unknown or unreadable: passed on, but it neither commits nor ends the stream
     facts.generated = True
-    if kind == "response.output_item.done" and b'"encrypted_content"' in ev.data:
+    if kind == "response.output_item.done" and (b'"encrypted_content"' in ev.data or COMPACTION_ITEM.search(ev.data)):
         payload = ev.json()
         item = payload.get("item") if isinstance(payload, dict) else None
         facts.sealed.extend(sealed_items([item]))
+        if isinstance(item, dict) and item.get("type") == "compaction":
+            facts.compactions_done += 1
 
 
 class UpstreamStream:
