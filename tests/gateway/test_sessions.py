@@ -44,6 +44,22 @@ async def test_a_session_keeps_its_provider_after_the_preferred_one_recovers(fak
     assert timeline["provider"] == "p2"
 
 
+async def test_sessions_on_different_providers_do_not_flip_the_serving_provider(fakes, gateway):
+    """One session kept on the fallback, another on the preferred provider, taking turns: no route
+    event per request and the gateway keeps serving from the preferred one."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_stable_seconds": 0, "failure_threshold": 5})
+    p1.queue(fp.status(503, "blip"))
+    assert await served_by(gw, "first") == "p2"
+    assert await served_by(gw, "new session", sid="other-session") == "p1"
+    routes = len([e for e in gw.services.store.recent_events() if e.kind == "route"])
+    for i in range(4):
+        assert await served_by(gw, f"turn {i}") == "p2"
+        assert await served_by(gw, f"turn {i}", sid="other-session") == "p1"
+    assert len([e for e in gw.services.store.recent_events() if e.kind == "route"]) == routes
+    assert (await gw.api("get_status"))["active_provider"] == "p1"
+
+
 async def test_an_idle_session_returns_to_the_preferred_provider(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_stable_seconds": 0, "failure_threshold": 5,

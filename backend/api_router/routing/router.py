@@ -156,7 +156,12 @@ class Router:
         now = self._clock()
         if first_event_s is not None:
             self.first_events.record(provider, first_event_s)
+        # A session kept on its own provider says nothing about where new traffic goes: the serving
+        # provider (and its route events) follows the rest, or two sessions would flip it every request.
+        held_by_session = False
         if session_id is not None and self._affinity is not None:
+            held_by_session = not failures and self._affinity.provider_for(
+                session_id, cfg.routing.session_idle_return_seconds) == provider
             self._affinity.bind(session_id, provider)
         with self._lock:
             h = self._health(provider)
@@ -165,7 +170,7 @@ class Router:
             h.last_ok_at = now
             self._s.down = ()
             previous = self._s.active
-            if previous == provider:
+            if previous == provider or (held_by_session and previous in cfg.providers):
                 change = None
             else:
                 change = self._route_change(cfg, previous, provider, failures)
