@@ -358,6 +358,8 @@ export interface TimelineEntry {
 
 export interface SessionTimeline {
   session_id: string;
+  /** The provider the session is bound to (where its next request goes while it is in use). */
+  provider?: ProviderId | null;
   /** Oldest first. */
   requests: TimelineEntry[];
 }

@@ -338,7 +338,8 @@ export function timeline(log: FakeRequest[], sessionId: string): SessionTimeline
       if (served !== null) previous = served;
       return entry;
     });
-  return { session_id: sessionId, requests };
+  // Bound to the provider that served it last, as list_sessions says.
+  return { session_id: sessionId, provider: previous, requests };
 }
 
 // ---------------------------------------------------------------- list_requests / get_request

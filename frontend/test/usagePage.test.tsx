@@ -120,6 +120,12 @@ describe('Usage page', () => {
     expect(failover.textContent).toContain('Relay One failed (HTTP 502) after 400 ms: HTTP 502: bad gateway');
     expect(failover.textContent).toContain('6.6k');
     expect(within(screen.getByTestId('timeline-entry-4')).getByText('switched from Relay Two')).toBeTruthy();
+    // The provider each session is on, by name, in the list and over the timeline.
+    expect(within(screen.getByTestId(`session-row-${SESSION_A}`)).getByTestId('session-provider').textContent).toBe(
+      'on Relay One',
+    );
+    expect(screen.getByTestId('timeline-provider').textContent).toBe(' on Relay One');
+    expect(screen.getByText('Provider', { selector: '.tl__head span' })).toBeTruthy();
   });
 
   it('says so when the analytics cannot be loaded, and recovers on refresh', async () => {

@@ -32,6 +32,11 @@ export const SessionList = memo(function SessionList({ sessions, selected, nowMs
           >
             <span className="session__line">
               <code className="mono">{shortSessionId(s.session_id)}</code>
+              {s.provider ? (
+                <span className="session__bound small" data-testid="session-provider">
+                  on {nameOf(s.provider)}
+                </span>
+              ) : null}
               <span className="muted">{shortTime(s.last_unix_ms, nowMs)}</span>
             </span>
             <span className="session__line muted small">

@@ -22,6 +22,9 @@ export const SessionTimelineView = memo(function SessionTimelineView({ timeline,
     <div className="timeline" data-testid="session-timeline" data-session-id={timeline.session_id}>
       <h3 className="timeline__title">
         Session <code className="mono" title={timeline.session_id}>{short}</code>
+        {timeline.provider ? (
+          <span data-testid="timeline-provider"> on {nameOf(timeline.provider)}</span>
+        ) : null}
         <span className="muted">
           {' '}
           · {items.length} request{items.length === 1 ? '' : 's'} ·{' '}
@@ -34,7 +37,7 @@ export const SessionTimelineView = memo(function SessionTimelineView({ timeline,
         <p className="muted">No requests recorded for this session.</p>
       ) : (
         <div className="timeline__box">
-          <div className="tl__main tl__head" aria-hidden="true">
+          <div className="tl__main tl__head">
             <span>#</span>
             <span>Time</span>
             <span>Provider</span>
