@@ -47,6 +47,24 @@ def echo(kind: str) -> fp.Behaviour:
                                                 "type": "invalid_request_error"}}, status=400)
         if kind == "failed-before-output":
             return await fp.in_band_failure("invalid_prompt", f"prompt refused for key {key}")(request, fake)
+        if kind == "header":
+            return web.json_response(fp.response_object("fine", provider=fake.name),
+                                     headers={"x-request-id": f"req-for-{key}", "x-ratelimit-remaining-tokens": key})
+        if kind == "failed-json":
+            failed = {**fp.response_object("", provider=fake.name), "status": "failed",
+                      "error": {"code": "server_error", "message": f"crashed serving {key}"}}
+            return web.json_response(failed)
+        if kind == "incomplete":
+            events = fp.stream_events(fp.response_object("partial", provider=fake.name))
+            events[-1] = {"type": "response.incomplete", "response": {
+                **events[-1]["response"], "status": "incomplete",
+                "incomplete_details": {"reason": f"content_filter ({key})"}}}
+            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await resp.prepare(request)
+            for event in events:
+                await resp.write(fp.sse_event(event))
+            await resp.write_eof()
+            return resp
         events = fp.stream_events(fp.response_object("partial", provider=fake.name))[:4]
         events.append({"type": "response.failed", "response": {"id": "r", "status": "failed", "output": [],
                                                                "error": {"code": "server_error",
@@ -60,14 +78,17 @@ def echo(kind: str) -> fp.Behaviour:
     return run
 
 
-@pytest.mark.parametrize("kind", ["400", "failed-before-output", "failed-after-output"])
-async def test_an_echoed_key_is_masked_in_every_byte_sent_to_the_client(fakes, gateway, kind):
+@pytest.mark.parametrize("kind, stream", [("400", False), ("failed-before-output", True), ("failed-after-output", True),
+                                          ("failed-json", False), ("failed-json", True), ("incomplete", True),
+                                          ("header", False)])
+async def test_an_echoed_key_is_masked_in_every_byte_sent_to_the_client(fakes, gateway, kind, stream):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, keys={"p1": KEY})
     p1.always(echo(kind))
-    reply = await gw.responses(stream=kind != "400")
-    assert KEY.encode() not in reply.body and b"sk-e\xe2\x80\xa6" in reply.body  # masked: sk-e…6789
-    assert gw.token.encode() not in reply.body
+    reply = await gw.responses(stream=stream)
+    sent = reply.body + "".join(f"{k}: {v}\n" for k, v in reply.headers.items()).encode()
+    assert KEY.encode() not in sent and "sk-e…6789".encode() in sent  # masked: sk-e…6789
+    assert gw.token.encode() not in sent
 
 
 async def test_an_echoed_key_is_masked_in_model_lists_and_their_errors(fakes, gateway):

@@ -157,7 +157,7 @@ class AttemptRunner:
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}")
             body = self._redact(raw)
             out = web.Response(body=body, status=status, headers={
-                **headers_back(resp.raw_headers, opened.provider, ex.record.request_id),
+                **headers_back(resp.raw_headers, opened.provider, ex.record.request_id, self._redact),
                 "Content-Type": resp.headers.get("Content-Type", "application/json")})
             return AttemptResult(Outcome.CLIENT_ERROR, out, error=f"HTTP {status}: {message}", status=status,
                                  response_bytes=len(body))
@@ -208,7 +208,7 @@ class AttemptRunner:
 
     async def _relay(self, ex: Exchange, opened: Opened, retries: Retries) -> AttemptResult:
         assert opened.stream is not None and ex.client is not None
-        back = headers_back(opened.resp.raw_headers, opened.provider, ex.record.request_id)
+        back = headers_back(opened.resp.raw_headers, opened.provider, ex.record.request_id, self._redact)
         trigger = ex.client.compaction_trigger
         result = await opened.stream.relay(ex.request, headers=back, started=ex.started,
                                            idle_timeout=ex.cfg.routing.stream_idle_timeout_seconds,
@@ -249,7 +249,7 @@ class AttemptRunner:
     async def _deliver_answer(self, ex: Exchange, opened: Opened) -> AttemptResult:
         answer = opened.answer
         assert answer is not None and ex.client is not None
-        back = headers_back(opened.resp.raw_headers, opened.provider, ex.record.request_id)
+        back = headers_back(opened.resp.raw_headers, opened.provider, ex.record.request_id, self._redact)
         usage, rid, sealed = usage_of(answer), response_id(answer), sealed_items(answer.get("output"))
         turn_state = opened.resp.headers.get("x-codex-turn-state")
         if ex.client.compaction_trigger:
@@ -259,6 +259,8 @@ class AttemptRunner:
             if wrong:
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=wrong)
         if ex.client.stream:
+            if answer.get("status") in _UNFINISHED:
+                answer = orjson.loads(self._redact(orjson.dumps(answer)))
             try:
                 out, ttfb, sent = await send_synthesized(ex.request, answer, back, ex.started)
             except ConnectionError:
@@ -267,9 +269,14 @@ class AttemptRunner:
                                  turn_state=turn_state, response_bytes=sent)
         back["Content-Type"] = "application/json"
         raw = opened.data if opened.resp.content_type == "application/json" else orjson.dumps(answer)
+        if answer.get("status") in _UNFINISHED:
+            raw = self._redact(raw)  # its error or reason may echo a key; a healthy answer is not scanned
         return AttemptResult(Outcome.OK, web.Response(body=raw, headers=back), usage=usage, response_id=rid,
                              sealed=sealed, ttfb_ms=(time.perf_counter() - ex.started) * 1000, turn_state=turn_state,
                              response_bytes=len(raw))
+
+
+_UNFINISHED = frozenset({"failed", "incomplete", "cancelled"})
 
 
 def _response_object(data: bytes, content_type: str) -> dict[str, Any] | str:

@@ -72,6 +72,7 @@ class StreamFacts:
     sealed: list[tuple[str, str]] = field(default_factory=list)  # (item id, kind)
     output_types: list[str] = field(default_factory=list)  # item types of response.completed's output
     compactions_done: int = 0  # compaction items announced by response.output_item.done
+    incomplete: bool = False  # ended with response.incomplete (its reason may quote the request)
 
     @property
     def compaction_count(self) -> int:
@@ -119,6 +120,7 @@ def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
     if kind in _SUCCESS_END:
         facts.generated = True
         facts.end = "ok"
+        facts.incomplete = kind == "response.incomplete"
         payload = ev.json()
         response = payload.get("response") if isinstance(payload, dict) else None
         if isinstance(response, dict):
@@ -315,7 +317,7 @@ class UpstreamStream:
         facts = self.facts
         for ev in events:
             _inspect(ev, facts)
-        if facts.end == "failed":
+        if facts.end == "failed" or facts.incomplete:
             forward = self._redact(forward)  # an upstream may echo a key in its error message
         if out.response is None:
             if facts.end == "failed":

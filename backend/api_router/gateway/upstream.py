@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import aiohttp
 import orjson
@@ -54,14 +54,19 @@ def upstream_headers(forwarded: Mapping[str, str], key: str | None,
     return headers
 
 
-def headers_back(raw_headers: Iterable[tuple[bytes, bytes]], provider: str, request_id: str) -> dict[str, str]:
-    """The provider's response headers the client gets, plus which provider answered and our own id of
-    the request (the one the request log shows). ``raw_headers`` as aiohttp received them."""
+def headers_back(raw_headers: Iterable[tuple[bytes, bytes]], provider: str, request_id: str,
+                 redact: Callable[[bytes], bytes]) -> dict[str, str]:
+    """The provider's response headers the client gets (a key an upstream echoes in one is masked),
+    plus which provider answered and our own id of the request (the one the request log shows).
+    ``raw_headers`` as aiohttp received them."""
     out = {"X-API-Router-Provider": provider, "X-API-Router-Request-Id": request_id}
     for name, value in raw_headers:
         lower = name.lower()
         if lower in _BACK_EXACT or lower.startswith(_BACK_PREFIXES):
-            out[name.decode("latin-1")] = value.decode("latin-1")
+            shown = redact(value)
+            # A masked value carries "…" (UTF-8); an untouched one is passed on byte for byte.
+            text = value.decode("latin-1") if shown is value else shown.decode("utf-8", "replace")
+            out[name.decode("latin-1")] = text
     return out
 
 
