@@ -236,16 +236,17 @@ async def test_connections_beyond_the_bound_are_refused_and_logged(fakes, gatewa
 # --- 4. start-up errors -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("breakage", ["config is a folder", "secrets is a folder", "data is a file"])
+@pytest.mark.parametrize("breakage", ["config is a folder", "secrets is a folder", "data is a file",
+                                      "log is a folder"])
 def test_an_unusable_file_at_start_up_is_one_line_and_exit_1(tmp_path, breakage):
     ud = tmp_path / "ud"
     ud.mkdir()
     target = {"config is a folder": ud / "config.toml", "secrets is a folder": ud / "secrets.json",
-              "data is a file": ud / "data"}[breakage]
+              "data is a file": ud / "data", "log is a folder": ud / "data" / "api-router.log"}[breakage]
     if breakage == "data is a file":
         target.write_text("not a folder")
     else:
-        target.mkdir()
+        target.mkdir(parents=True)
     proc = subprocess.run([sys.executable, "-m", "api_router", "--headless", "--user-data", str(ud), "--port", "0"],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 1

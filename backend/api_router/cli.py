@@ -72,9 +72,12 @@ def setup_logging(services: Services, *, console: bool) -> logging.handlers.Queu
     """Log to ``data/api-router.log`` (rotated) and optionally stderr, from a thread of its own so
     file and terminal writes never block the event loop. Returns the listener to stop at exit."""
     formatter = RedactingFormatter(services.redactor)
-    services.paths.data.mkdir(parents=True, exist_ok=True)
-    handlers: list[logging.Handler] = [PrivateRotatingFileHandler(
-        services.paths.data / "api-router.log", maxBytes=1_000_000, backupCount=3, encoding="utf-8")]
+    try:
+        services.paths.data.mkdir(parents=True, exist_ok=True)
+        handlers: list[logging.Handler] = [PrivateRotatingFileHandler(
+            services.paths.data / "api-router.log", maxBytes=1_000_000, backupCount=3, encoding="utf-8")]
+    except OSError as exc:  # the log is a folder, or not ours to write
+        raise StartupError.of(exc, services.paths) from exc
     if console and sys.stderr is not None:
         handlers.append(logging.StreamHandler(sys.stderr))
     for handler in handlers:
@@ -135,7 +138,12 @@ async def serve_headless(paths: Paths, host: str | None, port: int | None) -> in
     except StartupError as exc:
         print(f"api-router: {exc}", file=sys.stderr)
         return 1
-    listener = setup_logging(services, console=True)
+    try:
+        listener = setup_logging(services, console=True)
+    except StartupError as exc:
+        services.close()
+        print(f"api-router: {exc}", file=sys.stderr)
+        return 1
     try:
         gateway = GatewayServer(services, make_control(services), host=host, port=port)
         # Handlers go in before the port opens: a signal that arrives as soon as /health answers
