@@ -226,7 +226,8 @@ class Quota:
             self._update_exhausted(provider_id, _exhausted_reason(as_json))
         else:
             self._emit("warning", "usage",
-                       f"Usage check failed for {provider_id}: {error} (showing the last good reading)",
+                       f"Usage check failed for {self._config().name_of(provider_id)}: {error} "
+                       "(showing the last good reading)",
                        provider_id)
 
     def _update_exhausted(self, provider: str, reason: str | None) -> None:
@@ -236,11 +237,12 @@ class Quota:
                 self._exhausted[provider] = reason
             else:
                 self._exhausted.pop(provider, None)
+        name = self._config().name_of(provider)
         if reason and not before:
-            self._emit("warning", "quota", f"{provider} is out of quota ({reason}); automatic routing skips it "
+            self._emit("warning", "quota", f"{name} is out of quota ({reason}); automatic routing skips it "
                                            "until a usage check shows quota again", provider)
         elif before and not reason:
-            self._emit("info", "quota", f"{provider} has quota again; back in automatic routing", provider)
+            self._emit("info", "quota", f"{name} has quota again; back in automatic routing", provider)
 
     # --- provider changes ---------------------------------------------------------------------------
 

@@ -30,13 +30,14 @@ async def test_empty_provider_is_skipped_until_a_refresh_shows_quota(fakes, gate
     p1, p2 = await fakes("p1", "p2")
     p1.usage = new_api(0)
     gw = await gateway({"p1": p1, "p2": p2})
+    await gw.api("upsert_provider", provider="p1", display_name="Relay One")
     await gw.api("refresh_usage", provider="p1")
     status = await gw.api("get_status")
     assert status["quota"]["p1"]["skipped"] is True
     reply = await gw.responses()
     assert reply.headers["X-API-Router-Provider"] == "p2" and p1.calls == 0
     events = [e["message"] for e in (await gw.api("list_events", provider="p1"))["events"]]
-    assert any("out of quota" in m and "remaining 0" in m for m in events)
+    assert any(m.startswith("Relay One is out of quota") and "remaining 0" in m for m in events)
     # the user can still lock to it
     await gw.api("set_manual_override", provider="p1")
     assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
@@ -45,7 +46,7 @@ async def test_empty_provider_is_skipped_until_a_refresh_shows_quota(fakes, gate
     await gw.api("refresh_usage", provider="p1")
     assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
     events = [e["message"] for e in (await gw.api("list_events", provider="p1"))["events"]]
-    assert any("has quota again" in m for m in events)
+    assert any(m.startswith("Relay One has quota again") for m in events)
 
 
 async def test_failed_refresh_keeps_the_last_good_snapshot(fakes, gateway):
