@@ -84,6 +84,26 @@ async def test_timeout_before_headers_fails_over(fakes, gateway):
     assert "no response within 0.3 s" in gw.services.router.health_json(gw.services.config.current)["p1"]["last_error"]
 
 
+async def test_the_502_names_the_lock_the_skipped_and_disabled_providers_and_suggests_v1(fakes, gateway):
+    p1, p2, p3, p4 = await fakes("p1", "p2", "p3", "p4")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3, "p4": p4},
+                       routing={"failure_threshold": 1, "cooldown_seconds": 60})
+    await gw.api("upsert_provider", provider="p4", disabled=True)
+    p1.queue(fp.status(500, "blip"))
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"  # p1 now cools down
+    await gw.api("upsert_provider", provider="p2", base_url=p2.base_url.removesuffix("/v1"))  # answers 404
+    p3.always(fp.status(503, "overloaded"))
+    reply = await gw.responses()
+    message = reply.json["error"]["message"]
+    assert reply.status == 502, message
+    assert "P2: HTTP 404" in message and f"{p2.base_url.removesuffix('/v1')}/v1" in message  # the /v1 hint
+    assert "P3: HTTP 503: overloaded" in message
+    assert "skipped: P1 (" in message and "disabled: P4" in message
+    await gw.api("set_manual_override", provider="p3")
+    message = (await gw.responses()).json["error"]["message"]
+    assert message.startswith("routing is locked to P3, which failed: HTTP 503: overloaded") and "Unlock" in message
+
+
 async def test_all_providers_failing_gives_one_502_naming_each(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})
