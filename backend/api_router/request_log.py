@@ -98,15 +98,17 @@ def detail(store: Store, request_id: int, name_of: Callable[[str], str]) -> dict
     return row
 
 
-def export(store: Store, filters: Filters, fmt: ExportFormat) -> dict[str, Any]:
-    rows = page(store, filters, limit=EXPORT_LIMIT)["requests"]
+def export(store: Store, filters: Filters, fmt: ExportFormat, name_of: Callable[[str], str]) -> dict[str, Any]:
+    """The filtered rows as a file, each with the provider's display name next to its id."""
+    rows = [_named(r, name_of) for r in page(store, filters, limit=EXPORT_LIMIT)["requests"]]
     if fmt == "jsonl":
         content = "".join(orjson.dumps(r).decode() + "\n" for r in rows)
         content_type = "application/x-ndjson"
     else:
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else [c if c != "attempt_count" else "attempts"
-                                                                              for c in _COLUMNS])
+        # The header of an empty export is the one a full one would have.
+        fields = list(_named(_public(_row((None,) * len(_COLUMNS))), name_of))
+        writer = csv.DictWriter(out, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
         content, content_type = out.getvalue(), "text/csv"
@@ -116,3 +118,12 @@ def export(store: Store, filters: Filters, fmt: ExportFormat) -> dict[str, Any]:
 
 def _where(clauses: list[str]) -> str:
     return f" WHERE {' AND '.join(clauses)}" if clauses else ""
+
+
+def _named(row: dict[str, Any], name_of: Callable[[str], str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        out[key] = value
+        if key == "provider":
+            out["provider_name"] = name_of(value) if value else None
+    return out

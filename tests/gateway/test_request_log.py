@@ -105,6 +105,9 @@ async def test_export_csv_and_jsonl_of_the_filtered_rows(fakes, gateway):
     jsonl = await gw.api("export_requests", format="jsonl")
     lines = [json.loads(line) for line in jsonl["content"].splitlines()]
     assert len(lines) == 3 and {line["provider"] for line in lines} == {"p1"}
+    assert {line["provider_name"] for line in lines} == {"P1"} and rows[0]["provider_name"] == "P1"
+    empty = await gw.api("export_requests", format="csv", session_id="nobody")
+    assert empty["rows"] == 0 and empty["content"].splitlines() == [",".join(rows[0])]  # the same columns
 
 
 def test_request_log_retention_by_age_and_by_count(tmp_path):

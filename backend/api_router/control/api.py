@@ -426,7 +426,7 @@ class Control:
                         text: str | None = None) -> dict[str, Any]:
         """Every request that matches the filters, as CSV or JSON lines."""
         filters = request_log.Filters(provider or None, outcome, session_id or None, (text or "").strip() or None)
-        return request_log.export(self._services.store, filters, format)
+        return request_log.export(self._services.store, filters, format, self._services.config.current.name_of)
 
     # --- usage, quota and analytics ----------------------------------------------------------------------
 

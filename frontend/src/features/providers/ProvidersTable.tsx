@@ -48,7 +48,7 @@ export function ProvidersTable({ tableRef, ...p }: Props) {
             </th>
             <th scope="col">Provider</th>
             <th scope="col">Health</th>
-            <th scope="col" className="num" title="Requests served / failed, and tokens served">
+            <th scope="col" className="num" title="Attempts this provider served / failed, and tokens served. A request that failed over counts once for each provider it tried, so these add up to more than the requests counted on the Gateway card.">
               Traffic
             </th>
             <th scope="col" title="What the provider's usage panel says is left, and tokens served since that check">
