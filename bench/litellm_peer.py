@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench import client, procs
 
-SPEC = "litellm[proxy]==1.106.0"  # the 1.106 line of the reference measurements (design/performance.md);
+SPEC = "litellm[proxy]==1.106.0"  # the 1.106 line the README's LiteLLM comparison was measured with;
 # later 1.106.x releases pin a certifi newer than the package index here has
 VENV = procs.ROOT / ".cache" / "bench-litellm-venv"
 MASTER_KEY = "sk-bench-litellm-master-0123456789"

@@ -220,7 +220,7 @@ def learn_request(session: str, reasoning_ids: list[str]) -> bytes:
                          "metadata": {"reasoning_ids": reasoning_ids}, "prompt_cache_key": session})
 
 
-# --- a Codex turn as Codex 0.169 sends it (design/codex-client.md) -----------------------------------
+# --- a Codex turn as Codex 0.169 sends it (captured from the real CLI) -----------------------------------
 
 _TOOL_NAMES = ["shell", "read_file", "list_dir", "grep_files", "view_image", "update_plan", "write_stdin",
                "exec_command", "list_mcp_resources", "read_mcp_resource"]

@@ -16,7 +16,7 @@ figures are medians over rounds, and every comparison ("added", "ratio", router 
 per round before the median is taken.
 
 Budgets are ratios to the floor measured in the same run, because milliseconds do not survive a
-noisy machine and ratios do (see design/performance.md). The absolute figures stay in the table.
+noisy machine and ratios do (README, Performance). The absolute figures stay in the table.
 Every loop is bounded in requests and in time. The exit status is 1 when a budget fails (full runs).
 """
 

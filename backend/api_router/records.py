@@ -37,12 +37,6 @@ class Retry(enum.StrEnum):
     SUMMARIZE = "summarize_compaction"  # what it summarised is too long here: summarise it here first
 
 
-class Level(enum.StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
-
-
 @dataclass(frozen=True)
 class Event:
     id: int

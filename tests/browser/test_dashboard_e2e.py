@@ -28,8 +28,8 @@ import pytest
 import tomlkit
 from aiohttp import web
 
-from tests.browser.conftest import ARTIFACTS, FRONTEND, require_browser, run_script
 from tests.support import fake_provider as fp
+from tests.support.browser import ARTIFACTS, FRONTEND, require_browser, run_script
 from tests.support.processes import spawn, wait_health
 
 pytestmark = pytest.mark.browser

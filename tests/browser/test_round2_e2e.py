@@ -18,8 +18,8 @@ import pytest
 from aiohttp import web
 
 from api_router.control import Control
-from tests.browser.conftest import FRONTEND, require_browser, run_script
 from tests.support import fake_provider as fp
+from tests.support.browser import FRONTEND, require_browser, run_script
 
 pytestmark = pytest.mark.browser
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import FRONTEND, require_browser, run_script
 from tests.support import fake_provider as fp
+from tests.support.browser import FRONTEND, require_browser, run_script
 
 pytestmark = pytest.mark.browser
 

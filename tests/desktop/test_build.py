@@ -17,8 +17,7 @@ import pytest
 
 from api_router.paths import Paths
 from tests.desktop.app import ROOT, App, check_lifecycle, start_app
-from tests.desktop.conftest import require_gui_stack
-from tests.desktop.xsession import XSession, free_port
+from tests.desktop.xsession import XSession, free_port, require_gui_stack
 from tests.support.fake_provider import FakeProvider
 from tests.support.harness import simple_body, write_config, write_keys
 

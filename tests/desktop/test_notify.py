@@ -24,8 +24,7 @@ from api_router.desktop.notify import (
     PystrayNotifier,
     make_notifier,
 )
-from tests.desktop.conftest import require_gui_stack
-from tests.desktop.xsession import NotificationService, start_session_bus
+from tests.desktop.xsession import NotificationService, require_gui_stack, start_session_bus
 
 DOWN = Notice(ALL_DOWN, None, "All providers down", "Relay A: HTTP 502\nCheck the keys.", "#/")
 LOW = Notice(QUOTA_LOW, "a", "Relay A: 8 % quota left", "Relay A has 8 % of its quota left.", "#/usage")

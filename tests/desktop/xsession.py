@@ -8,6 +8,7 @@ and a window is visible when it is mapped (``xdotool search --onlyvisible``).
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 import shutil
@@ -21,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+
+import pytest
 
 T = TypeVar("T")
 
@@ -390,3 +393,13 @@ class NotificationService:
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def require_gui_stack() -> None:
+    """Skip when run by hand without the GUI set-up; fail loudly when tasks.py promised it."""
+    if os.environ.get("API_ROUTER_TEST_GUI") != "1":
+        pytest.skip("API_ROUTER_TEST_GUI is not set: run `python3 tasks.py test` (it installs the GUI stack)")
+    missing = missing_tools()
+    missing += [m for m in ("webview", "pystray", "gi", "Xlib") if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.fail(f"API_ROUTER_TEST_GUI=1 but the GUI test stack is incomplete: missing {', '.join(missing)}")

@@ -62,8 +62,3 @@ def read_rollout(path: Path) -> Rollout:
                         out.summarised[item["id"]] = list(out.history)
                 out.history = replacement
     return out
-
-
-def read_history(path: Path) -> list[dict[str, Any]]:
-    """The conversation as it stands now (see ``Rollout.history``)."""
-    return read_rollout(path).history

@@ -25,11 +25,6 @@ def icon_path() -> Path:
     return asset_path("icon.png")
 
 
-def load_icon_image() -> Any:
-    """A PIL image for pystray (it converts to each platform's format itself)."""
-    return tray_image("normal")
-
-
 @functools.cache
 def tray_image(state: str) -> Any:
     """The tray icon for ``state`` (normal | warning | error) as a PIL image."""

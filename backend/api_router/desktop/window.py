@@ -62,10 +62,6 @@ class AppWindow:
         events.restored += self._set_restored
         events.maximized += self._set_restored
 
-    @property
-    def native(self) -> Any:
-        return self._window
-
     def show(self) -> None:
         # pywebview 6.2.1 (GTK) re-hides a window created with hidden=True on every show() unless
         # this flag is cleared first.

@@ -8,7 +8,6 @@ what that result does to routing, quota and the records is decided in ``outcomes
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -332,11 +331,3 @@ def _continuity_retry(message: str, client: ClientRequest, body: bytes, retries:
     if retries.strip_sealed:
         return Retry.STRIP_SEALED
     return None
-
-
-async def cancel_quietly(task: asyncio.Task[Any]) -> None:
-    task.cancel()
-    try:
-        await task
-    except (asyncio.CancelledError, Exception):
-        pass

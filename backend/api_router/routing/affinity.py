@@ -52,10 +52,6 @@ class SessionAffinity:
             bound = self._bound.get(session_id)
         return bound[0] if bound else None
 
-    def bindings(self) -> dict[str, str]:
-        with self._lock:
-            return {session: provider for session, (provider, _) in self._bound.items()}
-
     def release_all(self) -> None:
         """The user chose a provider: every session follows that choice from its next request on."""
         with self._lock:

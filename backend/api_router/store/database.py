@@ -330,10 +330,6 @@ class Store:
     def load_sealed_owners(self, session_id: str) -> dict[str, str]:
         return dict(self._hot_read("SELECT item_id, provider FROM sealed_owner WHERE session_id = ?", (session_id,)))
 
-    def load_sealed_owner(self, item_id: str) -> str | None:
-        row = self._hot_read("SELECT provider FROM sealed_owner WHERE item_id = ?", (item_id,))
-        return row[0][0] if row else None
-
     def save_affinity(self, session_id: str, provider: str, unix_ms: int) -> None:
         self._writer.put("affinity", session_id, (session_id, provider, unix_ms))
 
