@@ -136,6 +136,19 @@ async def test_missing_session_file_is_a_400_naming_it(fakes, gateway, codex_hom
     assert p2.calls == 0
 
 
+async def test_a_provider_that_cannot_be_given_the_history_is_passed_for_the_one_that_holds_it(
+        fakes, gateway, codex_home):
+    """No session file to replay the conversation for the preferred provider: the request goes to the
+    provider that produced the previous response, unchanged, instead of failing."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    gw.services.continuity.index.record_response("resp_p2_owned", "p2")
+    body = {"model": "m", "input": "x", "previous_response_id": "resp_p2_owned"}
+    reply = await gw.responses(body, headers={"session-id": "no-such-session"})
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert p1.calls == 0 and p2.requests[0].json["previous_response_id"] == "resp_p2_owned"
+
+
 async def test_session_file_written_late_is_found_on_reread(fakes, gateway, codex_home):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})

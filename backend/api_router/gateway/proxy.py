@@ -34,6 +34,10 @@ from api_router.services import Services, ServingState
 SHUTTING_DOWN = "API Router is shutting down; the request was not completed"
 
 
+class _NoBody(Exception):
+    """The body this provider may see cannot be built (its history is missing); the message says why."""
+
+
 @dataclass(slots=True, eq=False)
 class _Racer:
     """One attempt, until its provider has answered: awaited in the request's own task when nothing
@@ -117,8 +121,13 @@ class ResponsesProxy:
         # request goes straight to one attempt per provider with the client's own bytes.
         untouched = self._bodies.untouched(client)
         queue = deque(plan)
+        unbuildable: _NoBody | None = None
         while queue:
-            result = await self._next_provider(ex, queue, plan[0], untouched)
+            try:
+                result = await self._next_provider(ex, queue, plan[0], untouched)
+            except _NoBody as exc:  # this provider cannot be given the conversation; the next may hold it
+                unbuildable = unbuildable or exc
+                continue
             if self._state.shutting_down and result.outcome in (Outcome.PROVIDER_FAILURE, Outcome.ABORTED):
                 # The gateway closed the upstream connections itself: not the provider's fault.
                 if result.response is None:
@@ -129,6 +138,8 @@ class ResponsesProxy:
             if result.response is None:  # the client left while we were answering
                 raise asyncio.CancelledError()
             return result.response
+        if unbuildable is not None and not ex.failures:
+            raise GatewayError(400, str(unbuildable))
         self._recorder.all_failed(ex)
         raise explain.all_failed(ex.cfg, ex.failures, services.router, plan, time.time())
 
@@ -166,7 +177,7 @@ class ResponsesProxy:
             try:
                 body, model = await self._bodies.for_provider(client, provider, first, opts)
             except MissingSession as exc:
-                raise GatewayError(400, str(exc)) from None
+                raise _NoBody(str(exc)) from None
         client.release_payload()  # freed while it is still in the cache; parsed again only if needed
         attempt = Attempt(pid, hedge=hedge, sent_model=model)
         ex.record.attempts.append(attempt)
@@ -197,7 +208,7 @@ class ResponsesProxy:
                 if not done:
                     assert queue is not None and delay is not None
                     hedged_after = delay
-                    racers.append(await self._hedge(ex, racer, queue.popleft(), delay, first, untouched))
+                    await self._add_hedge(ex, racers, racer, queue, delay, first, untouched)
                     continue
                 for r in [r for r in racers if r.task in done]:
                     answer = r.launch().result()
@@ -212,7 +223,7 @@ class ResponsesProxy:
                     if hedged_after is not None and queue:
                         # A hedge failed while the slow original still waits: the original is already past
                         # its hedge delay, so the next candidate starts now rather than after its timeout.
-                        racers.append(await self._hedge(ex, racer, queue.popleft(), hedged_after, first, untouched))
+                        await self._add_hedge(ex, racers, racer, queue, hedged_after, first, untouched)
         except asyncio.CancelledError:
             for r in racers:
                 r.launch().cancel()
@@ -231,11 +242,21 @@ class ResponsesProxy:
             self._end(ex, racer, answer)
         return answer
 
-    async def _hedge(self, ex: Exchange, slow: _Racer, pid: str, delay: float, first: str, untouched: bool) -> _Racer:
+    async def _add_hedge(self, ex: Exchange, racers: list[_Racer], slow: _Racer, queue: deque[str], delay: float,
+                         first: str, untouched: bool) -> None:
+        """Start the next candidate that can take the request next to ``slow``; the ones that cannot
+        (their body cannot be built) are passed by."""
         name = ex.cfg.name_of
-        self._services.emit("info", "hedge", f"{name(slow.provider)} sent no first event within {delay:g} s; "
-                                             f"asking {name(pid)} too", slow.provider)
-        return await self._start(ex, pid, first, untouched, PLAIN, hedge=True)
+        while queue:
+            pid = queue.popleft()
+            try:
+                hedge = await self._start(ex, pid, first, untouched, PLAIN, hedge=True)
+            except _NoBody:
+                continue
+            self._services.emit("info", "hedge", f"{name(slow.provider)} sent no first event within {delay:g} s; "
+                                                 f"asking {name(pid)} too", slow.provider)
+            racers.append(hedge)
+            return
 
     async def _drop_losers(self, ex: Exchange, racers: list[_Racer], winner: _Racer, hedged_after: float,
                            queue: deque[str] | None) -> None:
