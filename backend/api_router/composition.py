@@ -66,6 +66,21 @@ def open_services(paths: Paths, *, clock: Callable[[], float] = time.time) -> Se
                            "you, or start with --user-data pointing at another folder") from exc
 
 
+def _reload_config(config: ConfigFile, router: Router) -> bool:
+    """Pick up a hand edit of config.toml. A lock or preferred provider set there is the user's choice
+    as much as one made in the UI: every session follows it."""
+    before = config.current
+    if not config.reload():
+        return False
+    after = config.current
+    lock = after.routing.manual_override or None
+    if lock != (before.routing.manual_override or None):
+        router.lock_changed(after, lock)
+    elif after.effective_preferred != before.effective_preferred:
+        router.preferred_changed(after, reason="config.toml edited")
+    return True
+
+
 def _describe_os_error(exc: OSError, paths: Paths) -> str:
     where = exc.filename or paths.user_data
     why = exc.strerror or str(exc)
@@ -109,7 +124,7 @@ def _open_services(paths: Paths, clock: Callable[[], float]) -> Services:
     tests = ProviderTests(store)
     # Every piece of state kept per provider id; renames and deletes reach all of them.
     providers = ProviderStates([secrets, router, store, quota, index, tests])
-    watcher = FileWatcher([config.reload, secrets.reload])
+    watcher = FileWatcher([lambda: _reload_config(config, router), secrets.reload])
     watcher.start()
     return Services(paths, config, secrets, redactor, store, router, continuity, quota, home, tests, providers,
                     watcher, system_autostart(user_data=paths.user_data))

@@ -93,6 +93,26 @@ async def test_a_user_choice_moves_every_session_at_once(fakes, gateway):
     assert await served_by(gw, "fourth") == "p1"
 
 
+async def test_a_preferred_provider_set_by_hand_in_config_toml_moves_every_session(fakes, gateway):
+    import re
+    import time
+
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3},
+                       routing={"preferred_stable_seconds": 0, "failure_threshold": 5})
+    p1.queue(fp.status(503, "blip"))
+    assert await served_by(gw, "first") == "p2"  # failed over; the session stays on p2
+    path = gw.services.paths.config
+    text = re.sub(r"(?m)^preferred_provider = .*\n", "", path.read_text())
+    path.write_text(text.replace("[routing]\n", '[routing]\npreferred_provider = "p3"\n'))
+    deadline = time.monotonic() + 3
+    # The event comes once every session has been released (after the new config is in use).
+    while not any("config.toml edited" in e.message for e in gw.services.store.recent_events()):
+        assert time.monotonic() < deadline, "the hand edit was not picked up"
+        await asyncio.sleep(0.05)
+    assert await served_by(gw, "after the edit") == "p3"
+
+
 async def test_affinity_survives_a_restart(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_stable_seconds": 0, "failure_threshold": 5})
