@@ -150,6 +150,6 @@ class BackgroundChecks:
             return
         timeout = min(CHECK_TIMEOUT_SECONDS, cfg.routing.request_timeout_seconds)
         result = await probe_responses(self._upstream, provider, services.provider_key(pid),
-                                       check_body(provider.model_for(model)), timeout)
+                                       check_body(model or provider.model_for(DEFAULT_MODEL)), timeout)
         log.info("background check of %s: %s", pid, "answered" if result.ok else result.error)
         services.router.record_check(services.config.current, pid, result.ok, "background check")

@@ -55,7 +55,8 @@ async def run_test(upstream: Upstream, provider: ProviderConfig, key: str | None
     models = await fetch_models(upstream, provider, key, timeout)
     steps = [{"name": "models", "ok": models.ok, "status": models.status, "latency_ms": round(models.latency_ms, 1),
               "error": models.error}]
-    chosen = provider.model_for(model) or (models.models[0] if models.models else FALLBACK_MODEL)
+    # ``model`` is the last one sent to this provider, already in its own naming.
+    chosen = model or (models.models[0] if models.models else FALLBACK_MODEL)
     stream = await probe_responses(upstream, provider, key, _stream_body(chosen, tool=False), timeout, read_all=True)
     completed, _ = _completed(stream)
     answered = stream.ok and completed
