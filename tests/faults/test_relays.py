@@ -215,6 +215,19 @@ async def test_checks_run_only_while_the_gateway_is_in_use(fakes, gateway):
     assert p1.calls == calls
 
 
+async def test_a_long_stream_still_running_counts_as_use(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 0.5})
+    p1.always(fp.hang())
+    await gw.responses()
+    gw.services.last_activity_ms -= 11 * 60 * 1000  # no request has ended for 11 minutes...
+    calls = p1.calls
+    p2.always(fp.stream_ok("a long answer", delay=0.4))  # ...but this one runs for about 3 s
+    streaming = asyncio.ensure_future(gw.responses(stream=True))
+    await wait_until(lambda: p1.calls > calls, 2.5, "a check while the stream runs")
+    assert (await streaming).status == 200
+
+
 async def test_a_hedge_that_is_not_needed_is_cancelled_and_not_blamed(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)

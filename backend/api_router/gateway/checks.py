@@ -110,10 +110,12 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
 class BackgroundChecks:
     """Runs on the gateway's loop for as long as the gateway serves."""
 
-    def __init__(self, services: Services, upstream: Upstream, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(self, services: Services, upstream: Upstream, clock: Callable[[], int] = now_ms,
+                 in_flight: Callable[[], int] = lambda: 0) -> None:
         self._services = services
         self._upstream = upstream
         self._clock = clock
+        self._in_flight = in_flight  # a long stream still running is use too, though no request ended lately
         self._running: dict[str, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
@@ -128,7 +130,7 @@ class BackgroundChecks:
     def tick(self) -> None:
         services = self._services
         last = services.last_activity_ms
-        if last is None or self._clock() - last > IN_USE_MS:
+        if (last is None or self._clock() - last > IN_USE_MS) and not self._in_flight():
             return
         cfg = services.config.current
         for pid, model in services.router.needing_check(cfg, cfg.routing.check_interval_seconds):

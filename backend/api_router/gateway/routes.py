@@ -65,9 +65,10 @@ async def upstream_context(app: web.Application) -> AsyncIterator[None]:
     )
     upstream = Upstream(session, Deadlines(asyncio.get_running_loop()), app[HOP_ID])
     app[UPSTREAM] = upstream
-    app[PROXY] = ResponsesProxy(app[SERVICES], upstream, app[STATE])
-    checks = asyncio.get_running_loop().create_task(BackgroundChecks(app[SERVICES], upstream).run(),
-                                                    name="background-checks")
+    state = app[STATE]
+    app[PROXY] = ResponsesProxy(app[SERVICES], upstream, state)
+    checks = asyncio.get_running_loop().create_task(
+        BackgroundChecks(app[SERVICES], upstream, in_flight=lambda: state.inflight).run(), name="background-checks")
     try:
         yield
     finally:
