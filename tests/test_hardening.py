@@ -389,3 +389,20 @@ async def test_rename_and_delete_carry_the_previous_response_id_refusal(fakes, g
         assert not again.services.continuity.index.rejects_previous_id("main")
     finally:
         await again.close()
+
+
+def test_modes_are_only_ever_tightened(tmp_path):
+    """Group and other bits go; an owner's own read-only choice stays (start-up then says it cannot
+    write there instead of quietly making the folder writable)."""
+    from api_router.fsutil import tighten
+
+    cases = [(tmp_path / "shared.txt", 0o644, 0o600, 0o600), (tmp_path / "readonly.txt", 0o400, 0o600, 0o400),
+             (tmp_path / "open", 0o755, 0o700, 0o700), (tmp_path / "locked", 0o500, 0o700, 0o500)]
+    for path, before, mode, after in cases:
+        if path.suffix:
+            path.write_text("x")
+        else:
+            path.mkdir()
+        path.chmod(before)
+        tighten(path, mode)
+        assert path.stat().st_mode & 0o777 == after, path.name

@@ -76,12 +76,15 @@ def remove_stale_temp_files(folder: Path, name: str) -> None:
 
 
 def tighten(path: Path, mode: int = 0o600) -> None:
-    """Owner-only access for a file (or, with 0o700, a folder) that exists, where the OS has modes."""
+    """Owner-only access for a file (or, with 0o700, a folder) that exists, where the OS has modes.
+    Only takes permissions away: a folder the user made read-only stays read-only (and start-up says
+    it cannot write there) rather than being quietly made writable."""
     if os.name != "posix":
         return
     try:
-        if path.stat().st_mode & 0o777 != mode:
-            os.chmod(path, mode)
+        current = path.stat().st_mode & 0o777
+        if current & ~mode:
+            os.chmod(path, current & mode)
     except FileNotFoundError:
         pass
 
