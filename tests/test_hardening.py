@@ -320,6 +320,25 @@ def test_a_config_naming_the_gateway_as_a_provider_is_refused_with_an_error_even
         services.close()
 
 
+def test_with_a_port_option_the_self_check_uses_the_port_in_use(tmp_path):
+    """``--port 4200`` over a config that says 4100: a provider on 4100 is another server and is kept
+    (and the app can still be changed); one on 4200 is this gateway and is refused."""
+    paths = Paths(tmp_path / "ud")
+    write_config(paths, {"other": "http://127.0.0.1:4100/v1", "self": "http://localhost:4200/v1"},
+                 listen={"port": 4100})
+    write_keys(paths, {"other": "sk-x-000000", "self": "sk-y-000000"})
+    from api_router.composition import open_services
+
+    services = open_services(paths, port=4200)
+    try:
+        providers = services.config.current.providers
+        assert providers["other"].base_url == "http://127.0.0.1:4100/v1" and providers["self"].base_url == ""
+        assert any("localhost:4200" in e.message and "is API Router itself" in e.message
+                   for e in services.store.recent_events())
+    finally:
+        services.close()
+
+
 async def test_a_loop_under_another_name_is_cut_at_the_first_hop(gateway, tmp_path):
     gw = await gateway({})
     # The harness listens on an ephemeral port that config.toml does not know: the loop slips through

@@ -134,7 +134,7 @@ def desktop_banner(rt: Services, *, show_token: bool) -> str:
 
 async def serve_headless(paths: Paths, host: str | None, port: int | None) -> int:
     try:
-        services = open_services(paths)
+        services = open_services(paths, port=port)
     except StartupError as exc:
         print(f"api-router: {exc}", file=sys.stderr)
         return 1

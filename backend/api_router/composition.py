@@ -54,11 +54,12 @@ class StartupError(Exception):
         return cls(_describe_os_error(exc, paths))
 
 
-def open_services(paths: Paths, *, clock: Callable[[], float] = time.time) -> Services:
+def open_services(paths: Paths, *, port: int | None = None, clock: Callable[[], float] = time.time) -> Services:
     """Load (or create) everything in ``paths``. Problems in the files become events; a file or folder
-    that cannot be read or written at all is a StartupError."""
+    that cannot be read or written at all is a StartupError. ``port``: a ``--port`` that overrides the
+    config's (it decides which provider URLs would point back at this gateway)."""
     try:
-        return _open_services(paths, clock)
+        return _open_services(paths, port, clock)
     except OSError as exc:
         raise StartupError.of(exc, paths) from exc
     except sqlite3.OperationalError as exc:
@@ -96,9 +97,9 @@ def _describe_os_error(exc: OSError, paths: Paths) -> str:
     return f"cannot use {where} ({why}): {advice}"
 
 
-def _open_services(paths: Paths, clock: Callable[[], float]) -> Services:
+def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -> Services:
     private_dir(paths.user_data)
-    config, config_report = ConfigFile.load(paths.config)
+    config, config_report = ConfigFile.load(paths.config, own_port=port)
     secrets, secrets_report = SecretsFile.load(paths.secrets)
     redactor = Redactor()
     redactor.update(secrets.current)

@@ -10,7 +10,7 @@ disk, so hand edits and comments survive.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -81,12 +81,15 @@ def points_at_gateway(url: str, listen: ListenConfig) -> bool:
     return host in ours and port == listen.port
 
 
-def parse(doc: Mapping[str, Any]) -> tuple[Config, list[str]]:
-    """Turn a parsed TOML mapping into a Config; every problem found is reported, none is fatal."""
+def parse(doc: Mapping[str, Any], own_port: int | None = None) -> tuple[Config, list[str]]:
+    """Turn a parsed TOML mapping into a Config; every problem found is reported, none is fatal.
+    ``own_port``: the port this gateway listens on when a ``--port`` option overrides the file's (a
+    provider on the file's port is then another server, and one on ``own_port`` is us)."""
     problems: list[str] = []
     sections = {name: cls(**_read_section(doc.get(name), f"[{name}]", cls, problems))
                 for name, cls in SECTIONS.items()}
     listen: ListenConfig = sections["listen"]
+    ours = listen if own_port is None else replace(listen, port=own_port)
 
     providers: dict[str, ProviderConfig] = {}
     raw_providers = doc.get("providers")
@@ -98,7 +101,7 @@ def parse(doc: Mapping[str, Any]) -> tuple[Config, list[str]]:
             problems.append(f"[providers.{pid}] must be a table; ignoring it")
             continue
         values = _read_section(table, f"[providers.{pid}]", ProviderConfig, problems)
-        if values.get("base_url") and points_at_gateway(values["base_url"], listen):
+        if values.get("base_url") and points_at_gateway(values["base_url"], ours):
             problems.append(f"[providers.{pid}] base_url {values['base_url']} is API Router itself; a provider "
                             "must be another server (ignoring it)")
             values["base_url"] = ""
@@ -237,22 +240,23 @@ class ConfigFile(UserFile[Loaded]):
     label = "config.toml"
     kept = "settings"
 
-    def __init__(self, path: Path, doc: TOMLDocument, config: Config) -> None:
+    def __init__(self, path: Path, doc: TOMLDocument, config: Config, own_port: int | None = None) -> None:
         super().__init__(path, Loaded(doc, config))
         self.listeners: list[Callable[[Config], None]] = []  # called after every change, edit or reload
+        self._own_port = own_port  # see parse()
 
     @property
     def current(self) -> Config:
         return self._value.config
 
     @classmethod
-    def load(cls, path: Path) -> tuple[ConfigFile, LoadReport]:
+    def load(cls, path: Path, own_port: int | None = None) -> tuple[ConfigFile, LoadReport]:
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_files(path.parent, path.name)
         if not path.exists():
             doc = tomlkit.parse(DEFAULT_TEMPLATE)
             atomic_write(path, DEFAULT_TEMPLATE.encode())
-            return cls(path, doc, parse(doc)[0]), LoadReport(created=True)
+            return cls(path, doc, parse(doc, own_port)[0], own_port), LoadReport(created=True)
         raw = path.read_bytes()
         try:
             doc = tomlkit.parse(raw.decode("utf-8-sig"))
@@ -262,23 +266,24 @@ class ConfigFile(UserFile[Loaded]):
             atomic_write(path, DEFAULT_TEMPLATE.encode())
             why = (f"config.toml could not be read ({_one_line(exc)}); it was moved to {moved.name} and defaults "
                    "are in use")
-            return cls(path, doc, parse(doc)[0]), LoadReport(problems=(why,), moved_to=moved)
+            return cls(path, doc, parse(doc, own_port)[0], own_port), LoadReport(problems=(why,), moved_to=moved)
         tighten(path)  # the file names providers and may hold URL passwords: the owner's only
-        config, problems = parse(doc)
+        config, problems = parse(doc, own_port)
         if not problems:
-            return cls(path, doc, config), LoadReport()
+            return cls(path, doc, config, own_port), LoadReport()
         copied = copy_aside(path)
         _repair(doc, config)
         atomic_write(path, tomlkit.dumps(doc).encode())
         note = f"config.toml had invalid values; the original was copied to {copied.name}"
-        return cls(path, doc, parse(doc)[0]), LoadReport(problems=(note, *problems), copied_to=copied)
+        return (cls(path, doc, parse(doc, own_port)[0], own_port),
+                LoadReport(problems=(note, *problems), copied_to=copied))
 
     def edit(self, change: Callable[[TOMLDocument], None]) -> Config:
         """Apply ``change`` to the file as it is now; save and publish it only if the result is valid."""
         with self._lock:
             doc = tomlkit.parse(tomlkit.dumps(self._base().doc))  # a copy: the change edits it in place
             change(doc)
-            config, problems = parse(doc)
+            config, problems = parse(doc, self._own_port)
             if problems:
                 raise ConfigError("; ".join(problems))
             loaded = Loaded(doc, config)
@@ -291,7 +296,7 @@ class ConfigFile(UserFile[Loaded]):
             doc = tomlkit.parse(raw.decode("utf-8-sig"))
         except Exception as exc:  # tomlkit raises several error types
             return f"does not parse ({_one_line(exc)})"
-        config, problems = parse(doc)
+        config, problems = parse(doc, self._own_port)
         if problems:
             return "has invalid values: " + "; ".join(problems)
         return Loaded(doc, config)

@@ -242,7 +242,7 @@ class DesktopShell:
             restore_signals()
 
     def _run_runtime(self, lock: InstanceLock, info: InstanceInfo) -> int:
-        rt = open_services(self._paths)
+        rt = open_services(self._paths, port=self._options.port)
         try:
             self._configure_logging(rt)
             backends = self._make_backends()
