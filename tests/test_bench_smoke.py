@@ -78,3 +78,16 @@ def test_profile_turns_samples_into_microseconds_per_request(tmp_path: Path) -> 
     text = profile.report({"stream": {"router": out, "minimal": floor}}, {
         "mode": "test", "rate": 250, "seconds": 4, "rounds": 3, "loadavg_start": "0", "loadavg_end": "0"})
     assert "| CPU per stream (50 events) | 900 µs | 450 µs | +450 µs (2.00×) |" in text
+
+
+def test_the_reasoning_scenario_measures_a_summary_that_is_not_held_back() -> None:
+    """``python -m bench.reasoning`` in one round: both readings land between the moment the upstream
+    sends the summary and the moment it starts the answer (a gateway holding reasoning back would
+    deliver it only with the answer)."""
+    import asyncio
+
+    from bench import reasoning
+
+    direct, through = asyncio.run(reasoning.run(1))
+    for seconds in (*direct, *through):
+        assert reasoning.SUMMARY_AT <= seconds < reasoning.ANSWER_AT, (direct, through)
