@@ -323,7 +323,10 @@ async def test_model_map_is_editable_through_the_control_api(fakes, gateway):
     assert cfg["providers"]["p1"]["model_map"] == {} and "model_map" not in gw.services.paths.config.read_text()
 
 
-async def test_an_expansion_too_long_for_the_new_provider_is_summarised_there(fakes, gateway, codex_home):
+@pytest.mark.parametrize("relay", ["400 context length", "413, streams only"])
+async def test_an_expansion_too_long_for_the_new_provider_is_summarised_there(fakes, gateway, codex_home, relay):
+    """The summary is asked for the way Codex's own compaction asks (streamed), so a relay that serves
+    only streams can give it; a 413 is as much "too long" as a context-length 400."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
     p1.always(fp.compacting())
@@ -334,9 +337,13 @@ async def test_an_expansion_too_long_for_the_new_provider_is_summarised_there(fa
     async def small_context(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
         body = json.loads(await request.read())
         texts = json.dumps(body["input"])
+        if relay.endswith("streams only") and not body.get("stream"):
+            return web.json_response({"error": {"message": "stream must be true"}}, status=400)
         if "handover summary" in texts:  # asked to summarise (the conversation alone is what is too long)
-            return web.json_response(fp.response_object("The user fixed the build in make.py.", provider=fake.name))
+            return await fp.stream_ok("The user fixed the build in make.py.")(request, fake)
         if "fix the build" in texts:  # the expanded conversation plus the new turn: too long for this provider
+            if relay.startswith("413"):
+                return web.Response(status=413, text="Request Entity Too Large")
             return web.json_response({"error": {"message": "Your input exceeds the context window of this model.",
                                                 "code": "context_length_exceeded", "type": "invalid_request_error"}},
                                      status=400)
@@ -345,13 +352,13 @@ async def test_an_expansion_too_long_for_the_new_provider_is_summarised_there(fa
     p2.always(small_context)
     new_turn = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "now run the tests"}]}
     reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": [*replacement, new_turn]},
-                               headers={"session-id": SID})
+                               headers={"session-id": SID}, stream=relay.endswith("streams only"))
     assert reply.status == 200 and reply.text == "continuing from the summary"
     final = p2.requests[-1].json
     assert "The user fixed the build in make.py." in json.dumps(final["input"])
     assert "fix the build" not in json.dumps(final["input"]) and final["input"][-1] == new_turn
     summary_request = p2.requests[-2].json
-    assert summary_request["stream"] is False and "tools" not in summary_request
+    assert summary_request["stream"] is True and "tools" not in summary_request
     attempts = gw.services.store.request_log()[0]["attempts"]
     assert [(a["provider"], a["outcome"], a["retry"]) for a in attempts][-2:] == [
         ("p2", "retry", "summarize_compaction"), ("p2", "ok", None)]

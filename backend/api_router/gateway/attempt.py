@@ -21,7 +21,14 @@ from api_router.continuity.rewrite import ClientRequest
 from api_router.gateway import classify, sse
 from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.exchange import Exchange
-from api_router.gateway.response_objects import COMPACTION_ITEM, compaction_problem, response_id, sealed_items, usage_of
+from api_router.gateway.response_objects import (
+    COMPACTION_ITEM,
+    answer_of,
+    compaction_problem,
+    response_id,
+    sealed_items,
+    usage_of,
+)
 from api_router.gateway.streaming import StreamEnd, StreamFailed, StreamResult, UpstreamStream, send_synthesized
 from api_router.gateway.upstream import (
     Upstream,
@@ -130,7 +137,7 @@ class AttemptRunner:
                 return opened
             opened.data = await self._read_all(resp, cfg.routing.stream_idle_timeout_seconds)
             attempt.ttfb_ms = (time.perf_counter() - t0) * 1000
-            answer = _response_object(opened.data, resp.content_type)
+            answer = answer_of(opened.data, resp.content_type)
             if isinstance(answer, str):
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=answer)
             opened.answer = answer
@@ -149,7 +156,9 @@ class AttemptRunner:
         message = error_text(raw, resp.content_type)
         status = resp.status
         if status in classify.CLIENT_ERROR_STATUSES:
-            retry = _continuity_retry(message, client, opened.body, retries) if status == 400 else None
+            # A body too large for this provider (413) is the same story as a context-length 400.
+            retry = _continuity_retry(message, client, opened.body, retries, too_large=status == 413) \
+                if status in (400, 413) else None
             if retry is not None:
                 return AttemptResult(Outcome.RETRY, error=f"HTTP {status}: {message}", retry=retry)
             if classify.mentions_unknown_model(message):
@@ -278,45 +287,9 @@ class AttemptRunner:
 _UNFINISHED = frozenset({"failed", "incomplete", "cancelled"})
 
 
-def _response_object(data: bytes, content_type: str) -> dict[str, Any] | str:
-    """The response object of a complete body, or why the body is not a usable answer."""
-    if content_type == "text/event-stream":
-        failed = None
-        done_items = []  # a minimal stream may list its items only here, not in the final response
-        for ev in sse.iter_events(data):
-            kind = ev.type
-            if kind == "response.output_item.done":
-                payload = ev.json()
-                if isinstance(payload, dict) and isinstance(payload.get("item"), dict):
-                    done_items.append(payload["item"])
-            if kind in ("response.completed", "response.incomplete"):
-                payload = ev.json()
-                response = payload.get("response") if isinstance(payload, dict) else None
-                if isinstance(response, dict):
-                    if not response.get("output") and done_items:
-                        response["output"] = done_items
-                    return response
-            if kind in ("response.failed", "error"):
-                failed = kind
-        return f"stream {'reported ' + failed if failed else 'ended before response.completed'}"
-    if not data:
-        return "empty response body"
-    try:
-        obj = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        shown = content_type or "no content type"
-        return f"answered {shown} that is not JSON: {error_text(data, content_type)}"
-    if not isinstance(obj, dict):
-        return "answered JSON that is not a response object"
-    if not isinstance(obj.get("output"), list):
-        if obj.get("error"):
-            return f"answered with an error instead of a response: {error_text(data, content_type)}"
-        return "answered JSON that is not a response object (no output)"
-    return obj
-
-
-def _continuity_retry(message: str, client: ClientRequest, body: bytes, retries: Retries) -> Retry | None:
-    if retries.summarize and classify.mentions_context_length(message):
+def _continuity_retry(message: str, client: ClientRequest, body: bytes, retries: Retries, *,
+                      too_large: bool = False) -> Retry | None:
+    if retries.summarize and (too_large or classify.mentions_context_length(message)):
         return Retry.SUMMARIZE
     if retries.rebuild and client.previous_response_id is not None and (
             classify.mentions_unsupported_previous_response_id(message)

@@ -15,6 +15,7 @@ import aiohttp
 import orjson
 
 from api_router.config import ProviderConfig
+from api_router.gateway.response_objects import answer_of
 from api_router.gateway.upstream import Upstream, describe_exception, error_text, read_limited, upstream_headers
 
 SUMMARY_REQUEST = (
@@ -29,15 +30,16 @@ class SummaryFailed(Exception):
 
 
 def summary_body(items: list[Any], model: str | None) -> bytes:
+    # Streamed, as Codex's own compaction asks: some relays serve nothing else.
     request = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": SUMMARY_REQUEST}]}
-    return orjson.dumps({"model": model, "input": [*items, request], "stream": False, "store": False})
+    return orjson.dumps({"model": model, "input": [*items, request], "stream": True, "store": False})
 
 
 async def summarize(upstream: Upstream, provider: ProviderConfig, key: str | None, model: str | None,
                     items: list[Any], timeout: float) -> str:
     try:
         resp = await upstream.post(provider.endpoint("/responses"), summary_body(items, model),
-                                   upstream_headers({"Accept": "application/json"}, key), timeout)
+                                   upstream_headers({"Accept": "text/event-stream"}, key), timeout)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise SummaryFailed(describe_exception(exc, timeout)) from exc
     try:
@@ -49,19 +51,16 @@ async def summarize(upstream: Upstream, provider: ProviderConfig, key: str | Non
         upstream.done(resp, reuse=False)
     if resp.status != 200:
         raise SummaryFailed(f"HTTP {resp.status}: {error_text(raw, resp.content_type)}")
-    text = _output_text(raw)
+    answer = answer_of(raw, resp.content_type)
+    text = _output_text(answer) if isinstance(answer, dict) else ""
     if not text:
-        raise SummaryFailed("the summary came back empty")
+        raise SummaryFailed("the summary came back empty" if isinstance(answer, dict) else answer)
     return text
 
 
-def _output_text(raw: bytes) -> str:
-    try:
-        response = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return ""
+def _output_text(response: dict[str, Any]) -> str:
     parts = []
-    for item in response.get("output") or [] if isinstance(response, dict) else []:
+    for item in response.get("output") or []:
         if isinstance(item, dict) and item.get("type") == "message":
             parts += [c.get("text", "") for c in item.get("content") or [] if isinstance(c, dict)
                       and c.get("type") == "output_text"]

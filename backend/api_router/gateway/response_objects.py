@@ -5,6 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import orjson
+
+from api_router.gateway import sse
+from api_router.gateway.upstream import error_text
 from api_router.records import Usage
 
 # A compaction item in raw JSON (request input or an output item), found without parsing.
@@ -55,3 +59,40 @@ def sealed_items(items: Any) -> list[tuple[str, str]]:
 def response_id(response: Any) -> str | None:
     rid = response.get("id") if isinstance(response, dict) else None
     return rid if isinstance(rid, str) and rid else None
+
+
+def answer_of(data: bytes, content_type: str) -> dict[str, Any] | str:
+    """The response object of a complete body, or why the body is not a usable answer."""
+    if content_type == "text/event-stream":
+        failed = None
+        done_items = []  # a minimal stream may list its items only here, not in the final response
+        for ev in sse.iter_events(data):
+            kind = ev.type
+            if kind == "response.output_item.done":
+                payload = ev.json()
+                if isinstance(payload, dict) and isinstance(payload.get("item"), dict):
+                    done_items.append(payload["item"])
+            if kind in ("response.completed", "response.incomplete"):
+                payload = ev.json()
+                response = payload.get("response") if isinstance(payload, dict) else None
+                if isinstance(response, dict):
+                    if not response.get("output") and done_items:
+                        response["output"] = done_items
+                    return response
+            if kind in ("response.failed", "error"):
+                failed = kind
+        return f"stream {'reported ' + failed if failed else 'ended before response.completed'}"
+    if not data:
+        return "empty response body"
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        shown = content_type or "no content type"
+        return f"answered {shown} that is not JSON: {error_text(data, content_type)}"
+    if not isinstance(obj, dict):
+        return "answered JSON that is not a response object"
+    if not isinstance(obj.get("output"), list):
+        if obj.get("error"):
+            return f"answered with an error instead of a response: {error_text(data, content_type)}"
+        return "answered JSON that is not a response object (no output)"
+    return obj
