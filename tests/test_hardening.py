@@ -59,22 +59,12 @@ def echo(kind: str) -> fp.Behaviour:
             events[-1] = {"type": "response.incomplete", "response": {
                 **events[-1]["response"], "status": "incomplete",
                 "incomplete_details": {"reason": f"content_filter ({key})"}}}
-            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-            await resp.prepare(request)
-            for event in events:
-                await resp.write(fp.sse_event(event))
-            await resp.write_eof()
-            return resp
-        events = fp.stream_events(fp.response_object("partial", provider=fake.name))[:4]
-        events.append({"type": "response.failed", "response": {"id": "r", "status": "failed", "output": [],
-                                                               "error": {"code": "server_error",
-                                                                         "message": f"crashed serving {key}"}}})
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await resp.prepare(request)
-        for event in events:
-            await resp.write(fp.sse_event(event))
-        await resp.write_eof()
-        return resp
+        else:  # failed after output
+            events = fp.stream_events(fp.response_object("partial", provider=fake.name))[:4]
+            events.append({"type": "response.failed", "response": {"id": "r", "status": "failed", "output": [],
+                                                                   "error": {"code": "server_error",
+                                                                             "message": f"crashed serving {key}"}}})
+        return await fp.raw_stream([fp.sse_event(event) for event in events])(request, fake)
     return run
 
 
