@@ -101,9 +101,15 @@ async def run(rounds: int) -> tuple[list[float], list[float]]:
     site = web.TCPSite(runner, procs.HOST, 0)
     await site.start()
     port = runner.addresses[0][1]
-    work = Path(tempfile.mkdtemp(prefix="api-router-reasoning-"))
+    tmp = tempfile.TemporaryDirectory(prefix="api-router-reasoning-")
+    work = Path(tmp.name)
     _write_user_data(work / "user-data", f"http://{procs.HOST}:{port}/v1")
-    gateway = await asyncio.to_thread(procs.Gateway.start, work / "user-data", work / "codex-home")
+    try:
+        gateway = await asyncio.to_thread(procs.Gateway.start, work / "user-data", work / "codex-home")
+    except BaseException:
+        await runner.cleanup()
+        tmp.cleanup()
+        raise
     direct: list[float] = []
     through: list[float] = []
     try:
@@ -116,6 +122,7 @@ async def run(rounds: int) -> tuple[list[float], list[float]]:
     finally:
         await asyncio.to_thread(gateway.stop)
         await runner.cleanup()
+        tmp.cleanup()
     return direct, through
 
 

@@ -253,6 +253,21 @@ async def test_a_hedge_that_fails_at_once_brings_in_the_next_candidate_at_once(f
     assert attempts(gw) == [("p1", "provider_failure"), ("p2", "provider_failure"), ("p3", "ok")]
 
 
+async def test_an_original_that_fails_while_its_hedge_starts_brings_in_no_third_provider(fakes, gateway):
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing=QUICK)
+
+    async def late_500(request, fake):
+        await asyncio.sleep(0.6)  # after the hedge delay (0.4 s here), before the hedge's first event
+        return await fp.status(500, "broke late")(request, fake)
+
+    p1.always(late_500)
+    p2.always(fp.stream_ok("the hedge", first_delay=0.6))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2" and reply.text == "the hedge"
+    assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")] and p3.calls == 0
+
+
 async def test_a_hedge_cancelled_by_the_original_is_tried_again_when_the_original_fails(fakes, gateway):
     """The original wins the race with its first event, then fails in-band before any output: the
     hedge provider that was cancelled is asked again instead of the request failing."""

@@ -60,6 +60,7 @@ class ClientRequest:
         "model",
         "previous_response_id",
         "raw",
+        "rollout_read",
         "sealed",
         "session_id",
         "store_false",
@@ -68,6 +69,9 @@ class ClientRequest:
 
     def __init__(self, raw: bytes, payload: dict[str, Any], session_id: str | None) -> None:
         self.raw = raw
+        # The session file, once looked for: its contents, or why it is not usable (each candidate
+        # provider would otherwise search and wait for it again).
+        self.rollout_read: Rollout | str | None = None
         self._payload: dict[str, Any] | None = payload
         self.session_id = session_id
         self.stream = payload.get("stream") is True
@@ -197,14 +201,14 @@ class Continuity:
         rollout: Rollout | None = None
         items: list[Any] | None = None
         if drop_previous:
-            rollout = await self.rollout(req.session_id, "previous_response_id cannot be replayed on another provider")
+            rollout = await self._rollout_of(req, "previous_response_id cannot be replayed on another provider")
             items = rebuild_input(rollout.history, _as_items(payload.get("input")))
         source = items if items is not None else payload.get("input")
         if isinstance(source, list) and req.sealed:
             owners = self.index.sealed_owners(req.session_id)
             if any(self._must_expand(i, provider, owners, opts) for i in source):
-                rollout = rollout or await self.rollout(
-                    req.session_id, "a compaction item sealed by another provider cannot be expanded")
+                rollout = rollout or await self._rollout_of(
+                    req, "a compaction item sealed by another provider cannot be expanded")
                 expanded = req.expansions.setdefault((provider, opts), {})
                 source = self._expand_compactions(source, provider, owners, opts, rollout, set(), expanded)
                 items = source
@@ -255,9 +259,16 @@ class Continuity:
             out = [i for i in out if _signature(i) not in repeated] + expansion
         return out
 
-    async def rollout(self, session_id: str | None, why: str) -> Rollout:
+    async def _rollout_of(self, req: ClientRequest, why: str) -> Rollout:
+        if req.rollout_read is None:
+            req.rollout_read = await self._read_rollout(req.session_id)
+        if isinstance(req.rollout_read, str):
+            raise MissingSession(f"{why}: {req.rollout_read}")
+        return req.rollout_read
+
+    async def _read_rollout(self, session_id: str | None) -> Rollout | str:
         if not session_id:
-            raise MissingSession(f"{why}: the request carries no session id (session-id header or prompt_cache_key)")
+            return "the request carries no session id (session-id header or prompt_cache_key)"
         home = self._codex_home
         for attempt in range(2):
             path = await asyncio.to_thread(find_rollout, home, session_id)
@@ -265,4 +276,4 @@ class Continuity:
                 return await asyncio.to_thread(read_rollout, path)
             if attempt == 0:
                 await asyncio.sleep(ROLLOUT_RETRY_DELAY)  # Codex may write the file a moment late
-        raise MissingSession(f"{why}: no Codex session file for session {session_id} under {home / 'sessions'}")
+        return f"no Codex session file for session {session_id} under {home / 'sessions'}"

@@ -220,9 +220,10 @@ class ResponsesProxy:
                         self._end(ex, r, answer)
                     if won or not racers:
                         return r, answer
-                    if hedged_after is not None and queue:
+                    if r is not racer and racer in racers and queue:
                         # A hedge failed while the slow original still waits: the original is already past
                         # its hedge delay, so the next candidate starts now rather than after its timeout.
+                        assert hedged_after is not None
                         await self._add_hedge(ex, racers, racer, queue, hedged_after, first, untouched)
         except asyncio.CancelledError:
             for r in racers:
@@ -265,8 +266,6 @@ class ResponsesProxy:
         queue in case the winner fails before its output starts."""
         for r in [r for r in racers if r is not winner]:
             racers.remove(r)
-            if r.attempt.hedge and queue is not None:
-                queue.appendleft(r.provider)
             task = r.launch()
             if not task.done():
                 task.cancel()
@@ -278,6 +277,8 @@ class ResponsesProxy:
                 continue
             if r.attempt.hedge:
                 lost = AttemptResult(Outcome.HEDGE_LOST, error=f"{ex.cfg.name_of(winner.provider)} answered first")
+                if queue is not None:  # it did not fail: asked again if the winner fails before output
+                    queue.appendleft(r.provider)
             else:
                 lost = AttemptResult(Outcome.PROVIDER_FAILURE, timed_out=True,
                                      error=f"no first event within {hedged_after:g} s; "

@@ -65,19 +65,18 @@ def answer_of(data: bytes, content_type: str) -> dict[str, Any] | str:
     """The response object of a complete body, or why the body is not a usable answer."""
     if content_type == "text/event-stream":
         failed = None
-        done_items = []  # a minimal stream may list its items only here, not in the final response
+        done = []  # a minimal stream may list its items only here, not in the final response
         for ev in sse.iter_events(data):
             kind = ev.type
             if kind == "response.output_item.done":
-                payload = ev.json()
-                if isinstance(payload, dict) and isinstance(payload.get("item"), dict):
-                    done_items.append(payload["item"])
+                done.append(ev)
             if kind in ("response.completed", "response.incomplete"):
                 payload = ev.json()
                 response = payload.get("response") if isinstance(payload, dict) else None
                 if isinstance(response, dict):
-                    if not response.get("output") and done_items:
-                        response["output"] = done_items
+                    if not response.get("output") and done:
+                        response["output"] = [p["item"] for p in (e.json() for e in done)
+                                              if isinstance(p, dict) and isinstance(p.get("item"), dict)]
                     return response
             if kind in ("response.failed", "error"):
                 failed = kind

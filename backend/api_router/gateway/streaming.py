@@ -141,7 +141,8 @@ def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
     if not kind.startswith(_GENERATED_PREFIXES):
         return  # unknown or unreadable: passed on, but it neither commits nor ends the stream
     facts.generated = True
-    if kind == "response.output_item.done" and (b'"encrypted_content"' in ev.data or COMPACTION_ITEM.search(ev.data)):
+    if kind == "response.output_item.done" and (b'"encrypted_content"' in ev.data or (
+            b"compaction" in ev.data and COMPACTION_ITEM.search(ev.data))):
         payload = ev.json()
         item = payload.get("item") if isinstance(payload, dict) else None
         facts.sealed.extend(sealed_items([item]))

@@ -60,13 +60,16 @@ def headers_back(raw_headers: Iterable[tuple[bytes, bytes]], provider: str, requ
     plus which provider answered and our own id of the request (the one the request log shows).
     ``raw_headers`` as aiohttp received them."""
     out = {"X-API-Router-Provider": provider, "X-API-Router-Request-Id": request_id}
-    for name, value in raw_headers:
-        lower = name.lower()
-        if lower in _BACK_EXACT or lower.startswith(_BACK_PREFIXES):
-            shown = redact(value)
-            # A masked value carries "…" (UTF-8); an untouched one is passed on byte for byte.
-            text = value.decode("latin-1") if shown is value else shown.decode("utf-8", "replace")
-            out[name.decode("latin-1")] = text
+    kept = [(name, value) for name, value in raw_headers
+            if (lower := name.lower()) in _BACK_EXACT or lower.startswith(_BACK_PREFIXES)]
+    if not kept:
+        return out
+    values = b"\n".join(value for _, value in kept)
+    clean = redact(values) is values  # one scan for all of them: the usual answer echoes nothing
+    for name, value in kept:
+        shown = value if clean else redact(value)
+        # A masked value carries "…" (UTF-8); an untouched one is passed on byte for byte.
+        out[name.decode("latin-1")] = value.decode("latin-1") if shown is value else shown.decode("utf-8", "replace")
     return out
 
 

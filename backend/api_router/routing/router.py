@@ -170,7 +170,8 @@ class Router:
             h.last_ok_at = now
             self._s.down = ()
             previous = self._s.active
-            if previous == provider or (held_by_session and previous in cfg.providers):
+            if previous == provider or (held_by_session and previous in cfg.routable
+                                        and self._available(previous, now)):
                 change = None
             else:
                 change = self._route_change(cfg, previous, provider, failures)
