@@ -60,16 +60,19 @@ def headers_back(raw_headers: Iterable[tuple[bytes, bytes]], provider: str, requ
     plus which provider answered and our own id of the request (the one the request log shows).
     ``raw_headers`` as aiohttp received them."""
     out = {"X-API-Router-Provider": provider, "X-API-Router-Request-Id": request_id}
-    kept = [(name, value) for name, value in raw_headers
-            if (lower := name.lower()) in _BACK_EXACT or lower.startswith(_BACK_PREFIXES)]
-    if not kept:
-        return out
-    values = b"\n".join(value for _, value in kept)
-    clean = redact(values) is values  # one scan for all of them: the usual answer echoes nothing
-    for name, value in kept:
-        shown = value if clean else redact(value)
-        # A masked value carries "…" (UTF-8); an untouched one is passed on byte for byte.
-        out[name.decode("latin-1")] = value.decode("latin-1") if shown is value else shown.decode("utf-8", "replace")
+    kept: list[tuple[bytes, bytes]] = []
+    for name, value in raw_headers:
+        lower = name.lower()
+        if lower in _BACK_EXACT or lower.startswith(_BACK_PREFIXES):
+            out[name.decode("latin-1")] = value.decode("latin-1")
+            kept.append((name, value))
+    if kept:
+        values = kept[0][1] if len(kept) == 1 else b"\n".join([value for _, value in kept])
+        if redact(values) is not values:  # one scan for all of them; the usual answer echoes no key
+            for name, value in kept:
+                shown = redact(value)
+                if shown is not value:  # masked: it carries "…" (UTF-8)
+                    out[name.decode("latin-1")] = shown.decode("utf-8", "replace")
     return out
 
 
