@@ -133,7 +133,9 @@ class BackgroundChecks:
         if (last is None or self._clock() - last > IN_USE_MS) and not self._in_flight():
             return
         cfg = services.config.current
-        for pid, model in services.router.needing_check(cfg, cfg.routing.check_interval_seconds):
+        # Due one tick early, so that on a ticking clock the gap between checks never exceeds the interval.
+        due_after = max(0.0, cfg.routing.check_interval_seconds - TICK_SECONDS)
+        for pid, model in services.router.needing_check(cfg, due_after):
             if pid in self._running:
                 continue
             services.router.check_started(pid)
