@@ -112,7 +112,7 @@ def test_starts_hidden_closes_to_tray_and_quits_cleanly(tmp_path: Path) -> None:
                                         "storage_path": str(rig.paths.data / "webview")}
     labels = rig.icon.labels()
     assert labels[-2:] == ["Open API Router", "Quit"] and rig.icon.item("Open API Router").default
-    assert rig.icon.title.startswith("API Router — ") and rig.icon.stopped
+    assert rig.icon.title == "no provider configured · 0 requests today" and rig.icon.stopped  # the state line
     assert port_is_free(seen["port"])
     assert not rig.paths.store.with_name(rig.paths.store.name + "-wal").exists()  # store closed
     assert rig.paths.lock.read_bytes() == b""
@@ -372,7 +372,7 @@ def test_tray_menu_routes_copies_and_notifies(tmp_path: Path) -> None:
     assert url.startswith("http://127.0.0.1:") and url.endswith("/v1") and url != dead and copied_token == token
     assert seen["status_code"] == 502
     assert seen["new_images"] == ["IMG-error"]  # one swap, straight to error
-    assert seen["tooltip"].startswith("API Router — all providers down · 1 request today")
+    assert seen["tooltip"] == "all providers down · 1 request today"
     assert seen["notices"] == [("all_down", "All providers down")]
     assert seen["script"] == 'window.location.hash = "#/"'
     assert rig.notifiers[0].closed
@@ -479,7 +479,7 @@ def test_refresh_usage_from_the_tray_shows_quota_and_notifies_when_low(tmp_path:
         asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
     assert len(fake.usage_requests) == 1
-    assert seen["label"] == "Relay A ○ not used yet — 8 % left"
+    assert seen["label"] == "Relay A — 8 % left ○ not used yet"
     assert seen["notice"] == ("quota_low", "Relay A: 8 % quota left", "#/usage")
     assert seen["script"] == 'window.location.hash = "#/usage"'
 

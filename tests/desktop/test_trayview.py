@@ -38,14 +38,14 @@ def test_labels_marks_and_quota() -> None:
     view = tray_view(status())
     assert view.line == "Relay A · serving"
     assert [(c.label, c.enabled) for c in view.providers] == [
-        ("Relay A ● — 63 % left", True),
+        ("Relay A — 63 % left ●", True),
         ("Relay B ◐ cooling down", True),
-        ("Relay C ○ not used yet — quota exhausted", True),
+        ("Relay C — quota exhausted ○ not used yet", True),
         ("Relay D (disabled)", False),
     ]
     assert view.automatic and not any(c.locked for c in view.providers)
     assert [c.provider for c in view.providers if c.preferred] == ["a"]
-    assert view.tooltip == "API Router — Relay A · serving · 42 requests today"
+    assert view.tooltip == "Relay A · serving · 42 requests today"
 
 
 def test_lock_is_the_checked_radio_item() -> None:
@@ -85,8 +85,8 @@ def test_views_compare_equal_when_nothing_shown_changed() -> None:
 def test_menu_labels_in_keyboard_order() -> None:
     labels = menu_labels(tray_view(status()))
     selectable = [text for text, ok in labels if ok]
-    assert selectable == ["Automatic", "Relay A ● — 63 % left", "Relay B ◐ cooling down",
-                          "Relay C ○ not used yet — quota exhausted", "Preferred provider", "Refresh usage",
+    assert selectable == ["Automatic", "Relay A — 63 % left ●", "Relay B ◐ cooling down",
+                          "Relay C — quota exhausted ○ not used yet", "Preferred provider", "Refresh usage",
                           "Copy base URL", "Copy gateway token", "Open API Router", "Quit"]
 
 

@@ -124,7 +124,7 @@ class Tray:
         Relay A · serving                (state line, disabled)
         Routing                          (heading, disabled)
           ◉ Automatic
-          ○ Relay A ● — 63 % left        (one radio item per provider; choosing one locks to it)
+          ○ Relay A — 63 % left ●        (one radio item per provider; choosing one locks to it)
           ○ Relay B ◐ cooling down
         Preferred provider ▸             (radio items)
         Refresh usage

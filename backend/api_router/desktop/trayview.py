@@ -28,7 +28,7 @@ OUT_OF_ROTATION = ("cooldown", "unresponsive")
 @dataclass(frozen=True)
 class ProviderChoice:
     provider: str
-    label: str            # "Relay B ● — 63 % left"
+    label: str            # "Relay B — 63 % left ●"
     name: str             # the display name alone (the "Preferred provider" submenu)
     enabled: bool         # can be locked to / preferred
     locked: bool          # routing is locked to it
@@ -46,17 +46,19 @@ class TrayView:
 
 
 def provider_label(name: str, entry: dict[str, Any], quota: dict[str, Any] | None) -> str:
+    """"Relay B — 63 % left ●": the name, the quota left when known, then the health mark (and a word
+    for anything but healthy)."""
     status = str(entry.get("status") or "unknown")
-    mark, word = HEALTH_MARKS.get(status, ("○", status))
-    label = name + (f" {mark}" if mark else "") + (f" {word}" if word else "")
     if status == "disabled":
         return f"{name} (disabled)"
-    if quota and quota.get("skipped"):
-        return label + " — quota exhausted"
+    mark, word = HEALTH_MARKS.get(status, ("○", status))
+    health = (f" {mark}" if mark else "") + (f" {word}" if word else "")
     left = entry.get("quota_left_percent")
+    if quota and quota.get("skipped"):
+        return f"{name} — quota exhausted{health}"
     if isinstance(left, (int, float)) and not isinstance(left, bool):
-        return label + f" — {max(left, 0):.0f} % left"
-    return label
+        return f"{name} — {max(left, 0):.0f} % left{health}"
+    return name + health
 
 
 def icon_state(status: dict[str, Any], listening: bool) -> str:
@@ -89,7 +91,7 @@ def tray_view(status: dict[str, Any], *, listening: bool = True, not_listening_r
         choices.append(ProviderChoice(provider=pid, label=provider_label(name, entry, quota.get(pid)), name=name,
                                       enabled=routable, locked=pid == lock, preferred=pid == preferred))
     today = status.get("requests_today")
-    tooltip = f"API Router — {line}"
+    tooltip = line  # the state line and today's requests, as the menu's first line says it
     if isinstance(today, int):
         tooltip += f" · {today} request{'' if today == 1 else 's'} today"
     if len(tooltip) > TOOLTIP_MAX:
