@@ -145,6 +145,12 @@ async def test_models_follow_routing_with_failover(fakes, gateway):
     assert both.status == 502
     assert both.json["error"]["type"] == "gateway_error"
     assert "P1" in both.json["error"]["message"] and "P2" in both.json["error"]["message"]  # display names
+    # The same hints as the proxy's 502: the lock, and /v1 for a 404 from a base URL without a path.
+    await gw.api("upsert_provider", provider="p1", base_url=p1.base_url.removesuffix("/v1"))
+    await gw.api("set_manual_override", provider="p1")
+    locked = (await gw.request("GET", "/v1/models")).json["error"]["message"]
+    assert locked.startswith("routing is locked to P1, which returned no model list: HTTP 404")
+    assert f"{p1.base_url.removesuffix('/v1')}/v1" in locked and "Unlock" in locked
 
 
 async def test_no_provider_configured_is_a_clear_502(gateway):

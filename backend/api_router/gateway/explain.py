@@ -54,6 +54,17 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
     return GatewayError(502, ". ".join(parts), extra={"providers": details})
 
 
+def no_model_list(cfg: Config, failures: Sequence[Failure]) -> GatewayError:
+    """``GET /v1/models`` found no provider with a model list: each one's answer, with the same hints."""
+    listed = "; ".join(f"{cfg.name_of(f.provider)}: {_with_hint(cfg, f)}" for f in failures)
+    lock = cfg.routing.manual_override
+    if lock and [f.provider for f in failures] == [lock]:
+        return GatewayError(502, f"routing is locked to {cfg.name_of(lock)}, which returned no model list: "
+                                 f"{_with_hint(cfg, failures[0])}. Unlock it in API Router (Back to automatic) to "
+                                 "ask the other providers")
+    return GatewayError(502, "no provider returned a model list — " + listed)
+
+
 def _with_hint(cfg: Config, f: Failure) -> str:
     if f.status != 404:
         return f.error

@@ -20,6 +20,7 @@ from aiohttp import web
 from api_router import __version__
 from api_router.config import ConfigError
 from api_router.control import Registry, UnknownMethod
+from api_router.gateway import explain
 from api_router.gateway.checks import BackgroundChecks
 from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.errors import GatewayError
@@ -28,6 +29,7 @@ from api_router.gateway.middleware import Handler, guard, token_required
 from api_router.gateway.models import fetch_models
 from api_router.gateway.proxy import ResponsesProxy
 from api_router.gateway.upstream import Upstream
+from api_router.routing import Failure
 from api_router.services import Services, ServingState
 from api_router.status import build_status
 
@@ -103,17 +105,17 @@ async def models(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     cfg = services.config.current
     timeout = cfg.routing.request_timeout_seconds
-    errors = []
+    failures = []
     for pid in services.router.plan(cfg):
         result = await fetch_models(request.app[UPSTREAM], cfg.providers[pid],
                                     services.provider_key(pid), timeout)
         if result.ok:
             return web.Response(body=services.redactor.redact_bytes(result.body), content_type="application/json",
                                 headers={"X-API-Router-Provider": pid})
-        errors.append(f"{cfg.name_of(pid)}: {result.error}")
-    if not errors:
+        failures.append(Failure(pid, result.error, result.status))
+    if not failures:
         raise GatewayError(502, "no provider is available: add a provider with a base URL in API Router")
-    raise GatewayError(502, "no provider returned a model list — " + "; ".join(errors))
+    raise explain.no_model_list(cfg, failures)
 
 
 async def control_call(request: web.Request) -> web.Response:
