@@ -119,3 +119,29 @@ def test_secrets_are_redacted_before_storage(tmp_path):
     dump = "\n".join(str(row) for row in sqlite3.connect(s.path).iterdump())
     assert "sk-secret" not in dump
     s.close()
+
+
+def test_a_request_and_its_attempts_are_written_in_one_transaction():
+    """Rows added together never straddle two batches, however the writer thread interleaves."""
+    from api_router.store.writer import BatchWriter
+
+    batches: list[dict[str, int]] = []
+
+    def writer_of(kind):
+        def write(conn, rows):
+            batches[-1][kind] = batches[-1].get(kind, 0) + len(rows)
+        return write
+
+    writer = BatchWriter({"requests": writer_of("requests"), "attempts": writer_of("attempts")},
+                         after_batch=lambda conn: batches.append({}))
+    batches.append({})
+    writer.start(sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None))
+    try:
+        for i in range(200):
+            writer.add_together({"requests": [i], "attempts": [i, i]})
+        writer.flush()
+    finally:
+        writer.close()
+    written = [b for b in batches if b]
+    assert sum(b["requests"] for b in written) == 200
+    assert all(b.get("attempts", 0) == 2 * b.get("requests", 0) for b in written)

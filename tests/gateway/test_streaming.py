@@ -6,6 +6,7 @@ import json
 import time
 
 import aiohttp
+from aiohttp import web
 
 from tests.support import fake_provider as fp
 from tests.support.harness import simple_body
@@ -39,6 +40,29 @@ async def test_upstream_bytes_reach_the_client_unchanged(fakes, gateway):
     p1.always(fp.raw_stream(chunks))
     reply = await gw.responses(stream=True)
     assert reply.body == b"".join(chunks)
+
+
+async def test_what_follows_the_end_event_in_the_same_chunk_is_relayed_too(fakes, gateway):
+    """A whole answer in one chunk with a trailing ``data: [DONE]``, and a non-ASCII header value:
+    the client gets the same bytes, and the header as the provider sent it."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    response = {**fp.response_object("", provider="p1"), "output": []}
+    events = [{"type": "response.created", "response": {**response, "status": "in_progress"}},
+              {"type": "response.completed", "response": response}]
+    whole = b"".join(fp.sse_event(e) for e in events) + b"data: [DONE]\n\n"
+
+    async def one_chunk(request, fake):
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "x-request-id": "req-café"})
+        await resp.prepare(request)
+        await resp.write(whole)
+        await resp.write_eof()
+        return resp
+
+    p1.always(one_chunk)
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.body == whole
+    assert {k.lower(): v for k, v in reply.headers.items()}["x-request-id"] == "req-café"
 
 
 async def test_crlf_and_unnamed_events_are_understood(fakes, gateway):

@@ -284,7 +284,8 @@ class UpstreamStream:
             return await self._step(out, whole, events, hold_until_end)
         if out.response is None:
             cut = self._decisive_point(whole, hold_until_end)
-            if cut < len(whole):
+            # Split only at a commit: what follows an end event (a "data: [DONE]") travels with it.
+            if cut < len(whole) and self.facts.end is None:
                 if await self._step(out, whole[:cut], [], hold_until_end):
                     return True
                 whole = whole[cut:]

@@ -64,7 +64,7 @@ def headers_back(raw_headers: Iterable[tuple[bytes, bytes]], provider: str, requ
     for name, value in raw_headers:
         lower = name.lower()
         if lower in _BACK_EXACT or lower.startswith(_BACK_PREFIXES):
-            out[name.decode("latin-1")] = value.decode("latin-1")
+            out[name.decode("latin-1")] = value.decode("utf-8", "replace")  # aiohttp writes values as UTF-8
             kept.append((name, value))
     if kept:
         values = kept[0][1] if len(kept) == 1 else b"\n".join([value for _, value in kept])

@@ -263,9 +263,7 @@ class Store:
             self._today = (day, self._today[1] + 1 if self._today[0] == day else 1)
         # Rows like every other kind the writer batches: the record itself never crosses threads.
         request_row, attempt_rows = _rows(request_id, record)
-        self._writer.add("requests", request_row)
-        if attempt_rows:
-            self._writer.add("attempts", *attempt_rows)
+        self._writer.add_together({"requests": [request_row], "attempts": attempt_rows})
         for counters in touched:
             self._writer.put("metrics", counters[0], counters)
 

@@ -87,6 +87,14 @@ class BatchWriter:
         with self._batch_lock:
             self._open_batch().lists.setdefault(kind, []).extend(rows)
 
+    def add_together(self, rows_by_kind: dict[str, list[Any]]) -> None:
+        """Rows of several kinds that must land in the same transaction (a request and its attempts)."""
+        with self._batch_lock:
+            lists = self._open_batch().lists
+            for kind, rows in rows_by_kind.items():
+                if rows:
+                    lists.setdefault(kind, []).extend(rows)
+
     def put(self, kind: str, key: Hashable, row: Any) -> None:
         """Queue ``row`` for ``key``, replacing any row for that key still waiting in the batch."""
         with self._batch_lock:
