@@ -12,11 +12,17 @@ from api_router.paths import Paths
 from tests.support.fake_provider import FakeProvider
 from tests.support.harness import Harness, start_harness, write_config, write_keys
 
+_XDG = tempfile.TemporaryDirectory(prefix="api-router-tests-xdg-")
+
 
 def pytest_configure(config: pytest.Config) -> None:
     # The app's "start with the system" writes the user's real login items; no test may touch them.
     # Set before anything runs, so every app (in process or started as a child) inherits it.
-    os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="api-router-tests-xdg-")
+    os.environ["XDG_CONFIG_HOME"] = _XDG.name
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _XDG.cleanup()
 
 
 @pytest.fixture
