@@ -266,8 +266,10 @@ class AttemptRunner:
                                        if isinstance(output, list) else 0)
             if wrong:
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=wrong)
+        # An unfinished answer's error or reason may echo a key; a healthy answer is not scanned.
+        unfinished = answer.get("status") in _UNFINISHED
         if ex.client.stream:
-            if answer.get("status") in _UNFINISHED:
+            if unfinished:
                 answer = orjson.loads(self._redact(orjson.dumps(answer)))
             try:
                 out, ttfb, sent = await send_synthesized(ex.request, answer, back, ex.started)
@@ -277,8 +279,8 @@ class AttemptRunner:
                                  turn_state=turn_state, response_bytes=sent)
         back["Content-Type"] = "application/json"
         raw = opened.data if opened.resp.content_type == "application/json" else orjson.dumps(answer)
-        if answer.get("status") in _UNFINISHED:
-            raw = self._redact(raw)  # its error or reason may echo a key; a healthy answer is not scanned
+        if unfinished:
+            raw = self._redact(raw)
         return AttemptResult(Outcome.OK, web.Response(body=raw, headers=back), usage=usage, response_id=rid,
                              sealed=sealed, ttfb_ms=(time.perf_counter() - ex.started) * 1000, turn_state=turn_state,
                              response_bytes=len(raw))
