@@ -116,3 +116,14 @@ def test_keepalive_comments_carry_no_data() -> None:
     assert sse.carries_data(b": keep-alive\n\ndata: {}\n\n")
     assert sse.carries_data(b'event: response.created\n')
     assert sse.carries_data(b'"partial": "json of a long data line"}')  # the middle of an event
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(event, max_size=8), st.lists(st.sampled_from([b"completed", b"\xc3\xa9", b"ta: x"]), min_size=1,
+                                              max_size=2))
+def test_events_with_decodes_exactly_the_blocks_that_hold_a_needle(events, needles):
+    whole = render(events, b"\n")
+    blocks = [b for b in whole.split(b"\n\n") if b.strip(b"\n")]
+    expected = [(e.name, e.data) for block in blocks if any(n in block for n in needles)
+                for e in sse.events_of_lf(block)]
+    assert [(e.name, e.data) for e in sse.events_with(whole, tuple(needles))] == expected

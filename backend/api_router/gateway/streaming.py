@@ -278,7 +278,7 @@ class UpstreamStream:
                     hold_until_end: bool) -> bool:
         """Handle complete events; ``events`` None: LF-only bytes, decoded here only as far as needed.
         Before the commit, events are looked at one by one up to the one that commits (or ends) the
-        stream; after it, a chunk is decoded only when it can carry what must be recorded or judged.
+        stream; after it, only the events that can carry what must be recorded or judged are decoded.
         True when the stream has ended."""
         if events is not None:
             return await self._step(out, whole, events, hold_until_end)
@@ -291,7 +291,7 @@ class UpstreamStream:
                 whole = whole[cut:]
             else:
                 return await self._step(out, whole, [], hold_until_end)
-        events = sse.events_of_lf(whole) if _worth_a_look(whole) else []
+        events = sse.events_with(whole, _LOOK_FOR)
         return await self._step(out, whole, events, hold_until_end)
 
     def _decisive_point(self, whole: bytes, hold_until_end: bool) -> int:
