@@ -58,6 +58,11 @@ class Usage:
     reasoning_tokens: int = 0
     total_tokens: int = 0
 
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens,
+                     self.cached_tokens + other.cached_tokens, self.reasoning_tokens + other.reasoning_tokens,
+                     self.total_tokens + other.total_tokens)
+
 
 @dataclass(slots=True)
 class Attempt:
@@ -70,6 +75,9 @@ class Attempt:
     hedge: bool = False  # started by the hedge timer, racing an earlier attempt
     retry: Retry | None = None  # with outcome RETRY: what the next attempt changes
     sent_model: str | None = None
+    # Asked the provider for a summary of a conversation compacted elsewhere (see gateway.compaction),
+    # not for the answer: its tokens count, but it is not a served request.
+    summary: bool = False
 
 
 @dataclass(slots=True)

@@ -25,7 +25,8 @@ _COLUMNS = ("id", "request_id", "unix_ms", "path", "session_id", "provider", "mo
             "status", "outcome", "latency_ms", "ttfb_ms", "input_tokens", "output_tokens", "cached_tokens",
             "reasoning_tokens", "total_tokens", "attempt_count", "hedged", "error", "request_bytes", "response_bytes",
             "solo")
-_ATTEMPT_FIELDS = ("provider", "outcome", "status", "latency_ms", "ttfb_ms", "error", "hedge", "retry", "sent_model")
+_ATTEMPT_FIELDS = ("provider", "outcome", "status", "latency_ms", "ttfb_ms", "error", "hedge", "retry", "sent_model",
+                   "summary")
 
 
 @dataclass(frozen=True)

@@ -439,7 +439,7 @@ export type ChainOutcome =
   | 'hedge_lost';
 
 /** Which continuity retry follows an attempt with outcome `retry`. */
-export type RetryKind = 'rebuild' | 'strip_sealed' | 'expand_compaction';
+export type RetryKind = 'rebuild' | 'strip_sealed' | 'expand_compaction' | 'summarize_compaction';
 
 export interface ChainAttempt {
   provider: ProviderId;
@@ -452,6 +452,8 @@ export interface ChainAttempt {
   hedge: boolean;
   retry: RetryKind | null;
   sent_model: string | null;
+  /** A summary of a conversation compacted by another provider, asked for on the way to the answer. */
+  summary: boolean;
 }
 
 export interface RequestDetail extends RequestRow {

@@ -383,6 +383,7 @@ export function requestDetail(r: FakeRequest): RequestDetail {
     hedge: r.hedged && i === r.attempts.length - 1,
     retry: null,
     sent_model: SENT_MODEL[a.provider] ?? r.model,
+    summary: false,
   }));
   return { ...requestRow(r), attempt_chain: chain };
 }

@@ -323,6 +323,30 @@ async def test_model_map_is_editable_through_the_control_api(fakes, gateway):
     assert cfg["providers"]["p1"]["model_map"] == {} and "model_map" not in gw.services.paths.config.read_text()
 
 
+async def test_a_summary_that_fails_is_its_own_attempt_and_the_client_hears_why(fakes, gateway, codex_home):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
+    p1.always(fp.compacting())
+    cmp_id = (await gw.responses(trigger(), headers={"session-id": SID}, stream=True)).events[-1]["response"]["output"][0]["id"]
+    _, replacement = compaction_rollout(codex_home, cmp_id, "p1")
+    p1.always(fp.status(503, "p1 is gone"))
+
+    async def no_room_at_all(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        texts = json.dumps(json.loads(await request.read())["input"])
+        if "handover summary" in texts:
+            return web.json_response({"error": {"message": "upstream overloaded"}}, status=500)
+        return web.json_response({"error": {"message": "Your input exceeds the context window of this model.",
+                                            "code": "context_length_exceeded"}}, status=400)
+
+    p2.always(no_room_at_all)
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement}, headers={"session-id": SID})
+    assert reply.status == 400 and "summarising it there failed: HTTP 500: upstream overloaded" in reply.body.decode()
+    row = gw.services.store.request_log()[0]
+    assert [(a["provider"], a["outcome"], a["retry"], a["summary"], a["status"]) for a in row["attempts"]][-2:] == [
+        ("p2", "retry", "summarize_compaction", False, 400), ("p2", "client_error", None, True, 500)]
+    assert row["status"] == 400 and row["total_tokens"] == 0
+
+
 @pytest.mark.parametrize("relay", ["400 context length", "413, streams only"])
 async def test_an_expansion_too_long_for_the_new_provider_is_summarised_there(fakes, gateway, codex_home, relay):
     """The summary is asked for the way Codex's own compaction asks (streamed), so a relay that serves
@@ -359,7 +383,14 @@ async def test_an_expansion_too_long_for_the_new_provider_is_summarised_there(fa
     assert "fix the build" not in json.dumps(final["input"]) and final["input"][-1] == new_turn
     summary_request = p2.requests[-2].json
     assert summary_request["stream"] is True and "tools" not in summary_request
-    attempts = gw.services.store.request_log()[0]["attempts"]
-    assert [(a["provider"], a["outcome"], a["retry"]) for a in attempts][-2:] == [
-        ("p2", "retry", "summarize_compaction"), ("p2", "ok", None)]
+    ledger_before = (await gw.api("get_status"))["ledgers"].get("p2", {}).get("tokens_since_check", 0)
+    row = gw.services.store.request_log()[0]
+    # The summary is an attempt of its own, and what it cost counts: 15 tokens for it, 15 for the answer.
+    assert [(a["provider"], a["outcome"], a["retry"], a["summary"]) for a in row["attempts"]][-3:] == [
+        ("p2", "retry", "summarize_compaction", False), ("p2", "ok", None, True), ("p2", "ok", None, False)]
+    assert row["total_tokens"] == 30 and row["input_tokens"] == 20
+    assert gw.services.store.metrics()["p2"].total_tokens == 30 and gw.services.store.metrics()["p2"].ok_requests == 1
+    assert ledger_before == 30
+    chain = (await gw.api("get_request", id=row["id"]))["attempt_chain"]
+    assert [a["summary"] for a in chain][-2:] == [True, False]
     assert p2.foreign_sealed == []

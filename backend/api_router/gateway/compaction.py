@@ -9,14 +9,16 @@ replaces the compaction item and the request is sent again.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import orjson
 
 from api_router.config import ProviderConfig
-from api_router.gateway.response_objects import answer_of
+from api_router.gateway.response_objects import answer_of, usage_of
 from api_router.gateway.upstream import Upstream, describe_exception, error_text, read_limited, upstream_headers
+from api_router.records import Usage
 
 SUMMARY_REQUEST = (
     "This conversation is about to continue with a fresh context. Write a handover summary of it for "
@@ -26,7 +28,15 @@ SUMMARY_REQUEST = (
 
 
 class SummaryFailed(Exception):
-    pass
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the provider's HTTP status, when it answered
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    text: str
+    usage: Usage  # what writing it cost (it counts like any other tokens of the provider)
 
 
 def summary_body(items: list[Any], model: str | None) -> bytes:
@@ -36,7 +46,7 @@ def summary_body(items: list[Any], model: str | None) -> bytes:
 
 
 async def summarize(upstream: Upstream, provider: ProviderConfig, key: str | None, model: str | None,
-                    items: list[Any], timeout: float) -> str:
+                    items: list[Any], timeout: float) -> Summary:
     try:
         resp = await upstream.post(provider.endpoint("/responses"), summary_body(items, model),
                                    upstream_headers({"Accept": "text/event-stream"}, key), timeout)
@@ -50,12 +60,12 @@ async def summarize(upstream: Upstream, provider: ProviderConfig, key: str | Non
     finally:
         upstream.done(resp, reuse=False)
     if resp.status != 200:
-        raise SummaryFailed(f"HTTP {resp.status}: {error_text(raw, resp.content_type)}")
+        raise SummaryFailed(f"HTTP {resp.status}: {error_text(raw, resp.content_type)}", resp.status)
     answer = answer_of(raw, resp.content_type)
     text = _output_text(answer) if isinstance(answer, dict) else ""
     if not text:
-        raise SummaryFailed("the summary came back empty" if isinstance(answer, dict) else answer)
-    return text
+        raise SummaryFailed("the summary came back empty" if isinstance(answer, dict) else answer, resp.status)
+    return Summary(text, usage_of(answer))
 
 
 def _output_text(response: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from api_router.config import Config
 from api_router.continuity.rewrite import ClientRequest
 from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.errors import GatewayError
-from api_router.records import RequestRecord
+from api_router.records import RequestRecord, Usage
 from api_router.routing import Failure
 
 
@@ -27,6 +27,7 @@ class Exchange:
     forwarded: dict[str, str] = field(default_factory=dict)  # client headers passed upstream
     failures: list[Failure] = field(default_factory=list)  # provider failures so far, in order
     upstream_path: str = "/responses"  # appended to the provider's base URL (or /responses/compact)
+    summary_usage: Usage | None = None  # tokens spent on summaries asked for along the way
 
 
 def new_request_id() -> str:

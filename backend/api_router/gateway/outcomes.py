@@ -35,7 +35,10 @@ class OutcomeRecorder:
             attempt.status = result.status
         self._router.note_model(attempt.provider, attempt.sent_model)
         if attempt.outcome is Outcome.OK:
-            self._served(ex, attempt, result)
+            if attempt.summary:
+                self._summarized(ex, attempt, result)
+            else:
+                self._served(ex, attempt, result)
         elif attempt.outcome is Outcome.PROVIDER_FAILURE:
             self._failed(ex, attempt, result)
         elif attempt.outcome is Outcome.CLIENT_ERROR:
@@ -64,6 +67,11 @@ class OutcomeRecorder:
             self._index.record_response(result.response_id, attempt.provider)
         if result.sealed:
             self._index.record_sealed(client.session_id if client else None, result.sealed, attempt.provider)
+
+    def _summarized(self, ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
+        """A summary written on the way to the answer: not the answer, but its tokens were spent."""
+        self._quota.record_tokens(attempt.provider, result.usage.total_tokens)
+        ex.summary_usage = result.usage if ex.summary_usage is None else ex.summary_usage + result.usage
 
     def _failed(self, ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
         self._router.record_failure(ex.cfg, attempt.provider, result.error, result.retry_after,
@@ -105,4 +113,6 @@ class OutcomeRecorder:
         self._router.record_all_failed(ex.cfg, ex.failures)
 
     def request_done(self, ex: Exchange) -> None:
+        if ex.summary_usage is not None:  # the request cost what its summaries did, answer or not
+            ex.record.usage = ex.record.usage + ex.summary_usage
         self._store.log_request(ex.record)

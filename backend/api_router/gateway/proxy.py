@@ -158,7 +158,6 @@ class ResponsesProxy:
             if result.retry is Retry.SUMMARIZE:
                 summaries = await self._summaries(ex, racer)
                 if isinstance(summaries, AttemptResult):  # no summary: the client hears why
-                    self._end(ex, racer, summaries)
                     return summaries
                 opts = replace(racer.opts, summaries=summaries)
             else:
@@ -295,21 +294,36 @@ class ResponsesProxy:
         return result
 
     async def _summaries(self, ex: Exchange, racer: _Racer) -> tuple[tuple[str, str], ...] | AttemptResult:
-        """The provider's own summary of each conversation a foreign compaction item stood for."""
+        """The provider's own summary of each conversation a foreign compaction item stood for; each
+        request for one is an attempt of its own in the record (it costs tokens)."""
         client, services = ex.client, self._services
         assert client is not None
         provider = ex.cfg.providers[racer.provider]
+        model = provider.model_for(client.model)
         out = []
         for cid, items in client.expansions.get((racer.provider, racer.opts), {}).items():
+            attempt = Attempt(racer.provider, sent_model=model, summary=True)
+            ex.record.attempts.append(attempt)
+            t0 = time.perf_counter()
             try:
-                text = await summarize(self._runner.upstream, provider, services.provider_key(provider.id),
-                                       provider.model_for(client.model), items, ex.cfg.routing.request_timeout_seconds)
+                summary = await summarize(self._runner.upstream, provider, services.provider_key(provider.id), model,
+                                          items, ex.cfg.routing.request_timeout_seconds)
             except SummaryFailed as exc:
                 message = (f"the conversation carries a compaction made by another provider; what it summarised is "
                            f"too long for {ex.cfg.name_of(provider.id)}, and summarising it there failed: {exc}")
-                return AttemptResult(Outcome.CLIENT_ERROR, error_response(400, services.redactor(message)),
-                                     error=message, status=400)
-            out.append((cid, text))
+                result = AttemptResult(Outcome.CLIENT_ERROR, error_response(400, services.redactor(message)),
+                                       error=message, status=exc.status)
+            except asyncio.CancelledError:
+                attempt.outcome, attempt.latency_ms = Outcome.CLIENT_CLOSED, (time.perf_counter() - t0) * 1000
+                raise
+            else:
+                attempt.status = 200
+                result = AttemptResult(Outcome.OK, usage=summary.usage)
+                out.append((cid, summary.text))
+            attempt.latency_ms = (time.perf_counter() - t0) * 1000
+            self._recorder.attempt_done(ex, attempt, result)
+            if result.outcome is not Outcome.OK:
+                return result
         services.emit("info", "continuity", f"{ex.cfg.name_of(racer.provider)} summarised a conversation compacted by "
                                             "another provider, which was too long for it", racer.provider)
         return tuple(out)

@@ -247,6 +247,8 @@ class Store:
         touched: list[tuple[str, int, int, int]] = []
         with self._state_lock:
             for attempt in record.attempts:
+                if attempt.summary:
+                    continue  # not a request of its own; its tokens are in the record's usage
                 if attempt.outcome is Outcome.OK:
                     m = self._metrics.setdefault(attempt.provider, Metrics())
                     m.ok_requests += 1
@@ -298,7 +300,8 @@ class Store:
             if row.get("solo"):
                 out[row["id"]] = [{"provider": row["provider"], "outcome": Outcome.OK.value, "status": row["status"],
                                    "latency_ms": row["latency_ms"], "error": None, "ttfb_ms": row["ttfb_ms"],
-                                   "hedge": False, "retry": None, "sent_model": row["sent_model"]}]
+                                   "hedge": False, "retry": None, "sent_model": row["sent_model"],
+                                   "summary": False}]
         request_ids = [row["id"] for row in requests if not row.get("solo")]
         for start in range(0, len(request_ids), 500):
             part = request_ids[start:start + 500]
@@ -308,6 +311,7 @@ class Store:
                     "ORDER BY request_id, idx", tuple(part)):
                 attempt = dict(zip(names, values, strict=True))
                 attempt["hedge"] = bool(attempt["hedge"])
+                attempt["summary"] = bool(attempt["summary"])
                 out.setdefault(rid, []).append(attempt)
         return out
 
@@ -431,7 +435,8 @@ def _rows(request_id: int, r: RequestRecord) -> tuple[tuple[Any, ...], list[tupl
     if solo:
         return row, []
     return row, [(request_id, i, a.provider, a.outcome.value, a.status, a.latency_ms, a.error or None, a.ttfb_ms,
-                  int(a.hedge), a.retry.value if a.retry else None, a.sent_model) for i, a in enumerate(attempts)]
+                  int(a.hedge), a.retry.value if a.retry else None, a.sent_model, int(a.summary))
+                 for i, a in enumerate(attempts)]
 
 
 def _solo(record: RequestRecord) -> bool:

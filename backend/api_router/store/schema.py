@@ -104,6 +104,7 @@ ADDED_COLUMNS = (
     ("attempts", "hedge", "INTEGER NOT NULL DEFAULT 0"),
     ("attempts", "retry", "TEXT"),
     ("attempts", "sent_model", "TEXT"),
+    ("attempts", "summary", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 INDEXES = """
@@ -121,7 +122,7 @@ REQUEST_COLUMNS = (
 )
 ATTEMPT_COLUMNS = (
     "request_id", "idx", "provider", "outcome", "status", "latency_ms", "error", "ttfb_ms", "hedge", "retry",
-    "sent_model",
+    "sent_model", "summary",
 )
 
 

@@ -43,6 +43,7 @@ describe('labels', () => {
     expect(chainOutcome({ outcome: 'hedge_lost' }).label).toMatch(/hedge/);
     expect(chainOutcome({ outcome: 'provider_failure' }).tone).toBe('bad');
     expect(retryLabel('rebuild')).toMatch(/history rebuilt/);
+    expect(retryLabel('summarize_compaction')).toMatch(/summarised by this provider/);
     expect(retryLabel(null)).toBeNull();
   });
 });

@@ -95,6 +95,7 @@ const RETRIES: Record<RetryKind, string> = {
   rebuild: 'continuity retry: history rebuilt from the Codex session',
   strip_sealed: 'continuity retry: sealed reasoning removed',
   expand_compaction: 'continuity retry: compacted history expanded',
+  summarize_compaction: 'continuity retry: compacted history too long here, summarised by this provider first',
 };
 
 export function retryLabel(kind: RetryKind | null | undefined): string | null {

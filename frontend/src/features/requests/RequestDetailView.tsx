@@ -120,6 +120,14 @@ export function RequestDetailView({ bridge, row, nameOf }: Props) {
                             hedge
                           </span>
                         ) : null}
+                        {a.summary ? (
+                          <span
+                            className="badge badge--neutral badge--xs"
+                            title="Asked this provider for a summary of a conversation compacted by another provider; its tokens count"
+                          >
+                            summary
+                          </span>
+                        ) : null}
                         {retry ? (
                           <span className="badge badge--warn badge--xs" title={retry}>
                             retry: {a.retry}
