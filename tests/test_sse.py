@@ -127,3 +127,21 @@ def test_events_with_decodes_exactly_the_blocks_that_hold_a_needle(events, needl
     expected = [(e.name, e.data) for block in blocks if any(n in block for n in needles)
                 for e in sse.events_of_lf(block)]
     assert [(e.name, e.data) for e in sse.events_with(whole, tuple(needles))] == expected
+
+
+_TYPES = ["response.output_text.delta", "response.completed", "response.incomplete", "response.failed", "error",
+          "response.output_item.done", "response.created", "message"]
+_FIELDS = st.sampled_from(['"encrypted_content":"x"', '"error":null', '"delta":"response.completed"', '"n":1'])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from([None, *_TYPES]), st.sampled_from(_TYPES), st.lists(_FIELDS, max_size=3),
+       st.booleans())
+def test_a_committed_chunk_is_only_passed_by_unread_when_nothing_in_it_matters(name, data_type, fields, comment):
+    from api_router.gateway.streaming import _worth_a_look
+    data = "{" + ",".join([f'"type":"{data_type}"', *fields]) + "}"
+    chunk = ((f"event: {name}\n" if name else "") + (": keep-alive\n" if comment else "") + f"data: {data}\n\n").encode()
+    (event,) = sse.events_of_lf(chunk)
+    matters = event.type in ("response.completed", "response.incomplete", "response.failed", "error") or (
+        event.type == "response.output_item.done" and b'"encrypted_content"' in chunk)
+    assert _worth_a_look(chunk) or not matters

@@ -96,10 +96,29 @@ class _ClientGone(Exception):
 
 
 # What makes a committed chunk worth decoding: the end of the stream, a failure, or a sealed item.
-_LOOK_FOR = (b'"encrypted_content"', b"response.completed", b"response.incomplete", b"response.failed", b'"error"')
+# ("event: error" names a flat error event whose data may not say "error" at all.)
+_LOOK_FOR = (b'"encrypted_content"', b"response.completed", b"response.incomplete", b"response.failed", b'"error"',
+             b"event: error")
+
+
+# Event names after which a committed stream's events need reading (an unnamed event or "message"
+# is typed by its data, so the needles decide).
+_DECISIVE_NAMES = frozenset({b"response.completed", b"response.incomplete", b"response.failed", b"error"})
+_SEALED_NAME = b"response.output_item.done"
 
 
 def _worth_a_look(chunk: bytes) -> bool:
+    # The usual chunk is one named event ("event: …", "data: …", blank line): its name decides, and
+    # the data of a delta is not searched at all.
+    nl = chunk.find(b"\n") if chunk.startswith(b"event: ") else -1
+    if nl > 0 and chunk.find(b"\n", nl + 1) == len(chunk) - 2 and chunk.endswith(b"\n\n"):
+        name = chunk[7:nl]
+        if name in _DECISIVE_NAMES:
+            return True
+        if name == _SEALED_NAME:
+            return b'"encrypted_content"' in chunk
+        if name != b"message":
+            return False
     return any(needle in chunk for needle in _LOOK_FOR)
 
 
