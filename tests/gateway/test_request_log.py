@@ -288,3 +288,24 @@ async def test_a_refused_login_item_is_reported_and_the_setting_kept(fakes, gate
     with pytest.raises(ApiError, match=r"could not add the login item at .*api-router\.desktop.*setting is saved"):
         await gw.api("update_ui", autostart=True)
     assert (await gw.api("get_config"))["ui"]["autostart"] is True
+
+
+async def test_a_json_answer_leaves_before_it_is_recorded(fakes, gateway, monkeypatch):
+    """The client does not wait for the bookkeeping: by the time an attempt's result is recorded (routing,
+    quota, the request log), a JSON answer has already been written to the client."""
+    from api_router.gateway.outcomes import OutcomeRecorder
+
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    seen = []
+    record = OutcomeRecorder.attempt_done
+
+    def checked(self, ex, attempt, result, **kw):  # type: ignore[no-untyped-def]
+        seen.append((result.outcome, result.response is not None and result.response.prepared))
+        record(self, ex, attempt, result, **kw)
+
+    monkeypatch.setattr(OutcomeRecorder, "attempt_done", checked)
+    reply = await gw.responses()
+    assert reply.status == 200 and reply.text == "hello"
+    assert seen == [(Outcome.OK, True)]
+    assert (await gw.api("list_requests"))["requests"][0]["status"] == 200

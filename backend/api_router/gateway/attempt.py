@@ -49,7 +49,7 @@ class AttemptResult:
     retry_after: float | None = None
     retry: Retry | None = None
     timed_out: bool = False  # the provider did not answer in time
-    committed: bool = False  # part of an answer reached the client before the failure
+    committed: bool = False  # the client got (or was being sent) part of an answer before the failure
     usage: Usage = field(default_factory=Usage)
     response_id: str | None = None
     sealed: list[tuple[str, str]] = field(default_factory=list)
@@ -274,19 +274,32 @@ class AttemptRunner:
             try:
                 out, ttfb, sent = await send_synthesized(ex.request, answer, back, ex.started)
             except ConnectionError:
-                return AttemptResult(Outcome.CLIENT_CLOSED, None, error="client disconnected")
+                return _undelivered(usage)
             return AttemptResult(Outcome.OK, out, usage=usage, response_id=rid, sealed=sealed, ttfb_ms=ttfb,
                                  turn_state=turn_state, response_bytes=sent)
         back["Content-Type"] = "application/json"
         raw = opened.data if opened.resp.content_type == "application/json" else orjson.dumps(answer)
         if unfinished:
             raw = self._redact(raw)
-        return AttemptResult(Outcome.OK, web.Response(body=raw, headers=back), usage=usage, response_id=rid,
-                             sealed=sealed, ttfb_ms=(time.perf_counter() - ex.started) * 1000, turn_state=turn_state,
-                             response_bytes=len(raw))
+        # Sent here, before the result is recorded: the client does not wait for the bookkeeping.
+        out = web.Response(body=raw, headers=back)
+        ttfb = (time.perf_counter() - ex.started) * 1000
+        try:
+            await out.prepare(ex.request)
+            await out.write_eof()
+        except ConnectionError:
+            return _undelivered(usage)
+        return AttemptResult(Outcome.OK, out, usage=usage, response_id=rid, sealed=sealed, ttfb_ms=ttfb,
+                             turn_state=turn_state, response_bytes=len(raw))
 
 
 _UNFINISHED = frozenset({"failed", "incomplete", "cancelled"})
+
+
+def _undelivered(usage: Usage) -> AttemptResult:
+    """A complete answer whose client left before getting it: the provider's work, and its tokens, were
+    spent all the same, so the record keeps them."""
+    return AttemptResult(Outcome.CLIENT_CLOSED, None, error="client disconnected", committed=True, usage=usage)
 
 
 def _continuity_retry(message: str, client: ClientRequest, body: bytes, retries: Retries, *,
