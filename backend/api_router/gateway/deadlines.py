@@ -70,7 +70,8 @@ class Timeout(_Wait):
         self.expired = False
 
     def __enter__(self) -> Timeout:
-        task = asyncio.current_task()
+        # With the loop given, no get_running_loop(): on Python 3.11 that is a getpid() system call.
+        task = asyncio.current_task(self._clock.loop)
         assert task is not None, "a timeout needs a task"
         self._task = task
         self._cancelling = task.cancelling()

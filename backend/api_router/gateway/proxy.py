@@ -25,7 +25,7 @@ from api_router.gateway.attempt import AttemptResult, AttemptRunner, Opened, Ret
 from api_router.gateway.bodies import Bodies
 from api_router.gateway.compaction import SummaryFailed, summarize
 from api_router.gateway.errors import GatewayError, error_response, from_error
-from api_router.gateway.exchange import Exchange, new_request_id, parse_object, read_body
+from api_router.gateway.exchange import Exchange, RequestIds, parse_object, read_body
 from api_router.gateway.outcomes import OutcomeRecorder
 from api_router.gateway.upstream import Upstream, forwarded_headers
 from api_router.records import Attempt, Outcome, RequestRecord, Retry, now_ms
@@ -66,6 +66,7 @@ class ResponsesProxy:
         self._services = services
         self._state = state
         self._bodies = Bodies(services.continuity)
+        self._request_ids = RequestIds()
         self._runner = AttemptRunner(upstream, key_of=services.provider_key,
                                      redact=services.redactor.redact_bytes,
                                      shutting_down=lambda: state.shutting_down,
@@ -76,7 +77,7 @@ class ResponsesProxy:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         services, state = self._services, self._state
         ex = Exchange(request, RequestRecord(unix_ms=now_ms(), path=request.path, stream=False,
-                                             request_id=new_request_id()),
+                                             request_id=self._request_ids.new()),
                       time.perf_counter(), services.config.current,
                       upstream_path="/responses/compact" if request.path.endswith("/compact") else "/responses")
         record = ex.record
