@@ -50,7 +50,7 @@ def summary(store: Store, window: str = "day", now: int | None = None) -> dict[s
     attempts = store.query(
         "SELECT a.provider, a.outcome, a.latency_ms, r.unix_ms FROM attempts a "
         "JOIN request_log r ON r.id = a.request_id "
-        "WHERE r.unix_ms >= ? AND a.outcome IN ('ok', 'provider_failure') "
+        "WHERE r.unix_ms >= ? AND a.outcome IN ('ok', 'provider_failure') AND a.summary = 0 "
         "UNION ALL SELECT provider, 'ok', latency_ms, unix_ms FROM request_log WHERE unix_ms >= ? AND solo = 1",
         (since, since))
 

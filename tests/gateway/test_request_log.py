@@ -3,6 +3,7 @@ and the other round-2 control methods (provider tests, Codex token rotation, ui 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -309,3 +310,30 @@ async def test_a_json_answer_leaves_before_it_is_recorded(fakes, gateway, monkey
     assert reply.status == 200 and reply.text == "hello"
     assert seen == [(Outcome.OK, True)]
     assert (await gw.api("list_requests"))["requests"][0]["status"] == 200
+
+
+async def test_a_complete_json_answer_the_client_stops_reading_is_still_accounted(fakes, gateway):
+    """The answer is sent before it is recorded, so a client that stops reading a large answer and then
+    goes away cancels the request while it is being sent: the provider's complete answer still counts
+    (its tokens in the log, the quota ledger and the metrics), and the log says the client left."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    p1.always(fp.json_ok("y" * 30_000_000, usage={"input_tokens": 100, "output_tokens": 50, "total_tokens": 150}))
+    host, port = gw.base.split("//")[1].split(":")
+    body = json.dumps({"model": "gpt-test", "input": "hi"}).encode()
+    head = "".join(f"{k}: {v}\r\n" for k, v in gw.auth().items())
+    reader, writer = await asyncio.open_connection(host, int(port.split("/")[0]))
+    writer.write(f"POST /v1/responses HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{head}"
+                 f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    await writer.drain()
+    await asyncio.sleep(1.5)  # reads nothing while the gateway sends 30 MB
+    writer.transport.abort()
+    for _ in range(200):  # the request is logged once the gateway has noticed (10 s at most)
+        if gw.services.store.request_log():
+            break
+        await asyncio.sleep(0.05)
+    row = gw.services.store.request_log()[0]
+    assert (row["status"], row["provider"], row["total_tokens"]) == (499, "p1", 150)
+    assert row["error"] == "client disconnected"
+    assert (await gw.api("get_status"))["ledgers"]["p1"]["tokens_since_check"] == 150
+    assert gw.services.store.metrics()["p1"].total_tokens == 150

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from api_router import analytics
 from tests.support import fake_provider as fp
 from tests.support.harness import Harness, simple_body, start_harness
 from tests.support.rollouts import write_rollout
@@ -393,4 +394,37 @@ async def test_an_expansion_too_long_for_the_new_provider_is_summarised_there(fa
     assert ledger_before == 30
     chain = (await gw.api("get_request", id=row["id"]))["attempt_chain"]
     assert [a["summary"] for a in chain][-2:] == [True, False]
+    # Analytics counts the request once for p2 (a summary is not a served request).
+    assert analytics.summary(gw.services.store, "hour")["providers"]["p2"]["requests"] == 1
     assert p2.foreign_sealed == []
+
+
+async def test_a_summary_by_a_provider_that_then_fails_counts_for_it_not_for_the_one_that_answers(
+        fakes, gateway, codex_home):
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"failure_threshold": 1})
+    p1.always(fp.compacting())
+    cmp_id = (await gw.responses(trigger(), headers={"session-id": SID}, stream=True)).events[-1]["response"]["output"][0]["id"]
+    _, replacement = compaction_rollout(codex_home, cmp_id, "p1")
+    p1.always(fp.status(503, "p1 is gone"))
+
+    async def summarises_then_breaks(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        texts = json.dumps(json.loads(await request.read())["input"])
+        if "handover summary" in texts:
+            return await fp.stream_ok("The user fixed the build.")(request, fake)
+        if "fix the build" in texts:
+            return web.json_response({"error": {"message": "Your input exceeds the context window of this model.",
+                                                "code": "context_length_exceeded"}}, status=400)
+        return web.json_response({"error": {"message": "p2 broke"}}, status=500)
+
+    p2.always(summarises_then_breaks)
+    p3.always(fp.json_ok("from p3"))
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement}, headers={"session-id": SID})
+    assert reply.status == 200 and reply.text == "from p3"
+    row = gw.services.store.request_log()[0]
+    assert row["provider"] == "p3" and row["total_tokens"] == 15  # p3's answer; p2's summary is p2's
+    assert [(a["provider"], a["outcome"], a["summary"]) for a in row["attempts"]][-3:] == [
+        ("p2", "ok", True), ("p2", "provider_failure", False), ("p3", "ok", False)]
+    ledgers = (await gw.api("get_status"))["ledgers"]
+    assert ledgers["p2"]["tokens_since_check"] == 15 and ledgers["p3"]["tokens_since_check"] == 15
+    assert gw.services.store.metrics()["p3"].total_tokens == 15

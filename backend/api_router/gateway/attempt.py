@@ -8,8 +8,9 @@ what that result does to routing, quota and the records is decided in ``outcomes
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +50,7 @@ class AttemptResult:
     retry_after: float | None = None
     retry: Retry | None = None
     timed_out: bool = False  # the provider did not answer in time
-    committed: bool = False  # the client got (or was being sent) part of an answer before the failure
+    committed: bool = False  # part of an answer reached the client before the failure
     usage: Usage = field(default_factory=Usage)
     response_id: str | None = None
     sealed: list[tuple[str, str]] = field(default_factory=list)
@@ -57,6 +58,9 @@ class AttemptResult:
     status: int | None = None  # the provider's HTTP status, for failures
     turn_state: str | None = None  # the provider's x-codex-turn-state, passed back to the client
     response_bytes: int = 0  # what the client got of it
+    # The request was cancelled (client gone, shutdown) while a complete answer was being sent: the
+    # result is recorded all the same, then the cancellation goes on.
+    cancelled: bool = False
 
 
 @dataclass(slots=True, eq=False)
@@ -268,38 +272,43 @@ class AttemptRunner:
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=wrong)
         # An unfinished answer's error or reason may echo a key; a healthy answer is not scanned.
         unfinished = answer.get("status") in _UNFINISHED
+        result = AttemptResult(Outcome.OK, usage=usage, response_id=rid, sealed=sealed, turn_state=turn_state)
+        # Sent before the result is recorded: the client does not wait for the bookkeeping.
         if ex.client.stream:
             if unfinished:
                 answer = orjson.loads(self._redact(orjson.dumps(answer)))
-            try:
-                out, ttfb, sent = await send_synthesized(ex.request, answer, back, ex.started)
-            except ConnectionError:
-                return _undelivered(usage)
-            return AttemptResult(Outcome.OK, out, usage=usage, response_id=rid, sealed=sealed, ttfb_ms=ttfb,
-                                 turn_state=turn_state, response_bytes=sent)
+            return await _delivered(result, send_synthesized(ex.request, answer, back, ex.started))
         back["Content-Type"] = "application/json"
         raw = opened.data if opened.resp.content_type == "application/json" else orjson.dumps(answer)
         if unfinished:
             raw = self._redact(raw)
-        # Sent here, before the result is recorded: the client does not wait for the bookkeeping.
-        out = web.Response(body=raw, headers=back)
-        ttfb = (time.perf_counter() - ex.started) * 1000
-        try:
-            await out.prepare(ex.request)
-            await out.write_eof()
-        except ConnectionError:
-            return _undelivered(usage)
-        return AttemptResult(Outcome.OK, out, usage=usage, response_id=rid, sealed=sealed, ttfb_ms=ttfb,
-                             turn_state=turn_state, response_bytes=len(raw))
+        return await _delivered(result, _send_json(ex.request, raw, back, ex.started))
 
 
 _UNFINISHED = frozenset({"failed", "incomplete", "cancelled"})
 
 
-def _undelivered(usage: Usage) -> AttemptResult:
-    """A complete answer whose client left before getting it: the provider's work, and its tokens, were
-    spent all the same, so the record keeps them."""
-    return AttemptResult(Outcome.CLIENT_CLOSED, None, error="client disconnected", committed=True, usage=usage)
+async def _send_json(request: web.Request, body: bytes, headers: dict[str, str],
+                     started: float) -> tuple[web.StreamResponse, float, int]:
+    out = web.Response(body=body, headers=headers)
+    ttfb = (time.perf_counter() - started) * 1000
+    await out.prepare(request)
+    await out.write_eof()
+    return out, ttfb, len(body)
+
+
+async def _delivered(result: AttemptResult,
+                     sending: Coroutine[Any, Any, tuple[web.StreamResponse, float, int]]) -> AttemptResult:
+    """Send a complete answer. A client that leaves meanwhile does not make it less complete: the result
+    stays OK — the provider did its work and its tokens count — with no response (the client did not
+    get it)."""
+    try:
+        result.response, result.ttfb_ms, result.response_bytes = await sending
+    except ConnectionError:
+        pass
+    except asyncio.CancelledError:
+        result.cancelled = True
+    return result
 
 
 def _continuity_retry(message: str, client: ClientRequest, body: bytes, retries: Retries, *,

@@ -28,7 +28,8 @@ class Exchange:
     forwarded: dict[str, str] = field(default_factory=dict)  # client headers passed upstream
     failures: list[Failure] = field(default_factory=list)  # provider failures so far, in order
     upstream_path: str = "/responses"  # appended to the provider's base URL (or /responses/compact)
-    summary_usage: Usage | None = None  # tokens spent on summaries asked for along the way
+    # Tokens spent on summaries asked for along the way, by the provider that wrote them.
+    summary_usage: dict[str, Usage] = field(default_factory=dict)
 
 
 class RequestIds:

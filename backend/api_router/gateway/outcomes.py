@@ -50,7 +50,9 @@ class OutcomeRecorder:
 
     def _served(self, ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
         record = ex.record
-        record.provider, record.status, record.usage = attempt.provider, 200, result.usage
+        # No response: the client left while the complete answer was being sent to it.
+        record.status = 200 if result.response is not None else 499
+        record.provider, record.usage = attempt.provider, result.usage
         record.ttfb_ms, record.response_bytes = result.ttfb_ms, result.response_bytes
         record.sent_model = attempt.sent_model
         client = ex.client
@@ -71,7 +73,8 @@ class OutcomeRecorder:
     def _summarized(self, ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
         """A summary written on the way to the answer: not the answer, but its tokens were spent."""
         self._quota.record_tokens(attempt.provider, result.usage.total_tokens)
-        ex.summary_usage = result.usage if ex.summary_usage is None else ex.summary_usage + result.usage
+        spent = ex.summary_usage.get(attempt.provider)
+        ex.summary_usage[attempt.provider] = result.usage if spent is None else spent + result.usage
 
     def _failed(self, ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
         self._router.record_failure(ex.cfg, attempt.provider, result.error, result.retry_after,
@@ -113,6 +116,9 @@ class OutcomeRecorder:
         self._router.record_all_failed(ex.cfg, ex.failures)
 
     def request_done(self, ex: Exchange) -> None:
-        if ex.summary_usage is not None:  # the request cost what its summaries did, answer or not
-            ex.record.usage = ex.record.usage + ex.summary_usage
+        # What the serving provider spent on summaries is part of what the request cost there (another
+        # provider's summaries count in that provider's quota ledger).
+        spent = ex.summary_usage.get(ex.record.provider) if ex.record.provider else None
+        if spent is not None:
+            ex.record.usage = ex.record.usage + spent
         self._store.log_request(ex.record)

@@ -292,6 +292,8 @@ class ResponsesProxy:
             racer.closed_by_client()
             raise
         self._end(ex, racer, result)
+        if result.cancelled:
+            raise asyncio.CancelledError()
         return result
 
     async def _summaries(self, ex: Exchange, racer: _Racer) -> tuple[tuple[str, str], ...] | AttemptResult:
@@ -312,8 +314,9 @@ class ResponsesProxy:
             except SummaryFailed as exc:
                 message = (f"the conversation carries a compaction made by another provider; what it summarised is "
                            f"too long for {ex.cfg.name_of(provider.id)}, and summarising it there failed: {exc}")
-                result = AttemptResult(Outcome.CLIENT_ERROR, error_response(400, services.redactor(message)),
-                                       error=message, status=exc.status)
+                answer = error_response(400, services.redactor(message))
+                result = AttemptResult(Outcome.CLIENT_ERROR, answer, error=message, status=exc.status,
+                                       response_bytes=len(answer.body) if isinstance(answer.body, bytes) else 0)
             except asyncio.CancelledError:
                 attempt.outcome, attempt.latency_ms = Outcome.CLIENT_CLOSED, (time.perf_counter() - t0) * 1000
                 raise
