@@ -3,14 +3,14 @@
 
 import tomlkit
 
-from api_router.config import DEFAULT_TEMPLATE, ConfigError, ConfigFile, provider_table, section, set_order
+from api_router.config import ConfigError, ConfigFile, default_template, provider_table, section, set_order
 
 
 def test_missing_file_is_created_with_commented_defaults(tmp_path):
     path = tmp_path / "config.toml"
     cf, report = ConfigFile.load(path)
     assert report.created and not report.problems
-    assert path.read_text() == DEFAULT_TEMPLATE
+    assert path.read_text() == default_template()
     cfg = cf.current
     assert (cfg.listen.host, cfg.listen.port, cfg.listen.max_body_mb) == ("127.0.0.1", 4000, 256)
     r = cfg.routing
@@ -121,3 +121,40 @@ def test_float_seconds_are_accepted(tmp_path):
     path.write_text("[routing]\nrequest_timeout_seconds = 0.5\ncooldown_seconds = 1.5\n")
     cf, report = ConfigFile.load(path)
     assert not report.problems and cf.current.routing.request_timeout_seconds == 0.5
+
+
+def test_reading_needs_no_tomlkit_only_a_change_does(tmp_path):
+    """An idle gateway reads config.toml (and Codex's) with tomllib; tomlkit (~0.9 MB) is loaded by the
+    first change, which keeps the user's comments."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from api_router.codex.setup import config_block, connection_state
+        from api_router.config import ConfigFile, section
+        path = Path({str(tmp_path / "config.toml")!r})
+        path.write_text("[routing]\\ncooldown_seconds = 5\\n")
+        cf, _ = ConfigFile.load(path)            # (only a first run writes the template, with tomlkit)
+        path.write_text(path.read_text() + "# mine\\n")
+        cf.reload()
+        connection_state(Path({str(tmp_path)!r}), "http://127.0.0.1:4000/v1", "t")
+        config_block("http://127.0.0.1:4000/v1")
+        print("tomlkit" in sys.modules)
+        cf.edit(lambda doc: section(doc, "routing").__setitem__("cooldown_seconds", 7))
+        print("tomlkit" in sys.modules, "# mine" in path.read_text(), cf.current.routing.cooldown_seconds)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True", "True", "7"]
+
+
+def test_the_codex_block_is_valid_toml_for_any_url():
+    import tomllib
+
+    from api_router.codex.setup import PROVIDER_ID, config_block, provider_values
+
+    for url in ("http://127.0.0.1:4000/v1", 'http://h/"quoted"\\back\x7fdel/é/v1'):
+        data = tomllib.loads(config_block(url))
+        assert data == {"model_provider": PROVIDER_ID, "model_providers": {PROVIDER_ID: provider_values(url)}}

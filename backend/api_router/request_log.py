@@ -7,15 +7,20 @@ request with two attempts). Times are Unix milliseconds.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
+from api_router.lazy import LazyModule
 from api_router.store import Store
+
+if TYPE_CHECKING:
+    import csv
+else:  # only exports need it
+    csv = LazyModule("csv")
 
 Outcome = Literal["ok", "error", "failover", "client_error", "client_closed"]
 ExportFormat = Literal["csv", "jsonl"]

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import tomllib
 from pathlib import Path
-from typing import Any
-
-import tomlkit
+from typing import TYPE_CHECKING, Any
 
 from api_router.fsutil import atomic_write
+from api_router.lazy import LazyModule
 from api_router.records import now_ms
+
+if TYPE_CHECKING:
+    import tomlkit
+else:  # only writing needs it; whether Codex points here is read with tomllib
+    tomlkit = LazyModule("tomlkit")
 
 PROVIDER_ID = "api_router"
 BACKUP_DIR = "api-router-backup"
@@ -31,14 +36,18 @@ def provider_values(gateway_url: str) -> dict[str, Any]:
 
 
 def config_block(gateway_url: str) -> str:
-    doc = tomlkit.document()
-    doc["model_provider"] = PROVIDER_ID
-    table = tomlkit.table()
-    for key, value in provider_values(gateway_url).items():
-        table[key] = value
-    doc["model_providers"] = tomlkit.table(is_super_table=True)
-    doc["model_providers"][PROVIDER_ID] = table
-    return tomlkit.dumps(doc)
+    """The block to paste into Codex's config.toml (shown in the UI and the headless banner); written
+    out directly, since showing it should not need a TOML library."""
+    lines = [f"model_provider = {_toml(PROVIDER_ID)}", "", f"[model_providers.{PROVIDER_ID}]"]
+    lines += [f"{key} = {_toml(value)}" for key, value in provider_values(gateway_url).items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml(value: str | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    # A JSON string is a TOML basic string, once DEL (which JSON leaves as it is) is escaped.
+    return json.dumps(value).replace("\x7f", "\\u007f")
 
 
 def auth_json(token: str) -> str:
@@ -46,6 +55,7 @@ def auth_json(token: str) -> str:
 
 
 def _read_config(path: Path) -> tomlkit.TOMLDocument:
+    """The user's file as a document to merge into (comments and all)."""
     if not path.exists():
         return tomlkit.document()
     try:
@@ -77,12 +87,13 @@ def merged_config(doc: tomlkit.TOMLDocument, gateway_url: str) -> str:
 
 def _points_here(home: Path, gateway_url: str) -> bool:
     try:
-        doc = _read_config(home / "config.toml")
-    except CodexSetupError:
+        data = tomllib.loads((home / "config.toml").read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError, RecursionError):  # missing, not UTF-8 or not TOML: not pointed here
         return False
-    block = (doc.get("model_providers") or {}).get(PROVIDER_ID) or {}
-    return (doc.get("model_provider") == PROVIDER_ID and block.get("base_url") == gateway_url
-            and block.get("wire_api") == "responses")
+    providers = data.get("model_providers")
+    block = providers.get(PROVIDER_ID) if isinstance(providers, dict) else None
+    return (data.get("model_provider") == PROVIDER_ID and isinstance(block, dict)
+            and block.get("base_url") == gateway_url and block.get("wire_api") == "responses")
 
 
 def connection_state(home: Path, gateway_url: str, token: str) -> str:

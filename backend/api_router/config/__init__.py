@@ -1,10 +1,10 @@
 """``config.toml``: the settings (``schema``, defined once) and the file that holds them (``file``)."""
 
 from api_router.config.file import (
-    DEFAULT_TEMPLATE,
     ConfigError,
     ConfigFile,
     LoadReport,
+    default_template,
     parse,
     points_at_gateway,
     provider_table,
@@ -33,8 +33,8 @@ from api_router.config.schema import (
 )
 
 __all__ = [
-    "DEFAULT_TEMPLATE", "DISPLAY_NAME_MAX", "LOOPBACK_HOSTS", "PROVIDER_ID_RE", "SECTIONS", "USAGE_ADAPTERS",
+    "DISPLAY_NAME_MAX", "LOOPBACK_HOSTS", "PROVIDER_ID_RE", "SECTIONS", "USAGE_ADAPTERS",
     "Config", "ConfigError", "ConfigFile", "ListenConfig", "LoadReport", "ProviderConfig", "RequestLogConfig",
-    "RoutingConfig", "UiConfig", "as_json", "field_problem", "is_http_url", "normalized_url", "parse",
-    "points_at_gateway", "provider_table", "rename_in_doc", "section", "set_order", "set_value", "settings_of",
+    "RoutingConfig", "UiConfig", "as_json", "default_template", "field_problem", "is_http_url", "normalized_url",
+    "parse", "points_at_gateway", "provider_table", "rename_in_doc", "section", "set_order", "set_value", "settings_of",
 ]

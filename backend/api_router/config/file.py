@@ -9,16 +9,14 @@ disk, so hand edits and comments survive.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import functools
+import tomllib
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import tomlkit
-from tomlkit.items import Table
-from tomlkit.toml_document import TOMLDocument
 
 from api_router.config.schema import (
     LOOPBACK_HOSTS,
@@ -31,7 +29,15 @@ from api_router.config.schema import (
     settings_of,
 )
 from api_router.fsutil import atomic_write, copy_aside, move_aside, remove_stale_temp_files, tighten
+from api_router.lazy import LazyModule
 from api_router.userfile import UserFile
+
+if TYPE_CHECKING:
+    import tomlkit
+    from tomlkit.items import Table
+    from tomlkit.toml_document import TOMLDocument
+else:  # read with tomllib; tomlkit (comment-keeping edits) is loaded by the first change
+    tomlkit = LazyModule("tomlkit")
 
 
 class ConfigError(ValueError):
@@ -159,7 +165,7 @@ def rename_in_doc(doc: TOMLDocument, old: str, new: str) -> None:
         providers[new if k == old else k] = v
 
 
-def set_value(table: Table, key: str, value: Any) -> None:
+def set_value(table: MutableMapping[str, Any], key: str, value: Any) -> None:
     """Set ``key``; a mapping becomes an inline table (``model_map = { … }``), an empty one removes it."""
     if isinstance(value, Mapping):
         if not value:
@@ -175,6 +181,7 @@ def set_value(table: Table, key: str, value: Any) -> None:
 # --- the template a new file starts from ----------------------------------------------------------------
 
 
+@functools.cache
 def default_template() -> str:
     """A commented config.toml with every setting at its default, built from the schema."""
     doc = tomlkit.document()
@@ -211,8 +218,6 @@ def default_template() -> str:
     return tomlkit.dumps(doc)
 
 
-DEFAULT_TEMPLATE = default_template()
-
 
 # --- the file ----------------------------------------------------------------------------------------
 
@@ -228,9 +233,9 @@ class LoadReport:
 
 @dataclass(frozen=True)
 class Loaded:
-    """The document (the user's text, comments and all) and the settings it gives."""
+    """The user's text (comments and all), as read or last written, and the settings it gives."""
 
-    doc: TOMLDocument
+    text: str
     config: Config
 
 
@@ -240,8 +245,8 @@ class ConfigFile(UserFile[Loaded]):
     label = "config.toml"
     kept = "settings"
 
-    def __init__(self, path: Path, doc: TOMLDocument, config: Config, own_port: int | None = None) -> None:
-        super().__init__(path, Loaded(doc, config))
+    def __init__(self, path: Path, text: str, config: Config, own_port: int | None = None) -> None:
+        super().__init__(path, Loaded(text, config))
         self.listeners: list[Callable[[Config], None]] = []  # called after every change, edit or reload
         self._own_port = own_port  # see parse()
 
@@ -254,55 +259,60 @@ class ConfigFile(UserFile[Loaded]):
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_files(path.parent, path.name)
         if not path.exists():
-            doc = tomlkit.parse(DEFAULT_TEMPLATE)
-            atomic_write(path, DEFAULT_TEMPLATE.encode())
-            return cls(path, doc, parse(doc, own_port)[0], own_port), LoadReport(created=True)
+            text = default_template()
+            atomic_write(path, text.encode())
+            return cls(path, text, parse(tomllib.loads(text), own_port)[0], own_port), LoadReport(created=True)
         raw = path.read_bytes()
         try:
-            doc = tomlkit.parse(raw.decode("utf-8-sig"))
-        except Exception as exc:  # tomlkit raises several error types; any of them means "unusable"
+            text = raw.decode("utf-8-sig")
+            data = tomllib.loads(text)
+        except (ValueError, RecursionError) as exc:  # not UTF-8, not TOML, or nested beyond reason
             moved = move_aside(path)
-            doc = tomlkit.parse(DEFAULT_TEMPLATE)
-            atomic_write(path, DEFAULT_TEMPLATE.encode())
+            text = default_template()
+            atomic_write(path, text.encode())
             why = (f"config.toml could not be read ({_one_line(exc)}); it was moved to {moved.name} and defaults "
                    "are in use")
-            return cls(path, doc, parse(doc, own_port)[0], own_port), LoadReport(problems=(why,), moved_to=moved)
+            return (cls(path, text, parse(tomllib.loads(text), own_port)[0], own_port),
+                    LoadReport(problems=(why,), moved_to=moved))
         tighten(path)  # the file names providers and may hold URL passwords: the owner's only
-        config, problems = parse(doc, own_port)
+        config, problems = parse(data, own_port)
         if not problems:
-            return cls(path, doc, config, own_port), LoadReport()
+            return cls(path, text, config, own_port), LoadReport()
         copied = copy_aside(path)
+        doc = tomlkit.parse(text)
         _repair(doc, config)
-        atomic_write(path, tomlkit.dumps(doc).encode())
+        text = tomlkit.dumps(doc)
+        atomic_write(path, text.encode())
         note = f"config.toml had invalid values; the original was copied to {copied.name}"
-        return (cls(path, doc, parse(doc, own_port)[0], own_port),
+        return (cls(path, text, parse(doc, own_port)[0], own_port),
                 LoadReport(problems=(note, *problems), copied_to=copied))
 
     def edit(self, change: Callable[[TOMLDocument], None]) -> Config:
         """Apply ``change`` to the file as it is now; save and publish it only if the result is valid."""
         with self._lock:
-            doc = tomlkit.parse(tomlkit.dumps(self._base().doc))  # a copy: the change edits it in place
+            doc = tomlkit.parse(self._base().text)
             change(doc)
             config, problems = parse(doc, self._own_port)
             if problems:
                 raise ConfigError("; ".join(problems))
-            loaded = Loaded(doc, config)
+            loaded = Loaded(tomlkit.dumps(doc), config)
             self._write(loaded)
         self._published(loaded)
         return config
 
     def _decode(self, raw: bytes) -> Loaded | str:
         try:
-            doc = tomlkit.parse(raw.decode("utf-8-sig"))
-        except Exception as exc:  # tomlkit raises several error types
+            text = raw.decode("utf-8-sig")
+            data = tomllib.loads(text)
+        except (ValueError, RecursionError) as exc:  # not UTF-8, not TOML, or nested beyond reason
             return f"does not parse ({_one_line(exc)})"
-        config, problems = parse(doc, self._own_port)
+        config, problems = parse(data, self._own_port)
         if problems:
             return "has invalid values: " + "; ".join(problems)
-        return Loaded(doc, config)
+        return Loaded(text, config)
 
     def _encode(self, value: Loaded) -> bytes:
-        return tomlkit.dumps(value.doc).encode()
+        return value.text.encode()
 
     def _published(self, value: Loaded) -> None:
         for listener in self.listeners:
@@ -315,7 +325,7 @@ def _repair(doc: TOMLDocument, config: Config) -> None:
         table = doc.get(name)
         if table is None:
             continue
-        if not isinstance(table, Table):
+        if not isinstance(table, MutableMapping):
             del doc[name]
             continue
         values = getattr(config, name)
@@ -323,12 +333,12 @@ def _repair(doc: TOMLDocument, config: Config) -> None:
             if f.name in table and field_problem(f, _plain(table[f.name])):
                 table[f.name] = getattr(values, f.name)
     providers = doc.get("providers")
-    if providers is not None and not isinstance(providers, Table):
+    if providers is not None and not isinstance(providers, MutableMapping):
         del doc["providers"]
     elif providers is not None:
         for pid in list(providers):
             provider = providers[pid]
-            if not isinstance(provider, Table):
+            if not isinstance(provider, MutableMapping):
                 del providers[pid]
                 continue
             for f in settings_of(ProviderConfig):

@@ -14,9 +14,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal, TypeVar
-
-from tomlkit.toml_document import TOMLDocument
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from api_router import analytics, request_log
 from api_router.codex import setup as codex_setup
@@ -47,6 +45,9 @@ from api_router.gateway.provider_test import run_test
 from api_router.secrets import Secrets, new_gateway_token, unmask_url
 from api_router.services import Services
 from api_router.status import build_status, provider_settings
+
+if TYPE_CHECKING:
+    from tomlkit.toml_document import TOMLDocument
 
 T = TypeVar("T")
 EventLevel = Literal["info", "warning", "error"]

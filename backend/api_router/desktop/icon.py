@@ -8,17 +8,20 @@ it, and nothing to compute while the app starts.
 from __future__ import annotations
 
 import functools
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 TRAY_STATES = ("normal", "warning", "error")
 
 
+_ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
 def asset_path(name: str) -> Path:
-    # A real file both from source and in the PyInstaller bundle (assets are added as data), which
-    # pywebview's GTK window icon needs.
-    return Path(str(resources.files("api_router") / "assets" / name))
+    # A real file both from source and in the PyInstaller bundle (assets are added as data next to
+    # the package's modules, where __file__ points), which pywebview's GTK window icon needs. Found
+    # from __file__ rather than importlib.resources, which would load zipfile for nothing.
+    return _ASSETS / name
 
 
 def icon_path() -> Path:

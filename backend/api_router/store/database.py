@@ -152,7 +152,8 @@ class Store:
         seen = conn.execute("SELECT value FROM meta WHERE key = 'events_seen_up_to'").fetchone()
         self._seen_up_to = int(seen[0]) if seen else 0
         day = self._days.day_of(time.time())
-        midnight_ms = int(time.mktime(time.strptime(day, "%Y-%m-%d")) * 1000)
+        year, month, mday = (int(part) for part in day.split("-"))  # not strptime: it imports _strptime
+        midnight_ms = int(time.mktime((year, month, mday, 0, 0, 0, 0, 0, -1)) * 1000)
         self._today = (day, conn.execute("SELECT count(*) FROM request_log WHERE unix_ms >= ?",
                                          (midnight_ms,)).fetchone()[0])
 
