@@ -155,6 +155,50 @@ def test_the_codex_block_is_valid_toml_for_any_url():
 
     from api_router.codex.setup import PROVIDER_ID, config_block, provider_values
 
-    for url in ("http://127.0.0.1:4000/v1", 'http://h/"quoted"\\back\x7fdel/é/v1'):
+    for url in ("http://127.0.0.1:4000/v1", 'http://h/"quoted"\\back\x7fdel/é/\U0001f600/v1'):
         data = tomllib.loads(config_block(url))
         assert data == {"model_provider": PROVIDER_ID, "model_providers": {PROVIDER_ID: provider_values(url)}}
+
+
+def test_toml_1_1_that_tomllib_cannot_read_still_loads_and_edits(tmp_path):
+    """tomllib reads TOML 1.0 only; what tomlkit reads besides (an inline table over several lines with a
+    trailing comma) is still a usable file, as it was when tomlkit read everything."""
+    path = tmp_path / "config.toml"
+    path.write_text('[providers.relay]\nbase_url = "https://relay.example.com/v1"\n'
+                    'model_map = {\n  "gpt-5" = "openai/gpt-5",\n}\n# mine\n')
+    cf, report = ConfigFile.load(path)
+    assert not report.problems and report.moved_to is None
+    assert dict(cf.current.providers["relay"].model_map) == {"gpt-5": "openai/gpt-5"}
+    cf.edit(lambda doc: section(doc, "routing").__setitem__("cooldown_seconds", 9))
+    assert "# mine" in path.read_text() and cf.current.routing.cooldown_seconds == 9
+
+
+def test_a_file_too_deep_for_the_editor_never_crashes_start_up_or_a_change(tmp_path):
+    deep = "[" * 150 + "]" * 150
+    path = tmp_path / "config.toml"
+    path.write_text(f"[listen]\nport = {deep}\n")  # a wrong type, so the file would be repaired
+    cf, report = ConfigFile.load(path)
+    assert report.moved_to is not None and "could not be read" in report.problems[0]
+    path.write_text(f"extra = {deep}\n")  # valid settings in a file only tomllib reads
+    cf, report = ConfigFile.load(path)
+    assert not report.problems
+    try:
+        cf.edit(lambda doc: section(doc, "routing").__setitem__("cooldown_seconds", 9))
+    except ConfigError as exc:
+        assert "change it by hand" in str(exc)
+    else:
+        raise AssertionError("the change should have been refused")
+    assert path.read_text() == f"extra = {deep}\n"  # nothing lost
+
+
+def test_codex_connection_is_read_from_a_toml_1_1_codex_config(tmp_path):
+    """Codex's own config.toml may use what only TOML 1.1 allows; after Connect Codex it must read as
+    connected (or a second connect would back up our own files over the user's)."""
+    from api_router.codex import setup
+
+    (tmp_path / "config.toml").write_text('[mcp_servers.x]\ncommand = "x"\nenv = {\n  A = "1",\n}\n')
+    url = "http://127.0.0.1:4000/v1"
+    assert setup.connection_state(tmp_path, url, "tok") == "not_connected"
+    setup.apply(tmp_path, url, "tok")
+    assert setup.connection_state(tmp_path, url, "tok") == "connected"
+    assert 'A = "1"' in (tmp_path / "config.toml").read_text()

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from api_router.fsutil import atomic_write
-from api_router.lazy import LazyModule
 from api_router.records import now_ms
+from api_router.tomlfiles import loads, tomlkit
 
 if TYPE_CHECKING:
-    import tomlkit
-else:  # only writing needs it; whether Codex points here is read with tomllib
-    tomlkit = LazyModule("tomlkit")
+    from tomlkit.toml_document import TOMLDocument
 
 PROVIDER_ID = "api_router"
 BACKUP_DIR = "api-router-backup"
@@ -46,15 +44,16 @@ def config_block(gateway_url: str) -> str:
 def _toml(value: str | bool) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    # A JSON string is a TOML basic string, once DEL (which JSON leaves as it is) is escaped.
-    return json.dumps(value).replace("\x7f", "\\u007f")
+    # A JSON string is a TOML basic string, once DEL (which JSON leaves as it is) is escaped; non-ASCII
+    # stays as it is (JSON's surrogate-pair escapes are not TOML).
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def auth_json(token: str) -> str:
     return json.dumps({"OPENAI_API_KEY": token}, indent=2) + "\n"
 
 
-def _read_config(path: Path) -> tomlkit.TOMLDocument:
+def _read_config(path: Path) -> TOMLDocument:
     """The user's file as a document to merge into (comments and all)."""
     if not path.exists():
         return tomlkit.document()
@@ -73,7 +72,7 @@ def _read_auth(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def merged_config(doc: tomlkit.TOMLDocument, gateway_url: str) -> str:
+def merged_config(doc: TOMLDocument, gateway_url: str) -> str:
     doc["model_provider"] = PROVIDER_ID
     providers = doc.get("model_providers")
     if providers is None:
@@ -87,12 +86,12 @@ def merged_config(doc: tomlkit.TOMLDocument, gateway_url: str) -> str:
 
 def _points_here(home: Path, gateway_url: str) -> bool:
     try:
-        data = tomllib.loads((home / "config.toml").read_text(encoding="utf-8-sig"))
-    except (OSError, ValueError, RecursionError):  # missing, not UTF-8 or not TOML: not pointed here
+        data = loads((home / "config.toml").read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):  # missing, not UTF-8 or not TOML (TomlError): not pointed here
         return False
     providers = data.get("model_providers")
-    block = providers.get(PROVIDER_ID) if isinstance(providers, dict) else None
-    return (data.get("model_provider") == PROVIDER_ID and isinstance(block, dict)
+    block = providers.get(PROVIDER_ID) if isinstance(providers, Mapping) else None
+    return (data.get("model_provider") == PROVIDER_ID and isinstance(block, Mapping)
             and block.get("base_url") == gateway_url and block.get("wire_api") == "responses")
 
 

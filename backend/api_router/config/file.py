@@ -10,7 +10,6 @@ disk, so hand edits and comments survive.
 from __future__ import annotations
 
 import functools
-import tomllib
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,15 +28,12 @@ from api_router.config.schema import (
     settings_of,
 )
 from api_router.fsutil import atomic_write, copy_aside, move_aside, remove_stale_temp_files, tighten
-from api_router.lazy import LazyModule
+from api_router.tomlfiles import TomlError, document, loads, tomlkit
 from api_router.userfile import UserFile
 
 if TYPE_CHECKING:
-    import tomlkit
     from tomlkit.items import Table
     from tomlkit.toml_document import TOMLDocument
-else:  # read with tomllib; tomlkit (comment-keeping edits) is loaded by the first change
-    tomlkit = LazyModule("tomlkit")
 
 
 class ConfigError(ValueError):
@@ -261,25 +257,26 @@ class ConfigFile(UserFile[Loaded]):
         if not path.exists():
             text = default_template()
             atomic_write(path, text.encode())
-            return cls(path, text, parse(tomllib.loads(text), own_port)[0], own_port), LoadReport(created=True)
+            return cls(path, text, parse(loads(text), own_port)[0], own_port), LoadReport(created=True)
         raw = path.read_bytes()
         try:
             text = raw.decode("utf-8-sig")
-            data = tomllib.loads(text)
-        except (ValueError, RecursionError) as exc:  # not UTF-8, not TOML, or nested beyond reason
+            data = loads(text)
+            config, problems = parse(data, own_port)
+            # Invalid values are repaired in the document, so one that cannot be edited is as unusable.
+            doc = document(text) if problems else None
+        except ValueError as exc:  # not UTF-8, or not TOML (TomlError)
             moved = move_aside(path)
             text = default_template()
             atomic_write(path, text.encode())
             why = (f"config.toml could not be read ({_one_line(exc)}); it was moved to {moved.name} and defaults "
                    "are in use")
-            return (cls(path, text, parse(tomllib.loads(text), own_port)[0], own_port),
+            return (cls(path, text, parse(loads(text), own_port)[0], own_port),
                     LoadReport(problems=(why,), moved_to=moved))
         tighten(path)  # the file names providers and may hold URL passwords: the owner's only
-        config, problems = parse(data, own_port)
-        if not problems:
+        if doc is None:
             return cls(path, text, config, own_port), LoadReport()
         copied = copy_aside(path)
-        doc = tomlkit.parse(text)
         _repair(doc, config)
         text = tomlkit.dumps(doc)
         atomic_write(path, text.encode())
@@ -290,7 +287,10 @@ class ConfigFile(UserFile[Loaded]):
     def edit(self, change: Callable[[TOMLDocument], None]) -> Config:
         """Apply ``change`` to the file as it is now; save and publish it only if the result is valid."""
         with self._lock:
-            doc = tomlkit.parse(self._base().text)
+            try:
+                doc = document(self._base().text)
+            except TomlError as exc:  # read by tomllib, refused by tomlkit (nested beyond its limit)
+                raise ConfigError(f"config.toml cannot be changed by the app ({exc}); change it by hand") from None
             change(doc)
             config, problems = parse(doc, self._own_port)
             if problems:
@@ -303,8 +303,8 @@ class ConfigFile(UserFile[Loaded]):
     def _decode(self, raw: bytes) -> Loaded | str:
         try:
             text = raw.decode("utf-8-sig")
-            data = tomllib.loads(text)
-        except (ValueError, RecursionError) as exc:  # not UTF-8, not TOML, or nested beyond reason
+            data = loads(text)
+        except ValueError as exc:  # not UTF-8, or not TOML (TomlError)
             return f"does not parse ({_one_line(exc)})"
         config, problems = parse(data, self._own_port)
         if problems:
