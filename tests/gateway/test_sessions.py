@@ -324,20 +324,31 @@ async def test_model_map_is_editable_through_the_control_api(fakes, gateway):
     assert cfg["providers"]["p1"]["model_map"] == {} and "model_map" not in gw.services.paths.config.read_text()
 
 
-async def test_a_summary_that_fails_is_its_own_attempt_and_the_client_hears_why(fakes, gateway, codex_home):
-    p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
+async def compacted_by_p1_then_gone(gw: Harness, p1: fp.FakeProvider, codex_home: Path) -> list[dict]:
+    """A session compacted remotely by p1, which then goes down: the history after the compaction, whose
+    compaction item no other provider can read."""
     p1.always(fp.compacting())
     cmp_id = (await gw.responses(trigger(), headers={"session-id": SID}, stream=True)).events[-1]["response"]["output"][0]["id"]
     _, replacement = compaction_rollout(codex_home, cmp_id, "p1")
     p1.always(fp.status(503, "p1 is gone"))
+    return replacement
+
+
+def context_too_long() -> web.Response:
+    return web.json_response({"error": {"message": "Your input exceeds the context window of this model.",
+                                        "code": "context_length_exceeded"}}, status=400)
+
+
+async def test_a_summary_that_fails_is_its_own_attempt_and_the_client_hears_why(fakes, gateway, codex_home):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
+    replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
 
     async def no_room_at_all(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
         texts = json.dumps(json.loads(await request.read())["input"])
         if "handover summary" in texts:
             return web.json_response({"error": {"message": "upstream overloaded"}}, status=500)
-        return web.json_response({"error": {"message": "Your input exceeds the context window of this model.",
-                                            "code": "context_length_exceeded"}}, status=400)
+        return context_too_long()
 
     p2.always(no_room_at_all)
     reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement}, headers={"session-id": SID})
@@ -354,10 +365,7 @@ async def test_an_expansion_too_long_for_the_new_provider_is_summarised_there(fa
     only streams can give it; a 413 is as much "too long" as a context-length 400."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
-    p1.always(fp.compacting())
-    cmp_id = (await gw.responses(trigger(), headers={"session-id": SID}, stream=True)).events[-1]["response"]["output"][0]["id"]
-    _, replacement = compaction_rollout(codex_home, cmp_id, "p1")
-    p1.always(fp.status(503, "p1 is gone"))
+    replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
 
     async def small_context(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
         body = json.loads(await request.read())
@@ -384,14 +392,14 @@ async def test_an_expansion_too_long_for_the_new_provider_is_summarised_there(fa
     assert "fix the build" not in json.dumps(final["input"]) and final["input"][-1] == new_turn
     summary_request = p2.requests[-2].json
     assert summary_request["stream"] is True and "tools" not in summary_request
-    ledger_before = (await gw.api("get_status"))["ledgers"].get("p2", {}).get("tokens_since_check", 0)
+    ledger = (await gw.api("get_status"))["ledgers"].get("p2", {}).get("tokens_since_check", 0)
     row = gw.services.store.request_log()[0]
     # The summary is an attempt of its own, and what it cost counts: 15 tokens for it, 15 for the answer.
     assert [(a["provider"], a["outcome"], a["retry"], a["summary"]) for a in row["attempts"]][-3:] == [
         ("p2", "retry", "summarize_compaction", False), ("p2", "ok", None, True), ("p2", "ok", None, False)]
     assert row["total_tokens"] == 30 and row["input_tokens"] == 20
     assert gw.services.store.metrics()["p2"].total_tokens == 30 and gw.services.store.metrics()["p2"].ok_requests == 1
-    assert ledger_before == 30
+    assert ledger == 30
     chain = (await gw.api("get_request", id=row["id"]))["attempt_chain"]
     assert [a["summary"] for a in chain][-2:] == [True, False]
     # Analytics counts the request once for p2 (a summary is not a served request).
@@ -403,18 +411,14 @@ async def test_a_summary_by_a_provider_that_then_fails_counts_for_it_not_for_the
         fakes, gateway, codex_home):
     p1, p2, p3 = await fakes("p1", "p2", "p3")
     gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"failure_threshold": 1})
-    p1.always(fp.compacting())
-    cmp_id = (await gw.responses(trigger(), headers={"session-id": SID}, stream=True)).events[-1]["response"]["output"][0]["id"]
-    _, replacement = compaction_rollout(codex_home, cmp_id, "p1")
-    p1.always(fp.status(503, "p1 is gone"))
+    replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
 
     async def summarises_then_breaks(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
         texts = json.dumps(json.loads(await request.read())["input"])
         if "handover summary" in texts:
             return await fp.stream_ok("The user fixed the build.")(request, fake)
         if "fix the build" in texts:
-            return web.json_response({"error": {"message": "Your input exceeds the context window of this model.",
-                                                "code": "context_length_exceeded"}}, status=400)
+            return context_too_long()
         return web.json_response({"error": {"message": "p2 broke"}}, status=500)
 
     p2.always(summarises_then_breaks)
