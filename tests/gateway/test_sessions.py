@@ -179,6 +179,56 @@ async def test_a_compaction_sealed_by_a_provider_that_is_down_is_expanded_for_th
     assert p2.foreign_sealed == []
 
 
+async def test_a_replayed_history_never_carries_another_providers_sealed_items(fakes, gateway, codex_home):
+    """previous_response_id pointing at a provider that is down: the history comes from the session
+    file, and its compaction item (sealed by that provider) is expanded even though the client's own
+    items carry nothing sealed."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
+    p1.always(fp.compacting())
+    reply = await gw.responses(trigger(), headers={"session-id": SID})
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1"
+    response_id, cmp_id = reply.json["id"], reply.json["output"][0]["id"]
+    compaction_rollout(codex_home, cmp_id, "p1")
+
+    p1.always(fp.status(503, "p1 is gone"))
+    new_turn = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "and now?"}]}
+    body = {**simple_body(prompt_cache_key=SID), "input": [new_turn], "previous_response_id": response_id}
+    reply = await gw.responses(body, headers={"session-id": SID})
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    sent = p2.requests[-1].json
+    assert "previous_response_id" not in sent
+    assert [i.get("id") for i in sent["input"]] == ["msg_dev", "msg_u1", "msg_a1", None]
+    assert sent["input"][-1] == new_turn
+    assert p2.foreign_sealed == []
+
+
+async def test_a_replayed_history_with_sealed_reasoning_the_provider_refuses_is_stripped_on_retry(
+        fakes, gateway, codex_home):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
+    reply = await gw.responses(simple_body("hi", prompt_cache_key=SID), headers={"session-id": SID})
+    assert reply.headers["X-API-Router-Provider"] == "p1"
+    write_rollout(codex_home, [
+        {"type": "message", "id": "msg_u1", "role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+        {"type": "reasoning", "id": "rs_who", "summary": [], "encrypted_content": "sealed-by-nobody-known"},
+    ], sid=SID)
+    p1.always(fp.status(503, "p1 is gone"))
+
+    async def strict(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        if b"encrypted_content" in await request.read():
+            return web.json_response({"error": {"message": "The encrypted content could not be verified.",
+                                                "code": "invalid_encrypted_content"}}, status=400)
+        return await fp.json_ok("fine")(request, fake)
+
+    p2.always(strict)
+    body = {**simple_body("go on", prompt_cache_key=SID), "previous_response_id": reply.json["id"]}
+    reply = await gw.responses(body, headers={"session-id": SID})
+    assert reply.status == 200 and reply.text == "fine"
+    attempts = gw.services.store.request_log()[0]["attempts"]
+    assert [(a["provider"], a["retry"]) for a in attempts] == [("p1", None), ("p2", "strip_sealed"), ("p2", None)]
+
+
 async def test_an_unknown_compaction_item_refused_by_a_provider_is_expanded_on_retry(fakes, gateway, codex_home):
     (p2,) = await fakes("p2")
     gw = await gateway({"p2": p2})

@@ -151,12 +151,15 @@ def _sealed(item: Any, kind: str) -> bool:
     return isinstance(item, dict) and item.get("type") == kind and bool(item.get("encrypted_content"))
 
 
+def _any_sealed(item: Any) -> bool:
+    return _sealed(item, "reasoning") or _sealed(item, "compaction")
+
+
 def foreign_sealed(items: Any, provider: str, owners: Mapping[str, str]) -> list[str]:
     """Ids of the sealed items in ``items`` that another provider is known to have sealed."""
     if not isinstance(items, list):
         return []
-    return [i["id"] for i in items if (_sealed(i, "reasoning") or _sealed(i, "compaction"))
-            and owners.get(i.get("id"), provider) != provider]
+    return [i["id"] for i in items if _any_sealed(i) and owners.get(i.get("id"), provider) != provider]
 
 
 SUMMARY_PREFIX = ("[API Router] The start of this conversation happened with another model provider and was "
@@ -204,7 +207,9 @@ class Continuity:
             rollout = await self._rollout_of(req, "previous_response_id cannot be replayed on another provider")
             items = rebuild_input(rollout.history, _as_items(payload.get("input")))
         source = items if items is not None else payload.get("input")
-        if isinstance(source, list) and req.sealed:
+        # A replayed history carries what the session file holds, sealed items of any provider included,
+        # even when the client's own items carry none.
+        if isinstance(source, list) and (req.sealed or (items is not None and any(map(_any_sealed, items)))):
             owners = self.index.sealed_owners(req.session_id)
             if any(self._must_expand(i, provider, owners, opts) for i in source):
                 rollout = rollout or await self._rollout_of(

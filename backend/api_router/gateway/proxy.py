@@ -181,9 +181,11 @@ class ResponsesProxy:
         client.release_payload()  # freed while it is still in the cache; parsed again only if needed
         attempt = Attempt(pid, hedge=hedge, sent_model=model)
         ex.record.attempts.append(attempt)
+        # A history replayed in place of previous_response_id may carry sealed items the client's did not.
+        sealed = client.sealed or client.previous_response_id is not None
         retries = Retries(rebuild=not opts.rebuild and client.previous_response_id is not None,
-                          strip_sealed=not opts.strip_sealed and client.sealed,
-                          expand_compaction=not opts.expand_compaction and client.sealed,
+                          strip_sealed=not opts.strip_sealed and sealed,
+                          expand_compaction=not opts.expand_compaction and sealed,
                           summarize=not opts.summaries and bool(client.expansions.get((pid, opts))))
         return _Racer(pid, opts, retries, attempt, time.perf_counter(),
                       self._runner.open(ex, pid, body, attempt, retries))
