@@ -262,6 +262,34 @@ async def test_a_compaction_request_without_exactly_one_compaction_item_fails_ov
         assert attempts[0]["outcome"] == "provider_failure" and "0 compaction items" in attempts[0]["error"]
 
 
+@pytest.mark.parametrize("refusal", ["http_400", "in_band"])
+async def test_a_compaction_request_a_provider_refuses_fails_over(fakes, gateway, refusal):
+    """A relay without remote compaction refuses the trigger; Codex has no fallback of its own."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    said = "Invalid value: 'compaction_trigger'. Supported values are: 'message', 'reasoning'."
+    p1.always(fp.status(400, said) if refusal == "http_400" else fp.in_band_failure("invalid_value", said))
+    p2.always(fp.compacting())
+    reply = await gw.responses(trigger(), headers={"session-id": SID}, stream=True)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert reply.events[-1]["response"]["output"][0]["type"] == "compaction"
+    attempts = gw.services.store.request_log()[0]["attempts"]
+    assert [(a["provider"], a["outcome"]) for a in attempts] == [("p1", "provider_failure"), ("p2", "ok")]
+    # p1 serves everything else: it stays healthy and the serving provider, with no failover announced.
+    status = (await gw.request("GET", "/status")).json
+    assert status["summary"]["state"] == "serving" and status["summary"]["provider"] == "p1"
+    assert status["providers"]["p1"]["status"] != "unhealthy"
+    assert not [e for e in gw.services.store.recent_events() if e.kind in ("route", "provider_failure")]
+    # An ordinary request refused the same way is still the client's own error.
+    reply = await gw.responses(simple_body("hi"), stream=True)
+    assert reply.headers["X-API-Router-Provider"] == "p1" and (reply.status == 400 or "response.failed" in reply.event_types)
+    # Every provider refusing a compaction makes the request fail, not the gateway "down".
+    p2.always(fp.status(400, said))
+    reply = await gw.responses(trigger(f"{SID}-2"), headers={"session-id": f"{SID}-2"}, stream=True)
+    assert reply.status == 502
+    assert (await gw.request("GET", "/status")).json["summary"]["state"] == "serving"
+
+
 async def test_a_compaction_announced_only_by_output_item_done_is_accepted(fakes, gateway):
     """A minimal compaction stream (the item in ``response.output_item.done``, an empty final output)
     is what Codex needs: no failover, the item's owner recorded, a JSON client gets the item."""
@@ -362,6 +390,29 @@ async def test_a_relay_that_does_not_know_the_model_is_a_provider_failure(fakes,
     assert [a["outcome"] for a in gw.services.store.request_log()[0]["attempts"]] == ["provider_failure", "ok"]
 
 
+@pytest.mark.parametrize("error", [
+    {"message": "Not found", "type": "invalid_request_error", "code": "model_not_found"},  # said only in the code
+    {"message": "Model gpt-5.5 is not supported", "type": "invalid_request_error"},
+])
+async def test_a_relay_that_names_an_unknown_model_another_way_is_a_provider_failure(fakes, gateway, error):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.always(fp.status(400, body=json.dumps({"error": error}).encode()))
+    reply = await gw.responses({"model": "gpt-5.5", "input": "hi"})
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    failed = gw.services.store.request_log()[0]["attempts"][0]
+    assert failed["outcome"] == "provider_failure" and "model" in failed["error"].lower()
+
+
+async def test_a_parameter_the_model_does_not_support_is_the_clients_error(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.always(fp.status(400, "Unsupported parameter: 'temperature' is not supported with this model."))
+    reply = await gw.responses({"model": "gpt-5.5", "input": "hi", "temperature": 0.2})
+    assert reply.status == 400 and reply.headers["X-API-Router-Provider"] == "p1"
+    assert p2.requests == []
+
+
 async def test_model_map_is_editable_through_the_control_api(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
@@ -441,7 +492,7 @@ async def test_an_expansion_too_long_for_the_new_provider_is_summarised_there(fa
     assert "The user fixed the build in make.py." in json.dumps(final["input"])
     assert "fix the build" not in json.dumps(final["input"]) and final["input"][-1] == new_turn
     summary_request = p2.requests[-2].json
-    assert summary_request["stream"] is True and "tools" not in summary_request
+    assert summary_request["stream"] is True and summary_request["tools"] == []
     ledger = (await gw.api("get_status"))["ledgers"].get("p2", {}).get("tokens_since_check", 0)
     row = gw.services.store.request_log()[0]
     # The summary is an attempt of its own, and what it cost counts: 15 tokens for it, 15 for the answer.

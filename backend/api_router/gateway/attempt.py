@@ -50,6 +50,9 @@ class AttemptResult:
     retry_after: float | None = None
     retry: Retry | None = None
     timed_out: bool = False  # the provider did not answer in time
+    # A failure that says nothing about the provider's health (it cannot do this kind of request — a
+    # compaction — but serves others): fail over without taking it out of rotation.
+    counts_against_health: bool = True
     committed: bool = False  # part of an answer reached the client before the failure
     usage: Usage = field(default_factory=Usage)
     response_id: str | None = None
@@ -157,7 +160,7 @@ class AttemptRunner:
     async def _http_error(self, ex: Exchange, opened: Opened, client: ClientRequest, retries: Retries) -> AttemptResult:
         resp = opened.resp
         raw = await read_limited(resp)
-        message = error_text(raw, resp.content_type)
+        message = classify.with_code(error_text(raw, resp.content_type), raw)
         status = resp.status
         if status in classify.CLIENT_ERROR_STATUSES:
             # A body too large for this provider (413) is the same story as a context-length 400.
@@ -167,6 +170,9 @@ class AttemptRunner:
                 return AttemptResult(Outcome.RETRY, error=f"HTTP {status}: {message}", retry=retry)
             if classify.mentions_unknown_model(message):
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}")
+            if client.compaction_trigger:  # Codex has no fallback when its compaction request is refused
+                return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", status=status,
+                                     counts_against_health=False)
             body = self._redact(raw)
             out = web.Response(body=body, status=status, headers={
                 **headers_back(resp.raw_headers, opened.provider, ex.record.request_id, self._redact),
@@ -229,7 +235,7 @@ class AttemptRunner:
         if result.end is StreamEnd.HELD_COMPLETE:
             wrong = compaction_problem(facts.compaction_count)
             if wrong:
-                return AttemptResult(Outcome.PROVIDER_FAILURE, error=wrong)
+                return AttemptResult(Outcome.PROVIDER_FAILURE, error=wrong, counts_against_health=False)
             result = await opened.stream.deliver_held(ex.request, headers=back, started=ex.started)
         turn_state = opened.resp.headers.get("x-codex-turn-state")
         if result.end is StreamEnd.COMPLETED:
@@ -241,6 +247,9 @@ class AttemptRunner:
                 retry = _continuity_retry(facts.error, ex.client, opened.body, retries)
                 if retry is not None:
                     return AttemptResult(Outcome.RETRY, error=facts.error, retry=retry)
+                if ex.client.compaction_trigger and classify.is_client_error_event(facts.failure):
+                    return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"stream reported: {facts.error}",
+                                         counts_against_health=False)
                 if classify.is_client_error_event(facts.failure):
                     delivered = await opened.stream.deliver_held(ex.request, headers=back, started=ex.started)
                     return self._client_error_in_band(delivered, facts.error)
@@ -269,7 +278,7 @@ class AttemptRunner:
             wrong = compaction_problem(sum(1 for i in output if isinstance(i, dict) and i.get("type") == "compaction")
                                        if isinstance(output, list) else 0)
             if wrong:
-                return AttemptResult(Outcome.PROVIDER_FAILURE, error=wrong)
+                return AttemptResult(Outcome.PROVIDER_FAILURE, error=wrong, counts_against_health=False)
         # An unfinished answer's error or reason may echo a key; a healthy answer is not scanned.
         unfinished = answer.get("status") in _UNFINISHED
         result = AttemptResult(Outcome.OK, usage=usage, response_id=rid, sealed=sealed, turn_state=turn_state)

@@ -11,9 +11,12 @@ their own treatment.
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 # Client errors go back to the client unchanged; any other non-2xx is the provider's failure.
 CLIENT_ERROR_STATUSES = frozenset({400, 413, 415, 422})
@@ -87,6 +90,17 @@ def is_client_error_event(payload: Any) -> bool:
     return bool(words & _CLIENT_CODES)
 
 
+def with_code(message: str, body: bytes) -> str:
+    """``message`` plus the error code of a JSON error ``body`` when the message does not say it: some
+    relays say "Not found" and put what is not found (``model_not_found``) only in the code."""
+    try:
+        err = error_object(orjson.loads(body))
+    except orjson.JSONDecodeError:
+        return message
+    code = err.get("code") if err is not None else None
+    return f"{message} [{code}]" if isinstance(code, str) and code and code not in message else message
+
+
 def mentions_unsupported_previous_response_id(text: str) -> bool:
     t = text.lower()
     return "previous_response_id" in t and any(
@@ -114,7 +128,11 @@ def mentions_unknown_model(text: str) -> bool:
         return False
     return any(w in t for w in ("does not exist", "not found", "no such model", "unknown model", "invalid model",
                                 "model_not_found", "unsupported model", "no available channel",
-                                "model is not available", "not a valid model"))
+                                "model is not available", "not a valid model")) or bool(_MODEL_NOT_SUPPORTED.search(t))
+
+
+# "Model gpt-5.5 is not supported" (the model itself), not "… is not supported with this model".
+_MODEL_NOT_SUPPORTED = re.compile(r"\bmodel\s+[`'\"]?[\w./:-]+[`'\"]?\s+(?:is\s+)?not\s+supported")
 
 
 def mentions_context_length(text: str) -> bool:

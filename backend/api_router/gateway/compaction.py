@@ -40,9 +40,9 @@ class Summary:
 
 
 def summary_body(items: list[Any], model: str | None) -> bytes:
-    # Streamed, as Codex's own compaction asks: some relays serve nothing else.
+    # Streamed and without tools, as Codex's own (local) compaction asks: some relays serve nothing else.
     request = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": SUMMARY_REQUEST}]}
-    return orjson.dumps({"model": model, "input": [*items, request], "stream": True, "store": False})
+    return orjson.dumps({"model": model, "input": [*items, request], "tools": [], "stream": True, "store": False})
 
 
 async def summarize(upstream: Upstream, provider: ProviderConfig, key: str | None, model: str | None,

@@ -77,15 +77,17 @@ class OutcomeRecorder:
         ex.summary_usage[attempt.provider] = result.usage if spent is None else spent + result.usage
 
     def _failed(self, ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
-        self._router.record_failure(ex.cfg, attempt.provider, result.error, result.retry_after,
-                                    unresponsive=result.timed_out)
+        if result.counts_against_health:
+            self._router.record_failure(ex.cfg, attempt.provider, result.error, result.retry_after,
+                                        unresponsive=result.timed_out)
         if result.committed:  # a stream that broke after output: the client got part of it
             record = ex.record
             record.provider, record.status, record.usage = attempt.provider, 200, result.usage
             record.ttfb_ms, record.error, record.response_bytes = result.ttfb_ms, result.error, result.response_bytes
             record.sent_model = attempt.sent_model
         else:
-            ex.failures.append(Failure(attempt.provider, result.error, result.status, result.retry_after))
+            ex.failures.append(Failure(attempt.provider, result.error, result.status, result.retry_after,
+                                       health=result.counts_against_health))
 
     @staticmethod
     def _answered_for_client(ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:

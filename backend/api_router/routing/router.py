@@ -44,6 +44,9 @@ class Failure:
     error: str
     status: int | None = None
     retry_after: float | None = None
+    # False: the provider cannot do this kind of request (a compaction) but is otherwise fine, so the
+    # failure neither moves new traffic nor, with the others, makes the gateway "down".
+    health: bool = True
 
 
 @dataclass
@@ -152,7 +155,7 @@ class Router:
 
     def record_success(self, cfg: Config, provider: str, failures: Sequence[Failure] = (),
                        session_id: str | None = None, first_event_s: float | None = None) -> None:
-        failures = [Failure(f.provider, self._redact(f.error)) for f in failures]
+        counted = [Failure(f.provider, self._redact(f.error)) for f in failures if f.health]
         now = self._clock()
         if first_event_s is not None:
             self.first_events.record(provider, first_event_s)
@@ -163,6 +166,8 @@ class Router:
             held_by_session = not failures and self._affinity.provider_for(
                 session_id, cfg.routing.session_idle_return_seconds) == provider
             self._affinity.bind(session_id, provider)
+        # Nor does a request only this provider could do (the others refused a compaction).
+        only_refused = bool(failures) and not counted
         with self._lock:
             h = self._health(provider)
             recovered = h.consecutive_failures > 0 or h.unresponsive_since is not None
@@ -170,11 +175,11 @@ class Router:
             h.last_ok_at = now
             self._s.down = ()
             previous = self._s.active
-            if previous == provider or (held_by_session and previous in cfg.routable
-                                        and self._available(previous, now)):
+            if previous == provider or (only_refused and previous is None) or (
+                    (held_by_session or only_refused) and previous in cfg.routable and self._available(previous, now)):
                 change = None
             else:
-                change = self._route_change(cfg, previous, provider, failures)
+                change = self._route_change(cfg, previous, provider, counted)
                 self._s.active, self._s.active_reason = provider, change[0]
         if recovered:
             self._emit("info", "recovered", f"{cfg.name_of(provider)} is answering again", provider)
@@ -252,6 +257,9 @@ class Router:
 
     def record_all_failed(self, cfg: Config, failures: Sequence[Failure]) -> None:
         """No candidate could serve a client request: the gateway is down until one succeeds."""
+        failures = [f for f in failures if f.health]
+        if not failures:  # only refusals of this kind of request: the providers serve others
+            return
         with self._lock:
             was_down = bool(self._s.down)
             self._s.down = tuple(Failure(f.provider, self._redact(f.error), f.status, f.retry_after)
