@@ -7,11 +7,15 @@ import asyncio
 import errno
 import json
 import os
+import shutil
 import socket
 import stat
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 import pytest
 import tomlkit
@@ -22,7 +26,7 @@ from api_router.control import Registry
 from api_router.paths import Paths
 from tests.support import fake_provider as fp
 from tests.support.harness import ApiError, start_harness, write_config, write_keys
-from tests.support.processes import setup_user_data, spawn, wait_health
+from tests.support.processes import TOKEN, setup_user_data, spawn, wait_health
 
 KEY = "sk-echo-abcdef0123456789"
 
@@ -197,11 +201,12 @@ async def test_a_stalled_request_body_is_dropped(fakes, gateway):
 
 async def test_connections_beyond_the_bound_are_refused_and_logged(fakes, gateway, caplog):
     (p1,) = await fakes("p1")
-    gw = await gateway({"p1": p1}, listen={"max_connections": 16})
+    gw = await gateway({"p1": p1}, listen={"max_connections": 4})
+    assert gw.services.config.current.listen.max_connections == 4  # any bound from 1 is the user's to choose
     socks = []
     try:
         with caplog.at_level("WARNING", logger="api_router.gateway.connections"):
-            for _ in range(24):
+            for _ in range(12):
                 socks.append(socket.create_connection(("127.0.0.1", gw.port)))
             await asyncio.sleep(0.3)
         refused = 0
@@ -250,6 +255,62 @@ def test_an_unusable_file_at_start_up_is_one_line_and_exit_1(tmp_path, breakage)
 def test_start_up_error_messages_say_what_to_do(tmp_path, code, advice):
     message = _describe_os_error(OSError(code, os.strerror(code), str(tmp_path / "secrets.json")), Paths(tmp_path))
     assert str(tmp_path / "secrets.json") in message and advice in message
+
+
+def as_bound_by_file_modes(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A user-data folder of an existing install, and the command prefix that runs the app bound by
+    file modes: root writes anywhere, so it runs without the capabilities that allow that."""
+    ud = setup_user_data(tmp_path, {"p1": "http://127.0.0.1:9/v1"})
+    (ud / "data").mkdir(mode=0o700)
+    if os.geteuid() != 0:
+        return ud, []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv (util-linux): file modes cannot be made to apply")
+    return ud, ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes")
+def test_a_read_only_user_data_folder_stops_the_start_with_one_line(tmp_path):
+    ud, prefix = as_bound_by_file_modes(tmp_path)
+    ud.chmod(0o500)
+    try:
+        proc = subprocess.run([*prefix, sys.executable, "-m", "api_router", "--headless", "--user-data", str(ud),
+                               "--port", "0"], capture_output=True, text=True, timeout=30)
+    finally:
+        ud.chmod(0o700)
+    assert proc.returncode == 1, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0] == f"api-router: cannot use {ud} (Permission denied): it must be readable and writable by you: " \
+                       "fix its permissions, or start with --user-data pointing at another folder"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes")
+def test_a_change_that_cannot_be_saved_is_a_clear_error_not_a_traceback(tmp_path):
+    """The folder becomes read-only while the app runs: the change is refused with a message that names
+    the file, and nothing is lost."""
+    ud, prefix = as_bound_by_file_modes(tmp_path)
+    port = fp.free_port()
+    proc = subprocess.Popen([*prefix, sys.executable, "-m", "api_router", "--headless", "--user-data", str(ud),
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_health(port, proc)
+        before = (ud / "config.toml").read_bytes()
+        ud.chmod(0o500)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/update_routing", data=b'{"hedge": false}',
+                                         headers={"Authorization": f"Bearer {TOKEN}",
+                                                  "Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        error = json.loads(refused.value.read())["error"]["message"]
+        assert refused.value.code == 500
+        assert f"cannot write {ud / 'config.toml'} (Permission denied)" in error and "writable" in error
+        assert (ud / "config.toml").read_bytes() == before
+    finally:
+        ud.chmod(0o700)
+        proc.terminate()
+        _, err = proc.communicate(timeout=15)
+    assert "Traceback" not in err
 
 
 # --- 5. control arguments are type-checked, for every method --------------------------------------------
@@ -360,6 +421,29 @@ def test_user_data_is_private(tmp_path):
     assert all(mode == 0o600 for mode in files.values()), files
 
 
+def test_files_moved_aside_and_old_rotated_logs_are_private_too(tmp_path):
+    """A secrets.json moved aside still holds the keys; a log rotated by an older version names
+    providers and errors."""
+    ud = setup_user_data(tmp_path, {"p1": "http://127.0.0.1:9/v1"})
+    (ud / "data").mkdir(mode=0o700)
+    (ud / "secrets.json").write_text('{"provider_keys": {"p1": "sk-kept-aside-123456"}, ')  # cut off
+    (ud / "config.toml").write_text("[routing\n")
+    (ud / "data" / "api-router.log.1").write_text("an old log\n")
+    for name in ("secrets.json", "config.toml", "data/api-router.log.1"):
+        (ud / name).chmod(0o644)
+    port = fp.free_port()
+    proc = spawn(ud, "--port", str(port))
+    try:
+        wait_health(port, proc)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=15)
+    aside = [*ud.glob("secrets.json.broken-*"), *ud.glob("config.toml.broken-*")]
+    assert len(aside) == 2 and "sk-kept-aside-123456" in "".join(p.read_text() for p in aside)
+    for path in [*aside, ud / "data" / "api-router.log.1"]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
 async def test_passwords_in_base_urls_are_masked_wherever_shown(fakes, gateway):
     (p1,) = await fakes("p1")
     url = p1.base_url.replace("http://", "http://relayuser:hunter2-secret@")
@@ -375,6 +459,39 @@ async def test_passwords_in_base_urls_are_masked_wherever_shown(fakes, gateway):
     assert (await gw.responses()).status == 200
     events = json.dumps((await gw.api("list_events"))["events"])
     assert "hunter2-secret" not in events
+
+
+async def test_a_short_password_in_a_base_url_never_reaches_a_client(fakes, gateway):
+    """A URL without a path that answers 404 gets a hint naming the base URL: with its password masked."""
+    (p1,) = await fakes("p1")
+    p1.always(fp.status(404, "Not Found"))
+    url = p1.base_url.removesuffix("/v1").replace("http://", "http://u:pw12@")
+    gw = await gateway({"p1": url})
+    reply = await gw.responses()
+    body = reply.body.decode()
+    assert reply.status == 502 and "has no path" in body and "u:••••@" in body
+    shown = json.dumps([body, await gw.api("list_requests"), await gw.api("list_events"),
+                        await gw.api("get_status")])
+    assert "pw12" not in shown
+
+
+async def test_a_key_echoed_at_the_end_of_a_long_message_is_not_half_shown(fakes, gateway):
+    """Upstream messages are shortened for display: a key the cut falls in is dropped whole, not shown
+    in part (masking recognises whole keys only)."""
+    (p1,) = await fakes("p1")
+    key = "sk-test-p1-0123456789"
+
+    async def long_echo(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        return web.json_response({"error": {"message": "word " * 56 + f"key {key} failed"}}, status=500)
+
+    p1.always(long_echo)
+    gw = await gateway({"p1": p1}, keys={"p1": key})
+    reply = await gw.responses()
+    body = reply.body.decode()
+    assert reply.status == 502 and "word word" in body
+    shown = json.dumps([body, await gw.api("list_requests"), await gw.api("list_events"),
+                        await gw.api("get_status")])
+    assert key[:6] not in shown, shown
 
 
 # --- rename and delete reach the continuity index ----------------------------------------------------------

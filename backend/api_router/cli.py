@@ -12,11 +12,12 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from api_router import __version__
 from api_router.codex.setup import auth_json, config_block
 from api_router.composition import StartupError, make_control, new_event_loop, open_services
-from api_router.fsutil import create_private_file
+from api_router.fsutil import create_private_file, tighten
 from api_router.gateway.server import GatewayServer, StartError
 from api_router.paths import Paths, resolve_user_data
 from api_router.services import Services
@@ -51,6 +52,12 @@ class RedactingFormatter(logging.Formatter):
 
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """The log file (and each rotated one) readable by its owner only: it names providers and errors."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        base = Path(self.baseFilename)
+        for n in range(1, self.backupCount + 1):  # rotated by an older version, with the umask's mode
+            tighten(base.with_name(f"{base.name}.{n}"))
 
     def _open(self):  # type: ignore[no-untyped-def]
         create_private_file(Path(self.baseFilename))

@@ -13,7 +13,10 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    fd = os.open(tmp, flags, 0o600 if mode is None else mode)
+    try:
+        fd = os.open(tmp, flags, 0o600 if mode is None else mode)
+    except OSError as exc:  # name the file being written, not our temporary one
+        raise type(exc)(exc.errno, exc.strerror, str(path)) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -56,10 +59,25 @@ def aside_path(path: Path, label: str = "broken") -> Path:
 
 
 def move_aside(path: Path, label: str = "broken") -> Path:
-    """Rename a file we could not use so it is kept for the user but no longer in the way."""
+    """Rename a file we could not use so it is kept for the user but no longer in the way (and
+    owner-only, like every file of ours: it may hold keys)."""
     target = aside_path(path, label)
     os.replace(path, target)
+    tighten(target)
     return target
+
+
+def check_writable(folder: Path) -> None:
+    """Raise the OSError (naming ``folder``) that writing a file there would raise: a read-only
+    folder is found at start-up, not by the first change the user makes."""
+    probe = folder / f".write-test-{os.getpid()}"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        probe.unlink()
+    except FileExistsError:
+        probe.unlink(missing_ok=True)
+    except OSError as exc:
+        raise type(exc)(exc.errno, exc.strerror, str(folder)) from None
 
 
 def copy_aside(path: Path, label: str = "broken") -> Path:

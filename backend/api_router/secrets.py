@@ -210,8 +210,9 @@ class Redactor:
 
     def _rebuild(self) -> None:
         values = self._secrets | self._url_passwords
-        # Longest first, so a key that contains another is replaced whole.
-        self._values = tuple(sorted((v for v in values if len(v) >= 6), key=len, reverse=True))
+        # Longest first, so a key that contains another is replaced whole. Shorter than 4 characters
+        # it would mask ordinary words everywhere (a URL's password is masked where it stands anyway).
+        self._values = tuple(sorted((v for v in values if len(v) >= 4), key=len, reverse=True))
         self._bytes = tuple((v.encode(), mask(v).encode()) for v in self._values)
 
     def __call__(self, text: str) -> str:

@@ -28,6 +28,7 @@ from api_router.config.schema import (
     settings_of,
 )
 from api_router.fsutil import atomic_write, copy_aside, move_aside, remove_stale_temp_files, tighten
+from api_router.secrets import mask_url
 from api_router.tomlfiles import TomlError, document, loads, tomlkit
 from api_router.userfile import UserFile
 
@@ -104,8 +105,8 @@ def parse(doc: Mapping[str, Any], own_port: int | None = None) -> tuple[Config, 
             continue
         values = _read_section(table, f"[providers.{pid}]", ProviderConfig, problems)
         if values.get("base_url") and points_at_gateway(values["base_url"], ours):
-            problems.append(f"[providers.{pid}] base_url {values['base_url']} is API Router itself; a provider "
-                            "must be another server (ignoring it)")
+            problems.append(f"[providers.{pid}] base_url {mask_url(values['base_url'])} is API Router itself; "
+                            "a provider must be another server (ignoring it)")
             values["base_url"] = ""
         values.setdefault("display_name", pid)
         providers[str(pid)] = ProviderConfig(id=str(pid), **values)

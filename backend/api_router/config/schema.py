@@ -65,7 +65,7 @@ class ListenConfig:
     max_body_mb: float = setting(256, check=_above(0), rule="a number above 0",
                                  doc="largest request body accepted; Codex re-sends the whole history")
     allow_remote: bool = setting(False, doc="must be true before host may be anything but a loopback address")
-    max_connections: int = setting(1000, check=_between(16, 100_000), rule="an integer from 16 to 100000",
+    max_connections: int = setting(1000, check=_between(1, 100_000), rule="an integer from 1 to 100000",
                                    doc="client connections beyond this are refused (and the log says so)")
     header_timeout_seconds: float = setting(10, check=_above(0), rule="a number of seconds above 0",
                                             doc="a connection without complete request headers by then is closed")

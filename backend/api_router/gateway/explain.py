@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from api_router.config import Config
 from api_router.gateway.errors import GatewayError
 from api_router.routing import Failure, Router
+from api_router.secrets import mask_url
 
 
 def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: Sequence[str],
@@ -71,5 +72,6 @@ def _with_hint(cfg: Config, f: Failure) -> str:
     p = cfg.providers.get(f.provider)
     if p is None or urlsplit(p.base_url).path.strip("/"):
         return f.error
-    return (f"{f.error} — its base URL {p.base_url} has no path; most providers expect one ending in /v1 "
-            f"(e.g. {p.base_url.rstrip('/')}/v1)")
+    shown = mask_url(p.base_url)
+    return (f"{f.error} — its base URL {shown} has no path; most providers expect one ending in /v1 "
+            f"(e.g. {shown.rstrip('/')}/v1)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ STATE = web.AppKey("state", ServingState)
 UPSTREAM = web.AppKey("upstream", Upstream)
 PROXY = web.AppKey("proxy", ResponsesProxy)
 HOP_ID = web.AppKey("hop_id", str)  # marks every request this gateway sends upstream
+
+log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 CONTROL_BODY_LIMIT = 1024 * 1024
@@ -130,6 +133,11 @@ async def control_call(request: web.Request) -> web.Response:
         raise GatewayError(404, str(exc)) from None
     except (ConfigError, ValueError) as exc:
         raise GatewayError(400, str(exc)) from None
+    except OSError as exc:  # the user-data folder became read-only, the disk is full, …
+        log.warning("could not save a change: %s", exc)
+        where = exc.filename or "the user-data folder"
+        raise GatewayError(500, f"API Router could not save the change: cannot write {where} "
+                                f"({exc.strerror or exc}); check that the folder is writable and has space") from None
     return web.Response(body=orjson.dumps(result), content_type="application/json")
 
 

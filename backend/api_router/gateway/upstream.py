@@ -165,9 +165,20 @@ def error_text(body: bytes, content_type: str) -> str:
     return clip(text) or "(empty body)"
 
 
+# What keys and tokens are made of: a run of these cut in two may be the start of one an upstream
+# echoed, which masking (it looks for whole keys) would no longer recognise.
+_KEY_CHAR = re.compile(r"[\w\-.~+/=]")
+_TRAILING_KEY_RUN = re.compile(r"[\w\-.~+/=]+$")
+
+
 def clip(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if _KEY_CHAR.match(text[limit - 1]):  # the cut falls inside a run: drop all of it
+        cut = _TRAILING_KEY_RUN.sub("", cut)
+    return cut.rstrip() + "…"
 
 
 def describe_exception(exc: BaseException, request_timeout: float) -> str:
