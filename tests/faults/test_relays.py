@@ -100,6 +100,24 @@ async def test_keepalive_only_answer_to_a_json_request_is_cut_after_the_idle_tim
     assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
 
 
+async def test_keepalive_only_from_the_start_to_a_json_request_is_no_answer_within_the_request_timeout(
+        fakes, gateway):
+    """Comments only, from the first byte: the JSON request's own timeout applies (not the longer idle
+    one), and a provider that did not answer in time is out of rotation at once."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 1.5,
+                                                      "stream_idle_timeout_seconds": 20})
+    p1.always(fp.keepalive_only(seconds=30))
+    reply, took = await timed(gw.responses(stream=False))
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert 1.4 <= took < 3, took
+    assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+    assert health(gw, "p1")["status"] == "unresponsive"
+    reply, took = await timed(gw.responses(stream=False))
+    assert reply.headers["X-API-Router-Provider"] == "p2" and took < 0.5
+    assert attempts(gw) == [("p2", "ok")]
+
+
 @pytest.mark.parametrize("event", ["response.failed", "error", "error_flat"])
 async def test_client_error_in_band_is_relayed_without_failover_or_blame(fakes, gateway, event):
     p1, p2 = await fakes("p1", "p2")

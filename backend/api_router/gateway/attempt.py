@@ -142,7 +142,8 @@ class AttemptRunner:
                 attempt.ttfb_ms = (time.perf_counter() - t0) * 1000
                 handed_on = True
                 return opened
-            opened.data = await self._read_all(resp, cfg.routing.stream_idle_timeout_seconds)
+            opened.data = await self._read_all(resp, cfg.routing.stream_idle_timeout_seconds,
+                                               max(0.001, timeout - (time.perf_counter() - t0)), timeout)
             attempt.ttfb_ms = (time.perf_counter() - t0) * 1000
             answer = answer_of(opened.data, resp.content_type)
             if isinstance(answer, str):
@@ -151,7 +152,8 @@ class AttemptRunner:
             handed_on = True
             return opened
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return AttemptResult(Outcome.PROVIDER_FAILURE, error=describe_exception(exc, timeout))
+            return AttemptResult(Outcome.PROVIDER_FAILURE, error=describe_exception(exc, timeout),
+                                 timed_out=isinstance(exc, _NoAnswer))
         finally:
             if not handed_on:
                 # An error body read to its end leaves the connection reusable; anything else is cut.
@@ -183,18 +185,26 @@ class AttemptRunner:
         return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", retry_after=retry_after,
                              status=status)
 
-    async def _read_all(self, resp: aiohttp.ClientResponse, idle_timeout: float) -> bytes:
-        """A whole (non-streamed) body; a provider silent for the idle timeout is cut off."""
+    async def _read_all(self, resp: aiohttp.ClientResponse, idle_timeout: float, first_within: float,
+                        limit: float) -> bytes:
+        """A whole (non-streamed) body; a provider silent for the idle timeout is cut off. An event
+        stream (a JSON request answered as one) must bring its first event within ``first_within``
+        (what is left of the request timeout ``limit``): comments are no answer."""
         if resp.content.is_eof():  # the whole body came with the headers: nothing left to wait for
             return await resp.read()
-        watchdog = self._deadlines.watchdog(resp.close, idle_timeout)
-        watchdog.start()
         event_stream = resp.content_type == "text/event-stream"
+        waiting = event_stream  # for a first event
+        watchdog = self._deadlines.watchdog(resp.close, idle_timeout)
+        watchdog.start(min(idle_timeout, first_within) if waiting else idle_timeout)
         chunks = []
         try:
             async for chunk in resp.content.iter_any():
                 if not event_stream or sse.carries_data(chunk):
-                    watchdog.touch()
+                    if waiting:
+                        waiting = False
+                        watchdog.relimit(idle_timeout)
+                    else:
+                        watchdog.touch()
                 chunks.append(chunk)
         except (aiohttp.ClientError, OSError):
             if not watchdog.expired:
@@ -202,6 +212,8 @@ class AttemptRunner:
         finally:
             watchdog.stop()
         if watchdog.expired:
+            if waiting and first_within <= idle_timeout:
+                raise _NoAnswer(f"no response within {limit:g} s (only keep-alive comments)")
             raise TimeoutError(f"the response body stalled for {idle_timeout:g} s")
         return b"".join(chunks)
 
@@ -295,6 +307,10 @@ class AttemptRunner:
 
 
 _UNFINISHED = frozenset({"failed", "incomplete", "cancelled"})
+
+
+class _NoAnswer(TimeoutError):
+    """The provider did not answer in time (it is out of rotation until a check gets an answer)."""
 
 
 async def _send_json(request: web.Request, body: bytes, headers: dict[str, str],
