@@ -10,16 +10,19 @@ from typing import Any
 
 import pytest
 
+from api_router.config.schema import Config, UiConfig
 from api_router.desktop.autostart import (
     APP_NAME,
     RUN_KEY,
     MacLaunchAgent,
+    SettingFollower,
     Unsupported,
     WindowsRunKey,
     XdgAutostart,
     apply_setting,
     autostart_json,
     desktop_exec_quote,
+    follow_setting,
     launch_command,
     system_autostart,
 )
@@ -187,3 +190,54 @@ def test_apply_setting_at_start(tmp_path: Path) -> None:
     assert apply_setting(moved, True) == "updated" and "/moved/api-router" in Path(moved.location()).read_text()
     # false: an item that exists stays (the user's OS state; the UI toggle removes ours)
     assert apply_setting(moved, False) == "unchanged" and moved.installed()
+
+
+def config(autostart: bool, **ui: Any) -> Config:
+    return Config(ui=UiConfig(autostart=autostart, **ui))
+
+
+def test_a_change_of_the_setting_while_running_installs_and_removes(tmp_path: Path) -> None:
+    """``[ui] autostart`` edited in config.toml while the app runs: true installs, false removes;
+    only a change of the value acts."""
+    item = system_autostart("linux", command=["api-router"], env={}, home=tmp_path, icon="")
+    item.enable()  # left in place at start with autostart = false (apply_setting leaves the OS alone)
+    done: list[tuple[str, bool]] = []
+    follower = SettingFollower(item, False, report=lambda what, on: done.append((what, on)),
+                               failed=lambda exc, on: pytest.fail(f"failed: {exc}"))
+    follower(config(False, start_hidden=False))  # another setting edited: the item stays
+    assert item.installed() and done == []
+    follower(config(True))
+    assert item.installed() and done == [("present", True)]
+    follower(config(False))
+    assert not item.installed() and done[-1] == ("removed", False)
+    follower(config(True))
+    assert item.up_to_date() and done[-1] == ("installed", True)
+    Path(item.location()).unlink()  # removed behind our back: the same value again does nothing
+    follower(config(True, notify_quota=False))
+    assert not item.installed() and len(done) == 3
+
+
+class RefusingItem(Unsupported):
+    def supported(self) -> bool:
+        return True
+
+    def enable(self) -> None:
+        raise PermissionError(13, "Permission denied")
+
+
+def test_the_follower_reports_what_the_os_refuses_and_never_raises() -> None:
+    failures: list[tuple[str, bool]] = []
+    follower = SettingFollower(RefusingItem(), False, report=lambda what, on: None,
+                               failed=lambda exc, on: failures.append((type(exc).__name__, on)))
+    follower(config(True))
+    assert failures == [("PermissionError", True)]
+
+    def broken_report(what: str, on: bool) -> None:
+        raise RuntimeError("boom")
+
+    SettingFollower(Unsupported(), True, report=broken_report, failed=broken_report)(config(False))  # no raise
+
+
+def test_follow_setting() -> None:
+    assert follow_setting(Unsupported(), True) == "unsupported"
+    assert follow_setting(Unsupported(), False) == "unsupported"

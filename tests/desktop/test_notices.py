@@ -63,7 +63,7 @@ def test_the_first_status_is_the_baseline() -> None:
 def test_failover_all_down_and_recovery() -> None:
     found = run(status(), status("fallback", "b", health={"a": "cooldown"}, reason="Relay A: HTTP 502"),
                 status("down", None, health={"a": "cooldown", "b": "unhealthy"}), status())
-    assert kinds(found) == [(FAILOVER, "b"), (ALL_DOWN, None), (RECOVERY, None)]
+    assert kinds(found) == [(FAILOVER, "b"), (ALL_DOWN, None), (RECOVERY, "a")]
     failover, down, recovery = found
     assert failover.title == "Failover to Relay B" and "Relay A: HTTP 502" in failover.message
     assert failover.view == "#/requests?provider=a"      # the provider that failed
@@ -112,7 +112,44 @@ def test_provider_back_while_serving() -> None:
     # back while everything else is down: the recovery notice says it already
     found = run(status("down", None, health={"a": "cooldown", "b": "cooldown"}),
                 status("serving", "a", health={"b": "cooldown"}))
-    assert kinds(found) == [(RECOVERY, None)]
+    assert kinds(found) == [(RECOVERY, "a")]
+
+
+def test_provider_back_when_the_recovery_notice_is_not_sent() -> None:
+    """A background check brings the preferred provider back: with recoveries turned off (or one
+    coalesced away) the provider_back notice is what the user gets."""
+    fallback = status("fallback", "b", health={"a": "unresponsive"})
+    found = run(fallback, status(), ui={"notify_recovery": False, "notify_provider_back": True})
+    assert kinds(found) == [(PROVIDER_BACK, "a")] and found[0].title == "Relay A is back"
+    # both off: nothing
+    assert run(fallback, status(), ui={"notify_recovery": False, "notify_provider_back": False}) == []
+    # the recovery coalesced away (sent less than ten minutes ago): provider_back instead
+    clock = Clock()
+    machine = Notices(clock=clock)
+    assert kinds(run(fallback, status(), notices=machine)) == [(RECOVERY, "a")]
+    clock.now += 60
+    assert kinds(run(copy.deepcopy(fallback), notices=machine)) == [(FAILOVER, "b")]
+    assert kinds(run(status(), notices=machine)) == [(PROVIDER_BACK, "a")]
+
+
+def test_down_to_fallback_is_a_partial_recovery() -> None:
+    clock = Clock()
+    machine = Notices(clock=clock)
+    down = status("down", None, health={"a": "cooldown", "b": "cooldown"})
+    partial = status("fallback", "b", health={"a": "cooldown"}, reason="Relay A: HTTP 502")
+    found = run(down, partial, notices=machine)
+    assert kinds(found) == [(RECOVERY, "b")]   # no failover, no separate "Relay B is back"
+    (notice,) = found
+    assert notice.title == "Serving from Relay B again" and notice.view == "#/"
+    assert "Relay A is still not answering (Relay A: HTTP 502)" in notice.message
+    assert "Failover" not in notice.title
+    # the preferred provider comes back a minute later: its own recovery, not swallowed by the partial one
+    clock.now += 60
+    found = run(status(), notices=machine)
+    assert kinds(found) == [(RECOVERY, "a")] and found[0].title == "Serving from Relay A again"
+    # with recoveries off, the partial recovery is announced as the provider coming back
+    found = run(down, partial, ui={"notify_recovery": False})
+    assert kinds(found) == [(PROVIDER_BACK, "b")]
 
 
 @pytest.mark.parametrize("setting, quiet", [
@@ -134,7 +171,7 @@ def test_at_most_one_per_provider_and_kind_per_ten_minutes() -> None:
     flap = [status(), status("fallback", "b")]
     assert kinds(run(*flap, notices=machine)) == [(FAILOVER, "b")]
     clock.now += 599
-    assert kinds(run(*flap, notices=machine)) == [(RECOVERY, None)]  # the recovery's own first time
+    assert kinds(run(*flap, notices=machine)) == [(RECOVERY, "a")]  # the recovery's own first time
     clock.now += 2
     assert kinds(run(*flap, notices=machine)) == [(FAILOVER, "b")]
     # another provider is another key

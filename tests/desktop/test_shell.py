@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import shutil
 import socket
+import sqlite3
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -395,6 +397,51 @@ def test_autostart_setting_is_honoured_at_start(tmp_path: Path) -> None:
     assert item.installed() and str(rig.paths.user_data) in Path(item.location()).read_text()
     rig.shell._apply_autostart(StubControl({"autostart": False}), item)  # type: ignore[arg-type]
     assert item.installed()  # false: the OS state is left alone
+
+
+def test_autostart_edited_in_config_toml_while_running_is_applied(tmp_path: Path) -> None:
+    """A hand edit of ``[ui] autostart`` while the app runs installs / removes the login item; at
+    start, ``false`` leaves an existing item alone (only a change acts)."""
+    seen: dict[str, Any] = {}
+
+    def edit(autostart: str) -> None:
+        text = rig.paths.config.read_text()
+        text = text.replace("\nautostart = true\n", "\n").replace("\nautostart = false\n", "\n")
+        rig.paths.config.write_text(text.replace("start_hidden = true\n", f"start_hidden = true\nautostart = {autostart}\n"))
+
+    def scenario(window: FakeWindow) -> None:
+        seen["kept_at_start"] = item.installed()
+        edit("false")  # false -> false is no change: the item stays
+        seen["kept_after_same_value"] = _stays(item.installed, 1.5)
+        edit("true")  # the item is there and up to date: nothing to do, but the change is seen
+        seen["kept_after_true"] = _stays(item.up_to_date, 1.5)  # the watcher looks every 0.5 s
+        edit("false")
+        seen["removed"] = wait_for(lambda: not item.installed(), 10, "the login item to be removed")
+        edit("true")
+        seen["installed"] = wait_for(item.up_to_date, 10, "the login item to be installed")
+        rig.shell.quit()
+
+    rig = Rig(tmp_path, scenario=scenario)
+    item = rig.backends.autostart(rig.paths.user_data)
+    item.enable()
+    assert rig.run() == 0
+    assert seen == {"kept_at_start": True, "kept_after_same_value": True, "kept_after_true": True, "removed": True,
+                    "installed": True}
+    assert str(rig.paths.user_data) in Path(item.location()).read_text()
+    with sqlite3.connect(rig.paths.store) as db:
+        events = [m for (m,) in db.execute("SELECT message FROM events WHERE message LIKE 'Start with the system%' ORDER BY id")]
+    db.close()
+    assert events == [f"Start with the system is off: the login item {item.location()} was removed",
+                      f"Start with the system is on: the login item is at {item.location()}"]
+
+
+def _stays(predicate: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not predicate():
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def test_the_tray_check_mark_follows_autostart_set_from_the_window(tmp_path: Path) -> None:

@@ -13,17 +13,28 @@ No ``--show``: the app starts hidden in the tray, which is the default.
 
 ``system_autostart()`` picks the implementation; each takes its OS calls as parameters (the
 ``winreg`` module, the home folder) so the Windows and macOS ones are tested on any machine.
+
+When the desktop app starts, ``apply_setting`` makes the OS match ``[ui] autostart = true``; while
+it runs, ``SettingFollower`` (a config listener) installs or removes the item when the setting
+changes, e.g. by a hand edit of config.toml.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from api_router.fsutil import atomic_write
+
+if TYPE_CHECKING:
+    from api_router.config.schema import Config
+
+log = logging.getLogger(__name__)
 
 APP_NAME = "API Router"
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
@@ -276,3 +287,56 @@ def apply_setting(autostart: Autostart, wanted: bool) -> str:
     was = autostart.installed()
     autostart.enable()
     return "updated" if was else "installed"
+
+
+def follow_setting(autostart: Autostart, wanted: bool) -> str:
+    """While running, ``[ui] autostart`` changed to ``wanted``: true installs the item (again, when it
+    points at another command), false removes it. Returns what was done, for the log."""
+    if not autostart.supported():
+        return "unsupported"
+    if wanted:
+        return apply_setting(autostart, True)
+    if not autostart.installed():
+        return "absent"
+    autostart.disable()
+    return "removed"
+
+
+class SettingFollower:
+    """A config listener (``ConfigFile.listeners``): when ``[ui] autostart`` changes while the app
+    runs (a hand edit of config.toml picked up by the file watcher), the login item follows it.
+
+    Only a change of the value acts; a config that keeps it (another setting edited) leaves the OS
+    alone, so an item left in place at start with ``false`` stays until the setting is changed. An
+    edit made in the app reaches this listener too, before ``update_ui`` sets the item itself; both
+    steps are idempotent. ``report(done, wanted)`` is told what was done; ``failed(exc, wanted)``
+    what the OS refused. Never raises: other listeners come after it.
+    """
+
+    def __init__(self, autostart: Autostart, wanted: bool, *, report: Callable[[str, bool], None],
+                 failed: Callable[[Exception, bool], None]) -> None:
+        self._autostart = autostart
+        self._wanted = wanted
+        self._report = report
+        self._failed = failed
+        self._lock = threading.Lock()  # the watcher's thread and an edit in the app may both call
+
+    def __call__(self, config: Config) -> None:
+        wanted = bool(config.ui.autostart)
+        with self._lock:
+            if wanted == self._wanted:
+                return
+            self._wanted = wanted
+            try:
+                done = follow_setting(self._autostart, wanted)
+            except Exception as exc:  # OSError from the OS; the setting stays saved either way
+                self._call(self._failed, exc, wanted)
+                return
+            self._call(self._report, done, wanted)
+
+    @staticmethod
+    def _call(callback: Callable[[Any, bool], None], arg: Any, wanted: bool) -> None:
+        try:
+            callback(arg, wanted)
+        except Exception:
+            log.exception("start with the system: reporting failed")

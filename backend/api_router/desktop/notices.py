@@ -5,12 +5,16 @@ happened since, after the user's ``[ui] notify_*`` settings and coalescing:
 
 - ``failover``: the summary state becomes ``fallback`` (or the fallback provider changes);
 - ``all_down``: the summary state becomes ``down``;
-- ``recovery``: back to ``serving`` after ``down`` or ``fallback``;
+- ``recovery``: back to ``serving`` after ``down`` or ``fallback``; also ``down`` -> ``fallback``
+  (a partial recovery: a provider other than the preferred one serves again, which is not a failover);
+  keyed by the provider it serves from, so a partial recovery does not coalesce away the full one
+  that follows;
 - ``quota_low`` / ``quota_exhausted``: a provider's ``quota_left_percent`` drops below
   ``notify_quota_percent``, or its reading says it is out of quota (automatic routing skips it);
 - ``provider_back``: a provider goes from unresponsive / cooldown / unhealthy to healthy while the
   gateway serves (a hedge, a background check or a request got an answer from it); not together
-  with a recovery, which says it already.
+  with a recovery notice that is actually sent (turned on and not coalesced away), which says it
+  already.
 
 The first status is the baseline: starting the app never notifies. A change the user made (lock,
 preferred provider) explains a state change by itself and is not announced. At most one
@@ -76,18 +80,24 @@ class Notices:
         if previous is None:
             return []
         found = self._changes(previous, status, quota_threshold(ui))
-        out = []
         now = self._clock()
-        for notice in found:
-            if not _setting(ui, SETTING[notice.kind], True):
-                continue
-            key = (notice.provider, notice.kind)
-            last = self._sent.get(key)
-            if last is not None and now - last < self._window:
-                continue
-            self._sent[key] = now
-            out.append(notice)
+        out = [n for n in found if n.kind != PROVIDER_BACK and self._admit(n, ui, now)]
+        # A recovery notice says "back" already, but only one that is sent: with recoveries turned off
+        # (or coalesced away) the providers that came back are announced on their own.
+        if not any(n.kind == RECOVERY for n in out):
+            out += [n for n in found if n.kind == PROVIDER_BACK and self._admit(n, ui, now)]
         return out
+
+    def _admit(self, notice: Notice, ui: dict[str, Any], now: float) -> bool:
+        """Whether ``notice`` is turned on and not coalesced away; records it as sent when it is."""
+        if not _setting(ui, SETTING[notice.kind], True):
+            return False
+        key = (notice.provider, notice.kind)
+        last = self._sent.get(key)
+        if last is not None and now - last < self._window:
+            return False
+        self._sent[key] = now
+        return True
 
     # --- what changed ------------------------------------------------------------------------------
 
@@ -103,12 +113,18 @@ class Notices:
         user_changed = (old.get("manual_override") != new.get("manual_override")
                         or old.get("preferred_provider") != new.get("preferred_provider"))
         preferred = new.get("preferred_provider")
-        recovered = False
+        serving = now.get("provider")
         if not user_changed:
-            if state == "fallback" and (before != "fallback" or was.get("provider") != now.get("provider")):
+            if state == "fallback" and before == "down":
+                # Everything was down and a fallback provider answers: a recovery, if a partial one.
+                why = f" ({now['reason']})" if now.get("reason") else ""
+                out.append(Notice(RECOVERY, serving, f"Serving from {name(serving)} again",
+                                  f"API Router recovered partly: {name(preferred)} is still not answering{why}. "
+                                  f"Codex keeps working through {name(serving)}.", DASHBOARD))
+            elif state == "fallback" and (before != "fallback" or was.get("provider") != serving):
                 why = now.get("reason") or f"{name(preferred)} is not answering"
-                out.append(Notice(FAILOVER, now.get("provider"), f"Failover to {name(now.get('provider'))}",
-                                  f"{why}. Codex keeps working through {name(now.get('provider'))}.",
+                out.append(Notice(FAILOVER, serving, f"Failover to {name(serving)}",
+                                  f"{why}. Codex keeps working through {name(serving)}.",
                                   requests_view(preferred)))
             elif state == "down" and before != "down":
                 message = now.get("reason") or "No provider can serve requests."
@@ -116,11 +132,10 @@ class Notices:
                     message += f"\n{now['advice']}"
                 out.append(Notice(ALL_DOWN, None, "All providers down", message, DASHBOARD))
             elif state == "serving" and before in ("down", "fallback"):
-                recovered = True
-                out.append(Notice(RECOVERY, None, f"Serving from {name(now.get('provider'))} again",
+                out.append(Notice(RECOVERY, serving, f"Serving from {name(serving)} again",
                                   f"API Router recovered: {now.get('line') or 'serving'}.", DASHBOARD))
         out += self._quota(old, new, threshold, name)
-        if state in ("serving", "fallback") and not recovered:  # a recovery notice says it already
+        if state in ("serving", "fallback"):  # dropped in update() when a recovery notice is sent
             old_providers = old.get("providers") or {}
             for pid, entry in (new.get("providers") or {}).items():
                 prev = (old_providers.get(pid) or {}).get("status")

@@ -29,7 +29,7 @@ from typing import Any
 
 from api_router.composition import StartupError, make_control, open_services
 from api_router.control import Control, Registry
-from api_router.desktop.autostart import Autostart, apply_setting
+from api_router.desktop.autostart import Autostart, SettingFollower, apply_setting
 from api_router.desktop.bridge import QuietRefusals, make_desktop_api
 from api_router.desktop.hooks import hook_file, install_bridge_probe, wants_download
 from api_router.desktop.instance import (
@@ -253,6 +253,7 @@ class DesktopShell:
             control = make_control(rt)
             rt.autostart = backends.autostart(self._paths.user_data)
             self._apply_autostart(control, rt.autostart)
+            follower = self._follow_autostart(rt)
             gateway = GatewayThread(GatewayServer(rt, control, host=self._options.host, port=self._options.port))
             error: str | None = None
             try:
@@ -267,6 +268,7 @@ class DesktopShell:
                 return self._run_gui(rt, control, backends, error)
             finally:
                 gateway.stop()
+                rt.config.listeners.remove(follower)
         finally:
             rt.close()
             log.info("stopped")
@@ -388,6 +390,35 @@ class DesktopShell:
             return
         if done in ("installed", "updated"):
             log.info("start with the system: login item %s at %s", done, autostart.location())
+
+    def _follow_autostart(self, rt: Services) -> SettingFollower:
+        """While running, a change of ``[ui] autostart`` (a hand edit of config.toml, reloaded by the
+        file watcher) installs (true) or removes (false) the login item; see ``SettingFollower``."""
+        item = rt.autostart
+
+        def report(done: str, wanted: bool) -> None:
+            if done == "unsupported":
+                if wanted:
+                    log.warning("start with the system: [ui] autostart = true, but this platform has no login item")
+                return
+            log.info("start with the system: [ui] autostart = %s; login item %s (%s)",
+                     str(wanted).lower(), done, item.location())
+            if done in ("installed", "updated"):
+                rt.emit("info", "config", f"Start with the system is on: the login item is at {item.location()}")
+            elif done == "removed":
+                rt.emit("info", "config", f"Start with the system is off: the login item {item.location()} "
+                                          "was removed")
+
+        def failed(exc: Exception, wanted: bool) -> None:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            message = (f"Start with the system: could not {'add' if wanted else 'remove'} the login item at "
+                       f"{item.location()}: {why} ([ui] autostart = {str(wanted).lower()} stays saved)")
+            log.warning("%s", message)
+            rt.emit("error", "config", message)
+
+        follower = SettingFollower(item, rt.config.current.ui.autostart, report=report, failed=failed)
+        rt.config.listeners.append(follower)
+        return follower
 
     def _close_quits(self) -> bool:
         """The user closed the window: hide it to the tray, or quit when there is no tray to come back from."""
