@@ -9,6 +9,7 @@ import time
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from tests.support import fake_provider as fp
 from tests.support.harness import Harness, simple_body
@@ -116,6 +117,33 @@ async def test_keepalive_only_from_the_start_to_a_json_request_is_no_answer_with
     reply, took = await timed(gw.responses(stream=False))
     assert reply.headers["X-API-Router-Provider"] == "p2" and took < 0.5
     assert attempts(gw) == [("p2", "ok")]
+
+
+async def test_client_error_in_a_stream_answering_a_json_request_is_that_error_without_failover(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "failure_threshold": 1})
+    p1.always(fp.in_band_failure("context_length_exceeded", "Your input exceeds the context window of this model."))
+    reply = await gw.responses(stream=False)
+    assert reply.status == 400 and reply.headers["X-API-Router-Provider"] == "p1"
+    assert reply.json["error"]["code"] == "context_length_exceeded"
+    assert attempts(gw) == [("p1", "client_error")] and p2.calls == 0
+    assert health(gw, "p1")["consecutive_failures"] == 0
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_200_whose_response_failed_on_the_server_side_fails_over(fakes, gateway, stream):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+
+    async def failed(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        return web.json_response({**fp.response_object("", provider=fake.name), "status": "failed",
+                                  "error": {"code": "server_error", "message": "The server had an error"}})
+
+    p1.always(failed)
+    reply = await gw.responses(stream=stream)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2" and reply.text == "hello"
+    assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+    assert "The server had an error" in gw.services.store.request_log()[0]["attempts"][0]["error"]
 
 
 @pytest.mark.parametrize("event", ["response.failed", "error", "error_flat"])

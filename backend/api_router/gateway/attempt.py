@@ -28,6 +28,7 @@ from api_router.gateway.response_objects import (
     compaction_problem,
     response_id,
     sealed_items,
+    stream_failure,
     usage_of,
 )
 from api_router.gateway.streaming import StreamEnd, StreamFailed, StreamResult, UpstreamStream, send_synthesized
@@ -147,7 +148,11 @@ class AttemptRunner:
             attempt.ttfb_ms = (time.perf_counter() - t0) * 1000
             answer = answer_of(opened.data, resp.content_type)
             if isinstance(answer, str):
-                return AttemptResult(Outcome.PROVIDER_FAILURE, error=answer)
+                return self._unusable(ex, opened, answer)
+            if answer.get("status") == "failed" and not classify.is_client_error_event({"response": answer}):
+                # A server-side failure dressed as an answer (a 200 with "status": "failed").
+                message = classify.error_message_of_event({"response": answer})
+                return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"answered a failed response: {message}")
             opened.answer = answer
             handed_on = True
             return opened
@@ -158,6 +163,20 @@ class AttemptRunner:
             if not handed_on:
                 # An error body read to its end leaves the connection reusable; anything else is cut.
                 self._upstream.done(resp, reuse=resp.content.is_eof())
+
+    def _unusable(self, ex: Exchange, opened: Opened, why: str) -> AttemptResult:
+        """A complete body that is no answer. An event stream (to a JSON request) that reports the
+        request's own error is that error, as JSON, for the client: no failover, as in a stream."""
+        failure = stream_failure(opened.data) if opened.resp.content_type == "text/event-stream" else None
+        assert ex.client is not None
+        if failure is None or not classify.is_client_error_event(failure) or ex.client.compaction_trigger:
+            return AttemptResult(Outcome.PROVIDER_FAILURE, error=why)
+        body = self._redact(orjson.dumps({"error": classify.error_object(failure)}))
+        out = web.Response(body=body, status=400, content_type="application/json", headers=headers_back(
+            opened.resp.raw_headers, opened.provider, ex.record.request_id, self._redact))
+        message = classify.error_message_of_event(failure)
+        return AttemptResult(Outcome.CLIENT_ERROR, out, error=f"stream reported: {message}", status=400,
+                             response_bytes=len(body))
 
     async def _http_error(self, ex: Exchange, opened: Opened, client: ClientRequest, retries: Retries) -> AttemptResult:
         resp = opened.resp

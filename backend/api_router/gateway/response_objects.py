@@ -61,6 +61,15 @@ def response_id(response: Any) -> str | None:
     return rid if isinstance(rid, str) and rid else None
 
 
+def stream_failure(data: bytes) -> Any:
+    """The payload of the first ``response.failed`` / ``error`` event of a whole event-stream body
+    (None: it reports none)."""
+    for ev in sse.iter_events(data):
+        if ev.type in ("response.failed", "error"):
+            return ev.json()
+    return None
+
+
 def answer_of(data: bytes, content_type: str) -> dict[str, Any] | str:
     """The response object of a complete body, or why the body is not a usable answer."""
     if content_type == "text/event-stream":
