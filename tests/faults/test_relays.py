@@ -250,6 +250,33 @@ async def test_a_background_check_asks_for_the_model_in_the_providers_own_naming
     assert p1.requests[-1].json["model"] == "openai/gpt-5.5"
 
 
+async def test_a_check_still_waiting_does_not_hold_up_the_next(fakes, gateway):
+    """Checks time out after 10 s; a provider that comes back meanwhile is seen at the next interval."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 30})
+    p1.always(fp.keepalive_only())
+    reply = await gw.responses(stream=True)  # the hedge wins: p1 said nothing in time
+    assert reply.headers["X-API-Router-Provider"] == "p2" and health(gw, "p1")["status"] == "unresponsive"
+    await wait_until(lambda: p1.calls >= 2, 3, "a first background check")
+    p1.always(fp.stream_ok("back"))
+    await wait_until(lambda: health(gw, "p1")["status"] == "healthy", 4, "the next check, the first still waiting")
+
+
+async def test_only_a_real_answer_to_a_check_brings_a_provider_back(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 0.5})
+    p1.always(fp.hang())
+    await gw.responses()
+    for no_answer in (fp.status(400, "The model `gpt-5.5` does not exist or you do not have access to it."),
+                      fp.in_band_failure("server_error", "The engine is currently overloaded", error_type="server_error")):
+        p1.always(no_answer)
+        calls = p1.calls
+        await wait_until(lambda c=calls: p1.calls >= c + 2, 4, "two more checks")
+        assert health(gw, "p1")["status"] == "unresponsive"
+    p1.always(fp.status(400, "Unsupported parameter: 'max_output_tokens'"))  # up, and reading Responses requests
+    await wait_until(lambda: health(gw, "p1")["status"] == "healthy", 3, "a check to bring p1 back")
+
+
 async def test_checks_run_only_while_the_gateway_is_in_use(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 0.5})

@@ -7,7 +7,9 @@ streamed ``POST /responses`` with the input ``"ping"``, ``max_output_tokens: 16`
 ``store: false``, for the model last sent to it. The first Responses event is the answer; the
 connection is closed right then, so the provider stops generating. It may still bill a few input
 tokens. A 400/422 also counts as an answer (the server is up and reading Responses requests; it
-only disliked the probe).
+only disliked the probe) unless it says the model does not exist; a first event that reports a
+server-side failure (overloaded, rate limit…) does not. A check that is still waiting does not hold
+up the next one: a new check starts every interval (at most ``MAX_CHECKS_AT_ONCE`` per provider).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import aiohttp
 import orjson
 
 from api_router.config import ProviderConfig
-from api_router.gateway import sse
+from api_router.gateway import classify, sse
 from api_router.gateway.upstream import Upstream, describe_exception, error_text, read_limited, upstream_headers
 from api_router.records import now_ms
 from api_router.services import Services
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 IN_USE_MS = 10 * 60 * 1000  # checks run only while the gateway served a request this recently
 TICK_SECONDS = 1.0
 CHECK_TIMEOUT_SECONDS = 10.0
+MAX_CHECKS_AT_ONCE = 3
 DEFAULT_MODEL = "gpt-5"  # only when nothing was ever sent to the provider: a 400 still proves it answers
 
 
@@ -70,8 +73,9 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
     try:
         if not 200 <= resp.status < 300:
             raw = await read_limited(resp, 65536)
-            message = f"HTTP {resp.status}: {error_text(raw, resp.content_type)}"
-            return ProbeResult(resp.status in (400, 422), resp.status, None, ms(), message)
+            message = classify.with_code(error_text(raw, resp.content_type), raw)
+            alive = resp.status in (400, 422) and not classify.mentions_unknown_model(message)
+            return ProbeResult(alive, resp.status, None, ms(), f"HTTP {resp.status}: {message}")
         if resp.content_type != "text/event-stream":  # a whole answer instead of a stream
             with upstream.deadlines.timeout(max(0.001, timeout - ms() / 1000), f"no answer within {timeout:g} s"):
                 raw = await read_limited(resp)
@@ -92,9 +96,12 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
                 _, new = decoder.feed(chunk)
                 if new and first is None:
                     first = ms()
-                    if not read_all:
-                        return ProbeResult(True, resp.status, first, ms(), events=new)
                 events.extend(new)
+                if not read_all:
+                    answered = _answered(events)
+                    if answered is not None:
+                        ok, why = answered
+                        return ProbeResult(ok, resp.status, first, ms(), why, events=events)
                 if any(e.type in ("response.completed", "response.incomplete", "response.failed", "error")
                        for e in new):
                     break
@@ -107,6 +114,23 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
         upstream.done(resp, reuse=False)
 
 
+_OPENING = frozenset({"response.created", "response.in_progress"})
+
+
+def _answered(events: list[sse.SSEEvent]) -> tuple[bool, str] | None:
+    """Whether the events so far answer the question (None: only the opening events yet). A failure
+    the provider reports as its own (overloaded, rate limit…) is no answer; one about the request is."""
+    for ev in events:
+        if ev.type in ("response.failed", "error"):
+            failure = ev.json()
+            if classify.is_client_error_event(failure):
+                return True, ""
+            return False, f"reported {ev.type}: {classify.error_message_of_event(failure)}"
+        if ev.type not in _OPENING:
+            return True, ""
+    return None
+
+
 class BackgroundChecks:
     """Runs on the gateway's loop for as long as the gateway serves."""
 
@@ -116,7 +140,7 @@ class BackgroundChecks:
         self._upstream = upstream
         self._clock = clock
         self._in_flight = in_flight  # a long stream still running is use too, though no request ended lately
-        self._running: dict[str, asyncio.Task[None]] = {}
+        self._running: dict[str, set[asyncio.Task[None]]] = {}
 
     async def run(self) -> None:
         try:
@@ -124,8 +148,9 @@ class BackgroundChecks:
                 await asyncio.sleep(TICK_SECONDS)
                 self.tick()
         finally:
-            for task in self._running.values():
-                task.cancel()
+            for tasks in self._running.values():
+                for task in tasks:
+                    task.cancel()
 
     def tick(self) -> None:
         services = self._services
@@ -136,15 +161,20 @@ class BackgroundChecks:
         # Due one tick early, so that on a ticking clock the gap between checks never exceeds the interval.
         due_after = max(0.0, cfg.routing.check_interval_seconds - TICK_SECONDS)
         for pid, model in services.router.needing_check(cfg, due_after):
-            if pid in self._running:
+            running = self._running.setdefault(pid, set())
+            if len(running) >= MAX_CHECKS_AT_ONCE:  # a provider that hangs: its checks time out in turn
                 continue
             services.router.check_started(pid)
             task = asyncio.get_running_loop().create_task(self._check(pid, model), name=f"check-{pid}")
-            self._running[pid] = task
+            running.add(task)
             task.add_done_callback(functools.partial(self._check_done, pid))
 
-    def _check_done(self, pid: str, _task: asyncio.Task[None]) -> None:
-        self._running.pop(pid, None)
+    def _check_done(self, pid: str, task: asyncio.Task[None]) -> None:
+        running = self._running.get(pid)
+        if running is not None:
+            running.discard(task)
+            if not running:
+                del self._running[pid]
 
     async def _check(self, pid: str, model: str | None) -> None:
         services = self._services
