@@ -36,6 +36,41 @@ async def test_summary_follows_serving_fallback_lock_and_down(fakes, gateway):
     assert kinds.count("all_down") == 1
 
 
+async def test_unlocking_resumes_automatic_routing_at_once_in_the_summary(fakes, gateway):
+    """Back to automatic: the card shows what automatic routing does now, not a failover to the provider
+    that was locked, nor an "all down" that only the lock caused."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 60})
+    await gw.api("set_manual_override", provider="p2")
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
+    await gw.api("set_manual_override", provider=None)
+    assert await summary(gw) == {"state": "serving", "line": "P1 · serving", "provider": "p1", "reason": "",
+                                 "advice": ""}
+
+    p2.always(fp.status(500, "broken"))
+    await gw.api("set_manual_override", provider="p2")
+    assert (await gw.responses()).status == 502
+    assert (await summary(gw))["state"] == "down"
+    await gw.api("set_manual_override", provider=None)
+    s = await summary(gw)
+    assert (s["state"], s["provider"]) == ("serving", "p1")
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
+
+
+async def test_a_provider_that_answers_a_check_ends_all_down(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 60})
+    for fake in (p1, p2):
+        fake.always(fp.status(500, "broken"))
+    assert (await gw.responses()).status == 502
+    assert (await summary(gw))["state"] == "down"
+    p1.always(fp.stream_ok("back"))
+    result = await gw.api("test_provider", provider="p1")
+    assert result["ok"], result
+    s = await summary(gw)
+    assert (s["state"], s["provider"]) == ("serving", "p1")
+
+
 async def test_summary_without_providers(gateway):
     gw = await gateway({})
     s = await summary(gw)

@@ -311,6 +311,7 @@ class Router:
                 self._clear(provider, h)
                 h.last_ok_at = self._clock()
                 h.last_error = ""
+                self._s.down = ()  # a provider answers: the gateway is not down any more
         name = cfg.name_of(provider)
         if ok and was_out:
             self._emit("info", "recovered", f"{name} answers again ({how}); back in rotation", provider)
@@ -322,10 +323,13 @@ class Router:
 
     def lock_changed(self, cfg: Config, provider: str | None) -> None:
         with self._lock:
+            # "All down" was the verdict of the routing just left; the next request judges the new one.
+            self._s.down = ()
             if provider:
                 self._s.active, self._s.active_reason = provider, "locked by user"
             elif self._s.active_reason == "locked by user":
-                self._s.active_reason = "automatic routing"
+                # Automatic routing decides afresh: the provider that was locked is not a failover.
+                self._s.active, self._s.active_reason = None, ""
         if self._affinity is not None:
             self._affinity.release_all()
         if provider:
