@@ -345,6 +345,7 @@ try {
     await dialog.waitFor({ state: 'hidden' });
     await until('the header shows Codex connected', async () =>
       (await page.getByRole('button', { name: 'Connect Codex' }).getAttribute('data-codex-state')) === 'connected');
+    await textMatches(page.getByRole('button', { name: 'Connect Codex' }), /^Connect Codex · connected$/);
   });
 
   await step('add Relay Three and Relay Four (from the new-api relay template); Relay Three gets a model map', async () => {
@@ -384,8 +385,9 @@ try {
     });
   });
 
-  await step('events: "Mark all as seen" marks every event as seen', async () => {
-    const button = page.getByRole('button', { name: 'Mark all as seen' });
+  await step('events: "Clear seen" says what it does and marks every event as seen', async () => {
+    const button = page.getByRole('button', { name: 'Clear seen' });
+    await textMatches(button, /^Clear seen \(mark all as seen\)$/);
     assert.match(await button.getAttribute('title'), /Marks every event as seen/);
     await textMatches(page.getByTestId('unseen-count'), /^[1-9]\d* unseen$/i);
     await button.click();
@@ -413,7 +415,8 @@ try {
     await calm(page);
     await page.getByLabel(/^Cooldown of Relay Two: \d+:\d\d left$/).waitFor(); // still cooling down in the picture
     await assertNoClippedHeaders(page, `at ${W} px`);
-    for (const name of ['Connect Codex', 'Settings']) await assertReachable(page.getByRole('button', { name, exact: true }), name);
+    await assertReachable(page.getByRole('button', { name: 'Connect Codex · connected', exact: true }), 'Connect Codex');
+    await assertReachable(page.getByRole('button', { name: 'Settings', exact: true }), 'Settings');
     for (const name of ['Add provider', 'Test all', 'Refresh all usage']) await assertReachable(providers.getByRole('button', { name }), name);
     await assertReachable(page.getByRole('button', { name: 'Save routing' }), 'Save routing');
     await assertReachable(page.getByRole('button', { name: 'Delete Relay Four' }), 'the last row action');

@@ -115,6 +115,16 @@ export async function assertNoClippedHeaders(page, where) {
   if (clipped.length) throw new Error(`clipped table headers ${where}: ${JSON.stringify(clipped)}`);
 }
 
+/** No element matching `selector` (visible) has text cut off: wider than its box, or taller. */
+export async function assertNoClippedText(page, selector, where) {
+  const clipped = await page.evaluate((sel) =>
+    [...document.querySelectorAll(sel)]
+      .filter((el) => el.getClientRects().length > 0 && (el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1))
+      .map((el) => el.textContent.trim()),
+  selector);
+  if (clipped.length) throw new Error(`clipped text (${selector}) ${where}: ${JSON.stringify(clipped)}`);
+}
+
 /** The element is inside the window horizontally (reachable without scrolling sideways). */
 export async function assertReachable(locator, what) {
   await locator.waitFor({ state: 'visible', timeout: STEP_MS });

@@ -95,7 +95,8 @@ try {
     await textMatches(result, /first event \d/);
     await textMatches(result, /Streaming ✓/);
     await textMatches(result, /Tool calls ✓/);
-    await result.getByText(/\d+ models?/).click();
+    // The model list is shown as the test ends, without a click.
+    await result.getByTestId('test-models-p1').waitFor({ state: 'visible' });
     await textMatches(result.getByTestId('test-models-p1'), /p1-model-a/);
     await textMatches(page.getByTestId('test-badges-p1'), /Test ✓/);
     await page.getByRole('button', { name: 'Close test result for Relay One' }).click();
@@ -248,6 +249,7 @@ try {
     await opener.click();
     await textMatches(dialog.getByTestId('codex-state'), /Token out of date/);
     await until('the header says so', async () => (await opener.getAttribute('data-codex-state')) === 'token_out_of_date');
+    await textMatches(opener, /^Connect Codex · token out of date$/);
     await dialog.getByRole('button', { name: 'Rewrite auth.json' }).click();
     await textMatches(dialog.getByTestId('codex-state'), /Connected/);
     await page.keyboard.press('Escape');

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
   assertNoClippedHeaders,
+  assertNoClippedText,
   assertNoHorizontalScroll,
   calm,
   elapsed,
@@ -57,6 +58,9 @@ try {
   for (const [name, value] of Object.entries(totals)) {
     await textMatches(page.getByTestId(`usage-overall-${name}`), new RegExp(`^${value}$`), `${name} = ${value}`);
   }
+  // Every label whole (it once read "Reasoning tok…" between 1000 and 1400 px).
+  await textMatches(page.getByRole('term').filter({ hasText: 'Reasoning' }), /^Reasoning tokens$/);
+  await assertNoClippedText(page, '.totals dt, .totals dd', `in the Usage totals at ${VIEWPORT.width} px`);
 
   log('usage page: per provider (by name), a failover counts against Relay One and for Relay Two');
   await textMatches(page.getByTestId('usage-provider-row-p1').locator('th'), /^Relay One$/);
@@ -95,6 +99,23 @@ try {
   assert.equal(await page.getByTestId('timeline-entry-1').getAttribute('data-provider'), 'p1');
   const head = await page.locator('.tl__head').innerText();
   for (const col of ['Time', 'Provider', 'Model', 'Status', 'Latency', 'TTFB', 'Tokens']) assert.match(head, new RegExp(col, 'i'));
+  // A table to the browser: column headers, and one row per turn under them.
+  const table = page.getByRole('table', { name: /^Requests of session / });
+  for (const col of ['Time', 'Provider', 'Model', 'Status', 'Latency', 'TTFB', 'Tokens']) {
+    await table.getByRole('columnheader', { name: col, exact: true }).waitFor();
+  }
+  await textMatches(table.getByRole('row').filter({ hasText: '#4' }).first(), /Relay Two/);
+  await assertNoClippedText(page, '[role="columnheader"]', `in the session timeline at ${VIEWPORT.width} px`);
+  // Each row's cells stand under their headers, the failover row's long marks notwithstanding.
+  const lefts = await table.evaluate((t) =>
+    [...t.querySelectorAll('[role="row"]')]
+      .map((r) => [...r.querySelectorAll(':scope > [role="columnheader"], :scope > [role="cell"]')])
+      .filter((cells) => cells.length === 9)
+      .map((cells) => cells.map((c) => Math.round(c.getBoundingClientRect().left))));
+  assert.ok(lefts.length >= 5, `a header row and four request rows: ${JSON.stringify(lefts)}`);
+  for (const row of lefts.slice(1)) {
+    row.forEach((x, i) => assert.ok(Math.abs(x - lefts[0][i]) <= 1, `column ${i + 1} under its header: ${JSON.stringify(lefts)}`));
+  }
   assert.match(page.url(), /#\/usage\?session=s-e2e$/, 'the picked session is in the address');
 
   await calm(page);

@@ -423,16 +423,16 @@ describe('dashboard', () => {
     expect(ids()).toEqual(['event-3', 'event-2']);
     fireEvent.click(screen.getByLabelText('Hide seen'));
 
-    fireEvent.click(screen.getByRole('button', { name: 'Mark all as seen' }));
+    fireEvent.click(screen.getByRole('button', { name: 'Clear seen (mark all as seen)' }));
     await waitFor(() => expect(screen.getByTestId('unseen-count').textContent).toBe('0 unseen'));
     expect(lastCall(backend, 'mark_events_seen')).toBeTruthy();
     expect(screen.getByTestId('event-3').getAttribute('data-seen')).toBe('true');
-    expect(screen.getByRole('button', { name: 'Mark all as seen' })).toHaveProperty('disabled', true);
+    expect(screen.getByRole('button', { name: 'Clear seen (mark all as seen)' })).toHaveProperty('disabled', true);
   });
 
   it('connects Codex: shows the files, writes them, restores the backup', async () => {
     const { backend } = await desktopApp();
-    const opener = screen.getByRole('button', { name: 'Connect Codex' });
+    const opener = screen.getByRole('button', { name: /^Connect Codex/ });
     opener.focus();
     fireEvent.click(opener);
     const dialog = screen.getByRole('dialog', { name: 'Connect Codex' });
@@ -513,7 +513,7 @@ describe('dialogs', () => {
 describe('dialogs when focus has fallen out of them', () => {
   it('Escape still closes only the innermost dialog and Tab brings focus back inside', async () => {
     await desktopApp();
-    fireEvent.click(screen.getByRole('button', { name: 'Connect Codex' }));
+    fireEvent.click(screen.getByRole('button', { name: /^Connect Codex/ }));
     const dialog = screen.getByRole('dialog', { name: 'Connect Codex' });
     const write = await within(dialog).findByRole('button', { name: 'Write Codex config' });
     await waitFor(() => expect(write).toHaveProperty('disabled', false));

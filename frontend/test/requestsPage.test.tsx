@@ -71,6 +71,12 @@ describe('Requests page', () => {
     expect(failover.getByText('gpt-5.5 → openai/gpt-5.5')).toBeTruthy();
     expect(failover.getByText('failover')).toBeTruthy();
     expect(screen.getByTestId('request-row-3').querySelector('[data-col="attempts"]')?.textContent).toBe('2');
+    // The "number of attempts" column, headed as such.
+    const headers = within(screen.getByRole('table', { name: 'Requests' })).getAllByRole('columnheader');
+    expect(headers.map((h) => h.textContent)).toEqual([
+      'Time', 'Provider', 'Model', 'Status', 'Latency', 'TTFT', 'Tokens', 'Attempts', 'Session',
+    ]);
+    expect(screen.getByRole('columnheader', { name: 'Attempts' }).getAttribute('title')).toMatch(/^Number of attempts/);
     expect(within(screen.getByTestId('request-row-6')).getByText('none')).toBeTruthy();
     expect(within(screen.getByTestId('request-row-6')).getByText('502 failed')).toBeTruthy();
     expect(screen.getByTestId('hedged-4')).toBeTruthy();

@@ -5,6 +5,7 @@ import { act, fireEvent, render, screen, waitFor, within } from '@testing-librar
 import { describe, expect, it } from 'vitest';
 import { App } from '../src/App';
 import { createDesktopBridge } from '../src/bridge';
+import { codexButtonText } from '../src/features/shell/Header';
 import { FakeBackend, FakeError } from './fakeBackend';
 
 async function desktopApp(backend = new FakeBackend()) {
@@ -44,6 +45,8 @@ describe('health follows evidence', () => {
     expect(within(result).getByText('Streaming ✓')).toBeTruthy();
     expect(within(result).getByText('Tool calls ✓')).toBeTruthy();
     expect(within(result).getByTestId('test-models-p2').textContent).toBe('gpt-5.5, gpt-5.5-mini, o4-mini');
+    // The model list is shown, not folded away behind its summary.
+    expect(within(result).getByTestId('test-models-p2').closest('details')).toHaveProperty('open', true);
     expect(within(result).getByRole('list', { name: 'Steps of the test of Relay Two' }).textContent).toContain(
       '✓ Streamed response · HTTP 200 · 400 ms',
     );
@@ -172,9 +175,12 @@ describe('Connect Codex states', () => {
     backend.codex = { ...backend.codex, configured: true, has_backup: true };
     backend.codexTokenStale = true;
     await desktopApp(backend);
-    const button = screen.getByRole('button', { name: 'Connect Codex' });
+    const button = screen.getByRole('button', { name: /^Connect Codex/ });
     await waitFor(() => expect(button.dataset.codexState).toBe('token_out_of_date'));
     expect(button.getAttribute('title')).toMatch(/old gateway token/);
+    // The header button says where Codex stands, in so many words.
+    expect(button.textContent?.trim()).toBe('Connect Codex · token out of date');
+    expect(screen.getByRole('button', { name: 'Connect Codex · token out of date' })).toBe(button);
     fireEvent.click(button);
     const dialog = screen.getByRole('dialog', { name: 'Connect Codex' });
     await waitFor(() => expect(within(dialog).getByTestId('codex-state').textContent).toContain('Token out of date'));
@@ -183,6 +189,19 @@ describe('Connect Codex states', () => {
     await waitFor(() => expect(within(dialog).getByTestId('codex-state').textContent).toContain('Connected'));
     expect(lastCall(backend, 'apply_codex_setup')).toBeTruthy();
     expect(button.dataset.codexState).toBe('connected');
+    expect(button.textContent?.trim()).toBe('Connect Codex · connected');
+  });
+
+  it('is a plain "Connect Codex" button, saying "not connected" in its tooltip, until Codex is set up', async () => {
+    await desktopApp();
+    const button = screen.getByRole('button', { name: /^Connect Codex/ });
+    await waitFor(() => expect(button.dataset.codexState).toBe('not_connected'));
+    expect(screen.getByRole('button', { name: 'Connect Codex' })).toBe(button);
+    expect(button.getAttribute('title')).toMatch(/not connected/);
+    expect(codexButtonText('not_connected')).toBe('Connect Codex');
+    expect(codexButtonText(null)).toBe('Connect Codex');
+    expect(codexButtonText('connected')).toBe('Connect Codex · connected');
+    expect(codexButtonText('token_out_of_date')).toBe('Connect Codex · token out of date');
   });
 
   it('reads the Codex state again after the gateway token is rotated', async () => {
@@ -238,7 +257,7 @@ describe('settings', () => {
 });
 
 describe('events', () => {
-  it('shows routine cooldowns as warnings and says what "Mark all as seen" does', async () => {
+  it('shows routine cooldowns as warnings and says what "Clear seen" does', async () => {
     const backend = new FakeBackend();
     backend.state.recent_events = [
       { id: 9, unix_ms: backend.state.now_unix_ms, level: 'error', provider: 'p3', kind: 'cooldown', message: 'Relay Three cooling down for 30 s', seen: false },
@@ -252,7 +271,10 @@ describe('events', () => {
     expect(screen.queryByTestId('event-9')).toBeNull();
     const provider = screen.getByLabelText('Provider') as HTMLSelectElement;
     expect([...provider.options].map((o) => o.text)).toContain('Relay Three');
-    expect(screen.getByRole('button', { name: 'Mark all as seen' }).getAttribute('title')).toMatch(/Marks every event as seen/);
+    // The issue's "Clear seen", and what it does in so many words.
+    const clear = screen.getByRole('button', { name: /^Clear seen/ });
+    expect(clear.textContent).toBe('Clear seen (mark all as seen)');
+    expect(clear.getAttribute('title')).toMatch(/Marks every event as seen/);
   });
 });
 

@@ -126,6 +126,20 @@ describe('Usage page', () => {
     );
     expect(screen.getByTestId('timeline-provider').textContent).toBe(' on Relay One');
     expect(screen.getByText('Provider', { selector: '.tl__head span' })).toBeTruthy();
+    // The column headers are a table's: a screen reader (or getByRole) sees columns, rows and cells.
+    const table = within(screen.getByTestId('session-timeline')).getByRole('table', { name: /^Requests of session / });
+    expect(within(table).getAllByRole('columnheader').map((h) => h.textContent || h.getAttribute('aria-label'))).toEqual([
+      '#', 'Time', 'Provider', 'Model', 'Status', 'Latency', 'TTFB', 'Tokens', 'Marks',
+    ]);
+    const rows = within(table).getAllByRole('row');
+    expect(rows[0].className).toContain('tl__head');
+    const cells = within(within(failover).getAllByRole('row')[0]).getAllByRole('cell');
+    expect(cells.map((c) => c.textContent)).toEqual(expect.arrayContaining(['#2', 'Relay Two']));
+    expect(cells).toHaveLength(9);
+    // Its failed attempt is a row of its own, one cell across the columns.
+    const more = within(failover).getAllByRole('row')[1];
+    expect(within(more).getByRole('cell').getAttribute('aria-colspan')).toBe('9');
+    expect(more.textContent).toContain('Relay One failed (HTTP 502)');
   });
 
   it('says so when the analytics cannot be loaded, and recovers on refresh', async () => {

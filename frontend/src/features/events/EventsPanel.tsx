@@ -92,7 +92,7 @@ export function EventsPanel({ events, unseen, providerOrder, names, onClearSeen 
               }
             }}
           >
-            Mark all as seen
+            Clear seen (mark all as seen)
           </button>
         </div>
       </div>

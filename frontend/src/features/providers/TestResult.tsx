@@ -46,7 +46,8 @@ export function TestResult({ id, name, state, onClose }: { id: string; name: str
             ))}
           </ol>
           {state.result.models.length ? (
-            <details className="test-models">
+            // Open: the model list is part of what a test shows (it can still be folded away).
+            <details className="test-models" open>
               <summary>
                 {state.result.models.length} model{state.result.models.length === 1 ? '' : 's'}
               </summary>

@@ -40,8 +40,8 @@ export function RequestsTable({ bridge, rows, open, nameOf, onToggle }: Props) {
             <th scope="col" className="num">
               Tokens
             </th>
-            <th scope="col" className="num" title="Attempts: providers tried for this request">
-              Tries
+            <th scope="col" className="num" title="Number of attempts: providers tried for this request (a failover is one request with two attempts)">
+              Attempts
             </th>
             <th scope="col" className="col-opt">
               Session

@@ -19,6 +19,22 @@ const CODEX_TITLES: Record<CodexState, string> = {
   not_connected: 'Codex is not connected to this gateway yet',
 };
 
+/** What the header button says about Codex, in the issue's and the README's words. */
+export const CODEX_LABELS: Record<CodexState, string> = {
+  connected: 'connected',
+  token_out_of_date: 'token out of date',
+  not_connected: 'not connected',
+};
+
+/**
+ * The header button opens Connect Codex and says where Codex stands: "Connect Codex · connected",
+ * "Connect Codex · token out of date", or plain "Connect Codex" (not connected: the call to action;
+ * its tooltip and the dialog say "not connected").
+ */
+export function codexButtonText(state: CodexState | null): string {
+  return state && state !== 'not_connected' ? `Connect Codex · ${CODEX_LABELS[state]}` : 'Connect Codex';
+}
+
 const PAGES: readonly { page: Page; label: string }[] = [
   { page: 'dashboard', label: 'Dashboard' },
   { page: 'requests', label: 'Requests' },
@@ -56,7 +72,8 @@ export function Header({ page, version, connectionError, codexState, onConnectCo
           title={codexState ? CODEX_TITLES[codexState] : undefined}
           onClick={onConnectCodex}
         >
-          <Icon name={codexState === 'token_out_of_date' ? 'warning' : 'terminal'} size={14} /> Connect Codex
+          <Icon name={codexState === 'token_out_of_date' ? 'warning' : 'terminal'} size={14} />
+          <span data-testid="codex-button-text">{codexButtonText(codexState)}</span>
           {codexState === 'connected' ? <span className="codex-btn__dot" aria-hidden="true" /> : null}
         </button>
         <button type="button" className="btn btn--small" onClick={onSettings}>

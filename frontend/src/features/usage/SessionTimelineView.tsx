@@ -13,7 +13,9 @@ interface Props {
 /**
  * One session's requests in order, under column headers: who served each, model, status, latency,
  * time to first byte, tokens; failovers, switches and hedges are marked, and every failed attempt is
- * listed with its error.
+ * listed with its error. A table to assistive technology (table / row / columnheader / cell roles) laid
+ * out with CSS grid, so the columns can narrow with the window; a request's failed attempts are a row
+ * of their own, under it, like the Requests page's attempt chain.
  */
 export const SessionTimelineView = memo(function SessionTimelineView({ timeline, colors, nameOf }: Props) {
   const items = timelineItems(timeline.requests);
@@ -36,24 +38,33 @@ export const SessionTimelineView = memo(function SessionTimelineView({ timeline,
       {items.length === 0 ? (
         <p className="muted">No requests recorded for this session.</p>
       ) : (
-        <div className="timeline__box">
-          <div className="tl__main tl__head">
-            <span>#</span>
-            <span>Time</span>
-            <span>Provider</span>
-            <span>Model</span>
-            <span>Status</span>
-            <span className="tl__num">Latency</span>
-            <span className="tl__num">TTFB</span>
-            <span className="tl__num">Tokens</span>
-            <span />
+        <div className="timeline__box" role="table" aria-label={`Requests of session ${short}`}>
+          <div className="tl__main tl__head" role="row">
+            <span role="columnheader" title="Request number in the session">
+              #
+            </span>
+            <span role="columnheader">Time</span>
+            <span role="columnheader">Provider</span>
+            <span role="columnheader">Model</span>
+            <span role="columnheader">Status</span>
+            <span role="columnheader" className="tl__num">
+              Latency
+            </span>
+            <span role="columnheader" className="tl__num" title="Time to first byte">
+              TTFB
+            </span>
+            <span role="columnheader" className="tl__num">
+              Tokens
+            </span>
+            <span role="columnheader" aria-label="Marks" title="Failover, hedged, switched" />
           </div>
-          <ol className="timeline__list" aria-label={`Requests of session ${short}`}>
+          <ol className="timeline__list" role="rowgroup">
             {items.map((it) => {
               const e = it.entry;
               return (
                 <li
                   key={e.id}
+                  role="none"
                   className={`tl${it.ok ? '' : ' tl--bad'}${e.failover ? ' tl--failover' : ''}`}
                   data-testid={`timeline-entry-${it.n}`}
                   data-request-id={e.id}
@@ -61,12 +72,14 @@ export const SessionTimelineView = memo(function SessionTimelineView({ timeline,
                   data-failover={e.failover}
                   data-switched={e.switched}
                 >
-                  <div className="tl__main">
-                    <span className="tl__n">#{it.n}</span>
-                    <span className="tl__time" title={formatDateTime(e.unix_ms)}>
+                  <div className="tl__main" role="row">
+                    <span className="tl__n" role="cell">
+                      #{it.n}
+                    </span>
+                    <span className="tl__time" role="cell" title={formatDateTime(e.unix_ms)}>
                       {formatClock(e.unix_ms)}
                     </span>
-                    <span className="tl__provider" title={e.attempts.length > 1 ? `Tried ${attemptPath(e, nameOf)}` : undefined}>
+                    <span className="tl__provider" role="cell" title={e.attempts.length > 1 ? `Tried ${attemptPath(e, nameOf)}` : undefined}>
                       {e.provider ? (
                         <>
                           <span className="swatch" style={{ background: colors[e.provider] }} aria-hidden="true" />
@@ -76,22 +89,22 @@ export const SessionTimelineView = memo(function SessionTimelineView({ timeline,
                         <span className="text-bad">no provider</span>
                       )}
                     </span>
-                    <span className="tl__model mono ellipsis" title={modelPath(e.model, e.sent_model)}>
+                    <span className="tl__model mono ellipsis" role="cell" title={modelPath(e.model, e.sent_model)}>
                       {modelPath(e.model, e.sent_model)}
                     </span>
-                    <span className={`tl__status${it.ok ? '' : ' text-bad'}`} title="HTTP status">
+                    <span className={`tl__status${it.ok ? '' : ' text-bad'}`} role="cell" title="HTTP status">
                       {e.status}
                     </span>
-                    <span className="tl__num" title="Latency">
+                    <span className="tl__num" role="cell" title="Latency">
                       {formatLatency(e.latency_ms)}
                     </span>
-                    <span className="tl__num muted" title="Time to first byte">
+                    <span className="tl__num muted" role="cell" title="Time to first byte">
                       {e.ttfb_ms === null ? '—' : formatLatency(e.ttfb_ms)}
                     </span>
-                    <span className="tl__num" title={`${e.total_tokens} tokens`}>
+                    <span className="tl__num" role="cell" title={`${e.total_tokens} tokens`}>
                       {formatCount(e.total_tokens)}
                     </span>
-                    <span className="tl__marks">
+                    <span className="tl__marks" role="cell">
                       {e.failover ? (
                         <span className="badge badge--warn badge--xs" title={`Tried ${attemptPath(e, nameOf)}`}>
                           failover
@@ -110,16 +123,20 @@ export const SessionTimelineView = memo(function SessionTimelineView({ timeline,
                     </span>
                   </div>
                   {it.failed.length > 0 || (!it.ok && e.error) ? (
-                    <ul className="tl__attempts">
-                      {it.failed.map((a, i) => (
-                        <li key={i}>
-                          {nameOf(a.provider)} {outcomeLabel(a.outcome)}
-                          {a.status ? ` (HTTP ${a.status})` : ''} after {formatLatency(a.latency_ms)}
-                          {a.error ? `: ${a.error}` : ''}
-                        </li>
-                      ))}
-                      {!it.ok && e.error ? <li className="text-bad">{e.error}</li> : null}
-                    </ul>
+                    <div className="tl__more" role="row">
+                      <div role="cell" aria-colspan={9}>
+                        <ul className="tl__attempts">
+                          {it.failed.map((a, i) => (
+                            <li key={i}>
+                              {nameOf(a.provider)} {outcomeLabel(a.outcome)}
+                              {a.status ? ` (HTTP ${a.status})` : ''} after {formatLatency(a.latency_ms)}
+                              {a.error ? `: ${a.error}` : ''}
+                            </li>
+                          ))}
+                          {!it.ok && e.error ? <li className="text-bad">{e.error}</li> : null}
+                        </ul>
+                      </div>
+                    </div>
                   ) : null}
                 </li>
               );

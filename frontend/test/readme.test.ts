@@ -1,0 +1,28 @@
+// README.md names the UI's labels as the UI shows them.
+
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { CODEX_LABELS, codexButtonText } from '../src/features/shell/Header';
+import { healthBadge } from '../src/logic/health';
+
+// frontend/test/readme.test.ts → README.md, as a plain path (Vite rewrites `new URL(…, import.meta.url)`;
+// file:///C:/… is C:/… on Windows).
+const here = decodeURIComponent(import.meta.url.replace(/^file:\/\/(\/(?=[A-Za-z]:))?/, ''));
+const readme = readFileSync(here.replace(/\/frontend\/test\/[^/]+$/, '/README.md'), 'utf8');
+/** README prose, with its hard line breaks undone. */
+const prose = readme.replace(/\s*\n\s*/g, ' ');
+
+describe('README and the UI agree', () => {
+  it('names the badge of a provider that did not answer in time as the UI shows it', () => {
+    const label = healthBadge({ status: 'unresponsive', disabled: false }).label;
+    expect(label).toBe('Unresponsive');
+    expect(prose).toContain(`(badge *${label}* in the UI`);
+  });
+
+  it('quotes the Connect Codex button as it reads in each state', () => {
+    expect(prose).toContain(
+      `The button in the header shows where Codex stands: *${codexButtonText('connected')}*, *${codexButtonText('token_out_of_date')}*`,
+    );
+    expect(prose).toContain(`or plain *${codexButtonText('not_connected')}* when it is *${CODEX_LABELS.not_connected}*`);
+  });
+});

@@ -1,0 +1,31 @@
+// What jsdom cannot lay out, checked in the stylesheet (the browser tests measure it too:
+// frontend/e2e/usage.e2e.mjs at 720, 1000 and 1400 px).
+
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+// Read from disk: Vitest hands CSS imports (?raw included) over empty. file:///C:/… is C:/… on Windows.
+const here = decodeURIComponent(import.meta.url.replace(/^file:\/\/(\/(?=[A-Za-z]:))?/, ''));
+const css = readFileSync(here.replace(/\/test\/[^/]+$/, '/src/styles.css'), 'utf8');
+
+/** The declarations of the first rule whose selector is exactly `selector`. */
+function rule(selector: string): string {
+  const at = css.search(new RegExp(`(^|\\n|\\})\\s*${selector.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*\\{`));
+  expect(at, `a rule for ${selector}`).toBeGreaterThanOrEqual(0);
+  const open = css.indexOf('{', at);
+  return css.slice(open + 1, css.indexOf('}', open));
+}
+
+describe('the Usage totals never clip a label', () => {
+  it('the cards share the row (auto-fit), instead of staying at their minimum beside empty tracks', () => {
+    expect(rule('.totals')).toMatch(/grid-template-columns:\s*repeat\(auto-fit,/);
+  });
+
+  it.each(['.total dt', '.total dd'])('%s wraps instead of cutting off with an ellipsis', (selector) => {
+    const body = rule(selector);
+    expect(body).not.toMatch(/text-overflow:\s*ellipsis/);
+    expect(body).not.toMatch(/white-space:\s*nowrap/);
+    expect(body).not.toMatch(/overflow:\s*hidden/);
+    expect(body).toMatch(/overflow-wrap:\s*break-word/);
+  });
+});
