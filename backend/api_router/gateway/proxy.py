@@ -73,6 +73,14 @@ class ResponsesProxy:
                                      turn_state_owner=services.continuity.index.turn_state_owner)
         self._recorder = OutcomeRecorder(services.router, services.quota, services.continuity.index,
                                          services.store, services.emit)
+        # Streams waiting for a provider's first event, by provider: told when it is found not answering.
+        self._waiting_on: dict[str, set[asyncio.Future[None]]] = {}
+        services.router.unresponsive_listeners.append(self._stopped_answering)
+
+    def _stopped_answering(self, provider: str) -> None:
+        for waiting in self._waiting_on.pop(provider, ()):
+            if not waiting.done():
+                waiting.set_result(None)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         services, state = self._services, self._state
@@ -200,18 +208,24 @@ class ResponsesProxy:
             return racer, await self._alone(ex, racer)
         racers = [racer]
         hedged_after: float | None = None
+        # Another request may find the provider not answering first: then no need to sit out the delay.
+        given_up = asyncio.get_running_loop().create_future()
+        self._waiting_on.setdefault(racer.provider, set()).add(given_up)
         try:
             while True:
                 timeout = None
+                waits: set[asyncio.Future[Any]] = {r.launch() for r in racers}
                 if queue and hedged_after is None:
                     timeout = max(0.0, racer.t0 + delay - time.perf_counter())
-                done, _ = await asyncio.wait({r.launch() for r in racers}, timeout=timeout,
-                                             return_when=asyncio.FIRST_COMPLETED)
-                if not done:
+                    waits.add(given_up)
+                done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if not done or done == {given_up}:
                     assert queue is not None and delay is not None
-                    hedged_after = delay
-                    await self._add_hedge(ex, racers, racer, queue, delay, first, untouched)
+                    hedged_after = delay if not done else time.perf_counter() - racer.t0
+                    await self._add_hedge(ex, racers, racer, queue, hedged_after, first, untouched,
+                                          found_dead=bool(done))
                     continue
+                done.discard(given_up)
                 for r in [r for r in racers if r.task in done]:
                     answer = r.launch().result()
                     won = isinstance(answer, Opened) or answer.outcome is not Outcome.PROVIDER_FAILURE
@@ -233,6 +247,12 @@ class ResponsesProxy:
                 r.closed_by_client()
             await asyncio.gather(*(r.launch() for r in racers), return_exceptions=True)
             raise
+        finally:
+            waiting = self._waiting_on.get(racer.provider)
+            if waiting is not None:
+                waiting.discard(given_up)
+                if not waiting:
+                    del self._waiting_on[racer.provider]
 
     async def _alone(self, ex: Exchange, racer: _Racer) -> Opened | AttemptResult:
         """An attempt nothing can race, awaited in the request's own task."""
@@ -246,18 +266,20 @@ class ResponsesProxy:
         return answer
 
     async def _add_hedge(self, ex: Exchange, racers: list[_Racer], slow: _Racer, queue: deque[str], delay: float,
-                         first: str, untouched: bool) -> None:
+                         first: str, untouched: bool, *, found_dead: bool = False) -> None:
         """Start the next candidate that can take the request next to ``slow``; the ones that cannot
-        (their body cannot be built) are passed by."""
+        (their body cannot be built) are passed by. ``found_dead``: another request found ``slow``'s
+        provider not answering meanwhile."""
         name = ex.cfg.name_of
+        why = (f"{name(slow.provider)} is not answering (found by another request)" if found_dead
+               else f"{name(slow.provider)} sent no first event within {delay:g} s")
         while queue:
             pid = queue.popleft()
             try:
                 hedge = await self._start(ex, pid, first, untouched, PLAIN, hedge=True)
             except _NoBody:
                 continue
-            self._services.emit("info", "hedge", f"{name(slow.provider)} sent no first event within {delay:g} s; "
-                                                 f"asking {name(pid)} too", slow.provider)
+            self._services.emit("info", "hedge", f"{why}; asking {name(pid)} too", slow.provider)
             racers.append(hedge)
             return
 

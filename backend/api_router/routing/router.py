@@ -77,6 +77,9 @@ class Router:
         self._s = _State()
         self._cooling_ends = 0.0  # no provider is cooling down after this moment
         self._unresponsive: set[str] = set()
+        # Told the id of a provider that just stopped answering in time (called where the failure is
+        # recorded: the gateway's loop), so requests still waiting on it can stop waiting.
+        self.unresponsive_listeners: list[Callable[[str], None]] = []
 
     # --- decisions ---------------------------------------------------------------------------------
 
@@ -250,6 +253,8 @@ class Router:
         if newly_unresponsive:
             self._emit("warning", "unresponsive", f"{name} did not answer in time; it is out of rotation until a "
                                                   "background check gets an answer from it", provider)
+            for listener in self.unresponsive_listeners:
+                listener(provider)
         if cooldown > 0:
             cause = "Retry-After" if retry_after is not None else f"{failures} consecutive failures"
             # A routine cooldown is a warning: the next provider serves meanwhile.
