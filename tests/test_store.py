@@ -4,7 +4,7 @@ import sqlite3
 
 from api_router.continuity.index import ContinuityIndex
 from api_router.records import Attempt, Outcome, RequestRecord, Usage, now_ms
-from api_router.store import Store
+from api_router.store import Retention, Store
 from api_router.store import database as store_mod
 
 
@@ -71,6 +71,33 @@ def test_request_log_older_than_30_days_is_pruned(tmp_path):
     s.prune()
     sessions = [r["session_id"] for r in s.request_log()]
     assert sessions == ["new"]
+    s.close()
+
+
+def _logged(s) -> int:
+    s.flush()
+    return len(s.request_log(limit=1_000_000))
+
+
+def test_the_row_bound_holds_while_requests_come_in_without_waiting_for_the_timer(tmp_path):
+    s = open_store(tmp_path)
+    s.set_retention(Retention(rows=200))
+    for i in range(500):
+        s.log_request(record(session=f"s{i}"))
+        if i % 50 == 49:
+            s.flush()  # batches, as under steady traffic
+    assert _logged(s) <= 210  # the bound, plus at most a 20th of it logged since the last prune
+    s.close()
+
+
+def test_a_lower_bound_applies_as_soon_as_it_is_set(tmp_path):
+    s = open_store(tmp_path)
+    for i in range(300):
+        s.log_request(record(session=f"s{i}"))
+    s.flush()
+    s.set_retention(Retention(rows=100))
+    assert _logged(s) == 100
+    assert s.request_log(limit=1)[0]["session_id"] == "s299"
     s.close()
 
 

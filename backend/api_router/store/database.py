@@ -31,6 +31,9 @@ DEFAULT_RETENTION_DAYS = 30
 DEFAULT_RETENTION_ROWS = 200_000
 PRUNE_EVERY_SECONDS = 600.0
 PRUNE_EVERY_EVENTS = 500
+# Request rows logged since the last prune that start the next one: a 20th of the bound (at most
+# 10,000), so the log never holds more than 5 % over what the user allows.
+MAX_ROWS_BETWEEN_PRUNES = 10_000
 DAY_MS = 86_400_000
 
 
@@ -92,6 +95,7 @@ class Store:
         self._retention = Retention()
         self._last_prune: float | None = None  # None: prune with the first write batch
         self._events_since_prune = 0
+        self._rows_since_prune = 0
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -169,14 +173,21 @@ class Store:
         self._writer.flush(timeout)
 
     def set_retention(self, retention: Retention) -> None:
-        """How long (and how many) request-log rows are kept; applied by the next prune."""
+        """How long (and how many) request-log rows are kept; a change is applied at once."""
+        changed = retention != self._retention
         self._retention = retention
+        if changed and self._writer.running:
+            self.prune()
 
     def _maybe_prune(self, conn: sqlite3.Connection) -> None:
         now = time.monotonic()
-        if (self._last_prune is None or now - self._last_prune >= PRUNE_EVERY_SECONDS
-                or self._events_since_prune >= PRUNE_EVERY_EVENTS):
-            self._events_since_prune = 0
+        rows_between = max(1, min(MAX_ROWS_BETWEEN_PRUNES, self._retention.rows // 20))
+        with self._state_lock:
+            due = (self._last_prune is None or now - self._last_prune >= PRUNE_EVERY_SECONDS
+                   or self._events_since_prune >= PRUNE_EVERY_EVENTS or self._rows_since_prune >= rows_between)
+            if due:
+                self._events_since_prune = self._rows_since_prune = 0
+        if due:
             self._last_prune = now
             conn.execute("BEGIN")
             _prune(conn, self._retention)
@@ -262,6 +273,7 @@ class Store:
                 touched.append((attempt.provider, m.ok_requests, m.error_requests, m.total_tokens))
             request_id = self._next_request_id
             self._next_request_id += 1
+            self._rows_since_prune += 1
             day = self._days.day_of(record.unix_ms / 1000)
             self._today = (day, self._today[1] + 1 if self._today[0] == day else 1)
         # Rows like every other kind the writer batches: the record itself never crosses threads.
