@@ -199,6 +199,11 @@ async def test_everyone_rate_limited_is_a_429_with_the_soonest_retry_after(fakes
     assert "P1: HTTP 429: slow down (p1)" in err["message"] and "P2: HTTP 429: slow down (p2)" in err["message"]
     assert [(p["provider"], p["retry_after_seconds"]) for p in err["providers"]] == [("p1", 40.0), ("p2", 20.0)]
     assert gw.services.store.request_log()[0]["status"] == 429
+    # Asked again while both cool down: only the soonest is tried, and the other is still named.
+    reply = await gw.responses()
+    assert reply.status == 429
+    message = reply.json["error"]["message"]
+    assert "P2: HTTP 429: slow down (p2)" in message and "not asked: P1 (cooling down for" in message
 
 
 async def test_reasoning_summary_reaches_the_client_while_the_model_thinks(fakes, gateway):

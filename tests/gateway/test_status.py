@@ -57,6 +57,17 @@ async def test_unlocking_resumes_automatic_routing_at_once_in_the_summary(fakes,
     assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
 
 
+async def test_all_down_names_every_provider_not_only_the_last_one_tried(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 60})
+    p1.always(fp.status(500, "p1 broken"))
+    p2.always(fp.status(503, "p2 broken"))
+    assert (await gw.responses()).status == 502
+    assert (await gw.responses()).status == 502  # both cool down: only one of them is tried again
+    reason = (await summary(gw))["reason"]
+    assert "P1" in reason and "P2" in reason, reason
+
+
 async def test_a_provider_that_answers_a_check_ends_all_down(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 60})

@@ -32,8 +32,10 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
         for d, wait in zip(details, waits, strict=True):
             d["retry_after_seconds"] = wait
         listed = "; ".join(f"{name(f.provider)}: {f.error}" for f in failures)
-        return GatewayError(429, f"every provider is rate-limiting this request — {listed}; the soonest may serve "
-                                 f"again in {soonest} s", "rate_limit_exceeded",
+        resting = _skipped(cfg, failures, router)
+        also = f"; not asked: {', '.join(resting)}" if resting else ""
+        return GatewayError(429, f"every provider is rate-limiting this request — {listed}{also}; the soonest may "
+                                 f"serve again in {soonest} s", "rate_limit_exceeded",
                             headers={"Retry-After": str(soonest)}, extra={"providers": details})
     parts = []
     lock = cfg.routing.manual_override
@@ -44,15 +46,20 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
     else:
         parts.append("all providers failed — " + "; ".join(f"{name(f.provider)}: {_with_hint(cfg, f)}"
                                                           for f in failures))
-        tried = {f.provider for f in failures}
-        skipped = [f"{name(pid)} ({reason})" for pid, reason in router.out_of_rotation(cfg).items()
-                   if pid not in tried]
+        skipped = _skipped(cfg, failures, router)
         disabled = [name(pid) for pid, p in cfg.providers.items() if p.disabled]
         if skipped:
             parts.append("skipped: " + ", ".join(skipped))
         if disabled:
             parts.append("disabled: " + ", ".join(disabled))
     return GatewayError(502, ". ".join(parts), extra={"providers": details})
+
+
+def _skipped(cfg: Config, failures: Sequence[Failure], router: Router) -> list[str]:
+    """The providers automatic routing passed by, and why ("Relay B (cooling down for 40 s more)")."""
+    tried = {f.provider for f in failures}
+    return [f"{cfg.name_of(pid)} ({reason})" for pid, reason in router.out_of_rotation(cfg).items()
+            if pid not in tried]
 
 
 def no_model_list(cfg: Config, failures: Sequence[Failure]) -> GatewayError:
