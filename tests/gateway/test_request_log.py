@@ -174,7 +174,7 @@ async def test_provider_test_reports_streaming_tools_models_and_counts_as_health
     result = await gw.api("test_provider", provider="p1")
     assert result["ok"] and result["streaming"] is True and result["tool_calls"] is True
     assert result["models"] == ["p1-model-a", "p1-model-b"] and result["first_event_ms"] is not None
-    assert [s["name"] for s in result["steps"]] == ["models", "stream", "tool"]
+    assert [s["name"] for s in result["steps"]] == ["stream", "tool", "models"]  # as docs/control-api.md lists them
     status = await gw.api("get_status")
     assert status["providers"]["p1"]["status"] == "healthy" and status["providers"]["p1"]["last_error"] == ""
     assert status["providers"]["p1"]["last_test"]["ok"] is True
@@ -193,6 +193,27 @@ async def test_a_failing_provider_test_says_why(fakes, gateway):
     result = await gw.api("test_provider", provider="p1")
     assert not result["ok"] and "HTTP 401" in result["error"]
     assert "sk-echoed-key-1234567890" not in json.dumps(result)
+
+
+async def test_a_404_from_a_base_url_without_a_path_suggests_v1_in_test_and_probe(fakes, gateway):
+    (p1,) = await fakes("p1")
+    p1.always(fp.status(404, "Not Found"))
+    p1.models_behaviour = fp.status(404, "Not Found")
+    gw = await gateway({"p1": p1.base_url.removesuffix("/v1")})
+    result = await gw.api("test_provider", provider="p1")
+    assert not result["ok"] and "/v1" in result["error"] and "has no path" in result["error"]
+    assert all("has no path" in s["error"] for s in result["steps"] if s["status"] == 404)
+    probe = await gw.api("probe_provider", provider="p1")
+    assert not probe["ok"] and "has no path" in probe["error"]
+
+
+async def test_a_provider_test_answered_400_fails_with_that_answer(fakes, gateway):
+    """A check counts a 400 as "up"; a test wants a whole answer and says what the provider said."""
+    (p1,) = await fakes("p1")
+    p1.always(fp.status(400, "Unsupported parameter: 'max_output_tokens'"))
+    gw = await gateway({"p1": p1})
+    result = await gw.api("test_provider", provider="p1")
+    assert not result["ok"] and "HTTP 400: Unsupported parameter" in result["error"]
 
 
 async def test_a_successful_probe_clears_unhealthy(fakes, gateway):

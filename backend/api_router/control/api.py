@@ -40,6 +40,7 @@ from api_router.config import (
 from api_router.control.diagnostics import open_fds, rss_bytes
 from api_router.control.registry import ControlError, exposed
 from api_router.desktop.autostart import autostart_json
+from api_router.gateway.explain import path_hint
 from api_router.gateway.models import fetch_models
 from api_router.gateway.provider_test import run_test
 from api_router.secrets import Secrets, new_gateway_token, unmask_url
@@ -367,8 +368,9 @@ class Control:
                                     services.provider_key(pid), timeout)
         if result.ok:  # an answer is evidence: it clears a stale "unhealthy"
             services.router.record_check(cfg, pid, True, "probe")
+        error = result.error + path_hint(cfg.providers[pid], result.status) if not result.ok else result.error
         return {"ok": result.ok, "status": result.status, "latency_ms": result.latency_ms, "models": result.models,
-                "error": services.redactor(result.error)}
+                "error": services.redactor(error)}
 
     @exposed
     def test_provider(self, provider: str) -> dict[str, Any]:

@@ -74,7 +74,8 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
         if not 200 <= resp.status < 300:
             raw = await read_limited(resp, 65536)
             message = classify.with_code(error_text(raw, resp.content_type), raw)
-            alive = resp.status in (400, 422) and not classify.mentions_unknown_model(message)
+            # Up and reading Responses requests, for a check; a test (read_all) wants a whole answer.
+            alive = not read_all and resp.status in (400, 422) and not classify.mentions_unknown_model(message)
             return ProbeResult(alive, resp.status, None, ms(), f"HTTP {resp.status}: {message}")
         if resp.content_type != "text/event-stream":  # a whole answer instead of a stream
             with upstream.deadlines.timeout(max(0.001, timeout - ms() / 1000), f"no answer within {timeout:g} s"):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from api_router.config import Config
+from api_router.config import Config, ProviderConfig
 from api_router.gateway.errors import GatewayError
 from api_router.routing import Failure, Router
 from api_router.secrets import mask_url
@@ -74,11 +74,12 @@ def no_model_list(cfg: Config, failures: Sequence[Failure]) -> GatewayError:
 
 
 def _with_hint(cfg: Config, f: Failure) -> str:
-    if f.status != 404:
-        return f.error
-    p = cfg.providers.get(f.provider)
-    if p is None or urlsplit(p.base_url).path.strip("/"):
-        return f.error
-    shown = mask_url(p.base_url)
-    return (f"{f.error} — its base URL {shown} has no path; most providers expect one ending in /v1 "
-            f"(e.g. {shown.rstrip('/')}/v1)")
+    return f.error + path_hint(cfg.providers.get(f.provider), f.status)
+
+
+def path_hint(provider: ProviderConfig | None, status: int | None) -> str:
+    """What to append to a 404 from a base URL without a path ("" otherwise)."""
+    if status != 404 or provider is None or urlsplit(provider.base_url).path.strip("/"):
+        return ""
+    shown = mask_url(provider.base_url)
+    return f" — its base URL {shown} has no path; most providers expect one ending in /v1 (e.g. {shown.rstrip('/')}/v1)"

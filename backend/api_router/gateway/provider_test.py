@@ -15,7 +15,8 @@ import orjson
 
 from api_router.config import ProviderConfig
 from api_router.gateway.checks import ProbeResult, probe_responses
-from api_router.gateway.models import fetch_models
+from api_router.gateway.explain import path_hint
+from api_router.gateway.models import ModelList, fetch_models
 from api_router.gateway.upstream import Upstream
 from api_router.records import now_ms
 
@@ -44,30 +45,32 @@ def _completed(result: ProbeResult) -> tuple[bool, list[str]]:
     return False, []
 
 
-def _step(name: str, result: ProbeResult, ok: bool, error: str = "") -> dict[str, Any]:
+def _step(provider: ProviderConfig, name: str, result: ProbeResult | ModelList, ok: bool,
+          error: str = "") -> dict[str, Any]:
+    error = error or ("" if ok else result.error + path_hint(provider, result.status))
     return {"name": name, "ok": ok, "status": result.status, "latency_ms": round(result.latency_ms, 1),
-            "error": error or ("" if ok else result.error)}
+            "error": error}
 
 
 async def run_test(upstream: Upstream, provider: ProviderConfig, key: str | None, model: str | None,
                    timeout: float) -> dict[str, Any]:
     started = time.perf_counter()
-    models = await fetch_models(upstream, provider, key, timeout)
-    steps = [{"name": "models", "ok": models.ok, "status": models.status, "latency_ms": round(models.latency_ms, 1),
-              "error": models.error}]
+    models = await fetch_models(upstream, provider, key, timeout)  # first: it may name the model to ask for
+    steps = []
     # ``model`` is the last one sent to this provider, already in its own naming.
     chosen = model or (models.models[0] if models.models else FALLBACK_MODEL)
     stream = await probe_responses(upstream, provider, key, _stream_body(chosen, tool=False), timeout, read_all=True)
     completed, _ = _completed(stream)
     answered = stream.ok and completed
     streaming = answered and stream.answer is None  # a JSON answer serves too, but without streaming
-    steps.append(_step("stream", stream, answered, "" if answered or not stream.ok else
+    steps.append(_step(provider, "stream", stream, answered, "" if answered or not stream.ok else
                        "the stream did not reach response.completed"))
     tool = await probe_responses(upstream, provider, key, _stream_body(chosen, tool=True), timeout, read_all=True)
     tool_done, types = _completed(tool)
     tool_calls = ("function_call" in types) if tool_done else None
-    steps.append(_step("tool", tool, bool(tool_calls), "" if tool_calls or not tool_done else
+    steps.append(_step(provider, "tool", tool, bool(tool_calls), "" if tool_calls or not tool_done else
                        "answered without calling the tool"))
+    steps.append(_step(provider, "models", models, models.ok))  # listed last, as docs/control-api.md lists them
     error = next((s["error"] for s in steps if not s["ok"] and s["name"] == "stream"), "")
     return {
         "provider": provider.id, "unix_ms": now_ms(), "ok": answered, "model": chosen,
