@@ -74,6 +74,23 @@ describe('browser mode: token gate', () => {
     expect(tokenInput()).toBeTruthy();
   });
 
+  it('says a refused token once, in the prompt, not also in a toast of a call that was on its way', async () => {
+    const backend = new FakeBackend();
+    const answer = backend.fetch;
+    backend.fetch = async (input, init) => {
+      if (String(input).endsWith('/get_gateway_token')) await new Promise((resolve) => setTimeout(resolve, 200));
+      return answer(input, init);
+    };
+    sessionStorage.setItem(TOKEN_STORAGE_KEY, backend.token);
+    browserApp(backend);
+    await screen.findByTestId('gateway-url');
+    backend.token = 'ao_rotated_elsewhere'; // while get_gateway_token is still on its way
+    expect((await screen.findByRole('alert')).textContent).toBe('That token was refused by the gateway');
+    await waitFor(() => expect(backend.methods()).toContain('401:get_gateway_token'));
+    expect(screen.getAllByRole('alert')).toHaveLength(1);
+    expect(screen.queryByTestId('toast-error')).toBeNull();
+  });
+
   it('keeps working after rotating the token from the UI', async () => {
     const backend = new FakeBackend();
     sessionStorage.setItem(TOKEN_STORAGE_KEY, backend.token);

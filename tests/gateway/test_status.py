@@ -46,6 +46,9 @@ async def test_unlocking_resumes_automatic_routing_at_once_in_the_summary(fakes,
     await gw.api("set_manual_override", provider=None)
     assert await summary(gw) == {"state": "serving", "line": "P1 · serving", "provider": "p1", "reason": "",
                                  "advice": ""}
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
+    routes = [e.message for e in gw.services.store.list_events() if e.kind == "route"]
+    assert routes[0].startswith("Back to preferred provider P1 from P2"), routes
 
     p2.always(fp.status(500, "broken"))
     await gw.api("set_manual_override", provider="p2")

@@ -56,6 +56,9 @@ class _State:
     active_reason: str = ""
     # The failures of the last client request that no provider could serve; cleared by a success.
     down: tuple[Failure, ...] = ()
+    # The provider routing was locked to until the user unlocked it: automatic routing decides
+    # afresh, and the route event of its first answer says where it came from.
+    released: str | None = None
 
 
 def _ms(t: float | None) -> int | None:
@@ -182,8 +185,9 @@ class Router:
                     (held_by_session or only_refused) and previous in cfg.routable and self._available(previous, now)):
                 change = None
             else:
-                change = self._route_change(cfg, previous, provider, counted)
-                self._s.active, self._s.active_reason = provider, change[0]
+                came_from = previous if previous is not None else self._s.released
+                change = self._route_change(cfg, came_from if came_from != provider else None, provider, counted)
+                self._s.active, self._s.active_reason, self._s.released = provider, change[0], None
         if recovered:
             self._emit("info", "recovered", f"{cfg.name_of(provider)} is answering again", provider)
         if change is not None:
@@ -334,7 +338,7 @@ class Router:
                 self._s.active, self._s.active_reason = provider, "locked by user"
             elif self._s.active_reason == "locked by user":
                 # Automatic routing decides afresh: the provider that was locked is not a failover.
-                self._s.active, self._s.active_reason = None, ""
+                self._s.released, self._s.active, self._s.active_reason = self._s.active, None, ""
         if self._affinity is not None:
             self._affinity.release_all()
         if provider:
@@ -370,6 +374,8 @@ class Router:
                 self._unresponsive.add(new)
             if self._s.active == old:
                 self._s.active = new
+            if self._s.released == old:
+                self._s.released = new
         self.first_events.rename(old, new)
         if self._affinity is not None:
             self._affinity.rename(old, new)
@@ -380,6 +386,8 @@ class Router:
             self._unresponsive.discard(provider)
             if self._s.active == provider:
                 self._s.active, self._s.active_reason = None, ""
+            if self._s.released == provider:
+                self._s.released = None
         self.first_events.forget(provider)
         if self._affinity is not None:
             self._affinity.forget(provider)

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { errorMessage, type Bridge } from '../bridge';
+import { BridgeError, errorMessage, type Bridge } from '../bridge';
 import type { ToastApi } from './toasts';
 
 /** The current gateway token, re-read after a rotate. */
@@ -12,7 +12,11 @@ export function useGatewayToken(bridge: Bridge, toasts: ToastApi): string | null
         if (live) setToken(r.token);
       },
       (e: unknown) => {
-        if (live) toasts.push({ tone: 'error', title: 'Could not read the gateway token', message: errorMessage(e) });
+        // A refused token sends the browser back to the token prompt, which says so itself.
+        const refused = e instanceof BridgeError && e.isUnauthorized && bridge.mode === 'browser';
+        if (live && !refused) {
+          toasts.push({ tone: 'error', title: 'Could not read the gateway token', message: errorMessage(e) });
+        }
       },
     );
     const off = bridge.onTokenChange((t) => {
