@@ -70,12 +70,10 @@ def move_aside(path: Path, label: str = "broken") -> Path:
 def check_writable(folder: Path) -> None:
     """Raise the OSError (naming ``folder``) that writing a file there would raise: a read-only
     folder is found at start-up, not by the first change the user makes."""
-    probe = folder / f".write-test-{os.getpid()}"
+    probe = folder / f".write-test-{os.getpid()}-{time.monotonic_ns()}"
     try:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         probe.unlink()
-    except FileExistsError:
-        probe.unlink(missing_ok=True)
     except OSError as exc:
         raise type(exc)(exc.errno, exc.strerror, str(folder)) from None
 
@@ -103,7 +101,7 @@ def tighten(path: Path, mode: int = 0o600) -> None:
         current = path.stat().st_mode & 0o777
         if current & ~mode:
             os.chmod(path, current & mode)
-    except FileNotFoundError:
+    except OSError:  # gone, or another user's: best effort, never a reason to stop
         pass
 
 

@@ -210,9 +210,10 @@ class Redactor:
 
     def _rebuild(self) -> None:
         values = self._secrets | self._url_passwords
-        # Longest first, so a key that contains another is replaced whole. Shorter than 4 characters
-        # it would mask ordinary words everywhere (a URL's password is masked where it stands anyway).
-        self._values = tuple(sorted((v for v in values if len(v) >= 4), key=len, reverse=True))
+        # Longest first, so a key that contains another is replaced whole. Shorter than 6 characters
+        # it would mask ordinary words and numbers everywhere (a URL's password, however short, is
+        # masked where it stands: see _URL_IN_TEXT).
+        self._values = tuple(sorted((v for v in values if len(v) >= 6), key=len, reverse=True))
         self._bytes = tuple((v.encode(), mask(v).encode()) for v in self._values)
 
     def __call__(self, text: str) -> str:
@@ -221,17 +222,24 @@ class Redactor:
         for value in self._values:
             if value in text:
                 text = text.replace(value, mask(value))
+        if "@" in text and "://" in text:
+            text = _URL_IN_TEXT.sub(rf"\1{MASKED_PASSWORD}@", text)
         return text
 
     def redact_bytes(self, data: bytes) -> bytes:
         for value, masked in self._bytes:
             if value in data:
                 data = data.replace(value, masked)
+        if b"@" in data and b"://" in data:
+            data = _URL_IN_BYTES.sub(rb"\1" + MASKED_PASSWORD.encode() + rb"@", data)
         return data
 
 
 _URL_CREDENTIALS = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)([^/@\s]*):([^/@\s]*)@")
 MASKED_PASSWORD = "••••"
+# A URL with a password anywhere in a text (an error message naming a base URL, say).
+_URL_IN_TEXT = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/@\s:]*:)(?!••••@)([^/@\s]+)@")
+_URL_IN_BYTES = re.compile(_URL_IN_TEXT.pattern.encode())
 
 
 def url_password(url: str) -> str | None:

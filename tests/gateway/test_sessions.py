@@ -11,6 +11,8 @@ import pytest
 from aiohttp import web
 
 from api_router import analytics
+from api_router.gateway.classify import mentions_unknown_model
+from api_router.gateway.upstream import clip
 from tests.support import fake_provider as fp
 from tests.support.harness import Harness, simple_body, start_harness
 from tests.support.rollouts import write_rollout
@@ -283,10 +285,11 @@ async def test_a_compaction_request_a_provider_refuses_fails_over(fakes, gateway
     # An ordinary request refused the same way is still the client's own error.
     reply = await gw.responses(simple_body("hi"), stream=True)
     assert reply.headers["X-API-Router-Provider"] == "p1" and (reply.status == 400 or "response.failed" in reply.event_types)
-    # Every provider refusing a compaction makes the request fail, not the gateway "down".
+    # Every provider refusing a compaction: the client hears the refusal (not a 502 it would retry),
+    # and the gateway is not "down".
     p2.always(fp.status(400, said))
     reply = await gw.responses(trigger(f"{SID}-2"), headers={"session-id": f"{SID}-2"}, stream=True)
-    assert reply.status == 502
+    assert reply.status == 400 and "compaction_trigger" in reply.json["error"]["message"]
     assert (await gw.request("GET", "/status")).json["summary"]["state"] == "serving"
 
 
@@ -404,13 +407,24 @@ async def test_a_relay_that_names_an_unknown_model_another_way_is_a_provider_fai
     assert failed["outcome"] == "provider_failure" and "model" in failed["error"].lower()
 
 
-async def test_a_parameter_the_model_does_not_support_is_the_clients_error(fakes, gateway):
+@pytest.mark.parametrize("message", [
+    "Unsupported parameter: 'temperature' is not supported with this model.",
+    "The 'temperature' parameter for model o3-mini is not supported.",
+    "Image input for model gpt-3.5-turbo is not supported",
+])
+async def test_a_parameter_the_model_does_not_support_is_the_clients_error(fakes, gateway, message):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})
-    p1.always(fp.status(400, "Unsupported parameter: 'temperature' is not supported with this model."))
+    p1.always(fp.status(400, message))
     reply = await gw.responses({"model": "gpt-5.5", "input": "hi", "temperature": 0.2})
     assert reply.status == 400 and reply.headers["X-API-Router-Provider"] == "p1"
     assert p2.requests == []
+
+
+def test_a_long_message_in_another_script_is_clipped_not_emptied():
+    text = "当前分组下对于模型无可用渠道" * 30  # new-api: "no channel for this model in the current group"
+    shown = clip(text)
+    assert len(shown) == 300 and shown.endswith("…") and mentions_unknown_model(shown)
 
 
 async def test_model_map_is_editable_through_the_control_api(fakes, gateway):

@@ -169,8 +169,9 @@ class AttemptRunner:
         request's own error is that error, as JSON, for the client: no failover, as in a stream."""
         failure = stream_failure(opened.data) if opened.resp.content_type == "text/event-stream" else None
         assert ex.client is not None
-        if failure is None or not classify.is_client_error_event(failure) or ex.client.compaction_trigger:
-            return AttemptResult(Outcome.PROVIDER_FAILURE, error=why)
+        refused = failure is not None and classify.is_client_error_event(failure)
+        if not refused or ex.client.compaction_trigger:
+            return AttemptResult(Outcome.PROVIDER_FAILURE, error=why, counts_against_health=not refused)
         body = self._redact(orjson.dumps({"error": classify.error_object(failure)}))
         out = web.Response(body=body, status=400, content_type="application/json", headers=headers_back(
             opened.resp.raw_headers, opened.provider, ex.record.request_id, self._redact))

@@ -132,7 +132,8 @@ def mentions_unknown_model(text: str) -> bool:
 
 
 # "Model gpt-5.5 is not supported" (the model itself), not "… is not supported with this model".
-_MODEL_NOT_SUPPORTED = re.compile(r"\bmodel\s+[`'\"]?[\w./:-]+[`'\"]?\s+(?:is\s+)?not\s+supported")
+_MODEL_NOT_SUPPORTED = re.compile(
+    r"(?:^|[.:;!]\s*)(?:the\s+)?model\s+[`'\"]?[\w./:-]+[`'\"]?\s+(?:is\s+)?not\s+supported")
 
 
 def mentions_context_length(text: str) -> bool:

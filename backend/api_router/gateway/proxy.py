@@ -77,6 +77,10 @@ class ResponsesProxy:
         self._waiting_on: dict[str, set[asyncio.Future[None]]] = {}
         services.router.unresponsive_listeners.append(self._stopped_answering)
 
+    def close(self) -> None:
+        """The app that served through this proxy stops (the services outlive it)."""
+        self._services.router.unresponsive_listeners.remove(self._stopped_answering)
+
     def _stopped_answering(self, provider: str) -> None:
         for waiting in self._waiting_on.pop(provider, ()):
             if not waiting.done():
@@ -149,6 +153,12 @@ class ResponsesProxy:
             return result.response
         if unbuildable is not None and not ex.failures:
             raise GatewayError(400, str(unbuildable))
+        if ex.failures and not any(f.health for f in ex.failures):
+            # Every provider refused what this request asks (a compaction): the client hears that refusal,
+            # not a gateway error it would retry.
+            refusal = ex.failures[0]
+            raise GatewayError(refusal.status if refusal.status and 400 <= refusal.status < 500 else 400,
+                               f"{ex.cfg.name_of(refusal.provider)}: {refusal.error}")
         self._recorder.all_failed(ex)
         raise explain.all_failed(ex.cfg, ex.failures, services.router, plan, time.time())
 

@@ -77,6 +77,7 @@ async def upstream_context(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        app[PROXY].close()
         checks.cancel()
         await asyncio.gather(checks, return_exceptions=True)
         await upstream.close()
@@ -133,7 +134,9 @@ async def control_call(request: web.Request) -> web.Response:
         raise GatewayError(404, str(exc)) from None
     except (ConfigError, ValueError) as exc:
         raise GatewayError(400, str(exc)) from None
-    except OSError as exc:  # the user-data folder became read-only, the disk is full, …
+    except OSError as exc:  # saving a file: the user-data folder became read-only, the disk is full, …
+        if exc.filename is None or isinstance(exc, (TimeoutError, ConnectionError)):
+            raise  # not a file that could not be written: the generic handler logs it
         log.warning("could not save a change: %s", exc)
         where = exc.filename or "the user-data folder"
         raise GatewayError(500, f"API Router could not save the change: cannot write {where} "

@@ -167,8 +167,8 @@ def error_text(body: bytes, content_type: str) -> str:
 
 # What keys and tokens are made of: a run of these cut in two may be the start of one an upstream
 # echoed, which masking (it looks for whole keys) would no longer recognise.
-_KEY_CHAR = re.compile(r"[\w\-.~+/=]")
-_TRAILING_KEY_RUN = re.compile(r"[\w\-.~+/=]+$")
+_KEY_CHAR = re.compile(r"[A-Za-z0-9_\-.~+/=]")
+_TRAILING_KEY_RUN = re.compile(r"[A-Za-z0-9_\-.~+/=]+$")
 
 
 def clip(text: str, limit: int = 300) -> str:

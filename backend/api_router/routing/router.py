@@ -185,7 +185,9 @@ class Router:
                     (held_by_session or only_refused) and previous in cfg.routable and self._available(previous, now)):
                 change = None
             else:
-                came_from = previous if previous is not None else self._s.released
+                # After an unlock only "back to the preferred provider from <the one locked>" says where.
+                came_from = previous if previous is not None else (
+                    self._s.released if provider == cfg.effective_preferred else None)
                 change = self._route_change(cfg, came_from if came_from != provider else None, provider, counted)
                 self._s.active, self._s.active_reason, self._s.released = provider, change[0], None
         if recovered:
