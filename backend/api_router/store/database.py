@@ -183,14 +183,20 @@ class Store:
         now = time.monotonic()
         rows_between = max(1, min(MAX_ROWS_BETWEEN_PRUNES, self._retention.rows // 20))
         with self._state_lock:
-            due = (self._last_prune is None or now - self._last_prune >= PRUNE_EVERY_SECONDS
-                   or self._events_since_prune >= PRUNE_EVERY_EVENTS or self._rows_since_prune >= rows_between)
-            if due:
-                self._events_since_prune = self._rows_since_prune = 0
-        if due:
+            full = (self._last_prune is None or now - self._last_prune >= PRUNE_EVERY_SECONDS
+                    or self._events_since_prune >= PRUNE_EVERY_EVENTS)
+            rows_only = not full and self._rows_since_prune >= rows_between
+            if full:
+                self._events_since_prune = 0
+            if full or rows_only:
+                self._rows_since_prune = 0
+        if full:
             self._last_prune = now
+        if full or rows_only:
+            # Between full prunes only the request log is cut back to its bound: the ownership tables
+            # are scanned by date, which is worth doing every few minutes, not every few requests.
             conn.execute("BEGIN")
-            _prune(conn, self._retention)
+            (_prune if full else _prune_requests)(conn, self._retention)
             conn.execute("COMMIT")
 
     def prune(self) -> None:
@@ -485,6 +491,13 @@ class _LocalDays:
 def _prune(conn: sqlite3.Connection, retention: Retention) -> None:
     conn.execute("DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
                  (EVENT_RETENTION,))
+    cutoff = _prune_requests(conn, retention)
+    for table in ("response_owner", "sealed_owner", "session_affinity"):
+        conn.execute(f"DELETE FROM {table} WHERE unix_ms < ?", (cutoff,))
+
+
+def _prune_requests(conn: sqlite3.Connection, retention: Retention) -> int:
+    """Cut the request log (and its attempts) back to the retention rules; returns the cutoff (ms)."""
     cutoff = now_ms() - int(retention.days * DAY_MS)
     newest = conn.execute("SELECT max(id) FROM request_log").fetchone()[0] or 0
     recent_first = conn.execute("SELECT min(id) FROM request_log WHERE unix_ms >= ?", (cutoff,)).fetchone()[0]
@@ -493,8 +506,7 @@ def _prune(conn: sqlite3.Connection, retention: Retention) -> None:
     first_id = max(newest + 1 if recent_first is None else recent_first, by_count[0] if by_count else 0)
     conn.execute("DELETE FROM attempts WHERE request_id < ?", (first_id,))
     conn.execute("DELETE FROM request_log WHERE id < ?", (first_id,))
-    for table in ("response_owner", "sealed_owner", "session_affinity"):
-        conn.execute(f"DELETE FROM {table} WHERE unix_ms < ?", (cutoff,))
+    return cutoff
 
 
 def _rename(conn: sqlite3.Connection, old: str, new: str) -> None:
