@@ -405,15 +405,20 @@ async def test_a_loop_under_another_name_is_cut_at_the_first_hop(gateway, tmp_pa
 # --- 7. file modes -----------------------------------------------------------------------------------------
 
 
-def test_user_data_is_private(tmp_path):
-    ud = setup_user_data(tmp_path, {"p1": "http://127.0.0.1:9/v1"})
+def start_and_stop(user_data: Path) -> None:
+    """The app as a process, until it serves; then stopped."""
     port = fp.free_port()
-    proc = spawn(ud, "--port", str(port))
+    proc = spawn(user_data, "--port", str(port))
     try:
         wait_health(port, proc)
     finally:
         proc.terminate()
         proc.communicate(timeout=15)
+
+
+def test_user_data_is_private(tmp_path):
+    ud = setup_user_data(tmp_path, {"p1": "http://127.0.0.1:9/v1"})
+    start_and_stop(ud)
     modes = {p.relative_to(ud).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in [ud, *ud.rglob("*")]}
     assert modes["."] == 0o700 and modes["data"] == 0o700
     files = {name: mode for name, mode in modes.items() if (ud / name).is_file()}
@@ -431,13 +436,7 @@ def test_files_moved_aside_and_old_rotated_logs_are_private_too(tmp_path):
     (ud / "data" / "api-router.log.1").write_text("an old log\n")
     for name in ("secrets.json", "config.toml", "data/api-router.log.1"):
         (ud / name).chmod(0o644)
-    port = fp.free_port()
-    proc = spawn(ud, "--port", str(port))
-    try:
-        wait_health(port, proc)
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=15)
+    start_and_stop(ud)
     aside = [*ud.glob("secrets.json.broken-*"), *ud.glob("config.toml.broken-*")]
     assert len(aside) == 2 and "sk-kept-aside-123456" in "".join(p.read_text() for p in aside)
     for path in [*aside, ud / "data" / "api-router.log.1"]:

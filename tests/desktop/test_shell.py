@@ -8,7 +8,6 @@ import shutil
 import socket
 import sqlite3
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -409,12 +408,23 @@ def test_autostart_edited_in_config_toml_while_running_is_applied(tmp_path: Path
         text = text.replace("\nautostart = true\n", "\n").replace("\nautostart = false\n", "\n")
         rig.paths.config.write_text(text.replace("start_hidden = true\n", f"start_hidden = true\nautostart = {autostart}\n"))
 
+    def picked_up(edits: int) -> None:
+        """Wait until the app has read ``edits`` hand edits (each is an event)."""
+        def count() -> int:
+            with sqlite3.connect(rig.paths.store) as db:
+                (n,) = db.execute("SELECT count(*) FROM events WHERE message LIKE 'config.toml was edited%'").fetchone()
+            db.close()
+            return int(n)
+        wait_for(lambda: count() >= edits, 10, f"hand edit {edits} to be picked up")
+
     def scenario(window: FakeWindow) -> None:
         seen["kept_at_start"] = item.installed()
         edit("false")  # false -> false is no change: the item stays
-        seen["kept_after_same_value"] = _stays(item.installed, 1.5)
+        picked_up(1)
+        seen["kept_after_same_value"] = item.installed()
         edit("true")  # the item is there and up to date: nothing to do, but the change is seen
-        seen["kept_after_true"] = _stays(item.up_to_date, 1.5)  # the watcher looks every 0.5 s
+        picked_up(2)
+        seen["kept_after_true"] = item.up_to_date()
         edit("false")
         seen["removed"] = wait_for(lambda: not item.installed(), 10, "the login item to be removed")
         edit("true")
@@ -433,15 +443,6 @@ def test_autostart_edited_in_config_toml_while_running_is_applied(tmp_path: Path
     db.close()
     assert events == [f"Start with the system is off: the login item {item.location()} was removed",
                       f"Start with the system is on: the login item is at {item.location()}"]
-
-
-def _stays(predicate: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not predicate():
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def test_the_tray_check_mark_follows_autostart_set_from_the_window(tmp_path: Path) -> None:

@@ -223,6 +223,15 @@ async def test_reasoning_summary_reaches_the_client_while_the_model_thinks(fakes
     assert "response.completed" in seen
 
 
+async def p1_timed_out(fakes, gateway) -> tuple[Harness, fp.FakeProvider, fp.FakeProvider]:
+    """p1 hangs and a request timed out on it (0.5 s): it is out of rotation, checks are due."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 0.5})
+    p1.always(fp.hang())
+    await gw.responses()
+    return gw, p1, p2
+
+
 async def test_a_timeout_takes_a_provider_out_of_rotation_at_once_and_a_check_brings_it_back(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 0.5})
@@ -283,10 +292,7 @@ async def test_a_check_still_waiting_does_not_hold_up_the_next(fakes, gateway):
 
 
 async def test_only_a_real_answer_to_a_check_brings_a_provider_back(fakes, gateway):
-    p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 0.5})
-    p1.always(fp.hang())
-    await gw.responses()
+    gw, p1, p2 = await p1_timed_out(fakes, gateway)
     for no_answer in (fp.status(400, "The model `gpt-5.5` does not exist or you do not have access to it."),
                       fp.in_band_failure("server_error", "The engine is currently overloaded", error_type="server_error")):
         p1.always(no_answer)
@@ -298,10 +304,7 @@ async def test_only_a_real_answer_to_a_check_brings_a_provider_back(fakes, gatew
 
 
 async def test_checks_run_only_while_the_gateway_is_in_use(fakes, gateway):
-    p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 0.5})
-    p1.always(fp.hang())
-    await gw.responses()
+    gw, p1, p2 = await p1_timed_out(fakes, gateway)
     gw.services.last_activity_ms -= 11 * 60 * 1000  # as if the last request was 11 minutes ago
     calls = p1.calls
     await asyncio.sleep(1.5)
@@ -309,10 +312,7 @@ async def test_checks_run_only_while_the_gateway_is_in_use(fakes, gateway):
 
 
 async def test_a_long_stream_still_running_counts_as_use(fakes, gateway):
-    p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 0.5})
-    p1.always(fp.hang())
-    await gw.responses()
+    gw, p1, p2 = await p1_timed_out(fakes, gateway)
     gw.services.last_activity_ms -= 11 * 60 * 1000  # no request has ended for 11 minutes...
     calls = p1.calls
     p2.always(fp.stream_ok("a long answer", delay=0.4))  # ...but this one runs for about 3 s
