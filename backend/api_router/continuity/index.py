@@ -14,13 +14,19 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import islice
 
 from api_router.store import Store
 
 REJECTS_PREVIOUS_ID_META = "rejects_previous_response_id"
 RESPONSES_IN_MEMORY = 10_000
 SESSIONS_IN_MEMORY = 256
+# Sealed items kept in memory: a long session keeps its newest ones (what its requests carry since
+# their last compaction); older ones and whole sessions past the total are read back from the store
+# when asked for. Each costs about 150 bytes, so this bounds them to a few MB however long the app runs.
+SEALED_PER_SESSION_IN_MEMORY = 10_000
+SEALED_ITEMS_IN_MEMORY = 50_000
 TURN_STATES_IN_MEMORY = 4096
 
 
@@ -29,7 +35,8 @@ class ContinuityIndex:
         self._store = store
         self._lock = threading.Lock()
         self._responses: OrderedDict[str, str] = OrderedDict()
-        self._sealed: OrderedDict[str, dict[str, str]] = OrderedDict()
+        self._sealed: OrderedDict[str, SessionOwners] = OrderedDict()
+        self._sealed_items = 0  # entries across self._sealed
         self._rejects_previous_id = set(json.loads(store.get_meta(REJECTS_PREVIOUS_ID_META) or "[]"))
         # x-codex-turn-state value -> the provider that issued it. It lives for one turn, so memory is
         # enough: after a restart an unknown state is simply not forwarded.
@@ -75,25 +82,43 @@ class ContinuityIndex:
         # never need to wait for the writer.
         owners = self._session(session)
         with self._lock:
-            owners.update((item, provider) for item, _ in pairs)
+            before = len(owners.recent)
+            owners.recent.update((item, provider) for item, _ in pairs)
+            owners.trim(SEALED_PER_SESSION_IN_MEMORY)
+            if self._sealed.get(session) is owners:  # not dropped from memory meanwhile
+                self._sealed_items += len(owners.recent) - before
+                self._trim_sessions()
         self._store.save_sealed_owners(session, pairs, provider)
 
     def sealed_owners(self, session_id: str | None) -> Mapping[str, str]:
         """item id → provider for one session."""
         return self._session(session_id or "")
 
-    def _session(self, session: str) -> dict[str, str]:
+    @property
+    def sealed_items_in_memory(self) -> int:
+        return self._sealed_items
+
+    def _session(self, session: str) -> SessionOwners:
         with self._lock:
             cached = self._sealed.get(session)
             if cached is not None:
                 self._sealed.move_to_end(session)
                 return cached
-        loaded = self._store.load_sealed_owners(session)
+        recent, complete = self._store.load_sealed_owners(session, SEALED_PER_SESSION_IN_MEMORY)
+        loaded = SessionOwners(recent, complete, lambda item: self._store.load_sealed_owner(session, item))
         with self._lock:
             owners = self._sealed.setdefault(session, loaded)
-            while len(self._sealed) > SESSIONS_IN_MEMORY:
-                self._sealed.popitem(last=False)
+            if owners is loaded:
+                self._sealed_items += len(loaded.recent)
+                self._trim_sessions()
         return owners
+
+    def _trim_sessions(self) -> None:
+        """Drop the least recently used sessions from memory (never the latest); ``_lock`` held."""
+        while len(self._sealed) > 1 and (len(self._sealed) > SESSIONS_IN_MEMORY
+                                         or self._sealed_items > SEALED_ITEMS_IN_MEMORY):
+            _, dropped = self._sealed.popitem(last=False)
+            self._sealed_items -= len(dropped.recent)
 
     # --- providers that refuse previous_response_id ----------------------------------------------------
 
@@ -122,9 +147,7 @@ class ContinuityIndex:
                 if owner == old:
                     self._responses[rid] = new
             for owners in self._sealed.values():
-                for item, owner in owners.items():
-                    if owner == old:
-                        owners[item] = new
+                owners.rename(old, new)
             for value, owner in self._turn_states.items():
                 if owner == old:
                     self._turn_states[value] = new
@@ -150,3 +173,48 @@ class ContinuityIndex:
 def tombstone(provider: str) -> str:
     """The owner recorded for items of a deleted provider; ``~`` never occurs in a provider id."""
     return f"~deleted~{provider}"
+
+
+class SessionOwners(Mapping[str, str]):
+    """item id → provider for one session: its most recent items in memory; when older ones were left
+    out (or trimmed), an item not among them is looked up in the store. Only items 10,000 recordings old
+    are trimmed, long after the writer committed them, so the store has every item memory lets go."""
+
+    __slots__ = ("_lookup", "complete", "recent")
+
+    def __init__(self, recent: dict[str, str], complete: bool, lookup: Callable[[str], str | None]) -> None:
+        self.recent = recent  # oldest first
+        self.complete = complete
+        self._lookup = lookup
+
+    def trim(self, keep: int) -> None:
+        """Keep the ``keep`` newest; trimmed in batches, a tenth over the limit at a time."""
+        excess = len(self.recent) - keep
+        if excess > keep // 10:
+            for item in list(islice(self.recent, excess)):
+                del self.recent[item]
+            self.complete = False
+
+    def rename(self, old: str, new: str) -> None:
+        for item, owner in self.recent.items():
+            if owner == old:
+                self.recent[item] = new
+
+    def get(self, item: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        owner = self.recent.get(item)
+        if owner is None and not self.complete:
+            owner = self._lookup(item)
+        return default if owner is None else owner
+
+    def __getitem__(self, item: str) -> str:
+        owner = self.get(item)
+        if owner is None:
+            raise KeyError(item)
+        return owner
+
+    # Iteration and size cover the items in memory only (all of them when ``complete``).
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.recent)
+
+    def __len__(self) -> int:
+        return len(self.recent)

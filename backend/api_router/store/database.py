@@ -348,8 +348,18 @@ class Store:
         ts = now_ms()
         self._writer.add("sealed_owner", *((item, session_id, provider, kind, ts) for item, kind in items))
 
-    def load_sealed_owners(self, session_id: str) -> dict[str, str]:
-        return dict(self._hot_read("SELECT item_id, provider FROM sealed_owner WHERE session_id = ?", (session_id,)))
+    def load_sealed_owners(self, session_id: str, newest: int) -> tuple[dict[str, str], bool]:
+        """The ``newest`` items sealed in ``session_id`` (item id → provider, oldest first), and whether
+        that is all of them. ``INSERT OR REPLACE`` gives a rewritten row a new rowid: rowid order is the
+        order of recording."""
+        rows = self._hot_read("SELECT item_id, provider FROM sealed_owner WHERE session_id = ? "
+                              "ORDER BY rowid DESC LIMIT ?", (session_id, newest + 1))
+        return dict(reversed(rows[:newest])), len(rows) <= newest
+
+    def load_sealed_owner(self, session_id: str, item_id: str) -> str | None:
+        row = self._hot_read("SELECT provider FROM sealed_owner WHERE item_id = ? AND session_id = ?",
+                             (item_id, session_id))
+        return row[0][0] if row else None
 
     def save_affinity(self, session_id: str, provider: str, unix_ms: int) -> None:
         self._writer.put("affinity", session_id, (session_id, provider, unix_ms))

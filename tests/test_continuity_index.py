@@ -1,0 +1,76 @@
+"""The continuity index keeps a bounded number of sealed items in memory and still answers for all."""
+
+import pytest
+
+from api_router.continuity import index as index_mod
+from api_router.continuity.index import ContinuityIndex
+from api_router.continuity.rewrite import drop_sealed_reasoning
+from api_router.store import Store
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "data" / "s.sqlite3")
+    s.open()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def small(monkeypatch):
+    monkeypatch.setattr(index_mod, "SEALED_PER_SESSION_IN_MEMORY", 20)
+    monkeypatch.setattr(index_mod, "SEALED_ITEMS_IN_MEMORY", 50)
+
+
+def reasoning(item_id):
+    return {"type": "reasoning", "id": item_id, "encrypted_content": "gAAAA" + item_id}
+
+
+def test_a_long_session_keeps_its_newest_items_in_memory_and_finds_the_older_ones_in_the_store(store, small):
+    index = ContinuityIndex(store)
+    for turn in range(100):
+        index.record_sealed("long", [(f"rs_{turn}", "reasoning")], "A" if turn < 50 else "B")
+        if turn % 10 == 9:
+            store.flush()  # as the writer's 0.1 s window does long before an item is 20 recordings old
+    assert index.sealed_items_in_memory <= 22
+    owners = index.sealed_owners("long")
+    assert [owners.get(f"rs_{turn}") for turn in (0, 49, 50, 99)] == ["A", "A", "B", "B"]
+    assert owners.get("rs_unknown") is None and owners.get("rs_unknown", "B") == "B"
+    # No provider is sent another's reasoning, however old.
+    items = [reasoning("rs_0"), reasoning("rs_99"), {"type": "message", "role": "user", "content": "hi"}]
+    assert [i.get("id") for i in drop_sealed_reasoning(items, "B", owners, all_sealed=False)] == ["rs_99", None]
+
+
+def test_many_sessions_share_one_bound_and_come_back_from_the_store(store, small):
+    index = ContinuityIndex(store)
+    for s in range(12):
+        index.record_sealed(f"s{s}", [(f"rs_{s}_{i}", "reasoning") for i in range(10)], f"P{s % 3}")
+    store.flush()
+    assert index.sealed_items_in_memory <= 50
+    for s in range(12):
+        assert index.sealed_owners(f"s{s}").get(f"rs_{s}_3") == f"P{s % 3}"
+        assert index.sealed_items_in_memory <= 50
+
+
+def test_a_session_read_back_from_the_store_starts_with_its_newest_items(store, small):
+    index = ContinuityIndex(store)
+    for turn in range(30):
+        index.record_sealed("long", [(f"rs_{turn}", "reasoning")], "A")
+    store.flush()
+    again = ContinuityIndex(store)
+    owners = again.sealed_owners("long")
+    assert list(owners) == [f"rs_{turn}" for turn in range(10, 30)]
+    assert owners.get("rs_0") == "A"  # from the store
+    assert again.sealed_items_in_memory == 20
+
+
+def test_a_rename_reaches_items_in_memory_and_in_the_store(store, small):
+    index = ContinuityIndex(store)
+    for turn in range(40):
+        index.record_sealed("long", [(f"rs_{turn}", "reasoning")], "A")
+    store.flush()
+    for member in (store, index):
+        member.rename("A", "main")
+    store.flush()
+    owners = index.sealed_owners("long")
+    assert owners.get("rs_0") == "main" and owners.get("rs_39") == "main"
