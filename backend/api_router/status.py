@@ -42,10 +42,10 @@ def serving_summary(services: Services) -> dict[str, Any]:
     down = router.down
     available = router.available(cfg)
     if down or not available or (lock and lock not in available):
-        tried = {f.provider for f in down}
+        passed_by = router.out_of_rotation(cfg, asked={f.provider for f in down})
         reason = "; ".join([*(f"{name(f.provider)}: {f.error}" for f in down),  # and those not even asked:
-                            *(f"{name(pid)}: {why}" for pid, why in router.out_of_rotation(cfg).items()
-                              if pid not in tried)]) or "every provider is cooling down"
+                            *(f"{name(pid)}: {why}" for pid, why in passed_by.items())])
+        reason = reason or "every provider is cooling down"
         advice = (f"Routing is locked to {name(lock)}: unlock it or fix that provider." if lock else
                   "Check the providers' base URLs and keys (Test all), or add another provider.")
         return {"state": "down", "line": "all providers down", "provider": None, "reason": reason, "advice": advice}

@@ -57,9 +57,8 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
 
 def _skipped(cfg: Config, failures: Sequence[Failure], router: Router) -> list[str]:
     """The providers automatic routing passed by, and why ("Relay B (cooling down for 40 s more)")."""
-    tried = {f.provider for f in failures}
-    return [f"{cfg.name_of(pid)} ({reason})" for pid, reason in router.out_of_rotation(cfg).items()
-            if pid not in tried]
+    asked = {f.provider for f in failures}
+    return [f"{cfg.name_of(pid)} ({reason})" for pid, reason in router.out_of_rotation(cfg, asked=asked).items()]
 
 
 def no_model_list(cfg: Config, failures: Sequence[Failure]) -> GatewayError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -417,19 +417,22 @@ class Router:
             h = self._s.health.get(provider)
             return max(0.0, h.cooldown_until - now) if h is not None else 0.0
 
-    def out_of_rotation(self, cfg: Config) -> dict[str, str]:
-        """Why each routable provider that automatic routing passes by is passed by."""
+    def out_of_rotation(self, cfg: Config, *, asked: Collection[str] = ()) -> dict[str, str]:
+        """Why each routable provider that automatic routing passes by is passed by, leaving out the
+        ``asked`` ones (those whose own failure the caller already reports): the providers not asked."""
         now = self._clock()
         out: dict[str, str] = {}
         with self._lock:
             for pid in cfg.routable:
+                if pid in asked:
+                    continue
                 h = self._s.health.get(pid)
                 if pid in self._unresponsive:
                     out[pid] = "not answering"
                 elif h is not None and h.cooldown_until > now:
                     out[pid] = f"cooling down for {h.cooldown_until - now:.0f} s more"
         for pid in cfg.routable:
-            reason = self._skip(pid)
+            reason = self._skip(pid) if pid not in asked else None
             if reason and pid not in out:
                 out[pid] = f"out of quota ({reason})"
         return out
