@@ -70,6 +70,23 @@ async def test_the_attempt_chain_of_a_request(fakes, gateway):
         await gw.api("get_request", id=999999)
 
 
+async def test_the_gateways_own_errors_name_their_request_log_row(fakes, gateway):
+    """An answer nobody served — every provider failed, a body too large — still says which row tells
+    what happened."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, listen={"max_body_mb": 1})
+    p1.queue(fp.status(503, "p1 down"))
+    p2.queue(fp.status(503, "p2 down"))
+    failed = await gw.responses()
+    too_large = await gw.responses({"model": "gpt-5.5", "input": "x" * (1024 * 1024 + 10)})
+    assert (failed.status, too_large.status) == (502, 413)
+    for reply, status in ((failed, 502), (too_large, 413)):
+        request_id = reply.headers["X-API-Router-Request-Id"]
+        assert "X-API-Router-Provider" not in reply.headers  # nobody served it
+        (row,) = (await gw.api("list_requests", text=request_id))["requests"]
+        assert (row["request_id"], row["status"]) == (request_id, status)
+
+
 async def test_paging_stays_quick_with_100000_rows(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})

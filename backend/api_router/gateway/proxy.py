@@ -27,7 +27,7 @@ from api_router.gateway.compaction import SummaryFailed, summarize
 from api_router.gateway.errors import GatewayError, error_response, from_error
 from api_router.gateway.exchange import Exchange, RequestIds, parse_object, read_body
 from api_router.gateway.outcomes import OutcomeRecorder
-from api_router.gateway.upstream import Upstream, forwarded_headers
+from api_router.gateway.upstream import PROVIDER_HEADER, REQUEST_ID_HEADER, Upstream, forwarded_headers
 from api_router.records import Attempt, Outcome, RequestRecord, Retry, now_ms
 from api_router.services import Services, ServingState
 
@@ -101,6 +101,7 @@ class ResponsesProxy:
         except GatewayError as err:
             record.status, record.error = err.status, record.error or err.message
             response = from_error(err, services.redactor.redact_bytes)
+            response.headers[REQUEST_ID_HEADER] = record.request_id  # the row that says what happened
             record.response_bytes = len(response.body) if isinstance(response.body, bytes) else 0
             return response
         except asyncio.CancelledError:
@@ -348,7 +349,8 @@ class ResponsesProxy:
             except SummaryFailed as exc:
                 message = (f"the conversation carries a compaction made by another provider; what it summarised is "
                            f"too long for {ex.cfg.name_of(provider.id)}, and summarising it there failed: {exc}")
-                answer = error_response(400, services.redactor(message))
+                answer = error_response(400, services.redactor(message),
+                                        headers={PROVIDER_HEADER: provider.id, REQUEST_ID_HEADER: ex.record.request_id})
                 result = AttemptResult(Outcome.CLIENT_ERROR, answer, error=message, status=exc.status,
                                        response_bytes=len(answer.body) if isinstance(answer.body, bytes) else 0)
             except asyncio.CancelledError:

@@ -29,7 +29,7 @@ from api_router.gateway.exchange import parse_object, read_body
 from api_router.gateway.middleware import Handler, guard, token_required
 from api_router.gateway.models import fetch_models
 from api_router.gateway.proxy import ResponsesProxy
-from api_router.gateway.upstream import Upstream
+from api_router.gateway.upstream import PROVIDER_HEADER, Upstream
 from api_router.routing import Failure
 from api_router.services import Services, ServingState
 from api_router.status import build_status
@@ -115,7 +115,7 @@ async def models(request: web.Request) -> web.Response:
                                     services.provider_key(pid), timeout)
         if result.ok:
             return web.Response(body=services.redactor.redact_bytes(result.body), content_type="application/json",
-                                headers={"X-API-Router-Provider": pid})
+                                headers={PROVIDER_HEADER: pid})
         failures.append(Failure(pid, result.error, result.status))
     if not failures:
         raise GatewayError(502, "no provider is available: add a provider with a base URL in API Router")

@@ -19,6 +19,8 @@ from api_router.gateway.deadlines import Deadlines
 
 ERROR_BODY_LIMIT = 4 * 1024 * 1024
 LOOP_HEADER = "X-API-Router-Hop"
+PROVIDER_HEADER = "X-API-Router-Provider"  # who served
+REQUEST_ID_HEADER = "X-API-Router-Request-Id"  # the request-log row
 
 _FORWARDED_EXACT = frozenset({
     b"session-id", b"session_id", b"thread-id", b"conversation_id", b"x-session-id", b"originator", b"user-agent",
@@ -59,7 +61,7 @@ def headers_back(raw_headers: Iterable[tuple[bytes, bytes]], provider: str, requ
     """The provider's response headers the client gets (a key an upstream echoes in one is masked),
     plus which provider answered and our own id of the request (the one the request log shows).
     ``raw_headers`` as aiohttp received them."""
-    out = {"X-API-Router-Provider": provider, "X-API-Router-Request-Id": request_id}
+    out = {PROVIDER_HEADER: provider, REQUEST_ID_HEADER: request_id}
     kept: list[tuple[bytes, bytes]] = []
     for name, value in raw_headers:
         lower = name.lower()
