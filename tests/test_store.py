@@ -172,3 +172,31 @@ def test_a_request_and_its_attempts_are_written_in_one_transaction():
     written = [b for b in batches if b]
     assert sum(b["requests"] for b in written) == 200
     assert all(b.get("attempts", 0) == 2 * b.get("requests", 0) for b in written)
+
+
+def test_a_failed_prune_leaves_the_writer_running(tmp_path, monkeypatch):
+    """Another program holding the database past the busy timeout makes a background prune fail with
+    "database is locked": the writes after it must still reach the disk."""
+    calls = []
+    real_prune = store_mod._prune
+
+    def locked_once(conn, retention):
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        real_prune(conn, retention)
+
+    monkeypatch.setattr(store_mod, "_prune", locked_once)
+    s = open_store(tmp_path)
+    s.add_event("info", "x", "first")  # the first batch is followed by a full prune: it fails
+    s.flush()
+    assert calls == [1]
+    s.add_event("info", "x", "second")
+    s.log_request(record())
+    s.prune()
+    s.flush(timeout=5)
+    conn = sqlite3.connect(s.path)
+    assert [m for (m,) in conn.execute("SELECT message FROM events ORDER BY id")] == ["first", "second"]
+    assert conn.execute("SELECT count(*) FROM request_log").fetchone()[0] == 1
+    assert len(calls) == 2
+    s.close()

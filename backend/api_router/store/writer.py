@@ -131,24 +131,31 @@ class BatchWriter:
                 if None in items:
                     return
                 if self._after_batch is not None:
-                    self._after_batch(conn)
+                    self._maintain(conn, self._after_batch)
         finally:
             conn.close()
 
     def _commit(self, conn: sqlite3.Connection, ops: list[Op]) -> None:
         if not ops:
             return
+        # Whatever goes wrong (the database locked by another program past the busy timeout, a full
+        # disk, a bad row), the thread lives on: later writes must still reach the disk.
         try:
             conn.execute("BEGIN")
             for op in ops:
                 op(conn)
             conn.execute("COMMIT")
-        except sqlite3.Error:
+        except Exception:
             log.exception("store write failed; %d queued writes dropped", len(ops))
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
+            _rollback(conn)
+
+    @staticmethod
+    def _maintain(conn: sqlite3.Connection, after_batch: Op) -> None:
+        try:
+            after_batch(conn)
+        except Exception:
+            log.exception("store maintenance failed; it is tried again later")
+            _rollback(conn)
 
     def _write_batch(self, conn: sqlite3.Connection, batch: _Batch) -> None:
         with self._batch_lock:
@@ -179,3 +186,11 @@ def insert_rows(conn: sqlite3.Connection, head: str, rows: list[tuple[Any, ...]]
 def _statement(head: str, width: int, count: int, tail: str) -> str:
     one = "(" + ", ".join("?" * width) + ")"
     return head + ", ".join([one] * count) + tail
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
