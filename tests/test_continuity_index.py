@@ -74,3 +74,15 @@ def test_a_rename_reaches_items_in_memory_and_in_the_store(store, small):
     store.flush()
     owners = index.sealed_owners("long")
     assert owners.get("rs_0") == "main" and owners.get("rs_39") == "main"
+
+
+def test_a_session_read_back_before_its_writes_landed_still_finds_them(store, small):
+    """Dropped from memory while its newest item still waits for the writer, then asked for again: that
+    item is found in the store once it is written, not taken for unknown for good."""
+    index = ContinuityIndex(store)
+    index.record_sealed("s", [("rs_pending", "reasoning")], "A")
+    for other in range(6):  # 6 x 10 items push "s" out of the 50 in memory
+        index.record_sealed(f"o{other}", [(f"rs_{other}_{i}", "reasoning") for i in range(10)], "B")
+    owners = index.sealed_owners("s")  # read back (the writer may or may not have written it yet)
+    store.flush()
+    assert owners.get("rs_pending") == "A"

@@ -23,9 +23,10 @@ REJECTS_PREVIOUS_ID_META = "rejects_previous_response_id"
 RESPONSES_IN_MEMORY = 10_000
 SESSIONS_IN_MEMORY = 256
 # Sealed items kept in memory: a long session keeps its newest ones (what its requests carry since
-# their last compaction); older ones and whole sessions past the total are read back from the store
-# when asked for. Each costs about 150 bytes, so this bounds them to a few MB however long the app runs.
-SEALED_PER_SESSION_IN_MEMORY = 10_000
+# their last compaction: one reasoning item per model call); older ones and whole sessions past the
+# total are read back from the store when asked for. Each costs about 150 bytes, so this bounds them
+# to a few MB however long the app runs, and 25 long sessions at once fit without reloading.
+SEALED_PER_SESSION_IN_MEMORY = 2_000
 SEALED_ITEMS_IN_MEMORY = 50_000
 TURN_STATES_IN_MEMORY = 4096
 
@@ -104,8 +105,8 @@ class ContinuityIndex:
             if cached is not None:
                 self._sealed.move_to_end(session)
                 return cached
-        recent, complete = self._store.load_sealed_owners(session, SEALED_PER_SESSION_IN_MEMORY)
-        loaded = SessionOwners(recent, complete, lambda item: self._store.load_sealed_owner(session, item))
+        recent = self._store.load_sealed_owners(session, SEALED_PER_SESSION_IN_MEMORY)
+        loaded = SessionOwners(recent, lambda item: self._store.load_sealed_owner(session, item))
         with self._lock:
             owners = self._sealed.setdefault(session, loaded)
             if owners is loaded:
@@ -176,15 +177,14 @@ def tombstone(provider: str) -> str:
 
 
 class SessionOwners(Mapping[str, str]):
-    """item id → provider for one session: its most recent items in memory; when older ones were left
-    out (or trimmed), an item not among them is looked up in the store. Only items 10,000 recordings old
-    are trimmed, long after the writer committed them, so the store has every item memory lets go."""
+    """item id → provider for one session: its most recent items in memory, any other looked up in the
+    store. (A session read back may miss items still queued for the writer, and only items 2,000
+    recordings old are trimmed: the store is asked rather than memory trusted to be complete.)"""
 
-    __slots__ = ("_lookup", "complete", "recent")
+    __slots__ = ("_lookup", "recent")
 
-    def __init__(self, recent: dict[str, str], complete: bool, lookup: Callable[[str], str | None]) -> None:
+    def __init__(self, recent: dict[str, str], lookup: Callable[[str], str | None]) -> None:
         self.recent = recent  # oldest first
-        self.complete = complete
         self._lookup = lookup
 
     def trim(self, keep: int) -> None:
@@ -193,7 +193,6 @@ class SessionOwners(Mapping[str, str]):
         if excess > keep // 10:
             for item in list(islice(self.recent, excess)):
                 del self.recent[item]
-            self.complete = False
 
     def rename(self, old: str, new: str) -> None:
         for item, owner in self.recent.items():
@@ -202,7 +201,7 @@ class SessionOwners(Mapping[str, str]):
 
     def get(self, item: str, default: str | None = None) -> str | None:  # type: ignore[override]
         owner = self.recent.get(item)
-        if owner is None and not self.complete:
+        if owner is None:
             owner = self._lookup(item)
         return default if owner is None else owner
 
@@ -212,7 +211,7 @@ class SessionOwners(Mapping[str, str]):
             raise KeyError(item)
         return owner
 
-    # Iteration and size cover the items in memory only (all of them when ``complete``).
+    # Iteration and size cover the items in memory only.
     def __iter__(self) -> Iterator[str]:
         return iter(self.recent)
 

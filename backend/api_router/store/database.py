@@ -348,13 +348,12 @@ class Store:
         ts = now_ms()
         self._writer.add("sealed_owner", *((item, session_id, provider, kind, ts) for item, kind in items))
 
-    def load_sealed_owners(self, session_id: str, newest: int) -> tuple[dict[str, str], bool]:
-        """The ``newest`` items sealed in ``session_id`` (item id → provider, oldest first), and whether
-        that is all of them. ``INSERT OR REPLACE`` gives a rewritten row a new rowid: rowid order is the
-        order of recording."""
+    def load_sealed_owners(self, session_id: str, newest: int) -> dict[str, str]:
+        """The ``newest`` items sealed in ``session_id`` (item id → provider, oldest first).
+        ``INSERT OR REPLACE`` gives a rewritten row a new rowid: rowid order is the order of recording."""
         rows = self._hot_read("SELECT item_id, provider FROM sealed_owner WHERE session_id = ? "
-                              "ORDER BY rowid DESC LIMIT ?", (session_id, newest + 1))
-        return dict(reversed(rows[:newest])), len(rows) <= newest
+                              "ORDER BY rowid DESC LIMIT ?", (session_id, newest))
+        return dict(reversed(rows))
 
     def load_sealed_owner(self, session_id: str, item_id: str) -> str | None:
         row = self._hot_read("SELECT provider FROM sealed_owner WHERE item_id = ? AND session_id = ?",
