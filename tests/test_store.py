@@ -1,6 +1,7 @@
 """SQLite store: events, request log, metrics, retention, corruption recovery, renames."""
 
 import sqlite3
+import time
 
 from api_router.continuity.index import ContinuityIndex
 from api_router.records import Attempt, Outcome, RequestRecord, Usage, now_ms
@@ -199,4 +200,17 @@ def test_a_failed_prune_leaves_the_writer_running(tmp_path, monkeypatch):
     assert [m for (m,) in conn.execute("SELECT message FROM events ORDER BY id")] == ["first", "second"]
     assert conn.execute("SELECT count(*) FROM request_log").fetchone()[0] == 1
     assert len(calls) == 2
+    s.close()
+
+
+def test_a_request_begun_before_midnight_does_not_reset_requests_today(tmp_path):
+    s = open_store(tmp_path)
+    for _ in range(3):
+        s.log_request(record())
+    t = time.localtime()
+    midnight_ms = int(time.mktime((t.tm_year, t.tm_mon, t.tm_mday, 0, 0, 0, 0, 0, -1)) * 1000)
+    s.log_request(record(ts=midnight_ms - 5_000))  # a long stream that began yesterday ends now
+    assert s.requests_today() == 3
+    s.log_request(record())
+    assert s.requests_today() == 4
     s.close()

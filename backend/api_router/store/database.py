@@ -281,7 +281,12 @@ class Store:
             self._next_request_id += 1
             self._rows_since_prune += 1
             day = self._days.day_of(record.unix_ms / 1000)
-            self._today = (day, self._today[1] + 1 if self._today[0] == day else 1)
+            counted_day, count = self._today
+            if day == counted_day:
+                self._today = (day, count + 1)
+            elif day > counted_day:  # ISO dates: text order is date order
+                self._today = (day, 1)
+            # else: a stream begun before midnight and logged after it counts for the day it began
         # Rows like every other kind the writer batches: the record itself never crosses threads.
         request_row, attempt_rows = _rows(request_id, record)
         self._writer.add_together({"requests": [request_row], "attempts": attempt_rows})
