@@ -214,3 +214,25 @@ def test_a_request_begun_before_midnight_does_not_reset_requests_today(tmp_path)
     s.log_request(record())
     assert s.requests_today() == 4
     s.close()
+
+
+def test_the_wal_file_shrinks_back_after_a_big_transaction(tmp_path):
+    """A big transaction (here another connection's 20 MB; in the app a rename over the whole request
+    log) leaves a WAL of its size; the store's next writes cut it back to the limit."""
+    import os
+
+    s = open_store(tmp_path)
+    big = sqlite3.connect(s.path, isolation_level=None)
+    big.execute("BEGIN")
+    big.execute("CREATE TABLE scratch(x)")
+    big.executemany("INSERT INTO scratch VALUES (?)", [(os.urandom(1000),) for _ in range(20_000)])
+    big.execute("COMMIT")
+    big.execute("DROP TABLE scratch")
+    big.close()
+    wal = s.path.with_name(s.path.name + "-wal")
+    assert wal.stat().st_size > 2 * store_mod.WAL_SIZE_LIMIT
+    for i in range(3):
+        s.add_event("info", "x", f"event {i}")
+        s.flush()
+    assert wal.stat().st_size <= store_mod.WAL_SIZE_LIMIT
+    s.close()

@@ -31,6 +31,7 @@ DEFAULT_RETENTION_DAYS = 30
 DEFAULT_RETENTION_ROWS = 200_000
 PRUNE_EVERY_SECONDS = 600.0
 PRUNE_EVERY_EVENTS = 500
+WAL_SIZE_LIMIT = 8 * 1024 * 1024  # bytes left on disk after a checkpoint
 # Request rows logged since the last prune that start the next one: a 20th of the bound (at most
 # 10,000), so the log never holds more than 5 % over what the user allows.
 MAX_ROWS_BETWEEN_PRUNES = 10_000
@@ -128,6 +129,9 @@ class Store:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # The WAL keeps the size of the largest transaction so far (a rename over the whole request
+            # log, a big prune) until the app exits, unless this caps it once a checkpoint resets it.
+            conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             schema.create_or_upgrade(conn)
             conn.execute("SELECT count(*) FROM events").fetchone()
             conn.execute("SELECT count(*) FROM request_log").fetchone()
