@@ -11,6 +11,7 @@ Bindings are saved in the store and survive a restart.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 
 from api_router.records import now_ms
 from api_router.store import Store
@@ -22,8 +23,11 @@ class SessionAffinity:
     def __init__(self, store: Store, keep_seconds: float) -> None:
         self._store = store
         self._lock = threading.Lock()
-        self._bound: dict[str, tuple[str, int]] = {}  # session -> (provider, last request, unix ms)
-        for session, provider, unix_ms in store.load_affinities(now_ms() - int(keep_seconds * 1000)):
+        # session -> (provider, last request, unix ms), least recently served first: the session to let
+        # go when full is the first, found without looking at the other 50,000.
+        self._bound: OrderedDict[str, tuple[str, int]] = OrderedDict()
+        saved = store.load_affinities(now_ms() - int(keep_seconds * 1000))
+        for session, provider, unix_ms in sorted(saved, key=lambda row: row[2]):
             self._bound[session] = (provider, unix_ms)
 
     def provider_for(self, session_id: str, idle_return_seconds: float) -> str | None:
@@ -39,9 +43,9 @@ class SessionAffinity:
         with self._lock:
             previous = self._bound.get(session_id)
             self._bound[session_id] = (provider, now)
+            self._bound.move_to_end(session_id)
             if len(self._bound) > MAX_SESSIONS:
-                oldest = min(self._bound, key=lambda s: self._bound[s][1])
-                del self._bound[oldest]
+                self._bound.popitem(last=False)
         # An unchanged binding is saved at most every few seconds of a session's traffic.
         if previous is None or previous[0] != provider or now - previous[1] > 5_000:
             self._store.save_affinity(session_id, provider, now)
