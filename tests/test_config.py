@@ -202,3 +202,32 @@ def test_codex_connection_is_read_from_a_toml_1_1_codex_config(tmp_path):
     setup.apply(tmp_path, url, "tok")
     assert setup.connection_state(tmp_path, url, "tok") == "connected"
     assert 'A = "1"' in (tmp_path / "config.toml").read_text()
+
+
+def test_listeners_end_on_the_newest_version_when_two_changes_finish_together(tmp_path):
+    """The app saves a change while another (the file watcher's reload, a second control call) is still
+    telling the listeners about the one before: the listeners must end on the newest."""
+    import threading
+    import time
+
+    cf, _ = ConfigFile.load(tmp_path / "config.toml")
+    seen: list[int] = []
+    second: list[threading.Thread] = []
+
+    def set_threshold(n):
+        cf.edit(lambda doc: section(doc, "routing").__setitem__("failure_threshold", n))
+
+    def slow_listener(cfg):
+        if not second:  # the first change: the second is saved while this one is being told
+            second.append(threading.Thread(target=set_threshold, args=(7,)))
+            second[0].start()
+            deadline = time.monotonic() + 5
+            while cf.current.routing.failure_threshold != 7 and time.monotonic() < deadline:
+                time.sleep(0.005)
+        seen.append(cfg.routing.failure_threshold)
+
+    cf.listeners.append(slow_listener)
+    set_threshold(4)
+    second[0].join(5)
+    assert cf.current.routing.failure_threshold == 7
+    assert seen[-1] == 7

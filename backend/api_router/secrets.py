@@ -151,7 +151,7 @@ class SecretsFile(UserFile[Secrets]):
         with self._lock:
             updated = change(self._base())
             self._write(updated)
-        self._published(updated)
+        self._publish()
         return updated
 
     def _decode(self, raw: bytes) -> Secrets | str:

@@ -32,6 +32,8 @@ class UserFile(Generic[V]):
         self.path = path
         self._value = value
         self._lock = threading.Lock()
+        # Held while listeners are told (re-entrant: a listener may change the file in turn).
+        self._publish_lock = threading.RLock()
         self._stamp = file_stamp(path)
         self._reported: FileStamp | None = None  # the invalid version already reported
         self.on_problem: Callable[[str], None] = lambda message: None
@@ -48,6 +50,13 @@ class UserFile(Generic[V]):
 
     def _published(self, value: V) -> None:
         """Tell whoever listens that ``value`` is now in use."""
+
+    def _publish(self) -> None:
+        """Tell the listeners what is in use now: one change at a time, and always the newest version,
+        so two changes that finish together (an edit in the app, a hand edit picked up by the watcher)
+        cannot leave them on the older one."""
+        with self._publish_lock:
+            self._published(self._value)
 
     # --- shared behaviour ----------------------------------------------------------------------------
 
@@ -66,7 +75,7 @@ class UserFile(Generic[V]):
                 return False
             self._value, self._stamp, self._reported = read, stamp, None
         self.on_notice(f"{self.label} was edited; the new {self.kept} are in use")
-        self._published(read)
+        self._publish()
         return True
 
     def _read_disk(self) -> V | str:

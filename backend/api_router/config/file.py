@@ -298,7 +298,7 @@ class ConfigFile(UserFile[Loaded]):
                 raise ConfigError("; ".join(problems))
             loaded = Loaded(tomlkit.dumps(doc), config)
             self._write(loaded)
-        self._published(loaded)
+        self._publish()
         return config
 
     def _decode(self, raw: bytes) -> Loaded | str:
