@@ -22,7 +22,7 @@ def make(ids=("a", "b", "c"), **routing):
 def router():
     events = []
     clock = Clock()
-    r = Router(lambda level, kind, message, provider=None: events.append((level, kind, message)), clock)
+    r = Router(lambda level, kind, message, provider=None: events.append((level, kind, message)), clock, wall=clock)
     return r, clock, events
 
 
@@ -126,7 +126,7 @@ def test_rename_carries_health():
 def test_providers_out_of_quota_are_skipped_but_remain_a_last_resort():
     empty = {"a": "quota exhausted: remaining 0"}
     clock = Clock()
-    r = Router(lambda *a, **k: None, clock, skip=empty.get)
+    r = Router(lambda *a, **k: None, clock, skip=empty.get, wall=clock)
     cfg = make()
     assert r.plan(cfg) == ["b", "c"]
     r.record_failure(cfg, "b", "x", retry_after=60)
@@ -134,3 +134,20 @@ def test_providers_out_of_quota_are_skipped_but_remain_a_last_resort():
     assert r.plan(cfg) == ["a"]  # everything else is cooling down: try the stale "empty" one
     locked = make(manual_override="a")
     assert r.plan(locked) == ["a"]
+
+
+def test_a_wall_clock_set_back_neither_stretches_a_cooldown_nor_holds_checks_back():
+    """Cooldowns and check intervals run on a monotonic clock; the wall clock only dates them."""
+    mono, wall = Clock(), Clock()
+    wall.now = 1_750_000_000.0
+    r = Router(lambda *a, **k: None, mono, wall=wall)
+    cfg = make()
+    r.record_failure(cfg, "a", "x", retry_after=60)
+    r.check_started("a")
+    wall.now -= 3600  # NTP (or the user) sets the clock back an hour
+    assert r.health_json(cfg)["a"]["cooldown_until_unix_ms"] == int((wall.now + 60) * 1000)
+    mono.now += 30
+    wall.now += 30
+    assert [pid for pid, _ in r.needing_check(cfg, interval=20)] == ["a"]
+    mono.now += 31
+    assert "a" in r.available(cfg)

@@ -54,7 +54,7 @@ class StartupError(Exception):
         return cls(_describe_os_error(exc, paths))
 
 
-def open_services(paths: Paths, *, port: int | None = None, clock: Callable[[], float] = time.time) -> Services:
+def open_services(paths: Paths, *, port: int | None = None, clock: Callable[[], float] = time.monotonic) -> Services:
     """Load (or create) everything in ``paths``. Problems in the files become events; a file or folder
     that cannot be read or written at all is a StartupError. ``port``: a ``--port`` that overrides the
     config's (it decides which provider URLs would point back at this gateway)."""

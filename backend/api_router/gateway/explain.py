@@ -19,13 +19,12 @@ from api_router.routing import Failure, Router
 from api_router.secrets import mask_url
 
 
-def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: Sequence[str],
-               now: float) -> GatewayError:
+def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: Sequence[str]) -> GatewayError:
     name = cfg.name_of
     details: list[dict[str, Any]] = [
         {"provider": f.provider, "name": name(f.provider), "status": f.status, "error": f.error} for f in failures]
     if failures and all(f.status == 429 for f in failures):
-        waits = [f.retry_after if f.retry_after is not None else router.cooldown_left(f.provider, now)
+        waits = [f.retry_after if f.retry_after is not None else router.cooldown_left(f.provider)
                  for f in failures]
         known = [w for w in waits if w and w > 0]
         soonest = max(1, math.ceil(min(known))) if known else max(1, math.ceil(cfg.routing.cooldown_seconds))

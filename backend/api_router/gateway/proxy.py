@@ -161,7 +161,7 @@ class ResponsesProxy:
             raise GatewayError(refusal.status if refusal.status and 400 <= refusal.status < 500 else 400,
                                f"{ex.cfg.name_of(refusal.provider)}: {refusal.error}")
         self._recorder.all_failed(ex)
-        raise explain.all_failed(ex.cfg, ex.failures, services.router, plan, time.time())
+        raise explain.all_failed(ex.cfg, ex.failures, services.router, plan)
 
     # --- one provider (and its hedge) -------------------------------------------------------------
 

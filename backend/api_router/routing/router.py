@@ -61,17 +61,17 @@ class _State:
     released: str | None = None
 
 
-def _ms(t: float | None) -> int | None:
-    return None if t is None else int(t * 1000)
-
-
 class Router:
-    def __init__(self, emit: EventSink, clock: Callable[[], float] = time.time,
+    def __init__(self, emit: EventSink, clock: Callable[[], float] = time.monotonic,
                  skip: Callable[[str], str | None] = lambda provider: None,
                  redact: Callable[[str], str] = lambda text: text,
-                 affinity: SessionAffinity | None = None) -> None:
+                 affinity: SessionAffinity | None = None, wall: Callable[[], float] = time.time) -> None:
         self._emit = emit
+        # Cooldowns and check intervals run on a monotonic clock: a wall clock set back (NTP, by hand)
+        # would stretch a cooldown and hold background checks back by as much. ``wall`` only dates them
+        # for display.
         self._clock = clock
+        self._wall = wall
         self._redact = redact  # upstream error texts may echo a key; last_error is shown in the UI
         self._skip = skip  # why automatic routing should pass a provider by (e.g. no quota left)
         self._affinity = affinity
@@ -412,7 +412,8 @@ class Router:
         with self._lock:
             return [pid for pid in cfg.routable if self._available(pid, now)]
 
-    def cooldown_left(self, provider: str, now: float) -> float:
+    def cooldown_left(self, provider: str) -> float:
+        now = self._clock()
         with self._lock:
             h = self._s.health.get(provider)
             return max(0.0, h.cooldown_until - now) if h is not None else 0.0
@@ -439,6 +440,11 @@ class Router:
 
     def health_json(self, cfg: Config) -> dict[str, dict[str, Any]]:
         now = self._clock()
+        to_wall = self._wall() - now
+
+        def _ms(t: float | None) -> int | None:
+            return None if t is None else int((t + to_wall) * 1000)
+
         out: dict[str, dict[str, Any]] = {}
         with self._lock:
             for pid, p in cfg.providers.items():
