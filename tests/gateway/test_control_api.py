@@ -7,6 +7,7 @@ import stat
 
 import pytest
 import tomlkit
+from aiohttp import web
 
 from tests.support import fake_provider as fp
 from tests.support.harness import ApiError
@@ -278,3 +279,31 @@ async def test_concurrent_requests_during_config_changes(fakes, gateway):
     assert tomlkit.parse(gw.services.paths.config.read_text())["routing"]["cooldown_seconds"] == 19
     gw.services.store.flush()
     assert len(gw.services.store.request_log(limit=1000)) == 90
+
+
+async def test_a_request_still_running_when_its_provider_is_deleted_brings_none_of_its_state_back(fakes, gateway):
+    """The request stays in the log, but a provider added later under the same id starts clean: no
+    failures, no metrics, and the gateway is not "down" because of a provider that is gone."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_provider": "p1", "failure_threshold": 1})
+    await gw.api("set_manual_override", provider="p2")
+
+    async def late_failure(request, fake):
+        await asyncio.sleep(0.5)
+        return web.json_response({"error": {"message": "overloaded", "type": "server_error"}}, status=503)
+
+    p2.queue(late_failure)
+    pending = asyncio.create_task(gw.responses())
+    for _ in range(200):
+        if p2.requests:
+            break
+        await asyncio.sleep(0.01)
+    await gw.api("delete_provider", provider="p2")
+    reply = await pending
+    assert reply.status == 502
+    assert gw.services.store.request_log()[0]["providers_tried"] == ["p2"]
+    assert "p2" not in gw.services.store.metrics()
+    await gw.api("upsert_provider", provider="p2", base_url=p2.base_url)
+    status = await gw.api("get_status")
+    assert (status["providers"]["p2"]["status"], status["providers"]["p2"]["consecutive_failures"]) == ("unknown", 0)
+    assert status["summary"]["state"] == "serving"

@@ -1,10 +1,13 @@
 """The one place where what happened becomes state: an attempt's result updates its record, the
 router's view of the provider, the quota ledger and the continuity index; a finished request goes to
-the store. Nothing else in the gateway writes to those."""
+the store. Nothing else in the gateway writes to those.
+
+A provider renamed or deleted while its attempt ran keeps that attempt in the request log, but its
+state went with the old id (``ProviderStates``) and is not brought back under it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import Any
 
 from api_router.continuity.index import ContinuityIndex
@@ -19,7 +22,8 @@ from api_router.store import Store
 
 class OutcomeRecorder:
     def __init__(self, router: Router, quota: Quota, index: ContinuityIndex, store: Store,
-                 emit: Callable[..., Any]) -> None:
+                 emit: Callable[..., Any], configured: Callable[[], Container[str]]) -> None:
+        self._configured = configured  # the provider ids that exist now
         self._router = router
         self._quota = quota
         self._index = index
@@ -33,28 +37,32 @@ class OutcomeRecorder:
         attempt.retry = result.retry
         if result.status is not None:
             attempt.status = result.status
-        self._router.note_model(attempt.provider, attempt.sent_model)
+        live = attempt.provider in self._configured()
+        if live:
+            self._router.note_model(attempt.provider, attempt.sent_model)
         if attempt.outcome is Outcome.OK:
             if attempt.summary:
-                self._summarized(ex, attempt, result)
+                self._summarized(ex, attempt, result, live)
             else:
-                self._served(ex, attempt, result)
+                self._served(ex, attempt, result, live)
         elif attempt.outcome is Outcome.PROVIDER_FAILURE:
-            self._failed(ex, attempt, result)
+            self._failed(ex, attempt, result, live)
         elif attempt.outcome is Outcome.CLIENT_ERROR:
             self._answered_for_client(ex, attempt, result)
-        elif attempt.outcome is Outcome.RETRY:
+        elif attempt.outcome is Outcome.RETRY and live:
             self._retrying(ex, attempt, result)
         elif attempt.outcome in (Outcome.CLIENT_CLOSED, Outcome.ABORTED) and result.committed:
             self._cut_short(ex, attempt, result)
 
-    def _served(self, ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
+    def _served(self, ex: Exchange, attempt: Attempt, result: AttemptResult, live: bool) -> None:
         record = ex.record
         # No response: the client left while the complete answer was being sent to it.
         record.status = 200 if result.response is not None else 499
         record.provider, record.usage = attempt.provider, result.usage
         record.ttfb_ms, record.response_bytes = result.ttfb_ms, result.response_bytes
         record.sent_model = attempt.sent_model
+        if not live:
+            return
         client = ex.client
         stream = client is not None and client.stream
         self._router.record_success(ex.cfg, attempt.provider, ex.failures,
@@ -70,14 +78,15 @@ class OutcomeRecorder:
         if result.sealed:
             self._index.record_sealed(client.session_id if client else None, result.sealed, attempt.provider)
 
-    def _summarized(self, ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
+    def _summarized(self, ex: Exchange, attempt: Attempt, result: AttemptResult, live: bool) -> None:
         """A summary written on the way to the answer: not the answer, but its tokens were spent."""
-        self._quota.record_tokens(attempt.provider, result.usage.total_tokens)
+        if live:
+            self._quota.record_tokens(attempt.provider, result.usage.total_tokens)
         spent = ex.summary_usage.get(attempt.provider)
         ex.summary_usage[attempt.provider] = result.usage if spent is None else spent + result.usage
 
-    def _failed(self, ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
-        if result.counts_against_health:
+    def _failed(self, ex: Exchange, attempt: Attempt, result: AttemptResult, live: bool) -> None:
+        if result.counts_against_health and live:
             self._router.record_failure(ex.cfg, attempt.provider, result.error, result.retry_after,
                                         unresponsive=result.timed_out)
         if result.committed:  # a stream that broke after output: the client got part of it
@@ -115,7 +124,10 @@ class OutcomeRecorder:
         record.status = 499 if attempt.outcome is Outcome.CLIENT_CLOSED else 200
 
     def all_failed(self, ex: Exchange) -> None:
-        self._router.record_all_failed(ex.cfg, ex.failures)
+        configured = self._configured()
+        failures = [f for f in ex.failures if f.provider in configured]
+        if failures:
+            self._router.record_all_failed(ex.cfg, failures)
 
     def request_done(self, ex: Exchange) -> None:
         # What the serving provider spent on summaries is part of what the request cost there (another
@@ -123,4 +135,4 @@ class OutcomeRecorder:
         spent = ex.summary_usage.get(ex.record.provider) if ex.record.provider else None
         if spent is not None:
             ex.record.usage = ex.record.usage + spent
-        self._store.log_request(ex.record)
+        self._store.log_request(ex.record, self._configured())

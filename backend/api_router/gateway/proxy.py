@@ -72,7 +72,7 @@ class ResponsesProxy:
                                      shutting_down=lambda: state.shutting_down,
                                      turn_state_owner=services.continuity.index.turn_state_owner)
         self._recorder = OutcomeRecorder(services.router, services.quota, services.continuity.index,
-                                         services.store, services.emit)
+                                         services.store, services.emit, lambda: services.config.current.providers)
         # Streams waiting for a provider's first event, by provider: told when it is found not answering.
         self._waiting_on: dict[str, set[asyncio.Future[None]]] = {}
         services.router.unresponsive_listeners.append(self._stopped_answering)

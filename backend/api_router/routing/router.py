@@ -314,6 +314,8 @@ class Router:
         """A background check (``how`` = "background check") or a provider test got an answer, or not.
         An answer puts a provider that stopped answering, or is cooling down, back into rotation; the
         usual return-to-preferred rules then apply."""
+        if provider not in cfg.providers:
+            return  # renamed or deleted while the check ran: its health went with the old id
         with self._lock:
             h = self._health(provider)
             was_out = h.unresponsive_since is not None or h.cooldown_until > self._clock()

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -260,8 +260,9 @@ class Store:
 
     # --- request log and metrics ------------------------------------------------------------------
 
-    def log_request(self, record: RequestRecord) -> None:
-        """Account one client request: its attempts feed the per-provider metrics."""
+    def log_request(self, record: RequestRecord, providers: Container[str] | None = None) -> None:
+        """Account one client request: its attempts feed the per-provider metrics (of ``providers``
+        only, when given: the ids configured now)."""
         record.error = self._redact(record.error)
         for attempt in record.attempts:
             attempt.error = self._redact(attempt.error)
@@ -271,6 +272,8 @@ class Store:
             for attempt in record.attempts:
                 if attempt.summary:
                     continue  # not a request of its own; its tokens are in the record's usage
+                if providers is not None and attempt.provider not in providers:
+                    continue  # renamed or deleted while the request ran: its metrics went with the old id
                 if attempt.outcome is Outcome.OK:
                     m = self._metrics.setdefault(attempt.provider, Metrics())
                     m.ok_requests += 1
