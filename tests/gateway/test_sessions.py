@@ -520,6 +520,21 @@ async def test_an_expansion_too_long_for_the_new_provider_is_summarised_there(fa
     # Analytics counts the request once for p2 (a summary is not a served request).
     assert analytics.summary(gw.services.store, "hour")["providers"]["p2"]["requests"] == 1
     assert p2.foreign_sealed == []
+    # The session's next turn gets the summary at once: no second "too long", no second summary, and
+    # the session file is not needed for it any more.
+    for rollout in (codex_home / "sessions").rglob("*.jsonl"):
+        rollout.unlink()
+    asked = len(p2.requests)
+    answered = {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "ok"}]}
+    next_turn = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "and commit"}]}
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": [*replacement, new_turn, answered,
+                                                                               next_turn]},
+                               headers={"session-id": SID}, stream=relay.endswith("streams only"))
+    assert reply.status == 200 and reply.text == "continuing from the summary"
+    assert len(p2.requests) == asked + 1
+    sent = json.dumps(p2.requests[-1].json["input"])
+    assert "The user fixed the build in make.py." in sent and "fix the build" not in sent
+    assert p2.foreign_sealed == []
 
 
 async def test_a_summary_by_a_provider_that_then_fails_counts_for_it_not_for_the_one_that_answers(

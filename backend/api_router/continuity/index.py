@@ -29,6 +29,7 @@ SESSIONS_IN_MEMORY = 256
 SEALED_PER_SESSION_IN_MEMORY = 2_000
 SEALED_ITEMS_IN_MEMORY = 50_000
 TURN_STATES_IN_MEMORY = 4096
+SUMMARIES_IN_MEMORY = 256
 
 
 class ContinuityIndex:
@@ -42,6 +43,10 @@ class ContinuityIndex:
         # x-codex-turn-state value -> the provider that issued it. It lives for one turn, so memory is
         # enough: after a restart an unknown state is simply not forwarded.
         self._turn_states: OrderedDict[str, str] = OrderedDict()
+        # (provider, compaction id) -> that provider's summary of what another provider's compaction
+        # replaced: the conversation behind a compaction never changes, so once it was too long for a
+        # provider, every later request of the session gets the summary instead of asking again.
+        self._summaries: OrderedDict[tuple[str, str], str] = OrderedDict()
 
     # --- response ids ----------------------------------------------------------------------------
 
@@ -70,6 +75,19 @@ class ContinuityIndex:
     def turn_state_owner(self, value: str) -> str | None:
         with self._lock:
             return self._turn_states.get(value)
+
+    # --- summaries of foreign compactions --------------------------------------------------------------
+
+    def record_summary(self, provider: str, compaction_id: str, text: str) -> None:
+        with self._lock:
+            self._summaries[(provider, compaction_id)] = text
+            self._summaries.move_to_end((provider, compaction_id))
+            while len(self._summaries) > SUMMARIES_IN_MEMORY:
+                self._summaries.popitem(last=False)
+
+    def summary(self, provider: str, compaction_id: str) -> str | None:
+        with self._lock:
+            return self._summaries.get((provider, compaction_id))
 
     # --- sealed items -------------------------------------------------------------------------------
 
@@ -152,6 +170,8 @@ class ContinuityIndex:
             for value, owner in self._turn_states.items():
                 if owner == old:
                     self._turn_states[value] = new
+            for provider, cid in [key for key in self._summaries if key[0] == old]:
+                self._summaries[(new, cid)] = self._summaries.pop((provider, cid))
             moved = old in self._rejects_previous_id
             self._rejects_previous_id.discard(old)
             if moved:

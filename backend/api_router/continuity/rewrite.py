@@ -211,9 +211,11 @@ class Continuity:
         # even when the client's own items carry none.
         if isinstance(source, list) and (req.sealed or (items is not None and any(map(_any_sealed, items)))):
             owners = self.index.sealed_owners(req.session_id)
-            if any(self._must_expand(i, provider, owners, opts) for i in source):
-                rollout = rollout or await self._rollout_of(
-                    req, "a compaction item sealed by another provider cannot be expanded")
+            foreign = [i for i in source if self._must_expand(i, provider, owners, opts)]
+            if foreign:
+                if rollout is None and any(self._summary_of(i.get("id"), provider, opts) is None for i in foreign):
+                    rollout = await self._rollout_of(req, "a compaction item sealed by another provider cannot be "
+                                                          "expanded")
                 expanded = req.expansions.setdefault((provider, opts), {})
                 source = self._expand_compactions(source, provider, owners, opts, rollout, set(), expanded)
                 items = source
@@ -234,22 +236,34 @@ class Continuity:
         return _sealed(item, "compaction") and (
             opts.expand_compaction or owners.get(item.get("id"), provider) != provider)
 
+    def _summary_of(self, cid: Any, provider: str, opts: BodyOptions) -> str | None:
+        """``provider``'s summary of what compaction ``cid`` replaced: asked for by this request, or
+        remembered from an earlier one."""
+        if not isinstance(cid, str):
+            return None
+        for known, text in opts.summaries:
+            if known == cid:
+                return text
+        return self.index.summary(provider, cid)
+
     def _expand_compactions(self, items: list[Any], provider: str, owners: Mapping[str, str], opts: BodyOptions,
-                            rollout: Rollout, seen: set[str], expanded: dict[str, list[Any]]) -> list[Any]:
+                            rollout: Rollout | None, seen: set[str], expanded: dict[str, list[Any]]) -> list[Any]:
         """``items`` with every compaction item ``provider`` may not see replaced by the conversation it
         summarised (recursively: that conversation may hold an older compaction item), or by the
         target's own summary of it. Items before a compaction item that the expansion repeats (Codex
-        keeps e.g. its instructions) appear once."""
-        summaries = dict(opts.summaries)
+        keeps e.g. its instructions) appear once. ``rollout`` may be None only when every such item
+        has a summary."""
         out: list[Any] = []
         for item in items:
             if not self._must_expand(item, provider, owners, opts):
                 out.append(item)
                 continue
             cid = item.get("id")
-            if cid in summaries:
-                out.append(summary_message(summaries[cid]))
+            summary = self._summary_of(cid, provider, opts)
+            if summary is not None:
+                out.append(summary_message(summary))
                 continue
+            assert rollout is not None
             summarised = rollout.summarised.get(cid) if isinstance(cid, str) else None
             if summarised is None or cid in seen:
                 raise MissingSession(

@@ -85,6 +85,11 @@ class OutcomeRecorder:
         spent = ex.summary_usage.get(attempt.provider)
         ex.summary_usage[attempt.provider] = result.usage if spent is None else spent + result.usage
 
+    def summary_written(self, provider: str, compaction_id: str, text: str) -> None:
+        """Later requests of the session give ``provider`` this summary at once (see ContinuityIndex)."""
+        if provider in self._configured():
+            self._index.record_summary(provider, compaction_id, text)
+
     def _failed(self, ex: Exchange, attempt: Attempt, result: AttemptResult, live: bool) -> None:
         if result.counts_against_health and live:
             self._router.record_failure(ex.cfg, attempt.provider, result.error, result.retry_after,
