@@ -1,6 +1,8 @@
 """config.toml: defaults, broken files moved aside, wrong types repaired, comments kept, atomic."""
 
 
+import itertools
+
 import tomlkit
 
 from api_router.config import ConfigError, ConfigFile, default_template, provider_table, section, set_order
@@ -17,6 +19,11 @@ def test_missing_file_is_created_with_commented_defaults(tmp_path):
     assert (r.failure_threshold, r.cooldown_seconds, r.preferred_stable_seconds, r.request_timeout_seconds,
             r.stream_idle_timeout_seconds, r.auto_return_to_preferred) == (2, 30, 30, 60, 300, True)
     assert cfg.ui.start_hidden is True
+    # A comment for every setting, on its line or the one above.
+    lines = default_template().splitlines()
+    for previous, line in itertools.pairwise(lines):
+        if " = " in line and not line.startswith("#"):
+            assert "#" in line or previous.startswith("#"), line
 
 
 def test_missing_keys_take_defaults(tmp_path):

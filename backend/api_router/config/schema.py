@@ -60,8 +60,10 @@ def _between(low: float, high: float) -> Callable[[Any], bool]:
 
 @dataclass(frozen=True)
 class ListenConfig:
-    host: str = setting("127.0.0.1", check=lambda v: bool(v.strip()), rule="a non-empty host name or address")
-    port: int = setting(4000, check=_between(0, 65535), rule="an integer from 0 to 65535")
+    host: str = setting("127.0.0.1", check=lambda v: bool(v.strip()), rule="a non-empty host name or address",
+                        doc="the address the gateway listens on (loopback unless allow_remote)")
+    port: int = setting(4000, check=_between(0, 65535), rule="an integer from 0 to 65535",
+                        doc="the base URL is http://127.0.0.1:<port>/v1 (0 = any free port)")
     max_body_mb: float = setting(256, check=_above(0), rule="a number above 0",
                                  doc="largest request body accepted; Codex re-sends the whole history")
     allow_remote: bool = setting(False, doc="must be true before host may be anything but a loopback address")
@@ -85,12 +87,13 @@ _POSITIVE_SECONDS = "a number of seconds above 0"
 class RoutingConfig:
     preferred_provider: str = setting("", doc='"" = the first provider in provider_order')
     manual_override: str = setting("", doc='lock every request to one provider ("" = automatic)')
-    auto_return_to_preferred: bool = setting(True)
+    auto_return_to_preferred: bool = setting(True, doc="go back to the preferred provider once it is healthy again")
     preferred_stable_seconds: float = setting(30, check=_at_least(0), rule=_SECONDS,
                                               doc="failure-free time before traffic returns to the preferred one")
     failure_threshold: int = setting(2, check=_at_least(1), rule="an integer of 1 or more",
                                      doc="consecutive failures that start a cooldown")
-    cooldown_seconds: float = setting(30, check=_at_least(0), rule=_SECONDS)
+    cooldown_seconds: float = setting(30, check=_at_least(0), rule=_SECONDS,
+                                      doc="how long a failing provider rests (a 429's Retry-After may say longer)")
     request_timeout_seconds: float = setting(60, check=_above(0), rule=_POSITIVE_SECONDS,
                                              doc="connect + response headers / first stream event")
     stream_idle_timeout_seconds: float = setting(300, check=_above(0), rule=_POSITIVE_SECONDS,
@@ -143,7 +146,7 @@ class ProviderConfig:
                                  doc='"", token_stats, budget_info, new_api, openai_billing ("" = detect)')
     usage_base_url: str = setting("", check=lambda v: v == "" or is_http_url(v), rule="an http:// or https:// URL",
                                   doc="empty: derived from base_url")
-    disabled: bool = setting(False)
+    disabled: bool = setting(False, doc="true: kept, but never routed to")
     model_map: Mapping[str, str] = setting(MappingProxyType({}), check=_model_map_ok,
                                            rule="a table of model names (strings)",
                                            doc='requested model = the name this provider uses ("*" = any other model)')
