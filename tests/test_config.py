@@ -1,6 +1,5 @@
 """config.toml: defaults, broken files moved aside, wrong types repaired, comments kept, atomic."""
 
-
 import itertools
 
 import tomlkit

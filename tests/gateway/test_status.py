@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.support import fake_provider as fp
 from tests.support.usage import new_api
 
@@ -32,6 +34,8 @@ async def test_summary_follows_serving_fallback_lock_and_down(fakes, gateway):
     s = await summary(gw)
     assert (s["state"], s["line"], s["provider"]) == ("down", "all providers down", None)
     assert "P2: HTTP 500: broken too" in s["reason"] and s["advice"]
+    # The failures started cooldowns: how long until one may serve again is part of what to do.
+    assert re.match(r"P\d may serve again in \d+ s \(its cooldown ends\)\. Check the providers", s["advice"])
     kinds = [e["kind"] for e in (await gw.api("list_events"))["events"]]
     assert kinds.count("all_down") == 1
 
