@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import sqlite3
 
 import pytest
 from aiohttp import web
@@ -100,7 +101,13 @@ async def test_resume_after_restart_without_ownership_knowledge_retries_once(cod
     p2.always(strict_about_sealed_reasoning("p2 took over"))
     first = await run(codex, "start")
     # Forget who sealed what (as if the store had been lost), then lose p1.
-    gw.services.continuity.index.sealed_owners(first.thread_id).clear()  # type: ignore[attr-defined]
+    store = gw.services.store
+    store.flush()
+    conn = sqlite3.connect(store.path)
+    with conn:
+        conn.execute("DELETE FROM sealed_owner WHERE session_id = ?", (first.thread_id,))
+    conn.close()
+    gw.services.continuity.index._sealed.pop(first.thread_id, None)  # memory goes with the store
     p1.always(fp.status(503))
     second = await run(codex, "go on", resume=first.thread_id)
     assert second.agent_text == "p2 took over"

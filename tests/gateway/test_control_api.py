@@ -307,3 +307,37 @@ async def test_a_request_still_running_when_its_provider_is_deleted_brings_none_
     status = await gw.api("get_status")
     assert (status["providers"]["p2"]["status"], status["providers"]["p2"]["consecutive_failures"]) == ("unknown", 0)
     assert status["summary"]["state"] == "serving"
+
+
+async def test_deleting_or_renaming_the_provider_that_made_the_gateway_down(fakes, gateway):
+    """"All down" names what failed: a rename carries the failure to the new id, and deleting the provider
+    (here the locked one, which also ends the lock) ends it."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
+    await gw.api("set_manual_override", provider="p2")
+    p2.always(fp.status(503, "p2 broken"))
+    assert (await gw.responses()).status == 502
+    assert (await gw.api("get_status"))["summary"]["state"] == "down"
+    await gw.api("upsert_provider", provider="p2", display_name="Relay Two")
+    await gw.api("rename_provider", provider="p2", new_id="relay")
+    summary = (await gw.api("get_status"))["summary"]
+    assert summary["state"] == "down" and "Relay Two: HTTP 503" in summary["reason"]
+    await gw.api("delete_provider", provider="relay")
+    summary = (await gw.api("get_status"))["summary"]
+    assert (summary["state"], summary["provider"]) == ("serving", "p1")
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
+
+
+async def test_a_provider_test_that_outlives_its_provider_leaves_no_result_behind(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p2.always(fp.hang(0.5))
+    testing = asyncio.create_task(gw.api("test_provider", provider="p2"))
+    for _ in range(200):
+        if p2.requests:
+            break
+        await asyncio.sleep(0.01)
+    await gw.api("delete_provider", provider="p2")
+    await testing
+    await gw.api("upsert_provider", provider="p2", base_url=p2.base_url)
+    assert (await gw.api("get_status"))["providers"]["p2"]["last_test"] is None

@@ -307,9 +307,12 @@ class Control:
                 if routing.get(key) == pid:
                     routing[key] = ""
 
-        services.config.edit(change)
+        was_locked = services.config.current.routing.manual_override == pid
+        cfg = services.config.edit(change)
         services.providers.forget(pid)
         services.emit("info", "config", f"Provider {name} deleted", pid)
+        if was_locked:  # the lock went with it: automatic routing resumes, as after an unlock
+            services.router.lock_changed(cfg, None)
         return self.get_config()
 
     @exposed
@@ -397,11 +400,13 @@ class Control:
         result = await run_test(services.require_serving().upstream, provider,
                                 services.provider_key(pid), services.router.last_model(pid),
                                 min(cfg.routing.request_timeout_seconds, 30))
-        result = json.loads(services.redactor(json.dumps(result)))
-        services.tests.record(pid, result)
-        if result["ok"]:  # a pass counts as a success for health
+        shown: dict[str, Any] = json.loads(services.redactor(json.dumps(result)))
+        if pid not in services.config.current.providers:
+            return shown  # renamed or deleted while it ran: a provider later given this id starts clean
+        services.tests.record(pid, shown)
+        if shown["ok"]:  # a pass counts as a success for health
             services.router.record_check(services.config.current, pid, True, "provider test")
-        return result  # type: ignore[no-any-return]
+        return shown
 
     # --- request log -------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from api_router.config import Config
@@ -380,6 +380,7 @@ class Router:
                 self._s.active = new
             if self._s.released == old:
                 self._s.released = new
+            self._s.down = tuple(replace(f, provider=new) if f.provider == old else f for f in self._s.down)
         self.first_events.rename(old, new)
         if self._affinity is not None:
             self._affinity.rename(old, new)
@@ -392,6 +393,8 @@ class Router:
                 self._s.active, self._s.active_reason = None, ""
             if self._s.released == provider:
                 self._s.released = None
+            # "All down" names what failed; a provider that no longer exists is not among it.
+            self._s.down = tuple(f for f in self._s.down if f.provider != provider)
         self.first_events.forget(provider)
         if self._affinity is not None:
             self._affinity.forget(provider)
