@@ -8,6 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
+# The lines a replay needs, found without parsing: a top-level "type" of one of them. (Inside a
+# string a quote is escaped, so text that merely mentions it does not match.)
+_REPLAYED = re.compile(rb'"type"\s*:\s*"(?:response_item|compacted)"')
+
 # Session ids are UUIDs in practice; anything that could act as a glob or a path is refused.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
@@ -46,10 +52,9 @@ def read_rollout(path: Path) -> Rollout:
     out = Rollout()
     with path.open("rb") as fh:
         for raw in fh:
-            try:
-                line = json.loads(raw)
-            except ValueError:
+            if not _REPLAYED.search(raw):  # event and turn-context lines, most of a file: not parsed
                 continue
+            line = _json_line(raw)
             if not isinstance(line, dict) or not isinstance(line.get("payload"), dict):
                 continue
             payload = line["payload"]
@@ -62,3 +67,17 @@ def read_rollout(path: Path) -> Rollout:
                         out.summarised[item["id"]] = list(out.history)
                 out.history = replacement
     return out
+
+
+def _json_line(raw: bytes) -> Any:
+    """One line's JSON (None when it is not: a torn last line). orjson first — the file is parsed on
+    a worker thread, but parsing holds the GIL, so it is time the event loop waits — and the standard
+    parser for what orjson refuses and it accepts (NaN, integers beyond 64 bits)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
