@@ -237,3 +237,17 @@ def test_listeners_end_on_the_newest_version_when_two_changes_finish_together(tm
     second[0].join(5)
     assert cf.current.routing.failure_threshold == 7
     assert seen[-1] == 7
+
+
+def test_a_listener_that_changes_the_file_leaves_every_listener_on_the_newest_version(tmp_path):
+    cf, _ = ConfigFile.load(tmp_path / "config.toml")
+    seen: list[int] = []
+
+    def raise_low_thresholds(cfg):
+        if cfg.routing.failure_threshold < 5:
+            cf.edit(lambda doc: section(doc, "routing").__setitem__("failure_threshold", 7))
+
+    cf.listeners += [raise_low_thresholds, lambda cfg: seen.append(cfg.routing.failure_threshold)]
+    cf.edit(lambda doc: section(doc, "routing").__setitem__("failure_threshold", 4))
+    assert cf.current.routing.failure_threshold == 7
+    assert seen[-1] == 7

@@ -34,6 +34,8 @@ class UserFile(Generic[V]):
         self._lock = threading.Lock()
         # Held while listeners are told (re-entrant: a listener may change the file in turn).
         self._publish_lock = threading.RLock()
+        self._publishing = False
+        self._changed_meanwhile = False
         self._stamp = file_stamp(path)
         self._reported: FileStamp | None = None  # the invalid version already reported
         self.on_problem: Callable[[str], None] = lambda message: None
@@ -53,10 +55,21 @@ class UserFile(Generic[V]):
 
     def _publish(self) -> None:
         """Tell the listeners what is in use now: one change at a time, and always the newest version,
-        so two changes that finish together (an edit in the app, a hand edit picked up by the watcher)
-        cannot leave them on the older one."""
+        so two changes that finish together (an edit in the app, a hand edit picked up by the watcher),
+        or a listener that changes the file in turn, cannot leave any of them on an older one."""
         with self._publish_lock:
-            self._published(self._value)
+            if self._publishing:  # a listener changed the file: the round under way starts over
+                self._changed_meanwhile = True
+                return
+            self._publishing = True
+            try:
+                while True:
+                    self._changed_meanwhile = False
+                    self._published(self._value)
+                    if not self._changed_meanwhile:
+                        return
+            finally:
+                self._publishing = False
 
     # --- shared behaviour ----------------------------------------------------------------------------
 
