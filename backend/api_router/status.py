@@ -49,10 +49,9 @@ def serving_summary(services: Services) -> dict[str, Any]:
         reason = reason or "every provider is cooling down"
         advice = (f"Routing is locked to {name(lock)}: unlock it or fix that provider." if lock else
                   "Check the providers' base URLs and keys (Test all), or add another provider.")
-        resting = [(router.cooldown_left(pid), pid) for pid in ([lock] if lock else cfg.routable)]
-        wait, soonest = min(((left, pid) for left, pid in resting if left > 0), default=(0.0, ""))
-        if soonest:
-            advice = f"{name(soonest)} may serve again in {math.ceil(wait)} s (its cooldown ends). " + advice
+        back = router.first_back([lock] if lock else cfg.routable)
+        if back is not None:
+            advice = f"{name(back[0])} may serve again in {math.ceil(back[1])} s (its cooldown ends). " + advice
         return {"state": "down", "line": "all providers down", "provider": None, "reason": reason, "advice": advice}
     if lock:
         return {"state": "serving", "line": f"{name(lock)} · locked", "provider": lock, "reason": "locked by user",

@@ -341,3 +341,26 @@ async def test_a_provider_test_that_outlives_its_provider_leaves_no_result_behin
     await testing
     await gw.api("upsert_provider", provider="p2", base_url=p2.base_url)
     assert (await gw.api("get_status"))["providers"]["p2"]["last_test"] is None
+
+
+async def test_reasoning_sealed_by_a_provider_deleted_mid_stream_is_never_sent_on(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    await gw.api("set_manual_override", provider="p2")
+    p2.always(fp.stream_ok("from p2", reasoning=True, delay=0.1))
+    pending = asyncio.create_task(gw.responses(headers={"session-id": "s-del"}, stream=True))
+    for _ in range(200):
+        if p2.requests:
+            break
+        await asyncio.sleep(0.01)
+    await gw.api("delete_provider", provider="p2")
+    reply = await pending
+    item = reply.events[-1]["response"]["output"][0]
+    assert item["type"] == "reasoning"
+    # Codex sends it back with its next turn: p1 must not get it.
+    p1.always(fp.json_ok("from p1"))
+    again = await gw.responses({"model": "gpt-5.5", "input": [item, {"type": "message", "role": "user",
+                                                                       "content": "go on"}]},
+                               headers={"session-id": "s-del"})
+    assert again.headers["X-API-Router-Provider"] == "p1"
+    assert item["id"] not in p1.requests[-1].raw.decode()

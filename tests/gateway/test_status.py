@@ -124,3 +124,15 @@ async def test_quota_left_percent_comes_from_the_last_usage_reading(fakes, gatew
     await gw.api("refresh_usage", provider="p1")
     status = (await gw.request("GET", "/status")).json
     assert status["providers"]["p1"]["quota_left_percent"] == 75.0
+
+
+async def test_the_down_advice_waits_for_a_cooldown_only_where_time_brings_a_provider_back(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing={"failure_threshold": 1, "request_timeout_seconds": 0.3})
+    p1.always(fp.status(503, "overloaded"))  # a cooldown of 30 s...
+    assert (await gw.responses()).status == 502
+    assert "P1 may serve again in" in (await summary(gw))["advice"]
+    p1.always(fp.hang(5))
+    assert (await gw.responses()).status == 502  # ...asked all the same (the last resort): no answer
+    s = await summary(gw)
+    assert s["state"] == "down" and "may serve again" not in s["advice"]  # it waits for a check to answer

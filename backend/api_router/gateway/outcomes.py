@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Container
 from typing import Any
 
-from api_router.continuity.index import ContinuityIndex
+from api_router.continuity.index import ContinuityIndex, tombstone
 from api_router.gateway import classify
 from api_router.gateway.attempt import AttemptResult
 from api_router.gateway.exchange import Exchange
@@ -61,9 +61,14 @@ class OutcomeRecorder:
         record.provider, record.usage = attempt.provider, result.usage
         record.ttfb_ms, record.response_bytes = result.ttfb_ms, result.response_bytes
         record.sent_model = attempt.sent_model
-        if not live:
-            return
         client = ex.client
+        if not live:
+            # Sealed by a provider that is gone: under its tombstone they are another provider's for
+            # every candidate, where unknown items would pass for each candidate's own.
+            if result.sealed:
+                self._index.record_sealed(client.session_id if client else None, result.sealed,
+                                          tombstone(attempt.provider))
+            return
         stream = client is not None and client.stream
         self._router.record_success(ex.cfg, attempt.provider, ex.failures,
                                     session_id=client.session_id if client else None,

@@ -417,6 +417,19 @@ class Router:
         with self._lock:
             return [pid for pid in cfg.routable if self._available(pid, now)]
 
+    def first_back(self, among: Sequence[str]) -> tuple[str, float] | None:
+        """(provider, seconds) of the one among ``among`` whose cooldown ends first. A provider that
+        stopped answering is left out: it comes back with a check, not with time."""
+        now = self._clock()
+        with self._lock:
+            waits = [(h.cooldown_until - now, pid) for pid in among
+                     if (h := self._s.health.get(pid)) is not None and h.cooldown_until > now
+                     and pid not in self._unresponsive]
+        if not waits:
+            return None
+        wait, pid = min(waits)
+        return pid, wait
+
     def cooldown_left(self, provider: str) -> float:
         now = self._clock()
         with self._lock:

@@ -39,7 +39,7 @@ export function GatewayToken({ token, onRotate }: Props) {
           }}
         >
           <p>The current token stops working at once. Any client using it must be given the new one.</p>
-          <p>If “Connect Codex” wrote Codex’s auth.json, it is rewritten with the new token (your own files stay in the backup made when Codex was first connected).</p>
+          <p>If “Connect Codex” wrote Codex’s auth.json, it is rewritten with the new token (your own files stay in the backup made when it connected Codex).</p>
         </ConfirmDialog>
       ) : null}
     </div>
