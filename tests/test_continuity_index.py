@@ -60,8 +60,9 @@ def test_a_session_read_back_from_the_store_starts_with_its_newest_items(store, 
     again = ContinuityIndex(store)
     owners = again.sealed_owners("long")
     assert list(owners) == [f"rs_{turn}" for turn in range(10, 30)]
-    assert owners.get("rs_0") == "A"  # from the store
     assert again.sealed_items_in_memory == 20
+    assert owners.get("rs_0") == "A"  # from the store, and kept: a request still carries it
+    assert list(owners)[-1] == "rs_0" and again.sealed_items_in_memory == 21
 
 
 def test_a_rename_reaches_items_in_memory_and_in_the_store(store, small):

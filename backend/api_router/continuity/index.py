@@ -100,13 +100,7 @@ class ContinuityIndex:
         # Loading the session first keeps memory a superset of what is queued to disk, so lookups
         # never need to wait for the writer.
         owners = self._session(session)
-        with self._lock:
-            before = len(owners.recent)
-            owners.recent.update((item, provider) for item, _ in pairs)
-            owners.trim(SEALED_PER_SESSION_IN_MEMORY)
-            if self._sealed.get(session) is owners:  # not dropped from memory meanwhile
-                self._sealed_items += len(owners.recent) - before
-                self._trim_sessions()
+        self._remember(session, owners, {item: provider for item, _ in pairs})
         self._store.save_sealed_owners(session, pairs, provider)
 
     def sealed_owners(self, session_id: str | None) -> Mapping[str, str]:
@@ -124,13 +118,35 @@ class ContinuityIndex:
                 self._sealed.move_to_end(session)
                 return cached
         recent = self._store.load_sealed_owners(session, SEALED_PER_SESSION_IN_MEMORY)
-        loaded = SessionOwners(recent, lambda item: self._store.load_sealed_owner(session, item))
+        loaded = SessionOwners(recent, lambda item: self._recall(session, item))
         with self._lock:
             owners = self._sealed.setdefault(session, loaded)
             if owners is loaded:
                 self._sealed_items += len(loaded.recent)
                 self._trim_sessions()
         return owners
+
+    def _recall(self, session: str, item: str) -> str | None:
+        """An item memory lets go of, from the store; one still in use (a request carries it) is kept
+        in memory again, so it costs one read, not one per request."""
+        owner = self._store.load_sealed_owner(session, item)
+        if owner is not None:
+            with self._lock:
+                owners = self._sealed.get(session)
+            if owners is not None:
+                self._remember(session, owners, {item: owner})
+        return owner
+
+    def _remember(self, session: str, owners: SessionOwners, found: dict[str, str]) -> None:
+        with self._lock:
+            before = len(owners.recent)
+            for item, owner in found.items():
+                owners.recent.pop(item, None)  # to the end: the newest
+                owners.recent[item] = owner
+            owners.trim(SEALED_PER_SESSION_IN_MEMORY)
+            if self._sealed.get(session) is owners:  # not dropped from memory meanwhile
+                self._sealed_items += len(owners.recent) - before
+                self._trim_sessions()
 
     def _trim_sessions(self) -> None:
         """Drop the least recently used sessions from memory (never the latest); ``_lock`` held."""
