@@ -17,7 +17,7 @@ _TYPES = {
     408: "request_timeout",
     413: "request_too_large",
     426: "upgrade_required",
-    429: "rate_limited",
+    429: "rate_limit_exceeded",  # as OpenAI names it
     508: "loop_detected",
     500: "internal_error",
     502: "gateway_error",

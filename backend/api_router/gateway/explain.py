@@ -34,7 +34,7 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
         resting = _skipped(cfg, failures, router)
         also = f"; not asked: {', '.join(resting)}" if resting else ""
         return GatewayError(429, f"every provider is rate-limiting this request — {listed}{also}; the soonest may "
-                                 f"serve again in {soonest} s", "rate_limit_exceeded",
+                                 f"serve again in {soonest} s",
                             headers={"Retry-After": str(soonest)}, extra={"providers": details})
     parts = []
     lock = cfg.routing.manual_override
