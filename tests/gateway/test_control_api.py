@@ -133,6 +133,19 @@ async def test_disable_enable_and_lock_rules(fakes, gateway):
         await gw.api("set_manual_override", provider="p2")
     await gw.api("set_provider_disabled", provider="p2", disabled=False)
     assert (await gw.api("set_manual_override", provider="p2"))["manual_override"] == "p2"
+    # Disabling it through the provider form ends the lock the same way.
+    await gw.api("upsert_provider", provider="p2", disabled=True)
+    status = await gw.api("get_status")
+    assert status["manual_override"] is None and status["summary"]["line"] == "P1 · serving"
+
+
+async def test_a_control_call_too_large_names_its_own_limit(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    reply = await gw.request("POST", "/api/update_ui", body={"padding": "x" * (2 * 1024 * 1024)})
+    assert reply.status == 413
+    message = reply.json["error"]["message"]
+    assert "the fixed limit of a control call" in message and "max_body_mb" not in message
 
 
 async def test_update_routing_validates_and_saves(fakes, gateway):

@@ -245,6 +245,8 @@ class Control:
                                                   old.usage_base_url if old else "")
         if disabled is not None:
             values["disabled"] = disabled
+        # A lock on a provider that is switched off ends with it, as with set_provider_disabled.
+        unlock = bool(disabled) and services.config.current.routing.manual_override == pid
         if model_map is not None:
             values["model_map"] = {k.strip(): v.strip() for k, v in model_map.items()}
         if creating:
@@ -261,10 +263,14 @@ class Control:
                 set_value(table, key, value)
             if creating:
                 set_order(doc, [*services.config.current.order, pid])
+            if unlock:
+                section(doc, "routing")["manual_override"] = ""
 
         cfg = services.config.edit(change)
         verb = "added" if creating else "updated"
         services.emit("info", "config", f"Provider {cfg.name_of(pid)} {verb}", pid)
+        if unlock:
+            services.router.lock_changed(cfg, None)
         if "base_url" in values and not creating:
             services.router.reset_health(pid)  # a new address deserves a fresh start
         if not creating and values.keys() & {"base_url", "usage_adapter", "usage_base_url"}:

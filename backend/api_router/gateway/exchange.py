@@ -43,11 +43,12 @@ class RequestIds:
         return f"req_{self._random.getrandbits(64):016x}"
 
 
-async def read_body(request: web.Request, limit: int, deadlines: Deadlines, stall_seconds: float) -> bytes:
+async def read_body(request: web.Request, limit: int, deadlines: Deadlines, stall_seconds: float,
+                    limit_set_by: str = "listen.max_body_mb in config.toml") -> bytes:
     """The whole request body, refusing (413) anything above ``limit`` before reading it all. A body
     that stops arriving for ``stall_seconds`` ends the connection."""
     mb = limit / (1024 * 1024)
-    too_large = f"request body exceeds the {mb:g} MB limit (listen.max_body_mb in config.toml)"
+    too_large = f"request body exceeds the {mb:g} MB limit ({limit_set_by})"
     declared = request.content_length
     if declared is not None and declared > limit:
         raise GatewayError(413, too_large)

@@ -124,7 +124,8 @@ async def models(request: web.Request) -> web.Response:
 
 async def control_call(request: web.Request) -> web.Response:
     body = await read_body(request, CONTROL_BODY_LIMIT, request.app[UPSTREAM].deadlines,
-                           request.app[SERVICES].config.current.listen.body_stall_timeout_seconds)
+                           request.app[SERVICES].config.current.listen.body_stall_timeout_seconds,
+                           limit_set_by="the fixed limit of a control call")
     kwargs = parse_object(body) if body.strip() else {}
     registry = request.app[REGISTRY]
     call = functools.partial(registry.call, request.match_info["method"], kwargs)
