@@ -190,7 +190,10 @@ def test_a_failed_prune_leaves_the_writer_running(tmp_path, monkeypatch):
     monkeypatch.setattr(store_mod, "_prune", locked_once)
     s = open_store(tmp_path)
     s.add_event("info", "x", "first")  # the first batch is followed by a full prune: it fails
-    s.flush()
+    s.flush()  # returns once the batch is committed; the prune after it may still be running
+    deadline = time.monotonic() + 5
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert calls == [1]
     s.add_event("info", "x", "second")
     s.log_request(record())
