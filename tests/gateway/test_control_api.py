@@ -294,6 +294,15 @@ async def test_concurrent_requests_during_config_changes(fakes, gateway):
     assert len(gw.services.store.request_log(limit=1000)) == 90
 
 
+async def asked(fake, seconds: float = 2.0) -> None:
+    """Until ``fake`` has received a request (the one a test then acts on while it runs)."""
+    for _ in range(int(seconds / 0.01)):
+        if fake.requests:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{fake.name} was not asked within {seconds:g} s")
+
+
 async def test_a_request_still_running_when_its_provider_is_deleted_brings_none_of_its_state_back(fakes, gateway):
     """The request stays in the log, but a provider added later under the same id starts clean: no
     failures, no metrics, and the gateway is not "down" because of a provider that is gone."""
@@ -307,10 +316,7 @@ async def test_a_request_still_running_when_its_provider_is_deleted_brings_none_
 
     p2.queue(late_failure)
     pending = asyncio.create_task(gw.responses())
-    for _ in range(200):
-        if p2.requests:
-            break
-        await asyncio.sleep(0.01)
+    await asked(p2)
     await gw.api("delete_provider", provider="p2")
     reply = await pending
     assert reply.status == 502
@@ -346,10 +352,7 @@ async def test_a_provider_test_that_outlives_its_provider_leaves_no_result_behin
     gw = await gateway({"p1": p1, "p2": p2})
     p2.always(fp.hang(0.5))
     testing = asyncio.create_task(gw.api("test_provider", provider="p2"))
-    for _ in range(200):
-        if p2.requests:
-            break
-        await asyncio.sleep(0.01)
+    await asked(p2)
     await gw.api("delete_provider", provider="p2")
     await testing
     await gw.api("upsert_provider", provider="p2", base_url=p2.base_url)
@@ -362,10 +365,7 @@ async def test_reasoning_sealed_by_a_provider_deleted_mid_stream_is_never_sent_o
     await gw.api("set_manual_override", provider="p2")
     p2.always(fp.stream_ok("from p2", reasoning=True, delay=0.1))
     pending = asyncio.create_task(gw.responses(headers={"session-id": "s-del"}, stream=True))
-    for _ in range(200):
-        if p2.requests:
-            break
-        await asyncio.sleep(0.01)
+    await asked(p2)
     await gw.api("delete_provider", provider="p2")
     reply = await pending
     item = reply.events[-1]["response"]["output"][0]
