@@ -274,3 +274,34 @@ async def test_events_split_across_tcp_chunks_are_reassembled(fakes, gateway):
     reply = await gw.responses(stream=True)
     assert reply.body == body
     assert json.loads(reply.body.split(b"data: ")[-1])["type"] == "response.completed"
+
+
+async def test_completed_reaches_the_client_while_the_upstream_body_is_still_open(fakes, gateway):
+    """A relay that keeps its body open after response.completed: the client gets the event at once
+    (the gateway does not hold it back to send it with the end of the stream), and the stream ends."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    whole = b"".join(fp.sse_event(e) for e in fp.stream_events(fp.response_object("done early", provider="p1")))
+
+    async def lingering(request, fake):
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(whole)
+        await asyncio.sleep(0.4)  # below the gateway's drain limit: the end still comes through
+        await resp.write_eof()
+        return resp
+
+    p1.always(lingering)
+    started = time.perf_counter()
+    completed_at = None
+    body = b""
+    async with aiohttp.ClientSession() as s:
+        async with s.post(gw.base + "/v1/responses", json={**simple_body(), "stream": True}, headers=gw.auth()) as r:
+            async for chunk in r.content.iter_any():
+                body += chunk
+                if completed_at is None and b"response.completed" in body:
+                    completed_at = time.perf_counter() - started
+    ended_at = time.perf_counter() - started
+    assert body == whole
+    assert completed_at is not None and completed_at < 0.25, completed_at
+    assert ended_at >= 0.35

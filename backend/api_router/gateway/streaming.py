@@ -223,6 +223,7 @@ class UpstreamStream:
             for forward, buffered_events in self._buffered:
                 if await self._take(out, forward, buffered_events, hold_until_end):
                     break
+                await out.flush()
             else:
                 self._buffered.clear()
                 decoder = self._decoder
@@ -232,18 +233,19 @@ class UpstreamStream:
                         forward, events = decoder.feed(chunk)
                         if events:
                             watchdog.touch()
-                        if await self._step(out, forward, events, hold_until_end):
-                            break
+                        ended = await self._step(out, forward, events, hold_until_end)
+                    elif not whole:
                         continue
-                    if not whole:
-                        continue
-                    if _has_event(whole):
-                        watchdog.touch()  # comments are not progress: only events feed the watchdog
-                    if out.response is not None and not _worth_a_look(whole):
-                        await out.write(whole)  # committed, and nothing inside matters: straight on
-                        continue
-                    if await self._take(out, whole, None, hold_until_end):
+                    else:
+                        if _has_event(whole):
+                            watchdog.touch()  # comments are not progress: only events feed the watchdog
+                        if out.response is not None and not _worth_a_look(whole):
+                            await out.write(whole)  # committed, and nothing inside matters: straight on
+                            continue
+                        ended = await self._take(out, whole, None, hold_until_end)
+                    if ended:
                         break
+                    await out.flush()  # what this read brought, before the next read is awaited
         except _ClientGone:
             return self._gone(out)
         except (aiohttp.ClientError, ConnectionError, OSError) as exc:
@@ -253,7 +255,14 @@ class UpstreamStream:
 
         if facts.end == "ok":
             # After response.completed the chunked body's end is usually a moment away; the client's
-            # end of stream follows it, as through any proxy, and the connection can be reused.
+            # end of stream follows it, as through any proxy, and the connection can be reused. When
+            # that end has already arrived, the last events leave together with the client's end of
+            # stream (one write); otherwise the client gets them now, not after the drain.
+            if not self._resp.content.is_eof():
+                try:
+                    await out.flush()
+                except _ClientGone:
+                    return self._gone(out)
             await self._drain()
             if out.response is None and hold_until_end:
                 return StreamResult(StreamEnd.HELD_COMPLETE, None, "", None, facts)
@@ -280,7 +289,7 @@ class UpstreamStream:
         if out.response is None:
             return StreamResult(StreamEnd.FAILED_EARLY, None, problem, None, facts)
         reason = problem if code == "gateway_shutdown" else f"upstream stream broke after output started: {problem}"
-        await out.write_quietly(sse.failure_event(reason, code, facts.response_id))
+        out.stage(sse.failure_event(reason, code, facts.response_id))
         await out.finish_quietly()
         return StreamResult(StreamEnd.BROKEN, out.response, reason, out.ttfb_ms, facts, out.sent)
 
@@ -347,8 +356,8 @@ class UpstreamStream:
             self._hold(forward)
             if (facts.generated and not hold_until_end) or self._held_size > PRECOMMIT_LIMIT:
                 await out.commit(self._take_held())
-        elif forward:
-            await out.write(forward)
+        else:
+            out.stage(forward)
         return facts.end is not None
 
     def _gone(self, out: _ClientSide) -> StreamResult:
@@ -378,14 +387,19 @@ class UpstreamStream:
 
 
 class _ClientSide:
-    """The client's half of a relayed stream: prepared at the commit, then written to."""
+    """The client's half of a relayed stream: prepared at the commit, then written to.
 
-    __slots__ = ("_headers", "_request", "_started", "response", "sent", "ttfb_ms")
+    Bytes are *staged* and leave in one write per upstream read (``flush``), or together with the end
+    of the stream (``finish``): each write is a system call, and the usual fast stream then reaches the
+    client in one or two instead of one per step of the relay."""
+
+    __slots__ = ("_headers", "_request", "_staged", "_started", "response", "sent", "ttfb_ms")
 
     def __init__(self, request: web.Request, headers: dict[str, str], started: float) -> None:
         self._request = request
         self._headers = headers
         self._started = started
+        self._staged: list[bytes] = []
         self.response: web.StreamResponse | None = None
         self.ttfb_ms: float | None = None
         self.sent = 0
@@ -399,11 +413,30 @@ class _ClientSide:
             raise _ClientGone() from exc
         self.response = out
         self.ttfb_ms = (time.perf_counter() - self._started) * 1000
-        if first:
-            await self.write(first)
+        self.stage(first)
+
+    def stage(self, data: bytes) -> None:
+        if data:
+            self._staged.append(data)
+
+    def _take_staged(self) -> bytes:
+        staged = self._staged
+        if not staged:
+            return b""
+        data = staged[0] if len(staged) == 1 else b"".join(staged)
+        staged.clear()
+        return data
+
+    async def flush(self) -> None:
+        if self._staged:
+            await self.write(self._take_staged())
 
     async def write(self, data: bytes) -> None:
+        """Send ``data`` now, after anything staged."""
         assert self.response is not None
+        if self._staged:
+            self.stage(data)
+            data = self._take_staged()
         self.sent += len(data)
         try:
             await self.response.write(data)
@@ -412,16 +445,12 @@ class _ClientSide:
 
     async def finish(self) -> None:
         assert self.response is not None
+        data = self._take_staged()
+        self.sent += len(data)
         try:
-            await self.response.write_eof()
+            await self.response.write_eof(data)
         except ConnectionError as exc:
             raise _ClientGone() from exc
-
-    async def write_quietly(self, data: bytes) -> None:
-        try:
-            await self.write(data)
-        except _ClientGone:
-            pass
 
     async def finish_quietly(self) -> None:
         try:
@@ -438,6 +467,5 @@ async def send_synthesized(request: web.Request, response: dict[str, Any], heade
     await out.prepare(request)
     ttfb = (time.perf_counter() - started) * 1000
     data = sse.synthesize(response)
-    await out.write(data)
-    await out.write_eof()
+    await out.write_eof(data)  # headers, events and the end of the stream in one write
     return out, ttfb, len(data)
