@@ -244,6 +244,24 @@ async def test_a_successful_probe_clears_unhealthy(fakes, gateway):
     assert provider["status"] == "healthy" and provider["last_error"] == ""
 
 
+
+async def test_a_probe_does_not_bring_back_a_provider_that_stopped_answering(fakes, gateway):
+    """The models list of a relay that hangs on every request is no proof it answers: after a probe it
+    stays out of rotation, and the next request goes straight to the other provider."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"request_timeout_seconds": 0.3,
+                                                      "check_interval_seconds": 3600})
+    p1.always(fp.hang())
+    assert (await gw.responses()).status == 200
+    assert (await gw.api("get_status"))["providers"]["p1"]["status"] == "unresponsive"
+    assert (await gw.api("probe_provider", provider="p1"))["ok"]
+    assert (await gw.api("get_status"))["providers"]["p1"]["status"] == "unresponsive"
+    asked = p1.calls
+    started = time.perf_counter()
+    reply = await gw.responses()
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert p1.calls == asked and time.perf_counter() - started < 0.3
+
 # --- Codex connection and token rotation ----------------------------------------------------------------
 
 

@@ -375,8 +375,8 @@ class Control:
         timeout = min(cfg.routing.request_timeout_seconds, 20)
         result = await fetch_models(services.require_serving().upstream, cfg.providers[pid],
                                     services.provider_key(pid), timeout)
-        if result.ok:  # an answer is evidence: it clears a stale "unhealthy"
-            services.router.record_check(services.config.current, pid, True, "probe")
+        if result.ok:  # an answer is evidence: it clears a stale "unhealthy" (not "unresponsive")
+            services.router.record_check(services.config.current, pid, True, "probe", responses=False)
         error = result.error + path_hint(cfg.providers[pid], result.status) if not result.ok else result.error
         return {"ok": result.ok, "status": result.status, "latency_ms": result.latency_ms, "models": result.models,
                 "error": services.redactor(error)}

@@ -310,14 +310,18 @@ class Router:
         with self._lock:
             self._health(provider).last_check_at = self._clock()
 
-    def record_check(self, cfg: Config, provider: str, ok: bool, how: str) -> None:
-        """A background check (``how`` = "background check") or a provider test got an answer, or not.
-        An answer puts a provider that stopped answering, or is cooling down, back into rotation; the
-        usual return-to-preferred rules then apply."""
+    def record_check(self, cfg: Config, provider: str, ok: bool, how: str, *, responses: bool = True) -> None:
+        """A background check (``how`` = "background check"), a provider test or a probe got an answer,
+        or not. An answer puts a provider that is cooling down back into rotation, and so does the
+        answer to a Responses request (``responses``) for a provider that stopped answering: a relay can
+        list its models (a probe) and still hang on every request. The usual return-to-preferred rules
+        then apply."""
         if provider not in cfg.providers:
             return  # renamed or deleted while the check ran: its health went with the old id
         with self._lock:
             h = self._health(provider)
+            if ok and not responses and h.unresponsive_since is not None:
+                return  # out of rotation until a Responses request gets an answer
             was_out = h.unresponsive_since is not None or h.cooldown_until > self._clock()
             was_unhealthy = was_out or h.consecutive_failures > 0
             if ok:
