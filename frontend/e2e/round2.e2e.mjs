@@ -195,15 +195,12 @@ try {
     await page.goto(`${GATEWAY}#/requests?q=S-FAIL`);
     await until('the s-fail request', async () => (await requestRows().count()) === 1);
     assert.equal(await page.getByLabel('Search').inputValue(), 'S-FAIL');
-    if (W >= 1000) {
-      await requestRows().first().getByRole('link', { name: 's-fail' }).click();
-    } else {
-      // The session column folds away on narrow windows; the link is in the opened row (it may
-      // still be open from the step before: the page keeps rows open while filters change).
-      const toggle = requestRows().first().getByRole('button', { name: /^(Open|Close) request / });
-      if ((await toggle.getAttribute('aria-expanded')) !== 'true') await toggle.click();
-      await page.getByRole('group', { name: /^Request / }).getByRole('link', { name: 's-fail' }).click();
-    }
+    // The session column stays at every width (only TTFT folds away on narrow windows).
+    const link = requestRows().first().getByRole('link', { name: 's-fail' });
+    await assertReachable(link, 'the session link of the row');
+    await assertNoHorizontalScroll(page, 'on the Requests page');
+    await assertNoClippedHeaders(page, 'on the Requests page');
+    await link.click();
     await until('the usage page with the session', async () => /#\/usage\?session=s-fail$/.test(page.url()));
     const timeline = page.getByTestId('session-timeline');
     await until('the s-fail timeline', async () => (await timeline.getAttribute('data-session-id')) === 's-fail');

@@ -94,7 +94,7 @@ describe('the provider dialog', () => {
       'Generic OpenAI-compatible',
       'OpenAI',
       'Azure OpenAI',
-      'new-api / one-api relay',
+      'new-api/one-api style relay',
     ]);
     const url = within(dialog).getByLabelText('Base URL') as HTMLInputElement;
 

@@ -37,7 +37,7 @@ export const PROVIDER_TEMPLATES: readonly ProviderTemplate[] = [
   },
   {
     id: 'relay',
-    label: 'new-api / one-api relay',
+    label: 'new-api/one-api style relay',
     baseUrl: 'https://<host>/v1',
     usageAdapter: 'new_api',
     hint: 'A new-api or one-api style relay: replace <host>; usage from its token API.',

@@ -18,7 +18,7 @@ interface Props {
 
 const COLUMNS = 9;
 
-/** Requests, newest first; a row opens into its attempt chain. TTFT and session fold away on narrow windows. */
+/** Requests, newest first; a row opens into its attempt chain. TTFT folds away on narrow windows; the session link stays. */
 export function RequestsTable({ bridge, rows, open, nameOf, onToggle }: Props) {
   return (
     <div className="table-wrap">
@@ -43,9 +43,7 @@ export function RequestsTable({ bridge, rows, open, nameOf, onToggle }: Props) {
             <th scope="col" className="num" title="Number of attempts: providers tried for this request (a failover is one request with two attempts)">
               Attempts
             </th>
-            <th scope="col" className="col-opt">
-              Session
-            </th>
+            <th scope="col">Session</th>
           </tr>
         </thead>
         <tbody>
@@ -131,7 +129,7 @@ const Row = memo(function Row({
       <td className={`num${r.attempts > 1 ? ' text-warn' : ''}`} data-col="attempts">
         {r.attempts}
       </td>
-      <td className="col-opt">
+      <td className="rrow__session">
         {r.session_id ? (
           <a className="mono" href={routeHash('usage', { session: r.session_id })} title={`Session ${r.session_id} on the Usage page`}>
             {shortSessionId(r.session_id)}
