@@ -445,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
             "loadavg_start": " ".join(f"{x:.2f}" for x in run.loadavg())}
     b = run.make_bodies()
     work = Path(tempfile.mkdtemp(prefix="api-router-profile-"))
+    procs.compile_sources()
     upstream = procs.FakeUpstream.start()
     results: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     stops = []

@@ -697,6 +697,7 @@ def main(argv: list[str] | None = None) -> int:
     peers = [p for p in args.peers.split(",") if p and p != FLOOR]
     if os.environ.get("BENCH_LITELLM") == "1" and "litellm" not in peers:
         peers.append("litellm")
+    procs.compile_sources()
     result = run(s, peers, args.fake_json)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
