@@ -137,14 +137,23 @@ def rebuild_input(history: list[Any], own: list[Any]) -> list[Any]:
     return [*history, *own]
 
 
-def drop_sealed_reasoning(items: list[Any], provider: str, owners: Mapping[str, str], *, all_sealed: bool) -> list[Any]:
-    """``items`` without reasoning another provider sealed (or without any sealed reasoning).
+def sealed_in(items: list[Any]) -> list[Any]:
+    """The items that carry sealed content (reasoning, compaction items), in order: the only ones the
+    continuity rules look at. One pass with the test that rules out most items first — a long
+    history has thousands of items, and this runs on every request that carries sealed items."""
+    return [item for item in items if isinstance(item, dict) and item.get("encrypted_content")]
+
+
+def drop_sealed_reasoning(items: list[Any], provider: str, owners: Mapping[str, str], *, all_sealed: bool,
+                          sealed: list[Any] | None = None) -> list[Any]:
+    """``items`` without reasoning another provider sealed (or without any sealed reasoning);
+    ``sealed``: ``sealed_in(items)`` when the caller has it already.
 
     Returns the very same list when nothing is dropped, so callers can forward the original bytes.
     """
-    kept = [item for item in items if not (_sealed(item, "reasoning") and (
-        all_sealed or owners.get(item.get("id"), provider) != provider))]
-    return items if len(kept) == len(items) else kept
+    doomed = {id(item) for item in (sealed_in(items) if sealed is None else sealed)
+              if item.get("type") == "reasoning" and (all_sealed or owners.get(item.get("id"), provider) != provider)}
+    return [item for item in items if id(item) not in doomed] if doomed else items
 
 
 def _sealed(item: Any, kind: str) -> bool:
@@ -211,7 +220,8 @@ class Continuity:
         # even when the client's own items carry none.
         if isinstance(source, list) and (req.sealed or (items is not None and any(map(_any_sealed, items)))):
             owners = self.index.sealed_owners(req.session_id)
-            foreign = [i for i in source if self._must_expand(i, provider, owners, opts)]
+            sealed = sealed_in(source)
+            foreign = [i for i in sealed if self._must_expand(i, provider, owners, opts)]
             if foreign:
                 if rollout is None and any(self._summary_of(i.get("id"), provider, opts) is None for i in foreign):
                     rollout = await self._rollout_of(req, "a compaction item sealed by another provider cannot be "
@@ -219,7 +229,8 @@ class Continuity:
                 expanded = req.expansions.setdefault((provider, opts), {})
                 source = self._expand_compactions(source, provider, owners, opts, rollout, set(), expanded)
                 items = source
-            filtered = drop_sealed_reasoning(source, provider, owners, all_sealed=opts.strip_sealed)
+                sealed = sealed_in(source)
+            filtered = drop_sealed_reasoning(source, provider, owners, all_sealed=opts.strip_sealed, sealed=sealed)
             if filtered is not source:
                 items = filtered
         if not drop_previous and items is None:
