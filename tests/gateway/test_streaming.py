@@ -303,5 +303,5 @@ async def test_completed_reaches_the_client_while_the_upstream_body_is_still_ope
                     completed_at = time.perf_counter() - started
     ended_at = time.perf_counter() - started
     assert body == whole
-    assert completed_at is not None and completed_at < 0.25, completed_at
     assert ended_at >= 0.35
+    assert completed_at is not None and completed_at < ended_at - 0.2, (completed_at, ended_at)

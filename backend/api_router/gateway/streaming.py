@@ -276,7 +276,10 @@ class UpstreamStream:
         if facts.end == "failed":
             if out.response is None:
                 return StreamResult(StreamEnd.FAILED_EARLY, None, facts.error, None, facts)
-            await out.finish_quietly()  # the failure event itself was relayed
+            try:
+                await out.finish()  # with the failure event itself, relayed as it came
+            except _ClientGone:
+                return self._gone(out)
             return StreamResult(StreamEnd.BROKEN, out.response, f"stream failed after output started: {facts.error}",
                                 out.ttfb_ms, facts, out.sent)
         code = "upstream_stream_error"
