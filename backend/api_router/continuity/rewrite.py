@@ -138,9 +138,10 @@ def rebuild_input(history: list[Any], own: list[Any]) -> list[Any]:
 
 
 def sealed_in(items: list[Any]) -> list[Any]:
-    """The items that carry sealed content (reasoning, compaction items), in order: the only ones the
-    continuity rules look at. One pass with the test that rules out most items first — a long
-    history has thousands of items, and this runs on every request that carries sealed items."""
+    """The items that carry sealed content (``encrypted_content``: reasoning and compaction items), in
+    order: the only ones the continuity rules look at. One pass with the test that rules out most
+    items first — a long history has thousands of items, and this runs on every request that carries
+    sealed items."""
     return [item for item in items if isinstance(item, dict) and item.get("encrypted_content")]
 
 
@@ -218,9 +219,8 @@ class Continuity:
         source = items if items is not None else payload.get("input")
         # A replayed history carries what the session file holds, sealed items of any provider included,
         # even when the client's own items carry none.
-        if isinstance(source, list) and (req.sealed or (items is not None and any(map(_any_sealed, items)))):
+        if isinstance(source, list) and (req.sealed or items is not None) and (sealed := sealed_in(source)):
             owners = self.index.sealed_owners(req.session_id)
-            sealed = sealed_in(source)
             foreign = [i for i in sealed if self._must_expand(i, provider, owners, opts)]
             if foreign:
                 if rollout is None and any(self._summary_of(i.get("id"), provider, opts) is None for i in foreign):
