@@ -129,7 +129,7 @@ const Row = memo(function Row({
       <td className={`num${r.attempts > 1 ? ' text-warn' : ''}`} data-col="attempts">
         {r.attempts}
       </td>
-      <td className="rrow__session">
+      <td>
         {r.session_id ? (
           <a className="mono" href={routeHash('usage', { session: r.session_id })} title={`Session ${r.session_id} on the Usage page`}>
             {shortSessionId(r.session_id)}
