@@ -409,8 +409,19 @@ describe('dashboard', () => {
     expect(result.textContent).toContain('latency 123 ms');
     expect(result.textContent).toContain('models 2 (gpt-5, gpt-5-mini)');
     expect(result.closest('tr')?.getAttribute('data-testid')).toBe('provider-detail-p1');
+    expect(within(result).queryByTestId('probe-still-out-p1')).toBeNull();
     fireEvent.click(within(result).getByRole('button', { name: 'Close probe result for Relay One' }));
     expect(screen.queryByRole('group', { name: 'Probe result for Relay One' })).toBeNull();
+  });
+
+  it('says a probe does not bring back a provider that stopped answering', async () => {
+    const backend = new FakeBackend();
+    backend.state.providers.p1 = { ...backend.state.providers.p1, status: 'unresponsive' };
+    await desktopApp(backend);
+    fireEvent.click(screen.getByRole('button', { name: 'Probe Relay One' }));
+    const result = await screen.findByRole('group', { name: 'Probe result for Relay One' });
+    await waitFor(() => expect(within(result).getByText('OK')).toBeTruthy());
+    expect(within(result).getByTestId('probe-still-out-p1').textContent).toContain('Still out of rotation');
   });
 
   it('shows the backend message in a toast when an action fails', async () => {

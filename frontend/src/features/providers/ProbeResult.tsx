@@ -6,8 +6,17 @@ import { IconButton } from '../../ui/IconButton';
 
 export type ProbeState = RunState<Probe>;
 
+interface Props {
+  id: string;
+  name: string;
+  state: ProbeState;
+  /** The provider stopped answering requests: a models list does not bring it back. */
+  unresponsive: boolean;
+  onClose: () => void;
+}
+
 /** The last probe's outcome, shown inline in a strip under the provider's row. */
-export function ProbeResult({ id, name, state, onClose }: { id: string; name: string; state: ProbeState; onClose: () => void }) {
+export function ProbeResult({ id, name, state, unresponsive, onClose }: Props) {
   return (
     <div className="probe" role="group" aria-label={`Probe result for ${name}`} data-testid={`probe-result-${id}`}>
       <strong className="probe__title">Probe {name}</strong>
@@ -32,6 +41,12 @@ export function ProbeResult({ id, name, state, onClose }: { id: string; name: st
             {state.result.models.length ? <span className="muted"> ({state.result.models.join(', ')})</span> : null}
           </span>
           {state.result.error ? <span className="text-bad wrap probe__error">{state.result.error}</span> : null}
+          {state.result.ok && unresponsive ? (
+            <span className="text-warn wrap" data-testid={`probe-still-out-${id}`}>
+              Still out of rotation: it lists its models but did not answer a request in time. A background check or
+              Test that gets an answer brings it back.
+            </span>
+          ) : null}
         </>
       )}
       <IconButton icon="x" label={`Close probe result for ${name}`} className="probe__close" onClick={onClose} />

@@ -234,7 +234,13 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
       {props.probe ? (
         <tr className="prow-detail" data-testid={`provider-detail-${id}`}>
           <td colSpan={PROVIDER_COLUMNS}>
-            <ProbeResult id={id} name={name} state={props.probe} onClose={() => h.closeProbe(id)} />
+            <ProbeResult
+              id={id}
+              name={name}
+              state={props.probe}
+              unresponsive={p.status === 'unresponsive'}
+              onClose={() => h.closeProbe(id)}
+            />
           </td>
         </tr>
       ) : null}
