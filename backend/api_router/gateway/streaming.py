@@ -107,19 +107,20 @@ _DECISIVE_NAMES = frozenset({b"response.completed", b"response.incomplete", b"re
 _SEALED_NAME = b"response.output_item.done"
 
 
-def _worth_a_look(chunk: bytes) -> bool:
-    # The usual chunk is one named event ("event: …", "data: …", blank line): its name decides, and
-    # the data of a delta is not searched at all.
+def _worth_reading(chunk: bytes) -> list[sse.SSEEvent]:
+    """The events of a committed chunk that can carry what must be recorded or judged, decoded (none:
+    the chunk is passed on unread). The usual chunk is one named event ("event: …", "data: …", blank
+    line): its name decides, and the data of a delta is not searched at all. Any other chunk is
+    searched for the needles once."""
     nl = chunk.find(b"\n") if chunk.startswith(b"event: ") else -1
     if nl > 0 and chunk.find(b"\n", nl + 1) == len(chunk) - 2 and chunk.endswith(b"\n\n"):
         name = chunk[7:nl]
-        if name in _DECISIVE_NAMES:
-            return True
-        if name == _SEALED_NAME:
-            return b'"encrypted_content"' in chunk
+        if name in _DECISIVE_NAMES or (name == _SEALED_NAME and b'"encrypted_content"' in chunk):
+            event = sse.parse_block_lf(chunk[:-2])
+            return [event] if event is not None else []
         if name != b"message":
-            return False
-    return any(needle in chunk for needle in _LOOK_FOR)
+            return []
+    return sse.events_with(chunk, _LOOK_FOR)
 
 
 def _has_event(whole: bytes) -> bool:
@@ -239,10 +240,13 @@ class UpstreamStream:
                     else:
                         if _has_event(whole):
                             watchdog.touch()  # comments are not progress: only events feed the watchdog
-                        if out.response is not None and not _worth_a_look(whole):
+                        if out.response is None:
+                            ended = await self._take(out, whole, None, hold_until_end)
+                        elif events := _worth_reading(whole):
+                            ended = await self._step(out, whole, events, hold_until_end)
+                        else:
                             await out.write(whole)  # committed, and nothing inside matters: straight on
                             continue
-                        ended = await self._take(out, whole, None, hold_until_end)
                     if ended:
                         break
                     await out.flush()  # what this read brought, before the next read is awaited
