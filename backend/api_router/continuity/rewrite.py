@@ -161,17 +161,6 @@ def _sealed(item: Any, kind: str) -> bool:
     return isinstance(item, dict) and item.get("type") == kind and bool(item.get("encrypted_content"))
 
 
-def _any_sealed(item: Any) -> bool:
-    return _sealed(item, "reasoning") or _sealed(item, "compaction")
-
-
-def foreign_sealed(items: Any, provider: str, owners: Mapping[str, str]) -> list[str]:
-    """Ids of the sealed items in ``items`` that another provider is known to have sealed."""
-    if not isinstance(items, list):
-        return []
-    return [i["id"] for i in items if _any_sealed(i) and owners.get(i.get("id"), provider) != provider]
-
-
 SUMMARY_PREFIX = ("[API Router] The start of this conversation happened with another model provider and was "
                   "compacted there. Here is a summary of it, written when the conversation moved to this provider:\n\n")
 
