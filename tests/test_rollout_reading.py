@@ -1,8 +1,15 @@
-"""Replaying a Codex session file: only the lines a replay needs are parsed, and none is misread."""
+"""Replaying a Codex session file: only the lines a replay needs are parsed, none is misread, and a
+file read before is only read on from where it grew."""
 
 import json
+import os
+import random
+import threading
 
-from api_router.codex.sessions import read_rollout
+import pytest
+
+from api_router.codex import sessions
+from api_router.codex.sessions import RolloutReader, read_rollout
 
 
 def test_a_replay_takes_response_items_and_compactions_and_nothing_else(tmp_path):
@@ -26,3 +33,139 @@ def test_a_replay_takes_response_items_and_compactions_and_nothing_else(tmp_path
     rollout = read_rollout(path)
     assert [i.get("call_id") or i["content"] for i in rollout.summarised["cmp_1"]] == [talk["content"], "c1"]
     assert rollout.history == [kept, cmp, {"type": "message", "role": "user", "content": "after"}]
+
+
+# --- the reader that keeps rollouts between requests -------------------------------------------------
+
+
+def _item(n: int) -> dict:
+    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": f"turn {n}"}]}
+
+
+def _line(kind: str, payload: dict) -> str:
+    return json.dumps({"timestamp": "t", "type": kind, "payload": payload}) + "\n"
+
+
+def _compacted(n: int, keep: list) -> str:
+    return _line("compacted", {"message": "", "replacement_history": [
+        *keep, {"type": "compaction", "id": f"cmp_{n}", "encrypted_content": "sealed"}]})
+
+
+def _session_file(home, session="s1", day="2026/12/01"):
+    folder = home / "sessions" / day
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"rollout-2026-12-01T10-00-00-{session}.jsonl"
+
+
+def _same(a, b) -> bool:
+    return a.history == b.history and a.summarised == b.summarised
+
+
+def test_the_reader_follows_a_growing_file_as_a_fresh_read_would(tmp_path):
+    # Codex appends event lines, items and compactions, sometimes in pieces (a line with no newline
+    # yet, completed by the next write); after every write the kept rollout equals a fresh replay.
+    rnd = random.Random(7)
+    path = _session_file(tmp_path)
+    path.write_text("")
+    reader = RolloutReader()
+    for step in range(120):
+        roll = rnd.random()
+        if roll < 0.5:
+            text = _line("response_item", _item(step))
+        elif roll < 0.7:
+            text = _line("event_msg", {"type": "token_count"})
+        else:
+            text = _compacted(step, [_item(-step)])
+        if rnd.random() < 0.3:  # the line arrives in two writes
+            cut = rnd.randrange(1, len(text))
+            with path.open("a") as fh:
+                fh.write(text[:cut])
+            assert _same(reader.read(tmp_path, "s1"), read_rollout(path))
+            text = text[cut:]
+        with path.open("a") as fh:
+            fh.write(text)
+        assert _same(reader.read(tmp_path, "s1"), read_rollout(path)), step
+
+
+def test_the_reader_parses_a_line_once(tmp_path, monkeypatch):
+    path = _session_file(tmp_path)
+    path.write_text("".join(_line("response_item", _item(n)) for n in range(50)))
+    parsed = []
+    real = sessions._json_line
+    monkeypatch.setattr(sessions, "_json_line", lambda raw: parsed.append(raw) or real(raw))
+    reader = RolloutReader()
+    assert len(reader.read(tmp_path, "s1").history) == 50
+    assert len(parsed) == 50
+    assert len(reader.read(tmp_path, "s1").history) == 50
+    assert len(parsed) == 50  # unchanged file: nothing read again
+    with path.open("a") as fh:
+        fh.write(_line("response_item", _item(50)) + _line("event_msg", {"type": "token_count"}))
+    assert reader.read(tmp_path, "s1").history[-1] == _item(50)
+    assert len(parsed) == 51  # only the appended item
+
+
+def test_a_rollout_handed_out_is_not_changed_by_later_appends(tmp_path):
+    path = _session_file(tmp_path)
+    path.write_text(_line("response_item", _item(0)))
+    reader = RolloutReader()
+    first = reader.read(tmp_path, "s1")
+    with path.open("a") as fh:
+        fh.write(_line("response_item", _item(1)) + _compacted(2, [_item(1)]))
+    later = reader.read(tmp_path, "s1")
+    assert first.history == [_item(0)] and first.summarised == {}
+    assert [i.get("id") for i in later.history] == [None, "cmp_2"]
+    assert later.summarised["cmp_2"] == [_item(0), _item(1)]
+
+
+@pytest.mark.parametrize("how", ["rewritten in place", "replaced", "cut short"])
+def test_a_file_that_did_not_just_grow_is_read_again_from_the_start(tmp_path, how):
+    path = _session_file(tmp_path)
+    path.write_text("".join(_line("response_item", _item(n)) for n in range(5)))
+    reader = RolloutReader()
+    assert len(reader.read(tmp_path, "s1").history) == 5
+    if how == "rewritten in place":  # same inode, longer, different from the first byte on
+        path.write_text("".join(_line("response_item", _item(n + 100)) for n in range(8)))
+    elif how == "replaced":
+        other = tmp_path / "new.jsonl"
+        other.write_text("".join(_line("response_item", _item(n + 100)) for n in range(8)))
+        os.replace(other, path)
+    else:
+        path.write_text(_line("response_item", _item(100)))
+    assert _same(reader.read(tmp_path, "s1"), read_rollout(path))
+    assert reader.read(tmp_path, "s1").history[0] == _item(100)
+
+
+def test_a_session_file_that_moves_is_found_again_and_one_that_goes_is_gone(tmp_path):
+    path = _session_file(tmp_path)
+    path.write_text(_line("response_item", _item(0)))
+    reader = RolloutReader()
+    assert reader.read(tmp_path, "s1").history == [_item(0)]
+    moved = _session_file(tmp_path, day="2026/12/02")
+    os.replace(path, moved)
+    with moved.open("a") as fh:
+        fh.write(_line("response_item", _item(1)))
+    assert reader.read(tmp_path, "s1").history == [_item(0), _item(1)]
+    moved.unlink()
+    assert reader.read(tmp_path, "s1") is None
+    assert reader.read(tmp_path, "other") is None
+
+
+def test_the_reader_keeps_few_sessions_and_serves_threads(tmp_path, monkeypatch):
+    for n in range(6):
+        _session_file(tmp_path, session=f"s{n}").write_text(_line("response_item", _item(n)))
+    reader = RolloutReader(keep=2)
+    searched = []
+    real = sessions.find_rollout
+    monkeypatch.setattr(sessions, "find_rollout", lambda home, sid: searched.append(sid) or real(home, sid))
+    results: list = []
+    threads = [threading.Thread(target=lambda n=n: results.append(reader.read(tmp_path, f"s{n % 6}").history))
+               for n in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(map(str, results)) == sorted(str([_item(n % 6)]) for n in range(24))
+    searched.clear()
+    reader.read(tmp_path, "s0"), reader.read(tmp_path, "s1"), reader.read(tmp_path, "s0"), reader.read(tmp_path, "s1")
+    assert searched.count("s0") <= 1 and searched.count("s1") <= 1  # the two newest are kept
+    assert len(reader._replays) == 2

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -49,24 +52,141 @@ def read_rollout(path: Path) -> Rollout:
     Both line formats are read (with and without ``ordinal``). A torn last line, which Codex may be
     in the middle of writing, is skipped.
     """
-    out = Rollout()
-    with path.open("rb") as fh:
+    return _Replay(path).advance().current
+
+
+_MARK_BYTES = 64  # the end of the last line read, compared to tell an appended file from a rewritten one
+
+
+class _Replay:
+    """One file replayed up to ``offset``, the end of its last whole line: Codex only appends, so
+    what it wrote since is replayed on top. A file that was replaced, cut short or rewritten (its
+    bytes before ``offset`` changed) is replayed from the start.
+
+    Each step makes a new ``Rollout`` rather than growing the old one, which a request may still be
+    reading on another thread (items themselves are never changed, so they are shared)."""
+
+    __slots__ = ("identity", "mark", "offset", "path", "rollout", "seen", "unfinished")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._start_over(None)
+
+    def _start_over(self, identity: tuple[int, int] | None) -> None:
+        self.identity = identity  # (device, inode) of the file read
+        self.seen: tuple[int, int] | None = None  # (size, mtime) when it was last read
+        self.offset = 0
+        self.mark = b""  # the bytes just before offset
+        self.rollout = Rollout()
+        self.unfinished: Rollout | None = None  # rollout plus a last line with no newline yet
+
+    @property
+    def current(self) -> Rollout:
+        return self.unfinished or self.rollout
+
+    def advance(self) -> _Replay:
+        """Replay what was appended since ``offset``. A last line without its newline is not taken
+        as read: if it parses it is shown in ``unfinished``, and read again next time."""
+        with self.path.open("rb") as fh:
+            st = os.fstat(fh.fileno())
+            if (st.st_size, st.st_mtime_ns) == self.seen:
+                return self
+            if (st.st_dev, st.st_ino) != self.identity or st.st_size < self.offset or not self._continues(fh):
+                self._start_over((st.st_dev, st.st_ino))
+            self.seen = (st.st_size, st.st_mtime_ns)  # before reading: what is appended meanwhile is read next time
+            self._read_on(fh)
+        return self
+
+    def _continues(self, fh: BinaryIO) -> bool:
+        if not self.mark:
+            return True
+        fh.seek(self.offset - len(self.mark))
+        return fh.read(len(self.mark)) == self.mark
+
+    def _read_on(self, fh: BinaryIO) -> None:
+        grown: Rollout | None = None  # the copy this step writes into, made at its first replayed line
+        self.unfinished = None
+        fh.seek(self.offset)
+        last = tail = b""
         for raw in fh:
-            if not _REPLAYED.search(raw):  # event and turn-context lines, most of a file: not parsed
-                continue
-            line = _json_line(raw)
-            if not isinstance(line, dict) or not isinstance(line.get("payload"), dict):
-                continue
-            payload = line["payload"]
-            if line.get("type") == "response_item":
-                out.history.append(payload)
-            elif line.get("type") == "compacted" and isinstance(payload.get("replacement_history"), list):
-                replacement = [i for i in payload["replacement_history"] if isinstance(i, dict)]
-                for item in replacement:
-                    if item.get("type") == "compaction" and isinstance(item.get("id"), str):
-                        out.summarised[item["id"]] = list(out.history)
-                out.history = replacement
-    return out
+            if not raw.endswith(b"\n"):  # only ever the last line
+                tail = raw
+                break
+            last = raw
+            if _REPLAYED.search(raw) and (line := _replayed_line(raw)):  # most lines are events: not parsed
+                grown = _step(grown or _copy(self.rollout), line)
+        if last:
+            self.offset = fh.tell() - len(tail)
+            self.mark = last[-_MARK_BYTES:]
+        if grown is not None:
+            self.rollout = grown
+        if tail and _REPLAYED.search(tail) and (line := _replayed_line(tail)):
+            self.unfinished = _step(_copy(self.rollout), line)
+
+
+def _replayed_line(raw: bytes) -> tuple[str, dict[str, Any]] | None:
+    """(type, payload) of a line ``_REPLAYED`` found; None when it is not one after all."""
+    line = _json_line(raw)
+    if not isinstance(line, dict) or not isinstance(line.get("payload"), dict):
+        return None
+    kind = line.get("type")
+    return (kind, line["payload"]) if kind in ("response_item", "compacted") else None
+
+
+def _copy(rollout: Rollout) -> Rollout:
+    return Rollout(list(rollout.history), dict(rollout.summarised))
+
+
+def _step(rollout: Rollout, line: tuple[str, dict[str, Any]]) -> Rollout:
+    """``rollout`` after one more line (its lists are changed in place; a compaction starts a new
+    history list)."""
+    kind, payload = line
+    if kind == "response_item":
+        rollout.history.append(payload)
+    elif isinstance(payload.get("replacement_history"), list):
+        replacement = [i for i in payload["replacement_history"] if isinstance(i, dict)]
+        for item in replacement:
+            if item.get("type") == "compaction" and isinstance(item.get("id"), str):
+                rollout.summarised[item["id"]] = list(rollout.history)
+        rollout.history = replacement
+    return rollout
+
+
+class RolloutReader:
+    """The rollouts of the sessions asked for lately, kept between requests.
+
+    A session that moved to another provider after a compaction needs its file on every turn, and
+    the file of a long session is megabytes (an 8.5 MB one takes ~20 ms to parse, all of it holding
+    the GIL the event loop needs). Here a session's file is searched for once and parsed once; later
+    reads replay only what Codex appended. Safe to call from several threads."""
+
+    def __init__(self, keep: int = 4) -> None:
+        self._keep = keep  # parsed rollouts of long sessions are tens of MB each
+        self._replays: OrderedDict[tuple[Path, str], _Replay] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def read(self, codex_home: Path, session_id: str) -> Rollout | None:
+        """The session's rollout as its file stands now; None when there is no file for it."""
+        key = (codex_home, session_id)
+        with self._lock:
+            replay = self._replays.pop(key, None)
+            if replay is None or not _advanced(replay):  # not read yet, or its file is gone: look for it
+                path = find_rollout(codex_home, session_id)
+                replay = _Replay(path) if path is not None else None
+                if replay is None or not _advanced(replay):
+                    return None
+            self._replays[key] = replay
+            while len(self._replays) > self._keep:
+                self._replays.popitem(last=False)
+            return replay.current
+
+
+def _advanced(replay: _Replay) -> bool:
+    try:
+        replay.advance()
+    except OSError:  # removed or unreadable since it was found
+        return False
+    return True
 
 
 def _json_line(raw: bytes) -> Any:

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from api_router.codex.sessions import Rollout, find_rollout, read_rollout
+from api_router.codex.sessions import Rollout, RolloutReader
 from api_router.continuity.index import ContinuityIndex
 
 SESSION_HEADERS = ("session_id", "session-id", "thread-id", "conversation_id", "x-session-id")
@@ -175,6 +175,7 @@ class Continuity:
     def __init__(self, codex_home: Path, index: ContinuityIndex) -> None:
         self._codex_home = codex_home
         self.index = index
+        self._rollouts = RolloutReader()
 
     @staticmethod
     def untouched(req: ClientRequest) -> bool:
@@ -290,9 +291,9 @@ class Continuity:
             return "the request carries no session id (session-id header or prompt_cache_key)"
         home = self._codex_home
         for attempt in range(2):
-            path = await asyncio.to_thread(find_rollout, home, session_id)
-            if path is not None:
-                return await asyncio.to_thread(read_rollout, path)
+            rollout = await asyncio.to_thread(self._rollouts.read, home, session_id)
+            if rollout is not None:
+                return rollout
             if attempt == 0:
                 await asyncio.sleep(ROLLOUT_RETRY_DELAY)  # Codex may write the file a moment late
         return f"no Codex session file for session {session_id} under {home / 'sessions'}"
