@@ -87,3 +87,53 @@ def test_a_session_read_back_before_its_writes_landed_still_finds_them(store, sm
     owners = index.sealed_owners("s")  # read back (the writer may or may not have written it yet)
     store.flush()
     assert owners.get("rs_pending") == "A"
+
+
+@pytest.fixture
+def reads(store, monkeypatch):
+    """The store's point lookups of one sealed item, as they happen."""
+    asked: list[str] = []
+    real = store.load_sealed_owner
+    monkeypatch.setattr(store, "load_sealed_owner", lambda session, item: asked.append(item) or real(session, item))
+    return asked
+
+
+def test_an_item_the_store_does_not_know_is_looked_up_once_not_on_every_request(store, reads, monkeypatch):
+    """A history sealed before API Router saw it: its items are unknown turn after turn."""
+    monkeypatch.setattr(index_mod, "UNKNOWN_AFTER_SECONDS", 0.0)
+    index = ContinuityIndex(store)
+    items = [reasoning(f"rs_old_{i}") for i in range(50)]
+    for _ in range(3):  # three requests carrying the same history
+        kept = drop_sealed_reasoning(items, "A", index.sealed_owners("s"), all_sealed=False)
+        assert kept is items  # unknown items pass as the candidate's own, as before
+    assert sorted(reads) == sorted(f"rs_old_{i}" for i in range(50))
+    owners = index.sealed_owners("s")
+    assert dict(owners) == {} and len(owners) == 0 and owners.get("rs_old_1") is None
+    with pytest.raises(KeyError):
+        owners["rs_old_1"]
+    # Recorded later (a provider sealed an item with that id): known from then on.
+    index.record_sealed("s", [("rs_old_1", "reasoning")], "B")
+    assert owners.get("rs_old_1") == "B" and dict(owners) == {"rs_old_1": "B"}
+
+
+def test_unknown_items_share_the_memory_bound(store, small, reads, monkeypatch):
+    monkeypatch.setattr(index_mod, "UNKNOWN_AFTER_SECONDS", 0.0)
+    index = ContinuityIndex(store)
+    index.record_sealed("s", [("rs_known", "reasoning")], "A")
+    store.flush()
+    owners = index.sealed_owners("s")
+    for i in range(200):
+        owners.get(f"rs_unknown_{i}")
+    assert index.sealed_items_in_memory <= 50
+    assert owners.get("rs_known") == "A"
+
+
+def test_a_miss_right_after_a_session_is_read_back_is_asked_again(store, small, reads):
+    """Read back while its newest item may still wait for the writer: a miss then is not final."""
+    index = ContinuityIndex(store)
+    owners = index.sealed_owners("s")
+    assert owners.get("rs_pending") is None and owners.get("rs_pending") is None
+    assert reads == ["rs_pending", "rs_pending"]
+    store.save_sealed_owners("s", [("rs_pending", "reasoning")], "A")  # as an evicted session's write lands
+    store.flush()
+    assert owners.get("rs_pending") == "A"

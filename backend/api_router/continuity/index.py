@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import islice
@@ -127,14 +128,15 @@ class ContinuityIndex:
         return owners
 
     def _recall(self, session: str, item: str) -> str | None:
-        """An item memory lets go of, from the store; one still in use (a request carries it) is kept
-        in memory again, so it costs one read, not one per request."""
+        """An item memory does not hold, from the store. Either answer is kept in memory (an item the
+        store does not know either as ``UNKNOWN``): a request carries the same items turn after turn,
+        and a long history sealed before API Router saw it would otherwise cost one read per item per
+        request, on the event loop."""
         owner = self._store.load_sealed_owner(session, item)
-        if owner is not None:
-            with self._lock:
-                owners = self._sealed.get(session)
-            if owners is not None:
-                self._remember(session, owners, {item: owner})
+        with self._lock:
+            owners = self._sealed.get(session)
+        if owners is not None and (owner is not None or owners.settled()):
+            self._remember(session, owners, {item: UNKNOWN if owner is None else owner})
         return owner
 
     def _remember(self, session: str, owners: SessionOwners, found: dict[str, str]) -> None:
@@ -212,16 +214,30 @@ def tombstone(provider: str) -> str:
     return f"~deleted~{provider}"
 
 
+# The owner memory records for an item the store did not know when asked: not asked again (recording
+# the item replaces it). Never a provider id, which is never empty.
+UNKNOWN = ""
+UNKNOWN_AFTER_SECONDS = 10.0  # see SessionOwners.settled
+
+
 class SessionOwners(Mapping[str, str]):
     """item id → provider for one session: its most recent items in memory, any other looked up in the
     store. (A session read back may miss items still queued for the writer, and only items 2,000
-    recordings old are trimmed: the store is asked rather than memory trusted to be complete.)"""
+    recordings old are trimmed: the store is asked rather than memory trusted to be complete.)
+    ``recent`` also holds the items found in neither (``UNKNOWN``), which the mapping leaves out."""
 
-    __slots__ = ("_lookup", "recent")
+    __slots__ = ("_loaded_at", "_lookup", "recent")
 
     def __init__(self, recent: dict[str, str], lookup: Callable[[str], str | None]) -> None:
         self.recent = recent  # oldest first
         self._lookup = lookup
+        self._loaded_at = time.monotonic()
+
+    def settled(self) -> bool:
+        """Whether a miss in the store is final. Loading may miss the session's items still queued for
+        the writer (recorded while the session was out of memory); those land within a writer window,
+        or the database's busy timeout at worst. Everything recorded since loading is in memory."""
+        return time.monotonic() - self._loaded_at >= UNKNOWN_AFTER_SECONDS
 
     def trim(self, keep: int) -> None:
         """Keep the ``keep`` newest; trimmed in batches, a tenth over the limit at a time."""
@@ -239,7 +255,7 @@ class SessionOwners(Mapping[str, str]):
         owner = self.recent.get(item)
         if owner is None:
             owner = self._lookup(item)
-        return default if owner is None else owner
+        return owner or default
 
     def __getitem__(self, item: str) -> str:
         owner = self.get(item)
@@ -249,7 +265,7 @@ class SessionOwners(Mapping[str, str]):
 
     # Iteration and size cover the items in memory only.
     def __iter__(self) -> Iterator[str]:
-        return iter(self.recent)
+        return (item for item, owner in self.recent.items() if owner)
 
     def __len__(self) -> int:
-        return len(self.recent)
+        return sum(1 for _ in self)
