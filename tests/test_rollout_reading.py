@@ -5,6 +5,7 @@ import json
 import os
 import random
 import threading
+import time
 
 import pytest
 
@@ -117,22 +118,48 @@ def test_a_rollout_handed_out_is_not_changed_by_later_appends(tmp_path):
     assert later.summarised["cmp_2"] == [_item(0), _item(1)]
 
 
-@pytest.mark.parametrize("how", ["rewritten in place", "replaced", "cut short"])
+def _stamped(stamp: str, numbers) -> str:
+    return "".join(json.dumps({"timestamp": stamp, "type": "response_item", "payload": _item(n)}) + "\n"
+                   for n in numbers)
+
+
+@pytest.mark.parametrize("how", ["rewritten in place", "rewritten, same line ends", "replaced",
+                                 "replaced, same size and time", "cut short"])
 def test_a_file_that_did_not_just_grow_is_read_again_from_the_start(tmp_path, how):
     path = _session_file(tmp_path)
-    path.write_text("".join(_line("response_item", _item(n)) for n in range(5)))
+    path.write_text(_stamped("2026-12-01T10:00:00", range(5)))
     reader = RolloutReader()
     assert len(reader.read(tmp_path, "s1").history) == 5
     if how == "rewritten in place":  # same inode, longer, different from the first byte on
         path.write_text("".join(_line("response_item", _item(n + 100)) for n in range(8)))
+    elif how == "rewritten, same line ends":  # every line where it was, only its start (the time) differs
+        path.write_text(_stamped("2026-12-01T11:00:00", [9, 1, 2, 3, 4, 5]))
     elif how == "replaced":
         other = tmp_path / "new.jsonl"
         other.write_text("".join(_line("response_item", _item(n + 100)) for n in range(8)))
         os.replace(other, path)
+    elif how == "replaced, same size and time":  # a restored copy that keeps its time
+        before = path.stat()
+        other = tmp_path / "new.jsonl"
+        other.write_text(_stamped("2026-12-01T10:00:00", [9, 1, 2, 3, 4]))
+        os.utime(other, ns=(before.st_atime_ns, before.st_mtime_ns))
+        os.replace(other, path)
     else:
         path.write_text(_line("response_item", _item(100)))
     assert _same(reader.read(tmp_path, "s1"), read_rollout(path))
-    assert reader.read(tmp_path, "s1").history[0] == _item(100)
+    assert reader.read(tmp_path, "s1").history[0] in (_item(100), _item(9))
+
+
+def test_a_newer_file_of_the_session_takes_over_at_the_next_search(tmp_path, monkeypatch):
+    _session_file(tmp_path).write_text(_line("response_item", _item(0)))
+    reader = RolloutReader()
+    assert reader.read(tmp_path, "s1").history == [_item(0)]
+    newer = _session_file(tmp_path, day="2026/12/02")
+    newer.write_text(_line("response_item", _item(1)))
+    os.utime(newer, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    assert reader.read(tmp_path, "s1").history == [_item(0)]  # not searched again on every request
+    monkeypatch.setattr(sessions, "SEARCH_AGAIN_SECONDS", 0.0)
+    assert reader.read(tmp_path, "s1").history == [_item(1)]
 
 
 def test_a_session_file_that_moves_is_found_again_and_one_that_goes_is_gone(tmp_path):
@@ -168,4 +195,4 @@ def test_the_reader_keeps_few_sessions_and_serves_threads(tmp_path, monkeypatch)
     searched.clear()
     reader.read(tmp_path, "s0"), reader.read(tmp_path, "s1"), reader.read(tmp_path, "s0"), reader.read(tmp_path, "s1")
     assert searched.count("s0") <= 1 and searched.count("s1") <= 1  # the two newest are kept
-    assert len(reader._replays) == 2
+    assert len(reader._sessions) == 2

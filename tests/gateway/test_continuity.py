@@ -167,6 +167,48 @@ async def test_session_file_written_late_is_found_on_reread(fakes, gateway, code
     assert p2.requests[0].json["input"][:len(codex_history())] == codex_history()
 
 
+async def test_each_turn_replays_the_session_file_as_it_stands_then(fakes, gateway, codex_home):
+    """The file is kept between requests and only read on: a turn Codex appends, and a file written
+    anew, both reach the next request's replayed history."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    gw.services.continuity.index.record_response("resp_p1_owned", "p1")
+    await gw.api("set_manual_override", provider="p2")
+    body = {"model": "m", "input": "x", "previous_response_id": "resp_p1_owned"}
+    history = codex_history()
+    path = write_rollout(codex_home, history)
+    assert (await gw.responses(body, headers={"session-id": SID})).status == 200
+    assert p2.requests[-1].json["input"][:len(history)] == history
+    turn = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "and now?"}]}
+    with path.open("a") as fh:  # complete the torn line as something else, then append a turn
+        fh.write('se_item"}\n' + json.dumps({"timestamp": "t", "type": "response_item", "payload": turn}) + "\n")
+    assert (await gw.responses(body, headers={"session-id": SID})).status == 200
+    assert p2.requests[-1].json["input"][:len(history) + 1] == [*history, turn]
+    rewritten = [history[0], turn]
+    write_rollout(codex_home, rewritten)
+    assert (await gw.responses(body, headers={"session-id": SID})).status == 200
+    assert p2.requests[-1].json["input"][:2] == rewritten and p2.requests[-1].json["input"][2] != history[1]
+
+
+async def test_a_session_file_that_cannot_be_read_is_a_400_saying_so(fakes, gateway, codex_home, monkeypatch):
+    from api_router.codex import sessions
+
+    def unreadable(self):
+        raise PermissionError(13, "Permission denied")
+
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    gw.services.continuity.index.record_response("resp_p1_owned", "p1")
+    await gw.api("set_manual_override", provider="p2")
+    write_rollout(codex_home, codex_history())
+    monkeypatch.setattr(sessions._Replay, "advance", unreadable)  # root reads any file: denied here instead
+    reply = await gw.responses({"model": "m", "input": "x", "previous_response_id": "resp_p1_owned"},
+                               headers={"session-id": SID})
+    assert reply.status == 400
+    assert "cannot be read (Permission denied)" in reply.json["error"]["message"]
+    assert p2.calls == 0
+
+
 async def test_unsupported_previous_response_id_retries_once_and_is_remembered(fakes, gateway, codex_home):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +30,15 @@ def find_rollout(codex_home: Path, session_id: str) -> Path | None:
     root = codex_home / "sessions"
     if not root.is_dir():
         return None
-    matches = [p for p in root.rglob(f"rollout-*-{session_id}.jsonl") if p.is_file()]
-    return max(matches, key=lambda p: p.stat().st_mtime_ns) if matches else None
+    newest: tuple[int, Path] | None = None
+    for path in root.rglob(f"rollout-*-{session_id}.jsonl"):
+        try:
+            st = path.stat()
+        except OSError:  # removed since the search saw it
+            continue
+        if stat.S_ISREG(st.st_mode) and (newest is None or st.st_mtime_ns > newest[0]):
+            newest = (st.st_mtime_ns, path)
+    return newest[1] if newest else None
 
 
 @dataclass
@@ -40,6 +49,9 @@ class Rollout:
     compaction's ``replacement_history``, so that list replaces everything before it.
     ``summarised`` maps the id of each compaction item to the conversation it replaced — the history
     as it stood just before the ``compacted`` line that introduced it.
+
+    Read-only: ``RolloutReader`` hands the same rollout (and the same items) to every request that
+    asks until the file changes.
     """
 
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -55,13 +67,10 @@ def read_rollout(path: Path) -> Rollout:
     return _Replay(path).advance().current
 
 
-_MARK_BYTES = 64  # the end of the last line read, compared to tell an appended file from a rewritten one
-
-
 class _Replay:
     """One file replayed up to ``offset``, the end of its last whole line: Codex only appends, so
     what it wrote since is replayed on top. A file that was replaced, cut short or rewritten (its
-    bytes before ``offset`` changed) is replayed from the start.
+    last line read is no longer where it was) is replayed from the start.
 
     Each step makes a new ``Rollout`` rather than growing the old one, which a request may still be
     reading on another thread (items themselves are never changed, so they are shared)."""
@@ -74,9 +83,9 @@ class _Replay:
 
     def _start_over(self, identity: tuple[int, int] | None) -> None:
         self.identity = identity  # (device, inode) of the file read
-        self.seen: tuple[int, int] | None = None  # (size, mtime) when it was last read
+        self.seen: tuple[int, ...] | None = None  # (device, inode, size, mtime) when it was last read
         self.offset = 0
-        self.mark = b""  # the bytes just before offset
+        self.mark: tuple[int, int] | None = None  # (length, hash) of the last whole line read
         self.rollout = Rollout()
         self.unfinished: Rollout | None = None  # rollout plus a last line with no newline yet
 
@@ -89,19 +98,21 @@ class _Replay:
         as read: if it parses it is shown in ``unfinished``, and read again next time."""
         with self.path.open("rb") as fh:
             st = os.fstat(fh.fileno())
-            if (st.st_size, st.st_mtime_ns) == self.seen:
+            seen = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            if seen == self.seen:
                 return self
             if (st.st_dev, st.st_ino) != self.identity or st.st_size < self.offset or not self._continues(fh):
                 self._start_over((st.st_dev, st.st_ino))
-            self.seen = (st.st_size, st.st_mtime_ns)  # before reading: what is appended meanwhile is read next time
+            self.seen = seen  # before reading: what is appended meanwhile is read next time
             self._read_on(fh)
         return self
 
     def _continues(self, fh: BinaryIO) -> bool:
-        if not self.mark:
+        if self.mark is None:
             return True
-        fh.seek(self.offset - len(self.mark))
-        return fh.read(len(self.mark)) == self.mark
+        length, digest = self.mark
+        fh.seek(self.offset - length)
+        return hash(fh.read(length)) == digest
 
     def _read_on(self, fh: BinaryIO) -> None:
         grown: Rollout | None = None  # the copy this step writes into, made at its first replayed line
@@ -117,7 +128,7 @@ class _Replay:
                 grown = _step(grown or _copy(self.rollout), line)
         if last:
             self.offset = fh.tell() - len(tail)
-            self.mark = last[-_MARK_BYTES:]
+            self.mark = (len(last), hash(last))
         if grown is not None:
             self.rollout = grown
         if tail and _REPLAYED.search(tail) and (line := _replayed_line(tail)):
@@ -152,41 +163,64 @@ def _step(rollout: Rollout, line: tuple[str, dict[str, Any]]) -> Rollout:
     return rollout
 
 
+# A session's file is looked for again after this long: another, newer file of the same session
+# (a copy, a restore) takes over as a fresh search would have it.
+SEARCH_AGAIN_SECONDS = 30.0
+
+
 class RolloutReader:
     """The rollouts of the sessions asked for lately, kept between requests.
 
     A session that moved to another provider after a compaction needs its file on every turn, and
     the file of a long session is megabytes (an 8.5 MB one takes ~20 ms to parse, all of it holding
-    the GIL the event loop needs). Here a session's file is searched for once and parsed once; later
-    reads replay only what Codex appended. Safe to call from several threads."""
+    the GIL the event loop needs). Here a session's file is searched for now and then and parsed
+    once; later reads replay only what Codex appended. Safe to call from several threads: reads of
+    one session wait for each other, other sessions do not wait for them."""
 
     def __init__(self, keep: int = 4) -> None:
         self._keep = keep  # parsed rollouts of long sessions are tens of MB each
-        self._replays: OrderedDict[tuple[Path, str], _Replay] = OrderedDict()
+        self._sessions: OrderedDict[tuple[Path, str], _Session] = OrderedDict()
         self._lock = threading.Lock()
 
     def read(self, codex_home: Path, session_id: str) -> Rollout | None:
-        """The session's rollout as its file stands now; None when there is no file for it."""
+        """The session's rollout as its file stands now; None when there is no file for it. Raises
+        OSError when the file is there but cannot be read."""
         key = (codex_home, session_id)
         with self._lock:
-            replay = self._replays.pop(key, None)
-            if replay is None or not _advanced(replay):  # not read yet, or its file is gone: look for it
-                path = find_rollout(codex_home, session_id)
-                replay = _Replay(path) if path is not None else None
-                if replay is None or not _advanced(replay):
-                    return None
-            self._replays[key] = replay
-            while len(self._replays) > self._keep:
-                self._replays.popitem(last=False)
-            return replay.current
+            session = self._sessions.pop(key, None) or _Session()
+            self._sessions[key] = session
+            while len(self._sessions) > self._keep:
+                self._sessions.popitem(last=False)
+        with session.lock:
+            return session.read(codex_home, session_id)
 
 
-def _advanced(replay: _Replay) -> bool:
-    try:
-        replay.advance()
-    except OSError:  # removed or unreadable since it was found
-        return False
-    return True
+class _Session:
+    __slots__ = ("lock", "replay", "searched_at")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.replay: _Replay | None = None
+        self.searched_at = 0.0
+
+    def read(self, codex_home: Path, session_id: str) -> Rollout | None:
+        if self.replay is not None and time.monotonic() - self.searched_at < SEARCH_AGAIN_SECONDS:
+            try:
+                return self.replay.advance().current
+            except FileNotFoundError:  # moved or removed: look for it
+                pass
+        self.searched_at = time.monotonic()
+        path = find_rollout(codex_home, session_id)
+        if path is None:
+            self.replay = None
+            return None
+        if self.replay is None or self.replay.path != path:
+            self.replay = _Replay(path)
+        try:
+            return self.replay.advance().current
+        except FileNotFoundError:  # removed since the search found it
+            self.replay = None
+            return None
 
 
 def _json_line(raw: bytes) -> Any:

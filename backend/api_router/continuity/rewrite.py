@@ -291,7 +291,10 @@ class Continuity:
             return "the request carries no session id (session-id header or prompt_cache_key)"
         home = self._codex_home
         for attempt in range(2):
-            rollout = await asyncio.to_thread(self._rollouts.read, home, session_id)
+            try:
+                rollout = await asyncio.to_thread(self._rollouts.read, home, session_id)
+            except OSError as exc:
+                return f"the Codex session file of session {session_id} cannot be read ({exc.strerror or exc})"
             if rollout is not None:
                 return rollout
             if attempt == 0:
