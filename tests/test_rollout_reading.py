@@ -62,30 +62,59 @@ def _same(a, b) -> bool:
     return a.history == b.history and a.summarised == b.summarised
 
 
+class _Expected:
+    """The replay, as this test understands it, after the lines written so far."""
+
+    def __init__(self, history=(), summarised=None):
+        self.history, self.summarised = list(history), dict(summarised or {})
+
+    def then(self, kind: str, payload: dict) -> "_Expected":
+        after = _Expected(self.history, self.summarised)
+        if kind == "response_item":
+            after.history.append(payload)
+        elif kind == "compacted":
+            replacement = payload["replacement_history"]
+            after.summarised.update({i["id"]: self.history for i in replacement if i.get("type") == "compaction"})
+            after.history = list(replacement)
+        return after
+
+
 def test_the_reader_follows_a_growing_file_as_a_fresh_read_would(tmp_path):
     # Codex appends event lines, items and compactions, sometimes in pieces (a line with no newline
-    # yet, completed by the next write); after every write the kept rollout equals a fresh replay.
+    # yet, completed by the next write); after every write the kept rollout equals both the replay
+    # this test expects and a fresh read of the whole file.
     rnd = random.Random(7)
     path = _session_file(tmp_path)
     path.write_text("")
     reader = RolloutReader()
-    for step in range(120):
+    expected = _Expected()
+
+    def check(want: _Expected) -> None:
+        got = reader.read(tmp_path, "s1")
+        assert (got.history, got.summarised) == (want.history, want.summarised)
+        assert _same(got, read_rollout(path))
+
+    for step in range(150):
         roll = rnd.random()
         if roll < 0.5:
-            text = _line("response_item", _item(step))
+            kind, payload = "response_item", _item(step)
         elif roll < 0.7:
-            text = _line("event_msg", {"type": "token_count"})
+            kind, payload = "event_msg", {"type": "token_count"}
         else:
-            text = _compacted(step, [_item(-step)])
+            kind, payload = "compacted", {"message": "", "replacement_history": [
+                _item(-step), {"type": "compaction", "id": f"cmp_{step}", "encrypted_content": "sealed"}]}
+        text = _line(kind, payload)
         if rnd.random() < 0.3:  # the line arrives in two writes
-            cut = rnd.randrange(1, len(text))
+            cut = rnd.choice([rnd.randrange(1, len(text) - 1), len(text) - 1])
             with path.open("a") as fh:
                 fh.write(text[:cut])
-            assert _same(reader.read(tmp_path, "s1"), read_rollout(path))
+            # Torn, it is not there yet; whole but for its newline, it already is.
+            check(expected.then(kind, payload) if cut == len(text) - 1 else expected)
             text = text[cut:]
         with path.open("a") as fh:
             fh.write(text)
-        assert _same(reader.read(tmp_path, "s1"), read_rollout(path)), step
+        expected = expected.then(kind, payload)
+        check(expected)
 
 
 def test_the_reader_parses_a_line_once(tmp_path, monkeypatch):
