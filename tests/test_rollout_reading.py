@@ -6,6 +6,7 @@ import os
 import random
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -225,3 +226,21 @@ def test_the_reader_keeps_few_sessions_and_serves_threads(tmp_path, monkeypatch)
     reader.read(tmp_path, "s0"), reader.read(tmp_path, "s1"), reader.read(tmp_path, "s0"), reader.read(tmp_path, "s1")
     assert searched.count("s0") <= 1 and searched.count("s1") <= 1  # the two newest are kept
     assert len(reader._sessions) == 2
+
+
+def test_sessions_not_read_for_a_while_are_let_go(tmp_path, monkeypatch):
+    for n in range(2):
+        _session_file(tmp_path, session=f"s{n}").write_text(_line("response_item", _item(n)))
+    clock = [1000.0]
+    monkeypatch.setattr(sessions, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    reader = RolloutReader()
+    reader.read(tmp_path, "s0")
+    clock[0] += 500
+    reader.read(tmp_path, "s1")
+    clock[0] += 200
+    reader.expire(600)  # s0 idle 700 s, s1 200 s
+    assert reader.kept == 1
+    clock[0] += 400
+    reader.expire(600)
+    assert reader.kept == 0
+    assert reader.read(tmp_path, "s1").history == [_item(1)]  # read again from the file

@@ -190,6 +190,27 @@ async def test_each_turn_replays_the_session_file_as_it_stands_then(fakes, gatew
     assert p2.requests[-1].json["input"][:2] == rewritten and p2.requests[-1].json["input"][2] != history[1]
 
 
+async def test_a_session_file_is_let_go_once_no_request_needs_it(fakes, gateway, codex_home, monkeypatch):
+    from api_router.continuity import rewrite
+
+    monkeypatch.setattr(rewrite, "ROLLOUT_KEEP_SECONDS", 0.0)
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    gw.services.continuity.index.record_response("resp_p1_owned", "p1")
+    await gw.api("set_manual_override", provider="p2")
+    write_rollout(codex_home, codex_history())
+    reply = await gw.responses({"model": "m", "input": "x", "previous_response_id": "resp_p1_owned"},
+                               headers={"session-id": SID})
+    assert reply.status == 200
+    rollouts = gw.services.continuity._rollouts
+    assert rollouts.kept == 1
+    for _ in range(60):  # the expiry runs 1 s after the last read
+        if rollouts.kept == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert rollouts.kept == 0
+
+
 async def test_a_session_file_that_cannot_be_read_is_a_400_saying_so(fakes, gateway, codex_home, monkeypatch):
     from api_router.codex import sessions
 

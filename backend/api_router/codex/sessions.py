@@ -194,16 +194,31 @@ class RolloutReader:
         with session.lock:
             return session.read(codex_home, session_id)
 
+    @property
+    def kept(self) -> int:
+        """How many sessions' rollouts are kept."""
+        return len(self._sessions)
+
+    def expire(self, idle_seconds: float) -> None:
+        """Let go of the sessions not read for ``idle_seconds``: a finished session's history should
+        not stay in memory for as long as the app runs in the tray."""
+        cutoff = time.monotonic() - idle_seconds
+        with self._lock:
+            for key in [key for key, session in self._sessions.items() if session.used_at <= cutoff]:
+                del self._sessions[key]
+
 
 class _Session:
-    __slots__ = ("lock", "replay", "searched_at")
+    __slots__ = ("lock", "replay", "searched_at", "used_at")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.replay: _Replay | None = None
         self.searched_at = 0.0
+        self.used_at = time.monotonic()
 
     def read(self, codex_home: Path, session_id: str) -> Rollout | None:
+        self.used_at = time.monotonic()
         if self.replay is not None and time.monotonic() - self.searched_at < SEARCH_AGAIN_SECONDS:
             try:
                 return self.replay.advance().current

@@ -26,6 +26,7 @@ from api_router.continuity.index import ContinuityIndex
 
 SESSION_HEADERS = ("session_id", "session-id", "thread-id", "conversation_id", "x-session-id")
 ROLLOUT_RETRY_DELAY = 0.2
+ROLLOUT_KEEP_SECONDS = 600.0  # a session file read is kept this long after the session's last read
 
 
 class MissingSession(Exception):
@@ -176,6 +177,7 @@ class Continuity:
         self._codex_home = codex_home
         self.index = index
         self._rollouts = RolloutReader()
+        self._expiry: asyncio.TimerHandle | None = None
 
     @staticmethod
     def untouched(req: ClientRequest) -> bool:
@@ -290,13 +292,24 @@ class Continuity:
         if not session_id:
             return "the request carries no session id (session-id header or prompt_cache_key)"
         home = self._codex_home
-        for attempt in range(2):
-            try:
-                rollout = await asyncio.to_thread(self._rollouts.read, home, session_id)
-            except OSError as exc:
-                return f"the Codex session file of session {session_id} cannot be read ({exc.strerror or exc})"
-            if rollout is not None:
-                return rollout
-            if attempt == 0:
-                await asyncio.sleep(ROLLOUT_RETRY_DELAY)  # Codex may write the file a moment late
-        return f"no Codex session file for session {session_id} under {home / 'sessions'}"
+        try:
+            for attempt in range(2):
+                try:
+                    rollout = await asyncio.to_thread(self._rollouts.read, home, session_id)
+                except OSError as exc:
+                    return f"the Codex session file of session {session_id} cannot be read ({exc.strerror or exc})"
+                if rollout is not None:
+                    return rollout
+                if attempt == 0:
+                    await asyncio.sleep(ROLLOUT_RETRY_DELAY)  # Codex may write the file a moment late
+            return f"no Codex session file for session {session_id} under {home / 'sessions'}"
+        finally:
+            self._expire_rollouts_later()
+
+    def _expire_rollouts_later(self) -> None:
+        """Once no session file has been needed for ROLLOUT_KEEP_SECONDS, the kept ones are let go
+        (a second later than that: the timer's clock may run a little behind the reader's)."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._expiry = asyncio.get_running_loop().call_later(ROLLOUT_KEEP_SECONDS + 1.0, self._rollouts.expire,
+                                                             ROLLOUT_KEEP_SECONDS)
