@@ -6,6 +6,7 @@ import os
 import random
 import threading
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -244,3 +245,23 @@ def test_sessions_not_read_for_a_while_are_let_go(tmp_path, monkeypatch):
     reader.expire(600)
     assert reader.kept == 0
     assert reader.read(tmp_path, "s1").history == [_item(1)]  # read again from the file
+
+
+def test_a_codex_session_is_looked_for_on_the_day_its_id_says_it_began(tmp_path, monkeypatch):
+    """A UUIDv7 session id carries its creation time: that day's folder (or a day either side, for
+    time zones) is searched instead of every session ever recorded; other ids search the tree."""
+    created = time.mktime((2026, 11, 30, 23, 30, 0, 0, 0, -1))  # local time, late in the day
+    sid = f"{int(created * 1000):012x}"
+    sid = f"{sid[:8]}-{sid[8:]}-7abc-8def-0123456789ab"
+    for day, name in (("2026/11/30", sid), ("2026/12/01", "older-than-v7"), ("2025/01/02", "other")):
+        _session_file(tmp_path, session=name, day=day).write_text(_line("response_item", _item(0)))
+    walked = []
+    real_rglob = Path.rglob
+    monkeypatch.setattr(Path, "rglob", lambda self, pattern: walked.append(pattern) or real_rglob(self, pattern))
+    assert sessions.find_rollout(tmp_path, sid) == _session_file(tmp_path, session=sid, day="2026/11/30")
+    assert walked == []
+    assert sessions.find_rollout(tmp_path, "older-than-v7").parent.name == "01"
+    assert len(walked) == 1
+    moved = _session_file(tmp_path, session=sid, day="2026/06/01")  # a v7 id filed elsewhere: found all the same
+    os.replace(_session_file(tmp_path, session=sid, day="2026/11/30"), moved)
+    assert sessions.find_rollout(tmp_path, sid) == moved

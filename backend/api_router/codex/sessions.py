@@ -9,6 +9,7 @@ import stat
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -23,15 +24,39 @@ _REPLAYED = re.compile(rb'"type"\s*:\s*"(?:response_item|compacted)"')
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
+# A UUIDv7 (Codex's session ids) starts with its creation time in milliseconds.
+_UUID7 = re.compile(r"^([0-9a-f]{8})-([0-9a-f]{4})-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", re.IGNORECASE)
+
+
 def find_rollout(codex_home: Path, session_id: str) -> Path | None:
-    """The newest rollout file of ``session_id``; ``resume`` appends to the same file."""
+    """The newest rollout file of ``session_id``; ``resume`` appends to the same file.
+
+    Codex files a session under the day it began, which a UUIDv7 session id tells: the folders of
+    that day and the days either side (time zones) are searched first, and the whole tree — a
+    year of heavy use is ~11,000 files, 26 ms — only when they do not hold it (any other id, or a
+    file moved)."""
     if not _SAFE_ID.match(session_id):
         return None
     root = codex_home / "sessions"
     if not root.is_dir():
         return None
+    pattern = f"rollout-*-{session_id}.jsonl"
+    return _newest(_around_creation(root, session_id, pattern)) or _newest(root.rglob(pattern))
+
+
+def _around_creation(root: Path, session_id: str, pattern: str) -> Iterator[Path]:
+    match = _UUID7.match(session_id)
+    if match is None:
+        return
+    created = int(match.group(1) + match.group(2), 16) / 1000
+    for shift in (-1, 0, 1):
+        day = time.localtime(created + shift * 86_400)
+        yield from (root / f"{day.tm_year:04d}" / f"{day.tm_mon:02d}" / f"{day.tm_mday:02d}").glob(pattern)
+
+
+def _newest(paths: Iterable[Path]) -> Path | None:
     newest: tuple[int, Path] | None = None
-    for path in root.rglob(f"rollout-*-{session_id}.jsonl"):
+    for path in paths:
         try:
             st = path.stat()
         except OSError:  # removed since the search saw it
