@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from api_router.codex import sessions
-from api_router.codex.sessions import RolloutReader, read_rollout
+from api_router.codex.sessions import Rollout, RolloutReader
 
 
 def test_a_replay_takes_response_items_and_compactions_and_nothing_else(tmp_path):
@@ -31,9 +31,10 @@ def test_a_replay_takes_response_items_and_compactions_and_nothing_else(tmp_path
         json.dumps({"type": "response_item", "payload": {"type": "message", "role": "user", "content": "after"}}),
         '{"timestamp":"t","type":"response_item","payload":{"type":"mess',  # torn: Codex is writing it
     ]
-    path = tmp_path / "rollout-x-s.jsonl"
+    path = tmp_path / "sessions" / "2026" / "12" / "01" / "rollout-2026-12-01T10-00-00-s.jsonl"
+    path.parent.mkdir(parents=True)
     path.write_text("\n".join(lines))
-    rollout = read_rollout(path)
+    rollout = RolloutReader().read(tmp_path, "s")
     assert [i.get("call_id") or i["content"] for i in rollout.summarised["cmp_1"]] == [talk["content"], "c1"]
     assert rollout.history == [kept, cmp, {"type": "message", "role": "user", "content": "after"}]
 
@@ -58,6 +59,11 @@ def _session_file(home, session="s1", day="2026/12/01"):
     folder = home / "sessions" / day
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"rollout-2026-12-01T10-00-00-{session}.jsonl"
+
+
+def _fresh(home, session="s1") -> Rollout:
+    """The session's file read by a reader that has not seen it before."""
+    return RolloutReader().read(home, session)
 
 
 def _same(a, b) -> bool:
@@ -94,7 +100,7 @@ def test_the_reader_follows_a_growing_file_as_a_fresh_read_would(tmp_path):
     def check(want: _Expected) -> None:
         got = reader.read(tmp_path, "s1")
         assert (got.history, got.summarised) == (want.history, want.summarised)
-        assert _same(got, read_rollout(path))
+        assert _same(got, _fresh(tmp_path))
 
     for step in range(150):
         roll = rnd.random()
@@ -177,7 +183,7 @@ def test_a_file_that_did_not_just_grow_is_read_again_from_the_start(tmp_path, ho
         os.replace(other, path)
     else:
         path.write_text(_line("response_item", _item(100)))
-    assert _same(reader.read(tmp_path, "s1"), read_rollout(path))
+    assert _same(reader.read(tmp_path, "s1"), _fresh(tmp_path))
     assert reader.read(tmp_path, "s1").history[0] in (_item(100), _item(9))
 
 

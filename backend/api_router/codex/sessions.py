@@ -83,18 +83,11 @@ class Rollout:
     summarised: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
-def read_rollout(path: Path) -> Rollout:
-    """Replay the file: ``response_item`` lines extend the history, ``compacted`` lines replace it.
-
-    Both line formats are read (with and without ``ordinal``). A torn last line, which Codex may be
-    in the middle of writing, is skipped.
-    """
-    return _Replay(path).advance().current
-
-
 class _Replay:
-    """One file replayed up to ``offset``, the end of its last whole line: Codex only appends, so
-    what it wrote since is replayed on top. A file that was replaced, cut short or rewritten (its
+    """One file replayed up to ``offset``, the end of its last whole line: ``response_item`` lines
+    extend the history, ``compacted`` lines replace it (lines with and without ``ordinal`` alike),
+    and a torn last line, which Codex may be in the middle of writing, waits for the rest. Codex only
+    appends, so what it wrote since is replayed on top. A file that was replaced, cut short or rewritten (its
     last line read is no longer where it was) is replayed from the start.
 
     Each step makes a new ``Rollout`` rather than growing the old one, which a request may still be
