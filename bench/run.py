@@ -45,6 +45,9 @@ SESSION_OWN = "bench-session-own"  # reasoning sealed by the provider the reques
 SESSION_FOREIGN = "bench-session-foreign"  # reasoning sealed by A, request locked to B
 SESSION_CODEX = "bench-session-codex"  # the Codex turn of the stream scenarios; its reasoning sealed by B
 FLOOR = "minimal"
+# A target's CPU is read this long after its load ends: the router's store writes what a slice of load
+# queued within 0.1 s of it, and that work belongs to the slice (without the wait it went uncounted).
+SETTLE_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,7 @@ def _c1(ts: list[Target], s: Settings, body: bytes, *, stream: bool, session: st
     cpu0: dict[str, float] = {}
     timings = client.alternating(HOST, raws, count=count, seconds=seconds * len(ts), check=check, warmup=warmup,
                                  before=lambda: cpu0.update({t.name: t.cpu() for t in ts}))
+    time.sleep(SETTLE_SECONDS)
     out = {}
     for t, tl in zip(ts, timings, strict=True):
         t.served += len(tl) + warmup
@@ -192,6 +196,7 @@ def _c32(ts: list[Target], s: Settings, body: bytes, stream: bool) -> dict[str, 
         for t in order:
             cpu0 = t.cpu()
             r = _load(t, body, stream=stream, seconds=1, limit=s.c32_limit)
+            time.sleep(SETTLE_SECONDS)
             a = acc[t.name]
             a["cpu"] += t.cpu() - cpu0
             a["requests"] += r.requests
