@@ -93,14 +93,13 @@ class _Replay:
     Each step makes a new ``Rollout`` rather than growing the old one, which a request may still be
     reading on another thread (items themselves are never changed, so they are shared)."""
 
-    __slots__ = ("identity", "mark", "offset", "path", "rollout", "seen", "unfinished")
+    __slots__ = ("mark", "offset", "path", "rollout", "seen", "unfinished")
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._start_over(None)
+        self._start_over()
 
-    def _start_over(self, identity: tuple[int, int] | None) -> None:
-        self.identity = identity  # (device, inode) of the file read
+    def _start_over(self) -> None:
         self.seen: tuple[int, ...] | None = None  # (device, inode, size, mtime) when it was last read
         self.offset = 0
         self.mark: tuple[int, int] | None = None  # (length, hash) of the last whole line read
@@ -119,8 +118,9 @@ class _Replay:
             seen = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
             if seen == self.seen:
                 return self
-            if (st.st_dev, st.st_ino) != self.identity or st.st_size < self.offset or not self._continues(fh):
-                self._start_over((st.st_dev, st.st_ino))
+            other_file = self.seen is None or self.seen[:2] != seen[:2]  # (device, inode)
+            if other_file or st.st_size < self.offset or not self._continues(fh):
+                self._start_over()
             self.seen = seen  # before reading: what is appended meanwhile is read next time
             self._read_on(fh)
         return self
