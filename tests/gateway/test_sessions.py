@@ -140,13 +140,16 @@ def trigger(sid: str = SID) -> dict:
     return body
 
 
-def compaction_rollout(codex_home: Path, cmp_id: str, sealed_by: str) -> tuple[list[dict], list[dict]]:
-    """A session that compacted once: (what the compaction summarised, the history after it)."""
+def compaction_rollout(codex_home: Path, cmp_id: str, sealed_by: str,
+                       later: list[dict] | None = None) -> tuple[list[dict], list[dict]]:
+    """A session that compacted once: (what the compaction summarised, the history after it).
+    ``later``: more of the conversation before the compaction, after its first turn."""
     before = [
         {"type": "message", "id": "msg_dev", "role": "developer", "content": [{"type": "input_text", "text": "You are Codex."}]},
         {"type": "message", "id": "msg_u1", "role": "user", "content": [{"type": "input_text", "text": "fix the build"}]},
         {"type": "reasoning", "id": f"rs_{sealed_by}_1", "summary": [], "encrypted_content": f"sealed-by-{sealed_by}"},
         {"type": "message", "id": "msg_a1", "role": "assistant", "content": [{"type": "output_text", "text": "Done, I changed make.py."}]},
+        *(later or []),
     ]
     replacement = [
         {"type": "message", "id": "msg_dev2", "role": "developer", "content": [{"type": "input_text", "text": "You are Codex."}]},
@@ -439,12 +442,13 @@ async def test_model_map_is_editable_through_the_control_api(fakes, gateway):
     assert cfg["providers"]["p1"]["model_map"] == {} and "model_map" not in gw.services.paths.config.read_text()
 
 
-async def compacted_by_p1_then_gone(gw: Harness, p1: fp.FakeProvider, codex_home: Path) -> list[dict]:
+async def compacted_by_p1_then_gone(gw: Harness, p1: fp.FakeProvider, codex_home: Path,
+                                    later: list[dict] | None = None) -> list[dict]:
     """A session compacted remotely by p1, which then goes down: the history after the compaction, whose
     compaction item no other provider can read."""
     p1.always(fp.compacting())
     cmp_id = (await gw.responses(trigger(), headers={"session-id": SID}, stream=True)).events[-1]["response"]["output"][0]["id"]
-    _, replacement = compaction_rollout(codex_home, cmp_id, "p1")
+    _, replacement = compaction_rollout(codex_home, cmp_id, "p1", later)
     p1.always(fp.status(503, "p1 is gone"))
     return replacement
 
@@ -535,6 +539,90 @@ async def test_an_expansion_too_long_for_the_new_provider_is_summarised_there(fa
     sent = json.dumps(p2.requests[-1].json["input"])
     assert "The user fixed the build in make.py." in sent and "fix the build" not in sent
     assert p2.foreign_sealed == []
+
+
+def tool_turns(count: int, size: int) -> list[dict]:
+    """``count`` turns of a long session: a command, its (long) output, what the model made of it."""
+    out: list[dict] = []
+    for i in range(count):
+        out += [{"type": "function_call", "id": f"fc_{i}", "call_id": f"call_{i}", "name": "shell",
+                 "arguments": json.dumps({"command": ["make", f"step{i}"]})},
+                {"type": "function_call_output", "call_id": f"call_{i}", "output": f"step {i}: " + "x" * size},
+                {"type": "message", "id": f"msg_t{i}", "role": "assistant",
+                 "content": [{"type": "output_text", "text": f"step {i} passed"}]}]
+    return out
+
+
+async def test_a_conversation_too_long_even_to_summarise_is_summarised_without_its_oldest_part(
+        fakes, gateway, codex_home):
+    """As Codex's local compaction does when the context overflows: the oldest items are left out until
+    the provider can take the rest; a tool output never loses its call."""
+    limit = 12_000
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
+    replacement = await compacted_by_p1_then_gone(gw, p1, codex_home, later=tool_turns(30, 1000))
+
+    async def small_context(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        body = json.loads(await request.read())
+        if len(json.dumps(body["input"])) > limit:
+            return context_too_long()
+        if "handover summary" in json.dumps(body["input"]):
+            return await fp.stream_ok("Steps 0 to 29 of the build passed.")(request, fake)
+        return await fp.json_ok("continuing from the summary")(request, fake)
+
+    p2.always(small_context)
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement}, headers={"session-id": SID})
+    assert reply.status == 200 and reply.text == "continuing from the summary"
+    assert "Steps 0 to 29 of the build passed." in json.dumps(p2.requests[-1].json["input"])
+    asked = [r.json["input"] for r in p2.requests if "handover summary" in json.dumps(r.json["input"])]
+    sizes = [len(json.dumps(i)) for i in asked]
+    assert len(asked) >= 3 and sizes == sorted(sizes, reverse=True) and sizes[-1] <= limit < sizes[-2]
+    for items in asked:
+        calls = {i["call_id"] for i in items if i.get("type") == "function_call"}
+        assert all(i["call_id"] in calls for i in items if i.get("type") == "function_call_output")
+    newest = [i for i in asked[-1] if i.get("type") == "message" and i["role"] == "assistant"]
+    assert newest[-1]["content"][0]["text"] == "step 29 passed"  # the newest turns are what is kept
+    row = gw.services.store.request_log()[0]
+    assert [(a["provider"], a["outcome"], a["summary"]) for a in row["attempts"]][-3:] == [
+        ("p2", "retry", False), ("p2", "ok", True), ("p2", "ok", False)]
+    assert p2.foreign_sealed == []
+
+
+async def test_a_provider_that_cannot_summarise_passes_the_conversation_to_the_next(fakes, gateway, codex_home):
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"failure_threshold": 1})
+    replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
+
+    async def no_summary(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        if "handover summary" in json.dumps(json.loads(await request.read())["input"]):
+            return web.json_response({"error": {"message": "summaries are not served here"}}, status=400)
+        return context_too_long()
+
+    p2.always(no_summary)
+    p3.always(fp.json_ok("from p3"))
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement}, headers={"session-id": SID})
+    assert reply.status == 200 and reply.text == "from p3"
+    assert "fix the build" in json.dumps(p3.requests[-1].json["input"]) and p3.foreign_sealed == []
+    row = gw.services.store.request_log()[0]
+    attempts = [(a["provider"], a["outcome"], a["summary"]) for a in row["attempts"]]
+    assert attempts[-3:] == [("p2", "retry", False), ("p2", "provider_failure", True), ("p3", "ok", False)]
+    assert "summarising it there failed: HTTP 400: summaries are not served here" in row["attempts"][-2]["error"]
+    # It serves shorter conversations: its health is untouched (one failure would put it in cooldown here).
+    assert (await gw.request("GET", "/status")).json["providers"]["p2"]["status"] == "unknown"
+
+
+async def test_when_all_fail_the_error_names_the_providers_the_conversation_could_not_go_to(
+        fakes, gateway, codex_home):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
+    replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
+    for rollout in (codex_home / "sessions").rglob("*.jsonl"):
+        rollout.unlink()
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement}, headers={"session-id": SID})
+    assert reply.status == 502 and p2.calls == 0
+    message = reply.json["error"]["message"]
+    assert "P1: HTTP 503: p1 is gone" in message
+    assert "skipped: P2 (" in message and "Codex session file" in message and SID in message, message
 
 
 async def test_a_summary_by_a_provider_that_then_fails_counts_for_it_not_for_the_one_that_answers(

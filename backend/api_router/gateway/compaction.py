@@ -4,7 +4,9 @@ When a compaction item sealed by another provider is expanded into the conversat
 that conversation can be too long for the new provider (the reason it was compacted in the first
 place). Then the new provider is asked for a summary, the way Codex's own local compaction asks:
 the conversation, then one user message asking for a handover summary; no tools. The summary
-replaces the compaction item and the request is sent again.
+replaces the compaction item and the request is sent again. When even the conversation alone is too
+long for the provider, its oldest part is left out and the summary asked for again, as Codex's local
+compaction does when the context overflows.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import aiohttp
 import orjson
 
 from api_router.config import ProviderConfig
-from api_router.gateway.response_objects import answer_of, usage_of
+from api_router.gateway import classify
+from api_router.gateway.response_objects import answer_of, stream_failure, usage_of
 from api_router.gateway.upstream import Upstream, describe_exception, error_text, read_limited, upstream_headers
 from api_router.records import Usage
 
@@ -27,10 +30,17 @@ SUMMARY_REQUEST = (
     "Be complete but concise; answer with the summary only.")
 
 
+# How often a summary refused as too long is asked for again, each time without the oldest third of
+# what was left (six tries leave about a tenth of the conversation).
+SUMMARY_TRIES = 6
+KEPT_SHARE = 2 / 3
+
+
 class SummaryFailed(Exception):
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, *, too_long: bool = False) -> None:
         super().__init__(message)
         self.status = status  # the provider's HTTP status, when it answered
+        self.too_long = too_long  # the provider found the conversation too long to summarise
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +57,21 @@ def summary_body(items: list[Any], model: str | None) -> bytes:
 
 async def summarize(upstream: Upstream, provider: ProviderConfig, key: str | None, model: str | None,
                     items: list[Any], timeout: float) -> Summary:
+    """The provider's summary of ``items``; refused as too long, it is asked again without the oldest
+    part of the conversation (the newest turns matter most to whoever continues)."""
+    for _ in range(SUMMARY_TRIES - 1):
+        try:
+            return await _summary_of(upstream, provider, key, model, items, timeout)
+        except SummaryFailed as exc:
+            shorter = without_oldest(items)
+            if not exc.too_long or not shorter:
+                raise
+            items = shorter
+    return await _summary_of(upstream, provider, key, model, items, timeout)
+
+
+async def _summary_of(upstream: Upstream, provider: ProviderConfig, key: str | None, model: str | None,
+                      items: list[Any], timeout: float) -> Summary:
     try:
         resp = await upstream.post(provider.endpoint("/responses"), summary_body(items, model),
                                    upstream_headers({"Accept": "text/event-stream"}, key), timeout)
@@ -60,12 +85,41 @@ async def summarize(upstream: Upstream, provider: ProviderConfig, key: str | Non
     finally:
         upstream.done(resp, reuse=False)
     if resp.status != 200:
-        raise SummaryFailed(f"HTTP {resp.status}: {error_text(raw, resp.content_type)}", resp.status)
+        message = classify.with_code(error_text(raw, resp.content_type), raw)
+        too_long = resp.status == 413 or (resp.status == 400 and classify.mentions_context_length(message))
+        raise SummaryFailed(f"HTTP {resp.status}: {message}", resp.status, too_long=too_long)
     answer = answer_of(raw, resp.content_type)
-    text = _output_text(answer) if isinstance(answer, dict) else ""
+    if isinstance(answer, str):
+        failure = stream_failure(raw) if resp.content_type == "text/event-stream" else None
+        if failure is None:
+            raise SummaryFailed(answer, resp.status)
+        message = classify.error_message_of_event(failure)
+        raise SummaryFailed(f"stream reported: {message}", resp.status,
+                            too_long=classify.mentions_context_length(message))
+    text = _output_text(answer)
     if not text:
-        raise SummaryFailed("the summary came back empty" if isinstance(answer, dict) else answer, resp.status)
+        raise SummaryFailed("the summary came back empty", resp.status)
     return Summary(text, usage_of(answer))
+
+
+def without_oldest(items: list[Any]) -> list[Any]:
+    """``items`` without their oldest part: the newest items that make up about two thirds of the
+    size (at least one item fewer), minus tool outputs whose call was left out (a provider refuses
+    an output without its call). Empty when nothing would be left."""
+    sizes = [len(orjson.dumps(item)) for item in items]
+    budget = sum(sizes) * KEPT_SHARE
+    start = len(items) - 1
+    kept = sizes[start] if items else 0
+    while start > 1 and kept + sizes[start - 1] <= budget:
+        start -= 1
+        kept += sizes[start]
+    newest = items[start:] if len(items) > 1 else []
+    calls = {i.get("call_id") for i in newest if isinstance(i, dict) and not _is_output(i)}
+    return [i for i in newest if not (_is_output(i) and i.get("call_id") not in calls)]
+
+
+def _is_output(item: Any) -> bool:
+    return isinstance(item, dict) and str(item.get("type", "")).endswith("_output")
 
 
 def _output_text(response: dict[str, Any]) -> str:

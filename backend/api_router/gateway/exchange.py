@@ -27,6 +27,8 @@ class Exchange:
     client: ClientRequest | None = None  # once the body is read and parsed
     forwarded: dict[str, str] = field(default_factory=dict)  # client headers passed upstream
     failures: list[Failure] = field(default_factory=list)  # provider failures so far, in order
+    # Candidates passed by because the body they may see cannot be built: why, by provider.
+    passed_by: dict[str, str] = field(default_factory=dict)
     upstream_path: str = "/responses"  # appended to the provider's base URL (or /responses/compact)
     # Tokens spent on summaries asked for along the way, by the provider that wrote them.
     summary_usage: dict[str, Usage] = field(default_factory=dict)

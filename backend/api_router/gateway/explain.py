@@ -1,7 +1,8 @@
 """The error a client gets when no provider could answer, written so a person knows what to do.
 
 It names each provider (by display name) and what it said, the lock when one is set, the providers
-that were passed by and why (cooling down, not answering, out of quota, disabled), and suggests the
+that were passed by and why (cooling down, not answering, out of quota, disabled, the conversation
+cannot be given to it), and suggests the
 ``/v1`` suffix when a 404 came from a base URL without a path. When every provider answered 429 the
 status is 429 with ``Retry-After`` set to the soonest moment one of them may serve again.
 """
@@ -9,7 +10,7 @@ status is 429 with ``Retry-After`` set to the soonest moment one of them may ser
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,7 +20,10 @@ from api_router.routing import Failure, Router
 from api_router.secrets import mask_url
 
 
-def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: Sequence[str]) -> GatewayError:
+def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: Sequence[str],
+               passed_by: Mapping[str, str] | None = None) -> GatewayError:
+    """``passed_by``: candidates this request could not be given (its conversation cannot be built for
+    them), and why."""
     name = cfg.name_of
     details: list[dict[str, Any]] = [
         {"provider": f.provider, "name": name(f.provider), "status": f.status, "error": f.error} for f in failures]
@@ -31,7 +35,7 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
         for d, wait in zip(details, waits, strict=True):
             d["retry_after_seconds"] = wait
         listed = "; ".join(f"{name(f.provider)}: {f.error}" for f in failures)
-        resting = _skipped(cfg, failures, router)
+        resting = _skipped(cfg, failures, router, passed_by)
         also = f"; not asked: {', '.join(resting)}" if resting else ""
         return GatewayError(429, f"every provider is rate-limiting this request — {listed}{also}; the soonest may "
                                  f"serve again in {soonest} s",
@@ -45,7 +49,7 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
     else:
         parts.append("all providers failed — " + "; ".join(f"{name(f.provider)}: {_with_hint(cfg, f)}"
                                                           for f in failures))
-        skipped = _skipped(cfg, failures, router)
+        skipped = _skipped(cfg, failures, router, passed_by)
         disabled = [name(pid) for pid, p in cfg.providers.items() if p.disabled]
         if skipped:
             parts.append("skipped: " + ", ".join(skipped))
@@ -54,10 +58,13 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
     return GatewayError(502, ". ".join(parts), extra={"providers": details})
 
 
-def _skipped(cfg: Config, failures: Sequence[Failure], router: Router) -> list[str]:
-    """The providers automatic routing passed by, and why ("Relay B (cooling down for 40 s more)")."""
+def _skipped(cfg: Config, failures: Sequence[Failure], router: Router,
+             passed_by: Mapping[str, str] | None) -> list[str]:
+    """The providers passed by, and why ("Relay B (cooling down for 40 s more)"): by automatic routing,
+    or by this request (``passed_by``)."""
     asked = {f.provider for f in failures}
-    return [f"{cfg.name_of(pid)} ({reason})" for pid, reason in router.out_of_rotation(cfg, asked=asked).items()]
+    reasons = {**router.out_of_rotation(cfg, asked=asked), **(passed_by or {})}
+    return [f"{cfg.name_of(pid)} ({reason})" for pid, reason in reasons.items()]
 
 
 def no_model_list(cfg: Config, failures: Sequence[Failure]) -> GatewayError:

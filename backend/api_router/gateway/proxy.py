@@ -37,6 +37,10 @@ SHUTTING_DOWN = "API Router is shutting down; the request was not completed"
 class _NoBody(Exception):
     """The body this provider may see cannot be built (its history is missing); the message says why."""
 
+    def __init__(self, provider: str, why: str) -> None:
+        super().__init__(why)
+        self.provider = provider
+
 
 @dataclass(slots=True, eq=False)
 class _Racer:
@@ -135,12 +139,11 @@ class ResponsesProxy:
         # request goes straight to one attempt per provider with the client's own bytes.
         untouched = self._bodies.untouched(client)
         queue = deque(plan)
-        unbuildable: _NoBody | None = None
         while queue:
             try:
                 result = await self._next_provider(ex, queue, plan[0], untouched)
             except _NoBody as exc:  # this provider cannot be given the conversation; the next may hold it
-                unbuildable = unbuildable or exc
+                ex.passed_by[exc.provider] = str(exc)
                 continue
             if self._state.shutting_down and result.outcome in (Outcome.PROVIDER_FAILURE, Outcome.ABORTED):
                 # The gateway closed the upstream connections itself: not the provider's fault.
@@ -152,8 +155,8 @@ class ResponsesProxy:
             if result.response is None:  # the client left while we were answering
                 raise asyncio.CancelledError()
             return result.response
-        if unbuildable is not None and not ex.failures:
-            raise GatewayError(400, str(unbuildable))
+        if ex.passed_by and not ex.failures:
+            raise GatewayError(400, next(iter(ex.passed_by.values())))
         if ex.failures and not any(f.health for f in ex.failures):
             # Every provider refused what this request asks (a compaction): the client hears that refusal,
             # not a gateway error it would retry.
@@ -161,7 +164,7 @@ class ResponsesProxy:
             raise GatewayError(refusal.status if refusal.status and 400 <= refusal.status < 500 else 400,
                                f"{ex.cfg.name_of(refusal.provider)}: {refusal.error}")
         self._recorder.all_failed(ex)
-        raise explain.all_failed(ex.cfg, ex.failures, services.router, plan)
+        raise explain.all_failed(ex.cfg, ex.failures, services.router, plan, ex.passed_by)
 
     # --- one provider (and its hedge) -------------------------------------------------------------
 
@@ -176,7 +179,7 @@ class ResponsesProxy:
             if result.outcome is not Outcome.RETRY:
                 return result
             if result.retry is Retry.SUMMARIZE:
-                summaries = await self._summaries(ex, racer)
+                summaries = await self._summaries(ex, racer, others_left=bool(queue))
                 if isinstance(summaries, AttemptResult):  # no summary: the client hears why
                     return summaries
                 opts = replace(racer.opts, summaries=summaries)
@@ -196,7 +199,7 @@ class ResponsesProxy:
             try:
                 body, model = await self._bodies.for_provider(client, provider, first, opts)
             except MissingSession as exc:
-                raise _NoBody(str(exc)) from None
+                raise _NoBody(pid, str(exc)) from None
         client.release_payload()  # freed while it is still in the cache; parsed again only if needed
         attempt = Attempt(pid, hedge=hedge, sent_model=model)
         ex.record.attempts.append(attempt)
@@ -288,7 +291,8 @@ class ResponsesProxy:
             pid = queue.popleft()
             try:
                 hedge = await self._start(ex, pid, first, untouched, PLAIN, hedge=True)
-            except _NoBody:
+            except _NoBody as exc:
+                ex.passed_by[pid] = str(exc)
                 continue
             self._services.emit("info", "hedge", f"{why}; asking {name(pid)} too", slow.provider)
             racers.append(hedge)
@@ -331,9 +335,12 @@ class ResponsesProxy:
             raise asyncio.CancelledError()
         return result
 
-    async def _summaries(self, ex: Exchange, racer: _Racer) -> tuple[tuple[str, str], ...] | AttemptResult:
+    async def _summaries(self, ex: Exchange, racer: _Racer, *,
+                         others_left: bool) -> tuple[tuple[str, str], ...] | AttemptResult:
         """The provider's own summary of each conversation a foreign compaction item stood for; each
-        request for one is an attempt of its own in the record (it costs tokens)."""
+        request for one is an attempt of its own in the record (it costs tokens). Without a summary
+        this provider cannot take the conversation: the next candidate may (``others_left``), else the
+        client hears why."""
         client, services = ex.client, self._services
         assert client is not None
         provider = ex.cfg.providers[racer.provider]
@@ -349,10 +356,7 @@ class ResponsesProxy:
             except SummaryFailed as exc:
                 message = (f"the conversation carries a compaction made by another provider; what it summarised is "
                            f"too long for {ex.cfg.name_of(provider.id)}, and summarising it there failed: {exc}")
-                answer = error_response(400, services.redactor(message),
-                                        headers={PROVIDER_HEADER: provider.id, REQUEST_ID_HEADER: ex.record.request_id})
-                result = AttemptResult(Outcome.CLIENT_ERROR, answer, error=message, status=exc.status,
-                                       response_bytes=len(answer.body) if isinstance(answer.body, bytes) else 0)
+                result = self._no_summary(ex, provider.id, message, exc.status, others_left)
             except asyncio.CancelledError:
                 attempt.outcome, attempt.latency_ms = Outcome.CLIENT_CLOSED, (time.perf_counter() - t0) * 1000
                 raise
@@ -368,6 +372,15 @@ class ResponsesProxy:
         services.emit("info", "continuity", f"{ex.cfg.name_of(racer.provider)} summarised a conversation compacted by "
                                             "another provider, which was too long for it", racer.provider)
         return tuple(out)
+
+    def _no_summary(self, ex: Exchange, pid: str, message: str, status: int | None,
+                    others_left: bool) -> AttemptResult:
+        if others_left:  # says nothing about the provider's health: it serves shorter conversations
+            return AttemptResult(Outcome.PROVIDER_FAILURE, error=message, status=status, counts_against_health=False)
+        answer = error_response(400, self._services.redactor(message),
+                                headers={PROVIDER_HEADER: pid, REQUEST_ID_HEADER: ex.record.request_id})
+        return AttemptResult(Outcome.CLIENT_ERROR, answer, error=message, status=status,
+                             response_bytes=len(answer.body) if isinstance(answer.body, bytes) else 0)
 
     def _end(self, ex: Exchange, racer: _Racer, result: AttemptResult) -> None:
         racer.attempt.latency_ms = (time.perf_counter() - racer.t0) * 1000
