@@ -85,6 +85,23 @@ async def test_an_echoed_key_is_masked_in_every_byte_sent_to_the_client(fakes, g
     assert gw.token.encode() not in sent
 
 
+async def test_a_key_echoed_with_its_slashes_json_escaped_is_masked(fakes, gateway):
+    """PHP's json_encode writes "/" as "\\/": a client that decodes the body would read the whole key."""
+    key = "sk-ab/cdEF+gh0123456789/xyz"
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, keys={"p1": key})
+
+    async def php_echo(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        key = request.headers["Authorization"].removeprefix("Bearer ")
+        body = json.dumps({"error": {"message": f"Invalid API key {key}", "type": "invalid_request_error"}})
+        return web.Response(status=400, body=body.replace("/", "\\/").encode(), content_type="application/json")
+
+    p1.always(php_echo)
+    reply = await gw.responses()
+    assert reply.status == 400 and "\\/" not in reply.body.decode()
+    assert key not in reply.json["error"]["message"] and "sk-a…/xyz" in reply.json["error"]["message"]
+
+
 async def test_an_echoed_key_is_masked_in_model_lists_and_their_errors(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, keys={"p1": KEY, "p2": KEY + "-2"})
@@ -154,13 +171,14 @@ async def test_a_hand_edit_of_secrets_is_picked_up(fakes, gateway):
 # --- 3. slow clients ----------------------------------------------------------------------------------------
 
 
-def closed_within(sock: socket.socket, seconds: float) -> float:
-    """Seconds until the peer closed ``sock`` (fails after ``seconds``)."""
+def closed_within(sock: socket.socket, seconds: float, received: bytearray | None = None) -> float:
+    """Seconds until the peer closed ``sock`` (fails after ``seconds``); what it sent goes to ``received``."""
     started = time.monotonic()
     sock.settimeout(seconds)
     try:
-        while sock.recv(4096):
-            pass
+        while data := sock.recv(4096):
+            if received is not None:
+                received += data
     except TimeoutError as exc:
         raise AssertionError(f"the connection was still open after {seconds} s") from exc
     except ConnectionResetError:
@@ -184,18 +202,25 @@ async def test_half_sent_headers_and_silent_connections_are_closed(fakes, gatewa
         silent.close()
 
 
-async def test_a_stalled_request_body_is_dropped(fakes, gateway):
+async def test_a_stalled_request_body_is_answered_408_and_dropped(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, listen={"body_stall_timeout_seconds": 1})
     sock = socket.create_connection(("127.0.0.1", gw.port))
+    received = bytearray()
     try:
         sock.sendall(b"POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + gw.token.encode()
                      + b"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"model\": ")
-        took = await asyncio.to_thread(closed_within, sock, 4)
+        took = await asyncio.to_thread(closed_within, sock, 4, received)
         assert 0.9 <= took <= 3.5, took
     finally:
         sock.close()
+    head, _, body = bytes(received).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ") and b"Connection: close" in head
+    assert json.loads(body)["error"] == {"message": "the request body stalled: no bytes for 1 s",
+                                         "type": "request_timeout"}
     await wait_until(lambda: gw.services.store.requests_today() == 1, 2, "the request to be logged")
+    row = gw.services.store.request_log()[0]
+    assert row["status"] == 408 and f"X-API-Router-Request-Id: {row['request_id']}".encode() in head
     assert p1.calls == 0
 
 
@@ -434,30 +459,41 @@ def test_files_moved_aside_and_old_rotated_logs_are_private_too(tmp_path):
     (ud / "secrets.json").write_text('{"provider_keys": {"p1": "sk-kept-aside-123456"}, ')  # cut off
     (ud / "config.toml").write_text("[routing\n")
     (ud / "data" / "api-router.log.1").write_text("an old log\n")
-    for name in ("secrets.json", "config.toml", "data/api-router.log.1"):
-        (ud / name).chmod(0o644)
+    # Set aside by an older version, or copied in by hand: readable by anyone until this start.
+    (ud / "secrets.json.broken-20250101-000000").write_text('{"provider_keys": {"p1": "sk-older-aside-1234"}}')
+    (ud / "notes").mkdir()
+    (ud / "notes" / "keys.txt").write_text("sk-written-down-123456\n")
+    (ud / "elsewhere.txt").symlink_to(tmp_path / "not-ours.txt")
+    (tmp_path / "not-ours.txt").write_text("not in user-data\n")
+    (tmp_path / "not-ours.txt").chmod(0o644)
+    for name in ("secrets.json", "config.toml", "data/api-router.log.1", "secrets.json.broken-20250101-000000", "notes",
+                 "notes/keys.txt"):
+        (ud / name).chmod(0o755 if name == "notes" else 0o644)
     start_and_stop(ud)
     aside = [*ud.glob("secrets.json.broken-*"), *ud.glob("config.toml.broken-*")]
-    assert len(aside) == 2 and "sk-kept-aside-123456" in "".join(p.read_text() for p in aside)
-    for path in [*aside, ud / "data" / "api-router.log.1"]:
+    assert len(aside) == 3 and "sk-kept-aside-123456" in "".join(p.read_text() for p in aside)
+    for path in [*aside, ud / "data" / "api-router.log.1", ud / "notes" / "keys.txt"]:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE((ud / "notes").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "not-ours.txt").stat().st_mode) == 0o644  # a link's target is not ours
 
 
-async def test_passwords_in_base_urls_are_masked_wherever_shown(fakes, gateway):
+@pytest.mark.parametrize("password", ["hunter2-secret", "hun@ter2-secret"])  # a raw "@" as pasted
+async def test_passwords_in_base_urls_are_masked_wherever_shown(fakes, gateway, password):
     (p1,) = await fakes("p1")
-    url = p1.base_url.replace("http://", "http://relayuser:hunter2-secret@")
+    url = p1.base_url.replace("http://", f"http://relayuser:{password}@")
     gw = await gateway({"p1": url})
     config = await gw.api("get_config")
-    assert config["providers"]["p1"]["base_url"].startswith("http://relayuser:••••@")
+    assert config["providers"]["p1"]["base_url"] == p1.base_url.replace("http://", "http://relayuser:••••@")
     status = await gw.api("get_status")
-    assert "hunter2-secret" not in json.dumps([config, status])
+    assert "ter2-secret" not in json.dumps([config, status])
     # Saving the form with the masked URL keeps the real password.
     await gw.api("upsert_provider", provider="p1", base_url=config["providers"]["p1"]["base_url"],
                  display_name="Relay")
-    assert "hunter2-secret" in gw.services.config.current.providers["p1"].base_url
+    assert password in gw.services.config.current.providers["p1"].base_url
     assert (await gw.responses()).status == 200
     events = json.dumps((await gw.api("list_events"))["events"])
-    assert "hunter2-secret" not in events
+    assert "ter2-secret" not in events
 
 
 async def test_a_short_password_in_a_base_url_never_reaches_a_client(fakes, gateway):

@@ -20,7 +20,7 @@ from api_router.continuity.index import ContinuityIndex
 from api_router.continuity.rewrite import Continuity
 from api_router.control import Control
 from api_router.desktop.autostart import system_autostart
-from api_router.fsutil import check_writable, private_dir
+from api_router.fsutil import check_writable, private_dir, tighten_tree
 from api_router.paths import Paths, codex_home
 from api_router.provider_tests import ProviderTests
 from api_router.quota import Quota
@@ -102,6 +102,7 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     check_writable(paths.user_data)
     if paths.data.is_dir():
         check_writable(paths.data)
+    tighten_tree(paths.user_data)
     config, config_report = ConfigFile.load(paths.config, own_port=port)
     secrets, secrets_report = SecretsFile.load(paths.secrets)
     redactor = Redactor()

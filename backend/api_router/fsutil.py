@@ -112,6 +112,23 @@ def private_dir(path: Path) -> Path:
     return path
 
 
+def tighten_tree(root: Path, limit: int = 10_000) -> None:
+    """Owner-only access for everything under ``root`` (files 0600, folders 0700, symlinks left as they
+    are): what an older version or a hand copy left readable — a secrets.json moved aside still holds
+    keys. At most ``limit`` entries, so a folder someone filled with other things cannot stall start-up."""
+    if os.name != "posix":
+        return
+    seen = 0
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(folder, name)
+            if not path.is_symlink():
+                tighten(path, 0o700 if name in dirs else 0o600)
+            seen += 1
+            if seen >= limit:
+                return
+
+
 def create_private_file(path: Path) -> None:
     """Create an empty owner-only file if it does not exist, so that whoever opens it later (SQLite,
     a log handler) keeps that mode instead of the process umask's."""

@@ -194,7 +194,7 @@ class Redactor:
     masked preview."""
 
     def __init__(self) -> None:
-        self._values: tuple[str, ...] = ()
+        self._values: tuple[tuple[str, str], ...] = ()
         self._bytes: tuple[tuple[bytes, bytes], ...] = ()
         self._secrets: set[str] = set()
         self._url_passwords: set[str] = set()
@@ -213,15 +213,17 @@ class Redactor:
         # Longest first, so a key that contains another is replaced whole. Shorter than 6 characters
         # it would mask ordinary words and numbers everywhere (a URL's password, however short, is
         # masked where it stands: see _URL_IN_TEXT).
-        self._values = tuple(sorted((v for v in values if len(v) >= 6), key=len, reverse=True))
-        self._bytes = tuple((v.encode(), mask(v).encode()) for v in self._values)
+        kept = sorted((v for v in values if len(v) >= 6), key=len, reverse=True)
+        # A key with a "/" may come back JSON-escaped as "\/" (PHP's default): masked in that form too.
+        self._values = tuple((form, mask(v)) for v in kept for form in dict.fromkeys((v, v.replace("/", "\\/"))))
+        self._bytes = tuple((form.encode(), masked.encode()) for form, masked in self._values)
 
     def __call__(self, text: str) -> str:
         if not text:
             return text
-        for value in self._values:
+        for value, masked in self._values:
             if value in text:
-                text = text.replace(value, mask(value))
+                text = text.replace(value, masked)
         if "@" in text and "://" in text:
             text = _URL_IN_TEXT.sub(rf"\1{MASKED_PASSWORD}@", text)
         return text
@@ -235,10 +237,12 @@ class Redactor:
         return data
 
 
-_URL_CREDENTIALS = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)([^/@\s]*):([^/@\s]*)@")
+# The password runs to the last "@" of the authority, as URL parsers read it: one pasted with a raw
+# "@" in it ("p@ss") is masked whole.
+_URL_CREDENTIALS = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)([^/@\s]*):([^/\s]*)@")
 MASKED_PASSWORD = "••••"
 # A URL with a password anywhere in a text (an error message naming a base URL, say).
-_URL_IN_TEXT = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/@\s:]*:)(?!••••@)([^/@\s]+)@")
+_URL_IN_TEXT = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/@\s:]*:)(?!••••@)([^/\s]+)@")
 _URL_IN_BYTES = re.compile(_URL_IN_TEXT.pattern.encode())
 
 

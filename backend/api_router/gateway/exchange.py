@@ -13,7 +13,8 @@ from aiohttp import web
 from api_router.config import Config
 from api_router.continuity.rewrite import ClientRequest
 from api_router.gateway.deadlines import Deadlines
-from api_router.gateway.errors import GatewayError
+from api_router.gateway.errors import GatewayError, error_response
+from api_router.gateway.upstream import REQUEST_ID_HEADER
 from api_router.records import RequestRecord, Usage
 from api_router.routing import Failure
 
@@ -46,9 +47,11 @@ class RequestIds:
 
 
 async def read_body(request: web.Request, limit: int, deadlines: Deadlines, stall_seconds: float,
-                    limit_set_by: str = "listen.max_body_mb in config.toml") -> bytes:
+                    limit_set_by: str = "listen.max_body_mb in config.toml",
+                    record: RequestRecord | None = None) -> bytes:
     """The whole request body, refusing (413) anything above ``limit`` before reading it all. A body
-    that stops arriving for ``stall_seconds`` ends the connection."""
+    that stops arriving for ``stall_seconds`` is answered 408 and its connection closed (``record``:
+    the request's, which says so)."""
     mb = limit / (1024 * 1024)
     too_large = f"request body exceeds the {mb:g} MB limit ({limit_set_by})"
     declared = request.content_length
@@ -57,7 +60,8 @@ async def read_body(request: web.Request, limit: int, deadlines: Deadlines, stal
     content = request.content
     if content.is_eof():  # all of it came with the headers: nothing can stall
         return await request.read()
-    watchdog = deadlines.watchdog(lambda: _drop(request), stall_seconds)
+    stalled = f"the request body stalled: no bytes for {stall_seconds:g} s"
+    watchdog = deadlines.watchdog(lambda: _drop(request, stalled, record), stall_seconds)
     watchdog.start()
     buf = bytearray()
     try:
@@ -69,13 +73,27 @@ async def read_body(request: web.Request, limit: int, deadlines: Deadlines, stal
     finally:
         watchdog.stop()
     if watchdog.expired:
-        raise GatewayError(408, f"the request body stalled: no bytes for {stall_seconds:g} s")
+        raise GatewayError(408, stalled)
     return bytes(buf)
 
 
-def _drop(request: web.Request) -> None:
-    if request.transport is not None:
-        request.transport.close()
+def _drop(request: web.Request, message: str, record: RequestRecord | None) -> None:
+    """Answer a stalled body with its 408 and close the connection. Written straight to the socket:
+    the rest of the body may never come, so the request cannot be answered the usual way (aiohttp
+    would wait for that rest), and waiting for it is what a stalled client must not be able to make
+    the gateway do."""
+    transport = request.transport
+    if transport is None:
+        return
+    head = ""
+    if record is not None:  # closing cancels the handler: the record says why first
+        record.status, record.error = 408, message
+        head = f"{REQUEST_ID_HEADER}: {record.request_id}\r\n"
+    body = error_response(408, message).body
+    assert isinstance(body, bytes)
+    transport.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                    + f"Content-Length: {len(body)}\r\n{head}\r\n".encode("latin-1") + body)
+    transport.close()  # once what was written is sent
 
 
 def parse_object(body: bytes) -> dict[str, object]:

@@ -124,7 +124,7 @@ class ResponsesProxy:
         request, record = ex.request, ex.record
         listen = ex.cfg.listen
         body = await read_body(request, listen.max_body_bytes, self._runner.upstream.deadlines,
-                               listen.body_stall_timeout_seconds)
+                               listen.body_stall_timeout_seconds, record=record)
         payload = parse_object(body)
         client = ex.client = ClientRequest(body, payload, session_id_of(request.headers, payload))
         del payload
