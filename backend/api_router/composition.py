@@ -25,7 +25,7 @@ from api_router.paths import Paths, codex_home
 from api_router.provider_tests import ProviderTests
 from api_router.quota import Quota
 from api_router.routing import Router
-from api_router.routing.affinity import SessionAffinity
+from api_router.routing.affinity import SessionAffinity, routing_choice
 from api_router.secrets import Redactor, SecretsFile, url_password
 from api_router.services import NotServing, ProviderStates, Services
 from api_router.store import Retention, Store
@@ -124,7 +124,8 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     continuity = Continuity(home, index)
     quota = Quota(store, lambda: config.current, lambda: secrets.current, store.add_event)
     quota.load()
-    affinity = SessionAffinity(store, keep_seconds=config.current.routing.session_idle_return_seconds)
+    affinity = SessionAffinity(store, keep_seconds=config.current.routing.session_idle_return_seconds,
+                               choice=routing_choice(config.current))
     router = Router(store.add_event, clock, skip=quota.skip_reason, redact=redactor, affinity=affinity)
     tests = ProviderTests(store)
     # Every piece of state kept per provider id; renames and deletes reach all of them.

@@ -115,4 +115,5 @@ class Services:
     def close(self) -> None:
         """Stop watching files and close the store (the gateway has stopped serving)."""
         self.watcher.stop()
+        self.router.close()
         self.store.close()

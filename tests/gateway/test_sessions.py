@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import tomlkit
 from aiohttp import web
 
 from api_router import analytics
@@ -126,6 +127,49 @@ async def test_affinity_survives_a_restart(fakes, gateway):
     again = await start_harness(user_data)
     try:
         assert await served_by(again, "after restart") == "p2"
+    finally:
+        await again.close()
+
+
+async def test_after_a_restart_a_sessions_idle_time_counts_from_its_last_request(fakes, gateway, monkeypatch):
+    """An unchanged binding is saved at most every few seconds while its session is busy; what was not
+    saved yet is saved as the app stops, so the session does not look idle for longer than it was."""
+    from api_router.routing import affinity
+
+    monkeypatch.setattr(affinity, "SAVE_EVERY_MS", 60_000)  # the second request's binding is left unsaved
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_stable_seconds": 0, "failure_threshold": 5,
+                                                       "session_idle_return_seconds": 4})
+    p1.queue(fp.status(503))
+    assert await served_by(gw, "first") == "p2"
+    await asyncio.sleep(3)
+    assert await served_by(gw, "second") == "p2"
+    await asyncio.sleep(1.5)  # 4.5 s after the first request, 1.5 s after the last
+    user_data = gw.services.paths.user_data
+    await gw.close()
+    again = await start_harness(user_data)
+    try:
+        assert await served_by(again, "after restart") == "p2"
+    finally:
+        await again.close()
+
+
+@pytest.mark.parametrize("choice", ["preferred_provider", "manual_override"])
+async def test_a_choice_made_in_config_toml_while_the_app_was_stopped_moves_every_session(fakes, gateway, choice):
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3},
+                       routing={"preferred_stable_seconds": 0, "failure_threshold": 5})
+    p1.queue(fp.status(503))
+    assert await served_by(gw, "first") == "p2"
+    user_data = gw.services.paths.user_data
+    await gw.close()
+    config = user_data / "config.toml"
+    doc = tomlkit.parse(config.read_text())
+    doc["routing"][choice] = "p3"
+    config.write_text(tomlkit.dumps(doc))
+    again = await start_harness(user_data)
+    try:
+        assert await served_by(again, "after restart") == "p3"
     finally:
         await again.close()
 

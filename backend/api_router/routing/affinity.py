@@ -4,8 +4,8 @@ A session's state lives with the provider that served it (prompt cache, sealed r
 compaction items), so while the session is in use its next request goes back there — even when the
 preferred provider has recovered in the meantime. A session idle for longer than
 ``session_idle_return_seconds`` (about a prompt cache's lifetime) follows the usual rules again; an
-explicit user choice (a lock, a new preferred provider) moves every session at once.
-Bindings are saved in the store and survive a restart.
+explicit user choice (a lock, a new preferred provider) moves every session at once — also one made
+in config.toml while the app was not running. Bindings are saved in the store and survive a restart.
 """
 
 from __future__ import annotations
@@ -13,20 +13,36 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
+from api_router.config import Config
 from api_router.records import now_ms
 from api_router.store import Store
 
 MAX_SESSIONS = 50_000
+SAVE_EVERY_MS = 5_000  # an unchanged binding is saved at most this often while its session is busy
+CHOICE_KEY = "affinity_choice"  # the user's routing choice the saved bindings were made under
+
+
+def routing_choice(cfg: Config) -> str:
+    """The lock and preferred provider: sessions are bound under one choice and released by another."""
+    return f"{cfg.routing.manual_override or ''}|{cfg.effective_preferred or ''}"
 
 
 class SessionAffinity:
-    def __init__(self, store: Store, keep_seconds: float) -> None:
+    def __init__(self, store: Store, keep_seconds: float, choice: str) -> None:
+        """``choice``: the routing choice of the config the app starts with (``routing_choice``)."""
         self._store = store
         self._lock = threading.Lock()
         # session -> (provider, last request, unix ms), least recently served first: the session to let
         # go when full is the first, found without looking at the other 50,000.
         self._bound: OrderedDict[str, tuple[str, int]] = OrderedDict()
+        self._unsaved: set[str] = set()  # sessions whose last request is newer than their saved binding
         saved = store.load_affinities(now_ms() - int(keep_seconds * 1000))
+        made_under = store.get_meta(CHOICE_KEY)
+        if made_under is not None and made_under != choice:  # the user chose anew while the app was stopped
+            store.forget_affinities([session for session, _, _ in saved])
+            saved = []
+        if made_under != choice:
+            store.set_meta(CHOICE_KEY, choice)
         for session, provider, unix_ms in sorted(saved, key=lambda row: row[2]):
             self._bound[session] = (provider, unix_ms)
 
@@ -45,10 +61,23 @@ class SessionAffinity:
             self._bound[session_id] = (provider, now)
             self._bound.move_to_end(session_id)
             if len(self._bound) > MAX_SESSIONS:
-                self._bound.popitem(last=False)
-        # An unchanged binding is saved at most every few seconds of a session's traffic.
-        if previous is None or previous[0] != provider or now - previous[1] > 5_000:
+                self._unsaved.discard(self._bound.popitem(last=False)[0])
+            save = previous is None or previous[0] != provider or now - previous[1] > SAVE_EVERY_MS
+            if save:
+                self._unsaved.discard(session_id)
+            else:
+                self._unsaved.add(session_id)  # saved on the way out (save_unsaved) if not before
+        if save:
             self._store.save_affinity(session_id, provider, now)
+
+    def save_unsaved(self) -> None:
+        """Save the bindings whose last request is not saved yet (the app stops): after a restart a
+        session's idle time counts from its real last request."""
+        with self._lock:
+            rows = [(s, *self._bound[s]) for s in self._unsaved if s in self._bound]
+            self._unsaved.clear()
+        for session, provider, unix_ms in rows:
+            self._store.save_affinity(session, provider, unix_ms)
 
     def bound(self, session_id: str) -> str | None:
         """The provider the session was last served by, however long ago (for display)."""
@@ -56,13 +85,16 @@ class SessionAffinity:
             bound = self._bound.get(session_id)
         return bound[0] if bound else None
 
-    def release_all(self) -> None:
-        """The user chose a provider: every session follows that choice from its next request on."""
+    def release_all(self, choice: str) -> None:
+        """The user chose a provider (``routing_choice`` of the config that says so): every session
+        follows that choice from its next request on."""
         with self._lock:
             sessions = list(self._bound)
             self._bound.clear()
+            self._unsaved.clear()
         if sessions:
             self._store.forget_affinities(sessions)
+        self._store.set_meta(CHOICE_KEY, choice)
 
     def rename(self, old: str, new: str) -> None:
         with self._lock:
@@ -74,3 +106,4 @@ class SessionAffinity:
         with self._lock:
             for session in [s for s, (p, _) in self._bound.items() if p == provider]:
                 del self._bound[session]
+                self._unsaved.discard(session)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from api_router.config import Config
-from api_router.routing.affinity import SessionAffinity
+from api_router.routing.affinity import SessionAffinity, routing_choice
 from api_router.routing.hedging import FirstEventTimes
 
 MAX_RETRY_AFTER_SECONDS = 3600
@@ -348,7 +348,7 @@ class Router:
                 # Automatic routing decides afresh: the provider that was locked is not a failover.
                 self._s.released, self._s.active, self._s.active_reason = self._s.active, None, ""
         if self._affinity is not None:
-            self._affinity.release_all()
+            self._affinity.release_all(routing_choice(cfg))
         if provider:
             self._emit("info", "lock", f"Routing locked to {cfg.name_of(provider)} by user", provider)
         else:
@@ -362,7 +362,7 @@ class Router:
             if self._s.active != provider:
                 self._s.active, self._s.active_reason = None, ""
         if self._affinity is not None:
-            self._affinity.release_all()
+            self._affinity.release_all(routing_choice(cfg))
         if provider is None:
             return
         how = f" ({reason})" if reason else (" (first in list)" if not cfg.routing.preferred_provider else "")
@@ -388,6 +388,11 @@ class Router:
         self.first_events.rename(old, new)
         if self._affinity is not None:
             self._affinity.rename(old, new)
+
+    def close(self) -> None:
+        """The app stops: what is kept for after a restart is saved (the store is still open)."""
+        if self._affinity is not None:
+            self._affinity.save_unsaved()
 
     def forget(self, provider: str) -> None:
         with self._lock:
