@@ -39,6 +39,29 @@ def test_a_replay_takes_response_items_and_compactions_and_nothing_else(tmp_path
     assert rollout.history == [kept, cmp, {"type": "message", "role": "user", "content": "after"}]
 
 
+def test_a_compaction_line_with_only_a_summary_leaves_the_users_words_and_the_summary(tmp_path, monkeypatch):
+    """Older Codex versions write a local compaction as its summary alone; Codex rebuilds the history
+    from it as the user's newest messages (not its instructions or environment) plus the summary."""
+    monkeypatch.setattr(sessions, "KEPT_USER_CHARS", 21)
+
+    def said(role: str, text: str) -> dict:
+        kind = "input_text" if role == "user" else "output_text"
+        return {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}
+
+    before = [said("user", "<environment_context>cwd</environment_context>"), said("user", "first ask, long ago"),
+              said("assistant", "done"), said("user", "fix the build"), {"type": "function_call", "call_id": "c1"},
+              said("user", "now test")]
+    path = _session_file(tmp_path, "s")
+    path.write_text("".join(_line("response_item", item) for item in before)
+                    + _line("compacted", {"message": "The build is fixed; tests are next."})
+                    + _line("response_item", said("user", "go on")))
+    rollout = RolloutReader().read(tmp_path, "s")
+    # 21 characters of the user's words: the two newest messages fit, the older one does not.
+    assert rollout.history == [said("user", "fix the build"), said("user", "now test"),
+                               said("user", "The build is fixed; tests are next."), said("user", "go on")]
+    assert rollout.summarised == {}
+
+
 # --- the reader that keeps rollouts between requests -------------------------------------------------
 
 

@@ -178,7 +178,37 @@ def _step(rollout: Rollout, line: tuple[str, dict[str, Any]]) -> Rollout:
             if item.get("type") == "compaction" and isinstance(item.get("id"), str):
                 rollout.summarised[item["id"]] = list(rollout.history)
         rollout.history = replacement
+    elif isinstance(payload.get("message"), str) and payload["message"]:
+        rollout.history = _local_compaction(rollout.history, payload["message"])
     return rollout
+
+
+# What Codex keeps of the user's own words when it compacts locally (about its 20,000 tokens).
+KEPT_USER_CHARS = 80_000
+
+
+def _local_compaction(history: list[dict[str, Any]], summary: str) -> list[dict[str, Any]]:
+    """The history after a ``compacted`` line that carries only the summary (as older Codex versions
+    write it): the user's newest messages, then the summary as a user message — the history Codex
+    itself rebuilds from such a line."""
+    kept: list[dict[str, Any]] = []
+    room = KEPT_USER_CHARS
+    for item in reversed(history):
+        text = _user_text(item)
+        if text is None or text.startswith("<"):  # not the user's own words: instructions, environment
+            continue
+        if len(text) > room:
+            break
+        room -= len(text)
+        kept.append(item)
+    kept.reverse()
+    return [*kept, {"type": "message", "role": "user", "content": [{"type": "input_text", "text": summary}]}]
+
+
+def _user_text(item: dict[str, Any]) -> str | None:
+    if item.get("type") != "message" or item.get("role") != "user" or not isinstance(item.get("content"), list):
+        return None
+    return "".join(c.get("text", "") for c in item["content"] if isinstance(c, dict) and isinstance(c.get("text"), str))
 
 
 # A session's file is looked for again after this long: another, newer file of the same session
