@@ -24,9 +24,9 @@ from api_router.desktop.autostart import (
     desktop_exec_quote,
     follow_setting,
     launch_command,
+    parse_exec,
     system_autostart,
 )
-from tests.support.desktop_entry import parse_exec
 
 
 def test_launch_command_source_and_frozen(tmp_path: Path) -> None:
@@ -68,6 +68,26 @@ def test_xdg_writes_and_removes_the_desktop_file(tmp_path: Path) -> None:
     item.disable()
     assert not path.exists() and not item.installed()
     item.disable()  # already gone: fine
+
+
+@pytest.mark.parametrize("platform", ["linux", "darwin"])
+def test_an_item_another_api_router_wrote_is_neither_shown_as_on_nor_removed(tmp_path: Path, platform: str) -> None:
+    """One login item name, two installs with their own data: each sees only the item that starts its
+    own ``--user-data`` folder as on, and turning it off removes only that one."""
+    ours = ["/home/u/API Router/api-router", "--user-data", "/home/u/my data/$HOME%"]
+    other = system_autostart(platform, command=["/opt/api-router", "--user-data", "/srv/other"], env={}, home=tmp_path)
+    item = system_autostart(platform, command=ours, env={}, home=tmp_path)
+    other.enable()
+    assert other.installed() and not item.installed() and not autostart_json(item)["installed"]
+    assert follow_setting(item, False) == "absent"
+    item.disable()
+    assert other.installed() and Path(item.location()).exists()
+    item.enable()  # turning it on here takes the one item name over
+    assert item.installed() and not other.installed()
+    moved = system_autostart(platform, command=["/moved/api-router", *ours[1:]], env={}, home=tmp_path)
+    assert moved.installed()  # ours, for an executable since moved: still ours to show and to remove
+    moved.disable()
+    assert not Path(item.location()).exists()
 
 
 def test_xdg_config_home_is_honoured(tmp_path: Path) -> None:

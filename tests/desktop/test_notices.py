@@ -94,6 +94,11 @@ def test_quota_low_and_exhausted_on_crossing_only() -> None:
     assert kinds(found) == [(QUOTA_EXHAUSTED, "b")] and found[0].message.startswith("daily budget spent")
 
 
+def test_a_share_just_under_the_threshold_does_not_read_as_the_threshold() -> None:
+    found = run(status(left={"a": 50.0}), status(left={"a": 9.6}))
+    assert [n.title for n in found] == ["Relay A: 9 % quota left"]
+
+
 def test_quota_threshold_setting() -> None:
     assert kinds(run(status(left={"a": 30.0}), status(left={"a": 20.0}), ui={"notify_quota_percent": 25})) == [
         (QUOTA_LOW, "a")]

@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
+from api_router.desktop.autostart import parse_exec
 from api_router.desktop.trayview import menu_labels, tray_view
 from api_router.paths import Paths
 from tests.desktop.app import ARTIFACTS, App, start_app
 from tests.desktop.xsession import NotificationService, XSession, free_port, wait_for
-from tests.support.desktop_entry import parse_exec
 from tests.support.harness import simple_body, write_config, write_keys
 
 pytestmark = pytest.mark.desktop

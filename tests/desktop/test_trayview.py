@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from api_router.desktop.icon import TRAY_STATES, tray_image
-from api_router.desktop.trayview import ERROR, NORMAL, WARNING, menu_labels, tray_view
+from api_router.desktop.trayview import ERROR, NORMAL, WARNING, menu_labels, provider_label, tray_view
 from tests.desktop.app import ROOT
 
 
@@ -46,6 +46,13 @@ def test_labels_marks_and_quota() -> None:
     assert view.automatic and not any(c.locked for c in view.providers)
     assert [c.provider for c in view.providers if c.preferred] == ["a"]
     assert view.tooltip == "Relay A · serving · 42 requests today"
+
+
+@pytest.mark.parametrize("left, shown", [(63.0, "63"), (99.6, "99"), (9.6, "9"), (0.4, "<1"), (0.0, "0"), (-3.0, "0")])
+def test_the_share_left_is_rounded_down(left, shown) -> None:
+    """Never more than there is: 9.6 % is under a 10 % threshold, and 0.4 % is not nothing."""
+    label = provider_label("Relay A", {"status": "healthy", "quota_left_percent": left}, None)
+    assert label == f"Relay A — {shown} % left ●"
 
 
 def test_lock_is_the_checked_radio_item() -> None:

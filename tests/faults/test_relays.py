@@ -347,15 +347,16 @@ async def test_a_hedge_that_fails_at_once_brings_in_the_next_candidate_at_once(f
 
 
 async def test_an_original_that_fails_while_its_hedge_starts_brings_in_no_third_provider(fakes, gateway):
+    """The hedge is still within its own hedge delay when the original fails: it is waited for."""
     p1, p2, p3 = await fakes("p1", "p2", "p3")
-    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing=QUICK)
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={**QUICK, "hedge_min_seconds": 1, "hedge_max_seconds": 1})
 
     async def late_500(request, fake):
-        await asyncio.sleep(0.6)  # after the hedge delay (0.4 s here), before the hedge's first event
+        await asyncio.sleep(1.3)  # after the hedge delay (1 s here), before the hedge's first event
         return await fp.status(500, "broke late")(request, fake)
 
     p1.always(late_500)
-    p2.always(fp.stream_ok("the hedge", first_delay=0.6))
+    p2.always(fp.stream_ok("the hedge", first_delay=0.6))  # at 1.6 s, within its own delay (until 2 s)
     reply = await gw.responses(stream=True)
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2" and reply.text == "the hedge"
     assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")] and p3.calls == 0
@@ -377,6 +378,26 @@ async def test_a_hedge_cancelled_by_the_original_is_tried_again_when_the_origina
     assert reply.text == "second time lucky"
     assert took < 4, took
     assert attempts(gw) == [("p1", "provider_failure"), ("p2", "hedge_lost"), ("p2", "ok")]
+
+
+async def test_a_hedge_that_is_late_too_brings_in_the_next_candidate(fakes, gateway):
+    """Two providers that never answer: the third is asked one hedge delay after the second, not after
+    the request timeout, and both silent ones leave rotation."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing=QUICK)
+    p1.always(fp.hang())
+    p2.always(fp.keepalive_only())
+    reply, took = await timed(gw.responses(stream=True))
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p3" and reply.text == "hello"
+    assert took < 1.5, took  # two hedge delays (0.4 s each), far from the 5 s request timeout
+    assert attempts(gw) == [("p1", "provider_failure"), ("p2", "provider_failure"), ("p3", "ok")]
+    hedges = [e.message for e in gw.services.store.recent_events() if e.kind == "hedge"]
+    assert any("P1 sent no first event" in m and "asking P3" not in m for m in hedges)
+    assert any("P2 sent no first event" in m and "asking P3 too" in m for m in hedges)
+    assert health(gw, "p1")["status"] == health(gw, "p2")["status"] == "unresponsive"
+    # Both are out of rotation: the next request goes straight to p3.
+    reply, took = await timed(gw.responses(stream=True))
+    assert reply.headers["X-API-Router-Provider"] == "p3" and took < 0.3, took
 
 
 async def test_the_hedge_delay_adapts_to_the_providers_own_history(fakes, gateway):

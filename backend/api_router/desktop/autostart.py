@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -107,12 +108,47 @@ def desktop_string(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
 
 
+def parse_exec(value: str) -> list[str]:
+    """A desktop entry's ``Exec`` value back to its arguments, as a launcher reads it: the string
+    escapes first, then the quoting (inside double quotes a backslash escapes ``"`` `` ` `` ``$``
+    ``\\``), then ``%%`` → ``%``."""
+    text = re.sub(r"\\([sntr\\])", lambda m: _STRING_ESCAPES[m.group(1)], value)
+    args: list[str] = []
+    current: str | None = None  # None: between arguments ("" is an empty quoted one)
+    quoted, i = False, 0
+    while i < len(text):
+        c = text[i]
+        if quoted and c == "\\" and text[i + 1:i + 2] in ('"', "`", "$", "\\"):
+            current, i = (current or "") + text[i + 1], i + 2
+            continue
+        if c == '"':
+            quoted, current = not quoted, current or ""
+        elif c == " " and not quoted:
+            if current is not None:
+                args.append(current)
+            current = None
+        else:
+            current = (current or "") + c
+        i += 1
+    if current is not None:
+        args.append(current)
+    return [a.replace("%%", "%") for a in args]
+
+
+_STRING_ESCAPES = {"s": " ", "n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+
+
 class _LoginFile:
     """A login item that is one file the OS reads at login."""
 
     _path: Path
+    _command: list[str]
 
     def _bytes(self) -> bytes:
+        raise NotImplementedError
+
+    def _runs(self, data: bytes) -> list[str] | None:
+        """The command an item file runs (None: it cannot be read as one)."""
         raise NotImplementedError
 
     def supported(self) -> bool:
@@ -122,7 +158,15 @@ class _LoginFile:
         return str(self._path)
 
     def installed(self) -> bool:
-        return self._path.is_file()
+        """There is an item, and it starts this app's data: one that another API Router wrote (another
+        ``--user-data`` folder) is neither shown as on nor removed here. An item this app wrote for an
+        executable since moved is still its own."""
+        try:
+            data = self._path.read_bytes()
+        except OSError:
+            return False
+        runs = self._runs(data)
+        return runs is None or _user_data_of(runs) == _user_data_of(self._command)
 
     def up_to_date(self) -> bool:
         try:
@@ -135,7 +179,13 @@ class _LoginFile:
         atomic_write(self._path, self._bytes(), mode=0o644)
 
     def disable(self) -> None:
-        self._path.unlink(missing_ok=True)
+        if self.installed():
+            self._path.unlink(missing_ok=True)
+
+
+def _user_data_of(command: Sequence[str]) -> str | None:
+    args = list(command)
+    return args[args.index("--user-data") + 1] if "--user-data" in args[:-1] else None
 
 
 class XdgAutostart(_LoginFile):
@@ -152,6 +202,12 @@ class XdgAutostart(_LoginFile):
 
     def _bytes(self) -> bytes:
         return self.contents().encode("utf-8")
+
+    def _runs(self, data: bytes) -> list[str] | None:
+        for line in data.decode("utf-8", "replace").splitlines():
+            if line.startswith("Exec="):
+                return parse_exec(line[len("Exec="):])
+        return None
 
     def contents(self) -> str:
         exec_line = " ".join(desktop_exec_quote(a) for a in self._command)
@@ -221,6 +277,15 @@ class MacLaunchAgent(_LoginFile):
 
     def _bytes(self) -> bytes:
         return self.plist()
+
+    def _runs(self, data: bytes) -> list[str] | None:
+        import plistlib
+
+        try:
+            args = plistlib.loads(data).get("ProgramArguments")
+        except Exception:  # not a plist (or not a dict): not one this app can read
+            return None
+        return [str(a) for a in args] if isinstance(args, list) else None
 
     def plist(self) -> bytes:
         import plistlib  # macOS only (it brings the XML parser with it)

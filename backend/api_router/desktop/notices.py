@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from api_router.desktop.trayview import percent_left
+
 COALESCE_SECONDS = 600.0
 DEFAULT_QUOTA_PERCENT = 10.0
 
@@ -164,8 +166,9 @@ class Notices:
                                   ". Automatic routing skips it until a refresh says otherwise.", USAGE))
             elif (not exhausted and left is not None and left < threshold
                   and (before is None or before >= threshold)):
-                out.append(Notice(QUOTA_LOW, pid, f"{name(pid)}: {left:.0f} % quota left",
-                                  f"{name(pid)} has {left:.0f} % of its quota left.", USAGE))
+                shown = percent_left(left)
+                out.append(Notice(QUOTA_LOW, pid, f"{name(pid)}: {shown} % quota left",
+                                  f"{name(pid)} has {shown} % of its quota left.", USAGE))
         return out
 
 

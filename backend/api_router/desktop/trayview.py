@@ -7,6 +7,7 @@ its menu only when the view changed (a countdown or a request counter ticking do
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,14 @@ class TrayView:
     listening: bool
 
 
+def percent_left(left: float) -> str:
+    """A quota's share left as shown: rounded down, so it never reads as more than there is (9.6 % is
+    "9", under a 10 % threshold), and "<1" for a sliver that is not nothing."""
+    if left <= 0:
+        return "0"
+    return "<1" if left < 1 else str(math.floor(left))
+
+
 def provider_label(name: str, entry: dict[str, Any], quota: dict[str, Any] | None) -> str:
     """"Relay B — 63 % left ●": the name, the quota left when known, then the health mark (and a word
     for anything but healthy)."""
@@ -57,7 +66,7 @@ def provider_label(name: str, entry: dict[str, Any], quota: dict[str, Any] | Non
     if quota and quota.get("skipped"):
         return f"{name} — quota exhausted{health}"
     if isinstance(left, (int, float)) and not isinstance(left, bool):
-        return f"{name} — {max(left, 0):.0f} % left{health}"
+        return f"{name} — {percent_left(left)} % left{health}"
     return name + health
 
 

@@ -54,6 +54,8 @@ class _Racer:
     t0: float
     opening: Coroutine[Any, Any, Opened | AttemptResult]
     task: asyncio.Task[Opened | AttemptResult] | None = None
+    delay: float = 0.0  # its hedge delay, in a race
+    overdue_after: float | None = None  # seconds after its start it was found late (no first event)
 
     def launch(self) -> asyncio.Task[Opened | AttemptResult]:
         if self.task is None:
@@ -215,46 +217,46 @@ class ResponsesProxy:
     async def _race(self, ex: Exchange, racer: _Racer, queue: deque[str] | None, first: str,
                     untouched: bool) -> tuple[_Racer, Opened | AttemptResult]:
         """Wait for ``racer``'s provider to answer. With a ``queue`` (a stream that may hedge): when no
-        Responses event has come after the provider's hedge delay, start the next candidate too; the
-        first to answer wins and the other is cancelled."""
-        delay = self._services.router.hedge_delay(ex.cfg, racer.provider) if queue else None
-        if delay is None:
+        Responses event has come after the provider's hedge delay, start the next candidate too — and
+        the one after it when that one is late as well; the first to answer wins, the others are
+        cancelled."""
+        router = self._services.router
+        if not queue:
             return racer, await self._alone(ex, racer)
+        racer.delay = router.hedge_delay(ex.cfg, racer.provider)
         racers = [racer]
-        hedged_after: float | None = None
         # Another request may find the provider not answering first: then no need to sit out the delay.
         given_up = asyncio.get_running_loop().create_future()
         self._waiting_on.setdefault(racer.provider, set()).add(given_up)
         try:
             while True:
-                timeout = None
+                newest = racers[-1]  # the only one that may still be within its hedge delay
                 waits: set[asyncio.Future[Any]] = {r.launch() for r in racers}
-                if queue and hedged_after is None:
-                    timeout = max(0.0, racer.t0 + delay - time.perf_counter())
-                    waits.add(given_up)
+                timeout = None
+                if queue and newest.overdue_after is None:
+                    timeout = max(0.0, newest.t0 + newest.delay - time.perf_counter())
+                    if newest is racer:
+                        waits.add(given_up)
                 done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 if not done or done == {given_up}:
-                    assert queue is not None and delay is not None
-                    hedged_after = delay if not done else time.perf_counter() - racer.t0
-                    await self._add_hedge(ex, racers, racer, queue, hedged_after, first, untouched,
-                                          found_dead=bool(done))
+                    newest.overdue_after = newest.delay if not done else time.perf_counter() - newest.t0
+                    await self._add_hedge(ex, racers, newest, queue, first, untouched, found_dead=bool(done))
                     continue
                 done.discard(given_up)
                 for r in [r for r in racers if r.task in done]:
                     answer = r.launch().result()
                     won = isinstance(answer, Opened) or answer.outcome is not Outcome.PROVIDER_FAILURE
                     if won:
-                        await self._drop_losers(ex, racers, r, hedged_after or 0.0, queue)
+                        await self._drop_losers(ex, racers, r, queue)
                     racers.remove(r)
                     if isinstance(answer, AttemptResult):
                         self._end(ex, r, answer)
                     if won or not racers:
                         return r, answer
-                    if r is not racer and racer in racers and queue:
-                        # A hedge failed while the slow original still waits: the original is already past
-                        # its hedge delay, so the next candidate starts now rather than after its timeout.
-                        assert hedged_after is not None
-                        await self._add_hedge(ex, racers, racer, queue, hedged_after, first, untouched)
+                    if queue and racers[-1].overdue_after is not None:
+                        # It failed while the others are all past their hedge delay: the next candidate
+                        # starts now rather than after their timeouts.
+                        await self._add_hedge(ex, racers, racers[-1], queue, first, untouched)
         except asyncio.CancelledError:
             for r in racers:
                 r.launch().cancel()
@@ -279,14 +281,14 @@ class ResponsesProxy:
             self._end(ex, racer, answer)
         return answer
 
-    async def _add_hedge(self, ex: Exchange, racers: list[_Racer], slow: _Racer, queue: deque[str], delay: float,
-                         first: str, untouched: bool, *, found_dead: bool = False) -> None:
+    async def _add_hedge(self, ex: Exchange, racers: list[_Racer], slow: _Racer, queue: deque[str], first: str,
+                         untouched: bool, *, found_dead: bool = False) -> None:
         """Start the next candidate that can take the request next to ``slow``; the ones that cannot
         (their body cannot be built) are passed by. ``found_dead``: another request found ``slow``'s
         provider not answering meanwhile."""
         name = ex.cfg.name_of
         why = (f"{name(slow.provider)} is not answering (found by another request)" if found_dead
-               else f"{name(slow.provider)} sent no first event within {delay:g} s")
+               else f"{name(slow.provider)} sent no first event within {slow.delay:g} s")
         while queue:
             pid = queue.popleft()
             try:
@@ -294,15 +296,16 @@ class ResponsesProxy:
             except _NoBody as exc:
                 ex.passed_by[pid] = str(exc)
                 continue
+            hedge.delay = self._services.router.hedge_delay(ex.cfg, pid)
             self._services.emit("info", "hedge", f"{why}; asking {name(pid)} too", slow.provider)
             racers.append(hedge)
             return
 
-    async def _drop_losers(self, ex: Exchange, racers: list[_Racer], winner: _Racer, hedged_after: float,
+    async def _drop_losers(self, ex: Exchange, racers: list[_Racer], winner: _Racer,
                            queue: deque[str] | None) -> None:
-        """Cancel what lost the race. An original attempt that lost to its hedge did not answer in time
-        (it leaves rotation); a hedge that lost was simply not needed, and goes back to the front of the
-        queue in case the winner fails before its output starts."""
+        """Cancel what lost the race. One that was past its hedge delay did not answer in time (it
+        leaves rotation); a hedge still within its delay was simply not needed, and goes back to the
+        front of the queue in case the winner fails before its output starts."""
         for r in [r for r in racers if r is not winner]:
             racers.remove(r)
             task = r.launch()
@@ -314,13 +317,13 @@ class ResponsesProxy:
             elif isinstance(answer, AttemptResult) and answer.outcome is not Outcome.OK:
                 self._end(ex, r, answer)
                 continue
-            if r.attempt.hedge:
+            if r.overdue_after is None:
                 lost = AttemptResult(Outcome.HEDGE_LOST, error=f"{ex.cfg.name_of(winner.provider)} answered first")
                 if queue is not None:  # it did not fail: asked again if the winner fails before output
                     queue.appendleft(r.provider)
             else:
                 lost = AttemptResult(Outcome.PROVIDER_FAILURE, timed_out=True,
-                                     error=f"no first event within {hedged_after:g} s; "
+                                     error=f"no first event within {r.overdue_after:g} s; "
                                            f"{ex.cfg.name_of(winner.provider)} answered first (hedge)")
             self._end(ex, r, lost)
 
