@@ -67,10 +67,11 @@ async def test_black_hole_costs_one_hedge_delay_once_with_default_settings(fakes
         hole.close()
 
 
-async def test_keepalive_only_before_output_fails_over_within_the_hedge_delay(fakes, gateway):
+@pytest.mark.parametrize("beat", sorted(fp.HEARTBEATS))
+async def test_keepalive_only_before_output_fails_over_within_the_hedge_delay(fakes, gateway, beat):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
-    p1.always(fp.keepalive_only())
+    p1.always(fp.keepalive_only(beat=fp.HEARTBEATS[beat]))
     reply, took = await timed(gw.responses(stream=True))
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2" and reply.text == "hello"
     assert took < 1.5, took
@@ -78,10 +79,11 @@ async def test_keepalive_only_before_output_fails_over_within_the_hedge_delay(fa
     assert health(gw, "p1")["status"] == "unresponsive"
 
 
-async def test_keepalive_only_after_output_ends_with_response_failed_within_the_idle_timeout(fakes, gateway):
+@pytest.mark.parametrize("beat", sorted(fp.HEARTBEATS))
+async def test_keepalive_only_after_output_ends_with_response_failed_within_the_idle_timeout(fakes, gateway, beat):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
-    p1.always(fp.keepalive_only(before=4))  # created, in_progress, the message item, a first delta
+    p1.always(fp.keepalive_only(before=4, beat=fp.HEARTBEATS[beat]))  # created, in_progress, the item, a delta
     reply, took = await timed(gw.responses(stream=True))
     assert reply.status == 200 and reply.event_types[-1] == "response.failed"
     assert "no stream event within 1 s" in reply.events[-1]["response"]["error"]["message"]
@@ -204,6 +206,53 @@ async def test_everyone_rate_limited_is_a_429_with_the_soonest_retry_after(fakes
     assert reply.status == 429
     message = reply.json["error"]["message"]
     assert "P2: HTTP 429: slow down (p2)" in message and "not asked: P1 (cooling down for" in message
+
+
+async def test_a_provider_that_named_no_wait_makes_the_soonest_retry_now(fakes, gateway):
+    """429 without Retry-After and not cooling down (below the failure threshold): it may be asked again
+    at once, so the soonest is 1 s, not the other provider's 40 s."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    p1.always(fp.status(429, "slow down (p1)", headers={"Retry-After": "40"}))
+    p2.always(fp.status(429, "slow down (p2)"))
+    reply = await gw.responses()
+    assert reply.status == 429 and reply.headers["Retry-After"] == "1"
+    assert [(p["provider"], p["retry_after_seconds"]) for p in reply.json["error"]["providers"]] == [
+        ("p1", 40.0), ("p2", 0.0)]
+
+
+async def test_the_429_and_502_errors_list_the_providers_passed_by(fakes, gateway):
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={**QUICK, "failure_threshold": 1})
+    p3.always(fp.status(500, "p3 broke"))
+    p3_alone = {"model": "gpt-5.5", "input": "hi"}
+    await gw.api("set_manual_override", provider="p3")
+    assert (await gw.responses(p3_alone)).status == 502  # p3 now cools down
+    await gw.api("set_manual_override", provider=None)
+    p1.always(fp.status(429, "slow down (p1)", headers={"Retry-After": "40"}))
+    p2.always(fp.status(429, "slow down (p2)", headers={"Retry-After": "20"}))
+    reply = await gw.responses()
+    err = reply.json["error"]
+    assert reply.status == 429 and err["message"].startswith("every provider asked is rate-limiting this request")
+    assert "not asked: P3 (cooling down for" in err["message"]
+    assert [(p["provider"], p.get("skipped", "")[:12]) for p in err["providers"]] == [
+        ("p1", ""), ("p2", ""), ("p3", "cooling down")]
+    reply = await gw.responses()  # all three cool down now: one is asked as a last resort, the others listed
+    listed = reply.json["error"]["providers"]
+    assert reply.status == 502 and {p["provider"] for p in listed} == {"p1", "p2", "p3"}
+    assert sum("skipped" in p for p in listed) == 2 and "skipped: " in reply.json["error"]["message"]
+
+
+@pytest.mark.parametrize("event", ["response.failed", "error"])
+async def test_everyone_rate_limited_in_band_is_a_429_too(fakes, gateway, event):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    for p in (p1, p2):
+        p.always(fp.in_band_failure("rate_limit_exceeded", "Rate limit reached", error_type="requests", event=event))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 429 and reply.headers["Retry-After"] == "1"
+    assert reply.json["error"]["type"] == "rate_limit_exceeded" and "Rate limit reached" in reply.json["error"]["message"]
+    assert [a["status"] for a in gw.services.store.request_log()[0]["attempts"]] == [200, 200]  # as the HTTP said
 
 
 async def test_reasoning_summary_reaches_the_client_while_the_model_thinks(fakes, gateway):

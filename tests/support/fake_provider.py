@@ -162,9 +162,21 @@ def reset() -> Behaviour:
     return run
 
 
-def keepalive_only(*, before: int = 0, interval: float = 0.05, seconds: float = 60) -> Behaviour:
-    """``before`` real events of a normal answer (0: none), then only ``: keep-alive`` comments: a relay
-    that holds the socket open without a model behind it."""
+# Heartbeats relays send instead of a comment: none of them is progress.
+HEARTBEATS = {
+    "comment": b": keep-alive\n\n",
+    "keepalive event": b'data: {"type":"keepalive","sequence_number":7}\n\n',
+    "ping event": b"event: ping\ndata: {}\n\n",
+    "empty data": b"data: \n\n",
+    "CRLF ping": b"event: ping\r\ndata: {}\r\n\r\n",
+}
+
+
+def keepalive_only(*, before: int = 0, interval: float = 0.05, seconds: float = 60,
+                   beat: bytes = HEARTBEATS["comment"]) -> Behaviour:
+    """``before`` real events of a normal answer (0: none), then only heartbeats (``: keep-alive``
+    comments unless ``beat`` says otherwise): a relay that holds the socket open without a model
+    behind it."""
 
     async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -174,7 +186,7 @@ def keepalive_only(*, before: int = 0, interval: float = 0.05, seconds: float = 
         loop = asyncio.get_running_loop()
         end = loop.time() + seconds
         while loop.time() < end:
-            await resp.write(b": keep-alive\n\n")
+            await resp.write(beat)
             await asyncio.sleep(interval)
         return resp
     return run

@@ -60,6 +60,7 @@ class AttemptResult:
     sealed: list[tuple[str, str]] = field(default_factory=list)
     ttfb_ms: float | None = None
     status: int | None = None  # the provider's HTTP status, for failures
+    rate_limited: bool = False  # a 429, or a rate limit reported in-band: wait, then ask again
     turn_state: str | None = None  # the provider's x-codex-turn-state, passed back to the client
     response_bytes: int = 0  # what the client got of it
     # The request was cancelled (client gone, shutdown) while a complete answer was being sent: the
@@ -152,7 +153,8 @@ class AttemptRunner:
             if answer.get("status") == "failed" and not classify.is_client_error_event({"response": answer}):
                 # A server-side failure dressed as an answer (a 200 with "status": "failed").
                 message = classify.error_message_of_event({"response": answer})
-                return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"answered a failed response: {message}")
+                return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"answered a failed response: {message}",
+                                     rate_limited=classify.is_rate_limit_event({"response": answer}))
             opened.answer = answer
             handed_on = True
             return opened
@@ -171,7 +173,8 @@ class AttemptRunner:
         assert ex.client is not None
         refused = failure is not None and classify.is_client_error_event(failure)
         if not refused or ex.client.compaction_trigger:
-            return AttemptResult(Outcome.PROVIDER_FAILURE, error=why, counts_against_health=not refused)
+            return AttemptResult(Outcome.PROVIDER_FAILURE, error=why, counts_against_health=not refused,
+                                 rate_limited=failure is not None and classify.is_rate_limit_event(failure))
         body = self._redact(orjson.dumps({"error": classify.error_object(failure)}))
         out = web.Response(body=body, status=400, content_type="application/json", headers=headers_back(
             opened.resp.raw_headers, opened.provider, ex.record.request_id, self._redact))
@@ -203,7 +206,7 @@ class AttemptRunner:
                                  response_bytes=len(body))
         retry_after = classify.parse_retry_after(resp.headers.get("Retry-After")) if status == 429 else None
         return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", retry_after=retry_after,
-                             status=status)
+                             status=status, rate_limited=status == 429)
 
     async def _read_all(self, resp: aiohttp.ClientResponse, idle_timeout: float, first_within: float,
                         limit: float) -> bytes:
@@ -285,7 +288,8 @@ class AttemptRunner:
                 if classify.is_client_error_event(facts.failure):
                     delivered = await opened.stream.deliver_held(ex.request, headers=back, started=ex.started)
                     return self._client_error_in_band(delivered, facts.error)
-                return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"stream failed before output: {result.error}")
+                return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"stream failed before output: {result.error}",
+                                     rate_limited=classify.is_rate_limit_event(facts.failure))
             return AttemptResult(Outcome.PROVIDER_FAILURE, error=result.error)
         outcome = Outcome.CLIENT_CLOSED if result.end is StreamEnd.CLIENT_GONE else Outcome.PROVIDER_FAILURE
         return AttemptResult(outcome, result.response, error=result.error, committed=True, usage=facts.usage,

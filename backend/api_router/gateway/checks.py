@@ -127,7 +127,7 @@ def _answered(events: list[sse.SSEEvent]) -> tuple[bool, str] | None:
             if classify.is_client_error_event(failure):
                 return True, ""
             return False, f"reported {ev.type}: {classify.error_message_of_event(failure)}"
-        if ev.type not in _OPENING:
+        if ev.type not in _OPENING and not sse.is_keepalive(ev):
             return True, ""
     return None
 

@@ -37,6 +37,16 @@ _PROVIDER_CODES = frozenset({
 })
 
 
+# In-band codes/types that say what a 429 says: wait, then ask again.
+_RATE_LIMIT_CODES = frozenset({"rate_limit_exceeded", "rate_limit_error", "too_many_requests", "slow_down"})
+
+
+def is_rate_limit_event(payload: Any) -> bool:
+    """An in-band ``error`` / ``response.failed`` that is a rate limit (counted like an HTTP 429)."""
+    err = error_object(payload)
+    return err is not None and any(err.get(k) in _RATE_LIMIT_CODES for k in ("code", "type"))
+
+
 def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
     if not value:

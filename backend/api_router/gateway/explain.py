@@ -23,48 +23,51 @@ from api_router.secrets import mask_url
 def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: Sequence[str],
                passed_by: Mapping[str, str] | None = None) -> GatewayError:
     """``passed_by``: candidates this request could not be given (its conversation cannot be built for
-    them), and why."""
+    them), and why. ``error.providers`` lists every provider asked, then every one passed by (with
+    ``skipped``: why)."""
     name = cfg.name_of
     details: list[dict[str, Any]] = [
         {"provider": f.provider, "name": name(f.provider), "status": f.status, "error": f.error} for f in failures]
-    if failures and all(f.status == 429 for f in failures):
+    skipped = _skipped(cfg, failures, router, passed_by)
+    passed = [{"provider": pid, "name": name(pid), "status": None, "error": None, "skipped": why}
+              for pid, why in skipped.items()]
+    shown = [f"{name(pid)} ({why})" for pid, why in skipped.items()]
+    if failures and all(f.rate_limited for f in failures):
+        # A provider that named no wait and is not cooling down may be asked again at once.
         waits = [f.retry_after if f.retry_after is not None else router.cooldown_left(f.provider)
                  for f in failures]
-        known = [w for w in waits if w and w > 0]
-        soonest = max(1, math.ceil(min(known))) if known else max(1, math.ceil(cfg.routing.cooldown_seconds))
+        soonest = max(1, math.ceil(min(waits)))
         for d, wait in zip(details, waits, strict=True):
             d["retry_after_seconds"] = wait
         listed = "; ".join(f"{name(f.provider)}: {f.error}" for f in failures)
-        resting = _skipped(cfg, failures, router, passed_by)
-        also = f"; not asked: {', '.join(resting)}" if resting else ""
-        return GatewayError(429, f"every provider is rate-limiting this request — {listed}{also}; the soonest may "
-                                 f"serve again in {soonest} s",
-                            headers={"Retry-After": str(soonest)}, extra={"providers": details})
+        also = f"; not asked: {', '.join(shown)}" if shown else ""
+        return GatewayError(429, f"every provider {'asked ' if shown else ''}is rate-limiting this request — "
+                                 f"{listed}{also}; the soonest may serve again in {soonest} s",
+                            headers={"Retry-After": str(soonest)}, extra={"providers": details + passed})
     parts = []
     lock = cfg.routing.manual_override
-    if lock and list(plan) == [lock]:
+    if lock and list(plan) == [lock]:  # the others were not passed by: the lock leaves them out
         why = "; ".join(_with_hint(cfg, f) for f in failures) or "no answer"
         parts.append(f"routing is locked to {name(lock)}, which failed: {why}. Unlock it in API Router (Back to "
                      "automatic) to let the other providers serve")
+        passed = []
     else:
         parts.append("all providers failed — " + "; ".join(f"{name(f.provider)}: {_with_hint(cfg, f)}"
                                                           for f in failures))
-        skipped = _skipped(cfg, failures, router, passed_by)
         disabled = [name(pid) for pid, p in cfg.providers.items() if p.disabled]
-        if skipped:
-            parts.append("skipped: " + ", ".join(skipped))
+        if shown:
+            parts.append("skipped: " + ", ".join(shown))
         if disabled:
             parts.append("disabled: " + ", ".join(disabled))
-    return GatewayError(502, ". ".join(parts), extra={"providers": details})
+    return GatewayError(502, ". ".join(parts), extra={"providers": details + passed})
 
 
 def _skipped(cfg: Config, failures: Sequence[Failure], router: Router,
-             passed_by: Mapping[str, str] | None) -> list[str]:
-    """The providers passed by, and why ("Relay B (cooling down for 40 s more)"): by automatic routing,
-    or by this request (``passed_by``)."""
+             passed_by: Mapping[str, str] | None) -> dict[str, str]:
+    """The providers passed by, and why ("cooling down for 40 s more"): by automatic routing, or by
+    this request (``passed_by``)."""
     asked = {f.provider for f in failures}
-    reasons = {**router.out_of_rotation(cfg, asked=asked), **(passed_by or {})}
-    return [f"{cfg.name_of(pid)} ({reason})" for pid, reason in reasons.items()]
+    return {**router.out_of_rotation(cfg, asked=asked), **(passed_by or {})}
 
 
 def no_model_list(cfg: Config, failures: Sequence[Failure]) -> GatewayError:

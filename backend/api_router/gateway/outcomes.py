@@ -106,7 +106,7 @@ class OutcomeRecorder:
             record.sent_model = attempt.sent_model
         else:
             ex.failures.append(Failure(attempt.provider, result.error, result.status, result.retry_after,
-                                       health=result.counts_against_health))
+                                       health=result.counts_against_health, rate_limited=result.rate_limited))
 
     @staticmethod
     def _answered_for_client(ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:

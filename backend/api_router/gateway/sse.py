@@ -190,10 +190,29 @@ def _block_around(buf: bytes, at: int) -> tuple[int, int]:
     return start, (nl if 0 <= nl < size - 1 else size)
 
 
+# Events that only keep a connection open, as comments do: "event: ping" or "keepalive", a data line
+# that is empty, "{}" or {"type": "keepalive", …} / "ping" (OpenAI's and other relays' heartbeats).
+KEEPALIVE_TYPES = frozenset({"ping", "keepalive", "response.keepalive"})
+_KEEPALIVE_ONLY = re.compile(
+    rb'(?:(?::[^\n]*|event: ?(?:response\.)?(?:ping|keepalive)\r?|(?:id|retry):[^\n]*'
+    rb'|data: ?(?:\{\s*(?:"type"\s*:\s*"(?:response\.)?(?:ping|keepalive)"[^\n{}]*)?\})?\s*)?\n)*')
+_KEEPALIVE_MAX = 512  # a longer chunk carries more than heartbeats
+
+
 def carries_data(chunk: bytes) -> bool:
-    """Whether a chunk of an event stream holds anything but comments (``: keep-alive``) and blank
-    lines: a keep-alive is not progress."""
-    return any(line.strip() and not line.startswith(b":") for line in chunk.split(b"\n"))
+    """Whether a chunk of an event stream holds a real event: not only comments (``: keep-alive``),
+    blank lines and keep-alive events, none of which is progress."""
+    if chunk.startswith(b"event: response.") and not chunk.startswith(b"event: response.keepalive"):
+        return True  # the usual chunk: a named Responses event
+    if not (chunk.startswith(b"data:") or b"\ndata:" in chunk):
+        return False
+    return len(chunk) > _KEEPALIVE_MAX or _KEEPALIVE_ONLY.fullmatch(chunk) is None
+
+
+def is_keepalive(event: SSEEvent) -> bool:
+    """An event that only keeps the connection open (see ``carries_data``)."""
+    data = event.data.strip()
+    return not data or data == b"{}" or event.type in KEEPALIVE_TYPES
 
 
 def iter_events(raw: bytes) -> Iterator[SSEEvent]:

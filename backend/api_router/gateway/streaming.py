@@ -123,9 +123,6 @@ def _worth_reading(chunk: bytes) -> list[sse.SSEEvent]:
     return sse.events_with(chunk, _LOOK_FOR)
 
 
-def _has_event(whole: bytes) -> bool:
-    """Whether complete LF-only event blocks hold an event (a data line), not only comments."""
-    return whole.startswith(b"data:") or b"\ndata:" in whole
 
 
 def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
@@ -201,10 +198,10 @@ class UpstreamStream:
                     if whole is None:  # CR line ends: the general decoder
                         forward, events = self._decoder.feed(chunk)
                         self._buffered.append((forward, events))
-                        found = bool(events)
+                        found = any(not sse.is_keepalive(ev) for ev in events)
                     else:
                         self._buffered.append((whole, None))
-                        found = _has_event(whole)
+                        found = sse.carries_data(whole)
                     if found:
                         self.first_event_at = time.perf_counter()
                         return
@@ -232,14 +229,14 @@ class UpstreamStream:
                     whole = decoder.cut(chunk)
                     if whole is None:  # CR line ends: the general decoder
                         forward, events = decoder.feed(chunk)
-                        if events:
+                        if any(not sse.is_keepalive(ev) for ev in events):
                             watchdog.touch()
                         ended = await self._step(out, forward, events, hold_until_end)
                     elif not whole:
                         continue
                     else:
-                        if _has_event(whole):
-                            watchdog.touch()  # comments are not progress: only events feed the watchdog
+                        if sse.carries_data(whole):
+                            watchdog.touch()  # comments and heartbeats are not progress: only events are
                         if out.response is None:
                             ended = await self._take(out, whole, None, hold_until_end)
                         elif events := _worth_reading(whole):

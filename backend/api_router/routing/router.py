@@ -47,6 +47,7 @@ class Failure:
     # False: the provider cannot do this kind of request (a compaction) but is otherwise fine, so the
     # failure neither moves new traffic nor, with the others, makes the gateway "down".
     health: bool = True
+    rate_limited: bool = False  # a 429, or a rate limit reported in-band
 
 
 @dataclass
@@ -462,7 +463,7 @@ class Router:
         for pid in cfg.routable:
             reason = self._skip(pid) if pid not in asked else None
             if reason and pid not in out:
-                out[pid] = f"out of quota ({reason})"
+                out[pid] = reason  # says itself what is spent ("quota exhausted: remaining 0")
         return out
 
     def health_json(self, cfg: Config) -> dict[str, dict[str, Any]]:
