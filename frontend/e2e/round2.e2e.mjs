@@ -165,7 +165,7 @@ try {
     await textMatches(r, /Relay Two/);
     await textMatches(r, /gpt-test → vendor\/gpt-test/);
     await textMatches(r, /failover/);
-    await r.getByRole('button', { name: /^Open request / }).click();
+    await r.locator('td.num').first().click(); // anywhere on the row opens it, not only its button
     const detail = page.getByRole('group', { name: /^Request / });
     const chain = detail.getByRole('table', { name: /^Attempts of request / });
     await until('two attempts', async () => (await chain.locator('tbody tr').count()) === 2);
@@ -180,6 +180,11 @@ try {
     await assertNoClippedHeaders(page, `with an attempt chain open at ${W} px`);
     await calm(page);
     await screenshots(page, ARTIFACTS, 'requests');
+    // Its button toggles it once (the row's own click does not undo it).
+    await r.getByRole('button', { name: /^Close request / }).click();
+    await until('the chain closed', async () => (await chain.count()) === 0);
+    await r.getByRole('button', { name: /^Open request / }).click();
+    await until('the chain open again', async () => (await chain.count()) === 1);
     if (W === 1400) {
       // The README's picture of this page: the desktop window's size, light.
       await page.setViewportSize({ width: 1180, height: 800 });

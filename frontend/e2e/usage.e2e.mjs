@@ -71,6 +71,11 @@ try {
   await textMatches(cell('usage-provider-row-p2', 'errors'), /^0$/);
   await textMatches(cell('usage-provider-row-p2', 'total_tokens'), /^15$/);
   await textMatches(page.getByTestId('counting-note-usage'), /counts attempts/);
+  // Twelve columns, latencies in seconds: inside their card at every width (no scrollbar hiding the last).
+  const byProvider = page.getByRole('table', { name: 'Usage by provider' });
+  const overflow = await byProvider.evaluate((t) => t.parentElement.scrollWidth - t.parentElement.clientWidth);
+  assert.ok(overflow <= 1, `the by-provider table is ${overflow} px wider than its card at ${VIEWPORT.width} px`);
+  await textMatches(page.getByTestId('usage-provider-row-p1'), /\d(\.\d+)? s\b/, 'a latency in seconds');
 
   log('usage page: the charts are drawn, legends by name');
   await until('token bars', async () =>
@@ -106,6 +111,10 @@ try {
   }
   await textMatches(table.getByRole('row').filter({ hasText: '#4' }).first(), /Relay Two/);
   await assertNoClippedText(page, '[role="columnheader"]', `in the session timeline at ${VIEWPORT.width} px`);
+  // A long provider name and the models wrap rather than lose their end, in the timeline and the list.
+  await assertNoClippedText(page, '.tl__provider, .tl__model, .session__line > *',
+                            `in the sessions at ${VIEWPORT.width} px`);
+  await textMatches(fourth, /Azure East US production deployment/);
   // Each row's cells stand under their headers, the failover row's long marks notwithstanding.
   const lefts = await table.evaluate((t) =>
     [...t.querySelectorAll('[role="row"]')]

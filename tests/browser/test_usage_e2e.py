@@ -4,6 +4,8 @@ script is ``frontend/e2e/usage.e2e.mjs``."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.support import fake_provider as fp
@@ -17,7 +19,8 @@ def new_api(available: float) -> dict:
                                       "total_available": available, "unlimited_quota": False, "expires_at": 0}}
 
 
-VIEWPORTS = [(720, "dark"), (1000, "light"), (1400, "dark")]
+VIEWPORTS = [(720, "dark"), (1000, "light"), (1180, "light"), (1400, "dark")]
+LONG_NAME = "Relay Two, Azure East US production deployment"
 
 
 @pytest.mark.parametrize(("width", "scheme"), VIEWPORTS, ids=[f"{w}px-{s}" for w, s in VIEWPORTS])
@@ -26,7 +29,13 @@ async def test_usage_page_shows_seeded_numbers_charts_and_timeline(fakes, gatewa
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 5})
     await gw.api("upsert_provider", provider="p1", display_name="Relay One")
-    await gw.api("upsert_provider", provider="p2", display_name="Relay Two")
+    await gw.api("upsert_provider", provider="p2", display_name=LONG_NAME)  # long names wrap, never cut
+
+    async def slow(request, fake):  # latencies in seconds (every percentile) make the widest by-provider table
+        await asyncio.sleep(1.05)
+        return await fp.json_ok()(request, fake)
+
+    p1.queue(slow, slow, slow)
     for _ in range(3):
         assert (await gw.responses(headers={"session_id": "s-e2e"})).status == 200
     p1.queue(fp.status(502, "bad gateway"))

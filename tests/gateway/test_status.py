@@ -75,6 +75,24 @@ async def test_all_down_names_every_provider_not_only_the_last_one_tried(fakes, 
     assert "P1" in reason and "P2" in reason, reason
 
 
+async def test_all_down_says_what_each_provider_failed_with_in_the_event_and_the_banner(fakes, gateway):
+    """The providers passed by (cooling down) are named with the failure that put them there, and a
+    404 from a base URL without a path carries the /v1 hint — in the all_down event and the summary."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1.base_url.removesuffix("/v1"), "p2": p2},
+                       routing={"failure_threshold": 1, "cooldown_seconds": 60})
+    p1.always(fp.status(404, "Not Found"))
+    p2.always(fp.status(503, "p2 broken"))
+    assert (await gw.responses()).status == 502
+    event = [e.message for e in gw.services.store.recent_events() if e.kind == "all_down"][-1]
+    assert event.startswith("All providers failed — P1: HTTP 404") and "its base URL" in event and "has no path" in event
+    assert "P2: HTTP 503: p2 broken" in event
+    await gw.responses()  # both cool down: one is asked as a last resort, the other is passed by
+    reason = (await summary(gw))["reason"]
+    assert "cooling down for" in reason and " after HTTP " in reason, reason
+    assert reason.count("has no path") == 1 and "P2" in reason, reason
+
+
 async def test_a_provider_that_answers_a_check_ends_all_down(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 60})

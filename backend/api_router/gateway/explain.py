@@ -10,7 +10,7 @@ status is 429 with ``Retry-After`` set to the soonest moment one of them may ser
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -64,10 +64,19 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
 
 def _skipped(cfg: Config, failures: Sequence[Failure], router: Router,
              passed_by: Mapping[str, str] | None) -> dict[str, str]:
-    """The providers passed by, and why ("cooling down for 40 s more"): by automatic routing, or by
-    this request (``passed_by``)."""
-    asked = {f.provider for f in failures}
-    return {**router.out_of_rotation(cfg, asked=asked), **(passed_by or {})}
+    """The providers passed by, and why: by automatic routing ("cooling down for 40 s more after HTTP
+    503: …"), or by this request (``passed_by``)."""
+    return {**out_of_rotation(cfg, router, asked={f.provider for f in failures}), **(passed_by or {})}
+
+
+def out_of_rotation(cfg: Config, router: Router, asked: Collection[str] = ()) -> dict[str, str]:
+    """Why each provider routing passes by is passed by, with what it last failed with (and the
+    ``/v1`` hint when that was a 404 from a base URL without a path)."""
+    out = {}
+    for pid, why in router.out_of_rotation(cfg, asked=asked).items():
+        last = router.last_failure(pid)
+        out[pid] = why if last is None else f"{why} after {last[0]}{path_hint(cfg.providers.get(pid), last[1])}"
+    return out
 
 
 def no_model_list(cfg: Config, failures: Sequence[Failure]) -> GatewayError:

@@ -98,7 +98,7 @@ class OutcomeRecorder:
     def _failed(self, ex: Exchange, attempt: Attempt, result: AttemptResult, live: bool) -> None:
         if result.counts_against_health and live:
             self._router.record_failure(ex.cfg, attempt.provider, result.error, result.retry_after,
-                                        unresponsive=result.timed_out)
+                                        unresponsive=result.timed_out, status=result.status)
         if result.committed:  # a stream that broke after output: the client got part of it
             record = ex.record
             record.provider, record.status, record.usage = attempt.provider, 200, result.usage
@@ -133,11 +133,12 @@ class OutcomeRecorder:
         record.error, record.response_bytes, record.sent_model = result.error, result.response_bytes, attempt.sent_model
         record.status = 499 if attempt.outcome is Outcome.CLIENT_CLOSED else 200
 
-    def all_failed(self, ex: Exchange) -> None:
+    def all_failed(self, ex: Exchange, explained: str) -> None:
+        """No candidate could serve: ``explained`` is what the client is told."""
         configured = self._configured()
         failures = [f for f in ex.failures if f.provider in configured]
         if failures:
-            self._router.record_all_failed(ex.cfg, failures)
+            self._router.record_all_failed(ex.cfg, failures, explained)
 
     def request_done(self, ex: Exchange) -> None:
         # What the serving provider spent on summaries is part of what the request cost there (another

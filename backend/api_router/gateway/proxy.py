@@ -165,8 +165,9 @@ class ResponsesProxy:
             refusal = ex.failures[0]
             raise GatewayError(refusal.status if refusal.status and 400 <= refusal.status < 500 else 400,
                                f"{ex.cfg.name_of(refusal.provider)}: {refusal.error}")
-        self._recorder.all_failed(ex)
-        raise explain.all_failed(ex.cfg, ex.failures, services.router, plan, ex.passed_by)
+        error = explain.all_failed(ex.cfg, ex.failures, services.router, plan, ex.passed_by)
+        self._recorder.all_failed(ex, error.message)
+        raise error
 
     # --- one provider (and its hedge) -------------------------------------------------------------
 

@@ -30,6 +30,7 @@ class Health:
     consecutive_failures: int = 0
     cooldown_until: float = 0.0
     last_error: str = ""
+    last_status: int | None = None  # the HTTP status of the last failure, when it had one
     last_ok_at: float | None = None
     last_fail_at: float | None = None
     # Did not answer in time: out of rotation until a background check (or a test) gets an answer.
@@ -231,7 +232,7 @@ class Router:
         return f"failover: {why}", f"{prefix}: {why}", "warning"
 
     def record_failure(self, cfg: Config, provider: str, error: str, retry_after: float | None = None,
-                       *, unresponsive: bool = False) -> None:
+                       *, unresponsive: bool = False, status: int | None = None) -> None:
         """A provider failure. ``unresponsive``: it did not answer in time, so it leaves rotation at once
         (whatever the failure threshold) until a background check gets an answer from it."""
         error = self._redact(error)
@@ -240,7 +241,7 @@ class Router:
         with self._lock:
             h = self._health(provider)
             h.consecutive_failures += 1
-            h.last_error = error
+            h.last_error, h.last_status = error, status
             h.last_fail_at = now
             cooldown = 0.0
             if retry_after is not None:
@@ -267,8 +268,9 @@ class Router:
             # A routine cooldown is a warning: the next provider serves meanwhile.
             self._emit("warning", "cooldown", f"{name} cooling down for {cooldown:g} s ({cause})", provider)
 
-    def record_all_failed(self, cfg: Config, failures: Sequence[Failure]) -> None:
-        """No candidate could serve a client request: the gateway is down until one succeeds."""
+    def record_all_failed(self, cfg: Config, failures: Sequence[Failure], explained: str) -> None:
+        """No candidate could serve a client request: the gateway is down until one succeeds.
+        ``explained``: what the client was told (each provider, those passed by, the hints)."""
         failures = [f for f in failures if f.health]
         if not failures:  # only refusals of this kind of request: the providers serve others
             return
@@ -276,10 +278,8 @@ class Router:
             was_down = bool(self._s.down)
             self._s.down = tuple(Failure(f.provider, self._redact(f.error), f.status, f.retry_after)
                                  for f in failures)
-            down = self._s.down
         if not was_down:
-            self._emit("error", "all_down", "All providers failed: " + "; ".join(
-                f"{cfg.name_of(f.provider)}: {f.error}" for f in down))
+            self._emit("error", "all_down", self._redact(explained[:1].upper() + explained[1:]))
 
     def last_model(self, provider: str) -> str | None:
         with self._lock:
@@ -445,6 +445,14 @@ class Router:
         with self._lock:
             h = self._s.health.get(provider)
             return max(0.0, h.cooldown_until - now) if h is not None else 0.0
+
+    def last_failure(self, provider: str) -> tuple[str, int | None] | None:
+        """(error, HTTP status) of what the provider last failed with, while it has not served since."""
+        with self._lock:
+            h = self._s.health.get(provider)
+            if h is None or not (h.consecutive_failures or h.unresponsive_since is not None) or not h.last_error:
+                return None
+            return h.last_error, h.last_status
 
     def out_of_rotation(self, cfg: Config, *, asked: Collection[str] = ()) -> dict[str, str]:
         """Why each routable provider that automatic routing passes by is passed by, leaving out the

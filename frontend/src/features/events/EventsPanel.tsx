@@ -128,7 +128,7 @@ const EventItem = memo(function EventItem({ event: e, name }: { event: GatewayEv
         <Icon name={meta.icon} size={12} />
         {meta.label}
       </span>
-      <span className="event__provider ellipsis" title={name ?? 'the gateway'}>
+      <span className="event__provider wrap" title={name ? undefined : 'the gateway'}>
         {name ?? '—'}
       </span>
       <span className="event__kind ellipsis" title={e.kind}>

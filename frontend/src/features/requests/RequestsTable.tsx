@@ -92,6 +92,11 @@ const Row = memo(function Row({
       data-testid={`request-row-${r.id}`}
       data-outcome={r.outcome}
       data-provider={r.provider ?? ''}
+      onClick={(e) => {
+        // The whole row opens it; its own button and links act for themselves, and selecting text does not toggle.
+        if ((e.target as Element).closest('a, button') || window.getSelection()?.toString()) return;
+        onToggle(r.id);
+      }}
     >
       <td className="rrow__time">
         <button

@@ -83,13 +83,13 @@ export const SessionTimelineView = memo(function SessionTimelineView({ timeline,
                       {e.provider ? (
                         <>
                           <span className="swatch" style={{ background: colors[e.provider] }} aria-hidden="true" />
-                          <span className="ellipsis">{nameOf(e.provider)}</span>
+                          <span className="wrap">{nameOf(e.provider)}</span>
                         </>
                       ) : (
                         <span className="text-bad">no provider</span>
                       )}
                     </span>
-                    <span className="tl__model mono ellipsis" role="cell" title={modelPath(e.model, e.sent_model)}>
+                    <span className="tl__model mono wrap" role="cell">
                       {modelPath(e.model, e.sent_model)}
                     </span>
                     <span className={`tl__status${it.ok ? '' : ' text-bad'}`} role="cell" title="HTTP status">
