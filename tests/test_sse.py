@@ -110,12 +110,24 @@ def test_synthesized_stream_parses_back():
     assert "response.output_text.delta" in types
 
 
-def test_keepalive_comments_carry_no_data() -> None:
+def test_keepalive_comments_and_heartbeat_events_carry_no_data() -> None:
     assert not sse.carries_data(b": keep-alive\n\n")
     assert not sse.carries_data(b":\n\n: ping\n\n")
-    assert sse.carries_data(b": keep-alive\n\ndata: {}\n\n")
+    for beat in (b"data: {}\n\n", b"data:\n\n", b'data: {"type":"keepalive","sequence_number":3}\n\n',
+                 b'event: ping\ndata: {"ts": 1}\n\n', b"event: ping\r\ndata: {}\r\n\r\n", b"event: ping\n",
+                 b'event: response.keepalive\ndata: {"type":"response.keepalive"}\n\n'):
+        assert not sse.carries_data(b": keep-alive\n\n" + beat), beat
     assert sse.carries_data(b'event: response.created\n')
     assert sse.carries_data(b'"partial": "json of a long data line"}')  # the middle of an event
+    assert sse.carries_data(b'data: {"type":"response.output_text.delta","delta":"hi"}\n\n')  # unnamed
+    assert sse.carries_data(b"data: [DONE]\n\n")
+
+
+def test_many_heartbeats_are_judged_in_one_pass() -> None:
+    """Every block is read once, whatever the mix (a pattern over the chunk once backtracked on it)."""
+    beats = b"data: {}\n\n" * 45
+    assert len(beats) < 512 and not sse.carries_data(beats)
+    assert sse.carries_data(beats + b'data: {"type":"response.output_text.delta"}\n\n')
 
 
 @settings(max_examples=300, deadline=None)

@@ -126,6 +126,7 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     quota.load()
     affinity = SessionAffinity(store, keep_seconds=config.current.routing.session_idle_return_seconds,
                                choice=routing_choice(config.current))
+    config.listeners.append(lambda cfg: affinity.note_choice(routing_choice(cfg)))
     router = Router(store.add_event, clock, skip=quota.skip_reason, redact=redactor, affinity=affinity)
     tests = ProviderTests(store)
     # Every piece of state kept per provider id; renames and deletes reach all of them.

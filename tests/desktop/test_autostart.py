@@ -109,6 +109,10 @@ def test_the_desktop_file_runs_api_router(tmp_path: Path) -> None:
     assert argv[-2:] == ["--user-data", str(tmp_path / "my data")]
     result = subprocess.run([*argv, "--version"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.startswith("api-router "), result.stderr
+    # A reading that does not come from the app: without "%" the Exec quoting is the shell's double quoting.
+    shell = subprocess.run(["sh", "-c", line[len("Exec="):].replace("\\\\", "\\") + " --version"],
+                           capture_output=True, text=True, timeout=60)
+    assert shell.stdout == result.stdout, shell.stderr
 
 
 class FakeWinreg:
@@ -176,6 +180,22 @@ def test_windows_run_value() -> None:
     assert reg.keys["HKCU\\" + RUN_KEY] == {"Other app": "other.exe"}  # only ours goes
     assert not item.installed()
     item.disable()
+
+
+def test_a_run_value_another_api_router_wrote_is_neither_shown_as_on_nor_removed() -> None:
+    reg = FakeWinreg()
+    other = system_autostart("win32", command=[r"C:\Other\API Router.exe", "--user-data", r"D:\ud"], winreg=reg)
+    item = system_autostart("win32", command=[r"C:\Apps\API Router.exe", "--user-data", r"C:\my data"], winreg=reg)
+    other.enable()
+    assert other.installed() and not item.installed()
+    item.disable()
+    assert other.installed()
+    item.enable()
+    assert item.installed() and not other.installed()
+    moved = system_autostart("win32", command=[r"E:\API Router.exe", "--user-data", r"C:\my data"], winreg=reg)
+    assert moved.installed()
+    moved.disable()
+    assert not item.installed() and reg.keys["HKCU\\" + RUN_KEY] == {}
 
 
 def test_macos_launch_agent(tmp_path: Path) -> None:

@@ -371,15 +371,27 @@ async def test_a_long_stream_still_running_counts_as_use(fakes, gateway):
 
 
 async def test_a_hedge_that_is_not_needed_is_cancelled_and_not_blamed(fakes, gateway):
+    """The original answers while the hedge is still within its own hedge delay (0.4 s here)."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
-    p1.always(fp.stream_ok("slow but there", first_delay=0.8))
+    p1.always(fp.stream_ok("slow but there", first_delay=0.6))
     p2.always(fp.stream_ok("too late", first_delay=3))
     reply, took = await timed(gw.responses(stream=True))
     assert reply.headers["X-API-Router-Provider"] == "p1" and reply.text == "slow but there"
     assert took < 2, took
     assert attempts(gw) == [("p1", "ok"), ("p2", "hedge_lost")]
     assert health(gw, "p2")["status"] == "unknown" and health(gw, "p1")["status"] == "healthy"
+
+
+async def test_a_hedge_silent_past_its_own_delay_is_blamed_even_with_no_one_left_to_ask(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    p1.always(fp.stream_ok("slow but there", first_delay=1.3))  # hedged at 0.4 s; p2 silent since
+    p2.always(fp.keepalive_only())
+    reply = await gw.responses(stream=True)
+    assert reply.headers["X-API-Router-Provider"] == "p1" and reply.text == "slow but there"
+    assert attempts(gw) == [("p1", "ok"), ("p2", "provider_failure")]
+    assert health(gw, "p2")["status"] == "unresponsive"
 
 
 async def test_a_hedge_that_fails_at_once_brings_in_the_next_candidate_at_once(fakes, gateway):

@@ -185,6 +185,8 @@ def _step(rollout: Rollout, line: tuple[str, dict[str, Any]]) -> Rollout:
 
 # What Codex keeps of the user's own words when it compacts locally (about its 20,000 tokens).
 KEPT_USER_CHARS = 80_000
+# User messages Codex writes itself: the environment, the instructions (AGENTS.md), shell commands.
+_CONTEXT_NOT_WORDS = ("<environment_context", "<user_instructions", "<user_shell_command", "# AGENTS.md instructions")
 
 
 def _local_compaction(history: list[dict[str, Any]], summary: str) -> list[dict[str, Any]]:
@@ -195,7 +197,7 @@ def _local_compaction(history: list[dict[str, Any]], summary: str) -> list[dict[
     room = KEPT_USER_CHARS
     for item in reversed(history):
         text = _user_text(item)
-        if text is None or text.startswith("<"):  # not the user's own words: instructions, environment
+        if text is None or text.startswith(_CONTEXT_NOT_WORDS):  # what Codex adds, not what the user said
             continue
         if len(text) > room:
             break

@@ -230,6 +230,9 @@ class WindowsRunKey:
         import subprocess  # Windows only; the gateway process never needs it otherwise
 
         self._value = subprocess.list2cmdline(list(command))
+        # What our value holds that another install's (another --user-data) does not.
+        data = _user_data_of(command)
+        self._ours = subprocess.list2cmdline(["--user-data", data]) if data is not None else ""
 
     def supported(self) -> bool:
         return True
@@ -247,7 +250,9 @@ class WindowsRunKey:
         return str(value)
 
     def installed(self) -> bool:
-        return self._current() is not None
+        """There is a value, and it starts this app's data (as ``_LoginFile.installed``)."""
+        current = self._current()
+        return current is not None and (self._ours in current if self._ours else "--user-data" not in current)
 
     def up_to_date(self) -> bool:
         return self._current() == self._value
@@ -258,6 +263,8 @@ class WindowsRunKey:
             w.SetValueEx(key, APP_NAME, 0, w.REG_SZ, self._value)
 
     def disable(self) -> None:
+        if not self.installed():
+            return
         w = self._winreg
         try:
             with w.OpenKey(w.HKEY_CURRENT_USER, RUN_KEY, 0, w.KEY_SET_VALUE) as key:

@@ -44,7 +44,9 @@ _RATE_LIMIT_CODES = frozenset({"rate_limit_exceeded", "rate_limit_error", "too_m
 def is_rate_limit_event(payload: Any) -> bool:
     """An in-band ``error`` / ``response.failed`` that is a rate limit (counted like an HTTP 429)."""
     err = error_object(payload)
-    return err is not None and any(err.get(k) in _RATE_LIMIT_CODES for k in ("code", "type"))
+    if err is None:
+        return False
+    return any(isinstance(v := err.get(k), str) and v in _RATE_LIMIT_CODES for k in ("code", "type"))
 
 
 def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:

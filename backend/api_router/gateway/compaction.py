@@ -94,8 +94,9 @@ async def _summary_of(upstream: Upstream, provider: ProviderConfig, key: str | N
         if failure is None:
             raise SummaryFailed(answer, resp.status)
         message = classify.error_message_of_event(failure)
+        code = (classify.error_object(failure) or {}).get("code")
         raise SummaryFailed(f"stream reported: {message}", resp.status,
-                            too_long=classify.mentions_context_length(message))
+                            too_long=classify.mentions_context_length(f"{message} {code}"))
     text = _output_text(answer)
     if not text:
         raise SummaryFailed("the summary came back empty", resp.status)
@@ -104,8 +105,9 @@ async def _summary_of(upstream: Upstream, provider: ProviderConfig, key: str | N
 
 def without_oldest(items: list[Any]) -> list[Any]:
     """``items`` without their oldest part: the newest items that make up about two thirds of the
-    size (at least one item fewer), minus tool outputs whose call was left out (a provider refuses
-    an output without its call). Empty when nothing would be left."""
+    size, never starting at a tool output whose call is left out (a provider refuses an output
+    without its call). When whole items cannot be left out (one huge tool output, say), the biggest
+    text in them is cut short instead. Empty when nothing is left to take away."""
     sizes = [len(orjson.dumps(item)) for item in items]
     budget = sum(sizes) * KEPT_SHARE
     start = len(items) - 1
@@ -113,9 +115,42 @@ def without_oldest(items: list[Any]) -> list[Any]:
     while start > 1 and kept + sizes[start - 1] <= budget:
         start -= 1
         kept += sizes[start]
-    newest = items[start:] if len(items) > 1 else []
-    calls = {i.get("call_id") for i in newest if isinstance(i, dict) and not _is_output(i)}
-    return [i for i in newest if not (_is_output(i) and i.get("call_id") not in calls)]
+    while start > 0 and _is_output(items[start]):  # take its call along
+        start -= 1
+    if start > 0:
+        newest = items[start:]
+        calls = {i.get("call_id") for i in newest if isinstance(i, dict) and not _is_output(i)}
+        return [i for i in newest if not (_is_output(i) and i.get("call_id") not in calls)]
+    return _biggest_text_cut(items, sizes, int(sum(sizes) - budget))
+
+
+def _biggest_text_cut(items: list[Any], sizes: list[int], by: int) -> list[Any]:
+    """``items`` with the text of the biggest one (a tool output, or a message's text) shortened by
+    about ``by`` characters; empty when it has no text that long."""
+    if not items:
+        return []
+    biggest = max(range(len(items)), key=sizes.__getitem__)
+    item = items[biggest]
+    if not isinstance(item, dict):
+        return []
+    if isinstance(item.get("output"), str) and len(item["output"]) > by:
+        cut = {**item, "output": _shortened(item["output"], by)}
+    else:
+        content = item.get("content")
+        parts: list[Any] = list(content) if isinstance(content, list) else []
+        long = [i for i, c in enumerate(parts) if isinstance(c, dict) and isinstance(c.get("text"), str)
+                and len(c["text"]) > by]
+        if not long:
+            return []
+        parts[long[0]] = {**parts[long[0]], "text": _shortened(parts[long[0]]["text"], by)}
+        cut = {**item, "content": parts}
+    return [*items[:biggest], cut, *items[biggest + 1:]]
+
+
+def _shortened(text: str, by: int) -> str:
+    """``text`` less ``by`` characters from its middle (its start and end say the most)."""
+    keep = len(text) - by
+    return f"{text[:keep // 2]}\n[… {by} characters left out …]\n{text[len(text) - keep // 2:]}"
 
 
 def _is_output(item: Any) -> bool:

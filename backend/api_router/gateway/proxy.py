@@ -309,22 +309,27 @@ class ResponsesProxy:
         front of the queue in case the winner fails before its output starts."""
         for r in [r for r in racers if r is not winner]:
             racers.remove(r)
+            # Found late by its timer (or by another request), or past its delay now all the same: the
+            # last candidate arms no timer, having none to bring in.
+            waited = r.overdue_after if r.overdue_after is not None else time.perf_counter() - r.t0
+            late = r.overdue_after is not None or waited >= r.delay
             task = r.launch()
             if not task.done():
                 task.cancel()
             answer = (await asyncio.gather(task, return_exceptions=True))[0]
-            if isinstance(answer, Opened):
+            if isinstance(answer, Opened):  # it answered too, just not first
                 self._runner.discard(answer)
+                late = False
             elif isinstance(answer, AttemptResult) and answer.outcome is not Outcome.OK:
                 self._end(ex, r, answer)
                 continue
-            if r.overdue_after is None:
+            if not late:
                 lost = AttemptResult(Outcome.HEDGE_LOST, error=f"{ex.cfg.name_of(winner.provider)} answered first")
                 if queue is not None:  # it did not fail: asked again if the winner fails before output
                     queue.appendleft(r.provider)
             else:
                 lost = AttemptResult(Outcome.PROVIDER_FAILURE, timed_out=True,
-                                     error=f"no first event within {r.overdue_after:g} s; "
+                                     error=f"no first event within {waited:.3g} s; "
                                            f"{ex.cfg.name_of(winner.provider)} answered first (hedge)")
             self._end(ex, r, lost)
 

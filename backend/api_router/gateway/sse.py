@@ -190,23 +190,28 @@ def _block_around(buf: bytes, at: int) -> tuple[int, int]:
     return start, (nl if 0 <= nl < size - 1 else size)
 
 
-# Events that only keep a connection open, as comments do: "event: ping" or "keepalive", a data line
-# that is empty, "{}" or {"type": "keepalive", …} / "ping" (OpenAI's and other relays' heartbeats).
+# Events that only keep a connection open, as comments do: named or typed "ping" / "keepalive", or
+# whose data is empty or "{}" (OpenAI's and other relays' heartbeats).
 KEEPALIVE_TYPES = frozenset({"ping", "keepalive", "response.keepalive"})
-_KEEPALIVE_ONLY = re.compile(
-    rb'(?:(?::[^\n]*|event: ?(?:response\.)?(?:ping|keepalive)\r?|(?:id|retry):[^\n]*'
-    rb'|data: ?(?:\{\s*(?:"type"\s*:\s*"(?:response\.)?(?:ping|keepalive)"[^\n{}]*)?\})?\s*)?\n)*')
 _KEEPALIVE_MAX = 512  # a longer chunk carries more than heartbeats
+_FIELDS_OF_NO_EVENT = (b":", b"event:", b"id:", b"retry:")  # a comment, or fields that carry no data
 
 
 def carries_data(chunk: bytes) -> bool:
     """Whether a chunk of an event stream holds a real event: not only comments (``: keep-alive``),
-    blank lines and keep-alive events, none of which is progress."""
+    blank lines and heartbeat events (``is_keepalive``), none of which is progress."""
     if chunk.startswith(b"event: response.") and not chunk.startswith(b"event: response.keepalive"):
         return True  # the usual chunk: a named Responses event
-    if not (chunk.startswith(b"data:") or b"\ndata:" in chunk):
-        return False
-    return len(chunk) > _KEEPALIVE_MAX or _KEEPALIVE_ONLY.fullmatch(chunk) is None
+    if len(chunk) > _KEEPALIVE_MAX:
+        return True
+    for block in chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n\n"):
+        event = parse_block_lf(block.strip(b"\n"))
+        if event is not None:
+            if not is_keepalive(event):
+                return True
+        elif any(line and not line.startswith(_FIELDS_OF_NO_EVENT) for line in block.split(b"\n")):
+            return True  # the rest of an event cut across chunks (a long data line)
+    return False
 
 
 def is_keepalive(event: SSEEvent) -> bool:

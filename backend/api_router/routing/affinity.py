@@ -32,19 +32,20 @@ class SessionAffinity:
         """``choice``: the routing choice of the config the app starts with (``routing_choice``)."""
         self._store = store
         self._lock = threading.Lock()
-        # session -> (provider, last request, unix ms), least recently served first: the session to let
-        # go when full is the first, found without looking at the other 50,000.
-        self._bound: OrderedDict[str, tuple[str, int]] = OrderedDict()
+        # session -> (provider, its last request, when that binding was last saved; unix ms), least
+        # recently served first: the session to let go when full is the first, found without looking
+        # at the other 50,000.
+        self._bound: OrderedDict[str, tuple[str, int, int]] = OrderedDict()
         self._unsaved: set[str] = set()  # sessions whose last request is newer than their saved binding
         saved = store.load_affinities(now_ms() - int(keep_seconds * 1000))
         made_under = store.get_meta(CHOICE_KEY)
         if made_under is not None and made_under != choice:  # the user chose anew while the app was stopped
             store.forget_affinities([session for session, _, _ in saved])
             saved = []
-        if made_under != choice:
-            store.set_meta(CHOICE_KEY, choice)
+        self._choice = made_under
+        self.note_choice(choice)
         for session, provider, unix_ms in sorted(saved, key=lambda row: row[2]):
-            self._bound[session] = (provider, unix_ms)
+            self._bound[session] = (provider, unix_ms, unix_ms)
 
     def provider_for(self, session_id: str, idle_return_seconds: float) -> str | None:
         """The provider the session is bound to, while it is in use."""
@@ -58,11 +59,11 @@ class SessionAffinity:
         now = now_ms()
         with self._lock:
             previous = self._bound.get(session_id)
-            self._bound[session_id] = (provider, now)
+            save = previous is None or previous[0] != provider or now - previous[2] > SAVE_EVERY_MS
+            self._bound[session_id] = (provider, now, now if save or previous is None else previous[2])
             self._bound.move_to_end(session_id)
             if len(self._bound) > MAX_SESSIONS:
                 self._unsaved.discard(self._bound.popitem(last=False)[0])
-            save = previous is None or previous[0] != provider or now - previous[1] > SAVE_EVERY_MS
             if save:
                 self._unsaved.discard(session_id)
             else:
@@ -74,7 +75,7 @@ class SessionAffinity:
         """Save the bindings whose last request is not saved yet (the app stops): after a restart a
         session's idle time counts from its real last request."""
         with self._lock:
-            rows = [(s, *self._bound[s]) for s in self._unsaved if s in self._bound]
+            rows = [(s, *self._bound[s][:2]) for s in self._unsaved if s in self._bound]
             self._unsaved.clear()
         for session, provider, unix_ms in rows:
             self._store.save_affinity(session, provider, unix_ms)
@@ -85,25 +86,31 @@ class SessionAffinity:
             bound = self._bound.get(session_id)
         return bound[0] if bound else None
 
-    def release_all(self, choice: str) -> None:
-        """The user chose a provider (``routing_choice`` of the config that says so): every session
-        follows that choice from its next request on."""
+    def release_all(self) -> None:
+        """The user chose a provider: every session follows that choice from its next request on."""
         with self._lock:
             sessions = list(self._bound)
             self._bound.clear()
             self._unsaved.clear()
         if sessions:
             self._store.forget_affinities(sessions)
-        self._store.set_meta(CHOICE_KEY, choice)
+
+    def note_choice(self, choice: str) -> None:
+        """The config's routing choice (``routing_choice``), kept with the bindings: told of every config
+        change (a rename or a delete changes the ids in it too), so that only a choice made while the
+        app was not running releases the sessions at the next start."""
+        if choice != self._choice:
+            self._choice = choice
+            self._store.set_meta(CHOICE_KEY, choice)
 
     def rename(self, old: str, new: str) -> None:
         with self._lock:
-            for session, (provider, unix_ms) in self._bound.items():
+            for session, (provider, unix_ms, saved_ms) in self._bound.items():
                 if provider == old:
-                    self._bound[session] = (new, unix_ms)
+                    self._bound[session] = (new, unix_ms, saved_ms)
 
     def forget(self, provider: str) -> None:
         with self._lock:
-            for session in [s for s, (p, _) in self._bound.items() if p == provider]:
+            for session in [s for s, (p, _, _) in self._bound.items() if p == provider]:
                 del self._bound[session]
                 self._unsaved.discard(session)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from api_router.config import Config
-from api_router.routing.affinity import SessionAffinity, routing_choice
+from api_router.routing.affinity import SessionAffinity
 from api_router.routing.hedging import FirstEventTimes
 
 MAX_RETRY_AFTER_SECONDS = 3600
@@ -349,7 +349,7 @@ class Router:
                 # Automatic routing decides afresh: the provider that was locked is not a failover.
                 self._s.released, self._s.active, self._s.active_reason = self._s.active, None, ""
         if self._affinity is not None:
-            self._affinity.release_all(routing_choice(cfg))
+            self._affinity.release_all()
         if provider:
             self._emit("info", "lock", f"Routing locked to {cfg.name_of(provider)} by user", provider)
         else:
@@ -363,7 +363,7 @@ class Router:
             if self._s.active != provider:
                 self._s.active, self._s.active_reason = None, ""
         if self._affinity is not None:
-            self._affinity.release_all(routing_choice(cfg))
+            self._affinity.release_all()
         if provider is None:
             return
         how = f" ({reason})" if reason else (" (first in list)" if not cfg.routing.preferred_provider else "")
