@@ -221,6 +221,16 @@ async def test_a_provider_that_named_no_wait_makes_the_soonest_retry_now(fakes, 
         ("p1", 40.0), ("p2", 0.0)]
 
 
+async def test_a_wait_taken_from_a_cooldown_is_given_to_a_tenth_of_a_second(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "failure_threshold": 1, "cooldown_seconds": 30})
+    p1.always(fp.status(429, "slow down (p1)", headers={"Retry-After": "40"}))
+    p2.always(fp.status(429, "slow down (p2)"))  # no Retry-After: it cools down for cooldown_seconds
+    reply = await gw.responses()
+    assert reply.status == 429 and reply.headers["Retry-After"] == "30"
+    assert [p["retry_after_seconds"] for p in reply.json["error"]["providers"]] == [40.0, 30.0]
+
+
 async def test_the_429_and_502_errors_list_the_providers_passed_by(fakes, gateway):
     p1, p2, p3 = await fakes("p1", "p2", "p3")
     gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={**QUICK, "failure_threshold": 1})

@@ -38,7 +38,7 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
                  for f in failures]
         soonest = max(1, math.ceil(min(waits)))
         for d, wait in zip(details, waits, strict=True):
-            d["retry_after_seconds"] = wait
+            d["retry_after_seconds"] = round(wait, 1)
         listed = "; ".join(f"{name(f.provider)}: {f.error}" for f in failures)
         also = f"; not asked: {', '.join(shown)}" if shown else ""
         return GatewayError(429, f"every provider {'asked ' if shown else ''}is rate-limiting this request — "
