@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,20 @@ async def served_by(gw: Harness, text: str, sid: str = SID, stream: bool = False
     reply = await gw.responses(body, headers=headers, stream=stream)
     assert reply.status == 200, reply.body
     return reply.headers["X-API-Router-Provider"]
+
+
+async def served_after_restart(gw: Harness, while_stopped: Callable[[Path], None] | None = None) -> str:
+    """Stop the app (``while_stopped`` may then change its user-data folder), start it again on the same
+    folder, and say who serves the session's next turn."""
+    user_data = gw.services.paths.user_data
+    await gw.close()
+    if while_stopped is not None:
+        while_stopped(user_data)
+    again = await start_harness(user_data)
+    try:
+        return await served_by(again, "after restart")
+    finally:
+        await again.close()
 
 
 # --- affinity -------------------------------------------------------------------------------------
@@ -122,13 +137,7 @@ async def test_affinity_survives_a_restart(fakes, gateway):
     gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_stable_seconds": 0, "failure_threshold": 5})
     p1.queue(fp.status(503))
     assert await served_by(gw, "first") == "p2"
-    user_data = gw.services.paths.user_data
-    await gw.close()
-    again = await start_harness(user_data)
-    try:
-        assert await served_by(again, "after restart") == "p2"
-    finally:
-        await again.close()
+    assert await served_after_restart(gw) == "p2"
 
 
 async def test_after_a_restart_a_sessions_idle_time_counts_from_its_last_request(fakes, gateway, monkeypatch):
@@ -145,13 +154,7 @@ async def test_after_a_restart_a_sessions_idle_time_counts_from_its_last_request
     await asyncio.sleep(3)
     assert await served_by(gw, "second") == "p2"
     await asyncio.sleep(1.5)  # 4.5 s after the first request, 1.5 s after the last
-    user_data = gw.services.paths.user_data
-    await gw.close()
-    again = await start_harness(user_data)
-    try:
-        assert await served_by(again, "after restart") == "p2"
-    finally:
-        await again.close()
+    assert await served_after_restart(gw) == "p2"
 
 
 @pytest.mark.parametrize("choice", ["preferred_provider", "manual_override"])
@@ -161,17 +164,14 @@ async def test_a_choice_made_in_config_toml_while_the_app_was_stopped_moves_ever
                        routing={"preferred_stable_seconds": 0, "failure_threshold": 5})
     p1.queue(fp.status(503))
     assert await served_by(gw, "first") == "p2"
-    user_data = gw.services.paths.user_data
-    await gw.close()
-    config = user_data / "config.toml"
-    doc = tomlkit.parse(config.read_text())
-    doc["routing"][choice] = "p3"
-    config.write_text(tomlkit.dumps(doc))
-    again = await start_harness(user_data)
-    try:
-        assert await served_by(again, "after restart") == "p3"
-    finally:
-        await again.close()
+
+    def choose_p3(user_data: Path) -> None:
+        config = user_data / "config.toml"
+        doc = tomlkit.parse(config.read_text())
+        doc["routing"][choice] = "p3"
+        config.write_text(tomlkit.dumps(doc))
+
+    assert await served_after_restart(gw, choose_p3) == "p3"
 
 
 # --- sealed compaction -------------------------------------------------------------------------------
