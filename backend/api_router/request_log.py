@@ -29,7 +29,7 @@ EXPORT_LIMIT = 1_000_000
 _COLUMNS = ("id", "request_id", "unix_ms", "path", "session_id", "provider", "model", "sent_model", "stream",
             "status", "outcome", "latency_ms", "ttfb_ms", "input_tokens", "output_tokens", "cached_tokens",
             "reasoning_tokens", "total_tokens", "attempt_count", "hedged", "error", "request_bytes", "response_bytes",
-            "solo")
+            "providers_tried", "solo")
 _ATTEMPT_FIELDS = ("provider", "outcome", "status", "latency_ms", "ttfb_ms", "error", "hedge", "retry", "sent_model",
                    "summary")
 
@@ -73,6 +73,7 @@ def _row(values: tuple[Any, ...]) -> dict[str, Any]:
     row["hedged"] = bool(row["hedged"])
     row["attempts"] = row.pop("attempt_count")
     row["sent_model"] = row["sent_model"] or row["model"]
+    row["providers_tried"] = row["providers_tried"].split(",") if row["providers_tried"] else []
     return row
 
 
@@ -116,7 +117,8 @@ def export(store: Store, filters: Filters, fmt: ExportFormat, name_of: Callable[
         fields = list(_named(_public(_row((None,) * len(_COLUMNS))), name_of))
         writer = csv.DictWriter(out, fieldnames=fields)
         writer.writeheader()
-        writer.writerows(rows)
+        # A cell holds one value: the providers tried as "p1,p2", the way the log keeps them.
+        writer.writerows({**r, "providers_tried": ",".join(r["providers_tried"])} for r in rows)
         content, content_type = out.getvalue(), "text/csv"
     return {"filename": f"api-router-requests.{fmt}", "content_type": content_type, "content": content,
             "rows": len(rows)}

@@ -196,6 +196,14 @@ try {
     await page.emulateMedia({ colorScheme: SCHEME });
   });
 
+  await step('a request nobody served names whom it asked', async () => {
+    await page.goto(`${GATEWAY}#/requests?outcome=error`);
+    await until('the request Relay Three did not answer', async () => (await requestRows().count()) === 1);
+    const r = requestRows().first();
+    assert.equal(await r.getAttribute('data-provider'), '');
+    await textMatches(r.locator('.rrow__provider'), /^none · tried Relay Three$/);
+  });
+
   await step('free text from the address; the session links to its timeline on the Usage page', async () => {
     await page.goto(`${GATEWAY}#/requests?q=S-FAIL`);
     await until('the s-fail request', async () => (await requestRows().count()) === 1);

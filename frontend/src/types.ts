@@ -400,6 +400,8 @@ export interface RequestRow {
   error: string | null;
   request_bytes: number | null;
   response_bytes: number | null;
+  /** Every provider asked, in order (served or not). */
+  providers_tried: ProviderId[];
 }
 
 export interface RequestFilters {

@@ -369,6 +369,7 @@ export function requestRow(r: FakeRequest): RequestRow {
     error: r.error,
     request_bytes: r.request_bytes,
     response_bytes: r.response_bytes,
+    providers_tried: r.attempts.map((a) => a.provider),
   };
 }
 

@@ -85,6 +85,13 @@ async def test_the_gateways_own_errors_name_their_request_log_row(fakes, gateway
         assert "X-API-Router-Provider" not in reply.headers  # nobody served it
         (row,) = (await gw.api("list_requests", text=request_id))["requests"]
         assert (row["request_id"], row["status"]) == (request_id, status)
+    # The list row itself names who was asked when nobody served (the page shows "none — tried …").
+    rows = (await gw.api("list_requests"))["requests"]
+    assert [(r["provider"], r["providers_tried"]) for r in rows] == [(None, []), (None, ["p1", "p2"])]
+    jsonl = await gw.api("export_requests", format="jsonl", outcome="error")
+    assert [json.loads(line)["providers_tried"] for line in jsonl["content"].splitlines()] == [["p1", "p2"]]
+    (failed_row,) = csv.DictReader(io.StringIO((await gw.api("export_requests", format="csv", text="down"))["content"]))
+    assert failed_row["providers_tried"] == "p1,p2"
 
 
 async def test_paging_stays_quick_with_100000_rows(fakes, gateway):

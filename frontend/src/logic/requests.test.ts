@@ -9,6 +9,7 @@ import {
   isFailover,
   outcomeBadge,
   pageRange,
+  providerCell,
   requestFilters,
   retryLabel,
 } from './requests';
@@ -59,5 +60,20 @@ describe('numbers', () => {
     expect(pageRange(0, 100, 1234)).toBe('1–100 of 1,234');
     expect(pageRange(12, 34, 1234)).toBe('1,201–1,234 of 1,234');
     expect(pageRange(0, 0, 0)).toBe('0 of 0');
+  });
+});
+
+describe('the provider cell', () => {
+  const names: Record<string, string> = { p1: 'Relay One', p2: 'Relay Two' };
+  const nameOf = (id: string) => names[id] ?? id;
+  it('names who served', () => {
+    expect(providerCell({ provider: 'p2', providers_tried: ['p1', 'p2'] }, nameOf)).toEqual({ served: 'Relay Two', tried: '' });
+  });
+  it('names whom a request nobody served asked, once each', () => {
+    expect(providerCell({ provider: null, providers_tried: ['p1', 'p2', 'p1'] }, nameOf)).toEqual({
+      served: null,
+      tried: 'tried Relay One, Relay Two',
+    });
+    expect(providerCell({ provider: null, providers_tried: [] }, nameOf).tried).toBe('none asked');
   });
 });

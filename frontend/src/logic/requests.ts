@@ -77,6 +77,16 @@ export function isFailover(row: Pick<RequestRow, 'attempts' | 'provider' | 'outc
   return row.attempts > 1 && row.provider !== null && row.outcome === 'ok';
 }
 
+/** What the Provider cell says: who served, or for a request nobody served, whom it asked. */
+export function providerCell(
+  row: Pick<RequestRow, 'provider' | 'providers_tried'>,
+  nameOf: (id: string) => string,
+): { served: string | null; tried: string } {
+  if (row.provider) return { served: nameOf(row.provider), tried: '' };
+  const asked = [...new Set(row.providers_tried ?? [])].map(nameOf);
+  return { served: null, tried: asked.length ? `tried ${asked.join(', ')}` : 'none asked' };
+}
+
 const CHAIN: Record<string, { label: string; tone: Tone }> = {
   ok: { label: 'served', tone: 'ok' },
   provider_failure: { label: 'failed', tone: 'bad' },

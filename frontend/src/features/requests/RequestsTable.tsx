@@ -2,7 +2,7 @@ import { Fragment, memo } from 'react';
 import type { Bridge } from '../../bridge';
 import { modelPath, shortSessionId } from '../../logic/analytics';
 import { formatClock, formatCount, formatDateTime, formatLatency } from '../../logic/format';
-import { isFailover, outcomeBadge } from '../../logic/requests';
+import { isFailover, outcomeBadge, providerCell } from '../../logic/requests';
 import { routeHash } from '../../logic/route';
 import type { ProviderId, RequestRow } from '../../types';
 import { Icon } from '../../ui/Icon';
@@ -86,6 +86,7 @@ const Row = memo(function Row({
 }) {
   const outcome = outcomeBadge(r);
   const failover = isFailover(r);
+  const provider = providerCell(r, nameOf);
   return (
     <tr
       className={`rrow rrow--${r.outcome}${expanded ? ' rrow--open' : ''}`}
@@ -111,7 +112,13 @@ const Row = memo(function Row({
           <span className="mono">{formatClock(r.unix_ms)}</span>
         </button>
       </td>
-      <td className="rrow__provider">{r.provider ? nameOf(r.provider) : <span className="text-bad">none</span>}</td>
+      <td className="rrow__provider">
+        {provider.served ?? (
+          <>
+            <span className="text-bad">none</span> <span className="muted">· {provider.tried}</span>
+          </>
+        )}
+      </td>
       <td className="mono rrow__model">{modelPath(r.model, r.sent_model)}</td>
       <td>
         <div className="rrow__status">
