@@ -409,6 +409,30 @@ async def test_turn_state_goes_back_to_the_client_and_only_to_the_provider_that_
     assert "x-codex-turn-state" not in fake.requests[-1].headers
 
 
+async def test_turn_state_of_an_error_or_a_broken_stream_still_belongs_to_its_provider(fakes, gateway):
+    """The client got the header with a refusal or with half a stream, and sends it back on its retry:
+    the provider that issued it gets it."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 5, "hedge": False})
+
+    async def broken(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "x-codex-turn-state": "broken"})
+        await resp.prepare(request)
+        for event in fp.stream_events(fp.response_object("a long answer", provider=fake.name))[:4]:
+            await resp.write(fp.sse_event(event))
+        request.transport.close()  # output has started: no failover, the client sees the stream fail
+        return resp
+
+    cases = (("refused", fp.status(400, "unsupported parameter: foo", headers={"x-codex-turn-state": "refused"}),
+              False, 400), ("broken", broken, True, 200))
+    for state, behaviour, stream, status in cases:
+        p1.queue(behaviour)
+        reply = await gw.responses(stream=stream)
+        assert (reply.status, reply.headers["x-codex-turn-state"]) == (status, state)
+        await gw.responses(headers={"x-codex-turn-state": state})
+        assert p1.requests[-1].headers.get("x-codex-turn-state") == state, state
+
+
 # --- model names -----------------------------------------------------------------------------------
 
 

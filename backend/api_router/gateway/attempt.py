@@ -61,7 +61,9 @@ class AttemptResult:
     ttfb_ms: float | None = None
     status: int | None = None  # the provider's HTTP status, for failures
     rate_limited: bool = False  # a 429, or a rate limit reported in-band: wait, then ask again
-    turn_state: str | None = None  # the provider's x-codex-turn-state, passed back to the client
+    # The provider's x-codex-turn-state on an answer the client got (whatever the outcome): the
+    # client sends it back, and it goes to this provider only.
+    turn_state: str | None = None
     response_bytes: int = 0  # what the client got of it
     # The request was cancelled (client gone, shutdown) while a complete answer was being sent: the
     # result is recorded all the same, then the cancellation goes on.
@@ -132,7 +134,7 @@ class AttemptRunner:
         handed_on = False  # True once the open response belongs to ``finish``
         try:
             if not 200 <= resp.status < 300:
-                return await self._http_error(ex, opened, client, retries)
+                return _passed_back(opened, await self._http_error(ex, opened, client, retries))
             if client.stream and resp.content_type == "text/event-stream":
                 opened.stream = UpstreamStream(resp, self._deadlines, self._redact)
                 remaining = max(0.001, timeout - (time.perf_counter() - t0))
@@ -149,7 +151,7 @@ class AttemptRunner:
             attempt.ttfb_ms = (time.perf_counter() - t0) * 1000
             answer = answer_of(opened.data, resp.content_type)
             if isinstance(answer, str):
-                return self._unusable(ex, opened, answer)
+                return _passed_back(opened, self._unusable(ex, opened, answer))
             if answer.get("status") == "failed" and not classify.is_client_error_event({"response": answer}):
                 # A server-side failure dressed as an answer (a 200 with "status": "failed").
                 message = classify.error_message_of_event({"response": answer})
@@ -249,9 +251,9 @@ class AttemptRunner:
             if opened.stream is not None:
                 result = await self._relay(ex, opened, retries)
                 done = result.outcome is Outcome.OK and opened.stream.drained
-                return result
+                return _passed_back(opened, result)
             done = True
-            return await self._deliver_answer(ex, opened)
+            return _passed_back(opened, await self._deliver_answer(ex, opened))
         finally:
             self._upstream.done(opened.resp, reuse=done)
 
@@ -272,11 +274,9 @@ class AttemptRunner:
             if wrong:
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=wrong, counts_against_health=False)
             result = await opened.stream.deliver_held(ex.request, headers=back, started=ex.started)
-        turn_state = opened.resp.headers.get("x-codex-turn-state")
         if result.end is StreamEnd.COMPLETED:
             return AttemptResult(Outcome.OK, result.response, usage=facts.usage, response_id=facts.response_id,
-                                 sealed=facts.sealed, ttfb_ms=result.ttfb_ms, turn_state=turn_state,
-                                 response_bytes=result.sent)
+                                 sealed=facts.sealed, ttfb_ms=result.ttfb_ms, response_bytes=result.sent)
         if result.end is StreamEnd.FAILED_EARLY:
             if facts.end == "failed":
                 retry = _continuity_retry(facts.error, ex.client, opened.body, retries)
@@ -308,7 +308,6 @@ class AttemptRunner:
         assert answer is not None and ex.client is not None
         back = headers_back(opened.resp.raw_headers, opened.provider, ex.record.request_id, self._redact)
         usage, rid, sealed = usage_of(answer), response_id(answer), sealed_items(answer.get("output"))
-        turn_state = opened.resp.headers.get("x-codex-turn-state")
         if ex.client.compaction_trigger:
             output = answer.get("output")
             wrong = compaction_problem(sum(1 for i in output if isinstance(i, dict) and i.get("type") == "compaction")
@@ -317,7 +316,7 @@ class AttemptRunner:
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=wrong, counts_against_health=False)
         # An unfinished answer's error or reason may echo a key; a healthy answer is not scanned.
         unfinished = answer.get("status") in _UNFINISHED
-        result = AttemptResult(Outcome.OK, usage=usage, response_id=rid, sealed=sealed, turn_state=turn_state)
+        result = AttemptResult(Outcome.OK, usage=usage, response_id=rid, sealed=sealed)
         # Sent before the result is recorded: the client does not wait for the bookkeeping.
         if ex.client.stream:
             if unfinished:
@@ -331,6 +330,14 @@ class AttemptRunner:
 
 
 _UNFINISHED = frozenset({"failed", "incomplete", "cancelled"})
+
+
+def _passed_back(opened: Opened, result: AttemptResult) -> AttemptResult:
+    """Notes the provider's turn state on a result whose answer (headers included) reached the
+    client: an error passed through or a broken stream counts as much as a complete answer."""
+    if result.response is not None:
+        result.turn_state = opened.resp.headers.get("x-codex-turn-state")
+    return result
 
 
 class _NoAnswer(TimeoutError):

@@ -40,6 +40,8 @@ class OutcomeRecorder:
         live = attempt.provider in self._configured()
         if live:
             self._router.note_model(attempt.provider, attempt.sent_model)
+            if result.turn_state:
+                self._index.record_turn_state(result.turn_state, attempt.provider)
         if attempt.outcome is Outcome.OK:
             if attempt.summary:
                 self._summarized(ex, attempt, result, live)
@@ -74,8 +76,6 @@ class OutcomeRecorder:
                                     session_id=client.session_id if client else None,
                                     first_event_s=attempt.ttfb_ms / 1000 if stream and attempt.ttfb_ms else None)
         self._quota.record_tokens(attempt.provider, result.usage.total_tokens)
-        if result.turn_state:
-            self._index.record_turn_state(result.turn_state, attempt.provider)
         # previous_response_id can only name a response the provider stored; with store: false (how
         # Codex asks) there is nothing to remember, and nothing to spend on the hot path.
         if result.response_id and client is not None and not client.store_false:
