@@ -2,6 +2,7 @@
 
 import itertools
 
+import pytest
 import tomlkit
 
 from api_router.config import ConfigError, ConfigFile, default_template, provider_table, section, set_order
@@ -251,3 +252,18 @@ def test_a_listener_that_changes_the_file_leaves_every_listener_on_the_newest_ve
     cf.edit(lambda doc: section(doc, "routing").__setitem__("failure_threshold", 4))
     assert cf.current.routing.failure_threshold == 7
     assert seen[-1] == 7
+
+
+def test_numbers_too_large_for_the_clocks_are_refused_at_load_and_on_edit(tmp_path):
+    """inf or 1e308 seconds once passed "0 or more" and then broke every start (affinity's clock)."""
+    path = tmp_path / "config.toml"
+    path.write_text("[routing]\nsession_idle_return_seconds = inf\ncooldown_seconds = 1e308\n"
+                    "failure_threshold = 99999999999999999999\n")
+    cf, report = ConfigFile.load(path)
+    for name in ("session_idle_return_seconds", "cooldown_seconds", "failure_threshold"):
+        assert any(f"[routing] {name} must be" in p and "at most 1000000000" in p for p in report.problems), name
+    assert (cf.current.routing.session_idle_return_seconds, cf.current.routing.cooldown_seconds) == (600, 30)
+    with pytest.raises(ConfigError, match="at most 1000000000"):
+        cf.edit(lambda doc: section(doc, "routing").__setitem__("cooldown_seconds", 1e12))
+    cf.edit(lambda doc: section(doc, "routing").__setitem__("cooldown_seconds", 1e9))  # the largest allowed
+    assert cf.current.routing.cooldown_seconds == 1e9

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from api_router.composition import _describe_os_error
 from api_router.control import Registry
+from api_router.fsutil import NotAFile
 from api_router.paths import Paths
 from tests.support import fake_provider as fp
 from tests.support.harness import ApiError, start_harness, write_config, write_keys
@@ -257,14 +258,19 @@ async def test_connections_beyond_the_bound_are_refused_and_logged(fakes, gatewa
 
 
 @pytest.mark.parametrize("breakage", ["config is a folder", "secrets is a folder", "data is a file",
-                                      "log is a folder"])
+                                      "log is a folder", "config is a pipe", "secrets is a pipe"])
 def test_an_unusable_file_at_start_up_is_one_line_and_exit_1(tmp_path, breakage):
     ud = tmp_path / "ud"
     ud.mkdir()
     target = {"config is a folder": ud / "config.toml", "secrets is a folder": ud / "secrets.json",
-              "data is a file": ud / "data", "log is a folder": ud / "data" / "api-router.log"}[breakage]
+              "data is a file": ud / "data", "log is a folder": ud / "data" / "api-router.log",
+              "config is a pipe": ud / "config.toml", "secrets is a pipe": ud / "secrets.json"}[breakage]
     if breakage == "data is a file":
         target.write_text("not a folder")
+    elif breakage.endswith("pipe"):
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no named pipes here")
+        os.mkfifo(target)  # reading it would wait for a writer forever
     else:
         target.mkdir(parents=True)
     proc = subprocess.run([sys.executable, "-m", "api_router", "--headless", "--user-data", str(ud), "--port", "0"],
@@ -276,9 +282,11 @@ def test_an_unusable_file_at_start_up_is_one_line_and_exit_1(tmp_path, breakage)
 
 
 @pytest.mark.parametrize("code, advice", [(errno.EACCES, "fix its permissions"), (errno.EROFS, "read-only"),
-                                          (errno.EISDIR, "is a folder")])
+                                          (errno.EISDIR, "is a folder"), (None, "a pipe or a device")])
 def test_start_up_error_messages_say_what_to_do(tmp_path, code, advice):
-    message = _describe_os_error(OSError(code, os.strerror(code), str(tmp_path / "secrets.json")), Paths(tmp_path))
+    error = NotAFile(errno.EINVAL, "not a regular file", str(tmp_path / "secrets.json")) if code is None else \
+        OSError(code, os.strerror(code), str(tmp_path / "secrets.json"))
+    message = _describe_os_error(error, Paths(tmp_path))
     assert str(tmp_path / "secrets.json") in message and advice in message
 
 
@@ -367,7 +375,11 @@ async def test_every_control_method_answers_400_naming_a_wrongly_typed_argument(
             checked += 1
     assert checked > 50
     for name, args in [("list_events", {"before_id": [1]}), ("list_events", {"provider": {"x": 1}}),
-                       ("get_analytics", {"window": [1]})]:
+                       ("get_analytics", {"window": [1]}),
+                       # Integers SQLite cannot hold, and numbers that are no number.
+                       ("get_request", {"id": 2 ** 63}), ("list_requests", {"before_id": -(2 ** 64)}),
+                       ("list_events", {"before_id": 10 ** 30}), ("update_routing", {"cooldown_seconds": 1e308}),
+                       ("update_routing", {"session_idle_return_seconds": 1e10})]:
         reply = await gw.request("POST", f"/api/{name}", body=args)
         assert reply.status == 400 and next(iter(args)) in reply.json["error"]["message"]
 

@@ -96,3 +96,22 @@ def test_redactor_scrubs_every_secret(tmp_path):
     assert "sk-live-AAAA1111BBBB" not in cleaned and "usage-TOKEN-999999" not in cleaned
     assert current.gateway_token not in cleaned
     assert "sk-l…BBBB" in cleaned
+
+
+def test_redactor_masks_keys_spelled_with_json_escapes_or_in_utf16(tmp_path):
+    """A client's JSON parser or charset decoder turns these back into the key."""
+    sf, _ = SecretsFile.load(tmp_path / "secrets.json")
+    r = Redactor()
+    r.update(sf.edit(lambda s: s.with_changes(provider_keys={"p": "sk-live-AAAA1111BBBB"})))
+    escaped = b'{"error": {"message": "bad key sk\\u002dlive\\u002dAAAA1111BBBB caf\\u00e9"}}'
+    shown = r.redact_bytes(escaped)
+    assert "sk-live-AAAA1111BBBB" not in json.loads(shown)["error"]["message"]
+    assert json.loads(shown)["error"]["message"] == "bad key sk-l…BBBB café"
+    every_char = "".join(f"\\u{ord(c):04x}" for c in "sk-live-AAAA1111BBBB").encode()
+    assert b"sk-l" in r.redact_bytes(b'{"m": "' + every_char + b'"}')
+    for codec in ("utf-16-le", "utf-16-be", "utf-16"):
+        body = '{"error": "bad key sk-live-AAAA1111BBBB"}'.encode(codec)
+        assert "sk-live-AAAA1111BBBB" not in r.redact_bytes(body).decode(codec)
+    # Escapes that spell no key leave the bytes exactly as they came; a backslash's own text is no escape.
+    for untouched in (b'{"m": "caf\\u00e9 \\u002d1"}', b'{"m": "sk\\\\u002dlive-AAAA1111BBBB"}'):
+        assert r.redact_bytes(untouched) is untouched

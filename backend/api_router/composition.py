@@ -20,7 +20,7 @@ from api_router.continuity.index import ContinuityIndex
 from api_router.continuity.rewrite import Continuity
 from api_router.control import Control
 from api_router.desktop.autostart import system_autostart
-from api_router.fsutil import check_writable, private_dir, tighten_tree
+from api_router.fsutil import NotAFile, check_writable, private_dir, tighten_tree
 from api_router.paths import Paths, codex_home
 from api_router.provider_tests import ProviderTests
 from api_router.quota import Quota
@@ -87,6 +87,8 @@ def _describe_os_error(exc: OSError, paths: Paths) -> str:
     why = exc.strerror or str(exc)
     if exc.errno == errno.EISDIR:
         advice = "it is a folder where a file should be; move it away and API Router creates the file"
+    elif isinstance(exc, NotAFile):
+        advice = "it is a pipe or a device where a file should be; move it away and API Router creates the file"
     elif exc.errno == errno.EROFS:
         advice = "the folder is read-only; start with --user-data pointing at a writable folder"
     elif exc.errno in (errno.EACCES, errno.EPERM):

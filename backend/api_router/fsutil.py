@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import time
 from pathlib import Path
+
+
+class NotAFile(OSError):
+    """A pipe, a device or a socket where a user file should be."""
+
+
+def read_file(path: Path) -> bytes:
+    """A user file's bytes. Something else under its name (a FIFO, a device) is refused with an
+    OSError instead of read: reading a FIFO would wait for a writer forever."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # no effect on a regular file
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if not stat.S_ISREG(mode):
+            raise NotAFile(errno.EINVAL, "not a regular file", str(path))
+    except OSError:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as file:
+        return file.read()
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:

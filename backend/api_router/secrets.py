@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from api_router.fsutil import move_aside, remove_stale_temp_files, tighten
+from api_router.fsutil import move_aside, read_file, remove_stale_temp_files, tighten
 from api_router.userfile import UserFile
 
 LEGACY_TOKEN_KEY = "__gateway_token__"
@@ -120,7 +120,7 @@ class SecretsFile(UserFile[Secrets]):
             store._write(store.current)
             return store, SecretsReport(created=True)
         try:
-            data = json.loads(path.read_bytes().decode("utf-8-sig"))
+            data = json.loads(read_file(path).decode("utf-8-sig"))
         except (ValueError, UnicodeDecodeError) as exc:
             unreadable = move_aside(path)
             store = cls(path, Secrets(new_gateway_token()))
@@ -216,7 +216,9 @@ class Redactor:
         kept = sorted((v for v in values if len(v) >= 6), key=len, reverse=True)
         # A key with a "/" may come back JSON-escaped as "\/" (PHP's default): masked in that form too.
         self._values = tuple((form, mask(v)) for v in kept for form in dict.fromkeys((v, v.replace("/", "\\/"))))
-        self._bytes = tuple((form.encode(), masked.encode()) for form, masked in self._values)
+        # Bytes may also be a UTF-16 body (an upstream's charset): the same key in both byte orders.
+        self._bytes = tuple((form.encode(codec), masked.encode(codec)) for form, masked in self._values
+                            for codec in ("utf-8", "utf-16-le", "utf-16-be"))
 
     def __call__(self, text: str) -> str:
         if not text:
@@ -229,6 +231,18 @@ class Redactor:
         return text
 
     def redact_bytes(self, data: bytes) -> bytes:
+        data = self._masked(data)
+        if b"\\u" in data:
+            # JSON may spell a key's characters as escapes ("sk\\u002dabc"), which the client's parser
+            # turns back into the key. Spelled out, a key found is masked; else the bytes stay as they came.
+            plain = _KEY_CHAR_ESCAPE.sub(lambda m: bytes((int(m.group(1), 16),)), data)
+            if plain != data:
+                masked = self._masked(plain)
+                if masked is not plain:
+                    return masked
+        return data
+
+    def _masked(self, data: bytes) -> bytes:
         for value, masked in self._bytes:
             if value in data:
                 data = data.replace(value, masked)
@@ -236,6 +250,12 @@ class Redactor:
             data = _URL_IN_BYTES.sub(rb"\1" + MASKED_PASSWORD.encode() + rb"@", data)
         return data
 
+
+# A JSON escape of a character keys are made of: + , - . / digits = letters _ ~ (the escapes of
+# quotes, backslashes and control characters stay: spelling those out would change what the JSON
+# says). One after a backslash is that backslash's text, not an escape.
+_KEY_CHAR_ESCAPE = re.compile(
+    rb"(?<!\\)\\u00(2[b-fB-F]|3[0-9dD]|4[1-9a-fA-F]|5[0-9aAfF]|6[1-9a-fA-F]|7[0-9aAeE])")
 
 # The password runs to the last "@" of the authority, as URL parsers read it: one pasted with a raw
 # "@" in it ("p@ss") is masked whole.

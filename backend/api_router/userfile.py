@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Generic, TypeVar
 
-from api_router.fsutil import FileStamp, atomic_write, file_stamp, move_aside
+from api_router.fsutil import FileStamp, atomic_write, file_stamp, move_aside, read_file
 
 V = TypeVar("V")
 
@@ -93,7 +93,7 @@ class UserFile(Generic[V]):
 
     def _read_disk(self) -> V | str:
         try:
-            raw = self.path.read_bytes()
+            raw = read_file(self.path)
         except OSError as exc:
             return f"cannot be read ({exc.strerror or exc})"
         return self._decode(raw)

@@ -161,6 +161,7 @@ async def test_update_routing_validates_and_saves(fakes, gateway):
         with pytest.raises(ApiError) as err:
             await gw.api("update_routing", **kwargs)
         assert err.value.status == 400, kwargs
+        assert all(name in str(err.value) for name in kwargs), (kwargs, str(err.value))  # names the argument
 
 
 async def test_rotating_the_token_takes_effect_at_once(fakes, gateway):

@@ -27,7 +27,7 @@ from api_router.config.schema import (
     field_problem,
     settings_of,
 )
-from api_router.fsutil import atomic_write, copy_aside, move_aside, remove_stale_temp_files, tighten
+from api_router.fsutil import atomic_write, copy_aside, move_aside, read_file, remove_stale_temp_files, tighten
 from api_router.secrets import mask_url
 from api_router.tomlfiles import TomlError, document, loads, tomlkit
 from api_router.userfile import UserFile
@@ -259,7 +259,7 @@ class ConfigFile(UserFile[Loaded]):
             text = default_template()
             atomic_write(path, text.encode())
             return cls(path, text, parse(loads(text), own_port)[0], own_port), LoadReport(created=True)
-        raw = path.read_bytes()
+        raw = read_file(path)
         try:
             text = raw.decode("utf-8-sig")
             data = loads(text)

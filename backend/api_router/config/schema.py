@@ -221,6 +221,7 @@ class Config:
 
 # --- validation --------------------------------------------------------------------------------------
 
+LARGEST_NUMBER = 1_000_000_000  # about 31 years in seconds
 _KIND_WORDS = {"str": "a string", "bool": "true or false", "int": "an integer", "float": "a number",
                "Mapping[str, str]": "a table"}
 
@@ -235,6 +236,9 @@ def field_problem(f: dataclasses.Field[Any], value: Any) -> str | None:
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
     if not _is_kind(value, kind):
         return f"must be {_KIND_WORDS.get(kind, kind)}"
+    if kind in ("int", "float") and not -LARGEST_NUMBER <= value <= LARGEST_NUMBER:  # NaN fails too
+        # Durations this long are "never" anyway, and a larger one (1e308, inf) overflows the clocks.
+        return f"must be {f.metadata['rule'] or 'a number'}, at most {LARGEST_NUMBER}"
     check = f.metadata.get("check")
     if check is not None and not check(value):
         return f"must be {f.metadata['rule']}"

@@ -176,8 +176,9 @@ class Control:
             why = field_problem(fields[key], value)
             if why:
                 raise ControlError(f"{key} {why}")
-        if values.get("preferred_provider"):
-            self._existing(values["preferred_provider"])
+        preferred = values.get("preferred_provider")
+        if preferred and preferred not in self._services.config.current.providers:
+            raise ControlError(f"preferred_provider: unknown provider {preferred!r}")
 
         def change(doc: TOMLDocument) -> None:
             table = section(doc, name)

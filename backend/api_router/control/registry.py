@@ -9,6 +9,7 @@ checked against the method's type hints here, so a wrong type is a 400 naming th
 from __future__ import annotations
 
 import inspect
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -107,9 +108,11 @@ def _checker(hint: Any) -> tuple[Callable[[Any], bool], str]:
     if hint is bool:
         return (lambda v: isinstance(v, bool)), "true or false"
     if hint is int:
-        return (lambda v: isinstance(v, int) and not isinstance(v, bool)), "an integer"
+        # Ids and counts go to SQLite, whose integers are 64-bit.
+        return (lambda v: isinstance(v, int) and not isinstance(v, bool) and _INT64[0] <= v <= _INT64[1]), \
+            "an integer"
     if hint is float:
-        return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)), "a number"
+        return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)), "a number"
     if hint is str:
         return (lambda v: isinstance(v, str)), "a string"
     if origin is Literal:
@@ -129,6 +132,9 @@ def _checker(hint: Any) -> tuple[Callable[[Any], bool], str]:
         parts = [_checker(a) for a in typing.get_args(hint)]
         return (lambda v: any(c(v) for c, _ in parts)), " or ".join(w for _, w in parts)
     raise TypeError(f"control API argument type {hint!r} is not supported")
+
+
+_INT64 = (-(2 ** 63), 2 ** 63 - 1)
 
 
 def _plural(words: str) -> str:

@@ -36,6 +36,11 @@ describe('parseRoutingNumber', () => {
     expect(parseRoutingNumber(rule, '0').error).toMatch(/more than 0/);
     expect(parseRoutingNumber(rule, '.5').value).toBe(0.5);
   });
+  it('at most 1000000000, as config.toml allows', () => {
+    expect(parseRoutingNumber({ rule: '>=0' }, '1000000000').value).toBe(1e9);
+    expect(parseRoutingNumber({ rule: '>0' }, '1000000001').error).toMatch(/at most 1000000000/);
+    expect(parseRoutingNumber({ rule: 'int>=1' }, '99999999999999999999').error).toMatch(/at most/);
+  });
   it('refuses text that is not a plain number', () => {
     const rule = { rule: '>=0' } as const;
     for (const bad of ['', ' ', 'abc', '1e3', '0x10', '1,5', 'Infinity', '3s']) {

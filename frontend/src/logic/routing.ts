@@ -129,6 +129,9 @@ export function routingToDraft(r: RoutingConfig): RoutingDraft {
   };
 }
 
+/** The backend's bound for every number in config.toml (LARGEST_NUMBER in config/schema.py). */
+const LARGEST_NUMBER = 1_000_000_000;
+
 const NUMBER_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
 
 /** Parses one numeric field. */
@@ -153,6 +156,7 @@ export function parseRoutingNumber(
       if (value <= 0) return { value: null, error: 'Must be more than 0' };
       break;
   }
+  if (value > LARGEST_NUMBER) return { value: null, error: `Must be at most ${LARGEST_NUMBER}` };
   return { value, error: null };
 }
 
