@@ -231,6 +231,24 @@ async def test_a_wait_taken_from_a_cooldown_is_given_to_a_tenth_of_a_second(fake
     assert [p["retry_after_seconds"] for p in reply.json["error"]["providers"]] == [40.0, 30.0]
 
 
+async def test_a_429_names_the_lock_or_the_disabled_providers_as_the_502_does(fakes, gateway):
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing=QUICK)
+    p3.always(fp.status(429, "slow down (p3)", headers={"Retry-After": "7"}))
+    await gw.api("set_manual_override", provider="p3")
+    reply = await gw.responses()
+    message = reply.json["error"]["message"]
+    assert reply.status == 429 and reply.headers["Retry-After"] == "7"
+    # Not "every provider": the others were never asked, and unlocking lets them serve.
+    assert message.startswith("routing is locked to P3, which is rate-limiting this request: HTTP 429: slow down")
+    assert "Back to automatic" in message and "every provider" not in message
+    await gw.api("set_manual_override", provider=None)
+    await gw.api("set_provider_disabled", provider="p1", disabled=True)
+    p2.always(fp.status(429, "slow down (p2)", headers={"Retry-After": "5"}))
+    reply = await gw.responses()
+    assert reply.status == 429 and reply.json["error"]["message"].endswith("disabled: P1")
+
+
 async def test_the_429_and_502_errors_list_the_providers_passed_by(fakes, gateway):
     p1, p2, p3 = await fakes("p1", "p2", "p3")
     gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={**QUICK, "failure_threshold": 1})

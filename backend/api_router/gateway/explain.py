@@ -32,6 +32,10 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
     passed = [{"provider": pid, "name": name(pid), "status": None, "error": None, "skipped": why}
               for pid, why in skipped.items()]
     shown = [f"{name(pid)} ({why})" for pid, why in skipped.items()]
+    lock = cfg.routing.manual_override
+    locked = bool(lock) and list(plan) == [lock]  # the others were not passed by: the lock leaves them out
+    unlock = "Unlock it in API Router (Back to automatic) to let the other providers serve"
+    headers: dict[str, str] = {}
     if failures and all(f.rate_limited for f in failures):
         # A provider that named no wait and is not cooling down may be asked again at once.
         waits = [f.retry_after if f.retry_after is not None else router.cooldown_left(f.provider)
@@ -39,27 +43,30 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
         soonest = max(1, math.ceil(min(waits)))
         for d, wait in zip(details, waits, strict=True):
             d["retry_after_seconds"] = round(wait, 1)
+        status, headers["Retry-After"] = 429, str(soonest)
         listed = "; ".join(f"{name(f.provider)}: {f.error}" for f in failures)
-        also = f"; not asked: {', '.join(shown)}" if shown else ""
-        return GatewayError(429, f"every provider {'asked ' if shown else ''}is rate-limiting this request — "
-                                 f"{listed}{also}; the soonest may serve again in {soonest} s",
-                            headers={"Retry-After": str(soonest)}, extra={"providers": details + passed})
-    parts = []
-    lock = cfg.routing.manual_override
-    if lock and list(plan) == [lock]:  # the others were not passed by: the lock leaves them out
+        if locked:
+            parts = [f"routing is locked to {name(lock)}, which is rate-limiting this request: {failures[0].error}; "
+                     f"it may serve again in {soonest} s. {unlock}"]
+        else:
+            also = f"; not asked: {', '.join(shown)}" if shown else ""
+            parts = [f"every provider {'asked ' if shown else ''}is rate-limiting this request — {listed}{also}; "
+                     f"the soonest may serve again in {soonest} s"]
+    elif locked:
         why = "; ".join(_with_hint(cfg, f) for f in failures) or "no answer"
-        parts.append(f"routing is locked to {name(lock)}, which failed: {why}. Unlock it in API Router (Back to "
-                     "automatic) to let the other providers serve")
+        status, parts = 502, [f"routing is locked to {name(lock)}, which failed: {why}. {unlock}"]
+    else:
+        status, parts = 502, ["all providers failed — " + "; ".join(f"{name(f.provider)}: {_with_hint(cfg, f)}"
+                                                                    for f in failures)]
+    if locked:
         passed = []
     else:
-        parts.append("all providers failed — " + "; ".join(f"{name(f.provider)}: {_with_hint(cfg, f)}"
-                                                          for f in failures))
-        disabled = [name(pid) for pid, p in cfg.providers.items() if p.disabled]
-        if shown:
+        if shown and status == 502:
             parts.append("skipped: " + ", ".join(shown))
+        disabled = [name(pid) for pid, p in cfg.providers.items() if p.disabled]
         if disabled:
             parts.append("disabled: " + ", ".join(disabled))
-    return GatewayError(502, ". ".join(parts), extra={"providers": details + passed})
+    return GatewayError(status, ". ".join(parts), headers=headers or None, extra={"providers": details + passed})
 
 
 def _skipped(cfg: Config, failures: Sequence[Failure], router: Router,
