@@ -7,7 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from api_router import __version__
-from api_router.config import as_json
+from api_router.config import Config, as_json
 from api_router.gateway.explain import out_of_rotation, path_hint
 from api_router.records import now_ms
 from api_router.secrets import mask, mask_url
@@ -37,9 +37,7 @@ def serving_summary(services: Services) -> dict[str, Any]:
     name = cfg.name_of
     router = services.router
     if not cfg.routable:
-        return {"state": "no_providers", "line": "no provider configured", "provider": None,
-                "reason": "no enabled provider has a base URL",
-                "advice": "Add a provider (base URL and key) in API Router."}
+        return _nothing_to_route(cfg)
     lock = cfg.routing.manual_override if cfg.routing.manual_override in cfg.routable else ""
     down = router.down
     available = router.available(cfg)
@@ -64,6 +62,19 @@ def serving_summary(services: Services) -> dict[str, Any]:
         return {"state": "fallback", "line": f"failover to {name(serving)}", "provider": serving, "reason": reason,
                 "advice": ""}
     return {"state": "serving", "line": f"{name(serving)} · serving", "provider": serving, "reason": "", "advice": ""}
+
+
+def _nothing_to_route(cfg: Config) -> dict[str, Any]:
+    """No provider can be asked at all: none configured, all switched off, or none with a base URL."""
+    out: dict[str, Any] = {"state": "no_providers", "provider": None}
+    if not cfg.providers:
+        return {**out, "line": "no provider configured", "reason": "no provider is configured yet",
+                "advice": "Add a provider (base URL and key) in API Router."}
+    if all(p.disabled for p in cfg.providers.values()):
+        return {**out, "line": "every provider is disabled", "reason": "every provider is switched off",
+                "advice": "Enable a provider in API Router (or add one)."}
+    return {**out, "line": "no provider has a base URL", "reason": "no enabled provider has a base URL",
+            "advice": "Give a provider its base URL in API Router, or enable one that has one."}
 
 
 def build_status(services: Services) -> dict[str, Any]:

@@ -255,6 +255,8 @@ try {
   await step('back to automatic; a request goes to the first in the list', async () => {
     await page.getByRole('button', { name: 'Back to automatic' }).click();
     await textMatches(page.getByTestId('status-lock'), /^Automatic$/);
+    // Routing decides afresh: the card names where the next request goes, not "no request".
+    await textMatches(page.getByTestId('status-active'), /^Relay Two · next request$/);
     assert.equal(await page.getByLabel('Lock routing to').inputValue(), '');
     await eventWith('Routing lock released').waitFor();
     const r = await responses(token);

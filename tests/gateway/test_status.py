@@ -113,6 +113,16 @@ async def test_summary_without_providers(gateway):
     assert (s["state"], s["line"], s["provider"]) == ("no_providers", "no provider configured", None)
 
 
+async def test_summary_when_every_provider_is_disabled_says_so(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    for pid in ("p1", "p2"):
+        await gw.api("set_provider_disabled", provider=pid, disabled=True)
+    s = await summary(gw)
+    assert (s["state"], s["line"], s["provider"]) == ("no_providers", "every provider is disabled", None)
+    assert s["advice"].startswith("Enable a provider")
+
+
 async def test_requests_today_counts_client_requests_and_survives_a_restart(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})

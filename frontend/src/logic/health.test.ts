@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cooldownRemainingMs, healthBadge, lockLabel } from './health';
+import { cooldownRemainingMs, healthBadge, lockLabel, showsDownBanner } from './health';
 
 describe('healthBadge', () => {
   it.each([
@@ -33,5 +33,15 @@ describe('lockLabel', () => {
     expect(lockLabel(null)).toBe('Automatic');
     expect(lockLabel('p2')).toBe('Locked to p2');
     expect(lockLabel('p2', (id) => (id === 'p2' ? 'Relay Two' : id))).toBe('Locked to Relay Two');
+  });
+});
+
+describe('showsDownBanner', () => {
+  it('when every provider is down, or every configured one is switched off', () => {
+    expect(showsDownBanner({ state: 'down' }, 2)).toBe(true);
+    expect(showsDownBanner({ state: 'no_providers' }, 2)).toBe(true);
+    expect(showsDownBanner({ state: 'no_providers' }, 0)).toBe(false); // a fresh install: nothing went wrong
+    expect(showsDownBanner({ state: 'fallback' }, 2)).toBe(false);
+    expect(showsDownBanner(null, 2)).toBe(false);
   });
 });

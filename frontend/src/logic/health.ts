@@ -1,6 +1,6 @@
 // Provider status → badge, and cooldown arithmetic. Pure.
 
-import type { HealthStatus, ProviderStatus } from '../types';
+import type { HealthStatus, ProviderStatus, StatusSummary } from '../types';
 
 export type Tone = 'ok' | 'bad' | 'warn' | 'muted' | 'neutral';
 
@@ -46,4 +46,10 @@ export function cooldownRemainingMs(untilMs: number | null | undefined, serverNo
 /** "Automatic" or "Locked to <name>". */
 export function lockLabel(manualOverride: string | null | undefined, nameOf: (id: string) => string = (id) => id): string {
   return manualOverride ? `Locked to ${nameOf(manualOverride)}` : 'Automatic';
+}
+
+/** The red banner: every provider down, or none that can be asked although some are configured (all
+ *  switched off); not a fresh install with no provider yet. */
+export function showsDownBanner(summary: Pick<StatusSummary, 'state'> | null | undefined, providerCount: number): boolean {
+  return summary?.state === 'down' || (summary?.state === 'no_providers' && providerCount > 0);
 }

@@ -1,4 +1,5 @@
 import type { ActionResult, Actions } from '../../hooks/useActions';
+import { showsDownBanner } from '../../logic/health';
 import type { NameMap } from '../../logic/names';
 import type { Status, TokenResult } from '../../types';
 import { EventsPanel } from '../events/EventsPanel';
@@ -20,7 +21,7 @@ interface Props {
 export function Dashboard({ status, names, token, actions, refresh, onRotateToken }: Props) {
   return (
     <main className="dash" aria-label="Dashboard">
-      {status.summary?.state === 'down' ? <DownBanner summary={status.summary} /> : null}
+      {status.summary && showsDownBanner(status.summary, status.provider_order.length) ? <DownBanner summary={status.summary} /> : null}
       <div className="dash__top">
         <StatusCard
           gatewayUrl={status.gateway_url}

@@ -73,8 +73,14 @@ export const StatusCard = memo(function StatusCard(p: Props) {
               <strong>{n(p.activeProvider)}</strong>
               {p.activeReason ? <span className="muted"> · {p.activeReason}</span> : null}
             </>
+          ) : p.summary?.provider ? (
+            // Routing starts afresh (no request yet, or after a lock or preferred change): where it goes next.
+            <>
+              <strong>{n(p.summary.provider)}</strong>
+              <span className="muted"> · next request</span>
+            </>
           ) : (
-            <span className="muted">no request yet</span>
+            <span className="muted">none</span>
           )}
         </dd>
         {p.requestsToday !== null ? (
