@@ -150,6 +150,27 @@ async def test_an_invalid_hand_edit_keeps_the_last_good_config_and_is_moved_asid
                for e in gw.services.store.list_events())
 
 
+async def test_an_invalid_value_edited_by_hand_is_reported_without_a_fallback_that_does_not_apply(fakes, gateway):
+    """At start an invalid value falls back to its default; while running the whole edit is refused and
+    the last good settings stay, so "using 30" would be false."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing={"cooldown_seconds": 7})
+    path = gw.services.paths.config
+    path.write_text(path.read_text().replace("cooldown_seconds = 7", "cooldown_seconds = -5"))
+
+    def reported() -> str | None:
+        return next((e.message for e in gw.services.store.list_events() if "keeps running on the last good" in e.message),
+                    None)
+
+    await wait_until(lambda: reported() is not None, 2.0, "the error event")
+    message = reported()
+    assert "[routing] cooldown_seconds must be" in message and "(found -5)" in message, message
+    assert "using 30" not in message and gw.services.config.current.routing.cooldown_seconds == 7
+    with pytest.raises(ApiError) as refused:  # an edit through the control API is refused the same way
+        await gw.api("update_routing", cooldown_seconds=-1)
+    assert "using" not in str(refused.value)
+
+
 async def test_a_hand_edit_of_secrets_is_picked_up(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})

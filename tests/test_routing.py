@@ -151,3 +151,13 @@ def test_a_wall_clock_set_back_neither_stretches_a_cooldown_nor_holds_checks_bac
     assert [pid for pid, _ in r.needing_check(cfg, interval=20)] == ["a"]
     mono.now += 31
     assert "a" in r.available(cfg)
+
+
+def test_the_v1_hint_puts_v1_where_the_path_goes():
+    from api_router.config import ProviderConfig
+    from api_router.gateway.explain import path_hint
+
+    relay = ProviderConfig(id="r", base_url="https://u:secret@relay.example.com:8443?tenant=1")
+    hint = path_hint(relay, 404)
+    assert hint.endswith("(e.g. https://u:••••@relay.example.com:8443/v1?tenant=1)") and "secret" not in hint
+    assert path_hint(relay, 500) == "" and path_hint(ProviderConfig(id="r", base_url="http://h/api"), 404) == ""

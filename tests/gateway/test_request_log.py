@@ -207,6 +207,11 @@ async def test_provider_test_reports_streaming_tools_models_and_counts_as_health
     assert set(everything["results"]) == {"p1", "p2"}
     p2_result = everything["results"]["p2"]
     assert p2_result["ok"] is True and p2_result["tool_calls"] is False  # answered, but without a tool call
+    # A test of the old address says nothing about a new one; a new name keeps it.
+    await gw.api("upsert_provider", provider="p1", display_name="Relay One")
+    assert (await gw.api("get_status"))["providers"]["p1"]["last_test"]["ok"] is True
+    await gw.api("upsert_provider", provider="p1", base_url=p2.base_url)
+    assert (await gw.api("get_status"))["providers"]["p1"]["last_test"] is None
 
 
 async def test_a_failing_provider_test_says_why(fakes, gateway):
@@ -306,8 +311,19 @@ async def test_the_preferred_provider_is_explicit(fakes, gateway):
     assert (await gw.api("get_status"))["preferred_provider"] == "p2"
     messages = [e["message"] for e in (await gw.api("list_events"))["events"]]
     assert "Preferred provider set to P2 (it is now first in the list)" in messages
+    # Switching the first one off (or on again) moves "first in list" as much as reordering does.
+    await gw.api("set_provider_disabled", provider="p2", disabled=True)
+    assert (await gw.api("get_status"))["preferred_provider"] == "p1"
+    messages = [e["message"] for e in (await gw.api("list_events"))["events"]]
+    assert messages[:2] == ["Preferred provider set to P1 (it is now first in the list)", "Provider P2 disabled"]
+    await gw.api("upsert_provider", provider="p2", disabled=False)
+    assert (await gw.api("list_events"))["events"][0]["message"] == \
+        "Preferred provider set to P2 (it is now first in the list)"
     cfg = await gw.api("update_routing", preferred_provider="p1", hedge=False, session_idle_return_seconds=120)
     assert cfg["routing"]["preferred_provider"] == "p1" and cfg["routing"]["hedge"] is False
+    # The event says what was set as config.toml would: false, not Python's False.
+    assert (await gw.api("list_events"))["events"][1]["message"] == \
+        'Routing settings changed: preferred_provider = "p1", hedge = false, session_idle_return_seconds = 120'
 
 
 async def test_ui_settings_are_validated_and_saved(fakes, gateway):

@@ -49,12 +49,24 @@ def _plain(value: Any) -> Any:
     return unwrap() if callable(unwrap) else value
 
 
-def _read_section(data: Any, where: str, section: type, problems: list[str]) -> dict[str, Any]:
+class Problem(str):
+    """A problem found in config.toml, written with what the loader does instead (``fallback``). Where
+    the whole file is refused — an edit, a hand edit while running — only ``what`` is true."""
+
+    what: str
+
+    def __new__(cls, what: str, fallback: str) -> Problem:
+        problem = super().__new__(cls, f"{what}; {fallback}")
+        problem.what = what
+        return problem
+
+
+def _read_section(data: Any, where: str, section: type, problems: list[Problem]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if data is None:
         return values
     if not isinstance(data, Mapping):
-        problems.append(f"{where} must be a table; using defaults")
+        problems.append(Problem(f"{where} must be a table", "using defaults"))
         return values
     for f in settings_of(section):
         if f.name not in data:
@@ -62,7 +74,7 @@ def _read_section(data: Any, where: str, section: type, problems: list[str]) -> 
         value = _plain(data[f.name])
         why = field_problem(f, value)
         if why:
-            problems.append(f"{where} {f.name} {why} (found {value!r}); using {_shown(default_of(f))}")
+            problems.append(Problem(f"{where} {f.name} {why} (found {value!r})", f"using {_shown(default_of(f))}"))
         else:
             values[f.name] = MappingProxyType(dict(value)) if isinstance(value, Mapping) else value
     return values
@@ -84,11 +96,11 @@ def points_at_gateway(url: str, listen: ListenConfig) -> bool:
     return host in ours and port == listen.port
 
 
-def parse(doc: Mapping[str, Any], own_port: int | None = None) -> tuple[Config, list[str]]:
+def parse(doc: Mapping[str, Any], own_port: int | None = None) -> tuple[Config, list[Problem]]:
     """Turn a parsed TOML mapping into a Config; every problem found is reported, none is fatal.
     ``own_port``: the port this gateway listens on when a ``--port`` option overrides the file's (a
     provider on the file's port is then another server, and one on ``own_port`` is us)."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     sections = {name: cls(**_read_section(doc.get(name), f"[{name}]", cls, problems))
                 for name, cls in SECTIONS.items()}
     listen: ListenConfig = sections["listen"]
@@ -97,23 +109,24 @@ def parse(doc: Mapping[str, Any], own_port: int | None = None) -> tuple[Config, 
     providers: dict[str, ProviderConfig] = {}
     raw_providers = doc.get("providers")
     if raw_providers is not None and not isinstance(raw_providers, Mapping):
-        problems.append("[providers] must be a table of provider tables; ignoring it")
+        problems.append(Problem("[providers] must be a table of provider tables", "ignoring it"))
         raw_providers = None
     for pid, table in (raw_providers or {}).items():
         if not isinstance(table, Mapping):
-            problems.append(f"[providers.{pid}] must be a table; ignoring it")
+            problems.append(Problem(f"[providers.{pid}] must be a table", "ignoring it"))
             continue
         values = _read_section(table, f"[providers.{pid}]", ProviderConfig, problems)
         if values.get("base_url") and points_at_gateway(values["base_url"], ours):
-            problems.append(f"[providers.{pid}] base_url {mask_url(values['base_url'])} is API Router itself; "
-                            "a provider must be another server (ignoring it)")
+            problems.append(Problem(f"[providers.{pid}] base_url {mask_url(values['base_url'])} is API Router "
+                                    "itself; a provider must be another server", "ignoring it"))
             values["base_url"] = ""
         values.setdefault("display_name", pid)
         providers[str(pid)] = ProviderConfig(id=str(pid), **values)
 
     order = _plain(doc.get("provider_order", []))
     if not isinstance(order, list) or not all(isinstance(x, str) for x in order):
-        problems.append(f"provider_order must be a list of provider ids (found {order!r}); using file order")
+        problems.append(Problem(f"provider_order must be a list of provider ids (found {order!r})",
+                                "using file order"))
         order = []
     ordered = [pid for pid in dict.fromkeys(order) if pid in providers]
     ordered += [pid for pid in providers if pid not in ordered]
@@ -295,7 +308,7 @@ class ConfigFile(UserFile[Loaded]):
             change(doc)
             config, problems = parse(doc, self._own_port)
             if problems:
-                raise ConfigError("; ".join(problems))
+                raise ConfigError("; ".join(p.what for p in problems))
             loaded = Loaded(tomlkit.dumps(doc), config)
             self._write(loaded)
         self._publish()
@@ -309,7 +322,7 @@ class ConfigFile(UserFile[Loaded]):
             return f"does not parse ({_one_line(exc)})"
         config, problems = parse(data, self._own_port)
         if problems:
-            return "has invalid values: " + "; ".join(problems)
+            return "has invalid values: " + "; ".join(p.what for p in problems)
         return Loaded(text, config)
 
     def _encode(self, value: Loaded) -> bytes:

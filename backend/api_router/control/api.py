@@ -21,6 +21,7 @@ from api_router.codex import setup as codex_setup
 from api_router.config import (
     DISPLAY_NAME_MAX,
     PROVIDER_ID_RE,
+    Config,
     ProviderConfig,
     RequestLogConfig,
     RoutingConfig,
@@ -186,7 +187,7 @@ class Control:
                 table[key] = value
 
         self._services.config.edit(change)
-        shown = ", ".join(f"{k} = {v!r}" for k, v in values.items())
+        shown = ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in values.items())  # as in config.toml
         self._services.emit("info", "config", f"{name.replace('_', ' ').capitalize()} settings changed: {shown}")
 
     @exposed
@@ -267,13 +268,17 @@ class Control:
             if unlock:
                 section(doc, "routing")["manual_override"] = ""
 
+        before = services.config.current
         cfg = services.config.edit(change)
         verb = "added" if creating else "updated"
         services.emit("info", "config", f"Provider {cfg.name_of(pid)} {verb}", pid)
         if unlock:
             services.router.lock_changed(cfg, None)
+        self._note_first_in_list(before, cfg)
         if "base_url" in values and not creating:
             services.router.reset_health(pid)  # a new address deserves a fresh start
+            if old is not None and values["base_url"] != old.base_url:
+                services.tests.forget(pid)  # its last test was of the old address
         if not creating and values.keys() & {"base_url", "usage_adapter", "usage_base_url"}:
             services.quota.invalidate(pid)
         return self.get_config()
@@ -331,9 +336,7 @@ class Control:
             raise ControlError(f"order must list every provider exactly once: {', '.join(current)}")
         cfg = services.config.edit(lambda doc: set_order(doc, order))
         services.emit("info", "config", "Provider order: " + " → ".join(cfg.name_of(p) for p in order))
-        if cfg.effective_preferred != before.effective_preferred:
-            # Only with "first in list": an explicit preferred provider never moves with the order.
-            services.router.preferred_changed(cfg, reason="it is now first in the list")
+        self._note_first_in_list(before, cfg)
         return self.get_config()
 
     @exposed
@@ -358,10 +361,12 @@ class Control:
             if unlock:
                 section(doc, "routing")["manual_override"] = ""
 
+        before = services.config.current
         cfg = services.config.edit(change)
         services.emit("info", "config", f"Provider {cfg.name_of(pid)} {'disabled' if disabled else 'enabled'}", pid)
         if unlock:
             services.router.lock_changed(cfg, None)
+        self._note_first_in_list(before, cfg)
         return self.get_config()
 
     @exposed
@@ -556,6 +561,13 @@ class Control:
         return result
 
     # --- helpers ---------------------------------------------------------------------------------------
+
+    def _note_first_in_list(self, before: Config, after: Config) -> None:
+        """With "first in list" the preferred provider moves when the list changes (reordered, the first
+        one switched off or on): never silently."""
+        was, now = before.effective_preferred, after.effective_preferred
+        if was is not None and now is not None and was != now:
+            self._services.router.preferred_changed(after, reason="it is now first in the list")
 
     def _existing(self, provider: str | None) -> str:
         pid = _text("provider", provider or "")

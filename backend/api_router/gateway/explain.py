@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from api_router.config import Config, ProviderConfig
 from api_router.gateway.errors import GatewayError
@@ -106,4 +106,5 @@ def path_hint(provider: ProviderConfig | None, status: int | None) -> str:
     if status != 404 or provider is None or urlsplit(provider.base_url).path.strip("/"):
         return ""
     shown = mask_url(provider.base_url)
-    return f" — its base URL {shown} has no path; most providers expect one ending in /v1 (e.g. {shown.rstrip('/')}/v1)"
+    suggested = urlunsplit(urlsplit(shown)._replace(path="/v1"))  # a query stays after the path
+    return f" — its base URL {shown} has no path; most providers expect one ending in /v1 (e.g. {suggested})"

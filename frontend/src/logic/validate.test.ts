@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import cases from './validation-cases.json';
 import {
+  withV1Path,
   PROVIDER_ID_RE,
   baseUrlHasNoPath,
   hasErrors,
@@ -118,5 +119,15 @@ describe('validateProviderForm', () => {
   it('passes a good form', () => {
     const errors = validateProviderForm({ id: 'p9', display_name: 'Nine', base_url: 'https://a.b/v1' }, ['p1'], null);
     expect(hasErrors(errors)).toBe(false);
+  });
+});
+
+describe('withV1Path', () => {
+  it('puts /v1 where the path goes, before a query or fragment', () => {
+    expect(withV1Path('https://relay.example.com')).toBe('https://relay.example.com/v1');
+    expect(withV1Path('https://relay.example.com/')).toBe('https://relay.example.com/v1');
+    expect(withV1Path(' http://127.0.0.1:8080// ')).toBe('http://127.0.0.1:8080/v1');
+    expect(withV1Path('https://relay.example.com:8443?x=1')).toBe('https://relay.example.com:8443/v1?x=1');
+    expect(withV1Path('https://relay.example.com/?x=1#top')).toBe('https://relay.example.com/v1?x=1#top');
   });
 });

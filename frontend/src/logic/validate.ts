@@ -62,6 +62,13 @@ export function baseUrlHasNoPath(raw: string): boolean {
   return /^\/*([?#].*)?$/.test(rest.slice(slash));
 }
 
+/** A URL without a path (see baseUrlHasNoPath) with `/v1` as its path, a query or fragment kept after
+ *  it: `https://h:8443?x=1` → `https://h:8443/v1?x=1`. */
+export function withV1Path(raw: string): string {
+  const [, origin, rest] = /^([^/?#]*\/\/[^/?#]*)\/*(.*)$/.exec(raw.trim()) ?? [raw, raw.trim(), ''];
+  return `${origin}/v1${rest}`;
+}
+
 export const DISPLAY_NAME_MAX = 200;
 
 /**

@@ -1,6 +1,7 @@
 import { useId } from 'react';
 import { ANY_MODEL } from '../../../logic/modelMap';
 import { PROVIDER_TEMPLATES, templateById, type TemplateId } from '../../../logic/templates';
+import { withV1Path } from '../../../logic/validate';
 import { Field } from '../../../ui/Field';
 import { IconButton } from '../../../ui/IconButton';
 import { Icon } from '../../../ui/Icon';
@@ -92,7 +93,7 @@ export function ProviderDialog(props: ProviderFormDeps) {
           hint={
             form.noPath ? (
               <span className="text-warn" data-testid="base-url-no-path">
-                This URL has no path: most providers expect …/v1 (e.g. {values.base_url.trim().replace(/\/+$/, '')}/v1).
+                This URL has no path: most providers expect …/v1 (e.g. {withV1Path(values.base_url)}).
                 /responses and /models are appended to it.
               </span>
             ) : (
