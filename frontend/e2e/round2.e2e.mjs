@@ -256,10 +256,11 @@ try {
     const other = `ao_${randomBytes(16).toString('hex')}`;
     assert.notEqual(other, token);
     writeFileSync(join(CODEX_HOME, 'auth.json'), JSON.stringify({ OPENAI_API_KEY: other }), 'utf8');
+    // The header notices by itself, without a reload or opening the dialog (it reads Codex's files every 10 s).
+    await until('the header says so', async () => (await opener.getAttribute('data-codex-state')) === 'token_out_of_date', 15_000);
+    await textMatches(opener, /^Connect Codex · token out of date$/);
     await opener.click();
     await textMatches(dialog.getByTestId('codex-state'), /Token out of date/);
-    await until('the header says so', async () => (await opener.getAttribute('data-codex-state')) === 'token_out_of_date');
-    await textMatches(opener, /^Connect Codex · token out of date$/);
     await dialog.getByRole('button', { name: 'Rewrite auth.json' }).click();
     await textMatches(dialog.getByTestId('codex-state'), /Connected/);
     await page.keyboard.press('Escape');

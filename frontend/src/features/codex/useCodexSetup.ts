@@ -17,6 +17,8 @@ export interface CodexSetupStore {
   restore: () => Promise<boolean>;
 }
 
+const CODEX_POLL_MS = 10_000;
+
 export function codexState(setup: CodexSetup | null): CodexState | null {
   if (!setup) return null;
   return setup.state ?? (setup.configured ? 'connected' : 'not_connected');
@@ -28,13 +30,14 @@ export function useCodexSetup(
   actions: Pick<Actions, 'applyCodexSetup' | 'restoreCodexBackup'>,
 ): CodexSetupStore {
   const load = useCallback(() => bridge.call('get_codex_setup'), [bridge]);
-  const query = useQuery('codex-setup', load);
-  const [written, setWritten] = useState<CodexSetup | null>(null);
+  // Read again now and then: Codex's files may change outside the app (the header says so without a reload).
+  const query = useQuery('codex-setup', load, CODEX_POLL_MS);
+  const [written, setWritten] = useState<{ value: CodexSetup; over: CodexSetup | null } | null>(null);
   const [busy, setBusy] = useState(false);
-  const { refresh } = query;
+  const { refresh, data } = query;
 
-  // What apply/restore returned is newer than the last read until the next read replaces it.
-  const setup = written ?? query.data;
+  // What apply/restore returned is newer than the read it followed, until a read brings something else.
+  const setup = written && written.over === data ? written.value : data;
 
   const reload = useCallback(async () => {
     setWritten(null);
@@ -45,22 +48,22 @@ export function useCodexSetup(
     setBusy(true);
     try {
       const r = await actions.applyCodexSetup();
-      if (r.ok) setWritten(r.value);
+      if (r.ok) setWritten({ value: r.value, over: data });
     } finally {
       setBusy(false);
     }
-  }, [actions]);
+  }, [actions, data]);
 
   const restore = useCallback(async () => {
     setBusy(true);
     try {
       const r = await actions.restoreCodexBackup();
-      if (r.ok) setWritten(r.value);
+      if (r.ok) setWritten({ value: r.value, over: data });
       return r.ok;
     } finally {
       setBusy(false);
     }
-  }, [actions]);
+  }, [actions, data]);
 
   return {
     setup,
