@@ -24,6 +24,7 @@ from aiohttp import web
 from api_router.composition import _describe_os_error
 from api_router.control import Registry
 from api_router.fsutil import NotAFile
+from api_router.gateway.upstream import MAX_HOPS, is_loop
 from api_router.paths import Paths
 from tests.support import fake_provider as fp
 from tests.support.harness import ApiError, start_harness, write_config, write_keys
@@ -458,6 +459,26 @@ async def test_a_loop_under_another_name_is_cut_at_the_first_hop(gateway, tmp_pa
     assert reply.status == 502 and "came from API Router itself" in reply.json["error"]["message"]
     # Only the client's request was served: the hop that came back was refused before the proxy.
     assert gw.services.store.requests_today() == 1
+
+
+async def test_two_gateways_pointing_at_each_other_stop_at_the_first_round(gateway):
+    """A's provider is B and B's is A: each adds its hop id, so A refuses the request when it comes back
+    through B, instead of the two nesting requests until a timeout."""
+    a = await gateway({})
+    b = await gateway({})
+    await a.api("upsert_provider", provider="b", base_url=f"{b.base}/v1")
+    await a.api("set_provider_key", provider="b", key=b.token)
+    await b.api("upsert_provider", provider="a", base_url=f"{a.base}/v1")
+    await b.api("set_provider_key", provider="a", key=a.token)
+    reply = await a.responses()
+    assert reply.status == 502 and "came from API Router itself" in reply.json["error"]["message"]
+    assert (a.services.store.requests_today(), b.services.store.requests_today()) == (1, 1)
+
+
+def test_a_request_through_too_many_gateways_is_a_loop():
+    assert not is_loop(None, "a1") and not is_loop("b2,c3", "a1")
+    assert is_loop("b2,a1,c3", "a1")
+    assert is_loop(",".join(f"g{i}" for i in range(MAX_HOPS)), "a1")  # gateways that never see their own id
 
 
 # --- 7. file modes -----------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from api_router.gateway.errors import GatewayError, error_response, from_error
-from api_router.gateway.upstream import LOOP_HEADER
+from api_router.gateway.upstream import LOOP_HEADER, is_loop
 from api_router.services import Services
 
 log = logging.getLogger(__name__)
@@ -47,10 +47,12 @@ def guard(services: Services, hop_id: str) -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.headers.get(LOOP_HEADER) == hop_id:
-            # Our own upstream client sent this: a provider's base URL leads back here under another name.
+        if is_loop(request.headers.get(LOOP_HEADER), hop_id):
+            # Our own upstream client sent this: a provider's base URL leads back here under another name,
+            # or through another API Router whose provider is this one.
             return error_response(508, "this request came from API Router itself: a provider's base URL points back "
-                                       "at this gateway; give that provider its real address")
+                                       "at this gateway (under another name, or through another API Router); give "
+                                       "that provider its real address")
         if not host_allowed(request.headers.get("Host"), services.config.current.listen.host):
             return error_response(403, "requests must address the gateway as localhost or 127.0.0.1 "
                                        "(foreign Host header refused)")

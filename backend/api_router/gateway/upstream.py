@@ -18,7 +18,11 @@ from yarl import URL
 from api_router.gateway.deadlines import Deadlines
 
 ERROR_BODY_LIMIT = 4 * 1024 * 1024
+# The hop ids of the gateways a request went through, comma-separated: each API Router adds its own,
+# and refuses a request that already carries it (or has been through MAX_HOPS of them).
 LOOP_HEADER = "X-API-Router-Hop"
+_LOOP_HEADER_LOWER = LOOP_HEADER.lower().encode()
+MAX_HOPS = 8
 PROVIDER_HEADER = "X-API-Router-Provider"  # who served
 REQUEST_ID_HEADER = "X-API-Router-Request-Id"  # the request-log row
 
@@ -43,6 +47,8 @@ def forwarded_headers(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, s
         lower = name.lower()
         if lower in _FORWARDED_EXACT or (lower.startswith(b"x-codex-") and lower != b"x-codex-turn-state"):
             out[name.decode("latin-1")] = value.decode("latin-1")
+        elif lower == _LOOP_HEADER_LOWER:  # another API Router's request: the chain goes on with our id
+            out[LOOP_HEADER] = value.decode("latin-1")
     return out
 
 
@@ -102,7 +108,7 @@ class Upstream:
     async def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> aiohttp.ClientResponse:
         """Send the request and wait (at most ``timeout``) for the response headers; ``headers`` (a dict
         of the caller's own) gains the hop header."""
-        headers[LOOP_HEADER] = self.hop_id
+        _add_hop(headers, self.hop_id)
         with self.deadlines.timeout(timeout):
             resp = await self.session.post(parsed_url(url, "Authorization" in headers), data=body, headers=headers,
                                            allow_redirects=False)
@@ -119,7 +125,7 @@ class Upstream:
 
     async def get(self, url: str, headers: dict[str, str], timeout: float) -> tuple[int, str, bytes]:
         """A small GET read whole: (status, content type, body)."""
-        headers[LOOP_HEADER] = self.hop_id
+        _add_hop(headers, self.hop_id)
         with self.deadlines.timeout(timeout):
             async with self.session.get(parsed_url(url, "Authorization" in headers), headers=headers,
                                         allow_redirects=False) as resp:
@@ -132,6 +138,17 @@ class Upstream:
     async def close(self) -> None:
         self.cut_all()
         await self.session.close()
+
+
+def _add_hop(headers: dict[str, str], hop_id: str) -> None:
+    previous = headers.get(LOOP_HEADER)
+    headers[LOOP_HEADER] = f"{previous},{hop_id}" if previous else hop_id
+
+
+def is_loop(hops: str | None, hop_id: str) -> bool:
+    """Whether a request with these hop ids came back to the gateway ``hop_id``, or went round too
+    many gateways (two API Routers pointing at each other)."""
+    return hops is not None and (hop_id in hops or hops.count(",") + 1 >= MAX_HOPS)
 
 
 async def read_limited(resp: aiohttp.ClientResponse, limit: int = ERROR_BODY_LIMIT) -> bytes:
