@@ -30,6 +30,7 @@ from pathlib import Path
 
 DELTA_MARK = b"response.output_text.delta"
 COMPLETED_MARK = b"response.completed"
+ANSWER_TIMEOUT_S = 30.0  # the longest a single answer may take before the run fails (as the c=1 sockets)
 
 
 @dataclass
@@ -57,7 +58,7 @@ def request_bytes(method: str, path: str, host: str, headers: dict[str, str], bo
 class Conn:
     """One keep-alive connection; ``send`` returns the timings of one request/response."""
 
-    def __init__(self, host: str, port: int, timeout: float = 30.0) -> None:
+    def __init__(self, host: str, port: int, timeout: float = ANSWER_TIMEOUT_S) -> None:
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
@@ -300,7 +301,13 @@ async def _python_load(host: str, port: int, raw: bytes, connections: int, secon
         finally:
             writer.close()
 
-    await asyncio.gather(*(worker() for _ in range(connections)))
+    try:
+        # The deadline is checked between requests; one that never gets its answer must not hang the run.
+        async with asyncio.timeout(seconds + ANSWER_TIMEOUT_S):
+            await asyncio.gather(*(worker() for _ in range(connections)))
+    except TimeoutError:
+        raise HTTPError(f"python load generator: no answer within {ANSWER_TIMEOUT_S:g} s after the "
+                        f"{seconds:g} s run") from None
     elapsed = time.perf_counter() - start
     latencies.sort()
     p = (lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000) if latencies else (lambda q: 0.0)

@@ -26,6 +26,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from api_router.fsutil import atomic_write
 from bench import client, payloads, procs
 
 FIRST_ANSWER_MAX_S = 12.0
@@ -130,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<{width}}  {value:>16}  {target}")
     print("targets met" if report.targets_met else "TARGETS MISSED")
     if args.json:
-        Path(args.json).write_text(json.dumps({**asdict(report), "targets_met": report.targets_met}, indent=2))
+        summary = {**asdict(report), "targets_met": report.targets_met}
+        atomic_write(Path(args.json), json.dumps(summary, indent=2).encode())
     return 0 if report.targets_met else 1
 
 

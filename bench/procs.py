@@ -7,6 +7,7 @@ Each runs as a real subprocess, so its CPU time and memory are its own: ``/proc/
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import socket
@@ -101,17 +102,7 @@ class FakeUpstream:
         proc = subprocess.Popen([sys.executable, "-m", "bench.fake_upstream", "--json", json_mode], cwd=ROOT,
                                 env=clean_env(),
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        assert proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        line = b""
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if line.startswith(b"READY "):
-                return cls(proc, int(line.split()[1]))
-            if not line and proc.poll() is not None:
-                break
-        stop(proc)
-        raise RuntimeError(f"the fake upstream did not start: {line!r}")
+        return cls(proc, ready_port(proc, timeout, "the fake upstream"))
 
     @property
     def base_url(self) -> str:
@@ -166,6 +157,7 @@ class Gateway:
             proc = subprocess.Popen([*gateway_command(), "--headless", "--user-data", str(user_data),
                                      "--port", str(port)], cwd=user_data, env=env, stdout=log, stderr=log)
         elapsed = wait_health(proc, port, t0, timeout, log_path)
+        confirm_banner(proc, port, log_path, timeout)
         return cls(proc, port, elapsed, log_path)
 
     @property
@@ -203,12 +195,7 @@ class MinimalProxy:
         proc = subprocess.Popen([sys.executable, "-m", "bench.minimal_proxy", "--upstream", upstream_url,
                                  "--loop", loop, "--gc", gc], cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL)
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # READY <port> once it listens
-        if not line.startswith(b"READY "):
-            stop(proc)
-            raise RuntimeError(f"the minimal proxy did not start: {line!r}")
-        port = int(line.split()[1])
+        port = ready_port(proc, timeout, "the minimal proxy")
         # Measured the same way as the router's: until GET /health answers.
         return cls(proc, port, wait_health(proc, port, t0, timeout, None))
 
@@ -218,6 +205,25 @@ class MinimalProxy:
 
     def stop(self) -> None:
         stop(self.proc)
+
+
+def ready_port(proc: subprocess.Popen[bytes], timeout: float, what: str) -> int:
+    """The port from the ``READY <port>`` line a helper process prints once it listens, waited for at
+    most ``timeout`` seconds (a helper that hangs before it must not hang the bench)."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    pending = b""
+    while time.monotonic() < deadline:
+        if select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            pending += chunk
+            for line in pending.splitlines():
+                if line.startswith(b"READY "):
+                    return int(line.split()[1])
+            if not chunk:  # it exited
+                break
+    stop(proc)
+    raise RuntimeError(f"{what} did not start within {timeout:g} s: {pending[-300:]!r}")
 
 
 def wait_health(proc: subprocess.Popen[bytes], port: int, t0: float, timeout: float, log_path: Path | None) -> float:
@@ -233,6 +239,25 @@ def wait_health(proc: subprocess.Popen[bytes], port: int, t0: float, timeout: fl
         if proc.poll() is not None:
             break
         time.sleep(0.001)
+    exited = proc.poll()
     stop(proc)
     tail = log_path.read_text(errors="replace")[-2000:] if log_path and log_path.exists() else ""
-    raise RuntimeError(f"{proc.args} did not answer /health within {timeout:g} s:\n{tail}")
+    why = f"exited with code {exited}" if exited is not None else f"did not answer /health within {timeout:g} s"
+    raise RuntimeError(f"{proc.args} {why}:\n{tail}")
+
+
+def confirm_banner(proc: subprocess.Popen[bytes], port: int, log_path: Path, timeout: float) -> None:
+    """``/health`` answered on ``port``: check that this gateway is the one listening there (another
+    process may have taken the port between ``free_port()`` and the bind) by its banner naming it."""
+    needle = f"{HOST}:{port}/v1".encode()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if needle in log_path.read_bytes():
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.005)
+    stop(proc)
+    tail = log_path.read_text(errors="replace")[-2000:]
+    raise RuntimeError(f"port {port} answered /health, but not from the gateway started there "
+                       f"(exit code {proc.returncode}):\n{tail}")

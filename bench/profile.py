@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from api_router.fsutil import atomic_write
 from bench import client, procs, run
 
 OUT = procs.ROOT / "bench" / "results" / "profile"
@@ -174,7 +175,7 @@ def merge(target: str, workload: str, windows: list[Window], out: Path) -> Recor
     for w in windows:
         stacks.update(w.stacks)
     path = out / f"{target}-{workload}.txt"
-    path.write_text("".join(f"{stack} {n}\n" for stack, n in sorted(stacks.items())))
+    atomic_write(path, "".join(f"{stack} {n}\n" for stack, n in sorted(stacks.items())).encode())
     requests = sum(w.requests for w in windows)
     seconds = sum(w.seconds for w in windows)
     keys = set.intersection(*(set(w.counters) for w in windows))
@@ -354,10 +355,10 @@ def flamegraph(path: Path, out: Path, title: str) -> None:
     for name, kid in sorted(tree["kids"].items(), key=lambda kv: -kv[1]["n"]):
         draw(name, kid, cx, 0)
         cx += kid["n"] / total * width
-    out.write_text(
+    atomic_write(out, (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height}" '
         f'font-family="monospace" font-size="11">\n<rect width="100%" height="100%" fill="#fff"/>\n'
-        f'<text x="8" y="18" font-size="14">{html.escape(title)}</text>\n' + "\n".join(rects) + "\n</svg>\n")
+        f'<text x="8" y="18" font-size="14">{html.escape(title)}</text>\n' + "\n".join(rects) + "\n</svg>\n").encode())
 
 
 # --- report ----------------------------------------------------------------------------------------------------
@@ -479,9 +480,9 @@ def main(argv: list[str] | None = None) -> int:
         upstream.stop()
         shutil.rmtree(work, ignore_errors=True)
     meta["loadavg_end"] = " ".join(f"{x:.2f}" for x in run.loadavg())
-    (args.out / "profile.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    atomic_write(args.out / "profile.json", json.dumps({"meta": meta, "results": results}, indent=1).encode())
     text = report(results, meta)
-    (args.out / "profile.md").write_text(text)
+    atomic_write(args.out / "profile.md", text.encode())
     print(text)
     print(f"\nflame graphs and stacks: {args.out}")
     return 0

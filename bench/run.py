@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from api_router.fsutil import atomic_write
 from bench import client, payloads, procs
 
 HOST = procs.HOST
@@ -551,8 +552,10 @@ def summarize(result: dict[str, Any], names: list[str]) -> list[dict[str, Any]]:
         vs = {n: paired(series(n, scenario, key), floor, op) for n in who if n != FLOOR} if vs_floor else {}
         higher_is_better = unit == "req/s"
         ok = None
-        if limit is not None and vs.get("router") is not None:
-            ok = vs["router"] >= limit if higher_is_better else vs["router"] <= limit
+        if limit is not None and (vals.get("router") is not None or _med(floor) is not None):
+            # The scenario ran: a budget with no figure to judge (one side measured nothing) is no pass.
+            measured = vs.get("router")
+            ok = measured is not None and (measured >= limit if higher_is_better else measured <= limit)
         if limit is None:
             budget = None
         elif compare == "ratio":
@@ -705,7 +708,7 @@ def main(argv: list[str] | None = None) -> int:
     procs.compile_sources()
     result = run(s, peers, args.fake_json)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
+    atomic_write(args.out, json.dumps(result, indent=1).encode())
     print(table(result))
     print(f"\nresults: {args.out}")
     if s.enforce and not result["pass"]:

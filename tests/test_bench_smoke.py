@@ -3,12 +3,17 @@ version with tiny counts and no budgets, so the harness cannot rot between bench
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+
+from bench import client, procs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,3 +96,37 @@ def test_the_reasoning_scenario_measures_a_summary_that_is_not_held_back() -> No
     direct, through = asyncio.run(reasoning.run(1))
     for seconds in (*direct, *through):
         assert reasoning.SUMMARY_AT <= seconds < reasoning.ANSWER_AT, (direct, through)
+
+
+# --- the harness cannot hang or measure the wrong process ------------------------------------------------
+
+
+def test_a_helper_that_never_says_ready_is_given_up_on() -> None:
+    silent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], stdout=subprocess.PIPE)
+    with pytest.raises(RuntimeError, match="did not start within 1 s"):
+        procs.ready_port(silent, 1.0, "the helper")
+    assert silent.poll() is not None  # stopped, not left behind
+
+
+def test_the_python_load_generator_gives_up_on_an_answer_that_never_comes(monkeypatch) -> None:
+    monkeypatch.setattr(client, "ANSWER_TIMEOUT_S", 1.0)
+    with socket.socket() as black_hole:  # accepts (the kernel does) and never answers
+        black_hole.bind(("127.0.0.1", 0))
+        black_hole.listen(16)
+        started = time.monotonic()
+        with pytest.raises(client.HTTPError, match="no answer within 1 s"):
+            asyncio.run(client._python_load("127.0.0.1", black_hole.getsockname()[1], b"GET / HTTP/1.1\r\n\r\n",
+                                            2, 0.5, 10, b""))
+        assert time.monotonic() - started < 5
+
+
+def test_a_gateway_whose_port_was_taken_is_not_measured(tmp_path: Path, monkeypatch) -> None:
+    """Another server answering /health on the port free_port() gave is no gateway of ours."""
+    other = procs.MinimalProxy.start("http://127.0.0.1:9/v1")  # it answers /health 200 too
+    try:
+        monkeypatch.setattr(procs, "free_port", lambda: other.port)  # the race, made certain
+        procs.write_user_data(tmp_path / "ud", "http://127.0.0.1:9/v1")
+        with pytest.raises(RuntimeError, match=f"port {other.port} answered /health, but not from the gateway"):
+            procs.Gateway.start(tmp_path / "ud", tmp_path / "codex", timeout=20)
+    finally:
+        other.stop()
