@@ -159,10 +159,13 @@ def test_make_notifier_fallbacks() -> None:
     assert chosen == ["dn", "dbus"]
 
 
-def test_tray_quit_without_a_notification_service_prints_no_traceback(bus: dict[str, str]) -> None:
+@pytest.mark.parametrize("reachable", [True, False], ids=["bus-without-service", "unreachable-bus"])
+def test_tray_quit_without_a_notification_service_prints_no_traceback(bus: dict[str, str], reachable: bool) -> None:
     """pystray's GTK backend hides its notification at exit; with no service that used to print a
-    GLib traceback on every Quit. The tray wraps that proxy (tray.py, _quiet_pystray_notifier).
-    Also: the menu is there before the GTK loop runs (tray.py, _menu_before_first_click)."""
+    GLib traceback on every Quit. With a session bus that cannot be reached at all (a stale address)
+    making that proxy raised as the icon started, and the icon never showed. The tray makes it quiet
+    (tray.py, _quiet_pystray_notifications). Also: the menu is there before the GTK loop runs (tray.py,
+    _menu_before_first_click)."""
     script = """
 import os
 os.environ["PYSTRAY_BACKEND"] = "gtk"
@@ -183,7 +186,8 @@ print("done")
 
     session = XSession.start()
     try:
-        env = {**session.env, "DBUS_SESSION_BUS_ADDRESS": bus["DBUS_SESSION_BUS_ADDRESS"]}
+        address = bus["DBUS_SESSION_BUS_ADDRESS"] if reachable else "unix:path=/nonexistent/api-router-test-bus"
+        env = {**session.env, "DBUS_SESSION_BUS_ADDRESS": address}
         result = subprocess.run([sys.executable,
                                  "-c", script], env=env, capture_output=True, text=True, timeout=60)
     finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
@@ -162,9 +163,9 @@ class Tray:
     def start(self) -> None:
         # Detached: the GUI loop belongs to pywebview on the main thread (GTK), or pystray runs its
         # own message loop in a thread of its own (win32).
+        _quiet_pystray_notifications()
         self._icon.run_detached()
         self._menu_before_first_click()
-        self._quiet_pystray_notifier()
         self._running = True
         self._set_tooltip(self._view.tooltip)
 
@@ -250,13 +251,6 @@ class Tray:
             except Exception as exc:
                 log.warning("building the tray menu: %s", exc)
 
-    def _quiet_pystray_notifier(self) -> None:
-        """pystray 0.19.5's GTK backends make their own notification proxy and, at exit (atexit),
-        call its ``hide()``, which raises (a printed traceback) when no notification service runs.
-        Notifications go through notify.py instead, so that proxy only has to stay quiet."""
-        notifier = getattr(self._icon, "_notifier", None)
-        if notifier is not None and not isinstance(notifier, _QuietNotifier):
-            self._icon._notifier = _QuietNotifier(notifier)
 
 
 def _no_args(fn: Callable[[], None]) -> Callable[[], None]:
@@ -278,18 +272,44 @@ def _checked(tray: Tray, provider: str, flag: str) -> Callable[[Any], bool]:
     return checked
 
 
+def _quiet_pystray_notifications() -> None:
+    """pystray 0.19.5's GTK backends make a notification proxy of their own as the icon starts. With a
+    session bus that cannot be reached (a stale ``DBUS_SESSION_BUS_ADDRESS``) making it raises, and the
+    icon never shows; with no notification service its ``hide()`` at exit (atexit) prints a traceback.
+    Notifications go through notify.py instead, so that proxy only has to stay quiet: its factory
+    is wrapped, once, before the icon starts."""
+    module: Any = sys.modules.get("pystray._util.notify_dbus")  # loaded with pystray's GTK backends
+    if module is None or isinstance(module.Notifier, _QuietNotifierFactory):
+        return
+    module.Notifier = _QuietNotifierFactory(module.Notifier)
+
+
+class _QuietNotifierFactory:
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+
+    def __call__(self) -> _QuietNotifier:
+        try:
+            return _QuietNotifier(self._make())
+        except Exception as exc:
+            log.info("no session bus for pystray's own notifications (%s); notify.py sends ours", exc)
+            return _QuietNotifier(None)
+
+
 class _QuietNotifier:
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any | None) -> None:
         self._inner = inner
 
     def notify(self, *args: Any) -> None:
         try:
-            self._inner.notify(*args)
+            if self._inner is not None:
+                self._inner.notify(*args)
         except Exception as exc:
             log.debug("pystray notification: %s", exc)
 
     def hide(self) -> None:
         try:
-            self._inner.hide()
+            if self._inner is not None:
+                self._inner.hide()
         except Exception as exc:
             log.debug("pystray notification hide: %s", exc)
