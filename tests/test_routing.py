@@ -161,3 +161,13 @@ def test_the_v1_hint_puts_v1_where_the_path_goes():
     hint = path_hint(relay, 404)
     assert hint.endswith("(e.g. https://u:••••@relay.example.com:8443/v1?tenant=1)") and "secret" not in hint
     assert path_hint(relay, 500) == "" and path_hint(ProviderConfig(id="r", base_url="http://h/api"), 404) == ""
+
+
+def test_back_to_preferred_names_the_stable_window_only_when_it_was_the_reason():
+    """The preferred provider served again without having failed (a session bound to it, a hedge it
+    won): "no failure for 20 s" would claim a wait that never happened."""
+    r, clock, events = router()
+    cfg = make(failure_threshold=5, preferred_stable_seconds=20)
+    r.record_success(cfg, "b", [Failure("c", "HTTP 500")])  # b served (a was not asked)
+    r.record_success(cfg, "a")
+    assert [m for _, kind, m in events if kind == "route"][-1] == "Back to preferred provider a from b"

@@ -212,9 +212,13 @@ class Router:
         if provider == preferred:
             if previous is None or previous not in cfg.providers:
                 return "preferred provider", f"Serving from preferred provider {name(provider)}", "info"
-            return ("preferred provider",
-                    f"Back to preferred provider {name(provider)} from {name(previous)} (no failure for "
-                    f"{cfg.routing.preferred_stable_seconds:g} s)", "info")
+            # The stable window is the reason only when the preferred provider had failed before it.
+            last_fail = self._health(provider).last_fail_at
+            stable = cfg.routing.preferred_stable_seconds
+            why = f" (no failure for {stable:g} s)" if last_fail is not None and \
+                self._clock() - last_fail >= stable else ""
+            return "preferred provider", f"Back to preferred provider {name(provider)} from {name(previous)}{why}", \
+                "info"
         source = previous if previous is not None else (failures[0].provider if failures else None)
         why = "; ".join(f.error if f.provider == source else f"{name(f.provider)}: {f.error}" for f in failures)
         if not why:
