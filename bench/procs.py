@@ -153,11 +153,12 @@ class Gateway:
         codex_home.mkdir(parents=True, exist_ok=True)
         env = clean_env(CODEX_HOME=str(codex_home), PYTHONDONTWRITEBYTECODE="1")
         with open(log_path, "ab") as log:
+            since = log.tell()
             t0 = time.perf_counter()
             proc = subprocess.Popen([*gateway_command(), "--headless", "--user-data", str(user_data),
                                      "--port", str(port)], cwd=user_data, env=env, stdout=log, stderr=log)
         elapsed = wait_health(proc, port, t0, timeout, log_path)
-        confirm_banner(proc, port, log_path, timeout)
+        confirm_banner(proc, port, log_path, since, timeout)
         return cls(proc, port, elapsed, log_path)
 
     @property
@@ -217,7 +218,7 @@ def ready_port(proc: subprocess.Popen[bytes], timeout: float, what: str) -> int:
         if select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))[0]:
             chunk = os.read(proc.stdout.fileno(), 4096)
             pending += chunk
-            for line in pending.splitlines():
+            for line in pending.split(b"\n")[:-1]:  # whole lines only: "READY 12" may go on with "345"
                 if line.startswith(b"READY "):
                     return int(line.split()[1])
             if not chunk:  # it exited
@@ -246,13 +247,14 @@ def wait_health(proc: subprocess.Popen[bytes], port: int, t0: float, timeout: fl
     raise RuntimeError(f"{proc.args} {why}:\n{tail}")
 
 
-def confirm_banner(proc: subprocess.Popen[bytes], port: int, log_path: Path, timeout: float) -> None:
+def confirm_banner(proc: subprocess.Popen[bytes], port: int, log_path: Path, since: int, timeout: float) -> None:
     """``/health`` answered on ``port``: check that this gateway is the one listening there (another
-    process may have taken the port between ``free_port()`` and the bind) by its banner naming it."""
+    process may have taken the port between ``free_port()`` and the bind) by its banner naming it,
+    written after byte ``since`` of its log (an earlier start may have named the same port)."""
     needle = f"{HOST}:{port}/v1".encode()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if needle in log_path.read_bytes():
+        if needle in log_path.read_bytes()[since:]:
             return
         if proc.poll() is not None:
             break

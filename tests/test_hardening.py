@@ -473,6 +473,8 @@ async def test_two_gateways_pointing_at_each_other_stop_at_the_first_round(gatew
     reply = await a.responses()
     assert reply.status == 502 and "came from API Router itself" in reply.json["error"]["message"]
     assert (a.services.store.requests_today(), b.services.store.requests_today()) == (1, 1)
+    models = await a.request("GET", "/v1/models")  # the model list goes round the same way
+    assert models.status == 502 and "came from API Router itself" in models.json["error"]["message"]
 
 
 def test_a_request_through_too_many_gateways_is_a_loop():

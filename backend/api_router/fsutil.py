@@ -16,7 +16,8 @@ class NotAFile(OSError):
 def read_file(path: Path) -> bytes:
     """A user file's bytes. Something else under its name (a FIFO, a device) is refused with an
     OSError instead of read: reading a FIFO would wait for a writer forever."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # no effect on a regular file
+    # O_NONBLOCK has no effect on a regular file; O_BINARY (Windows) keeps CRLF and 0x1A as they are.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):

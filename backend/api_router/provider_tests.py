@@ -32,6 +32,12 @@ class ProviderTests:
         with self._lock:
             return self._results.get(provider)
 
+    def discard(self, provider: str) -> None:
+        """The last test no longer says anything (the provider's address changed): gone, also on disk."""
+        with self._lock:
+            self._results.pop(provider, None)
+        self._store.delete_provider_test(provider)
+
     def rename(self, old: str, new: str) -> None:
         with self._lock:
             if old in self._results:

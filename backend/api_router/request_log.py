@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 from api_router.lazy import LazyModule
-from api_router.store import Store
+from api_router.store import Store, schema
 
 if TYPE_CHECKING:
     import csv
@@ -73,7 +73,7 @@ def _row(values: tuple[Any, ...]) -> dict[str, Any]:
     row["hedged"] = bool(row["hedged"])
     row["attempts"] = row.pop("attempt_count")
     row["sent_model"] = row["sent_model"] or row["model"]
-    row["providers_tried"] = row["providers_tried"].split(",") if row["providers_tried"] else []
+    row["providers_tried"] = schema.providers_tried(row["providers_tried"])
     return row
 
 

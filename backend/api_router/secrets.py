@@ -196,6 +196,7 @@ class Redactor:
     def __init__(self) -> None:
         self._values: tuple[tuple[str, str], ...] = ()
         self._bytes: tuple[tuple[bytes, bytes], ...] = ()
+        self._utf16: tuple[tuple[bytes, bytes], ...] = ()
         self._secrets: set[str] = set()
         self._url_passwords: set[str] = set()
 
@@ -216,9 +217,10 @@ class Redactor:
         kept = sorted((v for v in values if len(v) >= 6), key=len, reverse=True)
         # A key with a "/" may come back JSON-escaped as "\/" (PHP's default): masked in that form too.
         self._values = tuple((form, mask(v)) for v in kept for form in dict.fromkeys((v, v.replace("/", "\\/"))))
-        # Bytes may also be a UTF-16 body (an upstream's charset): the same key in both byte orders.
-        self._bytes = tuple((form.encode(codec), masked.encode(codec)) for form, masked in self._values
-                            for codec in ("utf-8", "utf-16-le", "utf-16-be"))
+        self._bytes = tuple((form.encode(), masked.encode()) for form, masked in self._values)
+        # A body may also be UTF-16 (an upstream's charset): the same keys in both byte orders.
+        self._utf16 = tuple((form.encode(codec), masked.encode(codec)) for form, masked in self._values
+                            for codec in ("utf-16-le", "utf-16-be"))
 
     def __call__(self, text: str) -> str:
         if not text:
@@ -235,7 +237,7 @@ class Redactor:
         if b"\\u" in data:
             # JSON may spell a key's characters as escapes ("sk\\u002dabc"), which the client's parser
             # turns back into the key. Spelled out, a key found is masked; else the bytes stay as they came.
-            plain = _KEY_CHAR_ESCAPE.sub(lambda m: bytes((int(m.group(1), 16),)), data)
+            plain = _KEY_CHAR_ESCAPE.sub(lambda m: m.group(1) + bytes((int(m.group(2), 16),)), data)
             if plain != data:
                 masked = self._masked(plain)
                 if masked is not plain:
@@ -246,16 +248,34 @@ class Redactor:
         for value, masked in self._bytes:
             if value in data:
                 data = data.replace(value, masked)
+        if b"\x00" in data:  # never in headers or UTF-8 text: only a UTF-16 body pays for these
+            for value, masked in self._utf16:
+                if value in data:
+                    data = _replace_aligned(data, value, masked)
         if b"@" in data and b"://" in data:
             data = _URL_IN_BYTES.sub(rb"\1" + MASKED_PASSWORD.encode() + rb"@", data)
         return data
 
 
+def _replace_aligned(data: bytes, old: bytes, new: bytes) -> bytes:
+    """``old`` replaced where it starts a UTF-16 code unit (an even offset): one byte off, the same
+    bytes are the ends of two other characters."""
+    parts: list[bytes] = []
+    start = i = 0
+    while (i := data.find(old, i)) >= 0:
+        if i % 2:
+            i += 1
+            continue
+        parts += [data[start:i], new]
+        start = i = i + len(old)
+    return b"".join([*parts, data[start:]]) if parts else data
+
+
 # A JSON escape of a character keys are made of: + , - . / digits = letters _ ~ (the escapes of
 # quotes, backslashes and control characters stay: spelling those out would change what the JSON
-# says). One after a backslash is that backslash's text, not an escape.
+# says). Only after an even run of backslashes is it an escape: "\\u0073" is a backslash's text.
 _KEY_CHAR_ESCAPE = re.compile(
-    rb"(?<!\\)\\u00(2[b-fB-F]|3[0-9dD]|4[1-9a-fA-F]|5[0-9aAfF]|6[1-9a-fA-F]|7[0-9aAeE])")
+    rb"(?<!\\)((?:\\\\)*)\\u00(2[b-fB-F]|3[0-9dD]|4[1-9a-fA-F]|5[0-9aAfF]|6[1-9a-fA-F]|7[0-9aAeE])")
 
 # The password runs to the last "@" of the authority, as URL parsers read it: one pasted with a raw
 # "@" in it ("p@ss") is masked whole.

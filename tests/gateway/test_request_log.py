@@ -212,6 +212,8 @@ async def test_provider_test_reports_streaming_tools_models_and_counts_as_health
     assert (await gw.api("get_status"))["providers"]["p1"]["last_test"]["ok"] is True
     await gw.api("upsert_provider", provider="p1", base_url=p2.base_url)
     assert (await gw.api("get_status"))["providers"]["p1"]["last_test"] is None
+    gw.services.store.flush(10)
+    assert "p1" not in dict(gw.services.store.load_provider_tests())  # nor does it come back with a restart
 
 
 async def test_a_failing_provider_test_says_why(fakes, gateway):
@@ -324,6 +326,10 @@ async def test_the_preferred_provider_is_explicit(fakes, gateway):
     # The event says what was set as config.toml would: false, not Python's False.
     assert (await gw.api("list_events"))["events"][1]["message"] == \
         'Routing settings changed: preferred_provider = "p1", hedge = false, session_idle_return_seconds = 120'
+    # A provider chosen by name is not "first in the list", whatever is switched off or on.
+    await gw.api("set_provider_disabled", provider="p1", disabled=True)
+    await gw.api("set_provider_disabled", provider="p1", disabled=False)
+    assert not any("first in the list" in e["message"] for e in (await gw.api("list_events"))["events"][:4])
 
 
 async def test_ui_settings_are_validated_and_saved(fakes, gateway):

@@ -278,7 +278,7 @@ class Control:
         if "base_url" in values and not creating:
             services.router.reset_health(pid)  # a new address deserves a fresh start
             if old is not None and values["base_url"] != old.base_url:
-                services.tests.forget(pid)  # its last test was of the old address
+                services.tests.discard(pid)  # its last test was of the old address
         if not creating and values.keys() & {"base_url", "usage_adapter", "usage_base_url"}:
             services.quota.invalidate(pid)
         return self.get_config()
@@ -566,7 +566,8 @@ class Control:
         """With "first in list" the preferred provider moves when the list changes (reordered, the first
         one switched off or on): never silently."""
         was, now = before.effective_preferred, after.effective_preferred
-        if was is not None and now is not None and was != now:
+        chosen = before.routing.preferred_provider or after.routing.preferred_provider
+        if not chosen and was is not None and now is not None and was != now:
             self._services.router.preferred_changed(after, reason="it is now first in the list")
 
     def _existing(self, provider: str | None) -> str:

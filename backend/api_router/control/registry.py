@@ -108,11 +108,9 @@ def _checker(hint: Any) -> tuple[Callable[[Any], bool], str]:
     if hint is bool:
         return (lambda v: isinstance(v, bool)), "true or false"
     if hint is int:
-        # Ids and counts go to SQLite, whose integers are 64-bit.
-        return (lambda v: isinstance(v, int) and not isinstance(v, bool) and _INT64[0] <= v <= _INT64[1]), \
-            "an integer"
+        return _an_integer, "an integer"
     if hint is float:
-        return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)), "a number"
+        return _a_number, "a number"
     if hint is str:
         return (lambda v: isinstance(v, str)), "a string"
     if origin is Literal:
@@ -134,7 +132,15 @@ def _checker(hint: Any) -> tuple[Callable[[Any], bool], str]:
     raise TypeError(f"control API argument type {hint!r} is not supported")
 
 
-_INT64 = (-(2 ** 63), 2 ** 63 - 1)
+_INT64 = (-(2 ** 63), 2 ** 63 - 1)  # ids and counts go to SQLite, whose integers are 64-bit
+
+
+def _an_integer(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and _INT64[0] <= v <= _INT64[1]
+
+
+def _a_number(v: Any) -> bool:
+    return _an_integer(v) or (isinstance(v, float) and math.isfinite(v))
 
 
 def _plural(words: str) -> str:

@@ -9,7 +9,7 @@ import aiohttp
 import orjson
 
 from api_router.config import ProviderConfig
-from api_router.gateway.upstream import Upstream, describe_exception, error_text, upstream_headers
+from api_router.gateway.upstream import LOOP_HEADER, Upstream, describe_exception, error_text, upstream_headers
 
 
 @dataclass
@@ -22,7 +22,10 @@ class ModelList:
     error: str = ""
 
 
-async def fetch_models(upstream: Upstream, provider: ProviderConfig, key: str | None, timeout: float) -> ModelList:
+async def fetch_models(upstream: Upstream, provider: ProviderConfig, key: str | None, timeout: float, *,
+                       hops: str | None = None) -> ModelList:
+    """``hops``: the hop ids of the client's request (when another API Router asks), which this one
+    goes on with."""
     started = time.perf_counter()
 
     def elapsed() -> float:
@@ -30,7 +33,7 @@ async def fetch_models(upstream: Upstream, provider: ProviderConfig, key: str | 
 
     if not provider.base_url:
         return ModelList(False, None, 0.0, error="no base URL")
-    headers = upstream_headers({"Accept": "application/json"}, key)
+    headers = upstream_headers({"Accept": "application/json", **({LOOP_HEADER: hops} if hops else {})}, key)
     try:
         status, content_type, body = await upstream.get(provider.endpoint("/models"), headers, timeout)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:

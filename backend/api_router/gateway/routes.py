@@ -29,7 +29,7 @@ from api_router.gateway.exchange import parse_object, read_body
 from api_router.gateway.middleware import Handler, guard, token_required
 from api_router.gateway.models import fetch_models
 from api_router.gateway.proxy import ResponsesProxy
-from api_router.gateway.upstream import PROVIDER_HEADER, Upstream
+from api_router.gateway.upstream import LOOP_HEADER, PROVIDER_HEADER, Upstream
 from api_router.routing import Failure
 from api_router.services import Services, ServingState
 from api_router.status import build_status
@@ -112,7 +112,7 @@ async def models(request: web.Request) -> web.Response:
     failures = []
     for pid in services.router.plan(cfg):
         result = await fetch_models(request.app[UPSTREAM], cfg.providers[pid],
-                                    services.provider_key(pid), timeout)
+                                    services.provider_key(pid), timeout, hops=request.headers.get(LOOP_HEADER))
         if result.ok:
             return web.Response(body=services.redactor.redact_bytes(result.body), content_type="application/json",
                                 headers={PROVIDER_HEADER: pid})

@@ -318,7 +318,7 @@ class Store:
         out = [dict(zip(schema.REQUEST_COLUMNS, row, strict=True)) for row in rows]
         attempts = self.attempts_of(out)
         for item in out:
-            item["providers_tried"] = item["providers_tried"].split(",") if item["providers_tried"] else []
+            item["providers_tried"] = schema.providers_tried(item["providers_tried"])
             item["stream"] = bool(item["stream"])
             item["attempts"] = attempts.get(item["id"], [])
         return out
@@ -385,6 +385,9 @@ class Store:
     def save_provider_test(self, provider: str, result_json: str) -> None:
         self._writer.submit(lambda c: c.execute("INSERT OR REPLACE INTO provider_tests VALUES (?, ?)",
                                                 (provider, result_json)))
+
+    def delete_provider_test(self, provider: str) -> None:
+        self._writer.submit(lambda c: c.execute("DELETE FROM provider_tests WHERE provider = ?", (provider,)))
 
     def load_provider_tests(self) -> list[tuple[str, str]]:
         return self.query("SELECT provider, result FROM provider_tests")

@@ -126,6 +126,11 @@ ATTEMPT_COLUMNS = (
 )
 
 
+def providers_tried(column: str | None) -> list[str]:
+    """The ``providers_tried`` column (ids joined by commas) as a list."""
+    return column.split(",") if column else []
+
+
 def create_or_upgrade(conn: sqlite3.Connection) -> None:
     conn.executescript(TABLES)
     for table, column, declaration in ADDED_COLUMNS:
