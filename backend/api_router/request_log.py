@@ -117,11 +117,22 @@ def export(store: Store, filters: Filters, fmt: ExportFormat, name_of: Callable[
         fields = list(_named(_public(_row((None,) * len(_COLUMNS))), name_of))
         writer = csv.DictWriter(out, fieldnames=fields)
         writer.writeheader()
-        # A cell holds one value: the providers tried as "p1,p2", the way the log keeps them.
-        writer.writerows({**r, "providers_tried": ",".join(r["providers_tried"])} for r in rows)
+        writer.writerows({k: _cell(v) for k, v in r.items()} for r in rows)
         content, content_type = out.getvalue(), "text/csv"
     return {"filename": f"api-router-requests.{fmt}", "content_type": content_type, "content": content,
             "rows": len(rows)}
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell as a spreadsheet (or JSON reader) expects it: true/false, times to 0.1 ms, and the
+    providers tried as "p1,p2", the way the log keeps them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return round(value, 1)
+    if isinstance(value, list):
+        return ",".join(value)
+    return value
 
 
 def _where(clauses: list[str]) -> str:

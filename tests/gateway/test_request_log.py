@@ -92,6 +92,9 @@ async def test_the_gateways_own_errors_name_their_request_log_row(fakes, gateway
     assert [json.loads(line)["providers_tried"] for line in jsonl["content"].splitlines()] == [["p1", "p2"]]
     (failed_row,) = csv.DictReader(io.StringIO((await gw.api("export_requests", format="csv", text="down"))["content"]))
     assert failed_row["providers_tried"] == "p1,p2"
+    # Cells as a spreadsheet reads them: no Python spellings, times to 0.1 ms.
+    assert failed_row["stream"] == "false" and failed_row["hedged"] == "false"
+    assert failed_row["latency_ms"] == str(round(float(failed_row["latency_ms"]), 1))
 
 
 async def test_paging_stays_quick_with_100000_rows(fakes, gateway):
