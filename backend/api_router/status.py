@@ -8,7 +8,7 @@ from typing import Any
 
 from api_router import __version__
 from api_router.config import Config, as_json
-from api_router.gateway.explain import out_of_rotation, path_hint
+from api_router.gateway.explain import out_of_rotation, with_hint
 from api_router.records import now_ms
 from api_router.secrets import mask, mask_url
 from api_router.services import Services
@@ -43,8 +43,7 @@ def serving_summary(services: Services) -> dict[str, Any]:
     available = router.available(cfg)
     if down or not available or (lock and lock not in available):
         passed_by = out_of_rotation(cfg, router, asked={f.provider for f in down})
-        reason = "; ".join([*(f"{name(f.provider)}: {f.error}{path_hint(cfg.providers.get(f.provider), f.status)}"
-                              for f in down),  # and those not even asked:
+        reason = "; ".join([*(f"{name(f.provider)}: {with_hint(cfg, f)}" for f in down),  # and those not even asked:
                             *(f"{name(pid)}: {why}" for pid, why in passed_by.items())])
         reason = reason or "every provider is cooling down"
         advice = (f"Routing is locked to {name(lock)}: unlock it or fix that provider." if lock else

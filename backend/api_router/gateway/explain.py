@@ -28,12 +28,12 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
     name = cfg.name_of
     details: list[dict[str, Any]] = [
         {"provider": f.provider, "name": name(f.provider), "status": f.status, "error": f.error} for f in failures]
-    skipped = _skipped(cfg, failures, router, passed_by)
+    lock = cfg.routing.manual_override
+    locked = bool(lock) and list(plan) == [lock]  # the others were not passed by: the lock leaves them out
+    skipped = {} if locked else _skipped(cfg, failures, router, passed_by)
     passed = [{"provider": pid, "name": name(pid), "status": None, "error": None, "skipped": why}
               for pid, why in skipped.items()]
     shown = [f"{name(pid)} ({why})" for pid, why in skipped.items()]
-    lock = cfg.routing.manual_override
-    locked = bool(lock) and list(plan) == [lock]  # the others were not passed by: the lock leaves them out
     unlock = "Unlock it in API Router (Back to automatic) to let the other providers serve"
     headers: dict[str, str] = {}
     if failures and all(f.rate_limited for f in failures):
@@ -53,14 +53,12 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
             parts = [f"every provider {'asked ' if shown else ''}is rate-limiting this request — {listed}{also}; "
                      f"the soonest may serve again in {soonest} s"]
     elif locked:
-        why = "; ".join(_with_hint(cfg, f) for f in failures) or "no answer"
+        why = "; ".join(with_hint(cfg, f) for f in failures) or "no answer"
         status, parts = 502, [f"routing is locked to {name(lock)}, which failed: {why}. {unlock}"]
     else:
-        status, parts = 502, ["all providers failed — " + "; ".join(f"{name(f.provider)}: {_with_hint(cfg, f)}"
+        status, parts = 502, ["all providers failed — " + "; ".join(f"{name(f.provider)}: {with_hint(cfg, f)}"
                                                                     for f in failures)]
-    if locked:
-        passed = []
-    else:
+    if not locked:
         if shown and status == 502:
             parts.append("skipped: " + ", ".join(shown))
         disabled = [name(pid) for pid, p in cfg.providers.items() if p.disabled]
@@ -88,16 +86,17 @@ def out_of_rotation(cfg: Config, router: Router, asked: Collection[str] = ()) ->
 
 def no_model_list(cfg: Config, failures: Sequence[Failure]) -> GatewayError:
     """``GET /v1/models`` found no provider with a model list: each one's answer, with the same hints."""
-    listed = "; ".join(f"{cfg.name_of(f.provider)}: {_with_hint(cfg, f)}" for f in failures)
+    listed = "; ".join(f"{cfg.name_of(f.provider)}: {with_hint(cfg, f)}" for f in failures)
     lock = cfg.routing.manual_override
     if lock and [f.provider for f in failures] == [lock]:
         return GatewayError(502, f"routing is locked to {cfg.name_of(lock)}, which returned no model list: "
-                                 f"{_with_hint(cfg, failures[0])}. Unlock it in API Router (Back to automatic) to "
+                                 f"{with_hint(cfg, failures[0])}. Unlock it in API Router (Back to automatic) to "
                                  "ask the other providers")
     return GatewayError(502, "no provider returned a model list — " + listed)
 
 
-def _with_hint(cfg: Config, f: Failure) -> str:
+def with_hint(cfg: Config, f: Failure) -> str:
+    """What ``f`` says, with the ``/v1`` hint where it applies."""
     return f.error + path_hint(cfg.providers.get(f.provider), f.status)
 
 

@@ -123,8 +123,6 @@ def _worth_reading(chunk: bytes) -> list[sse.SSEEvent]:
     return sse.events_with(chunk, _LOOK_FOR)
 
 
-
-
 def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
     """Learn from one event with a scan for the few types that matter; only the rare events that carry
     what must be recorded (sealed items, the final response, a failure) are parsed."""
