@@ -153,6 +153,22 @@ def test_a_wall_clock_set_back_neither_stretches_a_cooldown_nor_holds_checks_bac
     assert "a" in r.available(cfg)
 
 
+def test_a_provider_that_left_rotation_is_first_checked_an_interval_later():
+    r, clock, _ = router()
+    cfg = make(failure_threshold=1, cooldown_seconds=60)
+    r.record_failure(cfg, "a", "stalled after output")
+    r.record_failure(cfg, "b", "x", unresponsive=True)
+    assert r.needing_check(cfg, interval=15) == []
+    clock.now += 15
+    assert sorted(pid for pid, _ in r.needing_check(cfg, interval=15)) == ["a", "b"]
+    r.check_started("a")
+    r.record_failure(cfg, "b", "x", unresponsive=True)  # already out: its checks keep their rhythm
+    assert [pid for pid, _ in r.needing_check(cfg, interval=15)] == ["b"]
+    r.record_check(cfg, "b", True, "background check")
+    r.record_failure(cfg, "b", "x", unresponsive=True)  # back, then out again: a new interval
+    assert r.needing_check(cfg, interval=15) == []
+
+
 def test_the_v1_hint_puts_v1_where_the_path_goes():
     from api_router.config import ProviderConfig
     from api_router.gateway.explain import path_hint

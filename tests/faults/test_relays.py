@@ -398,6 +398,21 @@ async def test_a_long_stream_still_running_counts_as_use(fakes, gateway):
     assert (await streaming).status == 200
 
 
+async def test_the_first_check_of_a_provider_that_left_rotation_waits_a_whole_interval(fakes, gateway):
+    """A relay whose streams stall after output still answers a ping at once: checked straight away, it
+    would be back in rotation a moment after failing a real request, and fail the next one the same way."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2},
+                       routing={**QUICK, "failure_threshold": 1, "check_interval_seconds": 2.5})
+    p1.always(fp.keepalive_only(before=4))  # created, in_progress, the item, a delta; then only comments
+    reply = await gw.responses(stream=True)
+    assert reply.event_types[-1] == "response.failed" and health(gw, "p1")["status"] == "cooldown"
+    await asyncio.sleep(1.2)
+    assert p1.calls == 1 and health(gw, "p1")["status"] == "cooldown"  # no check yet
+    await wait_until(lambda: health(gw, "p1")["status"] == "healthy", 4, "the first check, an interval later")
+    assert p1.calls == 2
+
+
 async def test_a_hedge_that_is_not_needed_is_cancelled_and_not_blamed(fakes, gateway):
     """The original answers while the hedge is still within its own hedge delay (0.4 s here)."""
     p1, p2 = await fakes("p1", "p2")

@@ -2,7 +2,7 @@
 
 A provider that did not answer in time (or is cooling down) is out of rotation; while the gateway is
 in use (a client request in the last 10 minutes) each such provider is asked, at least every
-``check_interval_seconds``, the cheapest question that proves it answers the Responses API: a
+``check_interval_seconds`` (the first time an interval after it left rotation), the cheapest question that proves it answers the Responses API: a
 streamed ``POST /responses`` with the input ``"ping"``, ``max_output_tokens: 16`` and
 ``store: false``, for the model last sent to it. The first Responses event is the answer; the
 connection is closed right then, so the provider stops generating. It may still bill a few input

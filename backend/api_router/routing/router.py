@@ -35,6 +35,9 @@ class Health:
     last_fail_at: float | None = None
     # Did not answer in time: out of rotation until a background check (or a test) gets an answer.
     unresponsive_since: float | None = None
+    # When it last left rotation: its first check waits a whole interval from then, so that a relay
+    # that failed a real request (a stream that stalled after output) is not back after one ping.
+    out_since: float | None = None
     last_check_at: float | None = None
     last_model: str | None = None  # the model last sent to it (what a background check asks for)
 
@@ -201,6 +204,7 @@ class Router:
         h.consecutive_failures = 0
         h.cooldown_until = 0.0
         h.unresponsive_since = None
+        h.out_since = None
         self._unresponsive.discard(provider)
 
     def _route_change(self, cfg: Config, previous: str | None, provider: str,
@@ -247,6 +251,7 @@ class Router:
             h.consecutive_failures += 1
             h.last_error, h.last_status = error, status
             h.last_fail_at = now
+            was_in = h.unresponsive_since is None and h.cooldown_until <= now
             cooldown = 0.0
             if retry_after is not None:
                 cooldown = min(max(cfg.routing.cooldown_seconds, retry_after), MAX_RETRY_AFTER_SECONDS)
@@ -259,6 +264,8 @@ class Router:
             if unresponsive:
                 h.unresponsive_since = h.unresponsive_since or now
                 self._unresponsive.add(provider)
+            if was_in and (cooldown > 0 or unresponsive):
+                h.out_since = now
             failures = h.consecutive_failures
         name = cfg.name_of(provider)
         self._emit("warning", "provider_failure", f"{name} failed ({failures} in a row): {error}", provider)
@@ -299,7 +306,7 @@ class Router:
 
     def needing_check(self, cfg: Config, interval: float) -> list[tuple[str, str | None]]:
         """(provider, model to ask for) of the routable providers out of rotation — not answering, or
-        cooling down — whose last check is at least ``interval`` old."""
+        cooling down — whose last check, or whose leaving rotation, is at least ``interval`` old."""
         now = self._clock()
         with self._lock:
             out = []
@@ -307,7 +314,8 @@ class Router:
                 h = self._s.health.get(pid)
                 if h is None or (h.unresponsive_since is None and h.cooldown_until <= now):
                     continue
-                if h.last_check_at is None or now - h.last_check_at >= interval:
+                since = [t for t in (h.last_check_at, h.out_since) if t is not None]
+                if not since or now - max(since) >= interval:
                     out.append((pid, h.last_model))
             return out
 
