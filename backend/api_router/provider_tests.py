@@ -40,8 +40,11 @@ class ProviderTests:
 
     def rename(self, old: str, new: str) -> None:
         with self._lock:
-            if old in self._results:
-                self._results[new] = {**self._results.pop(old), "provider": new}
+            if old not in self._results:
+                return
+            result = self._results[new] = {**self._results.pop(old), "provider": new}
+        # The store moves the row to the new id; the result it holds names the provider too.
+        self._store.save_provider_test(new, json.dumps(result))
 
     def forget(self, provider: str) -> None:
         with self._lock:

@@ -208,6 +208,8 @@ class Quota:
     def _on_result(self, provider_id: str, snapshot: UsageSnapshot | None, error: str | None) -> None:
         if self._refresher is None:  # the gateway stopped while this check was under way
             return
+        if provider_id not in self._config().providers:  # renamed or deleted while it was under way
+            return
         entry = self._refresher.entry(provider_id)
         if entry is None:
             return
@@ -261,6 +263,9 @@ class Quota:
             for table in self._tables():
                 if old in table:
                     table[new] = table.pop(old)
+            if old in self._dirty:  # tokens counted but not yet saved are saved under the new id
+                self._dirty.discard(old)
+                self._dirty.add(new)
         if self._refresher is not None:
             self._refresher.forget(old)
             self._seed(new)
@@ -269,6 +274,7 @@ class Quota:
         with self._lock:
             for table in self._tables():
                 table.pop(provider, None)
+            self._dirty.discard(provider)
         if self._refresher is not None:
             self._refresher.forget(provider)
 

@@ -94,6 +94,17 @@ def test_quota_low_and_exhausted_on_crossing_only() -> None:
     assert kinds(found) == [(QUOTA_EXHAUSTED, "b")] and found[0].message.startswith("daily budget spent")
 
 
+def test_a_provider_renamed_or_added_is_not_announced_as_newly_out_of_quota() -> None:
+    exhausted = status(health={"b": "healthy"}, left={"b": 0.0}, skipped={"b"})
+    renamed = status(health={"relay": "healthy"}, left={"relay": 0.0}, skipped={"relay"})
+    del renamed["providers"]["b"], renamed["quota"]["b"]
+    assert run(exhausted, renamed) == []  # the same provider under its new id: nothing changed
+    assert run(status(), status(health={"c": "healthy"}, left={"c": 5.0})) == []
+    # from then on it is compared with itself
+    assert kinds(run(renamed, renamed, status(health={"relay": "healthy"}, left={"relay": 50.0}),
+                     renamed)) == [(QUOTA_EXHAUSTED, "relay")]
+
+
 def test_a_share_just_under_the_threshold_does_not_read_as_the_threshold() -> None:
     found = run(status(left={"a": 50.0}), status(left={"a": 9.6}))
     assert [n.title for n in found] == ["Relay A: 9 % quota left"]

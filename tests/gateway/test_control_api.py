@@ -360,6 +360,23 @@ async def test_a_provider_test_that_outlives_its_provider_leaves_no_result_behin
     assert (await gw.api("get_status"))["providers"]["p2"]["last_test"] is None
 
 
+async def test_a_renamed_providers_last_test_names_it_by_the_new_id_after_a_restart(fakes, gateway):
+    from tests.support.harness import start_harness
+
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    await gw.api("test_provider", provider="p1")
+    await gw.api("rename_provider", provider="p1", new_id="main")
+    assert (await gw.api("get_status"))["providers"]["main"]["last_test"]["provider"] == "main"
+    user_data = gw.services.paths.user_data
+    await gw.close()
+    again = await start_harness(user_data)
+    try:
+        assert (await again.api("get_status"))["providers"]["main"]["last_test"]["provider"] == "main"
+    finally:
+        await again.close()
+
+
 async def test_reasoning_sealed_by_a_provider_deleted_mid_stream_is_never_sent_on(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})

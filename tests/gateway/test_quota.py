@@ -82,6 +82,47 @@ async def test_snapshots_ledgers_and_skips_survive_restart(fakes, gateway):
         await again.close()
 
 
+async def test_tokens_counted_just_before_a_rename_are_kept_under_the_new_id(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    await gw.responses()
+    await gw.responses()
+    await gw.api("rename_provider", provider="p1", new_id="main")  # before the ledger was saved
+    user_data = gw.services.paths.user_data
+    await gw.close()
+    again = await start_harness(user_data)
+    try:
+        assert (await again.api("get_status"))["ledgers"]["main"]["tokens_since_check"] == 30
+    finally:
+        await again.close()
+
+
+async def test_a_usage_check_that_outlives_its_provider_leaves_no_reading_behind(fakes, gateway):
+    """An empty reading written back after the delete would make a provider added later under the same
+    id "out of quota", and automatic routing would pass it by."""
+    p1, p2 = await fakes("p1", "p2")
+    p2.usage, p2.usage_delay = new_api(0), 0.5
+    gw = await gateway({"p1": p1, "p2": p2})
+    checking = asyncio.create_task(gw.api("refresh_usage", provider="p2"))
+    for _ in range(200):
+        if p2.usage_requests:
+            break
+        await asyncio.sleep(0.01)
+    assert p2.usage_requests
+    await gw.api("delete_provider", provider="p2")
+    await checking
+    await gw.api("upsert_provider", provider="p2", base_url=p2.base_url)
+    status = await gw.api("get_status")
+    assert "p2" not in status["quota"] and gw.services.quota.skip_reason("p2") is None
+    user_data = gw.services.paths.user_data
+    await gw.close()
+    again = await start_harness(user_data)
+    try:
+        assert "p2" not in (await again.api("get_status"))["quota"]
+    finally:
+        await again.close()
+
+
 async def test_background_refresh_starts_only_after_the_gateway_is_used(fakes, gateway):
     (p1,) = await fakes("p1")
     p1.usage = new_api(10)

@@ -325,6 +325,7 @@ class FakeProvider:
         # A new-api style usage endpoint at the origin (GET /api/usage/token); None answers 404.
         self.usage: dict[str, Any] | None = None
         self.usage_status = 200
+        self.usage_delay = 0.0  # seconds before the usage panel answers
         self.usage_requests: list[Recorded] = []
 
     @property
@@ -388,6 +389,8 @@ class FakeProvider:
 
     async def _usage(self, request: web.Request) -> web.StreamResponse:
         await self._record(request, self.usage_requests)
+        if self.usage_delay:
+            await asyncio.sleep(self.usage_delay)
         if self.usage is None:
             return web.json_response({"error": "not found"}, status=404)
         return web.json_response(self.usage, status=self.usage_status)

@@ -153,7 +153,7 @@ class Notices:
         old_providers, old_quota = old.get("providers") or {}, old.get("quota") or {}
         new_quota = new.get("quota") or {}
         for pid, entry in (new.get("providers") or {}).items():
-            if entry.get("disabled"):
+            if entry.get("disabled") or pid not in old_providers:  # added or renamed: nothing to compare with
                 continue
             left = _percent(entry.get("quota_left_percent"))
             before = _percent((old_providers.get(pid) or {}).get("quota_left_percent"))
