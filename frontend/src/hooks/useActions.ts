@@ -1,4 +1,4 @@
-import { useMemo } from 'react';
+import { useLayoutEffect, useMemo, useRef } from 'react';
 import { BridgeError, errorMessage, type Bridge } from '../bridge';
 import { nameOf, type NameMap } from '../logic/names';
 import { refreshOutcome } from '../logic/usage';
@@ -32,13 +32,18 @@ interface Deps {
  * Every mutation the UI can make. Each one: calls the bridge, shows the backend's message in full in
  * a toast when it fails (never silently), brings the status up to date afterwards (applying the
  * Status a call returns at once, or polling again), and resolves to an ActionResult (it never
- * throws). The returned object changes only when one of `deps` does (the bridge, useStatus's
- * callbacks and the toast API are stable; `names` only changes when a provider's name does), so
- * memoised rows receiving it do not re-render on polls.
+ * throws). The returned object is stable (the bridge, useStatus's callbacks and the toast API are),
+ * so memoised rows receiving it do not re-render on polls and a form that loads through it on mount
+ * is not loaded again — over the user's edits — when a provider is renamed. Names are read when a
+ * toast is written, so a toast always has the current one.
  */
 export function useActions({ bridge, refresh, apply, toasts, names }: Deps) {
+  const namesRef = useRef(names);
+  useLayoutEffect(() => {
+    namesRef.current = names;
+  }, [names]);
   return useMemo(() => {
-    const n = (id: ProviderId) => nameOf(names, id);
+    const n = (id: ProviderId) => nameOf(namesRef.current, id);
 
     async function run<M extends MethodName>(
       failTitle: string,
@@ -139,7 +144,7 @@ export function useActions({ bridge, refresh, apply, toasts, names }: Deps) {
           success: `Usage token cleared for ${n(provider)}`,
         }),
     };
-  }, [bridge, refresh, apply, toasts, names]);
+  }, [bridge, refresh, apply, toasts]);
 }
 
 export type Actions = ReturnType<typeof useActions>;

@@ -7,9 +7,10 @@ export function useGatewayToken(bridge: Bridge, toasts: ToastApi): string | null
   const [token, setToken] = useState<string | null>(null);
   useEffect(() => {
     let live = true;
+    let changed = false; // a rotation answered first: the first read's answer is the old token
     bridge.call('get_gateway_token').then(
       (r) => {
-        if (live) setToken(r.token);
+        if (live && !changed) setToken(r.token);
       },
       (e: unknown) => {
         // A refused token sends the browser back to the token prompt, which says so itself.
@@ -20,7 +21,10 @@ export function useGatewayToken(bridge: Bridge, toasts: ToastApi): string | null
       },
     );
     const off = bridge.onTokenChange((t) => {
-      if (live && t) setToken(t);
+      if (live && t) {
+        changed = true;
+        setToken(t);
+      }
     });
     return () => {
       live = false;

@@ -16,8 +16,8 @@ export function useProbes(actions: Pick<Actions, 'probeProvider'>): Probes {
   const { byId, start, finish, close } = useResultsById<Probe>();
   const probe = useCallback(
     (id: ProviderId) => {
-      start([id]);
-      void actions.probeProvider(id).then((r) => finish({ [id]: r }));
+      const run = start([id]);
+      void actions.probeProvider(id).then((r) => finish(run, { [id]: r }));
     },
     [actions, start, finish],
   );

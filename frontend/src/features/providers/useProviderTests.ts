@@ -22,8 +22,8 @@ export function useProviderTests(actions: Pick<Actions, 'testProvider' | 'testAl
 
   const test = useCallback(
     (id: ProviderId) => {
-      start([id]);
-      void actions.testProvider(id).then((r) => finish({ [id]: r }));
+      const run = start([id]);
+      void actions.testProvider(id).then((r) => finish(run, { [id]: r }));
     },
     [actions, start, finish],
   );
@@ -31,7 +31,7 @@ export function useProviderTests(actions: Pick<Actions, 'testProvider' | 'testAl
   const testAll = useCallback(
     (ids: readonly ProviderId[]) => {
       setAllBusy(true);
-      start(ids);
+      const run = start(ids);
       void actions.testAllProviders().then((r) => {
         setAllBusy(false);
         const outcomes: Record<ProviderId, ActionResult<ProviderTest> | undefined> = {};
@@ -40,7 +40,7 @@ export function useProviderTests(actions: Pick<Actions, 'testProvider' | 'testAl
           // Not in the results: not tested (disabled, or no base URL).
           outcomes[id] = result ? { ok: true, value: result } : r.ok ? undefined : r;
         }
-        finish(outcomes);
+        finish(run, outcomes);
       });
     },
     [actions, start, finish],

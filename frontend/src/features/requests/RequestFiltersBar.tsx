@@ -1,4 +1,4 @@
-import { useEffect, useId, useState } from 'react';
+import { useEffect, useId, useRef, useState } from 'react';
 import { OUTCOME_FILTERS, hasFilters, type RequestFilterParams } from '../../logic/requests';
 import type { ProviderId } from '../../types';
 
@@ -24,11 +24,26 @@ export function RequestFiltersBar({ value, providerIds, nameOf, onChange }: Prop
     if (value.session !== seen.session || value.q !== seen.q) setText({ session: value.session, q: value.q });
   }
 
-  useEffect(() => {
-    if (text.session === value.session && text.q === value.q) return;
-    const t = setTimeout(() => onChange({ ...value, ...text }), TYPING_MS);
-    return () => clearTimeout(t);
-  }, [text, value, onChange]);
+  const typing = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  useEffect(() => () => clearTimeout(typing.current), []);
+
+  /** Apply filters now; text still waiting for a pause in typing is applied with them, or dropped. */
+  function apply(next: RequestFilterParams) {
+    clearTimeout(typing.current);
+    onChange(next);
+  }
+
+  function type(field: 'session' | 'q', typed: string) {
+    const next = { ...text, [field]: typed };
+    setText(next);
+    clearTimeout(typing.current);
+    typing.current = setTimeout(() => onChange({ ...value, ...next }), TYPING_MS);
+  }
+
+  function clear() {
+    setText({ session: '', q: '' });
+    apply({ provider: '', outcome: '', session: '', q: '' });
+  }
 
   const ids = value.provider && !providerIds.includes(value.provider) ? [...providerIds, value.provider] : providerIds;
 
@@ -36,7 +51,7 @@ export function RequestFiltersBar({ value, providerIds, nameOf, onChange }: Prop
     <div className="filters" role="search" aria-label="Filter requests">
       <div className="filters__field">
         <label htmlFor={`${uid}-provider`}>Provider</label>
-        <select id={`${uid}-provider`} value={value.provider} onChange={(e) => onChange({ ...value, provider: e.target.value })}>
+        <select id={`${uid}-provider`} value={value.provider} onChange={(e) => apply({ ...value, ...text, provider: e.target.value })}>
           <option value="">All providers</option>
           {ids.map((id) => (
             <option key={id} value={id}>
@@ -47,7 +62,7 @@ export function RequestFiltersBar({ value, providerIds, nameOf, onChange }: Prop
       </div>
       <div className="filters__field">
         <label htmlFor={`${uid}-outcome`}>Outcome</label>
-        <select id={`${uid}-outcome`} value={value.outcome} onChange={(e) => onChange({ ...value, outcome: e.target.value })}>
+        <select id={`${uid}-outcome`} value={value.outcome} onChange={(e) => apply({ ...value, ...text, outcome: e.target.value })}>
           <option value="">Any outcome</option>
           {OUTCOME_FILTERS.map((o) => (
             <option key={o.value} value={o.value}>
@@ -65,7 +80,7 @@ export function RequestFiltersBar({ value, providerIds, nameOf, onChange }: Prop
           placeholder="session id"
           spellCheck={false}
           value={text.session}
-          onChange={(e) => setText((t) => ({ ...t, session: e.target.value }))}
+          onChange={(e) => type('session', e.target.value)}
         />
       </div>
       <div className="filters__field filters__field--grow">
@@ -76,14 +91,14 @@ export function RequestFiltersBar({ value, providerIds, nameOf, onChange }: Prop
           placeholder="error, model, session or request id"
           spellCheck={false}
           value={text.q}
-          onChange={(e) => setText((t) => ({ ...t, q: e.target.value }))}
+          onChange={(e) => type('q', e.target.value)}
         />
       </div>
       <button
         type="button"
         className="btn btn--small filters__clear"
         disabled={!hasFilters(value) && !text.session && !text.q}
-        onClick={() => onChange({ provider: '', outcome: '', session: '', q: '' })}
+        onClick={clear}
       >
         Clear filters
       </button>

@@ -1,4 +1,4 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useEffectEvent, useState, type FormEvent } from 'react';
 import type { Actions } from '../../hooks/useActions';
 import { planSettings, settingsDraft, type SettingsDraft } from '../../logic/settings';
 import type { Config, UiSettings } from '../../types';
@@ -12,11 +12,12 @@ export function useSettingsForm(
   const [loadError, setLoadError] = useState<string | null>(null);
   const [draft, setDraft] = useState<SettingsDraft | null>(null);
   const [busy, setBusy] = useState(false);
-  const { getConfig } = actions;
+  // Loaded once, when the dialog opens: loading again would put the saved values over the user's edits.
+  const loadConfig = useEffectEvent(() => actions.getConfig());
 
   useEffect(() => {
     let live = true;
-    void getConfig().then((r) => {
+    void loadConfig().then((r) => {
       if (!live) return;
       if (r.ok) {
         setConfig(r.value);
@@ -28,7 +29,7 @@ export function useSettingsForm(
     return () => {
       live = false;
     };
-  }, [getConfig]);
+  }, []);
 
   const plan = config && draft ? planSettings(draft, config.ui, config.request_log) : null;
   const changed = !!plan && (Object.keys(plan.ui).length > 0 || Object.keys(plan.requestLog).length > 0);

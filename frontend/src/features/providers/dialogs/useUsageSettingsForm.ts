@@ -1,4 +1,4 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useEffectEvent, useState, type FormEvent } from 'react';
 import type { Actions } from '../../../hooks/useActions';
 import { isUsageAdapter } from '../../../logic/usage';
 import { hasErrors, normalizeBaseUrl, validateUsageBaseUrl, validateUsageToken, type FieldErrors } from '../../../logic/validate';
@@ -27,16 +27,16 @@ export function useUsageSettingsForm({ id, provider, actions, onRefresh, onClose
   const [busy, setBusy] = useState(false);
 
   // has_usage_token is only in get_config.
-  const { getConfig } = actions;
+  const loadConfig = useEffectEvent(() => actions.getConfig());
   useEffect(() => {
     let live = true;
-    void getConfig().then((r) => {
+    void loadConfig().then((r) => {
       if (live && r.ok) setHasToken(!!r.value.providers[id]?.has_usage_token);
     });
     return () => {
       live = false;
     };
-  }, [getConfig, id]);
+  }, [id]);
 
   async function submit(e: FormEvent) {
     e.preventDefault();
