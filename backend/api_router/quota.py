@@ -48,7 +48,9 @@ class Quota:
         self._hints: dict[str, str] = {}
         self._ledgers: dict[str, Ledger] = {}
         self._exhausted: dict[str, str] = {}  # provider -> reason
+        # The refresher is the loop's: only code on the gateway's loop reads or changes it (see _on_refresher).
         self._refresher: UsageRefresher | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._client: httpx.AsyncClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._building: asyncio.Lock | None = None
@@ -144,32 +146,51 @@ class Quota:
             self._building = asyncio.Lock()
         async with self._building:
             if self._refresher is None:
-                await asyncio.to_thread(self._build_refresher)
+                self._loop = asyncio.get_running_loop()
+                client, refresher = await asyncio.to_thread(self._build_refresher)
+                self._client, self._refresher = client, refresher
+                with self._lock:
+                    pids = list(self._entries)
+                for pid in pids:
+                    self._seed(refresher, pid)
         assert self._refresher is not None
         return self._refresher
 
-    def _build_refresher(self) -> None:
+    def _build_refresher(self) -> tuple[httpx.AsyncClient, UsageRefresher]:
         from api_router.usage import UsageRefresher, make_client
 
-        self._client = make_client()
-        refresher = UsageRefresher(self._client, self._targets, self._on_result,
-                                   last_activity=lambda: self._last_activity_ms)
-        self._refresher = refresher
-        with self._lock:
-            pids = list(self._entries)
-        for pid in pids:
-            self._seed(pid)
+        client = make_client()
+        refresher = UsageRefresher(client, self._targets, self._on_result, last_activity=lambda: self._last_activity_ms)
+        return client, refresher
 
-    def _seed(self, pid: str) -> None:
+    def _seed(self, refresher: UsageRefresher, pid: str) -> None:
         from api_router.usage import UsageEntry, UsageSnapshot
 
         with self._lock:
-            entry = self._entries.get(pid)
-        if self._refresher is None or not entry:
+            entry, hint = self._entries.get(pid), self._hints.get(pid)
+        if not entry:
             return
         snapshot = UsageSnapshot.from_json(entry["snapshot"]) if entry.get("snapshot") else None
-        self._refresher.seed(pid, UsageEntry(snapshot, entry.get("error"), entry.get("error_at_unix_ms")),
-                             self._hints.get(pid))
+        refresher.seed(pid, UsageEntry(snapshot, entry.get("error"), entry.get("error_at_unix_ms")), hint)
+
+    def _on_refresher(self, change: Callable[[UsageRefresher], None]) -> None:
+        """Apply ``change`` to the refresher on the gateway's loop. Renames, deletes and new keys come
+        from control threads, while the refresher's own passes run on the loop and iterate over the
+        same maps."""
+        refresher, loop = self._refresher, self._loop
+        if refresher is None or loop is None:
+            return
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            change(refresher)
+            return
+        try:
+            loop.call_soon_threadsafe(change, refresher)
+        except RuntimeError:  # the loop is closed: the gateway stopped, the refresher with it
+            pass
 
     def activity(self, now: int) -> None:
         """Called on the gateway's loop when a request was served: background refreshes run only
@@ -199,6 +220,8 @@ class Quota:
                 await self._task
             except asyncio.CancelledError:
                 pass
+            except Exception:  # it ended with an error earlier: say so, but stop the rest all the same
+                log.exception("the usage refresher had stopped with an error")
             self._task = None
         if self._client is not None:
             await self._client.aclose()
@@ -254,8 +277,7 @@ class Quota:
             self._entries.pop(provider, None)
             self._hints.pop(provider, None)
             self._exhausted.pop(provider, None)
-        if self._refresher is not None:
-            self._refresher.forget(provider)
+        self._on_refresher(lambda r: r.forget(provider))
         self._store.forget_usage(provider)
 
     def rename(self, old: str, new: str) -> None:
@@ -266,17 +288,19 @@ class Quota:
             if old in self._dirty:  # tokens counted but not yet saved are saved under the new id
                 self._dirty.discard(old)
                 self._dirty.add(new)
-        if self._refresher is not None:
-            self._refresher.forget(old)
-            self._seed(new)
+
+        def move(refresher: UsageRefresher) -> None:
+            refresher.forget(old)
+            self._seed(refresher, new)
+
+        self._on_refresher(move)
 
     def forget(self, provider: str) -> None:
         with self._lock:
             for table in self._tables():
                 table.pop(provider, None)
             self._dirty.discard(provider)
-        if self._refresher is not None:
-            self._refresher.forget(provider)
+        self._on_refresher(lambda r: r.forget(provider))
 
     def _tables(self) -> tuple[dict[str, Any], ...]:
         """Every map keyed by provider id."""

@@ -179,9 +179,19 @@ class SecretsFile(UserFile[Secrets]):
         self.edit(lambda s: s.with_changes(provider_keys=_without(s.provider_keys, provider),
                                            usage_tokens=_without(s.usage_tokens, provider)))
 
+    def copy(self, old: str, new: str) -> None:
+        """``old``'s key and usage token under ``new`` as well: the first step of a rename, so that a
+        request routed to the new id while the rename is under way is not sent without its key."""
+        self.edit(lambda s: s.with_changes(provider_keys=_copied(s.provider_keys, old, new),
+                                           usage_tokens=_copied(s.usage_tokens, old, new)))
+
 
 def _renamed(mapping: Mapping[str, str], old: str, new: str) -> dict[str, str]:
     return {new if k == old else k: v for k, v in mapping.items()}
+
+
+def _copied(mapping: Mapping[str, str], old: str, new: str) -> dict[str, str]:
+    return {**mapping, new: mapping[old]} if old in mapping else dict(mapping)
 
 
 def _without(mapping: Mapping[str, str], pid: str) -> dict[str, str]:

@@ -106,9 +106,9 @@ class Services:
 
     @property
     def gateway_url(self) -> str:
-        listen = self.config.current.listen
-        host = self.serving.host if self.serving else listen.host
-        port = self.serving.port if self.serving else listen.port
+        listen, serving = self.config.current.listen, self.serving  # serving read once: it may stop meanwhile
+        host = serving.host if serving else listen.host
+        port = serving.port if serving else listen.port
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}/v1"
 

@@ -83,10 +83,11 @@ def build_status(services: Services) -> dict[str, Any]:
     metrics = services.store.metrics()
     active, reason = services.router.active
     store = services.store
+    serving = services.serving  # read once: the gateway may stop (set it to None) while this runs
     return {
         "version": __version__,
-        "listen": {"host": services.serving.host if services.serving else cfg.listen.host,
-                   "port": services.serving.port if services.serving else cfg.listen.port},
+        "listen": {"host": serving.host if serving else cfg.listen.host,
+                   "port": serving.port if serving else cfg.listen.port},
         "gateway_url": services.gateway_url,
         "provider_order": list(cfg.order),
         "preferred_provider": cfg.effective_preferred,

@@ -413,6 +413,25 @@ async def test_the_first_check_of_a_provider_that_left_rotation_waits_a_whole_in
     assert p1.calls == 2
 
 
+async def test_a_round_of_checks_that_fails_does_not_end_the_checks(fakes, gateway, monkeypatch):
+    from api_router.routing.router import Router
+
+    slipped = []
+    real = Router.needing_check
+
+    def once_broken(self, cfg, interval):
+        if not slipped:
+            slipped.append(True)
+            raise RuntimeError("a slip in one round")
+        return real(self, cfg, interval)
+
+    monkeypatch.setattr(Router, "needing_check", once_broken)
+    gw, p1, p2 = await p1_timed_out(fakes, gateway)
+    p1.always(fp.stream_ok("back"))
+    await wait_until(lambda: health(gw, "p1")["status"] == "healthy", 5, "a later round to bring p1 back")
+    assert slipped
+
+
 async def test_a_hedge_that_is_not_needed_is_cancelled_and_not_blamed(fakes, gateway):
     """The original answers while the hedge is still within its own hedge delay (0.4 s here)."""
     p1, p2 = await fakes("p1", "p2")

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from tests.support import fake_provider as fp
 from tests.support.harness import ApiError
+from tests.support.usage import new_api
 
 
 async def test_get_config_and_status_never_reveal_keys(fakes, gateway):
@@ -375,6 +376,77 @@ async def test_a_renamed_providers_last_test_names_it_by_the_new_id_after_a_rest
         assert (await again.api("get_status"))["providers"]["main"]["last_test"]["provider"] == "main"
     finally:
         await again.close()
+
+
+async def test_a_test_of_an_old_address_is_not_recorded_as_the_new_ones(fakes, gateway):
+    p1, other = await fakes("p1", "other")
+    gw = await gateway({"p1": p1})
+    p1.always(fp.stream_ok("the old address works", delay=0.5))
+    other.always(fp.status(500, "the new address is broken"))
+    testing = asyncio.create_task(gw.api("test_provider", provider="p1"))
+    await asked(p1)
+    await gw.api("upsert_provider", provider="p1", base_url=other.base_url)
+    assert (await testing)["ok"] is True  # the caller hears what its test found...
+    assert (await gw.api("get_status"))["providers"]["p1"]["last_test"] is None  # ...but it is not the badge
+
+
+async def test_a_probe_of_a_provider_deleted_before_it_starts_names_it_unknown(fakes, gateway):
+    """The id is checked on the caller's thread and used on the loop: a delete can come in between."""
+    import threading
+    import time
+
+    from api_router.control import Registry
+    from api_router.desktop.bridge import BridgeError, make_desktop_api
+
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    window = make_desktop_api(Registry(gw.control))
+    answer: dict[str, str] = {}
+
+    def probe() -> None:
+        try:
+            window.probe_provider({"provider": "p1"})
+            answer["error"] = ""
+        except BridgeError as exc:
+            answer["error"] = str(exc)
+
+    asyncio.get_running_loop().call_soon(time.sleep, 0.5)  # the loop busy for a moment
+    probing = threading.Thread(target=probe)
+    probing.start()
+    await asyncio.to_thread(lambda: (time.sleep(0.15), window.delete_provider({"provider": "p1"})))
+    await asyncio.to_thread(probing.join)
+    assert answer["error"] == "unknown provider 'p1'"
+
+
+async def test_control_calls_at_once_cannot_wait_on_each_other_for_good(fakes, gateway):
+    """Each waits for work it hands to the gateway's loop, and that work needs a worker thread too."""
+    (p1,) = await fakes("p1")
+    p1.usage = new_api(100)
+    gw = await gateway({"p1": p1})
+    many = min(32, (os.cpu_count() or 1) + 4)  # the loop's default pool: all of it taken
+    calls = [asyncio.create_task(gw.api("refresh_usage")) for _ in range(many)]
+    await asyncio.wait_for(gw.api("get_status"), 10)
+    await asyncio.wait_for(asyncio.gather(*calls), 20)
+
+
+async def test_requests_during_renames_always_carry_the_key(fakes, gateway):
+    import threading
+
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+
+    def renames() -> None:
+        ids = ["p1", "p1b"]
+        for i in range(30):
+            gw.control.rename_provider(ids[i % 2], ids[(i + 1) % 2])
+
+    renaming = threading.Thread(target=renames)
+    renaming.start()
+    while renaming.is_alive():
+        assert (await gw.responses()).status == 200
+    renaming.join()
+    assert len(p1.requests) > 5
+    assert [r.headers.get("Authorization") for r in p1.requests] == ["Bearer sk-test-p1-0123456789"] * len(p1.requests)
 
 
 async def test_reasoning_sealed_by_a_provider_deleted_mid_stream_is_never_sent_on(fakes, gateway):

@@ -123,6 +123,23 @@ async def test_a_usage_check_that_outlives_its_provider_leaves_no_reading_behind
         await again.close()
 
 
+async def test_a_usage_check_begun_with_the_old_key_is_not_applied_after_a_new_key_is_set(fakes, gateway):
+    """The old account was empty; the new key's is not: its reading must not make routing skip it."""
+    p1, p2 = await fakes("p1", "p2")
+    p1.usage, p1.usage_delay = new_api(0), 0.5
+    gw = await gateway({"p1": p1, "p2": p2})
+    checking = asyncio.create_task(gw.api("refresh_usage", provider="p1"))
+    for _ in range(200):
+        if p1.usage_requests:
+            break
+        await asyncio.sleep(0.01)
+    assert p1.usage_requests
+    await gw.api("set_provider_key", provider="p1", key="sk-brand-new-key-0123456789")
+    await checking
+    assert "p1" not in (await gw.api("get_status"))["quota"]
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
+
+
 async def test_background_refresh_starts_only_after_the_gateway_is_used(fakes, gateway):
     (p1,) = await fakes("p1")
     p1.usage = new_api(10)

@@ -358,6 +358,53 @@ async def test_stop_event_ends_the_loop() -> None:
     assert len(world.fetches) == 1
 
 
+async def test_a_pass_that_fails_does_not_end_the_loop() -> None:
+    """Even a slip outside the pass itself (working out the next wake-up) only costs one idle poll."""
+
+    class Broken(RefreshPolicy):
+        slipped = False
+
+        def next_wakeup(self, now: int, last_activity: int | None) -> int | None:
+            if not self.slipped:
+                self.slipped = True
+                raise ValueError("min() arg is an empty sequence")
+            return super().next_wakeup(now, last_activity)
+
+    world = World()
+    refresher = world.refresher([t("p1")], policy=Broken(rng=LowEdge()), idle_poll_s=30.0)
+    real_sleep = world.sleep
+
+    async def sleep(seconds: float) -> None:
+        await real_sleep(seconds)
+        if len(world.sleeps) == 4:
+            raise Stop
+
+    refresher._sleep = sleep  # type: ignore[attr-defined]
+    with pytest.raises(Stop):
+        await refresher.run()
+    assert world.sleeps == [30.0, 30.0, 30.0, 30.0]
+    assert [pid for pid, _ in world.fetches] == ["p1", "p1"]  # at T0, and again a minute later
+
+
+async def test_an_answer_to_a_fetch_begun_before_the_provider_was_forgotten_is_dropped() -> None:
+    """Its key changed (or it was deleted) while the fetch ran: the answer is about the old account."""
+    world = World()
+    started, gate = asyncio.Event(), asyncio.Event()
+
+    async def slow_fetch(target: UsageTarget, client: object, hint: str | None) -> UsageSnapshot:
+        started.set()
+        await gate.wait()
+        return UsageSnapshot(adapter="new_api", base_url="x", remaining=0)
+
+    refresher = world.refresher([t("p1"), t("p2", key="sk-p1")], fetch=slow_fetch)  # one account, two ids
+    running = asyncio.ensure_future(refresher.refresh_all())
+    await started.wait()
+    refresher.forget("p1")
+    gate.set()
+    assert set(await running) == {"p2"}
+    assert [pid for pid, _, _ in world.results] == ["p2"] and refresher.entry("p1") is None
+
+
 # ------------------------------------------------------------------ with real HTTP
 
 

@@ -9,6 +9,7 @@ values (raising ``ControlError`` with a message for the user) and saves what it 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Coroutine
@@ -300,7 +301,14 @@ class Control:
                 if routing.get(key) == old:
                     routing[key] = new
 
-        services.config.edit(change)
+        # The key goes under the new id first: requests are routed to it as soon as the config says so.
+        services.secrets.copy(old, new)
+        try:
+            services.config.edit(change)
+        except BaseException:
+            with contextlib.suppress(OSError):  # the rename's own error is the one to report
+                services.secrets.forget(new)
+            raise
         services.providers.rename(old, new)
         services.emit("info", "config", f"Provider id {old} renamed to {new}", new)
         return self.get_config()
@@ -378,12 +386,13 @@ class Control:
     async def _probe(self, pid: str) -> dict[str, Any]:
         services = self._services
         cfg = services.config.current
+        provider, key = self._asked(cfg, pid)
         timeout = min(cfg.routing.request_timeout_seconds, 20)
-        result = await fetch_models(services.require_serving().upstream, cfg.providers[pid],
-                                    services.provider_key(pid), timeout)
-        if result.ok:  # an answer is evidence: it clears a stale "unhealthy" (not "unresponsive")
+        result = await fetch_models(services.require_serving().upstream, provider, key, timeout)
+        if result.ok and self._still_asked(pid, provider, key):
+            # An answer is evidence: it clears a stale "unhealthy" (not "unresponsive").
             services.router.record_check(services.config.current, pid, True, "probe", responses=False)
-        error = result.error + path_hint(cfg.providers[pid], result.status) if not result.ok else result.error
+        error = result.error + path_hint(provider, result.status) if not result.ok else result.error
         return {"ok": result.ok, "status": result.status, "latency_ms": result.latency_ms, "models": result.models,
                 "error": services.redactor(error)}
 
@@ -406,15 +415,14 @@ class Control:
     async def _test(self, pid: str) -> dict[str, Any]:
         services = self._services
         cfg = services.config.current
-        provider = cfg.providers[pid]
+        provider, key = self._asked(cfg, pid)
         if not provider.base_url:
             raise ControlError(f"{cfg.name_of(pid)} has no base URL to test")
-        result = await run_test(services.require_serving().upstream, provider,
-                                services.provider_key(pid), services.router.last_model(pid),
-                                min(cfg.routing.request_timeout_seconds, 30))
+        result = await run_test(services.require_serving().upstream, provider, key,
+                                services.router.last_model(pid), min(cfg.routing.request_timeout_seconds, 30))
         shown: dict[str, Any] = json.loads(services.redactor(json.dumps(result)))
-        if pid not in services.config.current.providers:
-            return shown  # renamed or deleted while it ran: a provider later given this id starts clean
+        if not self._still_asked(pid, provider, key):
+            return shown  # what was tested is gone: the provider (or its address, or key) changed meanwhile
         services.tests.record(pid, shown)
         if shown["ok"]:  # a pass counts as a success for health
             services.router.record_check(services.config.current, pid, True, "provider test")
@@ -569,6 +577,22 @@ class Control:
         chosen = before.routing.preferred_provider or after.routing.preferred_provider
         if not chosen and was is not None and now is not None and was != now:
             self._services.router.preferred_changed(after, reason="it is now first in the list")
+
+    def _asked(self, cfg: Config, pid: str) -> tuple[ProviderConfig, str | None]:
+        """The provider a probe or test asks, and its key (it may have been deleted since the call came
+        in: the check and this run on different threads)."""
+        provider = cfg.providers.get(pid)
+        if provider is None:
+            raise ControlError(f"unknown provider {pid!r}")
+        return provider, self._services.provider_key(pid)
+
+    def _still_asked(self, pid: str, provider: ProviderConfig, key: str | None) -> bool:
+        """Whether an answer got from ``provider`` with ``key`` still says something about ``pid``: not
+        when it was deleted or renamed meanwhile (a provider later given this id starts clean), nor
+        when its address or key changed (the answer was about the old ones)."""
+        now = self._services.config.current.providers.get(pid)
+        return (now is not None and now.base_url == provider.base_url
+                and self._services.provider_key(pid) == key)
 
     def _existing(self, provider: str | None) -> str:
         pid = _text("provider", provider or "")

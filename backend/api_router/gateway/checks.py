@@ -2,14 +2,15 @@
 
 A provider that did not answer in time (or is cooling down) is out of rotation; while the gateway is
 in use (a client request in the last 10 minutes) each such provider is asked, at least every
-``check_interval_seconds`` (the first time an interval after it left rotation), the cheapest question that proves it answers the Responses API: a
-streamed ``POST /responses`` with the input ``"ping"``, ``max_output_tokens: 16`` and
-``store: false``, for the model last sent to it. The first Responses event is the answer; the
-connection is closed right then, so the provider stops generating. It may still bill a few input
-tokens. A 400/422 also counts as an answer (the server is up and reading Responses requests; it
-only disliked the probe) unless it says the model does not exist; a first event that reports a
-server-side failure (overloaded, rate limit…) does not. A check that is still waiting does not hold
-up the next one: a new check starts every interval (at most ``MAX_CHECKS_AT_ONCE`` per provider).
+``check_interval_seconds`` (the first time an interval after it left rotation), the cheapest
+question that proves it answers the Responses API: a streamed ``POST /responses`` with the input
+``"ping"``, ``max_output_tokens: 16`` and ``store: false``, for the model last sent to it. The first
+Responses event is the answer; the connection is closed right then, so the provider stops
+generating. It may still bill a few input tokens. A 400/422 also counts as an answer (the server is
+up and reading Responses requests; it only disliked the probe) unless it says the model does not
+exist; a first event that reports a server-side failure (overloaded, rate limit…) does not. A check
+that is still waiting does not hold up the next one: a new check starts every interval (at most
+``MAX_CHECKS_AT_ONCE`` per provider).
 """
 
 from __future__ import annotations
@@ -147,7 +148,10 @@ class BackgroundChecks:
         try:
             while True:
                 await asyncio.sleep(TICK_SECONDS)
-                self.tick()
+                try:
+                    self.tick()
+                except Exception:  # a slip in one round must not end the checks until a restart
+                    log.exception("background checks: a round failed")
         finally:
             for tasks in self._running.values():
                 for task in tasks:
@@ -171,6 +175,8 @@ class BackgroundChecks:
             task.add_done_callback(functools.partial(self._check_done, pid))
 
     def _check_done(self, pid: str, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background check of %s failed", pid, exc_info=task.exception())
         running = self._running.get(pid)
         if running is not None:
             running.discard(task)

@@ -99,7 +99,10 @@ class GuardedAppRunner(web.AppRunner):
     async def _sweep(self, server: GuardedServer) -> None:
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
-            server.sweep()
+            try:
+                server.sweep()
+            except Exception:  # one slip must not leave stalled connections open from then on
+                log.exception("connection sweep failed")
 
     async def cleanup(self) -> None:
         if self._sweeper is not None:

@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,7 @@ STATE = web.AppKey("state", ServingState)
 UPSTREAM = web.AppKey("upstream", Upstream)
 PROXY = web.AppKey("proxy", ResponsesProxy)
 HOP_ID = web.AppKey("hop_id", str)  # marks every request this gateway sends upstream
+CONTROL_THREADS = web.AppKey("control_threads", ThreadPoolExecutor)
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,18 @@ async def upstream_context(app: web.Application) -> AsyncIterator[None]:
         checks.cancel()
         await asyncio.gather(checks, return_exceptions=True)
         await upstream.close()
+
+
+async def control_context(app: web.Application) -> AsyncIterator[None]:
+    """The threads control calls run in. Not the loop's default pool: a call waits there for work it
+    hands to the loop (a test, a usage check), and that work needs the default pool itself (a worker
+    thread to read a file), so a few calls at once could wait on each other for good."""
+    threads = ThreadPoolExecutor(max_workers=16, thread_name_prefix="control")
+    app[CONTROL_THREADS] = threads
+    try:
+        yield
+    finally:
+        threads.shutdown(wait=False, cancel_futures=True)
 
 
 # --- handlers --------------------------------------------------------------------------------------
@@ -130,7 +144,7 @@ async def control_call(request: web.Request) -> web.Response:
     registry = request.app[REGISTRY]
     call = functools.partial(registry.call, request.match_info["method"], kwargs)
     try:
-        result = await asyncio.get_running_loop().run_in_executor(None, call)
+        result = await asyncio.get_running_loop().run_in_executor(request.app[CONTROL_THREADS], call)
     except UnknownMethod as exc:
         raise GatewayError(404, str(exc)) from None
     except (ConfigError, ValueError) as exc:
@@ -197,6 +211,7 @@ def build_app(services: Services, registry: Registry, state: ServingState) -> we
     app[REGISTRY] = registry
     app[STATE] = state
     app.cleanup_ctx.append(upstream_context)
+    app.cleanup_ctx.append(control_context)
     for route in ROUTES:
         handler = route.handler if route.auth == "none" else token_required(
             services, route.handler, same_origin=route.auth == "token+origin")

@@ -178,6 +178,9 @@ class UsageRefresher:
         self._entries: dict[str, UsageEntry] = {}
         self._hints: dict[str, str] = {}
         self._inflight: dict[ShareKey, asyncio.Future[UsageSnapshot | UsageError]] = {}
+        # Bumped when a provider is forgotten: a fetch begun before that (with an old key, for a
+        # provider since deleted) is not applied when it ends.
+        self._epochs: dict[str, int] = {}
 
     # ------------------------------------------------------------------ state
 
@@ -204,6 +207,7 @@ class UsageRefresher:
         self._entries.pop(provider_id, None)
         self._hints.pop(provider_id, None)
         self.policy.forget(provider_id)
+        self._epochs[provider_id] = self._epochs.get(provider_id, 0) + 1
 
     # ------------------------------------------------------------------ passes
 
@@ -230,11 +234,13 @@ class UsageRefresher:
         while stop is None or not stop.is_set():
             try:
                 await self.refresh_due()
+                pause = self._next_sleep_s()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # keep refreshing whatever one pass hit
-                log.warning("usage refresh pass failed: %s", type(exc).__name__)
-            await self._sleep(self._next_sleep_s())
+            except Exception:  # keep refreshing whatever one pass hit
+                log.exception("usage refresh pass failed")
+                pause = self._idle_poll_s
+            await self._sleep(pause)
 
     def _next_sleep_s(self) -> float:
         now = self._clock()
@@ -267,6 +273,7 @@ class UsageRefresher:
     async def _run_group(self, group: tuple[UsageTarget, ...]) -> list[str]:
         """Fetch once for the whole group (joining a fetch already in flight for it)."""
         key = share_key(group[0])
+        epochs = {t.provider_id: self._epochs.get(t.provider_id, 0) for t in group}
         future = self._inflight.get(key)
         if future is None:
             future = asyncio.ensure_future(self._fetch_once(group))
@@ -274,9 +281,13 @@ class UsageRefresher:
             future.add_done_callback(functools.partial(self._fetch_done, key))
         outcome = await asyncio.shield(future)
         now = self._clock()
+        applied = []
         for target in group:
-            await self._apply(target.provider_id, outcome, now)
-        return [t.provider_id for t in group]
+            pid = target.provider_id
+            if self._epochs.get(pid, 0) == epochs[pid]:  # else forgotten meanwhile: the answer is about the past
+                await self._apply(pid, outcome, now)
+                applied.append(pid)
+        return applied
 
     def _fetch_done(self, key: ShareKey, future: asyncio.Future[UsageSnapshot | UsageError]) -> None:
         if self._inflight.get(key) is future:
