@@ -432,6 +432,43 @@ async def test_a_round_of_checks_that_fails_does_not_end_the_checks(fakes, gatew
     assert slipped
 
 
+async def test_an_answer_too_large_to_hold_fails_over(fakes, gateway, monkeypatch):
+    from api_router.gateway import attempt
+
+    monkeypatch.setattr(attempt, "ANSWER_BODY_LIMIT", 2 * 1024 * 1024)  # 64 MB in use; smaller to run fast
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    p1.always(fp.huge_body("application/json", b'{"id": "resp_1", "output": [{"text": "', 3 * 1024 * 1024))
+    reply = await gw.responses()
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+    assert "larger than 2 MB" in gw.services.store.request_log()[0]["attempts"][0]["error"]
+
+
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n"])
+async def test_an_event_that_never_ends_is_cut_off_and_fails_over(fakes, gateway, monkeypatch, line_end):
+    """Held without end it would take the gateway's memory (and, copied with every read, its CPU)."""
+    from api_router.gateway import sse
+
+    monkeypatch.setattr(sse, "MAX_EVENT_BYTES", 4 * 1024 * 1024)  # 64 MB in use; smaller to run fast
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    created = b'data: {"type": "response.created"}' + line_end * 2
+    p1.always(fp.huge_body("text/event-stream", created + b"data: ", 6 * 1024 * 1024))
+    reply = await gw.responses(stream=True)
+    assert reply.headers["X-API-Router-Provider"] == "p2" and reply.text == "hello"
+    assert "an event larger than 4 MB" in gw.services.store.request_log()[0]["attempts"][0]["error"]
+
+
+async def test_a_long_event_below_the_limit_arrives_whole(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing=QUICK)
+    text = "x" * (3 * 1024 * 1024)  # in the delta and again in response.completed: events of 3 MB
+    p1.always(fp.stream_ok(text, deltas=1))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.event_types[-1] == "response.completed" and reply.text == text
+
+
 async def test_a_hedge_that_is_not_needed_is_cancelled_and_not_blamed(fakes, gateway):
     """The original answers while the hedge is still within its own hedge delay (0.4 s here)."""
     p1, p2 = await fakes("p1", "p2")

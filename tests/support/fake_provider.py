@@ -135,6 +135,20 @@ def raw_stream(chunks: list[bytes], delay: float = 0.0) -> Behaviour:
     return run
 
 
+def huge_body(content_type: str, head: bytes, size: int) -> Behaviour:
+    """A 200 of ``head`` and then ``size`` bytes of "A" in 64 KiB writes, never finishing what it began."""
+    async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": content_type})
+        await resp.prepare(request)
+        await resp.write(head)
+        block = b"A" * 65536
+        for _ in range(size // len(block)):
+            await resp.write(block)
+        await resp.write_eof()
+        return resp
+    return run
+
+
 def status(code: int, message: str = "upstream says no", *, headers: dict[str, str] | None = None,
            body: bytes | None = None, content_type: str = "application/json") -> Behaviour:
     async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:

@@ -21,6 +21,7 @@ from aiohttp import web
 from api_router.continuity.rewrite import ClientRequest
 from api_router.gateway import classify, sse
 from api_router.gateway.deadlines import Deadlines
+from api_router.gateway.errors import TooLarge
 from api_router.gateway.exchange import Exchange
 from api_router.gateway.response_objects import (
     COMPACTION_ITEM,
@@ -33,6 +34,7 @@ from api_router.gateway.response_objects import (
 )
 from api_router.gateway.streaming import StreamEnd, StreamFailed, StreamResult, UpstreamStream, send_synthesized
 from api_router.gateway.upstream import (
+    ANSWER_BODY_LIMIT,
     Upstream,
     describe_exception,
     error_text,
@@ -160,7 +162,7 @@ class AttemptRunner:
             opened.answer = answer
             handed_on = True
             return opened
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError, TooLarge) as exc:
             return AttemptResult(Outcome.PROVIDER_FAILURE, error=describe_exception(exc, timeout),
                                  timed_out=isinstance(exc, _NoAnswer))
         finally:
@@ -222,6 +224,7 @@ class AttemptRunner:
         watchdog = self._deadlines.watchdog(resp.close, idle_timeout)
         watchdog.start(min(idle_timeout, first_within) if waiting else idle_timeout)
         chunks = []
+        size = 0
         try:
             async for chunk in resp.content.iter_any():
                 if not event_stream or sse.carries_data(chunk):
@@ -231,6 +234,9 @@ class AttemptRunner:
                     else:
                         watchdog.touch()
                 chunks.append(chunk)
+                size += len(chunk)
+                if size > ANSWER_BODY_LIMIT:
+                    raise TooLarge(f"the provider's answer is larger than {ANSWER_BODY_LIMIT // (1024 * 1024)} MB")
         except (aiohttp.ClientError, OSError):
             if not watchdog.expired:
                 raise

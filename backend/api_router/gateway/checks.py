@@ -110,7 +110,7 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
         if first is None:
             return ProbeResult(False, resp.status, None, ms(), "the stream ended before any event")
         return ProbeResult(True, resp.status, first, ms(), events=events)
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+    except (aiohttp.ClientError, TimeoutError, OSError, sse.EventTooLarge) as exc:
         return ProbeResult(False, resp.status, None, ms(), describe_exception(exc, timeout))
     finally:
         upstream.done(resp, reuse=False)

@@ -25,6 +25,11 @@ _TYPES = {
 }
 
 
+class TooLarge(ValueError):
+    """A provider sent more than the gateway holds in memory for one answer or one event: it is cut
+    off, as a broken answer would be."""
+
+
 class GatewayError(Exception):
     """Raised anywhere in a handler; the middleware turns it into the JSON error response."""
 

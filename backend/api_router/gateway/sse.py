@@ -14,9 +14,22 @@ from typing import Any
 
 import orjson
 
+from api_router.gateway.errors import TooLarge
+
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _BOUNDARY_LF = b"\n\n"
 _LF = 0x0A
+# One event longer than this is no Responses event (a whole answer with its sealed items is a few MB):
+# a provider sending one is cut off rather than held in memory without end.
+MAX_EVENT_BYTES = 64 * 1024 * 1024
+# An unfinished event this long is kept growing in place: copying it together with every read would
+# cost time in the square of its length.
+_LONG_EVENT = 1024 * 1024
+
+
+class EventTooLarge(TooLarge):
+    def __init__(self) -> None:
+        super().__init__(f"the provider sent an event larger than {MAX_EVENT_BYTES // (1024 * 1024)} MB")
 # The top-level "type" when it is the first key (as OpenAI and Codex write it).
 _LEADING_TYPE = re.compile(rb'^\s*\{\s*"type"\s*:\s*"([^"\\]+)"')
 
@@ -83,13 +96,15 @@ class SSEDecoder:
     """Feed raw bytes as they arrive; get back (bytes safe to forward, events completed)."""
 
     def __init__(self) -> None:
-        self._buf = b""  # bytes not yet forwarded
+        self._buf: bytes | bytearray = b""  # bytes not yet forwarded (a bytearray while a long event grows)
         self._saw_cr = False
 
     def feed(self, chunk: bytes) -> tuple[bytes, list[SSEEvent]]:
-        buf = self._buf + chunk if self._buf else chunk
         if not self._saw_cr and b"\r" in chunk:
             self._saw_cr = True
+        if self._kept_growing(chunk):
+            return b"", []
+        buf = self._whole(chunk)
         if not self._saw_cr:
             complete = self._cut_lf(buf)
             return complete, events_of_lf(complete)
@@ -101,23 +116,57 @@ class SSEDecoder:
         for which ``feed`` is the way."""
         if self._saw_cr or b"\r" in chunk:
             return None
-        return self._cut_lf(self._buf + chunk if self._buf else chunk)
+        buf = self._buf
+        if not buf:  # the usual read: whole events, nothing pending
+            return self._cut_lf(chunk)
+        if len(buf) >= _LONG_EVENT and self._kept_growing(chunk):
+            return b""
+        return self._cut_lf(self._whole(chunk))
 
     @property
     def pending(self) -> bytes:
         """Bytes of an event that has not been completed yet."""
-        return self._buf
+        return bytes(self._buf)
+
+    def _kept_growing(self, chunk: bytes) -> bool:
+        """Whether ``chunk`` only lengthens a long unfinished event (it cannot hold the event's end):
+        then it is added in place, and nothing is searched again."""
+        buf = self._buf
+        if len(buf) < _LONG_EVENT:
+            return False
+        if self._saw_cr:
+            if b"\n" in chunk or b"\r" in chunk:
+                return False
+        elif _BOUNDARY_LF in chunk or (chunk[:1] == b"\n" and buf[-1:] == b"\n"):
+            return False
+        if isinstance(buf, bytes):
+            buf = self._buf = bytearray(buf)
+        buf += chunk
+        if len(buf) > MAX_EVENT_BYTES:
+            raise EventTooLarge()
+        return True
+
+    def _whole(self, chunk: bytes) -> bytes:
+        """What is pending and ``chunk``, as one bytes object to search."""
+        buf = self._buf
+        if not buf:
+            return chunk
+        return bytes(buf) + chunk if isinstance(buf, bytearray) else buf + chunk
 
     def _cut_lf(self, buf: bytes) -> bytes:
         # The common LF-only stream: events end at a blank line, found in C.
         end = buf.rfind(_BOUNDARY_LF)
         if end < 0:
+            if len(buf) > MAX_EVENT_BYTES:
+                raise EventTooLarge()
             self._buf = buf
             return b""
         end += 2
         while end < len(buf) and buf[end:end + 1] == b"\n":
             end += 1  # extra blank lines belong to the forwarded part
         complete, self._buf = buf[:end], buf[end:]
+        if len(self._buf) > MAX_EVENT_BYTES:
+            raise EventTooLarge()
         return complete
 
     def _feed_general(self, buf: bytes) -> tuple[bytes, list[SSEEvent]]:
@@ -142,6 +191,8 @@ class SSEDecoder:
             data, names = [], []
             forward_end = pos
         complete, self._buf = buf[:forward_end], buf[forward_end:]
+        if len(self._buf) > MAX_EVENT_BYTES:
+            raise EventTooLarge()
         return complete, events
 
 

@@ -203,7 +203,7 @@ class UpstreamStream:
                     if found:
                         self.first_event_at = time.perf_counter()
                         return
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except (aiohttp.ClientError, OSError, TimeoutError, sse.EventTooLarge) as exc:
             raise StreamFailed(describe_exception(exc, limit)) from exc
 
     async def relay(self, request: web.Request, *, headers: dict[str, str], started: float, idle_timeout: float,
@@ -247,7 +247,7 @@ class UpstreamStream:
                     await out.flush()  # what this read brought, before the next read is awaited
         except _ClientGone:
             return self._gone(out)
-        except (aiohttp.ClientError, ConnectionError, OSError) as exc:
+        except (aiohttp.ClientError, ConnectionError, OSError, sse.EventTooLarge) as exc:
             problem = describe_exception(exc, idle_timeout)
         finally:
             watchdog.stop()

@@ -16,8 +16,10 @@ import orjson
 from yarl import URL
 
 from api_router.gateway.deadlines import Deadlines
+from api_router.gateway.errors import TooLarge
 
 ERROR_BODY_LIMIT = 4 * 1024 * 1024
+ANSWER_BODY_LIMIT = 64 * 1024 * 1024  # a whole (non-streamed) answer; Codex's are a few MB at most
 # The hop ids of the gateways a request went through, comma-separated: each API Router adds its own,
 # and refuses a request that already carries it (or has been through MAX_HOPS of them).
 LOOP_HEADER = "X-API-Router-Hop"
@@ -201,6 +203,8 @@ def clip(text: str, limit: int = 300) -> str:
 
 
 def describe_exception(exc: BaseException, request_timeout: float) -> str:
+    if isinstance(exc, TooLarge):
+        return str(exc)
     if isinstance(exc, TimeoutError):
         return str(exc) if str(exc) else f"no response within {request_timeout:g} s"
     if isinstance(exc, aiohttp.ClientConnectorError):
