@@ -123,15 +123,22 @@ def export(store: Store, filters: Filters, fmt: ExportFormat, name_of: Callable[
             "rows": len(rows)}
 
 
+# What a spreadsheet takes for the start of a formula. Text from clients and providers (a model name,
+# a session id, an error) that starts so gets a leading apostrophe, which shows it as the text it is.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Any) -> Any:
-    """A CSV cell as a spreadsheet (or JSON reader) expects it: true/false, times to 0.1 ms, and the
-    providers tried as "p1,p2", the way the log keeps them."""
+    """A CSV cell as a spreadsheet (or JSON reader) expects it: true/false, times to 0.1 ms, the
+    providers tried as "p1,p2", the way the log keeps them, and text never run as a formula."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
         return round(value, 1)
     if isinstance(value, list):
-        return ",".join(value)
+        value = ",".join(value)
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
     return value
 
 

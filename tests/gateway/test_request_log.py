@@ -138,6 +138,22 @@ async def test_export_csv_and_jsonl_of_the_filtered_rows(fakes, gateway):
     assert empty["rows"] == 0 and empty["content"].splitlines() == [",".join(rows[0])]  # the same columns
 
 
+async def test_a_csv_export_never_hands_a_spreadsheet_a_formula(fakes, gateway):
+    """Model names, session ids and errors come from clients and providers: "=cmd|…" must stay text."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    await gw.api("upsert_provider", provider="p1", display_name='=HYPERLINK("http://example.invalid")')
+    for sid in ("=cmd|' /C calc'!A0", "+SUM(1+1)", "-2+3", "@SUM(1)", "plain"):
+        await gw.responses(headers={"session-id": sid})
+    rows = list(csv.DictReader(io.StringIO((await gw.api("export_requests", format="csv"))["content"])))
+    assert sorted(r["session_id"] for r in rows) == sorted(
+        ["'=cmd|' /C calc'!A0", "'+SUM(1+1)", "'-2+3", "'@SUM(1)", "plain"])
+    assert {r["provider_name"] for r in rows} == {"'=HYPERLINK(\"http://example.invalid\")"}
+    assert all(r["latency_ms"] and not r["latency_ms"].startswith("'") for r in rows)  # numbers stay numbers
+    jsonl = await gw.api("export_requests", format="jsonl")
+    assert {json.loads(line)["session_id"] for line in jsonl["content"].splitlines()} >= {"-2+3", "plain"}
+
+
 def test_request_log_retention_by_age_and_by_count(tmp_path):
     from api_router.store import Store
 
