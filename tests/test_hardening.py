@@ -225,6 +225,44 @@ async def test_half_sent_headers_and_silent_connections_are_closed(fakes, gatewa
         silent.close()
 
 
+def _status_line(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(request)
+        return conn.recv(4096).split(b"\r\n")[0]
+
+
+async def test_odd_bytes_from_a_client_get_an_answer_not_a_500(fakes, gateway):
+    """A NUL or CR in a path, a token that is not UTF-8: sent by anyone, answered like any wrong input."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    host = f"Host: 127.0.0.1:{gw.port}\r\nConnection: close\r\n".encode()
+    for path in (b"/%00", b"/%0d2026-12-02%2004:00:00,000%20WARNING%20FORGED", b"/assets/%00.js"):
+        line = await asyncio.to_thread(_status_line, gw.port, b"GET " + path + b" HTTP/1.1\r\n" + host + b"\r\n")
+        assert line.endswith(b" 200 OK"), (path, line)  # the app's page, as for any client-side route
+    for method, path in ((b"POST", b"/api/get_status"), (b"GET", b"/v1/models")):
+        request = method + b" " + path + b" HTTP/1.1\r\n" + host + b"Authorization: Bearer \xff\xfe\r\nContent-Length: 0\r\n\r\n"
+        assert (await asyncio.to_thread(_status_line, gw.port, request)).endswith(b" 401 Unauthorized"), path
+
+
+def test_what_a_log_line_quotes_cannot_pass_for_another_line():
+    import logging
+
+    from api_router.cli import RedactingFormatter
+
+    formatter = RedactingFormatter(lambda text: text)
+    record = logging.LogRecord("api_router", logging.ERROR, __file__, 1, "unhandled error in GET %s",
+                               ("/\r2026-12-02 04:00:00,000 WARNING forged\nnext\x00",), None)
+    try:
+        raise ValueError("bad path /\rforged\x1b[2J")
+    except ValueError:
+        record.exc_info = sys.exc_info()
+    text = formatter.format(record)
+    first, *traceback = text.split("\n")
+    assert first.endswith("unhandled error in GET /\\r2026-12-02 04:00:00,000 WARNING forged\\nnext\\x00")
+    assert traceback[0] == "Traceback (most recent call last):" and traceback[-1].startswith("ValueError: bad path")
+    assert not any(c in text for c in "\r\x00\x1b")
+
+
 async def test_a_stalled_request_body_is_answered_408_and_dropped(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, listen={"body_stall_timeout_seconds": 1})

@@ -8,6 +8,7 @@ import gc
 import logging
 import logging.handlers
 import queue
+import re
 import signal
 import sys
 from collections.abc import Callable
@@ -39,15 +40,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Control characters from outside (a request path, an upstream's error) would let a line pass for
+# another one: a CR rewrites the line on a terminal, a newline starts a forged record.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # tab and newline aside (a traceback's lines)
+_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return repr(match.group())[1:-1]
+
+
 class RedactingFormatter(logging.Formatter):
-    """Formats, then scrubs every known secret from the whole text (tracebacks included)."""
+    """Formats, then scrubs every known secret from the whole text (tracebacks included). A record's
+    message stays one line, whatever it quotes."""
 
     def __init__(self, redact: Callable[[str], str]) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
         self._redact = redact
 
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return _CONTROL_OR_NEWLINE.sub(_escaped, super().formatMessage(record))
+
     def format(self, record: logging.LogRecord) -> str:
-        return self._redact(super().format(record))
+        return self._redact(_CONTROL.sub(_escaped, super().format(record)))
 
 
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):

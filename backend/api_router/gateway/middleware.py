@@ -99,7 +99,8 @@ def token_required(services: Services, handler: Handler, *, same_origin: bool = 
             origin = request.headers.get("Origin")
             if origin is not None and origin != f"http://{request.host}":
                 return error_response(403, "cross-origin control requests are refused")
-        if not hmac.compare_digest(bearer_token(request).encode(), expected_token()):
+        # surrogateescape: header bytes that are not UTF-8 are a wrong token, not a crash
+        if not hmac.compare_digest(bearer_token(request).encode("utf-8", "surrogateescape"), expected_token()):
             return error_response(401, "missing or wrong gateway token (Authorization: Bearer ao_…)", "unauthorized")
         return await handler(request)
 

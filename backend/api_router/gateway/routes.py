@@ -166,11 +166,20 @@ async def spa(request: web.Request) -> web.StreamResponse:
     index = WEB_DIR / "index.html"
     if not index.is_file():
         return web.Response(status=503, content_type="text/html", text=_UI_MISSING)
-    target = (WEB_DIR / path).resolve() if path else index
-    if path and (not target.is_relative_to(WEB_DIR) or not target.is_file()):
+    target = _asset(path) if path else index
+    if target is None:
         target = index  # client-side routes fall back to the app
     headers = {"Cache-Control": "no-cache" if target == index else "public, max-age=31536000, immutable"}
     return web.FileResponse(target, headers=headers)
+
+
+def _asset(path: str) -> Path | None:
+    """The UI file ``path`` names, if there is one (never anything outside the UI's folder)."""
+    try:
+        target = (WEB_DIR / path).resolve()
+        return target if target.is_relative_to(WEB_DIR) and target.is_file() else None
+    except (ValueError, OSError):  # a NUL byte, a name too long for the file system
+        return None
 
 
 # --- the table ---------------------------------------------------------------------------------------
