@@ -623,6 +623,21 @@ async def test_a_key_echoed_at_the_end_of_a_long_message_is_not_half_shown(fakes
     assert key[:6] not in shown, shown
 
 
+async def test_a_key_the_error_body_limit_cuts_in_two_is_not_half_passed_through(fakes, gateway):
+    """A 400 is passed through, up to 4 MB of it: a key echoed across that cut is left out whole."""
+    from api_router.gateway.upstream import ERROR_BODY_LIMIT
+
+    (p1,) = await fakes("p1")
+    key = "sk-test-p1-0123456789"
+    head = b'{"error": {"message": "' + b"x " * ((ERROR_BODY_LIMIT - 40) // 2)
+    body = head + b" " * (ERROR_BODY_LIMIT - 10 - len(head)) + f"key {key} refused".encode() + b'"}}'
+    p1.always(fp.status(400, body=body))
+    gw = await gateway({"p1": p1}, keys={"p1": key})
+    reply = await gw.responses()
+    assert reply.status == 400 and len(reply.body) > ERROR_BODY_LIMIT - 100
+    assert key[:6].encode() not in reply.body and reply.body.endswith(b" key ")
+
+
 # --- rename and delete reach the continuity index ----------------------------------------------------------
 
 

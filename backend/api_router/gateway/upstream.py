@@ -154,6 +154,9 @@ def is_loop(hops: str | None, hop_id: str) -> bool:
 
 
 async def read_limited(resp: aiohttp.ClientResponse, limit: int = ERROR_BODY_LIMIT) -> bytes:
+    """At most ``limit`` bytes of the body. One cut short ends before the run of key characters the
+    cut fell in: half a key echoed there is one that masking (which looks for whole keys) cannot
+    recognise."""
     chunks = []
     size = 0
     while size < limit:
@@ -162,7 +165,8 @@ async def read_limited(resp: aiohttp.ClientResponse, limit: int = ERROR_BODY_LIM
             break
         chunks.append(chunk)
         size += len(chunk)
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    return body.rstrip(_KEY_BYTES) if size >= limit and not resp.content.at_eof() else body
 
 
 def error_text(body: bytes, content_type: str) -> str:
@@ -189,6 +193,7 @@ def error_text(body: bytes, content_type: str) -> str:
 # What keys and tokens are made of: a run of these cut in two may be the start of one an upstream
 # echoed, which masking (it looks for whole keys) would no longer recognise.
 _KEY_CHAR = re.compile(r"[A-Za-z0-9_\-.~+/=]")
+_KEY_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.~+/="  # the same, for rstrip
 _TRAILING_KEY_RUN = re.compile(r"[A-Za-z0-9_\-.~+/=]+$")
 
 
