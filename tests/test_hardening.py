@@ -314,6 +314,36 @@ async def test_connections_beyond_the_bound_are_refused_and_logged(fakes, gatewa
     assert (await gw.responses()).status == 200
 
 
+async def test_connections_idling_between_requests_make_room_at_the_bound(fakes, gateway):
+    """Anyone can open keep-alive connections and leave them idle for 75 s: at the bound they give way,
+    so a client with the token is never locked out by them."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, listen={"max_connections": 4})
+    idle = []
+    try:
+        for _ in range(6):
+            conn = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+            conn.sendall(f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{gw.port}\r\n\r\n".encode())
+            assert (await asyncio.to_thread(conn.recv, 4096)).startswith(b"HTTP/1.1 200")
+            idle.append(conn)
+        for _ in range(3):
+            assert (await gw.responses()).status == 200
+        await asyncio.sleep(0.1)
+        open_still = 0
+        for conn in idle:
+            conn.settimeout(0.2)
+            try:
+                open_still += conn.recv(1) != b""
+            except TimeoutError:
+                open_still += 1
+            except ConnectionResetError:
+                pass
+        assert open_still <= 3  # the others gave their places to newer connections
+    finally:
+        for conn in idle:
+            conn.close()
+
+
 # --- 4. start-up errors -------------------------------------------------------------------------------------
 
 

@@ -68,7 +68,7 @@ class ListenConfig:
                                  doc="largest request body accepted; Codex re-sends the whole history")
     allow_remote: bool = setting(False, doc="must be true before host may be anything but a loopback address")
     max_connections: int = setting(1000, check=_between(1, 100_000), rule="an integer from 1 to 100000",
-                                   doc="client connections beyond this are refused (and the log says so)")
+                                   doc="beyond this a new connection replaces an idle one, or is refused (logged)")
     header_timeout_seconds: float = setting(10, check=_above(0), rule="a number of seconds above 0",
                                             doc="a connection without complete request headers by then is closed")
     body_stall_timeout_seconds: float = setting(30, check=_above(0), rule="a number of seconds above 0",

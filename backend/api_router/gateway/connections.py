@@ -3,9 +3,11 @@
 aiohttp keeps a connection open for as long as its client likes while it waits for request headers,
 so a client that sends half its headers (or nothing) ties up a socket indefinitely. Here every
 connection that has been waiting for the rest of a request's headers longer than
-``header_timeout_seconds`` is closed by a sweep that runs once a second, and connections beyond
-``max_connections`` are refused as they arrive (the log says so, at most every 10 seconds). A request
-body that stalls is the proxy's business (``exchange.read_body``).
+``header_timeout_seconds`` is closed by a sweep that runs once a second. A connection beyond
+``max_connections`` takes the place of one idling between requests (a keep-alive connection may idle
+for 75 s, so idle ones held open by anyone could otherwise lock every client out); with none idle it is
+refused (the log says so, at most every 10 seconds). A request body that stalls is the proxy's
+business (``exchange.read_body``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ class GuardedRequestHandler(RequestHandler):
         super().connection_made(transport)
         self.waiting_since: float | None = self._loop.time()  # no complete request yet
 
+    @property
+    def idle(self) -> bool:
+        """Between requests on a kept-alive connection: nothing under way, nothing of the next yet."""
+        # As aiohttp's own keep-alive timer tells: its loop is waiting for the next message.
+        return self._request_count > 0 and self._waiter is not None and not self._waiter.done()
+
     def data_received(self, data: bytes) -> None:
         parsed = self._request_count
         super().data_received(data)
@@ -59,6 +67,10 @@ class GuardedServer(Server):
         super().connection_made(handler, transport)
         limit = self._listen().max_connections
         if len(self._connections) > limit:
+            idle = self._idle_connection(besides=handler)
+            if idle is not None:
+                self._close(idle)
+                return
             now = self._loop.time()
             if now - self._limit_logged_at >= LIMIT_LOG_SECONDS:
                 self._limit_logged_at = now
@@ -73,13 +85,26 @@ class GuardedServer(Server):
         overdue = [h for h in self._connections if isinstance(h, GuardedRequestHandler)
                    and h.waiting_since is not None and h.waiting_since <= deadline]
         for handler in overdue:
-            handler.force_close()
-            transport = self._connections.get(handler)
-            if transport is not None:
-                transport.close()
+            self._close(handler)
         if overdue:
             log.info("closed %d connection(s) that did not complete their request headers in time", len(overdue))
         return len(overdue)
+
+
+    def _idle_connection(self, besides: RequestHandler) -> RequestHandler | None:
+        """A connection that served a request and waits for the next (no request under way, no part of
+        one arrived)."""
+        for handler in self._connections:
+            if (handler is not besides and isinstance(handler, GuardedRequestHandler)
+                    and handler.waiting_since is None and handler.idle):
+                return handler
+        return None
+
+    def _close(self, handler: RequestHandler) -> None:
+        handler.force_close()
+        transport = self._connections.get(handler)
+        if transport is not None:
+            transport.close()
 
 
 class GuardedAppRunner(web.AppRunner):
