@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import secrets as _random
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -209,15 +210,20 @@ class Redactor:
         self._utf16: tuple[tuple[bytes, bytes], ...] = ()
         self._secrets: set[str] = set()
         self._url_passwords: set[str] = set()
+        # Secrets and URL passwords change on different threads (secrets.json, config.toml): one
+        # rebuild at a time, so the last one built holds both newest sets.
+        self._lock = threading.Lock()
 
     def update(self, current: Secrets) -> None:
-        self._secrets = {current.gateway_token, *current.provider_keys.values(), *current.usage_tokens.values()}
-        self._rebuild()
+        with self._lock:
+            self._secrets = {current.gateway_token, *current.provider_keys.values(), *current.usage_tokens.values()}
+            self._rebuild()
 
     def update_url_passwords(self, passwords: set[str]) -> None:
         """Passwords written into provider URLs (``https://user:pass@host``) are secrets too."""
-        self._url_passwords = passwords
-        self._rebuild()
+        with self._lock:
+            self._url_passwords = passwords
+            self._rebuild()
 
     def _rebuild(self) -> None:
         values = self._secrets | self._url_passwords
