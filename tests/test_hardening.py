@@ -436,6 +436,32 @@ def test_a_change_that_cannot_be_saved_is_a_clear_error_not_a_traceback(tmp_path
     assert "Traceback" not in err
 
 
+def test_the_window_hears_why_a_change_could_not_be_saved_too(tmp_path):
+    """Over HTTP a failed save is a message naming the file; the desktop window's bridge says the same
+    (it said "internal error")."""
+    from api_router.control import exposed
+    from api_router.desktop.bridge import BridgeError, make_desktop_api
+
+    blocked = tmp_path / "a-file" / "config.toml"  # its folder is a file: no one can write there, root included
+    (tmp_path / "a-file").write_text("")
+
+    class Saving:
+        @exposed
+        def save(self) -> None:
+            blocked.write_text("x")
+
+        @exposed
+        def broken(self) -> None:
+            raise OSError("not a file at all")
+
+    window = make_desktop_api(Registry(Saving()))
+    with pytest.raises(BridgeError) as refused:
+        window.save({})
+    assert str(refused.value).startswith(f"API Router could not save the change: cannot write {blocked} (")
+    with pytest.raises(BridgeError, match="internal error in API Router; see its log"):
+        window.broken({})
+
+
 # --- 5. control arguments are type-checked, for every method --------------------------------------------
 
 

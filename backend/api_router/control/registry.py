@@ -25,6 +25,15 @@ class ControlError(ConfigError):
     """A refused control call; the message is shown to the user as is (HTTP 400)."""
 
 
+def unsaved_change(exc: OSError) -> str | None:
+    """What to tell the user when a change could not be saved (the user-data folder became
+    read-only, the disk is full…); None when ``exc`` is not a file that could not be written."""
+    if exc.filename is None or isinstance(exc, (TimeoutError, ConnectionError)):
+        return None
+    return (f"API Router could not save the change: cannot write {exc.filename} ({exc.strerror or exc}); "
+            "check that the folder is writable and has space")
+
+
 class UnknownMethod(LookupError):
     """No exposed method of that name (HTTP 404)."""
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from api_router.config import ConfigError
-from api_router.control import Registry, UnknownMethod
+from api_router.control import Registry, UnknownMethod, unsaved_change
 from api_router.desktop.savefile import FileSaver, SaveError
 
 log = logging.getLogger(__name__)
@@ -80,9 +80,13 @@ class _DesktopApiBase:
             return self._registry.call(name, kwargs)
         except (UnknownMethod, ConfigError, ValueError) as exc:
             raise BridgeError(self._redact(str(exc))) from None
-        except Exception:
-            log.exception("control call %s failed", name)
-            raise BridgeError("internal error in API Router; see its log") from None
+        except Exception as exc:
+            message = unsaved_change(exc) if isinstance(exc, OSError) else None
+            if message is None:
+                log.exception("control call %s failed", name)
+                raise BridgeError("internal error in API Router; see its log") from None
+            log.warning("could not save a change: %s", exc)
+            raise BridgeError(message) from None
 
 
 def _forwarder(name: str, doc: str) -> Callable[..., Any]:

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from api_router import __version__
 from api_router.config import ConfigError
-from api_router.control import Registry, UnknownMethod
+from api_router.control import Registry, UnknownMethod, unsaved_change
 from api_router.gateway import explain
 from api_router.gateway.checks import BackgroundChecks
 from api_router.gateway.deadlines import Deadlines
@@ -149,13 +149,12 @@ async def control_call(request: web.Request) -> web.Response:
         raise GatewayError(404, str(exc)) from None
     except (ConfigError, ValueError) as exc:
         raise GatewayError(400, str(exc)) from None
-    except OSError as exc:  # saving a file: the user-data folder became read-only, the disk is full, …
-        if exc.filename is None or isinstance(exc, (TimeoutError, ConnectionError)):
+    except OSError as exc:
+        message = unsaved_change(exc)
+        if message is None:
             raise  # not a file that could not be written: the generic handler logs it
         log.warning("could not save a change: %s", exc)
-        where = exc.filename or "the user-data folder"
-        raise GatewayError(500, f"API Router could not save the change: cannot write {where} "
-                                f"({exc.strerror or exc}); check that the folder is writable and has space") from None
+        raise GatewayError(500, message) from None
     return web.Response(body=orjson.dumps(result), content_type="application/json")
 
 
