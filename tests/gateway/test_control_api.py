@@ -449,6 +449,35 @@ async def test_requests_during_renames_always_carry_the_key(fakes, gateway):
     assert [r.headers.get("Authorization") for r in p1.requests] == ["Bearer sk-test-p1-0123456789"] * len(p1.requests)
 
 
+async def test_a_new_key_or_address_starts_fresh_and_other_edits_do_not(fakes, gateway):
+    """What was learnt with the old key or address (health, the last test, the usage reading) goes;
+    saving the form with only a new name keeps it."""
+    p1, other = await fakes("p1", "other")
+    p1.usage = new_api(0)
+    gw = await gateway({"p1": p1}, routing={"failure_threshold": 1})
+
+    async def learn() -> None:
+        await gw.api("test_provider", provider="p1")
+        await gw.api("refresh_usage", provider="p1")
+        p1.always(fp.status(500, "down"))
+        await gw.responses()
+        p1.always(fp.json_ok())
+
+    def learnt() -> tuple[bool, bool, str]:
+        status = gw.services.router.health_json(gw.services.config.current)["p1"]["status"]
+        return (gw.services.tests.last("p1") is not None, "p1" in gw.services.quota.quota_json(), status)
+
+    await learn()
+    assert learnt() == (True, True, "cooldown")
+    await gw.api("upsert_provider", provider="p1", base_url=p1.base_url, display_name="Relay")  # same address
+    assert learnt() == (True, True, "cooldown")
+    await gw.api("set_provider_key", provider="p1", key="sk-another-key-0123456789")
+    assert learnt() == (False, False, "unknown")
+    await learn()
+    await gw.api("upsert_provider", provider="p1", base_url=other.base_url)
+    assert learnt() == (False, False, "unknown")
+
+
 async def test_reasoning_sealed_by_a_provider_deleted_mid_stream_is_never_sent_on(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})

@@ -56,6 +56,14 @@ T = TypeVar("T")
 EventLevel = Literal["info", "warning", "error"]
 
 
+def _point_routing(doc: TOMLDocument, old: str, new: str) -> None:
+    """The routing settings that name provider ``old`` name ``new`` instead ("": it was deleted)."""
+    routing = section(doc, "routing")
+    for key in ("preferred_provider", "manual_override"):
+        if routing.get(key) == old:
+            routing[key] = new
+
+
 def _text(name: str, value: str, *, empty_ok: bool = False) -> str:
     value = value.strip()
     if not value and not empty_ok:
@@ -276,11 +284,9 @@ class Control:
         if unlock:
             services.router.lock_changed(cfg, None)
         self._note_first_in_list(before, cfg)
-        if "base_url" in values and not creating:
-            services.router.reset_health(pid)  # a new address deserves a fresh start
-            if old is not None and values["base_url"] != old.base_url:
-                services.tests.discard(pid)  # its last test was of the old address
-        if not creating and values.keys() & {"base_url", "usage_adapter", "usage_base_url"}:
+        if old is not None and "base_url" in values and values["base_url"] != old.base_url:
+            self._fresh_start(pid)
+        elif not creating and values.keys() & {"usage_adapter", "usage_base_url"}:
             services.quota.invalidate(pid)
         return self.get_config()
 
@@ -296,10 +302,7 @@ class Control:
         def change(doc: TOMLDocument) -> None:
             rename_in_doc(doc, old, new)
             set_order(doc, [new if p == old else p for p in services.config.current.order])
-            routing = section(doc, "routing")
-            for key in ("preferred_provider", "manual_override"):
-                if routing.get(key) == old:
-                    routing[key] = new
+            _point_routing(doc, old, new)
 
         # The key goes under the new id first: requests are routed to it as soon as the config says so.
         services.secrets.copy(old, new)
@@ -322,10 +325,7 @@ class Control:
         def change(doc: TOMLDocument) -> None:
             del doc["providers"][pid]
             set_order(doc, [p for p in services.config.current.order if p != pid])
-            routing = section(doc, "routing")
-            for key in ("preferred_provider", "manual_override"):
-                if routing.get(key) == pid:
-                    routing[key] = ""
+            _point_routing(doc, pid, "")
 
         was_locked = services.config.current.routing.manual_override == pid
         cfg = services.config.edit(change)
@@ -350,7 +350,7 @@ class Control:
     @exposed
     def set_provider_key(self, provider: str, key: str) -> dict[str, Any]:
         pid = self._set_credential("provider_keys", provider, key, "key", "Key")
-        self._services.router.reset_health(pid)
+        self._fresh_start(pid)
         return self.get_config()
 
     @exposed
@@ -593,6 +593,14 @@ class Control:
         now = self._services.config.current.providers.get(pid)
         return (now is not None and now.base_url == provider.base_url
                 and self._services.provider_key(pid) == key)
+
+    def _fresh_start(self, pid: str) -> None:
+        """A new address or key: what was learnt with the old one — health, the last test, the usage
+        reading — no longer says anything."""
+        services = self._services
+        services.router.reset_health(pid)
+        services.tests.discard(pid)
+        services.quota.invalidate(pid)
 
     def _existing(self, provider: str | None) -> str:
         pid = _text("provider", provider or "")

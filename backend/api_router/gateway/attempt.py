@@ -32,7 +32,14 @@ from api_router.gateway.response_objects import (
     stream_failure,
     usage_of,
 )
-from api_router.gateway.streaming import StreamEnd, StreamFailed, StreamResult, UpstreamStream, send_synthesized
+from api_router.gateway.streaming import (
+    Ending,
+    StreamEnd,
+    StreamFailed,
+    StreamResult,
+    UpstreamStream,
+    send_synthesized,
+)
 from api_router.gateway.upstream import (
     ANSWER_BODY_LIMIT,
     Upstream,
@@ -284,7 +291,7 @@ class AttemptRunner:
             return AttemptResult(Outcome.OK, result.response, usage=facts.usage, response_id=facts.response_id,
                                  sealed=facts.sealed, ttfb_ms=result.ttfb_ms, response_bytes=result.sent)
         if result.end is StreamEnd.FAILED_EARLY:
-            if facts.end == "failed":
+            if facts.end is Ending.FAILED:
                 retry = _continuity_retry(facts.error, ex.client, opened.body, retries)
                 if retry is not None:
                     return AttemptResult(Outcome.RETRY, error=facts.error, retry=retry)

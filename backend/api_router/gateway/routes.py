@@ -7,6 +7,7 @@ What only exists while the app runs — the upstream client, the coarse timer, t
 from __future__ import annotations
 
 import asyncio
+import enum
 import functools
 import logging
 import os
@@ -184,16 +185,22 @@ def _asset(path: str) -> Path | None:
 # --- the table ---------------------------------------------------------------------------------------
 
 
+class Auth(enum.Enum):
+    NONE = "none"
+    TOKEN = "token"  # the gateway token
+    TOKEN_SAME_ORIGIN = "token+origin"  # and, from a browser, only the gateway's own page
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
     path: str
     handler: Handler
-    auth: str = "token"  # "none" | "token" | "token+origin"
+    auth: Auth = Auth.TOKEN
 
 
 ROUTES = (
-    Route("GET", "/health", health, auth="none"),
+    Route("GET", "/health", health, auth=Auth.NONE),
     Route("GET", "/status", status),
     Route("GET", "/v1/models", models),
     Route("GET", "/models", models),
@@ -203,9 +210,9 @@ ROUTES = (
     Route("POST", "/responses/compact", responses),
     Route("GET", "/v1/responses", websocket_refused),
     Route("GET", "/responses", websocket_refused),
-    Route("POST", "/api/{method}", control_call, auth="token+origin"),
-    Route("GET", "/", spa, auth="none"),
-    Route("GET", "/{path:.+}", spa, auth="none"),
+    Route("POST", "/api/{method}", control_call, auth=Auth.TOKEN_SAME_ORIGIN),
+    Route("GET", "/", spa, auth=Auth.NONE),
+    Route("GET", "/{path:.+}", spa, auth=Auth.NONE),
 )
 
 
@@ -221,8 +228,8 @@ def build_app(services: Services, registry: Registry, state: ServingState) -> we
     app.cleanup_ctx.append(upstream_context)
     app.cleanup_ctx.append(control_context)
     for route in ROUTES:
-        handler = route.handler if route.auth == "none" else token_required(
-            services, route.handler, same_origin=route.auth == "token+origin")
+        handler = route.handler if route.auth is Auth.NONE else token_required(
+            services, route.handler, same_origin=route.auth is Auth.TOKEN_SAME_ORIGIN)
         app.router.add_route(route.method, route.path, handler)
     return app
 

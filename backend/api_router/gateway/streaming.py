@@ -55,6 +55,14 @@ class StreamEnd(enum.Enum):
     CLIENT_GONE = "client_gone"
 
 
+class Ending(enum.Enum):
+    """How the upstream said its stream ends, in an event: an answer (``response.completed`` or
+    ``response.incomplete``) or a failure (``response.failed``, ``error``)."""
+
+    ANSWERED = "answered"
+    FAILED = "failed"
+
+
 class StreamFailed(Exception):
     """The upstream stream failed before its first event (timeout, cut, end); the message says how."""
 
@@ -64,7 +72,7 @@ class StreamFacts:
     """What the relay learned from the events that passed."""
 
     generated: bool = False
-    end: str | None = None  # "ok" | "failed"
+    end: Ending | None = None  # None: no ending event yet
     error: str = ""
     failure: Any = None  # the parsed failure event, for classification
     response_id: str | None = None
@@ -134,7 +142,7 @@ def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
         return
     if kind in _SUCCESS_END:
         facts.generated = True
-        facts.end = "ok"
+        facts.end = Ending.ANSWERED
         facts.incomplete = kind == "response.incomplete"
         payload = ev.json()
         response = payload.get("response") if isinstance(payload, dict) else None
@@ -149,7 +157,7 @@ def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
                 facts.sealed.extend(s for s in sealed_items(output) if s[0] not in known)
         return
     if kind in _FAILURE_END:
-        facts.end = "failed"
+        facts.end = Ending.FAILED
         facts.failure = ev.json()
         facts.error = error_message_of_event(facts.failure)
         return
@@ -252,7 +260,7 @@ class UpstreamStream:
         finally:
             watchdog.stop()
 
-        if facts.end == "ok":
+        if facts.end is Ending.ANSWERED:
             # After response.completed the chunked body's end is usually a moment away; the client's
             # end of stream follows it, as through any proxy, and the connection can be reused. When
             # that end has already arrived, the last events leave together with the client's end of
@@ -272,7 +280,7 @@ class UpstreamStream:
             except _ClientGone:
                 return self._gone(out)
             return StreamResult(StreamEnd.COMPLETED, out.response, "", out.ttfb_ms, facts, out.sent)
-        if facts.end == "failed":
+        if facts.end is Ending.FAILED:
             if out.response is None:
                 return StreamResult(StreamEnd.FAILED_EARLY, None, facts.error, None, facts)
             try:
@@ -349,10 +357,10 @@ class UpstreamStream:
         facts = self.facts
         for ev in events:
             _inspect(ev, facts)
-        if facts.end == "failed" or facts.incomplete:
+        if facts.end is Ending.FAILED or facts.incomplete:
             forward = self._redact(forward)  # an upstream may echo a key in its error message
         if out.response is None:
-            if facts.end == "failed":
+            if facts.end is Ending.FAILED:
                 self._hold(forward)  # kept for a client error, which is relayed as it came
                 return True
             self._hold(forward)
