@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from api_router.composition import new_event_loop
+from api_router.gateway.server import new_event_loop
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="uvloop does not exist on Windows")

@@ -17,9 +17,9 @@ from typing import Any
 
 from api_router import __version__
 from api_router.codex.setup import auth_json, config_block
-from api_router.composition import StartupError, make_control, new_event_loop, open_services
+from api_router.composition import StartupError, make_control, open_services
 from api_router.fsutil import create_private_file, tighten
-from api_router.gateway.server import GatewayServer, StartError
+from api_router.gateway.server import GatewayServer, StartError, new_event_loop
 from api_router.paths import Paths, resolve_user_data
 from api_router.services import Services
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Coroutine
@@ -32,18 +31,6 @@ from api_router.store import Retention, Store
 from api_router.watch import FileWatcher
 
 T = TypeVar("T")
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop where it exists (not on Windows), else asyncio's own loop."""
-    if os.environ.get("API_ROUTER_LOOP") != "asyncio":
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
 
 
 class StartupError(Exception):

@@ -107,7 +107,6 @@ class Retries:
 class AttemptRunner:
     def __init__(self, upstream: Upstream, key_of: Callable[[str], str | None], redact: Callable[[bytes], bytes],
                  shutting_down: Callable[[], bool], turn_state_owner: Callable[[str], str | None]) -> None:
-        self.upstream = upstream
         self._upstream = upstream
         self._deadlines: Deadlines = upstream.deadlines
         self._key_of = key_of

@@ -1,6 +1,7 @@
-"""The one place where what happened becomes state: an attempt's result updates its record, the
-router's view of the provider, the quota ledger and the continuity index; a finished request goes to
-the store. Nothing else in the gateway writes to those.
+"""The one place where what happened to a client request becomes state: an attempt's result updates
+its record, the router's view of the provider, the quota ledger and the continuity index; a finished
+request goes to the store. (What the gateway learns outside client requests — background checks,
+provider tests and probes — goes to the router through ``Router.record_check``.)
 
 A provider renamed or deleted while its attempt ran keeps that attempt in the request log, but its
 state went with the old id (``ProviderStates``) and is not brought back under it."""
@@ -57,12 +58,8 @@ class OutcomeRecorder:
             self._cut_short(ex, attempt, result)
 
     def _served(self, ex: Exchange, attempt: Attempt, result: AttemptResult, live: bool) -> None:
-        record = ex.record
         # No response: the client left while the complete answer was being sent to it.
-        record.status = 200 if result.response is not None else 499
-        record.provider, record.usage = attempt.provider, result.usage
-        record.ttfb_ms, record.response_bytes = result.ttfb_ms, result.response_bytes
-        record.sent_model = attempt.sent_model
+        _answered_by(ex, attempt, result, 200 if result.response is not None else 499)
         client = ex.client
         if not live:
             # Sealed by a provider that is gone: under its tombstone they are another provider's for
@@ -100,20 +97,15 @@ class OutcomeRecorder:
             self._router.record_failure(ex.cfg, attempt.provider, result.error, result.retry_after,
                                         unresponsive=result.timed_out, status=result.status)
         if result.committed:  # a stream that broke after output: the client got part of it
-            record = ex.record
-            record.provider, record.status, record.usage = attempt.provider, 200, result.usage
-            record.ttfb_ms, record.error, record.response_bytes = result.ttfb_ms, result.error, result.response_bytes
-            record.sent_model = attempt.sent_model
+            _answered_by(ex, attempt, result, 200)
         else:
             ex.failures.append(Failure(attempt.provider, result.error, result.status, result.retry_after,
                                        health=result.counts_against_health, rate_limited=result.rate_limited))
 
     @staticmethod
     def _answered_for_client(ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
-        record = ex.record
-        record.provider, record.sent_model = attempt.provider, attempt.sent_model
-        record.status = result.response.status if result.response is not None else attempt.status or 0
-        record.error, record.response_bytes = result.error, result.response_bytes
+        status = result.response.status if result.response is not None else attempt.status or 0
+        _answered_by(ex, attempt, result, status)
 
     def _retrying(self, ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
         name = ex.cfg.name_of(attempt.provider)
@@ -128,17 +120,14 @@ class OutcomeRecorder:
 
     @staticmethod
     def _cut_short(ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
-        record = ex.record
-        record.provider, record.usage, record.ttfb_ms = attempt.provider, result.usage, result.ttfb_ms
-        record.error, record.response_bytes, record.sent_model = result.error, result.response_bytes, attempt.sent_model
-        record.status = 499 if attempt.outcome is Outcome.CLIENT_CLOSED else 200
+        _answered_by(ex, attempt, result, 499 if attempt.outcome is Outcome.CLIENT_CLOSED else 200)
 
     def all_failed(self, ex: Exchange, explained: str) -> None:
         """No candidate could serve: ``explained`` is what the client is told."""
         configured = self._configured()
         failures = [f for f in ex.failures if f.provider in configured]
         if failures:
-            self._router.record_all_failed(ex.cfg, failures, explained)
+            self._router.record_all_failed(failures, explained)
 
     def request_done(self, ex: Exchange) -> None:
         # What the serving provider spent on summaries is part of what the request cost there (another
@@ -147,3 +136,12 @@ class OutcomeRecorder:
         if spent is not None:
             ex.record.usage = ex.record.usage + spent
         self._store.log_request(ex.record, self._configured())
+
+
+def _answered_by(ex: Exchange, attempt: Attempt, result: AttemptResult, status: int) -> None:
+    """The request's record: which provider's answer the client got (whole, in part or an error), and
+    what it cost."""
+    record = ex.record
+    record.provider, record.sent_model, record.status = attempt.provider, attempt.sent_model, status
+    record.usage, record.ttfb_ms = result.usage, result.ttfb_ms
+    record.error, record.response_bytes = result.error, result.response_bytes

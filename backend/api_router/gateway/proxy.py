@@ -71,6 +71,7 @@ class ResponsesProxy:
     def __init__(self, services: Services, upstream: Upstream, state: ServingState) -> None:
         self._services = services
         self._state = state
+        self._upstream = upstream
         self._bodies = Bodies(services.continuity)
         self._request_ids = RequestIds()
         self._runner = AttemptRunner(upstream, key_of=services.provider_key,
@@ -125,7 +126,7 @@ class ResponsesProxy:
         services = self._services
         request, record = ex.request, ex.record
         listen = ex.cfg.listen
-        body = await read_body(request, listen.max_body_bytes, self._runner.upstream.deadlines,
+        body = await read_body(request, listen.max_body_bytes, self._upstream.deadlines,
                                listen.body_stall_timeout_seconds, record=record)
         payload = parse_object(body)
         client = ex.client = ClientRequest(body, payload, session_id_of(request.headers, payload))
@@ -360,7 +361,7 @@ class ResponsesProxy:
             ex.record.attempts.append(attempt)
             t0 = time.perf_counter()
             try:
-                summary = await summarize(self._runner.upstream, provider, services.provider_key(provider.id), model,
+                summary = await summarize(self._upstream, provider, services.provider_key(provider.id), model,
                                           items, ex.cfg.routing.request_timeout_seconds)
             except SummaryFailed as exc:
                 message = (f"the conversation carries a compaction made by another provider; what it summarised is "

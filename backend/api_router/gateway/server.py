@@ -10,11 +10,11 @@ import asyncio
 import concurrent.futures
 import errno
 import logging
+import os
 import threading
 
 from aiohttp import web
 
-from api_router.composition import new_event_loop
 from api_router.config import LOOPBACK_HOSTS
 from api_router.control import Control, Registry
 from api_router.gateway.connections import GuardedAppRunner
@@ -23,6 +23,18 @@ from api_router.services import Services, Serving, ServingState
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it exists (not on Windows), else asyncio's own loop."""
+    if os.environ.get("API_ROUTER_LOOP") != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 class StartError(Exception):

@@ -279,7 +279,7 @@ class Router:
             # A routine cooldown is a warning: the next provider serves meanwhile.
             self._emit("warning", "cooldown", f"{name} cooling down for {cooldown:g} s ({cause})", provider)
 
-    def record_all_failed(self, cfg: Config, failures: Sequence[Failure], explained: str) -> None:
+    def record_all_failed(self, failures: Sequence[Failure], explained: str) -> None:
         """No candidate could serve a client request: the gateway is down until one succeeds.
         ``explained``: what the client was told (each provider, those passed by, the hints)."""
         failures = [f for f in failures if f.health]

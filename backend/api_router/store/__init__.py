@@ -6,8 +6,7 @@ from api_router.store.database import (
     Metrics,
     Retention,
     Store,
-    request_outcome,
 )
 from api_router.store.writer import BATCH_WINDOW_SECONDS
 
-__all__ = ["BATCH_WINDOW_SECONDS", "EVENT_RETENTION", "Metrics", "Retention", "Store", "request_outcome"]
+__all__ = ["BATCH_WINDOW_SECONDS", "EVENT_RETENTION", "Metrics", "Retention", "Store"]
