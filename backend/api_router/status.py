@@ -10,8 +10,10 @@ from api_router import __version__
 from api_router.config import Config, as_json
 from api_router.gateway.explain import out_of_rotation, with_hint
 from api_router.records import now_ms
+from api_router.routing.router import LOCKED
 from api_router.secrets import mask, mask_url
 from api_router.services import Services
+from api_router.states import GatewayState
 from api_router.store import Metrics
 
 
@@ -51,29 +53,32 @@ def serving_summary(services: Services) -> dict[str, Any]:
         back = router.first_back([lock] if lock else cfg.routable)
         if back is not None:
             advice = f"{name(back[0])} may serve again in {math.ceil(back[1])} s (its cooldown ends). " + advice
-        return {"state": "down", "line": "all providers down", "provider": None, "reason": reason, "advice": advice}
+        return _summary(GatewayState.DOWN, "all providers down", None, reason, advice)
     if lock:
-        return {"state": "serving", "line": f"{name(lock)} · locked", "provider": lock, "reason": "locked by user",
-                "advice": ""}
+        return _summary(GatewayState.SERVING, f"{name(lock)} · locked", lock, LOCKED)
     active, reason = router.active
     serving = active if active in available else router.plan(cfg)[0]
     if serving != cfg.effective_preferred:
-        return {"state": "fallback", "line": f"failover to {name(serving)}", "provider": serving, "reason": reason,
-                "advice": ""}
-    return {"state": "serving", "line": f"{name(serving)} · serving", "provider": serving, "reason": "", "advice": ""}
+        return _summary(GatewayState.FALLBACK, f"failover to {name(serving)}", serving, reason)
+    return _summary(GatewayState.SERVING, f"{name(serving)} · serving", serving)
 
 
 def _nothing_to_route(cfg: Config) -> dict[str, Any]:
     """No provider can be asked at all: none configured, all switched off, or none with a base URL."""
-    out: dict[str, Any] = {"state": "no_providers", "provider": None}
+    none = GatewayState.NO_PROVIDERS
     if not cfg.providers:
-        return {**out, "line": "no provider configured", "reason": "no provider is configured yet",
-                "advice": "Add a provider (base URL and key) in API Router."}
+        return _summary(none, "no provider configured", None, "no provider is configured yet",
+                        "Add a provider (base URL and key) in API Router.")
     if all(p.disabled for p in cfg.providers.values()):
-        return {**out, "line": "every provider is disabled", "reason": "every provider is switched off",
-                "advice": "Enable a provider in API Router (or add one)."}
-    return {**out, "line": "no provider has a base URL", "reason": "no enabled provider has a base URL",
-            "advice": "Give a provider its base URL in API Router, or enable one that has one."}
+        return _summary(none, "every provider is disabled", None, "every provider is switched off",
+                        "Enable a provider in API Router (or add one).")
+    return _summary(none, "no provider has a base URL", None, "no enabled provider has a base URL",
+                    "Give a provider its base URL in API Router, or enable one that has one.")
+
+
+def _summary(state: GatewayState, line: str, provider: str | None, reason: str = "",
+             advice: str = "") -> dict[str, Any]:
+    return {"state": state, "line": line, "provider": provider, "reason": reason, "advice": advice}
 
 
 def build_status(services: Services) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api_router.desktop.trayview import percent_left
+from api_router.states import UNWELL, GatewayState, ProviderHealth
 
 COALESCE_SECONDS = 600.0
 DEFAULT_QUOTA_PERCENT = 10.0
@@ -37,7 +38,6 @@ FAILOVER, ALL_DOWN, RECOVERY = "failover", "all_down", "recovery"
 QUOTA_LOW, QUOTA_EXHAUSTED, PROVIDER_BACK = "quota_low", "quota_exhausted", "provider_back"
 SETTING = {FAILOVER: "notify_failover", ALL_DOWN: "notify_all_down", RECOVERY: "notify_recovery",
            QUOTA_LOW: "notify_quota", QUOTA_EXHAUSTED: "notify_quota", PROVIDER_BACK: "notify_provider_back"}
-UNWELL = ("unresponsive", "cooldown", "unhealthy")
 
 # The views the UI routes by hash (docs/control-api.md, "Views the desktop shell can open").
 DASHBOARD, USAGE = "#/", "#/usage"
@@ -117,31 +117,31 @@ class Notices:
         preferred = new.get("preferred_provider")
         serving = now.get("provider")
         if not user_changed:
-            if state == "fallback" and before == "down":
+            if state == GatewayState.FALLBACK and before == GatewayState.DOWN:
                 # Everything was down and a fallback provider answers: a recovery, if a partial one.
                 why = f" ({now['reason']})" if now.get("reason") else ""
                 out.append(Notice(RECOVERY, serving, f"Serving from {name(serving)} again",
                                   f"API Router recovered partly: {name(preferred)} is still not answering{why}. "
                                   f"Codex keeps working through {name(serving)}.", DASHBOARD))
-            elif state == "fallback" and (before != "fallback" or was.get("provider") != serving):
+            elif state == GatewayState.FALLBACK and (before != GatewayState.FALLBACK or was.get("provider") != serving):
                 why = now.get("reason") or f"{name(preferred)} is not answering"
                 out.append(Notice(FAILOVER, serving, f"Failover to {name(serving)}",
                                   f"{why}. Codex keeps working through {name(serving)}.",
                                   requests_view(preferred)))
-            elif state == "down" and before != "down":
+            elif state == GatewayState.DOWN and before != GatewayState.DOWN:
                 message = now.get("reason") or "No provider can serve requests."
                 if now.get("advice"):
                     message += f"\n{now['advice']}"
                 out.append(Notice(ALL_DOWN, None, "All providers down", message, DASHBOARD))
-            elif state == "serving" and before in ("down", "fallback"):
+            elif state == GatewayState.SERVING and before in (GatewayState.DOWN, GatewayState.FALLBACK):
                 out.append(Notice(RECOVERY, serving, f"Serving from {name(serving)} again",
                                   f"API Router recovered: {now.get('line') or 'serving'}.", DASHBOARD))
         out += self._quota(old, new, threshold, name)
-        if state in ("serving", "fallback"):  # dropped in update() when a recovery notice is sent
+        if state in (GatewayState.SERVING, GatewayState.FALLBACK):  # dropped in update() when a recovery notice is sent
             old_providers = old.get("providers") or {}
             for pid, entry in (new.get("providers") or {}).items():
                 prev = (old_providers.get(pid) or {}).get("status")
-                if entry.get("status") == "healthy" and prev in UNWELL:
+                if entry.get("status") == ProviderHealth.HEALTHY and prev in UNWELL:
                     out.append(Notice(PROVIDER_BACK, pid, f"{name(pid)} is back",
                                       f"{name(pid)} answers again and is back in rotation.", requests_view(pid)))
         return out

@@ -11,19 +11,20 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from api_router.states import OUT_OF_ROTATION, GatewayState, ProviderHealth
+
 NORMAL, WARNING, ERROR = "normal", "warning", "error"
 TOOLTIP_MAX = 127  # Windows keeps 128 UTF-16 units of a tray tooltip, the terminator included
 
 # (mark, word) per provider status; the word is left out for a healthy provider.
-HEALTH_MARKS = {
-    "healthy": ("●", ""),
-    "unknown": ("○", "not used yet"),
-    "unhealthy": ("✕", "failing"),
-    "cooldown": ("◐", "cooling down"),
-    "unresponsive": ("✕", "not answering"),
-    "disabled": ("", "disabled"),
+HEALTH_MARKS: dict[str, tuple[str, str]] = {  # keyed by ProviderHealth (a str: the document's words look it up)
+    ProviderHealth.HEALTHY: ("●", ""),
+    ProviderHealth.UNKNOWN: ("○", "not used yet"),
+    ProviderHealth.UNHEALTHY: ("✕", "failing"),
+    ProviderHealth.COOLDOWN: ("◐", "cooling down"),
+    ProviderHealth.UNRESPONSIVE: ("✕", "not answering"),
+    ProviderHealth.DISABLED: ("", "disabled"),
 }
-OUT_OF_ROTATION = ("cooldown", "unresponsive")
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,8 @@ def percent_left(left: float) -> str:
 def provider_label(name: str, entry: dict[str, Any], quota: dict[str, Any] | None) -> str:
     """"Relay B — 63 % left ●": the name, the quota left when known, then the health mark (and a word
     for anything but healthy)."""
-    status = str(entry.get("status") or "unknown")
-    if status == "disabled":
+    status = str(entry.get("status") or ProviderHealth.UNKNOWN)
+    if status == ProviderHealth.DISABLED:
         return f"{name} (disabled)"
     mark, word = HEALTH_MARKS.get(status, ("○", status))
     health = (f" {mark}" if mark else "") + (f" {word}" if word else "")
@@ -72,10 +73,10 @@ def provider_label(name: str, entry: dict[str, Any], quota: dict[str, Any] | Non
 
 def icon_state(status: dict[str, Any], listening: bool) -> str:
     state = (status.get("summary") or {}).get("state")
-    if not listening or state in ("down", "no_providers"):
+    if not listening or state in (GatewayState.DOWN, GatewayState.NO_PROVIDERS):
         return ERROR
     providers = status.get("providers") or {}
-    if state == "fallback" or any(p.get("status") in OUT_OF_ROTATION and not p.get("disabled")
+    if state == GatewayState.FALLBACK or any(p.get("status") in OUT_OF_ROTATION and not p.get("disabled")
                                   for p in providers.values()):
         return WARNING
     return NORMAL

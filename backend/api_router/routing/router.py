@@ -17,8 +17,10 @@ from typing import Any, Protocol
 from api_router.config import Config
 from api_router.routing.affinity import SessionAffinity
 from api_router.routing.hedging import FirstEventTimes
+from api_router.states import ProviderHealth
 
 MAX_RETRY_AFTER_SECONDS = 3600
+LOCKED = "locked by user"  # the reason a locked provider serves (shown as such in the UI)
 
 
 class EventSink(Protocol):
@@ -211,7 +213,7 @@ class Router:
                       failures: Sequence[Failure]) -> tuple[str, str, str]:
         name = cfg.name_of
         if cfg.routing.manual_override == provider:
-            return "locked by user", f"Serving from {name(provider)} (locked by user)", "info"
+            return LOCKED, f"Serving from {name(provider)} ({LOCKED})", "info"
         preferred = cfg.effective_preferred
         if provider == preferred:
             if previous is None or previous not in cfg.providers:
@@ -356,8 +358,8 @@ class Router:
             # "All down" was the verdict of the routing just left; the next request judges the new one.
             self._s.down = ()
             if provider:
-                self._s.active, self._s.active_reason = provider, "locked by user"
-            elif self._s.active_reason == "locked by user":
+                self._s.active, self._s.active_reason = provider, LOCKED
+            elif self._s.active_reason == LOCKED:
                 # Automatic routing decides afresh: the provider that was locked is not a failover.
                 self._s.released, self._s.active, self._s.active_reason = self._s.active, None, ""
         if self._affinity is not None:
@@ -499,17 +501,17 @@ class Router:
                 h = self._s.health.get(pid) or Health()
                 cooling = h.cooldown_until > now
                 if p.disabled:
-                    status = "disabled"
+                    status = ProviderHealth.DISABLED
                 elif h.unresponsive_since is not None:
-                    status = "unresponsive"
+                    status = ProviderHealth.UNRESPONSIVE
                 elif cooling:
-                    status = "cooldown"
+                    status = ProviderHealth.COOLDOWN
                 elif h.consecutive_failures:
-                    status = "unhealthy"
+                    status = ProviderHealth.UNHEALTHY
                 elif h.last_ok_at is not None:
-                    status = "healthy"
+                    status = ProviderHealth.HEALTHY
                 else:
-                    status = "unknown"
+                    status = ProviderHealth.UNKNOWN
                 out[pid] = {
                     "status": status,
                     "consecutive_failures": h.consecutive_failures,
