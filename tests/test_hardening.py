@@ -247,7 +247,7 @@ async def test_odd_bytes_from_a_client_get_an_answer_not_a_500(fakes, gateway):
 def test_what_a_log_line_quotes_cannot_pass_for_another_line():
     import logging
 
-    from api_router.cli import RedactingFormatter
+    from api_router.logfile import RedactingFormatter
 
     formatter = RedactingFormatter(lambda text: text)
     record = logging.LogRecord("api_router", logging.ERROR, __file__, 1, "unhandled error in GET %s",

@@ -11,7 +11,7 @@ import stat
 
 from aiohttp import web
 
-from api_router.cli import setup_logging
+from api_router.logfile import setup_logging
 from api_router.status import build_status
 from tests.support import fake_provider as fp
 from tests.support.harness import simple_body

@@ -5,21 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import logging
-import logging.handlers
-import queue
-import re
 import signal
 import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 from api_router import __version__
 from api_router.codex.setup import auth_json, config_block
 from api_router.composition import StartupError, make_control, open_services
-from api_router.fsutil import create_private_file, tighten
 from api_router.gateway.server import GatewayServer, StartError, new_event_loop
+from api_router.logfile import setup_logging
 from api_router.paths import Paths, resolve_user_data
 from api_router.services import Services
 
@@ -38,82 +32,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--show", action="store_true", help="desktop: show the window at start this time")
     parser.add_argument("--version", action="version", version=f"api-router {__version__}")
     return parser
-
-
-# Control characters from outside (a request path, an upstream's error) would let a line pass for
-# another one: a CR rewrites the line on a terminal, a newline starts a forged record.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # tab and newline aside (a traceback's lines)
-_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-
-
-def _escaped(match: re.Match[str]) -> str:
-    return repr(match.group())[1:-1]
-
-
-class RedactingFormatter(logging.Formatter):
-    """Formats, then scrubs every known secret from the whole text (tracebacks included). A record's
-    message stays one line, whatever it quotes."""
-
-    def __init__(self, redact: Callable[[str], str]) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        self._redact = redact
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        return _CONTROL_OR_NEWLINE.sub(_escaped, super().formatMessage(record))
-
-    def format(self, record: logging.LogRecord) -> str:
-        return self._redact(_CONTROL.sub(_escaped, super().format(record)))
-
-
-class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
-    """The log file (and each rotated one) readable by its owner only: it names providers and errors."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        base = Path(self.baseFilename)
-        for n in range(1, self.backupCount + 1):  # rotated by an older version, with the umask's mode
-            tighten(base.with_name(f"{base.name}.{n}"))
-
-    def _open(self):  # type: ignore[no-untyped-def]
-        create_private_file(Path(self.baseFilename))
-        return super()._open()
-
-
-class DroppingQueueHandler(logging.handlers.QueueHandler):
-    """Hands records to the logging thread; drops them rather than wait when it falls behind
-    (e.g. a stderr pipe nobody reads must never stall the gateway)."""
-
-    def enqueue(self, record: logging.LogRecord) -> None:
-        try:
-            self.queue.put_nowait(record)
-        except queue.Full:
-            pass
-
-
-def setup_logging(services: Services, *, console: bool) -> logging.handlers.QueueListener:
-    """Log to ``data/api-router.log`` (rotated) and optionally stderr, from a thread of its own so
-    file and terminal writes never block the event loop. Returns the listener to stop at exit."""
-    formatter = RedactingFormatter(services.redactor)
-    try:
-        services.paths.data.mkdir(parents=True, exist_ok=True)
-        handlers: list[logging.Handler] = [PrivateRotatingFileHandler(
-            services.paths.data / "api-router.log", maxBytes=1_000_000, backupCount=3, encoding="utf-8")]
-    except OSError as exc:  # the log is a folder, or not ours to write
-        raise StartupError.of(exc, services.paths) from exc
-    if console and sys.stderr is not None:
-        handlers.append(logging.StreamHandler(sys.stderr))
-    for handler in handlers:
-        handler.setFormatter(formatter)
-    records: queue.Queue[logging.LogRecord] = queue.Queue(maxsize=10_000)
-    listener = logging.handlers.QueueListener(records, *handlers, respect_handler_level=True)
-    listener.start()
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(DroppingQueueHandler(records))
-    root.setLevel(logging.INFO)
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    return listener
 
 
 def banner(services: Services) -> str:

@@ -47,6 +47,7 @@ from api_router.desktop.tray import Tray
 from api_router.desktop.traycontrol import TrayController, initial_view
 from api_router.desktop.window import AppWindow, gui_for, origin_of, window_url
 from api_router.gateway.server import GatewayServer, GatewayThread, StartError
+from api_router.logfile import setup_logging
 from api_router.paths import Paths
 from api_router.services import Services
 
@@ -111,13 +112,15 @@ def run_desktop(paths: Paths, *, host: str | None = None, port: int | None = Non
         backends = real_backends()
     except Exception as exc:  # ImportError, gi's ValueError for a missing namespace, a broken display…
         raise DesktopUnavailable(f"the GUI libraries failed to load: {type(exc).__name__}: {exc}") from exc
-    code = DesktopShell(paths, options, lambda: backends).run()
-    exit_if_threads_hang(code)
+    shell = DesktopShell(paths, options, lambda: backends)
+    code = shell.run()
+    exit_if_threads_hang(code, before_exit=shell.flush_log)
     return code
 
 
 def exit_if_threads_hang(code: int, *, grace: float = 3.0, exit: Callable[[int], object] = os._exit,
-                         threads: Callable[[], list[threading.Thread]] | None = None) -> None:
+                         threads: Callable[[], list[threading.Thread]] | None = None,
+                         before_exit: Callable[[], None] = lambda: None) -> None:
     """Everything is closed; make sure the process ends.
 
     pywebview 6.2.1 (GTK) answers each JS bridge call from a non-daemon thread that waits, without a
@@ -134,8 +137,7 @@ def exit_if_threads_hang(code: int, *, grace: float = 3.0, exit: Callable[[int],
     if not stuck:
         return
     log.warning("exiting although %d thread(s) still wait: %s", len(stuck), ", ".join(t.name for t in stuck))
-    if _log_listener is not None:
-        _log_listener.stop()  # writes out what is queued
+    before_exit()  # e.g. the log writes out what is queued
     for stream in (sys.stdout, sys.stderr):
         try:
             if stream is not None:
@@ -153,14 +155,17 @@ def _foreign_threads() -> list[threading.Thread]:
 class DesktopShell:
     def __init__(self, paths: Paths, options: Options, backends: Callable[[], Backends], *,
                  os_lock: OsLock | None = None, handoff_wait: float = 10.0,
-                 install_signals: bool = True, configure_logging: Callable[[Services], None] | None = None) -> None:
+                 install_signals: bool = True,
+                 configure_logging: Callable[[Services], Callable[[], None] | None] | None = None) -> None:
         self._paths = paths
         self._options = options
         self._make_backends = backends
         self._os_lock = os_lock
         self._handoff_wait = handoff_wait
         self._install_signals = install_signals
+        # Sets up the log; what it returns stops it, writing out what is queued.
         self._configure_logging = configure_logging or _log_to_file
+        self._stop_log: Callable[[], None] | None = None
         self._state = threading.Lock()
         self._window: AppWindow | None = None
         self._show_pending = False
@@ -169,6 +174,11 @@ class DesktopShell:
         self._navigable = False  # the window shows the UI (not the "could not start" page)
 
     # --- entry -----------------------------------------------------------------------------------
+
+    def flush_log(self) -> None:
+        """Write out what the log still has queued (before the process ends the hard way)."""
+        if self._stop_log is not None:
+            self._stop_log()
 
     def run(self) -> int:
         try:
@@ -244,7 +254,7 @@ class DesktopShell:
     def _run_runtime(self, lock: InstanceLock, info: InstanceInfo) -> int:
         rt = open_services(self._paths, port=self._options.port)
         try:
-            self._configure_logging(rt)
+            self._stop_log = self._configure_logging(rt)
             backends = self._make_backends()
             # pywebview brings its own stderr handler; route its records through ours (redacted).
             pywebview_log = logging.getLogger("pywebview")
@@ -443,14 +453,8 @@ class DesktopShell:
         return restore
 
 
-_log_listener: Any = None
-
-
-def _log_to_file(rt: Services) -> None:
-    from api_router.cli import setup_logging
-
-    global _log_listener
-    _log_listener = setup_logging(rt, console=sys.stderr is not None)  # a windowed executable has no stderr
+def _log_to_file(rt: Services) -> Callable[[], None]:
+    return setup_logging(rt, console=sys.stderr is not None).stop  # a windowed executable has no stderr
 
 
 def _report_handoff(handoff: Handoff) -> int:
