@@ -23,6 +23,7 @@ from api_router.fsutil import NotAFile, check_writable, private_dir, tighten_tre
 from api_router.paths import Paths, codex_home
 from api_router.provider_tests import ProviderTests
 from api_router.quota import Quota
+from api_router.records import Kind, Level
 from api_router.routing import Router
 from api_router.routing.affinity import SessionAffinity, routing_choice
 from api_router.secrets import Redactor, SecretsFile, url_password
@@ -103,9 +104,10 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     store.open()
     _report_file_problems(config, secrets, store)
     for problem in (*config_report.problems, *secrets_report.problems):
-        store.add_event("error", "config", problem)
+        store.add_event(Level.ERROR, Kind.CONFIG, problem)
     if secrets_report.migrated:
-        store.add_event("info", "config", "The gateway token was moved out of the provider keys (legacy secrets.json)")
+        store.add_event(Level.INFO, Kind.CONFIG,
+                        "The gateway token was moved out of the provider keys (legacy secrets.json)")
     store.set_retention(_retention(config.current))
     config.listeners.append(lambda cfg: store.set_retention(_retention(cfg)))
     home = codex_home()
@@ -129,10 +131,10 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
 def _report_file_problems(config: ConfigFile, secrets: SecretsFile, store: Store) -> None:
     """Hand edits found while running, and files moved aside when the app next writes, become events."""
     def problem(message: str) -> None:
-        store.add_event("error", "config", message)
+        store.add_event(Level.ERROR, Kind.CONFIG, message)
 
     def notice(message: str) -> None:
-        store.add_event("info", "config", message)
+        store.add_event(Level.INFO, Kind.CONFIG, message)
 
     for f in (config, secrets):
         f.on_problem, f.on_notice = problem, notice

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from api_router.config import Config
-from api_router.records import now_ms
+from api_router.records import EventSink, Kind, Level, now_ms
 from api_router.secrets import Secrets
 from api_router.store import Store
 
@@ -38,7 +38,7 @@ class Ledger:
 
 class Quota:
     def __init__(self, store: Store, config: Callable[[], Config], secrets: Callable[[], Secrets],
-                 emit: Callable[..., Any]) -> None:
+                 emit: EventSink) -> None:
         self._store = store
         self._config = config
         self._secrets = secrets
@@ -250,7 +250,7 @@ class Quota:
             self._store.save_ledger(provider_id, 0, since)
             self._update_exhausted(provider_id, _exhausted_reason(as_json))
         else:
-            self._emit("warning", "usage",
+            self._emit(Level.WARNING, Kind.USAGE,
                        f"Usage check failed for {self._config().name_of(provider_id)}: {error} "
                        "(showing the last good reading)",
                        provider_id)
@@ -264,10 +264,11 @@ class Quota:
                 self._exhausted.pop(provider, None)
         name = self._config().name_of(provider)
         if reason and not before:
-            self._emit("warning", "quota", f"{name} is out of quota ({reason}); automatic routing skips it "
-                                           "until a usage check shows quota again", provider)
+            self._emit(Level.WARNING, Kind.QUOTA,
+                       f"{name} is out of quota ({reason}); automatic routing skips it "
+                       "until a usage check shows quota again", provider)
         elif before and not reason:
-            self._emit("info", "quota", f"{name} has quota again; back in automatic routing", provider)
+            self._emit(Level.INFO, Kind.QUOTA, f"{name} has quota again; back in automatic routing", provider)
 
     # --- provider changes ---------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 def now_ms() -> int:
@@ -37,13 +37,46 @@ class Retry(enum.StrEnum):
     SUMMARIZE = "summarize_compaction"  # what it summarised is too long here: summarise it here first
 
 
+class Level(enum.StrEnum):
+    """How much an event matters (also the level it is logged at)."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class Kind(enum.StrEnum):
+    """What an event is about (the UI filters by it)."""
+
+    CONFIG = "config"  # a setting, a provider, a key changed
+    ROUTE = "route"  # where requests go changed
+    LOCK = "lock"
+    HEDGE = "hedge"
+    PROVIDER_FAILURE = "provider_failure"
+    COOLDOWN = "cooldown"
+    UNRESPONSIVE = "unresponsive"
+    RECOVERED = "recovered"
+    ALL_DOWN = "all_down"
+    QUOTA = "quota"
+    USAGE = "usage"  # a usage check failed
+    CONTINUITY = "continuity"  # conversation state carried across providers
+    SECURITY = "security"
+    CODEX = "codex"  # Connect Codex
+    GATEWAY = "gateway"  # listening, stopping
+    STORE = "store"  # the database
+
+
+class EventSink(Protocol):
+    def __call__(self, level: Level, kind: Kind, message: str, provider: str | None = None) -> Any: ...
+
+
 @dataclass(frozen=True)
 class Event:
     id: int
     unix_ms: int
-    level: str
+    level: str  # a Level (read back from the store as its word)
     provider: str | None
-    kind: str
+    kind: str  # a Kind, likewise
     message: str
 
     def to_json(self, seen_up_to: int = 0) -> dict[str, Any]:

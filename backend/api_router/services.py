@@ -14,7 +14,7 @@ from api_router.desktop.autostart import Autostart
 from api_router.paths import Paths
 from api_router.provider_tests import ProviderTests
 from api_router.quota import Quota
-from api_router.records import now_ms
+from api_router.records import Kind, Level, now_ms
 from api_router.routing import Router
 from api_router.secrets import Redactor, SecretsFile
 from api_router.store import Store
@@ -89,7 +89,7 @@ class Services:
     serving: Serving | None = None  # set by the gateway server while it listens
     last_activity_ms: int | None = None
 
-    def emit(self, level: str, kind: str, message: str, provider: str | None = None) -> None:
+    def emit(self, level: Level, kind: Kind, message: str, provider: str | None = None) -> None:
         self.store.add_event(level, kind, message, provider)
 
     def provider_key(self, provider: str) -> str | None:

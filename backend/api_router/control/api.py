@@ -45,6 +45,7 @@ from api_router.desktop.autostart import autostart_json
 from api_router.gateway.explain import path_hint
 from api_router.gateway.models import fetch_models
 from api_router.gateway.provider_test import run_test
+from api_router.records import Kind, Level
 from api_router.secrets import Secrets, new_gateway_token, unmask_url
 from api_router.services import Services
 from api_router.status import build_status, provider_settings
@@ -197,7 +198,7 @@ class Control:
 
         self._services.config.edit(change)
         shown = ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in values.items())  # as in config.toml
-        self._services.emit("info", "config", f"{name.replace('_', ' ').capitalize()} settings changed: {shown}")
+        self._services.emit(Level.INFO, Kind.CONFIG, f"{name.replace('_', ' ').capitalize()} settings changed: {shown}")
 
     @exposed
     def set_preferred_provider(self, provider: str | None = None) -> dict[str, Any]:
@@ -280,7 +281,7 @@ class Control:
         before = services.config.current
         cfg = services.config.edit(change)
         verb = "added" if creating else "updated"
-        services.emit("info", "config", f"Provider {cfg.name_of(pid)} {verb}", pid)
+        services.emit(Level.INFO, Kind.CONFIG, f"Provider {cfg.name_of(pid)} {verb}", pid)
         if unlock:
             services.router.lock_changed(cfg, None)
         self._note_first_in_list(before, cfg)
@@ -313,7 +314,7 @@ class Control:
                 services.secrets.forget(new)
             raise
         services.providers.rename(old, new)
-        services.emit("info", "config", f"Provider id {old} renamed to {new}", new)
+        services.emit(Level.INFO, Kind.CONFIG, f"Provider id {old} renamed to {new}", new)
         return self.get_config()
 
     @exposed
@@ -330,7 +331,7 @@ class Control:
         was_locked = services.config.current.routing.manual_override == pid
         cfg = services.config.edit(change)
         services.providers.forget(pid)
-        services.emit("info", "config", f"Provider {name} deleted", pid)
+        services.emit(Level.INFO, Kind.CONFIG, f"Provider {name} deleted", pid)
         if was_locked:  # the lock went with it: automatic routing resumes, as after an unlock
             services.router.lock_changed(cfg, None)
         return self.get_config()
@@ -343,7 +344,7 @@ class Control:
         if sorted(order) != sorted(current) or len(set(order)) != len(order):
             raise ControlError(f"order must list every provider exactly once: {', '.join(current)}")
         cfg = services.config.edit(lambda doc: set_order(doc, order))
-        services.emit("info", "config", "Provider order: " + " → ".join(cfg.name_of(p) for p in order))
+        services.emit(Level.INFO, Kind.CONFIG, "Provider order: " + " → ".join(cfg.name_of(p) for p in order))
         self._note_first_in_list(before, cfg)
         return self.get_config()
 
@@ -371,7 +372,8 @@ class Control:
 
         before = services.config.current
         cfg = services.config.edit(change)
-        services.emit("info", "config", f"Provider {cfg.name_of(pid)} {'disabled' if disabled else 'enabled'}", pid)
+        state = "disabled" if disabled else "enabled"
+        services.emit(Level.INFO, Kind.CONFIG, f"Provider {cfg.name_of(pid)} {state}", pid)
         if unlock:
             services.router.lock_changed(cfg, None)
         self._note_first_in_list(before, cfg)
@@ -514,7 +516,7 @@ class Control:
         services.secrets.edit(change)
         services.quota.invalidate(pid)
         verb = "set" if value is not None else "cleared"
-        services.emit("info", "config", f"{what} {verb} for {services.config.current.name_of(pid)}", pid)
+        services.emit(Level.INFO, Kind.CONFIG, f"{what} {verb} for {services.config.current.name_of(pid)}", pid)
         return pid
 
     # --- gateway token ---------------------------------------------------------------------------------
@@ -535,13 +537,15 @@ class Control:
                                                      updated.gateway_token)
         except OSError as exc:
             codex_updated = False
-            services.emit("error", "codex", f"Could not update Codex's auth.json with the new token: {exc}")
+            services.emit(Level.ERROR, Kind.CODEX, f"Could not update Codex's auth.json with the new token: {exc}")
         if codex_updated:
-            services.emit("info", "security", f"Gateway token rotated; Codex's auth.json ({services.codex_home}) "
-                                              "now holds the new one. Other clients using the old token are refused.")
+            services.emit(Level.INFO, Kind.SECURITY,
+                          f"Gateway token rotated; Codex's auth.json ({services.codex_home}) "
+                          "now holds the new one. Other clients using the old token are refused.")
         else:
-            services.emit("warning", "security", "Gateway token rotated; clients using the old token are now refused. "
-                                                 "Update Codex's auth.json (Connect Codex does it).")
+            services.emit(Level.WARNING, Kind.SECURITY,
+                          "Gateway token rotated; clients using the old token are now refused. "
+                          "Update Codex's auth.json (Connect Codex does it).")
         return {"token": updated.gateway_token}
 
     # --- Codex -------------------------------------------------------------------------------------------
@@ -565,7 +569,7 @@ class Control:
             result = change(services.codex_home, services.gateway_url, services.secrets.current.gateway_token)
         except (codex_setup.CodexSetupError, OSError) as exc:
             raise ControlError(str(exc)) from None
-        services.emit("info", "codex", f"{done} ({services.codex_home})")
+        services.emit(Level.INFO, Kind.CODEX, f"{done} ({services.codex_home})")
         return result
 
     # --- helpers ---------------------------------------------------------------------------------------

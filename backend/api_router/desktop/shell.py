@@ -49,6 +49,7 @@ from api_router.desktop.window import AppWindow, gui_for, origin_of, window_url
 from api_router.gateway.server import GatewayServer, GatewayThread, StartError
 from api_router.logfile import setup_logging
 from api_router.paths import Paths
+from api_router.records import Kind, Level
 from api_router.services import Services
 
 log = logging.getLogger(__name__)
@@ -271,7 +272,7 @@ class DesktopShell:
             except StartError as exc:
                 error = str(exc)
                 log.error("the gateway did not start: %s", error)
-                rt.emit("error", "gateway", f"The gateway did not start: {error}")
+                rt.emit(Level.ERROR, Kind.GATEWAY, f"The gateway did not start: {error}")
             else:
                 lock.publish(dataclasses.replace(info, gateway_port=rt.require_serving().port))
             try:
@@ -414,17 +415,18 @@ class DesktopShell:
             log.info("start with the system: [ui] autostart = %s; login item %s (%s)",
                      str(wanted).lower(), done, item.location())
             if done in ("installed", "updated"):
-                rt.emit("info", "config", f"Start with the system is on: the login item is at {item.location()}")
+                rt.emit(Level.INFO, Kind.CONFIG, f"Start with the system is on: the login item is at {item.location()}")
             elif done == "removed":
-                rt.emit("info", "config", f"Start with the system is off: the login item {item.location()} "
-                                          "was removed")
+                rt.emit(Level.INFO, Kind.CONFIG,
+                        f"Start with the system is off: the login item {item.location()} "
+                        "was removed")
 
         def failed(exc: Exception, wanted: bool) -> None:
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             message = (f"Start with the system: could not {'add' if wanted else 'remove'} the login item at "
                        f"{item.location()}: {why} ([ui] autostart = {str(wanted).lower()} stays saved)")
             log.warning("%s", message)
-            rt.emit("error", "config", message)
+            rt.emit(Level.ERROR, Kind.CONFIG, message)
 
         follower = SettingFollower(item, rt.config.current.ui.autostart, report=report, failed=failed)
         rt.config.listeners.append(follower)

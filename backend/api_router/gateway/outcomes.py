@@ -9,21 +9,20 @@ state went with the old id (``ProviderStates``) and is not brought back under it
 from __future__ import annotations
 
 from collections.abc import Callable, Container
-from typing import Any
 
 from api_router.continuity.index import ContinuityIndex, tombstone
 from api_router.gateway import classify
 from api_router.gateway.attempt import AttemptResult
 from api_router.gateway.exchange import Exchange
 from api_router.quota import Quota
-from api_router.records import Attempt, Outcome, Retry
+from api_router.records import Attempt, EventSink, Kind, Level, Outcome, Retry
 from api_router.routing import Failure, Router
 from api_router.store import Store
 
 
 class OutcomeRecorder:
     def __init__(self, router: Router, quota: Quota, index: ContinuityIndex, store: Store,
-                 emit: Callable[..., Any], configured: Callable[[], Container[str]]) -> None:
+                 emit: EventSink, configured: Callable[[], Container[str]]) -> None:
         self._configured = configured  # the provider ids that exist now
         self._router = router
         self._quota = quota
@@ -111,12 +110,14 @@ class OutcomeRecorder:
         name = ex.cfg.name_of(attempt.provider)
         if result.retry is Retry.REBUILD and classify.mentions_unsupported_previous_response_id(result.error):
             if self._index.mark_rejects_previous_id(attempt.provider):
-                self._emit("info", "continuity", f"{name} does not accept previous_response_id; its requests now "
-                                                 "replay the conversation from the Codex session file",
+                self._emit(Level.INFO, Kind.CONTINUITY,
+                           f"{name} does not accept previous_response_id; its requests now "
+                           "replay the conversation from the Codex session file",
                            attempt.provider)
         elif result.retry is Retry.STRIP_SEALED:
-            self._emit("info", "continuity", f"{name} could not read reasoning sealed by another provider; "
-                                             "retrying without it", attempt.provider)
+            self._emit(Level.INFO, Kind.CONTINUITY,
+                       f"{name} could not read reasoning sealed by another provider; "
+                       "retrying without it", attempt.provider)
 
     @staticmethod
     def _cut_short(ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:

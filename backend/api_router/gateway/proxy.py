@@ -28,7 +28,7 @@ from api_router.gateway.errors import GatewayError, error_response, from_error
 from api_router.gateway.exchange import Exchange, RequestIds, parse_object, read_body
 from api_router.gateway.outcomes import OutcomeRecorder
 from api_router.gateway.upstream import PROVIDER_HEADER, REQUEST_ID_HEADER, Upstream, forwarded_headers
-from api_router.records import Attempt, Outcome, RequestRecord, Retry, now_ms
+from api_router.records import Attempt, Kind, Level, Outcome, RequestRecord, Retry, now_ms
 from api_router.services import Services, ServingState
 
 SHUTTING_DOWN = "API Router is shutting down; the request was not completed"
@@ -299,7 +299,7 @@ class ResponsesProxy:
                 ex.passed_by[pid] = str(exc)
                 continue
             hedge.delay = self._services.router.hedge_delay(ex.cfg, pid)
-            self._services.emit("info", "hedge", f"{why}; asking {name(pid)} too", slow.provider)
+            self._services.emit(Level.INFO, Kind.HEDGE, f"{why}; asking {name(pid)} too", slow.provider)
             racers.append(hedge)
             return
 
@@ -379,8 +379,9 @@ class ResponsesProxy:
             self._recorder.attempt_done(ex, attempt, result)
             if result.outcome is not Outcome.OK:
                 return result
-        services.emit("info", "continuity", f"{ex.cfg.name_of(racer.provider)} summarised a conversation compacted by "
-                                            "another provider, which was too long for it", racer.provider)
+        services.emit(Level.INFO, Kind.CONTINUITY,
+                      f"{ex.cfg.name_of(racer.provider)} summarised a conversation compacted by "
+                      "another provider, which was too long for it", racer.provider)
         return tuple(out)
 
     def _no_summary(self, ex: Exchange, pid: str, message: str, status: int | None,

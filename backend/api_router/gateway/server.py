@@ -19,6 +19,7 @@ from api_router.config import LOOPBACK_HOSTS
 from api_router.control import Control, Registry
 from api_router.gateway.connections import GuardedAppRunner
 from api_router.gateway.routes import UPSTREAM, build_app
+from api_router.records import Kind, Level
 from api_router.services import Services, Serving, ServingState
 
 log = logging.getLogger(__name__)
@@ -83,9 +84,10 @@ class GatewayServer:
         services.serving = Serving(asyncio.get_running_loop(), app[UPSTREAM], host, bound_port, self.state)
         if host not in LOOPBACK_HOSTS:
             log.warning("listening on non-loopback address %s: other machines can reach the gateway", host)
-            services.emit("warning", "security", f"Listening on {host}:{bound_port}, reachable from other machines "
-                                                 "(allow_remote = true)")
-        services.emit("info", "gateway", f"Gateway listening on {services.gateway_url}")
+            services.emit(Level.WARNING, Kind.SECURITY,
+                          f"Listening on {host}:{bound_port}, reachable from other machines "
+                          "(allow_remote = true)")
+        services.emit(Level.INFO, Kind.GATEWAY, f"Gateway listening on {services.gateway_url}")
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish within the grace period, then end the rest

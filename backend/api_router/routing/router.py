@@ -12,19 +12,16 @@ import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from api_router.config import Config
+from api_router.records import EventSink, Kind, Level
 from api_router.routing.affinity import SessionAffinity
 from api_router.routing.hedging import FirstEventTimes
 from api_router.states import ProviderHealth
 
 MAX_RETRY_AFTER_SECONDS = 3600
 LOCKED = "locked by user"  # the reason a locked provider serves (shown as such in the UI)
-
-
-class EventSink(Protocol):
-    def __call__(self, level: str, kind: str, message: str, provider: str | None = None) -> Any: ...
 
 
 @dataclass
@@ -198,9 +195,9 @@ class Router:
                 change = self._route_change(cfg, came_from if came_from != provider else None, provider, counted)
                 self._s.active, self._s.active_reason, self._s.released = provider, change[0], None
         if recovered:
-            self._emit("info", "recovered", f"{cfg.name_of(provider)} is answering again", provider)
+            self._emit(Level.INFO, Kind.RECOVERED, f"{cfg.name_of(provider)} is answering again", provider)
         if change is not None:
-            self._emit(change[2], "route", change[1], provider)
+            self._emit(change[2], Kind.ROUTE, change[1], provider)
 
     def _clear(self, provider: str, h: Health) -> None:
         h.consecutive_failures = 0
@@ -210,21 +207,21 @@ class Router:
         self._unresponsive.discard(provider)
 
     def _route_change(self, cfg: Config, previous: str | None, provider: str,
-                      failures: Sequence[Failure]) -> tuple[str, str, str]:
+                      failures: Sequence[Failure]) -> tuple[str, str, Level]:
         name = cfg.name_of
         if cfg.routing.manual_override == provider:
-            return LOCKED, f"Serving from {name(provider)} ({LOCKED})", "info"
+            return LOCKED, f"Serving from {name(provider)} ({LOCKED})", Level.INFO
         preferred = cfg.effective_preferred
         if provider == preferred:
             if previous is None or previous not in cfg.providers:
-                return "preferred provider", f"Serving from preferred provider {name(provider)}", "info"
+                return "preferred provider", f"Serving from preferred provider {name(provider)}", Level.INFO
             # The stable window is the reason only when the preferred provider had failed before it.
             last_fail = self._health(provider).last_fail_at
             stable = cfg.routing.preferred_stable_seconds
             why = f" (no failure for {stable:g} s)" if last_fail is not None and \
                 self._clock() - last_fail >= stable else ""
             return "preferred provider", f"Back to preferred provider {name(provider)} from {name(previous)}{why}", \
-                "info"
+                Level.INFO
         source = previous if previous is not None else (failures[0].provider if failures else None)
         why = "; ".join(f.error if f.provider == source else f"{name(f.provider)}: {f.error}" for f in failures)
         if not why:
@@ -239,7 +236,7 @@ class Router:
             else:
                 why = f"{name(cause) if cause else 'the preferred provider'} unavailable"
         prefix = f"Failover from {name(source)} to {name(provider)}" if source else f"Failover to {name(provider)}"
-        return f"failover: {why}", f"{prefix}: {why}", "warning"
+        return f"failover: {why}", f"{prefix}: {why}", Level.WARNING
 
     def record_failure(self, cfg: Config, provider: str, error: str, retry_after: float | None = None,
                        *, unresponsive: bool = False, status: int | None = None) -> None:
@@ -270,16 +267,17 @@ class Router:
                 h.out_since = now
             failures = h.consecutive_failures
         name = cfg.name_of(provider)
-        self._emit("warning", "provider_failure", f"{name} failed ({failures} in a row): {error}", provider)
+        self._emit(Level.WARNING, Kind.PROVIDER_FAILURE, f"{name} failed ({failures} in a row): {error}", provider)
         if newly_unresponsive:
-            self._emit("warning", "unresponsive", f"{name} did not answer in time; it is out of rotation until a "
-                                                  "background check gets an answer from it", provider)
+            self._emit(Level.WARNING, Kind.UNRESPONSIVE,
+                       f"{name} did not answer in time; it is out of rotation until a "
+                       "background check gets an answer from it", provider)
             for listener in self.unresponsive_listeners:
                 listener(provider)
         if cooldown > 0:
             cause = "Retry-After" if retry_after is not None else f"{failures} consecutive failures"
             # A routine cooldown is a warning: the next provider serves meanwhile.
-            self._emit("warning", "cooldown", f"{name} cooling down for {cooldown:g} s ({cause})", provider)
+            self._emit(Level.WARNING, Kind.COOLDOWN, f"{name} cooling down for {cooldown:g} s ({cause})", provider)
 
     def record_all_failed(self, failures: Sequence[Failure], explained: str) -> None:
         """No candidate could serve a client request: the gateway is down until one succeeds.
@@ -292,7 +290,7 @@ class Router:
             self._s.down = tuple(Failure(f.provider, self._redact(f.error), f.status, f.retry_after)
                                  for f in failures)
         if not was_down:
-            self._emit("error", "all_down", self._redact(explained[:1].upper() + explained[1:]))
+            self._emit(Level.ERROR, Kind.ALL_DOWN, self._redact(explained[:1].upper() + explained[1:]))
 
     def last_model(self, provider: str) -> str | None:
         with self._lock:
@@ -346,9 +344,9 @@ class Router:
                 self._s.down = ()  # a provider answers: the gateway is not down any more
         name = cfg.name_of(provider)
         if ok and was_out:
-            self._emit("info", "recovered", f"{name} answers again ({how}); back in rotation", provider)
+            self._emit(Level.INFO, Kind.RECOVERED, f"{name} answers again ({how}); back in rotation", provider)
         elif ok and was_unhealthy:
-            self._emit("info", "recovered", f"{name} answers again ({how})", provider)
+            self._emit(Level.INFO, Kind.RECOVERED, f"{name} answers again ({how})", provider)
         # A check that finds it still down changes nothing worth an event (it would repeat every few seconds).
 
     # --- user actions -------------------------------------------------------------------------------
@@ -365,9 +363,9 @@ class Router:
         if self._affinity is not None:
             self._affinity.release_all()
         if provider:
-            self._emit("info", "lock", f"Routing locked to {cfg.name_of(provider)} by user", provider)
+            self._emit(Level.INFO, Kind.LOCK, f"Routing locked to {cfg.name_of(provider)} by user", provider)
         else:
-            self._emit("info", "lock", "Routing lock released; automatic routing resumed")
+            self._emit(Level.INFO, Kind.LOCK, "Routing lock released; automatic routing resumed")
 
     def preferred_changed(self, cfg: Config, reason: str = "") -> None:
         """The preferred provider changed (the user picked one, or "first in list" moved): any sticky
@@ -381,7 +379,7 @@ class Router:
         if provider is None:
             return
         how = f" ({reason})" if reason else (" (first in list)" if not cfg.routing.preferred_provider else "")
-        self._emit("info", "route", f"Preferred provider set to {cfg.name_of(provider)}{how}", provider)
+        self._emit(Level.INFO, Kind.ROUTE, f"Preferred provider set to {cfg.name_of(provider)}{how}", provider)
 
     def reset_health(self, provider: str) -> None:
         with self._lock:

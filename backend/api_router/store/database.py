@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from api_router.fsutil import aside_path, create_private_file, private_dir, tighten
-from api_router.records import Event, Outcome, RequestRecord, now_ms
+from api_router.records import Event, Kind, Level, Outcome, RequestRecord, now_ms
 from api_router.store import schema
 from api_router.store.writer import BatchWriter, insert_rows
 
 log = logging.getLogger(__name__)
+_LOG_LEVELS = {Level.INFO: logging.INFO, Level.WARNING: logging.WARNING, Level.ERROR: logging.ERROR}
 
 EVENT_RETENTION = 5000
 RECENT_EVENTS = 50
@@ -120,8 +121,9 @@ class Store:
         self._load_memory(writer)
         self._writer.start(writer)
         if self._recovered_from is not None:
-            self.add_event("error", "store", f"The database was unreadable and was moved to "
-                                             f"{self._recovered_from.name}; a new one was created.")
+            self.add_event(Level.ERROR, Kind.STORE,
+                           f"The database was unreadable and was moved to "
+                           f"{self._recovered_from.name}; a new one was created.")
         return self._recovered_from
 
     def _connect_and_check(self) -> sqlite3.Connection:
@@ -210,14 +212,14 @@ class Store:
 
     # --- events ---------------------------------------------------------------------------------
 
-    def add_event(self, level: str, kind: str, message: str, provider: str | None = None) -> Event:
+    def add_event(self, level: Level, kind: Kind, message: str, provider: str | None = None) -> Event:
         message = self._redact(message)
         with self._state_lock:
             event = Event(self._next_event_id, now_ms(), level, provider, kind, message)
             self._next_event_id += 1
             self._recent.appendleft(event)
             self._events_since_prune += 1
-        log.log(logging.ERROR if level == "error" else logging.WARNING if level == "warning" else logging.INFO,
+        log.log(_LOG_LEVELS[level],
                 "%s%s: %s", f"[{provider}] " if provider else "", kind, message)
         self._writer.submit(lambda c: c.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", (
             event.id, event.unix_ms, event.level, event.provider, event.kind, event.message)))
