@@ -54,6 +54,26 @@ def test_hour_window_overall_and_per_provider(tmp_path):
     store.close()
 
 
+def test_overall_errors_are_the_requests_the_error_filter_shows(tmp_path):
+    """A client's own error (a 400 passed back) and a turn it cancelled (499) are not errors; a stream
+    that broke after output (200 with an error) is."""
+    store = Store(tmp_path / "s.sqlite3")
+    store.open()
+    cases = [(200, "", "ok"), (400, "HTTP 400: context_length_exceeded", "client_error"),
+             (499, "client disconnected", "ok"), (200, "upstream stream broke after output started", "ok"),
+             (502, "all providers failed", "provider_failure")]
+    for status, error, attempt in cases:
+        outcome = Outcome.CLIENT_ERROR if attempt == "client_error" else Outcome(attempt)
+        store.log_request(RequestRecord(unix_ms=NOW - MIN, path="/v1/responses", stream=True, provider="p1",
+                                        status=status, latency_ms=10.0, error=error,
+                                        attempts=[Attempt("p1", outcome, status, 10.0)]))
+    store.flush()
+    overall = analytics.summary(store, "hour", now=NOW)["overall"]
+    assert (overall["requests"], overall["errors"]) == (5, 2)
+    assert [row["status"] for row in store.request_log() if row["outcome"] == "error"] == [502, 200]
+    store.close()
+
+
 def test_windows_include_older_requests(tmp_path):
     store = seeded(tmp_path)
     assert analytics.summary(store, "day", now=NOW)["overall"]["requests"] == 4

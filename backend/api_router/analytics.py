@@ -43,7 +43,7 @@ def summary(store: Store, window: str = "day", now: int | None = None) -> dict[s
     now = now_ms() if now is None else now
     since = now - span
     requests = store.query(
-        "SELECT id, unix_ms, provider, status, error, latency_ms, ttfb_ms, "
+        "SELECT id, unix_ms, provider, status, error, outcome, latency_ms, ttfb_ms, "
         f"{', '.join(TOKEN_FIELDS)} FROM request_log WHERE unix_ms >= ? ORDER BY unix_ms", (since,))
     # A request whose one attempt simply succeeded has no attempts row (store: "solo"); its own row
     # stands for it, with the request's latency for the attempt's.
@@ -63,10 +63,11 @@ def summary(store: Store, window: str = "day", now: int | None = None) -> dict[s
     series: dict[int, dict[str, dict[str, int]]] = defaultdict(
         lambda: defaultdict(lambda: {"requests": 0, "errors": 0, "tokens": 0}))
 
-    for _id, ts, provider, status, error, latency, ttfb, *tokens in requests:
+    for _id, ts, provider, status, error, outcome, latency, ttfb, *tokens in requests:
         overall["requests"] += 1
-        failed = status >= 400 or bool(error)
-        overall["errors"] += failed
+        # An error as the Requests page's filter counts one: not the request's own (a 400 passed back)
+        # nor a turn the client cancelled. Rows from before outcomes were stored go by their status.
+        overall["errors"] += outcome == "error" if outcome is not None else status >= 400 or bool(error)
         overall_latency.append(latency)
         if ttfb is not None:
             overall_ttfb.append(ttfb)
