@@ -559,10 +559,3 @@ export type MethodName = keyof ControlMethods;
 export type ArgsOf<M extends MethodName> = ControlMethods[M]['args'];
 export type ResultOf<M extends MethodName> = ControlMethods[M]['result'];
 
-/** Error `type` values the HTTP transport may report. */
-export type BackendErrorType =
-  | 'invalid_request_error'
-  | 'unauthorized'
-  | 'forbidden'
-  | 'not_found'
-  | 'gateway_error';

@@ -49,12 +49,11 @@ export function useActions({ bridge, refresh, apply, toasts, names }: Deps) {
       failTitle: string,
       method: M,
       args: ArgsOf<M>,
-      opts: { success?: string; after?: 'refresh' | 'apply' | 'none' } = {},
+      opts: { success?: string; after?: 'refresh' | 'none' } = {},
     ): Promise<ActionResult<ResultOf<M>>> {
       try {
         const value = await (bridge.call as (m: M, a: ArgsOf<M>) => Promise<ResultOf<M>>)(method, args);
-        if (opts.after === 'apply') apply(value as Status);
-        else if (opts.after !== 'none') void refresh();
+        if (opts.after !== 'none') void refresh();
         if (opts.success) toasts.push({ tone: 'success', title: opts.success });
         return { ok: true, value };
       } catch (e) {
@@ -69,8 +68,12 @@ export function useActions({ bridge, refresh, apply, toasts, names }: Deps) {
 
     return {
       /** Lock to a provider (null: automatic). The Status it returns is shown at once. */
-      setManualOverride: (provider: ProviderId | null) =>
-        run(provider ? `Could not lock to ${n(provider)}` : 'Could not return to automatic', 'set_manual_override', { provider }, { after: 'apply' }),
+      setManualOverride: async (provider: ProviderId | null) => {
+        const failTitle = provider ? `Could not lock to ${n(provider)}` : 'Could not return to automatic';
+        const r = await run(failTitle, 'set_manual_override', { provider }, { after: 'none' });
+        if (r.ok) apply(r.value);
+        return r;
+      },
       /** Everything in the Routing card, preferred provider included ("" = first in list), in one call. */
       updateRouting: (values: RoutingUpdate) =>
         run('Could not save routing settings', 'update_routing', values, { success: 'Routing settings saved' }),
@@ -100,10 +103,8 @@ export function useActions({ bridge, refresh, apply, toasts, names }: Deps) {
       testProvider: (provider: ProviderId) => run(`Could not test ${n(provider)}`, 'test_provider', { provider }),
       testAllProviders: () => run('Could not test the providers', 'test_all_providers', {}),
       markEventsSeen: () => run('Could not mark the events as seen', 'mark_events_seen', {}),
-      getGatewayToken: () => run('Could not read the gateway token', 'get_gateway_token', {}, { after: 'none' }),
       rotateGatewayToken: () =>
         run('Could not rotate the gateway token', 'rotate_gateway_token', {}, { success: 'Gateway token rotated' }),
-      getCodexSetup: () => run('Could not read the Codex setup', 'get_codex_setup', {}, { after: 'none' }),
       applyCodexSetup: () =>
         run('Could not write the Codex configuration', 'apply_codex_setup', {}, { after: 'none', success: 'Codex configured' }),
       restoreCodexBackup: () =>

@@ -2,7 +2,7 @@ import { useCallback, useEffect, useState } from 'react';
 import { BridgeError, errorMessage, type Bridge } from '../bridge';
 import type { Status } from '../types';
 
-export const TOKEN_REFUSED_MESSAGE = 'That token was refused by the gateway';
+const TOKEN_REFUSED_MESSAGE = 'That token was refused by the gateway';
 
 export type AuthState =
   | { phase: 'checking' }

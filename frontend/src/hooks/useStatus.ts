@@ -4,7 +4,7 @@ import { shareStatus } from '../logic/share';
 import type { Status } from '../types';
 import { serverClock, type ServerClock } from './serverClock';
 
-export const POLL_INTERVAL_MS = 1500;
+const POLL_INTERVAL_MS = 1500;
 
 export interface StatusStore {
   status: Status | null;

@@ -10,6 +10,7 @@ import type {
   TimelineEntry,
   TrafficStats,
 } from '../types';
+import { groupThousands, pad2 } from './format';
 
 export const WINDOWS: readonly { value: AnalyticsWindow; label: string }[] = [
   { value: 'hour', label: 'Last hour' },
@@ -18,7 +19,7 @@ export const WINDOWS: readonly { value: AnalyticsWindow; label: string }[] = [
 ];
 
 /** Colours that read on light and dark backgrounds, by provider position. */
-export const PROVIDER_COLORS = ['#3b82f6', '#f59e0b', '#10b981', '#a855f7', '#ef4444', '#06b6d4', '#84cc16', '#ec4899'];
+const PROVIDER_COLORS = ['#3b82f6', '#f59e0b', '#10b981', '#a855f7', '#ef4444', '#06b6d4', '#84cc16', '#ec4899'];
 export const ERROR_COLOR = '#dc2626';
 export const PERCENTILE_COLORS = { p50: '#60a5fa', p90: '#f59e0b', p99: '#ef4444' } as const;
 
@@ -39,7 +40,6 @@ export function analyticsProviderIds(a: Analytics, order: readonly ProviderId[] 
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-const pad2 = (n: number) => (n < 10 ? `0${n}` : String(n));
 
 /** Axis label of a bucket start, local time: "14:05" (hour, day) or "Nov 24" (30 days). */
 export function bucketLabel(unixMs: number, window: AnalyticsWindow): string {
@@ -121,7 +121,7 @@ export const TOTALS: readonly { key: TotalKey; label: string; testId: string }[]
 export function formatInt(n: number | null | undefined): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return '—';
   const sign = n < 0 ? '-' : '';
-  return sign + String(Math.round(Math.abs(n))).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return sign + groupThousands(String(Math.round(Math.abs(n))));
 }
 
 /** When something happened, short: "14:03" today (by `nowMs`), "Nov 21 14:03" otherwise. Local time. */

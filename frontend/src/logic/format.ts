@@ -71,6 +71,14 @@ export function truncate(text: string | null | undefined, max: number): string {
   return one.slice(0, Math.max(0, max - 1)).trimEnd() + '…';
 }
 
-function pad2(n: number): string {
+/** Two digits: 7 → "07". */
+export function pad2(n: number): string {
   return n < 10 ? `0${n}` : String(n);
+}
+
+/** Thousands separators in a number's digits: "33000.5" → "33,000.5". */
+export function groupThousands(digits: string): string {
+  const [int, frac] = digits.split('.');
+  const grouped = int.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return frac === undefined ? grouped : `${grouped}.${frac}`;
 }

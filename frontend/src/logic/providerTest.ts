@@ -42,7 +42,7 @@ export function testBadges(t: ProviderTest | null | undefined): TestBadge[] {
 }
 
 /** Steps in the order run, with a readable name. */
-export const STEP_LABELS: Record<string, string> = {
+const STEP_LABELS: Record<string, string> = {
   stream: 'Streamed response',
   tool: 'Tool call',
   models: 'Model list',

@@ -2,7 +2,7 @@
 // the usage dialog, and what a manual refresh achieved. Pure.
 
 import type { Ledger, ProviderId, QuotaEntry, UsageAdapter, UsageSnapshot, UsageState, UsageUnit } from '../types';
-import { formatCount, formatDateTime } from './format';
+import { formatCount, formatDateTime, groupThousands } from './format';
 
 export const USAGE_ADAPTERS: readonly { value: UsageAdapter; label: string }[] = [
   { value: '', label: 'Detect automatically' },
@@ -28,12 +28,6 @@ function withSymbol(n: number | null | undefined, symbol: string): string {
   const sign = n < 0 ? '-' : '';
   const a = Math.abs(n);
   return `${sign}${symbol}${a < 10_000 ? groupThousands(a.toFixed(2)) : formatCount(a)}`;
-}
-
-function groupThousands(fixed: string): string {
-  const [int, frac] = fixed.split('.');
-  const grouped = int.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-  return frac === undefined ? grouped : `${grouped}.${frac}`;
 }
 
 /** Up to 2 decimals for small values, k/M above a thousand: 12.345 → "12.35", 4200 → "4.2k". */
@@ -93,7 +87,7 @@ const PERIODS = [
 type Budget = { period: (typeof PERIODS)[number][0]; per: string; spent: number | null; budget: number };
 
 /** The first budget that is set (a budget of 0 or less means "none" on the panels we know). */
-export function firstBudget(s: UsageSnapshot): Budget | null {
+function firstBudget(s: UsageSnapshot): Budget | null {
   for (const [period, per] of PERIODS) {
     const budget = s[`${period}_budget_usd`];
     if (budget !== null && budget > 0) return { period, per, spent: s[`${period}_spent_usd`], budget };
@@ -220,7 +214,7 @@ export function snapshotDetails(s: UsageSnapshot): DetailRow[] {
   return rows;
 }
 
-export function unitLabel(unit: UsageUnit): string {
+function unitLabel(unit: UsageUnit): string {
   switch (unit) {
     case 'USD':
       return 'US dollars';

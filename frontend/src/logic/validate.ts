@@ -69,7 +69,7 @@ export function withV1Path(raw: string): string {
   return `${origin}/v1${rest}`;
 }
 
-export const DISPLAY_NAME_MAX = 200;
+const DISPLAY_NAME_MAX = 200;
 
 /**
  * `required` false lets an empty name through (the backend then uses the id). Length is counted in

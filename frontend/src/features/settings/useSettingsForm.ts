@@ -40,7 +40,6 @@ export function useSettingsForm(
     draft,
     plan,
     busy,
-    changed,
     toggle(key: Exclude<keyof UiSettings, 'notify_quota_percent'>, on: boolean) {
       setDraft((d) => (d ? { ...d, ui: { ...d.ui, [key]: on } } : d));
     },

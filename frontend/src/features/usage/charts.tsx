@@ -5,7 +5,7 @@
 import type { ReactNode } from 'react';
 import { ResponsiveContainer } from 'recharts';
 
-export const CHART_HEIGHT = 220;
+const CHART_HEIGHT = 220;
 const INITIAL = { width: 560, height: CHART_HEIGHT };
 
 export const AXIS_TICK = { fontSize: 11 };

@@ -5,7 +5,7 @@ import { useQuery, type Query } from '../../hooks/useQuery';
 
 /** The Usage page re-reads analytics and sessions this often while it is open. */
 export const ANALYTICS_POLL_MS = 30_000;
-export const SESSION_LIMIT = 50;
+const SESSION_LIMIT = 50;
 
 /** `get_analytics(window)`: totals, per-provider stats and the chart series. */
 export function useAnalytics(bridge: Bridge, window: AnalyticsWindow, intervalMs = ANALYTICS_POLL_MS): Query<Analytics> {

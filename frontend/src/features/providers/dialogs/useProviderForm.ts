@@ -128,7 +128,7 @@ export function useProviderForm({ id, provider, existingIds, onUpsert, onSetKey,
       if (mapErrors[rowKey]) setMapErrors(({ [rowKey]: _fixed, ...rest }) => rest);
     },
     addRow() {
-      setRows((rs) => [...rs, { key: nextKey, from: rs.length === 0 ? '' : '', to: '' }]);
+      setRows((rs) => [...rs, { key: nextKey, from: '', to: '' }]);
       setNextKey((k) => k + 1);
     },
     removeRow(rowKey: number) {
