@@ -323,8 +323,8 @@ export interface SessionSummary {
   provider: ProviderId | null;
 }
 
-/** `ok`, `provider_failure`, `retry`, `client_error`, `client_closed`, `aborted`. */
-export type AttemptOutcome = string;
+/** How an attempt ended (see ChainOutcome). */
+export type AttemptOutcome = ChainOutcome;
 
 export interface Attempt {
   provider: ProviderId;

@@ -11,6 +11,7 @@ import type {
   TrafficStats,
 } from '../types';
 import { groupThousands, pad2 } from './format';
+import { chainOutcome } from './requests';
 
 export const WINDOWS: readonly { value: AnalyticsWindow; label: string }[] = [
   { value: 'hour', label: 'Last hour' },
@@ -151,18 +152,9 @@ export function sessionProviders(s: SessionSummary, nameOf: (id: ProviderId) => 
   return s.providers.length ? s.providers.map(nameOf).join(', ') : 'no provider';
 }
 
-const OUTCOME_LABELS: Record<string, string> = {
-  ok: 'served',
-  provider_failure: 'failed',
-  retry: 'retried',
-  client_error: 'client error',
-  client_closed: 'client closed',
-  aborted: 'aborted',
-  hedge_lost: 'lost the hedge',
-};
-
-export function outcomeLabel(outcome: string): string {
-  return OUTCOME_LABELS[outcome] ?? outcome.replace(/_/g, ' ');
+/** An attempt's outcome in words, as the Requests page's attempt chain says it. */
+export function outcomeLabel(outcome: Attempt['outcome']): string {
+  return chainOutcome({ outcome }).label;
 }
 
 export interface TimelineItem {
