@@ -105,7 +105,9 @@ class FakeWebview:
                     self.scenario_error = exc
                     window.destroy()
             threading.Thread(target=run, daemon=True).start()
-        if not window.closed.wait(20):
+        # Only a guard against a hang: scenarios bound each of their own waits (several of up to 10 s
+        # each on a loaded machine), so this one is longer than they can add up to.
+        if not window.closed.wait(60):
             raise AssertionError("the window was never destroyed")
 
 

@@ -82,3 +82,8 @@ export function groupThousands(digits: string): string {
   const grouped = int.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
   return frac === undefined ? grouped : `${grouped}.${frac}`;
 }
+
+/** A count and its noun, plural unless one: "1 request", "1,234 requests". */
+export function countNoun(n: number, noun: string): string {
+  return `${n.toLocaleString('en-US')} ${noun}${n === 1 ? '' : 's'}`;
+}

@@ -2,7 +2,7 @@
 // the usage dialog, and what a manual refresh achieved. Pure.
 
 import type { Ledger, ProviderId, QuotaEntry, UsageAdapter, UsageSnapshot, UsageState, UsageUnit } from '../types';
-import { formatCount, formatDateTime, groupThousands } from './format';
+import { countNoun, formatCount, formatDateTime, groupThousands } from './format';
 
 export const USAGE_ADAPTERS: readonly { value: UsageAdapter; label: string }[] = [
   { value: '', label: 'Detect automatically' },
@@ -276,5 +276,5 @@ export function refreshOutcome(
       message: bad.map((id) => `${nameOf(id)}: ${result.quota[id]?.error ?? ''}`).join('\n'),
     };
   }
-  return { tone: 'success', title: `Usage checked for ${checked.length} provider${checked.length === 1 ? '' : 's'}` };
+  return { tone: 'success', title: `Usage checked for ${countNoun(checked.length, 'provider')}` };
 }

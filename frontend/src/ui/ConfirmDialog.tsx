@@ -1,4 +1,5 @@
-import { useId, useRef, useState, type ReactNode } from 'react';
+import { useId, useRef, type ReactNode } from 'react';
+import { useBusy } from '../hooks/useBusy';
 import { Modal } from './Modal';
 
 interface Props {
@@ -12,16 +13,13 @@ interface Props {
 
 /** "Are you sure?" — focus starts on Cancel so Enter never destroys anything by accident. */
 export function ConfirmDialog({ title, children, confirmLabel, danger, onConfirm, onClose }: Props) {
-  const [busy, setBusy] = useState(false);
+  const [busy, whileBusy] = useBusy();
   const cancelRef = useRef<HTMLButtonElement>(null);
   const descId = useId();
   async function confirm() {
-    setBusy(true);
-    try {
+    await whileBusy(async () => {
       await onConfirm();
-    } finally {
-      setBusy(false);
-    }
+    });
   }
   return (
     <Modal

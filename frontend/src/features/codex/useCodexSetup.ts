@@ -1,6 +1,7 @@
 import { useCallback, useState } from 'react';
 import type { Bridge } from '../../bridge';
 import type { Actions } from '../../hooks/useActions';
+import { useBusy } from '../../hooks/useBusy';
 import { useQuery } from '../../hooks/useQuery';
 import type { CodexSetup, CodexState } from '../../types';
 
@@ -33,7 +34,7 @@ export function useCodexSetup(
   // Read again now and then: Codex's files may change outside the app (the header says so without a reload).
   const query = useQuery('codex-setup', load, CODEX_POLL_MS);
   const [written, setWritten] = useState<{ value: CodexSetup; over: CodexSetup | null } | null>(null);
-  const [busy, setBusy] = useState(false);
+  const [busy, whileBusy] = useBusy();
   const { refresh, data } = query;
 
   // What apply/restore returned is newer than the read it followed, until a read brings something else.
@@ -44,26 +45,24 @@ export function useCodexSetup(
     await refresh();
   }, [refresh]);
 
-  const apply = useCallback(async () => {
-    setBusy(true);
-    try {
-      const r = await actions.applyCodexSetup();
-      if (r.ok) setWritten({ value: r.value, over: data });
-    } finally {
-      setBusy(false);
-    }
-  }, [actions, data]);
+  const apply = useCallback(
+    () =>
+      whileBusy(async () => {
+        const r = await actions.applyCodexSetup();
+        if (r.ok) setWritten({ value: r.value, over: data });
+      }),
+    [actions, data, whileBusy],
+  );
 
-  const restore = useCallback(async () => {
-    setBusy(true);
-    try {
-      const r = await actions.restoreCodexBackup();
-      if (r.ok) setWritten({ value: r.value, over: data });
-      return r.ok;
-    } finally {
-      setBusy(false);
-    }
-  }, [actions, data]);
+  const restore = useCallback(
+    () =>
+      whileBusy(async () => {
+        const r = await actions.restoreCodexBackup();
+        if (r.ok) setWritten({ value: r.value, over: data });
+        return r.ok;
+      }),
+    [actions, data, whileBusy],
+  );
 
   return {
     setup,

@@ -6,6 +6,7 @@ import { preferredLabel } from '../../logic/routing';
 import type { StatusSummary, TokenResult } from '../../types';
 import { CopyButton } from '../../ui/CopyButton';
 import { GatewayToken } from './GatewayToken';
+import { countNoun } from '../../logic/format';
 
 interface Props {
   gatewayUrl: string;
@@ -87,7 +88,7 @@ export const StatusCard = memo(function StatusCard(p: Props) {
           <>
             <dt>Today</dt>
             <dd data-testid="status-requests-today">
-              {p.requestsToday.toLocaleString('en-US')} request{p.requestsToday === 1 ? '' : 's'}{' '}
+              {countNoun(p.requestsToday, 'request')}{' '}
               <a href="#/requests" className="small">
                 see them
               </a>

@@ -10,6 +10,7 @@ import {
   type EventFilter,
   type LevelFilter,
 } from '../../logic/events';
+import { useBusy } from '../../hooks/useBusy';
 import { formatClock, formatDateTime } from '../../logic/format';
 import { nameOf, type NameMap } from '../../logic/names';
 import type { GatewayEvent } from '../../types';
@@ -27,7 +28,7 @@ interface Props {
 export function EventsPanel({ events, unseen, providerOrder, names, onClearSeen }: Props) {
   const uid = useId();
   const [filter, setFilter] = useState<EventFilter>(DEFAULT_EVENT_FILTER);
-  const [busy, setBusy] = useState(false);
+  const [busy, whileBusy] = useBusy();
   const shown = useMemo(() => filterEvents(events, filter), [events, filter]);
   const choices = useMemo(() => eventProviderChoices(events, providerOrder), [events, providerOrder]);
 
@@ -83,14 +84,7 @@ export function EventsPanel({ events, unseen, providerOrder, names, onClearSeen 
             className="btn btn--small"
             title="Marks every event as seen: the unseen count goes back to 0 and seen events fade"
             disabled={busy || unseen === 0}
-            onClick={async () => {
-              setBusy(true);
-              try {
-                await onClearSeen();
-              } finally {
-                setBusy(false);
-              }
-            }}
+            onClick={() => void whileBusy(onClearSeen)}
           >
             Clear seen (mark all as seen)
           </button>

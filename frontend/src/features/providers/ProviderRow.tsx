@@ -1,5 +1,5 @@
 import { memo, useState, type DragEvent, type KeyboardEvent } from 'react';
-import { formatCount, formatDateTime, truncate } from '../../logic/format';
+import { countNoun, formatCount, formatDateTime, truncate } from '../../logic/format';
 import { healthBadge } from '../../logic/health';
 import { describeMap } from '../../logic/modelMap';
 import { testBadges } from '../../logic/providerTest';
@@ -152,7 +152,7 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
                 data-testid={`fails-${id}`}
                 title={p.last_fail_at_unix_ms ? `Last failure ${formatDateTime(p.last_fail_at_unix_ms)}` : 'Consecutive failures'}
               >
-                {p.consecutive_failures} fail{p.consecutive_failures === 1 ? '' : 's'}
+                {countNoun(p.consecutive_failures, 'fail')}
               </span>
             ) : null}
           </div>

@@ -1,4 +1,4 @@
-import { formatDateTime, formatLatency } from '../../logic/format';
+import { countNoun, formatDateTime, formatLatency } from '../../logic/format';
 import { stepLabel, testBadges } from '../../logic/providerTest';
 import { Badge } from '../../ui/Badge';
 import { IconButton } from '../../ui/IconButton';
@@ -49,7 +49,7 @@ export function TestResult({ id, name, state, onClose }: { id: string; name: str
             // Open: the model list is part of what a test shows (it can still be folded away).
             <details className="test-models" open>
               <summary>
-                {state.result.models.length} model{state.result.models.length === 1 ? '' : 's'}
+                {countNoun(state.result.models.length, 'model')}
               </summary>
               <p className="mono wrap-anywhere" data-testid={`test-models-${id}`}>
                 {state.result.models.join(', ')}

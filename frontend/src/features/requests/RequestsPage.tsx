@@ -19,6 +19,7 @@ import { CountingNote } from '../usage/CountingNote';
 import { RequestFiltersBar } from './RequestFiltersBar';
 import { RequestsTable } from './RequestsTable';
 import { useRequestExport, useRequestLogSettings, useRequestPages } from './useRequests';
+import { countNoun } from '../../logic/format';
 
 interface Props {
   bridge: Bridge;
@@ -130,7 +131,7 @@ export function RequestsPage({ bridge, actions, providerOrder, names, params, on
 
       <p className="muted small" data-testid="retention">
         {retention
-          ? `The request log keeps ${retention.retention_days} day${retention.retention_days === 1 ? '' : 's'}, at most ${retention.max_rows.toLocaleString('en-US')} rows. `
+          ? `The request log keeps ${countNoun(retention.retention_days, 'day')}, at most ${retention.max_rows.toLocaleString('en-US')} rows. `
           : ''}
         <button type="button" className="linkish linkish--inline" onClick={onOpenSettings}>
           Change retention…

@@ -5,6 +5,7 @@ import type { Actions } from '../../hooks/useActions';
 import { useQuery, type Query } from '../../hooks/useQuery';
 import { LIVE_POLL_MS, PAGE_SIZE, filtersKey } from '../../logic/requests';
 import type { Config, ExportFormat, RequestDetail, RequestFilters, RequestPage } from '../../types';
+import { countNoun } from '../../logic/format';
 
 export interface RequestPaging {
   page: Query<RequestPage>;
@@ -73,7 +74,7 @@ export function useRequestExport(actions: Pick<Actions, 'exportRequests' | 'save
         if (!saved.ok || saved.value === null) return; // failed (toast) or cancelled in the dialog
         toasts.push({
           tone: 'success',
-          title: `Exported ${r.value.rows.toLocaleString('en-US')} request${r.value.rows === 1 ? '' : 's'}`,
+          title: `Exported ${countNoun(r.value.rows, 'request')}`,
           message: saved.value,
         });
       } finally {

@@ -1,5 +1,6 @@
 import { useEffect, useEffectEvent, useState, type FormEvent } from 'react';
 import type { Actions } from '../../hooks/useActions';
+import { useBusy } from '../../hooks/useBusy';
 import { planSettings, settingsDraft, type SettingsDraft } from '../../logic/settings';
 import type { Config, UiSettings } from '../../types';
 
@@ -11,7 +12,7 @@ export function useSettingsForm(
   const [config, setConfig] = useState<Config | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
   const [draft, setDraft] = useState<SettingsDraft | null>(null);
-  const [busy, setBusy] = useState(false);
+  const [busy, whileBusy] = useBusy();
   // Loaded once, when the dialog opens: loading again would put the saved values over the user's edits.
   const loadConfig = useEffectEvent(() => actions.getConfig());
 
@@ -50,8 +51,7 @@ export function useSettingsForm(
       e.preventDefault();
       if (!plan || Object.keys(plan.errors).length > 0) return;
       if (!changed) return onSaved();
-      setBusy(true);
-      try {
+      await whileBusy(async () => {
         let latest = config;
         if (Object.keys(plan.ui).length) {
           const r = await actions.updateUi(plan.ui);
@@ -66,9 +66,7 @@ export function useSettingsForm(
           }
         }
         onSaved();
-      } finally {
-        setBusy(false);
-      }
+      });
     },
   };
 }

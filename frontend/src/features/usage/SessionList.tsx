@@ -1,6 +1,6 @@
 import { memo } from 'react';
 import { sessionProviders, shortSessionId, shortTime } from '../../logic/analytics';
-import { formatCount, formatDateTime } from '../../logic/format';
+import { countNoun, formatCount, formatDateTime } from '../../logic/format';
 import type { ProviderId, SessionSummary } from '../../types';
 
 interface Props {
@@ -45,7 +45,7 @@ export const SessionList = memo(function SessionList({ sessions, selected, nowMs
               </span>
               {s.failovers > 0 ? (
                 <span className="badge badge--warn badge--xs">
-                  {s.failovers} failover{s.failovers === 1 ? '' : 's'}
+                  {countNoun(s.failovers, 'failover')}
                 </span>
               ) : null}
             </span>

@@ -1,6 +1,6 @@
 import { memo } from 'react';
 import { attemptPath, modelPath, outcomeLabel, shortSessionId, timelineItems } from '../../logic/analytics';
-import { formatClock, formatCount, formatDateTime, formatLatency } from '../../logic/format';
+import { countNoun, formatClock, formatCount, formatDateTime, formatLatency } from '../../logic/format';
 import { routeHash } from '../../logic/route';
 import type { ProviderId, SessionTimeline } from '../../types';
 
@@ -29,7 +29,7 @@ export const SessionTimelineView = memo(function SessionTimelineView({ timeline,
         ) : null}
         <span className="muted">
           {' '}
-          · {items.length} request{items.length === 1 ? '' : 's'} ·{' '}
+          · {countNoun(items.length, 'request')} ·{' '}
         </span>
         <a href={routeHash('requests', { session: timeline.session_id })} className="small">
           see them on the Requests page

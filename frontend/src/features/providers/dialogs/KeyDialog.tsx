@@ -1,4 +1,5 @@
 import { useState, type FormEvent } from 'react';
+import { useBusy } from '../../../hooks/useBusy';
 import { validateApiKey } from '../../../logic/validate';
 import type { ActionResult } from '../../../hooks/useActions';
 import type { ProviderStatus } from '../../../types';
@@ -18,30 +19,24 @@ interface Props {
 export function KeyDialog({ id, name, provider, onSetKey, onClearKey, onClose }: Props) {
   const [key, setKey] = useState('');
   const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const [busy, whileBusy] = useBusy();
 
   async function submit(e: FormEvent) {
     e.preventDefault();
     const err = validateApiKey(key);
     setError(err);
     if (err) return;
-    setBusy(true);
-    try {
+    await whileBusy(async () => {
       const r = await onSetKey(id, key.trim());
       if (r.ok) onClose();
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   async function clear() {
-    setBusy(true);
-    try {
+    await whileBusy(async () => {
       const r = await onClearKey(id);
       if (r.ok) onClose();
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (

@@ -1,4 +1,5 @@
 import { useState, type FormEvent } from 'react';
+import { useBusy } from '../../../hooks/useBusy';
 import { validateProviderId } from '../../../logic/validate';
 import type { ActionResult } from '../../../hooks/useActions';
 import { Field } from '../../../ui/Field';
@@ -16,7 +17,7 @@ interface Props {
 export function RenameDialog({ id, name, existingIds, onRename, onClose }: Props) {
   const [value, setValue] = useState(id);
   const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const [busy, whileBusy] = useBusy();
 
   async function submit(e: FormEvent) {
     e.preventDefault();
@@ -25,13 +26,10 @@ export function RenameDialog({ id, name, existingIds, onRename, onClose }: Props
     const err = validateProviderId(next, existingIds, id);
     setError(err);
     if (err) return;
-    setBusy(true);
-    try {
+    await whileBusy(async () => {
       const r = await onRename(id, next);
       if (r.ok) onClose();
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (

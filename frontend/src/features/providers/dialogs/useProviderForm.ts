@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import type { ActionResult } from '../../../hooks/useActions';
+import { useBusy } from '../../../hooks/useBusy';
 import { mapFromRows, rowsFromMap, sameMap, type ModelMapErrors, type ModelMapRow } from '../../../logic/modelMap';
 import { templateById, urlPlaceholder, type TemplateId } from '../../../logic/templates';
 import {
@@ -40,7 +41,7 @@ export function useProviderForm({ id, provider, existingIds, onUpsert, onSetKey,
   const [nextKey, setNextKey] = useState(() => rows.length + 1);
   const [errors, setErrors] = useState<Errors>({});
   const [mapErrors, setMapErrors] = useState<ModelMapErrors>({});
-  const [busy, setBusy] = useState(false);
+  const [busy, whileBusy] = useBusy();
 
   const url = values.base_url.trim();
   /** Shown under the Base URL while it is valid but has no path (the backend appends /responses). */
@@ -80,8 +81,7 @@ export function useProviderForm({ id, provider, existingIds, onUpsert, onSetKey,
       if (!sameMap(mm.map, provider?.model_map)) args.model_map = mm.map;
       if (Object.keys(args).length === 1) return onClose();
     }
-    setBusy(true);
-    try {
+    await whileBusy(async () => {
       const r = await onUpsert(args);
       if (!r.ok) return; // the toast shows why; keep the dialog open
       if (adding && key.trim()) {
@@ -89,9 +89,7 @@ export function useProviderForm({ id, provider, existingIds, onUpsert, onSetKey,
         if (!k.ok) return;
       }
       onClose();
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return {

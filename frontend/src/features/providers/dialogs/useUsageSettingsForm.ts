@@ -1,5 +1,6 @@
 import { useEffect, useEffectEvent, useState, type FormEvent } from 'react';
 import type { Actions } from '../../../hooks/useActions';
+import { useBusy } from '../../../hooks/useBusy';
 import { isUsageAdapter } from '../../../logic/usage';
 import { hasErrors, normalizeBaseUrl, validateUsageBaseUrl, validateUsageToken, type FieldErrors } from '../../../logic/validate';
 import type { ProviderStatus, UsageAdapter } from '../../../types';
@@ -24,7 +25,7 @@ export function useUsageSettingsForm({ id, provider, actions, onRefresh, onClose
   const [token, setToken] = useState('');
   const [hasToken, setHasToken] = useState<boolean | null>(null);
   const [errors, setErrors] = useState<Errors>({});
-  const [busy, setBusy] = useState(false);
+  const [busy, whileBusy] = useBusy();
 
   // has_usage_token is only in get_config.
   const loadConfig = useEffectEvent(() => actions.getConfig());
@@ -55,8 +56,7 @@ export function useUsageSettingsForm({ id, provider, actions, onRefresh, onClose
     const newToken = token.trim();
     if (Object.keys(changes).length === 0 && !newToken) return onClose();
 
-    setBusy(true);
-    try {
+    await whileBusy(async () => {
       if (Object.keys(changes).length > 0) {
         const r = await actions.upsertProvider({ provider: id, ...changes });
         if (!r.ok) return; // the toast says why; keep the dialog open
@@ -67,22 +67,17 @@ export function useUsageSettingsForm({ id, provider, actions, onRefresh, onClose
       }
       onClose();
       onRefresh(id);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   async function clearToken() {
-    setBusy(true);
-    try {
+    await whileBusy(async () => {
       const r = await actions.clearUsageToken(id);
       if (r.ok) {
         onClose();
         onRefresh(id);
       }
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return { adapter, setAdapter, baseUrl, setBaseUrl, token, setToken, hasToken, errors, setErrors, busy, submit, clearToken };
