@@ -1,7 +1,9 @@
 """The SSE decoder against a reference reading of the spec, under arbitrary chunking."""
 
+import itertools
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -159,3 +161,34 @@ def test_a_committed_chunk_is_only_passed_by_unread_when_nothing_in_it_matters(n
     read = _worth_reading(chunk)
     assert [(e.name, e.data) for e in read] in ([(event.name, event.data)], [])
     assert read or not matters
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_an_event_over_a_megabyte_is_forwarded_whole_however_it_is_split(newline):
+    """An unfinished event that long is kept growing in place; where it ends must be found as before:
+    a blank line split across reads, a CR at the end of a read that turns out to be a whole line end."""
+    big = "data: " + "A" * 2_200_000
+    raw = (big + newline * 2 + 'data: {"type":"x"}' + newline * 2 + "data: " + "B" * 10).encode()
+    end = len(big) + 2 * len(newline)  # where the first event's blank line ends
+    for cut in range(len(big) - 1, end + 3):  # every split around that end, each followed by a short read
+        decoder = sse.SSEDecoder()
+        forwarded, events = b"", []
+        bounds = [0, 65536, 1_500_000, cut, cut + 5, len(raw)]
+        for a, b in itertools.pairwise(bounds):
+            chunk = raw[a:b]
+            whole = decoder.cut(chunk)
+            forward, new = decoder.feed(chunk) if whole is None else (whole, sse.events_of_lf(whole))
+            forwarded += forward
+            events += new
+            if b == cut + 5 and cut >= end:  # the first event is whole by now: it must be out
+                assert len(forwarded) >= end, (newline, cut)
+        assert [len(e.data) for e in events] == [2_200_000, 12], (newline, cut)
+        assert forwarded + decoder.pending == raw and decoder.pending == b"data: " + b"B" * 10
+
+
+def test_an_event_that_never_ends_is_cut_off_at_the_limit():
+    decoder = sse.SSEDecoder()
+    decoder.cut(b"data: ")
+    with pytest.raises(sse.EventTooLarge):
+        for _ in range(sse.MAX_EVENT_BYTES // 65536 + 2):
+            decoder.cut(b"A" * 65536)

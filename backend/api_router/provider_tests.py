@@ -33,7 +33,7 @@ class ProviderTests:
             return self._results.get(provider)
 
     def discard(self, provider: str) -> None:
-        """The last test no longer says anything (the provider's address changed): gone, also on disk."""
+        """The last test no longer says anything (the provider's address or key changed): gone, also on disk."""
         with self._lock:
             self._results.pop(provider, None)
         self._store.delete_provider_test(provider)

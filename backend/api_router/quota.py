@@ -273,12 +273,22 @@ class Quota:
     # --- provider changes ---------------------------------------------------------------------------
 
     def invalidate(self, provider: str) -> None:
-        """Its key, usage token or usage settings changed: the old reading no longer applies."""
+        """Its key, address, usage token or usage settings changed: the old reading no longer applies.
+        Dropped at once, and again on the loop once the refresher has forgotten the provider: a reading
+        of the old account applied in between would otherwise stay."""
+        self._drop_reading(provider)
+
+        def forget(refresher: UsageRefresher) -> None:
+            refresher.forget(provider)
+            self._drop_reading(provider)
+
+        self._on_refresher(forget)
+
+    def _drop_reading(self, provider: str) -> None:
         with self._lock:
             self._entries.pop(provider, None)
             self._hints.pop(provider, None)
             self._exhausted.pop(provider, None)
-        self._on_refresher(lambda r: r.forget(provider))
         self._store.forget_usage(provider)
 
     def rename(self, old: str, new: str) -> None:

@@ -117,6 +117,26 @@ describe('RequestFiltersBar', () => {
   });
 });
 
+describe('RequestFiltersBar, navigation', () => {
+  it('typing still waiting for its pause is dropped when the address changes (a link, Back)', () => {
+    vi.useFakeTimers();
+    const onChange = vi.fn();
+    const start = { provider: '', outcome: '', session: '', q: '' };
+    const { rerender } = render(<RequestFiltersBar value={start} providerIds={['a']} nameOf={(x) => x} onChange={onChange} />);
+    fireEvent.change(screen.getByLabelText('Search'), { target: { value: 'boom' } });
+    const linked = { provider: 'a', outcome: '', session: 'sess-1', q: '' };
+    rerender(<RequestFiltersBar value={linked} providerIds={['a']} nameOf={(x) => x} onChange={onChange} />);
+    act(() => vi.advanceTimersByTime(1_000));
+    expect(onChange).not.toHaveBeenCalled();
+    expect((screen.getByLabelText('Search') as HTMLInputElement).value).toBe('');
+    // typed and typed back within the pause: nothing to apply
+    fireEvent.change(screen.getByLabelText('Search'), { target: { value: 'x' } });
+    fireEvent.change(screen.getByLabelText('Search'), { target: { value: '' } });
+    act(() => vi.advanceTimersByTime(1_000));
+    expect(onChange).not.toHaveBeenCalled();
+  });
+});
+
 describe('useGatewayToken', () => {
   it('a first read answered after a rotation does not bring the old token back', async () => {
     const first = deferred<{ token: string }>();

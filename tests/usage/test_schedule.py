@@ -405,6 +405,22 @@ async def test_an_answer_to_a_fetch_begun_before_the_provider_was_forgotten_is_d
     assert [pid for pid, _, _ in world.results] == ["p2"] and refresher.entry("p1") is None
 
 
+async def test_a_group_started_after_the_spacing_keeps_the_fence_taken_with_its_key() -> None:
+    """Manual refresh starts groups 120 ms apart, but their keys were read at the start: a provider
+    forgotten during the spacing (a new key) does not take the old key's answer."""
+    world = World()
+    refresher = world.refresher([t("p1"), t("p2")])
+    real_sleep = world.sleep
+
+    async def sleep(seconds: float) -> None:
+        await real_sleep(seconds)
+        refresher.forget("p2")  # its key changed while p1's fetch was starting
+
+    refresher._sleep = sleep  # type: ignore[attr-defined]
+    assert await refresher.refresh_all() == {"p1": refresher.entry("p1")}
+    assert [pid for pid, _, _ in world.results] == ["p1"] and refresher.entry("p2") is None
+
+
 # ------------------------------------------------------------------ with real HTTP
 
 

@@ -350,8 +350,10 @@ class Control:
 
     @exposed
     def set_provider_key(self, provider: str, key: str) -> dict[str, Any]:
+        before = self._services.provider_key(_text("provider", provider))
         pid = self._set_credential("provider_keys", provider, key, "key", "Key")
-        self._fresh_start(pid)
+        if self._services.provider_key(pid) != before:
+            self._fresh_start(pid)
         return self.get_config()
 
     @exposed

@@ -90,7 +90,6 @@ class GuardedServer(Server):
             log.info("closed %d connection(s) that did not complete their request headers in time", len(overdue))
         return len(overdue)
 
-
     def _idle_connection(self, besides: RequestHandler) -> RequestHandler | None:
         """A connection that served a request and waits for the next (no request under way, no part of
         one arrived)."""

@@ -30,6 +30,7 @@ _LONG_EVENT = 1024 * 1024
 class EventTooLarge(TooLarge):
     def __init__(self) -> None:
         super().__init__(f"the provider sent an event larger than {MAX_EVENT_BYTES // (1024 * 1024)} MB")
+
 # The top-level "type" when it is the first key (as OpenAI and Codex write it).
 _LEADING_TYPE = re.compile(rb'^\s*\{\s*"type"\s*:\s*"([^"\\]+)"')
 
@@ -135,7 +136,8 @@ class SSEDecoder:
         if len(buf) < _LONG_EVENT:
             return False
         if self._saw_cr:
-            if b"\n" in chunk or b"\r" in chunk:
+            # A CR kept at the end may already be a whole line end: the next byte tells.
+            if b"\n" in chunk or b"\r" in chunk or buf[-1:] == b"\r":
                 return False
         elif _BOUNDARY_LF in chunk or (chunk[:1] == b"\n" and buf[-1:] == b"\n"):
             return False

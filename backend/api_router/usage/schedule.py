@@ -219,14 +219,14 @@ class UsageRefresher:
         if not due:
             return []
         groups = [g for g in group_shared(targets.values()) if any(t.provider_id in due for t in g)]
-        return await self._run_groups(groups)
+        return await self._run_groups(groups, self._epochs_now())
 
     async def refresh_all(self, provider_ids: Iterable[str] | None = None) -> dict[str, UsageEntry]:
         """Manual refresh, activity rule ignored; fetches start ``manual_spacing_ms`` apart."""
         targets = self._current_targets()
         wanted = set(provider_ids) if provider_ids is not None else set(targets)
         groups = [g for g in group_shared(targets.values()) if any(t.provider_id in wanted for t in g)]
-        done = await self._run_groups(groups)
+        done = await self._run_groups(groups, self._epochs_now())
         return {pid: self._entries[pid] for pid in done if pid in self._entries}
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
@@ -258,22 +258,25 @@ class UsageRefresher:
                 self._hints.pop(pid, None)
         return targets
 
-    async def _run_groups(self, groups: list[tuple[UsageTarget, ...]]) -> list[str]:
+    def _epochs_now(self) -> dict[str, int]:
+        """Taken with the targets (their keys): an answer is applied only if no provider was forgotten since."""
+        return dict(self._epochs)
+
+    async def _run_groups(self, groups: list[tuple[UsageTarget, ...]], epochs: dict[str, int]) -> list[str]:
         """Start one fetch per group, ``manual_spacing_ms`` apart, and wait for all of them."""
         tasks: list[asyncio.Future[list[str]]] = []
         for index, group in enumerate(groups):
             if index:
                 await self._sleep(self.policy.manual_spacing_ms / 1000)
-            tasks.append(asyncio.ensure_future(self._run_group(group)))
+            tasks.append(asyncio.ensure_future(self._run_group(group, epochs)))
         done: list[str] = []
         for ids in await asyncio.gather(*tasks):
             done.extend(ids)
         return done
 
-    async def _run_group(self, group: tuple[UsageTarget, ...]) -> list[str]:
+    async def _run_group(self, group: tuple[UsageTarget, ...], epochs: dict[str, int]) -> list[str]:
         """Fetch once for the whole group (joining a fetch already in flight for it)."""
         key = share_key(group[0])
-        epochs = {t.provider_id: self._epochs.get(t.provider_id, 0) for t in group}
         future = self._inflight.get(key)
         if future is None:
             future = asyncio.ensure_future(self._fetch_once(group))
@@ -284,7 +287,7 @@ class UsageRefresher:
         applied = []
         for target in group:
             pid = target.provider_id
-            if self._epochs.get(pid, 0) == epochs[pid]:  # else forgotten meanwhile: the answer is about the past
+            if self._epochs.get(pid, 0) == epochs.get(pid, 0):  # else forgotten meanwhile: the answer is about the past
                 await self._apply(pid, outcome, now)
                 applied.append(pid)
         return applied

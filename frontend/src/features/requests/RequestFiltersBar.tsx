@@ -25,7 +25,9 @@ export function RequestFiltersBar({ value, providerIds, nameOf, onChange }: Prop
   }
 
   const typing = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
-  useEffect(() => () => clearTimeout(typing.current), []);
+  // Typing still waiting for its pause was typed over the filters it saw: when they change (a link,
+  // the back button, the pause's own change), it is dropped, as is any left at unmount.
+  useEffect(() => () => clearTimeout(typing.current), [value]);
 
   /** Apply filters now; text still waiting for a pause in typing is applied with them, or dropped. */
   function apply(next: RequestFilterParams) {
@@ -37,6 +39,7 @@ export function RequestFiltersBar({ value, providerIds, nameOf, onChange }: Prop
     const next = { ...text, [field]: typed };
     setText(next);
     clearTimeout(typing.current);
+    if (next.session === value.session && next.q === value.q) return; // typed back to what applies
     typing.current = setTimeout(() => onChange({ ...value, ...next }), TYPING_MS);
   }
 
