@@ -97,18 +97,25 @@ async def test_tokens_counted_just_before_a_rename_are_kept_under_the_new_id(fak
         await again.close()
 
 
+async def slow_usage_check_under_way(gw, fake) -> asyncio.Task:
+    """A usage check of ``fake`` started, and its (slow) panel asked: what the test changes next
+    happens while the check runs."""
+    checking = asyncio.create_task(gw.api("refresh_usage", provider=fake.name))
+    for _ in range(200):
+        if fake.usage_requests:
+            break
+        await asyncio.sleep(0.01)
+    assert fake.usage_requests
+    return checking
+
+
 async def test_a_usage_check_that_outlives_its_provider_leaves_no_reading_behind(fakes, gateway):
     """An empty reading written back after the delete would make a provider added later under the same
     id "out of quota", and automatic routing would pass it by."""
     p1, p2 = await fakes("p1", "p2")
     p2.usage, p2.usage_delay = new_api(0), 0.5
     gw = await gateway({"p1": p1, "p2": p2})
-    checking = asyncio.create_task(gw.api("refresh_usage", provider="p2"))
-    for _ in range(200):
-        if p2.usage_requests:
-            break
-        await asyncio.sleep(0.01)
-    assert p2.usage_requests
+    checking = await slow_usage_check_under_way(gw, p2)
     await gw.api("delete_provider", provider="p2")
     await checking
     await gw.api("upsert_provider", provider="p2", base_url=p2.base_url)
@@ -128,12 +135,7 @@ async def test_a_usage_check_begun_with_the_old_key_is_not_applied_after_a_new_k
     p1, p2 = await fakes("p1", "p2")
     p1.usage, p1.usage_delay = new_api(0), 0.5
     gw = await gateway({"p1": p1, "p2": p2})
-    checking = asyncio.create_task(gw.api("refresh_usage", provider="p1"))
-    for _ in range(200):
-        if p1.usage_requests:
-            break
-        await asyncio.sleep(0.01)
-    assert p1.usage_requests
+    checking = await slow_usage_check_under_way(gw, p1)
     await gw.api("set_provider_key", provider="p1", key="sk-brand-new-key-0123456789")
     await checking
     assert "p1" not in (await gw.api("get_status"))["quota"]
