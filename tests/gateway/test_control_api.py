@@ -390,10 +390,11 @@ async def test_a_test_of_an_old_address_is_not_recorded_as_the_new_ones(fakes, g
     assert (await gw.api("get_status"))["providers"]["p1"]["last_test"] is None  # ...but it is not the badge
 
 
-async def test_a_probe_of_a_provider_deleted_before_it_starts_names_it_unknown(fakes, gateway):
-    """The id is checked on the caller's thread and used on the loop: a delete can come in between."""
+async def test_a_probe_of_a_provider_deleted_before_it_starts_names_it_unknown(fakes, gateway, monkeypatch):
+    """The id is checked on the caller's thread and used on the loop: a delete can come in between.
+    Events force that order (the probe's check, then the delete, then the loop), so that a slow disk
+    under the delete's save cannot reorder it."""
     import threading
-    import time
 
     from api_router.control import Registry
     from api_router.desktop.bridge import BridgeError, make_desktop_api
@@ -401,6 +402,15 @@ async def test_a_probe_of_a_provider_deleted_before_it_starts_names_it_unknown(f
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})
     window = make_desktop_api(Registry(gw.control))
+    checked, deleted = threading.Event(), threading.Event()
+    check = type(gw.control)._existing
+
+    def existing(self, provider):
+        pid = check(self, provider)
+        checked.set()
+        return pid
+
+    monkeypatch.setattr(type(gw.control), "_existing", existing)
     answer: dict[str, str] = {}
 
     def probe() -> None:
@@ -410,10 +420,15 @@ async def test_a_probe_of_a_provider_deleted_before_it_starts_names_it_unknown(f
         except BridgeError as exc:
             answer["error"] = str(exc)
 
-    asyncio.get_running_loop().call_soon(time.sleep, 0.5)  # the loop busy for a moment
+    def delete() -> None:
+        assert checked.wait(10)
+        window.delete_provider({"provider": "p1"})
+        deleted.set()
+
+    asyncio.get_running_loop().call_soon(deleted.wait, 10)  # the loop held until the delete is saved
     probing = threading.Thread(target=probe)
     probing.start()
-    await asyncio.to_thread(lambda: (time.sleep(0.15), window.delete_provider({"provider": "p1"})))
+    await asyncio.to_thread(delete)
     await asyncio.to_thread(probing.join)
     assert answer["error"] == "unknown provider 'p1'"
 
