@@ -30,13 +30,13 @@ def strict_about_sealed_reasoning(text: str) -> fp.Behaviour:
 
 
 @pytest.fixture
-async def codex_setup(fakes, gateway, tmp_path):
+async def codex_setup(fakes, gateway, codex_root):
     binary = codex_binary()
 
     async def make(**routing):
         p1, p2 = await fakes("p1", "p2")
         gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_provider": "p1", **routing})
-        codex = Codex(binary, tmp_path / "codex-run", gw.base + "/v1", gw.token)
+        codex = Codex(binary, codex_root / "codex-run", gw.base + "/v1", gw.token)
         return gw, p1, p2, codex
 
     return make
@@ -95,7 +95,7 @@ async def test_resumed_session_with_reasoning_sealed_by_a_provider_now_down(code
     assert "start a task" in texts and "First answer, with reasoning" in texts and "continue" in texts
 
 
-async def test_resume_after_restart_without_ownership_knowledge_retries_once(codex_setup, tmp_path):
+async def test_resume_after_restart_without_ownership_knowledge_retries_once(codex_setup):
     gw, p1, p2, codex = await codex_setup(failure_threshold=1)
     p1.always(fp.stream_ok("Sealed by p1", reasoning=True))
     p2.always(strict_about_sealed_reasoning("p2 took over"))
@@ -116,7 +116,7 @@ async def test_resume_after_restart_without_ownership_knowledge_retries_once(cod
     assert [a["outcome"] for a in attempts] == ["provider_failure", "retry", "ok"]
 
 
-async def test_remote_compaction_survives_the_sealing_provider_going_down(fakes, gateway, codex_home, tmp_path):
+async def test_remote_compaction_survives_the_sealing_provider_going_down(fakes, gateway, codex_home, codex_root):
     """Codex compacts remotely on p1 (p1 seals the compaction item); p1 goes down; the next turns run
     on p2, which never receives anything p1 sealed: the gateway expands the compaction from the session
     file instead."""
@@ -124,7 +124,7 @@ async def test_remote_compaction_survives_the_sealing_provider_going_down(fakes,
     p1.always(fp.compacting("p1 answers"))
     p2.always(fp.compacting("p2 answers"))
     gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_provider": "p1", "failure_threshold": 1})
-    codex = Codex(codex_binary(), tmp_path / "codex-run", gw.base + "/v1", gw.token, home=codex_home,
+    codex = Codex(codex_binary(), codex_root / "codex-run", gw.base + "/v1", gw.token, home=codex_home,
                   remote_compaction=True)
     first = await run(codex, "start a task")
     assert first.agent_text == "p1 answers"

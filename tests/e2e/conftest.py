@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def codex_root(tmp_path: Path) -> Iterator[Path]:
+    """Where the Codex CLI keeps its home and works: in memory where the machine has /dev/shm. Before
+    Codex reads its prompt it creates and migrates five SQLite databases, about 65 fsyncs, and a CI
+    run once timed out there, right after the desktop suite had built the executable (a disk busy
+    writing that back makes every fsync wait)."""
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path
+        return
+    root = Path(tempfile.mkdtemp(prefix="api-router-codex-", dir=shm))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def codex_home(codex_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The gateway's CODEX_HOME (it reads Codex's session files there), beside Codex's own."""
+    home = codex_root / "codex-home"
+    (home / "sessions").mkdir(parents=True)
+    monkeypatch.setenv("CODEX_HOME", str(home))
+    return home
