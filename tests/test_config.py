@@ -146,7 +146,7 @@ def test_reading_needs_no_tomlkit_only_a_change_does(tmp_path):
         path.write_text("[routing]\\ncooldown_seconds = 5\\n")
         cf, _ = ConfigFile.load(path)            # (only a first run writes the template, with tomlkit)
         path.write_text(path.read_text() + "# mine\\n")
-        cf.reload()
+        cf.reload(); cf.reload()               # (an edit is used once it held still between two looks)
         connection_state(Path({str(tmp_path)!r}), "http://127.0.0.1:4000/v1", "t")
         config_block("http://127.0.0.1:4000/v1")
         print("tomlkit" in sys.modules)

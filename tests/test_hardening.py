@@ -125,7 +125,7 @@ async def test_a_valid_hand_edit_is_picked_up_and_survives_a_ui_change(fakes, ga
     path = gw.services.paths.config
     text = path.read_text().replace("[routing]\n", "[routing]\n# tuned by hand\ncooldown_seconds = 42\n")
     path.write_text(text)
-    await wait_until(lambda: gw.services.config.current.routing.cooldown_seconds == 42, 2.0, "the edit to apply")
+    await wait_until(lambda: gw.services.config.current.routing.cooldown_seconds == 42, 3.0, "the edit to apply")
     messages = [e.message for e in gw.services.store.list_events()]
     assert any("config.toml was edited; the new settings are in use" in m for m in messages)
     await gw.api("update_routing", failure_threshold=4)
@@ -139,7 +139,7 @@ async def test_an_invalid_hand_edit_keeps_the_last_good_config_and_is_moved_asid
     path = gw.services.paths.config
     path.write_text("this is [not toml")
     await wait_until(lambda: any("keeps running on the last good" in e.message
-                                 for e in gw.services.store.list_events()), 2.0, "the error event")
+                                 for e in gw.services.store.list_events()), 3.0, "the error event")
     assert gw.services.config.current.routing.cooldown_seconds == 7  # still the last good settings
     assert (await gw.responses()).status == 200
     await gw.api("update_routing", failure_threshold=3)
@@ -163,13 +163,56 @@ async def test_an_invalid_value_edited_by_hand_is_reported_without_a_fallback_th
         return next((e.message for e in gw.services.store.list_events() if "keeps running on the last good" in e.message),
                     None)
 
-    await wait_until(lambda: reported() is not None, 2.0, "the error event")
+    await wait_until(lambda: reported() is not None, 3.0, "the error event")
     message = reported()
     assert "[routing] cooldown_seconds must be" in message and "(found -5)" in message, message
     assert "using 30" not in message and gw.services.config.current.routing.cooldown_seconds == 7
     with pytest.raises(ApiError) as refused:  # an edit through the control API is refused the same way
         await gw.api("update_routing", cooldown_seconds=-1)
     assert "using" not in str(refused.value)
+
+
+async def test_a_hand_edit_caught_while_it_is_being_written_is_not_used_half_done(fakes, gateway):
+    """Editors that save in place empty the file, then write it, here in two parts: the watcher may look
+    in between. An empty file, or half of one, is not the user's edit and must never become the settings."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    path = gw.services.paths.config
+    edited = path.read_text().replace("[routing]\n", "[routing]\ncooldown_seconds = 42\n")
+    half = edited.index("[providers.p2]")
+    providers_seen: set[tuple[str, ...]] = set()
+    saving = True
+
+    async def watch() -> None:
+        while saving:
+            providers_seen.add(tuple(gw.services.config.current.providers))
+            await asyncio.sleep(0.005)
+
+    watching = asyncio.create_task(watch())
+    for _ in range(8):  # each state lasts less than the watcher's half second between looks
+        with path.open("r+") as fh:
+            fh.truncate(0)
+            fh.flush()
+            await asyncio.sleep(0.1)
+            fh.write(edited[:half])
+            fh.flush()
+            await asyncio.sleep(0.1)
+            fh.write(edited[half:])
+    await wait_until(lambda: gw.services.config.current.routing.cooldown_seconds == 42, 3.0, "the edit to apply")
+    saving = False
+    await watching
+    assert providers_seen == {("p1", "p2")}
+    messages = [e.message for e in gw.services.store.list_events() if "config.toml" in e.message]
+    assert messages == ["config.toml was edited; the new settings are in use"]
+
+
+async def test_an_emptied_config_keeps_the_last_good_settings(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing={"cooldown_seconds": 7})
+    gw.services.paths.config.write_text("\n")
+    await wait_until(lambda: any("config.toml was edited but is empty" in e.message
+                                 for e in gw.services.store.list_events()), 3.0, "the error event")
+    assert list(gw.services.config.current.providers) == ["p1"] and (await gw.responses()).status == 200
 
 
 async def test_a_hand_edit_of_secrets_is_picked_up(fakes, gateway):
@@ -179,7 +222,7 @@ async def test_a_hand_edit_of_secrets_is_picked_up(fakes, gateway):
     data = json.loads(path.read_text())
     data["providers"]["p1"] = "sk-edited-by-hand-0001"
     path.write_text(json.dumps(data))
-    await wait_until(lambda: gw.services.secrets.current.provider_keys["p1"] == "sk-edited-by-hand-0001", 2.0,
+    await wait_until(lambda: gw.services.secrets.current.provider_keys["p1"] == "sk-edited-by-hand-0001", 3.0,
                      "the new key")
     await gw.responses()
     assert p1.requests[-1].headers["Authorization"] == "Bearer sk-edited-by-hand-0001"

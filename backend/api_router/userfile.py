@@ -2,8 +2,10 @@
 
 ``config.toml`` and ``secrets.json`` both work this way:
 
-- ``reload`` (called by the file watcher) picks up a valid hand edit at once, and reports an invalid
-  one once while the last good version stays in use;
+- ``reload`` (called by the file watcher) picks up a hand edit once the file has held still between
+  two looks (an editor saving in place empties the file, then writes it: what it holds in between is
+  not the user's edit); a valid edit is used, an invalid or empty one is reported once while the last
+  good version stays in use;
 - every change the app makes is applied to the file as it is on disk — a hand edit made meanwhile
   is kept — and a version that cannot be used is moved aside (``.broken-<time>``) first, never
   overwritten;
@@ -37,6 +39,7 @@ class UserFile(Generic[V]):
         self._publishing = False
         self._changed_meanwhile = False
         self._stamp = file_stamp(path)
+        self._settling: FileStamp | None = None  # a new version seen once: used if it is still there next look
         self._reported: FileStamp | None = None  # the invalid version already reported
         self.on_problem: Callable[[str], None] = lambda message: None
         self.on_notice: Callable[[str], None] = lambda message: None
@@ -78,8 +81,14 @@ class UserFile(Generic[V]):
         with self._lock:
             stamp = file_stamp(self.path)
             if stamp is None or stamp == self._stamp:
+                self._settling = None
+                return False
+            if stamp != self._settling:  # it may still be being written: look again next time
+                self._settling = stamp
                 return False
             read = self._read_disk()
+            if file_stamp(self.path) != stamp:  # written to while it was read
+                return False
             if isinstance(read, str):
                 if stamp != self._reported:
                     self._reported = stamp
@@ -96,6 +105,8 @@ class UserFile(Generic[V]):
             raw = read_file(self.path)
         except OSError as exc:
             return f"cannot be read ({exc.strerror or exc})"
+        if not raw.strip():  # an editor's save caught half done, or a mistake: never "no settings at all"
+            return "is empty"
         return self._decode(raw)
 
     def _base(self) -> V:
