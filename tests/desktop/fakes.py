@@ -6,7 +6,9 @@ unless ``window.hidden`` was cleared first.
 
 from __future__ import annotations
 
+import sys
 import threading
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -97,18 +99,29 @@ class FakeWebview:
         self.start_kwargs = kwargs
         window = self.windows[0]
         self.started.set()
+        scenario: threading.Thread | None = None
         if self.scenario is not None:
             def run() -> None:
                 try:
                     self.scenario(window)  # type: ignore[misc]
                 except BaseException as exc:
                     self.scenario_error = exc
-                    window.destroy()
-            threading.Thread(target=run, daemon=True).start()
+                    window.closed.set()  # not destroy(): with a tray the app would only hide the window
+            scenario = threading.Thread(target=run, daemon=True)
+            scenario.start()
         # Only a guard against a hang: scenarios bound each of their own waits (several of up to 10 s
         # each on a loaded machine), so this one is longer than they can add up to.
         if not window.closed.wait(60):
-            raise AssertionError("the window was never destroyed")
+            raise AssertionError("the window was never destroyed" + where_it_hangs(scenario))
+
+
+def where_it_hangs(scenario: threading.Thread | None) -> str:
+    """Every live thread's stack (the scenario's first), for a guard that fired: which wait hung."""
+    frames = sys._current_frames()
+    threads = sorted(threading.enumerate(), key=lambda t: t is not scenario)
+    stacks = [f"--- {t.name}{' (the scenario)' if t is scenario else ''}\n"
+              + "".join(traceback.format_stack(frames[t.ident])) for t in threads if t.ident in frames]
+    return "; where each thread was:\n" + "\n".join(stacks)
 
 
 class FakeMenuItem:
