@@ -16,7 +16,7 @@ def codex_root(tmp_path: Path) -> Iterator[Path]:
     run once timed out there, right after the desktop suite had built the executable (a disk busy
     writing that back makes every fsync wait)."""
     shm = Path("/dev/shm")
-    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+    if not (shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 32 << 20):  # ~2 MB a run
         yield tmp_path
         return
     root = Path(tempfile.mkdtemp(prefix="api-router-codex-", dir=shm))
