@@ -282,7 +282,8 @@ async def test_a_probe_does_not_bring_back_a_provider_that_stopped_answering(fak
     """The models list of a relay that hangs on every request is no proof it answers: after a probe it
     stays out of rotation, and the next request goes straight to the other provider."""
     p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={"request_timeout_seconds": 0.3,
+    # A timeout well above the bound on the last request, so that bound holds on a loaded machine.
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"request_timeout_seconds": 2,
                                                       "check_interval_seconds": 3600})
     p1.always(fp.hang())
     assert (await gw.responses()).status == 200
@@ -293,7 +294,7 @@ async def test_a_probe_does_not_bring_back_a_provider_that_stopped_answering(fak
     started = time.perf_counter()
     reply = await gw.responses()
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
-    assert p1.calls == asked and time.perf_counter() - started < 0.3
+    assert p1.calls == asked and time.perf_counter() - started < 1
 
 # --- Codex connection and token rotation ----------------------------------------------------------------
 

@@ -27,8 +27,10 @@ async def test_stream_is_forwarded_chunk_by_chunk_not_buffered(fakes, gateway):
     assert len(arrivals) == 10
     # Deltas arrive spread over the upstream's pace, not all at the end.
     assert arrivals[-1] - arrivals[0] > 1.0
+    # And one by one, not in batches: a proxy that held even every other delta back would leave
+    # about half the gaps near zero. Two may be small anyway when a loaded machine stalls the loop.
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    assert min(gaps) > 0.05
+    assert sum(gap > 0.05 for gap in gaps) >= len(gaps) - 2, gaps
 
 
 async def test_upstream_bytes_reach_the_client_unchanged(fakes, gateway):
