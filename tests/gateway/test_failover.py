@@ -122,7 +122,8 @@ async def test_all_providers_failing_gives_one_502_naming_each(fakes, gateway):
 
 async def test_cooldown_after_threshold_then_skipped_then_tried_again(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 2, "cooldown_seconds": 0.6,
+    # A cooldown wide enough for the status read and the next request on a loaded machine.
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 2, "cooldown_seconds": 1.8,
                                                        "preferred_stable_seconds": 0})
     p1.always(fp.status(500))
     await gw.responses()
@@ -133,7 +134,7 @@ async def test_cooldown_after_threshold_then_skipped_then_tried_again(fakes, gat
     await gw.responses()
     assert p1.calls == 2  # skipped while cooling down
     p1.always(fp.json_ok("p1 is back"))
-    await asyncio.sleep(0.7)
+    await asyncio.sleep(1.9)
     reply = await gw.responses()
     assert reply.text == "p1 is back"
     kinds = [e.kind for e in gw.services.store.list_events()]
@@ -190,14 +191,15 @@ async def test_success_resets_failures(fakes, gateway):
 
 async def test_return_to_preferred_only_after_stable_window(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 3, "preferred_stable_seconds": 0.8})
+    # A window wide enough for the second request on a loaded machine.
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 3, "preferred_stable_seconds": 2.4})
     p1.queue(fp.status(500))
     first = await gw.responses()
     assert first.headers["X-API-Router-Provider"] == "p2"
     second = await gw.responses()
     assert second.headers["X-API-Router-Provider"] == "p2"  # p1 is not in cooldown but not stable yet
     assert p1.calls == 1
-    await asyncio.sleep(0.9)
+    await asyncio.sleep(2.5)
     third = await gw.responses()
     assert third.headers["X-API-Router-Provider"] == "p1"
     routes = [e.message for e in gw.services.store.list_events() if e.kind == "route"]

@@ -15,6 +15,7 @@ from aiohttp import web
 from api_router import analytics
 from api_router.gateway.classify import mentions_unknown_model
 from api_router.gateway.upstream import clip
+from api_router.routing import affinity
 from tests.support import fake_provider as fp
 from tests.support.harness import Harness, simple_body, start_harness
 from tests.support.rollouts import write_rollout
@@ -45,6 +46,14 @@ async def served_after_restart(gw: Harness, while_stopped: Callable[[Path], None
         return await served_by(again, "after restart")
     finally:
         await again.close()
+
+
+def session_clock(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The clock session bindings are timed by (unix ms), moved only by the test: however slow the
+    machine, a turn "soon after" is soon after, and a pause is as long as the test says."""
+    now = [affinity.now_ms()]  # the store prunes bindings by the real date
+    monkeypatch.setattr(affinity, "now_ms", lambda: now[0])
+    return now
 
 
 # --- affinity -------------------------------------------------------------------------------------
@@ -79,14 +88,16 @@ async def test_sessions_on_different_providers_do_not_flip_the_serving_provider(
     assert (await gw.api("get_status"))["active_provider"] == "p1"
 
 
-async def test_an_idle_session_returns_to_the_preferred_provider(fakes, gateway):
+async def test_an_idle_session_returns_to_the_preferred_provider(fakes, gateway, monkeypatch):
+    now = session_clock(monkeypatch)
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_stable_seconds": 0, "failure_threshold": 5,
                                                        "session_idle_return_seconds": 0.5})
     p1.queue(fp.status(503, "blip"))
     assert await served_by(gw, "first") == "p2"
+    now[0] += 400
     assert await served_by(gw, "soon after") == "p2"
-    await asyncio.sleep(0.6)
+    now[0] += 600
     assert await served_by(gw, "after a pause") == "p1"
 
 
@@ -143,17 +154,16 @@ async def test_affinity_survives_a_restart(fakes, gateway):
 async def test_after_a_restart_a_sessions_idle_time_counts_from_its_last_request(fakes, gateway, monkeypatch):
     """An unchanged binding is saved at most every few seconds while its session is busy; what was not
     saved yet is saved as the app stops, so the session does not look idle for longer than it was."""
-    from api_router.routing import affinity
-
+    now = session_clock(monkeypatch)
     monkeypatch.setattr(affinity, "SAVE_EVERY_MS", 60_000)  # the second request's binding is left unsaved
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_stable_seconds": 0, "failure_threshold": 5,
                                                        "session_idle_return_seconds": 4})
     p1.queue(fp.status(503))
     assert await served_by(gw, "first") == "p2"
-    await asyncio.sleep(3)
+    now[0] += 3_000
     assert await served_by(gw, "second") == "p2"
-    await asyncio.sleep(1.5)  # 4.5 s after the first request, 1.5 s after the last
+    now[0] += 1_500  # 4.5 s after the first request, 1.5 s after the last
     assert await served_after_restart(gw) == "p2"
 
 

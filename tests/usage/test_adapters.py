@@ -275,22 +275,23 @@ async def test_non_json_answer(panel: FakePanel, client: httpx.AsyncClient) -> N
 
 
 async def test_timeout(panel: FakePanel, client: httpx.AsyncClient) -> None:
-    panel.slow("/api/token-stats", SHAPE_A)
+    panel.slow("/api/token-stats", SHAPE_A)  # past the 1 s read timeout and the 2 s deadline
     with pytest.raises(UsageError) as info:
         await fetch_usage(target(panel, "token_stats"), client)
     assert info.value.kind == ErrorKind.TIMEOUT
-    assert info.value.message == f"usage endpoint timed out after 0.3 s: {panel.url}/api/token-stats"
+    assert info.value.message == f"usage endpoint timed out after 1 s: {panel.url}/api/token-stats"
     assert "token_key" not in info.value.message
 
 
 async def test_trickling_answer_hits_the_overall_deadline(
     panel: FakePanel, client: httpx.AsyncClient
 ) -> None:
-    panel.trickle("/api/usage/token")  # a byte every 0.1 s: never a 0.3 s read timeout
+    # A byte every 0.1 s, never a 1 s read timeout, for 5 s: well past the 2 s overall deadline.
+    panel.trickle("/api/usage/token", chunks=50)
     with pytest.raises(UsageError) as info:
         await fetch_usage(target(panel, "new_api"), client)
     assert info.value.kind == ErrorKind.TIMEOUT
-    assert info.value.message == f"usage endpoint timed out after 0.6 s in total: {panel.url}/api/usage/token"
+    assert info.value.message == f"usage endpoint timed out after 2 s in total: {panel.url}/api/usage/token"
 
 
 async def test_oversized_answer(panel: FakePanel, client: httpx.AsyncClient) -> None:

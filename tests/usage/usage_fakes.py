@@ -69,7 +69,7 @@ class FakePanel:
 
         self.routes[path] = handler
 
-    def slow(self, path: str, body: Any, delay_s: float = 2.0) -> None:
+    def slow(self, path: str, body: Any, delay_s: float = 5.0) -> None:
         """Answer only after ``delay_s`` (or at teardown), well beyond the tests' short timeout."""
 
         async def handler(request: web.Request) -> web.StreamResponse:
