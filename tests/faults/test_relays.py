@@ -402,6 +402,7 @@ async def test_checks_run_only_while_the_gateway_is_in_use(fakes, gateway):
 async def test_a_long_stream_still_running_counts_as_use(fakes, gateway):
     gw, p1, p2 = await p1_timed_out(fakes, gateway)
     gw.services.last_activity_ms -= 11 * 60 * 1000  # no request has ended for 11 minutes...
+    await asyncio.sleep(TICK_SECONDS + 0.5)  # (a check begun while p1's request was recent lands first)
     calls = p1.calls
     p2.always(fp.stream_ok("a long answer", delay=0.4))  # ...but this one runs for about 3 s
     streaming = asyncio.ensure_future(gw.responses(stream=True))
