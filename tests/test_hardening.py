@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gzip
 import json
 import os
 import shutil
@@ -114,6 +115,33 @@ async def test_an_echoed_key_is_masked_in_model_lists_and_their_errors(fakes, ga
     p2.models_behaviour = fp.status(500, f"broken for {KEY}-2")
     reply = await gw.request("GET", "/v1/models")
     assert reply.status == 502 and KEY.encode() not in reply.body
+
+
+@pytest.mark.parametrize("encoding", ["x-gzip", "gzip, gzip"])
+async def test_an_error_body_left_encoded_is_not_passed_on(fakes, gateway, encoding):
+    """aiohttp decodes gzip, deflate, br and zstd; a body in any other Content-Encoding arrives as it was
+    sent, and masking cannot see a key inside compressed bytes, which the client could decompress."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, keys={"p1": KEY, "p2": KEY + "-2"})
+    echoed = json.dumps({"error": {"message": f"bad request for key {KEY}"}}).encode()
+    body = gzip.compress(echoed) if encoding == "x-gzip" else gzip.compress(gzip.compress(echoed))
+
+    def answer(status: int) -> fp.Behaviour:
+        async def run(request: web.Request, fake: fp.FakeProvider) -> web.Response:
+            await request.read()
+            return web.Response(status=status, body=body, headers={"Content-Encoding": encoding,
+                                                                    "Content-Type": "text/plain"})
+        return run
+
+    p1.always(answer(400))  # passed through to the client
+    reply = await gw.responses()
+    assert reply.status == 400 and reply.headers["Content-Type"].startswith("application/json")
+    assert "cannot decode" in reply.json["error"]["message"]
+    assert body not in reply.body and KEY.encode() not in reply.body
+    p1.always(answer(500))  # summed up in the failover's answer
+    p2.always(answer(500))
+    reply = await gw.responses()
+    assert reply.status == 502 and reply.json["error"]["message"].count("cannot decode") == 2, reply.json
 
 
 # --- 2. hand edits while running ----------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from api_router.gateway.upstream import (
     describe_exception,
     error_text,
     headers_back,
+    left_encoded,
     read_limited,
     upstream_headers,
 )
@@ -209,9 +210,10 @@ class AttemptRunner:
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", status=status,
                                      counts_against_health=False)
             body = self._redact(raw)
+            kind = "application/json" if left_encoded(resp) else resp.headers.get("Content-Type", "application/json")
             out = web.Response(body=body, status=status, headers={
                 **headers_back(resp.raw_headers, opened.provider, ex.record.request_id, self._redact),
-                "Content-Type": resp.headers.get("Content-Type", "application/json")})
+                "Content-Type": kind})
             return AttemptResult(Outcome.CLIENT_ERROR, out, error=f"HTTP {status}: {message}", status=status,
                                  response_bytes=len(body))
         retry_after = classify.parse_retry_after(resp.headers.get("Retry-After")) if status == 429 else None

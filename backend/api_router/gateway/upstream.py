@@ -153,10 +153,26 @@ def is_loop(hops: str | None, hop_id: str) -> bool:
     return hops is not None and (hop_id in hops or hops.count(",") + 1 >= MAX_HOPS)
 
 
+# What aiohttp decodes (any other Content-Encoding arrives as it was sent).
+_DECODED_ENCODINGS = frozenset({"", "identity", "gzip", "deflate", "br", "zstd"})
+UNREADABLE_BODY = orjson.dumps({"error": {
+    "message": "The provider's body is in a Content-Encoding API Router cannot decode, so it is not passed on "
+               "(a key in it could not be masked).",
+    "type": "upstream_error"}})
+
+
+def left_encoded(resp: aiohttp.ClientResponse) -> bool:
+    """Whether the body arrives still encoded (``x-gzip``, ``gzip, gzip``, …): bytes that masking cannot
+    look into and a person cannot read."""
+    return resp.headers.get("Content-Encoding", "").strip().lower() not in _DECODED_ENCODINGS
+
+
 async def read_limited(resp: aiohttp.ClientResponse, limit: int = ERROR_BODY_LIMIT) -> bytes:
     """At most ``limit`` bytes of the body. One cut short ends before the run of key characters the
     cut fell in: half a key echoed there is one that masking (which looks for whole keys) cannot
-    recognise."""
+    recognise. A body left encoded is replaced by ``UNREADABLE_BODY``."""
+    if left_encoded(resp):
+        return UNREADABLE_BODY
     chunks = []
     size = 0
     while size < limit:
