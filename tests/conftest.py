@@ -26,8 +26,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def codex_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "codex-home"
+def codex_root(tmp_path: Path) -> Path:
+    """Where Codex's files go (tests/e2e puts them in memory)."""
+    return tmp_path
+
+
+@pytest.fixture
+def codex_home(codex_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The gateway's CODEX_HOME (it reads Codex's session files there)."""
+    home = codex_root / "codex-home"
     (home / "sessions").mkdir(parents=True)
     monkeypatch.setenv("CODEX_HOME", str(home))
     return home

@@ -8,6 +8,7 @@ import { RequestFiltersBar } from '../src/features/requests/RequestFiltersBar';
 import type { ToastApi } from '../src/hooks/toasts';
 import { useActions, type ActionResult } from '../src/hooks/useActions';
 import { useGatewayToken } from '../src/hooks/useGatewayToken';
+import type { RequestFilterParams } from '../src/logic/requests';
 import type { ProviderTest } from '../src/types';
 
 function deferred<T>() {
@@ -82,17 +83,22 @@ describe('provider test results', () => {
   });
 });
 
+/** The filters bar over one provider, 'a'. */
+const filtersBar = (value: RequestFilterParams, onChange: (next: RequestFilterParams) => void) => (
+  <RequestFiltersBar value={value} providerIds={['a']} nameOf={(x) => x} onChange={onChange} />
+);
+
 describe('RequestFiltersBar', () => {
   it('Clear drops text typed a moment before, instead of applying it after the pause', () => {
     vi.useFakeTimers();
     const onChange = vi.fn();
     const value = { provider: 'a', outcome: '', session: '', q: '' };
-    const { rerender } = render(<RequestFiltersBar value={value} providerIds={['a']} nameOf={(x) => x} onChange={onChange} />);
+    const { rerender } = render(filtersBar(value, onChange));
     fireEvent.change(screen.getByLabelText('Search'), { target: { value: 'boom' } });
     fireEvent.click(screen.getByRole('button', { name: 'Clear filters' }));
     const cleared = { provider: '', outcome: '', session: '', q: '' };
     expect(onChange.mock.calls).toEqual([[cleared]]);
-    rerender(<RequestFiltersBar value={cleared} providerIds={['a']} nameOf={(x) => x} onChange={onChange} />);
+    rerender(filtersBar(cleared, onChange));
     act(() => vi.advanceTimersByTime(1_000));
     expect(onChange.mock.calls).toEqual([[cleared]]);
     expect((screen.getByLabelText('Search') as HTMLInputElement).value).toBe('');
@@ -102,7 +108,7 @@ describe('RequestFiltersBar', () => {
     vi.useFakeTimers();
     const onChange = vi.fn();
     const value = { provider: '', outcome: '', session: '', q: '' };
-    render(<RequestFiltersBar value={value} providerIds={['a']} nameOf={(x) => x} onChange={onChange} />);
+    render(filtersBar(value, onChange));
     fireEvent.change(screen.getByLabelText('Search'), { target: { value: 'bo' } });
     act(() => vi.advanceTimersByTime(100));
     fireEvent.change(screen.getByLabelText('Search'), { target: { value: 'boom' } });
@@ -122,10 +128,10 @@ describe('RequestFiltersBar, navigation', () => {
     vi.useFakeTimers();
     const onChange = vi.fn();
     const start = { provider: '', outcome: '', session: '', q: '' };
-    const { rerender } = render(<RequestFiltersBar value={start} providerIds={['a']} nameOf={(x) => x} onChange={onChange} />);
+    const { rerender } = render(filtersBar(start, onChange));
     fireEvent.change(screen.getByLabelText('Search'), { target: { value: 'boom' } });
     const linked = { provider: 'a', outcome: '', session: 'sess-1', q: '' };
-    rerender(<RequestFiltersBar value={linked} providerIds={['a']} nameOf={(x) => x} onChange={onChange} />);
+    rerender(filtersBar(linked, onChange));
     act(() => vi.advanceTimersByTime(1_000));
     expect(onChange).not.toHaveBeenCalled();
     expect((screen.getByLabelText('Search') as HTMLInputElement).value).toBe('');

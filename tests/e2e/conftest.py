@@ -25,11 +25,3 @@ def codex_root(tmp_path: Path) -> Iterator[Path]:
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
-
-@pytest.fixture
-def codex_home(codex_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The gateway's CODEX_HOME (it reads Codex's session files there), beside Codex's own."""
-    home = codex_root / "codex-home"
-    (home / "sessions").mkdir(parents=True)
-    monkeypatch.setenv("CODEX_HOME", str(home))
-    return home

@@ -115,9 +115,13 @@ class Codex:
         args.append(prompt)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEX_"))}
         env.update(CODEX_HOME=str(self.home), HOME=str(self.user_home), RUST_LOG="warn", NO_COLOR="1")
-        try:
-            proc = subprocess.run(args, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+
+        def run() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(args, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL, capture_output=True,
                                   text=True, timeout=timeout)
+
+        try:
+            proc = run()
         except subprocess.TimeoutExpired as hung:
             printed = hung.stdout or b""
             if b'"thread.started"' in (printed.encode() if isinstance(printed, str) else printed):
@@ -125,6 +129,5 @@ class Codex:
             # Codex hung while setting itself up, before it had sent anything to the gateway (it
             # prints thread.started first): its own start, not what is tested. One more try.
             sys.stderr.write(f"Codex hung for {timeout:.0f} s before starting a thread; trying once more\n")
-            proc = subprocess.run(args, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                                  text=True, timeout=timeout)
+            proc = run()
         return CodexRun(proc.returncode, proc.stdout, proc.stderr)
