@@ -234,6 +234,29 @@ async def test_a_hand_edit_caught_while_it_is_being_written_is_not_used_half_don
     assert messages == ["config.toml was edited; the new settings are in use"]
 
 
+async def test_a_change_in_the_app_during_an_editors_save_waits_for_the_save(fakes, gateway):
+    """An editor saving in place has emptied config.toml when a change is made in the app: the change
+    waits for the save and applies to it, instead of moving the empty file aside (the user's save would
+    then land on top of the app's, which it knows nothing of)."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    path = gw.services.paths.config
+    edited = path.read_text().replace("[routing]\n", "[routing]\ncooldown_seconds = 42\n")
+    with path.open("r+") as fh:
+        fh.truncate(0)
+        fh.flush()
+        change = asyncio.create_task(gw.api("update_routing", failure_threshold=4))
+        await asyncio.sleep(0.3)
+        assert not change.done()  # waiting for the file to become usable
+        fh.write(edited)
+    await change
+    assert not list(path.parent.glob("config.toml.broken-*"))
+    doc = tomlkit.parse(path.read_text())
+    assert doc["routing"]["cooldown_seconds"] == 42 and doc["routing"]["failure_threshold"] == 4
+    assert gw.services.config.current.routing.failure_threshold == 4
+    await wait_until(lambda: gw.services.config.current.routing.cooldown_seconds == 42, 3.0, "the hand edit")
+
+
 async def test_an_emptied_config_keeps_the_last_good_settings(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, routing={"cooldown_seconds": 7})

@@ -8,7 +8,8 @@
   good version stays in use;
 - every change the app makes is applied to the file as it is on disk — a hand edit made meanwhile
   is kept — and a version that cannot be used is moved aside (``.broken-<time>``) first, never
-  overwritten;
+  overwritten; one written in the last second is first given a moment to become usable (it may be
+  an editor's save caught half done);
 - every write is atomic and private (0600).
 
 Subclasses say how bytes become a value (or why they cannot) and how a value becomes bytes.
@@ -17,6 +18,7 @@ Subclasses say how bytes become a value (or why they cannot) and how a value bec
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Generic, TypeVar
@@ -24,6 +26,10 @@ from typing import ClassVar, Generic, TypeVar
 from api_router.fsutil import FileStamp, atomic_write, file_stamp, move_aside, read_file
 
 V = TypeVar("V")
+
+# An unusable version younger than this may be an editor's save under way (emptied, then written).
+SAVE_UNDER_WAY_NS = 1_000_000_000
+SAVE_WAIT_LIMIT = 3.0  # seconds a change waits at most for such a save to finish
 
 
 class UserFile(Generic[V]):
@@ -114,7 +120,7 @@ class UserFile(Generic[V]):
         first when it cannot be used), else the version in use. Call with the lock held."""
         if file_stamp(self.path) == self._stamp:
             return self._value
-        read = self._read_disk() if self.path.exists() else "is missing"
+        read = self._read_settled() if self.path.exists() else "is missing"
         if isinstance(read, str):
             if self.path.exists():
                 moved = move_aside(self.path)
@@ -122,6 +128,21 @@ class UserFile(Generic[V]):
                                 f"of the last good {self.kept}")
             return self._value
         return read
+
+    def _read_settled(self) -> V | str:
+        """The version on disk. One that cannot be used but was written less than a second ago may be
+        an editor's save caught between emptying the file and writing it: it is read again until it is
+        usable or has held still for that second (at most ``SAVE_WAIT_LIMIT``), so the user's save is
+        what the change applies to rather than what is moved aside."""
+        give_up = time.monotonic() + SAVE_WAIT_LIMIT
+        while True:
+            stamp = file_stamp(self.path)
+            read = self._read_disk()
+            if not isinstance(read, str) or stamp is None or time.monotonic() >= give_up:
+                return read
+            if time.time_ns() - stamp[0] >= SAVE_UNDER_WAY_NS and file_stamp(self.path) == stamp:
+                return read
+            time.sleep(0.05)
 
     def _write(self, value: V) -> None:
         """Save ``value`` and make it the version in use. Call with the lock held."""
