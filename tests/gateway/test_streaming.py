@@ -255,6 +255,88 @@ async def test_client_disconnect_mid_stream_closes_upstream_and_is_logged(fakes,
     assert gw.services.router.health_json(gw.services.config.current)["p1"]["consecutive_failures"] == 0
 
 
+def end_of_body_late(answer: dict, written: asyncio.Event | None = None):
+    """A stream whose events all come at once, and the end of its body 0.3 s later (within the
+    gateway's wait for it); ``written`` is set once the last event is out."""
+    async def run(request, fake):
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for event in fp.stream_events(answer):
+            await resp.write(fp.sse_event(event))
+        if written is not None:
+            written.set()
+        await asyncio.sleep(0.3)
+        await resp.write_eof()
+        return resp
+    return run
+
+
+async def open_raw(gw, body: dict, session: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A streamed request on a socket of the test's own, which it can close at any moment."""
+    host, port = gw.base.split("//")[1].split(":")
+    raw = json.dumps({**body, "stream": True}).encode()
+    head = "".join(f"{k}: {v}\r\n" for k, v in {**gw.auth(), "session-id": session}.items())
+    reader, writer = await asyncio.open_connection(host, int(port.split("/")[0]))
+    writer.write(f"POST /v1/responses HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{head}"
+                 f"Content-Length: {len(raw)}\r\n\r\n".encode() + raw)
+    return reader, writer
+
+
+async def logged_row(gw) -> dict:
+    for _ in range(100):
+        if gw.services.store.request_log():
+            break
+        await asyncio.sleep(0.05)
+    return gw.services.store.request_log()[0]
+
+
+USAGE_120 = {"input_tokens": 100, "output_tokens": 20, "total_tokens": 120}
+
+
+async def test_a_client_that_closes_once_it_has_response_completed_got_a_complete_answer(fakes, gateway):
+    """Codex ends its turn at response.completed and its process may exit before the end of the body
+    follows. The turn was complete: logged 200, its tokens counted, and its sealed reasoning recorded
+    as this provider's, so that another provider is never sent it."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    answer = fp.response_object("done", provider="p1", reasoning=True, usage=USAGE_120)
+    p1.always(end_of_body_late(answer))
+    reader, writer = await open_raw(gw, simple_body(), "sess-leaves")
+    received = b""
+    async with asyncio.timeout(5):
+        while b"event: response.completed" not in received:
+            chunk = await reader.read(65536)
+            assert chunk, received
+            received += chunk
+    writer.close()  # at once, as the Codex process does when its turn is over
+    row = await logged_row(gw)
+    assert (row["status"], row["provider"], row["total_tokens"], row["error"]) == (200, "p1", 120, None), row
+    assert [a["outcome"] for a in row["attempts"]] == ["ok"]
+    assert gw.services.continuity.index.sealed_owners("sess-leaves").get(answer["output"][0]["id"]) == "p1"
+    assert gw.services.store.metrics()["p1"].total_tokens == 120
+
+
+async def test_a_compaction_completed_after_the_client_left_is_still_accounted(fakes, gateway):
+    """A compaction is held until it is complete, so a client that leaves meanwhile gets none of it (499),
+    but the provider did the work: its tokens count and its compaction item is recorded as its own."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    answer = {**fp.response_object("", provider="p1", usage=USAGE_120),
+              "output": [{"type": "compaction", "id": "cmp_left_1", "encrypted_content": "sealed-by-p1"}]}
+    written = asyncio.Event()
+    p1.always(end_of_body_late(answer, written))
+    body = {**simple_body(), "input": [{"type": "message", "role": "user", "content": "hi"},
+                                       {"type": "compaction_trigger"}]}
+    _, writer = await open_raw(gw, body, "sess-compacts")
+    async with asyncio.timeout(5):
+        await written.wait()
+    writer.close()
+    row = await logged_row(gw)
+    assert (row["status"], row["provider"], row["total_tokens"], row["error"]) == (499, "p1", 120, "client disconnected")
+    assert gw.services.continuity.index.sealed_owners("sess-compacts").get("cmp_left_1") == "p1"
+    assert gw.services.store.metrics()["p1"].total_tokens == 120
+
+
 async def test_malformed_event_data_is_forwarded_and_stream_still_completes(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})

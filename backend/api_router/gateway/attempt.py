@@ -290,7 +290,8 @@ class AttemptRunner:
             result = await opened.stream.deliver_held(ex.request, headers=back, started=ex.started)
         if result.end is StreamEnd.COMPLETED:
             return AttemptResult(Outcome.OK, result.response, usage=facts.usage, response_id=facts.response_id,
-                                 sealed=facts.sealed, ttfb_ms=result.ttfb_ms, response_bytes=result.sent)
+                                 sealed=facts.sealed, ttfb_ms=result.ttfb_ms, response_bytes=result.sent,
+                                 cancelled=result.cancelled)
         if result.end is StreamEnd.FAILED_EARLY:
             if facts.end is Ending.FAILED:
                 retry = _continuity_retry(facts.error, ex.client, opened.body, retries)

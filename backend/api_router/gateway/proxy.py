@@ -114,7 +114,8 @@ class ResponsesProxy:
         except asyncio.CancelledError:
             if not record.status:
                 record.status = 499
-            record.error = record.error or ("gateway shut down" if state.shutting_down else "client disconnected")
+            if record.status != 200:  # a complete answer (the client left after it) is no error
+                record.error = record.error or ("gateway shut down" if state.shutting_down else "client disconnected")
             raise
         finally:
             state.inflight -= 1

@@ -11,10 +11,11 @@ before it can still go to the next provider; from that event on, bytes pass thro
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +98,9 @@ class StreamResult:
     ttfb_ms: float | None = None
     facts: StreamFacts = field(default_factory=StreamFacts)
     sent: int = 0  # bytes the client got
+    # The request was cancelled (the client left, or shutdown) after the answer was complete: the result
+    # stands and is recorded, then the cancellation goes on.
+    cancelled: bool = False
 
 
 class _ClientGone(Exception):
@@ -261,25 +265,7 @@ class UpstreamStream:
             watchdog.stop()
 
         if facts.end is Ending.ANSWERED:
-            # After response.completed the chunked body's end is usually a moment away; the client's
-            # end of stream follows it, as through any proxy, and the connection can be reused. When
-            # that end has already arrived, the last events leave together with the client's end of
-            # stream (one write); otherwise the client gets them now, not after the drain.
-            if not self._resp.content.is_eof():
-                try:
-                    await out.flush()
-                except _ClientGone:
-                    return self._gone(out)
-            await self._drain()
-            if out.response is None and hold_until_end:
-                return StreamResult(StreamEnd.HELD_COMPLETE, None, "", None, facts)
-            try:
-                if out.response is None:
-                    await out.commit(self._take_held())
-                await out.finish()
-            except _ClientGone:
-                return self._gone(out)
-            return StreamResult(StreamEnd.COMPLETED, out.response, "", out.ttfb_ms, facts, out.sent)
+            return await self._last_steps(out, self._complete(out, hold_until_end))
         if facts.end is Ending.FAILED:
             if out.response is None:
                 return StreamResult(StreamEnd.FAILED_EARLY, None, facts.error, None, facts)
@@ -302,6 +288,37 @@ class UpstreamStream:
         out.stage(sse.failure_event(reason, code, facts.response_id))
         await out.finish_quietly()
         return StreamResult(StreamEnd.BROKEN, out.response, reason, out.ttfb_ms, facts, out.sent)
+
+    async def _complete(self, out: _ClientSide, hold_until_end: bool) -> StreamResult:
+        """The answer is complete: the rest of it to the client, and the end of the stream."""
+        # After response.completed the chunked body's end is usually a moment away; the client's end of
+        # stream follows it, as through any proxy, and the connection can be reused. When that end has
+        # already arrived, the last events leave together with the client's end of stream (one write);
+        # otherwise the client gets them now, not after the drain.
+        if not self._resp.content.is_eof():
+            await out.flush()
+        await self._drain()
+        if out.response is None and hold_until_end:
+            return StreamResult(StreamEnd.HELD_COMPLETE, None, "", None, self.facts)
+        if out.response is None:
+            await out.commit(self._take_held())
+        await out.finish()
+        return StreamResult(StreamEnd.COMPLETED, out.response, "", out.ttfb_ms, self.facts, out.sent)
+
+    async def _last_steps(self, out: _ClientSide, steps: Coroutine[Any, Any, StreamResult]) -> StreamResult:
+        """Deliver what is left; a client that leaves meanwhile ends it. Once the provider's answer is
+        complete, even the request's cancellation (the client closing its connection cancels it) does
+        not undo that: the result is recorded, then the cancellation goes on."""
+        try:
+            return await steps
+        except _ClientGone:
+            return self._gone(out)
+        except asyncio.CancelledError:
+            if self.facts.end is not Ending.ANSWERED:
+                raise
+            result = self._gone(out)
+            result.cancelled = True
+            return result
 
     async def _drain(self, timeout: float = DRAIN_SECONDS) -> None:
         try:
@@ -371,6 +388,13 @@ class UpstreamStream:
         return facts.end is not None
 
     def _gone(self, out: _ClientSide) -> StreamResult:
+        if self.facts.end is Ending.ANSWERED:
+            # The provider finished its answer: its tokens were spent and its items exist, whether or not
+            # the client stayed to the end (Codex ends its turn at response.completed, and may close
+            # before the end of the body follows). Complete, then; and the client's answer when only
+            # the end of the stream was lost.
+            return StreamResult(StreamEnd.COMPLETED, None if out.events_pending else out.response, "",
+                                out.ttfb_ms, self.facts, out.sent)
         return StreamResult(StreamEnd.CLIENT_GONE, out.response, "client disconnected", out.ttfb_ms, self.facts,
                             out.sent)
 
@@ -388,11 +412,11 @@ class UpstreamStream:
     async def deliver_held(self, request: web.Request, *, headers: dict[str, str], started: float) -> StreamResult:
         """Send what was held (e.g. a client error reported in-band) to the client as it came."""
         out = _ClientSide(request, headers, started)
-        try:
-            await out.commit(self._take_held())
-            await out.finish()
-        except _ClientGone:
-            return self._gone(out)
+        return await self._last_steps(out, self._send_held(out))
+
+    async def _send_held(self, out: _ClientSide) -> StreamResult:
+        await out.commit(self._take_held())
+        await out.finish()
         return StreamResult(StreamEnd.COMPLETED, out.response, "", out.ttfb_ms, self.facts, out.sent)
 
 
@@ -403,13 +427,14 @@ class _ClientSide:
     of the stream (``finish``): each write is a system call, and the usual fast stream then reaches the
     client in one or two instead of one per step of the relay."""
 
-    __slots__ = ("_headers", "_request", "_staged", "_started", "response", "sent", "ttfb_ms")
+    __slots__ = ("_headers", "_in_flight", "_request", "_staged", "_started", "response", "sent", "ttfb_ms")
 
     def __init__(self, request: web.Request, headers: dict[str, str], started: float) -> None:
         self._request = request
         self._headers = headers
         self._started = started
         self._staged: list[bytes] = []
+        self._in_flight = False  # events handed to a write that has not returned
         self.response: web.StreamResponse | None = None
         self.ttfb_ms: float | None = None
         self.sent = 0
@@ -424,6 +449,12 @@ class _ClientSide:
         self.response = out
         self.ttfb_ms = (time.perf_counter() - self._started) * 1000
         self.stage(first)
+
+    @property
+    def events_pending(self) -> bool:
+        """Whether events meant for the client may not have reached it: not sent yet, or in a write that
+        did not finish."""
+        return self.response is None or bool(self._staged) or self._in_flight
 
     def stage(self, data: bytes) -> None:
         if data:
@@ -447,20 +478,24 @@ class _ClientSide:
         if self._staged:
             self.stage(data)
             data = self._take_staged()
-        self.sent += len(data)
+        self._in_flight = True
         try:
             await self.response.write(data)
         except ConnectionError as exc:
             raise _ClientGone() from exc
+        self._in_flight = False
+        self.sent += len(data)
 
     async def finish(self) -> None:
         assert self.response is not None
         data = self._take_staged()
-        self.sent += len(data)
+        self._in_flight = bool(data)
         try:
             await self.response.write_eof(data)
         except ConnectionError as exc:
             raise _ClientGone() from exc
+        self._in_flight = False
+        self.sent += len(data)
 
     async def finish_quietly(self) -> None:
         try:
