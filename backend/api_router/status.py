@@ -44,8 +44,12 @@ def serving_summary(services: Services) -> dict[str, Any]:
     down = router.down
     available = router.available(cfg)
     if down or not available or (lock and lock not in available):
-        passed_by = out_of_rotation(cfg, router, asked={f.provider for f in down})
-        reason = "; ".join([*(f"{name(f.provider)}: {with_hint(cfg, f)}" for f in down),  # and those not even asked:
+        # What each provider the last request asked failed with; why the others are passed by (those of
+        # the outage no longer passed by: what they failed with).
+        asked = router.down_asked
+        passed_by = out_of_rotation(cfg, router, asked=asked)
+        failed = [f for f in down if f.provider in asked or f.provider not in passed_by]
+        reason = "; ".join([*(f"{name(f.provider)}: {with_hint(cfg, f)}" for f in failed),
                             *(f"{name(pid)}: {why}" for pid, why in passed_by.items())])
         reason = reason or "every provider is cooling down"
         advice = (f"Routing is locked to {name(lock)}: unlock it or fix that provider." if lock else

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 
 from tests.support import fake_provider as fp
 from tests.support.usage import new_api
@@ -164,3 +166,42 @@ async def test_the_down_advice_waits_for_a_cooldown_only_where_time_brings_a_pro
     assert (await gw.responses()).status == 502  # ...asked all the same (the last resort): no answer
     s = await summary(gw)
     assert s["state"] == "down" and "may serve again" not in s["advice"]  # it waits for a check to answer
+
+
+async def test_an_outage_stays_named_whole_after_the_cooldowns_end(fakes, gateway):
+    """P2 was passed by (cooling down) in the outage's last request; once its cooldown is over it is
+    still down with the failure that put it there, and the banner still names it."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 0.5,
+                                                      "check_interval_seconds": 3600})
+    p1.always(fp.status(503, "p1 broken"))
+    p2.always(fp.status(429, "p2 limited", headers={"Retry-After": "2"}))
+    assert (await gw.responses()).status == 502
+    await asyncio.sleep(0.7)  # P1 is back in rotation, P2 cools down for 1.3 s more
+    assert (await gw.responses()).status == 502
+    assert [a["provider"] for a in gw.services.store.request_log()[0]["attempts"]] == ["p1"]
+    await asyncio.sleep(1.6)  # P2's cooldown is over too
+    s = await summary(gw)
+    assert s["state"] == "down"
+    assert "P1: HTTP 503: p1 broken" in s["reason"] and "P2: HTTP 429: p2 limited" in s["reason"], s["reason"]
+
+
+async def test_a_background_check_ends_an_outage_whose_cooldowns_are_over(fakes, gateway):
+    """Every provider failed, their cooldowns ran out while they still failed, then one was fixed: a
+    background check finds it, so the banner and tray stop saying "all providers down" without
+    waiting for the next client request."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 0.5,
+                                                      "check_interval_seconds": 0.3})
+    p1.always(fp.status(503, "p1 broken"))
+    p2.always(fp.status(503, "p2 broken"))
+    assert (await gw.responses()).status == 502
+    await asyncio.sleep(0.8)  # both cooldowns over, the checks meanwhile failed
+    assert (await summary(gw))["state"] == "down"
+    p1.always(fp.stream_ok("pong"))
+    deadline = time.monotonic() + 5
+    while (await summary(gw))["state"] == "down":
+        assert time.monotonic() < deadline, "still down: no background check found P1 answering"
+        await asyncio.sleep(0.1)
+    assert (await summary(gw))["provider"] == "p1"
+    assert any(e.message == "P1 answers again (background check)" for e in gw.services.store.list_events())

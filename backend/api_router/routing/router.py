@@ -58,8 +58,10 @@ class _State:
     health: dict[str, Health] = field(default_factory=dict)
     active: str | None = None
     active_reason: str = ""
-    # The failures of the last client request that no provider could serve; cleared by a success.
+    # While no provider could serve: the failures that found it so, the newest of each provider over the
+    # outage's requests (one passed by, cooling down, stays down); cleared by a success.
     down: tuple[Failure, ...] = ()
+    down_asked: frozenset[str] = frozenset()  # the providers the last of those requests asked
     # The provider routing was locked to until the user unlocked it: automatic routing decides
     # afresh, and the route event of its first answer says where it came from.
     released: str | None = None
@@ -287,8 +289,13 @@ class Router:
             return
         with self._lock:
             was_down = bool(self._s.down)
-            self._s.down = tuple(Failure(f.provider, self._redact(f.error), f.status, f.retry_after)
-                                 for f in failures)
+            # Merged with what earlier requests of the same outage found: a provider this one passed by
+            # (cooling down) is down all the same, and stays so once its cooldown has ended.
+            down = {f.provider: f for f in self._s.down}
+            down.update((f.provider, Failure(f.provider, self._redact(f.error), f.status, f.retry_after))
+                        for f in failures)
+            self._s.down = tuple(down.values())
+            self._s.down_asked = frozenset(f.provider for f in failures)
         if not was_down:
             self._emit(Level.ERROR, Kind.ALL_DOWN, self._redact(explained[:1].upper() + explained[1:]))
 
@@ -306,15 +313,19 @@ class Router:
 
     def needing_check(self, cfg: Config, interval: float) -> list[tuple[str, str | None]]:
         """(provider, model to ask for) of the routable providers out of rotation — not answering, or
-        cooling down — whose last check, or whose leaving rotation, is at least ``interval`` old."""
+        cooling down — or, while the gateway is down, that failed in the outage, whose last check (or
+        whose leaving rotation, or last failure) is at least ``interval`` old. Without the last kind an
+        outage would be reported until the next client request, its providers long answering again."""
         now = self._clock()
         with self._lock:
+            down = {f.provider for f in self._s.down}
             out = []
             for pid in cfg.routable:
                 h = self._s.health.get(pid)
-                if h is None or (h.unresponsive_since is None and h.cooldown_until <= now):
+                if h is None or (h.unresponsive_since is None and h.cooldown_until <= now and pid not in down):
                     continue
-                since = [t for t in (h.last_check_at, h.out_since) if t is not None]
+                since = [t for t in (h.last_check_at, h.out_since, h.last_fail_at if pid in down else None)
+                         if t is not None]
                 if not since or now - max(since) >= interval:
                     out.append((pid, h.last_model))
             return out
@@ -398,6 +409,7 @@ class Router:
             if self._s.released == old:
                 self._s.released = new
             self._s.down = tuple(replace(f, provider=new) if f.provider == old else f for f in self._s.down)
+            self._s.down_asked = frozenset(new if pid == old else pid for pid in self._s.down_asked)
         self.first_events.rename(old, new)
         if self._affinity is not None:
             self._affinity.rename(old, new)
@@ -432,6 +444,12 @@ class Router:
     def down(self) -> tuple[Failure, ...]:
         with self._lock:
             return self._s.down
+
+    @property
+    def down_asked(self) -> frozenset[str]:
+        """Which providers of ``down`` the outage's last request asked (the others it passed by)."""
+        with self._lock:
+            return self._s.down_asked.intersection(f.provider for f in self._s.down)  # none once it ended
 
     def available(self, cfg: Config) -> list[str]:
         """Routable providers in rotation right now (not cooling down, not unresponsive)."""
