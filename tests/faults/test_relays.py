@@ -378,8 +378,11 @@ async def test_a_check_still_waiting_does_not_hold_up_the_next(fakes, gateway):
 
 async def test_only_a_real_answer_to_a_check_brings_a_provider_back(fakes, gateway):
     gw, p1, p2 = await p1_timed_out(fakes, gateway)
+    opening = [fp.sse_event(e) for e in fp.stream_events(fp.response_object("x"))[:2]]  # created, in_progress
     for no_answer in (fp.status(400, "The model `gpt-5.5` does not exist or you do not have access to it."),
-                      fp.in_band_failure("server_error", "The engine is currently overloaded", error_type="server_error")):
+                      fp.in_band_failure("server_error", "The engine is currently overloaded", error_type="server_error"),
+                      fp.raw_stream(opening[:1]),  # response.created, then the end of the stream
+                      fp.raw_stream([*opening, b"event: ping\ndata: {}\n\n"])):
         p1.always(no_answer)
         calls = p1.calls
         await wait_until(lambda c=calls: p1.calls >= c + 2, 4, "two more checks")

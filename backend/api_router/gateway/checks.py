@@ -109,6 +109,9 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
                     break
         if first is None:
             return ProbeResult(False, resp.status, None, ms(), "the stream ended before any event")
+        if not read_all:  # it ended with no more than the opening events (or heartbeats): no answer
+            return ProbeResult(False, resp.status, first, ms(), "the stream ended after only "
+                               + ", ".join(dict.fromkeys(e.type or "message" for e in events)), events=events)
         return ProbeResult(True, resp.status, first, ms(), events=events)
     except (aiohttp.ClientError, TimeoutError, OSError, sse.EventTooLarge) as exc:
         return ProbeResult(False, resp.status, None, ms(), describe_exception(exc, timeout))
