@@ -94,7 +94,7 @@ def reads(store, monkeypatch):
     """The store's point lookups of one sealed item, as they happen."""
     asked: list[str] = []
     real = store.load_sealed_owner
-    monkeypatch.setattr(store, "load_sealed_owner", lambda session, item: asked.append(item) or real(session, item))
+    monkeypatch.setattr(store, "load_sealed_owner", lambda item: asked.append(item) or real(item))
     return asked
 
 

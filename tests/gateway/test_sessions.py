@@ -728,3 +728,52 @@ async def test_a_summary_by_a_provider_that_then_fails_counts_for_it_not_for_the
     ledgers = (await gw.api("get_status"))["ledgers"]
     assert ledgers["p2"]["tokens_since_check"] == 15 and ledgers["p3"]["tokens_since_check"] == 15
     assert gw.services.store.metrics()["p3"].total_tokens == 15
+
+
+# --- sealed items of turns that did not complete, and of forked sessions -------------------------------
+
+
+def carrying(item: dict, sid: str) -> tuple[dict, dict]:
+    """A next turn whose history carries ``item`` (as Codex resends a turn's reasoning)."""
+    body, headers = turn("and now?", sid)
+    user = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "first"}]}
+    return {**body, "input": [user, item, {"type": "message", "role": "user",
+                                           "content": [{"type": "input_text", "text": "and now?"}]}]}, headers
+
+
+def sealed_item_of(events: list[dict]) -> dict:
+    return next(e["item"] for e in events if e.get("type") == "response.output_item.done"
+                and e["item"].get("encrypted_content"))
+
+
+async def test_reasoning_of_a_turn_cut_after_output_is_never_sent_to_another_provider(fakes, gateway):
+    """The stream broke after the reasoning item (or the user interrupted the turn): Codex keeps that
+    item in its history all the same, so who sealed it is recorded."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.always(fp.stream_ok("cut short", reasoning=True, cut_after=6))  # the reasoning item, then one delta
+    body, headers = turn("think about it")
+    reply = await gw.responses(body, headers=headers, stream=True)
+    assert reply.events[-1]["type"] == "response.failed"
+    item = sealed_item_of(reply.events)
+    await gw.api("set_manual_override", provider="p2")
+    body, headers = carrying(item, SID)
+    reply = await gw.responses(body, headers=headers, stream=True)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert p2.foreign_sealed == [] and len(p2.requests) == 1  # not sent, so no refusal and retry either
+
+
+async def test_a_forked_session_keeps_who_sealed_its_parents_items(fakes, gateway):
+    """``codex exec fork`` starts a new session id whose history carries the parent's items."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.always(fp.stream_ok("parent", reasoning=True))
+    body, headers = turn("think about it")
+    item = sealed_item_of((await gw.responses(body, headers=headers, stream=True)).events)
+    gw.services.store.flush()
+    await gw.api("set_manual_override", provider="p2")
+    fork = "019a0000-0000-7000-8000-0000000000f0"
+    body, headers = carrying(item, fork)
+    reply = await gw.responses(body, headers=headers, stream=True)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert p2.foreign_sealed == [] and len(p2.requests) == 1

@@ -1,8 +1,9 @@
 """Who produced what: the one owner of the continuity maps.
 
 - response id → provider (``previous_response_id`` only goes back to the provider that stored it);
-- sealed item id → provider, per session (reasoning and compaction items carry ``encrypted_content``
-  only their producer can open);
+- sealed item id → provider (reasoning and compaction items carry ``encrypted_content`` only their
+  producer can open), held in memory per session and found in the store by item id whatever the
+  session (a forked session carries its parent's items);
 - the providers that refuse ``previous_response_id`` altogether.
 
 Lookups are answered from memory (a session's sealed items are loaded once, then kept); every change
@@ -132,7 +133,7 @@ class ContinuityIndex:
         store does not know either as ``UNKNOWN``): a request carries the same items turn after turn,
         and a long history sealed before API Router saw it would otherwise cost one read per item per
         request, on the event loop."""
-        owner = self._store.load_sealed_owner(session, item)
+        owner = self._store.load_sealed_owner(item)  # any session's: a fork carries its parent's items
         with self._lock:
             owners = self._sealed.get(session)
         if owners is not None and (owner is not None or owners.settled()):

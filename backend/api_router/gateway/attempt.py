@@ -307,8 +307,9 @@ class AttemptRunner:
                                      rate_limited=classify.is_rate_limit_event(facts.failure))
             return AttemptResult(Outcome.PROVIDER_FAILURE, error=result.error)
         outcome = Outcome.CLIENT_CLOSED if result.end is StreamEnd.CLIENT_GONE else Outcome.PROVIDER_FAILURE
+        # The sealed items that passed are in the client's history now (Codex keeps an interrupted turn's).
         return AttemptResult(outcome, result.response, error=result.error, committed=True, usage=facts.usage,
-                             ttfb_ms=result.ttfb_ms, response_bytes=result.sent)
+                             sealed=facts.sealed, ttfb_ms=result.ttfb_ms, response_bytes=result.sent)
 
     @staticmethod
     def _client_error_in_band(delivered: StreamResult, message: str) -> AttemptResult:

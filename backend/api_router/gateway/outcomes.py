@@ -54,18 +54,14 @@ class OutcomeRecorder:
         elif attempt.outcome is Outcome.RETRY and live:
             self._retrying(ex, attempt, result)
         elif attempt.outcome in (Outcome.CLIENT_CLOSED, Outcome.ABORTED) and result.committed:
-            self._cut_short(ex, attempt, result)
+            self._cut_short(ex, attempt, result, live)
 
     def _served(self, ex: Exchange, attempt: Attempt, result: AttemptResult, live: bool) -> None:
         # No response: the client left while the complete answer was being sent to it.
         _answered_by(ex, attempt, result, 200 if result.response is not None else 499)
+        self._keep_sealed(ex, attempt, result, live)
         client = ex.client
         if not live:
-            # Sealed by a provider that is gone: under its tombstone they are another provider's for
-            # every candidate, where unknown items would pass for each candidate's own.
-            if result.sealed:
-                self._index.record_sealed(client.session_id if client else None, result.sealed,
-                                          tombstone(attempt.provider))
             return
         stream = client is not None and client.stream
         self._router.record_success(ex.cfg, attempt.provider, ex.failures,
@@ -76,8 +72,15 @@ class OutcomeRecorder:
         # Codex asks) there is nothing to remember, and nothing to spend on the hot path.
         if result.response_id and client is not None and not client.store_false:
             self._index.record_response(result.response_id, attempt.provider)
+
+    def _keep_sealed(self, ex: Exchange, attempt: Attempt, result: AttemptResult, live: bool) -> None:
+        """Who sealed the items the client got (whole answer or not): they come back in its next
+        requests, and no other provider may be sent them. Sealed by a provider that is gone: under its
+        tombstone they are another provider's for every candidate, where unknown items would pass for
+        each candidate's own."""
         if result.sealed:
-            self._index.record_sealed(client.session_id if client else None, result.sealed, attempt.provider)
+            self._index.record_sealed(ex.client.session_id if ex.client else None, result.sealed,
+                                      attempt.provider if live else tombstone(attempt.provider))
 
     def _summarized(self, ex: Exchange, attempt: Attempt, result: AttemptResult, live: bool) -> None:
         """A summary written on the way to the answer: not the answer, but its tokens were spent."""
@@ -97,6 +100,7 @@ class OutcomeRecorder:
                                         unresponsive=result.timed_out, status=result.status)
         if result.committed:  # a stream that broke after output: the client got part of it
             _answered_by(ex, attempt, result, 200)
+            self._keep_sealed(ex, attempt, result, live)
         else:
             ex.failures.append(Failure(attempt.provider, result.error, result.status, result.retry_after,
                                        health=result.counts_against_health, rate_limited=result.rate_limited))
@@ -119,9 +123,9 @@ class OutcomeRecorder:
                        f"{name} could not read reasoning sealed by another provider; "
                        "retrying without it", attempt.provider)
 
-    @staticmethod
-    def _cut_short(ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
+    def _cut_short(self, ex: Exchange, attempt: Attempt, result: AttemptResult, live: bool) -> None:
         _answered_by(ex, attempt, result, 499 if attempt.outcome is Outcome.CLIENT_CLOSED else 200)
+        self._keep_sealed(ex, attempt, result, live)
 
     def all_failed(self, ex: Exchange, explained: str) -> None:
         """No candidate could serve: ``explained`` is what the client is told."""

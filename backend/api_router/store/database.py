@@ -369,9 +369,10 @@ class Store:
                               "ORDER BY rowid DESC LIMIT ?", (session_id, newest))
         return dict(reversed(rows))
 
-    def load_sealed_owner(self, session_id: str, item_id: str) -> str | None:
-        row = self._hot_read("SELECT provider FROM sealed_owner WHERE item_id = ? AND session_id = ?",
-                             (item_id, session_id))
+    def load_sealed_owner(self, item_id: str) -> str | None:
+        """Who sealed ``item_id``, in whichever session it was recorded: a session forked from another
+        (``codex exec fork``) carries its parent's items under a new session id."""
+        row = self._hot_read("SELECT provider FROM sealed_owner WHERE item_id = ?", (item_id,))
         return row[0][0] if row else None
 
     def save_affinity(self, session_id: str, provider: str, unix_ms: int) -> None:
