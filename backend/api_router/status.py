@@ -48,7 +48,8 @@ def serving_summary(services: Services) -> dict[str, Any]:
         # the outage no longer passed by: what they failed with).
         asked = router.down_asked
         passed_by = out_of_rotation(cfg, router, asked=asked)
-        failed = [f for f in down if f.provider in asked or f.provider not in passed_by]
+        routable = set(cfg.routable)  # one switched off since is no longer part of it
+        failed = [f for f in down if f.provider in routable and (f.provider in asked or f.provider not in passed_by)]
         reason = "; ".join([*(f"{name(f.provider)}: {with_hint(cfg, f)}" for f in failed),
                             *(f"{name(pid)}: {why}" for pid, why in passed_by.items())])
         reason = reason or "every provider is cooling down"

@@ -205,3 +205,17 @@ async def test_a_background_check_ends_an_outage_whose_cooldowns_are_over(fakes,
         await asyncio.sleep(0.1)
     assert (await summary(gw))["provider"] == "p1"
     assert any(e.message == "P1 answers again (background check)" for e in gw.services.store.list_events())
+
+
+async def test_a_provider_switched_off_during_an_outage_is_no_longer_named(fakes, gateway):
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"failure_threshold": 1, "cooldown_seconds": 0.3,
+                                                                "check_interval_seconds": 3600})
+    for fake in (p1, p2, p3):
+        fake.always(fp.status(503, f"{fake.name} broken"))
+    assert (await gw.responses()).status == 502
+    await gw.api("upsert_provider", provider="p2", disabled=True)
+    await asyncio.sleep(0.5)  # the cooldowns are over
+    assert (await gw.responses()).status == 502
+    reason = (await summary(gw))["reason"]
+    assert "P1: HTTP 503: p1 broken" in reason and "P3: HTTP 503: p3 broken" in reason and "P2" not in reason, reason

@@ -337,6 +337,26 @@ async def test_a_compaction_completed_after_the_client_left_is_still_accounted(f
     assert gw.services.store.metrics()["p1"].total_tokens == 120
 
 
+async def test_a_wrong_compaction_answer_is_judged_even_when_the_client_left(fakes, gateway):
+    """An answer to a compaction request without its compaction item is no answer (a relay without remote
+    compaction), whether or not the client is still there to be told: not a success, and no health change."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    written = asyncio.Event()
+    p1.always(end_of_body_late(fp.response_object("no compaction here", provider="p1", usage=USAGE_120), written))
+    body = {**simple_body(), "input": [{"type": "message", "role": "user", "content": "hi"},
+                                       {"type": "compaction_trigger"}]}
+    _, writer = await open_raw(gw, body, "sess-wrong")
+    async with asyncio.timeout(5):
+        await written.wait()
+    writer.close()
+    row = await logged_row(gw)
+    assert row["status"] == 499 and [a["outcome"] for a in row["attempts"]] == ["provider_failure"], row
+    assert "compaction" in row["attempts"][0]["error"]
+    health = gw.services.router.health_json(gw.services.config.current)["p1"]
+    assert health["consecutive_failures"] == 0 and health["last_ok_at_unix_ms"] is None
+
+
 async def test_malformed_event_data_is_forwarded_and_stream_still_completes(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})

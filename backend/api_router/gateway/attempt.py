@@ -286,8 +286,12 @@ class AttemptRunner:
         if result.end is StreamEnd.HELD_COMPLETE:
             wrong = compaction_problem(facts.compaction_count)
             if wrong:
-                return AttemptResult(Outcome.PROVIDER_FAILURE, error=wrong, counts_against_health=False)
-            result = await opened.stream.deliver_held(ex.request, headers=back, started=ex.started)
+                return AttemptResult(Outcome.PROVIDER_FAILURE, error=wrong, counts_against_health=False,
+                                     cancelled=result.cancelled)
+            if result.cancelled:  # the client left before it could be sent: complete, and not sent
+                result.end = StreamEnd.COMPLETED
+            else:
+                result = await opened.stream.deliver_held(ex.request, headers=back, started=ex.started)
         if result.end is StreamEnd.COMPLETED:
             return AttemptResult(Outcome.OK, result.response, usage=facts.usage, response_id=facts.response_id,
                                  sealed=facts.sealed, ttfb_ms=result.ttfb_ms, response_bytes=result.sent,

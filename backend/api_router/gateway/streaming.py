@@ -265,7 +265,7 @@ class UpstreamStream:
             watchdog.stop()
 
         if facts.end is Ending.ANSWERED:
-            return await self._last_steps(out, self._complete(out, hold_until_end))
+            return await self._last_steps(out, self._complete(out, hold_until_end), holding=hold_until_end)
         if facts.end is Ending.FAILED:
             if out.response is None:
                 return StreamResult(StreamEnd.FAILED_EARLY, None, facts.error, None, facts)
@@ -305,18 +305,20 @@ class UpstreamStream:
         await out.finish()
         return StreamResult(StreamEnd.COMPLETED, out.response, "", out.ttfb_ms, self.facts, out.sent)
 
-    async def _last_steps(self, out: _ClientSide, steps: Coroutine[Any, Any, StreamResult]) -> StreamResult:
+    async def _last_steps(self, out: _ClientSide, steps: Coroutine[Any, Any, StreamResult], *,
+                          holding: bool = False) -> StreamResult:
         """Deliver what is left; a client that leaves meanwhile ends it. Once the provider's answer is
         complete, even the request's cancellation (the client closing its connection cancels it) does
-        not undo that: the result is recorded, then the cancellation goes on."""
+        not undo that: the result is recorded, then the cancellation goes on. ``holding``: the answer
+        is held until it is whole (it is judged before any of it is sent)."""
         try:
             return await steps
         except _ClientGone:
-            return self._gone(out)
+            return self._gone(out, holding)
         except asyncio.CancelledError:
             if self.facts.end is not Ending.ANSWERED:
                 raise
-            result = self._gone(out)
+            result = self._gone(out, holding)
             result.cancelled = True
             return result
 
@@ -387,7 +389,9 @@ class UpstreamStream:
             out.stage(forward)
         return facts.end is not None
 
-    def _gone(self, out: _ClientSide) -> StreamResult:
+    def _gone(self, out: _ClientSide, holding: bool = False) -> StreamResult:
+        if self.facts.end is Ending.ANSWERED and holding and out.response is None:
+            return StreamResult(StreamEnd.HELD_COMPLETE, None, "", None, self.facts)  # still to be judged
         if self.facts.end is Ending.ANSWERED:
             # The provider finished its answer: its tokens were spent and its items exist, whether or not
             # the client stayed to the end (Codex ends its turn at response.completed, and may close
