@@ -112,7 +112,7 @@ def sessions(store: Store, limit: int = 50,
     provider each is on now (``bound_to``: session affinity)."""
     rows = store.query(
         "SELECT session_id, count(*), min(unix_ms), max(unix_ms), group_concat(DISTINCT provider), "
-        "sum(CASE WHEN providers_tried LIKE '%,%' THEN 1 ELSE 0 END), sum(total_tokens), "
+        "sum(failover), sum(total_tokens), "
         "(SELECT provider FROM request_log r2 WHERE r2.session_id = request_log.session_id AND r2.provider IS NOT NULL "
         "ORDER BY r2.id DESC LIMIT 1) "
         "FROM request_log WHERE session_id IS NOT NULL GROUP BY session_id ORDER BY max(unix_ms) DESC LIMIT ?",
@@ -131,14 +131,13 @@ def session_timeline(store: Store, session_id: str,
     previous = None
     entries = []
     for item in log:
-        failed_attempts = [a for a in item["attempts"] if a["outcome"] == "provider_failure"]
         served = item["provider"]
         entries.append({
             "id": item["id"], "unix_ms": item["unix_ms"], "provider": served, "status": item["status"],
             "latency_ms": item["latency_ms"], "ttfb_ms": item["ttfb_ms"], "total_tokens": item["total_tokens"],
             "error": item["error"], "attempts": item["attempts"], "request_id": item["request_id"],
             "model": item["model"], "sent_model": item["sent_model"] or item["model"], "hedged": bool(item["hedged"]),
-            "failover": bool(failed_attempts) and served is not None,
+            "failover": bool(item["failover"]),
             "switched": previous is not None and served is not None and served != previous,
         })
         if served is not None:

@@ -442,3 +442,21 @@ async def test_a_complete_json_answer_the_client_stops_reading_is_still_accounte
     assert row["error"] == "client disconnected"
     assert (await gw.api("get_status"))["ledgers"]["p1"]["tokens_since_check"] == 150
     assert gw.services.store.metrics()["p1"].total_tokens == 150
+
+
+async def test_a_stream_that_broke_on_the_provider_serving_it_is_no_failover(fakes, gateway):
+    """Failover means served after another provider failed: the row, the timeline, the outcome filter
+    and the session list agree."""
+    from tests.support import fake_provider as fp
+
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.always(fp.stream_ok("cut short", cut_after=4))  # after output: the client gets response.failed
+    await gw.responses(stream=True, headers={"session-id": "sess-cut"})
+    p1.always(fp.status(503))
+    await gw.responses(headers={"session-id": "sess-cut"})  # p1 fails, p2 serves: a failover
+    timeline = (await gw.api("get_session_timeline", session_id="sess-cut"))["requests"]
+    assert [(t["provider"], t["failover"]) for t in timeline] == [("p1", False), ("p2", True)]
+    listed = (await gw.api("list_requests", outcome="failover"))["requests"]
+    assert [r["provider"] for r in listed] == ["p2"]
+    assert (await gw.api("list_sessions"))["sessions"][0]["failovers"] == 1

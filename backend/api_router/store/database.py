@@ -473,7 +473,9 @@ def _rows(request_id: int, r: RequestRecord) -> tuple[tuple[Any, ...], list[tupl
     else:
         tried = ",".join(dict.fromkeys(a.provider for a in attempts))
         hedged = any(a.hedge for a in attempts)
-    failover = r.provider is not None and any(a.outcome is Outcome.PROVIDER_FAILURE for a in attempts)
+    # Served after another provider failed (a stream that broke on the provider that served it is no failover).
+    failover = r.provider is not None and any(a.outcome is Outcome.PROVIDER_FAILURE and a.provider != r.provider
+                                              for a in attempts)
     row = (request_id, r.unix_ms, r.session_id, r.path, r.model, int(r.stream), r.provider, tried, r.status,
            r.latency_ms, r.ttfb_ms, u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens,
            u.total_tokens, r.error or None, r.request_id or None, r.sent_model, request_outcome(r), len(attempts),
