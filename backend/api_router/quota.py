@@ -250,9 +250,9 @@ class Quota:
             self._store.save_ledger(provider_id, 0, since)
             self._update_exhausted(provider_id, _exhausted_reason(as_json))
         else:
+            shown = "showing the last good reading" if as_json.get("snapshot") else "no reading yet"
             self._emit(Level.WARNING, Kind.USAGE,
-                       f"Usage check failed for {self._config().name_of(provider_id)}: {error} "
-                       "(showing the last good reading)",
+                       f"Usage check failed for {self._config().name_of(provider_id)}: {error} ({shown})",
                        provider_id)
 
     def _update_exhausted(self, provider: str, reason: str | None) -> None:

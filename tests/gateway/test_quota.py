@@ -60,6 +60,18 @@ async def test_failed_refresh_keeps_the_last_good_snapshot(fakes, gateway):
     assert entry["snapshot"]["available"] == 42
     assert entry["error"] and entry["error_at_unix_ms"]
     assert "sk-test-p1" not in entry["error"]
+    events = [e["message"] for e in (await gw.api("list_events", provider="p1"))["events"]]
+    assert any(m.startswith("Usage check failed for P1") and m.endswith("(showing the last good reading)")
+               for m in events), events
+
+
+async def test_a_failed_first_usage_check_does_not_claim_a_reading(fakes, gateway):
+    (p1,) = await fakes("p1")  # no usage endpoint
+    gw = await gateway({"p1": p1})
+    await gw.api("refresh_usage", provider="p1")
+    events = [e["message"] for e in (await gw.api("list_events", provider="p1"))["events"]]
+    failed = [m for m in events if m.startswith("Usage check failed for P1")]
+    assert failed and all(m.endswith("(no reading yet)") for m in failed), events
 
 
 async def test_snapshots_ledgers_and_skips_survive_restart(fakes, gateway):
