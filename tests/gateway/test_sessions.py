@@ -777,3 +777,28 @@ async def test_a_forked_session_keeps_who_sealed_its_parents_items(fakes, gatewa
     reply = await gw.responses(body, headers=headers, stream=True)
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
     assert p2.foreign_sealed == [] and len(p2.requests) == 1
+
+
+async def test_a_forked_session_expands_a_compaction_made_before_the_fork(fakes, gateway, codex_home):
+    """The fork's session file starts from the parent's compacted history (a compacted line naming the
+    parent's compaction item); what that compaction summarised is only in the parent's file."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
+    p1.always(fp.compacting())
+    reply = await gw.responses(trigger(), headers={"session-id": SID}, stream=True)
+    cmp_id = reply.events[-1]["response"]["output"][0]["id"]
+    _, replacement = compaction_rollout(codex_home, cmp_id, "p1")
+    fork = "019a0000-0000-7000-8000-0000000000f1"
+    folder = codex_home / "sessions" / "2026" / "11" / "24"
+    lines = [{"timestamp": "t", "type": "session_meta", "payload": {"id": fork, "forked_from_id": SID}},
+             {"timestamp": "t", "type": "compacted", "payload": {"message": "", "replacement_history": replacement}}]
+    (folder / f"rollout-2026-11-24T11-00-00-{fork}.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+
+    p1.always(fp.status(503, "p1 is gone"))
+    new_turn = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "go on in the fork"}]}
+    body = {**simple_body(prompt_cache_key=fork), "input": [*replacement, new_turn], "store": False}
+    reply = await gw.responses(body, headers={"session-id": fork}, stream=True)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2", reply.body
+    sent = p2.requests[-1].json["input"]
+    assert [i.get("id") for i in sent] == ["msg_dev", "msg_u1", "msg_a1", None]  # the parent's conversation
+    assert p2.foreign_sealed == []

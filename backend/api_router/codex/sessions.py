@@ -19,6 +19,7 @@ import orjson
 # The lines a replay needs, found without parsing: a top-level "type" of one of them. (Inside a
 # string a quote is escaped, so text that merely mentions it does not match.)
 _REPLAYED = re.compile(rb'"type"\s*:\s*"(?:response_item|compacted)"')
+_FORKED = re.compile(rb'"forked_from_id"\s*:\s*"')  # in the session_meta line of a forked session
 
 # Session ids are UUIDs in practice; anything that could act as a glob or a path is refused.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -81,6 +82,9 @@ class Rollout:
 
     history: list[dict[str, Any]] = field(default_factory=list)
     summarised: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # The session this one was forked from (``codex exec fork``): its file starts from the parent's
+    # history as it stood, so what the parent's compactions summarised is only in the parent's file.
+    forked_from: str | None = None
 
 
 class _Replay:
@@ -144,6 +148,9 @@ class _Replay:
             last = raw
             if _REPLAYED.search(raw) and (line := _replayed_line(raw)):  # most lines are events: not parsed
                 grown = _step(grown or _copy(self.rollout), line)
+            elif _FORKED.search(raw) and (parent := _forked_from(raw)):
+                grown = grown or _copy(self.rollout)
+                grown.forked_from = parent
         if last:
             self.offset = fh.tell() - len(tail)
             self.mark = (len(last), hash(last))
@@ -162,8 +169,15 @@ def _replayed_line(raw: bytes) -> tuple[str, dict[str, Any]] | None:
     return (kind, line["payload"]) if kind in ("response_item", "compacted") else None
 
 
+def _forked_from(raw: bytes) -> str | None:
+    line = _json_line(raw)
+    payload = line.get("payload") if isinstance(line, dict) and line.get("type") == "session_meta" else None
+    parent = payload.get("forked_from_id") if isinstance(payload, dict) else None
+    return parent if isinstance(parent, str) and parent else None
+
+
 def _copy(rollout: Rollout) -> Rollout:
-    return Rollout(list(rollout.history), dict(rollout.summarised))
+    return Rollout(list(rollout.history), dict(rollout.summarised), rollout.forked_from)
 
 
 def _step(rollout: Rollout, line: tuple[str, dict[str, Any]]) -> Rollout:
@@ -175,7 +189,9 @@ def _step(rollout: Rollout, line: tuple[str, dict[str, Any]]) -> Rollout:
     elif isinstance(payload.get("replacement_history"), list):
         replacement = [i for i in payload["replacement_history"] if isinstance(i, dict)]
         for item in replacement:
-            if item.get("type") == "compaction" and isinstance(item.get("id"), str):
+            # Nothing before it: the first line of a forked session, which carries its parent's compacted
+            # history; what those items summarised is in the parent's file, not nothing.
+            if item.get("type") == "compaction" and isinstance(item.get("id"), str) and rollout.history:
                 rollout.summarised[item["id"]] = list(rollout.history)
         rollout.history = replacement
     elif isinstance(payload.get("message"), str) and payload["message"]:

@@ -133,7 +133,10 @@ class ContinuityIndex:
         store does not know either as ``UNKNOWN``): a request carries the same items turn after turn,
         and a long history sealed before API Router saw it would otherwise cost one read per item per
         request, on the event loop."""
-        owner = self._store.load_sealed_owner(item)  # any session's: a fork carries its parent's items
+        with self._lock:  # any session's: a fork carries its parent's items (maybe not written yet)
+            owner = next((o.recent[item] for o in self._sealed.values() if o.recent.get(item)), None)
+        if owner is None:
+            owner = self._store.load_sealed_owner(item)
         with self._lock:
             owners = self._sealed.get(session)
         if owners is not None and (owner is not None or owners.settled()):

@@ -27,6 +27,7 @@ from api_router.continuity.index import ContinuityIndex
 SESSION_HEADERS = ("session_id", "session-id", "thread-id", "conversation_id", "x-session-id")
 ROLLOUT_RETRY_DELAY = 0.2
 ROLLOUT_KEEP_SECONDS = 600.0  # a session file read is kept this long after the session's last read
+MAX_FORK_DEPTH = 16  # forks of forks followed back to find what a compaction summarised
 
 
 class MissingSession(Exception):
@@ -299,12 +300,32 @@ class Continuity:
                 except OSError as exc:
                     return f"the Codex session file of session {session_id} cannot be read ({exc.strerror or exc})"
                 if rollout is not None:
-                    return rollout
+                    return await self._with_ancestors(rollout) if rollout.forked_from else rollout
                 if attempt == 0:
                     await asyncio.sleep(ROLLOUT_RETRY_DELAY)  # Codex may write the file a moment late
             return f"no Codex session file for session {session_id} under {home / 'sessions'}"
         finally:
             self._expire_rollouts_later()
+
+    async def _with_ancestors(self, rollout: Rollout) -> Rollout:
+        """A forked session's rollout, knowing also what the compactions of the sessions it was forked
+        from summarised (its own file starts from their history as it stood, compaction items and all).
+        An ancestor whose file is gone or unreadable ends the search."""
+        summarised = dict(rollout.summarised)
+        parent = rollout.forked_from
+        seen: set[str] = set()
+        while parent and parent not in seen and len(seen) < MAX_FORK_DEPTH:
+            seen.add(parent)
+            try:
+                ancestor = await asyncio.to_thread(self._rollouts.read, self._codex_home, parent)
+            except OSError:
+                break
+            if ancestor is None:
+                break
+            for cid, items in ancestor.summarised.items():
+                summarised.setdefault(cid, items)
+            parent = ancestor.forked_from
+        return Rollout(rollout.history, summarised, rollout.forked_from)
 
     def _expire_rollouts_later(self) -> None:
         """Once no session file has been needed for ROLLOUT_KEEP_SECONDS, the kept ones are let go
