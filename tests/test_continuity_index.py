@@ -89,6 +89,14 @@ def test_a_session_read_back_before_its_writes_landed_still_finds_them(store, sm
     assert owners.get("rs_pending") == "A"
 
 
+def test_an_item_recorded_in_another_session_is_found_after_a_restart(store):
+    """A forked session carries its parent's items under its own id: after a restart (nothing in memory)
+    the store answers by item id, whatever session recorded it."""
+    ContinuityIndex(store).record_sealed("parent", [("rs_parent_1", "reasoning")], "A")
+    store.flush()
+    assert ContinuityIndex(store).sealed_owners("fork").get("rs_parent_1") == "A"
+
+
 @pytest.fixture
 def reads(store, monkeypatch):
     """The store's point lookups of one sealed item, as they happen."""

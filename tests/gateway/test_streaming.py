@@ -290,6 +290,20 @@ async def logged_row(gw) -> dict:
     return gw.services.store.request_log()[0]
 
 
+async def compaction_left_before_its_end(gw, fake, answer: dict, session: str) -> dict:
+    """A compaction request whose client closes once ``fake`` has written ``answer``, before the end of
+    its body (a compaction is held until then, so the client got none of it): the request's log row."""
+    written = asyncio.Event()
+    fake.always(end_of_body_late(answer, written))
+    body = {**simple_body(), "input": [{"type": "message", "role": "user", "content": "hi"},
+                                       {"type": "compaction_trigger"}]}
+    _, writer = await open_raw(gw, body, session)
+    async with asyncio.timeout(5):
+        await written.wait()
+    writer.close()
+    return await logged_row(gw)
+
+
 USAGE_120 = {"input_tokens": 100, "output_tokens": 20, "total_tokens": 120}
 
 
@@ -323,15 +337,7 @@ async def test_a_compaction_completed_after_the_client_left_is_still_accounted(f
     gw = await gateway({"p1": p1})
     answer = {**fp.response_object("", provider="p1", usage=USAGE_120),
               "output": [{"type": "compaction", "id": "cmp_left_1", "encrypted_content": "sealed-by-p1"}]}
-    written = asyncio.Event()
-    p1.always(end_of_body_late(answer, written))
-    body = {**simple_body(), "input": [{"type": "message", "role": "user", "content": "hi"},
-                                       {"type": "compaction_trigger"}]}
-    _, writer = await open_raw(gw, body, "sess-compacts")
-    async with asyncio.timeout(5):
-        await written.wait()
-    writer.close()
-    row = await logged_row(gw)
+    row = await compaction_left_before_its_end(gw, p1, answer, "sess-compacts")
     assert (row["status"], row["provider"], row["total_tokens"], row["error"]) == (499, "p1", 120, "client disconnected")
     assert gw.services.continuity.index.sealed_owners("sess-compacts").get("cmp_left_1") == "p1"
     assert gw.services.store.metrics()["p1"].total_tokens == 120
@@ -342,15 +348,8 @@ async def test_a_wrong_compaction_answer_is_judged_even_when_the_client_left(fak
     compaction), whether or not the client is still there to be told: not a success, and no health change."""
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
-    written = asyncio.Event()
-    p1.always(end_of_body_late(fp.response_object("no compaction here", provider="p1", usage=USAGE_120), written))
-    body = {**simple_body(), "input": [{"type": "message", "role": "user", "content": "hi"},
-                                       {"type": "compaction_trigger"}]}
-    _, writer = await open_raw(gw, body, "sess-wrong")
-    async with asyncio.timeout(5):
-        await written.wait()
-    writer.close()
-    row = await logged_row(gw)
+    answer = fp.response_object("no compaction here", provider="p1", usage=USAGE_120)
+    row = await compaction_left_before_its_end(gw, p1, answer, "sess-wrong")
     assert row["status"] == 499 and [a["outcome"] for a in row["attempts"]] == ["provider_failure"], row
     assert "compaction" in row["attempts"][0]["error"]
     health = gw.services.router.health_json(gw.services.config.current)["p1"]
