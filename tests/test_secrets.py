@@ -118,3 +118,16 @@ def test_redactor_masks_keys_spelled_with_json_escapes_or_in_utf16(tmp_path):
     # Escapes that spell no key leave the bytes exactly as they came; a backslash's own text is no escape.
     for untouched in (b'{"m": "caf\\u00e9 \\u002d1"}', b'{"m": "sk\\\\u002dlive-AAAA1111BBBB"}'):
         assert r.redact_bytes(untouched) is untouched
+
+
+def test_a_key_replaced_or_deleted_while_running_stays_masked(tmp_path):
+    """A request sent with the old key may still be answered (its error echoing that key) after the
+    key was rotated or its provider deleted."""
+    sf, _ = SecretsFile.load(tmp_path / "secrets.json")
+    r = Redactor()
+    r.update(sf.edit(lambda s: s.with_changes(provider_keys={"p": "sk-old-AAAA1111BBBB", "q": "sk-gone-CCCC2222"})))
+    r.update(sf.edit(lambda s: s.with_changes(provider_keys={"p": "sk-new-DDDD3333EEEE"})))
+    r.update_url_passwords({"url-pass-123456"})
+    r.update_url_passwords(set())
+    echoed = b"keys sk-old-AAAA1111BBBB sk-gone-CCCC2222 sk-new-DDDD3333EEEE url-pass-123456"
+    assert r.redact_bytes(echoed) == "keys sk-o…BBBB sk-g…2222 sk-n…EEEE url-…3456".encode()

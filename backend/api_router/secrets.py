@@ -210,23 +210,29 @@ class Redactor:
         self._utf16: tuple[tuple[bytes, bytes], ...] = ()
         self._secrets: set[str] = set()
         self._url_passwords: set[str] = set()
+        # Secrets replaced or deleted while the app runs are still masked: a request sent with a key
+        # before it was rotated or its provider deleted may bring it back in its answer afterwards.
+        self._retired: set[str] = set()
         # Secrets and URL passwords change on different threads (secrets.json, config.toml): one
         # rebuild at a time, so the last one built holds both newest sets.
         self._lock = threading.Lock()
 
     def update(self, current: Secrets) -> None:
         with self._lock:
-            self._secrets = {current.gateway_token, *current.provider_keys.values(), *current.usage_tokens.values()}
+            secrets = {current.gateway_token, *current.provider_keys.values(), *current.usage_tokens.values()}
+            self._retired |= self._secrets - secrets
+            self._secrets = secrets
             self._rebuild()
 
     def update_url_passwords(self, passwords: set[str]) -> None:
         """Passwords written into provider URLs (``https://user:pass@host``) are secrets too."""
         with self._lock:
+            self._retired |= self._url_passwords - passwords
             self._url_passwords = passwords
             self._rebuild()
 
     def _rebuild(self) -> None:
-        values = self._secrets | self._url_passwords
+        values = self._secrets | self._url_passwords | self._retired
         # Longest first, so a key that contains another is replaced whole. Shorter than 6 characters
         # it would mask ordinary words and numbers everywhere (a URL's password, however short, is
         # masked where it stands: see _URL_IN_TEXT).
