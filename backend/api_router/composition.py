@@ -23,7 +23,7 @@ from api_router.fsutil import NotAFile, check_writable, private_dir, tighten_tre
 from api_router.paths import Paths, codex_home
 from api_router.provider_tests import ProviderTests
 from api_router.quota import Quota
-from api_router.records import Kind, Level
+from api_router.records import EventSink, Kind, Level
 from api_router.routing import Router
 from api_router.routing.affinity import SessionAffinity, routing_choice
 from api_router.secrets import Redactor, SecretsFile, url_password
@@ -55,18 +55,24 @@ def open_services(paths: Paths, *, port: int | None = None, clock: Callable[[], 
                            "you, or start with --user-data pointing at another folder") from exc
 
 
-def _reload_config(config: ConfigFile, router: Router) -> bool:
+def _reload_config(config: ConfigFile, router: Router, emit: EventSink) -> bool:
     """Pick up a hand edit of config.toml. A lock or preferred provider set there is the user's choice
-    as much as one made in the UI: every session follows it."""
+    as much as one made in the UI: every session follows it. A lock on a provider that cannot serve
+    locks nothing, and the user is told."""
     before = config.current
     if not config.reload():
         return False
     after = config.current
-    lock = after.routing.manual_override or None
-    if lock != (before.routing.manual_override or None):
+    lock = after.effective_lock
+    if lock != before.effective_lock:
         router.lock_changed(after, lock)
     elif after.effective_preferred != before.effective_preferred:
         router.preferred_changed(after, reason="config.toml edited")
+    wanted = after.routing.manual_override
+    if wanted and lock is None and (wanted != before.routing.manual_override or before.effective_lock is not None):
+        why = "no such provider" if wanted not in after.providers else "it is switched off or has no base URL"
+        emit(Level.WARNING, Kind.CONFIG,
+             f"config.toml locks routing to {wanted}, which cannot serve ({why}): routing is not locked", None)
     return True
 
 
@@ -122,7 +128,7 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     tests = ProviderTests(store)
     # Every piece of state kept per provider id; renames and deletes reach all of them.
     providers = ProviderStates([secrets, router, store, quota, index, tests])
-    watcher = FileWatcher([lambda: _reload_config(config, router), secrets.reload])
+    watcher = FileWatcher([lambda: _reload_config(config, router, store.add_event), secrets.reload])
     watcher.start()
     return Services(paths, config, secrets, redactor, store, router, continuity, quota, home, tests, providers,
                     watcher, system_autostart(user_data=paths.user_data))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -32,18 +33,44 @@ class ProviderState(Protocol):
     def forget(self, provider: str) -> None: ...
 
 
+@dataclass(eq=False, slots=True)
+class ProviderIdentity:
+    """One provider over its life: ``id`` follows its renames and is None once it is deleted. What is
+    learnt from a request that was under way meanwhile lands where the provider went — never on a
+    provider added later under the same id, which is another one."""
+
+    id: str | None
+
+
 class ProviderStates:
     """The one interface through which renames and deletes reach every piece of per-provider state, so a
     new piece cannot be forgotten: it joins the list in ``composition.py``."""
 
     def __init__(self, members: Sequence[ProviderState]) -> None:
         self._members = tuple(members)
+        self._identities: dict[str, ProviderIdentity] = {}
+        self._lock = threading.Lock()  # renames and deletes come from the control thread
+
+    def identities(self, providers: Iterable[str]) -> dict[str, ProviderIdentity]:
+        """The providers that go by these ids now, by id (a request notes those it may ask)."""
+        with self._lock:
+            known = self._identities
+            return {pid: known.get(pid) or known.setdefault(pid, ProviderIdentity(pid)) for pid in providers}
 
     def rename(self, old: str, new: str) -> None:
+        with self._lock:
+            identity = self._identities.pop(old, None)
+            if identity is not None:
+                identity.id = new
+                self._identities[new] = identity
         for member in self._members:
             member.rename(old, new)
 
     def forget(self, provider: str) -> None:
+        with self._lock:
+            identity = self._identities.pop(provider, None)
+            if identity is not None:
+                identity.id = None
         for member in self._members:
             member.forget(provider)
 

@@ -40,7 +40,7 @@ def serving_summary(services: Services) -> dict[str, Any]:
     router = services.router
     if not cfg.routable:
         return _nothing_to_route(cfg)
-    lock = cfg.routing.manual_override if cfg.routing.manual_override in cfg.routable else ""
+    lock = cfg.effective_lock or ""
     down = router.down
     available = router.available(cfg)
     if down or not available or (lock and lock not in available):
@@ -63,7 +63,11 @@ def serving_summary(services: Services) -> dict[str, Any]:
         return _summary(GatewayState.SERVING, f"{name(lock)} · locked", lock, LOCKED)
     active, reason = router.active
     serving = active if active in available else router.plan(cfg)[0]
-    if serving != cfg.effective_preferred:
+    preferred = cfg.effective_preferred
+    if serving != preferred:
+        if serving != active:  # the next request's pick: the reason of the one that served last is not its own
+            why = out_of_rotation(cfg, router).get(preferred or "") or "not yet stable after its last failure"
+            reason = f"{name(preferred)}: {why}"
         return _summary(GatewayState.FALLBACK, f"failover to {name(serving)}", serving, reason)
     return _summary(GatewayState.SERVING, f"{name(serving)} · serving", serving)
 
@@ -101,8 +105,8 @@ def build_status(services: Services) -> dict[str, Any]:
         "gateway_url": services.gateway_url,
         "provider_order": list(cfg.order),
         "preferred_provider": cfg.effective_preferred,
-        "manual_override": cfg.routing.manual_override or None,
-        "active_provider": active,
+        "manual_override": cfg.effective_lock,
+        "active_provider": active if active in cfg.routable else None,
         "active_reason": reason,
         "routing": as_json(cfg.routing),
         "providers": {pid: {**settings[pid], **health[pid], "quota_left_percent": services.quota.left_percent(pid),

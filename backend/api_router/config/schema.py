@@ -211,6 +211,13 @@ class Config:
         wanted = self.routing.preferred_provider
         return wanted if wanted in self.routable else (self.routable[0] if self.routable else None)
 
+    @property
+    def effective_lock(self) -> str | None:
+        """The provider every request is locked to: ``manual_override`` when it names one that can
+        serve. A lock on one that cannot (deleted or switched off by hand, no base URL) locks nothing."""
+        lock = self.routing.manual_override
+        return lock if lock and lock in self.routable else None
+
     def name_of(self, pid: str | None) -> str:
         """A provider's display name (its id when it has none, or is unknown)."""
         if pid is None:

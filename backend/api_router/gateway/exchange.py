@@ -17,6 +17,7 @@ from api_router.gateway.errors import GatewayError, error_response
 from api_router.gateway.upstream import REQUEST_ID_HEADER
 from api_router.records import RequestRecord, Usage
 from api_router.routing import Failure
+from api_router.services import ProviderIdentity
 
 
 @dataclass(slots=True, eq=False)
@@ -33,6 +34,10 @@ class Exchange:
     upstream_path: str = "/responses"  # appended to the provider's base URL (or /responses/compact)
     # Tokens spent on summaries asked for along the way, by the provider that wrote them.
     summary_usage: dict[str, Usage] = field(default_factory=dict)
+    # The candidates as they were when the request was planned: renamed or deleted while it runs, what
+    # it learns of them follows them (see ProviderIdentity).
+    identities: dict[str, ProviderIdentity] = field(default_factory=dict)
+    choice: int = 0  # the user's routing choice it was planned under (Router.choice)
 
 
 class RequestIds:

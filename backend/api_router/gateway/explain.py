@@ -28,8 +28,8 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
     name = cfg.name_of
     details: list[dict[str, Any]] = [
         {"provider": f.provider, "name": name(f.provider), "status": f.status, "error": f.error} for f in failures]
-    lock = cfg.routing.manual_override
-    locked = bool(lock) and list(plan) == [lock]  # the others were not passed by: the lock leaves them out
+    lock = cfg.effective_lock
+    locked = lock is not None and list(plan) == [lock]  # the others were not passed by: the lock leaves them out
     skipped = {} if locked else _skipped(cfg, failures, router, passed_by)
     passed = [{"provider": pid, "name": name(pid), "status": None, "error": None, "skipped": why}
               for pid, why in skipped.items()]
@@ -87,7 +87,7 @@ def out_of_rotation(cfg: Config, router: Router, asked: Collection[str] = ()) ->
 def no_model_list(cfg: Config, failures: Sequence[Failure]) -> GatewayError:
     """``GET /v1/models`` found no provider with a model list: each one's answer, with the same hints."""
     listed = "; ".join(f"{cfg.name_of(f.provider)}: {with_hint(cfg, f)}" for f in failures)
-    lock = cfg.routing.manual_override
+    lock = cfg.effective_lock
     if lock and [f.provider for f in failures] == [lock]:
         return GatewayError(502, f"routing is locked to {cfg.name_of(lock)}, which returned no model list: "
                                  f"{with_hint(cfg, failures[0])}. Unlock it in API Router (Back to automatic) to "

@@ -3,13 +3,16 @@ its record, the router's view of the provider, the quota ledger and the continui
 request goes to the store. (What the gateway learns outside client requests — background checks,
 provider tests and probes — goes to the router through ``Router.record_check``.)
 
-A provider renamed or deleted while its attempt ran keeps that attempt in the request log, but its
-state went with the old id (``ProviderStates``) and is not brought back under it."""
+What an attempt leaves goes to the provider it went to as that provider is *now*: renamed while the
+attempt ran, under its new id (the request log's row too); deleted, nowhere — a provider added since
+under the same id is another one (``ProviderIdentity``). The router is told with the config as it is
+now, not the request's snapshot."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container
+from collections.abc import Callable
 
+from api_router.config import Config
 from api_router.continuity.index import ContinuityIndex, tombstone
 from api_router.gateway import classify
 from api_router.gateway.attempt import AttemptResult
@@ -22,8 +25,8 @@ from api_router.store import Store
 
 class OutcomeRecorder:
     def __init__(self, router: Router, quota: Quota, index: ContinuityIndex, store: Store,
-                 emit: EventSink, configured: Callable[[], Container[str]]) -> None:
-        self._configured = configured  # the provider ids that exist now
+                 emit: EventSink, config: Callable[[], Config]) -> None:
+        self._config = config  # the config as it is now
         self._router = router
         self._quota = quota
         self._index = index
@@ -37,7 +40,7 @@ class OutcomeRecorder:
         attempt.retry = result.retry
         if result.status is not None:
             attempt.status = result.status
-        live = attempt.provider in self._configured()
+        live = self._follow(ex, attempt)
         if live:
             self._router.note_model(attempt.provider, attempt.sent_model)
             if result.turn_state:
@@ -64,7 +67,7 @@ class OutcomeRecorder:
         if not live:
             return
         stream = client is not None and client.stream
-        self._router.record_success(ex.cfg, attempt.provider, ex.failures,
+        self._router.record_success(self._config(), attempt.provider, ex.failures, choice=ex.choice,
                                     session_id=client.session_id if client else None,
                                     first_event_s=attempt.ttfb_ms / 1000 if stream and attempt.ttfb_ms else None)
         self._quota.record_tokens(attempt.provider, result.usage.total_tokens)
@@ -91,12 +94,12 @@ class OutcomeRecorder:
 
     def summary_written(self, provider: str, compaction_id: str, text: str) -> None:
         """Later requests of the session give ``provider`` this summary at once (see ContinuityIndex)."""
-        if provider in self._configured():
+        if provider in self._config().providers:
             self._index.record_summary(provider, compaction_id, text)
 
     def _failed(self, ex: Exchange, attempt: Attempt, result: AttemptResult, live: bool) -> None:
         if result.counts_against_health and live:
-            self._router.record_failure(ex.cfg, attempt.provider, result.error, result.retry_after,
+            self._router.record_failure(self._config(), attempt.provider, result.error, result.retry_after,
                                         unresponsive=result.timed_out, status=result.status)
         if result.committed:  # a stream that broke after output: the client got part of it
             _answered_by(ex, attempt, result, 200)
@@ -129,10 +132,10 @@ class OutcomeRecorder:
 
     def all_failed(self, ex: Exchange, explained: str) -> None:
         """No candidate could serve: ``explained`` is what the client is told."""
-        configured = self._configured()
+        configured = self._config().providers
         failures = [f for f in ex.failures if f.provider in configured]
         if failures:
-            self._router.record_all_failed(failures, explained)
+            self._router.record_all_failed(failures, explained, choice=ex.choice)
 
     def request_done(self, ex: Exchange) -> None:
         # What the serving provider spent on summaries is part of what the request cost there (another
@@ -140,7 +143,29 @@ class OutcomeRecorder:
         spent = ex.summary_usage.get(ex.record.provider) if ex.record.provider else None
         if spent is not None:
             ex.record.usage = ex.record.usage + spent
-        self._store.log_request(ex.record, self._configured())
+        # Attempts cancelled in a race never reach attempt_done: their providers are followed here too.
+        record, current = ex.record, set()
+        for attempt in record.attempts:
+            if self._follow(ex, attempt):
+                current.add(attempt.provider)
+        if record.provider is not None:
+            record.provider = _now_called(ex, record.provider) or record.provider
+        self._store.log_request(record, current)
+
+    def _follow(self, ex: Exchange, attempt: Attempt) -> bool:
+        """Whether the provider ``attempt`` went to still exists, its id (renamed meanwhile) brought up to
+        date. A deleted one keeps its old id in the request log, as history."""
+        now = _now_called(ex, attempt.provider)
+        if now is None:
+            return False
+        attempt.provider = now
+        return now in self._config().providers
+
+
+def _now_called(ex: Exchange, provider: str) -> str | None:
+    """The id of the provider the request knew as ``provider``, now; None: it was deleted since."""
+    identity = ex.identities.get(provider)
+    return provider if identity is None else identity.id
 
 
 def _answered_by(ex: Exchange, attempt: Attempt, result: AttemptResult, status: int) -> None:

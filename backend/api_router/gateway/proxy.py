@@ -79,7 +79,7 @@ class ResponsesProxy:
                                      shutting_down=lambda: state.shutting_down,
                                      turn_state_owner=services.continuity.index.turn_state_owner)
         self._recorder = OutcomeRecorder(services.router, services.quota, services.continuity.index,
-                                         services.store, services.emit, lambda: services.config.current.providers)
+                                         services.store, services.emit, lambda: services.config.current)
         # Streams waiting for a provider's first event, by provider: told when it is found not answering.
         self._waiting_on: dict[str, set[asyncio.Future[None]]] = {}
         services.router.unresponsive_listeners.append(self._stopped_answering)
@@ -134,7 +134,9 @@ class ResponsesProxy:
         del payload
         record.stream, record.session_id, record.model = client.stream, client.session_id, client.model
         record.request_bytes = len(body)
+        ex.choice = services.router.choice
         plan = services.router.plan(ex.cfg, client.session_id)
+        ex.identities = services.providers.identities(plan)
         if not plan:
             raise GatewayError(502, "no provider is available: add a provider with a base URL (and enable it) "
                                     "in API Router")

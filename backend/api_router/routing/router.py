@@ -65,6 +65,10 @@ class _State:
     # The provider routing was locked to until the user unlocked it: automatic routing decides
     # afresh, and the route event of its first answer says where it came from.
     released: str | None = None
+    # Counts the user's routing choices (a lock, an unlock, a new preferred provider). A request planned
+    # under an earlier one that ends after it neither binds its session nor moves the serving provider
+    # (nor makes the gateway "down"): the choice released them, and the next request follows it.
+    choice: int = 0
 
 
 class Router:
@@ -97,8 +101,8 @@ class Router:
         routable = cfg.routable
         if not routable:
             return []
-        lock = cfg.routing.manual_override
-        if lock in routable:
+        lock = cfg.effective_lock
+        if lock is not None:
             return [lock]
         now = self._clock()
         bound = self._session_provider(cfg, session_id)
@@ -165,16 +169,25 @@ class Router:
 
     # --- outcomes --------------------------------------------------------------------------------
 
+    @property
+    def choice(self) -> int:
+        """The user's routing choice now; a request notes it when it is planned."""
+        return self._s.choice
+
     def record_success(self, cfg: Config, provider: str, failures: Sequence[Failure] = (),
-                       session_id: str | None = None, first_event_s: float | None = None) -> None:
+                       session_id: str | None = None, first_event_s: float | None = None,
+                       choice: int | None = None) -> None:
+        """``choice``: the one the request was planned under (None: the current one)."""
         counted = [Failure(f.provider, self._redact(f.error)) for f in failures if f.health]
         now = self._clock()
         if first_event_s is not None:
             self.first_events.record(provider, first_event_s)
+        # Planned before the user's latest choice, which released the sessions and the serving provider.
+        stale = choice is not None and choice != self._s.choice
         # A session kept on its own provider says nothing about where new traffic goes: the serving
         # provider (and its route events) follows the rest, or two sessions would flip it every request.
         held_by_session = False
-        if session_id is not None and self._affinity is not None:
+        if session_id is not None and self._affinity is not None and not stale:
             held_by_session = not failures and self._affinity.provider_for(
                 session_id, cfg.routing.session_idle_return_seconds) == provider
             self._affinity.bind(session_id, provider)
@@ -187,7 +200,7 @@ class Router:
             h.last_ok_at = now
             self._s.down = ()
             previous = self._s.active
-            if previous == provider or (only_refused and previous is None) or (
+            if stale or previous == provider or (only_refused and previous is None) or (
                     (held_by_session or only_refused) and previous in cfg.routable and self._available(previous, now)):
                 change = None
             else:
@@ -281,12 +294,13 @@ class Router:
             # A routine cooldown is a warning: the next provider serves meanwhile.
             self._emit(Level.WARNING, Kind.COOLDOWN, f"{name} cooling down for {cooldown:g} s ({cause})", provider)
 
-    def record_all_failed(self, failures: Sequence[Failure], explained: str) -> None:
+    def record_all_failed(self, failures: Sequence[Failure], explained: str, choice: int | None = None) -> None:
         """No candidate could serve a client request: the gateway is down until one succeeds.
-        ``explained``: what the client was told (each provider, those passed by, the hints)."""
+        ``explained``: what the client was told (each provider, those passed by, the hints); ``choice``:
+        the routing choice the request was planned under (None: the current one)."""
         failures = [f for f in failures if f.health]
-        if not failures:  # only refusals of this kind of request: the providers serve others
-            return
+        if not failures or (choice is not None and choice != self._s.choice):
+            return  # only refusals of this kind of request (the providers serve others), or a choice since
         with self._lock:
             was_down = bool(self._s.down)
             # Merged with what earlier requests of the same outage found: a provider this one passed by
@@ -366,6 +380,7 @@ class Router:
         with self._lock:
             # "All down" was the verdict of the routing just left; the next request judges the new one.
             self._s.down = ()
+            self._s.choice += 1
             if provider:
                 self._s.active, self._s.active_reason = provider, LOCKED
             elif self._s.active_reason == LOCKED:
@@ -383,6 +398,7 @@ class Router:
         fallback ends, every session follows, and it is tried first."""
         provider = cfg.effective_preferred
         with self._lock:
+            self._s.choice += 1
             if self._s.active != provider:
                 self._s.active, self._s.active_reason = None, ""
         if self._affinity is not None:

@@ -264,7 +264,7 @@ class Store:
 
     def log_request(self, record: RequestRecord, providers: Container[str] | None = None) -> None:
         """Account one client request: its attempts feed the per-provider metrics (of ``providers``
-        only, when given: the ids configured now)."""
+        only, when given: the providers it asked that still exist)."""
         record.error = self._redact(record.error)
         for attempt in record.attempts:
             attempt.error = self._redact(attempt.error)
