@@ -145,6 +145,8 @@ async def test_models_follow_routing_with_failover(fakes, gateway):
     assert both.status == 502
     assert both.json["error"]["type"] == "gateway_error"
     assert "P1" in both.json["error"]["message"] and "P2" in both.json["error"]["message"]  # display names
+    assert [(p["provider"], p["name"], p["status"]) for p in both.json["error"]["providers"]] == \
+        [("p1", "P1", 503), ("p2", "P2", 500)]
     # The same hints as the proxy's 502: the lock, and /v1 for a 404 from a base URL without a path.
     await gw.api("upsert_provider", provider="p1", base_url=p1.base_url.removesuffix("/v1"))
     await gw.api("set_manual_override", provider="p1")

@@ -26,8 +26,7 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
     them), and why. ``error.providers`` lists every provider asked, then every one passed by (with
     ``skipped``: why)."""
     name = cfg.name_of
-    details: list[dict[str, Any]] = [
-        {"provider": f.provider, "name": name(f.provider), "status": f.status, "error": f.error} for f in failures]
+    details = _each(cfg, failures)
     lock = cfg.effective_lock
     locked = lock is not None and list(plan) == [lock]  # the others were not passed by: the lock leaves them out
     skipped = {} if locked else _skipped(cfg, failures, router, passed_by)
@@ -67,6 +66,12 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
     return GatewayError(status, ". ".join(parts), headers=headers or None, extra={"providers": details + passed})
 
 
+def _each(cfg: Config, failures: Sequence[Failure]) -> list[dict[str, Any]]:
+    """``error.providers``: each provider asked, with what it answered."""
+    return [{"provider": f.provider, "name": cfg.name_of(f.provider), "status": f.status, "error": f.error}
+            for f in failures]
+
+
 def _skipped(cfg: Config, failures: Sequence[Failure], router: Router,
              passed_by: Mapping[str, str] | None) -> dict[str, str]:
     """The providers passed by, and why: by automatic routing ("cooling down for 40 s more after HTTP
@@ -87,12 +92,13 @@ def out_of_rotation(cfg: Config, router: Router, asked: Collection[str] = ()) ->
 def no_model_list(cfg: Config, failures: Sequence[Failure]) -> GatewayError:
     """``GET /v1/models`` found no provider with a model list: each one's answer, with the same hints."""
     listed = "; ".join(f"{cfg.name_of(f.provider)}: {with_hint(cfg, f)}" for f in failures)
+    asked = {"providers": _each(cfg, failures)}
     lock = cfg.effective_lock
     if lock and [f.provider for f in failures] == [lock]:
         return GatewayError(502, f"routing is locked to {cfg.name_of(lock)}, which returned no model list: "
                                  f"{with_hint(cfg, failures[0])}. Unlock it in API Router (Back to automatic) to "
-                                 "ask the other providers")
-    return GatewayError(502, "no provider returned a model list — " + listed)
+                                 "ask the other providers", extra=asked)
+    return GatewayError(502, "no provider returned a model list — " + listed, extra=asked)
 
 
 def with_hint(cfg: Config, f: Failure) -> str:
