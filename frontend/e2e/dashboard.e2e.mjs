@@ -178,7 +178,8 @@ try {
     await textMatches(page.getByTestId('gateway-url'), new RegExp(`^${esc(GATEWAY)}v1$`));
     await textMatches(page.getByTestId('status-summary'), /^no provider configured/);
     assert.equal(apiFailures.splice(0).join(), '401 /api/get_status', 'only the wrong token was refused');
-    for (const name of ['Connect Codex', 'Settings']) await assertReachable(page.getByRole('button', { name, exact: true }), name);
+    await textMatches(page.getByTestId('codex-button-text'), /^Connect Codex · not connected$/);
+    for (const name of ['Connect Codex · not connected', 'Settings']) await assertReachable(page.getByRole('button', { name, exact: true }), name);
     await assertReachable(providers.getByRole('button', { name: 'Add provider' }), 'Add provider');
     await assertReachable(page.getByRole('button', { name: 'Save routing' }), 'Save routing');
   });

@@ -192,13 +192,13 @@ describe('Connect Codex states', () => {
     expect(button.textContent?.trim()).toBe('Connect Codex · connected');
   });
 
-  it('is a plain "Connect Codex" button, saying "not connected" in its tooltip, until Codex is set up', async () => {
+  it('says "not connected" on the button and in its tooltip until Codex is set up', async () => {
     await desktopApp();
     const button = screen.getByRole('button', { name: /^Connect Codex/ });
     await waitFor(() => expect(button.dataset.codexState).toBe('not_connected'));
-    expect(screen.getByRole('button', { name: 'Connect Codex' })).toBe(button);
+    expect(screen.getByRole('button', { name: 'Connect Codex · not connected' })).toBe(button);
     expect(button.getAttribute('title')).toMatch(/not connected/);
-    expect(codexButtonText('not_connected')).toBe('Connect Codex');
+    expect(codexButtonText('not_connected')).toBe('Connect Codex · not connected');
     expect(codexButtonText(null)).toBe('Connect Codex');
     expect(codexButtonText('connected')).toBe('Connect Codex · connected');
     expect(codexButtonText('token_out_of_date')).toBe('Connect Codex · token out of date');

@@ -28,11 +28,11 @@ export const CODEX_LABELS: Record<CodexState, string> = {
 
 /**
  * The header button opens Connect Codex and says where Codex stands: "Connect Codex · connected",
- * "Connect Codex · token out of date", or plain "Connect Codex" (not connected: the call to action;
- * its tooltip and the dialog say "not connected").
+ * "Connect Codex · token out of date" or "Connect Codex · not connected" (plain "Connect Codex" until
+ * Codex's files have been read).
  */
 export function codexButtonText(state: CodexState | null): string {
-  return state && state !== 'not_connected' ? `Connect Codex · ${CODEX_LABELS[state]}` : 'Connect Codex';
+  return state ? `Connect Codex · ${CODEX_LABELS[state]}` : 'Connect Codex';
 }
 
 const PAGES: readonly { page: Page; label: string }[] = [
