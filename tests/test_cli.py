@@ -43,10 +43,18 @@ def test_port_in_use_is_one_line_and_exit_2(tmp_path):
         port = blocker.getsockname()[1]
         proc = spawn(tmp_path / "ud", "--port", str(port))
         out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 2
+        lines = [line for line in err.splitlines() if line.startswith("api-router:")]
+        assert lines == [f"api-router: port {port} on 127.0.0.1 is already in use (is API Router already running?); "
+                         f"the port was set by the --port {port} option of this start"]
+        assert "Traceback" not in err
+        configured = tmp_path / "configured"
+        configured.mkdir()
+        (configured / "config.toml").write_text(f"[listen]\nport = {port}\n")
+        proc = spawn(configured)
+        _, err = proc.communicate(timeout=20)
     assert proc.returncode == 2
-    lines = [line for line in err.splitlines() if line.startswith("api-router:")]
-    assert lines == [f"api-router: port {port} on 127.0.0.1 is already in use (is API Router already running?)"]
-    assert "Traceback" not in err
+    assert f"the port was set by [listen] port = {port} in {configured / 'config.toml'}" in err
 
 
 def test_non_loopback_bind_needs_explicit_config(tmp_path):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from api_router import __version__
 from api_router.codex.setup import auth_json, config_block
 from api_router.composition import StartupError, make_control, open_services
-from api_router.gateway.server import GatewayServer, StartError, new_event_loop
+from api_router.gateway.server import GatewayServer, PortInUse, StartError, new_event_loop, port_source
 from api_router.logfile import setup_logging
 from api_router.paths import Paths, resolve_user_data
 from api_router.services import Services
@@ -93,7 +93,8 @@ async def serve_headless(paths: Paths, host: str | None, port: int | None) -> in
         try:
             await gateway.start()
         except StartError as exc:
-            print(f"api-router: {exc}", file=sys.stderr)
+            source = f"; the port was set by {port_source(port, services)}" if isinstance(exc, PortInUse) else ""
+            print(f"api-router: {exc}{source}", file=sys.stderr)
             return exc.exit_code
         print(banner(services), flush=True)
         await stop.wait()

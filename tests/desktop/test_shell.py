@@ -480,12 +480,14 @@ def test_the_error_page_names_what_set_the_port(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
     from api_router.desktop.shell import error_page
+    from api_router.gateway.server import port_source
 
     rig = Rig(tmp_path, options=Options())  # no --port: the config's
     rt = SimpleNamespace(config=SimpleNamespace(current=SimpleNamespace(listen=SimpleNamespace(port=4000))),
                          paths=rig.paths)
-    source = rig.shell._port_source(rt)  # type: ignore[arg-type]
+    source = port_source(None, rt)  # type: ignore[arg-type]
     assert source == f"[listen] port = 4000 in {rig.paths.config}"
+    assert port_source(4100, rt) == "the --port 4100 option of this start"  # type: ignore[arg-type]
     page = error_page("port 4000 on 127.0.0.1 is already in use", rig.paths, port_source=source, another_instance=True)
     assert "[listen] port = 4000 in" in page and "Another API Router is already listening" in page
     assert "Close this window to quit." in page

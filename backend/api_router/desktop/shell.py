@@ -46,7 +46,7 @@ from api_router.desktop.savefile import FileSaver
 from api_router.desktop.tray import Tray
 from api_router.desktop.traycontrol import TrayController, initial_view
 from api_router.desktop.window import AppWindow, gui_for, origin_of, window_url
-from api_router.gateway.server import GatewayServer, GatewayThread, StartError
+from api_router.gateway.server import GatewayServer, GatewayThread, StartError, port_source
 from api_router.logfile import setup_logging
 from api_router.paths import Paths
 from api_router.records import Kind, Level
@@ -309,9 +309,9 @@ class DesktopShell:
                 window = AppWindow(backends.webview, url=url, js_api=api, hidden=hidden, on_close=self._close_quits)
                 self._navigable = True
             else:
-                window = AppWindow(backends.webview, html=error_page(error, rt.paths, port_source=self._port_source(rt),
-                                                                     another_instance=other),
-                                   hidden=False, on_close=self._close_quits)
+                source = port_source(self._options.port, rt)
+                page = error_page(error, rt.paths, port_source=source, another_instance=other)
+                window = AppWindow(backends.webview, html=page, hidden=False, on_close=self._close_quits)
             self._window = window
         if self._options.test_hook_file is not None and error is None:
             install_bridge_probe(window, self._options.test_hook_file, download=self._options.test_hook_download)
@@ -372,11 +372,6 @@ class DesktopShell:
         finally:
             restore()
         return 1
-
-    def _port_source(self, rt: Services) -> str:
-        if self._options.port is not None:
-            return f"the --port {self._options.port} option of this start"
-        return f"[listen] port = {rt.config.current.listen.port} in {rt.paths.config}"
 
     def _other_instance_listening(self, rt: Services) -> bool:
         """Whether an API Router answers on the port this one could not take."""

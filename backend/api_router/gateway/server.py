@@ -48,6 +48,13 @@ class PortInUse(StartError):
     exit_code = 2
 
 
+def port_source(port_option: int | None, services: Services) -> str:
+    """What set the port the gateway tried: the user's way to change it."""
+    if port_option is not None:
+        return f"the --port {port_option} option of this start"
+    return f"[listen] port = {services.config.current.listen.port} in {services.paths.config}"
+
+
 class GatewayServer:
     def __init__(self, services: Services, control: Control, *, host: str | None = None, port: int | None = None,
                  shutdown_grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
