@@ -164,3 +164,20 @@ async def test_a_lock_set_by_hand_on_a_provider_that_cannot_serve_locks_nothing(
     assert status["manual_override"] is None and status["summary"]["state"] == "serving"
     assert not any("locked to nosuch" in e.message for e in gw.services.store.recent_events())
     assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
+
+
+async def test_ids_swapped_during_a_request_are_followed_once(fakes, gateway):
+    """b renamed away, then a renamed to b, while a serves: the answer is the new b's (once a), not x's."""
+    a, b = await fakes("a", "b")
+    gw = await gateway({"a": a, "b": b})  # both candidates of the request
+    a.queue(fp.hang(0.3))
+    pending = asyncio.create_task(gw.responses())
+    await asked(a)
+    await gw.api("rename_provider", provider="b", new_id="x")
+    await gw.api("rename_provider", provider="a", new_id="b")
+    assert (await pending).status == 200
+    gw.services.store.flush()
+    row = gw.services.store.request_log()[0]
+    assert (row["provider"], row["providers_tried"]) == ("b", ["b"])
+    metrics = (await gw.api("get_status"))["metrics"]
+    assert (metrics["b"]["ok_requests"], metrics["x"]["ok_requests"]) == (1, 0)

@@ -3,14 +3,15 @@ its record, the router's view of the provider, the quota ledger and the continui
 request goes to the store. (What the gateway learns outside client requests — background checks,
 provider tests and probes — goes to the router through ``Router.record_check``.)
 
-What an attempt leaves goes to the provider it went to as that provider is *now*: renamed while the
-attempt ran, under its new id (the request log's row too); deleted, nowhere — a provider added since
-under the same id is another one (``ProviderIdentity``). The router is told with the config as it is
-now, not the request's snapshot."""
+While it runs, a request names providers by the ids it was planned with (its config snapshot). What
+an attempt leaves goes to the provider it went to as that provider is *now*: renamed meanwhile, under
+its new id (the request log's row too); deleted, nowhere — a provider added since under the same id
+is another one (``ProviderIdentity``). The router is told with the config as it is now."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from api_router.config import Config
 from api_router.continuity.index import ContinuityIndex, tombstone
@@ -40,70 +41,71 @@ class OutcomeRecorder:
         attempt.retry = result.retry
         if result.status is not None:
             attempt.status = result.status
-        live = self._follow(ex, attempt)
-        if live:
-            self._router.note_model(attempt.provider, attempt.sent_model)
+        now = self._current(ex, attempt.provider)  # the id its state is kept under; None: nowhere
+        if now is not None:
+            self._router.note_model(now, attempt.sent_model)
             if result.turn_state:
-                self._index.record_turn_state(result.turn_state, attempt.provider)
+                self._index.record_turn_state(result.turn_state, now)
         if attempt.outcome is Outcome.OK:
             if attempt.summary:
-                self._summarized(ex, attempt, result, live)
+                self._summarized(ex, attempt, result, now)
             else:
-                self._served(ex, attempt, result, live)
+                self._served(ex, attempt, result, now)
         elif attempt.outcome is Outcome.PROVIDER_FAILURE:
-            self._failed(ex, attempt, result, live)
+            self._failed(ex, attempt, result, now)
         elif attempt.outcome is Outcome.CLIENT_ERROR:
             self._answered_for_client(ex, attempt, result)
-        elif attempt.outcome is Outcome.RETRY and live:
-            self._retrying(ex, attempt, result)
+        elif attempt.outcome is Outcome.RETRY and now is not None:
+            self._retrying(ex, attempt, result, now)
         elif attempt.outcome in (Outcome.CLIENT_CLOSED, Outcome.ABORTED) and result.committed:
-            self._cut_short(ex, attempt, result, live)
+            self._cut_short(ex, attempt, result, now)
 
-    def _served(self, ex: Exchange, attempt: Attempt, result: AttemptResult, live: bool) -> None:
+    def _served(self, ex: Exchange, attempt: Attempt, result: AttemptResult, now: str | None) -> None:
         # No response: the client left while the complete answer was being sent to it.
         _answered_by(ex, attempt, result, 200 if result.response is not None else 499)
-        self._keep_sealed(ex, attempt, result, live)
+        self._keep_sealed(ex, attempt, result, now)
         client = ex.client
-        if not live:
+        if now is None:
             return
         stream = client is not None and client.stream
-        self._router.record_success(self._config(), attempt.provider, ex.failures, choice=ex.choice,
+        self._router.record_success(self._config(), now, self._current_failures(ex), choice=ex.choice,
                                     session_id=client.session_id if client else None,
                                     first_event_s=attempt.ttfb_ms / 1000 if stream and attempt.ttfb_ms else None)
-        self._quota.record_tokens(attempt.provider, result.usage.total_tokens)
+        self._quota.record_tokens(now, result.usage.total_tokens)
         # previous_response_id can only name a response the provider stored; with store: false (how
         # Codex asks) there is nothing to remember, and nothing to spend on the hot path.
         if result.response_id and client is not None and not client.store_false:
-            self._index.record_response(result.response_id, attempt.provider)
+            self._index.record_response(result.response_id, now)
 
-    def _keep_sealed(self, ex: Exchange, attempt: Attempt, result: AttemptResult, live: bool) -> None:
+    def _keep_sealed(self, ex: Exchange, attempt: Attempt, result: AttemptResult, now: str | None) -> None:
         """Who sealed the items the client got (whole answer or not): they come back in its next
         requests, and no other provider may be sent them. Sealed by a provider that is gone: under its
         tombstone they are another provider's for every candidate, where unknown items would pass for
         each candidate's own."""
         if result.sealed:
             self._index.record_sealed(ex.client.session_id if ex.client else None, result.sealed,
-                                      attempt.provider if live else tombstone(attempt.provider))
+                                      now if now is not None else tombstone(attempt.provider))
 
-    def _summarized(self, ex: Exchange, attempt: Attempt, result: AttemptResult, live: bool) -> None:
+    def _summarized(self, ex: Exchange, attempt: Attempt, result: AttemptResult, now: str | None) -> None:
         """A summary written on the way to the answer: not the answer, but its tokens were spent."""
-        if live:
-            self._quota.record_tokens(attempt.provider, result.usage.total_tokens)
+        if now is not None:
+            self._quota.record_tokens(now, result.usage.total_tokens)
         spent = ex.summary_usage.get(attempt.provider)
         ex.summary_usage[attempt.provider] = result.usage if spent is None else spent + result.usage
 
-    def summary_written(self, provider: str, compaction_id: str, text: str) -> None:
+    def summary_written(self, ex: Exchange, provider: str, compaction_id: str, text: str) -> None:
         """Later requests of the session give ``provider`` this summary at once (see ContinuityIndex)."""
-        if provider in self._config().providers:
-            self._index.record_summary(provider, compaction_id, text)
+        now = self._current(ex, provider)
+        if now is not None:
+            self._index.record_summary(now, compaction_id, text)
 
-    def _failed(self, ex: Exchange, attempt: Attempt, result: AttemptResult, live: bool) -> None:
-        if result.counts_against_health and live:
-            self._router.record_failure(self._config(), attempt.provider, result.error, result.retry_after,
+    def _failed(self, ex: Exchange, attempt: Attempt, result: AttemptResult, now: str | None) -> None:
+        if result.counts_against_health and now is not None:
+            self._router.record_failure(self._config(), now, result.error, result.retry_after,
                                         unresponsive=result.timed_out, status=result.status)
         if result.committed:  # a stream that broke after output: the client got part of it
             _answered_by(ex, attempt, result, 200)
-            self._keep_sealed(ex, attempt, result, live)
+            self._keep_sealed(ex, attempt, result, now)
         else:
             ex.failures.append(Failure(attempt.provider, result.error, result.status, result.retry_after,
                                        health=result.counts_against_health, rate_limited=result.rate_limited))
@@ -113,59 +115,67 @@ class OutcomeRecorder:
         status = result.response.status if result.response is not None else attempt.status or 0
         _answered_by(ex, attempt, result, status)
 
-    def _retrying(self, ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
+    def _retrying(self, ex: Exchange, attempt: Attempt, result: AttemptResult, now: str) -> None:
         name = ex.cfg.name_of(attempt.provider)
         if result.retry is Retry.REBUILD and classify.mentions_unsupported_previous_response_id(result.error):
-            if self._index.mark_rejects_previous_id(attempt.provider):
+            if self._index.mark_rejects_previous_id(now):
                 self._emit(Level.INFO, Kind.CONTINUITY,
                            f"{name} does not accept previous_response_id; its requests now "
-                           "replay the conversation from the Codex session file",
-                           attempt.provider)
+                           "replay the conversation from the Codex session file", now)
         elif result.retry is Retry.STRIP_SEALED:
             self._emit(Level.INFO, Kind.CONTINUITY,
-                       f"{name} could not read reasoning sealed by another provider; "
-                       "retrying without it", attempt.provider)
+                       f"{name} could not read reasoning sealed by another provider; retrying without it", now)
 
-    def _cut_short(self, ex: Exchange, attempt: Attempt, result: AttemptResult, live: bool) -> None:
+    def _cut_short(self, ex: Exchange, attempt: Attempt, result: AttemptResult, now: str | None) -> None:
         _answered_by(ex, attempt, result, 499 if attempt.outcome is Outcome.CLIENT_CLOSED else 200)
-        self._keep_sealed(ex, attempt, result, live)
+        self._keep_sealed(ex, attempt, result, now)
 
     def all_failed(self, ex: Exchange, explained: str) -> None:
         """No candidate could serve: ``explained`` is what the client is told."""
-        configured = self._config().providers
-        failures = [f for f in ex.failures if f.provider in configured]
+        failures = self._current_failures(ex)
         if failures:
             self._router.record_all_failed(failures, explained, choice=ex.choice)
 
     def request_done(self, ex: Exchange) -> None:
         # What the serving provider spent on summaries is part of what the request cost there (another
         # provider's summaries count in that provider's quota ledger).
-        spent = ex.summary_usage.get(ex.record.provider) if ex.record.provider else None
+        record = ex.record
+        spent = ex.summary_usage.get(record.provider) if record.provider else None
         if spent is not None:
-            ex.record.usage = ex.record.usage + spent
-        # Attempts cancelled in a race never reach attempt_done: their providers are followed here too.
-        record, current = ex.record, set()
+            record.usage = record.usage + spent
+        # The row names each provider by the id it has now (a deleted one by its old id, as history);
+        # the metrics count the ones that still exist.
+        existing = set()
         for attempt in record.attempts:
-            if self._follow(ex, attempt):
-                current.add(attempt.provider)
+            now = self._current(ex, attempt.provider)
+            if now is not None:
+                attempt.provider = now
+                existing.add(now)
         if record.provider is not None:
-            record.provider = _now_called(ex, record.provider) or record.provider
-        self._store.log_request(record, current)
+            record.provider = _renamed(ex, record.provider)
+        self._store.log_request(record, existing)
 
-    def _follow(self, ex: Exchange, attempt: Attempt) -> bool:
-        """Whether the provider ``attempt`` went to still exists, its id (renamed meanwhile) brought up to
-        date. A deleted one keeps its old id in the request log, as history."""
-        now = _now_called(ex, attempt.provider)
-        if now is None:
-            return False
-        attempt.provider = now
-        return now in self._config().providers
+    def _current(self, ex: Exchange, provider: str) -> str | None:
+        """The id of the provider the request knew as ``provider``, as it is now; None when it was deleted
+        since (or its table is no longer in config.toml)."""
+        identity = ex.identities.get(provider)
+        now = provider if identity is None else identity.id
+        return now if now is not None and now in self._config().providers else None
+
+    def _current_failures(self, ex: Exchange) -> list[Failure]:
+        """The request's failures, of the providers that still exist, under their ids now."""
+        out = []
+        for f in ex.failures:
+            now = self._current(ex, f.provider)
+            if now is not None:
+                out.append(f if now == f.provider else replace(f, provider=now))
+        return out
 
 
-def _now_called(ex: Exchange, provider: str) -> str | None:
-    """The id of the provider the request knew as ``provider``, now; None: it was deleted since."""
+def _renamed(ex: Exchange, provider: str) -> str:
+    """``provider``'s id now (the same when it was not renamed, or was deleted)."""
     identity = ex.identities.get(provider)
-    return provider if identity is None else identity.id
+    return provider if identity is None or identity.id is None else identity.id
 
 
 def _answered_by(ex: Exchange, attempt: Attempt, result: AttemptResult, status: int) -> None:

@@ -377,7 +377,7 @@ class ResponsesProxy:
                 attempt.status = 200
                 result = AttemptResult(Outcome.OK, usage=summary.usage)
                 out.append((cid, summary.text))
-                self._recorder.summary_written(racer.provider, cid, summary.text)
+                self._recorder.summary_written(ex, racer.provider, cid, summary.text)
             attempt.latency_ms = (time.perf_counter() - t0) * 1000
             self._recorder.attempt_done(ex, attempt, result)
             if result.outcome is not Outcome.OK:
