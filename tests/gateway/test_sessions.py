@@ -763,6 +763,43 @@ async def test_reasoning_of_a_turn_cut_after_output_is_never_sent_to_another_pro
     assert p2.foreign_sealed == [] and len(p2.requests) == 1  # not sent, so no refusal and retry either
 
 
+async def test_reasoning_of_a_turn_the_user_interrupts_is_never_sent_to_another_provider(fakes, gateway):
+    """Codex's Esc while the provider is still thinking: the client closes its connection after the
+    reasoning item, which cancels the request. The item is in Codex's history; who sealed it, and who
+    served the turn, are recorded."""
+    import aiohttp
+
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.queue(fp.stream_ok("never finished", reasoning=True, stall_after=6, stall=30))
+    body, headers = turn("think about it")
+    item = None
+    async with aiohttp.ClientSession() as client:
+        async with client.post(gw.base + "/v1/responses", json={**body, "stream": True},
+                               headers={**gw.auth(), **headers}) as r:
+            async for line in r.content:
+                if line.startswith(b"data:") and b"sealed-by-p1" in line and b"output_item.done" in line:
+                    item = json.loads(line[5:])["item"]
+                    break
+    assert item is not None
+    row = None
+    for _ in range(100):
+        gw.services.store.flush()
+        rows = gw.services.store.request_log()
+        if rows:
+            row = rows[0]
+            break
+        await asyncio.sleep(0.05)
+    assert row is not None
+    assert (row["status"], row["provider"]) == (499, "p1")
+    assert [a["outcome"] for a in row["attempts"]] == ["client_closed"]
+    await gw.api("set_manual_override", provider="p2")
+    body, headers = carrying(item, SID)
+    reply = await gw.responses(body, headers=headers, stream=True)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert p2.foreign_sealed == [] and len(p2.requests) == 1
+
+
 async def test_a_forked_session_keeps_who_sealed_its_parents_items(fakes, gateway):
     """``codex exec fork`` starts a new session id whose history carries the parent's items."""
     p1, p2 = await fakes("p1", "p2")

@@ -251,7 +251,8 @@ async def test_client_disconnect_mid_stream_closes_upstream_and_is_logged(fakes,
             break
         await asyncio.sleep(0.05)
     assert log[0]["status"] == 499 and log[0]["error"] == "client disconnected"
-    # the provider is not blamed for the client leaving
+    # It served part of the answer, and is not blamed for the client leaving.
+    assert log[0]["provider"] == "p1" and [a["outcome"] for a in log[0]["attempts"]] == ["client_closed"]
     assert gw.services.router.health_json(gw.services.config.current)["p1"]["consecutive_failures"] == 0
 
 

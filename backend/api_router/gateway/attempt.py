@@ -75,8 +75,8 @@ class AttemptResult:
     # client sends it back, and it goes to this provider only.
     turn_state: str | None = None
     response_bytes: int = 0  # what the client got of it
-    # The request was cancelled (client gone, shutdown) while a complete answer was being sent: the
-    # result is recorded all the same, then the cancellation goes on.
+    # The request was cancelled (client gone, shutdown) once an answer, or part of one, had reached the
+    # client: the result is recorded all the same, then the cancellation goes on.
     cancelled: bool = False
 
 
@@ -313,7 +313,8 @@ class AttemptRunner:
         outcome = Outcome.CLIENT_CLOSED if result.end is StreamEnd.CLIENT_GONE else Outcome.PROVIDER_FAILURE
         # The sealed items that passed are in the client's history now (Codex keeps an interrupted turn's).
         return AttemptResult(outcome, result.response, error=result.error, committed=True, usage=facts.usage,
-                             sealed=facts.sealed, ttfb_ms=result.ttfb_ms, response_bytes=result.sent)
+                             sealed=facts.sealed, ttfb_ms=result.ttfb_ms, response_bytes=result.sent,
+                             cancelled=result.cancelled)
 
     @staticmethod
     def _client_error_in_band(delivered: StreamResult, message: str) -> AttemptResult:

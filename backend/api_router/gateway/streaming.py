@@ -98,8 +98,9 @@ class StreamResult:
     ttfb_ms: float | None = None
     facts: StreamFacts = field(default_factory=StreamFacts)
     sent: int = 0  # bytes the client got
-    # The request was cancelled (the client left, or shutdown) after the answer was complete: the result
-    # stands and is recorded, then the cancellation goes on.
+    # The request was cancelled (the client left, or shutdown) once part or all of the answer had reached
+    # the client, or the answer was complete: the result stands and is recorded, then the cancellation
+    # goes on.
     cancelled: bool = False
 
 
@@ -259,6 +260,14 @@ class UpstreamStream:
                     await out.flush()  # what this read brought, before the next read is awaited
         except _ClientGone:
             return self._gone(out)
+        except asyncio.CancelledError:
+            if out.response is None:
+                raise  # nothing reached the client: nothing of this answer is in its history
+            # The client left mid-answer (Codex's Esc; its leaving cancels the request): what it got is
+            # recorded — who served it, the sealed items that passed — then the cancellation goes on.
+            result = self._gone(out)
+            result.cancelled = True
+            return result
         except (aiohttp.ClientError, ConnectionError, OSError, sse.EventTooLarge) as exc:
             problem = describe_exception(exc, idle_timeout)
         finally:
