@@ -826,3 +826,23 @@ def test_modes_are_only_ever_tightened(tmp_path):
         path.chmod(before)
         tighten(path, mode)
         assert path.stat().st_mode & 0o777 == after, path.name
+
+
+async def test_token_counts_no_request_could_use_are_not_counted(fakes, gateway):
+    """A relay reporting 10^20 tokens, or a negative count: taken at its word it broke /status (a
+    number JSON cannot carry) and lost the store's writes of the same moment."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    absurd = {"input_tokens": 10**20, "output_tokens": -993, "total_tokens": 10**20,
+              "input_tokens_details": {"cached_tokens": 2**64}, "output_tokens_details": {"reasoning_tokens": -1}}
+    p1.queue(fp.json_ok(usage=absurd), fp.stream_ok(usage=absurd), fp.json_ok())
+    assert (await gw.responses()).status == 200
+    assert (await gw.responses(stream=True)).status == 200
+    assert (await gw.responses()).status == 200
+    status = await gw.request("GET", "/status")
+    assert status.status == 200
+    assert status.json["metrics"]["p1"]["total_tokens"] == 15  # the sane answer's only
+    gw.services.store.flush()
+    rows = gw.services.store.request_log()
+    assert [r["total_tokens"] for r in rows] == [15, 0, 0]
+    assert [r["input_tokens"] for r in rows][1:] == [0, 0] and [r["cached_tokens"] for r in rows][1:] == [0, 0]

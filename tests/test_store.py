@@ -239,3 +239,21 @@ def test_the_wal_file_shrinks_back_after_a_big_transaction(tmp_path):
         s.flush()
     assert wal.stat().st_size <= store_mod.WAL_SIZE_LIMIT
     s.close()
+
+
+def test_a_row_the_database_cannot_take_costs_only_itself(tmp_path):
+    """The rest of its window's writes still reach the disk."""
+    from api_router.store.writer import BatchWriter, insert_rows
+
+    conn = sqlite3.connect(tmp_path / "rows.sqlite3", check_same_thread=False, isolation_level=None)
+    conn.execute("CREATE TABLE t (n INTEGER)")
+    writer = BatchWriter({"t": lambda c, rows: insert_rows(c, "INSERT INTO t VALUES ", rows)})
+    writer.start(conn)
+    try:
+        writer.add("t", (1,), (2**70,), (3,))
+        writer.add("t", (4,))
+        writer.flush()
+    finally:
+        writer.close()
+    check = sqlite3.connect(tmp_path / "rows.sqlite3")
+    assert [n for (n,) in check.execute("SELECT n FROM t ORDER BY n")] == [1, 3, 4]

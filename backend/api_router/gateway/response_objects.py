@@ -22,9 +22,16 @@ def compaction_problem(count: int) -> str:
     return f"answered the compaction request with {count} compaction items (Codex needs exactly one)"
 
 
+# More tokens than any request could use: a count above it (or below 0) is a relay's nonsense, counted as
+# 0 — taken at its word it would wreck the ledgers and not fit the database's 64-bit integers.
+MAX_TOKENS = 10**12
+
+
 def _int(value: Any) -> int:
     kind = type(value)  # exact types: JSON gives int/float, and bool must not count
-    return int(value) if kind is int or kind is float else 0
+    if kind is not int and kind is not float:
+        return 0
+    return int(value) if 0 <= value <= MAX_TOKENS else 0  # a float NaN fails both comparisons
 
 
 def usage_of(response: Any) -> Usage:

@@ -162,9 +162,22 @@ class BatchWriter:
             if self._batch is batch:
                 self._batch = None  # closed: later rows start a new batch
         for kind, rows in batch.lists.items():
-            self._row_writers[kind](conn, rows)
+            self._write_rows(conn, kind, rows)
         for kind, keyed in batch.keyed.items():
-            self._row_writers[kind](conn, list(keyed.values()))
+            self._write_rows(conn, kind, list(keyed.values()))
+
+    def _write_rows(self, conn: sqlite3.Connection, kind: str, rows: list[Any]) -> None:
+        """All ``rows`` in one statement; when that fails (a value SQLite cannot take), each on its own,
+        so that one bad row costs only itself, not the window's other writes. A failed statement
+        changes nothing, so the transaction goes on."""
+        try:
+            self._row_writers[kind](conn, rows)
+        except (sqlite3.Error, OverflowError, ValueError, TypeError):
+            if len(rows) == 1:
+                log.exception("store: a %s row could not be written; it is dropped", kind)
+                return
+            for row in rows:
+                self._write_rows(conn, kind, [row])
 
 
 # SQLite's lowest default limit of "?" per statement.
