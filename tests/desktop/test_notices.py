@@ -94,6 +94,16 @@ def test_quota_low_and_exhausted_on_crossing_only() -> None:
     assert kinds(found) == [(QUOTA_EXHAUSTED, "b")] and found[0].message.startswith("daily budget spent")
 
 
+def test_a_sliver_left_is_low_not_out_and_just_under_the_threshold_is_under_it() -> None:
+    """Out of quota is what routing skips; a share is shown rounded down."""
+    found = run(status(left={"a": 50.0}), status(left={"a": 0.04}))
+    assert kinds(found) == [(QUOTA_LOW, "a")] and found[0].title == "Relay A: <1 % quota left"
+    found = run(status(left={"a": 50.0}), status(left={"a": 9.96}))
+    assert [n.title for n in found] == ["Relay A: 9 % quota left"]
+    found = run(status(left={"a": 50.0}), status(left={"a": 0.0}))  # read as 0, but not skipped
+    assert kinds(found) == [(QUOTA_LOW, "a")] and found[0].title == "Relay A: 0 % quota left"
+
+
 def test_a_provider_renamed_or_added_is_not_announced_as_newly_out_of_quota() -> None:
     exhausted = status(health={"b": "healthy"}, left={"b": 0.0}, skipped={"b"})
     renamed = status(health={"relay": "healthy"}, left={"relay": 0.0}, skipped={"relay"})

@@ -137,6 +137,8 @@ def test_usage_error_carries_kind() -> None:
         ({"granted": 400.0, "remaining": 300.0}, 75.0),
         ({"daily_spent_usd": 9.5, "daily_budget_usd": 10.0, "monthly_spent_usd": 10.0, "monthly_budget_usd": 100.0}, 5.0),
         ({"remaining": 0.0}, 0.0),
+        ({"granted": 500000.0, "available": 200.0}, 0.04),  # a sliver is not nothing
+        ({"granted": 100000.0, "available": 9960.0}, 9.96),  # nor is it rounded up to a threshold
         ({"granted": 400.0, "available": 500.0}, 100.0),
         ({"unlimited": True, "granted": 1.0, "available": 0.0}, None),
     ],

@@ -157,8 +157,9 @@ class Notices:
                 continue
             left = _percent(entry.get("quota_left_percent"))
             before = _percent((old_providers.get(pid) or {}).get("quota_left_percent"))
-            exhausted = bool((new_quota.get(pid) or {}).get("skipped")) or (left is not None and left <= 0)
-            was_exhausted = bool((old_quota.get(pid) or {}).get("skipped")) or (before is not None and before <= 0)
+            # Out of quota is the quota reading's verdict (what routing skips), not a share rounded to 0.
+            exhausted = bool((new_quota.get(pid) or {}).get("skipped"))
+            was_exhausted = bool((old_quota.get(pid) or {}).get("skipped"))
             if exhausted and not was_exhausted:
                 reason = ((new_quota.get(pid) or {}).get("snapshot") or {}).get("exhausted_reason")
                 out.append(Notice(QUOTA_EXHAUSTED, pid, f"{name(pid)} is out of quota",

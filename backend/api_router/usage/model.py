@@ -10,6 +10,8 @@ Secrets (the provider key and the usage token) travel only inside :class:`UsageT
 
 from __future__ import annotations
 
+import math
+
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
@@ -217,7 +219,9 @@ def left_percent(snapshot: UsageSnapshot) -> float | None:
             shares.append(100.0 * (budget - spent) / budget)
     if not shares:
         return None
-    return round(min(100.0, max(0.0, min(shares))), 1)
+    # Rounded down, and finely: rounded to 0.1 a sliver left read as nothing (and as "out of quota",
+    # though routing still uses the provider), and 9.96 % as the 10 % it is not.
+    return math.floor(min(100.0, max(0.0, min(shares))) * 10_000) / 10_000
 
 
 def _plain(value: float) -> str:
