@@ -128,7 +128,7 @@ def test_providers_out_of_quota_are_skipped_but_remain_a_last_resort():
     clock = Clock()
     r = Router(lambda *a, **k: None, clock, skip=empty.get, wall=clock)
     cfg = make()
-    assert r.plan(cfg) == ["b", "c"]
+    assert r.plan(cfg) == ["b", "c", "a"]  # asked when the others failed this request
     r.record_failure(cfg, "b", "x", retry_after=60)
     r.record_failure(cfg, "c", "x", retry_after=60)
     assert r.plan(cfg) == ["a"]  # everything else is cooling down: try the stale "empty" one

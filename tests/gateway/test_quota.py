@@ -3,6 +3,7 @@
 import asyncio
 
 from api_router import quota
+from tests.support import fake_provider as fp
 from tests.support.harness import start_harness
 from tests.support.usage import new_api
 
@@ -38,6 +39,9 @@ async def test_empty_provider_is_skipped_until_a_refresh_shows_quota(fakes, gate
     assert reply.headers["X-API-Router-Provider"] == "p2" and p1.calls == 0
     events = [e["message"] for e in (await gw.api("list_events", provider="p1"))["events"]]
     assert any(m.startswith("Relay One is out of quota") and "remaining 0" in m for m in events)
+    # the last resort when the others fail this request (the reading may be stale)
+    p2.queue(fp.status(503, "p2 overloaded"))
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
     # the user can still lock to it
     await gw.api("set_manual_override", provider="p1")
     assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"

@@ -126,8 +126,9 @@ class Router:
             available = [pid for pid in ordered if self._available(pid, now)]
             ready = [pid for pid in available if self._skip(pid) is None]
             if ready:
-                return ready
-            if available:  # out of quota by their last reading, which may be stale: a last resort
+                # Out of quota by their last reading, which may be stale: asked only when the others failed.
+                return [*ready, *(pid for pid in available if pid not in ready)]
+            if available:
                 return available
             # Nothing is available: the provider whose cooldown ends first, then those that stopped
             # answering (a background check may simply not have run yet).
