@@ -81,7 +81,8 @@ def test_percent_keeps_the_written_value(raw: str, value: float) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["unlimited", "Unlimited", " UNLIMITED ", "∞", "inf", "Infinity", "no limit", "无限", "不限", math.inf],
+    ["unlimited", "Unlimited", " UNLIMITED ", "∞", "inf", "Infinity", "no limit", "无限", "不限", math.inf,
+     "1e400", 10**400, "999e999k"],  # as large as infinity
 )
 def test_unlimited(raw: object) -> None:
     assert parse_number(raw) == ParsedNumber(value=None, unlimited=True)
@@ -105,6 +106,8 @@ def test_unlimited(raw: object) -> None:
         "%",
         math.nan,
         -math.inf,
+        -(10**400),
+        "-1e400",
         [1],
         {"a": 1},
         "1 2 3 4 x y",

@@ -74,7 +74,10 @@ def parse_number(raw: object) -> ParsedNumber | None:
     if isinstance(raw, bool) or raw is None:
         return None
     if isinstance(raw, (int, float)):
-        return _from_float(float(raw))
+        try:
+            return _from_float(float(raw))
+        except OverflowError:  # an integer beyond any float: as large as infinity
+            return _from_float(math.inf if raw > 0 else -math.inf)
     if not isinstance(raw, str):
         return None
     text = raw.strip()
@@ -116,6 +119,8 @@ def _from_text(text: str) -> ParsedNumber | None:
         value = -value
     if match["mult"]:
         value *= _MULTIPLIERS[match["mult"].lower()]
+    if not math.isfinite(value):  # "1e400": read like the infinity it is
+        return _from_float(value)
     unit = (match["unit"] or "").strip()
     currency = _currency(match["cur"], unit)
     if unit.upper() in _CURRENCY_CODES:
