@@ -276,7 +276,13 @@ class Quota:
         """Its key, address, usage token or usage settings changed: the old reading no longer applies.
         Dropped at once, and again on the loop once the refresher has forgotten the provider: a reading
         of the old account applied in between would otherwise stay."""
+        with self._lock:
+            was_out = self._exhausted.get(provider)
         self._drop_reading(provider)
+        if was_out is not None:
+            self._emit(Level.INFO, Kind.QUOTA,
+                       f"{self._config().name_of(provider)}: its quota reading ({was_out}) no longer applies after "
+                       "the change; automatic routing uses it again until the next check", provider)
 
         def forget(refresher: UsageRefresher) -> None:
             refresher.forget(provider)

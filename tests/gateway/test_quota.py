@@ -237,3 +237,17 @@ async def test_counted_tokens_reach_the_store_within_the_save_delay(fakes, gatew
     while saved() != 30:  # without a stop or another request
         assert loop.time() < deadline, "the counted tokens were not saved within the delay"
         await asyncio.sleep(0.05)
+
+
+async def test_a_key_change_says_when_it_brings_an_empty_provider_back_and_the_same_key_changes_nothing(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    p1.usage = new_api(0)
+    gw = await gateway({"p1": p1, "p2": p2}, keys={"p1": "sk-test-p1-0123456789", "p2": "sk-test-p2-0123456789"})
+    await gw.api("refresh_usage", provider="p1")
+    await gw.api("set_provider_key", provider="p1", key="sk-test-p1-0123456789")  # the same key
+    assert (await gw.api("get_status"))["quota"]["p1"]["skipped"] is True
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
+    await gw.api("set_provider_key", provider="p1", key="sk-other-p1-0123456789")
+    assert "p1" not in (await gw.api("get_status"))["quota"]
+    events = [e["message"] for e in (await gw.api("list_events", provider="p1"))["events"]]
+    assert any("quota reading" in m and "no longer applies" in m for m in events), events

@@ -515,8 +515,10 @@ class Control:
                 values[pid] = value
             return s.with_changes(**{field: values})
 
+        before = getattr(services.secrets.current, field).get(pid)
         services.secrets.edit(change)
-        services.quota.invalidate(pid)
+        if before != value:  # the same key again changes nothing the reading was made with
+            services.quota.invalidate(pid)
         verb = "set" if value is not None else "cleared"
         services.emit(Level.INFO, Kind.CONFIG, f"{what} {verb} for {services.config.current.name_of(pid)}", pid)
         return pid
