@@ -11,7 +11,6 @@ Secrets (the provider key and the usage token) travel only inside :class:`UsageT
 from __future__ import annotations
 
 import math
-
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
