@@ -56,10 +56,13 @@ class Filters:
             clauses.append("session_id = ?")
             args.append(self.session_id)
         if self.text:
-            pattern = f"%{_like(self.text)}%"
-            clauses.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in (
-                "error", "model", "sent_model", "session_id", "request_id")) + ")")
-            args += [pattern] * 5
+            columns = ("error", "model", "sent_model", "session_id", "request_id")
+            if self.text.isascii():  # LIKE ignores the case of ASCII letters, and is fast
+                clauses.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns) + ")")
+                args += [f"%{_like(self.text)}%"] * len(columns)
+            else:  # other letters: compared casefolded (Store's reader defines casefold)
+                clauses.append("(" + " OR ".join(f"instr(casefold({c}), ?) > 0" for c in columns) + ")")
+                args += [self.text.casefold()] * len(columns)
         return clauses, args
 
 

@@ -49,8 +49,24 @@ async def test_every_request_is_listed_newest_first_with_filters(fakes, gateway)
     assert await ids(text="BAD FIELD") == ["sess-b"]
     assert await ids(text=newest["request_id"]) == ["sess-b"]
     assert await ids(text="%") == []  # LIKE wildcards are plain characters here
+    assert await ids(session_id=" sess-a ") == ["sess-a"]  # as the session timeline reads it
     with pytest.raises(ApiError, match="outcome must be one of"):
         await gw.api("list_requests", outcome="weird")
+    for method in ("list_requests", "export_requests"):  # too long for a search; never a 500
+        for name in ("text", "provider", "session_id"):
+            with pytest.raises(ApiError, match=f"{name} must be at most 1000 characters"):
+                await gw.api(method, **{name: "x" * 60_000})
+
+
+async def test_searching_the_request_log_ignores_case_beyond_ascii(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    p1.queue(fp.status(400, "Modèle ÜNBEKANNT für café"))
+    assert (await gw.responses()).status == 400
+    gw.services.store.flush()
+    for text in ("ünbekannt", "ÜNBEKANNT", "MODÈLE", "CAFÉ", "für"):
+        assert (await gw.api("list_requests", text=text))["total"] == 1, text
+    assert (await gw.api("list_requests", text="übrig"))["total"] == 0
 
 
 async def test_the_attempt_chain_of_a_request(fakes, gateway):

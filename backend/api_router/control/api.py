@@ -72,6 +72,20 @@ def _text(name: str, value: str, *, empty_ok: bool = False) -> str:
     return value
 
 
+MAX_FILTER_CHARS = 1000  # a longer search is no search anyone types (and SQLite refuses LIKE patterns of 50,000)
+
+
+def _filters(provider: str | None, outcome: request_log.Outcome | None, session_id: str | None,
+             text: str | None) -> request_log.Filters:
+    """The request log's filters, as the Requests page and its export give them (blank: no filter)."""
+    given = {"provider": provider, "session_id": session_id, "text": text}
+    for name, value in given.items():
+        if value is not None and len(value) > MAX_FILTER_CHARS:
+            raise ControlError(f"{name} must be at most {MAX_FILTER_CHARS} characters")
+    cleaned = {name: (value or "").strip() or None for name, value in given.items()}
+    return request_log.Filters(cleaned["provider"], outcome, cleaned["session_id"], cleaned["text"])
+
+
 def _url(name: str, value: str, *, empty_ok: bool = False) -> str:
     value = _text(name, value, empty_ok=empty_ok)
     if value and not is_http_url(value):
@@ -441,8 +455,8 @@ class Control:
         """Every client request, newest first, with filters; ``before_id`` pages backwards."""
         if not 1 <= limit <= 1000:
             raise ControlError("limit must be an integer from 1 to 1000")
-        filters = request_log.Filters(provider or None, outcome, session_id or None, (text or "").strip() or None)
-        return request_log.page(self._services.store, filters, limit=limit, before_id=before_id)
+        return request_log.page(self._services.store, _filters(provider, outcome, session_id, text), limit=limit,
+                                before_id=before_id)
 
     @exposed
     def get_request(self, id: int) -> dict[str, Any]:
@@ -457,8 +471,8 @@ class Control:
                         outcome: request_log.Outcome | None = None, session_id: str | None = None,
                         text: str | None = None) -> dict[str, Any]:
         """Every request that matches the filters, as CSV or JSON lines."""
-        filters = request_log.Filters(provider or None, outcome, session_id or None, (text or "").strip() or None)
-        return request_log.export(self._services.store, filters, format, self._services.config.current.name_of)
+        return request_log.export(self._services.store, _filters(provider, outcome, session_id, text), format,
+                                  self._services.config.current.name_of)
 
     # --- usage, quota and analytics ----------------------------------------------------------------------
 

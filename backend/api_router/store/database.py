@@ -117,6 +117,8 @@ class Store:
         for suffix in ("-wal", "-shm"):
             tighten(self.path.with_name(self.path.name + suffix))
         self._reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        # SQLite's LIKE and lower() fold ASCII only: searches for other letters compare casefolded text.
+        self._reader.create_function("casefold", 1, _casefold, deterministic=True)
         self._hot = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._load_memory(writer)
         self._writer.start(writer)
@@ -556,3 +558,7 @@ def _forget(conn: sqlite3.Connection, provider: str) -> None:
         conn.execute(f"DELETE FROM {table} WHERE provider = ?", (provider,))
     for table in ("response_owner", "sealed_owner"):
         conn.execute(f"UPDATE {table} SET provider = '~deleted~' || provider WHERE provider = ?", (provider,))
+
+
+def _casefold(value: str | bytes | float | None) -> str | bytes | float | None:
+    return value.casefold() if isinstance(value, str) else value
