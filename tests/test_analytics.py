@@ -14,7 +14,7 @@ def seeded(tmp_path) -> Store:
     rows = [
         # (minutes ago, session, served by, status, latency, ttfb, tokens, attempts)
         (50, "s1", "p1", 200, 100.0, 20.0, Usage(100, 10, 50, 5, 110), [("p1", "ok", 100.0)]),
-        (40, "s1", "p2", 200, 300.0, 60.0, Usage(200, 20, 0, 0, 220), [("p1", "provider_failure", 50.0), ("p2", "ok", 250.0)]),
+        (40, "s1", "p2", 200, 300.0, 60.0, Usage(200, 20, 0, 0, 220), [("p1", "provider_failure", 50.0), ("p2", "ok", 250.0, 12.0)]),
         (30, "s1", "p2", 200, 200.0, 40.0, Usage(300, 30, 100, 10, 330), [("p2", "ok", 200.0)]),
         (20, "s2", None, 502, 80.0, None, Usage(), [("p1", "provider_failure", 40.0), ("p2", "provider_failure", 40.0)]),
         (26 * 60, "s3", "p1", 200, 999.0, 99.0, Usage(1, 1, 0, 0, 2), [("p1", "ok", 999.0)]),  # outside "day"
@@ -24,7 +24,8 @@ def seeded(tmp_path) -> Store:
             unix_ms=NOW - ago * MIN, path="/v1/responses", stream=True, session_id=session, provider=provider,
             status=status, latency_ms=latency, ttfb_ms=ttfb, usage=usage,
             error="" if status < 400 else "all providers failed",
-            attempts=[Attempt(p, Outcome(o), 200 if o == "ok" else 503, lat) for p, o, lat in attempts]))
+            attempts=[Attempt(p, Outcome(o), 200 if o == "ok" else 503, lat, ttfb_ms=(rest or [None])[0])
+                      for p, o, lat, *rest in attempts]))
     store.flush()
     return store
 
@@ -47,10 +48,30 @@ def test_hour_window_overall_and_per_provider(tmp_path):
     p1, p2 = s["providers"]["p1"], s["providers"]["p2"]
     assert (p1["requests"], p1["errors"], p1["total_tokens"]) == (3, 2, 110)
     assert (p2["requests"], p2["errors"], p2["total_tokens"]) == (3, 1, 550)
-    assert p2["latency_ms"]["p50"] == 200.0 and p2["ttfb_ms"]["p99"] == 60.0
+    # Its own times: 12 ms on the failover (the request's 60 ms include p1's failed attempt), 40 ms solo.
+    assert p2["latency_ms"]["p50"] == 200.0 and p2["ttfb_ms"] == {"p50": 12.0, "p90": 40.0, "p99": 40.0}
     assert len(s["series"]) == 12 and s["bucket_ms"] == 5 * MIN
     assert sum(pt["providers"].get("p2", {}).get("tokens", 0) for pt in s["series"]) == 550
     assert sum(pt["providers"].get("p1", {}).get("errors", 0) for pt in s["series"]) == 2
+    store.close()
+
+
+def test_per_provider_requests_count_every_attempt(tmp_path):
+    """A hedge that lost, an attempt the client cut short and a 400 passed back are attempts too (none an
+    error); only served attempts give latency."""
+    store = Store(tmp_path / "s.sqlite3")
+    store.open()
+    store.log_request(RequestRecord(unix_ms=NOW - MIN, path="/v1/responses", stream=True, provider="p2", status=200,
+                                    latency_ms=30.0, attempts=[Attempt("p1", Outcome.HEDGE_LOST, None, 25.0),
+                                                               Attempt("p2", Outcome.OK, 200, 20.0, ttfb_ms=5.0)]))
+    store.log_request(RequestRecord(unix_ms=NOW - MIN, path="/v1/responses", stream=True, provider="p1", status=499,
+                                    latency_ms=70.0, attempts=[Attempt("p1", Outcome.CLIENT_CLOSED, 200, 70.0)]))
+    store.log_request(RequestRecord(unix_ms=NOW - MIN, path="/v1/responses", stream=False, provider="p1", status=400,
+                                    latency_ms=9.0, attempts=[Attempt("p1", Outcome.CLIENT_ERROR, 400, 9.0)]))
+    store.flush()
+    per = analytics.summary(store, "hour", now=NOW)["providers"]
+    assert (per["p1"]["requests"], per["p1"]["errors"], per["p2"]["requests"]) == (3, 0, 1)
+    assert per["p1"]["latency_ms"]["p50"] is None and per["p2"]["ttfb_ms"]["p50"] == 5.0
     store.close()
 
 

@@ -48,10 +48,10 @@ def summary(store: Store, window: str = "day", now: int | None = None) -> dict[s
     # A request whose one attempt simply succeeded has no attempts row (store: "solo"); its own row
     # stands for it, with the request's latency for the attempt's.
     attempts = store.query(
-        "SELECT a.provider, a.outcome, a.latency_ms, r.unix_ms FROM attempts a "
+        "SELECT a.provider, a.outcome, a.latency_ms, a.ttfb_ms, r.unix_ms FROM attempts a "
         "JOIN request_log r ON r.id = a.request_id "
-        "WHERE r.unix_ms >= ? AND a.outcome IN ('ok', 'provider_failure') AND a.summary = 0 "
-        "UNION ALL SELECT provider, 'ok', latency_ms, unix_ms FROM request_log WHERE unix_ms >= ? AND solo = 1",
+        "WHERE r.unix_ms >= ? AND a.summary = 0 "
+        "UNION ALL SELECT provider, 'ok', latency_ms, ttfb_ms, unix_ms FROM request_log WHERE unix_ms >= ? AND solo = 1",
         (since, since))
 
     overall = _empty()
@@ -76,18 +76,21 @@ def summary(store: Store, window: str = "day", now: int | None = None) -> dict[s
         if provider:
             for name, value in zip(TOKEN_FIELDS, tokens, strict=False):
                 per[provider][name] += value
-            if ttfb is not None:
-                per_ttfb[provider].append(ttfb)
             series[(ts - since) // bucket][provider]["tokens"] += tokens[-1]
-    for provider, outcome, latency, ts in attempts:
+    # Every attempt counts (a hedge that lost, one the client cut short, a 400 passed back); errors are
+    # the provider's own failures; latency and TTFB are the provider's own times on the attempts it
+    # served, not the request's (which include the providers asked before it).
+    for provider, outcome, latency, attempt_ttfb, ts in attempts:
         per[provider]["requests"] += 1
         point = series[(ts - since) // bucket][provider]
         point["requests"] += 1
         if outcome == "provider_failure":
             per[provider]["errors"] += 1
             point["errors"] += 1
-        else:
+        elif outcome == "ok":
             per_latency[provider].append(latency)
+            if attempt_ttfb is not None:
+                per_ttfb[provider].append(attempt_ttfb)
 
     return {
         "window": window,
