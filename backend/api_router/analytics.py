@@ -51,7 +51,8 @@ def summary(store: Store, window: str = "day", now: int | None = None) -> dict[s
         "SELECT a.provider, a.outcome, a.latency_ms, a.ttfb_ms, r.unix_ms FROM attempts a "
         "JOIN request_log r ON r.id = a.request_id "
         "WHERE r.unix_ms >= ? AND a.summary = 0 "
-        "UNION ALL SELECT provider, 'ok', latency_ms, ttfb_ms, unix_ms FROM request_log WHERE unix_ms >= ? AND solo = 1",
+        "UNION ALL SELECT provider, 'ok', latency_ms, ttfb_ms, unix_ms FROM request_log "
+        "WHERE unix_ms >= ? AND solo = 1",
         (since, since))
 
     overall = _empty()
