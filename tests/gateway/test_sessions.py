@@ -599,8 +599,8 @@ async def test_an_expansion_too_long_for_the_new_provider_is_summarised_there(fa
     assert ledger == 30
     chain = (await gw.api("get_request", id=row["id"]))["attempt_chain"]
     assert [a["summary"] for a in chain][-2:] == [True, False]
-    # Analytics counts the request once for p2 (a summary is not a served request).
-    assert analytics.summary(gw.services.store, "hour")["providers"]["p2"]["requests"] == 1
+    # Analytics counts p2's attempts: the one refused as too long and the answer (a summary is not one).
+    assert analytics.summary(gw.services.store, "hour")["providers"]["p2"]["requests"] == 2
     assert p2.foreign_sealed == []
     # The session's next turn gets the summary at once: no second "too long", no second summary, and
     # the session file is not needed for it any more.
