@@ -128,6 +128,8 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     tests = ProviderTests(store)
     # Every piece of state kept per provider id; renames and deletes reach all of them.
     providers = ProviderStates([secrets, router, store, quota, index, tests])
+    providers.note_config(config.current)
+    config.listeners.append(providers.note_config)
     watcher = FileWatcher([lambda: _reload_config(config, router, store.add_event), secrets.reload])
     watcher.start()
     return Services(paths, config, secrets, redactor, store, router, continuity, quota, home, tests, providers,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from api_router.config import ConfigFile
+from api_router.config import Config, ConfigFile
 from api_router.continuity.rewrite import Continuity
 from api_router.desktop.autostart import Autostart
 from api_router.paths import Paths
@@ -48,29 +48,35 @@ class ProviderStates:
 
     def __init__(self, members: Sequence[ProviderState]) -> None:
         self._members = tuple(members)
-        self._identities: dict[str, ProviderIdentity] = {}
         self._lock = threading.Lock()  # renames and deletes come from the control thread
+        # Replaced, never changed, so that a request takes it with one read together with its config.
+        self.identities: Mapping[str, ProviderIdentity] = {}
 
-    def identities(self, providers: Iterable[str]) -> dict[str, ProviderIdentity]:
-        """The providers that go by these ids now, by id (a request notes those it may ask)."""
+    def note_config(self, cfg: Config) -> None:
+        """Every provider configured has its identity (told of each config change, before requests use it)."""
         with self._lock:
-            known = self._identities
-            return {pid: known.get(pid) or known.setdefault(pid, ProviderIdentity(pid)) for pid in providers}
+            new = [pid for pid in cfg.providers if pid not in self.identities]
+            if new:
+                self.identities = {**self.identities, **{pid: ProviderIdentity(pid) for pid in new}}
 
     def rename(self, old: str, new: str) -> None:
         with self._lock:
-            identity = self._identities.pop(old, None)
+            identities = dict(self.identities)
+            identity = identities.pop(old, None)
             if identity is not None:
                 identity.id = new
-                self._identities[new] = identity
+                identities[new] = identity
+            self.identities = identities
         for member in self._members:
             member.rename(old, new)
 
     def forget(self, provider: str) -> None:
         with self._lock:
-            identity = self._identities.pop(provider, None)
+            identities = dict(self.identities)
+            identity = identities.pop(provider, None)
             if identity is not None:
                 identity.id = None
+            self.identities = identities
         for member in self._members:
             member.forget(provider)
 

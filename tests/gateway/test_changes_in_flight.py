@@ -1,32 +1,78 @@
 """What the user changes while a request is under way — a key, a provider's id, the provider itself,
-the routing choice — applies to what that request leaves behind when it ends."""
+the routing choice — applies to what that request leaves behind when it ends.
+
+Each change is made while the request provably waits: on a provider that holds its answer until the
+test lets it go, or on a body the test has sent only half of."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
 from tests.support import fake_provider as fp
-from tests.support.harness import simple_body
+from tests.support.harness import Harness, Reply, simple_body
 
 SID = "019a0000-0000-7000-8000-0000000000c1"
 
 
-async def asked(fake: fp.FakeProvider, count: int = 1, seconds: float = 3.0) -> None:
-    """Until ``fake`` has received ``count`` requests."""
-    deadline = time.monotonic() + seconds
-    while len(fake.requests) < count:
-        assert time.monotonic() < deadline, f"{fake.name} was not asked"
+class Held:
+    """A provider's answer held until ``go`` is set: the test acts while the request waits on it."""
+
+    def __init__(self, then: fp.Behaviour) -> None:
+        self.asked = asyncio.Event()
+        self.go = asyncio.Event()
+        self._then = then
+
+    async def __call__(self, request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        self.asked.set()
+        await asyncio.wait_for(self.go.wait(), 10)
+        return await self._then(request, fake)
+
+
+async def while_held(held: Held, request: Awaitable[Reply], change: Callable[[], Awaitable[object]]) -> Reply:
+    """Send ``request``; once its provider holds it, make ``change``, then let the answer go."""
+    pending = asyncio.ensure_future(request)
+    await asyncio.wait_for(held.asked.wait(), 5)
+    await change()
+    assert not pending.done()  # the change was made while the request was under way
+    held.go.set()
+    return await pending
+
+
+async def while_reading_body(gw: Harness, body: dict, headers: dict[str, str],
+                             change: Callable[[], Awaitable[object]]) -> Reply:
+    """Send ``body`` in two parts and make ``change`` between them, once the gateway has begun the request."""
+    raw = json.dumps(body).encode()
+    go = asyncio.Event()
+
+    async def parts() -> AsyncIterator[bytes]:
+        yield raw[:20]
+        await asyncio.wait_for(go.wait(), 10)
+        yield raw[20:]
+
+    async def send() -> Reply:
+        h = {**gw.auth(), **headers, "Content-Type": "application/json"}
+        async with gw.client.post(gw.base + "/v1/responses", data=parts(), headers=h) as resp:
+            return Reply(resp.status, dict(resp.headers), await resp.read())
+
+    pending = asyncio.ensure_future(send())
+    deadline = time.monotonic() + 5
+    while gw.services.require_serving().state.inflight == 0:  # the request is being read
+        assert time.monotonic() < deadline, "the gateway did not begin the request"
         await asyncio.sleep(0.01)
+    await change()
+    assert not pending.done()
+    go.set()
+    return await pending
 
 
-def echoing_key(delay: float) -> fp.Behaviour:
-    """After ``delay``, a 400 whose message repeats the key the request came with."""
+def echoing_key() -> fp.Behaviour:
+    """A 400 whose message repeats the key the request came with."""
     async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
-        await asyncio.sleep(delay)
         message = f"the key {request.headers.get('Authorization', '')} is not valid for this model"
         return web.json_response({"error": {"message": message, "type": "invalid_request_error"}}, status=400)
     return run
@@ -40,17 +86,14 @@ async def test_a_key_rotated_or_deleted_during_a_request_is_masked_in_its_answer
     """The answer to a request sent with the old key may echo it after the change."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, keys={"p1": "sk-old-key-p1-0123456789", "p2": "sk-key-p2-0123456789"})
-    p1.queue(echoing_key(0.4))
-    pending = asyncio.create_task(gw.responses())
-    await asked(p1)
-    await gw.api("set_provider_key", provider="p1", key="sk-new-key-p1-9876543210")
-    rotated = await pending
+    held = Held(echoing_key())
+    p1.queue(held)
+    rotated = await while_held(held, gw.responses(),
+                               lambda: gw.api("set_provider_key", provider="p1", key="sk-new-key-p1-9876543210"))
     await gw.api("set_manual_override", provider="p2")
-    p2.queue(echoing_key(0.4))
-    pending = asyncio.create_task(gw.responses(stream=True))
-    await asked(p2)
-    await gw.api("delete_provider", provider="p2")
-    deleted = await pending
+    held = Held(echoing_key())
+    p2.queue(held)
+    deleted = await while_held(held, gw.responses(stream=True), lambda: gw.api("delete_provider", provider="p2"))
     assert (rotated.status, deleted.status) == (400, 400)
     answers = [rotated.body.decode(), deleted.body.decode()]
     assert "sk-o…6789" in answers[0] and "sk-k…6789" in answers[1]
@@ -60,30 +103,48 @@ async def test_a_key_rotated_or_deleted_during_a_request_is_masked_in_its_answer
     assert "sk-old-key-p1-0123456789" not in seen and "sk-key-p2-0123456789" not in seen
 
 
+async def recreate_c_on(gw: Harness, server: fp.FakeProvider) -> None:
+    await gw.api("delete_provider", provider="c")
+    await gw.api("upsert_provider", provider="c", base_url=server.base_url)
+
+
+async def assert_c_starts_clean(gw: Harness) -> None:
+    status = await gw.api("get_status")
+    assert status["providers"]["c"]["status"] == "unknown"
+    assert status["metrics"]["c"]["ok_requests"] == 0 and status["metrics"]["c"]["total_tokens"] == 0
+    assert gw.services.router.session_binding(SID) is None
+
+
 async def test_a_provider_deleted_during_a_request_leaves_nothing_to_the_one_added_under_its_id(fakes, gateway):
     """The answer of the deleted provider lands nowhere: not in the new provider's health, metrics,
     quota ledger or session binding — and the reasoning it sealed is another provider's to the newcomer."""
     p1, c, d = await fakes("p1", "c", "d")
     gw = await gateway({"p1": p1, "c": c}, routing={"preferred_provider": "p1"})
     await gw.api("set_manual_override", provider="c")
-    c.queue(fp.stream_ok("sealed", reasoning=True, first_delay=0.3, delay=0.05))
+    held = Held(fp.stream_ok("sealed", reasoning=True))
+    c.queue(held)
     body, headers = turn("think")
-    pending = asyncio.create_task(gw.responses(body, headers=headers, stream=True))
-    await asked(c)
-    await gw.api("delete_provider", provider="c")
-    await gw.api("upsert_provider", provider="c", base_url=d.base_url)
-    reply = await pending
+    reply = await while_held(held, gw.responses(body, headers=headers, stream=True), lambda: recreate_c_on(gw, d))
     assert reply.status == 200
     item = reply.events[-1]["response"]["output"][0]
     assert item["type"] == "reasoning" and item["encrypted_content"] == "sealed-by-c"
-    status = await gw.api("get_status")
-    assert status["providers"]["c"]["status"] == "unknown"
-    assert status["metrics"]["c"]["ok_requests"] == 0 and status["metrics"]["c"]["total_tokens"] == 0
-    assert gw.services.router.session_binding(SID) is None
+    await assert_c_starts_clean(gw)
     await gw.api("set_manual_override", provider="c")
     body, headers = turn("next", input=[item, {"role": "user", "content": "next"}])
     assert (await gw.responses(body, headers=headers)).headers["X-API-Router-Provider"] == "c"
     assert d.foreign_sealed == []
+
+
+async def test_a_provider_deleted_and_added_again_while_the_body_is_read_starts_clean(fakes, gateway):
+    """The request was planned with the config of its first byte: the provider it went to is the
+    deleted one."""
+    p1, c, d = await fakes("p1", "c", "d")
+    gw = await gateway({"p1": p1, "c": c}, routing={"preferred_provider": "p1"})
+    await gw.api("set_manual_override", provider="c")
+    body, headers = turn("think")
+    reply = await while_reading_body(gw, body, headers, lambda: recreate_c_on(gw, d))
+    assert reply.status == 200 and len(c.requests) == 1 and not d.requests
+    await assert_c_starts_clean(gw)
 
 
 async def test_a_provider_renamed_during_a_request_keeps_what_the_request_leaves(fakes, gateway):
@@ -92,12 +153,11 @@ async def test_a_provider_renamed_during_a_request_keeps_what_the_request_leaves
     p1, c = await fakes("p1", "c")
     gw = await gateway({"p1": p1, "c": c}, routing={"preferred_provider": "p1"})
     await gw.api("set_manual_override", provider="c")
-    c.queue(fp.stream_ok("sealed", reasoning=True, first_delay=0.3, delay=0.05))
+    held = Held(fp.stream_ok("sealed", reasoning=True))
+    c.queue(held)
     body, headers = turn("think")
-    pending = asyncio.create_task(gw.responses(body, headers=headers, stream=True))
-    await asked(c)
-    await gw.api("rename_provider", provider="c", new_id="relay")
-    reply = await pending
+    reply = await while_held(held, gw.responses(body, headers=headers, stream=True),
+                             lambda: gw.api("rename_provider", provider="c", new_id="relay"))
     item = reply.events[-1]["response"]["output"][0]
     gw.services.store.flush()
     row = gw.services.store.request_log()[0]
@@ -110,6 +170,25 @@ async def test_a_provider_renamed_during_a_request_keeps_what_the_request_leaves
     assert c.requests[-1].json["input"][0].get("id") == item["id"]  # sent back, not stripped
 
 
+async def test_ids_swapped_during_a_request_are_followed_once(fakes, gateway):
+    """b renamed away, then a renamed to b, while a serves: the answer is the new b's (once a), not x's."""
+    a, b = await fakes("a", "b")
+    gw = await gateway({"a": a, "b": b})  # both candidates of the request
+    held = Held(fp.json_ok())
+    a.queue(held)
+
+    async def swap() -> None:
+        await gw.api("rename_provider", provider="b", new_id="x")
+        await gw.api("rename_provider", provider="a", new_id="b")
+
+    assert (await while_held(held, gw.responses(), swap)).status == 200
+    gw.services.store.flush()
+    row = gw.services.store.request_log()[0]
+    assert (row["provider"], row["providers_tried"]) == ("b", ["b"])
+    metrics = (await gw.api("get_status"))["metrics"]
+    assert (metrics["b"]["ok_requests"], metrics["x"]["ok_requests"]) == (1, 0)
+
+
 async def test_a_routing_choice_made_during_a_request_is_not_undone_when_it_ends(fakes, gateway):
     """A new preferred provider, or a lock, moves every session at once — the one whose request was
     under way too — and what serves is what the user chose."""
@@ -118,20 +197,31 @@ async def test_a_routing_choice_made_during_a_request_is_not_undone_when_it_ends
     for before, choose, chosen in ((p1, lambda: gw.api("set_preferred_provider", provider="p2"), "p2"),
                                    (p2, lambda: gw.api("set_manual_override", provider="p3"), "p3")):
         body, headers = turn("slow")
-        before.queue(fp.stream_ok("slow", first_delay=0.3))
-        asked_before = len(before.requests)
-        pending = asyncio.create_task(gw.responses(body, headers=headers, stream=True))
-        await asked(before, asked_before + 1)
+        held = Held(fp.stream_ok("slow"))
+        before.queue(held)
         seen = {e.id for e in gw.services.store.recent_events()}
-        await choose()
-        assert (await pending).headers["X-API-Router-Provider"] == before.name
+        reply = await while_held(held, gw.responses(body, headers=headers, stream=True), choose)
+        assert reply.headers["X-API-Router-Provider"] == before.name
         since = [e.message for e in gw.services.store.recent_events() if e.id not in seen]
         assert not any(f"preferred provider {before.name.upper()}" in m for m in since), since
-        status = await gw.api("get_status")
-        assert status["summary"]["state"] == "serving" and status["summary"]["provider"] == chosen, status["summary"]
-        assert status["active_provider"] in (None, chosen)
-        body, headers = turn("next")
-        assert (await gw.responses(body, headers=headers)).headers["X-API-Router-Provider"] == chosen
+        await assert_serving(gw, chosen)
+
+
+async def assert_serving(gw: Harness, chosen: str) -> None:
+    status = await gw.api("get_status")
+    assert status["summary"]["state"] == "serving" and status["summary"]["provider"] == chosen, status["summary"]
+    assert status["active_provider"] in (None, chosen)
+    body, headers = turn("next")
+    assert (await gw.responses(body, headers=headers)).headers["X-API-Router-Provider"] == chosen
+
+
+async def test_a_routing_choice_made_while_the_body_is_read_is_not_undone(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_provider": "p1"})
+    body, headers = turn("first")
+    reply = await while_reading_body(gw, body, headers, lambda: gw.api("set_preferred_provider", provider="p2"))
+    assert reply.headers["X-API-Router-Provider"] == "p1"  # planned with the config of its first byte
+    await assert_serving(gw, "p2")
 
 
 async def test_a_fallback_says_why_the_preferred_provider_is_passed_by(fakes, gateway):
@@ -164,20 +254,3 @@ async def test_a_lock_set_by_hand_on_a_provider_that_cannot_serve_locks_nothing(
     assert status["manual_override"] is None and status["summary"]["state"] == "serving"
     assert not any("locked to nosuch" in e.message for e in gw.services.store.recent_events())
     assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
-
-
-async def test_ids_swapped_during_a_request_are_followed_once(fakes, gateway):
-    """b renamed away, then a renamed to b, while a serves: the answer is the new b's (once a), not x's."""
-    a, b = await fakes("a", "b")
-    gw = await gateway({"a": a, "b": b})  # both candidates of the request
-    a.queue(fp.hang(0.3))
-    pending = asyncio.create_task(gw.responses())
-    await asked(a)
-    await gw.api("rename_provider", provider="b", new_id="x")
-    await gw.api("rename_provider", provider="a", new_id="b")
-    assert (await pending).status == 200
-    gw.services.store.flush()
-    row = gw.services.store.request_log()[0]
-    assert (row["provider"], row["providers_tried"]) == ("b", ["b"])
-    metrics = (await gw.api("get_status"))["metrics"]
-    assert (metrics["b"]["ok_requests"], metrics["x"]["ok_requests"]) == (1, 0)

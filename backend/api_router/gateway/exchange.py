@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import orjson
@@ -34,9 +35,9 @@ class Exchange:
     upstream_path: str = "/responses"  # appended to the provider's base URL (or /responses/compact)
     # Tokens spent on summaries asked for along the way, by the provider that wrote them.
     summary_usage: dict[str, Usage] = field(default_factory=dict)
-    # The candidates as they were when the request was planned: renamed or deleted while it runs, what
-    # it learns of them follows them (see ProviderIdentity).
-    identities: dict[str, ProviderIdentity] = field(default_factory=dict)
+    # The providers as ``cfg`` names them: renamed or deleted while the request runs, what it learns of
+    # them follows them (see ProviderIdentity).
+    identities: Mapping[str, ProviderIdentity] = field(default_factory=dict)
     choice: int = 0  # the user's routing choice it was planned under (Router.choice)
 
 

@@ -95,9 +95,13 @@ class ResponsesProxy:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         services, state = self._services, self._state
+        # In this order: a routing choice made from here on finds the request planned under the one before
+        # it; and the providers as the config snapshot names them (a rename or delete since is followed).
+        choice = services.router.choice
+        cfg = services.config.current
         ex = Exchange(request, RequestRecord(unix_ms=now_ms(), path=request.path, stream=False,
                                              request_id=self._request_ids.new()),
-                      time.perf_counter(), services.config.current,
+                      time.perf_counter(), cfg, identities=services.providers.identities, choice=choice,
                       upstream_path="/responses/compact" if request.path.endswith("/compact") else "/responses")
         record = ex.record
         state.inflight += 1
@@ -134,9 +138,7 @@ class ResponsesProxy:
         del payload
         record.stream, record.session_id, record.model = client.stream, client.session_id, client.model
         record.request_bytes = len(body)
-        ex.choice = services.router.choice
         plan = services.router.plan(ex.cfg, client.session_id)
-        ex.identities = services.providers.identities(plan)
         if not plan:
             raise GatewayError(502, "no provider is available: add a provider with a base URL (and enable it) "
                                     "in API Router")
