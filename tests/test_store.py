@@ -253,7 +253,13 @@ def test_a_row_the_database_cannot_take_costs_only_itself(tmp_path):
         writer.add("t", (1,), (2**70,), (3,))
         writer.add("t", (4,))
         writer.flush()
+        # More rows than one statement takes, the bad one in the second: the first statement's rows are
+        # written once, not twice.
+        writer.add("t", *[(n,) for n in range(10, 1210)])
+        writer.add("t", (2**70,))
+        writer.add("t", *[(n,) for n in range(1210, 1300)])
+        writer.flush()
     finally:
         writer.close()
     check = sqlite3.connect(tmp_path / "rows.sqlite3")
-    assert [n for (n,) in check.execute("SELECT n FROM t ORDER BY n")] == [1, 3, 4]
+    assert [n for (n,) in check.execute("SELECT n FROM t ORDER BY n")] == [1, 3, 4, *range(10, 1300)]

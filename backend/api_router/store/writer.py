@@ -167,17 +167,28 @@ class BatchWriter:
             self._write_rows(conn, kind, list(keyed.values()))
 
     def _write_rows(self, conn: sqlite3.Connection, kind: str, rows: list[Any]) -> None:
-        """All ``rows`` in one statement; when that fails (a value SQLite cannot take), each on its own,
-        so that one bad row costs only itself, not the window's other writes. A failed statement
-        changes nothing, so the transaction goes on."""
+        """All ``rows`` together; when a row is refused (a value SQLite cannot take, a broken constraint),
+        each on its own, so that one bad row costs only itself, not the window's other writes. Whatever
+        else goes wrong (a locked database, a full disk) ends the window's transaction, as before."""
+        conn.execute("SAVEPOINT rows")  # the rows written before a refused one are undone with it
         try:
             self._row_writers[kind](conn, rows)
-        except (sqlite3.Error, OverflowError, ValueError, TypeError):
+        except _ROW_REFUSED:
+            conn.execute("ROLLBACK TO rows")
+            conn.execute("RELEASE rows")
             if len(rows) == 1:
                 log.exception("store: a %s row could not be written; it is dropped", kind)
-                return
-            for row in rows:
-                self._write_rows(conn, kind, [row])
+            else:
+                for row in rows:
+                    self._write_rows(conn, kind, [row])
+            return
+        conn.execute("RELEASE rows")
+
+
+# What one row may cause: a value SQLite cannot store (too large an integer, a type it does not take)
+# or a constraint it breaks.
+_ROW_REFUSED = (OverflowError, ValueError, TypeError, sqlite3.IntegrityError, sqlite3.InterfaceError,
+                sqlite3.ProgrammingError)
 
 
 # SQLite's lowest default limit of "?" per statement.
