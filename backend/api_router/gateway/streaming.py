@@ -261,12 +261,14 @@ class UpstreamStream:
         except _ClientGone:
             return self._gone(out)
         except asyncio.CancelledError:
-            if out.response is None:
+            if not out.reached:
                 raise  # nothing reached the client: nothing of this answer is in its history
             # The client left mid-answer (Codex's Esc; its leaving cancels the request): what it got is
             # recorded — who served it, the sealed items that passed — then the cancellation goes on.
             result = self._gone(out)
             result.cancelled = True
+            if shutting_down():
+                result.error = "API Router is shutting down"
             return result
         except (aiohttp.ClientError, ConnectionError, OSError, sse.EventTooLarge) as exc:
             problem = describe_exception(exc, idle_timeout)
@@ -462,6 +464,12 @@ class _ClientSide:
         self.response = out
         self.ttfb_ms = (time.perf_counter() - self._started) * 1000
         self.stage(first)
+
+    @property
+    def reached(self) -> bool:
+        """Whether any of the answer may have reached the client (committed is not sent: the first
+        events leave with the headers, at the next flush)."""
+        return self.sent > 0 or self._in_flight
 
     @property
     def events_pending(self) -> bool:
