@@ -253,15 +253,18 @@ async def test_a_key_change_says_when_it_brings_an_empty_provider_back_and_the_s
     assert any("quota reading" in m and "no longer applies" in m for m in events), events
 
 
-async def test_a_slow_stream_does_not_bring_in_a_provider_out_of_quota(fakes, gateway):
-    """The hedge would spend a budget that is used up on an answer that was merely slow (and put the
-    slow provider out of rotation for it); a last resort is for when the others have failed."""
+async def test_a_dead_provider_before_one_out_of_quota_costs_one_hedge_delay(fakes, gateway):
+    """The last resort is asked once the others have failed — and a stream silent past its hedge delay
+    has, as far as waiting on it goes: not a whole request timeout per request."""
+    import time
+
     p1, p2 = await fakes("p1", "p2")
-    p1.usage = new_api(0)
-    gw = await gateway({"p1": p1, "p2": p2}, routing={"hedge_min_seconds": 0.2, "hedge_max_seconds": 0.2})
-    await gw.api("refresh_usage", provider="p1")
-    p2.queue(fp.stream_ok("slow but fine", first_delay=1.0))
+    p2.usage = new_api(0)
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"hedge_min_seconds": 0.3, "hedge_max_seconds": 0.3,
+                                                      "request_timeout_seconds": 20})
+    await gw.api("refresh_usage", provider="p2")
+    p1.always(fp.hang())
+    started = time.monotonic()
     reply = await gw.responses(stream=True)
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
-    assert p1.calls == 0
-    assert (await gw.api("get_status"))["providers"]["p2"]["status"] == "healthy"
+    assert time.monotonic() - started < 10

@@ -240,7 +240,7 @@ class ResponsesProxy:
                 newest = racers[-1]  # the only one that may still be within its hedge delay
                 waits: set[asyncio.Future[Any]] = {r.launch() for r in racers}
                 timeout = None
-                if self._hedgeable(queue) and newest.overdue_after is None:
+                if queue and newest.overdue_after is None:
                     timeout = max(0.0, newest.t0 + newest.delay - time.perf_counter())
                     if newest is racer:
                         waits.add(given_up)
@@ -260,7 +260,7 @@ class ResponsesProxy:
                         self._end(ex, r, answer)
                     if won or not racers:
                         return r, answer
-                    if self._hedgeable(queue) and racers[-1].overdue_after is not None:
+                    if queue and racers[-1].overdue_after is not None:
                         # It failed while the others are all past their hedge delay: the next candidate
                         # starts now rather than after their timeouts.
                         await self._add_hedge(ex, racers, racers[-1], queue, first, untouched)
@@ -276,11 +276,6 @@ class ResponsesProxy:
                 waiting.discard(given_up)
                 if not waiting:
                     del self._waiting_on[racer.provider]
-
-    def _hedgeable(self, queue: deque[str] | None) -> bool:
-        """Whether a slow stream may bring in the next candidate: not one routing asks only once the others
-        have failed (out of quota by its last reading), which a hedge would spend on a merely slow answer."""
-        return queue is not None and len(queue) > 0 and not self._services.router.is_last_resort(queue[0])
 
     async def _alone(self, ex: Exchange, racer: _Racer) -> Opened | AttemptResult:
         """An attempt nothing can race, awaited in the request's own task."""
@@ -301,7 +296,7 @@ class ResponsesProxy:
         name = ex.cfg.name_of
         why = (f"{name(slow.provider)} is not answering (found by another request)" if found_dead
                else f"{name(slow.provider)} sent no first event within {slow.delay:g} s")
-        while self._hedgeable(queue):
+        while queue:
             pid = queue.popleft()
             try:
                 hedge = await self._start(ex, pid, first, untouched, PLAIN, hedge=True)

@@ -136,11 +136,6 @@ class Router:
                              key=lambda pid: self._health(pid).cooldown_until)
             return [*cooling[:1], *(pid for pid in ordered if pid in self._unresponsive)] or [ordered[0]]
 
-    def is_last_resort(self, provider: str) -> bool:
-        """Whether automatic routing asks ``provider`` only once the others have failed (its last usage
-        reading says it is out of quota)."""
-        return self._skip(provider) is not None
-
     def _session_provider(self, cfg: Config, session_id: str | None) -> str | None:
         if session_id is None or self._affinity is None:
             return None
