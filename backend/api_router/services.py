@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ class ProviderState(Protocol):
     def forget(self, provider: str) -> None: ...
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False, slots=True, weakref_slot=True)
 class ProviderIdentity:
     """One provider over its life: ``id`` follows its renames and is None once it is deleted. What is
     learnt from a request that was under way meanwhile lands where the provider went — never on a
@@ -49,22 +50,26 @@ class ProviderStates:
     def __init__(self, members: Sequence[ProviderState]) -> None:
         self._members = tuple(members)
         self._lock = threading.Lock()  # renames and deletes come from the control thread
-        # Replaced, never changed, so that a request takes it with one read together with its config.
+        # Replaced, never changed, so that a request takes it with one read, before its config.
         self.identities: Mapping[str, ProviderIdentity] = {}
+        # Every identity a request may still hold: a rename's new id is in the config (and so gets an
+        # identity) a moment before the rename reaches here, and both must follow what comes next.
+        self._every: weakref.WeakSet[ProviderIdentity] = weakref.WeakSet()
 
     def note_config(self, cfg: Config) -> None:
-        """Every provider configured has its identity (told of each config change, before requests use it)."""
+        """Every provider configured has its identity (told of each config change)."""
         with self._lock:
-            new = [pid for pid in cfg.providers if pid not in self.identities]
+            new = {pid: ProviderIdentity(pid) for pid in cfg.providers if pid not in self.identities}
             if new:
-                self.identities = {**self.identities, **{pid: ProviderIdentity(pid) for pid in new}}
+                self._every.update(new.values())
+                self.identities = {**self.identities, **new}
 
     def rename(self, old: str, new: str) -> None:
         with self._lock:
+            self._follow(old, new)
             identities = dict(self.identities)
             identity = identities.pop(old, None)
             if identity is not None:
-                identity.id = new
                 identities[new] = identity
             self.identities = identities
         for member in self._members:
@@ -72,13 +77,15 @@ class ProviderStates:
 
     def forget(self, provider: str) -> None:
         with self._lock:
-            identities = dict(self.identities)
-            identity = identities.pop(provider, None)
-            if identity is not None:
-                identity.id = None
-            self.identities = identities
+            self._follow(provider, None)
+            self.identities = {pid: i for pid, i in self.identities.items() if pid != provider}
         for member in self._members:
             member.forget(provider)
+
+    def _follow(self, old: str, new: str | None) -> None:
+        for identity in list(self._every):
+            if identity.id == old:
+                identity.id = new
 
 
 @dataclass

@@ -254,3 +254,21 @@ async def test_a_lock_set_by_hand_on_a_provider_that_cannot_serve_locks_nothing(
     assert status["manual_override"] is None and status["summary"]["state"] == "serving"
     assert not any("locked to nosuch" in e.message for e in gw.services.store.recent_events())
     assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
+
+
+def test_an_identity_taken_in_the_middle_of_a_rename_follows_what_comes_next():
+    """A rename puts the new id in the config a moment before it moves the identity: a request planned in
+    that moment holds a fresh identity for the new id, which must follow the provider all the same."""
+    from types import SimpleNamespace
+
+    from api_router.services import ProviderStates
+
+    states = ProviderStates([])
+    states.note_config(SimpleNamespace(providers={"a": 1, "b": 2}))  # type: ignore[arg-type]
+    states.note_config(SimpleNamespace(providers={"x": 1, "b": 2}))  # type: ignore[arg-type]  # a renamed to x
+    held = states.identities["x"]
+    states.rename("a", "x")
+    states.rename("x", "y")
+    assert held.id == "y" and states.identities["y"].id == "y"
+    states.forget("y")
+    assert held.id is None and "y" not in states.identities

@@ -96,12 +96,14 @@ class ResponsesProxy:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         services, state = self._services, self._state
         # In this order: a routing choice made from here on finds the request planned under the one before
-        # it; and the providers as the config snapshot names them (a rename or delete since is followed).
+        # it; and each provider the config snapshot names has its identity here (renamed or deleted since,
+        # it is followed) unless it was added since (then its own id stands for it).
         choice = services.router.choice
+        identities = services.providers.identities
         cfg = services.config.current
         ex = Exchange(request, RequestRecord(unix_ms=now_ms(), path=request.path, stream=False,
                                              request_id=self._request_ids.new()),
-                      time.perf_counter(), cfg, identities=services.providers.identities, choice=choice,
+                      time.perf_counter(), cfg, identities=identities, choice=choice,
                       upstream_path="/responses/compact" if request.path.endswith("/compact") else "/responses")
         record = ex.record
         state.inflight += 1
