@@ -141,6 +141,8 @@ def test_usage_error_carries_kind() -> None:
         ({"granted": 100000.0, "available": 9960.0}, 9.96),  # nor is it rounded up to a threshold
         ({"daily_spent_usd": 2.7, "daily_budget_usd": 3.0}, 10.0),  # float noise is not rounded down
         ({"granted": 11.3, "available": 1.13}, 10.0),
+        ({"granted": 100.0, "available": 0.57}, 0.57),
+        ({"daily_spent_usd": 0.02, "daily_budget_usd": 50.0}, 99.96),
         ({"granted": 400.0, "available": 500.0}, 100.0),
         ({"unlimited": True, "granted": 1.0, "available": 0.0}, None),
     ],

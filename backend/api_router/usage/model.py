@@ -220,8 +220,9 @@ def left_percent(snapshot: UsageSnapshot) -> float | None:
         return None
     # Rounded down, and finely: rounded to 0.1 a sliver left read as nothing (and as "out of quota",
     # though routing still uses the provider), and 9.96 % as the 10 % it is not.
-    share = round(min(100.0, max(0.0, min(shares))), 9)  # float noise first: $2.70 of $3.00 is 10 %, not 9.9999
-    return math.floor(share * 10_000) / 10_000
+    share = min(100.0, max(0.0, min(shares)))
+    # Float noise rounded away where it counts (in ten-thousandths): $2.70 of $3.00 is 10 %, not 9.9999.
+    return math.floor(round(share * 10_000, 6)) / 10_000
 
 
 def _plain(value: float) -> str:
