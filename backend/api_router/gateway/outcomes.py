@@ -35,8 +35,10 @@ class OutcomeRecorder:
         self._emit = emit
 
     def attempt_done(self, ex: Exchange, attempt: Attempt, result: AttemptResult, *, aborted: bool = False) -> None:
-        """``aborted``: the gateway itself cut the attempt off (shutdown), which is not the provider's fault."""
-        attempt.outcome = Outcome.ABORTED if aborted and result.outcome is Outcome.PROVIDER_FAILURE else result.outcome
+        """``aborted``: the gateway itself cut the attempt off (shutdown), which is not the provider's fault
+        — nor the client's, when the shutdown's cancellation ended its answer."""
+        cut = result.outcome is Outcome.PROVIDER_FAILURE or result.outcome is Outcome.CLIENT_CLOSED
+        attempt.outcome = Outcome.ABORTED if aborted and cut else result.outcome
         attempt.error = result.error
         attempt.retry = result.retry
         if result.status is not None:
