@@ -154,14 +154,13 @@ class OutcomeRecorder:
                 attempt.provider = now
                 existing.add(now)
         if record.provider is not None:
-            record.provider = _renamed(ex, record.provider)
+            record.provider = _now_called(ex, record.provider) or record.provider
         self._store.log_request(record, existing)
 
     def _current(self, ex: Exchange, provider: str) -> str | None:
         """The id of the provider the request knew as ``provider``, as it is now; None when it was deleted
         since (or its table is no longer in config.toml)."""
-        identity = ex.identities.get(provider)
-        now = provider if identity is None else identity.id
+        now = _now_called(ex, provider)
         return now if now is not None and now in self._config().providers else None
 
     def _current_failures(self, ex: Exchange) -> list[Failure]:
@@ -174,10 +173,10 @@ class OutcomeRecorder:
         return out
 
 
-def _renamed(ex: Exchange, provider: str) -> str:
-    """``provider``'s id now (the same when it was not renamed, or was deleted)."""
+def _now_called(ex: Exchange, provider: str) -> str | None:
+    """The id the provider the request knew as ``provider`` goes by now; None once it was deleted."""
     identity = ex.identities.get(provider)
-    return provider if identity is None or identity.id is None else identity.id
+    return provider if identity is None else identity.id
 
 
 def _answered_by(ex: Exchange, attempt: Attempt, result: AttemptResult, status: int) -> None:
