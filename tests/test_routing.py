@@ -187,3 +187,21 @@ def test_back_to_preferred_names_the_stable_window_only_when_it_was_the_reason()
     r.record_success(cfg, "b", [Failure("c", "HTTP 500")])  # b served (a was not asked)
     r.record_success(cfg, "a")
     assert [m for _, kind, m in events if kind == "route"][-1] == "Back to preferred provider a from b"
+
+
+def test_a_failed_background_check_restarts_the_preferred_providers_stable_window():
+    """A preferred provider that fails its checks has not been stable: traffic stays on the fallback
+    until the whole window has passed since the last check it failed (not since the last request)."""
+    r, clock, events = router()
+    cfg = make(failure_threshold=1, cooldown_seconds=5, preferred_stable_seconds=20)
+    r.record_failure(cfg, "a", "HTTP 503")
+    r.record_success(cfg, "b", [Failure("a", "HTTP 503")])
+    clock.now += 15
+    r.record_check(cfg, "a", False, "background check")  # still failing 15 s after the request did
+    clock.now += 10  # 25 s since the request's failure, 10 s since the check's
+    assert r.plan(cfg)[0] == "b"
+    clock.now += 10
+    assert r.plan(cfg)[0] == "a"
+    r.record_success(cfg, "a")
+    assert [m for _, kind, m in events if kind == "route"][-1] == \
+        "Back to preferred provider a from b (no failure for 20 s)"

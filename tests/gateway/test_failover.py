@@ -167,6 +167,20 @@ async def test_retry_after_http_date_and_cap(fakes, gateway):
     assert 3590 <= until - before <= 3602  # capped at one hour
 
 
+@pytest.mark.parametrize("wait", ["inf", "1e400", "99999999999999", "Fri, 31 Dec 9999 23:59:59 GMT"])
+async def test_an_unbounded_retry_after_from_every_provider_is_a_429_with_an_hour_at_most(fakes, gateway, wait):
+    """A relay asking to wait forever: the client is told to come back in at most an hour, like the
+    cooldown the gateway itself keeps (not a 500 from a wait that has no number of seconds)."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    for fake in (p1, p2):
+        fake.always(fp.status(429, "slow down", headers={"Retry-After": wait}))
+    reply = await gw.responses()
+    assert reply.status == 429, reply.text
+    assert reply.headers["Retry-After"] == "3600"
+    assert "may serve again in 3600 s" in reply.json["error"]["message"]
+
+
 async def test_429_without_retry_after_counts_like_any_failure(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 2, "cooldown_seconds": 30,

@@ -11,12 +11,15 @@ their own treatment.
 from __future__ import annotations
 
 import email.utils
+import math
 import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 import orjson
+
+from api_router.routing import MAX_RETRY_AFTER_SECONDS
 
 # Client errors go back to the client unchanged; any other non-2xx is the provider's failure.
 CLIENT_ERROR_STATUSES = frozenset({400, 413, 415, 422})
@@ -50,19 +53,23 @@ def is_rate_limit_event(payload: Any) -> bool:
 
 
 def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), at most an hour: a
+    relay asking for longer (``inf``, a date in 2999) gets the cooldown's own cap, and so does a client
+    told when to come back."""
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        seconds = when.timestamp() - now()
+    if math.isnan(seconds):
         return None
-    return max(0.0, when.timestamp() - now())
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS)
 
 
 def error_object(payload: Any) -> dict[str, Any] | None:

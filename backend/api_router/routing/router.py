@@ -368,6 +368,10 @@ class Router:
                 h.last_ok_at = self._clock()
                 h.last_error = ""
                 self._s.down = ()  # a provider answers: the gateway is not down any more
+            else:
+                # A check it failed is a failure like any other: traffic returns to a preferred provider
+                # only after it has failed nothing for the whole stable window.
+                h.last_fail_at = self._clock()
         name = cfg.name_of(provider)
         if ok and was_out:
             self._emit(Level.INFO, Kind.RECOVERED, f"{name} answers again ({how}); back in rotation", provider)
