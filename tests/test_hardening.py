@@ -338,6 +338,60 @@ async def test_odd_bytes_from_a_client_get_an_answer_not_a_500(fakes, gateway):
         assert (await asyncio.to_thread(_status_line, gw.port, request)).endswith(b" 401 Unauthorized"), path
 
 
+def _answer(port: int, request: bytes) -> tuple[bytes, bytes]:
+    """The status line and body of the one answer to ``request`` (the connection then closes)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(request)
+        received = b""
+        while chunk := conn.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    return head.split(b"\r\n")[0], body
+
+
+async def test_a_request_that_cannot_be_parsed_gets_a_json_400_and_one_log_line(fakes, gateway, caplog):
+    """Broken HTTP from any local program (no token needed): the gateway's own error, naming what is
+    wrong without echoing the bytes (a header line may hold the token), and no traceback in the log."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    host = f"Host: 127.0.0.1:{gw.port}\r\n".encode()
+    auth = b"Authorization: Bearer " + gw.token.encode()
+    broken = {
+        b"GET /v1/models HTTP/9.9\r\n" + host + b"\r\n": "Invalid HTTP version",
+        b"POST /v1/responses HTTP/1.1\r\n" + host + b"Content-Length: abc\r\n\r\n": "Content-Length",
+        b"GET /v1/models HTTP/1.1\r\n" + host + auth + b"\x00x\r\n\r\n": "Invalid header value char",
+        b"POST /v1/responses HTTP/1.1\r\n" + host + auth + b"\r\nContent-Encoding: br\r\nContent-Length: 2\r\n\r\nab":
+            "Content-Encoding is not supported",
+    }
+    with caplog.at_level("INFO"):
+        for request, why in broken.items():
+            line, body = await asyncio.to_thread(_answer, gw.port, request)
+            assert line.endswith(b" 400 Bad Request"), (request, line)
+            error = json.loads(body)["error"]
+            assert error["type"] == "invalid_request_error" and why in error["message"], error
+            assert error["message"].startswith("malformed HTTP request: ") and gw.token not in error["message"]
+    assert "Traceback" not in caplog.text and gw.token not in caplog.text
+    lines = [r for r in caplog.records if "malformed HTTP request" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].levelname == "WARNING" and lines[0].exc_info is None  # at most every 10 s
+    assert (await gw.responses()).status == 200
+
+
+@pytest.mark.parametrize("path", ["/v1/responses", "/api/get_status"])
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_body_its_content_encoding_cannot_decode_is_a_400(fakes, gateway, caplog, path, encoding):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    with caplog.at_level("INFO"):
+        reply = await gw.request("POST", path, raw=b"\x00garbage", headers={"Content-Encoding": encoding})
+    assert reply.status == 400, reply.text
+    assert reply.json["error"]["message"] == f"the request body could not be read: Can not decode content-encoding: {encoding}"
+    assert reply.headers.get("Connection") == "close"  # what is left of the body cannot be the next request
+    assert "Traceback" not in caplog.text and p1.calls == 0
+    valid = await gw.request("POST", "/v1/responses", raw=gzip.compress(json.dumps({"model": "m", "input": "hi"}).encode()),
+                             headers={"Content-Encoding": "gzip"})
+    assert valid.status == 200
+
+
 def test_what_a_log_line_quotes_cannot_pass_for_another_line():
     import logging
 

@@ -7,7 +7,9 @@ connection that has been waiting for the rest of a request's headers longer than
 ``max_connections`` takes the place of one idling between requests (a keep-alive connection may idle
 for 75 s, so idle ones held open by anyone could otherwise lock every client out); with none idle it is
 refused (the log says so, at most every 10 seconds). A request body that stalls is the proxy's
-business (``exchange.read_body``).
+business (``exchange.read_body``). A request aiohttp cannot parse (a broken header line, a body
+encoding it cannot decode) is answered with the gateway's JSON error and one log line, not a
+traceback.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import ContentEncodingError
 from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
 from api_router.config import ListenConfig
+from api_router.gateway.errors import error_response
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,32 @@ class GuardedRequestHandler(RequestHandler):
             self.waiting_since = self._loop.time()  # the first bytes of the next request's headers
 
 
+    def handle_error(self, request: BaseRequest, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        if status != 400 or exc is None or request.writer.output_size > 0:
+            return super().handle_error(request, status, exc, message)
+        # A request that could not be parsed is the client's mistake, not the gateway's: no traceback.
+        why = malformed_reason(exc, message)
+        if isinstance(self._manager, GuardedServer):
+            self._manager.note_malformed(request.remote, why)
+        response = error_response(400, f"malformed HTTP request: {why}")
+        response.force_close()
+        return response
+
+
+def malformed_reason(exc: BaseException, message: str | None) -> str:
+    """What aiohttp's parser says is wrong, without the bytes it quotes after it (a header line that may
+    hold the gateway token)."""
+    if isinstance(exc, ContentEncodingError):
+        return "this Content-Encoding is not supported: send the body uncompressed, or gzip or deflate"
+    lines = []
+    for line in (message or str(exc)).splitlines():
+        if not line.strip():
+            break
+        lines.append(line.strip().rstrip(":"))
+    return ": ".join(lines) or type(exc).__name__
+
+
 class GuardedServer(Server):
     """aiohttp's Server with guarded connections (see the module doc)."""
 
@@ -59,6 +90,8 @@ class GuardedServer(Server):
         super().__init__(*args, **kwargs)
         self._listen = listen
         self._limit_logged_at = -LIMIT_LOG_SECONDS
+        self._malformed_logged_at = -LIMIT_LOG_SECONDS
+        self._malformed_unlogged = 0
 
     def __call__(self) -> RequestHandler:
         return GuardedRequestHandler(self, loop=self._loop, **self._kwargs)
@@ -78,6 +111,17 @@ class GuardedServer(Server):
                             "connections until some close", len(self._connections), limit)
             handler.force_close()
             transport.close()
+
+    def note_malformed(self, remote: str | None, why: str) -> None:
+        """One log line for a malformed request, at most every 10 s (a client looping on a broken request
+        would otherwise fill the log)."""
+        now = self._loop.time()
+        if now - self._malformed_logged_at < LIMIT_LOG_SECONDS:
+            self._malformed_unlogged += 1
+            return
+        more = f" (and {self._malformed_unlogged} more since the last such line)" if self._malformed_unlogged else ""
+        self._malformed_logged_at, self._malformed_unlogged = now, 0
+        log.warning("malformed HTTP request from %s answered 400: %s%s", remote or "an unknown address", why, more)
 
     def sweep(self) -> int:
         """Close connections whose request headers are overdue; returns how many."""

@@ -34,13 +34,15 @@ class GatewayError(Exception):
     """Raised anywhere in a handler; the middleware turns it into the JSON error response."""
 
     def __init__(self, status: int, message: str, type_: str | None = None, *,
-                 headers: Mapping[str, str] | None = None, extra: Mapping[str, Any] | None = None) -> None:
+                 headers: Mapping[str, str] | None = None, extra: Mapping[str, Any] | None = None,
+                 close: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.type = type_ or _TYPES.get(status, "error")
         self.headers = headers
         self.extra = extra  # more fields of the error object (e.g. each provider's failure)
+        self.close = close  # the connection cannot serve another request after this answer
 
 
 def error_response(status: int, message: str, type_: str | None = None, headers: Mapping[str, str] | None = None,
@@ -53,4 +55,7 @@ def error_response(status: int, message: str, type_: str | None = None, headers:
 
 
 def from_error(err: GatewayError, redact: Callable[[bytes], bytes]) -> web.Response:
-    return error_response(err.status, err.message, err.type, err.headers, err.extra, redact)
+    response = error_response(err.status, err.message, err.type, err.headers, err.extra, redact)
+    if err.close:
+        response.force_close()
+    return response

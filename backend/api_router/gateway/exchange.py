@@ -63,6 +63,18 @@ async def read_body(request: web.Request, limit: int, deadlines: Deadlines, stal
     declared = request.content_length
     if declared is not None and declared > limit:
         raise GatewayError(413, too_large)
+    try:
+        return await _read(request, limit, too_large, deadlines, stall_seconds, record)
+    except web.RequestPayloadError as exc:  # a body that cannot be decoded (a broken gzip) is wrong input
+        # The rest of it is not worth reading: aiohttp would try to after the answer (its lingering close),
+        # meet the same error and log it as unhandled; and the connection cannot carry another request.
+        request.content.feed_eof()
+        reason = str(exc).replace("\n", " ").replace("400, message: ", "").strip()
+        raise GatewayError(400, f"the request body could not be read: {reason}", close=True) from None
+
+
+async def _read(request: web.Request, limit: int, too_large: str, deadlines: Deadlines, stall_seconds: float,
+                record: RequestRecord | None) -> bytes:
     content = request.content
     if content.is_eof():  # all of it came with the headers: nothing can stall
         return await request.read()
