@@ -6,6 +6,7 @@ import json
 import time
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from tests.support import fake_provider as fp
@@ -154,6 +155,24 @@ async def test_cut_after_output_ends_with_response_failed(fakes, gateway):
     log = gw.services.store.request_log()[0]
     assert log["error"] and "broke" in log["error"]
     assert gw.services.store.metrics()["p1"].error_requests == 1
+
+
+@pytest.mark.parametrize(("code", "error_type", "counts"), [
+    ("content_policy_violation", "invalid_request_error", False), ("server_error", "server_error", True)])
+async def test_a_failure_reported_after_output_counts_against_health_only_when_it_is_the_providers(
+        fakes, gateway, code, error_type, counts):
+    """A moderation cut mid-answer is the request's doing: relayed as it came (no restart elsewhere),
+    and the provider stays healthy; a server error at the same point is the provider's failure."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
+    p1.always(fp.in_band_failure(code, "stopped here", error_type=error_type, after_output=True))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.event_types[-1] == "response.failed"
+    assert reply.events[-1]["response"]["error"]["code"] == code and p2.calls == 0
+    health = gw.services.router.health_json(gw.services.config.current)["p1"]
+    assert health["consecutive_failures"] == (1 if counts else 0) and (health["status"] == "cooldown") is counts
+    row = gw.services.store.request_log()[0]
+    assert row["provider"] == "p1" and "stopped here" in row["error"]
 
 
 async def test_stream_ending_without_completed_is_failed_not_success(fakes, gateway):

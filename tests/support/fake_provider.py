@@ -207,9 +207,10 @@ def keepalive_only(*, before: int = 0, interval: float = 0.05, seconds: float = 
 
 
 def in_band_failure(code: str, message: str, *, error_type: str = "invalid_request_error",
-                    event: str = "response.failed") -> Behaviour:
-    """A stream that starts normally and reports a failure before any output: ``response.failed``, an
-    ``error`` event with a nested error object, or (``error_flat``) the API's flat ``error`` event."""
+                    event: str = "response.failed", after_output: bool = False) -> Behaviour:
+    """A stream that starts normally and reports a failure before any output (``after_output``: after a
+    first text delta): ``response.failed``, an ``error`` event with a nested error object, or
+    (``error_flat``) the API's flat ``error`` event."""
 
     async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
         shell = {"id": f"resp_{fake.name}_failed", "object": "response", "status": "in_progress", "output": []}
@@ -220,8 +221,10 @@ def in_band_failure(code: str, message: str, *, error_type: str = "invalid_reque
                   "error_flat": {"type": "error", "code": code, "message": message, "param": None}}[event]
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
+        output = [{"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0, "content_index": 0,
+                   "delta": "The answer beg"}] if after_output else []
         for ev in ({"type": "response.created", "response": shell}, {"type": "response.in_progress", "response": shell},
-                   failed):
+                   *output, failed):
             await resp.write(sse_event(ev))
         await resp.write_eof()
         return resp

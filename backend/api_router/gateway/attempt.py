@@ -311,10 +311,13 @@ class AttemptRunner:
                                      rate_limited=classify.is_rate_limit_event(facts.failure))
             return AttemptResult(Outcome.PROVIDER_FAILURE, error=result.error)
         outcome = Outcome.CLIENT_CLOSED if result.end is StreamEnd.CLIENT_GONE else Outcome.PROVIDER_FAILURE
+        # A failure the provider reported mid-answer may be the request's doing (a moderation cut): the
+        # answer is still broken, but the provider is as healthy as before.
+        refused = facts.end is Ending.FAILED and classify.is_client_error_event(facts.failure)
         # The sealed items that passed are in the client's history now (Codex keeps an interrupted turn's).
         return AttemptResult(outcome, result.response, error=result.error, committed=True, usage=facts.usage,
                              sealed=facts.sealed, ttfb_ms=result.ttfb_ms, response_bytes=result.sent,
-                             cancelled=result.cancelled)
+                             cancelled=result.cancelled, counts_against_health=not refused)
 
     @staticmethod
     def _client_error_in_band(delivered: StreamResult, message: str) -> AttemptResult:
