@@ -137,6 +137,44 @@ async def test_stream_longer_than_grace_gets_a_clean_failure_event(tmp_path):
     assert b"response.failed" in body and b"shutting down" in body
 
 
+async def test_requests_still_waiting_for_a_provider_at_quit_get_a_clean_error_after_the_grace(tmp_path):
+    """A provider that never sends its headers: at SIGTERM the requests waiting on it (a JSON one and a
+    stream with nothing sent yet) are answered 503 "shutting down" once the 5 s grace is over, not
+    dropped without an answer when the process ends."""
+    fake = await fp.FakeProvider("p1").start()
+    fake.always(fp.hang())
+    ud = setup_user_data(tmp_path, {"p1": fake}, request_timeout_seconds=60, hedge=False)
+    port = fp.free_port()
+    proc = spawn(ud, "--port", str(port))
+    try:
+        await asyncio.to_thread(wait_health, port, proc)
+        async with aiohttp.ClientSession() as s:
+            async def ask(stream: bool) -> tuple[int, dict]:
+                async with s.post(f"http://127.0.0.1:{port}/v1/responses", json={**simple_body(), "stream": stream},
+                                  headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+                    return resp.status, await resp.json()
+            asking = [asyncio.ensure_future(ask(False)), asyncio.ensure_future(ask(True))]
+            for _ in range(100):  # both are at the provider
+                if fake.calls == 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert fake.calls == 2
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            answers = await asyncio.wait_for(asyncio.gather(*asking), 20)
+            answered_after = time.monotonic() - started
+        rc = await asyncio.to_thread(proc.wait, 30)
+        exited_after = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        await fake.stop()
+    for status, body in answers:
+        assert status == 503 and "shutting down" in body["error"]["message"], (status, body)
+    assert 4.5 <= answered_after < 8, answered_after  # the grace first, then the answer at once
+    assert rc == 0 and exited_after < 9, exited_after
+
+
 def test_gui_that_fails_to_load_falls_back_to_headless(tmp_path, monkeypatch, capsys):
     from api_router import cli
     from api_router.desktop import mode, shell

@@ -98,8 +98,9 @@ class GatewayServer:
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish within the grace period, then end the rest
-        with a clean error: cutting the upstream responses makes their reads fail, and the proxy answers
-        those with a shutdown error (streams get a ``response.failed`` event)."""
+        with a clean error: cutting the upstream requests (answered or still waiting) makes their reads
+        fail, and the proxy answers those with a shutdown error (streams under way get a
+        ``response.failed`` event)."""
         self.state.shutting_down = True
         if self._runner is not None:
             for site in list(self._runner.sites):
@@ -107,7 +108,7 @@ class GatewayServer:
         if not await self._drained(self.shutdown_grace):
             serving = self.services.serving
             if serving is not None:
-                serving.upstream.cut_all()
+                await serving.upstream.cut_off()
             await self._drained(2.0)
         await self._cleanup()
 

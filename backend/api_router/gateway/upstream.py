@@ -137,6 +137,15 @@ class Upstream:
         for resp in list(self.open):
             resp.close()
 
+    async def cut_off(self) -> None:
+        """Shutdown: end every request still out, those still waiting for their answer's headers too (they
+        hold a connection but no response yet, so ``cut_all`` cannot reach them). Nothing is sent
+        upstream after this: a new request fails at once."""
+        self.cut_all()
+        connector = self.session.connector
+        if connector is not None:
+            await connector.close()
+
     async def close(self) -> None:
         self.cut_all()
         await self.session.close()
