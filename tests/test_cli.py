@@ -175,6 +175,44 @@ async def test_requests_still_waiting_for_a_provider_at_quit_get_a_clean_error_a
     assert rc == 0 and exited_after < 9, exited_after
 
 
+async def test_a_second_headless_start_on_the_same_user_data_is_refused_at_once(tmp_path):
+    """Two gateways on one user-data folder would share its store, config watcher and provider checks:
+    the second headless start names the running one (no window to show) and exits 1; once the first
+    stops, a start succeeds again. Another folder is another instance."""
+    fake = await fp.FakeProvider("p1").start()
+    ud = setup_user_data(tmp_path, {"p1": fake})
+    first_port, second_port = fp.free_port(), fp.free_port()
+    first = spawn(ud, "--port", str(first_port))
+    try:
+        await asyncio.to_thread(wait_health, first_port, first)
+        started = time.monotonic()
+        second = spawn(ud, "--port", str(second_port))
+        out, err = await asyncio.to_thread(second.communicate, timeout=30)
+        assert second.returncode == 1, (out, err)
+        assert time.monotonic() - started < 8  # no wait for a window that does not exist
+        assert f"(pid {first.pid}, gateway on port {first_port}) runs headless with this user-data folder" in err
+        assert first.poll() is None
+        other = setup_user_data(tmp_path / "other", {"p1": fake})
+        elsewhere = spawn(other, "--port", str(second_port))
+        try:
+            await asyncio.to_thread(wait_health, second_port, elsewhere)
+        finally:
+            elsewhere.terminate()
+            elsewhere.wait(30)
+        first.terminate()
+        assert await asyncio.to_thread(first.wait, 30) == 0
+        again = spawn(ud, "--port", str(second_port))
+        try:
+            await asyncio.to_thread(wait_health, second_port, again)
+        finally:
+            again.terminate()
+            again.wait(30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        await fake.stop()
+
+
 def test_gui_that_fails_to_load_falls_back_to_headless(tmp_path, monkeypatch, capsys):
     from api_router import cli
     from api_router.desktop import mode, shell

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -12,6 +14,14 @@ from collections.abc import Callable
 from api_router import __version__
 from api_router.codex.setup import auth_json, config_block
 from api_router.composition import StartupError, make_control, open_services
+from api_router.desktop.instance import (
+    NO_WINDOW,
+    InstanceInfo,
+    InstanceLock,
+    claim_or_hand_off,
+    handoff_report,
+    new_nonce,
+)
 from api_router.gateway.server import GatewayServer, PortInUse, StartError, new_event_loop, port_source
 from api_router.logfile import setup_logging
 from api_router.paths import Paths, resolve_user_data
@@ -73,6 +83,28 @@ def desktop_banner(rt: Services, *, show_token: bool) -> str:
 
 
 async def serve_headless(paths: Paths, host: str | None, port: int | None) -> int:
+    # One instance per user-data folder, headless too: two would share one store, config watcher and
+    # the checks and usage refreshes of the same providers.
+    lock = InstanceLock(paths.lock)
+    try:
+        handoff = await asyncio.to_thread(claim_or_hand_off, lock)
+    except OSError as exc:
+        print(f"api-router: {StartupError.of(exc, paths)}", file=sys.stderr)
+        return 1
+    if handoff is not None:
+        message, code = handoff_report(handoff)
+        print(f"api-router: {message}", file=sys.stderr)
+        return code
+    try:
+        info = InstanceInfo(pid=os.getpid(), show_port=NO_WINDOW, nonce=new_nonce())
+        lock.publish(info)
+        return await _serve_headless(paths, host, port, lambda serving: lock.publish(
+            dataclasses.replace(info, gateway_port=serving)))
+    finally:
+        lock.release()
+
+
+async def _serve_headless(paths: Paths, host: str | None, port: int | None, listening: Callable[[int], None]) -> int:
     try:
         services = open_services(paths, port=port)
     except StartupError as exc:
@@ -96,6 +128,7 @@ async def serve_headless(paths: Paths, host: str | None, port: int | None) -> in
             source = f"; the port was set by {port_source(port, services)}" if isinstance(exc, PortInUse) else ""
             print(f"api-router: {exc}{source}", file=sys.stderr)
             return exc.exit_code
+        listening(services.require_serving().port)
         print(banner(services), flush=True)
         await stop.wait()
         print("api-router: shutting down…", file=sys.stderr, flush=True)

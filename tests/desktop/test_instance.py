@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 
 from api_router.desktop.instance import (
+    NO_WINDOW,
     WINDOWS_LOCK_OFFSET,
     InstanceInfo,
     InstanceLock,
     ShowServer,
     WindowsLock,
     claim_or_hand_off,
+    handoff_report,
     request_show,
 )
 from tests.desktop.fakes import FakeMsvcrt
@@ -124,6 +126,25 @@ def test_claim_or_hand_off(tmp_path: Path) -> None:
     handoff = claim_or_hand_off(InstanceLock(path), wait=3, monotonic=lambda: next(clock), sleep=lambda _: None)
     assert handoff is not None and not handoff.shown and handoff.info is not None
     running.release()
+
+
+@posix_only
+def test_a_headless_holder_is_reported_at_once_with_no_window_to_show(tmp_path: Path) -> None:
+    path = tmp_path / "instance.lock"
+    running = InstanceLock(path)
+    assert running.acquire()
+    running.publish(InstanceInfo(pid=4242, show_port=NO_WINDOW, nonce="n" * 32, gateway_port=4100))
+    try:
+        clock = iter(range(100))
+        handoff = claim_or_hand_off(InstanceLock(path), wait=60, monotonic=lambda: next(clock),
+                                    sleep=lambda _: pytest.fail("waited for a window a headless instance has not"))
+        assert handoff is not None and not handoff.shown and handoff.info is not None and handoff.info.headless
+        message, code = handoff_report(handoff)
+        assert code == 1 and message.startswith(
+            "another API Router (pid 4242, gateway on port 4100) runs headless with this user-data folder")
+        assert handoff_report(type(handoff)(True, None)) == ("already running; showed its window", 0)
+    finally:
+        running.release()
 
 
 @posix_only

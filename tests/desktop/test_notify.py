@@ -194,3 +194,14 @@ print("done")
         session.stop()
     assert result.returncode == 0 and result.stdout.split() == ["menu", "ready", "done"], result.stderr
     assert "Traceback" not in result.stderr and "org.freedesktop.Notifications" not in result.stderr, result.stderr
+
+
+def test_without_a_session_bus_notifications_cost_one_log_line_not_one_each(caplog: Any) -> None:
+    def no_bus(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("Could not connect: No such file or directory")
+
+    with caplog.at_level("INFO", logger="api_router.desktop.notify"):
+        notifier = make_notifier("linux", lambda v: None, dbus=no_bus)
+        assert not notifier.send(LOW) and not notifier.send(LOW)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= 20] == [
+        "notifications are off: ConnectionError: Could not connect: No such file or directory"]

@@ -1,10 +1,11 @@
-"""One desktop instance per user-data folder.
+"""One instance per user-data folder, desktop or headless.
 
 The first process takes an OS lock on ``data/instance.lock`` and keeps it for its lifetime; the
 OS drops it when the process dies, so a crashed run never blocks the next start. The first process
 also listens on a loopback port and writes ``{"pid", "gateway_port", "show_port", "nonce"}`` into
 the lock file. A later process that cannot take the lock reads that, connects to ``show_port``
-and sends ``show <nonce>``; the first process shows its window and the later one exits.
+and sends ``show <nonce>``; the first process shows its window and the later one exits. A headless
+instance has no window: it publishes show port 0, and a later start is refused at once.
 
 The nonce keeps anything that cannot read the user's data folder (other users, web pages poking at
 loopback ports) from driving the window.
@@ -34,6 +35,7 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 
 WINDOWS_LOCK_OFFSET = 1 << 30
+NO_WINDOW = 0  # the show port a headless instance publishes
 SHOW_REQUEST = b"show "
 SHOW_REPLY = b"ok\n"
 MAX_REQUEST = 256
@@ -98,6 +100,10 @@ class InstanceInfo:
     show_port: int
     nonce: str
     gateway_port: int | None = None
+
+    @property
+    def headless(self) -> bool:
+        return self.show_port == NO_WINDOW
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self)).encode()
@@ -276,8 +282,24 @@ def claim_or_hand_off(lock: InstanceLock, *, wait: float = 10.0, poll: float = 0
         current = lock.read_info()
         if current is not None:
             info = current
+            if current.headless:
+                return Handoff(False, current)
             if request_show(current):
                 return Handoff(True, current)
         if monotonic() >= deadline:
             return Handoff(False, info)
         sleep(poll)
+
+
+def handoff_report(handoff: Handoff) -> tuple[str, int]:
+    """What a start that found another instance says, and its exit code."""
+    if handoff.shown:
+        return "already running; showed its window", 0
+    info = handoff.info
+    if info is not None and info.headless:
+        where = f", gateway on port {info.gateway_port}" if info.gateway_port else ""
+        return (f"another API Router (pid {info.pid}{where}) runs headless with this user-data folder; stop it "
+                "first (Ctrl-C in its terminal, or end that process), or start with another --user-data"), 1
+    pid = f" (pid {info.pid})" if info else ""
+    return (f"another API Router{pid} holds this user-data folder but did not answer; quit it from its tray "
+            "icon or end that process"), 1

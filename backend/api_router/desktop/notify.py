@@ -45,7 +45,8 @@ class NullNotifier:
         self.why = why
 
     def send(self, notice: Notice) -> bool:
-        log.info("notification not shown (%s): %s", self.why or "no notification service", notice.title)
+        # Why there are none was said once, when the notifier was chosen; a line per notice would repeat it.
+        log.debug("notification not shown (%s): %s", self.why or "no notification service", notice.title)
         return False
 
     def close(self) -> None:

@@ -39,6 +39,7 @@ from api_router.desktop.instance import (
     OsLock,
     ShowServer,
     claim_or_hand_off,
+    handoff_report,
     new_nonce,
 )
 from api_router.desktop.notify import Notifier
@@ -455,13 +456,9 @@ def _log_to_file(rt: Services) -> Callable[[], None]:
 
 
 def _report_handoff(handoff: Handoff) -> int:
-    if handoff.shown:
-        print("api-router: already running; showed its window", file=sys.stderr)
-        return 0
-    pid = f" (pid {handoff.info.pid})" if handoff.info else ""
-    print(f"api-router: another API Router{pid} holds this user-data folder but did not answer; "
-          "quit it from its tray icon or end that process", file=sys.stderr)
-    return 1
+    message, code = handoff_report(handoff)
+    print(f"api-router: {message}", file=sys.stderr)
+    return code
 
 
 def _short_reason(error: str) -> str:
