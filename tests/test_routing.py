@@ -205,3 +205,13 @@ def test_a_failed_background_check_restarts_the_preferred_providers_stable_windo
     r.record_success(cfg, "a")
     assert [m for _, kind, m in events if kind == "route"][-1] == \
         "Back to preferred provider a from b (no failure for 20 s)"
+
+
+def test_an_answer_clears_the_old_error_shown_beside_the_health():
+    r, _, _ = router()
+    cfg = make(failure_threshold=3)
+    r.record_failure(cfg, "b", "HTTP 503: upstream overloaded")
+    assert r.health_json(cfg)["b"]["last_error"] == "HTTP 503: upstream overloaded"
+    r.record_success(cfg, "b")
+    health = r.health_json(cfg)["b"]
+    assert health["status"] == "healthy" and health["last_error"] == "" and health["consecutive_failures"] == 0

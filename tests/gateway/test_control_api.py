@@ -511,3 +511,18 @@ async def test_reasoning_sealed_by_a_provider_deleted_mid_stream_is_never_sent_o
                                headers={"session-id": "s-del"})
     assert again.headers["X-API-Router-Provider"] == "p1"
     assert item["id"] not in p1.requests[-1].raw.decode()
+
+
+@pytest.mark.parametrize(("field", "url"), [("base_url", "http://<host>/v1"),
+                                            ("base_url", "https://<resource>.openai.azure.com/openai/v1"),
+                                            ("usage_base_url", "https://relay.example/<token-api>")])
+async def test_a_template_placeholder_left_in_a_url_is_refused(fakes, gateway, field, url):
+    """The UI refuses it as it is typed; the control API (and config.toml) must too, or the provider
+    is saved with a URL no request can reach."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    fields = {"base_url": p1.base_url, field: url}
+    with pytest.raises(ApiError, match="no <placeholder> left in it") as err:
+        await gw.api("upsert_provider", provider="relay", **fields)
+    assert err.value.status == 400 and field in str(err.value)
+    assert "relay" not in (await gw.api("get_config"))["providers"]

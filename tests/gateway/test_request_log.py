@@ -359,9 +359,9 @@ async def test_the_preferred_provider_is_explicit(fakes, gateway):
         "Preferred provider set to P2 (it is now first in the list)"
     cfg = await gw.api("update_routing", preferred_provider="p1", hedge=False, session_idle_return_seconds=120)
     assert cfg["routing"]["preferred_provider"] == "p1" and cfg["routing"]["hedge"] is False
-    # The event says what was set as config.toml would: false, not Python's False.
+    # The event says what was set as config.toml would (false, not Python's False), a provider by its name too.
     assert (await gw.api("list_events"))["events"][1]["message"] == \
-        'Routing settings changed: preferred_provider = "p1", hedge = false, session_idle_return_seconds = 120'
+        'Routing settings changed: preferred_provider = "p1" (P1), hedge = false, session_idle_return_seconds = 120'
     # A provider chosen by name is not "first in the list", whatever is switched off or on.
     await gw.api("set_provider_disabled", provider="p1", disabled=True)
     await gw.api("set_provider_disabled", provider="p1", disabled=False)

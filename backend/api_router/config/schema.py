@@ -31,6 +31,15 @@ def is_http_url(value: str) -> bool:
     return bool(_HTTP_URL.match(value))
 
 
+# A template's "<host>" or "<resource>" that was never replaced.
+_PLACEHOLDER = re.compile(r"<[^<>]*>")
+_PROVIDER_URL_RULE = "an http:// or https:// URL with no <placeholder> left in it"
+
+
+def _provider_url_ok(value: str) -> bool:
+    return value == "" or (is_http_url(value) and not _PLACEHOLDER.search(value))
+
+
 def normalized_url(value: str) -> str:
     """The URL with its scheme in lower case (``HTTPS://x`` → ``https://x``)."""
     scheme, sep, rest = value.partition("://")
@@ -139,12 +148,12 @@ class ProviderConfig:
     id: str
     display_name: str = setting("", check=lambda v: len(v) <= DISPLAY_NAME_MAX,
                                 rule=f"at most {DISPLAY_NAME_MAX} characters")
-    base_url: str = setting("", check=lambda v: v == "" or is_http_url(v), rule="an http:// or https:// URL",
+    base_url: str = setting("", check=_provider_url_ok, rule=_PROVIDER_URL_RULE,
                             doc="the gateway appends /responses and /models")
     usage_adapter: str = setting("", check=lambda v: v in USAGE_ADAPTERS,
                                  rule="one of " + ", ".join(repr(a) for a in USAGE_ADAPTERS),
                                  doc='"", token_stats, budget_info, new_api, openai_billing ("" = detect)')
-    usage_base_url: str = setting("", check=lambda v: v == "" or is_http_url(v), rule="an http:// or https:// URL",
+    usage_base_url: str = setting("", check=_provider_url_ok, rule=_PROVIDER_URL_RULE,
                                   doc="empty: derived from base_url")
     disabled: bool = setting(False, doc="true: kept, but never routed to")
     model_map: Mapping[str, str] = setting(MappingProxyType({}), check=_model_map_ok,

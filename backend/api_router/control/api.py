@@ -210,8 +210,9 @@ class Control:
             for key, value in values.items():
                 table[key] = value
 
-        self._services.config.edit(change)
-        shown = ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in values.items())  # as in config.toml
+        config = self._services.config.edit(change)
+        shown = ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}{_named(config, k, v)}"  # as in config.toml
+                          for k, v in values.items())
         self._services.emit(Level.INFO, Kind.CONFIG, f"{name.replace('_', ' ').capitalize()} settings changed: {shown}")
 
     @exposed
@@ -636,3 +637,13 @@ class Control:
                                "digits, '.', '_' or '-' (at most 64)")
         if pid in self._services.config.current.providers:
             raise ControlError(f"a provider named {pid!r} already exists")
+
+
+def _named(config: Config, key: str, value: object) -> str:
+    """The display name beside a provider id in an event ("gamma" means little to whoever reads it)."""
+    if key in _PROVIDER_KEYS and isinstance(value, str) and value and config.name_of(value) != value:
+        return f" ({config.name_of(value)})"
+    return ""
+
+
+_PROVIDER_KEYS = frozenset({"preferred_provider", "manual_override"})

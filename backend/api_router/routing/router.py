@@ -199,6 +199,7 @@ class Router:
             recovered = h.consecutive_failures > 0 or h.unresponsive_since is not None
             self._clear(provider, h)
             h.last_ok_at = now
+            h.last_error = ""  # it answers: an old error shown beside "healthy" would only mislead
             self._s.down = ()
             previous = self._s.active
             if stale or previous == provider or (only_refused and previous is None) or (
@@ -249,6 +250,8 @@ class Router:
                 why = f"{name(cause)} is cooling down"
             elif h is not None and h.last_error:
                 why = f"{name(cause)} not yet stable after: {h.last_error}"
+            elif h is not None and h.last_fail_at is not None:
+                why = f"{name(cause)} not yet stable after its last failure"
             else:
                 why = f"{name(cause) if cause else 'the preferred provider'} unavailable"
         prefix = f"Failover from {name(source)} to {name(provider)}" if source else f"Failover to {name(provider)}"
