@@ -26,6 +26,7 @@ import {
   STEP_MS,
   assertNoClippedHeaders,
   assertNoHorizontalScroll,
+  assertSelectsShowTheirOptions,
   assertReachable,
   calm,
   elapsed,
@@ -50,7 +51,8 @@ const CODEX_HOME = env('E2E_CODEX_HOME');
 const ARTIFACTS = env('E2E_ARTIFACTS');
 const { viewport: VIEWPORT, scheme: SCHEME } = runViewport();
 const W = VIEWPORT.width;
-const NAMES = { p1: 'Relay One', p2: 'Relay Two', p3: 'Relay Three', p4: 'Relay Four' };
+// Relay Four's name is as long as real ones get: drop-downs must show it whole.
+const NAMES = { p1: 'Relay One', p2: 'Relay Two', p3: 'Relay Three', p4: 'Relay Four (Frankfurt backup)' };
 
 watchdog(TOTAL_MS);
 
@@ -118,6 +120,7 @@ async function step(name, fn) {
   assert.deepEqual(errors, [], `error toast after "${name}"`);
   assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
   await assertNoHorizontalScroll(page, `after "${name}" at ${page.viewportSize().width} px`);
+  await assertSelectsShowTheirOptions(page, `after "${name}" at ${page.viewportSize().width} px`);
   log(`  ok (${Date.now() - started} ms)`);
 }
 
@@ -189,6 +192,20 @@ try {
     const dialog = page.getByRole('dialog', { name: 'Add provider' });
     await dialog.getByLabel('Base URL').fill(FAKES.p1.replace(/\/v1$/, ''));
     await textMatches(dialog.getByTestId('base-url-no-path'), /most providers expect …\/v1/);
+    // The server refuses the gateway's own address: its error toast must leave the dialog's buttons free.
+    await dialog.getByLabel('Provider id').fill('itself');
+    await dialog.getByLabel('Base URL').fill(`${GATEWAY}v1`);
+    await dialog.getByRole('button', { name: 'Add provider' }).click();
+    const refusal = page.getByTestId('toast-error').first();
+    await textMatches(refusal, /API Router itself/i);
+    const t = await refusal.boundingBox();
+    for (const name of ['Add provider', 'Cancel']) {
+      const b = await dialog.getByRole('button', { name, exact: true }).boundingBox();
+      const overlap = t && b && t.x < b.x + b.width && b.x < t.x + t.width && t.y < b.y + b.height && b.y < t.y + t.height;
+      assert.ok(!overlap, `the error toast covers the dialog's "${name}" button at ${W} px`);
+    }
+    await refusal.getByRole('button', { name: 'Dismiss notification' }).click();
+    assert.equal(apiFailures.splice(0).join(), '400 /api/upsert_provider', 'only the gateway itself was refused');
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     await dialog.waitFor({ state: 'hidden' });
 

@@ -105,6 +105,28 @@ export async function assertNoHorizontalScroll(page, where) {
   }
 }
 
+/** Every visible drop-down is wide enough for its longest option (a provider's display name is never
+ * cut short when chosen): the text measured in the select's own font against its width inside the
+ * padding, less room for the arrow. */
+export async function assertSelectsShowTheirOptions(page, where) {
+  const cut = await page.evaluate(() => {
+    const ctx = document.createElement('canvas').getContext('2d');
+    const out = [];
+    for (const sel of document.querySelectorAll('select')) {
+      if (sel.getClientRects().length === 0) continue;
+      const cs = getComputedStyle(sel);
+      ctx.font = `${cs.fontStyle} ${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+      const room = sel.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) - 16;
+      for (const o of sel.options) {
+        const w = ctx.measureText(o.text).width;
+        if (w > room + 1) out.push(`${sel.id || sel.name || 'select'}: "${o.text}" needs ${Math.ceil(w)} px, has ${Math.floor(room)}`);
+      }
+    }
+    return out;
+  });
+  if (cut.length) throw new Error(`drop-down options cut short ${where}: ${cut.join('; ')}`);
+}
+
 /** Every header cell shows its whole text (no "Last (" clipping). */
 export async function assertNoClippedHeaders(page, where) {
   const clipped = await page.evaluate(() =>

@@ -413,6 +413,13 @@ export class FakeBackend {
         s.quota = renameKey(s.quota, id, to);
         s.ledgers = renameKey(s.ledgers, id, to);
         if (this.usageTokens.delete(id)) this.usageTokens.add(to);
+        // As the real store does: the request log's past rows follow the provider to its new id.
+        const moved = (pid: string | null) => (pid === id ? to : pid);
+        this.requests = this.requests.map((r) => ({
+          ...r,
+          provider: moved(r.provider),
+          attempts: r.attempts.map((a) => ({ ...a, provider: moved(a.provider) ?? a.provider })),
+        }));
         return this.config();
       }
       case 'delete_provider': {

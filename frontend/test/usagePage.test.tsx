@@ -173,3 +173,21 @@ describe('Usage page', () => {
     expect(await screen.findByText('No Codex sessions recorded yet.')).toBeTruthy();
   });
 });
+
+describe('Usage page after a rename', () => {
+  it('reads the analytics again at once, so past rows are named by the provider, not an old id', async () => {
+    const backend = new FakeBackend();
+    window.location.hash = '#/usage';
+    const bridge = createDesktopBridge(backend.pywebviewApi());
+    // The dashboard's status poll is quick here; the page's own re-reads (every 30 s) are not.
+    render(<App bridge={bridge} pollIntervalMs={100} />);
+    await screen.findByTestId('usage-provider-row-p2');
+    const reads = () => backend.calls.filter((c) => c.method === 'get_analytics').length;
+    const before = reads();
+    backend.handle('rename_provider', { provider: 'p2', new_id: 'backup' });
+    await waitFor(() => expect(screen.getByTestId('usage-provider-row-backup')).toBeTruthy(), { timeout: 3000 });
+    expect(reads()).toBeGreaterThan(before);
+    expect(screen.queryByTestId('usage-provider-row-p2')).toBeNull();
+    expect(within(screen.getByTestId('usage-provider-row-backup')).getByText('Relay Two')).toBeTruthy();
+  });
+});

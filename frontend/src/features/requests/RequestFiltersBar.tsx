@@ -54,7 +54,12 @@ export function RequestFiltersBar({ value, providerIds, nameOf, onChange }: Prop
     <div className="filters" role="search" aria-label="Filter requests">
       <div className="filters__field">
         <label htmlFor={`${uid}-provider`}>Provider</label>
-        <select id={`${uid}-provider`} value={value.provider} onChange={(e) => apply({ ...value, ...text, provider: e.target.value })}>
+        <select
+          id={`${uid}-provider`}
+          value={value.provider}
+          title={value.provider ? nameOf(value.provider) : 'All providers'}
+          onChange={(e) => apply({ ...value, ...text, provider: e.target.value })}
+        >
           <option value="">All providers</option>
           {ids.map((id) => (
             <option key={id} value={id}>

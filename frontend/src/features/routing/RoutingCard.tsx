@@ -39,7 +39,12 @@ export function RoutingCard(p: Props) {
       <div className="routing-row">
         <div className="inline-field">
           <label htmlFor={`${uid}-lock`}>Lock routing to</label>
-          <select id={`${uid}-lock`} value={p.manualOverride ?? ''} onChange={(e) => void p.onLock(e.target.value || null)}>
+          <select
+            id={`${uid}-lock`}
+            value={p.manualOverride ?? ''}
+            title={p.manualOverride ? n(p.manualOverride) : 'Automatic (no lock)'}
+            onChange={(e) => void p.onLock(e.target.value || null)}
+          >
             <option value="">Automatic (no lock)</option>
             {p.providerIds.map((id) => (
               <option key={id} value={id} disabled={p.providers[id]?.disabled && id !== p.manualOverride}>
@@ -63,6 +68,7 @@ export function RoutingCard(p: Props) {
             <select
               id={`${uid}-preferred`}
               value={draft.preferred_provider}
+              title={draft.preferred_provider ? n(draft.preferred_provider) : `First in list${firstInList ? ` (${n(firstInList)})` : ''}`}
               aria-invalid={plan.errors.preferred_provider ? true : undefined}
               aria-describedby={`${uid}-preferred-note`}
               onChange={(e) => form.set('preferred_provider', e.target.value)}

@@ -1,4 +1,4 @@
-import { useCallback, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { Bridge } from '../../bridge';
 import { navigate } from '../../hooks/useRoute';
 import { useServerNow } from '../../hooks/serverClock';
@@ -62,6 +62,21 @@ export function UsagePage({ bridge, providerOrder, names, params = NO_PARAMS, po
     void sessions.refresh();
     void timeline.refresh();
   };
+
+  // A provider renamed (or deleted) re-labels its past rows on the server: read them again at once, or
+  // the page names them by an id that no longer exists until the next poll.
+  const providersKey = providerOrder.join('\n');
+  const providersSeen = useRef(providersKey);
+  const { refresh: refreshAnalytics } = analytics;
+  const { refresh: refreshSessions } = sessions;
+  const { refresh: refreshTimeline } = timeline;
+  useEffect(() => {
+    if (providersSeen.current === providersKey) return;
+    providersSeen.current = providersKey;
+    void refreshAnalytics();
+    void refreshSessions();
+    void refreshTimeline();
+  }, [providersKey, refreshAnalytics, refreshSessions, refreshTimeline]);
 
   return (
     <main className="page usage" aria-labelledby="usage-title" aria-busy={analytics.loading || undefined}>
