@@ -160,6 +160,9 @@ export function createHttpBridge(opts: HttpBridgeOptions = {}): Bridge {
   let token = store.get();
   const unauthorized = new Listeners<[]>();
   const tokenChange = new Listeners<[string | null]>();
+  // Rotations under way: the server may already refuse the old token while its answer (the new one)
+  // is still on the way, and a poll refused in between says nothing about the token in use.
+  let rotating = 0;
 
   async function post(method: string, args: unknown, useToken: string | null): Promise<unknown> {
     if (!useToken) {
@@ -224,18 +227,24 @@ export function createHttpBridge(opts: HttpBridgeOptions = {}): Bridge {
     mode: 'browser',
     async call(method, ...rest) {
       const used = token;
+      const rotation = method === 'rotate_gateway_token';
+      if (rotation) rotating += 1;
       try {
         const result = await post(method, rest[0], used);
-        if (method === 'rotate_gateway_token' && isTokenResult(result)) {
+        if (rotation && isTokenResult(result)) {
           // The old token stopped working at once: switch before anything else is sent.
           setToken(result.token);
         }
         return result as never;
       } catch (e) {
-        // Only report when the refused token is still the one in use (a late reply to a call
-        // made before a rotate must not throw the user back to the prompt).
-        if (e instanceof BridgeError && e.kind === 'unauthorized' && used === token) unauthorized.emit();
+        // Only report when the refused token is still the one in use and no rotation is replacing it
+        // (a reply to a call made before a rotate must not throw the user back to the prompt).
+        if (e instanceof BridgeError && e.kind === 'unauthorized' && used === token && (rotation || rotating === 0)) {
+          unauthorized.emit();
+        }
         throw e;
+      } finally {
+        if (rotation) rotating -= 1;
       }
     },
     getToken: () => token,

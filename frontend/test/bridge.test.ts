@@ -177,6 +177,29 @@ describe('HTTP transport', () => {
     expect(bridge.getToken()).toBe('ao_new');
   });
 
+  it('a 401 that arrives while the answer to a rotation is still on its way does not throw the user out', async () => {
+    // The server switched tokens; a poll sent with the old one is refused before the client hears the new one.
+    let answerRotate!: (r: Response) => void;
+    const rotating = new Promise<Response>((r) => (answerRotate = r));
+    const fetch = vi
+      .fn<typeof globalThis.fetch>()
+      .mockImplementationOnce(() => rotating) // rotate, answered late
+      .mockImplementationOnce(async () => json(401, { error: { message: 'invalid gateway token', type: 'unauthorized' } }))
+      .mockImplementationOnce(async () => json(401, { error: { message: 'invalid gateway token', type: 'unauthorized' } }));
+    const bridge = createHttpBridge({ fetch, tokenStore: memoryStore('ao_old') });
+    const onUnauthorized = vi.fn();
+    bridge.onUnauthorized(onUnauthorized);
+    const rotation = bridge.call('rotate_gateway_token');
+    expect(await bridge.call('get_status').catch((e: unknown) => e)).toMatchObject({ kind: 'unauthorized' });
+    expect(onUnauthorized).not.toHaveBeenCalled();
+    answerRotate(json(200, { token: 'ao_new' }));
+    await rotation;
+    expect(bridge.getToken()).toBe('ao_new');
+    // Once no rotation is under way, a refused token is refused again.
+    await bridge.call('get_status').catch(() => undefined);
+    expect(onUnauthorized).toHaveBeenCalledTimes(1);
+  });
+
   it('setToken(null) forgets the token', () => {
     const store = memoryStore('abc');
     const bridge = createHttpBridge({ fetch: vi.fn(), tokenStore: store });
