@@ -126,7 +126,7 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     config.listeners.append(lambda cfg: affinity.note_choice(routing_choice(cfg)))
     router = Router(store.add_event, clock, skip=quota.skip_reason, redact=redactor, affinity=affinity)
     tests = ProviderTests(store)
-    # Every piece of state kept per provider id; renames and deletes reach all of them.
+    # Every piece of state kept per provider id: renames, deletes and new addresses reach each of them.
     providers = ProviderStates([secrets, router, store, quota, index, tests])
     providers.note_config(config.current)
     config.listeners.append(providers.note_config)

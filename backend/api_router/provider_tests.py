@@ -32,7 +32,7 @@ class ProviderTests:
         with self._lock:
             return self._results.get(provider)
 
-    def discard(self, provider: str) -> None:
+    def readdressed(self, provider: str) -> None:
         """The last test no longer says anything (the provider's address or key changed): gone, also on disk."""
         with self._lock:
             self._results.pop(provider, None)

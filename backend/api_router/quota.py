@@ -312,6 +312,9 @@ class Quota:
 
         self._on_refresher(move)
 
+    def readdressed(self, provider: str) -> None:
+        self.invalidate(provider)
+
     def forget(self, provider: str) -> None:
         with self._lock:
             for table in self._tables():

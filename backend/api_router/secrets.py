@@ -180,6 +180,9 @@ class SecretsFile(UserFile[Secrets]):
         self.edit(lambda s: s.with_changes(provider_keys=_without(s.provider_keys, provider),
                                            usage_tokens=_without(s.usage_tokens, provider)))
 
+    def readdressed(self, provider: str) -> None:
+        """Nothing here was learnt through the provider's address or key: the key is what changed."""
+
     def copy(self, old: str, new: str) -> None:
         """``old``'s key and usage token under ``new`` as well: the first step of a rename, so that a
         request routed to the new id while the rename is under way is not sent without its key."""

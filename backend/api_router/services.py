@@ -33,6 +33,9 @@ class ProviderState(Protocol):
 
     def forget(self, provider: str) -> None: ...
 
+    def readdressed(self, provider: str) -> None:
+        """Its base URL or key changed: what was learnt through the old ones no longer says anything."""
+
 
 @dataclass(eq=False, slots=True, weakref_slot=True)
 class ProviderIdentity:
@@ -44,8 +47,9 @@ class ProviderIdentity:
 
 
 class ProviderStates:
-    """The one interface through which renames and deletes reach every piece of per-provider state, so a
-    new piece cannot be forgotten: it joins the list in ``composition.py``."""
+    """The one interface through which renames, deletes and new addresses reach every piece of state kept
+    per provider id (the members listed in ``composition.py``); what outlives a call — a request, a test,
+    a check still running — holds the provider's identity instead of its id."""
 
     def __init__(self, members: Sequence[ProviderState]) -> None:
         self._members = tuple(members)
@@ -82,6 +86,10 @@ class ProviderStates:
         for member in self._members:
             member.forget(provider)
 
+    def readdressed(self, provider: str) -> None:
+        for member in self._members:
+            member.readdressed(provider)
+
     def _follow(self, old: str, new: str | None) -> None:
         for identity in list(self._every):
             if identity.id == old:
@@ -90,7 +98,8 @@ class ProviderStates:
 
 @dataclass
 class ServingState:
-    """What the server knows about serving right now; the proxy reads it, the server sets it."""
+    """What the server knows about serving right now: the server sets ``shutting_down``, the proxy counts
+    the requests under way in ``inflight`` and reads ``shutting_down``."""
 
     shutting_down: bool = False
     inflight: int = 0  # proxy requests being served; shutdown waits for them

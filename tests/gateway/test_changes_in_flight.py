@@ -272,3 +272,57 @@ def test_an_identity_taken_in_the_middle_of_a_rename_follows_what_comes_next():
     assert held.id == "y" and states.identities["y"].id == "y"
     states.forget("y")
     assert held.id is None and "y" not in states.identities
+
+
+async def test_a_stream_waiting_on_a_renamed_provider_hears_when_another_request_finds_it_dead(fakes, gateway):
+    """Two streams wait on a provider that hangs; it is renamed meanwhile. When the first one's hedge
+    finds it not answering, the second is told at once — it waits on the provider, not on its old id."""
+    a, x = await fakes("a", "x")
+    a.always(fp.hang(30))
+    x.always(fp.stream_ok("from x"))
+    gw = await gateway({"a": a, "x": x}, routing={"hedge": True, "hedge_min_seconds": 5, "hedge_max_seconds": 5,
+                                                   "request_timeout_seconds": 30})
+    first = asyncio.ensure_future(gw.responses(stream=True))
+    await asyncio.sleep(1)
+    second = asyncio.ensure_future(gw.responses(stream=True))
+    for _ in range(100):
+        if a.calls == 2:
+            break
+        await asyncio.sleep(0.02)
+    await gw.api("rename_provider", provider="a", new_id="b")
+    assert (await first).status == 200 and (await second).status == 200
+    hedges = [e.message for e in gw.services.store.recent_events() if e.kind == "hedge"]
+    assert any("found by another request" in m for m in hedges), hedges
+
+
+async def test_a_provider_test_still_running_when_its_provider_is_replaced_leaves_nothing(fakes, gateway):
+    """Deleted and added again under the same id (even at the same address), it is another provider:
+    the old one's test result and its verdict on health are not the newcomer's."""
+    p1, c = await fakes("p1", "c")
+    gw = await gateway({"p1": p1, "c": c}, keys={})
+    held = Held(fp.stream_ok("pong"))
+    c.queue(held)
+    testing = asyncio.ensure_future(gw.api("test_provider", provider="c"))
+    await asyncio.wait_for(held.asked.wait(), 5)
+    await gw.api("delete_provider", provider="c")
+    await gw.api("upsert_provider", provider="c", base_url=c.base_url)
+    held.go.set()
+    assert (await testing)["ok"] is True
+    assert gw.services.tests.last("c") is None
+    assert (await gw.api("get_status"))["providers"]["c"]["status"] == "unknown"
+
+
+async def test_a_new_address_unlearns_what_the_old_one_taught(fakes, gateway):
+    """Hedge timings and a refusal of previous_response_id were the old relay's: the new address starts
+    with the cautious hedge delay and is offered previous_response_id again."""
+    c, other = await fakes("c", "other")
+    gw = await gateway({"c": c})
+    router, index = gw.services.router, gw.services.continuity.index
+    for _ in range(6):
+        router.first_events.record("c", 0.05)
+    index.mark_rejects_previous_id("c")
+    assert router.hedge_delay(gw.services.config.current, "c") < gw.services.config.current.routing.hedge_max_seconds
+    await gw.api("upsert_provider", provider="c", base_url=other.base_url)
+    cfg = gw.services.config.current
+    assert router.hedge_delay(cfg, "c") == cfg.routing.hedge_max_seconds
+    assert not index.rejects_previous_id("c")

@@ -201,6 +201,14 @@ class ContinuityIndex:
         if moved:
             self._save_rejecting()
 
+    def readdressed(self, provider: str) -> None:
+        """A new address may well accept previous_response_id; what it sealed and issued stays its own."""
+        with self._lock:
+            known = provider in self._rejects_previous_id
+            self._rejects_previous_id.discard(provider)
+        if known:
+            self._save_rejecting()
+
     def forget(self, provider: str) -> None:
         """A deleted provider: a later provider with the same id starts with a clean slate, and what
         the deleted one produced is never taken for the new one's (the store keeps those rows under

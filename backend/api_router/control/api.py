@@ -13,7 +13,7 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable, Coroutine
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -47,7 +47,7 @@ from api_router.gateway.models import fetch_models
 from api_router.gateway.provider_test import run_test
 from api_router.records import Kind, Level
 from api_router.secrets import Secrets, new_gateway_token, unmask_url
-from api_router.services import Services
+from api_router.services import ProviderIdentity, Services
 from api_router.status import build_status, provider_settings
 
 if TYPE_CHECKING:
@@ -405,10 +405,11 @@ class Control:
     async def _probe(self, pid: str) -> dict[str, Any]:
         services = self._services
         cfg = services.config.current
-        provider, key = self._asked(cfg, pid)
+        asked = self._asked(cfg, pid)
+        provider, key = asked.provider, asked.key
         timeout = min(cfg.routing.request_timeout_seconds, 20)
         result = await fetch_models(services.require_serving().upstream, provider, key, timeout)
-        if result.ok and self._still_asked(pid, provider, key):
+        if result.ok and self._still_asked(asked):
             # An answer is evidence: it clears a stale "unhealthy" (not "unresponsive").
             services.router.record_check(services.config.current, pid, True, "probe", responses=False)
         error = result.error + path_hint(provider, result.status) if not result.ok else result.error
@@ -434,13 +435,14 @@ class Control:
     async def _test(self, pid: str) -> dict[str, Any]:
         services = self._services
         cfg = services.config.current
-        provider, key = self._asked(cfg, pid)
+        asked = self._asked(cfg, pid)
+        provider, key = asked.provider, asked.key
         if not provider.base_url:
             raise ControlError(f"{cfg.name_of(pid)} has no base URL to test")
         result = await run_test(services.require_serving().upstream, provider, key,
                                 services.router.last_model(pid), min(cfg.routing.request_timeout_seconds, 30))
         shown: dict[str, Any] = json.loads(services.redactor(json.dumps(result)))
-        if not self._still_asked(pid, provider, key):
+        if not self._still_asked(asked):
             return shown  # what was tested is gone: the provider (or its address, or key) changed meanwhile
         services.tests.record(pid, shown)
         if shown["ok"]:  # a pass counts as a success for health
@@ -601,29 +603,28 @@ class Control:
         if not chosen and was is not None and now is not None and was != now:
             self._services.router.preferred_changed(after, reason="it is now first in the list")
 
-    def _asked(self, cfg: Config, pid: str) -> tuple[ProviderConfig, str | None]:
+    def _asked(self, cfg: Config, pid: str) -> _Asked:
         """The provider a probe or test asks, and its key (it may have been deleted since the call came
         in: the check and this run on different threads)."""
         provider = cfg.providers.get(pid)
         if provider is None:
             raise ControlError(f"unknown provider {pid!r}")
-        return provider, self._services.provider_key(pid)
+        return _Asked(pid, provider, self._services.provider_key(pid), self._services.providers.identities.get(pid))
 
-    def _still_asked(self, pid: str, provider: ProviderConfig, key: str | None) -> bool:
-        """Whether an answer got from ``provider`` with ``key`` still says something about ``pid``: not
-        when it was deleted or renamed meanwhile (a provider later given this id starts clean), nor
-        when its address or key changed (the answer was about the old ones)."""
-        now = self._services.config.current.providers.get(pid)
-        return (now is not None and now.base_url == provider.base_url
-                and self._services.provider_key(pid) == key)
+    def _still_asked(self, asked: _Asked) -> bool:
+        """Whether an answer to ``asked`` still says something about its provider: not when it was
+        deleted or renamed meanwhile (a provider later given its id, even at the same address, is
+        another one and starts clean), nor when its address or key changed (the answer was about the
+        old ones)."""
+        services = self._services
+        now = services.config.current.providers.get(asked.pid)
+        return (now is not None and services.providers.identities.get(asked.pid) is asked.identity
+                and now.base_url == asked.provider.base_url and services.provider_key(asked.pid) == asked.key)
 
     def _fresh_start(self, pid: str) -> None:
-        """A new address or key: what was learnt with the old one — health, the last test, the usage
-        reading — no longer says anything."""
-        services = self._services
-        services.router.reset_health(pid)
-        services.tests.discard(pid)
-        services.quota.invalidate(pid)
+        """A new address or key: what was learnt with the old one — health, hedge timings, the last test,
+        the usage reading, a refusal of previous_response_id — no longer says anything."""
+        self._services.providers.readdressed(pid)
 
     def _existing(self, provider: str | None) -> str:
         pid = _text("provider", provider or "")
@@ -647,3 +648,14 @@ def _named(config: Config, key: str, value: object) -> str:
 
 
 _PROVIDER_KEYS = frozenset({"preferred_provider", "manual_override"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """What a probe or test asked: the provider as it was configured, with its key, and which provider
+    it was (its identity, which a later provider under the same id does not share)."""
+
+    pid: str
+    provider: ProviderConfig
+    key: str | None
+    identity: ProviderIdentity | None

@@ -190,10 +190,15 @@ class BackgroundChecks:
         services = self._services
         cfg = services.config.current
         provider = cfg.providers.get(pid)
+        identity = services.providers.identities.get(pid)
         if provider is None:
             return
         timeout = min(CHECK_TIMEOUT_SECONDS, cfg.routing.request_timeout_seconds)
         result = await probe_responses(self._upstream, provider, services.provider_key(pid),
                                        check_body(model or provider.model_for(DEFAULT_MODEL)), timeout)
         log.info("background check of %s: %s", pid, "answered" if result.ok else result.error)
-        services.router.record_check(services.config.current, pid, result.ok, "background check")
+        # Renamed meanwhile, the answer is the provider's under its new id; deleted (and maybe added again
+        # under the same id: another provider), it is nobody's.
+        now = identity.id if identity is not None else pid
+        if now is not None:
+            services.router.record_check(services.config.current, now, result.ok, "background check")

@@ -29,7 +29,7 @@ from api_router.gateway.exchange import Exchange, RequestIds, parse_object, read
 from api_router.gateway.outcomes import OutcomeRecorder
 from api_router.gateway.upstream import PROVIDER_HEADER, REQUEST_ID_HEADER, Upstream, forwarded_headers
 from api_router.records import Attempt, Kind, Level, Outcome, RequestRecord, Retry, now_ms
-from api_router.services import Services, ServingState
+from api_router.services import ProviderIdentity, Services, ServingState
 
 SHUTTING_DOWN = "API Router is shutting down; the request was not completed"
 
@@ -80,8 +80,9 @@ class ResponsesProxy:
                                      turn_state_owner=services.continuity.index.turn_state_owner)
         self._recorder = OutcomeRecorder(services.router, services.quota, services.continuity.index,
                                          services.store, services.emit, lambda: services.config.current)
-        # Streams waiting for a provider's first event, by provider: told when it is found not answering.
-        self._waiting_on: dict[str, set[asyncio.Future[None]]] = {}
+        # Streams waiting for a provider's first event, by provider (its identity: renamed meanwhile, it is
+        # still the one they wait on): told when it is found not answering.
+        self._waiting_on: dict[ProviderIdentity | str, set[asyncio.Future[None]]] = {}
         services.router.unresponsive_listeners.append(self._stopped_answering)
 
     def close(self) -> None:
@@ -89,7 +90,7 @@ class ResponsesProxy:
         self._services.router.unresponsive_listeners.remove(self._stopped_answering)
 
     def _stopped_answering(self, provider: str) -> None:
-        for waiting in self._waiting_on.pop(provider, ()):
+        for waiting in self._waiting_on.pop(self._services.providers.identities.get(provider) or provider, ()):
             if not waiting.done():
                 waiting.set_result(None)
 
@@ -236,7 +237,8 @@ class ResponsesProxy:
         racers = [racer]
         # Another request may find the provider not answering first: then no need to sit out the delay.
         given_up = asyncio.get_running_loop().create_future()
-        self._waiting_on.setdefault(racer.provider, set()).add(given_up)
+        waited_on = ex.identities.get(racer.provider) or racer.provider
+        self._waiting_on.setdefault(waited_on, set()).add(given_up)
         try:
             while True:
                 newest = racers[-1]  # the only one that may still be within its hedge delay
@@ -273,11 +275,11 @@ class ResponsesProxy:
             await asyncio.gather(*(r.launch() for r in racers), return_exceptions=True)
             raise
         finally:
-            waiting = self._waiting_on.get(racer.provider)
+            waiting = self._waiting_on.get(waited_on)
             if waiting is not None:
                 waiting.discard(given_up)
                 if not waiting:
-                    del self._waiting_on[racer.provider]
+                    del self._waiting_on[waited_on]
 
     async def _alone(self, ex: Exchange, racer: _Racer) -> Opened | AttemptResult:
         """An attempt nothing can race, awaited in the request's own task."""

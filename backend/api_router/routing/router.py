@@ -421,6 +421,11 @@ class Router:
             self._s.health.pop(provider, None)
             self._unresponsive.discard(provider)
 
+    def readdressed(self, provider: str) -> None:
+        """A new address or key: its health and how fast its streams start are to be learnt again."""
+        self.reset_health(provider)
+        self.first_events.forget(provider)
+
     def rename(self, old: str, new: str) -> None:
         with self._lock:
             if old in self._s.health:

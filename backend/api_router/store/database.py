@@ -434,6 +434,10 @@ class Store:
                     self._recent[i] = Event(event.id, event.unix_ms, event.level, new, event.kind, event.message)
         self._writer.submit(lambda c: _rename(c, old, new))
 
+    def readdressed(self, provider: str) -> None:
+        """Its counters and request log are history that happened (the usage reading and the last test
+        are their owners' to drop)."""
+
     def forget(self, provider: str) -> None:
         """A deleted provider's counters, quota state and routing memory go; its history stays under its
         old name."""
