@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from api_router.records import now_ms
+from api_router.records import Outcome, now_ms
 from api_router.store import Store
 
 WINDOWS = {  # name -> (span, chart bucket), in ms
@@ -85,10 +85,10 @@ def summary(store: Store, window: str = "day", now: int | None = None) -> dict[s
         per[provider]["requests"] += 1
         point = series[(ts - since) // bucket][provider]
         point["requests"] += 1
-        if outcome == "provider_failure":
+        if outcome == Outcome.PROVIDER_FAILURE:
             per[provider]["errors"] += 1
             point["errors"] += 1
-        elif outcome == "ok":
+        elif outcome == Outcome.OK:
             per_latency[provider].append(latency)
             if attempt_ttfb is not None:
                 per_ttfb[provider].append(attempt_ttfb)

@@ -129,10 +129,6 @@ class InstanceLock:
         self._lock = lock or os_lock()
         self._fd: int | None = None
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     def acquire(self) -> bool:
         """Take the lock; False when another live process holds it."""
         if self._fd is not None:

@@ -192,7 +192,6 @@ class UpstreamStream:
         self._held: list[bytes] = []
         self._held_size = 0
         self.facts = StreamFacts()
-        self.first_event_at: float | None = None
         self.drained = False  # the body was read to its end: the connection can go back to the pool
 
     async def first_event(self, timeout: float, limit: float) -> None:
@@ -214,7 +213,6 @@ class UpstreamStream:
                         self._buffered.append((whole, None))
                         found = sse.carries_data(whole)
                     if found:
-                        self.first_event_at = time.perf_counter()
                         return
         except (aiohttp.ClientError, OSError, TimeoutError, sse.EventTooLarge) as exc:
             raise StreamFailed(describe_exception(exc, limit)) from exc

@@ -98,7 +98,7 @@ ADDED_COLUMNS = (
     ("request_log", "failover", "INTEGER NOT NULL DEFAULT 0"),
     ("request_log", "request_bytes", "INTEGER NOT NULL DEFAULT 0"),
     ("request_log", "response_bytes", "INTEGER NOT NULL DEFAULT 0"),
-    # 1: the request's one attempt succeeded at once and has no row in attempts (see attempt_rows).
+    # 1: the request's one attempt succeeded at once and has no row in attempts (see database._rows).
     ("request_log", "solo", "INTEGER NOT NULL DEFAULT 0"),
     ("attempts", "ttfb_ms", "REAL"),
     ("attempts", "hedge", "INTEGER NOT NULL DEFAULT 0"),
