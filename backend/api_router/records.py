@@ -35,6 +35,7 @@ class Retry(enum.StrEnum):
     STRIP_SEALED = "strip_sealed"  # sealed reasoning refused: send it without
     EXPAND_COMPACTION = "expand_compaction"  # a foreign compaction item refused: send what it summarised
     SUMMARIZE = "summarize_compaction"  # what it summarised is too long here: summarise it here first
+    SHORTER_SUMMARY = "shorter_summary"  # even the summary request was too long: again without the oldest part
 
 
 class Level(enum.StrEnum):

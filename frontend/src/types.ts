@@ -441,7 +441,7 @@ export type ChainOutcome =
   | 'hedge_lost';
 
 /** Which continuity retry follows an attempt with outcome `retry`. */
-export type RetryKind = 'rebuild' | 'strip_sealed' | 'expand_compaction' | 'summarize_compaction';
+export type RetryKind = 'rebuild' | 'strip_sealed' | 'expand_compaction' | 'summarize_compaction' | 'shorter_summary';
 
 export interface ChainAttempt {
   provider: ProviderId;

@@ -661,8 +661,14 @@ async def test_a_conversation_too_long_even_to_summarise_is_summarised_without_i
     newest = [i for i in asked[-1] if i.get("type") == "message" and i["role"] == "assistant"]
     assert newest[-1]["content"][0]["text"] == "step 29 passed"  # the newest turns are what is kept
     row = gw.services.store.request_log()[0]
-    assert [(a["provider"], a["outcome"], a["summary"]) for a in row["attempts"]][-3:] == [
-        ("p2", "retry", False), ("p2", "ok", True), ("p2", "ok", False)]
+    # Every summary request sent is an attempt of its own, the refused ones too (they cost a round trip).
+    refusals = len(asked) - 1
+    assert [(a["provider"], a["outcome"], a["summary"], a["retry"]) for a in row["attempts"]][-3 - refusals:] == [
+        ("p2", "retry", False, "summarize_compaction"),
+        *[("p2", "retry", True, "shorter_summary")] * refusals,
+        ("p2", "ok", True, None), ("p2", "ok", False, None)]
+    assert all(a["status"] == 400 and "asked again without the oldest part" in a["error"]
+               for a in row["attempts"] if a["retry"] == "shorter_summary")
     assert p2.foreign_sealed == []
 
 

@@ -11,6 +11,7 @@ compaction does when the context overflows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,9 +57,11 @@ def summary_body(items: list[Any], model: str | None) -> bytes:
 
 
 async def summarize(upstream: Upstream, provider: ProviderConfig, key: str | None, model: str | None,
-                    items: list[Any], timeout: float) -> Summary:
+                    items: list[Any], timeout: float,
+                    refused: Callable[[SummaryFailed], None] = lambda exc: None) -> Summary:
     """The provider's summary of ``items``; refused as too long, it is asked again without the oldest
-    part of the conversation (the newest turns matter most to whoever continues)."""
+    part of the conversation (the newest turns matter most to whoever continues). ``refused`` hears of
+    each request refused so, before the shorter one is sent."""
     for _ in range(SUMMARY_TRIES - 1):
         try:
             return await _summary_of(upstream, provider, key, model, items, timeout)
@@ -66,6 +69,7 @@ async def summarize(upstream: Upstream, provider: ProviderConfig, key: str | Non
             shorter = without_oldest(items)
             if not exc.too_long or not shorter:
                 raise
+            refused(exc)
             items = shorter
     return await _summary_of(upstream, provider, key, model, items, timeout)
 

@@ -369,9 +369,20 @@ class ResponsesProxy:
             attempt = Attempt(racer.provider, sent_model=model, summary=True)
             ex.record.attempts.append(attempt)
             t0 = time.perf_counter()
+
+            def refused(exc: SummaryFailed) -> None:  # each request sent is an attempt of its own
+                nonlocal attempt, t0
+                attempt.latency_ms = (time.perf_counter() - t0) * 1000
+                self._recorder.attempt_done(ex, attempt, AttemptResult(
+                    Outcome.RETRY, error=f"{exc}; asked again without the oldest part of the conversation",
+                    status=exc.status, retry=Retry.SHORTER_SUMMARY))
+                attempt = Attempt(racer.provider, sent_model=model, summary=True)
+                ex.record.attempts.append(attempt)
+                t0 = time.perf_counter()
+
             try:
                 summary = await summarize(self._upstream, provider, services.provider_key(provider.id), model,
-                                          items, ex.cfg.routing.request_timeout_seconds)
+                                          items, ex.cfg.routing.request_timeout_seconds, refused)
             except SummaryFailed as exc:
                 message = (f"the conversation carries a compaction made by another provider; what it summarised is "
                            f"too long for {ex.cfg.name_of(provider.id)}, and summarising it there failed: {exc}")

@@ -106,6 +106,7 @@ const RETRIES: Record<RetryKind, string> = {
   strip_sealed: 'continuity retry: sealed reasoning removed',
   expand_compaction: 'continuity retry: compacted history expanded',
   summarize_compaction: 'continuity retry: compacted history too long here, summarised by this provider first',
+  shorter_summary: 'summary request too long here: asked again without the oldest part of the conversation',
 };
 
 export function retryLabel(kind: RetryKind | null | undefined): string | null {
