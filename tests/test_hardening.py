@@ -28,7 +28,7 @@ from api_router.fsutil import NotAFile
 from api_router.gateway.upstream import MAX_HOPS, is_loop
 from api_router.paths import Paths
 from tests.support import fake_provider as fp
-from tests.support.harness import ApiError, start_harness, write_config, write_keys
+from tests.support.harness import ApiError, simple_body, start_harness, write_config, write_keys
 from tests.support.processes import TOKEN, setup_user_data, spawn, wait_health
 
 KEY = "sk-echo-abcdef0123456789"
@@ -374,6 +374,65 @@ async def test_a_request_that_cannot_be_parsed_gets_a_json_400_and_one_log_line(
     lines = [r for r in caplog.records if "malformed HTTP request" in r.getMessage()]
     assert len(lines) == 1 and lines[0].levelname == "WARNING" and lines[0].exc_info is None  # at most every 10 s
     assert (await gw.responses()).status == 200
+
+
+async def test_an_overlong_header_line_is_named_without_quoting_it(fakes, gateway, caplog):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    request = (f"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1:{gw.port}\r\nAuthorization: Bearer {gw.token}"
+               + "x" * 70_000 + "\r\n\r\n").encode()
+    with caplog.at_level("INFO"):
+        line, body = await asyncio.to_thread(_answer, gw.port, request)
+    assert line.endswith(b" 400 Bad Request")
+    assert json.loads(body)["error"]["message"] == "malformed HTTP request: a request or header line is too long"
+    assert gw.token not in caplog.text and "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize("path", ["/v1/responses", "/v1/no-such-route"])
+async def test_an_undecodable_body_of_a_request_refused_unread_leaves_no_traceback(fakes, gateway, caplog, path):
+    """Answered without reading its body (a wrong token, an unknown route), the body is still read by
+    aiohttp after the answer: a broken gzip there is one log line, not an "unhandled exception"."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    request = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{gw.port}\r\nAuthorization: Bearer wrong\r\n"
+               "Content-Encoding: gzip\r\nContent-Length: 8\r\nConnection: close\r\n\r\n").encode() + b"\x00garbage"
+    with caplog.at_level("INFO"):
+        line, _ = await asyncio.to_thread(_answer, gw.port, request)
+        await asyncio.sleep(0.3)
+    assert line.split(b" ")[1] in (b"401", b"404", b"405"), line
+    assert "Traceback" not in caplog.text and "Unhandled exception" not in caplog.text
+    assert "the request body could not be read" in caplog.text
+
+
+async def test_a_request_whose_body_completes_after_the_shutdown_cut_gets_the_503(fakes, gateway, caplog):
+    """Its body still arriving when the grace ran out (the upstream connections are closed by then):
+    the clean 503, not a 500 from a client session that is gone."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    body = json.dumps(simple_body()).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    writer.write(b"POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + gw.token.encode()
+                 + b"\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode()
+                 + b"\r\n\r\n" + body[:10])
+    await writer.drain()
+    for _ in range(100):
+        if gw.gateway.state.inflight:
+            break
+        await asyncio.sleep(0.02)
+    stopping = asyncio.ensure_future(gw.close())  # the harness's grace is 1 s
+    upstream = gw.services.require_serving().upstream
+    for _ in range(200):
+        if upstream.session.closed:
+            break
+        await asyncio.sleep(0.02)
+    assert upstream.session.closed  # cut off: past the grace
+    writer.write(body[10:])
+    await writer.drain()
+    head = await asyncio.wait_for(reader.read(65536), 5)
+    writer.close()
+    await stopping
+    assert head.split(b"\r\n")[0].endswith(b" 503 Service Unavailable"), head[:300]
+    assert b"API Router is shutting down" in head and "Traceback" not in caplog.text
 
 
 @pytest.mark.parametrize("path", ["/v1/responses", "/api/get_status"])

@@ -130,6 +130,8 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     providers = ProviderStates([secrets, router, store, quota, index, tests])
     providers.note_config(config.current)
     config.listeners.append(providers.note_config)
+    providers.note_keys(secrets.current.provider_keys)
+    secrets.listeners.append(lambda value: providers.note_keys(value.provider_keys))
     watcher = FileWatcher([lambda: _reload_config(config, router, store.add_event), secrets.reload])
     watcher.start()
     return Services(paths, config, secrets, redactor, store, router, continuity, quota, home, tests, providers,

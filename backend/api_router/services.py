@@ -59,6 +59,11 @@ class ProviderStates:
         # Every identity a request may still hold: a rename's new id is in the config (and so gets an
         # identity) a moment before the rename reaches here, and both must follow what comes next.
         self._every: weakref.WeakSet[ProviderIdentity] = weakref.WeakSet()
+        # Each configured provider's address, and each provider's key, as last told: a change of either
+        # — in the app or by hand in its file — is a new address.
+        self._addresses: dict[str, str] = {}
+        self._keys: Mapping[str, str] | None = None  # None: not told yet (the keys at start are no change)
+        self._configured: frozenset[str] = frozenset()
 
     def note_config(self, cfg: Config) -> None:
         """Every provider configured has its identity (told of each config change)."""
@@ -67,9 +72,25 @@ class ProviderStates:
             if new:
                 self._every.update(new.values())
                 self.identities = {**self.identities, **new}
+            addresses = {pid: p.base_url for pid, p in cfg.providers.items()}
+            moved = [pid for pid, url in addresses.items() if self._addresses.get(pid, url) != url]
+            self._addresses, self._configured = addresses, frozenset(addresses)
+        for pid in moved:
+            self.readdressed(pid)
+
+    def note_keys(self, keys: Mapping[str, str]) -> None:
+        """Told of each change of the provider keys. A key that comes with a new id (the first step of a
+        rename) is no change: only a configured provider's own key that changed is."""
+        with self._lock:
+            before, self._keys = self._keys, keys
+            changed = [] if before is None else [pid for pid in self._configured if keys.get(pid) != before.get(pid)]
+        for pid in changed:
+            self.readdressed(pid)
 
     def rename(self, old: str, new: str) -> None:
         with self._lock:
+            if old in self._addresses:
+                self._addresses[new] = self._addresses.pop(old)
             self._follow(old, new)
             identities = dict(self.identities)
             identity = identities.pop(old, None)

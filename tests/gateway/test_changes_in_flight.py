@@ -264,8 +264,9 @@ def test_an_identity_taken_in_the_middle_of_a_rename_follows_what_comes_next():
     from api_router.services import ProviderStates
 
     states = ProviderStates([])
-    states.note_config(SimpleNamespace(providers={"a": 1, "b": 2}))  # type: ignore[arg-type]
-    states.note_config(SimpleNamespace(providers={"x": 1, "b": 2}))  # type: ignore[arg-type]  # a renamed to x
+    one, two = SimpleNamespace(base_url="http://one/v1"), SimpleNamespace(base_url="http://two/v1")
+    states.note_config(SimpleNamespace(providers={"a": one, "b": two}))  # type: ignore[arg-type]
+    states.note_config(SimpleNamespace(providers={"x": one, "b": two}))  # type: ignore[arg-type]  # a renamed to x
     held = states.identities["x"]
     states.rename("a", "x")
     states.rename("x", "y")
@@ -326,3 +327,66 @@ async def test_a_new_address_unlearns_what_the_old_one_taught(fakes, gateway):
     cfg = gw.services.config.current
     assert router.hedge_delay(cfg, "c") == cfg.routing.hedge_max_seconds
     assert not index.rejects_previous_id("c")
+
+
+async def test_a_check_of_the_old_address_says_nothing_about_the_new_one(fakes, gateway):
+    """A background check still out to a provider's old address fails after the user fixed the address:
+    the provider at its new address has failed nothing (traffic may return to it at once)."""
+    from api_router.gateway.checks import BackgroundChecks
+
+    old, new, p2 = await fakes("old", "new", "p2")
+    held = Held(fp.status(503))
+    old.queue(held)
+    gw = await gateway({"p1": old, "p2": p2}, routing={"preferred_stable_seconds": 600, "failure_threshold": 1})
+    services = gw.services
+    services.router.record_failure(services.config.current, "p1", "HTTP 503")
+    services.router.record_success(services.config.current, "p2")  # traffic moved to p2
+    checking = asyncio.ensure_future(BackgroundChecks(services, services.require_serving().upstream)._check("p1", None))
+    await asyncio.wait_for(held.asked.wait(), 5)
+    await gw.api("upsert_provider", provider="p1", base_url=new.base_url)
+    assert services.router.plan(services.config.current)[0] == "p1"  # a fresh start: the preferred one first
+    held.go.set()
+    await checking
+    assert services.router.plan(services.config.current)[0] == "p1"
+    assert services.router.health_json(services.config.current)["p1"]["last_fail_at_unix_ms"] is None
+
+
+async def test_an_address_or_key_changed_by_hand_or_cleared_starts_afresh_too(fakes, gateway):
+    """Not only the app's own forms: config.toml and secrets.json edited by hand, and a key cleared, are a
+    new address or key like any other. Starting the app again is not."""
+    p1, p2, new = await fakes("p1", "p2", "new")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 600})
+    services = gw.services
+    services.watcher.stop()
+
+    async def learnt() -> None:
+        await gw.api("test_provider", provider="p1")
+        services.router.record_failure(services.config.current, "p1", "HTTP 503")
+        assert services.tests.last("p1") is not None
+        assert services.router.health_json(services.config.current)["p1"]["status"] == "cooldown"
+
+    def afresh() -> bool:
+        return services.tests.last("p1") is None and \
+            services.router.health_json(services.config.current)["p1"]["status"] != "cooldown"
+
+    await learnt()
+    path = services.paths.config
+    path.write_text(path.read_text().replace(p1.base_url, new.base_url))
+    services.config.reload(), services.config.reload()  # taken once it has settled: the second look
+    assert services.config.current.providers["p1"].base_url == new.base_url and afresh()
+
+    await learnt()
+    secrets = services.paths.secrets
+    data = json.loads(secrets.read_text())
+    data["providers"]["p1"] = "sk-edited-by-hand-0000"
+    secrets.write_text(json.dumps(data))
+    services.secrets.reload(), services.secrets.reload()
+    assert services.provider_key("p1") == "sk-edited-by-hand-0000" and afresh()
+
+    await learnt()
+    await gw.api("clear_provider_key", provider="p1")
+    assert afresh()
+
+    await gw.api("test_provider", provider="p1")
+    await gw.api("rename_provider", provider="p1", new_id="main")  # a rename carries the key: no change
+    assert services.tests.last("main") is not None

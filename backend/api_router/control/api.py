@@ -300,9 +300,9 @@ class Control:
         if unlock:
             services.router.lock_changed(cfg, None)
         self._note_first_in_list(before, cfg)
-        if old is not None and "base_url" in values and values["base_url"] != old.base_url:
-            self._fresh_start(pid)
-        elif not creating and values.keys() & {"usage_adapter", "usage_base_url"}:
+        # A new base URL reached every per-provider state with the config (ProviderStates.note_config).
+        moved = old is not None and values.get("base_url", old.base_url) != old.base_url
+        if old is not None and not moved and values.keys() & {"usage_adapter", "usage_base_url"}:
             services.quota.invalidate(pid)
         return self.get_config()
 
@@ -365,10 +365,8 @@ class Control:
 
     @exposed
     def set_provider_key(self, provider: str, key: str) -> dict[str, Any]:
-        before = self._services.provider_key(_text("provider", provider))
-        pid = self._set_credential("provider_keys", provider, key, "key", "Key")
-        if self._services.provider_key(pid) != before:
-            self._fresh_start(pid)
+        # A new key reaches every per-provider state with secrets.json (ProviderStates.note_keys).
+        self._set_credential("provider_keys", provider, key, "key", "Key")
         return self.get_config()
 
     @exposed
@@ -620,11 +618,6 @@ class Control:
         now = services.config.current.providers.get(asked.pid)
         return (now is not None and services.providers.identities.get(asked.pid) is asked.identity
                 and now.base_url == asked.provider.base_url and services.provider_key(asked.pid) == asked.key)
-
-    def _fresh_start(self, pid: str) -> None:
-        """A new address or key: what was learnt with the old one — health, hedge timings, the last test,
-        the usage reading, a refusal of previous_response_id — no longer says anything."""
-        self._services.providers.readdressed(pid)
 
     def _existing(self, provider: str | None) -> str:
         pid = _text("provider", provider or "")

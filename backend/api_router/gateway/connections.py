@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from aiohttp.http_exceptions import ContentEncodingError
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.http_exceptions import ContentEncodingError, LineTooLong
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
@@ -57,6 +58,15 @@ class GuardedRequestHandler(RequestHandler):
             self.waiting_since = self._loop.time()  # the first bytes of the next request's headers
 
 
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        # A body its Content-Encoding cannot decode, met again by aiohttp's lingering read after an answer
+        # that did not need the body (a 401, a 405): the client's mistake, one line at most.
+        exc = kw.get("exc_info")
+        if isinstance(exc, RequestPayloadError) and isinstance(self._manager, GuardedServer):
+            self._manager.note_malformed(None, f"the request body could not be read: {malformed_reason(exc, None)}")
+            return
+        super().log_exception(*args, **kw)
+
     def handle_error(self, request: BaseRequest, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
         if status != 400 or exc is None or request.writer.output_size > 0:
@@ -75,12 +85,21 @@ def malformed_reason(exc: BaseException, message: str | None) -> str:
     hold the gateway token)."""
     if isinstance(exc, ContentEncodingError):
         return "this Content-Encoding is not supported: send the body uncompressed, or gzip or deflate"
+    if isinstance(exc, LineTooLong):
+        return "a request or header line is too long"
     lines = []
-    for line in (message or str(exc)).splitlines():
+    for line in (message or str(exc)).replace("400, message:", "").strip().splitlines():
         if not line.strip():
             break
-        lines.append(line.strip().rstrip(":"))
+        shown = _QUOTED.split(line, maxsplit=1)[0].strip().rstrip(":").strip()
+        if shown:
+            lines.append(shown)
+        if shown != line.strip().rstrip(":").strip():
+            break  # what follows a quote is the client's bytes
     return ": ".join(lines) or type(exc).__name__
+
+
+_QUOTED = re.compile(r"""b?['"]""")
 
 
 class GuardedServer(Server):

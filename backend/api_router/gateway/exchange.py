@@ -13,6 +13,7 @@ from aiohttp import web
 
 from api_router.config import Config
 from api_router.continuity.rewrite import ClientRequest
+from api_router.gateway.connections import malformed_reason
 from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.errors import GatewayError, error_response
 from api_router.gateway.upstream import REQUEST_ID_HEADER
@@ -69,8 +70,8 @@ async def read_body(request: web.Request, limit: int, deadlines: Deadlines, stal
         # The rest of it is not worth reading: aiohttp would try to after the answer (its lingering close),
         # meet the same error and log it as unhandled; and the connection cannot carry another request.
         request.content.feed_eof()
-        reason = str(exc).replace("\n", " ").replace("400, message: ", "").strip()
-        raise GatewayError(400, f"the request body could not be read: {reason}", close=True) from None
+        raise GatewayError(400, f"the request body could not be read: {malformed_reason(exc, None)}",
+                           close=True) from None
 
 
 async def _read(request: web.Request, limit: int, too_large: str, deadlines: Deadlines, stall_seconds: float,

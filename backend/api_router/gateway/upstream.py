@@ -111,6 +111,7 @@ class Upstream:
         """Send the request and wait (at most ``timeout``) for the response headers; ``headers`` (a dict
         of the caller's own) gains the hop header."""
         _add_hop(headers, self.hop_id)
+        self._check_open()
         with self.deadlines.timeout(timeout):
             resp = await self.session.post(parsed_url(url, "Authorization" in headers), data=body, headers=headers,
                                            allow_redirects=False)
@@ -128,10 +129,17 @@ class Upstream:
     async def get(self, url: str, headers: dict[str, str], timeout: float) -> tuple[int, str, bytes]:
         """A small GET read whole: (status, content type, body)."""
         _add_hop(headers, self.hop_id)
+        self._check_open()
         with self.deadlines.timeout(timeout):
             async with self.session.get(parsed_url(url, "Authorization" in headers), headers=headers,
                                         allow_redirects=False) as resp:
                 return resp.status, resp.content_type, await read_limited(resp)
+
+    def _check_open(self) -> None:
+        """After ``cut_off`` (shutdown) a request fails like a connection that cannot be made — which every
+        caller handles — rather than with aiohttp's "Session is closed", which none expects."""
+        if self.session.closed:
+            raise aiohttp.ClientConnectionError("API Router is shutting down")
 
     def cut_all(self) -> None:
         for resp in list(self.open):
