@@ -183,6 +183,8 @@ describe('Usage page after a rename', () => {
     render(<App bridge={bridge} pollIntervalMs={100} />);
     await screen.findByTestId('usage-provider-row-p2');
     const reads = () => backend.calls.filter((c) => c.method === 'get_analytics').length;
+    await new Promise((r) => setTimeout(r, 400)); // a few status polls: the provider list arriving is no rename
+    expect(reads()).toBe(1);
     const before = reads();
     backend.handle('rename_provider', { provider: 'p2', new_id: 'backup' });
     await waitFor(() => expect(screen.getByTestId('usage-provider-row-backup')).toBeTruthy(), { timeout: 3000 });

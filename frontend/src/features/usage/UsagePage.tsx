@@ -64,15 +64,18 @@ export function UsagePage({ bridge, providerOrder, names, params = NO_PARAMS, po
   };
 
   // A provider renamed (or deleted) re-labels its past rows on the server: read them again at once, or
-  // the page names them by an id that no longer exists until the next poll.
+  // the page names them by an id that no longer exists until the next poll. Ids only added (the list
+  // arriving at start, a new provider) change no past row.
   const providersKey = providerOrder.join('\n');
   const providersSeen = useRef(providersKey);
   const { refresh: refreshAnalytics } = analytics;
   const { refresh: refreshSessions } = sessions;
   const { refresh: refreshTimeline } = timeline;
   useEffect(() => {
-    if (providersSeen.current === providersKey) return;
+    const before = providersSeen.current.split('\n').filter(Boolean);
     providersSeen.current = providersKey;
+    const now = new Set(providersKey.split('\n'));
+    if (!before.some((id) => !now.has(id))) return;
     void refreshAnalytics();
     void refreshSessions();
     void refreshTimeline();
