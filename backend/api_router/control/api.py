@@ -532,7 +532,9 @@ class Control:
 
         before = getattr(services.secrets.current, field).get(pid)
         services.secrets.edit(change)
-        if before != value:  # the same key again changes nothing the reading was made with
+        # A provider key reaches every per-provider state with secrets.json (ProviderStates.note_keys); a
+        # usage token only the usage reading. The same one again changes nothing the reading was made with.
+        if field == "usage_tokens" and before != value:
             services.quota.invalidate(pid)
         verb = "set" if value is not None else "cleared"
         services.emit(Level.INFO, Kind.CONFIG, f"{what} {verb} for {services.config.current.name_of(pid)}", pid)

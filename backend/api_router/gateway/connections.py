@@ -57,7 +57,6 @@ class GuardedRequestHandler(RequestHandler):
         elif self._current_request is None and self.waiting_since is None:
             self.waiting_since = self._loop.time()  # the first bytes of the next request's headers
 
-
     def log_exception(self, *args: Any, **kw: Any) -> None:
         # A body its Content-Encoding cannot decode, met again by aiohttp's lingering read after an answer
         # that did not need the body (a 401, a 405): the client's mistake, one line at most.
