@@ -175,6 +175,15 @@ async def test_requests_still_waiting_for_a_provider_at_quit_get_a_clean_error_a
     assert rc == 0 and exited_after < 9, exited_after
 
 
+async def starts_and_serves(user_data, port: int) -> None:
+    proc = spawn(user_data, "--port", str(port))
+    try:
+        await asyncio.to_thread(wait_health, port, proc)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 async def test_a_second_headless_start_on_the_same_user_data_is_refused_at_once(tmp_path):
     """Two gateways on one user-data folder would share its store, config watcher and provider checks:
     the second headless start names the running one (no window to show) and exits 1; once the first
@@ -192,21 +201,10 @@ async def test_a_second_headless_start_on_the_same_user_data_is_refused_at_once(
         assert time.monotonic() - started < 8  # no wait for a window that does not exist
         assert f"(pid {first.pid}, gateway on port {first_port}) runs headless with this user-data folder" in err
         assert first.poll() is None
-        other = setup_user_data(tmp_path / "other", {"p1": fake})
-        elsewhere = spawn(other, "--port", str(second_port))
-        try:
-            await asyncio.to_thread(wait_health, second_port, elsewhere)
-        finally:
-            elsewhere.terminate()
-            elsewhere.wait(30)
+        await starts_and_serves(setup_user_data(tmp_path / "other", {"p1": fake}), second_port)
         first.terminate()
         assert await asyncio.to_thread(first.wait, 30) == 0
-        again = spawn(ud, "--port", str(second_port))
-        try:
-            await asyncio.to_thread(wait_health, second_port, again)
-        finally:
-            again.terminate()
-            again.wait(30)
+        await starts_and_serves(ud, second_port)
     finally:
         if first.poll() is None:
             first.kill()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from api_router.config import Config, ConfigFile
+from api_router.config import Config, ConfigFile, ProviderConfig
 from api_router.continuity.rewrite import Continuity
 from api_router.desktop.autostart import Autostart
 from api_router.paths import Paths
@@ -61,9 +61,8 @@ class ProviderStates:
         self._every: weakref.WeakSet[ProviderIdentity] = weakref.WeakSet()
         # Each configured provider's address, and each provider's key, as last told: a change of either
         # — in the app or by hand in its file — is a new address.
-        self._addresses: dict[str, str] = {}
+        self._addresses: Mapping[str, str] = {}
         self._keys: Mapping[str, str] | None = None  # None: not told yet (the keys at start are no change)
-        self._configured: frozenset[str] = frozenset()
 
     def note_config(self, cfg: Config) -> None:
         """Every provider configured has its identity (told of each config change)."""
@@ -74,7 +73,7 @@ class ProviderStates:
                 self.identities = {**self.identities, **new}
             addresses = {pid: p.base_url for pid, p in cfg.providers.items()}
             moved = [pid for pid, url in addresses.items() if self._addresses.get(pid, url) != url]
-            self._addresses, self._configured = addresses, frozenset(addresses)
+            self._addresses = addresses
         for pid in moved:
             self.readdressed(pid)
 
@@ -83,14 +82,12 @@ class ProviderStates:
         rename) is no change: only a configured provider's own key that changed is."""
         with self._lock:
             before, self._keys = self._keys, keys
-            changed = [] if before is None else [pid for pid in self._configured if keys.get(pid) != before.get(pid)]
+            changed = [] if before is None else [pid for pid in self._addresses if keys.get(pid) != before.get(pid)]
         for pid in changed:
             self.readdressed(pid)
 
     def rename(self, old: str, new: str) -> None:
         with self._lock:
-            if old in self._addresses:
-                self._addresses[new] = self._addresses.pop(old)
             self._follow(old, new)
             identities = dict(self.identities)
             identity = identities.pop(old, None)
@@ -115,6 +112,17 @@ class ProviderStates:
         for identity in list(self._every):
             if identity.id == old:
                 identity.id = new
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What a background check, provider test or probe asked: the provider as configured then, with its
+    key, and which provider it was (its identity, which a later provider under the same id does not share)."""
+
+    pid: str
+    provider: ProviderConfig
+    key: str | None
+    identity: ProviderIdentity | None
 
 
 @dataclass
@@ -161,6 +169,24 @@ class Services:
 
     def emit(self, level: Level, kind: Kind, message: str, provider: str | None = None) -> None:
         self.store.add_event(level, kind, message, provider)
+
+    def asking(self, provider: str) -> Asked | None:
+        """What a check, test or probe of ``provider`` asks now; None when it is not configured."""
+        config = self.config.current.providers.get(provider)
+        if config is None:
+            return None
+        return Asked(provider, config, self.provider_key(provider), self.providers.identities.get(provider))
+
+    def answered_for(self, asked: Asked) -> str | None:
+        """The id of the provider an answer to ``asked`` still says something about: followed through a
+        rename; None once it was deleted (a provider later given its id is another one) or given a new
+        address or key (the answer was about the old ones)."""
+        now = asked.identity.id if asked.identity is not None else asked.pid
+        current = self.config.current.providers.get(now) if now is not None else None
+        if now is None or current is None or current.base_url != asked.provider.base_url \
+                or self.provider_key(now) != asked.key:
+            return None
+        return now
 
     def provider_key(self, provider: str) -> str | None:
         return self.secrets.current.provider_keys.get(provider)

@@ -15,6 +15,7 @@ import pytest
 from api_router.desktop.instance import (
     NO_WINDOW,
     WINDOWS_LOCK_OFFSET,
+    Handoff,
     InstanceInfo,
     InstanceLock,
     ShowServer,
@@ -142,7 +143,7 @@ def test_a_headless_holder_is_reported_at_once_with_no_window_to_show(tmp_path: 
         message, code = handoff_report(handoff)
         assert code == 1 and message.startswith(
             "another API Router (pid 4242, gateway on port 4100) runs headless with this user-data folder")
-        assert handoff_report(type(handoff)(True, None)) == ("already running; showed its window", 0)
+        assert handoff_report(Handoff(True, None)) == ("already running; showed its window", 0)
     finally:
         running.release()
 

@@ -13,7 +13,7 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -47,7 +47,7 @@ from api_router.gateway.models import fetch_models
 from api_router.gateway.provider_test import run_test
 from api_router.records import Kind, Level
 from api_router.secrets import Secrets, new_gateway_token, unmask_url
-from api_router.services import ProviderIdentity, Services
+from api_router.services import Asked, Services
 from api_router.status import build_status, provider_settings
 
 if TYPE_CHECKING:
@@ -300,9 +300,8 @@ class Control:
         if unlock:
             services.router.lock_changed(cfg, None)
         self._note_first_in_list(before, cfg)
-        # A new base URL reached every per-provider state with the config (ProviderStates.note_config).
-        moved = old is not None and values.get("base_url", old.base_url) != old.base_url
-        if old is not None and not moved and values.keys() & {"usage_adapter", "usage_base_url"}:
+        # A new base URL reaches every per-provider state with the config (ProviderStates.note_config).
+        if not creating and values.keys() & {"usage_adapter", "usage_base_url"}:
             services.quota.invalidate(pid)
         return self.get_config()
 
@@ -403,7 +402,7 @@ class Control:
     async def _probe(self, pid: str) -> dict[str, Any]:
         services = self._services
         cfg = services.config.current
-        asked = self._asked(cfg, pid)
+        asked = self._asked(pid)
         provider, key = asked.provider, asked.key
         timeout = min(cfg.routing.request_timeout_seconds, 20)
         result = await fetch_models(services.require_serving().upstream, provider, key, timeout)
@@ -433,7 +432,7 @@ class Control:
     async def _test(self, pid: str) -> dict[str, Any]:
         services = self._services
         cfg = services.config.current
-        asked = self._asked(cfg, pid)
+        asked = self._asked(pid)
         provider, key = asked.provider, asked.key
         if not provider.base_url:
             raise ControlError(f"{cfg.name_of(pid)} has no base URL to test")
@@ -603,23 +602,19 @@ class Control:
         if not chosen and was is not None and now is not None and was != now:
             self._services.router.preferred_changed(after, reason="it is now first in the list")
 
-    def _asked(self, cfg: Config, pid: str) -> _Asked:
+    def _asked(self, pid: str) -> Asked:
         """The provider a probe or test asks, and its key (it may have been deleted since the call came
         in: the check and this run on different threads)."""
-        provider = cfg.providers.get(pid)
-        if provider is None:
+        asked = self._services.asking(pid)
+        if asked is None:
             raise ControlError(f"unknown provider {pid!r}")
-        return _Asked(pid, provider, self._services.provider_key(pid), self._services.providers.identities.get(pid))
+        return asked
 
-    def _still_asked(self, asked: _Asked) -> bool:
-        """Whether an answer to ``asked`` still says something about its provider: not when it was
-        deleted or renamed meanwhile (a provider later given its id, even at the same address, is
-        another one and starts clean), nor when its address or key changed (the answer was about the
-        old ones)."""
-        services = self._services
-        now = services.config.current.providers.get(asked.pid)
-        return (now is not None and services.providers.identities.get(asked.pid) is asked.identity
-                and now.base_url == asked.provider.base_url and services.provider_key(asked.pid) == asked.key)
+    def _still_asked(self, asked: Asked) -> bool:
+        """Whether an answer to ``asked`` still says something about the provider under the id it was asked
+        by: a test or probe whose provider was renamed, deleted or given a new address or key meanwhile is
+        only shown to whoever asked."""
+        return self._services.answered_for(asked) == asked.pid
 
     def _existing(self, provider: str | None) -> str:
         pid = _text("provider", provider or "")
@@ -644,13 +639,3 @@ def _named(config: Config, key: str, value: object) -> str:
 
 _PROVIDER_KEYS = frozenset({"preferred_provider", "manual_override"})
 
-
-@dataclass(frozen=True, slots=True)
-class _Asked:
-    """What a probe or test asked: the provider as it was configured, with its key, and which provider
-    it was (its identity, which a later provider under the same id does not share)."""
-
-    pid: str
-    provider: ProviderConfig
-    key: str | None
-    identity: ProviderIdentity | None

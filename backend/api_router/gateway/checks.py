@@ -188,22 +188,14 @@ class BackgroundChecks:
 
     async def _check(self, pid: str, model: str | None) -> None:
         services = self._services
-        cfg = services.config.current
-        provider = cfg.providers.get(pid)
-        identity = services.providers.identities.get(pid)
-        if provider is None:
+        asked = services.asking(pid)
+        if asked is None:
             return
-        timeout = min(CHECK_TIMEOUT_SECONDS, cfg.routing.request_timeout_seconds)
-        key = services.provider_key(pid)
-        result = await probe_responses(self._upstream, provider, key,
+        provider = asked.provider
+        timeout = min(CHECK_TIMEOUT_SECONDS, services.config.current.routing.request_timeout_seconds)
+        result = await probe_responses(self._upstream, provider, asked.key,
                                        check_body(model or provider.model_for(DEFAULT_MODEL)), timeout)
         log.info("background check of %s: %s", pid, "answered" if result.ok else result.error)
-        # Renamed meanwhile, the answer is the provider's under its new id; deleted (and maybe added again
-        # under the same id: another provider), it is nobody's; given a new address or key, it was about
-        # the old ones.
-        now = identity.id if identity is not None else pid
-        current = services.config.current
-        asked = current.providers.get(now) if now is not None else None
-        if now is not None and asked is not None and asked.base_url == provider.base_url \
-                and services.provider_key(now) == key:
-            services.router.record_check(current, now, result.ok, "background check")
+        now = services.answered_for(asked)  # renamed meanwhile: the provider's under its new id
+        if now is not None:
+            services.router.record_check(services.config.current, now, result.ok, "background check")

@@ -28,6 +28,7 @@ export function RoutingCard(p: Props) {
   const firstInList =
     (p.routing.preferred_provider === '' && p.preferredProvider) ||
     (p.providerIds.find((id) => !p.providers[id]?.disabled) ?? p.providerIds[0] ?? '');
+  const firstInListLabel = `First in list${firstInList ? ` (${n(firstInList)})` : ''}`;
   const preferredGone = draft.preferred_provider !== '' && !p.providerIds.includes(draft.preferred_provider);
 
   return (
@@ -68,12 +69,12 @@ export function RoutingCard(p: Props) {
             <select
               id={`${uid}-preferred`}
               value={draft.preferred_provider}
-              title={draft.preferred_provider ? n(draft.preferred_provider) : `First in list${firstInList ? ` (${n(firstInList)})` : ''}`}
+              title={draft.preferred_provider ? n(draft.preferred_provider) : firstInListLabel}
               aria-invalid={plan.errors.preferred_provider ? true : undefined}
               aria-describedby={`${uid}-preferred-note`}
               onChange={(e) => form.set('preferred_provider', e.target.value)}
             >
-              <option value="">First in list{firstInList ? ` (${n(firstInList)})` : ''}</option>
+              <option value="">{firstInListLabel}</option>
               {p.providerIds.map((id) => (
                 <option key={id} value={id}>
                   {n(id)}
