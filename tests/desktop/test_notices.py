@@ -7,15 +7,10 @@ from typing import Any
 
 import pytest
 
-from api_router.desktop.notices import (
-    ALL_DOWN,
-    FAILOVER,
-    PROVIDER_BACK,
-    QUOTA_EXHAUSTED,
-    QUOTA_LOW,
-    RECOVERY,
-    Notices,
-)
+from api_router.desktop.notices import NoticeKind, Notices
+
+FAILOVER, ALL_DOWN, RECOVERY = NoticeKind.FAILOVER, NoticeKind.ALL_DOWN, NoticeKind.RECOVERY
+QUOTA_LOW, QUOTA_EXHAUSTED, PROVIDER_BACK = NoticeKind.QUOTA_LOW, NoticeKind.QUOTA_EXHAUSTED, NoticeKind.PROVIDER_BACK
 
 
 def status(state: str = "serving", provider: str | None = "a", *, health: dict[str, str] | None = None,

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from api_router.desktop.notices import ALL_DOWN, QUOTA_LOW, Notice
+from api_router.desktop.notices import Notice, NoticeKind
 from api_router.desktop.notify import (
     DbusNotifier,
     DesktopNotifierBackend,
@@ -26,8 +26,8 @@ from api_router.desktop.notify import (
 )
 from tests.desktop.xsession import NotificationService, require_gui_stack, start_session_bus
 
-DOWN = Notice(ALL_DOWN, None, "All providers down", "Relay A: HTTP 502\nCheck the keys.", "#/")
-LOW = Notice(QUOTA_LOW, "a", "Relay A: 8 % quota left", "Relay A has 8 % of its quota left.", "#/usage")
+DOWN = Notice(NoticeKind.ALL_DOWN, None, "All providers down", "Relay A: HTTP 502\nCheck the keys.", "#/")
+LOW = Notice(NoticeKind.QUOTA_LOW, "a", "Relay A: 8 % quota left", "Relay A has 8 % of its quota left.", "#/usage")
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from api_router.desktop.icon import TRAY_STATES, tray_image
-from api_router.desktop.trayview import ERROR, NORMAL, WARNING, menu_labels, provider_label, tray_view
+from api_router.desktop.icon import TrayIcon, tray_image
+from api_router.desktop.trayview import menu_labels, provider_label, tray_view
 from tests.desktop.app import ROOT
 
 
@@ -61,14 +61,14 @@ def test_lock_is_the_checked_radio_item() -> None:
 
 
 @pytest.mark.parametrize("doc, listening, expected", [
-    (status(providers={"a": {"status": "healthy"}}), True, NORMAL),
-    (status(), True, WARNING),                                   # Relay B is cooling down
-    (status("fallback", "failover to Relay B", providers={}), True, WARNING),
-    (status("down", "all providers down"), True, ERROR),
-    (status("no_providers", "no provider configured", providers={}), True, ERROR),
-    (status(providers={"a": {"status": "healthy"}}), False, ERROR),  # the gateway is not listening
-    (status(providers={"a": {"status": "unresponsive"}}), True, WARNING),
-    (status(providers={"a": {"status": "cooldown", "disabled": True}}), True, NORMAL),
+    (status(providers={"a": {"status": "healthy"}}), True, TrayIcon.NORMAL),
+    (status(), True, TrayIcon.WARNING),                                   # Relay B is cooling down
+    (status("fallback", "failover to Relay B", providers={}), True, TrayIcon.WARNING),
+    (status("down", "all providers down"), True, TrayIcon.ERROR),
+    (status("no_providers", "no provider configured", providers={}), True, TrayIcon.ERROR),
+    (status(providers={"a": {"status": "healthy"}}), False, TrayIcon.ERROR),  # the gateway is not listening
+    (status(providers={"a": {"status": "unresponsive"}}), True, TrayIcon.WARNING),
+    (status(providers={"a": {"status": "cooldown", "disabled": True}}), True, TrayIcon.NORMAL),
 ])
 def test_icon_state(doc: dict[str, Any], listening: bool, expected: str) -> None:
     assert tray_view(doc, listening=listening).icon == expected
@@ -117,14 +117,14 @@ def _distance(a: Any, b: Any) -> float:
 @pytest.mark.parametrize("size", [16, 22, 32])
 @pytest.mark.parametrize("background", [(255, 255, 255), (240, 240, 240), (32, 32, 32), (0, 0, 0)])
 def test_variants_are_distinguishable_at_tray_sizes(size: int, background: tuple[int, int, int]) -> None:
-    images = {state: _on(background, state, size) for state in TRAY_STATES}
-    for i, a in enumerate(TRAY_STATES):
-        for b in TRAY_STATES[i + 1:]:
+    images = {state: _on(background, state, size) for state in TrayIcon}
+    for i, a in enumerate(TrayIcon):
+        for b in list(TrayIcon)[i + 1:]:
             assert _distance(images[a], images[b]) > 60, (a, b, size, background)
     # and the icon itself stands out from the panel
     blank = _on(background, "normal", size).copy()
     blank.paste(background, (0, 0, size, size))
-    for state in TRAY_STATES:
+    for state in TrayIcon:
         assert _distance(images[state], blank) > 60, (state, size, background)
 
 

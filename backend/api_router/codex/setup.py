@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,13 +96,19 @@ def _points_here(home: Path, gateway_url: str) -> bool:
             and block.get("base_url") == gateway_url and block.get("wire_api") == "responses")
 
 
-def connection_state(home: Path, gateway_url: str, token: str) -> str:
-    """connected | token_out_of_date (Codex is pointed here, but auth.json holds another token, or none) |
-    not_connected."""
+class Connection(StrEnum):
+    """How Codex stands towards this gateway (the ``state`` of ``get_codex_setup``)."""
+
+    CONNECTED = "connected"
+    TOKEN_OUT_OF_DATE = "token_out_of_date"  # pointed here, but auth.json holds another token, or none
+    NOT_CONNECTED = "not_connected"
+
+
+def connection_state(home: Path, gateway_url: str, token: str) -> Connection:
     if not _points_here(home, gateway_url):
-        return "not_connected"
+        return Connection.NOT_CONNECTED
     auth = _read_auth(home / "auth.json") or {}
-    return "connected" if auth.get("OPENAI_API_KEY") == token else "token_out_of_date"
+    return Connection.CONNECTED if auth.get("OPENAI_API_KEY") == token else Connection.TOKEN_OUT_OF_DATE
 
 
 def describe(home: Path, gateway_url: str, token: str) -> dict[str, Any]:
@@ -112,7 +119,7 @@ def describe(home: Path, gateway_url: str, token: str) -> dict[str, Any]:
         "auth_path": str(home / "auth.json"),
         "config_block": config_block(gateway_url),
         "auth_json": auth_json(token),
-        "configured": state == "connected",
+        "configured": state is Connection.CONNECTED,
         "state": state,
         "has_backup": (home / BACKUP_DIR / "manifest.json").is_file(),
     }
@@ -121,7 +128,7 @@ def describe(home: Path, gateway_url: str, token: str) -> dict[str, Any]:
 def apply(home: Path, gateway_url: str, token: str) -> dict[str, Any]:
     config_path = home / "config.toml"
     new_config = merged_config(_read_config(config_path), gateway_url)
-    if connection_state(home, gateway_url, token) == "not_connected":
+    if connection_state(home, gateway_url, token) is Connection.NOT_CONNECTED:
         _backup(home)
     atomic_write(config_path, new_config.encode("utf-8"), mode=0o600)
     _write_token(home, token)
@@ -131,7 +138,7 @@ def apply(home: Path, gateway_url: str, token: str) -> dict[str, Any]:
 def update_token(home: Path, gateway_url: str, old_token: str, new_token: str) -> bool:
     """After a token rotation: when Codex was connected with the old token, give its auth.json the new one
     (the backup of the user's own files is left as it is). True when auth.json was rewritten."""
-    if connection_state(home, gateway_url, old_token) != "connected":
+    if connection_state(home, gateway_url, old_token) is not Connection.CONNECTED:
         return False
     _write_token(home, new_token)
     return True

@@ -8,10 +8,17 @@ it, and nothing to compute while the app starts.
 from __future__ import annotations
 
 import functools
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-TRAY_STATES = ("normal", "warning", "error")
+
+class TrayIcon(StrEnum):
+    """The tray icon's variants; each value names its image, ``assets/tray-<value>.png``."""
+
+    NORMAL = "normal"
+    WARNING = "warning"  # serving, but a provider is out of rotation or a fallback serves
+    ERROR = "error"  # not listening, or nothing can serve
 
 
 _ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -29,11 +36,9 @@ def icon_path() -> Path:
 
 
 @functools.cache
-def tray_image(state: str) -> Any:
-    """The tray icon for ``state`` (normal | warning | error) as a PIL image."""
+def tray_image(state: TrayIcon) -> Any:
+    """The tray icon for ``state`` as a PIL image."""
     from PIL import Image
 
-    if state not in TRAY_STATES:
-        raise ValueError(f"unknown tray state {state!r}")
-    with Image.open(asset_path(f"tray-{state}.png")) as img:
+    with Image.open(asset_path(f"tray-{TrayIcon(state).value}.png")) as img:
         return img.convert("RGBA")

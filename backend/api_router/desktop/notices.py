@@ -26,6 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from api_router.desktop.trayview import percent_left
@@ -34,10 +35,21 @@ from api_router.states import UNWELL, GatewayState, ProviderHealth
 COALESCE_SECONDS = 600.0
 DEFAULT_QUOTA_PERCENT = 10.0
 
-FAILOVER, ALL_DOWN, RECOVERY = "failover", "all_down", "recovery"
-QUOTA_LOW, QUOTA_EXHAUSTED, PROVIDER_BACK = "quota_low", "quota_exhausted", "provider_back"
-SETTING = {FAILOVER: "notify_failover", ALL_DOWN: "notify_all_down", RECOVERY: "notify_recovery",
-           QUOTA_LOW: "notify_quota", QUOTA_EXHAUSTED: "notify_quota", PROVIDER_BACK: "notify_provider_back"}
+
+
+class NoticeKind(StrEnum):
+    FAILOVER = "failover"
+    ALL_DOWN = "all_down"
+    RECOVERY = "recovery"
+    QUOTA_LOW = "quota_low"
+    QUOTA_EXHAUSTED = "quota_exhausted"
+    PROVIDER_BACK = "provider_back"
+
+
+# The [ui] setting that turns each kind on or off.
+SETTING = {NoticeKind.FAILOVER: "notify_failover", NoticeKind.ALL_DOWN: "notify_all_down",
+           NoticeKind.RECOVERY: "notify_recovery", NoticeKind.QUOTA_LOW: "notify_quota",
+           NoticeKind.QUOTA_EXHAUSTED: "notify_quota", NoticeKind.PROVIDER_BACK: "notify_provider_back"}
 
 # The views the UI routes by hash (docs/control-api.md, "Views the desktop shell can open").
 DASHBOARD, USAGE = "#/", "#/usage"
@@ -49,7 +61,7 @@ def requests_view(provider: str | None) -> str:
 
 @dataclass(frozen=True)
 class Notice:
-    kind: str
+    kind: NoticeKind
     provider: str | None
     title: str
     message: str
@@ -83,11 +95,11 @@ class Notices:
             return []
         found = self._changes(previous, status, quota_threshold(ui))
         now = self._clock()
-        out = [n for n in found if n.kind != PROVIDER_BACK and self._admit(n, ui, now)]
+        out = [n for n in found if n.kind is not NoticeKind.PROVIDER_BACK and self._admit(n, ui, now)]
         # A recovery notice says "back" already, but only one that is sent: with recoveries turned off
         # (or coalesced away) the providers that came back are announced on their own.
-        if not any(n.kind == RECOVERY for n in out):
-            out += [n for n in found if n.kind == PROVIDER_BACK and self._admit(n, ui, now)]
+        if not any(n.kind is NoticeKind.RECOVERY for n in out):
+            out += [n for n in found if n.kind is NoticeKind.PROVIDER_BACK and self._admit(n, ui, now)]
         return out
 
     def _admit(self, notice: Notice, ui: dict[str, Any], now: float) -> bool:
@@ -120,21 +132,21 @@ class Notices:
             if state == GatewayState.FALLBACK and before == GatewayState.DOWN:
                 # Everything was down and a fallback provider answers: a recovery, if a partial one.
                 why = f" ({now['reason']})" if now.get("reason") else ""
-                out.append(Notice(RECOVERY, serving, f"Serving from {name(serving)} again",
+                out.append(Notice(NoticeKind.RECOVERY, serving, f"Serving from {name(serving)} again",
                                   f"API Router recovered partly: {name(preferred)} is still not answering{why}. "
                                   f"Codex keeps working through {name(serving)}.", DASHBOARD))
             elif state == GatewayState.FALLBACK and (before != GatewayState.FALLBACK or was.get("provider") != serving):
                 why = now.get("reason") or f"{name(preferred)} is not answering"
-                out.append(Notice(FAILOVER, serving, f"Failover to {name(serving)}",
+                out.append(Notice(NoticeKind.FAILOVER, serving, f"Failover to {name(serving)}",
                                   f"{why}. Codex keeps working through {name(serving)}.",
                                   requests_view(preferred)))
             elif state == GatewayState.DOWN and before != GatewayState.DOWN:
                 message = now.get("reason") or "No provider can serve requests."
                 if now.get("advice"):
                     message += f"\n{now['advice']}"
-                out.append(Notice(ALL_DOWN, None, "All providers down", message, DASHBOARD))
+                out.append(Notice(NoticeKind.ALL_DOWN, None, "All providers down", message, DASHBOARD))
             elif state == GatewayState.SERVING and before in (GatewayState.DOWN, GatewayState.FALLBACK):
-                out.append(Notice(RECOVERY, serving, f"Serving from {name(serving)} again",
+                out.append(Notice(NoticeKind.RECOVERY, serving, f"Serving from {name(serving)} again",
                                   f"API Router recovered: {now.get('line') or 'serving'}.", DASHBOARD))
         out += self._quota(old, new, threshold, name)
         if state in (GatewayState.SERVING, GatewayState.FALLBACK):  # dropped in update() when a recovery notice is sent
@@ -142,7 +154,7 @@ class Notices:
             for pid, entry in (new.get("providers") or {}).items():
                 prev = (old_providers.get(pid) or {}).get("status")
                 if entry.get("status") == ProviderHealth.HEALTHY and prev in UNWELL:
-                    out.append(Notice(PROVIDER_BACK, pid, f"{name(pid)} is back",
+                    out.append(Notice(NoticeKind.PROVIDER_BACK, pid, f"{name(pid)} is back",
                                       f"{name(pid)} answers again and is back in rotation.", requests_view(pid)))
         return out
 
@@ -162,13 +174,13 @@ class Notices:
             was_exhausted = bool((old_quota.get(pid) or {}).get("skipped"))
             if exhausted and not was_exhausted:
                 reason = ((new_quota.get(pid) or {}).get("snapshot") or {}).get("exhausted_reason")
-                out.append(Notice(QUOTA_EXHAUSTED, pid, f"{name(pid)} is out of quota",
+                out.append(Notice(NoticeKind.QUOTA_EXHAUSTED, pid, f"{name(pid)} is out of quota",
                                   (reason or "Its usage panel says nothing is left") +
                                   ". Automatic routing skips it until a refresh says otherwise.", USAGE))
             elif (not exhausted and left is not None and left < threshold
                   and (before is None or before >= threshold)):
                 shown = percent_left(left)
-                out.append(Notice(QUOTA_LOW, pid, f"{name(pid)}: {shown} % quota left",
+                out.append(Notice(NoticeKind.QUOTA_LOW, pid, f"{name(pid)}: {shown} % quota left",
                                   f"{name(pid)} has {shown} % of its quota left.", USAGE))
         return out
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from api_router.desktop.notices import ALL_DOWN, Notice
+from api_router.desktop.notices import Notice, NoticeKind
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class DbusNotifier:
     def send(self, notice: Notice) -> bool:
         GLib = self._GLib
         hints = {"desktop-entry": GLib.Variant("s", "api-router"),
-                 "urgency": GLib.Variant("y", 2 if notice.kind == ALL_DOWN else 1)}
+                 "urgency": GLib.Variant("y", 2 if notice.kind is NoticeKind.ALL_DOWN else 1)}
         args = GLib.Variant("(susssasa{sv}i)", (APP_NAME, 0, self._app_icon, notice.title, notice.message,
                                                 [DEFAULT_ACTION, "Open API Router"], hints, -1))
         try:

@@ -32,6 +32,7 @@ from api_router.control import Control, Registry
 from api_router.desktop.autostart import Autostart, SettingFollower, apply_setting
 from api_router.desktop.bridge import QuietRefusals, make_desktop_api
 from api_router.desktop.hooks import hook_file, install_bridge_probe, wants_download
+from api_router.desktop.icon import TrayIcon
 from api_router.desktop.instance import (
     Handoff,
     InstanceInfo,
@@ -72,7 +73,7 @@ class Backends:
     platform: str
     webview: Any                      # pywebview: create_window(), start()
     pystray: Any                      # pystray: Icon, Menu, MenuItem
-    tray_images: Callable[[str], Any]  # tray state (normal | warning | error) -> PIL image
+    tray_images: Callable[[TrayIcon], Any]
     icon_path: str | None             # window icon file (GTK)
     tray_host_present: Callable[[], bool]
     # (on_click(view), the pystray icon) -> the notification service

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from api_router.desktop.icon import TrayIcon
 from api_router.desktop.trayview import TrayView
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ class Tray:
     when what it shows changed.
     """
 
-    def __init__(self, pystray: Any, images: Callable[[str], Any], actions: TrayActions, view: TrayView, *,
+    def __init__(self, pystray: Any, images: Callable[[TrayIcon], Any], actions: TrayActions, view: TrayView, *,
                  name: str = "api-router") -> None:
         self._pystray = pystray
         self._images = images

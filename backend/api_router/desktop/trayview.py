@@ -11,9 +11,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from api_router.desktop.icon import TrayIcon
 from api_router.states import OUT_OF_ROTATION, GatewayState, ProviderHealth
 
-NORMAL, WARNING, ERROR = "normal", "warning", "error"
 TOOLTIP_MAX = 127  # Windows keeps 128 UTF-16 units of a tray tooltip, the terminator included
 
 # (mark, word) per provider status; the word is left out for a healthy provider.
@@ -39,7 +39,7 @@ class ProviderChoice:
 
 @dataclass(frozen=True)
 class TrayView:
-    icon: str             # normal | warning | error
+    icon: TrayIcon
     line: str             # "Relay A · serving", "failover to Relay B", "all providers down", …
     tooltip: str
     automatic: bool       # no lock
@@ -71,15 +71,15 @@ def provider_label(name: str, entry: dict[str, Any], quota: dict[str, Any] | Non
     return name + health
 
 
-def icon_state(status: dict[str, Any], listening: bool) -> str:
+def icon_state(status: dict[str, Any], listening: bool) -> TrayIcon:
     state = (status.get("summary") or {}).get("state")
     if not listening or state in (GatewayState.DOWN, GatewayState.NO_PROVIDERS):
-        return ERROR
+        return TrayIcon.ERROR
     providers = status.get("providers") or {}
     if state == GatewayState.FALLBACK or any(p.get("status") in OUT_OF_ROTATION and not p.get("disabled")
                                   for p in providers.values()):
-        return WARNING
-    return NORMAL
+        return TrayIcon.WARNING
+    return TrayIcon.NORMAL
 
 
 def tray_view(status: dict[str, Any], *, listening: bool = True, not_listening_reason: str = "") -> TrayView:
