@@ -10,13 +10,17 @@ is another one (``ProviderIdentity``). The router is told with the config as it 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
+
+from aiohttp import web
 
 from api_router.config import Config
 from api_router.continuity.index import ContinuityIndex, tombstone
 from api_router.gateway import classify
 from api_router.gateway.attempt import AttemptResult
+from api_router.gateway.errors import GatewayError
 from api_router.gateway.exchange import Exchange
 from api_router.quota import Quota
 from api_router.records import Attempt, EventSink, Kind, Level, Outcome, Retry
@@ -138,10 +142,27 @@ class OutcomeRecorder:
         if failures:
             self._router.record_all_failed(failures, explained, choice=ex.choice)
 
+    @staticmethod
+    def answered_by_gateway(ex: Exchange, err: GatewayError, response: web.Response) -> None:
+        """The gateway answered the request itself, with ``response`` for ``err``."""
+        record = ex.record
+        record.status, record.error = err.status, record.error or err.message
+        record.response_bytes = len(response.body) if isinstance(response.body, bytes) else 0
+
+    @staticmethod
+    def cancelled(ex: Exchange, *, shutting_down: bool) -> None:
+        """The request's task was cancelled: its client left, or the gateway shut down."""
+        record = ex.record
+        if not record.status:
+            record.status = 499
+        if record.status != 200:  # a complete answer (the client left after it) is no error
+            record.error = record.error or ("gateway shut down" if shutting_down else "client disconnected")
+
     def request_done(self, ex: Exchange) -> None:
+        record = ex.record
+        record.latency_ms = (time.perf_counter() - ex.started) * 1000
         # What the serving provider spent on summaries is part of what the request cost there (another
         # provider's summaries count in that provider's quota ledger).
-        record = ex.record
         spent = ex.summary_usage.get(record.provider) if record.provider else None
         if spent is not None:
             record.usage = record.usage + spent

@@ -113,20 +113,15 @@ class ResponsesProxy:
                 raise GatewayError(503, SHUTTING_DOWN)
             return await self._serve(ex)
         except GatewayError as err:
-            record.status, record.error = err.status, record.error or err.message
             response = from_error(err, services.redactor.redact_bytes)
             response.headers[REQUEST_ID_HEADER] = record.request_id  # the row that says what happened
-            record.response_bytes = len(response.body) if isinstance(response.body, bytes) else 0
+            self._recorder.answered_by_gateway(ex, err, response)
             return response
         except asyncio.CancelledError:
-            if not record.status:
-                record.status = 499
-            if record.status != 200:  # a complete answer (the client left after it) is no error
-                record.error = record.error or ("gateway shut down" if state.shutting_down else "client disconnected")
+            self._recorder.cancelled(ex, shutting_down=state.shutting_down)
             raise
         finally:
             state.inflight -= 1
-            record.latency_ms = (time.perf_counter() - ex.started) * 1000
             self._recorder.request_done(ex)
             services.touch()
 
