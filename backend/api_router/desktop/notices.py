@@ -36,7 +36,6 @@ COALESCE_SECONDS = 600.0
 DEFAULT_QUOTA_PERCENT = 10.0
 
 
-
 class NoticeKind(StrEnum):
     FAILOVER = "failover"
     ALL_DOWN = "all_down"
