@@ -73,6 +73,26 @@ async def test_connection_refused_fails_over(fakes, gateway):
     assert "cannot connect" in error
 
 
+async def test_a_key_no_http_client_can_send_is_that_providers_failure_not_the_gateways(fakes, gateway):
+    """Defence in depth: the control API and secrets.json refuse such keys, but one that reaches a request
+    anyway (a control character aiohttp will not put in a header) fails that provider over, unquoted."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    bad = "sk-bad\x00key-0123456789"
+    gw.services.secrets.edit(lambda s: s.with_changes(provider_keys={**s.provider_keys, "p1": bad}))
+    reply = await gw.responses()
+    assert reply.status == 200 and p2.calls == 1 and p1.calls == 0
+    error = gw.services.router.health_json(gw.services.config.current)["p1"]["last_error"]
+    assert "key cannot be used" in error and "sk-bad" not in error
+    probe = await gw.api("probe_provider", provider="p1")
+    assert probe["ok"] is False and "key cannot be used" in probe["error"]
+    tested = await gw.api("test_provider", provider="p1")
+    assert tested["ok"] is False and all("sk-bad" not in str(step) for step in tested["steps"])
+    p2.always(fp.status(503))
+    reply = await gw.responses()
+    assert reply.status == 502 and b"key cannot be used" in reply.body and b"sk-bad" not in reply.body
+
+
 async def test_timeout_before_headers_fails_over(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"request_timeout_seconds": 0.3})

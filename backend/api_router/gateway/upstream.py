@@ -7,9 +7,10 @@ It also knows every response still being read, so shutdown can cut them off.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import aiohttp
 import orjson
@@ -96,6 +97,12 @@ def parsed_url(url: str, bearer: bool = True) -> URL:
 
 
 
+class UnusableRequest(aiohttp.ClientError):
+    """The request cannot even be sent as the provider is configured: a base URL or key no HTTP client
+    can use (a port out of range, a control character in the key). A failure of that provider like a
+    refused connection — never an error of the gateway, and the key is never quoted."""
+
+
 class Upstream:
     def __init__(self, session: aiohttp.ClientSession, deadlines: Deadlines, hop_id: str) -> None:
         self.session = session
@@ -112,7 +119,7 @@ class Upstream:
         of the caller's own) gains the hop header."""
         _add_hop(headers, self.hop_id)
         self._check_open()
-        with self.deadlines.timeout(timeout):
+        with self.deadlines.timeout(timeout), _usable():
             resp = await self.session.post(parsed_url(url, "Authorization" in headers), data=body, headers=headers,
                                            allow_redirects=False)
         self.open.add(resp)
@@ -130,7 +137,7 @@ class Upstream:
         """A small GET read whole: (status, content type, body)."""
         _add_hop(headers, self.hop_id)
         self._check_open()
-        with self.deadlines.timeout(timeout):
+        with self.deadlines.timeout(timeout), _usable():
             async with self.session.get(parsed_url(url, "Authorization" in headers), headers=headers,
                                         allow_redirects=False) as resp:
                 return resp.status, resp.content_type, await read_limited(resp)
@@ -157,6 +164,24 @@ class Upstream:
     async def close(self) -> None:
         self.cut_all()
         await self.session.close()
+
+
+@contextlib.contextmanager
+def _usable() -> Iterator[None]:
+    """aiohttp and yarl refuse such a URL or header with a ValueError while building the request."""
+    try:
+        yield
+    except aiohttp.ClientError:
+        raise
+    except ValueError as exc:
+        raise UnusableRequest(f"the provider's base URL or key cannot be used in a request ({_without_values(exc)}); "
+                              "correct it in API Router") from None
+
+
+def _without_values(exc: ValueError) -> str:
+    """What was wrong, without the offending value: it may be (part of) a key."""
+    text = str(exc).split(":", 1)[0].strip().rstrip(".")
+    return text if text and len(text) <= 120 else type(exc).__name__
 
 
 def _add_hop(headers: dict[str, str], hop_id: str) -> None:
@@ -241,7 +266,7 @@ def clip(text: str, limit: int = 300) -> str:
 
 
 def describe_exception(exc: BaseException, request_timeout: float) -> str:
-    if isinstance(exc, TooLarge):
+    if isinstance(exc, (TooLarge, UnusableRequest)):
         return str(exc)
     if isinstance(exc, TimeoutError):
         return str(exc) if str(exc) else f"no response within {request_timeout:g} s"
