@@ -156,6 +156,33 @@ async def test_a_200_whose_response_failed_on_the_server_side_fails_over(fakes, 
     assert "The server had an error" in gw.services.store.request_log()[0]["attempts"][0]["error"]
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_200_whose_response_failed_by_the_requests_own_fault_is_that_error_without_failover(
+        fakes, gateway, stream):
+    """Told as the same failure in a stream would be: a JSON request gets a 400 with the error object, a
+    stream the failed response's events; a client_error row either way, health untouched."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "failure_threshold": 1})
+
+    async def failed(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        return web.json_response({**fp.response_object("", provider=fake.name), "status": "failed", "output": [],
+                                  "error": {"code": "context_length_exceeded", "type": "invalid_request_error",
+                                            "message": "Your input exceeds the context window of this model."}})
+
+    p1.always(failed)
+    reply = await gw.responses(stream=stream)
+    assert reply.headers["X-API-Router-Provider"] == "p1" and p2.calls == 0
+    if stream:
+        assert reply.status == 200 and reply.event_types[-1] == "response.failed"
+        assert reply.events[-1]["response"]["error"]["code"] == "context_length_exceeded"
+    else:
+        assert reply.status == 400 and reply.json["error"]["code"] == "context_length_exceeded"
+    assert attempts(gw) == [("p1", "client_error")]
+    assert health(gw, "p1")["consecutive_failures"] == 0
+    row = gw.services.store.request_log()[0]
+    assert row["outcome"] == "client_error" and "context window" in row["error"]
+
+
 @pytest.mark.parametrize("event", ["response.failed", "error", "error_flat"])
 async def test_client_error_in_band_is_relayed_without_failover_or_blame(fakes, gateway, event):
     p1, p2 = await fakes("p1", "p2")

@@ -161,11 +161,17 @@ class AttemptRunner:
             answer = answer_of(opened.data, resp.content_type)
             if isinstance(answer, str):
                 return _passed_back(opened, self._unusable(ex, opened, answer))
-            if answer.get("status") == "failed" and not classify.is_client_error_event({"response": answer}):
-                # A server-side failure dressed as an answer (a 200 with "status": "failed").
-                message = classify.error_message_of_event({"response": answer})
-                return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"answered a failed response: {message}",
-                                     rate_limited=classify.is_rate_limit_event({"response": answer}))
+            if answer.get("status") == "failed":
+                failure = {"type": "response.failed", "response": answer}
+                if not classify.is_client_error_event(failure):
+                    # A server-side failure dressed as an answer (a 200 with "status": "failed").
+                    message = classify.error_message_of_event(failure)
+                    return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"answered a failed response: {message}",
+                                         rate_limited=classify.is_rate_limit_event(failure))
+                if not client.stream:  # the request's own fault, told as a stream's would be to a JSON request
+                    message = classify.error_message_of_event(failure)
+                    return _passed_back(opened, self._refused(ex, opened, failure,
+                                                              f"answered a failed response: {message}"))
             opened.answer = answer
             handed_on = True
             return opened
@@ -181,17 +187,21 @@ class AttemptRunner:
         """A complete body that is no answer. An event stream (to a JSON request) that reports the
         request's own error is that error, as JSON, for the client: no failover, as in a stream."""
         failure = stream_failure(opened.data) if opened.resp.content_type == "text/event-stream" else None
-        assert ex.client is not None
-        refused = failure is not None and classify.is_client_error_event(failure)
-        if not refused or ex.client.compaction_trigger:
-            return AttemptResult(Outcome.PROVIDER_FAILURE, error=why, counts_against_health=not refused,
+        if failure is None or not classify.is_client_error_event(failure):
+            return AttemptResult(Outcome.PROVIDER_FAILURE, error=why,
                                  rate_limited=failure is not None and classify.is_rate_limit_event(failure))
+        return self._refused(ex, opened, failure, f"stream reported: {classify.error_message_of_event(failure)}")
+
+    def _refused(self, ex: Exchange, opened: Opened, failure: dict[str, Any], error: str) -> AttemptResult:
+        """A JSON request the provider refused as its own fault (a failed response, or an event stream that
+        reports one): a 400 with that ``error`` object, no failover, health untouched — except for a
+        compaction trigger, which goes on to the next provider (Codex has no fallback of its own)."""
+        if ex.client is not None and ex.client.compaction_trigger:
+            return AttemptResult(Outcome.PROVIDER_FAILURE, error=error, counts_against_health=False)
         body = self._redact(orjson.dumps({"error": classify.error_object(failure)}))
         out = web.Response(body=body, status=400, content_type="application/json", headers=headers_back(
             opened.resp.raw_headers, opened.provider, ex.record.request_id, self._redact))
-        message = classify.error_message_of_event(failure)
-        return AttemptResult(Outcome.CLIENT_ERROR, out, error=f"stream reported: {message}", status=400,
-                             response_bytes=len(body))
+        return AttemptResult(Outcome.CLIENT_ERROR, out, error=error, status=400, response_bytes=len(body))
 
     async def _http_error(self, ex: Exchange, opened: Opened, client: ClientRequest, retries: Retries) -> AttemptResult:
         resp = opened.resp
@@ -341,6 +351,9 @@ class AttemptRunner:
         # An unfinished answer's error or reason may echo a key; a healthy answer is not scanned.
         unfinished = answer.get("status") in _UNFINISHED
         result = AttemptResult(Outcome.OK, usage=usage, response_id=rid, sealed=sealed)
+        if answer.get("status") == "failed":  # the request's own fault (a server-side one failed over in open)
+            message = classify.error_message_of_event({"type": "response.failed", "response": answer})
+            result = AttemptResult(Outcome.CLIENT_ERROR, usage=usage, error=f"answered a failed response: {message}")
         # Sent before the result is recorded: the client does not wait for the bookkeeping.
         if ex.client.stream:
             if unfinished:
