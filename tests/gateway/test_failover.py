@@ -297,3 +297,14 @@ async def test_each_provider_gets_the_request_at_most_once(fakes, gateway):
         fake.always(fp.status(503))
     await gw.responses()
     assert [p1.calls, p2.calls, p3.calls] == [1, 1, 1]
+
+
+async def test_a_provider_with_a_url_no_client_can_use_is_left_out_at_start(fakes, gateway):
+    """Port 99999 in config.toml: reported and replaced by "" (no address, not routed to), so requests go
+    to the next provider instead of failing, every one, with an internal error."""
+    (good,) = await fakes("good")
+    gw = await gateway({"bad": "http://127.0.0.1:99999/v1", "good": good})
+    reply = await gw.responses()
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "good"
+    events = (await gw.api("list_events", level="error"))["events"]
+    assert any("[providers.bad] base_url has port '99999'" in e["message"] for e in events)

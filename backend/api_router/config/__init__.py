@@ -30,6 +30,7 @@ from api_router.config.schema import (
     is_http_url,
     normalized_url,
     settings_of,
+    url_problem,
 )
 
 __all__ = [
@@ -37,4 +38,5 @@ __all__ = [
     "Config", "ConfigError", "ConfigFile", "ListenConfig", "LoadReport", "ProviderConfig", "RequestLogConfig",
     "RoutingConfig", "UiConfig", "as_json", "default_template", "field_problem", "is_http_url", "normalized_url",
     "parse", "points_at_gateway", "provider_table", "rename_in_doc", "section", "set_order", "set_value", "settings_of",
+    "url_problem",
 ]

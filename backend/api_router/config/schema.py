@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+
+import yarl
 
 PROVIDER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 USAGE_ADAPTERS = ("", "token_stats", "budget_info", "new_api", "openai_billing")
@@ -21,14 +24,58 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 DISPLAY_NAME_MAX = 200
 # scheme, optional user@, a host (name, address or [IPv6]) that is not empty, optional :port, then
 # path/query/fragment; no whitespace anywhere. frontend/src/logic/validation-cases.json holds the cases
-# both this rule and the UI's are tested against.
-_HTTP_URL = re.compile(r"^https?://(?:[^\s/?#]*@)?(?:\[[^\s/?#\]]+\]|[^\s/?#:@\[\]]+)(?::[^\s/?#]*)?(?:[/?#]\S*)?$",
-                       re.IGNORECASE)
+# both this rule and the UI's are tested against; url_problem then checks the host and port themselves.
+_HTTP_URL = re.compile(r"^https?://(?:[^\s/?#]*@)?(?P<host>\[[^\s/?#\]]+\]|[^\s/?#:@\[\]]+)(?::(?P<port>[^\s/?#]*))?"
+                       r"(?:[/?#]\S*)?$", re.IGNORECASE)
+_NUMERIC_HOST = re.compile(r"^[0-9.]+$")
 
 
 def is_http_url(value: str) -> bool:
     """An absolute http(s) URL with a host; the scheme may be written in any case (RFC 3986)."""
-    return bool(_HTTP_URL.match(value))
+    return url_problem(value) is None
+
+
+def url_problem(value: str) -> str | None:
+    """Why ``value`` is not an absolute http(s) URL the gateway's HTTP clients can connect to, or None.
+    The reason completes "the URL …". A URL that passes the pattern but has a port, address or host name
+    no client accepts would fail every request sent to it, so it is refused where it is entered."""
+    m = _HTTP_URL.match(value)
+    if m is None:
+        return "is not an absolute http:// or https:// URL with a host"
+    if not value.isprintable():
+        return "contains a control or invisible character"
+    port, host = m["port"], m["host"]
+    if port and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        return f"has port {port!r}: a port is a number from 1 to 65535"
+    why = _host_problem(host)
+    if why:
+        return why
+    try:
+        yarl.URL(value)
+    except ValueError as exc:  # anything else the client library would refuse (UnicodeError is one)
+        return f"cannot be read as a URL ({exc})"
+    return None
+
+
+def _host_problem(host: str) -> str | None:
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return f"has {host} as its host, which is not an IPv6 address"
+        return None
+    if _NUMERIC_HOST.match(host):  # all digits and dots: an IPv4 address or nothing
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return f"has {host} as its host, which is not an IPv4 address"
+        return None
+    try:
+        host.encode("idna")  # what the resolver does with it: empty and over-long labels fail here
+    except UnicodeError:
+        return (f"has the host name {host!r}, which has an empty part between dots or a part longer than "
+                "63 characters")
+    return None
 
 
 # A template's "<host>" or "<resource>" that was never replaced.
@@ -40,16 +87,22 @@ def _provider_url_ok(value: str) -> bool:
     return value == "" or (is_http_url(value) and not _PLACEHOLDER.search(value))
 
 
+def _provider_url_problem(value: str) -> str | None:
+    """The particular reason a provider URL is refused, when there is more to say than the rule."""
+    return url_problem(value) if _HTTP_URL.match(value) and not _PLACEHOLDER.search(value) else None
+
+
 def normalized_url(value: str) -> str:
     """The URL with its scheme in lower case (``HTTPS://x`` → ``https://x``)."""
     scheme, sep, rest = value.partition("://")
     return scheme.lower() + sep + rest if sep else value
 
 
-def setting(default: Any, *, check: Callable[[Any], bool] | None = None, rule: str = "", doc: str = "") -> Any:
-    """A config field: its default, what makes a value acceptable (``rule`` says it in words), and the
-    comment the template shows beside it."""
-    metadata = {"check": check, "rule": rule, "doc": doc, "default": default}
+def setting(default: Any, *, check: Callable[[Any], bool] | None = None, rule: str = "", doc: str = "",
+            why: Callable[[Any], str | None] | None = None) -> Any:
+    """A config field: its default, what makes a value acceptable (``rule`` says it in words; ``why``, if
+    given, says what is wrong with a particular value, after its name), and the comment the template shows beside it."""
+    metadata = {"check": check, "rule": rule, "doc": doc, "default": default, "why": why}
     if isinstance(default, Mapping):  # not hashable, so dataclasses want a factory
         return field(default_factory=lambda: default, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -148,12 +201,12 @@ class ProviderConfig:
     id: str
     display_name: str = setting("", check=lambda v: len(v) <= DISPLAY_NAME_MAX,
                                 rule=f"at most {DISPLAY_NAME_MAX} characters")
-    base_url: str = setting("", check=_provider_url_ok, rule=_PROVIDER_URL_RULE,
+    base_url: str = setting("", check=_provider_url_ok, rule=_PROVIDER_URL_RULE, why=_provider_url_problem,
                             doc="the gateway appends /responses and /models")
     usage_adapter: str = setting("", check=lambda v: v in USAGE_ADAPTERS,
                                  rule="one of " + ", ".join(repr(a) for a in USAGE_ADAPTERS),
                                  doc='"", token_stats, budget_info, new_api, openai_billing ("" = detect)')
-    usage_base_url: str = setting("", check=_provider_url_ok, rule=_PROVIDER_URL_RULE,
+    usage_base_url: str = setting("", check=_provider_url_ok, rule=_PROVIDER_URL_RULE, why=_provider_url_problem,
                                   doc="empty: derived from base_url")
     disabled: bool = setting(False, doc="true: kept, but never routed to")
     model_map: Mapping[str, str] = setting(MappingProxyType({}), check=_model_map_ok,
@@ -257,7 +310,8 @@ def field_problem(f: dataclasses.Field[Any], value: Any) -> str | None:
         return f"must be {f.metadata['rule'] or 'a number'}, at most {LARGEST_NUMBER}"
     check = f.metadata.get("check")
     if check is not None and not check(value):
-        return f"must be {f.metadata['rule']}"
+        why = f.metadata["why"](value) if f.metadata.get("why") else None
+        return why or f"must be {f.metadata['rule']}"
     return None
 
 

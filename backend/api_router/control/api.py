@@ -29,7 +29,6 @@ from api_router.config import (
     UiConfig,
     as_json,
     field_problem,
-    is_http_url,
     normalized_url,
     points_at_gateway,
     provider_table,
@@ -38,6 +37,7 @@ from api_router.config import (
     set_order,
     set_value,
     settings_of,
+    url_problem,
 )
 from api_router.control.diagnostics import open_fds, rss_bytes
 from api_router.control.registry import ControlError, exposed
@@ -88,8 +88,9 @@ def _filters(provider: str | None, outcome: request_log.Outcome | None, session_
 
 def _url(name: str, value: str, *, empty_ok: bool = False) -> str:
     value = _text(name, value, empty_ok=empty_ok)
-    if value and not is_http_url(value):
-        raise ControlError(f"{name} must be an absolute http:// or https:// URL (got {value!r})")
+    why = url_problem(value) if value else None
+    if why:
+        raise ControlError(f"{name} {value!r} {why}")
     return normalized_url(value)
 
 
