@@ -267,3 +267,76 @@ def test_numbers_too_large_for_the_clocks_are_refused_at_load_and_on_edit(tmp_pa
         cf.edit(lambda doc: section(doc, "routing").__setitem__("cooldown_seconds", 1e12))
     cf.edit(lambda doc: section(doc, "routing").__setitem__("cooldown_seconds", 1e9))  # the largest allowed
     assert cf.current.routing.cooldown_seconds == 1e9
+
+
+UNUSABLE_URLS = [
+    ("http://127.0.0.1:99999/v1", "port '99999'"),
+    ("http://h:abc/v1", "port 'abc'"),
+    ("http://h:0/v1", "port '0'"),
+    ("http://[zz]/v1", "not an IPv6 address"),
+    ("http://1.2.3.4.5/v1", "not an IPv4 address"),
+    ("http://a..b/v1", "empty part between dots"),
+    ("http://" + "a" * 64 + ".example.com/v1", "longer than 63 characters"),
+    ("http://relay\x00.example.com/v1", "control or invisible character"),
+]
+
+
+@pytest.mark.parametrize(("url", "why"), UNUSABLE_URLS)
+def test_a_url_no_http_client_can_use_is_refused_with_its_reason(url, why):
+    """The shape of a URL, but a port, address or host name the gateway's HTTP clients refuse: every
+    request to that provider would fail, so config.toml (and the control API) refuse it."""
+    from api_router.config import parse, url_problem
+
+    assert why in (url_problem(url) or "")
+    for field in ("base_url", "usage_base_url"):
+        cfg, problems = parse({"providers": {"p1": {"base_url": "https://ok.example/v1", field: url}}})
+        assert getattr(cfg.providers["p1"], field) == "" and f"[providers.p1] {field}" in problems[0]
+        assert why in problems[0]
+
+
+@pytest.mark.parametrize("url", ["http://localhost", "http://127.0.0.1:8080/v1", "http://[::1]:8080/v1",
+                                 "http://[fe80::1%25eth0]:8080/v1", "https://relay.example.com:443/openai/v1",
+                                 "HTTPS://Relay.Example.com/v1?api-version=1", "https://user:p@ss@relay.example/v1",
+                                 "http://relay.例え.jp/v1", "http://my_host.lan:65535/", "http://h:/v1",
+                                 "http://relay.example.com./v1"])
+def test_every_usable_url_is_still_accepted(url):
+    from api_router.config import url_problem
+
+    assert url_problem(url) is None
+
+
+@pytest.mark.parametrize("header", ['[providers.""]', '[providers." spaced "]', '[providers."-dash"]',
+                                   '[providers."a/b"]'])
+def test_a_provider_id_the_app_would_refuse_is_refused_in_the_file_too(tmp_path, header):
+    """Read as is, an empty id made every request and /status fail; such a table is reported and left out
+    at start (the original is copied aside), and a hand edit adding one is refused like any invalid value."""
+    path = tmp_path / "config.toml"
+    good = '[providers.p1]\nbase_url = "https://a.example/v1"\n'
+    path.write_text(f'{good}\n{header}\nbase_url = "https://b.example/v1"\n')
+    cf, report = ConfigFile.load(path)
+    assert cf.current.order == ("p1",) and "is not a valid provider id" in report.problems[1]
+    assert report.copied_to is not None and header in report.copied_to.read_text()
+    assert header not in path.read_text() and tomlkit.parse(path.read_text())["providers"]["p1"]
+
+    problems = []
+    cf.on_problem = problems.append
+    path.write_text(path.read_text() + f'\n{header}\nbase_url = "https://b.example/v1"\n')
+    cf.reload(), cf.reload()  # (an edit is used once it held still between two looks)
+    assert cf.current.order == ("p1",) and "is not a valid provider id" in problems[0]
+
+
+def test_an_empty_preferred_provider_or_lock_means_none():
+    """"" is "the first in the list", never a provider: even one whose id is "" (config.toml no longer
+    yields one) must not leave the router an empty candidate list to take the first of."""
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    from api_router.config import ProviderConfig, parse
+
+    for routing in ({"preferred_provider": ""}, {"preferred_provider": "", "manual_override": ""}, {}):
+        cfg, problems = parse({"routing": routing, "providers": {"b": {"base_url": "https://b.example/v1"},
+                                                                 "a": {"base_url": "https://a.example/v1"}}})
+        assert not problems
+        assert (cfg.effective_preferred, cfg.preferred_first, cfg.effective_lock) == ("b", ("b", "a"), None)
+    nameless = replace(cfg, providers=MappingProxyType({"": ProviderConfig(id="", base_url="https://x.example/v1")}))
+    assert (nameless.effective_preferred, nameless.preferred_first, nameless.effective_lock) == ("", ("",), None)

@@ -219,3 +219,19 @@ async def test_a_provider_switched_off_during_an_outage_is_no_longer_named(fakes
     assert (await gw.responses()).status == 502
     reason = (await summary(gw))["reason"]
     assert "P1: HTTP 503: p1 broken" in reason and "P3: HTTP 503: p3 broken" in reason and "P2" not in reason, reason
+
+
+async def test_a_provider_id_written_by_hand_that_the_app_refuses_breaks_nothing(fakes, gateway):
+    """An empty id reached the router as a provider and /status, get_status and every request answered 500:
+    the hand edit is refused like any other invalid value, and the last good settings stay in use."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    gw.services.watcher.stop()  # looked at by hand below, at once
+    cfg = gw.services.paths.config
+    cfg.write_text(cfg.read_text() + f'\n[providers.""]\nbase_url = "{p1.base_url}"\n')
+    gw.services.config.reload(), gw.services.config.reload()  # used once it held still between two looks
+    assert list(gw.services.config.current.providers) == ["p1"]
+    assert (await gw.request("GET", "/status")).status == 200
+    assert (await gw.responses()).status == 200
+    events = (await gw.api("list_events", level="error"))["events"]
+    assert any("'' is not a valid provider id" in e["message"] for e in events)

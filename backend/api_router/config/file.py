@@ -10,6 +10,8 @@ disk, so hand edits and comments survive.
 from __future__ import annotations
 
 import functools
+import json
+import re
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,6 +21,7 @@ from urllib.parse import urlsplit
 
 from api_router.config.schema import (
     LOOPBACK_HOSTS,
+    PROVIDER_ID_RE,
     SECTIONS,
     Config,
     ListenConfig,
@@ -80,6 +83,11 @@ def _read_section(data: Any, where: str, section: type, problems: list[Problem])
     return values
 
 
+def _toml_key(key: str) -> str:
+    """``key`` as config.toml spells it in a table header (quoted when it has to be)."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
+
+
 def _shown(value: Any) -> str:
     return repr(dict(value)) if isinstance(value, Mapping) else repr(value)
 
@@ -112,6 +120,11 @@ def parse(doc: Mapping[str, Any], own_port: int | None = None) -> tuple[Config, 
         problems.append(Problem("[providers] must be a table of provider tables", "ignoring it"))
         raw_providers = None
     for pid, table in (raw_providers or {}).items():
+        if not PROVIDER_ID_RE.match(pid):  # "" or " x " would reach routing and the status as an id
+            problems.append(Problem(f"[providers.{_toml_key(pid)}]: {pid!r} is not a valid provider id (1 to 64 "
+                                    "letters, digits, '.', '_' or '-', starting with a letter or digit)",
+                                    "ignoring it"))
+            continue
         if not isinstance(table, Mapping):
             problems.append(Problem(f"[providers.{pid}] must be a table", "ignoring it"))
             continue
@@ -352,7 +365,7 @@ def _repair(doc: TOMLDocument, config: Config) -> None:
     elif providers is not None:
         for pid in list(providers):
             provider = providers[pid]
-            if not isinstance(provider, MutableMapping):
+            if pid not in config.providers:  # not a table, or not a valid id: ignored, so gone from the file
                 del providers[pid]
                 continue
             for f in settings_of(ProviderConfig):

@@ -265,13 +265,13 @@ class Config:
     def preferred_first(self) -> tuple[str, ...]:
         """``routable`` with the effective preferred provider moved to the front."""
         preferred = self.effective_preferred
-        return (preferred, *(p for p in self.routable if p != preferred)) if preferred else ()
+        return (preferred, *(p for p in self.routable if p != preferred)) if preferred is not None else ()
 
     @property
     def effective_preferred(self) -> str | None:
         """The configured preferred provider when it can serve, else the first one that can."""
         wanted = self.routing.preferred_provider
-        return wanted if wanted in self.routable else (self.routable[0] if self.routable else None)
+        return wanted if wanted and wanted in self.routable else (self.routable[0] if self.routable else None)
 
     @property
     def effective_lock(self) -> str | None:
