@@ -131,3 +131,54 @@ def test_a_key_replaced_or_deleted_while_running_stays_masked(tmp_path):
     r.update_url_passwords(set())
     echoed = b"keys sk-old-AAAA1111BBBB sk-gone-CCCC2222 sk-new-DDDD3333EEEE url-pass-123456"
     assert r.redact_bytes(echoed) == "keys sk-o…BBBB sk-g…2222 sk-n…EEEE url-…3456".encode()
+
+
+@pytest.mark.parametrize("bad", ["sk-a\x00b", "sk-a\x01b", "sk-a\x7fb", "sk-a\x85b", "sk-a\nb", ""])
+def test_a_key_or_token_no_http_header_can_carry_is_left_out_and_reported(tmp_path, bad):
+    """A control character in a key breaks every request to its provider: the key is reported and left
+    out (the original file kept aside) at start, and a hand edit that brings one in is refused."""
+    path = tmp_path / "secrets.json"
+    token = "ao_" + "d" * 32
+    original = json.dumps({"gateway_token": token, "providers": {"p1": "sk-good-0001", "p2": bad},
+                           "usage_tokens": {"p3": bad}})
+    path.write_text(original)
+    sf, report = SecretsFile.load(path)
+    assert dict(sf.current.provider_keys) == {"p1": "sk-good-0001"} and not sf.current.usage_tokens
+    assert "provider keys for 'p2' cannot be used" in report.problems[0]
+    assert "usage tokens for 'p3' cannot be used" in report.problems[1]
+    assert report.moved_to is not None and report.moved_to.read_text() == original
+    assert json.loads(path.read_text())["providers"] == {"p1": "sk-good-0001"}
+
+    problems = []
+    sf.on_problem = problems.append
+    path.write_text(json.dumps({"gateway_token": token, "providers": {"p1": bad}}))
+    sf.reload(), sf.reload()  # (an edit is used once it held still between two looks)
+    assert dict(sf.current.provider_keys) == {"p1": "sk-good-0001"}
+    assert "cannot be used" in problems[0] and "last good keys" in problems[0]
+
+
+def test_a_file_without_a_token_gets_one_saved_in_it(tmp_path):
+    """Made at start but written nowhere, the token changed at every start and Codex's auth.json fell
+    behind each time: it is saved at once, with the keys the file holds."""
+    path = tmp_path / "secrets.json"
+    path.write_text(json.dumps({"providers": {"p1": "sk-good-0001"}, "usage_tokens": {"p1": "ut-0001"}}))
+    sf, report = SecretsFile.load(path)
+    assert report.created and not report.problems and TOKEN_RE.match(sf.current.gateway_token)
+    assert json.loads(path.read_text()) == {"gateway_token": sf.current.gateway_token,
+                                            "providers": {"p1": "sk-good-0001"}, "usage_tokens": {"p1": "ut-0001"}}
+    assert mode(path) == 0o600
+    again, report = SecretsFile.load(path)
+    assert again.current.gateway_token == sf.current.gateway_token and not report.created
+
+
+def test_a_hand_edit_that_removes_the_token_is_refused(tmp_path):
+    """A fresh token in its place would lock every client out while the file still names none."""
+    path = tmp_path / "secrets.json"
+    sf, _ = SecretsFile.load(path)
+    token = sf.current.gateway_token
+    problems = []
+    sf.on_problem = problems.append
+    path.write_text(json.dumps({"providers": {"p1": "sk-new-0001"}}))
+    sf.reload(), sf.reload()
+    assert sf.current.gateway_token == token and not sf.current.provider_keys
+    assert "has no gateway_token" in problems[0]

@@ -61,40 +61,60 @@ class Secrets:
 class SecretsReport:
     problems: tuple[str, ...] = ()
     moved_to: Path | None = None
-    created: bool = False
+    created: bool = False  # a new gateway token was made and saved (a new file, or one without a token)
     migrated: bool = False
 
 
-def _string_map(value: Any) -> tuple[dict[str, str], bool]:
-    """The valid ``str -> non-empty str`` entries of ``value`` and whether anything was dropped."""
+@dataclass(frozen=True)
+class Parsed:
+    secrets: Secrets
+    problems: list[str]
+    migrated: bool = False  # the token was under the provider keys (legacy)
+    token_missing: bool = False  # the file had none: ``secrets`` holds a fresh one
+
+
+def is_printable_secret(value: str) -> bool:
+    """Whether a key or token can be sent in an HTTP header as it is: not empty, with no control
+    character (NUL, a line break, DEL, …) or other invisible one, which HTTP clients refuse in a header:
+    every request to its provider would fail."""
+    return bool(value) and value.isprintable()
+
+
+def _string_map(value: Any, field: str, what: str) -> tuple[dict[str, str], str | None]:
+    """The usable ``id -> secret`` entries of ``value``, and what is wrong with the others."""
+    if value is None:
+        return {}, None
     if not isinstance(value, dict):
-        return {}, value is not None
-    good = {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str) and v}
-    return good, len(good) != len(value)
+        return {}, f"secrets.json: {field} is not an object of provider ids and {what}"
+    good = {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str) and is_printable_secret(v)}
+    bad = [k for k in value if k not in good]
+    if not bad:
+        return good, None
+    return good, (f"secrets.json: the {what} for {', '.join(repr(k) for k in bad)} cannot be used: {what} are "
+                  "non-empty strings of printable characters (no control characters or line breaks)")
 
 
-def parse(data: Any) -> tuple[Secrets, list[str], bool]:
-    """(secrets, problems, migrated) from the decoded JSON; a missing token gets a fresh one."""
+def parse(data: Any) -> Parsed:
+    """The secrets in the decoded JSON, and what is wrong with it; a missing token gets a fresh one."""
     problems: list[str] = []
     if not isinstance(data, dict):
-        return Secrets(new_gateway_token()), ["secrets.json is not a JSON object"], False
-    providers, dropped = _string_map(data.get("providers"))
-    if dropped:
-        problems.append("secrets.json: some provider keys were not strings and were dropped")
-    usage, dropped = _string_map(data.get("usage_tokens"))
-    if dropped:
-        problems.append("secrets.json: some usage tokens were not strings and were dropped")
-    migrated = False
+        return Parsed(Secrets(new_gateway_token()), ["secrets.json is not a JSON object"])
+    providers, problem = _string_map(data.get("providers"), "providers", "provider keys")
+    problems += [problem] if problem else []
+    usage, problem = _string_map(data.get("usage_tokens"), "usage_tokens", "usage tokens")
+    problems += [problem] if problem else []
+    migrated = missing = False
     token = data.get("gateway_token")
     legacy = providers.pop(LEGACY_TOKEN_KEY, None)
     if not isinstance(token, str) or not token:
         if token is not None:
             problems.append("secrets.json: gateway_token was not a string; a new token was created")
+        missing = token is None and legacy is None
         token = legacy or new_gateway_token()
         migrated = legacy is not None
     elif legacy is not None:
         migrated = True
-    return Secrets(token, MappingProxyType(providers), MappingProxyType(usage)), problems, migrated
+    return Parsed(Secrets(token, MappingProxyType(providers), MappingProxyType(usage)), problems, migrated, missing)
 
 
 class SecretsFile(UserFile[Secrets]):
@@ -132,20 +152,25 @@ class SecretsFile(UserFile[Secrets]):
                 "(or copy them back from the moved file)"
             )
             return store, SecretsReport(problems=(why,), moved_to=unreadable)
-        current, problems, migrated = parse(data)
+        parsed = parse(data)
+        current, problems, migrated = parsed.secrets, parsed.problems, parsed.migrated
         moved: Path | None = None
         if problems and isinstance(data, dict):
             # Keep the original for the user before we write the salvaged version over it.
             moved = move_aside(path, "invalid")
-            problems.append(f"the original secrets.json was kept as {moved.name}")
+            problems.append(f"what could not be used was left out; the original secrets.json was kept as "
+                            f"{moved.name}")
         elif problems:
             moved = move_aside(path)
         store = cls(path, current)
-        if problems or migrated:
+        # A token made for a file without one is saved there at once: used but written nowhere, it would
+        # change at every start and leave Codex's auth.json behind each time.
+        if problems or migrated or parsed.token_missing:
             store._write(current)
         else:
             tighten(path)
-        return store, SecretsReport(problems=tuple(problems), moved_to=moved, migrated=migrated)
+        return store, SecretsReport(problems=tuple(problems), moved_to=moved, created=parsed.token_missing,
+                                    migrated=migrated)
 
     def edit(self, change: Callable[[Secrets], Secrets]) -> Secrets:
         """Apply ``change`` to the file as it is now (a hand edit made meanwhile is kept) and save it."""
@@ -160,8 +185,10 @@ class SecretsFile(UserFile[Secrets]):
             data = json.loads(raw.decode("utf-8-sig"))
         except (ValueError, UnicodeDecodeError) as exc:
             return f"is not valid JSON ({type(exc).__name__})"
-        current, problems, _ = parse(data)
-        return "; ".join(problems) if problems else current
+        parsed = parse(data)
+        if parsed.token_missing:  # a fresh token in its place would lock every client out
+            return "has no gateway_token: put back the token in use (the app shows it)"
+        return "; ".join(parsed.problems) if parsed.problems else parsed.secrets
 
     def _encode(self, value: Secrets) -> bytes:
         return (json.dumps(value.to_json(), indent=2) + "\n").encode()

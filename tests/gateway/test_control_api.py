@@ -122,6 +122,35 @@ async def test_keys_set_and_clear(fakes, gateway):
             await gw.api("set_provider_key", provider="p1", key=bad)
 
 
+@pytest.mark.parametrize("method", ["set_provider_key", "set_usage_token"])
+@pytest.mark.parametrize("bad", ["sk-a\x00b", "sk-a\x01b", "sk-a\x7fb", "sk-a\x9bb", "sk-a\u200bb"])
+async def test_a_key_with_a_control_character_is_refused(fakes, gateway, method, bad):
+    """No HTTP client sends such a key in a header: saved, it would fail every request to its provider."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, keys={"p1": "sk-good-key-0123456789"})
+    argument = "key" if method == "set_provider_key" else "token"
+    with pytest.raises(ApiError) as err:
+        await gw.api(method, provider="p1", **{argument: bad})
+    assert err.value.status == 400 and "control characters" in err.value.message
+    saved = json.loads(gw.services.paths.secrets.read_text())
+    assert saved["providers"] == {"p1": "sk-good-key-0123456789"} and saved["usage_tokens"] == {}
+
+
+@pytest.mark.parametrize(("url", "why"), [("http://127.0.0.1:99999/v1", "port"), ("http://h:abc/v1", "port"),
+                                          ("http://[zz]/v1", "IPv6"), ("http://a..b/v1", "empty part"),
+                                          ("http://" + "a" * 64 + ".example/v1", "longer than 63")])
+@pytest.mark.parametrize("field", ["base_url", "usage_base_url"])
+async def test_a_url_no_client_can_use_is_refused(fakes, gateway, url, why, field):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    with pytest.raises(ApiError) as err:
+        await gw.api("upsert_provider", provider="p2", **{"base_url": p1.base_url, field: url})
+    assert err.value.status == 400 and field in err.value.message and why in err.value.message
+    assert "p2" not in (await gw.api("get_config"))["providers"]
+    cfg = await gw.api("upsert_provider", provider="p2", base_url="http://[::1]:8080/v1")  # still accepted
+    assert cfg["providers"]["p2"]["base_url"] == "http://[::1]:8080/v1"
+
+
 async def test_disable_enable_and_lock_rules(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})
@@ -176,6 +205,23 @@ async def test_rotating_the_token_takes_effect_at_once(fakes, gateway):
     ok = await gw.request("POST", "/v1/responses", body={"input": "x"}, token=new)
     assert ok.status == 200
     assert json.loads(gw.services.paths.secrets.read_text())["gateway_token"] == new
+
+
+async def test_removing_the_token_from_secrets_json_by_hand_is_refused(fakes, gateway):
+    """A fresh token in its place, saved nowhere, would lock every client out (Codex included)."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    gw.services.watcher.stop()  # looked at by hand below, at once
+    token = gw.token
+    path = gw.services.paths.secrets
+    data = json.loads(path.read_text())
+    del data["gateway_token"]
+    path.write_text(json.dumps(data))
+    gw.services.secrets.reload(), gw.services.secrets.reload()  # used once it held still between two looks
+    assert gw.token == token
+    assert (await gw.request("POST", "/api/get_status", body={}, token=token)).status == 200
+    events = (await gw.api("list_events", level="error"))["events"]
+    assert any("has no gateway_token" in e["message"] for e in events)
 
 
 async def test_probe_reports_models_or_the_error(fakes, gateway):

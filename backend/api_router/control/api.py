@@ -46,7 +46,7 @@ from api_router.gateway.explain import path_hint
 from api_router.gateway.models import fetch_models
 from api_router.gateway.provider_test import run_test
 from api_router.records import Kind, Level
-from api_router.secrets import Secrets, new_gateway_token, unmask_url
+from api_router.secrets import Secrets, is_printable_secret, new_gateway_token, unmask_url
 from api_router.services import Asked, Services
 from api_router.status import build_status, provider_settings
 
@@ -521,8 +521,9 @@ class Control:
         pid = self._existing(provider)
         if value is not None:
             value = _text(arg, value)
-            if any(c.isspace() for c in value):
-                raise ControlError(f"{arg} must not contain spaces or line breaks")
+            if any(c.isspace() for c in value) or not is_printable_secret(value):
+                raise ControlError(f"{arg} must be printable characters only, with no spaces, line breaks or control "
+                                   "characters (check what was pasted)")
 
         def change(s: Secrets) -> Secrets:
             values = {k: v for k, v in getattr(s, field).items() if k != pid}
