@@ -222,7 +222,8 @@ def _renamed(mapping: Mapping[str, str], old: str, new: str) -> dict[str, str]:
 
 
 def _copied(mapping: Mapping[str, str], old: str, new: str) -> dict[str, str]:
-    return {**mapping, new: mapping[old]} if old in mapping else dict(mapping)
+    # A key left under ``new`` (written by hand for a provider not configured) is not ``old``'s: it goes.
+    return {**mapping, new: mapping[old]} if old in mapping else _without(mapping, new)
 
 
 def _without(mapping: Mapping[str, str], pid: str) -> dict[str, str]:

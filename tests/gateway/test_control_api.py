@@ -94,6 +94,58 @@ async def test_delete_removes_everything_and_clears_references(fakes, gateway):
         await gw.api("delete_provider", provider="p2")
 
 
+async def test_deleting_a_provider_already_gone_says_it_is_unknown(fakes, gateway):
+    """Two deletes at once (a double click), or one right after the table was removed by hand (before
+    the app looked): the second finds nothing to delete, as with an unknown id."""
+    p1, p2 = await fakes("p1", "p2")
+    for _ in range(3):
+        gw = await gateway({"p1": p1, "p2": p2})
+        replies = await asyncio.gather(*(gw.request("POST", "/api/delete_provider", body={"provider": "p2"})
+                                         for _ in range(2)))
+        assert sorted(r.status for r in replies) == [200, 400], [r.body for r in replies]
+        assert "unknown provider 'p2'" in next(r for r in replies if r.status == 400).json["error"]["message"]
+        assert list(gw.services.config.current.providers) == ["p1"]
+
+    gw = await gateway({"p1": p1, "p2": p2})
+    gw.services.watcher.stop()  # the app has not seen the hand edit yet
+    cfg = gw.services.paths.config
+    text = cfg.read_text()
+    cfg.write_text(text[:text.index("[providers.p2]")])  # p2 was the last table
+    with pytest.raises(ApiError, match="unknown provider 'p2'") as err:
+        await gw.api("delete_provider", provider="p2")
+    assert err.value.status == 400
+
+
+async def test_two_renames_of_one_provider_at_once_leave_no_orphan_key(fakes, gateway):
+    """A double submit of the rename dialog: one rename wins, the other finds no provider to rename, and
+    secrets.json holds the key under the winner's id only (a provider added later under the loser's id,
+    maybe at another host, must not be sent it)."""
+    (p1,) = await fakes("p1")
+    for _ in range(5):
+        gw = await gateway({"r0": p1}, keys={"r0": "sk-r0-secret-0123456789"})
+        replies = await asyncio.gather(
+            gw.request("POST", "/api/rename_provider", body={"provider": "r0", "new_id": "ra"}),
+            gw.request("POST", "/api/rename_provider", body={"provider": "r0", "new_id": "rb"}))
+        assert sorted(r.status for r in replies) == [200, 400], [r.body for r in replies]
+        (winner,) = gw.services.config.current.providers
+        assert json.loads(gw.services.paths.secrets.read_text())["providers"] == {winner: "sk-r0-secret-0123456789"}
+        assert gw.services.provider_key(winner) == "sk-r0-secret-0123456789"
+
+
+async def test_renames_leave_the_rest_of_the_file_as_it_was(fakes, gateway):
+    """Each rename used to add a blank line before the first provider table."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    path = gw.services.paths.config
+    await gw.api("update_routing", cooldown_seconds=31)  # saved by the app once, as it would lay it out
+    before = path.read_text()
+    for i in range(10):
+        await gw.api("rename_provider", provider=["p1", "main"][i % 2], new_id=["main", "p1"][i % 2])
+        if i == 0:
+            assert path.read_text() == before.replace("[providers.p1]", "[providers.main]").replace('"p1"', '"main"')
+    assert path.read_text() == before
+
+
 async def test_provider_order_must_be_a_permutation(fakes, gateway):
     p1, p2, p3 = await fakes("p1", "p2", "p3")
     gw = await gateway({"p1": p1, "p2": p2, "p3": p3})

@@ -179,13 +179,23 @@ def set_order(doc: TOMLDocument, ids: list[str]) -> None:
 
 
 def rename_in_doc(doc: TOMLDocument, old: str, new: str) -> None:
+    """Provider ``old``'s table under ``new``, in its place and with its comments. Checked here, on the
+    file as the edit finds it: another change (a second rename, a delete, a hand edit) may have got there
+    first since the caller looked."""
+    provider_table(doc, old)  # "unknown provider" when it is gone
     providers = doc["providers"]
-    # Rebuild the providers table so the renamed one keeps its place (and its comments).
+    if new in providers:
+        raise ConfigError(f"a provider named {new!r} already exists")
+    # Rebuild the providers table so the renamed one keeps its place. Adding a table back gives it a
+    # blank line before it when it has none (tomlkit's layout for new tables): each keeps the one it had.
     items = list(providers.items())
+    indents = {k: v.trivia.indent for k, v in items if hasattr(v, "trivia")}
     for k, _ in items:
         del providers[k]
     for k, v in items:
         providers[new if k == old else k] = v
+        if k in indents:
+            v.trivia.indent = indents[k]
 
 
 def set_value(table: MutableMapping[str, Any], key: str, value: Any) -> None:

@@ -315,18 +315,25 @@ class Control:
             return self.get_config()
         self._check_new_id(new)
 
+        copied = False
+
         def change(doc: TOMLDocument) -> None:
-            rename_in_doc(doc, old, new)
+            nonlocal copied
+            rename_in_doc(doc, old, new)  # refused if another change got there first (a second rename, a delete)
             set_order(doc, [new if p == old else p for p in services.config.current.order])
             _point_routing(doc, old, new)
+            # The key goes under the new id before the config says it exists (requests are routed to it as
+            # soon as it does), and only once the rename is sure to be this one: checked under the config's
+            # lock, so two renames of one provider at once leave no key under the loser's id.
+            services.secrets.copy(old, new)
+            copied = True
 
-        # The key goes under the new id first: requests are routed to it as soon as the config says so.
-        services.secrets.copy(old, new)
         try:
             services.config.edit(change)
         except BaseException:
-            with contextlib.suppress(OSError):  # the rename's own error is the one to report
-                services.secrets.forget(new)
+            if copied:
+                with contextlib.suppress(OSError):  # the rename's own error is the one to report
+                    services.secrets.forget(new)
             raise
         services.providers.rename(old, new)
         services.emit(Level.INFO, Kind.CONFIG, f"Provider id {old} renamed to {new}", new)
@@ -339,6 +346,7 @@ class Control:
         name = services.config.current.name_of(pid)
 
         def change(doc: TOMLDocument) -> None:
+            provider_table(doc, pid)  # "unknown provider" if it went meanwhile (another delete, a hand edit)
             del doc["providers"][pid]
             set_order(doc, [p for p in services.config.current.order if p != pid])
             _point_routing(doc, pid, "")
