@@ -36,6 +36,22 @@ def test_missing_keys_take_defaults(tmp_path):
     assert cf.current.order == ("p1",)
 
 
+def test_keys_that_name_no_setting_are_reported_at_start_and_left_alone(tmp_path):
+    path = tmp_path / "config.toml"
+    text = ('provider_ordr = ["p1"]\n[listen]\nprot = 4001\n[routing]\nhedge = false\n'
+            '[providers.p1]\nbase_url = "https://a.example/v1"\nbase_ulr = "x"\n[extras]\nmine = 1\n')
+    path.write_text(text)
+    cf, report = ConfigFile.load(path)
+    assert not report.problems and path.read_text() == text  # ignored, not repaired away
+    assert report.ignored == (
+        "config.toml: provider_ordr is not a setting API Router knows; it is ignored (did you mean provider_order?)",
+        "config.toml: extras is not a setting API Router knows; it is ignored",
+        "config.toml: [listen] prot is not a setting API Router knows; it is ignored (did you mean port?)",
+        "config.toml: [providers.p1] base_ulr is not a setting API Router knows; it is ignored (did you mean base_url?)",
+    )
+    assert cf.current.listen.port == 4000 and cf.current.routing.hedge is False
+
+
 def test_unparseable_file_is_moved_aside_and_defaults_used(tmp_path):
     path = tmp_path / "config.toml"
     original = b'[listen\nport = "oops'

@@ -276,6 +276,25 @@ async def test_removing_the_token_from_secrets_json_by_hand_is_refused(fakes, ga
     assert any("has no gateway_token" in e["message"] for e in events)
 
 
+async def test_a_hand_edited_key_that_names_no_setting_is_reported_with_what_it_probably_meant(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing={"cooldown_seconds": 30})
+    gw.services.watcher.stop()  # looked at by hand below, at once
+    path = gw.services.paths.config
+    text = path.read_text()
+    edited = "colour = 'blue'\n" + text.replace("cooldown_seconds = 30", "cooldown_second = 5", 1) \
+        .replace("[providers.p1]\n", "[providers.p1]\nmodel_mapp = {}\n", 1)
+    assert edited.count("cooldown_second =") == 1 and "model_mapp" in edited
+    path.write_text(edited)
+    gw.services.config.reload(), gw.services.config.reload()  # used once it held still between two looks
+    assert gw.services.config.current.routing.cooldown_seconds != 5
+    warnings = [e["message"] for e in (await gw.api("list_events", level="warning"))["events"]]
+    assert "config.toml: [routing] cooldown_second is not a setting API Router knows; it is ignored " \
+           "(did you mean cooldown_seconds?)" in warnings
+    assert any("[providers.p1] model_mapp" in w and "model_map?" in w for w in warnings)
+    assert any(w.startswith("config.toml: colour is not a setting") for w in warnings)
+
+
 async def test_probe_reports_models_or_the_error(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})

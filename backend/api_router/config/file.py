@@ -9,10 +9,11 @@ disk, so hand edits and comments survive.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import re
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Collection, Mapping, MutableMapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -81,6 +82,28 @@ def _read_section(data: Any, where: str, section: type, problems: list[Problem])
         else:
             values[f.name] = MappingProxyType(dict(value)) if isinstance(value, Mapping) else value
     return values
+
+
+def ignored_settings(doc: Mapping[str, Any]) -> list[str]:
+    """The keys of config.toml that name no setting (a misspelt one, say), each as a sentence with the
+    setting it probably meant: they are ignored, and a typo that silently does nothing costs hours."""
+    known_top = {*SECTIONS, "providers", "provider_order"}
+    out = [_ignored(str(key), "", known_top) for key in doc if key not in known_top]
+    tables: list[tuple[str, Any, type]] = [(f"[{name}]", doc.get(name), cls) for name, cls in SECTIONS.items()]
+    providers = doc.get("providers")
+    if isinstance(providers, Mapping):
+        tables += [(f"[providers.{_toml_key(str(pid))}]", table, ProviderConfig) for pid, table in providers.items()]
+    for where, table, cls in tables:
+        if isinstance(table, Mapping):
+            known = {f.name for f in settings_of(cls)}
+            out += [_ignored(str(key), where, known) for key in table if key not in known]
+    return out
+
+
+def _ignored(key: str, where: str, known: Collection[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return f"config.toml: {f'{where} ' if where else ''}{key} is not a setting API Router knows; it is ignored{hint}"
 
 
 def _toml_key(key: str) -> str:
@@ -261,7 +284,7 @@ class LoadReport:
     moved_to: Path | None = None  # the unparseable file, kept for the user
     copied_to: Path | None = None  # the original of a file we repaired
     created: bool = False
-
+    ignored: tuple[str, ...] = ()  # keys that name no setting (see ignored_settings)
 
 
 @dataclass(frozen=True)
@@ -281,6 +304,7 @@ class ConfigFile(UserFile[Loaded]):
     def __init__(self, path: Path, text: str, config: Config, own_port: int | None = None) -> None:
         super().__init__(path, Loaded(text, config))
         self.listeners: list[Callable[[Config], None]] = []  # called after every change, edit or reload
+        self.on_ignored: Callable[[str], None] = lambda message: None  # a hand edit's key that names no setting
         self._own_port = own_port  # see parse()
 
     @property
@@ -311,15 +335,16 @@ class ConfigFile(UserFile[Loaded]):
             return (cls(path, text, parse(loads(text), own_port)[0], own_port),
                     LoadReport(problems=(why,), moved_to=moved))
         tighten(path)  # the file names providers and may hold URL passwords: the owner's only
+        ignored = tuple(ignored_settings(data))
         if doc is None:
-            return cls(path, text, config, own_port), LoadReport()
+            return cls(path, text, config, own_port), LoadReport(ignored=ignored)
         copied = copy_aside(path)
         _repair(doc, config)
         text = tomlkit.dumps(doc)
         atomic_write(path, text.encode())
         note = f"config.toml had invalid values; the original was copied to {copied.name}"
         return (cls(path, text, parse(doc, own_port)[0], own_port),
-                LoadReport(problems=(note, *problems), copied_to=copied))
+                LoadReport(problems=(note, *problems), copied_to=copied, ignored=ignored))
 
     def edit(self, change: Callable[[TOMLDocument], None]) -> Config:
         """Apply ``change`` to the file as it is now; save and publish it only if the result is valid."""
@@ -336,6 +361,13 @@ class ConfigFile(UserFile[Loaded]):
             self._write(loaded)
         self._publish()
         return config
+
+    def reload(self) -> bool:
+        if not super().reload():
+            return False
+        for message in ignored_settings(loads(self._value.text)):
+            self.on_ignored(message)
+        return True
 
     def _decode(self, raw: bytes) -> Loaded | str:
         try:
