@@ -143,6 +143,24 @@ def test_events_with_decodes_exactly_the_blocks_that_hold_a_needle(events, needl
     assert [(e.name, e.data) for e in sse.events_with(whole, tuple(needles))] == expected
 
 
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(event, min_size=1, max_size=6), st.sampled_from([b"\n", b"\r\n", b"\r"]))
+def test_each_event_says_where_its_block_ends(events, newline):
+    """A relay that stops at an event forwards ``whole[:event.end]``: exactly the events up to it, the
+    last of them whole (its blank line included), whichever way the events were decoded."""
+    whole = render(events, newline) + b"data: x" + newline + newline
+    if newline == b"\n":
+        decoded = [sse.events_of_lf(whole), sse.events_with(whole, (b"data",))]
+    else:
+        decoded = [sse.SSEDecoder().feed(whole)[1]]
+    for got in decoded:
+        for i, ev in enumerate(got):
+            head = whole[:ev.end]
+            assert head.endswith(newline * 2)
+            assert reference(head) == [(e.name, e.data) for e in got[:i + 1]]
+
+
 _TYPES = ["response.output_text.delta", "response.completed", "response.incomplete", "response.failed", "error",
           "response.output_item.done", "response.created", "message"]
 _FIELDS = st.sampled_from(['"encrypted_content":"x"', '"error":null', '"delta":"response.completed"', '"n":1'])

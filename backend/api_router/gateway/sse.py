@@ -37,11 +37,14 @@ _LEADING_TYPE = re.compile(rb'^\s*\{\s*"type"\s*:\s*"([^"\\]+)"')
 
 @dataclass
 class SSEEvent:
-    """One dispatched event; ``data`` joins its data lines with LF as the SSE spec says."""
+    """One dispatched event; ``data`` joins its data lines with LF as the SSE spec says. ``end``: where
+    its block (blank line included) ends in the bytes it was decoded from, -1 when not known; a relay
+    that stops at this event forwards exactly that much."""
 
     name: str | None
     data: bytes
     _json: Any = field(default=None, repr=False)
+    end: int = field(default=-1, repr=False, compare=False)
 
     @property
     def type(self) -> str:
@@ -189,7 +192,7 @@ class SSEDecoder:
                 _apply_line(line, data, names)
                 continue
             if data:
-                events.append(SSEEvent(names[-1] if names else None, b"\n".join(data)))
+                events.append(SSEEvent(names[-1] if names else None, b"\n".join(data), end=pos))
             data, names = [], []
             forward_end = pos
         complete, self._buf = buf[:forward_end], buf[forward_end:]
@@ -201,11 +204,14 @@ class SSEDecoder:
 def events_of_lf(complete: bytes) -> list[SSEEvent]:
     """The events in whole LF-only event blocks (as ``SSEDecoder.cut`` hands them out)."""
     events = []
+    end = 0
     for raw_block in complete.split(_BOUNDARY_LF):
+        end += len(raw_block) + 2  # the block and the blank line that ends it (whole blocks: it is there)
         block = raw_block.strip(b"\n")
         if block:
             event = parse_block_lf(block)
             if event is not None:
+                event.end = end
                 events.append(event)
     return events
 
@@ -221,10 +227,13 @@ def events_with(complete: bytes, needles: tuple[bytes, ...]) -> list[SSEEvent]:
             spans[start] = end
             at = complete.find(needle, end)
     events = []
+    size = len(complete)
     for start in sorted(spans):
-        block = complete[start:spans[start]].strip(b"\n")
+        end = spans[start]
+        block = complete[start:end].strip(b"\n")
         event = parse_block_lf(block) if block else None
         if event is not None:
+            event.end = min(end + 2, size)  # with the blank line that ends the block
             events.append(event)
     return events
 
