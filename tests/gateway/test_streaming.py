@@ -45,27 +45,98 @@ async def test_upstream_bytes_reach_the_client_unchanged(fakes, gateway):
     assert reply.body == b"".join(chunks)
 
 
-async def test_what_follows_the_end_event_in_the_same_chunk_is_relayed_too(fakes, gateway):
-    """A whole answer in one chunk with a trailing ``data: [DONE]``, and a non-ASCII header value:
-    the client gets the same bytes, and the header as the provider sent it."""
+async def test_what_follows_the_end_event_in_the_same_chunk_is_not_relayed(fakes, gateway):
+    """A whole answer in one chunk with a trailing ``data: [DONE]``, and a non-ASCII header value: the
+    client gets the same bytes up to the end event (what follows it is dropped, as when it comes in a
+    later read), and the header as the provider sent it."""
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
     response = {**fp.response_object("", provider="p1"), "output": []}
     events = [{"type": "response.created", "response": {**response, "status": "in_progress"}},
               {"type": "response.completed", "response": response}]
-    whole = b"".join(fp.sse_event(e) for e in events) + b"data: [DONE]\n\n"
+    answer = b"".join(fp.sse_event(e) for e in events)
 
     async def one_chunk(request, fake):
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "x-request-id": "req-café"})
         await resp.prepare(request)
-        await resp.write(whole)
+        await resp.write(answer + b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
 
     p1.always(one_chunk)
     reply = await gw.responses(stream=True)
-    assert reply.status == 200 and reply.body == whole
+    assert reply.status == 200 and reply.body == answer
     assert {k.lower(): v for k, v in reply.headers.items()}["x-request-id"] == "req-café"
+
+
+def late_events(code: str = "server_error") -> list[dict]:
+    """What a broken relay may send after an answer's end event: more output, and a failure."""
+    return [{"type": "response.output_text.delta", "delta": "LATE", "item_id": "x", "output_index": 0,
+             "content_index": 0},
+            {"type": "response.failed", "response": {"id": "resp_late", "object": "response", "status": "failed",
+                                                     "output": [], "error": {"code": code, "message": "late failure"}}}]
+
+
+def answer_then(tail: list[dict], *, crlf: bool = False, **kw) -> tuple[list[dict], bytes, bytes]:
+    """A whole answer's events, their bytes (ending with response.completed), and the bytes of ``tail``."""
+    events = fp.stream_events(fp.response_object("all good", provider="p1", **kw))
+    return (events, b"".join(fp.sse_event(e, crlf=crlf) for e in events),
+            b"".join(fp.sse_event(e, crlf=crlf) for e in tail))
+
+
+@pytest.mark.parametrize("reads", ["one", "one, CRLF", "tail later", "end and tail after the commit"])
+async def test_events_after_completed_are_neither_relayed_nor_a_failure(fakes, gateway, reads):
+    """The answer is complete at response.completed, however the reads fall: what a provider sends after
+    it (a delta, a response.failed) in the same read is dropped as it is from a later read; the client's
+    stream ends with response.completed, and the row and the provider's health say the answer was served."""
+    p1, p2 = await fakes("p1", "p2")
+    events, answer, tail = answer_then(late_events(), crlf=reads.endswith("CRLF"))
+    if reads == "tail later":
+        chunks = [answer, tail]
+    elif reads == "end and tail after the commit":
+        last = fp.sse_event(events[-1])
+        chunks = [answer[:-len(last)], last + tail]
+    else:
+        chunks = [answer + tail]
+    p1.always(fp.raw_stream(chunks, delay=0.05 if len(chunks) > 1 else 0))
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.body == answer, reply.event_types[-3:]
+    row = gw.services.store.request_log()[0]
+    assert (row["outcome"], row["error"], row["total_tokens"]) == ("ok", None, 15), row
+    health = gw.services.router.health_json(gw.services.config.current)["p1"]
+    assert health["consecutive_failures"] == 0 and p2.calls == 0
+
+
+async def test_the_first_end_event_decides_a_failure_followed_by_completed(fakes, gateway):
+    """A response.failed after output, then a response.completed in the same read: the stream failed
+    there (the client's stream ends with that failure), not at the later completed."""
+    p1, p2 = await fakes("p1", "p2")
+    events, answer, _ = answer_then([])
+    failed = fp.sse_event(late_events()[1])
+    p1.always(fp.raw_stream([answer[:-len(fp.sse_event(events[-1]))] + failed + fp.sse_event(events[-1])]))
+    gw = await gateway({"p1": p1, "p2": p2})
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.body.endswith(failed) and "response.completed" not in reply.event_types
+    row = gw.services.store.request_log()[0]
+    assert row["outcome"] == "error" and "late failure" in row["error"], row
+    assert gw.services.router.health_json(gw.services.config.current)["p1"]["consecutive_failures"] == 1
+
+
+async def test_a_held_compaction_is_delivered_up_to_its_end_event(fakes, gateway):
+    """A compaction answer is held until it is whole: what came after its response.completed in the
+    same read is not part of it, and is not sent with it."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    events = fp.stream_events({**fp.response_object("", provider="p1"), "output": [
+        {"type": "compaction", "id": "cmp_held_1", "encrypted_content": "sealed-by-p1"}]})
+    answer = b"".join(fp.sse_event(e) for e in events)
+    p1.always(fp.raw_stream([answer + b"".join(fp.sse_event(e) for e in late_events())]))
+    body = {**simple_body(), "input": [{"type": "message", "role": "user", "content": "hi"},
+                                       {"type": "compaction_trigger"}]}
+    reply = await gw.responses(body, stream=True)
+    assert reply.status == 200 and reply.body == answer, reply.event_types[-3:]
+    assert gw.services.store.request_log()[0]["outcome"] == "ok"
 
 
 async def test_crlf_and_unnamed_events_are_understood(fakes, gateway):

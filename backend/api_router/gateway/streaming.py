@@ -130,7 +130,10 @@ def _worth_reading(chunk: bytes) -> list[sse.SSEEvent]:
         name = chunk[7:nl]
         if name in _DECISIVE_NAMES or (name == _SEALED_NAME and b'"encrypted_content"' in chunk):
             event = sse.parse_block_lf(chunk[:-2])
-            return [event] if event is not None else []
+            if event is None:
+                return []
+            event.end = len(chunk)
+            return [event]
         if name != b"message":
             return []
     return sse.events_with(chunk, _LOOK_FOR)
@@ -138,7 +141,10 @@ def _worth_reading(chunk: bytes) -> list[sse.SSEEvent]:
 
 def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
     """Learn from one event with a scan for the few types that matter; only the rare events that carry
-    what must be recorded (sealed items, the final response, a failure) are parsed."""
+    what must be recorded (sealed items, the final response, a failure) are parsed. The first ending
+    event decides how the stream ends: nothing after it is looked at (or relayed)."""
+    if facts.end is not None:
+        return
     kind = ev.type
     if kind in _PREAMBLE:
         if kind == "response.created" and facts.response_id is None:
@@ -350,19 +356,20 @@ class UpstreamStream:
             return await self._step(out, whole, events, hold_until_end)
         if out.response is None:
             cut = self._decisive_point(whole, hold_until_end)
-            # Split only at a commit: what follows an end event (a "data: [DONE]") travels with it.
+            # At an end event the stream is over: what follows it (a "data: [DONE]", later events) is
+            # not relayed, as when it comes in a later read (``_drain``).
             if cut < len(whole) and self.facts.end is None:
                 if await self._step(out, whole[:cut], [], hold_until_end):
                     return True
                 whole = whole[cut:]
             else:
-                return await self._step(out, whole, [], hold_until_end)
+                return await self._step(out, whole[:cut], [], hold_until_end)
         events = sse.events_with(whole, _LOOK_FOR)
         return await self._step(out, whole, events, hold_until_end)
 
     def _decisive_point(self, whole: bytes, hold_until_end: bool) -> int:
         """Inspect the events of ``whole`` in order and return where the one that commits or ends the
-        stream stops (``len(whole)`` when none does)."""
+        stream stops (``len(whole)`` when none does); an ending event's block ends at its blank line."""
         facts = self.facts
         pos, size = 0, len(whole)
         while pos < size:
@@ -374,17 +381,24 @@ class UpstreamStream:
             if event is None:
                 continue
             _inspect(event, facts)
-            if facts.end is not None or (facts.generated and not hold_until_end):
+            if facts.end is not None:
+                return pos
+            if facts.generated and not hold_until_end:
                 while pos < size and whole[pos:pos + 1] == b"\n":
                     pos += 1
                 return pos
         return size
 
     async def _step(self, out: _ClientSide, forward: bytes, events: list[sse.SSEEvent], hold_until_end: bool) -> bool:
-        """Handle one decoded chunk; True when the stream has ended (successfully or not)."""
+        """Handle one decoded chunk; True when the stream has ended (successfully or not). The bytes
+        handed on end with the ending event's block: what follows it is not relayed."""
         facts = self.facts
         for ev in events:
             _inspect(ev, facts)
+            if facts.end is not None:
+                if 0 <= ev.end < len(forward):
+                    forward = forward[:ev.end]
+                break
         if facts.end is Ending.FAILED or facts.incomplete:
             forward = self._redact(forward)  # an upstream may echo a key in its error message
         if out.response is None:
