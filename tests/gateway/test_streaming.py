@@ -311,6 +311,22 @@ async def test_sse_answer_to_json_request_is_collected(fakes, gateway):
     assert reply.text == "collected"
 
 
+async def test_sse_answer_to_json_request_is_decided_by_its_first_end_event(fakes, gateway):
+    """An event stream collected for a JSON request ends where a relayed one does: an answer followed by
+    a failure is the answer; a server-side failure followed by an answer is a failure (the next provider)."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 5})
+    events, answer, tail = answer_then(late_events())
+    p1.always(fp.raw_stream([answer + tail]))
+    reply = await gw.responses(stream=False)
+    assert (reply.status, reply.text, p2.calls) == (200, "all good", 0)
+    assert gw.services.store.request_log()[0]["outcome"] == "ok"
+    p1.always(fp.raw_stream([fp.sse_event(late_events()[1]) + fp.sse_event(events[-1])]))
+    reply = await gw.responses(stream=False)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert gw.services.router.health_json(gw.services.config.current)["p1"]["consecutive_failures"] == 1
+
+
 async def test_usage_is_recorded_from_completed_event(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})

@@ -68,35 +68,44 @@ def response_id(response: Any) -> str | None:
     return rid if isinstance(rid, str) and rid else None
 
 
+# The events that end a stream, as the relay reads them (streaming.py): the first one decides.
+_ANSWER_END = ("response.completed", "response.incomplete")
+_FAILURE_END = ("response.failed", "error")
+
+
 def stream_failure(data: bytes) -> Any:
-    """The payload of the first ``response.failed`` / ``error`` event of a whole event-stream body
-    (None: it reports none)."""
+    """The payload of the ``response.failed`` / ``error`` event that ends a whole event-stream body
+    (None: it reports none, or ended with an answer first)."""
     for ev in sse.iter_events(data):
-        if ev.type in ("response.failed", "error"):
+        kind = ev.type
+        if kind in _FAILURE_END:
             return ev.json()
+        if kind in _ANSWER_END:
+            return None
     return None
 
 
 def answer_of(data: bytes, content_type: str) -> dict[str, Any] | str:
     """The response object of a complete body, or why the body is not a usable answer."""
     if content_type == "text/event-stream":
-        failed = None
         done = []  # a minimal stream may list its items only here, not in the final response
+        # The first ending event decides, as in a relayed stream: what follows it is not read.
         for ev in sse.iter_events(data):
             kind = ev.type
             if kind == "response.output_item.done":
                 done.append(ev)
-            if kind in ("response.completed", "response.incomplete"):
+            elif kind in _ANSWER_END:
                 payload = ev.json()
                 response = payload.get("response") if isinstance(payload, dict) else None
-                if isinstance(response, dict):
-                    if not response.get("output") and done:
-                        response["output"] = [p["item"] for p in (e.json() for e in done)
-                                              if isinstance(p, dict) and isinstance(p.get("item"), dict)]
-                    return response
-            if kind in ("response.failed", "error"):
-                failed = kind
-        return f"stream {'reported ' + failed if failed else 'ended before response.completed'}"
+                if not isinstance(response, dict):
+                    return f"stream ended with {kind} but without a response object"
+                if not response.get("output") and done:
+                    response["output"] = [p["item"] for p in (e.json() for e in done)
+                                          if isinstance(p, dict) and isinstance(p.get("item"), dict)]
+                return response
+            elif kind in _FAILURE_END:
+                return f"stream reported {kind}"
+        return "stream ended before response.completed"
     if not data:
         return "empty response body"
     try:
