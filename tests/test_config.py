@@ -1,11 +1,22 @@
 """config.toml: defaults, broken files moved aside, wrong types repaired, comments kept, atomic."""
 
 import itertools
+import tomllib
 
 import pytest
 import tomlkit
 
-from api_router.config import ConfigError, ConfigFile, default_template, provider_table, section, set_order
+from api_router.config import (
+    ConfigError,
+    ConfigFile,
+    default_template,
+    parse,
+    provider_table,
+    rename_in_doc,
+    section,
+    set_order,
+)
+from api_router.tomlfiles import document
 
 
 def test_missing_file_is_created_with_commented_defaults(tmp_path):
@@ -356,3 +367,16 @@ def test_an_empty_preferred_provider_or_lock_means_none():
         assert (cfg.effective_preferred, cfg.preferred_first, cfg.effective_lock) == ("b", ("b", "a"), None)
     nameless = replace(cfg, providers=MappingProxyType({"": ProviderConfig(id="", base_url="https://x.example/v1")}))
     assert (nameless.effective_preferred, nameless.preferred_first, nameless.effective_lock) == ("", ("",), None)
+
+
+@pytest.mark.parametrize("old", ["a", "b"])
+def test_rename_works_when_hand_written_provider_tables_are_split_by_another_table(old):
+    text = ('[providers.a]\nbase_url = "http://a.example/v1" # a\'s own\n\n[routing]\nhedge = true\n\n'
+            '[providers.b]\nbase_url = "http://b.example/v1" # b\'s own\n')
+    doc = document(text)
+    rename_in_doc(doc, old, "c")
+    out = tomlkit.dumps(doc)
+    config, problems = parse(tomllib.loads(out))
+    assert not problems and set(config.providers) == {"a", "b", "c"} - {old}
+    assert config.providers["c"].base_url == f"http://{old}.example/v1"
+    assert f"# {old}'s own" in out and config.routing.hedge is True

@@ -209,6 +209,15 @@ def rename_in_doc(doc: TOMLDocument, old: str, new: str) -> None:
     providers = doc["providers"]
     if new in providers:
         raise ConfigError(f"a provider named {new!r} already exists")
+    from tomlkit.container import OutOfOrderTableProxy  # loaded with the document already
+
+    if isinstance(providers, OutOfOrderTableProxy):
+        # The provider tables are split by another table (written so by hand): tomlkit cannot rebuild them
+        # in place, so the renamed one moves after the others (provider_order keeps the order that counts).
+        table = providers[old]
+        del providers[old]
+        providers[new] = table
+        return
     # Rebuild the providers table so the renamed one keeps its place. Adding a table back gives it a
     # blank line before it when it has none (tomlkit's layout for new tables): each keeps the one it had.
     items = list(providers.items())
