@@ -116,6 +116,19 @@ async def test_deleting_a_provider_already_gone_says_it_is_unknown(fakes, gatewa
     assert err.value.status == 400
 
 
+async def test_an_update_of_a_provider_deleted_meanwhile_does_not_bring_back_a_table_without_its_url(
+        fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    gw.services.watcher.stop()  # the app has not seen the hand edit (or the other delete) yet
+    cfg = gw.services.paths.config
+    text = cfg.read_text()
+    cfg.write_text(text[:text.index("[providers.p2]")])  # p2 was the last table
+    with pytest.raises(ApiError, match="unknown provider 'p2'") as err:
+        await gw.api("upsert_provider", provider="p2", display_name="Renamed in a dialog")
+    assert err.value.status == 400 and "[providers.p2]" not in cfg.read_text()
+
+
 async def test_two_renames_of_one_provider_at_once_leave_no_orphan_key(fakes, gateway):
     """A double submit of the rename dialog: one rename wins, the other finds no provider to rename, and
     secrets.json holds the key under the winner's id only (a provider added later under the loser's id,

@@ -286,7 +286,9 @@ class Control:
                 raise ControlError(f"{key} {why}")
 
         def change(doc: TOMLDocument) -> None:
-            table = provider_table(doc, pid, create=True)
+            # An update finds its provider still there (a delete may have got there first since the check):
+            # otherwise it would make a table of just the fields it changes, a provider without a URL.
+            table = provider_table(doc, pid, create=creating)
             for key, value in values.items():
                 set_value(table, key, value)
             if creating:
