@@ -155,6 +155,23 @@ def test_a_key_or_token_no_http_header_can_carry_is_left_out_and_reported(tmp_pa
     sf.reload(), sf.reload()  # (an edit is used once it held still between two looks)
     assert dict(sf.current.provider_keys) == {"p1": "sk-good-0001"}
     assert "cannot be used" in problems[0] and "last good keys" in problems[0]
+    assert problems[0].startswith("secrets.json was edited but has invalid values: the provider keys for 'p1'")
+
+
+def test_a_token_that_is_not_a_string_is_replaced_at_start_and_refused_in_a_hand_edit(tmp_path):
+    path = tmp_path / "secrets.json"
+    path.write_text(json.dumps({"gateway_token": 12345, "providers": {"p1": "sk-good-0001"}}))
+    sf, report = SecretsFile.load(path)
+    token = sf.current.gateway_token
+    assert TOKEN_RE.match(token) and json.loads(path.read_text())["gateway_token"] == token
+    assert report.problems[0] == "secrets.json: gateway_token is not a string"
+    assert any("a new gateway token was created" in p for p in report.problems)
+    problems = []
+    sf.on_problem = problems.append
+    path.write_text(json.dumps({"gateway_token": ["x"], "providers": {"p1": "sk-good-0001"}}))
+    sf.reload(), sf.reload()
+    assert sf.current.gateway_token == token
+    assert problems and "gateway_token is not a string" in problems[0] and "new token" not in problems[0]
 
 
 def test_a_file_without_a_token_gets_one_saved_in_it(tmp_path):

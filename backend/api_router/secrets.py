@@ -85,20 +85,21 @@ def _string_map(value: Any, field: str, what: str) -> tuple[dict[str, str], str 
     if value is None:
         return {}, None
     if not isinstance(value, dict):
-        return {}, f"secrets.json: {field} is not an object of provider ids and {what}"
+        return {}, f"{field} is not an object of provider ids and {what}"
     good = {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str) and is_printable_secret(v)}
     bad = [k for k in value if k not in good]
     if not bad:
         return good, None
-    return good, (f"secrets.json: the {what} for {', '.join(repr(k) for k in bad)} cannot be used: {what} are "
+    return good, (f"the {what} for {', '.join(repr(k) for k in bad)} cannot be used: {what} are "
                   "non-empty strings of printable characters (no control characters or line breaks)")
 
 
 def parse(data: Any) -> Parsed:
-    """The secrets in the decoded JSON, and what is wrong with it; a missing token gets a fresh one."""
+    """The secrets in the decoded JSON, and what is wrong with it (phrases that follow the file's name);
+    a missing token gets a fresh one."""
     problems: list[str] = []
     if not isinstance(data, dict):
-        return Parsed(Secrets(new_gateway_token()), ["secrets.json is not a JSON object"])
+        return Parsed(Secrets(new_gateway_token()), ["is not a JSON object"])
     providers, problem = _string_map(data.get("providers"), "providers", "provider keys")
     problems += [problem] if problem else []
     usage, problem = _string_map(data.get("usage_tokens"), "usage_tokens", "usage tokens")
@@ -108,7 +109,7 @@ def parse(data: Any) -> Parsed:
     legacy = providers.pop(LEGACY_TOKEN_KEY, None)
     if not isinstance(token, str) or not token:
         if token is not None:
-            problems.append("secrets.json: gateway_token was not a string; a new token was created")
+            problems.append("gateway_token is not a string")
         missing = token is None and legacy is None
         token = legacy or new_gateway_token()
         migrated = legacy is not None
@@ -153,7 +154,11 @@ class SecretsFile(UserFile[Secrets]):
             )
             return store, SecretsReport(problems=(why,), moved_to=unreadable)
         parsed = parse(data)
-        current, problems, migrated = parsed.secrets, parsed.problems, parsed.migrated
+        current, migrated = parsed.secrets, parsed.migrated
+        problems = [f"secrets.json: {problem}" for problem in parsed.problems]
+        replaced = not isinstance(data, dict) or current.gateway_token != data.get("gateway_token")
+        if problems and replaced and not migrated:
+            problems.append("a new gateway token was created: update Codex's auth.json (Connect Codex does it)")
         moved: Path | None = None
         if problems and isinstance(data, dict):
             # Keep the original for the user before we write the salvaged version over it.
@@ -188,7 +193,7 @@ class SecretsFile(UserFile[Secrets]):
         parsed = parse(data)
         if parsed.token_missing:  # a fresh token in its place would lock every client out
             return "has no gateway_token: put back the token in use (the app shows it)"
-        return "; ".join(parsed.problems) if parsed.problems else parsed.secrets
+        return "has invalid values: " + "; ".join(parsed.problems) if parsed.problems else parsed.secrets
 
     def _encode(self, value: Secrets) -> bytes:
         return (json.dumps(value.to_json(), indent=2) + "\n").encode()
