@@ -88,6 +88,8 @@ describe('validateBaseUrl', () => {
     ['ftp://x.y', /http/],
     ['https://', /host/],
     ['https://exa mple.com', /spaces/],
+    ['http://127.0.0.1:99999/v1', /port .* from 1 to 65535/],
+    ['http://[::1]:x/v1', /port/],
   ])('refuses %j', (url, msg) => expect(validateBaseUrl(url)).toMatch(msg));
 });
 

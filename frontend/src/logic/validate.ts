@@ -22,7 +22,8 @@ export function validateProviderId(
 /**
  * The base URL rule the backend applies too (cases shared in validation-cases.json): after trimming,
  * `http://` or `https://` in any letter case, then a non-empty host (before any `/`, `?` or `#`,
- * without user info and port), and no whitespace anywhere.
+ * without user info and port), a port (when written) from 1 to 65535, and no whitespace anywhere. The
+ * backend also checks the host itself (addresses, empty or over-long labels) and says why.
  */
 export function validateBaseUrl(raw: string): string | null {
   const value = raw.trim();
@@ -30,7 +31,21 @@ export function validateBaseUrl(raw: string): string | null {
   if (!/^https?:\/\//i.test(value)) return 'The URL must start with http:// or https://';
   if (/\s/.test(value)) return 'The URL must not contain spaces';
   if (!urlHost(value)) return 'The URL needs a host name after the "//"';
+  const port = urlPort(value);
+  if (port !== '' && !(/^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) {
+    return 'The port (after the host\'s ":") must be a number from 1 to 65535';
+  }
   return null;
+}
+
+/** The port of an http(s) URL as written ("" when there is none). */
+export function urlPort(url: string): string {
+  const rest = url.trim().replace(/^https?:\/\//i, '');
+  const authority = rest.split(/[/?#]/, 1)[0];
+  const hostPort = authority.slice(authority.lastIndexOf('@') + 1);
+  const afterHost = hostPort.startsWith('[') ? hostPort.slice(hostPort.indexOf(']') + 1) : hostPort;
+  const colon = afterHost.indexOf(':');
+  return colon >= 0 ? afterHost.slice(colon + 1) : '';
 }
 
 /** The host of an http(s) URL as written ("" when there is none). */
