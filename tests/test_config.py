@@ -332,7 +332,7 @@ def test_every_usable_url_is_still_accepted(url):
     assert url_problem(url) is None
 
 
-@pytest.mark.parametrize("header", ['[providers.""]', '[providers." spaced "]', '[providers."-dash"]',
+@pytest.mark.parametrize("header", ['[providers.""]', '[providers." spaced "]', '[providers."-dash"]', '[providers."p2\\n"]',
                                    '[providers."a/b"]'])
 def test_a_provider_id_the_app_would_refuse_is_refused_in_the_file_too(tmp_path, header):
     """Read as is, an empty id made every request and /status fail; such a table is reported and left out

@@ -143,7 +143,7 @@ def parse(doc: Mapping[str, Any], own_port: int | None = None) -> tuple[Config, 
         problems.append(Problem("[providers] must be a table of provider tables", "ignoring it"))
         raw_providers = None
     for pid, table in (raw_providers or {}).items():
-        if not PROVIDER_ID_RE.match(pid):  # "" or " x " would reach routing and the status as an id
+        if not PROVIDER_ID_RE.fullmatch(pid):  # "", " x " or "x\n" would reach routing and the status as an id
             problems.append(Problem(f"[providers.{_toml_key(pid)}]: {pid!r} is not a valid provider id (1 to 64 "
                                     "letters, digits, '.', '_' or '-', starting with a letter or digit)",
                                     "ignoring it"))

@@ -635,7 +635,7 @@ class Control:
         return pid
 
     def _check_new_id(self, pid: str) -> None:
-        if not PROVIDER_ID_RE.match(pid):
+        if not PROVIDER_ID_RE.fullmatch(pid):
             raise ControlError(f"provider id {pid!r} must start with a letter or digit and contain only letters, "
                                "digits, '.', '_' or '-' (at most 64)")
         if pid in self._services.config.current.providers:
