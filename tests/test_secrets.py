@@ -164,14 +164,16 @@ def test_a_token_that_is_not_a_string_is_replaced_at_start_and_refused_in_a_hand
     sf, report = SecretsFile.load(path)
     token = sf.current.gateway_token
     assert TOKEN_RE.match(token) and json.loads(path.read_text())["gateway_token"] == token
-    assert report.problems[0] == "secrets.json: gateway_token is not a string"
+    assert report.problems[0] == "secrets.json: gateway_token is not a string of printable characters"
     assert any("a new gateway token was created" in p for p in report.problems)
     problems = []
     sf.on_problem = problems.append
-    path.write_text(json.dumps({"gateway_token": ["x"], "providers": {"p1": "sk-good-0001"}}))
-    sf.reload(), sf.reload()
-    assert sf.current.gateway_token == token
-    assert problems and "gateway_token is not a string" in problems[0] and "new token" not in problems[0]
+    for wrong in (["x"], "ao_line\nbreak"):
+        problems.clear()
+        path.write_text(json.dumps({"gateway_token": wrong, "providers": {"p1": "sk-good-0001"}}))
+        sf.reload(), sf.reload()
+        assert sf.current.gateway_token == token
+        assert problems and "gateway_token is not a string" in problems[0] and "new token" not in problems[0]
 
 
 def test_a_file_without_a_token_gets_one_saved_in_it(tmp_path):

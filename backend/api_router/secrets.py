@@ -107,9 +107,9 @@ def parse(data: Any) -> Parsed:
     migrated = missing = False
     token = data.get("gateway_token")
     legacy = providers.pop(LEGACY_TOKEN_KEY, None)
-    if not isinstance(token, str) or not token:
+    if not isinstance(token, str) or not is_printable_secret(token):
         if token is not None:
-            problems.append("gateway_token is not a string")
+            problems.append("gateway_token is not a string of printable characters")
         missing = token is None and legacy is None
         token = legacy or new_gateway_token()
         migrated = legacy is not None

@@ -307,6 +307,12 @@ async def test_a_hand_edited_key_that_names_no_setting_is_reported_with_what_it_
     assert any("[providers.p1] model_mapp" in w and "model_map?" in w for w in warnings)
     assert any(w.startswith("config.toml: colour is not a setting") for w in warnings)
 
+    # A hand edit the watcher has not picked up yet, that a change in the app is then applied on: told too.
+    path.write_text(path.read_text().replace("colour = 'blue'", "color = 'blue'"))
+    await gw.api("update_routing", failure_threshold=4)
+    warnings = [e["message"] for e in (await gw.api("list_events", level="warning"))["events"]]
+    assert any(w.startswith("config.toml: color is not a setting") for w in warnings)
+
 
 async def test_probe_reports_models_or_the_error(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")

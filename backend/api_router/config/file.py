@@ -358,8 +358,11 @@ class ConfigFile(UserFile[Loaded]):
     def edit(self, change: Callable[[TOMLDocument], None]) -> Config:
         """Apply ``change`` to the file as it is now; save and publish it only if the result is valid."""
         with self._lock:
+            base = self._base()
+            if base is not self._value:  # a hand edit the watcher had not picked up yet: the change goes on it
+                self._tell_ignored(base.text)
             try:
-                doc = document(self._base().text)
+                doc = document(base.text)
             except TomlError as exc:  # read by tomllib, refused by tomlkit (nested beyond its limit)
                 raise ConfigError(f"config.toml cannot be changed by the app ({exc}); change it by hand") from None
             change(doc)
@@ -374,9 +377,12 @@ class ConfigFile(UserFile[Loaded]):
     def reload(self) -> bool:
         if not super().reload():
             return False
-        for message in ignored_settings(loads(self._value.text)):
-            self.on_ignored(message)
+        self._tell_ignored(self._value.text)
         return True
+
+    def _tell_ignored(self, text: str) -> None:
+        for message in ignored_settings(loads(text)):
+            self.on_ignored(message)
 
     def _decode(self, raw: bytes) -> Loaded | str:
         try:
