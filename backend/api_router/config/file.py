@@ -9,7 +9,6 @@ disk, so hand edits and comments survive.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import re
@@ -101,6 +100,8 @@ def ignored_settings(doc: Mapping[str, Any]) -> list[str]:
 
 
 def _ignored(key: str, where: str, known: Collection[str]) -> str:
+    import difflib  # only for a file that has such a key: not worth its memory in every running gateway
+
     close = difflib.get_close_matches(key, known, n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
     return f"config.toml: {f'{where} ' if where else ''}{key} is not a setting API Router knows; it is ignored{hint}"

@@ -7,10 +7,9 @@ It also knows every response still being read, so shutdown can cut them off.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import aiohttp
 import orjson
@@ -119,9 +118,14 @@ class Upstream:
         of the caller's own) gains the hop header."""
         _add_hop(headers, self.hop_id)
         self._check_open()
-        with self.deadlines.timeout(timeout), _usable():
-            resp = await self.session.post(parsed_url(url, "Authorization" in headers), data=body, headers=headers,
-                                           allow_redirects=False)
+        with self.deadlines.timeout(timeout):
+            try:
+                resp = await self.session.post(parsed_url(url, "Authorization" in headers), data=body,
+                                               headers=headers, allow_redirects=False)
+            except aiohttp.ClientError:
+                raise
+            except ValueError as exc:  # no context manager for this: it would cost every request a generator
+                raise _unusable(exc) from None
         self.open.add(resp)
         return resp
 
@@ -137,10 +141,15 @@ class Upstream:
         """A small GET read whole: (status, content type, body)."""
         _add_hop(headers, self.hop_id)
         self._check_open()
-        with self.deadlines.timeout(timeout), _usable():
-            async with self.session.get(parsed_url(url, "Authorization" in headers), headers=headers,
-                                        allow_redirects=False) as resp:
-                return resp.status, resp.content_type, await read_limited(resp)
+        with self.deadlines.timeout(timeout):
+            try:
+                async with self.session.get(parsed_url(url, "Authorization" in headers), headers=headers,
+                                            allow_redirects=False) as resp:
+                    return resp.status, resp.content_type, await read_limited(resp)
+            except aiohttp.ClientError:
+                raise
+            except ValueError as exc:
+                raise _unusable(exc) from None
 
     def _check_open(self) -> None:
         """After ``cut_off`` (shutdown) a request fails like a connection that cannot be made — which every
@@ -166,16 +175,10 @@ class Upstream:
         await self.session.close()
 
 
-@contextlib.contextmanager
-def _usable() -> Iterator[None]:
+def _unusable(exc: ValueError) -> UnusableRequest:
     """aiohttp and yarl refuse such a URL or header with a ValueError while building the request."""
-    try:
-        yield
-    except aiohttp.ClientError:
-        raise
-    except ValueError as exc:
-        raise UnusableRequest(f"the provider's base URL or key cannot be used in a request ({_without_values(exc)}); "
-                              "correct it in API Router") from None
+    return UnusableRequest(f"the provider's base URL or key cannot be used in a request ({_without_values(exc)}); "
+                           "correct it in API Router")
 
 
 def _without_values(exc: ValueError) -> str:
