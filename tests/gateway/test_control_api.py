@@ -4,6 +4,7 @@ import asyncio
 import json
 import os
 import stat
+import tomllib
 
 import pytest
 import tomlkit
@@ -127,6 +128,17 @@ async def test_an_update_of_a_provider_deleted_meanwhile_does_not_bring_back_a_t
     with pytest.raises(ApiError, match="unknown provider 'p2'") as err:
         await gw.api("upsert_provider", provider="p2", display_name="Renamed in a dialog")
     assert err.value.status == 400 and "[providers.p2]" not in cfg.read_text()
+
+
+async def test_a_new_provider_added_twice_at_once_is_added_once(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    body = {"provider": "p2", "base_url": "http://127.0.0.1:9/v1", "display_name": "Relay Two"}
+    replies = await asyncio.gather(*(gw.request("POST", "/api/upsert_provider", body=body) for _ in range(2)))
+    assert sorted(r.status for r in replies) == [200, 400], [r.body for r in replies]
+    assert "already exists" in next(r for r in replies if r.status == 400).json["error"]["message"]
+    order = tomllib.loads(gw.services.paths.config.read_text())["provider_order"]
+    assert order == ["p1", "p2"]
 
 
 async def test_two_renames_of_one_provider_at_once_leave_no_orphan_key(fakes, gateway):

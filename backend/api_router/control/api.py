@@ -286,8 +286,11 @@ class Control:
                 raise ControlError(f"{key} {why}")
 
         def change(doc: TOMLDocument) -> None:
-            # An update finds its provider still there (a delete may have got there first since the check):
-            # otherwise it would make a table of just the fields it changes, a provider without a URL.
+            # Checked again on the file as the edit finds it, another change may have got there first: an
+            # update finds its provider still there (else it would make a table of just the fields it
+            # changes, a provider without a URL), a new one finds its id still free (a double submit).
+            if creating and pid in (doc.get("providers") or {}):
+                raise ControlError(f"a provider named {pid!r} already exists")
             table = provider_table(doc, pid, create=creating)
             for key, value in values.items():
                 set_value(table, key, value)
