@@ -515,3 +515,39 @@ async def test_completed_reaches_the_client_while_the_upstream_body_is_still_ope
     assert body == whole
     assert ended_at >= 0.35
     assert completed_at is not None and completed_at < ended_at - 0.2, (completed_at, ended_at)
+
+
+# --- CR and CRLF line ends: judged as LF streams are ------------------------------------------------
+
+
+def _with_line_ends(events, nl):
+    return b"".join(fp.sse_event(e).replace(b"\n", nl) for e in events)
+
+
+@pytest.mark.parametrize("split", [False, True])
+async def test_a_cr_stream_whose_last_byte_ends_its_completed_event_is_complete(fakes, gateway, split):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    data = _with_line_ends(fp.stream_events(fp.response_object("cr text", provider="p1")), b"\r")
+    chunks = [data[:-1], data[-1:]] if split else [data]
+    p1.always(fp.raw_stream(chunks, delay=0.05 if split else 0))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200
+    assert reply.body == data
+    assert gw.services.store.request_log()[0]["outcome"] == "ok"
+
+
+@pytest.mark.parametrize("nl", [b"\n", b"\r\n", b"\r"])
+async def test_output_then_a_failure_in_one_read_is_a_failure_after_output_whatever_the_line_ends(fakes, gateway, nl):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    ro = fp.response_object("partial", provider="p1")
+    events = fp.stream_events(ro)[:-1]
+    failed = {"type": "response.failed", "response": {**ro, "status": "failed", "output": [],
+                                                       "error": {"code": "server_error", "message": "boom"}}}
+    data = _with_line_ends([*events, failed], nl)
+    p1.always(fp.raw_stream([data]))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.body == data  # as it came: output, then the failure
+    row = gw.services.store.request_log()[0]
+    assert row["outcome"] == "error" and "after output" in row["error"]

@@ -127,6 +127,14 @@ class SSEDecoder:
             return b""
         return self._cut_lf(self._whole(chunk))
 
+    def finish(self) -> tuple[bytes, list[SSEEvent]]:
+        """At the end of the stream: the events a CR kept at the very end completes (it can no longer be
+        the first half of a CRLF). Nothing for an LF-only stream, whose events end at a blank line."""
+        buf = self._buf
+        if not self._saw_cr or not buf or buf[-1:] != b"\r":
+            return b"", []
+        return self._feed_general(bytes(buf), at_end=True)
+
     @property
     def pending(self) -> bytes:
         """Bytes of an event that has not been completed yet."""
@@ -174,7 +182,7 @@ class SSEDecoder:
             raise EventTooLarge()
         return complete
 
-    def _feed_general(self, buf: bytes) -> tuple[bytes, list[SSEEvent]]:
+    def _feed_general(self, buf: bytes, *, at_end: bool = False) -> tuple[bytes, list[SSEEvent]]:
         events: list[SSEEvent] = []
         pos = 0
         forward_end = 0
@@ -184,7 +192,7 @@ class SSEDecoder:
             m = _LINE_END.search(buf, pos)
             if m is None:
                 break
-            if m.group() == b"\r" and m.end() == len(buf):
+            if m.group() == b"\r" and m.end() == len(buf) and not at_end:
                 break  # a CR at the very end may be the first half of CRLF
             line = buf[pos:m.start()]
             pos = m.end()

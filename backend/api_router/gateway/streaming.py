@@ -209,6 +209,10 @@ class UpstreamStream:
                     try:
                         chunk = await anext(self._chunks)
                     except StopAsyncIteration:
+                        forward, events = self._decoder.finish()  # a last line ended by the CR it ended on
+                        if any(not sse.is_keepalive(ev) for ev in events):
+                            self._buffered.append((forward, events))
+                            return
                         raise StreamFailed("the stream ended before any event") from None
                     whole = self._decoder.cut(chunk)
                     if whole is None:  # CR line ends: the general decoder
@@ -262,6 +266,10 @@ class UpstreamStream:
                     if ended:
                         break
                     await out.flush()  # what this read brought, before the next read is awaited
+                else:  # the upstream's end: a CR it ended on ends a line (it can no longer start a CRLF)
+                    forward, events = decoder.finish()
+                    if events:
+                        await self._step(out, forward, events, hold_until_end)
         except _ClientGone:
             return self._gone(out)
         except asyncio.CancelledError:
@@ -393,12 +401,20 @@ class UpstreamStream:
         """Handle one decoded chunk; True when the stream has ended (successfully or not). The bytes
         handed on end with the ending event's block: what follows it is not relayed."""
         facts = self.facts
+        cut = 0  # bytes of ``forward`` committed on the way (``ev.end`` counts from its start)
         for ev in events:
             _inspect(ev, facts)
             if facts.end is not None:
-                if 0 <= ev.end < len(forward):
-                    forward = forward[:ev.end]
+                if 0 <= ev.end - cut < len(forward):
+                    forward = forward[:ev.end - cut]
                 break
+            if out.response is None and facts.generated and not hold_until_end and ev.end > cut:
+                # The first generated event commits the stream where it ends, as ``_decisive_point`` does
+                # for LF streams: a failure later in the same read is then one after output, whatever the
+                # line ends.
+                self._hold(forward[:ev.end - cut])
+                await out.commit(self._take_held())
+                forward, cut = forward[ev.end - cut:], ev.end
         if facts.end is Ending.FAILED or facts.incomplete:
             forward = self._redact(forward)  # an upstream may echo a key in its error message
         if out.response is None:
