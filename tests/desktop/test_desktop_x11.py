@@ -45,7 +45,10 @@ def test_lock_left_by_a_crash_does_not_block(xsession: XSession, tmp_path: Path,
     crashed = start_app(xsession, tmp_path, port, name="crashed")
     apps.append(crashed)
     crashed.wait_healthy()
-    assert b'"show_port"' in (crashed.user_data / "data" / "instance.lock").read_bytes()
+    # The lock says how to reach the window once the window's channel is up, which may follow the
+    # gateway's first answer (a second start meanwhile keeps asking for up to 10 s: claim_or_hand_off).
+    lock = crashed.user_data / "data" / "instance.lock"
+    wait_for(lambda: b'"show_port"' in lock.read_bytes(), 15, "the instance info in the lock file")
     os.killpg(crashed.proc.pid, signal.SIGKILL)  # the app and its WebKit helpers, like a crash
     crashed.proc.wait(10)
     wait_for(lambda: port_is_free(port), 10, "the port to be released")
