@@ -303,6 +303,7 @@ class Loaded:
 
     text: str
     config: Config
+    ignored: tuple[str, ...] = ()  # its keys that name no setting (see ignored_settings)
 
 
 class ConfigFile(UserFile[Loaded]):
@@ -311,8 +312,8 @@ class ConfigFile(UserFile[Loaded]):
     label = "config.toml"
     kept = "settings"
 
-    def __init__(self, path: Path, text: str, config: Config, own_port: int | None = None) -> None:
-        super().__init__(path, Loaded(text, config))
+    def __init__(self, path: Path, loaded: Loaded, own_port: int | None = None) -> None:
+        super().__init__(path, loaded)
         self.listeners: list[Callable[[Config], None]] = []  # called after every change, edit or reload
         self.on_ignored: Callable[[str], None] = lambda message: None  # a hand edit's key that names no setting
         self._own_port = own_port  # see parse()
@@ -328,7 +329,7 @@ class ConfigFile(UserFile[Loaded]):
         if not path.exists():
             text = default_template()
             atomic_write(path, text.encode())
-            return cls(path, text, parse(loads(text), own_port)[0], own_port), LoadReport(created=True)
+            return cls(path, Loaded(text, parse(loads(text), own_port)[0]), own_port), LoadReport(created=True)
         raw = read_file(path)
         try:
             text = raw.decode("utf-8-sig")
@@ -342,18 +343,18 @@ class ConfigFile(UserFile[Loaded]):
             atomic_write(path, text.encode())
             why = (f"config.toml could not be read ({_one_line(exc)}); it was moved to {moved.name} and defaults "
                    "are in use")
-            return (cls(path, text, parse(loads(text), own_port)[0], own_port),
+            return (cls(path, Loaded(text, parse(loads(text), own_port)[0]), own_port),
                     LoadReport(problems=(why,), moved_to=moved))
         tighten(path)  # the file names providers and may hold URL passwords: the owner's only
         ignored = tuple(ignored_settings(data))
         if doc is None:
-            return cls(path, text, config, own_port), LoadReport(ignored=ignored)
+            return cls(path, Loaded(text, config, ignored), own_port), LoadReport(ignored=ignored)
         copied = copy_aside(path)
         _repair(doc, config)
         text = tomlkit.dumps(doc)
         atomic_write(path, text.encode())
         note = f"config.toml had invalid values; the original was copied to {copied.name}"
-        return (cls(path, text, parse(doc, own_port)[0], own_port),
+        return (cls(path, Loaded(text, parse(doc, own_port)[0], tuple(ignored_settings(doc))), own_port),
                 LoadReport(problems=(note, *problems), copied_to=copied, ignored=ignored))
 
     def edit(self, change: Callable[[TOMLDocument], None]) -> Config:
@@ -361,7 +362,7 @@ class ConfigFile(UserFile[Loaded]):
         with self._lock:
             base = self._base()
             if base is not self._value:  # a hand edit the watcher had not picked up yet: the change goes on it
-                self._tell_ignored(base.text)
+                self._tell_ignored(base)
             try:
                 doc = document(base.text)
             except TomlError as exc:  # read by tomllib, refused by tomlkit (nested beyond its limit)
@@ -370,7 +371,7 @@ class ConfigFile(UserFile[Loaded]):
             config, problems = parse(doc, self._own_port)
             if problems:
                 raise ConfigError("; ".join(p.what for p in problems))
-            loaded = Loaded(tomlkit.dumps(doc), config)
+            loaded = Loaded(tomlkit.dumps(doc), config, tuple(ignored_settings(doc)))
             self._write(loaded)
         self._publish()
         return config
@@ -378,11 +379,11 @@ class ConfigFile(UserFile[Loaded]):
     def reload(self) -> bool:
         if not super().reload():
             return False
-        self._tell_ignored(self._value.text)
+        self._tell_ignored(self._value)
         return True
 
-    def _tell_ignored(self, text: str) -> None:
-        for message in ignored_settings(loads(text)):
+    def _tell_ignored(self, loaded: Loaded) -> None:
+        for message in loaded.ignored:
             self.on_ignored(message)
 
     def _decode(self, raw: bytes) -> Loaded | str:
@@ -394,7 +395,7 @@ class ConfigFile(UserFile[Loaded]):
         config, problems = parse(data, self._own_port)
         if problems:
             return "has invalid values: " + "; ".join(p.what for p in problems)
-        return Loaded(text, config)
+        return Loaded(text, config, tuple(ignored_settings(data)))
 
     def _encode(self, value: Loaded) -> bytes:
         return value.text.encode()
