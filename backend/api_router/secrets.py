@@ -71,6 +71,7 @@ class Parsed:
     problems: list[str]
     migrated: bool = False  # the token was under the provider keys (legacy)
     token_missing: bool = False  # the file had none: ``secrets`` holds a fresh one
+    token_made: bool = False  # ``secrets`` holds a fresh token (none usable in the file, nor a legacy one)
 
 
 def is_printable_secret(value: str) -> bool:
@@ -99,23 +100,25 @@ def parse(data: Any) -> Parsed:
     a missing token gets a fresh one."""
     problems: list[str] = []
     if not isinstance(data, dict):
-        return Parsed(Secrets(new_gateway_token()), ["is not a JSON object"])
+        return Parsed(Secrets(new_gateway_token()), ["is not a JSON object"], token_made=True)
     providers, problem = _string_map(data.get("providers"), "providers", "provider keys")
     problems += [problem] if problem else []
     usage, problem = _string_map(data.get("usage_tokens"), "usage_tokens", "usage tokens")
     problems += [problem] if problem else []
-    migrated = missing = False
+    migrated = missing = made = False
     token = data.get("gateway_token")
     legacy = providers.pop(LEGACY_TOKEN_KEY, None)
     if not isinstance(token, str) or not is_printable_secret(token):
         if token is not None:
             problems.append("gateway_token is not a string of printable characters")
         missing = token is None and legacy is None
-        token = legacy or new_gateway_token()
         migrated = legacy is not None
+        made = not migrated
+        token = legacy or new_gateway_token()
     elif legacy is not None:
         migrated = True
-    return Parsed(Secrets(token, MappingProxyType(providers), MappingProxyType(usage)), problems, migrated, missing)
+    return Parsed(Secrets(token, MappingProxyType(providers), MappingProxyType(usage)), problems, migrated, missing,
+                  made)
 
 
 class SecretsFile(UserFile[Secrets]):
@@ -156,8 +159,7 @@ class SecretsFile(UserFile[Secrets]):
         parsed = parse(data)
         current, migrated = parsed.secrets, parsed.migrated
         problems = [f"secrets.json: {problem}" for problem in parsed.problems]
-        replaced = not isinstance(data, dict) or current.gateway_token != data.get("gateway_token")
-        if problems and replaced and not migrated:
+        if problems and parsed.token_made:
             problems.append("a new gateway token was created: update Codex's auth.json (Connect Codex does it)")
         moved: Path | None = None
         if problems and isinstance(data, dict):
