@@ -116,16 +116,8 @@ class Upstream:
     async def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> aiohttp.ClientResponse:
         """Send the request and wait (at most ``timeout``) for the response headers; ``headers`` (a dict
         of the caller's own) gains the hop header."""
-        _add_hop(headers, self.hop_id)
-        self._check_open()
         with self.deadlines.timeout(timeout):
-            try:
-                resp = await self.session.post(parsed_url(url, "Authorization" in headers), data=body,
-                                               headers=headers, allow_redirects=False)
-            except aiohttp.ClientError:
-                raise
-            except ValueError as exc:  # no context manager for this: it would cost every request a generator
-                raise _unusable(exc) from None
+            resp = await self._send("POST", url, headers, body)
         self.open.add(resp)
         return resp
 
@@ -139,17 +131,26 @@ class Upstream:
 
     async def get(self, url: str, headers: dict[str, str], timeout: float) -> tuple[int, str, bytes]:
         """A small GET read whole: (status, content type, body)."""
+        with self.deadlines.timeout(timeout):
+            resp = await self._send("GET", url, headers)
+            try:
+                return resp.status, resp.content_type, await read_limited(resp)
+            finally:
+                resp.release()
+
+    async def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None = None,
+                    ) -> aiohttp.ClientResponse:
+        """The request sent and its response headers read; a URL or header aiohttp will not send is the
+        provider's failure (``UnusableRequest``), not the gateway's."""
         _add_hop(headers, self.hop_id)
         self._check_open()
-        with self.deadlines.timeout(timeout):
-            try:
-                async with self.session.get(parsed_url(url, "Authorization" in headers), headers=headers,
-                                            allow_redirects=False) as resp:
-                    return resp.status, resp.content_type, await read_limited(resp)
-            except aiohttp.ClientError:
-                raise
-            except ValueError as exc:
-                raise _unusable(exc) from None
+        try:
+            return await self.session.request(method, parsed_url(url, "Authorization" in headers), data=body,
+                                              headers=headers, allow_redirects=False)
+        except aiohttp.ClientError:
+            raise
+        except ValueError as exc:
+            raise _unusable(exc) from None
 
     def _check_open(self) -> None:
         """After ``cut_off`` (shutdown) a request fails like a connection that cannot be made — which every
