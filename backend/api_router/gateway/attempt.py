@@ -162,16 +162,13 @@ class AttemptRunner:
             if isinstance(answer, str):
                 return _passed_back(opened, self._unusable(ex, opened, answer))
             if answer.get("status") == "failed":
-                failure = {"type": "response.failed", "response": answer}
+                failure, error = _failed_answer(answer)
                 if not classify.is_client_error_event(failure):
                     # A server-side failure dressed as an answer (a 200 with "status": "failed").
-                    message = classify.error_message_of_event(failure)
-                    return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"answered a failed response: {message}",
+                    return AttemptResult(Outcome.PROVIDER_FAILURE, error=error,
                                          rate_limited=classify.is_rate_limit_event(failure))
                 if not client.stream:  # the request's own fault, told as a stream's would be to a JSON request
-                    message = classify.error_message_of_event(failure)
-                    return _passed_back(opened, self._refused(ex, opened, failure,
-                                                              f"answered a failed response: {message}"))
+                    return _passed_back(opened, self._refused(ex, opened, failure, error))
             opened.answer = answer
             handed_on = True
             return opened
@@ -352,8 +349,7 @@ class AttemptRunner:
         unfinished = answer.get("status") in _UNFINISHED
         result = AttemptResult(Outcome.OK, usage=usage, response_id=rid, sealed=sealed)
         if answer.get("status") == "failed":  # the request's own fault (a server-side one failed over in open)
-            message = classify.error_message_of_event({"type": "response.failed", "response": answer})
-            result = AttemptResult(Outcome.CLIENT_ERROR, usage=usage, error=f"answered a failed response: {message}")
+            result = AttemptResult(Outcome.CLIENT_ERROR, usage=usage, error=_failed_answer(answer)[1])
         # Sent before the result is recorded: the client does not wait for the bookkeeping.
         if ex.client.stream:
             if unfinished:
@@ -367,6 +363,13 @@ class AttemptRunner:
 
 
 _UNFINISHED = frozenset({"failed", "incomplete", "cancelled"})
+
+
+def _failed_answer(answer: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """A response whose status is "failed", as the stream event that would have told it, and the error
+    recorded for it."""
+    failure = {"type": "response.failed", "response": answer}
+    return failure, f"answered a failed response: {classify.error_message_of_event(failure)}"
 
 
 def _passed_back(opened: Opened, result: AttemptResult) -> AttemptResult:
