@@ -282,6 +282,8 @@ async def test_a_429_names_the_lock_or_the_disabled_providers_as_the_502_does(fa
     p2.always(fp.status(429, "slow down (p2)", headers={"Retry-After": "5"}))
     reply = await gw.responses()
     assert reply.status == 429 and reply.json["error"]["message"].endswith("disabled: P1")
+    assert [(d["provider"], (d.get("skipped") or "")[:12]) for d in reply.json["error"]["providers"]] == [
+        ("p2", ""), ("p3", "cooling down"), ("p1", "disabled")]
 
 
 async def test_the_429_and_502_errors_list_the_providers_passed_by(fakes, gateway):

@@ -30,8 +30,11 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
     lock = cfg.effective_lock
     locked = lock is not None and list(plan) == [lock]  # the others were not passed by: the lock leaves them out
     skipped = {} if locked else _skipped(cfg, failures, router, passed_by)
+    asked = {f.provider for f in failures}
+    disabled = [] if locked else [pid for pid, p in cfg.providers.items()
+                                  if p.disabled and pid not in skipped and pid not in asked]
     passed = [{"provider": pid, "name": name(pid), "status": None, "error": None, "skipped": why}
-              for pid, why in skipped.items()]
+              for pid, why in [*skipped.items(), *((pid, "disabled") for pid in disabled)]]
     shown = [f"{name(pid)} ({why})" for pid, why in skipped.items()]
     unlock = "Unlock it in API Router (Back to automatic) to let the other providers serve"
     headers: dict[str, str] = {}
@@ -60,9 +63,8 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
     if not locked:
         if shown and status == 502:
             parts.append("skipped: " + ", ".join(shown))
-        disabled = [name(pid) for pid, p in cfg.providers.items() if p.disabled]
         if disabled:
-            parts.append("disabled: " + ", ".join(disabled))
+            parts.append("disabled: " + ", ".join(name(pid) for pid in disabled))
     return GatewayError(status, ". ".join(parts), headers=headers or None, extra={"providers": details + passed})
 
 
