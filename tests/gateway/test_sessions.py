@@ -321,6 +321,25 @@ async def test_a_compaction_request_without_exactly_one_compaction_item_fails_ov
         assert attempts[0]["outcome"] == "provider_failure" and "0 compaction items" in attempts[0]["error"]
 
 
+async def test_a_compaction_request_no_provider_answers_with_its_item_is_a_502_naming_each(fakes, gateway):
+    """Answers without the compaction item are the providers' failures, not refusals of the request: the
+    usual 502, each provider with its 200 and what was wrong; no health change, the gateway not down."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.always(fp.stream_ok("I summarised nothing"))
+    p2.always(fp.json_ok("nor I"))
+    for stream in (True, False):
+        sid = f"{SID}-none-{stream}"
+        reply = await gw.responses(trigger(sid), headers={"session-id": sid}, stream=stream)
+        error = reply.json["error"]
+        assert reply.status == 502 and error["message"].startswith("all providers failed — P1: "), error
+        assert [(d["provider"], d["status"], "0 compaction items" in d["error"]) for d in error["providers"]] == [
+            ("p1", 200, True), ("p2", 200, True)]
+        status = (await gw.request("GET", "/status")).json
+        assert status["summary"]["state"] == "serving"
+        assert all(status["providers"][p]["status"] != "unhealthy" for p in ("p1", "p2"))
+
+
 @pytest.mark.parametrize("refusal", ["http_400", "in_band"])
 async def test_a_compaction_request_a_provider_refuses_fails_over(fakes, gateway, refusal):
     """A relay without remote compaction refuses the trigger; Codex has no fallback of its own."""

@@ -293,7 +293,7 @@ class AttemptRunner:
         if result.end is StreamEnd.HELD_COMPLETE:
             wrong = compaction_problem(facts.compaction_count)
             if wrong:
-                return AttemptResult(Outcome.PROVIDER_FAILURE, error=wrong, counts_against_health=False,
+                return AttemptResult(Outcome.PROVIDER_FAILURE, error=wrong, status=200, counts_against_health=False,
                                      cancelled=result.cancelled)
             if result.cancelled:  # the client left before it could be sent: complete, and not sent
                 result.end = StreamEnd.COMPLETED
@@ -344,7 +344,7 @@ class AttemptRunner:
             wrong = compaction_problem(sum(1 for i in output if isinstance(i, dict) and i.get("type") == "compaction")
                                        if isinstance(output, list) else 0)
             if wrong:
-                return AttemptResult(Outcome.PROVIDER_FAILURE, error=wrong, counts_against_health=False)
+                return AttemptResult(Outcome.PROVIDER_FAILURE, error=wrong, status=200, counts_against_health=False)
         # An unfinished answer's error or reason may echo a key; a healthy answer is not scanned.
         unfinished = answer.get("status") in _UNFINISHED
         result = AttemptResult(Outcome.OK, usage=usage, response_id=rid, sealed=sealed)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,6 +29,7 @@ from api_router.gateway.exchange import Exchange, RequestIds, parse_object, read
 from api_router.gateway.outcomes import OutcomeRecorder
 from api_router.gateway.upstream import PROVIDER_HEADER, REQUEST_ID_HEADER, Upstream, forwarded_headers
 from api_router.records import Attempt, Kind, Level, Outcome, RequestRecord, Retry, now_ms
+from api_router.routing import Failure
 from api_router.services import ProviderIdentity, Services, ServingState
 
 SHUTTING_DOWN = "API Router is shutting down; the request was not completed"
@@ -163,10 +164,11 @@ class ResponsesProxy:
             return result.response
         if ex.passed_by and not ex.failures:
             raise GatewayError(400, next(iter(ex.passed_by.values())))
-        if ex.failures and not any(f.health for f in ex.failures):
+        refusals = _refusals(ex.failures)
+        if refusals and not any(f.health for f in ex.failures):
             # Every provider refused what this request asks (a compaction): the client hears that refusal,
             # not a gateway error it would retry.
-            refusal = ex.failures[0]
+            refusal = refusals[0]
             raise GatewayError(refusal.status if refusal.status and 400 <= refusal.status < 500 else 400,
                                f"{ex.cfg.name_of(refusal.provider)}: {refusal.error}")
         error = explain.all_failed(ex.cfg, ex.failures, services.router, plan, ex.passed_by)
@@ -420,3 +422,9 @@ def _next_options(opts: BodyOptions, retry: Retry | None) -> BodyOptions:
         return replace(opts, expand_compaction=True)
     return replace(opts, strip_sealed=True)
 
+
+
+def _refusals(failures: Sequence[Failure]) -> list[Failure]:
+    """The failures in which a provider refused the request, leaving out answers that came with a 200
+    and were still no answer (a compaction request answered without its compaction item)."""
+    return [f for f in failures if f.status != 200]
