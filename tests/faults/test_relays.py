@@ -110,14 +110,16 @@ async def test_keepalive_only_answer_to_a_json_request_is_cut_after_the_idle_tim
     assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
 
 
+@pytest.mark.parametrize("idle", [20, 1])
 async def test_keepalive_only_from_the_start_to_a_json_request_is_no_answer_within_the_request_timeout(
-        fakes, gateway):
-    """Comments only, from the first byte: the JSON request's own timeout applies (not the longer idle
-    one), and a provider that did not answer in time is out of rotation at once."""
+        fakes, gateway, idle):
+    """Comments only, from the first byte: the JSON request's own timeout applies (the idle one, longer
+    or shorter, only after a first event), and a provider that did not answer in time is out of rotation
+    at once."""
     p1, p2 = await fakes("p1", "p2")
     # A timeout long enough that the second request's bound below stays far from it on a loaded machine.
     gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 3,
-                                                      "stream_idle_timeout_seconds": 20})
+                                                      "stream_idle_timeout_seconds": idle})
     p1.always(fp.keepalive_only(seconds=30))
     reply, took = await timed(gw.responses(stream=False))
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"

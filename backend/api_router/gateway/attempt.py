@@ -237,7 +237,7 @@ class AttemptRunner:
         event_stream = resp.content_type == "text/event-stream"
         waiting = event_stream  # for a first event
         watchdog = self._deadlines.watchdog(resp.close, idle_timeout)
-        watchdog.start(min(idle_timeout, first_within) if waiting else idle_timeout)
+        watchdog.start(first_within if waiting else idle_timeout)  # the idle limit starts with the first event
         chunks = []
         size = 0
         try:
@@ -258,7 +258,7 @@ class AttemptRunner:
         finally:
             watchdog.stop()
         if watchdog.expired:
-            if waiting and first_within <= idle_timeout:
+            if waiting:
                 raise _NoAnswer(f"no response within {limit:g} s (only keep-alive comments)")
             raise TimeoutError(f"the response body stalled for {idle_timeout:g} s")
         return b"".join(chunks)
