@@ -452,12 +452,14 @@ async def test_the_first_check_of_a_provider_that_left_rotation_waits_a_whole_in
                        routing={**QUICK, "failure_threshold": 1, "check_interval_seconds": 4})
     p1.always(fp.keepalive_only(before=4))  # created, in_progress, the item, a delta; then only comments
     reply = await gw.responses(stream=True)
+    failed_at = time.perf_counter()
     assert reply.event_types[-1] == "response.failed" and health(gw, "p1")["status"] == "cooldown"
-    # A check at once would come at the next tick (within 1 s); this one is due 3 to 4 s from now.
+    # A check at once would come at the next tick; this one is due an interval (less one tick) from now.
     await asyncio.sleep(1.5)
     assert p1.calls == 1 and health(gw, "p1")["status"] == "cooldown"  # no check yet
-    await wait_until(lambda: health(gw, "p1")["status"] == "healthy", 6, "the first check, an interval later")
-    assert p1.calls == 2
+    await wait_until(lambda: p1.calls == 2, 6, "the first check, an interval later")
+    assert time.perf_counter() - failed_at >= 4 - TICK_SECONDS - 0.1
+    await wait_until(lambda: health(gw, "p1")["status"] == "healthy", 3, "the check's answer")
 
 
 async def test_a_round_of_checks_that_fails_does_not_end_the_checks(fakes, gateway, monkeypatch):

@@ -35,7 +35,7 @@ from api_router.services import Services
 log = logging.getLogger(__name__)
 
 IN_USE_MS = 10 * 60 * 1000  # checks run only while the gateway served a request this recently
-TICK_SECONDS = 1.0
+TICK_SECONDS = 0.25  # how soon a due check starts: checks come at most this much before their interval is up
 CHECK_TIMEOUT_SECONDS = 10.0
 MAX_CHECKS_AT_ONCE = 3
 DEFAULT_MODEL = "gpt-5"  # only when nothing was ever sent to the provider: a 400 still proves it answers

@@ -31,7 +31,7 @@ from api_router.gateway.errors import error_response
 
 log = logging.getLogger(__name__)
 
-SWEEP_SECONDS = 1.0
+SWEEP_SECONDS = 0.25  # how late past its header timeout a connection may be closed
 LIMIT_LOG_SECONDS = 10.0
 IDLE_KEEPALIVE_SECONDS = 75.0  # a complete keep-alive connection may idle this long between requests
 
