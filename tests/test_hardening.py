@@ -853,6 +853,23 @@ async def test_passwords_in_base_urls_are_masked_wherever_shown(fakes, gateway, 
     assert "ter2-secret" not in events
 
 
+@pytest.mark.parametrize("password", ["qz/xSECRET", "qz#xSECRET", "qz@y:w/SECRET"])
+async def test_a_password_with_a_raw_slash_or_hash_is_refused_without_showing_a_piece_of_it(fakes, gateway,
+                                                                                             password):
+    """user:qz/x@host reads as the host "user", the port "qz" and a path: the refusal names neither,
+    and the URL it quotes is masked up to its last "@"."""
+    (p1,) = await fakes("p1")
+    url = p1.base_url.replace("http://", f"http://carol:{password}@")
+    gw = await gateway({"p1": p1, "p2": url})  # by hand in config.toml
+    with pytest.raises(ApiError) as refused:  # and through the control API
+        await gw.api("upsert_provider", provider="p3", base_url=url)
+    assert refused.value.status == 400 and "percent-encoded" in refused.value.message
+    events = json.dumps((await gw.api("list_events"))["events"])
+    assert "percent-encoded" in events
+    for shown in (refused.value.message, events, json.dumps(await gw.api("get_config"))):
+        assert "SECRET" not in shown and "qz" not in shown and "y:w" not in shown
+
+
 async def test_a_short_password_in_a_base_url_never_reaches_a_client(fakes, gateway):
     """A URL without a path that answers 404 gets a hint naming the base URL: with its password masked."""
     (p1,) = await fakes("p1")

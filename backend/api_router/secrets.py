@@ -352,7 +352,13 @@ def url_password(url: str) -> str | None:
 
 
 def mask_url(url: str) -> str:
-    """``https://user:secret@host/v1`` → ``https://user:••••@host/v1`` (for display)."""
+    """``https://user:secret@host/v1`` → ``https://user:••••@host/v1`` (for display). A URL with an
+    "@" after its host (a password with a raw "/", "?" or "#", which the settings refuse but their
+    refusal shows) is masked up to its last "@": no piece of such a password can be told from the URL."""
+    scheme, sep, rest = url.partition("://")
+    cut = next((i for i, c in enumerate(rest) if c in "/?#"), len(rest))
+    if sep and "@" in rest[cut:]:
+        return f"{scheme}{sep}{MASKED_PASSWORD}@{rest.rsplit('@', 1)[1]}"
     return _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{m.group(2)}:{MASKED_PASSWORD}@", url, count=1)
 
 

@@ -77,7 +77,8 @@ def _read_section(data: Any, where: str, section: type, problems: list[Problem])
         value = _plain(data[f.name])
         why = field_problem(f, value)
         if why:
-            problems.append(Problem(f"{where} {f.name} {why} (found {value!r})", f"using {_shown(default_of(f))}"))
+            found = mask_url(value) if isinstance(value, str) else value  # a refused URL may hold a password
+            problems.append(Problem(f"{where} {f.name} {why} (found {found!r})", f"using {_shown(default_of(f))}"))
         else:
             values[f.name] = MappingProxyType(dict(value)) if isinstance(value, Mapping) else value
     return values

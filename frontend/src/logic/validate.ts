@@ -22,7 +22,8 @@ export function validateProviderId(
 /**
  * The base URL rule the backend applies too (cases shared in validation-cases.json): after trimming,
  * `http://` or `https://` in any letter case, then a non-empty host (before any `/`, `?` or `#`,
- * without user info and port), a port (when written) from 1 to 65535, and no whitespace anywhere. The
+ * without user info and port), no `@` after it (a password's raw `/`, `?` or `#` would put one
+ * there), a port (when written) from 1 to 65535, and no whitespace anywhere. The
  * backend also checks the host itself (addresses, empty or over-long labels) and says why.
  */
 export function validateBaseUrl(raw: string): string | null {
@@ -31,6 +32,10 @@ export function validateBaseUrl(raw: string): string | null {
   if (!/^https?:\/\//i.test(value)) return 'The URL must start with http:// or https://';
   if (/\s/.test(value)) return 'The URL must not contain spaces';
   if (!urlHost(value)) return 'The URL needs a host name after the "//"';
+  const rest = value.replace(/^https?:\/\//i, '');
+  if (rest.slice(rest.split(/[/?#]/, 1)[0].length).includes('@')) {
+    return 'A user name or password with "/", "?" or "#" in it must have them percent-encoded (%2F, %3F, %23)';
+  }
   const port = urlPort(value);
   if (port !== '' && !(/^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) {
     return 'The port (after the host\'s ":") must be a number from 1 to 65535';
