@@ -340,6 +340,30 @@ async def test_a_compaction_request_no_provider_answers_with_its_item_is_a_502_n
         assert all(status["providers"][p]["status"] != "unhealthy" for p in ("p1", "p2"))
 
 
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_compaction_refused_in_a_failed_json_answer_is_a_refusal_for_either_client(fakes, gateway, stream):
+    """A 200 whose response failed by the request's fault (a relay without remote compaction) is that
+    provider's refusal, whether the client streams or not: the next provider is asked, and when every one
+    refuses the client hears the first refusal, not a 502."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    said = "Invalid value: 'compaction_trigger'."
+
+    async def refused(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        return web.json_response({**fp.response_object("", provider=fake.name), "status": "failed", "output": [],
+                                  "error": {"code": "invalid_value", "type": "invalid_request_error", "message": said}})
+
+    p1.always(refused)
+    p2.always(fp.compacting())
+    reply = await gw.responses(trigger(f"{SID}-a"), headers={"session-id": f"{SID}-a"}, stream=stream)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    p2.always(refused)
+    reply = await gw.responses(trigger(f"{SID}-b"), headers={"session-id": f"{SID}-b"}, stream=stream)
+    assert reply.status == 400 and said in reply.json["error"]["message"], reply.text
+    assert [(a["provider"], a["outcome"]) for a in gw.services.store.request_log()[0]["attempts"]] == [
+        ("p1", "provider_failure"), ("p2", "provider_failure")]
+
+
 @pytest.mark.parametrize("refusal", ["http_400", "in_band"])
 async def test_a_compaction_request_a_provider_refuses_fails_over(fakes, gateway, refusal):
     """A relay without remote compaction refuses the trigger; Codex has no fallback of its own."""

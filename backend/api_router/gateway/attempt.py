@@ -167,7 +167,7 @@ class AttemptRunner:
                     # A server-side failure dressed as an answer (a 200 with "status": "failed").
                     return AttemptResult(Outcome.PROVIDER_FAILURE, error=error,
                                          rate_limited=classify.is_rate_limit_event(failure))
-                if not client.stream:  # the request's own fault, told as a stream's would be to a JSON request
+                if not client.stream or client.compaction_trigger:  # the request's own fault: a refusal
                     return _passed_back(opened, self._refused(ex, opened, failure, error))
             opened.answer = answer
             handed_on = True
@@ -348,7 +348,8 @@ class AttemptRunner:
         # An unfinished answer's error or reason may echo a key; a healthy answer is not scanned.
         unfinished = answer.get("status") in _UNFINISHED
         result = AttemptResult(Outcome.OK, usage=usage, response_id=rid, sealed=sealed)
-        if answer.get("status") == "failed":  # the request's own fault (a server-side one failed over in open)
+        if answer.get("status") == "failed":  # the request's own fault (a server-side one, or a refused
+            # compaction, failed over in open)
             result = AttemptResult(Outcome.CLIENT_ERROR, usage=usage, error=_failed_answer(answer)[1])
         # Sent before the result is recorded: the client does not wait for the bookkeeping.
         if ex.client.stream:
