@@ -352,14 +352,22 @@ def url_password(url: str) -> str | None:
 
 
 def mask_url(url: str) -> str:
-    """``https://user:secret@host/v1`` → ``https://user:••••@host/v1`` (for display). A URL with an
-    "@" after its host (a password with a raw "/", "?" or "#", which the settings refuse but their
-    refusal shows) is masked up to its last "@": no piece of such a password can be told from the URL."""
-    scheme, sep, rest = url.partition("://")
-    cut = next((i for i, c in enumerate(rest) if c in "/?#"), len(rest))
-    if sep and "@" in rest[cut:]:
-        return f"{scheme}{sep}{MASKED_PASSWORD}@{rest.rsplit('@', 1)[1]}"
+    """``https://user:secret@host/v1`` → ``https://user:••••@host/v1`` (for display)."""
     return _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{m.group(2)}:{MASKED_PASSWORD}@", url, count=1)
+
+
+def mask_refused(value: str) -> str:
+    """A value the settings refused as a URL, for the message that says so. It may hold a password in a
+    shape no URL rule can find — a raw "/", "#" or space in it, one slash after the scheme, a list of
+    URLs — so everything before its last "@" is masked (a scheme at its start is kept)."""
+    head, at, tail = value.rpartition("@")
+    if not at:
+        return value
+    scheme = _SCHEME_START.match(head)
+    return f"{scheme.group(0) if scheme else ''}{MASKED_PASSWORD}@{tail}"
+
+
+_SCHEME_START = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/*")
 
 
 def unmask_url(new: str, old: str) -> str:

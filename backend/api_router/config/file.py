@@ -31,7 +31,7 @@ from api_router.config.schema import (
     settings_of,
 )
 from api_router.fsutil import atomic_write, copy_aside, move_aside, read_file, remove_stale_temp_files, tighten
-from api_router.secrets import mask_url
+from api_router.secrets import mask_refused, mask_url
 from api_router.tomlfiles import TomlError, document, loads, tomlkit
 from api_router.userfile import UserFile
 
@@ -77,8 +77,9 @@ def _read_section(data: Any, where: str, section: type, problems: list[Problem])
         value = _plain(data[f.name])
         why = field_problem(f, value)
         if why:
-            found = mask_url(value) if isinstance(value, str) else value  # a refused URL may hold a password
-            problems.append(Problem(f"{where} {f.name} {why} (found {found!r})", f"using {_shown(default_of(f))}"))
+            # As written, with whatever may be a URL's password masked.
+            found = repr(mask_refused(value)) if isinstance(value, str) else mask_refused(repr(value))
+            problems.append(Problem(f"{where} {f.name} {why} (found {found})", f"using {_shown(default_of(f))}"))
         else:
             values[f.name] = MappingProxyType(dict(value)) if isinstance(value, Mapping) else value
     return values

@@ -48,8 +48,8 @@ def url_problem(value: str) -> str | None:
     if "@" in value[m.end("port") if port is not None else m.end("host"):]:
         # user:pa/ss@host reads as the host "user" with the port "pa", then a path: neither is quoted,
         # as both are pieces of the password.
-        return ('has an "@" after its host: a user name or password with "/", "?" or "#" in it must have '
-                "them percent-encoded (%2F, %3F, %23)")
+        return ('has an "@" after its host: in a user name or password, write "/", "?" and "#" as %2F, %3F '
+                'and %23; in the path or query, write the "@" as %40')
     if port and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
         return f"has port {port!r}: a port is a number from 1 to 65535"
     why = _host_problem(host)

@@ -46,7 +46,7 @@ from api_router.gateway.explain import path_hint
 from api_router.gateway.models import fetch_models
 from api_router.gateway.provider_test import run_test
 from api_router.records import Kind, Level
-from api_router.secrets import Secrets, is_printable_secret, mask_url, new_gateway_token, unmask_url
+from api_router.secrets import Secrets, is_printable_secret, mask_refused, new_gateway_token, unmask_url
 from api_router.services import Asked, Services
 from api_router.status import build_status, provider_settings
 
@@ -90,7 +90,7 @@ def _url(name: str, value: str, *, empty_ok: bool = False) -> str:
     value = _text(name, value, empty_ok=empty_ok)
     why = url_problem(value) if value else None
     if why:
-        raise ControlError(f"{name} {mask_url(value)!r} {why}")
+        raise ControlError(f"{name} {mask_refused(value)!r} {why}")
     return normalized_url(value)
 
 

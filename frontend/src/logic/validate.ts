@@ -34,7 +34,7 @@ export function validateBaseUrl(raw: string): string | null {
   if (!urlHost(value)) return 'The URL needs a host name after the "//"';
   const rest = value.replace(/^https?:\/\//i, '');
   if (rest.slice(rest.split(/[/?#]/, 1)[0].length).includes('@')) {
-    return 'A user name or password with "/", "?" or "#" in it must have them percent-encoded (%2F, %3F, %23)';
+    return 'An "@" after the host: in a user name or password write "/", "?" and "#" as %2F, %3F and %23; in the path or query write the "@" as %40';
   }
   const port = urlPort(value);
   if (port !== '' && !(/^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) {
