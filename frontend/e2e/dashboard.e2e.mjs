@@ -312,7 +312,7 @@ try {
     await countdown.waitFor();
     log(`  ${await countdown.getAttribute('aria-label')}`);
     await page.getByRole('button', { name: /^Last error of Relay Two: HTTP 503/ }).waitFor();
-    await textMatches(page.getByTestId('status-active'), /^Relay One · failover: /);
+    await textMatches(page.getByTestId('status-active'), /^Relay One · Relay Two: HTTP 503/);
     await textMatches(page.getByTestId('status-summary'), /^failover to Relay One/);
     await eventWith('Failover from Relay Two to Relay One').waitFor();
     const cooling = eventWith('Relay Two cooling down for 60 s');

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from api_router.desktop.notices import NoticeKind, Notices
 from tests.support import fake_provider as fp
 
 
@@ -310,3 +311,21 @@ async def test_a_provider_with_a_url_no_client_can_use_is_left_out_at_start(fake
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "good"
     events = (await gw.api("list_events", level="error"))["events"]
     assert any("[providers.bad] base_url has port '99999'" in e["message"] for e in events)
+
+
+async def test_the_failover_reason_and_notification_name_the_provider_that_failed(fakes, gateway):
+    """What /status says about a failover stands alone in the Active row, the tray and the notification:
+    it names the provider that failed, not only its error."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    notices = Notices()
+    assert (await gw.responses()).status == 200
+    assert notices.update((await gw.request("GET", "/status")).json) == []  # the baseline
+    p1.always(fp.status(500, "boom"))
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
+    status = (await gw.request("GET", "/status")).json
+    assert status["active_provider"] == "p2" and status["active_reason"] == "P1: HTTP 500: boom"
+    assert status["summary"]["reason"] == "P1: HTTP 500: boom"
+    [note] = notices.update(status)
+    assert note.kind is NoticeKind.FAILOVER and note.title == "Failover to P2"
+    assert note.message == "P1: HTTP 500: boom. Codex keeps working through P2."

@@ -255,7 +255,9 @@ class Router:
             else:
                 why = f"{name(cause) if cause else 'the preferred provider'} unavailable"
         prefix = f"Failover from {name(source)} to {name(provider)}" if source else f"Failover to {name(provider)}"
-        return f"failover: {why}", f"{prefix}: {why}", Level.WARNING
+        # The serving provider's reason stands alone (status, tray, notification): it names who failed.
+        named = "; ".join(f"{name(f.provider)}: {f.error}" for f in failures) or why
+        return named, f"{prefix}: {why}", Level.WARNING
 
     def record_failure(self, cfg: Config, provider: str, error: str, retry_after: float | None = None,
                        *, unresponsive: bool = False, status: int | None = None) -> None:
