@@ -240,7 +240,7 @@ class Router:
             return "preferred provider", f"Back to preferred provider {name(provider)} from {name(previous)}{why}", \
                 Level.INFO
         source = previous if previous is not None else (failures[0].provider if failures else None)
-        why = "; ".join(f.error if f.provider == source else f"{name(f.provider)}: {f.error}" for f in failures)
+        why = _listed(failures, name, unnamed=source)  # the event's prefix names the source
         if not why:
             cause = source or preferred
             h = self._s.health.get(cause) if cause else None
@@ -256,7 +256,7 @@ class Router:
                 why = f"{name(cause) if cause else 'the preferred provider'} unavailable"
         prefix = f"Failover from {name(source)} to {name(provider)}" if source else f"Failover to {name(provider)}"
         # The serving provider's reason stands alone (status, tray, notification): it names who failed.
-        named = "; ".join(f"{name(f.provider)}: {f.error}" for f in failures) or why
+        named = _listed(failures, name) or why
         return named, f"{prefix}: {why}", Level.WARNING
 
     def record_failure(self, cfg: Config, provider: str, error: str, retry_after: float | None = None,
@@ -571,3 +571,9 @@ class Router:
                     "hedge_delay_ms": round(self.first_events.delay(cfg.routing, pid) * 1000),
                 }
         return out
+
+
+def _listed(failures: Sequence[Failure], name: Callable[[str], str], *, unnamed: str | None = None) -> str:
+    """Each failure as "<provider>: <error>"; those of ``unnamed`` (named by the text around it) as the
+    error alone."""
+    return "; ".join(f.error if f.provider == unnamed else f"{name(f.provider)}: {f.error}" for f in failures)
