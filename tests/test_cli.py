@@ -22,7 +22,8 @@ from tests.support.processes import TOKEN, setup_user_data, spawn, wait_health
 def test_banner_shows_url_token_and_codex_config(tmp_path):
     port = fp.free_port()
     ud = tmp_path / "fresh"
-    proc = spawn(ud, "--port", str(port))
+    home = tmp_path / "codex-home"
+    proc = spawn(ud, "--port", str(port), env={"CODEX_HOME": str(home)})
     try:
         wait_health(port, proc)
     finally:
@@ -32,6 +33,9 @@ def test_banner_shows_url_token_and_codex_config(tmp_path):
     token = json.loads((ud / "secrets.json").read_text())["gateway_token"]
     assert f"http://127.0.0.1:{port}/v1" in out and token in out
     assert 'model_provider = "api_router"' in out and '"OPENAI_API_KEY"' in out
+    # The files named are the ones Codex reads: $CODEX_HOME's, not ~/.codex's.
+    assert f"add to {home / 'config.toml'}:" in out and f"put this in {home / 'auth.json'} " in out
+    assert "~/.codex" not in out
     assert (ud / "config.toml").is_file() and (ud / "data").is_dir()
     assert "Traceback" not in err
 

@@ -24,7 +24,7 @@ from api_router.desktop.instance import (
 )
 from api_router.gateway.server import GatewayServer, PortInUse, StartError, new_event_loop, port_source
 from api_router.logfile import setup_logging
-from api_router.paths import Paths, resolve_user_data
+from api_router.paths import Paths, codex_home, resolve_user_data
 from api_router.services import Services
 
 
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 def banner(services: Services) -> str:
     token = services.secrets.current.gateway_token
     ui = services.gateway_url.removesuffix("/v1") + "/"
+    home = codex_home()  # $CODEX_HOME when set: the files Connect Codex would write
     return "\n".join([
         f"API Router {__version__} is running (headless).",
         f"  Gateway URL:    {services.gateway_url}",
@@ -54,11 +55,11 @@ def banner(services: Services) -> str:
         f"  Gateway token:  {token}",
         f"  User data:      {services.paths.user_data}",
         "",
-        "One-time Codex setup — add to ~/.codex/config.toml:",
+        f"One-time Codex setup — add to {home / 'config.toml'}:",
         "",
         config_block(services.gateway_url).rstrip(),
         "",
-        "and put this in ~/.codex/auth.json (UTF-8, no BOM):",
+        f"and put this in {home / 'auth.json'} (UTF-8, no BOM):",
         "",
         auth_json(token).rstrip(),
         "",
