@@ -2,6 +2,8 @@
 
 from types import MappingProxyType
 
+import pytest
+
 from api_router.config import Config, ProviderConfig, RoutingConfig
 from api_router.routing import Failure, Router
 
@@ -134,6 +136,28 @@ def test_providers_out_of_quota_are_skipped_but_remain_a_last_resort():
     assert r.plan(cfg) == ["a"]  # everything else is cooling down: try the stale "empty" one
     locked = make(manual_override="a")
     assert r.plan(locked) == ["a"]
+
+
+@pytest.mark.parametrize("failed_once", [False, True])
+def test_a_move_away_from_a_provider_out_of_quota_says_so(failed_once):
+    """The preferred provider was not asked (its reading says it is spent): the route change and the
+    serving provider's reason name the quota, not an old failure or a bare "unavailable"."""
+    empty: dict[str, str] = {}
+    events = []
+    clock = Clock()
+    r = Router(lambda level, kind, message, provider=None: events.append((kind, message)), clock,
+               skip=empty.get, wall=clock)
+    cfg = make(preferred_stable_seconds=1, failure_threshold=5)
+    if failed_once:  # long since recovered: not the reason
+        r.record_failure(cfg, "a", "HTTP 500")
+        r.record_success(cfg, "b", [Failure("a", "HTTP 500")])
+        clock.now += 5
+    r.record_success(cfg, "a")
+    empty["a"] = "quota exhausted: remaining 0"
+    assert r.plan(cfg)[0] == "b"
+    r.record_success(cfg, "b")
+    assert events[-1] == ("route", "Failover from a to b: a: quota exhausted: remaining 0")
+    assert r.active == ("b", "a: quota exhausted: remaining 0")
 
 
 def test_a_wall_clock_set_back_neither_stretches_a_cooldown_nor_holds_checks_back():

@@ -248,6 +248,8 @@ class Router:
                 why = f"{name(cause)} is not answering"
             elif h is not None and h.cooldown_until > self._clock():
                 why = f"{name(cause)} is cooling down"
+            elif cause and (spent := self._skip(cause)):  # its usage reading says it has nothing left
+                why = f"{name(cause)}: {spent}"
             elif h is not None and h.last_error:
                 why = f"{name(cause)} not yet stable after: {h.last_error}"
             elif h is not None and h.last_fail_at is not None:
