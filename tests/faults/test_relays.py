@@ -131,6 +131,54 @@ async def test_keepalive_only_from_the_start_to_a_json_request_is_no_answer_with
     assert attempts(gw) == [("p2", "ok")]
 
 
+# Long timeouts: a broken body must be noticed when its connection closes, not when one of them fires.
+PATIENT = {**QUICK, "request_timeout_seconds": 30, "stream_idle_timeout_seconds": 30, "hedge_min_seconds": 20,
+           "hedge_max_seconds": 20}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_malformed_chunk_before_any_event_fails_over_at_once(fakes, gateway, stream):
+    """The body breaks after the headers (a chunk size that is no number, then the connection closed):
+    a cut body, the next provider's answer at once — not a wait for a timeout that then blames a
+    provider that answered for not answering."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=PATIENT)
+    p1.always(fp.malformed_chunk("text/event-stream" if stream else "application/json"))
+    reply, took = await timed(gw.responses(stream=stream))
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert took < 3, took
+    assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+    assert gw.services.store.request_log()[0]["attempts"][0]["error"] == "the response body was cut off"
+    assert health(gw, "p1")["status"] != "unresponsive"
+
+
+async def test_a_malformed_chunk_after_output_ends_the_stream_with_response_failed_at_once(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=PATIENT)
+    events = fp.stream_events(fp.response_object("never finished", provider="p1"))[:4]  # through a delta
+    p1.always(fp.malformed_chunk("text/event-stream", [fp.sse_event(e) for e in events]))
+    reply, took = await timed(gw.responses(stream=True))
+    assert reply.status == 200 and reply.event_types[:4] == [e["type"] for e in events]
+    assert reply.event_types[-1] == "response.failed"
+    assert "the response body was cut off" in reply.events[-1]["response"]["error"]["message"]
+    assert took < 3, took
+    assert p2.calls == 0
+
+
+async def test_a_json_answer_that_trickles_in_is_cut_at_the_request_timeout(fakes, gateway):
+    """One byte every 0.2 s never trips the 1 s idle limit, but the answer is due whole within the
+    request timeout (2 s): then the next provider answers, and the slow one counts a failure."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 2})
+    p1.always(fp.trickle(every=0.2))
+    reply, took = await timed(gw.responses(stream=False))
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert 1.9 <= took < 3.5, took
+    assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+    assert gw.services.store.request_log()[0]["attempts"][0]["error"] == "the answer was not complete within 2 s"
+    assert health(gw, "p1")["status"] == "unhealthy"  # it answered, too slowly: a failure, still in rotation
+
+
 async def test_client_error_in_a_stream_answering_a_json_request_is_that_error_without_failover(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "failure_threshold": 1})

@@ -135,6 +135,42 @@ def raw_stream(chunks: list[bytes], delay: float = 0.0) -> Behaviour:
     return run
 
 
+def malformed_chunk(content_type: str, good: list[bytes] | None = None, pause: float = 0.1) -> Behaviour:
+    """A 200 in chunked encoding that goes wrong after its headers: the ``good`` chunks framed as they
+    should be, then a chunk whose size is no hex number, then the connection closed (a broken relay
+    or middlebox). Each part reaches the gateway in a read of its own."""
+    async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
+        transport = request.transport
+        assert transport is not None
+        transport.write(f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n"
+                        "Transfer-Encoding: chunked\r\n\r\n".encode())
+        for chunk in good or []:
+            await asyncio.sleep(pause)
+            transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        await asyncio.sleep(pause)
+        transport.write(b"zz\r\nbroken\r\n")
+        await asyncio.sleep(0.05)
+        transport.close()
+        return web.Response()  # never sent: the connection is closed
+    return run
+
+
+def trickle(every: float = 0.2) -> Behaviour:
+    """A whole JSON answer with its length announced in the headers, then sent one byte at a time:
+    never silent for long, never done."""
+    async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
+        body = json.dumps(response_object(provider=fake.name)).encode()
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        resp.content_length = len(body)
+        await resp.prepare(request)
+        for i in range(len(body)):
+            await resp.write(body[i:i + 1])
+            await asyncio.sleep(every)
+        await resp.write_eof()
+        return resp
+    return run
+
+
 def huge_body(content_type: str, head: bytes, size: int) -> Behaviour:
     """A 200 of ``head`` and then ``size`` bytes of "A" in 64 KiB writes, never finishing what it began."""
     async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:

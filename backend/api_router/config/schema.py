@@ -161,8 +161,9 @@ class RoutingConfig:
                                      doc="consecutive failures that start a cooldown")
     cooldown_seconds: float = setting(30, check=_at_least(0), rule=_SECONDS,
                                       doc="how long a failing provider rests (a 429's Retry-After may say longer)")
-    request_timeout_seconds: float = setting(60, check=_above(0), rule=_POSITIVE_SECONDS,
-                                             doc="connect + response headers / first stream event")
+    request_timeout_seconds: float = setting(
+        60, check=_above(0), rule=_POSITIVE_SECONDS,
+        doc="connect + response headers / first stream event / a whole JSON answer")
     stream_idle_timeout_seconds: float = setting(300, check=_above(0), rule=_POSITIVE_SECONDS,
                                                  doc="longest silence allowed between two events of a stream")
     hedge: bool = setting(True, doc="start the next provider when a stream's first event is late")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Coroutine
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -229,29 +230,34 @@ class AttemptRunner:
 
     async def _read_all(self, resp: aiohttp.ClientResponse, idle_timeout: float, first_within: float,
                         limit: float) -> bytes:
-        """A whole (non-streamed) body; a provider silent for the idle timeout is cut off. An event
-        stream (a JSON request answered as one) must bring its first event within ``first_within``
-        (what is left of the request timeout ``limit``): comments are no answer."""
+        """A whole (non-streamed) body; a provider silent for the idle timeout is cut off. A plain body
+        must be complete within ``first_within`` (what is left of the request timeout ``limit``),
+        however it trickles in. An event stream (a JSON request answered as one) must bring its first
+        event within ``first_within`` — comments are no answer — and then only its silences are
+        limited: its events are progress."""
         if resp.content.is_eof():  # the whole body came with the headers: nothing left to wait for
             return await resp.read()
         event_stream = resp.content_type == "text/event-stream"
         waiting = event_stream  # for a first event
         watchdog = self._deadlines.watchdog(resp.close, idle_timeout)
         watchdog.start(first_within if waiting else idle_timeout)  # the idle limit starts with the first event
+        whole_by = nullcontext() if event_stream else self._deadlines.timeout(
+            first_within, f"the answer was not complete within {limit:g} s")
         chunks = []
         size = 0
         try:
-            async for chunk in resp.content.iter_any():
-                if not event_stream or sse.carries_data(chunk):
-                    if waiting:
-                        waiting = False
-                        watchdog.relimit(idle_timeout)
-                    else:
-                        watchdog.touch()
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > ANSWER_BODY_LIMIT:
-                    raise TooLarge(f"the provider's answer is larger than {ANSWER_BODY_LIMIT // (1024 * 1024)} MB")
+            with whole_by:
+                async for chunk in resp.content.iter_any():
+                    if not event_stream or sse.carries_data(chunk):
+                        if waiting:
+                            waiting = False
+                            watchdog.relimit(idle_timeout)
+                        else:
+                            watchdog.touch()
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > ANSWER_BODY_LIMIT:
+                        raise TooLarge(f"the provider's answer is larger than {ANSWER_BODY_LIMIT // (1024 * 1024)} MB")
         except (aiohttp.ClientError, OSError):
             if not watchdog.expired:
                 raise

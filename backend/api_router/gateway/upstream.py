@@ -109,21 +109,23 @@ class Upstream:
         # Every request this gateway sends carries its own id, so one that comes back to it (a provider
         # URL that is this gateway under another name) is recognised; other gateways still accept it.
         self.hop_id = hop_id
-        # Responses being read; shutdown closes them (closing the session alone does not interrupt a
-        # body that is already streaming).
-        self.open: set[aiohttp.ClientResponse] = set()
+        # Responses being read, each with how to stop watching its connection; shutdown closes them
+        # (closing the session alone does not interrupt a body that is already streaming).
+        self.open: dict[aiohttp.ClientResponse, Callable[[], None] | None] = {}
 
     async def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> aiohttp.ClientResponse:
         """Send the request and wait (at most ``timeout``) for the response headers; ``headers`` (a dict
         of the caller's own) gains the hop header."""
         with self.deadlines.timeout(timeout):
             resp = await self._send("POST", url, headers, body)
-        self.open.add(resp)
+        self.open[resp] = _fail_body_when_connection_lost(resp)
         return resp
 
     def done(self, resp: aiohttp.ClientResponse, *, reuse: bool) -> None:
         """Give the connection back to the pool (``reuse``: the body was read to the end) or close it."""
-        self.open.discard(resp)
+        unwatch = self.open.pop(resp, None)
+        if unwatch is not None:
+            unwatch()
         if reuse:
             resp.release()
         else:
@@ -174,6 +176,31 @@ class Upstream:
     async def close(self) -> None:
         self.cut_all()
         await self.session.close()
+
+
+def _fail_body_when_connection_lost(resp: aiohttp.ClientResponse) -> Callable[[], None] | None:
+    """Make a body that cannot end any more fail as cut off; returns how to stop watching (None: the
+    body had ended, nothing to watch).
+
+    A malformed chunk after the headers makes aiohttp (3.14) close the connection without telling the
+    body's reader, which would then wait for a timeout and blame a provider that did answer, only
+    wrongly. Watching costs a callback on the connection's ``closed`` future, removed by ``done``."""
+    conn = resp.connection
+    protocol = conn.protocol if conn is not None else None
+    closed = protocol.closed if protocol is not None else None
+    content = resp.content
+    if closed is None or content.is_eof():
+        return None
+
+    def lost(_: object) -> None:
+        if not content.is_eof() and content.exception() is None:
+            content.set_exception(aiohttp.ClientPayloadError("the connection closed before the body ended"))
+
+    def unwatch() -> None:
+        closed.remove_done_callback(lost)
+
+    closed.add_done_callback(lost)
+    return unwatch
 
 
 def _unusable(exc: ValueError) -> UnusableRequest:
