@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import orjson
 import pytest
 from usage_fakes import KEY, TOKEN, FakePanel
 
 from api_router.usage import ErrorKind, UsageError, UsageTarget, fetch_usage
+from api_router.usage.model import UsageSnapshot
 
 
 def target(panel: FakePanel, adapter: str, **kw: str) -> UsageTarget:
@@ -205,6 +207,19 @@ async def test_new_api_unlimited_never_expiring(panel: FakePanel, client: httpx.
     panel.json("/api/usage/token", doc, bearer=KEY)
     snap = await fetch_usage(target(panel, "new_api"), client)
     assert snap.unlimited and snap.expires_at_unix_ms is None and not snap.exhausted
+
+
+@pytest.mark.parametrize("expiry", [1e300, 10**30, "99999999999999999999"])
+async def test_an_expiry_no_date_can_have_is_no_expiry(panel: FakePanel, client: httpx.AsyncClient, expiry) -> None:
+    """Past the year 9999: as a number of milliseconds it would not fit the status document's
+    64-bit integers (orjson refuses it), which broke /status for good once such a reading was kept."""
+    doc = {"success": True, "data": {"total_granted": 10, "total_used": 1, "total_available": 9, "expires_at": expiry}}
+    panel.json("/api/usage/token", doc, bearer=KEY)
+    snap = await fetch_usage(target(panel, "new_api"), client)
+    assert snap.available == 9 and snap.expires_at_unix_ms is None
+    orjson.dumps(snap.to_json())
+    kept = snap.to_json() | {"expires_at_unix_ms": 10**30}  # a reading kept before the check
+    assert UsageSnapshot.from_json(kept).expires_at_unix_ms is None
 
 
 async def test_new_api_success_false_is_rejected_and_redacted(

@@ -48,6 +48,21 @@ async def test_refused_credentials_echoed_by_upstream(
         assert_clean(record.getMessage())
 
 
+@pytest.mark.parametrize("status", [401, 500, 200])
+async def test_a_secret_where_the_message_is_shortened_is_masked_whole(
+    panel: FakePanel, client: httpx.AsyncClient, status: int
+) -> None:
+    """The panel's message is shortened to 160 characters: masked after the cut, a key the cut fell
+    in would show all of it but its last character."""
+    message = "x" * (160 - len(KEY)) + KEY + " is not valid"
+    panel.json("/api/usage/token", {"success": False, "message": message}, status=status)
+    target = UsageTarget("p1", panel.url + "/v1", usage_adapter="new_api", provider_key=KEY)
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(target, client)
+    assert "[redacted]" in info.value.message
+    assert KEY.removeprefix("sk-")[:12] not in info.value.message
+
+
 async def test_key_in_query_never_logged_on_success(
     panel: FakePanel, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -225,7 +225,7 @@ def _snapshot(
 def _no_shape_or_rejected(call: AdapterCall, doc: Any, endpoint: str) -> UsageError:
     """Explain a JSON answer without numbers: the panel's own failure message when it gave one."""
     failed = isinstance(doc, Mapping) and (doc.get("success") is False or doc.get("code") is False)
-    message = upstream_message(doc)
+    message = upstream_message(doc, call.target.secrets())
     if failed:
         text = f"usage endpoint reported a failure{': ' + message if message else ''}: {endpoint}"
         return UsageError(redact(text, call.target.secrets()), ErrorKind.REJECTED)

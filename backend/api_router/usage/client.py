@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
@@ -194,7 +194,7 @@ class UsageHttp:
             doc = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             return ""
-        message = upstream_message(doc)
+        message = upstream_message(doc, self.secrets)
         return f" — {message}" if message else ""
 
     def _step_timeout_s(self) -> float:
@@ -206,11 +206,9 @@ class UsageHttp:
         return UsageError(redact(message, self.secrets), kind)
 
 
-def upstream_message(doc: Any, limit: int = 160) -> str:
-    """The human message a panel put in its JSON (``message``/``msg``/``error``), shortened.
-
-    Not redacted here: callers pass it through :func:`redact` as part of their message.
-    """
+def upstream_message(doc: Any, secrets: Iterable[str], limit: int = 160) -> str:
+    """The human message a panel put in its JSON (``message``/``msg``/``error``), ``secrets``
+    masked, then shortened: cut first, a secret the cut fell in would show all but its end."""
     if not isinstance(doc, dict):
         return ""
     for key in ("message", "msg", "error", "detail"):
@@ -218,6 +216,6 @@ def upstream_message(doc: Any, limit: int = 160) -> str:
         if isinstance(value, dict):
             value = value.get("message")
         if isinstance(value, str) and value.strip():
-            text = " ".join(value.split())
+            text = redact(" ".join(value.split()), secrets)
             return text if len(text) <= limit else text[: limit - 1] + "…"
     return ""

@@ -108,6 +108,7 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 
 _BUDGET_PERIODS = ("daily", "weekly", "monthly")
+LAST_UNIX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,14 @@ class UsageSnapshot:
     unit: str = ""
     percent_fields: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        expiry = self.expires_at_unix_ms
+        if expiry is not None and not (type(expiry) is int and 0 < expiry <= LAST_UNIX_MS):
+            # No panel means a date past the year 9999, and such a number would not fit the 64-bit
+            # integers of the status document (nor would it read as a date): no known expiry. Also
+            # applied to a reading persisted before this check.
+            object.__setattr__(self, "expires_at_unix_ms", None)
 
     @property
     def exhausted(self) -> bool:
