@@ -86,6 +86,29 @@ def test_no_display_says_why_and_runs_headless(tmp_path):
     assert proc.returncode == 0
 
 
+async def test_a_wrong_value_in_config_toml_is_an_event_and_status_still_answers(tmp_path):
+    """The value is reset to its default and the file copied aside; the event saying so is in /status,
+    which must not fail on it (it did: the event's message could not be copied into the document)."""
+    ud = setup_user_data(tmp_path, {"p1": "http://127.0.0.1:9/v1"})
+    config = ud / "config.toml"
+    config.write_text(config.read_text().replace("[routing]\n", '[routing]\nhedge = "yes"\n', 1))
+    port = fp.free_port()
+    proc = spawn(ud, "--port", str(port))
+    try:
+        await asyncio.to_thread(wait_health, port, proc)
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as s:
+            async with s.get(f"http://127.0.0.1:{port}/status") as resp:
+                status, doc = resp.status, await resp.json()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = await asyncio.to_thread(proc.communicate, timeout=15)
+    assert status == 200, doc
+    assert doc["routing"]["hedge"] is True
+    assert any("hedge" in e["message"] and "using true" in e["message"] for e in doc["recent_events"]), \
+        [e["message"] for e in doc["recent_events"]]
+    assert "Traceback" not in err
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 async def test_signal_lets_in_flight_stream_finish_then_closes_store(tmp_path, sig):
     fake = await fp.FakeProvider("p1").start()

@@ -57,11 +57,17 @@ class Problem(str):
     the whole file is refused — an edit, a hand edit while running — only ``what`` is true."""
 
     what: str
+    fallback: str
 
     def __new__(cls, what: str, fallback: str) -> Problem:
         problem = super().__new__(cls, f"{what}; {fallback}")
-        problem.what = what
+        problem.what, problem.fallback = what, fallback
         return problem
+
+    def __getnewargs__(self) -> tuple[str, str]:  # type: ignore[override]
+        # How copy and pickle rebuild it (a str's own would pass the joined text alone): an event's
+        # message may be a Problem, and events are copied into the status document.
+        return self.what, self.fallback
 
 
 def _read_section(data: Any, where: str, section: type, problems: list[Problem]) -> dict[str, Any]:
@@ -115,6 +121,9 @@ def _toml_key(key: str) -> str:
 
 
 def _shown(value: Any) -> str:
+    """A default as config.toml spells it (a str's repr is a TOML literal string already)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return repr(dict(value)) if isinstance(value, Mapping) else repr(value)
 
 
