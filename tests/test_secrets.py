@@ -201,3 +201,19 @@ def test_a_hand_edit_that_removes_the_token_is_refused(tmp_path):
     sf.reload(), sf.reload()
     assert sf.current.gateway_token == token and not sf.current.provider_keys
     assert "has no gateway_token" in problems[0]
+
+
+def test_a_file_nested_too_deep_to_parse_is_moved_aside_at_start_and_refused_while_running(tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    path = tmp_path / "secrets.json"
+    path.write_text(deep)
+    sf, report = SecretsFile.load(path)
+    assert report.moved_to is not None and report.moved_to.read_text() == deep
+    assert "could not be read (RecursionError)" in report.problems[0]
+    token = sf.current.gateway_token
+    problems = []
+    sf.on_problem = problems.append
+    path.write_text(deep)
+    sf.reload(), sf.reload()
+    assert sf.current.gateway_token == token
+    assert problems and "is not valid JSON (RecursionError)" in problems[0]

@@ -146,7 +146,7 @@ class SecretsFile(UserFile[Secrets]):
             return store, SecretsReport(created=True)
         try:
             data = json.loads(read_file(path).decode("utf-8-sig"))
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
             unreadable = move_aside(path)
             store = cls(path, Secrets(new_gateway_token()))
             store._write(store.current)
@@ -190,7 +190,7 @@ class SecretsFile(UserFile[Secrets]):
     def _decode(self, raw: bytes) -> Secrets | str:
         try:
             data = json.loads(raw.decode("utf-8-sig"))
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             return f"is not valid JSON ({type(exc).__name__})"
         parsed = parse(data)
         if parsed.token_missing:  # a fresh token in its place would lock every client out

@@ -414,6 +414,82 @@ async def test_codex_setup_on_empty_home_and_unparseable_config(fakes, gateway, 
     assert (codex_home / "config.toml").read_text() == "model = [broken"
 
 
+@pytest.mark.parametrize("shape", ['model_providers = "oops"', "model_providers = [1, 2]", "model_providers = 3",
+                                   '[model_providers]\napi_router = "oops"'])
+async def test_codex_setup_refuses_a_config_it_cannot_merge_into(fakes, gateway, codex_home, shape):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    config = codex_home / "config.toml"
+    config.write_text(shape + "\n")
+    with pytest.raises(ApiError, match=r"config\.toml: model_providers.* is not a table") as info:
+        await gw.api("apply_codex_setup")
+    assert info.value.status == 400
+    assert config.read_text() == shape + "\n" and not (codex_home / "auth.json").exists()
+
+
+async def test_codex_setup_backs_up_a_login_in_a_codex_pointed_here_by_hand(fakes, gateway, codex_home):
+    """config.toml set up by hand (the README's way), auth.json still the user's ChatGPT login: it is
+    the user's file, backed up before the token replaces it."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    info = await gw.api("get_codex_setup")
+    (codex_home / "config.toml").write_text(info["config_block"])
+    login = '{"tokens": {"id_token": "mine"}}'
+    (codex_home / "auth.json").write_text(login)
+    assert info["state"] == "not_connected"
+    assert (await gw.api("get_codex_setup"))["state"] == "token_out_of_date"
+    info = await gw.api("apply_codex_setup")
+    assert info["state"] == "connected" and info["has_backup"]
+    await gw.api("restore_codex_backup")
+    assert (codex_home / "auth.json").read_text() == login
+
+
+async def test_connecting_again_after_pointing_codex_elsewhere_keeps_the_users_login(fakes, gateway, codex_home):
+    """Connected, then pointed at another provider by hand (auth.json still holds the gateway token):
+    connecting again backs up the user's config.toml, but the token API Router wrote is not backed
+    up over the login the backup holds."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    config, auth = codex_home / "config.toml", codex_home / "auth.json"
+    config.write_text('model = "gpt-5.5"\n')
+    login = '{"tokens": {"id_token": "mine"}}'
+    auth.write_text(login)
+    await gw.api("apply_codex_setup")
+    config.write_text(config.read_text().replace('model_provider = "api_router"', 'model_provider = "openai"')
+                      + "# changed by hand\n")
+    assert (await gw.api("get_codex_setup"))["state"] == "not_connected"
+    await gw.api("apply_codex_setup")
+    await gw.api("restore_codex_backup")
+    assert auth.read_text() == login
+    assert "# changed by hand" in config.read_text()  # the config as the user last had it
+
+
+async def test_codex_setup_writes_through_links_and_leaves_protected_files_alone(fakes, gateway, codex_home, tmp_path):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    (dotfiles / "codex.toml").write_text('model = "gpt-5.5"\n')
+    config = codex_home / "config.toml"
+    config.symlink_to(dotfiles / "codex.toml")
+    await gw.api("apply_codex_setup")
+    assert config.is_symlink() and 'model_provider = "api_router"' in (dotfiles / "codex.toml").read_text()
+    await gw.api("restore_codex_backup")
+    assert config.is_symlink() and (dotfiles / "codex.toml").read_text() == 'model = "gpt-5.5"\n'
+
+    config.unlink()
+    config.write_text('model = "gpt-5.5"\n')
+    config.chmod(0o444)
+    with pytest.raises(ApiError, match="is read-only"):
+        await gw.api("apply_codex_setup")
+    assert config.read_text() == 'model = "gpt-5.5"\n' and not (codex_home / "auth.json").exists()
+    config.chmod(0o644)
+    (codex_home / "auth.json").mkdir()
+    with pytest.raises(ApiError, match=r"auth\.json is a folder"):
+        await gw.api("apply_codex_setup")
+    assert config.read_text() == 'model = "gpt-5.5"\n'  # not half connected
+
+
 async def test_concurrent_requests_during_config_changes(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Mapping
+import stat
+from collections.abc import Mapping, MutableMapping
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,14 +69,20 @@ def _read_config(path: Path) -> TOMLDocument:
 def _read_auth(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
 
-def merged_config(doc: TOMLDocument, gateway_url: str) -> str:
-    doc["model_provider"] = PROVIDER_ID
+def merged_config(doc: TOMLDocument, gateway_url: str, path: Path | str = "config.toml") -> str:
     providers = doc.get("model_providers")
+    if providers is not None and not isinstance(providers, MutableMapping):
+        raise CodexSetupError(f"{path}: model_providers is not a table of providers; fix it first — API Router "
+                              "does not overwrite a file whose settings it cannot merge into")
+    if providers is not None and not isinstance(providers.get(PROVIDER_ID, {}), MutableMapping):
+        raise CodexSetupError(f"{path}: model_providers.{PROVIDER_ID} is not a table; fix it or remove it first — "
+                              "API Router does not overwrite a file whose settings it cannot merge into")
+    doc["model_provider"] = PROVIDER_ID
     if providers is None:
         providers = doc["model_providers"] = tomlkit.table(is_super_table=True)
     if PROVIDER_ID not in providers:
@@ -127,12 +134,34 @@ def describe(home: Path, gateway_url: str, token: str) -> dict[str, Any]:
 
 def apply(home: Path, gateway_url: str, token: str) -> dict[str, Any]:
     config_path = home / "config.toml"
-    new_config = merged_config(_read_config(config_path), gateway_url)
-    if connection_state(home, gateway_url, token) is Connection.NOT_CONNECTED:
-        _backup(home)
-    atomic_write(config_path, new_config.encode("utf-8"), mode=0o600)
+    new_config = merged_config(_read_config(config_path), gateway_url, config_path)
+    for name in FILES:
+        _check_writable(home / name)
+    state = connection_state(home, gateway_url, token)
+    if state is not Connection.CONNECTED:
+        _backup(home, config_ours=state is Connection.TOKEN_OUT_OF_DATE)
+    atomic_write(_target(config_path), new_config.encode("utf-8"), mode=0o600)
     _write_token(home, token)
     return describe(home, gateway_url, token)
+
+
+def _target(path: Path) -> Path:
+    """Where writing ``path`` goes: a symlink's target (the user linked the file from elsewhere, e.g. a
+    dotfiles repository; replacing the link with a file would cut it loose)."""
+    return path.resolve() if path.is_symlink() else path
+
+
+def _check_writable(path: Path) -> None:
+    """Checked before either file is written, so that Codex is not left half connected. A file the user
+    made read-only is not rewritten (replacing it would also undo the protection)."""
+    try:
+        mode = _target(path).stat().st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        raise CodexSetupError(f"{path} is a folder, where Codex expects a file; move it away first")
+    if not mode & 0o222:
+        raise CodexSetupError(f"{path} is read-only; make it writable first if API Router should change it")
 
 
 def update_token(home: Path, gateway_url: str, old_token: str, new_token: str) -> bool:
@@ -147,14 +176,30 @@ def update_token(home: Path, gateway_url: str, old_token: str, new_token: str) -
 def _write_token(home: Path, token: str) -> None:
     """auth.json holding only ``token`` (UTF-8, no BOM): a ChatGPT login left in it would take precedence
     over the key for Codex, and the user's own file is in the backup."""
-    atomic_write(home / "auth.json", auth_json(token).encode("utf-8"), mode=0o600)
+    atomic_write(_target(home / "auth.json"), auth_json(token).encode("utf-8"), mode=0o600)
 
 
-def _backup(home: Path) -> None:
+def _written_by_us(home: Path, name: str, *, config_ours: bool) -> bool:
+    """Whether Codex's file ``name`` is one API Router wrote: an auth.json holding nothing but a gateway
+    token (this one, or one from before a rotation), or a config.toml already pointed here."""
+    if name == "config.toml":
+        return config_ours
+    auth = _read_auth(home / name)
+    return auth is not None and list(auth) == ["OPENAI_API_KEY"] and str(auth["OPENAI_API_KEY"]).startswith("ao_")
+
+
+def _backup(home: Path, *, config_ours: bool) -> None:
+    """Keep the user's own files before API Router writes Codex's. A file API Router wrote itself is not
+    backed up over the user's copy already in the backup: after the user pointed Codex elsewhere by
+    hand, connecting again would otherwise replace their login with the gateway token."""
     folder = home / BACKUP_DIR
+    previous = _manifest(folder)
     folder.mkdir(parents=True, exist_ok=True)
     existed = {}
     for name in FILES:
+        if previous is not None and name in previous and _written_by_us(home, name, config_ours=config_ours):
+            existed[name] = previous[name]  # the user's copy stays
+            continue
         source = home / name
         existed[name] = source.is_file()
         if existed[name]:
@@ -165,18 +210,27 @@ def _backup(home: Path) -> None:
     atomic_write(folder / "manifest.json", json.dumps(manifest).encode())
 
 
+def _manifest(folder: Path) -> dict[str, bool] | None:
+    """Which files existed when the backup in ``folder`` was made (None: there is no usable backup)."""
+    try:
+        existed = json.loads((folder / "manifest.json").read_text())["existed"]
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return None
+    if not isinstance(existed, dict) or any(not isinstance(existed.get(name), bool) for name in FILES):
+        return None
+    return {name: existed[name] for name in FILES}
+
+
 def restore(home: Path, gateway_url: str, token: str) -> dict[str, Any]:
     folder = home / BACKUP_DIR
-    try:
-        manifest = json.loads((folder / "manifest.json").read_text())
-        existed = manifest["existed"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise CodexSetupError(f"there is no API Router backup in {folder}") from None
+    existed = _manifest(folder)
+    if existed is None:
+        raise CodexSetupError(f"there is no API Router backup in {folder}")
     for name in FILES:
         target = home / name
-        if existed.get(name):
-            atomic_write(target, (folder / name).read_bytes(), mode=0o600)
-        else:
-            target.unlink(missing_ok=True)  # the file did not exist before API Router wrote it
+        if existed[name]:
+            atomic_write(_target(target), (folder / name).read_bytes(), mode=0o600)
+        elif target.is_file():
+            target.unlink()  # the file did not exist before API Router wrote it
     shutil.rmtree(folder)
     return describe(home, gateway_url, token)
