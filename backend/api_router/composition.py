@@ -123,6 +123,10 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     continuity = Continuity(home, index)
     quota = Quota(store, lambda: config.current, lambda: secrets.current, store.add_event)
     quota.load()
+    quota.note_config(config.current)
+    config.listeners.append(quota.note_config)
+    quota.note_usage_tokens(secrets.current.usage_tokens)
+    secrets.listeners.append(lambda value: quota.note_usage_tokens(value.usage_tokens))
     affinity = SessionAffinity(store, keep_seconds=config.current.routing.session_idle_return_seconds,
                                choice=routing_choice(config.current))
     config.listeners.append(lambda cfg: affinity.note_choice(routing_choice(cfg)))

@@ -1,6 +1,9 @@
 """Quota in the running app: refresh, ledgers, quota-aware routing, persistence (usage issue)."""
 
 import asyncio
+import json
+
+import tomlkit
 
 from api_router import quota
 from tests.support import fake_provider as fp
@@ -268,3 +271,44 @@ async def test_a_dead_provider_before_one_out_of_quota_costs_one_hedge_delay(fak
     reply = await gw.responses(stream=True)
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
     assert time.monotonic() - started < 10
+
+
+async def until(predicate, seconds: float, what: str) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {seconds:g} s waiting for {what}")
+
+
+async def test_a_hand_edit_of_the_usage_address_or_token_voids_the_reading(fakes, gateway):
+    """As the same change made in the app does: the provider is routed to again until its next check,
+    and an event says so. Other hand edits leave the reading alone."""
+    p1, p2 = await fakes("p1", "p2")
+    p1.usage = new_api(0)
+    gw = await gateway({"p1": p1, "p2": p2})
+    services = gw.services
+    for edit in ("unrelated", "usage address", "usage token"):
+        await gw.api("refresh_usage", provider="p1")
+        assert (await gw.api("get_status"))["quota"]["p1"]["skipped"] is True
+        if edit == "usage token":
+            secrets = json.loads(services.paths.secrets.read_text())
+            secrets.setdefault("usage_tokens", {})["p1"] = "ut-typed-by-hand-0001"
+            services.paths.secrets.write_text(json.dumps(secrets))
+            await until(lambda: services.secrets.current.usage_tokens.get("p1"), 3, "the secrets edit")
+        else:
+            config = services.paths.config
+            config.write_text(config.read_text() + ("\n# a comment\n" if edit == "unrelated" else ""))
+            if edit == "usage address":
+                doc = tomlkit.parse(config.read_text())
+                doc["providers"]["p1"]["usage_base_url"] = p1.base_url.removesuffix("/v1")
+                config.write_text(tomlkit.dumps(doc))
+                await until(lambda: services.config.current.providers["p1"].usage_base_url, 3, "the config edit")
+            else:
+                await asyncio.sleep(1.5)  # picked up meanwhile (a comment changes no setting)
+        skipped = (await gw.api("get_status"))["quota"].get("p1", {}).get("skipped")
+        assert skipped is (True if edit == "unrelated" else None), edit
+        if edit != "unrelated":
+            assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
+            messages = [e["message"] for e in (await gw.api("list_events", provider="p1"))["events"]]
+            assert any("no longer applies after the change" in m for m in messages)

@@ -306,9 +306,8 @@ class Control:
         if unlock:
             services.router.lock_changed(cfg, None)
         self._note_first_in_list(before, cfg)
-        # A new base URL reaches every per-provider state with the config (ProviderStates.note_config).
-        if not creating and values.keys() & {"usage_adapter", "usage_base_url"}:
-            services.quota.invalidate(pid)
+        # A new base URL reaches every per-provider state with the config (ProviderStates.note_config), new
+        # usage settings the usage reading (Quota.note_config).
         return self.get_config()
 
     @exposed
@@ -544,12 +543,9 @@ class Control:
                 values[pid] = value
             return s.with_changes(**{field: values})
 
-        before = getattr(services.secrets.current, field).get(pid)
         services.secrets.edit(change)
         # A provider key reaches every per-provider state with secrets.json (ProviderStates.note_keys); a
-        # usage token only the usage reading. The same one again changes nothing the reading was made with.
-        if field == "usage_tokens" and before != value:
-            services.quota.invalidate(pid)
+        # usage token only the usage reading (Quota.note_usage_tokens).
         verb = "set" if value is not None else "cleared"
         services.emit(Level.INFO, Kind.CONFIG, f"{what} {verb} for {services.config.current.name_of(pid)}", pid)
         return pid
