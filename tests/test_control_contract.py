@@ -3,11 +3,17 @@ the same methods, the same argument names, and the same settings where the confi
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
+
+from api_router.composition import run_on_loop
 from api_router.config import RequestLogConfig, RoutingConfig, UiConfig, settings_of
-from api_router.control import Control, Registry
+from api_router.control import Control, ControlError, Registry
 
 TYPES = (Path(__file__).resolve().parents[1] / "frontend" / "src" / "types.ts").read_text(encoding="utf-8")
 
@@ -81,3 +87,32 @@ def test_settings_types_match_the_config_schema() -> None:
         if section is RoutingConfig:
             schema.discard("manual_override")  # its own method (set_manual_override), shown apart in Status
         assert _interface(interface) == schema, interface
+
+
+def test_a_call_run_on_the_loop_that_outlasts_its_wait_is_a_clear_refusal_not_a_500():
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    services = SimpleNamespace(serving=SimpleNamespace(loop=loop))
+    cancelled = threading.Event()
+
+    async def slow():
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    async def own_timeout():
+        raise TimeoutError("the provider did not answer")
+
+    try:
+        with pytest.raises(ControlError, match=r"took longer than 0\.2 s and was stopped"):
+            run_on_loop(services, slow(), timeout=0.2)
+        assert cancelled.wait(2)  # not left running
+        with pytest.raises(TimeoutError, match="the provider did not answer"):
+            run_on_loop(services, own_timeout(), timeout=5)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()

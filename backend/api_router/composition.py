@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from api_router.config import Config, ConfigFile
 from api_router.continuity.index import ContinuityIndex
 from api_router.continuity.rewrite import Continuity
-from api_router.control import Control
+from api_router.control import Control, ControlError
 from api_router.desktop.autostart import system_autostart
 from api_router.fsutil import NotAFile, check_writable, private_dir, tighten_tree
 from api_router.paths import Paths, codex_home
@@ -175,7 +175,14 @@ def run_on_loop(services: Services, coro: Coroutine[Any, Any, T], timeout: float
     if serving is None:
         coro.close()
         raise NotServing("the gateway is not running")
-    return asyncio.run_coroutine_threadsafe(coro, serving.loop).result(timeout)
+    future = asyncio.run_coroutine_threadsafe(coro, serving.loop)
+    try:
+        return future.result(timeout)
+    except TimeoutError:  # concurrent.futures' TimeoutError is the built-in one
+        if future.done():  # the call's own error, not the wait's
+            raise
+        future.cancel()
+        raise ControlError(f"this took longer than {timeout:g} s and was stopped; try again in a moment") from None
 
 
 def make_control(services: Services) -> Control:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from usage_fakes import KEY, TOKEN, FakePanel
@@ -201,3 +203,24 @@ async def test_shared_fetch_uses_a_member_hint(panel: FakePanel, client: httpx.A
     targets = [detect_target(panel, "p1"), detect_target(panel, "p2")]
     results = await fetch_shared(targets, client, hints={"p2": "new_api"})
     assert panel.count() == 1 and results["p1"].adapter == "new_api"  # type: ignore[union-attr]
+
+
+async def test_a_check_whose_slow_answers_add_up_ends_at_its_total_limit(
+    panel: FakePanel, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every address detection tries answers, slowly but within the client's limits: one check of one
+    provider still ends at its total limit (30 s; 0.6 s here), with what the tries found so far."""
+    monkeypatch.setattr(fetch_module, "TOTAL_SECONDS", 0.6)
+    paths = ["/api/token-stats", "/api/token-logs", "/api/usage/token", "/dashboard/billing/subscription",
+             "/dashboard/billing/usage", "/api/backend/users/info", "/v1/dashboard/billing/subscription",
+             "/v1/dashboard/billing/usage"]
+    for path in paths:
+        panel.slow(path, {}, delay_s=0.25)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(detect_target(panel, usage_token=TOKEN), client)
+    took = asyncio.get_running_loop().time() - started
+    assert info.value.kind == ErrorKind.TIMEOUT, info.value.message
+    assert info.value.message.startswith("the usage check took longer than 0.6 s in all (so far: ")
+    assert 0.55 <= took < 1.5, took
+    assert len(panel.hits) >= 2  # it got through some of the tries first

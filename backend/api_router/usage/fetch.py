@@ -34,6 +34,7 @@ __all__ = ["ShareKey", "fetch_shared", "fetch_usage", "group_shared", "share_key
 
 _ENDPOINT_MISSING = frozenset({ErrorKind.NOT_FOUND, ErrorKind.NOT_JSON, ErrorKind.NO_SHAPE})
 _BASE_UNREACHABLE = frozenset({ErrorKind.TIMEOUT, ErrorKind.NETWORK})
+TOTAL_SECONDS = 30  # one provider's whole check, detection included
 
 
 def wall_clock_ms() -> int:
@@ -64,19 +65,27 @@ async def fetch_usage(
     http = UsageHttp(client, target.secrets())
     errors: list[UsageError] = []
     unreachable: set[str] = set()
-    for adapter in adapters:
-        for base in bases:
-            if base in unreachable:
-                continue
-            call = AdapterCall(http=http, base=base, target=target, now_ms=clock_ms())
-            try:
-                snapshot = await adapter.fetch(call)
-            except UsageError as exc:
-                errors.append(exc)
-                if exc.kind in _BASE_UNREACHABLE:
-                    unreachable.add(base)
-                continue
-            return dataclasses.replace(snapshot, detected=detecting)
+    try:
+        async with asyncio.timeout(TOTAL_SECONDS):
+            for adapter in adapters:
+                for base in bases:
+                    if base in unreachable:
+                        continue
+                    call = AdapterCall(http=http, base=base, target=target, now_ms=clock_ms())
+                    try:
+                        snapshot = await adapter.fetch(call)
+                    except UsageError as exc:
+                        errors.append(exc)
+                        if exc.kind in _BASE_UNREACHABLE:
+                            unreachable.add(base)
+                        continue
+                    return dataclasses.replace(snapshot, detected=detecting)
+    except TimeoutError:
+        # Each request has its own limits, but a slow panel tried at several addresses would add them up
+        # past what the one asking (the app's Refresh, with its 60 s wait) can wait for.
+        tried = f" (so far: {_final_error(errors, bases, detecting).message})" if errors else ""
+        raise UsageError(f"the usage check took longer than {TOTAL_SECONDS} s in all{tried}",
+                         ErrorKind.TIMEOUT) from None
     raise _final_error(errors, bases, detecting)
 
 
