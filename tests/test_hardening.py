@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -613,6 +614,33 @@ def test_a_read_only_user_data_folder_stops_the_start_with_one_line(tmp_path):
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[0] == f"api-router: cannot use {ud} (Permission denied): it must be readable and writable by you: " \
                        "fix its permissions, or start with --user-data pointing at another folder"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes")
+@pytest.mark.parametrize("problem", ["read-only", "newer"])
+def test_a_database_that_cannot_be_written_or_is_a_newer_versions_stops_the_start_with_one_line(tmp_path, problem):
+    """Started anyway, the first would serve while recording nothing; the second is not this version's
+    to change (nor is it unreadable: it is left as it is)."""
+    ud, prefix = as_bound_by_file_modes(tmp_path)
+    db = ud / "data" / "api-router.sqlite3"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute(f"PRAGMA user_version = {99 if problem == 'newer' else 0}")
+    if problem == "read-only":
+        db.chmod(0o400)
+    before = db.read_bytes()
+    proc = subprocess.run([*prefix, sys.executable, "-m", "api_router", "--headless", "--user-data", str(ud),
+                           "--port", "0"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    if problem == "newer":
+        assert lines[0] == f"api-router: the database {db} was written by a newer version of API Router (schema 99; " \
+                           "this version reads up to 1); run that version, or move the file away to start with an " \
+                           "empty history"
+    else:
+        assert lines[0].startswith(f"api-router: cannot open the database {db} (attempt to write a readonly database)")
+    assert db.read_bytes() == before and not list(db.parent.glob("*broken*"))
 
 
 @pytest.mark.skipif(os.name != "posix", reason="file modes")

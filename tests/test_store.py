@@ -3,9 +3,11 @@
 import sqlite3
 import time
 
+import pytest
+
 from api_router.continuity.index import ContinuityIndex
 from api_router.records import Attempt, Outcome, RequestRecord, Usage, now_ms
-from api_router.store import Retention, Store
+from api_router.store import Retention, Store, schema
 from api_router.store import database as store_mod
 
 
@@ -112,6 +114,77 @@ def test_corrupt_store_is_moved_aside_and_recreated_with_event(tmp_path):
     assert s.recent_events()[0].kind == "store" and s.recent_events()[0].level == "error"
     s.log_request(record())
     assert s.request_log()[0]["status"] == 200
+    s.close()
+
+
+def test_a_store_written_by_a_newer_version_is_refused_and_left_as_it_is(tmp_path):
+    s = open_store(tmp_path)
+    path = s.path
+    s.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION + 1}")
+    before = path.read_bytes()
+    with pytest.raises(schema.NewerDatabase, match=f"schema {schema.SCHEMA_VERSION + 1}"):
+        Store(path).open()
+    assert path.read_bytes() == before and list(path.parent.glob("*broken*")) == []
+
+
+def test_columns_a_newer_version_added_break_no_write(tmp_path):
+    """Every insert names its columns: a newer version's extra column (with its default) is no reason
+    for this one to drop what it records."""
+    s = open_store(tmp_path)
+    path = s.path
+    s.close()
+    with sqlite3.connect(path) as conn:
+        for table in ("events", "provider_metrics", "response_owner", "sealed_owner", "session_affinity",
+                      "provider_tests", "meta", "request_log", "attempts"):
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN added_later TEXT DEFAULT 'x'")
+    s = Store(path)
+    s.open()
+    s.add_event("info", "x", "still recorded", "p1")
+    s.log_request(record())
+    index = ContinuityIndex(s)
+    index.record_response("resp_1", "p1")
+    index.record_sealed("s1", [("rs_1", "reasoning")], "p1")
+    s.mark_events_seen()
+    s.flush()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM events WHERE message = 'still recorded'").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM request_log").fetchone() == (1,)
+        assert conn.execute("SELECT ok_requests FROM provider_metrics WHERE provider = 'p1'").fetchone() == (1,)
+        assert conn.execute("SELECT provider FROM response_owner").fetchone() == ("p1",)
+        assert conn.execute("SELECT provider FROM sealed_owner").fetchone() == ("p1",)
+    s.close()
+
+
+def test_damage_found_while_writing_is_told_and_the_next_start_moves_the_file_aside(tmp_path):
+    """A damaged index passes the start-up check (it reads the tables only) and fails the first write
+    that touches it: an error event at once, and a whole-file check at the next start."""
+    s = open_store(tmp_path)
+    path = s.path
+    for i in range(300):
+        s.log_request(record(session=f"s{i}"))
+    s.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode=DELETE")
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'request_log_session'").fetchone()
+    with path.open("r+b") as fh:
+        fh.seek((root - 1) * page_size)
+        fh.write(b"\xff" * page_size)
+    s = Store(path)
+    assert s.open() is None  # the quick start-up check does not see it
+    s.log_request(record(session="after"))
+    s.flush()
+    damaged = [e for e in s.recent_events() if e.kind == "store" and e.level == "error"]
+    assert damaged and "The database is damaged" in damaged[0].message
+    s.close()
+    s = Store(path)
+    moved = s.open()
+    assert moved is not None and moved.exists()
+    assert not path.with_name(path.name + ".damaged").exists()
+    s.log_request(record(session="fresh"))
+    assert [r["session_id"] for r in s.request_log()] == ["fresh"]
     s.close()
 
 

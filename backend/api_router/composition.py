@@ -29,6 +29,7 @@ from api_router.routing.affinity import SessionAffinity, routing_choice
 from api_router.secrets import Redactor, SecretsFile, url_password
 from api_router.services import NotServing, ProviderStates, Services
 from api_router.store import Retention, Store
+from api_router.store.schema import NewerDatabase
 from api_router.watch import FileWatcher
 
 T = TypeVar("T")
@@ -51,8 +52,11 @@ def open_services(paths: Paths, *, port: int | None = None, clock: Callable[[], 
     except OSError as exc:
         raise StartupError.of(exc, paths) from exc
     except sqlite3.OperationalError as exc:
-        raise StartupError(f"cannot open the database {paths.store} ({exc}); check that the folder is writable by "
-                           "you, or start with --user-data pointing at another folder") from exc
+        raise StartupError(f"cannot open the database {paths.store} ({exc}); check that it and its folder are "
+                           "writable by you, or start with --user-data pointing at another folder") from exc
+    except NewerDatabase as exc:
+        raise StartupError(f"the database {paths.store} was written by a newer version of API Router ({exc}); "
+                           "run that version, or move the file away to start with an empty history") from exc
 
 
 def _reload_config(config: ConfigFile, router: Router, emit: EventSink) -> bool:

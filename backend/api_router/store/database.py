@@ -8,6 +8,7 @@ their own modules; this class only loads and saves their rows.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -72,15 +73,15 @@ class Store:
         self._writer = BatchWriter({
             "requests": lambda c, rows: insert_rows(c, _REQUEST_INSERT, rows),
             "attempts": lambda c, rows: insert_rows(c, _ATTEMPT_INSERT, rows),
-            "metrics": lambda c, rows: insert_rows(c, "INSERT OR REPLACE INTO provider_metrics VALUES ", rows),
-            "response_owner": lambda c, rows: insert_rows(c, "INSERT OR REPLACE INTO response_owner VALUES ", rows),
-            "sealed_owner": lambda c, rows: insert_rows(c, "INSERT OR REPLACE INTO sealed_owner VALUES ", rows),
-            "affinity": lambda c, rows: insert_rows(c, "INSERT OR REPLACE INTO session_affinity VALUES ", rows),
+            "metrics": lambda c, rows: insert_rows(c, _METRICS_INSERT, rows),
+            "response_owner": lambda c, rows: insert_rows(c, _RESPONSE_OWNER_INSERT, rows),
+            "sealed_owner": lambda c, rows: insert_rows(c, _SEALED_OWNER_INSERT, rows),
+            "affinity": lambda c, rows: insert_rows(c, _AFFINITY_INSERT, rows),
             "ledgers": lambda c, rows: insert_rows(
                 c, "INSERT INTO usage_state (provider, ledger_tokens, ledger_since_ms) VALUES ", rows,
                 tail=" ON CONFLICT(provider) DO UPDATE SET ledger_tokens = excluded.ledger_tokens, "
                      "ledger_since_ms = excluded.ledger_since_ms"),
-        }, after_batch=self._maybe_prune)
+        }, after_batch=self._maybe_prune, on_damage=self._damaged)
         self._next_request_id = 1
         self._read_lock = threading.Lock()
         self._hot_lock = threading.Lock()
@@ -106,14 +107,15 @@ class Store:
         private_dir(self.path.parent)
         create_private_file(self.path)  # SQLite gives its -wal and -shm files the same mode
         try:
-            writer = self._connect_and_check()
-        except sqlite3.OperationalError:
-            raise  # cannot open or write (permissions, a read-only folder): not a corrupt file
+            writer = self._connect_and_check(thorough=self._damage_mark.exists())
+        except (sqlite3.OperationalError, schema.NewerDatabase):
+            raise  # cannot open or write (permissions, a read-only file), or not ours: not a corrupt file
         except sqlite3.DatabaseError as exc:
             log.error("store %s is unreadable (%s); moving it aside", self.path, exc)
             self._recovered_from = self._move_corrupt_aside()
             create_private_file(self.path)
             writer = self._connect_and_check()
+        self._damage_mark.unlink(missing_ok=True)
         for suffix in ("-wal", "-shm"):
             tighten(self.path.with_name(self.path.name + suffix))
         self._reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -128,9 +130,25 @@ class Store:
                            f"{self._recovered_from.name}; a new one was created.")
         return self._recovered_from
 
-    def _connect_and_check(self) -> sqlite3.Connection:
+    @property
+    def _damage_mark(self) -> Path:
+        return self.path.with_name(self.path.name + ".damaged")
+
+    def _damaged(self, exc: sqlite3.DatabaseError) -> None:
+        """SQLite found the file damaged while writing (the writer thread): the user hears it at once, and
+        the next start checks the whole file (a check it does not pay for at every start)."""
+        with contextlib.suppress(OSError):
+            self._damage_mark.touch()
+        self.add_event(Level.ERROR, Kind.STORE,
+                       f"The database is damaged ({exc}): requests are served but no longer recorded. Restart API "
+                       "Router: the damaged file is then moved aside and a new one created.")
+
+    def _connect_and_check(self, *, thorough: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
+            schema.check_version(conn)
+            if thorough and conn.execute("PRAGMA quick_check").fetchone() != ("ok",):
+                raise sqlite3.DatabaseError("the file failed SQLite's check after damage was found in it")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             # The WAL keeps the size of the largest transaction so far (a rename over the whole request
@@ -139,7 +157,10 @@ class Store:
             schema.create_or_upgrade(conn)
             conn.execute("SELECT count(*) FROM events").fetchone()
             conn.execute("SELECT count(*) FROM request_log").fetchone()
-        except sqlite3.DatabaseError:
+            # A write now: a file that can be read but not written (read-only) is a start-up error, not
+            # a history that silently stops being recorded.
+            conn.execute(_META_SET, ("opened_unix_ms", str(int(time.time() * 1000))))
+        except (sqlite3.DatabaseError, schema.NewerDatabase):
             conn.close()
             raise
         return conn
@@ -223,7 +244,7 @@ class Store:
             self._events_since_prune += 1
         log.log(_LOG_LEVELS[level],
                 "%s%s: %s", f"[{provider}] " if provider else "", kind, message)
-        self._writer.submit(lambda c: c.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", (
+        self._writer.submit(lambda c: c.execute(_EVENT_INSERT, (
             event.id, event.unix_ms, event.level, event.provider, event.kind, event.message)))
         return event
 
@@ -242,8 +263,7 @@ class Store:
         with self._state_lock:
             self._seen_up_to = self._next_event_id - 1
             value = str(self._seen_up_to)
-        self._writer.submit(lambda c: c.execute("INSERT OR REPLACE INTO meta VALUES ('events_seen_up_to', ?)",
-                                                (value,)))
+        self._writer.submit(lambda c: c.execute(_META_SET, ("events_seen_up_to", value)))
         return self._seen_up_to
 
     def list_events(self, *, level: str | None = None, provider: str | None = None,
@@ -388,7 +408,7 @@ class Store:
                                                     [(s,) for s in session_ids]))
 
     def save_provider_test(self, provider: str, result_json: str) -> None:
-        self._writer.submit(lambda c: c.execute("INSERT OR REPLACE INTO provider_tests VALUES (?, ?)",
+        self._writer.submit(lambda c: c.execute(_TEST_INSERT,
                                                 (provider, result_json)))
 
     def delete_provider_test(self, provider: str) -> None:
@@ -402,7 +422,7 @@ class Store:
         return row[0][0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
-        self._writer.submit(lambda c: c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value)))
+        self._writer.submit(lambda c: c.execute(_META_SET, (key, value)))
 
     # --- usage (quota snapshots and ledgers) -------------------------------------------------------
 
@@ -465,6 +485,15 @@ class Store:
         return self._read(sql, args)
 
 
+# Every insert names its columns: a column added by a later version (with its default) breaks none of them.
+_METRICS_INSERT = ("INSERT OR REPLACE INTO provider_metrics (provider, ok_requests, error_requests, total_tokens) "
+                   "VALUES ")
+_RESPONSE_OWNER_INSERT = "INSERT OR REPLACE INTO response_owner (response_id, provider, unix_ms) VALUES "
+_SEALED_OWNER_INSERT = "INSERT OR REPLACE INTO sealed_owner (item_id, session_id, provider, kind, unix_ms) VALUES "
+_AFFINITY_INSERT = "INSERT OR REPLACE INTO session_affinity (session_id, provider, unix_ms) VALUES "
+_EVENT_INSERT = "INSERT INTO events (id, unix_ms, level, provider, kind, message) VALUES (?, ?, ?, ?, ?, ?)"
+_META_SET = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
+_TEST_INSERT = "INSERT OR REPLACE INTO provider_tests (provider, result) VALUES (?, ?)"
 _REQUEST_INSERT = f"INSERT INTO request_log ({', '.join(schema.REQUEST_COLUMNS)}) VALUES "
 _ATTEMPT_INSERT = f"INSERT INTO attempts ({', '.join(schema.ATTEMPT_COLUMNS)}) VALUES "
 

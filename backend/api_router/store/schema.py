@@ -131,7 +131,30 @@ def providers_tried(column: str | None) -> list[str]:
     return column.split(",") if column else []
 
 
+# The file's generation (PRAGMA user_version), raised only by a change an older version cannot live
+# with; added columns are not such a change (every insert names its columns).
+SCHEMA_VERSION = 1
+
+
+class NewerDatabase(Exception):
+    """The file was written by a newer API Router: not this version's to change, nor unreadable."""
+
+    def __init__(self, found: int) -> None:
+        super().__init__(f"schema {found}; this version reads up to {SCHEMA_VERSION}")
+        self.found = found
+
+
+def check_version(conn: sqlite3.Connection) -> int:
+    """The file's generation; raises NewerDatabase when it is newer than this version's. Asked before
+    anything is changed in the file (setting its journal mode included)."""
+    found: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    if found > SCHEMA_VERSION:
+        raise NewerDatabase(found)
+    return found
+
+
 def create_or_upgrade(conn: sqlite3.Connection) -> None:
+    found = check_version(conn)
     conn.executescript(TABLES)
     for table, column, declaration in ADDED_COLUMNS:
         if column not in _columns(conn, table):
@@ -141,6 +164,8 @@ def create_or_upgrade(conn: sqlite3.Connection) -> None:
         conn.execute("INSERT OR IGNORE INTO sealed_owner SELECT item_id, session_id, provider, 'reasoning', unix_ms "
                      "FROM reasoning_owner")
         conn.execute("DROP TABLE reasoning_owner")
+    if found != SCHEMA_VERSION:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Hashable
 from itertools import chain
-from typing import Any
+from typing import Any, TypeGuard
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,12 @@ class _Batch:
 
 
 class BatchWriter:
-    def __init__(self, row_writers: dict[str, RowWriter], after_batch: Op | None = None) -> None:
+    def __init__(self, row_writers: dict[str, RowWriter], after_batch: Op | None = None,
+                 on_damage: Callable[[sqlite3.DatabaseError], None] | None = None) -> None:
         self._row_writers = row_writers
         self._after_batch = after_batch
+        self._on_damage = on_damage  # told once when SQLite finds the file damaged
+        self._damage_told = False
         # Items: an op, a threading.Event to set once everything before it is committed, or None to stop.
         self._queue: queue.SimpleQueue[Op | threading.Event | None] = queue.SimpleQueue()
         self._wake = threading.Event()  # ends the batching wait early (flush, close)
@@ -145,9 +148,12 @@ class BatchWriter:
             for op in ops:
                 op(conn)
             conn.execute("COMMIT")
-        except Exception:
+        except Exception as exc:
             log.exception("store write failed; %d queued writes dropped", len(ops))
             _rollback(conn)
+            if is_damage(exc) and self._on_damage is not None and not self._damage_told:
+                self._damage_told = True
+                self._on_damage(exc)
 
     @staticmethod
     def _maintain(conn: sqlite3.Connection, after_batch: Op) -> None:
@@ -218,3 +224,12 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass
+
+
+def is_damage(exc: BaseException) -> TypeGuard[sqlite3.DatabaseError]:
+    """SQLite says the file is damaged (not busy, full or refused: those pass)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.DatabaseError) and isinstance(code, int) and code & 0xFF in _DAMAGED
+
+
+_DAMAGED = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
