@@ -529,6 +529,91 @@ async def asked(fake, seconds: float = 2.0) -> None:
     raise AssertionError(f"{fake.name} was not asked within {seconds:g} s")
 
 
+@pytest.mark.parametrize("change", ["base_url", "key"])
+async def test_failures_of_requests_sent_before_a_new_address_or_key_do_not_count_against_it(fakes, gateway, change):
+    """Replacing a dead relay or a bad key while Codex is mid-turn: the requests already sent fail, but
+    their failures are about the old address or key, not the provider as it is now."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 2, "cooldown_seconds": 60,
+                                                      "preferred_stable_seconds": 0})
+
+    async def late_failure(request, fake):
+        await asyncio.sleep(0.6)
+        return web.json_response({"error": {"message": "invalid key", "type": "x"}}, status=401)
+
+    p1.always(late_failure)
+    pending = [asyncio.create_task(gw.responses()) for _ in range(4)]
+    await asked(p1)
+    if change == "base_url":
+        await gw.api("upsert_provider", provider="p1", base_url=p3.base_url)
+    else:
+        await gw.api("set_provider_key", provider="p1", key="sk-the-right-key-0123456789")
+        p1.always(fp.json_ok("from p1"))
+    replies = await asyncio.gather(*pending)
+    assert all(r.status == 200 and r.headers["X-API-Router-Provider"] == "p2" for r in replies)
+    health = gw.services.router.health_json(gw.services.config.current)["p1"]
+    assert health["status"] != "cooldown" and health["consecutive_failures"] == 0, health
+    reply = await gw.responses()
+    assert reply.headers["X-API-Router-Provider"] == "p1"
+
+
+def another_change_first(monkeypatch, config, first) -> None:
+    """The next edit of ``config`` finds ``first`` made already, as when another control call (or a hand
+    edit) gets to the file between the caller's look and its edit."""
+    real_edit = config.edit
+
+    def edit(change, check=None):
+        monkeypatch.setattr(config, "edit", real_edit)
+        real_edit(first)
+        return real_edit(change, check)
+
+    monkeypatch.setattr(config, "edit", edit)
+
+
+def deleted(pid):
+    def change(doc):
+        del doc["providers"][pid]
+        if "provider_order" in doc:
+            doc["provider_order"] = [p for p in doc["provider_order"] if p != pid]
+    return change
+
+
+@pytest.mark.parametrize("method", ["set_manual_override", "set_preferred_provider"])
+async def test_a_lock_or_preferred_provider_racing_a_delete_is_refused_not_left_behind(fakes, gateway, monkeypatch,
+                                                                                        method):
+    """Left in config.toml, the id would lock routing to (or prefer) a provider added later under it."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    config = gw.services.config
+    another_change_first(monkeypatch, config, deleted("p1"))
+    with pytest.raises(ApiError, match="deleted or renamed meanwhile") as refused:
+        await gw.api(method, provider="p1")
+    assert refused.value.status == 400
+    routing = tomllib.loads(gw.services.paths.config.read_text()).get("routing", {})
+    assert routing.get("manual_override", "") == "" and routing.get("preferred_provider", "") == ""
+    assert list(config.current.providers) == ["p2"]
+
+
+async def test_disabling_a_provider_ends_a_lock_set_on_it_meanwhile(fakes, gateway, monkeypatch):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    config = gw.services.config
+    another_change_first(monkeypatch, config, lambda doc: doc["routing"].__setitem__("manual_override", "p1"))
+    await gw.api("set_provider_disabled", provider="p1", disabled=True)
+    assert config.current.routing.manual_override == ""
+    assert (await gw.api("get_status"))["manual_override"] is None
+
+
+async def test_a_provider_order_racing_a_delete_is_refused(fakes, gateway, monkeypatch):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    config = gw.services.config
+    another_change_first(monkeypatch, config, deleted("p1"))
+    with pytest.raises(ApiError, match="order must list every provider exactly once: p2"):
+        await gw.api("set_provider_order", order=["p2", "p1"])
+    assert "p1" not in tomllib.loads(gw.services.paths.config.read_text()).get("provider_order", [])
+
+
 async def test_a_request_still_running_when_its_provider_is_deleted_brings_none_of_its_state_back(fakes, gateway):
     """The request stays in the log, but a provider added later under the same id starts clean: no
     failures, no metrics, and the gateway is not "down" because of a provider that is gone."""

@@ -368,8 +368,10 @@ class ConfigFile(UserFile[Loaded]):
         return (cls(path, Loaded(text, parse(doc, own_port)[0], tuple(ignored_settings(doc))), own_port),
                 LoadReport(problems=(note, *problems), copied_to=copied, ignored=ignored))
 
-    def edit(self, change: Callable[[TOMLDocument], None]) -> Config:
-        """Apply ``change`` to the file as it is now; save and publish it only if the result is valid."""
+    def edit(self, change: Callable[[TOMLDocument], None], check: Callable[[Config], None] | None = None) -> Config:
+        """Apply ``change`` to the file as it is now; save and publish it only if the result is valid —
+        and passes ``check`` (which raises to refuse it), judged under the same lock: a provider the change
+        names may have been deleted, renamed or switched off since the caller looked."""
         with self._lock:
             base = self._base()
             if base is not self._value:  # a hand edit the watcher had not picked up yet: the change goes on it
@@ -382,6 +384,8 @@ class ConfigFile(UserFile[Loaded]):
             config, problems = parse(doc, self._own_port)
             if problems:
                 raise ConfigError("; ".join(p.what for p in problems))
+            if check is not None:
+                check(config)
             loaded = Loaded(tomlkit.dumps(doc), config, tuple(ignored_settings(doc)))
             self._write(loaded)
         self._publish()

@@ -220,7 +220,8 @@ class Control:
     def set_preferred_provider(self, provider: str | None = None) -> dict[str, Any]:
         """``provider`` ""/null: the first provider in the list."""
         pid = self._existing(provider) if provider else ""
-        config = self._services.config.edit(lambda doc: section(doc, "routing").__setitem__("preferred_provider", pid))
+        config = self._services.config.edit(lambda doc: section(doc, "routing").__setitem__("preferred_provider", pid),
+                                            check=lambda cfg: _still_there(cfg, pid) if pid else None)
         self._services.router.preferred_changed(config)
         return self.get_status()
 
@@ -232,10 +233,15 @@ class Control:
             services.router.lock_changed(services.config.current, None)
             return self.get_status()
         pid = self._existing(provider)
-        cfg = services.config.current
-        if not cfg.providers[pid].routable:
-            raise ControlError(f"cannot lock to {cfg.name_of(pid)}: it is disabled or has no base URL")
-        config = services.config.edit(lambda doc: section(doc, "routing").__setitem__("manual_override", pid))
+
+        def lockable(cfg: Config) -> None:
+            _still_there(cfg, pid)
+            if not cfg.providers[pid].routable:
+                raise ControlError(f"cannot lock to {cfg.name_of(pid)}: it is disabled or has no base URL")
+
+        lockable(services.config.current)  # refused before anything is written, as a rule
+        config = services.config.edit(lambda doc: section(doc, "routing").__setitem__("manual_override", pid),
+                                      check=lockable)
         services.router.lock_changed(config, pid)
         return self.get_status()
 
@@ -370,7 +376,11 @@ class Control:
         current = list(before.order)
         if sorted(order) != sorted(current) or len(set(order)) != len(order):
             raise ControlError(f"order must list every provider exactly once: {', '.join(current)}")
-        cfg = services.config.edit(lambda doc: set_order(doc, order))
+        def every_one(cfg: Config) -> None:  # none added, renamed or deleted since
+            if sorted(cfg.providers) != sorted(order):
+                raise ControlError(f"order must list every provider exactly once: {', '.join(cfg.order)}")
+
+        cfg = services.config.edit(lambda doc: set_order(doc, order), check=every_one)
         services.emit(Level.INFO, Kind.CONFIG, "Provider order: " + " → ".join(cfg.name_of(p) for p in order))
         self._note_first_in_list(before, cfg)
         return self.get_config()
@@ -390,10 +400,13 @@ class Control:
     def set_provider_disabled(self, provider: str, disabled: bool) -> dict[str, Any]:
         services = self._services
         pid = self._existing(provider)
-        unlock = disabled and services.config.current.routing.manual_override == pid
+        unlock = False
 
         def change(doc: TOMLDocument) -> None:
+            nonlocal unlock
             provider_table(doc, pid)["disabled"] = disabled
+            # Judged on the file as the edit finds it: a lock set since the caller looked ends too.
+            unlock = disabled and section(doc, "routing").get("manual_override") == pid
             if unlock:
                 section(doc, "routing")["manual_override"] = ""
 
@@ -650,3 +663,8 @@ def _named(config: Config, key: str, value: object) -> str:
 
 _PROVIDER_KEYS = frozenset({"preferred_provider", "manual_override"})
 
+
+def _still_there(cfg: Config, pid: str) -> None:
+    """Refuses a change naming ``pid`` once it is gone (deleted or renamed since the caller looked)."""
+    if pid not in cfg.providers:
+        raise ControlError(f"unknown provider {pid!r} (it was deleted or renamed meanwhile)")

@@ -121,7 +121,8 @@ class AttemptRunner:
         turn_state = ex.request.headers.get("x-codex-turn-state")
         extra = {"x-codex-turn-state": turn_state} if turn_state and self._turn_state_owner(turn_state) == provider \
             else None
-        return upstream_headers(ex.forwarded, self._key_of(provider), extra)
+        key = ex.keys_sent[provider] = self._key_of(provider)
+        return upstream_headers(ex.forwarded, key, extra)
 
     # --- open -----------------------------------------------------------------------------------
 

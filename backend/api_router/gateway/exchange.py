@@ -40,6 +40,9 @@ class Exchange:
     # them follows them (see ProviderIdentity).
     identities: Mapping[str, ProviderIdentity] = field(default_factory=dict)
     choice: int = 0  # the user's routing choice it was planned under (Router.choice)
+    # The key each provider was asked with, by the id ``cfg`` names it (held in memory only, never
+    # recorded): an answer says nothing about a key given since.
+    keys_sent: dict[str, str | None] = field(default_factory=dict)
 
 
 class RequestIds:

@@ -30,8 +30,9 @@ from api_router.store import Store
 
 class OutcomeRecorder:
     def __init__(self, router: Router, quota: Quota, index: ContinuityIndex, store: Store,
-                 emit: EventSink, config: Callable[[], Config]) -> None:
+                 emit: EventSink, config: Callable[[], Config], key_of: Callable[[str], str | None]) -> None:
         self._config = config  # the config as it is now
+        self._key_of = key_of  # a provider's key as it is now
         self._router = router
         self._quota = quota
         self._index = index
@@ -74,9 +75,10 @@ class OutcomeRecorder:
         if now is None:
             return
         stream = client is not None and client.stream
-        self._router.record_success(self._config(), now, self._current_failures(ex), choice=ex.choice,
-                                    session_id=client.session_id if client else None,
-                                    first_event_s=attempt.ttfb_ms / 1000 if stream and attempt.ttfb_ms else None)
+        if self._as_asked(ex, attempt.provider, now):
+            self._router.record_success(self._config(), now, self._current_failures(ex), choice=ex.choice,
+                                        session_id=client.session_id if client else None,
+                                        first_event_s=attempt.ttfb_ms / 1000 if stream and attempt.ttfb_ms else None)
         self._quota.record_tokens(now, result.usage.total_tokens)
         # previous_response_id can only name a response the provider stored; with store: false (how
         # Codex asks) there is nothing to remember, and nothing to spend on the hot path.
@@ -106,7 +108,7 @@ class OutcomeRecorder:
             self._index.record_summary(now, compaction_id, text)
 
     def _failed(self, ex: Exchange, attempt: Attempt, result: AttemptResult, now: str | None) -> None:
-        if result.counts_against_health and now is not None:
+        if result.counts_against_health and now is not None and self._as_asked(ex, attempt.provider, now):
             self._router.record_failure(self._config(), now, result.error, result.retry_after,
                                         unresponsive=result.timed_out, status=result.status)
         if result.committed:  # a stream that broke after output: the client got part of it
@@ -183,6 +185,15 @@ class OutcomeRecorder:
         since (or its table is no longer in config.toml)."""
         now = _now_called(ex, provider)
         return now if now is not None and now in self._config().providers else None
+
+    def _as_asked(self, ex: Exchange, provider: str, now: str) -> bool:
+        """Whether the provider (``provider`` to the request, ``now`` as it is called now) still has the
+        base URL and key the request asked it with. A new one starts it afresh (ProviderStates): what a
+        request begun before says about the old address or key is not the new one's health."""
+        current, asked = self._config().providers.get(now), ex.cfg.providers.get(provider)
+        if current is None or asked is None or current.base_url != asked.base_url:
+            return False
+        return provider not in ex.keys_sent or self._key_of(now) == ex.keys_sent[provider]
 
     def _current_failures(self, ex: Exchange) -> list[Failure]:
         """The request's failures, of the providers that still exist, under their ids now."""

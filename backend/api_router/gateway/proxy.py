@@ -80,7 +80,8 @@ class ResponsesProxy:
                                      shutting_down=lambda: state.shutting_down,
                                      turn_state_owner=services.continuity.index.turn_state_owner)
         self._recorder = OutcomeRecorder(services.router, services.quota, services.continuity.index,
-                                         services.store, services.emit, lambda: services.config.current)
+                                         services.store, services.emit, lambda: services.config.current,
+                                         services.provider_key)
         # Streams waiting for a provider's first event, by provider (its identity: renamed meanwhile, it is
         # still the one they wait on): told when it is found not answering.
         self._waiting_on: dict[ProviderIdentity | str, set[asyncio.Future[None]]] = {}
