@@ -183,8 +183,9 @@ def _fail_body_when_connection_lost(resp: aiohttp.ClientResponse) -> Callable[[]
     body had ended, nothing to watch).
 
     A malformed chunk after the headers makes aiohttp (3.14) close the connection without telling the
-    body's reader, which would then wait for a timeout and blame a provider that did answer, only
-    wrongly. Watching costs a callback on the connection's ``closed`` future, removed by ``done``."""
+    body's reader: it would wait for a timeout, and a provider that did answer (badly) would be blamed
+    for not answering. Watching costs a callback on the connection's ``closed`` future, removed by
+    ``done``."""
     conn = resp.connection
     protocol = conn.protocol if conn is not None else None
     closed = protocol.closed if protocol is not None else None
