@@ -294,3 +294,36 @@ def test_a_codex_session_is_looked_for_on_the_day_its_id_says_it_began(tmp_path,
     moved = _session_file(tmp_path, session=sid, day="2026/06/01")  # a v7 id filed elsewhere: found all the same
     os.replace(_session_file(tmp_path, session=sid, day="2026/11/30"), moved)
     assert sessions.find_rollout(tmp_path, sid) == moved
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_session_file_replaced_by_a_pipe_is_no_session_file_and_holds_nothing_up(tmp_path):
+    """Opened to read on, a FIFO would wait for a writer — and every request of the session with it."""
+    path = tmp_path / "sessions" / "2026" / "12" / "01" / "rollout-2026-12-01T10-00-00-s.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"type": "response_item", "payload": {"type": "message", "role": "user",
+                                                                     "content": "hi"}}) + "\n")
+    reader = RolloutReader()
+    assert reader.read(tmp_path, "s").history
+    path.unlink()
+    os.mkfifo(path)
+    result = []
+    worker = threading.Thread(target=lambda: result.append(reader.read(tmp_path, "s")), daemon=True)
+    worker.start()
+    worker.join(5)
+    if worker.is_alive():  # let the stuck reader go before failing
+        os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        pytest.fail("reading the session blocked on the pipe")
+    assert result == [None]
+
+
+def test_history_items_of_any_json_shape_can_be_compared():
+    """Client input and session files may hold odd values where ids and roles belong: comparing them
+    (to find where a replayed history and the request's own items meet) must not fail on them."""
+    from api_router.continuity import rewrite
+
+    odd = [[1, 2], {"type": ["x"]}, {"type": "message", "role": ["user"], "content": []},
+           {"type": "function_call", "call_id": {"a": 1}}, {"type": "reasoning", "id": [1]}, 5, None, "text"]
+    # (what expanding a compaction does: the items the expansion repeats, looked up in a set)
+    assert len({rewrite._signature(i) for i in odd}) == len(odd)
+    assert rewrite.rebuild_input(odd, odd[-3:]) == odd

@@ -888,3 +888,38 @@ async def test_a_forked_session_expands_a_compaction_made_before_the_fork(fakes,
     sent = p2.requests[-1].json["input"]
     assert [i.get("id") for i in sent] == ["msg_dev", "msg_u1", "msg_a1", None]  # the parent's conversation
     assert p2.foreign_sealed == []
+
+
+@pytest.mark.parametrize("item", [{"type": "reasoning", "id": [1], "encrypted_content": "x", "summary": []},
+                                  {"type": "compaction", "id": {"a": 1}, "encrypted_content": "x"},
+                                  {"type": "reasoning", "id": 7, "encrypted_content": "x", "summary": []}])
+async def test_a_sealed_item_whose_id_is_not_a_string_is_no_gateway_error(fakes, gateway, item):
+    """Its producer was never recorded (only string ids are): it passes as the target's own, as an item
+    with no id does — the provider judges it."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    body = {**simple_body(), "input": [item, {"type": "message", "role": "user", "content": "go on"}]}
+    for stream in (False, True):
+        reply = await gw.responses(body, stream=stream, headers={"session-id": "odd-ids"})
+        assert reply.status == 200, reply.body
+
+
+async def test_a_session_header_that_is_not_utf8_still_names_one_session(fakes, gateway):
+    """aiohttp keeps such bytes as lone surrogates, which no database or JSON takes: stored as U+FFFD,
+    the same header names the same session turn after turn, and every turn is in the request log."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.always(fp.stream_ok("sealed", reasoning=True))
+    body = json.dumps({**simple_body(), "stream": True}).encode()
+    for _ in range(2):
+        reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+        writer.write(b"POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"Authorization: Bearer " + gw.token.encode() + b"\r\nsession-id: s\xe9ssion\r\n"
+                     b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 200") and b"response.completed" in answer, answer[:300]
+    gw.services.store.flush()
+    rows = gw.services.store.request_log()
+    assert [r["session_id"] for r in rows] == ["s\ufffdssion", "s\ufffdssion"]
+    assert gw.services.continuity.index.sealed_owners("s\ufffdssion")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -117,8 +118,13 @@ class _Replay:
     def advance(self) -> _Replay:
         """Replay what was appended since ``offset``. A last line without its newline is not taken
         as read: if it parses it is shown in ``unfinished``, and read again next time."""
-        with self.path.open("rb") as fh:
+        # Opened without waiting: a FIFO put in the file's place would otherwise block until a writer
+        # came (the whole session's requests with it); anything but a regular file is no session file.
+        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as fh:
             st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):  # as good as gone: the caller looks for the file again
+                raise FileNotFoundError(errno.ENOENT, "no longer a regular file", str(self.path))
             seen = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
             if seen == self.seen:
                 return self

@@ -264,6 +264,8 @@ class SessionOwners(Mapping[str, str]):
                 self.recent[item] = new
 
     def get(self, item: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        if type(item) is not str:  # an id of another type (a list, a number) was never recorded
+            return default
         owner = self.recent.get(item)
         if owner is None:
             owner = self._lookup(item)

@@ -106,9 +106,17 @@ def session_id_of(headers: Mapping[str, str], payload: Mapping[str, Any]) -> str
     for name in SESSION_HEADERS:
         value = headers.get(name)
         if value and value.strip():
-            return value.strip()
+            return _utf8(value.strip())
     key = payload.get("prompt_cache_key")
     return key if isinstance(key, str) and key else None
+
+
+def _utf8(value: str) -> str:
+    """A header value as text that can be stored: bytes that were not UTF-8 (kept by aiohttp as lone
+    surrogates) become U+FFFD, so the same header still names the same session."""
+    if value.isascii():
+        return value
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _as_items(value: Any) -> list[Any]:
@@ -120,15 +128,22 @@ def _as_items(value: Any) -> list[Any]:
 
 
 def _signature(item: Any) -> Any:
-    """What makes two history items the same, ignoring fields Codex adds or drops when saving."""
+    """What makes two history items the same, ignoring fields Codex adds or drops when saving; always
+    hashable, whatever the item holds (a client's or a session file's odd values included)."""
     if not isinstance(item, dict):
-        return item
-    kind = item.get("type", "message")
+        return _plain(item)
+    kind = _plain(item.get("type", "message"))
     if kind == "message":
-        return (kind, item.get("role"), orjson.dumps(item.get("content"), option=orjson.OPT_SORT_KEYS))
+        return (kind, _plain(item.get("role")), orjson.dumps(item.get("content"), option=orjson.OPT_SORT_KEYS))
     if "call_id" in item:
-        return (kind, item.get("call_id"))
-    return (kind, item.get("id"), orjson.dumps(item, option=orjson.OPT_SORT_KEYS))
+        return (kind, _plain(item.get("call_id")))
+    return (kind, _plain(item.get("id")), orjson.dumps(item, option=orjson.OPT_SORT_KEYS))
+
+
+def _plain(value: Any) -> Any:
+    """``value`` when it can be a set's member, else its JSON text."""
+    return value if value is None or isinstance(value, (str, int, float)) else orjson.dumps(
+        value, option=orjson.OPT_SORT_KEYS)
 
 
 def rebuild_input(history: list[Any], own: list[Any]) -> list[Any]:
