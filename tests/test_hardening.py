@@ -1019,3 +1019,77 @@ async def test_token_counts_no_request_could_use_are_not_counted(fakes, gateway)
     rows = gw.services.store.request_log()
     assert [r["total_tokens"] for r in rows] == [15, 0, 0]
     assert [r["input_tokens"] for r in rows][1:] == [0, 0] and [r["cached_tokens"] for r in rows][1:] == [0, 0]
+
+
+# --- clients that pause, crowd in, or speak HTTP/1.0 ------------------------------------------------
+
+
+async def raw_request(port: int, data: bytes, *, rcvbuf: int | None = None):
+    """An open connection with ``data`` sent on it (a small ``rcvbuf`` makes a client that does not read
+    hold the sender back soon)."""
+    sock = socket.socket()
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    writer.write(data)
+    return reader, writer
+
+
+def http_post(gw, body: dict, *, version: str = "1.1", extra: str = "") -> bytes:
+    raw = json.dumps(body).encode()
+    return (f"POST /v1/responses HTTP/{version}\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {gw.token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(raw)}\r\n{extra}\r\n").encode() + raw
+
+
+async def test_a_client_that_stops_reading_for_a_while_is_not_the_providers_silence(fakes, gateway):
+    """Codex suspended mid-answer: the gateway's writes wait for it, the upstream waits for the gateway.
+    That wait is nobody's silence: the answer completes when the client reads again, nobody is blamed."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing={"stream_idle_timeout_seconds": 1})
+    p1.always(fp.stream_ok("y" * 8_000_000, deltas=800))
+    reader, writer = await raw_request(gw.port, http_post(gw, {**simple_body(), "stream": True},
+                                                          extra="Connection: close\r\n"), rcvbuf=4096)
+    await reader.readuntil(b"\r\n\r\n")
+    await asyncio.sleep(3)  # three idle limits without reading
+    answer = await asyncio.wait_for(reader.read(), 30)
+    writer.close()
+    assert b"response.completed" in answer and b"response.failed" not in answer
+    gw.services.store.flush()
+    assert [a["outcome"] for a in gw.services.store.request_log()[0]["attempts"]] == ["ok"]
+    assert gw.services.router.health_json(gw.services.config.current)["p1"]["consecutive_failures"] == 0
+
+
+async def test_more_requests_at_once_than_an_upstream_pool_would_hold_all_reach_the_provider(fakes, gateway):
+    """Each client connection may have its upstream one: none waits for a pool slot until its request
+    timeout and is then counted as its provider's failure without having been sent."""
+    (p1,) = await fakes("p1")
+    # Streams whose first event comes at once and which last 3 s: queued behind a pool slot, a request
+    # would see no first event within the 2 s timeout.
+    gw = await gateway({"p1": p1}, routing={"request_timeout_seconds": 2, "hedge": False})
+    p1.always(fp.stream_ok("held", deltas=5, delay=0.35))
+    count = 300
+
+    async def one():
+        reader, writer = await raw_request(gw.port, http_post(gw, {**simple_body(), "stream": True},
+                                                              extra="Connection: close\r\n"))
+        answer = await asyncio.wait_for(reader.read(), 30)
+        writer.close()
+        return answer.split(b"\r\n", 1)[0], b"response.completed" in answer
+
+    answers = await asyncio.gather(*(one() for _ in range(count)))
+    assert answers == [(b"HTTP/1.1 200 OK", True)] * count
+    assert len(p1.requests) == count
+
+
+async def test_an_http_1_0_keep_alive_client_sees_its_stream_end(fakes, gateway):
+    """HTTP/1.0 has no chunked encoding: the end of a stream is the end of the connection."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    p1.always(fp.stream_ok("over HTTP/1.0"))
+    reader, writer = await raw_request(gw.port, http_post(gw, {**simple_body(), "stream": True}, version="1.0",
+                                                          extra="Connection: keep-alive\r\n"))
+    answer = await asyncio.wait_for(reader.read(), 5)  # EOF: the connection was closed
+    writer.close()
+    assert answer.split(b"\r\n", 1)[0].endswith(b" 200 OK") and b"response.completed" in answer, answer[:200]

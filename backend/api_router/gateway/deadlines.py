@@ -99,13 +99,14 @@ class Watchdog(_Wait):
     """Calls ``on_expire`` (e.g. closing an upstream response) when a stream stays silent longer
     than its limit; ``touch()`` on each chunk is just a clock read."""
 
-    __slots__ = ("_clock", "_last", "_on_expire", "expired", "limit")
+    __slots__ = ("_clock", "_last", "_on_expire", "_paused_at", "expired", "limit")
 
     def __init__(self, clock: Deadlines, on_expire: Callable[[], None], limit: float) -> None:
         self._clock = clock
         self._on_expire = on_expire
         self.limit = limit
         self._last = 0.0
+        self._paused_at: float | None = None
         self.expired = False
 
     def start(self, limit: float | None = None) -> None:
@@ -125,8 +126,17 @@ class Watchdog(_Wait):
     def stop(self) -> None:
         self._clock.discard(self)
 
+    def pause(self) -> None:
+        """Stop counting (the time until ``resume`` is nobody's silence but our own wait)."""
+        self._paused_at = self._clock.loop.time()
+
+    def resume(self) -> None:
+        if self._paused_at is not None:
+            self._last += self._clock.loop.time() - self._paused_at
+            self._paused_at = None
+
     def due(self, now: float) -> bool:
-        return now - self._last >= self.limit
+        return self._paused_at is None and now - self._last >= self.limit
 
     def fire(self) -> None:
         self.expired = True

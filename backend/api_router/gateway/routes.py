@@ -64,7 +64,9 @@ def _environment_matters() -> bool:
 async def upstream_context(app: web.Application) -> AsyncIterator[None]:
     """The upstream client, the proxy built on it and the background checks, for as long as the app runs."""
     session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=256, limit_per_host=0, ttl_dns_cache=300),
+        # No pool limit of its own: client connections are bounded by [listen] max_connections, and a
+        # request queued for a pool slot would time out as its provider's failure, never having been sent.
+        connector=aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300),
         timeout=aiohttp.ClientTimeout(total=None),  # our own timeouts apply per phase
         # A relay's cookies must never ride along to it (or to another provider on its host), and
         # filtering a cookie jar costs time on every request.

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from api_router.gateway import sse
 from api_router.gateway.classify import error_message_of_event
-from api_router.gateway.deadlines import Deadlines
+from api_router.gateway.deadlines import Deadlines, Watchdog
 from api_router.gateway.response_objects import COMPACTION_ITEM, sealed_items, usage_of
 from api_router.gateway.upstream import describe_exception
 from api_router.records import Usage
@@ -231,9 +231,9 @@ class UpstreamStream:
                     hold_until_end: bool, shutting_down: Callable[[], bool]) -> StreamResult:
         """Relay the rest. ``hold_until_end``: commit nothing before the stream completed (a
         compaction request must be judged whole)."""
-        out = _ClientSide(request, headers, started)
         facts = self.facts
         watchdog = self._deadlines.watchdog(self._resp.close, idle_timeout)
+        out = _ClientSide(request, headers, started, idle=watchdog)
         watchdog.start()
         problem = ""
         try:
@@ -470,12 +470,17 @@ class _ClientSide:
     of the stream (``finish``): each write is a system call, and the usual fast stream then reaches the
     client in one or two instead of one per step of the relay."""
 
-    __slots__ = ("_headers", "_in_flight", "_request", "_staged", "_started", "response", "sent", "ttfb_ms")
+    __slots__ = ("_headers", "_idle", "_in_flight", "_request", "_staged", "_started", "response", "sent",
+                 "ttfb_ms")
 
-    def __init__(self, request: web.Request, headers: dict[str, str], started: float) -> None:
+    def __init__(self, request: web.Request, headers: dict[str, str], started: float,
+                 idle: Watchdog | None = None) -> None:
         self._request = request
         self._headers = headers
         self._started = started
+        # The upstream's silence limit, paused while a write waits for the client to read: a client that
+        # stops reading (Codex suspended) holds the upstream back, and that is not the upstream's silence.
+        self._idle = idle
         self._staged: list[bytes] = []
         self._in_flight = False  # events handed to a write that has not returned
         self.response: web.StreamResponse | None = None
@@ -483,8 +488,7 @@ class _ClientSide:
         self.sent = 0
 
     async def commit(self, first: bytes) -> None:
-        out = web.StreamResponse(status=200, headers={**SSE_HEADERS, **self._headers})
-        out._send_headers_immediately = False  # the headers leave with the first events: one write, not two
+        out = _sse_response(self._request, self._headers)
         try:
             await out.prepare(self._request)
         except ConnectionError as exc:
@@ -528,10 +532,15 @@ class _ClientSide:
             self.stage(data)
             data = self._take_staged()
         self._in_flight = True
+        if self._idle is not None:
+            self._idle.pause()
         try:
             await self.response.write(data)
         except ConnectionError as exc:
             raise _ClientGone() from exc
+        finally:
+            if self._idle is not None:
+                self._idle.resume()
         self._in_flight = False
         self.sent += len(data)
 
@@ -556,10 +565,19 @@ class _ClientSide:
 async def send_synthesized(request: web.Request, response: dict[str, Any], headers: dict[str, str],
                            started: float) -> tuple[web.StreamResponse, float, int]:
     """Answer a stream request from a complete JSON response; returns (response, ttfb ms, bytes sent)."""
-    out = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
-    out._send_headers_immediately = False
+    out = _sse_response(request, headers)
     await out.prepare(request)
     ttfb = (time.perf_counter() - started) * 1000
     data = sse.synthesize(response)
     await out.write_eof(data)  # headers, events and the end of the stream in one write
     return out, ttfb, len(data)
+
+
+def _sse_response(request: web.Request, headers: dict[str, str]) -> web.StreamResponse:
+    out = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
+    out._send_headers_immediately = False  # the headers leave with the first events: one write, not two
+    if request.version < HttpVersion11:
+        # No chunked encoding in HTTP/1.0: only a closed connection ends the stream (aiohttp would keep
+        # a keep-alive client's open, and the client would wait for an end that never comes).
+        out.force_close()
+    return out
