@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from api_router.fsutil import atomic_write
 from api_router.records import now_ms
+from api_router.secrets import TOKEN_RE
 from api_router.tomlfiles import loads, tomlkit
 
 if TYPE_CHECKING:
@@ -185,7 +186,8 @@ def _written_by_us(home: Path, name: str, *, config_ours: bool) -> bool:
     if name == "config.toml":
         return config_ours
     auth = _read_auth(home / name)
-    return auth is not None and list(auth) == ["OPENAI_API_KEY"] and str(auth["OPENAI_API_KEY"]).startswith("ao_")
+    return auth is not None and list(auth) == ["OPENAI_API_KEY"] and TOKEN_RE.match(str(auth["OPENAI_API_KEY"])) \
+        is not None
 
 
 def _backup(home: Path, *, config_ours: bool) -> None:
@@ -197,7 +199,7 @@ def _backup(home: Path, *, config_ours: bool) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     existed = {}
     for name in FILES:
-        if previous is not None and name in previous and _written_by_us(home, name, config_ours=config_ours):
+        if previous is not None and _written_by_us(home, name, config_ours=config_ours):
             existed[name] = previous[name]  # the user's copy stays
             continue
         source = home / name

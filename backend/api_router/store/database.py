@@ -146,7 +146,7 @@ class Store:
     def _connect_and_check(self, *, thorough: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
-            schema.check_version(conn)
+            found = schema.check_version(conn)
             if thorough and conn.execute("PRAGMA quick_check").fetchone() != ("ok",):
                 raise sqlite3.DatabaseError("the file failed SQLite's check after damage was found in it")
             conn.execute("PRAGMA journal_mode=WAL")
@@ -154,7 +154,7 @@ class Store:
             # The WAL keeps the size of the largest transaction so far (a rename over the whole request
             # log, a big prune) until the app exits, unless this caps it once a checkpoint resets it.
             conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-            schema.create_or_upgrade(conn)
+            schema.create_or_upgrade(conn, found)
             conn.execute("SELECT count(*) FROM events").fetchone()
             conn.execute("SELECT count(*) FROM request_log").fetchone()
             # A write now: a file that can be read but not written (read-only) is a start-up error, not

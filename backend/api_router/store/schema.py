@@ -153,8 +153,8 @@ def check_version(conn: sqlite3.Connection) -> int:
     return found
 
 
-def create_or_upgrade(conn: sqlite3.Connection) -> None:
-    found = check_version(conn)
+def create_or_upgrade(conn: sqlite3.Connection, found: int) -> None:
+    """Bring a file of generation ``found`` (``check_version``'s answer) up to this version's tables."""
     conn.executescript(TABLES)
     for table, column, declaration in ADDED_COLUMNS:
         if column not in _columns(conn, table):
