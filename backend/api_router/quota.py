@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -58,10 +58,6 @@ class Quota:
         self._save_later: asyncio.TimerHandle | None = None
         # The maps above are written on the gateway's loop and read by control threads.
         self._lock = threading.Lock()
-        # What each configured provider's reading is made with besides its key and address (those come as
-        # ``readdressed``), as last told: a change — in the app or by hand in its file — voids the reading.
-        self._usage_settings: Mapping[str, tuple[str, str]] = {}
-        self._usage_tokens: Mapping[str, str] | None = None  # None: not told yet
 
     # --- state restored at start-up --------------------------------------------------------------
 
@@ -319,25 +315,8 @@ class Quota:
     def readdressed(self, provider: str) -> None:
         self.invalidate(provider)
 
-    def note_config(self, cfg: Config) -> None:
-        """Told of each config change: a provider whose usage adapter or usage address changed has no
-        reading any more (a new id, e.g. a rename's, is no change)."""
-        settings = {pid: (p.usage_adapter, p.usage_base_url) for pid, p in cfg.providers.items()}
-        with self._lock:
-            before, self._usage_settings = self._usage_settings, settings
-        for pid in [pid for pid, now in settings.items() if before.get(pid, now) != now]:
-            self.invalidate(pid)
-
-    def note_usage_tokens(self, tokens: Mapping[str, str]) -> None:
-        """Told of each change of secrets.json: a configured provider whose usage token changed has no
-        reading any more (a token that comes with an id not configured yet — a rename's first step — is
-        no change)."""
-        with self._lock:
-            before, self._usage_tokens = self._usage_tokens, dict(tokens)
-        if before is None:
-            return
-        for pid in [pid for pid in self._config().providers if tokens.get(pid) != before.get(pid)]:
-            self.invalidate(pid)
+    def usage_changed(self, provider: str) -> None:
+        self.invalidate(provider)
 
     def forget(self, provider: str) -> None:
         with self._lock:

@@ -18,7 +18,7 @@ from api_router.provider_tests import ProviderTests
 from api_router.quota import Quota
 from api_router.records import Kind, Level, now_ms
 from api_router.routing import Router
-from api_router.secrets import Redactor, SecretsFile
+from api_router.secrets import Redactor, Secrets, SecretsFile
 from api_router.store import Store
 from api_router.watch import FileWatcher
 
@@ -37,6 +37,13 @@ class ProviderState(Protocol):
         """Its base URL or key changed: what was learnt through the old ones no longer says anything."""
 
 
+class UsageState(Protocol):
+    """Anything that keeps a provider's usage reading, which depends on more than its address and key."""
+
+    def usage_changed(self, provider: str) -> None:
+        """Its usage adapter, usage address or usage token changed: its reading no longer says anything."""
+
+
 @dataclass(eq=False, slots=True, weakref_slot=True)
 class ProviderIdentity:
     """One provider over its life: ``id`` follows its renames and is None once it is deleted. What is
@@ -51,18 +58,20 @@ class ProviderStates:
     per provider id (the members listed in ``composition.py``); what outlives a call — a request, a test,
     a check still running — holds the provider's identity instead of its id."""
 
-    def __init__(self, members: Sequence[ProviderState]) -> None:
+    def __init__(self, members: Sequence[ProviderState], usage: Sequence[UsageState] = ()) -> None:
         self._members = tuple(members)
+        self._usage = tuple(usage)
         self._lock = threading.Lock()  # renames and deletes come from the control thread
         # Replaced, never changed, so that a request takes it with one read, before its config.
         self.identities: Mapping[str, ProviderIdentity] = {}
         # Every identity a request may still hold: a rename's new id is in the config (and so gets an
         # identity) a moment before the rename reaches here, and both must follow what comes next.
         self._every: weakref.WeakSet[ProviderIdentity] = weakref.WeakSet()
-        # Each configured provider's address, and each provider's key, as last told: a change of either
-        # — in the app or by hand in its file — is a new address.
+        # How each configured provider is reached, as last told — in the app or by hand in its files: a
+        # change of its address or key is a new address; of its usage settings or token, a new usage reading.
         self._addresses: Mapping[str, str] = {}
-        self._keys: Mapping[str, str] | None = None  # None: not told yet (the keys at start are no change)
+        self._usage_settings: Mapping[str, tuple[str, str]] = {}
+        self._secrets: Secrets | None = None  # None: not told yet (the files at start are no change)
 
     def note_config(self, cfg: Config) -> None:
         """Every provider configured has its identity (told of each config change)."""
@@ -72,19 +81,23 @@ class ProviderStates:
                 self._every.update(new.values())
                 self.identities = {**self.identities, **new}
             addresses = {pid: p.base_url for pid, p in cfg.providers.items()}
-            moved = [pid for pid, url in addresses.items() if self._addresses.get(pid, url) != url]
-            self._addresses = addresses
-        for pid in moved:
-            self.readdressed(pid)
+            usage = {pid: (p.usage_adapter, p.usage_base_url) for pid, p in cfg.providers.items()}
+            moved = _changed(self._addresses, addresses)
+            usage_moved = _changed(self._usage_settings, usage)
+            self._addresses, self._usage_settings = addresses, usage
+        self._tell(moved, usage_moved)
 
-    def note_keys(self, keys: Mapping[str, str]) -> None:
-        """Told of each change of the provider keys. A key that comes with a new id (the first step of a
-        rename) is no change: only a configured provider's own key that changed is."""
+    def note_secrets(self, secrets: Secrets) -> None:
+        """Told of each change of secrets.json. A key or usage token that comes with a new id (the first
+        step of a rename) is no change: only a configured provider's own that changed is."""
         with self._lock:
-            before, self._keys = self._keys, keys
-            changed = [] if before is None else [pid for pid in self._addresses if keys.get(pid) != before.get(pid)]
-        for pid in changed:
-            self.readdressed(pid)
+            before, self._secrets = self._secrets, secrets
+            if before is None:
+                return
+            moved = [pid for pid in self._addresses if secrets.provider_keys.get(pid) != before.provider_keys.get(pid)]
+            usage_moved = [pid for pid in self._addresses
+                           if secrets.usage_tokens.get(pid) != before.usage_tokens.get(pid)]
+        self._tell(moved, usage_moved)
 
     def rename(self, old: str, new: str) -> None:
         with self._lock:
@@ -108,10 +121,23 @@ class ProviderStates:
         for member in self._members:
             member.readdressed(provider)
 
+    def _tell(self, moved: Sequence[str], usage_moved: Sequence[str]) -> None:
+        for pid in moved:
+            self.readdressed(pid)
+        for pid in usage_moved:
+            if pid not in moved:  # a new address voids the usage reading already
+                for member in self._usage:
+                    member.usage_changed(pid)
+
     def _follow(self, old: str, new: str | None) -> None:
         for identity in list(self._every):
             if identity.id == old:
                 identity.id = new
+
+
+def _changed(before: Mapping[str, object], now: Mapping[str, object]) -> list[str]:
+    """The providers in both whose value differs (a new id, e.g. a rename's, is no change)."""
+    return [pid for pid, value in now.items() if before.get(pid, value) != value]
 
 
 @dataclass(frozen=True, slots=True)

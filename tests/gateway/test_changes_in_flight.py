@@ -264,7 +264,8 @@ def test_an_identity_taken_in_the_middle_of_a_rename_follows_what_comes_next():
     from api_router.services import ProviderStates
 
     states = ProviderStates([])
-    one, two = SimpleNamespace(base_url="http://one/v1"), SimpleNamespace(base_url="http://two/v1")
+    one = SimpleNamespace(base_url="http://one/v1", usage_adapter="", usage_base_url="")
+    two = SimpleNamespace(base_url="http://two/v1", usage_adapter="", usage_base_url="")
     states.note_config(SimpleNamespace(providers={"a": one, "b": two}))  # type: ignore[arg-type]
     states.note_config(SimpleNamespace(providers={"x": one, "b": two}))  # type: ignore[arg-type]  # a renamed to x
     held = states.identities["x"]
@@ -273,6 +274,45 @@ def test_an_identity_taken_in_the_middle_of_a_rename_follows_what_comes_next():
     assert held.id == "y" and states.identities["y"].id == "y"
     states.forget("y")
     assert held.id is None and "y" not in states.identities
+
+
+def test_changes_of_address_key_usage_settings_and_usage_token_reach_the_right_states():
+    """One watcher tells every per-provider state of a new address or key, and only the usage reading of
+    new usage settings or a new usage token; a new id (a rename's first step) is no change, and a new
+    address is not told twice."""
+    from types import SimpleNamespace
+
+    from api_router.secrets import Secrets
+    from api_router.services import ProviderStates
+
+    told: list[tuple[str, str]] = []
+    member = SimpleNamespace(readdressed=lambda pid: told.append(("readdressed", pid)))
+    usage = SimpleNamespace(usage_changed=lambda pid: told.append(("usage", pid)))
+    states = ProviderStates([member], usage=[usage])  # type: ignore[list-item]
+
+    def provider(base_url: str, adapter: str = "token_stats", usage_url: str = "http://a.test/usage") -> object:
+        return SimpleNamespace(base_url=base_url, usage_adapter=adapter, usage_base_url=usage_url)
+
+    def told_after(change: object) -> list[tuple[str, str]]:
+        told.clear()
+        if isinstance(change, Secrets):
+            states.note_secrets(change)
+        else:
+            states.note_config(SimpleNamespace(providers=change))  # type: ignore[arg-type]
+        return list(told)
+
+    a = provider("http://a.test/v1")
+    assert told_after({"a": a}) == []
+    assert told_after(Secrets("ao_x", {"a": "k1"}, {"a": "t1"})) == []  # the files at start are no change
+    assert told_after({"a": a, "b": a}) == []  # a new id
+    assert told_after({"a": provider("http://a.test/v2"), "b": a}) == [("readdressed", "a")]
+    assert told_after({"a": a, "b": provider(a.base_url, adapter="new_api")}) == [  # type: ignore[attr-defined]
+        ("readdressed", "a"), ("usage", "b")]
+    assert told_after({"a": a, "b": provider("http://b.test/v1", usage_url="http://b.test/u")}) == [
+        ("readdressed", "b")]  # its usage reading goes with the address
+    assert told_after(Secrets("ao_x", {"a": "k2"}, {"a": "t1"})) == [("readdressed", "a")]
+    assert told_after(Secrets("ao_x", {"a": "k2"}, {"a": "t2", "new": "t"})) == [("usage", "a")]
+    assert told_after(Secrets("ao_x", {"a": "k2"}, {"a": "t2", "new": "t"})) == []
 
 
 async def test_a_stream_waiting_on_a_renamed_provider_hears_when_another_request_finds_it_dead(fakes, gateway):

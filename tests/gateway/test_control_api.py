@@ -177,9 +177,11 @@ async def test_provider_order_must_be_a_permutation(fakes, gateway):
     cfg = await gw.api("set_provider_order", order=["p3", "p1", "p2"])
     assert cfg["provider_order"] == ["p3", "p1", "p2"]
     assert tomlkit.parse(gw.services.paths.config.read_text())["provider_order"] == ["p3", "p1", "p2"]
-    for bad in (["p1", "p2"], ["p1", "p1", "p2", "p3"], ["p1", "p2", "p9"], "p1"):
-        with pytest.raises(ApiError):
+    saved = gw.services.paths.config.read_text()
+    for bad in (["p1", "p2"], ["p1", "p1", "p2", "p3"], ["p1", "p2", "p9"], ["p3", "p1", "p2", "p2"], [], "p1"):
+        with pytest.raises(ApiError, match=r"exactly once|must be"):
             await gw.api("set_provider_order", order=bad)
+    assert gw.services.paths.config.read_text() == saved
 
 
 async def test_keys_set_and_clear(fakes, gateway):

@@ -312,8 +312,8 @@ class Control:
         if unlock:
             services.router.lock_changed(cfg, None)
         self._note_first_in_list(before, cfg)
-        # A new base URL reaches every per-provider state with the config (ProviderStates.note_config), new
-        # usage settings the usage reading (Quota.note_config).
+        # A new base URL reaches every per-provider state, and new usage settings the usage reading, with the
+        # config (ProviderStates.note_config).
         return self.get_config()
 
     @exposed
@@ -373,12 +373,10 @@ class Control:
     def set_provider_order(self, order: list[str]) -> dict[str, Any]:
         services = self._services
         before = services.config.current
-        current = list(before.order)
-        if sorted(order) != sorted(current) or len(set(order)) != len(order):
-            raise ControlError(f"order must list every provider exactly once: {', '.join(current)}")
-        def every_one(cfg: Config) -> None:  # none added, renamed or deleted since
-            if sorted(cfg.providers) != sorted(order):
-                raise ControlError(f"order must list every provider exactly once: {', '.join(cfg.order)}")
+
+        def every_one(cfg: Config) -> None:  # judged under the config's lock: none added, renamed or deleted since
+            if sorted(cfg.providers) != sorted(order):  # the ids are unique, so a repeated one fails here too
+                raise ControlError(f"order must list every provider exactly once: {', '.join(cfg.providers)}")
 
         cfg = services.config.edit(lambda doc: set_order(doc, order), check=every_one)
         services.emit(Level.INFO, Kind.CONFIG, "Provider order: " + " → ".join(cfg.name_of(p) for p in order))
@@ -387,7 +385,7 @@ class Control:
 
     @exposed
     def set_provider_key(self, provider: str, key: str) -> dict[str, Any]:
-        # A new key reaches every per-provider state with secrets.json (ProviderStates.note_keys).
+        # A new key reaches every per-provider state with secrets.json (ProviderStates.note_secrets).
         self._set_credential("provider_keys", provider, key, "key", "Key")
         return self.get_config()
 
@@ -557,8 +555,8 @@ class Control:
             return s.with_changes(**{field: values})
 
         services.secrets.edit(change)
-        # A provider key reaches every per-provider state with secrets.json (ProviderStates.note_keys); a
-        # usage token only the usage reading (Quota.note_usage_tokens).
+        # A provider key reaches every per-provider state with secrets.json, a usage token only the usage
+        # reading (ProviderStates.note_secrets).
         verb = "set" if value is not None else "cleared"
         services.emit(Level.INFO, Kind.CONFIG, f"{what} {verb} for {services.config.current.name_of(pid)}", pid)
         return pid
