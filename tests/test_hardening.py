@@ -1093,3 +1093,62 @@ async def test_an_http_1_0_keep_alive_client_sees_its_stream_end(fakes, gateway)
     answer = await asyncio.wait_for(reader.read(), 5)  # EOF: the connection was closed
     writer.close()
     assert answer.split(b"\r\n", 1)[0].endswith(b" 200 OK") and b"response.completed" in answer, answer[:200]
+
+
+# --- Expect: 100-continue, HEAD and 405 ------------------------------------------------------------
+
+
+def expecting(gw, *, token: str | None = None, length: int = 0, host: str = "127.0.0.1",
+              path: str = "/v1/responses") -> bytes:
+    """A POST's headers announcing ``length`` bytes and waiting for "100 Continue" before sending them."""
+    return (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token or gw.token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {length}\r\nExpect: 100-continue\r\n\r\n").encode()
+
+
+async def test_100_continue_is_only_sent_once_the_body_is_wanted(fakes, gateway):
+    """A client that waits for "100 Continue" before sending a large body hears the refusal instead when its
+    token, Host or size is wrong — and its connection closes, as the body it held back may still come."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, listen={"max_body_mb": 1})
+    refusals = {
+        "wrong token": (expecting(gw, token="ao_" + "f" * 32, length=500), b"401"),
+        "foreign host": (expecting(gw, host="evil.example", length=500), b"403"),
+        "too large": (expecting(gw, length=5 * 1024 * 1024), b"413"),
+    }
+    for what, (head, status) in refusals.items():
+        reader, writer = await raw_request(gw.port, head)
+        answer = await asyncio.wait_for(reader.read(), 5)  # EOF: closed, no 100 first
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 " + status), (what, answer[:80])
+        assert b"100 Continue" not in answer, what
+    body = json.dumps(simple_body()).encode()
+    reader, writer = await raw_request(gw.port, expecting(gw, length=len(body)))
+    interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(body)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 200") and int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0]) > 0
+    assert p1.calls == 1
+
+
+async def test_an_expectation_other_than_100_continue_is_a_json_417(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    reply = await gw.request("POST", "/v1/responses", body=simple_body(), headers={"Expect": "something-else"})
+    assert reply.status == 417 and reply.json["error"]["type"] == "expectation_failed"
+    assert "only 100-continue" in reply.json["error"]["message"]
+    assert p1.calls == 0
+
+
+async def test_head_is_answered_on_get_endpoints_and_405_says_what_is_allowed(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    health = await gw.request("HEAD", "/health", token=False)
+    assert health.status == 200 and health.body == b""
+    assert (await gw.request("HEAD", "/v1/models")).status == 200
+    assert (await gw.request("HEAD", "/v1/models", token=False)).status == 401
+    wrong = await gw.request("DELETE", "/v1/responses")
+    assert wrong.status == 405 and wrong.json["error"]["type"] == "method_not_allowed"
+    assert set(wrong.headers["Allow"].split(",")) == {"GET", "HEAD", "POST"}
+    assert p1.calls == 0

@@ -16,6 +16,7 @@ _TYPES = {
     405: "method_not_allowed",
     408: "request_timeout",
     413: "request_too_large",
+    417: "expectation_failed",
     426: "upgrade_required",
     429: "rate_limit_exceeded",  # as OpenAI names it
     508: "loop_detected",

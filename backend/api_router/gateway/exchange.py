@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.http import HttpVersion11
 
 from api_router.config import Config
 from api_router.continuity.rewrite import ClientRequest
@@ -56,6 +57,29 @@ class RequestIds:
         return f"req_{self._random.getrandbits(64):016x}"
 
 
+# A client that asked to hear "100 Continue" before it sends its body: it hears it only once the body is
+# wanted — after the Host, the token and the declared size passed — never for a request about to be refused.
+CONTINUE_WANTED = web.RequestKey("continue_wanted", bool)
+
+
+async def expect_continue(request: web.Request) -> web.StreamResponse | None:
+    """The routes' ``Expect`` handler: "100-continue" is answered by ``read_body``, anything else is 417."""
+    expect = request.headers.get(hdrs.EXPECT, "")
+    if expect.lower() != "100-continue":
+        return error_response(417, f"unsupported Expect header {expect[:60]!r}; only 100-continue is understood")
+    if request.version >= HttpVersion11:  # HTTP/1.0 has no interim responses
+        request[CONTINUE_WANTED] = True
+    return None
+
+
+def refuse_held_back_body(request: web.Request, response: web.StreamResponse) -> None:
+    """A client still waiting for "100 Continue" is answered without its body: the answer ends its
+    connection at once (the body may come after all, and nothing waits to read it)."""
+    if request.headers.get(hdrs.EXPECT) and request.get(CONTINUE_WANTED, False):
+        response.force_close()
+        request.content.feed_eof()  # no lingering read of a body that will not come
+
+
 async def read_body(request: web.Request, limit: int, deadlines: Deadlines, stall_seconds: float,
                     limit_set_by: str = "listen.max_body_mb in config.toml",
                     record: RequestRecord | None = None) -> bytes:
@@ -67,6 +91,10 @@ async def read_body(request: web.Request, limit: int, deadlines: Deadlines, stal
     declared = request.content_length
     if declared is not None and declared > limit:
         raise GatewayError(413, too_large)
+    if request.get(CONTINUE_WANTED, False):
+        request[CONTINUE_WANTED] = False
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the interim answer is not part of the response's size
     try:
         return await _read(request, limit, too_large, deadlines, stall_seconds, record)
     except web.RequestPayloadError as exc:  # a body that cannot be decoded (a broken gzip) is wrong input

@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from api_router.gateway.errors import GatewayError, error_response, from_error
+from api_router.gateway.exchange import refuse_held_back_body
 from api_router.gateway.upstream import LOOP_HEADER, is_loop
 from api_router.services import Services
 
@@ -47,29 +48,34 @@ def guard(services: Services, hop_id: str) -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response: web.StreamResponse
         if is_loop(request.headers.get(LOOP_HEADER), hop_id):
             # Our own upstream client sent this: a provider's base URL leads back here under another name,
             # or through another API Router whose provider is this one.
-            return error_response(508, "this request came from API Router itself: a provider's base URL points back "
-                                       "at this gateway (under another name, or through another API Router); give "
-                                       "that provider its real address")
-        if not host_allowed(request.headers.get("Host"), services.config.current.listen.host):
-            return error_response(403, "requests must address the gateway as localhost or 127.0.0.1 "
-                                       "(foreign Host header refused)")
-        try:
-            return await handler(request)
-        except GatewayError as err:
-            return from_error(err, services.redactor.redact_bytes)
-        except web.HTTPException as exc:
-            if exc.status < 400:
+            response = error_response(508, "this request came from API Router itself: a provider's base URL points "
+                                           "back at this gateway (under another name, or through another API "
+                                           "Router); give that provider its real address")
+        elif not host_allowed(request.headers.get("Host"), services.config.current.listen.host):
+            response = error_response(403, "requests must address the gateway as localhost or 127.0.0.1 "
+                                           "(foreign Host header refused)")
+        else:
+            try:
+                response = await handler(request)
+            except GatewayError as err:
+                response = from_error(err, services.redactor.redact_bytes)
+            except web.HTTPException as exc:
+                if exc.status < 400:
+                    raise
+                message = "no such endpoint" if exc.status == 404 else exc.reason
+                allow = exc.headers.get("Allow")  # a 405 names the methods that are
+                response = error_response(exc.status, message, headers={"Allow": allow} if allow else None)
+            except ConnectionError:
                 raise
-            message = "no such endpoint" if exc.status == 404 else exc.reason
-            return error_response(exc.status, message)
-        except ConnectionError:
-            raise
-        except Exception:
-            log.exception("unhandled error in %s %s", request.method, request.path)
-            return error_response(500, "internal error in API Router; see its log")
+            except Exception:
+                log.exception("unhandled error in %s %s", request.method, request.path)
+                response = error_response(500, "internal error in API Router; see its log")
+        refuse_held_back_body(request, response)
+        return response
 
     return middleware
 

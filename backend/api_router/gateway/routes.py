@@ -27,7 +27,7 @@ from api_router.gateway import explain
 from api_router.gateway.checks import BackgroundChecks
 from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.errors import GatewayError
-from api_router.gateway.exchange import parse_object, read_body
+from api_router.gateway.exchange import expect_continue, parse_object, read_body
 from api_router.gateway.middleware import Handler, guard, token_required
 from api_router.gateway.models import fetch_models
 from api_router.gateway.proxy import ResponsesProxy
@@ -232,7 +232,10 @@ def build_app(services: Services, registry: Registry, state: ServingState) -> we
     for route in ROUTES:
         handler = route.handler if route.auth is Auth.NONE else token_required(
             services, route.handler, same_origin=route.auth is Auth.TOKEN_SAME_ORIGIN)
-        app.router.add_route(route.method, route.path, handler)
+        if route.method == "GET":
+            app.router.add_get(route.path, handler, expect_handler=expect_continue)  # and HEAD
+        else:
+            app.router.add_route(route.method, route.path, handler, expect_handler=expect_continue)
     return app
 
 
