@@ -88,6 +88,32 @@ async def test_sessions_on_different_providers_do_not_flip_the_serving_provider(
     assert (await gw.api("get_status"))["active_provider"] == "p1"
 
 
+async def test_a_session_kept_on_the_fallback_is_no_failover_after_a_restart(fakes, gateway):
+    """The first request after a start is a session's turn on the provider it was kept on: nothing
+    failed, so no "Failover" event, and the serving provider is still named by new traffic."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_stable_seconds": 0, "failure_threshold": 5})
+    p1.queue(fp.status(503, "blip"))
+    assert await served_by(gw, "first") == "p2"
+    user_data = gw.services.paths.user_data
+    await gw.close()
+    again = await start_harness(user_data)
+    try:
+        def routes() -> list[str]:
+            return [e.message for e in again.services.store.recent_events() if e.kind == "route"]
+
+        before = routes()
+        assert await served_by(again, "after restart") == "p2"
+        assert routes() == before
+        status = await again.api("get_status")
+        assert status["active_provider"] is None
+        assert status["summary"]["provider"] == "p1" and status["summary"]["state"] == "serving"
+        assert await served_by(again, "a new session", sid="other-session") == "p1"
+        assert routes() == ["Serving from preferred provider P1", *before]  # newest first
+    finally:
+        await again.close()
+
+
 async def test_an_idle_session_returns_to_the_preferred_provider(fakes, gateway, monkeypatch):
     now = session_clock(monkeypatch)
     p1, p2 = await fakes("p1", "p2")

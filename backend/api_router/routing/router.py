@@ -202,8 +202,9 @@ class Router:
             h.last_error = ""  # it answers: an old error shown beside "healthy" would only mislead
             self._s.down = ()
             previous = self._s.active
-            if stale or previous == provider or (only_refused and previous is None) or (
-                    (held_by_session or only_refused) and previous in cfg.routable and self._available(previous, now)):
+            # Where nothing has served yet (a start, an unlock), such a request names no serving provider either.
+            if stale or previous == provider or ((held_by_session or only_refused) and (
+                    previous is None or (previous in cfg.routable and self._available(previous, now)))):
                 change = None
             else:
                 # After an unlock only "back to the preferred provider from <the one locked>" says where.
