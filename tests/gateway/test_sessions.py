@@ -930,6 +930,45 @@ async def test_a_sealed_item_whose_id_is_not_a_string_is_no_gateway_error(fakes,
         assert reply.status == 200, reply.body
 
 
+def without_sealed_ids(stream: bool) -> fp.Behaviour:
+    """A relay whose reasoning items carry no id (some strip them): only their sealed content names them."""
+    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        answer = fp.response_object("thought it over", provider=fake.name, reasoning=True)
+        for item in answer["output"]:
+            if item["type"] == "reasoning":
+                del item["id"]
+        if not stream:
+            return web.json_response(answer)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for event in fp.stream_events(answer):
+            await resp.write(fp.sse_event(event))
+        await resp.write_eof()
+        return resp
+    return run
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_reasoning_sealed_without_an_id_is_still_kept_from_other_providers(fakes, gateway, stream):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.queue(without_sealed_ids(stream))
+    body, headers = turn("think")
+    reply = await gw.responses(body, headers=headers, stream=stream)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1"
+    item = sealed_item_of(reply.events) if stream else next(
+        i for i in reply.json["output"] if i["type"] == "reasoning")
+    assert "id" not in item
+    await gw.api("set_manual_override", provider="p2")
+    body, headers = carrying(item, SID)
+    reply = await gw.responses(body, headers=headers, stream=stream)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert p2.foreign_sealed == [] and len(p2.requests) == 1  # never sent, so no refusal and retry either
+    await gw.api("set_manual_override", provider="p1")
+    reply = await gw.responses(body, headers=headers, stream=stream)
+    assert reply.status == 200 and p1.requests[-1].json["input"][1] == item  # its own producer gets it back
+
+
 async def test_a_session_header_that_is_not_utf8_still_names_one_session(fakes, gateway):
     """aiohttp keeps such bytes as lone surrogates, which no database or JSON takes: stored as U+FFFD,
     the same header names the same session turn after turn, and every turn is in the request log."""

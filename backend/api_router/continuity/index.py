@@ -12,12 +12,14 @@ is queued to the store and survives a restart.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import islice
+from typing import Any
 
 from api_router.store import Store
 
@@ -229,6 +231,19 @@ def tombstone(provider: str) -> str:
 # The owner memory records for an item the store did not know when asked: not asked again (recording
 # the item replaces it). Never a provider id, which is never empty.
 UNKNOWN = ""
+
+
+def sealed_key(item: dict[str, Any]) -> str | None:
+    """What a sealed item's producer is recorded under: its id — or, from a provider that gives its
+    sealed items none, its sealed content itself (which the client sends back byte for byte)."""
+    item_id = item.get("id")
+    if type(item_id) is str and item_id:
+        return item_id
+    content = item.get("encrypted_content")
+    if type(content) is str and content:
+        return "sealed:" + hashlib.blake2b(content.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    return None
+
 UNKNOWN_AFTER_SECONDS = 10.0  # see SessionOwners.settled
 
 

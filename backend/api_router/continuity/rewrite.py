@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from api_router.codex.sessions import Rollout, RolloutReader
-from api_router.continuity.index import ContinuityIndex
+from api_router.continuity.index import ContinuityIndex, sealed_key
 
 SESSION_HEADERS = ("session_id", "session-id", "thread-id", "conversation_id", "x-session-id")
 ROLLOUT_RETRY_DELAY = 0.2
@@ -170,8 +170,14 @@ def drop_sealed_reasoning(items: list[Any], provider: str, owners: Mapping[str, 
     Returns the very same list when nothing is dropped, so callers can forward the original bytes.
     """
     doomed = {id(item) for item in (sealed_in(items) if sealed is None else sealed)
-              if item.get("type") == "reasoning" and (all_sealed or owners.get(item.get("id"), provider) != provider)}
+              if item.get("type") == "reasoning" and (all_sealed or _owner(owners, item, provider) != provider)}
     return [item for item in items if id(item) not in doomed] if doomed else items
+
+
+def _owner(owners: Mapping[str, str], item: dict[str, Any], default: str | None) -> str | None:
+    """Who sealed ``item``, as recorded (``default`` when nobody we know did)."""
+    key = sealed_key(item)
+    return default if key is None else owners.get(key, default)
 
 
 def _sealed(item: Any, kind: str) -> bool:
@@ -253,7 +259,7 @@ class Continuity:
     @staticmethod
     def _must_expand(item: Any, provider: str, owners: Mapping[str, str], opts: BodyOptions) -> bool:
         return _sealed(item, "compaction") and (
-            opts.expand_compaction or owners.get(item.get("id"), provider) != provider)
+            opts.expand_compaction or _owner(owners, item, provider) != provider)
 
     def _summary_of(self, cid: Any, provider: str, opts: BodyOptions) -> str | None:
         """``provider``'s summary of what compaction ``cid`` replaced: asked for by this request, or
@@ -291,7 +297,7 @@ class Continuity:
             expansion = self._expand_compactions(summarised, provider, owners, opts, rollout, {*seen, cid}, {})
             # What the compaction summarised came from other providers' turns: only reasoning known to be
             # the target's own may stay.
-            expansion = [i for i in expansion if not (_sealed(i, "reasoning") and owners.get(i.get("id")) != provider)]
+            expansion = [i for i in expansion if not (_sealed(i, "reasoning") and _owner(owners, i, None) != provider)]
             expanded[cid] = expansion
             repeated = {_signature(i) for i in expansion}
             out = [i for i in out if _signature(i) not in repeated] + expansion

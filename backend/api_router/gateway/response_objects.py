@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from api_router.continuity.index import sealed_key
 from api_router.gateway import sse
 from api_router.gateway.upstream import error_text
 from api_router.records import Usage
@@ -54,13 +55,13 @@ SEALED_KINDS = frozenset({"reasoning", "compaction"})
 
 
 def sealed_items(items: Any) -> list[tuple[str, str]]:
-    """(id, kind) of the items among ``items`` that carry ``encrypted_content`` only their producer
-    can read: reasoning and compaction items."""
+    """(key, kind) of the items among ``items`` that carry ``encrypted_content`` only their producer
+    can read — reasoning and compaction items — keyed as ``sealed_key`` says."""
     if not isinstance(items, list):
         return []
-    return [(i["id"], i["type"]) for i in items
-            if isinstance(i, dict) and i.get("type") in SEALED_KINDS and isinstance(i.get("id"), str)
-            and i.get("encrypted_content")]
+    return [(key, i["type"]) for i in items
+            if isinstance(i, dict) and i.get("type") in SEALED_KINDS and i.get("encrypted_content")
+            and (key := sealed_key(i)) is not None]
 
 
 def response_id(response: Any) -> str | None:
