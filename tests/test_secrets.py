@@ -164,7 +164,7 @@ def test_a_token_that_is_not_a_string_is_replaced_at_start_and_refused_in_a_hand
     sf, report = SecretsFile.load(path)
     token = sf.current.gateway_token
     assert TOKEN_RE.match(token) and json.loads(path.read_text())["gateway_token"] == token
-    assert report.problems[0] == "secrets.json: gateway_token is not a string of printable characters"
+    assert report.problems[0] == "secrets.json: gateway_token is not a string of printable ASCII characters"
     assert any("a new gateway token was created" in p for p in report.problems)
     problems = []
     sf.on_problem = problems.append

@@ -75,10 +75,10 @@ class Parsed:
 
 
 def is_printable_secret(value: str) -> bool:
-    """Whether a key or token can be sent in an HTTP header as it is: not empty, with no control
-    character (NUL, a line break, DEL, …) or other invisible one, which HTTP clients refuse in a header:
-    every request to its provider would fail."""
-    return bool(value) and value.isprintable()
+    """Whether a key or token can be sent in an HTTP header as it is: not empty, ASCII, with no control
+    character (NUL, a line break, DEL, …): HTTP clients refuse anything else in a header (httpx, which
+    checks usage, takes ASCII only), and every request to its provider would fail."""
+    return bool(value) and value.isascii() and value.isprintable()
 
 
 def _string_map(value: Any, field: str, what: str) -> tuple[dict[str, str], str | None]:
@@ -92,7 +92,8 @@ def _string_map(value: Any, field: str, what: str) -> tuple[dict[str, str], str 
     if not bad:
         return good, None
     return good, (f"the {what} for {', '.join(repr(k) for k in bad)} cannot be used: {what} are "
-                  "non-empty strings of printable characters (no control characters or line breaks)")
+                  "non-empty strings of printable ASCII characters (no control characters, line breaks or letters "
+                  "outside ASCII)")
 
 
 def parse(data: Any) -> Parsed:
@@ -110,7 +111,7 @@ def parse(data: Any) -> Parsed:
     legacy = providers.pop(LEGACY_TOKEN_KEY, None)
     if not isinstance(token, str) or not is_printable_secret(token):
         if token is not None:
-            problems.append("gateway_token is not a string of printable characters")
+            problems.append("gateway_token is not a string of printable ASCII characters")
         missing = token is None and legacy is None
         migrated = legacy is not None
         made = not migrated
@@ -359,12 +360,14 @@ def mask_url(url: str) -> str:
 def mask_refused(value: str) -> str:
     """A value the settings refused as a URL, for the message that says so. It may hold a password in a
     shape no URL rule can find — a raw "/", "#" or space in it, one slash after the scheme, a list of
-    URLs — so everything before its last "@" is masked (a scheme at its start is kept)."""
+    URLs — so everything before its last "@" is masked (a scheme at its start is kept). A long one is
+    cut: the message is read by a person, and a pasted page must not become a page-long error."""
     head, at, tail = value.rpartition("@")
-    if not at:
-        return value
-    scheme = _SCHEME_START.match(head)
-    return f"{scheme.group(0) if scheme else ''}{MASKED_PASSWORD}@{tail}"
+    shown = f"{m.group(0) if (m := _SCHEME_START.match(head)) else ''}{MASKED_PASSWORD}@{tail}" if at else value
+    return shown if len(shown) <= REFUSED_SHOWN_MAX else shown[:REFUSED_SHOWN_MAX - 1] + "…"
+
+
+REFUSED_SHOWN_MAX = 200
 
 
 _SCHEME_START = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/*")

@@ -22,6 +22,7 @@ PROVIDER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 USAGE_ADAPTERS = ("", "token_stats", "budget_info", "new_api", "openai_billing")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 DISPLAY_NAME_MAX = 200
+URL_MAX = 2048
 # scheme, optional user@, a host (name, address or [IPv6]) that is not empty, optional :port, then
 # path/query/fragment; no whitespace anywhere. frontend/src/logic/validation-cases.json holds the cases
 # both this rule and the UI's are tested against; url_problem then checks the host and port themselves.
@@ -39,6 +40,8 @@ def url_problem(value: str) -> str | None:
     """Why ``value`` is not an absolute http(s) URL the gateway's HTTP clients can connect to, or None.
     The reason completes "the URL …". A URL that passes the pattern but has a port, address or host name
     no client accepts would fail every request sent to it, so it is refused where it is entered."""
+    if len(value) > URL_MAX:  # no provider's address is this long: a paste gone wrong, shown on every page
+        return f"is {len(value):,} characters long: a URL is at most {URL_MAX:,}"
     m = _HTTP_URL.match(value)
     if m is None:
         return "is not an absolute http:// or https:// URL with a host"

@@ -545,8 +545,8 @@ class Control:
         if value is not None:
             value = _text(arg, value)
             if any(c.isspace() for c in value) or not is_printable_secret(value):
-                raise ControlError(f"{arg} must be printable characters only, with no spaces, line breaks or control "
-                                   "characters (check what was pasted)")
+                raise ControlError(f"{arg} must be printable ASCII characters only, with no spaces, line breaks, "
+                                   "control characters or letters outside ASCII (check what was pasted)")
 
         def change(s: Secrets) -> Secrets:
             values = {k: v for k, v in getattr(s, field).items() if k != pid}
