@@ -157,7 +157,7 @@ def test_a_move_away_from_a_provider_out_of_quota_says_so(failed_once):
     assert r.plan(cfg)[0] == "b"
     r.record_success(cfg, "b")
     assert events[-1] == ("route", "Failover from a to b: a: quota exhausted: remaining 0")
-    assert r.active == ("b", "a: quota exhausted: remaining 0")
+    assert r.active(cfg.name_of) == ("b", "a: quota exhausted: remaining 0")
 
 
 def test_a_wall_clock_set_back_neither_stretches_a_cooldown_nor_holds_checks_back():

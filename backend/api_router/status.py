@@ -61,7 +61,7 @@ def serving_summary(services: Services) -> dict[str, Any]:
         return _summary(GatewayState.DOWN, "all providers down", None, reason, advice)
     if lock:
         return _summary(GatewayState.SERVING, f"{name(lock)} · locked", lock, LOCKED)
-    active, reason = router.active
+    active, reason = router.active(name)
     serving = active if active in available else router.plan(cfg)[0]
     preferred = cfg.effective_preferred
     if serving != preferred:
@@ -95,7 +95,7 @@ def build_status(services: Services) -> dict[str, Any]:
     health = services.router.health_json(cfg)
     settings = provider_settings(services)
     metrics = services.store.metrics()
-    active, reason = services.router.active
+    active, reason = services.router.active(cfg.name_of)
     store = services.store
     serving = services.serving  # read once: the gateway may stop (set it to None) while this runs
     return {

@@ -329,3 +329,18 @@ async def test_the_failover_reason_and_notification_name_the_provider_that_faile
     [note] = notices.update(status)
     assert note.kind is NoticeKind.FAILOVER and note.title == "Failover to P2"
     assert note.message == "P1: HTTP 500: boom. Codex keeps working through P2."
+
+
+async def test_the_serving_reason_follows_a_new_display_name(fakes, gateway):
+    """The reason is shown for as long as the fallback serves: a provider renamed meanwhile is shown
+    under its new name there (the route event, history, keeps the name of its time)."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.always(fp.status(503, "down for maintenance"))
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
+    await gw.api("upsert_provider", provider="p1", display_name="Renamed Alpha")
+    status = await gw.api("get_status")
+    assert status["active_reason"] == "Renamed Alpha: HTTP 503: down for maintenance"
+    assert status["summary"]["reason"] == status["active_reason"]
+    assert any(e["message"] == "Failover from P1 to P2: HTTP 503: down for maintenance"
+               for e in status["recent_events"])

@@ -8,6 +8,7 @@ reported once, with its reason, through ``emit``.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -57,7 +58,7 @@ class Failure:
 class _State:
     health: dict[str, Health] = field(default_factory=dict)
     active: str | None = None
-    active_reason: str = ""
+    active_reason: str = ""  # names providers as ``named`` marks them: shown with their names as they are then
     # While no provider could serve: the failures that found it so, the newest of each provider over the
     # outage's requests (one passed by, cooling down, stays down); cleared by a success.
     down: tuple[Failure, ...] = ()
@@ -214,8 +215,8 @@ class Router:
                 self._s.active, self._s.active_reason, self._s.released = provider, change[0], None
         if recovered:
             self._emit(Level.INFO, Kind.RECOVERED, f"{cfg.name_of(provider)} is answering again", provider)
-        if change is not None:
-            self._emit(change[2], Kind.ROUTE, change[1], provider)
+        if change is not None:  # an event is history: it keeps the names of its time
+            self._emit(change[2], Kind.ROUTE, with_names(change[1], cfg.name_of), provider)
 
     def _clear(self, provider: str, h: Health) -> None:
         h.consecutive_failures = 0
@@ -226,7 +227,9 @@ class Router:
 
     def _route_change(self, cfg: Config, previous: str | None, provider: str,
                       failures: Sequence[Failure]) -> tuple[str, str, Level]:
-        name = cfg.name_of
+        """The serving provider's new reason and the route event's message, each naming providers as
+        ``named`` marks them, and the event's level."""
+        name = named
         if cfg.routing.manual_override == provider:
             return LOCKED, f"Serving from {name(provider)} ({LOCKED})", Level.INFO
         preferred = cfg.effective_preferred
@@ -259,8 +262,8 @@ class Router:
                 why = f"{name(cause) if cause else 'the preferred provider'} unavailable"
         prefix = f"Failover from {name(source)} to {name(provider)}" if source else f"Failover to {name(provider)}"
         # The serving provider's reason stands alone (status, tray, notification): it names who failed.
-        named = _listed(failures, name) or why
-        return named, f"{prefix}: {why}", Level.WARNING
+        reason = _listed(failures, name) or why
+        return reason, f"{prefix}: {why}", Level.WARNING
 
     def record_failure(self, cfg: Config, provider: str, error: str, retry_after: float | None = None,
                        *, unresponsive: bool = False, status: int | None = None) -> None:
@@ -469,10 +472,11 @@ class Router:
 
     # --- reporting ------------------------------------------------------------------------------------
 
-    @property
-    def active(self) -> tuple[str | None, str]:
+    def active(self, name: Callable[[str | None], str]) -> tuple[str | None, str]:
+        """Who serves and why, the reason naming providers by ``name`` (their names as they are now)."""
         with self._lock:
-            return self._s.active, self._s.active_reason
+            active, reason = self._s.active, self._s.active_reason
+        return active, with_names(reason, name)
 
     @property
     def down(self) -> tuple[Failure, ...]:
@@ -574,6 +578,19 @@ class Router:
                     "hedge_delay_ms": round(self.first_events.delay(cfg.routing, pid) * 1000),
                 }
         return out
+
+
+_NAMED = re.compile("\x00([^\x00]*)\x00")
+
+
+def named(provider: str | None) -> str:
+    """A provider in a text kept for later, to be shown by ``with_names`` under the name it has then
+    (a display name may change while the text is shown). Ids hold no NUL; None is no provider."""
+    return f"\x00{provider or ''}\x00"
+
+
+def with_names(text: str, name: Callable[[str | None], str]) -> str:
+    return _NAMED.sub(lambda m: name(m.group(1) or None), text) if "\x00" in text else text
 
 
 def _listed(failures: Sequence[Failure], name: Callable[[str], str], *, unnamed: str | None = None) -> str:
