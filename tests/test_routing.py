@@ -239,3 +239,16 @@ def test_an_answer_clears_the_old_error_shown_beside_the_health():
     r.record_success(cfg, "b")
     health = r.health_json(cfg)["b"]
     assert health["status"] == "healthy" and health["last_error"] == "" and health["consecutive_failures"] == 0
+
+
+def test_a_long_cooldown_is_told_in_units_a_person_reads():
+    from api_router.routing.router import for_a_person
+
+    assert [for_a_person(s) for s in (1.5, 30, 300, 7200, 1e9)] == ["1.5 s", "30 s", "5 min", "2 h", "11,574 days"]
+    events = []
+    clock = Clock()
+    r = Router(lambda level, kind, message, provider=None: events.append((kind, message)), clock, wall=clock)
+    cfg = make(failure_threshold=1, cooldown_seconds=1e9)
+    r.record_failure(cfg, "a", "HTTP 500")
+    assert ("cooldown", "a cooling down for 11,574 days (1 failure in a row)") in events
+    assert r.out_of_rotation(cfg)["a"] == "cooling down for 11,574 days more"

@@ -302,9 +302,11 @@ class Router:
             for listener in self.unresponsive_listeners:
                 listener(provider)
         if cooldown > 0:
-            cause = "Retry-After" if retry_after is not None else f"{failures} consecutive failures"
+            in_a_row = f"{failures} failure{'s' if failures != 1 else ''} in a row"
+            cause = "Retry-After" if retry_after is not None else in_a_row
             # A routine cooldown is a warning: the next provider serves meanwhile.
-            self._emit(Level.WARNING, Kind.COOLDOWN, f"{name} cooling down for {cooldown:g} s ({cause})", provider)
+            self._emit(Level.WARNING, Kind.COOLDOWN, f"{name} cooling down for {for_a_person(cooldown)} ({cause})",
+                       provider)
 
     def record_all_failed(self, failures: Sequence[Failure], explained: str, choice: int | None = None) -> None:
         """No candidate could serve a client request: the gateway is down until one succeeds.
@@ -535,7 +537,7 @@ class Router:
                 if pid in self._unresponsive:
                     out[pid] = "not answering"
                 elif h is not None and h.cooldown_until > now:
-                    out[pid] = f"cooling down for {h.cooldown_until - now:.0f} s more"
+                    out[pid] = f"cooling down for {for_a_person(h.cooldown_until - now)} more"
         for pid in cfg.routable:
             reason = self._skip(pid) if pid not in asked else None
             if reason and pid not in out:
@@ -578,6 +580,18 @@ class Router:
                     "hedge_delay_ms": round(self.first_events.delay(cfg.routing, pid) * 1000),
                 }
         return out
+
+
+def for_a_person(seconds: float) -> str:
+    """A duration as a person reads it: seconds up to 100 s, then minutes, hours, days (a Retry-After or
+    cooldown may be set as high as 1e9 s)."""
+    if seconds < 100:
+        return f"{max(0.0, round(seconds, 1)):g} s"
+    if seconds < 2 * 3600:
+        return f"{round(seconds / 60)} min"
+    if seconds < 48 * 3600:
+        return f"{round(seconds / 3600)} h"
+    return f"{round(seconds / 86400):,} days"
 
 
 _NAMED = re.compile("\x00([^\x00]*)\x00")
