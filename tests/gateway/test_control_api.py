@@ -757,6 +757,21 @@ async def test_control_calls_at_once_cannot_wait_on_each_other_for_good(fakes, g
     await asyncio.wait_for(asyncio.gather(*calls), 20)
 
 
+async def test_many_slow_usage_checks_at_once_do_not_hold_up_quick_calls(fakes, gateway):
+    """A usage panel that takes seconds, asked by many tabs at once: the dashboard's status still comes
+    at once (those calls wait apart from the quick ones)."""
+    (p1,) = await fakes("p1")
+    p1.usage = new_api(100)
+    p1.usage_delay = 3
+    gw = await gateway({"p1": p1})
+    calls = [asyncio.create_task(gw.api("refresh_usage", provider="p1")) for _ in range(17)]  # > 16 threads
+    await asyncio.sleep(0.3)  # all of them sent and waiting on the panel
+    started = asyncio.get_running_loop().time()
+    await asyncio.wait_for(gw.api("get_status"), 10)
+    assert asyncio.get_running_loop().time() - started < 2
+    await asyncio.wait_for(asyncio.gather(*calls), 60)
+
+
 async def test_requests_during_renames_always_carry_the_key(fakes, gateway):
     import threading
 

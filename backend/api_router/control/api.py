@@ -40,7 +40,7 @@ from api_router.config import (
     url_problem,
 )
 from api_router.control.diagnostics import open_fds, rss_bytes
-from api_router.control.registry import ControlError, exposed
+from api_router.control.registry import ControlError, exposed, waits_on_loop
 from api_router.desktop.autostart import autostart_json
 from api_router.gateway.explain import path_hint
 from api_router.gateway.models import fetch_models
@@ -120,6 +120,7 @@ class Control:
         return {"seen_up_to": self._services.store.mark_events_seen()}
 
     @exposed
+    @waits_on_loop
     def get_diagnostics(self) -> dict[str, Any]:
         """Process health for the curious (and for the soak test): tasks, descriptors, memory."""
         return self._run_async(self._diagnostics())  # type: ignore[no-any-return]
@@ -418,6 +419,7 @@ class Control:
         return self.get_config()
 
     @exposed
+    @waits_on_loop
     def probe_provider(self, provider: str) -> dict[str, Any]:
         """``GET {base_url}/models`` with the provider's key, now."""
         pid = self._existing(provider)
@@ -438,12 +440,14 @@ class Control:
                 "error": services.redactor(error)}
 
     @exposed
+    @waits_on_loop
     def test_provider(self, provider: str) -> dict[str, Any]:
         """A streamed Responses call, one with a function tool, and /models: can it serve Codex?"""
         pid = self._existing(provider)
         return self._run_async(self._test(pid))  # type: ignore[no-any-return]
 
     @exposed
+    @waits_on_loop
     def test_all_providers(self) -> dict[str, Any]:
         """``test_provider`` for every enabled provider with a base URL, at the same time."""
         return self._run_async(self._test_all())  # type: ignore[no-any-return]
@@ -522,6 +526,7 @@ class Control:
         return {"quota": self._services.quota.quota_json(), "ledgers": self._services.quota.ledgers_json()}
 
     @exposed
+    @waits_on_loop
     def refresh_usage(self, provider: str | None = None) -> dict[str, Any]:
         """Check usage now: one provider, or all of them (spaced ~120 ms apart)."""
         providers = None if provider is None else [self._existing(provider)]

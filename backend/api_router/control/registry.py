@@ -44,6 +44,13 @@ def exposed(fn: F) -> F:
     return fn
 
 
+def waits_on_loop(fn: F) -> F:
+    """Mark a control method that waits for work on the gateway's loop (a test, a usage check), up to a
+    minute: its transport runs it apart from the quick calls, so that many of it never hold them up."""
+    fn.__control_waits__ = True  # type: ignore[attr-defined]
+    return fn
+
+
 @dataclass(frozen=True)
 class Param:
     name: str
@@ -58,6 +65,7 @@ class Method:
     params: tuple[Param, ...]
     open_kwargs: bool  # takes **values (checked by the method itself against the config schema)
     doc: str
+    waits: bool = False  # see ``waits_on_loop``
 
     def check(self, kwargs: Mapping[str, Any]) -> None:
         known = {p.name: p for p in self.params}
@@ -80,6 +88,11 @@ class Registry:
         for name, fn in inspect.getmembers(type(target), inspect.isfunction):
             if getattr(fn, "__control_api__", False):
                 self.methods[name] = _describe(name, fn)
+
+    def waits(self, name: str) -> bool:
+        """Whether method ``name`` (an unknown one: no) waits on the gateway's loop."""
+        method = self.methods.get(name)
+        return method is not None and method.waits
 
     def call(self, name: str, kwargs: Any) -> Any:
         """Check and run one call; raises UnknownMethod or ControlError (ConfigError) for the caller to map."""
@@ -104,7 +117,7 @@ def _describe(name: str, fn: Callable[..., Any]) -> Method:
             continue
         check, words = _checker(hints.get(p.name, Any))
         params.append(Param(p.name, check, words, p.default is inspect.Parameter.empty))
-    return Method(name, tuple(params), open_kwargs, inspect.getdoc(fn) or "")
+    return Method(name, tuple(params), open_kwargs, inspect.getdoc(fn) or "", getattr(fn, "__control_waits__", False))
 
 
 def _checker(hint: Any) -> tuple[Callable[[Any], bool], str]:

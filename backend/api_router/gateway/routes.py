@@ -42,7 +42,17 @@ STATE = web.AppKey("state", ServingState)
 UPSTREAM = web.AppKey("upstream", Upstream)
 PROXY = web.AppKey("proxy", ResponsesProxy)
 HOP_ID = web.AppKey("hop_id", str)  # marks every request this gateway sends upstream
-CONTROL_THREADS = web.AppKey("control_threads", ThreadPoolExecutor)
+
+
+@dataclass(frozen=True)
+class ControlThreads:
+    """Where control calls run: the quick ones, and apart from them those that wait on the loop."""
+
+    quick: ThreadPoolExecutor
+    waiting: ThreadPoolExecutor
+
+
+CONTROL_THREADS = web.AppKey("control_threads", ControlThreads)
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +102,14 @@ async def control_context(app: web.Application) -> AsyncIterator[None]:
     """The threads control calls run in. Not the loop's default pool: a call waits there for work it
     hands to the loop (a test, a usage check), and that work needs the default pool itself (a worker
     thread to read a file), so a few calls at once could wait on each other for good."""
-    threads = ThreadPoolExecutor(max_workers=16, thread_name_prefix="control")
+    threads = ControlThreads(ThreadPoolExecutor(max_workers=16, thread_name_prefix="control"),
+                             ThreadPoolExecutor(max_workers=8, thread_name_prefix="control-wait"))
     app[CONTROL_THREADS] = threads
     try:
         yield
     finally:
-        threads.shutdown(wait=False, cancel_futures=True)
+        for pool in (threads.quick, threads.waiting):
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 # --- handlers --------------------------------------------------------------------------------------
@@ -145,9 +157,12 @@ async def control_call(request: web.Request) -> web.Response:
                            limit_set_by="the fixed limit of a control call")
     kwargs = parse_object(body) if body.strip() else {}
     registry = request.app[REGISTRY]
-    call = functools.partial(registry.call, request.match_info["method"], kwargs)
+    name = request.match_info["method"]
+    threads = request.app[CONTROL_THREADS]
+    call = functools.partial(registry.call, name, kwargs)
     try:
-        result = await asyncio.get_running_loop().run_in_executor(request.app[CONTROL_THREADS], call)
+        pool = threads.waiting if registry.waits(name) else threads.quick
+        result = await asyncio.get_running_loop().run_in_executor(pool, call)
     except UnknownMethod as exc:
         raise GatewayError(404, str(exc)) from None
     except (ConfigError, ValueError) as exc:
