@@ -436,6 +436,35 @@ async def test_a_request_whose_body_completes_after_the_shutdown_cut_gets_the_50
     assert b"API Router is shutting down" in head and "Traceback" not in caplog.text
 
 
+async def test_a_request_whose_body_is_still_arriving_when_the_grace_ends_gets_the_503(fakes, gateway):
+    """A client sending slowly (or stuck) as the app quits is told why at the end of the grace period,
+    and its row says 503 — not an EOF seconds later logged as the client's own 499."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    body = json.dumps(simple_body()).encode()
+    reader, writer = await raw_request(gw.port, b"POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+                                       + gw.token.encode() + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                                       + str(len(body)).encode() + b"\r\n\r\n" + body[:10])
+    for _ in range(100):
+        if gw.gateway.state.receiving:
+            break
+        await asyncio.sleep(0.02)
+    started = asyncio.get_running_loop().time()
+    stopping = asyncio.ensure_future(gw.close())  # the harness's grace is 1 s
+    head = await asyncio.wait_for(reader.read(65536), 10)
+    waited = asyncio.get_running_loop().time() - started
+    writer.close()
+    await stopping
+    assert head.split(b"\r\n")[0].endswith(b" 503 Service Unavailable"), head[:300]
+    assert b"API Router is shutting down" in head and waited < 2.5, waited
+    again = await start_harness(gw.services.paths.user_data)
+    try:
+        assert [(r["status"], r["error"]) for r in again.services.store.request_log()] == [
+            (503, "API Router is shutting down; the request was not completed")]
+    finally:
+        await again.close()
+
+
 @pytest.mark.parametrize("path", ["/v1/responses", "/api/get_status"])
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
 async def test_a_body_its_content_encoding_cannot_decode_is_a_400(fakes, gateway, caplog, path, encoding):

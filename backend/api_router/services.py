@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -154,10 +154,17 @@ class Asked:
 @dataclass
 class ServingState:
     """What the server knows about serving right now: the server sets ``shutting_down``, the proxy counts
-    the requests under way in ``inflight`` and reads ``shutting_down``."""
+    the requests under way in ``inflight``, lists how to answer at once each request whose body is still
+    arriving in ``receiving``, and reads ``shutting_down``."""
 
     shutting_down: bool = False
     inflight: int = 0  # proxy requests being served; shutdown waits for them
+    receiving: set[Callable[[], None]] = field(default_factory=set)
+
+    def cut_off_bodies(self) -> None:
+        """Shutdown's grace is over: a request whose body is still arriving is answered now."""
+        for answer in list(self.receiving):
+            answer()
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+SHUTTING_DOWN = "API Router is shutting down; the request was not completed"
+
 _TYPES = {
     400: "invalid_request_error",
     401: "unauthorized",

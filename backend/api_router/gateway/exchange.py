@@ -3,10 +3,12 @@ record of what happened to it."""
 
 from __future__ import annotations
 
+import functools
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 
 import orjson
 from aiohttp import hdrs, web
@@ -16,7 +18,7 @@ from api_router.config import Config
 from api_router.continuity.rewrite import ClientRequest
 from api_router.gateway.connections import malformed_reason
 from api_router.gateway.deadlines import Deadlines
-from api_router.gateway.errors import GatewayError, error_response
+from api_router.gateway.errors import SHUTTING_DOWN, GatewayError, error_response
 from api_router.gateway.upstream import REQUEST_ID_HEADER
 from api_router.records import RequestRecord, Usage
 from api_router.routing import Failure
@@ -82,10 +84,12 @@ def refuse_held_back_body(request: web.Request, response: web.StreamResponse) ->
 
 async def read_body(request: web.Request, limit: int, deadlines: Deadlines, stall_seconds: float,
                     limit_set_by: str = "listen.max_body_mb in config.toml",
-                    record: RequestRecord | None = None) -> bytes:
+                    record: RequestRecord | None = None,
+                    receiving: set[Callable[[], None]] | None = None) -> bytes:
     """The whole request body, refusing (413) anything above ``limit`` before reading it all. A body
     that stops arriving for ``stall_seconds`` is answered 408 and its connection closed (``record``:
-    the request's, which says so)."""
+    the request's, which says so). While it arrives, how to answer it 503 at once (the gateway is
+    shutting down) is in ``receiving``."""
     mb = limit / (1024 * 1024)
     too_large = f"request body exceeds the {mb:g} MB limit ({limit_set_by})"
     declared = request.content_length
@@ -96,7 +100,7 @@ async def read_body(request: web.Request, limit: int, deadlines: Deadlines, stal
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         request.writer.output_size = 0  # the interim answer is not part of the response's size
     try:
-        return await _read(request, limit, too_large, deadlines, stall_seconds, record)
+        return await _read(request, limit, too_large, deadlines, stall_seconds, record, receiving)
     except web.RequestPayloadError as exc:  # a body that cannot be decoded (a broken gzip) is wrong input
         # The rest of it is not worth reading: aiohttp would try to after the answer (its lingering close),
         # meet the same error and log it as unhandled; and the connection cannot carry another request.
@@ -106,13 +110,16 @@ async def read_body(request: web.Request, limit: int, deadlines: Deadlines, stal
 
 
 async def _read(request: web.Request, limit: int, too_large: str, deadlines: Deadlines, stall_seconds: float,
-                record: RequestRecord | None) -> bytes:
+                record: RequestRecord | None, receiving: set[Callable[[], None]] | None) -> bytes:
     content = request.content
     if content.is_eof():  # all of it came with the headers: nothing can stall
         return await request.read()
     stalled = f"the request body stalled: no bytes for {stall_seconds:g} s"
-    watchdog = deadlines.watchdog(lambda: _drop(request, stalled, record), stall_seconds)
+    watchdog = deadlines.watchdog(lambda: _answer_now(request, 408, stalled, record), stall_seconds)
     watchdog.start()
+    shut_down = functools.partial(_answer_now, request, 503, SHUTTING_DOWN, record)
+    if receiving is not None:
+        receiving.add(shut_down)
     buf = bytearray()
     try:
         while chunk := await content.readany():
@@ -122,27 +129,29 @@ async def _read(request: web.Request, limit: int, too_large: str, deadlines: Dea
                 raise GatewayError(413, too_large)
     finally:
         watchdog.stop()
+        if receiving is not None:
+            receiving.discard(shut_down)
     if watchdog.expired:
         raise GatewayError(408, stalled)
     return bytes(buf)
 
 
-def _drop(request: web.Request, message: str, record: RequestRecord | None) -> None:
-    """Answer a stalled body with its 408 and close the connection. Written straight to the socket:
-    the rest of the body may never come, so the request cannot be answered the usual way (aiohttp
-    would wait for that rest), and waiting for it is what a stalled client must not be able to make
-    the gateway do."""
+def _answer_now(request: web.Request, status: int, message: str, record: RequestRecord | None) -> None:
+    """Answer a request whose body is still arriving (it stalled, or the gateway is shutting down) and
+    close the connection. Written straight to the socket: the rest of the body may never come, so the
+    request cannot be answered the usual way (aiohttp would wait for that rest), and waiting for it is
+    what a stalled client must not be able to make the gateway do."""
     transport = request.transport
     if transport is None:
         return
     head = ""
     if record is not None:  # closing cancels the handler: the record says why first
-        record.status, record.error = 408, message
+        record.status, record.error = status, message
         head = f"{REQUEST_ID_HEADER}: {record.request_id}\r\n"
-    body = error_response(408, message).body
+    body = error_response(status, message).body
     assert isinstance(body, bytes)
-    transport.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                    + f"Content-Length: {len(body)}\r\n{head}\r\n".encode("latin-1") + body)
+    transport.write(f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nContent-Type: application/json\r\n"
+                    f"Connection: close\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode("latin-1") + body)
     transport.close()  # once what was written is sent
 
 

@@ -24,15 +24,13 @@ from api_router.gateway import explain
 from api_router.gateway.attempt import AttemptResult, AttemptRunner, Opened, Retries
 from api_router.gateway.bodies import Bodies
 from api_router.gateway.compaction import SummaryFailed, summarize
-from api_router.gateway.errors import GatewayError, error_response, from_error
+from api_router.gateway.errors import SHUTTING_DOWN, GatewayError, error_response, from_error
 from api_router.gateway.exchange import Exchange, RequestIds, parse_object, read_body
 from api_router.gateway.outcomes import OutcomeRecorder
 from api_router.gateway.upstream import PROVIDER_HEADER, REQUEST_ID_HEADER, Upstream, forwarded_headers
 from api_router.records import Attempt, Kind, Level, Outcome, RequestRecord, Retry, now_ms
 from api_router.routing import Failure
 from api_router.services import ProviderIdentity, Services, ServingState
-
-SHUTTING_DOWN = "API Router is shutting down; the request was not completed"
 
 
 class _NoBody(Exception):
@@ -132,7 +130,7 @@ class ResponsesProxy:
         request, record = ex.request, ex.record
         listen = ex.cfg.listen
         body = await read_body(request, listen.max_body_bytes, self._upstream.deadlines,
-                               listen.body_stall_timeout_seconds, record=record)
+                               listen.body_stall_timeout_seconds, record=record, receiving=self._state.receiving)
         payload = parse_object(body)
         client = ex.client = ClientRequest(body, payload, session_id_of(request.headers, payload))
         del payload
