@@ -2,7 +2,10 @@
 (``$DBUS_SESSION_BUS_ADDRESS``), answering like a desktop's would and appending every notification
 it receives to a JSON-lines file.
 
-    python notification_service.py RECORD_FILE
+    python notification_service.py RECORD_FILE [CAPABILITIES]
+
+CAPABILITIES (comma-separated, default ``actions,body``) is what ``GetCapabilities`` answers, e.g.
+``actions,body,body-markup`` for a service that reads the body as markup, as most desktops' do.
 
 Prints ``ready`` once it owns the name. A test "clicks" notification N with
 ``org.apirouter.TestNotifications.Click(N, "default")`` on the same object: the service then emits
@@ -48,15 +51,19 @@ XML = f"""<node>
 </node>"""
 
 
+DEFAULT_CAPABILITIES = "actions,body"
+
+
 class Service:
-    def __init__(self, record: str) -> None:
+    def __init__(self, record: str, capabilities: str = DEFAULT_CAPABILITIES) -> None:
         self.record = record
+        self.capabilities = [c for c in capabilities.split(",") if c]
         self.next_id = 0
 
     def call(self, conn: Gio.DBusConnection, sender: str, path: str, iface: str, method: str,
              params: GLib.Variant, invocation: Gio.DBusMethodInvocation) -> None:
         if method == "GetCapabilities":
-            invocation.return_value(GLib.Variant("(as)", (["actions", "body"],)))
+            invocation.return_value(GLib.Variant("(as)", (self.capabilities,)))
         elif method == "GetServerInformation":
             invocation.return_value(GLib.Variant("(ssss)", ("test-notifications", "api-router tests", "1", "1.2")))
         elif method == "Notify":
@@ -83,7 +90,7 @@ class Service:
 
 
 def main(argv: list[str]) -> int:
-    service = Service(argv[1])
+    service = Service(argv[1], argv[2] if len(argv) > 2 else DEFAULT_CAPABILITIES)
     loop = GLib.MainLoop()
     node = Gio.DBusNodeInfo.new_for_xml(XML)
 

@@ -18,8 +18,10 @@ from api_router.desktop.instance import (
     Handoff,
     InstanceInfo,
     InstanceLock,
+    ShowReply,
     ShowServer,
     WindowsLock,
+    ask_to_show,
     claim_or_hand_off,
     handoff_report,
     request_show,
@@ -164,6 +166,65 @@ def test_hand_off_waits_for_a_starting_instance(tmp_path: Path) -> None:
         assert handoff is not None and handoff.shown
     finally:
         timer.join()
+        server.stop()
+        running.release()
+
+
+def test_a_quitting_instance_answers_quitting_and_shows_nothing() -> None:
+    shown, quitting = threading.Event(), threading.Event()
+    server = ShowServer("n", shown.set, quitting=quitting.is_set)
+    port = server.start()
+    try:
+        quitting.set()
+        assert ask_to_show(InstanceInfo(pid=1, show_port=port, nonce="n")) is ShowReply.QUITTING
+        assert not request_show(InstanceInfo(pid=1, show_port=port, nonce="n"))
+        assert not shown.wait(0.3)
+        # the nonce is still checked first
+        assert ask_to_show(InstanceInfo(pid=1, show_port=port, nonce="wrong")) is ShowReply.NO_ANSWER
+    finally:
+        server.stop()
+
+
+@posix_only
+def test_a_start_while_the_running_instance_quits_waits_and_becomes_the_instance(tmp_path: Path) -> None:
+    """Started again during Quit (the gateway drains for up to 5 s): the new start must not take
+    "shown" for an answer and exit, or nothing is left running once the first one is gone."""
+    path = tmp_path / "instance.lock"
+    running = InstanceLock(path)
+    assert running.acquire()
+    shown = threading.Event()
+    server = ShowServer("n" * 32, shown.set, quitting=lambda: True)
+    running.publish(info(server.start()))
+
+    def exit_first() -> None:  # what the quitting instance does once drained
+        server.stop()
+        running.release()
+    timer = threading.Timer(0.6, exit_first)
+    timer.start()
+    second = InstanceLock(path)
+    try:
+        assert claim_or_hand_off(second, wait=5, poll=0.05) is None  # the lock is ours now
+        assert not shown.is_set()
+    finally:
+        timer.join()
+        server.stop()
+        second.release()
+
+
+@posix_only
+def test_a_start_that_outwaits_a_quitting_instance_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "instance.lock"
+    running = InstanceLock(path)
+    assert running.acquire()
+    server = ShowServer("n" * 32, lambda: None, quitting=lambda: True)
+    running.publish(InstanceInfo(pid=4242, show_port=server.start(), nonce="n" * 32))
+    try:
+        clock = iter(range(100))
+        handoff = claim_or_hand_off(InstanceLock(path), wait=3, monotonic=lambda: next(clock), sleep=lambda _: None)
+        assert handoff is not None and not handoff.shown and handoff.quitting
+        message, code = handoff_report(handoff)
+        assert code == 1 and message.startswith("another API Router (pid 4242) is still quitting")
+    finally:
         server.stop()
         running.release()
 

@@ -197,3 +197,101 @@ def test_at_most_one_per_provider_and_kind_per_ten_minutes() -> None:
     assert kinds(run(*flap, notices=machine)) == [(FAILOVER, "b")]
     # another provider is another key
     assert kinds(run(status("fallback", "c", health={"c": "healthy"}), notices=machine)) == [(FAILOVER, "c")]
+
+
+# --- a provider renamed (a new id, the same provider) --------------------------------------------------
+
+
+def renamed(s: dict[str, Any], old: str, new: str, *, display_name: str | None = None) -> dict[str, Any]:
+    """``s`` after ``rename_provider(old, new)``: the same provider under a new id everywhere."""
+    s = copy.deepcopy(s)
+    for section in ("providers", "quota"):
+        s[section] = {new if pid == old else pid: v for pid, v in s[section].items()}
+    if display_name is not None:
+        s["providers"][new]["display_name"] = display_name
+    for key in ("manual_override", "preferred_provider"):
+        if s[key] == old:
+            s[key] = new
+    if s["summary"]["provider"] == old:
+        s["summary"]["provider"] = new
+    return s
+
+
+def test_renaming_the_serving_fallback_is_no_new_failover() -> None:
+    clock = Clock()
+    machine = Notices(clock=clock)
+    fallback = status("fallback", "b", health={"a": "cooldown"}, reason="Relay A: HTTP 500: boom")
+    assert kinds(run(status(), fallback, notices=machine)) == [(FAILOVER, "b")]
+    clock.now += 5
+    assert run(renamed(fallback, "b", "b2"), notices=machine) == []
+    # a hand edit that renames the table of a provider without a display name: its name changes too
+    clock.now += 5
+    assert run(renamed(renamed(fallback, "b", "b2"), "b2", "relay_b3", display_name="relay_b3"),
+               notices=machine) == []
+    # the repeat limit is the provider's: a flap within ten minutes is still coalesced under the new id
+    clock.now += 60
+    back, again = status(), status("fallback", "relay_b3", health={"relay_b3": "healthy"})
+    del back["providers"]["b"], again["providers"]["b"]
+    back["providers"]["relay_b3"] = again["providers"]["relay_b3"]
+    assert kinds(run(back, again, notices=machine)) == [(RECOVERY, "a")]
+
+
+def test_a_rename_of_the_preferred_or_locked_provider_hides_no_failure() -> None:
+    """The lock and the preferred provider follow a rename; that is not the user changing them, so a
+    failover seen in the same poll is still announced."""
+    locked = status("serving", "b", lock="b")
+    assert kinds(run(locked, renamed(status("down", None, health={"b": "cooldown"}, lock="b"), "b", "b2"))) == [
+        (ALL_DOWN, None)]
+    assert kinds(run(status(), renamed(status("fallback", "b", health={"a": "cooldown"}), "a", "a2"))) == [
+        (FAILOVER, "b")]
+
+
+def test_several_renames_at_once_are_paired_by_what_did_not_change() -> None:
+    from api_router.desktop.notices import provider_renames
+
+    old = {"a": {"display_name": "Relay A", "base_url": "u1"}, "b": {"display_name": "Relay B", "base_url": "u1"},
+           "c": {"display_name": "c", "base_url": "u3"}}
+    new = {"x": {"display_name": "Relay B", "base_url": "u1"}, "y": {"display_name": "Relay A", "base_url": "u1"},
+           "z": {"display_name": "z", "base_url": "u3"}}
+    assert provider_renames(old, new) == {"a": "y", "b": "x"}  # c -> z: no display name of its own to tell
+    assert provider_renames({"a": {"base_url": "u1"}}, {"b": {"base_url": "u1"}}) == {"a": "b"}
+    # one provider deleted and another added: not the same one
+    assert provider_renames({"a": {"base_url": "u1"}}, {"b": {"base_url": "u2"}}) == {}
+
+
+# --- the user's change and a failure in the same poll ---------------------------------------------------
+
+
+def failing(s: dict[str, Any], pid: str, at_ms: int, count: int = 1) -> dict[str, Any]:
+    s["providers"][pid].update(consecutive_failures=count, last_fail_at_unix_ms=at_ms)
+    return s
+
+
+def test_the_locked_provider_failing_within_the_poll_of_the_lock_is_announced() -> None:
+    serving = status()
+    locked_then_failed = failing(status("down", None, health={"b": "cooldown"}, lock="b"), "b", 2_000_000)
+    found = run(serving, locked_then_failed)
+    assert kinds(found) == [(ALL_DOWN, None)] and found[0].title == "All providers down"
+    # a second failure of a provider that had failed before (only its time moves on)
+    before = failing(status(health={"b": "unhealthy"}), "b", 1_000_000)
+    assert kinds(run(before, failing(status("down", None, health={"b": "cooldown"}, lock="b"), "b", 2_000_000))) == [
+        (ALL_DOWN, None)]
+
+
+def test_a_lock_to_a_provider_already_down_is_the_users_doing() -> None:
+    cooling = failing(status("fallback", "b", health={"a": "cooldown"}), "a", 1_000_000)
+    locked = failing(status("down", None, health={"a": "cooldown"}, lock="a"), "a", 1_000_001)  # read 1 ms apart
+    assert run(cooling, locked) == []
+    # another provider failing meanwhile does not make the lock's outcome news
+    assert run(cooling, failing(copy.deepcopy(locked), "b", 2_000_000)) == []
+    # unlocking, and a fallback provider serving again: the user's doing too, no partial recovery
+    assert run(locked, status("fallback", "b", health={"a": "cooldown"})) == []
+
+
+def test_the_new_preferred_provider_failing_in_the_same_poll_is_a_failover() -> None:
+    found = run(status(), failing(status("fallback", "a", health={"b": "cooldown"}, preferred="b"), "b", 2_000_000))
+    assert kinds(found) == [(FAILOVER, "a")]
+    # preferring a provider that was failing already is not
+    was_failing = failing(status(health={"b": "cooldown"}), "b", 1_000_000)
+    assert run(was_failing, failing(status("fallback", "a", health={"b": "cooldown"}, preferred="b"), "b",
+                                    1_000_000)) == []

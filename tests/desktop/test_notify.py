@@ -91,6 +91,38 @@ def test_dbus_notification_is_delivered_and_its_click_opens_the_view(bus: dict[s
         service.stop()
 
 
+MARKUP = Notice(NoticeKind.FAILOVER, "b", "Failover to R&D <EU> Relay",
+                "Relay A: HTTP 500: <html>boom</html>. Codex keeps working through R&D <EU> Relay.",
+                "#/requests?provider=a")
+
+
+@pytest.mark.parametrize("capabilities, body", [
+    ("actions,body,body-markup",
+     "Relay A: HTTP 500: &lt;html&gt;boom&lt;/html&gt;. Codex keeps working through R&amp;D &lt;EU&gt; Relay."),
+    ("actions,body", MARKUP.message),
+], ids=["body-markup", "plain-body"])
+def test_the_body_is_escaped_for_a_service_that_reads_markup(bus: dict[str, str], tmp_path: Path,
+                                                             capabilities: str, body: str) -> None:
+    """The spec reads the body as markup where the service has ``body-markup``: a display name such as
+    "R&D <EU> Relay" must reach it escaped; the summary is plain text everywhere."""
+    service = NotificationService.start(bus, tmp_path / "received.jsonl", capabilities=capabilities)
+    try:
+        notifier = DbusNotifier(lambda view: None, bus=connect(bus))
+        assert notifier.send(MARKUP)
+        (got,) = service.received()
+        assert got["summary"] == "Failover to R&D <EU> Relay" and got["body"] == body
+        notifier.close()
+    finally:
+        service.stop()
+
+
+def test_body_text_escapes_only_what_markup_reads() -> None:
+    from api_router.desktop.notify import body_text
+
+    assert body_text("R&D <EU> \"Relay\" 'x'", markup=True) == "R&amp;D &lt;EU&gt; \"Relay\" 'x'"
+    assert body_text("R&D <EU>", markup=False) == "R&D <EU>"
+
+
 def test_no_notification_service_is_harmless(bus: dict[str, str], caplog: pytest.LogCaptureFixture,
                                              tmp_path: Path) -> None:
     caplog.set_level(logging.INFO, "api_router.desktop.notify")

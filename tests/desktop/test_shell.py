@@ -206,6 +206,49 @@ def test_second_start_shows_the_first_window_and_exits(tmp_path: Path) -> None:
     assert results == {"second_code": 0, "second_made_a_window": False, "first_shown": True}
 
 
+def test_a_start_during_quit_waits_for_the_first_to_exit_and_runs(tmp_path: Path) -> None:
+    """Started again while the first one quits (its gateway drains for up to 5 s): the first must not
+    answer "shown", or the second exits too and nothing is left running."""
+    results: dict[str, Any] = {}
+    done = threading.Event()
+
+    def scenario(window: FakeWindow) -> None:
+        try:
+            rig.shell.quit()
+            second = Rig(tmp_path, scenario=lambda w: second.shell.quit())  # same user-data folder
+            results["second_code"] = second.run()
+            results["second_is_the_instance"] = bool(second.webview.windows)
+            results["first_shown"] = window.visible
+        finally:
+            done.set()
+
+    rig = Rig(tmp_path, scenario=scenario)
+    assert rig.run() == 0
+    assert done.wait(30), "the second start never finished"
+    assert results == {"second_code": 0, "second_is_the_instance": True, "first_shown": False}
+
+
+def test_quit_hides_the_tray_icon_before_anything_else(tmp_path: Path) -> None:
+    """pystray's GTK backends hide the icon from the GUI loop, which ends with the window: hidden any
+    later, the icon stayed (its menu dead) while the gateway drained."""
+    seen: dict[str, Any] = {}
+
+    def scenario(window: FakeWindow) -> None:
+        destroy = window.destroy
+
+        def destroy_noting_the_icon() -> None:
+            seen["icon_at_destroy"] = (rig.icon.visible, rig.icon.stopped)
+            destroy()
+        window.destroy = destroy_noting_the_icon  # type: ignore[method-assign]
+        images = len(rig.icon.images)
+        rig.icon.choose("Quit")
+        seen["redrawn_after_quit"] = len(rig.icon.images) != images
+
+    rig = Rig(tmp_path, scenario=scenario)
+    assert rig.run() == 0
+    assert seen == {"icon_at_destroy": (False, True), "redrawn_after_quit": False}
+
+
 def test_show_asked_before_the_window_exists_creates_it_visible(tmp_path: Path) -> None:
     rig = Rig(tmp_path, scenario=lambda w: rig.shell.quit())
     rig.shell.show_window()

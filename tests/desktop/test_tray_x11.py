@@ -7,9 +7,11 @@ sits is computed from the same TrayView the app draws the menu from, fed with th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -24,6 +26,7 @@ from api_router.desktop.trayview import menu_labels, tray_view
 from api_router.paths import Paths
 from tests.desktop.app import ARTIFACTS, App, start_app
 from tests.desktop.xsession import NotificationService, XSession, free_port, wait_for
+from tests.support import fake_provider as fp
 from tests.support.harness import simple_body, write_config, write_keys
 
 pytestmark = pytest.mark.desktop
@@ -230,3 +233,131 @@ def test_second_instance_on_the_same_port_leaves_no_second_tray_icon(xsession: X
     assert second.wait_exit() == 0, second.log()
     xsession.tray_menu_last()
     assert first.wait_exit() == 0, first.log()
+
+
+# --- regressions: a rename, a lock and a failure in one poll, markup, a start during Quit -------------
+
+# Failures stay failures for the whole test: no cooldown ends and no background check answers meanwhile.
+STEADY_ROUTING = {"request_timeout_seconds": 3, "failure_threshold": 1, "cooldown_seconds": 300,
+                  "check_interval_seconds": 300}
+
+
+@pytest.fixture
+def upstream() -> Iterator[fp.FakeProvider]:
+    """A provider that answers (the app reaches it over loopback), on an event loop of its own."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    fake = asyncio.run_coroutine_threadsafe(fp.FakeProvider("up").start(), loop).result(10)
+    try:
+        yield fake
+    finally:
+        asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+
+
+def user_data_with(tmp_path: Path, port: int, providers: dict[str, dict[str, str]],
+                   routing: dict[str, Any] | None = None) -> Path:
+    user_data = tmp_path / "user-data"
+    paths = Paths(user_data)
+    write_config(paths, providers, listen={"port": port}, routing=routing or STEADY_ROUTING)
+    write_keys(paths, {pid: f"sk-test-{pid}-0123456789" for pid in providers}, token=TOKEN)
+    return user_data
+
+
+def call(app: App, method: str, **kwargs: Any) -> dict[str, Any]:
+    """A control API call, as the window makes it."""
+    request = urllib.request.Request(f"http://127.0.0.1:{app.port}/api/{method}", data=json.dumps(kwargs).encode(),
+                                     headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        return json.loads(resp.read())  # type: ignore[no-any-return]
+
+
+def ask(app: App, timeout: float = 30) -> int:
+    """One request as Codex makes it; its HTTP status."""
+    request = urllib.request.Request(f"http://127.0.0.1:{app.port}/v1/responses", data=json.dumps(simple_body()).encode(),
+                                     headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_renaming_the_serving_fallback_sends_no_second_failover(
+        xsession: XSession, tmp_path: Path, apps: list[App], notifications: NotificationService,
+        upstream: fp.FakeProvider) -> None:
+    port = free_port()
+    app = start_app(xsession, tmp_path, port, user_data=user_data_with(tmp_path, port, {
+        "relay_a": {"base_url": dead_url(), "display_name": "Relay A"},
+        "relay_b": {"base_url": upstream.base_url, "display_name": "Relay B"}}))
+    apps.append(app)
+    app.wait_healthy()
+    wait_for(xsession.tray_icon, 15, "the tray icon")
+    time.sleep(2)  # the tray's first status is its baseline
+    assert ask(app) == 200  # Relay A refuses the connection: Relay B serves
+    notifications.wait_for(lambda n: n["summary"] == "Failover to Relay B", 10, "the failover notification")
+
+    call(app, "rename_provider", provider="relay_b", new_id="relay_b2")
+    assert get_status(app)["summary"]["provider"] == "relay_b2"
+    time.sleep(3.5)  # two polls of the tray at least
+    assert [n["summary"] for n in notifications.received()] == ["Failover to Relay B"]
+
+    xsession.tray_menu_last()
+    assert app.wait_exit() == 0, app.log()
+
+
+def test_the_locked_provider_failing_right_after_the_lock_is_announced_escaped(
+        xsession: XSession, tmp_path: Path, apps: list[App]) -> None:
+    """The lock and the failure within one poll of the tray (1.5 s): "All providers down" is sent all
+    the same. The service reads the body as markup (body-markup), as most desktops' do: the provider's
+    name "R&D <EU> Relay" reaches it escaped, and the summary as it is."""
+    service = NotificationService.start(xsession.env, tmp_path / "notifications.jsonl",
+                                        capabilities="actions,body,body-markup")
+    try:
+        port = free_port()
+        app = start_app(xsession, tmp_path, port, user_data=user_data_with(tmp_path, port, {
+            "relay_a": {"base_url": dead_url(), "display_name": "Relay A"},
+            "relay_b": {"base_url": dead_url(), "display_name": "R&D <EU> Relay"}}))
+        apps.append(app)
+        app.wait_healthy()
+        wait_for(xsession.tray_icon, 15, "the tray icon")
+        time.sleep(2)  # the tray's first status is its baseline
+        call(app, "set_manual_override", provider="relay_b")
+        assert ask(app) == 502  # a few milliseconds after the lock
+        note = service.wait_for(lambda n: n["summary"] == "All providers down", 10, "the all-down notification")
+        assert "R&amp;D &lt;EU&gt; Relay" in note["body"] and "R&D <EU>" not in note["body"], note["body"]
+        xsession.tray_menu_last()
+        assert app.wait_exit() == 0, app.log()
+    finally:
+        service.stop()
+
+
+def test_quit_hides_the_icon_at_once_and_a_start_meanwhile_runs_once_it_is_gone(
+        xsession: XSession, tmp_path: Path, apps: list[App], upstream: fp.FakeProvider) -> None:
+    """Quit while a request waits for its provider: the gateway drains for up to 5 s. The icon goes
+    at once (not after the drain, with a dead menu meanwhile), and starting API Router again during
+    those seconds leaves it running (not "already running" from the one that is quitting)."""
+    upstream.always(fp.hang(60))
+    port = free_port()
+    user_data = user_data_with(tmp_path, port, {"relay_a": {"base_url": upstream.base_url, "display_name": "Relay A"}},
+                               routing={"request_timeout_seconds": 60, "hedge": False})
+    first = start_app(xsession, tmp_path, port, user_data=user_data, name="first")
+    apps.append(first)
+    first.wait_healthy()
+    wait_for(xsession.tray_icon, 15, "the tray icon")
+    threading.Thread(target=ask, args=(first, 60), daemon=True).start()
+    wait_for(lambda: upstream.calls == 1, 10, "the request to reach the provider")
+
+    xsession.tray_menu_last()  # Quit
+    wait_for(lambda: xsession.tray_icon() is None, 2.5, "the tray icon to go at Quit")
+    assert first.proc.poll() is None, "the first one should still be draining its gateway"
+    second = start_app(xsession, tmp_path, port, user_data=user_data, name="second")
+    apps.append(second)
+    assert first.wait_exit() == 0, first.log()
+    second.wait_healthy()
+    wait_for(xsession.tray_icon, 15, "the second one's tray icon")
+    assert second.proc.poll() is None, second.log()
+    xsession.tray_menu_last()
+    assert second.wait_exit() == 0, second.log()

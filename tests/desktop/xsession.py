@@ -354,11 +354,14 @@ class NotificationService:
     env: dict[str, str]
 
     @classmethod
-    def start(cls, env: dict[str, str], record: Path, timeout: float = 15.0) -> NotificationService:
+    def start(cls, env: dict[str, str], record: Path, timeout: float = 15.0,
+              capabilities: str | None = None) -> NotificationService:
+        """``capabilities``: what the service says it can do (comma-separated; None: actions,body)."""
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text("")
         script = Path(__file__).with_name("notification_service.py")
-        proc = subprocess.Popen([sys.executable, str(script), str(record)], env=env, stdout=subprocess.PIPE,
+        extra = [capabilities] if capabilities is not None else []
+        proc = subprocess.Popen([sys.executable, str(script), str(record), *extra], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         service = cls(proc, record, env)
         assert proc.stdout is not None

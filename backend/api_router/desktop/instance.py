@@ -5,7 +5,9 @@ OS drops it when the process dies, so a crashed run never blocks the next start.
 also listens on a loopback port and writes ``{"pid", "gateway_port", "show_port", "nonce"}`` into
 the lock file. A later process that cannot take the lock reads that, connects to ``show_port``
 and sends ``show <nonce>``; the first process shows its window and the later one exits. A headless
-instance has no window: it publishes show port 0, and a later start is refused at once.
+instance has no window: it publishes show port 0, and a later start is refused at once. A first
+process that is quitting answers ``quitting`` instead of showing anything: the later one then keeps
+waiting for the lock (the first releases it once its gateway has drained) and becomes the instance.
 
 The nonce keeps anything that cannot read the user's data folder (other users, web pages poking at
 loopback ports) from driving the window.
@@ -28,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
@@ -38,6 +41,7 @@ WINDOWS_LOCK_OFFSET = 1 << 30
 NO_WINDOW = 0  # the show port a headless instance publishes
 SHOW_REQUEST = b"show "
 SHOW_REPLY = b"ok\n"
+QUITTING_REPLY = b"quitting\n"
 MAX_REQUEST = 256
 
 
@@ -178,11 +182,15 @@ class InstanceLock:
 
 
 class ShowServer:
-    """Loopback listener of the running instance; each authenticated request calls ``on_show``."""
+    """Loopback listener of the running instance; each authenticated request calls ``on_show``, or is
+    answered ``quitting`` (and shows nothing) once ``quitting()`` says so."""
 
-    def __init__(self, nonce: str, on_show: Callable[[], None], *, host: str = "127.0.0.1") -> None:
+    def __init__(self, nonce: str, on_show: Callable[[], None], *, host: str = "127.0.0.1",
+                 quitting: Callable[[], bool] = lambda: False) -> None:
         self._nonce = nonce.encode()
         self._on_show = on_show
+        self._quitting = quitting
+        self._told_quitting = False
         self._host = host
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -235,19 +243,38 @@ class ShowServer:
         if not (line.startswith(SHOW_REQUEST) and hmac.compare_digest(line[len(SHOW_REQUEST):], self._nonce)):
             log.warning("show channel: refused a request without the right nonce")
             return
+        if self._quitting():
+            # "Shown" would make the new start exit, and this one is about to: nothing would be left.
+            # It asks again every 0.1 s until this one is gone: one line in the log is enough.
+            log.log(logging.DEBUG if self._told_quitting else logging.INFO,
+                    "another start of API Router asked to show the window; told it this one is quitting")
+            self._told_quitting = True
+            conn.sendall(QUITTING_REPLY)
+            return
         log.info("another start of API Router asked to show the window")
         # Answer at once: showing can wait for the GUI loop, and the asker gives up after a few seconds.
         threading.Thread(target=self._on_show, name="show-window", daemon=True).start()
         conn.sendall(SHOW_REPLY)
 
 
-def request_show(info: InstanceInfo, *, timeout: float = 3.0, host: str = "127.0.0.1") -> bool:
+class ShowReply(StrEnum):
+    SHOWN = "shown"
+    QUITTING = "quitting"      # the running instance is on its way out: wait for its lock
+    NO_ANSWER = "no answer"    # not listening (yet, or any more), a wrong nonce, or hung
+
+
+def ask_to_show(info: InstanceInfo, *, timeout: float = 3.0, host: str = "127.0.0.1") -> ShowReply:
     try:
         with socket.create_connection((host, info.show_port), timeout=timeout) as conn:
             conn.sendall(SHOW_REQUEST + info.nonce.encode() + b"\n")
-            return conn.recv(16) == SHOW_REPLY
+            reply = conn.recv(16)
     except OSError:
-        return False
+        return ShowReply.NO_ANSWER
+    return {SHOW_REPLY: ShowReply.SHOWN, QUITTING_REPLY: ShowReply.QUITTING}.get(reply, ShowReply.NO_ANSWER)
+
+
+def request_show(info: InstanceInfo, *, timeout: float = 3.0, host: str = "127.0.0.1") -> bool:
+    return ask_to_show(info, timeout=timeout, host=host) is ShowReply.SHOWN
 
 
 def new_nonce() -> str:
@@ -260,6 +287,7 @@ class Handoff:
 
     shown: bool
     info: InstanceInfo | None
+    quitting: bool = False  # it said it was quitting, but still held the lock when the wait ran out
 
 
 def claim_or_hand_off(lock: InstanceLock, *, wait: float = 10.0, poll: float = 0.1,
@@ -268,10 +296,12 @@ def claim_or_hand_off(lock: InstanceLock, *, wait: float = 10.0, poll: float = 0
     """Take the lock (None: we are the instance now) or get the running one to show its window.
 
     The running instance may still be starting (lock taken, info not written yet) or may be exiting
-    (info gone, lock about to be released), so keep trying both for up to ``wait`` seconds.
+    (quitting, or info gone and lock about to be released), so keep trying both for up to ``wait``
+    seconds.
     """
     deadline = monotonic() + wait
     info: InstanceInfo | None = None
+    quitting = False
     while True:
         if lock.acquire():
             return None
@@ -280,10 +310,12 @@ def claim_or_hand_off(lock: InstanceLock, *, wait: float = 10.0, poll: float = 0
             info = current
             if current.headless:
                 return Handoff(False, current)
-            if request_show(current):
+            reply = ask_to_show(current)
+            if reply is ShowReply.SHOWN:
                 return Handoff(True, current)
+            quitting = reply is ShowReply.QUITTING
         if monotonic() >= deadline:
-            return Handoff(False, info)
+            return Handoff(False, info, quitting)
         sleep(poll)
 
 
@@ -297,5 +329,8 @@ def handoff_report(handoff: Handoff) -> tuple[str, int]:
         return (f"another API Router (pid {info.pid}{where}) runs headless with this user-data folder; stop it "
                 "first (Ctrl-C in its terminal, or end that process), or start with another --user-data"), 1
     pid = f" (pid {info.pid})" if info else ""
+    if handoff.quitting:
+        return (f"another API Router{pid} is still quitting and holds this user-data folder; start again once "
+                "it has exited"), 1
     return (f"another API Router{pid} holds this user-data folder but did not answer; quit it from its tray "
             "icon or end that process"), 1

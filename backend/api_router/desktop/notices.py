@@ -17,8 +17,14 @@ happened since, after the user's ``[ui] notify_*`` settings and coalescing:
   already.
 
 The first status is the baseline: starting the app never notifies. A change the user made (lock,
-preferred provider) explains a state change by itself and is not announced. At most one
+preferred provider) explains a state change by itself and is not announced, unless a provider
+failed in the same interval and that failure is what the new state reports (the locked provider
+failing right after the lock: ``all_down``; the preferred one failing: ``failover``). At most one
 notification per (provider, kind) per ``COALESCE_SECONDS``.
+
+A provider renamed (a new id for the same provider: the control API's ``rename_provider`` or a hand
+edit of ``config.toml``) is followed: the previous status is read under the new ids, so the rename is
+no failover and its repeat limit carries over.
 """
 
 from __future__ import annotations
@@ -92,7 +98,9 @@ class Notices:
         previous, self._previous = self._previous, status
         if previous is None:
             return []
-        found = self._changes(previous, status, quota_threshold(ui))
+        renames = provider_renames(previous.get("providers") or {}, status.get("providers") or {})
+        self._follow_renames(renames)
+        found = self._changes(under_new_ids(previous, renames), status, quota_threshold(ui))
         now = self._clock()
         out = [n for n in found if n.kind is not NoticeKind.PROVIDER_BACK and self._admit(n, ui, now)]
         # A recovery notice says "back" already, but only one that is sent: with recoveries turned off
@@ -112,6 +120,11 @@ class Notices:
         self._sent[key] = now
         return True
 
+    def _follow_renames(self, renames: dict[str, str]) -> None:
+        """The repeat limit belongs to the provider, not to its id."""
+        if renames:
+            self._sent = {(renames.get(pid or "", pid), kind): at for (pid, kind), at in self._sent.items()}
+
     # --- what changed ------------------------------------------------------------------------------
 
     def _changes(self, old: dict[str, Any], new: dict[str, Any], threshold: float) -> list[Notice]:
@@ -120,41 +133,13 @@ class Notices:
         def name(pid: str | None) -> str:
             return names.get(pid or "", pid or "")
 
-        out: list[Notice] = []
-        was, now = old.get("summary") or {}, new.get("summary") or {}
-        state, before = now.get("state"), was.get("state")
-        user_changed = (old.get("manual_override") != new.get("manual_override")
-                        or old.get("preferred_provider") != new.get("preferred_provider"))
-        preferred = new.get("preferred_provider")
-        serving = now.get("provider")
-        if not user_changed:
-            if state == GatewayState.FALLBACK and before == GatewayState.DOWN:
-                # Everything was down and a fallback provider answers: a recovery, if a partial one.
-                why = f" ({now['reason']})" if now.get("reason") else ""
-                out.append(Notice(NoticeKind.RECOVERY, serving, f"Serving from {name(serving)} again",
-                                  f"API Router recovered partly: {name(preferred)} is still not answering{why}. "
-                                  f"Codex keeps working through {name(serving)}.", DASHBOARD))
-            elif state == GatewayState.FALLBACK and (before != GatewayState.FALLBACK or was.get("provider") != serving):
-                why = now.get("reason") or f"{name(preferred)} is not answering"
-                out.append(Notice(NoticeKind.FAILOVER, serving, f"Failover to {name(serving)}",
-                                  f"{why}. Codex keeps working through {name(serving)}.",
-                                  requests_view(preferred)))
-            elif state == GatewayState.DOWN and before != GatewayState.DOWN:
-                message = now.get("reason") or "No provider can serve requests."
-                if now.get("advice"):
-                    message += f"\n{now['advice']}"
-                out.append(Notice(NoticeKind.ALL_DOWN, None, "All providers down", message, DASHBOARD))
-            elif state == GatewayState.SERVING and before in (GatewayState.DOWN, GatewayState.FALLBACK):
-                out.append(Notice(NoticeKind.RECOVERY, serving, f"Serving from {name(serving)} again",
-                                  f"API Router recovered: {now.get('line') or 'serving'}.", DASHBOARD))
+        state_notice = _state_notice(old, new, name)
+        if state_notice is not None and _user_changed(old, new) and not _despite_the_user(state_notice, old, new):
+            state_notice = None
+        out = [state_notice] if state_notice is not None else []
         out += self._quota(old, new, threshold, name)
-        if state in (GatewayState.SERVING, GatewayState.FALLBACK):  # dropped in update() when a recovery notice is sent
-            old_providers = old.get("providers") or {}
-            for pid, entry in (new.get("providers") or {}).items():
-                prev = (old_providers.get(pid) or {}).get("status")
-                if entry.get("status") == ProviderHealth.HEALTHY and prev in UNWELL:
-                    out.append(Notice(NoticeKind.PROVIDER_BACK, pid, f"{name(pid)} is back",
-                                      f"{name(pid)} answers again and is back in rotation.", requests_view(pid)))
+        if (new.get("summary") or {}).get("state") in (GatewayState.SERVING, GatewayState.FALLBACK):
+            out += _providers_back(old, new, name)  # dropped in update() when a recovery notice is sent
         return out
 
     @staticmethod
@@ -164,7 +149,7 @@ class Notices:
         old_providers, old_quota = old.get("providers") or {}, old.get("quota") or {}
         new_quota = new.get("quota") or {}
         for pid, entry in (new.get("providers") or {}).items():
-            if entry.get("disabled") or pid not in old_providers:  # added or renamed: nothing to compare with
+            if entry.get("disabled") or pid not in old_providers:  # added: nothing to compare with
                 continue
             left = _percent(entry.get("quota_left_percent"))
             before = _percent((old_providers.get(pid) or {}).get("quota_left_percent"))
@@ -182,6 +167,133 @@ class Notices:
                 out.append(Notice(NoticeKind.QUOTA_LOW, pid, f"{name(pid)}: {shown} % quota left",
                                   f"{name(pid)} has {shown} % of its quota left.", USAGE))
         return out
+
+
+def _state_notice(old: dict[str, Any], new: dict[str, Any], name: Callable[[str | None], str]) -> Notice | None:
+    """What the change of the summary state says, whoever caused it."""
+    was, now = old.get("summary") or {}, new.get("summary") or {}
+    state, before = now.get("state"), was.get("state")
+    preferred = new.get("preferred_provider")
+    serving = now.get("provider")
+    if state == GatewayState.FALLBACK and before == GatewayState.DOWN:
+        # Everything was down and a fallback provider answers: a recovery, if a partial one.
+        why = f" ({now['reason']})" if now.get("reason") else ""
+        return Notice(NoticeKind.RECOVERY, serving, f"Serving from {name(serving)} again",
+                      f"API Router recovered partly: {name(preferred)} is still not answering{why}. "
+                      f"Codex keeps working through {name(serving)}.", DASHBOARD)
+    if state == GatewayState.FALLBACK and (before != GatewayState.FALLBACK or was.get("provider") != serving):
+        why = now.get("reason") or f"{name(preferred)} is not answering"
+        return Notice(NoticeKind.FAILOVER, serving, f"Failover to {name(serving)}",
+                      f"{why}. Codex keeps working through {name(serving)}.", requests_view(preferred))
+    if state == GatewayState.DOWN and before != GatewayState.DOWN:
+        message = now.get("reason") or "No provider can serve requests."
+        if now.get("advice"):
+            message += f"\n{now['advice']}"
+        return Notice(NoticeKind.ALL_DOWN, None, "All providers down", message, DASHBOARD)
+    if state == GatewayState.SERVING and before in (GatewayState.DOWN, GatewayState.FALLBACK):
+        return Notice(NoticeKind.RECOVERY, serving, f"Serving from {name(serving)} again",
+                      f"API Router recovered: {now.get('line') or 'serving'}.", DASHBOARD)
+    return None
+
+
+def _user_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    return (old.get("manual_override") != new.get("manual_override")
+            or old.get("preferred_provider") != new.get("preferred_provider"))
+
+
+def _despite_the_user(notice: Notice, old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether ``notice`` reports a failure rather than the user's own change of lock or preferred
+    provider, both seen in one poll: the provider now in charge failed meanwhile (e.g. it failed
+    right after the lock). A lock to a provider already cooling down, a preferred provider that was
+    already failing, and every recovery are the user's doing."""
+    failed = failed_since(old, new)
+    lock = new.get("manual_override")
+    if notice.kind is NoticeKind.ALL_DOWN:
+        return lock in failed if lock else bool(failed)
+    if notice.kind is NoticeKind.FAILOVER:
+        return new.get("preferred_provider") in failed
+    return False
+
+
+# A failure's time comes as wall-clock milliseconds converted from the monotonic clock at each
+# reading, so the same failure can read a millisecond apart; a later failure is further apart.
+SAME_FAILURE_MS = 50
+
+
+def failed_since(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
+    """The providers that failed (a request or a background check) between the two statuses."""
+    old_providers = old.get("providers") or {}
+    out = set()
+    for pid, entry in (new.get("providers") or {}).items():
+        prev = old_providers.get(pid) or {}
+        count, prev_count = entry.get("consecutive_failures"), prev.get("consecutive_failures")
+        at, prev_at = entry.get("last_fail_at_unix_ms"), prev.get("last_fail_at_unix_ms")
+        more = isinstance(count, int) and count > (prev_count if isinstance(prev_count, int) else 0)
+        later = isinstance(at, int) and (not isinstance(prev_at, int) or at - prev_at > SAME_FAILURE_MS)
+        if more or later:
+            out.add(pid)
+    return out
+
+
+def _providers_back(old: dict[str, Any], new: dict[str, Any], name: Callable[[str | None], str]) -> list[Notice]:
+    old_providers = old.get("providers") or {}
+    out = []
+    for pid, entry in (new.get("providers") or {}).items():
+        prev = (old_providers.get(pid) or {}).get("status")
+        if entry.get("status") == ProviderHealth.HEALTHY and prev in UNWELL:
+            out.append(Notice(NoticeKind.PROVIDER_BACK, pid, f"{name(pid)} is back",
+                              f"{name(pid)} answers again and is back in rotation.", requests_view(pid)))
+    return out
+
+
+# --- renamed providers -------------------------------------------------------------------------------
+
+
+def provider_renames(old: dict[str, Any], new: dict[str, Any]) -> dict[str, str]:
+    """Old id -> new id for the providers that only changed their id between two statuses.
+
+    A rename keeps everything but the id: an id gone and one new in the same poll are the same
+    provider when they have the same base URL, and, with several at once, the same display name too
+    (unless the display name was the id) and no other match.
+    """
+    gone = [pid for pid in old if pid not in new]
+    came = [pid for pid in new if pid not in old]
+    alone = len(gone) == len(came) == 1
+    pairs: dict[str, str] = {}
+    for pid in gone:
+        same = [c for c in came if c not in pairs.values() and _same_provider(pid, old[pid], c, new[c], alone=alone)]
+        if len(same) == 1:
+            pairs[pid] = same[0]
+    return pairs
+
+
+def _same_provider(old_id: str, old: Any, new_id: str, new: Any, *, alone: bool) -> bool:
+    old, new = (e if isinstance(e, dict) else {} for e in (old, new))
+    if old.get("base_url") != new.get("base_url"):
+        return False
+    if alone:
+        return True
+    # A provider without a display name of its own shows its id, which the rename changed: no evidence.
+    shown = old.get("display_name")
+    return bool(shown) and shown == new.get("display_name") and shown not in (old_id, new_id)
+
+
+def under_new_ids(status: dict[str, Any], renames: dict[str, str]) -> dict[str, Any]:
+    """``status`` as it reads with the renamed providers under their new ids."""
+    if not renames:
+        return status
+
+    def new_id(pid: Any) -> Any:
+        return renames.get(pid, pid) if isinstance(pid, str) else pid
+
+    def rekeyed(mapping: Any) -> dict[str, Any]:
+        return {new_id(pid): value for pid, value in (mapping or {}).items()}
+
+    summary = status.get("summary") or {}
+    return {**status, "providers": rekeyed(status.get("providers")), "quota": rekeyed(status.get("quota")),
+            "summary": {**summary, "provider": new_id(summary.get("provider"))},
+            "manual_override": new_id(status.get("manual_override")),
+            "preferred_provider": new_id(status.get("preferred_provider"))}
 
 
 def _percent(value: Any) -> float | None:

@@ -3,7 +3,10 @@
 - Linux: ``org.freedesktop.Notifications`` on the session bus, through Gio (PyGObject, which the
   GTK window needs anyway). pystray's own ``notify`` there has no click action and raises when no
   notification service runs; this one sends a "default" action, listens for ``ActionInvoked``, and
-  treats a missing service as "notifications are off" (one log line, no traceback).
+  treats a missing service as "notifications are off" (one log line, no traceback). The body is
+  markup for a service with the ``body-markup`` capability, so there ``&``, ``<`` and ``>`` (a
+  display name such as "R&D <EU> Relay", an upstream's error text) are escaped; the summary is plain
+  text for every service, and so is the body for one without that capability.
 - Windows and macOS: the ``desktop-notifier`` library (WinRT toasts / the macOS Notification
   Center, with click callbacks) on an asyncio loop of its own; pystray's ``notify`` (a balloon
   without click handling) only when that library is missing.
@@ -16,6 +19,7 @@ ever reaches the tray or the gateway.
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import threading
 from collections.abc import Callable
@@ -30,6 +34,7 @@ APP_NAME = "API Router"
 BUS_NAME = "org.freedesktop.Notifications"
 BUS_PATH = "/org/freedesktop/Notifications"
 DEFAULT_ACTION = "default"
+BODY_MARKUP = "body-markup"  # the capability of a service that reads the body as markup
 CALL_TIMEOUT_MS = 3000
 MAX_TRACKED = 64  # notification ids remembered for their click
 
@@ -79,7 +84,8 @@ class DbusNotifier:
         GLib = self._GLib
         hints = {"desktop-entry": GLib.Variant("s", "api-router"),
                  "urgency": GLib.Variant("y", 2 if notice.kind is NoticeKind.ALL_DOWN else 1)}
-        args = GLib.Variant("(susssasa{sv}i)", (APP_NAME, 0, self._app_icon, notice.title, notice.message,
+        body = body_text(notice.message, markup=self._reads_markup())
+        args = GLib.Variant("(susssasa{sv}i)", (APP_NAME, 0, self._app_icon, notice.title, body,
                                                 [DEFAULT_ACTION, "Open API Router"], hints, -1))
         try:
             reply = self._bus.call_sync(BUS_NAME, BUS_PATH, BUS_NAME, "Notify", args, GLib.VariantType("(u)"),
@@ -100,6 +106,18 @@ class DbusNotifier:
                 self._views.pop(next(iter(self._views)))
         log.info("notified (%s): %s", notice.kind, notice.title)
         return True
+
+    def _reads_markup(self) -> bool:
+        """Whether the service reads the body as markup. Asked at every notification (they are rare):
+        the service can be replaced while the app runs. One that does not answer gets escaped text,
+        as most services read markup."""
+        GLib = self._GLib
+        try:
+            reply = self._bus.call_sync(BUS_NAME, BUS_PATH, BUS_NAME, "GetCapabilities", None,
+                                        GLib.VariantType("(as)"), self._Gio.DBusCallFlags.NONE, CALL_TIMEOUT_MS, None)
+        except GLib.Error:
+            return True
+        return BODY_MARKUP in reply.unpack()[0]
 
     def close(self) -> None:
         for sub in self._subscriptions:
@@ -123,6 +141,12 @@ class DbusNotifier:
         # The service sends ActionInvoked before NotificationClosed; the id is not needed after.
         with self._lock:
             self._views.pop(nid, None)
+
+
+def body_text(message: str, *, markup: bool) -> str:
+    """The body as the service reads it: the notification spec's markup is a small XML subset, in which
+    ``&``, ``<`` and ``>`` of plain text would start an entity or a tag (quotes are plain there)."""
+    return html.escape(message, quote=False) if markup else message
 
 
 class DesktopNotifierBackend:

@@ -171,6 +171,7 @@ class DesktopShell:
         self._stop_log: Callable[[], None] | None = None
         self._state = threading.Lock()
         self._window: AppWindow | None = None
+        self._tray: Tray | None = None
         self._show_pending = False
         self._quitting = threading.Event()
         self._tray_host: Callable[[], bool] = lambda: True
@@ -198,7 +199,8 @@ class DesktopShell:
         if handoff is not None:
             return _report_handoff(handoff)
         nonce = new_nonce()
-        show_server = ShowServer(nonce, self.show_window)
+        # Once quitting, a new start must not be told "shown": it would exit, and so would this one.
+        show_server = ShowServer(nonce, self.show_window, quitting=self._quitting.is_set)
         try:
             info = InstanceInfo(pid=os.getpid(), show_port=show_server.start(), nonce=nonce)
             lock.publish(info)
@@ -241,7 +243,12 @@ class DesktopShell:
         self._quitting.set()
         log.info("quitting")
         with self._state:
-            window = self._window
+            window, tray = self._window, self._tray
+        if tray is not None:
+            # Now, while the GUI loop still runs: pystray's GTK backends hide the icon from that loop,
+            # which ends with the window, and the gateway then drains for up to 5 s with the icon
+            # still there and its menu dead.
+            tray.stop()
         if window is not None:
             window.destroy()
 
@@ -329,6 +336,8 @@ class DesktopShell:
             tray = Tray(backends.pystray, backends.tray_images, controller.actions,
                         initial_view(control, listening=error is None, not_listening_reason=reason))
             tray.start()
+            with self._state:
+                self._tray = tray
             notifier = backends.notifier(self.open_view, tray.icon) if error is None else None
             controller.attach(tray, notifier)
             controller.start()

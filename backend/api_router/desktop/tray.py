@@ -152,6 +152,7 @@ class Tray:
         menu = pystray.Menu(self._items)
         self._icon = pystray.Icon(name, images(view.icon), view.tooltip, menu)
         self._running = False
+        self._stopped = False
 
     @property
     def view(self) -> TrayView:
@@ -171,9 +172,12 @@ class Tray:
         self._set_tooltip(self._view.tooltip)
 
     def stop(self) -> None:
-        if not self._running:
-            return
-        self._running = False
+        """Hide and stop the icon; from any thread, once (Quit calls it early, the shell's exit again)."""
+        with self._lock:
+            if not self._running:
+                return
+            self._running = False
+            self._stopped = True
         try:
             self._icon.visible = False
             self._icon.stop()  # win32: ends the icon's message-loop thread, which would keep us alive
@@ -181,8 +185,11 @@ class Tray:
             log.warning("stopping the tray icon: %s", exc)
 
     def show(self, view: TrayView) -> bool:
-        """Show ``view``; True when the menu was rebuilt."""
+        """Show ``view``; True when the menu was rebuilt. Nothing once stopped: the status poll may
+        still run while quitting, and a new image or menu must not bring a hidden icon back."""
         with self._lock:
+            if self._stopped:
+                return False
             old, self._view = self._view, view
         if view.icon != old.icon:
             self._icon.icon = self._images(view.icon)
