@@ -254,11 +254,11 @@ def test_a_failed_prune_leaves_the_writer_running(tmp_path, monkeypatch):
     calls = []
     real_prune = store_mod._prune
 
-    def locked_once(conn, retention):
+    def locked_once(conn, retention, today):
         calls.append(1)
         if len(calls) == 1:
             raise sqlite3.OperationalError("database is locked")
-        real_prune(conn, retention)
+        real_prune(conn, retention, today)
 
     monkeypatch.setattr(store_mod, "_prune", locked_once)
     s = open_store(tmp_path)
@@ -290,6 +290,25 @@ def test_a_request_begun_before_midnight_does_not_reset_requests_today(tmp_path)
     s.log_request(record())
     assert s.requests_today() == 4
     s.close()
+
+
+def test_requests_today_counts_the_rows_the_row_limit_cut_after_a_restart(tmp_path):
+    """The count is of requests, not of the rows still kept: a start on the same day reads it whole."""
+    s = open_store(tmp_path)
+    s.set_retention(Retention(rows=20))
+    for _ in range(50):
+        s.log_request(record())
+    s.prune()
+    s.flush()
+    assert len(s.request_log(limit=1000)) <= 22 and s.requests_today() == 50
+    s.close()
+    again = open_store(tmp_path)
+    assert again.requests_today() == 50
+    again.log_request(record())
+    again.set_retention(Retention(rows=10))
+    again.flush()
+    again.close()
+    assert open_store(tmp_path).requests_today() == 51
 
 
 def test_the_wal_file_shrinks_back_after_a_big_transaction(tmp_path):

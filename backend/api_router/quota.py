@@ -12,8 +12,9 @@ import asyncio
 import json
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from api_router.config import Config
@@ -30,10 +31,29 @@ log = logging.getLogger(__name__)
 LEDGER_SAVE_SECONDS = 5.0  # counted tokens reach the store at most this late (a crash loses at most that)
 
 
+RECENT_MS = 5 * 60 * 1000  # how far back a ledger remembers when its tokens came: past any usage check's length
+
+
 @dataclass
 class Ledger:
+    """Tokens served by a provider since its last successful usage check."""
+
     tokens: int = 0
     since_ms: int | None = None  # the last successful usage check (None: never checked)
+    # (unix ms, tokens) of the last few minutes: a check's reading is of the moment it began, and what
+    # was served while it ran must stay counted after it.
+    recent: deque[tuple[int, int]] = field(default_factory=deque)
+
+    def add(self, tokens: int, at_ms: int) -> None:
+        self.tokens += tokens
+        self.recent.append((at_ms, tokens))
+        while self.recent and self.recent[0][0] < at_ms - RECENT_MS:
+            self.recent.popleft()
+
+    def checked(self, since_ms: int) -> Ledger:
+        """The ledger after a check that began at ``since_ms``: what was served from then on."""
+        return Ledger(sum(n for at, n in self.recent if at >= since_ms), since_ms,
+                      deque((at, n) for at, n in self.recent if at >= since_ms))
 
 
 class Quota:
@@ -89,7 +109,7 @@ class Quota:
             ledger = self._ledgers.get(provider)
             if ledger is None:
                 ledger = self._ledgers[provider] = Ledger()
-            ledger.tokens += tokens
+            ledger.add(tokens, now_ms())
             self._dirty.add(provider)
 
     def _save_ledgers(self) -> None:
@@ -244,10 +264,10 @@ class Quota:
             if hint:
                 self._hints[provider_id] = hint
             if since is not None:
-                self._ledgers[provider_id] = Ledger(0, since)
+                ledger = self._ledgers[provider_id] = self._ledgers.get(provider_id, Ledger()).checked(since)
         self._store.save_usage_entry(provider_id, json.dumps(as_json), hint)
         if since is not None:
-            self._store.save_ledger(provider_id, 0, since)
+            self._store.save_ledger(provider_id, ledger.tokens, since)
             self._update_exhausted(provider_id, _exhausted_reason(as_json))
         else:
             shown = "showing the last good reading" if as_json.get("snapshot") else "no reading yet"

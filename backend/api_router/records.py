@@ -105,7 +105,7 @@ class Attempt:
     status: int | None = None
     latency_ms: float = 0.0
     error: str = ""
-    ttfb_ms: float | None = None  # first upstream byte of the answer
+    ttfb_ms: float | None = None  # from asking the provider: to the client's first byte if it served, else its answer
     hedge: bool = False  # started by the hedge timer, racing an earlier attempt
     retry: Retry | None = None  # with outcome RETRY: what the next attempt changes
     sent_model: str | None = None

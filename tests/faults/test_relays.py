@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from api_router.gateway.checks import TICK_SECONDS
+from api_router.store.database import Metrics
 from tests.support import fake_provider as fp
 from tests.support.harness import Harness, simple_body
 
@@ -231,6 +232,10 @@ async def test_a_200_whose_response_failed_by_the_requests_own_fault_is_that_err
     assert health(gw, "p1")["consecutive_failures"] == 0
     row = gw.services.store.request_log()[0]
     assert row["outcome"] == "client_error" and "context window" in row["error"]
+    # Its usage (the fake reports some) is not counted, as none of a failed stream's is: the row, the
+    # provider's metrics and its ledger agree whatever the transport.
+    assert row["total_tokens"] == 0 and gw.services.store.metrics().get("p1", Metrics()).total_tokens == 0
+    assert "p1" not in (await gw.api("get_status"))["ledgers"]
 
 
 @pytest.mark.parametrize("event", ["response.failed", "error", "error_flat"])

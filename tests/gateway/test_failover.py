@@ -344,3 +344,20 @@ async def test_the_serving_reason_follows_a_new_display_name(fakes, gateway):
     assert status["summary"]["reason"] == status["active_reason"]
     assert any(e["message"] == "Failover from P1 to P2: HTTP 503: down for maintenance"
                for e in status["recent_events"])
+
+
+async def test_a_served_attempt_is_timed_the_same_whether_or_not_another_was_asked_first(fakes, gateway):
+    """A relay sends response.created at once and the answer later: the provider's time to first byte is
+    to its answer's start, whether the request was its alone (rebuilt from the row) or a failover's."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"hedge": False})
+    p2.always(fp.reasoning_then_answer(summary_at=0.4, answer_at=0.5))
+    await gw.api("set_manual_override", provider="p2")
+    assert (await gw.responses(stream=True)).headers["X-API-Router-Provider"] == "p2"
+    await gw.api("set_manual_override", provider=None)
+    p1.always(fp.status(500, "boom"))
+    assert (await gw.responses(stream=True)).headers["X-API-Router-Provider"] == "p2"
+    served = [a["ttfb_ms"] for r in gw.services.store.request_log() for a in r["attempts"] if a["provider"] == "p2"]
+    assert len(served) == 2 and all(350 < t < 1500 for t in served), served
+    ttfb = (await gw.api("get_analytics", window="hour"))["providers"]["p2"]["ttfb_ms"]
+    assert ttfb["p50"] > 350, ttfb

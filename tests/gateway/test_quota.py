@@ -30,6 +30,33 @@ async def test_manual_refresh_detects_adapter_and_resets_ledger(fakes, gateway):
     assert status["quota"]["p1"]["snapshot"]["available"] == 5000
 
 
+async def test_tokens_served_while_a_usage_check_runs_stay_counted(fakes, gateway):
+    """The panel's reading is of the moment the check began: a request that completes while the panel
+    takes its time is not in it, so the ledger keeps it."""
+    (p1,) = await fakes("p1")
+    p1.usage = new_api(5000)
+    p1.usage_delay = 1.0
+    gw = await gateway({"p1": p1})
+    await gw.responses()  # before the check: in the reading
+    checking = asyncio.create_task(gw.api("refresh_usage", provider="p1"))
+    for _ in range(100):
+        if p1.usage_requests:
+            break
+        await asyncio.sleep(0.02)
+    await gw.responses()  # while the panel answers
+    ledger = (await checking)["ledgers"]["p1"]
+    assert ledger["tokens_since_check"] == 15
+    rows = gw.services.store.request_log()
+    assert sum(r["total_tokens"] for r in rows if r["unix_ms"] >= ledger["since_unix_ms"]) == 15
+    user_data = gw.services.paths.user_data
+    await gw.close()
+    again = await start_harness(user_data)
+    try:  # as saved
+        assert (await again.api("get_status"))["ledgers"]["p1"] == ledger
+    finally:
+        await again.close()
+
+
 async def test_empty_provider_is_skipped_until_a_refresh_shows_quota(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     p1.usage = new_api(0)

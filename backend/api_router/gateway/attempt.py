@@ -279,9 +279,11 @@ class AttemptRunner:
             if opened.stream is not None:
                 result = await self._relay(ex, opened, retries)
                 done = result.outcome is Outcome.OK and opened.stream.drained
-                return _passed_back(opened, result)
-            done = True
-            return _passed_back(opened, await self._deliver_answer(ex, opened))
+            else:
+                done = True
+                result = await self._deliver_answer(ex, opened)
+            _time_to_client(ex, opened, result)
+            return _passed_back(opened, result)
         finally:
             self._upstream.done(opened.resp, reuse=done)
 
@@ -356,8 +358,9 @@ class AttemptRunner:
         unfinished = answer.get("status") in _UNFINISHED
         result = AttemptResult(Outcome.OK, usage=usage, response_id=rid, sealed=sealed)
         if answer.get("status") == "failed":  # the request's own fault (a server-side one, or a refused
-            # compaction, failed over in open)
-            result = AttemptResult(Outcome.CLIENT_ERROR, usage=usage, error=_failed_answer(answer)[1])
+            # compaction, failed over in open). Its tokens are not counted, as none of a failed stream's
+            # are: only a finished answer counts, whatever the transport.
+            result = AttemptResult(Outcome.CLIENT_ERROR, error=_failed_answer(answer)[1])
         # Sent before the result is recorded: the client does not wait for the bookkeeping.
         if ex.client.stream:
             if unfinished:
@@ -378,6 +381,14 @@ def _failed_answer(answer: dict[str, Any]) -> tuple[dict[str, Any], str]:
     recorded for it."""
     failure = {"type": "response.failed", "response": answer}
     return failure, f"answered a failed response: {classify.error_message_of_event(failure)}"
+
+
+def _time_to_client(ex: Exchange, opened: Opened, result: AttemptResult) -> None:
+    """The attempt whose answer reached the client is timed to the client's first byte (a stream's first
+    generated event: a relay's instant ``response.created`` says nothing of when the answer starts), from
+    when it asked the provider — as a request served by one attempt is timed, from its start."""
+    if result.ttfb_ms is not None:
+        opened.attempt.ttfb_ms = max(0.0, result.ttfb_ms - (opened.t0 - ex.started) * 1000)
 
 
 def _passed_back(opened: Opened, result: AttemptResult) -> AttemptResult:

@@ -184,11 +184,9 @@ class Store:
             self._metrics[provider] = Metrics(ok, err, tokens)
         seen = conn.execute("SELECT value FROM meta WHERE key = 'events_seen_up_to'").fetchone()
         self._seen_up_to = int(seen[0]) if seen else 0
-        day = self._days.day_of(time.time())
-        year, month, mday = (int(part) for part in day.split("-"))  # not strptime: it imports _strptime
-        midnight_ms = int(time.mktime((year, month, mday, 0, 0, 0, 0, 0, -1)) * 1000)
-        self._today = (day, conn.execute("SELECT count(*) FROM request_log WHERE unix_ms >= ?",
-                                         (midnight_ms,)).fetchone()[0])
+        day, midnight_ms = self._days.day_and_start(time.time())
+        kept = conn.execute("SELECT count(*) FROM request_log WHERE unix_ms >= ?", (midnight_ms,)).fetchone()[0]
+        self._today = (day, kept + _pruned_on(conn, day))  # today's rows the row limit cut count too
 
     def close(self) -> None:
         self._writer.close()
@@ -225,13 +223,13 @@ class Store:
             # Between full prunes only the request log is cut back to its bound: the ownership tables
             # are scanned by date, which is worth doing every few minutes, not every few requests.
             conn.execute("BEGIN")
-            (_prune if full else _prune_requests)(conn, self._retention)
+            (_prune if full else _prune_requests)(conn, self._retention, self._days.day_and_start(time.time()))
             conn.execute("COMMIT")
 
     def prune(self) -> None:
         """Apply the retention rules now (they also run in the background every few minutes)."""
         retention = self._retention
-        self._writer.submit(lambda c: _prune(c, retention))
+        self._writer.submit(lambda c: _prune(c, retention, self._days.day_and_start(time.time())))
 
     # --- events ---------------------------------------------------------------------------------
 
@@ -540,37 +538,55 @@ class _LocalDays:
         self._span = (0.0, 0.0, "")
 
     def day_of(self, unix_s: float) -> str:
+        return self.day_and_start(unix_s)[0]
+
+    def day_and_start(self, unix_s: float) -> tuple[str, int]:
+        """The day's name and its local midnight (unix ms)."""
         start, end, name = self._span
-        if start <= unix_s < end:
-            return name
-        t = time.localtime(unix_s)
-        name = time.strftime("%Y-%m-%d", t)
-        # mktime normalises the day after the last of a month and finds DST-shifted midnights itself.
-        start = time.mktime((t.tm_year, t.tm_mon, t.tm_mday, 0, 0, 0, 0, 0, -1))
-        end = time.mktime((t.tm_year, t.tm_mon, t.tm_mday + 1, 0, 0, 0, 0, 0, -1))
-        self._span = (start, end, name)
-        return name
+        if not start <= unix_s < end:
+            t = time.localtime(unix_s)
+            name = time.strftime("%Y-%m-%d", t)
+            # mktime normalises the day after the last of a month and finds DST-shifted midnights itself.
+            start = time.mktime((t.tm_year, t.tm_mon, t.tm_mday, 0, 0, 0, 0, 0, -1))
+            end = time.mktime((t.tm_year, t.tm_mon, t.tm_mday + 1, 0, 0, 0, 0, 0, -1))
+            self._span = (start, end, name)
+        return name, int(start * 1000)
 
 
-def _prune(conn: sqlite3.Connection, retention: Retention) -> None:
+def _prune(conn: sqlite3.Connection, retention: Retention, today: tuple[str, int]) -> None:
     conn.execute("DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
                  (EVENT_RETENTION,))
-    cutoff = _prune_requests(conn, retention)
+    cutoff = _prune_requests(conn, retention, today)
     for table in ("response_owner", "sealed_owner", "session_affinity"):
         conn.execute(f"DELETE FROM {table} WHERE unix_ms < ?", (cutoff,))
 
 
-def _prune_requests(conn: sqlite3.Connection, retention: Retention) -> int:
-    """Cut the request log (and its attempts) back to the retention rules; returns the cutoff (ms)."""
+def _prune_requests(conn: sqlite3.Connection, retention: Retention, today: tuple[str, int]) -> int:
+    """Cut the request log (and its attempts) back to the retention rules; returns the cutoff (ms).
+    ``today``: the local day and its midnight (ms), whose rows cut are counted (requests today)."""
     cutoff = now_ms() - int(retention.days * DAY_MS)
     newest = conn.execute("SELECT max(id) FROM request_log").fetchone()[0] or 0
     recent_first = conn.execute("SELECT min(id) FROM request_log WHERE unix_ms >= ?", (cutoff,)).fetchone()[0]
     by_count = conn.execute("SELECT id FROM request_log ORDER BY id DESC LIMIT 1 OFFSET ?",
                             (retention.rows - 1,)).fetchone()
     first_id = max(newest + 1 if recent_first is None else recent_first, by_count[0] if by_count else 0)
+    day, midnight_ms = today
+    cut_today = conn.execute("SELECT count(*) FROM request_log WHERE id < ? AND unix_ms >= ?",
+                             (first_id, midnight_ms)).fetchone()[0]
+    if cut_today:
+        conn.execute("INSERT INTO meta (key, value) VALUES ('pruned_today', ?) "
+                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                     (f"{day} {_pruned_on(conn, day) + cut_today}",))
     conn.execute("DELETE FROM attempts WHERE request_id < ?", (first_id,))
     conn.execute("DELETE FROM request_log WHERE id < ?", (first_id,))
     return cutoff
+
+
+def _pruned_on(conn: sqlite3.Connection, day: str) -> int:
+    """How many of ``day``'s request-log rows the retention rules have cut (kept for one day only)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'pruned_today'").fetchone()
+    pruned_day, _, count = str(row[0]).partition(" ") if row else ("", "", "")
+    return int(count) if pruned_day == day and count.isdigit() else 0
 
 
 def _rename(conn: sqlite3.Connection, old: str, new: str) -> None:
