@@ -75,7 +75,7 @@ export function Shell({ bridge, initial, intervalMs, onForgetToken }: ShellProps
   const actions = useActions({ bridge, refresh, apply, toasts, names });
   const token = useGatewayToken(bridge, toasts);
   const route = useRoute();
-  const codex = useCodexSetup(bridge, actions);
+  const codex = useCodexSetup(bridge, actions.inline);
   const [codexOpen, setCodexOpen] = useState(false);
   const [settingsOpen, setSettingsOpen] = useState(false);
   const { reload: reloadCodex } = codex;
@@ -128,7 +128,7 @@ export function Shell({ bridge, initial, intervalMs, onForgetToken }: ShellProps
         </main>
       )}
       {codexOpen ? <ConnectCodexDialog codex={codex} onClose={() => setCodexOpen(false)} /> : null}
-      {settingsOpen ? <SettingsDialog actions={actions} onClose={() => setSettingsOpen(false)} /> : null}
+      {settingsOpen ? <SettingsDialog actions={actions.inline} onClose={() => setSettingsOpen(false)} /> : null}
     </div>
   );
 }

@@ -250,9 +250,11 @@ describe('settings', () => {
     backend.failNext.update_ui = new FakeError('could not write /home/u/.config/autostart/api-router.desktop: permission denied');
     fireEvent.click(within(dialog).getByLabelText('Start hidden in the tray'));
     fireEvent.click(within(dialog).getByRole('button', { name: 'Save settings' }));
-    const toast = await screen.findByTestId('toast-error');
-    expect(toast.textContent).toContain('could not write /home/u/.config/autostart/api-router.desktop: permission denied');
-    expect(screen.getByRole('dialog', { name: 'Settings' })).toBeTruthy(); // kept open
+    // Shown in the dialog, kept open; no toast over it.
+    const error = await within(dialog).findByTestId('dialog-error');
+    expect(error.textContent).toContain('could not write /home/u/.config/autostart/api-router.desktop: permission denied');
+    expect(screen.queryByTestId('toast-error')).toBeNull();
+    expect(screen.getByRole('dialog', { name: 'Settings' })).toBeTruthy();
   });
 });
 

@@ -43,109 +43,125 @@ export function useActions({ bridge, refresh, apply, toasts, names }: Deps) {
     namesRef.current = names;
   }, [names]);
   return useMemo(() => {
-    const n = (id: ProviderId) => nameOf(namesRef.current, id);
-
-    async function run<M extends MethodName>(
-      failTitle: string,
-      method: M,
-      args: ArgsOf<M>,
-      opts: { success?: string; after?: 'refresh' | 'none' } = {},
-    ): Promise<ActionResult<ResultOf<M>>> {
-      try {
-        const value = await (bridge.call as (m: M, a: ArgsOf<M>) => Promise<ResultOf<M>>)(method, args);
-        if (opts.after !== 'none') void refresh();
-        if (opts.success) toasts.push({ tone: 'success', title: opts.success });
-        return { ok: true, value };
-      } catch (e) {
-        const error = e instanceof BridgeError ? e : new BridgeError(errorMessage(e), { kind: 'server', method });
-        // A refused token sends the browser back to the token prompt, which says so itself.
-        if (!error.isUnauthorized || bridge.mode === 'desktop') {
-          toasts.push({ tone: 'error', title: failTitle, message: error.message });
-        }
-        return { ok: false, error };
-      }
-    }
-
-    return {
-      /** Lock to a provider (null: automatic). The Status it returns is shown at once. */
-      setManualOverride: async (provider: ProviderId | null) => {
-        const failTitle = provider ? `Could not lock to ${n(provider)}` : 'Could not return to automatic';
-        const r = await run(failTitle, 'set_manual_override', { provider }, { after: 'none' });
-        if (r.ok) apply(r.value);
-        return r;
-      },
-      /** Everything in the Routing card, preferred provider included ("" = first in list), in one call. */
-      updateRouting: (values: RoutingUpdate) =>
-        run('Could not save routing settings', 'update_routing', values, { success: 'Routing settings saved' }),
-      updateUi: (values: Partial<UiSettings>) =>
-        run('Could not save the settings', 'update_ui', values, { after: 'none' }),
-      updateRequestLog: (values: Partial<RequestLogSettings>) =>
-        run('Could not save the request log settings', 'update_request_log', values, { after: 'none' }),
-      upsertProvider: (args: UpsertProviderArgs) =>
-        run(`Could not save provider ${args.display_name || n(args.provider)}`, 'upsert_provider', args),
-      renameProvider: (provider: ProviderId, newId: ProviderId) =>
-        run(`Could not rename ${n(provider)}`, 'rename_provider', { provider, new_id: newId }, {
-          success: `${n(provider)} now has the id ${newId}`,
-        }),
-      deleteProvider: (provider: ProviderId) =>
-        run(`Could not delete ${n(provider)}`, 'delete_provider', { provider }, { success: `Deleted ${n(provider)}` }),
-      setProviderOrder: (order: ProviderId[]) => run('Could not reorder providers', 'set_provider_order', { order }),
-      setProviderKey: (provider: ProviderId, key: string, name?: string) =>
-        run(`Could not set the key for ${name ?? n(provider)}`, 'set_provider_key', { provider, key }, {
-          success: `Key saved for ${name ?? n(provider)}`,
-        }),
-      clearProviderKey: (provider: ProviderId) =>
-        run(`Could not clear the key for ${n(provider)}`, 'clear_provider_key', { provider }, { success: `Key cleared for ${n(provider)}` }),
-      setProviderDisabled: (provider: ProviderId, disabled: boolean) =>
-        run(`Could not ${disabled ? 'disable' : 'enable'} ${n(provider)}`, 'set_provider_disabled', { provider, disabled }),
-      probeProvider: (provider: ProviderId) => run(`Probe of ${n(provider)} failed`, 'probe_provider', { provider }),
-      /** The status is polled again afterwards: a pass clears unhealthy / unresponsive, and last_test changes. */
-      testProvider: (provider: ProviderId) => run(`Could not test ${n(provider)}`, 'test_provider', { provider }),
-      testAllProviders: () => run('Could not test the providers', 'test_all_providers', {}),
-      markEventsSeen: () => run('Could not mark the events as seen', 'mark_events_seen', {}),
-      rotateGatewayToken: () =>
-        run('Could not rotate the gateway token', 'rotate_gateway_token', {}, { success: 'Gateway token rotated' }),
-      applyCodexSetup: () =>
-        run('Could not write the Codex configuration', 'apply_codex_setup', {}, { after: 'none', success: 'Codex configured' }),
-      restoreCodexBackup: () =>
-        run('Could not restore the Codex backup', 'restore_codex_backup', {}, { after: 'none', success: 'Codex backup restored' }),
-      getConfig: () => run('Could not read the configuration', 'get_config', {}, { after: 'none' }),
-      exportRequests: (format: ExportFormat, filters: RequestFilters) =>
-        run('Could not export the requests', 'export_requests', { format, ...filters }, { after: 'none' }),
-      /** Save text as a file (browser: a download; desktop: the save dialog). Null value: cancelled. */
-      saveFile: async (filename: string, content: string, contentType: string): Promise<ActionResult<string | null>> => {
-        try {
-          return { ok: true, value: await bridge.saveFile(filename, content, contentType) };
-        } catch (e) {
-          const error = e instanceof BridgeError ? e : new BridgeError(errorMessage(e), { kind: 'server', method: 'save_file' });
-          toasts.push({ tone: 'error', title: `Could not save ${filename}`, message: error.message });
-          return { ok: false, error };
-        }
-      },
-      /**
-       * Check usage now: one provider, or every one (`null`). A toast says what came of it: checked,
-       * failed (the last good reading stays and the row shows the error), or nothing to check.
-       * `ids` are the providers that exist, for the "all" summary.
-       */
-      refreshUsage: async (provider: ProviderId | null, ids: readonly ProviderId[]) => {
-        const r = await run(
-          provider ? `Could not check usage for ${n(provider)}` : 'Could not check usage',
-          'refresh_usage',
-          provider ? { provider } : {},
-        );
-        if (r.ok) toasts.push(refreshOutcome(r.value, provider, ids, n));
-        return r;
-      },
-      setUsageToken: (provider: ProviderId, token: string) =>
-        run(`Could not set the usage token for ${n(provider)}`, 'set_usage_token', { provider, token }, {
-          success: `Usage token saved for ${n(provider)}`,
-        }),
-      clearUsageToken: (provider: ProviderId) =>
-        run(`Could not clear the usage token for ${n(provider)}`, 'clear_usage_token', { provider }, {
-          success: `Usage token cleared for ${n(provider)}`,
-        }),
-    };
+    const ctx: ActionContext = { bridge, refresh, apply, toasts, namesRef };
+    // The ref is read only inside the actions, when a toast is written, never while rendering.
+    // eslint-disable-next-line react-hooks/refs
+    return { ...makeActions(ctx, true), inline: makeActions(ctx, false) };
   }, [bridge, refresh, apply, toasts]);
 }
 
+interface ActionContext extends Omit<Deps, 'names'> {
+  namesRef: { readonly current: NameMap };
+}
+
+/**
+ * The actions. `toastErrors` false: the `inline` set, for a dialog, which shows a refusal itself (on
+ * the field it names, or as its error line) — a toast would cover the form. Successes are toasted.
+ */
+function makeActions({ bridge, refresh, apply, toasts, namesRef }: ActionContext, toastErrors: boolean) {
+  const n = (id: ProviderId) => nameOf(namesRef.current, id);
+
+  async function run<M extends MethodName>(
+    failTitle: string,
+    method: M,
+    args: ArgsOf<M>,
+    opts: { success?: string; after?: 'refresh' | 'none' } = {},
+  ): Promise<ActionResult<ResultOf<M>>> {
+    try {
+      const value = await (bridge.call as (m: M, a: ArgsOf<M>) => Promise<ResultOf<M>>)(method, args);
+      if (opts.after !== 'none') void refresh();
+      if (opts.success) toasts.push({ tone: 'success', title: opts.success });
+      return { ok: true, value };
+    } catch (e) {
+      const error = e instanceof BridgeError ? e : new BridgeError(errorMessage(e), { kind: 'server', method });
+      // A refused token sends the browser back to the token prompt, which says so itself.
+      if (toastErrors && (!error.isUnauthorized || bridge.mode === 'desktop')) {
+        toasts.push({ tone: 'error', title: failTitle, message: error.message });
+      }
+      return { ok: false, error };
+    }
+  }
+
+  return {
+    /** Lock to a provider (null: automatic). The Status it returns is shown at once. */
+    setManualOverride: async (provider: ProviderId | null) => {
+      const failTitle = provider ? `Could not lock to ${n(provider)}` : 'Could not return to automatic';
+      const r = await run(failTitle, 'set_manual_override', { provider }, { after: 'none' });
+      if (r.ok) apply(r.value);
+      return r;
+    },
+    /** Everything in the Routing card, preferred provider included ("" = first in list), in one call. */
+    updateRouting: (values: RoutingUpdate) =>
+      run('Could not save routing settings', 'update_routing', values, { success: 'Routing settings saved' }),
+    updateUi: (values: Partial<UiSettings>) =>
+      run('Could not save the settings', 'update_ui', values, { after: 'none' }),
+    updateRequestLog: (values: Partial<RequestLogSettings>) =>
+      run('Could not save the request log settings', 'update_request_log', values, { after: 'none' }),
+    upsertProvider: (args: UpsertProviderArgs) =>
+      run(`Could not save provider ${args.display_name || n(args.provider)}`, 'upsert_provider', args),
+    renameProvider: (provider: ProviderId, newId: ProviderId) =>
+      run(`Could not rename ${n(provider)}`, 'rename_provider', { provider, new_id: newId }, {
+        success: `${n(provider)} now has the id ${newId}`,
+      }),
+    deleteProvider: (provider: ProviderId) =>
+      run(`Could not delete ${n(provider)}`, 'delete_provider', { provider }, { success: `Deleted ${n(provider)}` }),
+    setProviderOrder: (order: ProviderId[]) => run('Could not reorder providers', 'set_provider_order', { order }),
+    setProviderKey: (provider: ProviderId, key: string, name?: string) =>
+      run(`Could not set the key for ${name ?? n(provider)}`, 'set_provider_key', { provider, key }, {
+        success: `Key saved for ${name ?? n(provider)}`,
+      }),
+    clearProviderKey: (provider: ProviderId) =>
+      run(`Could not clear the key for ${n(provider)}`, 'clear_provider_key', { provider }, { success: `Key cleared for ${n(provider)}` }),
+    setProviderDisabled: (provider: ProviderId, disabled: boolean) =>
+      run(`Could not ${disabled ? 'disable' : 'enable'} ${n(provider)}`, 'set_provider_disabled', { provider, disabled }),
+    probeProvider: (provider: ProviderId) => run(`Probe of ${n(provider)} failed`, 'probe_provider', { provider }),
+    /** The status is polled again afterwards: a pass clears unhealthy / unresponsive, and last_test changes. */
+    testProvider: (provider: ProviderId) => run(`Could not test ${n(provider)}`, 'test_provider', { provider }),
+    testAllProviders: () => run('Could not test the providers', 'test_all_providers', {}),
+    markEventsSeen: () => run('Could not mark the events as seen', 'mark_events_seen', {}),
+    rotateGatewayToken: () =>
+      run('Could not rotate the gateway token', 'rotate_gateway_token', {}, { success: 'Gateway token rotated' }),
+    applyCodexSetup: () =>
+      run('Could not write the Codex configuration', 'apply_codex_setup', {}, { after: 'none', success: 'Codex configured' }),
+    restoreCodexBackup: () =>
+      run('Could not restore the Codex backup', 'restore_codex_backup', {}, { after: 'none', success: 'Codex backup restored' }),
+    getConfig: () => run('Could not read the configuration', 'get_config', {}, { after: 'none' }),
+    exportRequests: (format: ExportFormat, filters: RequestFilters) =>
+      run('Could not export the requests', 'export_requests', { format, ...filters }, { after: 'none' }),
+    /** Save text as a file (browser: a download; desktop: the save dialog). Null value: cancelled. */
+    saveFile: async (filename: string, content: string, contentType: string): Promise<ActionResult<string | null>> => {
+      try {
+        return { ok: true, value: await bridge.saveFile(filename, content, contentType) };
+      } catch (e) {
+        const error = e instanceof BridgeError ? e : new BridgeError(errorMessage(e), { kind: 'server', method: 'save_file' });
+        if (toastErrors) toasts.push({ tone: 'error', title: `Could not save ${filename}`, message: error.message });
+        return { ok: false, error };
+      }
+    },
+    /**
+     * Check usage now: one provider, or every one (`null`). A toast says what came of it: checked,
+     * failed (the last good reading stays and the row shows the error), or nothing to check.
+     * `ids` are the providers that exist, for the "all" summary.
+     */
+    refreshUsage: async (provider: ProviderId | null, ids: readonly ProviderId[]) => {
+      const r = await run(
+        provider ? `Could not check usage for ${n(provider)}` : 'Could not check usage',
+        'refresh_usage',
+        provider ? { provider } : {},
+      );
+      if (r.ok) toasts.push(refreshOutcome(r.value, provider, ids, n));
+      return r;
+    },
+    setUsageToken: (provider: ProviderId, token: string) =>
+      run(`Could not set the usage token for ${n(provider)}`, 'set_usage_token', { provider, token }, {
+        success: `Usage token saved for ${n(provider)}`,
+      }),
+    clearUsageToken: (provider: ProviderId) =>
+      run(`Could not clear the usage token for ${n(provider)}`, 'clear_usage_token', { provider }, {
+        success: `Usage token cleared for ${n(provider)}`,
+      }),
+  };
+}
+
+/** Every action; `inline` has the same ones without error toasts, for dialogs. */
 export type Actions = ReturnType<typeof useActions>;

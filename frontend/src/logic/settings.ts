@@ -36,11 +36,21 @@ export interface SettingsPlan {
   errors: Partial<Record<'quotaPercent' | 'retentionDays' | 'maxRows', string>>;
 }
 
-function intIn(raw: string, min: number, max: number): number | string {
-  const text = raw.trim().replace(/[,_\s]/g, '');
-  if (!/^\d+$/.test(text)) return 'Enter a whole number';
+/**
+ * A whole number from `min` to `max`. A minus sign or an exponent ("-5", "1e7") is read as a number
+ * (so an out-of-range one gets the range message); a decimal point or comma is refused rather than
+ * dropped ("1,5" is not 15). With `grouped`, thousands may be grouped by ",", "_" or spaces
+ * ("1,000,000").
+ */
+function intIn(raw: string, min: number, max: number, grouped = false): number | string {
+  let text = raw.trim();
+  if (grouped && /^\d{1,3}([,_ ]\d{3})+$/.test(text)) text = text.replace(/[,_ ]/g, '');
+  if (!/^[-+]?\d+(e\+?\d+)?$/i.test(text)) {
+    if (text.includes(',')) return grouped ? 'Enter a whole number, thousands grouped as 100,000' : 'Enter a whole number, without “,”';
+    return 'Enter a whole number';
+  }
   const v = Number(text);
-  if (v < min || v > max) return `Between ${min.toLocaleString('en-US')} and ${max.toLocaleString('en-US')}`;
+  if (!Number.isSafeInteger(v) || v < min || v > max) return `Between ${min.toLocaleString('en-US')} and ${max.toLocaleString('en-US')}`;
   return v;
 }
 
@@ -56,7 +66,7 @@ export function planSettings(draft: SettingsDraft, ui: UiSettings, log: RequestL
   const days = intIn(draft.retentionDays, 1, 3650);
   if (typeof days === 'string') plan.errors.retentionDays = days;
   else if (days !== log.retention_days) plan.requestLog.retention_days = days;
-  const rows = intIn(draft.maxRows, 1000, 10_000_000);
+  const rows = intIn(draft.maxRows, 1000, 10_000_000, true);
   if (typeof rows === 'string') plan.errors.maxRows = rows;
   else if (rows !== log.max_rows) plan.requestLog.max_rows = rows;
   return plan;

@@ -19,6 +19,9 @@ export function validateProviderId(
   return null;
 }
 
+/** The longest base URL (or usage base URL) the backend accepts, in characters. */
+export const BASE_URL_MAX = 2048;
+
 /**
  * The base URL rule the backend applies too (cases shared in validation-cases.json): after trimming,
  * `http://` or `https://` in any letter case, then a non-empty host (before any `/`, `?` or `#`,
@@ -29,6 +32,9 @@ export function validateProviderId(
 export function validateBaseUrl(raw: string): string | null {
   const value = raw.trim();
   if (!value) return 'Enter the base URL';
+  if (value.length > BASE_URL_MAX) {
+    return `Keep the URL to ${BASE_URL_MAX.toLocaleString('en-US')} characters (it has ${value.length.toLocaleString('en-US')})`;
+  }
   if (!/^https?:\/\//i.test(value)) return 'The URL must start with http:// or https://';
   if (/\s/.test(value)) return 'The URL must not contain spaces';
   if (!urlHost(value)) return 'The URL needs a host name after the "//"';
@@ -103,11 +109,26 @@ export function validateDisplayName(raw: string, required = true): string | null
   return null;
 }
 
+/**
+ * What the backend refuses in a key or usage token (both travel in an HTTP header): whitespace,
+ * control and invisible characters (e.g. a pasted U+200B zero-width space), and anything not ASCII.
+ */
+function secretProblem(value: string, what: 'key' | 'token'): string | null {
+  if (/\s/.test(value)) return `The ${what} must not contain spaces or line breaks`;
+  const invisible = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}]/u.exec(value);
+  if (invisible) {
+    const code = invisible[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+    return `The ${what} contains an invisible or control character (U+${code}); check what was pasted`;
+  }
+  const other = /[^\x21-\x7e]/u.exec(value);
+  if (other) return `The ${what} must be ASCII (letters, digits and symbols such as - _ .); it contains “${other[0]}”`;
+  return null;
+}
+
 export function validateApiKey(raw: string): string | null {
   const value = raw.trim();
   if (!value) return 'Enter the API key';
-  if (/\s/.test(value)) return 'The key must not contain spaces or line breaks';
-  return null;
+  return secretProblem(value, 'key');
 }
 
 export interface ProviderFormValues {
@@ -142,10 +163,9 @@ export function validateUsageBaseUrl(raw: string): string | null {
   return validateBaseUrl(raw);
 }
 
-/** Usage token: optional in the form (empty = leave as is); never with spaces. */
+/** Usage token: optional in the form (empty = leave as is); the same characters as a key. */
 export function validateUsageToken(raw: string): string | null {
   const value = raw.trim();
   if (!value) return null;
-  if (/\s/.test(value)) return 'The token must not contain spaces or line breaks';
-  return null;
+  return secretProblem(value, 'token');
 }

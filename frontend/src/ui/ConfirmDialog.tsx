@@ -9,10 +9,12 @@ interface Props {
   danger?: boolean;
   onConfirm: () => Promise<unknown> | void;
   onClose: () => void;
+  /** Why the last confirm failed (shown in the dialog). */
+  error?: string | null;
 }
 
 /** "Are you sure?" — focus starts on Cancel so Enter never destroys anything by accident. */
-export function ConfirmDialog({ title, children, confirmLabel, danger, onConfirm, onClose }: Props) {
+export function ConfirmDialog({ title, children, confirmLabel, danger, onConfirm, onClose, error }: Props) {
   const [busy, whileBusy] = useBusy();
   const cancelRef = useRef<HTMLButtonElement>(null);
   const descId = useId();
@@ -29,6 +31,7 @@ export function ConfirmDialog({ title, children, confirmLabel, danger, onConfirm
       alert
       describedBy={descId}
       initialFocus={cancelRef}
+      error={error}
       footer={
         <>
           <button ref={cancelRef} type="button" className="btn" onClick={onClose}>

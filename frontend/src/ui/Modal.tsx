@@ -16,6 +16,12 @@ function focusables(box: HTMLElement): HTMLElement[] {
   return Array.from(box.querySelectorAll<HTMLElement>(FOCUSABLE));
 }
 
+/** The section's heading when it can take focus, else its first control. */
+function focusFallback(section: HTMLElement) {
+  const heading = section.querySelector<HTMLElement>('h1[tabindex], h2[tabindex], h3[tabindex]');
+  (heading ?? focusables(section)[0])?.focus();
+}
+
 interface ModalProps {
   title: string;
   onClose: () => void;
@@ -28,13 +34,15 @@ interface ModalProps {
   alert?: boolean;
   /** Optional id of an element describing the dialog. */
   describedBy?: string;
+  /** Why the last submit failed (e.g. the server refused it), shown above the buttons. */
+  error?: string | null;
 }
 
 /**
  * A plain custom modal (no <dialog> element: its behaviour differs across WebView2, WebKitGTK and
  * Chromium). Labelled by its title, traps Tab, closes on Escape, gives focus back on close.
  */
-export function Modal({ title, onClose, children, footer, size = 'md', initialFocus, alert, describedBy }: ModalProps) {
+export function Modal({ title, onClose, children, footer, size = 'md', initialFocus, alert, describedBy, error }: ModalProps) {
   const titleId = useId();
   const boxRef = useRef<HTMLDivElement>(null);
 
@@ -50,12 +58,16 @@ export function Modal({ title, onClose, children, footer, size = 'md', initialFo
   });
   const closeFromDocument = useEffectEvent(() => onClose());
 
-  // Focus moves in when the dialog opens and goes back to where it was when it closes.
+  // Focus moves in when the dialog opens and goes back to where it was when it closes; when that
+  // element is gone (its row was deleted), to the heading of the section it was in (or that section's
+  // first control), never to <body>.
   useEffect(() => {
     const previous = document.activeElement as HTMLElement | null;
+    const section = previous?.closest<HTMLElement>('section, main') ?? null;
     if (boxRef.current) focusOnOpen(boxRef.current);
     return () => {
       if (previous && document.contains(previous)) previous.focus();
+      else if (section && document.contains(section)) focusFallback(section);
     };
   }, []);
 
@@ -130,6 +142,11 @@ export function Modal({ title, onClose, children, footer, size = 'md', initialFo
           <IconButton icon="x" label="Close" onClick={onClose} />
         </header>
         <div className="modal__body">{children}</div>
+        {error ? (
+          <p className="modal__error" role="alert" data-testid="dialog-error">
+            {error}
+          </p>
+        ) : null}
         {footer ? <footer className="modal__footer">{footer}</footer> : null}
       </div>
     </div>,

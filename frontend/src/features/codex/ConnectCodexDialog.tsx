@@ -45,6 +45,7 @@ export function ConnectCodexDialog({ codex, onClose }: Props) {
       title="Connect Codex"
       size="lg"
       onClose={onClose}
+      error={codex.actionError}
       footer={
         <>
           <button

@@ -10,6 +10,8 @@ export interface CodexSetupStore {
   /** Where Codex stands: from `state`, or from `configured` on a backend without it. */
   state: CodexState | null;
   loadError: string | null;
+  /** Why the last write or restore was refused (the dialog shows it; no toast over it). */
+  actionError: string | null;
   busy: boolean;
   /** Read the setup again (after the dialog opens, and after the gateway token was rotated). */
   reload: () => Promise<void>;
@@ -35,6 +37,7 @@ export function useCodexSetup(
   const query = useQuery('codex-setup', load, CODEX_POLL_MS);
   const [written, setWritten] = useState<{ value: CodexSetup; over: CodexSetup | null } | null>(null);
   const [busy, whileBusy] = useBusy();
+  const [actionError, setActionError] = useState<string | null>(null);
   const { refresh, data } = query;
 
   // What apply/restore returned is newer than the read it followed, until a read brings something else.
@@ -42,14 +45,17 @@ export function useCodexSetup(
 
   const reload = useCallback(async () => {
     setWritten(null);
+    setActionError(null);
     await refresh();
   }, [refresh]);
 
   const apply = useCallback(
     () =>
       whileBusy(async () => {
+        setActionError(null);
         const r = await actions.applyCodexSetup();
         if (r.ok) setWritten({ value: r.value, over: data });
+        else setActionError(r.error.message);
       }),
     [actions, data, whileBusy],
   );
@@ -57,8 +63,10 @@ export function useCodexSetup(
   const restore = useCallback(
     () =>
       whileBusy(async () => {
+        setActionError(null);
         const r = await actions.restoreCodexBackup();
         if (r.ok) setWritten({ value: r.value, over: data });
+        else setActionError(r.error.message);
         return r.ok;
       }),
     [actions, data, whileBusy],
@@ -68,6 +76,7 @@ export function useCodexSetup(
     setup,
     state: codexState(setup),
     loadError: setup ? null : query.error,
+    actionError,
     busy,
     reload,
     apply,

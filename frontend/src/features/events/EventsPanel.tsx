@@ -61,6 +61,7 @@ export function EventsPanel({ events, unseen, providerOrder, names, onClearSeen 
           <select
             id={`${uid}-provider`}
             value={filter.provider}
+            title={filter.provider === ALL || filter.provider === NO_PROVIDER ? undefined : nameOf(names, filter.provider)}
             onChange={(e) => setFilter((f) => ({ ...f, provider: e.target.value }))}
           >
             <option value={ALL}>All</option>

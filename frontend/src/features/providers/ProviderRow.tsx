@@ -136,7 +136,8 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
               </span>
             ) : null}
           </div>
-          <div className="mono prow__url wrap-anywhere" data-testid={`base-url-${id}`}>
+          {/* At most two lines: a URL of up to 2,048 characters is cut short, the whole of it in the title. */}
+          <div className="mono prow__url clamp2" title={p.base_url} data-testid={`base-url-${id}`}>
             <WrappableText text={p.base_url} />
           </div>
         </td>

@@ -1,4 +1,5 @@
 import { useCallback, useMemo, useState } from 'react';
+import { useToasts } from '../../hooks/toasts';
 import type { Actions } from '../../hooks/useActions';
 import { nameOf, type NameMap } from '../../logic/names';
 import { orderedProviderIds } from '../../logic/order';
@@ -44,6 +45,13 @@ function useLive<T>(ids: readonly string[], byId: Record<string, T>): Record<str
   }, [ids, byId]);
 }
 
+/** `value`, or while it is null the last non-null value it had (adjusted during render, no effect). */
+function useLastKnown(value: string | null): string | null {
+  const [last, setLast] = useState(value);
+  if (value !== null && value !== last) setLast(value);
+  return value ?? last;
+}
+
 /** Providers table with its toolbar and dialogs: wires the reorder, test, probe, usage and dialog hooks to the views. */
 export function ProvidersPanel(props: Props) {
   const { providers, actions, refresh, names } = props;
@@ -55,6 +63,23 @@ export function ProvidersPanel(props: Props) {
   const usage = useUsageRefresh(actions, serverIds);
   const [dialog, setDialog] = useState<OpenDialog>(null);
   const close = useCallback(() => setDialog(null), []);
+  const toasts = useToasts();
+  const dialogId = dialog && dialog.kind !== 'add' ? dialog.id : null;
+  const dialogName = useLastKnown(dialogId !== null && providers[dialogId] ? nameOf(names, dialogId) : null);
+  /** Its provider was renamed or deleted elsewhere: the dialog closes (for good) and says so. */
+  const gone = useCallback(() => {
+
+    setDialog(null);
+    toasts.push({ tone: 'info', title: `${dialogName ?? 'The provider'} was renamed or deleted meanwhile`, message: 'Its dialog was closed.' });
+  }, [dialogName, toasts]);
+  /** Add provider created it but the key was refused: the key dialog of the new provider takes over. */
+  const keyRefused = useCallback(
+    async (id: string, key: string, error: string) => {
+      await refresh(); // the new provider is in the status before its dialog opens
+      setDialog({ kind: 'key', id, retry: { key, error } });
+    },
+    [refresh],
+  );
 
   const { move, dragStart, dragOver, drop, dragEnd } = order;
   const { refresh: refreshUsage } = usage;
@@ -86,7 +111,7 @@ export function ProvidersPanel(props: Props) {
   return (
     <section className="card card--table" aria-label="Providers">
       <div className="card__head">
-        <h2 id="providers-title" className="card__title">
+        <h2 id="providers-title" className="card__title" tabIndex={-1}>
           Providers <span className="muted count">{order.ids.length}</span>
         </h2>
         <div className="toolbar toolbar--wrap">
@@ -146,6 +171,8 @@ export function ProvidersPanel(props: Props) {
         existingIds={serverIds}
         actions={actions}
         onRefreshUsage={handlers.refreshUsage}
+        onKeyRefused={(id, key, error) => void keyRefused(id, key, error)}
+        onGone={gone}
         onClose={close}
       />
     </section>

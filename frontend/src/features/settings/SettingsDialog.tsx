@@ -40,6 +40,7 @@ export function SettingsDialog({ actions, onClose }: Props) {
     <Modal
       title="Settings"
       onClose={onClose}
+      error={form.saveError}
       footer={
         <>
           <button type="button" className="btn" onClick={onClose}>

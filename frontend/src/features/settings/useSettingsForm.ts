@@ -12,6 +12,7 @@ export function useSettingsForm(
   const [config, setConfig] = useState<Config | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
   const [draft, setDraft] = useState<SettingsDraft | null>(null);
+  const [saveError, setSaveError] = useState<string | null>(null);
   const [busy, whileBusy] = useBusy();
   // Loaded once, when the dialog opens: loading again would put the saved values over the user's edits.
   const loadConfig = useEffectEvent(() => actions.getConfig());
@@ -38,6 +39,8 @@ export function useSettingsForm(
   return {
     config,
     loadError,
+    /** Why the server refused the last save (shown in the dialog, not in a toast over it). */
+    saveError,
     draft,
     plan,
     busy,
@@ -51,18 +54,19 @@ export function useSettingsForm(
       e.preventDefault();
       if (!plan || Object.keys(plan.errors).length > 0) return;
       if (!changed) return onSaved();
+      setSaveError(null);
       await whileBusy(async () => {
         let latest = config;
         if (Object.keys(plan.ui).length) {
           const r = await actions.updateUi(plan.ui);
-          if (!r.ok) return; // the toast says why (e.g. the login item could not be written)
+          if (!r.ok) return setSaveError(r.error.message); // e.g. the login item could not be written
           latest = r.value;
         }
         if (Object.keys(plan.requestLog).length) {
           const r = await actions.updateRequestLog(plan.requestLog);
           if (!r.ok) {
             if (latest) setConfig(latest);
-            return;
+            return setSaveError(r.error.message);
           }
         }
         onSaved();

@@ -45,7 +45,7 @@ export const LatencyChart = memo(function LatencyChart({
         </div>
       }
     >
-      <BarChart data={rows} margin={{ top: 6, right: 8, bottom: 0, left: 0 }} barCategoryGap="24%">
+      <BarChart aria-label="Latency percentiles per provider" data={rows} margin={{ top: 6, right: 8, bottom: 0, left: 0 }} barCategoryGap="24%">
         <CartesianGrid vertical={false} strokeDasharray="3 3" />
         <XAxis dataKey="name" tick={AXIS_TICK} tickLine={false} interval={0} />
         <YAxis

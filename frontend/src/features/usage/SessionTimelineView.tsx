@@ -25,7 +25,10 @@ export const SessionTimelineView = memo(function SessionTimelineView({ timeline,
       <h3 className="timeline__title">
         Session <code className="mono" title={timeline.session_id}>{short}</code>
         {timeline.provider ? (
-          <span data-testid="timeline-provider"> on {nameOf(timeline.provider)}</span>
+          <span className="timeline__provider" data-testid="timeline-provider" title={nameOf(timeline.provider)}>
+            {' '}
+            on {nameOf(timeline.provider)}
+          </span>
         ) : null}
         <span className="muted">
           {' '}

@@ -4,7 +4,7 @@ import { ERROR_COLOR, formatInt, type ChartRow, type SeriesMetric } from '../../
 import { formatCount } from '../../logic/format';
 import { nameOf, type NameMap } from '../../logic/names';
 import type { ProviderId } from '../../types';
-import { AXIS_TICK, ChartFrame, LEGEND_STYLE, TOOLTIP_STYLE } from './charts';
+import { AXIS_TICK, ChartFrame, LEGEND_STYLE, TOOLTIP_STYLE, legendLabel } from './charts';
 
 interface Props {
   testId: string;
@@ -24,7 +24,7 @@ interface Props {
 export const TrafficChart = memo(function TrafficChart({ testId, title, metric, rows, ids, names, colors, empty }: Props) {
   return (
     <ChartFrame testId={testId} title={title} empty={empty}>
-      <ComposedChart data={rows} margin={{ top: 6, right: 8, bottom: 0, left: 0 }} barCategoryGap="18%">
+      <ComposedChart aria-label={`${title}, per provider over time`} data={rows} margin={{ top: 6, right: 8, bottom: 0, left: 0 }} barCategoryGap="18%">
         <CartesianGrid vertical={false} strokeDasharray="3 3" />
         <XAxis dataKey="label" tick={AXIS_TICK} tickLine={false} minTickGap={16} />
         <YAxis
@@ -36,7 +36,7 @@ export const TrafficChart = memo(function TrafficChart({ testId, title, metric, 
           tickFormatter={(v: number) => formatCount(v)}
         />
         <Tooltip {...TOOLTIP_STYLE} formatter={(v) => formatInt(Number(v))} cursor={{ fillOpacity: 0.08 }} />
-        <Legend wrapperStyle={LEGEND_STYLE} iconSize={10} />
+        <Legend wrapperStyle={LEGEND_STYLE} iconSize={10} formatter={legendLabel} />
         {ids.map((id) => (
           <Bar
             key={id}

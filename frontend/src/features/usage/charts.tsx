@@ -22,6 +22,12 @@ export const TOOLTIP_STYLE = {
 } as const;
 export const LEGEND_STYLE = { fontSize: 12 };
 
+/** A legend entry: a long provider name is cut short on one line (CSS), the whole of it in its title. */
+export function legendLabel(value: unknown): ReactNode {
+  const text = String(value);
+  return <span title={text}>{text}</span>;
+}
+
 interface FrameProps {
   testId: string;
   title: string;

@@ -1,3 +1,4 @@
+import { useState } from 'react';
 import type { ActionResult } from '../../../hooks/useActions';
 import { ConfirmDialog } from '../../../ui/ConfirmDialog';
 
@@ -8,23 +9,28 @@ interface Props {
   onClose: () => void;
 }
 
-/** "Delete <id>?" — closes once the backend has removed the provider. */
+/** "Delete <id>?" — says what goes and what stays; closes once the backend has removed the provider. */
 export function DeleteProviderDialog({ id, name, onDelete, onClose }: Props) {
+  const [error, setError] = useState<string | null>(null);
   return (
     <ConfirmDialog
       title={`Delete ${name}?`}
       confirmLabel="Delete provider"
       danger
+      error={error}
       onClose={onClose}
       onConfirm={async () => {
+        setError(null);
         const r = await onDelete(id);
         if (r.ok) onClose();
+        else setError(r.error.message);
       }}
     >
       <p>
-        <strong>{name}</strong> (id <code className="mono">{id}</code>) and its key, health, metrics and history are
-        removed. This cannot be undone.
+        <strong>{name}</strong> (id <code className="mono">{id}</code>) is removed with its API key, usage token,
+        health, metrics and quota reading. This cannot be undone.
       </p>
+      <p className="muted">Its rows in the request log and its events stay, under its id.</p>
     </ConfirmDialog>
   );
 }

@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { useBusy } from '../../../hooks/useBusy';
+import { refusedField } from '../../../logic/refusal';
 import { validateApiKey } from '../../../logic/validate';
 import type { ActionResult } from '../../../hooks/useActions';
 import type { ProviderStatus } from '../../../types';
@@ -10,32 +11,45 @@ interface Props {
   id: string;
   name: string;
   provider: ProviderStatus;
+  /** Opened after Add provider: the key it refused and why (shown at the field, to fix and save). */
+  retry?: { key: string; error: string };
   onSetKey: (id: string, key: string) => Promise<ActionResult<unknown>>;
   onClearKey: (id: string) => Promise<ActionResult<unknown>>;
   onClose: () => void;
 }
 
 /** Set or clear a provider's API key. The key is write-only: only `key_preview` is ever shown. */
-export function KeyDialog({ id, name, provider, onSetKey, onClearKey, onClose }: Props) {
-  const [key, setKey] = useState('');
-  const [error, setError] = useState<string | null>(null);
+export function KeyDialog({ id, name, provider, retry, onSetKey, onClearKey, onClose }: Props) {
+  const [key, setKey] = useState(retry?.key ?? '');
+  const [error, setError] = useState<string | null>(retry?.error ?? null);
+  /** A refusal that is not about the key itself. */
+  const [formError, setFormError] = useState<string | null>(null);
   const [busy, whileBusy] = useBusy();
+
+  function refused(message: string) {
+    if (refusedField(message) === 'key') setError(message);
+    else setFormError(message);
+  }
 
   async function submit(e: FormEvent) {
     e.preventDefault();
     const err = validateApiKey(key);
     setError(err);
+    setFormError(null);
     if (err) return;
     await whileBusy(async () => {
       const r = await onSetKey(id, key.trim());
       if (r.ok) onClose();
+      else refused(r.error.message);
     });
   }
 
   async function clear() {
+    setFormError(null);
     await whileBusy(async () => {
       const r = await onClearKey(id);
       if (r.ok) onClose();
+      else setFormError(r.error.message);
     });
   }
 
@@ -44,6 +58,7 @@ export function KeyDialog({ id, name, provider, onSetKey, onClearKey, onClose }:
       title={`API key for ${name}`}
       size="sm"
       onClose={onClose}
+      error={formError}
       footer={
         <>
           {provider.has_key ? (

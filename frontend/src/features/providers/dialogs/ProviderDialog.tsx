@@ -12,17 +12,18 @@ import { useProviderForm, type ProviderForm, type ProviderFormDeps } from './use
  * Add a provider (template, id, name, URL, optional key, model map) or edit one's display name,
  * base URL and model map.
  */
-export function ProviderDialog(props: ProviderFormDeps) {
+export function ProviderDialog({ name, ...props }: ProviderFormDeps & { /** As its row names it. */ name: string }) {
   const uid = useId();
   const form = useProviderForm(props);
   const { adding, values, errors } = form;
   const template = templateById(form.template);
-  const title = adding ? 'Add provider' : `Edit ${props.provider?.display_name || props.id}`;
+  const title = adding ? 'Add provider' : `Edit ${name}`;
 
   return (
     <Modal
       title={title}
       onClose={props.onClose}
+      error={form.formError}
       footer={
         <>
           <button type="button" className="btn" onClick={props.onClose}>

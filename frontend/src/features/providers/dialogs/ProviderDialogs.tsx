@@ -1,3 +1,4 @@
+import { useEffect } from 'react';
 import type { Actions } from '../../../hooks/useActions';
 import { nameOf, type NameMap } from '../../../logic/names';
 import type { ProviderStatus, QuotaEntry } from '../../../types';
@@ -8,7 +9,12 @@ import { RenameDialog } from './RenameDialog';
 import { UsageDialog } from './UsageDialog';
 
 export type RowDialog = 'edit' | 'rename' | 'key' | 'delete' | 'usage';
-export type OpenDialog = { kind: 'add' } | { kind: RowDialog; id: string } | null;
+/** `retry`: the key dialog opened after Add provider created the provider but the key was refused. */
+export type OpenDialog =
+  | { kind: 'add' }
+  | { kind: RowDialog; id: string }
+  | { kind: 'key'; id: string; retry: { key: string; error: string } }
+  | null;
 
 interface Props {
   dialog: OpenDialog;
@@ -19,37 +25,51 @@ interface Props {
   actions: Actions;
   /** Check a provider's usage again (after its usage settings changed). */
   onRefreshUsage: (id: string) => void;
+  /** Add provider created the provider, but its key was refused. */
+  onKeyRefused: (id: string, key: string, message: string) => void;
+  /** The open row dialog's provider is gone (renamed or deleted elsewhere). */
+  onGone: () => void;
   onClose: () => void;
 }
 
-/** The one provider dialog that is open, if any. A row dialog closes itself when its provider is gone. */
-export function ProviderDialogs({ dialog, providers, quota, names, existingIds, actions, onRefreshUsage, onClose }: Props) {
+/**
+ * The one provider dialog that is open, if any. The dialogs show a server's refusal themselves, so
+ * they get the actions without error toasts. A row dialog whose provider is gone reports it (the
+ * caller closes it and says so), so it never comes back by itself when the id reappears.
+ */
+export function ProviderDialogs(props: Props) {
+  const { dialog, providers, quota, names, existingIds, onRefreshUsage, onClose } = props;
+  const actions = props.actions.inline;
   if (!dialog) return null;
   if (dialog.kind === 'add') {
     return (
       <ProviderDialog
         id={null}
+        name=""
         provider={null}
         existingIds={existingIds}
         onUpsert={actions.upsertProvider}
         onSetKey={actions.setProviderKey}
+        onKeyRefused={props.onKeyRefused}
         onClose={onClose}
       />
     );
   }
   const { id } = dialog;
   const provider = providers[id];
-  if (!provider) return null;
+  if (!provider) return <ProviderGone onGone={props.onGone} />;
   const name = nameOf(names, id);
   switch (dialog.kind) {
     case 'edit':
       return (
         <ProviderDialog
           id={id}
+          name={name}
           provider={provider}
           existingIds={existingIds}
           onUpsert={actions.upsertProvider}
           onSetKey={actions.setProviderKey}
+          onKeyRefused={props.onKeyRefused}
           onClose={onClose}
         />
       );
@@ -61,6 +81,7 @@ export function ProviderDialogs({ dialog, providers, quota, names, existingIds, 
           id={id}
           name={name}
           provider={provider}
+          retry={'retry' in dialog ? dialog.retry : undefined}
           onSetKey={actions.setProviderKey}
           onClearKey={actions.clearProviderKey}
           onClose={onClose}
@@ -81,4 +102,12 @@ export function ProviderDialogs({ dialog, providers, quota, names, existingIds, 
     case 'delete':
       return <DeleteProviderDialog id={id} name={name} onDelete={actions.deleteProvider} onClose={onClose} />;
   }
+}
+
+/** Tells the caller once that the dialog's provider is gone (the status no longer has it). */
+function ProviderGone({ onGone }: { onGone: () => void }) {
+  useEffect(() => {
+    onGone();
+  }, [onGone]);
+  return null;
 }

@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { useBusy } from '../../../hooks/useBusy';
+import { refusedField } from '../../../logic/refusal';
 import { validateProviderId } from '../../../logic/validate';
 import type { ActionResult } from '../../../hooks/useActions';
 import { Field } from '../../../ui/Field';
@@ -17,6 +18,7 @@ interface Props {
 export function RenameDialog({ id, name, existingIds, onRename, onClose }: Props) {
   const [value, setValue] = useState(id);
   const [error, setError] = useState<string | null>(null);
+  const [formError, setFormError] = useState<string | null>(null);
   const [busy, whileBusy] = useBusy();
 
   async function submit(e: FormEvent) {
@@ -25,10 +27,13 @@ export function RenameDialog({ id, name, existingIds, onRename, onClose }: Props
     if (next === id) return onClose();
     const err = validateProviderId(next, existingIds, id);
     setError(err);
+    setFormError(null);
     if (err) return;
     await whileBusy(async () => {
       const r = await onRename(id, next);
       if (r.ok) onClose();
+      else if (refusedField(r.error.message) === 'id') setError(r.error.message);
+      else setFormError(r.error.message);
     });
   }
 
@@ -37,6 +42,7 @@ export function RenameDialog({ id, name, existingIds, onRename, onClose }: Props
       title={`Change the id of ${name}`}
       size="sm"
       onClose={onClose}
+      error={formError}
       footer={
         <>
           <button type="button" className="btn" onClick={onClose}>

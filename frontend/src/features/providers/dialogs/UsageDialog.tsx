@@ -18,7 +18,7 @@ interface Props extends UsageSettingsDeps {
 export function UsageDialog({ name, entry, ...deps }: Props) {
   const uid = useId();
   const { id, onClose } = deps;
-  const { adapter, setAdapter, baseUrl, setBaseUrl, token, setToken, hasToken, errors, setErrors, busy, submit, clearToken } =
+  const { adapter, setAdapter, baseUrl, setBaseUrl, token, setToken, hasToken, errors, setErrors, formError, busy, submit, clearToken } =
     useUsageSettingsForm(deps);
 
   const snapshot = entry?.snapshot ?? null;
@@ -28,6 +28,7 @@ export function UsageDialog({ name, entry, ...deps }: Props) {
     <Modal
       title={`Usage settings for ${name}`}
       onClose={onClose}
+      error={formError}
       footer={
         <>
           {hasToken ? (

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import type { ActionResult } from '../../../hooks/useActions';
 import { useBusy } from '../../../hooks/useBusy';
+import { refusedField } from '../../../logic/refusal';
 import { mapFromRows, rowsFromMap, sameMap, type ModelMapErrors, type ModelMapRow } from '../../../logic/modelMap';
 import { templateById, urlPlaceholder, type TemplateId } from '../../../logic/templates';
 import {
@@ -24,11 +25,14 @@ export interface ProviderFormDeps {
   existingIds: readonly string[];
   onUpsert: (args: UpsertProviderArgs) => Promise<ActionResult<unknown>>;
   onSetKey: (id: string, key: string, name?: string) => Promise<ActionResult<unknown>>;
+  /** Adding: the provider was created but its key refused (`message` says so and why); the caller
+   *  lets the user fix the key. */
+  onKeyRefused: (id: string, key: string, message: string) => void;
   onClose: () => void;
 }
 
 /** State and submit of the Add/Edit provider dialog (the dialog itself only renders). */
-export function useProviderForm({ id, provider, existingIds, onUpsert, onSetKey, onClose }: ProviderFormDeps) {
+export function useProviderForm({ id, provider, existingIds, onUpsert, onSetKey, onKeyRefused, onClose }: ProviderFormDeps) {
   const adding = id === null;
   const [template, setTemplate] = useState<TemplateId>('generic');
   const [values, setValues] = useState<ProviderFormValues>({
@@ -41,6 +45,8 @@ export function useProviderForm({ id, provider, existingIds, onUpsert, onSetKey,
   const [nextKey, setNextKey] = useState(() => rows.length + 1);
   const [errors, setErrors] = useState<Errors>({});
   const [mapErrors, setMapErrors] = useState<ModelMapErrors>({});
+  /** A server refusal that names no field of this form. */
+  const [formError, setFormError] = useState<string | null>(null);
   const [busy, whileBusy] = useBusy();
 
   const url = values.base_url.trim();
@@ -64,6 +70,7 @@ export function useProviderForm({ id, provider, existingIds, onUpsert, onSetKey,
     const mm = mapFromRows(rows);
     setErrors(e);
     setMapErrors(mm.errors);
+    setFormError(null);
     if (hasErrors(e) || !mm.ok) return;
     const providerId = values.id.trim();
     const args: UpsertProviderArgs = { provider: providerId };
@@ -83,10 +90,19 @@ export function useProviderForm({ id, provider, existingIds, onUpsert, onSetKey,
     }
     await whileBusy(async () => {
       const r = await onUpsert(args);
-      if (!r.ok) return; // the toast shows why; keep the dialog open
+      if (!r.ok) {
+        // Shown in the dialog (no toast over the form): at the field it names, else under the form.
+        const field = refusedField(r.error.message);
+        if (field === 'id' || field === 'display_name' || field === 'base_url') setErrors({ [field]: r.error.message });
+        else setFormError(r.error.message);
+        return;
+      }
       if (adding && key.trim()) {
         const k = await onSetKey(providerId, key.trim(), name || providerId);
-        if (!k.ok) return;
+        // The provider exists now: adding it again would say "already exists", so the key is fixed there.
+        if (!k.ok) {
+          return onKeyRefused(providerId, key.trim(), `${name || providerId} was added, but its key was not saved: ${k.error.message}`);
+        }
       }
       onClose();
     });
@@ -100,6 +116,7 @@ export function useProviderForm({ id, provider, existingIds, onUpsert, onSetKey,
     rows,
     errors,
     mapErrors,
+    formError,
     busy,
     noPath,
     submit,
@@ -116,6 +133,7 @@ export function useProviderForm({ id, provider, existingIds, onUpsert, onSetKey,
     setField(k: keyof ProviderFormValues, value: string) {
       setValues((v) => ({ ...v, [k]: value }));
       if (errors[k]) setErrors((x) => ({ ...x, [k]: undefined }));
+      setFormError(null);
     },
     setKey(value: string) {
       setKey(value);

@@ -1,6 +1,7 @@
 import { useEffect, useEffectEvent, useState, type FormEvent } from 'react';
 import type { Actions } from '../../../hooks/useActions';
 import { useBusy } from '../../../hooks/useBusy';
+import { refusedField } from '../../../logic/refusal';
 import { isUsageAdapter } from '../../../logic/usage';
 import { hasErrors, normalizeBaseUrl, validateUsageBaseUrl, validateUsageToken, type FieldErrors } from '../../../logic/validate';
 import type { ProviderStatus, UsageAdapter } from '../../../types';
@@ -25,7 +26,16 @@ export function useUsageSettingsForm({ id, provider, actions, onRefresh, onClose
   const [token, setToken] = useState('');
   const [hasToken, setHasToken] = useState<boolean | null>(null);
   const [errors, setErrors] = useState<Errors>({});
+  /** A refusal that names neither field (shown as the dialog's error line). */
+  const [formError, setFormError] = useState<string | null>(null);
   const [busy, whileBusy] = useBusy();
+
+  function refused(message: string) {
+    const field = refusedField(message);
+    if (field === 'usage_base_url') setErrors({ baseUrl: message });
+    else if (field === 'token') setErrors({ token: message });
+    else setFormError(message);
+  }
 
   // has_usage_token is only in get_config.
   const loadConfig = useEffectEvent(() => actions.getConfig());
@@ -47,6 +57,7 @@ export function useUsageSettingsForm({ id, provider, actions, onRefresh, onClose
     const tokenError = validateUsageToken(token);
     if (tokenError) next.token = tokenError;
     setErrors(next);
+    setFormError(null);
     if (hasErrors(next)) return;
 
     const url = normalizeBaseUrl(baseUrl);
@@ -59,11 +70,11 @@ export function useUsageSettingsForm({ id, provider, actions, onRefresh, onClose
     await whileBusy(async () => {
       if (Object.keys(changes).length > 0) {
         const r = await actions.upsertProvider({ provider: id, ...changes });
-        if (!r.ok) return; // the toast says why; keep the dialog open
+        if (!r.ok) return refused(r.error.message); // keep the dialog open
       }
       if (newToken) {
         const r = await actions.setUsageToken(id, newToken);
-        if (!r.ok) return;
+        if (!r.ok) return refused(r.error.message);
       }
       onClose();
       onRefresh(id);
@@ -71,14 +82,29 @@ export function useUsageSettingsForm({ id, provider, actions, onRefresh, onClose
   }
 
   async function clearToken() {
+    setFormError(null);
     await whileBusy(async () => {
       const r = await actions.clearUsageToken(id);
       if (r.ok) {
         onClose();
         onRefresh(id);
-      }
+      } else setFormError(r.error.message);
     });
   }
 
-  return { adapter, setAdapter, baseUrl, setBaseUrl, token, setToken, hasToken, errors, setErrors, busy, submit, clearToken };
+  return {
+    adapter,
+    setAdapter,
+    baseUrl,
+    setBaseUrl,
+    token,
+    setToken,
+    hasToken,
+    errors,
+    setErrors,
+    formError,
+    busy,
+    submit,
+    clearToken,
+  };
 }

@@ -1,0 +1,139 @@
+// Audit round 3 on the provider dialogs: refusals shown in the dialog (never a toast over it), Add
+// provider when the key is refused, a dialog whose provider went away, names and focus.
+
+import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { describe, expect, it } from 'vitest';
+import { App } from '../src/App';
+import { createDesktopBridge } from '../src/bridge';
+import { FakeBackend, FakeError } from './fakeBackend';
+
+async function desktopApp(backend = new FakeBackend(), pollIntervalMs = 60_000) {
+  const bridge = createDesktopBridge(backend.pywebviewApi());
+  render(<App bridge={bridge} pollIntervalMs={pollIntervalMs} />);
+  await screen.findByTestId('provider-row-p1');
+  return backend;
+}
+
+function openAdd() {
+  fireEvent.click(screen.getByRole('button', { name: 'Add provider' }));
+  return screen.getByRole('dialog', { name: 'Add provider' });
+}
+
+function fillAdd(dialog: HTMLElement, id: string, url: string, key = '') {
+  fireEvent.change(within(dialog).getByLabelText('Provider id'), { target: { value: id } });
+  fireEvent.change(within(dialog).getByLabelText('Display name'), { target: { value: 'New Relay' } });
+  fireEvent.change(within(dialog).getByLabelText('Base URL'), { target: { value: url } });
+  if (key) fireEvent.change(within(dialog).getByLabelText('API key (optional)'), { target: { value: key } });
+  fireEvent.click(within(dialog).getByRole('button', { name: 'Add provider' }));
+}
+
+describe('a refusal while a dialog is open', () => {
+  it('is shown at the field it names, with no toast over the form', async () => {
+    const backend = await desktopApp();
+    backend.failNext.upsert_provider = new FakeError("base_url 'https://a..b/v1' has an empty label");
+    const dialog = openAdd();
+    fillAdd(dialog, 'p9', 'https://a..b/v1');
+    const url = within(dialog).getByLabelText('Base URL');
+    await waitFor(() => expect(url.getAttribute('aria-invalid')).toBe('true'));
+    expect(within(dialog).getByRole('alert').textContent).toBe("base_url 'https://a..b/v1' has an empty label");
+    expect(screen.queryByTestId('toast-error')).toBeNull();
+    expect(screen.getByRole('dialog', { name: 'Add provider' })).toBeTruthy();
+  });
+
+  it('names no field: shown as the dialog’s error line', async () => {
+    const backend = await desktopApp();
+    backend.failNext.upsert_provider = new FakeError('could not write config.toml: disk full');
+    const dialog = openAdd();
+    fillAdd(dialog, 'p9', 'https://relay9.example.com/v1');
+    expect((await within(dialog).findByTestId('dialog-error')).textContent).toBe('could not write config.toml: disk full');
+    expect(screen.queryByTestId('toast-error')).toBeNull();
+  });
+
+  it('of a key, in the key dialog, at the key', async () => {
+    const backend = await desktopApp();
+    backend.failNext.set_provider_key = new FakeError('key must be printable characters only (check what was pasted)');
+    fireEvent.click(screen.getByRole('button', { name: 'Change key for Relay One' }));
+    const dialog = screen.getByRole('dialog', { name: 'API key for Relay One' });
+    fireEvent.change(within(dialog).getByLabelText('New API key'), { target: { value: 'sk-fine-by-the-form' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Save key' }));
+    await waitFor(() => expect(within(dialog).getByLabelText('New API key').getAttribute('aria-invalid')).toBe('true'));
+    expect(screen.queryByTestId('toast-error')).toBeNull();
+  });
+});
+
+describe('Add provider with a key the server refuses', () => {
+  it('switches to the new provider’s key dialog, saying it was added but the key was not saved and why', async () => {
+    const backend = await desktopApp();
+    backend.failNext.set_provider_key = new FakeError('key must be ASCII');
+    fillAdd(openAdd(), 'p9', 'https://relay9.example.com/v1', 'sk-looks-fine');
+    const keyDialog = await screen.findByRole('dialog', { name: 'API key for New Relay' });
+    expect(screen.queryByRole('dialog', { name: 'Add provider' })).toBeNull();
+    expect(within(keyDialog).getByRole('alert').textContent).toBe('New Relay was added, but its key was not saved: key must be ASCII');
+    const input = within(keyDialog).getByLabelText('New API key') as HTMLInputElement;
+    expect(input.value).toBe('sk-looks-fine'); // to fix, not to type again
+    fireEvent.change(input, { target: { value: 'sk-fixed-key-1234' } });
+    fireEvent.click(within(keyDialog).getByRole('button', { name: 'Save key' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+    expect(backend.state.providers.p9.has_key).toBe(true);
+    expect(backend.calls.filter((c) => c.method === 'upsert_provider')).toHaveLength(1); // never "already exists"
+  });
+
+  it('refuses a non-ASCII or invisible key before sending anything', async () => {
+    const backend = await desktopApp();
+    const dialog = openAdd();
+    fillAdd(dialog, 'p9', 'https://relay9.example.com/v1', 'sk-abc\u200bdef');
+    expect(within(dialog).getByRole('alert').textContent).toMatch(/invisible or control character \(U\+200B\)/);
+    expect(backend.calls.some((c) => c.method === 'upsert_provider')).toBe(false);
+  });
+});
+
+describe('a dialog whose provider went away', () => {
+  it('closes, says so, and never reopens when the id comes back', async () => {
+    const backend = await desktopApp(new FakeBackend(), 40);
+    fireEvent.click(screen.getByRole('button', { name: 'Edit Relay Two' }));
+    expect(screen.getByRole('dialog', { name: 'Edit Relay Two' })).toBeTruthy();
+    act(() => void backend.handle('rename_provider', { provider: 'p2', new_id: 'p2-moved' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+    await waitFor(() =>
+      expect(document.querySelector('.toasts')?.textContent).toContain('Relay Two was renamed or deleted meanwhile'),
+    );
+    act(() => void backend.handle('rename_provider', { provider: 'p2-moved', new_id: 'p2' }));
+    await screen.findByTestId('provider-row-p2');
+    await new Promise((r) => setTimeout(r, 200)); // several polls
+    expect(screen.queryByRole('dialog')).toBeNull();
+  });
+});
+
+describe('names and wording', () => {
+  it('titles the Edit dialog with the same disambiguated name as its row', async () => {
+    const backend = new FakeBackend();
+    backend.state.providers.p2 = { ...backend.state.providers.p2, display_name: 'Relay One' };
+    await desktopApp(backend);
+    fireEvent.click(screen.getByRole('button', { name: 'Edit Relay One (p2)' }));
+    expect(screen.getByRole('dialog', { name: 'Edit Relay One (p2)' })).toBeTruthy();
+  });
+
+  it('says what a delete removes and what stays, and gives focus to the providers heading after it', async () => {
+    await desktopApp();
+    const opener = screen.getByRole('button', { name: 'Delete Relay Three' });
+    opener.focus();
+    fireEvent.click(opener);
+    const dialog = screen.getByRole('alertdialog', { name: 'Delete Relay Three?' });
+    expect(dialog.textContent).toContain('API key, usage token, health, metrics and quota reading');
+    expect(dialog.textContent).toContain('Its rows in the request log and its events stay');
+    expect(dialog.textContent).not.toContain('history');
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Delete provider' }));
+    await waitFor(() => expect(screen.queryByTestId('provider-row-p3')).toBeNull());
+    await waitFor(() => expect(document.activeElement?.id).toBe('providers-title'));
+  });
+
+  it('shows a long base URL on two lines at most, the whole of it in the title', async () => {
+    const backend = new FakeBackend();
+    const long = `https://relay.example.com/${'x'.repeat(2000)}`;
+    backend.state.providers.p1 = { ...backend.state.providers.p1, base_url: long };
+    await desktopApp(backend);
+    const cell = screen.getByTestId('base-url-p1');
+    expect(cell.className).toContain('clamp2');
+    expect(cell.getAttribute('title')).toBe(long);
+  });
+});
