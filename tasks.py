@@ -301,8 +301,13 @@ COMMANDS = {"run": cmd_run, "test": cmd_test, "lint": cmd_lint, "build": cmd_bui
 
 
 def main(argv: list[str]) -> int:
+    if argv and argv[0] in ("-h", "--help", "help"):
+        print(__doc__)
+        return 0
     if not argv or argv[0] not in COMMANDS:
         print(__doc__)
+        if argv:
+            say(f"unknown command {argv[0]!r}: choose one of {', '.join(COMMANDS)}")
         return 2
     try:
         return COMMANDS[argv[0]](argv[1:])

@@ -61,6 +61,36 @@ def test_port_in_use_is_one_line_and_exit_2(tmp_path):
     assert f"the port was set by [listen] port = {port} in {configured / 'config.toml'}" in err
 
 
+@pytest.mark.parametrize("port", ["70000", "65536", "-1", "abc"])
+def test_a_port_out_of_range_is_refused_not_wrapped(tmp_path, port):
+    """70000 would bind 4464 (the OS takes it modulo 65536) and -1 fail deep in the socket layer."""
+    proc = spawn(tmp_path / "ud", "--port", port)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 2 and "argument --port" in err and "0 to 65535" in err and "Traceback" not in err
+
+
+def test_the_desktop_banner_says_when_there_is_no_tray(tmp_path):
+    from api_router.cli import desktop_banner
+    from api_router.composition import open_services
+    from api_router.paths import Paths
+
+    services = open_services(Paths(tmp_path / "ud"))
+    try:
+        with_tray, without = (desktop_banner(services, show_token=False, tray=t) for t in (True, False))
+    finally:
+        services.close()
+    assert "opens from the tray icon" in with_tray and "tray menu: Copy gateway token" in with_tray
+    assert "no system tray was found" in without and "tray" not in without.split("found", 1)[1]
+
+
+def test_tasks_help_is_no_error_and_an_unknown_command_is_named():
+    tasks = [sys.executable, str(Path(__file__).resolve().parent.parent / "tasks.py")]
+    helped = subprocess.run([*tasks, "--help"], capture_output=True, text=True, timeout=30)
+    assert helped.returncode == 0 and "python3 tasks.py" in helped.stdout
+    wrong = subprocess.run([*tasks, "bogus"], capture_output=True, text=True, timeout=30)
+    assert wrong.returncode == 2 and "unknown command 'bogus'" in wrong.stdout
+
+
 def test_non_loopback_bind_needs_explicit_config(tmp_path):
     proc = spawn(tmp_path / "ud", "--host", "0.0.0.0", "--port", str(fp.free_port()))
     _, err = proc.communicate(timeout=20)

@@ -28,6 +28,17 @@ from api_router.paths import Paths, codex_home, resolve_user_data
 from api_router.services import Services
 
 
+def _port(text: str) -> int:
+    """A listen port as ``[listen] port`` takes it (argparse turns the refusal into a usage error)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535)") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: a port is a number from 0 to 65535")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="api-router",
@@ -38,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder for config.toml, secrets.json and data/ (default: $API_ROUTER_USER_DATA, "
                              "else user-data/ beside the app)")
     parser.add_argument("--host", metavar="H", help="listen address for this run (default: [listen] host)")
-    parser.add_argument("--port", metavar="N", type=int, help="listen port for this run (default: [listen] port)")
+    parser.add_argument("--port", metavar="N", type=_port, help="listen port for this run, 0 to 65535 (0: any free "
+                                                              "port; default: [listen] port)")
     parser.add_argument("--show", action="store_true", help="desktop: show the window at start this time")
     parser.add_argument("--version", action="version", version=f"api-router {__version__}")
     return parser
@@ -68,16 +80,20 @@ def banner(services: Services) -> str:
     ])
 
 
-def desktop_banner(rt: Services, *, show_token: bool) -> str:
+def desktop_banner(rt: Services, *, show_token: bool, tray: bool = True) -> str:
     """What the desktop app prints at start: where Codex connects and where the token is. The token
-    itself only on a terminal: a login item's output may end up in a system log."""
+    itself only on a terminal: a login item's output may end up in a system log. ``tray``: whether a
+    system tray shows the icon (without one the window stays open, and closing it quits)."""
     token = rt.secrets.current.gateway_token if show_token else "(not printed here)"
+    where = ("its window opens from the tray icon" if tray else
+             "no system tray was found: the window stays open, and closing it quits")
     return "\n".join([
-        f"API Router {__version__} is running (desktop; its window opens from the tray icon).",
+        f"API Router {__version__} is running (desktop; {where}).",
         f"  Gateway URL:    {rt.gateway_url}",
         f"  Gateway token:  {token}",
         f"  Token stored in {rt.paths.secrets}",
-        "                  (tray menu: Copy gateway token; window: Connect Codex)",
+        "                  (tray menu: Copy gateway token; window: Connect Codex)" if tray else
+        "                  (window: Connect Codex)",
         f"  User data:      {rt.paths.user_data}",
         "",
     ])

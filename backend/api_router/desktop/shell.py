@@ -345,7 +345,7 @@ class DesktopShell:
         if error is None:
             log.info("desktop shell up (window %s, tray %s); gateway at %s", "hidden" if hidden else "shown",
                      "icon" if tray is not None else "none", rt.gateway_url)
-            _announce(rt)
+            _announce(rt, tray=tray_host)
         else:
             log.info("desktop shell up with the error window (the gateway is not listening)%s",
                      "; another API Router serves this port" if other else "")
@@ -476,10 +476,10 @@ def _short_reason(error: str) -> str:
     return error.split(" (", 1)[0]
 
 
-def _announce(rt: Services) -> None:
+def _announce(rt: Services, *, tray: bool) -> None:
     from api_router.cli import desktop_banner
 
-    text = desktop_banner(rt, show_token=_is_terminal(sys.stdout))
+    text = desktop_banner(rt, show_token=_is_terminal(sys.stdout), tray=tray)
     if sys.stdout is not None:
         try:
             print(text, flush=True)
