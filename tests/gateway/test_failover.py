@@ -361,3 +361,18 @@ async def test_a_served_attempt_is_timed_the_same_whether_or_not_another_was_ask
     assert len(served) == 2 and all(350 < t < 1500 for t in served), served
     ttfb = (await gw.api("get_analytics", window="hour"))["providers"]["p2"]["ttfb_ms"]
     assert ttfb["p50"] > 350, ttfb
+
+
+async def test_the_hedge_delay_is_learnt_from_the_first_event_not_the_answers_start(fakes, gateway):
+    """The hedge timer waits for a provider's first event of any kind; the delay is learnt from just
+    that — a reasoning model that takes its time to answer after an instant response.created is no
+    slow provider."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing={"hedge": True, "hedge_min_seconds": 0.1, "hedge_max_seconds": 10})
+    p1.always(fp.reasoning_then_answer(summary_at=0.3, answer_at=0.35))
+    for _ in range(5):  # MIN_HISTORY
+        assert (await gw.responses(stream=True)).status == 200
+    status = await gw.api("get_status")
+    assert status["providers"]["p1"]["hedge_delay_ms"] == 100, status["providers"]["p1"]["hedge_delay_ms"]
+    rows = gw.services.store.request_log()
+    assert all(r["attempts"][0]["ttfb_ms"] > 250 for r in rows)  # its time to first byte is the answer's start

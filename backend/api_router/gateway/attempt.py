@@ -69,7 +69,10 @@ class AttemptResult:
     usage: Usage = field(default_factory=Usage)
     response_id: str | None = None
     sealed: list[tuple[str, str]] = field(default_factory=list)
-    ttfb_ms: float | None = None
+    ttfb_ms: float | None = None  # to the client's first byte, from the request's start
+    # From asking the provider to its first event (any, response.created included): what hedging learns
+    # its delay from, as the hedge timer waits for just that.
+    first_event_ms: float | None = None
     status: int | None = None  # the provider's HTTP status, for failures
     rate_limited: bool = False  # a 429, or a rate limit reported in-band: wait, then ask again
     # The provider's x-codex-turn-state on an answer the client got (whatever the outcome): the
@@ -386,7 +389,9 @@ def _failed_answer(answer: dict[str, Any]) -> tuple[dict[str, Any], str]:
 def _time_to_client(ex: Exchange, opened: Opened, result: AttemptResult) -> None:
     """The attempt whose answer reached the client is timed to the client's first byte (a stream's first
     generated event: a relay's instant ``response.created`` says nothing of when the answer starts), from
-    when it asked the provider — as a request served by one attempt is timed, from its start."""
+    when it asked the provider — as a request served by one attempt is timed, from its start. The time
+    to the provider's first event, which the hedge delay is learnt from, stays in the result."""
+    result.first_event_ms = opened.attempt.ttfb_ms
     if result.ttfb_ms is not None:
         opened.attempt.ttfb_ms = max(0.0, result.ttfb_ms - (opened.t0 - ex.started) * 1000)
 

@@ -78,7 +78,8 @@ class OutcomeRecorder:
         if self._as_asked(ex, attempt.provider, now):
             self._router.record_success(self._config(), now, self._current_failures(ex), choice=ex.choice,
                                         session_id=client.session_id if client else None,
-                                        first_event_s=attempt.ttfb_ms / 1000 if stream and attempt.ttfb_ms else None)
+                                        first_event_s=result.first_event_ms / 1000
+                                        if stream and result.first_event_ms else None)
         self._quota.record_tokens(now, result.usage.total_tokens)
         # previous_response_id can only name a response the provider stored; with store: false (how
         # Codex asks) there is nothing to remember, and nothing to spend on the hot path.
