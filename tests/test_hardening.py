@@ -1167,6 +1167,11 @@ async def test_an_expectation_other_than_100_continue_is_a_json_417(fakes, gatew
     reply = await gw.request("POST", "/v1/responses", body=simple_body(), headers={"Expect": "something-else"})
     assert reply.status == 417 and reply.json["error"]["type"] == "expectation_failed"
     assert "only 100-continue" in reply.json["error"]["message"]
+    head = expecting(gw, length=500).replace(b"Expect: 100-continue", b"Expect: weird")
+    reader, writer = await raw_request(gw.port, head)
+    answer = await asyncio.wait_for(reader.read(), 5)  # EOF: the body it announced is not waited for
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 417")
     assert p1.calls == 0
 
 

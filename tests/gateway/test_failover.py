@@ -376,3 +376,15 @@ async def test_the_hedge_delay_is_learnt_from_the_first_event_not_the_answers_st
     assert status["providers"]["p1"]["hedge_delay_ms"] == 100, status["providers"]["p1"]["hedge_delay_ms"]
     rows = gw.services.store.request_log()
     assert all(r["attempts"][0]["ttfb_ms"] > 250 for r in rows)  # its time to first byte is the answer's start
+
+
+async def test_control_characters_in_an_upstream_error_do_not_reach_the_reason(fakes, gateway):
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3})
+    p1.always(fp.status(500, "bad \u0000 thing\u001b[31m"))
+    p2.always(fp.status(500, "boom"))
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p3"
+    status = await gw.api("get_status")
+    assert status["active_reason"] == "P1: HTTP 500: bad thing [31m; P2: HTTP 500: boom"
+    assert any(e["message"] == "Failover from P1 to P3: HTTP 500: bad thing [31m; P2: HTTP 500: boom"
+               for e in status["recent_events"])

@@ -1,9 +1,10 @@
 """Who produced what: the one owner of the continuity maps.
 
 - response id → provider (``previous_response_id`` only goes back to the provider that stored it);
-- sealed item id → provider (reasoning and compaction items carry ``encrypted_content`` only their
-  producer can open), held in memory per session and found in the store by item id whatever the
-  session (a forked session carries its parent's items);
+- sealed item → provider (reasoning and compaction items carry ``encrypted_content`` only their
+  producer can open), keyed by ``sealed_key`` (the item's id, or a hash of its sealed content when it
+  has none), held in memory per session and found in the store by that key whatever the session (a
+  forked session carries its parent's items);
 - the providers that refuse ``previous_response_id`` altogether.
 
 Lookups are answered from memory (a session's sealed items are loaded once, then kept); every change
@@ -231,6 +232,7 @@ def tombstone(provider: str) -> str:
 # The owner memory records for an item the store did not know when asked: not asked again (recording
 # the item replaces it). Never a provider id, which is never empty.
 UNKNOWN = ""
+UNKNOWN_AFTER_SECONDS = 10.0  # see SessionOwners.settled
 
 
 def sealed_key(item: dict[str, Any]) -> str | None:
@@ -243,8 +245,6 @@ def sealed_key(item: dict[str, Any]) -> str | None:
     if type(content) is str and content:
         return "sealed:" + hashlib.blake2b(content.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
     return None
-
-UNKNOWN_AFTER_SECONDS = 10.0  # see SessionOwners.settled
 
 
 class SessionOwners(Mapping[str, str]):

@@ -377,7 +377,9 @@ class Control:
 
         def every_one(cfg: Config) -> None:  # judged under the config's lock: none added, renamed or deleted since
             if sorted(cfg.providers) != sorted(order):  # the ids are unique, so a repeated one fails here too
-                raise ControlError(f"order must list every provider exactly once: {', '.join(cfg.providers)}")
+                now = [*(p for p in before.order if p in cfg.providers),
+                       *(p for p in cfg.providers if p not in before.order)]
+                raise ControlError(f"order must list every provider exactly once: {', '.join(now)}")
 
         cfg = services.config.edit(lambda doc: set_order(doc, order), check=every_one)
         services.emit(Level.INFO, Kind.CONFIG, "Provider order: " + " → ".join(cfg.name_of(p) for p in order))

@@ -185,8 +185,9 @@ class Tray:
             log.warning("stopping the tray icon: %s", exc)
 
     def show(self, view: TrayView) -> bool:
-        """Show ``view``; True when the menu was rebuilt. Nothing once stopped: the status poll may
-        still run while quitting, and a new image or menu must not bring a hidden icon back."""
+        """Show ``view``; True when the menu was rebuilt. Nothing once stopped: the status poll may still
+        run while quitting. (A view that came just before the stop may still be drawn into the icon as it
+        hides; drawing does not make a hidden icon visible again.)"""
         with self._lock:
             if self._stopped:
                 return False

@@ -68,7 +68,10 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
     """The routes' ``Expect`` handler: "100-continue" is answered by ``read_body``, anything else is 417."""
     expect = request.headers.get(hdrs.EXPECT, "")
     if expect.lower() != "100-continue":
-        return error_response(417, f"unsupported Expect header {expect[:60]!r}; only 100-continue is understood")
+        refused = error_response(417, f"unsupported Expect header {expect[:60]!r}; only 100-continue is understood")
+        refused.force_close()  # its body, if one comes, is not read
+        request.content.feed_eof()
+        return refused
     if request.version >= HttpVersion11:  # HTTP/1.0 has no interim responses
         request[CONTINUE_WANTED] = True
     return None

@@ -287,8 +287,12 @@ _KEY_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.
 _TRAILING_KEY_RUN = re.compile(r"[A-Za-z0-9_\-.~+/=]+$")
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def clip(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
+    """An upstream's words as a person reads them: one line, no control characters, at most ``limit``."""
+    text = " ".join(_CONTROL.sub(" ", text).split())
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]

@@ -594,7 +594,7 @@ def for_a_person(seconds: float) -> str:
     return f"{round(seconds / 86400):,} days"
 
 
-_NAMED = re.compile("\x00([^\x00]*)\x00")
+_NAMED = re.compile("\x00([A-Za-z0-9_.-]*)\x00")  # a provider id, or nothing (no provider)
 
 
 def named(provider: str | None) -> str:

@@ -38,7 +38,8 @@ export interface SettingsPlan {
 
 /**
  * A whole number from `min` to `max`. A minus sign or an exponent ("-5", "1e7") is read as a number
- * (so an out-of-range one gets the range message); a decimal point or comma is refused rather than
+ * (so an out-of-range one gets the range message; one in range is still refused: "1e3" is no way to
+ * write 1000); a decimal point or comma is refused rather than
  * dropped ("1,5" is not 15). With `grouped`, thousands may be grouped by ",", "_" or spaces
  * ("1,000,000").
  */
@@ -51,6 +52,7 @@ function intIn(raw: string, min: number, max: number, grouped = false): number |
   }
   const v = Number(text);
   if (!Number.isSafeInteger(v) || v < min || v > max) return `Between ${min.toLocaleString('en-US')} and ${max.toLocaleString('en-US')}`;
+  if (/e/i.test(text)) return 'Enter a whole number, without an exponent';
   return v;
 }
 
