@@ -118,6 +118,23 @@ def remove_stale_temp_files(folder: Path, name: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+class ReadOnlyFile(PermissionError):
+    """A file the user made read-only, which the app therefore does not replace."""
+
+
+def refuse_if_read_only(path: Path) -> None:
+    """Raise ReadOnlyFile (naming ``path``) when the user made the file read-only: replacing it would
+    change what they protected, and undo the protection (for root too, whom modes do not stop)."""
+    if os.name != "posix":
+        return
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(mode) and not mode & 0o222:
+        raise ReadOnlyFile(errno.EACCES, "read-only", str(path))
+
+
 def tighten(path: Path, mode: int = 0o600) -> None:
     """Owner-only access for a file (or, with 0o700, a folder) that exists, where the OS has modes.
     Only takes permissions away: a folder the user made read-only stays read-only (and start-up says

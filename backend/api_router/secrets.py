@@ -74,6 +74,9 @@ class Parsed:
     token_made: bool = False  # ``secrets`` holds a fresh token (none usable in the file, nor a legacy one)
 
 
+SECRET_MAX = 4096  # characters of a key or usage token set in the app
+
+
 def is_printable_secret(value: str) -> bool:
     """Whether a key or token can be sent in an HTTP header as it is: not empty, ASCII, with no control
     character (NUL, a line break, DEL, …): HTTP clients refuse anything else in a header (httpx, which

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Generic, TypeVar
 
-from api_router.fsutil import FileStamp, atomic_write, file_stamp, move_aside, read_file
+from api_router.fsutil import FileStamp, atomic_write, file_stamp, move_aside, read_file, refuse_if_read_only
 
 V = TypeVar("V")
 
@@ -146,5 +146,6 @@ class UserFile(Generic[V]):
 
     def _write(self, value: V) -> None:
         """Save ``value`` and make it the version in use. Call with the lock held."""
+        refuse_if_read_only(self.path)
         atomic_write(self.path, self._encode(value), mode=0o600)
         self._value, self._stamp = value, file_stamp(self.path)

@@ -186,6 +186,51 @@ async def test_provider_order_must_be_a_permutation(fakes, gateway):
     assert gw.services.paths.config.read_text() == saved
 
 
+async def test_create_only_never_overwrites_a_provider_added_meanwhile(fakes, gateway):
+    """Add provider in one window while another added the same id a moment ago: refused, nothing changed."""
+    p1, other = await fakes("p1", "other")
+    gw = await gateway({"p1": p1})
+    await gw.api("upsert_provider", provider="p2", base_url=other.base_url, display_name="Theirs")
+    saved = gw.services.paths.config.read_text()
+    with pytest.raises(ApiError, match="a provider named 'p2' already exists"):
+        await gw.api("upsert_provider", provider="p2", base_url=p1.base_url, display_name="Mine", create=True)
+    assert gw.services.paths.config.read_text() == saved
+    cfg = await gw.api("upsert_provider", provider="p3", base_url=p1.base_url, create=True)
+    assert cfg["providers"]["p3"]["base_url"] == p1.base_url
+
+
+@pytest.mark.parametrize("method", ["set_provider_key", "set_usage_token"])
+async def test_a_key_longer_than_any_header_carries_is_refused(fakes, gateway, method):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    argument = "key" if method == "set_provider_key" else "token"
+    with pytest.raises(ApiError, match="at most 4,096"):
+        await gw.api(method, provider="p1", **{argument: "k" * 300_000})
+    await gw.api(method, provider="p1", **{argument: "k" * 4096})
+
+
+@pytest.mark.parametrize("which", ["config", "secrets"])
+async def test_a_file_the_user_made_read_only_is_not_replaced(fakes, gateway, which):
+    """chmod 0400 says "leave it": the change is refused naming the file, which keeps its content and mode."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    path = getattr(gw.services.paths, which)
+    before = path.read_text()
+    path.chmod(0o400)
+    try:
+        with pytest.raises(ApiError) as err:
+            if which == "config":
+                await gw.api("upsert_provider", provider="p1", display_name="Renamed")
+            else:
+                await gw.api("set_provider_key", provider="p1", key="sk-another-key-000000")
+        assert err.value.message == (f"API Router did not save the change: {path} is read-only; make it writable "
+                                     "if API Router should change it")
+        assert path.read_text() == before and stat.S_IMODE(path.stat().st_mode) == 0o400
+    finally:
+        path.chmod(0o600)
+    await gw.api("upsert_provider", provider="p1", display_name="Renamed")  # writable again: saved
+
+
 async def test_keys_set_and_clear(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, keys={})

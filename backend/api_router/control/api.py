@@ -46,7 +46,7 @@ from api_router.gateway.explain import path_hint
 from api_router.gateway.models import fetch_models
 from api_router.gateway.provider_test import run_test
 from api_router.records import Kind, Level
-from api_router.secrets import Secrets, is_printable_secret, mask_refused, new_gateway_token, unmask_url
+from api_router.secrets import SECRET_MAX, Secrets, is_printable_secret, mask_refused, new_gateway_token, unmask_url
 from api_router.services import Asked, Services
 from api_router.status import build_status, provider_settings
 
@@ -251,10 +251,15 @@ class Control:
     @exposed
     def upsert_provider(self, provider: str, display_name: str | None = None, base_url: str | None = None,
                         usage_adapter: str | None = None, usage_base_url: str | None = None,
-                        disabled: bool | None = None, model_map: dict[str, str] | None = None) -> dict[str, Any]:
+                        disabled: bool | None = None, model_map: dict[str, str] | None = None,
+                        create: bool = False) -> dict[str, Any]:
+        """Add a provider, or change one. ``create``: only add — an id that exists (another window may have
+        added it since this one looked) is refused rather than changed."""
         services = self._services
         pid = _text("provider", provider)
         creating = pid not in services.config.current.providers
+        if create and not creating:
+            raise ControlError(f"a provider named {pid!r} already exists")
         if creating:
             self._check_new_id(pid)
             if base_url is None:
@@ -554,6 +559,9 @@ class Control:
             if any(c.isspace() for c in value) or not is_printable_secret(value):
                 raise ControlError(f"{arg} must be printable ASCII characters only, with no spaces, line breaks, "
                                    "control characters or letters outside ASCII (check what was pasted)")
+            if len(value) > SECRET_MAX:  # an HTTP header line (aiohttp's limit: 8,190 bytes) could not carry it
+                raise ControlError(f"{arg} is {len(value):,} characters long: at most {SECRET_MAX:,} (check what was "
+                                   "pasted)")
 
         def change(s: Secrets) -> Secrets:
             values = {k: v for k, v in getattr(s, field).items() if k != pid}

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from api_router.config import ConfigError
+from api_router.fsutil import ReadOnlyFile
 
 F = typing.TypeVar("F", bound=Callable[..., Any])
 
@@ -30,6 +31,9 @@ def unsaved_change(exc: OSError) -> str | None:
     read-only, the disk is full…); None when ``exc`` is not a file that could not be written."""
     if exc.filename is None or isinstance(exc, (TimeoutError, ConnectionError)):
         return None
+    if isinstance(exc, ReadOnlyFile):
+        return (f"API Router did not save the change: {exc.filename} is read-only; make it writable if API Router "
+                "should change it")
     return (f"API Router could not save the change: cannot write {exc.filename} ({exc.strerror or exc}); "
             "check that the folder is writable and has space")
 
