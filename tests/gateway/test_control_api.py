@@ -231,6 +231,18 @@ async def test_a_file_the_user_made_read_only_is_not_replaced(fakes, gateway, wh
     await gw.api("upsert_provider", provider="p1", display_name="Renamed")  # writable again: saved
 
 
+async def test_codex_files_that_cannot_be_written_are_named_in_words(fakes, gateway, tmp_path, monkeypatch):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setattr(gw.services, "codex_home", blocker / "codex")
+    with pytest.raises(ApiError) as err:
+        await gw.api("apply_codex_setup")
+    assert err.value.status == 400 and err.value.message.startswith("Codex's files were not changed: cannot write ")
+    assert "[Errno" not in err.value.message and str(blocker) in err.value.message
+
+
 async def test_keys_set_and_clear(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, keys={})

@@ -94,6 +94,13 @@ def _url(name: str, value: str, *, empty_ok: bool = False) -> str:
     return normalized_url(value)
 
 
+def _os_words(exc: OSError) -> str:
+    """A file error as a person reads it ("cannot write /x/auth.json: Permission denied"), not Python's
+    "[Errno 13] Permission denied: '/x/auth.json'"."""
+    why = exc.strerror or type(exc).__name__
+    return f"cannot write {exc.filename}: {why}" if exc.filename else why
+
+
 class Control:
     def __init__(self, services: Services, run_async: Callable[[Coroutine[Any, Any, Any]], Any]) -> None:
         self._services = services
@@ -594,7 +601,8 @@ class Control:
                                                      updated.gateway_token)
         except OSError as exc:
             codex_updated = False
-            services.emit(Level.ERROR, Kind.CODEX, f"Could not update Codex's auth.json with the new token: {exc}")
+            services.emit(Level.ERROR, Kind.CODEX,
+                          f"Could not update Codex's auth.json with the new token: {_os_words(exc)}")
         if codex_updated:
             services.emit(Level.INFO, Kind.SECURITY,
                           f"Gateway token rotated; Codex's auth.json ({services.codex_home}) "
@@ -624,8 +632,10 @@ class Control:
         services = self._services
         try:
             result = change(services.codex_home, services.gateway_url, services.secrets.current.gateway_token)
-        except (codex_setup.CodexSetupError, OSError) as exc:
+        except codex_setup.CodexSetupError as exc:
             raise ControlError(str(exc)) from None
+        except OSError as exc:
+            raise ControlError(f"Codex's files were not changed: {_os_words(exc)}") from None
         services.emit(Level.INFO, Kind.CODEX, f"{done} ({services.codex_home})")
         return result
 
