@@ -203,6 +203,8 @@ export interface UpsertProviderArgs {
   disabled?: boolean | null;
   /** `{}` clears it. */
   model_map?: ModelMap | null;
+  /** Only add: an id that exists (another window added it meanwhile) is refused, not changed. */
+  create?: boolean;
 }
 
 // ---------------------------------------------------------------- usage and quota

@@ -288,6 +288,7 @@ describe('dashboard', () => {
     expect(screen.queryByRole('dialog')).toBeNull();
     expect(lastCall(backend, 'upsert_provider')?.args).toEqual({
       provider: 'p5',
+      create: true,
       display_name: 'Relay Five',
       base_url: 'https://five.example.com/v1',
     });
@@ -312,6 +313,7 @@ describe('dashboard', () => {
     await screen.findByTestId('provider-row-p6');
     expect(lastCall(backend, 'upsert_provider')?.args).toEqual({
       provider: 'p6',
+      create: true,
       display_name: 'n'.repeat(200),
       base_url: 'https://Six.Example.com/v1',
     });

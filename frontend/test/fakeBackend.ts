@@ -214,6 +214,11 @@ export class FakeBackend {
   testFailures: Record<string, string> = {};
   /** Overrides the computed status summary. */
   summaryOverride: StatusSummary | null = null;
+  /**
+   * Answer `method` only after this many ms (through pywebviewApi and fetch), as the real gateway
+   * does: e.g. the status that no longer has a deleted provider arrives a moment after the delete.
+   */
+  delayMs: Record<string, number> = {};
   /** Make the next call to `method` fail with this error. */
   failNext: Record<string, FakeError> = {};
   /** Providers with a usage token set. */
@@ -385,6 +390,7 @@ export class FakeBackend {
         const id = String(args.provider);
         if (!ID_RE.test(id)) throw new FakeError('bad provider id');
         const existing = s.providers[id];
+        if (existing && args.create === true) throw new FakeError(`a provider named '${id}' already exists`);
         if (!existing && !args.base_url) throw new FakeError('base_url is required for a new provider');
         const p = existing ? { ...existing } : makeProvider({ display_name: id, has_key: false, key_preview: '', status: 'unknown' });
         if (typeof args.display_name === 'string') p.display_name = args.display_name;
@@ -626,6 +632,7 @@ export class FakeBackend {
     const api: Record<string, (kwargs?: unknown) => Promise<unknown>> = {};
     for (const method of METHODS) {
       api[method] = async (kwargs?: unknown) => {
+        await this.wait(method);
         try {
           return this.handle(method, (kwargs ?? {}) as Kwargs);
         } catch (e) {
@@ -661,6 +668,7 @@ export class FakeBackend {
       this.calls.push({ method: `401:${method}`, args: {} });
       return json(401, { error: { message: 'invalid gateway token', type: 'unauthorized' } });
     }
+    await this.wait(method);
     try {
       const args = init?.body ? (JSON.parse(String(init.body)) as Kwargs) : {};
       return json(200, this.handle(method, args));
@@ -669,6 +677,11 @@ export class FakeBackend {
       return json(err.status, { error: { message: err.message, type: err.type } });
     }
   };
+
+  private async wait(method: string): Promise<void> {
+    const ms = this.delayMs[method];
+    if (ms) await new Promise((resolve) => setTimeout(resolve, ms));
+  }
 
   methods(): string[] {
     return this.calls.map((c) => c.method);

@@ -117,6 +117,7 @@ describe('the provider dialog', () => {
     await screen.findByTestId('provider-row-az');
     expect(lastCall(backend, 'upsert_provider')?.args).toEqual({
       provider: 'az',
+      create: true,
       base_url: 'https://relay.five.example.com/v1',
       usage_adapter: 'new_api',
     });

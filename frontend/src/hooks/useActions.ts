@@ -121,10 +121,11 @@ function makeActions({ bridge, refresh, apply, toasts, namesRef }: ActionContext
     markEventsSeen: () => run('Could not mark the events as seen', 'mark_events_seen', {}),
     rotateGatewayToken: () =>
       run('Could not rotate the gateway token', 'rotate_gateway_token', {}, { success: 'Gateway token rotated' }),
+    /** No success toast: the Connect Codex dialog, still open, says so itself (a toast would cover it). */
     applyCodexSetup: () =>
-      run('Could not write the Codex configuration', 'apply_codex_setup', {}, { after: 'none', success: 'Codex configured' }),
+      run('Could not write the Codex configuration', 'apply_codex_setup', {}, { after: 'none' }),
     restoreCodexBackup: () =>
-      run('Could not restore the Codex backup', 'restore_codex_backup', {}, { after: 'none', success: 'Codex backup restored' }),
+      run('Could not restore the Codex backup', 'restore_codex_backup', {}, { after: 'none' }),
     getConfig: () => run('Could not read the configuration', 'get_config', {}, { after: 'none' }),
     exportRequests: (format: ExportFormat, filters: RequestFilters) =>
       run('Could not export the requests', 'export_requests', { format, ...filters }, { after: 'none' }),

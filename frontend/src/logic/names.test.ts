@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nameOf, namesFromKey, namesKey, providerNames } from './names';
+import { nameOf, namesFromKey, namesKey, providerNames, nameWithoutId } from './names';
 
 describe('providerNames', () => {
   it('uses display names, falls back to the id, and tells shared names apart', () => {
@@ -32,5 +32,14 @@ describe('namesKey', () => {
     const names = { p1: 'Relay One', 'a.b': 'Zürich – 東京', x: 'x' };
     expect(namesFromKey(namesKey(names))).toEqual(names);
     expect(namesFromKey(namesKey({}))).toEqual({});
+  });
+});
+
+describe('nameWithoutId', () => {
+  it('drops the " (id)" that tells apart a shared name, and is null when the name is the id', () => {
+    expect(nameWithoutId('Relay One (dup2)', 'dup2')).toBe('Relay One');
+    expect(nameWithoutId('race1', 'race1')).toBeNull();
+    expect(nameWithoutId('Relay Nine', 'p9')).toBe('Relay Nine');
+    expect(nameWithoutId('Relay (p1)', 'p2')).toBe('Relay (p1)');
   });
 });

@@ -25,6 +25,17 @@ export function nameOf(names: NameMap, id: ProviderId | null | undefined, none =
   return names[id] ?? id;
 }
 
+/**
+ * The display name in `name` (what nameOf gave), without the " (id)" that tells apart providers
+ * sharing a name; null when the provider has no display name of its own (`name` is its id). For
+ * text that names the id as well, so that it says it once.
+ */
+export function nameWithoutId(name: string, id: ProviderId): string | null {
+  if (name === id) return null;
+  const suffix = ` (${id})`;
+  return name.endsWith(suffix) ? name.slice(0, -suffix.length) : name;
+}
+
 /** A stable key for memoising on the names' content rather than the object's identity. */
 export function namesKey(names: NameMap): string {
   return Object.entries(names)

@@ -12,6 +12,8 @@ import {
   validateDisplayName,
   validateProviderForm,
   validateProviderId,
+  validateUsageToken,
+  SECRET_MAX,
 } from './validate';
 
 describe('the cases shared with the backend (validation-cases.json)', () => {
@@ -131,5 +133,21 @@ describe('withV1Path', () => {
     expect(withV1Path(' http://127.0.0.1:8080// ')).toBe('http://127.0.0.1:8080/v1');
     expect(withV1Path('https://relay.example.com:8443?x=1')).toBe('https://relay.example.com:8443/v1?x=1');
     expect(withV1Path('https://relay.example.com/?x=1#top')).toBe('https://relay.example.com/v1?x=1#top');
+  });
+});
+
+describe('keys and usage tokens longer than the backend takes (a longer header fails every request)', () => {
+  it('takes 4,096 characters and refuses 4,097, saying the limit and the length', () => {
+    expect(SECRET_MAX).toBe(4096);
+    const ok = 'k'.repeat(4096);
+    expect(validateApiKey(ok)).toBeNull();
+    expect(validateUsageToken(ok)).toBeNull();
+    expect(validateApiKey(` ${ok} `)).toBeNull(); // trimmed first
+    expect(validateApiKey(`${ok}x`)).toBe(
+      'The key is too long: at most 4,096 characters (it has 4,097); check what was pasted',
+    );
+    expect(validateUsageToken('t'.repeat(10_000))).toBe(
+      'The token is too long: at most 4,096 characters (it has 10,000); check what was pasted',
+    );
   });
 });

@@ -109,11 +109,19 @@ export function validateDisplayName(raw: string, required = true): string | null
   return null;
 }
 
+/** Characters a key or usage token may have (the backend's SECRET_MAX): a longer header fails every request. */
+export const SECRET_MAX = 4096;
+
 /**
- * What the backend refuses in a key or usage token (both travel in an HTTP header): whitespace,
- * control and invisible characters (e.g. a pasted U+200B zero-width space), and anything not ASCII.
+ * What the backend refuses in a key or usage token (both travel in an HTTP header): more than
+ * SECRET_MAX characters, whitespace, control and invisible characters (e.g. a pasted U+200B
+ * zero-width space), and anything not ASCII.
  */
 function secretProblem(value: string, what: 'key' | 'token'): string | null {
+  const length = [...value].length;
+  if (length > SECRET_MAX) {
+    return `The ${what} is too long: at most ${SECRET_MAX.toLocaleString('en-US')} characters (it has ${length.toLocaleString('en-US')}); check what was pasted`;
+  }
   if (/\s/.test(value)) return `The ${what} must not contain spaces or line breaks`;
   const invisible = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}]/u.exec(value);
   if (invisible) {

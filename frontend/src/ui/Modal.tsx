@@ -136,7 +136,7 @@ export function Modal({ title, onClose, children, footer, size = 'md', initialFo
         }}
       >
         <header className="modal__header">
-          <h2 id={titleId} className="modal__title">
+          <h2 id={titleId} className="modal__title" title={title}>
             {title}
           </h2>
           <IconButton icon="x" label="Close" onClick={onClose} />

@@ -85,6 +85,11 @@ export function ConnectCodexDialog({ codex, onClose }: Props) {
               {setup.codex_home}
             </dd>
           </dl>
+          {codex.notice ? (
+            <p className="codex__notice" role="status" data-testid="codex-notice">
+              {codex.notice}
+            </p>
+          ) : null}
           <p className={outOfDate ? 'codex__state codex__state--warn' : 'codex__state muted'} role={outOfDate ? 'alert' : undefined}>
             {meta.text}
           </p>

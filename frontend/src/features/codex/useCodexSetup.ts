@@ -12,6 +12,8 @@ export interface CodexSetupStore {
   loadError: string | null;
   /** Why the last write or restore was refused (the dialog shows it; no toast over it). */
   actionError: string | null;
+  /** What the last write or restore did (the dialog shows it as a status line; no toast over it). */
+  notice: string | null;
   busy: boolean;
   /** Read the setup again (after the dialog opens, and after the gateway token was rotated). */
   reload: () => Promise<void>;
@@ -38,6 +40,7 @@ export function useCodexSetup(
   const [written, setWritten] = useState<{ value: CodexSetup; over: CodexSetup | null } | null>(null);
   const [busy, whileBusy] = useBusy();
   const [actionError, setActionError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
   const { refresh, data } = query;
 
   // What apply/restore returned is newer than the read it followed, until a read brings something else.
@@ -46,6 +49,7 @@ export function useCodexSetup(
   const reload = useCallback(async () => {
     setWritten(null);
     setActionError(null);
+    setNotice(null);
     await refresh();
   }, [refresh]);
 
@@ -53,9 +57,12 @@ export function useCodexSetup(
     () =>
       whileBusy(async () => {
         setActionError(null);
+        setNotice(null);
         const r = await actions.applyCodexSetup();
-        if (r.ok) setWritten({ value: r.value, over: data });
-        else setActionError(r.error.message);
+        if (r.ok) {
+          setWritten({ value: r.value, over: data });
+          setNotice('Codex configured: config.toml and auth.json were written (the old files were backed up).');
+        } else setActionError(r.error.message);
       }),
     [actions, data, whileBusy],
   );
@@ -64,9 +71,12 @@ export function useCodexSetup(
     () =>
       whileBusy(async () => {
         setActionError(null);
+        setNotice(null);
         const r = await actions.restoreCodexBackup();
-        if (r.ok) setWritten({ value: r.value, over: data });
-        else setActionError(r.error.message);
+        if (r.ok) {
+          setWritten({ value: r.value, over: data });
+          setNotice('Codex backup restored: config.toml and auth.json are back to the saved copies.');
+        } else setActionError(r.error.message);
         return r.ok;
       }),
     [actions, data, whileBusy],
@@ -77,6 +87,7 @@ export function useCodexSetup(
     state: codexState(setup),
     loadError: setup ? null : query.error,
     actionError,
+    notice,
     busy,
     reload,
     apply,

@@ -1,4 +1,4 @@
-import { useCallback, useMemo, useState } from 'react';
+import { useCallback, useMemo, useRef, useState } from 'react';
 import { useToasts } from '../../hooks/toasts';
 import type { Actions } from '../../hooks/useActions';
 import { nameOf, type NameMap } from '../../logic/names';
@@ -8,6 +8,7 @@ import { Icon } from '../../ui/Icon';
 import { ProviderDialogs, type OpenDialog } from './dialogs/ProviderDialogs';
 import type { RowHandlers } from './ProviderRow';
 import { ProvidersTable } from './ProvidersTable';
+import { useFocusAfterDialog } from './useFocusAfterDialog';
 import { useProbes } from './useProbes';
 import { useProviderOrder } from './useProviderOrder';
 import { useProviderTests } from './useProviderTests';
@@ -63,12 +64,27 @@ export function ProvidersPanel(props: Props) {
   const usage = useUsageRefresh(actions, serverIds);
   const [dialog, setDialog] = useState<OpenDialog>(null);
   const close = useCallback(() => setDialog(null), []);
+  const sectionRef = useRef<HTMLElement>(null);
+  const headingRef = useRef<HTMLHeadingElement>(null);
+  const focusAfter = useFocusAfterDialog(sectionRef, headingRef, serverIds, dialog !== null);
+  /** Its row goes with the next status: focus goes to the heading, not back into that row. */
+  const deleted = useCallback(() => {
+    focusAfter({ kind: 'heading' });
+    setDialog(null);
+  }, [focusAfter]);
+  /** Focus goes to the row under its new id (the heading until that row is there). */
+  const renamed = useCallback(
+    (newId: string) => {
+      focusAfter({ kind: 'row', id: newId });
+      setDialog(null);
+    },
+    [focusAfter],
+  );
   const toasts = useToasts();
   const dialogId = dialog && dialog.kind !== 'add' ? dialog.id : null;
   const dialogName = useLastKnown(dialogId !== null && providers[dialogId] ? nameOf(names, dialogId) : null);
   /** Its provider was renamed or deleted elsewhere: the dialog closes (for good) and says so. */
   const gone = useCallback(() => {
-
     setDialog(null);
     toasts.push({ tone: 'info', title: `${dialogName ?? 'The provider'} was renamed or deleted meanwhile`, message: 'Its dialog was closed.' });
   }, [dialogName, toasts]);
@@ -109,9 +125,9 @@ export function ProvidersPanel(props: Props) {
   const testable = serverIds.filter((id) => !providers[id]?.disabled);
 
   return (
-    <section className="card card--table" aria-label="Providers">
+    <section ref={sectionRef} className="card card--table" aria-label="Providers">
       <div className="card__head">
-        <h2 id="providers-title" className="card__title" tabIndex={-1}>
+        <h2 ref={headingRef} id="providers-title" className="card__title" tabIndex={-1}>
           Providers <span className="muted count">{order.ids.length}</span>
         </h2>
         <div className="toolbar toolbar--wrap">
@@ -173,6 +189,8 @@ export function ProvidersPanel(props: Props) {
         onRefreshUsage={handlers.refreshUsage}
         onKeyRefused={(id, key, error) => void keyRefused(id, key, error)}
         onGone={gone}
+        onDeleted={deleted}
+        onRenamed={renamed}
         onClose={close}
       />
     </section>

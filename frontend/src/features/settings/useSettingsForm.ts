@@ -44,11 +44,14 @@ export function useSettingsForm(
     draft,
     plan,
     busy,
+    /** Any edit clears the last save's refusal (it was about the values before the edit). */
     toggle(key: Exclude<keyof UiSettings, 'notify_quota_percent'>, on: boolean) {
       setDraft((d) => (d ? { ...d, ui: { ...d.ui, [key]: on } } : d));
+      setSaveError(null);
     },
     setText(key: 'quotaPercent' | 'retentionDays' | 'maxRows', text: string) {
       setDraft((d) => (d ? { ...d, [key]: text } : d));
+      setSaveError(null);
     },
     async save(e: FormEvent) {
       e.preventDefault();

@@ -24,7 +24,7 @@ interface Props {
 export const TrafficChart = memo(function TrafficChart({ testId, title, metric, rows, ids, names, colors, empty }: Props) {
   return (
     <ChartFrame testId={testId} title={title} empty={empty}>
-      <ComposedChart aria-label={`${title}, per provider over time`} data={rows} margin={{ top: 6, right: 8, bottom: 0, left: 0 }} barCategoryGap="18%">
+      <ComposedChart aria-label={`${title}, per provider`} data={rows} margin={{ top: 6, right: 8, bottom: 0, left: 0 }} barCategoryGap="18%">
         <CartesianGrid vertical={false} strokeDasharray="3 3" />
         <XAxis dataKey="label" tick={AXIS_TICK} tickLine={false} minTickGap={16} />
         <YAxis

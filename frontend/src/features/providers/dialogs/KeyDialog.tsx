@@ -87,6 +87,7 @@ export function KeyDialog({ id, name, provider, retry, onSetKey, onClearKey, onC
           onChange={(e) => {
             setKey(e.target.value);
             setError(null);
+            setFormError(null);
           }}
           error={error}
           autoComplete="off"

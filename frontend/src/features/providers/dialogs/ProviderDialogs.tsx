@@ -29,6 +29,9 @@ interface Props {
   onKeyRefused: (id: string, key: string, message: string) => void;
   /** The open row dialog's provider is gone (renamed or deleted elsewhere). */
   onGone: () => void;
+  /** Delete or Change id succeeded: the dialog is done (the caller closes it and places focus). */
+  onDeleted: () => void;
+  onRenamed: (newId: string) => void;
   onClose: () => void;
 }
 
@@ -74,7 +77,16 @@ export function ProviderDialogs(props: Props) {
         />
       );
     case 'rename':
-      return <RenameDialog id={id} name={name} existingIds={existingIds} onRename={actions.renameProvider} onClose={onClose} />;
+      return (
+        <RenameDialog
+          id={id}
+          name={name}
+          existingIds={existingIds}
+          onRename={actions.renameProvider}
+          onRenamed={props.onRenamed}
+          onClose={onClose}
+        />
+      );
     case 'key':
       return (
         <KeyDialog
@@ -100,7 +112,9 @@ export function ProviderDialogs(props: Props) {
         />
       );
     case 'delete':
-      return <DeleteProviderDialog id={id} name={name} onDelete={actions.deleteProvider} onClose={onClose} />;
+      return (
+        <DeleteProviderDialog id={id} name={name} onDelete={actions.deleteProvider} onDeleted={props.onDeleted} onClose={onClose} />
+      );
   }
 }
 

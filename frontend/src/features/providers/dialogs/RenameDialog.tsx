@@ -11,11 +11,13 @@ interface Props {
   name: string;
   existingIds: readonly string[];
   onRename: (id: string, newId: string) => Promise<ActionResult<unknown>>;
+  /** The id was changed (the dialog is done). */
+  onRenamed: (newId: string) => void;
   onClose: () => void;
 }
 
 /** Change a provider's id (its display name is edited in the Edit dialog). */
-export function RenameDialog({ id, name, existingIds, onRename, onClose }: Props) {
+export function RenameDialog({ id, name, existingIds, onRename, onRenamed, onClose }: Props) {
   const [value, setValue] = useState(id);
   const [error, setError] = useState<string | null>(null);
   const [formError, setFormError] = useState<string | null>(null);
@@ -31,7 +33,7 @@ export function RenameDialog({ id, name, existingIds, onRename, onClose }: Props
     if (err) return;
     await whileBusy(async () => {
       const r = await onRename(id, next);
-      if (r.ok) onClose();
+      if (r.ok) onRenamed(next);
       else if (refusedField(r.error.message) === 'id') setError(r.error.message);
       else setFormError(r.error.message);
     });
@@ -61,6 +63,7 @@ export function RenameDialog({ id, name, existingIds, onRename, onClose }: Props
           onChange={(e) => {
             setValue(e.target.value);
             setError(null);
+            setFormError(null);
           }}
           error={error}
           autoComplete="off"

@@ -18,7 +18,7 @@ interface Props extends UsageSettingsDeps {
 export function UsageDialog({ name, entry, ...deps }: Props) {
   const uid = useId();
   const { id, onClose } = deps;
-  const { adapter, setAdapter, baseUrl, setBaseUrl, token, setToken, hasToken, errors, setErrors, formError, busy, submit, clearToken } =
+  const { adapter, setAdapter, baseUrl, setBaseUrl, token, setToken, hasToken, errors, formError, busy, submit, clearToken } =
     useUsageSettingsForm(deps);
 
   const snapshot = entry?.snapshot ?? null;
@@ -109,10 +109,7 @@ export function UsageDialog({ name, entry, ...deps }: Props) {
         <Field
           label="Usage base URL"
           value={baseUrl}
-          onChange={(e) => {
-            setBaseUrl(e.target.value);
-            if (errors.baseUrl) setErrors((x) => ({ ...x, baseUrl: undefined }));
-          }}
+          onChange={(e) => setBaseUrl(e.target.value)}
           error={errors.baseUrl}
           autoComplete="off"
           spellCheck={false}
@@ -124,10 +121,7 @@ export function UsageDialog({ name, entry, ...deps }: Props) {
           label="Usage token"
           type="password"
           value={token}
-          onChange={(e) => {
-            setToken(e.target.value);
-            if (errors.token) setErrors((x) => ({ ...x, token: undefined }));
-          }}
+          onChange={(e) => setToken(e.target.value)}
           error={errors.token}
           autoComplete="off"
           spellCheck={false}

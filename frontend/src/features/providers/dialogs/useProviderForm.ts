@@ -77,6 +77,8 @@ export function useProviderForm({ id, provider, existingIds, onUpsert, onSetKey,
     const name = values.display_name.trim();
     const baseUrl = normalizeBaseUrl(values.base_url);
     if (adding) {
+      // Refused (at the id field) when another window added this id since the status was read.
+      args.create = true;
       args.base_url = baseUrl;
       if (name) args.display_name = name;
       const adapter = templateById(template).usageAdapter;
@@ -129,6 +131,7 @@ export function useProviderForm({ id, provider, existingIds, onUpsert, onSetKey,
         return typed ? v : { ...v, base_url: t.baseUrl };
       });
       setErrors((x) => ({ ...x, base_url: undefined }));
+      setFormError(null);
     },
     setField(k: keyof ProviderFormValues, value: string) {
       setValues((v) => ({ ...v, [k]: value }));
@@ -138,18 +141,22 @@ export function useProviderForm({ id, provider, existingIds, onUpsert, onSetKey,
     setKey(value: string) {
       setKey(value);
       if (errors.key) setErrors((x) => ({ ...x, key: undefined }));
+      setFormError(null);
     },
     setRow(rowKey: number, side: 'from' | 'to', value: string) {
       setRows((rs) => rs.map((r) => (r.key === rowKey ? { ...r, [side]: value } : r)));
       if (mapErrors[rowKey]) setMapErrors(({ [rowKey]: _fixed, ...rest }) => rest);
+      setFormError(null);
     },
     addRow() {
       setRows((rs) => [...rs, { key: nextKey, from: '', to: '' }]);
       setNextKey((k) => k + 1);
+      setFormError(null);
     },
     removeRow(rowKey: number) {
       setRows((rs) => rs.filter((r) => r.key !== rowKey));
       setMapErrors(({ [rowKey]: _gone, ...rest }) => rest);
+      setFormError(null);
     },
   };
 }

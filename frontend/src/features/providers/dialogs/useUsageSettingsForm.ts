@@ -92,16 +92,30 @@ export function useUsageSettingsForm({ id, provider, actions, onRefresh, onClose
     });
   }
 
+  /** Any edit clears the dialog's error line and the edited field's error. */
+  function edited(field?: keyof Errors) {
+    setFormError(null);
+    if (field && errors[field]) setErrors((x) => ({ ...x, [field]: undefined }));
+  }
+
   return {
     adapter,
-    setAdapter,
+    setAdapter(value: UsageAdapter) {
+      setAdapter(value);
+      edited();
+    },
     baseUrl,
-    setBaseUrl,
+    setBaseUrl(value: string) {
+      setBaseUrl(value);
+      edited('baseUrl');
+    },
     token,
-    setToken,
+    setToken(value: string) {
+      setToken(value);
+      edited('token');
+    },
     hasToken,
     errors,
-    setErrors,
     formError,
     busy,
     submit,

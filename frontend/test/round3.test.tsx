@@ -1,0 +1,252 @@
+// Audit round 4 on the dialogs: Add provider never overwrites an id another window took, focus after
+// Delete / Change id survives the status that arrives a moment later, a dialog's error line goes at
+// the first edit, Connect Codex says it wrote the files inside the dialog, and wording.
+
+import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { describe, expect, it } from 'vitest';
+import { App } from '../src/App';
+import { createDesktopBridge } from '../src/bridge';
+import { FakeBackend, FakeError } from './fakeBackend';
+
+async function desktopApp(backend = new FakeBackend()) {
+  const bridge = createDesktopBridge(backend.pywebviewApi());
+  render(<App bridge={bridge} pollIntervalMs={60_000} />);
+  await screen.findByTestId('provider-row-p1');
+  return backend;
+}
+
+const DISK_FULL = 'could not write config.toml: disk full';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function errorLine(dialog: HTMLElement) {
+  return within(dialog).queryByTestId('dialog-error');
+}
+
+describe('Add provider', () => {
+  it('is refused at the id field when another window added that id meanwhile, and changes nothing', async () => {
+    const backend = await desktopApp();
+    fireEvent.click(screen.getByRole('button', { name: 'Add provider' }));
+    const dialog = screen.getByRole('dialog', { name: 'Add provider' });
+    // Another window adds p9 between two status polls: this one does not know it yet.
+    act(() => void backend.handle('upsert_provider', { provider: 'p9', display_name: 'Theirs', base_url: 'https://theirs.example.com/v1' }));
+    fireEvent.change(within(dialog).getByLabelText('Provider id'), { target: { value: 'p9' } });
+    fireEvent.change(within(dialog).getByLabelText('Display name'), { target: { value: 'Mine' } });
+    fireEvent.change(within(dialog).getByLabelText('Base URL'), { target: { value: 'https://mine.example.com/v1' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Add provider' }));
+
+    const id = within(dialog).getByLabelText('Provider id');
+    await waitFor(() => expect(id.getAttribute('aria-invalid')).toBe('true'));
+    expect(within(dialog).getByText("a provider named 'p9' already exists")).toBeTruthy();
+    expect(screen.queryByTestId('toast-error')).toBeNull();
+    expect(backend.state.providers.p9.display_name).toBe('Theirs');
+    expect(backend.state.providers.p9.base_url).toBe('https://theirs.example.com/v1');
+  });
+
+  it('the fake backend refuses create:true for an id that exists, as the real one does', () => {
+    const backend = new FakeBackend();
+    expect(() => backend.handle('upsert_provider', { provider: 'p1', base_url: 'https://x.example.com/v1', create: true })).toThrow(
+      "a provider named 'p1' already exists",
+    );
+    backend.handle('upsert_provider', { provider: 'p1', display_name: 'Still editable' });
+    expect(backend.state.providers.p1.display_name).toBe('Still editable');
+  });
+});
+
+describe('focus after a provider goes away', () => {
+  it('Delete: ends on the providers heading, also when the new status arrives a moment later', async () => {
+    const backend = await desktopApp();
+    backend.delayMs.get_status = 80; // the real refresh takes a moment: the row is still there when the dialog closes
+    const opener = screen.getByRole('button', { name: 'Delete Relay Three' });
+    opener.focus();
+    fireEvent.click(opener);
+    const dialog = screen.getByRole('alertdialog', { name: 'Delete Relay Three?' });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Delete provider' }));
+    await waitFor(() => expect(screen.queryByRole('alertdialog')).toBeNull());
+    expect(screen.getByTestId('provider-row-p3')).toBeTruthy(); // not refreshed yet
+    await waitFor(() => expect(screen.queryByTestId('provider-row-p3')).toBeNull());
+    await sleep(20);
+    expect(document.activeElement?.id).toBe('providers-title');
+  });
+
+  it('Change id: ends on the renamed provider’s row control once its row is there', async () => {
+    const backend = await desktopApp();
+    backend.delayMs.get_status = 80;
+    const opener = screen.getByRole('button', { name: 'Change id of Relay Two' });
+    opener.focus();
+    fireEvent.click(opener);
+    const dialog = screen.getByRole('dialog', { name: 'Change the id of Relay Two' });
+    fireEvent.change(within(dialog).getByLabelText('New provider id'), { target: { value: 'p2-moved' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Change id' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+    expect(screen.queryByTestId('provider-row-p2-moved')).toBeNull(); // not refreshed yet
+    expect(document.activeElement?.id).toBe('providers-title');
+    const row = await screen.findByTestId('provider-row-p2-moved');
+    await waitFor(() => expect(document.activeElement).toBe(within(row).getByRole('button', { name: 'Change id of Relay Two' })));
+    await sleep(20);
+    expect(document.activeElement).toBe(within(row).getByRole('button', { name: 'Change id of Relay Two' }));
+  });
+
+  it('Change id: leaves focus alone when the user moved it before the row came', async () => {
+    const backend = await desktopApp();
+    backend.delayMs.get_status = 80;
+    fireEvent.click(screen.getByRole('button', { name: 'Change id of Relay Two' }));
+    const dialog = screen.getByRole('dialog', { name: 'Change the id of Relay Two' });
+    fireEvent.change(within(dialog).getByLabelText('New provider id'), { target: { value: 'p2-moved' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Change id' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+    const elsewhere = screen.getByRole('button', { name: 'Test Relay One' });
+    elsewhere.focus();
+    await screen.findByTestId('provider-row-p2-moved');
+    await sleep(20);
+    expect(document.activeElement).toBe(elsewhere);
+  });
+});
+
+describe('the dialog’s error line goes at the first edit', () => {
+  it('Change id', async () => {
+    const backend = await desktopApp();
+    backend.failNext.rename_provider = new FakeError(DISK_FULL);
+    fireEvent.click(screen.getByRole('button', { name: 'Change id of Relay Two' }));
+    const dialog = screen.getByRole('dialog', { name: 'Change the id of Relay Two' });
+    fireEvent.change(within(dialog).getByLabelText('New provider id'), { target: { value: 'p2-new' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Change id' }));
+    expect((await within(dialog).findByTestId('dialog-error')).textContent).toBe(DISK_FULL);
+    fireEvent.change(within(dialog).getByLabelText('New provider id'), { target: { value: 'p2-newer' } });
+    expect(errorLine(dialog)).toBeNull();
+  });
+
+  it('API key', async () => {
+    const backend = await desktopApp();
+    backend.failNext.set_provider_key = new FakeError('could not write secrets.json: disk full');
+    fireEvent.click(screen.getByRole('button', { name: 'Change key for Relay One' }));
+    const dialog = screen.getByRole('dialog', { name: 'API key for Relay One' });
+    fireEvent.change(within(dialog).getByLabelText('New API key'), { target: { value: 'sk-new-key-0001' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Save key' }));
+    await within(dialog).findByTestId('dialog-error');
+    fireEvent.change(within(dialog).getByLabelText('New API key'), { target: { value: 'sk-new-key-0002' } });
+    expect(errorLine(dialog)).toBeNull();
+  });
+
+  it.each([
+    ['Usage adapter', 'new_api'],
+    ['Usage base URL', 'https://usage.example.com'],
+    ['Usage token', 'tok-2'],
+  ])('Usage settings: %s', async (label, value) => {
+    const backend = await desktopApp();
+    fireEvent.click(screen.getByRole('button', { name: 'Usage settings for Relay One' }));
+    const dialog = screen.getByRole('dialog', { name: 'Usage settings for Relay One' });
+    await within(dialog).findByText(/None set|A usage token is set/);
+    backend.failNext.upsert_provider = new FakeError(DISK_FULL);
+    fireEvent.change(within(dialog).getByLabelText('Usage adapter'), { target: { value: 'token_stats' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Save usage settings' }));
+    await within(dialog).findByTestId('dialog-error');
+    fireEvent.change(within(dialog).getByLabelText(label), { target: { value } });
+    expect(errorLine(dialog)).toBeNull();
+  });
+
+  it.each(['toggle', 'text'])('Settings: a %s', async (kind) => {
+    const backend = await desktopApp();
+    fireEvent.click(screen.getByRole('button', { name: 'Settings' }));
+    const dialog = screen.getByRole('dialog', { name: 'Settings' });
+    await within(dialog).findByLabelText('Start hidden in the tray');
+    backend.failNext.update_ui = new FakeError('could not write the settings: disk full');
+    fireEvent.click(within(dialog).getByLabelText('Start hidden in the tray'));
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Save settings' }));
+    await within(dialog).findByTestId('dialog-error');
+    if (kind === 'toggle') fireEvent.click(within(dialog).getByLabelText('A request fails over'));
+    else fireEvent.change(within(dialog).getByLabelText('Quota warning below (%)'), { target: { value: '25' } });
+    expect(errorLine(dialog)).toBeNull();
+  });
+
+  it('Add provider: the API key', async () => {
+    const backend = await desktopApp();
+    backend.failNext.upsert_provider = new FakeError(DISK_FULL);
+    fireEvent.click(screen.getByRole('button', { name: 'Add provider' }));
+    const dialog = screen.getByRole('dialog', { name: 'Add provider' });
+    fireEvent.change(within(dialog).getByLabelText('Provider id'), { target: { value: 'p9' } });
+    fireEvent.change(within(dialog).getByLabelText('Base URL'), { target: { value: 'https://nine.example.com/v1' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Add provider' }));
+    await within(dialog).findByTestId('dialog-error');
+    fireEvent.change(within(dialog).getByLabelText('API key (optional)'), { target: { value: 'sk-nine-0001' } });
+    expect(errorLine(dialog)).toBeNull();
+  });
+
+  it.each(['edit a mapping', 'add a mapping', 'remove a mapping'])('Edit provider: %s', async (what) => {
+    const backend = await desktopApp();
+    backend.failNext.upsert_provider = new FakeError(DISK_FULL);
+    fireEvent.click(screen.getByRole('button', { name: 'Edit Relay Two' }));
+    const dialog = screen.getByRole('dialog', { name: 'Edit Relay Two' });
+    fireEvent.change(within(dialog).getByLabelText('Provider model 1'), { target: { value: 'openai/gpt-5.6' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Save changes' }));
+    await within(dialog).findByTestId('dialog-error');
+    if (what === 'edit a mapping') {
+      fireEvent.change(within(dialog).getByLabelText('Requested model 1'), { target: { value: 'gpt-5.6' } });
+    } else if (what === 'add a mapping') {
+      fireEvent.click(within(dialog).getByRole('button', { name: 'Add mapping' }));
+    } else {
+      fireEvent.click(within(dialog).getByRole('button', { name: 'Remove mapping 1' }));
+    }
+    expect(errorLine(dialog)).toBeNull();
+  });
+});
+
+describe('Connect Codex', () => {
+  it('says it wrote the files in a status line inside the dialog, with no toast over it', async () => {
+    await desktopApp();
+    fireEvent.click(screen.getByRole('button', { name: /^Connect Codex/ }));
+    const dialog = screen.getByRole('dialog', { name: 'Connect Codex' });
+    fireEvent.click(await within(dialog).findByRole('button', { name: 'Write Codex config' }));
+    const status = await within(dialog).findByRole('status');
+    expect(status.textContent).toMatch(/^Codex configured/);
+    expect(document.querySelector('.toast--success')).toBeNull();
+    expect(document.querySelector('.toasts')?.textContent ?? '').not.toContain('Codex');
+
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Restore backup' }));
+    fireEvent.click(within(screen.getByRole('alertdialog')).getByRole('button', { name: 'Restore backup' }));
+    await waitFor(() => expect(within(dialog).getByRole('status').textContent).toMatch(/^Codex backup restored/));
+    expect(document.querySelector('.toast--success')).toBeNull();
+  });
+
+  it('does not show the last write’s line when opened again', async () => {
+    await desktopApp();
+    const opener = screen.getByRole('button', { name: /^Connect Codex/ });
+    fireEvent.click(opener);
+    let dialog = screen.getByRole('dialog', { name: 'Connect Codex' });
+    fireEvent.click(await within(dialog).findByRole('button', { name: 'Write Codex config' }));
+    await within(dialog).findByRole('status');
+    fireEvent.keyDown(dialog, { key: 'Escape' });
+    fireEvent.click(opener);
+    dialog = screen.getByRole('dialog', { name: 'Connect Codex' });
+    await within(dialog).findByTestId('codex-state');
+    expect(within(dialog).queryByRole('status')).toBeNull();
+  });
+});
+
+describe('wording', () => {
+  it('names the traffic charts without saying "over time" twice', async () => {
+    window.location.hash = '#/usage';
+    render(<App bridge={createDesktopBridge(new FakeBackend().pywebviewApi())} pollIntervalMs={60_000} />);
+    const tokens = await screen.findByTestId('usage-chart-tokens');
+    await waitFor(() => expect(tokens.querySelector('svg[aria-label]')).not.toBeNull());
+    const labels = Array.from(document.querySelectorAll('svg[aria-label]'), (e) => e.getAttribute('aria-label'));
+    expect(labels).toContain('Tokens over time, per provider');
+    expect(labels).toContain('Attempts and errors over time, per provider');
+    for (const label of labels) expect(label?.match(/over time/g)?.length ?? 0).toBeLessThanOrEqual(1);
+    window.location.hash = '';
+  });
+
+  it.each([
+    ['dup2', 'Relay One', 'Relay One (dup2)', 'Relay One (id dup2) is removed'],
+    ['race1', '', 'race1', 'race1 is removed'],
+    ['p9', 'Relay Nine', 'Relay Nine', 'Relay Nine (id p9) is removed'],
+  ])('the Delete dialog names provider %s once', async (id, displayName, title, text) => {
+    const backend = new FakeBackend();
+    backend.handle('upsert_provider', { provider: id, display_name: displayName, base_url: 'https://x.example.com/v1' });
+    await desktopApp(backend);
+    fireEvent.click(await screen.findByRole('button', { name: `Delete ${title}` }));
+    const dialog = screen.getByRole('alertdialog', { name: `Delete ${title}?` });
+    const first = dialog.querySelector('.confirm-text p')?.textContent ?? '';
+    expect(first.startsWith(text)).toBe(true);
+    expect(first.split(id).length - 1).toBe(1);
+  });
+});
