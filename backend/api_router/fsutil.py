@@ -122,16 +122,20 @@ class ReadOnlyFile(PermissionError):
     """A file the user made read-only, which the app therefore does not replace."""
 
 
+def made_read_only(mode: int) -> bool:
+    """Whether a file's mode says the user made it read-only (no write bit for anyone; on Windows, its
+    read-only attribute): replacing it would change what they protected and undo the protection — for
+    root too, whom modes do not stop."""
+    return stat.S_ISREG(mode) and not mode & 0o222
+
+
 def refuse_if_read_only(path: Path) -> None:
-    """Raise ReadOnlyFile (naming ``path``) when the user made the file read-only: replacing it would
-    change what they protected, and undo the protection (for root too, whom modes do not stop)."""
-    if os.name != "posix":
-        return
+    """Raise ReadOnlyFile (naming ``path``) when ``made_read_only`` says so of it."""
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
         return
-    if stat.S_ISREG(mode) and not mode & 0o222:
+    if made_read_only(mode):
         raise ReadOnlyFile(errno.EACCES, "read-only", str(path))
 
 

@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 LEDGER_SAVE_SECONDS = 5.0  # counted tokens reach the store at most this late (a crash loses at most that)
-
-
 RECENT_MS = 5 * 60 * 1000  # how far back a ledger remembers when its tokens came: past any usage check's length
 
 
@@ -52,8 +50,8 @@ class Ledger:
 
     def checked(self, since_ms: int) -> Ledger:
         """The ledger after a check that began at ``since_ms``: what was served from then on."""
-        return Ledger(sum(n for at, n in self.recent if at >= since_ms), since_ms,
-                      deque((at, n) for at, n in self.recent if at >= since_ms))
+        kept = deque((at, n) for at, n in self.recent if at >= since_ms)
+        return Ledger(sum(n for _, n in kept), since_ms, kept)
 
 
 class Quota:

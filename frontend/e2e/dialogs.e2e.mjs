@@ -5,32 +5,20 @@
 // Run through tests/browser/test_dialogs_e2e.py.
 
 import assert from 'node:assert/strict';
-import { assertNoHorizontalScroll, env, launchBrowser, log, textMatches, until, watchdog } from './lib.mjs';
+import {
+  assertNoHorizontalScroll, controlApi, env, launchBrowser, log, signedInPage, textMatches, until, watchdog,
+} from './lib.mjs';
 
 const GATEWAY = env('E2E_GATEWAY').replace(/\/?$/, '/');
 const TOKEN = env('E2E_TOKEN');
 const NAMES = JSON.parse(env('E2E_NAMES')); // {id: display name}
 watchdog(90_000);
 
-async function api(method, args = {}) {
-  const res = await fetch(`${GATEWAY}api/${method}`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify(args),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const body = await res.json();
-  if (!res.ok) throw new Error(`${method}: HTTP ${res.status} ${JSON.stringify(body)}`);
-  return body;
-}
+const api = controlApi(GATEWAY, TOKEN);
 
 const browser = await launchBrowser();
-const context = await browser.newContext({ viewport: { width: 720, height: 600 } });
-await context.addInitScript((token) => sessionStorage.setItem('api-router.gateway-token', token), TOKEN);
-const page = await context.newPage();
+const { page, pageErrors } = await signedInPage(browser, TOKEN, { viewport: { width: 720, height: 600 } });
 page.setDefaultTimeout(8_000);
-const pageErrors = [];
-page.on('pageerror', (e) => pageErrors.push(e.message));
 
 /** No error toast is shown, and no toast at all overlaps the open dialog's box. */
 async function noToastOverDialog(where) {

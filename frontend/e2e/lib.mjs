@@ -88,6 +88,34 @@ export function launchBrowser() {
   });
 }
 
+/**
+ * A page whose browser session already holds the gateway token, as after the first visit, with its page
+ * errors collected.
+ */
+export async function signedInPage(browser, token, contextOptions = {}) {
+  const context = await browser.newContext(contextOptions);
+  await context.addInitScript((t) => sessionStorage.setItem('api-router.gateway-token', t), token);
+  const page = await context.newPage();
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  return { context, page, pageErrors };
+}
+
+/** ``api(method, args)``: a control call to the gateway at ``gateway`` (ending in /), its result or an Error. */
+export function controlApi(gateway, token) {
+  return async function api(method, args = {}) {
+    const res = await fetch(`${gateway}api/${method}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(args),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const body = await res.json();
+    if (!res.ok) throw new Error(`${method}: HTTP ${res.status} ${JSON.stringify(body)}`);
+    return body;
+  };
+}
+
 /** The page is never wider than the window (no horizontal page scroll). */
 export async function assertNoHorizontalScroll(page, where) {
   const m = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth }));

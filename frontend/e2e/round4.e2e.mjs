@@ -6,32 +6,20 @@
 // Run through tests/browser/test_round4_e2e.py.
 
 import assert from 'node:assert/strict';
-import { assertNoHorizontalScroll, env, launchBrowser, log, textMatches, until, watchdog } from './lib.mjs';
+import {
+  assertNoHorizontalScroll, controlApi, env, launchBrowser, log, signedInPage, textMatches, until, watchdog,
+} from './lib.mjs';
 
 const GATEWAY = env('E2E_GATEWAY').replace(/\/?$/, '/');
 const TOKEN = env('E2E_TOKEN');
 const LONG_ID = env('E2E_LONG_ID'); // its display name: 200 characters, no space
 watchdog(90_000);
 
-async function api(method, args = {}) {
-  const res = await fetch(`${GATEWAY}api/${method}`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify(args),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const body = await res.json();
-  if (!res.ok) throw new Error(`${method}: HTTP ${res.status} ${JSON.stringify(body)}`);
-  return body;
-}
+const api = controlApi(GATEWAY, TOKEN);
 
 const browser = await launchBrowser();
-const context = await browser.newContext({ viewport: { width: 720, height: 600 } });
-await context.addInitScript((token) => sessionStorage.setItem('api-router.gateway-token', token), TOKEN);
-const page = await context.newPage();
+const { page, pageErrors } = await signedInPage(browser, TOKEN, { viewport: { width: 720, height: 600 } });
 page.setDefaultTimeout(8_000);
-const pageErrors = [];
-page.on('pageerror', (e) => pageErrors.push(e.message));
 
 /** The open dialog's × is inside the window and the dialog, beside (not under) its title; nothing in it runs off sideways. */
 async function dialogFits(where) {

@@ -19,6 +19,7 @@ import {
   log,
   runViewport,
   screenshots,
+  signedInPage,
   textMatches,
   until,
   watchdog,
@@ -31,12 +32,7 @@ const { viewport: VIEWPORT, scheme: SCHEME } = runViewport();
 watchdog(60_000);
 
 const browser = await launchBrowser();
-const context = await browser.newContext({ viewport: VIEWPORT, colorScheme: SCHEME });
-// The browser session already holds the token, as after the first visit.
-await context.addInitScript((token) => sessionStorage.setItem('api-router.gateway-token', token), TOKEN);
-const page = await context.newPage();
-const pageErrors = [];
-page.on('pageerror', (e) => pageErrors.push(e.message));
+const { page, pageErrors } = await signedInPage(browser, TOKEN, { viewport: VIEWPORT, colorScheme: SCHEME });
 
 const cell = (row, col) => page.getByTestId(row).locator(`[data-col="${col}"]`);
 

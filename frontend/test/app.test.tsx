@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { App } from '../src/App';
 import { TOKEN_STORAGE_KEY, createDesktopBridge, createHttpBridge, sessionTokenStore } from '../src/bridge';
 import { FakeBackend, FakeError } from './fakeBackend';
+import { desktopApp } from './desktopApp';
 
 function browserApp(backend = new FakeBackend(), pollIntervalMs = 40) {
   const bridge = createHttpBridge({ fetch: backend.fetch, tokenStore: sessionTokenStore(window.sessionStorage) });
@@ -10,13 +11,6 @@ function browserApp(backend = new FakeBackend(), pollIntervalMs = 40) {
   return { backend, bridge };
 }
 
-async function desktopApp(backend = new FakeBackend()) {
-  const bridge = createDesktopBridge(backend.pywebviewApi());
-  // Long poll interval: actions refresh the status themselves.
-  render(<App bridge={bridge} pollIntervalMs={60_000} />);
-  await screen.findByTestId('provider-row-p1');
-  return { backend, bridge };
-}
 
 const tokenInput = () => screen.getByLabelText('Gateway token');
 const connect = () => fireEvent.click(screen.getByRole('button', { name: 'Connect' }));

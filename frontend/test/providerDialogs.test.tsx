@@ -1,18 +1,11 @@
 // Audit round 3 on the provider dialogs: refusals shown in the dialog (never a toast over it), Add
 // provider when the key is refused, a dialog whose provider went away, names and focus.
 
-import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
-import { App } from '../src/App';
-import { createDesktopBridge } from '../src/bridge';
 import { FakeBackend, FakeError } from './fakeBackend';
+import { desktopApp } from './desktopApp';
 
-async function desktopApp(backend = new FakeBackend(), pollIntervalMs = 60_000) {
-  const bridge = createDesktopBridge(backend.pywebviewApi());
-  render(<App bridge={bridge} pollIntervalMs={pollIntervalMs} />);
-  await screen.findByTestId('provider-row-p1');
-  return backend;
-}
 
 function openAdd() {
   fireEvent.click(screen.getByRole('button', { name: 'Add provider' }));
@@ -29,7 +22,7 @@ function fillAdd(dialog: HTMLElement, id: string, url: string, key = '') {
 
 describe('a refusal while a dialog is open', () => {
   it('is shown at the field it names, with no toast over the form', async () => {
-    const backend = await desktopApp();
+    const { backend } = await desktopApp();
     backend.failNext.upsert_provider = new FakeError("base_url 'https://a..b/v1' has an empty label");
     const dialog = openAdd();
     fillAdd(dialog, 'p9', 'https://a..b/v1');
@@ -41,7 +34,7 @@ describe('a refusal while a dialog is open', () => {
   });
 
   it('names no field: shown as the dialog’s error line', async () => {
-    const backend = await desktopApp();
+    const { backend } = await desktopApp();
     backend.failNext.upsert_provider = new FakeError('could not write config.toml: disk full');
     const dialog = openAdd();
     fillAdd(dialog, 'p9', 'https://relay9.example.com/v1');
@@ -50,7 +43,7 @@ describe('a refusal while a dialog is open', () => {
   });
 
   it('of a key, in the key dialog, at the key', async () => {
-    const backend = await desktopApp();
+    const { backend } = await desktopApp();
     backend.failNext.set_provider_key = new FakeError('key must be printable characters only (check what was pasted)');
     fireEvent.click(screen.getByRole('button', { name: 'Change key for Relay One' }));
     const dialog = screen.getByRole('dialog', { name: 'API key for Relay One' });
@@ -63,7 +56,7 @@ describe('a refusal while a dialog is open', () => {
 
 describe('Add provider with a key the server refuses', () => {
   it('switches to the new provider’s key dialog, saying it was added but the key was not saved and why', async () => {
-    const backend = await desktopApp();
+    const { backend } = await desktopApp();
     backend.failNext.set_provider_key = new FakeError('key must be ASCII');
     fillAdd(openAdd(), 'p9', 'https://relay9.example.com/v1', 'sk-looks-fine');
     const keyDialog = await screen.findByRole('dialog', { name: 'API key for New Relay' });
@@ -79,7 +72,7 @@ describe('Add provider with a key the server refuses', () => {
   });
 
   it('refuses a non-ASCII or invisible key before sending anything', async () => {
-    const backend = await desktopApp();
+    const { backend } = await desktopApp();
     const dialog = openAdd();
     fillAdd(dialog, 'p9', 'https://relay9.example.com/v1', 'sk-abc\u200bdef');
     expect(within(dialog).getByRole('alert').textContent).toMatch(/invisible or control character \(U\+200B\)/);
@@ -89,7 +82,7 @@ describe('Add provider with a key the server refuses', () => {
 
 describe('a dialog whose provider went away', () => {
   it('closes, says so, and never reopens when the id comes back', async () => {
-    const backend = await desktopApp(new FakeBackend(), 40);
+    const { backend } = await desktopApp(new FakeBackend(), 40);
     fireEvent.click(screen.getByRole('button', { name: 'Edit Relay Two' }));
     expect(screen.getByRole('dialog', { name: 'Edit Relay Two' })).toBeTruthy();
     act(() => void backend.handle('rename_provider', { provider: 'p2', new_id: 'p2-moved' }));

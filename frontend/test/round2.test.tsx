@@ -1,19 +1,12 @@
 // Issue 15 on the dashboard: health from evidence, provider tests, templates and model maps,
 // Connect Codex states, settings, events — against the fake backend's round-2 contract.
 
-import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
-import { App } from '../src/App';
-import { createDesktopBridge } from '../src/bridge';
 import { codexButtonText } from '../src/features/shell/Header';
 import { FakeBackend, FakeError } from './fakeBackend';
+import { desktopApp } from './desktopApp';
 
-async function desktopApp(backend = new FakeBackend()) {
-  const bridge = createDesktopBridge(backend.pywebviewApi());
-  render(<App bridge={bridge} pollIntervalMs={60_000} />);
-  await screen.findByTestId('provider-row-p1');
-  return { backend, bridge };
-}
 
 const lastCall = (b: FakeBackend, method: string) => [...b.calls].reverse().find((c) => c.method === method);
 const row = (id: string) => within(screen.getByTestId(`provider-row-${id}`));

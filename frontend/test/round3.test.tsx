@@ -7,13 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { App } from '../src/App';
 import { createDesktopBridge } from '../src/bridge';
 import { FakeBackend, FakeError } from './fakeBackend';
+import { desktopApp } from './desktopApp';
 
-async function desktopApp(backend = new FakeBackend()) {
-  const bridge = createDesktopBridge(backend.pywebviewApi());
-  render(<App bridge={bridge} pollIntervalMs={60_000} />);
-  await screen.findByTestId('provider-row-p1');
-  return backend;
-}
 
 const DISK_FULL = 'could not write config.toml: disk full';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -24,7 +19,7 @@ function errorLine(dialog: HTMLElement) {
 
 describe('Add provider', () => {
   it('is refused at the id field when another window added that id meanwhile, and changes nothing', async () => {
-    const backend = await desktopApp();
+    const { backend } = await desktopApp();
     fireEvent.click(screen.getByRole('button', { name: 'Add provider' }));
     const dialog = screen.getByRole('dialog', { name: 'Add provider' });
     // Another window adds p9 between two status polls: this one does not know it yet.
@@ -54,7 +49,7 @@ describe('Add provider', () => {
 
 describe('focus after a provider goes away', () => {
   it('Delete: ends on the providers heading, also when the new status arrives a moment later', async () => {
-    const backend = await desktopApp();
+    const { backend } = await desktopApp();
     backend.delayMs.get_status = 80; // the real refresh takes a moment: the row is still there when the dialog closes
     const opener = screen.getByRole('button', { name: 'Delete Relay Three' });
     opener.focus();
@@ -69,7 +64,7 @@ describe('focus after a provider goes away', () => {
   });
 
   it('Change id: ends on the renamed provider’s row control once its row is there', async () => {
-    const backend = await desktopApp();
+    const { backend } = await desktopApp();
     backend.delayMs.get_status = 80;
     const opener = screen.getByRole('button', { name: 'Change id of Relay Two' });
     opener.focus();
@@ -87,7 +82,7 @@ describe('focus after a provider goes away', () => {
   });
 
   it('Change id: leaves focus alone when the user moved it before the row came', async () => {
-    const backend = await desktopApp();
+    const { backend } = await desktopApp();
     backend.delayMs.get_status = 80;
     fireEvent.click(screen.getByRole('button', { name: 'Change id of Relay Two' }));
     const dialog = screen.getByRole('dialog', { name: 'Change the id of Relay Two' });
@@ -104,7 +99,7 @@ describe('focus after a provider goes away', () => {
 
 describe('the dialog’s error line goes at the first edit', () => {
   it('Change id', async () => {
-    const backend = await desktopApp();
+    const { backend } = await desktopApp();
     backend.failNext.rename_provider = new FakeError(DISK_FULL);
     fireEvent.click(screen.getByRole('button', { name: 'Change id of Relay Two' }));
     const dialog = screen.getByRole('dialog', { name: 'Change the id of Relay Two' });
@@ -116,7 +111,7 @@ describe('the dialog’s error line goes at the first edit', () => {
   });
 
   it('API key', async () => {
-    const backend = await desktopApp();
+    const { backend } = await desktopApp();
     backend.failNext.set_provider_key = new FakeError('could not write secrets.json: disk full');
     fireEvent.click(screen.getByRole('button', { name: 'Change key for Relay One' }));
     const dialog = screen.getByRole('dialog', { name: 'API key for Relay One' });
@@ -132,7 +127,7 @@ describe('the dialog’s error line goes at the first edit', () => {
     ['Usage base URL', 'https://usage.example.com'],
     ['Usage token', 'tok-2'],
   ])('Usage settings: %s', async (label, value) => {
-    const backend = await desktopApp();
+    const { backend } = await desktopApp();
     fireEvent.click(screen.getByRole('button', { name: 'Usage settings for Relay One' }));
     const dialog = screen.getByRole('dialog', { name: 'Usage settings for Relay One' });
     await within(dialog).findByText(/None set|A usage token is set/);
@@ -145,7 +140,7 @@ describe('the dialog’s error line goes at the first edit', () => {
   });
 
   it.each(['toggle', 'text'])('Settings: a %s', async (kind) => {
-    const backend = await desktopApp();
+    const { backend } = await desktopApp();
     fireEvent.click(screen.getByRole('button', { name: 'Settings' }));
     const dialog = screen.getByRole('dialog', { name: 'Settings' });
     await within(dialog).findByLabelText('Start hidden in the tray');
@@ -159,7 +154,7 @@ describe('the dialog’s error line goes at the first edit', () => {
   });
 
   it('Add provider: the API key', async () => {
-    const backend = await desktopApp();
+    const { backend } = await desktopApp();
     backend.failNext.upsert_provider = new FakeError(DISK_FULL);
     fireEvent.click(screen.getByRole('button', { name: 'Add provider' }));
     const dialog = screen.getByRole('dialog', { name: 'Add provider' });
@@ -172,7 +167,7 @@ describe('the dialog’s error line goes at the first edit', () => {
   });
 
   it.each(['edit a mapping', 'add a mapping', 'remove a mapping'])('Edit provider: %s', async (what) => {
-    const backend = await desktopApp();
+    const { backend } = await desktopApp();
     backend.failNext.upsert_provider = new FakeError(DISK_FULL);
     fireEvent.click(screen.getByRole('button', { name: 'Edit Relay Two' }));
     const dialog = screen.getByRole('dialog', { name: 'Edit Relay Two' });

@@ -1,18 +1,11 @@
 // Quota and "since check" columns, usage refresh buttons and the usage settings dialog, against the
 // fake backend's seeded usage (test/fakeUsage.ts).
 
-import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
-import { App } from '../src/App';
-import { createDesktopBridge } from '../src/bridge';
 import { FakeBackend, FakeError } from './fakeBackend';
+import { desktopApp } from './desktopApp';
 
-async function desktopApp(backend = new FakeBackend()) {
-  const bridge = createDesktopBridge(backend.pywebviewApi());
-  render(<App bridge={bridge} pollIntervalMs={60_000} />);
-  await screen.findByTestId('provider-row-p1');
-  return { backend };
-}
 
 const lastCall = (b: FakeBackend, method: string) => [...b.calls].reverse().find((c) => c.method === method);
 const text = (id: string) => screen.getByTestId(id).textContent;

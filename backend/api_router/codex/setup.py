@@ -15,7 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from api_router.fsutil import atomic_write
+from api_router.fsutil import atomic_write, made_read_only
 from api_router.records import now_ms
 from api_router.secrets import TOKEN_RE
 from api_router.tomlfiles import loads, tomlkit
@@ -161,7 +161,7 @@ def _check_writable(path: Path) -> None:
         return
     if stat.S_ISDIR(mode):
         raise CodexSetupError(f"{path} is a folder, where Codex expects a file; move it away first")
-    if not mode & 0o222:
+    if made_read_only(mode):
         raise CodexSetupError(f"{path} is read-only; make it writable first if API Router should change it")
 
 

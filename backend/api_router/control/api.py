@@ -247,7 +247,6 @@ class Control:
             if not cfg.providers[pid].routable:
                 raise ControlError(f"cannot lock to {cfg.name_of(pid)}: it is disabled or has no base URL")
 
-        lockable(services.config.current)  # refused before anything is written, as a rule
         config = services.config.edit(lambda doc: section(doc, "routing").__setitem__("manual_override", pid),
                                       check=lockable)
         services.router.lock_changed(config, pid)

@@ -574,9 +574,7 @@ def _prune_requests(conn: sqlite3.Connection, retention: Retention, today: tuple
     cut_today = conn.execute("SELECT count(*) FROM request_log WHERE id < ? AND unix_ms >= ?",
                              (first_id, midnight_ms)).fetchone()[0]
     if cut_today:
-        conn.execute("INSERT INTO meta (key, value) VALUES ('pruned_today', ?) "
-                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                     (f"{day} {_pruned_on(conn, day) + cut_today}",))
+        conn.execute(_META_SET, ("pruned_today", f"{day} {_pruned_on(conn, day) + cut_today}"))
     conn.execute("DELETE FROM attempts WHERE request_id < ?", (first_id,))
     conn.execute("DELETE FROM request_log WHERE id < ?", (first_id,))
     return cutoff
