@@ -807,6 +807,17 @@ def test_with_a_port_option_the_self_check_uses_the_port_in_use(tmp_path):
         services.close()
 
 
+async def test_started_on_any_free_port_a_hand_edit_naming_that_port_is_refused(gateway):
+    """Port 0 (``--port 0``): the port the gateway got is its own, for a hand edit as for the UI."""
+    gw = await gateway({})
+    path = gw.services.paths.config
+    path.write_text(path.read_text() + f'\n[providers.selfie]\nbase_url = "http://127.0.0.1:{gw.port}/v1"\n')
+    refused = f"[providers.selfie] base_url http://127.0.0.1:{gw.port}/v1 is API Router itself"
+    await wait_until(lambda: any(refused in e.message for e in gw.services.store.list_events()), 3.0,
+                     "the edit to be refused")
+    assert "selfie" not in gw.services.config.current.providers  # the last good settings stay in use
+
+
 async def test_a_loop_under_another_name_is_cut_at_the_first_hop(gateway, tmp_path):
     gw = await gateway({})
     # The harness listens on an ephemeral port that config.toml does not know: the loop slips through

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CODEX_LABELS, codexButtonText } from '../src/features/shell/Header';
 import { healthBadge } from '../src/logic/health';
+import { stepLabel } from '../src/logic/providerTest';
 
 // frontend/test/readme.test.ts → README.md, as a plain path (Vite rewrites `new URL(…, import.meta.url)`;
 // file:///C:/… is C:/… on Windows).
@@ -25,5 +26,11 @@ describe('README and the UI agree', () => {
     );
     expect(prose).toContain(`or *${codexButtonText('not_connected')}* (its tooltip and the dialog say the same)`);
     expect(codexButtonText('not_connected')).toContain(CODEX_LABELS.not_connected);
+  });
+
+  it('names the provider test steps as the control API sends them and the UI shows them', () => {
+    const [stream, tool, models] = ['stream', 'tool', 'models'].map(stepLabel);
+    expect(prose).toContain('`stream`, `tool`, `models` in the control API, shown as '
+      + `*${stream}*, *${tool}* and *${models}*`);
   });
 });

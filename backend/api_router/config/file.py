@@ -141,8 +141,9 @@ def points_at_gateway(url: str, listen: ListenConfig) -> bool:
 
 def parse(doc: Mapping[str, Any], own_port: int | None = None) -> tuple[Config, list[Problem]]:
     """Turn a parsed TOML mapping into a Config; every problem found is reported, none is fatal.
-    ``own_port``: the port this gateway listens on when a ``--port`` option overrides the file's (a
-    provider on the file's port is then another server, and one on ``own_port`` is us)."""
+    ``own_port``: the port this gateway listens on when it is not the file's — a ``--port`` option, or
+    the port it was given when any free port was asked for (a provider on the file's port is then
+    another server, and one on ``own_port`` is us)."""
     problems: list[Problem] = []
     sections = {name: cls(**_read_section(doc.get(name), f"[{name}]", cls, problems))
                 for name, cls in SECTIONS.items()}
@@ -332,6 +333,11 @@ class ConfigFile(UserFile[Loaded]):
     @property
     def current(self) -> Config:
         return self._value.config
+
+    def serving_on(self, port: int) -> None:
+        """The gateway listens on ``port`` now: a provider there is this gateway. Only known once it is
+        bound when ``--port 0`` or ``[listen] port = 0`` asked for any free port."""
+        self._own_port = port
 
     @classmethod
     def load(cls, path: Path, own_port: int | None = None) -> tuple[ConfigFile, LoadReport]:

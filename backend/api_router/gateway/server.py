@@ -88,6 +88,7 @@ class GatewayServer:
                 raise PortInUse(f"port {port} on {host} is already in use (is API Router already running?)") from None
             raise StartError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         bound_port = self._runner.addresses[0][1]
+        services.config.serving_on(bound_port)  # hand edits are checked against the port really in use
         services.serving = Serving(asyncio.get_running_loop(), app[UPSTREAM], host, bound_port, self.state)
         if host not in LOOPBACK_HOSTS:
             log.warning("listening on non-loopback address %s: other machines can reach the gateway", host)
