@@ -252,3 +252,17 @@ def test_a_long_cooldown_is_told_in_units_a_person_reads():
     r.record_failure(cfg, "a", "HTTP 500")
     assert ("cooldown", "a cooling down for 11,574 days (1 failure in a row)") in events
     assert r.out_of_rotation(cfg)["a"] == "cooling down for 11,574 days more"
+
+
+def test_the_serving_reason_keeps_an_upstream_error_as_written_and_follows_a_new_id():
+    """Braces or a NUL in what a provider said are its words, not places for names; the providers named
+    are shown under the names they have when the reason is read, after a change of id too."""
+    r, _, events = router()
+    cfg = make(failure_threshold=1)
+    said = "HTTP 500: template {} failed \x00b\x00"
+    r.record_failure(cfg, "a", said)
+    r.record_success(cfg, "b", failures=[Failure("a", said)])
+    assert r.active(cfg.name_of) == ("b", f"a: {said}")
+    assert events[-1][2] == f"Failover from a to b: {said}"
+    r.rename("a", "alpha")
+    assert r.active(lambda pid: {"alpha": "Relay Alpha"}.get(pid or "", "?")) == ("b", f"Relay Alpha: {said}")

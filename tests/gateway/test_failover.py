@@ -388,3 +388,15 @@ async def test_control_characters_in_an_upstream_error_do_not_reach_the_reason(f
     assert status["active_reason"] == "P1: HTTP 500: bad thing [31m; P2: HTTP 500: boom"
     assert any(e["message"] == "Failover from P1 to P3: HTTP 500: bad thing [31m; P2: HTTP 500: boom"
                for e in status["recent_events"])
+
+
+async def test_the_serving_reason_follows_a_new_id(fakes, gateway):
+    """Change id keeps the provider (and its display name): the reason still names it so."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    await gw.api("upsert_provider", provider="p1", display_name="Relay Alpha")
+    p1.always(fp.status(503, "down for maintenance"))
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
+    await gw.api("rename_provider", provider="p1", new_id="alpha")
+    status = await gw.api("get_status")
+    assert status["active_reason"] == "Relay Alpha: HTTP 503: down for maintenance"

@@ -8,7 +8,6 @@ reported once, with its reason, through ``emit``.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -19,10 +18,12 @@ from api_router.config import Config
 from api_router.records import EventSink, Kind, Level
 from api_router.routing.affinity import SessionAffinity
 from api_router.routing.hedging import FirstEventTimes
+from api_router.routing.phrases import Mention, Phrase, joined, say
 from api_router.states import ProviderHealth
 
 MAX_RETRY_AFTER_SECONDS = 3600
 LOCKED = "locked by user"  # the reason a locked provider serves (shown as such in the UI)
+_LOCKED, _PREFERRED, _NO_REASON = say(LOCKED), say("preferred provider"), Phrase()
 
 
 @dataclass
@@ -58,7 +59,7 @@ class Failure:
 class _State:
     health: dict[str, Health] = field(default_factory=dict)
     active: str | None = None
-    active_reason: str = ""  # names providers as ``named`` marks them: shown with their names as they are then
+    active_reason: Phrase = _NO_REASON  # shown with the providers' names as they are when it is read
     # While no provider could serve: the failures that found it so, the newest of each provider over the
     # outage's requests (one passed by, cooling down, stays down); cleared by a success.
     down: tuple[Failure, ...] = ()
@@ -216,7 +217,7 @@ class Router:
         if recovered:
             self._emit(Level.INFO, Kind.RECOVERED, f"{cfg.name_of(provider)} is answering again", provider)
         if change is not None:  # an event is history: it keeps the names of its time
-            self._emit(change[2], Kind.ROUTE, with_names(change[1], cfg.name_of), provider)
+            self._emit(change[2], Kind.ROUTE, change[1].render(cfg.name_of), provider)
 
     def _clear(self, provider: str, h: Health) -> None:
         h.consecutive_failures = 0
@@ -226,44 +227,48 @@ class Router:
         self._unresponsive.discard(provider)
 
     def _route_change(self, cfg: Config, previous: str | None, provider: str,
-                      failures: Sequence[Failure]) -> tuple[str, str, Level]:
-        """The serving provider's new reason and the route event's message, each naming providers as
-        ``named`` marks them, and the event's level."""
-        name = named
+                      failures: Sequence[Failure]) -> tuple[Phrase, Phrase, Level]:
+        """The serving provider's new reason, the route event's message and the event's level."""
+        serving = Mention(provider)
         if cfg.routing.manual_override == provider:
-            return LOCKED, f"Serving from {name(provider)} ({LOCKED})", Level.INFO
+            return _LOCKED, say("Serving from {} ({})", serving, LOCKED), Level.INFO
         preferred = cfg.effective_preferred
         if provider == preferred:
             if previous is None or previous not in cfg.providers:
-                return "preferred provider", f"Serving from preferred provider {name(provider)}", Level.INFO
+                return _PREFERRED, say("Serving from preferred provider {}", serving), Level.INFO
             # The stable window is the reason only when the preferred provider had failed before it.
             last_fail = self._health(provider).last_fail_at
             stable = cfg.routing.preferred_stable_seconds
             why = f" (no failure for {stable:g} s)" if last_fail is not None and \
                 self._clock() - last_fail >= stable else ""
-            return "preferred provider", f"Back to preferred provider {name(provider)} from {name(previous)}{why}", \
+            return _PREFERRED, say("Back to preferred provider {} from {}{}", serving, Mention(previous), why), \
                 Level.INFO
         source = previous if previous is not None else (failures[0].provider if failures else None)
-        why = _listed(failures, name, unnamed=source)  # the event's prefix names the source
-        if not why:
-            cause = source or preferred
-            h = self._s.health.get(cause) if cause else None
-            if h is not None and h.unresponsive_since is not None:
-                why = f"{name(cause)} is not answering"
-            elif h is not None and h.cooldown_until > self._clock():
-                why = f"{name(cause)} is cooling down"
-            elif cause and (spent := self._skip(cause)):  # its usage reading says it has nothing left
-                why = f"{name(cause)}: {spent}"
-            elif h is not None and h.last_error:
-                why = f"{name(cause)} not yet stable after: {h.last_error}"
-            elif h is not None and h.last_fail_at is not None:
-                why = f"{name(cause)} not yet stable after its last failure"
-            else:
-                why = f"{name(cause) if cause else 'the preferred provider'} unavailable"
-        prefix = f"Failover from {name(source)} to {name(provider)}" if source else f"Failover to {name(provider)}"
+        because = _listed(failures, unnamed=source)  # the event's prefix names the source
+        if not because:
+            because = self._why_not(cause=source or preferred)
+        prefix = say("Failover from {} to {}", Mention(source), serving) if source else say("Failover to {}", serving)
         # The serving provider's reason stands alone (status, tray, notification): it names who failed.
-        reason = _listed(failures, name) or why
-        return reason, f"{prefix}: {why}", Level.WARNING
+        reason = _listed(failures) or because
+        return reason, say("{}: {}", prefix, because), Level.WARNING
+
+    def _why_not(self, cause: str | None) -> Phrase:
+        """Why ``cause`` (the provider that served, or the preferred one) does not serve, from its health."""
+        if cause is None:
+            return say("the preferred provider unavailable")
+        who = Mention(cause)
+        h = self._s.health.get(cause)
+        if h is not None and h.unresponsive_since is not None:
+            return say("{} is not answering", who)
+        if h is not None and h.cooldown_until > self._clock():
+            return say("{} is cooling down", who)
+        if spent := self._skip(cause):  # its usage reading says it has nothing left
+            return say("{}: {}", who, spent)
+        if h is not None and h.last_error:
+            return say("{} not yet stable after: {}", who, h.last_error)
+        if h is not None and h.last_fail_at is not None:
+            return say("{} not yet stable after its last failure", who)
+        return say("{} unavailable", who)
 
     def record_failure(self, cfg: Config, provider: str, error: str, retry_after: float | None = None,
                        *, unresponsive: bool = False, status: int | None = None) -> None:
@@ -400,10 +405,10 @@ class Router:
             self._s.down = ()
             self._s.choice += 1
             if provider:
-                self._s.active, self._s.active_reason = provider, LOCKED
-            elif self._s.active_reason == LOCKED:
+                self._s.active, self._s.active_reason = provider, _LOCKED
+            elif self._s.active_reason == _LOCKED:
                 # Automatic routing decides afresh: the provider that was locked is not a failover.
-                self._s.released, self._s.active, self._s.active_reason = self._s.active, None, ""
+                self._s.released, self._s.active, self._s.active_reason = self._s.active, None, _NO_REASON
         if self._affinity is not None:
             self._affinity.release_all()
         if provider:
@@ -418,7 +423,7 @@ class Router:
         with self._lock:
             self._s.choice += 1
             if self._s.active != provider:
-                self._s.active, self._s.active_reason = None, ""
+                self._s.active, self._s.active_reason = None, _NO_REASON
         if self._affinity is not None:
             self._affinity.release_all()
         if provider is None:
@@ -445,6 +450,7 @@ class Router:
                 self._unresponsive.add(new)
             if self._s.active == old:
                 self._s.active = new
+            self._s.active_reason = self._s.active_reason.renamed(old, new)
             if self._s.released == old:
                 self._s.released = new
             self._s.down = tuple(replace(f, provider=new) if f.provider == old else f for f in self._s.down)
@@ -463,7 +469,7 @@ class Router:
             self._s.health.pop(provider, None)
             self._unresponsive.discard(provider)
             if self._s.active == provider:
-                self._s.active, self._s.active_reason = None, ""
+                self._s.active, self._s.active_reason = None, _NO_REASON
             if self._s.released == provider:
                 self._s.released = None
             # "All down" names what failed; a provider that no longer exists is not among it.
@@ -478,7 +484,7 @@ class Router:
         """Who serves and why, the reason naming providers by ``name`` (their names as they are now)."""
         with self._lock:
             active, reason = self._s.active, self._s.active_reason
-        return active, with_names(reason, name)
+        return active, reason.render(name)
 
     @property
     def down(self) -> tuple[Failure, ...]:
@@ -594,20 +600,8 @@ def for_a_person(seconds: float) -> str:
     return f"{round(seconds / 86400):,} days"
 
 
-_NAMED = re.compile("\x00([A-Za-z0-9_.-]*)\x00")  # a provider id, or nothing (no provider)
-
-
-def named(provider: str | None) -> str:
-    """A provider in a text kept for later, to be shown by ``with_names`` under the name it has then
-    (a display name may change while the text is shown). Ids hold no NUL; None is no provider."""
-    return f"\x00{provider or ''}\x00"
-
-
-def with_names(text: str, name: Callable[[str | None], str]) -> str:
-    return _NAMED.sub(lambda m: name(m.group(1) or None), text) if "\x00" in text else text
-
-
-def _listed(failures: Sequence[Failure], name: Callable[[str], str], *, unnamed: str | None = None) -> str:
+def _listed(failures: Sequence[Failure], *, unnamed: str | None = None) -> Phrase:
     """Each failure as "<provider>: <error>"; those of ``unnamed`` (named by the text around it) as the
     error alone."""
-    return "; ".join(f.error if f.provider == unnamed else f"{name(f.provider)}: {f.error}" for f in failures)
+    return joined("; ", (say("{}", f.error) if f.provider == unnamed else say("{}: {}", Mention(f.provider), f.error)
+                         for f in failures))
