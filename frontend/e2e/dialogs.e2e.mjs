@@ -1,5 +1,5 @@
-// Audit round 3 in a real browser at 720 x 600: 200-character provider names never make a page
-// scroll sideways; a server refusal shows in the dialog with no toast over it; Add provider whose key
+// Long names and narrow dialogs in a real browser at 720 x 600: 200-character provider names never
+// make a page scroll sideways; a server refusal shows in the dialog with no toast over it; Add provider whose key
 // is refused goes on to that provider's key dialog; a dialog whose provider was renamed elsewhere
 // closes, says so, and does not come back; the Usage charts have accessible names.
 // Run through tests/browser/test_dialogs_e2e.py.

@@ -1,5 +1,5 @@
-"""Audit round 3 in a real browser at 720 x 600 (``frontend/e2e/dialogs.e2e.mjs``): 200-character
-provider names, with and without spaces, never make the dashboard, Requests or Usage page scroll
+"""Long names and narrow dialogs in a real browser at 720 x 600 (``frontend/e2e/dialogs.e2e.mjs``):
+200-character provider names, with and without spaces, never make the dashboard, Requests or Usage page scroll
 sideways; a server refusal shows inside the dialog with no toast over it; Add provider whose key is
 refused continues in the new provider's key dialog; a dialog whose provider is renamed elsewhere closes
 and does not come back; the Usage charts have accessible names."""

@@ -1,4 +1,5 @@
-// Round-2 features end to end (started by tests/browser/test_round2_e2e.py once per window width).
+// The Requests page, provider tests and Connect Codex's "token out of date" end to end (started by
+// tests/browser/test_requests_e2e.py once per window width).
 // The app was seeded with 104 requests of session s-bulk served by Relay One (p1) and one request of
 // session s-fail that failed over from Relay One (HTTP 502) to Relay Two (p2, model map
 // gpt-test → vendor/gpt-test). Relay Three (p3) has served nothing. request_timeout_seconds is 1.5.
@@ -230,7 +231,7 @@ try {
         page.getByRole('button', { name: `Export ${format.toUpperCase()}` }).click(),
       ]);
       assert.match(download.suggestedFilename(), new RegExp(`\\.${format}$`));
-      const file = join(ARTIFACTS, `round2-${W}-export.${format}`);
+      const file = join(ARTIFACTS, `requests-${W}-export.${format}`);
       await download.saveAs(file);
       const text = readFileSync(file, 'utf8').trim();
       const lines = text.split('\n');
@@ -296,7 +297,7 @@ try {
   log(`PASS: ${stepNo} steps in ${elapsed()} s at ${W} px (${SCHEME})`);
 } catch (e) {
   log(`FAIL at step ${stepNo} (${W} px): ${e instanceof Error ? e.stack : e}`);
-  await page.screenshot({ path: join(ARTIFACTS, `round2-${W}-failure.png`), fullPage: true }).catch(() => {});
+  await page.screenshot({ path: join(ARTIFACTS, `requests-${W}-failure.png`), fullPage: true }).catch(() => {});
   const text = await page.evaluate(() => document.body.innerText).catch(() => '(no page text)');
   console.log(`--- page text at failure ---\n${text}\n---`);
   process.exitCode = 1;

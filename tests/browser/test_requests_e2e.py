@@ -1,36 +1,23 @@
-"""Issue 15's round-2 features in a real browser: the Requests page (list, filters from the address,
-live first page, attempt chains, paging, export), provider tests (a pass clears 'unresponsive'),
-and Connect Codex's "token out of date" — once per window width.
-
-These need control methods that land on the backend step by step (list_requests, get_request,
-export_requests, test_provider, test_all_providers); until the backend has all of them the test is
-skipped, saying which are missing. The app runs in this test's loop; the browser script is
-``frontend/e2e/round2.e2e.mjs``.
+"""The Requests page (list, filters from the address, live first page, attempt chains, paging,
+export), provider tests (a pass clears 'unresponsive') and Connect Codex's "token out of date" in a
+real browser, once per window width. The app runs in this test's loop; the browser script is
+``frontend/e2e/requests.e2e.mjs``.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
-from api_router.control import Control
 from tests.support import fake_provider as fp
 from tests.support.browser import FRONTEND, require_browser, run_script
 
 pytestmark = pytest.mark.browser
 
-NEEDED = ("list_requests", "get_request", "export_requests", "test_provider", "test_all_providers")
 VIEWPORTS = [(720, "light"), (1000, "dark"), (1400, "light")]
-
-
-def missing_methods() -> list[str]:
-    exposed = {name for name, fn in inspect.getmembers(Control, inspect.isfunction)
-               if getattr(fn, "__control_api__", False)}
-    return [m for m in NEEDED if m not in exposed]
 
 
 def capable() -> fp.Behaviour:
@@ -84,9 +71,6 @@ async def start_control(fakes: dict[str, fp.FakeProvider]) -> web.AppRunner:
 @pytest.mark.parametrize(("width", "scheme"), VIEWPORTS, ids=[f"{w}px-{s}" for w, s in VIEWPORTS])
 async def test_requests_tests_and_codex_state(fakes, gateway, codex_home: Path, width: int, scheme: str) -> None:
     require_browser()
-    missing = missing_methods()
-    if missing:
-        pytest.skip(f"the backend does not have {', '.join(missing)} yet")
     p1, p2, p3 = await fakes("p1", "p2", "p3")
     for fake in (p1, p2, p3):
         fake.always(capable())
@@ -105,10 +89,10 @@ async def test_requests_tests_and_codex_state(fakes, gateway, codex_home: Path, 
 
     control = await start_control({"p1": p1, "p2": p2, "p3": p3})
     try:
-        out = await run_script(FRONTEND / "e2e" / "round2.e2e.mjs", {
+        out = await run_script(FRONTEND / "e2e" / "requests.e2e.mjs", {
             "E2E_GATEWAY": gw.base + "/", "E2E_TOKEN": gw.token, "E2E_CODEX_HOME": str(codex_home),
             "E2E_FAKE_CONTROL": f"http://127.0.0.1:{control.addresses[0][1]}",
-            "E2E_WIDTH": str(width), "E2E_SCHEME": scheme}, name=f"round2-{width}")
+            "E2E_WIDTH": str(width), "E2E_SCHEME": scheme}, name=f"requests-{width}")
     finally:
         await control.cleanup()
     assert "PASS" in out

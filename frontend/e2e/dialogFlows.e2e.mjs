@@ -1,9 +1,9 @@
-// Audit round 4 in a real browser at 720 x 600, against the real backend: a 200-character name with
+// Provider dialogs' flows in a real browser at 720 x 600, against the real backend: a 200-character name with
 // no space keeps every provider dialog's × in view and the Delete text inside its dialog; focus ends
 // on the providers heading after Delete and on the renamed row after Change id (the row goes or comes
 // with a later status); Add provider is refused at the id when another window added that id; Connect
 // Codex says it wrote the files inside the dialog, with no toast over it.
-// Run through tests/browser/test_round4_e2e.py.
+// Run through tests/browser/test_dialog_flows_e2e.py.
 
 import assert from 'node:assert/strict';
 import {
@@ -127,7 +127,7 @@ try {
   assert.deepEqual(pageErrors, []);
   log('PASS');
 } catch (e) {
-  await page.screenshot({ path: `${env('E2E_ARTIFACTS')}/round4-failure.png` }).catch(() => {});
+  await page.screenshot({ path: `${env('E2E_ARTIFACTS')}/dialog-flows-failure.png` }).catch(() => {});
   log(`FAIL: ${e instanceof Error ? e.stack : e}`);
   process.exitCode = 1;
 } finally {

@@ -1,5 +1,5 @@
 // Issue 15 on the dashboard: health from evidence, provider tests, templates and model maps,
-// Connect Codex states, settings, events — against the fake backend's round-2 contract.
+// Connect Codex states, settings, events — against the fake backend.
 
 import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';

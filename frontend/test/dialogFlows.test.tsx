@@ -1,4 +1,4 @@
-// Audit round 4 on the dialogs: Add provider never overwrites an id another window took, focus after
+// The provider dialogs' flows: Add provider never overwrites an id another window took, focus after
 // Delete / Change id survives the status that arrives a moment later, a dialog's error line goes at
 // the first edit, Connect Codex says it wrote the files inside the dialog, and wording.
 
