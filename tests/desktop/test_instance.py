@@ -8,6 +8,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,22 @@ posix_only = pytest.mark.skipif(os.name == "nt", reason="fcntl.flock")
 
 def info(port: int = 1, nonce: str = "n" * 32) -> InstanceInfo:
     return InstanceInfo(pid=os.getpid(), show_port=port, nonce=nonce, gateway_port=4000)
+
+
+@contextmanager
+def running_instance(path: Path, on_show: Callable[[], None], *, pid: int = os.getpid(),
+                     gateway_port: int | None = 4000,
+                     quitting: Callable[[], bool] = lambda: False) -> Iterator[tuple[InstanceLock, ShowServer]]:
+    """Another instance: it holds the lock at ``path``, its show channel listens and its info is published."""
+    running = InstanceLock(path)
+    assert running.acquire()
+    server = ShowServer("n" * 32, on_show, quitting=quitting)
+    running.publish(InstanceInfo(pid=pid, show_port=server.start(), nonce="n" * 32, gateway_port=gateway_port))
+    try:
+        yield running, server
+    finally:
+        server.stop()
+        running.release()
 
 
 @posix_only
@@ -113,22 +131,19 @@ def test_show_channel_answers_before_the_window_is_ready() -> None:
 @posix_only
 def test_claim_or_hand_off(tmp_path: Path) -> None:
     path = tmp_path / "instance.lock"
-    running = InstanceLock(path)
-    assert claim_or_hand_off(running, wait=0) is None  # nobody there: we are the instance
+    alone = InstanceLock(path)
+    assert claim_or_hand_off(alone, wait=0) is None  # nobody there: we are the instance
+    alone.release()
     shown = threading.Event()
-    server = ShowServer("n" * 32, shown.set)
-    running.publish(info(server.start()))
-    try:
+    with running_instance(path, shown.set) as (_, server):
         handoff = claim_or_hand_off(InstanceLock(path), wait=2)
         assert handoff is not None and handoff.shown and handoff.info == info(handoff.info.show_port)
         assert shown.wait(5)
-    finally:
         server.stop()
-    # The holder stopped answering (hung): give up after the wait and say who it is.
-    clock = iter(range(100))
-    handoff = claim_or_hand_off(InstanceLock(path), wait=3, monotonic=lambda: next(clock), sleep=lambda _: None)
-    assert handoff is not None and not handoff.shown and handoff.info is not None
-    running.release()
+        # The holder stopped answering (hung): give up after the wait and say who it is.
+        clock = iter(range(100))
+        handoff = claim_or_hand_off(InstanceLock(path), wait=3, monotonic=lambda: next(clock), sleep=lambda _: None)
+        assert handoff is not None and not handoff.shown and handoff.info is not None
 
 
 @posix_only
@@ -190,43 +205,31 @@ def test_a_start_while_the_running_instance_quits_waits_and_becomes_the_instance
     """Started again during Quit (the gateway drains for up to 5 s): the new start must not take
     "shown" for an answer and exit, or nothing is left running once the first one is gone."""
     path = tmp_path / "instance.lock"
-    running = InstanceLock(path)
-    assert running.acquire()
     shown = threading.Event()
-    server = ShowServer("n" * 32, shown.set, quitting=lambda: True)
-    running.publish(info(server.start()))
-
-    def exit_first() -> None:  # what the quitting instance does once drained
-        server.stop()
-        running.release()
-    timer = threading.Timer(0.6, exit_first)
-    timer.start()
-    second = InstanceLock(path)
-    try:
-        assert claim_or_hand_off(second, wait=5, poll=0.05) is None  # the lock is ours now
-        assert not shown.is_set()
-    finally:
-        timer.join()
-        server.stop()
-        second.release()
+    with running_instance(path, shown.set, quitting=lambda: True) as (running, server):
+        def exit_first() -> None:  # what the quitting instance does once drained
+            server.stop()
+            running.release()
+        timer = threading.Timer(0.6, exit_first)
+        timer.start()
+        second = InstanceLock(path)
+        try:
+            assert claim_or_hand_off(second, wait=5, poll=0.05) is None  # the lock is ours now
+            assert not shown.is_set()
+        finally:
+            timer.join()
+            second.release()
 
 
 @posix_only
 def test_a_start_that_outwaits_a_quitting_instance_says_so(tmp_path: Path) -> None:
     path = tmp_path / "instance.lock"
-    running = InstanceLock(path)
-    assert running.acquire()
-    server = ShowServer("n" * 32, lambda: None, quitting=lambda: True)
-    running.publish(InstanceInfo(pid=4242, show_port=server.start(), nonce="n" * 32))
-    try:
+    with running_instance(path, lambda: None, pid=4242, gateway_port=None, quitting=lambda: True):
         clock = iter(range(100))
         handoff = claim_or_hand_off(InstanceLock(path), wait=3, monotonic=lambda: next(clock), sleep=lambda _: None)
         assert handoff is not None and not handoff.shown and handoff.quitting
         message, code = handoff_report(handoff)
         assert code == 1 and message.startswith("another API Router (pid 4242) is still quitting")
-    finally:
-        server.stop()
-        running.release()
 
 
 # --- Windows: msvcrt.locking, exercised through a faithful fake ---------------------------------
