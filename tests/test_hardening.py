@@ -691,7 +691,7 @@ def test_a_change_that_cannot_be_saved_is_a_clear_error_not_a_traceback(tmp_path
             urllib.request.urlopen(request, timeout=10)
         error = json.loads(refused.value.read())["error"]["message"]
         assert refused.value.code == 500
-        assert f"cannot write {ud / 'config.toml'} (Permission denied)" in error and "writable" in error
+        assert f"cannot write {ud / 'config.toml'}: Permission denied;" in error and "writable" in error
         assert (ud / "config.toml").read_bytes() == before
     finally:
         ud.chmod(0o700)
@@ -721,7 +721,7 @@ def test_the_window_hears_why_a_change_could_not_be_saved_too(tmp_path):
     window = make_desktop_api(Registry(Saving()))
     with pytest.raises(BridgeError) as refused:
         window.save({})
-    assert str(refused.value).startswith(f"API Router could not save the change: cannot write {blocked} (")
+    assert str(refused.value).startswith(f"API Router could not save the change: cannot write {blocked}: ")
     with pytest.raises(BridgeError, match="internal error in API Router; see its log"):
         window.broken({})
 

@@ -122,6 +122,13 @@ class ReadOnlyFile(PermissionError):
     """A file the user made read-only, which the app therefore does not replace."""
 
 
+def cannot_write(exc: OSError) -> str:
+    """A file that could not be written, as a person reads it ("cannot write /x/auth.json: Permission
+    denied"), not Python's "[Errno 13] Permission denied: '/x/auth.json'"."""
+    why = exc.strerror or type(exc).__name__
+    return f"cannot write {exc.filename}: {why}" if exc.filename else why
+
+
 def made_read_only(mode: int) -> bool:
     """Whether a file's mode says the user made it read-only (no write bit for anyone; on Windows, its
     read-only attribute): replacing it would change what they protected and undo the protection — for

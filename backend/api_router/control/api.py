@@ -42,6 +42,7 @@ from api_router.config import (
 from api_router.control.diagnostics import open_fds, rss_bytes
 from api_router.control.registry import ControlError, exposed, waits_on_loop
 from api_router.desktop.autostart import autostart_json
+from api_router.fsutil import cannot_write
 from api_router.gateway.explain import path_hint
 from api_router.gateway.models import fetch_models
 from api_router.gateway.provider_test import run_test
@@ -92,13 +93,6 @@ def _url(name: str, value: str, *, empty_ok: bool = False) -> str:
     if why:
         raise ControlError(f"{name} {mask_refused(value)!r} {why}")
     return normalized_url(value)
-
-
-def _os_words(exc: OSError) -> str:
-    """A file error as a person reads it ("cannot write /x/auth.json: Permission denied"), not Python's
-    "[Errno 13] Permission denied: '/x/auth.json'"."""
-    why = exc.strerror or type(exc).__name__
-    return f"cannot write {exc.filename}: {why}" if exc.filename else why
 
 
 class Control:
@@ -601,7 +595,7 @@ class Control:
         except OSError as exc:
             codex_updated = False
             services.emit(Level.ERROR, Kind.CODEX,
-                          f"Could not update Codex's auth.json with the new token: {_os_words(exc)}")
+                          f"Could not update Codex's auth.json with the new token: {cannot_write(exc)}")
         if codex_updated:
             services.emit(Level.INFO, Kind.SECURITY,
                           f"Gateway token rotated; Codex's auth.json ({services.codex_home}) "
@@ -634,7 +628,7 @@ class Control:
         except codex_setup.CodexSetupError as exc:
             raise ControlError(str(exc)) from None
         except OSError as exc:
-            raise ControlError(f"Codex's files were not changed: {_os_words(exc)}") from None
+            raise ControlError(f"Codex's files were not changed: {cannot_write(exc)}") from None
         services.emit(Level.INFO, Kind.CODEX, f"{done} ({services.codex_home})")
         return result
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from api_router.config import ConfigError
-from api_router.fsutil import ReadOnlyFile
+from api_router.fsutil import ReadOnlyFile, cannot_write
 
 F = typing.TypeVar("F", bound=Callable[..., Any])
 
@@ -34,8 +34,7 @@ def unsaved_change(exc: OSError) -> str | None:
     if isinstance(exc, ReadOnlyFile):
         return (f"API Router did not save the change: {exc.filename} is read-only; make it writable if API Router "
                 "should change it")
-    return (f"API Router could not save the change: cannot write {exc.filename} ({exc.strerror or exc}); "
-            "check that the folder is writable and has space")
+    return f"API Router could not save the change: {cannot_write(exc)}; check that the folder is writable and has space"
 
 
 class UnknownMethod(LookupError):
