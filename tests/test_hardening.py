@@ -1172,6 +1172,24 @@ async def test_100_continue_is_only_sent_once_the_body_is_wanted(fakes, gateway)
     assert p1.calls == 1
 
 
+async def test_a_path_or_method_not_served_is_refused_before_any_100_continue(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    for path, method, allowed in (("/v1/responses", "PUT", {"GET", "HEAD", "POST"}),
+                                  ("/v1/nothing", "POST", {"GET", "HEAD"}),  # only the web UI's pages answer
+                                  ("/v1/responses", "PROPFIND", {"GET", "HEAD", "POST"})):
+        head = expecting(gw, length=500, path=path).replace(b"POST ", method.encode() + b" ", 1)
+        reader, writer = await raw_request(gw.port, head)
+        answer = await asyncio.wait_for(reader.read(), 5)  # EOF: the body it held back is not waited for
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 405") and b"100 Continue" not in answer, (method, path, answer[:80])
+        head, _, body = answer.partition(b"\r\n\r\n")
+        allow = next(line for line in head.split(b"\r\n") if line.lower().startswith(b"allow:"))
+        assert set(allow.split(b":", 1)[1].strip().decode().split(",")) == allowed
+        assert json.loads(body)["error"]["type"] == "method_not_allowed"
+    assert p1.calls == 0
+
+
 async def test_an_expectation_other_than_100_continue_is_a_json_417(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})

@@ -190,6 +190,20 @@ async def spa(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(target, headers=headers)
 
 
+async def unserved(request: web.Request) -> web.StreamResponse:
+    """No route takes this path and method: 404, or 405 naming the methods that are taken here, as aiohttp
+    would answer. A route of its own, so that it has the routes' ``Expect`` handler: a client waiting for
+    "100 Continue" hears this answer instead, and its connection closes."""
+    catch_all = request.match_info.route.resource
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource is not catch_all:
+            allowed |= (await resource.resolve(request))[1]
+    if allowed:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+    raise web.HTTPNotFound()
+
+
 def _asset(path: str) -> Path | None:
     """The UI file ``path`` names, if there is one (never anything outside the UI's folder)."""
     try:
@@ -230,6 +244,7 @@ ROUTES = (
     Route("POST", "/api/{method}", control_call, auth=Auth.TOKEN_SAME_ORIGIN),
     Route("GET", "/", spa, auth=Auth.NONE),
     Route("GET", "/{path:.+}", spa, auth=Auth.NONE),
+    Route("*", "/{path:.*}", unserved, auth=Auth.NONE),  # last: only what no other route takes
 )
 
 
