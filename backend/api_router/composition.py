@@ -59,14 +59,10 @@ def open_services(paths: Paths, *, port: int | None = None, clock: Callable[[], 
                            "run that version, or move the file away to start with an empty history") from exc
 
 
-def _reload_config(config: ConfigFile, router: Router, emit: EventSink) -> bool:
-    """Pick up a hand edit of config.toml. A lock or preferred provider set there is the user's choice
+def _config_edited(router: Router, emit: EventSink, before: Config, after: Config) -> None:
+    """A hand edit of config.toml is in use. A lock or preferred provider set there is the user's choice
     as much as one made in the UI: every session follows it. A lock on a provider that cannot serve
     locks nothing, and the user is told."""
-    before = config.current
-    if not config.reload():
-        return False
-    after = config.current
     lock = after.effective_lock
     if lock != before.effective_lock:
         router.lock_changed(after, lock)
@@ -77,7 +73,6 @@ def _reload_config(config: ConfigFile, router: Router, emit: EventSink) -> bool:
         why = "no such provider" if wanted not in after.providers else "it is switched off or has no base URL"
         emit(Level.WARNING, Kind.CONFIG,
              f"config.toml locks routing to {wanted}, which cannot serve ({why}): routing is not locked", None)
-    return True
 
 
 def _describe_os_error(exc: OSError, paths: Paths) -> str:
@@ -138,7 +133,8 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     config.listeners.append(providers.note_config)
     providers.note_secrets(secrets.current)
     secrets.listeners.append(providers.note_secrets)
-    watcher = FileWatcher([lambda: _reload_config(config, router, store.add_event), secrets.reload])
+    config.on_hand_edit = lambda before, after: _config_edited(router, store.add_event, before.config, after.config)
+    watcher = FileWatcher([config.reload, secrets.reload])
     watcher.start()
     return Services(paths, config, secrets, redactor, store, router, continuity, quota, home, tests, providers,
                     watcher, system_autostart(user_data=paths.user_data))

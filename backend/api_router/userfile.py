@@ -49,6 +49,9 @@ class UserFile(Generic[V]):
         self._reported: FileStamp | None = None  # the invalid version already reported
         self.on_problem: Callable[[str], None] = lambda message: None
         self.on_notice: Callable[[str], None] = lambda message: None
+        # A hand edit is in use (before, after): picked up by the watcher, or by a change made in the app
+        # on top of it before the watcher looked — told the same either way.
+        self.on_hand_edit: Callable[[V, V], None] = lambda before, after: None
 
     # --- what a subclass says ----------------------------------------------------------------------
 
@@ -101,10 +104,15 @@ class UserFile(Generic[V]):
                     self.on_problem(f"{self.label} was edited but {read}; API Router keeps running on the last good "
                                     f"{self.kept}. Fix the file, or the next change made in the app moves it aside.")
                 return False
-            self._value, self._stamp, self._reported = read, stamp, None
-        self.on_notice(f"{self.label} was edited; the new {self.kept} are in use")
+            before, self._value, self._stamp, self._reported = self._value, read, stamp, None
         self._publish()
+        self._hand_edit_in_use(before, read)
         return True
+
+    def _hand_edit_in_use(self, before: V, after: V) -> None:
+        """Call without the lock, once the listeners know."""
+        self.on_notice(f"{self.label} was edited; the new {self.kept} are in use")
+        self.on_hand_edit(before, after)
 
     def _read_disk(self) -> V | str:
         try:

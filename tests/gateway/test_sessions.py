@@ -169,6 +169,30 @@ async def test_a_preferred_provider_set_by_hand_in_config_toml_moves_every_sessi
     assert await served_by(gw, "after the edit") == "p3"
 
 
+async def test_a_hand_edit_a_change_in_the_app_lands_on_counts_as_a_hand_edit(fakes, gateway):
+    """The app changes config.toml as it is on disk: a hand edit the watcher had not seen yet is in use
+    from that change on, and is told and followed like one the watcher picked up."""
+    import re
+
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3},
+                       routing={"preferred_stable_seconds": 0, "failure_threshold": 5})
+    gw.services.watcher.stop()  # the change in the app comes first
+    p1.queue(fp.status(503, "blip"))
+    assert await served_by(gw, "first") == "p2"  # failed over; the session stays on p2
+    path = gw.services.paths.config
+    text = re.sub(r"(?m)^preferred_provider = .*\n", "", path.read_text())
+    path.write_text(text.replace("[routing]\n", '[routing]\npreferred_provider = "p3"\nno_such_setting = 1\n'))
+    await gw.api("update_routing", cooldown_seconds=42)
+    cfg = gw.services.config.current
+    assert cfg.routing.preferred_provider == "p3" and cfg.routing.cooldown_seconds == 42
+    messages = [e.message for e in gw.services.store.recent_events()]
+    assert any("config.toml was edited; the new settings are in use" in m for m in messages)
+    assert any("config.toml edited" in m for m in messages)  # the preferred provider's change, as a hand edit's
+    assert any("no_such_setting" in m for m in messages)  # a key that names no setting is pointed out
+    assert await served_by(gw, "after the edit") == "p3"
+
+
 async def test_affinity_survives_a_restart(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_stable_seconds": 0, "failure_threshold": 5})

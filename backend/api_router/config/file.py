@@ -379,9 +379,8 @@ class ConfigFile(UserFile[Loaded]):
         and passes ``check`` (which raises to refuse it), judged under the same lock: a provider the change
         names may have been deleted, renamed or switched off since the caller looked."""
         with self._lock:
-            base = self._base()
-            if base is not self._value:  # a hand edit the watcher had not picked up yet: the change goes on it
-                self._tell_ignored(base)
+            before = self._value
+            base = self._base()  # a hand edit the watcher has not picked up yet: the change goes on it
             try:
                 doc = document(base.text)
             except TomlError as exc:  # read by tomllib, refused by tomlkit (nested beyond its limit)
@@ -395,17 +394,14 @@ class ConfigFile(UserFile[Loaded]):
             loaded = Loaded(tomlkit.dumps(doc), config, tuple(ignored_settings(doc)))
             self._write(loaded)
         self._publish()
+        if base is not before:
+            self._hand_edit_in_use(before, base)
         return config
 
-    def reload(self) -> bool:
-        if not super().reload():
-            return False
-        self._tell_ignored(self._value)
-        return True
-
-    def _tell_ignored(self, loaded: Loaded) -> None:
-        for message in loaded.ignored:
+    def _hand_edit_in_use(self, before: Loaded, after: Loaded) -> None:
+        for message in after.ignored:
             self.on_ignored(message)
+        super()._hand_edit_in_use(before, after)
 
     def _decode(self, raw: bytes) -> Loaded | str:
         try:
