@@ -1,38 +1,41 @@
-"""Usage base candidates: origin of base_url, plus the host without "-api", or the override."""
+"""Usage base candidates: the origin of base_url, or the override; the host without "-api" only as a suggestion."""
 
 from __future__ import annotations
 
 import pytest
 
-from api_router.usage.bases import candidate_bases, origin_of
+from api_router.usage.bases import candidate_bases, origin_of, panel_guess
 
 
 @pytest.mark.parametrize(
     ("base_url", "expected"),
     [
-        ("https://foo-api.example.com/v1", ("https://foo-api.example.com", "https://foo.example.com")),
-        ("https://relay.example.com/v1", ("https://relay.example.com",)),
-        ("https://relay.example.com", ("https://relay.example.com",)),
-        ("https://Relay.Example.com:443/v1/", ("https://relay.example.com",)),
-        ("http://127.0.0.1:8080/v1", ("http://127.0.0.1:8080",)),
-        (
-            "http://foo-api.example.com:8443/openai/v1",
-            ("http://foo-api.example.com:8443", "http://foo.example.com:8443"),
-        ),
-        ("https://api.example.com/v1", ("https://api.example.com",)),  # no "-api." in the host
-        (
-            "https://my-api-api.example.com/v1",
-            ("https://my-api-api.example.com", "https://my-api.example.com"),
-        ),
-        (
-            "https://foo-api.example.com/v1?x=1#frag",
-            ("https://foo-api.example.com", "https://foo.example.com"),
-        ),
-        ("http://[::1]:9000/v1", ("http://[::1]:9000",)),
+        ("https://relay.example.com/v1", "https://relay.example.com"),
+        ("https://relay.example.com", "https://relay.example.com"),
+        ("https://Relay.Example.com:443/v1/", "https://relay.example.com"),
+        ("http://127.0.0.1:8080/v1", "http://127.0.0.1:8080"),
+        ("https://foo-api.example.com/v1?x=1#frag", "https://foo-api.example.com"),
+        ("http://[::1]:9000/v1", "http://[::1]:9000"),
     ],
 )
-def test_derived_candidates(base_url: str, expected: tuple[str, ...]) -> None:
-    assert candidate_bases(base_url) == expected
+def test_the_origin_is_the_only_candidate(base_url: str, expected: str) -> None:
+    assert candidate_bases(base_url) == (expected,)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "guess"),
+    [
+        ("https://foo-api.example.com/v1", "https://foo.example.com"),
+        ("http://foo-api.example.com:8443/openai/v1", "http://foo.example.com:8443"),
+        ("https://my-api-api.example.com/v1", "https://my-api.example.com"),
+        ("https://claude-api.com/v1", "https://claude.com"),  # shown to the user, who knows whose it is
+        ("https://api.example.com/v1", None),  # no "-api." in the host
+        ("not a url", None),
+    ],
+)
+def test_a_panel_without_api_in_its_host_is_only_a_guess(base_url: str, guess: str | None) -> None:
+    assert panel_guess(base_url) == guess
+    assert guess is None or guess not in candidate_bases(base_url)
 
 
 @pytest.mark.parametrize(

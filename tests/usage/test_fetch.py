@@ -96,6 +96,18 @@ async def test_nothing_found(panel: FakePanel, client: httpx.AsyncClient) -> Non
     assert info.value.message == f"no usage endpoint found at {panel.url}"
 
 
+async def test_nothing_found_suggests_the_panel_host_it_did_not_ask(
+    panel: FakePanel, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relay's API on ``relay-api.…``: its panel may be on ``relay.…``, which is named to the user but
+    never sent the key (it may be anybody's)."""
+    monkeypatch.setattr(fetch_module, "candidate_bases", lambda base, override="": (panel.url,))
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(UsageTarget("p1", "http://relay-api.invalid/v1", provider_key=KEY), client)
+    assert info.value.message == (f"no usage endpoint found at {panel.url}; if the provider's panel is at "
+                                  "http://relay.invalid, set that as the provider's Usage base URL (Usage settings)")
+
+
 async def test_a_refused_credential_beats_not_found(panel: FakePanel, client: httpx.AsyncClient) -> None:
     panel.json("/api/usage/token", NEW_API, bearer="sk-someone-else")
     with pytest.raises(UsageError) as info:

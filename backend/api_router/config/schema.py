@@ -216,7 +216,7 @@ class ProviderConfig:
                                  rule="one of " + ", ".join(repr(a) for a in USAGE_ADAPTERS),
                                  doc='"", token_stats, budget_info, new_api, openai_billing ("" = detect)')
     usage_base_url: str = setting("", check=_provider_url_ok, rule=_PROVIDER_URL_RULE, why=_provider_url_problem,
-                                  doc="empty: derived from base_url")
+                                  doc="empty: the origin of base_url")
     disabled: bool = setting(False, doc="true: kept, but never routed to")
     model_map: Mapping[str, str] = setting(MappingProxyType({}), check=_model_map_ok,
                                            rule="a table of model names (strings)",

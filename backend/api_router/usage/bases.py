@@ -1,18 +1,18 @@
 """Where to look for a provider's usage endpoints.
 
 Relays serve the OpenAI API under a path (``https://relay.example.com/v1``) while their usage
-endpoints live at the site root, and several run the API on ``foo-api.example.com`` with the
-panel (and its usage endpoints) on ``foo.example.com``. So when the user did not set a usage base
-URL we try the origin of ``base_url`` first, then the same origin without ``-api`` in the host.
-
-Only these derived origins (or the explicit override) ever receive a provider's credentials.
+endpoints live at the site root: when the user did not set a usage base URL, the origin of
+``base_url`` is asked. Several run the API on ``foo-api.example.com`` with the panel (and its usage
+endpoints) on ``foo.example.com``; that host is only *suggested* (``panel_guess``), never asked on
+the user's behalf: ``claude-api.com`` is not ``claude.com``'s, nor ``x-api.onrender.com``
+``x.onrender.com``'s, and a provider's credentials go to no host the user did not name.
 """
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-__all__ = ["candidate_bases", "origin_of"]
+__all__ = ["candidate_bases", "origin_of", "panel_guess"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -43,20 +43,25 @@ def candidate_bases(base_url: str, usage_base_url: str = "") -> tuple[str, ...]:
 
     An explicit ``usage_base_url`` is the only candidate (its path is kept, query and fragment
     dropped, trailing ``/`` removed): the user said where to look. Otherwise the origin of
-    ``base_url``, plus that origin with the first ``-api.`` in the host turned into ``.``.
+    ``base_url``.
     """
     override = usage_base_url.strip()
     if override:
         normalized = _normalize_override(override)
         return (normalized,) if normalized else ()
     origin = origin_of(base_url)
+    return (origin,) if origin is not None else ()
+
+
+def panel_guess(base_url: str) -> str | None:
+    """The origin of ``base_url`` with the first ``-api.`` in its host turned into ``.`` — where such a
+    relay's panel usually is — or None when the host has no ``-api.``. A suggestion to show, not a
+    host to send credentials to."""
+    origin = origin_of(base_url)
     if origin is None:
-        return ()
-    out = [origin]
+        return None
     host = urlsplit(origin).hostname or ""
-    if "-api." in host:
-        out.append(origin.replace(host, host.replace("-api.", ".", 1), 1))
-    return tuple(out)
+    return origin.replace(host, host.replace("-api.", ".", 1), 1) if "-api." in host else None
 
 
 def _normalize_override(url: str) -> str | None:

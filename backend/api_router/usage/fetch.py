@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import httpx
 
 from .adapters import ADAPTERS, DETECTION_ORDER, Adapter, AdapterCall, most_telling
-from .bases import candidate_bases
+from .bases import candidate_bases, panel_guess
 from .client import UsageHttp, install_log_redaction
 from .model import ErrorKind, UsageError, UsageSnapshot, UsageTarget
 
@@ -83,10 +83,10 @@ async def fetch_usage(
     except TimeoutError:
         # Each request has its own limits, but a slow panel tried at several addresses would add them up
         # past what the one asking (the app's Refresh, with its 60 s wait) can wait for.
-        tried = f" (so far: {_final_error(errors, bases, detecting).message})" if errors else ""
+        tried = f" (so far: {_final_error(errors, bases, detecting, target).message})" if errors else ""
         raise UsageError(f"the usage check took longer than {TOTAL_SECONDS} s in all{tried}",
                          ErrorKind.TIMEOUT) from None
-    raise _final_error(errors, bases, detecting)
+    raise _final_error(errors, bases, detecting, target)
 
 
 def _adapters_to_try(target: UsageTarget, hint: str | None) -> tuple[list[Adapter], bool]:
@@ -112,13 +112,17 @@ def _adapters_to_try(target: UsageTarget, hint: str | None) -> tuple[list[Adapte
     return adapters, True
 
 
-def _final_error(errors: list[UsageError], bases: tuple[str, ...], detecting: bool) -> UsageError:
+def _final_error(errors: list[UsageError], bases: tuple[str, ...], detecting: bool,
+                 target: UsageTarget) -> UsageError:
     """Say "no usage endpoint found" when nothing answered like a usage endpoint, else pick the most
     telling error. While detecting, an HTML page or a JSON without numbers also counts as "not
     here": panels answer unknown paths with their single-page app."""
     missing = _ENDPOINT_MISSING if detecting else frozenset({ErrorKind.NOT_FOUND})
     if errors and all(e.kind in missing for e in errors):
-        return UsageError(f"no usage endpoint found at {', '.join(bases)}", ErrorKind.NOT_FOUND)
+        guess = None if target.usage_base_url.strip() else panel_guess(target.base_url)
+        hint = (f"; if the provider's panel is at {guess}, set that as the provider's Usage base URL "
+                "(Usage settings)") if guess else ""
+        return UsageError(f"no usage endpoint found at {', '.join(bases)}{hint}", ErrorKind.NOT_FOUND)
     return most_telling(errors)
 
 

@@ -165,7 +165,7 @@ export function hasErrors(errors: Record<string, unknown>): boolean {
   return Object.values(errors).some(Boolean);
 }
 
-/** Usage base URL: empty means "derived from the base URL"; otherwise an absolute http(s) URL. */
+/** Usage base URL: empty means "the base URL's origin"; otherwise an absolute http(s) URL. */
 export function validateUsageBaseUrl(raw: string): string | null {
   if (!raw.trim()) return null;
   return validateBaseUrl(raw);

@@ -114,8 +114,8 @@ export function UsageDialog({ name, entry, ...deps }: Props) {
           autoComplete="off"
           spellCheck={false}
           inputMode="url"
-          placeholder="Derived from the base URL"
-          hint="Leave empty to try the addresses derived from the base URL"
+          placeholder="The base URL's own address"
+          hint="Leave empty to ask the base URL's scheme, host and port; set it when the panel is elsewhere"
         />
         <Field
           label="Usage token"
