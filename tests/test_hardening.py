@@ -921,6 +921,28 @@ async def test_passwords_in_base_urls_are_masked_wherever_shown(fakes, gateway, 
     assert "ter2-secret" not in events
 
 
+async def test_a_masked_password_is_kept_only_for_the_address_it_was_saved_with(fakes, gateway):
+    """Editing the host (or port, or user) of a URL shown as user:••••@host must not send the saved
+    password to the new address: the save is refused until the password is typed again."""
+    p1, other = await fakes("p1", "other")
+    saved = p1.base_url.replace("http://", "http://alice:Sup3rS3cret@")
+    gw = await gateway({"p1": saved})
+    shown = (await gw.api("get_config"))["providers"]["p1"]["base_url"]
+    for moved in (shown.replace(p1.base_url.split("//")[1].split("/")[0], other.base_url.split("//")[1].split("/")[0]),
+                  shown.replace("alice:", "mallory:")):
+        with pytest.raises(ApiError) as refused:
+            await gw.api("upsert_provider", provider="p1", base_url=moved)
+        assert refused.value.status == 400 and refused.value.message.startswith("base_url: •••• stands for")
+        assert "Sup3rS3cret" not in refused.value.message
+    assert gw.services.config.current.providers["p1"].base_url == saved
+    await gw.api("upsert_provider", provider="p1", base_url=shown.replace("/v1", "/openai/v1"))  # same address
+    assert gw.services.config.current.providers["p1"].base_url == saved.replace("/v1", "/openai/v1")
+    with pytest.raises(ApiError) as refused:  # nothing saved for it to stand for
+        await gw.api("upsert_provider", provider="p2", base_url=other.base_url.replace("http://", "http://bob:••••@"))
+    assert refused.value.status == 400
+    assert other.calls == 0
+
+
 @pytest.mark.parametrize("password", ["qz/xSECRET", "qz#xSECRET", "qz@y:w/SECRET"])
 async def test_a_password_with_a_raw_slash_or_hash_is_refused_without_showing_a_piece_of_it(fakes, gateway,
                                                                                              password):

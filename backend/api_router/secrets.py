@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 from api_router.fsutil import move_aside, read_file, remove_stale_temp_files, tighten
 from api_router.userfile import UserFile
@@ -380,10 +381,23 @@ REFUSED_SHOWN_MAX = 200
 _SCHEME_START = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/*")
 
 
-def unmask_url(new: str, old: str) -> str:
-    """A URL coming back from the UI with the masked password keeps the password it had."""
+def unmask_url(name: str, new: str, old: str) -> str:
+    """A URL coming back from the UI with the masked password keeps the password it had — for the same
+    user at the same address only: a password saved for one host is never sent to another one."""
     m = _URL_CREDENTIALS.match(new)
+    if m is None or m.group(3) != MASKED_PASSWORD:
+        return new
     old_password = url_password(old)
-    if m and m.group(3) == MASKED_PASSWORD and old_password is not None:
-        return f"{m.group(1)}{m.group(2)}:{old_password}@" + new[m.end():]
-    return new
+    if old_password is None or _account(new) != _account(old):
+        raise ValueError(f"{name}: {MASKED_PASSWORD} stands for the password saved with the address as it was; "
+                         "with another host, port or user name, type the password")
+    return f"{m.group(1)}{m.group(2)}:{old_password}@" + new[m.end():]
+
+
+def _account(url: str) -> tuple[str, str | None, str | None, int | None] | None:
+    """Who logs in where: scheme, user name, host and port."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme.lower(), parts.username, parts.hostname, parts.port
+    except ValueError:
+        return None

@@ -271,7 +271,7 @@ class Control:
                 raise ControlError(f"display_name must be at most {DISPLAY_NAME_MAX} characters")
         old = services.config.current.providers.get(pid)
         if base_url is not None:
-            values["base_url"] = unmask_url(_url("base_url", base_url), old.base_url if old else "")
+            values["base_url"] = unmask_url("base_url", _url("base_url", base_url), old.base_url if old else "")
             serving = services.serving
             listen = services.config.current.listen
             if serving is not None and points_at_gateway(values["base_url"],
@@ -281,7 +281,8 @@ class Control:
         if usage_adapter is not None:
             values["usage_adapter"] = usage_adapter
         if usage_base_url is not None:
-            values["usage_base_url"] = unmask_url(_url("usage_base_url", usage_base_url, empty_ok=True),
+            values["usage_base_url"] = unmask_url("usage_base_url", _url("usage_base_url", usage_base_url,
+                                                                         empty_ok=True),
                                                   old.usage_base_url if old else "")
         if disabled is not None:
             values["disabled"] = disabled
