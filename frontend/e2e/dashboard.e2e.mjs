@@ -351,7 +351,9 @@ try {
     await textMatches(dialog.getByTestId('codex-state'), /Not connected/);
     await textMatches(dialog, new RegExp(esc(CODEX_HOME)), 'the CODEX_HOME path');
     await textMatches(dialog.getByLabel('config.toml block', { exact: true }), new RegExp(`base_url = "${esc(GATEWAY)}v1"`));
-    await textMatches(dialog.getByLabel('auth.json content', { exact: true }), new RegExp(`"OPENAI_API_KEY": "${token}"`));
+    await textMatches(dialog.getByLabel('auth.json content', { exact: true }),
+      new RegExp(`"OPENAI_API_KEY": "ao_•{8}${token.slice(-4)}"`));
+    assert.ok(!(await dialog.innerText()).includes(token.slice(3, -4)), 'the token is masked in the dialog');
     await dialog.getByRole('button', { name: 'Write Codex config' }).click();
     await textMatches(dialog.getByTestId('codex-state'), /Connected/);
     assert.ok(await dialog.getByRole('button', { name: 'Restore backup' }).isEnabled(), 'a backup was made');

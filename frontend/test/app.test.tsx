@@ -465,7 +465,10 @@ describe('dashboard', () => {
     expect(within(dialog).getByText('/home/u/.codex')).toBeTruthy();
     expect(within(dialog).getByTestId('codex-state').textContent).toContain('Not connected');
     expect(within(dialog).getByLabelText('config.toml block').textContent).toBe(backend.codex.config_block);
-    expect(within(dialog).getByLabelText('auth.json content').textContent).toBe(backend.codex.auth_json);
+    // The token is masked on screen as everywhere else; the copy button copies the real file.
+    expect(within(dialog).getByLabelText('auth.json content').textContent).toBe(
+      '{\n  "OPENAI_API_KEY": "ao_••••••••1234"\n}\n',
+    );
     expect(within(dialog).getByRole('button', { name: 'Copy config.toml block' })).toBeTruthy();
     expect(within(dialog).getByRole('button', { name: 'Copy auth.json content' })).toBeTruthy();
     expect(within(dialog).getByRole('button', { name: 'Restore backup' })).toHaveProperty('disabled', true);

@@ -5,6 +5,7 @@ import {
   formatCountdown,
   formatLatency,
   maskSecret,
+  maskedAuthJson,
   truncate,
 } from './format';
 
@@ -88,5 +89,16 @@ describe('truncate', () => {
   it('handles empty values', () => {
     expect(truncate('', 5)).toBe('');
     expect(truncate(null, 5)).toBe('');
+  });
+});
+
+describe('maskedAuthJson', () => {
+  it('masks the token the way the dashboard does and keeps the file shape', () => {
+    const shown = maskedAuthJson('{\n  "OPENAI_API_KEY": "ao_0123456789abcdef0123456789abcdef"\n}\n');
+    expect(shown).toBe('{\n  "OPENAI_API_KEY": "ao_••••••••cdef"\n}\n');
+  });
+  it('shows text that is not such a file as it is', () => {
+    expect(maskedAuthJson('not json')).toBe('not json');
+    expect(maskedAuthJson('[1]')).toBe('[1]');
   });
 });

@@ -63,6 +63,24 @@ export function maskSecret(secret: string | null | undefined): string {
   return `${prefix}${'•'.repeat(8)}${tail}`;
 }
 
+/**
+ * auth.json as shown: the gateway token in it masked as everywhere else on screen (the copy button
+ * copies the real file). Text that is not such a file is shown as it is.
+ */
+export function maskedAuthJson(authJson: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(authJson);
+  } catch {
+    return authJson;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return authJson;
+  const masked = Object.fromEntries(
+    Object.entries(parsed).map(([k, v]) => [k, typeof v === 'string' ? maskSecret(v) : v]),
+  );
+  return `${JSON.stringify(masked, null, 2)}\n`;
+}
+
 /** Single-line, at most `max` characters, with an ellipsis when cut. */
 export function truncate(text: string | null | undefined, max: number): string {
   if (!text) return '';

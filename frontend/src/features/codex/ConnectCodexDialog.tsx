@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import type { CodexState } from '../../types';
+import { maskedAuthJson } from '../../logic/format';
 import { Badge } from '../../ui/Badge';
 import { ConfirmDialog } from '../../ui/ConfirmDialog';
 import { CopyButton } from '../../ui/CopyButton';
@@ -98,7 +99,8 @@ export function ConnectCodexDialog({ codex, onClose }: Props) {
             and writes auth.json. Rotating the gateway token later updates auth.json by itself.
           </p>
           <FileBlock path={setup.config_path} text={setup.config_block} what="config.toml block" />
-          <FileBlock path={setup.auth_path} text={setup.auth_json} what="auth.json content" />
+          <FileBlock path={setup.auth_path} text={setup.auth_json} shown={maskedAuthJson(setup.auth_json)}
+            what="auth.json content" />
         </div>
       )}
       {confirmRestore ? (
@@ -120,7 +122,8 @@ export function ConnectCodexDialog({ codex, onClose }: Props) {
 }
 
 /** One file's content with its path and a copy button. */
-function FileBlock({ path, text, what }: { path: string; text: string; what: string }) {
+/** A file's content with a copy button; ``shown`` when what is on screen differs from what is copied. */
+function FileBlock({ path, text, shown = text, what }: { path: string; text: string; shown?: string; what: string }) {
   return (
     <div className="codeblock">
       <div className="codeblock__head">
@@ -130,7 +133,7 @@ function FileBlock({ path, text, what }: { path: string; text: string; what: str
         <CopyButton text={text} label={`Copy ${what}`} />
       </div>
       <pre aria-label={what} tabIndex={0}>
-        {text}
+        {shown}
       </pre>
     </div>
   );
