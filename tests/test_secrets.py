@@ -80,9 +80,14 @@ def test_edit_notifies_listeners(tmp_path):
     assert json.loads(sf.path.read_text())["providers"] == {"p": "sk-new-key-123456"}
 
 
-@pytest.mark.parametrize("value, shown", [("sk-abcdef1234567890", "sk-a…7890"), ("short", "••••"), ("", "")])
+@pytest.mark.parametrize("value, shown", [
+    ("sk-" + "a" * 40 + "7890", "sk-a…7890"),  # keys as providers issue them
+    ("sk-abcdef1234567890", "…7890"),  # a short one shows less: at least 12 characters stay hidden
+    ("Xk9Qz7Lm2Pw4", "••••"), ("short", "••••"), ("", ""),
+])
 def test_mask(value, shown):
     assert mask(value) == shown
+    assert len(value) - len(shown.replace("…", "").replace("•", "")) >= min(12, len(value))
 
 
 def test_redactor_scrubs_every_secret(tmp_path):
@@ -130,7 +135,7 @@ def test_a_key_replaced_or_deleted_while_running_stays_masked(tmp_path):
     r.update_url_passwords({"url-pass-123456"})
     r.update_url_passwords(set())
     echoed = b"keys sk-old-AAAA1111BBBB sk-gone-CCCC2222 sk-new-DDDD3333EEEE url-pass-123456"
-    assert r.redact_bytes(echoed) == "keys sk-o…BBBB sk-g…2222 sk-n…EEEE url-…3456".encode()
+    assert r.redact_bytes(echoed) == "keys …BBBB …2222 …EEEE ••••".encode()
 
 
 @pytest.mark.parametrize("bad", ["sk-a\x00b", "sk-a\x01b", "sk-a\x7fb", "sk-a\x85b", "sk-a\nb", ""])

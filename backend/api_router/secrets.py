@@ -30,11 +30,12 @@ def new_gateway_token() -> str:
 
 
 def mask(value: str) -> str:
-    """A preview that identifies a key without revealing it: ``sk-a…9f2c``."""
-    if not value:
-        return ""
-    if len(value) < 12:
-        return "•" * 4
+    """A preview that identifies a key without revealing it: ``sk-a…9f2c``. At least 12 characters stay
+    hidden, so a short key shows less (or nothing) rather than most of itself."""
+    if len(value) < 16:
+        return "•" * 4 if value else ""
+    if len(value) < 20:
+        return f"…{value[-4:]}"
     return f"{value[:4]}…{value[-4:]}"
 
 
