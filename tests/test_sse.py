@@ -4,7 +4,7 @@ import itertools
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from api_router.gateway import sse
@@ -94,11 +94,14 @@ def test_multibyte_utf8_split_anywhere_decodes_whole(text, step):
     assert events[0].type == "response.output_text.delta"
 
 
-def test_type_comes_from_event_line_then_leading_json_key():
+def test_type_comes_from_the_data_then_the_event_line():
+    """As Codex reads it: the data's ``type`` wherever it stands; the name only for data without one."""
     decoder = sse.SSEDecoder()
     _, evs = decoder.feed(b'event: response.created\ndata: {"x": 1}\n\ndata: {"type": "error", "message": "m"}\n\n'
-                          b'data: {"a": {"type": "inner"}, "type": "outer"}\n\n')
-    assert [e.type for e in evs] == ["response.created", "error", "outer"]
+                          b'data: {"a": {"type": "inner"}, "type": "outer"}\n\n'
+                          b'event: chunk\ndata: {"type": "response.completed"}\n\n'
+                          b'event: response.completed \ndata: {"type": "response.completed"}\n\n')
+    assert [e.type for e in evs] == ["response.created", "error", "outer", "response.completed", "response.completed"]
 
 
 def test_synthesized_stream_parses_back():
@@ -162,7 +165,7 @@ def test_each_event_says_where_its_block_ends(events, newline):
 
 
 _TYPES = ["response.output_text.delta", "response.completed", "response.incomplete", "response.failed", "error",
-          "response.output_item.done", "response.created", "message"]
+          "response.output_item.done", "response.created", "message", "chunk"]
 _FIELDS = st.sampled_from(['"encrypted_content":"x"', '"error":null', '"delta":"response.completed"', '"n":1'])
 
 
@@ -171,6 +174,8 @@ _FIELDS = st.sampled_from(['"encrypted_content":"x"', '"error":null', '"delta":"
        st.booleans())
 def test_a_committed_chunk_is_only_passed_by_unread_when_nothing_in_it_matters(name, data_type, fields, comment):
     from api_router.gateway.streaming import _worth_reading
+    # A Responses event name says what the data's type is (only other names, "message" or "chunk", do not).
+    assume(not (name and name.startswith("response.") and name != data_type))
     data = "{" + ",".join([f'"type":"{data_type}"', *fields]) + "}"
     chunk = ((f"event: {name}\n" if name else "") + (": keep-alive\n" if comment else "") + f"data: {data}\n\n").encode()
     (event,) = sse.events_of_lf(chunk)
@@ -210,3 +215,55 @@ def test_an_event_that_never_ends_is_cut_off_at_the_limit():
     with pytest.raises(sse.EventTooLarge):
         for _ in range(sse.MAX_EVENT_BYTES // 65536 + 2):
             decoder.cut(b"A" * 65536)
+
+
+def test_a_cr_that_ends_a_blank_line_ends_its_event_at_once():
+    """No next byte is needed to tell: ``\\r\\r`` and ``\\r\\r\\n`` both end the event."""
+    decoder = sse.SSEDecoder()
+    forwarded, events = decoder.feed(b"data: a\r\r")
+    assert [e.data for e in events] == [b"a"] and forwarded == b"data: a\r\r"
+    forwarded, events = decoder.feed(b"\ndata: b\r")  # the LF completes a CRLF: one more blank line, no event
+    assert events == [] and forwarded == b"\n"
+    forwarded, events = decoder.feed(b"\ndata: c\r\n\r\n")  # "data: b" CRLF "data: c": one event of two lines
+    assert [e.data for e in events] == [b"b\nc"]
+
+
+def test_a_byte_order_mark_opening_the_stream_is_dropped():
+    for first in (b"\xef\xbb\xbfdata: x\n\n", b"\xef\xbb\xbfdata: x\r\n\r\n"):
+        decoder = sse.SSEDecoder()
+        whole = decoder.cut(first)
+        if whole is None:
+            whole, events = decoder.feed(first)
+        else:
+            events = sse.events_of_lf(whole)
+        assert [e.data for e in events] == [b"x"] and not whole.startswith(b"\xef")
+
+
+def test_comments_of_any_length_are_no_progress():
+    assert not sse.carries_data(b":" + b" " * 4096 + b"\n\n")
+    assert not sse.carries_data(b": keep-alive\n\n" * 100)
+    assert sse.carries_data(b": keep-alive\n\n" * 100 + b'data: {"type":"response.created"}\n\n')
+
+
+def test_a_long_event_with_cr_line_ends_is_read_once(monkeypatch):
+    """A 40,000-line event arriving in 16 KB reads: each line is looked at about once, not again with
+    every read (which made a 4 MB event cost seconds of the loop)."""
+    searches = 0
+    line_end = sse._LINE_END
+
+    class Counting:
+        def search(self, buf, pos):
+            nonlocal searches
+            searches += 1
+            return line_end.search(buf, pos)
+
+    monkeypatch.setattr(sse, "_LINE_END", Counting())
+    lines = 40_000
+    event = b"event: response.completed\r\n" + b"data: x\r\n" * lines + b"\r\n"
+    decoder = sse.SSEDecoder()
+    got = []
+    for i in range(0, len(event), 16 * 1024):
+        got += decoder.feed(event[i:i + 16 * 1024])[1]
+    assert len(got) == 1 and got[0].data == b"\n".join([b"x"] * lines)
+    reads = -(-len(event) // (16 * 1024))
+    assert searches <= lines + 2 + 2 * reads, searches

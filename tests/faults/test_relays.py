@@ -132,6 +132,100 @@ async def test_keepalive_only_from_the_start_to_a_json_request_is_no_answer_with
     assert attempts(gw) == [("p2", "ok")]
 
 
+async def test_a_comment_split_across_reads_is_no_answer_to_a_json_request(fakes, gateway):
+    """Each ``: keep-alive`` arrives in two reads: neither half is an event."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 2,
+                                                      "stream_idle_timeout_seconds": 20})
+
+    async def halves(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for _ in range(100):
+            for half in (b": keep-", b"alive\n\n"):
+                await resp.write(half)
+                await asyncio.sleep(0.1)
+        return resp
+
+    p1.always(halves)
+    reply, took = await timed(gw.responses(stream=False))
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert 1.9 <= took < 4, took
+    assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+
+
+def _events(text: str = "answer") -> list[dict]:
+    return fp.stream_events(fp.response_object(text, provider="p1"))
+
+
+def _written(events: list[dict], *, end: bytes = b"\n", name=lambda event: event["type"]) -> bytes:
+    return b"".join(b"event: " + name(e).encode() + end + b"data: " + json.dumps(e).encode() + end + end
+                    for e in events)
+
+
+async def test_a_stream_with_lone_cr_line_ends_is_complete_when_its_last_event_is(fakes, gateway):
+    """Every line ended by a CR alone, the connection dropped right after response.completed: the
+    answer is whole (a CR that ends a blank line ends the event; no next byte is needed to tell)."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    body = _written(_events(), end=b"\r")
+
+    async def dropped(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(body)
+        await asyncio.sleep(0.05)
+        request.transport.close()  # no end of the chunked body
+        return resp
+
+    p1.always(dropped)
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.event_types[-1] == "response.completed" and reply.text == "answer"
+    assert attempts(gw) == [("p1", "ok")] and p2.calls == 0
+    row = gw.services.store.request_log()[0]
+    assert row["outcome"] == "ok" and row["total_tokens"] > 0
+
+
+async def test_events_named_otherwise_are_read_by_their_data_type(fakes, gateway):
+    """A relay that names every event ``chunk`` (or leaves a space after a name): Codex goes by the
+    data's type, and so does the gateway."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    p1.always(fp.raw_stream([_written(_events(), name=lambda e: "chunk")]))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.event_types[-1] == "response.completed" and reply.text == "answer"
+    assert attempts(gw) == [("p1", "ok")]
+    p1.always(fp.raw_stream([_written(_events(), name=lambda e: e["type"] + " ")]))
+    reply = await gw.responses(stream=True)
+    assert reply.event_types[-1] == "response.completed" and attempts(gw) == [("p1", "ok")]
+
+
+async def test_an_error_event_named_without_a_space_after_output_is_masked_and_ends_the_stream(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    key = gw.services.secrets.current.provider_keys["p1"]
+    flat = json.dumps({"code": "server_error", "message": f"upstream overloaded {key}"}).encode()
+    p1.always(fp.raw_stream([_written(_events()[:4]), b"event:error\ndata: " + flat + b"\n\n"], delay=0.05))
+    reply = await gw.responses(stream=True)
+    assert key.encode() not in reply.body and b"upstream overloaded" in reply.body
+    row = gw.services.store.request_log()[0]
+    assert row["error"].startswith("stream failed after output started: upstream overloaded"), row["error"]
+    assert key not in row["error"]
+
+
+async def test_a_byte_order_mark_before_the_first_event_hides_nothing(fakes, gateway):
+    """A stream that opens with a UTF-8 BOM and an unnamed error event: the error is read (the client's
+    fault, relayed; no failover), not lost behind the mark."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    error = {"type": "error", "code": "context_length_exceeded", "param": "input",
+             "message": "Your input exceeds the context window of this model."}
+    p1.always(fp.raw_stream([b"\xef\xbb\xbfdata: " + json.dumps(error).encode() + b"\n\n"]))
+    reply = await gw.responses(stream=True)
+    assert b"context_length_exceeded" in reply.body and p2.calls == 0
+    assert attempts(gw) == [("p1", "client_error")]
+
+
 # Long timeouts: a broken body must be noticed when its connection closes, not when one of them fires.
 PATIENT = {**QUICK, "request_timeout_seconds": 30, "stream_idle_timeout_seconds": 30, "hedge_min_seconds": 20,
            "hedge_max_seconds": 20}

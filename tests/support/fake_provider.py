@@ -219,6 +219,8 @@ HEARTBEATS = {
     "ping event": b"event: ping\ndata: {}\n\n",
     "empty data": b"data: \n\n",
     "CRLF ping": b"event: ping\r\ndata: {}\r\n\r\n",
+    "padding comment": b":" + b" " * 2048 + b"\n\n",  # relays pad to get past proxies' buffers
+    "comments in one write": b": keep-alive\n\n" * 40,
 }
 
 

@@ -59,7 +59,7 @@ class Reply:
     def events(self) -> list[dict[str, Any]]:
         """The data payloads of an SSE body, in order."""
         out = []
-        for block in self.body.replace(b"\r\n", b"\n").split(b"\n\n"):
+        for block in self.body.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n\n"):
             data = [line[5:].strip() for line in block.split(b"\n") if line.startswith(b"data:")]
             if data:
                 try:

@@ -249,10 +249,11 @@ class AttemptRunner:
             first_within, f"the answer was not complete within {limit:g} s")
         chunks = []
         size = 0
+        events = sse.SSEDecoder() if event_stream else None  # whole events: a comment split across reads is one
         try:
             with whole_by:
                 async for chunk in resp.content.iter_any():
-                    if not event_stream or sse.carries_data(chunk):
+                    if events is None or any(not sse.is_keepalive(ev) for ev in events.feed(chunk)[1]):
                         if waiting:
                             waiting = False
                             watchdog.relimit(idle_timeout)

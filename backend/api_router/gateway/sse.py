@@ -19,6 +19,7 @@ from api_router.gateway.errors import TooLarge
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _BOUNDARY_LF = b"\n\n"
 _LF = 0x0A
+_BOM = b"\xef\xbb\xbf"  # may open a stream (the spec and Codex's reader skip it)
 # One event longer than this is no Responses event (a whole answer with its sealed items is a few MB):
 # a provider sending one is cut off rather than held in memory without end.
 MAX_EVENT_BYTES = 64 * 1024 * 1024
@@ -48,14 +49,16 @@ class SSEEvent:
 
     @property
     def type(self) -> str:
-        if self.name and self.name != "message":
-            return self.name
+        """The event's type as Codex reads it: the data's ``type``; the event name only for data that
+        has none (a flat ``event: error``), since relays name events as they like (``event: chunk``)."""
         m = _LEADING_TYPE.match(self.data)
         if m:
             return m.group(1).decode("utf-8", "replace")
         payload = self.json()
         value = payload.get("type") if isinstance(payload, dict) else None
-        return value if isinstance(value, str) else ""
+        if isinstance(value, str):
+            return value
+        return self.name if self.name and self.name != "message" else ""
 
     def json(self) -> Any:
         """The decoded data, or None when it is not JSON."""
@@ -102,8 +105,22 @@ class SSEDecoder:
     def __init__(self) -> None:
         self._buf: bytes | bytearray = b""  # bytes not yet forwarded (a bytearray while a long event grows)
         self._saw_cr = False
+        self._fresh = True  # nothing read yet: a byte order mark may come first
+        # The general decoder's place in ``_buf``: where its unread lines start, and the fields of the
+        # event they continue (so a long event is read once, not again with every read).
+        self._resume = 0
+        self._data: list[bytes] = []
+        self._names: list[str] = []
+
+    def _opening(self, chunk: bytes) -> bytes:
+        """The first bytes of the stream without a byte order mark (which would hide the first field)."""
+        if chunk:
+            self._fresh = False
+        return chunk[3:] if chunk.startswith(_BOM) else chunk
 
     def feed(self, chunk: bytes) -> tuple[bytes, list[SSEEvent]]:
+        if self._fresh:
+            chunk = self._opening(chunk)
         if not self._saw_cr and b"\r" in chunk:
             self._saw_cr = True
         if self._kept_growing(chunk):
@@ -120,6 +137,8 @@ class SSEDecoder:
         for which ``feed`` is the way."""
         if self._saw_cr or b"\r" in chunk:
             return None
+        if self._fresh:
+            chunk = self._opening(chunk)
         buf = self._buf
         if not buf:  # the usual read: whole events, nothing pending
             return self._cut_lf(chunk)
@@ -183,17 +202,19 @@ class SSEDecoder:
         return complete
 
     def _feed_general(self, buf: bytes, *, at_end: bool = False) -> tuple[bytes, list[SSEEvent]]:
+        """The complete events of ``buf`` (what was pending, then the new bytes), reading on from where
+        the last call stopped."""
         events: list[SSEEvent] = []
-        pos = 0
+        pos, data, names = self._resume, self._data, self._names
         forward_end = 0
-        data: list[bytes] = []
-        names: list[str] = []
         while True:
             m = _LINE_END.search(buf, pos)
             if m is None:
                 break
-            if m.group() == b"\r" and m.end() == len(buf) and not at_end:
-                break  # a CR at the very end may be the first half of CRLF
+            if m.group() == b"\r" and m.end() == len(buf) and m.start() > pos and not at_end:
+                # A CR at the very end that ends a line may be the first half of a CRLF; one that ends
+                # a blank line ends its event either way, and the LF that may follow is one more blank line.
+                break
             line = buf[pos:m.start()]
             pos = m.end()
             if line:
@@ -204,6 +225,7 @@ class SSEDecoder:
             data, names = [], []
             forward_end = pos
         complete, self._buf = buf[:forward_end], buf[forward_end:]
+        self._resume, self._data, self._names = pos - forward_end, data, names
         if len(self._buf) > MAX_EVENT_BYTES:
             raise EventTooLarge()
         return complete, events
@@ -263,18 +285,22 @@ def _block_around(buf: bytes, at: int) -> tuple[int, int]:
 # Events that only keep a connection open, as comments do: named or typed "ping" / "keepalive", or
 # whose data is empty or "{}" (OpenAI's and other relays' heartbeats).
 KEEPALIVE_TYPES = frozenset({"ping", "keepalive", "response.keepalive"})
-_KEEPALIVE_MAX = 512  # a longer chunk carries more than heartbeats
 _FIELDS_OF_NO_EVENT = (b":", b"event:", b"id:", b"retry:")  # a comment, or fields that carry no data
 
 
 def carries_data(chunk: bytes) -> bool:
-    """Whether a chunk of an event stream holds a real event: not only comments (``: keep-alive``),
-    blank lines and heartbeat events (``is_keepalive``), none of which is progress."""
+    """Whether whole event blocks (as ``SSEDecoder.cut`` hands them out) hold a real event: not only
+    comments (``: keep-alive``, however long), blank lines and heartbeat events (``is_keepalive``),
+    none of which is progress. The first real event ends the search."""
     if chunk.startswith(b"event: response.") and not chunk.startswith(b"event: response.keepalive"):
         return True  # the usual chunk: a named Responses event
-    if len(chunk) > _KEEPALIVE_MAX:
-        return True
-    for block in chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n\n"):
+    if b"\r" in chunk:
+        chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    pos, size = 0, len(chunk)
+    while pos < size:
+        end = chunk.find(_BOUNDARY_LF, pos)
+        end = size if end < 0 else end
+        block, pos = chunk[pos:end], end + 2
         event = parse_block_lf(block.strip(b"\n"))
         if event is not None:
             if not is_keepalive(event):

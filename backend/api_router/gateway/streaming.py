@@ -109,13 +109,13 @@ class _ClientGone(Exception):
 
 
 # What makes a committed chunk worth decoding: the end of the stream, a failure, or a sealed item.
-# ("event: error" names a flat error event whose data may not say "error" at all.)
+# ("event: error" names a flat error event whose data may not say "error" at all; the space is optional.)
 _LOOK_FOR = (b'"encrypted_content"', b"response.completed", b"response.incomplete", b"response.failed", b'"error"',
-             b"event: error")
+             b"event: error", b"event:error")
 
 
-# Event names after which a committed stream's events need reading (an unnamed event or "message"
-# is typed by its data, so the needles decide).
+# Event names after which a committed stream's events need reading (an event without a Responses
+# name is typed by its data, so the needles decide).
 _DECISIVE_NAMES = frozenset({b"response.completed", b"response.incomplete", b"response.failed", b"error"})
 _SEALED_NAME = b"response.output_item.done"
 
@@ -134,8 +134,8 @@ def _worth_reading(chunk: bytes) -> list[sse.SSEEvent]:
                 return []
             event.end = len(chunk)
             return [event]
-        if name != b"message":
-            return []
+        if name.startswith(b"response.") and not name.endswith(b" "):
+            return []  # a Responses event that decides nothing (other names do not say what the data is)
     return sse.events_with(chunk, _LOOK_FOR)
 
 
