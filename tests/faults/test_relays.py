@@ -213,6 +213,32 @@ async def test_an_error_event_named_without_a_space_after_output_is_masked_and_e
     assert key not in row["error"]
 
 
+async def test_a_crlf_stream_split_before_its_last_lf_reaches_the_client_whole(fakes, gateway):
+    """The last read ends between the CR and the LF of response.completed's blank line: the client
+    gets the LF too (Codex's reader waits for it, and would drop the event at the end of the body)."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    body = _written(_events(), end=b"\r\n")
+    p1.always(fp.raw_stream([body[:-1], body[-1:]], delay=0.05))
+    reply = await gw.responses(stream=True)
+    assert reply.body.endswith(b"\r\n\r\n") and reply.event_types[-1] == "response.completed"
+    assert attempts(gw) == [("p1", "ok")]
+
+
+async def test_an_error_event_whose_data_has_a_type_of_its_own_ends_the_stream_masked(fakes, gateway):
+    """``event: error`` with ``{"type": "server_error", …}``: the name says what it is."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    key = gw.services.secrets.current.provider_keys["p1"]
+    typed = json.dumps({"type": "server_error", "code": "server_error", "message": f"upstream overloaded {key}"})
+    p1.always(fp.raw_stream([_written(_events()[:4]), b"event: error\ndata: " + typed.encode() + b"\n\n"],
+                            delay=0.05))
+    reply = await gw.responses(stream=True)
+    assert key.encode() not in reply.body and b"upstream overloaded" in reply.body
+    row = gw.services.store.request_log()[0]
+    assert row["error"].startswith("stream failed after output started: upstream overloaded"), row["error"]
+
+
 async def test_a_byte_order_mark_before_the_first_event_hides_nothing(fakes, gateway):
     """A stream that opens with a UTF-8 BOM and an unnamed error event: the error is read (the client's
     fault, relayed; no failover), not lost behind the mark."""

@@ -32,6 +32,8 @@ class EventTooLarge(TooLarge):
     def __init__(self) -> None:
         super().__init__(f"the provider sent an event larger than {MAX_EVENT_BYTES // (1024 * 1024)} MB")
 
+# Event names that say what the event is, whatever its data's "type" says (besides "response.*").
+_TELLING_NAMES = frozenset({"error", "ping", "keepalive"})
 # The top-level "type" when it is the first key (as OpenAI and Codex write it).
 _LEADING_TYPE = re.compile(rb'^\s*\{\s*"type"\s*:\s*"([^"\\]+)"')
 
@@ -49,8 +51,13 @@ class SSEEvent:
 
     @property
     def type(self) -> str:
-        """The event's type as Codex reads it: the data's ``type``; the event name only for data that
-        has none (a flat ``event: error``), since relays name events as they like (``event: chunk``)."""
+        """The event's type: its name when that is one of the names that say what an event is (a
+        Responses event, ``error``, a heartbeat — ``event: error`` may carry ``{"type": "server_error"}``);
+        otherwise its data's ``type``, as Codex reads it (relays name events ``chunk``, or leave a space
+        after the name); the name when the data has no type."""
+        name = self.name
+        if name and (name.startswith("response.") or name in _TELLING_NAMES) and name[-1] != " ":
+            return name
         m = _LEADING_TYPE.match(self.data)
         if m:
             return m.group(1).decode("utf-8", "replace")
@@ -58,7 +65,7 @@ class SSEEvent:
         value = payload.get("type") if isinstance(payload, dict) else None
         if isinstance(value, str):
             return value
-        return self.name if self.name and self.name != "message" else ""
+        return name if name and name != "message" else ""
 
     def json(self) -> Any:
         """The decoded data, or None when it is not JSON."""
@@ -111,6 +118,7 @@ class SSEDecoder:
         self._resume = 0
         self._data: list[bytes] = []
         self._names: list[str] = []
+        self._crlf = False  # lines have ended in CRLF: a CR at the end of a read may be half of one
 
     def _opening(self, chunk: bytes) -> bytes:
         """The first bytes of the stream without a byte order mark (which would hide the first field)."""
@@ -211,10 +219,14 @@ class SSEDecoder:
             m = _LINE_END.search(buf, pos)
             if m is None:
                 break
-            if m.group() == b"\r" and m.end() == len(buf) and m.start() > pos and not at_end:
-                # A CR at the very end that ends a line may be the first half of a CRLF; one that ends
-                # a blank line ends its event either way, and the LF that may follow is one more blank line.
+            ending = m.group()
+            if ending == b"\r" and m.end() == len(buf) and not at_end and (self._crlf or m.start() > pos):
+                # A CR at the very end may be the first half of a CRLF. In a stream of lone CRs, one that
+                # ends a blank line ends its event either way (the LF that may follow is one more blank line);
+                # in a CRLF stream the event waits for its LF, which the client must get with it.
                 break
+            if ending == b"\r\n":
+                self._crlf = True
             line = buf[pos:m.start()]
             pos = m.end()
             if line:
