@@ -58,7 +58,7 @@ def test_config_loader_never_crashes_on_arbitrary_bytes_and_never_loses_them(tmp
         assert any(p.read_bytes() == raw for p in kept)
     else:
         assert path.read_bytes() == raw
-    tomlkit.parse(path.read_text())
+    tomlkit.parse(path.read_text(encoding="utf-8-sig"))  # as the app reads it: a BOM may open the file
 
 
 messages = st.builds(lambda role, text: {"type": "message", "role": role,

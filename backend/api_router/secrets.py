@@ -187,14 +187,11 @@ class SecretsFile(UserFile[Secrets]):
 
     def edit(self, change: Callable[[Secrets], Secrets]) -> Secrets:
         """Apply ``change`` to the file as it is now (a hand edit made meanwhile is kept) and save it."""
+        self.catch_up()
         with self._lock:
-            before = self._value
-            base = self._base()
-            updated = change(base)
+            updated = change(self._base())
             self._write(updated)
         self._publish()
-        if base is not before:
-            self._hand_edit_in_use(before, base)
         return updated
 
     def _decode(self, raw: bytes) -> Secrets | str:

@@ -114,6 +114,24 @@ class UserFile(Generic[V]):
         self.on_notice(f"{self.label} was edited; the new {self.kept} are in use")
         self.on_hand_edit(before, after)
 
+    def catch_up(self) -> None:
+        """A valid hand edit the watcher has not picked up yet goes into use now, told and followed as the
+        watcher would have: called before a change made in the app, which then lands on it in the order
+        the two were made. (One that cannot be used is left to ``_base``, which moves it aside.)"""
+        with self._lock:
+            stamp = file_stamp(self.path)
+            if stamp is None or stamp == self._stamp:
+                return
+            if isinstance(self._read_settled(), str):
+                return
+            stamp = file_stamp(self.path)  # the version read next is the one this stamp names
+            read = self._read_disk()
+            if isinstance(read, str) or stamp is None or file_stamp(self.path) != stamp:
+                return
+            before, self._value, self._stamp, self._reported = self._value, read, stamp, None
+        self._publish()
+        self._hand_edit_in_use(before, read)
+
     def _read_disk(self) -> V | str:
         try:
             raw = read_file(self.path)

@@ -391,7 +391,10 @@ export class FakeBackend {
         if (!ID_RE.test(id)) throw new FakeError('bad provider id');
         const existing = s.providers[id];
         if (existing && args.create === true) throw new FakeError(`a provider named '${id}' already exists`);
-        if (!existing && !args.base_url) throw new FakeError('base_url is required for a new provider');
+        if (!existing && !args.base_url) {
+          throw new FakeError(args.create === true ? 'base_url is required for a new provider'
+            : `unknown provider '${id}'; to add it, give its base_url`);
+        }
         const p = existing ? { ...existing } : makeProvider({ display_name: id, has_key: false, key_preview: '', status: 'unknown' });
         if (typeof args.display_name === 'string') p.display_name = args.display_name;
         if (typeof args.base_url === 'string') p.base_url = args.base_url;

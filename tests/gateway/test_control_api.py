@@ -35,7 +35,8 @@ async def test_upsert_creates_updates_and_validates(fakes, gateway):
     saved = tomlkit.parse(gw.services.paths.config.read_text())
     assert saved["providers"]["p2"]["display_name"] == "Renamed label"
     for kwargs, fragment in [
-        ({"provider": "p3"}, "base_url is required"),
+        ({"provider": "p3"}, "unknown provider 'p3'; to add it, give its base_url"),
+        ({"provider": "p3", "create": True}, "base_url is required"),
         ({"provider": "p3", "base_url": "not a url"}, "http"),
         ({"provider": "bad id!", "base_url": p2.base_url}, "provider id"),
         ({"provider": "", "base_url": p2.base_url}, "must not be empty"),
@@ -133,7 +134,7 @@ async def test_an_update_of_a_provider_deleted_meanwhile_does_not_bring_back_a_t
 async def test_a_new_provider_added_twice_at_once_is_added_once(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
-    body = {"provider": "p2", "base_url": "http://127.0.0.1:9/v1", "display_name": "Relay Two"}
+    body = {"provider": "p2", "base_url": "http://127.0.0.1:9/v1", "display_name": "Relay Two", "create": True}
     replies = await asyncio.gather(*(gw.request("POST", "/api/upsert_provider", body=body) for _ in range(2)))
     assert sorted(r.status for r in replies) == [200, 400], [r.body for r in replies]
     assert "already exists" in next(r for r in replies if r.status == 400).json["error"]["message"]

@@ -193,6 +193,26 @@ async def test_a_hand_edit_a_change_in_the_app_lands_on_counts_as_a_hand_edit(fa
     assert await served_by(gw, "after the edit") == "p3"
 
 
+async def test_a_hand_edit_goes_into_use_before_the_change_in_the_app_that_lands_on_it(fakes, gateway):
+    """A lock written by hand, then the locked provider switched off in the app before the watcher looked:
+    the lock went into use first and ended with the provider, as if the watcher had been quicker."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    gw.services.watcher.stop()
+    path = gw.services.paths.config
+    path.write_text(path.read_text().replace("[routing]\n", '[routing]\nmanual_override = "p2"\n'))
+    await gw.api("upsert_provider", provider="p2", disabled=True)
+    cfg = gw.services.config.current
+    assert not cfg.routing.manual_override and cfg.effective_lock is None
+    messages = [e.message for e in gw.services.store.recent_events()]  # newest first
+    locked = next(i for i, m in enumerate(messages) if "Routing locked to P2" in m)
+    released = next(i for i, m in enumerate(messages) if "Routing lock released" in m)
+    assert released < locked  # the lock went into use, then ended with the provider
+    status = await gw.api("get_status")
+    assert status["active_reason"] != "locked by user"
+    assert await served_by(gw, "after the change") == "p1"
+
+
 async def test_affinity_survives_a_restart(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_stable_seconds": 0, "failure_threshold": 5})

@@ -378,9 +378,9 @@ class ConfigFile(UserFile[Loaded]):
         """Apply ``change`` to the file as it is now; save and publish it only if the result is valid —
         and passes ``check`` (which raises to refuse it), judged under the same lock: a provider the change
         names may have been deleted, renamed or switched off since the caller looked."""
+        self.catch_up()
         with self._lock:
-            before = self._value
-            base = self._base()  # a hand edit the watcher has not picked up yet: the change goes on it
+            base = self._base()  # a hand edit saved since: the change goes on it
             try:
                 doc = document(base.text)
             except TomlError as exc:  # read by tomllib, refused by tomlkit (nested beyond its limit)
@@ -394,8 +394,6 @@ class ConfigFile(UserFile[Loaded]):
             loaded = Loaded(tomlkit.dumps(doc), config, tuple(ignored_settings(doc)))
             self._write(loaded)
         self._publish()
-        if base is not before:
-            self._hand_edit_in_use(before, base)
         return config
 
     def _hand_edit_in_use(self, before: Loaded, after: Loaded) -> None:

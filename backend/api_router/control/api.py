@@ -100,6 +100,13 @@ class Control:
         self._services = services
         self._run_async = run_async
 
+    def catch_up(self) -> None:
+        """Before each call: hand edits of config.toml and secrets.json the watcher has not seen yet are
+        in use, so the call decides on the files as they are (a lock written by hand a moment ago ends
+        with the provider switched off now)."""
+        self._services.config.catch_up()
+        self._services.secrets.catch_up()
+
     # --- status and events ---------------------------------------------------------------------------
 
     @exposed
@@ -261,6 +268,8 @@ class Control:
         if create and not creating:
             raise ControlError(f"a provider named {pid!r} already exists")
         if creating:
+            if base_url is None and not create:  # an edit of a provider deleted since (or never there)
+                raise ControlError(f"unknown provider {pid!r}; to add it, give its base_url")
             self._check_new_id(pid)
             if base_url is None:
                 raise ControlError("base_url is required for a new provider")

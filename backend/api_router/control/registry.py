@@ -85,8 +85,9 @@ class Method:
 
 
 class Registry:
-    def __init__(self, target: object) -> None:
+    def __init__(self, target: object, before_call: Callable[[], None] = lambda: None) -> None:
         self._target = target
+        self._before_call = before_call
         self.methods: dict[str, Method] = {}
         for name, fn in inspect.getmembers(type(target), inspect.isfunction):
             if getattr(fn, "__control_api__", False):
@@ -107,6 +108,7 @@ class Registry:
         if not isinstance(kwargs, dict):
             raise ControlError(f"{name}() takes one object of keyword arguments")
         method.check(kwargs)
+        self._before_call()
         return getattr(self._target, name)(**kwargs)
 
 

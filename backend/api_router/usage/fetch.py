@@ -7,7 +7,7 @@ first that answers with a usable shape wins and the snapshot says which adapter 
 was (``adapter``, ``base_url``, ``detected=True``).
 
 A base that timed out or could not be reached is not tried again within the same fetch: with
-4 adapters and 2 bases a dead host would otherwise cost 8 timeouts.
+4 adapters a dead host would otherwise cost 4 timeouts.
 
 Sharing: several provider entries often point at the same relay account (same panel, same key,
 different model routes). :func:`share_key` says when two targets would make the exact same

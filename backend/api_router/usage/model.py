@@ -32,7 +32,7 @@ __all__ = [
 class UsageTarget:
     """Everything needed to fetch one provider's usage; built by the app from its config.
 
-    ``usage_adapter`` empty means "detect"; ``usage_base_url`` empty means "derive from
+    ``usage_adapter`` empty means "detect"; ``usage_base_url`` empty means "the origin of
     ``base_url``". The two secrets are excluded from ``repr`` so a target can be logged.
     """
 
