@@ -122,10 +122,7 @@ class UserFile(Generic[V]):
             stamp = file_stamp(self.path)
             if stamp is None or stamp == self._stamp:
                 return
-            if isinstance(self._read_settled(), str):
-                return
-            stamp = file_stamp(self.path)  # the version read next is the one this stamp names
-            read = self._read_disk()
+            stamp, read = self._read_settled()
             if isinstance(read, str) or stamp is None or file_stamp(self.path) != stamp:
                 return
             before, self._value, self._stamp, self._reported = self._value, read, stamp, None
@@ -146,7 +143,7 @@ class UserFile(Generic[V]):
         first when it cannot be used), else the version in use. Call with the lock held."""
         if file_stamp(self.path) == self._stamp:
             return self._value
-        read = self._read_settled() if self.path.exists() else "is missing"
+        read = self._read_settled()[1] if self.path.exists() else "is missing"
         if isinstance(read, str):
             if self.path.exists():
                 moved = move_aside(self.path)
@@ -155,19 +152,20 @@ class UserFile(Generic[V]):
             return self._value
         return read
 
-    def _read_settled(self) -> V | str:
-        """The version on disk. One that cannot be used but was written less than a second ago may be
-        an editor's save caught between emptying the file and writing it: it is read again until it is
-        usable or has held still for that second (at most ``SAVE_WAIT_LIMIT``), so the user's save is
-        what the change applies to rather than what is moved aside."""
+    def _read_settled(self) -> tuple[FileStamp | None, V | str]:
+        """The version on disk, and its stamp as it was before the read (the caller may check that it
+        still is). One that cannot be used but was written less than a second ago may be an editor's
+        save caught between emptying the file and writing it: it is read again until it is usable or has
+        held still for that second (at most ``SAVE_WAIT_LIMIT``), so the user's save is what the change
+        applies to rather than what is moved aside."""
         give_up = time.monotonic() + SAVE_WAIT_LIMIT
         while True:
             stamp = file_stamp(self.path)
             read = self._read_disk()
             if not isinstance(read, str) or stamp is None or time.monotonic() >= give_up:
-                return read
+                return stamp, read
             if time.time_ns() - stamp[0] >= SAVE_UNDER_WAY_NS and file_stamp(self.path) == stamp:
-                return read
+                return stamp, read
             time.sleep(0.05)
 
     def _write(self, value: V) -> None:
