@@ -26,7 +26,6 @@ from pathlib import Path
 
 import pytest
 import tomlkit
-from aiohttp import web
 
 from tests.support import fake_provider as fp
 from tests.support.browser import ARTIFACTS, FRONTEND, require_browser, run_script
@@ -41,26 +40,6 @@ KEY_P1 = "sk-e2e-p1-7f3a9c0d5b2e4a61"
 KEY_P2 = "sk-e2e-p2-1c8e6f4a2d9b3e75"
 
 USER_CODEX_CONFIG = '# my own Codex settings\nmodel = "gpt-5-codex"\n'
-
-
-async def start_fake_control(fakes: dict[str, fp.FakeProvider]) -> web.AppRunner:
-    """``POST /<name>/fail`` makes that upstream answer 503 from now on; ``/<name>/ok`` heals it."""
-
-    async def switch(request: web.Request) -> web.Response:
-        fake = fakes.get(request.match_info["name"])
-        mode = request.match_info["mode"]
-        if fake is None or mode not in ("ok", "fail"):
-            raise web.HTTPNotFound()
-        fake.always(fp.json_ok(f"hello from {fake.name}") if mode == "ok"
-                    else fp.status(503, "upstream overloaded, try again later"))
-        return web.json_response({"name": fake.name, "mode": mode, "calls": fake.calls})
-
-    app = web.Application()
-    app.router.add_post("/{name}/{mode}", switch)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    return runner
 
 
 def _stop(proc: subprocess.Popen) -> str:
@@ -92,7 +71,9 @@ async def test_dashboard_end_to_end(tmp_path: Path, width: int, scheme: str) -> 
     fakes = {name: await fp.FakeProvider(name).start() for name in ("p1", "p2", "p3", "p4")}
     for fake in fakes.values():
         fake.always(fp.json_ok(f"hello from {fake.name}"))
-    control = await start_fake_control(fakes)
+    control = await fp.serve_switches(fakes, {  # POST /<name>/fail: 503 from now on; /ok heals it
+        "ok": lambda fake: fp.json_ok(f"hello from {fake.name}"),
+        "fail": lambda _: fp.status(503, "upstream overloaded, try again later")})
     control_url = f"http://127.0.0.1:{control.addresses[0][1]}"
 
     port = fp.free_port()

@@ -48,26 +48,6 @@ def capable() -> fp.Behaviour:
     return run
 
 
-async def start_control(fakes: dict[str, fp.FakeProvider]) -> web.AppRunner:
-    """``POST /<name>/<ok|fail|hang>``: how that upstream answers from now on."""
-    modes = {"ok": capable, "fail": lambda: fp.status(503, "upstream overloaded, try again later"), "hang": fp.hang}
-
-    async def switch(request: web.Request) -> web.Response:
-        fake = fakes.get(request.match_info["name"])
-        mode = modes.get(request.match_info["mode"])
-        if fake is None or mode is None:
-            raise web.HTTPNotFound()
-        fake.always(mode())
-        return web.json_response({"name": fake.name, "calls": fake.calls})
-
-    app = web.Application()
-    app.router.add_post("/{name}/{mode}", switch)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    return runner
-
-
 @pytest.mark.parametrize(("width", "scheme"), VIEWPORTS, ids=[f"{w}px-{s}" for w, s in VIEWPORTS])
 async def test_requests_tests_and_codex_state(fakes, gateway, codex_home: Path, width: int, scheme: str) -> None:
     require_browser()
@@ -87,7 +67,9 @@ async def test_requests_tests_and_codex_state(fakes, gateway, codex_home: Path, 
     failover = await gw.responses(headers={"session_id": "s-fail"})
     assert failover.headers["X-API-Router-Provider"] == "p2"
 
-    control = await start_control({"p1": p1, "p2": p2, "p3": p3})
+    control = await fp.serve_switches({"p1": p1, "p2": p2, "p3": p3}, {  # POST /<name>/<ok|fail|hang>
+        "ok": lambda _: capable(), "fail": lambda _: fp.status(503, "upstream overloaded, try again later"),
+        "hang": lambda _: fp.hang()})
     try:
         out = await run_script(FRONTEND / "e2e" / "requests.e2e.mjs", {
             "E2E_GATEWAY": gw.base + "/", "E2E_TOKEN": gw.token, "E2E_CODEX_HOME": str(codex_home),

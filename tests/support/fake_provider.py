@@ -462,3 +462,23 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+async def serve_switches(fakes: dict[str, FakeProvider], modes: dict[str, Callable[[FakeProvider], Behaviour]]) -> web.AppRunner:
+    """A small server on 127.0.0.1 that a browser script drives: ``POST /<name>/<mode>`` makes the fake
+    ``name`` answer with ``modes[mode](fake)`` from now on (404 for a name or mode it does not know)."""
+
+    async def switch(request: web.Request) -> web.Response:
+        fake = fakes.get(request.match_info["name"])
+        mode = request.match_info["mode"]
+        if fake is None or mode not in modes:
+            raise web.HTTPNotFound()
+        fake.always(modes[mode](fake))
+        return web.json_response({"name": fake.name, "mode": mode, "calls": fake.calls})
+
+    app = web.Application()
+    app.router.add_post("/{name}/{mode}", switch)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner
