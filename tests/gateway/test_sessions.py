@@ -601,6 +601,57 @@ async def test_a_relay_that_names_an_unknown_model_another_way_is_a_provider_fai
     assert failed["outcome"] == "provider_failure" and "model" in failed["error"].lower()
 
 
+UNKNOWN_MODEL = "The model `gpt-typo` does not exist or you do not have access to it."
+
+
+@pytest.mark.parametrize(("answer", "stream"), [
+    (fp.status(404, UNKNOWN_MODEL), False),
+    (fp.status(400, body=json.dumps({"error": {"message": "Not found", "code": "model_not_found"}}).encode()), True),
+    (fp.in_band_failure("model_not_found", UNKNOWN_MODEL), True),
+    (fp.in_band_failure("invalid_request_error", "Model gpt-typo is not supported"), False),
+], ids=["404", "code-only-400", "in-band", "in-band-to-json"])
+async def test_a_model_no_provider_knows_is_the_requests_fault_and_leaves_health_alone(fakes, gateway, answer, stream):
+    """A typo in the model name: every provider says it does not exist. The client hears that (a 4xx it
+    does not retry, naming a provider), however many times it asks; no provider cools down, the gateway is
+    not "down", and a background check never asks for the typo."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 60})
+    await gw.responses({"model": "gpt-5.5", "input": "hi"})  # the model each provider knows
+    for fake in (p1, p2):
+        fake.always(answer)
+    for _ in range(3):
+        reply = await gw.responses({"model": "gpt-typo", "input": "hi"}, stream=stream)
+        assert reply.status in (400, 404), reply.body
+        assert reply.json["error"]["message"].startswith("no provider has the model 'gpt-typo' (P1: "), reply.json
+    status = (await gw.request("GET", "/status")).json
+    assert status["summary"]["state"] == "serving", status["summary"]
+    assert [status["providers"][p]["status"] for p in ("p1", "p2")] == ["healthy", "unknown"]  # p2 never asked before
+    kinds = [e.kind for e in gw.services.store.recent_events()]
+    assert "all_down" not in kinds and "cooldown" not in kinds and "provider_failure" not in kinds
+    assert [gw.services.router.last_model(p) for p in ("p1", "p2")] == ["gpt-5.5", None]
+    p1.always(fp.json_ok("fine"))
+    reply = await gw.responses({"model": "gpt-5.5", "input": "hi"})
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1"
+
+
+async def test_a_provider_missing_a_model_another_serves_counts_as_failed(fakes, gateway):
+    """The model exists, just not on p1 (a model_map entry missing): p1 failed, traffic moves to the
+    provider that has it, and the event says why."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.always(fp.status(404, "The model `gpt-5.5` does not exist or you do not have access to it."))
+    reply = await gw.responses({"model": "gpt-5.5", "input": "hi"})
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert gw.services.router.health_json(gw.services.config.current)["p1"]["status"] == "unhealthy"
+    events = [(e.kind, e.provider, e.message) for e in gw.services.store.recent_events()]
+    assert [m for k, p, m in events if (k, p) == ("provider_failure", "p1")] == [
+        "P1 failed (1 in a row): HTTP 404: The model `gpt-5.5` does not exist or you do not have access to it."]
+    assert any(k == "route" and m.startswith("Failover from P1 to P2: HTTP 404: The model") for k, _, m in events)
+    calls = p1.calls
+    reply = await gw.responses({"model": "gpt-5.5", "input": "hi"})
+    assert reply.headers["X-API-Router-Provider"] == "p2" and p1.calls == calls  # not asked again meanwhile
+
+
 @pytest.mark.parametrize("message", [
     "Unsupported parameter: 'temperature' is not supported with this model.",
     "The 'temperature' parameter for model o3-mini is not supported.",

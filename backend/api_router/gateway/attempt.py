@@ -65,6 +65,9 @@ class AttemptResult:
     # A failure that says nothing about the provider's health (it cannot do this kind of request — a
     # compaction — but serves others): fail over without taking it out of rotation.
     counts_against_health: bool = True
+    # The provider says the model does not exist there (see Failure.unknown_model): no health change
+    # unless another provider serves the request.
+    unknown_model: bool = False
     committed: bool = False  # part of an answer reached the client before the failure
     usage: Usage = field(default_factory=Usage)
     response_id: str | None = None
@@ -168,6 +171,8 @@ class AttemptRunner:
                 return _passed_back(opened, self._unusable(ex, opened, answer))
             if answer.get("status") == "failed":
                 failure, error = _failed_answer(answer)
+                if classify.is_unknown_model_event(failure):
+                    return _unknown_model(error)
                 if not classify.is_client_error_event(failure):
                     # A server-side failure dressed as an answer (a 200 with "status": "failed").
                     return AttemptResult(Outcome.PROVIDER_FAILURE, error=error,
@@ -189,6 +194,8 @@ class AttemptRunner:
         """A complete body that is no answer. An event stream (to a JSON request) that reports the
         request's own error is that error, as JSON, for the client: no failover, as in a stream."""
         failure = stream_failure(opened.data) if opened.resp.content_type == "text/event-stream" else None
+        if failure is not None and classify.is_unknown_model_event(failure):
+            return _unknown_model(f"stream reported: {classify.error_message_of_event(failure)}")
         if failure is None or not classify.is_client_error_event(failure):
             return AttemptResult(Outcome.PROVIDER_FAILURE, error=why,
                                  rate_limited=failure is not None and classify.is_rate_limit_event(failure))
@@ -217,7 +224,7 @@ class AttemptRunner:
             if retry is not None:
                 return AttemptResult(Outcome.RETRY, error=f"HTTP {status}: {message}", retry=retry)
             if classify.mentions_unknown_model(message):
-                return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}")
+                return _unknown_model(f"HTTP {status}: {message}", status)
             if client.compaction_trigger:  # Codex has no fallback when its compaction request is refused
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", status=status,
                                      counts_against_health=False)
@@ -228,6 +235,8 @@ class AttemptRunner:
                 "Content-Type": kind})
             return AttemptResult(Outcome.CLIENT_ERROR, out, error=f"HTTP {status}: {message}", status=status,
                                  response_bytes=len(body))
+        if status == 404 and classify.mentions_unknown_model(message):
+            return _unknown_model(f"HTTP {status}: {message}", status)
         retry_after = classify.parse_retry_after(resp.headers.get("Retry-After")) if status == 429 else None
         return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", retry_after=retry_after,
                              status=status, rate_limited=status == 429)
@@ -324,6 +333,8 @@ class AttemptRunner:
                 if ex.client.compaction_trigger and classify.is_client_error_event(facts.failure):
                     return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"stream reported: {facts.error}",
                                          counts_against_health=False)
+                if classify.is_unknown_model_event(facts.failure):
+                    return _unknown_model(f"stream failed before output: {result.error}")
                 if classify.is_client_error_event(facts.failure):
                     delivered = await opened.stream.deliver_held(ex.request, headers=back, started=ex.started)
                     return self._client_error_in_band(delivered, facts.error)
@@ -385,6 +396,13 @@ def _failed_answer(answer: dict[str, Any]) -> tuple[dict[str, Any], str]:
     recorded for it."""
     failure = {"type": "response.failed", "response": answer}
     return failure, f"answered a failed response: {classify.error_message_of_event(failure)}"
+
+
+def _unknown_model(error: str, status: int | None = None) -> AttemptResult:
+    """The provider says the model asked for does not exist there: fail over, its health untouched
+    until another provider serves the request (see ``OutcomeRecorder``)."""
+    return AttemptResult(Outcome.PROVIDER_FAILURE, error=error, status=status, counts_against_health=False,
+                         unknown_model=True)
 
 
 def _time_to_client(ex: Exchange, opened: Opened, result: AttemptResult) -> None:

@@ -109,6 +109,16 @@ def is_client_error_event(payload: Any) -> bool:
     return bool(words & _CLIENT_CODES)
 
 
+def is_unknown_model_event(payload: Any) -> bool:
+    """Whether an in-band failure says the model asked for does not exist there."""
+    err = error_object(payload)
+    if err is None:
+        return False
+    if "model_not_found" in {str(err.get(k, "")).lower() for k in ("code", "type")}:
+        return True
+    return mentions_unknown_model(str(err.get("message", "")))
+
+
 def with_code(message: str, body: bytes) -> str:
     """``message`` plus the error code of a JSON error ``body`` when the message does not say it: some
     relays say "Not found" and put what is not found (``model_not_found``) only in the code."""

@@ -50,7 +50,8 @@ class OutcomeRecorder:
             attempt.status = result.status
         now = self._current(ex, attempt.provider)  # the id its state is kept under; None: nowhere
         if now is not None:
-            self._router.note_model(now, attempt.sent_model)
+            if not result.unknown_model:  # a background check asks for a model the provider knows
+                self._router.note_model(now, attempt.sent_model)
             if result.turn_state:
                 self._index.record_turn_state(result.turn_state, now)
         if attempt.outcome is Outcome.OK:
@@ -76,7 +77,7 @@ class OutcomeRecorder:
             return
         stream = client is not None and client.stream
         if self._as_asked(ex, attempt.provider, now):
-            self._router.record_success(self._config(), now, self._current_failures(ex), choice=ex.choice,
+            self._router.record_success(self._config(), now, self._served_elsewhere(ex), choice=ex.choice,
                                         session_id=client.session_id if client else None,
                                         first_event_s=result.first_event_ms / 1000
                                         if stream and result.first_event_ms else None)
@@ -117,7 +118,8 @@ class OutcomeRecorder:
             self._keep_sealed(ex, attempt, result, now)
         else:
             ex.failures.append(Failure(attempt.provider, result.error, result.status, result.retry_after,
-                                       health=result.counts_against_health, rate_limited=result.rate_limited))
+                                       health=result.counts_against_health, rate_limited=result.rate_limited,
+                                       unknown_model=result.unknown_model))
 
     @staticmethod
     def _answered_for_client(ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
@@ -195,6 +197,22 @@ class OutcomeRecorder:
         if current is None or asked is None or current.base_url != asked.base_url:
             return False
         return provider not in ex.keys_sent or self._key_of(now) == ex.keys_sent[provider]
+
+    def _served_elsewhere(self, ex: Exchange) -> list[Failure]:
+        """The request's failures once another provider served it: one that said the model does not exist
+        there lacks what the others have (a model_map entry, most likely), and now counts as failed."""
+        out = []
+        for f in ex.failures:
+            now = self._current(ex, f.provider)
+            if now is None:
+                continue
+            if not f.unknown_model:
+                out.append(f if now == f.provider else replace(f, provider=now))
+                continue
+            if self._as_asked(ex, f.provider, now):
+                self._router.record_failure(self._config(), now, f.error, status=f.status)
+            out.append(replace(f, provider=now, health=True, unknown_model=False))
+        return out
 
     def _current_failures(self, ex: Exchange) -> list[Failure]:
         """The request's failures, of the providers that still exist, under their ids now."""

@@ -165,11 +165,13 @@ class ResponsesProxy:
             raise GatewayError(400, next(iter(ex.passed_by.values())))
         refusals = _refusals(ex.failures)
         if refusals and not any(f.health for f in ex.failures):
-            # Every provider refused what this request asks (a compaction): the client hears that refusal,
-            # not a gateway error it would retry.
+            # Every provider refused what this request asks (a compaction, a model none of them has): the
+            # client hears that refusal, not a gateway error it would retry.
             refusal = refusals[0]
-            raise GatewayError(refusal.status if refusal.status and 400 <= refusal.status < 500 else 400,
-                               f"{ex.cfg.name_of(refusal.provider)}: {refusal.error}")
+            said = f"{ex.cfg.name_of(refusal.provider)}: {refusal.error}"
+            if all(f.unknown_model for f in ex.failures) and ex.client is not None:
+                said = f"no provider has the model {ex.client.model!r} ({said})"
+            raise GatewayError(refusal.status if refusal.status and 400 <= refusal.status < 500 else 400, said)
         error = explain.all_failed(ex.cfg, ex.failures, services.router, plan, ex.passed_by)
         self._recorder.all_failed(ex, error.message)
         raise error

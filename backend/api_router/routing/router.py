@@ -53,6 +53,9 @@ class Failure:
     # failure neither moves new traffic nor, with the others, makes the gateway "down".
     health: bool = True
     rate_limited: bool = False  # a 429, or a rate limit reported in-band
+    # It said the model asked for does not exist there: the request's own fault when no provider knows
+    # the model (a typo), this provider's gap when another one serves it (then counted as a failure).
+    unknown_model: bool = False
 
 
 @dataclass
