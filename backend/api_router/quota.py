@@ -241,6 +241,8 @@ class Quota:
             except Exception:  # it ended with an error earlier: say so, but stop the rest all the same
                 log.exception("the usage refresher had stopped with an error")
             self._task = None
+        if self._refresher is not None:
+            await self._refresher.cancel_fetches()
         if self._client is not None:
             await self._client.aclose()
             self._client = None

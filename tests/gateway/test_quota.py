@@ -339,3 +339,20 @@ async def test_a_hand_edit_of_the_usage_address_or_token_voids_the_reading(fakes
             assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
             messages = [e["message"] for e in (await gw.api("list_events", provider="p1"))["events"]]
             assert any("no longer applies after the change" in m for m in messages)
+
+
+async def test_a_usage_check_under_way_when_the_gateway_stops_ends_with_it(fakes, gateway):
+    """A check is shared by whoever waits for it (shielded), so cancelling the refresh task at shutdown does
+    not end it: left running, one not yet sent goes on into the closed HTTP client (logged as a crash of the
+    usage fetch). Shutdown ends it before the client closes."""
+    (p1,) = await fakes("p1")
+    p1.usage, p1.usage_delay = new_api(5000), 5.0
+    gw = await gateway({"p1": p1})
+    await gw.responses()  # the gateway is in use: its background usage check starts
+    for _ in range(100):
+        if p1.usage_requests:
+            break
+        await asyncio.sleep(0.02)
+    assert p1.usage_requests, "no usage check began"
+    await gw.close()
+    assert not [t for t in asyncio.all_tasks() if "_fetch_once" in repr(t.get_coro()) and not t.done()]

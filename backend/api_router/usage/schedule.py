@@ -292,6 +292,14 @@ class UsageRefresher:
                 applied.append(pid)
         return applied
 
+    async def cancel_fetches(self) -> None:
+        """End the fetches still under way (the gateway stops). A fetch is shared by everyone waiting for
+        it (shielded), so cancelling those who wait does not end it — it would go on with a closed client."""
+        pending = list(self._inflight.values())
+        for future in pending:
+            future.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
     def _fetch_done(self, key: ShareKey, future: asyncio.Future[UsageSnapshot | UsageError]) -> None:
         if self._inflight.get(key) is future:
             del self._inflight[key]
