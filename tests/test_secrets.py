@@ -80,6 +80,25 @@ def test_edit_notifies_listeners(tmp_path):
     assert json.loads(sf.path.read_text())["providers"] == {"p": "sk-new-key-123456"}
 
 
+def test_entries_it_does_not_use_are_kept_and_named(tmp_path):
+    """A note, or a misspelt section holding a usage token: not used, but the user's — every write keeps
+    them, and the report says which, with what was probably meant."""
+    path = tmp_path / "secrets.json"
+    original = {"gateway_token": "ao_" + "1" * 32, "providers": {"p1": "sk-p1-key-0123456789"},
+                "usage_token": {"p1": "ut-p1-usage-token-0123"}, "_note": "keys rotated in März"}
+    path.write_text(json.dumps(original))
+    sf, report = SecretsFile.load(path)
+    assert report.problems == () and report.moved_to is None
+    assert report.ignored == (
+        "secrets.json: usage_token is not an entry API Router knows; it is kept in the file but not used "
+        "(did you mean usage_tokens?)",
+        "secrets.json: _note is not an entry API Router knows; it is kept in the file but not used")
+    sf.edit(lambda s: s.with_changes(provider_keys={"p1": "sk-p1-new-key-98765432"}))
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    assert saved["usage_token"] == original["usage_token"] and saved["_note"] == "keys rotated in März"
+    assert saved["providers"] == {"p1": "sk-p1-new-key-98765432"}
+
+
 @pytest.mark.parametrize("value, shown", [
     ("sk-" + "a" * 40 + "7890", "sk-a…7890"),  # keys as providers issue them
     ("sk-abcdef1234567890", "…7890"),  # a short one shows less: at least 12 characters stay hidden

@@ -110,7 +110,7 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     _report_file_problems(config, secrets, store)
     for problem in (*config_report.problems, *secrets_report.problems):
         store.add_event(Level.ERROR, Kind.CONFIG, problem)
-    for message in config_report.ignored:
+    for message in (*config_report.ignored, *secrets_report.ignored):
         store.add_event(Level.WARNING, Kind.CONFIG, message)
     if secrets_report.migrated:
         store.add_event(Level.INFO, Kind.CONFIG,
@@ -152,8 +152,7 @@ def _report_file_problems(config: ConfigFile, secrets: SecretsFile, store: Store
         store.add_event(Level.WARNING, Kind.CONFIG, message)
 
     for f in (config, secrets):
-        f.on_problem, f.on_notice = problem, notice
-    config.on_ignored = ignored
+        f.on_problem, f.on_notice, f.on_ignored = problem, notice, ignored
 
 
 def _url_passwords(cfg: Config) -> set[str]:

@@ -44,12 +44,16 @@ class Secrets:
     gateway_token: str
     provider_keys: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     usage_tokens: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # Entries of the file that are none of the above (a note, a misspelt section): unused, but the user's,
+    # so written back as they are.
+    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def to_json(self) -> dict[str, Any]:
         return {
             "gateway_token": self.gateway_token,
             "providers": dict(self.provider_keys),
             "usage_tokens": dict(self.usage_tokens),
+            **self.extra,
         }
 
     def with_changes(self, **changes: Any) -> Secrets:
@@ -62,6 +66,7 @@ class Secrets:
 @dataclass(frozen=True)
 class SecretsReport:
     problems: tuple[str, ...] = ()
+    ignored: tuple[str, ...] = ()  # entries the file has that name nothing API Router uses (kept as they are)
     moved_to: Path | None = None
     created: bool = False  # a new gateway token was made and saved (a new file, or one without a token)
     migrated: bool = False
@@ -101,6 +106,22 @@ def _string_map(value: Any, field: str, what: str) -> tuple[dict[str, str], str 
                   "outside ASCII)")
 
 
+_KNOWN = ("gateway_token", "providers", "usage_tokens")
+
+
+def ignored_entries(secrets: Secrets) -> list[str]:
+    """A sentence for each entry of the file that API Router does not use: a misspelt ``usage_tokens``
+    would otherwise leave a usage token unused without a word."""
+    import difflib  # only for a file that has such an entry
+
+    out = []
+    for key in secrets.extra:
+        close = difflib.get_close_matches(key, _KNOWN, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        out.append(f"secrets.json: {key} is not an entry API Router knows; it is kept in the file but not used{hint}")
+    return out
+
+
 def parse(data: Any) -> Parsed:
     """The secrets in the decoded JSON, and what is wrong with it (phrases that follow the file's name);
     a missing token gets a fresh one."""
@@ -123,8 +144,9 @@ def parse(data: Any) -> Parsed:
         token = legacy or new_gateway_token()
     elif legacy is not None:
         migrated = True
-    return Parsed(Secrets(token, MappingProxyType(providers), MappingProxyType(usage)), problems, migrated, missing,
-                  made)
+    extra = MappingProxyType({k: v for k, v in data.items() if k not in _KNOWN})
+    return Parsed(Secrets(token, MappingProxyType(providers), MappingProxyType(usage), extra), problems, migrated,
+                  missing, made)
 
 
 class SecretsFile(UserFile[Secrets]):
@@ -182,8 +204,8 @@ class SecretsFile(UserFile[Secrets]):
             store._write(current)
         else:
             tighten(path)
-        return store, SecretsReport(problems=tuple(problems), moved_to=moved, created=parsed.token_missing,
-                                    migrated=migrated)
+        return store, SecretsReport(problems=tuple(problems), ignored=tuple(ignored_entries(current)), moved_to=moved,
+                                    created=parsed.token_missing, migrated=migrated)
 
     def edit(self, change: Callable[[Secrets], Secrets]) -> Secrets:
         """Apply ``change`` to the file as it is now (a hand edit made meanwhile is kept) and save it."""
@@ -205,7 +227,10 @@ class SecretsFile(UserFile[Secrets]):
         return "has invalid values: " + "; ".join(parsed.problems) if parsed.problems else parsed.secrets
 
     def _encode(self, value: Secrets) -> bytes:
-        return (json.dumps(value.to_json(), indent=2) + "\n").encode()
+        return (json.dumps(value.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
+
+    def _ignored(self, value: Secrets) -> list[str]:
+        return ignored_entries(value)
 
     def _published(self, value: Secrets) -> None:
         for listener in self.listeners:

@@ -52,6 +52,8 @@ class UserFile(Generic[V]):
         # A hand edit is in use (before, after): picked up by the watcher, or by a change made in the app
         # on top of it before the watcher looked — told the same either way.
         self.on_hand_edit: Callable[[V, V], None] = lambda before, after: None
+        # Something in a hand edit that names nothing the app uses (a misspelt key): a sentence each.
+        self.on_ignored: Callable[[str], None] = lambda message: None
 
     # --- what a subclass says ----------------------------------------------------------------------
 
@@ -61,6 +63,10 @@ class UserFile(Generic[V]):
 
     def _encode(self, value: V) -> bytes:
         raise NotImplementedError
+
+    def _ignored(self, value: V) -> list[str]:
+        """What in ``value`` the app does not use, a sentence each (kept in the file all the same)."""
+        return []
 
     def _published(self, value: V) -> None:
         """Tell whoever listens that ``value`` is now in use."""
@@ -111,6 +117,8 @@ class UserFile(Generic[V]):
 
     def _hand_edit_in_use(self, before: V, after: V) -> None:
         """Call without the lock, once the listeners know."""
+        for message in self._ignored(after):
+            self.on_ignored(message)
         self.on_notice(f"{self.label} was edited; the new {self.kept} are in use")
         self.on_hand_edit(before, after)
 

@@ -390,6 +390,22 @@ async def test_a_hand_edited_key_that_names_no_setting_is_reported_with_what_it_
     assert any(w.startswith("config.toml: color is not a setting") for w in warnings)
 
 
+async def test_a_hand_edit_of_secrets_json_with_an_entry_nothing_uses_is_warned_about_and_kept(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    gw.services.watcher.stop()  # looked at by hand below, at once
+    path = gw.services.paths.secrets
+    data = json.loads(path.read_text())
+    data["usage_tokns"] = {"p1": "ut-p1-usage-token-0123"}
+    path.write_text(json.dumps(data))
+    gw.services.secrets.reload(), gw.services.secrets.reload()  # used once it held still between two looks
+    warnings = [e["message"] for e in (await gw.api("list_events", level="warning"))["events"]]
+    assert "secrets.json: usage_tokns is not an entry API Router knows; it is kept in the file but not used " \
+           "(did you mean usage_tokens?)" in warnings
+    await gw.api("set_provider_key", provider="p1", key="sk-p1-another-key-0123")
+    assert json.loads(path.read_text())["usage_tokns"] == {"p1": "ut-p1-usage-token-0123"}
+
+
 async def test_probe_reports_models_or_the_error(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})

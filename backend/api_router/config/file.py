@@ -327,7 +327,6 @@ class ConfigFile(UserFile[Loaded]):
     def __init__(self, path: Path, loaded: Loaded, own_port: int | None = None) -> None:
         super().__init__(path, loaded)
         self.listeners: list[Callable[[Config], None]] = []  # called after every change, edit or reload
-        self.on_ignored: Callable[[str], None] = lambda message: None  # a hand edit's key that names no setting
         self._own_port = own_port  # see parse()
 
     @property
@@ -396,10 +395,8 @@ class ConfigFile(UserFile[Loaded]):
         self._publish()
         return config
 
-    def _hand_edit_in_use(self, before: Loaded, after: Loaded) -> None:
-        for message in after.ignored:
-            self.on_ignored(message)
-        super()._hand_edit_in_use(before, after)
+    def _ignored(self, value: Loaded) -> list[str]:
+        return list(value.ignored)
 
     def _decode(self, raw: bytes) -> Loaded | str:
         try:
