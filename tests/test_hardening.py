@@ -180,6 +180,113 @@ async def test_an_invalid_hand_edit_keeps_the_last_good_config_and_is_moved_asid
                for e in gw.services.store.list_events())
 
 
+async def test_a_refused_change_leaves_an_invalid_hand_edit_where_it_is(fakes, gateway):
+    """Moving the bad file aside is part of saving a change: a change the app refuses saves nothing, so
+    the user's file stays — were it moved, the next start would find no config.toml and no providers."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    gw.services.watcher.stop()
+    path = gw.services.paths.config
+    broken = path.read_text() + "\nthis is [not toml\n"
+    path.write_text(broken)
+    with pytest.raises(ApiError, match="order must list every provider exactly once"):
+        await gw.api("set_provider_order", order=["p1", "nope"])
+    assert path.read_text() == broken and not list(path.parent.glob("config.toml.broken-*"))
+    await gw.api("update_routing", failure_threshold=3)  # a change that is made: now it is moved aside
+    assert [f.read_text() for f in path.parent.glob("config.toml.broken-*")] == [broken]
+
+
+def test_a_hand_save_landing_while_a_change_is_saved_is_kept(tmp_path):
+    """Saved by hand after the app read the file but before it renamed its version into place: the change
+    is applied again, to the hand edit, instead of writing over it."""
+    from api_router.config import ConfigFile, set_value
+
+    path = tmp_path / "config.toml"
+    cf, _ = ConfigFile.load(path)
+    saves = []
+
+    def change(doc):
+        if not saves:  # the user saves while the app is working on its change
+            time.sleep(0.01)  # a later modification time, whatever the clock's resolution
+            path.write_text(path.read_text().replace("failure_threshold = 2", "failure_threshold = 5"))
+            saves.append(1)
+        set_value(doc["routing"], "cooldown_seconds", 42)
+
+    config = cf.edit(change)
+    assert (config.routing.failure_threshold, config.routing.cooldown_seconds) == (5, 42)
+    doc = tomlkit.parse(path.read_text())
+    assert (doc["routing"]["failure_threshold"], doc["routing"]["cooldown_seconds"]) == (5, 42)
+
+
+def test_a_write_names_the_file_it_could_not_write_and_reports_what_it_wrote(tmp_path):
+    """A full disk fails the write itself, which names no file; a file-size limit fails it the same way."""
+    from api_router.fsutil import atomic_write, file_stamp
+
+    path = tmp_path / "config.toml"
+    assert atomic_write(path, b"x = 1\n") == file_stamp(path)
+    script = ("import resource, signal, sys; from pathlib import Path; from api_router.fsutil import atomic_write\n"
+              "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); resource.setrlimit(resource.RLIMIT_FSIZE, (16, 16))\n"
+              "try:\n    atomic_write(Path(sys.argv[1]), b'y' * 4096)\n"
+              "except OSError as exc:\n    print(exc.filename, exc.strerror)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.stdout.strip() == f"{path} File too large", done.stderr
+    assert path.read_bytes() == b"x = 1\n" and sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]
+
+
+def test_symlinked_user_files_stay_links_and_their_targets_keep_their_modes(tmp_path):
+    """config.toml and secrets.json kept in a dotfiles folder and linked into user-data: a change made in
+    the app goes to the linked file, the link stays, and the start does not change the target's mode."""
+    dotfiles, ud = tmp_path / "dotfiles", tmp_path / "user-data"
+    dotfiles.mkdir()
+    ud.mkdir()
+    from api_router.composition import open_services
+    from api_router.config import ConfigFile, set_value
+    from api_router.secrets import SecretsFile
+
+    ConfigFile.load(dotfiles / "config.toml")
+    SecretsFile.load(dotfiles / "secrets.json")
+    for name in ("config.toml", "secrets.json"):
+        (dotfiles / name).chmod(0o644)
+        (ud / name).symlink_to(dotfiles / name)
+    services = open_services(Paths(ud))
+    try:
+        services.config.edit(lambda doc: set_value(doc["routing"], "cooldown_seconds", 9))
+        services.secrets.edit(lambda s: s.with_changes(provider_keys={"p1": "sk-linked-key-0123456789"}))
+    finally:
+        services.close()
+    for name in ("config.toml", "secrets.json"):
+        assert (ud / name).is_symlink() and stat.S_IMODE((dotfiles / name).stat().st_mode) == 0o644
+    assert "cooldown_seconds = 9" in (dotfiles / "config.toml").read_text()
+    assert json.loads((dotfiles / "secrets.json").read_text())["providers"] == {"p1": "sk-linked-key-0123456789"}
+
+
+@pytest.mark.parametrize(("name", "content", "said"), [
+    ("config.toml", "this is [not toml\n", "config.toml could not be read"),
+    ("config.toml", "[routing]\nfailure_threshold = \"many\"\n", "config.toml has invalid values; it is read-only"),
+    ("secrets.json", "{not json", "secrets.json could not be read"),
+    ("secrets.json", '{"gateway_token": "ao_' + "1" * 32 + '", "providers": {"p1": 5}}', "the file is read-only"),
+])
+def test_a_read_only_file_that_needs_repair_at_start_is_left_as_it_is(tmp_path, name, content, said):
+    """Made read-only by its owner (chmod 0400): the start repairs nothing on disk — what can be used is
+    in use, and an error event says the file was left as it is."""
+    from api_router.composition import open_services
+
+    ud = tmp_path / "user-data"
+    ud.mkdir()
+    path = ud / name
+    path.write_text(content)
+    path.chmod(0o400)
+    services = open_services(Paths(ud))
+    try:
+        errors = [e.message for e in services.store.list_events() if e.level == "error"]
+    finally:
+        services.close()
+    assert path.read_text() == content and stat.S_IMODE(path.stat().st_mode) == 0o400
+    assert not [f for f in ud.iterdir() if f.name.startswith(name + ".")]  # nothing moved or copied aside
+    assert any(said in e and "left as it is" in e for e in errors), errors
+
+
 async def test_an_invalid_value_edited_by_hand_is_reported_without_a_fallback_that_does_not_apply(fakes, gateway):
     """At start an invalid value falls back to its default; while running the whole edit is refused and
     the last good settings stay, so "using 30" would be false."""

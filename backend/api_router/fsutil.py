@@ -8,9 +8,26 @@ import stat
 import time
 from pathlib import Path
 
+FileStamp = tuple[int, int, int]  # (modification time in ns, size, inode): see file_stamp
+
 
 class NotAFile(OSError):
     """A pipe, a device or a socket where a user file should be."""
+
+
+class ChangedMeanwhile(Exception):
+    """The file on disk is no longer the version a write was based on (someone saved it meanwhile)."""
+
+
+def link_target(path: Path) -> Path:
+    """Where writing ``path`` goes: a symlink's target (the user linked the file from elsewhere, e.g. a
+    dotfiles repository; replacing the link with a file would cut it loose)."""
+    return path.resolve() if path.is_symlink() else path
+
+
+def _named(exc: OSError, path: Path) -> OSError:
+    """``exc`` naming the file being written, not our temporary one (or none, as a failed write has)."""
+    return type(exc)(exc.errno, exc.strerror, str(path))
 
 
 def read_file(path: Path) -> bytes:
@@ -31,31 +48,49 @@ def read_file(path: Path) -> bytes:
         return file.read()
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
-    """Replace ``path`` with ``data`` so that a reader (or a crash) sees the old or the new file,
-    never a mix: write a temp file in the same folder, fsync it, rename over the target."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+def atomic_write(path: Path, data: bytes, *, mode: int | None = None,
+                 unless_changed: tuple[FileStamp | None] | None = None) -> FileStamp:
+    """Replace ``path`` (a symlink's target, which keeps its mode) with ``data`` so that a reader (or a
+    crash) sees the old or the new file, never a mix: write a temp file in the same folder, fsync it,
+    rename over the target. Returns the new file's stamp, as written — a save by someone else right
+    after the rename is not taken for ours. ``unless_changed=(stamp,)``: raise ChangedMeanwhile instead
+    of replacing the file when it is no longer that version (None: no file) — a save made since it was
+    read is not lost."""
+    target = link_target(path)
+    if target != path:  # the user's own file, linked in: it keeps the mode they gave it
+        try:
+            mode = stat.S_IMODE(target.stat().st_mode)
+        except FileNotFoundError:
+            pass
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(tmp, flags, 0o600 if mode is None else mode)
-    except OSError as exc:  # name the file being written, not our temporary one
-        raise type(exc)(exc.errno, exc.strerror, str(path)) from None
+    except OSError as exc:
+        raise _named(exc, path) from None
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
         try:
-            os.replace(tmp, path)
-        except OSError as exc:  # e.g. a folder where the file should be: name the file, not the temp one
-            raise type(exc)(exc.errno, exc.strerror, str(path)) from None
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            if mode is not None:
+                os.chmod(tmp, mode)
+            written = _stamp(os.stat(tmp))  # a rename keeps the inode, size and modification time
+        except OSError as exc:  # a full disk: name the file, which a failed write does not
+            raise _named(exc, path) from None
+        if unless_changed is not None and file_stamp(target) != unless_changed[0]:
+            raise ChangedMeanwhile(str(path))
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:  # e.g. a folder where the file should be
+            raise _named(exc, path) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    _fsync_dir(target.parent)
+    return written
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -87,7 +122,9 @@ def aside_path(path: Path, label: str = "broken") -> Path:
 
 def move_aside(path: Path, label: str = "broken") -> Path:
     """Rename a file we could not use so it is kept for the user but no longer in the way (and
-    owner-only, like every file of ours: it may hold keys)."""
+    owner-only, like every file of ours: it may hold keys). Behind a symlink, the file it points to is
+    moved (next to itself): the link stays, and the next write through it puts a file back there."""
+    path = link_target(path)
     target = aside_path(path, label)
     os.replace(path, target)
     tighten(target)
@@ -136,21 +173,26 @@ def made_read_only(mode: int) -> bool:
     return stat.S_ISREG(mode) and not mode & 0o222
 
 
+def is_read_only(path: Path) -> bool:
+    """Whether the user made the file at ``path`` read-only (see ``made_read_only``)."""
+    try:
+        return made_read_only(path.stat().st_mode)
+    except FileNotFoundError:
+        return False
+
+
 def refuse_if_read_only(path: Path) -> None:
     """Raise ReadOnlyFile (naming ``path``) when ``made_read_only`` says so of it."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        return
-    if made_read_only(mode):
+    if is_read_only(path):
         raise ReadOnlyFile(errno.EACCES, "read-only", str(path))
 
 
 def tighten(path: Path, mode: int = 0o600) -> None:
     """Owner-only access for a file (or, with 0o700, a folder) that exists, where the OS has modes.
     Only takes permissions away: a folder the user made read-only stays read-only (and start-up says
-    it cannot write there) rather than being quietly made writable."""
-    if os.name != "posix":
+    it cannot write there) rather than being quietly made writable. A symlink, and what it points to,
+    are left as they are: the target is the user's own file, kept where and how they keep it."""
+    if os.name != "posix" or path.is_symlink():
         return
     try:
         current = path.stat().st_mode & 0o777
@@ -195,8 +237,6 @@ def create_private_file(path: Path) -> None:
         tighten(path)
 
 
-FileStamp = tuple[int, int, int]
-
 
 def file_stamp(path: Path) -> FileStamp | None:
     """What changes when a file is replaced or rewritten (None: it is not there)."""
@@ -204,4 +244,8 @@ def file_stamp(path: Path) -> FileStamp | None:
         st = os.stat(path)
     except OSError:
         return None
+    return _stamp(st)
+
+
+def _stamp(st: os.stat_result) -> FileStamp:
     return (st.st_mtime_ns, st.st_size, st.st_ino)

@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-from api_router.fsutil import move_aside, read_file, remove_stale_temp_files, tighten
+from api_router.fsutil import is_read_only, move_aside, read_file, remove_stale_temp_files, tighten
 from api_router.userfile import UserFile
 
 LEGACY_TOKEN_KEY = "__gateway_token__"
@@ -175,6 +175,11 @@ class SecretsFile(UserFile[Secrets]):
         try:
             data = json.loads(read_file(path).decode("utf-8-sig"))
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
+            if is_read_only(path):  # the user's to fix: left as it is
+                why = (f"secrets.json could not be read ({type(exc).__name__}); it is read-only, so it was left as it "
+                       "is. A new gateway token is in use until it is fixed: update Codex's auth.json, and set "
+                       "provider keys in the file")
+                return cls(path, Secrets(new_gateway_token())), SecretsReport(problems=(why,))
             unreadable = move_aside(path)
             store = cls(path, Secrets(new_gateway_token()))
             store._write(store.current)
@@ -190,7 +195,10 @@ class SecretsFile(UserFile[Secrets]):
         if problems and parsed.token_made:
             problems.append("a new gateway token was created: update Codex's auth.json (Connect Codex does it)")
         moved: Path | None = None
-        if problems and isinstance(data, dict):
+        read_only = is_read_only(path)
+        if problems and read_only:
+            problems.append("the file is read-only, so it was left as it is and only what could be used is in use")
+        elif problems and isinstance(data, dict):
             # Keep the original for the user before we write the salvaged version over it.
             moved = move_aside(path, "invalid")
             problems.append(f"what could not be used was left out; the original secrets.json was kept as "
@@ -200,7 +208,7 @@ class SecretsFile(UserFile[Secrets]):
         store = cls(path, current)
         # A token made for a file without one is saved there at once: used but written nowhere, it would
         # change at every start and leave Codex's auth.json behind each time.
-        if problems or migrated or parsed.token_missing:
+        if (problems or migrated or parsed.token_missing) and not read_only:
             store._write(current)
         else:
             tighten(path)
@@ -211,8 +219,7 @@ class SecretsFile(UserFile[Secrets]):
         """Apply ``change`` to the file as it is now (a hand edit made meanwhile is kept) and save it."""
         self.catch_up()
         with self._lock:
-            updated = change(self._base())
-            self._write(updated)
+            updated = self._save(change)
         self._publish()
         return updated
 

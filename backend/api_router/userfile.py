@@ -7,9 +7,10 @@
   not the user's edit); a valid edit is used, an invalid or empty one is reported once while the last
   good version stays in use;
 - every change the app makes is applied to the file as it is on disk — a hand edit made meanwhile
-  is kept — and a version that cannot be used is moved aside (``.broken-<time>``) first, never
-  overwritten; one written in the last second is first given a moment to become usable (it may be
-  an editor's save caught half done);
+  is kept, one saved while the change is being saved too (the change is applied again to it) — and a
+  version that cannot be used is moved aside (``.broken-<time>``) as the change is saved, never
+  overwritten (a change refused leaves it where it is); one written in the last second is first
+  given a moment to become usable (it may be an editor's save caught half done);
 - every write is atomic and private (0600).
 
 Subclasses say how bytes become a value (or why they cannot) and how a value becomes bytes.
@@ -20,16 +21,39 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Generic, TypeVar
 
-from api_router.fsutil import FileStamp, atomic_write, file_stamp, move_aside, read_file, refuse_if_read_only
+from api_router.fsutil import (
+    ChangedMeanwhile,
+    FileStamp,
+    atomic_write,
+    file_stamp,
+    move_aside,
+    read_file,
+    refuse_if_read_only,
+)
 
 V = TypeVar("V")
 
 # An unusable version younger than this may be an editor's save under way (emptied, then written).
 SAVE_UNDER_WAY_NS = 1_000_000_000
 SAVE_WAIT_LIMIT = 3.0  # seconds a change waits at most for such a save to finish
+SAVE_TRIES = 5  # times a change is applied again to a file saved by hand while the change was being saved
+
+
+class KeptChanging(ValueError):
+    """The file was saved by someone else every time a change was about to be saved on top of it."""
+
+
+@dataclass(frozen=True, slots=True)
+class OnDisk(Generic[V]):
+    """The version of a file a change is applied to."""
+
+    value: V
+    stamp: FileStamp | None  # of the file it was read from (None: there is no file)
+    unusable: str | None = None  # why the file on disk cannot be used (``value`` is then the one in use)
 
 
 class UserFile(Generic[V]):
@@ -146,19 +170,44 @@ class UserFile(Generic[V]):
             return "is empty"
         return self._decode(raw)
 
-    def _base(self) -> V:
-        """What a change applies to: the file on disk when it changed since we last saw it (moved aside
-        first when it cannot be used), else the version in use. Call with the lock held."""
-        if file_stamp(self.path) == self._stamp:
-            return self._value
-        read = self._read_settled()[1] if self.path.exists() else "is missing"
+    def _save(self, change: Callable[[V], V]) -> V:
+        """Apply ``change`` to the file as it is on disk and save the result — unless the file was saved
+        by hand meanwhile (between our read and our rename): then ``change`` is applied again, to that
+        version, so the hand edit is not lost. Call with the lock held."""
+        for _ in range(SAVE_TRIES):
+            disk = self._on_disk()
+            value = change(disk.value)  # a change refused here leaves the file as it is, usable or not
+            try:
+                stamp = disk.stamp
+                if disk.unusable is not None:
+                    self._move_aside(disk)
+                    stamp = None  # no file there now
+                self._write(value, unless_changed=(stamp,))
+            except ChangedMeanwhile:
+                continue
+            return value
+        raise KeptChanging(f"{self.label} was saved by another program each time API Router was about to save the "
+                           "change on top of it; the change was not made: try again")
+
+    def _on_disk(self) -> OnDisk[V]:
+        """What a change applies to: the file on disk when it changed since we last saw it, else (or
+        when it cannot be used) the version in use. Call with the lock held."""
+        stamp = file_stamp(self.path)
+        if stamp == self._stamp or stamp is None:
+            return OnDisk(self._value, stamp)
+        stamp, read = self._read_settled()
         if isinstance(read, str):
-            if self.path.exists():
-                moved = move_aside(self.path)
-                self.on_problem(f"{self.label} {read}; it was moved to {moved.name} and the change was saved on top "
-                                f"of the last good {self.kept}")
-            return self._value
-        return read
+            return OnDisk(self._value, stamp, unusable=read)
+        return OnDisk(read, stamp)
+
+    def _move_aside(self, disk: OnDisk[V]) -> None:
+        """The unusable version a change is about to be saved in place of: kept for the user under
+        another name (unless someone saved another version meanwhile)."""
+        if disk.stamp is None or file_stamp(self.path) != disk.stamp:
+            raise ChangedMeanwhile(str(self.path))
+        moved = move_aside(self.path)
+        self.on_problem(f"{self.label} {disk.unusable}; it was moved to {moved.name} and the change was saved on top "
+                        f"of the last good {self.kept}")
 
     def _read_settled(self) -> tuple[FileStamp | None, V | str]:
         """The version on disk, and its stamp as it was before the read (the caller may check that it
@@ -176,8 +225,9 @@ class UserFile(Generic[V]):
                 return stamp, read
             time.sleep(0.05)
 
-    def _write(self, value: V) -> None:
-        """Save ``value`` and make it the version in use. Call with the lock held."""
+    def _write(self, value: V, *, unless_changed: tuple[FileStamp | None] | None = None) -> None:
+        """Save ``value`` and make it the version in use (see ``atomic_write`` for ``unless_changed``).
+        Call with the lock held."""
         refuse_if_read_only(self.path)
-        atomic_write(self.path, self._encode(value), mode=0o600)
-        self._value, self._stamp = value, file_stamp(self.path)
+        self._stamp = atomic_write(self.path, self._encode(value), mode=0o600, unless_changed=unless_changed)
+        self._value = value

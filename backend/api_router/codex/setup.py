@@ -141,22 +141,16 @@ def apply(home: Path, gateway_url: str, token: str) -> dict[str, Any]:
     state = connection_state(home, gateway_url, token)
     if state is not Connection.CONNECTED:
         _backup(home, config_ours=state is Connection.TOKEN_OUT_OF_DATE)
-    atomic_write(_target(config_path), new_config.encode("utf-8"), mode=0o600)
+    atomic_write(config_path, new_config.encode("utf-8"), mode=0o600)
     _write_token(home, token)
     return describe(home, gateway_url, token)
-
-
-def _target(path: Path) -> Path:
-    """Where writing ``path`` goes: a symlink's target (the user linked the file from elsewhere, e.g. a
-    dotfiles repository; replacing the link with a file would cut it loose)."""
-    return path.resolve() if path.is_symlink() else path
 
 
 def _check_writable(path: Path) -> None:
     """Checked before either file is written, so that Codex is not left half connected. A file the user
     made read-only is not rewritten (replacing it would also undo the protection)."""
     try:
-        mode = _target(path).stat().st_mode
+        mode = path.stat().st_mode  # a symlink's target: what a write goes to
     except FileNotFoundError:
         return
     if stat.S_ISDIR(mode):
@@ -177,7 +171,7 @@ def update_token(home: Path, gateway_url: str, old_token: str, new_token: str) -
 def _write_token(home: Path, token: str) -> None:
     """auth.json holding only ``token`` (UTF-8, no BOM): a ChatGPT login left in it would take precedence
     over the key for Codex, and the user's own file is in the backup."""
-    atomic_write(_target(home / "auth.json"), auth_json(token).encode("utf-8"), mode=0o600)
+    atomic_write(home / "auth.json", auth_json(token).encode("utf-8"), mode=0o600)
 
 
 def _written_by_us(home: Path, name: str, *, config_ours: bool) -> bool:
@@ -231,7 +225,7 @@ def restore(home: Path, gateway_url: str, token: str) -> dict[str, Any]:
     for name in FILES:
         target = home / name
         if existed[name]:
-            atomic_write(_target(target), (folder / name).read_bytes(), mode=0o600)
+            atomic_write(target, (folder / name).read_bytes(), mode=0o600)
         elif target.is_file():
             target.unlink()  # the file did not exist before API Router wrote it
     shutil.rmtree(folder)

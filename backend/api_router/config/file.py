@@ -30,7 +30,15 @@ from api_router.config.schema import (
     field_problem,
     settings_of,
 )
-from api_router.fsutil import atomic_write, copy_aside, move_aside, read_file, remove_stale_temp_files, tighten
+from api_router.fsutil import (
+    atomic_write,
+    copy_aside,
+    is_read_only,
+    move_aside,
+    read_file,
+    remove_stale_temp_files,
+    tighten,
+)
 from api_router.secrets import mask_refused, mask_url
 from api_router.tomlfiles import TomlError, document, loads, tomlkit
 from api_router.userfile import UserFile
@@ -354,32 +362,39 @@ class ConfigFile(UserFile[Loaded]):
             # Invalid values are repaired in the document, so one that cannot be edited is as unusable.
             doc = document(text) if problems else None
         except ValueError as exc:  # not UTF-8, or not TOML (TomlError)
-            moved = move_aside(path)
             text = default_template()
-            atomic_write(path, text.encode())
+            defaults = cls(path, Loaded(text, parse(loads(text), own_port)[0]), own_port)
+            if is_read_only(path):  # the user's to fix: left as it is
+                why = (f"config.toml could not be read ({_one_line(exc)}); it is read-only, so it was left as it is, "
+                       "and defaults are in use until it is fixed")
+                return defaults, LoadReport(problems=(why,))
+            moved = move_aside(path)
+            defaults._stamp = atomic_write(path, text.encode())
             why = (f"config.toml could not be read ({_one_line(exc)}); it was moved to {moved.name} and defaults "
                    "are in use")
-            return (cls(path, Loaded(text, parse(loads(text), own_port)[0]), own_port),
-                    LoadReport(problems=(why,), moved_to=moved))
+            return defaults, LoadReport(problems=(why,), moved_to=moved)
         tighten(path)  # the file names providers and may hold URL passwords: the owner's only
         ignored = tuple(ignored_settings(data))
         if doc is None:
             return cls(path, Loaded(text, config, ignored), own_port), LoadReport(ignored=ignored)
-        copied = copy_aside(path)
         _repair(doc, config)
         text = tomlkit.dumps(doc)
-        atomic_write(path, text.encode())
+        repaired = cls(path, Loaded(text, parse(doc, own_port)[0], tuple(ignored_settings(doc))), own_port)
+        if is_read_only(path):  # the user's to fix: the repair is only in use, not saved
+            note = "config.toml has invalid values; it is read-only, so it was left as it is"
+            return repaired, LoadReport(problems=(note, *problems), ignored=ignored)
+        copied = copy_aside(path)
+        repaired._stamp = atomic_write(path, text.encode())
         note = f"config.toml had invalid values; the original was copied to {copied.name}"
-        return (cls(path, Loaded(text, parse(doc, own_port)[0], tuple(ignored_settings(doc))), own_port),
-                LoadReport(problems=(note, *problems), copied_to=copied, ignored=ignored))
+        return repaired, LoadReport(problems=(note, *problems), copied_to=copied, ignored=ignored)
 
     def edit(self, change: Callable[[TOMLDocument], None], check: Callable[[Config], None] | None = None) -> Config:
         """Apply ``change`` to the file as it is now; save and publish it only if the result is valid —
         and passes ``check`` (which raises to refuse it), judged under the same lock: a provider the change
         names may have been deleted, renamed or switched off since the caller looked."""
         self.catch_up()
-        with self._lock:
-            base = self._base()  # a hand edit saved since: the change goes on it
+
+        def changed(base: Loaded) -> Loaded:  # a hand edit saved since: the change goes on it
             try:
                 doc = document(base.text)
             except TomlError as exc:  # read by tomllib, refused by tomlkit (nested beyond its limit)
@@ -390,10 +405,12 @@ class ConfigFile(UserFile[Loaded]):
                 raise ConfigError("; ".join(p.what for p in problems))
             if check is not None:
                 check(config)
-            loaded = Loaded(tomlkit.dumps(doc), config, tuple(ignored_settings(doc)))
-            self._write(loaded)
+            return Loaded(tomlkit.dumps(doc), config, tuple(ignored_settings(doc)))
+
+        with self._lock:
+            loaded = self._save(changed)
         self._publish()
-        return config
+        return loaded.config
 
     def _ignored(self, value: Loaded) -> list[str]:
         return list(value.ignored)
