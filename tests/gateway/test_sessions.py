@@ -601,6 +601,16 @@ async def test_a_relay_that_names_an_unknown_model_another_way_is_a_provider_fai
     assert failed["outcome"] == "provider_failure" and "model" in failed["error"].lower()
 
 
+async def test_a_base_url_with_a_query_keeps_it_after_the_path(fakes, gateway):
+    """Azure-style relays want ``?api-version=…`` on every call: the path goes before it, a fragment is dropped."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1.base_url + "?api-version=2024-10-01#notes"})
+    assert (await gw.responses()).status == 200
+    assert (await gw.request("GET", "/v1/models")).status == 200
+    assert [(r.path, r.query) for r in (p1.requests[-1], p1.model_requests[-1])] == [
+        ("/v1/responses", "api-version=2024-10-01"), ("/v1/models", "api-version=2024-10-01")]
+
+
 UNKNOWN_MODEL = "The model `gpt-typo` does not exist or you do not have access to it."
 
 

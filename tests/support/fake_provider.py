@@ -29,6 +29,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     raw: bytes
+    query: str = ""  # the query string, without its "?"
 
     @property
     def json(self) -> Any:
@@ -419,7 +420,8 @@ class FakeProvider:
             self._runner = None
 
     async def _record(self, request: web.Request, into: list[Recorded]) -> None:
-        into.append(Recorded(request.method, request.path, dict(request.headers), await request.read()))
+        into.append(Recorded(request.method, request.path, dict(request.headers), await request.read(),
+                             request.query_string))
 
     @property
     def foreign_sealed(self) -> list[str]:

@@ -227,10 +227,13 @@ class ProviderConfig:
         return not self.disabled and bool(self.base_url)
 
     def endpoint(self, path: str) -> str:
-        """``base_url`` + ``path`` (built once per path for this config snapshot)."""
+        """``base_url`` + ``path`` (built once per path for this config snapshot). A query the base URL
+        carries (``?api-version=…``, as Azure-style relays want) stays after the path; a fragment is
+        never sent."""
         url = self._endpoints.get(path)
         if url is None:
-            url = self._endpoints[path] = self.base_url.rstrip("/") + path
+            base, _, query = self.base_url.partition("#")[0].partition("?")
+            url = self._endpoints[path] = base.rstrip("/") + path + (f"?{query}" if query else "")
         return url
 
     @functools.cached_property
