@@ -470,6 +470,10 @@ async def test_a_request_that_cannot_be_parsed_gets_a_json_400_and_one_log_line(
         b"GET /v1/models HTTP/1.1\r\n" + host + auth + b"\x00x\r\n\r\n": "Invalid header value char",
         b"POST /v1/responses HTTP/1.1\r\n" + host + auth + b"\r\nContent-Encoding: br\r\nContent-Length: 2\r\n\r\nab":
             "Content-Encoding is not supported",
+        # aiohttp's own words with an apostrophe, and with a header's name in quotes: said whole
+        b"POST /v1/responses HTTP/1.1\r\n" + host + b"Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n":
+            "Content-Length can't be present with Transfer-Encoding",
+        b"GET /v1/models HTTP/1.1\r\n" + host + host + b"\r\n": "Duplicate 'Host' header",
     }
     with caplog.at_level("INFO"):
         for request, why in broken.items():
@@ -494,6 +498,18 @@ async def test_an_overlong_header_line_is_named_without_quoting_it(fakes, gatewa
     assert line.endswith(b" 400 Bad Request")
     assert json.loads(body)["error"]["message"] == "malformed HTTP request: a request or header line is too long"
     assert gw.token not in caplog.text and "Traceback" not in caplog.text
+
+
+async def test_a_control_call_whose_compressed_body_is_cut_short_is_refused_not_run_without_arguments(fakes, gateway):
+    """Only gzip's 10-byte header of {"provider": "p1"} arrives: read as no arguments, set_manual_override
+    would unlock routing instead of locking it."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    await gw.api("set_manual_override", provider="p2")
+    cut = gzip.compress(b'{"provider": "p1"}')[:10]
+    reply = await gw.request("POST", "/api/set_manual_override", raw=cut, headers={"Content-Encoding": "gzip"})
+    assert reply.status == 400 and "decodes to nothing" in reply.json["error"]["message"]
+    assert (await gw.api("get_status"))["manual_override"] == "p2"
 
 
 @pytest.mark.parametrize("path", ["/v1/responses", "/v1/no-such-route"])

@@ -658,28 +658,31 @@ def deleted(pid):
     return change
 
 
-@pytest.mark.parametrize("method", ["set_manual_override", "set_preferred_provider"])
+@pytest.mark.parametrize(("method", "argument"), [("set_manual_override", "provider"),
+                                                ("set_preferred_provider", "provider"),
+                                                ("update_routing", "preferred_provider")])
 async def test_a_lock_or_preferred_provider_racing_a_delete_is_refused_not_left_behind(fakes, gateway, monkeypatch,
-                                                                                        method):
+                                                                                        method, argument):
     """Left in config.toml, the id would lock routing to (or prefer) a provider added later under it."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})
     config = gw.services.config
     another_change_first(monkeypatch, config, deleted("p1"))
     with pytest.raises(ApiError, match="deleted or renamed meanwhile") as refused:
-        await gw.api(method, provider="p1")
+        await gw.api(method, **{argument: "p1"})
     assert refused.value.status == 400
     routing = tomllib.loads(gw.services.paths.config.read_text()).get("routing", {})
     assert routing.get("manual_override", "") == "" and routing.get("preferred_provider", "") == ""
     assert list(config.current.providers) == ["p2"]
 
 
-async def test_disabling_a_provider_ends_a_lock_set_on_it_meanwhile(fakes, gateway, monkeypatch):
+@pytest.mark.parametrize("method", ["set_provider_disabled", "upsert_provider"])
+async def test_disabling_a_provider_ends_a_lock_set_on_it_meanwhile(fakes, gateway, monkeypatch, method):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})
     config = gw.services.config
     another_change_first(monkeypatch, config, lambda doc: doc["routing"].__setitem__("manual_override", "p1"))
-    await gw.api("set_provider_disabled", provider="p1", disabled=True)
+    await gw.api(method, provider="p1", disabled=True)
     assert config.current.routing.manual_override == ""
     assert (await gw.api("get_status"))["manual_override"] is None
 

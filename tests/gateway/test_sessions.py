@@ -611,6 +611,17 @@ async def test_a_base_url_with_a_query_keeps_it_after_the_path(fakes, gateway):
         ("/v1/responses", "api-version=2024-10-01"), ("/v1/models", "api-version=2024-10-01")]
 
 
+async def test_a_prompt_cache_key_with_spaces_around_it_names_the_session_without_them(fakes, gateway):
+    """As a session header's value is: the UI looks a session up by its trimmed id."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    await gw.responses({**simple_body(), "prompt_cache_key": "  padded  "})
+    await gw.responses({**simple_body(), "prompt_cache_key": "   "})  # no session at all
+    assert [s["session_id"] for s in (await gw.api("list_sessions"))["sessions"]] == ["padded"]
+    assert len((await gw.api("get_session_timeline", session_id="padded"))["requests"]) == 1
+    assert [r["session_id"] for r in gw.services.store.request_log()] == [None, "padded"]
+
+
 UNKNOWN_MODEL = "The model `gpt-typo` does not exist or you do not have access to it."
 
 

@@ -108,7 +108,7 @@ def session_id_of(headers: Mapping[str, str], payload: Mapping[str, Any]) -> str
         if value and value.strip():
             return _utf8(value.strip())
     key = payload.get("prompt_cache_key")
-    return key if isinstance(key, str) and key else None
+    return (key.strip() or None) if isinstance(key, str) else None  # as a header's: the UI looks sessions up trimmed
 
 
 def _utf8(value: str) -> str:

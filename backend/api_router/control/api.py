@@ -220,7 +220,9 @@ class Control:
             for key, value in values.items():
                 table[key] = value
 
-        config = self._services.config.edit(change)
+        # Judged again on the file as the edit finds it: the provider may have been deleted since.
+        config = self._services.config.edit(change,
+                                            check=lambda cfg: _still_there(cfg, preferred) if preferred else None)
         shown = ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}{_named(config, k, v)}"  # as in config.toml
                           for k, v in values.items())
         self._services.emit(Level.INFO, Kind.CONFIG, f"{name.replace('_', ' ').capitalize()} settings changed: {shown}")
@@ -295,8 +297,7 @@ class Control:
                                                   old.usage_base_url if old else "")
         if disabled is not None:
             values["disabled"] = disabled
-        # A lock on a provider that is switched off ends with it, as with set_provider_disabled.
-        unlock = bool(disabled) and services.config.current.routing.manual_override == pid
+        unlock = False
         if model_map is not None:
             values["model_map"] = {k.strip(): v.strip() for k, v in model_map.items()}
         if creating:
@@ -318,6 +319,10 @@ class Control:
                 set_value(table, key, value)
             if creating:
                 set_order(doc, [*services.config.current.order, pid])
+            # A lock on a provider that is switched off ends with it, as with set_provider_disabled (judged on
+            # the file as the edit finds it: a lock set since the caller looked ends too).
+            nonlocal unlock
+            unlock = bool(disabled) and section(doc, "routing").get("manual_override") == pid
             if unlock:
                 section(doc, "routing")["manual_override"] = ""
 

@@ -98,7 +98,9 @@ def malformed_reason(exc: BaseException, message: str | None) -> str:
     return ": ".join(lines) or type(exc).__name__
 
 
-_QUOTED = re.compile(r"""b?['"]""")
+# Where the client's bytes start: a quote that opens a word (not an apostrophe inside one, as in "can't"),
+# unless it only quotes a header's name ("Duplicate 'Host' header").
+_QUOTED = re.compile(r"""(?<![A-Za-z])b?['"](?![A-Za-z][A-Za-z-]{0,39}['"](?:\s|$))""")
 
 
 class GuardedServer(Server):

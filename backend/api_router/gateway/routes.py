@@ -18,7 +18,7 @@ from pathlib import Path
 
 import aiohttp
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from api_router import __version__
 from api_router.config import ConfigError
@@ -155,6 +155,11 @@ async def control_call(request: web.Request) -> web.Response:
     body = await read_body(request, CONTROL_BODY_LIMIT, request.app[UPSTREAM].deadlines,
                            request.app[SERVICES].config.current.listen.body_stall_timeout_seconds,
                            limit_set_by="the fixed limit of a control call")
+    if not body.strip() and request.headers.get(hdrs.CONTENT_ENCODING) and request.content_length:
+        # A compressed body cut short decodes to nothing (aiohttp does not check a gzip stream's end): read as
+        # "no arguments", it would make the call do something else than asked (unlock instead of lock).
+        raise GatewayError(400, "the request body could not be read: it is compressed and decodes to nothing "
+                                "(cut short?)", close=True)
     kwargs = parse_object(body) if body.strip() else {}
     registry = request.app[REGISTRY]
     name = request.match_info["method"]
