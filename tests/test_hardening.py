@@ -732,12 +732,59 @@ def test_an_unusable_file_at_start_up_is_one_line_and_exit_1(tmp_path, breakage)
 
 
 @pytest.mark.parametrize("code, advice", [(errno.EACCES, "fix its permissions"), (errno.EROFS, "read-only"),
-                                          (errno.EISDIR, "is a folder"), (None, "a pipe or a device")])
+                                          (errno.EISDIR, "is a folder"), (None, "a pipe or a device"),
+                                          (errno.EEXIST, "a file is where a folder should be"),
+                                          (errno.ENOSPC, "the disk is full; free some space")])
 def test_start_up_error_messages_say_what_to_do(tmp_path, code, advice):
     error = NotAFile(errno.EINVAL, "not a regular file", str(tmp_path / "secrets.json")) if code is None else \
         OSError(code, os.strerror(code), str(tmp_path / "secrets.json"))
     message = _describe_os_error(error, Paths(tmp_path))
     assert str(tmp_path / "secrets.json") in message and advice in message
+
+
+def _start_fails(ud: Path, **popen: object) -> str:
+    """The one stderr line of a start that must fail (exit 1, no traceback)."""
+    proc = subprocess.run([sys.executable, "-m", "api_router", "--headless", "--user-data", str(ud), "--port", "0"],
+                          capture_output=True, text=True, timeout=30, **popen)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
+
+
+def test_a_disk_too_full_to_start_on_is_one_line(tmp_path):
+    """The first write of a start fails (a full disk; here a file-size limit fails it the same way)."""
+    import resource
+    import signal
+
+    def limited() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+    ud = tmp_path / "ud"
+    line = _start_fails(ud, preexec_fn=limited)
+    assert line.startswith(f"api-router: cannot use {Paths(ud).lock} (File too large): "), line
+
+
+@pytest.mark.parametrize("problem", ["a folder", "held by another program"])
+def test_a_database_that_cannot_be_opened_says_why(tmp_path, problem):
+    ud = setup_user_data(tmp_path, {"p1": "http://127.0.0.1:9/v1"})
+    store = Paths(ud).store
+    store.parent.mkdir(parents=True, exist_ok=True)
+    holder = None
+    if problem == "a folder":
+        store.mkdir()
+        advice = "it is a folder where the database file should be"
+    else:
+        holder = sqlite3.connect(store, isolation_level=None)
+        holder.execute("CREATE TABLE t (x)")
+        holder.execute("BEGIN EXCLUSIVE")
+        advice = "another program holds it"
+    try:
+        line = _start_fails(ud)
+    finally:
+        if holder is not None:
+            holder.close()
+    assert line.startswith(f"api-router: cannot open the database {store} (") and advice in line, line
 
 
 def as_bound_by_file_modes(tmp_path: Path) -> tuple[Path, list[str]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import gc
 import os
 import signal
@@ -114,9 +113,12 @@ async def serve_headless(paths: Paths, host: str | None, port: int | None) -> in
         return code
     try:
         info = InstanceInfo(pid=os.getpid(), show_port=NO_WINDOW, nonce=new_nonce())
-        lock.publish(info)
-        return await _serve_headless(paths, host, port, lambda serving: lock.publish(
-            dataclasses.replace(info, gateway_port=serving)))
+        try:
+            lock.publish(info)
+        except OSError as exc:  # a full disk
+            print(f"api-router: {StartupError.of(exc, paths)}", file=sys.stderr)
+            return 1
+        return await _serve_headless(paths, host, port, lambda serving: lock.publish_port(info, serving))
     finally:
         lock.release()
 

@@ -52,8 +52,7 @@ def open_services(paths: Paths, *, port: int | None = None, clock: Callable[[], 
     except OSError as exc:
         raise StartupError.of(exc, paths) from exc
     except sqlite3.OperationalError as exc:
-        raise StartupError(f"cannot open the database {paths.store} ({exc}); check that it and its folder are "
-                           "writable by you, or start with --user-data pointing at another folder") from exc
+        raise StartupError(f"cannot open the database {paths.store} ({exc}); {_database_advice(exc, paths)}") from exc
     except NewerDatabase as exc:
         raise StartupError(f"the database {paths.store} was written by a newer version of API Router ({exc}); "
                            "run that version, or move the file away to start with an empty history") from exc
@@ -75,6 +74,15 @@ def _config_edited(router: Router, emit: EventSink, before: Config, after: Confi
              f"config.toml locks routing to {wanted}, which cannot serve ({why}): routing is not locked", None)
 
 
+def _database_advice(exc: sqlite3.OperationalError, paths: Paths) -> str:
+    if paths.store.is_dir():
+        return "it is a folder where the database file should be; move it away and API Router creates the file"
+    if "locked" in str(exc) or "busy" in str(exc):
+        return ("another program holds it (a database tool, or a copy of API Router started another way): close "
+                "that program, or start with --user-data pointing at another folder")
+    return "check that it and its folder are writable by you, or start with --user-data pointing at another folder"
+
+
 def _describe_os_error(exc: OSError, paths: Paths) -> str:
     where = exc.filename or paths.user_data
     why = exc.strerror or str(exc)
@@ -82,6 +90,10 @@ def _describe_os_error(exc: OSError, paths: Paths) -> str:
         advice = "it is a folder where a file should be; move it away and API Router creates the file"
     elif isinstance(exc, NotAFile):
         advice = "it is a pipe or a device where a file should be; move it away and API Router creates the file"
+    elif exc.errno == errno.EEXIST:
+        advice = "a file is where a folder should be; move it away and API Router creates the folder"
+    elif exc.errno == errno.ENOSPC:
+        advice = "the disk is full; free some space, or start with --user-data pointing at another disk"
     elif exc.errno == errno.EROFS:
         advice = "the folder is read-only; start with --user-data pointing at a writable folder"
     elif exc.errno in (errno.EACCES, errno.EPERM):

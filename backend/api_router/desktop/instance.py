@@ -29,7 +29,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from types import ModuleType
@@ -151,13 +151,25 @@ class InstanceLock:
         return True
 
     def publish(self, info: InstanceInfo) -> None:
+        """Tell the starts that come after this one how to reach it; an OSError (a full disk) names the file."""
         if self._fd is None:
             raise RuntimeError("publish() needs the lock")
         data = info.to_json()
-        os.ftruncate(self._fd, 0)
-        os.lseek(self._fd, 0, os.SEEK_SET)
-        os.write(self._fd, data)
-        os.fsync(self._fd)
+        try:
+            os.ftruncate(self._fd, 0)
+            os.lseek(self._fd, 0, os.SEEK_SET)
+            os.write(self._fd, data)
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise type(exc)(exc.errno, exc.strerror, str(self.path)) from None
+
+    def publish_port(self, info: InstanceInfo, port: int) -> None:
+        """Add the gateway's port once it listens. Only a hint for a later start (which then reports it):
+        failing to write it must not stop a gateway that serves."""
+        try:
+            self.publish(replace(info, gateway_port=port))
+        except OSError as exc:
+            log.warning("could not note the gateway's port in %s: %s", self.path, exc.strerror or exc)
 
     def read_info(self) -> InstanceInfo | None:
         """What the running instance published; None while it has not (yet) or the file is torn."""

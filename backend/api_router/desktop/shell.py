@@ -12,7 +12,6 @@ tested with fakes.
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import json
 import logging
@@ -203,7 +202,10 @@ class DesktopShell:
         show_server = ShowServer(nonce, self.show_window, quitting=self._quitting.is_set)
         try:
             info = InstanceInfo(pid=os.getpid(), show_port=show_server.start(), nonce=nonce)
-            lock.publish(info)
+            try:
+                lock.publish(info)
+            except OSError as exc:  # a full disk
+                raise StartupError.of(exc, self._paths) from exc
             return self._run_instance(lock, info)
         finally:
             show_server.stop()
@@ -283,7 +285,7 @@ class DesktopShell:
                 log.error("the gateway did not start: %s", error)
                 rt.emit(Level.ERROR, Kind.GATEWAY, f"The gateway did not start: {error}")
             else:
-                lock.publish(dataclasses.replace(info, gateway_port=rt.require_serving().port))
+                lock.publish_port(info, rt.require_serving().port)
             try:
                 return self._run_gui(rt, control, backends, error)
             finally:
