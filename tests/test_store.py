@@ -355,3 +355,32 @@ def test_a_row_the_database_cannot_take_costs_only_itself(tmp_path):
         writer.close()
     check = sqlite3.connect(tmp_path / "rows.sqlite3")
     assert [n for (n,) in check.execute("SELECT n FROM t ORDER BY n")] == [1, 3, 4, *range(10, 1300)]
+
+
+def test_writes_another_program_blocks_are_kept_and_written_once_it_lets_go(tmp_path):
+    """A database tool holding the file past the busy timeout (or a full disk): the records wait in memory,
+    the user is told, and they are all there once the file can be written again — none dropped."""
+    s = open_store(tmp_path)
+    try:
+        s._writer.submit(lambda c: c.execute("PRAGMA busy_timeout = 100"))  # not 5 s: the test waits less
+        s.flush()
+        other = sqlite3.connect(s.path, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        for n in range(5):
+            s.log_request(record(session=f"held-{n}"))
+        deadline = time.monotonic() + 5
+        while not any(e.kind == "store" and e.level == "error" for e in s.recent_events()):
+            assert time.monotonic() < deadline, "no event about the writes held back"
+            time.sleep(0.05)
+        other.execute("ROLLBACK")
+        other.close()
+        deadline = time.monotonic() + 5
+        while not any("written again" in e.message for e in s.recent_events()):
+            assert time.monotonic() < deadline, "the held writes were not written"
+            time.sleep(0.05)
+        sessions = {r["session_id"] for r in s.request_log(limit=50)}
+        assert {f"held-{n}" for n in range(5)} <= sessions
+        messages = [e.message for e in s.list_events()]
+        assert any(m.startswith("The database cannot be written (database is locked)") for m in messages), messages
+    finally:
+        s.close()

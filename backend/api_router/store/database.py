@@ -81,7 +81,7 @@ class Store:
                 c, "INSERT INTO usage_state (provider, ledger_tokens, ledger_since_ms) VALUES ", rows,
                 tail=" ON CONFLICT(provider) DO UPDATE SET ledger_tokens = excluded.ledger_tokens, "
                      "ledger_since_ms = excluded.ledger_since_ms"),
-        }, after_batch=self._maybe_prune, on_damage=self._damaged)
+        }, after_batch=self._maybe_prune, on_damage=self._damaged, on_held=self._held)
         self._next_request_id = 1
         self._read_lock = threading.Lock()
         self._hot_lock = threading.Lock()
@@ -142,6 +142,16 @@ class Store:
         self.add_event(Level.ERROR, Kind.STORE,
                        f"The database is damaged ({exc}): requests are served but no longer recorded. Restart API "
                        "Router: the damaged file is then moved aside and a new one created.")
+
+    def _held(self, exc: sqlite3.Error | None) -> None:
+        """Writes fail for a reason that may pass (the writer thread): they are kept and tried again."""
+        if exc is None:
+            self.add_event(Level.INFO, Kind.STORE, "The database can be written again; the records kept meanwhile "
+                                                   "are in it.")
+            return
+        self.add_event(Level.ERROR, Kind.STORE,
+                       f"The database cannot be written ({exc}): requests are served, and their records are kept "
+                       "and written once it can be — another program may be holding it, or the disk is full.")
 
     def _connect_and_check(self, *, thorough: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)

@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 # most ~10 times a second instead of once per request (a kill -9 loses at most the last window or so).
 BATCH_WINDOW_SECONDS = 0.1
 MAX_QUEUE_ITEMS_PER_BATCH = 1000
+# Writes that failed for a passing reason (another program holding the database past the busy timeout,
+# a full disk) are kept and tried again with the next batch, or after this long when nothing else comes.
+RETRY_SECONDS = 1.0
+MAX_HELD_OPS = 3000  # about five minutes of batches under steady traffic; beyond it the oldest are dropped
 
 Op = Callable[[sqlite3.Connection], object]  # what it returns (a cursor, say) is ignored
 RowWriter = Callable[[sqlite3.Connection, list[Any]], None]
@@ -41,11 +45,15 @@ class _Batch:
 
 class BatchWriter:
     def __init__(self, row_writers: dict[str, RowWriter], after_batch: Op | None = None,
-                 on_damage: Callable[[sqlite3.DatabaseError], None] | None = None) -> None:
+                 on_damage: Callable[[sqlite3.DatabaseError], None] | None = None,
+                 on_held: Callable[[sqlite3.Error | None], None] | None = None) -> None:
         self._row_writers = row_writers
         self._after_batch = after_batch
         self._on_damage = on_damage  # told once when SQLite finds the file damaged
         self._damage_told = False
+        # Told when writes start being held back (with why) and when they reach the file again (None).
+        self._on_held = on_held
+        self._held: list[Op] = []  # ops whose commit failed for a passing reason, oldest first
         # Items: an op, a threading.Event to set once everything before it is committed, or None to stop.
         self._queue: queue.SimpleQueue[Op | threading.Event | None] = queue.SimpleQueue()
         self._wake = threading.Event()  # ends the batching wait early (flush, close)
@@ -116,7 +124,11 @@ class BatchWriter:
     def _loop(self, conn: sqlite3.Connection) -> None:
         try:
             while True:
-                items = [self._queue.get()]
+                try:
+                    items = [self._queue.get(timeout=RETRY_SECONDS if self._held else None)]
+                except queue.Empty:  # nothing new: try the held writes again on their own
+                    self._commit(conn, [])
+                    continue
                 if callable(items[0]):
                     # Let the window's writes pile up (flush and close cut the wait short), then take
                     # them all: one wake-up and one transaction per window, not per write.
@@ -132,6 +144,8 @@ class BatchWriter:
                     if isinstance(marker, threading.Event):
                         marker.set()
                 if None in items:
+                    if self._held:
+                        log.error("store closed with %d writes it could not make", len(self._held))
                     return
                 if self._after_batch is not None:
                     self._maintain(conn, self._after_batch)
@@ -139,6 +153,8 @@ class BatchWriter:
             conn.close()
 
     def _commit(self, conn: sqlite3.Connection, ops: list[Op]) -> None:
+        held, self._held = self._held, []
+        ops = held + ops
         if not ops:
             return
         # Whatever goes wrong (the database locked by another program past the busy timeout, a full
@@ -149,11 +165,29 @@ class BatchWriter:
                 op(conn)
             conn.execute("COMMIT")
         except Exception as exc:
-            log.exception("store write failed; %d queued writes dropped", len(ops))
             _rollback(conn)
+            if is_passing(exc):
+                self._hold(ops, exc, first=not held)
+                return
+            log.exception("store write failed; %d queued writes dropped", len(ops))
             if is_damage(exc) and self._on_damage is not None and not self._damage_told:
                 self._damage_told = True
                 self._on_damage(exc)
+            return
+        if held and self._on_held is not None:
+            self._on_held(None)
+
+    def _hold(self, ops: list[Op], exc: sqlite3.Error, *, first: bool) -> None:
+        """Keep writes that failed for a passing reason, to be tried again (the oldest beyond the bound
+        are dropped, and the log says so)."""
+        if len(ops) > MAX_HELD_OPS:
+            log.error("store writes held back too long (%s); %d of the oldest dropped", exc, len(ops) - MAX_HELD_OPS)
+            ops = ops[-MAX_HELD_OPS:]
+        self._held = ops
+        if first:
+            log.warning("store write failed (%s); %d writes held back to be tried again", exc, len(ops))
+            if self._on_held is not None:
+                self._on_held(exc)
 
     @staticmethod
     def _maintain(conn: sqlite3.Connection, after_batch: Op) -> None:
@@ -224,6 +258,16 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass
+
+
+def is_passing(exc: BaseException) -> TypeGuard[sqlite3.Error]:
+    """SQLite could not write for a reason that may pass: the file busy or locked by another program, the
+    disk full, an I/O error."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and isinstance(code, int) and code & 0xFF in _PASSING
+
+
+_PASSING = (5, 6, 10, 13)  # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL
 
 
 def is_damage(exc: BaseException) -> TypeGuard[sqlite3.DatabaseError]:
