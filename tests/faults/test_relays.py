@@ -87,6 +87,27 @@ async def test_keepalive_only_before_output_fails_over_within_the_hedge_delay(fa
     assert health(gw, "p1")["status"] == "unresponsive"
 
 
+@pytest.mark.parametrize("before", [1, 2])
+async def test_a_relay_that_only_opens_the_stream_is_no_answer_within_the_request_timeout(fakes, gateway, before):
+    """response.created (and in_progress) at once, then only keep-alives — a relay whose model is stuck:
+    nothing reached the client, so the next provider answers once the request timeout (2 s here) is up,
+    not the idle timeout (30 s), and the stuck one is out of rotation at once."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 2,
+                                                      "stream_idle_timeout_seconds": 30})
+    p1.always(fp.keepalive_only(before=before, seconds=40))
+    reply, took = await timed(gw.responses(stream=True))
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2" and reply.text == "hello"
+    assert 1.8 <= took < 5, took
+    failed = gw.services.store.request_log()[0]["attempts"][0]
+    assert (failed["provider"], failed["outcome"]) == ("p1", "provider_failure")
+    assert failed["error"] == "no answer within 2 s (only response.created / in_progress, then nothing)"
+    assert health(gw, "p1")["status"] == "unresponsive"
+    calls = client_requests(p1)
+    reply, took = await timed(gw.responses(stream=True))
+    assert reply.headers["X-API-Router-Provider"] == "p2" and took < 1.5 and client_requests(p1) == calls
+
+
 @pytest.mark.parametrize("beat", sorted(fp.HEARTBEATS))
 async def test_keepalive_only_after_output_ends_with_response_failed_within_the_idle_timeout(fakes, gateway, beat):
     p1, p2 = await fakes("p1", "p2")
@@ -610,6 +631,7 @@ async def test_a_long_stream_still_running_counts_as_use(fakes, gateway):
     gw, p1, p2 = await p1_timed_out(fakes, gateway)
     gw.services.last_activity_ms -= 11 * 60 * 1000  # no request has ended for 11 minutes...
     await asyncio.sleep(TICK_SECONDS + 0.5)  # (a check begun while p1's request was recent lands first)
+    await gw.api("update_routing", request_timeout_seconds=5)  # its first generated event comes at 0.8 s
     calls = p1.calls
     p2.always(fp.stream_ok("a long answer", delay=0.4))  # ...but this one runs for about 3 s
     streaming = asyncio.ensure_future(gw.responses(stream=True))

@@ -308,9 +308,12 @@ class AttemptRunner:
         assert opened.stream is not None and ex.client is not None
         back = headers_back(opened.resp.raw_headers, opened.provider, ex.record.request_id, self._redact)
         trigger = ex.client.compaction_trigger
+        limit = ex.cfg.routing.request_timeout_seconds
         result = await opened.stream.relay(ex.request, headers=back, started=ex.started,
                                            idle_timeout=ex.cfg.routing.stream_idle_timeout_seconds,
-                                           hold_until_end=trigger, shutting_down=self._shutting_down)
+                                           hold_until_end=trigger, shutting_down=self._shutting_down,
+                                           answer_within=(max(0.001, limit - (time.perf_counter() - opened.t0)),
+                                                          limit))
         facts = result.facts
         if result.end is StreamEnd.HELD_COMPLETE:
             wrong = compaction_problem(facts.compaction_count)
@@ -340,7 +343,7 @@ class AttemptRunner:
                     return self._client_error_in_band(delivered, facts.error)
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"stream failed before output: {result.error}",
                                      rate_limited=classify.is_rate_limit_event(facts.failure))
-            return AttemptResult(Outcome.PROVIDER_FAILURE, error=result.error)
+            return AttemptResult(Outcome.PROVIDER_FAILURE, error=result.error, timed_out=result.timed_out)
         outcome = Outcome.CLIENT_CLOSED if result.end is StreamEnd.CLIENT_GONE else Outcome.PROVIDER_FAILURE
         # A failure the provider reported mid-answer may be the request's doing (a moderation cut): the
         # answer is still broken, but the provider is as healthy as before.

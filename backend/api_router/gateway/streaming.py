@@ -102,6 +102,7 @@ class StreamResult:
     # the client, or the answer was complete: the result stands and is recorded, then the cancellation
     # goes on.
     cancelled: bool = False
+    timed_out: bool = False  # no generated event in time: the provider did not answer
 
 
 class _ClientGone(Exception):
@@ -228,13 +229,20 @@ class UpstreamStream:
             raise StreamFailed(describe_exception(exc, limit)) from exc
 
     async def relay(self, request: web.Request, *, headers: dict[str, str], started: float, idle_timeout: float,
-                    hold_until_end: bool, shutting_down: Callable[[], bool]) -> StreamResult:
+                    hold_until_end: bool, shutting_down: Callable[[], bool],
+                    answer_within: tuple[float, float] | None = None) -> StreamResult:
         """Relay the rest. ``hold_until_end``: commit nothing before the stream completed (a
-        compaction request must be judged whole)."""
+        compaction request must be judged whole). ``answer_within``: (seconds left, the limit they are
+        left of) for the first generated event — a relay's instant ``response.created`` followed by
+        silence (or keep-alives) is no answer, however long the idle limit."""
         facts = self.facts
         watchdog = self._deadlines.watchdog(self._resp.close, idle_timeout)
         out = _ClientSide(request, headers, started, idle=watchdog)
         watchdog.start()
+        unanswered = None  # an absolute deadline (never touched) until the first generated event
+        if answer_within is not None and not facts.generated:
+            unanswered = self._deadlines.watchdog(self._resp.close, answer_within[0])
+            unanswered.start()
         problem = ""
         try:
             for forward, buffered_events in self._buffered:
@@ -243,6 +251,8 @@ class UpstreamStream:
                 await out.flush()
             else:
                 self._buffered.clear()
+                if unanswered is not None and facts.generated:
+                    unanswered.stop()
                 decoder = self._decoder
                 async for chunk in self._chunks:
                     whole = decoder.cut(chunk)
@@ -265,6 +275,8 @@ class UpstreamStream:
                             continue
                     if ended:
                         break
+                    if unanswered is not None and facts.generated:
+                        unanswered.stop()
                     await out.flush()  # what this read brought, before the next read is awaited
                 else:  # the upstream's end: a CR it ended on ends a line (it can no longer start a CRLF)
                     forward, events = decoder.finish()
@@ -286,6 +298,8 @@ class UpstreamStream:
             problem = describe_exception(exc, idle_timeout)
         finally:
             watchdog.stop()
+            if unanswered is not None:
+                unanswered.stop()
 
         if facts.end is Ending.ANSWERED:
             return await self._last_steps(out, self._complete(out, hold_until_end), holding=hold_until_end)
@@ -301,6 +315,9 @@ class UpstreamStream:
         code = "upstream_stream_error"
         if shutting_down():
             problem, code = "API Router is shutting down", "gateway_shutdown"
+        elif unanswered is not None and unanswered.expired and answer_within is not None and out.response is None:
+            return StreamResult(StreamEnd.FAILED_EARLY, None, f"no answer within {answer_within[1]:g} s (only "
+                                "response.created / in_progress, then nothing)", None, facts, timed_out=True)
         elif watchdog.expired:
             problem = f"no stream event within {idle_timeout:g} s"
         elif not problem:
