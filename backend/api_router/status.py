@@ -55,6 +55,9 @@ def serving_summary(services: Services) -> dict[str, Any]:
         reason = reason or "every provider is cooling down"
         advice = (f"Routing is locked to {name(lock)}: unlock it or fix that provider." if lock else
                   "Check the providers' base URLs and keys (Test all), or add another provider.")
+        switched_off = [name(pid) for pid, p in cfg.providers.items() if p.disabled]
+        if switched_off and not lock:  # the 502 names them too: one of them may be the way out
+            advice += f" Switched off: {', '.join(switched_off)} — enable one to let it serve."
         back = router.first_back([lock] if lock else cfg.routable)
         if back is not None:
             advice = f"{name(back[0])} may serve again in {math.ceil(back[1])} s (its cooldown ends). " + advice

@@ -78,6 +78,9 @@ export function Shell({ bridge, initial, intervalMs, onForgetToken }: ShellProps
   const codex = useCodexSetup(bridge, actions.inline);
   const [codexOpen, setCodexOpen] = useState(false);
   const [settingsOpen, setSettingsOpen] = useState(false);
+  // Counts saves of the Settings dialog: the Requests page's retention sentence reads the settings again.
+  const [settingsSaved, setSettingsSaved] = useState(0);
+  const noteSettingsSaved = useCallback(() => setSettingsSaved((n) => n + 1), []);
   const { reload: reloadCodex } = codex;
   const { rotateGatewayToken } = actions;
 
@@ -117,6 +120,7 @@ export function Shell({ bridge, initial, intervalMs, onForgetToken }: ShellProps
           names={names}
           params={route.params}
           onOpenSettings={openSettings}
+          settingsSaved={settingsSaved}
         />
       ) : status ? (
         <Dashboard status={status} names={names} token={token} actions={actions} refresh={refresh} onRotateToken={rotateToken} />
@@ -128,7 +132,9 @@ export function Shell({ bridge, initial, intervalMs, onForgetToken }: ShellProps
         </main>
       )}
       {codexOpen ? <ConnectCodexDialog codex={codex} onClose={() => setCodexOpen(false)} /> : null}
-      {settingsOpen ? <SettingsDialog actions={actions.inline} onClose={() => setSettingsOpen(false)} /> : null}
+      {settingsOpen ? (
+        <SettingsDialog actions={actions.inline} onClose={() => setSettingsOpen(false)} onSaved={noteSettingsSaved} />
+      ) : null}
     </div>
   );
 }

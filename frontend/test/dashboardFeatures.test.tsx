@@ -51,6 +51,23 @@ describe('health follows evidence', () => {
     expect(screen.getByTestId('test-badges-p2')).toBeTruthy();
   });
 
+  it('keeps the focus on the Test button while it runs, and gives it back when its result is closed', async () => {
+    const backend = new FakeBackend();
+    backend.delayMs.test_provider = 300;
+    await desktopApp(backend);
+    const test = screen.getByRole('button', { name: 'Test Relay Two' });
+    test.focus();
+    fireEvent.click(test);
+    await waitFor(() => expect(test.getAttribute('aria-disabled')).toBe('true'));
+    expect(document.activeElement).toBe(test); // busy, not disabled: the keyboard user stays where they were
+    fireEvent.click(test); // a second press while it runs asks nothing more
+    const result = await screen.findByRole('group', { name: 'Test result for Relay Two' });
+    await waitFor(() => expect(within(result).getByText('Passed')).toBeTruthy());
+    expect(backend.methods().filter((m) => m === 'test_provider')).toHaveLength(1);
+    fireEvent.click(within(result).getByRole('button', { name: 'Close test result for Relay Two' }));
+    expect(document.activeElement).toBe(screen.getByRole('button', { name: 'Test Relay Two' }));
+  });
+
   it('a failing test says why, in full, and the row says "Test ✗"', async () => {
     const backend = new FakeBackend();
     const why = 'HTTP 401 from https://two.example.com/v1/responses: invalid api key — set the key for Relay Two';

@@ -85,6 +85,20 @@ describe('Requests page', () => {
     await waitFor(() => expect(screen.getByTestId('retention').textContent).toMatch(/keeps 30 days, at most 200,000 rows/));
   });
 
+  it('says the new retention as soon as Settings saved it', async () => {
+    await requestsApp();
+    await waitFor(() => expect(screen.getByTestId('retention').textContent).toMatch(/keeps 30 days/), SLOW);
+    fireEvent.click(screen.getByRole('button', { name: 'Change retention…' }));
+    const dialog = screen.getByRole('dialog', { name: 'Settings' });
+    fireEvent.change(await within(dialog).findByLabelText('Keep requests for (days)'), { target: { value: '45' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Save settings' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull(), SLOW);
+    // Not at the next 15 s re-read: at once.
+    await waitFor(() => expect(screen.getByTestId('retention').textContent).toMatch(/keeps 45 days, at most 200,000 rows/), {
+      timeout: 2_000,
+    });
+  });
+
   it('takes its filters from the address and writes them back', async () => {
     const { backend } = await requestsApp('#/requests?provider=p2');
     expect(rowIds()).toEqual([10, 6, 4, 3]); // every request that tried Relay Two, served or not

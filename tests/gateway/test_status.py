@@ -235,3 +235,15 @@ async def test_a_provider_id_written_by_hand_that_the_app_refuses_breaks_nothing
     assert (await gw.responses()).status == 200
     events = (await gw.api("list_events", level="error"))["events"]
     assert any("'' is not a valid provider id" in e["message"] for e in events)
+
+
+async def test_the_down_advice_names_the_providers_switched_off(fakes, gateway):
+    """The 502 names them; the banner's advice does too — enabling one may be the way out."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"failure_threshold": 1})
+    await gw.api("set_provider_disabled", provider="p2", disabled=True)
+    await gw.api("set_provider_disabled", provider="p3", disabled=True)
+    p1.always(fp.status(503, "overloaded"))
+    assert (await gw.responses()).status == 502
+    s = await summary(gw)
+    assert s["state"] == "down" and s["advice"].endswith("Switched off: P2, P3 — enable one to let it serve."), s

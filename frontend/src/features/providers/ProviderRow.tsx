@@ -1,4 +1,4 @@
-import { memo, useState, type DragEvent, type KeyboardEvent } from 'react';
+import { memo, useRef, useState, type DragEvent, type KeyboardEvent } from 'react';
 import { countNoun, formatCount, formatDateTime, truncate } from '../../logic/format';
 import { healthBadge } from '../../logic/health';
 import { describeMap } from '../../logic/modelMap';
@@ -65,6 +65,11 @@ export interface ProviderRowProps {
 export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
   const { id, name, provider: p, metrics: m, handlers: h } = props;
   const [errorOpen, setErrorOpen] = useState(false);
+  // Where focus goes back to when a result panel it opened is closed (it would drop to the page).
+  const testButton = useRef<HTMLButtonElement>(null);
+  const probeButton = useRef<HTMLButtonElement>(null);
+  const testing = Boolean(props.test?.loading);
+  const probing = Boolean(props.probe?.loading);
   const badge = healthBadge(p);
   const ledger = ledgerCell(props.ledger);
   const tests = testBadges(p.last_test);
@@ -181,9 +186,9 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
         </td>
         <td className="num prow__traffic">
           <div data-col="requests">
-            <span title="Successful requests">{formatCount(m?.ok_requests ?? 0)}</span>
+            <span title="Attempts this provider answered">{formatCount(m?.ok_requests ?? 0)}</span>
             <span className="muted"> / </span>
-            <span title="Failed requests" className={m && m.error_requests > 0 ? 'text-bad' : undefined}>
+            <span title="Attempts that failed here (the request may have been served by another provider)" className={m && m.error_requests > 0 ? 'text-bad' : undefined}>
               {formatCount(m?.error_requests ?? 0)}
             </span>
           </div>
@@ -202,15 +207,29 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
         </td>
         <td className="prow__actions">
           <div className="actions">
+            {/* Busy is aria-disabled, not disabled: a disabled button drops the focus it has. */}
             <IconButton
+              ref={testButton}
               icon="flask"
               label={`Test ${name}`}
-              disabled={props.test?.loading || p.disabled}
-              aria-busy={props.test?.loading || undefined}
-              className={props.test?.loading ? 'icon-btn--busy' : undefined}
-              onClick={() => h.test(id)}
+              disabled={p.disabled}
+              aria-disabled={testing || undefined}
+              aria-busy={testing || undefined}
+              className={testing ? 'icon-btn--busy' : undefined}
+              onClick={() => {
+                if (!testing) h.test(id);
+              }}
             />
-            <IconButton icon="probe" label={`Probe ${name}`} disabled={props.probe?.loading} onClick={() => h.probe(id)} />
+            <IconButton
+              ref={probeButton}
+              icon="probe"
+              label={`Probe ${name}`}
+              aria-disabled={probing || undefined}
+              aria-busy={probing || undefined}
+              onClick={() => {
+                if (!probing) h.probe(id);
+              }}
+            />
             <IconButton icon="key" label={p.has_key ? `Change key for ${name}` : `Set key for ${name}`} onClick={() => h.open('key', id)} />
             <IconButton icon="gauge" label={`Usage settings for ${name}`} onClick={() => h.open('usage', id)} />
             <IconButton icon="edit" label={`Edit ${name}`} onClick={() => h.open('edit', id)} />
@@ -228,7 +247,15 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
       {props.test ? (
         <tr className="prow-detail" data-testid={`provider-test-${id}`}>
           <td colSpan={PROVIDER_COLUMNS}>
-            <TestResult id={id} name={name} state={props.test} onClose={() => h.closeTest(id)} />
+            <TestResult
+              id={id}
+              name={name}
+              state={props.test}
+              onClose={() => {
+                h.closeTest(id);
+                testButton.current?.focus();
+              }}
+            />
           </td>
         </tr>
       ) : null}
@@ -240,7 +267,10 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
               name={name}
               state={props.probe}
               unresponsive={p.status === 'unresponsive'}
-              onClose={() => h.closeProbe(id)}
+              onClose={() => {
+                h.closeProbe(id);
+                probeButton.current?.focus();
+              }}
             />
           </td>
         </tr>

@@ -29,12 +29,23 @@ interface Props {
   /** `provider`, `outcome`, `session`, `q` (from `#/requests?…`). */
   params: RouteParams;
   onOpenSettings: () => void;
+  /** Changes with each save of the Settings dialog (the retention sentence is read again). */
+  settingsSaved?: number;
   /** Tests shorten the live re-read. */
   pollMs?: number;
 }
 
 /** `#/requests`: every request, newest first, live on the first page; filters, paging, details, export. */
-export function RequestsPage({ bridge, actions, providerOrder, names, params, onOpenSettings, pollMs = LIVE_POLL_MS }: Props) {
+export function RequestsPage({
+  bridge,
+  actions,
+  providerOrder,
+  names,
+  params,
+  onOpenSettings,
+  settingsSaved = 0,
+  pollMs = LIVE_POLL_MS,
+}: Props) {
   // Keyed on content, so the filters keep their identity while the address says the same.
   const fpKey = JSON.stringify(filterParams(params));
   const value = useMemo(() => JSON.parse(fpKey) as RequestFilterParams, [fpKey]);
@@ -43,7 +54,7 @@ export function RequestsPage({ bridge, actions, providerOrder, names, params, on
 
   const paging = useRequestPages(bridge, filters, pollMs);
   const { exporting, exportAs } = useRequestExport(actions, filters);
-  const retention = useRequestLogSettings(bridge);
+  const retention = useRequestLogSettings(bridge, settingsSaved);
   const [open, setOpen] = useState<ReadonlySet<number>>(() => new Set());
   const n = useCallback((id: ProviderId) => nameOf(names, id), [names]);
 

@@ -1,4 +1,4 @@
-import { useCallback, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { Bridge } from '../../bridge';
 import { useToasts } from '../../hooks/toasts';
 import type { Actions } from '../../hooks/useActions';
@@ -53,10 +53,15 @@ export function useRequestDetail(bridge: Bridge, id: number): Query<RequestDetai
   return useQuery(`request:${id}`, load);
 }
 
-/** The request log settings, re-read now and then (they are changed in Settings). */
-export function useRequestLogSettings(bridge: Bridge): Config['request_log'] | null {
+/** The request log settings, re-read now and then, and at once after each save in Settings (`saves`
+ * counts them). */
+export function useRequestLogSettings(bridge: Bridge, saves = 0): Config['request_log'] | null {
   const load = useCallback(() => bridge.call('get_config'), [bridge]);
   const config = useQuery('config', load, 15_000);
+  const { refresh } = config;
+  useEffect(() => {
+    if (saves > 0) void refresh();
+  }, [saves, refresh]);
   return useMemo(() => config.data?.request_log ?? null, [config.data]);
 }
 

@@ -9,14 +9,17 @@ import { useSettingsForm } from './useSettingsForm';
 interface Props {
   actions: Pick<Actions, 'getConfig' | 'updateUi' | 'updateRequestLog'>;
   onClose: () => void;
+  /** Told after a save, before the dialog closes: what shows these settings elsewhere reads them again. */
+  onSaved?: () => void;
 }
 
 /** App settings: start hidden, start with the system, notifications, and how long the request log is kept. */
-export function SettingsDialog({ actions, onClose }: Props) {
+export function SettingsDialog({ actions, onClose, onSaved }: Props) {
   const uid = useId();
   const toasts = useToasts();
   const form = useSettingsForm(actions, () => {
     toasts.push({ tone: 'success', title: 'Settings saved' });
+    onSaved?.();
     onClose();
   });
   const { draft, config, plan } = form;
