@@ -384,3 +384,37 @@ def test_writes_another_program_blocks_are_kept_and_written_once_it_lets_go(tmp_
         assert any(m.startswith("The database cannot be written (database is locked)") for m in messages), messages
     finally:
         s.close()
+
+
+def test_damage_found_by_a_read_is_told_once_and_mended_at_the_next_start(tmp_path):
+    """Pages garbled in the middle of the file: opening works (nothing read touches them), the Requests
+    page's read does not. The user is told (an event, and an answer that says what to do), and the next
+    start checks the file and moves it aside."""
+    import random
+
+    from api_router.store import DamagedDatabase
+
+    s = open_store(tmp_path)
+    for n in range(1500):
+        s.log_request(record(session=f"s{n}"))
+    s.flush()
+    s.close()
+    size = s.path.stat().st_size
+    garbage = random.Random(7)
+    with open(s.path, "r+b") as fh:
+        fh.seek(size // 2 // 4096 * 4096)
+        fh.write(bytes(garbage.getrandbits(8) for _ in range(8192)))
+    s = open_store(tmp_path)
+    try:
+        for _ in range(2):
+            with pytest.raises(DamagedDatabase, match="the database is damaged .* Restart API Router"):
+                s.request_log(limit=2000)
+        damaged = [e.message for e in s.recent_events() if e.kind == "store" and e.level == "error"]
+        assert len(damaged) == 1 and damaged[0].startswith("The database is damaged"), damaged
+    finally:
+        s.close()
+    s = open_store(tmp_path)
+    try:
+        assert s.request_log() == [] and list(s.path.parent.glob("s.sqlite3.broken-*"))
+    finally:
+        s.close()

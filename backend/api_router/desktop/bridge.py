@@ -24,6 +24,7 @@ from typing import Any
 from api_router.config import ConfigError
 from api_router.control import Registry, UnknownMethod, unsaved_change
 from api_router.desktop.savefile import FileSaver, SaveError
+from api_router.store import DamagedDatabase
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class _DesktopApiBase:
             raise BridgeError("the control API only answers the API Router page")
         try:
             return self._registry.call(name, kwargs)
-        except (UnknownMethod, ConfigError, ValueError) as exc:
+        except (UnknownMethod, ConfigError, ValueError, DamagedDatabase) as exc:
             raise BridgeError(self._redact(str(exc))) from None
         except Exception as exc:
             message = unsaved_change(exc) if isinstance(exc, OSError) else None

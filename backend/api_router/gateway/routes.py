@@ -35,6 +35,7 @@ from api_router.gateway.upstream import LOOP_HEADER, PROVIDER_HEADER, Upstream
 from api_router.routing import Failure
 from api_router.services import Services, ServingState
 from api_router.status import build_status
+from api_router.store import DamagedDatabase
 
 SERVICES = web.AppKey("services", Services)
 REGISTRY = web.AppKey("registry", Registry)
@@ -172,6 +173,8 @@ async def control_call(request: web.Request) -> web.Response:
         raise GatewayError(404, str(exc)) from None
     except (ConfigError, ValueError) as exc:
         raise GatewayError(400, str(exc)) from None
+    except DamagedDatabase as exc:  # the user was told (an event); this answer says what to do
+        raise GatewayError(500, str(exc)) from None
     except OSError as exc:
         message = unsaved_change(exc)
         if message is None:

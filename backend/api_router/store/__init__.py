@@ -3,10 +3,11 @@ and upgrades of older files), ``writer`` (the batched writer thread)."""
 
 from api_router.store.database import (
     EVENT_RETENTION,
+    DamagedDatabase,
     Metrics,
     Retention,
     Store,
 )
 from api_router.store.writer import BATCH_WINDOW_SECONDS
 
-__all__ = ["BATCH_WINDOW_SECONDS", "EVENT_RETENTION", "Metrics", "Retention", "Store"]
+__all__ = ["BATCH_WINDOW_SECONDS", "EVENT_RETENTION", "DamagedDatabase", "Metrics", "Retention", "Store"]

@@ -22,7 +22,7 @@ from typing import Any
 from api_router.fsutil import aside_path, create_private_file, private_dir, tighten
 from api_router.records import Event, Kind, Level, Outcome, RequestRecord, now_ms
 from api_router.store import schema
-from api_router.store.writer import BatchWriter, insert_rows
+from api_router.store.writer import BatchWriter, insert_rows, is_damage
 
 log = logging.getLogger(__name__)
 _LOG_LEVELS = {Level.INFO: logging.INFO, Level.WARNING: logging.WARNING, Level.ERROR: logging.ERROR}
@@ -66,6 +66,10 @@ def request_outcome(record: RequestRecord) -> str:
     return "client_error"
 
 
+class DamagedDatabase(RuntimeError):
+    """A read found the database file damaged; the message says what the user can do."""
+
+
 class Store:
     def __init__(self, path: Path, redact: Callable[[str], str] = lambda s: s) -> None:
         self.path = path
@@ -93,6 +97,7 @@ class Store:
         self._days = _LocalDays()
         self._today = (self._days.day_of(time.time()), 0)  # (local day, client requests logged that day)
         self._recovered_from: Path | None = None
+        self._damage_told = False  # the user heard that the file is damaged (once per run)
         self._reader: sqlite3.Connection | None = None  # control/analytics reads
         self._hot: sqlite3.Connection | None = None  # point lookups from the gateway's loop
         self._retention = Retention()
@@ -135,13 +140,17 @@ class Store:
         return self.path.with_name(self.path.name + ".damaged")
 
     def _damaged(self, exc: sqlite3.DatabaseError) -> None:
-        """SQLite found the file damaged while writing (the writer thread): the user hears it at once, and
-        the next start checks the whole file (a check it does not pay for at every start)."""
+        """SQLite found the file damaged, writing (the writer thread) or reading: the user hears it once,
+        at once, and the next start checks the whole file (a check it does not pay for at every start)."""
+        with self._state_lock:
+            if self._damage_told:
+                return
+            self._damage_told = True
         with contextlib.suppress(OSError):
             self._damage_mark.touch()
         self.add_event(Level.ERROR, Kind.STORE,
-                       f"The database is damaged ({exc}): requests are served but no longer recorded. Restart API "
-                       "Router: the damaged file is then moved aside and a new one created.")
+                       f"The database is damaged ({exc}): requests are served, but the history may not be recorded "
+                       "or readable. Restart API Router: the damaged file is then moved aside and a new one created.")
 
     def _held(self, exc: sqlite3.Error | None) -> None:
         """Writes fail for a reason that may pass (the writer thread): they are kept and tried again."""
@@ -478,14 +487,28 @@ class Store:
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
         if self._reader is None:
             raise RuntimeError("store is closed")
-        with self._read_lock:
-            return self._reader.execute(sql, args).fetchall()
+        try:
+            with self._read_lock:
+                return self._reader.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise
+            self._damaged(exc)
+            raise DamagedDatabase(f"the history cannot be read: the database is damaged ({exc}). Restart API Router: "
+                                  "the damaged file is then moved aside and a new one created") from None
 
     def _hot_read(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        """A point lookup on a request's way: a damaged file finds nothing (the request is still served)."""
         if self._hot is None:
             raise RuntimeError("store is closed")
-        with self._hot_lock:
-            return self._hot.execute(sql, args).fetchall()
+        try:
+            with self._hot_lock:
+                return self._hot.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise
+            self._damaged(exc)
+            return []
 
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
         """Read-only SQL; sees everything written before the call."""

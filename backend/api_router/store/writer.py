@@ -170,12 +170,16 @@ class BatchWriter:
                 self._hold(ops, exc, first=not held)
                 return
             log.exception("store write failed; %d queued writes dropped", len(ops))
-            if is_damage(exc) and self._on_damage is not None and not self._damage_told:
-                self._damage_told = True
-                self._on_damage(exc)
+            if is_damage(exc):
+                self._damaged(exc)
             return
         if held and self._on_held is not None:
             self._on_held(None)
+
+    def _damaged(self, exc: sqlite3.DatabaseError) -> None:
+        if self._on_damage is not None and not self._damage_told:
+            self._damage_told = True
+            self._on_damage(exc)
 
     def _hold(self, ops: list[Op], exc: sqlite3.Error, *, first: bool) -> None:
         """Keep writes that failed for a passing reason, to be tried again (the oldest beyond the bound
@@ -189,13 +193,15 @@ class BatchWriter:
             if self._on_held is not None:
                 self._on_held(exc)
 
-    @staticmethod
-    def _maintain(conn: sqlite3.Connection, after_batch: Op) -> None:
+    def _maintain(self, conn: sqlite3.Connection, after_batch: Op) -> None:
         try:
             after_batch(conn)
-        except Exception:
-            log.exception("store maintenance failed; it is tried again later")
+        except Exception as exc:
             _rollback(conn)
+            if is_damage(exc):
+                self._damaged(exc)
+                return
+            log.exception("store maintenance failed; it is tried again later")
 
     def _write_batch(self, conn: sqlite3.Connection, batch: _Batch) -> None:
         with self._batch_lock:
