@@ -234,6 +234,29 @@ def test_a_write_names_the_file_it_could_not_write_and_reports_what_it_wrote(tmp
     assert path.read_bytes() == b"x = 1\n" and sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]
 
 
+def test_a_change_on_a_bad_hand_edit_that_cannot_be_saved_leaves_the_edit_in_place(tmp_path):
+    """The bad version is copied aside before the change replaces it, not moved: with a full disk (here a
+    file-size limit, which fails the same writes) the change fails and config.toml is still there."""
+    script = """import resource, signal, sys
+from pathlib import Path
+from api_router.config import ConfigFile
+path = Path(sys.argv[1])
+cf, _ = ConfigFile.load(path)
+path.write_text("this is [not toml " + "x" * 4096)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN); resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+try:
+    cf.edit(lambda doc: doc.__setitem__("provider_order", []))
+except OSError as exc:
+    print("refused:", exc.strerror)
+"""
+    path = tmp_path / "config.toml"
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.stdout.strip() == "refused: File too large", done.stderr
+    assert path.read_text().startswith("this is [not toml ") and sorted(p.name for p in tmp_path.iterdir()) == [
+        "config.toml"]
+
+
 def test_symlinked_user_files_stay_links_and_their_targets_keep_their_modes(tmp_path):
     """config.toml and secrets.json kept in a dotfiles folder and linked into user-data: a change made in
     the app goes to the linked file, the link stays, and the start does not change the target's mode."""
@@ -249,7 +272,9 @@ def test_symlinked_user_files_stay_links_and_their_targets_keep_their_modes(tmp_
     for name in ("config.toml", "secrets.json"):
         (dotfiles / name).chmod(0o644)
         (ud / name).symlink_to(dotfiles / name)
+        (dotfiles / f".{name}.999.1.tmp").write_text("left by a crash mid-write")
     services = open_services(Paths(ud))
+    assert sorted(f.name for f in dotfiles.iterdir()) == ["config.toml", "secrets.json"]  # the crash's temp gone
     try:
         services.config.edit(lambda doc: set_value(doc["routing"], "cooldown_seconds", 9))
         services.secrets.edit(lambda s: s.with_changes(provider_keys={"p1": "sk-linked-key-0123456789"}))
@@ -269,8 +294,11 @@ def test_symlinked_user_files_stay_links_and_their_targets_keep_their_modes(tmp_
 ])
 def test_a_read_only_file_that_needs_repair_at_start_is_left_as_it_is(tmp_path, name, content, said):
     """Made read-only by its owner (chmod 0400): the start repairs nothing on disk — what can be used is
-    in use, and an error event says the file was left as it is."""
+    in use, and an error event says the file was left as it is; a change is refused while it stays so.
+    Made writable again (a chmod changes none of what tells a file's versions apart), the next change
+    keeps the original aside before it saves."""
     from api_router.composition import open_services
+    from api_router.fsutil import ReadOnlyFile
 
     ud = tmp_path / "user-data"
     ud.mkdir()
@@ -278,13 +306,25 @@ def test_a_read_only_file_that_needs_repair_at_start_is_left_as_it_is(tmp_path, 
     path.write_text(content)
     path.chmod(0o400)
     services = open_services(Paths(ud))
+    if name == "config.toml":
+        def change() -> None:
+            services.config.edit(lambda doc: doc.__setitem__("provider_order", []))
+    else:
+        def change() -> None:
+            services.secrets.edit(lambda s: s.with_changes(usage_tokens={"p9": "ut-p9-token-0123456789"}))
     try:
         errors = [e.message for e in services.store.list_events() if e.level == "error"]
+        with pytest.raises(ReadOnlyFile):
+            change()
+        assert path.read_text() == content and stat.S_IMODE(path.stat().st_mode) == 0o400
+        assert not [f for f in ud.iterdir() if f.name.startswith(name + ".")]  # nothing moved or copied aside
+        assert any(said in e and "left as it is" in e for e in errors), errors
+        path.chmod(0o600)
+        change()
+        kept = [f for f in ud.iterdir() if f.name.startswith(name + ".broken-")]
+        assert [f.read_text() for f in kept] == [content] and path.read_text() != content
     finally:
         services.close()
-    assert path.read_text() == content and stat.S_IMODE(path.stat().st_mode) == 0o400
-    assert not [f for f in ud.iterdir() if f.name.startswith(name + ".")]  # nothing moved or copied aside
-    assert any(said in e and "left as it is" in e for e in errors), errors
 
 
 async def test_an_invalid_value_edited_by_hand_is_reported_without_a_fallback_that_does_not_apply(fakes, gateway):

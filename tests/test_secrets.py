@@ -99,6 +99,16 @@ def test_entries_it_does_not_use_are_kept_and_named(tmp_path):
     assert saved["providers"] == {"p1": "sk-p1-new-key-98765432"}
 
 
+def test_an_entry_it_does_not_use_holding_a_lone_surrogate_is_kept_and_breaks_no_save(tmp_path):
+    """JSON may spell half of an emoji (\\ud83d); no UTF-8 can: the file is written as ASCII."""
+    path = tmp_path / "secrets.json"
+    path.write_text('{"gateway_token": "ao_' + "1" * 32 + '", "providers": {"a": 5}, "note": "\\ud83d oops"}')
+    sf, report = SecretsFile.load(path)  # the bad key is left out (saved at once), the note kept
+    assert report.moved_to is not None and report.ignored
+    sf.edit(lambda s: s.with_changes(provider_keys={"a": "sk-a-key-0123456789"}))
+    assert json.loads(path.read_text())["note"] == "\ud83d oops"
+
+
 @pytest.mark.parametrize("value, shown", [
     ("sk-" + "a" * 40 + "7890", "sk-a…7890"),  # keys as providers issue them
     ("sk-abcdef1234567890", "…7890"),  # a short one shows less: at least 12 characters stay hidden

@@ -407,7 +407,7 @@ def test_damage_found_by_a_read_is_told_once_and_mended_at_the_next_start(tmp_pa
     s = open_store(tmp_path)
     try:
         for _ in range(2):
-            with pytest.raises(DamagedDatabase, match="the database is damaged .* Restart API Router"):
+            with pytest.raises(DamagedDatabase, match=r"the database is damaged .* Restart API Router"):
                 s.request_log(limit=2000)
         damaged = [e.message for e in s.recent_events() if e.kind == "store" and e.level == "error"]
         assert len(damaged) == 1 and damaged[0].startswith("The database is damaged"), damaged

@@ -143,15 +143,19 @@ def check_writable(folder: Path) -> None:
 
 
 def copy_aside(path: Path, label: str = "broken") -> Path:
-    """Keep a copy of a file we will keep using in place (e.g. a config with one bad value)."""
+    """Keep a copy of a file we will keep using in place (e.g. a config with one bad value); behind a
+    symlink, next to the file it points to (as ``move_aside``)."""
+    path = link_target(path)
     target = aside_path(path, label)
     atomic_write(target, path.read_bytes())
     return target
 
 
-def remove_stale_temp_files(folder: Path, name: str) -> None:
-    """Temp files left by a crash mid-write are garbage: the target was never replaced."""
-    for tmp in folder.glob(f".{name}.*.tmp"):
+def remove_stale_temp_files(path: Path) -> None:
+    """Temp files left by a crash mid-write of ``path`` are garbage: the file was never replaced. They
+    are next to what a write goes to (a symlink's target)."""
+    target = link_target(path)
+    for tmp in target.parent.glob(f".{target.name}.*.tmp"):
         tmp.unlink(missing_ok=True)
 
 

@@ -167,7 +167,7 @@ class SecretsFile(UserFile[Secrets]):
     @classmethod
     def load(cls, path: Path) -> tuple[SecretsFile, SecretsReport]:
         path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temp_files(path.parent, path.name)
+        remove_stale_temp_files(path)
         if not path.exists():
             store = cls(path, Secrets(new_gateway_token()))
             store._write(store.current)
@@ -179,7 +179,9 @@ class SecretsFile(UserFile[Secrets]):
                 why = (f"secrets.json could not be read ({type(exc).__name__}); it is read-only, so it was left as it "
                        "is. A new gateway token is in use until it is fixed: update Codex's auth.json, and set "
                        "provider keys in the file")
-                return cls(path, Secrets(new_gateway_token())), SecretsReport(problems=(why,))
+                store = cls(path, Secrets(new_gateway_token()))
+                store._left_unusable()
+                return store, SecretsReport(problems=(why,))
             unreadable = move_aside(path)
             store = cls(path, Secrets(new_gateway_token()))
             store._write(store.current)
@@ -208,7 +210,9 @@ class SecretsFile(UserFile[Secrets]):
         store = cls(path, current)
         # A token made for a file without one is saved there at once: used but written nowhere, it would
         # change at every start and leave Codex's auth.json behind each time.
-        if (problems or migrated or parsed.token_missing) and not read_only:
+        if problems and read_only:
+            store._left_unusable()
+        elif problems or migrated or parsed.token_missing:
             store._write(current)
         else:
             tighten(path)
@@ -234,7 +238,7 @@ class SecretsFile(UserFile[Secrets]):
         return "has invalid values: " + "; ".join(parsed.problems) if parsed.problems else parsed.secrets
 
     def _encode(self, value: Secrets) -> bytes:
-        return (json.dumps(value.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
+        return (json.dumps(value.to_json(), indent=2) + "\n").encode()  # ASCII: a lone surrogate in a note too
 
     def _ignored(self, value: Secrets) -> list[str]:
         return ignored_entries(value)

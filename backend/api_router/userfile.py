@@ -29,8 +29,8 @@ from api_router.fsutil import (
     ChangedMeanwhile,
     FileStamp,
     atomic_write,
+    copy_aside,
     file_stamp,
-    move_aside,
     read_file,
     refuse_if_read_only,
 )
@@ -175,14 +175,13 @@ class UserFile(Generic[V]):
         by hand meanwhile (between our read and our rename): then ``change`` is applied again, to that
         version, so the hand edit is not lost. Call with the lock held."""
         for _ in range(SAVE_TRIES):
+            refuse_if_read_only(self.path)  # before anything is kept aside for a change that cannot be saved
             disk = self._on_disk()
             value = change(disk.value)  # a change refused here leaves the file as it is, usable or not
             try:
-                stamp = disk.stamp
                 if disk.unusable is not None:
-                    self._move_aside(disk)
-                    stamp = None  # no file there now
-                self._write(value, unless_changed=(stamp,))
+                    self._keep_aside(disk)
+                self._write(value, unless_changed=(disk.stamp,))
             except ChangedMeanwhile:
                 continue
             return value
@@ -200,14 +199,21 @@ class UserFile(Generic[V]):
             return OnDisk(self._value, stamp, unusable=read)
         return OnDisk(read, stamp)
 
-    def _move_aside(self, disk: OnDisk[V]) -> None:
-        """The unusable version a change is about to be saved in place of: kept for the user under
-        another name (unless someone saved another version meanwhile)."""
+    def _keep_aside(self, disk: OnDisk[V]) -> None:
+        """The unusable version a change is about to be saved in place of: copied for the user under
+        another name first (unless someone saved another version meanwhile). A copy, not a move: should
+        the save then fail (a full disk), the file is still where it was."""
         if disk.stamp is None or file_stamp(self.path) != disk.stamp:
             raise ChangedMeanwhile(str(self.path))
-        moved = move_aside(self.path)
-        self.on_problem(f"{self.label} {disk.unusable}; it was moved to {moved.name} and the change was saved on top "
+        kept = copy_aside(self.path)
+        self.on_problem(f"{self.label} {disk.unusable}; it was moved to {kept.name} and the change was saved on top "
                         f"of the last good {self.kept}")
+
+    def _left_unusable(self) -> None:
+        """The file on disk cannot be used and was left as it is (read-only): the next change reads it
+        again — and keeps it aside — however it was made writable meanwhile (a chmod changes no stamp),
+        and the watcher does not report it a second time."""
+        self._stamp, self._reported = None, file_stamp(self.path)
 
     def _read_settled(self) -> tuple[FileStamp | None, V | str]:
         """The version on disk, and its stamp as it was before the read (the caller may check that it

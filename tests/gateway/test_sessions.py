@@ -655,6 +655,19 @@ async def test_a_model_no_provider_knows_is_the_requests_fault_and_leaves_health
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1"
 
 
+async def test_a_model_the_providers_asked_lack_is_no_refusal_while_another_is_cooling_down(fakes, gateway):
+    """p2 has the model but cools down after a 500: p1's "does not exist" says nothing of the request, so
+    the client gets the usual 502 naming p2 (which it may retry), not a 4xx claiming no provider has it."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 60})
+    p1.always(fp.status(404, "The model `gpt-5.5` does not exist or you do not have access to it."))
+    p2.queue(fp.status(500, "boom"))
+    assert (await gw.responses({"model": "gpt-5.5", "input": "hi"})).status == 502  # p1 lacks it, p2 failed
+    reply = await gw.responses({"model": "gpt-5.5", "input": "hi"})
+    assert reply.status == 502 and "no provider has the model" not in reply.body.decode(), reply.body
+    assert "P2" in reply.json["error"]["message"]
+
+
 async def test_a_provider_missing_a_model_another_serves_counts_as_failed(fakes, gateway):
     """The model exists, just not on p1 (a model_map entry missing): p1 failed, traffic moves to the
     provider that has it, and the event says why."""

@@ -349,7 +349,7 @@ class ConfigFile(UserFile[Loaded]):
     @classmethod
     def load(cls, path: Path, own_port: int | None = None) -> tuple[ConfigFile, LoadReport]:
         path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temp_files(path.parent, path.name)
+        remove_stale_temp_files(path)
         if not path.exists():
             text = default_template()
             atomic_write(path, text.encode())
@@ -367,6 +367,7 @@ class ConfigFile(UserFile[Loaded]):
             if is_read_only(path):  # the user's to fix: left as it is
                 why = (f"config.toml could not be read ({_one_line(exc)}); it is read-only, so it was left as it is, "
                        "and defaults are in use until it is fixed")
+                defaults._left_unusable()
                 return defaults, LoadReport(problems=(why,))
             moved = move_aside(path)
             defaults._stamp = atomic_write(path, text.encode())
@@ -382,6 +383,7 @@ class ConfigFile(UserFile[Loaded]):
         repaired = cls(path, Loaded(text, parse(doc, own_port)[0], tuple(ignored_settings(doc))), own_port)
         if is_read_only(path):  # the user's to fix: the repair is only in use, not saved
             note = "config.toml has invalid values; it is read-only, so it was left as it is"
+            repaired._left_unusable()
             return repaired, LoadReport(problems=(note, *problems), ignored=ignored)
         copied = copy_aside(path)
         repaired._stamp = atomic_write(path, text.encode())

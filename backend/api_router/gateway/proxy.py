@@ -164,12 +164,16 @@ class ResponsesProxy:
         if ex.passed_by and not ex.failures:
             raise GatewayError(400, next(iter(ex.passed_by.values())))
         refusals = _refusals(ex.failures)
-        if refusals and not any(f.health for f in ex.failures):
+        unknown_model = all(f.unknown_model for f in ex.failures)
+        # A model only the providers asked lack may be had by one not asked (cooling down, or outside a
+        # lock): that is no refusal of the request, but the usual failure, which names them.
+        everyone_asked = not unknown_model or set(ex.cfg.routable) <= {f.provider for f in ex.failures}
+        if refusals and not any(f.health for f in ex.failures) and everyone_asked:
             # Every provider refused what this request asks (a compaction, a model none of them has): the
             # client hears that refusal, not a gateway error it would retry.
             refusal = refusals[0]
             said = f"{ex.cfg.name_of(refusal.provider)}: {refusal.error}"
-            if all(f.unknown_model for f in ex.failures) and ex.client is not None:
+            if unknown_model and ex.client is not None:
                 said = f"no provider has the model {ex.client.model!r} ({said})"
             raise GatewayError(refusal.status if refusal.status and 400 <= refusal.status < 500 else 400, said)
         error = explain.all_failed(ex.cfg, ex.failures, services.router, plan, ex.passed_by)

@@ -156,7 +156,8 @@ async def control_call(request: web.Request) -> web.Response:
     body = await read_body(request, CONTROL_BODY_LIMIT, request.app[UPSTREAM].deadlines,
                            request.app[SERVICES].config.current.listen.body_stall_timeout_seconds,
                            limit_set_by="the fixed limit of a control call")
-    if not body.strip() and request.headers.get(hdrs.CONTENT_ENCODING) and request.content_length:
+    encoding = request.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
+    if not body.strip() and encoding not in ("", "identity") and request.content_length:
         # A compressed body cut short decodes to nothing (aiohttp does not check a gzip stream's end): read as
         # "no arguments", it would make the call do something else than asked (unlock instead of lock).
         raise GatewayError(400, "the request body could not be read: it is compressed and decodes to nothing "

@@ -241,7 +241,11 @@ class UpstreamStream:
         watchdog.start()
         unanswered = None  # an absolute deadline (never touched) until the first generated event
         if answer_within is not None and not facts.generated:
-            unanswered = self._deadlines.watchdog(self._resp.close, answer_within[0])
+            def no_answer() -> None:  # judged when it fires: the answer may be on its way to the client
+                if out.response is None and not facts.generated:
+                    self._resp.close()
+
+            unanswered = self._deadlines.watchdog(no_answer, answer_within[0])
             unanswered.start()
         problem = ""
         try:
@@ -315,7 +319,8 @@ class UpstreamStream:
         code = "upstream_stream_error"
         if shutting_down():
             problem, code = "API Router is shutting down", "gateway_shutdown"
-        elif unanswered is not None and unanswered.expired and answer_within is not None and out.response is None:
+        elif unanswered is not None and unanswered.expired and answer_within is not None and out.response is None \
+                and not facts.generated:
             return StreamResult(StreamEnd.FAILED_EARLY, None, f"no answer within {answer_within[1]:g} s (only "
                                 "response.created / in_progress, then nothing)", None, facts, timed_out=True)
         elif watchdog.expired:
