@@ -575,6 +575,10 @@ async def test_model_map_renames_the_model_for_one_provider_only(fakes, gateway)
     assert (row["model"], row["sent_model"]) == ("gpt-5.5", "openai/gpt-5.5")
     await gw.responses({"model": "o3", "input": "hi"})
     assert p2.requests[-1].json["model"] == "openai/other"
+    # Two "model" keys: the gateway, like any JSON reader, takes the last; so is the one mapped.
+    await gw.request("POST", "/v1/responses", raw=b'{"model": "o3", "input": "hi", "model": "gpt-5.5"}')
+    assert p2.requests[-1].json["model"] == "openai/gpt-5.5"
+    assert gw.services.store.request_log()[0]["sent_model"] == "openai/gpt-5.5"
 
 
 @pytest.mark.parametrize("status", [400, 404])

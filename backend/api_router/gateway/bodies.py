@@ -17,9 +17,12 @@ from api_router.continuity.rewrite import BodyOptions, ClientRequest, Continuity
 _LEADING_MODEL = re.compile(rb'^\s*\{\s*"model"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
-def with_model(body: bytes, model: str) -> bytes:
+def with_model(body: bytes, model: str, requested: str | None) -> bytes:
+    """``body`` asking for ``model`` instead of ``requested`` (the model the gateway read from it)."""
     m = _LEADING_MODEL.match(body)
-    if m is not None:
+    # The leading key only when it says what was read: a JSON reader (orjson, and the provider's) takes
+    # the last of two "model" keys, so a first one that differs is not the one to change.
+    if m is not None and orjson.loads(b'"' + m.group(1) + b'"') == requested:
         return body[:m.start(1)] + orjson.dumps(model)[1:-1] + body[m.end(1):]
     payload = orjson.loads(body)
     payload["model"] = model
@@ -46,5 +49,5 @@ class Bodies:
         usual, untouched request."""
         model = provider.model_for(client.model)
         if model != client.model and model is not None:
-            body = with_model(body, model)
+            body = with_model(body, model, client.model)
         return body, model
