@@ -147,7 +147,7 @@ def copy_aside(path: Path, label: str = "broken") -> Path:
     symlink, next to the file it points to (as ``move_aside``)."""
     path = link_target(path)
     target = aside_path(path, label)
-    atomic_write(target, path.read_bytes())
+    atomic_write(target, read_file(path))
     return target
 
 

@@ -210,8 +210,13 @@ class SecretsFile(UserFile[Secrets]):
         store = cls(path, current)
         # A token made for a file without one is saved there at once: used but written nowhere, it would
         # change at every start and leave Codex's auth.json behind each time.
-        if problems and read_only:
-            store._left_unusable()
+        if read_only:  # the user's file as it is: what is in use is in memory only
+            if problems:
+                store._left_unusable()
+            elif parsed.token_missing:
+                problems.append("secrets.json has no gateway_token and is read-only: a new token is in use for "
+                                "this run only; make the file writable to keep one")
+            tighten(path)
         elif problems or migrated or parsed.token_missing:
             store._write(current)
         else:

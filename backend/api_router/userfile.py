@@ -28,9 +28,11 @@ from typing import ClassVar, Generic, TypeVar
 from api_router.fsutil import (
     ChangedMeanwhile,
     FileStamp,
+    aside_path,
     atomic_write,
-    copy_aside,
     file_stamp,
+    link_target,
+    move_aside,
     read_file,
     refuse_if_read_only,
 )
@@ -71,6 +73,9 @@ class UserFile(Generic[V]):
         self._stamp = file_stamp(path)
         self._settling: FileStamp | None = None  # a new version seen once: used if it is still there next look
         self._reported: FileStamp | None = None  # the invalid version already reported
+        # A version that cannot be used, left as it was found (read-only at start): the next change reads
+        # it again — and keeps it aside — even if only its mode changed since.
+        self._left: FileStamp | None = None
         self.on_problem: Callable[[str], None] = lambda message: None
         self.on_notice: Callable[[str], None] = lambda message: None
         # A hand edit is in use (before, after): picked up by the watcher, or by a change made in the app
@@ -179,11 +184,15 @@ class UserFile(Generic[V]):
             disk = self._on_disk()
             value = change(disk.value)  # a change refused here leaves the file as it is, usable or not
             try:
+                expected, kept = disk.stamp, None
                 if disk.unusable is not None:
-                    self._keep_aside(disk)
-                self._write(value, unless_changed=(disk.stamp,))
+                    expected, kept = self._keep_aside(disk)
+                self._write(value, unless_changed=(expected,))
             except ChangedMeanwhile:
                 continue
+            if kept is not None:  # said once the change is saved: until then the file was where it was
+                self.on_problem(f"{self.label} {disk.unusable}; it was {kept} and the change was saved on top of "
+                                f"the last good {self.kept}")
             return value
         raise KeptChanging(f"{self.label} was saved by another program each time API Router was about to save the "
                            "change on top of it; the change was not made: try again")
@@ -192,28 +201,34 @@ class UserFile(Generic[V]):
         """What a change applies to: the file on disk when it changed since we last saw it, else (or
         when it cannot be used) the version in use. Call with the lock held."""
         stamp = file_stamp(self.path)
-        if stamp == self._stamp or stamp is None:
+        if (stamp == self._stamp and stamp != self._left) or stamp is None:
             return OnDisk(self._value, stamp)
         stamp, read = self._read_settled()
         if isinstance(read, str):
             return OnDisk(self._value, stamp, unusable=read)
         return OnDisk(read, stamp)
 
-    def _keep_aside(self, disk: OnDisk[V]) -> None:
-        """The unusable version a change is about to be saved in place of: copied for the user under
-        another name first (unless someone saved another version meanwhile). A copy, not a move: should
-        the save then fail (a full disk), the file is still where it was."""
+    def _keep_aside(self, disk: OnDisk[V]) -> tuple[FileStamp | None, str]:
+        """The unusable version a change is about to be saved in place of, kept for the user under
+        another name (unless someone saved another version meanwhile): copied, so that should the save
+        then fail (a full disk) the file is still where it was — or, when it cannot even be read (a
+        pipe, a folder, another user's file), moved as it is. Returns the stamp the save expects to
+        replace and what was done (for the event)."""
         if disk.stamp is None or file_stamp(self.path) != disk.stamp:
             raise ChangedMeanwhile(str(self.path))
-        kept = copy_aside(self.path)
-        self.on_problem(f"{self.label} {disk.unusable}; it was moved to {kept.name} and the change was saved on top "
-                        f"of the last good {self.kept}")
+        try:
+            data = read_file(self.path)
+        except OSError:
+            return None, f"moved to {move_aside(self.path).name}"
+        kept = aside_path(link_target(self.path))
+        atomic_write(kept, data)
+        return disk.stamp, f"kept as {kept.name}"
 
     def _left_unusable(self) -> None:
         """The file on disk cannot be used and was left as it is (read-only): the next change reads it
-        again — and keeps it aside — however it was made writable meanwhile (a chmod changes no stamp),
-        and the watcher does not report it a second time."""
-        self._stamp, self._reported = None, file_stamp(self.path)
+        again — and keeps it aside — however it was made writable meanwhile (a chmod changes no stamp);
+        control calls and the watcher do not read it again while it stays that version."""
+        self._left = self._reported = file_stamp(self.path)
 
     def _read_settled(self) -> tuple[FileStamp | None, V | str]:
         """The version on disk, and its stamp as it was before the read (the caller may check that it

@@ -576,8 +576,9 @@ async def test_model_map_renames_the_model_for_one_provider_only(fakes, gateway)
     await gw.responses({"model": "o3", "input": "hi"})
     assert p2.requests[-1].json["model"] == "openai/other"
     # Two "model" keys: the gateway, like any JSON reader, takes the last; so is the one mapped.
-    await gw.request("POST", "/v1/responses", raw=b'{"model": "o3", "input": "hi", "model": "gpt-5.5"}')
-    assert p2.requests[-1].json["model"] == "openai/gpt-5.5"
+    for raw in (b'{"model": "o3", "input": "hi", "model": "gpt-5.5"}', b'{"model": "gpt-5.5", "model": "gpt-5.5"}'):
+        await gw.request("POST", "/v1/responses", raw=raw)
+        assert p2.requests[-1].json["model"] == "openai/gpt-5.5", raw
     assert gw.services.store.request_log()[0]["sent_model"] == "openai/gpt-5.5"
 
 

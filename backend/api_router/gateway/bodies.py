@@ -23,7 +23,11 @@ def with_model(body: bytes, model: str, requested: str | None) -> bytes:
     # The leading key only when it says what was read: a JSON reader (orjson, and the provider's) takes
     # the last of two "model" keys, so a first one that differs is not the one to change.
     if m is not None and orjson.loads(b'"' + m.group(1) + b'"') == requested:
-        return body[:m.start(1)] + orjson.dumps(model)[1:-1] + body[m.end(1):]
+        out = body[:m.start(1)] + orjson.dumps(model)[1:-1] + body[m.end(1):]
+        # Another "model" key (in metadata, or a second one with the same value): make sure the one read
+        # is the one changed.
+        if body.count(b'"model"') == 1 or orjson.loads(out).get("model") == model:
+            return out
     payload = orjson.loads(body)
     payload["model"] = model
     return orjson.dumps(payload)
