@@ -485,30 +485,30 @@ class Store:
     # --- reads ---------------------------------------------------------------------------------------
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
-        if self._reader is None:
-            raise RuntimeError("store is closed")
-        try:
-            with self._read_lock:
-                return self._reader.execute(sql, args).fetchall()
-        except sqlite3.DatabaseError as exc:
-            if not is_damage(exc):
-                raise
-            self._damaged(exc)
-            raise DamagedDatabase(f"the history cannot be read: the database is damaged ({exc}). Restart API Router: "
-                                  "the damaged file is then moved aside and a new one created") from None
+        rows = self._fetch(self._reader, self._read_lock, sql, args)
+        if isinstance(rows, sqlite3.DatabaseError):
+            raise DamagedDatabase(f"the history cannot be read: the database is damaged ({rows}). Restart API Router: "
+                                  "the damaged file is then moved aside and a new one created")
+        return rows
 
     def _hot_read(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
         """A point lookup on a request's way: a damaged file finds nothing (the request is still served)."""
-        if self._hot is None:
+        rows = self._fetch(self._hot, self._hot_lock, sql, args)
+        return [] if isinstance(rows, sqlite3.DatabaseError) else rows
+
+    def _fetch(self, conn: sqlite3.Connection | None, lock: threading.Lock, sql: str,
+               args: tuple[Any, ...]) -> list[Any] | sqlite3.DatabaseError:
+        """The rows, or the damage SQLite found in the file (the user is told, once)."""
+        if conn is None:
             raise RuntimeError("store is closed")
         try:
-            with self._hot_lock:
-                return self._hot.execute(sql, args).fetchall()
+            with lock:
+                return conn.execute(sql, args).fetchall()
         except sqlite3.DatabaseError as exc:
             if not is_damage(exc):
                 raise
             self._damaged(exc)
-            return []
+            return exc
 
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
         """Read-only SQL; sees everything written before the call."""
