@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from api_router.fsutil import is_read_only, move_aside, read_file, remove_stale_temp_files, tighten
+from api_router.texts import shortened
 from api_router.userfile import UserFile
 
 LEGACY_TOKEN_KEY = "__gateway_token__"
@@ -411,7 +412,7 @@ def mask_refused(value: str) -> str:
     cut: the message is read by a person, and a pasted page must not become a page-long error."""
     head, at, tail = value.rpartition("@")
     shown = f"{m.group(0) if (m := _SCHEME_START.match(head)) else ''}{MASKED_PASSWORD}@{tail}" if at else value
-    return shown if len(shown) <= REFUSED_SHOWN_MAX else shown[:REFUSED_SHOWN_MAX - 1] + "…"
+    return shortened(shown, REFUSED_SHOWN_MAX)
 
 
 REFUSED_SHOWN_MAX = 200

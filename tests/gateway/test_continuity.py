@@ -136,6 +136,21 @@ async def test_missing_session_file_is_a_400_naming_it(fakes, gateway, codex_hom
     assert p2.calls == 0
 
 
+async def test_an_error_names_a_long_session_id_by_its_start_without_echoing_it(fakes, gateway, codex_home):
+    """A 100,000-character prompt_cache_key is a session id like any other, but the 400 that names it
+    stays a sentence: its start, then "…"."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    await gw.api("set_manual_override", provider="p2")
+    gw.services.continuity.index.record_response("resp_p1_owned", "p1")
+    long_id = "s" * 100_000
+    reply = await gw.responses({"model": "m", "input": "x", "previous_response_id": "resp_p1_owned",
+                                "prompt_cache_key": long_id})
+    message = reply.json["error"]["message"]
+    assert reply.status == 400 and len(reply.body) < 1_000, len(reply.body)
+    assert f"session '{'s' * 79}…'" in message, message
+
+
 async def test_a_provider_that_cannot_be_given_the_history_is_passed_for_the_one_that_holds_it(
         fakes, gateway, codex_home):
     """No session file to replay the conversation for the preferred provider: the request goes to the

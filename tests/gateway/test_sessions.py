@@ -660,6 +660,15 @@ async def test_a_model_no_provider_knows_is_the_requests_fault_and_leaves_health
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1"
 
 
+async def test_a_long_model_name_no_provider_knows_is_named_by_its_start(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    p1.always(fp.status(404, UNKNOWN_MODEL))
+    reply = await gw.responses({"model": "m" * 100_000, "input": "hi"})
+    assert reply.status == 404 and len(reply.body) < 1_000, len(reply.body)
+    assert reply.json["error"]["message"].startswith(f"no provider has the model '{'m' * 79}…' (P1: ")
+
+
 async def test_a_model_the_providers_asked_lack_is_no_refusal_while_another_is_cooling_down(fakes, gateway):
     """p2 has the model but cools down after a 500: p1's "does not exist" says nothing of the request, so
     the client gets the usual 502 naming p2 (which it may retry), not a 4xx claiming no provider has it."""

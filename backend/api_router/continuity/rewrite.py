@@ -23,6 +23,7 @@ import orjson
 
 from api_router.codex.sessions import Rollout, RolloutReader
 from api_router.continuity.index import ContinuityIndex, sealed_key
+from api_router.texts import quoted
 
 SESSION_HEADERS = ("session_id", "session-id", "thread-id", "conversation_id", "x-session-id")
 ROLLOUT_RETRY_DELAY = 0.2
@@ -292,8 +293,9 @@ class Continuity:
             summarised = rollout.summarised.get(cid) if isinstance(cid, str) else None
             if summarised is None or cid in seen:
                 raise MissingSession(
-                    f"the conversation carries a compaction item ({cid}) sealed by another provider, and the Codex "
-                    "session file does not show what it summarised; it can only go to the provider that sealed it")
+                    f"the conversation carries a compaction item {quoted(cid)} sealed by another provider, and the "
+                    "Codex session file does not show what it summarised; it can only go to the provider that "
+                    "sealed it")
             expansion = self._expand_compactions(summarised, provider, owners, opts, rollout, {*seen, cid}, {})
             # What the compaction summarised came from other providers' turns: only reasoning known to be
             # the target's own may stay.
@@ -319,12 +321,13 @@ class Continuity:
                 try:
                     rollout = await asyncio.to_thread(self._rollouts.read, home, session_id)
                 except OSError as exc:
-                    return f"the Codex session file of session {session_id} cannot be read ({exc.strerror or exc})"
+                    return (f"the Codex session file of session {quoted(session_id)} cannot be read "
+                            f"({exc.strerror or exc})")
                 if rollout is not None:
                     return await self._with_ancestors(rollout) if rollout.forked_from else rollout
                 if attempt == 0:
                     await asyncio.sleep(ROLLOUT_RETRY_DELAY)  # Codex may write the file a moment late
-            return f"no Codex session file for session {session_id} under {home / 'sessions'}"
+            return f"no Codex session file for session {quoted(session_id)} under {home / 'sessions'}"
         finally:
             self._expire_rollouts_later()
 

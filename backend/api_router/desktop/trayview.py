@@ -13,6 +13,7 @@ from typing import Any
 
 from api_router.desktop.icon import TrayIcon
 from api_router.states import OUT_OF_ROTATION, GatewayState, ProviderHealth
+from api_router.texts import shortened
 
 TOOLTIP_MAX = 127  # Windows keeps 128 UTF-16 units of a tray tooltip, the terminator included
 
@@ -104,10 +105,8 @@ def tray_view(status: dict[str, Any], *, listening: bool = True, not_listening_r
     tooltip = line  # the state line and today's requests, as the menu's first line says it
     if isinstance(today, int):
         tooltip += f" · {today} request{'' if today == 1 else 's'} today"
-    if len(tooltip) > TOOLTIP_MAX:
-        tooltip = tooltip[:TOOLTIP_MAX - 1] + "…"
-    return TrayView(icon=icon_state(status, listening), line=line, tooltip=tooltip, automatic=lock is None,
-                    providers=tuple(choices), listening=listening)
+    return TrayView(icon=icon_state(status, listening), line=line, tooltip=shortened(tooltip, TOOLTIP_MAX),
+                    automatic=lock is None, providers=tuple(choices), listening=listening)
 
 
 def menu_labels(view: TrayView, *, with_autostart: bool = False) -> list[tuple[str, bool]]:

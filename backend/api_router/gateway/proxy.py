@@ -31,6 +31,7 @@ from api_router.gateway.upstream import PROVIDER_HEADER, REQUEST_ID_HEADER, Upst
 from api_router.records import Attempt, Kind, Level, Outcome, RequestRecord, Retry, now_ms
 from api_router.routing import Failure
 from api_router.services import ProviderIdentity, Services, ServingState
+from api_router.texts import quoted
 
 
 class _NoBody(Exception):
@@ -174,7 +175,7 @@ class ResponsesProxy:
             refusal = refusals[0]
             said = f"{ex.cfg.name_of(refusal.provider)}: {refusal.error}"
             if unknown_model and ex.client is not None:
-                said = f"no provider has the model {ex.client.model!r} ({said})"
+                said = f"no provider has the model {quoted(ex.client.model)} ({said})"
             raise GatewayError(refusal.status if refusal.status and 400 <= refusal.status < 500 else 400, said)
         error = explain.all_failed(ex.cfg, ex.failures, services.router, plan, ex.passed_by)
         self._recorder.all_failed(ex, error.message)

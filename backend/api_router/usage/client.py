@@ -29,6 +29,8 @@ from typing import Any
 
 import httpx
 
+from api_router.texts import shortened
+
 from .bases import origin_of
 from .model import ErrorKind, UsageError, redact, strip_query
 
@@ -217,5 +219,5 @@ def upstream_message(doc: Any, secrets: Iterable[str], limit: int = 160) -> str:
             value = value.get("message")
         if isinstance(value, str) and value.strip():
             text = redact(" ".join(value.split()), secrets)
-            return text if len(text) <= limit else text[: limit - 1] + "…"
+            return shortened(text, limit)
     return ""
