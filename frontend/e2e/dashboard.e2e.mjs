@@ -406,8 +406,12 @@ try {
     await textMatches(button, /^Clear seen \(mark all as seen\)$/);
     assert.match(await button.getAttribute('title'), /Marks every event as seen/);
     await textMatches(page.getByTestId('unseen-count'), /^[1-9]\d* unseen$/i);
-    await button.click();
+    await button.focus();
+    await page.keyboard.press('Enter');
     await textMatches(page.getByTestId('unseen-count'), /^0 unseen$/i);
+    // Nothing left to clear, but the keyboard user stays where they were.
+    assert.equal(await button.getAttribute('aria-disabled'), 'true');
+    assert.ok(await button.evaluate((el) => el === document.activeElement), 'focus stays on "Clear seen"');
   });
 
   await step(`layout at ${DEFAULT_VIEWPORT.width}×${DEFAULT_VIEWPORT.height}: whole base URLs, whole headers, reachable actions`, async () => {

@@ -115,9 +115,12 @@ try {
   log('Connect Codex: "configured" inside the dialog, no toast over it');
   await page.getByRole('button', { name: /^Connect Codex/ }).click();
   dialog = page.getByRole('dialog', { name: 'Connect Codex' });
-  await dialog.getByRole('button', { name: 'Write Codex config' }).click();
+  const write = dialog.getByRole('button', { name: 'Write Codex config' });
+  await write.focus();
+  await page.keyboard.press('Enter');
   const status = dialog.getByRole('status');
   await textMatches(status, /^Codex configured/);
+  assert.ok(await write.evaluate((el) => el === document.activeElement), 'focus stays on "Write Codex config"');
   await wait(300);
   const toasts = await page.locator('.toast').allInnerTexts();
   assert.deepEqual(toasts.filter((t) => /codex/i.test(t)), [], 'a Codex toast');

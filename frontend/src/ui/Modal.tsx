@@ -7,7 +7,7 @@ const FOCUSABLE =
 
 /**
  * Open modals, innermost last. A key pressed while focus is outside every modal (it falls back to
- * <body> when the focused button becomes disabled, e.g. "Write Codex config" while it works) reaches
+ * <body> when the focused control becomes disabled or leaves the page) reaches
  * only the document; the innermost modal still answers Escape and pulls Tab back inside.
  */
 const openModals: HTMLElement[] = [];

@@ -61,7 +61,17 @@ export function ConnectCodexDialog({ codex, onClose }: Props) {
           <button type="button" className="btn" onClick={onClose}>
             Close
           </button>
-          <button type="button" className="btn btn--primary" disabled={busy || !setup} onClick={() => void codex.apply()}>
+          {/* Busy is aria-disabled, not disabled: a disabled button drops the focus it has. */}
+          <button
+            type="button"
+            className="btn btn--primary"
+            disabled={!setup}
+            aria-disabled={busy || undefined}
+            aria-busy={busy || undefined}
+            onClick={() => {
+              if (!busy) void codex.apply();
+            }}
+          >
             {outOfDate ? 'Rewrite auth.json' : 'Write Codex config'}
           </button>
         </>

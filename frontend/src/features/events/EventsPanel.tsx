@@ -80,12 +80,16 @@ export function EventsPanel({ events, unseen, providerOrder, names, onClearSeen 
             />
             Hide seen
           </label>
+          {/* aria-disabled, not disabled: a disabled button drops the focus it has (it is disabled by its
+              own click: the unseen count becomes 0). */}
           <button
             type="button"
             className="btn btn--small"
             title="Marks every event as seen: the unseen count goes back to 0 and seen events fade"
-            disabled={busy || unseen === 0}
-            onClick={() => void whileBusy(onClearSeen)}
+            aria-disabled={busy || unseen === 0 || undefined}
+            onClick={() => {
+              if (!busy && unseen > 0) void whileBusy(onClearSeen);
+            }}
           >
             Clear seen (mark all as seen)
           </button>
