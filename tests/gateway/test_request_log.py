@@ -19,6 +19,32 @@ from tests.support import fake_provider as fp
 from tests.support.harness import ApiError
 
 
+async def test_a_hedged_request_refused_by_the_original_is_the_clients_error(fakes, gateway):
+    """p1 is raced (its hedge delay passes) and then answers with the request's own refusal, in-band: the
+    hedge that lost is listed after it, but the request is a client error — not in the Failed filter
+    nor the totals' errors, as the same refusal without a hedge."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"hedge_min_seconds": 0.5, "hedge_max_seconds": 0.5,
+                                                      "request_timeout_seconds": 5})
+    refusal = fp.in_band_failure("context_length_exceeded", "Your input exceeds the context window of this model")
+
+    async def late_refusal(request, fake):  # after p2 is asked, before p2's own hedge delay passes
+        await asyncio.sleep(0.75)
+        return await refusal(request, fake)
+
+    p1.queue(late_refusal)
+    p2.queue(fp.stream_ok(first_delay=3))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.event_types[-1] == "response.failed"
+    await asyncio.sleep(0.2)
+    (row,) = (await gw.api("list_requests"))["requests"]
+    chain = (await gw.api("get_request", id=row["id"]))["attempt_chain"]
+    assert [(a["provider"], a["outcome"]) for a in chain] == [("p1", "client_error"), ("p2", "hedge_lost")], chain
+    assert row["outcome"] == "client_error"
+    assert (await gw.api("list_requests", outcome="error"))["requests"] == []
+    assert (await gw.api("get_analytics", window="hour"))["overall"]["errors"] == 0
+
+
 async def test_every_request_is_listed_newest_first_with_filters(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 5, "preferred_stable_seconds": 0})
