@@ -193,20 +193,32 @@ async def test_new_api(panel: FakePanel, client: httpx.AsyncClient) -> None:
     assert snap.unit == "quota"
 
 
-async def test_new_api_unlimited_never_expiring(panel: FakePanel, client: httpx.AsyncClient) -> None:
+@pytest.mark.parametrize("flag", [True, 1, "1", "true", " Yes "])
+async def test_new_api_unlimited_never_expiring(panel: FakePanel, client: httpx.AsyncClient, flag) -> None:
+    """A panel backed by PHP or MySQL says ``1`` where new-api says ``true``; either way unlimited, so
+    its ``total_available: 0`` is no exhaustion."""
     doc = {
         "success": True,
         "data": {
             "total_granted": 0,
             "total_used": 5,
             "total_available": 0,
-            "unlimited_quota": True,
+            "unlimited_quota": flag,
             "expires_at": 0,
         },
     }
     panel.json("/api/usage/token", doc, bearer=KEY)
     snap = await fetch_usage(target(panel, "new_api"), client)
     assert snap.unlimited and snap.expires_at_unix_ms is None and not snap.exhausted
+
+
+@pytest.mark.parametrize("flag", [False, 0, 2, "0", "no", None])
+async def test_new_api_limited_flag_spellings(panel: FakePanel, client: httpx.AsyncClient, flag) -> None:
+    doc = {"success": True, "data": {"total_granted": 10, "total_used": 10, "total_available": 0,
+                                     "unlimited_quota": flag}}
+    panel.json("/api/usage/token", doc, bearer=KEY)
+    snap = await fetch_usage(target(panel, "new_api"), client)
+    assert not snap.unlimited and snap.exhausted
 
 
 @pytest.mark.parametrize("expiry", [1e300, 10**30, "99999999999999999999"])

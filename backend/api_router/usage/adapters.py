@@ -141,7 +141,9 @@ def _flag(dicts: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> bool:
     for d in dicts:
         for key in keys:
             value = d.get(key)
-            if value is True or (isinstance(value, str) and value.strip().lower() in {"true", "1", "yes"}):
+            # 1 as a number too: panels backed by PHP or MySQL send their booleans so.
+            if (isinstance(value, (int, float)) and value == 1) or (
+                    isinstance(value, str) and value.strip().lower() in {"true", "1", "yes"}):
                 return True
     return False
 
