@@ -315,7 +315,7 @@ class Quota:
             self._entries.pop(provider, None)
             self._hints.pop(provider, None)
             self._exhausted.pop(provider, None)
-        self._store.forget_usage(provider)
+        self._store.forget_reading(provider)
 
     def rename(self, old: str, new: str) -> None:
         with self._lock:

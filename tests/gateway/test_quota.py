@@ -128,6 +128,34 @@ async def test_snapshots_ledgers_and_skips_survive_restart(fakes, gateway):
         await again.close()
 
 
+async def test_a_ledger_outlives_a_new_key_across_a_restart(fakes, gateway, monkeypatch):
+    """A new key voids the reading, not the tokens counted since the check: the ledger the UI shows after
+    the change is the one the next start shows (the reading's row was deleted with the ledger in it)."""
+    monkeypatch.setattr(quota, "LEDGER_SAVE_SECONDS", 0.2)
+    (p1,) = await fakes("p1")
+    p1.usage = new_api(500.0)
+    gw = await gateway({"p1": p1})
+    await gw.api("refresh_usage", provider="p1")
+    await gw.responses()
+    await gw.responses()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while {row[0]: row[3] for row in gw.services.store.load_usage()}.get("p1") != 30:
+        assert loop.time() < deadline, "the counted tokens were not saved"
+        await asyncio.sleep(0.05)
+    await gw.api("set_provider_key", provider="p1", key="sk-another-key-0123456789")
+    shown = (await gw.api("get_usage"))["ledgers"]["p1"]
+    assert shown["tokens_since_check"] == 30 and "p1" not in (await gw.api("get_status"))["quota"]
+    user_data = gw.services.paths.user_data
+    await gw.close()
+    again = await start_harness(user_data)
+    try:
+        assert (await again.api("get_usage"))["ledgers"]["p1"] == shown
+        assert "p1" not in (await again.api("get_status"))["quota"]  # the reading stays void
+    finally:
+        await again.close()
+
+
 async def test_tokens_counted_just_before_a_rename_are_kept_under_the_new_id(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})

@@ -459,8 +459,10 @@ class Store:
         """(provider, entry json, adapter hint, ledger tokens, ledger since) for every provider."""
         return self.query("SELECT provider, entry, hint, ledger_tokens, ledger_since_ms FROM usage_state")
 
-    def forget_usage(self, provider: str) -> None:
-        self._writer.submit(lambda c: c.execute("DELETE FROM usage_state WHERE provider = ?", (provider,)))
+    def forget_reading(self, provider: str) -> None:
+        """The reading no longer applies; the tokens counted since its check stay (as in memory)."""
+        self._writer.submit(lambda c: c.execute(
+            "UPDATE usage_state SET entry = NULL, hint = NULL WHERE provider = ?", (provider,)))
 
     # --- renames and deletes ------------------------------------------------------------------------
 
