@@ -1425,6 +1425,29 @@ def expecting(gw, *, token: str | None = None, length: int = 0, host: str = "127
             f"Content-Type: application/json\r\nContent-Length: {length}\r\nExpect: 100-continue\r\n\r\n").encode()
 
 
+async def test_the_body_limit_holds_for_a_body_that_came_with_its_headers(fakes, gateway):
+    """No Content-Length to judge by — a chunked body, or a gzip one far smaller on the wire — and all of it
+    in the first read: still a 413, and the provider never sees it."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, listen={"max_body_mb": 0.01})  # 10,485 bytes
+    body = json.dumps(simple_body(filler="x" * 40_000)).encode()
+    chunked = (f"POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {gw.token}\r\n"
+               f"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+               f"{len(body):x}\r\n").encode() + body + b"\r\n0\r\n\r\n"
+    reader, writer = await raw_request(gw.port, chunked)  # one write: headers and the whole body
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 413"), head
+    packed = gzip.compress(body)
+    assert len(packed) < 1_000
+    reply = await gw.request("POST", "/v1/responses", raw=packed, headers={"Content-Encoding": "gzip"})
+    assert reply.status == 413 and "max_body_mb" in reply.json["error"]["message"], reply.body
+    assert p1.calls == 0
+    small = await gw.request("POST", "/v1/responses", raw=gzip.compress(json.dumps(simple_body()).encode()),
+                             headers={"Content-Encoding": "gzip"})
+    assert small.status == 200 and p1.calls == 1
+
+
 async def test_100_continue_is_only_sent_once_the_body_is_wanted(fakes, gateway):
     """A client that waits for "100 Continue" before sending a large body hears the refusal instead when its
     token, Host or size is wrong — and its connection closes, as the body it held back may still come."""

@@ -116,7 +116,10 @@ async def _read(request: web.Request, limit: int, too_large: str, deadlines: Dea
                 record: RequestRecord | None, receiving: set[Callable[[], None]] | None) -> bytes:
     content = request.content
     if content.is_eof():  # all of it came with the headers: nothing can stall
-        return await request.read()
+        body = await request.read()
+        if len(body) > limit:  # chunked, or compressed: no Content-Length said so
+            raise GatewayError(413, too_large)
+        return body
     stalled = f"the request body stalled: no bytes for {stall_seconds:g} s"
     watchdog = deadlines.watchdog(lambda: _answer_now(request, 408, stalled, record), stall_seconds)
     watchdog.start()
