@@ -68,8 +68,16 @@ def _config_edited(router: Router, emit: EventSink, before: Config, after: Confi
     elif after.effective_preferred != before.effective_preferred:
         router.preferred_changed(after, reason="config.toml edited")
     wanted = after.routing.manual_override
-    if wanted and lock is None and (wanted != before.routing.manual_override or before.effective_lock is not None):
-        why = "no such provider" if wanted not in after.providers else "it is switched off or has no base URL"
+    if wanted != before.routing.manual_override or before.effective_lock is not None:
+        _warn_of_unusable_lock(emit, after)
+
+
+def _warn_of_unusable_lock(emit: EventSink, cfg: Config) -> None:
+    """A lock on a provider that cannot serve locks nothing; the user who wrote it is told (at start too:
+    it may have been written while the app was not running)."""
+    wanted = cfg.routing.manual_override
+    if wanted and cfg.effective_lock is None:
+        why = "no such provider" if wanted not in cfg.providers else "it is switched off or has no base URL"
         emit(Level.WARNING, Kind.CONFIG,
              f"config.toml locks routing to {wanted}, which cannot serve ({why}): routing is not locked", None)
 
@@ -124,6 +132,7 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
         store.add_event(Level.ERROR, Kind.CONFIG, problem)
     for message in (*config_report.ignored, *secrets_report.ignored):
         store.add_event(Level.WARNING, Kind.CONFIG, message)
+    _warn_of_unusable_lock(store.add_event, config.current)
     if secrets_report.migrated:
         store.add_event(Level.INFO, Kind.CONFIG,
                         "The gateway token was moved out of the provider keys (legacy secrets.json)")

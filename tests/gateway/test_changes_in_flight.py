@@ -11,10 +11,12 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import pytest
 from aiohttp import web
 
+from api_router.paths import Paths
 from tests.support import fake_provider as fp
-from tests.support.harness import Harness, Reply, simple_body
+from tests.support.harness import Harness, Reply, simple_body, start_harness
 
 SID = "019a0000-0000-7000-8000-0000000000c1"
 
@@ -254,6 +256,27 @@ async def test_a_lock_set_by_hand_on_a_provider_that_cannot_serve_locks_nothing(
     assert status["manual_override"] is None and status["summary"]["state"] == "serving"
     assert not any("locked to nosuch" in e.message for e in gw.services.store.recent_events())
     assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
+
+
+@pytest.mark.parametrize(("lock", "why"), [("nosuch", "no such provider"),
+                                             ("p2", "it is switched off or has no base URL")])
+async def test_a_lock_written_while_the_app_was_stopped_on_a_provider_that_cannot_serve_is_reported_at_start(
+        fakes, gateway, lock, why):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    user_data = gw.services.paths.user_data
+    await gw.close()
+    path = Paths(user_data).config
+    text = path.read_text().replace("[routing]\n", f'[routing]\nmanual_override = "{lock}"\n')
+    path.write_text(text.replace("[providers.p2]\n", "[providers.p2]\ndisabled = true\n"))
+    again = await start_harness(user_data)
+    try:
+        warnings = [e.message for e in again.services.store.recent_events() if "locks routing" in e.message]
+        assert warnings == [f"config.toml locks routing to {lock}, which cannot serve ({why}): routing is not "
+                            "locked"], warnings
+        assert (await again.api("get_status"))["manual_override"] is None
+    finally:
+        await again.close()
 
 
 def test_an_identity_taken_in_the_middle_of_a_rename_follows_what_comes_next():
