@@ -149,7 +149,7 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     router = Router(store.add_event, clock, skip=quota.skip_reason, redact=redactor, affinity=affinity)
     tests = ProviderTests(store)
     # Every piece of state kept per provider id: renames, deletes and new addresses reach each of them.
-    providers = ProviderStates([secrets, router, store, quota, index, tests], usage=[quota])
+    providers = ProviderStates([router, store, quota, index, tests], usage=[quota], files=[secrets])
     providers.note_config(config.current)
     config.listeners.append(providers.note_config)
     providers.note_secrets(secrets.current)

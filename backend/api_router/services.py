@@ -58,17 +58,27 @@ class ProviderStates:
     per provider id (the members listed in ``composition.py``); what outlives a call — a request, a test,
     a check still running — holds the provider's identity instead of its id."""
 
-    def __init__(self, members: Sequence[ProviderState], usage: Sequence[UsageState] = ()) -> None:
+    def __init__(self, members: Sequence[ProviderState], usage: Sequence[UsageState] = (),
+                 files: Sequence[ProviderState] = ()) -> None:
         self._members = tuple(members)
         self._usage = tuple(usage)
+        # Members kept in a user's file (a write, an fsync): told after the others, outside ``moving``, so no
+        # request's record waits on a disk. (A rename has put the key under the new id already.)
+        self._files = tuple(files)
         self._lock = threading.Lock()  # renames and deletes come from the control thread
+        # Held while a rename moves each member's state, and by whoever records what a request learnt under
+        # a provider's id now (OutcomeRecorder): a record lands before the move (and moves with it) or after
+        # it (under the new id), never in between, where the move would write over it.
+        self.moving = threading.RLock()
         # Replaced, never changed, so that a request takes it with one read, before its config.
         self.identities: Mapping[str, ProviderIdentity] = {}
         # Every identity a request may still hold: a rename's new id is in the config (and so gets an
         # identity) a moment before the rename reaches here, and both must follow what comes next.
         self._every: weakref.WeakSet[ProviderIdentity] = weakref.WeakSet()
-        # How each configured provider is reached, as last told — in the app or by hand in its files: a
-        # change of its address or key is a new address; of its usage settings or token, a new usage reading.
+        # How each provider is reached, as last told — in the app or by hand in its files: a change of its
+        # address or key is a new address; of its usage settings or token, a new usage reading. A table cut
+        # from config.toml by hand is kept here (as its state is) until it is deleted: pasted back with
+        # another address, it is a new address too.
         self._addresses: Mapping[str, str] = {}
         self._usage_settings: Mapping[str, tuple[str, str]] = {}
         self._secrets: Secrets | None = None  # None: not told yet (the files at start are no change)
@@ -80,8 +90,9 @@ class ProviderStates:
             if new:
                 self._every.update(new.values())
                 self.identities = {**self.identities, **new}
-            addresses = {pid: p.base_url for pid, p in cfg.providers.items()}
-            usage = {pid: (p.usage_adapter, p.usage_base_url) for pid, p in cfg.providers.items()}
+            addresses = {**self._addresses, **{pid: p.base_url for pid, p in cfg.providers.items()}}
+            usage = {**self._usage_settings,
+                     **{pid: (p.usage_adapter, p.usage_base_url) for pid, p in cfg.providers.items()}}
             moved = _changed(self._addresses, addresses)
             usage_moved = _changed(self._usage_settings, usage)
             self._addresses, self._usage_settings = addresses, usage
@@ -89,7 +100,7 @@ class ProviderStates:
 
     def note_secrets(self, secrets: Secrets) -> None:
         """Told of each change of secrets.json. A key or usage token that comes with a new id (the first
-        step of a rename) is no change: only a configured provider's own that changed is."""
+        step of a rename) is no change: only a known provider's own that changed is (see ``_addresses``)."""
         with self._lock:
             before, self._secrets = self._secrets, secrets
             if before is None:
@@ -100,25 +111,30 @@ class ProviderStates:
         self._tell(moved, usage_moved)
 
     def rename(self, old: str, new: str) -> None:
-        with self._lock:
-            self._follow(old, new)
-            identities = dict(self.identities)
-            identity = identities.pop(old, None)
-            if identity is not None:
-                identities[new] = identity
-            self.identities = identities
-        for member in self._members:
+        with self.moving:
+            with self._lock:
+                self._follow(old, new)
+                self._unnote(old)
+                identities = dict(self.identities)
+                identity = identities.pop(old, None)
+                if identity is not None:
+                    identities[new] = identity
+                self.identities = identities
+            for member in self._members:
+                member.rename(old, new)
+        for member in self._files:
             member.rename(old, new)
 
     def forget(self, provider: str) -> None:
         with self._lock:
             self._follow(provider, None)
+            self._unnote(provider)
             self.identities = {pid: i for pid, i in self.identities.items() if pid != provider}
-        for member in self._members:
+        for member in (*self._members, *self._files):
             member.forget(provider)
 
     def readdressed(self, provider: str) -> None:
-        for member in self._members:
+        for member in (*self._members, *self._files):
             member.readdressed(provider)
 
     def _tell(self, moved: Sequence[str], usage_moved: Sequence[str]) -> None:
@@ -128,6 +144,10 @@ class ProviderStates:
             if pid not in moved:  # a new address voids the usage reading already
                 for member in self._usage:
                     member.usage_changed(pid)
+
+    def _unnote(self, provider: str) -> None:
+        self._addresses = {pid: a for pid, a in self._addresses.items() if pid != provider}
+        self._usage_settings = {pid: u for pid, u in self._usage_settings.items() if pid != provider}
 
     def _follow(self, old: str, new: str | None) -> None:
         for identity in list(self._every):

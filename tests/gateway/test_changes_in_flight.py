@@ -138,14 +138,16 @@ async def test_a_provider_deleted_during_a_request_leaves_nothing_to_the_one_add
 
 
 async def test_a_provider_deleted_and_added_again_while_the_body_is_read_starts_clean(fakes, gateway):
-    """The request was planned with the config of its first byte: the provider it went to is the
-    deleted one."""
+    """The request was planned with the config of its first byte, for the provider since deleted: that one
+    is not asked (its key is gone, and the new c's must not go to its address), nor the newcomer under
+    its id, which the request could not tell apart from it; it goes where routing sends it now."""
     p1, c, d = await fakes("p1", "c", "d")
     gw = await gateway({"p1": p1, "c": c}, routing={"preferred_provider": "p1"})
     await gw.api("set_manual_override", provider="c")
     body, headers = turn("think")
     reply = await while_reading_body(gw, body, headers, lambda: recreate_c_on(gw, d))
-    assert reply.status == 200 and len(c.requests) == 1 and not d.requests
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1"
+    assert not c.requests and not d.requests
     await assert_c_starts_clean(gw)
 
 
@@ -453,3 +455,172 @@ async def test_an_address_or_key_changed_by_hand_or_cleared_starts_afresh_too(fa
     await gw.api("test_provider", provider="p1")
     await gw.api("rename_provider", provider="p1", new_id="main")  # a rename carries the key: no change
     assert services.tests.last("main") is not None
+
+
+async def test_a_table_cut_by_hand_and_pasted_back_with_another_address_starts_afresh(fakes, gateway):
+    """Two saves of config.toml: [providers.p2] cut, then pasted back with a new base_url. What was learnt
+    at the old address (a cooldown, the last test) is not the new address's."""
+    p1, p2, new = await fakes("p1", "p2", "new")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 600})
+    services = gw.services
+    services.watcher.stop()
+    await gw.api("test_provider", provider="p2")
+    services.router.record_failure(services.config.current, "p2", "HTTP 503: old relay broken")
+    path = services.paths.config
+    original = path.read_text()
+    start = original.index("[providers.p2]")
+    end = original.find("\n[", start + 1)
+    table = original[start:] if end == -1 else original[start:end + 1]
+    path.write_text(original.replace(table, ""))
+    services.config.reload(), services.config.reload()  # taken once it has settled: the second look
+    assert "p2" not in services.config.current.providers
+    path.write_text(path.read_text() + "\n" + table.replace(p2.base_url, new.base_url))
+    services.config.reload(), services.config.reload()
+    assert services.config.current.providers["p2"].base_url == new.base_url
+    health = services.router.health_json(services.config.current)["p2"]
+    assert (health["status"], services.tests.last("p2")) == ("unknown", None), health
+    assert (await gw.responses({**simple_body(), "input": "x"})).status == 200
+    assert services.router.plan(services.config.current) == ["p1", "p2"]
+
+
+# --- attempts that begin after a change obey it -------------------------------------------------------
+
+async def fail_over_after(gw: Harness, held_on: fp.FakeProvider, change: Callable[[], Awaitable[object]], *,
+                          stream: bool = False) -> Reply:
+    """A request held by ``held_on``; ``change`` is made; then ``held_on`` fails (503), so the request's
+    next attempt begins after the change."""
+    held = Held(fp.status(503, "overloaded"))
+    held_on.queue(held)
+    return await while_held(held, gw.responses(stream=stream), change)
+
+
+@pytest.mark.parametrize("change", ["delete", "disable", "lock"])
+async def test_a_failover_that_begins_after_a_change_obeys_it(fakes, gateway, change):
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3})
+    make = {"delete": lambda: gw.api("delete_provider", provider="p2"),
+            "disable": lambda: gw.api("set_provider_disabled", provider="p2", disabled=True),
+            "lock": lambda: gw.api("set_manual_override", provider="p3")}[change]
+    reply = await fail_over_after(gw, p1, make)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p3"
+    assert p2.calls == 0
+
+
+async def test_a_lock_set_during_a_request_brings_the_locked_provider_in_when_the_plan_runs_out(fakes, gateway):
+    """p1 alone was planned (locked); locked to p2 meanwhile, p1's failure is followed by p2, not a 502."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    await gw.api("set_manual_override", provider="p1")
+    reply = await fail_over_after(gw, p1, lambda: gw.api("set_manual_override", provider="p2"))
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    gw.services.store.flush()
+    assert gw.services.store.request_log()[0]["providers_tried"] == ["p1", "p2"]
+
+
+@pytest.mark.parametrize("change", ["delete", "lock", "hedge off"])
+async def test_a_hedge_that_would_begin_after_a_change_obeys_it(fakes, gateway, change):
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3},
+                       routing={"hedge_min_seconds": 0.5, "hedge_max_seconds": 0.5})
+    held = Held(fp.stream_ok("from p1"))
+    p1.queue(held)
+    make = {"delete": lambda: gw.api("delete_provider", provider="p2"),
+            "lock": lambda: gw.api("set_manual_override", provider="p1"),
+            "hedge off": lambda: gw.api("update_routing", hedge=False)}[change]
+    pending = asyncio.ensure_future(gw.responses(stream=True))
+    await asyncio.wait_for(held.asked.wait(), 5)
+    await make()
+    await asyncio.sleep(1.0)  # past p1's hedge delay
+    held.go.set()
+    reply = await asyncio.wait_for(pending, 10)
+    assert reply.status == 200 and p2.calls == 0
+    hedged = [e.message for e in gw.services.store.recent_events() if e.kind == "hedge"]
+    assert (p3.calls, hedged) == ((1, hedged) if change == "delete" else (0, [])), hedged
+
+
+KEYS = {"a": "sk-key-of-a-0123456789", "b": "sk-key-of-b-0123456789"}
+
+
+async def test_an_attempt_after_a_new_address_and_key_sends_the_new_key_to_the_new_address_only(fakes, gateway):
+    a, b_old, b_new = await fakes("a", "b_old", "b_new")
+    gw = await gateway({"a": a, "b": b_old}, keys=KEYS)
+
+    async def move_b() -> None:
+        await gw.api("upsert_provider", provider="b", base_url=b_new.base_url)
+        await gw.api("set_provider_key", provider="b", key="sk-new-key-of-b-987654")
+
+    reply = await fail_over_after(gw, a, move_b)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "b"
+    assert b_old.calls == 0
+    assert [r.headers.get("Authorization") for r in b_new.requests] == ["Bearer sk-new-key-of-b-987654"]
+
+
+@pytest.mark.parametrize("change", ["rename", "swap"])
+async def test_a_renamed_provider_is_asked_with_its_own_key(fakes, gateway, change):
+    """Renamed after the request was planned, b is still b: its address with its key — also when a and b
+    swap ids, where the key now filed under "b" is a's."""
+    a, b = await fakes("a", "b")
+    gw = await gateway({"a": a, "b": b}, keys=KEYS)
+
+    async def rename() -> None:
+        if change == "rename":
+            await gw.api("rename_provider", provider="b", new_id="relay")
+            return
+        for old, new in (("b", "tmp"), ("a", "b"), ("tmp", "a")):
+            await gw.api("rename_provider", provider=old, new_id=new)
+
+    reply = await fail_over_after(gw, a, rename)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == ("relay" if change == "rename" else "a")
+    assert [r.headers.get("Authorization") for r in b.requests] == [f"Bearer {KEYS['b']}"]
+
+
+async def test_a_provider_renamed_while_the_body_is_read_gets_its_key_and_its_own_reasoning(fakes, gateway):
+    c, p2 = await fakes("c", "p2")
+    gw = await gateway({"c": c, "p2": p2}, keys={"c": "sk-key-of-c-0123456789", "p2": "sk-key-of-p2-012345678"})
+    c.always(fp.json_ok("sealed", reasoning=True))
+    body, headers = turn("think")
+    item = (await gw.responses(body, headers=headers)).json["output"][0]
+    assert item["type"] == "reasoning"
+    body, headers = turn("next", input=[item, {"role": "user", "content": "next"}])
+    reply = await while_reading_body(gw, body, headers,
+                                     lambda: gw.api("rename_provider", provider="c", new_id="relay"))
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "relay"
+    sent = c.requests[-1]
+    assert sent.headers.get("Authorization") == "Bearer sk-key-of-c-0123456789"
+    assert sent.json["input"][0].get("id") == item["id"]  # its own: sent back, not stripped
+
+
+async def test_a_request_that_ends_while_a_rename_moves_the_state_is_counted_under_the_new_id(fakes, gateway,
+                                                                                            monkeypatch):
+    """The rename follows the provider's identity first, then moves each piece of state; a request that
+    ends in between must not be counted under the new id only to be written over by the move."""
+    b, c = await fakes("b", "c")
+    gw = await gateway({"b": b, "c": c})
+    services = gw.services
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "b"
+    before = (await gw.api("get_status"))["metrics"]["b"]
+    services.router.record_failure(services.config.current, "b", "HTTP 503: a blip")
+    moving = services.store.rename
+
+    def slow_move(old: str, new: str) -> None:  # the store's part of the move, held a moment
+        time.sleep(0.3)
+        moving(old, new)
+
+    monkeypatch.setattr(services.store, "rename", slow_move)
+    held = Held(fp.json_ok("second"))
+    b.queue(held)
+    pending = asyncio.ensure_future(gw.responses())
+    await asyncio.wait_for(held.asked.wait(), 5)
+    renaming = asyncio.ensure_future(gw.api("rename_provider", provider="b", new_id="bx"))
+    deadline = time.monotonic() + 5
+    while "b" in services.providers.identities:  # followed: the move is under way
+        assert time.monotonic() < deadline, "the rename did not begin"
+        await asyncio.sleep(0.005)
+    held.go.set()
+    assert (await asyncio.wait_for(pending, 10)).status == 200
+    await asyncio.wait_for(renaming, 10)
+    status = await gw.api("get_status")
+    after = status["metrics"]["bx"]
+    assert (after["ok_requests"], after["total_tokens"]) == (before["ok_requests"] + 1, 2 * before["total_tokens"])
+    assert (status["providers"]["bx"]["status"], status["providers"]["bx"]["consecutive_failures"]) == ("healthy", 0)
+    assert (await gw.api("get_usage"))["ledgers"]["bx"]["tokens_since_check"] == 2 * before["total_tokens"]

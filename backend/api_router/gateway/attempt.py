@@ -19,6 +19,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from api_router.config import ProviderConfig
 from api_router.continuity.rewrite import ClientRequest
 from api_router.gateway import classify, sse
 from api_router.gateway.deadlines import Deadlines
@@ -122,27 +123,31 @@ class AttemptRunner:
         self._shutting_down = shutting_down
         self._turn_state_owner = turn_state_owner
 
-    def _headers(self, ex: Exchange, provider: str) -> dict[str, str]:
+    def _headers(self, ex: Exchange, provider: str, target: ProviderConfig) -> dict[str, str]:
+        """The headers for ``target`` (the provider the request knows as ``provider``, as configured now):
+        its own key — looked up under its id now, so the key and the address always belong together."""
         # x-codex-turn-state belongs to the provider that issued it: any other provider never sees it.
         turn_state = ex.request.headers.get("x-codex-turn-state")
-        extra = {"x-codex-turn-state": turn_state} if turn_state and self._turn_state_owner(turn_state) == provider \
-            else None
-        key = ex.keys_sent[provider] = self._key_of(provider)
+        extra = {"x-codex-turn-state": turn_state} \
+            if turn_state and self._turn_state_owner(turn_state) == target.id else None
+        key = self._key_of(target.id)
+        ex.asked[provider] = (target, key)
         return upstream_headers(ex.forwarded, key, extra)
 
     # --- open -----------------------------------------------------------------------------------
 
-    async def open(self, ex: Exchange, provider: str, body: bytes, attempt: Attempt,
+    async def open(self, ex: Exchange, provider: str, target: ProviderConfig, body: bytes, attempt: Attempt,
                    retries: Retries) -> Opened | AttemptResult:
-        """Send ``body`` and wait until the provider has answered (or failed to)."""
+        """Send ``body`` to ``target`` (the provider the request knows as ``provider``, as configured when
+        the attempt began) and wait until it has answered (or failed to)."""
         cfg = ex.cfg
         client = ex.client
         assert client is not None
         timeout = cfg.routing.request_timeout_seconds
         t0 = time.perf_counter()
         try:
-            resp = await self._upstream.post(cfg.providers[provider].endpoint(ex.upstream_path), body,
-                                             self._headers(ex, provider), timeout)
+            resp = await self._upstream.post(target.endpoint(ex.upstream_path), body,
+                                             self._headers(ex, provider, target), timeout)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return AttemptResult(Outcome.PROVIDER_FAILURE, error=describe_exception(exc, timeout),
                                  timed_out=isinstance(exc, TimeoutError))
@@ -209,7 +214,7 @@ class AttemptRunner:
             return AttemptResult(Outcome.PROVIDER_FAILURE, error=error, counts_against_health=False)
         body = self._redact(orjson.dumps({"error": classify.error_object(failure)}))
         out = web.Response(body=body, status=400, content_type="application/json", headers=headers_back(
-            opened.resp.raw_headers, opened.provider, ex.record.request_id, self._redact))
+            opened.resp.raw_headers, _called(ex, opened), ex.record.request_id, self._redact))
         return AttemptResult(Outcome.CLIENT_ERROR, out, error=error, status=400, response_bytes=len(body))
 
     async def _http_error(self, ex: Exchange, opened: Opened, client: ClientRequest, retries: Retries) -> AttemptResult:
@@ -231,7 +236,7 @@ class AttemptRunner:
             body = self._redact(raw)
             kind = "application/json" if left_encoded(resp) else resp.headers.get("Content-Type", "application/json")
             out = web.Response(body=body, status=status, headers={
-                **headers_back(resp.raw_headers, opened.provider, ex.record.request_id, self._redact),
+                **headers_back(resp.raw_headers, _called(ex, opened), ex.record.request_id, self._redact),
                 "Content-Type": kind})
             return AttemptResult(Outcome.CLIENT_ERROR, out, error=f"HTTP {status}: {message}", status=status,
                                  response_bytes=len(body))
@@ -306,7 +311,7 @@ class AttemptRunner:
 
     async def _relay(self, ex: Exchange, opened: Opened, retries: Retries) -> AttemptResult:
         assert opened.stream is not None and ex.client is not None
-        back = headers_back(opened.resp.raw_headers, opened.provider, ex.record.request_id, self._redact)
+        back = headers_back(opened.resp.raw_headers, _called(ex, opened), ex.record.request_id, self._redact)
         trigger = ex.client.compaction_trigger
         limit = ex.cfg.routing.request_timeout_seconds
         result = await opened.stream.relay(ex.request, headers=back, started=ex.started,
@@ -364,7 +369,7 @@ class AttemptRunner:
     async def _deliver_answer(self, ex: Exchange, opened: Opened) -> AttemptResult:
         answer = opened.answer
         assert answer is not None and ex.client is not None
-        back = headers_back(opened.resp.raw_headers, opened.provider, ex.record.request_id, self._redact)
+        back = headers_back(opened.resp.raw_headers, _called(ex, opened), ex.record.request_id, self._redact)
         usage, rid, sealed = usage_of(answer), response_id(answer), sealed_items(answer.get("output"))
         if ex.client.compaction_trigger:
             output = answer.get("output")
@@ -470,3 +475,9 @@ def _continuity_retry(message: str, client: ClientRequest, body: bytes, retries:
     if retries.strip_sealed:
         return Retry.STRIP_SEALED
     return None
+
+
+def _called(ex: Exchange, opened: Opened) -> str:
+    """The id the client is told served it: the provider's id now (renamed since the request began, the
+    new one)."""
+    return ex.now_called(opened.provider) or opened.provider

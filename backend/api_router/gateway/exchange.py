@@ -14,7 +14,7 @@ import orjson
 from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
 
-from api_router.config import Config
+from api_router.config import Config, ProviderConfig
 from api_router.continuity.rewrite import ClientRequest
 from api_router.gateway.connections import malformed_reason
 from api_router.gateway.deadlines import Deadlines
@@ -43,9 +43,15 @@ class Exchange:
     # them follows them (see ProviderIdentity).
     identities: Mapping[str, ProviderIdentity] = field(default_factory=dict)
     choice: int = 0  # the user's routing choice it was planned under (Router.choice)
-    # The key each provider was asked with, by the id ``cfg`` names it (held in memory only, never
-    # recorded): an answer says nothing about a key given since.
-    keys_sent: dict[str, str | None] = field(default_factory=dict)
+    # How each provider was asked, by the id ``cfg`` names it: the config (base URL) and key of the
+    # moment its attempt began (the key held in memory only, never recorded). An answer says nothing
+    # about an address or key given since.
+    asked: dict[str, tuple[ProviderConfig, str | None]] = field(default_factory=dict)
+
+    def now_called(self, provider: str) -> str | None:
+        """The id the provider the request knows as ``provider`` goes by now; None once it was deleted."""
+        identity = self.identities.get(provider)
+        return provider if identity is None else identity.id
 
 
 class RequestIds:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import replace
 
 from aiohttp import web
@@ -30,7 +31,9 @@ from api_router.store import Store
 
 class OutcomeRecorder:
     def __init__(self, router: Router, quota: Quota, index: ContinuityIndex, store: Store,
-                 emit: EventSink, config: Callable[[], Config], key_of: Callable[[str], str | None]) -> None:
+                 emit: EventSink, config: Callable[[], Config], key_of: Callable[[str], str | None],
+                 moving: AbstractContextManager[object]) -> None:
+        self._moving = moving  # held while a rename moves the providers' state (ProviderStates.moving)
         self._config = config  # the config as it is now
         self._key_of = key_of  # a provider's key as it is now
         self._router = router
@@ -42,6 +45,10 @@ class OutcomeRecorder:
     def attempt_done(self, ex: Exchange, attempt: Attempt, result: AttemptResult, *, aborted: bool = False) -> None:
         """``aborted``: the gateway itself cut the attempt off (shutdown), which is not the provider's fault
         — nor the client's, when the shutdown's cancellation ended its answer."""
+        with self._moving:
+            self._attempt_done(ex, attempt, result, aborted)
+
+    def _attempt_done(self, ex: Exchange, attempt: Attempt, result: AttemptResult, aborted: bool) -> None:
         cut = result.outcome is Outcome.PROVIDER_FAILURE or result.outcome is Outcome.CLIENT_CLOSED
         attempt.outcome = Outcome.ABORTED if aborted and cut else result.outcome
         attempt.error = result.error
@@ -105,9 +112,10 @@ class OutcomeRecorder:
 
     def summary_written(self, ex: Exchange, provider: str, compaction_id: str, text: str) -> None:
         """Later requests of the session give ``provider`` this summary at once (see ContinuityIndex)."""
-        now = self._current(ex, provider)
-        if now is not None:
-            self._index.record_summary(now, compaction_id, text)
+        with self._moving:
+            now = self._current(ex, provider)
+            if now is not None:
+                self._index.record_summary(now, compaction_id, text)
 
     def _failed(self, ex: Exchange, attempt: Attempt, result: AttemptResult, now: str | None) -> None:
         if result.counts_against_health and now is not None and self._as_asked(ex, attempt.provider, now):
@@ -143,9 +151,10 @@ class OutcomeRecorder:
 
     def all_failed(self, ex: Exchange, explained: str) -> None:
         """No candidate could serve: ``explained`` is what the client is told."""
-        failures = self._current_failures(ex)
-        if failures:
-            self._router.record_all_failed(failures, explained, choice=ex.choice)
+        with self._moving:
+            failures = self._current_failures(ex)
+            if failures:
+                self._router.record_all_failed(failures, explained, choice=ex.choice)
 
     @staticmethod
     def answered_by_gateway(ex: Exchange, err: GatewayError, response: web.Response) -> None:
@@ -174,29 +183,31 @@ class OutcomeRecorder:
         # The row names each provider by the id it has now (a deleted one by its old id, as history);
         # the metrics count the ones that still exist.
         existing = set()
-        for attempt in record.attempts:
-            now = self._current(ex, attempt.provider)
-            if now is not None:
-                attempt.provider = now
-                existing.add(now)
-        if record.provider is not None:
-            record.provider = _now_called(ex, record.provider) or record.provider
-        self._store.log_request(record, existing)
+        with self._moving:
+            for attempt in record.attempts:
+                now = self._current(ex, attempt.provider)
+                if now is not None:
+                    attempt.provider = now
+                    existing.add(now)
+            if record.provider is not None:
+                record.provider = ex.now_called(record.provider) or record.provider
+            self._store.log_request(record, existing)
 
     def _current(self, ex: Exchange, provider: str) -> str | None:
         """The id of the provider the request knew as ``provider``, as it is now; None when it was deleted
         since (or its table is no longer in config.toml)."""
-        now = _now_called(ex, provider)
+        now = ex.now_called(provider)
         return now if now is not None and now in self._config().providers else None
 
     def _as_asked(self, ex: Exchange, provider: str, now: str) -> bool:
         """Whether the provider (``provider`` to the request, ``now`` as it is called now) still has the
         base URL and key the request asked it with. A new one starts it afresh (ProviderStates): what a
         request begun before says about the old address or key is not the new one's health."""
-        current, asked = self._config().providers.get(now), ex.cfg.providers.get(provider)
+        current = self._config().providers.get(now)
+        asked, key = ex.asked.get(provider, (ex.cfg.providers.get(provider), None))
         if current is None or asked is None or current.base_url != asked.base_url:
             return False
-        return provider not in ex.keys_sent or self._key_of(now) == ex.keys_sent[provider]
+        return provider not in ex.asked or self._key_of(now) == key
 
     def _served_elsewhere(self, ex: Exchange) -> list[Failure]:
         """The request's failures once another provider served it: one that said the model does not exist
@@ -222,12 +233,6 @@ class OutcomeRecorder:
             if now is not None:
                 out.append(f if now == f.provider else replace(f, provider=now))
         return out
-
-
-def _now_called(ex: Exchange, provider: str) -> str | None:
-    """The id the provider the request knew as ``provider`` goes by now; None once it was deleted."""
-    identity = ex.identities.get(provider)
-    return provider if identity is None else identity.id
 
 
 def _answered_by(ex: Exchange, attempt: Attempt, result: AttemptResult, status: int) -> None:

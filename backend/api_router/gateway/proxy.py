@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from api_router.config import ProviderConfig
+from api_router.config import Config, ProviderConfig
 from api_router.continuity.rewrite import PLAIN, BodyOptions, ClientRequest, MissingSession, session_id_of
 from api_router.gateway import explain
 from api_router.gateway.attempt import AttemptResult, AttemptRunner, Opened, Retries
@@ -42,12 +42,23 @@ class _NoBody(Exception):
         self.provider = provider
 
 
+class _Gone(Exception):
+    """The candidate may no longer be asked: deleted, switched off, or outside a lock set since the
+    request was planned. It is passed by as if it had not been in the plan."""
+
+
+# At most this many times a request whose candidates were all passed by or tried looks again at what
+# routing would choose now (the config changed while it ran): a lock or a provider added since.
+_REPLANS = 3
+
+
 @dataclass(slots=True, eq=False)
 class _Racer:
     """One attempt, until its provider has answered: awaited in the request's own task when nothing
     can race it (no task to create and wait on), or launched as a task of its own for a hedge race."""
 
-    provider: str
+    provider: str  # as the request knows it (see Exchange.identities)
+    target: ProviderConfig  # the provider as configured when the attempt began
     opts: BodyOptions
     retries: Retries
     attempt: Attempt
@@ -80,7 +91,7 @@ class ResponsesProxy:
                                      turn_state_owner=services.continuity.index.turn_state_owner)
         self._recorder = OutcomeRecorder(services.router, services.quota, services.continuity.index,
                                          services.store, services.emit, lambda: services.config.current,
-                                         services.provider_key)
+                                         services.provider_key, services.providers.moving)
         # Streams waiting for a provider's first event, by provider (its identity: renamed meanwhile, it is
         # still the one they wait on): told when it is found not answering.
         self._waiting_on: dict[ProviderIdentity | str, set[asyncio.Future[None]]] = {}
@@ -146,11 +157,18 @@ class ResponsesProxy:
         # request goes straight to one attempt per provider with the client's own bytes.
         untouched = self._bodies.untouched(client)
         queue = deque(plan)
-        while queue:
+        planned_with, replans = ex.cfg, 0
+        while queue or (replans < _REPLANS and services.config.current is not planned_with):
+            if not queue:  # the config changed meanwhile: what routing would choose now, not yet asked
+                planned_with, replans = services.config.current, replans + 1
+                queue.extend(self._not_yet_asked(ex, planned_with))
+                continue
             try:
                 result = await self._next_provider(ex, queue, plan[0], untouched)
             except _NoBody as exc:  # this provider cannot be given the conversation; the next may hold it
                 ex.passed_by[exc.provider] = str(exc)
+                continue
+            except _Gone:
                 continue
             if self._state.shutting_down and result.outcome in (Outcome.PROVIDER_FAILURE, Outcome.ABORTED):
                 # The gateway closed the upstream connections itself: not the provider's fault.
@@ -181,13 +199,46 @@ class ResponsesProxy:
         self._recorder.all_failed(ex, error.message)
         raise error
 
+    def _not_yet_asked(self, ex: Exchange, cfg: Config) -> list[str]:
+        """The candidates routing would choose now that the request has not tried or passed by (renamed
+        since, a provider is still the one it tried). A provider added since under an id the request knew
+        for another one is left out: the request could not tell the two apart in what it records."""
+        assert ex.client is not None
+        known = ex.identities
+        identities = self._services.providers.identities
+        seen = {known.get(pid) or pid for pid in (*(a.provider for a in ex.record.attempts), *ex.passed_by)}
+        fresh = []
+        for pid in self._services.router.plan(cfg, ex.client.session_id):
+            identity = identities.get(pid)
+            if (identity or pid) in seen or (pid in known and known[pid] is not identity):
+                continue
+            renamed = next((old for old, i in known.items() if identity is not None and i is identity), None)
+            if renamed is None and identity is not None:  # added since: what it leaves follows it too
+                ex.identities = known = {**known, pid: identity}
+            fresh.append(renamed or pid)
+        return fresh
+
+    def _now_asked(self, ex: Exchange, pid: str) -> ProviderConfig:
+        """The provider the request knows as ``pid`` as it is configured now: an attempt beginning now
+        uses its base URL, key and model map of now, which always belong together. Raises _Gone when it
+        may no longer be asked."""
+        cfg = self._services.config.current
+        if cfg is ex.cfg:  # the usual case: nothing changed since the request was planned
+            return cfg.providers[pid]
+        now = ex.now_called(pid)
+        provider = cfg.providers.get(now) if now is not None else None
+        lock = cfg.effective_lock
+        if provider is None or not provider.routable or (lock is not None and lock != now):
+            raise _Gone()
+        return provider
+
     # --- one provider (and its hedge) -------------------------------------------------------------
 
     async def _next_provider(self, ex: Exchange, queue: deque[str], first: str, untouched: bool) -> AttemptResult:
         """Try the next candidate — racing it against the one after it if its stream is slow to start —
         plus at most one continuity retry of each kind on the provider that answered."""
         racer = await self._start(ex, queue.popleft(), first, untouched, PLAIN, hedge=False)
-        hedge = ex.client is not None and ex.client.stream and ex.cfg.routing.hedge
+        hedge = ex.client is not None and ex.client.stream and self._services.config.current.routing.hedge
         racer, answer = await self._race(ex, racer, queue if hedge else None, first, untouched)
         while True:
             result = answer if isinstance(answer, AttemptResult) else await self._finish(ex, racer, answer)
@@ -207,12 +258,12 @@ class ResponsesProxy:
                      hedge: bool) -> _Racer:
         client = ex.client
         assert client is not None
-        provider: ProviderConfig = ex.cfg.providers[pid]
+        provider = self._now_asked(ex, pid)
         if untouched and opts == PLAIN:
             body, model = self._bodies.mapped(client.raw, client, provider)
         else:
             try:
-                body, model = await self._bodies.for_provider(client, provider, first, opts)
+                body, model = await self._bodies.for_provider(client, provider, ex.now_called(first) or first, opts)
             except MissingSession as exc:
                 raise _NoBody(pid, str(exc)) from None
         client.release_payload()  # freed while it is still in the cache; parsed again only if needed
@@ -223,9 +274,9 @@ class ResponsesProxy:
         retries = Retries(rebuild=not opts.rebuild and client.previous_response_id is not None,
                           strip_sealed=not opts.strip_sealed and sealed,
                           expand_compaction=not opts.expand_compaction and sealed,
-                          summarize=not opts.summaries and bool(client.expansions.get((pid, opts))))
-        return _Racer(pid, opts, retries, attempt, time.perf_counter(),
-                      self._runner.open(ex, pid, body, attempt, retries))
+                          summarize=not opts.summaries and bool(client.expansions.get((provider.id, opts))))
+        return _Racer(pid, provider, opts, retries, attempt, time.perf_counter(),
+                      self._runner.open(ex, pid, provider, body, attempt, retries))
 
     async def _race(self, ex: Exchange, racer: _Racer, queue: deque[str] | None, first: str,
                     untouched: bool) -> tuple[_Racer, Opened | AttemptResult]:
@@ -300,6 +351,8 @@ class ResponsesProxy:
         """Start the next candidate that can take the request next to ``slow``; the ones that cannot
         (their body cannot be built) are passed by. ``found_dead``: another request found ``slow``'s
         provider not answering meanwhile."""
+        if not self._services.config.current.routing.hedge:  # switched off since the request began
+            return
         name = ex.cfg.name_of
         why = (f"{name(slow.provider)} is not answering (found by another request)" if found_dead
                else f"{name(slow.provider)} sent no first event within {slow.delay:g} s")
@@ -309,6 +362,8 @@ class ResponsesProxy:
                 hedge = await self._start(ex, pid, first, untouched, PLAIN, hedge=True)
             except _NoBody as exc:
                 ex.passed_by[pid] = str(exc)
+                continue
+            except _Gone:
                 continue
             hedge.delay = self._services.router.hedge_delay(ex.cfg, pid)
             self._services.emit(Level.INFO, Kind.HEDGE, f"{why}; asking {name(pid)} too", slow.provider)
@@ -365,10 +420,10 @@ class ResponsesProxy:
         client hears why."""
         client, services = ex.client, self._services
         assert client is not None
-        provider = ex.cfg.providers[racer.provider]
+        provider = racer.target
         model = provider.model_for(client.model)
         out = []
-        for cid, items in client.expansions.get((racer.provider, racer.opts), {}).items():
+        for cid, items in client.expansions.get((provider.id, racer.opts), {}).items():
             attempt = Attempt(racer.provider, sent_model=model, summary=True)
             ex.record.attempts.append(attempt)
             t0 = time.perf_counter()
