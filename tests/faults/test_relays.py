@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from api_router.gateway.checks import TICK_SECONDS
+from api_router.gateway.proxy import ResponsesProxy
 from api_router.store.database import Metrics
 from tests.support import fake_provider as fp
 from tests.support.harness import Harness, simple_body
@@ -825,6 +826,30 @@ async def test_hedging_can_be_turned_off(fakes, gateway):
     assert reply.headers["X-API-Router-Provider"] == "p2"
     assert 1.4 <= took < 3, took  # the whole request timeout, since comments are no progress either
     assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+
+
+async def test_the_client_leaving_as_a_race_is_won_leaves_no_upstream_open(fakes, gateway, monkeypatch):
+    """The client leaves in the moment the race is decided (p1 answered late, after p2 was asked; its
+    request task is cancelled as the loser is being dropped): the winner's answer, which nothing will
+    read, is closed with the loser. No timeout would ever come for it: its connection and the provider's
+    work would stay until the provider ended the stream."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "hedge_min_seconds": 0.3, "hedge_max_seconds": 0.3})
+    p1.always(fp.stream_ok(first_delay=0.45, delay=0.5))  # past its own hedge delay, within p2's; then slow
+    p2.always(fp.keepalive_only(seconds=10))
+    dropping = ResponsesProxy._drop_losers
+
+    async def client_leaves_meanwhile(self, *args, **kwargs):
+        asyncio.current_task().cancel()  # as aiohttp does when the client's connection closes
+        return await dropping(self, *args, **kwargs)
+
+    monkeypatch.setattr(ResponsesProxy, "_drop_losers", client_leaves_meanwhile)
+    with pytest.raises(aiohttp.ClientError):
+        await gw.responses(stream=True)
+    serving = gw.services.require_serving()
+    await wait_until(lambda: serving.state.inflight == 0, 5, "the request to end")
+    await wait_until(lambda: not serving.upstream.open, 3, "every upstream answer to be closed")
+    assert p1.calls == p2.calls == 1
 
 
 async def test_the_client_leaving_during_a_hedge_race_cancels_both(fakes, gateway):

@@ -327,6 +327,8 @@ class ResponsesProxy:
                 r.launch().cancel()
                 r.closed_by_client()
             await asyncio.gather(*(r.launch() for r in racers), return_exceptions=True)
+            for r in racers:  # one may have answered just before the client left (the race's winner)
+                self._close_if_opened(r.launch())
             raise
         finally:
             waiting = self._waiting_on.get(waited_on)
@@ -384,7 +386,11 @@ class ResponsesProxy:
             task = r.launch()
             if not task.done():
                 task.cancel()
-            answer = (await asyncio.gather(task, return_exceptions=True))[0]
+            try:
+                answer = (await asyncio.gather(task, return_exceptions=True))[0]
+            except asyncio.CancelledError:  # the client left meanwhile: _race closes the winner, this closes r
+                self._close_if_opened(task)
+                raise
             if isinstance(answer, Opened):  # it answered too, just not first
                 self._runner.discard(answer)
                 late = False
@@ -400,6 +406,13 @@ class ResponsesProxy:
                                      error=f"no first event within {waited:.3g} s; "
                                            f"{ex.cfg.name_of(winner.provider)} answered first (hedge)")
             self._end(ex, r, lost)
+
+    def _close_if_opened(self, task: asyncio.Task[Opened | AttemptResult]) -> None:
+        """An attempt that opened its answer, which nothing will read now: its connection is closed (no
+        timeout would ever come for it)."""
+        if task.done() and not task.cancelled() and task.exception() is None \
+                and isinstance(answer := task.result(), Opened):
+            self._runner.discard(answer)
 
     async def _finish(self, ex: Exchange, racer: _Racer, opened: Opened) -> AttemptResult:
         try:
