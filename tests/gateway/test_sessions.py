@@ -606,6 +606,31 @@ async def test_a_relay_that_names_an_unknown_model_another_way_is_a_provider_fai
     assert failed["outcome"] == "provider_failure" and "model" in failed["error"].lower()
 
 
+async def test_a_provider_lacking_the_model_is_blamed_even_when_the_one_that_served_moved_meanwhile(
+        fakes, gateway):
+    """p2 served, but got a new address while it did (its success says nothing of the new one): p1, which
+    said the model does not exist, still counts as failed for that request."""
+    p1, p2, moved = await fakes("p1", "p2", "moved")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 5})
+    p1.always(fp.status(404, "The model `gpt-5.5` does not exist or you do not have access to it."))
+    asked, go = asyncio.Event(), asyncio.Event()
+
+    async def held(request, fake):
+        asked.set()
+        await asyncio.wait_for(go.wait(), 10)
+        return await fp.json_ok()(request, fake)
+
+    p2.queue(held)
+    pending = asyncio.ensure_future(gw.responses({"model": "gpt-5.5", "input": "hi"}))
+    await asyncio.wait_for(asked.wait(), 5)
+    await gw.api("upsert_provider", provider="p2", base_url=moved.base_url)
+    go.set()
+    assert (await pending).headers["X-API-Router-Provider"] == "p2"
+    health = gw.services.router.health_json(gw.services.config.current)
+    assert health["p1"]["consecutive_failures"] == 1 and "does not exist" in health["p1"]["last_error"]
+    assert health["p2"]["status"] == "unknown"  # the new address has not answered yet
+
+
 async def test_a_base_url_with_a_query_keeps_it_after_the_path(fakes, gateway):
     """Azure-style relays want ``?api-version=…`` on every call: the path goes before it, a fragment is dropped."""
     (p1,) = await fakes("p1")

@@ -83,8 +83,9 @@ class OutcomeRecorder:
         if now is None:
             return
         stream = client is not None and client.stream
+        failures = self._served_elsewhere(ex)
         if self._as_asked(ex, attempt.provider, now):
-            self._router.record_success(self._config(), now, self._served_elsewhere(ex), choice=ex.choice,
+            self._router.record_success(self._config(), now, failures, choice=ex.choice,
                                         session_id=client.session_id if client else None,
                                         first_event_s=result.first_event_ms / 1000
                                         if stream and result.first_event_ms else None)
@@ -152,7 +153,7 @@ class OutcomeRecorder:
     def all_failed(self, ex: Exchange, explained: str) -> None:
         """No candidate could serve: ``explained`` is what the client is told."""
         with self._moving:
-            failures = self._current_failures(ex)
+            failures = [f for _, f in self._current_failures(ex)]
             if failures:
                 self._router.record_all_failed(failures, explained, choice=ex.choice)
 
@@ -211,27 +212,26 @@ class OutcomeRecorder:
 
     def _served_elsewhere(self, ex: Exchange) -> list[Failure]:
         """The request's failures once another provider served it: one that said the model does not exist
-        there lacks what the others have (a model_map entry, most likely), and now counts as failed."""
+        there lacks what the others have (a model_map entry, most likely), and counts as failed — recorded
+        here, whether or not the serving provider's own success can be."""
         out = []
-        for f in ex.failures:
-            now = self._current(ex, f.provider)
-            if now is None:
-                continue
+        for asked, f in self._current_failures(ex):
             if not f.unknown_model:
-                out.append(f if now == f.provider else replace(f, provider=now))
+                out.append(f)
                 continue
-            if self._as_asked(ex, f.provider, now):
-                self._router.record_failure(self._config(), now, f.error, status=f.status)
-            out.append(replace(f, provider=now, health=True, unknown_model=False))
+            if self._as_asked(ex, asked, f.provider):
+                self._router.record_failure(self._config(), f.provider, f.error, status=f.status)
+            out.append(replace(f, health=True, unknown_model=False))
         return out
 
-    def _current_failures(self, ex: Exchange) -> list[Failure]:
-        """The request's failures, of the providers that still exist, under their ids now."""
+    def _current_failures(self, ex: Exchange) -> list[tuple[str, Failure]]:
+        """The request's failures, of the providers that still exist: (the id the request knew, the
+        failure under the provider's id now)."""
         out = []
         for f in ex.failures:
             now = self._current(ex, f.provider)
             if now is not None:
-                out.append(f if now == f.provider else replace(f, provider=now))
+                out.append((f.provider, f if now == f.provider else replace(f, provider=now)))
         return out
 
 
