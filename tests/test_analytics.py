@@ -1,5 +1,9 @@
 """Analytics over a seeded request log."""
 
+import time
+
+import pytest
+
 from api_router import analytics
 from api_router.records import Attempt, Outcome, RequestRecord, Usage
 from api_router.store import Store
@@ -115,4 +119,37 @@ def test_sessions_and_timeline_mark_failovers(tmp_path):
     assert [a["outcome"] for a in timeline[1]["attempts"]] == ["provider_failure", "ok"]
     failed = analytics.session_timeline(store, "s2")["requests"][0]
     assert failed["provider"] is None and failed["status"] == 502 and not failed["failover"]
+    store.close()
+
+
+@pytest.fixture
+def kolkata(monkeypatch):
+    """The local clock at UTC+5:30: hours and days begin on the half hour of UTC."""
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_chart_buckets_begin_on_the_local_clocks_marks(tmp_path, kolkata):
+    """A bar labelled with a day holds that local day (the last one, today so far); an hour's, that hour."""
+    store = Store(tmp_path / "s.sqlite3")
+    store.open()
+    # NOW is 13:30 on 15 Jan in Kolkata: 12 h 40 min before it is 00:50 that day, 13 h 40 min is the day before.
+    for ago in (760, 820):
+        store.log_request(RequestRecord(unix_ms=NOW - ago * MIN, path="/v1/responses", stream=False,
+                                        provider="p1", status=200, latency_ms=1.0, usage=Usage(1, 1, 0, 0, 2)))
+    store.flush()
+    month = analytics.summary(store, "month", now=NOW)
+    starts = [point["t_unix_ms"] for point in month["series"]]
+    assert len(starts) == 30 and starts[-1] == NOW - 810 * MIN  # local midnight, 13 h 30 min before
+    assert starts[-2] == starts[-1] - 1440 * MIN and month["since_unix_ms"] == starts[0]
+    tokens = [point["providers"].get("p1", {}).get("tokens", 0) for point in month["series"]]
+    assert tokens[-2:] == [2, 2]
+    day = analytics.summary(store, "day", now=NOW)
+    assert day["series"][-1]["t_unix_ms"] == NOW - 30 * MIN and len(day["series"]) == 24
+    assert day["since_unix_ms"] == NOW - 30 * MIN - 23 * 60 * MIN
+    hour = analytics.summary(store, "hour", now=NOW + 7 * MIN)
+    assert hour["series"][-1]["t_unix_ms"] == NOW + 5 * MIN and len(hour["series"]) == 12
     store.close()

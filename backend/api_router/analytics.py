@@ -8,17 +8,19 @@ the request; latency is that provider's own attempt time.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from api_router.records import Outcome, now_ms
 from api_router.store import Store
 
-WINDOWS = {  # name -> (span, chart bucket), in ms
-    "hour": (3_600_000, 300_000),
-    "day": (86_400_000, 3_600_000),
-    "month": (30 * 86_400_000, 86_400_000),
+WINDOWS = {  # name -> (buckets, chart bucket in ms): 12 five-minute steps, 24 clock hours, 30 calendar days
+    "hour": (12, 300_000),
+    "day": (24, 3_600_000),
+    "month": (30, 86_400_000),
 }
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "total_tokens")
 
@@ -32,6 +34,24 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
     return {f"p{p}": round(ordered[min(n - 1, max(0, -(-p * n // 100) - 1))], 3) for p in (50, 90, 99)}
 
 
+def bucket_starts(count: int, bucket_ms: int, now: int) -> list[int]:
+    """Where each of the chart's ``count`` buckets begins, the last one holding ``now``: on the local
+    clock's steps (a five-minute mark, the hour, midnight), so that a bar labelled "Nov 24" or "14:00"
+    holds that day or hour — its first ones only, for the bar of now."""
+    local = datetime.fromtimestamp(now / 1000)
+    if bucket_ms >= 86_400_000:  # calendar days: 23 or 25 hours long where the clock changes
+        return [int(datetime.combine(local.date() - timedelta(days=back), time()).timestamp() * 1000)
+                for back in range(count - 1, -1, -1)]
+    step = bucket_ms // 60_000
+    mark = local.replace(minute=local.minute - local.minute % step, second=0, microsecond=0)
+    last = int(mark.timestamp() * 1000)
+    return [last - back * bucket_ms for back in range(count - 1, -1, -1)]
+
+
+def _bucket_of(starts: list[int], ts: int) -> int:
+    return max(0, bisect_right(starts, ts) - 1)
+
+
 def _empty() -> dict[str, Any]:
     return {"requests": 0, "errors": 0, **dict.fromkeys(TOKEN_FIELDS, 0)}
 
@@ -39,9 +59,10 @@ def _empty() -> dict[str, Any]:
 def summary(store: Store, window: str = "day", now: int | None = None) -> dict[str, Any]:
     if window not in WINDOWS:
         raise ValueError(f"window must be one of: {', '.join(WINDOWS)}")
-    span, bucket = WINDOWS[window]
+    count, bucket = WINDOWS[window]
     now = now_ms() if now is None else now
-    since = now - span
+    starts = bucket_starts(count, bucket, now)
+    since = starts[0]
     requests = store.query(
         "SELECT id, unix_ms, provider, status, error, outcome, latency_ms, ttfb_ms, "
         f"{', '.join(TOKEN_FIELDS)} FROM request_log WHERE unix_ms >= ? ORDER BY unix_ms", (since,))
@@ -77,13 +98,13 @@ def summary(store: Store, window: str = "day", now: int | None = None) -> dict[s
         if provider:
             for name, value in zip(TOKEN_FIELDS, tokens, strict=False):
                 per[provider][name] += value
-            series[(ts - since) // bucket][provider]["tokens"] += tokens[-1]
+            series[_bucket_of(starts, ts)][provider]["tokens"] += tokens[-1]
     # Every attempt counts (a hedge that lost, one the client cut short, a 400 passed back); errors are
     # the provider's own failures; latency and TTFB are the provider's own times on the attempts it
     # served, not the request's (which include the providers asked before it).
     for provider, outcome, latency, attempt_ttfb, ts in attempts:
         per[provider]["requests"] += 1
-        point = series[(ts - since) // bucket][provider]
+        point = series[_bucket_of(starts, ts)][provider]
         point["requests"] += 1
         if outcome == Outcome.PROVIDER_FAILURE:
             per[provider]["errors"] += 1
@@ -104,8 +125,8 @@ def summary(store: Store, window: str = "day", now: int | None = None) -> dict[s
             for pid, stats in sorted(per.items())
         },
         "series": [
-            {"t_unix_ms": since + index * bucket, "providers": {pid: dict(v) for pid, v in series[index].items()}}
-            for index in range(span // bucket)
+            {"t_unix_ms": start, "providers": {pid: dict(v) for pid, v in series[index].items()}}
+            for index, start in enumerate(starts)
         ],
     }
 
