@@ -9,6 +9,7 @@ import os
 import sqlite3
 import stat
 
+import pytest
 from aiohttp import web
 
 from api_router.logfile import setup_logging
@@ -171,3 +172,88 @@ async def test_gateway_token_never_reaches_any_upstream(fakes, gateway):
     assert recorded
     for r in recorded:
         assert gw.token not in json.dumps(r.headers) and gw.token.encode() not in r.raw
+
+
+# --- keys of every printable shape, echoed every way a relay echoes them ------------------------------
+
+def echoing(status: int, *, prefix: str = "", sep: str = "") -> fp.Behaviour:
+    """A relay whose error message repeats the key it was sent (after ``prefix``), JSON-encoded the usual
+    way — or, with ``sep="go"``, as Go's encoder writes "&", "<" and ">"."""
+    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        text = json.dumps({"error": {"message": f"{prefix}bad key {key}", "type": "invalid_request_error"}})
+        if sep == "go":
+            text = text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+        return web.Response(status=status, text=text, content_type="application/json")
+    return run
+
+
+def everything_shown(gw, *replies) -> str:
+    gw.services.store.flush()
+    return json.dumps([[r.body.decode() for r in replies], gw.services.store.request_log(),
+                       [e.message for e in gw.services.store.recent_events()],
+                       gw.services.router.health_json(gw.services.config.current)], default=str)
+
+
+async def test_a_key_with_a_colon_cut_by_the_300_character_limit_is_left_out_whole(fakes, gateway):
+    """iFlytek-style "APIKey:APISecret": where the cut falls inside it, all of it goes, not the part
+    before the colon."""
+    key = "AKID7f3a9c2e41b0d5:SECRETb7e19c0f2d4a6e8"
+    (p1,) = await fakes("p1")
+    p1.always(echoing(401, prefix="x " * 136))  # the key runs from the 281st character: the cut is after its colon
+    gw = await gateway({"p1": p1}, keys={"p1": key})
+    reply = await gw.responses()
+    assert reply.status == 502 and "x x" in reply.body.decode()
+    shown = everything_shown(gw, reply)
+    assert "AKID" not in shown and "SECRET" not in shown
+
+
+@pytest.mark.parametrize(("key", "sep"), [('sk-live-abc"def\\ghi0123456789abcdef', ""),
+                                          ("sk-live-abc&def<ghi>0123456789abcdef", "go"),
+                                          ("sk-live-abc/def0123456789abcdef", "")])
+async def test_a_key_an_error_body_writes_json_escaped_is_masked(fakes, gateway, key, sep):
+    """A quote or backslash escaped by JSON (our own errors are JSON-encoded before masking), "&<>"
+    as Go writes them, "/" as PHP does: a client's JSON parser would turn each back into the key."""
+    p1, p2 = await fakes("p1", "p2")
+    p1.always(echoing(400, sep=sep))  # passed through as it came
+    p2.always(echoing(401, sep=sep))  # quoted in the gateway's own 502
+    gw = await gateway({"p1": p1, "p2": p2}, keys={"p1": key, "p2": key})
+    passed = await gw.responses()
+    await gw.api("set_manual_override", provider="p2")
+    own = await gw.responses()
+    assert (passed.status, own.status) == (400, 502)
+    assert {r.headers.get("Authorization") for r in (*p1.requests, *p2.requests)} == {f"Bearer {key}"}
+    for reply in (passed, own):
+        assert key not in json.dumps(reply.json), reply.body
+    # Refused in-band, in a stream answering a JSON request: the gateway writes that refusal as JSON itself.
+    await gw.api("set_manual_override", provider="p1")
+    p1.always(fp.in_band_failure("context_length_exceeded", f"too long for key {key}"))
+    refused = await gw.responses()
+    assert refused.status == 400 and key not in json.dumps(refused.json), refused.body
+    assert key[:12] not in everything_shown(gw, passed, own, refused)
+
+
+async def test_a_probe_masks_a_key_a_relay_echoes_in_its_model_list(fakes, gateway):
+    (p1,) = await fakes("p1")
+
+    async def listing(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        return web.json_response({"object": "list", "data": [{"id": "gpt-x"}, {"id": f"your-key-is-{PROVIDER_KEY}"}]})
+
+    p1.models_behaviour = listing
+    gw = await gateway({"p1": p1}, keys={"p1": PROVIDER_KEY})
+    probe = await gw.api("probe_provider", provider="p1")
+    assert probe["ok"] and probe["models"][0] == "gpt-x" and PROVIDER_KEY not in json.dumps(probe)
+
+
+async def test_a_stream_whose_completed_event_says_failed_is_a_failure_and_masked(fakes, gateway):
+    """``response.completed`` carrying ``"status": "failed"`` is a failure under an answer's name, as a
+    failed JSON answer is: the next provider answers, and the key in it shows nowhere."""
+    p1, p2 = await fakes("p1", "p2")
+    failed = {"type": "response.completed", "response": {"id": "resp_x", "status": "failed", "output": [],
+                                                         "error": {"message": f"upstream said {PROVIDER_KEY}"}}}
+    p1.always(fp.raw_stream([fp.sse_event(failed)]))
+    gw = await gateway({"p1": p1, "p2": p2}, keys={"p1": PROVIDER_KEY})
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert reply.event_types[-1] == "response.completed"
+    assert PROVIDER_KEY not in everything_shown(gw, reply)

@@ -324,8 +324,7 @@ class Redactor:
         # it would mask ordinary words and numbers everywhere (a URL's password, however short, is
         # masked where it stands: see _URL_IN_TEXT).
         kept = sorted((v for v in values if len(v) >= 6), key=len, reverse=True)
-        # A key with a "/" may come back JSON-escaped as "\/" (PHP's default): masked in that form too.
-        self._values = tuple((form, mask(v)) for v in kept for form in dict.fromkeys((v, v.replace("/", "\\/"))))
+        self._values = tuple((form, mask(v)) for v in kept for form in _written_forms(v))
         self._bytes = tuple((form.encode(), masked.encode()) for form, masked in self._values)
         # A body may also be UTF-16 (an upstream's charset): the same keys in both byte orders.
         self._utf16 = tuple((form.encode(codec), masked.encode(codec)) for form, masked in self._values
@@ -364,6 +363,16 @@ class Redactor:
         if b"@" in data and b"://" in data:
             data = _URL_IN_BYTES.sub(rb"\1" + MASKED_PASSWORD.encode() + rb"@", data)
         return data
+
+
+def _written_forms(secret: str) -> tuple[str, ...]:
+    """``secret`` as it stands, and as a JSON string would write it: a quote or backslash escaped (our
+    own error bodies are JSON-encoded before they are masked), a "/" as "\\/" (PHP's default) and
+    "&", "<", ">" as "\\u0026"… (Go's default — many relays are written in Go). A key of letters, digits
+    and "-_" has one form."""
+    escaped = secret.replace("\\", "\\\\").replace('"', '\\"')
+    go = escaped.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+    return tuple(dict.fromkeys((secret, escaped, escaped.replace("/", "\\/"), go, go.replace("/", "\\/"))))
 
 
 def _replace_aligned(data: bytes, old: bytes, new: bytes) -> bytes:

@@ -458,8 +458,9 @@ class Control:
             # An answer is evidence: it clears a stale "unhealthy" (not "unresponsive").
             services.router.record_check(services.config.current, pid, True, "probe", responses=False)
         error = result.error + path_hint(provider, result.status) if not result.ok else result.error
-        return {"ok": result.ok, "status": result.status, "latency_ms": result.latency_ms, "models": result.models,
-                "error": services.redactor(error)}
+        # All of it masked: a relay may echo the key anywhere, a model id included.
+        return self._masked({"ok": result.ok, "status": result.status, "latency_ms": result.latency_ms,
+                             "models": result.models, "error": error})
 
     @exposed
     @waits_on_loop
@@ -479,6 +480,11 @@ class Control:
         results = await asyncio.gather(*(self._test(pid) for pid in pids))
         return {"results": dict(zip(pids, results, strict=True))}
 
+    def _masked(self, result: dict[str, Any]) -> dict[str, Any]:
+        """What a provider told us, with every secret masked wherever in it a relay echoed one."""
+        masked: dict[str, Any] = json.loads(self._services.redactor(json.dumps(result)))
+        return masked
+
     async def _test(self, pid: str) -> dict[str, Any]:
         services = self._services
         cfg = services.config.current
@@ -488,7 +494,7 @@ class Control:
             raise ControlError(f"{cfg.name_of(pid)} has no base URL to test")
         result = await run_test(services.require_serving().upstream, provider, key,
                                 services.router.last_model(pid), min(cfg.routing.request_timeout_seconds, 30))
-        shown: dict[str, Any] = json.loads(services.redactor(json.dumps(result)))
+        shown: dict[str, Any] = self._masked(result)
         if not self._still_asked(asked):
             return shown  # what was tested is gone: the provider (or its address, or key) changed meanwhile
         services.tests.record(pid, shown)

@@ -153,11 +153,18 @@ def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
             facts.response_id = m.group(1).decode() if m else None
         return
     if kind in _SUCCESS_END:
+        payload = ev.json()
+        response = payload.get("response") if isinstance(payload, dict) else None
+        if isinstance(response, dict) and response.get("status") == "failed":
+            # A failure under an answer's name (as a failed JSON answer is one): masked, never taken
+            # for an answer.
+            facts.end = Ending.FAILED
+            facts.failure = payload
+            facts.error = error_message_of_event(payload)
+            return
         facts.generated = True
         facts.end = Ending.ANSWERED
         facts.incomplete = kind == "response.incomplete"
-        payload = ev.json()
-        response = payload.get("response") if isinstance(payload, dict) else None
         if isinstance(response, dict):
             facts.usage = usage_of(response)
             rid = response.get("id")

@@ -280,11 +280,12 @@ def error_text(body: bytes, content_type: str) -> str:
     return clip(text) or "(empty body)"
 
 
-# What keys and tokens are made of: a run of these cut in two may be the start of one an upstream
+# What keys and tokens may be made of — printable ASCII but the space, as secrets.json takes them
+# ("APIKey:APISecret" pairs included): a run of these cut in two may be the start of one an upstream
 # echoed, which masking (it looks for whole keys) would no longer recognise.
-_KEY_CHAR = re.compile(r"[A-Za-z0-9_\-.~+/=]")
-_KEY_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.~+/="  # the same, for rstrip
-_TRAILING_KEY_RUN = re.compile(r"[A-Za-z0-9_\-.~+/=]+$")
+_KEY_CHAR = re.compile(r"[!-~]")
+_KEY_BYTES = bytes(range(0x21, 0x7F))  # the same, for rstrip
+_TRAILING_KEY_RUN = re.compile(r"[!-~]+$")
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
