@@ -19,17 +19,18 @@ from tests.support import fake_provider as fp
 from tests.support.harness import ApiError
 
 
-async def test_a_hedged_request_refused_by_the_original_is_the_clients_error(fakes, gateway):
+@pytest.mark.parametrize(("answer_at", "hedge"), [(0.75, "hedge_lost"), (1.3, "provider_failure")])
+async def test_a_hedged_request_refused_by_the_original_is_the_clients_error(fakes, gateway, answer_at, hedge):
     """p1 is raced (its hedge delay passes) and then answers with the request's own refusal, in-band: the
-    hedge that lost is listed after it, but the request is a client error — not in the Failed filter
-    nor the totals' errors, as the same refusal without a hedge."""
+    hedge is listed after it (lost, or failed when it was past its own delay too), but the request is a
+    client error — not in the Failed filter nor the totals' errors, as the same refusal without a hedge."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"hedge_min_seconds": 0.5, "hedge_max_seconds": 0.5,
                                                       "request_timeout_seconds": 5})
     refusal = fp.in_band_failure("context_length_exceeded", "Your input exceeds the context window of this model")
 
-    async def late_refusal(request, fake):  # after p2 is asked, before p2's own hedge delay passes
-        await asyncio.sleep(0.75)
+    async def late_refusal(request, fake):  # after p2 is asked; before or after p2's own hedge delay passes
+        await asyncio.sleep(answer_at)
         return await refusal(request, fake)
 
     p1.queue(late_refusal)
@@ -39,7 +40,7 @@ async def test_a_hedged_request_refused_by_the_original_is_the_clients_error(fak
     await asyncio.sleep(0.2)
     (row,) = (await gw.api("list_requests"))["requests"]
     chain = (await gw.api("get_request", id=row["id"]))["attempt_chain"]
-    assert [(a["provider"], a["outcome"]) for a in chain] == [("p1", "client_error"), ("p2", "hedge_lost")], chain
+    assert [(a["provider"], a["outcome"]) for a in chain] == [("p1", "client_error"), ("p2", hedge)], chain
     assert row["outcome"] == "client_error"
     assert (await gw.api("list_requests", outcome="error"))["requests"] == []
     assert (await gw.api("get_analytics", window="hour"))["overall"]["errors"] == 0

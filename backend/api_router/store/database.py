@@ -57,8 +57,9 @@ def request_outcome(record: RequestRecord) -> str:
     """The request's outcome as the request log filters it: ok | error | client_error | client_closed."""
     if record.status == 499:
         return "client_closed"
-    # The attempt that answered is the last one that was not a hedge's twin cancelled behind it.
-    answered = next((a for a in reversed(record.attempts) if a.outcome is not Outcome.HEDGE_LOST), None)
+    # The attempt that answered: the last one of the provider the client heard (a hedge cancelled behind it
+    # — lost, or late and failed — comes after it in the list).
+    answered = next((a for a in reversed(record.attempts) if a.provider == record.provider), None)
     if answered is not None and answered.outcome is Outcome.CLIENT_ERROR:
         return "client_error"  # also when the error came in-band, inside a 200 stream
     if (record.error and record.status < 400) or record.status >= 500 or record.status in (408, 429):
