@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -109,6 +110,17 @@ class ProviderStates:
             usage_moved = [pid for pid in self._addresses
                            if secrets.usage_tokens.get(pid) != before.usage_tokens.get(pid)]
         self._tell(moved, usage_moved)
+
+    @contextlib.contextmanager
+    def renaming(self, new: str) -> Iterator[None]:
+        """Held around a rename from its edit of the files (which puts ``new`` in the config and the key
+        under it) to the end of ``rename``: nobody resolving an id or recording under one (``moving``) sees
+        the files renamed and the states not yet — a request would take the new id for a provider new to
+        it. A table cut by hand under ``new`` is replaced: its address is not the renamed provider's."""
+        with self.moving:
+            with self._lock:
+                self._unnote(new)
+            yield
 
     def rename(self, old: str, new: str) -> None:
         with self.moving:

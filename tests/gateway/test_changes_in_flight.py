@@ -624,3 +624,141 @@ async def test_a_request_that_ends_while_a_rename_moves_the_state_is_counted_und
     assert (after["ok_requests"], after["total_tokens"]) == (before["ok_requests"] + 1, 2 * before["total_tokens"])
     assert (status["providers"]["bx"]["status"], status["providers"]["bx"]["consecutive_failures"]) == ("healthy", 0)
     assert (await gw.api("get_usage"))["ledgers"]["bx"]["tokens_since_check"] == 2 * before["total_tokens"]
+
+
+@pytest.mark.parametrize("change", ["disable", "delete"])
+async def test_a_continuity_retry_whose_provider_went_meanwhile_says_so(fakes, gateway, change):
+    """The provider asked for a retry (its previous_response_id refused) and is switched off or deleted
+    before it: no other provider can take the request, and the client hears why — not an empty 502."""
+    (a,) = await fakes("a")
+    gw = await gateway({"a": a})
+    held = Held(fp.status(400, "Previous response with id 'resp_x' not found."))
+    a.queue(held)
+    make = {"disable": lambda: gw.api("set_provider_disabled", provider="a", disabled=True),
+            "delete": lambda: gw.api("delete_provider", provider="a")}[change]
+    reply = await while_held(held, gw.responses(simple_body(previous_response_id="resp_x")), make)
+    message = reply.json["error"]["message"]
+    assert reply.status == 503 and ("was switched off" if change == "disable" else "was deleted") in message, message
+    assert a.calls == 1
+
+
+async def swap_a_and_b(gw: Harness) -> None:
+    for old, new in (("b", "tmp"), ("a", "b"), ("tmp", "a")):
+        await gw.api("rename_provider", provider=old, new_id=new)
+
+
+async def test_after_an_id_swap_each_provider_gets_the_body_built_for_it(fakes, gateway):
+    """The request keeps what it built per provider under the id it knows it by: after a and b swap ids,
+    the body built for a (with a's sealed reasoning) is not b's because b is called "a" now."""
+    a, b = await fakes("a", "b")
+    gw = await gateway({"a": a, "b": b})
+    a.queue(fp.json_ok("sealed", reasoning=True))
+    body, headers = turn("think")
+    item = (await gw.responses(body, headers=headers)).json["output"][0]
+    assert item["encrypted_content"] == "sealed-by-a"
+    body, headers = turn("next", input=[item, {"role": "user", "content": "next"}])
+    held = Held(fp.status(503, "overloaded"))
+    a.queue(held)
+    reply = await while_held(held, gw.responses(body, headers=headers), lambda: swap_a_and_b(gw))
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "a"  # b, called "a" now
+    assert b.calls == 1 and b.foreign_sealed == []
+
+
+async def test_after_an_id_swap_a_lock_on_the_untried_provider_brings_it_in(fakes, gateway):
+    a, b = await fakes("a", "b")
+    gw = await gateway({"a": a, "b": b})
+    await gw.api("set_manual_override", provider="a")
+
+    async def swap_and_lock() -> None:
+        await swap_a_and_b(gw)
+        await gw.api("set_manual_override", provider="a")  # b, under its new id
+
+    reply = await fail_over_after(gw, a, swap_and_lock)
+    assert reply.status == 200 and b.calls == 1
+
+
+@pytest.mark.parametrize("change", ["enable", "add"])
+async def test_a_provider_made_available_while_a_stream_waits_is_raced_at_the_hedge_delay(fakes, gateway, change):
+    """Only pa could serve when the turn began, and it sends nothing; locked to pb meanwhile (switched on,
+    or added), pb is asked at pa's hedge delay — not after the whole request timeout."""
+    pa, pb = await fakes("pa", "pb")
+    pa.always(fp.hang(20))
+    providers: dict = {"pa": pa} if change == "add" else {"pa": pa, "pb": pb}
+    gw = await gateway(providers, routing={"hedge_min_seconds": 1, "hedge_max_seconds": 1,
+                                           "request_timeout_seconds": 10})
+    if change == "enable":
+        await gw.api("set_provider_disabled", provider="pb", disabled=True)
+    started = time.monotonic()
+    pending = asyncio.ensure_future(gw.responses(stream=True))
+    deadline = started + 5
+    while not pa.calls:
+        assert time.monotonic() < deadline, "pa was not asked"
+        await asyncio.sleep(0.01)
+    if change == "enable":
+        await gw.api("set_provider_disabled", provider="pb", disabled=False)
+    else:
+        await gw.api("upsert_provider", provider="pb", base_url=pb.base_url)
+    await gw.api("set_manual_override", provider="pb")
+    reply = await asyncio.wait_for(pending, 15)
+    took = time.monotonic() - started
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "pb"
+    assert took < 5, took
+
+
+async def test_renaming_onto_an_id_whose_table_was_cut_by_hand_keeps_the_usage_reading(fakes, gateway):
+    """The id left by a table cut from config.toml is taken by a rename: the renamed provider's own
+    reading and address come with it — the cut table's old address makes nothing "new"."""
+    from tests.support.usage import new_api
+
+    p1, p2 = await fakes("p1", "p2")
+    p1.usage = new_api(0)  # out of quota
+    gw = await gateway({"p1": p1, "p2": p2})
+    services = gw.services
+    services.watcher.stop()
+    await gw.api("refresh_usage", provider="p1")
+    path = services.paths.config
+    text = path.read_text()
+    start = text.index("[providers.p2]")
+    end = text.find("\n[", start + 1)
+    path.write_text(text.replace(text[start:] if end == -1 else text[start:end + 1], ""))
+    services.config.reload(), services.config.reload()
+    assert "p2" not in services.config.current.providers
+    await gw.api("rename_provider", provider="p1", new_id="p2")
+    await asyncio.sleep(0.3)  # anything the change scheduled on the loop has run
+    quota = (await gw.api("get_status"))["quota"]
+    assert quota["p2"]["skipped"] and quota["p2"]["snapshot"]["available"] == 0, quota
+    voided = [e.message for e in services.store.recent_events() if "no longer applies" in e.message]
+    assert voided == [], voided
+
+
+async def test_a_request_that_fails_while_its_provider_is_being_renamed_asks_it_once(fakes, gateway):
+    """Between the rename's edit of the files and the move of every state (here made long by a slow config
+    listener) the provider is neither gone under its old id nor new under its new one: the request's
+    failure is recorded under the new id, and the provider is not asked again as if it were another."""
+    b, c = await fakes("b", "c")
+    gw = await gateway({"b": b, "c": c})
+    services = gw.services
+    await gw.api("set_manual_override", provider="b")
+
+    def slow_listener(cfg) -> None:  # on the control thread, within the rename
+        if "relay" in cfg.providers:
+            time.sleep(0.5)
+
+    services.config.listeners.append(slow_listener)
+    b.always(fp.status(503, "still overloaded"))
+    held = Held(fp.status(503, "overloaded"))
+    b.queue(held)
+    pending = asyncio.ensure_future(gw.responses())
+    await asyncio.wait_for(held.asked.wait(), 5)
+    renaming = asyncio.ensure_future(gw.api("rename_provider", provider="b", new_id="relay"))
+    deadline = time.monotonic() + 5
+    while "relay" not in services.config.current.providers:
+        assert time.monotonic() < deadline, "the rename did not begin"
+        await asyncio.sleep(0.005)
+    held.go.set()
+    reply = await asyncio.wait_for(pending, 10)
+    await asyncio.wait_for(renaming, 10)
+    services.config.listeners.remove(slow_listener)
+    assert reply.status == 502 and b.calls == 1, (b.calls, reply.body)
+    health = services.router.health_json(services.config.current)["relay"]
+    assert health["consecutive_failures"] == 1, health

@@ -773,6 +773,38 @@ def context_too_long() -> web.Response:
                                         "code": "context_length_exceeded"}}, status=400)
 
 
+async def test_a_summary_asked_of_a_provider_renamed_meanwhile_goes_with_its_key(fakes, gateway, codex_home):
+    """p2 refuses the expanded conversation as too long while it is being renamed: the summary it is then
+    asked for goes with its key, filed under its new id."""
+    key = "sk-key-of-p2-0123456789"
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1},
+                       keys={"p1": "sk-key-of-p1-0123456789", "p2": key})
+    replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
+    asked, go = asyncio.Event(), asyncio.Event()
+
+    async def small_context(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        texts = json.dumps(json.loads(await request.read())["input"])
+        if "handover summary" in texts:
+            return await fp.stream_ok("The user fixed the build in make.py.")(request, fake)
+        if "now run the tests" in texts and "summary" not in texts.lower():
+            asked.set()
+            await asyncio.wait_for(go.wait(), 10)
+            return context_too_long()
+        return await fp.json_ok("continuing from the summary")(request, fake)
+
+    p2.always(small_context)
+    turn = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "now run the tests"}]}
+    pending = asyncio.ensure_future(gw.responses({**simple_body(prompt_cache_key=SID), "input": [*replacement, turn]},
+                                                 headers={"session-id": SID}))
+    await asyncio.wait_for(asked.wait(), 5)
+    await gw.api("rename_provider", provider="p2", new_id="relay")
+    go.set()
+    reply = await asyncio.wait_for(pending, 15)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "relay", reply.body
+    assert {r.headers.get("Authorization") for r in p2.requests} == {f"Bearer {key}"}
+
+
 async def test_a_summary_that_fails_is_its_own_attempt_and_the_client_hears_why(fakes, gateway, codex_home):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})

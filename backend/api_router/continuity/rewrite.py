@@ -88,7 +88,8 @@ class ClientRequest:
         # Codex's remote compaction: the input ends with {"type": "compaction_trigger"}.
         self.compaction_trigger = isinstance(items, list) and bool(items) and isinstance(items[-1], dict) \
             and items[-1].get("type") == "compaction_trigger"
-        # Bodies already built for this request, per (provider, options).
+        # Bodies already built for this request, per (provider as the request knows it, options): that id
+        # stays the provider's own while the request runs, whatever renames or swaps of ids come meanwhile.
         self.bodies: dict[tuple[str, BodyOptions], bytes] = {}
         # The compaction items replaced in those bodies: compaction id -> the items that took its place.
         self.expansions: dict[tuple[str, BodyOptions], dict[str, list[Any]]] = {}
@@ -209,11 +210,13 @@ class Continuity:
         return req.previous_response_id is None and not req.sealed
 
     async def body_for(self, req: ClientRequest, provider: str, first_candidate: str,
-                       opts: BodyOptions = PLAIN) -> bytes:
-        key = (provider, opts)
+                       opts: BodyOptions = PLAIN, known_as: str | None = None) -> bytes:
+        """The body ``provider`` (its id now) may see; ``known_as``: the id the request knows it by, which
+        names what is kept for it (``req.bodies``, ``req.expansions``)."""
+        key = (known_as or provider, opts)
         cached = req.bodies.get(key)
         if cached is None:
-            cached = req.bodies[key] = await self._build(req, provider, first_candidate, opts)
+            cached = req.bodies[key] = await self._build(req, provider, first_candidate, opts, key)
         return cached
 
     def keeps_previous_id(self, req: ClientRequest, provider: str, first_candidate: str) -> bool:
@@ -222,7 +225,8 @@ class Continuity:
             return False
         return (self.index.response_owner(prev) or first_candidate) == provider
 
-    async def _build(self, req: ClientRequest, provider: str, first_candidate: str, opts: BodyOptions) -> bytes:
+    async def _build(self, req: ClientRequest, provider: str, first_candidate: str, opts: BodyOptions,
+                     key: tuple[str, BodyOptions]) -> bytes:
         payload = req.payload
         drop_previous = req.previous_response_id is not None and (
             opts.rebuild or not self.keeps_previous_id(req, provider, first_candidate))
@@ -241,7 +245,7 @@ class Continuity:
                 if rollout is None and any(self._summary_of(i.get("id"), provider, opts) is None for i in foreign):
                     rollout = await self._rollout_of(req, "a compaction item sealed by another provider cannot be "
                                                           "expanded")
-                expanded = req.expansions.setdefault((provider, opts), {})
+                expanded = req.expansions.setdefault(key, {})
                 source = self._expand_compactions(source, provider, owners, opts, rollout, set(), expanded)
                 items = source
                 sealed = sealed_in(source)

@@ -359,14 +359,15 @@ class Control:
             services.secrets.copy(old, new)
             copied = True
 
-        try:
-            services.config.edit(change)
-        except BaseException:
-            if copied:
-                with contextlib.suppress(OSError):  # the rename's own error is the one to report
-                    services.secrets.forget(new)
-            raise
-        services.providers.rename(old, new)
+        with services.providers.renaming(new):
+            try:
+                services.config.edit(change)
+            except BaseException:
+                if copied:
+                    with contextlib.suppress(OSError):  # the rename's own error is the one to report
+                        services.secrets.forget(new)
+                raise
+            services.providers.rename(old, new)
         services.emit(Level.INFO, Kind.CONFIG, f"Provider id {old} renamed to {new}", new)
         return self.get_config()
 

@@ -41,10 +41,10 @@ class Bodies:
         return self._continuity.untouched(client)
 
     async def for_provider(self, client: ClientRequest, provider: ProviderConfig, first_candidate: str,
-                           opts: BodyOptions) -> tuple[bytes, str | None]:
+                           opts: BodyOptions, known_as: str) -> tuple[bytes, str | None]:
         """(body, model sent) for ``provider`` when the continuity rules may change the body; raises
         MissingSession when continuity needs a session file that is not there."""
-        body = await self._continuity.body_for(client, provider.id, first_candidate, opts)
+        body = await self._continuity.body_for(client, provider.id, first_candidate, opts, known_as)
         return self.mapped(body, client, provider)
 
     @staticmethod

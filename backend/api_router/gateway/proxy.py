@@ -44,7 +44,8 @@ class _NoBody(Exception):
 
 class _Gone(Exception):
     """The candidate may no longer be asked: deleted, switched off, or outside a lock set since the
-    request was planned. It is passed by as if it had not been in the plan."""
+    request was planned. It is passed by as if it had not been in the plan; the message says why, for a
+    request left with nothing else to tell its client."""
 
 
 # At most this many times a request whose candidates were all passed by or tried looks again at what
@@ -158,6 +159,7 @@ class ResponsesProxy:
         untouched = self._bodies.untouched(client)
         queue = deque(plan)
         planned_with, replans = ex.cfg, 0
+        gone: list[str] = []
         while queue or (replans < _REPLANS and services.config.current is not planned_with):
             if not queue:  # the config changed meanwhile: what routing would choose now, not yet asked
                 planned_with, replans = services.config.current, replans + 1
@@ -168,7 +170,8 @@ class ResponsesProxy:
             except _NoBody as exc:  # this provider cannot be given the conversation; the next may hold it
                 ex.passed_by[exc.provider] = str(exc)
                 continue
-            except _Gone:
+            except _Gone as exc:
+                gone.append(str(exc))
                 continue
             if self._state.shutting_down and result.outcome in (Outcome.PROVIDER_FAILURE, Outcome.ABORTED):
                 # The gateway closed the upstream connections itself: not the provider's fault.
@@ -180,6 +183,9 @@ class ResponsesProxy:
             if result.response is None:  # the client left while we were answering
                 raise asyncio.CancelledError()
             return result.response
+        if gone and not ex.failures and not ex.passed_by:
+            raise GatewayError(503, f"the providers this request was routed to changed while it ran "
+                                    f"({'; '.join(gone)}) and no other could take it; send it again")
         if ex.passed_by and not ex.failures:
             raise GatewayError(400, next(iter(ex.passed_by.values())))
         refusals = _refusals(ex.failures)
@@ -204,18 +210,23 @@ class ResponsesProxy:
         since, a provider is still the one it tried). A provider added since under an id the request knew
         for another one is left out: the request could not tell the two apart in what it records."""
         assert ex.client is not None
+        with self._services.providers.moving:  # not halfway through a rename
+            identities = self._services.providers.identities
         known = ex.identities
-        identities = self._services.providers.identities
         seen = {known.get(pid) or pid for pid in (*(a.provider for a in ex.record.attempts), *ex.passed_by)}
         fresh = []
         for pid in self._services.router.plan(cfg, ex.client.session_id):
             identity = identities.get(pid)
-            if (identity or pid) in seen or (pid in known and known[pid] is not identity):
-                continue
-            renamed = next((old for old, i in known.items() if identity is not None and i is identity), None)
-            if renamed is None and identity is not None:  # added since: what it leaves follows it too
-                ex.identities = known = {**known, pid: identity}
-            fresh.append(renamed or pid)
+            # Known to the request under its id then (renamed since), or under this id; else new to it.
+            known_as = next((old for old, i in known.items() if identity is not None and i is identity), None)
+            if known_as is None:
+                if pid in known:  # the id the request knew for another provider, since deleted
+                    continue
+                known_as = pid
+                if identity is not None:  # added since: what it leaves follows it too
+                    ex.identities = known = {**known, pid: identity}
+            if (known.get(known_as) or known_as) not in seen:
+                fresh.append(known_as)
         return fresh
 
     def _now_asked(self, ex: Exchange, pid: str) -> ProviderConfig:
@@ -225,11 +236,18 @@ class ResponsesProxy:
         cfg = self._services.config.current
         if cfg is ex.cfg:  # the usual case: nothing changed since the request was planned
             return cfg.providers[pid]
-        now = ex.now_called(pid)
+        with self._services.providers.moving:  # not halfway through a rename
+            cfg = self._services.config.current
+            now = ex.now_called(pid)
         provider = cfg.providers.get(now) if now is not None else None
         lock = cfg.effective_lock
-        if provider is None or not provider.routable or (lock is not None and lock != now):
-            raise _Gone()
+        name = ex.cfg.name_of(pid)
+        if provider is None:
+            raise _Gone(f"{name} was deleted")
+        if not provider.routable:
+            raise _Gone(f"{name} was switched off")
+        if lock is not None and lock != now:
+            raise _Gone(f"routing was locked to {cfg.name_of(lock)}")
         return provider
 
     # --- one provider (and its hedge) -------------------------------------------------------------
@@ -263,7 +281,8 @@ class ResponsesProxy:
             body, model = self._bodies.mapped(client.raw, client, provider)
         else:
             try:
-                body, model = await self._bodies.for_provider(client, provider, ex.now_called(first) or first, opts)
+                body, model = await self._bodies.for_provider(client, provider, ex.now_called(first) or first, opts,
+                                                              pid)
             except MissingSession as exc:
                 raise _NoBody(pid, str(exc)) from None
         client.release_payload()  # freed while it is still in the cache; parsed again only if needed
@@ -274,7 +293,7 @@ class ResponsesProxy:
         retries = Retries(rebuild=not opts.rebuild and client.previous_response_id is not None,
                           strip_sealed=not opts.strip_sealed and sealed,
                           expand_compaction=not opts.expand_compaction and sealed,
-                          summarize=not opts.summaries and bool(client.expansions.get((provider.id, opts))))
+                          summarize=not opts.summaries and bool(client.expansions.get((pid, opts))))
         return _Racer(pid, provider, opts, retries, attempt, time.perf_counter(),
                       self._runner.open(ex, pid, provider, body, attempt, retries))
 
@@ -285,7 +304,7 @@ class ResponsesProxy:
         the one after it when that one is late as well; the first to answer wins, the others are
         cancelled."""
         router = self._services.router
-        if not queue:
+        if queue is None:
             return racer, await self._alone(ex, racer)
         racer.delay = router.hedge_delay(ex.cfg, racer.provider)
         racers = [racer]
@@ -298,7 +317,7 @@ class ResponsesProxy:
                 newest = racers[-1]  # the only one that may still be within its hedge delay
                 waits: set[asyncio.Future[Any]] = {r.launch() for r in racers}
                 timeout = None
-                if queue and newest.overdue_after is None:
+                if newest.overdue_after is None:  # even with no candidate left: one may come (_add_hedge)
                     timeout = max(0.0, newest.t0 + newest.delay - time.perf_counter())
                     if newest is racer:
                         waits.add(given_up)
@@ -353,8 +372,11 @@ class ResponsesProxy:
         """Start the next candidate that can take the request next to ``slow``; the ones that cannot
         (their body cannot be built) are passed by. ``found_dead``: another request found ``slow``'s
         provider not answering meanwhile."""
-        if not self._services.config.current.routing.hedge:  # switched off since the request began
+        cfg = self._services.config.current
+        if not cfg.routing.hedge:  # switched off since the request began
             return
+        if not queue and cfg is not ex.cfg:  # a provider enabled, added or locked to since may take it
+            queue.extend(self._not_yet_asked(ex, cfg))
         name = ex.cfg.name_of
         why = (f"{name(slow.provider)} is not answering (found by another request)" if found_dead
                else f"{name(slow.provider)} sent no first event within {slow.delay:g} s")
@@ -433,10 +455,10 @@ class ResponsesProxy:
         client hears why."""
         client, services = ex.client, self._services
         assert client is not None
-        provider = racer.target
+        provider = self._now_asked(ex, racer.provider)  # renamed since the attempt began: its key is filed anew
         model = provider.model_for(client.model)
         out = []
-        for cid, items in client.expansions.get((provider.id, racer.opts), {}).items():
+        for cid, items in client.expansions.get((racer.provider, racer.opts), {}).items():
             attempt = Attempt(racer.provider, sent_model=model, summary=True)
             ex.record.attempts.append(attempt)
             t0 = time.perf_counter()
