@@ -1518,3 +1518,15 @@ async def test_head_is_answered_on_get_endpoints_and_405_says_what_is_allowed(fa
     assert wrong.status == 405 and wrong.json["error"]["type"] == "method_not_allowed"
     assert set(wrong.headers["Allow"].split(",")) == {"GET", "HEAD", "POST"}
     assert p1.calls == 0
+
+
+async def test_a_minified_json_error_body_cut_at_the_limit_keeps_its_content(fakes, gateway):
+    """No space in megabytes of JSON: the cut drops the run of key characters it falls in, not the body."""
+    from api_router.gateway.upstream import ERROR_BODY_LIMIT
+
+    (p1,) = await fakes("p1")
+    body = b'{"error":{"message":"Request_too_large","code":"request_too_large","data":"' + b"x" * ERROR_BODY_LIMIT
+    p1.always(fp.status(400, body=body + b'"}}'))
+    gw = await gateway({"p1": p1})
+    reply = await gw.responses()
+    assert reply.status == 400 and reply.body.startswith(b'{"error":{"message":"Request_too_large","code":')

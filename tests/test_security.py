@@ -209,6 +209,7 @@ async def test_a_key_with_a_colon_cut_by_the_300_character_limit_is_left_out_who
 
 
 @pytest.mark.parametrize(("key", "sep"), [('sk-live-abc"def\\ghi0123456789abcdef', ""),
+                                          ('sk"A0123456789abcdefghi\\', ""),  # in what the mask shows: escaped too
                                           ("sk-live-abc&def<ghi>0123456789abcdef", "go"),
                                           ("sk-live-abc/def0123456789abcdef", "")])
 async def test_a_key_an_error_body_writes_json_escaped_is_masked(fakes, gateway, key, sep):

@@ -324,7 +324,9 @@ class Redactor:
         # it would mask ordinary words and numbers everywhere (a URL's password, however short, is
         # masked where it stands: see _URL_IN_TEXT).
         kept = sorted((v for v in values if len(v) >= 6), key=len, reverse=True)
-        self._values = tuple((form, mask(v)) for v in kept for form in _written_forms(v))
+        # Each form masked as it is written, so a mask replacing an escaped key is escaped the same way
+        # (JSON stays JSON).
+        self._values = tuple(dict.fromkeys((write(v), write(mask(v))) for v in kept for write in _WRITINGS))
         self._bytes = tuple((form.encode(), masked.encode()) for form, masked in self._values)
         # A body may also be UTF-16 (an upstream's charset): the same keys in both byte orders.
         self._utf16 = tuple((form.encode(codec), masked.encode(codec)) for form, masked in self._values
@@ -365,14 +367,21 @@ class Redactor:
         return data
 
 
-def _written_forms(secret: str) -> tuple[str, ...]:
-    """``secret`` as it stands, and as a JSON string would write it: a quote or backslash escaped (our
-    own error bodies are JSON-encoded before they are masked), a "/" as "\\/" (PHP's default) and
-    "&", "<", ">" as "\\u0026"… (Go's default — many relays are written in Go). A key of letters, digits
-    and "-_" has one form."""
-    escaped = secret.replace("\\", "\\\\").replace('"', '\\"')
-    go = escaped.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
-    return tuple(dict.fromkeys((secret, escaped, escaped.replace("/", "\\/"), go, go.replace("/", "\\/"))))
+def _json_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _go_escaped(text: str) -> str:
+    return _json_escaped(text).replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+# How a secret may be written where it comes back: as it stands; in a JSON string (a quote or backslash
+# escaped — our own error bodies are JSON-encoded before they are masked); with "/" as "\\/" (PHP's
+# default); with "&", "<", ">" as "\\u0026"… (Go's default — many relays are written in Go). A key of
+# letters, digits and "-_" is written one way.
+_WRITINGS: tuple[Callable[[str], str], ...] = (
+    lambda text: text, _json_escaped, lambda text: _json_escaped(text).replace("/", "\\/"), _go_escaped,
+    lambda text: _go_escaped(text).replace("/", "\\/"))
 
 
 def _replace_aligned(data: bytes, old: bytes, new: bytes) -> bytes:

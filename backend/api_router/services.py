@@ -112,29 +112,41 @@ class ProviderStates:
         self._tell(moved, usage_moved)
 
     @contextlib.contextmanager
-    def renaming(self, new: str) -> Iterator[None]:
-        """Held around a rename from its edit of the files (which puts ``new`` in the config and the key
-        under it) to the end of ``rename``: nobody resolving an id or recording under one (``moving``) sees
-        the files renamed and the states not yet — a request would take the new id for a provider new to
-        it. A table cut by hand under ``new`` is replaced: its address is not the renamed provider's."""
+    def renaming(self, old: str, new: str) -> Iterator[None]:
+        """A rename: the body of the ``with`` edits the files (puts ``new`` in the config, the key under
+        it); then every state moves. From the edit to the move nobody resolving an id or recording under
+        one (``moving``) goes on — a request would take the new id for a provider new to it, and what it
+        recorded the move would write over. (It waits for the config.toml write; secrets.json's own rename
+        comes after.) A table cut by hand under ``new`` is replaced: its address is not the renamed one's.
+        When the edit fails, nothing is renamed."""
         with self.moving:
             with self._lock:
+                cut = self._addresses.get(new), self._usage_settings.get(new)
                 self._unnote(new)
-            yield
+            try:
+                yield
+            except BaseException:
+                with self._lock:  # still there to be pasted back
+                    self._note(new, *cut)
+                raise
+            self._move(old, new)
+        for member in self._files:
+            member.rename(old, new)
 
     def rename(self, old: str, new: str) -> None:
-        with self.moving:
-            with self._lock:
-                self._follow(old, new)
-                self._unnote(old)
-                identities = dict(self.identities)
-                identity = identities.pop(old, None)
-                if identity is not None:
-                    identities[new] = identity
-                self.identities = identities
-            for member in self._members:
-                member.rename(old, new)
-        for member in self._files:
+        with self.renaming(old, new):
+            pass
+
+    def _move(self, old: str, new: str) -> None:
+        with self._lock:
+            self._follow(old, new)
+            self._unnote(old)
+            identities = dict(self.identities)
+            identity = identities.pop(old, None)
+            if identity is not None:
+                identities[new] = identity
+            self.identities = identities
+        for member in self._members:
             member.rename(old, new)
 
     def forget(self, provider: str) -> None:
@@ -156,6 +168,12 @@ class ProviderStates:
             if pid not in moved:  # a new address voids the usage reading already
                 for member in self._usage:
                     member.usage_changed(pid)
+
+    def _note(self, provider: str, address: str | None, usage: tuple[str, str] | None) -> None:
+        if address is not None:
+            self._addresses = {**self._addresses, provider: address}
+        if usage is not None:
+            self._usage_settings = {**self._usage_settings, provider: usage}
 
     def _unnote(self, provider: str) -> None:
         self._addresses = {pid: a for pid, a in self._addresses.items() if pid != provider}

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from api_router.paths import Paths
 from tests.support import fake_provider as fp
-from tests.support.harness import Harness, Reply, simple_body, start_harness
+from tests.support.harness import ApiError, Harness, Reply, simple_body, start_harness
 
 SID = "019a0000-0000-7000-8000-0000000000c1"
 
@@ -762,3 +762,33 @@ async def test_a_request_that_fails_while_its_provider_is_being_renamed_asks_it_
     assert reply.status == 502 and b.calls == 1, (b.calls, reply.body)
     health = services.router.health_json(services.config.current)["relay"]
     assert health["consecutive_failures"] == 1, health
+
+
+async def test_a_rename_that_fails_leaves_a_cut_tables_address_remembered(fakes, gateway, monkeypatch):
+    """A rename onto the id of a table cut by hand that could not be saved (a full disk) renames nothing:
+    the cut table pasted back with another address still starts afresh there."""
+    import errno
+
+    p1, p2, new = await fakes("p1", "p2", "new")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 600})
+    services = gw.services
+    services.watcher.stop()
+    services.router.record_failure(services.config.current, "p2", "HTTP 503: old relay broken")
+    path = services.paths.config
+    original = path.read_text()
+    start = original.index("[providers.p2]")
+    end = original.find("\n[", start + 1)
+    table = original[start:] if end == -1 else original[start:end + 1]
+    path.write_text(original.replace(table, ""))
+    services.config.reload(), services.config.reload()
+
+    def full_disk(change):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(services.config, "edit", full_disk)
+    with pytest.raises(ApiError):
+        await gw.api("rename_provider", provider="p1", new_id="p2")
+    monkeypatch.undo()
+    path.write_text(path.read_text() + "\n" + table.replace(p2.base_url, new.base_url))
+    services.config.reload(), services.config.reload()
+    assert services.router.health_json(services.config.current)["p2"]["status"] == "unknown"

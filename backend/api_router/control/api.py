@@ -359,15 +359,16 @@ class Control:
             services.secrets.copy(old, new)
             copied = True
 
-        with services.providers.renaming(new):
-            try:
+        edited = False
+        try:
+            with services.providers.renaming(old, new):
                 services.config.edit(change)
-            except BaseException:
-                if copied:
-                    with contextlib.suppress(OSError):  # the rename's own error is the one to report
-                        services.secrets.forget(new)
-                raise
-            services.providers.rename(old, new)
+                edited = True
+        except BaseException:
+            if copied and not edited:
+                with contextlib.suppress(OSError):  # the rename's own error is the one to report
+                    services.secrets.forget(new)
+            raise
         services.emit(Level.INFO, Kind.CONFIG, f"Provider id {old} renamed to {new}", new)
         return self.get_config()
 

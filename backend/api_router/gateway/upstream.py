@@ -280,12 +280,13 @@ def error_text(body: bytes, content_type: str) -> str:
     return clip(text) or "(empty body)"
 
 
-# What keys and tokens may be made of — printable ASCII but the space, as secrets.json takes them
-# ("APIKey:APISecret" pairs included): a run of these cut in two may be the start of one an upstream
-# echoed, which masking (it looks for whole keys) would no longer recognise.
+# A run of key characters cut in two may be the start of a key an upstream echoed, which masking (it
+# looks for whole keys) would no longer recognise. In a message a person reads, any run without a space
+# goes (keys may hold any printable ASCII: "APIKey:APISecret"); in a body passed on — JSON, often without
+# a space for megabytes — the characters keys are usually made of, a colon included.
 _KEY_CHAR = re.compile(r"[!-~]")
-_KEY_BYTES = bytes(range(0x21, 0x7F))  # the same, for rstrip
 _TRAILING_KEY_RUN = re.compile(r"[!-~]+$")
+_KEY_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.~+/=:"
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
