@@ -67,9 +67,9 @@ class ProviderStates:
         # request's record waits on a disk. (A rename has put the key under the new id already.)
         self._files = tuple(files)
         self._lock = threading.Lock()  # renames and deletes come from the control thread
-        # Held while a rename moves each member's state, and by whoever records what a request learnt under
-        # a provider's id now (OutcomeRecorder): a record lands before the move (and moves with it) or after
-        # it (under the new id), never in between, where the move would write over it.
+        # Held from a rename's edit of the files to the move of each member's state (``renaming``), and by
+        # whoever resolves a request's provider or records what it learnt under its id now (the proxy, the
+        # OutcomeRecorder): they see the rename before it began or after it ended, never halfway.
         self.moving = threading.RLock()
         # Replaced, never changed, so that a request takes it with one read, before its config.
         self.identities: Mapping[str, ProviderIdentity] = {}

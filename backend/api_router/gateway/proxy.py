@@ -59,7 +59,6 @@ class _Racer:
     can race it (no task to create and wait on), or launched as a task of its own for a hedge race."""
 
     provider: str  # as the request knows it (see Exchange.identities)
-    target: ProviderConfig  # the provider as configured when the attempt began
     opts: BodyOptions
     retries: Retries
     attempt: Attempt
@@ -294,7 +293,7 @@ class ResponsesProxy:
                           strip_sealed=not opts.strip_sealed and sealed,
                           expand_compaction=not opts.expand_compaction and sealed,
                           summarize=not opts.summaries and bool(client.expansions.get((pid, opts))))
-        return _Racer(pid, provider, opts, retries, attempt, time.perf_counter(),
+        return _Racer(pid, opts, retries, attempt, time.perf_counter(),
                       self._runner.open(ex, pid, provider, body, attempt, retries))
 
     async def _race(self, ex: Exchange, racer: _Racer, queue: deque[str] | None, first: str,
