@@ -457,6 +457,23 @@ async def test_an_address_or_key_changed_by_hand_or_cleared_starts_afresh_too(fa
     assert services.tests.last("main") is not None
 
 
+def hand_edit(services, text: str) -> None:
+    """config.toml saved by hand as ``text``, and taken (once it has settled: the second look)."""
+    services.paths.config.write_text(text)
+    services.config.reload(), services.config.reload()
+
+
+def cut_by_hand(services, pid: str) -> str:
+    """The provider's table cut from config.toml by hand (the watcher stopped); returns the table."""
+    text = services.paths.config.read_text()
+    start = text.index(f"[providers.{pid}]")
+    end = text.find("\n[", start + 1)
+    table = text[start:] if end == -1 else text[start:end + 1]
+    hand_edit(services, text.replace(table, ""))
+    assert pid not in services.config.current.providers
+    return table
+
+
 async def test_a_table_cut_by_hand_and_pasted_back_with_another_address_starts_afresh(fakes, gateway):
     """Two saves of config.toml: [providers.p2] cut, then pasted back with a new base_url. What was learnt
     at the old address (a cooldown, the last test) is not the new address's."""
@@ -466,16 +483,8 @@ async def test_a_table_cut_by_hand_and_pasted_back_with_another_address_starts_a
     services.watcher.stop()
     await gw.api("test_provider", provider="p2")
     services.router.record_failure(services.config.current, "p2", "HTTP 503: old relay broken")
-    path = services.paths.config
-    original = path.read_text()
-    start = original.index("[providers.p2]")
-    end = original.find("\n[", start + 1)
-    table = original[start:] if end == -1 else original[start:end + 1]
-    path.write_text(original.replace(table, ""))
-    services.config.reload(), services.config.reload()  # taken once it has settled: the second look
-    assert "p2" not in services.config.current.providers
-    path.write_text(path.read_text() + "\n" + table.replace(p2.base_url, new.base_url))
-    services.config.reload(), services.config.reload()
+    table = cut_by_hand(services, "p2")
+    hand_edit(services, services.paths.config.read_text() + "\n" + table.replace(p2.base_url, new.base_url))
     assert services.config.current.providers["p2"].base_url == new.base_url
     health = services.router.health_json(services.config.current)["p2"]
     assert (health["status"], services.tests.last("p2")) == ("unknown", None), health
@@ -716,13 +725,7 @@ async def test_renaming_onto_an_id_whose_table_was_cut_by_hand_keeps_the_usage_r
     services = gw.services
     services.watcher.stop()
     await gw.api("refresh_usage", provider="p1")
-    path = services.paths.config
-    text = path.read_text()
-    start = text.index("[providers.p2]")
-    end = text.find("\n[", start + 1)
-    path.write_text(text.replace(text[start:] if end == -1 else text[start:end + 1], ""))
-    services.config.reload(), services.config.reload()
-    assert "p2" not in services.config.current.providers
+    cut_by_hand(services, "p2")
     await gw.api("rename_provider", provider="p1", new_id="p2")
     await asyncio.sleep(0.3)  # anything the change scheduled on the loop has run
     quota = (await gw.api("get_status"))["quota"]
@@ -774,13 +777,7 @@ async def test_a_rename_that_fails_leaves_a_cut_tables_address_remembered(fakes,
     services = gw.services
     services.watcher.stop()
     services.router.record_failure(services.config.current, "p2", "HTTP 503: old relay broken")
-    path = services.paths.config
-    original = path.read_text()
-    start = original.index("[providers.p2]")
-    end = original.find("\n[", start + 1)
-    table = original[start:] if end == -1 else original[start:end + 1]
-    path.write_text(original.replace(table, ""))
-    services.config.reload(), services.config.reload()
+    table = cut_by_hand(services, "p2")
 
     def full_disk(change):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -789,6 +786,5 @@ async def test_a_rename_that_fails_leaves_a_cut_tables_address_remembered(fakes,
     with pytest.raises(ApiError):
         await gw.api("rename_provider", provider="p1", new_id="p2")
     monkeypatch.undo()
-    path.write_text(path.read_text() + "\n" + table.replace(p2.base_url, new.base_url))
-    services.config.reload(), services.config.reload()
+    hand_edit(services, services.paths.config.read_text() + "\n" + table.replace(p2.base_url, new.base_url))
     assert services.router.health_json(services.config.current)["p2"]["status"] == "unknown"
