@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import socket
 import statistics
 import sys
@@ -110,6 +111,7 @@ def run(minutes: float, interval: float) -> Report:
             gateway.stop()
         upstream.stop()
         hole.close()
+        shutil.rmtree(work, ignore_errors=True)  # the run's config, keys and log are of no use after it
 
 
 def main(argv: list[str] | None = None) -> int:
