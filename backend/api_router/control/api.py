@@ -66,6 +66,16 @@ def _point_routing(doc: TOMLDocument, old: str, new: str) -> None:
             routing[key] = new
 
 
+def _end_lock_on(doc: TOMLDocument, pid: str) -> bool:
+    """Ends a lock on ``pid`` (a provider switched off cannot hold one), judged on the file as the edit finds
+    it: a lock set since the caller looked ends too."""
+    routing = section(doc, "routing")
+    if routing.get("manual_override") != pid:
+        return False
+    routing["manual_override"] = ""
+    return True
+
+
 def _text(name: str, value: str, *, empty_ok: bool = False) -> str:
     value = value.strip()
     if not value and not empty_ok:
@@ -297,7 +307,6 @@ class Control:
                                                   old.usage_base_url if old else "")
         if disabled is not None:
             values["disabled"] = disabled
-        unlock = False
         if model_map is not None:
             values["model_map"] = {k.strip(): v.strip() for k, v in model_map.items()}
         if creating:
@@ -308,7 +317,7 @@ class Control:
             if why:
                 raise ControlError(f"{key} {why}")
 
-        def change(doc: TOMLDocument) -> None:
+        def change(doc: TOMLDocument) -> bool:
             # Checked again on the file as the edit finds it, another change may have got there first: an
             # update finds its provider still there (else it would make a table of just the fields it
             # changes, a provider without a URL), a new one finds its id still free (a double submit).
@@ -319,20 +328,9 @@ class Control:
                 set_value(table, key, value)
             if creating:
                 set_order(doc, [*services.config.current.order, pid])
-            # A lock on a provider that is switched off ends with it, as with set_provider_disabled (judged on
-            # the file as the edit finds it: a lock set since the caller looked ends too).
-            nonlocal unlock
-            unlock = bool(disabled) and section(doc, "routing").get("manual_override") == pid
-            if unlock:
-                section(doc, "routing")["manual_override"] = ""
+            return bool(disabled) and _end_lock_on(doc, pid)  # a provider switched off takes its lock along
 
-        before = services.config.current
-        cfg = services.config.edit(change)
-        verb = "added" if creating else "updated"
-        services.emit(Level.INFO, Kind.CONFIG, f"Provider {cfg.name_of(pid)} {verb}", pid)
-        if unlock:
-            services.router.lock_changed(cfg, None)
-        self._note_first_in_list(before, cfg)
+        self._edit_provider(change, pid, "added" if creating else "updated")
         # A new base URL reaches every per-provider state, and new usage settings the usage reading, with the
         # config (ProviderStates.note_config).
         return self.get_config()
@@ -421,25 +419,13 @@ class Control:
 
     @exposed
     def set_provider_disabled(self, provider: str, disabled: bool) -> dict[str, Any]:
-        services = self._services
         pid = self._existing(provider)
-        unlock = False
 
-        def change(doc: TOMLDocument) -> None:
-            nonlocal unlock
+        def change(doc: TOMLDocument) -> bool:
             provider_table(doc, pid)["disabled"] = disabled
-            # Judged on the file as the edit finds it: a lock set since the caller looked ends too.
-            unlock = disabled and section(doc, "routing").get("manual_override") == pid
-            if unlock:
-                section(doc, "routing")["manual_override"] = ""
+            return disabled and _end_lock_on(doc, pid)
 
-        before = services.config.current
-        cfg = services.config.edit(change)
-        state = "disabled" if disabled else "enabled"
-        services.emit(Level.INFO, Kind.CONFIG, f"Provider {cfg.name_of(pid)} {state}", pid)
-        if unlock:
-            services.router.lock_changed(cfg, None)
-        self._note_first_in_list(before, cfg)
+        self._edit_provider(change, pid, "disabled" if disabled else "enabled")
         return self.get_config()
 
     @exposed
@@ -656,6 +642,22 @@ class Control:
         return result
 
     # --- helpers ---------------------------------------------------------------------------------------
+
+    def _edit_provider(self, change: Callable[[TOMLDocument], bool], pid: str, verb: str) -> None:
+        """Edits one provider's table in config.toml; ``change`` says whether it ended a lock on it."""
+        services = self._services
+        ended = False
+
+        def edit(doc: TOMLDocument) -> None:
+            nonlocal ended  # the last run of the edit is the one written
+            ended = change(doc)
+
+        before = services.config.current
+        cfg = services.config.edit(edit)
+        services.emit(Level.INFO, Kind.CONFIG, f"Provider {cfg.name_of(pid)} {verb}", pid)
+        if ended:
+            services.router.lock_changed(cfg, None)
+        self._note_first_in_list(before, cfg)
 
     def _note_first_in_list(self, before: Config, after: Config) -> None:
         """With "first in list" the preferred provider moves when the list changes (reordered, the first
