@@ -868,3 +868,30 @@ async def test_the_client_leaving_during_a_hedge_race_cancels_both(fakes, gatewa
     await wait_until(lambda: not gw.services.require_serving().upstream.open, 3, "both upstreams to be closed")
     row = gw.services.store.request_log()[0]
     assert row["status"] == 499 and {a["outcome"] for a in row["attempts"]} == {"client_closed"}
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", None])
+async def test_an_event_stream_labelled_otherwise_is_relayed_as_one(fakes, gateway, content_type):
+    """A relay that labels its event stream text/plain, octet-stream or not at all: Codex reads the
+    bytes whatever the label, so the gateway does too — the answer, its tokens, no failover — and the
+    client gets it labelled as what it is."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    p1.always(fp.raw_stream([_written(_events())], content_type=content_type))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.event_types[-1] == "response.completed" and reply.text == "answer"
+    assert reply.headers["Content-Type"].startswith("text/event-stream")
+    assert attempts(gw) == [("p1", "ok")] and p2.calls == 0
+    assert gw.services.store.request_log()[0]["total_tokens"] > 0
+
+
+async def test_plain_text_that_is_no_event_stream_fails_over_saying_what_came(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    p1.always(fp.raw_stream([b"upstream busy, try later\n"], content_type="text/plain"))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert reply.event_types[-1] == "response.completed"
+    assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+    error = gw.services.store.request_log()[0]["attempts"][0]["error"]
+    assert error == "the stream ended before any event (the provider answered text/plain, not an event stream)"

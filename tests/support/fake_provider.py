@@ -123,9 +123,10 @@ def stream_ok(text: str = "hello", *, delay: float = 0.0, cut_after: int | None 
     return run
 
 
-def raw_stream(chunks: list[bytes], delay: float = 0.0) -> Behaviour:
+def raw_stream(chunks: list[bytes], delay: float = 0.0, content_type: str | None = "text/event-stream") -> Behaviour:
+    """``chunks`` as the body; ``content_type`` None: no Content-Type header at all."""
     async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        resp = web.StreamResponse(headers={"Content-Type": content_type} if content_type else None)
         await resp.prepare(request)
         for chunk in chunks:
             await resp.write(chunk)

@@ -157,13 +157,15 @@ class AttemptRunner:
         try:
             if not 200 <= resp.status < 300:
                 return _passed_back(opened, await self._http_error(ex, opened, client, retries))
-            if client.stream and resp.content_type == "text/event-stream":
+            if client.stream and _streamed(resp.content_type):
                 opened.stream = UpstreamStream(resp, self._deadlines, self._redact)
                 remaining = max(0.001, timeout - (time.perf_counter() - t0))
                 try:
                     await opened.stream.first_event(remaining, timeout)
                 except StreamFailed as exc:
-                    return AttemptResult(Outcome.PROVIDER_FAILURE, error=str(exc),
+                    error = str(exc) if resp.content_type == "text/event-stream" else \
+                        f"{exc} (the provider answered {resp.content_type}, not an event stream)"
+                    return AttemptResult(Outcome.PROVIDER_FAILURE, error=error,
                                          timed_out=isinstance(exc.__cause__, TimeoutError))
                 attempt.ttfb_ms = (time.perf_counter() - t0) * 1000
                 handed_on = True
@@ -397,6 +399,14 @@ class AttemptRunner:
 
 
 _UNFINISHED = frozenset({"failed", "incomplete", "cancelled"})
+# What a relay may label its event stream with (aiohttp reads a missing Content-Type as octet-stream):
+# Codex reads the bytes whatever the label says, so a stream that works without the gateway works with it.
+_UNLABELLED = frozenset({"text/event-stream", "text/plain", "application/octet-stream"})
+
+
+def _streamed(content_type: str) -> bool:
+    """Whether a 2xx answer to a streamed request is read as an event stream."""
+    return content_type in _UNLABELLED
 
 
 def _failed_answer(answer: dict[str, Any]) -> tuple[dict[str, Any], str]:
