@@ -1,9 +1,11 @@
 """The continuity index keeps a bounded number of sealed items in memory and still answers for all."""
 
+import threading
+
 import pytest
 
 from api_router.continuity import index as index_mod
-from api_router.continuity.index import ContinuityIndex
+from api_router.continuity.index import ContinuityIndex, tombstone
 from api_router.continuity.rewrite import drop_sealed_reasoning
 from api_router.store import Store
 
@@ -75,6 +77,33 @@ def test_a_rename_reaches_items_in_memory_and_in_the_store(store, small):
     store.flush()
     owners = index.sealed_owners("long")
     assert owners.get("rs_0") == "main" and owners.get("rs_39") == "main"
+
+
+@pytest.mark.parametrize("move", ["rename", "delete"])
+def test_what_is_read_back_while_a_rename_or_delete_waits_for_the_writer_follows_it(store, move):
+    """Right after a start nothing of a session is in memory; a rename or delete reaches the store through
+    its writer. A session's first request in between must not read the owners from before it (and keep
+    them): the renamed provider would lose its own reasoning, a later provider under a deleted id would be
+    sent the deleted one's."""
+    before = ContinuityIndex(store)
+    before.record_sealed("s", [("rs_1", "reasoning")], "p2")
+    before.record_sealed("t", [("rs_2", "reasoning")], "p2")
+    before.record_response("resp_1", "p2")
+    store.flush()
+    index = ContinuityIndex(store)  # as after a restart
+    gate = threading.Event()
+    store._writer.submit(lambda c: gate.wait(5))  # a writer busy with a commit: what follows waits its turn
+    threading.Timer(0.3, gate.set).start()
+    new = "p2b" if move == "rename" else tombstone("p2")
+    for member in (store, index):  # as ProviderStates tells them: the store first
+        if move == "rename":
+            member.rename("p2", "p2b")
+        else:
+            member.forget("p2")
+    assert index.sealed_owners("s").get("rs_1") == new
+    assert index.sealed_owners("u").get("rs_2") == new  # an item of another session, found by its id
+    assert index.response_owner("resp_1") == new
+    gate.set()
 
 
 def test_a_session_read_back_before_its_writes_landed_still_finds_them(store, small):

@@ -44,6 +44,11 @@ class ContinuityIndex:
         self._responses: OrderedDict[str, str] = OrderedDict()
         self._sealed: OrderedDict[str, SessionOwners] = OrderedDict()
         self._sealed_items = 0  # entries across self._sealed
+        # Renames and deletes so far, and how many of them the store is known to have committed: each is
+        # queued to the store's writer before it reaches memory here, and a read of the store before the
+        # commit would bring back the old owners, kept in memory from then on (see ``_from_store``).
+        self._moves = 0
+        self._moves_committed = 0
         self._rejects_previous_id = set(json.loads(store.get_meta(REJECTS_PREVIOUS_ID_META) or "[]"))
         # x-codex-turn-state value -> the provider that issued it. It lives for one turn, so memory is
         # enough: after a restart an unknown state is simply not forwarded.
@@ -66,7 +71,14 @@ class ContinuityIndex:
     def response_owner(self, response_id: str) -> str | None:
         with self._lock:
             owner = self._responses.get(response_id)
-        return owner if owner is not None else self._store.load_response_owner(response_id)
+        if owner is not None:
+            return owner
+        while True:
+            moves = self._settle_moves()
+            owner = self._store.load_response_owner(response_id)
+            with self._lock:
+                if self._moves == moves:
+                    return owner
 
     # --- turn state ------------------------------------------------------------------------------
 
@@ -122,40 +134,63 @@ class ContinuityIndex:
             if cached is not None:
                 self._sealed.move_to_end(session)
                 return cached
-        recent = self._store.load_sealed_owners(session, SEALED_PER_SESSION_IN_MEMORY)
-        loaded = SessionOwners(recent, lambda item: self._recall(session, item))
-        with self._lock:
-            owners = self._sealed.setdefault(session, loaded)
-            if owners is loaded:
-                self._sealed_items += len(loaded.recent)
-                self._trim_sessions()
-        return owners
+        while True:
+            moves = self._settle_moves()
+            recent = self._store.load_sealed_owners(session, SEALED_PER_SESSION_IN_MEMORY)
+            loaded = SessionOwners(recent, lambda item: self._recall(session, item))
+            with self._lock:
+                if self._moves != moves:
+                    continue  # a rename or delete came between the read and now: read again
+                owners = self._sealed.setdefault(session, loaded)
+                if owners is loaded:
+                    self._sealed_items += len(loaded.recent)
+                    self._trim_sessions()
+            return owners
 
     def _recall(self, session: str, item: str) -> str | None:
         """An item memory does not hold, from the store. Either answer is kept in memory (an item the
         store does not know either as ``UNKNOWN``): a request carries the same items turn after turn,
         and a long history sealed before API Router saw it would otherwise cost one read per item per
         request, on the event loop."""
-        with self._lock:  # any session's: a fork carries its parent's items (maybe not written yet)
-            owner = next((o.recent[item] for o in self._sealed.values() if o.recent.get(item)), None)
-        if owner is None:
-            owner = self._store.load_sealed_owner(item)
+        while True:
+            moves = self._settle_moves()
+            with self._lock:  # any session's: a fork carries its parent's items (maybe not written yet)
+                owner = next((o.recent[item] for o in self._sealed.values() if o.recent.get(item)), None)
+            if owner is None:
+                owner = self._store.load_sealed_owner(item)
+            with self._lock:
+                if self._moves != moves:
+                    continue
+                owners = self._sealed.get(session)
+                if owners is not None and (owner is not None or owners.settled()):
+                    self._remember_locked(session, owners, {item: UNKNOWN if owner is None else owner})
+            return owner
+
+    def _settle_moves(self) -> int:
+        """The renames and deletes so far, every one of them committed by the store once this returns
+        (waiting for its writer only after one that may still be queued: they are rare, reads are not)."""
         with self._lock:
-            owners = self._sealed.get(session)
-        if owners is not None and (owner is not None or owners.settled()):
-            self._remember(session, owners, {item: UNKNOWN if owner is None else owner})
-        return owner
+            moves = self._moves
+            if moves == self._moves_committed:
+                return moves
+        self._store.flush()  # everything queued so far: the store's part of a move is queued before ours
+        with self._lock:
+            self._moves_committed = max(self._moves_committed, moves)
+        return moves
 
     def _remember(self, session: str, owners: SessionOwners, found: dict[str, str]) -> None:
         with self._lock:
-            before = len(owners.recent)
-            for item, owner in found.items():
-                owners.recent.pop(item, None)  # to the end: the newest
-                owners.recent[item] = owner
-            owners.trim(SEALED_PER_SESSION_IN_MEMORY)
-            if self._sealed.get(session) is owners:  # not dropped from memory meanwhile
-                self._sealed_items += len(owners.recent) - before
-                self._trim_sessions()
+            self._remember_locked(session, owners, found)
+
+    def _remember_locked(self, session: str, owners: SessionOwners, found: dict[str, str]) -> None:
+        before = len(owners.recent)
+        for item, owner in found.items():
+            owners.recent.pop(item, None)  # to the end: the newest
+            owners.recent[item] = owner
+        owners.trim(SEALED_PER_SESSION_IN_MEMORY)
+        if self._sealed.get(session) is owners:  # not dropped from memory meanwhile
+            self._sealed_items += len(owners.recent) - before
+            self._trim_sessions()
 
     def _trim_sessions(self) -> None:
         """Drop the least recently used sessions from memory (never the latest); ``_lock`` held."""
@@ -187,6 +222,7 @@ class ContinuityIndex:
 
     def rename(self, old: str, new: str) -> None:
         with self._lock:
+            self._moves += 1
             for rid, owner in self._responses.items():
                 if owner == old:
                     self._responses[rid] = new
