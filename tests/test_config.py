@@ -380,3 +380,19 @@ def test_rename_works_when_hand_written_provider_tables_are_split_by_another_tab
     assert not problems and set(config.providers) == {"a", "b", "c"} - {old}
     assert config.providers["c"].base_url == f"http://{old}.example/v1"
     assert f"# {old}'s own" in out and config.routing.hedge is True
+
+
+@pytest.mark.parametrize(("line", "why"), [
+    ('display_name = "   "', "display_name must be a name of at most 200 characters, not blank (found '   '); using "
+                            "the provider's id"),
+    ('model_map = { " " = "x" }', "model_map must be a table of model names (strings)"),
+])
+def test_a_blank_name_the_app_refuses_is_refused_in_the_file_too(tmp_path, line, why):
+    """The file accepted what the app refuses: a provider shown by a blank name in the UI, the tray and events."""
+    path = tmp_path / "config.toml"
+    path.write_text(f'[providers.p1]\nbase_url = "https://a.example/v1"\n{line}\n')
+    cf, report = ConfigFile.load(path)
+    assert any(why in p for p in report.problems), report.problems
+    p1 = cf.current.providers["p1"]
+    assert p1.display_name == "p1" and not p1.model_map
+    assert line not in path.read_text()  # repaired (the original copied aside)

@@ -1531,3 +1531,48 @@ async def test_a_minified_json_error_body_cut_at_the_limit_keeps_its_content(fak
     gw = await gateway({"p1": p1})
     reply = await gw.responses()
     assert reply.status == 400 and reply.body.startswith(b'{"error":{"message":"Request_too_large","code":')
+
+
+async def test_control_errors_quote_what_the_client_sent_by_its_start(fakes, gateway):
+    """An id, a setting or an argument name of any length gets a sentence back, not itself."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    long = "x" * 100_000
+    calls = [("delete_provider", {"provider": long}), ("set_manual_override", {"provider": long}),
+             ("probe_provider", {"provider": long}), ("rename_provider", {"provider": "p1", "new_id": long}),
+             ("upsert_provider", {"provider": long, "base_url": p1.base_url}),
+             ("update_routing", {"preferred_provider": long}), ("update_routing", {long: 1}),
+             ("get_status", {long: 1, "y" * 50_000: 2}), ("x" * 4000, {})]
+    for method, args in calls:
+        reply = await gw.request("POST", f"/api/{method}", body=args)
+        message = reply.json["error"]["message"]
+        assert reply.status in (400, 404) and "xxxxx" in message and len(message) < 400, (method[:20], message[:200])
+
+
+async def test_arguments_nested_too_deeply_to_write_get_a_400(fakes, gateway):
+    """A value of the wrong type is quoted in its refusal; one nested a thousand levels cannot be written
+    out (Python's repr gives up) and is named by its type instead of failing the call with a 500."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    deep = "[" * 1000 + "]" * 1000
+    for method, args in (("delete_provider", f'{{"provider": {deep}}}'),
+                         ("upsert_provider", f'{{"provider": "p1", "model_map": {{"a": {deep}}}}}')):
+        reply = await gw.request("POST", f"/api/{method}", raw=args.encode())
+        assert reply.status == 400, (method, reply.status)
+        assert "nested too deeply to show" in reply.json["error"]["message"]
+
+
+async def test_a_hand_edit_nested_too_deeply_to_write_out_is_reported_and_the_app_goes_on(fakes, gateway):
+    """A dotted key a thousand levels deep reads as a table where a number belongs. It is reported like
+    any value of the wrong type, and the control API keeps answering (it failed every call with a 500)."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing={"cooldown_seconds": 7})
+    services = gw.services
+    text = services.paths.config.read_text()
+    assert "cooldown_seconds = 7" in text
+    services.paths.config.write_text(text.replace("cooldown_seconds = 7", "cooldown_seconds" + ".a" * 1500 + " = 1"))
+    services.config.reload(), services.config.reload()
+    status = await gw.api("get_status")
+    assert status["routing"]["cooldown_seconds"] == 7  # the last good version stays in use
+    events = json.dumps((await gw.api("list_events"))["events"])
+    assert "config.toml" in events and "nested too deeply" in events, events[-600:]

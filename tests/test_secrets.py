@@ -167,7 +167,8 @@ def test_a_key_replaced_or_deleted_while_running_stays_masked(tmp_path):
     assert r.redact_bytes(echoed) == "keys …BBBB …2222 …EEEE ••••".encode()
 
 
-@pytest.mark.parametrize("bad", ["sk-a\x00b", "sk-a\x01b", "sk-a\x7fb", "sk-a\x85b", "sk-a\nb", ""])
+@pytest.mark.parametrize("bad", ["sk-a\x00b", "sk-a\x01b", "sk-a\x7fb", "sk-a\x85b", "sk-a\nb", "", "sk-a b",
+                                 "Bearer sk-good-0002", "s" * 4097])
 def test_a_key_or_token_no_http_header_can_carry_is_left_out_and_reported(tmp_path, bad):
     """A control character in a key breaks every request to its provider: the key is reported and left
     out (the original file kept aside) at start, and a hand edit that brings one in is refused."""
@@ -198,11 +199,12 @@ def test_a_token_that_is_not_a_string_is_replaced_at_start_and_refused_in_a_hand
     sf, report = SecretsFile.load(path)
     token = sf.current.gateway_token
     assert TOKEN_RE.match(token) and json.loads(path.read_text())["gateway_token"] == token
-    assert report.problems[0] == "secrets.json: gateway_token is not a string of printable ASCII characters"
+    assert report.problems[0].startswith("secrets.json: gateway_token is not a string of at most 4,096 printable "
+                                         "ASCII characters only, with no spaces")
     assert any("a new gateway token was created" in p for p in report.problems)
     problems = []
     sf.on_problem = problems.append
-    for wrong in (["x"], "ao_line\nbreak"):
+    for wrong in (["x"], "ao_line\nbreak", "ao_a space"):
         problems.clear()
         path.write_text(json.dumps({"gateway_token": wrong, "providers": {"p1": "sk-good-0001"}}))
         sf.reload(), sf.reload()
@@ -251,3 +253,20 @@ def test_a_file_nested_too_deep_to_parse_is_moved_aside_at_start_and_refused_whi
     sf.reload(), sf.reload()
     assert sf.current.gateway_token == token
     assert problems and "is not valid JSON (RecursionError)" in problems[0]
+
+
+def test_spaces_around_a_key_or_the_token_as_pasted_are_left_out(tmp_path):
+    """A token saved by hand with a space after it was taken as it was and could never match what a
+    client sends (HTTP drops the space): every client, the web UI included, was locked out."""
+    path = tmp_path / "secrets.json"
+    token = "ao_" + "e" * 32
+    path.write_text(json.dumps({"gateway_token": token + " ", "providers": {"p1": " sk-good-0001\n"},
+                                "usage_tokens": {"p1": "\tut-0001 "}}))
+    sf, report = SecretsFile.load(path)
+    assert not report.problems
+    assert sf.current.gateway_token == token
+    assert dict(sf.current.provider_keys) == {"p1": "sk-good-0001"} and dict(sf.current.usage_tokens) == {"p1": "ut-0001"}
+    sf.reload()
+    path.write_text(json.dumps({"gateway_token": "\n" + token + "\n", "providers": {"p1": "sk-good-0002 "}}))
+    sf.reload(), sf.reload()
+    assert sf.current.gateway_token == token and dict(sf.current.provider_keys) == {"p1": "sk-good-0002"}

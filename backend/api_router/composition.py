@@ -70,6 +70,9 @@ def _config_edited(router: Router, emit: EventSink, before: Config, after: Confi
     wanted = after.routing.manual_override
     if wanted != before.routing.manual_override or before.effective_lock is not None:
         _warn_of_unusable_lock(emit, after)
+    preferred = after.routing.preferred_provider
+    if preferred != before.routing.preferred_provider or preferred in before.providers:
+        _warn_of_unknown_preferred(emit, after)
 
 
 def _warn_of_unusable_lock(emit: EventSink, cfg: Config) -> None:
@@ -80,6 +83,16 @@ def _warn_of_unusable_lock(emit: EventSink, cfg: Config) -> None:
         why = "no such provider" if wanted not in cfg.providers else "it is switched off or has no base URL"
         emit(Level.WARNING, Kind.CONFIG,
              f"config.toml locks routing to {wanted}, which cannot serve ({why}): routing is not locked", None)
+
+
+def _warn_of_unknown_preferred(emit: EventSink, cfg: Config) -> None:
+    """A preferred provider that names no provider (a typo, or its table cut by hand) prefers nothing;
+    the user is told what is preferred instead. (One switched off is the user's own doing in the app.)"""
+    wanted = cfg.routing.preferred_provider
+    if wanted and wanted not in cfg.providers:
+        instead = f"{cfg.name_of(cfg.effective_preferred)} is preferred instead" if cfg.effective_preferred \
+            else "no provider can serve"
+        emit(Level.WARNING, Kind.CONFIG, f"config.toml prefers {wanted}, which is no provider: {instead}", None)
 
 
 def _database_advice(exc: sqlite3.OperationalError, paths: Paths) -> str:
@@ -133,6 +146,7 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     for message in (*config_report.ignored, *secrets_report.ignored):
         store.add_event(Level.WARNING, Kind.CONFIG, message)
     _warn_of_unusable_lock(store.add_event, config.current)
+    _warn_of_unknown_preferred(store.add_event, config.current)
     if secrets_report.migrated:
         store.add_event(Level.INFO, Kind.CONFIG,
                         "The gateway token was moved out of the provider keys (legacy secrets.json)")

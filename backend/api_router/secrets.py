@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from api_router.fsutil import is_read_only, move_aside, read_file, remove_stale_temp_files, tighten
-from api_router.texts import shortened
+from api_router.texts import listed, shortened
 from api_router.userfile import UserFile
 
 LEGACY_TOKEN_KEY = "__gateway_token__"
@@ -82,29 +82,42 @@ class Parsed:
     token_made: bool = False  # ``secrets`` holds a fresh token (none usable in the file, nor a legacy one)
 
 
-SECRET_MAX = 4096  # characters of a key or usage token set in the app
+SECRET_MAX = 4096  # characters of a key or token
 
 
-def is_printable_secret(value: str) -> bool:
-    """Whether a key or token can be sent in an HTTP header as it is: not empty, ASCII, with no control
-    character (NUL, a line break, DEL, …): HTTP clients refuse anything else in a header (httpx, which
-    checks usage, takes ASCII only), and every request to its provider would fail."""
-    return bool(value) and value.isascii() and value.isprintable()
+SECRET_RULE = ("printable ASCII characters only, with no spaces, line breaks, control characters or letters "
+               "outside ASCII")
+
+
+def secret_problem(value: str) -> str | None:
+    """Why a key or token (with no space around it) cannot be used, or None. It goes in an HTTP header as
+    it is: HTTP clients refuse anything but printable ASCII there (httpx, which checks usage, takes ASCII
+    only), a space splits "Bearer <key>" into something no provider reads (and one at either end is
+    dropped on the way: a token with one could never match), and a header line holds about 8 KB (aiohttp's
+    limit: 8,190 bytes)."""
+    if not value:
+        return "must not be empty"
+    if not (value.isascii() and value.isprintable()) or any(c.isspace() for c in value):
+        return f"must be {SECRET_RULE}"
+    if len(value) > SECRET_MAX:
+        return f"is {len(value):,} characters long: at most {SECRET_MAX:,}"
+    return None
 
 
 def _string_map(value: Any, field: str, what: str) -> tuple[dict[str, str], str | None]:
-    """The usable ``id -> secret`` entries of ``value``, and what is wrong with the others."""
+    """The usable ``id -> secret`` entries of ``value`` (a space or line break around one, as pasted, left
+    out), and what is wrong with the others."""
     if value is None:
         return {}, None
     if not isinstance(value, dict):
         return {}, f"{field} is not an object of provider ids and {what}"
-    good = {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str) and is_printable_secret(v)}
+    good = {k: v.strip() for k, v in value.items()
+            if isinstance(k, str) and isinstance(v, str) and secret_problem(v.strip()) is None}
     bad = [k for k in value if k not in good]
     if not bad:
         return good, None
-    return good, (f"the {what} for {', '.join(repr(k) for k in bad)} cannot be used: {what} are "
-                  "non-empty strings of printable ASCII characters (no control characters, line breaks or letters "
-                  "outside ASCII)")
+    return good, (f"the {what} for {listed(bad)} cannot be used: {what} are strings of at most {SECRET_MAX:,} "
+                  f"{SECRET_RULE}")
 
 
 _KNOWN = ("gateway_token", "providers", "usage_tokens")
@@ -135,10 +148,11 @@ def parse(data: Any) -> Parsed:
     problems += [problem] if problem else []
     migrated = missing = made = False
     token = data.get("gateway_token")
+    token = token.strip() if isinstance(token, str) else token
     legacy = providers.pop(LEGACY_TOKEN_KEY, None)
-    if not isinstance(token, str) or not is_printable_secret(token):
+    if not isinstance(token, str) or secret_problem(token) is not None:
         if token is not None:
-            problems.append("gateway_token is not a string of printable ASCII characters")
+            problems.append(f"gateway_token is not a string of at most {SECRET_MAX:,} {SECRET_RULE}")
         missing = token is None and legacy is None
         migrated = legacy is not None
         made = not migrated

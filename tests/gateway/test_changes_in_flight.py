@@ -788,3 +788,27 @@ async def test_a_rename_that_fails_leaves_a_cut_tables_address_remembered(fakes,
     monkeypatch.undo()
     hand_edit(services, services.paths.config.read_text() + "\n" + table.replace(p2.base_url, new.base_url))
     assert services.router.health_json(services.config.current)["p2"]["status"] == "unknown"
+
+
+async def test_a_preferred_provider_that_names_no_provider_is_reported_at_start_and_after_a_hand_edit(
+        fakes, gateway):
+    """As a lock on a provider that cannot serve is: the app refuses such a name, the file took it silently
+    (a typo preferred the first provider in the list with no word said)."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    user_data = gw.services.paths.user_data
+    await gw.close()
+    path = Paths(user_data).config
+    path.write_text(path.read_text().replace("[routing]\n", '[routing]\npreferred_provider = "ghost"\n'))
+    again = await start_harness(user_data)
+    try:
+        warnings = [e.message for e in again.services.store.recent_events() if "prefers" in e.message]
+        assert warnings == ["config.toml prefers ghost, which is no provider: P1 is preferred instead"], warnings
+        assert (await again.responses()).headers["X-API-Router-Provider"] == "p1"
+        hand_edit(again.services, path.read_text().replace('"ghost"', '"p2"'))
+        hand_edit(again.services, path.read_text().replace('"p2"', '"gohst"'))
+        warnings = [e.message for e in again.services.store.recent_events() if "prefers" in e.message]
+        assert warnings[0] == "config.toml prefers gohst, which is no provider: P1 is preferred instead"
+        assert len(warnings) == 2
+    finally:
+        await again.close()

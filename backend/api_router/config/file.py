@@ -40,6 +40,7 @@ from api_router.fsutil import (
     tighten,
 )
 from api_router.secrets import mask_refused, mask_url
+from api_router.texts import shown, written
 from api_router.tomlfiles import TomlError, document, loads, tomlkit
 from api_router.userfile import UserFile
 
@@ -92,8 +93,9 @@ def _read_section(data: Any, where: str, section: type, problems: list[Problem])
         why = field_problem(f, value)
         if why:
             # As written, with whatever may be a URL's password masked.
-            found = repr(mask_refused(value)) if isinstance(value, str) else mask_refused(repr(value))
-            problems.append(Problem(f"{where} {f.name} {why} (found {found})", f"using {_shown(default_of(f))}"))
+            found = repr(mask_refused(value)) if isinstance(value, str) else mask_refused(written(value))
+            instead = f.metadata["instead"] or _shown(default_of(f))
+            problems.append(Problem(f"{where} {f.name} {why} (found {found})", f"using {instead}"))
         else:
             values[f.name] = MappingProxyType(dict(value)) if isinstance(value, Mapping) else value
     return values
@@ -182,7 +184,7 @@ def parse(doc: Mapping[str, Any], own_port: int | None = None) -> tuple[Config, 
 
     order = _plain(doc.get("provider_order", []))
     if not isinstance(order, list) or not all(isinstance(x, str) for x in order):
-        problems.append(Problem(f"provider_order must be a list of provider ids (found {order!r})",
+        problems.append(Problem(f"provider_order must be a list of provider ids (found {shown(order, 200)})",
                                 "using file order"))
         order = []
     ordered = [pid for pid in dict.fromkeys(order) if pid in providers]

@@ -107,10 +107,11 @@ def normalized_url(value: str) -> str:
 
 
 def setting(default: Any, *, check: Callable[[Any], bool] | None = None, rule: str = "", doc: str = "",
-            why: Callable[[Any], str | None] | None = None) -> Any:
+            why: Callable[[Any], str | None] | None = None, instead: str = "") -> Any:
     """A config field: its default, what makes a value acceptable (``rule`` says it in words; ``why``, if
-    given, says what is wrong with a particular value, after its name), and the comment the template shows beside it."""
-    metadata = {"check": check, "rule": rule, "doc": doc, "default": default, "why": why}
+    given, says what is wrong with a particular value, after its name), the comment the template shows
+    beside it, and (``instead``) what is used in place of a refused value when that is not the default."""
+    metadata = {"check": check, "rule": rule, "doc": doc, "default": default, "why": why, "instead": instead}
     if isinstance(default, Mapping):  # not hashable, so dataclasses want a factory
         return field(default_factory=lambda: default, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -202,14 +203,15 @@ class RequestLogConfig:
 
 
 def _model_map_ok(value: Any) -> bool:
-    return all(isinstance(k, str) and k and isinstance(v, str) and v.strip() for k, v in value.items())
+    return all(isinstance(k, str) and k.strip() and isinstance(v, str) and v.strip() for k, v in value.items())
 
 
 @dataclass(frozen=True)
 class ProviderConfig:
     id: str
-    display_name: str = setting("", check=lambda v: len(v) <= DISPLAY_NAME_MAX,
-                                rule=f"at most {DISPLAY_NAME_MAX} characters")
+    display_name: str = setting("", check=lambda v: bool(v.strip()) and len(v) <= DISPLAY_NAME_MAX,
+                                rule=f"a name of at most {DISPLAY_NAME_MAX} characters, not blank",
+                                instead="the provider's id")
     base_url: str = setting("", check=_provider_url_ok, rule=_PROVIDER_URL_RULE, why=_provider_url_problem,
                             doc="the gateway appends /responses and /models")
     usage_adapter: str = setting("", check=lambda v: v in USAGE_ADAPTERS,

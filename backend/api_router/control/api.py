@@ -47,9 +47,10 @@ from api_router.gateway.explain import path_hint
 from api_router.gateway.models import fetch_models
 from api_router.gateway.provider_test import run_test
 from api_router.records import Kind, Level
-from api_router.secrets import SECRET_MAX, Secrets, is_printable_secret, mask_refused, new_gateway_token, unmask_url
+from api_router.secrets import Secrets, mask_refused, new_gateway_token, secret_problem, unmask_url
 from api_router.services import Asked, Services
 from api_router.status import build_status, provider_settings
+from api_router.texts import listed, quoted
 
 if TYPE_CHECKING:
     from tomlkit.toml_document import TOMLDocument
@@ -214,7 +215,7 @@ class Control:
         fields = {f.name: f for f in settings_of(cls) if f.name not in exclude}
         unknown = sorted(set(values) - set(fields))
         if unknown:
-            raise ControlError(f"unknown {name} setting(s): {', '.join(unknown)}")
+            raise ControlError(f"unknown {name} setting(s): {listed(unknown)}")
         if not values:
             raise ControlError("nothing to update")
         for key, value in values.items():
@@ -223,7 +224,7 @@ class Control:
                 raise ControlError(f"{key} {why}")
         preferred = values.get("preferred_provider")
         if preferred and preferred not in self._services.config.current.providers:
-            raise ControlError(f"preferred_provider: unknown provider {preferred!r}")
+            raise ControlError(f"preferred_provider: unknown provider {quoted(preferred)}")
 
         def change(doc: TOMLDocument) -> None:
             table = section(doc, name)
@@ -278,10 +279,10 @@ class Control:
         pid = _text("provider", provider)
         creating = pid not in services.config.current.providers
         if create and not creating:
-            raise ControlError(f"a provider named {pid!r} already exists")
+            raise ControlError(f"a provider named {quoted(pid)} already exists")
         if creating:
             if base_url is None and not create:  # an edit of a provider deleted since (or never there)
-                raise ControlError(f"unknown provider {pid!r}; to add it, give its base_url")
+                raise ControlError(f"unknown provider {quoted(pid)}; to add it, give its base_url")
             self._check_new_id(pid)
             if base_url is None:
                 raise ControlError("base_url is required for a new provider")
@@ -322,7 +323,7 @@ class Control:
             # update finds its provider still there (else it would make a table of just the fields it
             # changes, a provider without a URL), a new one finds its id still free (a double submit).
             if creating and pid in (doc.get("providers") or {}):
-                raise ControlError(f"a provider named {pid!r} already exists")
+                raise ControlError(f"a provider named {quoted(pid)} already exists")
             table = provider_table(doc, pid, create=creating)
             for key, value in values.items():
                 set_value(table, key, value)
@@ -565,12 +566,9 @@ class Control:
         pid = self._existing(provider)
         if value is not None:
             value = _text(arg, value)
-            if any(c.isspace() for c in value) or not is_printable_secret(value):
-                raise ControlError(f"{arg} must be printable ASCII characters only, with no spaces, line breaks, "
-                                   "control characters or letters outside ASCII (check what was pasted)")
-            if len(value) > SECRET_MAX:  # an HTTP header line (aiohttp's limit: 8,190 bytes) could not carry it
-                raise ControlError(f"{arg} is {len(value):,} characters long: at most {SECRET_MAX:,} (check what was "
-                                   "pasted)")
+            why = secret_problem(value)
+            if why:
+                raise ControlError(f"{arg} {why} (check what was pasted)")
 
         def change(s: Secrets) -> Secrets:
             values = {k: v for k, v in getattr(s, field).items() if k != pid}
@@ -672,7 +670,7 @@ class Control:
         in: the check and this run on different threads)."""
         asked = self._services.asking(pid)
         if asked is None:
-            raise ControlError(f"unknown provider {pid!r}")
+            raise ControlError(f"unknown provider {quoted(pid)}")
         return asked
 
     def _still_asked(self, asked: Asked) -> bool:
@@ -684,15 +682,15 @@ class Control:
     def _existing(self, provider: str | None) -> str:
         pid = _text("provider", provider or "")
         if pid not in self._services.config.current.providers:
-            raise ControlError(f"unknown provider {pid!r}")
+            raise ControlError(f"unknown provider {quoted(pid)}")
         return pid
 
     def _check_new_id(self, pid: str) -> None:
         if not PROVIDER_ID_RE.fullmatch(pid):
-            raise ControlError(f"provider id {pid!r} must start with a letter or digit and contain only letters, "
+            raise ControlError(f"provider id {quoted(pid)} must start with a letter or digit and contain only letters, "
                                "digits, '.', '_' or '-' (at most 64)")
         if pid in self._services.config.current.providers:
-            raise ControlError(f"a provider named {pid!r} already exists")
+            raise ControlError(f"a provider named {quoted(pid)} already exists")
 
 
 def _named(config: Config, key: str, value: object) -> str:
@@ -708,4 +706,4 @@ _PROVIDER_KEYS = frozenset({"preferred_provider", "manual_override"})
 def _still_there(cfg: Config, pid: str) -> None:
     """Refuses a change naming ``pid`` once it is gone (deleted or renamed since the caller looked)."""
     if pid not in cfg.providers:
-        raise ControlError(f"unknown provider {pid!r} (it was deleted or renamed meanwhile)")
+        raise ControlError(f"unknown provider {quoted(pid)} (it was deleted or renamed meanwhile)")

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from api_router.config import ConfigError
 from api_router.fsutil import ReadOnlyFile, cannot_write
+from api_router.texts import listed, quoted, shown
 
 F = typing.TypeVar("F", bound=Callable[..., Any])
 
@@ -74,7 +75,7 @@ class Method:
         known = {p.name: p for p in self.params}
         unknown = sorted(set(kwargs) - set(known))
         if unknown and not self.open_kwargs:
-            raise ControlError(f"bad arguments for {self.name}: unknown argument(s) {', '.join(unknown)}")
+            raise ControlError(f"bad arguments for {self.name}: unknown argument(s) {listed(unknown)}")
         for p in self.params:
             if p.name not in kwargs:
                 if p.required:
@@ -102,7 +103,7 @@ class Registry:
         """Check and run one call; raises UnknownMethod or ControlError (ConfigError) for the caller to map."""
         method = self.methods.get(name)
         if method is None:
-            raise UnknownMethod(f"unknown control method {name!r}")
+            raise UnknownMethod(f"unknown control method {quoted(name)}")
         if kwargs is None:
             kwargs = {}
         if not isinstance(kwargs, dict):
@@ -175,5 +176,4 @@ def _plural(words: str) -> str:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return shown(value, 60)
