@@ -895,3 +895,83 @@ async def test_plain_text_that_is_no_event_stream_fails_over_saying_what_came(fa
     assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
     error = gw.services.store.request_log()[0]["attempts"][0]["error"]
     assert error == "the stream ended before any event (the provider answered text/plain, not an event stream)"
+
+
+def _open_stream(chunks: list[bytes], hang: float = 0.0) -> fp.Behaviour:
+    """An event stream of ``chunks``; with ``hang`` the body is left open that long after them."""
+    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for chunk in chunks:
+            await resp.write(chunk)
+        if hang:
+            await asyncio.sleep(hang)
+        await resp.write_eof()
+        return resp
+    return run
+
+
+@pytest.mark.parametrize("only", [b"data: [DONE]\n\n",
+                                  b'data: {"error": {"type": "server_error", "message": "overloaded"}}\n\n'])
+async def test_a_check_answered_by_no_responses_event_keeps_the_provider_out(fakes, gateway, only):
+    """A relay whose every stream is a bare [DONE] (or an untyped error): requests find it failing, and a
+    background check must not take the same stream for an answer and bring it back every few seconds."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "failure_threshold": 2, "check_interval_seconds": 0.3})
+    p1.always(_open_stream([only]))
+    for _ in range(2):
+        assert (await gw.responses(stream=True)).headers["X-API-Router-Provider"] == "p2"
+    assert health(gw, "p1")["status"] == "cooldown"
+    checked = len(p1.requests)
+    await wait_until(lambda: len(p1.requests) > checked + 1, 5, "two background checks")
+    assert health(gw, "p1")["status"] == "cooldown"
+    assert not any("answers again" in e.message for e in gw.services.store.recent_events())
+
+
+@pytest.mark.parametrize("last", ["answer", "client_error"])
+async def test_a_json_request_answered_by_a_stream_left_open_after_its_end_is_not_kept_waiting(fakes, gateway, last):
+    """The stream's end event decides, as it does for a streamed request: the answer (or the request's own
+    error) at once — not a wait for the idle timeout that then blames the provider and asks another."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "stream_idle_timeout_seconds": 20})
+    if last == "answer":
+        events = [fp.sse_event(e) for e in _events()] + [b"data: [DONE]\n\n"]
+    else:
+        events = [b'event: error\ndata: {"type": "error", "code": "context_length_exceeded", "param": "input", '
+                  b'"message": "Your input exceeds the context window of this model."}\n\n']
+    p1.always(_open_stream(events, hang=30))
+    reply, took = await timed(gw.responses(stream=False))
+    assert took < 2, took
+    if last == "answer":
+        assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1"
+        assert attempts(gw) == [("p1", "ok")]
+    else:
+        assert reply.status == 400 and b"context_length_exceeded" in reply.body
+        assert attempts(gw) == [("p1", "client_error")]
+    assert p2.calls == 0
+
+
+async def test_streams_past_the_opening_events_stop_waiting_on_a_provider_found_not_answering(fakes, gateway):
+    """A relay that sends response.created and then only keep-alives: the first stream finds it not
+    answering at its request timeout; a second stream that opened later and waits on it the same way asks
+    the next provider then, instead of sitting out its own timeout."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={
+        **QUICK, "request_timeout_seconds": 4, "stream_idle_timeout_seconds": 8, "hedge_min_seconds": 20,
+        "hedge_max_seconds": 20, "check_interval_seconds": 60})
+    p1.always(fp.keepalive_only(before=1, seconds=30, interval=0.5))
+    started = time.perf_counter()
+    ended: dict[str, float] = {}
+
+    async def stream(delay: float, name: str) -> None:
+        await asyncio.sleep(delay)
+        reply = await gw.responses(stream=True)
+        assert reply.headers["X-API-Router-Provider"] == "p2" and reply.event_types[-1] == "response.completed"
+        ended[name] = time.perf_counter() - started
+
+    await asyncio.gather(stream(0, "first"), stream(2, "second"))
+    assert 3.8 < ended["first"] < 5, ended
+    assert ended["second"] < ended["first"] + 0.8, ended  # not at 2 + 4 s
+    log = gw.services.store.request_log()
+    second = next(r for r in log if r["attempts"][0]["error"].startswith("no answer (only"))
+    assert [(a["provider"], a["outcome"]) for a in second["attempts"]] == [("p1", "provider_failure"), ("p2", "ok")]

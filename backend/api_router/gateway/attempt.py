@@ -40,6 +40,7 @@ from api_router.gateway.streaming import (
     StreamFailed,
     StreamResult,
     UpstreamStream,
+    drain,
     send_synthesized,
 )
 from api_router.gateway.upstream import (
@@ -266,10 +267,12 @@ class AttemptRunner:
         chunks = []
         size = 0
         events = sse.SSEDecoder() if event_stream else None  # whole events: a comment split across reads is one
+        ended = False  # an event stream's end event came: the answer (or failure) is whole
         try:
             with whole_by:
                 async for chunk in resp.content.iter_any():
-                    if events is None or any(not sse.is_keepalive(ev) for ev in events.feed(chunk)[1]):
+                    new = events.feed(chunk)[1] if events is not None else None
+                    if new is None or any(not sse.is_keepalive(ev) for ev in new):
                         if waiting:
                             waiting = False
                             watchdog.relimit(idle_timeout)
@@ -279,6 +282,9 @@ class AttemptRunner:
                     size += len(chunk)
                     if size > ANSWER_BODY_LIMIT:
                         raise TooLarge(f"the provider's answer is larger than {ANSWER_BODY_LIMIT // (1024 * 1024)} MB")
+                    if new and any(ev.type in _STREAM_ENDS for ev in new):
+                        ended = True
+                        break
         except (aiohttp.ClientError, OSError):
             if not watchdog.expired:
                 raise
@@ -288,6 +294,8 @@ class AttemptRunner:
             if waiting:
                 raise _NoAnswer(f"no response within {limit:g} s (only keep-alive comments)")
             raise TimeoutError(f"the response body stalled for {idle_timeout:g} s")
+        if ended:  # a provider that keeps the body open after it is not waited on past a moment
+            await drain(resp.content.iter_any(), self._deadlines)
         return b"".join(chunks)
 
     # --- finish ---------------------------------------------------------------------------------
@@ -399,6 +407,7 @@ class AttemptRunner:
 
 
 _UNFINISHED = frozenset({"failed", "incomplete", "cancelled"})
+_STREAM_ENDS = sse.ANSWER_END | sse.FAILURE_END
 # What a relay may label its event stream with (aiohttp reads a missing Content-Type as octet-stream):
 # Codex reads the bytes whatever the label says, so a stream that works without the gateway works with it.
 _UNLABELLED = frozenset({"text/event-stream", "text/plain", "application/octet-stream"})

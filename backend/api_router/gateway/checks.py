@@ -119,19 +119,19 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
         upstream.done(resp, reuse=False)
 
 
-_OPENING = frozenset({"response.created", "response.in_progress"})
-
-
 def _answered(events: list[sse.SSEEvent]) -> tuple[bool, str] | None:
-    """Whether the events so far answer the question (None: only the opening events yet). A failure
-    the provider reports as its own (overloaded, rate limit…) is no answer; one about the request is."""
+    """Whether the events so far answer the question (None: not yet — opening events, heartbeats, or
+    events that are no Responses work, such as a bare ``data: [DONE]`` or an untyped error, as the relay
+    reads them). A failure the provider reports as its own (overloaded, rate limit…) is no answer; one
+    about the request is."""
     for ev in events:
-        if ev.type in ("response.failed", "error"):
+        kind = ev.type
+        if kind in sse.FAILURE_END:
             failure = ev.json()
             if classify.is_client_error_event(failure):
                 return True, ""
-            return False, f"reported {ev.type}: {classify.error_message_of_event(failure)}"
-        if ev.type not in _OPENING and not sse.is_keepalive(ev):
+            return False, f"reported {kind}: {classify.error_message_of_event(failure)}"
+        if sse.is_answer(kind):
             return True, ""
     return None
 

@@ -27,6 +27,7 @@ from api_router.gateway.compaction import SummaryFailed, summarize
 from api_router.gateway.errors import SHUTTING_DOWN, GatewayError, error_response, from_error
 from api_router.gateway.exchange import Exchange, RequestIds, parse_object, read_body
 from api_router.gateway.outcomes import OutcomeRecorder
+from api_router.gateway.streaming import UpstreamStream
 from api_router.gateway.upstream import PROVIDER_HEADER, REQUEST_ID_HEADER, Upstream, forwarded_headers
 from api_router.records import Attempt, Kind, Level, Outcome, RequestRecord, Retry, now_ms
 from api_router.routing import Failure
@@ -95,6 +96,8 @@ class ResponsesProxy:
         # Streams waiting for a provider's first event, by provider (its identity: renamed meanwhile, it is
         # still the one they wait on): told when it is found not answering.
         self._waiting_on: dict[ProviderIdentity | str, set[asyncio.Future[None]]] = {}
+        # Streams past their opening events, still waiting for the first generated one: told the same.
+        self._relaying_on: dict[ProviderIdentity | str, set[UpstreamStream]] = {}
         services.router.unresponsive_listeners.append(self._stopped_answering)
 
     def close(self) -> None:
@@ -102,9 +105,12 @@ class ResponsesProxy:
         self._services.router.unresponsive_listeners.remove(self._stopped_answering)
 
     def _stopped_answering(self, provider: str) -> None:
-        for waiting in self._waiting_on.pop(self._services.providers.identities.get(provider) or provider, ()):
+        who = self._services.providers.identities.get(provider) or provider
+        for waiting in self._waiting_on.pop(who, ()):
             if not waiting.done():
                 waiting.set_result(None)
+        for stream in list(self._relaying_on.get(who, ())):
+            stream.give_up()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         services, state = self._services, self._state
@@ -436,11 +442,23 @@ class ResponsesProxy:
             self._runner.discard(answer)
 
     async def _finish(self, ex: Exchange, racer: _Racer, opened: Opened) -> AttemptResult:
+        # A stream with nothing generated yet keeps waiting on its provider: it is told when another
+        # request finds that provider not answering.
+        waiting = opened.stream if opened.stream is not None and not opened.stream.facts.generated else None
+        waited_on = ex.identities.get(racer.provider) or racer.provider
+        if waiting is not None:
+            self._relaying_on.setdefault(waited_on, set()).add(waiting)
         try:
             result = await self._runner.finish(ex, opened, racer.retries)
         except asyncio.CancelledError:
             racer.closed_by_client()
             raise
+        finally:
+            streams = self._relaying_on.get(waited_on)
+            if waiting is not None and streams is not None:
+                streams.discard(waiting)
+                if not streams:
+                    del self._relaying_on[waited_on]
         self._end(ex, racer, result)
         if result.cancelled:
             raise asyncio.CancelledError()

@@ -69,19 +69,14 @@ def response_id(response: Any) -> str | None:
     return rid if isinstance(rid, str) and rid else None
 
 
-# The events that end a stream, as the relay reads them (streaming.py): the first one decides.
-_ANSWER_END = ("response.completed", "response.incomplete")
-_FAILURE_END = ("response.failed", "error")
-
-
 def stream_failure(data: bytes) -> Any:
     """The payload of the ``response.failed`` / ``error`` event that ends a whole event-stream body
     (None: it reports none, or ended with an answer first)."""
     for ev in sse.iter_events(data):
         kind = ev.type
-        if kind in _FAILURE_END:
+        if kind in sse.FAILURE_END:
             return ev.json()
-        if kind in _ANSWER_END:
+        if kind in sse.ANSWER_END:
             return None
     return None
 
@@ -95,7 +90,7 @@ def answer_of(data: bytes, content_type: str) -> dict[str, Any] | str:
             kind = ev.type
             if kind == "response.output_item.done":
                 done.append(ev)
-            elif kind in _ANSWER_END:
+            elif kind in sse.ANSWER_END:
                 payload = ev.json()
                 response = payload.get("response") if isinstance(payload, dict) else None
                 if not isinstance(response, dict):
@@ -104,7 +99,7 @@ def answer_of(data: bytes, content_type: str) -> dict[str, Any] | str:
                     response["output"] = [p["item"] for p in (e.json() for e in done)
                                           if isinstance(p, dict) and isinstance(p.get("item"), dict)]
                 return response
-            elif kind in _FAILURE_END:
+            elif kind in sse.FAILURE_END:
                 return f"stream reported {kind}"
         return "stream ended before response.completed"
     if not data:

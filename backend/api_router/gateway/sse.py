@@ -16,6 +16,25 @@ import orjson
 
 from api_router.gateway.errors import TooLarge
 
+# What a Responses event is, by its type. Events that come before any work: they commit nothing.
+PREAMBLE = frozenset({"response.created", "response.in_progress", "response.queued"})
+# Events that carry generated work — reasoning (its summary text too), output items and their deltas,
+# tool progress: the first of them commits a stream, so the client sees it at once.
+GENERATED_PREFIXES = (
+    "response.output_", "response.content_part.", "response.reasoning", "response.function_call",
+    "response.custom_tool_call", "response.refusal.", "response.audio", "response.code_interpreter_call",
+    "response.file_search_call", "response.web_search_call", "response.image_generation_call", "response.mcp_",
+)
+# The events that end a stream: the first one decides.
+ANSWER_END = frozenset({"response.completed", "response.incomplete"})
+FAILURE_END = frozenset({"response.failed", "error"})
+
+
+def is_answer(kind: str) -> bool:
+    """Whether an event of this type is (part of) an answer: generated work, or the end of an answer."""
+    return kind in ANSWER_END or kind.startswith(GENERATED_PREFIXES)
+
+
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _BOUNDARY_LF = b"\n\n"
 _LF = 0x0A

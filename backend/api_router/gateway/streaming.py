@@ -29,17 +29,6 @@ from api_router.gateway.response_objects import COMPACTION_ITEM, sealed_items, u
 from api_router.gateway.upstream import describe_exception
 from api_router.records import Usage
 
-# Events that come before any work: they do not commit the stream.
-_PREAMBLE = frozenset({"response.created", "response.in_progress", "response.queued"})
-# Events that carry generated work — reasoning (its summary text too), output items and their deltas,
-# tool progress: the first of them commits the stream, so the client sees it at once.
-_GENERATED_PREFIXES = (
-    "response.output_", "response.content_part.", "response.reasoning", "response.function_call",
-    "response.custom_tool_call", "response.refusal.", "response.audio", "response.code_interpreter_call",
-    "response.file_search_call", "response.web_search_call", "response.image_generation_call", "response.mcp_",
-)
-_SUCCESS_END = frozenset({"response.completed", "response.incomplete"})
-_FAILURE_END = frozenset({"response.failed", "error"})
 _CREATED_ID = re.compile(rb'"id"\s*:\s*"([^"\\]+)"')
 # A stream that never produces output still has to be committed at some point.
 PRECOMMIT_LIMIT = 8 * 1024 * 1024
@@ -147,12 +136,12 @@ def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
     if facts.end is not None:
         return
     kind = ev.type
-    if kind in _PREAMBLE:
+    if kind in sse.PREAMBLE:
         if kind == "response.created" and facts.response_id is None:
             m = _CREATED_ID.search(ev.data)
             facts.response_id = m.group(1).decode() if m else None
         return
-    if kind in _SUCCESS_END:
+    if kind in sse.ANSWER_END:
         payload = ev.json()
         response = payload.get("response") if isinstance(payload, dict) else None
         if isinstance(response, dict) and response.get("status") == "failed":
@@ -175,12 +164,12 @@ def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
                 known = {item for item, _ in facts.sealed}
                 facts.sealed.extend(s for s in sealed_items(output) if s[0] not in known)
         return
-    if kind in _FAILURE_END:
+    if kind in sse.FAILURE_END:
         facts.end = Ending.FAILED
         facts.failure = ev.json()
         facts.error = error_message_of_event(facts.failure)
         return
-    if not kind.startswith(_GENERATED_PREFIXES):
+    if not kind.startswith(sse.GENERATED_PREFIXES):
         return  # unknown or unreadable: passed on, but it neither commits nor ends the stream
     facts.generated = True
     if kind == "response.output_item.done" and (b'"encrypted_content"' in ev.data or (
@@ -190,6 +179,18 @@ def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
         facts.sealed.extend(sealed_items([item]))
         if isinstance(item, dict) and item.get("type") == "compaction":
             facts.compactions_done += 1
+
+
+async def drain(chunks: AsyncIterator[bytes], deadlines: Deadlines, timeout: float = DRAIN_SECONDS) -> bool:
+    """Read what follows a stream's end event (never relayed: the first end decides) until the body ends,
+    for at most ``timeout``; True when it ended (the connection can go back to the pool)."""
+    try:
+        with deadlines.timeout(timeout):
+            async for _ in chunks:
+                pass
+    except (aiohttp.ClientError, OSError, TimeoutError):
+        return False
+    return True
 
 
 class UpstreamStream:
@@ -207,6 +208,8 @@ class UpstreamStream:
         self._held_size = 0
         self.facts = StreamFacts()
         self.drained = False  # the body was read to its end: the connection can go back to the pool
+        self.given_up = False  # another request found the provider not answering (see ``give_up``)
+        self._unanswered: Callable[[], None] | None = None  # while relay waits for a first generated event
 
     async def first_event(self, timeout: float, limit: float) -> None:
         """Read until a complete Responses event has arrived (at most ``timeout``, what is left of the
@@ -254,6 +257,7 @@ class UpstreamStream:
 
             unanswered = self._deadlines.watchdog(no_answer, answer_within[0])
             unanswered.start()
+            self._unanswered = no_answer
         problem = ""
         try:
             for forward, buffered_events in self._buffered:
@@ -309,6 +313,7 @@ class UpstreamStream:
             problem = describe_exception(exc, idle_timeout)
         finally:
             watchdog.stop()
+            self._unanswered = None
             if unanswered is not None:
                 unanswered.stop()
 
@@ -330,6 +335,9 @@ class UpstreamStream:
                 and not facts.generated:
             return StreamResult(StreamEnd.FAILED_EARLY, None, f"no answer within {answer_within[1]:g} s (only "
                                 "response.created / in_progress, then nothing)", None, facts, timed_out=True)
+        elif self.given_up and out.response is None and not facts.generated:
+            return StreamResult(StreamEnd.FAILED_EARLY, None, "no answer (only response.created / in_progress) "
+                                "while another request found the provider not answering", None, facts)
         elif watchdog.expired:
             problem = f"no stream event within {idle_timeout:g} s"
         elif not problem:
@@ -374,14 +382,15 @@ class UpstreamStream:
             result.cancelled = True
             return result
 
+    def give_up(self) -> None:
+        """Another request found this stream's provider not answering: a relay still waiting for its first
+        generated event stops waiting (nothing reached the client yet: the next provider is asked)."""
+        if self._unanswered is not None:
+            self.given_up = True
+            self._unanswered()
+
     async def _drain(self, timeout: float = DRAIN_SECONDS) -> None:
-        try:
-            with self._deadlines.timeout(timeout):
-                async for _ in self._chunks:
-                    pass  # anything after the terminal event is not relayed
-        except (aiohttp.ClientError, OSError, TimeoutError):
-            return
-        self.drained = True
+        self.drained = await drain(self._chunks, self._deadlines, timeout)
 
     async def _take(self, out: _ClientSide, whole: bytes, events: list[sse.SSEEvent] | None,
                     hold_until_end: bool) -> bool:
