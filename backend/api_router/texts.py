@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 
 QUOTED_MAX = 80
@@ -37,3 +38,21 @@ def written(value: object) -> str:
         return repr(value)
     except RecursionError:
         return f"a {type(value).__name__} nested too deeply to show"
+
+
+_LRM = "\u200e"  # LEFT-TO-RIGHT MARK: zero width, understood by every text renderer (unlike the isolates)
+
+
+def left_to_right(text: str) -> str:
+    """``text`` laid out left to right where a right-to-left name in it would turn the line around: a
+    renderer takes a line's direction from its first strong letter, so "שרת ראשי — 63 % left" read
+    "● left % 63 — שרת ראשי", and digits after an Arabic name join it. Text without right-to-left
+    letters comes back as it is."""
+    if not any(unicodedata.bidirectional(c) in ("R", "AL") for c in text):
+        return text
+    return _LRM + text
+
+
+def name_in_line(name: str) -> str:
+    """A name that may be right-to-left, kept apart from the words and numbers after it in a line."""
+    return name + _LRM if any(unicodedata.bidirectional(c) in ("R", "AL") for c in name) else name

@@ -295,3 +295,34 @@ def test_the_new_preferred_provider_failing_in_the_same_poll_is_a_failover() -> 
     was_failing = failing(status(health={"b": "cooldown"}), "b", 1_000_000)
     assert run(was_failing, failing(status("fallback", "a", health={"b": "cooldown"}, preferred="b"), "b",
                                     1_000_000)) == []
+
+
+def test_the_preferred_provider_back_before_traffic_returns_is_told_once() -> None:
+    """A check finds the preferred provider answering again while the fallback still serves (routing
+    waits for it to be stable first): "is back" then, and no "Serving from … again" when traffic returns
+    to it half a minute later — one recovery, one notice. A later failover and return is told again
+    once the ten minutes are over."""
+    clock = Clock()
+    machine = Notices(clock=clock)
+    assert kinds(run(status(), status("fallback", "b", health={"a": "cooldown"}), notices=machine)) == [
+        (FAILOVER, "b")]
+    clock.now += 4
+    assert kinds(run(status("fallback", "b"), notices=machine)) == [(PROVIDER_BACK, "a")]
+    clock.now += 30
+    assert run(status(), notices=machine) == []
+    clock.now += 700
+    found = run(status("fallback", "b", health={"a": "cooldown"}), status("fallback", "b"), notices=machine)
+    assert kinds(found) == [(FAILOVER, "b"), (PROVIDER_BACK, "a")]
+    clock.now += 700
+    assert kinds(run(status(), notices=machine)) == [(RECOVERY, "a")]  # "is back" was long ago
+
+
+def test_right_to_left_names_keep_notifications_left_to_right() -> None:
+    clock = Clock()
+    machine = Notices(clock=clock)
+    before = status(left={"a": 50.0})
+    before["providers"]["a"]["display_name"] = "خادم"
+    after = copy.deepcopy(before)
+    after["providers"]["a"]["quota_left_percent"] = 5.0
+    (low,) = run(before, after, notices=machine)
+    assert low.title == "\u200eخادم\u200e: 5 % quota left"

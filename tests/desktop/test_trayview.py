@@ -132,3 +132,27 @@ def test_icon_files_are_current() -> None:
     result = subprocess.run([sys.executable, str(ROOT / "build" / "make_icon.py"), "--check"], capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_right_to_left_names_keep_the_line_left_to_right() -> None:
+    """A line takes its direction from its first strong letter: "שרת ראשי — 63 % left ●" was shown as
+    "● left % 63 — שרת ראשי", and digits after an Arabic name joined it. A mark before the line and one
+    after the name keep the order as written; names in Latin letters are left as they are."""
+    doc = status(line="שרת ראשי · serving")
+    doc["providers"]["a"]["display_name"] = "שרת ראשי"
+    doc["providers"]["b"]["display_name"] = "خادم احتياطي"
+    view = tray_view(doc)
+    lrm = "\u200e"
+    assert view.line == lrm + "שרת ראשי · serving" and view.tooltip.startswith(lrm + "שרת ראשי")
+    a, b, c, _ = view.providers
+    assert a.label == f"{lrm}שרת ראשי{lrm} — 63 % left ●" and a.name == f"{lrm}שרת ראשי{lrm}"
+    assert b.label == f"{lrm}خادم احتياطي{lrm} ◐ cooling down"
+    assert c.label == "Relay C — quota exhausted ○ not used yet"
+
+
+def test_a_long_name_is_cut_in_the_menu() -> None:
+    """The menu grew wider than the screen with a 200-character name, hiding that entry's quota and health."""
+    doc = status()
+    doc["providers"]["a"]["display_name"] = "R" * 200
+    a = tray_view(doc).providers[0]
+    assert a.label == "R" * 47 + "… — 63 % left ●" and a.name == "R" * 47 + "…"

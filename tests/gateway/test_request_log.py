@@ -389,10 +389,19 @@ async def test_the_preferred_provider_is_explicit(fakes, gateway):
     # The event says what was set as config.toml would (false, not Python's False), a provider by its name too.
     assert (await gw.api("list_events"))["events"][1]["message"] == \
         'Routing settings changed: preferred_provider = "p1" (P1), hedge = false, session_idle_return_seconds = 120'
-    # A provider chosen by name is not "first in the list", whatever is switched off or on.
+    # A provider chosen by name is not "first in the list", whatever is switched off or on; routing follows
+    # at once (the gateway would otherwise stay on the provider it served meanwhile, shown as a failover
+    # to it, and the return announced as a recovery).
     await gw.api("set_provider_disabled", provider="p1", disabled=True)
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
     await gw.api("set_provider_disabled", provider="p1", disabled=False)
-    assert not any("first in the list" in e["message"] for e in (await gw.api("list_events"))["events"][:4])
+    messages = [e["message"] for e in (await gw.api("list_events"))["events"][:5]]
+    assert not any("first in the list" in m for m in messages)
+    assert messages[0] == "Preferred provider set to P1 (it can serve again)", messages
+    assert "Preferred provider set to P2 (P1 cannot serve)" in messages
+    summary = (await gw.api("get_status"))["summary"]
+    assert (summary["state"], summary["provider"]) == ("serving", "p1"), summary
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
 
 
 async def test_ui_settings_are_validated_and_saved(fakes, gateway):

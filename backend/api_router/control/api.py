@@ -404,7 +404,7 @@ class Control:
 
         cfg = services.config.edit(lambda doc: set_order(doc, order), check=every_one)
         services.emit(Level.INFO, Kind.CONFIG, "Provider order: " + " → ".join(cfg.name_of(p) for p in order))
-        self._note_first_in_list(before, cfg)
+        self._note_preferred_moved(before, cfg)
         return self.get_config()
 
     @exposed
@@ -655,15 +655,22 @@ class Control:
         services.emit(Level.INFO, Kind.CONFIG, f"Provider {cfg.name_of(pid)} {verb}", pid)
         if ended:
             services.router.lock_changed(cfg, None)
-        self._note_first_in_list(before, cfg)
+        self._note_preferred_moved(before, cfg)
 
-    def _note_first_in_list(self, before: Config, after: Config) -> None:
-        """With "first in list" the preferred provider moves when the list changes (reordered, the first
-        one switched off or on): never silently."""
+    def _note_preferred_moved(self, before: Config, after: Config) -> None:
+        """The provider actually preferred moves when the list changes (reordered, the first one switched
+        off or on) or the chosen one can no longer serve or can again: never silently, and as the user's
+        own doing — routing follows at once rather than staying on the provider served until now, which
+        would read as a failover (and its end as a recovery)."""
         was, now = before.effective_preferred, after.effective_preferred
+        if was is None or now is None or was == now:
+            return
         chosen = before.routing.preferred_provider or after.routing.preferred_provider
-        if not chosen and was is not None and now is not None and was != now:
-            self._services.router.preferred_changed(after, reason="it is now first in the list")
+        if not chosen:
+            reason = "it is now first in the list"
+        else:
+            reason = "it can serve again" if now == chosen else f"{after.name_of(chosen)} cannot serve"
+        self._services.router.preferred_changed(after, reason=reason)
 
     def _asked(self, pid: str) -> Asked:
         """The provider a probe or test asks, and its key (it may have been deleted since the call came

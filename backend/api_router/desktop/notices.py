@@ -14,7 +14,8 @@ happened since, after the user's ``[ui] notify_*`` settings and coalescing:
 - ``provider_back``: a provider goes from unresponsive / cooldown / unhealthy to healthy while the
   gateway serves (a hedge, a background check or a request got an answer from it); not together
   with a recovery notice that is actually sent (turned on and not coalesced away), which says it
-  already.
+  already. One sent first (the preferred provider is back before traffic returns to it) stands for the
+  recovery to it that follows within ``COALESCE_SECONDS``.
 
 The first status is the baseline: starting the app never notifies. A change the user made (lock,
 preferred provider) explains a state change by itself and is not announced, unless a provider
@@ -31,12 +32,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
 from api_router.desktop.trayview import percent_left
 from api_router.states import UNWELL, GatewayState, ProviderHealth
+from api_router.texts import left_to_right, name_in_line
 
 COALESCE_SECONDS = 600.0
 DEFAULT_QUOTA_PERCENT = 10.0
@@ -102,12 +104,22 @@ class Notices:
         self._follow_renames(renames)
         found = self._changes(under_new_ids(previous, renames), status, quota_threshold(ui))
         now = self._clock()
-        out = [n for n in found if n.kind is not NoticeKind.PROVIDER_BACK and self._admit(n, ui, now)]
+        # The preferred provider is back (a check answered) well before traffic returns to it, once it has
+        # been stable: its "is back" said it then, and the recovery that follows is not told again.
+        back_from_fallback = ((previous.get("summary") or {}).get("state") == GatewayState.FALLBACK
+                              and (status.get("summary") or {}).get("state") == GatewayState.SERVING)
+        out = [n for n in found if n.kind is not NoticeKind.PROVIDER_BACK
+               and not (back_from_fallback and n.kind is NoticeKind.RECOVERY and self._said_back(n.provider, now))
+               and self._admit(n, ui, now)]
         # A recovery notice says "back" already, but only one that is sent: with recoveries turned off
         # (or coalesced away) the providers that came back are announced on their own.
         if not any(n.kind is NoticeKind.RECOVERY for n in out):
             out += [n for n in found if n.kind is NoticeKind.PROVIDER_BACK and self._admit(n, ui, now)]
-        return out
+        return [replace(n, title=left_to_right(n.title), message=left_to_right(n.message)) for n in out]
+
+    def _said_back(self, provider: str | None, now: float) -> bool:
+        last = self._sent.get((provider, NoticeKind.PROVIDER_BACK))
+        return last is not None and now - last < self._window
 
     def _admit(self, notice: Notice, ui: dict[str, Any], now: float) -> bool:
         """Whether ``notice`` is turned on and not coalesced away; records it as sent when it is."""
@@ -131,7 +143,7 @@ class Notices:
         names = {pid: str(p.get("display_name") or pid) for pid, p in (new.get("providers") or {}).items()}
 
         def name(pid: str | None) -> str:
-            return names.get(pid or "", pid or "")
+            return name_in_line(names.get(pid or "", pid or ""))
 
         state_notice = _state_notice(old, new, name)
         if state_notice is not None and _user_changed(old, new) and not _despite_the_user(state_notice, old, new):

@@ -13,9 +13,12 @@ from typing import Any
 
 from api_router.desktop.icon import TrayIcon
 from api_router.states import OUT_OF_ROTATION, GatewayState, ProviderHealth
-from api_router.texts import shortened
+from api_router.texts import left_to_right, name_in_line, shortened
 
 TOOLTIP_MAX = 127  # Windows keeps 128 UTF-16 units of a tray tooltip, the terminator included
+# A menu as wide as the screen hides the quota and health marks of the long name's entry (a display
+# name may have 200 characters); the window shows the whole name.
+MENU_NAME_MAX = 48
 
 # (mark, word) per provider status; the word is left out for a healthy provider.
 HEALTH_MARKS: dict[str, tuple[str, str]] = {  # keyed by ProviderHealth (a str: the document's words look it up)
@@ -97,15 +100,17 @@ def tray_view(status: dict[str, Any], *, listening: bool = True, not_listening_r
         entry = (status.get("providers") or {}).get(pid)
         if entry is None:
             continue
-        name = str(entry.get("display_name") or pid)
+        name = name_in_line(shortened(str(entry.get("display_name") or pid), MENU_NAME_MAX))
         routable = not entry.get("disabled") and bool(entry.get("base_url", True))
-        choices.append(ProviderChoice(provider=pid, label=provider_label(name, entry, quota.get(pid)), name=name,
-                                      enabled=routable, locked=pid == lock, preferred=pid == preferred))
+        label = left_to_right(provider_label(name, entry, quota.get(pid)))
+        choices.append(ProviderChoice(provider=pid, label=label, name=left_to_right(name), enabled=routable,
+                                      locked=pid == lock, preferred=pid == preferred))
     today = status.get("requests_today")
     tooltip = line  # the state line and today's requests, as the menu's first line says it
     if isinstance(today, int):
         tooltip += f" · {today} request{'' if today == 1 else 's'} today"
-    return TrayView(icon=icon_state(status, listening), line=line, tooltip=shortened(tooltip, TOOLTIP_MAX),
+    return TrayView(icon=icon_state(status, listening), line=left_to_right(line),
+                    tooltip=shortened(left_to_right(tooltip), TOOLTIP_MAX),
                     automatic=lock is None, providers=tuple(choices), listening=listening)
 
 
