@@ -897,20 +897,6 @@ async def test_plain_text_that_is_no_event_stream_fails_over_saying_what_came(fa
     assert error == "the stream ended before any event (the provider answered text/plain, not an event stream)"
 
 
-def _open_stream(chunks: list[bytes], hang: float = 0.0) -> fp.Behaviour:
-    """An event stream of ``chunks``; with ``hang`` the body is left open that long after them."""
-    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await resp.prepare(request)
-        for chunk in chunks:
-            await resp.write(chunk)
-        if hang:
-            await asyncio.sleep(hang)
-        await resp.write_eof()
-        return resp
-    return run
-
-
 @pytest.mark.parametrize("only", [b"data: [DONE]\n\n",
                                   b'data: {"error": {"type": "server_error", "message": "overloaded"}}\n\n'])
 async def test_a_check_answered_by_no_responses_event_keeps_the_provider_out(fakes, gateway, only):
@@ -918,7 +904,7 @@ async def test_a_check_answered_by_no_responses_event_keeps_the_provider_out(fak
     background check must not take the same stream for an answer and bring it back every few seconds."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "failure_threshold": 2, "check_interval_seconds": 0.3})
-    p1.always(_open_stream([only]))
+    p1.always(fp.raw_stream([only]))
     for _ in range(2):
         assert (await gw.responses(stream=True)).headers["X-API-Router-Provider"] == "p2"
     assert health(gw, "p1")["status"] == "cooldown"
@@ -939,7 +925,7 @@ async def test_a_json_request_answered_by_a_stream_left_open_after_its_end_is_no
     else:
         events = [b'event: error\ndata: {"type": "error", "code": "context_length_exceeded", "param": "input", '
                   b'"message": "Your input exceeds the context window of this model."}\n\n']
-    p1.always(_open_stream(events, hang=30))
+    p1.always(fp.raw_stream(events, hang=30))
     reply, took = await timed(gw.responses(stream=False))
     assert took < 2, took
     if last == "answer":

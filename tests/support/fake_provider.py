@@ -123,8 +123,10 @@ def stream_ok(text: str = "hello", *, delay: float = 0.0, cut_after: int | None 
     return run
 
 
-def raw_stream(chunks: list[bytes], delay: float = 0.0, content_type: str | None = "text/event-stream") -> Behaviour:
-    """``chunks`` as the body; ``content_type`` None: no Content-Type header at all."""
+def raw_stream(chunks: list[bytes], delay: float = 0.0, content_type: str | None = "text/event-stream",
+               hang: float = 0.0) -> Behaviour:
+    """``chunks`` as the body; ``content_type`` None: no Content-Type header at all; ``hang``: the body is
+    left open that long after them."""
     async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": content_type} if content_type else None)
         await resp.prepare(request)
@@ -132,6 +134,8 @@ def raw_stream(chunks: list[bytes], delay: float = 0.0, content_type: str | None
             await resp.write(chunk)
             if delay:
                 await asyncio.sleep(delay)
+        if hang:
+            await asyncio.sleep(hang)
         await resp.write_eof()
         return resp
     return run
