@@ -1,13 +1,15 @@
 """The continuity index keeps a bounded number of sealed items in memory and still answers for all."""
 
 import threading
+import time
 
 import pytest
 
 from api_router.continuity import index as index_mod
-from api_router.continuity.index import ContinuityIndex, tombstone
+from api_router.continuity.index import ContinuityIndex
 from api_router.continuity.rewrite import drop_sealed_reasoning
 from api_router.store import Store
+from api_router.store.database import tombstone
 
 
 @pytest.fixture
@@ -92,18 +94,43 @@ def test_what_is_read_back_while_a_rename_or_delete_waits_for_the_writer_follows
     store.flush()
     index = ContinuityIndex(store)  # as after a restart
     gate = threading.Event()
-    store._writer.submit(lambda c: gate.wait(5))  # a writer busy with a commit: what follows waits its turn
-    threading.Timer(0.3, gate.set).start()
-    new = "p2b" if move == "rename" else tombstone("p2")
-    for member in (store, index):  # as ProviderStates tells them: the store first
-        if move == "rename":
-            member.rename("p2", "p2b")
-        else:
-            member.forget("p2")
-    assert index.sealed_owners("s").get("rs_1") == new
-    assert index.sealed_owners("u").get("rs_2") == new  # an item of another session, found by its id
-    assert index.response_owner("resp_1") == new
-    gate.set()
+    store._writer.submit(lambda c: gate.wait(10))  # a writer busy with a long commit: what follows waits its turn
+    try:
+        new = "p2b" if move == "rename" else tombstone("p2")
+        for member in (store, index):  # as ProviderStates tells them: the store first
+            if move == "rename":
+                member.rename("p2", "p2b")
+            else:
+                member.forget("p2")
+        started = time.monotonic()
+        assert index.sealed_owners("s").get("rs_1") == new
+        assert index.sealed_owners("u").get("rs_2") == new  # an item of another session, found by its id
+        assert index.response_owner("resp_1") == new
+        assert time.monotonic() - started < 1  # answered at once: the event loop never waits for the writer
+    finally:
+        gate.set()
+    store.flush()
+    again = ContinuityIndex(store)  # once written, as the next start reads it
+    assert again.sealed_owners("s").get("rs_1") == new and again.response_owner("resp_1") == new
+
+
+def test_a_swap_of_two_ids_by_three_renames_still_queued_is_read_right(store):
+    """a → t, b → a, t → b while the writer has not committed them: each owner ends under the other id."""
+    before = ContinuityIndex(store)
+    before.record_sealed("s", [("rs_a", "reasoning"), ("rs_b", "reasoning")], "a")
+    before.record_sealed("s", [("rs_b", "reasoning")], "b")
+    store.flush()
+    index = ContinuityIndex(store)
+    gate = threading.Event()
+    store._writer.submit(lambda c: gate.wait(10))
+    try:
+        for old, new in (("a", "t"), ("b", "a"), ("t", "b")):
+            for member in (store, index):
+                member.rename(old, new)
+        owners = index.sealed_owners("s")
+        assert (owners.get("rs_a"), owners.get("rs_b")) == ("b", "a")
+    finally:
+        gate.set()
 
 
 def test_a_session_read_back_before_its_writes_landed_still_finds_them(store, small):

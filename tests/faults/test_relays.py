@@ -894,7 +894,21 @@ async def test_plain_text_that_is_no_event_stream_fails_over_saying_what_came(fa
     assert reply.event_types[-1] == "response.completed"
     assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
     error = gw.services.store.request_log()[0]["attempts"][0]["error"]
-    assert error == "the stream ended before any event (the provider answered text/plain, not an event stream)"
+    assert error == "answered text/plain that is not JSON: upstream busy, try later", error
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", None])
+async def test_a_whole_answer_labelled_otherwise_to_a_streamed_request_is_still_an_answer(fakes, gateway,
+                                                                                           content_type):
+    """Not every such body is a stream: a provider that ignores stream=true may send its whole answer
+    under the same labels, and the client gets it as a stream, as with a JSON label."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    answer = json.dumps(fp.response_object("whole answer", provider="p1")).encode()
+    p1.always(fp.raw_stream([answer[:40], answer[40:]], delay=0.05, content_type=content_type))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.event_types[-1] == "response.completed" and reply.text == "whole answer"
+    assert attempts(gw) == [("p1", "ok")] and p2.calls == 0
 
 
 @pytest.mark.parametrize("only", [b"data: [DONE]\n\n",
@@ -955,9 +969,15 @@ async def test_streams_past_the_opening_events_stop_waiting_on_a_provider_found_
         assert reply.headers["X-API-Router-Provider"] == "p2" and reply.event_types[-1] == "response.completed"
         ended[name] = time.perf_counter() - started
 
-    await asyncio.gather(stream(0, "first"), stream(2, "second"))
+    await asyncio.gather(stream(0, "first"), stream(2, "second"), stream(2.5, "third"), stream(3, "fourth"))
     assert 3.8 < ended["first"] < 5, ended
     assert ended["second"] < ended["first"] + 0.8, ended  # not at 2 + 4 s
     log = gw.services.store.request_log()
-    second = next(r for r in log if r["attempts"][0]["error"].startswith("no answer (only"))
-    assert [(a["provider"], a["outcome"]) for a in second["attempts"]] == [("p1", "provider_failure"), ("p2", "ok")]
+    given_up = [r for r in log if r["attempts"][0]["error"].startswith("no answer (only")]
+    assert len(given_up) == 3
+    assert [(a["provider"], a["outcome"]) for a in given_up[0]["attempts"]] == [("p1", "provider_failure"),
+                                                                               ("p2", "ok")]
+    # Judged once, by the request that found it not answering: no failure counted again, no cooldown.
+    about_p1 = [e.message for e in gw.services.store.recent_events() if e.provider == "p1"]
+    assert sum("in a row" in m for m in about_p1) == 1 and not any("cooling down" in m for m in about_p1), about_p1
+    assert health(gw, "p1")["status"] == "unresponsive"

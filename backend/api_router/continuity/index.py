@@ -23,6 +23,7 @@ from itertools import islice
 from typing import Any
 
 from api_router.store import Store
+from api_router.store.database import tombstone
 
 REJECTS_PREVIOUS_ID_META = "rejects_previous_response_id"
 RESPONSES_IN_MEMORY = 10_000
@@ -44,11 +45,9 @@ class ContinuityIndex:
         self._responses: OrderedDict[str, str] = OrderedDict()
         self._sealed: OrderedDict[str, SessionOwners] = OrderedDict()
         self._sealed_items = 0  # entries across self._sealed
-        # Renames and deletes so far, and how many of them the store is known to have committed: each is
-        # queued to the store's writer before it reaches memory here, and a read of the store before the
-        # commit would bring back the old owners, kept in memory from then on (see ``_from_store``).
+        # Renames and deletes so far: a read of the store that one overtook is read again (the store answers
+        # under the ids of every move queued to it, and it is told first; see ProviderStates).
         self._moves = 0
-        self._moves_committed = 0
         self._rejects_previous_id = set(json.loads(store.get_meta(REJECTS_PREVIOUS_ID_META) or "[]"))
         # x-codex-turn-state value -> the provider that issued it. It lives for one turn, so memory is
         # enough: after a restart an unknown state is simply not forwarded.
@@ -74,7 +73,7 @@ class ContinuityIndex:
         if owner is not None:
             return owner
         while True:
-            moves = self._settle_moves()
+            moves = self._moves_so_far()
             owner = self._store.load_response_owner(response_id)
             with self._lock:
                 if self._moves == moves:
@@ -135,7 +134,7 @@ class ContinuityIndex:
                 self._sealed.move_to_end(session)
                 return cached
         while True:
-            moves = self._settle_moves()
+            moves = self._moves_so_far()
             recent = self._store.load_sealed_owners(session, SEALED_PER_SESSION_IN_MEMORY)
             loaded = SessionOwners(recent, lambda item: self._recall(session, item))
             with self._lock:
@@ -153,7 +152,7 @@ class ContinuityIndex:
         and a long history sealed before API Router saw it would otherwise cost one read per item per
         request, on the event loop."""
         while True:
-            moves = self._settle_moves()
+            moves = self._moves_so_far()
             with self._lock:  # any session's: a fork carries its parent's items (maybe not written yet)
                 owner = next((o.recent[item] for o in self._sealed.values() if o.recent.get(item)), None)
             if owner is None:
@@ -166,17 +165,9 @@ class ContinuityIndex:
                     self._remember_locked(session, owners, {item: UNKNOWN if owner is None else owner})
             return owner
 
-    def _settle_moves(self) -> int:
-        """The renames and deletes so far, every one of them committed by the store once this returns
-        (waiting for its writer only after one that may still be queued: they are rare, reads are not)."""
+    def _moves_so_far(self) -> int:
         with self._lock:
-            moves = self._moves
-            if moves == self._moves_committed:
-                return moves
-        self._store.flush()  # everything queued so far: the store's part of a move is queued before ours
-        with self._lock:
-            self._moves_committed = max(self._moves_committed, moves)
-        return moves
+            return self._moves
 
     def _remember(self, session: str, owners: SessionOwners, found: dict[str, str]) -> None:
         with self._lock:
@@ -258,11 +249,6 @@ class ContinuityIndex:
         self.rename(provider, tombstone(provider))
         if known:
             self._save_rejecting()
-
-
-def tombstone(provider: str) -> str:
-    """The owner recorded for items of a deleted provider; ``~`` never occurs in a provider id."""
-    return f"~deleted~{provider}"
 
 
 # The owner memory records for an item the store did not know when asked: not asked again (recording

@@ -158,21 +158,26 @@ class AttemptRunner:
         try:
             if not 200 <= resp.status < 300:
                 return _passed_back(opened, await self._http_error(ex, opened, client, retries))
+            whole = None
             if client.stream and _streamed(resp.content_type):
-                opened.stream = UpstreamStream(resp, self._deadlines, self._redact)
+                stream = opened.stream = UpstreamStream(resp, self._deadlines, self._redact,
+                                                        may_be_whole=resp.content_type != "text/event-stream")
                 remaining = max(0.001, timeout - (time.perf_counter() - t0))
                 try:
-                    await opened.stream.first_event(remaining, timeout)
+                    await stream.first_event(remaining, timeout)
                 except StreamFailed as exc:
-                    error = str(exc) if resp.content_type == "text/event-stream" else \
-                        f"{exc} (the provider answered {resp.content_type}, not an event stream)"
-                    return AttemptResult(Outcome.PROVIDER_FAILURE, error=error,
-                                         timed_out=isinstance(exc.__cause__, TimeoutError))
-                attempt.ttfb_ms = (time.perf_counter() - t0) * 1000
-                handed_on = True
-                return opened
-            opened.data = await self._read_all(resp, cfg.routing.stream_idle_timeout_seconds,
-                                               max(0.001, timeout - (time.perf_counter() - t0)), timeout)
+                    if stream.whole_body is None:
+                        return AttemptResult(Outcome.PROVIDER_FAILURE, error=str(exc),
+                                             timed_out=isinstance(exc.__cause__, TimeoutError))
+                    # No event in it: a whole answer (or error) under another label, read as one below.
+                    whole, opened.stream = stream.whole_body, None
+                else:
+                    attempt.ttfb_ms = (time.perf_counter() - t0) * 1000
+                    handed_on = True
+                    return opened
+            opened.data = whole if whole is not None else await self._read_all(
+                resp, cfg.routing.stream_idle_timeout_seconds, max(0.001, timeout - (time.perf_counter() - t0)),
+                timeout)
             attempt.ttfb_ms = (time.perf_counter() - t0) * 1000
             answer = answer_of(opened.data, resp.content_type)
             if isinstance(answer, str):
@@ -358,7 +363,9 @@ class AttemptRunner:
                     return self._client_error_in_band(delivered, facts.error)
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"stream failed before output: {result.error}",
                                      rate_limited=classify.is_rate_limit_event(facts.failure))
-            return AttemptResult(Outcome.PROVIDER_FAILURE, error=result.error, timed_out=result.timed_out)
+            # Given up because another request found the provider not answering: judged once, by that one.
+            return AttemptResult(Outcome.PROVIDER_FAILURE, error=result.error, timed_out=result.timed_out,
+                                 counts_against_health=not opened.stream.given_up)
         outcome = Outcome.CLIENT_CLOSED if result.end is StreamEnd.CLIENT_GONE else Outcome.PROVIDER_FAILURE
         # A failure the provider reported mid-answer may be the request's doing (a moderation cut): the
         # answer is still broken, but the provider is as healthy as before.

@@ -18,7 +18,7 @@ from dataclasses import replace
 from aiohttp import web
 
 from api_router.config import Config
-from api_router.continuity.index import ContinuityIndex, tombstone
+from api_router.continuity.index import ContinuityIndex
 from api_router.gateway import classify
 from api_router.gateway.attempt import AttemptResult
 from api_router.gateway.errors import GatewayError
@@ -27,6 +27,7 @@ from api_router.quota import Quota
 from api_router.records import Attempt, EventSink, Kind, Level, Outcome, Retry
 from api_router.routing import Failure, Router
 from api_router.store import Store
+from api_router.store.database import tombstone
 
 
 class OutcomeRecorder:

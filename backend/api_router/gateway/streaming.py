@@ -25,8 +25,9 @@ from aiohttp import HttpVersion11, web
 from api_router.gateway import sse
 from api_router.gateway.classify import error_message_of_event
 from api_router.gateway.deadlines import Deadlines, Watchdog
+from api_router.gateway.errors import TooLarge
 from api_router.gateway.response_objects import COMPACTION_ITEM, sealed_items, usage_of
-from api_router.gateway.upstream import describe_exception
+from api_router.gateway.upstream import ANSWER_BODY_LIMIT, describe_exception
 from api_router.records import Usage
 
 _CREATED_ID = re.compile(rb'"id"\s*:\s*"([^"\\]+)"')
@@ -195,7 +196,9 @@ async def drain(chunks: AsyncIterator[bytes], deadlines: Deadlines, timeout: flo
 
 class UpstreamStream:
     def __init__(self, resp: aiohttp.ClientResponse, deadlines: Deadlines,
-                 redact: Callable[[bytes], bytes]) -> None:
+                 redact: Callable[[bytes], bytes], *, may_be_whole: bool = False) -> None:
+        """``may_be_whole``: the body is labelled as something else (text/plain, say) and may be a whole
+        answer after all; what ``first_event`` reads is kept until an event shows it is a stream."""
         self._resp = resp
         self._deadlines = deadlines
         self._redact = redact
@@ -210,6 +213,9 @@ class UpstreamStream:
         self.drained = False  # the body was read to its end: the connection can go back to the pool
         self.given_up = False  # another request found the provider not answering (see ``give_up``)
         self._unanswered: Callable[[], None] | None = None  # while relay waits for a first generated event
+        self._read: list[bytes] | None = [] if may_be_whole else None
+        self._read_size = 0
+        self.whole_body: bytes | None = None  # a body kept that way that ended with no event: all of it
 
     async def first_event(self, timeout: float, limit: float) -> None:
         """Read until a complete Responses event has arrived (at most ``timeout``, what is left of the
@@ -224,7 +230,11 @@ class UpstreamStream:
                         if any(not sse.is_keepalive(ev) for ev in events):
                             self._buffered.append((forward, events))
                             return
+                        if self._read is not None:
+                            self.whole_body = b"".join(self._read)
                         raise StreamFailed("the stream ended before any event") from None
+                    if self._read is not None:
+                        self._keep(chunk)
                     whole = self._decoder.cut(chunk)
                     if whole is None:  # CR line ends: the general decoder
                         forward, events = self._decoder.feed(chunk)
@@ -234,9 +244,17 @@ class UpstreamStream:
                         self._buffered.append((whole, None))
                         found = sse.carries_data(whole)
                     if found:
+                        self._read = None
                         return
-        except (aiohttp.ClientError, OSError, TimeoutError, sse.EventTooLarge) as exc:
+        except (aiohttp.ClientError, OSError, TimeoutError, TooLarge) as exc:  # EventTooLarge among them
             raise StreamFailed(describe_exception(exc, limit)) from exc
+
+    def _keep(self, chunk: bytes) -> None:
+        assert self._read is not None
+        self._read.append(chunk)
+        self._read_size += len(chunk)
+        if self._read_size > ANSWER_BODY_LIMIT:
+            raise TooLarge(f"the provider's answer is larger than {ANSWER_BODY_LIMIT // (1024 * 1024)} MB")
 
     async def relay(self, request: web.Request, *, headers: dict[str, str], started: float, idle_timeout: float,
                     hold_until_end: bool, shutting_down: Callable[[], bool],

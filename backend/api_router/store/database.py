@@ -22,7 +22,7 @@ from typing import Any
 from api_router.fsutil import aside_path, create_private_file, private_dir, tighten
 from api_router.records import Event, Kind, Level, Outcome, RequestRecord, now_ms
 from api_router.store import schema
-from api_router.store.writer import BatchWriter, insert_rows, is_damage
+from api_router.store.writer import BatchWriter, Op, insert_rows, is_damage
 
 log = logging.getLogger(__name__)
 _LOG_LEVELS = {Level.INFO: logging.INFO, Level.WARNING: logging.WARNING, Level.ERROR: logging.ERROR}
@@ -107,6 +107,10 @@ class Store:
         self._last_prune: float | None = None  # None: prune with the first write batch
         self._events_since_prune = 0
         self._rows_since_prune = 0
+        # Renames and deletes, numbered; the number of the last one committed is kept in the database
+        # with it (MOVES_META), so a read of the owner tables says which it reflects (see ``_now_known_as``).
+        self._moves: deque[tuple[int, str, str]] = deque(maxlen=MOVES_KEPT)
+        self._moves_made = 0
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -206,6 +210,7 @@ class Store:
             self._metrics[provider] = Metrics(ok, err, tokens)
         seen = conn.execute("SELECT value FROM meta WHERE key = 'events_seen_up_to'").fetchone()
         self._seen_up_to = int(seen[0]) if seen else 0
+        self._moves_made = _moves_in(conn.execute(_MOVES_READ).fetchone())
         day, midnight_ms = self._days.day_and_start(time.time())
         kept = conn.execute("SELECT count(*) FROM request_log WHERE unix_ms >= ?", (midnight_ms,)).fetchone()[0]
         self._today = (day, kept + _pruned_on(conn, day))  # today's rows the row limit cut count too
@@ -396,8 +401,9 @@ class Store:
         self._writer.add("response_owner", (response_id, provider, now_ms()))
 
     def load_response_owner(self, response_id: str) -> str | None:
-        row = self._hot_read("SELECT provider FROM response_owner WHERE response_id = ?", (response_id,))
-        return row[0][0] if row else None
+        row = self._hot_read(f"SELECT provider, ({_MOVES_READ}) FROM response_owner WHERE response_id = ?",
+                             (response_id,))
+        return self._now_known_as(*row[0]) if row else None
 
     def save_sealed_owners(self, session_id: str, items: Iterable[tuple[str, str]], provider: str) -> None:
         """``items``: (item id, kind) pairs sealed by ``provider`` in ``session_id``."""
@@ -407,15 +413,30 @@ class Store:
     def load_sealed_owners(self, session_id: str, newest: int) -> dict[str, str]:
         """The ``newest`` items sealed in ``session_id`` (item id → provider, oldest first).
         ``INSERT OR REPLACE`` gives a rewritten row a new rowid: rowid order is the order of recording."""
-        rows = self._hot_read("SELECT item_id, provider FROM sealed_owner WHERE session_id = ? "
+        rows = self._hot_read(f"SELECT item_id, provider, ({_MOVES_READ}) FROM sealed_owner WHERE session_id = ? "
                               "ORDER BY rowid DESC LIMIT ?", (session_id, newest))
-        return dict(reversed(rows))
+        return {item: self._now_known_as(provider, moves) for item, provider, moves in reversed(rows)}
 
     def load_sealed_owner(self, item_id: str) -> str | None:
         """Who sealed ``item_id``, in whichever session it was recorded: a session forked from another
         (``codex exec fork``) carries its parent's items under a new session id."""
-        row = self._hot_read("SELECT provider FROM sealed_owner WHERE item_id = ?", (item_id,))
-        return row[0][0] if row else None
+        row = self._hot_read(f"SELECT provider, ({_MOVES_READ}) FROM sealed_owner WHERE item_id = ?", (item_id,))
+        return self._now_known_as(*row[0]) if row else None
+
+    def _now_known_as(self, provider: str, moves: str | None) -> str:
+        """An owner as a read found it — in the state the numbered move ``moves`` left (one statement: one
+        snapshot) — under the id it has after the moves queued since. A rename or delete reaches the
+        database through the writer, a moment (or, while another program holds the file, a while) after it
+        is made; a lookup must not take the provider's old id for its own meanwhile, nor wait for it."""
+        done = _moves_in((moves,))
+        if done >= self._moves_made:
+            return provider
+        with self._state_lock:
+            later = [(old, new) for number, old, new in self._moves if number > done]
+        for old, new in later:  # in order: a swap (a → t, b → a, t → b) comes out right
+            if provider == old:
+                provider = new
+        return provider
 
     def save_affinity(self, session_id: str, provider: str, unix_ms: int) -> None:
         self._writer.put("affinity", session_id, (session_id, provider, unix_ms))
@@ -474,7 +495,20 @@ class Store:
             for i, event in enumerate(self._recent):
                 if event.provider == old:
                     self._recent[i] = Event(event.id, event.unix_ms, event.level, new, event.kind, event.message)
-        self._writer.submit(lambda c: _rename(c, old, new))
+        self._move(old, new, lambda c: _rename(c, old, new))
+
+    def _move(self, old: str, new: str, write: Op) -> None:
+        """Queue a rename (or a delete: ``new`` its tombstone) numbered, the number written with it."""
+        with self._state_lock:
+            self._moves_made += 1
+            number = self._moves_made
+            self._moves.append((number, old, new))
+
+        def numbered(conn: sqlite3.Connection) -> None:
+            write(conn)
+            conn.execute(_META_SET, (MOVES_META, str(number)))
+
+        self._writer.submit(numbered)
 
     def readdressed(self, provider: str) -> None:
         """Its counters and request log are history that happened (the usage reading and the last test
@@ -485,7 +519,7 @@ class Store:
         old name."""
         with self._state_lock:
             self._metrics.pop(provider, None)
-        self._writer.submit(lambda c: _forget(c, provider))
+        self._move(provider, tombstone(provider), lambda c: _forget(c, provider))
 
     # --- reads ---------------------------------------------------------------------------------------
 
@@ -642,7 +676,26 @@ def _forget(conn: sqlite3.Connection, provider: str) -> None:
     for table in ("provider_metrics", "usage_state", "provider_tests", "session_affinity"):
         conn.execute(f"DELETE FROM {table} WHERE provider = ?", (provider,))
     for table in ("response_owner", "sealed_owner"):
-        conn.execute(f"UPDATE {table} SET provider = '~deleted~' || provider WHERE provider = ?", (provider,))
+        conn.execute(f"UPDATE {table} SET provider = ? WHERE provider = ?", (tombstone(provider), provider))
+
+
+def tombstone(provider: str) -> str:
+    """The owner recorded for what a deleted provider produced; ``~`` never occurs in a provider id, so a
+    provider added later under the same id never takes it for its own."""
+    return f"~deleted~{provider}"
+
+
+MOVES_META = "provider_moves"
+_MOVES_READ = f"SELECT value FROM meta WHERE key = '{MOVES_META}'"
+MOVES_KEPT = 1000  # moves queued and not yet known to be committed: renames are made by hand
+
+
+def _moves_in(row: tuple[Any, ...] | None) -> int:
+    value = row[0] if row else None
+    try:
+        return int(value) if value is not None else 0
+    except (TypeError, ValueError):  # edited by another program: read as "before any move"
+        return 0
 
 
 def _casefold(value: str | bytes | float | None) -> str | bytes | float | None:
