@@ -418,3 +418,20 @@ def test_damage_found_by_a_read_is_told_once_and_mended_at_the_next_start(tmp_pa
         assert s.request_log() == [] and list(s.path.parent.glob("s.sqlite3.broken-*"))
     finally:
         s.close()
+
+
+def test_the_row_bound_holds_when_one_write_brings_more_than_a_20th_of_it(tmp_path):
+    """A busy gateway writes more than max_rows/20 requests in one 0.1 s batch; rows logged while a
+    batch was written were lost from the count, and the log stayed up to a batch past its bound."""
+    s = open_store(tmp_path)
+    s.set_retention(Retention(rows=1000))
+    for i in range(1300):
+        s.log_request(record(session=f"s{i}"))
+    s.flush()
+    assert _logged(s) <= 1000  # the batch that brought 1,300 rows is followed at once by the prune
+    for burst in range(3):
+        for i in range(90):  # each a batch of its own, over the 50 a prune waits for
+            s.log_request(record(session=f"b{burst}-{i}"))
+        s.flush()
+        assert _logged(s) <= 1000
+    s.close()

@@ -8,6 +8,7 @@ request with two attempts). Times are Unix milliseconds.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -44,9 +45,9 @@ class Filters:
     def where(self) -> tuple[list[str], list[Any]]:
         clauses: list[str] = []
         args: list[Any] = []
-        if self.provider:
-            clauses.append("(provider = ? OR ',' || providers_tried || ',' LIKE ? ESCAPE '\\')")
-            args += [self.provider, f"%,{_like(self.provider)},%"]
+        if self.provider:  # ids differ by case ("relay", "Relay"): instr compares exactly, LIKE would not
+            clauses.append("(provider = ? OR instr(',' || providers_tried || ',', ?) > 0)")
+            args += [self.provider, f",{self.provider},"]
         if self.outcome == "failover":
             clauses.append("failover = 1")
         elif self.outcome:
@@ -118,7 +119,9 @@ def export(store: Store, filters: Filters, fmt: ExportFormat, name_of: Callable[
         out = io.StringIO()
         # The header of an empty export is the one a full one would have.
         fields = list(_named(_public(_row((None,) * len(_COLUMNS))), name_of))
-        writer = csv.DictWriter(out, fieldnames=fields)
+        # Every cell quoted: a value that starts no formula may hold one after a separator the reader
+        # splits on (";" in many locales, a tab), and a quoted cell is never split.
+        writer = csv.DictWriter(out, fieldnames=fields, quoting=csv.QUOTE_ALL)
         writer.writeheader()
         writer.writerows({k: _cell(v) for k, v in r.items()} for r in rows)
         content, content_type = out.getvalue(), "text/csv"
@@ -127,8 +130,10 @@ def export(store: Store, filters: Filters, fmt: ExportFormat, name_of: Callable[
 
 
 # What a spreadsheet takes for the start of a formula. Text from clients and providers (a model name,
-# a session id, an error) that starts so gets a leading apostrophe, which shows it as the text it is.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# a session id, an error) that starts so gets an apostrophe before it, which shows it as the text it
+# is — at the start of the cell, and after anything a spreadsheet may split a line on (";" and a tab in
+# many locales, a line break), since a cell read with another separator starts there.
+_FORMULA = re.compile(r"(^|[;,\t\r\n])([=+\-@\t\r])")
 
 
 def _cell(value: Any) -> Any:
@@ -140,8 +145,8 @@ def _cell(value: Any) -> Any:
         return round(value, 1)
     if isinstance(value, list):
         value = ",".join(value)
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
+    if isinstance(value, str):
+        return _FORMULA.sub(r"\1'\2", value)
     return value
 
 

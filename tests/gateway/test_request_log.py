@@ -16,7 +16,7 @@ from aiohttp import web
 from api_router.records import Attempt, Outcome, RequestRecord, Usage, now_ms
 from api_router.store import Retention
 from tests.support import fake_provider as fp
-from tests.support.harness import ApiError
+from tests.support.harness import ApiError, simple_body
 
 
 @pytest.mark.parametrize(("answer_at", "hedge"), [(0.75, "hedge_lost"), (1.3, "provider_failure")])
@@ -178,7 +178,7 @@ async def test_export_csv_and_jsonl_of_the_filtered_rows(fakes, gateway):
     assert len(lines) == 3 and {line["provider"] for line in lines} == {"p1"}
     assert {line["provider_name"] for line in lines} == {"P1"} and rows[0]["provider_name"] == "P1"
     empty = await gw.api("export_requests", format="csv", session_id="nobody")
-    assert empty["rows"] == 0 and empty["content"].splitlines() == [",".join(rows[0])]  # the same columns
+    assert empty["rows"] == 0 and empty["content"].splitlines() == [",".join(f'"{c}"' for c in rows[0])]  # same columns
 
 
 async def test_a_csv_export_never_hands_a_spreadsheet_a_formula(fakes, gateway):
@@ -195,6 +195,40 @@ async def test_a_csv_export_never_hands_a_spreadsheet_a_formula(fakes, gateway):
     assert all(r["latency_ms"] and not r["latency_ms"].startswith("'") for r in rows)  # numbers stay numbers
     jsonl = await gw.api("export_requests", format="jsonl")
     assert {json.loads(line)["session_id"] for line in jsonl["content"].splitlines()} >= {"-2+3", "plain"}
+
+
+async def test_a_formula_after_a_separator_stays_inside_its_quoted_cell(fakes, gateway):
+    """Read with ";" or a tab as the separator (spreadsheets in many locales), an unquoted
+    "s;=HYPERLINK(A1);" was split into a cell that is a formula."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    await gw.responses(headers={"session-id": "s;=HYPERLINK(A1);"})
+    await gw.responses({**simple_body(), "model": "x\t=1+1\t"})
+    content = (await gw.api("export_requests", format="csv"))["content"]
+    for separator in (";", "\t"):
+        cells = [cell for row in csv.reader(io.StringIO(content), delimiter=separator) for cell in row]
+        assert not any(cell.lstrip().startswith("=") for cell in cells), (separator, cells)
+    rows = list(csv.DictReader(io.StringIO(content)))
+    assert {r["session_id"] for r in rows} >= {"s;'=HYPERLINK(A1);"}  # an apostrophe where a cell may start
+
+
+async def test_the_provider_filter_matches_ids_exactly(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"relay": p1, "Relay": p2})
+    await gw.api("set_manual_override", provider="relay")
+    await gw.responses()
+    for wanted, found in (("relay", 1), ("Relay", 0), ("RELAY", 0)):
+        assert len((await gw.api("list_requests", provider=wanted))["requests"]) == found, wanted
+
+
+async def test_a_body_that_is_no_json_is_logged_with_its_size_and_session(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    reply = await gw.request("POST", "/v1/responses", raw=b'{"model": "m", "input": "hi"',
+                             headers={"session-id": "broken-one"})
+    assert reply.status == 400
+    (row,) = (await gw.api("list_requests"))["requests"]
+    assert row["request_bytes"] == 28 and row["session_id"] == "broken-one" and row["status"] == 400
 
 
 def test_request_log_retention_by_age_and_by_count(tmp_path):

@@ -149,11 +149,13 @@ class ResponsesProxy:
         listen = ex.cfg.listen
         body = await read_body(request, listen.max_body_bytes, self._upstream.deadlines,
                                listen.body_stall_timeout_seconds, record=record, receiving=self._state.receiving)
+        record.request_bytes = len(body)
+        # What the row can say of a body that turns out to be no JSON: its size and the session it names.
+        record.session_id = session_id_of(request.headers, {})
         payload = parse_object(body)
         client = ex.client = ClientRequest(body, payload, session_id_of(request.headers, payload))
         del payload
         record.stream, record.session_id, record.model = client.stream, client.session_id, client.model
-        record.request_bytes = len(body)
         plan = services.router.plan(ex.cfg, client.session_id)
         if not plan:
             raise GatewayError(502, "no provider is available: add a provider with a base URL (and enable it) "

@@ -78,7 +78,7 @@ class Store:
         self.path = path
         self._redact = redact
         self._writer = BatchWriter({
-            "requests": lambda c, rows: insert_rows(c, _REQUEST_INSERT, rows),
+            "requests": self._write_requests,
             "attempts": lambda c, rows: insert_rows(c, _ATTEMPT_INSERT, rows),
             "metrics": lambda c, rows: insert_rows(c, _METRICS_INSERT, rows),
             "response_owner": lambda c, rows: insert_rows(c, _RESPONSE_OWNER_INSERT, rows),
@@ -233,6 +233,13 @@ class Store:
         if changed and self._writer.running:
             self.prune()
 
+    def _write_requests(self, conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        insert_rows(conn, _REQUEST_INSERT, rows)
+        # Counted as written (not as logged): a prune after this batch counts exactly what it added, and
+        # rows logged while it ran are not lost from the count when it restarts.
+        with self._state_lock:
+            self._rows_since_prune += len(rows)
+
     def _maybe_prune(self, conn: sqlite3.Connection) -> None:
         now = time.monotonic()
         rows_between = max(1, min(MAX_ROWS_BETWEEN_PRUNES, self._retention.rows // 20))
@@ -335,7 +342,6 @@ class Store:
                 touched.append((attempt.provider, m.ok_requests, m.error_requests, m.total_tokens))
             request_id = self._next_request_id
             self._next_request_id += 1
-            self._rows_since_prune += 1
             day = self._days.day_of(record.unix_ms / 1000)
             counted_day, count = self._today
             if day == counted_day:
