@@ -6,6 +6,7 @@ import errno
 import os
 import stat
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 FileStamp = tuple[int, int, int]  # (modification time in ns, size, inode): see file_stamp
@@ -48,7 +49,7 @@ def read_file(path: Path) -> bytes:
         return file.read()
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int | None = None,
+def atomic_write(path: Path, data: bytes | Iterable[bytes], *, mode: int | None = None,
                  unless_changed: tuple[FileStamp | None] | None = None) -> FileStamp:
     """Replace ``path`` (a symlink's target, which keeps its mode) with ``data`` so that a reader (or a
     crash) sees the old or the new file, never a mix: write a temp file in the same folder, fsync it,
@@ -72,7 +73,8 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None,
     try:
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                for piece in (data,) if isinstance(data, bytes) else data:  # pieces: a long export
+                    fh.write(piece)
                 fh.flush()
                 os.fsync(fh.fileno())
             if mode is not None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -26,6 +27,9 @@ else:  # only exports need it
 Outcome = Literal["ok", "error", "failover", "client_error", "client_closed"]
 ExportFormat = Literal["csv", "jsonl"]
 EXPORT_LIMIT = 1_000_000
+EXPORT_PAGE_ROWS = 2000
+OUTCOMES: tuple[str, ...] = typing.get_args(Outcome)
+MAX_FILTER_CHARS = 1000  # a longer search is no search anyone types (and SQLite refuses LIKE patterns of 50,000)
 
 _COLUMNS = ("id", "request_id", "unix_ms", "path", "session_id", "provider", "model", "sent_model", "stream",
             "status", "outcome", "latency_ms", "ttfb_ms", "input_tokens", "output_tokens", "cached_tokens",
@@ -109,24 +113,77 @@ def detail(store: Store, request_id: int, name_of: Callable[[str], str]) -> dict
     return row
 
 
-def export(store: Store, filters: Filters, fmt: ExportFormat, name_of: Callable[[str], str]) -> dict[str, Any]:
-    """The filtered rows as a file, each with the provider's display name next to its id."""
-    rows = [_named(r, name_of) for r in page(store, filters, limit=EXPORT_LIMIT)["requests"]]
-    if fmt == "jsonl":
-        content = "".join(orjson.dumps(r).decode() + "\n" for r in rows)
-        content_type = "application/x-ndjson"
-    else:
+@dataclass
+class Export:
+    """The filtered rows as a file, each with the provider's display name next to its id, made a page of
+    rows at a time (``pieces``): a 200,000-row log held whole as rows, then as one string, took most of
+    a gigabyte and kept it. Pages go by id, newest first, so rows logged meanwhile are not taken twice."""
+
+    store: Store
+    filters: Filters
+    fmt: ExportFormat
+    name_of: Callable[[str], str]
+    rows: int = 0  # written so far
+    total: int | None = None  # the rows it holds, known once the first piece is made
+
+    @property
+    def filename(self) -> str:
+        return f"api-router-requests.{self.fmt}"
+
+    @property
+    def content_type(self) -> str:
+        return "application/x-ndjson" if self.fmt == "jsonl" else "text/csv"
+
+    def pieces(self) -> Iterator[bytes]:
+        clauses, args = self.filters.where()
+        # The rows there are now: what is logged while the export is made is not in it.
+        total, newest = self.store.query(f"SELECT count(*), max(id) FROM request_log{_where(clauses)}",
+                                         tuple(args))[0]
+        self.total = min(total, EXPORT_LIMIT)
+        if self.fmt == "csv":  # the header of an empty export is the one a full one would have
+            yield self._csv([list(_named(_public(_row((None,) * len(_COLUMNS))), self.name_of))])
+        before: int | None = None if newest is None else newest + 1
+        while self.rows < self.total:
+            where = _where([*clauses, "id < ?"] if before is not None else clauses)
+            found = self.store.query(f"SELECT {', '.join(_COLUMNS)} FROM request_log{where} ORDER BY id DESC LIMIT ?",
+                                     (*args, *([before] if before is not None else []),
+                                      min(EXPORT_PAGE_ROWS, self.total - self.rows)))
+            if not found:
+                return
+            before = found[-1][0]
+            self.rows += len(found)
+            rows = [_named(_public(_row(r)), self.name_of) for r in found]
+            if self.fmt == "jsonl":
+                yield b"".join(orjson.dumps(r) + b"\n" for r in rows)
+            else:
+                yield self._csv([[_cell(v) for v in r.values()] for r in rows])
+
+    @staticmethod
+    def _csv(lines: list[list[Any]]) -> bytes:
         out = io.StringIO()
-        # The header of an empty export is the one a full one would have.
-        fields = list(_named(_public(_row((None,) * len(_COLUMNS))), name_of))
-        # Every cell quoted: a value that starts no formula may hold one after a separator the reader
-        # splits on (";" in many locales, a tab), and a quoted cell is never split.
-        writer = csv.DictWriter(out, fieldnames=fields, quoting=csv.QUOTE_ALL)
-        writer.writeheader()
-        writer.writerows({k: _cell(v) for k, v in r.items()} for r in rows)
-        content, content_type = out.getvalue(), "text/csv"
-    return {"filename": f"api-router-requests.{fmt}", "content_type": content_type, "content": content,
-            "rows": len(rows)}
+        # Every cell quoted: a value may hold a separator another reader splits on (";" in many locales).
+        csv.writer(out, quoting=csv.QUOTE_ALL).writerows(lines)
+        return out.getvalue().encode()
+
+
+def export(made: Export) -> dict[str, Any]:
+    """The whole export in one answer (the control call; the window saves it a piece at a time)."""
+    content = b"".join(made.pieces()).decode()
+    return {"filename": made.filename, "content_type": made.content_type, "content": content, "rows": made.rows}
+
+
+def filters_of(provider: str | None = None, outcome: str | None = None, session_id: str | None = None,
+               text: str | None = None) -> Filters:
+    """The request log's filters, as the Requests page and its export give them (blank: no filter);
+    ValueError says what is wrong with one."""
+    given = {"provider": provider, "session_id": session_id, "text": text}
+    for name, value in given.items():
+        if value is not None and len(value) > MAX_FILTER_CHARS:
+            raise ValueError(f"{name} must be at most {MAX_FILTER_CHARS} characters")
+    if outcome is not None and outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
+    cleaned = {name: (value or "").strip() or None for name, value in given.items()}
+    return Filters(cleaned["provider"], outcome, cleaned["session_id"], cleaned["text"])  # type: ignore[arg-type]
 
 
 # What a spreadsheet takes for the start of a formula. Text from clients and providers (a model name,

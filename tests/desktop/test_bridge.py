@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ def test_surface_is_exactly_controls_public_methods() -> None:
     api = make_desktop_api(Registry(FakeControl()))
     assert exposed_surface(api) == {name: ["kwargs"] for name in
                             ("explode", "get_status", "set_manual_override", "set_provider_key", "update_routing",
-                             "save_file")}
+                             "save_file", "save_export")}
 
 
 def test_real_control_surface_matches_the_registry(tmp_path: Path) -> None:
@@ -77,7 +78,7 @@ def test_real_control_surface_matches_the_registry(tmp_path: Path) -> None:
     try:
         registry = Registry(make_control(services))
         api = make_desktop_api(registry)
-        assert set(exposed_surface(api)) == {*registry.methods, "save_file"}
+        assert set(exposed_surface(api)) == {*registry.methods, "save_file", "save_export"}
         assert {"get_status", "set_manual_override", "get_codex_setup", "rotate_gateway_token"} <= set(registry.methods)
         assert api.get_config()["ui"]["start_hidden"] is True  # type: ignore[attr-defined]
     finally:
@@ -98,7 +99,7 @@ def test_kwargs_object_becomes_keyword_arguments() -> None:
 
 @pytest.mark.parametrize("call, message", [
     (lambda api: api.set_manual_override({"provider": "nope"}), "unknown provider 'nope'"),
-    (lambda api: api.get_status({"verbose": True}), "bad arguments for get_status: unknown argument(s) verbose"),
+    (lambda api: api.get_status({"verbose": True}), "bad arguments for get_status: unknown argument(s) 'verbose'"),
     (lambda api: api.set_provider_key({"provider": "p1"}), "bad arguments for set_provider_key: key is required"),
     (lambda api: api.get_status(["positional"]), "get_status() takes one object of keyword arguments"),
     (lambda api: api.explode(), "internal error in API Router; see its log"),
@@ -206,3 +207,34 @@ def test_save_file_only_answers_the_api_router_page(tmp_path: Path) -> None:
     with pytest.raises(BridgeError, match="only answers the API Router page"):
         api.save_file({"filename": "x.csv", "content": "x"})
     assert ask.asked == [] and not (tmp_path / "x.csv").exists()
+
+
+def test_save_export_writes_the_request_log_a_page_at_a_time(tmp_path: Path) -> None:
+    """The export is made and written by the app: a long log never crosses the bridge, nor is it whole in
+    memory (it is written as it is read, a page of rows at a time)."""
+    from api_router import request_log
+    from tests.test_store import record
+
+    services = open_services(Paths(tmp_path / "ud"))
+    try:
+        for i in range(4100):
+            services.store.log_request(record(session="keep" if i % 2 else "other"))
+        control = make_control(services)
+        target = tmp_path / "requests.jsonl"
+        api: Any = make_desktop_api(Registry(control), saver=FileSaver(AskedPaths(target), home=tmp_path),
+                                    exporter=control.request_export)
+        assert api.save_export({"format": "jsonl", "session_id": "keep"}) == {"saved": str(target), "rows": 2050}
+        lines = target.read_text().splitlines()
+        assert len(lines) == 2050 and {json.loads(line)["session_id"] for line in lines} == {"keep"}
+        made = control.request_export("csv")
+        assert len(list(made.pieces())) == 1 + 3 and made.rows == made.total == 4100  # header + 3 pages
+        assert request_log.EXPORT_PAGE_ROWS == 2000
+        with pytest.raises(BridgeError, match="outcome must be one of"):
+            api.save_export({"outcome": "nonsense"})
+        with pytest.raises(BridgeError, match="unknown: 'path'"):
+            api.save_export({"path": "/etc/passwd"})
+        cancelled: Any = make_desktop_api(Registry(control), saver=FileSaver(AskedPaths(None), home=tmp_path),
+                                          exporter=control.request_export)
+        assert cancelled.save_export({}) == {"saved": None, "rows": 4100}
+    finally:
+        services.close()

@@ -546,3 +546,29 @@ async def test_a_stream_that_broke_on_the_provider_serving_it_is_no_failover(fak
     listed = (await gw.api("list_requests", outcome="failover"))["requests"]
     assert [r["provider"] for r in listed] == ["p2"]
     assert (await gw.api("list_sessions"))["sessions"][0]["failovers"] == 1
+
+
+async def test_the_export_downloads_a_page_of_rows_at_a_time(fakes, gateway):
+    """GET /api/export_requests: the same file as the control call, written to the client as its pages are
+    read — however long the log, the app holds a page of it (the whole file as rows took most of a GB)."""
+    from tests.test_store import record
+
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    for i in range(4100):
+        gw.services.store.log_request(record(session="keep" if i % 2 else "other"))
+    for fmt in ("csv", "jsonl"):
+        reply = await gw.request("GET", f"/api/export_requests?format={fmt}&session_id=keep")
+        assert reply.status == 200 and reply.headers["X-API-Router-Rows"] == "2050"
+        assert reply.headers["Content-Disposition"] == f'attachment; filename="api-router-requests.{fmt}"'
+        whole = await gw.api("export_requests", format=fmt, session_id="keep")
+        assert reply.body.decode() == whole["content"] and whole["rows"] == 2050
+    rows = list(csv.DictReader(io.StringIO(reply_csv := (await gw.request(
+        "GET", "/api/export_requests?outcome=ok")).body.decode())))
+    assert len(rows) == 4100 and reply_csv.startswith('"id","request_id"')
+    for query, status, said in (("format=xml", 400, "format must be 'csv' or 'jsonl'"),
+                                ("outcome=nonsense", 400, "outcome must be one of"),
+                                ("path=/etc/passwd", 400, "unknown export parameter(s): 'path'")):
+        reply = await gw.request("GET", f"/api/export_requests?{query}")
+        assert reply.status == status and said in reply.json["error"]["message"], (query, reply.body[:200])
+    assert (await gw.request("GET", "/api/export_requests", token=False)).status == 401

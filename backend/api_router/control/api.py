@@ -84,18 +84,14 @@ def _text(name: str, value: str, *, empty_ok: bool = False) -> str:
     return value
 
 
-MAX_FILTER_CHARS = 1000  # a longer search is no search anyone types (and SQLite refuses LIKE patterns of 50,000)
 
 
 def _filters(provider: str | None, outcome: request_log.Outcome | None, session_id: str | None,
              text: str | None) -> request_log.Filters:
-    """The request log's filters, as the Requests page and its export give them (blank: no filter)."""
-    given = {"provider": provider, "session_id": session_id, "text": text}
-    for name, value in given.items():
-        if value is not None and len(value) > MAX_FILTER_CHARS:
-            raise ControlError(f"{name} must be at most {MAX_FILTER_CHARS} characters")
-    cleaned = {name: (value or "").strip() or None for name, value in given.items()}
-    return request_log.Filters(cleaned["provider"], outcome, cleaned["session_id"], cleaned["text"])
+    try:
+        return request_log.filters_of(provider, outcome, session_id, text)
+    except ValueError as exc:
+        raise ControlError(str(exc)) from None
 
 
 def _url(name: str, value: str, *, empty_ok: bool = False) -> str:
@@ -515,8 +511,17 @@ class Control:
     def export_requests(self, format: request_log.ExportFormat = "csv", provider: str | None = None,
                         outcome: request_log.Outcome | None = None, session_id: str | None = None,
                         text: str | None = None) -> dict[str, Any]:
-        """Every request that matches the filters, as CSV or JSON lines."""
-        return request_log.export(self._services.store, _filters(provider, outcome, session_id, text), format,
+        """Every request that matches the filters, as CSV or JSON lines (in one answer: for a long log, the
+        window's ``GET /api/export_requests`` download or the desktop's save_export writes it in pieces)."""
+        return request_log.export(self.request_export(format, provider, outcome, session_id, text))
+
+    def request_export(self, format: request_log.ExportFormat = "csv", provider: str | None = None,
+                       outcome: request_log.Outcome | None = None, session_id: str | None = None,
+                       text: str | None = None) -> request_log.Export:
+        """The export, to be made a piece at a time (not exposed: its pieces are no JSON)."""
+        if format not in ("csv", "jsonl"):
+            raise ControlError(f"format must be 'csv' or 'jsonl', not {quoted(format)}")
+        return request_log.Export(self._services.store, _filters(provider, outcome, session_id, text), format,
                                   self._services.config.current.name_of)
 
     # --- usage, quota and analytics ----------------------------------------------------------------------

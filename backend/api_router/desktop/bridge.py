@@ -7,16 +7,19 @@ is ``set_manual_override(provider="p2")`` here, checked and run by the same ``Re
 transport uses. A refused call raises ``BridgeError``, which pywebview turns into a rejected Promise
 whose ``Error.message`` is ours.
 
-One method belongs to the window rather than to the control API: ``save_file({filename, content})``
-asks where to save an export with the OS dialog and writes it (``desktop/savefile.py``).
+Two methods belong to the window rather than to the control API: ``save_file({filename, content})``
+asks where to save text the page made with the OS dialog and writes it (``desktop/savefile.py``), and
+``save_export({format, provider, outcome, session_id, text})`` does the same for the request log's
+export, which it makes and writes a page of rows at a time (a long log never crosses the bridge whole).
 
 pywebview exposes every public attribute of the object, walking into non-callable ones, so all
 state lives in underscore attributes and the public surface is exactly the registry's plus
-``save_file``.
+``save_file`` and ``save_export``.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -24,9 +27,14 @@ from typing import Any
 from api_router.config import ConfigError
 from api_router.control import Registry, UnknownMethod, unsaved_change
 from api_router.desktop.savefile import FileSaver, SaveError
+from api_router.request_log import Export
 from api_router.store import DamagedDatabase
+from api_router.texts import listed
 
 log = logging.getLogger(__name__)
+
+Exporter = Callable[..., Export]  # Control.request_export: format and the Requests page's filters
+_EXPORT_ARGS = frozenset({"format", "provider", "outcome", "session_id", "text"})
 
 
 class BridgeError(Exception):
@@ -45,11 +53,12 @@ class QuietRefusals(logging.Filter):
 
 class _DesktopApiBase:
     def __init__(self, registry: Registry, *, redact: Callable[[str], str], origin_ok: Callable[[], bool],
-                 saver: FileSaver | None) -> None:
+                 saver: FileSaver | None, exporter: Exporter | None = None) -> None:
         self._registry = registry
         self._redact = redact
         self._origin_ok = origin_ok
         self._saver = saver
+        self._exporter = exporter
 
     def save_file(self, kwargs: dict[str, Any] | None = None) -> dict[str, str | None]:
         """Ask where to save ``content`` (text) under the suggested ``filename``; ``{"saved": path}``,
@@ -64,6 +73,29 @@ class _DesktopApiBase:
         except SaveError as exc:
             log.info("save_file refused: %s", exc)
             raise BridgeError(str(exc)) from None
+
+    def save_export(self, kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Ask where to save the request log's export (``format`` csv or jsonl, and the Requests page's
+        filters), then write it there; ``{"saved": path or null, "rows": n}``."""
+        args = kwargs if isinstance(kwargs, dict) else {}
+        if not self._origin_ok():
+            raise BridgeError("the control API only answers the API Router page")
+        if self._saver is None or self._exporter is None:
+            raise BridgeError("this window cannot save files")
+        unknown = sorted(set(args) - _EXPORT_ARGS)
+        wrong = [k for k in _EXPORT_ARGS & set(args) if args[k] is not None and not isinstance(args[k], str)]
+        if unknown or wrong:
+            raise BridgeError(f"save_export takes {', '.join(sorted(_EXPORT_ARGS))} as text"
+                              + (f" (unknown: {listed(unknown)})" if unknown else ""))
+        try:
+            made = self._exporter(**args)
+            pieces = made.pieces()
+            first = next(pieces, b"")  # the rows counted and the filters read before the dialog opens
+            saved = self._saver.save_pieces(made.filename, itertools.chain((first,), pieces))
+        except (ConfigError, ValueError, DamagedDatabase) as exc:  # SaveError among the ValueErrors
+            log.info("save_export refused: %s", exc)
+            raise BridgeError(self._redact(str(exc))) from None
+        return {**saved, "rows": made.total or 0}
 
     def _call(self, name: str, kwargs: Any) -> Any:
         try:
@@ -101,7 +133,8 @@ def _forwarder(name: str, doc: str) -> Callable[..., Any]:
 
 
 def make_desktop_api(registry: Registry, *, redact: Callable[[str], str] = str,
-                     origin_ok: Callable[[], bool] = lambda: True, saver: FileSaver | None = None) -> _DesktopApiBase:
+                     origin_ok: Callable[[], bool] = lambda: True, saver: FileSaver | None = None,
+                     exporter: Exporter | None = None) -> _DesktopApiBase:
     namespace = {name: _forwarder(name, m.doc) for name, m in registry.methods.items()}
     api_class: type[_DesktopApiBase] = type("DesktopApi", (_DesktopApiBase,), namespace)
-    return api_class(registry, redact=redact, origin_ok=origin_ok, saver=saver)
+    return api_class(registry, redact=redact, origin_ok=origin_ok, saver=saver, exporter=exporter)

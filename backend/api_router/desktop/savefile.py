@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +50,19 @@ class FileSaver:
             raise SaveError("save_file needs a file name and the text to save")
         if len(content) > MAX_CHARS:
             raise SaveError("the file is too large to save from the window")
+        return self.save_pieces(filename, (content.encode("utf-8"),))
+
+    def save_pieces(self, filename: str, pieces: Iterable[bytes]) -> dict[str, str | None]:
+        """Ask where to save, then write ``pieces`` there one after another (an export made a page of rows
+        at a time is never whole in memory)."""
         chosen = self._ask_path(start_folder(self._home), suggested_name(filename))
         if not chosen:
             return {"saved": None}
         path = Path(chosen)
         try:
             # Readable like any file the user saves (the default umask applies to a plain open()).
-            atomic_write(path, content.encode("utf-8"), mode=0o644)
+            atomic_write(path, pieces, mode=0o644)
         except OSError as exc:
             raise SaveError(f"could not save {path}: {exc.strerror or exc}") from exc
-        log.info("saved %s (%d characters)", path, len(content))
+        log.info("saved %s", path)
         return {"saved": str(path)}

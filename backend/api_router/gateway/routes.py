@@ -20,7 +20,7 @@ import aiohttp
 import orjson
 from aiohttp import hdrs, web
 
-from api_router import __version__
+from api_router import __version__, request_log
 from api_router.config import ConfigError
 from api_router.control import Registry, UnknownMethod, unsaved_change
 from api_router.gateway import explain
@@ -36,6 +36,7 @@ from api_router.routing import Failure
 from api_router.services import Services, ServingState
 from api_router.status import build_status
 from api_router.store import DamagedDatabase
+from api_router.texts import listed, quoted
 
 SERVICES = web.AppKey("services", Services)
 REGISTRY = web.AppKey("registry", Registry)
@@ -54,6 +55,7 @@ class ControlThreads:
 
 
 CONTROL_THREADS = web.AppKey("control_threads", ControlThreads)
+EXPORT_ROWS_HEADER = "X-API-Router-Rows"  # how many requests a download holds
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +187,43 @@ async def control_call(request: web.Request) -> web.Response:
     return web.Response(body=orjson.dumps(result), content_type="application/json")
 
 
+async def export_download(request: web.Request) -> web.StreamResponse:
+    """``GET /api/export_requests?format=csv&provider=…``: the request log's export as a download, written
+    to the client a page of rows at a time as the pages are read (on a control thread), so however long
+    the log, the app holds a page of it (the control call ``export_requests`` answers with all of it)."""
+    query = request.query
+    unknown = sorted(set(query) - {"format", "provider", "outcome", "session_id", "text"})
+    if unknown:
+        raise GatewayError(400, f"unknown export parameter(s): {listed(unknown)}")
+    fmt = query.get("format", "csv")
+    if fmt not in ("csv", "jsonl"):
+        raise GatewayError(400, f"format must be 'csv' or 'jsonl', not {quoted(fmt)}")
+    services = request.app[SERVICES]
+    try:
+        filters = request_log.filters_of(query.get("provider"), query.get("outcome"), query.get("session_id"),
+                                         query.get("text"))
+    except ValueError as exc:
+        raise GatewayError(400, str(exc)) from None
+    made = request_log.Export(services.store, filters, "jsonl" if fmt == "jsonl" else "csv",
+                              services.config.current.name_of)
+    pieces = made.pieces()
+    loop, pool = asyncio.get_running_loop(), request.app[CONTROL_THREADS].quick
+    try:  # the first piece counts the rows (and finds a damaged file before the answer starts)
+        first = await loop.run_in_executor(pool, next, pieces, None)
+    except DamagedDatabase as exc:
+        raise GatewayError(500, str(exc)) from None
+    out = web.StreamResponse(headers={"Content-Type": f"{made.content_type}; charset=utf-8",
+                                      "Content-Disposition": f'attachment; filename="{made.filename}"',
+                                      EXPORT_ROWS_HEADER: str(made.total or 0), "Cache-Control": "no-store"})
+    await out.prepare(request)
+    piece = first
+    while piece is not None:
+        await out.write(piece)
+        piece = await loop.run_in_executor(pool, next, pieces, None)
+    await out.write_eof()
+    return out
+
+
 async def spa(request: web.Request) -> web.StreamResponse:
     path = request.match_info.get("path", "")
     if path.startswith(("v1/", "api/")):
@@ -251,6 +290,7 @@ ROUTES = (
     Route("GET", "/v1/responses", websocket_refused),
     Route("GET", "/responses", websocket_refused),
     Route("POST", "/api/{method}", control_call, auth=Auth.TOKEN_SAME_ORIGIN),
+    Route("GET", "/api/export_requests", export_download, auth=Auth.TOKEN_SAME_ORIGIN),
     Route("GET", "/", spa, auth=Auth.NONE),
     Route("GET", "/{path:.+}", spa, auth=Auth.NONE),
     Route("*", "/{path:.*}", unserved, auth=Auth.NONE),  # last: only what no other route takes
