@@ -33,8 +33,8 @@ MAX_FILTER_CHARS = 1000  # a longer search is no search anyone types (and SQLite
 
 _COLUMNS = ("id", "request_id", "unix_ms", "path", "session_id", "provider", "model", "sent_model", "stream",
             "status", "outcome", "latency_ms", "ttfb_ms", "input_tokens", "output_tokens", "cached_tokens",
-            "reasoning_tokens", "total_tokens", "attempt_count", "hedged", "error", "request_bytes", "response_bytes",
-            "providers_tried", "solo")
+            "reasoning_tokens", "total_tokens", "attempt_count", "hedged", "failover", "error", "request_bytes",
+            "response_bytes", "providers_tried", "solo")
 _ATTEMPT_FIELDS = ("provider", "outcome", "status", "latency_ms", "ttfb_ms", "error", "hedge", "retry", "sent_model",
                    "summary")
 
@@ -79,6 +79,7 @@ def _row(values: tuple[Any, ...]) -> dict[str, Any]:
     row = dict(zip(_COLUMNS, values, strict=True))
     row["stream"] = bool(row["stream"])
     row["hedged"] = bool(row["hedged"])
+    row["failover"] = bool(row["failover"])  # served after another provider failed (the outcome filter's)
     row["attempts"] = row.pop("attempt_count")
     row["sent_model"] = row["sent_model"] or row["model"]
     row["providers_tried"] = schema.providers_tried(row["providers_tried"])
