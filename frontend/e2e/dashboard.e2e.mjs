@@ -25,9 +25,11 @@ import {
   DEFAULT_VIEWPORT,
   STEP_MS,
   assertNoClippedHeaders,
+  assertEnterKeepsFocus,
   assertNoHorizontalScroll,
   assertSelectsShowTheirOptions,
   assertReachable,
+  assertShiftTabClearsHeader,
   calm,
   elapsed,
   env,
@@ -195,7 +197,12 @@ try {
     // The server refuses the gateway's own address: the dialog shows it at the Base URL, with no toast over the form.
     await dialog.getByLabel('Provider id').fill('itself');
     await dialog.getByLabel('Base URL').fill(`${GATEWAY}v1`);
-    await dialog.getByRole('button', { name: 'Add provider' }).click();
+    // Enter on the focused submit: the refusal shows in the dialog and the focus stays on the button
+    // (a disabled button would drop it to <body>, outside the dialog).
+    const submit = dialog.getByRole('button', { name: 'Add provider' });
+    await assertEnterKeepsFocus(submit, async () =>
+      /API Router itself/i.test(await dialog.locator('.field-error').innerText({ timeout: 200 }).catch(() => '')) &&
+      !(await submit.isDisabled()), 'Add provider (refused)');
     await textMatches(dialog.locator('.field-error'), /API Router itself/i);
     assert.equal(await dialog.getByLabel('Base URL').getAttribute('aria-invalid'), 'true');
     assert.equal(await page.getByTestId('toast-error').count(), 0, 'no error toast over the dialog');
@@ -288,9 +295,13 @@ try {
     await textMatches(page.getByTestId('preferred-note'), /Stays put when you reorder/);
     await page.getByLabel('Failure threshold').fill('1');
     await page.getByLabel('Cooldown (s)').fill('60');
-    await page.getByRole('button', { name: 'Save routing' }).click();
+    // Enter on the focused Save: nothing is left to save after it, yet the focus stays on it.
+    const save = page.getByRole('button', { name: 'Save routing' });
+    await assertEnterKeepsFocus(save, async () =>
+      (await page.getByRole('status').filter({ hasText: 'Routing settings saved' }).count()) > 0 &&
+      (await save.isDisabled()), 'Save routing');
     await page.getByRole('status').filter({ hasText: 'Routing settings saved' }).waitFor();
-    await until('Save routing to settle', async () => page.getByRole('button', { name: 'Save routing' }).isDisabled());
+    await until('Save routing to settle', async () => save.isDisabled());
     page.off('request', onRequest);
     assert.deepEqual(calls, [{ preferred_provider: 'p2', failure_threshold: 1, cooldown_seconds: 60 }]);
     await textMatches(page.getByTestId('status-preferred'), /^Relay Two$/);
@@ -457,6 +468,17 @@ try {
     await assertNoHorizontalScroll(page, 'with the banner');
     await calm(page);
     await page.screenshot({ path: join(ARTIFACTS, `dashboard-down-${W}-${SCHEME}.png`) });
+  });
+
+  await step('Shift+Tab from the last control at 1024×500 and 720×500: the sticky header never hides the focused one', async () => {
+    for (const size of [{ width: 1024, height: 500 }, { width: 720, height: 500 }]) {
+      await page.setViewportSize(size);
+      await calm(page);
+      const header = await page.locator('.topbar').boundingBox();
+      const visited = await assertShiftTabClearsHeader(page, `at ${size.width}×${size.height}`);
+      log(`  ${size.width}×${size.height}: ${visited} controls, header ${Math.round(header.height)} px, none under it`);
+    }
+    await page.setViewportSize(VIEWPORT);
   });
 
   const unexpected = apiFailures.filter((f) => f !== '401 /api/get_status'); // stale polls around the rotation

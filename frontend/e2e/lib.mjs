@@ -209,3 +209,74 @@ export async function screenshots(page, dir, name) {
     await page.screenshot({ path: join(dir, `${name}-${size.width}-${scheme}.png`), fullPage: true });
   }
 }
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Focuses `button`, presses Enter, and checks the keyboard focus stays on it: 50 ms and 300 ms after the
+ * press, once `done()` says the action it started has finished, and 300 ms after that. A button that
+ * its own click leaves busy or with nothing to do must not become a disabled element (Chromium then
+ * drops the focus to <body>, outside the dialog for a dialog's button).
+ */
+export async function assertEnterKeepsFocus(button, done, what) {
+  const page = button.page();
+  await button.focus();
+  const handle = await button.elementHandle();
+  const check = async (when) => {
+    const where = await handle.evaluate((el) => {
+      const a = document.activeElement;
+      if (a === el) return null;
+      if (!a || a === document.body) return '<body>';
+      return `<${a.tagName.toLowerCase()}> ${(a.getAttribute('aria-label') ?? a.textContent ?? '').trim().slice(0, 40)}`;
+    });
+    if (where !== null) throw new Error(`focus left "${what}" ${when}: it is on ${where}`);
+  };
+  const pressed = Date.now();
+  await page.keyboard.press('Enter');
+  for (const ms of [50, 300]) {
+    await sleep(Math.max(0, pressed + ms - Date.now()));
+    await check(`${ms} ms after Enter`);
+  }
+  await until(`"${what}" to finish`, done);
+  await check('once it finished');
+  await sleep(300);
+  await check('300 ms after it finished');
+  await handle.dispose();
+}
+
+/**
+ * From the last control of the page, Shift+Tab through every control up to the sticky header: each
+ * one focused must show below the header (its top at or below the header's bottom), never under it.
+ * Returns how many controls were visited.
+ */
+export async function assertShiftTabClearsHeader(page, where) {
+  await page.evaluate(() => {
+    const all = [...document.querySelectorAll('a[href], button, input, select, textarea, [tabindex]')].filter(
+      (el) => el.tabIndex >= 0 && !el.disabled && el.getClientRects().length > 0,
+    );
+    all[all.length - 1]?.focus();
+  });
+  const under = [];
+  const seen = new Set();
+  let visited = 0;
+  for (let i = 0; i < 500; i++) {
+    if (i > 0) await page.keyboard.press('Shift+Tab');
+    const f = await page.evaluate(() => {
+      const el = document.activeElement;
+      const header = document.querySelector('.topbar');
+      if (!el || el === document.body || !header) return null;
+      if (!el.dataset.e2eTab) el.dataset.e2eTab = String(Math.random()).slice(2);
+      const box = el.getBoundingClientRect();
+      const label = (el.getAttribute('aria-label') || el.labels?.[0]?.textContent || el.textContent || el.tagName).trim().slice(0, 40);
+      return { id: el.dataset.e2eTab, label, top: box.top, inHeader: header.contains(el), headerBottom: header.getBoundingClientRect().bottom };
+    });
+    if (!f || f.inHeader || seen.has(f.id)) break;
+    seen.add(f.id);
+    visited += 1;
+    if (f.top < f.headerBottom - 0.5) under.push(`"${f.label}" at top ${Math.round(f.top)} under the header ending at ${Math.round(f.headerBottom)}`);
+  }
+  await page.evaluate(() => document.querySelectorAll('[data-e2e-tab]').forEach((el) => delete el.dataset.e2eTab));
+  if (under.length) throw new Error(`Shift+Tab ${where} puts focus under the sticky header: ${under.join('; ')}`);
+  if (visited < 10) throw new Error(`Shift+Tab ${where} visited only ${visited} controls`);
+  return visited;
+}

@@ -15,6 +15,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   STEP_MS,
+  assertEnterKeepsFocus,
   assertNoClippedHeaders,
   assertNoHorizontalScroll,
   assertReachable,
@@ -119,8 +120,15 @@ try {
     await textMatches(row('p3'), /Healthy/);
   });
 
-  await step('"Test all" tests every provider', async () => {
-    await page.getByRole('button', { name: 'Test all' }).click();
+  await step('"Test all" tests every provider; the focus stays on it meanwhile', async () => {
+    const all = page.getByRole('button', { name: 'Test all' });
+    await assertEnterKeepsFocus(all, async () => {
+      for (const name of ['Relay One', 'Relay Two', 'Relay Three']) {
+        const result = page.getByRole('group', { name: `Test result for ${name}` });
+        if (!(await result.count()) || !/Passed|Failed/.test(await result.innerText())) return false;
+      }
+      return !(await all.isDisabled());
+    }, 'Test all');
     for (const name of ['Relay One', 'Relay Two', 'Relay Three']) {
       await textMatches(page.getByRole('group', { name: `Test result for ${name}` }), /Passed/, `${name} passed`);
     }
@@ -203,6 +211,11 @@ try {
     const r = requestRows().first();
     assert.equal(await r.getAttribute('data-provider'), '');
     await textMatches(r.locator('.rrow__provider'), /^none · tried Relay Three$/);
+    // Clear filters leaves nothing to clear, yet keeps the focus.
+    const clear = page.getByRole('button', { name: 'Clear filters' });
+    await assertEnterKeepsFocus(clear, async () =>
+      !/outcome=/.test(page.url()) && (await clear.isDisabled()), 'Clear filters');
+    await until('every request again', async () => (await requestRows().count()) > 1);
   });
 
   await step('free text from the address; the session links to its timeline on the Usage page', async () => {
@@ -226,10 +239,17 @@ try {
     await until('Relay Two rows', async () => (await requestRows().count()) > 0);
     const total = Number((await page.getByTestId('requests-range').innerText()).replace(/^.* of ([\d,]+) matching$/, '$1').replace(/,/g, ''));
     for (const format of ['csv', 'jsonl']) {
-      const [download] = await Promise.all([
-        page.waitForEvent('download', { timeout: STEP_MS }),
-        page.getByRole('button', { name: `Export ${format.toUpperCase()}` }).click(),
-      ]);
+      const button = page.getByRole('button', { name: `Export ${format.toUpperCase()}` });
+      const downloading = page.waitForEvent('download', { timeout: STEP_MS });
+      if (format === 'csv') {
+        // Enter on the focused button: busy while it exports, and the focus stays on it.
+        await assertEnterKeepsFocus(button, async () =>
+          (await page.getByRole('status').filter({ hasText: 'Exported' }).count()) > 0 &&
+          !(await button.isDisabled()), 'Export CSV');
+      } else {
+        await button.click();
+      }
+      const download = await downloading;
       assert.match(download.suggestedFilename(), new RegExp(`\\.${format}$`));
       const file = join(ARTIFACTS, `requests-${W}-export.${format}`);
       await download.saveAs(file);

@@ -9,12 +9,15 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
+  assertEnterKeepsFocus,
   assertNoClippedHeaders,
   assertNoClippedText,
   assertNoHorizontalScroll,
   calm,
+  controlApi,
   elapsed,
   env,
+  esc,
   launchBrowser,
   log,
   runViewport,
@@ -57,6 +60,12 @@ try {
   // Every label whole (it once read "Reasoning tok…" between 1000 and 1400 px).
   await textMatches(page.getByRole('term').filter({ hasText: 'Reasoning' }), /^Reasoning tokens$/);
   await assertNoClippedText(page, '.totals dt, .totals dd', `in the Usage totals at ${VIEWPORT.width} px`);
+
+  log('usage page: Enter on "Refresh analytics" reads them again and keeps the focus on it');
+  const refresh = page.getByRole('button', { name: 'Refresh analytics' });
+  let answered = false;
+  void page.waitForResponse((r) => r.url().endsWith('/api/get_analytics'), { timeout: 8_000 }).then(() => { answered = true; }, () => {});
+  await assertEnterKeepsFocus(refresh, async () => answered && !(await refresh.isDisabled()), 'Refresh analytics');
 
   log('usage page: per provider (by name), a failover counts against Relay One and for Relay Two');
   await textMatches(page.getByTestId('usage-provider-row-p1').locator('th'), /^Relay One$/);
@@ -126,6 +135,45 @@ try {
   await calm(page);
   await assertNoClippedHeaders(page, `on the Usage page at ${VIEWPORT.width} px`);
   await screenshots(page, ARTIFACTS, 'usage');
+
+  log('60-character provider names: each latency tick fits its slot, the whole name in its title');
+  const LONG = {
+    p1: 'Relay One, Azure OpenAI East US 2 production deployment #001',
+    p2: 'Relay Two, Azure OpenAI West Europe production backup #00002',
+  };
+  const api = controlApi(GATEWAY, TOKEN);
+  for (const [id, name] of Object.entries(LONG)) {
+    assert.equal(name.length, 60);
+    await api('upsert_provider', { provider: id, display_name: name });
+    await textMatches(page.getByTestId(`usage-provider-row-${id}`).locator('th'), new RegExp(`^${esc(name)}$`), `${id} renamed`);
+  }
+  const chart = page.getByTestId('usage-chart-latency').locator('svg[role="application"]');
+  await chart.scrollIntoViewIfNeeded();
+  const axis = await chart.evaluate((svg) => {
+    const box = svg.getBoundingClientRect();
+    const line = svg.querySelector('.recharts-xAxis .recharts-cartesian-axis-line')?.getBoundingClientRect();
+    const labels = [...svg.querySelectorAll('.recharts-xAxis-tick-labels .recharts-cartesian-axis-tick-label')].map((g) => {
+      const r = g.querySelector('text').getBoundingClientRect();
+      return { shown: g.querySelector('text').textContent, title: g.querySelector('title')?.textContent ?? null,
+               left: r.left, right: r.right, top: r.top, bottom: r.bottom };
+    });
+    return { left: box.left, right: box.right, axisWidth: line ? line.width : box.width, labels };
+  });
+  log(`  ticks in ${Math.round(axis.axisWidth)} px: ${axis.labels.map((l) => `"${l.shown}"`).join(', ')}`);
+  assert.equal(axis.labels.length, 2, `a tick per provider at ${VIEWPORT.width} px: ${JSON.stringify(axis)}`);
+  const slot = axis.axisWidth / axis.labels.length;
+  const wrong = [];
+  for (const l of axis.labels) {
+    const px = Math.round(l.right - l.left);
+    if (!Object.values(LONG).includes(l.title)) wrong.push(`"${l.shown}" has no title with the whole name (${l.title})`);
+    else if (!l.title.startsWith(l.shown.replace(/…$/, '').trimEnd())) wrong.push(`"${l.shown}" is not the start of "${l.title}"`);
+    if (l.left < axis.left - 0.5 || l.right > axis.right + 0.5) wrong.push(`"${l.shown}" runs past the chart (${Math.round(l.left)}–${Math.round(l.right)} in ${Math.round(axis.left)}–${Math.round(axis.right)})`);
+    if (px > slot) wrong.push(`"${l.shown}" is ${px} px wide in a ${Math.round(slot)} px slot`);
+  }
+  const [a, b] = [...axis.labels].sort((x, y) => x.left - y.left);
+  if (a.right > b.left + 0.5 && a.top < b.bottom && b.top < a.bottom) wrong.push(`"${a.shown}" overlaps "${b.shown}"`);
+  assert.deepEqual(wrong, [], `latency ticks at ${VIEWPORT.width} px`);
+  await assertNoHorizontalScroll(page, `with 60-character names at ${VIEWPORT.width} px`);
   assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
   log(`PASS in ${elapsed()} s at ${VIEWPORT.width} px`);
 } catch (e) {

@@ -1,4 +1,4 @@
-import { useCallback, useState } from 'react';
+import { useCallback, useRef, useState } from 'react';
 import type { Bridge } from './bridge';
 import { TokenGate } from './features/auth/TokenGate';
 import { ConnectCodexDialog } from './features/codex/ConnectCodexDialog';
@@ -7,6 +7,7 @@ import { Dashboard } from './features/dashboard/Dashboard';
 import { RequestsPage } from './features/requests/RequestsPage';
 import { SettingsDialog } from './features/settings/SettingsDialog';
 import { Header } from './features/shell/Header';
+import { useStickyHeaderPadding } from './features/shell/useStickyHeaderPadding';
 import { UsagePage } from './features/usage/UsagePage';
 import { ToastProvider, useToasts } from './hooks/toasts';
 import { useActions } from './hooks/useActions';
@@ -98,10 +99,13 @@ export function Shell({ bridge, initial, intervalMs, onForgetToken }: ShellProps
   }, [rotateGatewayToken, reloadCodex]);
 
   const providerOrder = status?.provider_order ?? NO_PROVIDERS;
+  const headerRef = useRef<HTMLElement>(null);
+  useStickyHeaderPadding(headerRef);
 
   return (
     <div className="app">
       <Header
+        ref={headerRef}
         page={route.page}
         version={status?.version ?? null}
         connectionError={error ? error.message : null}

@@ -65,7 +65,9 @@ describe('focus after a provider goes away', () => {
 
   it('Change id: ends on the renamed provider’s row control once its row is there', async () => {
     const { backend } = await desktopApp();
-    backend.delayMs.get_status = 80;
+    // Long enough that the heading's turn can be seen on a busy machine (effects run after the dialog
+    // leaves the page), short enough for the row to come within findByTestId's wait.
+    backend.delayMs.get_status = 300;
     const opener = screen.getByRole('button', { name: 'Change id of Relay Two' });
     opener.focus();
     fireEvent.click(opener);
@@ -73,9 +75,9 @@ describe('focus after a provider goes away', () => {
     fireEvent.change(within(dialog).getByLabelText('New provider id'), { target: { value: 'p2-moved' } });
     fireEvent.click(within(dialog).getByRole('button', { name: 'Change id' }));
     await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+    await waitFor(() => expect(document.activeElement?.id).toBe('providers-title'));
     expect(screen.queryByTestId('provider-row-p2-moved')).toBeNull(); // not refreshed yet
-    expect(document.activeElement?.id).toBe('providers-title');
-    const row = await screen.findByTestId('provider-row-p2-moved');
+    const row = await screen.findByTestId('provider-row-p2-moved', {}, { timeout: 3000 });
     await waitFor(() => expect(document.activeElement).toBe(within(row).getByRole('button', { name: 'Change id of Relay Two' })));
     await sleep(20);
     expect(document.activeElement).toBe(within(row).getByRole('button', { name: 'Change id of Relay Two' }));

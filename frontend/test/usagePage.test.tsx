@@ -85,6 +85,28 @@ describe('Usage page', () => {
     expect(latency.querySelectorAll('svg .recharts-bar-rectangle').length).toBe(9);
   });
 
+  it('cuts long provider names under the latency bars to their slot, the whole name in the title', async () => {
+    const backend = new FakeBackend();
+    const long = (n: number) => `Relay ${n}, Azure East US production deployment, backup ${n}`.padEnd(60, 'x');
+    for (const [i, id] of ['p1', 'p2', 'p3'].entries()) backend.state.providers[id].display_name = long(i + 1);
+    await usagePage(backend);
+    const latency = screen.getByTestId('usage-chart-latency');
+    const ticks = await waitFor(() => {
+      const found = [...latency.querySelectorAll('.chart__name-tick')];
+      expect(found).toHaveLength(3);
+      return found;
+    });
+    ticks.forEach((tick, i) => {
+      expect(long(i + 1)).toHaveLength(60);
+      expect(tick.querySelector('title')?.textContent).toBe(long(i + 1));
+      const shown = tick.querySelector('text')?.textContent ?? '';
+      expect(shown).toMatch(/^Relay \d, .+…$/);
+      expect(long(i + 1).startsWith(shown.slice(0, -1).trimEnd())).toBe(true);
+      // 560 px wide in jsdom, less the value axis: about 165 px a provider, ~6.8 px a character.
+      expect(shown.length).toBeLessThan(25);
+    });
+  });
+
   it('shows the newest session, then any picked one, with failovers and switches marked', async () => {
     await usagePage();
     const newest = await screen.findByTestId(`session-row-${SESSION_B}`);

@@ -7,6 +7,7 @@ import {
   maskSecret,
   maskedAuthJson,
   truncate,
+  fitText,
 } from './format';
 
 describe('formatCount', () => {
@@ -89,6 +90,33 @@ describe('truncate', () => {
   it('handles empty values', () => {
     expect(truncate('', 5)).toBe('');
     expect(truncate(null, 5)).toBe('');
+  });
+});
+
+describe('fitText', () => {
+  const mono = (s: string) => s.length * 6; // every character 6 px wide
+  it('keeps text that fits, whitespace collapsed', () => {
+    expect(fitText('Relay One', 54, mono)).toBe('Relay One');
+    expect(fitText(' Relay\n One ', 54, mono)).toBe('Relay One');
+  });
+  it('cuts text that does not fit with "…", to the longest start that fits', () => {
+    const name = 'Relay Two, Azure East US production deployment (backup 3)';
+    const out = fitText(name, 100, mono);
+    expect(out).toBe('Relay Two, Azur…'); // 16 characters of 6 px
+    expect(mono(out)).toBeLessThanOrEqual(100);
+    expect(mono(fitText(name, 100 + 6, mono))).toBeGreaterThan(100 - 6);
+  });
+  it('drops the space before the ellipsis', () => {
+    expect(fitText('Relay One Two', 42, mono)).toBe('Relay…');
+  });
+  it('measures with the given function (wide letters take more room)', () => {
+    const wideW = (s: string) => [...s].reduce((w, c) => w + (c === 'W' ? 12 : 6), 0);
+    expect(fitText('WWWWWWWWWW', 60, wideW)).toBe('WWWW…');
+  });
+  it('never cuts an emoji in half, and gives up when not even "…" fits', () => {
+    expect(fitText('😀😀😀😀😀😀', 20, (s) => Array.from(s).length * 6)).toBe('😀😀…');
+    expect(fitText('Relay One', 3, mono)).toBe('');
+    expect(fitText('Relay One', 6, mono)).toBe('…');
   });
 });
 

@@ -89,6 +89,26 @@ export function truncate(text: string | null | undefined, max: number): string {
   return one.slice(0, Math.max(0, max - 1)).trimEnd() + '…';
 }
 
+/**
+ * `text` on one line, no wider than `maxWidth` as `measure` measures it (e.g. pixels in a font): whole
+ * when it fits, else the longest start of it that fits with "…" after it ("" when not even "…" fits).
+ */
+export function fitText(text: string, maxWidth: number, measure: (s: string) => number): string {
+  const one = text.replace(/\s+/g, ' ').trim();
+  if (measure(one) <= maxWidth) return one;
+  const chars = Array.from(one); // code points: an emoji is never cut in half
+  const cut = (n: number) => chars.slice(0, n).join('').trimEnd() + '…';
+  if (measure('…') > maxWidth) return '';
+  let lo = 0; // the longest start known to fit
+  let hi = chars.length - 1;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (measure(cut(mid)) <= maxWidth) lo = mid;
+    else hi = mid - 1;
+  }
+  return cut(lo);
+}
+
 /** Two digits: 7 → "07". */
 export function pad2(n: number): string {
   return n < 10 ? `0${n}` : String(n);

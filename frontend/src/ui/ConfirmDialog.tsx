@@ -1,6 +1,7 @@
 import { useId, useRef, type ReactNode } from 'react';
 import { useBusy } from '../hooks/useBusy';
 import { Modal } from './Modal';
+import { Button } from './Button';
 
 interface Props {
   title: string;
@@ -19,6 +20,7 @@ export function ConfirmDialog({ title, children, confirmLabel, danger, onConfirm
   const cancelRef = useRef<HTMLButtonElement>(null);
   const descId = useId();
   async function confirm() {
+    if (busy) return;
     await whileBusy(async () => {
       await onConfirm();
     });
@@ -37,14 +39,15 @@ export function ConfirmDialog({ title, children, confirmLabel, danger, onConfirm
           <button ref={cancelRef} type="button" className="btn" onClick={onClose}>
             Cancel
           </button>
-          <button
+          <Button
             type="button"
             className={`btn ${danger ? 'btn--danger' : 'btn--primary'}`}
-            onClick={confirm}
-            disabled={busy}
+            aria-busy={busy || undefined}
+            softDisabled={busy}
+            onClick={() => void confirm()}
           >
             {confirmLabel}
-          </button>
+          </Button>
         </>
       }
     >

@@ -1,7 +1,8 @@
-import { forwardRef, type ButtonHTMLAttributes } from 'react';
+import { forwardRef } from 'react';
+import { Button, type ButtonProps } from './Button';
 import { Icon, type IconName } from './Icon';
 
-interface Props extends Omit<ButtonHTMLAttributes<HTMLButtonElement>, 'children'> {
+interface Props extends Omit<ButtonProps, 'children'> {
   icon: IconName;
   /** Accessible name; also the tooltip. */
   label: string;
@@ -9,19 +10,18 @@ interface Props extends Omit<ButtonHTMLAttributes<HTMLButtonElement>, 'children'
 }
 
 export const IconButton = forwardRef<HTMLButtonElement, Props>(function IconButton(
-  { icon, label, tone = 'default', className, type = 'button', ...rest },
+  { icon, label, tone = 'default', className, ...rest },
   ref,
 ) {
   return (
-    <button
+    <Button
       ref={ref}
-      type={type}
       aria-label={label}
       title={label}
       className={`icon-btn${tone === 'danger' ? ' icon-btn--danger' : ''}${className ? ` ${className}` : ''}`}
       {...rest}
     >
       <Icon name={icon} />
-    </button>
+    </Button>
   );
 });

@@ -1,4 +1,5 @@
 import { useState, type FormEvent } from 'react';
+import { Button } from '../../ui/Button';
 
 interface Props {
   checking: boolean;
@@ -13,7 +14,7 @@ export function TokenGate({ checking, busy, message, initialToken, onSubmit }: P
   const [token, setToken] = useState(initialToken);
   function submit(e: FormEvent) {
     e.preventDefault();
-    onSubmit(token);
+    if (!busy) onSubmit(token); // Enter in the field submits even while Connect is soft-disabled
   }
   return (
     <main className="gate">
@@ -50,9 +51,9 @@ export function TokenGate({ checking, busy, message, initialToken, onSubmit }: P
                 {message}
               </p>
             ) : null}
-            <button type="submit" className="btn btn--primary" disabled={busy}>
+            <Button type="submit" className="btn btn--primary" aria-busy={busy || undefined} softDisabled={busy}>
               {busy ? 'Checking…' : 'Connect'}
-            </button>
+            </Button>
           </>
         )}
       </form>

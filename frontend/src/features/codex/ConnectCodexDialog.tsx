@@ -6,6 +6,7 @@ import { ConfirmDialog } from '../../ui/ConfirmDialog';
 import { CopyButton } from '../../ui/CopyButton';
 import { Modal } from '../../ui/Modal';
 import type { CodexSetupStore } from './useCodexSetup';
+import { Button } from '../../ui/Button';
 
 interface Props {
   codex: CodexSetupStore;
@@ -61,19 +62,17 @@ export function ConnectCodexDialog({ codex, onClose }: Props) {
           <button type="button" className="btn" onClick={onClose}>
             Close
           </button>
-          {/* Busy is aria-disabled, not disabled: a disabled button drops the focus it has. */}
-          <button
+          {/* Busy is soft-disabled, not disabled: a disabled button drops the focus it has. */}
+          <Button
             type="button"
             className="btn btn--primary"
             disabled={!setup}
-            aria-disabled={busy || undefined}
             aria-busy={busy || undefined}
-            onClick={() => {
-              if (!busy) void codex.apply();
-            }}
+            softDisabled={busy}
+            onClick={() => void codex.apply()}
           >
             {outOfDate ? 'Rewrite auth.json' : 'Write Codex config'}
-          </button>
+          </Button>
         </>
       }
     >

@@ -15,6 +15,7 @@ import { formatClock, formatDateTime } from '../../logic/format';
 import { nameOf, type NameMap } from '../../logic/names';
 import type { GatewayEvent } from '../../types';
 import { Icon } from '../../ui/Icon';
+import { Button } from '../../ui/Button';
 
 interface Props {
   events: GatewayEvent[];
@@ -80,19 +81,17 @@ export function EventsPanel({ events, unseen, providerOrder, names, onClearSeen 
             />
             Hide seen
           </label>
-          {/* aria-disabled, not disabled: a disabled button drops the focus it has (it is disabled by its
-              own click: the unseen count becomes 0). */}
-          <button
+          {/* Soft-disabled, not disabled: a disabled button drops the focus it has (its own click
+              leaves it with nothing to do: the unseen count becomes 0). */}
+          <Button
             type="button"
             className="btn btn--small"
             title="Marks every event as seen: the unseen count goes back to 0 and seen events fade"
-            aria-disabled={busy || unseen === 0 || undefined}
-            onClick={() => {
-              if (!busy && unseen > 0) void whileBusy(onClearSeen);
-            }}
+            softDisabled={busy || unseen === 0}
+            onClick={() => void whileBusy(onClearSeen)}
           >
             Clear seen (mark all as seen)
-          </button>
+          </Button>
         </div>
       </div>
       <div className="events-scroll">

@@ -207,28 +207,24 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
         </td>
         <td className="prow__actions">
           <div className="actions">
-            {/* Busy is aria-disabled, not disabled: a disabled button drops the focus it has. */}
+            {/* Busy is soft-disabled, not disabled: a disabled button drops the focus it has. */}
             <IconButton
               ref={testButton}
               icon="flask"
               label={`Test ${name}`}
               disabled={p.disabled}
-              aria-disabled={testing || undefined}
               aria-busy={testing || undefined}
               className={testing ? 'icon-btn--busy' : undefined}
-              onClick={() => {
-                if (!testing) h.test(id);
-              }}
+              softDisabled={testing}
+              onClick={() => h.test(id)}
             />
             <IconButton
               ref={probeButton}
               icon="probe"
               label={`Probe ${name}`}
-              aria-disabled={probing || undefined}
               aria-busy={probing || undefined}
-              onClick={() => {
-                if (!probing) h.probe(id);
-              }}
+              softDisabled={probing}
+              onClick={() => h.probe(id)}
             />
             <IconButton icon="key" label={p.has_key ? `Change key for ${name}` : `Set key for ${name}`} onClick={() => h.open('key', id)} />
             <IconButton icon="gauge" label={`Usage settings for ${name}`} onClick={() => h.open('usage', id)} />

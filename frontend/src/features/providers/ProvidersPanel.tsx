@@ -13,6 +13,7 @@ import { useProbes } from './useProbes';
 import { useProviderOrder } from './useProviderOrder';
 import { useProviderTests } from './useProviderTests';
 import { useUsageRefresh } from './useUsageRefresh';
+import { Button } from '../../ui/Button';
 
 interface Props {
   providerOrder: string[];
@@ -131,26 +132,28 @@ export function ProvidersPanel(props: Props) {
           Providers <span className="muted count">{order.ids.length}</span>
         </h2>
         <div className="toolbar toolbar--wrap">
-          <button
+          <Button
             type="button"
             className="btn btn--small"
-            disabled={tests.allBusy || testable.length === 0}
+            disabled={testable.length === 0}
             aria-busy={tests.allBusy || undefined}
             title="Test every enabled provider: a streamed request, a tool call and the model list"
+            softDisabled={tests.allBusy}
             onClick={() => testAll(testable)}
           >
             <Icon name="flask" size={14} /> Test all
-          </button>
-          <button
+          </Button>
+          <Button
             type="button"
             className="btn btn--small"
-            disabled={usage.allBusy || order.ids.length === 0}
+            disabled={order.ids.length === 0}
             aria-busy={usage.allBusy || undefined}
             title="Check every provider's usage now"
+            softDisabled={usage.allBusy}
             onClick={() => void usage.refresh(null)}
           >
             <Icon name="refresh" size={14} /> Refresh all usage
-          </button>
+          </Button>
           <button type="button" className="btn btn--small btn--primary" onClick={() => setDialog({ kind: 'add' })}>
             <Icon name="plus" size={14} /> Add provider
           </button>

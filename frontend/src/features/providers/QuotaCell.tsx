@@ -59,7 +59,7 @@ export const QuotaCell = memo(function QuotaCell({ id, name, entry, busy, onRefr
         label={`Refresh usage for ${name}`}
         className={busy ? 'icon-btn--busy' : undefined}
         aria-busy={busy || undefined}
-        disabled={busy}
+        softDisabled={busy}
         onClick={() => onRefresh(id)}
       />
     </div>

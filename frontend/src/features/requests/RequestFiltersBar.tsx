@@ -1,6 +1,7 @@
 import { useEffect, useId, useRef, useState } from 'react';
 import { OUTCOME_FILTERS, hasFilters, type RequestFilterParams } from '../../logic/requests';
 import type { ProviderId } from '../../types';
+import { Button } from '../../ui/Button';
 
 interface Props {
   value: RequestFilterParams;
@@ -102,14 +103,14 @@ export function RequestFiltersBar({ value, providerIds, nameOf, onChange }: Prop
           onChange={(e) => type('q', e.target.value)}
         />
       </div>
-      <button
+      <Button
         type="button"
         className="btn btn--small filters__clear"
-        disabled={!hasFilters(value) && !text.session && !text.q}
+        softDisabled={!hasFilters(value) && !text.session && !text.q}
         onClick={clear}
       >
         Clear filters
-      </button>
+      </Button>
     </div>
   );
 }

@@ -20,10 +20,11 @@ import { RequestFiltersBar } from './RequestFiltersBar';
 import { RequestsTable } from './RequestsTable';
 import { useRequestExport, useRequestLogSettings, useRequestPages } from './useRequests';
 import { countNoun } from '../../logic/format';
+import { Button } from '../../ui/Button';
 
 interface Props {
   bridge: Bridge;
-  actions: Pick<Actions, 'exportRequests' | 'saveFile'>;
+  actions: Pick<Actions, 'exportRequests'>;
   providerOrder: readonly ProviderId[];
   names: NameMap;
   /** `provider`, `outcome`, `session`, `q` (from `#/requests?…`). */
@@ -91,12 +92,12 @@ export function RequestsPage({
           )}
         </span>
         <div className="page__end toolbar toolbar--wrap">
-          <button type="button" className="btn btn--small" disabled={exporting !== null} onClick={() => void exportAs('csv')}>
+          <Button type="button" className="btn btn--small" softDisabled={exporting !== null} onClick={() => void exportAs('csv')}>
             <Icon name="download" size={14} /> Export CSV
-          </button>
-          <button type="button" className="btn btn--small" disabled={exporting !== null} onClick={() => void exportAs('jsonl')}>
+          </Button>
+          <Button type="button" className="btn btn--small" softDisabled={exporting !== null} onClick={() => void exportAs('jsonl')}>
             <Icon name="download" size={14} /> Export JSONL
-          </button>
+          </Button>
         </div>
       </div>
       <CountingNote where="requests" />
@@ -122,20 +123,15 @@ export function RequestsPage({
             {data ? `${pageRange(paging.index, rows.length, data.total)} matching` : ''}
           </span>
           <div className="toolbar">
-            <button type="button" className="btn btn--small" disabled={paging.live} onClick={paging.newest}>
+            <Button type="button" className="btn btn--small" softDisabled={paging.live} onClick={paging.newest}>
               Newest
-            </button>
-            <button type="button" className="btn btn--small" disabled={paging.live} onClick={paging.newer}>
+            </Button>
+            <Button type="button" className="btn btn--small" softDisabled={paging.live} onClick={paging.newer}>
               <Icon name="chevron-left" size={14} /> Newer
-            </button>
-            <button
-              type="button"
-              className="btn btn--small"
-              disabled={!data || data.next_before_id === null}
-              onClick={paging.older}
-            >
+            </Button>
+            <Button type="button" className="btn btn--small" softDisabled={!data || data.next_before_id === null} onClick={paging.older}>
               Older <Icon name="chevron-right" size={14} />
-            </button>
+            </Button>
           </div>
         </div>
       </section>

@@ -3,6 +3,7 @@ import { nameOf, type NameMap } from '../../logic/names';
 import { NUMERIC_ROUTING_FIELDS, type NumericFieldSpec } from '../../logic/routing';
 import type { ProviderStatus, RoutingConfig, RoutingUpdate } from '../../types';
 import { useRoutingForm, type RoutingForm } from './useRoutingForm';
+import { Button } from '../../ui/Button';
 
 interface Props {
   routing: RoutingConfig;
@@ -109,12 +110,19 @@ export function RoutingCard(p: Props) {
           ))}
         </div>
         <div className="routing-form__actions">
-          <button type="button" className="btn btn--small" disabled={plan.dirty.length === 0} onClick={form.reset}>
+          {/* Soft-disabled, not disabled: each leaves the form with nothing to reset or save, and a
+              disabled button would drop the focus it has. */}
+          <Button type="button" className="btn btn--small" softDisabled={plan.dirty.length === 0} onClick={form.reset}>
             Reset
-          </button>
-          <button type="submit" className="btn btn--primary btn--small" disabled={validCount === 0 || form.saving}>
+          </Button>
+          <Button
+            type="submit"
+            className="btn btn--primary btn--small"
+            aria-busy={form.saving || undefined}
+            softDisabled={validCount === 0 || form.saving}
+          >
             Save routing
-          </button>
+          </Button>
         </div>
       </form>
     </section>

@@ -40,7 +40,8 @@ export function useRoutingForm(
     reset: () => setDraft(routingToDraft(routing)),
     save: async (e) => {
       e.preventDefault();
-      if (Object.keys(plan.values).length === 0) return;
+      // Enter in a field submits the form even while its Save button is soft-disabled.
+      if (saving || Object.keys(plan.values).length === 0) return;
       setSaving(true);
       try {
         await onSave(plan.values); // only valid, changed values are ever sent

@@ -5,6 +5,7 @@ import { NOTIFY_TOGGLES, type UiToggle } from '../../logic/settings';
 import { Field } from '../../ui/Field';
 import { Modal } from '../../ui/Modal';
 import { useSettingsForm } from './useSettingsForm';
+import { Button } from '../../ui/Button';
 
 interface Props {
   actions: Pick<Actions, 'getConfig' | 'updateUi' | 'updateRequestLog'>;
@@ -49,14 +50,16 @@ export function SettingsDialog({ actions, onClose, onSaved }: Props) {
           <button type="button" className="btn" onClick={onClose}>
             Cancel
           </button>
-          <button
+          <Button
             type="submit"
             form={`${uid}-form`}
             className="btn btn--primary"
-            disabled={!draft || form.busy || (plan !== null && Object.keys(plan.errors).length > 0)}
+            disabled={!draft || (plan !== null && Object.keys(plan.errors).length > 0)}
+            aria-busy={form.busy || undefined}
+            softDisabled={form.busy}
           >
             Save settings
-          </button>
+          </Button>
         </>
       }
     >

@@ -55,7 +55,8 @@ export function useSettingsForm(
     },
     async save(e: FormEvent) {
       e.preventDefault();
-      if (!plan || Object.keys(plan.errors).length > 0) return;
+      // Enter in a field submits even while Save is soft-disabled.
+      if (busy || !plan || Object.keys(plan.errors).length > 0) return;
       if (!changed) return onSaved();
       setSaveError(null);
       await whileBusy(async () => {

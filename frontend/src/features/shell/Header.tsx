@@ -1,3 +1,4 @@
+import type { Ref } from 'react';
 import { routeHash, type Page } from '../../logic/route';
 import type { CodexState } from '../../types';
 import { Icon } from '../../ui/Icon';
@@ -11,6 +12,7 @@ interface Props {
   onSettings: () => void;
   /** Browser mode only. */
   onForgetToken?: () => void;
+  ref?: Ref<HTMLElement>;
 }
 
 const CODEX_TITLES: Record<CodexState, string> = {
@@ -41,9 +43,9 @@ const PAGES: readonly { page: Page; label: string }[] = [
   { page: 'usage', label: 'Usage' },
 ];
 
-export function Header({ page, version, connectionError, codexState, onConnectCodex, onSettings, onForgetToken }: Props) {
+export function Header({ page, version, connectionError, codexState, onConnectCodex, onSettings, onForgetToken, ref }: Props) {
   return (
-    <header className="topbar">
+    <header ref={ref} className="topbar">
       <div className="brand">
         <span className="brand__name">API Router</span>
         {version ? <span className="muted small">v{version}</span> : null}

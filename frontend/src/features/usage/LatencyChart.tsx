@@ -4,7 +4,7 @@ import { PERCENTILE_COLORS, percentileRows } from '../../logic/analytics';
 import { formatLatency } from '../../logic/format';
 import { nameOf, type NameMap } from '../../logic/names';
 import type { Analytics, ProviderId } from '../../types';
-import { AXIS_TICK, ChartFrame, LEGEND_STYLE, TOOLTIP_STYLE } from './charts';
+import { AXIS_TICK, ChartFrame, LEGEND_STYLE, NameTick, TOOLTIP_STYLE } from './charts';
 
 type Measure = 'latency_ms' | 'ttfb_ms';
 const MEASURES: { value: Measure; label: string }[] = [
@@ -47,7 +47,9 @@ export const LatencyChart = memo(function LatencyChart({
     >
       <BarChart aria-label="Latency percentiles per provider" data={rows} margin={{ top: 6, right: 8, bottom: 0, left: 0 }} barCategoryGap="24%">
         <CartesianGrid vertical={false} strokeDasharray="3 3" />
-        <XAxis dataKey="name" tick={AXIS_TICK} tickLine={false} interval={0} />
+        {/* Every provider's name under its bars, cut to its slot (the whole name is the tick's title
+            and the tooltip's label). */}
+        <XAxis dataKey="name" tick={NameTick} tickLine={false} interval={0} />
         <YAxis
           width={52}
           tick={AXIS_TICK}

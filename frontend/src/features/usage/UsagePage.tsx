@@ -17,6 +17,7 @@ import { useAnalytics, useSessionTimeline, useSessions } from './useAnalytics';
 import { UsageProviderTable } from './UsageProviderTable';
 import { UsageTotals } from './UsageTotals';
 import { WindowPicker } from './WindowPicker';
+import { Button } from '../../ui/Button';
 
 interface Props {
   bridge: Bridge;
@@ -91,9 +92,15 @@ export function UsagePage({ bridge, providerOrder, names, params = NO_PARAMS, po
         <span className="muted small" data-testid="usage-updated">
           {data ? `Updated ${formatClock(data.now_unix_ms)}` : analytics.loading ? 'Loading…' : ''}
         </span>
-        <button type="button" className="btn btn--small page__end" onClick={refreshAll} disabled={analytics.loading}>
+        <Button
+          type="button"
+          className="btn btn--small page__end"
+          aria-busy={analytics.loading || undefined}
+          softDisabled={analytics.loading}
+          onClick={refreshAll}
+        >
           <Icon name="refresh" size={14} /> Refresh analytics
-        </button>
+        </Button>
       </div>
 
       {analytics.error ? (

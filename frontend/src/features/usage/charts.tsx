@@ -3,12 +3,14 @@
 // off so a poll never replays them and an end-to-end test sees final shapes at once.
 
 import type { ReactNode } from 'react';
-import { ResponsiveContainer } from 'recharts';
+import { ResponsiveContainer, type XAxisTickContentProps } from 'recharts';
+import { fitText } from '../../logic/format';
 
 const CHART_HEIGHT = 220;
 const INITIAL = { width: 560, height: CHART_HEIGHT };
 
-export const AXIS_TICK = { fontSize: 11 };
+const TICK_FONT_PX = 11;
+export const AXIS_TICK = { fontSize: TICK_FONT_PX };
 export const TOOLTIP_STYLE = {
   contentStyle: {
     background: 'var(--panel)',
@@ -26,6 +28,53 @@ export const LEGEND_STYLE = { fontSize: 12 };
 export function legendLabel(value: unknown): ReactNode {
   const text = String(value);
   return <span title={text}>{text}</span>;
+}
+
+/** Room left between two neighbouring category labels, in px. */
+const TICK_GAP = 8;
+let measureContext: CanvasRenderingContext2D | null | undefined;
+let fontFamily: string | undefined;
+
+/**
+ * The width in px of `text` in the page's font at `fontPx`: measured on a canvas, or estimated from its
+ * length where there is none (jsdom).
+ */
+export function textWidth(text: string, fontPx: number): number {
+  if (measureContext === undefined) measureContext = document.createElement('canvas').getContext('2d');
+  if (!measureContext) return Array.from(text).length * fontPx * 0.62;
+  fontFamily ??= getComputedStyle(document.body).fontFamily || 'sans-serif';
+  measureContext.font = `${fontPx}px ${fontFamily}`;
+  return measureContext.measureText(text).width;
+}
+
+/**
+ * A category axis tick that names a provider: cut with "…" to the width of its own slot (the axis
+ * width shared by its categories), so long names neither overlap nor run past the chart. The whole
+ * name is the tick's title (the SVG tooltip) and stays the chart tooltip's label.
+ *
+ *     <XAxis dataKey="name" interval={0} tick={NameTick} />
+ */
+export function NameTick({ x, y, width, visibleTicksCount, payload, fill }: XAxisTickContentProps) {
+  const full = String(payload.value ?? '');
+  const slot = Number(width) / Math.max(1, visibleTicksCount);
+  const room = Number.isFinite(slot) ? slot - TICK_GAP : Infinity;
+  const shown = fitText(full, room, (s) => textWidth(s, TICK_FONT_PX));
+  return (
+    <g className="chart__name-tick" data-full-name={full}>
+      <title>{full}</title>
+      <text
+        x={x}
+        y={y}
+        dy="0.71em"
+        textAnchor="middle"
+        fontSize={TICK_FONT_PX}
+        fill={fill}
+        className="recharts-text recharts-cartesian-axis-tick-value"
+      >
+        {shown}
+      </text>
+    </g>
+  );
 }
 
 interface FrameProps {

@@ -6,6 +6,7 @@ import type { ActionResult } from '../../../hooks/useActions';
 import type { ProviderStatus } from '../../../types';
 import { Field } from '../../../ui/Field';
 import { Modal } from '../../../ui/Modal';
+import { Button } from '../../../ui/Button';
 
 interface Props {
   id: string;
@@ -33,6 +34,7 @@ export function KeyDialog({ id, name, provider, retry, onSetKey, onClearKey, onC
 
   async function submit(e: FormEvent) {
     e.preventDefault();
+    if (busy) return; // Enter in a field submits even while the submit button is soft-disabled
     const err = validateApiKey(key);
     setError(err);
     setFormError(null);
@@ -45,6 +47,7 @@ export function KeyDialog({ id, name, provider, retry, onSetKey, onClearKey, onC
   }
 
   async function clear() {
+    if (busy) return;
     setFormError(null);
     await whileBusy(async () => {
       const r = await onClearKey(id);
@@ -62,16 +65,16 @@ export function KeyDialog({ id, name, provider, retry, onSetKey, onClearKey, onC
       footer={
         <>
           {provider.has_key ? (
-            <button type="button" className="btn btn--danger footer-left" onClick={clear} disabled={busy}>
+            <Button type="button" className="btn btn--danger footer-left" softDisabled={busy} onClick={() => void clear()}>
               Clear key
-            </button>
+            </Button>
           ) : null}
           <button type="button" className="btn" onClick={onClose}>
             Cancel
           </button>
-          <button type="submit" form="key-form" className="btn btn--primary" disabled={busy}>
+          <Button type="submit" form="key-form" className="btn btn--primary" aria-busy={busy || undefined} softDisabled={busy}>
             Save key
-          </button>
+          </Button>
         </>
       }
     >

@@ -7,6 +7,7 @@ import { IconButton } from '../../../ui/IconButton';
 import { Icon } from '../../../ui/Icon';
 import { Modal } from '../../../ui/Modal';
 import { useProviderForm, type ProviderForm, type ProviderFormDeps } from './useProviderForm';
+import { Button } from '../../../ui/Button';
 
 /**
  * Add a provider (template, id, name, URL, optional key, model map) or edit one's display name,
@@ -29,9 +30,15 @@ export function ProviderDialog({ name, ...props }: ProviderFormDeps & { /** As i
           <button type="button" className="btn" onClick={props.onClose}>
             Cancel
           </button>
-          <button type="submit" form={`${uid}-form`} className="btn btn--primary" disabled={form.busy}>
+          <Button
+            type="submit"
+            form={`${uid}-form`}
+            className="btn btn--primary"
+            aria-busy={form.busy || undefined}
+            softDisabled={form.busy}
+          >
             {adding ? 'Add provider' : 'Save changes'}
-          </button>
+          </Button>
         </>
       }
     >

@@ -5,6 +5,7 @@ import { validateProviderId } from '../../../logic/validate';
 import type { ActionResult } from '../../../hooks/useActions';
 import { Field } from '../../../ui/Field';
 import { Modal } from '../../../ui/Modal';
+import { Button } from '../../../ui/Button';
 
 interface Props {
   id: string;
@@ -25,6 +26,7 @@ export function RenameDialog({ id, name, existingIds, onRename, onRenamed, onClo
 
   async function submit(e: FormEvent) {
     e.preventDefault();
+    if (busy) return; // Enter in a field submits even while the submit button is soft-disabled
     const next = value.trim();
     if (next === id) return onClose();
     const err = validateProviderId(next, existingIds, id);
@@ -50,9 +52,9 @@ export function RenameDialog({ id, name, existingIds, onRename, onRenamed, onClo
           <button type="button" className="btn" onClick={onClose}>
             Cancel
           </button>
-          <button type="submit" form="rename-form" className="btn btn--primary" disabled={busy}>
+          <Button type="submit" form="rename-form" className="btn btn--primary" aria-busy={busy || undefined} softDisabled={busy}>
             Change id
-          </button>
+          </Button>
         </>
       }
     >

@@ -5,6 +5,7 @@ import type { QuotaEntry } from '../../../types';
 import { Field } from '../../../ui/Field';
 import { Modal } from '../../../ui/Modal';
 import { useUsageSettingsForm, type UsageSettingsDeps } from './useUsageSettingsForm';
+import { Button } from '../../../ui/Button';
 
 interface Props extends UsageSettingsDeps {
   name: string;
@@ -32,16 +33,16 @@ export function UsageDialog({ name, entry, ...deps }: Props) {
       footer={
         <>
           {hasToken ? (
-            <button type="button" className="btn btn--danger footer-left" onClick={clearToken} disabled={busy}>
+            <Button type="button" className="btn btn--danger footer-left" softDisabled={busy} onClick={() => void clearToken()}>
               Clear usage token
-            </button>
+            </Button>
           ) : null}
           <button type="button" className="btn" onClick={onClose}>
             Cancel
           </button>
-          <button type="submit" form={`${uid}-form`} className="btn btn--primary" disabled={busy}>
+          <Button type="submit" form={`${uid}-form`} className="btn btn--primary" aria-busy={busy || undefined} softDisabled={busy}>
             Save usage settings
-          </button>
+          </Button>
         </>
       }
     >

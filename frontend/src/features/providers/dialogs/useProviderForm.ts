@@ -66,6 +66,7 @@ export function useProviderForm({ id, provider, existingIds, onUpsert, onSetKey,
 
   async function submit(ev: FormEvent) {
     ev.preventDefault();
+    if (busy) return; // Enter in a field submits even while the submit button is soft-disabled
     const e = validate();
     const mm = mapFromRows(rows);
     setErrors(e);

@@ -51,6 +51,7 @@ export function useUsageSettingsForm({ id, provider, actions, onRefresh, onClose
 
   async function submit(e: FormEvent) {
     e.preventDefault();
+    if (busy) return; // Enter in a field submits even while the submit button is soft-disabled
     const next: Errors = {};
     const urlError = validateUsageBaseUrl(baseUrl);
     if (urlError) next.baseUrl = urlError;
@@ -82,6 +83,7 @@ export function useUsageSettingsForm({ id, provider, actions, onRefresh, onClose
   }
 
   async function clearToken() {
+    if (busy) return;
     setFormError(null);
     await whileBusy(async () => {
       const r = await actions.clearUsageToken(id);
