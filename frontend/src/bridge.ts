@@ -5,8 +5,8 @@
 //
 // Components never touch either transport; they get a `Bridge` (see hooks/) and call `bridge.call`.
 
-import { downloadText } from './lib/download';
-import type { ArgsOf, MethodName, ResultOf, Status } from './types';
+import { downloadBlob, downloadText } from './lib/download';
+import type { ArgsOf, ExportRequestsArgs, MethodName, ResultOf, SavedExport, Status } from './types';
 
 export type BridgeMode = 'desktop' | 'browser';
 
@@ -76,6 +76,12 @@ export interface Bridge {
    * user cancelled.
    */
   saveFile(filename: string, content: string, contentType: string): Promise<string | null>;
+  /**
+   * Saves the request log's export (a format and the Requests page's filters), which the app makes and
+   * writes a page of rows at a time — a long log is never whole in its memory. Browser: a download of
+   * `GET /api/export_requests`. Desktop: the OS save dialog, and the app writes the file itself.
+   */
+  exportRequests(args: ExportRequestsArgs): Promise<SavedExport>;
 }
 
 // ---------------------------------------------------------------- token storage
@@ -194,19 +200,7 @@ export function createHttpBridge(opts: HttpBridgeOptions = {}): Bridge {
         /* not JSON */
       }
     }
-    if (!res.ok) {
-      const err = (body as { error?: { message?: unknown; type?: unknown } } | undefined)?.error;
-      const message =
-        err && typeof err.message === 'string' && err.message
-          ? err.message
-          : `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`;
-      throw new BridgeError(message, {
-        kind: KIND_BY_STATUS[res.status] ?? 'server',
-        method,
-        status: res.status,
-        type: err && typeof err.type === 'string' ? err.type : null,
-      });
-    }
+    if (!res.ok) throw refusal(res, body, method);
     if (!parsed) {
       throw new BridgeError(`Unreadable reply from the gateway for ${method}`, {
         kind: 'server',
@@ -256,7 +250,55 @@ export function createHttpBridge(opts: HttpBridgeOptions = {}): Bridge {
       downloadText(content, filename, contentType);
       return filename;
     },
+    async exportRequests(args) {
+      const method = 'export_requests';
+      const used = token;
+      if (!used) throw new BridgeError('No gateway token set', { kind: 'unauthorized', method, status: 401 });
+      const query = new URLSearchParams();
+      for (const [key, value] of Object.entries(args)) {
+        if (value !== null && value !== undefined && value !== '') query.set(key, String(value));
+      }
+      let res: Response;
+      try {
+        res = await doFetch(`${baseUrl}/api/export_requests?${query.toString()}`, {
+          headers: { Authorization: `Bearer ${used}` },
+          cache: 'no-store',
+        });
+      } catch (e) {
+        throw new BridgeError(`Cannot reach the gateway: ${errorMessage(e)}`, { kind: 'network', method });
+      }
+      if (!res.ok) {
+        const text = await res.text().catch(() => '');
+        let body: unknown;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          body = undefined;
+        }
+        const error = refusal(res, body, method);
+        if (error.kind === 'unauthorized' && used === token && rotating === 0) unauthorized.emit();
+        throw error;
+      }
+      const filename = `api-router-requests.${args.format}`;
+      downloadBlob(await res.blob(), filename);
+      return { saved: filename, rows: Number(res.headers.get('X-API-Router-Rows') ?? 0) };
+    },
   };
+}
+
+/** The BridgeError for a refused HTTP call: the gateway's own message when its JSON error has one. */
+function refusal(res: Response, body: unknown, method: string): BridgeError {
+  const err = (body as { error?: { message?: unknown; type?: unknown } } | undefined)?.error;
+  const message =
+    err && typeof err.message === 'string' && err.message
+      ? err.message
+      : `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`;
+  return new BridgeError(message, {
+    kind: KIND_BY_STATUS[res.status] ?? 'server',
+    method,
+    status: res.status,
+    type: err && typeof err.type === 'string' ? err.type : null,
+  });
 }
 
 // ---------------------------------------------------------------- pywebview transport
@@ -310,6 +352,20 @@ export function createDesktopBridge(api: PywebviewApi): Bridge {
       }
       const saved = (result as { saved?: unknown } | null)?.saved;
       return typeof saved === 'string' ? saved : null;
+    },
+    async exportRequests(args) {
+      const fn = api.save_export;
+      if (typeof fn !== 'function') {
+        throw new BridgeError('The desktop app cannot save files', { kind: 'not_found', method: 'save_export' });
+      }
+      let result: unknown;
+      try {
+        result = await fn.call(api, args);
+      } catch (e) {
+        throw new BridgeError(errorMessage(e), { kind: 'backend', method: 'save_export' });
+      }
+      const r = result as { saved?: unknown; rows?: unknown } | null;
+      return { saved: typeof r?.saved === 'string' ? r.saved : null, rows: typeof r?.rows === 'number' ? r.rows : 0 };
     },
   };
 }

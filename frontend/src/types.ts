@@ -399,6 +399,8 @@ export interface RequestRow {
   /** Providers tried. */
   attempts: number;
   hedged: boolean;
+  /** Served after another provider failed (what the "Failed over" filter finds). */
+  failover: boolean;
   error: string | null;
   request_bytes: number | null;
   response_bytes: number | null;
@@ -468,6 +470,12 @@ export type ExportFormat = 'csv' | 'jsonl';
 
 export interface ExportRequestsArgs extends RequestFilters {
   format: ExportFormat;
+}
+
+/** Where an export went (the file name in a browser, the full path on desktop; null: cancelled) and its rows. */
+export interface SavedExport {
+  saved: string | null;
+  rows: number;
 }
 
 export interface RequestExport {

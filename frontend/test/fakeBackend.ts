@@ -9,6 +9,7 @@ import type {
   ProviderMetrics,
   ProviderStatus,
   ProviderTest,
+  RequestExport,
   RequestLogSettings,
   RoutingConfig,
   Status,
@@ -659,19 +660,43 @@ export class FakeBackend {
       this.saved.push({ filename, content });
       return { saved: `${this.saveTo}/${filename}` };
     };
+    // The request log's export, made and written by the app (desktop/bridge.py).
+    api.save_export = async (kwargs?: unknown) => {
+      const made = this.handle('export_requests', (kwargs ?? {}) as Kwargs) as RequestExport;
+      const fail = this.failNext.save_export;
+      if (fail) {
+        delete this.failNext.save_export;
+        throw new Error(fail.message);
+      }
+      if (this.saveTo === null) return { saved: null, rows: made.rows };
+      this.saved.push({ filename: made.filename, content: made.content });
+      return { saved: `${this.saveTo}/${made.filename}`, rows: made.rows };
+    };
     return api;
   }
 
-  /** A fake fetch for POST /api/<method> with Bearer auth. */
+  /** A fake fetch for POST /api/<method> with Bearer auth, and the GET /api/export_requests download. */
   fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const url = String(input);
-    const method = url.replace(/^.*\/api\//, '');
+    const [method, query] = url.replace(/^.*\/api\//, '').split('?');
     const auth = new Headers(init?.headers).get('Authorization');
     if (auth !== `Bearer ${this.token}`) {
       this.calls.push({ method: `401:${method}`, args: {} });
       return json(401, { error: { message: 'invalid gateway token', type: 'unauthorized' } });
     }
     await this.wait(method);
+    if ((init?.method ?? 'GET') === 'GET' && method === 'export_requests') {
+      try {
+        const made = this.handle(method, Object.fromEntries(new URLSearchParams(query ?? ''))) as RequestExport;
+        return new Response(made.content, {
+          status: 200,
+          headers: { 'Content-Type': made.content_type, 'X-API-Router-Rows': String(made.rows) },
+        });
+      } catch (e) {
+        const err = e instanceof FakeError ? e : new FakeError((e as Error).message, 500, 'server_error');
+        return json(err.status, { error: { message: err.message, type: err.type } });
+      }
+    }
     try {
       const args = init?.body ? (JSON.parse(String(init.body)) as Kwargs) : {};
       return json(200, this.handle(method, args));

@@ -344,6 +344,11 @@ export function timeline(log: FakeRequest[], sessionId: string): SessionTimeline
 
 // ---------------------------------------------------------------- list_requests / get_request
 
+/** Served after another provider failed, as the gateway's request log says it. */
+function failedOver(r: FakeRequest): boolean {
+  return r.provider !== null && r.attempts.some((a) => a.outcome === 'provider_failure' && a.provider !== r.provider);
+}
+
 export function requestRow(r: FakeRequest): RequestRow {
   return {
     id: r.id,
@@ -366,6 +371,7 @@ export function requestRow(r: FakeRequest): RequestRow {
     total_tokens: r.total_tokens,
     attempts: r.attempts.length,
     hedged: r.hedged,
+    failover: failedOver(r),
     error: r.error,
     request_bytes: r.request_bytes,
     response_bytes: r.response_bytes,
@@ -404,7 +410,7 @@ export function matchRequests(log: readonly FakeRequest[], q: RequestQuery): Fak
     .filter((r) => !q.provider || r.provider === q.provider || r.attempts.some((a) => a.provider === q.provider))
     .filter((r) => {
       if (!q.outcome) return true;
-      if (q.outcome === 'failover') return r.provider !== null && r.attempts.some((a) => a.outcome === 'provider_failure');
+      if (q.outcome === 'failover') return failedOver(r);
       return r.outcome === q.outcome;
     })
     .filter((r) => !q.session_id || r.session_id === q.session_id)

@@ -50,8 +50,9 @@ function pageOnly(backend: FakeBackend, actions: Pick<Actions, 'exportRequests' 
 
 afterEach(() => vi.restoreAllMocks());
 
-/** jsdom's Blob has no text(): read it the old way. */
+/** A download's Blob comes from fetch (Node's, which has text()); jsdom's own has none: read it the old way. */
 function readBlob(b: Blob): Promise<string> {
+  if (typeof b.text === 'function') return b.text();
   return new Promise((resolve, reject) => {
     const reader = new FileReader();
     reader.onload = () => resolve(String(reader.result));
@@ -242,9 +243,9 @@ describe('Requests page', () => {
 
     // The app could not write the file: the reason, in full.
     backend.saveTo = '/home/user/Downloads';
-    backend.failNext.save_file = new FakeError('could not save /home/user/Downloads/x.csv: Permission denied', 400);
+    backend.failNext.save_export = new FakeError('could not save /home/user/Downloads/x.csv: Permission denied', 400);
     fireEvent.click(screen.getByRole('button', { name: 'Export CSV' }));
-    await screen.findByText('Could not save api-router-requests.csv');
+    await screen.findByText('Could not export the requests');
     expect(screen.getByText('could not save /home/user/Downloads/x.csv: Permission denied')).toBeTruthy();
   });
 });

@@ -11,6 +11,7 @@ import type {
   RequestLogSettings,
   ResultOf,
   RoutingUpdate,
+  SavedExport,
   Status,
   UiSettings,
   UpsertProviderArgs,
@@ -127,8 +128,19 @@ function makeActions({ bridge, refresh, apply, toasts, namesRef }: ActionContext
     restoreCodexBackup: () =>
       run('Could not restore the Codex backup', 'restore_codex_backup', {}, { after: 'none' }),
     getConfig: () => run('Could not read the configuration', 'get_config', {}, { after: 'none' }),
-    exportRequests: (format: ExportFormat, filters: RequestFilters) =>
-      run('Could not export the requests', 'export_requests', { format, ...filters }, { after: 'none' }),
+    /** The request log's export saved as a file (browser: a download; desktop: the save dialog). `saved`
+     * null: cancelled in the dialog. */
+    exportRequests: async (format: ExportFormat, filters: RequestFilters): Promise<ActionResult<SavedExport>> => {
+      try {
+        return { ok: true, value: await bridge.exportRequests({ format, ...filters }) };
+      } catch (e) {
+        const error = e instanceof BridgeError ? e : new BridgeError(errorMessage(e), { kind: 'server', method: 'export_requests' });
+        if (toastErrors && (!error.isUnauthorized || bridge.mode === 'desktop')) {
+          toasts.push({ tone: 'error', title: 'Could not export the requests', message: error.message });
+        }
+        return { ok: false, error };
+      }
+    },
     /** Save text as a file (browser: a download; desktop: the save dialog). Null value: cancelled. */
     saveFile: async (filename: string, content: string, contentType: string): Promise<ActionResult<string | null>> => {
       try {

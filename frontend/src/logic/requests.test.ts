@@ -6,7 +6,6 @@ import {
   filtersKey,
   formatBytes,
   hasFilters,
-  isFailover,
   outcomeBadge,
   pageRange,
   providerCell,
@@ -33,12 +32,9 @@ describe('filters from the address', () => {
 });
 
 describe('labels', () => {
-  it('request outcomes and failovers', () => {
+  it('request outcomes', () => {
     expect(outcomeBadge({ outcome: 'ok' })).toEqual({ label: 'served', tone: 'ok' });
     expect(outcomeBadge({ outcome: 'client_closed' }).label).toBe('client closed');
-    expect(isFailover({ attempts: 2, provider: 'p2', outcome: 'ok' })).toBe(true);
-    expect(isFailover({ attempts: 2, provider: null, outcome: 'error' })).toBe(false);
-    expect(isFailover({ attempts: 1, provider: 'p1', outcome: 'ok' })).toBe(false);
   });
   it('attempt outcomes and continuity retries', () => {
     expect(chainOutcome({ outcome: 'hedge_lost' }).label).toMatch(/hedge/);

@@ -72,11 +72,6 @@ export function outcomeBadge(row: Pick<RequestRow, 'outcome'>): { label: string;
   return OUTCOMES[row.outcome] ?? { label: String(row.outcome).replace(/_/g, ' '), tone: 'neutral' };
 }
 
-/** Served after another provider failed. */
-export function isFailover(row: Pick<RequestRow, 'attempts' | 'provider' | 'outcome'>): boolean {
-  return row.attempts > 1 && row.provider !== null && row.outcome === 'ok';
-}
-
 /** What the Provider cell says: who served, or for a request nobody served, whom it asked. */
 export function providerCell(
   row: Pick<RequestRow, 'provider' | 'providers_tried'>,

@@ -2,7 +2,7 @@ import { Fragment, memo } from 'react';
 import type { Bridge } from '../../bridge';
 import { modelPath, shortSessionId } from '../../logic/analytics';
 import { formatClock, formatCount, formatDateTime, formatLatency } from '../../logic/format';
-import { isFailover, outcomeBadge, providerCell } from '../../logic/requests';
+import { outcomeBadge, providerCell } from '../../logic/requests';
 import { routeHash } from '../../logic/route';
 import type { ProviderId, RequestRow } from '../../types';
 import { Icon } from '../../ui/Icon';
@@ -85,7 +85,7 @@ const Row = memo(function Row({
   onToggle: (id: number) => void;
 }) {
   const outcome = outcomeBadge(r);
-  const failover = isFailover(r);
+  const failover = r.failover;
   const provider = providerCell(r, nameOf);
   return (
     <tr

@@ -65,8 +65,8 @@ export function useRequestLogSettings(bridge: Bridge, saves = 0): Config['reques
   return useMemo(() => config.data?.request_log ?? null, [config.data]);
 }
 
-/** export_requests for the filters, saved as a file, with a toast saying how many rows and where. */
-export function useRequestExport(actions: Pick<Actions, 'exportRequests' | 'saveFile'>, filters: RequestFilters) {
+/** The export for the filters, saved as a file, with a toast saying how many rows and where. */
+export function useRequestExport(actions: Pick<Actions, 'exportRequests'>, filters: RequestFilters) {
   const toasts = useToasts();
   const [exporting, setExporting] = useState<ExportFormat | null>(null);
   const exportAs = useCallback(
@@ -74,14 +74,8 @@ export function useRequestExport(actions: Pick<Actions, 'exportRequests' | 'save
       setExporting(format);
       try {
         const r = await actions.exportRequests(format, filters);
-        if (!r.ok) return; // the toast says why
-        const saved = await actions.saveFile(r.value.filename, r.value.content, r.value.content_type);
-        if (!saved.ok || saved.value === null) return; // failed (toast) or cancelled in the dialog
-        toasts.push({
-          tone: 'success',
-          title: `Exported ${countNoun(r.value.rows, 'request')}`,
-          message: saved.value,
-        });
+        if (!r.ok || r.value.saved === null) return; // failed (the toast says why) or cancelled in the dialog
+        toasts.push({ tone: 'success', title: `Exported ${countNoun(r.value.rows, 'request')}`, message: r.value.saved });
       } finally {
         setExporting(null);
       }
