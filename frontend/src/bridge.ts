@@ -5,7 +5,7 @@
 //
 // Components never touch either transport; they get a `Bridge` (see hooks/) and call `bridge.call`.
 
-import { downloadBlob, downloadText } from './lib/download';
+import { downloadBlob } from './lib/download';
 import type { ArgsOf, ExportRequestsArgs, MethodName, ResultOf, SavedExport, Status } from './types';
 
 export type BridgeMode = 'desktop' | 'browser';
@@ -70,12 +70,6 @@ export interface Bridge {
   onUnauthorized(listener: () => void): () => void;
   /** Called after the gateway token changed (rotate, or setToken in browser mode). */
   onTokenChange(listener: (token: string | null) => void): () => void;
-  /**
-   * Saves text as a file (an export). Browser: a download under `filename`. Desktop: the OS save
-   * dialog. Resolves to where it went (the name, or the full path on desktop), or null when the
-   * user cancelled.
-   */
-  saveFile(filename: string, content: string, contentType: string): Promise<string | null>;
   /**
    * Saves the request log's export (a format and the Requests page's filters), which the app makes and
    * writes a page of rows at a time — a long log is never whole in its memory. Browser: a download of
@@ -246,10 +240,6 @@ export function createHttpBridge(opts: HttpBridgeOptions = {}): Bridge {
     verifyToken: (candidate) => post('get_status', {}, candidate) as Promise<Status>,
     onUnauthorized: (fn) => unauthorized.add(fn),
     onTokenChange: (fn) => tokenChange.add(fn),
-    saveFile: async (filename, content, contentType) => {
-      downloadText(content, filename, contentType);
-      return filename;
-    },
     async exportRequests(args) {
       const method = 'export_requests';
       const used = token;
@@ -339,20 +329,6 @@ export function createDesktopBridge(api: PywebviewApi): Bridge {
     onUnauthorized: () => () => {},
     onTokenChange: (fn) => tokenChange.add(fn),
     // pywebview drops Blob downloads on some engines; the app asks where to save and writes the file.
-    saveFile: async (filename, content) => {
-      const fn = api.save_file;
-      if (typeof fn !== 'function') {
-        throw new BridgeError('The desktop app cannot save files', { kind: 'not_found', method: 'save_file' });
-      }
-      let result: unknown;
-      try {
-        result = await fn.call(api, { filename, content });
-      } catch (e) {
-        throw new BridgeError(errorMessage(e), { kind: 'backend', method: 'save_file' });
-      }
-      const saved = (result as { saved?: unknown } | null)?.saved;
-      return typeof saved === 'string' ? saved : null;
-    },
     async exportRequests(args) {
       const fn = api.save_export;
       if (typeof fn !== 'function') {

@@ -277,21 +277,24 @@ describe('pywebview transport', () => {
     expect(bridge.getToken()).toBeNull();
   });
 
-  it('saves files through the app (the path it chose, null when cancelled, the reason when refused)', async () => {
-    const save_file = vi.fn(async (kwargs?: unknown) => {
-      const { filename } = kwargs as { filename: string };
-      if (filename === 'no.csv') throw new Error('could not save /x/no.csv: Permission denied');
-      return { saved: filename === 'cancel.csv' ? null : `/home/u/Downloads/${filename}` };
+  it('saves exports through the app (the path it chose, null when cancelled, the reason when refused)', async () => {
+    const save_export = vi.fn(async (kwargs?: unknown) => {
+      const { format, provider } = kwargs as { format: string; provider?: string };
+      if (provider === 'nowhere') throw new Error('could not save /x/no.csv: Permission denied');
+      return { saved: provider === 'cancel' ? null : `/home/u/Downloads/api-router-requests.${format}`, rows: 3 };
     });
-    const bridge = createDesktopBridge({ get_status: vi.fn(), save_file });
-    await expect(bridge.saveFile('a.csv', 'id\n', 'text/csv')).resolves.toBe('/home/u/Downloads/a.csv');
-    expect(save_file).toHaveBeenCalledWith({ filename: 'a.csv', content: 'id\n' });
-    await expect(bridge.saveFile('cancel.csv', 'x', 'text/csv')).resolves.toBeNull();
-    await expect(bridge.saveFile('no.csv', 'x', 'text/csv')).rejects.toMatchObject({
+    const bridge = createDesktopBridge({ get_status: vi.fn(), save_export });
+    await expect(bridge.exportRequests({ format: 'csv', provider: 'p1' })).resolves.toEqual({
+      saved: '/home/u/Downloads/api-router-requests.csv',
+      rows: 3,
+    });
+    expect(save_export).toHaveBeenCalledWith({ format: 'csv', provider: 'p1' });
+    await expect(bridge.exportRequests({ format: 'csv', provider: 'cancel' })).resolves.toEqual({ saved: null, rows: 3 });
+    await expect(bridge.exportRequests({ format: 'csv', provider: 'nowhere' })).rejects.toMatchObject({
       kind: 'backend',
       message: 'could not save /x/no.csv: Permission denied',
     });
-    await expect(createDesktopBridge({}).saveFile('a.csv', 'x', 'text/csv')).rejects.toMatchObject({ kind: 'not_found' });
+    await expect(createDesktopBridge({}).exportRequests({ format: 'csv' })).rejects.toMatchObject({ kind: 'not_found' });
   });
 });
 

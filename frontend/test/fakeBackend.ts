@@ -1,5 +1,5 @@
 // An in-memory stand-in for api_router.control.Control, following docs/control-api.md, exposed
-// both as a fake `window.pywebview.api` and as a fake `fetch` for POST /api/<method>.
+// both as a fake `window.pywebview.api` and as a fake `fetch` for POST /api/<method> (and the export download).
 
 import type {
   AnalyticsWindow,
@@ -207,9 +207,9 @@ export class FakeBackend {
   ui: UiSettings = { ...DEFAULT_UI };
   requestLog: RequestLogSettings = { retention_days: 30, max_rows: 200_000 };
   autostartSupported = true;
-  /** save_file (desktop only): the folder the user picks in the save dialog; null = they cancel. */
+  /** save_export (desktop only): the folder the user picks in the save dialog; null = they cancel. */
   saveTo: string | null = '/home/user/Downloads';
-  /** What save_file was handed. */
+  /** What save_export wrote. */
   saved: { filename: string; content: string }[] = [];
   /** test_provider: these providers' tests fail with this error. */
   testFailures: Record<string, string> = {};
@@ -645,21 +645,6 @@ export class FakeBackend {
         }
       };
     }
-    // Not a control method: the desktop window's own (desktop/bridge.py).
-    api.save_file = async (kwargs?: unknown) => {
-      const { filename, content } = (kwargs ?? {}) as { filename?: unknown; content?: unknown };
-      if (typeof filename !== 'string' || typeof content !== 'string') {
-        throw new Error('save_file needs a file name and the text to save');
-      }
-      const fail = this.failNext.save_file;
-      if (fail) {
-        delete this.failNext.save_file;
-        throw new Error(fail.message);
-      }
-      if (this.saveTo === null) return { saved: null };
-      this.saved.push({ filename, content });
-      return { saved: `${this.saveTo}/${filename}` };
-    };
     // The request log's export, made and written by the app (desktop/bridge.py).
     api.save_export = async (kwargs?: unknown) => {
       const made = this.handle('export_requests', (kwargs ?? {}) as Kwargs) as RequestExport;

@@ -31,7 +31,7 @@ async function requestsApp(hash = '#/requests', backend = new FakeBackend(), mod
 }
 
 /** The page alone, with a short live re-read and the export action stubbed by the caller. */
-function pageOnly(backend: FakeBackend, actions: Pick<Actions, 'exportRequests' | 'saveFile'>, pollMs = 40) {
+function pageOnly(backend: FakeBackend, actions: Pick<Actions, 'exportRequests'>, pollMs = 40) {
   const bridge = createDesktopBridge(backend.pywebviewApi());
   render(
     <ToastProvider>
@@ -188,7 +188,7 @@ describe('Requests page', () => {
 
   it('shows new requests on the first page by itself', async () => {
     const backend = new FakeBackend();
-    pageOnly(backend, { exportRequests: vi.fn(), saveFile: vi.fn() });
+    pageOnly(backend, { exportRequests: vi.fn() });
     await waitFor(() => expect(rowIds()[0]).toBe(10));
     backend.requests = [...backend.requests, { ...backend.requests[0], id: 11, request_id: 'req_0011' }];
     await waitFor(() => expect(rowIds()[0]).toBe(11));

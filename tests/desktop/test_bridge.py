@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,7 @@ def test_surface_is_exactly_controls_public_methods() -> None:
     api = make_desktop_api(Registry(FakeControl()))
     assert exposed_surface(api) == {name: ["kwargs"] for name in
                             ("explode", "get_status", "set_manual_override", "set_provider_key", "update_routing",
-                             "save_file", "save_export")}
+                             "save_export")}
 
 
 def test_real_control_surface_matches_the_registry(tmp_path: Path) -> None:
@@ -78,7 +79,7 @@ def test_real_control_surface_matches_the_registry(tmp_path: Path) -> None:
     try:
         registry = Registry(make_control(services))
         api = make_desktop_api(registry)
-        assert set(exposed_surface(api)) == {*registry.methods, "save_file", "save_export"}
+        assert set(exposed_surface(api)) == {*registry.methods, "save_export"}
         assert {"get_status", "set_manual_override", "get_codex_setup", "rotate_gateway_token"} <= set(registry.methods)
         assert api.get_config()["ui"]["start_hidden"] is True  # type: ignore[attr-defined]
     finally:
@@ -158,54 +159,72 @@ class AskedPaths:
         return None if self.answer is None else str(self.answer)
 
 
-def test_save_file_asks_where_and_writes_atomically(tmp_path: Path) -> None:
+class FakeExport:
+    """What Control.request_export gives: a file name, a row count, and the file in pieces."""
+
+    def __init__(self, filename: str = "requests.csv", lines: tuple[str, ...] = ("id,ok\n", "1,true\n")) -> None:
+        self.filename, self._lines, self.total = filename, lines, len(lines) - 1
+
+    def pieces(self) -> Any:
+        for line in self._lines:
+            yield line.encode()
+
+
+def exporter(filename: str = "requests.csv") -> Any:
+    def make(format: str = "csv", **filters: Any) -> FakeExport:
+        return FakeExport(filename)
+    return make
+
+
+def test_save_export_asks_where_and_writes_atomically(tmp_path: Path) -> None:
     home = tmp_path / "home"
     (home / "Downloads").mkdir(parents=True)
     target = tmp_path / "chosen" / "requests.csv"
     target.parent.mkdir()
     target.write_text("an older export")
     ask = AskedPaths(target)
-    api: Any = make_desktop_api(Registry(FakeControl()), saver=FileSaver(ask, home=home))
-    assert api.save_file({"filename": "../../etc/requests.csv", "content": "id,ok\n1,true\n"}) == {"saved": str(target)}
-    assert ask.asked == [(home / "Downloads", "requests.csv")]  # no folders from the page
+    api: Any = make_desktop_api(Registry(FakeControl()), saver=FileSaver(ask, home=home),
+                                exporter=exporter("../../etc/requests.csv"))
+    assert api.save_export({"format": "csv"}) == {"saved": str(target), "rows": 1}
+    assert ask.asked == [(home / "Downloads", "requests.csv")]  # no folders from a name
     assert target.read_text() == "id,ok\n1,true\n"
     assert [p.name for p in target.parent.iterdir()] == ["requests.csv"]  # no temp file left
     assert target.stat().st_mode & 0o777 == 0o644
 
 
-def test_save_file_cancelled_writes_nothing_and_starts_at_home_without_downloads(tmp_path: Path) -> None:
+def test_save_export_cancelled_writes_nothing_and_starts_at_home_without_downloads(tmp_path: Path) -> None:
     ask = AskedPaths(None)
-    api: Any = make_desktop_api(Registry(FakeControl()), saver=FileSaver(ask, home=tmp_path))
-    assert api.save_file({"filename": "usage.csv", "content": "x"}) == {"saved": None}
-    assert ask.asked == [(tmp_path, "usage.csv")] and list(tmp_path.iterdir()) == []
+    api: Any = make_desktop_api(Registry(FakeControl()), saver=FileSaver(ask, home=tmp_path), exporter=exporter())
+    assert api.save_export({}) == {"saved": None, "rows": 1}
+    assert ask.asked == [(tmp_path, "requests.csv")] and list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"filename": "a.csv"}, "save_file needs a file name and the text to save"),
-    ({"filename": 3, "content": "x"}, "save_file needs a file name and the text to save"),
-    (None, "save_file needs a file name and the text to save"),
+    ({"format": 3}, "save_export takes format, outcome, provider, session_id, text as text"),
+    ({"path": "/etc/passwd"}, "unknown: 'path'"),
 ])
-def test_save_file_refuses_bad_arguments(tmp_path: Path, kwargs: Any, message: str) -> None:
+def test_save_export_refuses_bad_arguments(tmp_path: Path, kwargs: Any, message: str) -> None:
     ask = AskedPaths(tmp_path / "x.csv")
-    api: Any = make_desktop_api(Registry(FakeControl()), saver=FileSaver(ask, home=tmp_path))
-    with pytest.raises(BridgeError, match=message):
-        api.save_file(kwargs)
+    api: Any = make_desktop_api(Registry(FakeControl()), saver=FileSaver(ask, home=tmp_path), exporter=exporter())
+    with pytest.raises(BridgeError, match=re.escape(message)):
+        api.save_export(kwargs)
     assert ask.asked == []
 
 
-def test_save_file_reports_a_folder_it_cannot_write(tmp_path: Path) -> None:
+def test_save_export_reports_a_folder_it_cannot_write(tmp_path: Path) -> None:
     ask = AskedPaths(tmp_path / "missing-parent-is-a-file" / "x.csv")
     (tmp_path / "missing-parent-is-a-file").write_text("a file")
-    api: Any = make_desktop_api(Registry(FakeControl()), saver=FileSaver(ask, home=tmp_path))
+    api: Any = make_desktop_api(Registry(FakeControl()), saver=FileSaver(ask, home=tmp_path), exporter=exporter())
     with pytest.raises(BridgeError, match=r"could not save .*x\.csv"):
-        api.save_file({"filename": "x.csv", "content": "x"})
+        api.save_export({})
 
 
-def test_save_file_only_answers_the_api_router_page(tmp_path: Path) -> None:
+def test_save_export_only_answers_the_api_router_page(tmp_path: Path) -> None:
     ask = AskedPaths(tmp_path / "x.csv")
-    api: Any = make_desktop_api(Registry(FakeControl()), origin_ok=lambda: False, saver=FileSaver(ask, home=tmp_path))
+    api: Any = make_desktop_api(Registry(FakeControl()), origin_ok=lambda: False, saver=FileSaver(ask, home=tmp_path),
+                                exporter=exporter())
     with pytest.raises(BridgeError, match="only answers the API Router page"):
-        api.save_file({"filename": "x.csv", "content": "x"})
+        api.save_export({})
     assert ask.asked == [] and not (tmp_path / "x.csv").exists()
 
 

@@ -75,7 +75,7 @@ def test_headless_flag_needs_no_gui(xsession: XSession, tmp_path: Path, apps: li
 
 def test_an_export_from_the_window_is_saved_where_the_user_says(xsession: XSession, tmp_path: Path,
                                                               apps: list[App]) -> None:
-    """The UI's exports go through save_file: the OS save dialog, then an atomic write."""
+    """The Requests page's exports go through save_export: the OS save dialog, then an atomic write."""
     home = tmp_path / "home"
     (home / "Downloads").mkdir(parents=True)
     app = start_app(xsession, tmp_path, free_port(), extra_args=["--show"],
@@ -92,9 +92,9 @@ def test_an_export_from_the_window_is_saved_where_the_user_says(xsession: XSessi
     xsession.xdotool("windowfocus", "--sync", str(wid))
     xsession.xdotool("key", "--window", str(wid), "Return")
     result = app.hook_result(timeout=30)
-    saved = home / "Downloads" / "api-router-probe.txt"
-    assert result.get("error") is None and result["download"] == {"saved": str(saved)}, result
-    assert saved.read_text() == "probe"
+    saved = home / "Downloads" / "api-router-requests.jsonl"
+    assert result.get("error") is None and result["download"] == {"saved": str(saved), "rows": 0}, result
+    assert saved.read_text() == ""  # a fresh app has logged no request
     xsession.tray_menu_last()
     assert app.wait_exit() == 0, app.log()
     assert "Traceback" not in app.log(), app.log()

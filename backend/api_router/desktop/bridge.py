@@ -7,14 +7,14 @@ is ``set_manual_override(provider="p2")`` here, checked and run by the same ``Re
 transport uses. A refused call raises ``BridgeError``, which pywebview turns into a rejected Promise
 whose ``Error.message`` is ours.
 
-Two methods belong to the window rather than to the control API: ``save_file({filename, content})``
-asks where to save text the page made with the OS dialog and writes it (``desktop/savefile.py``), and
-``save_export({format, provider, outcome, session_id, text})`` does the same for the request log's
-export, which it makes and writes a page of rows at a time (a long log never crosses the bridge whole).
+One method belongs to the window rather than to the control API:
+``save_export({format, provider, outcome, session_id, text})`` asks where to save the request log's
+export with the OS dialog, then makes it and writes it there a page of rows at a time
+(``desktop/savefile.py``): a long log never crosses the bridge, nor is it whole in memory.
 
 pywebview exposes every public attribute of the object, walking into non-callable ones, so all
 state lives in underscore attributes and the public surface is exactly the registry's plus
-``save_file`` and ``save_export``.
+``save_export``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 
 from api_router.config import ConfigError
 from api_router.control import Registry, UnknownMethod, unsaved_change
-from api_router.desktop.savefile import FileSaver, SaveError
+from api_router.desktop.savefile import FileSaver
 from api_router.request_log import Export
 from api_router.store import DamagedDatabase
 from api_router.texts import listed
@@ -59,20 +59,6 @@ class _DesktopApiBase:
         self._origin_ok = origin_ok
         self._saver = saver
         self._exporter = exporter
-
-    def save_file(self, kwargs: dict[str, Any] | None = None) -> dict[str, str | None]:
-        """Ask where to save ``content`` (text) under the suggested ``filename``; ``{"saved": path}``,
-        or ``{"saved": null}`` when the user cancelled."""
-        args = kwargs if isinstance(kwargs, dict) else {}
-        if not self._origin_ok():
-            raise BridgeError("the control API only answers the API Router page")
-        if self._saver is None:
-            raise BridgeError("this window cannot save files")
-        try:
-            return self._saver.save(args.get("filename"), args.get("content"))
-        except SaveError as exc:
-            log.info("save_file refused: %s", exc)
-            raise BridgeError(str(exc)) from None
 
     def save_export(self, kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
         """Ask where to save the request log's export (``format`` csv or jsonl, and the Requests page's

@@ -3,8 +3,8 @@ JavaScript through ``window.pywebview.api`` and write what came back to
 ``$API_ROUTER_TEST_HOOK_FILE``. The desktop tests use it to check the real JS -> Python -> JS round
 trip inside the real window; nothing happens unless both variables are set.
 
-With ``API_ROUTER_TEST_HOOK_DOWNLOAD=1`` as well, the page then saves a small file the way the UI's
-exports do in the window (``save_file``), so a test can answer the real save dialog.
+With ``API_ROUTER_TEST_HOOK_DOWNLOAD=1`` as well, the page then saves the request log's export the way
+the Requests page does in the window (``save_export``), so a test can answer the real save dialog.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ BRIDGE_PROBE = """(async () => {
     catch (e) { out.refused = String(e.message); }
   } catch (e) { out.error = String(e && e.message || e); }
   if (__DOWNLOAD__) {
-    try { out.download = await api.save_file({filename: "api-router-probe.txt", content: "probe"}); }
+    try { out.download = await api.save_export({format: "jsonl"}); }
     catch (e) { out.download = {error: String(e && e.message || e)}; }
   }
   return out;

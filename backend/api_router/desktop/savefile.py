@@ -1,4 +1,4 @@
-"""Saving a file the page hands over (an export) where the user chooses, through the OS save dialog.
+"""Saving an export where the user chooses, through the OS save dialog.
 
 The browser's way (a Blob link) depends on each engine's download support inside pywebview; on
 GTK it opens nothing at all when the XDG Downloads folder is not configured. Asking from Python
@@ -11,14 +11,10 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 from api_router.fsutil import atomic_write
 
 log = logging.getLogger(__name__)
-
-# At most this much text from the page (a 100,000-row CSV export is about 30 MB).
-MAX_CHARS = 256 * 1024 * 1024
 
 AskPath = Callable[[Path, str], str | None]  # (start folder, suggested name) -> chosen path, None: cancelled
 
@@ -43,14 +39,6 @@ class FileSaver:
     def __init__(self, ask_path: AskPath, *, home: Path | None = None) -> None:
         self._ask_path = ask_path
         self._home = home
-
-    def save(self, filename: Any, content: Any) -> dict[str, str | None]:
-        """``{"saved": path}``, or ``{"saved": None}`` when the user cancelled the dialog."""
-        if not isinstance(filename, str) or not isinstance(content, str):
-            raise SaveError("save_file needs a file name and the text to save")
-        if len(content) > MAX_CHARS:
-            raise SaveError("the file is too large to save from the window")
-        return self.save_pieces(filename, (content.encode("utf-8"),))
 
     def save_pieces(self, filename: str, pieces: Iterable[bytes]) -> dict[str, str | None]:
         """Ask where to save, then write ``pieces`` there one after another (an export made a page of rows

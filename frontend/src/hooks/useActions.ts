@@ -141,16 +141,6 @@ function makeActions({ bridge, refresh, apply, toasts, namesRef }: ActionContext
         return { ok: false, error };
       }
     },
-    /** Save text as a file (browser: a download; desktop: the save dialog). Null value: cancelled. */
-    saveFile: async (filename: string, content: string, contentType: string): Promise<ActionResult<string | null>> => {
-      try {
-        return { ok: true, value: await bridge.saveFile(filename, content, contentType) };
-      } catch (e) {
-        const error = e instanceof BridgeError ? e : new BridgeError(errorMessage(e), { kind: 'server', method: 'save_file' });
-        if (toastErrors) toasts.push({ tone: 'error', title: `Could not save ${filename}`, message: error.message });
-        return { ok: false, error };
-      }
-    },
     /**
      * Check usage now: one provider, or every one (`null`). A toast says what came of it: checked,
      * failed (the last good reading stays and the row shows the error), or nothing to check.

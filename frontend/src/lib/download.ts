@@ -1,8 +1,3 @@
-/** Saves `content` as a file through a Blob link (works in the browser and in pywebview's engines). */
-export function downloadText(content: string, filename: string, contentType: string): void {
-  downloadBlob(new Blob([content], { type: contentType || 'text/plain' }), filename);
-}
-
 /** Saves a Blob (a download's body, say) as a file through a Blob link. */
 export function downloadBlob(blob: Blob, filename: string): void {
   const url = URL.createObjectURL(blob);
