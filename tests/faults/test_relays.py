@@ -981,3 +981,61 @@ async def test_streams_past_the_opening_events_stop_waiting_on_a_provider_found_
     about_p1 = [e.message for e in gw.services.store.recent_events() if e.provider == "p1"]
     assert sum("in a row" in m for m in about_p1) == 1 and not any("cooling down" in m for m in about_p1), about_p1
     assert health(gw, "p1")["status"] == "unresponsive"
+
+
+async def test_streams_cut_for_stalling_leave_nothing_behind(fakes, gateway):
+    """aiohttp (3.14) makes a body the gateway closes fail with one exception object shared by every
+    response, and each raise of it added to its traceback: every stream cut for stalling stayed in memory
+    through it, with its response and frames (20-30 KB each, without end while a relay kept stalling)."""
+    import gc
+
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 0.3, "hedge_min_seconds": 20,
+                                                      "hedge_max_seconds": 20})
+    await gw.api("set_manual_override", provider="p1")  # every stream goes to the stalling relay
+    p1.always(fp.keepalive_only(before=1, seconds=30, interval=0.05))
+
+    def responses_alive() -> int:
+        gc.collect()
+        return sum(isinstance(o, aiohttp.ClientResponse) for o in gc.get_objects())
+
+    before = responses_alive()
+    for _ in range(12):
+        reply = await gw.responses(stream=True)
+        assert reply.status >= 500 or b"response.failed" in reply.body
+    assert responses_alive() - before <= 2
+
+
+async def test_a_pooled_connection_the_provider_resets_logs_no_error(fakes, gateway, caplog):
+    """The connection's "closed" future the gateway watches got the reset as its exception after the
+    connection went back to the pool; nobody read it, so asyncio logged an ERROR with a traceback each time."""
+    import gc
+    import socket
+
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "failure_threshold": 100})
+    served = 0
+
+    async def resetting(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        nonlocal served
+        served += 1
+        await request.read()
+        if served % 2 == 0:  # the reused connection: reset, before any header
+            sock = request.transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            request.transport.close()
+            await asyncio.sleep(0.05)
+            return web.Response()
+        return await fp.raw_stream([_written([e]) for e in _events()], delay=0.02)(request, fake)  # still coming
+
+    p1.always(resetting)
+    with caplog.at_level("ERROR", logger="asyncio"):
+        for _ in range(4):
+            reply = await gw.responses(stream=True)
+            assert reply.status == 200 and reply.event_types[-1] == "response.completed"
+        assert served == 4  # two answered, two reset on the connection the answer before left in the pool
+        await gw.close()  # the pool's connections go: what nobody retrieved is told as they are collected
+        for _ in range(3):
+            gc.collect()
+            await asyncio.sleep(0.05)
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()], caplog.text[-2000:]

@@ -9,6 +9,7 @@ what that result does to routing, quota and the records is decided in ``outcomes
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Coroutine
 from contextlib import nullcontext
@@ -46,6 +47,7 @@ from api_router.gateway.streaming import (
 from api_router.gateway.upstream import (
     ANSWER_BODY_LIMIT,
     Upstream,
+    cut,
     describe_exception,
     error_text,
     headers_back,
@@ -265,7 +267,7 @@ class AttemptRunner:
             return await resp.read()
         event_stream = resp.content_type == "text/event-stream"
         waiting = event_stream  # for a first event
-        watchdog = self._deadlines.watchdog(resp.close, idle_timeout)
+        watchdog = self._deadlines.watchdog(functools.partial(cut, resp), idle_timeout)
         watchdog.start(first_within if waiting else idle_timeout)  # the idle limit starts with the first event
         whole_by = nullcontext() if event_stream else self._deadlines.timeout(
             first_within, f"the answer was not complete within {limit:g} s")

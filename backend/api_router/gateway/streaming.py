@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -27,7 +28,7 @@ from api_router.gateway.classify import error_message_of_event
 from api_router.gateway.deadlines import Deadlines, Watchdog
 from api_router.gateway.errors import TooLarge
 from api_router.gateway.response_objects import COMPACTION_ITEM, sealed_items, usage_of
-from api_router.gateway.upstream import ANSWER_BODY_LIMIT, describe_exception
+from api_router.gateway.upstream import ANSWER_BODY_LIMIT, cut, describe_exception
 from api_router.records import Usage
 
 _CREATED_ID = re.compile(rb'"id"\s*:\s*"([^"\\]+)"')
@@ -264,14 +265,14 @@ class UpstreamStream:
         left of) for the first generated event — a relay's instant ``response.created`` followed by
         silence (or keep-alives) is no answer, however long the idle limit."""
         facts = self.facts
-        watchdog = self._deadlines.watchdog(self._resp.close, idle_timeout)
+        watchdog = self._deadlines.watchdog(functools.partial(cut, self._resp), idle_timeout)
         out = _ClientSide(request, headers, started, idle=watchdog)
         watchdog.start()
         unanswered = None  # an absolute deadline (never touched) until the first generated event
         if answer_within is not None and not facts.generated:
             def no_answer() -> None:  # judged when it fires: the answer may be on its way to the client
                 if out.response is None and not facts.generated:
-                    self._resp.close()
+                    cut(self._resp)
 
             unanswered = self._deadlines.watchdog(no_answer, answer_within[0])
             unanswered.start()

@@ -7,8 +7,10 @@ It also knows every response still being read, so shutdown can cut them off.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 
 import aiohttp
@@ -112,13 +114,14 @@ class Upstream:
         # Responses being read, each with how to stop watching its connection; shutdown closes them
         # (closing the session alone does not interrupt a body that is already streaming).
         self.open: dict[aiohttp.ClientResponse, Callable[[], None] | None] = {}
+        self._watched: weakref.WeakSet[asyncio.Future[None]] = weakref.WeakSet()  # connections' closed futures
 
     async def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> aiohttp.ClientResponse:
         """Send the request and wait (at most ``timeout``) for the response headers; ``headers`` (a dict
         of the caller's own) gains the hop header."""
         with self.deadlines.timeout(timeout):
             resp = await self._send("POST", url, headers, body)
-        self.open[resp] = _fail_body_when_connection_lost(resp)
+        self.open[resp] = _fail_body_when_connection_lost(resp, self._watched)
         return resp
 
     def done(self, resp: aiohttp.ClientResponse, *, reuse: bool) -> None:
@@ -129,7 +132,7 @@ class Upstream:
         if reuse:
             resp.release()
         else:
-            resp.close()
+            cut(resp)
 
     async def get(self, url: str, headers: dict[str, str], timeout: float) -> tuple[int, str, bytes]:
         """A small GET read whole: (status, content type, body)."""
@@ -162,7 +165,7 @@ class Upstream:
 
     def cut_all(self) -> None:
         for resp in list(self.open):
-            resp.close()
+            cut(resp)
 
     async def cut_off(self) -> None:
         """Shutdown: end every request still out, those still waiting for their answer's headers too (they
@@ -178,7 +181,27 @@ class Upstream:
         await self.session.close()
 
 
-def _fail_body_when_connection_lost(resp: aiohttp.ClientResponse) -> Callable[[], None] | None:
+def cut(resp: aiohttp.ClientResponse) -> None:
+    """Close an answer whose body may still be coming (a timeout, a stall, the client gone). aiohttp
+    (3.14) makes a body closed so fail with one exception object shared by every response, and each raise
+    of it adds to its traceback: every stream the gateway ever cut stayed in memory through it, its frames
+    and its response (20-30 KB each, growing without end while a relay kept stalling). The body gets an
+    exception of its own first, which goes when the request does."""
+    content = resp.content
+    if content.exception() is None and not content.is_eof():
+        content.set_exception(aiohttp.ClientConnectionError("Connection closed"))
+    resp.close()
+
+
+def _retrieved(closed: asyncio.Future[None]) -> None:
+    """A pooled connection the provider reset later is no one's error: without this, asyncio logs the
+    closed future's exception as never retrieved, with a traceback."""
+    if not closed.cancelled():
+        closed.exception()
+
+
+def _fail_body_when_connection_lost(resp: aiohttp.ClientResponse,
+                                    watched: weakref.WeakSet[asyncio.Future[None]]) -> Callable[[], None] | None:
     """Make a body that cannot end any more fail as cut off; returns how to stop watching (None: the
     body had ended, nothing to watch).
 
@@ -201,6 +224,9 @@ def _fail_body_when_connection_lost(resp: aiohttp.ClientResponse) -> Callable[[]
         closed.remove_done_callback(lost)
 
     closed.add_done_callback(lost)
+    if closed not in watched:  # once per connection, however many requests it carries
+        watched.add(closed)
+        closed.add_done_callback(_retrieved)
     return unwatch
 
 
