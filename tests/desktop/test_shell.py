@@ -379,7 +379,9 @@ def test_tray_menu_routes_copies_and_notifies(tmp_path: Path) -> None:
         assert icon.item("Relay A · serving").enabled is False and icon.item("Automatic").checked
         icon.choose("Relay B ○", prefix=True)
         seen["locked"] = wait_for(lambda: _status(base, token)["manual_override"], 5, "the lock")
-        wait_for(lambda: icon.item("Relay B · locked").enabled is False, 5, "the state line to follow")
+        # (a label check: item() raises when the entry is not there yet, which would end the wait at once)
+        wait_for(lambda: "Relay B · locked" in icon.labels(), 5, "the state line to follow")
+        assert icon.item("Relay B · locked").enabled is False
         seen["b_checked"] = icon.item("Relay B ○", prefix=True).checked and not icon.item("Automatic").checked
         icon.choose("Automatic")
         seen["unlocked"] = wait_for(lambda: _status(base, token)["manual_override"] is None, 5, "the unlock")
