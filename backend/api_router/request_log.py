@@ -18,6 +18,7 @@ import orjson
 
 from api_router.lazy import LazyModule
 from api_router.store import Store, schema
+from api_router.texts import quoted
 
 if TYPE_CHECKING:
     import csv
@@ -171,6 +172,15 @@ def export(made: Export) -> dict[str, Any]:
     """The whole export in one answer (the control call; the window saves it a piece at a time)."""
     content = b"".join(made.pieces()).decode()
     return {"filename": made.filename, "content_type": made.content_type, "content": content, "rows": made.rows}
+
+
+def export_of(store: Store, name_of: Callable[[str], str], format: str = "csv", provider: str | None = None,
+              outcome: str | None = None, session_id: str | None = None, text: str | None = None) -> Export:
+    """The export for a format and the Requests page's filters, as a caller gave them; ValueError says
+    what is wrong with one."""
+    if format not in ("csv", "jsonl"):
+        raise ValueError(f"format must be 'csv' or 'jsonl', not {quoted(format)}")
+    return Export(store, filters_of(provider, outcome, session_id, text), typing.cast(ExportFormat, format), name_of)
 
 
 def filters_of(provider: str | None = None, outcome: str | None = None, session_id: str | None = None,

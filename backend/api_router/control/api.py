@@ -519,10 +519,11 @@ class Control:
                        outcome: request_log.Outcome | None = None, session_id: str | None = None,
                        text: str | None = None) -> request_log.Export:
         """The export, to be made a piece at a time (not exposed: its pieces are no JSON)."""
-        if format not in ("csv", "jsonl"):
-            raise ControlError(f"format must be 'csv' or 'jsonl', not {quoted(format)}")
-        return request_log.Export(self._services.store, _filters(provider, outcome, session_id, text), format,
-                                  self._services.config.current.name_of)
+        try:
+            return request_log.export_of(self._services.store, self._services.config.current.name_of, format,
+                                         provider, outcome, session_id, text)
+        except ValueError as exc:
+            raise ControlError(str(exc)) from None
 
     # --- usage, quota and analytics ----------------------------------------------------------------------
 

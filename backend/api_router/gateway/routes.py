@@ -36,7 +36,7 @@ from api_router.routing import Failure
 from api_router.services import Services, ServingState
 from api_router.status import build_status
 from api_router.store import DamagedDatabase
-from api_router.texts import listed, quoted
+from api_router.texts import listed
 
 SERVICES = web.AppKey("services", Services)
 REGISTRY = web.AppKey("registry", Registry)
@@ -195,17 +195,11 @@ async def export_download(request: web.Request) -> web.StreamResponse:
     unknown = sorted(set(query) - {"format", "provider", "outcome", "session_id", "text"})
     if unknown:
         raise GatewayError(400, f"unknown export parameter(s): {listed(unknown)}")
-    fmt = query.get("format", "csv")
-    if fmt not in ("csv", "jsonl"):
-        raise GatewayError(400, f"format must be 'csv' or 'jsonl', not {quoted(fmt)}")
     services = request.app[SERVICES]
     try:
-        filters = request_log.filters_of(query.get("provider"), query.get("outcome"), query.get("session_id"),
-                                         query.get("text"))
+        made = request_log.export_of(services.store, services.config.current.name_of, **query)
     except ValueError as exc:
         raise GatewayError(400, str(exc)) from None
-    made = request_log.Export(services.store, filters, "jsonl" if fmt == "jsonl" else "csv",
-                              services.config.current.name_of)
     pieces = made.pieces()
     loop, pool = asyncio.get_running_loop(), request.app[CONTROL_THREADS].quick
     try:  # the first piece counts the rows (and finds a damaged file before the answer starts)
