@@ -201,3 +201,37 @@ def test_a_miss_right_after_a_session_is_read_back_is_asked_again(store, small, 
     store.save_sealed_owners("s", [("rs_pending", "reasoning")], "A")  # as an evicted session's write lands
     store.flush()
     assert owners.get("rs_pending") == "A"
+
+
+@pytest.mark.parametrize("lookup", ["response", "session", "item"])
+def test_a_rename_that_overtakes_a_read_of_the_store_is_read_again(store, monkeypatch, lookup):
+    """The desktop window's calls come on a thread of their own: a rename may land while a lookup reads
+    the store. The answer read before it names the old id and must not be returned (or kept in memory)."""
+    before = ContinuityIndex(store)
+    before.record_sealed("s", [("rs_1", "reasoning")], "p2")
+    before.record_response("resp_1", "p2")
+    store.flush()
+    index = ContinuityIndex(store)
+    if lookup == "item":
+        index.sealed_owners("t")  # a session in memory that does not hold the item: it is recalled
+    method = {"response": "load_response_owner", "session": "load_sealed_owners", "item": "load_sealed_owner"}[lookup]
+    real = getattr(store, method)
+    calls = []
+
+    def read_then_renamed(*args):
+        answer = real(*args)
+        calls.append(args)
+        if len(calls) == 1:
+            for member in (store, index):
+                member.rename("p2", "p2b")
+        return answer
+
+    monkeypatch.setattr(store, method, read_then_renamed)
+    if lookup == "response":
+        assert index.response_owner("resp_1") == "p2b"
+    elif lookup == "session":
+        assert index.sealed_owners("s").get("rs_1") == "p2b"
+    else:
+        assert index.sealed_owners("t").get("rs_1") == "p2b"
+        assert index.sealed_owners("t").get("rs_1") == "p2b"  # and what memory kept
+    assert len(calls) == 2

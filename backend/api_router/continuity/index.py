@@ -19,11 +19,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 from api_router.store import Store
 from api_router.store.database import tombstone
+
+_T = TypeVar("_T")
 
 REJECTS_PREVIOUS_ID_META = "rejects_previous_response_id"
 RESPONSES_IN_MEMORY = 10_000
@@ -72,12 +75,8 @@ class ContinuityIndex:
             owner = self._responses.get(response_id)
         if owner is not None:
             return owner
-        while True:
-            moves = self._moves_so_far()
-            owner = self._store.load_response_owner(response_id)
-            with self._lock:
-                if self._moves == moves:
-                    return owner
+        with self._unmoved(lambda: self._store.load_response_owner(response_id)) as owner:
+            return owner
 
     # --- turn state ------------------------------------------------------------------------------
 
@@ -133,41 +132,50 @@ class ContinuityIndex:
             if cached is not None:
                 self._sealed.move_to_end(session)
                 return cached
-        while True:
-            moves = self._moves_so_far()
+        def read() -> SessionOwners:
             recent = self._store.load_sealed_owners(session, SEALED_PER_SESSION_IN_MEMORY)
-            loaded = SessionOwners(recent, lambda item: self._recall(session, item))
-            with self._lock:
-                if self._moves != moves:
-                    continue  # a rename or delete came between the read and now: read again
-                owners = self._sealed.setdefault(session, loaded)
-                if owners is loaded:
-                    self._sealed_items += len(loaded.recent)
-                    self._trim_sessions()
-            return owners
+            return SessionOwners(recent, lambda item: self._recall(session, item))
+
+        with self._unmoved(read) as loaded:
+            owners = self._sealed.setdefault(session, loaded)
+            if owners is loaded:
+                self._sealed_items += len(loaded.recent)
+                self._trim_sessions()
+        return owners
 
     def _recall(self, session: str, item: str) -> str | None:
         """An item memory does not hold, from the store. Either answer is kept in memory (an item the
         store does not know either as ``UNKNOWN``): a request carries the same items turn after turn,
         and a long history sealed before API Router saw it would otherwise cost one read per item per
         request, on the event loop."""
-        while True:
-            moves = self._moves_so_far()
+        def read() -> str | None:
             with self._lock:  # any session's: a fork carries its parent's items (maybe not written yet)
                 owner = next((o.recent[item] for o in self._sealed.values() if o.recent.get(item)), None)
-            if owner is None:
-                owner = self._store.load_sealed_owner(item)
-            with self._lock:
-                if self._moves != moves:
-                    continue
-                owners = self._sealed.get(session)
-                if owners is not None and (owner is not None or owners.settled()):
-                    self._remember_locked(session, owners, {item: UNKNOWN if owner is None else owner})
-            return owner
+            return self._store.load_sealed_owner(item) if owner is None else owner
 
-    def _moves_so_far(self) -> int:
-        with self._lock:
-            return self._moves
+        with self._unmoved(read) as owner:
+            owners = self._sealed.get(session)
+            if owners is not None and (owner is not None or owners.settled()):
+                self._remember_locked(session, owners, {item: UNKNOWN if owner is None else owner})
+        return owner
+
+    @contextmanager
+    def _unmoved(self, read: Callable[[], _T]) -> Iterator[_T]:
+        """What ``read`` (a read of the store, without the lock) gives, with ``_lock`` held and no rename
+        or delete since the read began: one that came between is read again (the store answers under
+        the ids of every move queued to it, so the answer is right once no move overtook the read)."""
+        while True:
+            with self._lock:
+                moves = self._moves
+            value = read()
+            self._lock.acquire()
+            if self._moves == moves:
+                break
+            self._lock.release()
+        try:
+            yield value
+        finally:
+            self._lock.release()
 
     def _remember(self, session: str, owners: SessionOwners, found: dict[str, str]) -> None:
         with self._lock:
