@@ -396,3 +396,24 @@ def test_a_blank_name_the_app_refuses_is_refused_in_the_file_too(tmp_path, line,
     p1 = cf.current.providers["p1"]
     assert p1.display_name == "p1" and not p1.model_map
     assert line not in path.read_text()  # repaired (the original copied aside)
+
+
+def test_a_change_that_would_move_settings_written_as_dotted_keys_is_refused(tmp_path):
+    """tomlkit writes a provider table added next to providers written as dotted keys in among them, so
+    that the next dotted key lands in the new table: the file would no longer say what runs, and a
+    reload would lose the other provider's name. Such a change is refused and the file left as it is."""
+    path = tmp_path / "config.toml"
+    original = ('# my settings\nproviders.p1.base_url = "https://a.example.com/v1"\n'
+                'providers.p1.display_name = "Relay A"\n')
+    path.write_text(original)
+    cf, report = ConfigFile.load(path)
+    assert not report.problems and cf.current.providers["p1"].display_name == "Relay A"
+
+    def add_p2(doc):
+        provider_table(doc, "p2", create=True)["base_url"] = "https://b.example.com/v1"
+
+    with pytest.raises(ConfigError, match="without moving other settings"):
+        cf.edit(add_p2)
+    assert path.read_text() == original and set(cf.current.providers) == {"p1"}
+    cf.edit(lambda doc: section(doc, "routing").__setitem__("cooldown_seconds", 9))  # a change that fits is made
+    assert tomllib.loads(path.read_text())["providers"]["p1"]["display_name"] == "Relay A"

@@ -9,6 +9,7 @@ tomlkit read everything.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ else:
     tomlkit = LazyModule("tomlkit")
 
 # tomlkit is here for the writers too: through this module it is loaded on first use.
-__all__ = ["TomlError", "document", "loads", "tomlkit"]
+__all__ = ["TomlError", "document", "dumped", "loads", "same_values", "tomlkit"]
 
 
 class TomlError(ValueError):
@@ -43,3 +44,31 @@ def document(text: str) -> TOMLDocument:
         return tomlkit.parse(text)
     except Exception as exc:  # tomlkit raises several error types (and RecursionError on deep nesting)
         raise TomlError(" ".join(str(exc).split()) or type(exc).__name__) from None
+
+
+def dumped(doc: TOMLDocument) -> str:
+    """``doc`` as text, checked to read back as the values the document holds. tomlkit writes a table
+    added next to keys written dotted (``providers.p1.base_url = …``) in among them, so that the keys
+    after it land in the new table: such a text would move the user's settings, and is never saved."""
+    text = tomlkit.dumps(doc)
+    try:
+        ok = same_values(loads(text), doc.unwrap())
+    except TomlError:
+        ok = False
+    if not ok:
+        raise TomlError("the change cannot be written into this file's layout without moving other settings "
+                        "(tables written as dotted keys, such as 'a.b.c = …', next to a table the change adds)")
+    return text
+
+
+def same_values(a: Any, b: Any) -> bool:
+    """Equal as TOML values (a NaN equals a NaN: it is the same value written back); tomlkit's values (what
+    ``loads`` gives for TOML 1.1) compare as the plain ones they stand for."""
+    a, b = (v.unwrap() if hasattr(v, "unwrap") else v for v in (a, b))
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(same_values(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_values(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return type(a) is type(b) and bool(a == b)

@@ -15,10 +15,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from api_router.fsutil import atomic_write, made_read_only
+from api_router.fsutil import atomic_write, made_read_only, read_file
 from api_router.records import now_ms
 from api_router.secrets import TOKEN_RE
-from api_router.tomlfiles import loads, tomlkit
+from api_router.tomlfiles import TomlError, document, dumped, loads, same_values, tomlkit
 
 if TYPE_CHECKING:
     from tomlkit.toml_document import TOMLDocument
@@ -56,52 +56,124 @@ def auth_json(token: str) -> str:
     return json.dumps({"OPENAI_API_KEY": token}, indent=2) + "\n"
 
 
-def _read_config(path: Path) -> TOMLDocument:
-    """The user's file as a document to merge into (comments and all)."""
-    if not path.exists():
-        return tomlkit.document()
+def _read_text(path: Path) -> str:
+    """One of Codex's files (a FIFO or device under its name is refused, never waited on)."""
+    return read_file(path).decode("utf-8-sig")
+
+
+def _read_config(path: Path) -> str:
+    """The user's file as it is ("" when there is none); a file that is no TOML is refused."""
     try:
-        return tomlkit.parse(path.read_text(encoding="utf-8-sig"))
-    except Exception as exc:  # any tomlkit parse error
-        raise CodexSetupError(f"{path} could not be parsed ({' '.join(str(exc).split())}); fix it or move it "
+        text = _read_text(path)
+    except FileNotFoundError:
+        return ""
+    except UnicodeDecodeError:
+        raise CodexSetupError(f"{path} is not UTF-8 text; fix it or move it away first — API Router does not "
+                              "overwrite a file it cannot read") from None
+    try:
+        loads(text)
+    except TomlError as exc:
+        raise CodexSetupError(f"{path} could not be parsed ({exc}); fix it or move it "
                               "away first — API Router does not overwrite a file it cannot read") from None
+    return text
 
 
 def _read_auth(path: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        data = json.loads(_read_text(path))
     except (OSError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
 
-def merged_config(doc: TOMLDocument, gateway_url: str, path: Path | str = "config.toml") -> str:
-    providers = doc.get("model_providers")
-    if providers is not None and not isinstance(providers, MutableMapping):
+def merged_config(text: str, gateway_url: str, path: Path | str = "config.toml") -> str:
+    """The user's config.toml (``text``) with Codex pointed at the gateway, every other setting and comment
+    as it was; checked to read back as exactly that before it is written."""
+    try:
+        doc = document(text)
+    except TomlError as exc:  # read by tomllib, refused by tomlkit (nested beyond its limit)
+        raise CodexSetupError(f"{path} cannot be merged into ({exc}); add the snippet shown in Connect Codex by "
+                              "hand") from None
+    wanted = doc.unwrap()
+    _check_mergeable(wanted, path)
+    wanted["model_provider"] = PROVIDER_ID
+    wanted.setdefault("model_providers", {}).setdefault(PROVIDER_ID, {}).update(provider_values(gateway_url))
+    try:
+        return _merged_in_place(doc, gateway_url)
+    except (TomlError, ValueError):  # tomlkit put the new table among keys written dotted, or refused it
+        merged = _merged_at_top(text, gateway_url)
+    if merged is None or not _reads_as(merged, wanted):
+        raise CodexSetupError(f"{path} is laid out in a way API Router cannot merge into without moving other "
+                              "settings; add the snippet shown in Connect Codex by hand")
+    return merged
+
+
+def _reads_as(text: str, wanted: Mapping[str, Any]) -> bool:
+    try:
+        return same_values(loads(text), wanted)
+    except TomlError:
+        return False
+
+
+def _check_mergeable(data: Mapping[str, Any], path: Path | str) -> None:
+    providers = data.get("model_providers")
+    if providers is not None and not isinstance(providers, Mapping):
         raise CodexSetupError(f"{path}: model_providers is not a table of providers; fix it first — API Router "
                               "does not overwrite a file whose settings it cannot merge into")
-    if providers is not None and not isinstance(providers.get(PROVIDER_ID, {}), MutableMapping):
+    if providers is not None and not isinstance(providers.get(PROVIDER_ID, {}), Mapping):
         raise CodexSetupError(f"{path}: model_providers.{PROVIDER_ID} is not a table; fix it or remove it first — "
                               "API Router does not overwrite a file whose settings it cannot merge into")
+
+
+def _merged_in_place(doc: TOMLDocument, gateway_url: str) -> str:
+    """The usual file: the provider's table added to (or updated in) the user's ``model_providers``."""
+    providers = doc.get("model_providers")
     doc["model_provider"] = PROVIDER_ID
     if providers is None:
         providers = doc["model_providers"] = tomlkit.table(is_super_table=True)
     if PROVIDER_ID not in providers:
-        providers[PROVIDER_ID] = tomlkit.table()
+        from tomlkit.items import InlineTable  # loaded with the document already
+
+        # ``model_providers = { … }`` on one line takes the provider in the same form
+        providers[PROVIDER_ID] = tomlkit.inline_table() if isinstance(providers, InlineTable) else tomlkit.table()
     for key, value in provider_values(gateway_url).items():
         providers[PROVIDER_ID][key] = value
-    return tomlkit.dumps(doc)
+    return dumped(doc)
 
 
-def _points_here(home: Path, gateway_url: str) -> bool:
+def _merged_at_top(text: str, gateway_url: str) -> str | None:
+    """A file that writes its providers as dotted keys: the two settings taken out where they were, and
+    written as dotted keys before everything else (after the file's opening comments); None when even
+    taking them out moves something."""
+    doc = document(text)
+    doc.pop("model_provider", None)
+    providers = doc.get("model_providers")
+    if isinstance(providers, MutableMapping):
+        providers.pop(PROVIDER_ID, None)
     try:
-        data = loads((home / "config.toml").read_text(encoding="utf-8-sig"))
+        rest = dumped(doc)
+    except TomlError:
+        return None
+    lines = rest.splitlines(keepends=True)
+    top = 0
+    while top < len(lines) and lines[top].lstrip().startswith("#"):
+        top += 1
+    ours = [f"model_provider = {_toml(PROVIDER_ID)}\n"]
+    ours += [f"model_providers.{PROVIDER_ID}.{key} = {_toml(value)}\n"
+             for key, value in provider_values(gateway_url).items()]
+    return "".join(lines[:top] + ours + ["\n"] + lines[top:])
+
+
+def _points_here(home: Path, gateway_url: str | None) -> bool:
+    """Whether Codex's config.toml uses API Router's provider block (at ``gateway_url``; None: at any)."""
+    try:
+        data = loads(_read_text(home / "config.toml"))
     except (OSError, ValueError):  # missing, not UTF-8 or not TOML (TomlError): not pointed here
         return False
     providers = data.get("model_providers")
     block = providers.get(PROVIDER_ID) if isinstance(providers, Mapping) else None
     return (data.get("model_provider") == PROVIDER_ID and isinstance(block, Mapping)
-            and block.get("base_url") == gateway_url and block.get("wire_api") == "responses")
+            and (gateway_url is None or block.get("base_url") == gateway_url) and block.get("wire_api") == "responses")
 
 
 class Connection(StrEnum):
@@ -140,7 +212,7 @@ def apply(home: Path, gateway_url: str, token: str) -> dict[str, Any]:
         _check_writable(home / name)
     state = connection_state(home, gateway_url, token)
     if state is not Connection.CONNECTED:
-        _backup(home, config_ours=state is Connection.TOKEN_OUT_OF_DATE)
+        _backup(home)
     atomic_write(config_path, new_config.encode("utf-8"), mode=0o600)
     _write_token(home, token)
     return describe(home, gateway_url, token)
@@ -155,16 +227,24 @@ def _check_writable(path: Path) -> None:
         return
     if stat.S_ISDIR(mode):
         raise CodexSetupError(f"{path} is a folder, where Codex expects a file; move it away first")
+    if not stat.S_ISREG(mode):
+        raise CodexSetupError(f"{path} is not a regular file (a pipe or a device); move it away first")
     if made_read_only(mode):
         raise CodexSetupError(f"{path} is read-only; make it writable first if API Router should change it")
 
 
 def update_token(home: Path, gateway_url: str, old_token: str, new_token: str) -> bool:
     """After a token rotation: when Codex was connected with the old token, give its auth.json the new one
-    (the backup of the user's own files is left as it is). True when auth.json was rewritten."""
+    in its place (the rest of the file — one written by hand may hold a login too — and the backup of the
+    user's own files are left as they are). True when auth.json was rewritten; CodexSetupError when it
+    is read-only or no file."""
     if connection_state(home, gateway_url, old_token) is not Connection.CONNECTED:
         return False
-    _write_token(home, new_token)
+    path = home / "auth.json"
+    _check_writable(path)
+    auth = _read_auth(path) or {}
+    auth["OPENAI_API_KEY"] = new_token
+    atomic_write(path, (json.dumps(auth, indent=2, ensure_ascii=False) + "\n").encode("utf-8"), mode=0o600)
     return True
 
 
@@ -174,17 +254,18 @@ def _write_token(home: Path, token: str) -> None:
     atomic_write(home / "auth.json", auth_json(token).encode("utf-8"), mode=0o600)
 
 
-def _written_by_us(home: Path, name: str, *, config_ours: bool) -> bool:
+def _written_by_us(home: Path, name: str) -> bool:
     """Whether Codex's file ``name`` is one API Router wrote: an auth.json holding nothing but a gateway
-    token (this one, or one from before a rotation), or a config.toml already pointed here."""
+    token (this one, or one from before a rotation), or a config.toml pointed at an API Router (this
+    address or an earlier one: the port may have changed since)."""
     if name == "config.toml":
-        return config_ours
+        return _points_here(home, None)
     auth = _read_auth(home / name)
     return auth is not None and list(auth) == ["OPENAI_API_KEY"] and TOKEN_RE.match(str(auth["OPENAI_API_KEY"])) \
         is not None
 
 
-def _backup(home: Path, *, config_ours: bool) -> None:
+def _backup(home: Path) -> None:
     """Keep the user's own files before API Router writes Codex's. A file API Router wrote itself is not
     backed up over the user's copy already in the backup: after the user pointed Codex elsewhere by
     hand, connecting again would otherwise replace their login with the gateway token."""
@@ -193,13 +274,13 @@ def _backup(home: Path, *, config_ours: bool) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     existed = {}
     for name in FILES:
-        if previous is not None and _written_by_us(home, name, config_ours=config_ours):
+        if previous is not None and _written_by_us(home, name):
             existed[name] = previous[name]  # the user's copy stays
             continue
         source = home / name
         existed[name] = source.is_file()
         if existed[name]:
-            atomic_write(folder / name, source.read_bytes(), mode=0o600)
+            atomic_write(folder / name, read_file(source), mode=0o600)
         else:
             (folder / name).unlink(missing_ok=True)
     manifest = {"unix_ms": now_ms(), "existed": existed}

@@ -41,7 +41,7 @@ from api_router.fsutil import (
 )
 from api_router.secrets import mask_refused, mask_url
 from api_router.texts import shown, written
-from api_router.tomlfiles import TomlError, document, loads, tomlkit
+from api_router.tomlfiles import TomlError, document, dumped, loads, tomlkit
 from api_router.userfile import UserFile
 
 if TYPE_CHECKING:
@@ -381,10 +381,13 @@ class ConfigFile(UserFile[Loaded]):
         if doc is None:
             return cls(path, Loaded(text, config, ignored), own_port), LoadReport(ignored=ignored)
         _repair(doc, config)
-        text = tomlkit.dumps(doc)
+        try:
+            text, unsaved = dumped(doc), "it is read-only" if is_read_only(path) else ""
+        except TomlError as exc:
+            unsaved = f"the repair cannot be written into it: {exc}"
         repaired = cls(path, Loaded(text, parse(doc, own_port)[0], tuple(ignored_settings(doc))), own_port)
-        if is_read_only(path):  # the user's to fix: the repair is only in use, not saved
-            note = "config.toml has invalid values; it is read-only, so it was left as it is"
+        if unsaved:  # the user's to fix: the repair is only in use, not saved
+            note = f"config.toml has invalid values; {unsaved}, so it was left as it is"
             repaired._left_unusable()
             return repaired, LoadReport(problems=(note, *problems), ignored=ignored)
         copied = copy_aside(path)
@@ -409,7 +412,12 @@ class ConfigFile(UserFile[Loaded]):
                 raise ConfigError("; ".join(p.what for p in problems))
             if check is not None:
                 check(config)
-            return Loaded(tomlkit.dumps(doc), config, tuple(ignored_settings(doc)))
+            try:
+                text = dumped(doc)
+            except TomlError as exc:
+                raise ConfigError(f"config.toml was not changed: {exc}; write those settings as [section] tables, "
+                                  "or make the change by hand") from None
+            return Loaded(text, config, tuple(ignored_settings(doc)))
 
         with self._lock:
             loaded = self._save(changed)

@@ -605,10 +605,10 @@ class Control:
         try:
             codex_updated = codex_setup.update_token(services.codex_home, services.gateway_url, old,
                                                      updated.gateway_token)
-        except OSError as exc:
+        except (OSError, codex_setup.CodexSetupError) as exc:  # e.g. made read-only: left as it is
             codex_updated = False
-            services.emit(Level.ERROR, Kind.CODEX,
-                          f"Could not update Codex's auth.json with the new token: {cannot_write(exc)}")
+            why = cannot_write(exc) if isinstance(exc, OSError) else str(exc)
+            services.emit(Level.ERROR, Kind.CODEX, f"Could not update Codex's auth.json with the new token: {why}")
         if codex_updated:
             services.emit(Level.INFO, Kind.SECURITY,
                           f"Gateway token rotated; Codex's auth.json ({services.codex_home}) "

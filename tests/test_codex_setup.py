@@ -1,0 +1,130 @@
+"""Connect Codex on the files users really have: dotted keys, a changed address, a login kept by hand."""
+
+import json
+import os
+import stat
+import threading
+import tomllib
+
+import pytest
+
+from api_router.codex import setup
+
+URL = "http://127.0.0.1:4000/v1"
+TOKEN = "ao_" + "1" * 32
+NEW_TOKEN = "ao_" + "2" * 32
+OURS = {"model_provider": setup.PROVIDER_ID, "model_providers": {setup.PROVIDER_ID: setup.provider_values(URL)}}
+
+
+def merged(data, ours=OURS):
+    out = json.loads(json.dumps(data))
+    out["model_provider"] = ours["model_provider"]
+    out.setdefault("model_providers", {}).setdefault(setup.PROVIDER_ID, {}).update(
+        ours["model_providers"][setup.PROVIDER_ID])
+    return out
+
+
+@pytest.mark.parametrize("original", [
+    # providers written as dotted keys: tomlkit put the new table among them, and the keys after it moved in
+    '# mine\nmodel = "o3"\nmodel_providers.openrouter.name = "OpenRouter"\n'
+    'model_providers.openrouter.base_url = "https://openrouter.ai/api/v1"\n\n[profiles.x]\nmodel = "a"\n',
+    'model_providers.openrouter.base_url = "https://openrouter.ai/api/v1"\nmodel_provider = "openrouter"\n',
+    'model = "o3"\nmodel_providers = { openrouter = { name = "O" } }\n[profiles.x]\nmodel = "a"\n',
+    '[model_providers]\nopenrouter.name = "O"\n',
+    '[model_providers.openrouter]\nname = "O"\n[model_providers.api_router]\nname = "old"\n',
+    'model_providers.api_router.base_url = "http://127.0.0.1:9/v1"\nx = nan\n',
+])
+def test_connect_codex_keeps_every_other_setting_whatever_the_layout(tmp_path, original):
+    config = tmp_path / "config.toml"
+    config.write_text(original)
+    setup.apply(tmp_path, URL, TOKEN)
+    got = tomllib.loads(config.read_text())
+    want = merged(tomllib.loads(original.replace("nan", '"NaN"')))
+    if "x" in want:  # NaN is no JSON: compared on its own
+        assert got.pop("x") != got.get("x") and want.pop("x") == "NaN"
+    assert got == want
+    assert setup.connection_state(tmp_path, URL, TOKEN) == "connected"
+    if original.startswith("# mine"):
+        assert config.read_text().startswith("# mine\n")
+
+
+def test_a_file_that_cannot_be_merged_is_refused_and_left_alone(tmp_path, monkeypatch):
+    """When neither way of adding the block reads back as the user's settings plus ours, nothing is
+    written and the snippet is to be added by hand (forced here: every text is taken as moving settings)."""
+    from api_router.tomlfiles import TomlError
+
+    def moves_settings(doc):
+        raise TomlError("moved")
+
+    monkeypatch.setattr(setup, "dumped", moves_settings)
+    original = 'model = "o3"\nmodel_providers.openrouter.name = "OpenRouter"\n'
+    config = tmp_path / "config.toml"
+    config.write_text(original)
+    with pytest.raises(setup.CodexSetupError, match="by hand"):
+        setup.apply(tmp_path, URL, TOKEN)
+    assert config.read_text() == original and not (tmp_path / "auth.json").exists()
+
+
+def test_a_new_gateway_address_does_not_put_our_own_config_in_the_backup(tmp_path):
+    """Connected, then the gateway's port changed (or --port 0): connecting again must keep the user's
+    original config.toml in the backup, so Restore brings that back, not a Codex pointed at a dead port."""
+    original = '# original\nmodel = "gpt-5"\nmodel_provider = "openai"\n'
+    login = '{"tokens": {"id_token": "mine"}}'
+    (tmp_path / "config.toml").write_text(original)
+    (tmp_path / "auth.json").write_text(login)
+    setup.apply(tmp_path, URL, TOKEN)
+    other = "http://127.0.0.1:4111/v1"
+    assert setup.connection_state(tmp_path, other, TOKEN) == "not_connected"
+    setup.apply(tmp_path, other, TOKEN)
+    setup.restore(tmp_path, other, TOKEN)
+    assert (tmp_path / "config.toml").read_text() == original
+    assert (tmp_path / "auth.json").read_text() == login
+
+
+def test_a_rotation_changes_only_the_key_of_an_auth_json_written_by_hand(tmp_path):
+    """The README's by-hand set-up may leave a ChatGPT login beside the key: a rotation replaces the key
+    and keeps the rest (there is no backup of a file the user wrote themselves)."""
+    (tmp_path / "config.toml").write_text(setup.config_block(URL))
+    auth = {"OPENAI_API_KEY": TOKEN, "tokens": {"id_token": "eyJ-mine", "refresh_token": "rt-keep"},
+            "last_refresh": "2026-12-01T00:00:00Z"}
+    (tmp_path / "auth.json").write_text(json.dumps(auth))
+    assert setup.update_token(tmp_path, URL, TOKEN, NEW_TOKEN)
+    assert json.loads((tmp_path / "auth.json").read_text()) == {**auth, "OPENAI_API_KEY": NEW_TOKEN}
+    assert setup.connection_state(tmp_path, URL, NEW_TOKEN) == "connected"
+
+
+def test_a_rotation_leaves_a_read_only_auth_json_as_it_is(tmp_path):
+    setup.apply(tmp_path, URL, TOKEN)
+    auth = tmp_path / "auth.json"
+    auth.chmod(0o400)
+    before = auth.read_bytes()
+    with pytest.raises(setup.CodexSetupError, match="read-only"):
+        setup.update_token(tmp_path, URL, TOKEN, NEW_TOKEN)
+    assert auth.read_bytes() == before and stat.S_IMODE(auth.stat().st_mode) == 0o400
+
+
+@pytest.mark.parametrize("name", ["auth.json", "config.toml"])
+def test_a_pipe_in_place_of_a_codex_file_is_refused_not_waited_on(tmp_path, name):
+    """A FIFO under the name would block a read until some writer came: the UI asks every 10 s, and each
+    call would have left a thread stuck for good."""
+    setup.apply(tmp_path, URL, TOKEN)
+    (tmp_path / name).unlink()
+    os.mkfifo(tmp_path / name)
+    outcome = []
+
+    def calls():
+        outcome.append(setup.describe(tmp_path, URL, TOKEN)["state"])
+        outcome.append(setup.update_token(tmp_path, URL, TOKEN, NEW_TOKEN))
+        try:
+            setup.apply(tmp_path, URL, TOKEN)
+        except (setup.CodexSetupError, OSError) as exc:
+            outcome.append(str(exc))
+
+    worker = threading.Thread(target=calls, daemon=True)
+    worker.start()
+    worker.join(5)
+    assert not worker.is_alive(), "a call waited on the pipe"
+    # config.toml unreadable: not pointed here; auth.json unreadable: pointed here, its token unknown
+    assert outcome[:2] == ["not_connected" if name == "config.toml" else "token_out_of_date", False]
+    assert "not a regular file" in outcome[2] or name in outcome[2]
+    assert stat.S_ISFIFO(os.stat(tmp_path / name).st_mode)  # left where it was
