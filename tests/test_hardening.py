@@ -1576,3 +1576,15 @@ async def test_a_hand_edit_nested_too_deeply_to_write_out_is_reported_and_the_ap
     assert status["routing"]["cooldown_seconds"] == 7  # the last good version stays in use
     events = json.dumps((await gw.api("list_events"))["events"])
     assert "config.toml" in events and "nested too deeply" in events, events[-600:]
+
+
+def test_a_user_data_folder_deleted_while_running_comes_back_private(tmp_path):
+    """The next save recreates the folder it writes to: owner-only, as at start (it was 0755, umask's)."""
+    from api_router.config import ConfigFile, section
+
+    ud = tmp_path / "ud"
+    cf, _ = ConfigFile.load(ud / "config.toml")
+    ud.rename(tmp_path / "moved")
+    cf.edit(lambda doc: section(doc, "routing").__setitem__("cooldown_seconds", 40))
+    assert stat.S_IMODE(ud.stat().st_mode) == 0o700
+    assert stat.S_IMODE((ud / "config.toml").stat().st_mode) == 0o600

@@ -270,3 +270,30 @@ def test_spaces_around_a_key_or_the_token_as_pasted_are_left_out(tmp_path):
     path.write_text(json.dumps({"gateway_token": "\n" + token + "\n", "providers": {"p1": "sk-good-0002 "}}))
     sf.reload(), sf.reload()
     assert sf.current.gateway_token == token and dict(sf.current.provider_keys) == {"p1": "sk-good-0002"}
+
+
+def test_a_name_written_twice_loses_no_key(tmp_path):
+    """JSON readers keep the last of two "providers" objects: the first one's keys would be gone at the
+    next save, without a word. Such a file is refused — kept aside at start, and while running not used
+    and kept aside by the next change."""
+    token = "ao_" + "3" * 32
+    text = ('{"gateway_token": "' + token + '", "providers": {"p1": "sk-first-0001"}, "usage_tokens": {},\n'
+            ' "providers": {"p2": "sk-second-0002"}}')
+    path = tmp_path / "secrets.json"
+    path.write_text(text)
+    sf, report = SecretsFile.load(path)
+    assert report.moved_to is not None and report.moved_to.read_text() == text
+    assert "'providers' is written twice" in report.problems[0]
+    report.moved_to.unlink()
+
+    path.write_text(json.dumps({"gateway_token": sf.current.gateway_token, "providers": {"p1": "sk-first-0001"}}))
+    sf.reload(), sf.reload()
+    problems = []
+    sf.on_problem = problems.append
+    path.write_text(text.replace(token, sf.current.gateway_token))
+    sf.reload(), sf.reload()
+    assert problems and "'providers' is written twice" in problems[0]
+    assert dict(sf.current.provider_keys) == {"p1": "sk-first-0001"}  # the last good version stays in use
+    sf.edit(lambda s: s.with_changes(usage_tokens={"p1": "ut-1234567890"}))
+    kept = [p for p in tmp_path.iterdir() if p.name != "secrets.json" and "sk-second-0002" in p.read_text()]
+    assert kept and "sk-first-0001" in kept[0].read_text()

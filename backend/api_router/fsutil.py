@@ -63,7 +63,8 @@ def atomic_write(path: Path, data: bytes | Iterable[bytes], *, mode: int | None 
             mode = stat.S_IMODE(target.stat().st_mode)
         except FileNotFoundError:
             pass
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.parent.is_dir():  # user-data/ deleted while running, a first backup: private like the rest
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     try:

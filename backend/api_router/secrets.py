@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from api_router.fsutil import is_read_only, move_aside, read_file, remove_stale_temp_files, tighten
-from api_router.texts import listed, shortened
+from api_router.texts import listed, quoted, shortened
 from api_router.userfile import UserFile
 
 LEGACY_TOKEN_KEY = "__gateway_token__"
@@ -164,6 +164,29 @@ def parse(data: Any) -> Parsed:
                   missing, made)
 
 
+class DuplicateKey(ValueError):
+    """A name written twice in one object of secrets.json. JSON readers keep the last one, so the first
+    (a provider's keys, say) would be dropped without a word and gone at the next save."""
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in out:
+            raise DuplicateKey(f"{quoted(name)} is written twice")
+        out[name] = value
+    return out
+
+
+def _json(raw: bytes) -> Any:
+    return json.loads(raw.decode("utf-8-sig"), object_pairs_hook=_unique)
+
+
+def _unreadable(exc: Exception) -> str:
+    """Why the file could not be read, without quoting it (a parser's message may show a key)."""
+    return str(exc) if isinstance(exc, DuplicateKey) else type(exc).__name__
+
+
 class SecretsFile(UserFile[Secrets]):
     """Owns ``secrets.json``: one current snapshot for readers, atomic 0600 writes for writers. Like
     config.toml, the file may be edited while the app runs (``reload``)."""
@@ -188,10 +211,10 @@ class SecretsFile(UserFile[Secrets]):
             store._write(store.current)
             return store, SecretsReport(created=True)
         try:
-            data = json.loads(read_file(path).decode("utf-8-sig"))
+            data = _json(read_file(path))
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
             if is_read_only(path):  # the user's to fix: left as it is
-                why = (f"secrets.json could not be read ({type(exc).__name__}); it is read-only, so it was left as it "
+                why = (f"secrets.json could not be read ({_unreadable(exc)}); it is read-only, so it was left as it "
                        "is. A new gateway token is in use until it is fixed: update Codex's auth.json, and set "
                        "provider keys in the file")
                 store = cls(path, Secrets(new_gateway_token()))
@@ -201,7 +224,7 @@ class SecretsFile(UserFile[Secrets]):
             store = cls(path, Secrets(new_gateway_token()))
             store._write(store.current)
             why = (
-                f"secrets.json could not be read ({type(exc).__name__}); it was moved to {unreadable.name}. "
+                f"secrets.json could not be read ({_unreadable(exc)}); it was moved to {unreadable.name}. "
                 "A new gateway token was created: update Codex's auth.json, and re-enter provider keys "
                 "(or copy them back from the moved file)"
             )
@@ -249,9 +272,9 @@ class SecretsFile(UserFile[Secrets]):
 
     def _decode(self, raw: bytes) -> Secrets | str:
         try:
-            data = json.loads(raw.decode("utf-8-sig"))
+            data = _json(raw)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            return f"is not valid JSON ({type(exc).__name__})"
+            return f"is not valid JSON ({_unreadable(exc)})"
         parsed = parse(data)
         if parsed.token_missing:  # a fresh token in its place would lock every client out
             return "has no gateway_token: put back the token in use (the app shows it)"
