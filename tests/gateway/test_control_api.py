@@ -172,6 +172,54 @@ async def test_renames_leave_the_rest_of_the_file_as_it_was(fakes, gateway):
     assert path.read_text() == before
 
 
+async def test_comments_stay_where_they_were_written_through_every_provider_edit(fakes, gateway):
+    """A commented model_map, a provider_order written over several lines with a comment per id, and a
+    comment above each table header: an edit of the map, an added, switched-off and deleted provider keep
+    every comment beside what it describes (the map became one line, the list was rewritten, a delete
+    took the next table's comment with it, a new key went under it)."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2})
+    path = gw.services.paths.config
+    path.write_text(f"""provider_order = [
+  "p1", # cheapest
+  "p2", # backup
+]
+
+[providers.p1]
+base_url = "{p1.base_url}"
+
+[providers.p1.model_map]
+# names this relay uses
+"gpt-5" = "openai/gpt-5" # the main one
+"o3" = "openai/o3"
+
+# p2: the backup relay
+[providers.p2]
+base_url = "{p2.base_url}"
+
+# tuned after the March outage
+[routing]
+cooldown_seconds = 5
+""")
+    await gw.api("upsert_provider", provider="p1", model_map={"gpt-5": "openai/gpt-5", "o3": "openai/o3", "o4": "x/o4"})
+    await gw.api("upsert_provider", provider="p3", base_url=p3.base_url, create=True)
+    await gw.api("set_provider_disabled", provider="p2", disabled=True)
+    text = path.read_text()
+    for kept in ('"p1", # cheapest', '"p2", # backup', "# names this relay uses", '"openai/gpt-5" # the main one'):
+        assert kept in text, kept
+    assert "# p2: the backup relay\n[providers.p2]" in text
+    assert "# tuned after the March outage\n[routing]" in text
+    assert text.index("disabled = true") < text.index("# tuned after")
+    await gw.api("delete_provider", provider="p1")
+    text = path.read_text()
+    assert "# names this relay uses" not in text and "# cheapest" not in text
+    assert "# p2: the backup relay\n[providers.p2]" in text and '"p2", # backup' in text
+    await gw.api("delete_provider", provider="p3")
+    text = path.read_text()
+    assert "# tuned after the March outage\n[routing]" in text and "[providers.p3]" not in text
+    assert tomllib.loads(text)["provider_order"] == ["p2"]
+
+
 async def test_provider_order_must_be_a_permutation(fakes, gateway):
     p1, p2, p3 = await fakes("p1", "p2", "p3")
     gw = await gateway({"p1": p1, "p2": p2, "p3": p3})

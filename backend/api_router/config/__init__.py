@@ -8,6 +8,7 @@ from api_router.config.file import (
     parse,
     points_at_gateway,
     provider_table,
+    remove_table,
     rename_in_doc,
     section,
     set_order,
@@ -37,6 +38,6 @@ __all__ = [
     "DISPLAY_NAME_MAX", "LOOPBACK_HOSTS", "PROVIDER_ID_RE", "SECTIONS", "USAGE_ADAPTERS",
     "Config", "ConfigError", "ConfigFile", "ListenConfig", "LoadReport", "ProviderConfig", "RequestLogConfig",
     "RoutingConfig", "UiConfig", "as_json", "default_template", "field_problem", "is_http_url", "normalized_url",
-    "parse", "points_at_gateway", "provider_table", "rename_in_doc", "section", "set_order", "set_value", "settings_of",
-    "url_problem",
+    "parse", "points_at_gateway", "provider_table", "remove_table", "rename_in_doc", "section", "set_order",
+    "set_value", "settings_of", "url_problem",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Collection, Mapping, MutableMapping
+from collections.abc import Callable, Collection, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -206,6 +206,12 @@ def provider_table(doc: TOMLDocument, pid: str, *, create: bool = False) -> Tabl
     if pid not in providers:
         if not create:
             raise ConfigError(f"unknown provider {pid!r}")
+        from tomlkit.items import Table  # loaded with the document already
+
+        order = list(_tables(doc.body))
+        inside = [i for i, t in enumerate(order) if _holds(providers, t)] if isinstance(providers, Table) else []
+        if inside:  # the new table goes after the last provider's: comments above the next header stay there
+            _notes_to_next(order, inside[-1])
         providers[pid] = tomlkit.table()
     table: Table = providers[pid]
     return table
@@ -219,9 +225,107 @@ def section(doc: TOMLDocument, name: str) -> Table:
 
 
 def set_order(doc: TOMLDocument, ids: list[str]) -> None:
+    """``provider_order`` made ``ids``. A list written with comments is edited where it stands — an id
+    renamed, left out or added — so the comments beside the others stay; a new order is written anew."""
+    from tomlkit.items import Array  # loaded with the document already
+
+    current = doc.get("provider_order")
+    if isinstance(current, Array) and "#" in current.as_string() and _edited_in_place(current, ids):
+        return
     arr = tomlkit.array()
     arr.extend(ids)
     doc["provider_order"] = arr
+
+
+def _edited_in_place(arr: list[Any], ids: list[str]) -> bool:
+    """Turn ``arr`` (a tomlkit array) into ``ids`` by replacing, deleting and inserting ids; False
+    (``arr`` untouched) when the ids that stay changed their order."""
+    if not all(isinstance(x, str) for x in arr) or len(set(arr)) != len(arr):
+        return False
+    if len(arr) == len(ids) and all(a == b or (a not in ids and b not in arr) for a, b in zip(arr, ids, strict=True)):
+        for i, pid in enumerate(ids):  # renames: each in its place, with its comment
+            if arr[i] != pid:
+                arr[i] = pid
+        return True
+    kept = [x for x in arr if x in ids]
+    if kept != [x for x in ids if x in kept]:
+        return False
+    for i in reversed(range(len(arr))):
+        if arr[i] not in ids:
+            del arr[i]
+    for i, pid in enumerate(ids):
+        if i >= len(arr):
+            arr.append(pid)
+        elif arr[i] != pid:
+            arr.insert(i, pid)
+    return True
+
+
+def remove_table(doc: TOMLDocument, parent: MutableMapping[str, Any], key: str) -> None:
+    """Delete the table ``parent[key]`` with the comments written right above its header (they were about
+    it). The comments at its end stand above the next table's header, so they stay, above that one."""
+    from tomlkit.items import Table  # loaded with the document already
+
+    gone = parent[key]
+    if isinstance(gone, Table):
+        order = list(_tables(doc.body))
+        inside = [i for i, t in enumerate(order) if t is gone or _holds(gone, t)]
+        if inside:
+            first, last = inside[0], inside[-1]
+            _notes_to_next(order, last)
+            if first > 0:
+                _take_notes(order[first - 1], above_only=True)
+    del parent[key]
+    if not parent and isinstance(parent, Table) and parent.is_super_table():  # ``[a.b]`` was all there was of a
+        for name in [name for name in doc if doc[name] is parent]:
+            del doc[name]
+
+
+def _holds(table: Table, other: Table) -> bool:
+    return any(t is other for t in _tables(table.value.body))
+
+
+def _notes_to_next(order: list[Table], i: int) -> None:
+    """The comments that end ``order[i]`` (written above the next table's header) moved into that header's
+    own lead-in, so that what is added or removed before it leaves them above it."""
+    after = next((t for t in order[i + 1:] if not t.is_super_table()), None)
+    if after is not None:
+        notes = _take_notes(order[i])
+        after.trivia.indent = notes + after.trivia.indent
+
+
+def _take_notes(table: Table, *, above_only: bool = False) -> str:
+    """Remove the comments and blank lines that end ``table``'s items and return their text. ``above_only``:
+    only the comments after its last blank line — the block that touches the next header."""
+    from tomlkit.items import Comment, Whitespace  # loaded with the document already
+
+    body = table.value.body
+    tail = _trailing(body, (Comment, Whitespace))
+    if above_only:
+        blank = max((n for n, item in enumerate(tail) if isinstance(item, Whitespace)), default=-1)
+        tail = tail[blank + 1:]
+    if not tail:
+        return ""
+    del body[len(body) - len(tail):]  # trailing items hold no key: no index of the table's keys moves
+    return "".join(item.as_string() for item in tail)
+
+
+def _tables(body: list[tuple[Any, Any]]) -> Iterator[Table]:
+    """Every table in ``body`` (a tomlkit container's items), nested ones too, in the file's order."""
+    from tomlkit.items import Table
+
+    for _, item in body:
+        if isinstance(item, Table):
+            yield item
+            yield from _tables(item.value.body)
+
+
+def _trailing(body: list[tuple[Any, Any]], kinds: tuple[type, ...]) -> list[Any]:
+    """The items of ``kinds`` (comments, blank lines) that end ``body``, in order."""
+    start = len(body)
+    while start > 0 and body[start - 1][0] is None and isinstance(body[start - 1][1], kinds):
+        start -= 1
+    return [item for _, item in body[start:]]
 
 
 def rename_in_doc(doc: TOMLDocument, old: str, new: str) -> None:
@@ -254,16 +358,41 @@ def rename_in_doc(doc: TOMLDocument, old: str, new: str) -> None:
 
 
 def set_value(table: MutableMapping[str, Any], key: str, value: Any) -> None:
-    """Set ``key``; a mapping becomes an inline table (``model_map = { … }``), an empty one removes it."""
+    """Set ``key`` so that the file changes no more than it must: a mapping updates the table already
+    there entry by entry (its comments stay), or becomes an inline table (``model_map = { … }``); an empty
+    one removes it. A new key goes after the table's last value, above the comments that end it (they
+    stand over the next table's header in the file)."""
     if isinstance(value, Mapping):
+        current = table.get(key)
         if not value:
             table.pop(key, None)
             return
+        if isinstance(current, MutableMapping):
+            for gone in [k for k in current if k not in value]:
+                del current[gone]
+            for k, v in value.items():
+                if k not in current or current[k] != v:
+                    set_value(current, k, v)
+            return
         inline = tomlkit.inline_table()
         inline.update(dict(value))
-        table[key] = inline
-    else:
-        table[key] = value
+        value = inline
+    if key not in table and _insert_above_comments(table, key, value):
+        return
+    table[key] = value
+
+
+def _insert_above_comments(table: MutableMapping[str, Any], key: str, value: Any) -> bool:
+    from tomlkit.items import Comment, Table, Whitespace  # loaded with the document already
+
+    if not isinstance(table, Table):
+        return False
+    body = table.value.body
+    tail = _trailing(body, (Comment, Whitespace))
+    if not any(isinstance(item, Comment) for item in tail) or len(tail) == len(body):
+        return False
+    table.value._insert_at(len(body) - len(tail), key, value)
+    return True
 
 
 # --- the template a new file starts from ----------------------------------------------------------------

@@ -32,6 +32,7 @@ from api_router.config import (
     normalized_url,
     points_at_gateway,
     provider_table,
+    remove_table,
     rename_in_doc,
     section,
     set_order,
@@ -64,7 +65,7 @@ def _point_routing(doc: TOMLDocument, old: str, new: str) -> None:
     routing = section(doc, "routing")
     for key in ("preferred_provider", "manual_override"):
         if routing.get(key) == old:
-            routing[key] = new
+            set_value(routing, key, new)
 
 
 def _end_lock_on(doc: TOMLDocument, pid: str) -> bool:
@@ -73,7 +74,7 @@ def _end_lock_on(doc: TOMLDocument, pid: str) -> bool:
     routing = section(doc, "routing")
     if routing.get("manual_override") != pid:
         return False
-    routing["manual_override"] = ""
+    set_value(routing, "manual_override", "")
     return True
 
 
@@ -225,7 +226,7 @@ class Control:
         def change(doc: TOMLDocument) -> None:
             table = section(doc, name)
             for key, value in values.items():
-                table[key] = value
+                set_value(table, key, value)
 
         # Judged again on the file as the edit finds it: the provider may have been deleted since.
         config = self._services.config.edit(change,
@@ -375,7 +376,7 @@ class Control:
 
         def change(doc: TOMLDocument) -> None:
             provider_table(doc, pid)  # "unknown provider" if it went meanwhile (another delete, a hand edit)
-            del doc["providers"][pid]
+            remove_table(doc, doc["providers"], pid)
             set_order(doc, [p for p in services.config.current.order if p != pid])
             _point_routing(doc, pid, "")
 
@@ -419,7 +420,7 @@ class Control:
         pid = self._existing(provider)
 
         def change(doc: TOMLDocument) -> bool:
-            provider_table(doc, pid)["disabled"] = disabled
+            set_value(provider_table(doc, pid), "disabled", disabled)
             return disabled and _end_lock_on(doc, pid)
 
         self._edit_provider(change, pid, "disabled" if disabled else "enabled")
