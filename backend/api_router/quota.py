@@ -9,6 +9,7 @@ hot path except ``record_tokens`` (a dict update and one queued write).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import threading
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 LEDGER_SAVE_SECONDS = 5.0  # counted tokens reach the store at most this late (a crash loses at most that)
+_FINGERPRINT = "fingerprint"  # the stored reading's key for what it is of (see Quota._fingerprint)
 RECENT_MS = 5 * 60 * 1000  # how far back a ledger remembers when its tokens came: past any usage check's length
 
 
@@ -80,19 +82,40 @@ class Quota:
     # --- state restored at start-up --------------------------------------------------------------
 
     def load(self) -> None:
+        void: dict[str, str | None] = {}  # provider -> why it was out, for readings of another account
         for provider, raw, hint, tokens, since in self._store.load_usage():
-            if raw:
-                try:
-                    self._entries[provider] = json.loads(raw)
-                except ValueError:
-                    log.warning("ignoring an unreadable stored usage entry for %s", provider)
+            self._ledgers[provider] = Ledger(tokens, since)
+            entry = _parsed_entry(provider, raw)
+            if entry is None:
+                continue
+            stored = entry.pop(_FINGERPRINT, None)
+            # Set by hand while the app was stopped: the reading is of the old account (None: stored
+            # before readings had a fingerprint, nothing to tell).
+            if stored is not None and stored != self._fingerprint(provider):
+                void[provider] = _exhausted_reason(entry)
+                continue
+            self._entries[provider] = entry
             if hint:
                 self._hints[provider] = hint
-            self._ledgers[provider] = Ledger(tokens, since)
         for provider, entry in self._entries.items():
             reason = _exhausted_reason(entry)
             if reason:
                 self._exhausted[provider] = reason
+        for provider, was_out in void.items():
+            self._store.forget_reading(provider)
+            if was_out is not None:
+                self._say_void(provider, was_out)
+
+    def _fingerprint(self, provider: str) -> str | None:
+        """A digest of what a reading is of (address, key, usage token and settings), stored with the
+        reading so one taken with another key is known at start; the secrets themselves never are."""
+        p = self._config().providers.get(provider)
+        if p is None:
+            return None
+        secrets = self._secrets()
+        parts = (p.base_url, secrets.provider_keys.get(provider, ""), secrets.usage_tokens.get(provider, ""),
+                 p.usage_adapter, p.usage_base_url)
+        return hashlib.sha256("\0".join(("api-router-usage-reading", *parts)).encode()).hexdigest()
 
     # --- routing and the gateway's hot path ----------------------------------------------------------
 
@@ -265,7 +288,8 @@ class Quota:
                 self._hints[provider_id] = hint
             if since is not None:
                 ledger = self._ledgers[provider_id] = self._ledgers.get(provider_id, Ledger()).checked(since)
-        self._store.save_usage_entry(provider_id, json.dumps(as_json), hint)
+        self._store.save_usage_entry(provider_id, json.dumps({**as_json, _FINGERPRINT: self._fingerprint(provider_id)}),
+                                     hint)
         if since is not None:
             self._store.save_ledger(provider_id, ledger.tokens, since)
             self._update_exhausted(provider_id, _exhausted_reason(as_json))
@@ -300,15 +324,18 @@ class Quota:
             was_out = self._exhausted.get(provider)
         self._drop_reading(provider)
         if was_out is not None:
-            self._emit(Level.INFO, Kind.QUOTA,
-                       f"{self._config().name_of(provider)}: its quota reading ({was_out}) no longer applies after "
-                       "the change; automatic routing uses it again until the next check", provider)
+            self._say_void(provider, was_out)
 
         def forget(refresher: UsageRefresher) -> None:
             refresher.forget(provider)
             self._drop_reading(provider)
 
         self._on_refresher(forget)
+
+    def _say_void(self, provider: str, was_out: str) -> None:
+        self._emit(Level.INFO, Kind.QUOTA,
+                   f"{self._config().name_of(provider)}: its quota reading ({was_out}) no longer applies after "
+                   "the change; automatic routing uses it again until the next check", provider)
 
     def _drop_reading(self, provider: str) -> None:
         with self._lock:
@@ -348,6 +375,19 @@ class Quota:
     def _tables(self) -> tuple[dict[str, Any], ...]:
         """Every map keyed by provider id."""
         return self._entries, self._hints, self._ledgers, self._exhausted
+
+
+def _parsed_entry(provider: str, raw: str | None) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        entry = None
+    if not isinstance(entry, dict):
+        log.warning("ignoring an unreadable stored usage entry for %s", provider)
+        return None
+    return entry
 
 
 def _exhausted_reason(entry: dict[str, Any]) -> str | None:

@@ -212,8 +212,8 @@ export interface UpsertProviderArgs {
 /** `""` = detect automatically. */
 export type UsageAdapter = '' | 'token_stats' | 'budget_info' | 'new_api' | 'openai_billing';
 
-/** What `remaining`, `today_*` and granted/used/available are counted in; budgets are always USD. */
-export type UsageUnit = 'USD' | 'quota' | 'CNY' | '';
+/** What `remaining`, `today_*` and granted/used/available are counted in (budgets: `budget_unit`). */
+export type UsageUnit = 'USD' | 'EUR' | 'GBP' | 'CNY' | 'quota' | '';
 
 /** One successful usage reading (`UsageSnapshot.to_json`). Quantities are null when not reported. */
 export interface UsageSnapshot {
@@ -238,6 +238,8 @@ export interface UsageSnapshot {
   available: number | null;
   expires_at_unix_ms: UnixMs | null;
   unit: UsageUnit;
+  /** The currency of the `*_spent_usd`/`*_budget_usd` fields (named so for history); USD when absent. */
+  budget_unit?: UsageUnit;
   /** Fields the upstream wrote as percentages ("85%" → 85). */
   percent_fields: string[];
   notes: string[];

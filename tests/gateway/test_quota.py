@@ -383,4 +383,30 @@ async def test_a_usage_check_under_way_when_the_gateway_stops_ends_with_it(fakes
         await asyncio.sleep(0.02)
     assert p1.usage_requests, "no usage check began"
     await gw.close()
-    assert not [t for t in asyncio.all_tasks() if "_fetch_once" in repr(t.get_coro()) and not t.done()]
+    assert not [t for t in asyncio.all_tasks() if "_fetch_and_apply" in repr(t.get_coro()) and not t.done()]
+
+
+async def test_a_key_changed_by_hand_while_stopped_voids_the_reading_at_start(fakes, gateway):
+    """As a key changed while running does: the old key's "out of quota" no longer applies, the provider
+    is routed to again until its next check, and an event says so. An unchanged key keeps the reading."""
+    p1, p2 = await fakes("p1", "p2")
+    p1.usage = new_api(0)
+    gw = await gateway({"p1": p1, "p2": p2})
+    await gw.api("refresh_usage", provider="p1")
+    assert (await gw.api("get_status"))["quota"]["p1"]["skipped"] is True
+    paths = gw.services.paths
+    await gw.close()
+    secrets = json.loads(paths.secrets.read_text())
+    assert secrets["providers"]["p1"]
+    secrets["providers"]["p1"] = "sk-typed-by-hand-0123456789"
+    paths.secrets.write_text(json.dumps(secrets))
+    again = await start_harness(paths.user_data)
+    try:
+        assert "p1" not in (await again.api("get_status"))["quota"]
+        assert again.services.quota.skip_reason("p1") is None
+        messages = [e["message"] for e in (await again.api("list_events", provider="p1"))["events"]]
+        assert any("no longer applies after the change" in m for m in messages), messages
+        stored = {row[0]: row[1] for row in again.services.store.load_usage()}
+        assert "sk-typed-by-hand" not in str(stored) and "sk-test-p1" not in str(stored)
+    finally:
+        await again.close()

@@ -31,18 +31,29 @@ SHAPE_A = {
 }
 
 
-async def test_token_stats_shape_a_prefers_display_fields(
+async def test_token_stats_shape_a_reads_one_unit_throughout(
     panel: FakePanel, client: httpx.AsyncClient
 ) -> None:
+    """``added_quota`` has no dollar twin, so the raw quota units are read for every field: dollars
+    beside quota units would label 2,000 quota units "$2,000"."""
     panel.json("/api/token-stats", SHAPE_A, token_key=KEY)
     snap = await fetch_usage(target(panel, "token_stats"), client, clock_ms=clock)
     assert (snap.adapter, snap.base_url, snap.detected) == ("token_stats", panel.url, False)
-    assert snap.remaining == pytest.approx(12.34)
-    assert snap.today_used == pytest.approx(1.0)
-    assert snap.today_added == pytest.approx(2000.0)
-    assert snap.unit == "USD" and snap.fetched_at_unix_ms == clock()
+    assert (snap.remaining, snap.today_used, snap.today_added) == (1234.5, 100, 2000)
+    assert snap.unit == "" and snap.fetched_at_unix_ms == clock()
     assert panel.hits[0].query == {"token_key": KEY}
     assert panel.count("/api/token-logs") == 0
+
+
+async def test_token_stats_prefers_display_fields_when_every_field_has_one(
+    panel: FakePanel, client: httpx.AsyncClient
+) -> None:
+    today = {"used_quota": 100, "used_quota_display": "$1.00", "added_quota": "2,000", "added_quota_display": "$4"}
+    doc = {"data": {"info": SHAPE_A["data"]["info"], "stats": {"today_stats": today}}}
+    panel.json("/api/token-stats", doc)
+    snap = await fetch_usage(target(panel, "token_stats"), client)
+    assert (snap.remaining, snap.today_used, snap.today_added) == (12.34, 1.0, 4.0)
+    assert snap.unit == "USD"
 
 
 @pytest.mark.parametrize(
@@ -370,3 +381,96 @@ async def test_unknown_adapter(panel: FakePanel, client: httpx.AsyncClient) -> N
     with pytest.raises(UsageError) as info:
         await fetch_usage(target(panel, "nope"), client)
     assert info.value.kind == ErrorKind.CONFIG and "nope" in info.value.message
+
+
+# ------------------------------------------------------------------ rejections
+
+ZEROS = {"total_granted": 0, "total_used": 0, "total_available": 0, "remain_quota": 0,
+         "daily_spent": 0, "daily_budget": 0, "remaining_quota": 0}
+
+
+@pytest.mark.parametrize("adapter", ["new_api", "token_stats", "budget_info", "openai_billing", ""])
+@pytest.mark.parametrize("failure", [{"success": False}, {"code": False}, {"code": 401}, {"code": "403"}])
+async def test_a_rejection_with_zeroed_numbers_is_a_failed_check(
+    panel: FakePanel, client: httpx.AsyncClient, adapter: str, failure: dict
+) -> None:
+    """Panels fill ``data`` with zeros when they refuse a token: read as a reading, the provider looked
+    out of quota and routing passed it by."""
+    doc = {**failure, "message": "invalid token", "data": {**ZEROS, "hard_limit_usd": 0}}
+    for path in ("/api/usage/token", "/api/token-stats", "/api/token-logs", "/api/backend/users/info",
+                 "/dashboard/billing/subscription"):
+        panel.json(path, doc)
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(target(panel, adapter, usage_token=TOKEN), client)
+    assert info.value.kind == ErrorKind.REJECTED
+    assert "reported a failure: invalid token" in info.value.message
+
+
+@pytest.mark.parametrize("adapter", ["new_api", ""])
+@pytest.mark.parametrize("failure", [{"code": 401, "msg": "invalid token"},
+                                     {"success": False, "message": "invalid token"}])
+async def test_a_failure_code_without_data_is_a_rejection(
+    panel: FakePanel, client: httpx.AsyncClient, adapter: str, failure: dict
+) -> None:
+    """HTTP 200 with ``code: 401`` is the panel refusing the token, not "no usage endpoint here"."""
+    panel.json("/api/usage/token", {**failure, "data": None})
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(target(panel, adapter), client)
+    assert info.value.kind == ErrorKind.REJECTED
+    assert info.value.message == f"usage endpoint reported a failure: invalid token: {panel.url}/api/usage/token"
+
+
+@pytest.mark.parametrize("code", [0, 200, "0", True])
+async def test_a_success_code_with_numbers_is_a_reading(
+    panel: FakePanel, client: httpx.AsyncClient, code: object
+) -> None:
+    doc = {"code": code, "message": "ok", "data": {"total_granted": 10, "total_used": 4, "total_available": 6}}
+    panel.json("/api/usage/token", doc)
+    snap = await fetch_usage(target(panel, "new_api"), client)
+    assert snap.available == 6
+
+
+# ------------------------------------------------------------------ units
+
+
+async def test_a_display_twin_of_one_field_does_not_mix_units(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    """Only ``total_available`` has a dollar twin: taking it beside raw quota units made 0.5 of 500,000 left."""
+    doc = {"data": {"total_granted": 500000, "total_used": 250000, "total_available": 250000,
+                    "total_available_display": "$0.50"}}
+    panel.json("/api/usage/token", doc)
+    snap = await fetch_usage(target(panel, "new_api"), client)
+    assert (snap.granted, snap.used, snap.available, snap.unit) == (500000, 250000, 250000, "quota")
+    assert snap.to_json()["left_percent"] == 50
+
+
+async def test_display_twins_of_every_field_are_read_together(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    doc = {"data": {"total_granted": 500000, "total_granted_display": "$1.00", "total_used": 250000,
+                    "total_used_display": "$0.50", "total_available": 250000, "total_available_display": "$0.50"}}
+    panel.json("/api/usage/token", doc)
+    snap = await fetch_usage(target(panel, "new_api"), client)
+    assert (snap.granted, snap.used, snap.available, snap.unit) == (1.0, 0.5, 0.5, "USD")
+    assert snap.to_json()["left_percent"] == 50
+
+
+async def test_no_subtraction_across_a_percentage(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    panel.json("/api/usage/token", {"data": {"total_granted": 1000, "total_used": "80%"}})
+    snap = await fetch_usage(target(panel, "new_api"), client)
+    assert snap.granted == 1000 and snap.available is None and snap.remaining is None
+    assert snap.to_json()["left_percent"] is None
+
+
+async def test_budgets_keep_their_currency(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    panel.json("/api/backend/users/info", {"data": {"daily_spent": "¥120", "daily_budget": "¥100"}})
+    snap = await fetch_usage(target(panel, "budget_info", usage_token=TOKEN), client)
+    assert (snap.daily_spent_usd, snap.daily_budget_usd, snap.budget_unit) == (120, 100, "CNY")
+    assert snap.to_json()["exhausted_reason"] == "daily budget spent: ¥120.00 of ¥100.00"
+
+
+async def test_a_budget_spent_in_another_currency_is_not_compared(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    doc = {"data": {"daily_spent": "€5", "daily_budget": "¥100", "weekly_spent": "$1", "weekly_budget": "$4"}}
+    panel.json("/api/backend/users/info", doc)
+    snap = await fetch_usage(target(panel, "budget_info", usage_token=TOKEN), client)
+    assert snap.daily_spent_usd is None and snap.daily_budget_usd is None
+    assert (snap.weekly_spent_usd, snap.weekly_budget_usd, snap.budget_unit) == (1, 4, "USD")
+    assert snap.to_json()["left_percent"] == 75 and not snap.exhausted
+    assert any("daily" in n and "EUR" in n and "CNY" in n for n in snap.notes)

@@ -38,6 +38,7 @@ SNAPSHOT_KEYS = {
     "available",
     "expires_at_unix_ms",
     "unit",
+    "budget_unit",
     "percent_fields",
     "notes",
     "exhausted",
@@ -72,6 +73,10 @@ def test_to_json_shape_and_round_trip() -> None:
             {"weekly_spent_usd": 1200.0, "weekly_budget_usd": 1000.0},
             "weekly budget spent: $1,200.00 of $1,000.00",
         ),
+        ({"daily_spent_usd": 120.0, "daily_budget_usd": 100.0, "budget_unit": "CNY"},
+         "daily budget spent: ¥120.00 of ¥100.00"),
+        ({"daily_spent_usd": 7.0, "daily_budget_usd": 7.0, "budget_unit": "EUR"}, "daily budget spent: €7.00 of €7.00"),
+        ({"daily_spent_usd": 7.0, "daily_budget_usd": 7.0, "budget_unit": "GBP"}, "daily budget spent: £7.00 of £7.00"),
     ],
 )
 def test_exhausted(kwargs: dict, reason: str) -> None:
@@ -145,6 +150,8 @@ def test_usage_error_carries_kind() -> None:
         ({"daily_spent_usd": 0.02, "daily_budget_usd": 50.0}, 99.96),
         ({"granted": 400.0, "available": 500.0}, 100.0),
         ({"unlimited": True, "granted": 1.0, "available": 0.0}, None),
+        ({"granted": 1000.0, "available": 80.0, "percent_fields": ("available",)}, None),  # % of 1000 units
+        ({"granted": 50.0, "available": 10.0, "percent_fields": ("granted",)}, None),
     ],
 )
 def test_left_percent(kwargs: dict, left: float | None) -> None:

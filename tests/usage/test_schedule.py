@@ -300,9 +300,50 @@ async def test_concurrent_requests_for_one_account_share_the_fetch() -> None:
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     gate.set()
-    await asyncio.gather(first, second)
+    done = await asyncio.gather(first, second)
     assert calls == 1
-    assert [pid for pid, _, _ in world.results] == ["p1", "p1"]
+    assert [pid for pid, _, _ in world.results] == ["p1"]  # applied once, by the fetch's owner
+    assert done == [["p1"], {"p1": refresher.entry("p1")}]  # the joiner learns of it all the same
+
+
+async def test_a_shared_failure_is_reported_once_however_many_wait_for_it() -> None:
+    """Each caller that joined the fetch used to apply its outcome: three "Usage check failed" events."""
+    world = World(fail=True)
+    gate = asyncio.Event()
+
+    async def slow_fetch(target: UsageTarget, client: object, hint: str | None) -> UsageSnapshot:
+        await gate.wait()
+        return await world.fetch(target, client, hint)
+
+    refresher = world.refresher([t("p1")], fetch=slow_fetch)
+    callers = [asyncio.ensure_future(refresher.refresh_all()) for _ in range(3)]
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    gate.set()
+    await asyncio.gather(*callers)
+    assert len(world.fetches) == 1
+    assert [(pid, error is not None) for pid, _, error in world.results] == [("p1", True)]
+
+
+async def test_a_joiner_applies_the_answer_to_members_the_owner_did_not_have() -> None:
+    world = World()
+    gate = asyncio.Event()
+    targets = [t("p1")]
+
+    async def slow_fetch(target: UsageTarget, client: object, hint: str | None) -> UsageSnapshot:
+        await gate.wait()
+        return UsageSnapshot(adapter="new_api", base_url="x", remaining=1)
+
+    refresher = world.refresher(targets, fetch=slow_fetch)
+    first = asyncio.ensure_future(refresher.refresh_all())
+    await asyncio.sleep(0)
+    targets.append(UsageTarget("p2", "https://p1.example.com/v1", provider_key="sk-p1"))  # p1's account, added meanwhile
+    second = asyncio.ensure_future(refresher.refresh_all())
+    await asyncio.sleep(0)
+    gate.set()
+    await asyncio.gather(first, second)
+    assert sorted(pid for pid, _, _ in world.results) == ["p1", "p2"]
+    assert len(world.results) == 2 and refresher.entry("p2") is not None
 
 
 class Stop(Exception):

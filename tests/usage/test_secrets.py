@@ -4,12 +4,14 @@ key-in-query URL — including httpx's own "HTTP Request: GET <url>" line."""
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
+from aiohttp import web
 from usage_fakes import KEY, TOKEN, FakePanel
 
-from api_router.usage import UsageError, UsageRefresher, UsageTarget, fetch_usage
+from api_router.usage import UsageError, UsageRefresher, UsageTarget, fetch_usage, redact
 
 SECRETS = (KEY, TOKEN, KEY.removeprefix("sk-"), "token_key")
 
@@ -120,3 +122,35 @@ async def test_refresher_error_text_and_logs_are_clean(
         assert_clean(text or "")
     for record in caplog.records:
         assert_clean(record.getMessage())
+
+
+PLUS_KEY = "sk-AAAA+secret/key=1234567890"
+
+
+async def test_a_key_echoed_url_encoded_is_masked(
+    panel: FakePanel, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A panel echoing the request's path and query sends the key back percent-encoded
+    (``%2B``, ``%2F``, ``%3D``): that form is the key as much as the literal one."""
+    caplog.set_level(logging.DEBUG)
+
+    async def echo_path(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"success": False, "message": f"bad request {request.path_qs}"}, status=401)
+
+    panel.routes["/api/token-stats"] = echo_path
+    target = UsageTarget("p1", panel.url, usage_adapter="token_stats", provider_key=PLUS_KEY)
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(target, client)
+    assert "bad request" in info.value.message
+    for form in (quote(PLUS_KEY, safe=""), quote_plus(PLUS_KEY, safe=""), "AAAA", "1234567890"):
+        assert form not in info.value.message, info.value.message
+        for record in caplog.records:
+            assert form not in record.getMessage()
+
+
+def test_redact_hides_encoded_forms_and_key_carrying_query_values() -> None:
+    text = (f"a {quote(PLUS_KEY, safe='')} b {quote_plus(PLUS_KEY, safe='')} "
+            f"c /api/token-logs?token_key=sk-someone-else&x=1 d")
+    out = redact(text, [PLUS_KEY])
+    assert "AAAA" not in out and "someone-else" not in out
+    assert "token_key=[redacted]&x=1" in out

@@ -4,8 +4,10 @@ Each adapter turns one provider's answer into a :class:`UsageSnapshot` or raises
 :class:`UsageError`. "No usable shape" (``ErrorKind.NO_SHAPE``) means the JSON carried none of the
 numbers the adapter reads, which detection treats like "not this dialect".
 
-Keys accepted (every key also accepted with a ``_display`` suffix, which wins over the raw key
-when both are present and parse; numbers are read with :func:`~.numbers.parse_number`):
+Keys accepted (every key also accepted with a ``_display`` suffix; numbers are read with
+:func:`~.numbers.parse_number`). The display twins are read only when every field of the answer
+has one, else the raw values are (a field written in one form only is read in that form): panels
+write raw values in quota units and display twins in dollars, which must not be mixed.
 
 ``token_stats`` — ``GET {base}/api/token-stats?token_key=<provider key>``, then
 ``GET {base}/api/token-logs?token_key=<provider key>`` when the first 404s, answers non-JSON, or
@@ -32,6 +34,9 @@ For each period ``p`` in daily, weekly, monthly:
   or ``budget``/``limit`` inside an object named ``p``
 * remaining: ``remaining_quota``, ``remaining``, ``remain_quota``, ``balance``
 
+Budgets keep their currency (``budget_unit``: the sign written, else USD); a period whose spent and
+budget are in different currencies, or in another than the other periods', is left out with a note.
+
 ``new_api`` — ``GET {base}/api/usage/token`` with the provider key as bearer. Object searched:
 ``data``, then the top level. ``granted``: ``total_granted``, ``granted``, ``total_quota``;
 ``used``: ``total_used``, ``used_quota``, ``used``; ``available`` (also copied to remaining):
@@ -46,8 +51,9 @@ OpenAI's legacy endpoint and the one-api/new-api re-implementations report it) a
 100. A hard limit ≥ 100,000,000 USD is the one-api/new-api sentinel for an unlimited token. The
 usage call is optional: when it is missing, the snapshot has the limit only and a note.
 
-A JSON answer with ``success: false`` (or ``code: false``) and no numbers is a ``REJECTED`` error
-carrying the panel's message (redacted).
+A JSON answer with ``success: false``, ``code: false``, or a numeric ``code`` other than 0/200 next
+to a message (``{"code": 401, "msg": "invalid token"}``) is a ``REJECTED`` error carrying the panel's
+message (redacted), whatever numbers it also carries: panels answer a refused token with zeros.
 """
 
 from __future__ import annotations
@@ -127,14 +133,22 @@ def _get(obj: Any, *path: str) -> Any:
 
 def _pick(dicts: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> ParsedNumber | None:
     """First parseable value: dicts in order, keys in order, ``key_display`` before ``key``."""
+    raw, shown = _pick_pair(dicts, keys)
+    return shown or raw
+
+
+def _pick_pair(
+    dicts: Sequence[Mapping[str, Any]], keys: Sequence[str]
+) -> tuple[ParsedNumber | None, ParsedNumber | None]:
+    """The raw value and its ``_display`` twin of the first key (dicts in order, keys in order)
+    that has either in a parseable form."""
     for d in dicts:
         for key in keys:
-            for name in (f"{key}_display", key):
-                if name in d:
-                    parsed = parse_number(d[name])
-                    if parsed is not None:
-                        return parsed
-    return None
+            raw = parse_number(d[key]) if key in d else None
+            shown = parse_number(d[f"{key}_display"]) if f"{key}_display" in d else None
+            if raw is not None or shown is not None:
+                return raw, shown
+    return None, None
 
 
 def _flag(dicts: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> bool:
@@ -175,32 +189,77 @@ def _iso_ms(text: str) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
+@dataclass(frozen=True)
+class _Found:
+    """One field as the panel wrote it: raw, display twin, or both."""
+
+    raw: ParsedNumber | None
+    shown: ParsedNumber | None
+    quota: bool
+    group: str
+
+
 @dataclass
 class _Readings:
-    """Accumulates the fields of one snapshot while remembering units and percent signs."""
+    """Accumulates the fields of one snapshot while remembering units and percent signs.
+
+    Fields are gathered with :meth:`take`, then :meth:`settle` reads each group of fields in one
+    form: the ``_display`` twins when every field of the group has one, else the raw values. Panels
+    write raw fields in their own quota units and display twins in dollars, so a choice made field
+    by field would put 0.50 dollars left beside a 500,000-unit grant.
+    """
 
     values: dict[str, float] = field(default_factory=dict)
     percent_fields: list[str] = field(default_factory=list)
     currencies: list[str] = field(default_factory=list)
+    field_currency: dict[str, str] = field(default_factory=dict)
     unlimited: bool = False
+    found: dict[str, _Found] = field(default_factory=dict)
 
     def take(
-        self, name: str, dicts: Sequence[Mapping[str, Any]], keys: Sequence[str], *, quota: bool = True
-    ) -> float | None:
-        """Read one field; ``quota`` fields may say "unlimited" and carry the snapshot's unit."""
-        parsed = _pick(dicts, keys)
-        if parsed is None:
-            return None
+        self,
+        name: str,
+        dicts: Sequence[Mapping[str, Any]],
+        keys: Sequence[str],
+        *,
+        quota: bool = True,
+        group: str = "quota",
+    ) -> bool:
+        """Note one field (``quota`` fields may say "unlimited" and carry the snapshot's unit);
+        whether the panel wrote it. Values are read by :meth:`settle`."""
+        raw, shown = _pick_pair(dicts, keys)
+        if raw is None and shown is None:
+            return False
+        self.found[name] = _Found(raw, shown, quota, group)
+        return True
+
+    def settle(self) -> None:
+        """Read every noted field, one form per group (see the class doc)."""
+        groups = {f.group for f in self.found.values()}
+        shown_groups = {g for g in groups if all(f.shown is not None for f in self.found.values() if f.group == g)}
+        for name, found in self.found.items():
+            # A field written in one form only is read in that form: it is the only reading there is.
+            parsed = (found.shown or found.raw) if found.group in shown_groups else (found.raw or found.shown)
+            assert parsed is not None
+            self._read(name, parsed, quota=found.quota)
+        self.found.clear()
+
+    def _read(self, name: str, parsed: ParsedNumber, *, quota: bool) -> None:
         if parsed.unlimited:
             self.unlimited = self.unlimited or quota
-            return None
+            return
         assert parsed.value is not None
         self.values[name] = parsed.value
+        self.field_currency[name] = parsed.currency
         if parsed.percent:
             self.percent_fields.append(name)
         if quota and parsed.currency:
             self.currencies.append(parsed.currency)
-        return parsed.value
+
+    def same_unit(self, *names: str) -> bool:
+        """Whether these fields (all read) are in one unit: the same currency, all or none in %."""
+        percent = {n in self.percent_fields for n in names}
+        return len(percent) == 1 and len({self.field_currency.get(n, "") for n in names}) == 1
 
     def has_numbers(self) -> bool:
         return bool(self.values) or self.unlimited
@@ -226,15 +285,43 @@ def _snapshot(
 
 def _no_shape_or_rejected(call: AdapterCall, doc: Any, endpoint: str) -> UsageError:
     """Explain a JSON answer without numbers: the panel's own failure message when it gave one."""
-    failed = isinstance(doc, Mapping) and (doc.get("success") is False or doc.get("code") is False)
-    message = upstream_message(doc, call.target.secrets())
-    if failed:
-        text = f"usage endpoint reported a failure{': ' + message if message else ''}: {endpoint}"
-        return UsageError(redact(text, call.target.secrets()), ErrorKind.REJECTED)
+    rejected = _rejection(call, doc, endpoint)
+    if rejected is not None:
+        return rejected
     return UsageError(
         redact(f"usage endpoint answered without usage numbers: {endpoint}", call.target.secrets()),
         ErrorKind.NO_SHAPE,
     )
+
+
+def _rejection(call: AdapterCall, doc: Any, endpoint: str) -> UsageError | None:
+    """A ``REJECTED`` error when the panel says the request failed, whatever numbers came with it:
+    panels refusing a token often fill ``data`` with zeros, which read as "out of quota"."""
+    if not isinstance(doc, Mapping):
+        return None
+    message = upstream_message(doc, call.target.secrets())
+    if not (doc.get("success") is False or doc.get("code") is False or (message and _failure_code(doc.get("code")))):
+        return None
+    text = f"usage endpoint reported a failure{': ' + message if message else ''}: {endpoint}"
+    return UsageError(redact(text, call.target.secrets()), ErrorKind.REJECTED)
+
+
+def _failure_code(code: Any) -> bool:
+    """A numeric ``code`` other than 0 or 200 (``401`` or ``"401"``) is a panel's failure code;
+    ``true``/``"success"`` and the like are not numbers and say nothing."""
+    if isinstance(code, bool):
+        return False
+    if isinstance(code, str) and code.strip().isdigit():
+        code = int(code)
+    return isinstance(code, (int, float)) and code not in (0, 200)
+
+
+def _checked(call: AdapterCall, doc: Any, endpoint: str) -> Any:
+    """``doc`` unless it is a rejection, which is raised before any of its numbers are read."""
+    rejected = _rejection(call, doc, endpoint)
+    if rejected is not None:
+        raise rejected
+    return doc
 
 
 def _roots(doc: Any) -> list[Mapping[str, Any]]:
@@ -260,6 +347,7 @@ def _read_token_stats(doc: Any) -> _Readings:
     daily = today + token_info + stats + info + roots
     readings.take("today_used", daily, _TODAY_USED_KEYS)
     readings.take("today_added", daily, _TODAY_ADDED_KEYS)
+    readings.settle()
     if _flag(info + token_info + roots, ("unlimited_quota", "unlimited")):
         readings.unlimited = True
     return readings
@@ -278,6 +366,10 @@ async def fetch_token_stats(call: AdapterCall) -> UsageSnapshot:
                 raise
             errors.append(exc)
             continue
+        rejected = _rejection(call, doc, endpoint)
+        if rejected is not None:  # token-logs may still know the key; the rejection is kept if not
+            errors.append(rejected)
+            continue
         readings = _read_token_stats(doc)
         if readings.has_numbers():
             roots = _roots(doc)
@@ -295,7 +387,8 @@ _BUDGET_SUFFIXES = ("budget", "budget_usd", "limit", "limit_usd")
 _BUDGET_REMAIN_KEYS = ("remaining_quota", "remaining", "remain_quota", "balance")
 
 
-def _read_budget_info(doc: Any) -> _Readings:
+def _read_budget_info(doc: Any) -> tuple[_Readings, str, list[str]]:
+    """The readings, the budgets' currency, and notes on periods left out."""
     roots = _dicts(
         _get(doc, "data", "user"), _get(doc, "data", "data"), _get(doc, "data"), _get(doc, "user"), doc
     )
@@ -304,22 +397,45 @@ def _read_budget_info(doc: Any) -> _Readings:
         nested = _dicts(*(_get(r, period) for r in roots))
         spent = [f"{period}_{s}" for s in _SPENT_SUFFIXES]
         budget = [f"{period}_{s}" for s in _BUDGET_SUFFIXES]
-        if readings.take(f"{period}_spent_usd", roots, spent, quota=False) is None:
-            readings.take(f"{period}_spent_usd", nested, ("spent", "used", "usage", "cost"), quota=False)
-        if readings.take(f"{period}_budget_usd", roots, budget, quota=False) is None:
-            readings.take(f"{period}_budget_usd", nested, ("budget", "limit"), quota=False)
+        if not readings.take(f"{period}_spent_usd", roots, spent, quota=False, group=period):
+            readings.take(f"{period}_spent_usd", nested, ("spent", "used", "usage", "cost"), quota=False, group=period)
+        if not readings.take(f"{period}_budget_usd", roots, budget, quota=False, group=period):
+            readings.take(f"{period}_budget_usd", nested, ("budget", "limit"), quota=False, group=period)
     readings.take("remaining", roots, _BUDGET_REMAIN_KEYS)
-    return readings
+    readings.settle()
+    budget_unit, notes = _one_budget_currency(readings)
+    return readings, budget_unit, notes
+
+
+def _one_budget_currency(readings: _Readings) -> tuple[str, list[str]]:
+    """Keep the budgets of one currency (a figure without a sign is taken to be in its period's
+    other figure's, else in dollars); a period whose figures are in another, or in two, is left out
+    with a note: ¥100 of budget says nothing about €5 spent."""
+    currencies: dict[str, set[str]] = {}
+    for period in _PERIODS:
+        names = [f"{period}_{kind}_usd" for kind in ("spent", "budget") if f"{period}_{kind}_usd" in readings.values]
+        if names:
+            currencies[period] = {readings.field_currency[n] for n in names} - {""}
+    unit = next((next(iter(c)) for c in currencies.values() if len(c) == 1), "USD")
+    notes = []
+    for period, found in currencies.items():
+        if found and found != {unit}:
+            for kind in ("spent", "budget"):
+                readings.values.pop(f"{period}_{kind}_usd", None)
+            notes.append(f"{period} budget in {' and '.join(sorted(found))}, not {unit}: left out")
+    return unit, notes
 
 
 async def fetch_budget_info(call: AdapterCall) -> UsageSnapshot:
     """Budget panel: needs the separate usage token, never the provider key."""
     path = "/api/backend/users/info"
     doc = await call.http.get_json(call.base, path, bearer=call.target.usage_token)
-    readings = _read_budget_info(doc)
+    doc = _checked(call, doc, call.base.rstrip("/") + path)
+    readings, budget_unit, notes = _read_budget_info(doc)
     if not readings.has_numbers():
         raise _no_shape_or_rejected(call, doc, call.base.rstrip("/") + path)
-    return _snapshot(call, "budget_info", readings, unit=readings.unit())
+    return _snapshot(call, "budget_info", readings, unit=readings.unit(), budget_unit=budget_unit,
+                     notes=tuple(notes))
 
 
 # --------------------------------------------------------------------------- new_api
@@ -328,15 +444,18 @@ async def fetch_budget_info(call: AdapterCall) -> UsageSnapshot:
 def _read_new_api(doc: Any) -> _Readings:
     dicts = _dicts(_get(doc, "data"), doc)
     readings = _Readings()
-    granted = readings.take("granted", dicts, ("total_granted", "granted", "total_quota"))
-    used = readings.take("used", dicts, ("total_used", "used_quota", "used"))
-    available = readings.take(
-        "available", dicts, ("total_available", "available", "remain_quota", "remaining")
-    )
-    if available is None and granted is not None and used is not None:
-        available = readings.values["available"] = granted - used
-    if available is not None:
-        readings.values["remaining"] = available
+    readings.take("granted", dicts, ("total_granted", "granted", "total_quota"))
+    readings.take("used", dicts, ("total_used", "used_quota", "used"))
+    readings.take("available", dicts, ("total_available", "available", "remain_quota", "remaining"))
+    readings.settle()
+    values = readings.values
+    if "available" not in values and {"granted", "used"} <= values.keys() and readings.same_unit("granted", "used"):
+        values["available"] = values["granted"] - values["used"]
+        readings.field_currency["available"] = readings.field_currency["granted"]
+        if "granted" in readings.percent_fields:
+            readings.percent_fields.append("available")
+    if "available" in values:
+        values["remaining"] = values["available"]
         if "available" in readings.percent_fields:
             readings.percent_fields.append("remaining")
     if _flag(dicts, ("unlimited_quota", "unlimited")):
@@ -348,6 +467,7 @@ async def fetch_new_api(call: AdapterCall) -> UsageSnapshot:
     """new-api's per-token usage endpoint."""
     path = "/api/usage/token"
     doc = await call.http.get_json(call.base, path, bearer=call.target.provider_key)
+    doc = _checked(call, doc, call.base.rstrip("/") + path)
     readings = _read_new_api(doc)
     if not readings.has_numbers():
         raise _no_shape_or_rejected(call, doc, call.base.rstrip("/") + path)
@@ -370,10 +490,12 @@ async def fetch_openai_billing(call: AdapterCall) -> UsageSnapshot:
     """Subscription (limit, required) then usage (cents, optional)."""
     key = call.target.provider_key
     sub_path = "/dashboard/billing/subscription"
-    sub = await call.http.get_json(call.base, sub_path, bearer=key)
+    sub = _checked(call, await call.http.get_json(call.base, sub_path, bearer=key), call.base.rstrip("/") + sub_path)
     subs = _dicts(_get(sub, "data"), sub)
     readings = _Readings()
-    limit = readings.take("granted", subs, ("hard_limit_usd", "system_hard_limit_usd"))
+    readings.take("granted", subs, ("hard_limit_usd", "system_hard_limit_usd"))
+    readings.settle()
+    limit = readings.values.get("granted")
     if limit is None and not readings.unlimited:
         raise _no_shape_or_rejected(call, sub, call.base.rstrip("/") + sub_path)
     notes: list[str] = ["total_usage is reported in US cents; shown in USD"]

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 __all__ = [
     "ErrorKind",
@@ -81,6 +82,12 @@ class UsageError(Exception):
 
 
 _URL_QUERY_RE = re.compile(r"(?P<url>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s?#\"'<>]*)[?#][^\s\"'<>]*")
+# Query parameters that carry a credential (token_stats sends the key as ``token_key``): a panel
+# echoing its request path (no scheme, so not a URL strip_query sees) would show the value.
+_KEY_PARAM_RE = re.compile(
+    r"(?P<name>(?<![A-Za-z0-9_])(?:token_key|api_key|apikey|access_token|token|key)=)[^&\s\"'<>#]+",
+    re.IGNORECASE,
+)
 
 
 def strip_query(text: str) -> str:
@@ -89,25 +96,31 @@ def strip_query(text: str) -> str:
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """Remove URL query strings and every secret from ``text``.
+    """Remove URL query strings, key-carrying query values and every secret from ``text``.
 
-    Secrets are replaced longest first, so a key that contains another secret is fully hidden.
-    Also hides the secret with an ``sk-`` prefix removed, since some panels echo it that way.
+    Each secret is hidden as written, without an ``sk-`` prefix (some panels echo it that way)
+    and percent-encoded (a panel echoing its request's query sends ``+/=`` back as ``%2B%2F%3D``),
+    matched regardless of case (hex digits may come back in lower case). Longest first, so a key
+    that contains another secret is fully hidden.
     """
-    out = strip_query(text)
-    variants: set[str] = set()
-    for secret in secrets:
-        if not secret:
-            continue
-        variants.add(secret)
-        if secret.startswith("sk-") and len(secret) > 7:
-            variants.add(secret[3:])
-    for secret in sorted(variants, key=len, reverse=True):
-        out = out.replace(secret, "[redacted]")
-    return out
+    out = _KEY_PARAM_RE.sub(lambda m: m["name"] + "[redacted]", strip_query(text))
+    variants = {form for secret in secrets if secret for form in _secret_forms(secret)}
+    if not variants:
+        return out
+    pattern = "|".join(re.escape(v) for v in sorted(variants, key=len, reverse=True))
+    return re.sub(pattern, "[redacted]", out, flags=re.IGNORECASE)
+
+
+def _secret_forms(secret: str) -> set[str]:
+    """How ``secret`` may come back in a panel's text: as is, without ``sk-``, percent-encoded."""
+    bare = {secret}
+    if secret.startswith("sk-") and len(secret) > 7:
+        bare.add(secret[3:])
+    return {form for b in bare for form in (b, quote(b, safe=""), quote_plus(b, safe=""))}
 
 
 _BUDGET_PERIODS = ("daily", "weekly", "monthly")
+_CURRENCY_SIGNS = {"USD": "$", "CNY": "¥", "EUR": "€", "GBP": "£"}
 LAST_UNIX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
@@ -119,8 +132,9 @@ class UsageSnapshot:
     non-USD quantities (remaining, today_*, granted/used/available) are counted in: ``"USD"``
     when the upstream wrote dollars, ``"quota"`` for a panel's internal quota units (new-api:
     500,000 per USD by default, but configurable per site so it is not converted), ``""`` when
-    unknown. Budget fields are always USD. ``percent_fields`` lists the fields the upstream wrote
-    as percentages (``"85%"`` -> 85.0).
+    unknown. Budget fields (named ``_usd`` for history) are in ``budget_unit``: ``"USD"`` unless
+    the panel wrote another currency sign (``"¥100"`` -> ``"CNY"``). ``percent_fields`` lists the
+    fields the upstream wrote as percentages (``"85%"`` -> 85.0).
     """
 
     adapter: str
@@ -142,6 +156,7 @@ class UsageSnapshot:
     available: float | None = None
     expires_at_unix_ms: int | None = None
     unit: str = ""
+    budget_unit: str = "USD"
     percent_fields: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
@@ -199,7 +214,9 @@ def exhaustion_reason(snapshot: UsageSnapshot) -> str | None:
         spent = getattr(snapshot, f"{period}_spent_usd")
         budget = getattr(snapshot, f"{period}_budget_usd")
         if spent is not None and budget is not None and budget > 0 and spent >= budget:
-            return f"{period} budget spent: ${spent:,.2f} of ${budget:,.2f}"
+            sign = _CURRENCY_SIGNS.get(snapshot.budget_unit, "")
+            code = "" if sign else f" {snapshot.budget_unit}"  # a currency without a sign: its code after
+            return f"{period} budget spent: {sign}{spent:,.2f}{code} of {sign}{budget:,.2f}{code}"
     return None
 
 
@@ -216,8 +233,10 @@ def left_percent(snapshot: UsageSnapshot) -> float | None:
         shares.append(0.0)
     if snapshot.remaining is not None and "remaining" in snapshot.percent_fields:
         shares.append(snapshot.remaining)
-    left = snapshot.available if snapshot.available is not None else snapshot.remaining
-    in_percent = "remaining" in snapshot.percent_fields
+    left_field = "available" if snapshot.available is not None else "remaining"
+    left = getattr(snapshot, left_field)
+    # A share of two numbers only when both are amounts: "80 %" of a 1,000-unit grant is no amount.
+    in_percent = {left_field, "granted"} & set(snapshot.percent_fields)
     if snapshot.granted is not None and snapshot.granted > 0 and left is not None and not in_percent:
         shares.append(100.0 * left / snapshot.granted)
     for period in _BUDGET_PERIODS:

@@ -177,7 +177,8 @@ class UsageRefresher:
         self._idle_poll_s = idle_poll_s
         self._entries: dict[str, UsageEntry] = {}
         self._hints: dict[str, str] = {}
-        self._inflight: dict[ShareKey, asyncio.Future[UsageSnapshot | UsageError]] = {}
+        # Per account: its fetch under way, which ends with the outcome and the providers it was applied to.
+        self._inflight: dict[ShareKey, asyncio.Future[tuple[UsageSnapshot | UsageError, list[str]]]] = {}
         # Bumped when a provider is forgotten: a fetch begun before that (with an old key, for a
         # provider since deleted) is not applied when it ends.
         self._epochs: dict[str, int] = {}
@@ -275,14 +276,33 @@ class UsageRefresher:
         return done
 
     async def _run_group(self, group: tuple[UsageTarget, ...], epochs: dict[str, int]) -> list[str]:
-        """Fetch once for the whole group (joining a fetch already in flight for it)."""
+        """Fetch once for the whole group, or join a fetch already in flight for its account.
+
+        The fetch's owner applies the outcome (so each provider gets one result, one event); a joiner
+        only waits, then applies it to members of its group the owner did not have (added meanwhile).
+        """
         key = share_key(group[0])
-        future = self._inflight.get(key)
-        if future is None:
-            future = asyncio.ensure_future(self._fetch_once(group))
-            self._inflight[key] = future
-            future.add_done_callback(functools.partial(self._fetch_done, key))
-        outcome = await asyncio.shield(future)
+        shared = self._inflight.get(key)
+        if shared is None:
+            shared = asyncio.ensure_future(self._fetch_and_apply(group, epochs))
+            self._inflight[key] = shared
+            shared.add_done_callback(functools.partial(self._fetch_done, key))
+            _, applied = await asyncio.shield(shared)
+            return applied
+        outcome, applied = await asyncio.shield(shared)
+        ours = [target.provider_id for target in group if target.provider_id in applied]
+        late = tuple(target for target in group if target.provider_id not in applied)
+        return ours + await self._apply_all(late, outcome, epochs)
+
+    async def _fetch_and_apply(
+        self, group: tuple[UsageTarget, ...], epochs: dict[str, int]
+    ) -> tuple[UsageSnapshot | UsageError, list[str]]:
+        outcome = await self._fetch_once(group)
+        return outcome, await self._apply_all(group, outcome, epochs)
+
+    async def _apply_all(
+        self, group: tuple[UsageTarget, ...], outcome: UsageSnapshot | UsageError, epochs: dict[str, int]
+    ) -> list[str]:
         now = self._clock()
         applied = []
         for target in group:
@@ -300,7 +320,9 @@ class UsageRefresher:
             future.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 
-    def _fetch_done(self, key: ShareKey, future: asyncio.Future[UsageSnapshot | UsageError]) -> None:
+    def _fetch_done(
+        self, key: ShareKey, future: asyncio.Future[tuple[UsageSnapshot | UsageError, list[str]]]
+    ) -> None:
         if self._inflight.get(key) is future:
             del self._inflight[key]
 

@@ -47,6 +47,13 @@ describe('numbers', () => {
     expect(formatQuantity(85, 'quota', { percent: true })).toBe('85%');
   });
 
+  it('shows euros and pounds with their sign', () => {
+    expect(formatQuantity(5, 'EUR')).toBe('€5.00');
+    expect(formatQuantity(-2.5, 'GBP')).toBe('-£2.50');
+    expect(snapshotDetails(makeSnapshot({ remaining: 5, unit: 'EUR' }))).toContainEqual({ label: 'Unit', value: 'euros' });
+    expect(snapshotDetails(makeSnapshot({ remaining: 5, unit: 'GBP' }))).toContainEqual({ label: 'Unit', value: 'pounds sterling' });
+  });
+
   it('knows the adapters', () => {
     expect(isUsageAdapter('')).toBe(true);
     expect(isUsageAdapter('new_api')).toBe(true);
@@ -151,6 +158,11 @@ describe('snapshotDetails', () => {
     });
     expect(byLabel.Expires).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
     expect(byLabel['Weekly budget']).toBeUndefined();
+  });
+  it('shows budgets in their currency', () => {
+    const s = makeSnapshot({ daily_spent_usd: 120, daily_budget_usd: 100, budget_unit: 'CNY', remaining: null });
+    expect(snapshotDetails(s)).toContainEqual({ label: 'Daily budget', value: '¥120.00 of ¥100.00 spent' });
+    expect(quotaCell(makeQuotaEntry({ snapshot: s })).text).toBe('-¥20.00 left/day');
   });
   it('says unlimited', () => {
     expect(snapshotDetails(makeSnapshot({ unlimited: true }))[0]).toEqual({ label: 'Remaining', value: 'Unlimited' });

@@ -44,7 +44,7 @@ export function formatPercent(n: number | null | undefined): string {
   return `${r}%`;
 }
 
-/** A quantity of a snapshot in its unit ("$12.30", "¥8.00", "4.2k quota", "85%", "12.5"). */
+/** A quantity of a snapshot in its unit ("$12.30", "€5.00", "¥8.00", "4.2k quota", "85%", "12.5"). */
 export function formatQuantity(
   n: number | null | undefined,
   unit: UsageUnit,
@@ -52,10 +52,17 @@ export function formatQuantity(
 ): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return '—';
   if (opts.percent) return formatPercent(n);
-  if (unit === 'USD') return formatUsd(n);
-  if (unit === 'CNY') return withSymbol(n, '¥');
+  const symbol = CURRENCY_SIGNS[unit];
+  if (symbol !== undefined) return withSymbol(n, symbol);
   if (unit === 'quota') return `${formatAmount(n)} quota`;
   return formatAmount(n);
+}
+
+const CURRENCY_SIGNS: Partial<Record<UsageUnit, string>> = { USD: '$', EUR: '€', GBP: '£', CNY: '¥' };
+
+/** A budget figure in the budgets' currency (dollars for a reading that does not say). */
+function formatBudget(n: number | null | undefined, s: UsageSnapshot): string {
+  return formatQuantity(n, s.budget_unit || 'USD');
 }
 
 // ---------------------------------------------------------------- the quota cell
@@ -109,7 +116,7 @@ function headline(s: UsageSnapshot): { text: string; low: boolean } {
   const budget = firstBudget(s);
   if (budget) {
     const rest = budget.budget - (budget.spent ?? 0);
-    return { text: `${formatUsd(rest)} left/${budget.per}`, low: rest <= 0 };
+    return { text: `${formatBudget(rest, s)} left/${budget.per}`, low: rest <= 0 };
   }
   if (s.today_used !== null) return { text: `${formatQuantity(s.today_used, s.unit)} used today`, low: false };
   if (s.used !== null) return { text: `${formatQuantity(s.used, s.unit)} used`, low: false };
@@ -204,7 +211,7 @@ export function snapshotDetails(s: UsageSnapshot): DetailRow[] {
     const budget = s[`${period}_budget_usd`];
     if (spent === null && budget === null) continue;
     const label = `${period[0].toUpperCase()}${period.slice(1)} budget`;
-    add(label, budget !== null && budget > 0 ? `${formatUsd(spent ?? 0)} of ${formatUsd(budget)} spent` : `${formatUsd(spent)} spent (no budget)`);
+    add(label, budget !== null && budget > 0 ? `${formatBudget(spent ?? 0, s)} of ${formatBudget(budget, s)} spent` : `${formatBudget(spent, s)} spent (no budget)`);
   }
   add('Granted', s.granted !== null ? q('granted', s.granted) : null);
   add('Used', s.used !== null ? q('used', s.used) : null);
@@ -218,6 +225,10 @@ function unitLabel(unit: UsageUnit): string {
   switch (unit) {
     case 'USD':
       return 'US dollars';
+    case 'EUR':
+      return 'euros';
+    case 'GBP':
+      return 'pounds sterling';
     case 'CNY':
       return 'yuan';
     case 'quota':
