@@ -17,11 +17,11 @@ def seeded(tmp_path) -> Store:
     store.open()
     rows = [
         # (minutes ago, session, served by, status, latency, ttfb, tokens, attempts)
-        (50, "s1", "p1", 200, 100.0, 20.0, Usage(100, 10, 50, 5, 110), [("p1", "ok", 100.0)]),
+        (50, "s1", "p1", 200, 100.0, 20.0, Usage(100, 10, 50, 5, 110), [("p1", "ok", 100.0, 20.0)]),
         (40, "s1", "p2", 200, 300.0, 60.0, Usage(200, 20, 0, 0, 220), [("p1", "provider_failure", 50.0), ("p2", "ok", 250.0, 12.0)]),
-        (30, "s1", "p2", 200, 200.0, 40.0, Usage(300, 30, 100, 10, 330), [("p2", "ok", 200.0)]),
+        (30, "s1", "p2", 200, 200.0, 40.0, Usage(300, 30, 100, 10, 330), [("p2", "ok", 200.0, 40.0)]),
         (20, "s2", None, 502, 80.0, None, Usage(), [("p1", "provider_failure", 40.0), ("p2", "provider_failure", 40.0)]),
-        (26 * 60, "s3", "p1", 200, 999.0, 99.0, Usage(1, 1, 0, 0, 2), [("p1", "ok", 999.0)]),  # outside "day"
+        (26 * 60, "s3", "p1", 200, 999.0, 99.0, Usage(1, 1, 0, 0, 2), [("p1", "ok", 999.0, 99.0)]),  # outside "day"
     ]
     for ago, session, provider, status, latency, ttfb, usage, attempts in rows:
         store.log_request(RequestRecord(
@@ -152,4 +152,25 @@ def test_chart_buckets_begin_on_the_local_clocks_marks(tmp_path, kolkata):
     assert day["since_unix_ms"] == NOW - 30 * MIN - 23 * 60 * MIN
     hour = analytics.summary(store, "hour", now=NOW + 7 * MIN)
     assert hour["series"][-1]["t_unix_ms"] == NOW + 5 * MIN and len(hour["series"]) == 12
+    store.close()
+
+
+def test_a_solo_requests_provider_times_are_its_attempts_own(tmp_path):
+    """A 1 MB body uploaded over 1.6 s to a provider that answers at once: the request took 1617 ms, the
+    provider 2 ms — its latency and TTFB are the same whether it served alone or after another failed."""
+    store = Store(tmp_path / "s.sqlite3")
+    store.open()
+    for before in ([], [Attempt("b", Outcome.PROVIDER_FAILURE, 503, 5.0, "HTTP 503")]):
+        store.log_request(RequestRecord(unix_ms=NOW - MIN, path="/v1/responses", stream=False, provider="a",
+                                        status=200, latency_ms=1617.0, ttfb_ms=1616.0,
+                                        attempts=[*before, Attempt("a", Outcome.OK, 200, 2.0, ttfb_ms=1.0)]))
+    store.flush()
+    s = analytics.summary(store, "hour", now=NOW)
+    assert s["overall"]["latency_ms"]["p50"] == 1617.0
+    a = s["providers"]["a"]
+    assert a["requests"] == 2
+    assert a["latency_ms"] == {"p50": 2.0, "p90": 2.0, "p99": 2.0}
+    assert a["ttfb_ms"] == {"p50": 1.0, "p90": 1.0, "p99": 1.0}
+    served = [row["attempts"][-1] for row in store.request_log()]
+    assert [(x["latency_ms"], x["ttfb_ms"]) for x in served] == [(2.0, 1.0), (2.0, 1.0)]
     store.close()

@@ -435,3 +435,59 @@ def test_the_row_bound_holds_when_one_write_brings_more_than_a_20th_of_it(tmp_pa
         s.flush()
         assert _logged(s) <= 1000
     s.close()
+
+
+def test_an_older_file_gains_the_solo_attempts_own_times_and_its_rows_keep_the_requests(tmp_path):
+    """A request served by one attempt keeps that attempt's times in its row (the attempt has none of
+    its own); a file from before they were kept gets the columns at start, its rows read as they did."""
+    path = tmp_path / "data" / "s.sqlite3"
+    path.parent.mkdir()
+    older = sqlite3.connect(path)
+    older.executescript(schema.TABLES)
+    for table, column, declaration in schema.ADDED_COLUMNS:
+        if column not in ("attempt_latency_ms", "attempt_ttfb_ms"):
+            older.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    older.execute("INSERT INTO request_log (unix_ms, path, stream, provider, providers_tried, status, latency_ms, "
+                  "ttfb_ms, solo) VALUES (?, '/v1/responses', 0, 'p1', 'p1', 200, 40.0, 30.0, 1)", (now_ms(),))
+    older.commit()
+    older.close()
+    s = open_store(tmp_path)
+    columns = {row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(request_log)")}
+    assert {"attempt_latency_ms", "attempt_ttfb_ms"} <= columns
+    s.log_request(RequestRecord(unix_ms=now_ms(), path="/v1/responses", stream=False, provider="p1", status=200,
+                                latency_ms=1617.0, ttfb_ms=1616.0, attempts=[Attempt("p1", Outcome.OK, 200, 2.0,
+                                                                                     ttfb_ms=1.0)]))
+    new, old = s.request_log()
+    assert [(a["latency_ms"], a["ttfb_ms"]) for a in (old["attempts"][0], new["attempts"][0])] == [(40.0, 30.0),
+                                                                                                 (2.0, 1.0)]
+    assert (new["latency_ms"], new["ttfb_ms"]) == (1617.0, 1616.0)
+    s.close()
+
+
+@pytest.fixture
+def havana(monkeypatch):
+    """The local clock of Havana, where clocks go back from 01:00 to 00:00 (2 Nov 2025): the day has two
+    midnights, at 04:00 and 05:00 UTC."""
+    monkeypatch.setenv("TZ", "America/Havana")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_requests_today_count_from_the_first_of_two_midnights_after_a_restart(tmp_path, havana, monkeypatch):
+    first_midnight = 1_762_056_000_000  # 2025-11-02 00:00 CDT = 04:00 UTC
+    now = first_midnight + 13 * 3_600_000  # 12:00 CST that day
+    monkeypatch.setattr(time, "time", lambda: now / 1000)
+    # C's mktime resolves an ambiguous local time by the offset of the last time it was asked about:
+    # here standard time, as for most of the year.
+    time.mktime((2026, 1, 3, 0, 0, 0, 0, 0, -1))
+    assert store_mod._LocalDays().day_and_start(now / 1000) == ("2025-11-02", first_midnight)
+    s = open_store(tmp_path)
+    s.log_request(record(ts=first_midnight + 30 * 60_000))  # 00:30, before the clocks went back
+    s.log_request(record(ts=now - 60_000))
+    assert s.requests_today() == 2
+    s.close()
+    again = open_store(tmp_path)
+    assert again.requests_today() == 2
+    again.close()

@@ -67,12 +67,13 @@ def summary(store: Store, window: str = "day", now: int | None = None) -> dict[s
         "SELECT id, unix_ms, provider, status, error, outcome, latency_ms, ttfb_ms, "
         f"{', '.join(TOKEN_FIELDS)} FROM request_log WHERE unix_ms >= ? ORDER BY unix_ms", (since,))
     # A request whose one attempt simply succeeded has no attempts row (store: "solo"); its own row
-    # stands for it, with the request's latency for the attempt's.
+    # stands for it, with the attempt's times kept in it (rows logged before they were kept: the request's).
     attempts = store.query(
         "SELECT a.provider, a.outcome, a.latency_ms, a.ttfb_ms, r.unix_ms FROM attempts a "
         "JOIN request_log r ON r.id = a.request_id "
         "WHERE r.unix_ms >= ? AND a.summary = 0 "
-        "UNION ALL SELECT provider, 'ok', latency_ms, ttfb_ms, unix_ms FROM request_log "
+        "UNION ALL SELECT provider, 'ok', coalesce(attempt_latency_ms, latency_ms), "
+        "CASE WHEN attempt_latency_ms IS NULL THEN ttfb_ms ELSE attempt_ttfb_ms END, unix_ms FROM request_log "
         "WHERE unix_ms >= ? AND solo = 1",
         (since, since))
 

@@ -35,7 +35,8 @@ MAX_FILTER_CHARS = 1000  # a longer search is no search anyone types (and SQLite
 _COLUMNS = ("id", "request_id", "unix_ms", "path", "session_id", "provider", "model", "sent_model", "stream",
             "status", "outcome", "latency_ms", "ttfb_ms", "input_tokens", "output_tokens", "cached_tokens",
             "reasoning_tokens", "total_tokens", "attempt_count", "hedged", "failover", "error", "request_bytes",
-            "response_bytes", "providers_tried", "solo")
+            "response_bytes", "providers_tried", "solo", "attempt_latency_ms", "attempt_ttfb_ms")
+_INTERNAL = ("solo", "attempt_latency_ms", "attempt_ttfb_ms")  # how the attempt chain is kept, not shown
 _ATTEMPT_FIELDS = ("provider", "outcome", "status", "latency_ms", "ttfb_ms", "error", "hedge", "retry", "sent_model",
                    "summary")
 
@@ -88,7 +89,8 @@ def _row(values: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
-    row.pop("solo", None)
+    for column in _INTERNAL:
+        row.pop(column, None)
     return row
 
 

@@ -2,12 +2,14 @@
 
 import asyncio
 import email.utils
+import json
 import time
 
 import pytest
 
 from api_router.desktop.notices import NoticeKind, Notices
 from tests.support import fake_provider as fp
+from tests.support.harness import simple_body
 
 
 async def test_failover_follows_preferred_then_provider_order(fakes, gateway):
@@ -361,6 +363,54 @@ async def test_a_served_attempt_is_timed_the_same_whether_or_not_another_was_ask
     assert len(served) == 2 and all(350 < t < 1500 for t in served), served
     ttfb = (await gw.api("get_analytics", window="hour"))["providers"]["p2"]["ttfb_ms"]
     assert ttfb["p50"] > 350, ttfb
+
+
+async def test_a_provider_serving_alone_is_timed_from_asking_it_not_from_the_clients_upload(fakes, gateway):
+    """A big body the client uploads over 0.8 s, to a provider that answers at once: the request's
+    latency holds the upload, the provider's own latency and TTFB (attempt chain, Usage page) do not."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    data = json.dumps(simple_body("x" * 400_000, stream=False)).encode()
+
+    async def slowly():
+        piece = len(data) // 8 + 1
+        for start in range(0, len(data), piece):
+            yield data[start:start + piece]
+            await asyncio.sleep(0.1)
+
+    headers = {**gw.auth(), "Content-Type": "application/json"}
+    async with gw.client.post(gw.base + "/v1/responses", data=slowly(), headers=headers) as resp:
+        assert resp.status == 200, await resp.text()
+    (row,) = (await gw.api("list_requests"))["requests"]
+    assert row["latency_ms"] > 700, row
+    upload_excluded = row["latency_ms"] - 500  # the upload took 0.7 s at least, whatever the machine's load
+    (attempt,) = (await gw.api("get_request", id=row["id"]))["attempt_chain"]
+    assert attempt["latency_ms"] < upload_excluded and attempt["ttfb_ms"] < upload_excluded, attempt
+    own = (await gw.api("get_analytics", window="hour"))["providers"]["p1"]
+    assert own["latency_ms"]["p50"] < upload_excluded and own["ttfb_ms"]["p50"] < upload_excluded, own
+
+
+@pytest.mark.parametrize(("answer", "stream"), [
+    (fp.status(404, "The model `gpt-typo` does not exist or you do not have access to it."), False),
+    (fp.in_band_failure("model_not_found", "The model `gpt-typo` does not exist"), True),
+], ids=["404", "in-band"])
+async def test_a_model_every_provider_refuses_counts_as_no_providers_error(fakes, gateway, answer, stream):
+    """A typo every provider says does not exist is the request's own fault: its attempts are the
+    client's errors too — none in a provider's error count (metrics, Usage page) nor blamed in the chain."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    for fake in (p1, p2):
+        fake.always(answer)
+    reply = await gw.responses({"model": "gpt-typo", "input": "hi"}, stream=stream)
+    assert reply.status in (400, 404), reply.body
+    (row,) = (await gw.api("list_requests"))["requests"]
+    assert row["outcome"] == "client_error" and row["failover"] is False
+    chain = (await gw.api("get_request", id=row["id"]))["attempt_chain"]
+    assert [(a["provider"], a["outcome"]) for a in chain] == [("p1", "client_error"), ("p2", "client_error")]
+    assert "does not exist" in chain[0]["error"]
+    per = (await gw.api("get_analytics", window="hour"))["providers"]
+    assert [(per[p]["requests"], per[p]["errors"]) for p in ("p1", "p2")] == [(1, 0), (1, 0)]
+    assert sum(m.error_requests for m in gw.services.store.metrics().values()) == 0
 
 
 async def test_the_hedge_delay_is_learnt_from_the_first_event_not_the_answers_start(fakes, gateway):

@@ -431,7 +431,7 @@ async def test_a_compaction_refused_in_a_failed_json_answer_is_a_refusal_for_eit
     reply = await gw.responses(trigger(f"{SID}-b"), headers={"session-id": f"{SID}-b"}, stream=stream)
     assert reply.status == 400 and said in reply.json["error"]["message"], reply.text
     assert [(a["provider"], a["outcome"]) for a in gw.services.store.request_log()[0]["attempts"]] == [
-        ("p1", "provider_failure"), ("p2", "provider_failure")]
+        ("p1", "client_error"), ("p2", "client_error")]  # every one refused: the request's fault, not theirs
 
 
 @pytest.mark.parametrize("refusal", ["http_400", "in_band"])

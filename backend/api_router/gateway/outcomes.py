@@ -159,6 +159,15 @@ class OutcomeRecorder:
                 self._router.record_all_failed(failures, explained, choice=ex.choice)
 
     @staticmethod
+    def refused_by_all(ex: Exchange) -> None:
+        """Every provider refused what the request asks (a model none of them has, a compaction), and the
+        client hears that refusal: the request's own fault, and so are its failed attempts — no provider's
+        error count takes them (nor did its health)."""
+        for attempt in ex.record.attempts:
+            if attempt.outcome is Outcome.PROVIDER_FAILURE:
+                attempt.outcome = Outcome.CLIENT_ERROR
+
+    @staticmethod
     def answered_by_gateway(ex: Exchange, err: GatewayError, response: web.Response) -> None:
         """The gateway answered the request itself, with ``response`` for ``err``."""
         record = ex.record

@@ -207,6 +207,7 @@ class ResponsesProxy:
             said = f"{ex.cfg.name_of(refusal.provider)}: {refusal.error}"
             if unknown_model and ex.client is not None:
                 said = f"no provider has the model {quoted(ex.client.model)} ({said})"
+            self._recorder.refused_by_all(ex)
             raise GatewayError(refusal.status if refusal.status and 400 <= refusal.status < 500 else 400, said)
         error = explain.all_failed(ex.cfg, ex.failures, services.router, plan, ex.passed_by)
         self._recorder.all_failed(ex, error.message)

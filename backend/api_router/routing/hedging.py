@@ -37,7 +37,7 @@ class FirstEventTimes:
             times = sorted(self._times.get(provider, ()))
         if len(times) < MIN_HISTORY:
             return high
-        p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
+        p95 = times[-(-95 * len(times) // 100) - 1]  # nearest rank: the ceil(0.95 n)-th, as analytics takes it
         return min(high, max(low, FACTOR * p95))
 
     def rename(self, old: str, new: str) -> None:

@@ -9,6 +9,7 @@ their own modules; this class only loads and saves their rows.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import sqlite3
 import threading
@@ -384,8 +385,9 @@ class Store:
         names = schema.ATTEMPT_COLUMNS[2:]
         for row in requests:
             if row.get("solo"):
+                latency, ttfb = _solo_times(row)
                 out[row["id"]] = [{"provider": row["provider"], "outcome": Outcome.OK.value, "status": row["status"],
-                                   "latency_ms": row["latency_ms"], "error": None, "ttfb_ms": row["ttfb_ms"],
+                                   "latency_ms": latency, "error": None, "ttfb_ms": ttfb,
                                    "hedge": False, "retry": None, "sent_model": row["sent_model"],
                                    "summary": False}]
         request_ids = [row["id"] for row in requests if not row.get("solo")]
@@ -587,15 +589,25 @@ def _rows(request_id: int, r: RequestRecord) -> tuple[tuple[Any, ...], list[tupl
     # Served after another provider failed (a stream that broke on the provider that served it is no failover).
     failover = r.provider is not None and any(a.outcome is Outcome.PROVIDER_FAILURE and a.provider != r.provider
                                               for a in attempts)
+    own = attempts[0] if solo else None  # its times are kept in the row, since it has none of its own
     row = (request_id, r.unix_ms, r.session_id, r.path, r.model, int(r.stream), r.provider, tried, r.status,
            r.latency_ms, r.ttfb_ms, u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens,
            u.total_tokens, r.error or None, r.request_id or None, r.sent_model, request_outcome(r), len(attempts),
-           int(hedged), int(failover), r.request_bytes, r.response_bytes, int(solo))
+           int(hedged), int(failover), r.request_bytes, r.response_bytes, int(solo),
+           own.latency_ms if own else None, own.ttfb_ms if own else None)
     if solo:
         return row, []
     return row, [(request_id, i, a.provider, a.outcome.value, a.status, a.latency_ms, a.error or None, a.ttfb_ms,
                   int(a.hedge), a.retry.value if a.retry else None, a.sent_model, int(a.summary))
                  for i, a in enumerate(attempts)]
+
+
+def _solo_times(row: dict[str, Any]) -> tuple[float, float | None]:
+    """The latency and TTFB of a solo row's attempt: its own, or, on a row logged before they were kept,
+    the request's (which also hold the time the client took to send its body)."""
+    if row.get("attempt_latency_ms") is None:
+        return row["latency_ms"], row["ttfb_ms"]
+    return row["attempt_latency_ms"], row["attempt_ttfb_ms"]
 
 
 def _solo(record: RequestRecord) -> bool:
@@ -622,13 +634,18 @@ class _LocalDays:
         """The day's name and its local midnight (unix ms)."""
         start, end, name = self._span
         if not start <= unix_s < end:
-            t = time.localtime(unix_s)
-            name = time.strftime("%Y-%m-%d", t)
-            # mktime normalises the day after the last of a month and finds DST-shifted midnights itself.
-            start = time.mktime((t.tm_year, t.tm_mon, t.tm_mday, 0, 0, 0, 0, 0, -1))
-            end = time.mktime((t.tm_year, t.tm_mon, t.tm_mday + 1, 0, 0, 0, 0, 0, -1))
+            day = dt.datetime.fromtimestamp(unix_s).date()
+            name = day.isoformat()
+            start, end = _midnight(day), _midnight(day + dt.timedelta(days=1))
             self._span = (start, end, name)
         return name, int(start * 1000)
+
+
+def _midnight(day: dt.date) -> float:
+    """When ``day`` begins (unix s). Where clocks go back across midnight it comes twice: the first one
+    (fold 0), as the Usage page's day buckets take it — C's mktime picks either, by its last answer. A
+    midnight skipped by clocks going forward is read at the offset before it: the day's first instant."""
+    return dt.datetime.combine(day, dt.time()).timestamp()
 
 
 def _prune(conn: sqlite3.Connection, retention: Retention, today: tuple[str, int]) -> None:

@@ -100,6 +100,10 @@ ADDED_COLUMNS = (
     ("request_log", "response_bytes", "INTEGER NOT NULL DEFAULT 0"),
     # 1: the request's one attempt succeeded at once and has no row in attempts (see database._rows).
     ("request_log", "solo", "INTEGER NOT NULL DEFAULT 0"),
+    # A solo request's attempt's own times, from asking the provider (the request's also hold reading the
+    # client's body); NULL on other rows, and on solo rows from before they were kept.
+    ("request_log", "attempt_latency_ms", "REAL"),
+    ("request_log", "attempt_ttfb_ms", "REAL"),
     ("attempts", "ttfb_ms", "REAL"),
     ("attempts", "hedge", "INTEGER NOT NULL DEFAULT 0"),
     ("attempts", "retry", "TEXT"),
@@ -118,7 +122,7 @@ REQUEST_COLUMNS = (
     "id", "unix_ms", "session_id", "path", "model", "stream", "provider", "providers_tried", "status",
     "latency_ms", "ttfb_ms", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens",
     "total_tokens", "error", "request_id", "sent_model", "outcome", "attempt_count", "hedged", "failover",
-    "request_bytes", "response_bytes", "solo",
+    "request_bytes", "response_bytes", "solo", "attempt_latency_ms", "attempt_ttfb_ms",
 )
 ATTEMPT_COLUMNS = (
     "request_id", "idx", "provider", "outcome", "status", "latency_ms", "error", "ttfb_ms", "hedge", "retry",
