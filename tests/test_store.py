@@ -491,3 +491,35 @@ def test_requests_today_count_from_the_first_of_two_midnights_after_a_restart(tm
     again = open_store(tmp_path)
     assert again.requests_today() == 2
     again.close()
+
+
+def test_two_moves_from_two_threads_reach_the_file_in_the_order_of_their_numbers(tmp_path):
+    """A rename and a delete at once (control calls run on a pool): the one numbered first but queued
+    second left the file's move number behind, and every read then applied the other move again — a
+    provider added later under the deleted id had its own items read back as the deleted one's."""
+    import threading
+
+    store = open_store(tmp_path)
+    real_submit = store._writer.submit
+    numbered_first = threading.Event()
+
+    def slow_for_the_first(op):
+        if threading.current_thread().name == "first":
+            numbered_first.set()
+            time.sleep(0.3)  # between taking its number and queueing its write
+        real_submit(op)
+
+    store._writer.submit = slow_for_the_first
+    first = threading.Thread(target=store.rename, args=("a", "b"), name="first")
+    first.start()
+    assert numbered_first.wait(5)
+    second = threading.Thread(target=store.forget, args=("c",), name="second")
+    second.start()
+    first.join(5)
+    second.join(5)
+    store._writer.submit = real_submit
+    store.flush()
+    ContinuityIndex(store).record_sealed("s", [("rs_new", "reasoning")], "c")  # a new provider "c"
+    store.flush()
+    assert ContinuityIndex(store).sealed_owners("s").get("rs_new") == "c"
+    store.close()

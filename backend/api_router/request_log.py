@@ -139,19 +139,23 @@ class Export:
         return "application/x-ndjson" if self.fmt == "jsonl" else "text/csv"
 
     def pieces(self) -> Iterator[bytes]:
+        # The rows there are now, read from one snapshot: what is logged meanwhile is not in it, and what
+        # the row limit prunes meanwhile (the oldest rows, read last) still is — ``total`` is what it holds.
+        with self.store.snapshot() as read:
+            yield from self._pages(read)
+
+    def _pages(self, read: Callable[[str, tuple[Any, ...]], list[Any]]) -> Iterator[bytes]:
         clauses, args = self.filters.where()
-        # The rows there are now: what is logged while the export is made is not in it.
-        total, newest = self.store.query(f"SELECT count(*), max(id) FROM request_log{_where(clauses)}",
-                                         tuple(args))[0]
+        total, newest = read(f"SELECT count(*), max(id) FROM request_log{_where(clauses)}", tuple(args))[0]
         self.total = min(total, EXPORT_LIMIT)
         if self.fmt == "csv":  # the header of an empty export is the one a full one would have
             yield self._csv([list(_named(_public(_row((None,) * len(_COLUMNS))), self.name_of))])
         before: int | None = None if newest is None else newest + 1
         while self.rows < self.total:
             where = _where([*clauses, "id < ?"] if before is not None else clauses)
-            found = self.store.query(f"SELECT {', '.join(_COLUMNS)} FROM request_log{where} ORDER BY id DESC LIMIT ?",
-                                     (*args, *([before] if before is not None else []),
-                                      min(EXPORT_PAGE_ROWS, self.total - self.rows)))
+            page = min(EXPORT_PAGE_ROWS, self.total - self.rows)
+            found = read(f"SELECT {', '.join(_COLUMNS)} FROM request_log{where} ORDER BY id DESC LIMIT ?",
+                         (*args, *([before] if before is not None else []), page))
             if not found:
                 return
             before = found[-1][0]
@@ -203,7 +207,8 @@ def filters_of(provider: str | None = None, outcome: str | None = None, session_
 # a session id, an error) that starts so gets an apostrophe before it, which shows it as the text it
 # is — at the start of the cell, and after anything a spreadsheet may split a line on (";" and a tab in
 # many locales, a line break), since a cell read with another separator starts there.
-_FORMULA = re.compile(r"(^|[;,\t\r\n])([=+\-@\t\r])")
+# The separator is looked behind, not taken: a tab or CR is a separator and a formula start at once.
+_FORMULA = re.compile(r"(?:^|(?<=[;,\t\r\n]))([=+\-@\t\r])")
 
 
 def _cell(value: Any) -> Any:
@@ -216,7 +221,7 @@ def _cell(value: Any) -> Any:
     if isinstance(value, list):
         value = ",".join(value)
     if isinstance(value, str):
-        return _FORMULA.sub(r"\1'\2", value)
+        return _FORMULA.sub(r"'\1", value)
     return value
 
 

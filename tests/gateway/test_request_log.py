@@ -204,12 +204,17 @@ async def test_a_formula_after_a_separator_stays_inside_its_quoted_cell(fakes, g
     gw = await gateway({"p1": p1})
     await gw.responses(headers={"session-id": "s;=HYPERLINK(A1);"})
     await gw.responses({**simple_body(), "model": "x\t=1+1\t"})
+    for model in ("\t=2+2", "m;\t=4+4"):  # a tab both separates and starts a formula
+        await gw.responses({**simple_body(), "model": model})
     content = (await gw.api("export_requests", format="csv"))["content"]
     for separator in (";", "\t"):
         cells = [cell for row in csv.reader(io.StringIO(content), delimiter=separator) for cell in row]
         assert not any(cell.lstrip().startswith("=") for cell in cells), (separator, cells)
     rows = list(csv.DictReader(io.StringIO(content)))
     assert {r["session_id"] for r in rows} >= {"s;'=HYPERLINK(A1);"}  # an apostrophe where a cell may start
+    from api_router.request_log import _cell
+
+    assert _cell("\r=3+3") == "'\r'=3+3" and _cell("a,\r@x") == "a,'\r'@x"  # so does a CR
 
 
 async def test_the_provider_filter_matches_ids_exactly(fakes, gateway):
@@ -572,3 +577,34 @@ async def test_the_export_downloads_a_page_of_rows_at_a_time(fakes, gateway):
         reply = await gw.request("GET", f"/api/export_requests?{query}")
         assert reply.status == status and said in reply.json["error"]["message"], (query, reply.body[:200])
     assert (await gw.request("GET", "/api/export_requests", token=False)).status == 401
+
+
+def test_an_export_holds_the_rows_it_counted_while_the_row_limit_prunes(tmp_path):
+    """Pages go newest first, so the oldest rows are read last — the ones a prune at max_rows deletes
+    while a download is under way. The file must hold the rows its count (X-API-Router-Rows, the
+    window's "Exported N requests") says."""
+    from api_router import request_log
+    from api_router.store import Store
+
+    store = Store(tmp_path / "s.sqlite3")
+    store.open()
+    try:
+        store.set_retention(Retention(days=30, rows=6000))
+        for i in range(6000):
+            store.log_request(RequestRecord(now_ms(), "/v1/responses", False, session_id=f"s{i}", status=200,
+                                            attempts=[Attempt("p1", Outcome.OK)]))
+        store.flush()
+        made = request_log.export_of(store, lambda pid: pid, "csv")
+        pieces = made.pieces()
+        got = [next(pieces), next(pieces)]  # the header and the first page
+        for i in range(400):  # traffic while the file downloads: each batch is followed by a prune
+            store.log_request(RequestRecord(now_ms(), "/v1/responses", False, session_id=f"new{i}", status=200,
+                                            attempts=[Attempt("p1", Outcome.OK)]))
+        store.flush()
+        store.prune()
+        got += list(pieces)
+        rows = list(csv.DictReader(io.StringIO(b"".join(got).decode())))
+        assert made.total == made.rows == len(rows) == 6000
+        assert not any(r["session_id"].startswith("new") for r in rows)
+    finally:
+        store.close()

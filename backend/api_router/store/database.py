@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -506,17 +506,20 @@ class Store:
         self._move(old, new, lambda c: _rename(c, old, new))
 
     def _move(self, old: str, new: str, write: Op) -> None:
-        """Queue a rename (or a delete: ``new`` its tombstone) numbered, the number written with it."""
+        """Queue a rename (or a delete: ``new`` its tombstone) numbered, the number written with it. Numbered
+        and queued under one lock: two moves from two threads reach the file in the order of their numbers
+        (the later one queued first would leave the file's number behind, and every read would then apply
+        the other move again)."""
         with self._state_lock:
             self._moves_made += 1
             number = self._moves_made
             self._moves.append((number, old, new))
 
-        def numbered(conn: sqlite3.Connection) -> None:
-            write(conn)
-            conn.execute(_META_SET, (MOVES_META, str(number)))
+            def numbered(conn: sqlite3.Connection) -> None:
+                write(conn)
+                conn.execute(_META_SET, (MOVES_META, str(number)))
 
-        self._writer.submit(numbered)
+            self._writer.submit(numbered)
 
     def readdressed(self, provider: str) -> None:
         """Its counters and request log are history that happened (the usage reading and the last test
@@ -531,8 +534,30 @@ class Store:
 
     # --- reads ---------------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Callable[[str, tuple[Any, ...]], list[Any]]]:
+        """Reads that all see the file as the first of them found it (one read transaction, on a connection of
+        their own): an export made a page at a time holds the rows there were when it began, whatever the
+        writer prunes meanwhile. Everything queued before the call is in it."""
+        self.flush()
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn.create_function("casefold", 1, _casefold, deterministic=True)
+        lock = threading.Lock()
+        try:
+            conn.execute("BEGIN")
+
+            def read(sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+                return self._found(self._fetch(conn, lock, sql, args))
+
+            yield read
+        finally:
+            conn.close()  # the transaction ends with it: the file's log can be checkpointed past it again
+
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
-        rows = self._fetch(self._reader, self._read_lock, sql, args)
+        return self._found(self._fetch(self._reader, self._read_lock, sql, args))
+
+    @staticmethod
+    def _found(rows: list[Any] | sqlite3.DatabaseError) -> list[Any]:
         if isinstance(rows, sqlite3.DatabaseError):
             raise DamagedDatabase(f"the history cannot be read: the database is damaged ({rows}). Restart API Router: "
                                   "the damaged file is then moved aside and a new one created")
