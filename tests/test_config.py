@@ -12,9 +12,11 @@ from api_router.config import (
     default_template,
     parse,
     provider_table,
+    remove_table,
     rename_in_doc,
     section,
     set_order,
+    set_value,
 )
 from api_router.tomlfiles import document
 
@@ -417,3 +419,30 @@ def test_a_change_that_would_move_settings_written_as_dotted_keys_is_refused(tmp
     assert path.read_text() == original and set(cf.current.providers) == {"p1"}
     cf.edit(lambda doc: section(doc, "routing").__setitem__("cooldown_seconds", 9))  # a change that fits is made
     assert tomllib.loads(path.read_text())["providers"]["p1"]["display_name"] == "Relay A"
+
+
+@pytest.mark.parametrize(("name", "original", "wanted"), [
+    ("the first provider's own comment goes with it",
+     '[routing]\npreferred_provider = "b"\n\n# about a\n[providers.a]\nbase_url = "https://a/v1"\n\n'
+     '# about b\n[providers.b]\nbase_url = "https://b/v1"\n',
+     lambda text: "# about a" not in text and "# about b\n[providers.b]" in text),
+    ("comments above an array of tables stay above it",
+     '[providers.a]\nbase_url = "https://a/v1"\n# about the plugins\n[[plugins]]\nname = "x"\n'
+     '# about routing\n[routing]\ncooldown_seconds = 5\n',
+     lambda text: "# about the plugins\n[[plugins]]" in text and "# about routing\n[routing]" in text),
+])
+def test_a_deleted_provider_table_takes_its_own_comments_and_leaves_the_next_ones(tmp_path, name, original, wanted):
+    path = tmp_path / "config.toml"
+    path.write_text(original)
+    cf, _ = ConfigFile.load(path)
+    cf.edit(lambda doc: remove_table(doc, doc["providers"], "a"))
+    assert wanted(path.read_text()), path.read_text()
+
+
+def test_a_new_entry_of_a_table_of_comments_goes_under_its_own_ones(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[providers.a]\nbase_url = "https://a/v1"\n[providers.a.model_map]\n# none yet\n\n'
+                    '# about routing\n[routing]\ncooldown_seconds = 5\n')
+    cf, _ = ConfigFile.load(path)
+    cf.edit(lambda doc: set_value(provider_table(doc, "a"), "model_map", {"q": "r"}))
+    assert '# none yet\nq = "r"\n\n# about routing\n[routing]' in path.read_text()

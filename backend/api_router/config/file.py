@@ -273,8 +273,9 @@ def remove_table(doc: TOMLDocument, parent: MutableMapping[str, Any], key: str) 
         if inside:
             first, last = inside[0], inside[-1]
             _notes_to_next(order, last)
-            if first > 0:
-                _take_notes(order[first - 1], above_only=True)
+            before = next((t for t in reversed(order[:first]) if not t.is_super_table()), None)
+            if before is not None:
+                _take_notes(before, above_only=True)
     del parent[key]
     if not parent and isinstance(parent, Table) and parent.is_super_table():  # ``[a.b]`` was all there was of a
         for name in [name for name in doc if doc[name] is parent]:
@@ -311,13 +312,14 @@ def _take_notes(table: Table, *, above_only: bool = False) -> str:
 
 
 def _tables(body: list[tuple[Any, Any]]) -> Iterator[Table]:
-    """Every table in ``body`` (a tomlkit container's items), nested ones too, in the file's order."""
-    from tomlkit.items import Table
+    """Every table in ``body`` (a tomlkit container's items), nested ones and those of ``[[arrays]]`` too, in
+    the file's order."""
+    from tomlkit.items import AoT, Table
 
     for _, item in body:
-        if isinstance(item, Table):
-            yield item
-            yield from _tables(item.value.body)
+        for table in item.body if isinstance(item, AoT) else [item] if isinstance(item, Table) else []:
+            yield table
+            yield from _tables(table.value.body)
 
 
 def _trailing(body: list[tuple[Any, Any]], kinds: tuple[type, ...]) -> list[Any]:
@@ -389,9 +391,11 @@ def _insert_above_comments(table: MutableMapping[str, Any], key: str, value: Any
         return False
     body = table.value.body
     tail = _trailing(body, (Comment, Whitespace))
-    if not any(isinstance(item, Comment) for item in tail) or len(tail) == len(body):
+    if not any(isinstance(item, Comment) for item in tail):
         return False
-    table.value._insert_at(len(body) - len(tail), key, value)
+    # Comments before the last blank line are the table's own; those after it stand over the next header.
+    blank = max((n for n, item in enumerate(tail) if isinstance(item, Whitespace)), default=0)
+    table.value._insert_at(len(body) - len(tail) + blank, key, value)
     return True
 
 
