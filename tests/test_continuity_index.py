@@ -6,7 +6,7 @@ import time
 import pytest
 
 from api_router.continuity import index as index_mod
-from api_router.continuity.index import ContinuityIndex
+from api_router.continuity.index import ContinuityIndex, sealed_key
 from api_router.continuity.rewrite import drop_sealed_reasoning
 from api_router.store import Store
 from api_router.store.database import tombstone
@@ -167,17 +167,19 @@ def test_an_item_the_store_does_not_know_is_looked_up_once_not_on_every_request(
     monkeypatch.setattr(index_mod, "UNKNOWN_AFTER_SECONDS", 0.0)
     index = ContinuityIndex(store)
     items = [reasoning(f"rs_old_{i}") for i in range(50)]
+    keys = [sealed_key(item) for item in items]
     for _ in range(3):  # three requests carrying the same history
         kept = drop_sealed_reasoning(items, "A", index.sealed_owners("s"), all_sealed=False)
         assert kept is items  # unknown items pass as the candidate's own, as before
-    assert sorted(reads) == sorted(f"rs_old_{i}" for i in range(50))
+    # Each looked up once by its key, and once by its id (what earlier versions recorded it under).
+    assert sorted(reads) == sorted(keys + [f"rs_old_{i}" for i in range(50)])
     owners = index.sealed_owners("s")
-    assert dict(owners) == {} and len(owners) == 0 and owners.get("rs_old_1") is None
+    assert dict(owners) == {} and len(owners) == 0 and owners.get(keys[1]) is None
     with pytest.raises(KeyError):
-        owners["rs_old_1"]
-    # Recorded later (a provider sealed an item with that id): known from then on.
-    index.record_sealed("s", [("rs_old_1", "reasoning")], "B")
-    assert owners.get("rs_old_1") == "B" and dict(owners) == {"rs_old_1": "B"}
+        owners[keys[1]]
+    # Recorded later (a provider sealed that item): known from then on.
+    index.record_sealed("s", [(keys[1], "reasoning")], "B")
+    assert owners.get(keys[1]) == "B" and dict(owners) == {keys[1]: "B"}
 
 
 def test_unknown_items_share_the_memory_bound(store, small, reads, monkeypatch):

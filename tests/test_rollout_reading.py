@@ -13,6 +13,7 @@ import pytest
 
 from api_router.codex import sessions
 from api_router.codex.sessions import Rollout, RolloutReader
+from api_router.continuity.index import sealed_key
 
 
 def test_a_replay_takes_response_items_and_compactions_and_nothing_else(tmp_path):
@@ -105,7 +106,9 @@ class _Expected:
             after.history.append(payload)
         elif kind == "compacted":
             replacement = payload["replacement_history"]
-            after.summarised.update({i["id"]: self.history for i in replacement if i.get("type") == "compaction"})
+            for item in replacement:  # by its id and by its sealed content
+                if item.get("type") == "compaction" and self.history:
+                    after.summarised.update({key: self.history for key in (item.get("id"), sealed_key(item)) if key})
             after.history = list(replacement)
         return after
 

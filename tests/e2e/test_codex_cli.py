@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 from aiohttp import web
 
+from api_router.continuity.index import sealed_key
 from tests.support import fake_provider as fp
 from tests.support.codex import Codex, codex_binary
 
@@ -131,9 +132,10 @@ async def test_remote_compaction_survives_the_sealing_provider_going_down(fakes,
     second = await run(codex, "continue", resume=first.thread_id)  # compacts on p1 first
     assert second.agent_text == "p1 answers"
     sealed = gw.services.continuity.index.sealed_owners(first.thread_id)
-    compactions = [i for i, owner in sealed.items() if i.startswith("cmp_") and owner == "p1"]
-    assert compactions, "p1 should have sealed a compaction item"
-    assert any(i.get("type") == "compaction" for i in p1.requests[-1].json["input"])
+    carried = [i for i in p1.requests[-1].json["input"] if i.get("type") == "compaction"]
+    assert carried, "p1 should have been sent its compaction item back"
+    assert all(sealed.get(sealed_key(i)) == "p1" for i in carried), "p1 should own its compaction item"
+    compactions = {i.get("id") for i in carried}
 
     p1.always(fp.status(503, "p1 went away"))
     third = await run(codex, "and finish it", resume=first.thread_id)
@@ -141,7 +143,7 @@ async def test_remote_compaction_survives_the_sealing_provider_going_down(fakes,
     assert p2.calls >= 1 and p2.foreign_sealed == []
     for req in p2.requests:
         assert b"sealed-by-p1" not in req.raw
-        assert not {i.get("id") for i in req.json["input"]} & set(compactions)
+        assert not {i.get("id") for i in req.json["input"]} & compactions
     texts = json.dumps(p2.requests[-1].json["input"])
     assert "start a task" in texts and "and finish it" in texts  # the conversation survived
 

@@ -13,6 +13,7 @@ import tomlkit
 from aiohttp import web
 
 from api_router import analytics
+from api_router.continuity.index import sealed_key
 from api_router.gateway.classify import mentions_unknown_model
 from api_router.gateway.upstream import clip
 from api_router.routing import affinity
@@ -286,14 +287,19 @@ def compaction_rollout(codex_home: Path, cmp_id: str, sealed_by: str,
     return before, replacement
 
 
-async def test_a_compaction_sealed_by_a_provider_that_is_down_is_expanded_for_the_next(fakes, gateway, codex_home):
+@pytest.mark.parametrize("codex_id", [False, True])
+async def test_a_compaction_sealed_by_a_provider_that_is_down_is_expanded_for_the_next(fakes, gateway, codex_home,
+                                                                                       codex_id):
+    """``codex_id``: the item comes back under another id than the provider gave it (Codex makes its own
+    for a relay's id-less item): it is known by its sealed content, in the store and the session file."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
     p1.always(fp.compacting())
     reply = await gw.responses(trigger(), headers={"session-id": SID}, stream=True)
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1"
-    cmp_id = reply.events[-1]["response"]["output"][0]["id"]
-    assert gw.services.continuity.index.sealed_owners(SID)[cmp_id] == "p1"
+    compaction = reply.events[-1]["response"]["output"][0]
+    cmp_id = "cmp_01a23e77-9276-codex-made" if codex_id else compaction["id"]
+    assert gw.services.continuity.index.sealed_owners(SID)[sealed_key(compaction)] == "p1"
     before, replacement = compaction_rollout(codex_home, cmp_id, "p1")
 
     p1.always(fp.status(503, "p1 is gone"))
@@ -476,7 +482,7 @@ async def test_a_compaction_announced_only_by_output_item_done_is_accepted(fakes
         attempts = gw.services.store.request_log()[0]["attempts"]
         assert [a["outcome"] for a in attempts] == ["ok"]
         owners = gw.services.continuity.index.sealed_owners(sid)
-        assert [owner for item, owner in owners.items() if item.startswith("cmp_")] == ["p1"]
+        assert list(dict(owners).values()) == ["p1"]  # the compaction item's
         if not stream:
             assert [i["type"] for i in reply.json["output"]] == ["compaction"]
     assert p2.calls == 0
@@ -498,7 +504,8 @@ async def test_responses_compact_is_proxied_with_failover(fakes, gateway):
         assert p2.requests[-1].path == "/v1/responses/compact"
         row = gw.services.store.request_log()[0]
         assert row["path"] == path and row["provider"] == "p2"
-    assert gw.services.continuity.index.sealed_owners(SID)["cmp_p2_c1"] == "p2"
+    assert gw.services.continuity.index.sealed_owners(SID)[sealed_key(
+        {"type": "compaction", "id": "cmp_p2_c1", "encrypted_content": "sealed-by-p2"})] == "p2"
 
 
 # --- headers -----------------------------------------------------------------------------------------
@@ -1148,8 +1155,11 @@ def without_sealed_ids(stream: bool) -> fp.Behaviour:
     return run
 
 
+@pytest.mark.parametrize("codex_id", [False, True])
 @pytest.mark.parametrize("stream", [False, True])
-async def test_reasoning_sealed_without_an_id_is_still_kept_from_other_providers(fakes, gateway, stream):
+async def test_reasoning_sealed_without_an_id_is_still_kept_from_other_providers(fakes, gateway, stream, codex_id):
+    """Codex 0.169 sends such an item back with an id of its own making (``codex_id``): the owner is
+    known by the sealed content all the same."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})
     p1.queue(without_sealed_ids(stream))
@@ -1159,6 +1169,8 @@ async def test_reasoning_sealed_without_an_id_is_still_kept_from_other_providers
     item = sealed_item_of(reply.events) if stream else next(
         i for i in reply.json["output"] if i["type"] == "reasoning")
     assert "id" not in item
+    if codex_id:
+        item = {**item, "id": "rs_01a23e77-3e86-7d51-a3f3-codex-made"}
     await gw.api("set_manual_override", provider="p2")
     body, headers = carrying(item, SID)
     reply = await gw.responses(body, headers=headers, stream=stream)
@@ -1167,6 +1179,40 @@ async def test_reasoning_sealed_without_an_id_is_still_kept_from_other_providers
     await gw.api("set_manual_override", provider="p1")
     reply = await gw.responses(body, headers=headers, stream=stream)
     assert reply.status == 200 and p1.requests[-1].json["input"][1] == item  # its own producer gets it back
+
+
+def answering(answer: dict) -> fp.Behaviour:
+    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        return web.json_response(answer)
+    return run
+
+
+async def test_two_providers_giving_their_sealed_items_the_same_id_keep_them_apart(fakes, gateway):
+    """Relays that number their items (``rs_0``): p2's item of that id must not take the place of p1's,
+    and neither provider is sent the other's."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    items = {}
+    for name in ("p1", "p2"):
+        await gw.api("set_manual_override", provider=name)
+        answer = fp.response_object("thought", provider=name, reasoning=True)
+        (item,) = [i for i in answer["output"] if i["type"] == "reasoning"]
+        item["id"] = "rs_0"
+        (p1 if name == "p1" else p2).queue(answering(answer))
+        think, headers = turn(f"think on {name}")
+        reply = await gw.responses(think, headers=headers)
+        assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == name
+        items[name] = item
+    user = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "go on"}]}
+    body, headers = turn("go on")
+    body["input"] = [items["p1"], items["p2"], user]
+    for name, fake in (("p2", p2), ("p1", p1)):
+        await gw.api("set_manual_override", provider=name)
+        reply = await gw.responses(body, headers=headers)
+        assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == name
+        assert fake.foreign_sealed == []
+        assert [i["encrypted_content"] for i in fake.requests[-1].json["input"] if i.get("encrypted_content")] == [
+            f"sealed-by-{name}"]
 
 
 async def test_a_session_header_that_is_not_utf8_still_names_one_session(fakes, gateway):

@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from api_router.continuity.index import sealed_key
 from tests.support import fake_provider as fp
 from tests.support.harness import simple_body
 
@@ -433,7 +434,7 @@ async def test_a_client_that_closes_once_it_has_response_completed_got_a_complet
     row = await logged_row(gw)
     assert (row["status"], row["provider"], row["total_tokens"], row["error"]) == (200, "p1", 120, None), row
     assert [a["outcome"] for a in row["attempts"]] == ["ok"]
-    assert gw.services.continuity.index.sealed_owners("sess-leaves").get(answer["output"][0]["id"]) == "p1"
+    assert gw.services.continuity.index.sealed_owners("sess-leaves").get(sealed_key(answer["output"][0])) == "p1"
     assert gw.services.store.metrics()["p1"].total_tokens == 120
 
 
@@ -446,7 +447,7 @@ async def test_a_compaction_completed_after_the_client_left_is_still_accounted(f
               "output": [{"type": "compaction", "id": "cmp_left_1", "encrypted_content": "sealed-by-p1"}]}
     row = await compaction_left_before_its_end(gw, p1, answer, "sess-compacts")
     assert (row["status"], row["provider"], row["total_tokens"], row["error"]) == (499, "p1", 120, "client disconnected")
-    assert gw.services.continuity.index.sealed_owners("sess-compacts").get("cmp_left_1") == "p1"
+    assert gw.services.continuity.index.sealed_owners("sess-compacts").get(sealed_key(answer["output"][0])) == "p1"
     assert gw.services.store.metrics()["p1"].total_tokens == 120
 
 

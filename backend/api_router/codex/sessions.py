@@ -17,6 +17,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from api_router.continuity.index import sealed_key
+
 # The lines a replay needs, found without parsing: a top-level "type" of one of them. (Inside a
 # string a quote is escaped, so text that merely mentions it does not match.)
 _REPLAYED = re.compile(rb'"type"\s*:\s*"(?:response_item|compacted)"')
@@ -197,8 +199,12 @@ def _step(rollout: Rollout, line: tuple[str, dict[str, Any]]) -> Rollout:
         for item in replacement:
             # Nothing before it: the first line of a forked session, which carries its parent's compacted
             # history; what those items summarised is in the parent's file, not nothing.
-            if item.get("type") == "compaction" and isinstance(item.get("id"), str) and rollout.history:
-                rollout.summarised[item["id"]] = list(rollout.history)
+            if item.get("type") == "compaction" and rollout.history:
+                # Found by its id and by its sealed content: Codex gives an id-less one an id of its own.
+                before = list(rollout.history)
+                for key in (item.get("id"), sealed_key(item)):
+                    if isinstance(key, str) and key:
+                        rollout.summarised[key] = before
         rollout.history = replacement
     elif isinstance(payload.get("message"), str) and payload["message"]:
         rollout.history = _local_compaction(rollout.history, payload["message"])

@@ -2,9 +2,9 @@
 
 - response id → provider (``previous_response_id`` only goes back to the provider that stored it);
 - sealed item → provider (reasoning and compaction items carry ``encrypted_content`` only their
-  producer can open), keyed by ``sealed_key`` (the item's id, or a hash of its sealed content when it
-  has none), held in memory per session and found in the store by that key whatever the session (a
-  forked session carries its parent's items);
+  producer can open), keyed by ``sealed_key`` (a digest of that sealed content), held in memory per
+  session and found in the store by that key whatever the session (a forked session carries its
+  parent's items);
 - the providers that refuse ``previous_response_id`` altogether.
 
 Lookups are answered from memory (a session's sealed items are loaded once, then kept); every change
@@ -266,15 +266,36 @@ UNKNOWN_AFTER_SECONDS = 10.0  # see SessionOwners.settled
 
 
 def sealed_key(item: dict[str, Any]) -> str | None:
-    """What a sealed item's producer is recorded under: its id — or, from a provider that gives its
-    sealed items none, its sealed content itself (which the client sends back byte for byte)."""
+    """What a sealed item's producer is recorded under: a digest of its sealed content, which the client
+    sends back byte for byte. Not its id: a relay may give its sealed items none (Codex then sends them
+    back with ids of its own making) or the ids another relay gives too (``rs_0``, ``rs_1``, …)."""
+    content = item.get("encrypted_content")
+    if type(content) is str and content:
+        # A long one by its length, start and end: a sealed token opens with its time and a random IV and
+        # ends with its MAC, and hashing a long history's every item on each request would cost more than
+        # the rest of its rewrite.
+        seen = content if len(content) <= _WHOLE_UP_TO else f"{len(content)}:{content[:96]}{content[-96:]}"
+        return _digest(seen)
+    return None
+
+
+def earlier_key(item: dict[str, Any]) -> str | None:
+    """What earlier versions recorded a sealed item under (its id, else a digest of all its content): owners
+    recorded by them are still found."""
     item_id = item.get("id")
     if type(item_id) is str and item_id:
         return item_id
     content = item.get("encrypted_content")
-    if type(content) is str and content:
-        return "sealed:" + hashlib.blake2b(content.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-    return None
+    if type(content) is str and len(content) > _WHOLE_UP_TO:
+        return _digest(content)
+    return None  # a short one's key is the same as now
+
+
+_WHOLE_UP_TO = 256
+
+
+def _digest(text: str) -> str:
+    return "sealed:" + hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 class SessionOwners(Mapping[str, str]):

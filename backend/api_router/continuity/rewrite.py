@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from api_router.codex.sessions import Rollout, RolloutReader
-from api_router.continuity.index import ContinuityIndex, sealed_key
+from api_router.continuity.index import ContinuityIndex, earlier_key, sealed_key
 from api_router.texts import quoted
 
 SESSION_HEADERS = ("session_id", "session-id", "thread-id", "conversation_id", "x-session-id")
@@ -177,9 +177,15 @@ def drop_sealed_reasoning(items: list[Any], provider: str, owners: Mapping[str, 
 
 
 def _owner(owners: Mapping[str, str], item: dict[str, Any], default: str | None) -> str | None:
-    """Who sealed ``item``, as recorded (``default`` when nobody we know did)."""
+    """Who sealed ``item``, as recorded (``default`` when nobody we know did) — also by an earlier
+    version, under the key it used."""
     key = sealed_key(item)
-    return default if key is None else owners.get(key, default)
+    if key is None:
+        return default
+    owner = owners.get(key)
+    if owner is None and (earlier := earlier_key(item)) is not None:
+        owner = owners.get(earlier)
+    return default if owner is None else owner
 
 
 def _sealed(item: Any, kind: str) -> bool:
@@ -294,7 +300,10 @@ class Continuity:
                 out.append(summary_message(summary))
                 continue
             assert rollout is not None
-            summarised = rollout.summarised.get(cid) if isinstance(cid, str) else None
+            # By its sealed content (Codex gives an id-less compaction item an id of its own), else its id.
+            summarised = rollout.summarised.get(sealed_key(item) or "")
+            if summarised is None and isinstance(cid, str):
+                summarised = rollout.summarised.get(cid)
             if summarised is None or cid in seen:
                 raise MissingSession(
                     f"the conversation carries a compaction item {quoted(cid)} sealed by another provider, and the "
