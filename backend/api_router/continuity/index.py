@@ -266,36 +266,32 @@ UNKNOWN_AFTER_SECONDS = 10.0  # see SessionOwners.settled
 
 
 def sealed_key(item: dict[str, Any]) -> str | None:
-    """What a sealed item's producer is recorded under: a digest of its sealed content, which the client
-    sends back byte for byte. Not its id: a relay may give its sealed items none (Codex then sends them
-    back with ids of its own making) or the ids another relay gives too (``rs_0``, ``rs_1``, …)."""
+    """What a sealed item's producer is recorded under: its sealed content, which the client sends back
+    byte for byte. Not its id: a relay may give its sealed items none (Codex then sends them back with
+    ids of its own making) or the ids another relay gives too (``rs_0``, ``rs_1``, …)."""
     content = item.get("encrypted_content")
     if type(content) is str and content:
-        # A long one by its length, start and end: a sealed token opens with its time and a random IV and
-        # ends with its MAC, and hashing a long history's every item on each request would cost more than
-        # the rest of its rewrite.
-        seen = content if len(content) <= _WHOLE_UP_TO else f"{len(content)}:{content[:96]}{content[-96:]}"
-        return _digest(seen)
+        # A long one by its length and end: a sealed token ends with its MAC (or tag), which no other has.
+        # A digest of each item would cost a long history more than the rest of its rewrite (1.4 against
+        # 0.3 us an item: 249 sealed items in a 2 MB Codex request).
+        return content if len(content) <= _WHOLE_UP_TO else f"{len(content)}:{content[-_END_CHARS:]}"
     return None
 
 
 def earlier_key(item: dict[str, Any]) -> str | None:
-    """What earlier versions recorded a sealed item under (its id, else a digest of all its content): owners
-    recorded by them are still found."""
+    """What earlier versions recorded a sealed item under (its id, else a digest of its sealed content):
+    owners recorded by them are still found."""
     item_id = item.get("id")
     if type(item_id) is str and item_id:
         return item_id
     content = item.get("encrypted_content")
-    if type(content) is str and len(content) > _WHOLE_UP_TO:
-        return _digest(content)
-    return None  # a short one's key is the same as now
+    if type(content) is str and content:
+        return "sealed:" + hashlib.blake2b(content.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    return None
 
 
-_WHOLE_UP_TO = 256
-
-
-def _digest(text: str) -> str:
-    return "sealed:" + hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+_WHOLE_UP_TO = 64
+_END_CHARS = 48  # a Fernet token's HMAC is its last 44 (base64 with padding)
 
 
 class SessionOwners(Mapping[str, str]):
