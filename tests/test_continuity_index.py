@@ -33,12 +33,12 @@ def reasoning(item_id):
 def test_a_long_session_keeps_its_newest_items_in_memory_and_finds_the_older_ones_in_the_store(store, small):
     index = ContinuityIndex(store)
     for turn in range(100):
-        index.record_sealed("long", [(f"rs_{turn}", "reasoning")], "A" if turn < 50 else "B")
+        index.record_sealed("long", [(sealed_key(reasoning(f"rs_{turn}")), "reasoning")], "A" if turn < 50 else "B")
         if turn % 10 == 9:
             store.flush()  # as the writer's 0.1 s window does long before an item is 20 recordings old
     assert index.sealed_items_in_memory <= 22
     owners = index.sealed_owners("long")
-    assert [owners.get(f"rs_{turn}") for turn in (0, 49, 50, 99)] == ["A", "A", "B", "B"]
+    assert [owners.get(sealed_key(reasoning(f"rs_{turn}"))) for turn in (0, 49, 50, 99)] == ["A", "A", "B", "B"]
     assert owners.get("rs_unknown") is None and owners.get("rs_unknown", "B") == "B"
     # No provider is sent another's reasoning, however old.
     items = [reasoning("rs_0"), reasoning("rs_99"), {"type": "message", "role": "user", "content": "hi"}]
@@ -171,8 +171,7 @@ def test_an_item_the_store_does_not_know_is_looked_up_once_not_on_every_request(
     for _ in range(3):  # three requests carrying the same history
         kept = drop_sealed_reasoning(items, "A", index.sealed_owners("s"), all_sealed=False)
         assert kept is items  # unknown items pass as the candidate's own, as before
-    # Each looked up once by its key, and once by its id (what earlier versions recorded it under).
-    assert sorted(reads) == sorted(keys + [f"rs_old_{i}" for i in range(50)])
+    assert sorted(reads) == sorted(keys)  # by its key only: this file holds no earlier version's keys
     owners = index.sealed_owners("s")
     assert dict(owners) == {} and len(owners) == 0 and owners.get(keys[1]) is None
     with pytest.raises(KeyError):
@@ -237,3 +236,32 @@ def test_a_rename_that_overtakes_a_read_of_the_store_is_read_again(store, monkey
         assert index.sealed_owners("t").get("rs_1") == "p2b"
         assert index.sealed_owners("t").get("rs_1") == "p2b"  # and what memory kept
     assert len(calls) == 2
+
+
+def test_owners_an_earlier_version_recorded_under_item_ids_are_still_found(tmp_path):
+    """Before sealed items were keyed by their content they were keyed by their id: a file from then
+    still keeps each provider's items from the others, until those rows go with the retention rules."""
+    import sqlite3
+
+    path = tmp_path / "data" / "s.sqlite3"
+    first = Store(path)
+    first.open()
+    first.close()
+    with sqlite3.connect(path) as conn:  # as an earlier version left it: keyed by id, a day before
+        conn.execute("INSERT INTO sealed_owner (item_id, session_id, provider, kind, unix_ms) VALUES "
+                     "('rs_kept', 's', 'p1', 'reasoning', ?)", (int(time.time() * 1000) - 86_400_000,))
+    store = Store(path)
+    store.open()
+    try:
+        assert store.earlier_sealed_keys
+        item = {"type": "reasoning", "id": "rs_kept", "encrypted_content": "gAAAA-sealed-by-p1"}
+        user = {"type": "message", "role": "user", "content": "go on"}
+        owners = ContinuityIndex(store).sealed_owners("s")
+        assert drop_sealed_reasoning([item, user], "p2", owners, all_sealed=False) == [user]
+        assert drop_sealed_reasoning([item, user], "p1", owners, all_sealed=False) == [item, user]
+    finally:
+        store.close()
+    fresh = Store(tmp_path / "other" / "s.sqlite3")
+    fresh.open()
+    assert not fresh.earlier_sealed_keys
+    fresh.close()

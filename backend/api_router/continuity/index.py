@@ -134,7 +134,8 @@ class ContinuityIndex:
                 return cached
         def read() -> SessionOwners:
             recent = self._store.load_sealed_owners(session, SEALED_PER_SESSION_IN_MEMORY)
-            return SessionOwners(recent, lambda item: self._recall(session, item))
+            return SessionOwners(recent, lambda item: self._recall(session, item),
+                                 earlier_keys=self._store.earlier_sealed_keys)
 
         with self._unmoved(read) as loaded:
             owners = self._sealed.setdefault(session, loaded)
@@ -280,7 +281,7 @@ def sealed_key(item: dict[str, Any]) -> str | None:
 
 def earlier_key(item: dict[str, Any]) -> str | None:
     """What earlier versions recorded a sealed item under (its id, else a digest of its sealed content):
-    owners recorded by them are still found."""
+    owners recorded by them are still found, while the store holds any (``Store.earlier_sealed_keys``)."""
     item_id = item.get("id")
     if type(item_id) is str and item_id:
         return item_id
@@ -300,12 +301,16 @@ class SessionOwners(Mapping[str, str]):
     recordings old are trimmed: the store is asked rather than memory trusted to be complete.)
     ``recent`` also holds the items found in neither (``UNKNOWN``), which the mapping leaves out."""
 
-    __slots__ = ("_loaded_at", "_lookup", "recent")
+    __slots__ = ("_loaded_at", "_lookup", "earlier_keys", "recent")
 
-    def __init__(self, recent: dict[str, str], lookup: Callable[[str], str | None]) -> None:
+    def __init__(self, recent: dict[str, str], lookup: Callable[[str], str | None], *,
+                 earlier_keys: bool = False) -> None:
         self.recent = recent  # oldest first
         self._lookup = lookup
         self._loaded_at = time.monotonic()
+        # Items may be recorded under an earlier version's key too (``earlier_key``): asked for when the
+        # store holds such records, so a history nobody recorded is not looked up twice for nothing.
+        self.earlier_keys = earlier_keys
 
     def settled(self) -> bool:
         """Whether a miss in the store is final. Loading may miss the session's items still queued for

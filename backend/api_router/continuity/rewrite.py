@@ -183,7 +183,7 @@ def _owner(owners: Mapping[str, str], item: dict[str, Any], default: str | None)
     if key is None:
         return default
     owner = owners.get(key)
-    if owner is None and (earlier := earlier_key(item)) is not None:
+    if owner is None and getattr(owners, "earlier_keys", False) and (earlier := earlier_key(item)) is not None:
         owner = owners.get(earlier)
     return default if owner is None else owner
 

@@ -112,6 +112,9 @@ class Store:
         # with it (MOVES_META), so a read of the owner tables says which it reflects (see ``_now_known_as``).
         self._moves: deque[tuple[int, str, str]] = deque(maxlen=MOVES_KEPT)
         self._moves_made = 0
+        # Whether the file holds sealed owners recorded under the keys of earlier versions (an item's id),
+        # which lookups then try too; they go with the retention rules (see ``_load_memory``).
+        self.earlier_sealed_keys = False
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -212,6 +215,12 @@ class Store:
         seen = conn.execute("SELECT value FROM meta WHERE key = 'events_seen_up_to'").fetchone()
         self._seen_up_to = int(seen[0]) if seen else 0
         self._moves_made = _moves_in(conn.execute(_MOVES_READ).fetchone())
+        since = conn.execute(f"SELECT value FROM meta WHERE key = '{_KEYED_BY_CONTENT}'").fetchone()
+        if since is None:  # the first start of a version that keys sealed items by their content
+            since = (str(now_ms()),)
+            conn.execute(_META_SET, (_KEYED_BY_CONTENT, since[0]))
+        self.earlier_sealed_keys = conn.execute("SELECT 1 FROM sealed_owner WHERE unix_ms < ? LIMIT 1",
+                                                (int(since[0]),)).fetchone() is not None
         day, midnight_ms = self._days.day_and_start(time.time())
         kept = conn.execute("SELECT count(*) FROM request_log WHERE unix_ms >= ?", (midnight_ms,)).fetchone()[0]
         self._today = (day, kept + _pruned_on(conn, day))  # today's rows the row limit cut count too
@@ -734,6 +743,7 @@ def tombstone(provider: str) -> str:
 
 
 MOVES_META = "provider_moves"
+_KEYED_BY_CONTENT = "sealed_keyed_by_content_since"
 _MOVES_READ = f"SELECT value FROM meta WHERE key = '{MOVES_META}'"
 MOVES_KEPT = 1000  # moves queued and not yet known to be committed: renames are made by hand
 
