@@ -440,6 +440,20 @@ async def test_a_compaction_refused_in_a_failed_json_answer_is_a_refusal_for_eit
         ("p1", "client_error"), ("p2", "client_error")]  # every one refused: the request's fault, not theirs
 
 
+async def test_a_compaction_one_provider_refuses_while_another_is_down_is_answered_with_the_refusal(fakes, gateway):
+    """Codex retries a 502 (the trigger again, to the same providers) and has no fallback for a compaction:
+    the refusal is its answer, and the provider that was down is still that provider's failure."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    said = "Invalid value: 'compaction_trigger'."
+    p1.always(fp.status(503, "p1 down"))
+    p2.always(fp.status(400, said))
+    reply = await gw.responses(trigger(), headers={"session-id": SID}, stream=True)
+    assert reply.status == 400 and said in reply.json["error"]["message"], reply.text
+    assert [(a["provider"], a["outcome"]) for a in gw.services.store.request_log()[0]["attempts"]] == [
+        ("p1", "provider_failure"), ("p2", "client_error")]
+
+
 @pytest.mark.parametrize("refusal", ["http_400", "in_band"])
 async def test_a_compaction_request_a_provider_refuses_fails_over(fakes, gateway, refusal):
     """A relay without remote compaction refuses the trigger; Codex has no fallback of its own."""

@@ -200,10 +200,14 @@ class ResponsesProxy:
         # A model only the providers asked lack may be had by one not asked (cooling down, or outside a
         # lock): that is no refusal of the request, but the usual failure, which names them.
         everyone_asked = not unknown_model or set(ex.cfg.routable) <= {f.provider for f in ex.failures}
-        if refusals and not any(f.health for f in ex.failures) and everyone_asked:
+        # A compaction no provider made and one refused: Codex retries a 5xx (the trigger again, to the
+        # same providers), and has no fallback for it either, so the refusal is its answer.
+        compaction_refused = ex.client is not None and ex.client.compaction_trigger and any(
+            not f.health for f in refusals)
+        if compaction_refused or (refusals and not any(f.health for f in ex.failures) and everyone_asked):
             # Every provider refused what this request asks (a compaction, a model none of them has): the
             # client hears that refusal, not a gateway error it would retry.
-            refusal = refusals[0]
+            refusal = next(f for f in refusals if not f.health)
             said = f"{ex.cfg.name_of(refusal.provider)}: {refusal.error}"
             if unknown_model and ex.client is not None:
                 said = f"no provider has the model {quoted(ex.client.model)} ({said})"
