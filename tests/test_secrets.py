@@ -154,6 +154,22 @@ def test_redactor_masks_keys_spelled_with_json_escapes_or_in_utf16(tmp_path):
         assert r.redact_bytes(untouched) is untouched
 
 
+def test_redactor_masks_a_key_an_upstream_echoes_percent_encoded(tmp_path):
+    """A relay that quotes the URL or form it was sent writes "+", "/" and "=" as %2B %2F %3D (or "+" for a
+    space, or lower-case hex): the key must not come through in that form either."""
+    from urllib.parse import quote, quote_plus
+
+    key = "sk-echo+SECRET/value=123456789"
+    sf, _ = SecretsFile.load(tmp_path / "secrets.json")
+    r = Redactor()
+    r.update(sf.edit(lambda s: s.with_changes(provider_keys={"p": key})))
+    for echoed in (quote(key, safe=""), quote_plus(key, safe=""), quote(key, safe="").lower().replace(
+            "sk-echo%2bsecret%2fvalue%3d123456789", "sk-echo%2bSECRET%2fvalue%3d123456789")):
+        text = f"invalid api key {echoed}"
+        assert "SECRET" not in r(text), echoed
+        assert b"SECRET" not in r.redact_bytes(text.encode()), echoed
+
+
 def test_a_key_replaced_or_deleted_while_running_stays_masked(tmp_path):
     """A request sent with the old key may still be answered (its error echoing that key) after the
     key was rotated or its provider deleted."""

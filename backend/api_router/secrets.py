@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 from api_router.fsutil import is_read_only, move_aside, read_file, remove_stale_temp_files, tighten
 from api_router.texts import listed, quoted, shortened
@@ -418,7 +418,18 @@ def _go_escaped(text: str) -> str:
 # letters, digits and "-_" is written one way.
 _WRITINGS: tuple[Callable[[str], str], ...] = (
     lambda text: text, _json_escaped, lambda text: _json_escaped(text).replace("/", "\\/"), _go_escaped,
-    lambda text: _go_escaped(text).replace("/", "\\/"))
+    lambda text: _go_escaped(text).replace("/", "\\/"),
+    # Percent-encoded, as an upstream echoes a URL or form it was sent ("+" "/" "=" as %2B %2F %3D, or
+    # "+" for a space), with upper- or lower-case hex.
+    lambda text: quote(text, safe=""), lambda text: quote_plus(text, safe=""),
+    lambda text: _lower_hex(quote(text, safe="")), lambda text: _lower_hex(quote_plus(text, safe="")))
+
+
+def _lower_hex(text: str) -> str:
+    return _PERCENT_ESCAPE.sub(lambda m: m.group(0).lower(), text)
+
+
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
 
 
 def _replace_aligned(data: bytes, old: bytes, new: bytes) -> bytes:
