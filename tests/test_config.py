@@ -414,8 +414,10 @@ def test_a_change_that_would_move_settings_written_as_dotted_keys_is_refused(tmp
     def add_p2(doc):
         provider_table(doc, "p2", create=True)["base_url"] = "https://b.example.com/v1"
 
-    with pytest.raises(ConfigError, match="without moving other settings"):
+    with pytest.raises(ConfigError, match="without moving other settings") as refused:
         cf.edit(add_p2)
+    assert "(providers.p1.base_url, providers.p1.display_name)" in str(refused.value)
+    assert "write them as a [providers.p1] table" in str(refused.value)
     assert path.read_text() == original and set(cf.current.providers) == {"p1"}
     cf.edit(lambda doc: section(doc, "routing").__setitem__("cooldown_seconds", 9))  # a change that fits is made
     assert tomllib.loads(path.read_text())["providers"]["p1"]["display_name"] == "Relay A"

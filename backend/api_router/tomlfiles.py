@@ -56,9 +56,28 @@ def dumped(doc: TOMLDocument) -> str:
     except TomlError:
         ok = False
     if not ok:
-        raise TomlError("the change cannot be written into this file's layout without moving other settings "
-                        "(tables written as dotted keys, such as 'a.b.c = …', next to a table the change adds)")
+        dotted = _dotted_names(doc.body)
+        named = ", ".join(dotted[:3]) + (", …" if len(dotted) > 3 else "") if dotted else "a.b.c = …"
+        table = dotted[0].rsplit(".", 1)[0] if dotted else "a.b"
+        raise TomlError(f"the change cannot be written into this file's layout without moving other settings: "
+                        f"it has settings written as dotted keys ({named}), which a table the change adds would "
+                        f"land among; write them as a [{table}] table")
     return text
+
+
+def _dotted_names(body: list[tuple[Any, Any]], prefix: str = "", dotted: bool = False) -> list[str]:
+    """The settings a document writes as dotted keys (``providers.p5.base_url = …``), by their full names."""
+    names: list[str] = []
+    for key, item in body:
+        if key is None:
+            continue
+        inner = getattr(getattr(item, "value", None), "body", None)
+        if isinstance(inner, list):
+            found = _dotted_names(inner, f"{prefix}{key.key}.", dotted=key.is_dotted())
+            names += [name for name in found if name not in names]
+        elif dotted and f"{prefix}{key.key}" not in names:
+            names.append(f"{prefix}{key.key}")
+    return names
 
 
 def same_values(a: Any, b: Any) -> bool:

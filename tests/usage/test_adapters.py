@@ -474,3 +474,22 @@ async def test_a_budget_spent_in_another_currency_is_not_compared(panel: FakePan
     assert (snap.weekly_spent_usd, snap.weekly_budget_usd, snap.budget_unit) == (1, 4, "USD")
     assert snap.to_json()["left_percent"] == 75 and not snap.exhausted
     assert any("daily" in n and "EUR" in n and "CNY" in n for n in snap.notes)
+
+
+@pytest.mark.parametrize("doc", [{"data": {"daily_spent": "20%", "daily_budget": "$10"}},
+                                 {"data": {"daily_spent": "$2", "daily_budget": "85%"}}])
+async def test_a_budget_figure_written_as_a_percentage_is_no_amount(panel: FakePanel, client: httpx.AsyncClient,
+                                                                    doc: dict) -> None:
+    """"20%" spent of "$10" is not $20 of $10 (out of quota, skipped by routing): the period is left out."""
+    panel.json("/api/backend/users/info", {"data": {**doc["data"], "weekly_spent": "$1", "weekly_budget": "$4"}})
+    snap = await fetch_usage(target(panel, "budget_info", usage_token=TOKEN), client)
+    assert snap.daily_spent_usd is None and snap.daily_budget_usd is None and not snap.exhausted
+    assert snap.to_json()["left_percent"] == 75
+    assert any(n.startswith("daily:") and "percentage" in n for n in snap.notes)
+
+
+async def test_the_note_on_a_budget_in_two_currencies_names_each_figure(panel: FakePanel,
+                                                                        client: httpx.AsyncClient) -> None:
+    panel.json("/api/backend/users/info", {"data": {"daily_spent": "€5", "daily_budget": "¥100"}})
+    snap = await fetch_usage(target(panel, "budget_info", usage_token=TOKEN), client)
+    assert "daily: spent in EUR, budget in CNY — left out" in snap.notes

@@ -548,8 +548,7 @@ class ConfigFile(UserFile[Loaded]):
             try:
                 text = dumped(doc)
             except TomlError as exc:
-                raise ConfigError(f"config.toml was not changed: {exc}; write those settings as [section] tables, "
-                                  "or make the change by hand") from None
+                raise ConfigError(f"config.toml was not changed: {exc}, or make the change by hand") from None
             return Loaded(text, config, tuple(ignored_settings(doc)))
 
         with self._lock:

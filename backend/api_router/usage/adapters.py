@@ -409,21 +409,38 @@ def _read_budget_info(doc: Any) -> tuple[_Readings, str, list[str]]:
 
 def _one_budget_currency(readings: _Readings) -> tuple[str, list[str]]:
     """Keep the budgets of one currency (a figure without a sign is taken to be in its period's
-    other figure's, else in dollars); a period whose figures are in another, or in two, is left out
-    with a note: ¥100 of budget says nothing about €5 spent."""
-    currencies: dict[str, set[str]] = {}
-    for period in _PERIODS:
-        names = [f"{period}_{kind}_usd" for kind in ("spent", "budget") if f"{period}_{kind}_usd" in readings.values]
-        if names:
-            currencies[period] = {readings.field_currency[n] for n in names} - {""}
-    unit = next((next(iter(c)) for c in currencies.values() if len(c) == 1), "USD")
+    other figure's, else in dollars); a period whose figures are in another, or in two, or written as
+    a percentage, is left out with a note: ¥100 of budget says nothing about €5 or 20 % spent."""
+    currencies: dict[str, dict[str, str]] = {}  # period -> figure ("spent", "budget") -> its currency
     notes = []
-    for period, found in currencies.items():
-        if found and found != {unit}:
-            for kind in ("spent", "budget"):
-                readings.values.pop(f"{period}_{kind}_usd", None)
-            notes.append(f"{period} budget in {' and '.join(sorted(found))}, not {unit}: left out")
+    for period in _PERIODS:
+        names = {kind: f"{period}_{kind}_usd" for kind in ("spent", "budget")}
+        found = {kind: name for kind, name in names.items() if name in readings.values}
+        percent = [kind for kind, name in found.items() if name in readings.percent_fields]
+        if percent:
+            _leave_out(readings, names.values())
+            notes.append(f"{period}: {' and '.join(percent)} written as a percentage, not an amount — left out")
+        elif found:
+            currencies[period] = {kind: readings.field_currency[name] for kind, name in found.items()}
+    signed = [set(figures.values()) - {""} for figures in currencies.values()]
+    unit = next((next(iter(c)) for c in signed if len(c) == 1), "USD")
+    for period, figures in currencies.items():
+        own = set(figures.values()) - {""}
+        if own - {unit}:
+            _leave_out(readings, [f"{period}_{kind}_usd" for kind in figures])
+            if len(own) > 1:
+                written = ", ".join(f"{kind} in {currency}" for kind, currency in figures.items())
+                notes.append(f"{period}: {written} — left out")
+            else:
+                notes.append(f"{period}: in {next(iter(own))}, the other budgets in {unit} — left out")
     return unit, notes
+
+
+def _leave_out(readings: _Readings, names: Iterable[str]) -> None:
+    for name in names:
+        readings.values.pop(name, None)
+        if name in readings.percent_fields:
+            readings.percent_fields.remove(name)
 
 
 async def fetch_budget_info(call: AdapterCall) -> UsageSnapshot:
@@ -432,7 +449,7 @@ async def fetch_budget_info(call: AdapterCall) -> UsageSnapshot:
     doc = await call.http.get_json(call.base, path, bearer=call.target.usage_token)
     doc = _checked(call, doc, call.base.rstrip("/") + path)
     readings, budget_unit, notes = _read_budget_info(doc)
-    if not readings.has_numbers():
+    if not readings.has_numbers() and not notes:  # figures left out are still a reading: the notes say why
         raise _no_shape_or_rejected(call, doc, call.base.rstrip("/") + path)
     return _snapshot(call, "budget_info", readings, unit=readings.unit(), budget_unit=budget_unit,
                      notes=tuple(notes))
