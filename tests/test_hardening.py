@@ -529,7 +529,8 @@ async def test_odd_bytes_from_a_client_get_an_answer_not_a_500(fakes, gateway):
     host = f"Host: 127.0.0.1:{gw.port}\r\nConnection: close\r\n".encode()
     for path in (b"/%00", b"/%0d2026-12-02%2004:00:00,000%20WARNING%20FORGED", b"/assets/%00.js"):
         line = await asyncio.to_thread(_status_line, gw.port, b"GET " + path + b" HTTP/1.1\r\n" + host + b"\r\n")
-        assert line.endswith(b" 200 OK"), (path, line)  # the app's page, as for any client-side route
+        # The app's page, as for any client-side route; under assets/ a file that is not there is a 404.
+        assert line.endswith(b" 404 Not Found" if path.startswith(b"/assets/") else b" 200 OK"), (path, line)
     for method, path in ((b"POST", b"/api/get_status"), (b"GET", b"/v1/models")):
         request = method + b" " + path + b" HTTP/1.1\r\n" + host + b"Authorization: Bearer \xff\xfe\r\nContent-Length: 0\r\n\r\n"
         assert (await asyncio.to_thread(_status_line, gw.port, request)).endswith(b" 401 Unauthorized"), path
@@ -1480,14 +1481,18 @@ async def test_a_path_or_method_not_served_is_refused_before_any_100_continue(fa
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
     for path, method, allowed in (("/v1/responses", "PUT", {"GET", "HEAD", "POST"}),
-                                  ("/v1/nothing", "POST", {"GET", "HEAD"}),  # only the web UI's pages answer
+                                  ("/v1/nothing", "POST", None),  # nothing serves it: 404
                                   ("/v1/responses", "PROPFIND", {"GET", "HEAD", "POST"})):
         head = expecting(gw, length=500, path=path).replace(b"POST ", method.encode() + b" ", 1)
         reader, writer = await raw_request(gw.port, head)
         answer = await asyncio.wait_for(reader.read(), 5)  # EOF: the body it held back is not waited for
         writer.close()
-        assert answer.startswith(b"HTTP/1.1 405") and b"100 Continue" not in answer, (method, path, answer[:80])
+        assert answer.startswith(b"HTTP/1.1 405" if allowed else b"HTTP/1.1 404"), (method, path, answer[:80])
+        assert b"100 Continue" not in answer
         head, _, body = answer.partition(b"\r\n\r\n")
+        if allowed is None:
+            assert json.loads(body)["error"]["type"] == "not_found" and b"allow:" not in head.lower()
+            continue
         allow = next(line for line in head.split(b"\r\n") if line.lower().startswith(b"allow:"))
         assert set(allow.split(b":", 1)[1].strip().decode().split(",")) == allowed
         assert json.loads(body)["error"]["type"] == "method_not_allowed"
@@ -1588,3 +1593,69 @@ def test_a_user_data_folder_deleted_while_running_comes_back_private(tmp_path):
     cf.edit(lambda doc: section(doc, "routing").__setitem__("cooldown_seconds", 40))
     assert stat.S_IMODE(ud.stat().st_mode) == 0o700
     assert stat.S_IMODE((ud / "config.toml").stat().st_mode) == 0o600
+
+
+async def test_a_cut_short_compressed_control_body_sent_chunked_is_refused_too(fakes, gateway):
+    """Chunked, the body has no Content-Length: it decoded to nothing all the same, and the lock was
+    undone by a call read as having no arguments."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    await gw.api("set_manual_override", provider="p2")
+    cut = gzip.compress(b'{"provider": "p1"}')[:10]
+    request = (f"POST /api/set_manual_override HTTP/1.1\r\nHost: 127.0.0.1:{gw.port}\r\nAuthorization: Bearer "
+               f"{gw.token}\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+               ).encode() + b"%x\r\n" % len(cut) + cut + b"\r\n0\r\n\r\n"
+    line, body = await asyncio.to_thread(_answer, gw.port, request)
+    assert b" 400 " in line and "decodes to nothing" in json.loads(body)["error"]["message"]
+    assert (await gw.api("get_status"))["manual_override"] == "p2"
+
+
+@pytest.mark.parametrize("encoding", ["x-gzip", "gzip, gzip", "compress"])
+async def test_a_body_in_a_content_encoding_aiohttp_passes_through_is_refused_by_name(fakes, gateway, encoding):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    raw = gzip.compress(json.dumps(simple_body()).encode())
+    reply = await gw.request("POST", "/v1/responses", raw=raw, headers={"Content-Encoding": encoding})
+    assert reply.status == 400 and "this Content-Encoding is not supported" in reply.json["error"]["message"]
+    assert p1.calls == 0
+
+
+async def test_paths_nothing_serves_are_404_and_405_names_only_what_serves(fakes, gateway):
+    """The UI's pages answer GET anywhere but under /v1/ and /api/: a chat-completions client or a stray
+    slash was told 405 "Allow: GET, HEAD", and GET there is a 404."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    for method, path in (("POST", "/v1/chat/completions"), ("POST", "/v1/responses/"), ("POST", "/V1/responses"),
+                         ("GET", "/v1/chat/completions"), ("GET", "/api/get_status")):
+        reply = await gw.request(method, path, body={})
+        assert reply.status == 404 and "POST /v1/responses" in reply.json["error"]["message"], (method, path)
+        assert "Allow" not in reply.headers
+    wrong = await gw.request("DELETE", "/api/get_status")
+    assert wrong.status == 405 and wrong.headers["Allow"] == "POST"
+    assert (await gw.request("GET", "/assets/index-gone.js", token=False)).status == 404  # not the page, as a script
+    assert p1.calls == 0
+
+
+async def test_a_control_call_running_or_arriving_when_the_grace_ends_gets_the_503(fakes, gateway):
+    """Shutdown waited for proxy requests only: a provider test under way, or a control call whose body was
+    still arriving, had its connection closed with no answer."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    p1.always(fp.hang())
+    auth = b"Host: 127.0.0.1\r\nAuthorization: Bearer " + gw.token.encode() + b"\r\nContent-Type: application/json\r\n"
+    test = b'{"provider": "p1"}'
+    running = await raw_request(gw.port, b"POST /api/test_provider HTTP/1.1\r\n" + auth + b"Content-Length: "
+                                + str(len(test)).encode() + b"\r\n\r\n" + test)
+    arriving = await raw_request(gw.port, b"POST /api/get_status HTTP/1.1\r\n" + auth + b"Content-Length: 10\r\n\r\n{")
+    for _ in range(200):
+        if gw.gateway.state.inflight >= 2 and p1.calls:
+            break
+        await asyncio.sleep(0.02)
+    assert gw.gateway.state.inflight >= 2
+    stopping = asyncio.ensure_future(gw.close())  # the harness's grace is 1 s
+    for reader, writer in (running, arriving):
+        head = await asyncio.wait_for(reader.read(65536), 10)
+        writer.close()
+        assert head.split(b"\r\n")[0].endswith(b" 503 Service Unavailable"), head[:300]
+        assert b"API Router is shutting down" in head
+    await stopping

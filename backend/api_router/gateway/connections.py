@@ -79,11 +79,14 @@ class GuardedRequestHandler(RequestHandler):
         return response
 
 
+UNSUPPORTED_ENCODING = "this Content-Encoding is not supported: send the body uncompressed, or gzip or deflate"
+
+
 def malformed_reason(exc: BaseException, message: str | None) -> str:
     """What aiohttp's parser says is wrong, without the bytes it quotes after it (a header line that may
     hold the gateway token)."""
     if isinstance(exc, ContentEncodingError):
-        return "this Content-Encoding is not supported: send the body uncompressed, or gzip or deflate"
+        return UNSUPPORTED_ENCODING
     if isinstance(exc, LineTooLong):
         return "a request or header line is too long"
     lines = []

@@ -16,7 +16,7 @@ from aiohttp.http import HttpVersion11
 
 from api_router.config import Config, ProviderConfig
 from api_router.continuity.rewrite import ClientRequest
-from api_router.gateway.connections import malformed_reason
+from api_router.gateway.connections import UNSUPPORTED_ENCODING, malformed_reason
 from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.errors import SHUTTING_DOWN, GatewayError, error_response
 from api_router.gateway.upstream import REQUEST_ID_HEADER
@@ -99,6 +99,9 @@ async def read_body(request: web.Request, limit: int, deadlines: Deadlines, stal
     that stops arriving for ``stall_seconds`` is answered 408 and its connection closed (``record``:
     the request's, which says so). While it arrives, how to answer it 503 at once (the gateway is
     shutting down) is in ``receiving``."""
+    if request.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower() not in _DECODED_ENCODINGS:
+        # x-gzip, "gzip, gzip", compress: aiohttp passes such a body on as it came, to be read as garbage.
+        raise GatewayError(400, f"the request body could not be read: {UNSUPPORTED_ENCODING}", close=True)
     mb = limit / (1024 * 1024)
     too_large = f"request body exceeds the {mb:g} MB limit ({limit_set_by})"
     declared = request.content_length
@@ -127,9 +130,9 @@ async def _read(request: web.Request, limit: int, too_large: str, deadlines: Dea
             raise GatewayError(413, too_large)
         return body
     stalled = f"the request body stalled: no bytes for {stall_seconds:g} s"
-    watchdog = deadlines.watchdog(lambda: _answer_now(request, 408, stalled, record), stall_seconds)
+    watchdog = deadlines.watchdog(lambda: answer_now(request, 408, stalled, record), stall_seconds)
     watchdog.start()
-    shut_down = functools.partial(_answer_now, request, 503, SHUTTING_DOWN, record)
+    shut_down = functools.partial(answer_now, request, 503, SHUTTING_DOWN, record)
     if receiving is not None:
         receiving.add(shut_down)
     buf = bytearray()
@@ -148,11 +151,16 @@ async def _read(request: web.Request, limit: int, too_large: str, deadlines: Dea
     return bytes(buf)
 
 
-def _answer_now(request: web.Request, status: int, message: str, record: RequestRecord | None) -> None:
-    """Answer a request whose body is still arriving (it stalled, or the gateway is shutting down) and
-    close the connection. Written straight to the socket: the rest of the body may never come, so the
-    request cannot be answered the usual way (aiohttp would wait for that rest), and waiting for it is
-    what a stalled client must not be able to make the gateway do."""
+# What aiohttp decodes (br and zstd are refused by it, with the same words, when it cannot).
+_DECODED_ENCODINGS = frozenset({"", "identity", "gzip", "deflate", "br", "zstd"})
+
+
+def answer_now(request: web.Request, status: int, message: str, record: RequestRecord | None) -> None:
+    """Answer a request whose body is still arriving (it stalled, or the gateway is shutting down) — or
+    a control call still running when shutdown's grace is over — and close the connection. Written
+    straight to the socket: the rest of the body may never come, so the request cannot be answered the
+    usual way (aiohttp would wait for that rest), and waiting for it is what a stalled client must not
+    be able to make the gateway do."""
     transport = request.transport
     if transport is None:
         return

@@ -7,11 +7,12 @@ What only exists while the app runs — the upstream client, the coarse timer, t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import functools
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +27,8 @@ from api_router.control import Registry, UnknownMethod, unsaved_change
 from api_router.gateway import explain
 from api_router.gateway.checks import BackgroundChecks
 from api_router.gateway.deadlines import Deadlines
-from api_router.gateway.errors import GatewayError
-from api_router.gateway.exchange import expect_continue, parse_object, read_body
+from api_router.gateway.errors import SHUTTING_DOWN, GatewayError
+from api_router.gateway.exchange import answer_now, expect_continue, parse_object, read_body
 from api_router.gateway.middleware import Handler, guard, token_required
 from api_router.gateway.models import fetch_models
 from api_router.gateway.proxy import ResponsesProxy
@@ -155,16 +156,39 @@ async def models(request: web.Request) -> web.Response:
 
 
 async def control_call(request: web.Request) -> web.Response:
-    body = await read_body(request, CONTROL_BODY_LIMIT, request.app[UPSTREAM].deadlines,
-                           request.app[SERVICES].config.current.listen.body_stall_timeout_seconds,
-                           limit_set_by="the fixed limit of a control call")
-    encoding = request.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
-    if not body.strip() and encoding not in ("", "identity") and request.content_length:
-        # A compressed body cut short decodes to nothing (aiohttp does not check a gzip stream's end): read as
-        # "no arguments", it would make the call do something else than asked (unlock instead of lock).
-        raise GatewayError(400, "the request body could not be read: it is compressed and decodes to nothing "
-                                "(cut short?)", close=True)
-    kwargs = parse_object(body) if body.strip() else {}
+    """``POST /api/<method>``: one control call. Shutdown waits for it like for a proxy request (within
+    the grace period) and, past that, answers it 503 — its body still arriving or its call still running."""
+    state = request.app[STATE]
+    with _in_flight(state):
+        body = await read_body(request, CONTROL_BODY_LIMIT, request.app[UPSTREAM].deadlines,
+                               request.app[SERVICES].config.current.listen.body_stall_timeout_seconds,
+                               limit_set_by="the fixed limit of a control call", receiving=state.receiving)
+        encoding = request.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
+        if not body.strip() and encoding not in ("", "identity") and request.content_length != 0:
+            # A compressed body cut short decodes to nothing (aiohttp does not check a gzip stream's end): read
+            # as "no arguments", it would make the call do something else than asked (unlock instead of lock).
+            # Sent chunked, it has no Content-Length: only a body declared empty is one.
+            raise GatewayError(400, "the request body could not be read: it is compressed and decodes to nothing "
+                                    "(cut short?)", close=True)
+        kwargs = parse_object(body) if body.strip() else {}
+        cut_off = functools.partial(answer_now, request, 503, SHUTTING_DOWN, None)
+        state.receiving.add(cut_off)  # a call still running when the grace is over is answered then
+        try:
+            return await _run_control(request, kwargs)
+        finally:
+            state.receiving.discard(cut_off)
+
+
+@contextlib.contextmanager
+def _in_flight(state: ServingState) -> Iterator[None]:
+    state.inflight += 1
+    try:
+        yield
+    finally:
+        state.inflight -= 1
+
+
+async def _run_control(request: web.Request, kwargs: dict[str, object]) -> web.Response:
     registry = request.app[REGISTRY]
     name = request.match_info["method"]
     threads = request.app[CONTROL_THREADS]
@@ -200,6 +224,11 @@ async def export_download(request: web.Request) -> web.StreamResponse:
         made = request_log.export_of(services.store, services.config.current.name_of, **query)
     except ValueError as exc:
         raise GatewayError(400, str(exc)) from None
+    with _in_flight(request.app[STATE]):  # shutdown lets a download under way finish within its grace
+        return await _download(request, made)
+
+
+async def _download(request: web.Request, made: request_log.Export) -> web.StreamResponse:
     pieces = made.pieces()
     loop, pool = asyncio.get_running_loop(), request.app[CONTROL_THREADS].quick
     try:  # the first piece counts the rows (and finds a damaged file before the answer starts)
@@ -220,12 +249,15 @@ async def export_download(request: web.Request) -> web.StreamResponse:
 
 async def spa(request: web.Request) -> web.StreamResponse:
     path = request.match_info.get("path", "")
-    if path.startswith(("v1/", "api/")):
-        raise GatewayError(404, "no such endpoint")
+    if _not_the_apps(path):
+        raise GatewayError(404, NO_SUCH_ENDPOINT)
     index = WEB_DIR / "index.html"
     if not index.is_file():
         return web.Response(status=503, content_type="text/html", text=_UI_MISSING)
     target = _asset(path) if path else index
+    if target is None and path.startswith("assets/"):
+        # A script an old tab still names (a build since replaced it): the page is no script.
+        raise web.HTTPNotFound()
     if target is None:
         target = index  # client-side routes fall back to the app
     headers = {"Cache-Control": "no-cache" if target == index else "public, max-age=31536000, immutable"}
@@ -237,13 +269,25 @@ async def unserved(request: web.Request) -> web.StreamResponse:
     would answer. A route of its own, so that it has the routes' ``Expect`` handler: a client waiting for
     "100 Continue" hears this answer instead, and its connection closes."""
     catch_all = request.match_info.route.resource
+    apps = not _not_the_apps(request.path.lstrip("/"))  # the UI's pages answer GET here
     allowed: set[str] = set()
     for resource in request.app.router.resources():
-        if resource is not catch_all:
+        if resource is not catch_all and (apps or not any(route.handler is spa for route in resource)):
             allowed |= (await resource.resolve(request))[1]
     if allowed:
         raise web.HTTPMethodNotAllowed(request.method, allowed)
+    if not apps:
+        raise GatewayError(404, NO_SUCH_ENDPOINT)
     raise web.HTTPNotFound()
+
+
+NO_SUCH_ENDPOINT = ("no such endpoint: this gateway serves POST /v1/responses (the Responses API, JSON or a stream) "
+                    "and GET /v1/models")
+
+
+def _not_the_apps(path: str) -> bool:
+    """A path of the API (``v1/…``, ``api/…``, in any case) that no route took: never the UI's page."""
+    return path.lstrip("/").lower().startswith(("v1/", "api/"))
 
 
 def _asset(path: str) -> Path | None:
