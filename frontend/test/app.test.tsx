@@ -478,14 +478,14 @@ describe('dashboard', () => {
     );
     expect(within(dialog).getByRole('button', { name: 'Copy config.toml block' })).toBeTruthy();
     expect(within(dialog).getByRole('button', { name: 'Copy auth.json content' })).toBeTruthy();
-    expect(within(dialog).getByRole('button', { name: 'Restore backup' })).toHaveProperty('disabled', true);
+    expect(within(dialog).getByRole('button', { name: 'Restore backup' }).getAttribute('aria-disabled')).toBe('true');
 
     fireEvent.click(within(dialog).getByRole('button', { name: 'Write Codex config' }));
     await waitFor(() =>
       expect(within(dialog).getByTestId('codex-state').textContent).toContain('Connected'),
     );
     const restore = within(dialog).getByRole('button', { name: 'Restore backup' });
-    expect(restore).toHaveProperty('disabled', false);
+    expect(restore.getAttribute('aria-disabled')).toBeNull();
     fireEvent.click(restore);
     const confirm = screen.getByRole('alertdialog', { name: 'Restore the Codex backup?' });
     // Escape closes only the top dialog.

@@ -204,6 +204,27 @@ describe('Connect Codex', () => {
     expect(document.querySelector('.toast--success')).toBeNull();
   });
 
+  it('keeps focus inside the dialog after Restore backup, the Restore button having nothing left to do', async () => {
+    const { backend } = await desktopApp();
+    fireEvent.click(screen.getByRole('button', { name: /^Connect Codex/ }));
+    const dialog = screen.getByRole('dialog', { name: 'Connect Codex' });
+    fireEvent.click(await within(dialog).findByRole('button', { name: 'Write Codex config' }));
+    await within(dialog).findByRole('status');
+    const restore = within(dialog).getByRole('button', { name: 'Restore backup' });
+    expect(restore.getAttribute('aria-disabled')).toBeNull();
+    restore.focus();
+    fireEvent.click(restore);
+    fireEvent.click(within(screen.getByRole('alertdialog')).getByRole('button', { name: 'Restore backup' }));
+    await waitFor(() => expect(within(dialog).getByRole('status').textContent).toMatch(/^Codex backup restored/));
+    await waitFor(() => expect(screen.queryByRole('alertdialog')).toBeNull());
+    expect(backend.codex.has_backup).toBe(false);
+    expect(restore.getAttribute('aria-disabled')).toBe('true');
+    expect(document.activeElement).toBe(restore);
+    fireEvent.click(restore); // nothing to restore: no confirm, nothing sent
+    expect(screen.queryByRole('alertdialog')).toBeNull();
+    expect(backend.methods().filter((m) => m === 'restore_codex_backup')).toHaveLength(1);
+  });
+
   it('does not show the last write’s line when opened again', async () => {
     await desktopApp();
     const opener = screen.getByRole('button', { name: /^Connect Codex/ });

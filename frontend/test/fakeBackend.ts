@@ -498,7 +498,9 @@ export class FakeBackend {
         this.codexTokenStale = false;
         return this.codexNow();
       case 'restore_codex_backup':
-        this.codex = { ...this.codex, configured: false };
+        // As the backend: the backup is put back and then removed.
+        if (!this.codex.has_backup) throw new FakeError('there is no API Router backup in /home/u/.codex/api-router-backup');
+        this.codex = { ...this.codex, configured: false, has_backup: false };
         return this.codexNow();
       case 'get_usage':
         return this.clone({ quota: s.quota, ledgers: s.ledgers });

@@ -130,3 +130,57 @@ describe('names and wording', () => {
     expect(cell.getAttribute('title')).toBe(long);
   });
 });
+
+describe('a hand edit of config.toml while a dialog is open', () => {
+  const upserts = (b: FakeBackend) => b.calls.filter((c) => c.method === 'upsert_provider').map((c) => c.args);
+
+  it('Edit provider: survives a save that changed only a mapping', async () => {
+    const { backend } = await desktopApp(new FakeBackend(), 40);
+    fireEvent.click(screen.getByRole('button', { name: 'Edit Relay Two' }));
+    const dialog = screen.getByRole('dialog', { name: 'Edit Relay Two' });
+    // The app reloads config.toml: the provider list shows the hand edit.
+    act(() => {
+      const p2 = backend.state.providers.p2;
+      backend.state.providers.p2 = { ...p2, display_name: 'Relay Deux', base_url: 'https://deux.example.com/v1' };
+    });
+    await waitFor(() => expect(screen.getByTestId('base-url-p2').textContent).toBe('https://deux.example.com/v1'));
+    fireEvent.change(within(dialog).getByLabelText('Provider model 1'), { target: { value: 'openai/gpt-5.6' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Save changes' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+    expect(upserts(backend)).toEqual([{ provider: 'p2', model_map: { 'gpt-5.5': 'openai/gpt-5.6' } }]);
+    expect(backend.state.providers.p2).toMatchObject({ display_name: 'Relay Deux', base_url: 'https://deux.example.com/v1' });
+  });
+
+  it('Edit provider: a field the user changed is still sent', async () => {
+    const { backend } = await desktopApp(new FakeBackend(), 40);
+    fireEvent.click(screen.getByRole('button', { name: 'Edit Relay Two' }));
+    const dialog = screen.getByRole('dialog', { name: 'Edit Relay Two' });
+    act(() => {
+      backend.state.providers.p2 = { ...backend.state.providers.p2, base_url: 'https://deux.example.com/v1' };
+    });
+    await waitFor(() => expect(screen.getByTestId('base-url-p2').textContent).toBe('https://deux.example.com/v1'));
+    fireEvent.change(within(dialog).getByLabelText('Display name'), { target: { value: 'Relay 2' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Save changes' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+    expect(upserts(backend)).toEqual([{ provider: 'p2', display_name: 'Relay 2' }]);
+    expect(backend.state.providers.p2.base_url).toBe('https://deux.example.com/v1');
+  });
+
+  it('Usage settings: survives a save that changed only the adapter', async () => {
+    const { backend } = await desktopApp(new FakeBackend(), 40);
+    fireEvent.click(screen.getByRole('button', { name: 'Usage settings for Relay One' }));
+    const dialog = screen.getByRole('dialog', { name: 'Usage settings for Relay One' });
+    const before = backend.state.providers.p1;
+    act(() => {
+      backend.state.providers.p1 = { ...before, usage_adapter: 'budget_info', usage_base_url: 'https://panel.example.com' };
+    });
+    // Wait for a poll to bring the hand edit in.
+    const polls = backend.calls.filter((c) => c.method === 'get_status').length;
+    await waitFor(() => expect(backend.calls.filter((c) => c.method === 'get_status').length).toBeGreaterThan(polls + 1));
+    fireEvent.change(within(dialog).getByLabelText('Usage adapter'), { target: { value: 'token_stats' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Save usage settings' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+    expect(upserts(backend)).toEqual([{ provider: 'p1', usage_adapter: 'token_stats' }]);
+    expect(backend.state.providers.p1.usage_base_url).toBe('https://panel.example.com');
+  });
+});

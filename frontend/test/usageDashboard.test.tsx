@@ -18,7 +18,7 @@ describe('providers table: usage', () => {
 
     expect(text('quota-p1')).toBe('$12.30 left');
     expect(text('quota-p2')).toBe('4.2k quota');
-    expect(text('quota-p3')).toBe('$0.00 left/day');
+    expect(text('quota-p3')).toBe('$10.00 of $10.00/day');
     expect(text('quota-p4')).toBe('—');
     expect(screen.getByTestId('quota-p1').getAttribute('title')).toContain('token_stats (detected)');
 

@@ -94,7 +94,7 @@ describe('quotaCell', () => {
   it('marks an exhausted provider and keeps the last good reading beside a failed check', () => {
     const cell = quotaCell(seededQuota().p3);
     expect(cell).toMatchObject({
-      text: '$0.00 left/day',
+      text: '$10.00 of $10.00/day',
       tone: 'bad',
       exhausted: true,
       exhaustedReason: 'daily budget spent: $10.00 of $10.00',
@@ -106,6 +106,33 @@ describe('quotaCell', () => {
     expect(cell.title).toContain('https://three.example.com');
     expect(cell.title).toContain('showing the last good reading');
     expect(cell.title).toContain('Automatic routing skips');
+  });
+
+  it('shows an overspent budget as spent of budget, never a negative amount left', () => {
+    const cny = makeSnapshot({ daily_spent_usd: 120, daily_budget_usd: 100, budget_unit: 'CNY', exhausted: true });
+    expect(quotaCell(makeQuotaEntry({ snapshot: cny }))).toMatchObject({ text: '¥120.00 of ¥100.00/day', tone: 'bad' });
+    const usd = makeSnapshot({ daily_spent_usd: 1200, daily_budget_usd: 10 });
+    expect(quotaCell(makeQuotaEntry({ snapshot: usd }))).toMatchObject({ text: '$1,200.00 of $10.00/day', tone: 'bad' });
+    const spent = makeSnapshot({ weekly_spent_usd: 10, weekly_budget_usd: 10 });
+    expect(quotaCell(makeQuotaEntry({ snapshot: spent }))).toMatchObject({ text: '$10.00 of $10.00/wk', tone: 'bad' });
+    const left = makeSnapshot({ daily_spent_usd: 99, daily_budget_usd: 100, budget_unit: 'CNY' });
+    expect(quotaCell(makeQuotaEntry({ snapshot: left })).text).toBe('¥1.00 left/day');
+  });
+
+  it('shows a budget figure written as a percentage as a percentage, not money', () => {
+    const both = makeSnapshot({
+      daily_spent_usd: 20,
+      daily_budget_usd: 100,
+      percent_fields: ['daily_spent_usd', 'daily_budget_usd'],
+    });
+    expect(quotaCell(makeQuotaEntry({ snapshot: both })).text).toBe('80% left/day');
+    expect(snapshotDetails(both)).toContainEqual({ label: 'Daily budget', value: '20% of 100% spent' });
+    // A percentage and an amount: no difference worked out between them.
+    const mixed = makeSnapshot({ daily_spent_usd: 20, daily_budget_usd: 10, percent_fields: ['daily_spent_usd'] });
+    expect(quotaCell(makeQuotaEntry({ snapshot: mixed })).text).toBe('20% of $10.00/day');
+    expect(snapshotDetails(mixed)).toContainEqual({ label: 'Daily budget', value: '20% of $10.00 spent' });
+    const noBudget = makeSnapshot({ monthly_spent_usd: 20, percent_fields: ['monthly_spent_usd'] });
+    expect(snapshotDetails(noBudget)).toContainEqual({ label: 'Monthly budget', value: '20% spent (no budget)' });
   });
 
   it('warns when the latest check failed but the reading is fine', () => {
@@ -162,7 +189,7 @@ describe('snapshotDetails', () => {
   it('shows budgets in their currency', () => {
     const s = makeSnapshot({ daily_spent_usd: 120, daily_budget_usd: 100, budget_unit: 'CNY', remaining: null });
     expect(snapshotDetails(s)).toContainEqual({ label: 'Daily budget', value: '¥120.00 of ¥100.00 spent' });
-    expect(quotaCell(makeQuotaEntry({ snapshot: s })).text).toBe('-¥20.00 left/day');
+    expect(quotaCell(makeQuotaEntry({ snapshot: s })).text).toBe('¥120.00 of ¥100.00/day');
   });
   it('says unlimited', () => {
     expect(snapshotDetails(makeSnapshot({ unlimited: true }))[0]).toEqual({ label: 'Remaining', value: 'Unlimited' });

@@ -60,9 +60,12 @@ export function formatQuantity(
 
 const CURRENCY_SIGNS: Partial<Record<UsageUnit, string>> = { USD: '$', EUR: '€', GBP: '£', CNY: '¥' };
 
-/** A budget figure in the budgets' currency (dollars for a reading that does not say). */
-function formatBudget(n: number | null | undefined, s: UsageSnapshot): string {
-  return formatQuantity(n, s.budget_unit || 'USD');
+/**
+ * A budget figure (`field`, e.g. "daily_budget_usd") in the budgets' currency (dollars for a reading
+ * that does not say), or as a percentage when the panel wrote it as one ("20%" is not $20).
+ */
+function formatBudget(n: number | null | undefined, s: UsageSnapshot, field: string): string {
+  return formatQuantity(n, s.budget_unit || 'USD', { percent: s.percent_fields.includes(field) });
 }
 
 // ---------------------------------------------------------------- the quota cell
@@ -70,7 +73,8 @@ function formatBudget(n: number | null | undefined, s: UsageSnapshot): string {
 export type QuotaTone = 'ok' | 'warn' | 'bad' | 'muted';
 
 export interface QuotaCell {
-  /** Short text for the table: "$12.30 left", "4.2k quota", "85% left", "$7.50 left/wk", "∞", "—". */
+  /** Short text for the table: "$12.30 left", "4.2k quota", "85% left", "$7.50 left/wk", "¥120.00 of ¥100.00/day"
+   *  (a budget spent), "∞", "—". */
   text: string;
   /** Longer text for the tooltip (several lines). */
   title: string;
@@ -115,8 +119,15 @@ function headline(s: UsageSnapshot): { text: string; low: boolean } {
   if (s.available !== null) return { text: left(s.available, 'available'), low: s.available <= 0 };
   const budget = firstBudget(s);
   if (budget) {
+    const spentField = `${budget.period}_spent_usd`;
+    const budgetField = `${budget.period}_budget_usd`;
+    // No difference is worked out between a percentage and an amount.
+    const sameUnit = budget.spent === null || pct(spentField) === pct(budgetField);
     const rest = budget.budget - (budget.spent ?? 0);
-    return { text: `${formatBudget(rest, s)} left/${budget.per}`, low: rest <= 0 };
+    if (sameUnit && rest > 0) return { text: `${formatBudget(rest, s, budgetField)} left/${budget.per}`, low: false };
+    // Spent in full or overspent: what was spent of the budget, never a negative amount "left".
+    const spent = formatBudget(budget.spent ?? 0, s, spentField);
+    return { text: `${spent} of ${formatBudget(budget.budget, s, budgetField)}/${budget.per}`, low: sameUnit };
   }
   if (s.today_used !== null) return { text: `${formatQuantity(s.today_used, s.unit)} used today`, low: false };
   if (s.used !== null) return { text: `${formatQuantity(s.used, s.unit)} used`, low: false };
@@ -211,7 +222,13 @@ export function snapshotDetails(s: UsageSnapshot): DetailRow[] {
     const budget = s[`${period}_budget_usd`];
     if (spent === null && budget === null) continue;
     const label = `${period[0].toUpperCase()}${period.slice(1)} budget`;
-    add(label, budget !== null && budget > 0 ? `${formatBudget(spent ?? 0, s)} of ${formatBudget(budget, s)} spent` : `${formatBudget(spent, s)} spent (no budget)`);
+    const spentText = formatBudget(spent ?? 0, s, `${period}_spent_usd`);
+    add(
+      label,
+      budget !== null && budget > 0
+        ? `${spentText} of ${formatBudget(budget, s, `${period}_budget_usd`)} spent`
+        : `${spentText} spent (no budget)`,
+    );
   }
   add('Granted', s.granted !== null ? q('granted', s.granted) : null);
   add('Used', s.used !== null ? q('used', s.used) : null);

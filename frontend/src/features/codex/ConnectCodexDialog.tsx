@@ -50,15 +50,17 @@ export function ConnectCodexDialog({ codex, onClose }: Props) {
       error={codex.actionError}
       footer={
         <>
-          <button
+          {/* Soft-disabled too: its own restore leaves it with no backup, and a disabled button would
+              drop the focus it gets back from the confirm dialog to <body>. */}
+          <Button
             type="button"
             className="btn footer-left"
-            disabled={busy || !setup?.has_backup}
+            softDisabled={busy || !setup?.has_backup}
             onClick={() => setConfirmRestore(true)}
             title={setup?.has_backup ? 'Put back the files saved before the last write' : 'No backup yet'}
           >
             Restore backup
-          </button>
+          </Button>
           <button type="button" className="btn" onClick={onClose}>
             Close
           </button>

@@ -21,6 +21,7 @@ type Errors = FieldErrors<keyof ProviderFormValues | 'key'>;
 export interface ProviderFormDeps {
   /** null: add a new provider. */
   id: string | null;
+  /** Read when the form opens (its values are what a save compares with). */
   provider: ProviderStatus | null;
   existingIds: readonly string[];
   onUpsert: (args: UpsertProviderArgs) => Promise<ActionResult<unknown>>;
@@ -35,13 +36,20 @@ export interface ProviderFormDeps {
 export function useProviderForm({ id, provider, existingIds, onUpsert, onSetKey, onKeyRefused, onClose }: ProviderFormDeps) {
   const adding = id === null;
   const [template, setTemplate] = useState<TemplateId>('generic');
-  const [values, setValues] = useState<ProviderFormValues>({
-    id: id ?? '',
+  /** What the form opened with. Saving sends only the fields the user changed from these, so a hand
+   *  edit of config.toml made meanwhile (and reloaded into `provider`) to another field survives. */
+  const [start] = useState(() => ({
     display_name: provider?.display_name ?? '',
     base_url: provider?.base_url ?? '',
-  });
+    model_map: provider?.model_map ?? {},
+  }));
+  const [values, setValues] = useState<ProviderFormValues>(() => ({
+    id: id ?? '',
+    display_name: start.display_name,
+    base_url: start.base_url,
+  }));
   const [key, setKey] = useState('');
-  const [rows, setRows] = useState<ModelMapRow[]>(() => rowsFromMap(provider?.model_map));
+  const [rows, setRows] = useState<ModelMapRow[]>(() => rowsFromMap(start.model_map));
   const [nextKey, setNextKey] = useState(() => rows.length + 1);
   const [errors, setErrors] = useState<Errors>({});
   const [mapErrors, setMapErrors] = useState<ModelMapErrors>({});
@@ -86,9 +94,9 @@ export function useProviderForm({ id, provider, existingIds, onUpsert, onSetKey,
       if (adapter) args.usage_adapter = adapter;
       if (Object.keys(mm.map).length) args.model_map = mm.map;
     } else {
-      if (name !== provider?.display_name) args.display_name = name;
-      if (baseUrl !== provider?.base_url) args.base_url = baseUrl;
-      if (!sameMap(mm.map, provider?.model_map)) args.model_map = mm.map;
+      if (name !== start.display_name.trim()) args.display_name = name;
+      if (baseUrl !== normalizeBaseUrl(start.base_url)) args.base_url = baseUrl;
+      if (!sameMap(mm.map, start.model_map)) args.model_map = mm.map;
       if (Object.keys(args).length === 1) return onClose();
     }
     await whileBusy(async () => {

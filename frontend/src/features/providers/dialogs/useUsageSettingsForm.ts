@@ -19,10 +19,14 @@ type Errors = FieldErrors<'baseUrl' | 'token'>;
 
 /** State and saving of the usage settings dialog: adapter, usage base URL, usage token (write-only). */
 export function useUsageSettingsForm({ id, provider, actions, onRefresh, onClose }: UsageSettingsDeps) {
-  const [adapter, setAdapter] = useState<UsageAdapter>(
-    isUsageAdapter(provider.usage_adapter) ? provider.usage_adapter : '',
-  );
-  const [baseUrl, setBaseUrl] = useState(provider.usage_base_url);
+  /** What the form opened with. Saving sends only the fields the user changed from these, so a hand
+   *  edit of config.toml made meanwhile (and reloaded into `provider`) to another field survives. */
+  const [start] = useState(() => ({
+    adapter: isUsageAdapter(provider.usage_adapter) ? provider.usage_adapter : ('' as UsageAdapter),
+    baseUrl: provider.usage_base_url,
+  }));
+  const [adapter, setAdapter] = useState<UsageAdapter>(start.adapter);
+  const [baseUrl, setBaseUrl] = useState(start.baseUrl);
   const [token, setToken] = useState('');
   const [hasToken, setHasToken] = useState<boolean | null>(null);
   const [errors, setErrors] = useState<Errors>({});
@@ -63,8 +67,8 @@ export function useUsageSettingsForm({ id, provider, actions, onRefresh, onClose
 
     const url = normalizeBaseUrl(baseUrl);
     const changes: { usage_adapter?: UsageAdapter; usage_base_url?: string } = {};
-    if (adapter !== provider.usage_adapter) changes.usage_adapter = adapter;
-    if (url !== provider.usage_base_url) changes.usage_base_url = url;
+    if (adapter !== start.adapter) changes.usage_adapter = adapter;
+    if (url !== normalizeBaseUrl(start.baseUrl)) changes.usage_base_url = url;
     const newToken = token.trim();
     if (Object.keys(changes).length === 0 && !newToken) return onClose();
 
