@@ -314,6 +314,41 @@ async def test_a_compaction_sealed_by_a_provider_that_is_down_is_expanded_for_th
     assert p2.foreign_sealed == []
 
 
+async def test_a_conversation_compacted_twice_by_codex_moves_to_another_provider(fakes, gateway, codex_home):
+    """Codex's own compaction items carry no id: the second compaction's expansion holds the first one,
+    which must be expanded too (both were taken for the same item, "None", and refused as a loop)."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    dev = {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "You are Codex."}]}
+
+    def said(role, text):
+        kind = "output_text" if role == "assistant" else "input_text"
+        return {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}
+
+    first = {"type": "compaction", "encrypted_content": "sealed-by-p1-first"}
+    second = {"type": "compaction", "encrypted_content": "sealed-by-p1-second"}
+    turn1 = [dev, said("user", "fix the build"), said("assistant", "fixed make.py")]
+    turn2 = [said("user", "now the tests"), said("assistant", "they pass")]
+    path = write_rollout(codex_home, turn1, sid=SID)
+    lines = path.read_text().rsplit("\n", 1)[0].splitlines()
+    lines.append(json.dumps({"timestamp": "t", "type": "compacted",
+                             "payload": {"message": "", "replacement_history": [dev, first]}}))
+    lines += [json.dumps({"timestamp": "t", "type": "response_item", "payload": item}) for item in turn2]
+    lines.append(json.dumps({"timestamp": "t", "type": "compacted",
+                             "payload": {"message": "", "replacement_history": [dev, second]}}))
+    path.write_text("\n".join(lines) + "\n")
+    gw.services.continuity.index.record_sealed(SID, [(sealed_key(first), "compaction"),
+                                                     (sealed_key(second), "compaction")], "p1")
+    await gw.api("set_manual_override", provider="p2")
+    body = {**simple_body(prompt_cache_key=SID), "input": [dev, second, said("user", "and the docs?")]}
+    reply = await gw.responses(body, headers={"session-id": SID})
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2", reply.text
+    sent = p2.requests[-1].json["input"]
+    assert not [i for i in sent if i.get("type") == "compaction"]
+    texts = [part["text"] for i in sent for part in i.get("content", [])]
+    assert texts == ["You are Codex.", "fix the build", "fixed make.py", "now the tests", "they pass", "and the docs?"]
+
+
 async def test_a_replayed_history_never_carries_another_providers_sealed_items(fakes, gateway, codex_home):
     """previous_response_id pointing at a provider that is down: the history comes from the session
     file, and its compaction item (sealed by that provider) is expanded even though the client's own

@@ -188,6 +188,12 @@ def _owner(owners: Mapping[str, str], item: dict[str, Any], default: str | None)
     return default if owner is None else owner
 
 
+def _compaction_key(item: dict[str, Any]) -> str | None:
+    """What a compaction item's expansion and summaries are kept under: its sealed content's key, or its id."""
+    cid = item.get("id")
+    return sealed_key(item) or (cid if isinstance(cid, str) else None)
+
+
 def _sealed(item: Any, kind: str) -> bool:
     return isinstance(item, dict) and item.get("type") == kind and bool(item.get("encrypted_content"))
 
@@ -248,7 +254,8 @@ class Continuity:
             owners = self.index.sealed_owners(req.session_id)
             foreign = [i for i in sealed if self._must_expand(i, provider, owners, opts)]
             if foreign:
-                if rollout is None and any(self._summary_of(i.get("id"), provider, opts) is None for i in foreign):
+                if rollout is None and any(self._summary_of(_compaction_key(i), provider, opts) is None
+                                           for i in foreign):
                     rollout = await self._rollout_of(req, "a compaction item sealed by another provider cannot be "
                                                           "expanded")
                 expanded = req.expansions.setdefault(key, {})
@@ -294,26 +301,29 @@ class Continuity:
             if not self._must_expand(item, provider, owners, opts):
                 out.append(item)
                 continue
-            cid = item.get("id")
-            summary = self._summary_of(cid, provider, opts)
+            # Known by its sealed content: Codex's own compaction items carry no id (and it gives an id-less
+            # item from a relay one of its own making).
+            ckey = _compaction_key(item)
+            summary = self._summary_of(ckey, provider, opts)
             if summary is not None:
                 out.append(summary_message(summary))
                 continue
             assert rollout is not None
-            # By its sealed content (Codex gives an id-less compaction item an id of its own), else its id.
-            summarised = rollout.summarised.get(sealed_key(item) or "")
+            cid = item.get("id")
+            summarised = rollout.summarised.get(ckey) if ckey is not None else None
             if summarised is None and isinstance(cid, str):
                 summarised = rollout.summarised.get(cid)
-            if summarised is None or cid in seen:
+            if summarised is None or ckey is None or ckey in seen:
+                named = quoted(cid) if isinstance(cid, str) else "(without an id)"
                 raise MissingSession(
-                    f"the conversation carries a compaction item {quoted(cid)} sealed by another provider, and the "
+                    f"the conversation carries a compaction item {named} sealed by another provider, and the "
                     "Codex session file does not show what it summarised; it can only go to the provider that "
                     "sealed it")
-            expansion = self._expand_compactions(summarised, provider, owners, opts, rollout, {*seen, cid}, {})
+            expansion = self._expand_compactions(summarised, provider, owners, opts, rollout, {*seen, ckey}, {})
             # What the compaction summarised came from other providers' turns: only reasoning known to be
             # the target's own may stay.
             expansion = [i for i in expansion if not (_sealed(i, "reasoning") and _owner(owners, i, None) != provider)]
-            expanded[cid] = expansion
+            expanded[ckey] = expansion
             repeated = {_signature(i) for i in expansion}
             out = [i for i in out if _signature(i) not in repeated] + expansion
         return out
