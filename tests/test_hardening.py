@@ -1620,6 +1620,22 @@ async def test_a_body_in_a_content_encoding_aiohttp_passes_through_is_refused_by
     assert p1.calls == 0
 
 
+async def test_two_content_encoding_headers_are_refused_by_name(fakes, gateway):
+    """aiohttp decodes by the last of them; judged by the first, "identity" then "gzip" let a cut-short
+    gzip control body through the "decodes to nothing" guard and ran the call without arguments."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    await gw.api("set_manual_override", provider="p2")
+    cut = gzip.compress(b'{"provider": "p1"}')[:10]
+    for first in ("identity", "gzip"):
+        request = (f"POST /api/set_manual_override HTTP/1.1\r\nHost: 127.0.0.1:{gw.port}\r\nAuthorization: Bearer "
+                   f"{gw.token}\r\nContent-Encoding: {first}\r\nContent-Encoding: gzip\r\nContent-Length: "
+                   f"{len(cut)}\r\nConnection: close\r\n\r\n").encode() + cut
+        line, body = await asyncio.to_thread(_answer, gw.port, request)
+        assert b" 400 " in line and "Content-Encoding is not supported" in json.loads(body)["error"]["message"]
+    assert (await gw.api("get_status"))["manual_override"] == "p2"
+
+
 async def test_paths_nothing_serves_are_404_and_405_names_only_what_serves(fakes, gateway):
     """The UI's pages answer GET anywhere but under /v1/ and /api/: a chat-completions client or a stray
     slash was told 405 "Allow: GET, HEAD", and GET there is a 404."""
@@ -1648,10 +1664,10 @@ async def test_a_control_call_running_or_arriving_when_the_grace_ends_gets_the_5
                                 + str(len(test)).encode() + b"\r\n\r\n" + test)
     arriving = await raw_request(gw.port, b"POST /api/get_status HTTP/1.1\r\n" + auth + b"Content-Length: 10\r\n\r\n{")
     for _ in range(200):
-        if gw.gateway.state.inflight >= 2 and p1.calls:
+        if gw.gateway.state.other_inflight >= 2 and p1.calls:
             break
         await asyncio.sleep(0.02)
-    assert gw.gateway.state.inflight >= 2
+    assert gw.gateway.state.other_inflight >= 2
     stopping = asyncio.ensure_future(gw.close())  # the harness's grace is 1 s
     for reader, writer in (running, arriving):
         head = await asyncio.wait_for(reader.read(65536), 10)
@@ -1659,3 +1675,27 @@ async def test_a_control_call_running_or_arriving_when_the_grace_ends_gets_the_5
         assert head.split(b"\r\n")[0].endswith(b" 503 Service Unavailable"), head[:300]
         assert b"API Router is shutting down" in head
     await stopping
+
+
+async def test_control_calls_are_no_use_of_the_providers_for_background_checks(fakes, gateway):
+    """The UI polls get_status every 1.5 s: counted as requests in flight, every tick overlapping one took the
+    gateway for in use and sent checks (which cost tokens) long after Codex had stopped."""
+    from api_router.gateway.routes import _in_flight
+
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    state = gw.gateway.state
+    with _in_flight(state):
+        assert state.inflight == 0 and state.other_inflight == 1
+    assert state.other_inflight == 0
+
+
+async def test_a_control_call_after_shutdown_began_is_answered_503_at_once(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    gw.gateway.state.shutting_down = True
+    try:
+        reply = await gw.request("POST", "/api/get_status", body={})
+        assert reply.status == 503 and "shutting down" in reply.json["error"]["message"]
+    finally:
+        gw.gateway.state.shutting_down = False

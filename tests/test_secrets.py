@@ -313,3 +313,13 @@ def test_a_name_written_twice_loses_no_key(tmp_path):
     sf.edit(lambda s: s.with_changes(usage_tokens={"p1": "ut-1234567890"}))
     kept = [p for p in tmp_path.iterdir() if p.name != "secrets.json" and "sk-second-0002" in p.read_text()]
     assert kept and "sk-first-0001" in kept[0].read_text()
+
+
+def test_a_key_with_nothing_to_escape_is_scanned_for_once(tmp_path):
+    """Each form is a scan of every answer it masks: a plain key is written the same every way."""
+    sf, _ = SecretsFile.load(tmp_path / "secrets.json")
+    r = Redactor()
+    r.update(sf.edit(lambda s: s.with_changes(provider_keys={"p": "sk-plain-0123456789"})))
+    forms = [form for form, _ in r._values]
+    assert len(forms) == len(set(forms))
+    assert forms.count("sk-plain-0123456789") == 1

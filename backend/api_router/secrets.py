@@ -363,7 +363,12 @@ class Redactor:
         kept = sorted((v for v in values if len(v) >= 6), key=len, reverse=True)
         # Each form masked as it is written, so a mask replacing an escaped key is escaped the same way
         # (JSON stays JSON).
-        self._values = tuple(dict.fromkeys((write(v), write(mask(v))) for v in kept for write in _WRITINGS))
+        # One entry per form (a key with nothing to escape is written the same every way): each is a scan.
+        forms: dict[str, str] = {}
+        for v in kept:
+            for write in _WRITINGS:
+                forms.setdefault(write(v), write(mask(v)))
+        self._values = tuple(forms.items())
         self._bytes = tuple((form.encode(), masked.encode()) for form, masked in self._values)
         # A body may also be UTF-16 (an upstream's charset): the same keys in both byte orders.
         self._utf16 = tuple((form.encode(codec), masked.encode(codec)) for form, masked in self._values

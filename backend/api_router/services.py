@@ -208,7 +208,10 @@ class ServingState:
     arriving in ``receiving``, and reads ``shutting_down``."""
 
     shutting_down: bool = False
-    inflight: int = 0  # proxy requests being served; shutdown waits for them
+    inflight: int = 0  # proxy requests being served; shutdown waits for them, background checks see use
+    # Control calls and export downloads being served: shutdown waits for them too, but they are the UI's
+    # polling, no use of the providers (background checks do not count them).
+    other_inflight: int = 0
     receiving: set[Callable[[], None]] = field(default_factory=set)
 
     def cut_off_bodies(self) -> None:

@@ -58,21 +58,24 @@ def dumped(doc: TOMLDocument) -> str:
     if not ok:
         dotted = _dotted_names(doc.body)
         named = ", ".join(dotted[:3]) + (", …" if len(dotted) > 3 else "") if dotted else "a.b.c = …"
-        table = dotted[0].rsplit(".", 1)[0] if dotted else "a.b"
+        tables = list(dict.fromkeys(name.rsplit(".", 1)[0] for name in dotted)) or ["a.b"]
+        written = " and ".join(f"[{table}]" for table in tables[:3]) + (" …" if len(tables) > 3 else "")
         raise TomlError(f"the change cannot be written into this file's layout without moving other settings: "
                         f"it has settings written as dotted keys ({named}), which a table the change adds would "
-                        f"land among; write them as a [{table}] table")
+                        f"land among; write them as {'a ' if len(tables) == 1 else ''}{written} "
+                        f"{'table' if len(tables) == 1 else 'tables'}")
     return text
 
 
 def _dotted_names(body: list[tuple[Any, Any]], prefix: str = "", dotted: bool = False) -> list[str]:
-    """The settings a document writes as dotted keys (``providers.p5.base_url = …``), by their full names."""
+    """The settings a document writes as dotted keys at its top (``providers.p5.base_url = …``: where a
+    table added would land among them), by their full names."""
     names: list[str] = []
     for key, item in body:
         if key is None:
             continue
         inner = getattr(getattr(item, "value", None), "body", None)
-        if isinstance(inner, list):
+        if isinstance(inner, list) and (dotted or key.is_dotted()):
             found = _dotted_names(inner, f"{prefix}{key.key}.", dotted=key.is_dotted())
             names += [name for name in found if name not in names]
         elif dotted and f"{prefix}{key.key}" not in names:

@@ -489,6 +489,19 @@ async def test_a_compaction_one_provider_refuses_while_another_is_down_is_answer
         ("p1", "provider_failure"), ("p2", "client_error")]
 
 
+async def test_a_compaction_where_one_lacks_the_model_and_another_is_down_is_the_502_codex_retries(fakes, gateway):
+    """A provider without the model is no refusal of the compaction (another may have it): with the one
+    that has it down for a moment, Codex gets the 502 and tries again."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.always(fp.status(503, "p1 down"))
+    p2.always(fp.status(404, "The model `gpt-test` does not exist"))
+    reply = await gw.responses(trigger(), headers={"session-id": SID}, stream=True)
+    assert reply.status == 502, reply.text
+    assert [a["outcome"] for a in gw.services.store.request_log()[0]["attempts"]] == [
+        "provider_failure", "provider_failure"]
+
+
 @pytest.mark.parametrize("refusal", ["http_400", "in_band"])
 async def test_a_compaction_request_a_provider_refuses_fails_over(fakes, gateway, refusal):
     """A relay without remote compaction refuses the trigger; Codex has no fallback of its own."""

@@ -99,8 +99,10 @@ async def read_body(request: web.Request, limit: int, deadlines: Deadlines, stal
     that stops arriving for ``stall_seconds`` is answered 408 and its connection closed (``record``:
     the request's, which says so). While it arrives, how to answer it 503 at once (the gateway is
     shutting down) is in ``receiving``."""
-    if request.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower() not in _DECODED_ENCODINGS:
+    encodings = request.headers.getall(hdrs.CONTENT_ENCODING, [])
+    if len(encodings) > 1 or (encodings and encodings[0].strip().lower() not in _DECODED_ENCODINGS):
         # x-gzip, "gzip, gzip", compress: aiohttp passes such a body on as it came, to be read as garbage.
+        # Two headers: aiohttp decodes by the last, a check of the first would judge another encoding.
         raise GatewayError(400, f"the request body could not be read: {UNSUPPORTED_ENCODING}", close=True)
     mb = limit / (1024 * 1024)
     too_large = f"request body exceeds the {mb:g} MB limit ({limit_set_by})"

@@ -159,12 +159,11 @@ class OutcomeRecorder:
                 self._router.record_all_failed(failures, explained, choice=ex.choice)
 
     @staticmethod
-    def refused_by_all(ex: Exchange) -> None:
-        """The providers refused what the request asks (a model none of them has, a compaction), and the
-        client hears that refusal: the request's own fault, and so are the attempts refused — no provider's
-        error count takes them (nor did its health). An attempt that failed otherwise (a provider down
-        while another refused a compaction) stays that provider's failure."""
-        refused = {f.provider for f in ex.failures if not f.health}
+    def refused_by_all(ex: Exchange, refused: set[str]) -> None:
+        """The providers ``refused`` what the request asks (a model none of them has, a compaction), and the
+        client hears that refusal: the request's own fault, and so are those attempts — no provider's error
+        count takes them (nor did its health). An attempt that failed otherwise (a provider down while
+        another refused a compaction) stays that provider's failure."""
         for attempt in ex.record.attempts:
             if attempt.outcome is Outcome.PROVIDER_FAILURE and attempt.provider in refused:
                 attempt.outcome = Outcome.CLIENT_ERROR

@@ -202,16 +202,16 @@ class ResponsesProxy:
         everyone_asked = not unknown_model or set(ex.cfg.routable) <= {f.provider for f in ex.failures}
         # A compaction no provider made and one refused: Codex retries a 5xx (the trigger again, to the
         # same providers), and has no fallback for it either, so the refusal is its answer.
-        compaction_refused = ex.client is not None and ex.client.compaction_trigger and any(
-            not f.health for f in refusals)
-        if compaction_refused or (refusals and not any(f.health for f in ex.failures) and everyone_asked):
+        compaction_refusals = [f for f in refusals if _refused_compaction(f)] if (
+            ex.client is not None and ex.client.compaction_trigger) else []
+        if compaction_refusals or (refusals and not any(f.health for f in ex.failures) and everyone_asked):
             # Every provider refused what this request asks (a compaction, a model none of them has): the
             # client hears that refusal, not a gateway error it would retry.
-            refusal = next(f for f in refusals if not f.health)
+            refusal = (compaction_refusals or refusals)[0]
             said = f"{ex.cfg.name_of(refusal.provider)}: {refusal.error}"
             if unknown_model and ex.client is not None:
                 said = f"no provider has the model {quoted(ex.client.model)} ({said})"
-            self._recorder.refused_by_all(ex)
+            self._recorder.refused_by_all(ex, {f.provider for f in compaction_refusals or refusals})
             raise GatewayError(refusal.status if refusal.status and 400 <= refusal.status < 500 else 400, said)
         error = explain.all_failed(ex.cfg, ex.failures, services.router, plan, ex.passed_by)
         self._recorder.all_failed(ex, error.message)
@@ -542,6 +542,13 @@ def _next_options(opts: BodyOptions, retry: Retry | None) -> BodyOptions:
         return replace(opts, expand_compaction=True)
     return replace(opts, strip_sealed=True)
 
+
+
+def _refused_compaction(failure: Failure) -> bool:
+    """A provider's 4xx to a compaction trigger (a relay without remote compaction): not a provider down,
+    nor one without the model (another may have it)."""
+    return not failure.health and not failure.unknown_model and failure.status is not None and \
+        400 <= failure.status < 500
 
 
 def _refusals(failures: Sequence[Failure]) -> list[Failure]:

@@ -159,6 +159,8 @@ async def control_call(request: web.Request) -> web.Response:
     """``POST /api/<method>``: one control call. Shutdown waits for it like for a proxy request (within
     the grace period) and, past that, answers it 503 — its body still arriving or its call still running."""
     state = request.app[STATE]
+    if state.shutting_down:  # on a connection kept open from before: the app is going
+        raise GatewayError(503, SHUTTING_DOWN)
     with _in_flight(state):
         body = await read_body(request, CONTROL_BODY_LIMIT, request.app[UPSTREAM].deadlines,
                                request.app[SERVICES].config.current.listen.body_stall_timeout_seconds,
@@ -181,11 +183,11 @@ async def control_call(request: web.Request) -> web.Response:
 
 @contextlib.contextmanager
 def _in_flight(state: ServingState) -> Iterator[None]:
-    state.inflight += 1
+    state.other_inflight += 1
     try:
         yield
     finally:
-        state.inflight -= 1
+        state.other_inflight -= 1
 
 
 async def _run_control(request: web.Request, kwargs: dict[str, object]) -> web.Response:

@@ -116,7 +116,7 @@ class GatewayServer:
 
     async def _drained(self, timeout: float) -> bool:
         deadline = asyncio.get_running_loop().time() + timeout
-        while self.state.inflight > 0:
+        while self.state.inflight + self.state.other_inflight > 0:
             if asyncio.get_running_loop().time() >= deadline:
                 return False
             await asyncio.sleep(0.05)
