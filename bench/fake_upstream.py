@@ -53,9 +53,9 @@ async def responses(request: web.Request) -> web.StreamResponse:
         await resp.write_eof()
         return resp
     if b'"model":"' + payloads.LEARN_MODEL.encode() + b'"' in body:
-        ids = orjson.loads(body)["metadata"]["reasoning_ids"]
-        return web.Response(body=payloads.learn_response(ids).replace(_RID, rid), content_type="application/json",
-                            headers=headers)
+        metadata = orjson.loads(body)["metadata"]
+        answer = payloads.learn_response(metadata["reasoning_ids"], metadata.get("sealed_size"))
+        return web.Response(body=answer.replace(_RID, rid), content_type="application/json", headers=headers)
     if request.app["canned"]:
         return web.Response(body=_JSON.replace(_RID, rid), content_type="application/json", headers=headers)
     return web.json_response({**_JSON_OBJECT, "id": rid.decode(), "created_at": int(time.time())}, headers=headers)

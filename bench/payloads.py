@@ -77,9 +77,10 @@ def json_response() -> bytes:
     return orjson.dumps(_response("completed", [_message_item(_TEXT)], _USAGE))
 
 
-def learn_response(reasoning_ids: list[str]) -> bytes:
-    """A response whose output holds reasoning items with these ids (so the gateway learns who sealed them)."""
-    output: list[Any] = [{"id": rid, "type": "reasoning", "summary": [], "encrypted_content": "gAAAA" + rid}
+def learn_response(reasoning_ids: list[str], size: int | None = None) -> bytes:
+    """A response whose output holds reasoning items with these ids and their sealed content (so the gateway
+    learns who sealed them); ``size``: as ``sealed_for``."""
+    output: list[Any] = [{"id": rid, "type": "reasoning", "summary": [], "encrypted_content": sealed_for(rid, size)}
                          for rid in reasoning_ids]
     output.append(_message_item("ok"))
     return orjson.dumps(_response("completed", output, _USAGE))
@@ -150,6 +151,13 @@ def _sealed(rng: random.Random, size: int) -> str:
     return "gAAAAAB" + base64.urlsafe_b64encode(rng.randbytes(size * 3 // 4)).decode()
 
 
+def sealed_for(rid: str, size: int | None = None) -> str:
+    """The sealed content of reasoning item ``rid``, the same wherever it is written (the answer that seals
+    it, every request that carries it back): the gateway knows an item's producer by that content."""
+    rng = random.Random(rid)
+    return _sealed(rng, size if size is not None else rng.randint(2500, 5000))
+
+
 def _codex_turn_options(session: str) -> dict[str, Any]:
     """The fields every streamed Codex turn carries besides its model, input and tools."""
     return {"tool_choice": "auto", "parallel_tool_calls": False, "reasoning": {"effort": "medium", "summary": "auto"},
@@ -187,7 +195,7 @@ def codex_request(session: str, *, target_bytes: int = 2_000_000,
             items.append({"type": "reasoning", "id": rid, "summary": [
                 {"type": "summary_text",
                  "text": f"**Inspecting module_{turn % 13}.py**\n\nLooking for the failing assertion."}],
-                "content": None, "encrypted_content": _sealed(rng, rng.randint(2500, 5000))})
+                "content": None, "encrypted_content": sealed_for(rid)})
             call = f"call_{turn:04d}_{step}"
             items.append({"type": "function_call", "id": f"fc_{turn:04d}{step}", "name": "shell",
                           "arguments": orjson.dumps({"command": ["bash", "-lc", f"sed -n 1,120p module_{turn % 13}.py"],
@@ -214,10 +222,15 @@ def codex_request(session: str, *, target_bytes: int = 2_000_000,
     return orjson.dumps(payload), ids
 
 
-def learn_request(session: str, reasoning_ids: list[str]) -> bytes:
-    """A request the fake upstream answers with reasoning items carrying ``reasoning_ids``."""
+def learn_request(session: str, reasoning_ids: list[str], size: int | None = None) -> bytes:
+    """A request the fake upstream answers with reasoning items carrying ``reasoning_ids`` (sealed content of
+    ``size``, as ``sealed_for``)."""
+    metadata = {"reasoning_ids": reasoning_ids, "sealed_size": size}
     return orjson.dumps({"model": LEARN_MODEL, "input": "hi", "stream": False, "store": False,
-                         "metadata": {"reasoning_ids": reasoning_ids}, "prompt_cache_key": session})
+                         "metadata": metadata, "prompt_cache_key": session})
+
+
+CODEX_TURN_SEALED_SIZE = 1800
 
 
 # --- a Codex turn as Codex 0.169 sends it (captured from the real CLI) -----------------------------------
@@ -254,7 +267,7 @@ def codex_turn(session: str, sealed_ids: list[str]) -> bytes:
         call = f"call_bench_{n}"
         items.append({"type": "reasoning", "id": rid, "summary": [
             {"type": "summary_text", "text": "**Reading the test**\n\nThe failing assertion compares two dicts."}],
-            "content": None, "encrypted_content": _sealed(rng, 1800)})
+            "content": None, "encrypted_content": sealed_for(rid, CODEX_TURN_SEALED_SIZE)})
         items.append({"type": "function_call", "id": f"fc_bench_{n}", "name": "shell", "call_id": call,
                       "arguments": orjson.dumps({"command": ["bash", "-lc", "sed -n 1,80p tests/test_parse.py"],
                                                  "workdir": "/work/project"}).decode()})

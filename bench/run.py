@@ -276,10 +276,10 @@ def start_router(work: Path, upstream: procs.FakeUpstream, name: str) -> procs.G
 def teach_ownership(gw: procs.Gateway, b: Bodies) -> None:
     """Reasoning of SESSION_FOREIGN is sealed by A; then lock B, whose reasoning is SESSION_OWN's
     and SESSION_CODEX's (so the Codex turn goes to B with its own sealed reasoning: forwarded as is)."""
-    def learn(session: str, ids: list[str], expect: str) -> None:
+    def learn(session: str, ids: list[str], expect: str, size: int | None = None) -> None:
         raw = client.request_bytes("POST", "/v1/responses", f"{HOST}:{gw.port}", {
             "Authorization": f"Bearer {procs.TOKEN}", "Content-Type": "application/json", "session-id": session},
-            payloads.learn_request(session, ids))
+            payloads.learn_request(session, ids, size))
         with client.Conn(HOST, gw.port) as conn:
             t = conn.send(raw)
         provider = t.headers.get(b"x-api-router-provider", b"").decode()
@@ -288,7 +288,7 @@ def teach_ownership(gw: procs.Gateway, b: Bodies) -> None:
     learn(SESSION_FOREIGN, b.ids_foreign, "A")
     gw.api("set_manual_override", json.dumps({"provider": "B"}).encode())
     learn(SESSION_OWN, b.ids_own, "B")
-    learn(SESSION_CODEX, b.ids_codex, "B")
+    learn(SESSION_CODEX, b.ids_codex, "B", payloads.CODEX_TURN_SEALED_SIZE)
 
 
 def fresh_sample(kind: str, work: Path, upstream: procs.FakeUpstream, i: int, settle: float) -> dict[str, float]:

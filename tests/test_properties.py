@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api_router.config import ConfigFile
+from api_router.continuity.index import sealed_key
 from api_router.continuity.rewrite import drop_sealed_reasoning, rebuild_input
 
 scalars = st.one_of(st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False),
@@ -86,11 +87,14 @@ def test_rebuild_keeps_history_order_and_is_idempotent(history, own):
 
 
 @settings(max_examples=300, deadline=None)
-@given(items, st.dictionaries(st.sampled_from([f"rs_{n}" for n in range(10)]), st.sampled_from(["a", "b"])))
-def test_dropping_sealed_reasoning_only_removes_other_providers_items(history, owners):
+@given(items, st.dictionaries(st.sampled_from(["sealed-a", "sealed-b"]), st.sampled_from(["a", "b"])))
+def test_dropping_sealed_reasoning_only_removes_other_providers_items(history, sealed_by):
+    """Owners are recorded by sealed content (``sealed_by``: content → who); items with no record are the
+    target's own."""
+    owners = {sealed_key({"encrypted_content": content}): who for content, who in sealed_by.items()}
     kept = drop_sealed_reasoning(history, "a", owners, all_sealed=False)
     assert list(kept) == [i for i in history if not (
-        i["type"] == "reasoning" and owners.get(i["id"], "a") != "a")]
+        i["type"] == "reasoning" and sealed_by.get(i["encrypted_content"], "a") != "a")]
     assert drop_sealed_reasoning(kept, "a", owners, all_sealed=False) == kept
     stripped = drop_sealed_reasoning(history, "a", owners, all_sealed=True)
     assert all(i["type"] != "reasoning" for i in stripped)
