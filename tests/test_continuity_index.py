@@ -248,6 +248,7 @@ def test_owners_an_earlier_version_recorded_under_item_ids_are_still_found(tmp_p
     first.open()
     first.close()
     with sqlite3.connect(path) as conn:  # as an earlier version left it: keyed by id, a day before
+        conn.execute("DELETE FROM meta WHERE key = 'sealed_keyed_by_content_since'")
         conn.execute("INSERT INTO sealed_owner (item_id, session_id, provider, kind, unix_ms) VALUES "
                      "('rs_kept', 's', 'p1', 'reasoning', ?)", (int(time.time() * 1000) - 86_400_000,))
     store = Store(path)
@@ -265,3 +266,12 @@ def test_owners_an_earlier_version_recorded_under_item_ids_are_still_found(tmp_p
     fresh.open()
     assert not fresh.earlier_sealed_keys
     fresh.close()
+    with sqlite3.connect(path) as conn:  # the earlier rows gone with the retention rules
+        conn.execute("DELETE FROM sealed_owner")
+    for _ in range(2):  # found gone once, then known to be (no scan of the table at each start)
+        store = Store(path)
+        store.open()
+        assert not store.earlier_sealed_keys
+        store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'sealed_keyed_by_content_since'").fetchone() == ("0",)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Collection, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -209,7 +209,7 @@ def provider_table(doc: TOMLDocument, pid: str, *, create: bool = False) -> Tabl
         from tomlkit.items import Table  # loaded with the document already
 
         order = list(_tables(doc.body))
-        inside = [i for i, t in enumerate(order) if _holds(providers, t)] if isinstance(providers, Table) else []
+        inside = _positions(order, _tables(providers.value.body)) if isinstance(providers, Table) else []
         if inside:  # the new table goes after the last provider's: comments above the next header stay there
             _notes_to_next(order, inside[-1])
         providers[pid] = tomlkit.table()
@@ -269,7 +269,7 @@ def remove_table(doc: TOMLDocument, parent: MutableMapping[str, Any], key: str) 
     gone = parent[key]
     if isinstance(gone, Table):
         order = list(_tables(doc.body))
-        inside = [i for i, t in enumerate(order) if t is gone or _holds(gone, t)]
+        inside = _positions(order, [gone, *_tables(gone.value.body)])
         if inside:
             first, last = inside[0], inside[-1]
             _notes_to_next(order, last)
@@ -282,8 +282,10 @@ def remove_table(doc: TOMLDocument, parent: MutableMapping[str, Any], key: str) 
             del doc[name]
 
 
-def _holds(table: Table, other: Table) -> bool:
-    return any(t is other for t in _tables(table.value.body))
+def _positions(order: list[Table], tables: Iterable[Table]) -> list[int]:
+    """Where ``tables`` stand in ``order`` (the file's tables, in the file's order)."""
+    wanted = {id(t) for t in tables}
+    return [i for i, t in enumerate(order) if id(t) in wanted]
 
 
 def _notes_to_next(order: list[Table], i: int) -> None:

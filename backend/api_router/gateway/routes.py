@@ -271,7 +271,7 @@ async def unserved(request: web.Request) -> web.StreamResponse:
     would answer. A route of its own, so that it has the routes' ``Expect`` handler: a client waiting for
     "100 Continue" hears this answer instead, and its connection closes."""
     catch_all = request.match_info.route.resource
-    apps = not _not_the_apps(request.path.lstrip("/"))  # the UI's pages answer GET here
+    apps = not _not_the_apps(request.path)  # the UI's pages answer GET here
     allowed: set[str] = set()
     for resource in request.app.router.resources():
         if resource is not catch_all and (apps or not any(route.handler is spa for route in resource)):

@@ -215,12 +215,13 @@ class Store:
         seen = conn.execute("SELECT value FROM meta WHERE key = 'events_seen_up_to'").fetchone()
         self._seen_up_to = int(seen[0]) if seen else 0
         self._moves_made = _moves_in(conn.execute(_MOVES_READ).fetchone())
-        since = conn.execute(f"SELECT value FROM meta WHERE key = '{_KEYED_BY_CONTENT}'").fetchone()
-        if since is None:  # the first start of a version that keys sealed items by their content
-            since = (str(now_ms()),)
-            conn.execute(_META_SET, (_KEYED_BY_CONTENT, since[0]))
-        self.earlier_sealed_keys = conn.execute("SELECT 1 FROM sealed_owner WHERE unix_ms < ? LIMIT 1",
-                                                (int(since[0]),)).fetchone() is not None
+        row = conn.execute(f"SELECT value FROM meta WHERE key = '{_KEYED_BY_CONTENT}'").fetchone()
+        since = int(row[0]) if row else now_ms()  # None: the first start of a version keying by content
+        # "0": none are left (the table has no index by time: every start would scan it otherwise).
+        self.earlier_sealed_keys = since > 0 and conn.execute(
+            "SELECT 1 FROM sealed_owner WHERE unix_ms < ? LIMIT 1", (since,)).fetchone() is not None
+        if row is None or (since > 0 and not self.earlier_sealed_keys):
+            conn.execute(_META_SET, (_KEYED_BY_CONTENT, str(since if self.earlier_sealed_keys else 0)))
         day, midnight_ms = self._days.day_and_start(time.time())
         kept = conn.execute("SELECT count(*) FROM request_log WHERE unix_ms >= ?", (midnight_ms,)).fetchone()[0]
         self._today = (day, kept + _pruned_on(conn, day))  # today's rows the row limit cut count too

@@ -283,11 +283,8 @@ def _snapshot(
     )
 
 
-def _no_shape_or_rejected(call: AdapterCall, doc: Any, endpoint: str) -> UsageError:
-    """Explain a JSON answer without numbers: the panel's own failure message when it gave one."""
-    rejected = _rejection(call, doc, endpoint)
-    if rejected is not None:
-        return rejected
+def _no_shape(call: AdapterCall, endpoint: str) -> UsageError:
+    """A JSON answer without numbers (every caller has already taken a rejection for what it is)."""
     return UsageError(
         redact(f"usage endpoint answered without usage numbers: {endpoint}", call.target.secrets()),
         ErrorKind.NO_SHAPE,
@@ -375,7 +372,7 @@ async def fetch_token_stats(call: AdapterCall) -> UsageSnapshot:
             roots = _roots(doc)
             expiry = _expiry_ms(_dicts(*(_get(r, k) for r in roots for k in ("token_info", "info"))) + roots)
             return _snapshot(call, "token_stats", readings, unit=readings.unit(), expires_at_unix_ms=expiry)
-        errors.append(_no_shape_or_rejected(call, doc, endpoint))
+        errors.append(_no_shape(call, endpoint))
     raise most_telling(errors)
 
 
@@ -450,7 +447,7 @@ async def fetch_budget_info(call: AdapterCall) -> UsageSnapshot:
     doc = _checked(call, doc, call.base.rstrip("/") + path)
     readings, budget_unit, notes = _read_budget_info(doc)
     if not readings.has_numbers() and not notes:  # figures left out are still a reading: the notes say why
-        raise _no_shape_or_rejected(call, doc, call.base.rstrip("/") + path)
+        raise _no_shape(call, call.base.rstrip("/") + path)
     return _snapshot(call, "budget_info", readings, unit=readings.unit(), budget_unit=budget_unit,
                      notes=tuple(notes))
 
@@ -487,7 +484,7 @@ async def fetch_new_api(call: AdapterCall) -> UsageSnapshot:
     doc = _checked(call, doc, call.base.rstrip("/") + path)
     readings = _read_new_api(doc)
     if not readings.has_numbers():
-        raise _no_shape_or_rejected(call, doc, call.base.rstrip("/") + path)
+        raise _no_shape(call, call.base.rstrip("/") + path)
     expiry = _expiry_ms(_dicts(_get(doc, "data"), doc))
     return _snapshot(call, "new_api", readings, unit=readings.unit("quota"), expires_at_unix_ms=expiry)
 
@@ -514,7 +511,7 @@ async def fetch_openai_billing(call: AdapterCall) -> UsageSnapshot:
     readings.settle()
     limit = readings.values.get("granted")
     if limit is None and not readings.unlimited:
-        raise _no_shape_or_rejected(call, sub, call.base.rstrip("/") + sub_path)
+        raise _no_shape(call, call.base.rstrip("/") + sub_path)
     notes: list[str] = ["total_usage is reported in US cents; shown in USD"]
     if limit is not None and limit >= _UNLIMITED_HARD_LIMIT_USD:
         readings.unlimited = True
