@@ -399,16 +399,20 @@ async def test_a_replayed_history_with_sealed_reasoning_the_provider_refuses_is_
     assert [(a["provider"], a["retry"]) for a in attempts] == [("p1", None), ("p2", "strip_sealed"), ("p2", None)]
 
 
-async def test_an_unknown_compaction_item_refused_by_a_provider_is_expanded_on_retry(fakes, gateway, codex_home):
+@pytest.mark.parametrize("refusal", ["HTTP 400", "200 failed response"])
+async def test_an_unknown_compaction_item_refused_by_a_provider_is_expanded_on_retry(fakes, gateway, codex_home,
+                                                                                    refusal):
     (p2,) = await fakes("p2")
     gw = await gateway({"p2": p2})
     _, replacement = compaction_rollout(codex_home, "cmp_unknown", "elsewhere")
+    unreadable = {"message": "The encrypted content could not be verified.", "type": "invalid_request_error",
+                  "code": "invalid_encrypted_content"}
 
     async def strict(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
         if fp.foreign_sealed_items(json.loads(await request.read()), fake.name):
-            return web.json_response({"error": {"message": "The encrypted content could not be verified.",
-                                                "type": "invalid_request_error", "code": "invalid_encrypted_content"}},
-                                     status=400)
+            if refusal.startswith("200"):
+                return failed_answer(request, fake, unreadable)
+            return web.json_response({"error": unreadable}, status=400)
         return await fp.json_ok("fine")(request, fake)
 
     p2.always(strict)
@@ -894,13 +898,31 @@ async def test_a_summary_that_fails_is_its_own_attempt_and_the_client_hears_why(
     assert row["status"] == 400 and row["total_tokens"] == 0
 
 
-@pytest.mark.parametrize("relay", ["400 context length", "413, streams only"])
+TOO_LONG = {"message": "Your input exceeds the context window of this model.", "code": "context_length_exceeded",
+            "type": "invalid_request_error"}
+
+
+def failed_answer(request: web.Request, fake: fp.FakeProvider, error: dict) -> web.Response:
+    """A relay that says no in the body of a 200: a response whose status is "failed"."""
+    return web.json_response({"id": f"resp_{fake.name}_failed", "object": "response", "status": "failed",
+                              "output": [], "error": error})
+
+
+# How a relay says "too long" (and whether the client streams): an HTTP status, or in the body of a 200
+# — a failed response, or an event stream that fails, to a client that asked for JSON.
+TOO_LONG_RELAYS = {"400 context length": False, "413, streams only": True, "200 failed response": False,
+                   "200 failed response, streamed": True, "event stream to a JSON request": False}
+
+
+@pytest.mark.parametrize("relay", list(TOO_LONG_RELAYS))
 async def test_an_expansion_too_long_for_the_new_provider_is_summarised_there(fakes, gateway, codex_home, relay):
     """The summary is asked for the way Codex's own compaction asks (streamed), so a relay that serves
-    only streams can give it; a 413 is as much "too long" as a context-length 400."""
+    only streams can give it; a 413, and a refusal in the body of a 200, are as much "too long" as a
+    context-length 400."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
     replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
+    streamed = TOO_LONG_RELAYS[relay]
 
     async def small_context(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
         body = json.loads(await request.read())
@@ -912,15 +934,17 @@ async def test_an_expansion_too_long_for_the_new_provider_is_summarised_there(fa
         if "fix the build" in texts:  # the expanded conversation plus the new turn: too long for this provider
             if relay.startswith("413"):
                 return web.Response(status=413, text="Request Entity Too Large")
-            return web.json_response({"error": {"message": "Your input exceeds the context window of this model.",
-                                                "code": "context_length_exceeded", "type": "invalid_request_error"}},
-                                     status=400)
+            if relay.startswith("200"):
+                return failed_answer(request, fake, TOO_LONG)
+            if relay.startswith("event stream"):
+                return await fp.in_band_failure(TOO_LONG["code"], TOO_LONG["message"])(request, fake)
+            return web.json_response({"error": TOO_LONG}, status=400)
         return await fp.json_ok("continuing from the summary")(request, fake)
 
     p2.always(small_context)
     new_turn = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "now run the tests"}]}
     reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": [*replacement, new_turn]},
-                               headers={"session-id": SID}, stream=relay.endswith("streams only"))
+                               headers={"session-id": SID}, stream=streamed)
     assert reply.status == 200 and reply.text == "continuing from the summary"
     final = p2.requests[-1].json
     assert "The user fixed the build in make.py." in json.dumps(final["input"])
@@ -949,7 +973,7 @@ async def test_an_expansion_too_long_for_the_new_provider_is_summarised_there(fa
     next_turn = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "and commit"}]}
     reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": [*replacement, new_turn, answered,
                                                                                next_turn]},
-                               headers={"session-id": SID}, stream=relay.endswith("streams only"))
+                               headers={"session-id": SID}, stream=streamed)
     assert reply.status == 200 and reply.text == "continuing from the summary"
     assert len(p2.requests) == asked + 1
     sent = json.dumps(p2.requests[-1].json["input"])

@@ -182,10 +182,15 @@ class AttemptRunner:
                 timeout)
             attempt.ttfb_ms = (time.perf_counter() - t0) * 1000
             answer = answer_of(opened.data, resp.content_type)
+            failure, error = _reported_failure(opened, answer)
+            # A refusal in the body of a 200 is as good a reason to retry as one with an HTTP status.
+            retry = _continuity_retry(classify.failure_text(failure), client, body, retries) \
+                if failure is not None else None
+            if retry is not None:
+                return AttemptResult(Outcome.RETRY, error=error, retry=retry)
             if isinstance(answer, str):
-                return _passed_back(opened, self._unusable(ex, opened, answer))
-            if answer.get("status") == "failed":
-                failure, error = _failed_answer(answer)
+                return _passed_back(opened, self._unusable(ex, opened, answer, failure))
+            if failure is not None:
                 if classify.is_unknown_model_event(failure):
                     return _unknown_model(error)
                 if not classify.is_client_error_event(failure):
@@ -205,10 +210,10 @@ class AttemptRunner:
                 # An error body read to its end leaves the connection reusable; anything else is cut.
                 self._upstream.done(resp, reuse=resp.content.is_eof())
 
-    def _unusable(self, ex: Exchange, opened: Opened, why: str) -> AttemptResult:
+    def _unusable(self, ex: Exchange, opened: Opened, why: str, failure: dict[str, Any] | None) -> AttemptResult:
         """A complete body that is no answer. An event stream (to a JSON request) that reports the
-        request's own error is that error, as JSON, for the client: no failover, as in a stream."""
-        failure = stream_failure(opened.data) if opened.resp.content_type == "text/event-stream" else None
+        request's own error (``failure``) is that error, as JSON, for the client: no failover, as in a
+        stream."""
         if failure is not None and classify.is_unknown_model_event(failure):
             return _unknown_model(f"stream reported: {classify.error_message_of_event(failure)}")
         if failure is None or not classify.is_client_error_event(failure):
@@ -352,7 +357,7 @@ class AttemptRunner:
                                  cancelled=result.cancelled)
         if result.end is StreamEnd.FAILED_EARLY:
             if facts.end is Ending.FAILED:
-                retry = _continuity_retry(facts.error, ex.client, opened.body, retries)
+                retry = _continuity_retry(classify.failure_text(facts.failure), ex.client, opened.body, retries)
                 if retry is not None:
                     return AttemptResult(Outcome.RETRY, error=facts.error, retry=retry)
                 if ex.client.compaction_trigger and classify.is_client_error_event(facts.failure):
@@ -402,7 +407,7 @@ class AttemptRunner:
         if answer.get("status") == "failed":  # the request's own fault (a server-side one, or a refused
             # compaction, failed over in open). Its tokens are not counted, as none of a failed stream's
             # are: only a finished answer counts, whatever the transport.
-            result = AttemptResult(Outcome.CLIENT_ERROR, error=_failed_answer(answer)[1])
+            result = AttemptResult(Outcome.CLIENT_ERROR, error=_reported_failure(opened, answer)[1])
         # Sent before the result is recorded: the client does not wait for the bookkeeping.
         if ex.client.stream:
             if unfinished:
@@ -427,9 +432,14 @@ def _streamed(content_type: str) -> bool:
     return content_type in _UNLABELLED
 
 
-def _failed_answer(answer: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """A response whose status is "failed", as the stream event that would have told it, and the error
-    recorded for it."""
+def _reported_failure(opened: Opened, answer: dict[str, Any] | str) -> tuple[dict[str, Any] | None, str]:
+    """The failure a complete body reports, as the stream event that would have told it, and the error
+    recorded for it: a response whose status is "failed", or an event stream that ends failing."""
+    if isinstance(answer, str):
+        failure = stream_failure(opened.data) if opened.resp.content_type == "text/event-stream" else None
+        return failure, f"stream reported: {classify.error_message_of_event(failure)}" if failure else answer
+    if answer.get("status") != "failed":
+        return None, ""
     failure = {"type": "response.failed", "response": answer}
     return failure, f"answered a failed response: {classify.error_message_of_event(failure)}"
 

@@ -96,6 +96,15 @@ def error_message_of_event(payload: Any) -> str:
     return message if isinstance(message, str) and message else "the provider reported an error"
 
 
+def failure_text(payload: Any) -> str:
+    """An in-band failure's message plus its code when the message does not say it (what a retry that
+    mends the request looks for: "context_length_exceeded" may be only in the code)."""
+    message = error_message_of_event(payload)
+    err = error_object(payload)
+    code = err.get("code") if err is not None else None
+    return f"{message} [{code}]" if isinstance(code, str) and code and code not in message else message
+
+
 def is_client_error_event(payload: Any) -> bool:
     """Whether an in-band failure is the request's own fault (relayed as is, no failover)."""
     err = error_object(payload)
