@@ -63,9 +63,11 @@ def echo(kind: str) -> fp.Behaviour:
             failed = {**fp.response_object("", provider=fake.name), "status": "failed",
                       "error": {"code": "server_error", "message": f"crashed serving {key}"}}
             return web.json_response(failed)
-        if kind == "incomplete":
+        if kind.startswith("incomplete"):
             events = fp.stream_events(fp.response_object("partial", provider=fake.name))
-            events[-1] = {"type": "response.incomplete", "response": {
+            # Under its own name, or under an answer's (its status says what it is).
+            name = "response.completed" if kind.endswith("completed") else "response.incomplete"
+            events[-1] = {"type": name, "response": {
                 **events[-1]["response"], "status": "incomplete",
                 "incomplete_details": {"reason": f"content_filter ({key})"}}}
         else:  # failed after output
@@ -79,7 +81,7 @@ def echo(kind: str) -> fp.Behaviour:
 
 @pytest.mark.parametrize("kind, stream", [("400", False), ("failed-before-output", True), ("failed-after-output", True),
                                           ("failed-json", False), ("failed-json", True), ("incomplete", True),
-                                          ("header", False)])
+                                          ("incomplete-as-completed", True), ("header", False)])
 async def test_an_echoed_key_is_masked_in_every_byte_sent_to_the_client(fakes, gateway, kind, stream):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, keys={"p1": KEY})

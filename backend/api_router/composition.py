@@ -155,7 +155,7 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     home = codex_home()
     index = ContinuityIndex(store)
     continuity = Continuity(home, index)
-    quota = Quota(store, lambda: config.current, lambda: secrets.current, store.add_event)
+    quota = Quota(store, lambda: config.current, lambda: secrets.current, store.add_event, redactor)
     quota.load()
     affinity = SessionAffinity(store, keep_seconds=config.current.routing.session_idle_return_seconds,
                                choice=routing_choice(config.current))

@@ -58,11 +58,14 @@ class Ledger:
 
 class Quota:
     def __init__(self, store: Store, config: Callable[[], Config], secrets: Callable[[], Secrets],
-                 emit: EventSink) -> None:
+                 emit: EventSink, redact: Callable[[str], str]) -> None:
         self._store = store
         self._config = config
         self._secrets = secrets
         self._emit = emit
+        # A usage panel's words may quote any secret (a panel shared by several providers): the usage
+        # layer hides the checked provider's own, this every other one the app knows.
+        self._redact = redact
         self._last_activity_ms: int | None = None
         self._entries: dict[str, dict[str, Any]] = {}  # UsageEntry.to_json() per provider
         self._hints: dict[str, str] = {}
@@ -145,8 +148,10 @@ class Quota:
 
     def quota_json(self) -> dict[str, Any]:
         with self._lock:
-            return {pid: {**entry, "skipped": pid in self._exhausted, "adapter_hint": self._hints.get(pid)}
-                    for pid, entry in self._entries.items()}
+            shown = {pid: {**entry, "skipped": pid in self._exhausted, "adapter_hint": self._hints.get(pid)}
+                     for pid, entry in self._entries.items()}
+        masked: dict[str, Any] = _masked(shown, self._redact)
+        return masked
 
     def left_percent(self, provider: str) -> float | None:
         """The share of quota or budget left according to the last reading, when it says."""
@@ -395,3 +400,14 @@ def _exhausted_reason(entry: dict[str, Any]) -> str | None:
     if isinstance(snapshot, dict) and snapshot.get("exhausted"):
         return str(snapshot.get("exhausted_reason") or "quota exhausted")
     return None
+
+
+def _masked(value: Any, redact: Callable[[str], str]) -> Any:
+    """``value`` (JSON) with every secret in its strings masked."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _masked(v, redact) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v, redact) for v in value]
+    return value

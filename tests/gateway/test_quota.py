@@ -410,3 +410,18 @@ async def test_a_key_changed_by_hand_while_stopped_voids_the_reading_at_start(fa
         assert "sk-typed-by-hand" not in str(stored) and "sk-test-p1" not in str(stored)
     finally:
         await again.close()
+
+
+async def test_a_usage_panel_echoing_other_providers_secrets_has_them_masked(fakes, gateway):
+    """A panel's refusal quotes the provider's own key and, as a shared panel may, another provider's key,
+    usage token and the gateway token: none of them reaches the usage error shown anywhere."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    await gw.api("set_usage_token", provider="p2", token="ut-second-token-0123456789")
+    secrets = ["sk-test-p1-0123456789", "sk-test-p2-0123456789", "ut-second-token-0123456789", gw.token]
+    p1.usage, p1.usage_status = {"error": {"message": "usage says: " + " ".join(secrets)}}, 401
+    result = await gw.api("refresh_usage", provider="p1")
+    assert "usage says" in result["quota"]["p1"]["error"]
+    for shown in (result, await gw.api("get_usage"), await gw.api("get_status"), await gw.api("list_events")):
+        text = json.dumps(shown)
+        assert not [s for s in secrets if s in text], text

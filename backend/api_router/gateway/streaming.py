@@ -155,7 +155,9 @@ def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
             return
         facts.generated = True
         facts.end = Ending.ANSWERED
-        facts.incomplete = kind == "response.incomplete"
+        # Under its own name or an answer's: the status says what it is (its reason may quote the request).
+        facts.incomplete = kind == "response.incomplete" or (
+            isinstance(response, dict) and response.get("status") == "incomplete")
         if isinstance(response, dict):
             facts.usage = usage_of(response)
             rid = response.get("id")
