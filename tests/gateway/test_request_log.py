@@ -256,14 +256,50 @@ def test_request_log_retention_by_age_and_by_count(tmp_path):
         store.close()
 
 
+def test_rows_older_than_the_retention_go_wherever_they_stand(tmp_path):
+    """Rows are logged in time order, but a clock set back (or rows imported) can put an old row after
+    newer ones: age decides, not the place in the log."""
+    from api_router.store import Store
+
+    store = Store(tmp_path / "s.sqlite3")
+    store.open()
+    try:
+        old = now_ms() - 10 * 86_400_000
+        for i in range(12):
+            store.log_request(RequestRecord(old if i % 3 == 1 else now_ms(), "/v1/responses", False, status=200,
+                                            attempts=[Attempt("p1", Outcome.OK)]))
+        store.set_retention(Retention(days=5, rows=1000))
+        store.prune()
+        store.flush()
+        rows = store.request_log(limit=1000)
+        assert len(rows) == 8 and all(r["unix_ms"] > old for r in rows)
+    finally:
+        store.close()
+
+
 async def test_request_log_settings_are_saved_and_applied(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
     cfg = await gw.api("update_request_log", retention_days=7, max_rows=5000)
     assert cfg["request_log"] == {"retention_days": 7, "max_rows": 5000}
     assert gw.services.store._retention == Retention(7, 5000)
-    with pytest.raises(ApiError, match="max_rows must be an integer from 1000"):
-        await gw.api("update_request_log", max_rows=10)
+    with pytest.raises(ApiError, match="max_rows must be an integer from 1 to"):
+        await gw.api("update_request_log", max_rows=0)
+
+
+async def test_a_small_row_limit_keeps_the_log_that_short(fakes, gateway):
+    """Any positive number of rows may be kept: with 10, the log holds the newest 10 shortly after."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    cfg = await gw.api("update_request_log", max_rows=10)
+    assert cfg["request_log"]["max_rows"] == 10
+    for i in range(25):
+        assert (await gw.responses(simple_body(f"request {i}"))).status == 200
+    deadline = time.monotonic() + 5
+    while len((await gw.api("list_requests", limit=100))["requests"]) > 10:
+        assert time.monotonic() < deadline, "the log was not cut back to 10 rows"
+        await asyncio.sleep(0.1)
+    assert (await gw.api("list_requests", limit=100))["total"] == 10
 
 
 # --- provider tests --------------------------------------------------------------------------------------

@@ -198,7 +198,7 @@ class UiConfig:
 class RequestLogConfig:
     retention_days: float = setting(30, check=_between(1, 3650), rule="a number of days from 1 to 3650",
                                     doc="request-log rows older than this are pruned")
-    max_rows: int = setting(200_000, check=_between(1000, 10_000_000), rule="an integer from 1000 to 10000000",
+    max_rows: int = setting(200_000, check=_between(1, 10_000_000), rule="an integer from 1 to 10000000",
                             doc="and at most this many are kept")
 
 

@@ -707,6 +707,11 @@ def _prune_requests(conn: sqlite3.Connection, retention: Retention, today: tuple
         conn.execute(_META_SET, ("pruned_today", f"{day} {_pruned_on(conn, day) + cut_today}"))
     conn.execute("DELETE FROM attempts WHERE request_id < ?", (first_id,))
     conn.execute("DELETE FROM request_log WHERE id < ?", (first_id,))
+    # Rows are logged in time order, save after a clock set back (or rows put in by hand): an old row
+    # among newer ones goes by its age too (found by the time index: none, as a rule).
+    conn.execute("DELETE FROM attempts WHERE request_id IN (SELECT id FROM request_log WHERE unix_ms < ?)",
+                 (cutoff,))
+    conn.execute("DELETE FROM request_log WHERE unix_ms < ?", (cutoff,))
     return cutoff
 
 

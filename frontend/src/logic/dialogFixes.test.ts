@@ -65,7 +65,7 @@ describe('settings numbers', () => {
     expect(plan({ quotaPercent: '-5' }).errors.quotaPercent).toBe('Between 1 and 99');
     expect(plan({ quotaPercent: '1e7' }).errors.quotaPercent).toBe('Between 1 and 99');
     expect(plan({ retentionDays: '1e7' }).errors.retentionDays).toBe('Between 1 and 3,650');
-    expect(plan({ maxRows: '-5' }).errors.maxRows).toBe('Between 1,000 and 10,000,000');
+    expect(plan({ maxRows: '-5' }).errors.maxRows).toBe('Between 1 and 10,000,000');
     expect(plan({ retentionDays: '1e3' }).errors.retentionDays).toBe('Enter a whole number, without an exponent');
     expect(plan({ retentionDays: '1e3' }).requestLog.retention_days).toBeUndefined();
   });

@@ -31,11 +31,11 @@ describe('planSettings', () => {
     });
   });
   it('checks the ranges of update_request_log and the percentage', () => {
-    const d = { ...settingsDraft(ui, log), quotaPercent: '0', retentionDays: '3651', maxRows: '999' };
+    const d = { ...settingsDraft(ui, log), quotaPercent: '0', retentionDays: '3651', maxRows: '0' };
     expect(planSettings(d, ui, log).errors).toEqual({
       quotaPercent: 'Between 1 and 99',
       retentionDays: 'Between 1 and 3,650',
-      maxRows: 'Between 1,000 and 10,000,000',
+      maxRows: 'Between 1 and 10,000,000',
     });
     expect(planSettings({ ...settingsDraft(ui, log), retentionDays: '1.5' }, ui, log).errors.retentionDays).toBe('Enter a whole number');
   });

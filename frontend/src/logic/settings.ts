@@ -68,7 +68,7 @@ export function planSettings(draft: SettingsDraft, ui: UiSettings, log: RequestL
   const days = intIn(draft.retentionDays, 1, 3650);
   if (typeof days === 'string') plan.errors.retentionDays = days;
   else if (days !== log.retention_days) plan.requestLog.retention_days = days;
-  const rows = intIn(draft.maxRows, 1000, 10_000_000, true);
+  const rows = intIn(draft.maxRows, 1, 10_000_000, true);
   if (typeof rows === 'string') plan.errors.maxRows = rows;
   else if (rows !== log.max_rows) plan.requestLog.max_rows = rows;
   return plan;
