@@ -114,7 +114,7 @@ export function SettingsDialog({ actions, onClose, onSaved }: Props) {
                 className="input--num"
                 value={draft.maxRows}
                 error={plan?.errors.maxRows}
-                hint="1,000 to 10,000,000"
+                hint="1 to 10,000,000"
                 onChange={(e) => form.setText('maxRows', e.target.value)}
               />
             </div>
