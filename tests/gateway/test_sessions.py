@@ -668,6 +668,7 @@ async def test_a_relay_that_does_not_know_the_model_is_a_provider_failure(fakes,
 @pytest.mark.parametrize("error", [
     {"message": "Not found", "type": "invalid_request_error", "code": "model_not_found"},  # said only in the code
     {"message": "Model gpt-5.5 is not supported", "type": "invalid_request_error"},
+    {"message": "模型 gpt-5.5 不存在", "type": "invalid_request_error"},  # relays in Chinese: "model … does not exist"
 ])
 async def test_a_relay_that_names_an_unknown_model_another_way_is_a_provider_failure(fakes, gateway, error):
     p1, p2 = await fakes("p1", "p2")
@@ -676,7 +677,7 @@ async def test_a_relay_that_names_an_unknown_model_another_way_is_a_provider_fai
     reply = await gw.responses({"model": "gpt-5.5", "input": "hi"})
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
     failed = gw.services.store.request_log()[0]["attempts"][0]
-    assert failed["outcome"] == "provider_failure" and "model" in failed["error"].lower()
+    assert failed["outcome"] == "provider_failure" and ("model" in failed["error"].lower() or "模型" in failed["error"])
 
 
 async def test_a_provider_lacking_the_model_is_blamed_even_when_the_one_that_served_moved_meanwhile(

@@ -160,7 +160,7 @@ def mentions_unreadable_sealed_content(text: str) -> bool:
 def mentions_unknown_model(text: str) -> bool:
     """A relay that does not know the model the client asked for (a provider problem: fail over)."""
     t = text.lower()
-    if "无可用渠道" in t or "模型不存在" in t:  # new-api / one-api relays
+    if "无可用渠道" in t or ("模型" in t and "不存在" in t):  # new-api / one-api relays: "模型 … 不存在"
         return True
     if "model" not in t:
         return False
