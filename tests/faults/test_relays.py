@@ -76,6 +76,56 @@ async def test_black_hole_costs_one_hedge_delay_once_with_default_settings(fakes
         hole.close()
 
 
+@pytest.mark.parametrize("locked", [False, True])
+async def test_a_provider_not_answering_is_not_waited_on_even_when_nothing_else_can_serve(fakes, gateway, locked):
+    """The only provider (or the one routing is locked to) stops answering: the request that finds out
+    waits its request timeout once; the next ones get a 502 at once that says why and what brings it
+    back, until a background check gets an answer again."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing={**QUICK, "request_timeout_seconds": 1.5, "check_interval_seconds": 60})
+    if locked:
+        await gw.api("set_manual_override", provider="p1")
+    p1.always(fp.hang())
+    reply, took = await timed(gw.responses(stream=True))
+    assert reply.status == 502 and 1.3 <= took < 4, took
+    assert health(gw, "p1")["status"] == "unresponsive"
+    for stream in (True, False):
+        reply, took = await timed(gw.responses(stream=stream))
+        assert reply.status == 502 and took < 0.5, took
+        message = reply.json["error"]["message"]
+        assert "P1" in message and "not answering" in message and "background check" in message, message
+        if locked:
+            assert "routing is locked to P1" in message
+    assert client_requests(p1) == 1
+    row = gw.services.store.request_log()[0]
+    assert row["status"] == 502 and row["attempts"] == []
+    models = await gw.request("GET", "/v1/models")
+    assert models.status == 502 and "not answering" in models.json["error"]["message"]
+    p1.always(fp.json_ok("back"))
+    await gw.api("test_provider", provider="p1")  # a test that passes counts like a check
+    reply = await gw.responses()
+    assert reply.status == 200 and reply.text == "back"
+
+
+async def test_a_provider_not_answering_does_not_turn_everyone_rate_limited_into_a_wait(fakes, gateway):
+    """p1 does not answer; p2 and p3 rate-limit: the client hears 429 with Retry-After at once, also
+    while p2 and p3 cool down — never a minute on p1 and a 502."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3},
+                       routing={**QUICK, "request_timeout_seconds": 1.5, "check_interval_seconds": 60,
+                                "failure_threshold": 1})
+    p1.always(fp.hang())
+    p2.always(fp.status(429, "slow down", headers={"Retry-After": "9"}))
+    p3.always(fp.status(429, "slow down", headers={"Retry-After": "25"}))
+    await gw.responses(stream=True)  # p1 found not answering
+    assert health(gw, "p1")["status"] == "unresponsive"
+    for stream in (False, True):
+        reply, took = await timed(gw.responses(stream=stream))
+        assert reply.status == 429 and took < 0.5, took
+        assert 1 <= int(reply.headers["Retry-After"]) <= 30
+    assert client_requests(p1) == 1
+
+
 @pytest.mark.parametrize("beat", sorted(fp.HEARTBEATS))
 async def test_keepalive_only_before_output_fails_over_within_the_hedge_delay(fakes, gateway, beat):
     p1, p2 = await fakes("p1", "p2")

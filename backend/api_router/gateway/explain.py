@@ -28,7 +28,8 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
     name = cfg.name_of
     details = _each(cfg, failures)
     lock = cfg.effective_lock
-    locked = lock is not None and list(plan) == [lock]  # the others were not passed by: the lock leaves them out
+    # The others were not passed by: the lock leaves them out (no plan at all: the lock is not answering).
+    locked = lock is not None and list(plan) in ([lock], [])
     skipped = {} if locked else _skipped(cfg, failures, router, passed_by)
     asked = {f.provider for f in failures}
     disabled = [] if locked else [pid for pid, p in cfg.providers.items()
@@ -54,6 +55,8 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
             also = f"; not asked: {', '.join(shown)}" if shown else ""
             parts = [f"every provider {'asked ' if shown else ''}is rate-limiting this request — {listed}{also}; "
                      f"the soonest may serve again in {soonest} s"]
+    elif not failures:
+        status, parts = 502, [_nobody_to_ask(cfg, router, lock)]
     elif locked:
         why = "; ".join(with_hint(cfg, f) for f in failures) or "no answer"
         status, parts = 502, [f"routing is locked to {name(lock)}, which failed: {why}. {unlock}"]
@@ -66,6 +69,23 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
         if disabled:
             parts.append("disabled: " + ", ".join(name(pid) for pid in disabled))
     return GatewayError(status, ". ".join(parts), headers=headers or None, extra={"providers": details + passed})
+
+
+def _nobody_to_ask(cfg: Config, router: Router, lock: str | None) -> str:
+    """Why a request was sent to no provider: each one it could go to stopped answering (the rest, if
+    any, are named as skipped after this)."""
+    checks = (f"a background check asks a provider that is not answering every "
+              f"{cfg.routing.check_interval_seconds:g} s while API Router is in use, and puts it back once it answers")
+    if lock is not None:
+        return (f"routing is locked to {cfg.name_of(lock)}, which is "
+                f"{out_of_rotation(cfg, router).get(lock, 'not answering')}; {checks}. Unlock it in API Router "
+                "(Back to automatic) to let the other providers serve")
+    return f"no provider can serve this request now; {checks}"
+
+
+def none_available(cfg: Config, router: Router) -> GatewayError:
+    """No provider was asked: each one routing could choose stopped answering."""
+    return all_failed(cfg, [], router, [])
 
 
 def _each(cfg: Config, failures: Sequence[Failure]) -> list[dict[str, Any]]:

@@ -157,7 +157,7 @@ class ResponsesProxy:
         del payload
         record.stream, record.session_id, record.model = client.stream, client.session_id, client.model
         plan = services.router.plan(ex.cfg, client.session_id)
-        if not plan:
+        if not ex.cfg.routable:
             raise GatewayError(502, "no provider is available: add a provider with a base URL (and enable it) "
                                     "in API Router")
         ex.forwarded = forwarded_headers(request.raw_headers)
@@ -173,7 +173,7 @@ class ResponsesProxy:
                 queue.extend(self._not_yet_asked(ex, planned_with))
                 continue
             try:
-                result = await self._next_provider(ex, queue, plan[0], untouched)
+                result = await self._next_provider(ex, queue, plan[0] if plan else queue[0], untouched)
             except _NoBody as exc:  # this provider cannot be given the conversation; the next may hold it
                 ex.passed_by[exc.provider] = str(exc)
                 continue

@@ -150,8 +150,10 @@ async def models(request: web.Request) -> web.Response:
             return web.Response(body=services.redactor.redact_bytes(result.body), content_type="application/json",
                                 headers={PROVIDER_HEADER: pid})
         failures.append(Failure(pid, result.error, result.status))
-    if not failures:
+    if not cfg.routable:
         raise GatewayError(502, "no provider is available: add a provider with a base URL in API Router")
+    if not failures:
+        raise explain.none_available(cfg, services.router)
     raise explain.no_model_list(cfg, failures)
 
 

@@ -102,13 +102,15 @@ class Router:
     # --- decisions ---------------------------------------------------------------------------------
 
     def plan(self, cfg: Config, session_id: str | None = None) -> list[str]:
-        """Candidates for one request, in the order they are to be tried."""
+        """Candidates for one request, in the order they are to be tried. A provider that stopped answering
+        is never one (locked to or not): no client request waits on it until a check gets an answer."""
         routable = cfg.routable
         if not routable:
             return []
         lock = cfg.effective_lock
         if lock is not None:
-            return [lock]
+            with self._lock:
+                return [] if lock in self._unresponsive else [lock]
         now = self._clock()
         bound = self._session_provider(cfg, session_id)
         with self._lock:
@@ -135,11 +137,10 @@ class Router:
                 return [*ready, *(pid for pid in available if pid not in ready)]
             if available:
                 return available
-            # Nothing is available: the provider whose cooldown ends first, then those that stopped
-            # answering (a background check may simply not have run yet).
+            # Nothing is available: the provider whose cooldown ends first (its failures were answers).
             cooling = sorted((pid for pid in ordered if pid not in self._unresponsive),
                              key=lambda pid: self._health(pid).cooldown_until)
-            return [*cooling[:1], *(pid for pid in ordered if pid in self._unresponsive)] or [ordered[0]]
+            return cooling[:1]
 
     def _session_provider(self, cfg: Config, session_id: str | None) -> str | None:
         if session_id is None or self._affinity is None:
