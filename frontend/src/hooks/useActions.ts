@@ -1,4 +1,4 @@
-import { useLayoutEffect, useMemo, useRef } from 'react';
+import { useCallback, useLayoutEffect, useMemo, useState } from 'react';
 import { BridgeError, errorMessage, type Bridge } from '../bridge';
 import { nameOf, type NameMap } from '../logic/names';
 import { refreshOutcome } from '../logic/usage';
@@ -39,28 +39,43 @@ interface Deps {
  * toast is written, so a toast always has the current one.
  */
 export function useActions({ bridge, refresh, apply, toasts, names }: Deps) {
-  const namesRef = useRef(names);
+  // The names as of the last commit, read only inside the actions, when a toast is written: a holder of
+  // this hook's own, so the actions stay the same object while the names change.
+  const [latest] = useState(() => new Latest(names));
   useLayoutEffect(() => {
-    namesRef.current = names;
-  }, [names]);
+    latest.set(names);
+  }, [latest, names]);
+  const currentNames = useCallback(() => latest.get(), [latest]);
   return useMemo(() => {
-    const ctx: ActionContext = { bridge, refresh, apply, toasts, namesRef };
-    // The ref is read only inside the actions, when a toast is written, never while rendering.
-    // eslint-disable-next-line react-hooks/refs
+    const ctx: ActionContext = { bridge, refresh, apply, toasts, currentNames };
     return { ...makeActions(ctx, true), inline: makeActions(ctx, false) };
-  }, [bridge, refresh, apply, toasts]);
+  }, [bridge, refresh, apply, toasts, currentNames]);
+}
+
+/** A value that changes after render (set from an effect) and is read later, by event handlers. */
+class Latest<T> {
+  #value: T;
+  constructor(value: T) {
+    this.#value = value;
+  }
+  get(): T {
+    return this.#value;
+  }
+  set(value: T): void {
+    this.#value = value;
+  }
 }
 
 interface ActionContext extends Omit<Deps, 'names'> {
-  namesRef: { readonly current: NameMap };
+  currentNames: () => NameMap;
 }
 
 /**
  * The actions. `toastErrors` false: the `inline` set, for a dialog, which shows a refusal itself (on
  * the field it names, or as its error line) — a toast would cover the form. Successes are toasted.
  */
-function makeActions({ bridge, refresh, apply, toasts, namesRef }: ActionContext, toastErrors: boolean) {
-  const n = (id: ProviderId) => nameOf(namesRef.current, id);
+function makeActions({ bridge, refresh, apply, toasts, currentNames }: ActionContext, toastErrors: boolean) {
+  const n = (id: ProviderId) => nameOf(currentNames(), id);
 
   async function run<M extends MethodName>(
     failTitle: string,
