@@ -116,3 +116,23 @@ def test_a_call_run_on_the_loop_that_outlasts_its_wait_is_a_clear_refusal_not_a_
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()
+
+
+def test_no_test_module_imports_another_test_module():
+    """Helpers shared by tests live in tests/support (or beside the suite that uses them): a test file or
+    conftest imported by another test runs its tests and fixtures twice, or breaks when it moves. Imports
+    inside functions count too."""
+    import ast
+    from pathlib import Path
+
+    tests = Path(__file__).parent
+    found = []
+    for path in sorted(tests.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            for name in names:
+                last = name.rsplit(".", 1)[-1]
+                if name.startswith("tests.") and (last.startswith("test_") or last == "conftest"):
+                    found.append(f"{path.relative_to(tests)}:{node.lineno}: {name}")
+    assert found == []

@@ -6,23 +6,16 @@ import time
 import pytest
 
 from api_router.continuity.index import ContinuityIndex
-from api_router.records import Attempt, Outcome, RequestRecord, Usage, now_ms
+from api_router.records import Attempt, Outcome, RequestRecord, now_ms
 from api_router.store import Retention, Store, schema
 from api_router.store import database as store_mod
+from tests.support.records import record
 
 
 def open_store(tmp_path, **kw):
     s = Store(tmp_path / "data" / "s.sqlite3", **kw)
     s.open()
     return s
-
-
-def record(provider="p1", status=200, tokens=10, ts=None, session="s1"):
-    return RequestRecord(unix_ms=ts or now_ms(), path="/v1/responses", stream=True, session_id=session,
-                         provider=provider, status=status, latency_ms=12.5, ttfb_ms=3.0,
-                         usage=Usage(7, 3, 2, 1, tokens),
-                         attempts=[Attempt("p0", Outcome.PROVIDER_FAILURE, 503, 1.0, "HTTP 503"),
-                                   Attempt(provider, Outcome.OK, 200, 11.0)])
 
 
 def test_wal_mode_and_request_log_fields(tmp_path):

@@ -232,7 +232,7 @@ def test_save_export_writes_the_request_log_a_page_at_a_time(tmp_path: Path) -> 
     """The export is made and written by the app: a long log never crosses the bridge, nor is it whole in
     memory (it is written as it is read, a page of rows at a time)."""
     from api_router import request_log
-    from tests.test_store import record
+    from tests.support.records import record
 
     services = open_services(Paths(tmp_path / "ud"))
     try:

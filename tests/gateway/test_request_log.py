@@ -592,7 +592,7 @@ async def test_a_stream_that_broke_on_the_provider_serving_it_is_no_failover(fak
 async def test_the_export_downloads_a_page_of_rows_at_a_time(fakes, gateway):
     """GET /api/export_requests: the same file as the control call, written to the client as its pages are
     read — however long the log, the app holds a page of it (the whole file as rows took most of a GB)."""
-    from tests.test_store import record
+    from tests.support.records import record
 
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
