@@ -136,3 +136,33 @@ def test_no_test_module_imports_another_test_module():
                 if name.startswith("tests.") and (last.startswith("test_") or last == "conftest"):
                     found.append(f"{path.relative_to(tests)}:{node.lineno}: {name}")
     assert found == []
+
+
+def test_what_a_failed_control_call_tells_the_user_is_decided_once_for_both_transports():
+    """Registry.run turns each kind of failure into the status and message both transports pass on; a
+    fault of the app's own is not dressed up as a refusal (the transport logs it as an internal error)."""
+    from api_router.config import ConfigError
+    from api_router.control import Refused, Registry, exposed
+    from api_router.store import DamagedDatabase
+
+    class Target:
+        @exposed
+        def fails(self, kind: str) -> None:
+            raise {"config": ConfigError("port must be an integer"), "value": ValueError("no such provider 'x'"),
+                   "damaged": DamagedDatabase("the store is damaged: restore it"),
+                   "unsaved": PermissionError(13, "Permission denied", "/ud/config.toml"),
+                   "socket": ConnectionResetError(104, "reset"), "bug": KeyError("oops")}[kind]
+
+    registry = Registry(Target())
+    for name, kwargs, status, says in (("nothing", {}, 404, "unknown control method"),
+                                       ("fails", {"kind": 1}, 400, "kind"),
+                                       ("fails", {"kind": "config"}, 400, "port must be an integer"),
+                                       ("fails", {"kind": "value"}, 400, "no such provider"),
+                                       ("fails", {"kind": "damaged"}, 500, "restore it"),
+                                       ("fails", {"kind": "unsaved"}, 500, "could not save the change")):
+        with pytest.raises(Refused) as refused:
+            registry.run(name, kwargs)
+        assert refused.value.status == status and says in refused.value.message, (name, kwargs)
+    for kind, error in (("socket", ConnectionResetError), ("bug", KeyError)):
+        with pytest.raises(error):
+            registry.run("fails", {"kind": kind})

@@ -2,6 +2,6 @@
 both transports go through (``registry``)."""
 
 from api_router.control.api import Control
-from api_router.control.registry import ControlError, Registry, UnknownMethod, exposed, unsaved_change
+from api_router.control.registry import ControlError, Refused, Registry, UnknownMethod, exposed, unsaved_change
 
-__all__ = ["Control", "ControlError", "Registry", "UnknownMethod", "exposed", "unsaved_change"]
+__all__ = ["Control", "ControlError", "Refused", "Registry", "UnknownMethod", "exposed", "unsaved_change"]

@@ -1,14 +1,16 @@
 """The control API's one dispatcher: which methods exist, what arguments they take, what errors mean.
 
 Both transports — ``POST /api/<method>`` in the browser and pywebview's ``js_api`` in the desktop
-window — call ``Registry.call``. Only methods marked ``@exposed`` are reachable; every argument is
+window — call ``Registry.run``. Only methods marked ``@exposed`` are reachable; every argument is
 checked against the method's type hints here, so a wrong type is a 400 naming the argument, never a
-500 from deep inside.
+500 from deep inside; and what a failed call tells the user is decided here too (``Refused``), so a
+transport only puts it into its own form.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 import math
 import types
 import typing
@@ -18,7 +20,10 @@ from typing import Any, Literal
 
 from api_router.config import ConfigError
 from api_router.fsutil import ReadOnlyFile, cannot_write
+from api_router.store import DamagedDatabase
 from api_router.texts import listed, quoted, shown
+
+log = logging.getLogger(__name__)
 
 F = typing.TypeVar("F", bound=Callable[..., Any])
 
@@ -40,6 +45,32 @@ def unsaved_change(exc: OSError) -> str | None:
 
 class UnknownMethod(LookupError):
     """No exposed method of that name (HTTP 404)."""
+
+
+class Refused(Exception):
+    """A control call that did not do what it was asked, with what to tell the user and the HTTP status
+    that says so (the desktop bridge shows the message alike)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _refusal(exc: Exception) -> Refused | None:
+    """What ``exc`` from a control call tells the user; None: a fault of API Router's own (logged by the
+    transport, which answers it as an internal error)."""
+    if isinstance(exc, UnknownMethod):
+        return Refused(404, str(exc))
+    if isinstance(exc, (ConfigError, ValueError)):
+        return Refused(400, str(exc))
+    if isinstance(exc, DamagedDatabase):  # the user was told (an event); this answer says what to do
+        return Refused(500, str(exc))
+    message = unsaved_change(exc) if isinstance(exc, OSError) else None
+    if message is None:
+        return None
+    log.warning("could not save a change: %s", exc)
+    return Refused(500, message)
 
 
 def exposed(fn: F) -> F:
@@ -99,8 +130,19 @@ class Registry:
         method = self.methods.get(name)
         return method is not None and method.waits
 
+    def run(self, name: str, kwargs: Any) -> Any:
+        """Check and run one call; raises ``Refused`` when it was refused or could not be saved (anything
+        else is a fault of API Router's own)."""
+        try:
+            return self.call(name, kwargs)
+        except Exception as exc:
+            refused = _refusal(exc)
+            if refused is None:
+                raise
+            raise refused from None
+
     def call(self, name: str, kwargs: Any) -> Any:
-        """Check and run one call; raises UnknownMethod or ControlError (ConfigError) for the caller to map."""
+        """Check and run one call; raises UnknownMethod or ControlError (ConfigError) as they are."""
         method = self.methods.get(name)
         if method is None:
             raise UnknownMethod(f"unknown control method {quoted(name)}")

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from api_router.config import ConfigError
-from api_router.control import Registry, UnknownMethod, unsaved_change
+from api_router.control import Refused, Registry
 from api_router.desktop.savefile import FileSaver
 from api_router.request_log import Export
 from api_router.store import DamagedDatabase
@@ -96,16 +96,12 @@ class _DesktopApiBase:
             # get to change providers or read the token.
             raise BridgeError("the control API only answers the API Router page")
         try:
-            return self._registry.call(name, kwargs)
-        except (UnknownMethod, ConfigError, ValueError, DamagedDatabase) as exc:
-            raise BridgeError(self._redact(str(exc))) from None
-        except Exception as exc:
-            message = unsaved_change(exc) if isinstance(exc, OSError) else None
-            if message is None:
-                log.exception("control call %s failed", name)
-                raise BridgeError("internal error in API Router; see its log") from None
-            log.warning("could not save a change: %s", exc)
-            raise BridgeError(message) from None
+            return self._registry.run(name, kwargs)
+        except Refused as exc:
+            raise BridgeError(self._redact(exc.message)) from None
+        except Exception:
+            log.exception("control call %s failed", name)
+            raise BridgeError("internal error in API Router; see its log") from None
 
 
 def _forwarder(name: str, doc: str) -> Callable[..., Any]:

@@ -22,8 +22,7 @@ import orjson
 from aiohttp import hdrs, web
 
 from api_router import __version__, request_log
-from api_router.config import ConfigError
-from api_router.control import Registry, UnknownMethod, unsaved_change
+from api_router.control import Refused, Registry
 from api_router.gateway import explain
 from api_router.gateway.checks import BackgroundChecks
 from api_router.gateway.deadlines import Deadlines
@@ -196,22 +195,12 @@ async def _run_control(request: web.Request, kwargs: dict[str, object]) -> web.R
     registry = request.app[REGISTRY]
     name = request.match_info["method"]
     threads = request.app[CONTROL_THREADS]
-    call = functools.partial(registry.call, name, kwargs)
+    call = functools.partial(registry.run, name, kwargs)
     try:
         pool = threads.waiting if registry.waits(name) else threads.quick
         result = await asyncio.get_running_loop().run_in_executor(pool, call)
-    except UnknownMethod as exc:
-        raise GatewayError(404, str(exc)) from None
-    except (ConfigError, ValueError) as exc:
-        raise GatewayError(400, str(exc)) from None
-    except DamagedDatabase as exc:  # the user was told (an event); this answer says what to do
-        raise GatewayError(500, str(exc)) from None
-    except OSError as exc:
-        message = unsaved_change(exc)
-        if message is None:
-            raise  # not a file that could not be written: the generic handler logs it
-        log.warning("could not save a change: %s", exc)
-        raise GatewayError(500, message) from None
+    except Refused as exc:
+        raise GatewayError(exc.status, exc.message) from None
     return web.Response(body=orjson.dumps(result), content_type="application/json")
 
 
