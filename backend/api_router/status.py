@@ -65,7 +65,8 @@ def serving_summary(services: Services) -> dict[str, Any]:
     if lock:
         return _summary(GatewayState.SERVING, f"{name(lock)} · locked", lock, LOCKED)
     active, reason = router.active(name)
-    serving = active if active in available else router.plan(cfg)[0]
+    # The next request's pick (none: the last available provider stopped answering since it was read).
+    serving = active if active in available else next(iter(router.plan(cfg)), available[0])
     preferred = cfg.effective_preferred
     if serving != preferred:
         if serving != active:  # the next request's pick: the reason of the one that served last is not its own

@@ -96,6 +96,8 @@ async def test_a_provider_not_answering_is_not_waited_on_even_when_nothing_else_
         assert "P1" in message and "not answering" in message and "background check" in message, message
         if locked:
             assert "routing is locked to P1" in message
+        passed = reply.json["error"]["providers"]
+        assert [(p["provider"], p["skipped"].startswith("not answering")) for p in passed] == [("p1", True)]
     assert client_requests(p1) == 1
     row = gw.services.store.request_log()[0]
     assert row["status"] == 502 and row["attempts"] == []

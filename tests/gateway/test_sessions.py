@@ -879,23 +879,29 @@ async def test_a_summary_asked_of_a_provider_renamed_meanwhile_goes_with_its_key
     assert {r.headers.get("Authorization") for r in p2.requests} == {f"Bearer {key}"}
 
 
-async def test_a_summary_that_fails_is_its_own_attempt_and_the_client_hears_why(fakes, gateway, codex_home):
+@pytest.mark.parametrize("refusal", ["HTTP 500", "200 failed response"])
+async def test_a_summary_that_fails_is_its_own_attempt_and_the_client_hears_why(fakes, gateway, codex_home, refusal):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
     replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
+    overloaded = {"message": "upstream overloaded", "code": "server_error"}
 
     async def no_room_at_all(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
         texts = json.dumps(json.loads(await request.read())["input"])
         if "handover summary" in texts:
-            return web.json_response({"error": {"message": "upstream overloaded"}}, status=500)
+            if refusal.startswith("200"):
+                return failed_answer(request, fake, overloaded)
+            return web.json_response({"error": overloaded}, status=500)
         return context_too_long()
 
     p2.always(no_room_at_all)
     reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement}, headers={"session-id": SID})
-    assert reply.status == 400 and "summarising it there failed: HTTP 500: upstream overloaded" in reply.body.decode()
+    said = "HTTP 500" if refusal.startswith("HTTP") else "answered a failed response"
+    assert reply.status == 400 and f"summarising it there failed: {said}: upstream overloaded" in reply.body.decode()
+    status = 500 if refusal.startswith("HTTP") else 200
     row = gw.services.store.request_log()[0]
     assert [(a["provider"], a["outcome"], a["retry"], a["summary"], a["status"]) for a in row["attempts"]][-2:] == [
-        ("p2", "retry", "summarize_compaction", False, 400), ("p2", "client_error", None, True, 500)]
+        ("p2", "retry", "summarize_compaction", False, 400), ("p2", "client_error", None, True, status)]
     assert row["status"] == 400 and row["total_tokens"] == 0
 
 
@@ -994,10 +1000,12 @@ def tool_turns(count: int, size: int) -> list[dict]:
     return out
 
 
+@pytest.mark.parametrize("refusal", ["HTTP 400", "200 failed response"])
 async def test_a_conversation_too_long_even_to_summarise_is_summarised_without_its_oldest_part(
-        fakes, gateway, codex_home):
+        fakes, gateway, codex_home, refusal):
     """As Codex's local compaction does when the context overflows: the oldest items are left out until
-    the provider can take the rest; a tool output never loses its call."""
+    the provider can take the rest; a tool output never loses its call. "Too long" may come in the body
+    of a 200, for the summary request as for the request itself."""
     limit = 12_000
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
@@ -1006,7 +1014,7 @@ async def test_a_conversation_too_long_even_to_summarise_is_summarised_without_i
     async def small_context(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
         body = json.loads(await request.read())
         if len(json.dumps(body["input"])) > limit:
-            return context_too_long()
+            return failed_answer(request, fake, TOO_LONG) if refusal.startswith("200") else context_too_long()
         if "handover summary" in json.dumps(body["input"]):
             return await fp.stream_ok("Steps 0 to 29 of the build passed.")(request, fake)
         return await fp.json_ok("continuing from the summary")(request, fake)
@@ -1030,7 +1038,8 @@ async def test_a_conversation_too_long_even_to_summarise_is_summarised_without_i
         ("p2", "retry", False, "summarize_compaction"),
         *[("p2", "retry", True, "shorter_summary")] * refusals,
         ("p2", "ok", True, None), ("p2", "ok", False, None)]
-    assert all(a["status"] == 400 and "asked again without the oldest part" in a["error"]
+    assert all(a["status"] == (200 if refusal.startswith("200") else 400)
+               and "asked again without the oldest part" in a["error"]
                for a in row["attempts"] if a["retry"] == "shorter_summary")
     assert p2.foreign_sealed == []
 

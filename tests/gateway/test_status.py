@@ -247,3 +247,24 @@ async def test_the_down_advice_names_the_providers_switched_off(fakes, gateway):
     assert (await gw.responses()).status == 502
     s = await summary(gw)
     assert s["state"] == "down" and s["advice"].endswith("Switched off: P2, P3 — enable one to let it serve."), s
+
+
+async def test_the_summary_holds_when_the_last_provider_stops_answering_while_it_is_written(fakes, gateway):
+    """Status is read on a control thread while the gateway's loop records outcomes: the last available
+    provider may be found not answering between two of its reads."""
+    from api_router.status import serving_summary
+
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    router, cfg = gw.services.router, gw.services.config.current
+    router.record_failure(cfg, "p1", "no response within 60 s", unresponsive=True)
+    read = router.available
+
+    def available_then_p2_times_out(c):
+        out = read(c)
+        router.record_failure(c, "p2", "no response within 60 s", unresponsive=True)
+        return out
+
+    router.available = available_then_p2_times_out
+    summary = serving_summary(gw.services)
+    assert summary["provider"] == "p2"

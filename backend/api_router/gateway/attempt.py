@@ -30,9 +30,10 @@ from api_router.gateway.response_objects import (
     COMPACTION_ITEM,
     answer_of,
     compaction_problem,
+    failure_in,
+    failure_said,
     response_id,
     sealed_items,
-    stream_failure,
     usage_of,
 )
 from api_router.gateway.streaming import (
@@ -215,11 +216,11 @@ class AttemptRunner:
         request's own error (``failure``) is that error, as JSON, for the client: no failover, as in a
         stream."""
         if failure is not None and classify.is_unknown_model_event(failure):
-            return _unknown_model(f"stream reported: {classify.error_message_of_event(failure)}")
+            return _unknown_model(failure_said(failure, why))
         if failure is None or not classify.is_client_error_event(failure):
             return AttemptResult(Outcome.PROVIDER_FAILURE, error=why,
                                  rate_limited=failure is not None and classify.is_rate_limit_event(failure))
-        return self._refused(ex, opened, failure, f"stream reported: {classify.error_message_of_event(failure)}")
+        return self._refused(ex, opened, failure, failure_said(failure, why))
 
     def _refused(self, ex: Exchange, opened: Opened, failure: dict[str, Any], error: str) -> AttemptResult:
         """A JSON request the provider refused as its own fault (a failed response, or an event stream that
@@ -433,15 +434,11 @@ def _streamed(content_type: str) -> bool:
 
 
 def _reported_failure(opened: Opened, answer: dict[str, Any] | str) -> tuple[dict[str, Any] | None, str]:
-    """The failure a complete body reports, as the stream event that would have told it, and the error
-    recorded for it: a response whose status is "failed", or an event stream that ends failing."""
-    if isinstance(answer, str):
-        failure = stream_failure(opened.data) if opened.resp.content_type == "text/event-stream" else None
-        return failure, f"stream reported: {classify.error_message_of_event(failure)}" if failure else answer
-    if answer.get("status") != "failed":
-        return None, ""
-    failure = {"type": "response.failed", "response": answer}
-    return failure, f"answered a failed response: {classify.error_message_of_event(failure)}"
+    """The failure a complete body reports (see ``failure_in``) and the error recorded for it."""
+    failure = failure_in(opened.data, opened.resp.content_type, answer)
+    if failure is None:
+        return None, answer if isinstance(answer, str) else ""
+    return failure, failure_said(failure, answer)
 
 
 def _unknown_model(error: str, status: int | None = None) -> AttemptResult:

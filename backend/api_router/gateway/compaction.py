@@ -20,7 +20,7 @@ import orjson
 
 from api_router.config import ProviderConfig
 from api_router.gateway import classify
-from api_router.gateway.response_objects import answer_of, stream_failure, usage_of
+from api_router.gateway.response_objects import answer_of, failure_in, failure_said, usage_of
 from api_router.gateway.upstream import Upstream, describe_exception, error_text, read_limited, upstream_headers
 from api_router.records import Usage
 
@@ -93,14 +93,12 @@ async def _summary_of(upstream: Upstream, provider: ProviderConfig, key: str | N
         too_long = resp.status == 413 or (resp.status == 400 and classify.mentions_context_length(message))
         raise SummaryFailed(f"HTTP {resp.status}: {message}", resp.status, too_long=too_long)
     answer = answer_of(raw, resp.content_type)
+    failure = failure_in(raw, resp.content_type, answer)
+    if failure is not None:  # in the body of a 200: a failed response, or an event stream that fails
+        raise SummaryFailed(failure_said(failure, answer), resp.status,
+                            too_long=classify.mentions_context_length(classify.failure_text(failure)))
     if isinstance(answer, str):
-        failure = stream_failure(raw) if resp.content_type == "text/event-stream" else None
-        if failure is None:
-            raise SummaryFailed(answer, resp.status)
-        message = classify.error_message_of_event(failure)
-        code = (classify.error_object(failure) or {}).get("code")
-        raise SummaryFailed(f"stream reported: {message}", resp.status,
-                            too_long=classify.mentions_context_length(f"{message} {code}"))
+        raise SummaryFailed(answer, resp.status)
     text = _output_text(answer)
     if not text:
         raise SummaryFailed("the summary came back empty", resp.status)

@@ -30,7 +30,12 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
     lock = cfg.effective_lock
     # The others were not passed by: the lock leaves them out (no plan at all: the lock is not answering).
     locked = lock is not None and list(plan) in ([lock], [])
-    skipped = {} if locked else _skipped(cfg, failures, router, passed_by)
+    if not locked:
+        skipped = _skipped(cfg, failures, router, passed_by)
+    elif failures or lock is None:
+        skipped = {}
+    else:  # the lock is not answering: it is the one passed by
+        skipped = {lock: out_of_rotation(cfg, router).get(lock, "not answering")}
     asked = {f.provider for f in failures}
     disabled = [] if locked else [pid for pid, p in cfg.providers.items()
                                   if p.disabled and pid not in skipped and pid not in asked]
@@ -56,7 +61,7 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
             parts = [f"every provider {'asked ' if shown else ''}is rate-limiting this request — {listed}{also}; "
                      f"the soonest may serve again in {soonest} s"]
     elif not failures:
-        status, parts = 502, [_nobody_to_ask(cfg, router, lock)]
+        status, parts = 502, [_nobody_to_ask(cfg, lock, skipped.get(lock or ""))]
     elif locked:
         why = "; ".join(with_hint(cfg, f) for f in failures) or "no answer"
         status, parts = 502, [f"routing is locked to {name(lock)}, which failed: {why}. {unlock}"]
@@ -71,15 +76,14 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
     return GatewayError(status, ". ".join(parts), headers=headers or None, extra={"providers": details + passed})
 
 
-def _nobody_to_ask(cfg: Config, router: Router, lock: str | None) -> str:
+def _nobody_to_ask(cfg: Config, lock: str | None, lock_is: str | None) -> str:
     """Why a request was sent to no provider: each one it could go to stopped answering (the rest, if
-    any, are named as skipped after this)."""
+    any, are named as skipped after this); ``lock_is``: why the lock is passed by."""
     checks = (f"a background check asks a provider that is not answering every "
               f"{cfg.routing.check_interval_seconds:g} s while API Router is in use, and puts it back once it answers")
     if lock is not None:
-        return (f"routing is locked to {cfg.name_of(lock)}, which is "
-                f"{out_of_rotation(cfg, router).get(lock, 'not answering')}; {checks}. Unlock it in API Router "
-                "(Back to automatic) to let the other providers serve")
+        return (f"routing is locked to {cfg.name_of(lock)}, which is {lock_is or 'not answering'}; {checks}. "
+                "Unlock it in API Router (Back to automatic) to let the other providers serve")
     return f"no provider can serve this request now; {checks}"
 
 

@@ -165,6 +165,7 @@ class ResponsesProxy:
         # request goes straight to one attempt per provider with the client's own bytes.
         untouched = self._bodies.untouched(client)
         queue = deque(plan)
+        first = plan[0] if plan else None  # the first candidate: the first provider asked, for the whole request
         planned_with, replans = ex.cfg, 0
         gone: list[str] = []
         while queue or (replans < _REPLANS and services.config.current is not planned_with):
@@ -173,7 +174,8 @@ class ResponsesProxy:
                 queue.extend(self._not_yet_asked(ex, planned_with))
                 continue
             try:
-                result = await self._next_provider(ex, queue, plan[0] if plan else queue[0], untouched)
+                first = first or queue[0]
+                result = await self._next_provider(ex, queue, first, untouched)
             except _NoBody as exc:  # this provider cannot be given the conversation; the next may hold it
                 ex.passed_by[exc.provider] = str(exc)
                 continue

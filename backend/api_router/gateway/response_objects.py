@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from api_router.continuity.index import sealed_key
-from api_router.gateway import sse
+from api_router.gateway import classify, sse
 from api_router.gateway.upstream import error_text
 from api_router.records import Usage
 
@@ -79,6 +79,20 @@ def stream_failure(data: bytes) -> Any:
         if kind in sse.ANSWER_END:
             return None
     return None
+
+
+def failure_in(data: bytes, content_type: str, answer: dict[str, Any] | str) -> dict[str, Any] | None:
+    """The failure a complete body (read as ``answer``, see ``answer_of``) reports, as the stream event
+    that would tell it: a response whose status is "failed", or an event stream that ends failing."""
+    if isinstance(answer, str):
+        return stream_failure(data) if content_type == "text/event-stream" else None
+    return {"type": "response.failed", "response": answer} if answer.get("status") == "failed" else None
+
+
+def failure_said(failure: dict[str, Any], answer: dict[str, Any] | str) -> str:
+    """The error recorded for a ``failure_in`` a complete body: what it said, and how it came."""
+    how = "stream reported" if isinstance(answer, str) else "answered a failed response"
+    return f"{how}: {classify.error_message_of_event(failure)}"
 
 
 def answer_of(data: bytes, content_type: str) -> dict[str, Any] | str:

@@ -138,7 +138,7 @@ export function RequestsPage({
 
       <p className="muted small" data-testid="retention">
         {retention
-          ? `The request log keeps ${countNoun(retention.retention_days, 'day')}, at most ${retention.max_rows.toLocaleString('en-US')} rows. `
+          ? `The request log keeps ${countNoun(retention.retention_days, 'day')}, at most ${countNoun(retention.max_rows, 'row')}. `
           : ''}
         <button type="button" className="linkish linkish--inline" onClick={onOpenSettings}>
           Change retention…
