@@ -109,6 +109,53 @@ async def test_a_provider_not_answering_is_not_waited_on_even_when_nothing_else_
     assert reply.status == 200 and reply.text == "back"
 
 
+async def found_not_answering(gw: Harness, pid: str) -> None:
+    """What another request does when it finds ``pid`` silent past its deadline."""
+    cfg = gw.services.config.current
+    gw.services.router.record_failure(cfg, pid, "no response within 60 s", unresponsive=True)
+
+
+async def test_a_provider_found_not_answering_after_the_request_began_is_not_asked_by_it(fakes, gateway):
+    """The request planned p1, p2, p3; while p1 takes its time to fail, another request finds p2 not
+    answering: this one goes from p1 straight to p3, not into p2's request timeout."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={**QUICK, "request_timeout_seconds": 10})
+
+    async def slow_failure(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        await asyncio.sleep(0.6)
+        return await fp.status(500, "internal error")(request, fake)
+
+    p1.always(slow_failure)
+    p2.always(fp.hang())
+    asking = asyncio.create_task(timed(gw.responses()))
+    await wait_until(lambda: client_requests(p1) == 1, 5, "p1 asked")
+    await found_not_answering(gw, "p2")
+    reply, took = await asking
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p3" and took < 2.5, took
+    assert client_requests(p2) == 0
+    assert attempts(gw) == [("p1", "provider_failure"), ("p3", "ok")]
+
+
+async def test_a_hedge_whose_provider_another_request_finds_not_answering_brings_in_the_next_at_once(
+        fakes, gateway):
+    """p1 is silent, so p2 is asked too after p1's hedge delay (1.5 s); p2 is silent as well, and another
+    request finds it not answering: the next candidate starts then, not after p2's own hedge delay."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3},
+                       routing={**QUICK, "hedge_min_seconds": 1.5, "hedge_max_seconds": 1.5})
+    p1.always(fp.hang())
+    p2.always(fp.hang())
+    asking = asyncio.create_task(timed(gw.responses(stream=True)))
+    await wait_until(lambda: client_requests(p2) == 1, 5, "the hedge to p2")
+    await asyncio.sleep(0.2)
+    await found_not_answering(gw, "p2")
+    reply, took = await asking
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p3", reply.status
+    assert took < 2.6, took  # p2's own delay would have brought p3 in at 3.0 s
+    hedges = [e.message for e in gw.services.store.list_events() if e.kind == "hedge"]
+    assert any("P2 is not answering (found by another request); asking P3 too" in m for m in hedges), hedges
+
+
 async def test_a_provider_not_answering_does_not_turn_everyone_rate_limited_into_a_wait(fakes, gateway):
     """p1 does not answer; p2 and p3 rate-limit: the client hears 429 with Retry-After at once, also
     while p2 and p3 cool down — never a minute on p1 and a 502."""

@@ -68,6 +68,7 @@ class _Racer:
     task: asyncio.Task[Opened | AttemptResult] | None = None
     delay: float = 0.0  # its hedge delay, in a race
     overdue_after: float | None = None  # seconds after its start it was found late (no first event)
+    given_up: asyncio.Future[None] | None = None  # in a race: set when another request finds it not answering
 
     def launch(self) -> asyncio.Task[Opened | AttemptResult]:
         if self.task is None:
@@ -173,6 +174,9 @@ class ResponsesProxy:
                 planned_with, replans = services.config.current, replans + 1
                 queue.extend(self._not_yet_asked(ex, planned_with))
                 continue
+            self._pass_not_answering(ex, queue)
+            if not queue:
+                continue
             try:
                 first = first or queue[0]
                 result = await self._next_provider(ex, queue, first, untouched)
@@ -218,6 +222,13 @@ class ResponsesProxy:
         error = explain.all_failed(ex.cfg, ex.failures, services.router, plan, ex.passed_by)
         self._recorder.all_failed(ex, error.message)
         raise error
+
+    def _pass_not_answering(self, ex: Exchange, queue: deque[str]) -> None:
+        """Drop from the front of ``queue`` the providers found not answering since the request was planned
+        (by another request): no request waits on one. The 502 names them as passed by."""
+        router = self._services.router
+        while queue and not router.answering(ex.now_called(queue[0]) or queue[0]):
+            queue.popleft()
 
     def _not_yet_asked(self, ex: Exchange, cfg: Config) -> list[str]:
         """The candidates routing would choose now that the request has not tried or passed by (renamed
@@ -322,25 +333,28 @@ class ResponsesProxy:
             return racer, await self._alone(ex, racer)
         racer.delay = router.hedge_delay(ex.cfg, racer.provider)
         racers = [racer]
-        # Another request may find the provider not answering first: then no need to sit out the delay.
-        given_up = asyncio.get_running_loop().create_future()
-        waited_on = ex.identities.get(racer.provider) or racer.provider
-        self._waiting_on.setdefault(waited_on, set()).add(given_up)
+        # Another request may find a provider waited on not answering first: then no need to sit out its
+        # delay. Each racer is watched, by its provider's identity (renamed meanwhile, it is the same one).
+        watched: list[tuple[ProviderIdentity | str, asyncio.Future[None]]] = []
         try:
             while True:
                 newest = racers[-1]  # the only one that may still be within its hedge delay
+                if newest.given_up is None:
+                    newest.given_up = asyncio.get_running_loop().create_future()
+                    who = ex.identities.get(newest.provider) or newest.provider
+                    self._waiting_on.setdefault(who, set()).add(newest.given_up)
+                    watched.append((who, newest.given_up))
                 waits: set[asyncio.Future[Any]] = {r.launch() for r in racers}
                 timeout = None
                 if newest.overdue_after is None:  # even with no candidate left: one may come (_add_hedge)
                     timeout = max(0.0, newest.t0 + newest.delay - time.perf_counter())
-                    if newest is racer:
-                        waits.add(given_up)
+                    waits.add(newest.given_up)
                 done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                if not done or done == {given_up}:
+                if not done or done == {newest.given_up}:
                     newest.overdue_after = newest.delay if not done else time.perf_counter() - newest.t0
                     await self._add_hedge(ex, racers, newest, queue, first, untouched, found_dead=bool(done))
                     continue
-                done.discard(given_up)
+                done.discard(newest.given_up)
                 for r in [r for r in racers if r.task in done]:
                     answer = r.launch().result()
                     won = isinstance(answer, Opened) or answer.outcome is not Outcome.PROVIDER_FAILURE
@@ -364,11 +378,12 @@ class ResponsesProxy:
                 self._close_if_opened(r.launch())
             raise
         finally:
-            waiting = self._waiting_on.get(waited_on)
-            if waiting is not None:
-                waiting.discard(given_up)
-                if not waiting:
-                    del self._waiting_on[waited_on]
+            for who, given_up in watched:
+                waiting = self._waiting_on.get(who)
+                if waiting is not None:
+                    waiting.discard(given_up)
+                    if not waiting:
+                        del self._waiting_on[who]
 
     async def _alone(self, ex: Exchange, racer: _Racer) -> Opened | AttemptResult:
         """An attempt nothing can race, awaited in the request's own task."""
@@ -394,7 +409,10 @@ class ResponsesProxy:
         name = ex.cfg.name_of
         why = (f"{name(slow.provider)} is not answering (found by another request)" if found_dead
                else f"{name(slow.provider)} sent no first event within {slow.delay:g} s")
-        while queue:
+        while True:
+            self._pass_not_answering(ex, queue)
+            if not queue:
+                return
             pid = queue.popleft()
             try:
                 hedge = await self._start(ex, pid, first, untouched, PLAIN, hedge=True)

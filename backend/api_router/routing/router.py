@@ -142,6 +142,12 @@ class Router:
                              key=lambda pid: self._health(pid).cooldown_until)
             return cooling[:1]
 
+    def answering(self, provider: str) -> bool:
+        """Whether ``provider`` is not out of rotation for not answering (a request that planned it before it
+        was found so passes it by too)."""
+        with self._lock:
+            return provider not in self._unresponsive
+
     def _session_provider(self, cfg: Config, session_id: str | None) -> str | None:
         if session_id is None or self._affinity is None:
             return None
