@@ -117,6 +117,24 @@ def test_all_cooling_tries_earliest_end():
     assert r.plan(cfg) == ["b"]
 
 
+def test_a_cooling_provider_failing_again_as_the_last_resort_is_told_once():
+    """While every provider is down, each request asks the one whose cooldown ends first: its failures
+    are events, and its cooldown starts over, but "cooling down" is said when a cooldown begins, not
+    again with every request of the outage."""
+    r, clock, events = router()
+    cfg = make(ids=("a",), failure_threshold=1, cooldown_seconds=30)
+    for _ in range(5):
+        assert r.plan(cfg) == ["a"]
+        r.record_failure(cfg, "a", "HTTP 503")
+        clock.now += 2
+    assert [kind for _, kind, _ in events].count("cooldown") == 1
+    assert [kind for _, kind, _ in events].count("provider_failure") == 5
+    assert r.cooldown_left("a") == 28  # started over at the last failure
+    clock.now += 30
+    r.record_failure(cfg, "a", "HTTP 503")  # a new cooldown after the last one ended: told again
+    assert [kind for _, kind, _ in events].count("cooldown") == 2
+
+
 def test_rename_carries_health():
     r, _, _ = router()
     cfg = make()

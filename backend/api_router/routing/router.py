@@ -292,7 +292,8 @@ class Router:
             h.consecutive_failures += 1
             h.last_error, h.last_status = error, status
             h.last_fail_at = now
-            was_in = h.unresponsive_since is None and h.cooldown_until <= now
+            was_cooling = h.cooldown_until > now
+            was_in = h.unresponsive_since is None and not was_cooling
             cooldown = 0.0
             if retry_after is not None:
                 cooldown = min(max(cfg.routing.cooldown_seconds, retry_after), MAX_RETRY_AFTER_SECONDS)
@@ -316,7 +317,7 @@ class Router:
                        "background check gets an answer from it", provider)
             for listener in self.unresponsive_listeners:
                 listener(provider)
-        if cooldown > 0:
+        if cooldown > 0 and not was_cooling:  # asked again while cooling (the last resort): it goes on, untold
             in_a_row = f"{failures} failure{'s' if failures != 1 else ''} in a row"
             cause = "Retry-After" if retry_after is not None else in_a_row
             # A routine cooldown is a warning: the next provider serves meanwhile.
