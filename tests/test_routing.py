@@ -133,6 +133,8 @@ def test_a_cooling_provider_failing_again_as_the_last_resort_is_told_once():
     clock.now += 30
     r.record_failure(cfg, "a", "HTTP 503")  # a new cooldown after the last one ended: told again
     assert [kind for _, kind, _ in events].count("cooldown") == 2
+    r.record_failure(cfg, "a", "HTTP 429", retry_after=3600)  # much longer than it was said to be: told
+    assert events[-1][2] == "a cooling down for 60 min (Retry-After)"
 
 
 def test_rename_carries_health():

@@ -136,6 +136,34 @@ async def test_a_provider_found_not_answering_after_the_request_began_is_not_ask
     assert attempts(gw) == [("p1", "provider_failure"), ("p3", "ok")]
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_provider_found_not_answering_while_its_body_is_built_is_not_asked(fakes, gateway, monkeypatch,
+                                                                                   stream):
+    """Building a provider's body may wait (a Codex session file read for a failover): another request
+    finding the provider not answering meanwhile means it is passed by, not waited on."""
+    from api_router.gateway.bodies import Bodies
+
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3},
+                       routing={**QUICK, "request_timeout_seconds": 4, "hedge_min_seconds": 3,
+                                "hedge_max_seconds": 3})
+    p1.always(fp.status(500, "internal error"))
+    p2.always(fp.hang())
+    mapped = Bodies.mapped
+
+    def found_while_built(body, client, provider):
+        if provider.id == "p2":
+            gw.services.router.record_failure(gw.services.config.current, "p2", "no response within 60 s",
+                                              unresponsive=True)
+        return mapped(body, client, provider)
+
+    monkeypatch.setattr(Bodies, "mapped", staticmethod(found_while_built))
+    reply, took = await timed(gw.responses(stream=stream))
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p3" and took < 1.5, took
+    assert client_requests(p2) == 0
+    assert attempts(gw) == [("p1", "provider_failure"), ("p3", "ok")]
+
+
 async def test_a_hedge_whose_provider_another_request_finds_not_answering_brings_in_the_next_at_once(
         fakes, gateway):
     """p1 is silent, so p2 is asked too after p1's hedge delay (1.5 s); p2 is silent as well, and another
@@ -154,6 +182,10 @@ async def test_a_hedge_whose_provider_another_request_finds_not_answering_brings
     assert took < 2.6, took  # p2's own delay would have brought p3 in at 3.0 s
     hedges = [e.message for e in gw.services.store.list_events() if e.kind == "hedge"]
     assert any("P2 is not answering (found by another request); asking P3 too" in m for m in hedges), hedges
+    # Judged once, by the request that found it: not a second failure with a made-up wait.
+    assert health(gw, "p2")["consecutive_failures"] == 1
+    dropped = gw.services.store.request_log()[0]["attempts"][1]
+    assert dropped["provider"] == "p2" and dropped["error"].startswith("not answering (found by another request)")
 
 
 async def test_a_provider_not_answering_does_not_turn_everyone_rate_limited_into_a_wait(fakes, gateway):

@@ -49,6 +49,11 @@ class _Gone(Exception):
     request left with nothing else to tell its client."""
 
 
+class _NotAnswering(_Gone):
+    """The candidate was found not answering (by another request) while its body was being built: no
+    request waits on it. Passed by like one never planned; the 502, if it comes to that, names it."""
+
+
 # At most this many times a request whose candidates were all passed by or tried looks again at what
 # routing would choose now (the config changed while it ran): a lock or a provider added since.
 _REPLANS = 3
@@ -69,6 +74,7 @@ class _Racer:
     delay: float = 0.0  # its hedge delay, in a race
     overdue_after: float | None = None  # seconds after its start it was found late (no first event)
     given_up: asyncio.Future[None] | None = None  # in a race: set when another request finds it not answering
+    found_dead: bool = False  # given up for that (judged once, by the request that found it)
 
     def launch(self) -> asyncio.Task[Opened | AttemptResult]:
         if self.task is None:
@@ -182,6 +188,8 @@ class ResponsesProxy:
                 result = await self._next_provider(ex, queue, first, untouched)
             except _NoBody as exc:  # this provider cannot be given the conversation; the next may hold it
                 ex.passed_by[exc.provider] = str(exc)
+                continue
+            except _NotAnswering:
                 continue
             except _Gone as exc:
                 gone.append(str(exc))
@@ -311,6 +319,8 @@ class ResponsesProxy:
             except MissingSession as exc:
                 raise _NoBody(pid, str(exc)) from None
         client.release_payload()  # freed while it is still in the cache; parsed again only if needed
+        if not self._services.router.answering(ex.now_called(pid) or pid):  # found so while the body was built
+            raise _NotAnswering(pid)
         attempt = Attempt(pid, hedge=hedge, sent_model=model)
         ex.record.attempts.append(attempt)
         # A history replayed in place of previous_response_id may carry sealed items the client's did not.
@@ -344,6 +354,8 @@ class ResponsesProxy:
                     who = ex.identities.get(newest.provider) or newest.provider
                     self._waiting_on.setdefault(who, set()).add(newest.given_up)
                     watched.append((who, newest.given_up))
+                    if not router.answering(ex.now_called(newest.provider) or newest.provider):
+                        newest.given_up.set_result(None)  # found so before it could be told
                 waits: set[asyncio.Future[Any]] = {r.launch() for r in racers}
                 timeout = None
                 if newest.overdue_after is None:  # even with no candidate left: one may come (_add_hedge)
@@ -352,6 +364,7 @@ class ResponsesProxy:
                 done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 if not done or done == {newest.given_up}:
                     newest.overdue_after = newest.delay if not done else time.perf_counter() - newest.t0
+                    newest.found_dead = bool(done)
                     await self._add_hedge(ex, racers, newest, queue, first, untouched, found_dead=bool(done))
                     continue
                 done.discard(newest.given_up)
@@ -451,7 +464,11 @@ class ResponsesProxy:
             elif isinstance(answer, AttemptResult) and answer.outcome is not Outcome.OK:
                 self._end(ex, r, answer)
                 continue
-            if not late:
+            if r.found_dead:  # judged once, by the request that found it: no second failure counted
+                lost = AttemptResult(Outcome.PROVIDER_FAILURE, counts_against_health=False,
+                                     error=f"not answering (found by another request); "
+                                           f"{ex.cfg.name_of(winner.provider)} answered first")
+            elif not late:
                 lost = AttemptResult(Outcome.HEDGE_LOST, error=f"{ex.cfg.name_of(winner.provider)} answered first")
                 if queue is not None:  # it did not fail: asked again if the winner fails before output
                     queue.appendleft(r.provider)

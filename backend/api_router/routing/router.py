@@ -292,7 +292,7 @@ class Router:
             h.consecutive_failures += 1
             h.last_error, h.last_status = error, status
             h.last_fail_at = now
-            was_cooling = h.cooldown_until > now
+            was_cooling, cooling_until = h.cooldown_until > now, h.cooldown_until
             was_in = h.unresponsive_since is None and not was_cooling
             cooldown = 0.0
             if retry_after is not None:
@@ -309,6 +309,9 @@ class Router:
             if was_in and (cooldown > 0 or unresponsive):
                 h.out_since = now
             failures = h.consecutive_failures
+            # Told when it begins, or when a Retry-After makes it much longer than it was said to be.
+            tell_cooldown = cooldown > 0 and (
+                not was_cooling or h.cooldown_until >= cooling_until + cfg.routing.cooldown_seconds)
         name = cfg.name_of(provider)
         self._emit(Level.WARNING, Kind.PROVIDER_FAILURE, f"{name} failed ({failures} in a row): {error}", provider)
         if newly_unresponsive:
@@ -317,7 +320,7 @@ class Router:
                        "background check gets an answer from it", provider)
             for listener in self.unresponsive_listeners:
                 listener(provider)
-        if cooldown > 0 and not was_cooling:  # asked again while cooling (the last resort): it goes on, untold
+        if tell_cooldown:  # asked again while cooling (the last resort) and failing: it starts over, untold
             in_a_row = f"{failures} failure{'s' if failures != 1 else ''} in a row"
             cause = "Retry-After" if retry_after is not None else in_a_row
             # A routine cooldown is a warning: the next provider serves meanwhile.
