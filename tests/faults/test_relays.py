@@ -109,6 +109,32 @@ async def test_a_provider_not_answering_is_not_waited_on_even_when_nothing_else_
     assert reply.status == 200 and reply.text == "back"
 
 
+async def test_a_lone_provider_that_hung_once_is_checked_at_once_when_a_request_finds_nobody_to_ask(
+        fakes, gateway):
+    """One request hung (the relay is fine otherwise): the next request gets its 502 at once, and the
+    provider is checked right then rather than a whole check interval (60 s here) later, so the
+    client's retry a moment later is served."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing={**QUICK, "request_timeout_seconds": 1, "check_interval_seconds": 60})
+    hung = asyncio.Event()
+
+    async def hangs_once(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        if not hung.is_set():
+            hung.set()
+            return await fp.hang(5)(request, fake)
+        return await fp.json_ok("fine again")(request, fake)
+
+    p1.always(hangs_once)
+    assert (await gw.responses()).status == 502
+    reply, took = await timed(gw.responses())
+    assert reply.status == 502 and took < 0.5, took
+    await wait_until(lambda: health(gw, "p1")["status"] != "unresponsive", 3, "a check of p1")
+    reply = await gw.responses()
+    assert reply.status == 200 and reply.text == "fine again"
+    checks = [r for r in p1.requests if r.json["input"] == "ping"]
+    assert len(checks) == 1
+
+
 async def found_not_answering(gw: Harness, pid: str) -> None:
     """What another request does when it finds ``pid`` silent past its deadline."""
     cfg = gw.services.config.current

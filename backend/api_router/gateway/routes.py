@@ -152,6 +152,7 @@ async def models(request: web.Request) -> web.Response:
     if not cfg.routable:
         raise GatewayError(502, "no provider is available: add a provider with a base URL in API Router")
     if not failures:
+        services.router.want_checks()
         raise explain.none_available(cfg, services.router)
     raise explain.no_model_list(cfg, failures)
 

@@ -23,6 +23,9 @@ from api_router.states import ProviderHealth
 
 MAX_RETRY_AFTER_SECONDS = 3600
 LOCKED = "locked by user"  # the reason a locked provider serves (shown as such in the UI)
+# While client requests find no provider to ask, each one not answering is checked this often (a dead
+# one costs a ping a second, each ending at the check's timeout; at most three at once per provider).
+ON_DEMAND_CHECK_SECONDS = 1.0
 _LOCKED, _PREFERRED, _NO_REASON = say(LOCKED), say("preferred provider"), Phrase()
 
 
@@ -95,6 +98,9 @@ class Router:
         self._s = _State()
         self._cooling_ends = 0.0  # no provider is cooling down after this moment
         self._unresponsive: set[str] = set()
+        # A client request found no provider to ask (each one it could go to stopped answering): those are
+        # checked at the next round, not an interval after they left rotation (see needing_check).
+        self._checks_wanted = False
         # Told the id of a provider that just stopped answering in time (called where the failure is
         # recorded: the gateway's loop), so requests still waiting on it can stop waiting.
         self.unresponsive_listeners: list[Callable[[str], None]] = []
@@ -141,6 +147,13 @@ class Router:
             cooling = sorted((pid for pid in ordered if pid not in self._unresponsive),
                              key=lambda pid: self._health(pid).cooldown_until)
             return cooling[:1]
+
+    def want_checks(self) -> None:
+        """A client request got no provider: check the ones not answering soon (at most every
+        ON_DEMAND_CHECK_SECONDS each), so one that answers again — a relay whose request hung once — is
+        back for the client's retry rather than after the whole check interval."""
+        with self._lock:
+            self._checks_wanted = True
 
     def answering(self, provider: str) -> bool:
         """Whether ``provider`` is not out of rotation for not answering (a request that planned it before it
@@ -365,11 +378,16 @@ class Router:
         outage would be reported until the next client request, its providers long answering again."""
         now = self._clock()
         with self._lock:
+            wanted, self._checks_wanted = self._checks_wanted, False
             down = {f.provider for f in self._s.down}
             out = []
             for pid in cfg.routable:
                 h = self._s.health.get(pid)
                 if h is None or (h.unresponsive_since is None and h.cooldown_until <= now and pid not in down):
+                    continue
+                if wanted and pid in self._unresponsive and (
+                        h.last_check_at is None or now - h.last_check_at >= ON_DEMAND_CHECK_SECONDS):
+                    out.append((pid, h.last_model))
                     continue
                 since = [t for t in (h.last_check_at, h.out_since, h.last_fail_at if pid in down else None)
                          if t is not None]
