@@ -99,10 +99,7 @@ def error_message_of_event(payload: Any) -> str:
 def failure_text(payload: Any) -> str:
     """An in-band failure's message plus its code when the message does not say it (what a retry that
     mends the request looks for: "context_length_exceeded" may be only in the code)."""
-    message = error_message_of_event(payload)
-    err = error_object(payload)
-    code = err.get("code") if err is not None else None
-    return f"{message} [{code}]" if isinstance(code, str) and code and code not in message else message
+    return _with_code_of(error_message_of_event(payload), error_object(payload))
 
 
 def is_client_error_event(payload: Any) -> bool:
@@ -135,6 +132,10 @@ def with_code(message: str, body: bytes) -> str:
         err = error_object(orjson.loads(body))
     except orjson.JSONDecodeError:
         return message
+    return _with_code_of(message, err)
+
+
+def _with_code_of(message: str, err: dict[str, Any] | None) -> str:
     code = err.get("code") if err is not None else None
     return f"{message} [{code}]" if isinstance(code, str) and code and code not in message else message
 

@@ -695,11 +695,11 @@ def _prune_requests(conn: sqlite3.Connection, retention: Retention, today: tuple
     """Cut the request log (and its attempts) back to the retention rules; returns the cutoff (ms).
     ``today``: the local day and its midnight (ms), whose rows cut are counted (requests today)."""
     cutoff = now_ms() - int(retention.days * DAY_MS)
-    newest = conn.execute("SELECT max(id) FROM request_log").fetchone()[0] or 0
-    recent_first = conn.execute("SELECT min(id) FROM request_log WHERE unix_ms >= ?", (cutoff,)).fetchone()[0]
+    # By count: every row before the newest ``rows``; by age (below): every row older than the cutoff,
+    # wherever it stands (a clock set back, rows put in by hand), found by the time index.
     by_count = conn.execute("SELECT id FROM request_log ORDER BY id DESC LIMIT 1 OFFSET ?",
                             (retention.rows - 1,)).fetchone()
-    first_id = max(newest + 1 if recent_first is None else recent_first, by_count[0] if by_count else 0)
+    first_id = by_count[0] if by_count else 0
     day, midnight_ms = today
     cut_today = conn.execute("SELECT count(*) FROM request_log WHERE id < ? AND unix_ms >= ?",
                              (first_id, midnight_ms)).fetchone()[0]
@@ -707,8 +707,6 @@ def _prune_requests(conn: sqlite3.Connection, retention: Retention, today: tuple
         conn.execute(_META_SET, ("pruned_today", f"{day} {_pruned_on(conn, day) + cut_today}"))
     conn.execute("DELETE FROM attempts WHERE request_id < ?", (first_id,))
     conn.execute("DELETE FROM request_log WHERE id < ?", (first_id,))
-    # Rows are logged in time order, save after a clock set back (or rows put in by hand): an old row
-    # among newer ones goes by its age too (found by the time index: none, as a rule).
     conn.execute("DELETE FROM attempts WHERE request_id IN (SELECT id FROM request_log WHERE unix_ms < ?)",
                  (cutoff,))
     conn.execute("DELETE FROM request_log WHERE unix_ms < ?", (cutoff,))
