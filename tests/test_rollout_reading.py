@@ -36,7 +36,8 @@ def test_a_replay_takes_response_items_and_compactions_and_nothing_else(tmp_path
     path.parent.mkdir(parents=True)
     path.write_text("\n".join(lines))
     rollout = RolloutReader().read(tmp_path, "s")
-    assert [i.get("call_id") or i["content"] for i in rollout.summarised["cmp_1"]] == [talk["content"], "c1"]
+    (summarised,) = rollout.summarised["cmp_1"]
+    assert [i.get("call_id") or i["content"] for i in summarised] == [talk["content"], "c1"]
     assert rollout.history == [kept, cmp, {"type": "message", "role": "user", "content": "after"}]
 
 
@@ -106,9 +107,10 @@ class _Expected:
             after.history.append(payload)
         elif kind == "compacted":
             replacement = payload["replacement_history"]
-            for item in replacement:  # by its id and by its sealed content
+            for item in replacement:  # by its id and by its sealed content, every compaction so known
                 if item.get("type") == "compaction" and self.history:
-                    after.summarised.update({key: self.history for key in (item.get("id"), sealed_key(item)) if key})
+                    after.summarised.update({key: [*self.summarised.get(key, []), self.history]
+                                             for key in (item.get("id"), sealed_key(item)) if key})
             after.history = list(replacement)
         return after
 
@@ -178,7 +180,7 @@ def test_a_rollout_handed_out_is_not_changed_by_later_appends(tmp_path):
     later = reader.read(tmp_path, "s1")
     assert first.history == [_item(0)] and first.summarised == {}
     assert [i.get("id") for i in later.history] == [None, "cmp_2"]
-    assert later.summarised["cmp_2"] == [_item(0), _item(1)]
+    assert later.summarised["cmp_2"] == [[_item(0), _item(1)]]
 
 
 def _stamped(stamp: str, numbers) -> str:

@@ -117,10 +117,13 @@ async def test_resume_after_restart_without_ownership_knowledge_retries_once(cod
     assert [a["outcome"] for a in attempts] == ["provider_failure", "retry", "ok"]
 
 
-async def test_remote_compaction_survives_the_sealing_provider_going_down(fakes, gateway, codex_home, codex_root):
+@pytest.mark.parametrize("compactions_on_p1", [1, 2])
+async def test_remote_compaction_survives_the_sealing_provider_going_down(fakes, gateway, codex_home, codex_root,
+                                                                         compactions_on_p1):
     """Codex compacts remotely on p1 (p1 seals the compaction item); p1 goes down; the next turns run
     on p2, which never receives anything p1 sealed: the gateway expands the compaction from the session
-    file instead."""
+    file instead. Twice: the fake seals both compactions alike, so the second's history holds an item
+    that looks like itself (it stands for the first)."""
     p1, p2 = await fakes("p1", "p2")
     p1.always(fp.compacting("p1 answers"))
     p2.always(fp.compacting("p2 answers"))
@@ -129,8 +132,9 @@ async def test_remote_compaction_survives_the_sealing_provider_going_down(fakes,
                   remote_compaction=True)
     first = await run(codex, "start a task")
     assert first.agent_text == "p1 answers"
-    second = await run(codex, "continue", resume=first.thread_id)  # compacts on p1 first
-    assert second.agent_text == "p1 answers"
+    for turn in range(compactions_on_p1):
+        second = await run(codex, f"continue ({turn + 1})", resume=first.thread_id)  # compacts on p1 first
+        assert second.agent_text == "p1 answers"
     sealed = gw.services.continuity.index.sealed_owners(first.thread_id)
     carried = [i for i in p1.requests[-1].json["input"] if i.get("type") == "compaction"]
     assert carried, "p1 should have been sent its compaction item back"

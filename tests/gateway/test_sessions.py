@@ -314,9 +314,13 @@ async def test_a_compaction_sealed_by_a_provider_that_is_down_is_expanded_for_th
     assert p2.foreign_sealed == []
 
 
-async def test_a_conversation_compacted_twice_by_codex_moves_to_another_provider(fakes, gateway, codex_home):
+@pytest.mark.parametrize("same_seal", [False, True])
+async def test_a_conversation_compacted_twice_by_codex_moves_to_another_provider(fakes, gateway, codex_home,
+                                                                                same_seal):
     """Codex's own compaction items carry no id: the second compaction's expansion holds the first one,
-    which must be expanded too (both were taken for the same item, "None", and refused as a loop)."""
+    which must be expanded too (both were taken for the same item, "None", and refused as a loop).
+    ``same_seal``: a provider that seals both compactions alike (a relay's fixed token, a fake's) — the
+    second's expansion holds an item that looks like itself and stands for the first compaction."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})
     dev = {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "You are Codex."}]}
@@ -326,7 +330,7 @@ async def test_a_conversation_compacted_twice_by_codex_moves_to_another_provider
         return {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}
 
     first = {"type": "compaction", "encrypted_content": "sealed-by-p1-first"}
-    second = {"type": "compaction", "encrypted_content": "sealed-by-p1-second"}
+    second = {"type": "compaction", "encrypted_content": "sealed-by-p1-first" if same_seal else "sealed-by-p1-second"}
     turn1 = [dev, said("user", "fix the build"), said("assistant", "fixed make.py")]
     turn2 = [said("user", "now the tests"), said("assistant", "they pass")]
     path = write_rollout(codex_home, turn1, sid=SID)

@@ -76,15 +76,17 @@ class Rollout:
 
     ``history`` is the conversation as it stands now: after a compaction Codex continues from the
     compaction's ``replacement_history``, so that list replaces everything before it.
-    ``summarised`` maps the id of each compaction item to the conversation it replaced — the history
-    as it stood just before the ``compacted`` line that introduced it.
+    ``summarised`` maps the id and the sealed content of each compaction item to the conversations it
+    replaced — the history as it stood just before each ``compacted`` line that introduced an item so
+    known, oldest first (a relay may seal every compaction alike: the newest one's history then holds
+    an item that looks like itself and stands for the one before).
 
     Read-only: ``RolloutReader`` hands the same rollout (and the same items) to every request that
     asks until the file changes.
     """
 
     history: list[dict[str, Any]] = field(default_factory=list)
-    summarised: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    summarised: dict[str, list[list[dict[str, Any]]]] = field(default_factory=dict)
     # The session this one was forked from (``codex exec fork``): its file starts from the parent's
     # history as it stood, so what the parent's compactions summarised is only in the parent's file.
     forked_from: str | None = None
@@ -204,7 +206,8 @@ def _step(rollout: Rollout, line: tuple[str, dict[str, Any]]) -> Rollout:
                 before = list(rollout.history)
                 for key in (item.get("id"), sealed_key(item)):
                     if isinstance(key, str) and key:
-                        rollout.summarised[key] = before
+                        # A new list: copies of the rollout share the old one (``_copy``).
+                        rollout.summarised[key] = [*rollout.summarised.get(key, ()), before]
         rollout.history = replacement
     elif isinstance(payload.get("message"), str) and payload["message"]:
         rollout.history = _local_compaction(rollout.history, payload["message"])

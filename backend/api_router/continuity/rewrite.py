@@ -194,6 +194,19 @@ def _compaction_key(item: dict[str, Any]) -> str | None:
     return sealed_key(item) or (cid if isinstance(cid, str) else None)
 
 
+def _summarised(rollout: Rollout, ckey: str | None, cid: Any, within: tuple[str, ...]) -> list[Any] | None:
+    """The conversation the compaction item known as ``ckey`` (or by its id) replaced, by the session file:
+    the newest such compaction's, or inside the expansion of compactions of the same key, the one before
+    each of them (None: the file shows no more of them; this also ends every loop)."""
+    histories = rollout.summarised.get(ckey) if ckey is not None else None
+    if histories is None and isinstance(cid, str):
+        histories = rollout.summarised.get(cid)
+    if not histories or ckey is None:
+        return None
+    depth = within.count(ckey)
+    return histories[-1 - depth] if depth < len(histories) else None
+
+
 def _sealed(item: Any, kind: str) -> bool:
     return isinstance(item, dict) and item.get("type") == kind and bool(item.get("encrypted_content"))
 
@@ -259,7 +272,7 @@ class Continuity:
                     rollout = await self._rollout_of(req, "a compaction item sealed by another provider cannot be "
                                                           "expanded")
                 expanded = req.expansions.setdefault(key, {})
-                source = self._expand_compactions(source, provider, owners, opts, rollout, set(), expanded)
+                source = self._expand_compactions(source, provider, owners, opts, rollout, (), expanded)
                 items = source
                 sealed = sealed_in(source)
             filtered = drop_sealed_reasoning(source, provider, owners, all_sealed=opts.strip_sealed, sealed=sealed)
@@ -290,12 +303,14 @@ class Continuity:
         return self.index.summary(provider, cid)
 
     def _expand_compactions(self, items: list[Any], provider: str, owners: Mapping[str, str], opts: BodyOptions,
-                            rollout: Rollout | None, seen: set[str], expanded: dict[str, list[Any]]) -> list[Any]:
+                            rollout: Rollout | None, within: tuple[str, ...],
+                            expanded: dict[str, list[Any]]) -> list[Any]:
         """``items`` with every compaction item ``provider`` may not see replaced by the conversation it
         summarised (recursively: that conversation may hold an older compaction item), or by the
         target's own summary of it. Items before a compaction item that the expansion repeats (Codex
         keeps e.g. its instructions) appear once. ``rollout`` may be None only when every such item
-        has a summary."""
+        has a summary. ``within``: the keys of the compactions being expanded around ``items``, outermost
+        first — an item known as one of them stands for an older compaction of that key."""
         out: list[Any] = []
         for item in items:
             if not self._must_expand(item, provider, owners, opts):
@@ -310,16 +325,14 @@ class Continuity:
                 continue
             assert rollout is not None
             cid = item.get("id")
-            summarised = rollout.summarised.get(ckey) if ckey is not None else None
-            if summarised is None and isinstance(cid, str):
-                summarised = rollout.summarised.get(cid)
-            if summarised is None or ckey is None or ckey in seen:
+            summarised = _summarised(rollout, ckey, cid, within)
+            if summarised is None or ckey is None:
                 named = quoted(cid) if isinstance(cid, str) else "(without an id)"
                 raise MissingSession(
                     f"the conversation carries a compaction item {named} sealed by another provider, and the "
                     "Codex session file does not show what it summarised; it can only go to the provider that "
                     "sealed it")
-            expansion = self._expand_compactions(summarised, provider, owners, opts, rollout, {*seen, ckey}, {})
+            expansion = self._expand_compactions(summarised, provider, owners, opts, rollout, (*within, ckey), {})
             # What the compaction summarised came from other providers' turns: only reasoning known to be
             # the target's own may stay.
             expansion = [i for i in expansion if not (_sealed(i, "reasoning") and _owner(owners, i, None) != provider)]
@@ -369,8 +382,8 @@ class Continuity:
                 break
             if ancestor is None:
                 break
-            for cid, items in ancestor.summarised.items():
-                summarised.setdefault(cid, items)
+            for cid, histories in ancestor.summarised.items():
+                summarised.setdefault(cid, histories)
             parent = ancestor.forked_from
         return Rollout(rollout.history, summarised, rollout.forked_from)
 
