@@ -137,6 +137,18 @@ def test_a_cooling_provider_failing_again_as_the_last_resort_is_told_once():
     assert events[-1][2] == "a cooling down for 60 min (Retry-After)"
 
 
+def test_with_no_cooldown_of_its_own_a_last_resort_failing_under_the_same_retry_after_is_told_once():
+    r, clock, events = router()
+    cfg = make(ids=("a",), failure_threshold=1, cooldown_seconds=0)
+    for _ in range(5):
+        assert r.plan(cfg) == ["a"]
+        r.record_failure(cfg, "a", "HTTP 429", retry_after=60)
+        clock.now += 2
+    assert [kind for _, kind, _ in events].count("cooldown") == 1
+    r.record_failure(cfg, "a", "HTTP 429", retry_after=3600)  # much longer than it was said to be: told
+    assert [kind for _, kind, _ in events].count("cooldown") == 2
+
+
 def test_rename_carries_health():
     r, _, _ = router()
     cfg = make()

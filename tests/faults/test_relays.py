@@ -13,6 +13,7 @@ from aiohttp import web
 
 from api_router.gateway.checks import TICK_SECONDS
 from api_router.gateway.proxy import ResponsesProxy
+from api_router.records import now_ms
 from api_router.store.database import Metrics
 from tests.support import fake_provider as fp
 from tests.support.harness import Harness, simple_body
@@ -133,6 +134,21 @@ async def test_a_lone_provider_that_hung_once_is_checked_at_once_when_a_request_
     assert reply.status == 200 and reply.text == "fine again"
     checks = [r for r in p1.requests if r.json["input"] == "ping"]
     assert len(checks) == 1
+
+
+async def test_a_models_request_after_a_quiet_spell_gets_the_checks_it_wants(fakes, gateway):
+    """Codex asks GET /v1/models as it starts, often after the gateway sat unused for a while: a model
+    list that finds nobody to ask has the providers not answering checked at once too, though the
+    background checks rest while the gateway is not in use."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing={**QUICK, "check_interval_seconds": 60})
+    p1.always(fp.json_ok("fine"))
+    gw.services.router.record_failure(gw.services.config.current, "p1", "no response within 60 s", unresponsive=True)
+    gw.services.last_activity_ms = now_ms() - 11 * 60 * 1000  # unused for 11 minutes
+    reply = await gw.request("GET", "/v1/models")
+    assert reply.status == 502
+    await wait_until(lambda: health(gw, "p1")["status"] != "unresponsive", 3, "a check of p1")
+    assert (await gw.request("GET", "/v1/models")).status == 200
 
 
 async def found_not_answering(gw: Harness, pid: str) -> None:

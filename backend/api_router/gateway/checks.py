@@ -163,7 +163,8 @@ class BackgroundChecks:
     def tick(self) -> None:
         services = self._services
         last = services.last_activity_ms
-        if (last is None or self._clock() - last > IN_USE_MS) and not self._in_flight():
+        idle = (last is None or self._clock() - last > IN_USE_MS) and not self._in_flight()
+        if idle and not services.router.checks_wanted:  # a GET /v1/models after a quiet hour wants them too
             return
         cfg = services.config.current
         # Due one tick early, so that on a ticking clock the gap between checks never exceeds the interval.

@@ -26,6 +26,9 @@ LOCKED = "locked by user"  # the reason a locked provider serves (shown as such 
 # While client requests find no provider to ask, each one not answering is checked this often (a dead
 # one costs a ping a second, each ending at the check's timeout; at most three at once per provider).
 ON_DEMAND_CHECK_SECONDS = 1.0
+# A cooldown is told again only when it grows by this much at least (or by cooldown_seconds when that is
+# more): with cooldown_seconds = 0 every last-resort failure under the same Retry-After would be news.
+RETOLD_LONGER_SECONDS = 30.0
 _LOCKED, _PREFERRED, _NO_REASON = say(LOCKED), say("preferred provider"), Phrase()
 
 
@@ -154,6 +157,12 @@ class Router:
         back for the client's retry rather than after the whole check interval."""
         with self._lock:
             self._checks_wanted = True
+
+    @property
+    def checks_wanted(self) -> bool:
+        """Whether a client request asked for checks that have not run yet (an idle gateway runs them too:
+        the request is use)."""
+        return self._checks_wanted
 
     def answering(self, provider: str) -> bool:
         """Whether ``provider`` is not out of rotation for not answering (a request that planned it before it
@@ -323,8 +332,8 @@ class Router:
                 h.out_since = now
             failures = h.consecutive_failures
             # Told when it begins, or when a Retry-After makes it much longer than it was said to be.
-            tell_cooldown = cooldown > 0 and (
-                not was_cooling or h.cooldown_until >= cooling_until + cfg.routing.cooldown_seconds)
+            tell_cooldown = cooldown > 0 and (not was_cooling or h.cooldown_until >= cooling_until + max(
+                cfg.routing.cooldown_seconds, RETOLD_LONGER_SECONDS))
         name = cfg.name_of(provider)
         self._emit(Level.WARNING, Kind.PROVIDER_FAILURE, f"{name} failed ({failures} in a row): {error}", provider)
         if newly_unresponsive:
