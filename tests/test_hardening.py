@@ -1644,12 +1644,17 @@ async def test_paths_nothing_serves_are_404_and_405_names_only_what_serves(fakes
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
     for method, path in (("POST", "/v1/chat/completions"), ("POST", "/v1/responses/"), ("POST", "/V1/responses"),
-                         ("GET", "/v1/chat/completions"), ("GET", "/api/get_status")):
+                         ("GET", "/v1/chat/completions")):
         reply = await gw.request(method, path, body={})
         assert reply.status == 404 and "POST /v1/responses" in reply.json["error"]["message"], (method, path)
         assert "Allow" not in reply.headers
-    wrong = await gw.request("DELETE", "/api/get_status")
-    assert wrong.status == 405 and wrong.headers["Allow"] == "POST"
+    # A path that is served, with a method it is not served with: GET included, which the UI's pages
+    # answer elsewhere.
+    for method, path in (("DELETE", "/api/get_status"), ("GET", "/api/get_status"),
+                         ("GET", "/v1/responses/compact"), ("HEAD", "/v1/responses/compact"),
+                         ("PUT", "/v1/responses/compact")):
+        wrong = await gw.request(method, path)
+        assert wrong.status == 405 and wrong.headers["Allow"] == "POST", (method, path)
     assert (await gw.request("GET", "/assets/index-gone.js", token=False)).status == 404  # not the page, as a script
     assert p1.calls == 0
 

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import aiohttp
 import orjson
@@ -243,8 +244,8 @@ async def _download(request: web.Request, made: request_log.Export) -> web.Strea
 
 async def spa(request: web.Request) -> web.StreamResponse:
     path = request.match_info.get("path", "")
-    if _not_the_apps(path):
-        raise GatewayError(404, NO_SUCH_ENDPOINT)
+    if _not_the_apps(path):  # GET /v1/responses/compact: refused as the catch-all refuses it
+        await _refuse(request)
     index = WEB_DIR / "index.html"
     if not index.is_file():
         return web.Response(status=503, content_type="text/html", text=_UI_MISSING)
@@ -262,11 +263,15 @@ async def unserved(request: web.Request) -> web.StreamResponse:
     """No route takes this path and method: 404, or 405 naming the methods that are taken here, as aiohttp
     would answer. A route of its own, so that it has the routes' ``Expect`` handler: a client waiting for
     "100 Continue" hears this answer instead, and its connection closes."""
-    catch_all = request.match_info.route.resource
+    await _refuse(request)
+
+
+async def _refuse(request: web.Request) -> NoReturn:
     apps = not _not_the_apps(request.path)  # the UI's pages answer GET here
     allowed: set[str] = set()
     for resource in request.app.router.resources():
-        if resource is not catch_all and (apps or not any(route.handler is spa for route in resource)):
+        handlers = {route.handler for route in resource}
+        if unserved not in handlers and (apps or spa not in handlers):
             allowed |= (await resource.resolve(request))[1]
     if allowed:
         raise web.HTTPMethodNotAllowed(request.method, allowed)
@@ -275,8 +280,8 @@ async def unserved(request: web.Request) -> web.StreamResponse:
     raise web.HTTPNotFound()
 
 
-NO_SUCH_ENDPOINT = ("no such endpoint: this gateway serves POST /v1/responses (the Responses API, JSON or a stream) "
-                    "and GET /v1/models")
+NO_SUCH_ENDPOINT = ("no such endpoint: this gateway serves POST /v1/responses (the Responses API, JSON or a stream), "
+                    "POST /v1/responses/compact and GET /v1/models")
 
 
 def _not_the_apps(path: str) -> bool:
