@@ -317,6 +317,27 @@ def test_the_preferred_provider_back_before_traffic_returns_is_told_once() -> No
     assert kinds(run(status(), notices=machine)) == [(RECOVERY, "a")]  # "is back" was long ago
 
 
+def test_an_earlier_incidents_is_back_does_not_stand_for_a_later_recovery() -> None:
+    """"Relay A is back" stands for the recovery that follows it, not for one after a new outage: a
+    second incident within the ten minutes ends with its own recovery notice (whether it went through
+    everything down or through another fallback)."""
+    for second_incident in ([status("down", None, health={"a": "cooldown", "b": "cooldown"}),
+                             status("fallback", "b", health={"a": "cooldown"})],
+                            [status("fallback", "c", health={"a": "cooldown", "b": "cooldown", "c": "healthy"})]):
+        clock = Clock()
+        machine = Notices(clock=clock)
+        run(status(), status("fallback", "b", health={"a": "cooldown"}), notices=machine)
+        clock.now += 4
+        assert kinds(run(status("fallback", "b"), notices=machine)) == [(PROVIDER_BACK, "a")]
+        clock.now += 30
+        assert run(status(), notices=machine) == []  # the first recovery: "is back" said it
+        clock.now += 60
+        for step in second_incident:
+            run(step, notices=machine)
+            clock.now += 10
+        assert kinds(run(status(), notices=machine)) == [(RECOVERY, "a")]
+
+
 def test_right_to_left_names_keep_notifications_left_to_right() -> None:
     clock = Clock()
     machine = Notices(clock=clock)

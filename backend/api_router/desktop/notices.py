@@ -15,7 +15,8 @@ happened since, after the user's ``[ui] notify_*`` settings and coalescing:
   gateway serves (a hedge, a background check or a request got an answer from it); not together
   with a recovery notice that is actually sent (turned on and not coalesced away), which says it
   already. One sent first (the preferred provider is back before traffic returns to it) stands for the
-  recovery to it that follows within ``COALESCE_SECONDS``.
+  recovery to it that follows within ``COALESCE_SECONDS`` in the same incident (not after a new
+  failover or outage).
 
 The first status is the baseline: starting the app never notifies. A change the user made (lock,
 preferred provider) explains a state change by itself and is not announced, unless a provider
@@ -94,6 +95,7 @@ class Notices:
         self._window = coalesce_seconds
         self._previous: dict[str, Any] | None = None
         self._sent: dict[tuple[str | None, str], float] = {}
+        self._left_serving_at: float | None = None  # when the latest outage or failover began
 
     def update(self, status: dict[str, Any], ui: dict[str, Any] | None = None) -> list[Notice]:
         ui = ui or {}
@@ -104,10 +106,12 @@ class Notices:
         self._follow_renames(renames)
         found = self._changes(under_new_ids(previous, renames), status, quota_threshold(ui))
         now = self._clock()
+        before, state = (previous.get("summary") or {}).get("state"), (status.get("summary") or {}).get("state")
+        if before == GatewayState.SERVING and state in (GatewayState.FALLBACK, GatewayState.DOWN):
+            self._left_serving_at = now
         # The preferred provider is back (a check answered) well before traffic returns to it, once it has
         # been stable: its "is back" said it then, and the recovery that follows is not told again.
-        back_from_fallback = ((previous.get("summary") or {}).get("state") == GatewayState.FALLBACK
-                              and (status.get("summary") or {}).get("state") == GatewayState.SERVING)
+        back_from_fallback = before == GatewayState.FALLBACK and state == GatewayState.SERVING
         out = [n for n in found if n.kind is not NoticeKind.PROVIDER_BACK
                and not (back_from_fallback and n.kind is NoticeKind.RECOVERY and self._said_back(n.provider, now))
                and self._admit(n, ui, now)]
@@ -118,8 +122,11 @@ class Notices:
         return [replace(n, title=left_to_right(n.title), message=left_to_right(n.message)) for n in out]
 
     def _said_back(self, provider: str | None, now: float) -> bool:
+        """Whether "is back" was said of ``provider`` lately, in this incident (one told in an earlier
+        incident does not stand for this one's recovery)."""
         last = self._sent.get((provider, NoticeKind.PROVIDER_BACK))
-        return last is not None and now - last < self._window
+        began = self._left_serving_at
+        return last is not None and now - last < self._window and (began is None or last >= began)
 
     def _admit(self, notice: Notice, ui: dict[str, Any], now: float) -> bool:
         """Whether ``notice`` is turned on and not coalesced away; records it as sent when it is."""
