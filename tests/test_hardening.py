@@ -18,6 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 
 import pytest
@@ -682,14 +683,20 @@ async def test_a_request_whose_body_is_still_arriving_when_the_grace_ends_gets_t
 
 @pytest.mark.parametrize("path", ["/v1/responses", "/api/get_status"])
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
-async def test_a_body_its_content_encoding_cannot_decode_is_a_400(fakes, gateway, caplog, path, encoding):
+@pytest.mark.parametrize("broken", ["garbage", "cut short"])
+async def test_a_body_its_content_encoding_cannot_decode_is_a_400(fakes, gateway, caplog, path, encoding, broken):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
+    compress = gzip.compress if encoding == "gzip" else zlib.compress
+    body = b"\x00garbage" if broken == "garbage" else compress(b'{"model": "m", "input": "hi"}')[:6]
     with caplog.at_level("INFO"):
-        reply = await gw.request("POST", path, raw=b"\x00garbage", headers={"Content-Encoding": encoding})
+        reply = await gw.request("POST", path, raw=body, headers={"Content-Encoding": encoding})
     assert reply.status == 400, reply.text
-    assert reply.json["error"]["message"] == f"the request body could not be read: Can not decode content-encoding: {encoding}"
-    assert reply.headers.get("Connection") == "close"  # what is left of the body cannot be the next request
+    message = reply.json["error"]["message"]
+    assert message.startswith(f"the request body could not be read: Can not decode content-encoding: {encoding}") or (
+        broken == "cut short" and "decodes to nothing" in message), message
+    if not (broken == "cut short" and encoding == "deflate"):  # that one the parser meets: an HTTP/1.0 answer, closed
+        assert reply.headers.get("Connection") == "close"  # what is left of the body cannot be the next request
     assert "Traceback" not in caplog.text and p1.calls == 0
     valid = await gw.request("POST", "/v1/responses", raw=gzip.compress(json.dumps({"model": "m", "input": "hi"}).encode()),
                              headers={"Content-Encoding": "gzip"})

@@ -72,9 +72,11 @@ class GuardedRequestHandler(RequestHandler):
             return super().handle_error(request, status, exc, message)
         # A request that could not be parsed is the client's mistake, not the gateway's: no traceback.
         why = malformed_reason(exc, message)
+        if isinstance(exc, ContentEncodingError) and why != UNSUPPORTED_ENCODING:
+            why = f"the request body could not be read: {why}"  # cut short: the parser met its end
         if isinstance(self._manager, GuardedServer):
             self._manager.note_malformed(request.remote, why)
-        response = error_response(400, f"malformed HTTP request: {why}")
+        response = error_response(400, why if why.startswith("the request body") else f"malformed HTTP request: {why}")
         response.force_close()
         return response
 
@@ -86,7 +88,13 @@ def malformed_reason(exc: BaseException, message: str | None) -> str:
     """What aiohttp's parser says is wrong, without the bytes it quotes after it (a header line that may
     hold the gateway token)."""
     if isinstance(exc, ContentEncodingError):
-        return UNSUPPORTED_ENCODING
+        said = str(exc.message)
+        if "install" in said.lower():  # br or zstd without its decoder in this build
+            return UNSUPPORTED_ENCODING
+        if said.startswith("Can not decode"):
+            return said.splitlines()[0]
+        # A deflate stream that ended before its end (aiohttp names only the encoding).
+        return f"Can not decode content-encoding: {said} (the data ends early)"
     if isinstance(exc, LineTooLong):
         return "a request or header line is too long"
     lines = []

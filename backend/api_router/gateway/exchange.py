@@ -114,13 +114,21 @@ async def read_body(request: web.Request, limit: int, deadlines: Deadlines, stal
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         request.writer.output_size = 0  # the interim answer is not part of the response's size
     try:
-        return await _read(request, limit, too_large, deadlines, stall_seconds, record, receiving)
+        body = await _read(request, limit, too_large, deadlines, stall_seconds, record, receiving)
     except web.RequestPayloadError as exc:  # a body that cannot be decoded (a broken gzip) is wrong input
         # The rest of it is not worth reading: aiohttp would try to after the answer (its lingering close),
         # meet the same error and log it as unhandled; and the connection cannot carry another request.
         request.content.feed_eof()
         raise GatewayError(400, f"the request body could not be read: {malformed_reason(exc, None)}",
                            close=True) from None
+    if encodings and not body.strip() and encodings[0].strip().lower() not in ("", "identity") \
+            and request.content_length != 0:
+        # A compressed body cut short decodes to nothing (aiohttp does not check a gzip stream's end): read
+        # as "no arguments", a control call would do something else than asked (unlock instead of lock).
+        # Sent chunked, it has no Content-Length: only a body declared empty is one.
+        raise GatewayError(400, "the request body could not be read: it is compressed and decodes to nothing "
+                                "(cut short?)", close=True)
+    return body
 
 
 async def _read(request: web.Request, limit: int, too_large: str, deadlines: Deadlines, stall_seconds: float,
