@@ -921,12 +921,14 @@ def test_a_database_that_cannot_be_written_or_is_a_newer_versions_stops_the_star
     to change (nor is it unreadable: it is left as it is)."""
     ud, prefix = as_bound_by_file_modes(tmp_path)
     db = ud / "data" / "api-router.sqlite3"
-    with sqlite3.connect(db) as conn:
-        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        conn.execute(f"PRAGMA user_version = {99 if problem == 'newer' else 0}")
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=WAL")  # as the app leaves it
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    conn.execute(f"PRAGMA user_version = {99 if problem == 'newer' else 0}")
+    conn.close()
     if problem == "read-only":
         db.chmod(0o400)
-    before = db.read_bytes()
+    before, files = db.read_bytes(), sorted(db.parent.glob(db.name + "*"))
     proc = subprocess.run([*prefix, sys.executable, "-m", "api_router", "--headless", "--user-data", str(ud),
                            "--port", "0"], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 1, proc.stderr
@@ -939,6 +941,19 @@ def test_a_database_that_cannot_be_written_or_is_a_newer_versions_stops_the_star
     else:
         assert lines[0].startswith(f"api-router: cannot open the database {db} (attempt to write a readonly database)")
     assert db.read_bytes() == before and not list(db.parent.glob("*broken*"))
+    # Nothing left behind: SQLite gives the -wal and -shm files it makes the database's mode, and a
+    # read-only -shm would refuse the next start after the user made the database writable as told.
+    assert sorted(db.parent.glob(db.name + "*")) == files
+    if problem == "read-only":
+        db.chmod(0o600)
+        port = fp.free_port()
+        again = subprocess.Popen([*prefix, sys.executable, "-m", "api_router", "--headless", "--user-data", str(ud),
+                                  "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_health(port, again)
+        finally:
+            again.terminate()
+            again.wait(timeout=30)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="file modes")

@@ -74,6 +74,15 @@ class DamagedDatabase(RuntimeError):
     """A read found the database file damaged; the message says what the user can do."""
 
 
+
+def _remove_empty_or_shm(paths: list[Path]) -> None:
+    """Remove SQLite's -shm files (an index it rebuilds) and empty -wal files among ``paths`` (a -wal with
+    content holds writes)."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            if path.name.endswith("-shm") or path.stat().st_size == 0:
+                path.unlink()
+
 class Store:
     def __init__(self, path: Path, redact: Callable[[str], str] = lambda s: s) -> None:
         self.path = path
@@ -122,10 +131,16 @@ class Store:
         """Open (or create) the database; returns where a corrupt one was moved, if it was."""
         private_dir(self.path.parent)
         create_private_file(self.path)  # SQLite gives its -wal and -shm files the same mode
+        companions = [self.path.with_name(self.path.name + suffix) for suffix in ("-wal", "-shm")]
+        made = [path for path in companions if not path.exists()]
         try:
             writer = self._connect_and_check(thorough=self._damage_mark.exists())
         except (sqlite3.OperationalError, schema.NewerDatabase):
-            raise  # cannot open or write (permissions, a read-only file), or not ours: not a corrupt file
+            # Cannot open or write (permissions, a read-only file), or not ours: not a corrupt file, left as
+            # it was. The -wal and -shm this attempt made go too: a read-only file's are read-only, and would
+            # refuse the next start once the user made the database writable as told.
+            _remove_empty_or_shm(made)
+            raise
         except sqlite3.DatabaseError as exc:
             log.error("store %s is unreadable (%s); moving it aside", self.path, exc)
             self._recovered_from = self._move_corrupt_aside()
