@@ -232,6 +232,18 @@ try {
     const timeline = page.getByTestId('session-timeline');
     await until('the s-fail timeline', async () => (await timeline.getAttribute('data-session-id')) === 's-fail');
     await textMatches(page.getByTestId('timeline-entry-1'), /failover/);
+    // What the link asked for is in view, not below the charts.
+    await until('the timeline in view', async () => {
+      const box = await timeline.boundingBox();
+      return box !== null && box.y >= 0 && box.y < page.viewportSize().height - 40;
+    });
+  });
+
+  await step('a page named by its path, with the control API\'s filter names', async () => {
+    await page.goto(`${GATEWAY}requests?text=S-FAIL`);
+    await until('the Requests page at its hash', async () => /\/#\/requests\?text=S-FAIL$/.test(page.url()));
+    await until('the s-fail request', async () => (await requestRows().count()) === 1);
+    assert.equal(await page.getByLabel('Search').inputValue(), 'S-FAIL');
   });
 
   await step('export the filtered rows as CSV and JSONL', async () => {

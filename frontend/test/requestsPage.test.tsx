@@ -9,7 +9,7 @@ import { ToastProvider } from '../src/hooks/toasts';
 import type { Actions } from '../src/hooks/useActions';
 import { providerNames } from '../src/logic/names';
 import { parseRoute } from '../src/logic/route';
-import { FakeBackend, FakeError, SESSION_A, makeStatus } from './fakeBackend';
+import { FakeBackend, FakeError, SESSION_A, SESSION_B, makeStatus } from './fakeBackend';
 import { manyRequests } from './fakeUsage';
 
 const NAMES = providerNames(makeStatus().providers);
@@ -162,6 +162,16 @@ describe('Requests page', () => {
     expect(screen.queryByRole('group', { name: 'Request req_0003' })).toBeNull();
   });
 
+  it('says so when no provider was asked, instead of an empty attempt table', async () => {
+    const backend = new FakeBackend();
+    backend.requests = backend.requests.map((r) => (r.id === 6 ? { ...r, attempts: [] } : r));
+    await requestsApp('#/requests', backend);
+    fireEvent.click(within(screen.getByTestId('request-row-6')).getByRole('button', { name: 'Open request req_0006' }));
+    const failed = await screen.findByRole('group', { name: 'Request req_0006' });
+    expect((await within(failed).findByTestId('no-attempts-6')).textContent).toMatch(/^No provider was asked/);
+    expect(within(failed).queryByRole('table')).toBeNull();
+  });
+
   // A slow machine shared with other work: generous bounds (the fake filters 100,000 rows per call).
   it('pages through 100,000 requests 100 at a time', { timeout: 20_000 }, async () => {
     const backend = new FakeBackend();
@@ -267,5 +277,26 @@ describe('Usage page links', () => {
     expect(screen.getByTestId('counting-note-usage').textContent).toMatch(/counts attempts/);
     const table = screen.getByRole('table', { name: 'Usage by provider' });
     expect(within(table).getByText('Relay One')).toBeTruthy();
+  });
+
+  it('brings the linked session into view once, not when another one is picked', async () => {
+    const scrolled: Element[] = [];
+    const scrollIntoView = vi.fn(function (this: Element) {
+      scrolled.push(this);
+    });
+    Object.defineProperty(Element.prototype, 'scrollIntoView', { value: scrollIntoView, configurable: true });
+    try {
+      window.location.hash = `#/usage?session=${SESSION_A}`;
+      render(<App bridge={createDesktopBridge(new FakeBackend().pywebviewApi())} pollIntervalMs={60_000} />);
+      const timeline = await screen.findByTestId('session-timeline');
+      await waitFor(() => expect(timeline.dataset.sessionId).toBe(SESSION_A));
+      await waitFor(() => expect(scrolled).toHaveLength(1));
+      expect(scrolled[0].contains(timeline)).toBe(true);
+      fireEvent.click(screen.getByTestId(`session-row-${SESSION_B}`));
+      await waitFor(() => expect(screen.getByTestId('session-timeline').dataset.sessionId).toBe(SESSION_B));
+      expect(scrolled).toHaveLength(1);
+    } finally {
+      delete (Element.prototype as { scrollIntoView?: unknown }).scrollIntoView;
+    }
   });
 });

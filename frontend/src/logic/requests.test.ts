@@ -18,6 +18,10 @@ describe('filters from the address', () => {
     const p = filterParams({ provider: 'p1', outcome: 'failover', session: ' s-1 ', q: ' 502 ' });
     expect(requestFilters(p)).toEqual({ provider: 'p1', outcome: 'failover', session_id: 's-1', text: '502' });
     expect(filterParams({ outcome: 'weird' }).outcome).toBe('');
+    expect(requestFilters(filterParams({ session_id: 's-2', text: 'bad gateway' }))).toEqual({
+      session_id: 's-2',
+      text: 'bad gateway',
+    });
     expect(requestFilters(filterParams({}))).toEqual({});
     expect(hasFilters(filterParams({}))).toBe(false);
     expect(hasFilters(filterParams({ q: 'x' }))).toBe(true);

@@ -31,8 +31,9 @@ export function filterParams(params: RouteParams): RequestFilterParams {
   return {
     provider: params.provider ?? '',
     outcome: OUTCOME_VALUES.includes(params.outcome ?? '') ? params.outcome : '',
-    session: params.session ?? '',
-    q: params.q ?? '',
+    // The control API's names (`session_id`, `text`) are read too: an address built from a list_requests call.
+    session: params.session ?? params.session_id ?? '',
+    q: params.q ?? params.text ?? '',
   };
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRoute, routeHash } from './route';
+import { hashForPath, parseRoute, routeHash } from './route';
 
 describe('hash routes', () => {
   it.each([
@@ -29,4 +29,16 @@ describe('hash routes', () => {
       params: { provider: 'p.1', q: 'a&b' },
     });
   });
+});
+
+describe('a page named by its path', () => {
+  it.each([
+    ['/requests', '', '#/requests'],
+    ['/requests/', '?provider=p1', '#/requests?provider=p1'],
+    ['/Usage', '?session=s-1', '#/usage?session=s-1'],
+    ['/dashboard', '', '#/'],
+    ['/', '', null],
+    ['/assets/app.js', '', null],
+    ['/requests/42', '', null],
+  ] as const)('%s%s → %s', (path, search, hash) => expect(hashForPath(path, search)).toBe(hash));
 });

@@ -1,4 +1,5 @@
-// Hash routing (no server-side SPA fallback exists): `#/`, `#/requests?provider=p1`, `#/usage`. Pure.
+// Hash routing: `#/`, `#/requests?provider=p1`, `#/usage` (a page's own path, `/requests?…`, is read as its
+// hash once, at start: see hashForPath). Pure.
 
 export type Page = 'dashboard' | 'requests' | 'usage';
 
@@ -31,4 +32,13 @@ export function routeHash(page: Page, params: Readonly<Record<string, string | n
   for (const [k, v] of Object.entries(params)) if (v !== null && v !== undefined && v !== '') q.set(k, v);
   const text = q.toString();
   return text ? `${base}?${text}` : base;
+}
+
+/** The hash for an address that names a page by its path (`/requests?provider=p1` → `#/requests?provider=p1`,
+ *  as links written by hand or by other tools do); null for any other path. */
+export function hashForPath(pathname: string, search: string): string | null {
+  const page = pathname.replace(/^\/+|\/+$/g, '').toLowerCase();
+  if (page === 'dashboard') return '#/';
+  if (page !== 'requests' && page !== 'usage') return null;
+  return `#/${page}${search.startsWith('?') && search.length > 1 ? search : ''}`;
 }

@@ -83,6 +83,10 @@ export function RequestDetailView({ bridge, row, nameOf }: Props) {
         </p>
       ) : !chain ? (
         <p className="muted">Loading the attempts…</p>
+      ) : chain.length === 0 ? (
+        <p className="muted" data-testid={`no-attempts-${row.id}`}>
+          No provider was asked: the request was answered by API Router itself (see the error above).
+        </p>
       ) : (
         <div className="table-wrap">
           <table className="chain" aria-label={`Attempts of request ${row.request_id}`}>

@@ -44,6 +44,17 @@ export function UsagePage({ bridge, providerOrder, names, params = NO_PARAMS, po
   const timeline = useSessionTimeline(bridge, selected, pollMs);
   const now = useServerNow(true, 60_000);
   const pick = useCallback((id: string) => navigate(routeHash('usage', { session: id }), { replace: true }), []);
+  // Arrived by a link to a session (the Requests page's): its timeline is what was asked for, so it is
+  // brought into view once it has loaded — below the charts, it would otherwise sit out of sight.
+  const sessionsCard = useRef<HTMLElement>(null);
+  const linkedSession = useRef<string | null>(params.session ?? null);
+  const shownSession = timeline.data?.session_id === selected ? selected : null;
+  useEffect(() => {
+    if (linkedSession.current === null || shownSession !== linkedSession.current) return;
+    linkedSession.current = null;
+    const card = sessionsCard.current;
+    if (card && typeof card.scrollIntoView === 'function') card.scrollIntoView({ block: 'start' });
+  }, [shownSession]);
   const n = useCallback((id: ProviderId) => nameOf(names, id), [names]);
 
   const data = analytics.data;
@@ -156,7 +167,7 @@ export function UsagePage({ bridge, providerOrder, names, params = NO_PARAMS, po
         </p>
       ) : null}
 
-      <section className="card sessions" aria-labelledby="sessions-title">
+      <section className="card sessions" aria-labelledby="sessions-title" ref={sessionsCard}>
         <h2 id="sessions-title" className="card__title">
           Sessions
         </h2>
