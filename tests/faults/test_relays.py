@@ -136,6 +136,34 @@ async def test_a_lone_provider_that_hung_once_is_checked_at_once_when_a_request_
     assert len(checks) == 1
 
 
+async def test_a_model_list_from_a_black_hole_costs_one_wait_not_a_minute_each_time(fakes, gateway):
+    """Codex asks GET /v1/models as it starts: with default settings a provider that accepts nothing
+    holds it for 10 s at most (not the 60 s request timeout), once — it is then not answering, and the
+    next call, like the next request, goes straight to the provider that answers."""
+    hole = fp.BlackHole()
+    try:
+        (p2,) = await fakes("p2")
+        gw = await gateway({"p1": hole.base_url, "p2": p2}, routing={"request_timeout_seconds": 60})
+        reply, took = await timed(gw.request("GET", "/v1/models"))
+        assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+        assert 9 < took < 11, took
+        assert health(gw, "p1")["status"] == "unresponsive"
+        reply, took = await timed(gw.request("GET", "/v1/models"))
+        assert reply.status == 200 and took < 1, took
+    finally:
+        hole.close()
+
+
+async def test_a_model_list_every_provider_rate_limits_is_a_429_with_the_soonest_retry_after(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.models_behaviour = fp.status(429, "slow down", headers={"Retry-After": "30"})
+    p2.models_behaviour = fp.status(429, "slow down", headers={"Retry-After": "7"})
+    reply = await gw.request("GET", "/v1/models")
+    assert reply.status == 429 and reply.headers["Retry-After"] == "7", (reply.status, reply.headers)
+    assert [p["provider"] for p in reply.json["error"]["providers"]] == ["p1", "p2"]
+
+
 async def test_a_models_request_after_a_quiet_spell_gets_the_checks_it_wants(fakes, gateway):
     """Codex asks GET /v1/models as it starts, often after the gateway sat unused for a while: a model
     list that finds nobody to ask has the providers not answering checked at once too, though the

@@ -9,6 +9,7 @@ import aiohttp
 import orjson
 
 from api_router.config import ProviderConfig
+from api_router.gateway.classify import parse_retry_after
 from api_router.gateway.upstream import LOOP_HEADER, Upstream, describe_exception, error_text, upstream_headers
 
 
@@ -20,6 +21,8 @@ class ModelList:
     models: list[str] = field(default_factory=list)
     body: bytes = b""  # the provider's own answer, forwarded as is by /v1/models
     error: str = ""
+    timed_out: bool = False  # no answer within the time given
+    retry_after: float | None = None  # a 429's wait, in seconds
 
 
 async def fetch_models(upstream: Upstream, provider: ProviderConfig, key: str | None, timeout: float, *,
@@ -35,11 +38,13 @@ async def fetch_models(upstream: Upstream, provider: ProviderConfig, key: str | 
         return ModelList(False, None, 0.0, error="no base URL")
     headers = upstream_headers({"Accept": "application/json", **({LOOP_HEADER: hops} if hops else {})}, key)
     try:
-        status, content_type, body = await upstream.get(provider.endpoint("/models"), headers, timeout)
+        status, content_type, body, retry_after = await upstream.get(provider.endpoint("/models"), headers, timeout)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        return ModelList(False, None, elapsed(), error=describe_exception(exc, timeout))
+        return ModelList(False, None, elapsed(), error=describe_exception(exc, timeout),
+                         timed_out=isinstance(exc, TimeoutError))
     if status != 200:
-        return ModelList(False, status, elapsed(), error=f"HTTP {status}: {error_text(body, content_type)}")
+        return ModelList(False, status, elapsed(), error=f"HTTP {status}: {error_text(body, content_type)}",
+                         retry_after=parse_retry_after(retry_after) if status == 429 else None)
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:

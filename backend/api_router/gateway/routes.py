@@ -137,25 +137,36 @@ async def websocket_refused(request: web.Request) -> web.Response:
 
 
 async def models(request: web.Request) -> web.Response:
-    """The routed provider's model list, trying the candidates in order; provider health is not touched
-    because many relays do not implement /models at all."""
+    """The routed provider's model list, trying the candidates in order. An answer that is no list does not
+    touch provider health, because many relays do not implement /models at all; no answer in time does:
+    the provider is not answering (a dead one costs one wait, not one per call)."""
     services = request.app[SERVICES]
     cfg = services.config.current
-    timeout = cfg.routing.request_timeout_seconds
+    timeout = min(cfg.routing.request_timeout_seconds, MODELS_TIMEOUT_SECONDS)
+    plan = services.router.plan(cfg)
     failures = []
-    for pid in services.router.plan(cfg):
+    for pid in plan:
         result = await fetch_models(request.app[UPSTREAM], cfg.providers[pid],
                                     services.provider_key(pid), timeout, hops=request.headers.get(LOOP_HEADER))
         if result.ok:
             return web.Response(body=services.redactor.redact_bytes(result.body), content_type="application/json",
                                 headers={PROVIDER_HEADER: pid})
-        failures.append(Failure(pid, result.error, result.status))
+        if result.timed_out:
+            services.router.record_failure(cfg, pid, result.error, unresponsive=True)
+        failures.append(Failure(pid, result.error, result.status, retry_after=result.retry_after,
+                                rate_limited=result.status == 429))
     if not cfg.routable:
         raise GatewayError(502, "no provider is available: add a provider with a base URL in API Router")
     if not failures:
         services.router.want_checks()
         raise explain.none_available(cfg, services.router)
+    if all(f.rate_limited for f in failures):  # 429 with the soonest Retry-After, as for /v1/responses
+        raise explain.all_failed(cfg, failures, services.router, plan)
     raise explain.no_model_list(cfg, failures)
+
+
+# A model list is small and quick: a provider that sends nothing for this long is not answering.
+MODELS_TIMEOUT_SECONDS = 10.0
 
 
 async def control_call(request: web.Request) -> web.Response:

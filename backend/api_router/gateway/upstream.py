@@ -134,12 +134,12 @@ class Upstream:
         else:
             cut(resp)
 
-    async def get(self, url: str, headers: dict[str, str], timeout: float) -> tuple[int, str, bytes]:
-        """A small GET read whole: (status, content type, body)."""
+    async def get(self, url: str, headers: dict[str, str], timeout: float) -> tuple[int, str, bytes, str | None]:
+        """A small GET read whole: (status, content type, body, its Retry-After header)."""
         with self.deadlines.timeout(timeout):
             resp = await self._send("GET", url, headers)
             try:
-                return resp.status, resp.content_type, await read_limited(resp)
+                return resp.status, resp.content_type, await read_limited(resp), resp.headers.get("Retry-After")
             finally:
                 resp.release()
 
