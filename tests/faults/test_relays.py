@@ -179,6 +179,25 @@ async def test_a_models_request_after_a_quiet_spell_gets_the_checks_it_wants(fak
     assert (await gw.request("GET", "/v1/models")).status == 200
 
 
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_provider_back_in_rotation_takes_a_request_waiting_on_a_silent_one(fakes, gateway, stream):
+    """p2 was cooling down when the request began, so the request went to p1 alone, which says nothing;
+    p2's cooldown ends a second later. A stream past its hedge delay asks p2 once it is back, and a
+    JSON request whose p1 timed out asks it then: not a 502 saying every provider failed, nor an
+    "all providers down" event, while p2 is up."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2},
+                       routing={**QUICK, "request_timeout_seconds": 3, "cooldown_seconds": 1})
+    p1.always(fp.hang(30))
+    p2.always(fp.stream_ok("from p2") if stream else fp.json_ok("from p2"))
+    gw.services.router.record_failure(gw.services.config.current, "p2", "HTTP 429", retry_after=1)
+    reply, took = await timed(gw.responses(stream=stream))
+    assert reply.status == 200 and reply.text == "from p2", reply.body[:300]
+    assert took < (2.5 if stream else 4.5), took
+    assert client_requests(p2) == 1
+    assert "all_down" not in [e.kind for e in gw.services.store.recent_events()]
+
+
 async def found_not_answering(gw: Harness, pid: str) -> None:
     """What another request does when it finds ``pid`` silent past its deadline."""
     cfg = gw.services.config.current
@@ -256,6 +275,46 @@ async def test_a_hedge_whose_provider_another_request_finds_not_answering_brings
     assert health(gw, "p2")["consecutive_failures"] == 1
     dropped = gw.services.store.request_log()[0]["attempts"][1]
     assert dropped["provider"] == "p2" and dropped["error"].startswith("not answering (found by another request)")
+
+
+@pytest.mark.parametrize("hedge", [True, False])
+async def test_a_json_request_waiting_on_a_provider_another_request_finds_not_answering_moves_on(
+        fakes, gateway, hedge):
+    """A JSON answer comes whole, so a request for one waits on its provider for the request timeout
+    (10 s here); when another request finds that provider not answering meanwhile, it stops waiting and
+    the next provider answers it (so does a stream with hedging off). The provider's failure is counted
+    once, by the request that found it."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 10, "hedge": hedge})
+    p1.always(fp.hang())
+    p2.always(fp.json_ok("from p2"))
+    asking = asyncio.create_task(timed(gw.responses(stream=not hedge)))
+    await wait_until(lambda: client_requests(p1) == 1, 5, "the request to p1")
+    await asyncio.sleep(0.2)
+    await found_not_answering(gw, "p1")
+    reply, took = await asking
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2", reply.status
+    assert took < 2.0, took
+    assert health(gw, "p1")["consecutive_failures"] == 1
+    dropped = gw.services.store.request_log()[0]["attempts"][0]
+    assert dropped["provider"] == "p1" and dropped["error"].startswith("not answering (found by another request)")
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_request_whose_only_provider_is_found_not_answering_gets_a_502_not_a_refusal(fakes, gateway, stream):
+    """Given up on because another request found its provider not answering, with no other provider to
+    go to: a gateway error the client retries (and the next request a 502 at once), never a 400 that
+    would read as its own fault."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing={**QUICK, "request_timeout_seconds": 10, "check_interval_seconds": 60})
+    p1.always(fp.keepalive_only(before=1, seconds=10) if stream else fp.hang())  # stream: response.created, then comments
+    asking = asyncio.create_task(timed(gw.responses(stream=stream)))
+    await wait_until(lambda: client_requests(p1) == 1, 5, "the request to p1")
+    await asyncio.sleep(0.2)
+    await found_not_answering(gw, "p1")
+    reply, took = await asking
+    assert reply.status == 502 and reply.json["error"]["type"] == "gateway_error", reply.body[:300]
+    assert took < 2.0, took
 
 
 async def test_a_provider_not_answering_does_not_turn_everyone_rate_limited_into_a_wait(fakes, gateway):

@@ -70,6 +70,9 @@ class AttemptResult:
     # A failure that says nothing about the provider's health (it cannot do this kind of request — a
     # compaction — but serves others): fail over without taking it out of rotation.
     counts_against_health: bool = True
+    # Another request found the provider not answering and counted that failure: a provider failure all
+    # the same (this one gave up waiting on it), only not counted a second time.
+    judged_elsewhere: bool = False
     # The provider says the model does not exist there (see Failure.unknown_model): no health change
     # unless another provider serves the request.
     unknown_model: bool = False
@@ -373,7 +376,7 @@ class AttemptRunner:
                                      rate_limited=classify.is_rate_limit_event(facts.failure))
             # Given up because another request found the provider not answering: judged once, by that one.
             return AttemptResult(Outcome.PROVIDER_FAILURE, error=result.error, timed_out=result.timed_out,
-                                 counts_against_health=not opened.stream.given_up)
+                                 judged_elsewhere=opened.stream.given_up)
         outcome = Outcome.CLIENT_CLOSED if result.end is StreamEnd.CLIENT_GONE else Outcome.PROVIDER_FAILURE
         # A failure the provider reported mid-answer may be the request's doing (a moderation cut): the
         # answer is still broken, but the provider is as healthy as before.

@@ -120,7 +120,8 @@ class OutcomeRecorder:
                 self._index.record_summary(now, compaction_id, text)
 
     def _failed(self, ex: Exchange, attempt: Attempt, result: AttemptResult, now: str | None) -> None:
-        if result.counts_against_health and now is not None and self._as_asked(ex, attempt.provider, now):
+        if result.counts_against_health and not result.judged_elsewhere and now is not None \
+                and self._as_asked(ex, attempt.provider, now):
             self._router.record_failure(self._config(), now, result.error, result.retry_after,
                                         unresponsive=result.timed_out, status=result.status)
         if result.committed:  # a stream that broke after output: the client got part of it

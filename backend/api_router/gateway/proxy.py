@@ -57,6 +57,8 @@ class _NotAnswering(_Gone):
 # At most this many times a request whose candidates were all passed by or tried looks again at what
 # routing would choose now (the config changed while it ran): a lock or a provider added since.
 _REPLANS = 3
+# How often a stream whose providers are all past their hedge delay looks for one back in rotation.
+_LOOK_AGAIN_SECONDS = 1.0
 
 
 @dataclass(slots=True, eq=False)
@@ -105,6 +107,9 @@ class ResponsesProxy:
         self._waiting_on: dict[ProviderIdentity | str, set[asyncio.Future[None]]] = {}
         # Streams past their opening events, still waiting for the first generated one: told the same.
         self._relaying_on: dict[ProviderIdentity | str, set[UpstreamStream]] = {}
+        # Attempts nothing races (a JSON answer, a stream with hedging off), by provider, with the request
+        # task that awaits each: that task is cancelled when the provider is found not answering.
+        self._alone_on: dict[ProviderIdentity | str, dict[_Racer, asyncio.Task[Any]]] = {}
         services.router.unresponsive_listeners.append(self._stopped_answering)
 
     def close(self) -> None:
@@ -118,6 +123,9 @@ class ResponsesProxy:
                 waiting.set_result(None)
         for stream in list(self._relaying_on.get(who, ())):
             stream.give_up()
+        for racer, task in self._alone_on.pop(who, {}).items():
+            racer.found_dead = True
+            task.cancel()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         services, state = self._services, self._state
@@ -175,10 +183,15 @@ class ResponsesProxy:
         first = plan[0] if plan else None  # the first candidate: the first provider asked, for the whole request
         planned_with, replans = ex.cfg, 0
         gone: list[str] = []
-        while queue or (replans < _REPLANS and services.config.current is not planned_with):
-            if not queue:  # the config changed meanwhile: what routing would choose now, not yet asked
+        while True:
+            if not queue:  # what routing would choose now, not yet asked: the config or a provider changed
+                if replans >= _REPLANS:
+                    break
+                fresh = self._newly_routable(ex, services.config.current, planned_with)
+                if not fresh and services.config.current is planned_with:
+                    break
                 planned_with, replans = services.config.current, replans + 1
-                queue.extend(self._not_yet_asked(ex, planned_with))
+                queue.extend(fresh)
                 continue
             self._pass_not_answering(ex, queue)
             if not queue:
@@ -239,6 +252,16 @@ class ResponsesProxy:
         router = self._services.router
         while queue and not router.answering(ex.now_called(queue[0]) or queue[0]):
             queue.popleft()
+
+    def _newly_routable(self, ex: Exchange, cfg: Config, planned_with: Config) -> list[str]:
+        """The candidates not yet asked that the request may still go to: under a config changed since it
+        was planned, what routing chooses now; under the same one, the providers back in rotation since
+        (a cooldown over, a check answered) — not a last resort routing would offer with nothing else."""
+        fresh = self._not_yet_asked(ex, cfg)
+        if cfg is not planned_with:
+            return fresh
+        up = set(self._services.router.available(cfg))
+        return [pid for pid in fresh if (ex.now_called(pid) or pid) in up]
 
     def _not_yet_asked(self, ex: Exchange, cfg: Config) -> list[str]:
         """The candidates routing would choose now that the request has not tried or passed by (renamed
@@ -359,11 +382,15 @@ class ResponsesProxy:
                     if not router.answering(ex.now_called(newest.provider) or newest.provider):
                         newest.given_up.set_result(None)  # found so before it could be told
                 waits: set[asyncio.Future[Any]] = {r.launch() for r in racers}
-                timeout = None
                 if newest.overdue_after is None:  # even with no candidate left: one may come (_add_hedge)
                     timeout = max(0.0, newest.t0 + newest.delay - time.perf_counter())
                     waits.add(newest.given_up)
+                else:  # every one is late: a provider back in rotation meanwhile is asked too
+                    timeout = _LOOK_AGAIN_SECONDS
                 done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if not done and newest.overdue_after is not None:
+                    await self._add_hedge(ex, racers, newest, queue, first, untouched, found_dead=newest.found_dead)
+                    continue
                 if not done or done == {newest.given_up}:
                     newest.overdue_after = newest.delay if not done else time.perf_counter() - newest.t0
                     newest.found_dead = bool(done)
@@ -401,12 +428,26 @@ class ResponsesProxy:
                         del self._waiting_on[who]
 
     async def _alone(self, ex: Exchange, racer: _Racer) -> Opened | AttemptResult:
-        """An attempt nothing can race, awaited in the request's own task."""
+        """An attempt nothing can race, awaited in the request's own task (cancelled when another request
+        finds its provider not answering: it stops waiting, and the next candidate is asked)."""
+        who = ex.identities.get(racer.provider) or racer.provider
+        task = asyncio.current_task(self._upstream.deadlines.loop)  # the loop given: no getpid() (3.11)
+        assert task is not None
+        waiting = self._alone_on.setdefault(who, {})
+        waiting[racer] = task
         try:
             answer = await racer.opening
         except asyncio.CancelledError:
-            racer.closed_by_client()
-            raise
+            if not racer.found_dead or task.uncancel() > 0:  # the client left, or shutdown
+                racer.closed_by_client()
+                raise
+            # Judged once, by the request that found it: no second failure counted.
+            answer = AttemptResult(Outcome.PROVIDER_FAILURE, judged_elsewhere=True,
+                                   error="not answering (found by another request)")
+        finally:
+            waiting.pop(racer, None)
+            if not waiting and self._alone_on.get(who) is waiting:
+                del self._alone_on[who]
         if isinstance(answer, AttemptResult):
             self._end(ex, racer, answer)
         return answer
@@ -419,8 +460,8 @@ class ResponsesProxy:
         cfg = self._services.config.current
         if not cfg.routing.hedge:  # switched off since the request began
             return
-        if not queue and cfg is not ex.cfg:  # a provider enabled, added or locked to since may take it
-            queue.extend(self._not_yet_asked(ex, cfg))
+        if not queue:  # a provider enabled, added, locked to or back in rotation since may take it
+            queue.extend(self._newly_routable(ex, cfg, ex.cfg))
         name = ex.cfg.name_of
         why = (f"{name(slow.provider)} is not answering (found by another request)" if found_dead
                else f"{name(slow.provider)} sent no first event within {slow.delay:g} s")
@@ -467,7 +508,7 @@ class ResponsesProxy:
                 self._end(ex, r, answer)
                 continue
             if r.found_dead:  # judged once, by the request that found it: no second failure counted
-                lost = AttemptResult(Outcome.PROVIDER_FAILURE, counts_against_health=False,
+                lost = AttemptResult(Outcome.PROVIDER_FAILURE, judged_elsewhere=True,
                                      error=f"not answering (found by another request); "
                                            f"{ex.cfg.name_of(winner.provider)} answered first")
             elif not late:
