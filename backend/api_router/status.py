@@ -83,7 +83,8 @@ def _nothing_to_route(cfg: Config) -> dict[str, Any]:
         return _summary(none, "no provider configured", None, "no provider is configured yet",
                         "Add a provider (base URL and key) in API Router.")
     if all(p.disabled for p in cfg.providers.values()):
-        return _summary(none, "every provider is disabled", None, "every provider is switched off",
+        names = ", ".join(cfg.name_of(pid) for pid in cfg.providers)
+        return _summary(none, "every provider is disabled", None, f"every provider is switched off: {names}",
                         "Enable a provider in API Router (or add one).")
     return _summary(none, "no provider has a base URL", None, "no enabled provider has a base URL",
                     "Give a provider its base URL in API Router, or enable one that has one.")

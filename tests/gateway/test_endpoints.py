@@ -157,6 +157,20 @@ async def test_models_follow_routing_with_failover(fakes, gateway):
 
 async def test_no_provider_configured_is_a_clear_502(gateway):
     gw = await gateway({})
-    reply = await gw.responses()
-    assert reply.status == 502
-    assert "add a provider" in reply.json["error"]["message"]
+    for reply in (await gw.responses(), await gw.request("GET", "/v1/models")):
+        assert reply.status == 502
+        assert reply.json["error"]["message"].startswith("no provider is configured: add one")
+
+
+async def test_every_provider_switched_off_is_a_502_naming_each_and_why(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    await gw.api("upsert_provider", provider="p1", display_name="Relay One", disabled=True)
+    await gw.api("upsert_provider", provider="p2", display_name="Relay Two", disabled=True)
+    for reply in (await gw.responses(), await gw.request("GET", "/v1/models")):
+        assert reply.status == 502
+        error = reply.json["error"]
+        assert error["message"] == ("no provider can be asked: Relay One (disabled), Relay Two (disabled); "
+                                    "enable one (with a base URL) in API Router")
+        assert [(p["provider"], p["skipped"]) for p in error["providers"]] == [("p1", "disabled"), ("p2", "disabled")]
+    assert p1.calls == p2.calls == 0

@@ -122,6 +122,7 @@ async def test_summary_when_every_provider_is_disabled_says_so(fakes, gateway):
         await gw.api("set_provider_disabled", provider=pid, disabled=True)
     s = await summary(gw)
     assert (s["state"], s["line"], s["provider"]) == ("no_providers", "every provider is disabled", None)
+    assert s["reason"] == "every provider is switched off: P1, P2"
     assert s["advice"].startswith("Enable a provider")
 
 

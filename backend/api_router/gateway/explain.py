@@ -87,6 +87,19 @@ def _nobody_to_ask(cfg: Config, lock: str | None, lock_is: str | None) -> str:
     return f"no provider can serve this request now; {checks}"
 
 
+def nobody_routable(cfg: Config) -> GatewayError:
+    """No provider can be asked at all: none configured, or each one switched off or without a base URL
+    (each named, with why)."""
+    if not cfg.providers:
+        return GatewayError(502, "no provider is configured: add one (with its base URL and key) in API Router")
+    why = {pid: "disabled" if p.disabled else "no base URL" for pid, p in cfg.providers.items()}
+    shown = ", ".join(f"{cfg.name_of(pid)} ({reason})" for pid, reason in why.items())
+    passed = [{"provider": pid, "name": cfg.name_of(pid), "status": None, "error": None, "skipped": reason}
+              for pid, reason in why.items()]
+    return GatewayError(502, f"no provider can be asked: {shown}; enable one (with a base URL) in API Router",
+                        extra={"providers": passed})
+
+
 def none_available(cfg: Config, router: Router) -> GatewayError:
     """No provider was asked: each one routing could choose stopped answering."""
     return all_failed(cfg, [], router, [])

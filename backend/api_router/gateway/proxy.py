@@ -173,8 +173,7 @@ class ResponsesProxy:
         record.stream, record.session_id, record.model = client.stream, client.session_id, client.model
         plan = services.router.plan(ex.cfg, client.session_id)
         if not ex.cfg.routable:
-            raise GatewayError(502, "no provider is available: add a provider with a base URL (and enable it) "
-                                    "in API Router")
+            raise explain.nobody_routable(ex.cfg)
         ex.forwarded = forwarded_headers(request.raw_headers)
         # Without previous_response_id or sealed items no continuity retry can arise, so the usual
         # request goes straight to one attempt per provider with the client's own bytes.

@@ -156,7 +156,7 @@ async def models(request: web.Request) -> web.Response:
         failures.append(Failure(pid, result.error, result.status, retry_after=result.retry_after,
                                 rate_limited=result.status == 429))
     if not cfg.routable:
-        raise GatewayError(502, "no provider is available: add a provider with a base URL in API Router")
+        raise explain.nobody_routable(cfg)
     if not failures:
         services.router.want_checks()
         raise explain.none_available(cfg, services.router)
