@@ -284,7 +284,9 @@ class Quota:
         entry = self._refresher.entry(provider_id)
         if entry is None:
             return
-        as_json = entry.to_json()
+        # Masked before it is kept: a panel's error may quote any secret, and once a key is replaced and the
+        # app restarted, the stored text would show the old one in clear (nothing knows to mask it then).
+        as_json = _masked(entry.to_json(), self._redact)
         hint = self._refresher.hint(provider_id)
         since = (snapshot.fetched_at_unix_ms or now_ms()) if snapshot is not None else None
         with self._lock:
