@@ -160,6 +160,23 @@ def test_port_in_use_opens_the_window_with_the_reason(tmp_path: Path) -> None:
     assert str(rig.paths.config) in window.kwargs["html"]
     # the tray says so too (error icon), but stays: a foreign program holds the port
     assert rig.icon.image == "IMG-error" and rig.icon.labels()[0].startswith("gateway not listening: port")
+    assert "close this window and start API Router again" in window.kwargs["html"]
+
+
+def test_closing_the_port_in_use_window_quits_as_it_says(tmp_path: Path) -> None:
+    """The window says to close it and start again: closing it quits (hidden to the tray, the next start
+    would find this one still running and only show its window again)."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        closed: list[bool] = []
+
+        def scenario(window: FakeWindow) -> None:
+            closed.append(window.user_close())
+
+        rig = Rig(tmp_path, scenario=scenario, options=Options(port=busy.getsockname()[1]))
+        assert rig.run() == 0
+    assert closed == [True]
 
 
 @pytest.mark.parametrize("breakage", ["config is a folder", "user data is a file"])

@@ -322,7 +322,8 @@ class DesktopShell:
             else:
                 source = port_source(self._options.port, rt)
                 page = error_page(error, rt.paths, port_source=source, another_instance=other)
-                window = AppWindow(backends.webview, html=page, hidden=False, on_close=self._close_quits)
+                # Nothing to hide to the tray for: the app cannot serve until it starts again.
+                window = AppWindow(backends.webview, html=page, hidden=False, on_close=self._quit_on_close)
             self._window = window
         if self._options.test_hook_file is not None and error is None:
             install_bridge_probe(window, self._options.test_hook_file, download=self._options.test_hook_download)
@@ -440,6 +441,10 @@ class DesktopShell:
         rt.config.listeners.append(follower)
         return follower
 
+    def _quit_on_close(self) -> bool:
+        self._quitting.set()
+        return True
+
     def _close_quits(self) -> bool:
         """The user closed the window: hide it to the tray, or quit when there is no tray to come back from."""
         if self._quitting.is_set():
@@ -506,7 +511,7 @@ def error_page(error: str, paths: Paths, *, port_source: str = "", another_insta
         advice = "Either stop the program that uses the port, or choose another port."
     source = f"<p>The port was set by <strong>{html.escape(port_source)}</strong>.</p>" if port_source else ""
     close = ("Close this window to quit." if another_instance else
-             "Then quit API Router from its tray icon (or close this window) and start it again.")
+             "Then close this window and start API Router again (closing it quits).")
     body = (f"{source}<p>Codex cannot reach API Router until this is fixed. {html.escape(advice)} A port is "
             "chosen with <code>--port N</code> for one start, or under <code>[listen]</code> in<br>"
             f"<code>{html.escape(str(paths.config))}</code><br>(Codex's <code>base_url</code> must then use the "
