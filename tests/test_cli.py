@@ -61,12 +61,19 @@ def test_port_in_use_is_one_line_and_exit_2(tmp_path):
     assert f"the port was set by [listen] port = {port} in {configured / 'config.toml'}" in err
 
 
-@pytest.mark.parametrize("port", ["70000", "65536", "-1", "abc"])
+@pytest.mark.parametrize("port", ["70000", "65536", "-1", "abc", "\u0663", "1_000", " 80"])
 def test_a_port_out_of_range_is_refused_not_wrapped(tmp_path, port):
     """70000 would bind 4464 (the OS takes it modulo 65536) and -1 fail deep in the socket layer."""
     proc = spawn(tmp_path / "ud", "--port", port)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 2 and "argument --port" in err and "0 to 65535" in err and "Traceback" not in err
+
+
+def test_an_empty_user_data_folder_is_refused_not_taken_for_the_default(tmp_path):
+    """``--user-data=`` (a variable that expanded to nothing) would run on the default folder and its port."""
+    proc = spawn(tmp_path / "ud", "--user-data=")
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 2 and "argument --user-data" in err and "Traceback" not in err, err
 
 
 def test_the_desktop_banner_says_when_there_is_no_tray(tmp_path):

@@ -28,14 +28,22 @@ from api_router.services import Services
 
 
 def _port(text: str) -> int:
-    """A listen port as ``[listen] port`` takes it (argparse turns the refusal into a usage error)."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535)") from None
+    """A listen port as ``[listen] port`` takes it (argparse turns the refusal into a usage error): ASCII
+    digits only (``int`` also reads "٣", "1_000" and " 80")."""
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535)")
+    port = int(text)
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{port} is not a port: a port is a number from 0 to 65535")
     return port
+
+
+def _folder(text: str) -> str:
+    """A folder named on the command line: an empty one (a variable that expanded to nothing) is refused,
+    not taken for the default folder — whose config may serve another port."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty folder name: give the user-data folder, or leave the option out")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Local OpenAI-compatible gateway that routes Codex across several upstream providers.")
     parser.add_argument("--headless", action="store_true",
                         help="run the gateway (and the web UI at its address) without any window or tray")
-    parser.add_argument("--user-data", metavar="DIR",
+    parser.add_argument("--user-data", metavar="DIR", type=_folder,
                         help="folder for config.toml, secrets.json and data/ (default: $API_ROUTER_USER_DATA, "
                              "else user-data/ beside the app)")
     parser.add_argument("--host", metavar="H", help="listen address for this run (default: [listen] host)")
