@@ -8,6 +8,7 @@ import errno
 import gzip
 import json
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -20,6 +21,7 @@ import urllib.error
 import urllib.request
 import zlib
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 import tomlkit
@@ -1658,6 +1660,19 @@ async def test_two_content_encoding_headers_are_refused_by_name(fakes, gateway):
         line, body = await asyncio.to_thread(_answer, gw.port, request)
         assert b" 400 " in line and "Content-Encoding is not supported" in json.loads(body)["error"]["message"]
     assert (await gw.api("get_status"))["manual_override"] == "p2"
+
+
+async def test_a_page_opened_at_a_deeper_path_gets_the_apps_files(gateway):
+    """The app names its files relative to the page (./assets/…): /requests/ (a trailing slash) asks for
+    them under /requests/assets/, which must be the files, not the app's page in their place."""
+    gw = await gateway({})
+    for path in ("/requests?provider=p1", "/requests/?provider=p1", "/usage/?session=s-1"):
+        page = await gw.request("GET", path)
+        assert page.status == 200 and "text/html" in page.headers["Content-Type"]
+        src = re.search(r'<script[^>]+src="([^"]+)"', page.body.decode()).group(1)
+        script_path = urljoin("http://x" + path, src)[len("http://x"):]
+        script = await gw.request("GET", script_path)
+        assert "javascript" in script.headers.get("Content-Type", ""), (path, script_path, script.headers)
 
 
 async def test_paths_nothing_serves_are_404_and_405_names_only_what_serves(fakes, gateway):

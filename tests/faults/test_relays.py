@@ -136,10 +136,9 @@ async def test_a_lone_provider_that_hung_once_is_checked_at_once_when_a_request_
     assert len(checks) == 1
 
 
-async def test_a_model_list_from_a_black_hole_costs_one_wait_not_a_minute_each_time(fakes, gateway):
+async def test_a_model_list_from_a_black_hole_costs_10_s_not_a_minute(fakes, gateway):
     """Codex asks GET /v1/models as it starts: with default settings a provider that accepts nothing
-    holds it for 10 s at most (not the 60 s request timeout), once — it is then not answering, and the
-    next call, like the next request, goes straight to the provider that answers."""
+    holds it for 10 s at most (not the 60 s request timeout) before the next one answers."""
     hole = fp.BlackHole()
     try:
         (p2,) = await fakes("p2")
@@ -147,11 +146,30 @@ async def test_a_model_list_from_a_black_hole_costs_one_wait_not_a_minute_each_t
         reply, took = await timed(gw.request("GET", "/v1/models"))
         assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
         assert 9 < took < 11, took
-        assert health(gw, "p1")["status"] == "unresponsive"
-        reply, took = await timed(gw.request("GET", "/v1/models"))
-        assert reply.status == 200 and took < 1, took
     finally:
         hole.close()
+
+
+def slow_json(seconds: float, text: str = "slow but fine") -> fp.Behaviour:
+    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        await asyncio.sleep(seconds)
+        return web.json_response(fp.response_object(text, provider=fake.name))
+    return run
+
+
+async def test_a_model_list_that_hangs_leaves_a_provider_working_on_a_request_alone(fakes, gateway):
+    """p1's /models hangs while it takes 11 s (within its 30 s request timeout) to answer a request: the
+    model list gives up on it after 10 s, and that is no verdict on p1 — the request gets p1's answer."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing={**QUICK, "request_timeout_seconds": 30, "check_interval_seconds": 60})
+    p1.always(slow_json(11))
+    p1.models_behaviour = fp.hang(60)
+    asking = asyncio.create_task(timed(gw.responses(stream=False)))
+    await wait_until(lambda: client_requests(p1) == 1, 5, "the request to p1")
+    assert (await gw.request("GET", "/v1/models")).status == 502
+    reply, _ = await asking
+    assert reply.status == 200 and reply.text == "slow but fine", reply.body[:300]
+    assert health(gw, "p1")["status"] != "unresponsive"
 
 
 async def test_a_model_list_every_provider_rate_limits_is_a_429_with_the_soonest_retry_after(fakes, gateway):
@@ -298,6 +316,35 @@ async def test_a_json_request_waiting_on_a_provider_another_request_finds_not_an
     assert health(gw, "p1")["consecutive_failures"] == 1
     dropped = gw.services.store.request_log()[0]["attempts"][0]
     assert dropped["provider"] == "p1" and dropped["error"].startswith("not answering (found by another request)")
+
+
+def complete_then_held_open(hold: float) -> fp.Behaviour:
+    """A JSON request answered as an event stream: whole (response.completed), its body then kept open."""
+    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for event in fp.stream_events(fp.response_object("complete answer", provider=fake.name)):
+            await resp.write(fp.sse_event(event))
+        await asyncio.sleep(hold)
+        await resp.write_eof()
+        return resp
+    return run
+
+
+async def test_a_json_answer_already_begun_is_kept_when_its_provider_is_found_not_answering(fakes, gateway):
+    """The answer is whole and the gateway drains the rest of its body when another request finds p1 not
+    answering: p1 answered this one, and its answer is what the client gets (not p2's, asked anew)."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 10, "hedge": False})
+    p1.always(complete_then_held_open(5))
+    p2.always(fp.json_ok("from p2"))
+    asking = asyncio.create_task(timed(gw.responses(stream=False)))
+    await wait_until(lambda: client_requests(p1) == 1, 5, "the request to p1")
+    await asyncio.sleep(0.25)  # the whole answer is in; its body is drained (at most 0.5 s)
+    await found_not_answering(gw, "p1")
+    reply, _ = await asking
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1", reply.body[:300]
+    assert client_requests(p2) == 0
 
 
 @pytest.mark.parametrize("stream", [True, False])

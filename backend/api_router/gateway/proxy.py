@@ -109,7 +109,7 @@ class ResponsesProxy:
         self._relaying_on: dict[ProviderIdentity | str, set[UpstreamStream]] = {}
         # Attempts nothing races (a JSON answer, a stream with hedging off), by provider, with the request
         # task that awaits each: that task is cancelled when the provider is found not answering.
-        self._alone_on: dict[ProviderIdentity | str, dict[_Racer, asyncio.Task[Any]]] = {}
+        self._alone_on: dict[ProviderIdentity | str, dict[_Racer, tuple[asyncio.Task[Any], bool]]] = {}
         services.router.unresponsive_listeners.append(self._stopped_answering)
 
     def close(self) -> None:
@@ -123,9 +123,12 @@ class ResponsesProxy:
                 waiting.set_result(None)
         for stream in list(self._relaying_on.get(who, ())):
             stream.give_up()
-        for racer, task in self._alone_on.pop(who, {}).items():
-            racer.found_dead = True
-            task.cancel()
+        for racer, (task, streamed) in list(self._alone_on.get(who, {}).items()):
+            # A stream waits here for its first event; a JSON request for its whole answer, and one whose
+            # answer has begun (its headers came: it is being read, or drained) is answered by this provider.
+            if streamed or racer.attempt.status is None:
+                racer.found_dead = True
+                task.cancel()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         services, state = self._services, self._state
@@ -433,7 +436,7 @@ class ResponsesProxy:
         task = asyncio.current_task(self._upstream.deadlines.loop)  # the loop given: no getpid() (3.11)
         assert task is not None
         waiting = self._alone_on.setdefault(who, {})
-        waiting[racer] = task
+        waiting[racer] = (task, ex.client is not None and ex.client.stream)
         try:
             answer = await racer.opening
         except asyncio.CancelledError:

@@ -137,9 +137,9 @@ async def websocket_refused(request: web.Request) -> web.Response:
 
 
 async def models(request: web.Request) -> web.Response:
-    """The routed provider's model list, trying the candidates in order. An answer that is no list does not
-    touch provider health, because many relays do not implement /models at all; no answer in time does:
-    the provider is not answering (a dead one costs one wait, not one per call)."""
+    """The routed provider's model list, trying the candidates in order; provider health is not touched:
+    many relays do not implement /models at all, and one whose /models hangs may still answer requests
+    (a silent provider is found out by them). Each provider gets at most MODELS_TIMEOUT_SECONDS."""
     services = request.app[SERVICES]
     cfg = services.config.current
     timeout = min(cfg.routing.request_timeout_seconds, MODELS_TIMEOUT_SECONDS)
@@ -151,8 +151,6 @@ async def models(request: web.Request) -> web.Response:
         if result.ok:
             return web.Response(body=services.redactor.redact_bytes(result.body), content_type="application/json",
                                 headers={PROVIDER_HEADER: pid})
-        if result.timed_out:
-            services.router.record_failure(cfg, pid, result.error, unresponsive=True)
         failures.append(Failure(pid, result.error, result.status, retry_after=result.retry_after,
                                 rate_limited=result.status == 429))
     if not cfg.routable:
@@ -254,6 +252,11 @@ async def spa(request: web.Request) -> web.StreamResponse:
     if not index.is_file():
         return web.Response(status=503, content_type="text/html", text=_UI_MISSING)
     target = _asset(path) if path else index
+    if target is None and "/assets/" in path:
+        # The app's files are named relative to the page ("./assets/…"): a page opened at a deeper path
+        # (/requests/, a trailing slash) asks for them under it.
+        path = path[path.index("/assets/") + 1:]
+        target = _asset(path)
     if target is None and path.startswith("assets/"):
         # A script an old tab still names (a build since replaced it): the page is no script.
         raise web.HTTPNotFound()
