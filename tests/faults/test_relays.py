@@ -347,6 +347,30 @@ async def test_a_json_answer_already_begun_is_kept_when_its_provider_is_found_no
     assert client_requests(p2) == 0
 
 
+@pytest.mark.parametrize("fallback", ["none", "cooling"])
+async def test_a_stream_past_its_hedge_delay_stops_waiting_on_a_provider_found_not_answering(fakes, gateway, fallback):
+    """The stream's hedge delay (0.4 s) passed with no one to bring in — p1 is the only provider, or p2
+    cools down for a while — and it kept waiting on p1; another request then finds p1 not answering:
+    the stream stops waiting at once (a 502 naming p1), not at its own request timeout (10 s)."""
+    fakes_made = await fakes("p1", "p2")
+    providers = {"p1": fakes_made[0]} if fallback == "none" else {"p1": fakes_made[0], "p2": fakes_made[1]}
+    p1 = fakes_made[0]
+    gw = await gateway(providers, routing={**QUICK, "request_timeout_seconds": 10, "check_interval_seconds": 60})
+    p1.always(fp.hang())
+    if fallback == "cooling":
+        gw.services.router.record_failure(gw.services.config.current, "p2", "HTTP 429", retry_after=600)
+    asking = asyncio.create_task(timed(gw.responses(stream=True)))
+    await wait_until(lambda: client_requests(p1) == 1, 5, "the request to p1")
+    await asyncio.sleep(1.0)  # past its hedge delay: nobody to bring in
+    await found_not_answering(gw, "p1")
+    reply, took = await asking
+    assert reply.status == 502 and reply.json["error"]["type"] == "gateway_error", reply.body[:300]
+    assert took < 2.5, took
+    assert health(gw, "p1")["consecutive_failures"] == 1  # judged once, by the request that found it
+    attempt = gw.services.store.request_log()[0]["attempts"][0]
+    assert attempt["provider"] == "p1" and attempt["error"].startswith("not answering (found by another request)")
+
+
 @pytest.mark.parametrize("stream", [True, False])
 async def test_a_request_whose_only_provider_is_found_not_answering_gets_a_502_not_a_refusal(fakes, gateway, stream):
     """Given up on because another request found its provider not answering, with no other provider to

@@ -384,21 +384,26 @@ class ResponsesProxy:
                     if not router.answering(ex.now_called(newest.provider) or newest.provider):
                         newest.given_up.set_result(None)  # found so before it could be told
                 waits: set[asyncio.Future[Any]] = {r.launch() for r in racers}
+                # Whichever provider another request finds not answering is not waited on any longer.
+                waits |= {r.given_up for r in racers if r.given_up is not None and not r.found_dead}
                 if newest.overdue_after is None:  # even with no candidate left: one may come (_add_hedge)
                     timeout = max(0.0, newest.t0 + newest.delay - time.perf_counter())
-                    waits.add(newest.given_up)
                 else:  # every one is late: a provider back in rotation meanwhile is asked too
                     timeout = _LOOK_AGAIN_SECONDS
                 done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                if not done and newest.overdue_after is not None:
-                    await self._add_hedge(ex, racers, newest, queue, first, untouched, found_dead=newest.found_dead)
+                found = [r for r in racers if not r.found_dead and r.given_up is not None and r.given_up.done()]
+                for r in found:
+                    r.found_dead = True
+                    if r.overdue_after is None:
+                        r.overdue_after = time.perf_counter() - r.t0
+                if not any(r.task in done for r in racers):
+                    if newest.overdue_after is None:  # its hedge delay is over
+                        newest.overdue_after = newest.delay
+                    slow = found[0] if found else newest
+                    await self._add_hedge(ex, racers, slow, queue, first, untouched, found_dead=slow.found_dead)
+                    if self._only_dead_left(racers):
+                        return await self._give_up_on(ex, racers)
                     continue
-                if not done or done == {newest.given_up}:
-                    newest.overdue_after = newest.delay if not done else time.perf_counter() - newest.t0
-                    newest.found_dead = bool(done)
-                    await self._add_hedge(ex, racers, newest, queue, first, untouched, found_dead=bool(done))
-                    continue
-                done.discard(newest.given_up)
                 for r in [r for r in racers if r.task in done]:
                     answer = r.launch().result()
                     won = isinstance(answer, Opened) or answer.outcome is not Outcome.PROVIDER_FAILURE
@@ -413,6 +418,8 @@ class ResponsesProxy:
                         # It failed while the others are all past their hedge delay: the next candidate
                         # starts now rather than after their timeouts.
                         await self._add_hedge(ex, racers, racers[-1], queue, first, untouched)
+                    if self._only_dead_left(racers):
+                        return await self._give_up_on(ex, racers)
         except asyncio.CancelledError:
             for r in racers:
                 r.launch().cancel()
@@ -428,6 +435,37 @@ class ResponsesProxy:
                     waiting.discard(given_up)
                     if not waiting:
                         del self._waiting_on[who]
+
+    @staticmethod
+    def _only_dead_left(racers: list[_Racer]) -> bool:
+        """Whether every racer still running waits on a provider found not answering (none answered yet)."""
+        return bool(racers) and all(r.found_dead and not r.launch().done() for r in racers)
+
+    async def _give_up_on(self, ex: Exchange, racers: list[_Racer]) -> tuple[_Racer, AttemptResult]:
+        """Stop waiting on racers whose providers another request found not answering, with no candidate
+        left to bring in: each is judged once, by the request that found it; the request goes on (the
+        next candidate routing has, or its 502) instead of sitting out their timeouts."""
+        ended: tuple[_Racer, AttemptResult] | None = None
+        for r in list(racers):
+            racers.remove(r)
+            task = r.launch()
+            task.cancel()
+            try:
+                answer = (await asyncio.gather(task, return_exceptions=True))[0]
+            except asyncio.CancelledError:  # the client left meanwhile: _race closes the rest
+                self._close_if_opened(task)
+                raise
+            if isinstance(answer, Opened):  # it answered at the last moment: too late, it is closed
+                self._runner.discard(answer)
+            if isinstance(answer, AttemptResult) and answer.outcome is Outcome.PROVIDER_FAILURE:
+                result = answer  # it failed on its own meanwhile
+            else:
+                result = AttemptResult(Outcome.PROVIDER_FAILURE, judged_elsewhere=True,
+                                       error="not answering (found by another request)")
+            self._end(ex, r, result)
+            ended = r, result
+        assert ended is not None
+        return ended
 
     async def _alone(self, ex: Exchange, racer: _Racer) -> Opened | AttemptResult:
         """An attempt nothing can race, awaited in the request's own task (cancelled when another request
