@@ -150,6 +150,23 @@ async def test_a_model_list_from_a_black_hole_costs_10_s_not_a_minute(fakes, gat
         hole.close()
 
 
+async def test_a_model_list_waiting_on_a_provider_found_not_answering_moves_on_at_once(fakes, gateway):
+    hole = fp.BlackHole()
+    try:
+        (p2,) = await fakes("p2")
+        gw = await gateway({"p1": hole.base_url, "p2": p2}, routing={"request_timeout_seconds": 60})
+        listeners = list(gw.services.router.unresponsive_listeners)
+        asking = asyncio.create_task(timed(gw.request("GET", "/v1/models")))
+        await asyncio.sleep(1.0)
+        await found_not_answering(gw, "p1")
+        reply, took = await asking
+        assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+        assert took < 2.5, took
+        assert gw.services.router.unresponsive_listeners == listeners  # the model list's own is gone
+    finally:
+        hole.close()
+
+
 def slow_json(seconds: float, text: str = "slow but fine") -> fp.Behaviour:
     async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
         await asyncio.sleep(seconds)

@@ -12,11 +12,11 @@ import enum
 import functools
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import aiohttp
 import orjson
@@ -30,7 +30,7 @@ from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.errors import SHUTTING_DOWN, GatewayError
 from api_router.gateway.exchange import answer_now, expect_continue, parse_object, read_body
 from api_router.gateway.middleware import Handler, guard, token_required
-from api_router.gateway.models import fetch_models
+from api_router.gateway.models import ModelList, fetch_models
 from api_router.gateway.proxy import ResponsesProxy
 from api_router.gateway.upstream import LOOP_HEADER, PROVIDER_HEADER, Upstream
 from api_router.routing import Failure
@@ -146,8 +146,9 @@ async def models(request: web.Request) -> web.Response:
     plan = services.router.plan(cfg)
     failures = []
     for pid in plan:
-        result = await fetch_models(request.app[UPSTREAM], cfg.providers[pid],
-                                    services.provider_key(pid), timeout, hops=request.headers.get(LOOP_HEADER))
+        result = await _model_list(services, fetch_models(
+            request.app[UPSTREAM], cfg.providers[pid], services.provider_key(pid), timeout,
+            hops=request.headers.get(LOOP_HEADER)), pid)
         if result.ok:
             return web.Response(body=services.redactor.redact_bytes(result.body), content_type="application/json",
                                 headers={PROVIDER_HEADER: pid})
@@ -165,6 +166,33 @@ async def models(request: web.Request) -> web.Response:
 
 # A model list is small and quick: a provider that sends nothing for this long is not answering.
 MODELS_TIMEOUT_SECONDS = 10.0
+
+
+async def _model_list(services: Services, fetching: Coroutine[Any, Any, ModelList], pid: str) -> ModelList:
+    """``pid``'s model list — given up at once when another request finds ``pid`` not answering, as every
+    request waiting on it is."""
+    found: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def stopped(provider: str) -> None:
+        if provider == pid and not found.done():
+            found.set_result(None)
+
+    listeners = services.router.unresponsive_listeners
+    listeners.append(stopped)
+    task = asyncio.ensure_future(fetching)
+    waits: set[asyncio.Future[Any]] = {task, found}
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # the client left
+        task.cancel()
+        raise
+    finally:
+        listeners.remove(stopped)
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return ModelList(False, None, 0.0, error="not answering (found by another request)")
 
 
 async def control_call(request: web.Request) -> web.Response:
