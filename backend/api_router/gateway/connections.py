@@ -74,9 +74,12 @@ class GuardedRequestHandler(RequestHandler):
         why = malformed_reason(exc, message)
         if isinstance(exc, ContentEncodingError) and why != UNSUPPORTED_ENCODING:
             why = f"the request body could not be read: {why}"  # cut short: the parser met its end
+            said = why
+        else:
+            said = f"malformed HTTP request: {why}"
         if isinstance(self._manager, GuardedServer):
             self._manager.note_malformed(request.remote, why)
-        response = error_response(400, why if why.startswith("the request body") else f"malformed HTTP request: {why}")
+        response = error_response(400, said)
         response.force_close()
         return response
 

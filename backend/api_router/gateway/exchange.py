@@ -100,7 +100,8 @@ async def read_body(request: web.Request, limit: int, deadlines: Deadlines, stal
     the request's, which says so). While it arrives, how to answer it 503 at once (the gateway is
     shutting down) is in ``receiving``."""
     encodings = request.headers.getall(hdrs.CONTENT_ENCODING, [])
-    if len(encodings) > 1 or (encodings and encodings[0].strip().lower() not in _DECODED_ENCODINGS):
+    encoding = encodings[0].strip().lower() if encodings else ""
+    if len(encodings) > 1 or encoding not in _DECODED_ENCODINGS:
         # x-gzip, "gzip, gzip", compress: aiohttp passes such a body on as it came, to be read as garbage.
         # Two headers: aiohttp decodes by the last, a check of the first would judge another encoding.
         raise GatewayError(400, f"the request body could not be read: {UNSUPPORTED_ENCODING}", close=True)
@@ -121,8 +122,7 @@ async def read_body(request: web.Request, limit: int, deadlines: Deadlines, stal
         request.content.feed_eof()
         raise GatewayError(400, f"the request body could not be read: {malformed_reason(exc, None)}",
                            close=True) from None
-    if encodings and not body.strip() and encodings[0].strip().lower() not in ("", "identity") \
-            and request.content_length != 0:
+    if encoding not in ("", "identity") and not body.strip() and request.content_length != 0:
         # A compressed body cut short decodes to nothing (aiohttp does not check a gzip stream's end): read
         # as "no arguments", a control call would do something else than asked (unlock instead of lock).
         # Sent chunked, it has no Content-Length: only a body declared empty is one.

@@ -10,7 +10,7 @@ status is 429 with ``Retry-After`` set to the soonest moment one of them may ser
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -39,8 +39,7 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
     asked = {f.provider for f in failures}
     disabled = [] if locked else [pid for pid, p in cfg.providers.items()
                                   if p.disabled and pid not in skipped and pid not in asked]
-    passed = [{"provider": pid, "name": name(pid), "status": None, "error": None, "skipped": why}
-              for pid, why in [*skipped.items(), *((pid, "disabled") for pid in disabled)]]
+    passed = _passed_by(cfg, [*skipped.items(), *((pid, "disabled") for pid in disabled)])
     shown = [f"{name(pid)} ({why})" for pid, why in skipped.items()]
     unlock = "Unlock it in API Router (Back to automatic) to let the other providers serve"
     headers: dict[str, str] = {}
@@ -94,8 +93,7 @@ def nobody_routable(cfg: Config) -> GatewayError:
         return GatewayError(502, "no provider is configured: add one (with its base URL and key) in API Router")
     why = {pid: "disabled" if p.disabled else "no base URL" for pid, p in cfg.providers.items()}
     shown = ", ".join(f"{cfg.name_of(pid)} ({reason})" for pid, reason in why.items())
-    passed = [{"provider": pid, "name": cfg.name_of(pid), "status": None, "error": None, "skipped": reason}
-              for pid, reason in why.items()]
+    passed = _passed_by(cfg, why.items())
     return GatewayError(502, f"no provider can be asked: {shown}; enable one (with a base URL) in API Router",
                         extra={"providers": passed})
 
@@ -103,6 +101,12 @@ def nobody_routable(cfg: Config) -> GatewayError:
 def none_available(cfg: Config, router: Router) -> GatewayError:
     """No provider was asked: each one routing could choose stopped answering."""
     return all_failed(cfg, [], router, [])
+
+
+def _passed_by(cfg: Config, reasons: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+    """``error.providers`` entries of providers not asked, each with why (``skipped``)."""
+    return [{"provider": pid, "name": cfg.name_of(pid), "status": None, "error": None, "skipped": why}
+            for pid, why in reasons]
 
 
 def _each(cfg: Config, failures: Sequence[Failure]) -> list[dict[str, Any]]:

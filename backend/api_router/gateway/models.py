@@ -21,7 +21,6 @@ class ModelList:
     models: list[str] = field(default_factory=list)
     body: bytes = b""  # the provider's own answer, forwarded as is by /v1/models
     error: str = ""
-    timed_out: bool = False  # no answer within the time given
     retry_after: float | None = None  # a 429's wait, in seconds
 
 
@@ -40,8 +39,7 @@ async def fetch_models(upstream: Upstream, provider: ProviderConfig, key: str | 
     try:
         status, content_type, body, retry_after = await upstream.get(provider.endpoint("/models"), headers, timeout)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        return ModelList(False, None, elapsed(), error=describe_exception(exc, timeout),
-                         timed_out=isinstance(exc, TimeoutError))
+        return ModelList(False, None, elapsed(), error=describe_exception(exc, timeout))
     if status != 200:
         return ModelList(False, status, elapsed(), error=f"HTTP {status}: {error_text(body, content_type)}",
                          retry_after=parse_retry_after(retry_after) if status == 429 else None)

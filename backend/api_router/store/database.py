@@ -147,8 +147,8 @@ class Store:
             create_private_file(self.path)
             writer = self._connect_and_check()
         self._damage_mark.unlink(missing_ok=True)
-        for suffix in ("-wal", "-shm"):
-            tighten(self.path.with_name(self.path.name + suffix))
+        for companion in companions:
+            tighten(companion)
         self._reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         # SQLite's LIKE and lower() fold ASCII only: searches for other letters compare casefolded text.
         self._reader.create_function("casefold", 1, _casefold, deterministic=True)

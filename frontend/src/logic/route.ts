@@ -38,7 +38,7 @@ export function routeHash(page: Page, params: Readonly<Record<string, string | n
  *  as links written by hand or by other tools do); null for any other path. */
 export function hashForPath(pathname: string, search: string): string | null {
   const page = pathname.replace(/^\/+|\/+$/g, '').toLowerCase();
-  if (page === 'dashboard') return '#/';
-  if (page !== 'requests' && page !== 'usage') return null;
-  return `#/${page}${search.startsWith('?') && search.length > 1 ? search : ''}`;
+  if (!(PAGES as readonly string[]).includes(page)) return null;
+  if (page === 'dashboard') return routeHash('dashboard');
+  return `${routeHash(page as Page)}${search.startsWith('?') && search.length > 1 ? search : ''}`;
 }
