@@ -166,6 +166,23 @@ async def test_a_model_list_waiting_on_a_provider_found_not_answering_moves_on_a
     finally:
         hole.close()
 
+async def test_a_model_list_passes_by_a_provider_found_not_answering_before_its_turn(fakes, gateway):
+    """While the model list waits on p1, another request finds p2 not answering: when p2's turn comes it
+    is passed by (as a request passes it by), not asked and waited on for its own timeout."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={**QUICK, "request_timeout_seconds": 2})
+    p1.models_behaviour = fp.hang(30)
+    p2.models_behaviour = fp.hang(30)
+    p2.always(fp.hang(30))  # a background check does not bring it back meanwhile
+    asking = asyncio.create_task(timed(gw.request("GET", "/v1/models")))
+    await wait_until(lambda: len(p1.model_requests) == 1, 5, "the model list asking p1")
+    await found_not_answering(gw, "p2")
+    reply, took = await asking
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p3"
+    assert took < 3.5, took  # p1's 2 s, not p2's 2 s on top
+    assert p2.model_requests == []
+
+
 
 def slow_json(seconds: float, text: str = "slow but fine") -> fp.Behaviour:
     async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:

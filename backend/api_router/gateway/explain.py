@@ -19,6 +19,9 @@ from api_router.gateway.errors import GatewayError
 from api_router.routing import Failure, Router
 from api_router.secrets import mask_url
 
+# A provider given up on because another request found it not answering (that request counted the failure).
+FOUND_NOT_ANSWERING = "not answering (found by another request)"
+
 
 def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: Sequence[str],
                passed_by: Mapping[str, str] | None = None) -> GatewayError:

@@ -461,7 +461,7 @@ class ResponsesProxy:
                 result = answer  # it failed on its own meanwhile
             else:
                 result = AttemptResult(Outcome.PROVIDER_FAILURE, judged_elsewhere=True,
-                                       error="not answering (found by another request)")
+                                       error=explain.FOUND_NOT_ANSWERING)
             self._end(ex, r, result)
             ended = r, result
         assert ended is not None
@@ -483,7 +483,7 @@ class ResponsesProxy:
                 raise
             # Judged once, by the request that found it: no second failure counted.
             answer = AttemptResult(Outcome.PROVIDER_FAILURE, judged_elsewhere=True,
-                                   error="not answering (found by another request)")
+                                   error=explain.FOUND_NOT_ANSWERING)
         finally:
             waiting.pop(racer, None)
             if not waiting and self._alone_on.get(who) is waiting:
@@ -503,7 +503,7 @@ class ResponsesProxy:
         if not queue:  # a provider enabled, added, locked to or back in rotation since may take it
             queue.extend(self._newly_routable(ex, cfg, ex.cfg))
         name = ex.cfg.name_of
-        why = (f"{name(slow.provider)} is not answering (found by another request)" if found_dead
+        why = (f"{name(slow.provider)} is {explain.FOUND_NOT_ANSWERING}" if found_dead
                else f"{name(slow.provider)} sent no first event within {slow.delay:g} s")
         while True:
             self._pass_not_answering(ex, queue)
@@ -549,7 +549,7 @@ class ResponsesProxy:
                 continue
             if r.found_dead:  # judged once, by the request that found it: no second failure counted
                 lost = AttemptResult(Outcome.PROVIDER_FAILURE, judged_elsewhere=True,
-                                     error=f"not answering (found by another request); "
+                                     error=f"{explain.FOUND_NOT_ANSWERING}; "
                                            f"{ex.cfg.name_of(winner.provider)} answered first")
             elif not late:
                 lost = AttemptResult(Outcome.HEDGE_LOST, error=f"{ex.cfg.name_of(winner.provider)} answered first")

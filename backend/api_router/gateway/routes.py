@@ -146,6 +146,9 @@ async def models(request: web.Request) -> web.Response:
     plan = services.router.plan(cfg)
     failures = []
     for pid in plan:
+        if not services.router.answering(pid):  # found so since the plan was made: no request waits on it
+            failures.append(Failure(pid, explain.FOUND_NOT_ANSWERING))
+            continue
         result = await _model_list(services, fetch_models(
             request.app[UPSTREAM], cfg.providers[pid], services.provider_key(pid), timeout,
             hops=request.headers.get(LOOP_HEADER)), pid)
@@ -192,7 +195,7 @@ async def _model_list(services: Services, fetching: Coroutine[Any, Any, ModelLis
         return task.result()
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    return ModelList(False, None, 0.0, error="not answering (found by another request)")
+    return ModelList(False, None, 0.0, error=explain.FOUND_NOT_ANSWERING)
 
 
 async def control_call(request: web.Request) -> web.Response:
