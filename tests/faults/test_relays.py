@@ -381,6 +381,55 @@ async def test_a_json_answer_already_begun_is_kept_when_its_provider_is_found_no
     assert client_requests(p2) == 0
 
 
+def whole_json_after(seconds: float) -> fp.Behaviour:
+    """A stream answered as one JSON body (a relay that does not stream): headers at once, the body later."""
+    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        await resp.write(b" ")
+        await asyncio.sleep(seconds)
+        await resp.write(json.dumps(fp.response_object("whole from p1", provider=fake.name)).encode())
+        await resp.write_eof()
+        return resp
+    return run
+
+
+@pytest.mark.parametrize("hedge", [False, True])
+@pytest.mark.parametrize("alone", [False, True])
+async def test_a_stream_whose_answer_has_begun_is_kept_when_its_provider_is_found_not_answering(
+        fakes, gateway, hedge, alone):
+    """p1 answers the stream with a whole JSON body, its headers already in, when another request finds p1
+    not answering: p1 is answering this one, so the client gets p1's answer (not p2's, nor a 502)."""
+    p1, p2 = await fakes("p1", "p2")
+    providers = {"p1": p1} if alone else {"p1": p1, "p2": p2}
+    gw = await gateway(providers, routing={**QUICK, "request_timeout_seconds": 10, "stream_idle_timeout_seconds": 5,
+                                           "hedge": hedge, "hedge_min_seconds": 5, "hedge_max_seconds": 5})
+    p1.always(whole_json_after(1.5))
+    p2.always(fp.stream_ok("from p2"))
+    asking = asyncio.create_task(timed(gw.responses(stream=True)))
+    await wait_until(lambda: client_requests(p1) == 1, 5, "the request to p1")
+    await asyncio.sleep(0.3)
+    await found_not_answering(gw, "p1")
+    reply, took = await asking
+    assert reply.status == 200 and reply.text == "whole from p1", reply.body[:300]
+    assert attempts(gw) == [("p1", "ok")] and client_requests(p2) == 0
+
+
+@pytest.mark.parametrize("hedge", [False, True])
+async def test_streams_timing_out_together_on_a_silent_provider_count_one_failure(fakes, gateway, hedge):
+    """Three streams wait on p1, which says nothing; their deadlines come in the same moment. The first
+    finds p1 not answering; the others' timeouts are that same silence: one failure counted, not three."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing={**QUICK, "request_timeout_seconds": 2, "hedge": hedge,
+                                           "check_interval_seconds": 60})
+    p1.always(fp.hang())
+    replies = await asyncio.gather(*(gw.responses(stream=True) for _ in range(3)))
+    assert [r.status for r in replies] == [502] * 3
+    assert health(gw, "p1")["consecutive_failures"] == 1
+    failed = [e for e in gw.services.store.list_events() if e.kind == "provider_failure"]
+    assert len(failed) == 1, [e.message for e in failed]
+
+
 @pytest.mark.parametrize("fallback", ["none", "cooling"])
 async def test_a_stream_past_its_hedge_delay_stops_waiting_on_a_provider_found_not_answering(fakes, gateway, fallback):
     """The stream's hedge delay (0.4 s) passed with no one to bring in — p1 is the only provider, or p2

@@ -129,6 +129,13 @@ class AttemptRunner:
         self._redact = redact
         self._shutting_down = shutting_down
         self._turn_state_owner = turn_state_owner
+        # The attempts (by id: a record is no dict key) whose event stream has begun but sent no event yet.
+        self._awaiting_event: set[int] = set()
+
+    def answer_begun(self, attempt: Attempt) -> bool:
+        """Whether ``attempt``'s provider has begun its answer: its headers came, and it is not an event
+        stream still waiting for its first event (a body is being read — an answer, or an error)."""
+        return attempt.status is not None and id(attempt) not in self._awaiting_event
 
     def _headers(self, ex: Exchange, provider: str, target: ProviderConfig) -> dict[str, str]:
         """The headers for ``target`` (the provider the request knows as ``provider``, as configured now):
@@ -169,6 +176,7 @@ class AttemptRunner:
                 stream = opened.stream = UpstreamStream(resp, self._deadlines, self._redact,
                                                         may_be_whole=resp.content_type != "text/event-stream")
                 remaining = max(0.001, timeout - (time.perf_counter() - t0))
+                self._awaiting_event.add(id(attempt))
                 try:
                     await stream.first_event(remaining, timeout)
                 except StreamFailed as exc:
@@ -181,6 +189,8 @@ class AttemptRunner:
                     attempt.ttfb_ms = (time.perf_counter() - t0) * 1000
                     handed_on = True
                     return opened
+                finally:
+                    self._awaiting_event.discard(id(attempt))
             opened.data = whole if whole is not None else await self._read_all(
                 resp, cfg.routing.stream_idle_timeout_seconds, max(0.001, timeout - (time.perf_counter() - t0)),
                 timeout)

@@ -109,7 +109,7 @@ class ResponsesProxy:
         self._relaying_on: dict[ProviderIdentity | str, set[UpstreamStream]] = {}
         # Attempts nothing races (a JSON answer, a stream with hedging off), by provider, with the request
         # task that awaits each: that task is cancelled when the provider is found not answering.
-        self._alone_on: dict[ProviderIdentity | str, dict[_Racer, tuple[asyncio.Task[Any], bool]]] = {}
+        self._alone_on: dict[ProviderIdentity | str, dict[_Racer, asyncio.Task[Any]]] = {}
         services.router.unresponsive_listeners.append(self._stopped_answering)
 
     def close(self) -> None:
@@ -123,10 +123,9 @@ class ResponsesProxy:
                 waiting.set_result(None)
         for stream in list(self._relaying_on.get(who, ())):
             stream.give_up()
-        for racer, (task, streamed) in list(self._alone_on.get(who, {}).items()):
-            # A stream waits here for its first event; a JSON request for its whole answer, and one whose
-            # answer has begun (its headers came: it is being read, or drained) is answered by this provider.
-            if streamed or racer.attempt.status is None:
+        for racer, task in list(self._alone_on.get(who, {}).items()):
+            # One whose answer has begun (an answer or an error being read) is answered by this provider.
+            if not self._runner.answer_begun(racer.attempt):
                 racer.found_dead = True
                 task.cancel()
 
@@ -385,18 +384,20 @@ class ResponsesProxy:
                         newest.given_up.set_result(None)  # found so before it could be told
                 waits: set[asyncio.Future[Any]] = {r.launch() for r in racers}
                 # Whichever provider another request finds not answering is not waited on any longer.
-                waits |= {r.given_up for r in racers if r.given_up is not None and not r.found_dead}
+                waits |= {r.given_up for r in racers if r.given_up is not None and self._may_be_found(r)}
                 if newest.overdue_after is None:  # even with no candidate left: one may come (_add_hedge)
                     timeout = max(0.0, newest.t0 + newest.delay - time.perf_counter())
                 else:  # every one is late: a provider back in rotation meanwhile is asked too
                     timeout = _LOOK_AGAIN_SECONDS
                 done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                found = [r for r in racers if not r.found_dead and r.given_up is not None and r.given_up.done()]
+                found = [r for r in racers if r.given_up is not None and r.given_up.done() and self._may_be_found(r)]
                 for r in found:
                     r.found_dead = True
                     if r.overdue_after is None:
                         r.overdue_after = time.perf_counter() - r.t0
                 if not any(r.task in done for r in racers):
+                    if done and not found:  # the finding came as its answer began: that provider answers it
+                        continue
                     if newest.overdue_after is None:  # its hedge delay is over
                         newest.overdue_after = newest.delay
                     slow = found[0] if found else newest
@@ -436,6 +437,11 @@ class ResponsesProxy:
                     if not waiting:
                         del self._waiting_on[who]
 
+    def _may_be_found(self, racer: _Racer) -> bool:
+        """Whether another request's finding its provider not answering would end ``racer``'s wait: not
+        once found so, nor once its answer has begun (that provider is answering it)."""
+        return not racer.found_dead and not self._runner.answer_begun(racer.attempt)
+
     @staticmethod
     def _only_dead_left(racers: list[_Racer]) -> bool:
         """Whether every racer still running waits on a provider found not answering (none answered yet)."""
@@ -474,7 +480,7 @@ class ResponsesProxy:
         task = asyncio.current_task(self._upstream.deadlines.loop)  # the loop given: no getpid() (3.11)
         assert task is not None
         waiting = self._alone_on.setdefault(who, {})
-        waiting[racer] = (task, ex.client is not None and ex.client.stream)
+        waiting[racer] = task
         try:
             answer = await racer.opening
         except asyncio.CancelledError:
@@ -651,6 +657,9 @@ class ResponsesProxy:
                              response_bytes=len(answer.body) if isinstance(answer.body, bytes) else 0)
 
     def _end(self, ex: Exchange, racer: _Racer, result: AttemptResult) -> None:
+        if racer.found_dead and result.timed_out:
+            # Its own deadline came with another request's finding: one silence, counted once (by the finder).
+            result = replace(result, judged_elsewhere=True)
         racer.attempt.latency_ms = (time.perf_counter() - racer.t0) * 1000
         self._recorder.attempt_done(ex, racer.attempt, result, aborted=self._state.shutting_down)
 
