@@ -236,6 +236,20 @@ def test_renaming_the_serving_fallback_is_no_new_failover() -> None:
     assert kinds(run(back, again, notices=machine)) == [(RECOVERY, "a")]
 
 
+def test_a_provider_deleted_takes_its_repeat_limit_with_it() -> None:
+    """b is deleted, and another provider is added under the id b a minute later: its failover is news,
+    not a repeat of the deleted one's (which the repeat limit would hide for ten minutes)."""
+    clock = Clock()
+    machine = Notices(clock=clock)
+    assert kinds(run(status(), status("fallback", "b", health={"a": "cooldown"}), notices=machine)) == [(FAILOVER, "b")]
+    clock.now += 5
+    gone = status(health={"a": "healthy"})
+    del gone["providers"]["b"], gone["quota"]["b"]
+    assert kinds(run(gone, notices=machine)) == [(RECOVERY, "a")]
+    clock.now += 60
+    assert kinds(run(status(), status("fallback", "b", health={"a": "cooldown"}), notices=machine)) == [(FAILOVER, "b")]
+
+
 def test_a_rename_of_the_preferred_or_locked_provider_hides_no_failure() -> None:
     """The lock and the preferred provider follow a rename; that is not the user changing them, so a
     failover seen in the same poll is still announced."""

@@ -32,7 +32,7 @@ no failover and its repeat limit carries over.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -103,7 +103,7 @@ class Notices:
         if previous is None:
             return []
         renames = provider_renames(previous.get("providers") or {}, status.get("providers") or {})
-        self._follow_renames(renames)
+        self._follow_renames(renames, status.get("providers") or {})
         found = self._changes(under_new_ids(previous, renames), status, quota_threshold(ui))
         now = self._clock()
         before, state = (previous.get("summary") or {}).get("state"), (status.get("summary") or {}).get("state")
@@ -139,10 +139,11 @@ class Notices:
         self._sent[key] = now
         return True
 
-    def _follow_renames(self, renames: dict[str, str]) -> None:
-        """The repeat limit belongs to the provider, not to its id."""
-        if renames:
-            self._sent = {(renames.get(pid or "", pid), kind): at for (pid, kind), at in self._sent.items()}
+    def _follow_renames(self, renames: dict[str, str], providers: Mapping[str, Any]) -> None:
+        """The repeat limit belongs to the provider, not to its id: it follows a rename, and goes with a
+        deleted provider (one added later under its id is another provider)."""
+        self._sent = {(renamed, kind): at for (pid, kind), at in self._sent.items()
+                      if (renamed := renames.get(pid or "", pid)) is None or renamed in providers}
 
     # --- what changed ------------------------------------------------------------------------------
 
