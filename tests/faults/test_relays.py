@@ -1264,6 +1264,9 @@ async def test_the_client_leaving_as_a_race_is_won_leaves_no_upstream_open(fakes
     await wait_until(lambda: serving.state.inflight == 0, 5, "the request to end")
     await wait_until(lambda: not serving.upstream.open, 3, "every upstream answer to be closed")
     assert p1.calls == p2.calls == 1
+    # The loser being dropped as the client left is recorded as what it was, not a silent failure.
+    assert {(a["provider"], a["outcome"]) for a in gw.services.store.request_log()[0]["attempts"]} == {
+        ("p1", "client_closed"), ("p2", "client_closed")}
 
 
 async def test_the_client_leaving_during_a_hedge_race_cancels_both(fakes, gateway):

@@ -459,6 +459,7 @@ class ResponsesProxy:
             try:
                 answer = (await asyncio.gather(task, return_exceptions=True))[0]
             except asyncio.CancelledError:  # the client left meanwhile: _race closes the rest
+                r.closed_by_client()
                 self._close_if_opened(task)
                 raise
             if isinstance(answer, Opened):  # it answered at the last moment: too late, it is closed
@@ -545,6 +546,7 @@ class ResponsesProxy:
             try:
                 answer = (await asyncio.gather(task, return_exceptions=True))[0]
             except asyncio.CancelledError:  # the client left meanwhile: _race closes the winner, this closes r
+                r.closed_by_client()
                 self._close_if_opened(task)
                 raise
             if isinstance(answer, Opened):  # it answered too, just not first
