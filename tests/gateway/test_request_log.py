@@ -353,6 +353,30 @@ async def test_provider_test_reports_streaming_tools_models_and_counts_as_health
     assert "p1" not in dict(gw.services.store.load_provider_tests())  # nor does it come back with a restart
 
 
+@pytest.mark.parametrize("model_map", [{"*": "openai/gpt-5.5"}, {"gpt-5.5": "openai/gpt-5.5"}])
+@pytest.mark.parametrize("listed", [False, True])
+async def test_a_provider_test_asks_for_the_model_its_map_names(fakes, gateway, model_map, listed):
+    """A relay that knows only ``openai/gpt-5.5`` (with a model list, first an embedding model; or none),
+    with nothing sent to it yet: the test asks for the name its model_map gives, as requests would."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": {"base_url": p1.base_url, "model_map": model_map}})
+
+    async def knows_one(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        body = json.loads(await request.read())
+        if body["model"] != "openai/gpt-5.5":
+            return web.json_response({"error": {"message": f"The model `{body['model']}` does not exist"}}, status=404)
+        return web.json_response(tool_aware(body))
+
+    p1.always(knows_one)
+    async def lists(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        return web.json_response({"object": "list", "data": [{"id": "text-embedding-3"}, {"id": "openai/gpt-5.5"}]})
+
+    p1.models_behaviour = lists if listed else fp.status(404, "no")
+    result = await gw.api("test_provider", provider="p1")
+    assert result["ok"] and result["model"] == "openai/gpt-5.5", result
+    assert {r.json["model"] for r in p1.requests} == {"openai/gpt-5.5"}
+
+
 async def test_a_failing_provider_test_says_why(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, keys={"p1": "sk-echoed-key-1234567890"})

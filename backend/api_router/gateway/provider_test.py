@@ -14,15 +14,24 @@ from typing import Any
 import orjson
 
 from api_router.config import ProviderConfig
-from api_router.gateway.checks import ProbeResult, probe_responses
+from api_router.gateway.checks import DEFAULT_MODEL, ProbeResult, probe_responses
 from api_router.gateway.explain import path_hint
 from api_router.gateway.models import ModelList, fetch_models
 from api_router.gateway.upstream import Upstream
 from api_router.records import now_ms
 
-FALLBACK_MODEL = "gpt-5"
 TOOL = {"type": "function", "name": "get_current_time", "description": "Returns the current time.",
         "parameters": {"type": "object", "properties": {}, "additionalProperties": False}}
+
+
+def _model_to_ask(provider: ProviderConfig, models: ModelList) -> str:
+    """With nothing sent to the provider yet (else that model, in its own naming, is asked for): a name
+    from its ``model_map`` (what requests will send: a list's first model may be no chat model), else the
+    first one it lists."""
+    if provider.model_map:
+        mapped = provider.model_for(DEFAULT_MODEL)
+        return mapped if mapped and mapped != DEFAULT_MODEL else next(iter(provider.model_map.values()))
+    return models.models[0] if models.models else DEFAULT_MODEL
 
 
 def _stream_body(model: str, *, tool: bool) -> bytes:
@@ -57,8 +66,7 @@ async def run_test(upstream: Upstream, provider: ProviderConfig, key: str | None
     started = time.perf_counter()
     models = await fetch_models(upstream, provider, key, timeout)  # first: it may name the model to ask for
     steps = []
-    # ``model`` is the last one sent to this provider, already in its own naming.
-    chosen = model or (models.models[0] if models.models else FALLBACK_MODEL)
+    chosen = model or _model_to_ask(provider, models)
     stream = await probe_responses(upstream, provider, key, _stream_body(chosen, tool=False), timeout, read_all=True)
     completed, _ = _completed(stream)
     answered = stream.ok and completed
