@@ -1189,7 +1189,8 @@ def test_files_moved_aside_and_old_rotated_logs_are_private_too(tmp_path):
     assert stat.S_IMODE((tmp_path / "not-ours.txt").stat().st_mode) == 0o644  # a link's target is not ours
 
 
-@pytest.mark.parametrize("password", ["hunter2-secret", "hun@ter2-secret"])  # a raw "@" as pasted
+@pytest.mark.parametrize("password", ["hunter2-secret", "hun@ter2-secret",  # a raw "@" as pasted
+                                      "hun:ter2-secret"])  # the user name ends at the first ":"
 async def test_passwords_in_base_urls_are_masked_wherever_shown(fakes, gateway, password):
     (p1,) = await fakes("p1")
     url = p1.base_url.replace("http://", f"http://relayuser:{password}@")

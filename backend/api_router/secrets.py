@@ -457,9 +457,9 @@ def _replace_aligned(data: bytes, old: bytes, new: bytes) -> bytes:
 _KEY_CHAR_ESCAPE = re.compile(
     rb"(?<!\\)((?:\\\\)*)\\u00(2[b-fB-F]|3[0-9dD]|4[1-9a-fA-F]|5[0-9aAfF]|6[1-9a-fA-F]|7[0-9aAeE])")
 
-# The password runs to the last "@" of the authority, as URL parsers read it: one pasted with a raw
-# "@" in it ("p@ss") is masked whole.
-_URL_CREDENTIALS = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)([^/@\s]*):([^/\s]*)@")
+# The password runs from the first ":" to the last "@" of the authority, as URL parsers read it: one
+# pasted with a raw "@" or ":" in it ("p@ss", "pa:ss") is masked whole.
+_URL_CREDENTIALS = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)([^/@\s:]*):([^/\s]*)@")
 MASKED_PASSWORD = "••••"
 # A URL with a password anywhere in a text (an error message naming a base URL, say).
 _URL_IN_TEXT = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/@\s:]*:)(?!••••@)([^/\s]+)@")
