@@ -208,6 +208,29 @@ async def test_a_background_check_ends_an_outage_whose_cooldowns_are_over(fakes,
     assert any(e.message == "P1 answers again (background check)" for e in gw.services.store.list_events())
 
 
+async def test_a_provider_that_failed_before_the_outage_is_checked_during_it(fakes, gateway):
+    """p1 failed first (p2 served), then p2 failed too: "all providers down", p1 passed by as cooling
+    down. p1 is fixed and its cooldown runs out: a background check finds it, though it failed before the
+    outage's last request — not "all providers down" until the next client request."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 1,
+                                                      "check_interval_seconds": 0.3})
+    p1.always(fp.status(500, "p1 broken"))
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
+    p2.always(fp.status(500, "p2 broken"))
+    assert (await gw.responses()).status == 502
+    assert [a["provider"] for a in gw.services.store.request_log()[0]["attempts"]] == ["p2"]
+    assert (await summary(gw))["state"] == "down"
+    await asyncio.sleep(1.3)  # p1's cooldown is over, its checks meanwhile failed
+    assert (await summary(gw))["state"] == "down"
+    p1.always(fp.stream_ok("pong"))
+    deadline = time.monotonic() + 5
+    while (await summary(gw))["state"] == "down":
+        assert time.monotonic() < deadline, "still down: no background check asked P1"
+        await asyncio.sleep(0.1)
+    assert any(e.message.startswith("P1 answers again") for e in gw.services.store.list_events())
+
+
 async def test_a_provider_switched_off_during_an_outage_is_no_longer_named(fakes, gateway):
     p1, p2, p3 = await fakes("p1", "p2", "p3")
     gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"failure_threshold": 1, "cooldown_seconds": 0.3,

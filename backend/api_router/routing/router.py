@@ -382,7 +382,7 @@ class Router:
 
     def needing_check(self, cfg: Config, interval: float) -> list[tuple[str, str | None]]:
         """(provider, model to ask for) of the routable providers out of rotation — not answering, or
-        cooling down — or, while the gateway is down, that failed in the outage, whose last check (or
+        cooling down — or, while the gateway is down, that failed and have not answered since, whose last check (or
         whose leaving rotation, or last failure) is at least ``interval`` old. Without the last kind an
         outage would be reported until the next client request, its providers long answering again."""
         now = self._clock()
@@ -392,13 +392,18 @@ class Router:
             out = []
             for pid in cfg.routable:
                 h = self._s.health.get(pid)
-                if h is None or (h.unresponsive_since is None and h.cooldown_until <= now and pid not in down):
+                if h is None:
+                    continue
+                # While the gateway is down: the providers that failed in the outage, and those that failed
+                # before it (passed by as cooling down in its last request) and have not answered since.
+                failed = pid in down or (bool(down) and h.consecutive_failures > 0)
+                if h.unresponsive_since is None and h.cooldown_until <= now and not failed:
                     continue
                 if wanted and pid in self._unresponsive and (
                         h.last_check_at is None or now - h.last_check_at >= ON_DEMAND_CHECK_SECONDS):
                     out.append((pid, h.last_model))
                     continue
-                since = [t for t in (h.last_check_at, h.out_since, h.last_fail_at if pid in down else None)
+                since = [t for t in (h.last_check_at, h.out_since, h.last_fail_at if failed else None)
                          if t is not None]
                 if not since or now - max(since) >= interval:
                     out.append((pid, h.last_model))
