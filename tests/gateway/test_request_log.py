@@ -503,6 +503,24 @@ async def test_the_preferred_provider_is_explicit(fakes, gateway):
     assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
 
 
+async def test_every_provider_switched_off_then_on_again_is_no_failover(fakes, gateway):
+    """The preferred p1 off (p2 serves), p2 off too, then p1 on and p2 on: nothing failed, so the gateway
+    serves from p1 — not "failover to p2", the provider served before everything was switched off."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    await gw.api("set_provider_disabled", provider="p1", disabled=True)
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
+    await gw.api("set_provider_disabled", provider="p2", disabled=True)
+    await gw.api("set_provider_disabled", provider="p1", disabled=False)
+    await gw.api("set_provider_disabled", provider="p2", disabled=False)
+    summary = (await gw.api("get_status"))["summary"]
+    assert summary["state"] == "serving" and summary["provider"] in (None, "p1"), summary
+    assert "failover" not in summary["line"].lower(), summary
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
+    messages = [e["message"] for e in (await gw.api("list_events"))["events"]]
+    assert not any(m.startswith(("Failover", "Back to preferred")) for m in messages), messages
+
+
 async def test_ui_settings_are_validated_and_saved(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})

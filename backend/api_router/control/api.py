@@ -670,7 +670,10 @@ class Control:
         own doing — routing follows at once rather than staying on the provider served until now, which
         would read as a failover (and its end as a recovery)."""
         was, now = before.effective_preferred, after.effective_preferred
-        if was is None or now is None or was == now:
+        if was == now:
+            return
+        if now is None or was is None:  # everything switched off, or one of them on again: nothing failed
+            self._services.router.preferred_changed(after, reason="it can serve again" if now else "")
             return
         chosen = before.routing.preferred_provider or after.routing.preferred_provider
         if not chosen:
