@@ -246,6 +246,33 @@ async def test_a_probe_masks_a_key_a_relay_echoes_in_its_model_list(fakes, gatew
     assert probe["ok"] and probe["models"][0] == "gpt-x" and PROVIDER_KEY not in json.dumps(probe)
 
 
+@pytest.mark.parametrize("status", ["completed", "in_progress", None])
+@pytest.mark.parametrize("as_events", [False, True])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_response_that_carries_an_error_whatever_its_status_is_a_failure_and_masked(
+        fakes, gateway, status, as_events, stream):
+    """A relay answers 200 with a response object that says "completed" (or anything else) yet carries
+    an error echoing the key, as JSON or in a ``response.completed`` event: no answer — the next provider
+    serves, and the key shows nowhere."""
+    p1, p2 = await fakes("p1", "p2")
+    lying = {"id": "resp_x", "object": "response", "model": "gpt-test", "output": [],
+             "error": {"code": "invalid_api_key", "message": f"Incorrect API key provided: {PROVIDER_KEY}"}}
+    if status is not None:
+        lying["status"] = status
+
+    async def json_answer(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        return web.json_response(lying)
+
+    p1.always(fp.raw_stream([fp.sse_event({"type": "response.completed", "response": lying})]) if as_events
+              else json_answer)
+    gw = await gateway({"p1": p1, "p2": p2}, keys={"p1": PROVIDER_KEY})
+    reply = await gw.responses(stream=stream)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2", reply.body[:300]
+    assert PROVIDER_KEY not in everything_shown(gw, reply)
+    row = gw.services.store.request_log()[0]
+    assert [(a["provider"], a["outcome"]) for a in row["attempts"]] == [("p1", "provider_failure"), ("p2", "ok")]
+
+
 async def test_a_stream_whose_completed_event_says_failed_is_a_failure_and_masked(fakes, gateway):
     """``response.completed`` carrying ``"status": "failed"`` is a failure under an answer's name, as a
     failed JSON answer is: the next provider answers, and the key in it shows nowhere."""

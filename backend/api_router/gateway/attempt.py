@@ -32,6 +32,7 @@ from api_router.gateway.response_objects import (
     compaction_problem,
     failure_in,
     failure_said,
+    reports_failure,
     response_id,
     sealed_items,
     usage_of,
@@ -416,9 +417,10 @@ class AttemptRunner:
             if wrong:
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=wrong, status=200, counts_against_health=False)
         # An unfinished answer's error or reason may echo a key; a healthy answer is not scanned.
-        unfinished = answer.get("status") in _UNFINISHED
+        failed = reports_failure(answer)
+        unfinished = failed or answer.get("status") in _UNFINISHED
         result = AttemptResult(Outcome.OK, usage=usage, response_id=rid, sealed=sealed)
-        if answer.get("status") == "failed":  # the request's own fault (a server-side one, or a refused
+        if failed:  # the request's own fault (a server-side one, or a refused
             # compaction, failed over in open). Its tokens are not counted, as none of a failed stream's
             # are: only a finished answer counts, whatever the transport.
             result = AttemptResult(Outcome.CLIENT_ERROR, error=_reported_failure(opened, answer)[1])

@@ -81,12 +81,23 @@ def stream_failure(data: bytes) -> Any:
     return None
 
 
+def reports_failure(response: dict[str, Any]) -> bool:
+    """Whether a response object reports a failure: its status is "failed", or it carries an error
+    whatever its status says (a relay's 200 "completed" with ``"error": {...}`` is no answer)."""
+    if response.get("status") == "failed":
+        return True
+    error = response.get("error")
+    if isinstance(error, dict):
+        return bool(error.get("message") or error.get("code"))
+    return isinstance(error, str) and bool(error.strip())
+
+
 def failure_in(data: bytes, content_type: str, answer: dict[str, Any] | str) -> dict[str, Any] | None:
     """The failure a complete body (read as ``answer``, see ``answer_of``) reports, as the stream event
-    that would tell it: a response whose status is "failed", or an event stream that ends failing."""
+    that would tell it: a response that reports one, or an event stream that ends failing."""
     if isinstance(answer, str):
         return stream_failure(data) if content_type == "text/event-stream" else None
-    return {"type": "response.failed", "response": answer} if answer.get("status") == "failed" else None
+    return {"type": "response.failed", "response": answer} if reports_failure(answer) else None
 
 
 def failure_said(failure: dict[str, Any], answer: dict[str, Any] | str) -> str:
