@@ -13,6 +13,7 @@ import time
 import pytest
 from aiohttp import web
 
+from api_router.gateway import provider_test
 from api_router.records import Attempt, Outcome, RequestRecord, Usage, now_ms
 from api_router.store import Retention
 from tests.support import fake_provider as fp
@@ -375,6 +376,30 @@ async def test_a_provider_test_asks_for_the_model_its_map_names(fakes, gateway, 
     result = await gw.api("test_provider", provider="p1")
     assert result["ok"] and result["model"] == "openai/gpt-5.5", result
     assert {r.json["model"] for r in p1.requests} == {"openai/gpt-5.5"}
+
+
+async def test_a_provider_test_of_a_relay_that_hangs_fails_in_time_and_is_kept(fakes, gateway, monkeypatch):
+    """The relay passed a test, then hangs on everything: the next test is a failed result (kept, so the
+    old pass no longer shows), not a control call cut off at its 60 s. The tool step is not asked when
+    the streamed request got no answer, and the whole test keeps within its own limit."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing={"request_timeout_seconds": 2})
+    assert (await gw.api("test_provider", provider="p1"))["ok"]
+    p1.always(fp.hang(60))
+    p1.models_behaviour = fp.hang(60)
+    started = time.monotonic()
+    result = await gw.api("test_provider", provider="p1")
+    assert time.monotonic() - started < 6  # the model list's 2 s and the stream's 2 s
+    assert not result["ok"] and "2 s" in result["error"], result
+    tool = next(s for s in result["steps"] if s["name"] == "tool")
+    assert not tool["ok"] and tool["error"].startswith("not asked"), tool
+    assert (await gw.api("get_status"))["providers"]["p1"]["last_test"]["ok"] is False
+    # However long each step may wait, the test as a whole ends within TEST_SECONDS.
+    monkeypatch.setattr(provider_test, "TEST_SECONDS", 3.0)
+    await gw.api("update_routing", request_timeout_seconds=30)
+    started = time.monotonic()
+    result = await gw.api("test_provider", provider="p1")
+    assert not result["ok"] and time.monotonic() - started < 5
 
 
 async def test_a_failing_provider_test_says_why(fakes, gateway):

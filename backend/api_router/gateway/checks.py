@@ -50,6 +50,7 @@ class ProbeResult:
     error: str = ""
     events: list[sse.SSEEvent] | None = None  # every event, when the whole stream was read
     answer: dict[str, Any] | None = None  # the response object, when it answered JSON instead of a stream
+    timed_out: bool = False  # no answer within the time it had
 
 
 def check_body(model: str | None) -> bytes:
@@ -70,7 +71,8 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
     try:
         resp = await upstream.post(provider.endpoint("/responses"), body, headers, timeout)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        return ProbeResult(False, None, None, ms(), describe_exception(exc, timeout))
+        return ProbeResult(False, None, None, ms(), describe_exception(exc, timeout),
+                           timed_out=isinstance(exc, TimeoutError))
     try:
         if not 200 <= resp.status < 300:
             raw = await read_limited(resp, 65536)
@@ -114,7 +116,8 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
                                + ", ".join(dict.fromkeys(e.type or "message" for e in events)), events=events)
         return ProbeResult(True, resp.status, first, ms(), events=events)
     except (aiohttp.ClientError, TimeoutError, OSError, sse.EventTooLarge) as exc:
-        return ProbeResult(False, resp.status, None, ms(), describe_exception(exc, timeout))
+        return ProbeResult(False, resp.status, None, ms(), describe_exception(exc, timeout),
+                           timed_out=isinstance(exc, TimeoutError))
     finally:
         upstream.done(resp, reuse=False)
 

@@ -24,6 +24,10 @@ class ModelList:
     retry_after: float | None = None  # a 429's wait, in seconds
 
 
+# A model list is small and quick: a provider that sends nothing for this long is not answering.
+MODELS_TIMEOUT_SECONDS = 10.0
+
+
 async def fetch_models(upstream: Upstream, provider: ProviderConfig, key: str | None, timeout: float, *,
                        hops: str | None = None) -> ModelList:
     """``hops``: the hop ids of the client's request (when another API Router asks), which this one

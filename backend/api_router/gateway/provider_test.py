@@ -16,12 +16,16 @@ import orjson
 from api_router.config import ProviderConfig
 from api_router.gateway.checks import DEFAULT_MODEL, ProbeResult, probe_responses
 from api_router.gateway.explain import path_hint
-from api_router.gateway.models import ModelList, fetch_models
+from api_router.gateway.models import MODELS_TIMEOUT_SECONDS, ModelList, fetch_models
 from api_router.gateway.upstream import Upstream
 from api_router.records import now_ms
 
 TOOL = {"type": "function", "name": "get_current_time", "description": "Returns the current time.",
         "parameters": {"type": "object", "properties": {}, "additionalProperties": False}}
+
+
+# The whole test, within the 60 s a control call may take (a provider that hangs fails it in time).
+TEST_SECONDS = 50.0
 
 
 def _model_to_ask(provider: ProviderConfig, models: ModelList) -> str:
@@ -63,21 +67,35 @@ def _step(provider: ProviderConfig, name: str, result: ProbeResult | ModelList, 
 
 async def run_test(upstream: Upstream, provider: ProviderConfig, key: str | None, model: str | None,
                    timeout: float) -> dict[str, Any]:
+    """Each step waits at most ``timeout`` (the model list at most MODELS_TIMEOUT_SECONDS), and the whole
+    test at most TEST_SECONDS: a provider that hangs gets a failed result, not a control call cut off."""
     started = time.perf_counter()
-    models = await fetch_models(upstream, provider, key, timeout)  # first: it may name the model to ask for
+
+    def within(limit: float) -> float:
+        return max(0.001, min(limit, TEST_SECONDS - (time.perf_counter() - started)))
+
+    # First: it may name the model to ask for.
+    models = await fetch_models(upstream, provider, key, within(min(timeout, MODELS_TIMEOUT_SECONDS)))
     steps = []
     chosen = model or _model_to_ask(provider, models)
-    stream = await probe_responses(upstream, provider, key, _stream_body(chosen, tool=False), timeout, read_all=True)
+    stream = await probe_responses(upstream, provider, key, _stream_body(chosen, tool=False), within(timeout),
+                                   read_all=True)
     completed, _ = _completed(stream)
     answered = stream.ok and completed
     streaming = answered and stream.answer is None  # a JSON answer serves too, but without streaming
     steps.append(_step(provider, "stream", stream, answered, "" if answered or not stream.ok else
                        "the stream did not reach response.completed"))
-    tool = await probe_responses(upstream, provider, key, _stream_body(chosen, tool=True), timeout, read_all=True)
-    tool_done, types = _completed(tool)
-    tool_calls = ("function_call" in types) if tool_done else None
-    steps.append(_step(provider, "tool", tool, bool(tool_calls), "" if tool_calls or not tool_done else
-                       "answered without calling the tool"))
+    tool_calls: bool | None = None
+    if stream.timed_out:  # it would only wait as long again
+        steps.append({"name": "tool", "ok": False, "status": None, "latency_ms": 0.0,
+                      "error": "not asked: the provider did not answer the streamed request in time"})
+    else:
+        tool = await probe_responses(upstream, provider, key, _stream_body(chosen, tool=True), within(timeout),
+                                     read_all=True)
+        tool_done, types = _completed(tool)
+        tool_calls = ("function_call" in types) if tool_done else None
+        steps.append(_step(provider, "tool", tool, bool(tool_calls), "" if tool_calls or not tool_done else
+                           "answered without calling the tool"))
     steps.append(_step(provider, "models", models, models.ok))  # listed last, as docs/control-api.md lists them
     error = next((s["error"] for s in steps if not s["ok"] and s["name"] == "stream"), "")
     return {

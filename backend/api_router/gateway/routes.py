@@ -30,7 +30,7 @@ from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.errors import SHUTTING_DOWN, GatewayError
 from api_router.gateway.exchange import answer_now, expect_continue, parse_object, read_body
 from api_router.gateway.middleware import Handler, guard, token_required
-from api_router.gateway.models import ModelList, fetch_models
+from api_router.gateway.models import MODELS_TIMEOUT_SECONDS, ModelList, fetch_models
 from api_router.gateway.proxy import ResponsesProxy
 from api_router.gateway.upstream import LOOP_HEADER, PROVIDER_HEADER, Upstream
 from api_router.routing import Failure
@@ -167,8 +167,6 @@ async def models(request: web.Request) -> web.Response:
     raise explain.no_model_list(cfg, failures)
 
 
-# A model list is small and quick: a provider that sends nothing for this long is not answering.
-MODELS_TIMEOUT_SECONDS = 10.0
 
 
 async def _model_list(services: Services, fetching: Coroutine[Any, Any, ModelList], pid: str) -> ModelList:
