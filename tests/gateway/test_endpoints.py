@@ -155,6 +155,25 @@ async def test_models_follow_routing_with_failover(fakes, gateway):
     assert f"{p1.base_url.removesuffix('/v1')}/v1" in locked and "Unlock" in locked
 
 
+async def test_a_models_502_names_the_providers_not_asked_as_a_requests_502_does(fakes, gateway):
+    """p1 has no model list, p2 cools down after a 429, p3 is switched off: the 502 of GET /v1/models
+    names p2 as skipped (and why) and p3 as disabled, in its message and in error.providers."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3})
+    await gw.api("set_provider_disabled", provider="p3", disabled=True)
+    gw.services.router.record_failure(gw.services.config.current, "p2", "HTTP 429: rate limited", retry_after=60)
+    p1.models_behaviour = fp.status(503, "upstream overloaded")
+    reply = await gw.request("GET", "/v1/models")
+    assert reply.status == 502
+    error = reply.json["error"]
+    message = error["message"]
+    assert message.startswith("no provider returned a model list — P1: HTTP 503"), message
+    assert "skipped: P2 (cooling down" in message and "HTTP 429: rate limited" in message, message
+    assert message.endswith("disabled: P3"), message
+    assert [(p["provider"], "skipped" in p) for p in error["providers"]] == [("p1", False), ("p2", True), ("p3", True)]
+    assert p2.model_requests == [] and p3.model_requests == []
+
+
 async def test_no_provider_configured_is_a_clear_502(gateway):
     gw = await gateway({})
     for reply in (await gw.responses(), await gw.request("GET", "/v1/models")):

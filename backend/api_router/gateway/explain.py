@@ -34,14 +34,11 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
     # The others were not passed by: the lock leaves them out (no plan at all: the lock is not answering).
     locked = lock is not None and list(plan) in ([lock], [])
     if not locked:
-        skipped = _skipped(cfg, failures, router, passed_by)
+        skipped, disabled = _not_asked(cfg, failures, router, passed_by)
     elif failures or lock is None:
-        skipped = {}
+        skipped, disabled = {}, []
     else:  # the lock is not answering: it is the one passed by
-        skipped = {lock: out_of_rotation(cfg, router).get(lock, "not answering")}
-    asked = {f.provider for f in failures}
-    disabled = [] if locked else [pid for pid, p in cfg.providers.items()
-                                  if p.disabled and pid not in skipped and pid not in asked]
+        skipped, disabled = {lock: out_of_rotation(cfg, router).get(lock, "not answering")}, []
     passed = _passed_by(cfg, [*skipped.items(), *((pid, "disabled") for pid in disabled)])
     shown = [f"{name(pid)} ({why})" for pid, why in skipped.items()]
     unlock = "Unlock it in API Router (Back to automatic) to let the other providers serve"
@@ -71,11 +68,27 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
         status, parts = 502, ["all providers failed — " + "; ".join(f"{name(f.provider)}: {with_hint(cfg, f)}"
                                                                     for f in failures)]
     if not locked:
-        if shown and status == 502:
-            parts.append("skipped: " + ", ".join(shown))
-        if disabled:
-            parts.append("disabled: " + ", ".join(name(pid) for pid in disabled))
+        parts += _not_asked_said(cfg, skipped if status == 502 else {}, disabled)
     return GatewayError(status, ". ".join(parts), headers=headers or None, extra={"providers": details + passed})
+
+
+def _not_asked(cfg: Config, failures: Sequence[Failure], router: Router,
+               passed_by: Mapping[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
+    """The providers a request did not ask: those passed by, and why (see ``_skipped``), and those
+    switched off."""
+    skipped = _skipped(cfg, failures, router, passed_by)
+    asked = {f.provider for f in failures}
+    return skipped, [pid for pid, p in cfg.providers.items() if p.disabled and pid not in skipped and pid not in asked]
+
+
+def _not_asked_said(cfg: Config, skipped: Mapping[str, str], disabled: Sequence[str]) -> list[str]:
+    """The sentences of a 502 that name the providers not asked."""
+    parts = []
+    if skipped:
+        parts.append("skipped: " + ", ".join(f"{cfg.name_of(pid)} ({why})" for pid, why in skipped.items()))
+    if disabled:
+        parts.append("disabled: " + ", ".join(cfg.name_of(pid) for pid in disabled))
+    return parts
 
 
 def _nobody_to_ask(cfg: Config, lock: str | None, lock_is: str | None) -> str:
@@ -135,16 +148,20 @@ def out_of_rotation(cfg: Config, router: Router, asked: Collection[str] = ()) ->
     return out
 
 
-def no_model_list(cfg: Config, failures: Sequence[Failure]) -> GatewayError:
-    """``GET /v1/models`` found no provider with a model list: each one's answer, with the same hints."""
+def no_model_list(cfg: Config, failures: Sequence[Failure], router: Router) -> GatewayError:
+    """``GET /v1/models`` found no provider with a model list: each one's answer, with the same hints,
+    and the providers not asked (passed by, switched off), as a request's 502 names them."""
     listed = "; ".join(f"{cfg.name_of(f.provider)}: {with_hint(cfg, f)}" for f in failures)
-    asked = {"providers": _each(cfg, failures)}
     lock = cfg.effective_lock
     if lock and [f.provider for f in failures] == [lock]:
         return GatewayError(502, f"routing is locked to {cfg.name_of(lock)}, which returned no model list: "
                                  f"{with_hint(cfg, failures[0])}. Unlock it in API Router (Back to automatic) to "
-                                 "ask the other providers", extra=asked)
-    return GatewayError(502, "no provider returned a model list — " + listed, extra=asked)
+                                 "ask the other providers", extra={"providers": _each(cfg, failures)})
+    skipped, disabled = _not_asked(cfg, failures, router)
+    passed = _passed_by(cfg, [*skipped.items(), *((pid, "disabled") for pid in disabled)])
+    return GatewayError(502, ". ".join(["no provider returned a model list — " + listed,
+                                        *_not_asked_said(cfg, skipped, disabled)]),
+                        extra={"providers": _each(cfg, failures) + passed})
 
 
 def with_hint(cfg: Config, f: Failure) -> str:

@@ -164,7 +164,7 @@ async def models(request: web.Request) -> web.Response:
         raise explain.none_available(cfg, services.router)
     if all(f.rate_limited for f in failures):  # 429 with the soonest Retry-After, as for /v1/responses
         raise explain.all_failed(cfg, failures, services.router, plan)
-    raise explain.no_model_list(cfg, failures)
+    raise explain.no_model_list(cfg, failures, services.router)
 
 
 
