@@ -1208,6 +1208,29 @@ async def test_passwords_in_base_urls_are_masked_wherever_shown(fakes, gateway, 
     assert "ter2-secret" not in events
 
 
+async def test_a_key_written_into_a_base_url_is_masked_wherever_shown_and_kept_by_an_edit(fakes, gateway):
+    """An Azure-style ``?api-key=`` holding the provider's key, a usage URL holding its usage token: both
+    are shown masked, and saving the form as shown (another field edited) keeps the URLs as they were."""
+    (p1,) = await fakes("p1")
+    url = f"{p1.base_url}?api-key={KEY}"
+    gw = await gateway({"p1": {"base_url": url, "usage_adapter": "new_api",
+                               "usage_base_url": f"{p1.base_url}/usage?token=ut-usage-token-0123456789"}},
+                       keys={"p1": KEY})
+    await gw.api("set_usage_token", provider="p1", token="ut-usage-token-0123456789")
+    config = await gw.api("get_config")
+    status = await gw.api("get_status")
+    public = (await gw.request("GET", "/status")).body.decode()
+    for shown in (json.dumps(config), json.dumps(status), public):
+        assert KEY not in shown and "ut-usage-token-0123456789" not in shown
+    form = config["providers"]["p1"]
+    assert form["base_url"].startswith(f"{p1.base_url}?api-key=") and form["base_url"] != url
+    await gw.api("upsert_provider", provider="p1", base_url=form["base_url"],
+                 usage_base_url=form["usage_base_url"], display_name="Relay")
+    saved = gw.services.config.current.providers["p1"]
+    assert saved.base_url == url and saved.usage_base_url.endswith("token=ut-usage-token-0123456789")
+    assert (await gw.responses()).status == 200
+
+
 async def test_a_masked_password_is_kept_only_for_the_address_it_was_saved_with(fakes, gateway):
     """Editing the host (or port, or user) of a URL shown as user:••••@host must not send the saved
     password to the new address: the save is refused until the password is typed again."""

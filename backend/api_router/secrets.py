@@ -384,6 +384,11 @@ class Redactor:
             text = _URL_IN_TEXT.sub(rf"\1{MASKED_PASSWORD}@", text)
         return text
 
+    def shown_url(self, url: str) -> str:
+        """A base URL as it is shown: its password masked, and any key or token it holds (an Azure-style
+        ``?api-key=``, a key in its path). Echoed back unchanged by an edit, it stands for the URL saved."""
+        return self(mask_url(url))
+
     def redact_bytes(self, data: bytes) -> bytes:
         data = self._masked(data)
         if b"\\u" in data:

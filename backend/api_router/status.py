@@ -11,7 +11,7 @@ from api_router.config import Config, as_json
 from api_router.gateway.explain import out_of_rotation, with_hint
 from api_router.records import now_ms
 from api_router.routing.router import LOCKED
-from api_router.secrets import mask, mask_url
+from api_router.secrets import mask
 from api_router.services import Services
 from api_router.states import GatewayState
 from api_router.store import Metrics
@@ -20,11 +20,12 @@ from api_router.store import Metrics
 def provider_settings(services: Services) -> dict[str, dict[str, Any]]:
     """Per provider: its config values and key previews (never a key itself)."""
     secrets = services.secrets.current
+    shown = services.redactor.shown_url
     return {
         pid: {
             **as_json(p),
-            "base_url": mask_url(p.base_url),
-            "usage_base_url": mask_url(p.usage_base_url),
+            "base_url": shown(p.base_url),
+            "usage_base_url": shown(p.usage_base_url),
             "has_key": pid in secrets.provider_keys,
             "key_preview": mask(secrets.provider_keys.get(pid, "")),
             "has_usage_token": pid in secrets.usage_tokens,

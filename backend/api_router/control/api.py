@@ -289,6 +289,11 @@ class Control:
             if len(values["display_name"]) > DISPLAY_NAME_MAX:
                 raise ControlError(f"display_name must be at most {DISPLAY_NAME_MAX} characters")
         old = services.config.current.providers.get(pid)
+        shown = services.redactor.shown_url
+        if base_url is not None and old is not None and base_url == shown(old.base_url):
+            base_url = old.base_url  # as the form showed it, untouched
+        if usage_base_url is not None and old is not None and usage_base_url == shown(old.usage_base_url):
+            usage_base_url = old.usage_base_url
         if base_url is not None:
             values["base_url"] = unmask_url("base_url", _url("base_url", base_url), old.base_url if old else "")
             serving = services.serving
