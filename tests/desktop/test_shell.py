@@ -547,8 +547,12 @@ def test_the_error_page_names_what_set_the_port(tmp_path: Path) -> None:
     rig = Rig(tmp_path, options=Options())  # no --port: the config's
     rt = SimpleNamespace(config=SimpleNamespace(current=SimpleNamespace(listen=SimpleNamespace(port=4000))),
                          paths=rig.paths)
+    rig.paths.config.write_text("[listen]\nport = 4000\n")
     source = port_source(None, rt)  # type: ignore[arg-type]
     assert source == f"[listen] port = 4000 in {rig.paths.config}"
+    rig.paths.config.write_text("[listen]\nhost = \"127.0.0.1\"\n")  # the default port: no setting to blame
+    assert port_source(None, rt) == (  # type: ignore[arg-type]
+        f"the default port 4000 (config.toml has no [listen] port: set one in {rig.paths.config}, or start with --port)")
     assert port_source(4100, rt) == "the --port 4100 option of this start"  # type: ignore[arg-type]
     page = error_page("port 4000 on 127.0.0.1 is already in use", rig.paths, port_source=source, another_instance=True)
     assert "[listen] port = 4000 in" in page and "Another API Router is already listening" in page

@@ -12,6 +12,8 @@ import errno
 import logging
 import os
 import threading
+import tomllib
+from pathlib import Path
 
 from aiohttp import web
 
@@ -52,7 +54,19 @@ def port_source(port_option: int | None, services: Services) -> str:
     """What set the port the gateway tried: the user's way to change it."""
     if port_option is not None:
         return f"the --port {port_option} option of this start"
-    return f"[listen] port = {services.config.current.listen.port} in {services.paths.config}"
+    port, path = services.config.current.listen.port, services.paths.config
+    if not _port_written(path):
+        return f"the default port {port} (config.toml has no [listen] port: set one in {path}, or start with --port)"
+    return f"[listen] port = {port} in {path}"
+
+
+def _port_written(path: Path) -> bool:
+    """Whether the config file sets ``[listen] port`` itself (unreadable: it is named all the same)."""
+    try:
+        listen = tomllib.loads(path.read_text(encoding="utf-8-sig")).get("listen")
+    except (OSError, ValueError):
+        return True
+    return not isinstance(listen, dict) or "port" in listen
 
 
 class GatewayServer:
