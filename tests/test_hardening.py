@@ -152,6 +152,29 @@ async def test_an_error_body_left_encoded_is_not_passed_on(fakes, gateway, encod
     assert reply.status == 502 and reply.json["error"]["message"].count("cannot decode") == 2, reply.json
 
 
+@pytest.mark.parametrize("encoding", ["br", "zstd"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_answer_in_an_encoding_never_asked_for_is_a_failure_said_plainly(fakes, gateway, encoding, stream):
+    """The gateway asks for gzip or deflate; a relay that answers br or zstd all the same (their libraries
+    are not installed) fails over, and the 502 says so in words — not aiohttp's "Please install" with the
+    provider's URL and query."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": f"{p1.base_url}?api-version=secret-ish-query", "p2": p2})
+
+    async def compressed(request: web.Request, fake: fp.FakeProvider) -> web.Response:
+        await request.read()
+        return web.Response(status=200, body=b"\x8b\x02\x80compressed", headers={
+            "Content-Encoding": encoding, "Content-Type": "text/event-stream" if stream else "application/json"})
+
+    p1.always(compressed)
+    assert (await gw.responses(stream=stream)).headers["X-API-Router-Provider"] == "p2"
+    p2.always(compressed)
+    reply = await gw.responses(stream=stream)
+    message = reply.json["error"]["message"]
+    assert reply.status == 502 and f"Content-Encoding API Router cannot decode ({encoding})" in message, message
+    assert "install" not in message and "api-version" not in message
+
+
 # --- 2. hand edits while running ----------------------------------------------------------------------------
 
 

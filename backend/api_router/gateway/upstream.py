@@ -343,4 +343,12 @@ def describe_exception(exc: BaseException, request_timeout: float) -> str:
         return f"connection error: {exc.strerror or exc}" if isinstance(exc, OSError) else f"connection error: {exc}"
     if isinstance(exc, aiohttp.ClientPayloadError):
         return "the response body was cut off"
+    if isinstance(exc, aiohttp.ClientResponseError):  # aiohttp's own words, without its status and URL
+        encoding = _UNDECODABLE.match(exc.message)
+        if encoding:  # br or zstd, without the library that reads it: API Router never asks for them
+            return f"the provider's body is in a Content-Encoding API Router cannot decode ({encoding.group(1)})"
+        return f"the provider's answer could not be read: {exc.message}"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+_UNDECODABLE = re.compile(r"Can not decode content-encoding: [^(]*\(([^)]+)\)")
