@@ -3,6 +3,8 @@
 import asyncio
 import json
 
+from aiohttp import web
+
 from api_router import __version__
 from tests.support import fake_provider as fp
 from tests.support.harness import simple_body
@@ -172,6 +174,30 @@ async def test_a_models_502_names_the_providers_not_asked_as_a_requests_502_does
     assert message.endswith("disabled: P3"), message
     assert [(p["provider"], "skipped" in p) for p in error["providers"]] == [("p1", False), ("p2", True), ("p3", True)]
     assert p2.model_requests == [] and p3.model_requests == []
+
+
+async def test_a_200_model_list_that_is_an_error_fails_over(fakes, gateway):
+    """A relay answers /models 200 with an error object (or JSON without a list): no model list — the next
+    provider's is the answer, and with every provider so, a 502 naming each one; a probe fails too."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+
+    def answering(body: dict) -> fp.Behaviour:
+        async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+            return web.json_response(body)
+        return run
+
+    p1.models_behaviour = answering({"error": {"message": "boom", "type": "server_error"}})
+    reply = await gw.request("GET", "/v1/models")
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2" and reply.json["data"]
+    p2.models_behaviour = answering({"object": "list"})
+    reply = await gw.request("GET", "/v1/models")
+    assert reply.status == 502, reply.body[:300]
+    message = reply.json["error"]["message"]
+    assert "P1: answered with an error instead of a model list" in message and "boom" in message, message
+    assert "P2: answered JSON that is not a model list" in message, message
+    probe = await gw.api("probe_provider", provider="p1")
+    assert not probe["ok"] and "boom" in probe["error"]
 
 
 async def test_no_provider_configured_is_a_clear_502(gateway):
