@@ -814,6 +814,29 @@ async def test_client_error_in_band_is_relayed_without_failover_or_blame(fakes, 
     assert row["outcome"] == "client_error" and "context window" in row["error"]
 
 
+async def test_an_untyped_error_line_in_a_stream_is_classified_like_an_error_event(fakes, gateway):
+    """A relay writes its error as a bare ``data: {"error": {...}}`` line (no event name, no type), as Chat
+    Completions relays do: the request's own error is relayed without failover or blame, and the
+    provider's message is what the row says — not "stream ended before response.completed" with every
+    provider cooling down."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "failure_threshold": 1})
+    p1.always(fp.in_band_failure("context_length_exceeded", "Your input exceeds the context window of this model.",
+                                 event="error_untyped"))
+    for _ in range(2):
+        reply = await gw.responses(stream=True)
+        assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1"
+        assert reply.events[-1]["error"]["code"] == "context_length_exceeded"
+        assert attempts(gw) == [("p1", "client_error")]
+    assert p2.calls == 0 and health(gw, "p1")["consecutive_failures"] == 0
+    assert "context window" in gw.services.store.request_log()[0]["error"]
+    p1.always(fp.in_band_failure("server_error", "The server had an error", error_type="server_error",
+                                 event="error_untyped"))
+    reply = await gw.responses(stream=True)
+    assert reply.headers["X-API-Router-Provider"] == "p2" and reply.text == "hello"
+    assert "The server had an error" in gw.services.store.request_log()[0]["attempts"][0]["error"]
+
+
 async def test_server_error_in_band_fails_over(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)

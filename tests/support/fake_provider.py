@@ -253,8 +253,9 @@ def keepalive_only(*, before: int = 0, interval: float = 0.05, seconds: float = 
 def in_band_failure(code: str, message: str, *, error_type: str = "invalid_request_error",
                     event: str = "response.failed", after_output: bool = False) -> Behaviour:
     """A stream that starts normally and reports a failure before any output (``after_output``: after a
-    first text delta): ``response.failed``, an ``error`` event with a nested error object, or
-    (``error_flat``) the API's flat ``error`` event."""
+    first text delta): ``response.failed``, an ``error`` event with a nested error object,
+    (``error_flat``) the API's flat ``error`` event, or (``error_untyped``) a bare ``data:`` line holding
+    ``{"error": {...}}``, with neither an event name nor a type, as Chat Completions relays write it."""
 
     async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
         shell = {"id": f"resp_{fake.name}_failed", "object": "response", "status": "in_progress", "output": []}
@@ -262,14 +263,16 @@ def in_band_failure(code: str, message: str, *, error_type: str = "invalid_reque
         failed = {"response.failed": {"type": "response.failed", "response": {**shell, "status": "failed", "error": error}},
                   "error": {"type": "error", "error": error},
                   # The Responses API's own error event: flat, no nested object.
-                  "error_flat": {"type": "error", "code": code, "message": message, "param": None}}[event]
+                  "error_flat": {"type": "error", "code": code, "message": message, "param": None},
+                  "error_untyped": {"error": error}}[event]
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         output = [{"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0, "content_index": 0,
                    "delta": "The answer beg"}] if after_output else []
         for ev in ({"type": "response.created", "response": shell}, {"type": "response.in_progress", "response": shell},
-                   *output, failed):
+                   *output):
             await resp.write(sse_event(ev))
+        await resp.write(f"data: {json.dumps(failed)}\n\n".encode() if event == "error_untyped" else sse_event(failed))
         await resp.write_eof()
         return resp
     return run

@@ -84,6 +84,8 @@ class SSEEvent:
         value = payload.get("type") if isinstance(payload, dict) else None
         if isinstance(value, str):
             return value
+        if name in (None, "", "message") and isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+            return "error"  # a bare {"error": {...}}, as Chat Completions relays report a failure
         return name if name and name != "message" else ""
 
     def json(self) -> Any:
