@@ -736,6 +736,36 @@ async def test_a_json_answer_that_trickles_in_is_cut_at_the_request_timeout(fake
     assert health(gw, "p1")["status"] == "unhealthy"  # it answered, too slowly: a failure, still in rotation
 
 
+def headers_only(hold: float = 30) -> fp.Behaviour:
+    """200 application/json at once, then not one byte of body."""
+    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        await asyncio.sleep(hold)
+        return resp
+    return run
+
+
+@pytest.mark.parametrize("cut_by", ["request_timeout", "idle_timeout"])
+async def test_a_json_answer_of_headers_only_is_no_answer(fakes, gateway, cut_by):
+    """Headers at once, then nothing: the provider did not answer in time — out of rotation like a
+    black hole, so the next JSON requests do not wait on it again (the wait repeated after every
+    cooldown). One that sends part of its body is only slow (see the trickle above)."""
+    p1, p2 = await fakes("p1", "p2")
+    routing = {"request_timeout_seconds": 2, "stream_idle_timeout_seconds": 30} if cut_by == "request_timeout" \
+        else {"request_timeout_seconds": 30, "stream_idle_timeout_seconds": 2}
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, **routing, "check_interval_seconds": 60})
+    p1.always(headers_only())
+    reply, took = await timed(gw.responses(stream=False))
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert 1.9 <= took < 3.5, took
+    error = gw.services.store.request_log()[0]["attempts"][0]["error"]
+    assert error == "no response within 2 s (headers only, no body)", error
+    assert health(gw, "p1")["status"] == "unresponsive"
+    reply, took = await timed(gw.responses(stream=False))
+    assert reply.headers["X-API-Router-Provider"] == "p2" and took < 0.5 and client_requests(p1) == 1
+
+
 async def test_client_error_in_a_stream_answering_a_json_request_is_that_error_without_failover(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "failure_threshold": 1})

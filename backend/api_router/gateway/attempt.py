@@ -312,6 +312,10 @@ class AttemptRunner:
                     if new and any(ev.type in _STREAM_ENDS for ev in new):
                         ended = True
                         break
+        except TimeoutError:  # (an OSError: first) the whole answer's time is up
+            if not size:  # headers, then nothing: as good as no answer at all (a relay that hangs)
+                raise _NoAnswer(f"no response within {limit:g} s (headers only, no body)") from None
+            raise
         except (aiohttp.ClientError, OSError):
             if not watchdog.expired:
                 raise
@@ -320,6 +324,8 @@ class AttemptRunner:
         if watchdog.expired:
             if waiting:
                 raise _NoAnswer(f"no response within {limit:g} s (only keep-alive comments)")
+            if not size:
+                raise _NoAnswer(f"no response within {idle_timeout:g} s (headers only, no body)")
             raise TimeoutError(f"the response body stalled for {idle_timeout:g} s")
         if ended:  # a provider that keeps the body open after it is not waited on past a moment
             await drain(resp.content.iter_any(), self._deadlines)
