@@ -220,6 +220,40 @@ cooldown_seconds = 5
     assert tomllib.loads(text)["provider_order"] == ["p2"]
 
 
+async def test_a_lock_or_preferred_provider_is_written_inside_routing_above_the_next_tables_comment(
+        fakes, gateway):
+    """``[routing]`` ends with a blank line and the comment over the next table: the lock and the preferred
+    provider go under its last setting, the comment stays over its table. A rename or delete in a file
+    with no ``[routing]`` adds none."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    path = gw.services.paths.config
+    layout = f"""provider_order = ["p1", "p2"]
+
+[routing]
+cooldown_seconds = 30
+
+# Relay two: the backup
+[providers.p2]
+base_url = "{p2.base_url}"
+
+[providers.p1]
+base_url = "{p1.base_url}"
+"""
+    path.write_text(layout)
+    await gw.api("set_manual_override", provider="p1")
+    assert path.read_text() == layout.replace("cooldown_seconds = 30\n", 'cooldown_seconds = 30\nmanual_override = "p1"\n')
+    await gw.api("set_manual_override", provider=None)
+    await gw.api("set_preferred_provider", provider="p2")
+    assert path.read_text() == layout.replace(
+        "cooldown_seconds = 30\n", 'cooldown_seconds = 30\nmanual_override = ""\npreferred_provider = "p2"\n')
+    without = layout.replace("[routing]\ncooldown_seconds = 30\n\n", "")
+    path.write_text(without)
+    await gw.api("rename_provider", provider="p1", new_id="main")
+    await gw.api("delete_provider", provider="p2")
+    assert "[routing]" not in path.read_text()
+
+
 async def test_provider_order_must_be_a_permutation(fakes, gateway):
     p1, p2, p3 = await fakes("p1", "p2", "p3")
     gw = await gateway({"p1": p1, "p2": p2, "p3": p3})

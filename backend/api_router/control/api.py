@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, MutableMapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -60,19 +60,25 @@ T = TypeVar("T")
 EventLevel = Literal["info", "warning", "error"]
 
 
+def _set_routing(doc: TOMLDocument, key: str, value: str) -> None:
+    """One ``[routing]`` setting, placed as every save places a key (see ``set_value``)."""
+    set_value(section(doc, "routing"), key, value)
+
+
 def _point_routing(doc: TOMLDocument, old: str, new: str) -> None:
-    """The routing settings that name provider ``old`` name ``new`` instead ("": it was deleted)."""
-    routing = section(doc, "routing")
+    """The routing settings that name provider ``old`` name ``new`` instead ("": it was deleted). A file
+    without a ``[routing]`` table names no provider there, and gets none."""
+    routing = doc.get("routing")
     for key in ("preferred_provider", "manual_override"):
-        if routing.get(key) == old:
+        if isinstance(routing, MutableMapping) and routing.get(key) == old:
             set_value(routing, key, new)
 
 
 def _end_lock_on(doc: TOMLDocument, pid: str) -> bool:
     """Ends a lock on ``pid`` (a provider switched off cannot hold one), judged on the file as the edit finds
     it: a lock set since the caller looked ends too."""
-    routing = section(doc, "routing")
-    if routing.get("manual_override") != pid:
+    routing = doc.get("routing")
+    if not isinstance(routing, MutableMapping) or routing.get("manual_override") != pid:
         return False
     set_value(routing, "manual_override", "")
     return True
@@ -239,7 +245,7 @@ class Control:
     def set_preferred_provider(self, provider: str | None = None) -> dict[str, Any]:
         """``provider`` ""/null: the first provider in the list."""
         pid = self._existing(provider) if provider else ""
-        config = self._services.config.edit(lambda doc: section(doc, "routing").__setitem__("preferred_provider", pid),
+        config = self._services.config.edit(lambda doc: _set_routing(doc, "preferred_provider", pid),
                                             check=lambda cfg: _still_there(cfg, pid) if pid else None)
         self._services.router.preferred_changed(config)
         return self.get_status()
@@ -248,7 +254,7 @@ class Control:
     def set_manual_override(self, provider: str | None = None) -> dict[str, Any]:
         services = self._services
         if not provider:
-            services.config.edit(lambda doc: section(doc, "routing").__setitem__("manual_override", ""))
+            services.config.edit(lambda doc: _set_routing(doc, "manual_override", ""))
             services.router.lock_changed(services.config.current, None)
             return self.get_status()
         pid = self._existing(provider)
@@ -258,7 +264,7 @@ class Control:
             if not cfg.providers[pid].routable:
                 raise ControlError(f"cannot lock to {cfg.name_of(pid)}: it is disabled or has no base URL")
 
-        config = services.config.edit(lambda doc: section(doc, "routing").__setitem__("manual_override", pid),
+        config = services.config.edit(lambda doc: _set_routing(doc, "manual_override", pid),
                                       check=lockable)
         services.router.lock_changed(config, pid)
         return self.get_status()
