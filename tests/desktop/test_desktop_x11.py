@@ -98,3 +98,22 @@ def test_an_export_from_the_window_is_saved_where_the_user_says(xsession: XSessi
     xsession.tray_menu_last()
     assert app.wait_exit() == 0, app.log()
     assert "Traceback" not in app.log(), app.log()
+
+
+def test_quit_with_the_save_dialog_open_still_quits(xsession: XSession, tmp_path: Path, apps: list[App]) -> None:
+    """An export's save dialog is open when the user quits from the tray: the dialog goes (cancelled, so
+    nothing is saved), the gateway stops and the app exits — it stayed, serving, until the dialog was
+    answered."""
+    home = tmp_path / "home"
+    (home / "Downloads").mkdir(parents=True)
+    port = free_port()
+    app = start_app(xsession, tmp_path, port, extra_args=["--show"],
+                    extra_env={"API_ROUTER_TEST_HOOK_DOWNLOAD": "1", "HOME": str(home)})
+    apps.append(app)
+    wait_for(lambda: xsession.xdotool("search", "--onlyvisible", "--name", "^Save file$", check=False).strip(),
+             30, "the save dialog")
+    xsession.tray_menu_last()
+    assert app.wait_exit() == 0, app.log()
+    assert port_is_free(port)
+    assert not list((home / "Downloads").iterdir())
+    assert "Traceback" not in app.log(), app.log()

@@ -53,6 +53,7 @@ class AppWindow:
         self._save_dialog = webview.FileDialog.SAVE
         self._closing_for_good = threading.Event()
         self._minimized = False
+        self._dialogs_open = 0  # save dialogs shown and not answered yet (bridge threads wait on them)
         self._window = webview.create_window(
             TITLE, url=url, html=html, js_api=js_api, hidden=hidden, width=SIZE[0], height=SIZE[1],
             min_size=MIN_SIZE, background_color="#FFFFFF", text_select=True)
@@ -75,8 +76,11 @@ class AppWindow:
         self._window.hide()
 
     def destroy(self) -> None:
-        """Close for good (Quit): the closing handler lets this one through."""
+        """Close for good (Quit): the closing handler lets this one through. A save dialog still open is
+        cancelled first: GTK runs it in a loop of its own, which the app's could not end before it."""
         self._closing_for_good.set()
+        if self._dialogs_open:
+            _cancel_dialogs()
         self._window.destroy()
 
     def current_origin(self) -> str:
@@ -94,7 +98,12 @@ class AppWindow:
     def ask_save_path(self, folder: Path, filename: str) -> str | None:
         """The OS save dialog, over this window; None when cancelled. Waits for the user, so never
         call it on the GUI thread (bridge calls run on threads of their own)."""
-        chosen = self._window.create_file_dialog(self._save_dialog, directory=str(folder), save_filename=filename)
+        self._dialogs_open += 1
+        try:
+            chosen = self._window.create_file_dialog(self._save_dialog, directory=str(folder),
+                                                     save_filename=filename)
+        finally:
+            self._dialogs_open -= 1
         if not chosen:
             return None
         return str(chosen if isinstance(chosen, str) else chosen[0])
@@ -118,3 +127,22 @@ class AppWindow:
 
     def _set_restored(self) -> None:
         self._minimized = False
+
+
+def _cancel_dialogs() -> None:
+    """Cancel every dialog GTK shows (on its GUI thread); elsewhere nothing to do."""
+    try:
+        import gi
+
+        gi.require_version("Gtk", "3.0")
+        from gi.repository import GLib, Gtk
+    except (ImportError, ValueError):
+        return
+
+    def cancel() -> bool:
+        for window in Gtk.Window.list_toplevels():
+            if isinstance(window, Gtk.Dialog) and window.get_visible():
+                window.response(Gtk.ResponseType.CANCEL)
+        return False  # once
+
+    GLib.idle_add(cancel)
