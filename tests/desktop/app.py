@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -157,3 +158,7 @@ def check_lifecycle(session: XSession, app: App, *, screenshot: str | None = Non
     assert not (app.user_data / "data" / "api-router.sqlite3-wal").exists(), "the store must be closed"
     wait_for(lambda: session.tray_icon() is None, 5, "the tray icon to go away")
     assert "Traceback" not in app.log(), app.log()  # e.g. pystray's notifier without a notification service
+    # Private, WebKit's storage and caches under it too: folders 0700, files 0600.
+    loose = [f"{oct(stat.S_IMODE(p.lstat().st_mode))} {p}" for p in app.user_data.rglob("*") if not p.is_symlink()
+             and stat.S_IMODE(p.lstat().st_mode) != (0o700 if p.is_dir() else 0o600)]
+    assert not loose, loose

@@ -352,10 +352,13 @@ class DesktopShell:
         else:
             log.info("desktop shell up with the error window (the gateway is not listening)%s",
                      "; another API Router serves this port" if other else "")
+        # WebKit writes its storage and caches under user-data with the process umask: private, as the rest.
+        umask = os.umask(0o077)
         try:
             backends.webview.start(gui=gui_for(backends.platform), private_mode=False,
                                    storage_path=str(rt.paths.data / "webview"), icon=backends.icon_path)
         finally:
+            os.umask(umask)
             restore()
             if controller is not None:
                 controller.stop()
