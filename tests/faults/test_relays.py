@@ -415,14 +415,26 @@ async def test_a_stream_whose_answer_has_begun_is_kept_when_its_provider_is_foun
     assert attempts(gw) == [("p1", "ok")] and client_requests(p2) == 0
 
 
+def event_stream_headers_only(hold: float = 30) -> fp.Behaviour:
+    """200 text/event-stream at once, then nothing."""
+    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await asyncio.sleep(hold)
+        return resp
+    return run
+
+
+@pytest.mark.parametrize("silence", ["no_headers", "event_stream_headers"])
 @pytest.mark.parametrize("hedge", [False, True])
-async def test_streams_timing_out_together_on_a_silent_provider_count_one_failure(fakes, gateway, hedge):
-    """Three streams wait on p1, which says nothing; their deadlines come in the same moment. The first
-    finds p1 not answering; the others' timeouts are that same silence: one failure counted, not three."""
+async def test_streams_timing_out_together_on_a_silent_provider_count_one_failure(fakes, gateway, hedge, silence):
+    """Three streams wait on p1, which says nothing (not even headers, or headers and then nothing);
+    their deadlines come in the same moment. The first finds p1 not answering; the others' timeouts are
+    that same silence: one failure counted, not three."""
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, routing={**QUICK, "request_timeout_seconds": 2, "hedge": hedge,
                                            "check_interval_seconds": 60})
-    p1.always(fp.hang())
+    p1.always(fp.hang() if silence == "no_headers" else event_stream_headers_only())
     replies = await asyncio.gather(*(gw.responses(stream=True) for _ in range(3)))
     assert [r.status for r in replies] == [502] * 3
     assert health(gw, "p1")["consecutive_failures"] == 1
@@ -764,6 +776,27 @@ async def test_a_json_answer_of_headers_only_is_no_answer(fakes, gateway, cut_by
     assert health(gw, "p1")["status"] == "unresponsive"
     reply, took = await timed(gw.responses(stream=False))
     assert reply.headers["X-API-Router-Provider"] == "p2" and took < 0.5 and client_requests(p1) == 1
+
+
+@pytest.mark.parametrize("hedge", [False, True])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_request_on_headers_only_is_given_up_when_its_provider_is_found_not_answering(
+        fakes, gateway, stream, hedge):
+    """Headers and then nothing is no answer begun: another request finding p1 not answering ends the
+    wait at once (p2 answers), and the silence is counted once."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={
+        **QUICK, "request_timeout_seconds": 6, "stream_idle_timeout_seconds": 30, "hedge": hedge,
+        "hedge_min_seconds": 5, "hedge_max_seconds": 5, "check_interval_seconds": 60})
+    p1.always(headers_only())
+    asking = asyncio.create_task(timed(gw.responses(stream=stream)))
+    await wait_until(lambda: client_requests(p1) == 1, 5, "the request to p1")
+    await asyncio.sleep(0.3)
+    await found_not_answering(gw, "p1")
+    reply, took = await asking
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2", reply.body[:300]
+    assert took < 2, took
+    assert health(gw, "p1")["consecutive_failures"] == 1
 
 
 async def test_client_error_in_a_stream_answering_a_json_request_is_that_error_without_failover(fakes, gateway):

@@ -130,13 +130,15 @@ class AttemptRunner:
         self._redact = redact
         self._shutting_down = shutting_down
         self._turn_state_owner = turn_state_owner
-        # The attempts (by id: a record is no dict key) whose event stream has begun but sent no event yet.
-        self._awaiting_event: set[int] = set()
+        # The attempts (by id: a record is no dict key) whose 2xx headers came but none of the answer yet:
+        # an event stream's first event, a whole body's first byte (or, answering a JSON request as an
+        # event stream, its first event).
+        self._awaiting: set[int] = set()
 
     def answer_begun(self, attempt: Attempt) -> bool:
-        """Whether ``attempt``'s provider has begun its answer: its headers came, and it is not an event
-        stream still waiting for its first event (a body is being read — an answer, or an error)."""
-        return attempt.status is not None and id(attempt) not in self._awaiting_event
+        """Whether ``attempt``'s provider has begun its answer: its headers came, and then some of the
+        answer (or its status is an error, whose body is read with the time the request has left)."""
+        return attempt.status is not None and id(attempt) not in self._awaiting
 
     def _headers(self, ex: Exchange, provider: str, target: ProviderConfig) -> dict[str, str]:
         """The headers for ``target`` (the provider the request knows as ``provider``, as configured now):
@@ -169,15 +171,16 @@ class AttemptRunner:
         attempt.status = resp.status
         opened = Opened(provider, attempt, body, resp, t0)
         handed_on = False  # True once the open response belongs to ``finish``
+        began = functools.partial(self._awaiting.discard, id(attempt))
         try:
             if not 200 <= resp.status < 300:
                 return _passed_back(opened, await self._http_error(ex, opened, client, retries))
+            self._awaiting.add(id(attempt))
             whole = None
             if client.stream and _streamed(resp.content_type):
                 stream = opened.stream = UpstreamStream(resp, self._deadlines, self._redact,
                                                         may_be_whole=resp.content_type != "text/event-stream")
                 remaining = max(0.001, timeout - (time.perf_counter() - t0))
-                self._awaiting_event.add(id(attempt))
                 try:
                     await stream.first_event(remaining, timeout)
                 except StreamFailed as exc:
@@ -190,11 +193,11 @@ class AttemptRunner:
                     attempt.ttfb_ms = (time.perf_counter() - t0) * 1000
                     handed_on = True
                     return opened
-                finally:
-                    self._awaiting_event.discard(id(attempt))
+            if whole is not None:
+                began()
             opened.data = whole if whole is not None else await self._read_all(
                 resp, cfg.routing.stream_idle_timeout_seconds, max(0.001, timeout - (time.perf_counter() - t0)),
-                timeout)
+                timeout, began)
             attempt.ttfb_ms = (time.perf_counter() - t0) * 1000
             answer = answer_of(opened.data, resp.content_type)
             failure, error = _reported_failure(opened, answer)
@@ -221,6 +224,7 @@ class AttemptRunner:
             return AttemptResult(Outcome.PROVIDER_FAILURE, error=describe_exception(exc, timeout),
                                  timed_out=isinstance(exc, _NoAnswer))
         finally:
+            began()
             if not handed_on:
                 # An error body read to its end leaves the connection reusable; anything else is cut.
                 self._upstream.done(resp, reuse=resp.content.is_eof())
@@ -249,7 +253,12 @@ class AttemptRunner:
 
     async def _http_error(self, ex: Exchange, opened: Opened, client: ClientRequest, retries: Retries) -> AttemptResult:
         resp = opened.resp
-        raw = await read_limited(resp)
+        limit = ex.cfg.routing.request_timeout_seconds
+        try:  # an error body that never comes: the status says enough
+            with self._deadlines.timeout(max(0.001, limit - (time.perf_counter() - opened.t0))):
+                raw = await read_limited(resp)
+        except TimeoutError:
+            raw = b""
         message = classify.with_code(error_text(raw, resp.content_type), raw)
         status = resp.status
         if status in classify.CLIENT_ERROR_STATUSES:
@@ -277,13 +286,14 @@ class AttemptRunner:
                              status=status, rate_limited=status == 429)
 
     async def _read_all(self, resp: aiohttp.ClientResponse, idle_timeout: float, first_within: float,
-                        limit: float) -> bytes:
+                        limit: float, began: Callable[[], None]) -> bytes:
         """A whole (non-streamed) body; a provider silent for the idle timeout is cut off. A plain body
         must be complete within ``first_within`` (what is left of the request timeout ``limit``),
         however it trickles in. An event stream (a JSON request answered as one) must bring its first
         event within ``first_within`` — comments are no answer — and then only its silences are
         limited: its events are progress."""
         if resp.content.is_eof():  # the whole body came with the headers: nothing left to wait for
+            began()
             return await resp.read()
         event_stream = resp.content_type == "text/event-stream"
         waiting = event_stream  # for a first event
@@ -300,6 +310,7 @@ class AttemptRunner:
                 async for chunk in resp.content.iter_any():
                     new = events.feed(chunk)[1] if events is not None else None
                     if new is None or any(not sse.is_keepalive(ev) for ev in new):
+                        began()  # a first byte of the body, or of an event stream a first event
                         if waiting:
                             waiting = False
                             watchdog.relimit(idle_timeout)

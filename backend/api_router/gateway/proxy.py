@@ -659,8 +659,11 @@ class ResponsesProxy:
                              response_bytes=len(answer.body) if isinstance(answer.body, bytes) else 0)
 
     def _end(self, ex: Exchange, racer: _Racer, result: AttemptResult) -> None:
-        if racer.found_dead and result.timed_out:
-            # Its own deadline came with another request's finding: one silence, counted once (by the finder).
+        router = self._services.router
+        if result.timed_out and not result.judged_elsewhere and (
+                racer.found_dead or not router.answering(ex.now_called(racer.provider) or racer.provider)):
+            # Its own deadline came as another request found the provider not answering (it was answering
+            # when this attempt began): one silence, counted once, by the finder.
             result = replace(result, judged_elsewhere=True)
         racer.attempt.latency_ms = (time.perf_counter() - racer.t0) * 1000
         self._recorder.attempt_done(ex, racer.attempt, result, aborted=self._state.shutting_down)
