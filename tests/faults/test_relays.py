@@ -778,6 +778,28 @@ async def test_a_json_answer_of_headers_only_is_no_answer(fakes, gateway, cut_by
     assert reply.headers["X-API-Router-Provider"] == "p2" and took < 0.5 and client_requests(p1) == 1
 
 
+def error_status_without_its_body(hold: float = 30) -> fp.Behaviour:
+    """A 500 that announces 100 bytes of body and sends none."""
+    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        resp = web.StreamResponse(status=500, headers={"Content-Type": "application/json", "Content-Length": "100"})
+        await resp.prepare(request)
+        await asyncio.sleep(hold)
+        return resp
+    return run
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_error_status_whose_body_never_comes_costs_the_request_timeout_at_most(fakes, gateway, stream):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 2})
+    p1.always(error_status_without_its_body())
+    reply, took = await timed(gw.responses(stream=stream))
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert took < 3.5, took
+    assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+    assert gw.services.store.request_log()[0]["attempts"][0]["status"] == 500
+
+
 @pytest.mark.parametrize("hedge", [False, True])
 @pytest.mark.parametrize("stream", [False, True])
 async def test_a_request_on_headers_only_is_given_up_when_its_provider_is_found_not_answering(
