@@ -273,6 +273,50 @@ async def test_a_response_that_carries_an_error_whatever_its_status_is_a_failure
     assert [(a["provider"], a["outcome"]) for a in row["attempts"]] == [("p1", "provider_failure"), ("p2", "ok")]
 
 
+async def test_a_completed_response_carrying_the_requests_own_error_reaches_a_stream_as_response_failed(
+        fakes, gateway):
+    """A 200 JSON answer that says "completed" but carries context_length_exceeded (the request's own
+    fault: no failover): a stream client is told response.failed — not response.completed, which Codex
+    would take for a finished answer."""
+    p1, p2 = await fakes("p1", "p2")
+
+    async def completed_with_error(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        return web.json_response({**fp.response_object("", provider=fake.name), "status": "completed", "output": [],
+                                  "error": {"code": "context_length_exceeded", "type": "invalid_request_error",
+                                            "message": "Your input exceeds the context window of this model."}})
+
+    p1.always(completed_with_error)
+    gw = await gateway({"p1": p1, "p2": p2})
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.event_types[-1] == "response.failed", reply.event_types
+    assert reply.events[-1]["response"]["error"]["code"] == "context_length_exceeded"
+    assert p2.calls == 0
+
+
+@pytest.mark.parametrize("as_events", [False, True])
+async def test_checks_and_tests_take_a_completed_response_carrying_an_error_for_no_answer(
+        fakes, gateway, as_events):
+    """A relay answers every request 200 "completed" with a server error inside: a provider test fails
+    saying so, and a background check does not bring the provider back into rotation."""
+    (p1,) = await fakes("p1")
+    lying = {**fp.response_object("", provider="p1"), "status": "completed", "output": [],
+             "error": {"code": "server_error", "message": "upstream is down"}}
+
+    async def json_answer(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        return web.json_response(lying)
+
+    p1.always(fp.raw_stream([fp.sse_event({"type": "response.completed", "response": lying})]) if as_events
+              else json_answer)
+    gw = await gateway({"p1": p1}, routing={"check_interval_seconds": 60})
+    result = await gw.api("test_provider", provider="p1")
+    stream_step = next(s for s in result["steps"] if s["name"] == "stream")
+    assert not result["ok"] and "upstream is down" in stream_step["error"], result
+    from api_router.gateway.checks import check_body, probe_responses
+    serving = gw.services.require_serving()
+    probe = await probe_responses(serving.upstream, gw.services.config.current.providers["p1"], "k", check_body(None), 5)
+    assert not probe.ok and "upstream is down" in probe.error, probe
+
+
 async def test_a_stream_whose_completed_event_says_failed_is_a_failure_and_masked(fakes, gateway):
     """``response.completed`` carrying ``"status": "failed"`` is a failure under an answer's name, as a
     failed JSON answer is: the next provider answers, and the key in it shows nowhere."""

@@ -443,6 +443,8 @@ class AttemptRunner:
             result = AttemptResult(Outcome.CLIENT_ERROR, error=_reported_failure(opened, answer)[1])
         # Sent before the result is recorded: the client does not wait for the bookkeeping.
         if ex.client.stream:
+            if failed and answer.get("status") != "failed":  # told as what it is: response.failed
+                answer = {**answer, "status": "failed"}
             if unfinished:
                 answer = orjson.loads(self._redact(orjson.dumps(answer)))
             return await _delivered(result, send_synthesized(ex.request, answer, back, ex.started))

@@ -28,6 +28,7 @@ import orjson
 
 from api_router.config import ProviderConfig
 from api_router.gateway import classify, sse
+from api_router.gateway.response_objects import reports_failure
 from api_router.gateway.upstream import Upstream, describe_exception, error_text, read_limited, upstream_headers
 from api_router.records import now_ms
 from api_router.services import Services
@@ -75,7 +76,11 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
                            timed_out=isinstance(exc, TimeoutError))
     try:
         if not 200 <= resp.status < 300:
-            raw = await read_limited(resp, 65536)
+            try:  # an error body that never comes: the status says enough
+                with upstream.deadlines.timeout(max(0.001, timeout - ms() / 1000)):
+                    raw = await read_limited(resp, 65536)
+            except TimeoutError:
+                raw = b""
             message = classify.with_code(error_text(raw, resp.content_type), raw)
             # Up and reading Responses requests, for a check; a test (read_all) wants a whole answer.
             alive = not read_all and resp.status in (400, 422) and not classify.mentions_unknown_model(message)
@@ -90,6 +95,9 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
             if not isinstance(answer, dict) or not isinstance(answer.get("output"), list):
                 return ProbeResult(False, resp.status, None, ms(), f"answered {resp.content_type or 'something'} "
                                    f"that is not a response: {error_text(raw, resp.content_type)}")
+            if reports_failure(answer):  # a 200 that carries an error is no answer
+                return ProbeResult(False, resp.status, None, ms(), "answered a failed response: "
+                                   + classify.error_message_of_event({"response": answer}))
             return ProbeResult(True, resp.status, ms(), ms(), answer=answer)
         decoder = sse.SSEDecoder()
         events: list[sse.SSEEvent] = []
@@ -129,7 +137,7 @@ def _answered(events: list[sse.SSEEvent]) -> tuple[bool, str] | None:
     about the request is."""
     for ev in events:
         kind = ev.type
-        if kind in sse.FAILURE_END:
+        if kind in sse.FAILURE_END or (kind in sse.ANSWER_END and _failed_response(ev)):
             failure = ev.json()
             if classify.is_client_error_event(failure):
                 return True, ""
@@ -137,6 +145,13 @@ def _answered(events: list[sse.SSEEvent]) -> tuple[bool, str] | None:
         if sse.is_answer(kind):
             return True, ""
     return None
+
+
+def _failed_response(ev: sse.SSEEvent) -> bool:
+    """A ``response.completed`` (or incomplete) whose response reports a failure (see ``reports_failure``)."""
+    payload = ev.json()
+    response = payload.get("response") if isinstance(payload, dict) else None
+    return isinstance(response, dict) and reports_failure(response)
 
 
 class BackgroundChecks:

@@ -14,9 +14,11 @@ from typing import Any
 import orjson
 
 from api_router.config import ProviderConfig
+from api_router.gateway import classify
 from api_router.gateway.checks import DEFAULT_MODEL, ProbeResult, probe_responses
 from api_router.gateway.explain import path_hint
 from api_router.gateway.models import MODELS_TIMEOUT_SECONDS, ModelList, fetch_models
+from api_router.gateway.response_objects import reports_failure
 from api_router.gateway.upstream import Upstream
 from api_router.records import now_ms
 
@@ -46,16 +48,22 @@ def _stream_body(model: str, *, tool: bool) -> bytes:
     return orjson.dumps(body)
 
 
-def _completed(result: ProbeResult) -> tuple[bool, list[str]]:
-    """(the answer completed, the item types of its output)."""
+def _completed(result: ProbeResult) -> tuple[bool, list[str], str]:
+    """(the answer completed, the item types of its output, why not when it says it did but reports a
+    failure: a 200 "completed" that carries an error is no answer)."""
     if result.answer is not None:
-        return True, [i.get("type", "") for i in result.answer["output"] if isinstance(i, dict)]
+        return True, [i.get("type", "") for i in result.answer["output"] if isinstance(i, dict)], ""
     for ev in result.events or []:
         if ev.type == "response.completed":
             payload = ev.json()
-            output = payload.get("response", {}).get("output", []) if isinstance(payload, dict) else []
-            return True, [i.get("type", "") for i in output if isinstance(i, dict)]
-    return False, []
+            response = payload.get("response") if isinstance(payload, dict) else None
+            response = response if isinstance(response, dict) else {}
+            if reports_failure(response):
+                return False, [], "answered a failed response: " + classify.error_message_of_event(payload)
+            output = response.get("output")
+            items = output if isinstance(output, list) else []
+            return True, [i.get("type", "") for i in items if isinstance(i, dict)], ""
+    return False, [], ""
 
 
 def _step(provider: ProviderConfig, name: str, result: ProbeResult | ModelList, ok: bool,
@@ -80,11 +88,11 @@ async def run_test(upstream: Upstream, provider: ProviderConfig, key: str | None
     chosen = model or _model_to_ask(provider, models)
     stream = await probe_responses(upstream, provider, key, _stream_body(chosen, tool=False), within(timeout),
                                    read_all=True)
-    completed, _ = _completed(stream)
+    completed, _, failed = _completed(stream)
     answered = stream.ok and completed
     streaming = answered and stream.answer is None  # a JSON answer serves too, but without streaming
     steps.append(_step(provider, "stream", stream, answered, "" if answered or not stream.ok else
-                       "the stream did not reach response.completed"))
+                       failed or "the stream did not reach response.completed"))
     tool_calls: bool | None = None
     if stream.timed_out:  # it would only wait as long again
         steps.append({"name": "tool", "ok": False, "status": None, "latency_ms": 0.0,
@@ -92,7 +100,7 @@ async def run_test(upstream: Upstream, provider: ProviderConfig, key: str | None
     else:
         tool = await probe_responses(upstream, provider, key, _stream_body(chosen, tool=True), within(timeout),
                                      read_all=True)
-        tool_done, types = _completed(tool)
+        tool_done, types, _ = _completed(tool)
         tool_calls = ("function_call" in types) if tool_done else None
         steps.append(_step(provider, "tool", tool, bool(tool_calls), "" if tool_calls or not tool_done else
                            "answered without calling the tool"))
