@@ -550,9 +550,13 @@ def test_the_error_page_names_what_set_the_port(tmp_path: Path) -> None:
     rig.paths.config.write_text("[listen]\nport = 4000\n")
     source = port_source(None, rt)  # type: ignore[arg-type]
     assert source == f"[listen] port = 4000 in {rig.paths.config}"
-    rig.paths.config.write_text("[listen]\nhost = \"127.0.0.1\"\n")  # the default port: no setting to blame
-    assert port_source(None, rt) == (  # type: ignore[arg-type]
-        f"the default port 4000 (config.toml has no [listen] port: set one in {rig.paths.config}, or start with --port)")
+    default = f"the default port 4000 (config.toml has no [listen] port: set one in {rig.paths.config}, or start with --port)"
+    for written in ("[listen]\nhost = \"127.0.0.1\"\n", "[routing]\n", ""):  # the default port: no setting to blame
+        rig.paths.config.write_text(written)
+        assert port_source(None, rt) == default  # type: ignore[arg-type]
+    rig.paths.config.unlink()
+    assert port_source(None, rt) == default  # type: ignore[arg-type]
+    rig.paths.config.write_text("[listen]\nport = 4000\n")
     assert port_source(4100, rt) == "the --port 4100 option of this start"  # type: ignore[arg-type]
     page = error_page("port 4000 on 127.0.0.1 is already in use", rig.paths, port_source=source, another_instance=True)
     assert "[listen] port = 4000 in" in page and "Another API Router is already listening" in page

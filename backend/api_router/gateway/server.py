@@ -61,12 +61,15 @@ def port_source(port_option: int | None, services: Services) -> str:
 
 
 def _port_written(path: Path) -> bool:
-    """Whether the config file sets ``[listen] port`` itself (unreadable: it is named all the same)."""
+    """Whether the config file sets ``[listen] port`` itself (there but unreadable: it is named all the
+    same)."""
     try:
         listen = tomllib.loads(path.read_text(encoding="utf-8-sig")).get("listen")
+    except FileNotFoundError:
+        return False
     except (OSError, ValueError):
         return True
-    return not isinstance(listen, dict) or "port" in listen
+    return isinstance(listen, dict) and "port" in listen
 
 
 class GatewayServer:
