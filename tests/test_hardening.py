@@ -1252,6 +1252,12 @@ async def test_a_key_written_into_a_base_url_is_masked_wherever_shown_and_kept_b
     saved = gw.services.config.current.providers["p1"]
     assert saved.base_url == url and saved.usage_base_url.endswith("token=ut-usage-token-0123456789")
     assert (await gw.responses()).status == 200
+    # An edit of the shown URL (its path here) keeps the key the mask stands for; at another host it is
+    # refused: the key must be typed again, never sent to a new host.
+    await gw.api("upsert_provider", provider="p1", base_url=form["base_url"].replace("/v1?", "/v1/?"))
+    assert gw.services.config.current.providers["p1"].base_url == url.replace("/v1?", "/v1/?")
+    with pytest.raises(ApiError, match="type the key"):
+        await gw.api("upsert_provider", provider="p1", base_url=form["base_url"].replace("127.0.0.1", "localhost"))
 
 
 async def test_a_masked_password_is_kept_only_for_the_address_it_was_saved_with(fakes, gateway):

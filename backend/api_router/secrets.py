@@ -384,6 +384,17 @@ class Redactor:
             text = _URL_IN_TEXT.sub(rf"\1{MASKED_PASSWORD}@", text)
         return text
 
+    def unmask_url_secrets(self, name: str, new: str, old: str) -> str:
+        """A URL edited from the one ``shown_url`` showed: a key still shown masked stands for the one the
+        old URL held — for the same account only (scheme, user, host, port), as a masked password does."""
+        for value, masked in self._values:
+            if value in old and masked in new and value not in new:
+                if _account(new) != _account(old):
+                    raise ValueError(f"{name}: {masked} stands for the key saved with the address as it was; "
+                                     "with another host, port or user name, type the key")
+                new = new.replace(masked, value)
+        return new
+
     def shown_url(self, url: str) -> str:
         """A base URL as it is shown: its password masked, and any key or token it holds (an Azure-style
         ``?api-key=``, a key in its path). Echoed back unchanged by an edit, it stands for the URL saved."""

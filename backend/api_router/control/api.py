@@ -295,11 +295,13 @@ class Control:
             if len(values["display_name"]) > DISPLAY_NAME_MAX:
                 raise ControlError(f"display_name must be at most {DISPLAY_NAME_MAX} characters")
         old = services.config.current.providers.get(pid)
-        shown = services.redactor.shown_url
-        if base_url is not None and old is not None and base_url == shown(old.base_url):
-            base_url = old.base_url  # as the form showed it, untouched
-        if usage_base_url is not None and old is not None and usage_base_url == shown(old.usage_base_url):
-            usage_base_url = old.usage_base_url
+        redactor = services.redactor
+        if base_url is not None and old is not None:  # edited from the URL as the form showed it
+            base_url = old.base_url if base_url == redactor.shown_url(old.base_url) else \
+                redactor.unmask_url_secrets("base_url", base_url, old.base_url)
+        if usage_base_url is not None and old is not None:
+            usage_base_url = old.usage_base_url if usage_base_url == redactor.shown_url(old.usage_base_url) else \
+                redactor.unmask_url_secrets("usage_base_url", usage_base_url, old.usage_base_url)
         if base_url is not None:
             values["base_url"] = unmask_url("base_url", _url("base_url", base_url), old.base_url if old else "")
             serving = services.serving
