@@ -198,6 +198,11 @@ async def test_a_200_model_list_that_is_an_error_fails_over(fakes, gateway):
     assert "P2: answered JSON that is not a model list" in message, message
     probe = await gw.api("probe_provider", provider="p1")
     assert not probe["ok"] and "boom" in probe["error"]
+    # Codex's own shape of a model list is one too.
+    p2.models_behaviour = answering({"models": [{"slug": "gpt-5.5"}]})
+    reply = await gw.request("GET", "/v1/models")
+    assert reply.status == 200 and reply.json == {"models": [{"slug": "gpt-5.5"}]}
+    assert (await gw.api("probe_provider", provider="p2"))["models"] == ["gpt-5.5"]
 
 
 async def test_no_provider_configured_is_a_clear_502(gateway):

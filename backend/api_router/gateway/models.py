@@ -51,10 +51,13 @@ async def fetch_models(upstream: Upstream, provider: ProviderConfig, key: str | 
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         return ModelList(False, status, elapsed(), error=f"answered {content_type or 'something'} that is not JSON")
-    items = data.get("data") if isinstance(data, dict) else data
+    # OpenAI's {"data": [...]}, Codex's own {"models": [...]}, or a bare list.
+    items = (data.get("data") if isinstance(data.get("data"), list) else data.get("models")) \
+        if isinstance(data, dict) else data
     if not isinstance(items, list):  # a 200 that is no model list (an error under a success status) fails over
         said = f"answered with an error instead of a model list: {error_text(body, content_type)}" \
             if isinstance(data, dict) and data.get("error") else "answered JSON that is not a model list (no data)"
         return ModelList(False, status, elapsed(), error=said)
-    models = [m["id"] for m in items if isinstance(m, dict) and isinstance(m.get("id"), str)]
+    models = [name for m in items if isinstance(m, dict)
+              and isinstance(name := m.get("id", m.get("slug")), str)]
     return ModelList(True, status, elapsed(), models, body)
