@@ -229,6 +229,9 @@ async def test_a_provider_that_failed_before_the_outage_is_checked_during_it(fak
         assert time.monotonic() < deadline, "still down: no background check asked P1"
         await asyncio.sleep(0.1)
     assert any(e.message.startswith("P1 answers again") for e in gw.services.store.list_events())
+    # p1 ended the outage: it serves next — not p2, the one served last, which still fails.
+    s = await summary(gw)
+    assert (s["state"], s["provider"]) == ("serving", "p1"), s
 
 
 async def test_a_provider_switched_off_during_an_outage_is_no_longer_named(fakes, gateway):

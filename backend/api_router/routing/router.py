@@ -431,6 +431,10 @@ class Router:
                 self._clear(provider, h)
                 h.last_ok_at = self._clock()
                 h.last_error = ""
+                if self._s.down and self._s.active not in (None, provider):
+                    # It ends an outage in which the provider served last failed too: the next request's
+                    # pick serves now, not that one.
+                    self._s.active, self._s.active_reason = None, _NO_REASON
                 self._s.down = ()  # a provider answers: the gateway is not down any more
             else:
                 # A check it failed is a failure like any other: traffic returns to a preferred provider
