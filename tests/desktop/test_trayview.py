@@ -156,3 +156,6 @@ def test_a_long_name_is_cut_in_the_menu() -> None:
     doc["providers"]["a"]["display_name"] = "R" * 200
     a = tray_view(doc).providers[0]
     assert a.label == "R" * 47 + "… — 63 % left ●" and a.name == "R" * 47 + "…"
+    # The state line names it cut the same way (it stretched the menu past the screen all the same).
+    doc["summary"] = {"state": "fallback", "line": f"failover to {'R' * 200}", "provider": "a"}
+    assert tray_view(doc).line == f"failover to {'R' * 47}…"

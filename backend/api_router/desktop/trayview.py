@@ -90,6 +90,10 @@ def tray_view(status: dict[str, Any], *, listening: bool = True, not_listening_r
     summary = status.get("summary") or {}
     if listening:
         line = str(summary.get("line") or "starting")
+        # The provider it names is cut as its entry is (a menu as wide as the screen hides its marks).
+        named = ((status.get("providers") or {}).get(summary.get("provider") or "") or {}).get("display_name")
+        if isinstance(named, str) and len(named) > MENU_NAME_MAX:
+            line = line.replace(named, shortened(named, MENU_NAME_MAX))
     else:
         line = "gateway not listening" + (f": {not_listening_reason}" if not_listening_reason else "")
     lock = status.get("manual_override") or None
