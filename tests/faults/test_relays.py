@@ -1000,7 +1000,7 @@ async def test_a_429_names_the_lock_or_the_disabled_providers_as_the_502_does(fa
     await gw.api("set_provider_disabled", provider="p1", disabled=True)
     p2.always(fp.status(429, "slow down (p2)", headers={"Retry-After": "5"}))
     reply = await gw.responses()
-    assert reply.status == 429 and reply.json["error"]["message"].endswith("disabled: P1")
+    assert reply.status == 429 and reply.json["error"]["message"].endswith("Disabled (switched off): P1 — enable one in API Router to let it serve")
     assert [(d["provider"], (d.get("skipped") or "")[:12]) for d in reply.json["error"]["providers"]] == [
         ("p2", ""), ("p3", "cooling down"), ("p1", "disabled")]
 
@@ -1024,7 +1024,7 @@ async def test_the_429_and_502_errors_list_the_providers_passed_by(fakes, gatewa
     reply = await gw.responses()  # all three cool down now: one is asked as a last resort, the others listed
     listed = reply.json["error"]["providers"]
     assert reply.status == 502 and {p["provider"] for p in listed} == {"p1", "p2", "p3"}
-    assert sum("skipped" in p for p in listed) == 2 and "skipped: " in reply.json["error"]["message"]
+    assert sum("skipped" in p for p in listed) == 2 and "Skipped: " in reply.json["error"]["message"]
 
 
 @pytest.mark.parametrize("event", ["response.failed", "error"])

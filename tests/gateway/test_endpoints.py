@@ -170,8 +170,8 @@ async def test_a_models_502_names_the_providers_not_asked_as_a_requests_502_does
     error = reply.json["error"]
     message = error["message"]
     assert message.startswith("no provider returned a model list — P1: HTTP 503"), message
-    assert "skipped: P2 (cooling down" in message and "HTTP 429: rate limited" in message, message
-    assert message.endswith("disabled: P3"), message
+    assert "Skipped: P2 (cooling down" in message and "HTTP 429: rate limited" in message, message
+    assert message.endswith("Disabled (switched off): P3 — enable one in API Router to let it serve"), message
     assert [(p["provider"], "skipped" in p) for p in error["providers"]] == [("p1", False), ("p2", True), ("p3", True)]
     assert p2.model_requests == [] and p3.model_requests == []
 

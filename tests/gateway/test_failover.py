@@ -121,7 +121,7 @@ async def test_the_502_names_the_lock_the_skipped_and_disabled_providers_and_sug
     assert reply.status == 502, message
     assert "P2: HTTP 404" in message and f"{p2.base_url.removesuffix('/v1')}/v1" in message  # the /v1 hint
     assert "P3: HTTP 503: overloaded" in message
-    assert "skipped: P1 (" in message and "disabled: P4" in message
+    assert "Skipped: P1 (" in message and "Disabled (switched off): P4 — enable one" in message
     disabled = {"provider": "p4", "name": "P4", "status": None, "error": None, "skipped": "disabled"}
     assert disabled in reply.json["error"]["providers"]
     await gw.api("set_manual_override", provider="p3")

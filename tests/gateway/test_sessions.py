@@ -1082,7 +1082,7 @@ async def test_when_all_fail_the_error_names_the_providers_the_conversation_coul
     assert reply.status == 502 and p2.calls == 0
     message = reply.json["error"]["message"]
     assert "P1: HTTP 503: p1 is gone" in message
-    assert "skipped: P2 (" in message and "Codex session file" in message and SID in message, message
+    assert "Skipped: P2 (" in message and "Codex session file" in message and SID in message, message
 
 
 async def test_a_summary_by_a_provider_that_then_fails_counts_for_it_not_for_the_one_that_answers(

@@ -85,9 +85,10 @@ def _not_asked_said(cfg: Config, skipped: Mapping[str, str], disabled: Sequence[
     """The sentences of a 502 that name the providers not asked."""
     parts = []
     if skipped:
-        parts.append("skipped: " + ", ".join(f"{cfg.name_of(pid)} ({why})" for pid, why in skipped.items()))
+        parts.append("Skipped: " + ", ".join(f"{cfg.name_of(pid)} ({why})" for pid, why in skipped.items()))
     if disabled:
-        parts.append("disabled: " + ", ".join(cfg.name_of(pid) for pid in disabled))
+        parts.append("Disabled (switched off): " + ", ".join(cfg.name_of(pid) for pid in disabled)
+                     + " — enable one in API Router to let it serve")
     return parts
 
 
