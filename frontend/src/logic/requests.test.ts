@@ -10,6 +10,7 @@ import {
   pageRange,
   providerCell,
   requestFilters,
+  retryBadge,
   retryLabel,
 } from './requests';
 
@@ -46,6 +47,10 @@ describe('labels', () => {
     expect(retryLabel('rebuild')).toMatch(/history rebuilt/);
     expect(retryLabel('summarize_compaction')).toMatch(/summarised by this provider/);
     expect(retryLabel(null)).toBeNull();
+    // The badge says it in words too (an internal code read as nothing to a person).
+    expect(retryBadge('strip_sealed')).toBe('retried: sealed reasoning removed');
+    expect(retryBadge('rebuild')).not.toMatch(/_/);
+    expect(retryBadge(null)).toBeNull();
   });
 });
 

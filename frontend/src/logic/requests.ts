@@ -110,6 +110,20 @@ export function retryLabel(kind: RetryKind | null | undefined): string | null {
   return RETRIES[kind] ?? `continuity retry: ${kind}`;
 }
 
+/** What the attempt's badge says, in words (its title says more: `retryLabel`). */
+const RETRY_BADGES: Record<RetryKind, string> = {
+  rebuild: 'retried: history rebuilt',
+  strip_sealed: 'retried: sealed reasoning removed',
+  expand_compaction: 'retried: compaction expanded',
+  summarize_compaction: 'retried: summarised first',
+  shorter_summary: 'summary shortened',
+};
+
+export function retryBadge(kind: RetryKind | null | undefined): string | null {
+  if (!kind) return null;
+  return RETRY_BADGES[kind] ?? `retried: ${String(kind).replace(/_/g, ' ')}`;
+}
+
 /** 980 → "980 B", 41_234 → "40.3 KB", 5_300_000 → "5.1 MB"; null → "—". */
 export function formatBytes(n: number | null | undefined): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return '—';

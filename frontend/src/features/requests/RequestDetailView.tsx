@@ -1,7 +1,7 @@
 import type { Bridge } from '../../bridge';
 import { modelPath } from '../../logic/analytics';
 import { formatCount, formatDateTime, formatLatency } from '../../logic/format';
-import { chainOutcome, formatBytes, retryLabel } from '../../logic/requests';
+import { chainOutcome, formatBytes, retryBadge, retryLabel } from '../../logic/requests';
 import { routeHash } from '../../logic/route';
 import type { ProviderId, RequestRow } from '../../types';
 import { Badge } from '../../ui/Badge';
@@ -134,7 +134,7 @@ export function RequestDetailView({ bridge, row, nameOf }: Props) {
                         ) : null}
                         {retry ? (
                           <span className="badge badge--warn badge--xs" title={retry}>
-                            retry: {a.retry}
+                            {retryBadge(a.retry)}
                           </span>
                         ) : null}
                       </span>
