@@ -48,7 +48,7 @@ describe('provider test results', () => {
   it('an older run that finishes last does not replace the newer result', async () => {
     const runs = [deferred<ActionResult<ProviderTest>>(), deferred<ActionResult<ProviderTest>>()];
     const queue = [...runs];
-    const actions = { testProvider: vi.fn(() => queue.shift()!.promise), testAllProviders: vi.fn() };
+    const actions = { testProvider: vi.fn(() => queue.shift()!.promise) };
     const { result } = renderHook(() => useProviderTests(actions));
     act(() => result.current.test('p'));
     act(() => result.current.close('p'));
@@ -60,7 +60,7 @@ describe('provider test results', () => {
 
   it('a strip closed while its test runs stays closed', async () => {
     const run = deferred<ActionResult<ProviderTest>>();
-    const { result } = renderHook(() => useProviderTests({ testProvider: () => run.promise, testAllProviders: vi.fn() }));
+    const { result } = renderHook(() => useProviderTests({ testProvider: () => run.promise }));
     act(() => result.current.test('q'));
     act(() => result.current.close('q'));
     await act(async () => run.resolve(passed('late')));
@@ -68,18 +68,33 @@ describe('provider test results', () => {
   });
 
   it('a row tested on its own during "Test all" keeps its own result', async () => {
-    const all = deferred<ActionResult<{ results: Record<string, ProviderTest> }>>();
-    const one = deferred<ActionResult<ProviderTest>>();
-    const actions = { testProvider: () => one.promise, testAllProviders: () => all.promise };
-    const { result } = renderHook(() => useProviderTests(actions as never));
+    const runs: Record<string, ReturnType<typeof deferred<ActionResult<ProviderTest>>>[]> = { a: [], b: [] };
+    const testProvider = (id: string) => {
+      const d = deferred<ActionResult<ProviderTest>>();
+      runs[id].push(d);
+      return d.promise;
+    };
+    const { result } = renderHook(() => useProviderTests({ testProvider }));
     act(() => result.current.testAll(['a', 'b']));
     act(() => result.current.test('b'));
-    await act(async () => one.resolve(passed('alone')));
-    await act(async () =>
-      all.resolve({ ok: true, value: { results: { a: { ok: true } as unknown as ProviderTest, b: { ok: false } as unknown as ProviderTest } } }),
-    );
+    await act(async () => runs.b[1].resolve(passed('alone')));
+    await act(async () => runs.a[0].resolve(passed('a')));
+    await act(async () => runs.b[0].resolve(failed('from test all')));
     expect(result.current.byId.b).toEqual({ loading: false, result: { ok: true, note: 'alone' } });
-    expect(result.current.byId.a).toEqual({ loading: false, result: { ok: true } });
+    expect(result.current.byId.a).toEqual({ loading: false, result: { ok: true, note: 'a' } });
+  });
+
+  it('"Test all" shows each provider\'s result as soon as it has one, and is busy until the last', async () => {
+    const a = deferred<ActionResult<ProviderTest>>();
+    const slow = deferred<ActionResult<ProviderTest>>();
+    const { result } = renderHook(() => useProviderTests({ testProvider: (id: string) => (id === 'a' ? a : slow).promise }));
+    act(() => result.current.testAll(['a', 'slow']));
+    await act(async () => a.resolve(passed('quick')));
+    expect(result.current.byId.a).toEqual({ loading: false, result: { ok: true, note: 'quick' } });
+    expect(result.current.byId.slow).toMatchObject({ loading: true });
+    expect(result.current.allBusy).toBe(true);
+    await act(async () => slow.resolve(failed('hung')));
+    expect(result.current.allBusy).toBe(false);
   });
 });
 

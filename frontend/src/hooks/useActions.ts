@@ -133,7 +133,6 @@ function makeActions({ bridge, refresh, apply, toasts, currentNames }: ActionCon
     probeProvider: (provider: ProviderId) => run(`Probe of ${n(provider)} failed`, 'probe_provider', { provider }),
     /** The status is polled again afterwards: a pass clears unhealthy / unresponsive, and last_test changes. */
     testProvider: (provider: ProviderId) => run(`Could not test ${n(provider)}`, 'test_provider', { provider }),
-    testAllProviders: () => run('Could not test the providers', 'test_all_providers', {}),
     markEventsSeen: () => run('Could not mark the events as seen', 'mark_events_seen', {}),
     rotateGatewayToken: () =>
       run('Could not rotate the gateway token', 'rotate_gateway_token', {}, { success: 'Gateway token rotated' }),

@@ -123,7 +123,7 @@ export function ProvidersPanel(props: Props) {
 
   const liveProbes = useLive(serverIds, probes.byId);
   const liveTests = useLive(serverIds, tests.byId);
-  const testable = serverIds.filter((id) => !providers[id]?.disabled);
+  const testable = serverIds.filter((id) => !providers[id]?.disabled && Boolean(providers[id]?.base_url));
 
   return (
     <section ref={sectionRef} className="card card--table" aria-label="Providers">

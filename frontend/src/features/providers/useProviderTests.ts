@@ -1,5 +1,5 @@
 import { useCallback, useState } from 'react';
-import type { ActionResult, Actions } from '../../hooks/useActions';
+import type { Actions } from '../../hooks/useActions';
 import type { ProviderId, ProviderTest } from '../../types';
 import { type RunState, useResultsById } from './useResultsById';
 
@@ -15,8 +15,12 @@ export interface ProviderTests {
   close: (id: ProviderId) => void;
 }
 
-/** test_provider / test_all_providers with per-provider state for the result strips. */
-export function useProviderTests(actions: Pick<Actions, 'testProvider' | 'testAllProviders'>): ProviderTests {
+/**
+ * test_provider with per-provider state for the result strips. "Test all" tests each provider on its
+ * own, at the same time, so each row shows its result as soon as it has one (a relay that hangs holds
+ * up only its own row).
+ */
+export function useProviderTests(actions: Pick<Actions, 'testProvider'>): ProviderTests {
   const { byId, start, finish, close } = useResultsById<ProviderTest>();
   const [allBusy, setAllBusy] = useState(false);
 
@@ -32,16 +36,8 @@ export function useProviderTests(actions: Pick<Actions, 'testProvider' | 'testAl
     (ids: readonly ProviderId[]) => {
       setAllBusy(true);
       const run = start(ids);
-      void actions.testAllProviders().then((r) => {
-        setAllBusy(false);
-        const outcomes: Record<ProviderId, ActionResult<ProviderTest> | undefined> = {};
-        for (const id of ids) {
-          const result = r.ok ? r.value.results[id] : undefined;
-          // Not in the results: not tested (disabled, or no base URL).
-          outcomes[id] = result ? { ok: true, value: result } : r.ok ? undefined : r;
-        }
-        finish(run, outcomes);
-      });
+      const each = ids.map((id) => actions.testProvider(id).then((r) => finish(run, { [id]: r })));
+      void Promise.all(each).then(() => setAllBusy(false));
     },
     [actions, start, finish],
   );
