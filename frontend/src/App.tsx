@@ -127,7 +127,15 @@ export function Shell({ bridge, initial, intervalMs, onForgetToken }: ShellProps
           settingsSaved={settingsSaved}
         />
       ) : status ? (
-        <Dashboard status={status} names={names} token={token} actions={actions} refresh={refresh} onRotateToken={rotateToken} />
+        <Dashboard
+          status={status}
+          names={names}
+          token={token}
+          actions={actions}
+          refresh={refresh}
+          onRotateToken={rotateToken}
+          stale={error !== null && error !== undefined}
+        />
       ) : (
         <main className="placeholder">
           <p className={error ? 'text-bad' : 'muted'} role="status">

@@ -181,7 +181,7 @@ export function createHttpBridge(opts: HttpBridgeOptions = {}): Bridge {
         cache: 'no-store',
       });
     } catch (e) {
-      throw new BridgeError(`Cannot reach the gateway: ${errorMessage(e)}`, { kind: 'network', method });
+      throw unreachable(e, method);
     }
     const text = await res.text().catch(() => '');
     let body: unknown = undefined;
@@ -255,7 +255,7 @@ export function createHttpBridge(opts: HttpBridgeOptions = {}): Bridge {
           cache: 'no-store',
         });
       } catch (e) {
-        throw new BridgeError(`Cannot reach the gateway: ${errorMessage(e)}`, { kind: 'network', method });
+        throw unreachable(e, method);
       }
       if (!res.ok) {
         const text = await res.text().catch(() => '');
@@ -390,4 +390,12 @@ export interface CreateBridgeOptions extends HttpBridgeOptions {
 export async function createBridge(opts: CreateBridgeOptions = {}): Promise<Bridge> {
   const api = await waitForDesktopApi(opts.window ?? window, opts.desktopWaitMs ?? 1500);
   return api ? createDesktopBridge(api) : createHttpBridge(opts);
+}
+
+/** A call that got no answer at all: the app not running (or restarting), in words that say so. */
+function unreachable(e: unknown, method: string): BridgeError {
+  return new BridgeError(`Cannot reach API Router's gateway (is the app running?): ${errorMessage(e)}`, {
+    kind: 'network',
+    method,
+  });
 }

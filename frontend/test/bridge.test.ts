@@ -99,7 +99,7 @@ describe('HTTP transport', () => {
     const bridge = createHttpBridge({ fetch, tokenStore: memoryStore('t') });
     await expect(bridge.call('get_status')).rejects.toMatchObject({
       kind: 'network',
-      message: 'Cannot reach the gateway: Failed to fetch',
+      message: "Cannot reach API Router's gateway (is the app running?): Failed to fetch",
     });
   });
 

@@ -162,6 +162,26 @@ describe('Requests page', () => {
     expect(screen.queryByRole('group', { name: 'Request req_0003' })).toBeNull();
   });
 
+  it('says it is not updating while the gateway does not answer, and is live again after', async () => {
+    const backend = new FakeBackend();
+    let down = false;
+    const fetch = (input: RequestInfo | URL, init?: RequestInit) =>
+      down ? Promise.reject(new TypeError('Failed to fetch')) : backend.fetch(input, init);
+    sessionStorage.setItem(TOKEN_STORAGE_KEY, backend.token);
+    const bridge = createHttpBridge({ fetch, tokenStore: sessionTokenStore(window.sessionStorage) });
+    render(
+      <ToastProvider>
+        <RequestsPage bridge={bridge} actions={{ exportRequests: vi.fn() } as never} providerOrder={['p1']} names={NAMES}
+          params={{}} onOpenSettings={() => {}} pollMs={40} />
+      </ToastProvider>,
+    );
+    await waitFor(() => expect(screen.getByTestId('requests-live').textContent).toMatch(/Live · updates/), SLOW);
+    down = true;
+    await waitFor(() => expect(screen.getByTestId('requests-live').textContent).toMatch(/^Not updating: the gateway is not answering/), SLOW);
+    down = false;
+    await waitFor(() => expect(screen.getByTestId('requests-live').textContent).toMatch(/Live/), SLOW);
+  });
+
   it('says so when no provider was asked, instead of an empty attempt table', async () => {
     const backend = new FakeBackend();
     backend.requests = backend.requests.map((r) => (r.id === 6 ? { ...r, attempts: [] } : r));

@@ -15,10 +15,12 @@ interface Props {
   actions: Actions;
   refresh: () => Promise<void>;
   onRotateToken: () => Promise<ActionResult<TokenResult>>;
+  /** The last status could not be refreshed: what it says is the last known state. */
+  stale?: boolean;
 }
 
 /** The dashboard: layout only, data comes in through props. */
-export function Dashboard({ status, names, token, actions, refresh, onRotateToken }: Props) {
+export function Dashboard({ status, names, token, actions, refresh, onRotateToken, stale = false }: Props) {
   return (
     <main className="dash" aria-label="Dashboard">
       {status.summary && showsDownBanner(status.summary, status.provider_order.length) ? <DownBanner summary={status.summary} /> : null}
@@ -35,6 +37,7 @@ export function Dashboard({ status, names, token, actions, refresh, onRotateToke
           requestsToday={status.requests_today ?? null}
           token={token}
           onRotateToken={onRotateToken}
+          stale={stale}
         />
         <RoutingCard
           routing={status.routing}

@@ -22,6 +22,8 @@ interface Props {
   requestsToday: number | null;
   token: string | null;
   onRotateToken: () => Promise<ActionResult<TokenResult>>;
+  /** The gateway could not be reached since: the summary is the last one known, not the state now. */
+  stale?: boolean;
 }
 
 const SUMMARY_TONE: Record<StatusSummary['state'], string> = {
@@ -51,7 +53,13 @@ export const StatusCard = memo(function StatusCard(p: Props) {
           <>
             <dt>Now</dt>
             <dd data-testid="status-summary" data-state={p.summary.state} title={p.summary.reason || undefined}>
-              <span className={`summary summary--${SUMMARY_TONE[p.summary.state] ?? 'muted'}`}>{p.summary.line}</span>
+              {p.stale ? (
+                <span className="summary summary--muted" data-stale="true">
+                  Last known: {p.summary.line} (the gateway is not answering now)
+                </span>
+              ) : (
+                <span className={`summary summary--${SUMMARY_TONE[p.summary.state] ?? 'muted'}`}>{p.summary.line}</span>
+              )}
               {/* The reason once: not when the banner shows it, nor when "Active" below says the same. */}
               {p.summary.reason && p.summary.state !== 'down' && p.summary.reason !== p.activeReason ? (
                 <span className="muted"> · {p.summary.reason}</span>

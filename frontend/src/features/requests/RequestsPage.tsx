@@ -83,7 +83,9 @@ export function RequestsPage({
           Requests
         </h1>
         <span className="muted small" data-testid="requests-live">
-          {paging.live ? (
+          {paging.live && paging.page.error ? (
+            `Not updating: the gateway is not answering (trying again every ${Math.round(pollMs / 1000)} s)`
+          ) : paging.live ? (
             <>
               <span className="live-dot" aria-hidden="true" /> Live · updates every {Math.round(pollMs / 1000)} s
             </>

@@ -65,7 +65,7 @@ export function Header({ page, version, connectionError, codexState, onConnectCo
           title={connectionError ?? 'Status refreshes every 1.5 s'}
         >
           <span className="conn__dot" aria-hidden="true" />
-          <span className="conn__text">{connectionError ? `Gateway unreachable: ${connectionError}` : 'Live'}</span>
+          <span className="conn__text">{connectionError ? 'Gateway not answering · retrying' : 'Live'}</span>
         </span>
         <button
           type="button"
