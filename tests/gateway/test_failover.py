@@ -348,6 +348,23 @@ async def test_the_serving_reason_follows_a_new_display_name(fakes, gateway):
                for e in status["recent_events"])
 
 
+async def test_the_serving_reason_never_names_a_deleted_provider(fakes, gateway):
+    """p2 serves because p1 failed, and then p1 is deleted: the reason that named it goes too — the
+    status says afresh who serves and why, naming no provider that no longer exists."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"failure_threshold": 1})
+    p1.always(fp.status(500, "p1 says 500"))
+    p2.always(fp.status(500, "p2 says 500"))
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p3"
+    assert "p2 says 500" in (await gw.api("get_status"))["active_reason"]
+    await gw.api("delete_provider", provider="p2")
+    status = await gw.api("get_status")
+    shown = json.dumps([status["active_reason"], status["summary"]])
+    assert "p2" not in shown.lower(), shown
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p3"
+    assert "p2" not in (await gw.api("get_status"))["active_reason"].lower()
+
+
 async def test_a_served_attempt_is_timed_the_same_whether_or_not_another_was_asked_first(fakes, gateway):
     """A relay sends response.created at once and the answer later: the provider's time to first byte is
     to its answer's start, whether the request was its alone (rebuilt from the row) or a failover's."""

@@ -24,6 +24,9 @@ class Phrase:
     def render(self, name: Callable[[str | None], str]) -> str:
         return "".join(part if isinstance(part, str) else name(part.provider) for part in self.parts)
 
+    def mentions(self, provider: str) -> bool:
+        return any(isinstance(part, Mention) and part.provider == provider for part in self.parts)
+
     def renamed(self, old: str, new: str) -> Phrase:
         return Phrase(tuple(Mention(new) if isinstance(part, Mention) and part.provider == old else part
                             for part in self.parts))

@@ -518,7 +518,8 @@ class Router:
         with self._lock:
             self._s.health.pop(provider, None)
             self._unresponsive.discard(provider)
-            if self._s.active == provider:
+            # Serving for a reason that names it (it failed): routing says afresh who serves and why.
+            if self._s.active == provider or self._s.active_reason.mentions(provider):
                 self._s.active, self._s.active_reason = None, _NO_REASON
             if self._s.released == provider:
                 self._s.released = None
