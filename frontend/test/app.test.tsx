@@ -2,7 +2,7 @@ import { act, fireEvent, render, screen, waitFor, within } from '@testing-librar
 import { describe, expect, it, vi } from 'vitest';
 import { App } from '../src/App';
 import { TOKEN_STORAGE_KEY, createDesktopBridge, createHttpBridge, sessionTokenStore } from '../src/bridge';
-import { FakeBackend, FakeError } from './fakeBackend';
+import { FakeBackend, FakeError, cuttableBrowserBridge } from './fakeBackend';
 import { desktopApp } from './desktopApp';
 
 function browserApp(backend = new FakeBackend(), pollIntervalMs = 40) {
@@ -114,22 +114,17 @@ describe('browser mode: token gate', () => {
 
 describe('the gateway stops answering', () => {
   it('says the dashboard shows the last known state and the connection is down, in words; then recovers', async () => {
-    const backend = new FakeBackend();
-    let down = false;
-    const fetch = (input: RequestInfo | URL, init?: RequestInit) =>
-      down ? Promise.reject(new TypeError('Failed to fetch')) : backend.fetch(input, init);
-    sessionStorage.setItem(TOKEN_STORAGE_KEY, backend.token);
-    const bridge = createHttpBridge({ fetch, tokenStore: sessionTokenStore(window.sessionStorage) });
+    const { network, bridge } = cuttableBrowserBridge(new FakeBackend());
     render(<App bridge={bridge} pollIntervalMs={40} />);
     await screen.findByTestId('gateway-url');
     expect(screen.getByTestId('status-summary').textContent).toBe('Relay One · serving');
-    down = true;
+    network.down = true;
     await waitFor(() => expect(screen.getByTestId('connection').textContent).toBe('Gateway not answering · retrying'));
     expect(screen.getByTestId('connection').getAttribute('title')).toContain('is the app running?');
     expect(screen.getByTestId('status-summary').textContent).toBe(
       'Last known: Relay One · serving (the gateway is not answering now)',
     );
-    down = false;
+    network.down = false;
     await waitFor(() => expect(screen.getByTestId('status-summary').textContent).toBe('Relay One · serving'));
     expect(screen.getByTestId('connection').textContent).toBe('Live');
   });

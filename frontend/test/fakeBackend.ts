@@ -16,6 +16,7 @@ import type {
   StatusSummary,
   UiSettings,
 } from '../src/types';
+import { TOKEN_STORAGE_KEY, createHttpBridge, sessionTokenStore } from '../src/bridge';
 import {
   NOW,
   makeQuotaEntry,
@@ -709,4 +710,16 @@ function renameKey<T>(map: Record<string, T>, from: string, to: string): Record<
 
 export function json(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+}
+
+/**
+ * A browser-mode bridge over `backend` with its token remembered, whose network can be cut: while
+ * `network.down`, every call fails as a fetch to a gateway that is not running does.
+ */
+export function cuttableBrowserBridge(backend: FakeBackend) {
+  const network = { down: false };
+  const fetch = (input: RequestInfo | URL, init?: RequestInit) =>
+    network.down ? Promise.reject(new TypeError('Failed to fetch')) : backend.fetch(input, init);
+  sessionStorage.setItem(TOKEN_STORAGE_KEY, backend.token);
+  return { network, bridge: createHttpBridge({ fetch, tokenStore: sessionTokenStore(window.sessionStorage) }) };
 }

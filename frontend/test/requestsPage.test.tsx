@@ -9,7 +9,7 @@ import { ToastProvider } from '../src/hooks/toasts';
 import type { Actions } from '../src/hooks/useActions';
 import { providerNames } from '../src/logic/names';
 import { parseRoute } from '../src/logic/route';
-import { FakeBackend, FakeError, SESSION_A, SESSION_B, makeStatus } from './fakeBackend';
+import { FakeBackend, FakeError, SESSION_A, SESSION_B, cuttableBrowserBridge, makeStatus } from './fakeBackend';
 import { manyRequests } from './fakeUsage';
 
 const NAMES = providerNames(makeStatus().providers);
@@ -163,12 +163,7 @@ describe('Requests page', () => {
   });
 
   it('says it is not updating while the gateway does not answer, and is live again after', async () => {
-    const backend = new FakeBackend();
-    let down = false;
-    const fetch = (input: RequestInfo | URL, init?: RequestInit) =>
-      down ? Promise.reject(new TypeError('Failed to fetch')) : backend.fetch(input, init);
-    sessionStorage.setItem(TOKEN_STORAGE_KEY, backend.token);
-    const bridge = createHttpBridge({ fetch, tokenStore: sessionTokenStore(window.sessionStorage) });
+    const { network, bridge } = cuttableBrowserBridge(new FakeBackend());
     render(
       <ToastProvider>
         <RequestsPage bridge={bridge} actions={{ exportRequests: vi.fn() } as never} providerOrder={['p1']} names={NAMES}
@@ -176,9 +171,9 @@ describe('Requests page', () => {
       </ToastProvider>,
     );
     await waitFor(() => expect(screen.getByTestId('requests-live').textContent).toMatch(/Live · updates/), SLOW);
-    down = true;
+    network.down = true;
     await waitFor(() => expect(screen.getByTestId('requests-live').textContent).toMatch(/^Not updating: the gateway is not answering/), SLOW);
-    down = false;
+    network.down = false;
     await waitFor(() => expect(screen.getByTestId('requests-live').textContent).toMatch(/Live/), SLOW);
   });
 

@@ -250,6 +250,18 @@ async def test_a_provider_back_in_rotation_takes_a_request_waiting_on_a_silent_o
     assert "all_down" not in [e.kind for e in gw.services.store.recent_events()]
 
 
+def headers_only(content_type: str = "application/json", *, status: int = 200, length: int | None = None,
+                 hold: float = 30) -> fp.Behaviour:
+    """Headers at once (``length``: a Content-Length announced), then not one byte of body."""
+    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        headers = {"Content-Type": content_type, **({"Content-Length": str(length)} if length is not None else {})}
+        resp = web.StreamResponse(status=status, headers=headers)
+        await resp.prepare(request)
+        await asyncio.sleep(hold)
+        return resp
+    return run
+
+
 async def found_not_answering(gw: Harness, pid: str) -> None:
     """What another request does when it finds ``pid`` silent past its deadline."""
     cfg = gw.services.config.current
@@ -415,16 +427,6 @@ async def test_a_stream_whose_answer_has_begun_is_kept_when_its_provider_is_foun
     assert attempts(gw) == [("p1", "ok")] and client_requests(p2) == 0
 
 
-def event_stream_headers_only(hold: float = 30) -> fp.Behaviour:
-    """200 text/event-stream at once, then nothing."""
-    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await resp.prepare(request)
-        await asyncio.sleep(hold)
-        return resp
-    return run
-
-
 @pytest.mark.parametrize("silence", ["no_headers", "event_stream_headers"])
 @pytest.mark.parametrize("hedge", [False, True])
 async def test_streams_timing_out_together_on_a_silent_provider_count_one_failure(fakes, gateway, hedge, silence):
@@ -434,7 +436,7 @@ async def test_streams_timing_out_together_on_a_silent_provider_count_one_failur
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, routing={**QUICK, "request_timeout_seconds": 2, "hedge": hedge,
                                            "check_interval_seconds": 60})
-    p1.always(fp.hang() if silence == "no_headers" else event_stream_headers_only())
+    p1.always(fp.hang() if silence == "no_headers" else headers_only("text/event-stream"))
     replies = await asyncio.gather(*(gw.responses(stream=True) for _ in range(3)))
     assert [r.status for r in replies] == [502] * 3
     assert health(gw, "p1")["consecutive_failures"] == 1
@@ -748,14 +750,6 @@ async def test_a_json_answer_that_trickles_in_is_cut_at_the_request_timeout(fake
     assert health(gw, "p1")["status"] == "unhealthy"  # it answered, too slowly: a failure, still in rotation
 
 
-def headers_only(hold: float = 30) -> fp.Behaviour:
-    """200 application/json at once, then not one byte of body."""
-    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
-        await resp.prepare(request)
-        await asyncio.sleep(hold)
-        return resp
-    return run
 
 
 @pytest.mark.parametrize("cut_by", ["request_timeout", "idle_timeout"])
@@ -778,21 +772,13 @@ async def test_a_json_answer_of_headers_only_is_no_answer(fakes, gateway, cut_by
     assert reply.headers["X-API-Router-Provider"] == "p2" and took < 0.5 and client_requests(p1) == 1
 
 
-def error_status_without_its_body(hold: float = 30) -> fp.Behaviour:
-    """A 500 that announces 100 bytes of body and sends none."""
-    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
-        resp = web.StreamResponse(status=500, headers={"Content-Type": "application/json", "Content-Length": "100"})
-        await resp.prepare(request)
-        await asyncio.sleep(hold)
-        return resp
-    return run
 
 
 @pytest.mark.parametrize("stream", [False, True])
 async def test_an_error_status_whose_body_never_comes_costs_the_request_timeout_at_most(fakes, gateway, stream):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 2})
-    p1.always(error_status_without_its_body())
+    p1.always(headers_only(status=500, length=100))  # 100 bytes announced, none sent
     reply, took = await timed(gw.responses(stream=stream))
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
     assert took < 3.5, took
