@@ -109,6 +109,7 @@ export function Shell({ bridge, initial, intervalMs, onForgetToken }: ShellProps
         page={route.page}
         version={status?.version ?? null}
         connectionError={error ? error.message : null}
+        unreachable={error?.kind === 'network'}
         codexState={codex.state}
         onConnectCodex={openCodex}
         onSettings={openSettings}
@@ -134,7 +135,7 @@ export function Shell({ bridge, initial, intervalMs, onForgetToken }: ShellProps
           actions={actions}
           refresh={refresh}
           onRotateToken={rotateToken}
-          stale={error !== null && error !== undefined}
+          stale={error?.kind === 'network'}
         />
       ) : (
         <main className="placeholder">

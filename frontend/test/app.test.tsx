@@ -130,6 +130,19 @@ describe('the gateway stops answering', () => {
   });
 });
 
+describe('the gateway answers with an error', () => {
+  it('is told as that error, not as a gateway that does not answer', async () => {
+    const { network, bridge } = cuttableBrowserBridge(new FakeBackend());
+    render(<App bridge={bridge} pollIntervalMs={40} />);
+    await screen.findByTestId('gateway-url');
+    network.serverError = 'internal error in API Router; see its log';
+    await waitFor(() => expect(screen.getByTestId('connection').textContent).toMatch(/^Gateway error: .*internal error/));
+    expect(screen.getByTestId('status-summary').textContent).toBe('Relay One · serving');
+    network.serverError = null;
+    await waitFor(() => expect(screen.getByTestId('connection').textContent).toBe('Live'));
+  });
+});
+
 describe('dashboard', () => {
   it('shows status, providers in order, health, cooldown countdown and events', async () => {
     await desktopApp();

@@ -714,12 +714,19 @@ export function json(status: number, body: unknown): Response {
 
 /**
  * A browser-mode bridge over `backend` with its token remembered, whose network can be cut: while
- * `network.down`, every call fails as a fetch to a gateway that is not running does.
+ * `network.down`, every call fails as a fetch to a gateway that is not running does; while
+ * `network.serverError` is set, every call is answered 500 with that message.
  */
 export function cuttableBrowserBridge(backend: FakeBackend) {
-  const network = { down: false };
-  const fetch = (input: RequestInfo | URL, init?: RequestInit) =>
-    network.down ? Promise.reject(new TypeError('Failed to fetch')) : backend.fetch(input, init);
+  const network: { down: boolean; serverError: string | null } = { down: false, serverError: null };
+  const fetch = (input: RequestInfo | URL, init?: RequestInit) => {
+    if (network.down) return Promise.reject(new TypeError('Failed to fetch'));
+    if (network.serverError !== null) {
+      const body = JSON.stringify({ error: { message: network.serverError, type: 'internal_error' } });
+      return Promise.resolve(new Response(body, { status: 500, headers: { 'Content-Type': 'application/json' } }));
+    }
+    return backend.fetch(input, init);
+  };
   sessionStorage.setItem(TOKEN_STORAGE_KEY, backend.token);
   return { network, bridge: createHttpBridge({ fetch, tokenStore: sessionTokenStore(window.sessionStorage) }) };
 }

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { errorMessage } from '../bridge';
+import { BridgeError, errorMessage } from '../bridge';
 import { replaceEqualDeep } from '../logic/share';
 
 export interface Query<T> {
@@ -7,6 +7,8 @@ export interface Query<T> {
   data: T | null;
   /** The last failure for the current key; null once a fetch succeeds. */
   error: string | null;
+  /** That failure is the gateway not answering at all (not running, restarting), not an error it told. */
+  unreachable: boolean;
   /** A fetch for the current key is under way. */
   loading: boolean;
   /** Fetch again now; never throws. */
@@ -16,6 +18,7 @@ export interface Query<T> {
 interface Entry<T> {
   data: T | null;
   error: string | null;
+  unreachable: boolean;
 }
 
 /**
@@ -36,9 +39,10 @@ export function useQuery<T>(key: string | null, load: () => Promise<T>, interval
     let next: Entry<T> | null = null;
     try {
       const value = await read();
-      if (mine === seq.current[k]) next = { data: value, error: null };
+      if (mine === seq.current[k]) next = { data: value, error: null, unreachable: false };
     } catch (e) {
-      if (mine === seq.current[k]) next = { data: null, error: errorMessage(e) };
+      const unreachable = e instanceof BridgeError && e.kind === 'network';
+      if (mine === seq.current[k]) next = { data: null, error: errorMessage(e), unreachable };
     } finally {
       setInflight((m) => ({ ...m, [k]: Math.max(0, (m[k] ?? 1) - 1) }));
     }
@@ -48,8 +52,8 @@ export function useQuery<T>(key: string | null, load: () => Promise<T>, interval
       const prev = c[k];
       // A failed refresh keeps the data it had.
       const data = got.error !== null ? prev?.data ?? null : replaceEqualDeep(prev?.data ?? undefined, got.data as T);
-      if (prev && prev.data === data && prev.error === got.error) return c;
-      return { ...c, [k]: { data, error: got.error } };
+      if (prev && prev.data === data && prev.error === got.error && prev.unreachable === got.unreachable) return c;
+      return { ...c, [k]: { data, error: got.error, unreachable: got.unreachable } };
     });
   }, []);
 
@@ -77,6 +81,7 @@ export function useQuery<T>(key: string | null, load: () => Promise<T>, interval
   return {
     data: entry?.data ?? null,
     error: entry?.error ?? null,
+    unreachable: entry?.unreachable ?? false,
     loading: key !== null && (inflight[key] ?? 0) > 0,
     refresh,
   };

@@ -83,7 +83,7 @@ export function RequestsPage({
           Requests
         </h1>
         <span className="muted small" data-testid="requests-live">
-          {paging.live && paging.page.error ? (
+          {paging.live && paging.page.unreachable ? (
             `Not updating: the gateway is not answering (trying again every ${Math.round(pollMs / 1000)} s)`
           ) : paging.live ? (
             <>

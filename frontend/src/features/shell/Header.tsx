@@ -7,6 +7,8 @@ interface Props {
   page: Page;
   version: string | null;
   connectionError: string | null;
+  /** The gateway does not answer at all (else it answered with an error). */
+  unreachable?: boolean;
   codexState: CodexState | null;
   onConnectCodex: () => void;
   onSettings: () => void;
@@ -43,7 +45,7 @@ const PAGES: readonly { page: Page; label: string }[] = [
   { page: 'usage', label: 'Usage' },
 ];
 
-export function Header({ page, version, connectionError, codexState, onConnectCodex, onSettings, onForgetToken, ref }: Props) {
+export function Header({ page, version, connectionError, unreachable = false, codexState, onConnectCodex, onSettings, onForgetToken, ref }: Props) {
   return (
     <header ref={ref} className="topbar">
       <div className="brand">
@@ -65,7 +67,9 @@ export function Header({ page, version, connectionError, codexState, onConnectCo
           title={connectionError ?? 'Status refreshes every 1.5 s'}
         >
           <span className="conn__dot" aria-hidden="true" />
-          <span className="conn__text">{connectionError ? 'Gateway not answering · retrying' : 'Live'}</span>
+          <span className="conn__text">
+            {!connectionError ? 'Live' : unreachable ? 'Gateway not answering · retrying' : `Gateway error: ${connectionError}`}
+          </span>
         </span>
         <button
           type="button"
