@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from api_router.secrets import TOKEN_RE, Redactor, SecretsFile, mask
+from api_router.secrets import TOKEN_RE, Redactor, Secrets, SecretsFile, mask
 
 
 def mode(path):
@@ -323,3 +323,21 @@ def test_a_key_with_nothing_to_escape_is_scanned_for_once(tmp_path):
     forms = [form for form, _ in r._values]
     assert len(forms) == len(set(forms))
     assert forms.count("sk-plain-0123456789") == 1
+
+
+def test_an_edited_url_gets_each_masked_secret_back_at_its_own_place() -> None:
+    """A URL with a password and a key (both short enough to be shown as ••••): an edit of its path keeps
+    the password where the password was and the key where the key was; a mask moved elsewhere, or the
+    host changed, is refused."""
+    redactor = Redactor()
+    redactor.update(Secrets(gateway_token="g" * 40, provider_keys={"p": "KEY1234567890"}))
+    redactor.update_url_passwords({"pw12345"})
+    old = "https://u:pw12345@host.example/v1?api-key=KEY1234567890"
+    shown = redactor.shown_url(old)
+    assert "KEY1234567890" not in shown and "pw12345" not in shown
+    edited = redactor.unmask_url_secrets("base_url", shown.replace("/v1", "/v2"), old)
+    assert edited == "https://u:pw12345@host.example/v2?api-key=KEY1234567890"
+    with pytest.raises(ValueError, match="type the key"):
+        redactor.unmask_url_secrets("base_url", shown.replace("api-key", "key"), old)
+    with pytest.raises(ValueError, match="type the key"):
+        redactor.unmask_url_secrets("base_url", shown.replace("host.example", "other.example"), old)

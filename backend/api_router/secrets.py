@@ -385,15 +385,20 @@ class Redactor:
         return text
 
     def unmask_url_secrets(self, name: str, new: str, old: str) -> str:
-        """A URL edited from the one ``shown_url`` showed: a key still shown masked stands for the one the
-        old URL held — for the same account only (scheme, user, host, port), as a masked password does."""
-        for value, masked in self._values:
-            if value in old and masked in new and value not in new:
-                if _account(new) != _account(old):
-                    raise ValueError(f"{name}: {masked} stands for the key saved with the address as it was; "
-                                     "with another host, port or user name, type the key")
-                new = new.replace(masked, value)
-        return new
+        """A URL edited from the one ``shown_url`` showed: a piece of it still as shown there — the part
+        before the path, a path segment at its place, a query parameter by its name — is that piece as
+        saved, for the same account only (scheme, user, host, port), as a masked password is. A mask
+        left anywhere else is refused: the secret it stood for is typed again."""
+        shown = self.shown_url(old)
+        # The secrets in it besides its password (that one is unmask_url's).
+        masks = {masked for value, masked in self._values if value in mask_url(old)}
+        if shown == old or not any(m in new for m in masks):
+            return new
+        restored = _pieces_as_saved(new, shown, old) if _account(new) == _account(old) else new
+        if any(m in restored for m in masks):
+            raise ValueError(f"{name}: a masked key stands for the one saved with the address as it was, at its "
+                             "place in it; with another host, port or user name, or moved, type the key again")
+        return restored
 
     def shown_url(self, url: str) -> str:
         """A base URL as it is shown: its password masked, and any key or token it holds (an Azure-style
@@ -528,3 +533,25 @@ def _account(url: str) -> tuple[str, str | None, str | None, int | None] | None:
         return parts.scheme.lower(), parts.username, parts.hostname, parts.port
     except ValueError:
         return None
+
+
+def _pieces_as_saved(new: str, shown: str, saved: str) -> str:
+    """``new`` with each piece equal to ``shown``'s at the same place taken from ``saved`` (``shown`` is
+    ``saved`` with its secrets masked, so the two split alike)."""
+    def split(url: str) -> tuple[list[str], list[str], str]:
+        rest, hash_mark, fragment = url.partition("#")
+        head, _, query = rest.partition("?")
+        return head.split("/"), query.split("&") if query else [], hash_mark + fragment
+
+    new_path, new_query, fragment = split(new)
+    shown_path, shown_query, _ = split(shown)
+    saved_path, saved_query, _ = split(saved)
+    path = [saved_path[i] if i < len(shown_path) and piece == shown_path[i] else piece
+            for i, piece in enumerate(new_path)]
+    by_name = {pair.partition("=")[0]: (pair, saved_pair)
+               for pair, saved_pair in zip(shown_query, saved_query, strict=True)}
+    query = []
+    for pair in new_query:
+        shown_pair, saved_pair = by_name.get(pair.partition("=")[0], (None, None))
+        query.append(saved_pair if pair == shown_pair and saved_pair is not None else pair)
+    return "/".join(path) + ("?" + "&".join(query) if query else "") + fragment
