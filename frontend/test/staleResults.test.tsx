@@ -3,7 +3,7 @@
 import { act, fireEvent, render, renderHook, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BridgeError, type Bridge } from '../src/bridge';
-import { useProviderTests } from '../src/features/providers/useProviderTests';
+import { TESTS_AT_ONCE, useProviderTests } from '../src/features/providers/useProviderTests';
 import { RequestFiltersBar } from '../src/features/requests/RequestFiltersBar';
 import type { ToastApi } from '../src/hooks/toasts';
 import { useActions, type ActionResult } from '../src/hooks/useActions';
@@ -95,6 +95,22 @@ describe('provider test results', () => {
     expect(result.current.allBusy).toBe(true);
     await act(async () => slow.resolve(failed('hung')));
     expect(result.current.allBusy).toBe(false);
+  });
+
+  it('"Test all" keeps at most TESTS_AT_ONCE tests under way, starting the next as one ends', async () => {
+    const pending = new Map<string, ReturnType<typeof deferred<ActionResult<ProviderTest>>>>();
+    const testProvider = (id: string) => {
+      const d = deferred<ActionResult<ProviderTest>>();
+      pending.set(id, d);
+      return d.promise;
+    };
+    const ids = Array.from({ length: TESTS_AT_ONCE + 2 }, (_, i) => `p${i}`);
+    const { result } = renderHook(() => useProviderTests({ testProvider }));
+    act(() => result.current.testAll(ids));
+    expect([...pending.keys()]).toEqual(ids.slice(0, TESTS_AT_ONCE));
+    await act(async () => pending.get('p0')!.resolve(passed('first')));
+    expect([...pending.keys()]).toEqual(ids.slice(0, TESTS_AT_ONCE + 1));
+    expect(result.current.byId.p0).toEqual({ loading: false, result: { ok: true, note: 'first' } });
   });
 });
 

@@ -15,10 +15,13 @@ export interface ProviderTests {
   close: (id: ProviderId) => void;
 }
 
+/** How many providers "Test all" tests at the same time. */
+export const TESTS_AT_ONCE = 4;
+
 /**
  * test_provider with per-provider state for the result strips. "Test all" tests each provider on its
- * own, at the same time, so each row shows its result as soon as it has one (a relay that hangs holds
- * up only its own row).
+ * own, TESTS_AT_ONCE at a time, so each row shows its result as soon as it has one (a relay that
+ * hangs holds up only its own row).
  */
 export function useProviderTests(actions: Pick<Actions, 'testProvider'>): ProviderTests {
   const { byId, start, finish, close } = useResultsById<ProviderTest>();
@@ -36,8 +39,18 @@ export function useProviderTests(actions: Pick<Actions, 'testProvider'>): Provid
     (ids: readonly ProviderId[]) => {
       setAllBusy(true);
       const run = start(ids);
-      const each = ids.map((id) => actions.testProvider(id).then((r) => finish(run, { [id]: r })));
-      void Promise.all(each).then(() => setAllBusy(false));
+      const queue = [...ids];
+      // A few at a time: each may wait up to 50 s on a relay that hangs, and the gateway answers the
+      // other slow calls (probe, usage) from the same small set of threads.
+      const worker = async () => {
+        for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+          const tested = id;
+          finish(run, { [tested]: await actions.testProvider(tested) });
+        }
+      };
+      void Promise.all(Array.from({ length: Math.min(TESTS_AT_ONCE, ids.length) }, worker)).then(() =>
+        setAllBusy(false),
+      );
     },
     [actions, start, finish],
   );
