@@ -308,3 +308,21 @@ def test_the_hedge_delay_is_three_times_the_nearest_rank_95th_percentile():
         times.record("a", tenth / 10)
     routing = RoutingConfig(hedge_min_seconds=0.1, hedge_max_seconds=100)
     assert times.delay(routing, "a") == pytest.approx(3 * 1.9)
+
+
+def test_a_check_that_ends_an_outage_hands_serving_on_but_keeps_a_lock():
+    """All down: a check of another provider that answers hands serving to routing's next pick (the one
+    served last failed too) — unless routing is locked: the lock stays who serves, and says why."""
+    for locked in (False, True):
+        r, _, _ = router()
+        cfg = make(manual_override="b" if locked else "", failure_threshold=1)
+        r.record_success(cfg, "b")
+        if locked:
+            r.lock_changed(cfg, "b")
+        r.record_failure(cfg, "b", "HTTP 500")
+        r.record_all_failed([Failure("b", "HTTP 500")], "all failed")
+        assert r.down
+        r.record_check(cfg, "a", True, "background check")
+        assert not r.down
+        active, reason = r.active(lambda pid: str(pid))
+        assert (active, reason) == (("b", "locked by user") if locked else (None, "")), (locked, active, reason)

@@ -431,7 +431,7 @@ class Router:
                 self._clear(provider, h)
                 h.last_ok_at = self._clock()
                 h.last_error = ""
-                if self._s.down and self._s.active not in (None, provider):
+                if self._s.down and self._s.active not in (None, provider) and self._s.active_reason != _LOCKED:
                     # It ends an outage in which the provider served last failed too: the next request's
                     # pick serves now, not that one.
                     self._s.active, self._s.active_reason = None, _NO_REASON
