@@ -294,6 +294,24 @@ describe('Usage page links', () => {
     expect(within(table).getByText('Relay One')).toBeTruthy();
   });
 
+  it('brings the linked session into view only once the charts above it have loaded', async () => {
+    const chartsAtScroll: boolean[] = [];
+    const scrollIntoView = vi.fn(function (this: Element) {
+      chartsAtScroll.push(screen.queryByRole('table', { name: 'Usage by provider' }) !== null);
+    });
+    Object.defineProperty(Element.prototype, 'scrollIntoView', { value: scrollIntoView, configurable: true });
+    try {
+      const backend = new FakeBackend();
+      backend.delayMs.get_analytics = 300; // the timeline comes first, the charts that push it down after
+      window.location.hash = `#/usage?session=${SESSION_A}`;
+      render(<App bridge={createDesktopBridge(backend.pywebviewApi())} pollIntervalMs={60_000} />);
+      await waitFor(() => expect(screen.getByTestId('session-timeline').dataset.sessionId).toBe(SESSION_A));
+      await waitFor(() => expect(chartsAtScroll).toEqual([true]), { timeout: 3_000 });
+    } finally {
+      delete (Element.prototype as { scrollIntoView?: unknown }).scrollIntoView;
+    }
+  });
+
   it('brings the linked session into view once, not when another one is picked', async () => {
     const scrolled: Element[] = [];
     const scrollIntoView = vi.fn(function (this: Element) {

@@ -45,16 +45,18 @@ export function UsagePage({ bridge, providerOrder, names, params = NO_PARAMS, po
   const now = useServerNow(true, 60_000);
   const pick = useCallback((id: string) => navigate(routeHash('usage', { session: id }), { replace: true }), []);
   // Arrived by a link to a session (the Requests page's): its timeline is what was asked for, so it is
-  // brought into view once it has loaded — below the charts, it would otherwise sit out of sight.
+  // brought into view once it has loaded — below the charts, it would otherwise sit out of sight. Once
+  // the charts above it have loaded too: arriving later, they would push it back down.
   const sessionsCard = useRef<HTMLElement>(null);
   const linkedSession = useRef<string | null>(params.session ?? null);
   const shownSession = timeline.data?.session_id === selected ? selected : null;
+  const chartsSettled = analytics.data !== null || analytics.error !== null;
   useEffect(() => {
-    if (linkedSession.current === null || shownSession !== linkedSession.current) return;
+    if (linkedSession.current === null || shownSession !== linkedSession.current || !chartsSettled) return;
     linkedSession.current = null;
     const card = sessionsCard.current;
     if (card && typeof card.scrollIntoView === 'function') card.scrollIntoView({ block: 'start' });
-  }, [shownSession]);
+  }, [shownSession, chartsSettled]);
   const n = useCallback((id: ProviderId) => nameOf(names, id), [names]);
 
   const data = analytics.data;
