@@ -324,5 +324,5 @@ def test_a_check_that_ends_an_outage_hands_serving_on_but_keeps_a_lock():
         assert r.down
         r.record_check(cfg, "a", True, "background check")
         assert not r.down
-        active, reason = r.active(lambda pid: str(pid))
+        active, reason = r.active(str)
         assert (active, reason) == (("b", "locked by user") if locked else (None, "")), (locked, active, reason)
