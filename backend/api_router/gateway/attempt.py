@@ -455,7 +455,7 @@ class AttemptRunner:
         return await _delivered(result, _send_json(ex.request, raw, back, ex.started))
 
 
-_UNFINISHED = frozenset({"failed", "incomplete", "cancelled"})
+_UNFINISHED = frozenset({"incomplete", "cancelled"})  # "failed": reports_failure
 _STREAM_ENDS = sse.ANSWER_END | sse.FAILURE_END
 # What a relay may label its event stream with (aiohttp reads a missing Content-Type as octet-stream):
 # Codex reads the bytes whatever the label says, so a stream that works without the gateway works with it.

@@ -28,7 +28,7 @@ import orjson
 
 from api_router.config import ProviderConfig
 from api_router.gateway import classify, sse
-from api_router.gateway.response_objects import reports_failure
+from api_router.gateway.response_objects import ending_response, reports_failure
 from api_router.gateway.upstream import Upstream, describe_exception, error_text, read_limited, upstream_headers
 from api_router.records import now_ms
 from api_router.services import Services
@@ -137,7 +137,7 @@ def _answered(events: list[sse.SSEEvent]) -> tuple[bool, str] | None:
     about the request is."""
     for ev in events:
         kind = ev.type
-        if kind in sse.FAILURE_END or (kind in sse.ANSWER_END and _failed_response(ev)):
+        if kind in sse.FAILURE_END or (kind in sse.ANSWER_END and ending_response(ev.json())[1]):
             failure = ev.json()
             if classify.is_client_error_event(failure):
                 return True, ""
@@ -145,13 +145,6 @@ def _answered(events: list[sse.SSEEvent]) -> tuple[bool, str] | None:
         if sse.is_answer(kind):
             return True, ""
     return None
-
-
-def _failed_response(ev: sse.SSEEvent) -> bool:
-    """A ``response.completed`` (or incomplete) whose response reports a failure (see ``reports_failure``)."""
-    payload = ev.json()
-    response = payload.get("response") if isinstance(payload, dict) else None
-    return isinstance(response, dict) and reports_failure(response)
 
 
 class BackgroundChecks:

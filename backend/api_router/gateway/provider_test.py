@@ -18,7 +18,7 @@ from api_router.gateway import classify
 from api_router.gateway.checks import DEFAULT_MODEL, ProbeResult, probe_responses
 from api_router.gateway.explain import path_hint
 from api_router.gateway.models import MODELS_TIMEOUT_SECONDS, ModelList, fetch_models
-from api_router.gateway.response_objects import reports_failure
+from api_router.gateway.response_objects import ending_response
 from api_router.gateway.upstream import Upstream
 from api_router.records import now_ms
 
@@ -56,11 +56,10 @@ def _completed(result: ProbeResult) -> tuple[bool, list[str], str]:
     for ev in result.events or []:
         if ev.type == "response.completed":
             payload = ev.json()
-            response = payload.get("response") if isinstance(payload, dict) else None
-            response = response if isinstance(response, dict) else {}
-            if reports_failure(response):
+            response, failed = ending_response(payload)
+            if failed:
                 return False, [], "answered a failed response: " + classify.error_message_of_event(payload)
-            output = response.get("output")
+            output = (response or {}).get("output")
             items = output if isinstance(output, list) else []
             return True, [i.get("type", "") for i in items if isinstance(i, dict)], ""
     return False, [], ""

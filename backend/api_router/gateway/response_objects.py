@@ -92,6 +92,15 @@ def reports_failure(response: dict[str, Any]) -> bool:
     return isinstance(error, str) and bool(error.strip())
 
 
+def ending_response(payload: Any) -> tuple[dict[str, Any] | None, bool]:
+    """The response object an ending event (``response.completed``/``incomplete``) carries, and whether
+    it reports a failure (see ``reports_failure``): an answer's name does not make it an answer."""
+    response = payload.get("response") if isinstance(payload, dict) else None
+    if not isinstance(response, dict):
+        return None, False
+    return response, reports_failure(response)
+
+
 def failure_in(data: bytes, content_type: str, answer: dict[str, Any] | str) -> dict[str, Any] | None:
     """The failure a complete body (read as ``answer``, see ``answer_of``) reports, as the stream event
     that would tell it: a response that reports one, or an event stream that ends failing."""

@@ -27,7 +27,7 @@ from api_router.gateway import sse
 from api_router.gateway.classify import error_message_of_event
 from api_router.gateway.deadlines import Deadlines, Watchdog
 from api_router.gateway.errors import TooLarge
-from api_router.gateway.response_objects import COMPACTION_ITEM, reports_failure, sealed_items, usage_of
+from api_router.gateway.response_objects import COMPACTION_ITEM, ending_response, sealed_items, usage_of
 from api_router.gateway.upstream import ANSWER_BODY_LIMIT, cut, describe_exception
 from api_router.records import Usage
 
@@ -145,8 +145,8 @@ def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
         return
     if kind in sse.ANSWER_END:
         payload = ev.json()
-        response = payload.get("response") if isinstance(payload, dict) else None
-        if isinstance(response, dict) and reports_failure(response):
+        response, failed = ending_response(payload)
+        if failed:
             # A failure under an answer's name (as a failed JSON answer is one): masked, never taken
             # for an answer.
             facts.end = Ending.FAILED
