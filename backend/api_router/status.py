@@ -8,7 +8,7 @@ from typing import Any
 
 from api_router import __version__
 from api_router.config import Config, as_json
-from api_router.gateway.explain import out_of_rotation, with_hint
+from api_router.gateway.explain import out_of_rotation, path_hint, with_hint
 from api_router.records import now_ms
 from api_router.routing.router import LOCKED
 from api_router.secrets import mask
@@ -96,6 +96,13 @@ def _summary(state: GatewayState, line: str, provider: str | None, reason: str =
     return {"state": state, "line": line, "provider": provider, "reason": reason, "advice": advice}
 
 
+def _last_error(services: Services, cfg: Config, pid: str, health: dict[str, Any]) -> str:
+    """The row's last error, with the ``/v1`` hint a 502 gives for the same failure."""
+    error: str = health["last_error"]
+    last = services.router.last_failure(pid) if error else None
+    return error + path_hint(cfg.providers[pid], last[1]) if last is not None else error
+
+
 def build_status(services: Services) -> dict[str, Any]:
     cfg = services.config.current
     health = services.router.health_json(cfg)
@@ -115,7 +122,9 @@ def build_status(services: Services) -> dict[str, Any]:
         "active_provider": active if active in cfg.routable else None,
         "active_reason": reason,
         "routing": as_json(cfg.routing),
-        "providers": {pid: {**settings[pid], **health[pid], "quota_left_percent": services.quota.left_percent(pid),
+        "providers": {pid: {**settings[pid], **health[pid],
+                            "last_error": _last_error(services, cfg, pid, health[pid]),
+                            "quota_left_percent": services.quota.left_percent(pid),
                             "last_test": services.tests.last(pid)}
                       for pid in cfg.providers},
         "summary": serving_summary(services),
