@@ -162,21 +162,11 @@ class ResponsesProxy:
 
     async def _serve(self, ex: Exchange) -> web.StreamResponse:
         services = self._services
-        request, record = ex.request, ex.record
-        listen = ex.cfg.listen
-        body = await read_body(request, listen.max_body_bytes, self._upstream.deadlines,
-                               listen.body_stall_timeout_seconds, record=record, receiving=self._state.receiving)
-        record.request_bytes = len(body)
-        # What the row can say of a body that turns out to be no JSON: its size and the session it names.
-        record.session_id = session_id_of(request.headers, {})
-        payload = parse_object(body)
-        client = ex.client = ClientRequest(body, payload, session_id_of(request.headers, payload))
-        del payload
-        record.stream, record.session_id, record.model = client.stream, client.session_id, client.model
+        client = await self._read_request(ex)
         plan = services.router.plan(ex.cfg, client.session_id)
         if not ex.cfg.routable:
             raise explain.nobody_routable(ex.cfg)
-        ex.forwarded = forwarded_headers(request.raw_headers)
+        ex.forwarded = forwarded_headers(ex.request.raw_headers)
         # Without previous_response_id or sealed items no continuity retry can arise, so the usual
         # request goes straight to one attempt per provider with the client's own bytes.
         untouched = self._bodies.untouched(client)
@@ -218,11 +208,33 @@ class ResponsesProxy:
             if result.response is None:  # the client left while we were answering
                 raise asyncio.CancelledError()
             return result.response
+        raise self._no_answer(ex, plan, gone)
+
+    async def _read_request(self, ex: Exchange) -> ClientRequest:
+        """The client's request read, checked and parsed into ``ex.client``, and what its row can say of it."""
+        request, record = ex.request, ex.record
+        listen = ex.cfg.listen
+        body = await read_body(request, listen.max_body_bytes, self._upstream.deadlines,
+                               listen.body_stall_timeout_seconds, record=record, receiving=self._state.receiving)
+        record.request_bytes = len(body)
+        # What the row can say of a body that turns out to be no JSON: its size and the session it names.
+        record.session_id = session_id_of(request.headers, {})
+        payload = parse_object(body)
+        client = ex.client = ClientRequest(body, payload, session_id_of(request.headers, payload))
+        del payload
+        record.stream, record.session_id, record.model = client.stream, client.session_id, client.model
+        return client
+
+    def _no_answer(self, ex: Exchange, plan: Sequence[str], gone: list[str]) -> GatewayError:
+        """What the client hears when no candidate answered: every provider's refusal of the request
+        itself, or the failures (and the providers not asked) in one 502. ``gone``: why candidates
+        planned were passed by because they changed while the request ran."""
+        services = self._services
         if gone and not ex.failures and not ex.passed_by:
-            raise GatewayError(503, f"the providers this request was routed to changed while it ran "
-                                    f"({'; '.join(gone)}) and no other could take it; send it again")
+            return GatewayError(503, f"the providers this request was routed to changed while it ran "
+                                     f"({'; '.join(gone)}) and no other could take it; send it again")
         if ex.passed_by and not ex.failures:
-            raise GatewayError(400, next(iter(ex.passed_by.values())))
+            return GatewayError(400, next(iter(ex.passed_by.values())))
         refusals = _refusals(ex.failures)
         unknown_model = all(f.unknown_model for f in ex.failures)
         # A model only the providers asked lack may be had by one not asked (cooling down, or outside a
@@ -240,12 +252,12 @@ class ResponsesProxy:
             if unknown_model and ex.client is not None:
                 said = f"no provider has the model {quoted(ex.client.model)} ({said})"
             self._recorder.refused_by_all(ex, {f.provider for f in compaction_refusals or refusals})
-            raise GatewayError(refusal.status if refusal.status and 400 <= refusal.status < 500 else 400, said)
+            return GatewayError(refusal.status if refusal.status and 400 <= refusal.status < 500 else 400, said)
         if not ex.failures:  # nobody to ask: the providers not answering are checked now, for a retry
             services.router.want_checks()
         error = explain.all_failed(ex.cfg, ex.failures, services.router, plan, ex.passed_by)
         self._recorder.all_failed(ex, error.message)
-        raise error
+        return error
 
     def _pass_not_answering(self, ex: Exchange, queue: deque[str]) -> None:
         """Drop from the front of ``queue`` the providers found not answering since the request was planned
