@@ -1796,3 +1796,75 @@ async def test_a_control_call_after_shutdown_began_is_answered_503_at_once(fakes
         assert reply.status == 503 and "shutting down" in reply.json["error"]["message"]
     finally:
         gw.gateway.state.shutting_down = False
+
+
+# orjson reads JSON nested up to 1,024 levels but writes at most 254: every body the gateway writes again
+# (a mapped model, an answer told in another form) must still be written, or refused in words.
+_DEEP = 300
+
+
+def _deep_list(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+async def test_a_deeply_nested_request_is_rewritten_whole_for_a_mapped_model(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": {"base_url": p1.base_url, "model_map": {"gpt-5.5": "mapped-5.5"}}})
+    # "model" after the deep field: the body is read and written again, not patched in place.
+    raw = ('{"input": "hi", "x": %s, "model": "gpt-5.5"}' % _deep_list(_DEEP)).encode()
+    reply = await gw.request("POST", "/v1/responses", raw=raw)
+    assert reply.status == 200, reply.body[:300]
+    sent = p1.requests[-1].json
+    assert sent["model"] == "mapped-5.5" and sent["x"] == json.loads(_deep_list(_DEEP)) and sent["input"] == "hi"
+
+
+async def test_a_request_nested_too_deeply_to_write_gets_a_400_that_says_so(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": {"base_url": p1.base_url, "model_map": {"gpt-5.5": "mapped-5.5"}}})
+    raw = ('{"input": "hi", "x": %s, "model": "gpt-5.5"}' % _deep_list(1020)).encode()
+    reply = await gw.request("POST", "/v1/responses", raw=raw)
+    assert reply.status == 400, (reply.status, reply.body[:300])
+    assert "nested too deeply" in reply.json["error"]["message"] and p1.calls == 0
+    row = (await gw.api("list_requests"))["requests"][0]
+    assert row["status"] == 400 and "nested too deeply" in row["error"]
+
+
+def _deep_answer() -> dict:
+    answer = fp.response_object("deep")
+    answer["output"][0]["x"] = json.loads(_deep_list(_DEEP))
+    return answer
+
+
+async def test_a_deeply_nested_json_answer_reaches_a_stream_client_as_events(fakes, gateway):
+    (p1,) = await fakes("p1")
+    answer = _deep_answer()
+
+    async def deep_json(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        return web.Response(body=json.dumps(answer).encode(), content_type="application/json")
+
+    p1.always(deep_json)
+    gw = await gateway({"p1": p1})
+    for _ in range(2):  # the connection is framed right: a second request on it is answered too
+        reply = await gw.responses(stream=True)
+        assert reply.status == 200 and reply.headers["Content-Type"].startswith("text/event-stream")
+        events = [json.loads(line[6:]) for line in reply.body.decode().splitlines() if line.startswith("data: ")]
+        assert events[-1]["type"] == "response.completed"
+        assert events[-1]["response"]["output"][0]["x"] == answer["output"][0]["x"]
+
+
+async def test_a_deeply_nested_stream_answers_a_json_client_and_a_deep_failure_is_its_own_error(fakes, gateway):
+    (p1,) = await fakes("p1")
+    answer = _deep_answer()
+    p1.queue(fp.raw_stream([fp.sse_event({"type": "response.completed", "response": answer})]))
+    gw = await gateway({"p1": p1})
+    reply = await gw.responses()
+    assert reply.status == 200 and reply.json["output"][0]["x"] == answer["output"][0]["x"]
+    failed = {**fp.response_object("no"), "status": "failed",
+              "error": {"code": "invalid_prompt", "message": "no", "detail": json.loads(_deep_list(_DEEP))}}
+
+    async def deep_failure(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        return web.Response(body=json.dumps(failed).encode(), content_type="application/json")
+
+    p1.queue(deep_failure)
+    reply = await gw.responses()
+    assert reply.status == 400 and reply.json["error"]["code"] == "invalid_prompt", (reply.status, reply.body[:300])

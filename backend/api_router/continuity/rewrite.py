@@ -23,6 +23,7 @@ import orjson
 
 from api_router.codex.sessions import Rollout, RolloutReader
 from api_router.continuity.index import ContinuityIndex, earlier_key, sealed_key
+from api_router.jsonbytes import dumps
 from api_router.texts import quoted
 
 SESSION_HEADERS = ("session_id", "session-id", "thread-id", "conversation_id", "x-session-id")
@@ -136,16 +137,15 @@ def _signature(item: Any) -> Any:
         return _plain(item)
     kind = _plain(item.get("type", "message"))
     if kind == "message":
-        return (kind, _plain(item.get("role")), orjson.dumps(item.get("content"), option=orjson.OPT_SORT_KEYS))
+        return (kind, _plain(item.get("role")), dumps(item.get("content"), sort_keys=True))
     if "call_id" in item:
         return (kind, _plain(item.get("call_id")))
-    return (kind, _plain(item.get("id")), orjson.dumps(item, option=orjson.OPT_SORT_KEYS))
+    return (kind, _plain(item.get("id")), dumps(item, sort_keys=True))
 
 
 def _plain(value: Any) -> Any:
     """``value`` when it can be a set's member, else its JSON text."""
-    return value if value is None or isinstance(value, (str, int, float)) else orjson.dumps(
-        value, option=orjson.OPT_SORT_KEYS)
+    return value if value is None or isinstance(value, (str, int, float)) else dumps(value, sort_keys=True)
 
 
 def rebuild_input(history: list[Any], own: list[Any]) -> list[Any]:
@@ -285,7 +285,7 @@ class Continuity:
             out.pop("previous_response_id", None)
         if items is not None:
             out["input"] = items
-        return orjson.dumps(out)
+        return dumps(out)
 
     @staticmethod
     def _must_expand(item: Any, provider: str, owners: Mapping[str, str], opts: BodyOptions) -> bool:

@@ -57,6 +57,7 @@ from api_router.gateway.upstream import (
     read_limited,
     upstream_headers,
 )
+from api_router.jsonbytes import NestedTooDeep, dumps
 from api_router.records import Attempt, Outcome, Retry, Usage
 
 
@@ -246,7 +247,10 @@ class AttemptRunner:
         compaction trigger, which goes on to the next provider (Codex has no fallback of its own)."""
         if ex.client is not None and ex.client.compaction_trigger:
             return AttemptResult(Outcome.PROVIDER_FAILURE, error=error, counts_against_health=False)
-        body = self._redact(orjson.dumps({"error": classify.error_object(failure)}))
+        try:
+            body = self._redact(dumps({"error": classify.error_object(failure)}))
+        except NestedTooDeep as exc:
+            return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"{error} ({exc})")
         out = web.Response(body=body, status=400, content_type="application/json", headers=headers_back(
             opened.resp.raw_headers, _called(ex, opened), ex.record.request_id, self._redact))
         return AttemptResult(Outcome.CLIENT_ERROR, out, error=error, status=400, response_bytes=len(body))
@@ -441,18 +445,29 @@ class AttemptRunner:
             # compaction, failed over in open). Its tokens are not counted, as none of a failed stream's
             # are: only a finished answer counts, whatever the transport.
             result = AttemptResult(Outcome.CLIENT_ERROR, error=_reported_failure(opened, answer)[1])
+        try:
+            told = self._told(ex.client, opened, answer, failed=failed, unfinished=unfinished)
+        except NestedTooDeep as exc:  # an answer in a form the client did not ask for, that cannot be written
+            return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"answered {exc}", status=200)
         # Sent before the result is recorded: the client does not wait for the bookkeeping.
         if ex.client.stream:
+            return await _delivered(result, send_synthesized(ex.request, told, back, ex.started))
+        back["Content-Type"] = "application/json"
+        return await _delivered(result, _send_json(ex.request, told, back, ex.started))
+
+    def _told(self, client: ClientRequest, opened: Opened, answer: dict[str, Any], *, failed: bool,
+              unfinished: bool) -> bytes:
+        """The answer's bytes as the client asked for them: events for a stream, else JSON (as it came
+        when it came as JSON); an unfinished one masked. Raises NestedTooDeep for an answer that must be
+        written again and cannot be."""
+        if client.stream:
             if failed and answer.get("status") != "failed":  # told as what it is: response.failed
                 answer = {**answer, "status": "failed"}
             if unfinished:
-                answer = orjson.loads(self._redact(orjson.dumps(answer)))
-            return await _delivered(result, send_synthesized(ex.request, answer, back, ex.started))
-        back["Content-Type"] = "application/json"
-        raw = opened.data if opened.resp.content_type == "application/json" else orjson.dumps(answer)
-        if unfinished:
-            raw = self._redact(raw)
-        return await _delivered(result, _send_json(ex.request, raw, back, ex.started))
+                answer = orjson.loads(self._redact(dumps(answer)))
+            return sse.synthesize(answer)
+        raw = opened.data if opened.resp.content_type == "application/json" else dumps(answer)
+        return self._redact(raw) if unfinished else raw
 
 
 _UNFINISHED = frozenset({"incomplete", "cancelled"})  # "failed": reports_failure

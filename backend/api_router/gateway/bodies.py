@@ -13,6 +13,7 @@ import orjson
 
 from api_router.config import ProviderConfig
 from api_router.continuity.rewrite import BodyOptions, ClientRequest, Continuity
+from api_router.jsonbytes import dumps
 
 _LEADING_MODEL = re.compile(rb'^\s*\{\s*"model"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
@@ -30,7 +31,7 @@ def with_model(body: bytes, model: str, requested: str | None) -> bytes:
             return out
     payload = orjson.loads(body)
     payload["model"] = model
-    return orjson.dumps(payload)
+    return dumps(payload)
 
 
 class Bodies:

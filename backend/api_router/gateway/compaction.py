@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import orjson
 
 from api_router.config import ProviderConfig
 from api_router.gateway import classify
 from api_router.gateway.response_objects import answer_of, failure_in, failure_said, usage_of
 from api_router.gateway.upstream import Upstream, describe_exception, error_text, read_limited, upstream_headers
+from api_router.jsonbytes import dumps
 from api_router.records import Usage
 
 SUMMARY_REQUEST = (
@@ -53,7 +53,7 @@ class Summary:
 def summary_body(items: list[Any], model: str | None) -> bytes:
     # Streamed and without tools, as Codex's own (local) compaction asks: some relays serve nothing else.
     request = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": SUMMARY_REQUEST}]}
-    return orjson.dumps({"model": model, "input": [*items, request], "tools": [], "stream": True, "store": False})
+    return dumps({"model": model, "input": [*items, request], "tools": [], "stream": True, "store": False})
 
 
 async def summarize(upstream: Upstream, provider: ProviderConfig, key: str | None, model: str | None,
@@ -110,7 +110,7 @@ def without_oldest(items: list[Any]) -> list[Any]:
     size, never starting at a tool output whose call is left out (a provider refuses an output
     without its call). When whole items cannot be left out (one huge tool output, say), the biggest
     text in them is cut short instead. Empty when nothing is left to take away."""
-    sizes = [len(orjson.dumps(item)) for item in items]
+    sizes = [len(dumps(item)) for item in items]
     budget = sum(sizes) * KEPT_SHARE
     start = len(items) - 1
     kept = sizes[start] if items else 0

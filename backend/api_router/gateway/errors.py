@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import orjson
 from aiohttp import web
+
+from api_router.jsonbytes import dumps
 
 SHUTTING_DOWN = "API Router is shutting down; the request was not completed"
 
@@ -53,7 +54,7 @@ def error_response(status: int, message: str, type_: str | None = None, headers:
                    redact: Callable[[bytes], bytes] = lambda data: data) -> web.Response:
     """The JSON error; ``redact`` scrubs secrets from the whole body (an upstream's words may be in it)."""
     error = {"message": message, "type": type_ or _TYPES.get(status, "error"), **(extra or {})}
-    return web.Response(body=redact(orjson.dumps({"error": error})), status=status, content_type="application/json",
+    return web.Response(body=redact(dumps({"error": error})), status=status, content_type="application/json",
                         headers=headers)
 
 

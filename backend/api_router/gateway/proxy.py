@@ -29,6 +29,7 @@ from api_router.gateway.exchange import Exchange, RequestIds, parse_object, read
 from api_router.gateway.outcomes import OutcomeRecorder
 from api_router.gateway.streaming import UpstreamStream
 from api_router.gateway.upstream import PROVIDER_HEADER, REQUEST_ID_HEADER, Upstream, forwarded_headers
+from api_router.jsonbytes import NestedTooDeep
 from api_router.records import Attempt, Kind, Level, Outcome, RequestRecord, Retry, now_ms
 from api_router.routing import Failure
 from api_router.services import ProviderIdentity, Services, ServingState
@@ -348,14 +349,16 @@ class ResponsesProxy:
         client = ex.client
         assert client is not None
         provider = self._now_asked(ex, pid)
-        if untouched and opts == PLAIN:
-            body, model = self._bodies.mapped(client.raw, client, provider)
-        else:
-            try:
+        try:
+            if untouched and opts == PLAIN:
+                body, model = self._bodies.mapped(client.raw, client, provider)
+            else:
                 body, model = await self._bodies.for_provider(client, provider, ex.now_called(first) or first, opts,
                                                               pid)
-            except MissingSession as exc:
-                raise _NoBody(pid, str(exc)) from None
+        except MissingSession as exc:
+            raise _NoBody(pid, str(exc)) from None
+        except NestedTooDeep as exc:  # its body had to be written again (another may take the client's bytes)
+            raise _NoBody(pid, f"the request body could not be made for {ex.cfg.name_of(pid)}: {exc}") from None
         client.release_payload()  # freed while it is still in the cache; parsed again only if needed
         if not self._services.router.answering(ex.now_called(pid) or pid):  # found so while the body was built
             raise _NotAnswering(pid)

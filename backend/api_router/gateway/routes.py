@@ -33,6 +33,7 @@ from api_router.gateway.middleware import Handler, guard, token_required
 from api_router.gateway.models import MODELS_TIMEOUT_SECONDS, ModelList, fetch_models
 from api_router.gateway.proxy import ResponsesProxy
 from api_router.gateway.upstream import LOOP_HEADER, PROVIDER_HEADER, Upstream
+from api_router.jsonbytes import dumps
 from api_router.routing import Failure
 from api_router.services import Services, ServingState
 from api_router.status import build_status
@@ -234,7 +235,7 @@ async def _run_control(request: web.Request, kwargs: dict[str, object]) -> web.R
         result = await asyncio.get_running_loop().run_in_executor(pool, call)
     except Refused as exc:
         raise GatewayError(exc.status, exc.message) from None
-    return web.Response(body=orjson.dumps(result), content_type="application/json")
+    return web.Response(body=dumps(result), content_type="application/json")
 
 
 async def export_download(request: web.Request) -> web.StreamResponse:

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from api_router.gateway.errors import TooLarge
+from api_router.jsonbytes import dumps
 
 # What a Responses event is, by its type. Events that come before any work: they commit nothing.
 PREAMBLE = frozenset({"response.created", "response.in_progress", "response.queued"})
@@ -357,7 +358,7 @@ def iter_events(raw: bytes) -> Iterator[SSEEvent]:
 
 
 def encode(event_type: str, payload: dict[str, Any]) -> bytes:
-    return b"event: " + event_type.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+    return b"event: " + event_type.encode() + b"\ndata: " + dumps(payload) + b"\n\n"
 
 
 def synthesize(response: dict[str, Any]) -> bytes:

@@ -621,13 +621,14 @@ class _ClientSide:
             pass
 
 
-async def send_synthesized(request: web.Request, response: dict[str, Any], headers: dict[str, str],
+async def send_synthesized(request: web.Request, data: bytes, headers: dict[str, str],
                            started: float) -> tuple[web.StreamResponse, float, int]:
-    """Answer a stream request from a complete JSON response; returns (response, ttfb ms, bytes sent)."""
+    """Answer a stream request with the events ``sse.synthesize`` made of a complete JSON response — made
+    before this is called, so that an answer that cannot be written goes to the next provider instead of
+    breaking off after the headers; returns (response, ttfb ms, bytes sent)."""
     out = _sse_response(request, headers)
     await out.prepare(request)
     ttfb = (time.perf_counter() - started) * 1000
-    data = sse.synthesize(response)
     await out.write_eof(data)  # headers, events and the end of the stream in one write
     return out, ttfb, len(data)
 
