@@ -361,3 +361,20 @@ def test_right_to_left_names_keep_notifications_left_to_right() -> None:
     after["providers"]["a"]["quota_left_percent"] = 5.0
     (low,) = run(before, after, notices=machine)
     assert low.title == "\u200eخادم\u200e: 5 % quota left"
+
+
+def test_switching_off_or_deleting_the_fallback_in_use_is_the_users_change() -> None:
+    """The failover away from a was told; b, serving meanwhile, switched off or deleted by the user sends
+    traffic to c: no second "Failover to …" (the tray line says where traffic goes)."""
+    cooling = {"a": "cooldown", "c": "healthy"}
+    on_b = status("fallback", "b", health=cooling, reason="Relay A: HTTP 500")
+    off = status("fallback", "c", health={**cooling, "b": "disabled"}, reason="Relay A: HTTP 500")
+    gone = status("fallback", "c", health=cooling, reason="Relay A: HTTP 500")
+    del gone["providers"]["b"], gone["quota"]["b"]
+    assert kinds(run(status(health={"c": "healthy"}), on_b, off)) == [(FAILOVER, "b")]
+    assert kinds(run(status(health={"c": "healthy"}), on_b, gone)) == [(FAILOVER, "b")]
+    # The preferred provider switched off while it served: the user's doing too.
+    assert run(status(health={"c": "healthy"}), status("fallback", "b", health={"a": "disabled"})) == []
+    # b failing on its own is still told.
+    failing = status("fallback", "c", health={**cooling, "b": "cooldown"}, reason="Relay A: HTTP 500")
+    assert kinds(run(on_b, failing)) == [(FAILOVER, "c")]

@@ -154,7 +154,8 @@ class Notices:
             return name_in_line(names.get(pid or "", pid or ""))
 
         state_notice = _state_notice(old, new, name)
-        if state_notice is not None and _user_changed(old, new) and not _despite_the_user(state_notice, old, new):
+        if state_notice is not None and _user_changed(old, new, state_notice) \
+                and not _despite_the_user(state_notice, old, new):
             state_notice = None
         out = [state_notice] if state_notice is not None else []
         out += self._quota(old, new, threshold, name)
@@ -216,9 +217,21 @@ def _state_notice(old: dict[str, Any], new: dict[str, Any], name: Callable[[str 
     return None
 
 
-def _user_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+def _user_changed(old: dict[str, Any], new: dict[str, Any], notice: Notice) -> bool:
+    """Whether the user changed what routing serves from: the lock or the preferred provider — or, for a
+    failover to another provider, switched off or deleted the one serving (the failover away from the
+    preferred provider was told when it happened)."""
     return (old.get("manual_override") != new.get("manual_override")
-            or old.get("preferred_provider") != new.get("preferred_provider"))
+            or old.get("preferred_provider") != new.get("preferred_provider")
+            or (notice.kind is NoticeKind.FAILOVER and _serving_switched_off(old, new)))
+
+
+def _serving_switched_off(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    serving = (old.get("summary") or {}).get("provider")
+    if not serving:
+        return False
+    entry = (new.get("providers") or {}).get(serving)
+    return entry is None or bool(entry.get("disabled"))
 
 
 def _despite_the_user(notice: Notice, old: dict[str, Any], new: dict[str, Any]) -> bool:
