@@ -175,6 +175,14 @@ export async function assertNoClippedText(page, selector, where) {
   if (clipped.length) throw new Error(`clipped text (${selector}) ${where}: ${JSON.stringify(clipped)}`);
 }
 
+/** The element shows all its width: nothing inside it scrolls sideways (a table wider than its box). */
+export async function assertFitsWidth(locator, what) {
+  const m = await locator.evaluate((el) => ({ scrollWidth: el.scrollWidth, clientWidth: el.clientWidth }));
+  if (m.scrollWidth > m.clientWidth + 1) {
+    throw new Error(`${what} is wider than its box: scrollWidth ${m.scrollWidth} > clientWidth ${m.clientWidth}`);
+  }
+}
+
 /** The element is inside the window horizontally (reachable without scrolling sideways). */
 export async function assertReachable(locator, what) {
   await locator.waitFor({ state: 'visible', timeout: STEP_MS });

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import {
   STEP_MS,
   assertEnterKeepsFocus,
+  assertFitsWidth,
   assertNoClippedHeaders,
   assertNoHorizontalScroll,
   assertReachable,
@@ -186,6 +187,17 @@ try {
     await until('the request id on the clipboard', async () => (await page.evaluate(() => navigator.clipboard.readText())) === requestId);
     await detail.getByRole('button', { name: 'Copy the error of attempt 1' }).click();
     await until('the error on the clipboard', async () => /502/.test(await page.evaluate(() => navigator.clipboard.readText())));
+    // A long name without spaces wraps inside the opened request: the table keeps its width, and every
+    // control of the request stays in the window.
+    const long = 'RelayOneWithAVeryLongNameThatHasNoSpacesAtAll-' + 'X'.repeat(60);
+    await api('upsert_provider', { provider: 'p1', display_name: long });
+    await textMatches(chain.locator('tbody tr').nth(0), new RegExp(long));
+    await assertFitsWidth(page.locator('.table-wrap', { has: page.getByRole('table', { name: 'Requests' }) }),
+      `the requests table with a request open at ${W} px`);
+    await assertFitsWidth(chain.locator('xpath=..'), `the attempt chain at ${W} px`);
+    await assertReachable(detail.getByRole('button', { name: 'Copy the error of attempt 1' }), 'Copy the error of attempt 1');
+    await api('upsert_provider', { provider: 'p1', display_name: 'Relay One' });
+    await textMatches(chain.locator('tbody tr').nth(0), /Relay One/);
     await assertNoClippedHeaders(page, `with an attempt chain open at ${W} px`);
     await calm(page);
     await screenshots(page, ARTIFACTS, 'requests');

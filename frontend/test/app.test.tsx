@@ -439,6 +439,8 @@ describe('dashboard', () => {
     expect(within(result).getByTestId('probe-status-p1').textContent).toBe('200');
     expect(result.textContent).toContain('latency 123 ms');
     expect(result.textContent).toContain('models 2 (gpt-5, gpt-5-mini)');
+    // A long name is cut with "…" in the strip (styles.test checks the rule): the whole title is its tooltip.
+    expect(within(result).getByText('Probe Relay One').getAttribute('title')).toBe('Probe Relay One');
     expect(result.closest('tr')?.getAttribute('data-testid')).toBe('provider-detail-p1');
     expect(within(result).queryByTestId('probe-still-out-p1')).toBeNull();
     fireEvent.click(within(result).getByRole('button', { name: 'Close probe result for Relay One' }));

@@ -29,3 +29,21 @@ describe('the Usage totals never clip a label', () => {
     expect(body).toMatch(/overflow-wrap:\s*break-word/);
   });
 });
+
+describe('a provider test or probe strip never runs past its edge', () => {
+  it('cuts its title with an ellipsis inside the strip', () => {
+    const body = rule('.probe__title');
+    expect(body).toMatch(/text-overflow:\s*ellipsis/);
+    expect(body).toMatch(/max-width:\s*100%/);
+    expect(body).toMatch(/overflow:\s*hidden/);
+  });
+});
+
+describe('an opened request never widens the requests table', () => {
+  it('its detail counts as no width when the columns are sized, then fills the cell', () => {
+    const body = rule('.reqd');
+    expect(body).toMatch(/(^|[;\s])width:\s*0;/);
+    expect(body).toMatch(/min-width:\s*100%/);
+    expect(css).toMatch(/\n\.chain td \{\s*overflow-wrap:\s*anywhere/);
+  });
+});

@@ -185,6 +185,26 @@ describe('Usage page', () => {
     expect(text('usage-overall-requests')).toBe('9');
   });
 
+  it('says the sessions are loading, or could not be loaded, instead of claiming there are none', async () => {
+    const backend = new FakeBackend();
+    backend.delayMs.list_sessions = 300;
+    window.location.hash = '#/usage';
+    const view = render(<App bridge={createDesktopBridge(backend.pywebviewApi())} pollIntervalMs={60_000} />);
+    expect(await screen.findByText('Loading sessions…')).toBeTruthy();
+    expect(screen.queryByText('No Codex sessions recorded yet.')).toBeNull();
+    await screen.findByRole('list', { name: 'Recent sessions' });
+    expect(screen.queryByText('Loading sessions…')).toBeNull();
+    view.unmount();
+
+    const failing = new FakeBackend();
+    failing.failNext.list_sessions = new FakeError('database is locked');
+    window.location.hash = '#/usage';
+    render(<App bridge={createDesktopBridge(failing.pywebviewApi())} pollIntervalMs={60_000} />);
+    expect((await screen.findByText(/^Could not load the sessions/)).textContent).toContain('database is locked');
+    expect(screen.queryByText('No Codex sessions recorded yet.')).toBeNull();
+    expect(screen.queryByText('Loading sessions…')).toBeNull();
+  });
+
   it('shows an empty state without traffic or sessions', async () => {
     const backend = new FakeBackend();
     backend.requests = [];

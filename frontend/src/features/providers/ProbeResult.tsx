@@ -19,7 +19,9 @@ interface Props {
 export function ProbeResult({ id, name, state, unresponsive, onClose }: Props) {
   return (
     <div className="probe" role="group" aria-label={`Probe result for ${name}`} data-testid={`probe-result-${id}`}>
-      <strong className="probe__title">Probe {name}</strong>
+      <strong className="probe__title" title={`Probe ${name}`}>
+        Probe {name}
+      </strong>
       {state.loading ? (
         <span className="muted">Probing…</span>
       ) : 'error' in state ? (

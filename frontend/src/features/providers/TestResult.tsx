@@ -8,7 +8,9 @@ import type { TestState } from './useProviderTests';
 export function TestResult({ id, name, state, onClose }: { id: string; name: string; state: TestState; onClose: () => void }) {
   return (
     <div className="probe probe--test" role="group" aria-label={`Test result for ${name}`} data-testid={`test-result-${id}`}>
-      <strong className="probe__title">Test {name}</strong>
+      <strong className="probe__title" title={`Test ${name}`}>
+        Test {name}
+      </strong>
       {state.loading ? (
         <span className="muted">Testing: a streamed request, a tool call and the model list…</span>
       ) : 'error' in state ? (
