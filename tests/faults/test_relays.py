@@ -561,6 +561,41 @@ async def test_keepalive_only_answer_to_a_json_request_is_cut_after_the_idle_tim
     assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
 
 
+@pytest.mark.parametrize("before", [1, 2])
+async def test_a_relay_that_only_opens_the_stream_to_a_json_request_is_no_answer_within_the_request_timeout(
+        fakes, gateway, before):
+    """A JSON request answered with an event stream that only opens (response.created, in_progress), then
+    keep-alives: as for a stream, the next provider answers once the request timeout (2 s) is up — not the
+    idle timeout (30 s) — and the stuck one is out of rotation at once."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 2,
+                                                      "stream_idle_timeout_seconds": 30})
+    p1.always(fp.keepalive_only(before=before, seconds=40))
+    reply, took = await timed(gw.responses(stream=False))
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2", reply.text
+    assert 1.8 <= took < 5, took
+    failed = gw.services.store.request_log()[0]["attempts"][0]
+    assert (failed["provider"], failed["outcome"]) == ("p1", "provider_failure")
+    assert failed["error"] == "no answer within 2 s (only response.created / in_progress, then nothing)"
+    assert health(gw, "p1")["status"] == "unresponsive"
+    calls = client_requests(p1)
+    reply, took = await timed(gw.responses(stream=False))
+    assert reply.headers["X-API-Router-Provider"] == "p2" and took < 1.5 and client_requests(p1) == calls
+
+
+async def test_a_long_answer_streamed_to_a_json_request_is_not_cut_at_the_request_timeout(fakes, gateway):
+    """Once its first generated event came in time, an event stream to a JSON request is limited only by
+    its silences: a long answer takes longer than the request timeout."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 1,
+                                                      "stream_idle_timeout_seconds": 5})
+    p1.always(fp.stream_ok("slow but steady", delay=0.25))
+    reply, took = await timed(gw.responses(stream=False))
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1", reply.text
+    assert took > 1.2, took
+    assert health(gw, "p1")["status"] == "healthy"
+
+
 @pytest.mark.parametrize("idle", [20, 1])
 async def test_keepalive_only_from_the_start_to_a_json_request_is_no_answer_within_the_request_timeout(
         fakes, gateway, idle):

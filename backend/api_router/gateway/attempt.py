@@ -294,8 +294,9 @@ class AttemptRunner:
         """A whole (non-streamed) body; a provider silent for the idle timeout is cut off. A plain body
         must be complete within ``first_within`` (what is left of the request timeout ``limit``),
         however it trickles in. An event stream (a JSON request answered as one) must bring its first
-        event within ``first_within`` — comments are no answer — and then only its silences are
-        limited: its events are progress."""
+        event within ``first_within`` — comments are no answer — and its first generated event too (a
+        relay that only opens the stream, ``response.created``, and stalls did not answer, as for a
+        stream); then only its silences are limited: its events are progress."""
         if resp.content.is_eof():  # the whole body came with the headers: nothing left to wait for
             began()
             return await resp.read()
@@ -303,6 +304,9 @@ class AttemptRunner:
         waiting = event_stream  # for a first event
         watchdog = self._deadlines.watchdog(functools.partial(cut, resp), idle_timeout)
         watchdog.start(first_within if waiting else idle_timeout)  # the idle limit starts with the first event
+        unanswered = self._deadlines.watchdog(functools.partial(cut, resp), first_within) if event_stream else None
+        if unanswered is not None:  # never touched: stopped by the first event that is more than a preamble
+            unanswered.start()
         whole_by = nullcontext() if event_stream else self._deadlines.timeout(
             first_within, f"the answer was not complete within {limit:g} s")
         chunks = []
@@ -313,8 +317,12 @@ class AttemptRunner:
             with whole_by:
                 async for chunk in resp.content.iter_any():
                     new = events.feed(chunk)[1] if events is not None else None
-                    if new is None or any(not sse.is_keepalive(ev) for ev in new):
-                        began()  # a first byte of the body, or of an event stream a first event
+                    real = [ev for ev in new if not sse.is_keepalive(ev)] if new is not None else None
+                    if real is None or real:
+                        if real is None or any(ev.type not in sse.PREAMBLE for ev in real):
+                            began()  # a first byte of the body, or of an event stream more than its opening
+                            if unanswered is not None:
+                                unanswered.stop()
                         if waiting:
                             waiting = False
                             watchdog.relimit(idle_timeout)
@@ -332,13 +340,17 @@ class AttemptRunner:
                 raise _NoAnswer(f"no response within {limit:g} s (headers only, no body)") from None
             raise
         except (aiohttp.ClientError, OSError):
-            if not watchdog.expired:
+            if not watchdog.expired and not (unanswered is not None and unanswered.expired):
                 raise
         finally:
             watchdog.stop()
+            if unanswered is not None:
+                unanswered.stop()
+        if waiting and (watchdog.expired or (unanswered is not None and unanswered.expired)):
+            raise _NoAnswer(f"no response within {limit:g} s (only keep-alive comments)")
+        if unanswered is not None and unanswered.expired:
+            raise _NoAnswer(f"no answer within {limit:g} s (only response.created / in_progress, then nothing)")
         if watchdog.expired:
-            if waiting:
-                raise _NoAnswer(f"no response within {limit:g} s (only keep-alive comments)")
             if not size:
                 raise _NoAnswer(f"no response within {idle_timeout:g} s (headers only, no body)")
             raise TimeoutError(f"the response body stalled for {idle_timeout:g} s")
