@@ -448,3 +448,25 @@ def test_a_new_entry_of_a_table_of_comments_goes_under_its_own_ones(tmp_path):
     cf, _ = ConfigFile.load(path)
     cf.edit(lambda doc: set_value(provider_table(doc, "a"), "model_map", {"q": "r"}))
     assert '# none yet\nq = "r"\n\n# about routing\n[routing]' in path.read_text()
+
+
+@pytest.mark.parametrize("after", ["\n[ui]\nstart_hidden = true\n", "\n# about the ui\n[ui]\nstart_hidden = true\n", ""])
+def test_a_provider_added_then_deleted_leaves_the_file_as_it_was(tmp_path, after):
+    """Each table is set off by one blank line; adding a provider table and deleting it again, any number
+    of times, gives back the file byte for byte (a blank line was left behind by each round)."""
+    path = tmp_path / "config.toml"
+    original = ('# my settings\nprovider_order = ["p1"]\n\n[routing]\ncooldown_seconds = 5\n\n'
+                '[providers.p1]\ndisplay_name = "P1"\nbase_url = "http://127.0.0.1:1/v1"\n' + after)
+    path.write_text(original)
+    cf, _ = ConfigFile.load(path)
+
+    def add(doc):
+        table = provider_table(doc, "c1", create=True)
+        set_value(table, "display_name", "C1")
+        set_value(table, "base_url", "http://127.0.0.1:2/v1")
+
+    for _ in range(3):
+        cf.edit(add)
+        assert '\n\n[providers.c1]\ndisplay_name = "C1"' in path.read_text()
+        cf.edit(lambda doc: remove_table(doc, doc["providers"], "c1"))
+        assert path.read_text() == original

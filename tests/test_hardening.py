@@ -1807,11 +1807,15 @@ def _deep_list(levels: int) -> str:
     return "[" * levels + "]" * levels
 
 
+def _model_last(deep: str) -> bytes:
+    return b'{"input": "hi", "x": ' + deep.encode() + b', "model": "gpt-5.5"}'
+
+
 async def test_a_deeply_nested_request_is_rewritten_whole_for_a_mapped_model(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": {"base_url": p1.base_url, "model_map": {"gpt-5.5": "mapped-5.5"}}})
     # "model" after the deep field: the body is read and written again, not patched in place.
-    raw = ('{"input": "hi", "x": %s, "model": "gpt-5.5"}' % _deep_list(_DEEP)).encode()
+    raw = _model_last(_deep_list(_DEEP))
     reply = await gw.request("POST", "/v1/responses", raw=raw)
     assert reply.status == 200, reply.body[:300]
     sent = p1.requests[-1].json
@@ -1821,7 +1825,7 @@ async def test_a_deeply_nested_request_is_rewritten_whole_for_a_mapped_model(fak
 async def test_a_request_nested_too_deeply_to_write_gets_a_400_that_says_so(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": {"base_url": p1.base_url, "model_map": {"gpt-5.5": "mapped-5.5"}}})
-    raw = ('{"input": "hi", "x": %s, "model": "gpt-5.5"}' % _deep_list(1020)).encode()
+    raw = _model_last(_deep_list(1020))
     reply = await gw.request("POST", "/v1/responses", raw=raw)
     assert reply.status == 400, (reply.status, reply.body[:300])
     assert "nested too deeply" in reply.json["error"]["message"] and p1.calls == 0

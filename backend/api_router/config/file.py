@@ -272,14 +272,33 @@ def remove_table(doc: TOMLDocument, parent: MutableMapping[str, Any], key: str) 
         inside = _positions(order, [gone, *_tables(gone.value.body)])
         if inside:
             first, last = inside[0], inside[-1]
-            _notes_to_next(order, last)
             before = next((t for t in reversed(order[:first]) if not t.is_super_table()), None)
             if before is not None:
                 _take_notes(before, above_only=True)
+            _close_the_gap(before.value.body if before is not None else doc.body, order, last)
     del parent[key]
     if not parent and isinstance(parent, Table) and parent.is_super_table():  # ``[a.b]`` was all there was of a
         for name in [name for name in doc if doc[name] is parent]:
             del doc[name]
+
+
+def _close_the_gap(above: list[tuple[Any, Any]], order: list[Table], last: int) -> None:
+    """Before ``order[last]`` (the end of a table being removed) goes: the comments that end it move above
+    the next header, and the blank line that set the removed table off stays single — the one ending
+    ``above`` (what precedes the removed table) stands for both; at the end of the file, none is left."""
+    from tomlkit.items import Whitespace  # loaded with the document already
+
+    after = next((t for t in order[last + 1:] if not t.is_super_table()), None)
+    blank_above = bool(_trailing(above, (Whitespace,)))
+    notes = _take_notes(order[last])
+    if after is None:
+        while above and above[-1][0] is None and isinstance(above[-1][1], Whitespace):
+            del above[-1]
+    elif notes:
+        after.trivia.indent = (_LEADING_BLANK_LINES.sub("", notes) if blank_above else notes) + after.trivia.indent
+
+
+_LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\r?\n)+")
 
 
 def _positions(order: list[Table], tables: Iterable[Table]) -> list[int]:
