@@ -450,13 +450,20 @@ def test_a_new_entry_of_a_table_of_comments_goes_under_its_own_ones(tmp_path):
     assert '# none yet\nq = "r"\n\n# about routing\n[routing]' in path.read_text()
 
 
-@pytest.mark.parametrize("after", ["\n[ui]\nstart_hidden = true\n", "\n# about the ui\n[ui]\nstart_hidden = true\n", ""])
-def test_a_provider_added_then_deleted_leaves_the_file_as_it_was(tmp_path, after):
-    """Each table is set off by one blank line; adding a provider table and deleting it again, any number
-    of times, gives back the file byte for byte (a blank line was left behind by each round)."""
+_P1 = '[providers.p1]\ndisplay_name = "P1"\nbase_url = "http://127.0.0.1:1/v1"\n'
+
+
+@pytest.mark.parametrize("original", [
+    '# my settings\nprovider_order = ["p1"]\n\n[routing]\ncooldown_seconds = 5\n\n' + _P1 + after
+    for after in ("\n[ui]\nstart_hidden = true\n", "\n# about the ui\n[ui]\nstart_hidden = true\n", "",
+                  "\n\n[ui]\nstart_hidden = true\n")
+] + [
+    '[providers]\n\n' + _P1 + '\n[routing]\ncooldown_seconds = 5\n',  # the providers' own header above
+])
+def test_a_provider_added_then_deleted_leaves_the_file_as_it_was(tmp_path, original):
+    """Adding a provider table and deleting it again, any number of times, gives back the file byte for
+    byte, two blank lines before the next header too (a blank line was left behind by each round)."""
     path = tmp_path / "config.toml"
-    original = ('# my settings\nprovider_order = ["p1"]\n\n[routing]\ncooldown_seconds = 5\n\n'
-                '[providers.p1]\ndisplay_name = "P1"\nbase_url = "http://127.0.0.1:1/v1"\n' + after)
     path.write_text(original)
     cf, _ = ConfigFile.load(path)
 
@@ -470,3 +477,19 @@ def test_a_provider_added_then_deleted_leaves_the_file_as_it_was(tmp_path, after
         assert '\n\n[providers.c1]\ndisplay_name = "C1"' in path.read_text()
         cf.edit(lambda doc: remove_table(doc, doc["providers"], "c1"))
         assert path.read_text() == original
+
+
+@pytest.mark.parametrize(("original", "wanted"), [
+    ('provider_order = []\n\n[providers.p1]\nbase_url = "https://a/v1"\n\n[routing]\ncooldown_seconds = 5\n',
+     'provider_order = []\n\n[routing]\ncooldown_seconds = 5\n'),
+    ('provider_order = []\n\n# about p1\n[providers.p1]\nbase_url = "https://a/v1"\n',
+     'provider_order = []\n'),
+    ('[providers]\n\n[providers.p1]\nbase_url = "https://a/v1"\n\n[providers.p2]\nbase_url = "https://b/v1"\n',
+     '[providers]\n\n[providers.p2]\nbase_url = "https://b/v1"\n'),
+])
+def test_deleting_the_first_table_leaves_one_blank_line_or_none_at_the_end(tmp_path, original, wanted):
+    path = tmp_path / "config.toml"
+    path.write_text(original)
+    cf, _ = ConfigFile.load(path)
+    cf.edit(lambda doc: remove_table(doc, doc["providers"], "p1"))
+    assert path.read_text() == wanted

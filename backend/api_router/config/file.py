@@ -263,7 +263,9 @@ def _edited_in_place(arr: list[Any], ids: list[str]) -> bool:
 
 def remove_table(doc: TOMLDocument, parent: MutableMapping[str, Any], key: str) -> None:
     """Delete the table ``parent[key]`` with the comments written right above its header (they were about
-    it). The comments at its end stand above the next table's header, so they stay, above that one."""
+    it). The comments at its end stand above the next table's header, so they stay, above that one; and
+    the blank lines between the tables around it are the ones that stood between it and the next table
+    (as when it had never been added)."""
     from tomlkit.items import Table  # loaded with the document already
 
     gone = parent[key]
@@ -271,34 +273,84 @@ def remove_table(doc: TOMLDocument, parent: MutableMapping[str, Any], key: str) 
         order = list(_tables(doc.body))
         inside = _positions(order, [gone, *_tables(gone.value.body)])
         if inside:
-            first, last = inside[0], inside[-1]
-            before = next((t for t in reversed(order[:first]) if not t.is_super_table()), None)
-            if before is not None:
-                _take_notes(before, above_only=True)
-            _close_the_gap(before.value.body if before is not None else doc.body, order, last)
+            lead_in = _lead_in(doc.body, gone)
+            _close_the_gap(None if lead_in is _FIRST else lead_in, order, inside[-1])
     del parent[key]
     if not parent and isinstance(parent, Table) and parent.is_super_table():  # ``[a.b]`` was all there was of a
         for name in [name for name in doc if doc[name] is parent]:
             del doc[name]
 
 
-def _close_the_gap(above: list[tuple[Any, Any]], order: list[Table], last: int) -> None:
-    """Before ``order[last]`` (the end of a table being removed) goes: the comments that end it move above
-    the next header, and the blank line that set the removed table off stays single — the one ending
-    ``above`` (what precedes the removed table) stands for both; at the end of the file, none is left."""
-    from tomlkit.items import Whitespace  # loaded with the document already
+# What _lead_in finds of a table that comes first in its container: nothing of that container is above it.
+_FIRST: Any = object()
+
+
+def _lead_in(body: list[tuple[Any, Any]], table: Any) -> Any:
+    """Where the comments and blank lines right above ``table``'s header are kept: (the items, the index
+    their run ends at) — the end of whatever comes before it in the file (the last table nested in the
+    table before it, or the items before it in its container; for the first table of a header-less
+    ``[providers.*]`` container, what comes before that container). None: not in ``body``."""
+    for i, (_, item) in enumerate(body):
+        if item is table:
+            return _above(body, i)
+        for inner in _bodies(item):
+            found = _lead_in(inner, table)
+            if found is _FIRST:
+                return _above(body, i) if item.is_super_table() else (inner, 0)
+            if found is not None:
+                return found
+    return None
+
+
+def _above(body: list[tuple[Any, Any]], i: int) -> Any:
+    if i == 0:
+        return _FIRST
+    items = body
+    end = i
+    while end > 0 and (inner := _bodies(items[end - 1][1])):  # a table before it: its end, or its last child's
+        items = inner[-1]
+        end = len(items)
+    return items, end
+
+
+def _bodies(item: Any) -> list[list[tuple[Any, Any]]]:
+    """The item lists of a table (one) or of an array of tables (one each)."""
+    from tomlkit.items import AoT, Table
+
+    if isinstance(item, Table):
+        return [item.value.body]
+    if isinstance(item, AoT):
+        return [t.value.body for t in item.body]
+    return []
+
+
+def _close_the_gap(lead_in: tuple[list[tuple[Any, Any]], int] | None, order: list[Table], last: int) -> None:
+    """Before a table goes (``order[last]`` is where it ends): the comments right above its header, about
+    it, go too; those that end it stand above the next header and move into that header's lead-in. Of the
+    blank lines around it, those after it stay (the ones set before the next table), and those above it go
+    — unless nothing after it keeps a blank line (then the ones above stay between the tables left)."""
+    from tomlkit.items import Comment, Whitespace  # loaded with the document already
 
     after = next((t for t in order[last + 1:] if not t.is_super_table()), None)
-    blank_above = bool(_trailing(above, (Whitespace,)))
     notes = _take_notes(order[last])
-    if after is None:
-        while above and above[-1][0] is None and isinstance(above[-1][1], Whitespace):
-            del above[-1]
-    elif notes:
-        after.trivia.indent = (_LEADING_BLANK_LINES.sub("", notes) if blank_above else notes) + after.trivia.indent
+    if lead_in is not None:
+        items, end = lead_in
+        start = end
+        while start > 0 and items[start - 1][0] is None and isinstance(items[start - 1][1], (Comment, Whitespace)):
+            start -= 1
+        last_blank = max((n for n in range(start, end) if isinstance(items[n][1], Whitespace)), default=start - 1)
+        blanks = last_blank + 1
+        while blanks > start and isinstance(items[blanks - 1][1], Whitespace):
+            blanks -= 1
+        drop_blanks = after is None or _LEADING_BLANK_LINE.match(notes) is not None
+        # Emptied in place, not deleted: a container's keys are found by their index among its items.
+        for n in range(blanks if drop_blanks else last_blank + 1, end):
+            items[n] = (None, Whitespace(""))
+    if after is not None and notes:
+        after.trivia.indent = notes + after.trivia.indent
 
 
-_LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\r?\n)+")
+_LEADING_BLANK_LINE = re.compile(r"[ \t]*\r?\n")
 
 
 def _positions(order: list[Table], tables: Iterable[Table]) -> list[int]:
