@@ -561,16 +561,17 @@ async def test_keepalive_only_answer_to_a_json_request_is_cut_after_the_idle_tim
     assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
 
 
-@pytest.mark.parametrize("before", [1, 2])
+@pytest.mark.parametrize(("before", "beat"), [(1, fp.HEARTBEATS["comment"]), (2, fp.HEARTBEATS["comment"]),
+                                              (1, b'data: {"type": "heartbeat"}\n\n')])
 async def test_a_relay_that_only_opens_the_stream_to_a_json_request_is_no_answer_within_the_request_timeout(
-        fakes, gateway, before):
+        fakes, gateway, before, beat):
     """A JSON request answered with an event stream that only opens (response.created, in_progress), then
-    keep-alives: as for a stream, the next provider answers once the request timeout (2 s) is up — not the
-    idle timeout (30 s) — and the stuck one is out of rotation at once."""
+    keep-alives or heartbeat events of the relay's own: as for a stream, the next provider answers once the
+    request timeout (2 s) is up — not the idle timeout (30 s) — and the stuck one is out of rotation at once."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 2,
                                                       "stream_idle_timeout_seconds": 30})
-    p1.always(fp.keepalive_only(before=before, seconds=40))
+    p1.always(fp.keepalive_only(before=before, seconds=40, interval=0.3, beat=beat))
     reply, took = await timed(gw.responses(stream=False))
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2", reply.text
     assert 1.8 <= took < 5, took

@@ -319,8 +319,8 @@ class AttemptRunner:
                     new = events.feed(chunk)[1] if events is not None else None
                     real = [ev for ev in new if not sse.is_keepalive(ev)] if new is not None else None
                     if real is None or real:
-                        if real is None or any(ev.type not in sse.PREAMBLE for ev in real):
-                            began()  # a first byte of the body, or of an event stream more than its opening
+                        if real is None or _answering(real):
+                            began()  # a first byte of the body, or of an event stream part of its answer
                             if unanswered is not None:
                                 unanswered.stop()
                         if waiting:
@@ -346,10 +346,9 @@ class AttemptRunner:
             watchdog.stop()
             if unanswered is not None:
                 unanswered.stop()
-        if waiting and (watchdog.expired or (unanswered is not None and unanswered.expired)):
-            raise _NoAnswer(f"no response within {limit:g} s (only keep-alive comments)")
-        if unanswered is not None and unanswered.expired:
-            raise _NoAnswer(f"no answer within {limit:g} s (only response.created / in_progress, then nothing)")
+        if (unanswered is not None and unanswered.expired) or (waiting and watchdog.expired):
+            raise _NoAnswer(f"no response within {limit:g} s (only keep-alive comments)" if waiting else
+                            f"no answer within {limit:g} s (only response.created / in_progress, then nothing)")
         if watchdog.expired:
             if not size:
                 raise _NoAnswer(f"no response within {idle_timeout:g} s (headers only, no body)")
@@ -480,6 +479,12 @@ class AttemptRunner:
             return sse.synthesize(answer)
         raw = opened.data if opened.resp.content_type == "application/json" else dumps(answer)
         return self._redact(raw) if unfinished else raw
+
+
+def _answering(events: list[sse.SSEEvent]) -> bool:
+    """Whether ``events`` bring part of an answer or its end (a failure too) — what commits a relayed
+    stream; not its opening (``response.created``) nor a relay's own heartbeat events."""
+    return any(sse.is_answer(ev.type) or ev.type in sse.FAILURE_END for ev in events)
 
 
 _UNFINISHED = frozenset({"incomplete", "cancelled"})  # "failed": reports_failure
