@@ -1872,3 +1872,39 @@ async def test_a_deeply_nested_stream_answers_a_json_client_and_a_deep_failure_i
     p1.queue(deep_failure)
     reply = await gw.responses()
     assert reply.status == 400 and reply.json["error"]["code"] == "invalid_prompt", (reply.status, reply.body[:300])
+
+
+async def test_an_answer_too_deep_to_write_again_goes_to_the_next_provider(fakes, gateway):
+    """A JSON answer a stream client must get as events (or a failure a JSON client must get as its own
+    error) nested deeper than API Router can write: that provider's failure, and the next one answers."""
+    p1, p2 = await fakes("p1", "p2")
+    answer = fp.response_object("too deep")
+    answer["output"][0]["x"] = None  # written as text below: the json module reads no 1,000 levels
+    deep = "[" * 1000 + "]" * 1000
+    body = json.dumps(answer).replace('"x": null', '"x": ' + deep).encode()
+    failed = {**fp.response_object("no"), "status": "failed", "error": {"code": "invalid_prompt", "message": "no"}}
+    failed_body = json.dumps(failed).replace('"message": "no"}', '"message": "no", "detail": ' + deep + "}").encode()
+
+    def answering(raw: bytes) -> fp.Behaviour:
+        async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+            return web.Response(body=raw, content_type="application/json")
+        return run
+
+    for raw, stream in ((body, True), (failed_body, False)):  # a gateway each: after a failover p2 serves
+        gw = await gateway({"p1": p1, "p2": p2})
+        p1.always(answering(raw))
+        reply = await gw.responses(stream=stream)
+        assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2", (reply.status, reply.body[:200])
+        log = gw.services.store.request_log()
+        attempt = log[0]["attempts"][0]
+        assert attempt["provider"] == "p1" and attempt["outcome"] == "provider_failure", [r["attempts"] for r in log[:2]]
+        assert "nested too deeply" in attempt["error"], attempt
+
+
+async def test_a_request_too_deep_to_rewrite_for_one_provider_goes_to_another_as_it_came(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": {"base_url": p1.base_url, "model_map": {"gpt-5.5": "mapped-5.5"}}, "p2": p2})
+    raw = _model_last(_deep_list(1020))
+    reply = await gw.request("POST", "/v1/responses", raw=raw)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert p1.calls == 0 and p2.requests[-1].raw == raw  # the client's own bytes

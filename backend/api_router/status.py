@@ -96,11 +96,10 @@ def _summary(state: GatewayState, line: str, provider: str | None, reason: str =
     return {"state": state, "line": line, "provider": provider, "reason": reason, "advice": advice}
 
 
-def _last_error(services: Services, cfg: Config, pid: str, health: dict[str, Any]) -> str:
+def _last_error(cfg: Config, pid: str, health: dict[str, Any]) -> str:
     """The row's last error, with the ``/v1`` hint a 502 gives for the same failure."""
     error: str = health["last_error"]
-    last = services.router.last_failure(pid) if error else None
-    return error + path_hint(cfg.providers[pid], last[1]) if last is not None else error
+    return error + path_hint(cfg.providers[pid], health["last_status"]) if error else error
 
 
 def build_status(services: Services) -> dict[str, Any]:
@@ -123,7 +122,7 @@ def build_status(services: Services) -> dict[str, Any]:
         "active_reason": reason,
         "routing": as_json(cfg.routing),
         "providers": {pid: {**settings[pid], **health[pid],
-                            "last_error": _last_error(services, cfg, pid, health[pid]),
+                            "last_error": _last_error(cfg, pid, health[pid]),
                             "quota_left_percent": services.quota.left_percent(pid),
                             "last_test": services.tests.last(pid)}
                       for pid in cfg.providers},

@@ -40,6 +40,8 @@ export interface ProviderStatus {
   consecutive_failures: number;
   cooldown_until_unix_ms: UnixMs | null;
   last_error: string;
+  /** The HTTP status `last_error` came with, when it had one. */
+  last_status: number | null;
   last_ok_at_unix_ms: UnixMs | null;
   last_fail_at_unix_ms: UnixMs | null;
   /** Current hedge delay for streams (see `routing.hedge`). */

@@ -60,6 +60,7 @@ export function makeProvider(over: Partial<ProviderStatus> = {}): ProviderStatus
     consecutive_failures: 0,
     cooldown_until_unix_ms: null,
     last_error: '',
+    last_status: null,
     last_ok_at_unix_ms: NOW - 5000,
     last_fail_at_unix_ms: null,
     hedge_delay_ms: 10_000,

@@ -373,8 +373,6 @@ def test_switching_off_or_deleting_the_fallback_in_use_is_the_users_change() -> 
     del gone["providers"]["b"], gone["quota"]["b"]
     assert kinds(run(status(health={"c": "healthy"}), on_b, off)) == [(FAILOVER, "b")]
     assert kinds(run(status(health={"c": "healthy"}), on_b, gone)) == [(FAILOVER, "b")]
-    # The preferred provider switched off while it served: the user's doing too.
-    assert run(status(health={"c": "healthy"}), status("fallback", "b", health={"a": "disabled"})) == []
     # b failing on its own is still told.
     failing = status("fallback", "c", health={**cooling, "b": "cooldown"}, reason="Relay A: HTTP 500")
     assert kinds(run(on_b, failing)) == [(FAILOVER, "c")]

@@ -97,19 +97,28 @@ async def test_all_down_says_what_each_provider_failed_with_in_the_event_and_the
 
 async def test_a_provider_rows_last_error_carries_the_v1_hint(fakes, gateway):
     """The provider row's last error says what to do about a 404 from a base URL without a path, as the
-    502 does; once it answers again the row has no error, hint included."""
+    502 does (and only there: p2's 503 gets none); once it answers again the row has no error, hint
+    included."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1.base_url.removesuffix("/v1"), "p2": p2},
                        routing={"failure_threshold": 3, "cooldown_seconds": 60})
-    p1.always(fp.status(404, "Not Found"))
+    p1.always(fp.status(404, "Not Found"))  # (the fake answers 404 to any path but /v1/… anyway)
     assert (await gw.responses()).status == 200  # p2 served
     row = (await gw.api("get_status"))["providers"]["p1"]
     assert row["last_error"].startswith("HTTP 404") and "has no path" in row["last_error"], row
     assert "ending in /v1" in row["last_error"] and row["last_error"].count("has no path") == 1
     p2.always(fp.status(503, "p2 broken"))
     assert (await gw.responses()).status == 502
-    p2_row = (await gw.api("get_status"))["providers"]["p2"]
-    assert "p2 broken" in p2_row["last_error"] and "has no path" not in p2_row["last_error"]
+    rows = (await gw.api("get_status"))["providers"]
+    assert "p2 broken" in rows["p2"]["last_error"] and "has no path" not in rows["p2"]["last_error"]
+    assert rows["p1"]["last_status"] == 404 and rows["p2"]["last_status"] == 503
+    # The base URL mended and p1 asked: it answers, and its row has no error, hint included.
+    await gw.api("upsert_provider", provider="p1", base_url=p1.base_url)
+    await gw.api("set_manual_override", provider="p1")
+    p1.always(fp.json_ok())
+    assert (await gw.responses()).status == 200
+    row = (await gw.api("get_status"))["providers"]["p1"]
+    assert row["last_error"] == "" and row["last_status"] is None, row
 
 
 async def test_a_provider_that_answers_a_check_ends_all_down(fakes, gateway):

@@ -125,9 +125,8 @@ def answer_of(data: bytes, content_type: str) -> dict[str, Any] | str:
             if kind == "response.output_item.done":
                 done.append(ev)
             elif kind in sse.ANSWER_END:
-                payload = ev.json()
-                response = payload.get("response") if isinstance(payload, dict) else None
-                if not isinstance(response, dict):
+                response = ending_response(ev.json())[0]
+                if response is None:
                     return f"stream ended with {kind} but without a response object"
                 if not response.get("output") and done:
                     response["output"] = [p["item"] for p in (e.json() for e in done)

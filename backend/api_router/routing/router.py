@@ -630,6 +630,7 @@ class Router:
                     "consecutive_failures": h.consecutive_failures,
                     "cooldown_until_unix_ms": _ms(h.cooldown_until) if cooling else None,
                     "last_error": h.last_error,
+                    "last_status": h.last_status if h.last_error else None,  # the HTTP status it came with
                     "last_ok_at_unix_ms": _ms(h.last_ok_at),
                     "last_fail_at_unix_ms": _ms(h.last_fail_at),
                     "unresponsive_since_unix_ms": _ms(h.unresponsive_since),

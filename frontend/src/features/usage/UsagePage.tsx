@@ -182,7 +182,9 @@ export function UsagePage({ bridge, providerOrder, names, params = NO_PARAMS, po
           {sessions.data !== null ? (
             <SessionList sessions={list} selected={selected} nowMs={data?.now_unix_ms ?? now} nameOf={n} onSelect={pick} />
           ) : sessions.error ? null : (
-            <p className="muted">Loading sessions…</p>
+            <p className="muted" role="status">
+              Loading sessions…
+            </p>
           )}
           {timeline.data && timeline.data.session_id === selected ? (
             <SessionTimelineView timeline={timeline.data} colors={colors} nameOf={n} />
