@@ -1605,6 +1605,25 @@ async def test_head_is_answered_on_get_endpoints_and_405_says_what_is_allowed(fa
     assert p1.calls == 0
 
 
+async def test_head_of_the_request_export_sends_its_headers_only(fakes, gateway):
+    """HEAD of the export (a download written in pieces) says what a GET would send, without the rows: a
+    keep-alive client's next answer on the same connection is read as that answer, not as export rows."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    for _ in range(3):
+        assert (await gw.responses()).status == 200
+    host, port = gw.base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    auth = f"Authorization: Bearer {gw.token}\r\n"
+    writer.write(f"HEAD /api/export_requests?format=csv HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n"
+                 f"GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"X-API-Router-Rows: 3" in head, head
+    assert rest.startswith(b"HTTP/1.1 200"), rest[:200]  # no rows in between
+
+
 async def test_a_minified_json_error_body_cut_at_the_limit_keeps_its_content(fakes, gateway):
     """No space in megabytes of JSON: the cut drops the run of key characters it falls in, not the body."""
     from api_router.gateway.upstream import ERROR_BODY_LIMIT

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import re
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -138,7 +138,7 @@ class Export:
     def content_type(self) -> str:
         return "application/x-ndjson" if self.fmt == "jsonl" else "text/csv"
 
-    def pieces(self) -> Iterator[bytes]:
+    def pieces(self) -> Generator[bytes, None, None]:
         # The rows there are now, read from one snapshot: what is logged meanwhile is not in it, and what
         # the row limit prunes meanwhile (the oldest rows, read last) still is — ``total`` is what it holds.
         with self.store.snapshot() as read:

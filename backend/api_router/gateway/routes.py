@@ -266,6 +266,10 @@ async def _download(request: web.Request, made: request_log.Export) -> web.Strea
                                       "Content-Disposition": f'attachment; filename="{made.filename}"',
                                       EXPORT_ROWS_HEADER: str(made.total or 0), "Cache-Control": "no-store"})
     await out.prepare(request)
+    if request.method == "HEAD":  # what a GET would send, without its rows (aiohttp writes what it is given)
+        await loop.run_in_executor(pool, pieces.close)  # its snapshot ends in the thread that read it
+        await out.write_eof()
+        return out
     piece = first
     while piece is not None:
         await out.write(piece)
