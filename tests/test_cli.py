@@ -317,3 +317,45 @@ def test_sigterm_as_soon_as_the_port_opens_is_a_clean_shutdown(tmp_path):
                 proc.kill()
         assert proc.returncode == 0, err
         assert "Traceback" not in err
+
+
+async def test_headless_follows_the_autostart_setting_at_start_and_on_hand_edits(tmp_path):
+    """As in the window: [ui] autostart = true at start with the login item missing installs it, and a hand
+    edit of the setting while running removes (false) or installs (true) it, with an event each."""
+    xdg = tmp_path / "xdg"
+    item = xdg / "autostart" / "api-router.desktop"
+    ud = setup_user_data(tmp_path, {"p1": "http://127.0.0.1:9/v1"})
+    config = ud / "config.toml"
+    config.write_text(config.read_text() + "\n[ui]\nautostart = true\n")
+    port = fp.free_port()
+    proc = spawn(ud, "--port", str(port), env={"XDG_CONFIG_HOME": str(xdg)})
+
+    async def events() -> list[str]:
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as s:
+            async with s.get(f"http://127.0.0.1:{port}/status") as resp:
+                return [e["message"] for e in (await resp.json())["recent_events"]]
+
+    async def until(what, probe) -> None:
+        for _ in range(100):
+            if await probe():
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(what)
+
+    try:
+        await asyncio.to_thread(wait_health, port, proc)
+        assert item.is_file() and str(ud) in item.read_text()
+        config.write_text(config.read_text().replace("autostart = true", "autostart = false"))
+        await until("the item removed", lambda: asyncio.sleep(0, not item.exists()))
+        await until("an event says so", lambda: _said(events, "Start with the system is off"))
+        config.write_text(config.read_text().replace("autostart = false", "autostart = true"))
+        await until("the item back", lambda: asyncio.sleep(0, item.is_file()))
+        await until("an event says so", lambda: _said(events, "Start with the system is on"))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = await asyncio.to_thread(proc.communicate, timeout=15)
+    assert "Traceback" not in err
+
+
+async def _said(events, text: str) -> bool:
+    return any(text in m for m in await events())

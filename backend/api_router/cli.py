@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from api_router import __version__
 from api_router.codex.setup import auth_json, config_block
-from api_router.composition import StartupError, make_control, open_services
+from api_router.composition import StartupError, follow_autostart, make_control, open_services
 from api_router.desktop.instance import (
     NO_WINDOW,
     InstanceInfo,
@@ -143,6 +143,7 @@ async def _serve_headless(paths: Paths, host: str | None, port: int | None, list
         services.close()
         print(f"api-router: {exc}", file=sys.stderr)
         return 1
+    stop_following = follow_autostart(services)
     try:
         gateway = GatewayServer(services, make_control(services), host=host, port=port)
         # Handlers go in before the port opens: a signal that arrives as soon as /health answers
@@ -162,6 +163,7 @@ async def _serve_headless(paths: Paths, host: str | None, port: int | None, list
         await gateway.stop()
         return 0
     finally:
+        stop_following()
         services.close()
         listener.stop()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Coroutine
@@ -18,7 +19,7 @@ from api_router.config import Config, ConfigFile
 from api_router.continuity.index import ContinuityIndex
 from api_router.continuity.rewrite import Continuity
 from api_router.control import Control, ControlError
-from api_router.desktop.autostart import system_autostart
+from api_router.desktop.autostart import SettingFollower, apply_setting, system_autostart
 from api_router.fsutil import NotAFile, check_writable, private_dir, tighten_tree
 from api_router.paths import Paths, codex_home
 from api_router.provider_tests import ProviderTests
@@ -31,6 +32,8 @@ from api_router.services import NotServing, ProviderStates, Services
 from api_router.store import Retention, Store
 from api_router.store.schema import NewerDatabase
 from api_router.watch import FileWatcher
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -217,3 +220,43 @@ def run_on_loop(services: Services, coro: Coroutine[Any, Any, T], timeout: float
 
 def make_control(services: Services) -> Control:
     return Control(services, lambda coro: run_on_loop(services, coro))
+
+
+def follow_autostart(rt: Services) -> Callable[[], None]:
+    """``[ui] autostart`` and the OS login item, in the window and headless alike: at start, ``true`` with
+    the item missing (or pointing elsewhere) reinstalls it (``false`` leaves the OS alone: the UI's toggle
+    removes the item, one the user made stays); while running, a change of the setting (a hand edit of
+    config.toml, reloaded by the file watcher) installs or removes it (see ``SettingFollower``). Returns
+    how to stop following."""
+    item = rt.autostart
+    try:
+        done = apply_setting(item, rt.config.current.ui.autostart)
+    except Exception as exc:  # OSError from the OS; the setting stays saved either way
+        log.warning("start with the system: %s: %s", type(exc).__name__, exc)
+    else:
+        if done in ("installed", "updated"):
+            log.info("start with the system: login item %s at %s", done, item.location())
+
+    def report(done: str, wanted: bool) -> None:
+        if done == "unsupported":
+            if wanted:
+                log.warning("start with the system: [ui] autostart = true, but this platform has no login item")
+            return
+        log.info("start with the system: [ui] autostart = %s; login item %s (%s)",
+                 str(wanted).lower(), done, item.location())
+        if done in ("installed", "updated"):
+            rt.emit(Level.INFO, Kind.CONFIG, f"Start with the system is on: the login item is at {item.location()}")
+        elif done == "removed":
+            rt.emit(Level.INFO, Kind.CONFIG,
+                    f"Start with the system is off: the login item {item.location()} was removed")
+
+    def failed(exc: Exception, wanted: bool) -> None:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        message = (f"Start with the system: could not {'add' if wanted else 'remove'} the login item at "
+                   f"{item.location()}: {why} ([ui] autostart = {str(wanted).lower()} stays saved)")
+        log.warning("%s", message)
+        rt.emit(Level.ERROR, Kind.CONFIG, message)
+
+    follower = SettingFollower(item, rt.config.current.ui.autostart, report=report, failed=failed)
+    rt.config.listeners.append(follower)
+    return lambda: rt.config.listeners.remove(follower)

@@ -12,10 +12,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from api_router.composition import follow_autostart
 from api_router.desktop.autostart import system_autostart
 from api_router.desktop.instance import InstanceLock, WindowsLock
 from api_router.desktop.shell import Backends, DesktopShell, Options
@@ -441,22 +443,23 @@ def test_tray_menu_routes_copies_and_notifies(tmp_path: Path) -> None:
     assert rig.notifiers[0].closed
 
 
-class StubControl:
-    def __init__(self, ui: dict[str, Any]) -> None:
-        self.ui = ui
-
-    def get_config(self) -> dict[str, Any]:
-        return {"ui": self.ui}
+def _following(item: Any, autostart: bool) -> None:
+    """``follow_autostart`` at the start of a run with ``[ui] autostart`` as given (then stopped)."""
+    config = SimpleNamespace(current=SimpleNamespace(ui=SimpleNamespace(autostart=autostart)), listeners=[])
+    stop = follow_autostart(SimpleNamespace(autostart=item, config=config, emit=lambda *a: None))  # type: ignore[arg-type]
+    assert len(config.listeners) == 1
+    stop()
+    assert config.listeners == []
 
 
 def test_autostart_setting_is_honoured_at_start(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
     item = rig.backends.autostart(rig.paths.user_data)
-    rig.shell._apply_autostart(StubControl({"start_hidden": True}), item)  # type: ignore[arg-type]
-    assert not item.installed()  # the key missing (today's config): off
-    rig.shell._apply_autostart(StubControl({"autostart": True}), item)  # type: ignore[arg-type]
+    _following(item, False)
+    assert not item.installed()  # off (the key missing in today's config: its default)
+    _following(item, True)
     assert item.installed() and str(rig.paths.user_data) in Path(item.location()).read_text()
-    rig.shell._apply_autostart(StubControl({"autostart": False}), item)  # type: ignore[arg-type]
+    _following(item, False)
     assert item.installed()  # false: the OS state is left alone
 
 

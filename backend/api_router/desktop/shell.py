@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from api_router.composition import StartupError, make_control, open_services
+from api_router.composition import StartupError, follow_autostart, make_control, open_services
 from api_router.control import Control, Registry
-from api_router.desktop.autostart import Autostart, SettingFollower, apply_setting
+from api_router.desktop.autostart import Autostart
 from api_router.desktop.bridge import QuietRefusals, make_desktop_api
 from api_router.desktop.hooks import hook_file, install_bridge_probe, wants_download
 from api_router.desktop.icon import TrayIcon
@@ -274,8 +274,7 @@ class DesktopShell:
             pywebview_log.addFilter(QuietRefusals())
             control = make_control(rt)
             rt.autostart = backends.autostart(self._paths.user_data)
-            self._apply_autostart(control, rt.autostart)
-            follower = self._follow_autostart(rt)
+            stop_following = follow_autostart(rt)
             gateway = GatewayThread(GatewayServer(rt, control, host=self._options.host, port=self._options.port))
             error: str | None = None
             try:
@@ -290,7 +289,7 @@ class DesktopShell:
                 return self._run_gui(rt, control, backends, error)
             finally:
                 gateway.stop()
-                rt.config.listeners.remove(follower)
+                stop_following()
         finally:
             rt.close()
             log.info("stopped")
@@ -401,48 +400,6 @@ class DesktopShell:
         except (OSError, ValueError):
             return False
         return isinstance(body, dict) and body.get("ok") is True and "version" in body
-
-    def _apply_autostart(self, control: Control, autostart: Autostart) -> None:
-        """``[ui] autostart = true`` with the login item missing (or pointing elsewhere): reinstall it.
-        False: leave the OS alone (the UI's toggle removes the item; one the user made stays)."""
-        try:
-            ui = control.get_config().get("ui", {})
-            done = apply_setting(autostart, bool(ui.get("autostart", False)))
-        except Exception as exc:
-            log.warning("start with the system: %s: %s", type(exc).__name__, exc)
-            return
-        if done in ("installed", "updated"):
-            log.info("start with the system: login item %s at %s", done, autostart.location())
-
-    def _follow_autostart(self, rt: Services) -> SettingFollower:
-        """While running, a change of ``[ui] autostart`` (a hand edit of config.toml, reloaded by the
-        file watcher) installs (true) or removes (false) the login item; see ``SettingFollower``."""
-        item = rt.autostart
-
-        def report(done: str, wanted: bool) -> None:
-            if done == "unsupported":
-                if wanted:
-                    log.warning("start with the system: [ui] autostart = true, but this platform has no login item")
-                return
-            log.info("start with the system: [ui] autostart = %s; login item %s (%s)",
-                     str(wanted).lower(), done, item.location())
-            if done in ("installed", "updated"):
-                rt.emit(Level.INFO, Kind.CONFIG, f"Start with the system is on: the login item is at {item.location()}")
-            elif done == "removed":
-                rt.emit(Level.INFO, Kind.CONFIG,
-                        f"Start with the system is off: the login item {item.location()} "
-                        "was removed")
-
-        def failed(exc: Exception, wanted: bool) -> None:
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            message = (f"Start with the system: could not {'add' if wanted else 'remove'} the login item at "
-                       f"{item.location()}: {why} ([ui] autostart = {str(wanted).lower()} stays saved)")
-            log.warning("%s", message)
-            rt.emit(Level.ERROR, Kind.CONFIG, message)
-
-        follower = SettingFollower(item, rt.config.current.ui.autostart, report=report, failed=failed)
-        rt.config.listeners.append(follower)
-        return follower
 
     def _quit_on_close(self) -> bool:
         self._quitting.set()
