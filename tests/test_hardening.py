@@ -1927,3 +1927,32 @@ async def test_a_request_too_deep_to_rewrite_for_one_provider_goes_to_another_as
     reply = await gw.request("POST", "/v1/responses", raw=raw)
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
     assert p1.calls == 0 and p2.requests[-1].raw == raw  # the client's own bytes
+
+
+async def test_a_database_that_cannot_be_read_for_now_still_serves_requests(fakes, gateway, caplog):
+    """The request path's lookups (who sealed an item) meet a database that cannot be read — deleted under
+    the app, an I/O error: the request is served as if nothing were known, and the log says so once, not
+    once per request (it was a 500)."""
+    import sqlite3
+
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    store = gw.services.store
+
+    class Unreadable:
+        def __init__(self, conn):
+            self.conn = conn
+
+        def execute(self, *args, **kwargs):
+            raise sqlite3.OperationalError("disk I/O error")
+
+        def close(self):
+            self.conn.close()
+
+    store._hot = Unreadable(store._hot)
+    body = simple_body(input=[{"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "sealed"},
+                              {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}])
+    for _ in range(3):
+        reply = await gw.responses(body, headers={"session_id": "s-unreadable"})
+        assert reply.status == 200, reply.text
+    assert caplog.text.count("could not read the database (disk I/O error)") == 1, caplog.text

@@ -26,6 +26,7 @@ from api_router.store import schema
 from api_router.store.writer import BatchWriter, Op, insert_rows, is_damage
 
 log = logging.getLogger(__name__)
+UNREADABLE_LOG_SECONDS = 60.0
 _LOG_LEVELS = {Level.INFO: logging.INFO, Level.WARNING: logging.WARNING, Level.ERROR: logging.ERROR}
 
 EVENT_RETENTION = 5000
@@ -111,6 +112,7 @@ class Store:
         self._today = (self._days.day_of(time.time()), 0)  # (local day, client requests logged that day)
         self._recovered_from: Path | None = None
         self._damage_told = False  # the user heard that the file is damaged (once per run)
+        self._unreadable_logged_at = -UNREADABLE_LOG_SECONDS  # the last log line of a lookup that could not read
         self._reader: sqlite3.Connection | None = None  # control/analytics reads
         self._hot: sqlite3.Connection | None = None  # point lookups from the gateway's loop
         self._retention = Retention()
@@ -589,8 +591,16 @@ class Store:
         return rows
 
     def _hot_read(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
-        """A point lookup on a request's way: a damaged file finds nothing (the request is still served)."""
-        rows = self._fetch(self._hot, self._hot_lock, sql, args)
+        """A point lookup on a request's way: a damaged file, or one that cannot be read for now (deleted
+        under the app, an I/O error), finds nothing — the request is still served."""
+        try:
+            rows = self._fetch(self._hot, self._hot_lock, sql, args)
+        except sqlite3.Error as exc:
+            now = time.monotonic()
+            if now - self._unreadable_logged_at >= UNREADABLE_LOG_SECONDS:  # not a line per request
+                self._unreadable_logged_at = now
+                log.warning("store: a lookup for a request could not read the database (%s); served without it", exc)
+            return []
         return [] if isinstance(rows, sqlite3.DatabaseError) else rows
 
     def _fetch(self, conn: sqlite3.Connection | None, lock: threading.Lock, sql: str,
