@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from api_router.paths import Paths
 from tests.desktop.app import ARTIFACTS, SOURCE_COMMAND, App, check_lifecycle, start_app
 from tests.desktop.xsession import XSession, free_port, port_is_free, wait_for
+from tests.support.harness import write_config
 
 pytestmark = pytest.mark.desktop
 
@@ -98,6 +100,23 @@ def test_an_export_from_the_window_is_saved_where_the_user_says(xsession: XSessi
     xsession.tray_menu_last()
     assert app.wait_exit() == 0, app.log()
     assert "Traceback" not in app.log(), app.log()
+
+
+def test_a_long_name_without_spaces_scrolls_no_page_sideways(xsession: XSession, tmp_path: Path,
+                                                             apps: list[App]) -> None:
+    """A 158-character display name without spaces, preferred and locked: its drop-downs cut it, and the
+    window's page (WebKitGTK counted the chosen option's whole text as page width) keeps its width."""
+    long_name = "azure_openai_eastus2_production_codex_relay_primary_pool_01_backup_westeurope_region_" * 2
+    user_data = tmp_path / "user-data"
+    write_config(Paths(user_data), {"a": "http://127.0.0.1:9/v1", "b": {
+        "base_url": "http://127.0.0.1:9/v1", "display_name": long_name[:158]}},
+        routing={"preferred_provider": "b", "manual_override": "b"})
+    app = start_app(xsession, tmp_path, free_port(), user_data=user_data, extra_args=["--show"])
+    apps.append(app)
+    page = app.hook_result()["page"]
+    assert page["scroll"] <= page["inner"], page
+    xsession.tray_menu_last()
+    assert app.wait_exit() == 0, app.log()
 
 
 def test_quit_with_the_save_dialog_open_still_quits(xsession: XSession, tmp_path: Path, apps: list[App]) -> None:

@@ -32,6 +32,11 @@ BRIDGE_PROBE = """(async () => {
     const status = await api.get_status({});
     out.status = {version: status.version, port: status.listen.port};
     out.ui = (await api.get_config()).ui;
+    // The page's width once the dashboard lists the providers: no page may scroll sideways.
+    for (let i = 0; i < 100 && !document.querySelector('[data-testid^="provider-row-"]'); i++) {
+      await new Promise((done) => setTimeout(done, 100));
+    }
+    out.page = {inner: window.innerWidth, scroll: document.documentElement.scrollWidth};
     try { await api.set_manual_override({provider: "no-such-provider"}); out.refused = null; }
     catch (e) { out.refused = String(e.message); }
   } catch (e) { out.error = String(e && e.message || e); }
