@@ -32,8 +32,10 @@ BRIDGE_PROBE = """(async () => {
     const status = await api.get_status({});
     out.status = {version: status.version, port: status.listen.port};
     out.ui = (await api.get_config()).ui;
-    // The page's width once the dashboard lists the providers: no page may scroll sideways.
-    for (let i = 0; i < 100 && !document.querySelector('[data-testid^="provider-row-"]'); i++) {
+    // The page's width once the dashboard lists the providers (if any): no page may scroll sideways.
+    const listed = Date.now() + 10000;  // a hidden window's timers run late: bounded in time, not in turns
+    while (Object.keys(status.providers).length && Date.now() < listed &&
+           !document.querySelector('[data-testid^="provider-row-"]')) {
       await new Promise((done) => setTimeout(done, 100));
     }
     out.page = {inner: window.innerWidth, scroll: document.documentElement.scrollWidth};
