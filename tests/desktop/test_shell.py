@@ -99,13 +99,16 @@ def test_starts_hidden_closes_to_tray_and_quits_cleanly(tmp_path: Path) -> None:
         seen["health_after_close"] = health(window)
         rig.icon.choose("Open API Router")
         seen["shown_again"] = wait_for(lambda: window.visible, 5, "the window to show")
+        # On the page the user left it on (closing only hid it): no navigation to the dashboard.
+        seen["navigated"] = [js for js in window.scripts if "location.hash" in js]
         seen["port"] = int(window.url.split(":")[2].split("/")[0])  # type: ignore[union-attr]
         rig.icon.choose("Quit")
 
     rig = Rig(tmp_path, scenario=scenario)
     assert rig.run() == 0
     assert seen == {"hidden_at_start": True, "health": 200, "shown": True, "kept_on_close": True,
-                    "hidden_after_close": True, "health_after_close": 200, "shown_again": True, "port": seen["port"]}
+                    "hidden_after_close": True, "health_after_close": 200, "shown_again": True, "navigated": [],
+                    "port": seen["port"]}
     window = rig.window
     assert window.title == "API Router"
     assert window.kwargs["hidden"] is True

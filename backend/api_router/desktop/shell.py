@@ -221,18 +221,19 @@ class DesktopShell:
                 return
         window.show()
 
-    def open_view(self, view: str) -> None:
-        """Show the window on one of the UI's views (``#/``, ``#/usage``, ``#/requests?provider=p1``).
-        Returns at once: the navigation waits for the page, which must not hold up the caller (a
-        tray or notification callback on the GUI thread)."""
+    def open_view(self, view: str | None) -> None:
+        """Show the window on one of the UI's views (``#/``, ``#/usage``, ``#/requests?provider=p1``), or
+        (None) on the page the user left it on — closing only hid it. Returns at once: the navigation
+        waits for the page, which must not hold up the caller (a tray or notification callback on the
+        GUI thread)."""
         threading.Thread(target=self._open_view, args=(view,), name="open-view", daemon=True).start()
 
-    def _open_view(self, view: str) -> None:
+    def _open_view(self, view: str | None) -> None:
         with self._state:
             window = self._window
             navigable = self._navigable
-        log.info("opening the window on %s", view if navigable else "the start error")
-        if window is not None and navigable:
+        log.info("opening the window on %s", (view or "the page it shows") if navigable else "the start error")
+        if window is not None and navigable and view is not None:
             try:
                 window.run_js(f"window.location.hash = {json.dumps(view)}")
             except Exception as exc:  # page not ready yet, window closing

@@ -37,7 +37,7 @@ def initial_view(control: Any, *, listening: bool, not_listening_reason: str = "
 
 
 class TrayController:
-    def __init__(self, control: Any, *, open_view: Callable[[str], None], quit: Callable[[], None],
+    def __init__(self, control: Any, *, open_view: Callable[[str | None], None], quit: Callable[[], None],
                  copy_text: Callable[[str], None], listening: bool, not_listening_reason: str = "",
                  autostart: Autostart | None = None, interval: float = POLL_SECONDS,
                  notices: Notices | None = None) -> None:
@@ -58,7 +58,7 @@ class TrayController:
         self._last_status: dict[str, Any] = {}
         self._refreshing = threading.Event()
         self.actions = TrayActions(
-            open=lambda: self._open_view("#/"), quit=quit, lock=self._lock_to, prefer=self._prefer,
+            open=lambda: self._open_view(None), quit=quit, lock=self._lock_to, prefer=self._prefer,
             refresh_usage=self._refresh_usage, copy_base_url=self._copy_base_url,
             copy_token=lambda: self._run(self._copy_token),
             set_autostart=self._set_autostart if self._can_toggle_autostart() else None,
