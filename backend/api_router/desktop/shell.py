@@ -347,7 +347,7 @@ class DesktopShell:
         restore = self._trap_signals()  # again: pystray's GTK backend resets SIGINT to the default
         if error is None:
             log.info("desktop shell up (window %s, tray %s); gateway at %s", "hidden" if hidden else "shown",
-                     "icon" if tray is not None else "none", rt.gateway_url)
+                     "icon" if tray is not None and tray_host else "none: no tray host", rt.gateway_url)
             _announce(rt, tray=tray_host)
         else:
             log.info("desktop shell up with the error window (the gateway is not listening)%s",
@@ -453,8 +453,8 @@ def _announce(rt: Services, *, tray: bool) -> None:
             print(text, flush=True)
         except OSError:
             pass
-    log.info("gateway URL %s; the gateway token is in %s (tray: Copy gateway token)", rt.gateway_url,
-             rt.paths.secrets)
+    log.info("gateway URL %s; the gateway token is in %s (%s)", rt.gateway_url, rt.paths.secrets,
+             "tray: Copy gateway token" if tray else "the window's Gateway card copies it")
 
 
 def _is_terminal(stream: Any) -> bool:
