@@ -516,27 +516,6 @@ async def test_keepalive_only_before_output_fails_over_within_the_hedge_delay(fa
     assert health(gw, "p1")["status"] == "unresponsive"
 
 
-@pytest.mark.parametrize("before", [1, 2])
-async def test_a_relay_that_only_opens_the_stream_is_no_answer_within_the_request_timeout(fakes, gateway, before):
-    """response.created (and in_progress) at once, then only keep-alives — a relay whose model is stuck:
-    nothing reached the client, so the next provider answers once the request timeout (2 s here) is up,
-    not the idle timeout (30 s), and the stuck one is out of rotation at once."""
-    p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 2,
-                                                      "stream_idle_timeout_seconds": 30})
-    p1.always(fp.keepalive_only(before=before, seconds=40))
-    reply, took = await timed(gw.responses(stream=True))
-    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2" and reply.text == "hello"
-    assert 1.8 <= took < 5, took
-    failed = gw.services.store.request_log()[0]["attempts"][0]
-    assert (failed["provider"], failed["outcome"]) == ("p1", "provider_failure")
-    assert failed["error"] == "no answer within 2 s (only response.created / in_progress, then nothing)"
-    assert health(gw, "p1")["status"] == "unresponsive"
-    calls = client_requests(p1)
-    reply, took = await timed(gw.responses(stream=True))
-    assert reply.headers["X-API-Router-Provider"] == "p2" and took < 1.5 and client_requests(p1) == calls
-
-
 @pytest.mark.parametrize("beat", sorted(fp.HEARTBEATS))
 async def test_keepalive_only_after_output_ends_with_response_failed_within_the_idle_timeout(fakes, gateway, beat):
     p1, p2 = await fakes("p1", "p2")
@@ -561,26 +540,30 @@ async def test_keepalive_only_answer_to_a_json_request_is_cut_after_the_idle_tim
     assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
 
 
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
 @pytest.mark.parametrize(("before", "beat"), [(1, fp.HEARTBEATS["comment"]), (2, fp.HEARTBEATS["comment"]),
-                                              (1, b'data: {"type": "heartbeat"}\n\n')])
-async def test_a_relay_that_only_opens_the_stream_to_a_json_request_is_no_answer_within_the_request_timeout(
-        fakes, gateway, before, beat):
-    """A JSON request answered with an event stream that only opens (response.created, in_progress), then
-    keep-alives or heartbeat events of the relay's own: as for a stream, the next provider answers once the
-    request timeout (2 s) is up — not the idle timeout (30 s) — and the stuck one is out of rotation at once."""
+                                              (1, b'data: {"type": "heartbeat"}\n\n')],
+                         ids=["created-comments", "created-in_progress-comments", "created-heartbeat-events"])
+async def test_a_relay_that_only_opens_the_stream_is_no_answer_within_the_request_timeout(
+        fakes, gateway, stream, before, beat):
+    """response.created (and in_progress) at once, then only keep-alives or heartbeat events of the relay's
+    own — a relay whose model is stuck: nothing reached the client, so the next provider answers once the
+    request timeout (2 s here) is up, not the idle timeout (30 s), and the stuck one is out of rotation at
+    once; for a JSON request answered with an event stream as for a stream."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 2,
                                                       "stream_idle_timeout_seconds": 30})
     p1.always(fp.keepalive_only(before=before, seconds=40, interval=0.3, beat=beat))
-    reply, took = await timed(gw.responses(stream=False))
+    reply, took = await timed(gw.responses(stream=stream))
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2", reply.text
+    assert reply.text == "hello"
     assert 1.8 <= took < 5, took
     failed = gw.services.store.request_log()[0]["attempts"][0]
     assert (failed["provider"], failed["outcome"]) == ("p1", "provider_failure")
     assert failed["error"] == "no answer within 2 s (only response.created / in_progress, then nothing)"
     assert health(gw, "p1")["status"] == "unresponsive"
     calls = client_requests(p1)
-    reply, took = await timed(gw.responses(stream=False))
+    reply, took = await timed(gw.responses(stream=stream))
     assert reply.headers["X-API-Router-Provider"] == "p2" and took < 1.5 and client_requests(p1) == calls
 
 
