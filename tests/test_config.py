@@ -493,3 +493,44 @@ def test_deleting_the_first_table_leaves_one_blank_line_or_none_at_the_end(tmp_p
     cf, _ = ConfigFile.load(path)
     cf.edit(lambda doc: remove_table(doc, doc["providers"], "p1"))
     assert path.read_text() == wanted
+
+
+def test_a_file_written_with_crlf_and_a_bom_keeps_both_through_changes(tmp_path):
+    """Windows editors write CRLF line ends and some a UTF-8 byte order mark: the app's changes keep both
+    (the lines it added were LF-only, and the mark was dropped)."""
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"\xef\xbb\xbf# mine\r\n[routing]\r\ncooldown_seconds = 45\r\n")
+    cf, report = ConfigFile.load(path)
+    assert not report.problems and cf.current.routing.cooldown_seconds == 45
+    cf.edit(lambda doc: set_value(section(doc, "routing"), "failure_threshold", 3))
+    cf.edit(lambda doc: set_value(provider_table(doc, "p1", create=True), "base_url", "https://a.example/v1"))
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf# mine\r\n[routing]\r\ncooldown_seconds = 45\r\nfailure_threshold = 3\r\n"), raw
+    assert b"\n" not in raw.replace(b"\r\n", b""), raw
+    cf2, report = ConfigFile.load(path)
+    assert not report.problems and cf2.current.routing.failure_threshold == 3 and "p1" in cf2.current.providers
+
+
+def test_an_id_added_to_an_order_whose_last_id_has_no_comma_before_a_comment(tmp_path):
+    """tomlkit would add the id after the comment without the comma the last id lacks (no TOML): the order
+    is written anew instead, and the change is made (it was refused, blaming dotted keys the file lacks)."""
+    path = tmp_path / "config.toml"
+    path.write_text('provider_order = [\n  "relay_a"\n  # more to come\n]\n\n'
+                    '[providers.relay_a]\nbase_url = "https://a.example/v1"\n')
+    cf, _ = ConfigFile.load(path)
+    cf.edit(lambda doc: set_order(doc, ["relay_a", "relay_c"]))
+    assert tomllib.loads(path.read_text())["provider_order"] == ["relay_a", "relay_c"]
+
+
+@pytest.mark.parametrize("original", [
+    '[providers.relay_a]\nbase_url = "https://a/v1"\n# comment over routing\n[routing]\ncooldown_seconds = 5\n',
+    '[providers.relay_a]\nbase_url = "https://a/v1"\n[routing]\ncooldown_seconds = 5\n',
+])
+def test_a_file_without_blank_lines_between_tables_gets_none_and_add_then_delete_gives_it_back(tmp_path, original):
+    path = tmp_path / "config.toml"
+    path.write_text(original)
+    cf, _ = ConfigFile.load(path)
+    cf.edit(lambda doc: set_value(provider_table(doc, "c1", create=True), "base_url", "https://c/v1"))
+    assert '"https://a/v1"\n[providers.c1]\nbase_url = "https://c/v1"\n' in path.read_text()
+    cf.edit(lambda doc: remove_table(doc, doc["providers"], "c1"))
+    assert path.read_text() == original

@@ -57,6 +57,9 @@ def dumped(doc: TOMLDocument) -> str:
         ok = False
     if not ok:
         dotted = _dotted_names(doc.body)
+        if not dotted:
+            raise TomlError("the change cannot be written into this file's layout without changing what other "
+                            "settings say")
         named = ", ".join(dotted[:3]) + (", …" if len(dotted) > 3 else "") if dotted else "a.b.c = …"
         tables = list(dict.fromkeys(name.rsplit(".", 1)[0] for name in dotted)) or ["a.b"]
         written = " and ".join(f"[{table}]" for table in tables[:3]) + (" …" if len(tables) > 3 else "")

@@ -9,9 +9,11 @@ disk, so hand edits and comments survive.
 
 from __future__ import annotations
 
+import codecs
 import functools
 import json
 import re
+import tomllib
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -206,13 +208,18 @@ def provider_table(doc: TOMLDocument, pid: str, *, create: bool = False) -> Tabl
     if pid not in providers:
         if not create:
             raise ConfigError(f"unknown provider {pid!r}")
-        from tomlkit.items import Table  # loaded with the document already
+        from tomlkit.items import Comment, Table, Whitespace  # loaded with the document already
 
         order = list(_tables(doc.body))
         inside = _positions(order, _tables(providers.value.body)) if isinstance(providers, Table) else []
+        # A file whose tables follow each other without a blank line gets the new one the same way.
+        compact = bool(inside) and inside[-1] + 1 < len(order) and not any(
+            isinstance(item, Whitespace) for item in _trailing(order[inside[-1]].value.body, (Comment, Whitespace)))
         if inside:  # the new table goes after the last provider's: comments above the next header stay there
             _notes_to_next(order, inside[-1])
         providers[pid] = tomlkit.table()
+        if compact:
+            providers[pid].trivia.indent = ""
     table: Table = providers[pid]
     return table
 
@@ -230,11 +237,21 @@ def set_order(doc: TOMLDocument, ids: list[str]) -> None:
     from tomlkit.items import Array  # loaded with the document already
 
     current = doc.get("provider_order")
-    if isinstance(current, Array) and "#" in current.as_string() and _edited_in_place(current, ids):
+    if isinstance(current, Array) and "#" in current.as_string() and _edited_in_place(current, ids) \
+            and _reads_as(current, ids):
         return
     arr = tomlkit.array()
     arr.extend(ids)
     doc["provider_order"] = arr
+
+
+def _reads_as(arr: Any, ids: list[str]) -> bool:
+    """Whether the edited array (a tomlkit one) writes ``ids``: tomlkit adds an id after a comment that
+    follows the last one without the comma that must come between them."""
+    try:
+        return tomllib.loads("v = " + arr.as_string()) == {"v": ids}
+    except tomllib.TOMLDecodeError:
+        return False
 
 
 def _edited_in_place(arr: list[Any], ids: list[str]) -> bool:
@@ -532,6 +549,7 @@ class Loaded:
     text: str
     config: Config
     ignored: tuple[str, ...] = ()  # its keys that name no setting (see ignored_settings)
+    bom: bool = False  # the file starts with a UTF-8 byte order mark (kept when the app writes it)
 
 
 class ConfigFile(UserFile[Loaded]):
@@ -584,20 +602,21 @@ class ConfigFile(UserFile[Loaded]):
             return defaults, LoadReport(problems=(why,), moved_to=moved)
         tighten(path)  # the file names providers and may hold URL passwords: the owner's only
         ignored = tuple(ignored_settings(data))
+        bom = raw.startswith(codecs.BOM_UTF8)
         if doc is None:
-            return cls(path, Loaded(text, config, ignored), own_port), LoadReport(ignored=ignored)
+            return cls(path, Loaded(text, config, ignored, bom), own_port), LoadReport(ignored=ignored)
         _repair(doc, config)
         try:
-            text, unsaved = dumped(doc), "it is read-only" if is_read_only(path) else ""
+            text, unsaved = in_style_of(dumped(doc), text), "it is read-only" if is_read_only(path) else ""
         except TomlError as exc:
             unsaved = f"the repair cannot be written into it: {exc}"
-        repaired = cls(path, Loaded(text, parse(doc, own_port)[0], tuple(ignored_settings(doc))), own_port)
+        repaired = cls(path, Loaded(text, parse(doc, own_port)[0], tuple(ignored_settings(doc)), bom), own_port)
         if unsaved:  # the user's to fix: the repair is only in use, not saved
             note = f"config.toml has invalid values; {unsaved}, so it was left as it is"
             repaired._left_unusable()
             return repaired, LoadReport(problems=(note, *problems), ignored=ignored)
         copied = copy_aside(path)
-        repaired._stamp = atomic_write(path, text.encode())
+        repaired._stamp = atomic_write(path, (codecs.BOM_UTF8 if bom else b"") + text.encode())
         note = f"config.toml had invalid values; the original was copied to {copied.name}"
         return repaired, LoadReport(problems=(note, *problems), copied_to=copied, ignored=ignored)
 
@@ -619,10 +638,10 @@ class ConfigFile(UserFile[Loaded]):
             if check is not None:
                 check(config)
             try:
-                text = dumped(doc)
+                text = in_style_of(dumped(doc), base.text)
             except TomlError as exc:
                 raise ConfigError(f"config.toml was not changed: {exc}, or make the change by hand") from None
-            return Loaded(text, config, tuple(ignored_settings(doc)))
+            return Loaded(text, config, tuple(ignored_settings(doc)), base.bom)
 
         with self._lock:
             loaded = self._save(changed)
@@ -641,14 +660,30 @@ class ConfigFile(UserFile[Loaded]):
         config, problems = parse(data, self._own_port)
         if problems:
             return "has invalid values: " + "; ".join(p.what for p in problems)
-        return Loaded(text, config, tuple(ignored_settings(data)))
+        return Loaded(text, config, tuple(ignored_settings(data)), raw.startswith(codecs.BOM_UTF8))
 
     def _encode(self, value: Loaded) -> bytes:
-        return value.text.encode()
+        return (codecs.BOM_UTF8 if value.bom else b"") + value.text.encode()
 
     def _published(self, value: Loaded) -> None:
         for listener in self.listeners:
             listener(value.config)
+
+
+def in_style_of(text: str, original: str) -> str:
+    """``text`` (tomlkit's, which ends the lines it adds with LF) with the line ends ``original`` uses: a
+    file written with CRLF (Windows editors) stays CRLF throughout — unless that would change a value
+    (a multi-line string keeps the line ends it had)."""
+    if "\r\n" not in original or _LONE_LF.search(text) is None:
+        return text
+    crlf = _LONE_LF.sub("\r\n", text)
+    try:
+        return crlf if tomllib.loads(crlf) == tomllib.loads(text) else text
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+_LONE_LF = re.compile(r"(?<!\r)\n")
 
 
 def _repair(doc: TOMLDocument, config: Config) -> None:
