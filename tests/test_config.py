@@ -534,3 +534,19 @@ def test_a_file_without_blank_lines_between_tables_gets_none_and_add_then_delete
     assert '"https://a/v1"\n[providers.c1]\nbase_url = "https://c/v1"\n' in path.read_text()
     cf.edit(lambda doc: remove_table(doc, doc["providers"], "c1"))
     assert path.read_text() == original
+
+
+@pytest.mark.parametrize(("lead", "wanted"), [
+    ("# map of a\n", '"https://a/v1"\ndisabled = true\n# map of a\n[providers.relay_a.model_map]'),
+    ("", '"https://a/v1"\ndisabled = true\n[providers.relay_a.model_map]'),
+    ("\n", '"https://a/v1"\ndisabled = true\n\n[providers.relay_a.model_map]'),
+])
+def test_a_new_setting_goes_above_a_table_of_the_providers_own_and_its_comment(tmp_path, lead, wanted):
+    """A provider with a ``[providers.a.model_map]`` table: a new setting goes under its last value, above
+    the comment over that table and with no blank line of its own (it went below the comment, with one)."""
+    path = tmp_path / "config.toml"
+    path.write_text(f'[providers.relay_a]\nbase_url = "https://a/v1"\n{lead}[providers.relay_a.model_map]\nx = "y"\n')
+    cf, _ = ConfigFile.load(path)
+    cf.edit(lambda doc: set_value(provider_table(doc, "relay_a"), "disabled", True))
+    assert wanted in path.read_text(), path.read_text()
+    assert cf.current.providers["relay_a"].disabled and cf.current.providers["relay_a"].model_map == {"x": "y"}

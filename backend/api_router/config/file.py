@@ -475,17 +475,21 @@ def set_value(table: MutableMapping[str, Any], key: str, value: Any) -> None:
 
 
 def _insert_above_comments(table: MutableMapping[str, Any], key: str, value: Any) -> bool:
-    from tomlkit.items import Comment, Table, Whitespace  # loaded with the document already
+    """Insert ``key`` after the table's last value — above the comments that end its values (those after
+    their last blank line stand over the next header) and above a table of its own that follows them
+    (``[providers.a.model_map]``), with no blank line of tomlkit's own. False: tomlkit's usual append does."""
+    from tomlkit.items import AoT, Comment, Table, Whitespace  # loaded with the document already
 
     if not isinstance(table, Table):
         return False
     body = table.value.body
-    tail = _trailing(body, (Comment, Whitespace))
-    if not any(isinstance(item, Comment) for item in tail):
+    end = next((n for n, (_, item) in enumerate(body) if isinstance(item, (Table, AoT))), len(body))
+    tail = _trailing(body[:end], (Comment, Whitespace))
+    if end == len(body) and not any(isinstance(item, Comment) for item in tail):
         return False
     # Comments before the last blank line are the table's own; those after it stand over the next header.
     blank = max((n for n, item in enumerate(tail) if isinstance(item, Whitespace)), default=0)
-    table.value._insert_at(len(body) - len(tail) + blank, key, value)
+    table.value._insert_at(end - len(tail) + blank, key, value)
     return True
 
 
