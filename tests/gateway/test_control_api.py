@@ -254,6 +254,21 @@ base_url = "{p1.base_url}"
     assert "[routing]" not in path.read_text()
 
 
+async def test_a_file_without_provider_order_gets_none_from_an_add_rename_or_delete(fakes, gateway):
+    """The tables' places say the order: adding, renaming and deleting a provider keep them so, and write no
+    provider_order (a rename wrote one, with two blank lines, into a file that had none)."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    path = gw.services.paths.config
+    layout = f'[providers.p1]\nbase_url = "{p1.base_url}"\n\n[providers.p2]\nbase_url = "{p2.base_url}"\n'
+    path.write_text(layout)
+    await gw.api("upsert_provider", provider="p3", base_url=p2.base_url, create=True)
+    await gw.api("rename_provider", provider="p1", new_id="main")
+    await gw.api("delete_provider", provider="p3")
+    assert path.read_text() == layout.replace("[providers.p1]", "[providers.main]")
+    assert (await gw.api("get_config"))["provider_order"] == ["main", "p2"]
+
+
 async def test_provider_order_must_be_a_permutation(fakes, gateway):
     p1, p2, p3 = await fakes("p1", "p2", "p3")
     gw = await gateway({"p1": p1, "p2": p2, "p3": p3})

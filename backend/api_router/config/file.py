@@ -245,6 +245,15 @@ def set_order(doc: TOMLDocument, ids: list[str]) -> None:
     doc["provider_order"] = arr
 
 
+def follow_order(doc: TOMLDocument, ids: list[str]) -> None:
+    """After a provider was added, renamed or deleted: ``provider_order`` made ``ids`` where the file has
+    one; a file without it says the order by where its tables stand, and gains one only when they no
+    longer stand in that order (a rename that had to move a table)."""
+    providers = doc.get("providers")
+    if "provider_order" in doc or list(providers or ()) != ids:
+        set_order(doc, ids)
+
+
 def _reads_as(arr: Any, ids: list[str]) -> bool:
     """Whether the edited array (a tomlkit one) writes ``ids``: tomlkit adds an id after a comment that
     follows the last one without the comma that must come between them."""

@@ -29,6 +29,7 @@ from api_router.config import (
     UiConfig,
     as_json,
     field_problem,
+    follow_order,
     normalized_url,
     points_at_gateway,
     provider_table,
@@ -338,7 +339,7 @@ class Control:
             for key, value in values.items():
                 set_value(table, key, value)
             if creating:
-                set_order(doc, [*services.config.current.order, pid])
+                follow_order(doc, [*services.config.current.order, pid])
             return bool(disabled) and _end_lock_on(doc, pid)  # a provider switched off takes its lock along
 
         self._edit_provider(change, pid, "added" if creating else "updated")
@@ -360,7 +361,7 @@ class Control:
         def change(doc: TOMLDocument) -> None:
             nonlocal copied
             rename_in_doc(doc, old, new)  # refused if another change got there first (a second rename, a delete)
-            set_order(doc, [new if p == old else p for p in services.config.current.order])
+            follow_order(doc, [new if p == old else p for p in services.config.current.order])
             _point_routing(doc, old, new)
             # The key goes under the new id before the config says it exists (requests are routed to it as
             # soon as it does), and only once the rename is sure to be this one: checked under the config's
@@ -390,7 +391,7 @@ class Control:
         def change(doc: TOMLDocument) -> None:
             provider_table(doc, pid)  # "unknown provider" if it went meanwhile (another delete, a hand edit)
             remove_table(doc, doc["providers"], pid)
-            set_order(doc, [p for p in services.config.current.order if p != pid])
+            follow_order(doc, [p for p in services.config.current.order if p != pid])
             _point_routing(doc, pid, "")
 
         was_locked = services.config.current.routing.manual_override == pid
