@@ -47,3 +47,9 @@ describe('an opened request never widens the requests table', () => {
     expect(css).toMatch(/\n\.chain td \{\s*overflow-wrap:\s*anywhere/);
   });
 });
+
+describe('long names and model ids without spaces wrap where they are shown whole', () => {
+  it.each(['.probe', '.toast__text', '.prow__meta code'])('%s wraps anywhere', (selector) => {
+    expect(rule(selector)).toMatch(/overflow-wrap:\s*anywhere/);
+  });
+});
