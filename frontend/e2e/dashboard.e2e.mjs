@@ -496,7 +496,11 @@ try {
     await idLabel.waitFor();
     const [label, cell] = [await idLabel.boundingBox(), await row(id).locator('td.prow__name').boundingBox()];
     assert.ok(label.x + label.width <= cell.x + cell.width + 1, `the id runs out of its cell: ${JSON.stringify([label, cell])}`);
-    await page.getByRole('button', { name: `Set key for ${name}` }).click();
+    // Rows re-render as the status polls come in (a new provider's health, its events): the button is
+    // pressed once it is on screen, without waiting for the table to stand still.
+    const setKey = page.getByRole('button', { name: `Set key for ${name}` });
+    await setKey.scrollIntoViewIfNeeded();
+    await setKey.click({ force: true });
     const dialog = page.getByRole('dialog', { name: `API key for ${name}` });
     await dialog.getByLabel('New API key').fill('sk-long-name-0123456789');
     await dialog.getByRole('button', { name: 'Save key' }).click();
