@@ -394,16 +394,12 @@ def _notes_to_next(order: list[Table], i: int) -> None:
         after.trivia.indent = notes + after.trivia.indent
 
 
-def _take_notes(table: Table, *, above_only: bool = False) -> str:
-    """Remove the comments and blank lines that end ``table``'s items and return their text. ``above_only``:
-    only the comments after its last blank line — the block that touches the next header."""
+def _take_notes(table: Table) -> str:
+    """Remove the comments and blank lines that end ``table``'s items and return their text."""
     from tomlkit.items import Comment, Whitespace  # loaded with the document already
 
     body = table.value.body
     tail = _trailing(body, (Comment, Whitespace))
-    if above_only:
-        blank = max((n for n, item in enumerate(tail) if isinstance(item, Whitespace)), default=-1)
-        tail = tail[blank + 1:]
     if not tail:
         return ""
     del body[len(body) - len(tail):]  # trailing items hold no key: no index of the table's keys moves

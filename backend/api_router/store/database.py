@@ -595,7 +595,7 @@ class Store:
         under the app, an I/O error), finds nothing — the request is still served."""
         try:
             rows = self._fetch(self._hot, self._hot_lock, sql, args)
-        except sqlite3.Error as exc:
+        except sqlite3.OperationalError as exc:  # not a wrong query: those stay errors
             now = time.monotonic()
             if now - self._unreadable_logged_at >= UNREADABLE_LOG_SECONDS:  # not a line per request
                 self._unreadable_logged_at = now
