@@ -13,7 +13,7 @@ from api_router.config import (
     parse,
     provider_table,
     remove_table,
-    rename_in_doc,
+    renamed_in_doc,
     section,
     set_order,
     set_value,
@@ -376,7 +376,7 @@ def test_rename_works_when_hand_written_provider_tables_are_split_by_another_tab
     text = ('[providers.a]\nbase_url = "http://a.example/v1" # a\'s own\n\n[routing]\nhedge = true\n\n'
             '[providers.b]\nbase_url = "http://b.example/v1" # b\'s own\n')
     doc = document(text)
-    rename_in_doc(doc, old, "c")
+    renamed_in_doc(doc, old, "c")
     out = tomlkit.dumps(doc)
     config, problems = parse(tomllib.loads(out))
     assert not problems and set(config.providers) == {"a", "b", "c"} - {old}

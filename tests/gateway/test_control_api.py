@@ -269,6 +269,73 @@ async def test_a_file_without_provider_order_gets_none_from_an_add_rename_or_del
     assert (await gw.api("get_config"))["provider_order"] == ["main", "p2"]
 
 
+# Hand-written layouts a rename used to rearrange: the renamed table moved after the others (with the
+# comment over the next header), inline tables were written again (the comments between them moved).
+RENAME_LAYOUTS = {
+    "tables split by another table": """[providers.p1]
+base_url = "{p1}" # first
+
+# tuned by hand
+[routing]
+cooldown_seconds = 30
+
+# the backup
+[providers.p2]
+base_url = "{p2}"
+""",
+    "a model_map table written apart": """[providers.p1]
+base_url = "{p1}"
+
+[providers.p2]
+base_url = "{p2}"
+
+# p1's own names
+[providers.p1.model_map]
+"gpt-5" = "openai/gpt-5"
+""",
+    "inline tables under [providers]": """[providers]
+# the main relay
+p1 = {{ base_url = "{p1}" }}
+# the backup
+p2 = {{ base_url = "{p2}" }}
+""",
+    "dotted keys under [providers]": """[providers]
+p1.base_url = "{p1}" # main
+p2.base_url = "{p2}"
+p1.display_name = "Main relay"
+""",
+    "dotted keys at the top": """providers.p1.base_url = "{p1}"
+
+# the backup
+providers.p2.base_url = "{p2}"
+""",
+    "quoted headers": """[providers."p1"]
+base_url = "{p1}"
+
+[providers."p1".model_map]
+"gpt-5" = "openai/gpt-5"
+""",
+}
+
+
+@pytest.mark.parametrize("layout", RENAME_LAYOUTS, ids=list(RENAME_LAYOUTS))
+async def test_a_rename_changes_only_the_providers_key_in_any_layout(fakes, gateway, layout):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    path = gw.services.paths.config
+    text = RENAME_LAYOUTS[layout].format(p1=p1.base_url, p2=p2.base_url)
+    path.write_text(text)
+    await gw.api("rename_provider", provider="p1", new_id="main")
+    renamed = path.read_text()
+    expected = (text.replace('[providers."p1"]', "[providers.main]")
+                .replace('[providers."p1".model_map]', "[providers.main.model_map]")
+                .replace("providers.p1", "providers.main").replace("p1 = {", "main = {").replace("p1.", "main."))
+    assert renamed == expected
+    before = tomllib.loads(text)["providers"]
+    assert tomllib.loads(renamed)["providers"] == {("main" if k == "p1" else k): v for k, v in before.items()}
+    assert "main" in (await gw.api("get_config"))["provider_order"]
+
+
 async def test_provider_order_must_be_a_permutation(fakes, gateway):
     p1, p2, p3 = await fakes("p1", "p2", "p3")
     gw = await gateway({"p1": p1, "p2": p2, "p3": p3})

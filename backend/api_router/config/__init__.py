@@ -10,7 +10,7 @@ from api_router.config.file import (
     points_at_gateway,
     provider_table,
     remove_table,
-    rename_in_doc,
+    renamed_in_doc,
     section,
     set_order,
     set_value,
@@ -40,6 +40,6 @@ __all__ = [
     "Config", "ConfigError", "ConfigFile", "ListenConfig", "LoadReport", "ProviderConfig", "RequestLogConfig",
     "RoutingConfig", "UiConfig", "as_json", "default_template", "field_problem", "follow_order", "is_http_url",
     "normalized_url",
-    "parse", "points_at_gateway", "provider_table", "remove_table", "rename_in_doc", "section", "set_order",
+    "parse", "points_at_gateway", "provider_table", "remove_table", "renamed_in_doc", "section", "set_order",
     "set_value", "settings_of", "url_problem",
 ]

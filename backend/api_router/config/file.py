@@ -43,7 +43,7 @@ from api_router.fsutil import (
 )
 from api_router.secrets import mask_refused, mask_url
 from api_router.texts import shown, written
-from api_router.tomlfiles import TomlError, document, dumped, loads, tomlkit
+from api_router.tomlfiles import TomlError, document, dumped, loads, same_values, tomlkit
 from api_router.userfile import UserFile
 
 if TYPE_CHECKING:
@@ -425,33 +425,48 @@ def _trailing(body: list[tuple[Any, Any]], kinds: tuple[type, ...]) -> list[Any]
     return [item for _, item in body[start:]]
 
 
-def rename_in_doc(doc: TOMLDocument, old: str, new: str) -> None:
-    """Provider ``old``'s table under ``new``, in its place and with its comments. Checked here, on the
-    file as the edit finds it: another change (a second rename, a delete, a hand edit) may have got there
-    first since the caller looked."""
+def renamed_in_doc(doc: TOMLDocument, old: str, new: str) -> TOMLDocument:
+    """The file with provider ``old`` named ``new``: only its key changes, wherever the file writes it
+    (``[providers.old]``, ``[providers.old.model_map]``, ``old = { … }``, ``old.base_url = …``), so every
+    table, comment and blank line stays where it was. Checked here, on the file as the edit finds it:
+    another change (a second rename, a delete, a hand edit) may have got there first since the caller looked."""
     provider_table(doc, old)  # "unknown provider" when it is gone
-    providers = doc["providers"]
-    if new in providers:
+    if new in doc["providers"]:
         raise ConfigError(f"a provider named {new!r} already exists")
-    from tomlkit.container import OutOfOrderTableProxy  # loaded with the document already
+    expected = doc.unwrap()
+    expected["providers"] = {new if k == old else k: v for k, v in expected["providers"].items()}
+    for providers in _provider_containers(doc):
+        _rename_key(providers, old, new)
+    # The document's own index still knows the old key: the text, read again, is the renamed document.
+    text = doc.as_string()
+    if not same_values(loads(text), expected):
+        raise ConfigError("config.toml was not changed: the rename cannot be written into this file's layout; "
+                          "rename the provider by hand")
+    return document(text)
 
-    if isinstance(providers, OutOfOrderTableProxy):
-        # The provider tables are split by another table (written so by hand): tomlkit cannot rebuild them
-        # in place, so the renamed one moves after the others (provider_order keeps the order that counts).
-        table = providers[old]
-        del providers[old]
-        providers[new] = table
-        return
-    # Rebuild the providers table so the renamed one keeps its place. Adding a table back gives it a
-    # blank line before it when it has none (tomlkit's layout for new tables): each keeps the one it had.
-    items = list(providers.items())
-    indents = {k: v.trivia.indent for k, v in items if hasattr(v, "trivia")}
-    for k, _ in items:
-        del providers[k]
-    for k, v in items:
-        providers[new if k == old else k] = v
-        if k in indents:
-            v.trivia.indent = indents[k]
+
+def _provider_containers(doc: TOMLDocument) -> Iterator[Any]:
+    """Each part of the file that holds provider entries (tables split by another table are several)."""
+    from tomlkit.items import InlineTable, Table  # loaded with the document already
+
+    for key, item in doc.body:
+        if key is not None and key.key == "providers" and isinstance(item, Table | InlineTable):
+            yield item.value
+
+
+def _rename_key(container: Any, old: str, new: str) -> None:
+    from tomlkit.items import SingleKey  # loaded with the document already
+
+    body = container.body
+    for i, (key, item) in enumerate(body):
+        if key is not None and key.key == old:
+            written = key.as_string()  # with the spaces around it, as the file has them (``p1 = { … }``)
+            spaced = written.replace(written.strip(), SingleKey(new).as_string(), 1)
+            renamed = SingleKey(new, sep=key.sep, original=spaced)
+            renamed._dotted = key.is_dotted()  # ``old.base_url = …`` stays a dotted key
+            body[i] = (renamed, item)
+            if hasattr(item, "invalidate_display_name"):  # its headers are written from the keys, new name and all
+                item.invalidate_display_name()
 
 
 def set_value(table: MutableMapping[str, Any], key: str, value: Any) -> None:
@@ -629,10 +644,12 @@ class ConfigFile(UserFile[Loaded]):
         note = f"config.toml had invalid values; the original was copied to {copied.name}"
         return repaired, LoadReport(problems=(note, *problems), copied_to=copied, ignored=ignored)
 
-    def edit(self, change: Callable[[TOMLDocument], None], check: Callable[[Config], None] | None = None) -> Config:
-        """Apply ``change`` to the file as it is now; save and publish it only if the result is valid —
-        and passes ``check`` (which raises to refuse it), judged under the same lock: a provider the change
-        names may have been deleted, renamed or switched off since the caller looked."""
+    def edit(self, change: Callable[[TOMLDocument], TOMLDocument | None],
+             check: Callable[[Config], None] | None = None) -> Config:
+        """Apply ``change`` to the file as it is now (it changes the document, or returns the changed one);
+        save and publish it only if the result is valid — and passes ``check`` (which raises to refuse it),
+        judged under the same lock: a provider the change names may have been deleted, renamed or switched
+        off since the caller looked."""
         self.catch_up()
 
         def changed(base: Loaded) -> Loaded:  # a hand edit saved since: the change goes on it
@@ -640,7 +657,9 @@ class ConfigFile(UserFile[Loaded]):
                 doc = document(base.text)
             except TomlError as exc:  # read by tomllib, refused by tomlkit (nested beyond its limit)
                 raise ConfigError(f"config.toml cannot be changed by the app ({exc}); change it by hand") from None
-            change(doc)
+            changed_doc = change(doc)
+            if changed_doc is not None:
+                doc = changed_doc
             config, problems = parse(doc, self._own_port)
             if problems:
                 raise ConfigError("; ".join(p.what for p in problems))

@@ -34,7 +34,7 @@ from api_router.config import (
     points_at_gateway,
     provider_table,
     remove_table,
-    rename_in_doc,
+    renamed_in_doc,
     section,
     set_order,
     set_value,
@@ -358,9 +358,9 @@ class Control:
 
         copied = False
 
-        def change(doc: TOMLDocument) -> None:
+        def change(doc: TOMLDocument) -> TOMLDocument:
             nonlocal copied
-            rename_in_doc(doc, old, new)  # refused if another change got there first (a second rename, a delete)
+            doc = renamed_in_doc(doc, old, new)  # refused if another change got there first (a second rename, a delete)
             follow_order(doc, [new if p == old else p for p in services.config.current.order])
             _point_routing(doc, old, new)
             # The key goes under the new id before the config says it exists (requests are routed to it as
@@ -368,6 +368,7 @@ class Control:
             # lock, so two renames of one provider at once leave no key under the loser's id.
             services.secrets.copy(old, new)
             copied = True
+            return doc
 
         edited = False
         try:
