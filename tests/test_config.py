@@ -400,27 +400,49 @@ def test_a_blank_name_the_app_refuses_is_refused_in_the_file_too(tmp_path, line,
     assert line not in path.read_text()  # repaired (the original copied aside)
 
 
-def test_a_change_that_would_move_settings_written_as_dotted_keys_is_refused(tmp_path):
-    """tomlkit writes a provider table added next to providers written as dotted keys in among them, so
-    that the next dotted key lands in the new table: the file would no longer say what runs, and a
-    reload would lose the other provider's name. Such a change is refused and the file left as it is."""
+def test_a_provider_added_next_to_providers_written_as_dotted_keys_goes_after_them(tmp_path):
+    """Each dotted line is a part of the providers table of its own: the new table went into the first,
+    in among them (the next dotted key would have landed in it), and the change was refused."""
     path = tmp_path / "config.toml"
     original = ('# my settings\nproviders.p1.base_url = "https://a.example.com/v1"\n'
                 'providers.p1.display_name = "Relay A"\n')
     path.write_text(original)
     cf, report = ConfigFile.load(path)
     assert not report.problems and cf.current.providers["p1"].display_name == "Relay A"
+    cf.edit(lambda doc: provider_table(doc, "p2", create=True).__setitem__("base_url", "https://b.example.com/v1"))
+    assert path.read_text() == original + '\n[providers.p2]\nbase_url = "https://b.example.com/v1"\n'
+    assert cf.current.providers["p1"].display_name == "Relay A" and set(cf.current.providers) == {"p1", "p2"}
+
+
+def test_a_provider_added_to_providers_written_as_one_inline_table_is_refused_with_what_to_do(tmp_path):
+    path = tmp_path / "config.toml"
+    original = 'providers = { p1 = { base_url = "https://a.example.com/v1" } }\n'
+    path.write_text(original)
+    cf, _ = ConfigFile.load(path)
+    with pytest.raises(ConfigError, match=r"inline table \(providers = \{ … \}\).*\[providers.<id>\] tables"):
+        cf.edit(lambda doc: provider_table(doc, "p2", create=True).__setitem__("base_url", "https://b.example/v1"))
+    assert path.read_text() == original
+
+
+def test_a_change_that_would_move_settings_written_as_dotted_keys_is_refused(tmp_path):
+    """tomlkit writes a table added at the end of a file that ends in dotted keys of another table (here
+    ``listen.port``) in among them, so that they would land in the new table: the file would no longer
+    say what runs. Such a change is refused and the file left as it is."""
+    path = tmp_path / "config.toml"
+    original = 'providers.p1 = { base_url = "https://a.example.com/v1" }\nlisten.port = 4000\n'
+    path.write_text(original)
+    cf, report = ConfigFile.load(path)
+    assert not report.problems
 
     def add_p2(doc):
         provider_table(doc, "p2", create=True)["base_url"] = "https://b.example.com/v1"
 
     with pytest.raises(ConfigError, match="without moving other settings") as refused:
         cf.edit(add_p2)
-    assert "(providers.p1.base_url, providers.p1.display_name)" in str(refused.value)
-    assert "write them as a [providers.p1] table" in str(refused.value)
+    assert "(listen.port)" in str(refused.value) and "write them as a [listen] table" in str(refused.value)
     assert path.read_text() == original and set(cf.current.providers) == {"p1"}
     cf.edit(lambda doc: section(doc, "routing").__setitem__("cooldown_seconds", 9))  # a change that fits is made
-    assert tomllib.loads(path.read_text())["providers"]["p1"]["display_name"] == "Relay A"
+    assert tomllib.loads(path.read_text())["listen"]["port"] == 4000
 
 
 @pytest.mark.parametrize(("name", "original", "wanted"), [

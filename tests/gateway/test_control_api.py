@@ -336,6 +336,36 @@ async def test_a_rename_changes_only_the_providers_key_in_any_layout(fakes, gate
     assert "main" in (await gw.api("get_config"))["provider_order"]
 
 
+async def test_a_provider_added_to_split_tables_goes_after_the_last_and_leaves_no_trace_when_deleted(
+        fakes, gateway):
+    """Provider tables split by another table: the new one went after the first provider's table, between
+    the next table's comment and its header, and its delete left a blank line there."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2})
+    path = gw.services.paths.config
+    layout = f"""[providers.p1]
+base_url = "{p1.base_url}"
+
+# tuned by hand
+[routing]
+cooldown_seconds = 30
+
+# the backup
+[providers.p2]
+base_url = "{p2.base_url}"
+
+# quotas
+[quota]
+"""
+    path.write_text(layout)
+    await gw.api("upsert_provider", provider="p3", base_url=p3.base_url, create=True)
+    added = path.read_text()
+    assert added == layout.replace(
+        "\n# quotas", f'\n[providers.p3]\nbase_url = "{p3.base_url}"\ndisplay_name = "p3"\n\n# quotas')
+    await gw.api("delete_provider", provider="p3")
+    assert path.read_text() == layout
+
+
 async def test_provider_order_must_be_a_permutation(fakes, gateway):
     p1, p2, p3 = await fakes("p1", "p2", "p3")
     gw = await gateway({"p1": p1, "p2": p2, "p3": p3})

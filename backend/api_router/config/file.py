@@ -208,18 +208,26 @@ def provider_table(doc: TOMLDocument, pid: str, *, create: bool = False) -> Tabl
     if pid not in providers:
         if not create:
             raise ConfigError(f"unknown provider {pid!r}")
-        from tomlkit.items import Comment, Table, Whitespace  # loaded with the document already
+        from tomlkit.items import Comment, InlineTable, Table, Whitespace  # loaded with the document already
 
+        if isinstance(providers, InlineTable):  # a TOML inline table holds no table
+            raise ConfigError("config.toml writes the providers as one inline table (providers = { … }), which "
+                              "cannot take another provider's table: write them as [providers.<id>] tables, or "
+                              "add the provider by hand")
         order = list(_tables(doc.body))
-        inside = _positions(order, _tables(providers.value.body)) if isinstance(providers, Table) else []
+        # Provider tables split by another table (written so by hand) are parts: the new one goes in the last.
+        parts = [part for part in _provider_parts(doc) if isinstance(part, Table)]
+        inside = _positions(order, (t for part in parts for t in _tables(part.value.body)))
         # A file whose tables follow each other without a blank line gets the new one the same way.
         compact = bool(inside) and inside[-1] + 1 < len(order) and not any(
             isinstance(item, Whitespace) for item in _trailing(order[inside[-1]].value.body, (Comment, Whitespace)))
         if inside:  # the new table goes after the last provider's: comments above the next header stay there
             _notes_to_next(order, inside[-1])
-        providers[pid] = tomlkit.table()
+        added = tomlkit.table()
+        (parts[-1] if parts else providers)[pid] = added
         if compact:
-            providers[pid].trivia.indent = ""
+            added.trivia.indent = ""
+        return added
     table: Table = providers[pid]
     return table
 
@@ -435,8 +443,8 @@ def renamed_in_doc(doc: TOMLDocument, old: str, new: str) -> TOMLDocument:
         raise ConfigError(f"a provider named {new!r} already exists")
     expected = doc.unwrap()
     expected["providers"] = {new if k == old else k: v for k, v in expected["providers"].items()}
-    for providers in _provider_containers(doc):
-        _rename_key(providers, old, new)
+    for part in _provider_parts(doc):
+        _rename_key(part.value, old, new)
     # The document's own index still knows the old key: the text, read again, is the renamed document.
     text = doc.as_string()
     if not same_values(loads(text), expected):
@@ -445,13 +453,13 @@ def renamed_in_doc(doc: TOMLDocument, old: str, new: str) -> TOMLDocument:
     return document(text)
 
 
-def _provider_containers(doc: TOMLDocument) -> Iterator[Any]:
+def _provider_parts(doc: TOMLDocument) -> Iterator[Any]:
     """Each part of the file that holds provider entries (tables split by another table are several)."""
     from tomlkit.items import InlineTable, Table  # loaded with the document already
 
     for key, item in doc.body:
         if key is not None and key.key == "providers" and isinstance(item, Table | InlineTable):
-            yield item.value
+            yield item
 
 
 def _rename_key(container: Any, old: str, new: str) -> None:
