@@ -673,6 +673,11 @@ async def test_a_relay_that_does_not_know_the_model_is_a_provider_failure(fakes,
     {"message": "Not found", "type": "invalid_request_error", "code": "model_not_found"},  # said only in the code
     {"message": "Model gpt-5.5 is not supported", "type": "invalid_request_error"},
     {"message": "模型 gpt-5.5 不存在", "type": "invalid_request_error"},  # relays in Chinese: "model … does not exist"
+    {"message": "Model Not Exist", "type": "invalid_request_error", "code": "invalid_request_error"},  # DeepSeek
+    {"message": "no model named gpt-5.5", "type": "invalid_request_error"},
+    {"message": "The requested model 'gpt-5.5' is not available.", "type": "invalid_request_error"},
+    {"message": "The model gpt-5.5 is currently not available", "type": "invalid_request_error"},
+    {"message": "model gpt-5.5 not exists", "type": "invalid_request_error"},
 ])
 async def test_a_relay_that_names_an_unknown_model_another_way_is_a_provider_failure(fakes, gateway, error):
     p1, p2 = await fakes("p1", "p2")

@@ -165,14 +165,16 @@ def mentions_unknown_model(text: str) -> bool:
         return True
     if "model" not in t:
         return False
-    return any(w in t for w in ("does not exist", "not found", "no such model", "unknown model", "invalid model",
-                                "model_not_found", "unsupported model", "no available channel",
+    return any(w in t for w in ("not exist", "not found", "no such model", "no model named", "unknown model",
+                                "invalid model", "model_not_found", "unsupported model", "no available channel",
                                 "model is not available", "not a valid model")) or bool(_MODEL_NOT_SUPPORTED.search(t))
 
 
-# "Model gpt-5.5 is not supported" (the model itself), not "… is not supported with this model".
+# "Model gpt-5.5 is not supported", "The requested model 'gpt-5.5' is currently not available" (the model
+# itself), not "… is not supported with this model".
 _MODEL_NOT_SUPPORTED = re.compile(
-    r"(?:^|[.:;!]\s*)(?:the\s+)?model\s+[`'\"]?[\w./:-]+[`'\"]?\s+(?:is\s+)?not\s+supported")
+    r"(?:^|[.:;!]\s*)(?:the\s+)?(?:requested\s+)?model\s+[`'\"]?[\w./:-]+[`'\"]?\s+(?:is\s+)?(?:currently\s+)?"
+    r"not\s+(?:currently\s+)?(?:supported|available)")
 
 
 def mentions_context_length(text: str) -> bool:
