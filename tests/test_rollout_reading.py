@@ -332,3 +332,40 @@ def test_history_items_of_any_json_shape_can_be_compared():
     # (what expanding a compaction does: the items the expansion repeats, looked up in a set)
     assert len({rewrite._signature(i) for i in odd}) == len(odd)
     assert rewrite.rebuild_input(odd, odd[-3:]) == odd
+
+
+def _paginated(folder: Path, sid: str, texts: list[str], parent: tuple[str, int, int] | None,
+               start: int = 0) -> tuple[int, int]:
+    """A session file as Codex 0.169 writes it; ``parent``: (id, its line count, its size) at the fork.
+    Returns (line count, size)."""
+    meta: dict = {"id": sid, "history_mode": "paginated"}
+    if parent is not None:
+        meta |= {"forked_from_id": parent[0],
+                 "history_base": {"thread_id": parent[0], "end_ordinal_exclusive": parent[1], "end_byte_offset": parent[2]}}
+    lines = [{"timestamp": "t", "ordinal": start, "type": "session_meta", "payload": meta}]
+    lines += [{"timestamp": "t", "ordinal": n, "type": "response_item",
+               "payload": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}}
+              for n, text in enumerate(texts, start + 1)]
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    (folder / f"rollout-2026-11-24T10-00-00-{sid}.jsonl").write_text(text)
+    return start + len(lines), len(text.encode())
+
+
+def test_a_fork_of_a_fork_written_paginated_starts_from_each_ancestors_history_at_its_fork(tmp_path):
+    folder = tmp_path / "sessions" / "2026" / "11" / "24"
+    folder.mkdir(parents=True)
+    lines, size = _paginated(folder, "grand", ["g1", "g2"], None)
+    at_fork = lines, size
+    _paginated(folder, "grand", ["g1", "g2", "grand went on after the fork"], None)  # appended since
+    lines, size = _paginated(folder, "mid", ["m1"], ("grand", *at_fork), start=at_fork[0])
+    _paginated(folder, "leaf", ["l1"], ("mid", lines, size), start=lines)
+    rollout = RolloutReader().read(tmp_path, "leaf")
+    assert [i["content"][0]["text"] for i in rollout.history] == ["g1", "g2", "m1", "l1"]
+    assert rollout.forked_from == "mid"
+
+
+def test_a_fork_of_itself_written_by_hand_ends_the_search(tmp_path):
+    folder = tmp_path / "sessions" / "2026" / "11" / "24"
+    folder.mkdir(parents=True)
+    _paginated(folder, "loop", ["x"], ("loop", 2, 10_000))
+    assert [i["content"][0]["text"] for i in RolloutReader().read(tmp_path, "loop").history][-1] == "x"

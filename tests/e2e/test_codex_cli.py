@@ -152,6 +152,30 @@ async def test_remote_compaction_survives_the_sealing_provider_going_down(fakes,
     assert "start a task" in texts and "and finish it" in texts  # the conversation survived
 
 
+async def test_a_fork_that_compacted_on_a_provider_now_down_goes_on_with_its_parents_turns(
+        fakes, gateway, codex_home, codex_root):
+    """``codex exec fork`` (0.169) writes the fork's session file without the parent's items: it names
+    the parent and where the fork left it. The fork compacts on p1, p1 goes down: p2 gets the
+    conversation that compaction summarised — the parent's turns first — and nothing p1 sealed."""
+    p1, p2 = await fakes("p1", "p2")
+    p1.always(fp.compacting("p1 answers"))
+    p2.always(fp.compacting("p2 answers"))
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_provider": "p1", "failure_threshold": 1})
+    codex = Codex(codex_binary(), codex_root / "codex-run", gw.base + "/v1", gw.token, home=codex_home,
+                  remote_compaction=True)
+    parent = await run(codex, "PARENT ASKS FIRST")
+    fork = await run(codex, "THE FORK ASKS", fork=parent.thread_id)  # compacts on p1 first
+    assert fork.thread_id != parent.thread_id and fork.agent_text == "p1 answers"
+    assert any(i.get("type") == "compaction" for i in p1.requests[-1].json["input"]), "the fork should have compacted"
+
+    p1.always(fp.status(503, "p1 went away"))
+    went_on = await run(codex, "THE FORK GOES ON", resume=fork.thread_id)
+    assert went_on.agent_text == "p2 answers"
+    assert p2.foreign_sealed == [] and all(b"sealed-by-p1" not in req.raw for req in p2.requests)
+    texts = json.dumps(p2.requests[-1].json["input"])
+    assert texts.index("PARENT ASKS FIRST") < texts.index("THE FORK ASKS") < texts.index("THE FORK GOES ON")
+
+
 async def test_a_session_keeps_its_provider_after_the_preferred_one_recovers(codex_setup):
     gw, p1, p2, codex = await codex_setup(preferred_stable_seconds=0, failure_threshold=5)
     p1.always(fp.stream_ok("from p1"))

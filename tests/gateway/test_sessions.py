@@ -1228,6 +1228,63 @@ async def test_a_forked_session_expands_a_compaction_made_before_the_fork(fakes,
     assert p2.foreign_sealed == []
 
 
+def _message(mid: str, role: str, text: str) -> dict:
+    kind = "output_text" if role == "assistant" else "input_text"
+    return {"type": "message", "id": mid, "role": role, "content": [{"type": kind, "text": text}]}
+
+
+def _jsonl(lines: list[dict]) -> str:
+    return "".join(json.dumps(line) + "\n" for line in lines)
+
+
+@pytest.mark.parametrize("bound", ["byte offset", "ordinal only"])
+async def test_a_fork_whose_file_does_not_copy_its_parents_history_expands_its_own_compaction(
+        fakes, gateway, codex_home, bound):
+    """Codex 0.169 writes a fork's file ``"history_mode": "paginated"``: no parent item in it, only a
+    ``history_base`` naming the parent and where the fork left it. A compaction made in the fork
+    summarised the parent's turns too, and only those before the fork (the parent went on after it)."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
+    fork = "019a0000-0000-7000-8000-0000000000f2"
+    p1.always(fp.compacting())
+    reply = await gw.responses(trigger(fork), headers={"session-id": fork}, stream=True)
+    compaction = reply.events[-1]["response"]["output"][0]
+
+    folder = codex_home / "sessions" / "2026" / "11" / "24"
+    folder.mkdir(parents=True, exist_ok=True)
+    parent_items = [_message("msg_dev", "developer", "You are Codex."), _message("msg_u1", "user", "PARENT ASKS"),
+                    {"type": "reasoning", "id": "rs_p1_1", "summary": [], "encrypted_content": "sealed-by-p1"},
+                    _message("msg_a1", "assistant", "PARENT ANSWERS")]
+    parent = [{"timestamp": "t", "ordinal": 0, "type": "session_meta", "payload": {"id": SID}},
+              *({"timestamp": "t", "ordinal": n, "type": "response_item", "payload": item}
+                for n, item in enumerate(parent_items, 1))]
+    at_fork = _jsonl(parent)
+    later = {"timestamp": "t", "ordinal": len(parent), "type": "response_item",
+             "payload": _message("msg_u9", "user", "THE PARENT WENT ON AFTER THE FORK")}
+    (folder / f"rollout-2026-11-24T10-00-00-{SID}.jsonl").write_text(at_fork + _jsonl([later]))
+    base = {"thread_id": SID, "end_ordinal_exclusive": len(parent)}
+    if bound == "byte offset":
+        base["end_byte_offset"] = len(at_fork.encode())
+    meta = {"id": fork, "forked_from_id": SID, "forked_from_ordinal_exclusive": len(parent),
+            "history_mode": "paginated", "history_base": base}
+    replacement = [_message("msg_dev2", "developer", "You are Codex."), compaction]
+    own = [{"type": "session_meta", "payload": meta},
+           {"type": "response_item", "payload": _message("msg_f1", "user", "THE FORK ASKS")},
+           {"type": "response_item", "payload": _message("msg_f2", "assistant", "THE FORK ANSWERS")},
+           {"type": "compacted", "payload": {"message": "", "replacement_history": replacement}}]
+    lines = [{"timestamp": "t", "ordinal": n, **line} for n, line in enumerate(own, len(parent))]
+    (folder / f"rollout-2026-11-24T11-00-00-{fork}.jsonl").write_text(_jsonl(lines))
+
+    p1.always(fp.status(503, "p1 is gone"))
+    body = {**simple_body(prompt_cache_key=fork), "store": False,
+            "input": [*replacement, _message("msg_f3", "user", "THE FORK GOES ON")]}
+    reply = await gw.responses(body, headers={"session-id": fork}, stream=True)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2", reply.body
+    sent = [i.get("id") for i in p2.requests[-1].json["input"]]
+    assert sent == ["msg_dev", "msg_u1", "msg_a1", "msg_f1", "msg_f2", "msg_f3"]  # p1's reasoning left out
+    assert p2.foreign_sealed == []
+
+
 @pytest.mark.parametrize("item", [{"type": "reasoning", "id": [1], "encrypted_content": "x", "summary": []},
                                   {"type": "compaction", "id": {"a": 1}, "encrypted_content": "x"},
                                   {"type": "reasoning", "id": 7, "encrypted_content": "x", "summary": []}])

@@ -108,10 +108,14 @@ class Codex:
         (self.home / "config.toml").write_text(template.format(base_url=base_url) + QUIET)
         (self.home / "auth.json").write_bytes(json.dumps({"OPENAI_API_KEY": token}).encode())
 
-    def exec(self, prompt: str, *, resume: str | None = None, timeout: float = 60) -> CodexRun:
+    def exec(self, prompt: str, *, resume: str | None = None, fork: str | None = None,
+             timeout: float = 60) -> CodexRun:
+        """``resume``: go on with that session; ``fork``: start a new session from that one's history."""
         args = [str(self.binary), "exec", "--skip-git-repo-check", "--json"]
         if resume:
             args += ["resume", resume]
+        if fork:
+            args += ["fork", fork]
         args.append(prompt)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEX_"))}
         env.update(CODEX_HOME=str(self.home), HOME=str(self.user_home), RUST_LOG="warn", NO_COLOR="1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import re
@@ -10,7 +11,7 @@ import stat
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -87,9 +88,24 @@ class Rollout:
 
     history: list[dict[str, Any]] = field(default_factory=list)
     summarised: dict[str, list[list[dict[str, Any]]]] = field(default_factory=dict)
-    # The session this one was forked from (``codex exec fork``): its file starts from the parent's
-    # history as it stood, so what the parent's compactions summarised is only in the parent's file.
+    # The session this one was forked from (``codex exec fork``): its history starts from the parent's
+    # as it stood, so what the parent's compactions summarised is only in the parent's file.
     forked_from: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ForkBase:
+    """Where a forked session's history starts when its file does not copy it (Codex 0.169 writes forks
+    ``"history_mode": "paginated"`` with a ``history_base``): the parent's file up to its line
+    ``end_ordinal`` (excluded), which ends at byte ``end_offset``."""
+
+    thread_id: str
+    end_ordinal: int | None
+    end_offset: int | None
+
+
+# Forks of forks are followed back this far (a loop of forks written by hand ends here too).
+MAX_FORK_DEPTH = 16
 
 
 class _Replay:
@@ -102,10 +118,13 @@ class _Replay:
     Each step makes a new ``Rollout`` rather than growing the old one, which a request may still be
     reading on another thread (items themselves are never changed, so they are shared)."""
 
-    __slots__ = ("mark", "offset", "path", "rollout", "seen", "unfinished")
+    __slots__ = ("bases", "mark", "offset", "path", "rollout", "seen", "unfinished", "until")
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, bases: Callable[[ForkBase], Rollout | None] | None = None,
+                 until: ForkBase | None = None) -> None:
         self.path = path
+        self.bases = bases  # the history a fork's file starts from, when it does not copy it
+        self.until = until  # replayed only as far as a fork of it saw it
         self._start_over()
 
     def _start_over(self) -> None:
@@ -155,12 +174,16 @@ class _Replay:
             if not raw.endswith(b"\n"):  # only ever the last line
                 tail = raw
                 break
+            if self.until is not None and self._past_fork(fh.tell(), raw):
+                break  # the parent's lines after the fork are not the fork's history
             last = raw
             if _REPLAYED.search(raw) and (line := _replayed_line(raw)):  # most lines are events: not parsed
                 grown = _step(grown or _copy(self.rollout), line)
-            elif _FORKED.search(raw) and (parent := _forked_from(raw)):
+            elif _FORKED.search(raw) and (fork := _fork_of(raw)):
                 grown = grown or _copy(self.rollout)
-                grown.forked_from = parent
+                grown.forked_from, base = fork
+                if base is not None and not grown.history and self.bases is not None:
+                    _start_from(grown, self.bases(base))
         if last:
             self.offset = fh.tell() - len(tail)
             self.mark = (len(last), hash(last))
@@ -168,6 +191,25 @@ class _Replay:
             self.rollout = grown
         if tail and _REPLAYED.search(tail) and (line := _replayed_line(tail)):
             self.unfinished = _step(_copy(self.rollout), line)
+
+    def _past_fork(self, end: int, raw: bytes) -> bool:
+        """Whether the line ``raw`` (ending at byte ``end``) comes after the fork replayed to."""
+        until = self.until
+        assert until is not None
+        if until.end_offset is not None:
+            return end > until.end_offset
+        if until.end_ordinal is None:
+            return False
+        line = _json_line(raw)
+        ordinal = line.get("ordinal") if isinstance(line, dict) else None
+        return isinstance(ordinal, int) and ordinal >= until.end_ordinal
+
+
+def _start_from(rollout: Rollout, base: Rollout | None) -> None:
+    """A fork's rollout starting from its parent's history at the fork (and what its compactions summarised)."""
+    if base is not None:
+        rollout.history = list(base.history)
+        rollout.summarised = {**base.summarised, **rollout.summarised}
 
 
 def _replayed_line(raw: bytes) -> tuple[str, dict[str, Any]] | None:
@@ -179,11 +221,37 @@ def _replayed_line(raw: bytes) -> tuple[str, dict[str, Any]] | None:
     return (kind, line["payload"]) if kind in ("response_item", "compacted") else None
 
 
-def _forked_from(raw: bytes) -> str | None:
+def _fork_of(raw: bytes) -> tuple[str, ForkBase | None] | None:
+    """The session a session_meta line says this one was forked from, and where its history starts when
+    the file does not copy it."""
     line = _json_line(raw)
     payload = line.get("payload") if isinstance(line, dict) and line.get("type") == "session_meta" else None
-    parent = payload.get("forked_from_id") if isinstance(payload, dict) else None
-    return parent if isinstance(parent, str) and parent else None
+    if not isinstance(payload, dict):
+        return None
+    parent = payload.get("forked_from_id")
+    if not isinstance(parent, str) or not parent:
+        return None
+    base = payload.get("history_base") if payload.get("history_mode") == "paginated" else None
+    if not isinstance(base, dict):
+        return parent, None
+    thread = base.get("thread_id")
+    ordinal, offset = base.get("end_ordinal_exclusive"), base.get("end_byte_offset")
+    return parent, ForkBase(thread if isinstance(thread, str) and thread else parent,
+                            ordinal if isinstance(ordinal, int) else None, offset if isinstance(offset, int) else None)
+
+
+def _history_at(codex_home: Path, base: ForkBase, depth: int = 0) -> Rollout | None:
+    """The parent's rollout as the fork saw it: its file replayed up to the fork (its own fork's first).
+    None when it cannot be found or read: the fork's own file is all there is to go on."""
+    if depth >= MAX_FORK_DEPTH:
+        return None
+    path = find_rollout(codex_home, base.thread_id)
+    if path is None:
+        return None
+    try:
+        return _Replay(path, functools.partial(_history_at, codex_home, depth=depth + 1), until=base).advance().rollout
+    except OSError:
+        return None
 
 
 def _copy(rollout: Rollout) -> Rollout:
@@ -311,7 +379,7 @@ class _Session:
             self.replay = None
             return None
         if self.replay is None or self.replay.path != path:
-            self.replay = _Replay(path)
+            self.replay = _Replay(path, functools.partial(_history_at, codex_home))
         try:
             return self.replay.advance().current
         except FileNotFoundError:  # removed since the search found it

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from api_router.codex.sessions import Rollout, RolloutReader
+from api_router.codex.sessions import MAX_FORK_DEPTH, Rollout, RolloutReader
 from api_router.continuity.index import ContinuityIndex, earlier_key, sealed_key
 from api_router.jsonbytes import dumps
 from api_router.texts import quoted
@@ -29,7 +29,6 @@ from api_router.texts import quoted
 SESSION_HEADERS = ("session_id", "session-id", "thread-id", "conversation_id", "x-session-id")
 ROLLOUT_RETRY_DELAY = 0.2
 ROLLOUT_KEEP_SECONDS = 600.0  # a session file read is kept this long after the session's last read
-MAX_FORK_DEPTH = 16  # forks of forks followed back to find what a compaction summarised
 
 
 class MissingSession(Exception):
