@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import random
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -102,8 +103,7 @@ async def read_body(request: web.Request, limit: int, deadlines: Deadlines, stal
     encodings = request.headers.getall(hdrs.CONTENT_ENCODING, [])
     encoding = encodings[0].strip().lower() if encodings else ""
     if len(encodings) > 1 or encoding not in _DECODED_ENCODINGS:
-        # x-gzip, "gzip, gzip", compress: aiohttp passes such a body on as it came, to be read as garbage.
-        # Two headers: aiohttp decodes by the last, a check of the first would judge another encoding.
+        # x-gzip, "gzip, gzip", compress, br: a body not readable as it came (nor safely passed on).
         raise GatewayError(400, f"the request body could not be read: {UNSUPPORTED_ENCODING}", close=True)
     mb = limit / (1024 * 1024)
     too_large = f"request body exceeds the {mb:g} MB limit ({limit_set_by})"
@@ -116,19 +116,44 @@ async def read_body(request: web.Request, limit: int, deadlines: Deadlines, stal
         request.writer.output_size = 0  # the interim answer is not part of the response's size
     try:
         body = await _read(request, limit, too_large, deadlines, stall_seconds, record, receiving)
-    except web.RequestPayloadError as exc:  # a body that cannot be decoded (a broken gzip) is wrong input
+    except web.RequestPayloadError as exc:  # chunks that do not frame the body are wrong input
         # The rest of it is not worth reading: aiohttp would try to after the answer (its lingering close),
         # meet the same error and log it as unhandled; and the connection cannot carry another request.
         request.content.feed_eof()
         raise GatewayError(400, f"the request body could not be read: {malformed_reason(exc, None)}",
                            close=True) from None
-    if encoding not in ("", "identity") and not body.strip() and request.content_length != 0:
-        # A compressed body cut short decodes to nothing (aiohttp does not check a gzip stream's end): read
-        # as "no arguments", a control call would do something else than asked (unlock instead of lock).
-        # Sent chunked, it has no Content-Length: only a body declared empty is one.
-        raise GatewayError(400, "the request body could not be read: it is compressed and decodes to nothing "
-                                "(cut short?)", close=True)
-    return body
+    return _decoded(body, encoding, limit, too_large) if body and encoding in ("gzip", "deflate") else body
+
+
+def _decoded(raw: bytes, encoding: str, limit: int, too_large: str) -> bytes:
+    """A gzip or deflate body decoded, all of it or an error: one cut short (its end and checksum missing)
+    would otherwise be read as what arrived of it — a control call as one without its arguments (unlock
+    instead of lock). gzip members may follow one another; at most ``limit`` bytes come out."""
+    out = bytearray()
+    data = raw
+    while data:
+        wbits = _GZIP_WBITS if encoding == "gzip" else zlib.MAX_WBITS if _zlib_header(data) else -zlib.MAX_WBITS
+        decoder = zlib.decompressobj(wbits)
+        try:
+            out += decoder.decompress(data, limit + 1 - len(out))
+        except zlib.error as exc:
+            raise GatewayError(400, f"the request body could not be read: Can not decode content-encoding: "
+                                    f"{encoding} ({exc})", close=True) from None
+        if len(out) > limit:
+            raise GatewayError(413, too_large)
+        if not decoder.eof:
+            raise GatewayError(400, f"the request body could not be read: Can not decode content-encoding: "
+                                    f"{encoding} (the data ends early)", close=True)
+        data = decoder.unused_data if encoding == "gzip" else b""
+    return bytes(out)
+
+
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
+
+
+def _zlib_header(data: bytes) -> bool:
+    """Whether a deflate body starts with the zlib header RFC 9110 asks for (some clients send raw deflate)."""
+    return len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
 
 
 async def _read(request: web.Request, limit: int, too_large: str, deadlines: Deadlines, stall_seconds: float,
@@ -161,8 +186,8 @@ async def _read(request: web.Request, limit: int, too_large: str, deadlines: Dea
     return bytes(buf)
 
 
-# What aiohttp decodes (br and zstd are refused by it, with the same words, when it cannot).
-_DECODED_ENCODINGS = frozenset({"", "identity", "gzip", "deflate", "br", "zstd"})
+# What read_body decodes (or takes as it is).
+_DECODED_ENCODINGS = frozenset({"", "identity", "gzip", "deflate"})
 
 
 def answer_now(request: web.Request, status: int, message: str, record: RequestRecord | None) -> None:

@@ -94,8 +94,10 @@ class GatewayServer:
         self.state = ServingState()
         app = build_app(services, self.registry, self.state)
         # Our own stop() drains requests first; aiohttp's timeout only covers what is left after it.
+        # Request bodies are decoded by exchange.read_body, which notices a gzip stream cut short (aiohttp
+        # does not) and decodes only the bodies that are read.
         self._runner = GuardedAppRunner(app, listen=lambda: services.config.current.listen, access_log=None,
-                                        handler_cancellation=True, shutdown_timeout=1.0)
+                                        handler_cancellation=True, shutdown_timeout=1.0, auto_decompress=False)
         await self._runner.setup()
         try:
             await web.TCPSite(self._runner, host, port).start()
