@@ -547,6 +547,30 @@ async def test_a_hedge_that_would_begin_after_a_change_obeys_it(fakes, gateway, 
     assert (p3.calls, hedged) == ((1, hedged) if change == "delete" else (0, [])), hedged
 
 
+@pytest.mark.parametrize("change", ["rename", "display name"])
+async def test_a_hedge_event_after_a_rename_names_the_provider_as_it_is_called_now(fakes, gateway, change):
+    """The event was filed under the id of the request's start (one no longer in the config: the events
+    of the renamed provider missed it) and said the name of then."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"hedge_min_seconds": 0.5, "hedge_max_seconds": 0.5})
+    held = Held(fp.stream_ok("from p1"))
+    p1.queue(held)
+    p2.always(fp.status(503, "p2 is down too"))
+    pending = asyncio.ensure_future(gw.responses(stream=True))
+    await asyncio.wait_for(held.asked.wait(), 5)
+    if change == "rename":
+        await gw.api("rename_provider", provider="p1", new_id="h1")
+    else:
+        await gw.api("upsert_provider", provider="p1", display_name="New Name")
+    await asyncio.sleep(1.0)  # past p1's hedge delay
+    held.go.set()
+    reply = await asyncio.wait_for(pending, 10)
+    assert reply.status == 200
+    (hedge,) = [e for e in gw.services.store.recent_events() if e.kind == "hedge"]
+    pid, name = ("h1", "P1") if change == "rename" else ("p1", "New Name")  # a renamed id keeps its display name
+    assert hedge.provider == pid and hedge.message.startswith(f"{name} sent no first event within 0.5 s"), hedge
+
+
 KEYS = {"a": "sk-key-of-a-0123456789", "b": "sk-key-of-b-0123456789"}
 
 

@@ -524,9 +524,6 @@ class ResponsesProxy:
             return
         if not queue:  # a provider enabled, added, locked to or back in rotation since may take it
             queue.extend(self._newly_routable(ex, cfg, ex.cfg))
-        name = ex.cfg.name_of
-        why = (f"{name(slow.provider)} is {explain.FOUND_NOT_ANSWERING}" if found_dead
-               else f"{name(slow.provider)} sent no first event within {slow.delay:g} s")
         while True:
             self._pass_not_answering(ex, queue)
             if not queue:
@@ -540,7 +537,10 @@ class ResponsesProxy:
             except _Gone:
                 continue
             hedge.delay = self._services.router.hedge_delay(ex.cfg, pid)
-            self._services.emit(Level.INFO, Kind.HEDGE, f"{why}; asking {name(pid)} too", slow.provider)
+            slow_id, slow_name = self._called_now(ex, slow.provider)
+            why = (f"{slow_name} is {explain.FOUND_NOT_ANSWERING}" if found_dead
+                   else f"{slow_name} sent no first event within {slow.delay:g} s")
+            self._services.emit(Level.INFO, Kind.HEDGE, f"{why}; asking {self._called_now(ex, pid)[1]} too", slow_id)
             racers.append(hedge)
             return
 
@@ -659,10 +659,16 @@ class ResponsesProxy:
             self._recorder.attempt_done(ex, attempt, result)
             if result.outcome is not Outcome.OK:
                 return result
+        pid, name = self._called_now(ex, racer.provider)
         services.emit(Level.INFO, Kind.CONTINUITY,
-                      f"{ex.cfg.name_of(racer.provider)} summarised a conversation compacted by "
-                      "another provider, which was too long for it", racer.provider)
+                      f"{name} summarised a conversation compacted by another provider, which was too long for it", pid)
         return tuple(out)
+
+    def _called_now(self, ex: Exchange, pid: str) -> tuple[str, str]:
+        """The id and name an event names the provider the request knows as ``pid`` by: those of now
+        (renamed or renamed for show since the request began, the new ones; deleted, the old)."""
+        now = ex.now_called(pid)
+        return (now, self._services.config.current.name_of(now)) if now is not None else (pid, ex.cfg.name_of(pid))
 
     def _no_summary(self, ex: Exchange, pid: str, message: str, status: int | None,
                     others_left: bool) -> AttemptResult:
