@@ -552,3 +552,20 @@ async def test_output_then_a_failure_in_one_read_is_a_failure_after_output_whate
     assert reply.status == 200 and reply.body == data  # as it came: output, then the failure
     row = gw.services.store.request_log()[0]
     assert row["outcome"] == "error" and "after output" in row["error"]
+
+
+@pytest.mark.parametrize("fallback", [True, False])
+async def test_a_response_created_that_is_not_utf8_is_a_broken_stream_not_a_gateway_error(fakes, gateway, caplog,
+                                                                                        fallback):
+    """One bad byte in the id of response.created was a 500 and a traceback, the next provider never asked."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2} if fallback else {"p1": p1})
+    created = b'event: response.created\ndata: {"type":"response.created","response":{"id":"resp_\xff","output":[]}}\n\n'
+    rest = [fp.sse_event(e) for e in fp.stream_events(fp.response_object("from p1", provider="p1"))[1:]]
+    p1.always(fp.raw_stream([created, *rest]))
+    reply = await gw.responses(stream=True)
+    if fallback:
+        assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2" and reply.text == "hello"
+    else:
+        assert reply.status == 502 and "response.created event is not UTF-8" in reply.json["error"]["message"]
+    assert "Traceback" not in caplog.text

@@ -141,7 +141,11 @@ def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
     if kind in sse.PREAMBLE:
         if kind == "response.created" and facts.response_id is None:
             m = _CREATED_ID.search(ev.data)
-            facts.response_id = m.group(1).decode() if m else None
+            try:
+                facts.response_id = m.group(1).decode() if m else None
+            except UnicodeDecodeError:  # not UTF-8, so not JSON a client could read: a broken stream
+                facts.end = Ending.FAILED
+                facts.error = "the provider's response.created event is not UTF-8"
         return
     if kind in sse.ANSWER_END:
         payload = ev.json()
