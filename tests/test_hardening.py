@@ -879,14 +879,22 @@ async def test_connections_idling_between_requests_make_room_at_the_bound(fakes,
 
 
 @pytest.mark.parametrize("breakage", ["config is a folder", "secrets is a folder", "data is a file",
-                                      "log is a folder", "config is a pipe", "secrets is a pipe"])
+                                      "log is a folder", "config is a pipe", "secrets is a pipe",
+                                      "config links to itself", "secrets links to itself",
+                                      "the folder links to itself"])
 def test_an_unusable_file_at_start_up_is_one_line_and_exit_1(tmp_path, breakage):
     ud = tmp_path / "ud"
     ud.mkdir()
     target = {"config is a folder": ud / "config.toml", "secrets is a folder": ud / "secrets.json",
               "data is a file": ud / "data", "log is a folder": ud / "data" / "api-router.log",
-              "config is a pipe": ud / "config.toml", "secrets is a pipe": ud / "secrets.json"}[breakage]
-    if breakage == "data is a file":
+              "config is a pipe": ud / "config.toml", "secrets is a pipe": ud / "secrets.json",
+              "config links to itself": ud / "config.toml", "secrets links to itself": ud / "secrets.json",
+              "the folder links to itself": ud}[breakage]
+    if breakage.endswith("links to itself"):  # a symlink loop: Python before 3.13 raised RuntimeError, a traceback
+        if target == ud:
+            ud.rmdir()
+        target.symlink_to(target.name)
+    elif breakage == "data is a file":
         target.write_text("not a folder")
     elif breakage.endswith("pipe"):
         if not hasattr(os, "mkfifo"):

@@ -23,7 +23,12 @@ class ChangedMeanwhile(Exception):
 def link_target(path: Path) -> Path:
     """Where writing ``path`` goes: a symlink's target (the user linked the file from elsewhere, e.g. a
     dotfiles repository; replacing the link with a file would cut it loose)."""
-    return path.resolve() if path.is_symlink() else path
+    if not path.is_symlink():
+        return path
+    try:
+        return path.resolve()
+    except RuntimeError:  # a link to itself, or a ring of links (Python before 3.13 says so this way)
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path)) from None
 
 
 def _named(exc: OSError, path: Path) -> OSError:

@@ -44,7 +44,10 @@ def resolve_user_data(cli_value: str | None = None) -> Path:
     """``--user-data`` wins, then ``$API_ROUTER_USER_DATA``, then ``user-data/`` beside the app."""
     raw = cli_value or os.environ.get("API_ROUTER_USER_DATA")
     folder = Path(raw).expanduser() if raw else app_root() / "user-data"
-    return folder.resolve()
+    try:
+        return folder.resolve()
+    except RuntimeError:  # a ring of symlinks (Python before 3.13): said in one line once the folder is used
+        return folder.absolute()
 
 
 def codex_home() -> Path:
