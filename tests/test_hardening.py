@@ -910,6 +910,18 @@ def test_an_unusable_file_at_start_up_is_one_line_and_exit_1(tmp_path, breakage)
     assert lines[0].startswith("api-router: cannot use ") and str(target) in lines[0]
 
 
+async def test_a_change_saved_into_a_config_linked_to_itself_says_so(fakes, gateway, caplog):
+    """It said to check that the folder is writable and has space."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    path = gw.services.paths.config
+    path.unlink()
+    path.symlink_to(path.name)
+    with pytest.raises(ApiError, match="a symbolic link that leads back to itself: remove the link"):
+        await gw.api("update_routing", cooldown_seconds=31)
+    assert "Traceback" not in caplog.text
+
+
 @pytest.mark.parametrize("code, advice", [(errno.EACCES, "fix its permissions"), (errno.EROFS, "read-only"),
                                           (errno.EISDIR, "is a folder"), (None, "a pipe or a device"),
                                           (errno.EEXIST, "a file is where a folder should be"),

@@ -9,6 +9,7 @@ transport only puts it into its own form.
 
 from __future__ import annotations
 
+import errno
 import inspect
 import logging
 import math
@@ -40,6 +41,9 @@ def unsaved_change(exc: OSError) -> str | None:
     if isinstance(exc, ReadOnlyFile):
         return (f"API Router did not save the change: {exc.filename} is read-only; make it writable if API Router "
                 "should change it")
+    if exc.errno == errno.ELOOP:
+        return (f"API Router could not save the change: {cannot_write(exc)}; it is a symbolic link that leads back "
+                "to itself: remove the link, or point it at a file")
     return f"API Router could not save the change: {cannot_write(exc)}; check that the folder is writable and has space"
 
 
