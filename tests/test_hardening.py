@@ -1279,6 +1279,22 @@ def test_files_moved_aside_and_old_rotated_logs_are_private_too(tmp_path):
     assert stat.S_IMODE((tmp_path / "not-ours.txt").stat().st_mode) == 0o644  # a link's target is not ours
 
 
+async def test_a_folder_moved_aside_while_the_app_runs_stays_openable(fakes, gateway):
+    """A folder put where config.toml was is moved aside by the next change: it was made 0600, which no one
+    but root can open (folders are 0700)."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    path = gw.services.paths.config
+    text = path.read_text()
+    path.unlink()
+    path.mkdir(mode=0o755)
+    (path / "inside.txt").write_text("kept")
+    await gw.api("update_routing", cooldown_seconds=31)
+    (aside,) = path.parent.glob("config.toml.broken-*")
+    assert aside.is_dir() and stat.S_IMODE(aside.stat().st_mode) == 0o700
+    assert (aside / "inside.txt").read_text() == "kept" and "[providers.p1]" in text
+
+
 @pytest.mark.parametrize("password", ["hunter2-secret", "hun@ter2-secret",  # a raw "@" as pasted
                                       "hun:ter2-secret"])  # the user name ends at the first ":"
 async def test_passwords_in_base_urls_are_masked_wherever_shown(fakes, gateway, password):

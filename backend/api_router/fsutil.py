@@ -135,7 +135,7 @@ def move_aside(path: Path, label: str = "broken") -> Path:
     path = link_target(path)
     target = aside_path(path, label)
     os.replace(path, target)
-    tighten(target)
+    tighten(target, 0o700 if target.is_dir() else 0o600)  # a folder where the file should be stays openable
     return target
 
 
