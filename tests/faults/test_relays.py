@@ -1313,6 +1313,38 @@ async def test_a_hedge_cancelled_by_the_original_is_tried_again_when_the_origina
     assert attempts(gw) == [("p1", "provider_failure"), ("p2", "hedge_lost"), ("p2", "ok")]
 
 
+@pytest.mark.parametrize("hedge_then", ["fails", "answers"])
+async def test_a_hedge_that_only_opens_its_stream_beats_the_late_original_only_once_it_answers(
+        fakes, gateway, hedge_then):
+    """The original is late (no first event within its hedge delay); the hedge opens its stream
+    (response.created) and then fails before any output. An opening is no answer: the original, slow
+    but healthy, was cancelled and blamed, the client got a 502 and every provider was out of rotation.
+    Now it is asked again and serves; when the hedge does answer, the original is judged late as before."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    shell = {"id": "resp_p2", "object": "response", "status": "in_progress", "output": []}
+    failed = {"type": "response.failed", "response": {**shell, "status": "failed",
+                                                      "error": {"code": "server_error", "message": "overloaded"}}}
+    p1.always(fp.stream_ok("slow but there", first_delay=0.8))  # hedged at 0.4 s
+    if hedge_then == "fails":
+        p2.always(fp.raw_stream([fp.sse_event({"type": "response.created", "response": shell}), fp.sse_event(failed)],
+                                delay=0.05))
+    else:
+        p2.always(fp.stream_ok("the hedge", first_delay=0.05))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200, reply.body
+    if hedge_then == "fails":
+        assert reply.headers["X-API-Router-Provider"] == "p1" and reply.text == "slow but there"
+        assert attempts(gw) == [("p1", "hedge_lost"), ("p2", "provider_failure"), ("p1", "ok")]
+        assert health(gw, "p1")["status"] == "healthy" and health(gw, "p2")["status"] != "healthy"
+        row = gw.services.store.request_log()[0]
+        assert "then failed before its output" in row["attempts"][0]["error"]
+    else:
+        assert reply.headers["X-API-Router-Provider"] == "p2" and reply.text == "the hedge"
+        assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+        assert health(gw, "p1")["status"] == "unresponsive"
+
+
 async def test_a_hedge_that_is_late_too_brings_in_the_next_candidate(fakes, gateway):
     """Two providers that never answer: the third is asked one hedge delay after the second, not after
     the request timeout, and both silent ones leave rotation."""

@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
@@ -78,6 +78,9 @@ class _Racer:
     overdue_after: float | None = None  # seconds after its start it was found late (no first event)
     given_up: asyncio.Future[None] | None = None  # in a race: set when another request finds it not answering
     found_dead: bool = False  # given up for that (judged once, by the request that found it)
+    # Racers past their hedge delay that this one beat with only the opening of its stream: judged late once
+    # its answer begins; asked again when it fails before that (an opening is no answer).
+    beaten: list[tuple[_Racer, AttemptResult, float]] = field(default_factory=list)
 
     def launch(self) -> asyncio.Task[Opened | AttemptResult]:
         if self.task is None:
@@ -330,19 +333,39 @@ class ResponsesProxy:
         racer = await self._start(ex, queue.popleft(), first, untouched, PLAIN, hedge=False)
         hedge = ex.client is not None and ex.client.stream and self._services.config.current.routing.hedge
         racer, answer = await self._race(ex, racer, queue if hedge else None, first, untouched)
-        while True:
-            result = answer if isinstance(answer, AttemptResult) else await self._finish(ex, racer, answer)
-            if result.outcome is not Outcome.RETRY:
-                return result
-            if result.retry is Retry.SUMMARIZE:
-                summaries = await self._summaries(ex, racer, others_left=bool(queue))
-                if isinstance(summaries, AttemptResult):  # no summary: the client hears why
-                    return summaries
-                opts = replace(racer.opts, summaries=summaries)
-            else:
-                opts = _next_options(racer.opts, result.retry)
-            racer = await self._start(ex, racer.provider, first, untouched, opts, hedge=False)
-            racer, answer = await self._race(ex, racer, None, first, untouched)
+        winner, result = racer, None
+        try:
+            while True:
+                result = answer if isinstance(answer, AttemptResult) else await self._finish(ex, racer, answer)
+                if result.outcome is not Outcome.RETRY:
+                    return result
+                if result.retry is Retry.SUMMARIZE:
+                    summaries = await self._summaries(ex, racer, others_left=bool(queue))
+                    if isinstance(summaries, AttemptResult):  # no summary: the client hears why
+                        result = summaries
+                        return result
+                    opts = replace(racer.opts, summaries=summaries)
+                else:
+                    opts = _next_options(racer.opts, result.retry)
+                racer = await self._start(ex, racer.provider, first, untouched, opts, hedge=False)
+                racer, answer = await self._race(ex, racer, None, first, untouched)
+        finally:
+            self._judge_beaten(ex, winner, result, queue)
+
+    def _judge_beaten(self, ex: Exchange, winner: _Racer, result: AttemptResult | None, queue: deque[str]) -> None:
+        """The racers ``winner`` beat with the opening of its stream (see ``_drop_losers``), once its answer
+        is known: they did not answer in time if it did answer — anything but a failure before its output —
+        else they go back to the front of the queue, asked again, their attempt no failure of theirs."""
+        answered = result is not None and (result.outcome is not Outcome.PROVIDER_FAILURE or result.committed)
+        for r, lost, ended in reversed(winner.beaten):
+            if answered:
+                self._end(ex, r, lost, ended=ended)
+                continue
+            self._end(ex, r, AttemptResult(Outcome.HEDGE_LOST, error=f"{lost.error}, then failed before its output"),
+                      ended=ended)
+            if result is not None:  # asked again, first of those left
+                queue.appendleft(r.provider)
+        winner.beaten.clear()
 
     async def _start(self, ex: Exchange, pid: str, first: str, untouched: bool, opts: BodyOptions, *,
                      hedge: bool) -> _Racer:
@@ -549,6 +572,10 @@ class ResponsesProxy:
         """Cancel what lost the race. One that was past its hedge delay did not answer in time (it
         leaves rotation); a hedge still within its delay was simply not needed, and goes back to the
         front of the queue in case the winner fails before its output starts."""
+        # A winner with only the opening of its stream (response.created) has not answered yet: it may still
+        # fail before its output, and then a late loser was not beaten after all (see _judge_beaten).
+        won = winner.launch().result()
+        opened_only = isinstance(won, Opened) and won.stream is not None and not won.stream.facts.generated
         for r in [r for r in racers if r is not winner]:
             racers.remove(r)
             # Found late by its timer (or by another request), or past its delay now all the same: the
@@ -582,6 +609,9 @@ class ResponsesProxy:
                 lost = AttemptResult(Outcome.PROVIDER_FAILURE, timed_out=True,
                                      error=f"no first event within {waited:.3g} s; "
                                            f"{ex.cfg.name_of(winner.provider)} answered first (hedge)")
+                if opened_only:  # judged once the winner's answer begins (or fails before it does)
+                    winner.beaten.append((r, lost, time.perf_counter()))
+                    continue
             self._end(ex, r, lost)
 
     def _close_if_opened(self, task: asyncio.Task[Opened | AttemptResult]) -> None:
@@ -679,14 +709,15 @@ class ResponsesProxy:
         return AttemptResult(Outcome.CLIENT_ERROR, answer, error=message, status=status,
                              response_bytes=len(answer.body) if isinstance(answer.body, bytes) else 0)
 
-    def _end(self, ex: Exchange, racer: _Racer, result: AttemptResult) -> None:
+    def _end(self, ex: Exchange, racer: _Racer, result: AttemptResult, *, ended: float | None = None) -> None:
+        """Record how ``racer``'s attempt ended (``ended``: when, if not now)."""
         router = self._services.router
         if result.timed_out and not result.judged_elsewhere and (
                 racer.found_dead or not router.answering(ex.now_called(racer.provider) or racer.provider)):
             # Its own deadline came as another request found the provider not answering (it was answering
             # when this attempt began): one silence, counted once, by the finder.
             result = replace(result, judged_elsewhere=True)
-        racer.attempt.latency_ms = (time.perf_counter() - racer.t0) * 1000
+        racer.attempt.latency_ms = ((ended or time.perf_counter()) - racer.t0) * 1000
         self._recorder.attempt_done(ex, racer.attempt, result, aborted=self._state.shutting_down)
 
 
