@@ -1345,6 +1345,26 @@ async def test_a_hedge_that_only_opens_its_stream_beats_the_late_original_only_o
         assert health(gw, "p1")["status"] == "unresponsive"
 
 
+async def test_a_success_that_began_before_a_429_does_not_end_its_cooldown(fakes, gateway):
+    """A long stream on p1 outlives p1's 429 (Retry-After: 30) to another request: its success ended the
+    cooldown ("is answering again") and new requests went to p1 at once, which was still asking to wait."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"cooldown_seconds": 1})
+    p1.always(fp.stream_ok("from p1"))
+    p1.queue(fp.stream_ok("a long answer", delay=0.25))  # about 1.5 s
+    p1.queue(fp.status(429, "slow down", headers={"Retry-After": "30"}))
+    long = asyncio.ensure_future(gw.responses(stream=True))
+    await asyncio.sleep(0.3)
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"  # p1 said 429
+    assert (await long).headers["X-API-Router-Provider"] == "p1"
+    asked = p1.calls
+    for _ in range(3):
+        assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
+    assert p1.calls == asked
+    assert health(gw, "p1")["status"] == "cooldown"
+    assert not [e for e in gw.services.store.recent_events() if e.kind == "recovered"]
+
+
 async def test_a_hedge_that_is_late_too_brings_in_the_next_candidate(fakes, gateway):
     """Two providers that never answer: the third is asked one hedge delay after the second, not after
     the request timeout, and both silent ones leave rotation."""

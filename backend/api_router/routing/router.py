@@ -211,12 +211,22 @@ class Router:
 
     def record_success(self, cfg: Config, provider: str, failures: Sequence[Failure] = (),
                        session_id: str | None = None, first_event_s: float | None = None,
-                       choice: int | None = None) -> None:
-        """``choice``: the one the request was planned under (None: the current one)."""
+                       choice: int | None = None, took_s: float = 0.0) -> None:
+        """``choice``: the one the request was planned under (None: the current one); ``took_s``: how long
+        ago the provider was asked."""
         counted = [Failure(f.provider, self._redact(f.error)) for f in failures if f.health]
         now = self._clock()
         if first_event_s is not None:
             self.first_events.record(provider, first_event_s)
+        with self._lock:
+            h = self._health(provider)
+            if h.last_fail_at is not None and now - took_s < h.last_fail_at:
+                # Asked before its latest failure (a long stream that outlived a 429 to another request): it
+                # says nothing of the provider since, and the cooldown or failure count stands.
+                h.last_ok_at = now
+                if session_id is not None and self._affinity is not None:
+                    self._affinity.bind(session_id, provider)
+                return
         # Planned before the user's latest choice, which released the sessions and the serving provider.
         stale = choice is not None and choice != self._s.choice
         # A session kept on its own provider says nothing about where new traffic goes: the serving
