@@ -142,6 +142,26 @@ async def test_a_new_provider_added_twice_at_once_is_added_once(fakes, gateway):
     assert order == ["p1", "p2"]
 
 
+async def test_a_rename_onto_an_id_with_a_hand_written_key_is_refused_and_the_key_kept(fakes, gateway):
+    """secrets.json holds a key, written by hand, for an id no provider has: renaming a provider onto that
+    id replaced it with the renamed provider's — the user's key gone, with no copy and no word."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    await gw.api("delete_provider", provider="p2")
+    path = gw.services.paths.secrets
+    data = json.loads(path.read_text())
+    data["providers"]["p2"] = "sk-HANDWRITTEN-0123456789"
+    path.write_text(json.dumps(data))
+    for _ in range(50):
+        if gw.services.secrets.current.provider_keys.get("p2"):
+            break
+        await asyncio.sleep(0.1)
+    with pytest.raises(ApiError, match=r"secrets.json holds a key for .p2., which no provider has"):
+        await gw.api("rename_provider", provider="p1", new_id="p2")
+    assert json.loads(path.read_text())["providers"]["p2"] == "sk-HANDWRITTEN-0123456789"
+    assert set(gw.services.config.current.providers) == {"p1"}
+
+
 async def test_two_renames_of_one_provider_at_once_leave_no_orphan_key(fakes, gateway):
     """A double submit of the rename dialog: one rename wins, the other finds no provider to rename, and
     secrets.json holds the key under the winner's id only (a provider added later under the loser's id,

@@ -361,6 +361,7 @@ class Control:
         def change(doc: TOMLDocument) -> TOMLDocument:
             nonlocal copied
             doc = renamed_in_doc(doc, old, new)  # refused if another change got there first (a second rename, a delete)
+            _refuse_hand_written_secrets(services.secrets.current, new)
             follow_order(doc, [new if p == old else p for p in services.config.current.order])
             _point_routing(doc, old, new)
             # The key goes under the new id before the config says it exists (requests are routed to it as
@@ -723,6 +724,17 @@ class Control:
                                "digits, '.', '_' or '-' (at most 64)")
         if pid in self._services.config.current.providers:
             raise ControlError(f"a provider named {quoted(pid)} already exists")
+
+
+def _refuse_hand_written_secrets(secrets: Secrets, pid: str) -> None:
+    """A key (or usage token) written by hand in secrets.json for an id no provider has yet is the user's: a
+    rename onto that id would replace it with the renamed provider's."""
+    held = [what for what, mapping in (("key", secrets.provider_keys), ("usage token", secrets.usage_tokens))
+            if pid in mapping]
+    if held:
+        raise ControlError(f"secrets.json holds a {' and a '.join(held)} for {quoted(pid)}, which no provider has: "
+                           f"it would be replaced by the renamed provider's; remove it from secrets.json first, or "
+                           f"choose another id")
 
 
 def _named(config: Config, key: str, value: object) -> str:
