@@ -360,11 +360,7 @@ class Quota:
                 self._dirty.discard(old)
                 self._dirty.add(new)
 
-        def move(refresher: UsageRefresher) -> None:
-            refresher.forget(old)
-            self._seed(refresher, new)
-
-        self._on_refresher(move)
+        self._on_refresher(lambda refresher: refresher.rename(old, new))
 
     def readdressed(self, provider: str) -> None:
         self.invalidate(provider)

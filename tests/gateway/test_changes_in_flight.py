@@ -750,6 +750,10 @@ async def test_renaming_onto_an_id_whose_table_was_cut_by_hand_keeps_the_usage_r
     services.watcher.stop()
     await gw.api("refresh_usage", provider="p1")
     cut_by_hand(services, "p2")
+    # The cut table's key is still in secrets.json (a table pasted back carries on): not replaced unasked.
+    with pytest.raises(ApiError, match=r"secrets\.json holds a key for 'p2'"):
+        await gw.api("rename_provider", provider="p1", new_id="p2")
+    services.secrets.forget("p2")  # as the user removes it
     await gw.api("rename_provider", provider="p1", new_id="p2")
     await asyncio.sleep(0.3)  # anything the change scheduled on the loop has run
     quota = (await gw.api("get_status"))["quota"]

@@ -3,6 +3,7 @@
 import asyncio
 import json
 
+import pytest
 import tomlkit
 
 from api_router import quota
@@ -169,6 +170,25 @@ async def test_tokens_counted_just_before_a_rename_are_kept_under_the_new_id(fak
         assert (await again.api("get_status"))["ledgers"]["main"]["tokens_since_check"] == 30
     finally:
         await again.close()
+
+
+@pytest.mark.parametrize("rename", [False, True])
+async def test_a_rename_keeps_the_providers_place_in_the_usage_schedule(fakes, gateway, rename):
+    """A renamed provider was due at once (a new id to the schedule): its panel was asked again right after
+    a check, and the tokens counted since the check started over."""
+    (p1,) = await fakes("p1")
+    p1.usage = new_api(500.0)
+    gw = await gateway({"p1": p1})
+    await gw.api("refresh_usage", provider="p1")
+    checked = len(p1.usage_requests)
+    pid = "main" if rename else "p1"
+    if rename:
+        await gw.api("rename_provider", provider="p1", new_id="main")
+    await gw.responses()  # the gateway is in use: the schedule runs
+    await asyncio.sleep(1.5)
+    assert len(p1.usage_requests) == checked
+    usage = await gw.api("get_usage")
+    assert usage["ledgers"][pid]["tokens_since_check"] == 15 and usage["quota"][pid]["snapshot"]["available"] == 500
 
 
 async def slow_usage_check_under_way(gw, fake) -> asyncio.Task:

@@ -72,6 +72,11 @@ class RefreshPolicy:
         """Drop one provider (deleted, or its config changed and it should be due at once)."""
         self._next_due.pop(provider_id, None)
 
+    def rename(self, old: str, new: str) -> None:
+        """A renamed provider keeps its place in the schedule (a new id is no reason to check at once)."""
+        if old in self._next_due:
+            self._next_due[new] = self._next_due.pop(old)
+
     def is_active(self, now: int, last_activity: int | None) -> bool:
         """The gateway served a request less than ``activity_window_ms`` ago."""
         return last_activity is not None and now - last_activity < self.activity_window_ms
@@ -204,11 +209,21 @@ class UsageRefresher:
             self._hints[provider_id] = adapter
 
     def forget(self, provider_id: str) -> None:
-        """Drop a provider's state and schedule (deleted, renamed, or credentials changed)."""
+        """Drop a provider's state and schedule (deleted, or credentials changed)."""
         self._entries.pop(provider_id, None)
         self._hints.pop(provider_id, None)
         self.policy.forget(provider_id)
         self._epochs[provider_id] = self._epochs.get(provider_id, 0) + 1
+
+    def rename(self, old: str, new: str) -> None:
+        """A provider's reading, hint and place in the schedule under its new id (a check under way when
+        it was renamed is not applied: it was asked under the old one)."""
+        if old in self._entries:
+            self._entries[new] = self._entries.pop(old)
+        if old in self._hints:
+            self._hints[new] = self._hints.pop(old)
+        self.policy.rename(old, new)
+        self._epochs[old] = self._epochs.get(old, 0) + 1
 
     # ------------------------------------------------------------------ passes
 
