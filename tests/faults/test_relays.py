@@ -136,6 +136,29 @@ async def test_a_lone_provider_that_hung_once_is_checked_at_once_when_a_request_
     assert len(checks) == 1
 
 
+async def test_a_provider_that_hung_once_is_checked_at_once_when_the_others_fail_too(fakes, gateway):
+    """p1 hung once and left rotation; p2 then fails as well: the client's 502s said "p2 failed, p1 not
+    answering" for a whole check interval (60 s here) although p1 answered again at once."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2},
+                       routing={**QUICK, "request_timeout_seconds": 1, "check_interval_seconds": 60, "hedge": False})
+    hung = asyncio.Event()
+
+    async def hangs_once(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        if not hung.is_set():
+            hung.set()
+            return await fp.hang(5)(request, fake)
+        return await fp.json_ok("fine again")(request, fake)
+
+    p1.always(hangs_once)
+    p2.always(fp.status(500, "p2 is down"))
+    assert (await gw.responses()).status == 502  # p1 hung, p2 failed
+    assert health(gw, "p1")["status"] == "unresponsive"
+    await wait_until(lambda: health(gw, "p1")["status"] != "unresponsive", 3, "a check of p1")
+    reply = await gw.responses()
+    assert reply.status == 200 and reply.text == "fine again" and reply.headers["X-API-Router-Provider"] == "p1"
+
+
 async def test_a_model_list_from_a_black_hole_costs_10_s_not_a_minute(fakes, gateway):
     """Codex asks GET /v1/models as it starts: with default settings a provider that accepts nothing
     holds it for 10 s at most (not the 60 s request timeout) before the next one answers."""

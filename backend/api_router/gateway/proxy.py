@@ -257,8 +257,9 @@ class ResponsesProxy:
                 said = f"no provider has the model {quoted(ex.client.model)} ({said})"
             self._recorder.refused_by_all(ex, {f.provider for f in compaction_refusals or refusals})
             return GatewayError(refusal.status if refusal.status and 400 <= refusal.status < 500 else 400, said)
-        if not ex.failures:  # nobody to ask: the providers not answering are checked now, for a retry
-            services.router.want_checks()
+        # The providers not answering are checked now, for the client's retry: one that hung once may be the
+        # only way out of this 502 (the others asked failed too, or none was left to ask).
+        services.router.want_checks()
         error = explain.all_failed(ex.cfg, ex.failures, services.router, plan, ex.passed_by)
         self._recorder.all_failed(ex, error.message)
         return error

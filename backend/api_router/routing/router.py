@@ -152,7 +152,7 @@ class Router:
             return cooling[:1]
 
     def want_checks(self) -> None:
-        """A client request got no provider: check the ones not answering soon (at most every
+        """A client request got no answer: check the ones not answering soon (at most every
         ON_DEMAND_CHECK_SECONDS each), so one that answers again — a relay whose request hung once — is
         back for the client's retry rather than after the whole check interval."""
         with self._lock:
