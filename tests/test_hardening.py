@@ -66,6 +66,12 @@ def echo(kind: str) -> fp.Behaviour:
             failed = {**fp.response_object("", provider=fake.name), "status": "failed",
                       "error": {"code": "server_error", "message": f"crashed serving {key}"}}
             return web.json_response(failed)
+        if kind.startswith("plain text"):  # a relay's own words, no Responses event: after output, or before any
+            events = fp.stream_events(fp.response_object("partial", provider=fake.name))
+            noise = [f"data: upstream error: invalid api key {key}\n\n".encode(), f": relay note {key}\n\n".encode()]
+            chunks = [fp.sse_event(event) for event in events]
+            at = 0 if kind.endswith("before") else 4
+            return await fp.raw_stream([*chunks[:at], *noise, *chunks[at:]])(request, fake)
         if kind.startswith("incomplete"):
             events = fp.stream_events(fp.response_object("partial", provider=fake.name))
             # Under its own name, or under an answer's (its status says what it is).
@@ -84,7 +90,8 @@ def echo(kind: str) -> fp.Behaviour:
 
 @pytest.mark.parametrize("kind, stream", [("400", False), ("failed-before-output", True), ("failed-after-output", True),
                                           ("failed-json", False), ("failed-json", True), ("incomplete", True),
-                                          ("incomplete-as-completed", True), ("header", False)])
+                                          ("incomplete-as-completed", True), ("header", False),
+                                          ("plain text after", True), ("plain text before", True)])
 async def test_an_echoed_key_is_masked_in_every_byte_sent_to_the_client(fakes, gateway, kind, stream):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, keys={"p1": KEY})

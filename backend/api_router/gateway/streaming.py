@@ -112,6 +112,19 @@ _DECISIVE_NAMES = frozenset({b"response.completed", b"response.incomplete", b"re
 _SEALED_NAME = b"response.output_item.done"
 
 
+def _carries_plain_text(chunk: bytes) -> bool:
+    """Whether ``chunk`` holds text that is no Responses event — a comment, a data line that is not JSON
+    (``data: upstream error: invalid api key …``) — where a relay may echo a key: masked, as an error is.
+    Events' JSON and ``[DONE]`` are not (a few substring counts, no parse)."""
+    if chunk[:1] == b":" or b"\n:" in chunk:
+        return True
+    data = chunk.count(b"data:")
+    if not data or chunk.count(b"data: {") == data:  # the usual chunk: its events' JSON
+        return False
+    return data != chunk.count(b"data: {") + chunk.count(b"data:{") + chunk.count(b"data: [DONE]") + chunk.count(
+        b"data:[DONE]")
+
+
 def _worth_reading(chunk: bytes) -> list[sse.SSEEvent]:
     """The events of a committed chunk that can carry what must be recorded or judged, decoded (none:
     the chunk is passed on unread). The usual chunk is one named event ("event: …", "data: …", blank
@@ -310,8 +323,8 @@ class UpstreamStream:
                             ended = await self._take(out, whole, None, hold_until_end)
                         elif events := _worth_reading(whole):
                             ended = await self._step(out, whole, events, hold_until_end)
-                        else:
-                            await out.write(whole)  # committed, and nothing inside matters: straight on
+                        else:  # committed, and nothing inside matters: straight on
+                            await out.write(self._redact(whole) if _carries_plain_text(whole) else whole)
                             continue
                     if ended:
                         break
@@ -478,7 +491,7 @@ class UpstreamStream:
                 self._hold(forward[:ev.end - cut])
                 await out.commit(self._take_held())
                 forward, cut = forward[ev.end - cut:], ev.end
-        if facts.end is Ending.FAILED or facts.incomplete:
+        if facts.end is Ending.FAILED or facts.incomplete or _carries_plain_text(forward):
             forward = self._redact(forward)  # an upstream may echo a key in its error message
         if out.response is None:
             if facts.end is Ending.FAILED:
