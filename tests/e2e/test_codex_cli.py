@@ -117,6 +117,18 @@ async def test_resume_after_restart_without_ownership_knowledge_retries_once(cod
     assert [a["outcome"] for a in attempts] == ["provider_failure", "retry", "ok"]
 
 
+async def compacting_relays(fakes, gateway, codex_home, codex_root):
+    """p1 (preferred) and p2 answering and compacting remotely; Codex set to compact remotely, on the
+    gateway's CODEX_HOME (the gateway reads its session files)."""
+    p1, p2 = await fakes("p1", "p2")
+    p1.always(fp.compacting("p1 answers"))
+    p2.always(fp.compacting("p2 answers"))
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_provider": "p1", "failure_threshold": 1})
+    codex = Codex(codex_binary(), codex_root / "codex-run", gw.base + "/v1", gw.token, home=codex_home,
+                  remote_compaction=True)
+    return p1, p2, gw, codex
+
+
 @pytest.mark.parametrize("compactions_on_p1", [1, 2])
 async def test_remote_compaction_survives_the_sealing_provider_going_down(fakes, gateway, codex_home, codex_root,
                                                                          compactions_on_p1):
@@ -124,12 +136,7 @@ async def test_remote_compaction_survives_the_sealing_provider_going_down(fakes,
     on p2, which never receives anything p1 sealed: the gateway expands the compaction from the session
     file instead. Twice: the fake seals both compactions alike, so the second's history holds an item
     that looks like itself (it stands for the first)."""
-    p1, p2 = await fakes("p1", "p2")
-    p1.always(fp.compacting("p1 answers"))
-    p2.always(fp.compacting("p2 answers"))
-    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_provider": "p1", "failure_threshold": 1})
-    codex = Codex(codex_binary(), codex_root / "codex-run", gw.base + "/v1", gw.token, home=codex_home,
-                  remote_compaction=True)
+    p1, p2, gw, codex = await compacting_relays(fakes, gateway, codex_home, codex_root)
     first = await run(codex, "start a task")
     assert first.agent_text == "p1 answers"
     for turn in range(compactions_on_p1):
@@ -157,12 +164,7 @@ async def test_a_fork_that_compacted_on_a_provider_now_down_goes_on_with_its_par
     """``codex exec fork`` (0.169) writes the fork's session file without the parent's items: it names
     the parent and where the fork left it. The fork compacts on p1, p1 goes down: p2 gets the
     conversation that compaction summarised — the parent's turns first — and nothing p1 sealed."""
-    p1, p2 = await fakes("p1", "p2")
-    p1.always(fp.compacting("p1 answers"))
-    p2.always(fp.compacting("p2 answers"))
-    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_provider": "p1", "failure_threshold": 1})
-    codex = Codex(codex_binary(), codex_root / "codex-run", gw.base + "/v1", gw.token, home=codex_home,
-                  remote_compaction=True)
+    p1, p2, gw, codex = await compacting_relays(fakes, gateway, codex_home, codex_root)
     parent = await run(codex, "PARENT ASKS FIRST")
     fork = await run(codex, "THE FORK ASKS", fork=parent.thread_id)  # compacts on p1 first
     assert fork.thread_id != parent.thread_id and fork.agent_text == "p1 answers"

@@ -110,6 +110,18 @@ async def test_a_provider_not_answering_is_not_waited_on_even_when_nothing_else_
     assert reply.status == 200 and reply.text == "back"
 
 
+def hangs_once() -> fp.Behaviour:
+    """A relay whose first request hangs (5 s) and which answers "fine again" from then on."""
+    hung = asyncio.Event()
+
+    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        if not hung.is_set():
+            hung.set()
+            return await fp.hang(5)(request, fake)
+        return await fp.json_ok("fine again")(request, fake)
+    return run
+
+
 async def test_a_lone_provider_that_hung_once_is_checked_at_once_when_a_request_finds_nobody_to_ask(
         fakes, gateway):
     """One request hung (the relay is fine otherwise): the next request gets its 502 at once, and the
@@ -117,15 +129,7 @@ async def test_a_lone_provider_that_hung_once_is_checked_at_once_when_a_request_
     client's retry a moment later is served."""
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, routing={**QUICK, "request_timeout_seconds": 1, "check_interval_seconds": 60})
-    hung = asyncio.Event()
-
-    async def hangs_once(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
-        if not hung.is_set():
-            hung.set()
-            return await fp.hang(5)(request, fake)
-        return await fp.json_ok("fine again")(request, fake)
-
-    p1.always(hangs_once)
+    p1.always(hangs_once())
     assert (await gw.responses()).status == 502
     reply, took = await timed(gw.responses())
     assert reply.status == 502 and took < 0.5, took
@@ -142,15 +146,7 @@ async def test_a_provider_that_hung_once_is_checked_at_once_when_the_others_fail
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2},
                        routing={**QUICK, "request_timeout_seconds": 1, "check_interval_seconds": 60, "hedge": False})
-    hung = asyncio.Event()
-
-    async def hangs_once(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
-        if not hung.is_set():
-            hung.set()
-            return await fp.hang(5)(request, fake)
-        return await fp.json_ok("fine again")(request, fake)
-
-    p1.always(hangs_once)
+    p1.always(hangs_once())
     p2.always(fp.status(500, "p2 is down"))
     assert (await gw.responses()).status == 502  # p1 hung, p2 failed
     assert health(gw, "p1")["status"] == "unresponsive"
