@@ -23,6 +23,7 @@ import {
   calm,
   elapsed,
   env,
+  esc,
   launchBrowser,
   log,
   runViewport,
@@ -336,6 +337,46 @@ try {
     await until('Codex still connected', async () =>
       (await page.getByRole('button', { name: 'Connect Codex' }).getAttribute('data-codex-state')) === 'connected');
     assert.equal((await api('get_codex_setup')).state, 'connected');
+  });
+
+  await step('an open attempt chain follows a rename of its provider\'s id (names, not the old raw id)', async () => {
+    await page.goto(`${GATEWAY}#/requests?provider=p2&outcome=failover`);
+    await until('one failover', async () => (await requestRows().count()) === 1);
+    await requestRows().first().getByRole('button', { name: /^Open request / }).click();
+    const chain = page.getByRole('group', { name: /^Request / }).getByRole('table', { name: /^Attempts of request / });
+    await until('two attempts', async () => (await chain.locator('tbody tr').count()) === 2);
+    await textMatches(chain.locator('tbody tr').nth(0), /^1\s+Relay One\b/);
+    const renamed = await api('rename_provider', { provider: 'p1', new_id: 'relay_one' });
+    assert.ok(renamed && !('error' in renamed), `rename_provider: ${JSON.stringify(renamed)}`);
+    // The app knows the new id (the names it resolves with have changed)…
+    await until('relay_one in the provider filter', async () =>
+      (await page.getByLabel('Provider').locator('option[value="relay_one"]').count()) === 1);
+    // …and the chain still open names the provider, not the id it was read with ("p1").
+    await textMatches(chain.locator('tbody tr').nth(0), /^1\s+Relay One\b/, 'the open chain names Relay One after the rename');
+    await textMatches(chain.locator('tbody tr').nth(1), /^2\s+Relay Two\b/);
+  });
+
+  await step('a provider filter follows a rename of that provider: same rows, its name in the drop-down', async () => {
+    await page.goto(`${GATEWAY}#/requests?provider=p2`);
+    const providers = () => requestRows().evaluateAll((rows) => rows.map((r) => r.getAttribute('data-provider')));
+    await until('only Relay Two', async () => {
+      const ids = await providers();
+      return ids.length > 0 && ids.every((p) => p === 'p2');
+    });
+    const range = await textMatches(page.getByTestId('requests-range'), /^1–\d+ of \d+ matching$/);
+    const renamed = await api('rename_provider', { provider: 'p2', new_id: 'relay_two' });
+    assert.ok(renamed && !('error' in renamed), `rename_provider: ${JSON.stringify(renamed)}`);
+    await until('the address follows the rename', async () => /[?&]provider=relay_two(&|$)/.test(page.url()));
+    const select = page.getByLabel('Provider');
+    await until('the drop-down on relay_two', async () => (await select.inputValue()) === 'relay_two');
+    assert.equal(await select.locator('option:checked').innerText(), 'Relay Two');
+    assert.equal(await select.locator('option[value="p2"]').count(), 0, 'no option for the dead id');
+    await textMatches(page.getByTestId('requests-range'), new RegExp(`^${esc(range)}$`),
+      'the same rows match');
+    await until('only relay_two rows', async () => {
+      const ids = await providers();
+      return ids.length > 0 && ids.every((p) => p === 'relay_two');
+    });
   });
 
   log(`PASS: ${stepNo} steps in ${elapsed()} s at ${W} px (${SCHEME})`);

@@ -174,6 +174,55 @@ try {
   if (a.right > b.left + 0.5 && a.top < b.bottom && b.top < a.bottom) wrong.push(`"${a.shown}" overlaps "${b.shown}"`);
   assert.deepEqual(wrong, [], `latency ticks at ${VIEWPORT.width} px`);
   await assertNoHorizontalScroll(page, `with 60-character names at ${VIEWPORT.width} px`);
+
+  log('a 173-character name without spaces: every chart tooltip stays in the window, whole, and never widens the page');
+  const HUGE = `RelayTwo-AzureOpenAI-WestEurope-production-backup-deployment-${'x'.repeat(200)}`.slice(0, 173);
+  assert.equal(HUGE.length, 173);
+  await api('upsert_provider', { provider: 'p2', display_name: HUGE });
+  await textMatches(page.getByTestId('usage-provider-row-p2').locator('th'), new RegExp(`^${esc(HUGE)}$`), 'p2 renamed');
+  const tipProblems = [];
+  for (const testId of ['usage-chart-tokens', 'usage-chart-requests', 'usage-chart-latency']) {
+    const frame = page.getByTestId(testId);
+    const svg = frame.locator('svg[role="application"]');
+    await svg.scrollIntoViewIfNeeded();
+    const box = await svg.boundingBox();
+    assert.ok(box, `${testId} is drawn`);
+    // Left to right across the plot, then back: the tooltip flips sides and slides between categories.
+    const xs = [0.12, 0.3, 0.5, 0.7, 0.88, 0.97, 0.5, 0.15].map((f) => box.x + box.width * f);
+    let sawName = false;
+    for (const x of xs) {
+      await page.mouse.move(x, box.y + box.height * 0.45, { steps: 3 });
+      // Every frame for 600 ms (longer than the tooltip's slide): the page's width and the tooltip's box.
+      const seen = await frame.evaluate(async (fig, ms) => {
+        const out = { scroll: 0, inner: innerWidth, shown: 0, text: '', bad: [] };
+        const wrap = fig.querySelector('.recharts-wrapper').getBoundingClientRect();
+        const end = performance.now() + ms;
+        while (performance.now() < end) {
+          out.scroll = Math.max(out.scroll, document.documentElement.scrollWidth);
+          const tip = fig.querySelector('.recharts-tooltip-wrapper');
+          if (tip && getComputedStyle(tip).visibility !== 'hidden' && tip.textContent) {
+            const r = tip.getBoundingClientRect();
+            const content = tip.firstElementChild;
+            out.shown += 1;
+            if (tip.textContent.length > out.text.length) out.text = tip.textContent;
+            if (r.left < -0.5 || r.right > innerWidth + 0.5) out.bad.push(`spans ${Math.round(r.left)}..${Math.round(r.right)} in a ${innerWidth} px window`);
+            else if (r.left < wrap.left - 0.5 || r.right > wrap.right + 0.5) out.bad.push(`spans ${Math.round(r.left)}..${Math.round(r.right)}, past its chart ${Math.round(wrap.left)}..${Math.round(wrap.right)}`);
+            if (content && content.scrollWidth > content.clientWidth + 1) out.bad.push(`its text is cut (${content.scrollWidth} px in ${content.clientWidth})`);
+          }
+          await new Promise((r) => requestAnimationFrame(r));
+        }
+        return out;
+      }, 600);
+      if (seen.scroll > seen.inner) tipProblems.push(`${testId} at x=${Math.round(x)}: page scrollWidth ${seen.scroll} > ${seen.inner}`);
+      for (const b of [...new Set(seen.bad)]) tipProblems.push(`${testId} at x=${Math.round(x)}: the tooltip ${b}`);
+      if (seen.shown === 0) tipProblems.push(`${testId} at x=${Math.round(x)}: no tooltip shown`);
+      if (seen.text.includes(HUGE)) sawName = true;
+    }
+    if (!sawName) tipProblems.push(`${testId}: no tooltip held the whole 173-character name`);
+    await page.mouse.move(2, 2);
+  }
+  assert.deepEqual(tipProblems, [], `chart tooltips at ${VIEWPORT.width} px`);
+  await assertNoHorizontalScroll(page, `after hovering the charts at ${VIEWPORT.width} px`);
   assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
   log(`PASS in ${elapsed()} s at ${VIEWPORT.width} px`);
 } catch (e) {

@@ -9,6 +9,7 @@ import { ToastProvider } from '../src/hooks/toasts';
 import type { Actions } from '../src/hooks/useActions';
 import { providerNames } from '../src/logic/names';
 import { parseRoute } from '../src/logic/route';
+import type { GatewayEvent } from '../src/types';
 import { FakeBackend, FakeError, SESSION_A, SESSION_B, cuttableBrowserBridge, makeStatus } from './fakeBackend';
 import { manyRequests } from './fakeUsage';
 
@@ -331,5 +332,77 @@ describe('Usage page links', () => {
     } finally {
       delete (Element.prototype as { scrollIntoView?: unknown }).scrollIntoView;
     }
+  });
+});
+
+describe('Requests page after a provider is renamed', () => {
+  const ORDER = ['p1', 'p2', 'p3', 'p4'];
+  function renamablePage(backend: FakeBackend, params: Record<string, string>) {
+    const bridge = createDesktopBridge(backend.pywebviewApi());
+    const page = (order: string[], names: Record<string, string>, events: GatewayEvent[] = []) => (
+      <ToastProvider>
+        <RequestsPage
+          bridge={bridge}
+          actions={{ exportRequests: vi.fn() } as never}
+          providerOrder={order}
+          names={names}
+          events={events}
+          params={params}
+          onOpenSettings={() => {}}
+          pollMs={60_000}
+        />
+      </ToastProvider>
+    );
+    return { bridge, page };
+  }
+  const renamedEvent = (from: string, to: string): GatewayEvent => ({
+    id: 99, unix_ms: Date.now(), level: 'info', provider: to, kind: 'config', message: `Provider id ${from} renamed to ${to}`, seen: false,
+  });
+  const without = (names: Record<string, string>, id: string) => Object.fromEntries(Object.entries(names).filter(([k]) => k !== id));
+
+  it('reads an open attempt chain again, so it names the provider and not its old id', async () => {
+    const backend = new FakeBackend();
+    const { bridge, page } = renamablePage(backend, {});
+    const view = render(page(ORDER, NAMES));
+    await screen.findByTestId('request-row-3', undefined, SLOW);
+    fireEvent.click(within(screen.getByTestId('request-row-3')).getByRole('button', { name: 'Open request req_0003' }));
+    const chain = await screen.findByRole('table', { name: 'Attempts of request req_0003' }, SLOW);
+    expect(within(chain).getAllByTestId(/^attempt-3-/)[0].textContent).toContain('Relay One');
+
+    await bridge.call('rename_provider', { provider: 'p1', new_id: 'relay_one' });
+    view.rerender(page(['relay_one', 'p2', 'p3', 'p4'], { ...without(NAMES, 'p1'), relay_one: 'Relay One' }));
+    await waitFor(() => {
+      const first = within(screen.getByRole('table', { name: 'Attempts of request req_0003' })).getAllByTestId(/^attempt-3-/)[0];
+      expect(first.textContent).toContain('Relay One');
+    }, SLOW);
+  });
+
+  it('follows a provider filter to the renamed provider: the same rows, its name in the drop-down', async () => {
+    window.location.hash = '#/requests?provider=p2';
+    const backend = new FakeBackend();
+    const { bridge, page } = renamablePage(backend, { provider: 'p2' });
+    const view = render(page(ORDER, NAMES));
+    await screen.findByTestId('request-row-3', undefined, SLOW);
+    const before = rowIds();
+
+    await bridge.call('rename_provider', { provider: 'p2', new_id: 'relay_two' });
+    const names = { ...without(NAMES, 'p2'), relay_two: 'Relay Two' };
+    view.rerender(page(['p1', 'relay_two', 'p3', 'p4'], names, [renamedEvent('p2', 'relay_two')]));
+    const select = screen.getByLabelText('Provider') as HTMLSelectElement;
+    expect(select.value).toBe('relay_two');
+    expect(select.selectedOptions[0].textContent).toBe('Relay Two');
+    await waitFor(() => expect(lastCall(backend, 'list_requests')?.args).toMatchObject({ provider: 'relay_two' }), SLOW);
+    await waitFor(() => expect(rowIds()).toEqual(before), SLOW);
+    expect(window.location.hash).toBe('#/requests?provider=relay_two');
+    expect(screen.queryByTestId('requests-provider-gone')).toBeNull();
+  });
+
+  it('says so when the filtered provider is gone and no rename leads anywhere', async () => {
+    const backend = new FakeBackend();
+    const { page } = renamablePage(backend, { provider: 'p2' });
+    render(page(['p1', 'p3', 'p4'], without(NAMES, 'p2')));
+    expect((await screen.findByTestId('requests-provider-gone', undefined, SLOW)).textContent).toMatch(/No provider has the id p2 now/);
+    const select = screen.getByLabelText('Provider') as HTMLSelectElement;
+    expect(select.selectedOptions[0].textContent).toBe('p2 (not configured)');
   });
 });

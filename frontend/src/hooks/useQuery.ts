@@ -26,8 +26,10 @@ interface Entry<T> {
  * are cached per key, so switching back (e.g. to a window seen before) shows data at once, and
  * structurally shared, so an unchanged answer keeps its identity and memoised charts skip a render.
  * A late answer for a key that is no longer current, or older than a newer one, is dropped.
+ * `generation`: a change reads the key again at once, keeping what it shows meanwhile (e.g. a count of
+ * provider renames: the server has re-labelled what was read under the old id).
  */
-export function useQuery<T>(key: string | null, load: () => Promise<T>, intervalMs = 0): Query<T> {
+export function useQuery<T>(key: string | null, load: () => Promise<T>, intervalMs = 0, generation = 0): Query<T> {
   const [cache, setCache] = useState<Record<string, Entry<T>>>({});
   const [inflight, setInflight] = useState<Record<string, number>>({});
   // Per key, the number of the latest fetch: only its answer is kept. Read and written in callbacks only.
@@ -57,7 +59,8 @@ export function useQuery<T>(key: string | null, load: () => Promise<T>, interval
     });
   }, []);
 
-  // `load` belongs to `key` (callers memoise it on the same inputs), so both restart the loop.
+  // `load` belongs to `key` (callers memoise it on the same inputs), so both restart the loop; so does a
+  // new `generation`.
   useEffect(() => {
     if (key === null) return;
     let stopped = false;
@@ -71,7 +74,7 @@ export function useQuery<T>(key: string | null, load: () => Promise<T>, interval
       stopped = true;
       if (timer) clearTimeout(timer);
     };
-  }, [key, load, intervalMs, fetchKey]);
+  }, [key, load, intervalMs, fetchKey, generation]);
 
   const refresh = useCallback(async () => {
     if (key !== null) await fetchKey(key, load);

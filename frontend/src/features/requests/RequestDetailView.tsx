@@ -12,11 +12,13 @@ interface Props {
   bridge: Bridge;
   row: RequestRow;
   nameOf: (id: ProviderId) => string;
+  /** Changes when a provider id goes (renamed or deleted): the attempts are read again. */
+  providersGone: number;
 }
 
 /** One request opened: ids, sizes, tokens, the error in full, and every attempt in order. */
-export function RequestDetailView({ bridge, row, nameOf }: Props) {
-  const detail = useRequestDetail(bridge, row.id);
+export function RequestDetailView({ bridge, row, nameOf, providersGone }: Props) {
+  const detail = useRequestDetail(bridge, row.id, providersGone);
   const chain = detail.data?.attempt_chain ?? null;
   return (
     <div className="reqd" role="group" aria-label={`Request ${row.request_id}`} data-testid={`request-detail-${row.id}`}>

@@ -64,7 +64,7 @@ export function RequestFiltersBar({ value, providerIds, nameOf, onChange }: Prop
           <option value="">All providers</option>
           {ids.map((id) => (
             <option key={id} value={id}>
-              {nameOf(id)}
+              {providerIds.includes(id) ? nameOf(id) : `${nameOf(id)} (not configured)`}
             </option>
           ))}
         </select>

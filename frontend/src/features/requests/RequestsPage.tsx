@@ -1,8 +1,9 @@
-import { useCallback, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { Bridge } from '../../bridge';
 import type { Actions } from '../../hooks/useActions';
 import { navigate } from '../../hooks/useRoute';
-import { nameOf, type NameMap } from '../../logic/names';
+import { useProvidersGone } from '../../hooks/useProvidersGone';
+import { followRenames, nameOf, type NameMap } from '../../logic/names';
 import {
   LIVE_POLL_MS,
   filterParams,
@@ -13,7 +14,7 @@ import {
   type RequestFilterParams,
 } from '../../logic/requests';
 import { routeHash, type RouteParams } from '../../logic/route';
-import type { ProviderId } from '../../types';
+import type { GatewayEvent, ProviderId } from '../../types';
 import { Icon } from '../../ui/Icon';
 import { CountingNote } from '../usage/CountingNote';
 import { RequestFiltersBar } from './RequestFiltersBar';
@@ -22,11 +23,15 @@ import { useRequestExport, useRequestLogSettings, useRequestPages } from './useR
 import { countNoun } from '../../logic/format';
 import { Button } from '../../ui/Button';
 
+const NO_EVENTS: readonly GatewayEvent[] = [];
+
 interface Props {
   bridge: Bridge;
   actions: Pick<Actions, 'exportRequests'>;
   providerOrder: readonly ProviderId[];
   names: NameMap;
+  /** The status's recent events: a provider filter follows the renames they record. */
+  events?: readonly GatewayEvent[];
   /** `provider`, `outcome`, `session`, `q` (from `#/requests?…`). */
   params: RouteParams;
   onOpenSettings: () => void;
@@ -42,18 +47,24 @@ export function RequestsPage({
   actions,
   providerOrder,
   names,
+  events = NO_EVENTS,
   params,
   onOpenSettings,
   settingsSaved = 0,
   pollMs = LIVE_POLL_MS,
 }: Props) {
-  // Keyed on content, so the filters keep their identity while the address says the same.
-  const fpKey = JSON.stringify(filterParams(params));
+  // Keyed on content, so the filters keep their identity while the address says the same. A provider
+  // filter whose provider was renamed follows it to its new id (its past requests moved there).
+  const asked = filterParams(params);
+  const provider = followRenames(asked.provider, providerOrder, events);
+  const fpKey = JSON.stringify({ ...asked, provider });
   const value = useMemo(() => JSON.parse(fpKey) as RequestFilterParams, [fpKey]);
+  const followed = provider !== asked.provider;
   const fKey = filtersKey(requestFilters(value));
   const filters = useMemo(() => filtersFromKey(fKey), [fKey]);
 
-  const paging = useRequestPages(bridge, filters, pollMs);
+  const providersGone = useProvidersGone(providerOrder);
+  const paging = useRequestPages(bridge, filters, pollMs, providersGone);
   const { exporting, exportAs } = useRequestExport(actions, filters);
   const retention = useRequestLogSettings(bridge, settingsSaved);
   const [open, setOpen] = useState<ReadonlySet<number>>(() => new Set());
@@ -63,6 +74,13 @@ export function RequestsPage({
     (next: RequestFilterParams) => navigate(routeHash('requests', { ...next }), { replace: true }),
     [],
   );
+  // The address says the id the filter followed to, not the one that is gone.
+  useEffect(() => {
+    if (followed) setFilters(value);
+  }, [followed, value, setFilters]);
+  // A provider filter naming no provider now (deleted, or renamed by hand): said, not left to look like
+  // a filter with nothing in it. (Not while the provider list is still loading.)
+  const gone = value.provider !== '' && providerOrder.length > 0 && !providerOrder.includes(value.provider);
   const toggle = useCallback(
     (id: number) =>
       setOpen((s) => {
@@ -104,6 +122,12 @@ export function RequestsPage({
       </div>
       <CountingNote where="requests" />
       <RequestFiltersBar value={value} providerIds={providerOrder} nameOf={n} onChange={setFilters} />
+      {gone ? (
+        <p className="muted small" role="status" data-testid="requests-provider-gone">
+          No provider has the id <code className="mono">{value.provider}</code> now (it was deleted, or renamed
+          outside API Router): showing the requests logged under that id.
+        </p>
+      ) : null}
 
       {paging.page.error ? (
         <p className="page__error" role="alert">
@@ -114,7 +138,7 @@ export function RequestsPage({
 
       <section className="card card--flush" aria-label="Request list">
         {data ? (
-          <RequestsTable bridge={bridge} rows={rows} open={open} nameOf={n} onToggle={toggle} />
+          <RequestsTable bridge={bridge} rows={rows} open={open} nameOf={n} providersGone={providersGone} onToggle={toggle} />
         ) : !paging.page.error ? (
           <p className="muted empty" role="status">
             Loading requests…

@@ -13,13 +13,15 @@ interface Props {
   rows: readonly RequestRow[];
   open: ReadonlySet<number>;
   nameOf: (id: ProviderId) => string;
+  /** Changes when a provider id goes (renamed or deleted): open requests read their attempts again. */
+  providersGone: number;
   onToggle: (id: number) => void;
 }
 
 const COLUMNS = 9;
 
 /** Requests, newest first; a row opens into its attempt chain. TTFT folds away on narrow windows; the session link stays. */
-export function RequestsTable({ bridge, rows, open, nameOf, onToggle }: Props) {
+export function RequestsTable({ bridge, rows, open, nameOf, providersGone, onToggle }: Props) {
   return (
     <div className="table-wrap">
       <table className="rtable" aria-label="Requests">
@@ -60,7 +62,7 @@ export function RequestsTable({ bridge, rows, open, nameOf, onToggle }: Props) {
                 {open.has(r.id) ? (
                   <tr className="rtable__detail">
                     <td colSpan={COLUMNS}>
-                      <RequestDetailView bridge={bridge} row={r} nameOf={nameOf} />
+                      <RequestDetailView bridge={bridge} row={r} nameOf={nameOf} providersGone={providersGone} />
                     </td>
                   </tr>
                 ) : null}

@@ -19,9 +19,15 @@ export interface RequestPaging {
 
 /**
  * One page of list_requests for the filters. The newest page is re-read every ~2 s; older pages
- * (reached with `before_id`) stay still. Changing the filters goes back to the newest page.
+ * (reached with `before_id`) stay still, but are read again when `providersGone` changes (a provider
+ * renamed: its rows now carry the new id). Changing the filters goes back to the newest page.
  */
-export function useRequestPages(bridge: Bridge, filters: RequestFilters, pollMs = LIVE_POLL_MS): RequestPaging {
+export function useRequestPages(
+  bridge: Bridge,
+  filters: RequestFilters,
+  pollMs = LIVE_POLL_MS,
+  providersGone = 0,
+): RequestPaging {
   const fKey = filtersKey(filters);
   // Cursors of the pages above the one shown, for the filters they were made with.
   const [paging, setPaging] = useState<{ key: string; cursors: number[] }>({ key: fKey, cursors: [] });
@@ -32,7 +38,7 @@ export function useRequestPages(bridge: Bridge, filters: RequestFilters, pollMs 
     () => bridge.call('list_requests', { ...filters, limit: PAGE_SIZE, before_id: before }),
     [bridge, filters, before],
   );
-  const page = useQuery(`requests:${fKey}:${before ?? 'top'}`, load, before === null ? pollMs : 0);
+  const page = useQuery(`requests:${fKey}:${before ?? 'top'}`, load, before === null ? pollMs : 0, providersGone);
   const next = page.data?.next_before_id ?? null;
 
   return {
@@ -47,10 +53,14 @@ export function useRequestPages(bridge: Bridge, filters: RequestFilters, pollMs 
   };
 }
 
-/** get_request(id): the attempt chain of one request (read once; it does not change). */
-export function useRequestDetail(bridge: Bridge, id: number): Query<RequestDetail> {
+/**
+ * get_request(id): the attempt chain of one request. Read once (it does not change), and again when
+ * `providersGone` changes: a provider renamed meanwhile is named in it by its new id from then on, and
+ * the old one no longer resolves to a display name.
+ */
+export function useRequestDetail(bridge: Bridge, id: number, providersGone = 0): Query<RequestDetail> {
   const load = useCallback(() => bridge.call('get_request', { id }), [bridge, id]);
-  return useQuery(`request:${id}`, load);
+  return useQuery(`request:${id}`, load, 0, providersGone);
 }
 
 /** The request log settings, re-read now and then, and at once after each save in Settings (`saves`

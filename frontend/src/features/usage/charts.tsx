@@ -11,13 +11,26 @@ const INITIAL = { width: 560, height: CHART_HEIGHT };
 
 const TICK_FONT_PX = 11;
 export const AXIS_TICK = { fontSize: TICK_FONT_PX };
+/**
+ * The chart tooltip's box. Recharts keeps a tooltip inside the plot area only while it is no wider than
+ * that area (a wider one is pushed past the chart's edge, and the page scrolls sideways), so its width is
+ * capped below the plot's — the chart's width less the widest y axis (52 px) and the right margin
+ * (8 px) — and long provider names wrap inside it, anywhere (a name without spaces too), whole. The
+ * chart itself clips sideways overflow (`.chart .recharts-wrapper` in styles.css), so a tooltip laid
+ * out before recharts has measured it cannot widen the page for a frame either.
+ */
 export const TOOLTIP_STYLE = {
+  // No slide from the last place: a box that grew meanwhile (a longer name) would pass the edge on its way.
+  isAnimationActive: false,
+  wrapperStyle: { maxWidth: 'min(360px, calc(100% - 64px))' },
   contentStyle: {
     background: 'var(--panel)',
     border: '1px solid var(--border-strong)',
     borderRadius: 6,
     fontSize: 12,
     padding: '6px 8px',
+    whiteSpace: 'normal',
+    overflowWrap: 'anywhere',
   },
   labelStyle: { color: 'var(--text)', fontWeight: 600, marginBottom: 2 },
   itemStyle: { padding: 0 },
