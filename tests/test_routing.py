@@ -326,3 +326,26 @@ def test_a_check_that_ends_an_outage_hands_serving_on_but_keeps_a_lock():
         assert not r.down
         active, reason = r.active(str)
         assert (active, reason) == (("b", "locked by user") if locked else (None, "")), (locked, active, reason)
+
+
+def test_a_success_older_than_the_latest_failure_leaves_health_alone_and_binds_no_session_against_a_choice():
+    """A long stream asked before its provider's latest failure (a 429 to another request) succeeds after
+    it: the cooldown stands; its session is bound to it — unless the user chose since, which released every
+    session (the stream was planned before the choice)."""
+    from api_router.routing.affinity import SessionAffinity
+    from tests.test_affinity import Store
+
+    clock = Clock()
+    sessions = SessionAffinity(Store(), 600, "|a")  # type: ignore[arg-type]
+    r = Router(lambda *a, **k: None, clock, affinity=sessions, wall=clock)
+    cfg = make(cooldown_seconds=5)
+    choice = r.choice
+    r.record_failure(cfg, "a", "HTTP 429: slow down", retry_after=30)
+    clock.now += 1
+    r.record_success(cfg, "a", session_id="s1", choice=choice, took_s=2)  # asked 1 s before the 429
+    assert "a" not in r.available(cfg) and sessions.provider_for("s1", 600) == "a"
+    r.lock_changed(cfg, "b")
+    r.record_success(cfg, "a", session_id="s2", choice=choice, took_s=2)
+    assert sessions.provider_for("s2", 600) is None
+    r.record_success(cfg, "a", choice=r.choice, took_s=0.5)  # asked after it: it answers again
+    assert "a" in r.available(cfg)

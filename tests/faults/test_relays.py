@@ -1364,6 +1364,29 @@ async def test_a_hedge_that_only_opens_its_stream_beats_the_late_original_only_o
         assert health(gw, "p1")["status"] == "unresponsive"
 
 
+@pytest.mark.parametrize("client", ["stays", "leaves"])
+async def test_a_late_original_is_judged_as_the_hedges_output_begins_not_when_it_ends(fakes, gateway, client):
+    """The hedge's long answer: the original left rotation only once that whole stream had ended (other
+    requests meanwhile waited on it), and a client leaving mid-answer (Codex's Esc) cleared it of blame."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    p1.always(fp.hang(5))  # hedged at 0.4 s
+    p2.always(fp.stream_ok("a long answer from the hedge", first_delay=0.05, delay=0.3, deltas=8))  # ~3 s
+    pending = asyncio.ensure_future(gw.responses(stream=True))
+    await wait_until(lambda: health(gw, "p1")["status"] == "unresponsive", 1.5, "p1 judged late")
+    assert not pending.done()  # the hedge's answer is still streaming
+    if client == "leaves":
+        pending.cancel()
+        await asyncio.gather(pending, return_exceptions=True)
+        serving = gw.services.require_serving()
+        await wait_until(lambda: serving.state.inflight == 0, 5, "the request to end")
+    else:
+        assert (await pending).text == "a long answer from the hedge"
+    gw.services.store.flush()
+    outcomes = attempts(gw)
+    assert outcomes[0] == ("p1", "provider_failure"), outcomes
+
+
 async def test_a_success_that_began_before_a_429_does_not_end_its_cooldown(fakes, gateway):
     """A long stream on p1 outlives p1's 429 (Retry-After: 30) to another request: its success ended the
     cooldown ("is answering again") and new requests went to p1 at once, which was still asking to wait."""

@@ -162,6 +162,42 @@ async def test_a_rename_onto_an_id_with_a_hand_written_key_is_refused_and_the_ke
     assert set(gw.services.config.current.providers) == {"p1"}
 
 
+async def test_a_rename_applied_again_over_a_hand_edit_saved_meanwhile_keeps_its_key(fakes, gateway, monkeypatch):
+    """The rename is applied again on a hand edit saved while it was being written: its own key copy
+    (made by the first pass) was taken for a key written by hand, and the rename refused."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    config = gw.services.config
+    write = type(config)._write
+    saved_by_hand = []
+
+    def hand_edit_first(self, value, *, unless_changed=None):
+        if not saved_by_hand:  # between the app's read of the file and its write
+            saved_by_hand.append(True)
+            self.path.write_text(self.path.read_text() + "\n# a note saved by hand meanwhile\n")
+        return write(self, value, unless_changed=unless_changed)
+
+    monkeypatch.setattr(type(config), "_write", hand_edit_first)
+    await gw.api("rename_provider", provider="p1", new_id="main")
+    assert set(config.current.providers) == {"main", "p2"}
+    assert gw.services.provider_key("main") == "sk-test-p1-0123456789"
+    assert "# a note saved by hand meanwhile" in config.path.read_text()
+
+
+async def test_an_empty_compressed_control_body_sent_chunked_is_refused(fakes, gateway):
+    """Nothing at all is no gzip stream either: read as no arguments, the call unlocked routing."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    await gw.api("set_manual_override", provider="p2")
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    writer.write((f"POST /api/set_manual_override HTTP/1.1\r\nHost: 127.0.0.1:{gw.port}\r\nAuthorization: Bearer "
+                  f"{gw.token}\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n").encode())
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 400 "), head
+    assert (await gw.api("get_status"))["manual_override"] == "p2"
+
+
 async def test_two_renames_of_one_provider_at_once_leave_no_orphan_key(fakes, gateway):
     """A double submit of the rename dialog: one rename wins, the other finds no provider to rename, and
     secrets.json holds the key under the winner's id only (a provider added later under the loser's id,

@@ -361,7 +361,8 @@ class Control:
         def change(doc: TOMLDocument) -> TOMLDocument:
             nonlocal copied
             doc = renamed_in_doc(doc, old, new)  # refused if another change got there first (a second rename, a delete)
-            _refuse_hand_written_secrets(services.secrets.current, new)
+            if not copied:  # applied again (a hand edit saved meanwhile): the key under ``new`` is this rename's
+                _refuse_hand_written_secrets(services.secrets.current, new)
             follow_order(doc, [new if p == old else p for p in services.config.current.order])
             _point_routing(doc, old, new)
             # The key goes under the new id before the config says it exists (requests are routed to it as

@@ -122,7 +122,9 @@ async def read_body(request: web.Request, limit: int, deadlines: Deadlines, stal
         request.content.feed_eof()
         raise GatewayError(400, f"the request body could not be read: {malformed_reason(exc, None)}",
                            close=True) from None
-    return _decoded(body, encoding, limit, too_large) if body and encoding in ("gzip", "deflate") else body
+    if encoding not in ("gzip", "deflate") or (not body and request.content_length == 0):
+        return body  # plain, or declared empty
+    return _decoded(body, encoding, limit, too_large)
 
 
 def _decoded(raw: bytes, encoding: str, limit: int, too_large: str) -> bytes:
@@ -131,7 +133,7 @@ def _decoded(raw: bytes, encoding: str, limit: int, too_large: str) -> bytes:
     instead of lock). gzip members may follow one another; at most ``limit`` bytes come out."""
     out = bytearray()
     data = raw
-    while data:
+    while True:  # nothing at all is no gzip or deflate stream either (its end is missing)
         wbits = _GZIP_WBITS if encoding == "gzip" else zlib.MAX_WBITS if _zlib_header(data) else -zlib.MAX_WBITS
         decoder = zlib.decompressobj(wbits)
         try:
@@ -145,7 +147,8 @@ def _decoded(raw: bytes, encoding: str, limit: int, too_large: str) -> bytes:
             raise GatewayError(400, f"the request body could not be read: Can not decode content-encoding: "
                                     f"{encoding} (the data ends early)", close=True)
         data = decoder.unused_data if encoding == "gzip" else b""
-    return bytes(out)
+        if not data:
+            return bytes(out)
 
 
 _GZIP_WBITS = 16 + zlib.MAX_WBITS

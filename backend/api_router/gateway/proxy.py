@@ -10,10 +10,12 @@ candidate when a stream's first event is late (the hedge) → each attempt's res
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import deque
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import Any
 
 from aiohttp import web
@@ -60,6 +62,14 @@ class _NotAnswering(_Gone):
 _REPLANS = 3
 # How often a stream whose providers are all past their hedge delay looks for one back in rotation.
 _LOOK_AGAIN_SECONDS = 1.0
+
+
+class _Verdict(Enum):
+    """How a hedge winner that had only opened its stream answered, for the late racers it beat."""
+
+    ANSWERED = "answered"  # its output began (or it answered otherwise): they were late
+    FAILED = "failed"  # it failed before its output: they are asked again
+    GONE = "gone"  # the request ended before its output (the client left)
 
 
 @dataclass(slots=True, eq=False)
@@ -337,6 +347,7 @@ class ResponsesProxy:
         winner, result = racer, None
         try:
             while True:
+                result = None  # until this attempt's result is known (a client leaving raises in _finish)
                 result = answer if isinstance(answer, AttemptResult) else await self._finish(ex, racer, answer)
                 if result.outcome is not Outcome.RETRY:
                     return result
@@ -351,22 +362,29 @@ class ResponsesProxy:
                 racer = await self._start(ex, racer.provider, first, untouched, opts, hedge=False)
                 racer, answer = await self._race(ex, racer, None, first, untouched)
         finally:
-            self._judge_beaten(ex, winner, result, queue)
+            if result is None:
+                verdict = _Verdict.GONE
+            elif result.outcome is not Outcome.PROVIDER_FAILURE or result.committed:
+                verdict = _Verdict.ANSWERED
+            else:
+                verdict = _Verdict.FAILED
+            self._judge_beaten(ex, winner, verdict, queue)
 
-    def _judge_beaten(self, ex: Exchange, winner: _Racer, result: AttemptResult | None, queue: deque[str]) -> None:
-        """The racers ``winner`` beat with the opening of its stream (see ``_drop_losers``), once its answer
-        is known: they did not answer in time if it did answer — anything but a failure before its output —
-        else they go back to the front of the queue, asked again, their attempt no failure of theirs."""
-        answered = result is not None and (result.outcome is not Outcome.PROVIDER_FAILURE or result.committed)
-        for r, lost, ended in reversed(winner.beaten):
-            if answered:
+    def _judge_beaten(self, ex: Exchange, winner: _Racer, verdict: _Verdict, queue: deque[str] | None = None) -> None:
+        """The racers ``winner`` beat with the opening of its stream (see ``_drop_losers``), once its answer is
+        known — as its output begins, or when it ends without any: they did not answer in time if it answered;
+        if it failed before its output they go back to the front of ``queue``, asked again, and nothing counts
+        against them; if the request ended otherwise (the client left), they are simply beaten."""
+        beaten, winner.beaten = winner.beaten, []
+        for r, lost, ended in reversed(beaten):
+            if verdict is _Verdict.ANSWERED:
                 self._end(ex, r, lost, ended=ended)
                 continue
-            self._end(ex, r, AttemptResult(Outcome.HEDGE_LOST, error=f"{lost.error}, then failed before its output"),
+            why = "then failed" if verdict is _Verdict.FAILED else "the request ended"
+            self._end(ex, r, AttemptResult(Outcome.HEDGE_LOST, error=f"{lost.error}, {why} before its output"),
                       ended=ended)
-            if result is not None:  # asked again, first of those left
+            if verdict is _Verdict.FAILED and queue is not None:  # asked again, first of those left
                 queue.appendleft(r.provider)
-        winner.beaten.clear()
 
     async def _start(self, ex: Exchange, pid: str, first: str, untouched: bool, opts: BodyOptions, *,
                      hedge: bool) -> _Racer:
@@ -591,6 +609,7 @@ class ResponsesProxy:
             except asyncio.CancelledError:  # the client left meanwhile: _race closes the winner, this closes r
                 r.closed_by_client()
                 self._close_if_opened(task)
+                self._judge_beaten(ex, winner, _Verdict.GONE)
                 raise
             if isinstance(answer, Opened):  # it answered too, just not first
                 self._runner.discard(answer)
@@ -626,6 +645,8 @@ class ResponsesProxy:
         # A stream with nothing generated yet keeps waiting on its provider: it is told when another
         # request finds that provider not answering.
         waiting = opened.stream if opened.stream is not None and not opened.stream.facts.generated else None
+        if waiting is not None and racer.beaten:  # its output beats them: judged as it begins
+            waiting.on_output = functools.partial(self._judge_beaten, ex, racer, _Verdict.ANSWERED)
         waited_on = ex.identities.get(racer.provider) or racer.provider
         if waiting is not None:
             self._relaying_on.setdefault(waited_on, set()).add(waiting)

@@ -233,6 +233,7 @@ class UpstreamStream:
         self.drained = False  # the body was read to its end: the connection can go back to the pool
         self.given_up = False  # another request found the provider not answering (see ``give_up``)
         self._unanswered: Callable[[], None] | None = None  # while relay waits for a first generated event
+        self.on_output: Callable[[], None] | None = None  # called once the relay read the first generated event
         self._read: list[bytes] | None = [] if may_be_whole else None
         self._read_size = 0
         self.whole_body: bytes | None = None  # a body kept that way that ended with no event: all of it
@@ -269,6 +270,13 @@ class UpstreamStream:
         except (aiohttp.ClientError, OSError, TimeoutError, TooLarge) as exc:  # EventTooLarge among them
             raise StreamFailed(describe_exception(exc, limit)) from exc
 
+    def _output_begun(self, unanswered: Watchdog | None) -> None:
+        if unanswered is not None:
+            unanswered.stop()
+        if self.on_output is not None:
+            told, self.on_output = self.on_output, None
+            told()
+
     def _keep(self, chunk: bytes) -> None:
         assert self._read is not None
         self._read.append(chunk)
@@ -304,8 +312,8 @@ class UpstreamStream:
                 await out.flush()
             else:
                 self._buffered.clear()
-                if unanswered is not None and facts.generated:
-                    unanswered.stop()
+                if facts.generated:
+                    self._output_begun(unanswered)
                 decoder = self._decoder
                 async for chunk in self._chunks:
                     whole = decoder.cut(chunk)
@@ -328,8 +336,8 @@ class UpstreamStream:
                             continue
                     if ended:
                         break
-                    if unanswered is not None and facts.generated:
-                        unanswered.stop()
+                    if facts.generated:
+                        self._output_begun(unanswered)
                     await out.flush()  # what this read brought, before the next read is awaited
                 else:  # the upstream's end: a CR it ended on ends a line (it can no longer start a CRLF)
                     forward, events = decoder.finish()

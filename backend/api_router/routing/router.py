@@ -224,7 +224,8 @@ class Router:
                 # Asked before its latest failure (a long stream that outlived a 429 to another request): it
                 # says nothing of the provider since, and the cooldown or failure count stands.
                 h.last_ok_at = now
-                if session_id is not None and self._affinity is not None:
+                planned_before_choice = choice is not None and choice != self._s.choice
+                if session_id is not None and self._affinity is not None and not planned_before_choice:
                     self._affinity.bind(session_id, provider)
                 return
         # Planned before the user's latest choice, which released the sessions and the serving provider.
