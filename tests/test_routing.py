@@ -333,10 +333,10 @@ def test_a_success_older_than_the_latest_failure_leaves_health_alone_and_binds_n
     it: the cooldown stands; its session is bound to it — unless the user chose since, which released every
     session (the stream was planned before the choice)."""
     from api_router.routing.affinity import SessionAffinity
-    from tests.test_affinity import Store
+    from tests.support.stores import AffinityStore
 
     clock = Clock()
-    sessions = SessionAffinity(Store(), 600, "|a")  # type: ignore[arg-type]
+    sessions = SessionAffinity(AffinityStore(), 600, "|a")  # type: ignore[arg-type]
     r = Router(lambda *a, **k: None, clock, affinity=sessions, wall=clock)
     cfg = make(cooldown_seconds=5)
     choice = r.choice
