@@ -256,7 +256,7 @@ def set_order(doc: TOMLDocument, ids: list[str]) -> None:
 def follow_order(doc: TOMLDocument, ids: list[str]) -> None:
     """After a provider was added, renamed or deleted: ``provider_order`` made ``ids`` where the file has
     one; a file without it says the order by where its tables stand, and gains one only when they no
-    longer stand in that order (a rename that had to move a table)."""
+    longer stand in that order."""
     providers = doc.get("providers")
     if "provider_order" in doc or list(providers or ()) != ids:
         set_order(doc, ids)
@@ -642,13 +642,14 @@ class ConfigFile(UserFile[Loaded]):
             text, unsaved = in_style_of(dumped(doc), text), "it is read-only" if is_read_only(path) else ""
         except TomlError as exc:
             unsaved = f"the repair cannot be written into it: {exc}"
-        repaired = cls(path, Loaded(text, parse(doc, own_port)[0], tuple(ignored_settings(doc)), bom), own_port)
+        loaded = Loaded(text, parse(doc, own_port)[0], tuple(ignored_settings(doc)), bom)
+        repaired = cls(path, loaded, own_port)
         if unsaved:  # the user's to fix: the repair is only in use, not saved
             note = f"config.toml has invalid values; {unsaved}, so it was left as it is"
             repaired._left_unusable()
             return repaired, LoadReport(problems=(note, *problems), ignored=ignored)
         copied = copy_aside(path)
-        repaired._stamp = atomic_write(path, (codecs.BOM_UTF8 if bom else b"") + text.encode())
+        repaired._stamp = atomic_write(path, repaired._encode(loaded))
         note = f"config.toml had invalid values; the original was copied to {copied.name}"
         return repaired, LoadReport(problems=(note, *problems), copied_to=copied, ignored=ignored)
 

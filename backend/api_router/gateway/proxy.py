@@ -593,8 +593,7 @@ class ResponsesProxy:
         front of the queue in case the winner fails before its output starts."""
         # A winner with only the opening of its stream (response.created) has not answered yet: it may still
         # fail before its output, and then a late loser was not beaten after all (see _judge_beaten).
-        won = winner.launch().result()
-        opened_only = isinstance(won, Opened) and won.stream is not None and not won.stream.facts.generated
+        opened_only = _only_opened(winner.launch().result()) is not None
         for r in [r for r in racers if r is not winner]:
             racers.remove(r)
             # Found late by its timer (or by another request), or past its delay now all the same: the
@@ -644,7 +643,7 @@ class ResponsesProxy:
     async def _finish(self, ex: Exchange, racer: _Racer, opened: Opened) -> AttemptResult:
         # A stream with nothing generated yet keeps waiting on its provider: it is told when another
         # request finds that provider not answering.
-        waiting = opened.stream if opened.stream is not None and not opened.stream.facts.generated else None
+        waiting = _only_opened(opened)
         if waiting is not None and racer.beaten:  # its output beats them: judged as it begins
             waiting.on_output = functools.partial(self._judge_beaten, ex, racer, _Verdict.ANSWERED)
         waited_on = ex.identities.get(racer.provider) or racer.provider
@@ -741,6 +740,13 @@ class ResponsesProxy:
             result = replace(result, judged_elsewhere=True)
         racer.attempt.latency_ms = ((ended or time.perf_counter()) - racer.t0) * 1000
         self._recorder.attempt_done(ex, racer.attempt, result, aborted=self._state.shutting_down)
+
+
+def _only_opened(answer: Opened | AttemptResult) -> UpstreamStream | None:
+    """The stream of an answer that has only opened (``response.created``), nothing generated yet."""
+    if isinstance(answer, Opened) and answer.stream is not None and not answer.stream.facts.generated:
+        return answer.stream
+    return None
 
 
 def _next_options(opts: BodyOptions, retry: Retry | None) -> BodyOptions:

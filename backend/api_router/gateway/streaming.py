@@ -119,10 +119,10 @@ def _carries_plain_text(chunk: bytes) -> bool:
     if chunk[:1] == b":" or b"\n:" in chunk:
         return True
     data = chunk.count(b"data:")
-    if not data or chunk.count(b"data: {") == data:  # the usual chunk: its events' JSON
+    json = chunk.count(b"data: {")
+    if not data or json == data:  # the usual chunk: its events' JSON
         return False
-    return data != chunk.count(b"data: {") + chunk.count(b"data:{") + chunk.count(b"data: [DONE]") + chunk.count(
-        b"data:[DONE]")
+    return data != json + chunk.count(b"data:{") + chunk.count(b"data: [DONE]") + chunk.count(b"data:[DONE]")
 
 
 def _worth_reading(chunk: bytes) -> list[sse.SSEEvent]:

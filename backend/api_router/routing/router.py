@@ -218,18 +218,17 @@ class Router:
         now = self._clock()
         if first_event_s is not None:
             self.first_events.record(provider, first_event_s)
+        # Planned before the user's latest choice, which released the sessions and the serving provider.
+        stale = choice is not None and choice != self._s.choice
         with self._lock:
             h = self._health(provider)
             if h.last_fail_at is not None and now - took_s < h.last_fail_at:
                 # Asked before its latest failure (a long stream that outlived a 429 to another request): it
                 # says nothing of the provider since, and the cooldown or failure count stands.
                 h.last_ok_at = now
-                planned_before_choice = choice is not None and choice != self._s.choice
-                if session_id is not None and self._affinity is not None and not planned_before_choice:
+                if session_id is not None and self._affinity is not None and not stale:
                     self._affinity.bind(session_id, provider)
                 return
-        # Planned before the user's latest choice, which released the sessions and the serving provider.
-        stale = choice is not None and choice != self._s.choice
         # A session kept on its own provider says nothing about where new traffic goes: the serving
         # provider (and its route events) follows the rest, or two sessions would flip it every request.
         held_by_session = False
