@@ -83,6 +83,14 @@ class ProviderStates:
         self._addresses: Mapping[str, str] = {}
         self._usage_settings: Mapping[str, tuple[str, str]] = {}
         self._secrets: Secrets | None = None  # None: not told yet (the files at start are no change)
+        # Where each id renamed since start-up went in the end (old → current id; a delete drops what led
+        # to it): a view that still holds an old id (a filter in the address bar) follows it from here.
+        self._renamed: dict[str, str] = {}
+
+    @property
+    def renamed(self) -> Mapping[str, str]:
+        with self._lock:
+            return dict(self._renamed)
 
     def note_config(self, cfg: Config) -> None:
         """Every provider configured has its identity (told of each config change)."""
@@ -146,6 +154,7 @@ class ProviderStates:
             if identity is not None:
                 identities[new] = identity
             self.identities = identities
+            self._renamed = _renamed_on(self._renamed, old, new)
         for member in self._members:
             member.rename(old, new)
 
@@ -154,6 +163,7 @@ class ProviderStates:
             self._follow(provider, None)
             self._unnote(provider)
             self.identities = {pid: i for pid, i in self.identities.items() if pid != provider}
+            self._renamed = {old: now for old, now in self._renamed.items() if now != provider}
         for member in (*self._members, *self._files):
             member.forget(provider)
 
@@ -183,6 +193,18 @@ class ProviderStates:
         for identity in list(self._every):
             if identity.id == old:
                 identity.id = new
+
+
+MAX_RENAMES_KEPT = 256
+
+
+def _renamed_on(renamed: Mapping[str, str], old: str, new: str) -> dict[str, str]:
+    """``renamed`` after ``old`` became ``new``: what led to ``old`` leads on to ``new``; an id taken
+    again is no longer a way to another provider. The oldest renames go first past the bound."""
+    out = {was: (new if now == old else now) for was, now in renamed.items() if was != new}
+    out.pop(old, None)
+    out[old] = new  # last, as the newest
+    return dict(list(out.items())[-MAX_RENAMES_KEPT:])
 
 
 def _changed(before: Mapping[str, object], now: Mapping[str, object]) -> list[str]:

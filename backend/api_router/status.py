@@ -116,6 +116,8 @@ def build_status(services: Services) -> dict[str, Any]:
                    "port": serving.port if serving else cfg.listen.port},
         "gateway_url": services.gateway_url,
         "provider_order": list(cfg.order),
+        "renamed": {old: new for old, new in services.providers.renamed.items()
+                    if old not in cfg.providers and new in cfg.providers},
         "preferred_provider": cfg.effective_preferred,
         "manual_override": cfg.effective_lock,
         "active_provider": active if active in cfg.routable else None,

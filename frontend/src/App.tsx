@@ -16,11 +16,10 @@ import { useGatewayToken } from './hooks/useGatewayToken';
 import { useProviderNames } from './hooks/useProviderNames';
 import { useRoute } from './hooks/useRoute';
 import { useStatus, type UseStatusOptions } from './hooks/useStatus';
-import type { GatewayEvent, Status } from './types';
+import type { Status } from './types';
 import { Toasts } from './ui/Toasts';
 
 const NO_PROVIDERS: string[] = [];
-const NO_EVENTS: GatewayEvent[] = [];
 
 export interface AppProps {
   bridge: Bridge;
@@ -124,7 +123,7 @@ export function Shell({ bridge, initial, intervalMs, onForgetToken }: ShellProps
           actions={actions}
           providerOrder={providerOrder}
           names={names}
-          events={status?.recent_events ?? NO_EVENTS}
+          renamed={status?.renamed}
           params={route.params}
           onOpenSettings={openSettings}
           settingsSaved={settingsSaved}

@@ -92,6 +92,8 @@ export interface Status {
   listen: { host: string; port: number };
   gateway_url: string;
   provider_order: ProviderId[];
+  /** Where each id renamed since the gateway started went in the end (old → configured id). */
+  renamed: Record<ProviderId, ProviderId>;
   /** The preferred provider in effect ("first in list" resolved); null while no provider can serve. */
   preferred_provider: ProviderId | null;
   manual_override: ProviderId | null;

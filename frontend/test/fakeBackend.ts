@@ -151,6 +151,7 @@ export function makeStatus(over: Partial<Status> = {}): Status {
     listen: { host: '127.0.0.1', port: 4000 },
     gateway_url: 'http://127.0.0.1:4000/v1',
     provider_order: ['p1', 'p2', 'p3', 'p4'],
+    renamed: {},
     preferred_provider: 'p1',
     manual_override: null,
     active_provider: 'p1',
@@ -422,6 +423,10 @@ export class FakeBackend {
         const { [id]: p, ...rest } = s.providers;
         s.providers = { ...rest, [to]: p };
         s.provider_order = s.provider_order.map((x) => (x === id ? to : x));
+        // As the real status: what led to the old id leads on; an id taken again leads nowhere.
+        s.renamed = Object.fromEntries(
+          Object.entries({ ...s.renamed, [id]: to }).filter(([from]) => from !== to).map(([from, now]) => [from, now === id ? to : now]),
+        );
         s.quota = renameKey(s.quota, id, to);
         s.ledgers = renameKey(s.ledgers, id, to);
         if (this.usageTokens.delete(id)) this.usageTokens.add(to);
@@ -439,6 +444,7 @@ export class FakeBackend {
         const { [id]: _gone, ...rest } = s.providers;
         s.providers = rest;
         s.provider_order = s.provider_order.filter((x) => x !== id);
+        s.renamed = Object.fromEntries(Object.entries(s.renamed).filter(([, now]) => now !== id));
         this.invalidateUsage(id);
         const { [id]: _ledger, ...ledgers } = s.ledgers;
         s.ledgers = ledgers;

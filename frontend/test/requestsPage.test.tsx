@@ -9,7 +9,6 @@ import { ToastProvider } from '../src/hooks/toasts';
 import type { Actions } from '../src/hooks/useActions';
 import { providerNames } from '../src/logic/names';
 import { parseRoute } from '../src/logic/route';
-import type { GatewayEvent } from '../src/types';
 import { FakeBackend, FakeError, SESSION_A, SESSION_B, cuttableBrowserBridge, makeStatus } from './fakeBackend';
 import { manyRequests } from './fakeUsage';
 
@@ -339,14 +338,14 @@ describe('Requests page after a provider is renamed', () => {
   const ORDER = ['p1', 'p2', 'p3', 'p4'];
   function renamablePage(backend: FakeBackend, params: Record<string, string>) {
     const bridge = createDesktopBridge(backend.pywebviewApi());
-    const page = (order: string[], names: Record<string, string>, events: GatewayEvent[] = []) => (
+    const page = (order: string[], names: Record<string, string>, renamed: Record<string, string> = {}) => (
       <ToastProvider>
         <RequestsPage
           bridge={bridge}
           actions={{ exportRequests: vi.fn() } as never}
           providerOrder={order}
           names={names}
-          events={events}
+          renamed={renamed}
           params={params}
           onOpenSettings={() => {}}
           pollMs={60_000}
@@ -355,9 +354,6 @@ describe('Requests page after a provider is renamed', () => {
     );
     return { bridge, page };
   }
-  const renamedEvent = (from: string, to: string): GatewayEvent => ({
-    id: 99, unix_ms: Date.now(), level: 'info', provider: to, kind: 'config', message: `Provider id ${from} renamed to ${to}`, seen: false,
-  });
   const without = (names: Record<string, string>, id: string) => Object.fromEntries(Object.entries(names).filter(([k]) => k !== id));
 
   it('reads an open attempt chain again, so it names the provider and not its old id', async () => {
@@ -387,7 +383,7 @@ describe('Requests page after a provider is renamed', () => {
 
     await bridge.call('rename_provider', { provider: 'p2', new_id: 'relay_two' });
     const names = { ...without(NAMES, 'p2'), relay_two: 'Relay Two' };
-    view.rerender(page(['p1', 'relay_two', 'p3', 'p4'], names, [renamedEvent('p2', 'relay_two')]));
+    view.rerender(page(['p1', 'relay_two', 'p3', 'p4'], names, (await bridge.call('get_status', {})).renamed));
     const select = screen.getByLabelText('Provider') as HTMLSelectElement;
     expect(select.value).toBe('relay_two');
     expect(select.selectedOptions[0].textContent).toBe('Relay Two');

@@ -82,6 +82,22 @@ async def test_rename_carries_key_metrics_history_order_and_references(fakes, ga
         await gw.api("rename_provider", provider="main", new_id="p2")
 
 
+async def test_status_says_where_each_renamed_id_went(fakes, gateway):
+    """A view holding an old id (a filter in the address bar) follows it by data, not by an event's text."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3})
+    assert (await gw.api("get_status"))["renamed"] == {}
+    await gw.api("rename_provider", provider="p1", new_id="a")
+    await gw.api("rename_provider", provider="a", new_id="b")
+    await gw.api("rename_provider", provider="p2", new_id="c")
+    assert (await gw.api("get_status"))["renamed"] == {"p1": "b", "a": "b", "p2": "c"}
+    await gw.api("delete_provider", provider="c")  # nothing leads to a deleted provider
+    await gw.api("upsert_provider", provider="a", base_url=p3.base_url)  # an old id taken again is its own
+    assert (await gw.api("get_status"))["renamed"] == {"p1": "b"}
+    await gw.api("rename_provider", provider="b", new_id="p1")  # back where it began: no way from p1
+    assert (await gw.api("get_status"))["renamed"] == {"b": "p1"}
+
+
 async def test_delete_removes_everything_and_clears_references(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_provider": "p2"})

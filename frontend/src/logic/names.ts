@@ -60,32 +60,17 @@ export function idsGone(before: readonly ProviderId[], after: readonly ProviderI
   return before.some((id) => !now.has(id));
 }
 
-// The event rename_provider records ("config" kind): the ids are letters, digits, '.', '_' and '-'.
-const RENAMED = /^Provider id ([A-Za-z0-9][A-Za-z0-9._-]*) renamed to ([A-Za-z0-9][A-Za-z0-9._-]*)$/;
-
 /**
  * The id `id` stands for now: itself while it is configured (or names nothing), else the configured id
- * the renames in `events` (the control API's "Provider id X renamed to Y", any order) lead it to, one
- * rename after another — a renamed provider's past requests are filed under its new id. A provider
- * deleted, or renamed by hand in config.toml (which moves none of its history), keeps its id.
+ * the status's `renamed` map leads it to — a renamed provider's past requests are filed under its new
+ * id. A provider deleted, or renamed by hand in config.toml (which moves none of its history), keeps its id.
  */
 export function followRenames(
   id: ProviderId,
   configured: readonly ProviderId[],
-  events: readonly { id: number; kind: string; message: string }[],
+  renamed: Readonly<Record<ProviderId, ProviderId>>,
 ): ProviderId {
-  if (!id || configured.includes(id)) return id;
-  const next = new Map<ProviderId, ProviderId>();
-  for (const e of [...events].sort((a, b) => a.id - b.id)) {
-    const m = e.kind === 'config' ? RENAMED.exec(e.message) : null;
-    if (m) next.set(m[1], m[2]); // the latest rename of an id is the one that counts
-  }
-  const seen = new Set<ProviderId>([id]);
-  let at = id;
-  for (let to = next.get(at); to !== undefined && !seen.has(to); to = next.get(at)) {
-    seen.add(to);
-    at = to;
-    if (configured.includes(at)) return at;
-  }
-  return id;
+  if (!id || configured.includes(id) || !Object.prototype.hasOwnProperty.call(renamed, id)) return id;
+  const to = renamed[id];
+  return configured.includes(to) ? to : id;
 }

@@ -14,7 +14,7 @@ import {
   type RequestFilterParams,
 } from '../../logic/requests';
 import { routeHash, type RouteParams } from '../../logic/route';
-import type { GatewayEvent, ProviderId } from '../../types';
+import type { ProviderId } from '../../types';
 import { Icon } from '../../ui/Icon';
 import { CountingNote } from '../usage/CountingNote';
 import { RequestFiltersBar } from './RequestFiltersBar';
@@ -23,15 +23,15 @@ import { useRequestExport, useRequestLogSettings, useRequestPages } from './useR
 import { countNoun } from '../../logic/format';
 import { Button } from '../../ui/Button';
 
-const NO_EVENTS: readonly GatewayEvent[] = [];
+const NO_RENAMES: Readonly<Record<ProviderId, ProviderId>> = {};
 
 interface Props {
   bridge: Bridge;
   actions: Pick<Actions, 'exportRequests'>;
   providerOrder: readonly ProviderId[];
   names: NameMap;
-  /** The status's recent events: a provider filter follows the renames they record. */
-  events?: readonly GatewayEvent[];
+  /** The status's `renamed`: a provider filter follows a renamed provider to its id now. */
+  renamed?: Readonly<Record<ProviderId, ProviderId>>;
   /** `provider`, `outcome`, `session`, `q` (from `#/requests?…`). */
   params: RouteParams;
   onOpenSettings: () => void;
@@ -47,7 +47,7 @@ export function RequestsPage({
   actions,
   providerOrder,
   names,
-  events = NO_EVENTS,
+  renamed = NO_RENAMES,
   params,
   onOpenSettings,
   settingsSaved = 0,
@@ -56,7 +56,7 @@ export function RequestsPage({
   // Keyed on content, so the filters keep their identity while the address says the same. A provider
   // filter whose provider was renamed follows it to its new id (its past requests moved there).
   const asked = filterParams(params);
-  const provider = followRenames(asked.provider, providerOrder, events);
+  const provider = followRenames(asked.provider, providerOrder, renamed);
   const fpKey = JSON.stringify({ ...asked, provider });
   const value = useMemo(() => JSON.parse(fpKey) as RequestFilterParams, [fpKey]);
   const followed = provider !== asked.provider;
