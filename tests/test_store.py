@@ -379,6 +379,55 @@ def test_writes_another_program_blocks_are_kept_and_written_once_it_lets_go(tmp_
         s.close()
 
 
+def test_renames_and_deletes_the_app_quit_before_it_could_write_are_made_at_the_next_start(tmp_path):
+    """Another program holds the file when the app quits: config.toml has the rename and the delete
+    already, so the database must get them too — else the renamed provider's history stays under an id
+    no provider has, and a provider added again under the deleted id inherits its counters."""
+    s = open_store(tmp_path)
+    s._writer.submit(lambda c: c.execute("PRAGMA busy_timeout = 100"))  # not 5 s: the test waits less
+    s.log_request(record(provider="p1"))
+    s.log_request(record(provider="p2"))
+    s.flush()
+    other = sqlite3.connect(s.path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        s.rename("p1", "main")
+        s.forget("p2")
+        s.rename("main", "primary")
+        s.close()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    again = open_store(tmp_path)
+    try:
+        metrics = again.metrics()
+        assert set(metrics) == {"primary", "p0"} and metrics["primary"].ok_requests == 1, metrics
+        assert {r["provider"] for r in again.request_log()} == {"primary", "p2"}  # a delete keeps the history
+        assert not list(tmp_path.joinpath("data").glob("*.moves*")), "the list of moves is gone once made"
+    finally:
+        again.close()
+    third = open_store(tmp_path)  # made once: a later start finds nothing left to make
+    try:
+        assert set(third.metrics()) == {"primary", "p0"}
+    finally:
+        third.close()
+
+
+@pytest.mark.parametrize("content", [b"{not json", b'[["1", "p1", "main"]]', b'{"p1": "main"}'])
+def test_a_list_of_moves_left_that_cannot_be_read_is_moved_aside_and_the_store_opens(tmp_path, content):
+    s = open_store(tmp_path)
+    s.log_request(record(provider="p1"))
+    s.close()
+    left = tmp_path / "data" / "s.sqlite3.moves.json"
+    left.write_bytes(content)
+    again = open_store(tmp_path)
+    try:
+        assert "p1" in again.metrics() and not left.exists()
+        assert [p.read_bytes() for p in left.parent.glob("s.sqlite3.moves.json.broken*")] == [content]
+    finally:
+        again.close()
+
+
 def test_damage_found_by_a_read_is_told_once_and_mended_at_the_next_start(tmp_path):
     """Pages garbled in the middle of the file: opening works (nothing read touches them), the Requests
     page's read does not. The user is told (an event, and an answer that says what to do), and the next

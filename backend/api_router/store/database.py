@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from api_router.fsutil import aside_path, create_private_file, private_dir, tighten
+import orjson
+
+from api_router.fsutil import aside_path, atomic_write, create_private_file, private_dir, tighten
 from api_router.records import Event, Kind, Level, Outcome, RequestRecord, now_ms
 from api_router.store import schema
 from api_router.store.writer import BatchWriter, Op, insert_rows, is_damage
@@ -155,6 +157,7 @@ class Store:
         # SQLite's LIKE and lower() fold ASCII only: searches for other letters compare casefolded text.
         self._reader.create_function("casefold", 1, _casefold, deterministic=True)
         self._hot = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._make_moves_left(writer)
         self._load_memory(writer)
         self._writer.start(writer)
         if self._recovered_from is not None:
@@ -245,10 +248,59 @@ class Store:
 
     def close(self) -> None:
         self._writer.close()
+        self._keep_moves_left()
         for conn in (self._reader, self._hot):
             if conn is not None:
                 conn.close()
         self._reader = self._hot = None
+
+    @property
+    def _moves_left_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".moves.json")
+
+    def _keep_moves_left(self) -> None:
+        """Closing with renames or deletes the writer could not commit (another program held the file to
+        the end): the user's files have them already, so they are kept beside the database for the next
+        start to make — else the history stays under an id no provider has."""
+        try:
+            committed = _moves_in(self._reader.execute(_MOVES_READ).fetchone()) if self._reader else 0
+        except sqlite3.Error:
+            committed = 0  # all are kept: the next start skips those the file has
+        with self._state_lock:
+            left = [list(move) for move in self._moves if move[0] > committed]
+        if not left:
+            return
+        try:
+            atomic_write(self._moves_left_path, orjson.dumps(left), mode=0o600)
+        except OSError as exc:
+            log.error("store: %d provider renames or deletes could not be kept for the next start (%s)", len(left), exc)
+        else:
+            log.warning("store: %d provider renames or deletes are kept in %s for the next start",
+                        len(left), self._moves_left_path.name)
+
+    def _make_moves_left(self, conn: sqlite3.Connection) -> None:
+        """The renames and deletes the last run could not write (``_keep_moves_left``), made in order."""
+        path = self._moves_left_path
+        try:
+            left = _moves_read(path.read_bytes())
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            log.error("store: %s cannot be read (%s); it is moved aside and the renames in it are not made",
+                      path.name, exc)
+            path.replace(aside_path(path))
+            return
+        done = _moves_in(conn.execute(_MOVES_READ).fetchone())
+        conn.execute("BEGIN")
+        for number, old, new in left:
+            if number > done:
+                if new == tombstone(old):
+                    _forget(conn, old)
+                else:
+                    _rename(conn, old, new)
+                conn.execute(_META_SET, (MOVES_META, str(number)))
+        conn.execute("COMMIT")
+        path.unlink()
 
     def flush(self, timeout: float = 10.0) -> None:
         """Block until everything queued so far is committed (tests and shutdown use it)."""
@@ -783,6 +835,16 @@ def _moves_in(row: tuple[Any, ...] | None) -> int:
         return int(value) if value is not None else 0
     except (TypeError, ValueError):  # edited by another program: read as "before any move"
         return 0
+
+
+def _moves_read(data: bytes) -> list[tuple[int, str, str]]:
+    """The moves ``_keep_moves_left`` wrote: ``[[number, old, new], …]``; ValueError for anything else."""
+    found = orjson.loads(data)
+    if not isinstance(found, list) or not all(
+            isinstance(m, list) and len(m) == 3 and type(m[0]) is int and isinstance(m[1], str)
+            and isinstance(m[2], str) for m in found):
+        raise ValueError("not a list of [number, old id, new id]")
+    return [(m[0], m[1], m[2]) for m in found]
 
 
 def _casefold(value: str | bytes | float | None) -> str | bytes | float | None:
