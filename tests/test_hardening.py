@@ -1742,6 +1742,20 @@ async def test_control_errors_quote_what_the_client_sent_by_its_start(fakes, gat
         assert reply.status in (400, 404) and "xxxxx" in message and len(message) < 400, (method[:20], message[:200])
 
 
+async def test_an_argument_called_self_gets_a_400_from_every_method(fakes, gateway):
+    """Methods that take open keyword arguments (update_routing, …) passed "self" on to Python, which
+    refused it as a second value of the method's own self: a 500 and a traceback in the log."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    from api_router.control.api import Control
+    names = sorted(name for name, fn in vars(Control).items() if getattr(fn, "__control_api__", False))
+    assert {"update_routing", "update_ui", "update_request_log"} <= set(names)
+    for method in names:
+        reply = await gw.request("POST", f"/api/{method}", body={"self": 1})
+        assert reply.status in (400, 404), (method, reply.status, reply.body[:200])
+        assert "'self'" in reply.json["error"]["message"], (method, reply.json)
+
+
 async def test_arguments_nested_too_deeply_to_write_get_a_400(fakes, gateway):
     """A value of the wrong type is quoted in its refusal; one nested a thousand levels cannot be written
     out (Python's repr gives up) and is named by its type instead of failing the call with a 500."""

@@ -109,7 +109,8 @@ class Method:
     def check(self, kwargs: Mapping[str, Any]) -> None:
         known = {p.name: p for p in self.params}
         unknown = sorted(set(kwargs) - set(known))
-        if unknown and not self.open_kwargs:
+        # "self" is the method's own first parameter: never a keyword a call may pass, open or not.
+        if unknown and (not self.open_kwargs or "self" in kwargs):
             raise ControlError(f"bad arguments for {self.name}: unknown argument(s) {listed(unknown)}")
         for p in self.params:
             if p.name not in kwargs:
