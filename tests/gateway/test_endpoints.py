@@ -59,11 +59,14 @@ async def test_auth_is_checked_before_the_body_is_read(fakes, gateway):
 async def test_foreign_host_header_is_refused(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
-    for host in ("evil.example.com", "evil.example.com:4000", "192.168.1.20:4000"):
+    # A loopback name followed by anything but a port is not a loopback name.
+    for host in ("evil.example.com", "evil.example.com:4000", "192.168.1.20:4000", "127.0.0.1:abc",
+                 "127.0.0.1:evil.com", "localhost:42301@evil.com", "127.0.0.1:99999", "[::1]evil.com", "[::1]:x",
+                 "localhost:80/evil.com", "127.0.0.1.evil.com", "127.0.0.1,evil.com"):
         reply = await gw.request("POST", "/v1/responses", body=simple_body(), headers={"Host": host})
         assert reply.status == 403, host
         assert reply.json["error"]["type"] == "forbidden"
-    for host in ("localhost:4000", "127.0.0.1", "[::1]:4000", "LOCALHOST"):
+    for host in ("localhost:4000", "127.0.0.1", "[::1]:4000", "LOCALHOST", "::1", "[::1]", "127.0.0.1:65535"):
         reply = await gw.request("GET", "/health", headers={"Host": host})
         assert reply.status == 200, host
     assert p1.calls == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hmac
 import logging
+import re
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -21,18 +22,24 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 
 
+# A Host header: a name (or a bracketed IPv6 address) and an optional port of digits only.
+_HOST = re.compile(r"(\[[^\]]*\]|[^:\[\]]*)(?::([0-9]{0,5}))?")
+
+
 @functools.lru_cache(maxsize=64)
 def host_allowed(host_header: str | None, listen_host: str) -> bool:
     """Loopback names and the configured listen host, with any port; anything else may be a
-    DNS-rebinding page pretending to be us."""
+    DNS-rebinding page pretending to be us — and so is a loopback name followed by more than a port."""
     if not host_header:
         return True  # HTTP/1.0 clients; browsers always send Host
     host = host_header.strip().lower()
-    if host.startswith("["):
-        name = host[: host.find("]") + 1] if "]" in host else host
-    else:
-        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     listen = listen_host.lower()
+    if host in ("::1", listen):  # a bare IPv6 address cannot carry a port
+        return True
+    found = _HOST.fullmatch(host)
+    if found is None or (found[2] and int(found[2]) > 65535):
+        return False
+    name = found[1]
     return name in _LOOPBACK_NAMES or name in (listen, f"[{listen}]")
 
 
