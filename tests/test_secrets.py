@@ -154,6 +154,23 @@ def test_redactor_masks_keys_spelled_with_json_escapes_or_in_utf16(tmp_path):
         assert r.redact_bytes(untouched) is untouched
 
 
+@pytest.mark.parametrize("key", ["sk-ABCDEF'GHIJ-1234567890abcd", 'sk-ABCDEF"GHIJ-1234567890abcd',
+                                 "APIKey123456:APISecret7890", "sk-ABCDEF%GHIJ-1234567890", "sk-ABCDEF\\GHIJ-123456789"])
+def test_redactor_masks_a_key_with_any_printable_character_spelled_as_json_escapes(tmp_path, key):
+    """PHP's JSON_HEX_APOS / JSON_HEX_QUOT write ' and " as \\u0027 and \\u0022; some encoders escape every
+    character. A key holding ' " : % or a backslash came through in those spellings unmasked."""
+    sf, _ = SecretsFile.load(tmp_path / "secrets.json")
+    r = Redactor()
+    r.update(sf.edit(lambda s: s.with_changes(provider_keys={"p": key})))
+    hex_special = "".join(f"\\u{ord(c):04x}" if c in "'\"" else ("\\\\" if c == "\\" else c) for c in key)
+    every_char = "".join(f"\\u{ord(c):04x}" for c in key)
+    for spelled in (hex_special, every_char):
+        body = ('{"error": {"message": "bad key ' + spelled + '"}}').encode()
+        shown = r.redact_bytes(body)
+        message = json.loads(shown)["error"]["message"]
+        assert key not in message and message == "bad key " + mask(key), (spelled, message)
+
+
 def test_redactor_masks_a_key_an_upstream_echoes_percent_encoded(tmp_path):
     """A relay that quotes the URL or form it was sent writes "+", "/" and "=" as %2B %2F %3D (or "+" for a
     space, or lower-case hex): the key must not come through in that form either."""

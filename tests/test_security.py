@@ -317,6 +317,30 @@ async def test_checks_and_tests_take_a_completed_response_carrying_an_error_for_
     assert not probe.ok and "upstream is down" in probe.error, probe
 
 
+@pytest.mark.parametrize("compact", [True, False])
+async def test_a_failure_event_under_another_events_name_is_read_by_its_data_and_masked(fakes, gateway, compact):
+    """Codex acts on an event's data ("type"), not on its "event:" line: a relay that sends a failure
+    under a delta's name after output must have it masked (and taken for a failure), not passed on
+    unread as the delta its name says."""
+    (p1,) = await fakes("p1")
+    dumps = (lambda o: json.dumps(o, separators=(",", ":"))) if compact else json.dumps
+    response = fp.response_object("partial answer", provider="p1")
+    head = [e for e in fp.stream_events(response) if e["type"] not in ("response.completed", "response.output_text.done",
+                                                                         "response.content_part.done",
+                                                                         "response.output_item.done")]
+    failed = {"type": "response.failed", "response": {"id": response["id"], "status": "failed", "output": [],
+                                                      "error": {"code": "server_error",
+                                                                "message": f"bad key {PROVIDER_KEY}"}}}
+    chunks = [f"event: {e['type']}\ndata: {dumps(e)}\n\n".encode() for e in head]
+    chunks.append(f"event: response.output_text.delta\ndata: {dumps(failed)}\n\n".encode())
+    p1.always(fp.raw_stream(chunks, delay=0.01))
+    gw = await gateway({"p1": p1}, keys={"p1": PROVIDER_KEY})
+    reply = await gw.responses(stream=True)
+    assert PROVIDER_KEY not in everything_shown(gw, reply)
+    assert "sk-l" in reply.body.decode()  # the failure reaches the client, masked
+    assert gw.services.store.request_log()[0]["outcome"] != "ok"
+
+
 async def test_a_stream_whose_completed_event_says_failed_is_a_failure_and_masked(fakes, gateway):
     """``response.completed`` carrying ``"status": "failed"`` is a failure under an answer's name, as a
     failed JSON answer is: the next provider answers, and the key in it shows nowhere."""

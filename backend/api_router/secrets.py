@@ -410,7 +410,7 @@ class Redactor:
         if b"\\u" in data:
             # JSON may spell a key's characters as escapes ("sk\\u002dabc"), which the client's parser
             # turns back into the key. Spelled out, a key found is masked; else the bytes stay as they came.
-            plain = _KEY_CHAR_ESCAPE.sub(lambda m: m.group(1) + bytes((int(m.group(2), 16),)), data)
+            plain = _PRINTABLE_ESCAPE.sub(_spelled_out, data)
             if plain != data:
                 masked = self._masked(plain)
                 if masked is not plain:
@@ -472,11 +472,20 @@ def _replace_aligned(data: bytes, old: bytes, new: bytes) -> bytes:
     return b"".join([*parts, data[start:]]) if parts else data
 
 
-# A JSON escape of a character keys are made of: + , - . / digits = letters _ ~ (the escapes of
-# quotes, backslashes and control characters stay: spelling those out would change what the JSON
-# says). Only after an even run of backslashes is it an escape: "\\u0073" is a backslash's text.
-_KEY_CHAR_ESCAPE = re.compile(
-    rb"(?<!\\)((?:\\\\)*)\\u00(2[b-fB-F]|3[0-9dD]|4[1-9a-fA-F]|5[0-9aAfF]|6[1-9a-fA-F]|7[0-9aAeE])")
+# A JSON escape of a printable ASCII character (a key may hold any of them: "APIKey:APISecret", a quote
+# written by PHP's JSON_HEX_QUOT as \u0022). Only after an even run of backslashes is it an escape:
+# "\\u0073" is a backslash's text.
+_PRINTABLE_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u00([2-7][0-9a-fA-F])")
+
+
+def _spelled_out(found: re.Match[bytes]) -> bytes:
+    """The escaped character as a key's JSON-escaped form writes it: itself, except a quote or backslash,
+    which stay escaped (as \\" and \\\\, so what the JSON says does not change)."""
+    char = int(found.group(2), 16)
+    if char == 0x7F:
+        return found.group(0)
+    return found.group(1) + (b"\\" + bytes((char,)) if char in (0x22, 0x5C) else bytes((char,)))
+
 
 # The password runs from the first ":" to the last "@" of the authority, as URL parsers read it: one
 # pasted with a raw "@" or ":" in it ("p@ss", "pa:ss") is masked whole.

@@ -72,11 +72,17 @@ class SSEEvent:
     @property
     def type(self) -> str:
         """The event's type: its name when that is one of the names that say what an event is (a
-        Responses event, ``error``, a heartbeat — ``event: error`` may carry ``{"type": "server_error"}``);
+        Responses event, ``error``, a heartbeat — ``event: error`` may carry ``{"type": "server_error"}``),
+        unless its data says it is another Responses event (Codex acts on the data);
         otherwise its data's ``type``, as Codex reads it (relays name events ``chunk``, or leave a space
         after the name); the name when the data has no type."""
         name = self.name
         if name and (name.startswith("response.") or name in _TELLING_NAMES) and name[-1] != " ":
+            if name[0] == "r":  # a Responses name whose data says it is another Responses event is that one
+                m = _LEADING_TYPE.match(self.data)
+                typed = m.group(1).decode("utf-8", "replace") if m else name
+                if typed != name and (typed.startswith("response.") or typed == "error"):
+                    return typed
             return name
         m = _LEADING_TYPE.match(self.data)
         if m:

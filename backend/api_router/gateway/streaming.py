@@ -139,9 +139,21 @@ def _worth_reading(chunk: bytes) -> list[sse.SSEEvent]:
                 return []
             event.end = len(chunk)
             return [event]
-        if name.startswith(b"response.") and not name.endswith(b" "):
+        if name.startswith(b"response.") and not name.endswith(b" ") and _typed_as_named(chunk, nl + 1, name):
             return []  # a Responses event that decides nothing (other names do not say what the data is)
     return sse.events_with(chunk, _LOOK_FOR)
+
+
+def _typed_as_named(chunk: bytes, at: int, name: bytes) -> bool:
+    """Whether the data line at ``at`` starts ``{"type":"<name>"`` (a space after the colon or not): an
+    event whose data says it is another (a failure under a delta's name) is read, as Codex reads it."""
+    if not chunk.startswith(b'data: {"type":', at):
+        return False
+    at += 14
+    if chunk[at:at + 1] == b" ":
+        at += 1
+    end = at + 1 + len(name)
+    return chunk[at:at + 1] == b'"' and chunk.startswith(name, at + 1) and chunk[end:end + 1] == b'"'
 
 
 def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
