@@ -143,7 +143,7 @@ def test_redactor_masks_keys_spelled_with_json_escapes_or_in_utf16(tmp_path):
     assert json.loads(shown)["error"]["message"] == "bad key sk-l…BBBB café"
     every_char = "".join(f"\\u{ord(c):04x}" for c in "sk-live-AAAA1111BBBB").encode()
     assert b"sk-l" in r.redact_bytes(b'{"m": "' + every_char + b'"}')
-    for codec in ("utf-16-le", "utf-16-be", "utf-16"):
+    for codec in ("utf-16-le", "utf-16-be", "utf-16", "utf-32-le", "utf-32-be", "utf-32"):
         body = '{"error": "bad key sk-live-AAAA1111BBBB"}'.encode(codec)
         assert r.redact_bytes(body).decode(codec) == '{"error": "bad key sk-l…BBBB"}', codec  # whole characters
     # An escape after an escaped backslash is still an escape: "C:\\" then "sk-…".

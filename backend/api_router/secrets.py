@@ -331,7 +331,7 @@ class Redactor:
     def __init__(self) -> None:
         self._values: tuple[tuple[str, str], ...] = ()
         self._bytes: tuple[tuple[bytes, bytes], ...] = ()
-        self._utf16: tuple[tuple[bytes, bytes], ...] = ()
+        self._wide: tuple[tuple[bytes, bytes, int], ...] = ()
         self._secrets: set[str] = set()
         self._url_passwords: set[str] = set()
         # Secrets replaced or deleted while the app runs are still masked: a request sent with a key
@@ -370,9 +370,10 @@ class Redactor:
                 forms.setdefault(write(v), write(mask(v)))
         self._values = tuple(forms.items())
         self._bytes = tuple((form.encode(), masked.encode()) for form, masked in self._values)
-        # A body may also be UTF-16 (an upstream's charset): the same keys in both byte orders.
-        self._utf16 = tuple((form.encode(codec), masked.encode(codec)) for form, masked in self._values
-                            for codec in ("utf-16-le", "utf-16-be"))
+        # A body may also be UTF-16 or UTF-32 (an upstream's charset): the same keys in both byte orders,
+        # each with the width of its code units.
+        self._wide = tuple((form.encode(codec), masked.encode(codec), width) for form, masked in self._values
+                           for codec, width in _WIDE_CODECS)
 
     def __call__(self, text: str) -> str:
         if not text:
@@ -421,10 +422,10 @@ class Redactor:
         for value, masked in self._bytes:
             if value in data:
                 data = data.replace(value, masked)
-        if b"\x00" in data:  # never in headers or UTF-8 text: only a UTF-16 body pays for these
-            for value, masked in self._utf16:
+        if b"\x00" in data:  # never in headers or UTF-8 text: only a UTF-16 or UTF-32 body pays for these
+            for value, masked, width in self._wide:
                 if value in data:
-                    data = _replace_aligned(data, value, masked)
+                    data = _replace_aligned(data, value, masked, width)
         if b"@" in data and b"://" in data:
             data = _URL_IN_BYTES.sub(rb"\1" + MASKED_PASSWORD.encode() + rb"@", data)
         return data
@@ -458,13 +459,16 @@ def _lower_hex(text: str) -> str:
 _PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
 
 
-def _replace_aligned(data: bytes, old: bytes, new: bytes) -> bytes:
-    """``old`` replaced where it starts a UTF-16 code unit (an even offset): one byte off, the same
-    bytes are the ends of two other characters."""
+_WIDE_CODECS = (("utf-16-le", 2), ("utf-16-be", 2), ("utf-32-le", 4), ("utf-32-be", 4))
+
+
+def _replace_aligned(data: bytes, old: bytes, new: bytes, width: int) -> bytes:
+    """``old`` replaced where it starts a code unit (an offset that ``width`` divides): a byte off, the
+    same bytes are the ends of other characters."""
     parts: list[bytes] = []
     start = i = 0
     while (i := data.find(old, i)) >= 0:
-        if i % 2:
+        if i % width:
             i += 1
             continue
         parts += [data[start:i], new]
