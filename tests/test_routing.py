@@ -328,6 +328,27 @@ def test_a_check_that_ends_an_outage_hands_serving_on_but_keeps_a_lock():
         assert (active, reason) == (("b", "locked by user") if locked else (None, "")), (locked, active, reason)
 
 
+def test_a_fallbacks_check_that_ends_an_outage_makes_it_serve_until_the_preferred_one_is_stable():
+    """All down; then the fallback's check answers while the preferred provider's checks still fail. The
+    fallback serves, as after any failover: the preferred provider's cooldown ending proves nothing (it
+    would be reported serving, and a recovery announced, with its last check failed), so traffic returns
+    to it by the stable window."""
+    r, clock, _ = router()
+    cfg = make(ids=("a", "b"), failure_threshold=1, cooldown_seconds=10, preferred_stable_seconds=30)
+    r.record_failure(cfg, "a", "HTTP 500")
+    r.record_failure(cfg, "b", "HTTP 500")
+    r.record_all_failed([Failure("a", "HTTP 500"), Failure("b", "HTTP 500")], "all failed")
+    clock.now += 3
+    r.record_check(cfg, "b", True, "background check")
+    r.record_check(cfg, "a", False, "background check")
+    active, reason = r.active(str)
+    assert not r.down and active == "b" and "a" in reason, (active, reason)
+    clock.now += 10  # a's cooldown has ended; its last check failed 10 s ago
+    assert r.plan(cfg)[0] == "b"
+    clock.now += 20  # 30 s without a failure: a is tried first again
+    assert r.plan(cfg)[0] == "a"
+
+
 def test_a_success_older_than_the_latest_failure_leaves_health_alone_and_binds_no_session_against_a_choice():
     """A long stream asked before its provider's latest failure (a 429 to another request) succeeds after
     it: the cooldown stands; its session is bound to it — unless the user chose since, which released every

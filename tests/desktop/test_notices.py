@@ -376,3 +376,11 @@ def test_switching_off_or_deleting_the_fallback_in_use_is_the_users_change() -> 
     # b failing on its own is still told.
     failing = status("fallback", "c", health={**cooling, "b": "cooldown"}, reason="Relay A: HTTP 500")
     assert kinds(run(on_b, failing)) == [(FAILOVER, "c")]
+    # With two providers the next one is the preferred one, still failing: no "Serving from Relay A again".
+    two = {"a": "unhealthy"}
+    on_b = status("fallback", "b", health=two, reason="Relay A: HTTP 500")
+    off = status("serving", "a", health={**two, "b": "disabled"})
+    gone = status("serving", "a", health=two)
+    del gone["providers"]["b"], gone["quota"]["b"]
+    assert kinds(run(status(), on_b, off)) == [(FAILOVER, "b")]
+    assert kinds(run(status(), on_b, gone)) == [(FAILOVER, "b")]

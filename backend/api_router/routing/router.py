@@ -441,10 +441,16 @@ class Router:
                 self._clear(provider, h)
                 h.last_ok_at = self._clock()
                 h.last_error = ""
-                if self._s.down and self._s.active not in (None, provider) and self._s.active_reason != _LOCKED:
-                    # It ends an outage in which the provider served last failed too: the next request's
-                    # pick serves now, not that one.
-                    self._s.active, self._s.active_reason = None, _NO_REASON
+                if self._s.down and self._s.active != provider and self._s.active_reason != _LOCKED:
+                    if provider != cfg.effective_preferred and cfg.effective_lock is None:
+                        # A fallback ends the outage: it serves, as after a failover, and the preferred
+                        # provider returns by the stable window — not when its cooldown ends, unproven.
+                        others = [f for f in self._s.down if f.provider != provider]
+                        reason = self._route_change(cfg, None, provider, others)[0]
+                        self._s.active, self._s.active_reason = provider, reason
+                    elif self._s.active is not None:
+                        # The provider served last failed too: the next request's pick serves now.
+                        self._s.active, self._s.active_reason = None, _NO_REASON
                 self._s.down = ()  # a provider answers: the gateway is not down any more
             else:
                 # A check it failed is a failure like any other: traffic returns to a preferred provider
