@@ -740,6 +740,37 @@ async def test_a_byte_order_mark_before_the_first_event_hides_nothing(fakes, gat
     assert attempts(gw) == [("p1", "client_error")]
 
 
+@pytest.mark.parametrize("data", [
+    {"type": "invalid_request_error", "code": "context_length_exceeded",
+     "message": "Your input exceeds the context window of this model."},
+    {"code": "context_length_exceeded", "message": "Your input exceeds the context window of this model."},
+])
+@pytest.mark.parametrize("stream", [True, False])
+async def test_an_error_event_whose_data_is_the_error_itself_is_read_by_its_kind(fakes, gateway, data, stream):
+    """``event: error`` whose data is the error object itself, typed by its kind or untyped: the
+    request's own fault is relayed (a JSON client gets a 400 with it), with no failover and nobody blamed."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    p1.always(fp.raw_stream([b"event: error\ndata: " + json.dumps(data).encode() + b"\n\n"]))
+    reply = await gw.responses(stream=stream)
+    assert p2.calls == 0 and attempts(gw) == [("p1", "client_error")], reply.body[:300]
+    if stream:
+        assert b"context_length_exceeded" in reply.body
+    else:
+        assert reply.status == 400 and reply.json["error"]["code"] == "context_length_exceeded", reply.body[:300]
+    assert gw.services.router.health_json(gw.services.config.current)["p1"]["consecutive_failures"] == 0
+
+
+async def test_an_error_event_typed_as_a_rate_limit_from_everyone_is_a_429(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    data = {"type": "rate_limit_error", "code": "rate_limit_exceeded", "message": "slow down"}
+    for fake in (p1, p2):
+        fake.always(fp.raw_stream([b"event: error\ndata: " + json.dumps(data).encode() + b"\n\n"]))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 429 and "Retry-After" in reply.headers, (reply.status, reply.body[:300])
+
+
 # Long timeouts: a broken body must be noticed when its connection closes, not when one of them fires.
 PATIENT = {**QUICK, "request_timeout_seconds": 30, "stream_idle_timeout_seconds": 30, "hedge_min_seconds": 20,
            "hedge_max_seconds": 20}

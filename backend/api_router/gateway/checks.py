@@ -138,7 +138,7 @@ def _answered(events: list[sse.SSEEvent]) -> tuple[bool, str] | None:
     for ev in events:
         kind = ev.type
         if kind in sse.FAILURE_END or (kind in sse.ANSWER_END and ending_response(ev.json())[1]):
-            failure = ev.json()
+            failure = ev.failure()
             if classify.is_client_error_event(failure):
                 return True, ""
             return False, f"reported {kind}: {classify.error_message_of_event(failure)}"

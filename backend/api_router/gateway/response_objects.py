@@ -75,7 +75,7 @@ def stream_failure(data: bytes) -> Any:
     for ev in sse.iter_events(data):
         kind = ev.type
         if kind in sse.FAILURE_END:
-            return ev.json()
+            return ev.failure()
         if kind in sse.ANSWER_END:
             return None
     return None

@@ -95,6 +95,18 @@ class SSEEvent:
             return "error"  # a bare {"error": {...}}, as Chat Completions relays report a failure
         return name if name and name != "message" else ""
 
+    def failure(self) -> Any:
+        """The data of a failure event, read for the error it reports. An ``error`` event's data may be
+        the error object itself — typed by its kind (``{"type": "invalid_request_error", "code": …}``)
+        or untyped — which is then nested as in the Responses API's error event, so that its kind and
+        code say whose fault it is (as they do in any other spelling)."""
+        payload = self.json()
+        if (self.type == "error" and isinstance(payload, dict) and payload.get("type") != "error"
+                and not isinstance(payload.get("error"), dict) and not isinstance(payload.get("response"), dict)):
+            return {"type": "error",
+                    "error": {k: payload[k] for k in ("type", "code", "message", "param") if k in payload}}
+        return payload
+
     def json(self) -> Any:
         """The decoded data, or None when it is not JSON."""
         if self._json is None:

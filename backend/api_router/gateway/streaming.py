@@ -199,7 +199,7 @@ def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
         return
     if kind in sse.FAILURE_END:
         facts.end = Ending.FAILED
-        facts.failure = ev.json()
+        facts.failure = ev.failure()
         facts.error = error_message_of_event(facts.failure)
         return
     if not kind.startswith(sse.GENERATED_PREFIXES):
