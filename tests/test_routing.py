@@ -349,6 +349,24 @@ def test_a_fallbacks_check_that_ends_an_outage_makes_it_serve_until_the_preferre
     assert r.plan(cfg)[0] == "a"
 
 
+def test_the_serving_reason_follows_the_preferred_providers_evidence():
+    """A fallback serves because the preferred provider failed: once a probe, test or check gets an
+    answer from it, the reason no longer quotes that error (the provider shows healthy beside it); a
+    new failure of it is what the reason says then."""
+    r, clock, _ = router()
+    cfg = make(ids=("a", "b"), failure_threshold=1, cooldown_seconds=10, preferred_stable_seconds=30)
+    r.record_failure(cfg, "a", "HTTP 503: upstream overloaded")
+    r.record_success(cfg, "b", [Failure("a", "HTTP 503: upstream overloaded")])
+    assert r.active(str) == ("b", "a: HTTP 503: upstream overloaded")
+    clock.now += 2
+    r.record_check(cfg, "a", True, "probe")
+    assert r.active(str) == ("b", "a not yet stable after its last failure")
+    r.record_failure(cfg, "a", "no first event within 10 s")
+    assert r.active(str) == ("b", "a: no first event within 10 s")
+    r.record_failure(cfg, "b", "HTTP 500")  # the serving one's own failure is no reason for it to serve
+    assert r.active(str) == ("b", "a: no first event within 10 s")
+
+
 def test_a_success_older_than_the_latest_failure_leaves_health_alone_and_binds_no_session_against_a_choice():
     """A long stream asked before its provider's latest failure (a 429 to another request) succeeds after
     it: the cooldown stands; its session is bound to it — unless the user chose since, which released every

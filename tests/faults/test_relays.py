@@ -77,6 +77,24 @@ async def test_black_hole_costs_one_hedge_delay_once_with_default_settings(fakes
         hole.close()
 
 
+@pytest.mark.parametrize("opened_first", [False, True])
+async def test_a_hedge_failover_names_how_the_preferred_provider_failed(fakes, gateway, opened_first):
+    """The route event and the serving provider's reason say how the provider left behind failed (it
+    sent no first event), not "P1 unavailable"."""
+    p1, p2 = await fakes("p1", "p2")
+    p1.always(fp.hang())
+    if opened_first:  # response.created alone first, then the rest of the answer in one piece
+        events = [fp.sse_event(e) for e in fp.stream_events(fp.response_object("hello", provider="p2"))]
+        p2.always(fp.raw_stream([events[0], b"".join(events[1:])], delay=0.2))
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"hedge_max_seconds": 1, "hedge_min_seconds": 1, "request_timeout_seconds": 4})
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    routes = [e.message for e in gw.services.store.list_events() if e.kind == "route"]
+    assert routes and "no first event within" in routes[0] and "unavailable" not in routes[0], routes
+    status = await gw.api("get_status")
+    assert "no first event within" in status["active_reason"], status["active_reason"]
+
+
 @pytest.mark.parametrize("locked", [False, True])
 async def test_a_provider_not_answering_is_not_waited_on_even_when_nothing_else_can_serve(fakes, gateway, locked):
     """The only provider (or the one routing is locked to) stops answering: the request that finds out

@@ -660,6 +660,10 @@ class ResponsesProxy:
                 streams.discard(waiting)
                 if not streams:
                     del self._relaying_on[waited_on]
+        if racer.beaten and (result.outcome is not Outcome.PROVIDER_FAILURE or result.committed):
+            # Its whole answer came in the reads that opened it (no output was seen to begin): the racers
+            # it beat are judged before its own success, whose route event and reason name their failures.
+            self._judge_beaten(ex, racer, _Verdict.ANSWERED)
         self._end(ex, racer, result)
         if result.cancelled:
             raise asyncio.CancelledError()

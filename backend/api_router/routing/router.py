@@ -261,6 +261,13 @@ class Router:
         if change is not None:  # an event is history: it keeps the names of its time
             self._emit(change[2], Kind.ROUTE, change[1].render(cfg.name_of), provider)
 
+    def _serving_instead_of(self, cfg: Config, preferred: str) -> bool:
+        """Whether another provider serves in place of ``preferred`` (the preferred one, not locked away
+        from): the serving provider's reason is then what ``preferred`` last showed. ``_lock`` held."""
+        active = self._s.active
+        return (preferred == cfg.effective_preferred and active is not None and active != preferred
+                and self._s.active_reason != _LOCKED)
+
     def _clear(self, provider: str, h: Health) -> None:
         h.consecutive_failures = 0
         h.cooldown_until = 0.0
@@ -341,6 +348,8 @@ class Router:
             if was_in and (cooldown > 0 or unresponsive):
                 h.out_since = now
             failures = h.consecutive_failures
+            if self._serving_instead_of(cfg, provider):  # the serving provider's reason: its latest failure
+                self._s.active_reason = _listed([Failure(provider, error)])
             # Told when it begins, or when a Retry-After makes it much longer than it was said to be.
             tell_cooldown = cooldown > 0 and (not was_cooling or h.cooldown_until >= cooling_until + max(
                 cfg.routing.cooldown_seconds, RETOLD_LONGER_SECONDS))
@@ -441,6 +450,8 @@ class Router:
                 self._clear(provider, h)
                 h.last_ok_at = self._clock()
                 h.last_error = ""
+                if self._serving_instead_of(cfg, provider):  # the error it answered past is no reason now
+                    self._s.active_reason = self._why_not(provider)
                 if self._s.down and self._s.active != provider and self._s.active_reason != _LOCKED:
                     if provider != cfg.effective_preferred and cfg.effective_lock is None:
                         # A fallback ends the outage: it serves, as after a failover, and the preferred
