@@ -199,6 +199,26 @@ async def test_a_valid_hand_edit_is_picked_up_and_survives_a_ui_change(fakes, ga
     assert "# tuned by hand" in saved and "cooldown_seconds = 42" in saved and "failure_threshold = 4" in saved
 
 
+@pytest.mark.parametrize("name", ["config", "secrets"])
+async def test_a_file_turned_into_a_symlink_loop_while_running_is_reported_once(fakes, gateway, name):
+    """The app goes on with what it has, and says why the file cannot be read — once, not every poll."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    path = getattr(gw.services.paths, name)
+    path.rename(path.with_name(path.name + ".real"))
+    path.symlink_to(path.name)  # a link to itself
+    label = path.name
+
+    def told() -> list[str]:
+        return [e.message for e in gw.services.store.list_events() if e.message.startswith(f"{label} cannot be read")]
+
+    await wait_until(told, 3.0, "the error event")
+    assert "symbolic links" in told()[0] and "keeps running on the last good" in told()[0], told()
+    assert (await gw.responses()).status == 200
+    await asyncio.sleep(1.2)  # a few more polls
+    assert len(told()) == 1
+
+
 async def test_an_invalid_hand_edit_keeps_the_last_good_config_and_is_moved_aside_on_the_next_write(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, routing={"cooldown_seconds": 7})

@@ -18,6 +18,7 @@ Subclasses say how bytes become a value (or why they cannot) and how a value bec
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -73,6 +74,7 @@ class UserFile(Generic[V]):
         self._stamp = file_stamp(path)
         self._settling: FileStamp | None = None  # a new version seen once: used if it is still there next look
         self._reported: FileStamp | None = None  # the invalid version already reported
+        self._unreachable: str | None = None  # why the file cannot even be looked at, as already reported
         # A version that cannot be used, left as it was found (read-only at start): the next change reads
         # it again — and keeps it aside — even if only its mode changed since.
         self._left: FileStamp | None = None
@@ -124,7 +126,12 @@ class UserFile(Generic[V]):
         """Pick up an edit made to the file by hand; True when the new version is in use."""
         with self._lock:
             stamp = file_stamp(self.path)
-            if stamp is None or stamp == self._stamp:
+            if stamp is None:
+                self._settling = None
+                self._report_unreachable()
+                return False
+            self._unreachable = None
+            if stamp == self._stamp:
                 self._settling = None
                 return False
             if stamp != self._settling:  # it may still be being written: look again next time
@@ -143,6 +150,22 @@ class UserFile(Generic[V]):
         self._publish()
         self._hand_edit_in_use(before, read)
         return True
+
+    def _report_unreachable(self) -> None:
+        """A file gone is left to the next change (which writes it again); one that cannot even be looked
+        at — a symlink loop made of it, a folder it lies in closed to the app — is said once. ``_lock`` held."""
+        try:
+            os.stat(self.path)
+            return
+        except FileNotFoundError:
+            self._unreachable = None
+            return
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+        if why != self._unreachable:
+            self._unreachable = why
+            self.on_problem(f"{self.label} cannot be read ({why}); API Router keeps running on the last good "
+                            f"{self.kept}. Fix the file (or the link that points to it).")
 
     def _hand_edit_in_use(self, before: V, after: V) -> None:
         """Call without the lock, once the listeners know."""
