@@ -349,6 +349,21 @@ def test_a_fallbacks_check_that_ends_an_outage_makes_it_serve_until_the_preferre
     assert r.plan(cfg)[0] == "a"
 
 
+def test_a_switched_off_provider_answering_a_probe_in_an_outage_does_not_become_the_serving_one():
+    """Disabled providers are never candidates: a probe of one that answers ends nothing it could serve."""
+    r, clock, _ = router()
+    cfg = make(ids=("a", "b", "c"), failure_threshold=1, cooldown_seconds=10)
+    cfg = Config(routing=cfg.routing, providers=MappingProxyType(
+        {**cfg.providers, "c": ProviderConfig("c", "c", "http://c.test/v1", disabled=True)}))
+    r.record_failure(cfg, "a", "HTTP 500")
+    r.record_failure(cfg, "b", "HTTP 500")
+    r.record_all_failed([Failure("a", "HTTP 500"), Failure("b", "HTTP 500")], "all failed")
+    r.record_check(cfg, "c", True, "probe")
+    assert r.active(str)[0] is None
+    clock.now += 10
+    assert r.plan(cfg)[0] == "a"
+
+
 def test_the_serving_reason_follows_the_preferred_providers_evidence():
     """A fallback serves because the preferred provider failed: once a probe, test or check gets an
     answer from it, the reason no longer quotes that error (the provider shows healthy beside it); a

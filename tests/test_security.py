@@ -317,13 +317,14 @@ async def test_checks_and_tests_take_a_completed_response_carrying_an_error_for_
     assert not probe.ok and "upstream is down" in probe.error, probe
 
 
-@pytest.mark.parametrize("compact", [True, False])
-async def test_a_failure_event_under_another_events_name_is_read_by_its_data_and_masked(fakes, gateway, compact):
+@pytest.mark.parametrize("spelling", ["compact", "spaced", "sorted"])  # sorted: "type" is not the first key
+async def test_a_failure_event_under_another_events_name_is_read_by_its_data_and_masked(fakes, gateway, spelling):
     """Codex acts on an event's data ("type"), not on its "event:" line: a relay that sends a failure
     under a delta's name after output must have it masked (and taken for a failure), not passed on
     unread as the delta its name says."""
     (p1,) = await fakes("p1")
-    dumps = (lambda o: json.dumps(o, separators=(",", ":"))) if compact else json.dumps
+    dumps = {"compact": lambda o: json.dumps(o, separators=(",", ":")), "spaced": json.dumps,
+             "sorted": lambda o: json.dumps(o, sort_keys=True)}[spelling]
     response = fp.response_object("partial answer", provider="p1")
     head = [e for e in fp.stream_events(response) if e["type"] not in ("response.completed", "response.output_text.done",
                                                                          "response.content_part.done",

@@ -99,6 +99,8 @@ class ProviderStates:
             if new:
                 self._every.update(new.values())
                 self.identities = {**self.identities, **new}
+                # An old id taken by a provider of its own leads nowhere any more, even once that one goes.
+                self._renamed = {old: now for old, now in self._renamed.items() if old not in new}
             addresses = {**self._addresses, **{pid: p.base_url for pid, p in cfg.providers.items()}}
             usage = {**self._usage_settings,
                      **{pid: (p.usage_adapter, p.usage_base_url) for pid, p in cfg.providers.items()}}

@@ -400,6 +400,10 @@ export class FakeBackend {
             : `unknown provider '${id}'; to add it, give its base_url`);
         }
         const p = existing ? { ...existing } : makeProvider({ display_name: id, has_key: false, key_preview: '', status: 'unknown' });
+        if (!existing) {
+          // As the real status: an old id taken by a provider of its own leads nowhere any more.
+          s.renamed = Object.fromEntries(Object.entries(s.renamed).filter(([from]) => from !== id));
+        }
         if (typeof args.display_name === 'string') p.display_name = args.display_name;
         if (typeof args.base_url === 'string') p.base_url = args.base_url;
         if (typeof args.disabled === 'boolean') p.disabled = args.disabled;

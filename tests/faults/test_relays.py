@@ -95,6 +95,26 @@ async def test_a_hedge_failover_names_how_the_preferred_provider_failed(fakes, g
     assert "no first event within" in status["active_reason"], status["active_reason"]
 
 
+async def test_a_hedge_whose_continuity_retry_fails_before_output_leaves_the_original_to_answer(fakes, gateway):
+    """The hedge opens its stream, then cannot read the sealed reasoning (a retry on it), and the retry
+    fails before any output: the original it beat with an opening only is asked again, not blamed."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "hedge_min_seconds": 0.5, "hedge_max_seconds": 0.5,
+                                                      "failure_threshold": 2, "request_timeout_seconds": 20})
+    resp = fp.response_object("x", provider="p2")
+    created = {"type": "response.created", "response": {**resp, "status": "in_progress", "output": []}}
+    failed = {"type": "response.failed", "response": {**resp, "status": "failed", "output": [], "error": {
+        "code": "invalid_encrypted_content", "message": "The encrypted content could not be verified."}}}
+    p1.queue(fp.hang(2), fp.stream_ok("answer from p1"))
+    p2.queue(fp.raw_stream([fp.sse_event(created), fp.sse_event(failed)], delay=0.3), fp.status(500))
+    body = {"model": "gpt-test", "input": [
+        {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAAAABsealedstuff" * 4},
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}]}
+    reply = await gw.responses(body, stream=True)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1", reply.body[-300:]
+    assert health(gw, "p1")["consecutive_failures"] == 0
+
+
 @pytest.mark.parametrize("locked", [False, True])
 async def test_a_provider_not_answering_is_not_waited_on_even_when_nothing_else_can_serve(fakes, gateway, locked):
     """The only provider (or the one routing is locked to) stops answering: the request that finds out

@@ -96,6 +96,10 @@ async def test_status_says_where_each_renamed_id_went(fakes, gateway):
     assert (await gw.api("get_status"))["renamed"] == {"p1": "b"}
     await gw.api("rename_provider", provider="b", new_id="p1")  # back where it began: no way from p1
     assert (await gw.api("get_status"))["renamed"] == {"b": "p1"}
+    # An old id taken by a provider of its own leads nowhere, even once that provider is deleted.
+    await gw.api("upsert_provider", provider="b", base_url=p3.base_url)
+    await gw.api("delete_provider", provider="b")
+    assert (await gw.api("get_status"))["renamed"] == {}
 
 
 async def test_delete_removes_everything_and_clears_references(fakes, gateway):

@@ -79,21 +79,27 @@ class SSEEvent:
         name = self.name
         if name and (name.startswith("response.") or name in _TELLING_NAMES) and name[-1] != " ":
             if name[0] == "r":  # a Responses name whose data says it is another Responses event is that one
-                m = _LEADING_TYPE.match(self.data)
-                typed = m.group(1).decode("utf-8", "replace") if m else name
-                if typed != name and (typed.startswith("response.") or typed == "error"):
+                typed = self._data_type()
+                if typed is not None and typed != name and (typed.startswith("response.") or typed == "error"):
                     return typed
             return name
+        typed = self._data_type()
+        if typed is not None:
+            return typed
+        payload = self.json()
+        if name in (None, "", "message") and isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+            return "error"  # a bare {"error": {...}}, as Chat Completions relays report a failure
+        return name if name and name != "message" else ""
+
+    def _data_type(self) -> str | None:
+        """The data's top-level ``type``, wherever it stands in the object (found first where it usually
+        is, without a parse)."""
         m = _LEADING_TYPE.match(self.data)
         if m:
             return m.group(1).decode("utf-8", "replace")
         payload = self.json()
         value = payload.get("type") if isinstance(payload, dict) else None
-        if isinstance(value, str):
-            return value
-        if name in (None, "", "message") and isinstance(payload, dict) and isinstance(payload.get("error"), dict):
-            return "error"  # a bare {"error": {...}}, as Chat Completions relays report a failure
-        return name if name and name != "message" else ""
+        return value if isinstance(value, str) else None
 
     def failure(self) -> Any:
         """The data of a failure event, read for the error it reports. An ``error`` event's data may be

@@ -453,7 +453,7 @@ class Router:
                 if self._serving_instead_of(cfg, provider):  # the error it answered past is no reason now
                     self._s.active_reason = self._why_not(provider)
                 if self._s.down and self._s.active != provider and self._s.active_reason != _LOCKED:
-                    if provider != cfg.effective_preferred and cfg.effective_lock is None:
+                    if provider != cfg.effective_preferred and cfg.effective_lock is None and provider in cfg.routable:
                         # A fallback ends the outage: it serves, as after a failover, and the preferred
                         # provider returns by the stable window — not when its cooldown ends, unproven.
                         others = [f for f in self._s.down if f.provider != provider]
