@@ -150,6 +150,27 @@ async def test_a_user_choice_moves_every_session_at_once(fakes, gateway):
     assert await served_by(gw, "fourth") == "p1"
 
 
+async def test_a_choice_that_changes_nothing_moves_no_session(fakes, gateway):
+    """The preferred provider picked again (in the tray, or saved with other settings) and "Automatic"
+    while nothing is locked are no new choice: the session stays where its cache and sealed items are,
+    and no lock is said to be released."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_provider": "p1", "preferred_stable_seconds": 0,
+                                                       "failure_threshold": 5})
+    p1.queue(fp.status(503))
+    assert await served_by(gw, "first") == "p2"
+    await gw.api("set_preferred_provider", provider="p1")
+    assert await served_by(gw, "after picking p1 again") == "p2"
+    await gw.api("update_routing", preferred_provider="p1", cooldown_seconds=12)
+    assert await served_by(gw, "after saving routing") == "p2"
+    await gw.api("set_manual_override", provider=None)
+    assert await served_by(gw, "after Automatic") == "p2"
+    assert not [e for e in gw.services.store.recent_events() if "lock released" in e.message]
+    await gw.api("set_manual_override", provider="p2")
+    await gw.api("set_manual_override", provider="p2")  # locked again to the same one: one lock event
+    assert len([e for e in gw.services.store.recent_events() if e.kind == "lock"]) == 1
+
+
 async def test_a_preferred_provider_set_by_hand_in_config_toml_moves_every_session(fakes, gateway):
     import re
     import time

@@ -180,10 +180,17 @@ class Control:
     @exposed
     def update_routing(self, **values: Any) -> dict[str, Any]:
         # The lock has its own method (it emits its own event and checks the provider is routable).
+        before = _preferred_choice(self._services.config.current)
         self._update_section("routing", RoutingConfig, values, exclude=frozenset({"manual_override"}))
-        if "preferred_provider" in values:
-            self._services.router.preferred_changed(self._services.config.current)
+        self._preferred_follows(before)
         return self.get_config()
+
+    def _preferred_follows(self, before: tuple[str, str | None]) -> None:
+        """Routing (and every session) follows a new choice of preferred provider; the same one picked
+        again (or saved with other settings) moves nothing."""
+        config = self._services.config.current
+        if _preferred_choice(config) != before:
+            self._services.router.preferred_changed(config)
 
     @exposed
     def update_ui(self, **values: Any) -> dict[str, Any]:
@@ -246,17 +253,20 @@ class Control:
     def set_preferred_provider(self, provider: str | None = None) -> dict[str, Any]:
         """``provider`` ""/null: the first provider in the list."""
         pid = self._existing(provider) if provider else ""
-        config = self._services.config.edit(lambda doc: _set_routing(doc, "preferred_provider", pid),
-                                            check=lambda cfg: _still_there(cfg, pid) if pid else None)
-        self._services.router.preferred_changed(config)
+        before = _preferred_choice(self._services.config.current)
+        self._services.config.edit(lambda doc: _set_routing(doc, "preferred_provider", pid),
+                                   check=lambda cfg: _still_there(cfg, pid) if pid else None)
+        self._preferred_follows(before)
         return self.get_status()
 
     @exposed
     def set_manual_override(self, provider: str | None = None) -> dict[str, Any]:
         services = self._services
+        locked = services.config.current.effective_lock
         if not provider:
             services.config.edit(lambda doc: _set_routing(doc, "manual_override", ""))
-            services.router.lock_changed(services.config.current, None)
+            if locked is not None:  # "Automatic" while nothing is locked releases nothing
+                services.router.lock_changed(services.config.current, None)
             return self.get_status()
         pid = self._existing(provider)
 
@@ -267,7 +277,8 @@ class Control:
 
         config = services.config.edit(lambda doc: _set_routing(doc, "manual_override", pid),
                                       check=lockable)
-        services.router.lock_changed(config, pid)
+        if config.effective_lock != locked:  # locked to it again: nothing moves
+            services.router.lock_changed(config, pid)
         return self.get_status()
 
     # --- providers -----------------------------------------------------------------------------------
@@ -752,3 +763,8 @@ def _still_there(cfg: Config, pid: str) -> None:
     """Refuses a change naming ``pid`` once it is gone (deleted or renamed since the caller looked)."""
     if pid not in cfg.providers:
         raise ControlError(f"unknown provider {quoted(pid)} (it was deleted or renamed meanwhile)")
+
+
+def _preferred_choice(config: Config) -> tuple[str, str | None]:
+    """The user's choice of preferred provider ("" for the first in the list) and who that is now."""
+    return config.routing.preferred_provider, config.effective_preferred
