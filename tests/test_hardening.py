@@ -509,10 +509,11 @@ async def test_a_change_in_the_app_during_an_editors_save_waits_for_the_save(fak
     await wait_until(lambda: gw.services.config.current.routing.cooldown_seconds == 42, 3.0, "the hand edit")
 
 
-async def test_an_emptied_config_keeps_the_last_good_settings(fakes, gateway):
+@pytest.mark.parametrize("emptied", [b"\n", b"\xef\xbb\xbf", b"\xef\xbb\xbf\r\n"])  # a byte order mark alone too
+async def test_an_emptied_config_keeps_the_last_good_settings(fakes, gateway, emptied):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, routing={"cooldown_seconds": 7})
-    gw.services.paths.config.write_text("\n")
+    gw.services.paths.config.write_bytes(emptied)
     await wait_until(lambda: any("config.toml was edited but is empty" in e.message
                                  for e in gw.services.store.list_events()), 3.0, "the error event")
     assert list(gw.services.config.current.providers) == ["p1"] and (await gw.responses()).status == 200

@@ -194,7 +194,9 @@ class UserFile(Generic[V]):
             raw = read_file(self.path)
         except OSError as exc:
             return f"cannot be read ({exc.strerror or exc})"
-        if not raw.strip():  # an editor's save caught half done, or a mistake: never "no settings at all"
+        # An editor's save caught half done, or a mistake: never "no settings at all" (a byte order mark
+        # alone, as some editors start a file, is empty too).
+        if not raw.removeprefix(b"\xef\xbb\xbf").strip():
             return "is empty"
         return self._decode(raw)
 
