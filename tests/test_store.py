@@ -208,6 +208,9 @@ def test_secrets_are_redacted_before_storage(tmp_path):
     r = record()
     r.error = "echo sk-secret"
     r.attempts[0].error = "HTTP 401: sk-secret"
+    # A client that pastes a key where its session id or model goes: shown masked like the rest.
+    r.session_id, r.model, r.sent_model = "sk-secret", "sk-secret", "sk-secret"
+    r.attempts[1].sent_model = "sk-secret"
     s.log_request(r)
     s.flush()
     dump = "\n".join(str(row) for row in sqlite3.connect(s.path).iterdump())

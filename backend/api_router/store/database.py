@@ -399,9 +399,19 @@ class Store:
     def log_request(self, record: RequestRecord, providers: Container[str] | None = None) -> None:
         """Account one client request: its attempts feed the per-provider metrics (of ``providers``
         only, when given: the providers it asked that still exist)."""
-        record.error = self._redact(record.error)
+        redact = self._redact
+        # The client's own words too: a key pasted as a session id or a model name is shown masked.
+        record.error = redact(record.error)
+        if record.session_id:
+            record.session_id = redact(record.session_id)
+        if record.model:
+            record.model = redact(record.model)
+        if record.sent_model:
+            record.sent_model = redact(record.sent_model)
         for attempt in record.attempts:
-            attempt.error = self._redact(attempt.error)
+            attempt.error = redact(attempt.error)
+            if attempt.sent_model:
+                attempt.sent_model = redact(attempt.sent_model)
         tokens = record.usage.total_tokens
         touched: list[tuple[str, int, int, int]] = []
         with self._state_lock:
