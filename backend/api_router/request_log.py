@@ -197,6 +197,8 @@ def filters_of(provider: str | None = None, outcome: str | None = None, session_
     for name, value in given.items():
         if value is not None and len(value) > MAX_FILTER_CHARS:
             raise ValueError(f"{name} must be at most {MAX_FILTER_CHARS} characters")
+        if value is not None and "\0" in value:  # SQLite would read the search only up to it
+            raise ValueError(f"{name} must not contain a NUL character")
     if outcome is not None and outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
     cleaned = {name: (value or "").strip() or None for name, value in given.items()}

@@ -84,6 +84,9 @@ async def test_every_request_is_listed_newest_first_with_filters(fakes, gateway)
         for name in ("text", "provider", "session_id"):
             with pytest.raises(ApiError, match=f"{name} must be at most 1000 characters"):
                 await gw.api(method, **{name: "x" * 60_000})
+            # SQLite would read a search only up to a NUL: "\0qqqq" matched every row.
+            with pytest.raises(ApiError, match=f"{name} must not contain a NUL character"):
+                await gw.api(method, **{name: "\u0000qqqq"})
 
 
 async def test_searching_the_request_log_ignores_case_beyond_ascii(fakes, gateway):
