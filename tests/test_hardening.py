@@ -1747,6 +1747,29 @@ async def test_a_minified_json_error_body_cut_at_the_limit_keeps_its_content(fak
     assert reply.status == 400 and reply.body.startswith(b'{"error":{"message":"Request_too_large","code":')
 
 
+async def test_hand_edited_long_values_are_quoted_by_their_start(fakes, gateway):
+    """A 100,000-character provider id or setting name and a 2,000,000-character lock in config.toml: each
+    event names them in a sentence, and the status the UI polls stays small."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    path = gw.services.paths.config
+    good = path.read_text()
+
+    async def events_after(text: str, needle: str) -> list[str]:
+        path.write_text(text)
+        await wait_until(lambda: any(needle in e.message for e in gw.services.store.list_events()), 3.0, needle)
+        return [e.message for e in gw.services.store.list_events()]
+
+    bad = good.replace("[routing]", f'[routing]\nmanual_override = "{"A" * 2_000_000}"', 1)
+    bad += f'\n[providers.p{"q" * 100_000}]\nbase_url = "{p1.base_url}"\n'
+    events = await events_after(bad, "manual_override")
+    assert any("qqqq" in m for m in events), [m[:150] for m in events]
+    events = await events_after(f'{"k" * 100_000} = 1\n' + good, "kkkk")
+    assert all(len(m) < 1000 for m in events), max(len(m) for m in events)
+    status = await gw.request("POST", "/api/get_status", body={})
+    assert status.status == 200 and len(status.body) < 100_000, len(status.body)
+
+
 async def test_control_errors_quote_what_the_client_sent_by_its_start(fakes, gateway):
     """An id, a setting or an argument name of any length gets a sentence back, not itself."""
     (p1,) = await fakes("p1")

@@ -42,7 +42,7 @@ from api_router.fsutil import (
     tighten,
 )
 from api_router.secrets import mask_refused, mask_url
-from api_router.texts import shown, written
+from api_router.texts import QUOTED_MAX, shortened, shown, written
 from api_router.tomlfiles import TomlError, document, dumped, loads, same_values, tomlkit
 from api_router.userfile import UserFile
 
@@ -95,7 +95,8 @@ def _read_section(data: Any, where: str, section: type, problems: list[Problem])
         why = field_problem(f, value)
         if why:
             # As written, with whatever may be a URL's password masked.
-            found = repr(mask_refused(value)) if isinstance(value, str) else mask_refused(written(value))
+            found = (repr(shortened(mask_refused(value), QUOTED_MAX)) if isinstance(value, str)
+                     else shortened(mask_refused(written(value)), QUOTED_MAX))
             instead = f.metadata["instead"] or _shown(default_of(f))
             problems.append(Problem(f"{where} {f.name} {why} (found {found})", f"using {instead}"))
         else:
@@ -124,7 +125,9 @@ def _ignored(key: str, where: str, known: Collection[str]) -> str:
 
     close = difflib.get_close_matches(key, known, n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
-    return f"config.toml: {f'{where} ' if where else ''}{key} is not a setting API Router knows; it is ignored{hint}"
+    shown_key = shortened(key, QUOTED_MAX)  # a 100,000-character key gets a sentence, not itself back
+    return (f"config.toml: {f'{where} ' if where else ''}{shown_key} is not a setting API Router knows; "
+            f"it is ignored{hint}")
 
 
 def _toml_key(key: str) -> str:
@@ -169,7 +172,8 @@ def parse(doc: Mapping[str, Any], own_port: int | None = None) -> tuple[Config, 
         raw_providers = None
     for pid, table in (raw_providers or {}).items():
         if not PROVIDER_ID_RE.fullmatch(pid):  # "", " x " or "x\n" would reach routing and the status as an id
-            problems.append(Problem(f"[providers.{_toml_key(pid)}]: {pid!r} is not a valid provider id (1 to 64 "
+            problems.append(Problem(f"[providers.{shortened(_toml_key(pid), QUOTED_MAX)}]: "
+                                    f"{shortened(pid, QUOTED_MAX)!r} is not a valid provider id (1 to 64 "
                                     "letters, digits, '.', '_' or '-', starting with a letter or digit)",
                                     "ignoring it"))
             continue

@@ -117,6 +117,13 @@ def setting(default: Any, *, check: Callable[[Any], bool] | None = None, rule: s
     return field(default=default, metadata=metadata)
 
 
+def _provider_id_or_none(value: Any) -> bool:
+    return isinstance(value, str) and (value == "" or bool(PROVIDER_ID_RE.fullmatch(value)))
+
+
+_PROVIDER_ID_RULE = 'a provider id (or "")'
+
+
 def _at_least(low: float) -> Callable[[Any], bool]:
     return lambda v: v >= low
 
@@ -156,8 +163,10 @@ _POSITIVE_SECONDS = "a number of seconds above 0"
 
 @dataclass(frozen=True)
 class RoutingConfig:
-    preferred_provider: str = setting("", doc='"" = the first provider in provider_order')
-    manual_override: str = setting("", doc='lock every request to one provider ("" = automatic)')
+    preferred_provider: str = setting("", check=_provider_id_or_none, rule=_PROVIDER_ID_RULE,
+                                      doc='"" = the first provider in provider_order')
+    manual_override: str = setting("", check=_provider_id_or_none, rule=_PROVIDER_ID_RULE,
+                                   doc='lock every request to one provider ("" = automatic)')
     auto_return_to_preferred: bool = setting(True, doc="go back to the preferred provider once it is healthy again")
     preferred_stable_seconds: float = setting(30, check=_at_least(0), rule=_SECONDS,
                                               doc="failure-free time before traffic returns to the preferred one")

@@ -229,13 +229,13 @@ class Control:
             raise ControlError(f"unknown {name} setting(s): {listed(unknown)}")
         if not values:
             raise ControlError("nothing to update")
+        preferred = values.get("preferred_provider")
+        if preferred and isinstance(preferred, str) and preferred not in self._services.config.current.providers:
+            raise ControlError(f"preferred_provider: unknown provider {quoted(preferred)}")
         for key, value in values.items():
             why = field_problem(fields[key], value)
             if why:
                 raise ControlError(f"{key} {why}")
-        preferred = values.get("preferred_provider")
-        if preferred and preferred not in self._services.config.current.providers:
-            raise ControlError(f"preferred_provider: unknown provider {quoted(preferred)}")
 
         def change(doc: TOMLDocument) -> None:
             table = section(doc, name)
