@@ -351,15 +351,17 @@ def test_a_fallbacks_check_that_ends_an_outage_makes_it_serve_until_the_preferre
 
 def test_a_switched_off_provider_answering_a_probe_in_an_outage_does_not_become_the_serving_one():
     """Disabled providers are never candidates: a probe of one that answers ends nothing it could serve."""
-    r, clock, _ = router()
+    r, clock, events = router()
     cfg = make(ids=("a", "b", "c"), failure_threshold=1, cooldown_seconds=10)
     cfg = Config(routing=cfg.routing, providers=MappingProxyType(
         {**cfg.providers, "c": ProviderConfig("c", "c", "http://c.test/v1", disabled=True)}))
     r.record_failure(cfg, "a", "HTTP 500")
     r.record_failure(cfg, "b", "HTTP 500")
+    r.record_failure(cfg, "c", "HTTP 500")  # switched off since
     r.record_all_failed([Failure("a", "HTTP 500"), Failure("b", "HTTP 500")], "all failed")
     r.record_check(cfg, "c", True, "probe")
     assert r.active(str)[0] is None
+    assert [m for _, kind, m in events if kind == "recovered"] == ["c answers again (probe)"]  # not "back in rotation"
     clock.now += 10
     assert r.plan(cfg)[0] == "a"
 
@@ -380,6 +382,42 @@ def test_the_serving_reason_follows_the_preferred_providers_evidence():
     assert r.active(str) == ("b", "a: no first event within 10 s")
     r.record_failure(cfg, "b", "HTTP 500")  # the serving one's own failure is no reason for it to serve
     assert r.active(str) == ("b", "a: no first event within 10 s")
+
+
+def test_the_serving_reason_names_the_preferred_provider_through_a_second_failover():
+    """a fails, b serves; b fails, c serves: the reason is still why a (the preferred one) does not serve.
+    The route event names what this request met."""
+    r, clock, events = router()
+    cfg = make(ids=("a", "b", "c"), failure_threshold=1, cooldown_seconds=30)
+    r.record_failure(cfg, "a", "HTTP 500: a boom")
+    r.record_success(cfg, "b", [Failure("a", "HTTP 500: a boom")])
+    r.record_failure(cfg, "b", "HTTP 500: b boom")
+    r.record_success(cfg, "c", [Failure("b", "HTTP 500: b boom")])
+    assert r.active(str) == ("c", "a: HTTP 500: a boom; b: HTTP 500: b boom")
+    assert [m for _, kind, m in events if kind == "route"][-1] == "Failover from b to c: HTTP 500: b boom"
+
+
+def test_failed_checks_say_what_the_provider_fails_with_now():
+    r, clock, _ = router()
+    cfg = make(ids=("a", "b"), failure_threshold=1, cooldown_seconds=30)
+    r.record_failure(cfg, "a", "HTTP 500: boom")
+    r.record_success(cfg, "b", [Failure("a", "HTTP 500: boom")])
+    r.record_check(cfg, "a", False, "background check", error="HTTP 503: under maintenance")
+    assert r.health_json(cfg)["a"]["last_error"] == "HTTP 503: under maintenance"
+    assert r.active(str) == ("b", "a: HTTP 503: under maintenance")
+    r.record_failure(cfg, "b", "HTTP 500")
+    r.record_all_failed([Failure("b", "HTTP 500")], "all failed")
+    r.record_check(cfg, "b", False, "background check", error="HTTP 502: bad gateway")
+    assert [f.error for f in r.down] == ["HTTP 502: bad gateway"]
+
+
+def test_the_fallback_made_preferred_serves_as_the_preferred_provider():
+    r, _, _ = router()
+    cfg = make(ids=("a", "b"), failure_threshold=1)
+    r.record_failure(cfg, "a", "HTTP 500")
+    r.record_success(cfg, "b", [Failure("a", "HTTP 500")])
+    r.preferred_changed(make(ids=("a", "b"), preferred_provider="b", failure_threshold=1))
+    assert r.active(str) == ("b", "preferred provider")
 
 
 def test_a_success_older_than_the_latest_failure_leaves_health_alone_and_binds_no_session_against_a_choice():

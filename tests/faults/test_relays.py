@@ -263,6 +263,20 @@ async def test_a_model_list_that_hangs_leaves_a_provider_working_on_a_request_al
     assert health(gw, "p1")["status"] != "unresponsive"
 
 
+async def test_everyone_rate_limited_counts_a_provider_passed_by_as_cooling_for_the_soonest_retry_after(
+        fakes, gateway):
+    """p2 cools down for 5 s; p1, asked, wants an hour: the client is told to come back when p2 may serve."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "failure_threshold": 3, "cooldown_seconds": 1,
+                                                      "check_interval_seconds": 60})
+    p1.queue(fp.status(500))  # one failure of three: p1 stays in rotation
+    p2.queue(fp.status(429, "slow down", headers={"Retry-After": "5"}))  # p2 cools down for 5 s
+    assert (await gw.responses()).status == 502
+    p1.always(fp.status(429, "slow down", headers={"Retry-After": "99999"}))
+    reply = await gw.responses()
+    assert reply.status == 429 and 1 <= int(reply.headers["Retry-After"]) <= 5, (reply.status, reply.headers)
+
+
 async def test_a_model_list_every_provider_rate_limits_is_a_429_with_the_soonest_retry_after(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})

@@ -210,4 +210,5 @@ class BackgroundChecks:
         log.info("background check of %s: %s", pid, "answered" if result.ok else result.error)
         now = services.answered_for(asked)  # renamed meanwhile: the provider's under its new id
         if now is not None:
-            services.router.record_check(services.config.current, now, result.ok, "background check")
+            services.router.record_check(services.config.current, now, result.ok, "background check",
+                                         error=result.error)

@@ -47,7 +47,10 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
         # A provider that named no wait and is not cooling down may be asked again at once.
         waits = [f.retry_after if f.retry_after is not None else router.cooldown_left(f.provider)
                  for f in failures]
-        soonest = max(1, math.ceil(min(waits)))
+        # A provider passed by as cooling down may serve before any of those asked (one not answering
+        # comes back with a check, not with time).
+        back = router.first_back(list(skipped))
+        soonest = max(1, math.ceil(min(waits if back is None else [*waits, back[1]])))
         for d, wait in zip(details, waits, strict=True):
             d["retry_after_seconds"] = round(wait, 1)
         status, headers["Retry-After"] = 429, str(soonest)

@@ -261,6 +261,14 @@ class Router:
         if change is not None:  # an event is history: it keeps the names of its time
             self._emit(change[2], Kind.ROUTE, change[1].render(cfg.name_of), provider)
 
+    def _failed_again(self, cfg: Config, provider: str, h: Health, error: str) -> None:
+        """A check found ``provider`` failing with ``error``; ``_lock`` held."""
+        h.last_error = error
+        if self._s.down:
+            self._s.down = tuple(replace(f, error=error) if f.provider == provider else f for f in self._s.down)
+        if self._serving_instead_of(cfg, provider):
+            self._s.active_reason = _listed([Failure(provider, error)])
+
     def _serving_instead_of(self, cfg: Config, preferred: str) -> bool:
         """Whether another provider serves in place of ``preferred`` (the preferred one, not locked away
         from): the serving provider's reason is then what ``preferred`` last showed. ``_lock`` held."""
@@ -297,9 +305,22 @@ class Router:
         if not because:
             because = self._why_not(cause=source or preferred)
         prefix = say("Failover from {} to {}", Mention(source), serving) if source else say("Failover to {}", serving)
-        # The serving provider's reason stands alone (status, tray, notification): it names who failed.
-        reason = _listed(failures) or because
-        return reason, say("{}: {}", prefix, because), Level.WARNING
+        # The serving provider's reason stands alone (status, tray, notification): why the preferred provider
+        # does not serve — how it failed in this request, or what it last failed with.
+        return self._instead_of(preferred, failures) or because, say("{}: {}", prefix, because), Level.WARNING
+
+    def _instead_of(self, preferred: str | None, failures: Sequence[Failure]) -> Phrase | None:
+        """Why ``preferred`` does not serve, for the serving provider's reason: how it failed in this
+        request — or, not asked, what it last failed with — then what the others asked met; ``_lock`` held."""
+        if preferred is None or any(f.provider == preferred for f in failures):
+            ordered = sorted(failures, key=lambda f: f.provider != preferred)  # the preferred one first
+            return _listed(ordered) if ordered else None
+        h = self._s.health.get(preferred)
+        if h is not None and h.last_error and (h.consecutive_failures or h.unresponsive_since is not None):
+            lead = say("{}: {}", Mention(preferred), h.last_error)
+        else:
+            lead = self._why_not(preferred)
+        return joined("; ", [lead, _listed(failures)]) if failures else lead
 
     def _why_not(self, cause: str | None) -> Phrase:
         """Why ``cause`` (the provider that served, or the preferred one) does not serve, from its health."""
@@ -432,7 +453,8 @@ class Router:
         with self._lock:
             self._health(provider).last_check_at = self._clock()
 
-    def record_check(self, cfg: Config, provider: str, ok: bool, how: str, *, responses: bool = True) -> None:
+    def record_check(self, cfg: Config, provider: str, ok: bool, how: str, *, responses: bool = True,
+                     error: str = "") -> None:
         """A background check (``how`` = "background check"), a provider test or a probe got an answer,
         or not. An answer puts a provider that is cooling down back into rotation, and so does the
         answer to a Responses request (``responses``) for a provider that stopped answering: a relay can
@@ -465,11 +487,16 @@ class Router:
                 self._s.down = ()  # a provider answers: the gateway is not down any more
             else:
                 # A check it failed is a failure like any other: traffic returns to a preferred provider
-                # only after it has failed nothing for the whole stable window.
+                # only after it has failed nothing for the whole stable window — and what it failed with
+                # now is its error (the status, the all-down banner and the serving reason say so).
                 h.last_fail_at = self._clock()
+                if error:
+                    self._failed_again(cfg, provider, h, self._redact(error))
         name = cfg.name_of(provider)
-        if ok and was_out:
+        if ok and was_out and provider in cfg.routable:
             self._emit(Level.INFO, Kind.RECOVERED, f"{name} answers again ({how}); back in rotation", provider)
+        elif ok and was_out:  # switched off meanwhile: it answers, but routing still passes it by
+            self._emit(Level.INFO, Kind.RECOVERED, f"{name} answers again ({how})", provider)
         elif ok and was_unhealthy:
             self._emit(Level.INFO, Kind.RECOVERED, f"{name} answers again ({how})", provider)
         # A check that finds it still down changes nothing worth an event (it would repeat every few seconds).
@@ -501,6 +528,8 @@ class Router:
             self._s.choice += 1
             if self._s.active != provider:
                 self._s.active, self._s.active_reason = None, _NO_REASON
+            elif self._s.active_reason != _LOCKED:  # the fallback serving is the preferred one now
+                self._s.active_reason = _PREFERRED
         if self._affinity is not None:
             self._affinity.release_all()
         if provider is None:
