@@ -7,6 +7,7 @@ import { Dashboard } from './features/dashboard/Dashboard';
 import { RequestsPage } from './features/requests/RequestsPage';
 import { SettingsDialog } from './features/settings/SettingsDialog';
 import { Header } from './features/shell/Header';
+import { useRevealFocus } from './features/shell/useRevealFocus';
 import { useStickyHeaderPadding } from './features/shell/useStickyHeaderPadding';
 import { UsagePage } from './features/usage/UsagePage';
 import { ToastProvider, useToasts } from './hooks/toasts';
@@ -101,6 +102,7 @@ export function Shell({ bridge, initial, intervalMs, onForgetToken }: ShellProps
   const providerOrder = status?.provider_order ?? NO_PROVIDERS;
   const headerRef = useRef<HTMLElement>(null);
   useStickyHeaderPadding(headerRef);
+  useRevealFocus();
 
   return (
     <div className="app">
