@@ -143,7 +143,10 @@ def test_right_to_left_names_keep_the_line_left_to_right() -> None:
     doc["providers"]["b"]["display_name"] = "خادم احتياطي"
     view = tray_view(doc)
     lrm = "\u200e"
-    assert view.line == lrm + "שרת ראשי · serving" and view.tooltip.startswith(lrm + "שרת ראשי")
+    assert view.line == f"{lrm}שרת ראשי{lrm} · serving" and view.tooltip.startswith(f"{lrm}שרת ראשי{lrm} · serving")
+    # A name at the end of the line too: the tooltip's count stays after it ("failover to 2 · … requests").
+    doc["summary"] = {"state": "fallback", "line": "failover to خادم احتياطي", "provider": "b"}
+    assert tray_view(doc).tooltip == f"{lrm}failover to خادم احتياطي{lrm} · 42 requests today"
     a, b, c, _ = view.providers
     assert a.label == f"{lrm}שרת ראשי{lrm} — 63 % left ●" and a.name == f"{lrm}שרת ראשי{lrm}"
     assert b.label == f"{lrm}خادم احتياطي{lrm} ◐ cooling down"

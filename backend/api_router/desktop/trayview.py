@@ -90,10 +90,11 @@ def tray_view(status: dict[str, Any], *, listening: bool = True, not_listening_r
     summary = status.get("summary") or {}
     if listening:
         line = str(summary.get("line") or "starting")
-        # The provider it names is cut as its entry is (a menu as wide as the screen hides its marks).
+        # The provider it names is cut as its entry is (a menu as wide as the screen hides its marks), and
+        # kept apart from what follows it (a right-to-left name would take " · 2 requests today" along).
         named = ((status.get("providers") or {}).get(summary.get("provider") or "") or {}).get("display_name")
-        if isinstance(named, str) and len(named) > MENU_NAME_MAX:
-            line = line.replace(named, shortened(named, MENU_NAME_MAX))
+        if isinstance(named, str) and named:
+            line = line.replace(named, name_in_line(shortened(named, MENU_NAME_MAX)), 1)
     else:
         line = "gateway not listening" + (f": {not_listening_reason}" if not_listening_reason else "")
     lock = status.get("manual_override") or None
