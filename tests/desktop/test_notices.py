@@ -260,6 +260,14 @@ def test_a_rename_of_the_preferred_or_locked_provider_hides_no_failure() -> None
         (FAILOVER, "b")]
 
 
+def test_a_table_renamed_by_hand_while_failing_is_no_recovery() -> None:
+    """Renamed by hand in config.toml, the failing preferred provider is new to routing (no health): the
+    state line names it serving until a request tries it, but it has not answered — nothing to announce."""
+    on_b = status("fallback", "b", health={"a": "unhealthy"}, reason="Relay A: HTTP 500")
+    by_hand = renamed(status("serving", "a", health={"a": "unknown"}), "a", "z")
+    assert kinds(run(status(), on_b, by_hand)) == [(FAILOVER, "b")]
+
+
 def test_several_renames_at_once_are_paired_by_what_did_not_change() -> None:
     from api_router.desktop.notices import provider_renames
 

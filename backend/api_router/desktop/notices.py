@@ -212,6 +212,10 @@ def _state_notice(old: dict[str, Any], new: dict[str, Any], name: Callable[[str 
             message += f"\n{now['advice']}"
         return Notice(NoticeKind.ALL_DOWN, None, "All providers down", message, DASHBOARD)
     if state == GatewayState.SERVING and before in (GatewayState.DOWN, GatewayState.FALLBACK):
+        # Only a provider that has answered recovers: one that traffic returns to unproven (the fallback
+        # switched off, its table renamed by hand: a provider new to routing) is still to be heard from.
+        if ((new.get("providers") or {}).get(serving or "") or {}).get("status") != ProviderHealth.HEALTHY:
+            return None
         return Notice(NoticeKind.RECOVERY, serving, f"Serving from {name(serving)} again",
                       f"API Router recovered: {now.get('line') or 'serving'}.", DASHBOARD)
     return None
@@ -220,15 +224,10 @@ def _state_notice(old: dict[str, Any], new: dict[str, Any], name: Callable[[str 
 def _user_changed(old: dict[str, Any], new: dict[str, Any], notice: Notice) -> bool:
     """Whether the user changed what routing serves from: the lock or the preferred provider — or, for a
     failover to another provider, switched off or deleted the one serving (the failover away from the
-    preferred provider was told when it happened); so is a return to a provider that has not answered
-    since it failed, forced by switching off the one serving (no recovery: it is still failing)."""
-    if notice.kind is NoticeKind.RECOVERY:
-        serving = (new.get("providers") or {}).get(notice.provider or "") or {}
-        switched = serving.get("status") != ProviderHealth.HEALTHY and _serving_switched_off(old, new)
-    else:
-        switched = notice.kind is NoticeKind.FAILOVER and _serving_switched_off(old, new)
+    preferred provider was told when it happened)."""
     return (old.get("manual_override") != new.get("manual_override")
-            or old.get("preferred_provider") != new.get("preferred_provider") or switched)
+            or old.get("preferred_provider") != new.get("preferred_provider")
+            or (notice.kind is NoticeKind.FAILOVER and _serving_switched_off(old, new)))
 
 
 def _serving_switched_off(old: dict[str, Any], new: dict[str, Any]) -> bool:

@@ -495,9 +495,7 @@ class Router:
         name = cfg.name_of(provider)
         if ok and was_out and provider in cfg.routable:
             self._emit(Level.INFO, Kind.RECOVERED, f"{name} answers again ({how}); back in rotation", provider)
-        elif ok and was_out:  # switched off meanwhile: it answers, but routing still passes it by
-            self._emit(Level.INFO, Kind.RECOVERED, f"{name} answers again ({how})", provider)
-        elif ok and was_unhealthy:
+        elif ok and was_unhealthy:  # (out of rotation and switched off meanwhile: routing still passes it by)
             self._emit(Level.INFO, Kind.RECOVERED, f"{name} answers again ({how})", provider)
         # A check that finds it still down changes nothing worth an event (it would repeat every few seconds).
 
