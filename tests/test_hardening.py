@@ -1747,6 +1747,20 @@ async def test_a_minified_json_error_body_cut_at_the_limit_keeps_its_content(fak
     assert reply.status == 400 and reply.body.startswith(b'{"error":{"message":"Request_too_large","code":')
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "not a host"])
+async def test_a_hand_edited_remote_host_without_allow_remote_is_refused_while_running(fakes, gateway, host):
+    """It was taken as "in use" (it was never listened on), and the next start refused to start."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    path = gw.services.paths.config
+    text = path.read_text()
+    assert 'host = "127.0.0.1"' in text
+    path.write_text(text.replace('host = "127.0.0.1"', f'host = "{host}"', 1))
+    await wait_until(lambda: any("is not a loopback address" in e.message for e in gw.services.store.list_events()),
+                     3.0, "the error event")
+    assert gw.services.config.current.listen.host == "127.0.0.1"
+
+
 async def test_hand_edited_long_values_are_quoted_by_their_start(fakes, gateway):
     """A 100,000-character provider id or setting name and a 2,000,000-character lock in config.toml: each
     event names them in a sentence, and the status the UI polls stays small."""
