@@ -66,8 +66,11 @@ def serving_summary(services: Services) -> dict[str, Any]:
     if lock:
         return _summary(GatewayState.SERVING, f"{name(lock)} · locked", lock, LOCKED)
     active, reason = router.active(name)
-    # The next request's pick (none: the last available provider stopped answering since it was read).
-    serving = active if active in available else next(iter(router.plan(cfg)), available[0])
+    # The next request's pick (none: the last available provider stopped answering since it was read) —
+    # also when the one that served is passed by now (its usage reading says its quota is spent).
+    passed_by = router.out_of_rotation(cfg)
+    serving = active if active in available and active not in passed_by else \
+        next(iter(router.plan(cfg)), available[0])
     preferred = cfg.effective_preferred
     if serving != preferred:
         if serving != active:  # the next request's pick: the reason of the one that served last is not its own

@@ -84,6 +84,20 @@ async def test_empty_provider_is_skipped_until_a_refresh_shows_quota(fakes, gate
     assert any(m.startswith("Relay One has quota again") for m in events)
 
 
+async def test_the_state_line_follows_a_spent_quota_before_the_next_request(fakes, gateway):
+    """p1 serves; a refresh finds it out of quota: the status (the tray's line and icon) says traffic goes
+    to p2 now, as the next request will — not "p1 · serving" until then."""
+    p1, p2 = await fakes("p1", "p2")
+    p1.usage = new_api(250)
+    gw = await gateway({"p1": p1, "p2": p2})
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
+    p1.usage = new_api(0)
+    await gw.api("refresh_usage", provider="p1")
+    summary = (await gw.api("get_status"))["summary"]
+    assert summary["state"] == "fallback" and summary["provider"] == "p2", summary
+    assert "quota" in summary["reason"], summary
+
+
 async def test_failed_refresh_keeps_the_last_good_snapshot(fakes, gateway):
     (p1,) = await fakes("p1")
     p1.usage = new_api(42)
