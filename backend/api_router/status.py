@@ -42,7 +42,7 @@ def serving_summary(services: Services) -> dict[str, Any]:
     if not cfg.routable:
         return _nothing_to_route(cfg)
     lock = cfg.effective_lock or ""
-    down = () if router.beyond_the_outage(cfg) else router.down
+    down = router.down
     available = router.available(cfg)
     if down or not available or (lock and lock not in available):
         # What each provider the last request asked failed with; why the others are passed by (those of

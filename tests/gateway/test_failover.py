@@ -348,27 +348,6 @@ async def test_the_serving_reason_follows_a_new_display_name(fakes, gateway):
                for e in status["recent_events"])
 
 
-@pytest.mark.parametrize("how", ["enabled", "added"])
-async def test_a_provider_switched_on_or_added_in_an_outage_ends_all_down_at_once(fakes, gateway, how):
-    """Every provider failed; then one that took no part is switched on (or added): the next request
-    goes to it, so the status (and the tray, the banner) no longer says all providers are down."""
-    p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1} if how == "added" else {"p1": p1, "p2": p2},
-                       routing={"failure_threshold": 1, "check_interval_seconds": 60})
-    if how == "enabled":
-        await gw.api("set_provider_disabled", provider="p2", disabled=True)
-    p1.always(fp.status(500, "p1 says 500"))
-    assert (await gw.responses()).status == 502
-    assert (await gw.api("get_status"))["summary"]["state"] == "down"
-    if how == "enabled":
-        await gw.api("set_provider_disabled", provider="p2", disabled=False)
-    else:
-        await gw.api("upsert_provider", provider="p2", base_url=p2.base_url)
-    summary = (await gw.api("get_status"))["summary"]
-    assert summary["state"] != "down" and summary["provider"] == "p2", summary
-    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
-
-
 async def test_the_serving_reason_never_names_a_deleted_provider(fakes, gateway):
     """p2 serves because p1 failed, and then p1 is deleted: the reason that named it goes too — the
     status says afresh who serves and why, naming no provider that no longer exists."""

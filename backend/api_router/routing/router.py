@@ -602,16 +602,6 @@ class Router:
         with self._lock:
             return self._s.down_asked.intersection(f.provider for f in self._s.down)  # none once it ended
 
-    def beyond_the_outage(self, cfg: Config) -> bool:
-        """Whether a provider in rotation now took no part in the outage: switched on or added since,
-        it has never failed — the next request goes to it, so the gateway is not down."""
-        now = self._clock()
-        with self._lock:
-            down = {f.provider for f in self._s.down}
-            return bool(down) and any(
-                pid not in down and self._available(pid, now)
-                and ((h := self._s.health.get(pid)) is None or h.consecutive_failures == 0) for pid in cfg.routable)
-
     def available(self, cfg: Config) -> list[str]:
         """Routable providers in rotation right now (not cooling down, not unresponsive)."""
         now = self._clock()
