@@ -402,8 +402,10 @@ def test_failed_checks_say_what_the_provider_fails_with_now():
     cfg = make(ids=("a", "b"), failure_threshold=1, cooldown_seconds=30)
     r.record_failure(cfg, "a", "HTTP 500: boom")
     r.record_success(cfg, "b", [Failure("a", "HTTP 500: boom")])
-    r.record_check(cfg, "a", False, "background check", error="HTTP 503: under maintenance")
+    r.record_failure(cfg, "a", "HTTP 404: not found", status=404)
+    r.record_check(cfg, "a", False, "background check", error="HTTP 503: under maintenance", status=503)
     assert r.health_json(cfg)["a"]["last_error"] == "HTTP 503: under maintenance"
+    assert r.last_failure("a") == ("HTTP 503: under maintenance", 503)  # a /v1 hint follows its own status
     assert r.active(str) == ("b", "a: HTTP 503: under maintenance")
     r.record_failure(cfg, "b", "HTTP 500")
     r.record_all_failed([Failure("b", "HTTP 500")], "all failed")

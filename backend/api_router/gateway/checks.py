@@ -211,4 +211,4 @@ class BackgroundChecks:
         now = services.answered_for(asked)  # renamed meanwhile: the provider's under its new id
         if now is not None:
             services.router.record_check(services.config.current, now, result.ok, "background check",
-                                         error=result.error)
+                                         error=result.error, status=result.status)

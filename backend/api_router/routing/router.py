@@ -261,11 +261,12 @@ class Router:
         if change is not None:  # an event is history: it keeps the names of its time
             self._emit(change[2], Kind.ROUTE, change[1].render(cfg.name_of), provider)
 
-    def _failed_again(self, cfg: Config, provider: str, h: Health, error: str) -> None:
-        """A check found ``provider`` failing with ``error``; ``_lock`` held."""
-        h.last_error = error
+    def _failed_again(self, cfg: Config, provider: str, h: Health, error: str, status: int | None) -> None:
+        """A check found ``provider`` failing with ``error`` (and ``status``); ``_lock`` held."""
+        h.last_error, h.last_status = error, status
         if self._s.down:
-            self._s.down = tuple(replace(f, error=error) if f.provider == provider else f for f in self._s.down)
+            self._s.down = tuple(replace(f, error=error, status=status) if f.provider == provider else f
+                                 for f in self._s.down)
         if self._serving_instead_of(cfg, provider):
             self._s.active_reason = _listed([Failure(provider, error)])
 
@@ -454,7 +455,7 @@ class Router:
             self._health(provider).last_check_at = self._clock()
 
     def record_check(self, cfg: Config, provider: str, ok: bool, how: str, *, responses: bool = True,
-                     error: str = "") -> None:
+                     error: str = "", status: int | None = None) -> None:
         """A background check (``how`` = "background check"), a provider test or a probe got an answer,
         or not. An answer puts a provider that is cooling down back into rotation, and so does the
         answer to a Responses request (``responses``) for a provider that stopped answering: a relay can
@@ -491,7 +492,7 @@ class Router:
                 # now is its error (the status, the all-down banner and the serving reason say so).
                 h.last_fail_at = self._clock()
                 if error:
-                    self._failed_again(cfg, provider, h, self._redact(error))
+                    self._failed_again(cfg, provider, h, self._redact(error), status)
         name = cfg.name_of(provider)
         if ok and was_out and provider in cfg.routable:
             self._emit(Level.INFO, Kind.RECOVERED, f"{name} answers again ({how}); back in rotation", provider)
