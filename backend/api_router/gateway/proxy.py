@@ -660,11 +660,6 @@ class ResponsesProxy:
                 streams.discard(waiting)
                 if not streams:
                     del self._relaying_on[waited_on]
-        if racer.beaten and result.outcome is Outcome.OK:
-            # Its whole answer came in the reads that opened it (no output was seen to begin): the racers
-            # it beat are judged before its own success, whose route event and reason name their failures.
-            # (A retry is judged with the answer that ends it, in _next_provider.)
-            self._judge_beaten(ex, racer, _Verdict.ANSWERED)
         self._end(ex, racer, result)
         if result.cancelled:
             raise asyncio.CancelledError()

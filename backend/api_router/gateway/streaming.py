@@ -320,6 +320,8 @@ class UpstreamStream:
         try:
             for forward, buffered_events in self._buffered:
                 if await self._take(out, forward, buffered_events, hold_until_end):
+                    if facts.generated:  # its output began and ended in the reads kept so far
+                        self._output_begun(unanswered)
                     break
                 await out.flush()
             else:
@@ -346,10 +348,10 @@ class UpstreamStream:
                         else:  # committed, and nothing inside matters: straight on
                             await out.write(self._redact(whole) if _carries_plain_text(whole) else whole)
                             continue
+                    if facts.generated:  # also when the same read ended the stream
+                        self._output_begun(unanswered)
                     if ended:
                         break
-                    if facts.generated:
-                        self._output_begun(unanswered)
                     await out.flush()  # what this read brought, before the next read is awaited
                 else:  # the upstream's end: a CR it ended on ends a line (it can no longer start a CRLF)
                     forward, events = decoder.finish()

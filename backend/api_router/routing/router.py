@@ -267,6 +267,10 @@ class Router:
         if self._s.down:
             self._s.down = tuple(replace(f, error=error, status=status) if f.provider == provider else f
                                  for f in self._s.down)
+        self._reason_follows(cfg, provider, error)
+
+    def _reason_follows(self, cfg: Config, provider: str, error: str) -> None:
+        """The serving provider's reason is the preferred provider's latest failure; ``_lock`` held."""
         if self._serving_instead_of(cfg, provider):
             self._s.active_reason = _listed([Failure(provider, error)])
 
@@ -370,8 +374,7 @@ class Router:
             if was_in and (cooldown > 0 or unresponsive):
                 h.out_since = now
             failures = h.consecutive_failures
-            if self._serving_instead_of(cfg, provider):  # the serving provider's reason: its latest failure
-                self._s.active_reason = _listed([Failure(provider, error)])
+            self._reason_follows(cfg, provider, error)
             # Told when it begins, or when a Retry-After makes it much longer than it was said to be.
             tell_cooldown = cooldown > 0 and (not was_cooling or h.cooldown_until >= cooling_until + max(
                 cfg.routing.cooldown_seconds, RETOLD_LONGER_SECONDS))
