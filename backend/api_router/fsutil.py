@@ -252,11 +252,16 @@ def create_private_file(path: Path) -> None:
 
 def file_stamp(path: Path) -> FileStamp | None:
     """What changes when a file is replaced or rewritten (None: it is not there)."""
+    looked = look_at(path)
+    return None if isinstance(looked, OSError) else looked
+
+
+def look_at(path: Path) -> FileStamp | OSError:
+    """A file's stamp, or why it could not be looked at (missing, a symlink loop, a folder closed)."""
     try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return _stamp(st)
+        return _stamp(os.stat(path))
+    except OSError as exc:
+        return exc
 
 
 def _stamp(st: os.stat_result) -> FileStamp:

@@ -18,7 +18,6 @@ Subclasses say how bytes become a value (or why they cannot) and how a value bec
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from api_router.fsutil import (
     atomic_write,
     file_stamp,
     link_target,
+    look_at,
     move_aside,
     read_file,
     refuse_if_read_only,
@@ -125,10 +125,10 @@ class UserFile(Generic[V]):
     def reload(self) -> bool:
         """Pick up an edit made to the file by hand; True when the new version is in use."""
         with self._lock:
-            stamp = file_stamp(self.path)
-            if stamp is None:
+            stamp = look_at(self.path)
+            if isinstance(stamp, OSError):
                 self._settling = None
-                self._report_unreachable()
+                self._report_unreachable(stamp)
                 return False
             self._unreachable = None
             if stamp == self._stamp:
@@ -151,17 +151,13 @@ class UserFile(Generic[V]):
         self._hand_edit_in_use(before, read)
         return True
 
-    def _report_unreachable(self) -> None:
+    def _report_unreachable(self, exc: OSError) -> None:
         """A file gone is left to the next change (which writes it again); one that cannot even be looked
         at — a symlink loop made of it, a folder it lies in closed to the app — is said once. ``_lock`` held."""
-        try:
-            os.stat(self.path)
-            return
-        except FileNotFoundError:
+        if isinstance(exc, FileNotFoundError):
             self._unreachable = None
             return
-        except OSError as exc:
-            why = exc.strerror or str(exc)
+        why = exc.strerror or str(exc)
         if why != self._unreachable:
             self._unreachable = why
             self.on_problem(f"{self.label} cannot be read ({why}); API Router keeps running on the last good "
