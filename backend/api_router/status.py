@@ -68,13 +68,13 @@ def serving_summary(services: Services) -> dict[str, Any]:
     active, reason = router.active(name)
     # The next request's pick (none: the last available provider stopped answering since it was read) —
     # also when the one that served is passed by now (its usage reading says its quota is spent).
-    passed_by = router.out_of_rotation(cfg)
+    passed_by = out_of_rotation(cfg, router)
     serving = active if active in available and active not in passed_by else \
         next(iter(router.plan(cfg)), available[0])
     preferred = cfg.effective_preferred
     if serving != preferred:
         if serving != active:  # the next request's pick: the reason of the one that served last is not its own
-            why = out_of_rotation(cfg, router).get(preferred or "") or "not yet stable after its last failure"
+            why = passed_by.get(preferred or "") or "not yet stable after its last failure"
             reason = f"{name(preferred)}: {why}"
         return _summary(GatewayState.FALLBACK, f"failover to {name(serving)}", serving, reason)
     return _summary(GatewayState.SERVING, f"{name(serving)} · serving", serving)
