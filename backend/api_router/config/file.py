@@ -163,7 +163,7 @@ def parse(doc: Mapping[str, Any], own_port: int | None = None) -> tuple[Config, 
     sections = {name: cls(**_read_section(doc.get(name), f"[{name}]", cls, problems))
                 for name, cls in SECTIONS.items()}
     listen: ListenConfig = sections["listen"]
-    if listen.host not in LOOPBACK_HOSTS and not listen.allow_remote:
+    if not listen.may_listen_on(listen.host):
         # Else it is "in use" until the next start refuses it (or, a hand edit, never listened on at all).
         problems.append(Problem(f"[listen] host {shortened(listen.host, QUOTED_MAX)!r} is not a loopback address, "
                                 "and allow_remote is not true", "using '127.0.0.1'"))

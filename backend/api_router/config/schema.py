@@ -156,6 +156,10 @@ class ListenConfig:
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
 
+    def may_listen_on(self, host: str) -> bool:
+        """Other machines reach the gateway only when the user said so (config.toml and ``--host`` alike)."""
+        return host in LOOPBACK_HOSTS or self.allow_remote
+
 
 _SECONDS = "a number of seconds, 0 or more"
 _POSITIVE_SECONDS = "a number of seconds above 0"

@@ -88,7 +88,7 @@ class GatewayServer:
         listen = services.config.current.listen
         host = self.host or listen.host
         port = listen.port if self.port is None else self.port
-        if host not in LOOPBACK_HOSTS and not listen.allow_remote:
+        if not listen.may_listen_on(host):
             raise StartError(f"refusing to listen on {host}: only loopback addresses are allowed unless "
                              "[listen] allow_remote = true is set in config.toml")
         self.state = ServingState()
