@@ -68,9 +68,16 @@ class SSEEvent:
     data: bytes
     _json: Any = field(default=None, repr=False)
     end: int = field(default=-1, repr=False, compare=False)
+    _type: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def type(self) -> str:
+        """Read once: the failover checks, the recorder and the usage counter all ask."""
+        if self._type is None:
+            self._type = self._read_type()
+        return self._type
+
+    def _read_type(self) -> str:
         """The event's type: its name when that is one of the names that say what an event is (a
         Responses event, ``error``, a heartbeat — ``event: error`` may carry ``{"type": "server_error"}``),
         unless its data says it is another Responses event (Codex acts on the data);
