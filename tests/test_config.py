@@ -77,6 +77,22 @@ def test_unparseable_file_is_moved_aside_and_defaults_used(tmp_path):
     assert tomlkit.parse(path.read_text())  # a valid file is in place again
 
 
+def test_a_remote_host_without_allow_remote_is_repaired_once(tmp_path):
+    """The file says what runs (127.0.0.1); the next start finds nothing to complain about and copies
+    nothing aside again."""
+    path = tmp_path / "config.toml"
+    original = '[listen]\nhost = "0.0.0.0"  # for the laptop\nport = 4123\n'
+    path.write_text(original)
+    cf, report = ConfigFile.load(path)
+    assert cf.current.listen.host == "127.0.0.1" and cf.current.listen.port == 4123
+    assert any("is not a loopback address" in p for p in report.problems)
+    assert report.copied_to is not None and report.copied_to.read_text() == original
+    assert 'host = "127.0.0.1"  # for the laptop' in path.read_text()
+    _, again = ConfigFile.load(path)
+    assert not again.problems and again.copied_to is None
+    assert len(list(tmp_path.glob("config.toml.broken-*"))) == 1
+
+
 def test_wrong_types_fall_back_per_value_and_original_is_copied(tmp_path):
     path = tmp_path / "config.toml"
     original = ('provider_order = ["b", "a"]\n[listen]\nport = "abc"  # typo\nhost = "127.0.0.1"\n'

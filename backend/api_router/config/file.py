@@ -745,6 +745,10 @@ def _repair(doc: TOMLDocument, config: Config) -> None:
         for f in settings_of(cls):
             if f.name in table and field_problem(f, _plain(table[f.name])):
                 table[f.name] = getattr(values, f.name)
+    listen = doc.get("listen")
+    if isinstance(listen, MutableMapping) and isinstance(host := _plain(listen.get("host")), str) \
+            and not config.listen.may_listen_on(host):
+        listen["host"] = config.listen.host  # beyond loopback without allow_remote: not what runs
     providers = doc.get("providers")
     if providers is not None and not isinstance(providers, MutableMapping):
         del doc["providers"]
