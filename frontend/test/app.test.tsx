@@ -193,8 +193,12 @@ describe('dashboard', () => {
     expect(screen.getByTestId('status-summary').textContent).toMatch(/^Relay Two · locked/);
     expect(within(screen.getByTestId('provider-row-p2')).getByText('locked')).toBeTruthy();
 
-    fireEvent.click(screen.getByRole('button', { name: 'Back to automatic' }));
+    const back = screen.getByRole('button', { name: 'Back to automatic' });
+    back.focus();
+    fireEvent.click(back);
     await waitFor(() => expect(screen.getByTestId('status-lock').textContent).toBe('Automatic'));
+    // The button is gone: the keyboard user lands on the lock it undid, not on the page body.
+    expect(document.activeElement).toBe(screen.getByLabelText('Lock routing to'));
     expect(polls()).toBe(before);
     expect(lastCall(backend, 'set_manual_override')?.args).toEqual({ provider: null });
     const options = [...(screen.getByLabelText('Lock routing to') as HTMLSelectElement).options].map((o) => o.text);

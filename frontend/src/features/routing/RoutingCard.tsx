@@ -1,4 +1,4 @@
-import { useId } from 'react';
+import { useId, useRef } from 'react';
 import { nameOf, type NameMap } from '../../logic/names';
 import { NUMERIC_ROUTING_FIELDS, type NumericFieldSpec } from '../../logic/routing';
 import type { ProviderStatus, RoutingConfig, RoutingUpdate } from '../../types';
@@ -20,6 +20,12 @@ interface Props {
 /** The lock (applies at once) and the routing settings (one Save, one update_routing call). */
 export function RoutingCard(p: Props) {
   const uid = useId();
+  const lockSelect = useRef<HTMLSelectElement>(null);
+  const backToAutomatic = () => {
+    // The button leaves with the lock; the focus goes to the choice it changed, not to the page body.
+    lockSelect.current?.focus();
+    void p.onLock(null);
+  };
   const form = useRoutingForm(p.routing, p.providerIds, p.onSaveRouting);
   const n = (id: string) => nameOf(p.names, id);
   const { draft, plan } = form;
@@ -43,6 +49,7 @@ export function RoutingCard(p: Props) {
           <label htmlFor={`${uid}-lock`}>Lock routing to</label>
           <select
             id={`${uid}-lock`}
+            ref={lockSelect}
             value={p.manualOverride ?? ''}
             title={p.manualOverride ? n(p.manualOverride) : 'Automatic (no lock)'}
             onChange={(e) => void p.onLock(e.target.value || null)}
@@ -56,7 +63,7 @@ export function RoutingCard(p: Props) {
             ))}
           </select>
           {p.manualOverride ? (
-            <button type="button" className="btn btn--small btn--warn" onClick={() => void p.onLock(null)}>
+            <button type="button" className="btn btn--small btn--warn" onClick={backToAutomatic}>
               Back to automatic
             </button>
           ) : null}
