@@ -461,6 +461,22 @@ async def test_a_compaction_request_without_exactly_one_compaction_item_fails_ov
         assert attempts[0]["outcome"] == "provider_failure" and "0 compaction items" in attempts[0]["error"]
 
 
+@pytest.mark.parametrize(("flaw", "stream"), [("unsealed", True), ("unsealed", False), ("final_only", True)])
+async def test_a_compaction_item_codex_cannot_use_is_no_compaction(fakes, gateway, flaw, stream):
+    """Codex counts the compaction items ``response.output_item.done`` announces, and one without its
+    sealed content is no item to it ("expected exactly one compaction output item, got 0"): the answer
+    is the provider's failure, and the next provider compacts."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_stable_seconds": 0, "failure_threshold": 5})
+    p1.always(fp.compacting(flaw=flaw))
+    p2.always(fp.compacting())
+    reply = await gw.responses(trigger(SID), headers={"session-id": SID}, stream=stream)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert (b"sealed-by-p2" in reply.body) and (b"cmp_p1" not in reply.body)
+    attempts = gw.services.store.request_log()[0]["attempts"]
+    assert attempts[0]["outcome"] == "provider_failure" and "0 compaction items" in attempts[0]["error"], attempts
+
+
 async def test_a_compaction_request_no_provider_answers_with_its_item_is_a_502_naming_each(fakes, gateway):
     """Answers without the compaction item are the providers' failures, not refusals of the request: the
     usual 502, each provider with its 200 and what was wrong; no health change, the gateway not down."""

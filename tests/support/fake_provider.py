@@ -323,12 +323,15 @@ class BlackHole:
         self._sock.close()
 
 
-def compacting(text: str = "answer", *, input_tokens: int = 5000, minimal: bool = False) -> Behaviour:
+def compacting(text: str = "answer", *, input_tokens: int = 5000, minimal: bool = False,
+               flaw: str | None = None) -> Behaviour:
     """A provider that compacts remotely the way Codex's OpenAI provider expects: a request whose input
     ends with ``{"type": "compaction_trigger"}`` gets exactly one sealed compaction item; any other
     request a streamed answer with sealed reasoning, reporting ``input_tokens`` (so Codex compacts again
     once its auto-compact limit is below that). ``minimal``: the final ``response.completed`` lists no
-    output; the items come only with ``response.output_item.done`` (enough for Codex)."""
+    output; the items come only with ``response.output_item.done`` (enough for Codex). ``flaw``, a
+    compaction item Codex cannot use: ``"unsealed"`` (no ``encrypted_content``) or ``"final_only"``
+    (listed only in ``response.completed``'s output, never announced by ``response.output_item.done``)."""
 
     async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
         body = json.loads(await request.read())
@@ -339,6 +342,8 @@ def compacting(text: str = "answer", *, input_tokens: int = 5000, minimal: bool 
                                                                         "total_tokens": 110})
             response["output"] = [{"type": "compaction", "id": f"cmp_{fake.name}_{n}",
                                    "encrypted_content": f"sealed-by-{fake.name}"}]
+            if flaw == "unsealed":
+                del response["output"][0]["encrypted_content"]
         else:
             response = response_object(text, provider=fake.name, reasoning=True,
                                        usage={"input_tokens": input_tokens, "output_tokens": 10,
@@ -348,6 +353,8 @@ def compacting(text: str = "answer", *, input_tokens: int = 5000, minimal: bool 
         events = stream_events(response)
         if minimal:
             events[-1]["response"] = {**response, "output": []}
+        if flaw == "final_only":
+            events = [e for e in events if e.get("item", {}).get("type") != "compaction"]
         for event in events:
             await resp.write(sse_event(event))
         await resp.write_eof()

@@ -32,6 +32,7 @@ from api_router.gateway.response_objects import (
     compaction_problem,
     failure_in,
     failure_said,
+    is_compaction_item,
     reports_failure,
     response_id,
     sealed_items,
@@ -444,8 +445,7 @@ class AttemptRunner:
         usage, rid, sealed = usage_of(answer), response_id(answer), sealed_items(answer.get("output"))
         if ex.client.compaction_trigger:
             output = answer.get("output")
-            wrong = compaction_problem(sum(1 for i in output if isinstance(i, dict) and i.get("type") == "compaction")
-                                       if isinstance(output, list) else 0)
+            wrong = compaction_problem(sum(map(is_compaction_item, output)) if isinstance(output, list) else 0)
             if wrong:
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=wrong, status=200, counts_against_health=False)
         # An unfinished answer's error or reason may echo a key; a healthy answer is not scanned.

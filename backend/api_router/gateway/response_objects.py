@@ -16,11 +16,19 @@ from api_router.records import Usage
 COMPACTION_ITEM = re.compile(rb'"type"\s*:\s*"compaction"')
 
 
+def is_compaction_item(item: Any) -> bool:
+    """A compaction item Codex can carry on with: one without its sealed content is no item to it (it
+    does not even count it as an output item)."""
+    return (type(item) is dict and item.get("type") == "compaction"
+            and isinstance(sealed := item.get("encrypted_content"), str) and sealed != "")
+
+
 def compaction_problem(count: int) -> str:
     """Why an answer to a compaction request is unusable ("" when it has exactly one compaction item)."""
     if count == 1:
         return ""
-    return f"answered the compaction request with {count} compaction items (Codex needs exactly one)"
+    return (f"answered the compaction request with {count} compaction items (Codex needs exactly one, "
+            "with its encrypted_content)")
 
 
 # More tokens than any request could use: a count above it (or below 0) is a relay's nonsense, counted as

@@ -27,7 +27,13 @@ from api_router.gateway import sse
 from api_router.gateway.classify import error_message_of_event
 from api_router.gateway.deadlines import Deadlines, Watchdog
 from api_router.gateway.errors import TooLarge
-from api_router.gateway.response_objects import COMPACTION_ITEM, ending_response, sealed_items, usage_of
+from api_router.gateway.response_objects import (
+    COMPACTION_ITEM,
+    ending_response,
+    is_compaction_item,
+    sealed_items,
+    usage_of,
+)
 from api_router.gateway.upstream import ANSWER_BODY_LIMIT, cut, describe_exception
 from api_router.records import Usage
 
@@ -70,15 +76,10 @@ class StreamFacts:
     response_id: str | None = None
     usage: Usage = field(default_factory=Usage)
     sealed: list[tuple[str, str]] = field(default_factory=list)  # (item id, kind)
-    output_types: list[str] = field(default_factory=list)  # item types of response.completed's output
-    compactions_done: int = 0  # compaction items announced by response.output_item.done
+    # Compaction items announced by response.output_item.done: Codex counts those, not the final
+    # response's output list (an item listed only there never reaches it).
+    compaction_count: int = 0
     incomplete: bool = False  # ended with response.incomplete (its reason may quote the request)
-
-    @property
-    def compaction_count(self) -> int:
-        """Compaction items in the answer: the final output's when it lists any (a minimal stream may
-        leave it empty and announce items only with ``response.output_item.done``)."""
-        return self.output_types.count("compaction") if self.output_types else self.compactions_done
 
 
 @dataclass(slots=True)
@@ -193,7 +194,6 @@ def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
             facts.response_id = rid if isinstance(rid, str) and rid else facts.response_id
             output = response.get("output")
             if isinstance(output, list):
-                facts.output_types = [i.get("type", "") for i in output if isinstance(i, dict)]
                 known = {item for item, _ in facts.sealed}
                 facts.sealed.extend(s for s in sealed_items(output) if s[0] not in known)
         return
@@ -210,8 +210,8 @@ def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
         payload = ev.json()
         item = payload.get("item") if isinstance(payload, dict) else None
         facts.sealed.extend(sealed_items([item]))
-        if isinstance(item, dict) and item.get("type") == "compaction":
-            facts.compactions_done += 1
+        if is_compaction_item(item):
+            facts.compaction_count += 1
 
 
 async def drain(chunks: AsyncIterator[bytes], deadlines: Deadlines, timeout: float = DRAIN_SECONDS) -> bool:
