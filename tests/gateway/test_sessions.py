@@ -547,6 +547,25 @@ async def test_a_compaction_where_one_lacks_the_model_and_another_is_down_is_the
         "provider_failure", "provider_failure"]
 
 
+@pytest.mark.parametrize("stream", [True, False])
+@pytest.mark.parametrize("lacking", ["p1", "p2"])
+async def test_a_compaction_one_lacks_the_model_for_and_another_answers_without_its_item_is_a_502(
+        fakes, gateway, lacking, stream):
+    """Neither refused the request: one lacks the model (another may have it), the other answered without
+    the item. The 502 names both; the client is not told the model does not exist."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    for fake in (p1, p2):
+        fake.always(fp.status(404, "The model `gpt-test` does not exist") if fake.name == lacking else
+                    fp.stream_ok("I summarised nothing"))
+    reply = await gw.responses(trigger(), headers={"session-id": SID}, stream=stream)
+    assert reply.status == 502, reply.text
+    assert [d["provider"] for d in reply.json["error"]["providers"]] == ["p1", "p2"]
+    row = gw.services.store.request_log()[0]
+    assert row["outcome"] != "client_error"
+    assert [a["outcome"] for a in row["attempts"]] == ["provider_failure", "provider_failure"]
+
+
 @pytest.mark.parametrize("refusal", ["http_400", "in_band"])
 async def test_a_compaction_request_a_provider_refuses_fails_over(fakes, gateway, refusal):
     """A relay without remote compaction refuses the trigger; Codex has no fallback of its own."""

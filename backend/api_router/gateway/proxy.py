@@ -258,9 +258,11 @@ class ResponsesProxy:
         # same providers), and has no fallback for it either, so the refusal is its answer.
         compaction_refusals = [f for f in refusals if _refused_compaction(f)] if (
             ex.client is not None and ex.client.compaction_trigger) else []
-        if compaction_refusals or (refusals and not any(f.health for f in ex.failures) and everyone_asked):
+        refused_by_all = len(refusals) == len(ex.failures) and not any(f.health for f in ex.failures)
+        if compaction_refusals or (refusals and refused_by_all and everyone_asked):
             # Every provider refused what this request asks (a compaction, a model none of them has): the
-            # client hears that refusal, not a gateway error it would retry.
+            # client hears that refusal, not a gateway error it would retry. (One that answered a 200
+            # without the compaction item refused nothing.)
             refusal = (compaction_refusals or refusals)[0]
             said = f"{ex.cfg.name_of(refusal.provider)}: {refusal.error}"
             if unknown_model and ex.client is not None:
