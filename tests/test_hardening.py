@@ -732,6 +732,30 @@ async def test_a_request_whose_body_is_still_arriving_when_the_grace_ends_gets_t
         await again.close()
 
 
+@pytest.mark.parametrize("stream", [True, False])
+async def test_an_attempt_cut_off_by_the_shutdown_says_so_not_that_the_provider_closed(fakes, gateway, stream):
+    """The provider was still thinking when the app quit: the gateway closed that connection, so the
+    attempt is aborted by the shutdown — its error must not blame the provider."""
+    (p1,) = await fakes("p1")
+    p1.always(fp.hang(30))
+    gw = await gateway({"p1": p1})
+    asking = asyncio.ensure_future(gw.responses(stream=stream))
+    for _ in range(200):
+        if p1.calls:
+            break
+        await asyncio.sleep(0.02)
+    await gw.gateway.stop()  # the app quits (the harness's grace is 1 s); the client stays to hear it
+    reply = await asking
+    await gw.close()
+    assert reply.status == 503, reply.text
+    again = await start_harness(gw.services.paths.user_data)
+    try:
+        (row,) = again.services.store.request_log()
+        assert [(a["outcome"], a["error"]) for a in row["attempts"]] == [("aborted", "API Router is shutting down")]
+    finally:
+        await again.close()
+
+
 @pytest.mark.parametrize("path", ["/v1/responses", "/api/get_status"])
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
 @pytest.mark.parametrize("broken", ["garbage", "cut short"])

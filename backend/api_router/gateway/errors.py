@@ -9,7 +9,8 @@ from aiohttp import web
 
 from api_router.jsonbytes import dumps
 
-SHUTTING_DOWN = "API Router is shutting down; the request was not completed"
+GATEWAY_QUITS = "API Router is shutting down"  # what cut off an attempt, or a stream under way
+SHUTTING_DOWN = f"{GATEWAY_QUITS}; the request was not completed"
 
 _TYPES = {
     400: "invalid_request_error",

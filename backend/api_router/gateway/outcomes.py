@@ -21,7 +21,7 @@ from api_router.config import Config
 from api_router.continuity.index import ContinuityIndex
 from api_router.gateway import classify
 from api_router.gateway.attempt import AttemptResult
-from api_router.gateway.errors import GatewayError
+from api_router.gateway.errors import GATEWAY_QUITS, GatewayError
 from api_router.gateway.exchange import Exchange
 from api_router.quota import Quota
 from api_router.records import Attempt, EventSink, Kind, Level, Outcome, Retry
@@ -51,8 +51,9 @@ class OutcomeRecorder:
 
     def _attempt_done(self, ex: Exchange, attempt: Attempt, result: AttemptResult, aborted: bool) -> None:
         cut = result.outcome is Outcome.PROVIDER_FAILURE or result.outcome is Outcome.CLIENT_CLOSED
-        attempt.outcome = Outcome.ABORTED if aborted and cut else result.outcome
-        attempt.error = result.error
+        attempt.outcome, attempt.error = result.outcome, result.error
+        if aborted and cut:  # what the cut looked like (the connection closed, the client gone) is ours
+            attempt.outcome, attempt.error = Outcome.ABORTED, GATEWAY_QUITS
         attempt.retry = result.retry
         if result.status is not None:
             attempt.status = result.status

@@ -26,7 +26,7 @@ from aiohttp import HttpVersion11, web
 from api_router.gateway import sse
 from api_router.gateway.classify import error_message_of_event
 from api_router.gateway.deadlines import Deadlines, Watchdog
-from api_router.gateway.errors import TooLarge
+from api_router.gateway.errors import GATEWAY_QUITS, TooLarge
 from api_router.gateway.response_objects import (
     COMPACTION_ITEM,
     ending_response,
@@ -367,7 +367,7 @@ class UpstreamStream:
             result = self._gone(out)
             result.cancelled = True
             if shutting_down():
-                result.error = "API Router is shutting down"
+                result.error = GATEWAY_QUITS
             return result
         except (aiohttp.ClientError, ConnectionError, OSError, sse.EventTooLarge) as exc:
             problem = describe_exception(exc, idle_timeout)
@@ -390,7 +390,7 @@ class UpstreamStream:
                                 out.ttfb_ms, facts, out.sent)
         code = "upstream_stream_error"
         if shutting_down():
-            problem, code = "API Router is shutting down", "gateway_shutdown"
+            problem, code = GATEWAY_QUITS, "gateway_shutdown"
         elif unanswered is not None and unanswered.expired and answer_within is not None and out.response is None \
                 and not facts.generated:
             return StreamResult(StreamEnd.FAILED_EARLY, None, f"no answer within {answer_within[1]:g} s (only "

@@ -18,7 +18,7 @@ import orjson
 from yarl import URL
 
 from api_router.gateway.deadlines import Deadlines
-from api_router.gateway.errors import TooLarge
+from api_router.gateway.errors import GATEWAY_QUITS, TooLarge
 
 ERROR_BODY_LIMIT = 4 * 1024 * 1024
 ANSWER_BODY_LIMIT = 64 * 1024 * 1024  # a whole (non-streamed) answer; Codex's are a few MB at most
@@ -161,7 +161,7 @@ class Upstream:
         """After ``cut_off`` (shutdown) a request fails like a connection that cannot be made — which every
         caller handles — rather than with aiohttp's "Session is closed", which none expects."""
         if self.session.closed:
-            raise aiohttp.ClientConnectionError("API Router is shutting down")
+            raise aiohttp.ClientConnectionError(GATEWAY_QUITS)
 
     def cut_all(self) -> None:
         for resp in list(self.open):
