@@ -637,6 +637,9 @@ async def test_a_complete_json_answer_the_client_stops_reading_is_still_accounte
     row = gw.services.store.request_log()[0]
     assert (row["status"], row["provider"], row["total_tokens"]) == (499, "p1", 150)
     assert row["error"] == "client disconnected"
+    # The 499 is the request's; the provider answered 200, whole.
+    chain = (await gw.api("get_request", id=row["id"]))["attempt_chain"]
+    assert [(a["outcome"], a["status"]) for a in chain] == [("ok", 200)]
     assert (await gw.api("get_status"))["ledgers"]["p1"]["tokens_since_check"] == 150
     assert gw.services.store.metrics()["p1"].total_tokens == 150
 

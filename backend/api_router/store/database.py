@@ -734,11 +734,13 @@ def _solo_times(row: dict[str, Any]) -> tuple[float, float | None]:
 
 def _solo(record: RequestRecord) -> bool:
     """One attempt that simply succeeded: everything about it is in the request's own row, so the
-    attempts table (half the rows the writer would write) does without it."""
+    attempts table (half the rows the writer would write) does without it. (Not when the row's status
+    is not the provider's: a client that left during a complete answer makes the row's 499.)"""
     if len(record.attempts) != 1:
         return False
     a = record.attempts[0]
-    return a.outcome is Outcome.OK and not a.hedge and a.retry is None and not a.error and a.provider == record.provider
+    return a.outcome is Outcome.OK and not a.hedge and a.retry is None and not a.error and \
+        a.provider == record.provider and a.status == record.status
 
 
 class _LocalDays:
