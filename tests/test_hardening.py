@@ -1497,6 +1497,25 @@ async def test_a_key_the_error_body_limit_cuts_in_two_is_not_half_passed_through
     assert key[:6].encode() not in reply.body and reply.body.endswith(b" key ")
 
 
+
+@pytest.mark.parametrize(("codec", "width"), [("utf-16-le", 2), ("utf-16-be", 2), ("utf-32-le", 4), ("utf-32-be", 4)])
+async def test_a_key_the_error_body_limit_cuts_in_a_wide_body_is_not_half_passed_through(fakes, gateway, codec, width):
+    """The same in a UTF-16 or UTF-32 body: its key characters each come with NUL bytes, and the cut
+    stays at a character's end."""
+    from api_router.gateway.upstream import ERROR_BODY_LIMIT
+
+    (p1,) = await fakes("p1")
+    key = "sk-test-p1-0123456789"
+    chars = ERROR_BODY_LIMIT // width
+    head = '{"error": {"message": "' + "x " * ((chars - 40) // 2)
+    text = head + " " * (chars - 10 - len(head)) + f"key {key} refused" + '"}}'
+    p1.always(fp.status(400, body=text.encode(codec)))
+    gw = await gateway({"p1": p1}, keys={"p1": key})
+    reply = await gw.responses()
+    assert reply.status == 400 and len(reply.body) % width == 0
+    shown = reply.body.decode(codec)
+    assert key[:6] not in shown and shown.endswith(" key "), shown[-40:]
+
 # --- rename and delete reach the continuity index ----------------------------------------------------------
 
 

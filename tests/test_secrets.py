@@ -154,6 +154,21 @@ def test_redactor_masks_keys_spelled_with_json_escapes_or_in_utf16(tmp_path):
         assert r.redact_bytes(untouched) is untouched
 
 
+def test_redactor_masks_a_key_spelled_with_json_escapes_in_a_utf16_or_utf32_body(tmp_path):
+    """Both at once: the client decodes the charset, then its JSON parser the escapes."""
+    sf, _ = SecretsFile.load(tmp_path / "secrets.json")
+    r = Redactor()
+    r.update(sf.edit(lambda s: s.with_changes(provider_keys={"p": "sk-live-AAAA1111BBBB"})))
+    every_char = "".join(f"\\u{ord(c):04x}" for c in "sk-live-AAAA1111BBBB")
+    for spelled in ("sk\\u002dlive\\u002dAAAA1111BBBB", every_char):
+        for codec in ("utf-16-le", "utf-16-be", "utf-16", "utf-32-le", "utf-32-be", "utf-32"):
+            body = ('{"error": "bad key ' + spelled + ' caf\\u00e9 \u4e2d"}').encode(codec)
+            shown = json.loads(r.redact_bytes(body).decode(codec))["error"]
+            assert shown == "bad key sk-l…BBBB café \u4e2d", (codec, spelled, shown)
+    untouched = '{"m": "caf\\u00e9"}'.encode("utf-16-le")
+    assert r.redact_bytes(untouched) is untouched
+
+
 @pytest.mark.parametrize("key", ["sk-ABCDEF'GHIJ-1234567890abcd", 'sk-ABCDEF"GHIJ-1234567890abcd',
                                  "APIKey123456:APISecret7890", "sk-ABCDEF%GHIJ-1234567890", "sk-ABCDEF\\GHIJ-123456789"])
 def test_redactor_masks_a_key_with_any_printable_character_spelled_as_json_escapes(tmp_path, key):

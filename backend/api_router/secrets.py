@@ -408,14 +408,40 @@ class Redactor:
 
     def redact_bytes(self, data: bytes) -> bytes:
         data = self._masked(data)
+        if b"\x00" in data:  # a UTF-16 or UTF-32 body: its escapes are spelled out in its own width
+            wide = self._wide_escapes_masked(data)
+            if wide is not data:
+                return wide
+        return self._escapes_masked(data)
+
+    def _escapes_masked(self, data: bytes) -> bytes:
+        """JSON may spell a key's characters as escapes ("sk\\u002dabc"), which the client's parser turns
+        back into the key. Spelled out, a key found is masked; else the bytes stay as they came."""
         if b"\\u" in data:
-            # JSON may spell a key's characters as escapes ("sk\\u002dabc"), which the client's parser
-            # turns back into the key. Spelled out, a key found is masked; else the bytes stay as they came.
             plain = _PRINTABLE_ESCAPE.sub(_spelled_out, data)
             if plain != data:
                 masked = self._masked(plain)
                 if masked is not plain:
                     return masked
+        return data
+
+    def _wide_escapes_masked(self, data: bytes) -> bytes:
+        """A key spelled with JSON escapes in a UTF-16 or UTF-32 body: read as UTF-8, masked as such,
+        and written back in the body's own encoding (the bytes as they came when nothing was found)."""
+        for codec, width in _WIDE_CODECS:
+            marker = "\\u".encode(codec)
+            at = data.find(marker)
+            while at >= 0 and at % width:
+                at = data.find(marker, at + 1)
+            if at < 0:
+                continue
+            try:
+                narrow = data.decode(codec, "surrogatepass").encode("utf-8", "surrogatepass")
+            except UnicodeDecodeError:  # not this encoding after all
+                continue
+            masked = self._escapes_masked(narrow)
+            if masked is not narrow:
+                return masked.decode("utf-8", "surrogatepass").encode(codec, "surrogatepass")
         return data
 
     def _masked(self, data: bytes) -> bytes:

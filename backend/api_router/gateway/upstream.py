@@ -282,7 +282,19 @@ async def read_limited(resp: aiohttp.ClientResponse, limit: int = ERROR_BODY_LIM
         chunks.append(chunk)
         size += len(chunk)
     body = b"".join(chunks)
-    return body.rstrip(_KEY_BYTES) if size >= limit and not resp.content.at_eof() else body
+    return _before_key_run(body) if size >= limit and not resp.content.at_eof() else body
+
+
+def _before_key_run(body: bytes) -> bytes:
+    """A body cut short, ended before the run of key characters the cut fell in. In a UTF-16 or UTF-32
+    body (NUL bytes at its end) each of those characters comes with its NULs, and what is kept ends at
+    a whole character."""
+    tail = body[-16:]
+    if b"\x00" not in tail:
+        return body.rstrip(_KEY_BYTES)
+    width = 4 if b"\x00\x00\x00" in tail else 2
+    kept = len(body.rstrip(_KEY_BYTES_WIDE))
+    return body[:kept + -kept % width]
 
 
 def error_text(body: bytes, content_type: str) -> str:
@@ -313,6 +325,7 @@ def error_text(body: bytes, content_type: str) -> str:
 _KEY_CHAR = re.compile(r"[!-~]")
 _TRAILING_KEY_RUN = re.compile(r"[!-~]+$")
 _KEY_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.~+/=:"
+_KEY_BYTES_WIDE = _KEY_BYTES + b"\x00"
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
