@@ -71,6 +71,12 @@ def echo(kind: str) -> fp.Behaviour:
             noise = [f"data: upstream error: invalid api key {key}\n\n".encode(), f": relay note {key}\n\n".encode()]
             chunks = [fp.sse_event(event) for event in events]
             at = 0 if kind.endswith("before") else 4
+            if kind.startswith("plain text json"):  # JSON, but no Responses event: nothing says what it is
+                noise = [f'data: {{"error":"upstream: invalid api key {key}"}}\n\n'.encode()]
+            elif kind.startswith("plain text cr"):  # CR-only line ends, the comment read with an event
+                chunks = [c.replace(b"\n", b"\r") for c in chunks]
+                chunks[at] += f": upstream error {key}\r\r".encode()
+                noise = []
             return await fp.raw_stream([*chunks[:at], *noise, *chunks[at:]])(request, fake)
         if kind.startswith("incomplete"):
             events = fp.stream_events(fp.response_object("partial", provider=fake.name))
@@ -91,7 +97,9 @@ def echo(kind: str) -> fp.Behaviour:
 @pytest.mark.parametrize("kind, stream", [("400", False), ("failed-before-output", True), ("failed-after-output", True),
                                           ("failed-json", False), ("failed-json", True), ("incomplete", True),
                                           ("incomplete-as-completed", True), ("header", False),
-                                          ("plain text after", True), ("plain text before", True)])
+                                          ("plain text after", True), ("plain text before", True),
+                                          ("plain text cr after", True), ("plain text cr before", True),
+                                          ("plain text json after", True), ("plain text json before", True)])
 async def test_an_echoed_key_is_masked_in_every_byte_sent_to_the_client(fakes, gateway, kind, stream):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, keys={"p1": KEY})

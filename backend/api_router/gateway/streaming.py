@@ -114,16 +114,18 @@ _SEALED_NAME = b"response.output_item.done"
 
 
 def _carries_plain_text(chunk: bytes) -> bool:
-    """Whether ``chunk`` holds text that is no Responses event — a comment, a data line that is not JSON
-    (``data: upstream error: invalid api key …``) — where a relay may echo a key: masked, as an error is.
-    Events' JSON and ``[DONE]`` are not (a few substring counts, no parse)."""
-    if chunk[:1] == b":" or b"\n:" in chunk:
+    """Whether ``chunk`` may hold text that is no Responses event — a comment, a data line that is not
+    JSON (``data: upstream error: invalid api key …``) or JSON that does not say what it is
+    (``data: {"error": "… invalid api key …"}``) — where a relay may echo a key: masked, as an error is.
+    Events whose data leads with their type, as OpenAI writes them, and ``[DONE]`` are not (a few
+    substring counts, no parse); a relay that writes the type later has its chunks masked."""
+    if chunk[:1] == b":" or b"\n:" in chunk or b"\r:" in chunk:
         return True
     data = chunk.count(b"data:")
-    json = chunk.count(b"data: {")
-    if not data or json == data:  # the usual chunk: its events' JSON
+    typed = chunk.count(b'data: {"type"')
+    if not data or typed == data:  # the usual chunk: its events' JSON
         return False
-    return data != json + chunk.count(b"data:{") + chunk.count(b"data: [DONE]") + chunk.count(b"data:[DONE]")
+    return data != typed + chunk.count(b'data:{"type"') + chunk.count(b"data: [DONE]") + chunk.count(b"data:[DONE]")
 
 
 def _worth_reading(chunk: bytes) -> list[sse.SSEEvent]:
@@ -346,7 +348,7 @@ class UpstreamStream:
                         elif events := _worth_reading(whole):
                             ended = await self._step(out, whole, events, hold_until_end)
                         else:  # committed, and nothing inside matters: straight on
-                            await out.write(self._redact(whole) if _carries_plain_text(whole) else whole)
+                            await out.write(self._plain_text_masked(whole))
                             continue
                     if facts.generated:  # also when the same read ended the stream
                         self._output_begun(unanswered)
@@ -510,11 +512,13 @@ class UpstreamStream:
                 # The first generated event commits the stream where it ends, as ``_decisive_point`` does
                 # for LF streams: a failure later in the same read is then one after output, whatever the
                 # line ends.
-                self._hold(forward[:ev.end - cut])
+                self._hold(self._plain_text_masked(forward[:ev.end - cut]))
                 await out.commit(self._take_held())
                 forward, cut = forward[ev.end - cut:], ev.end
-        if facts.end is Ending.FAILED or facts.incomplete or _carries_plain_text(forward):
+        if facts.end is Ending.FAILED or facts.incomplete:
             forward = self._redact(forward)  # an upstream may echo a key in its error message
+        else:
+            forward = self._plain_text_masked(forward)
         if out.response is None:
             if facts.end is Ending.FAILED:
                 self._hold(forward)  # kept for a client error, which is relayed as it came
@@ -538,6 +542,9 @@ class UpstreamStream:
                                 out.ttfb_ms, self.facts, out.sent)
         return StreamResult(StreamEnd.CLIENT_GONE, out.response, "client disconnected", out.ttfb_ms, self.facts,
                             out.sent)
+
+    def _plain_text_masked(self, forward: bytes) -> bytes:
+        return self._redact(forward) if _carries_plain_text(forward) else forward
 
     def _hold(self, data: bytes) -> None:
         if data:
