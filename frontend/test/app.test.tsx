@@ -1,6 +1,7 @@
 import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it, vi } from 'vitest';
 import { App } from '../src/App';
+import { ALL_PROVIDERS } from '../src/logic/events';
 import { TOKEN_STORAGE_KEY, createDesktopBridge, createHttpBridge, sessionTokenStore } from '../src/bridge';
 import { FakeBackend, FakeError, cuttableBrowserBridge } from './fakeBackend';
 import { desktopApp } from './desktopApp';
@@ -483,7 +484,9 @@ describe('dashboard', () => {
     expect(ids()).toEqual(['event-1']);
     fireEvent.change(screen.getByLabelText('Provider'), { target: { value: 'p3' } });
     expect(ids()).toEqual(['event-3', 'event-2']);
-    fireEvent.change(screen.getByLabelText('Provider'), { target: { value: 'all' } });
+    // "All" (not 'all', which a provider may have as its id).
+    fireEvent.change(screen.getByLabelText('Provider'), { target: { value: ALL_PROVIDERS } });
+    expect((screen.getByLabelText('Provider') as HTMLSelectElement).selectedOptions[0].text).toBe('All');
     fireEvent.click(screen.getByLabelText('Hide seen'));
     expect(ids()).toEqual(['event-3', 'event-2']);
     fireEvent.click(screen.getByLabelText('Hide seen'));

@@ -436,6 +436,8 @@ export class FakeBackend {
         if (this.usageTokens.delete(id)) this.usageTokens.add(to);
         // As the real store does: the request log's past rows follow the provider to its new id.
         const moved = (pid: string | null) => (pid === id ? to : pid);
+        // And so do its recent events (the store re-labels them in memory and on disk).
+        s.recent_events = s.recent_events.map((e) => ({ ...e, provider: moved(e.provider) }));
         this.requests = this.requests.map((r) => ({
           ...r,
           provider: moved(r.provider),

@@ -120,14 +120,33 @@ describe('names and wording', () => {
     await waitFor(() => expect(document.activeElement?.id).toBe('providers-title'));
   });
 
-  it('shows a long base URL on two lines at most, the whole of it in the title', async () => {
+  it('cuts only the path of a long base URL, the whole of it in the title', async () => {
     const backend = new FakeBackend();
     const long = `https://relay.example.com/${'x'.repeat(2000)}`;
     backend.state.providers.p1 = { ...backend.state.providers.p1, base_url: long };
     await desktopApp(backend);
     const cell = screen.getByTestId('base-url-p1');
-    expect(cell.className).toContain('clamp2');
     expect(cell.getAttribute('title')).toBe(long);
+    expect(cell.textContent).toBe(long);
+    expect(within(cell).getByTestId('base-url-path-p1').className).toContain('prow__path');
+    expect(within(cell).getByTestId('base-url-path-p1').textContent).toBe(`/${'x'.repeat(2000)}`);
+  });
+
+  it('never clamps the scheme, host and port of a base URL, however long the host', async () => {
+    const backend = new FakeBackend();
+    const url = 'https://relay-gateway-eu-west-1.internal-proxy.some-long-company-domain.example.com:8443/openai/deployments/v1';
+    backend.state.providers.p1 = { ...backend.state.providers.p1, base_url: url };
+    await desktopApp(backend);
+    const cell = screen.getByTestId('base-url-p1');
+    const origin = within(cell).getByTestId('base-url-origin-p1');
+    expect(origin.textContent).toBe('https://relay-gateway-eu-west-1.internal-proxy.some-long-company-domain.example.com:8443');
+    expect(within(cell).getByTestId('base-url-path-p1').textContent).toBe('/openai/deployments/v1');
+    expect(cell.textContent).toBe(url);
+    // Nothing between the row and the host cuts it: no clamp on the origin or any element around it.
+    for (let el: HTMLElement | null = origin; el && el.tagName !== 'TD'; el = el.parentElement) {
+      expect(el.className).not.toMatch(/clamp|ellipsis|prow__path/);
+    }
+    expect(origin.contains(within(cell).getByTestId('base-url-path-p1'))).toBe(false);
   });
 });
 

@@ -393,6 +393,18 @@ describe('Requests page after a provider is renamed', () => {
     expect(screen.queryByTestId('requests-provider-gone')).toBeNull();
   });
 
+  it('can filter on a provider whose id is "all": "All providers" is the empty value, no id', async () => {
+    const backend = new FakeBackend();
+    const { page } = renamablePage(backend, { provider: 'all' });
+    render(page(['p1', 'all'], { ...NAMES, all: 'Everything Relay' }));
+    const select = screen.getByLabelText('Provider') as HTMLSelectElement;
+    expect(select.value).toBe('all');
+    expect(select.selectedOptions[0].textContent).toBe('Everything Relay');
+    expect([...select.options].map((o) => o.value)).toEqual(['', 'p1', 'all']);
+    await waitFor(() => expect(lastCall(backend, 'list_requests')?.args).toMatchObject({ provider: 'all' }), SLOW);
+    expect(screen.queryByTestId('requests-provider-gone')).toBeNull();
+  });
+
   it('says so when the filtered provider is gone and no rename leads anywhere', async () => {
     const backend = new FakeBackend();
     const { page } = renamablePage(backend, { provider: 'p2' });

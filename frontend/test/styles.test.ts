@@ -53,3 +53,22 @@ describe('long names and model ids without spaces wrap where they are shown whol
     expect(rule(selector)).toMatch(/overflow-wrap:\s*anywhere/);
   });
 });
+
+describe('a provider row’s base URL: scheme, host and port always whole, only the path cut', () => {
+  const cut = /line-clamp|text-overflow:\s*ellipsis|overflow:\s*hidden|white-space:\s*nowrap/;
+  it('the cell clamps nothing itself', () => {
+    expect(rule('.prow__url')).not.toMatch(cut);
+  });
+  it('scheme, host and port wrap, never clamped or cut', () => {
+    const body = rule('.prow__origin');
+    expect(body).not.toMatch(cut);
+    expect(body).toMatch(/overflow-wrap:\s*anywhere/);
+  });
+  it('the path is cut with "…" on one line, never wider than the cell', () => {
+    const body = rule('.prow__path');
+    expect(body).toMatch(/text-overflow:\s*ellipsis/);
+    expect(body).toMatch(/overflow:\s*hidden/);
+    expect(body).toMatch(/white-space:\s*nowrap/);
+    expect(body).toMatch(/max-width:\s*100%/);
+  });
+});

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { GatewayEvent } from '../types';
-import { eventProviderChoices, filterEvents, levelMeta, shownLevel, DEFAULT_EVENT_FILTER } from './events';
+import { ALL_PROVIDERS, eventProviderChoices, filterEvents, followEventFilter, levelMeta, shownLevel, DEFAULT_EVENT_FILTER } from './events';
 
 const ev = (id: number, level: GatewayEvent['level'], provider: string | null, seen = false, unix_ms = id * 1000): GatewayEvent => ({
   id,
@@ -37,9 +37,36 @@ describe('filterEvents', () => {
   });
 });
 
+describe('a provider whose id is "all"', () => {
+  const withAll = [...events, ev(5, 'info', 'all')];
+  it('is not "All providers": the sentinel is no provider id', () => {
+    expect(DEFAULT_EVENT_FILTER.provider).toBe(ALL_PROVIDERS);
+    expect(ALL_PROVIDERS).not.toMatch(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/);
+    expect(ALL_PROVIDERS).not.toBe(''); // '' is "Gateway (none)"
+    expect(filterEvents(withAll, { ...DEFAULT_EVENT_FILTER, provider: 'all' }).map((e) => e.id)).toEqual([5]);
+    expect(filterEvents(withAll, DEFAULT_EVENT_FILTER)).toHaveLength(5);
+  });
+});
+
+describe('followEventFilter', () => {
+  const filter = { ...DEFAULT_EVENT_FILTER, provider: 'b' };
+  it('follows a provider renamed since to its id now', () => {
+    expect(followEventFilter(filter, ['a', 'b2'], { b: 'b2' })).toEqual({ ...filter, provider: 'b2' });
+  });
+  it('returns the same filter when there is nothing to follow', () => {
+    expect(followEventFilter(filter, ['a', 'b'], { b: 'b2' })).toBe(filter);
+    expect(followEventFilter(filter, ['a'], {})).toBe(filter); // deleted: keeps its id
+    expect(followEventFilter(DEFAULT_EVENT_FILTER, ['a'], { '*': 'a' })).toBe(DEFAULT_EVENT_FILTER);
+  });
+});
+
 describe('event helpers', () => {
   it('provider choices: configured order first, then others from events', () => {
     expect(eventProviderChoices([...events, ev(9, 'info', 'old')], ['p2', 'p1'])).toEqual(['p2', 'p1', 'old']);
+  });
+  it('provider choices keep the chosen provider, even with no event of it left', () => {
+    expect(eventProviderChoices(events, ['p2', 'p1'], 'gone')).toEqual(['p2', 'p1', 'gone']);
+    expect(eventProviderChoices(events, ['p2', 'p1'], null)).toEqual(['p2', 'p1']);
   });
   it('levels map to distinct tones and labels; errors stand apart', () => {
     expect(levelMeta('error')).toMatchObject({ label: 'Error', tone: 'bad', icon: 'error' });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  splitBaseUrl,
   formatClock,
   formatCount,
   formatCountdown,
@@ -128,5 +129,25 @@ describe('maskedAuthJson', () => {
   it('shows text that is not such a file as it is', () => {
     expect(maskedAuthJson('not json')).toBe('not json');
     expect(maskedAuthJson('[1]')).toBe('[1]');
+  });
+});
+
+describe('splitBaseUrl', () => {
+  it('parts a URL into scheme, host and port (shown whole) and the rest (which may be cut)', () => {
+    const long = 'https://relay-gateway-eu-west-1.internal-proxy.some-long-company-domain.example.com:8443/openai/deployments/v1';
+    expect(splitBaseUrl(long)).toEqual({
+      origin: 'https://relay-gateway-eu-west-1.internal-proxy.some-long-company-domain.example.com:8443',
+      path: '/openai/deployments/v1',
+    });
+    expect(splitBaseUrl('http://127.0.0.1:9000?key=1#x')).toEqual({ origin: 'http://127.0.0.1:9000', path: '?key=1#x' });
+    expect(splitBaseUrl('https://relay.example.com')).toEqual({ origin: 'https://relay.example.com', path: '' });
+  });
+  it('keeps the text as written (no URL parser rewriting case, ports or escapes)', () => {
+    expect(splitBaseUrl('HTTPS://Relay.Example.com:443/V1/')).toEqual({ origin: 'HTTPS://Relay.Example.com:443', path: '/V1/' });
+    expect(splitBaseUrl('http://[::1]:8080/v1')).toEqual({ origin: 'http://[::1]:8080', path: '/v1' });
+  });
+  it('reads text with no scheme as all path (nothing to keep whole)', () => {
+    expect(splitBaseUrl('relay.example.com/v1')).toEqual({ origin: '', path: 'relay.example.com/v1' });
+    expect(splitBaseUrl('')).toEqual({ origin: '', path: '' });
   });
 });

@@ -125,3 +125,13 @@ export function groupThousands(digits: string): string {
 export function countNoun(n: number, noun: string): string {
   return `${n.toLocaleString('en-US')} ${noun}${n === 1 ? '' : 's'}`;
 }
+
+/**
+ * A URL as written, parted into its scheme, host and port (`origin`) and all after them (`path`, with
+ * any query): the provider table shows the origin whole and may cut the path. Text, not `new URL()`,
+ * which would rewrite it (case, a default port, escapes). Text with no `scheme://` is all path.
+ */
+export function splitBaseUrl(url: string): { origin: string; path: string } {
+  const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(url);
+  return m ? { origin: m[0], path: url.slice(m[0].length) } : { origin: '', path: url };
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RoutingConfig } from '../types';
-import { mergeDraft, parseRoutingNumber, planRoutingUpdate, preferredLabel, routingToDraft } from './routing';
+import { followDraftRenames, mergeDraft, parseRoutingNumber, planRoutingUpdate, preferredLabel, routingToDraft } from './routing';
 
 const current: RoutingConfig = {
   preferred_provider: 'p1',
@@ -97,6 +97,18 @@ describe('planRoutingUpdate: preferred provider and hedging', () => {
     expect(gone.errors.preferred_provider).toMatch(/no longer exists/);
   });
 
+  it('a preferred provider deleted meanwhile blocks Save: nothing is sent, not even the valid fields', () => {
+    const fromFirst = { ...current, preferred_provider: '' };
+    const draft = { ...routingToDraft(fromFirst), preferred_provider: 'p9', cooldown_seconds: '45' };
+    const gone = planRoutingUpdate(draft, fromFirst, ['p1', 'p2']);
+    expect(gone.blocking).toBe('preferred_provider');
+    expect(gone.errors.preferred_provider).toMatch(/no longer exists/);
+    expect(gone.values).not.toHaveProperty('preferred_provider');
+    const fine = planRoutingUpdate({ ...draft, preferred_provider: 'p2' }, fromFirst, ['p1', 'p2']);
+    expect(fine.blocking).toBeNull();
+    expect(fine.values).toEqual({ preferred_provider: 'p2', cooldown_seconds: 45 });
+  });
+
   it('keeps hedge max at or above hedge min', () => {
     const bad = planRoutingUpdate({ ...routingToDraft(current), hedge_min_seconds: '8', hedge_max_seconds: '5' }, current);
     expect(bad.errors.hedge_max_seconds).toBe('Must be at least the hedge min (8 s)');
@@ -106,6 +118,19 @@ describe('planRoutingUpdate: preferred provider and hedging', () => {
     expect(planRoutingUpdate({ ...routingToDraft(current), hedge_min_seconds: '0' }, current).errors.hedge_min_seconds).toMatch(
       /more than 0/,
     );
+  });
+});
+
+describe('followDraftRenames', () => {
+  const draft = { ...routingToDraft(current), preferred_provider: 'b' };
+  it('follows an unsaved preferred provider renamed since to its id now', () => {
+    expect(followDraftRenames(draft, ['p1', 'b9'], { b: 'b9' })).toEqual({ ...draft, preferred_provider: 'b9' });
+  });
+  it('leaves the draft as it is otherwise (the same object)', () => {
+    expect(followDraftRenames(draft, ['p1', 'b'], { b: 'b9' })).toBe(draft); // b is configured (again)
+    expect(followDraftRenames(draft, ['p1'], {})).toBe(draft); // deleted: Save says so
+    const first = routingToDraft({ ...current, preferred_provider: '' });
+    expect(followDraftRenames(first, ['p1'], { '': 'p1' })).toBe(first);
   });
 });
 

@@ -3,6 +3,7 @@
 // that includes the preferred provider). Pure.
 
 import type { ProviderId, RoutingConfig, RoutingUpdate } from '../types';
+import { followRenames } from './names';
 import type { FieldErrors } from './validate';
 
 export type NumericRoutingKey =
@@ -167,13 +168,17 @@ export interface RoutingUpdatePlan {
   errors: FieldErrors<RoutingFormKey>;
   /** Fields whose draft differs from the current config (valid or not). */
   dirty: RoutingFormKey[];
+  /** A field whose error stops Save from sending anything at all (its error says why), or null. */
+  blocking: 'preferred_provider' | null;
 }
 
 const BOOLEAN_KEYS: readonly BooleanRoutingKey[] = ['auto_return_to_preferred', 'hedge'];
 
 /**
- * `providerIds`: the providers that exist; a preferred provider that is gone (deleted or renamed
- * while the form was open) is an error rather than a refused call.
+ * `providerIds`: the providers that exist. A chosen preferred provider that no longer exists is an
+ * error rather than a refused call — and it blocks Save: saving the other fields with a toast that
+ * says "saved" would read as if the choice had been saved too. (A provider renamed while the form was
+ * open is not gone: `followDraftRenames` has moved the draft to its new id before this.)
  */
 export function planRoutingUpdate(
   draft: RoutingDraft,
@@ -183,10 +188,12 @@ export function planRoutingUpdate(
   const values: RoutingUpdate = {};
   const errors: FieldErrors<RoutingFormKey> = {};
   const dirty: RoutingFormKey[] = [];
+  let blocking: RoutingUpdatePlan['blocking'] = null;
   if (draft.preferred_provider !== (current.preferred_provider ?? '')) {
     dirty.push('preferred_provider');
     if (draft.preferred_provider && providerIds && !providerIds.includes(draft.preferred_provider)) {
-      errors.preferred_provider = 'That provider no longer exists';
+      errors.preferred_provider = 'That provider no longer exists (deleted meanwhile): choose another one to save';
+      blocking = 'preferred_provider';
     } else {
       values.preferred_provider = draft.preferred_provider;
     }
@@ -219,7 +226,21 @@ export function planRoutingUpdate(
     delete values.hedge_max_seconds;
     delete values.hedge_min_seconds;
   }
-  return { values, errors, dirty };
+  return { values, errors, dirty, blocking };
+}
+
+/**
+ * The draft with its preferred provider followed to the id it has now, when that provider was renamed
+ * since it was chosen (the status's `renamed`); the same object when there is nothing to follow. A
+ * provider deleted since keeps its id, and `planRoutingUpdate` says it is gone.
+ */
+export function followDraftRenames(
+  draft: RoutingDraft,
+  providerIds: readonly ProviderId[],
+  renamed: Readonly<Record<ProviderId, ProviderId>>,
+): RoutingDraft {
+  const preferred = followRenames(draft.preferred_provider, providerIds, renamed);
+  return preferred === draft.preferred_provider ? draft : { ...draft, preferred_provider: preferred };
 }
 
 /**

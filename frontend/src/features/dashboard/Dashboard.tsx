@@ -44,6 +44,7 @@ export function Dashboard({ status, names, token, actions, refresh, onRotateToke
           providerIds={status.provider_order}
           providers={status.providers}
           names={names}
+          renamed={status.renamed}
           preferredProvider={status.preferred_provider}
           manualOverride={status.manual_override}
           onLock={actions.setManualOverride}
@@ -68,6 +69,7 @@ export function Dashboard({ status, names, token, actions, refresh, onRotateToke
         unseen={status.unseen_events}
         providerOrder={status.provider_order}
         names={names}
+        renamed={status.renamed}
         onClearSeen={actions.markEventsSeen}
       />
     </main>

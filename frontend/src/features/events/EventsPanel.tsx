@@ -1,37 +1,33 @@
-import { memo, useId, useMemo, useState } from 'react';
-import {
-  ALL,
-  DEFAULT_EVENT_FILTER,
-  NO_PROVIDER,
-  eventProviderChoices,
-  filterEvents,
-  levelMeta,
-  shownLevel,
-  type EventFilter,
-  type LevelFilter,
-} from '../../logic/events';
+import { memo, useId } from 'react';
+import { ALL_LEVELS, ALL_PROVIDERS, NO_PROVIDER, levelMeta, shownLevel, type LevelFilter } from '../../logic/events';
 import { useBusy } from '../../hooks/useBusy';
 import { formatClock, formatDateTime } from '../../logic/format';
 import { nameOf, type NameMap } from '../../logic/names';
-import type { GatewayEvent } from '../../types';
+import { providerOptionLabel } from '../../logic/providerChoice';
+import type { GatewayEvent, ProviderId } from '../../types';
 import { Icon } from '../../ui/Icon';
 import { Button } from '../../ui/Button';
+import { ProviderGoneNote } from '../../ui/ProviderGoneNote';
+import { useEventFilter } from './useEventFilter';
+
+const NO_RENAMES: Readonly<Record<ProviderId, ProviderId>> = {};
 
 interface Props {
   events: GatewayEvent[];
   unseen: number;
   providerOrder: string[];
   names: NameMap;
+  /** The status's `renamed`: a provider filter follows a renamed provider to its id now. */
+  renamed?: Readonly<Record<ProviderId, ProviderId>>;
   onClearSeen: () => Promise<unknown>;
 }
 
 /** Recent events, newest first, filtered locally; providers named by display name. */
-export function EventsPanel({ events, unseen, providerOrder, names, onClearSeen }: Props) {
+export function EventsPanel({ events, unseen, providerOrder, names, renamed = NO_RENAMES, onClearSeen }: Props) {
   const uid = useId();
-  const [filter, setFilter] = useState<EventFilter>(DEFAULT_EVENT_FILTER);
+  const { filter, setFilter, shown, choices, gone } = useEventFilter(events, providerOrder, renamed);
   const [busy, whileBusy] = useBusy();
-  const shown = useMemo(() => filterEvents(events, filter), [events, filter]);
-  const choices = useMemo(() => eventProviderChoices(events, providerOrder), [events, providerOrder]);
+  const n = (id: ProviderId) => nameOf(names, id);
 
   return (
     <section className="card card--events" aria-label="Events">
@@ -51,7 +47,7 @@ export function EventsPanel({ events, unseen, providerOrder, names, onClearSeen 
             value={filter.level}
             onChange={(e) => setFilter((f) => ({ ...f, level: e.target.value as LevelFilter }))}
           >
-            <option value={ALL}>All</option>
+            <option value={ALL_LEVELS}>All</option>
             <option value="error">Errors</option>
             <option value="warning">Warnings</option>
             <option value="info">Info</option>
@@ -62,14 +58,14 @@ export function EventsPanel({ events, unseen, providerOrder, names, onClearSeen 
           <select
             id={`${uid}-provider`}
             value={filter.provider}
-            title={filter.provider === ALL || filter.provider === NO_PROVIDER ? undefined : nameOf(names, filter.provider)}
+            title={filter.provider === ALL_PROVIDERS || filter.provider === NO_PROVIDER ? undefined : n(filter.provider)}
             onChange={(e) => setFilter((f) => ({ ...f, provider: e.target.value }))}
           >
-            <option value={ALL}>All</option>
+            <option value={ALL_PROVIDERS}>All</option>
             <option value={NO_PROVIDER}>Gateway (none)</option>
             {choices.map((id) => (
               <option key={id} value={id}>
-                {nameOf(names, id)}
+                {providerOptionLabel(id, providerOrder, n)}
               </option>
             ))}
           </select>
@@ -94,6 +90,7 @@ export function EventsPanel({ events, unseen, providerOrder, names, onClearSeen 
           </Button>
         </div>
       </div>
+      {gone ? <ProviderGoneNote id={filter.provider} what="events" testId="events-provider-gone" /> : null}
       <div className="events-scroll">
         {shown.length === 0 ? (
           <p className="empty">{events.length === 0 ? 'No events yet.' : 'No events match the filter.'}</p>

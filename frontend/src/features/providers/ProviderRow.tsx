@@ -9,11 +9,11 @@ import { Badge } from '../../ui/Badge';
 import { Countdown } from '../../ui/Countdown';
 import { Icon } from '../../ui/Icon';
 import { IconButton } from '../../ui/IconButton';
-import { WrappableText } from '../../ui/WrappableText';
 import type { RowDialog } from './dialogs/ProviderDialogs';
 import { ProbeResult, type ProbeState } from './ProbeResult';
 import { QuotaCell } from './QuotaCell';
 import { TestResult } from './TestResult';
+import { BaseUrl } from './BaseUrl';
 import type { TestState } from './useProviderTests';
 
 /** Columns of the providers table (for the detail rows' colSpan). */
@@ -141,10 +141,7 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
               </span>
             ) : null}
           </div>
-          {/* At most two lines: a URL of up to 2,048 characters is cut short, the whole of it in the title. */}
-          <div className="mono prow__url clamp2" title={p.base_url} data-testid={`base-url-${id}`}>
-            <WrappableText text={p.base_url} />
-          </div>
+          <BaseUrl id={id} url={p.base_url} />
         </td>
         <td className="prow__health">
           <div className="prow__badges">

@@ -1,5 +1,6 @@
 import { useEffect, useId, useRef, useState } from 'react';
 import { OUTCOME_FILTERS, hasFilters, type RequestFilterParams } from '../../logic/requests';
+import { providerOptionLabel, withChosenProvider } from '../../logic/providerChoice';
 import type { ProviderId } from '../../types';
 import { Button } from '../../ui/Button';
 
@@ -49,7 +50,8 @@ export function RequestFiltersBar({ value, providerIds, nameOf, onChange }: Prop
     apply({ provider: '', outcome: '', session: '', q: '' });
   }
 
-  const ids = value.provider && !providerIds.includes(value.provider) ? [...providerIds, value.provider] : providerIds;
+  // "All providers" is the empty value, which no provider id can be.
+  const ids = withChosenProvider(providerIds, value.provider || null);
 
   return (
     <div className="filters" role="search" aria-label="Filter requests">
@@ -64,7 +66,7 @@ export function RequestFiltersBar({ value, providerIds, nameOf, onChange }: Prop
           <option value="">All providers</option>
           {ids.map((id) => (
             <option key={id} value={id}>
-              {providerIds.includes(id) ? nameOf(id) : `${nameOf(id)} (not configured)`}
+              {providerOptionLabel(id, providerIds, nameOf)}
             </option>
           ))}
         </select>

@@ -4,6 +4,7 @@ import type { Actions } from '../../hooks/useActions';
 import { navigate } from '../../hooks/useRoute';
 import { useProvidersGone } from '../../hooks/useProvidersGone';
 import { followRenames, nameOf, type NameMap } from '../../logic/names';
+import { chosenProviderGone } from '../../logic/providerChoice';
 import {
   LIVE_POLL_MS,
   filterParams,
@@ -16,6 +17,7 @@ import {
 import { routeHash, type RouteParams } from '../../logic/route';
 import type { ProviderId } from '../../types';
 import { Icon } from '../../ui/Icon';
+import { ProviderGoneNote } from '../../ui/ProviderGoneNote';
 import { CountingNote } from '../usage/CountingNote';
 import { RequestFiltersBar } from './RequestFiltersBar';
 import { RequestsTable } from './RequestsTable';
@@ -80,7 +82,7 @@ export function RequestsPage({
   }, [followed, value, setFilters]);
   // A provider filter naming no provider now (deleted, or renamed by hand): said, not left to look like
   // a filter with nothing in it. (Not while the provider list is still loading.)
-  const gone = value.provider !== '' && providerOrder.length > 0 && !providerOrder.includes(value.provider);
+  const gone = chosenProviderGone(value.provider || null, providerOrder);
   const toggle = useCallback(
     (id: number) =>
       setOpen((s) => {
@@ -122,12 +124,7 @@ export function RequestsPage({
       </div>
       <CountingNote where="requests" />
       <RequestFiltersBar value={value} providerIds={providerOrder} nameOf={n} onChange={setFilters} />
-      {gone ? (
-        <p className="muted small" role="status" data-testid="requests-provider-gone">
-          No provider has the id <code className="mono">{value.provider}</code> now (it was deleted, or renamed
-          outside API Router): showing the requests logged under that id.
-        </p>
-      ) : null}
+      {gone ? <ProviderGoneNote id={value.provider} what="requests" testId="requests-provider-gone" /> : null}
 
       {paging.page.error ? (
         <p className="page__error" role="alert">

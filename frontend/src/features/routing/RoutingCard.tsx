@@ -1,7 +1,7 @@
 import { useId, useRef } from 'react';
 import { nameOf, type NameMap } from '../../logic/names';
 import { NUMERIC_ROUTING_FIELDS, type NumericFieldSpec } from '../../logic/routing';
-import type { ProviderStatus, RoutingConfig, RoutingUpdate } from '../../types';
+import type { ProviderId, ProviderStatus, RoutingConfig, RoutingUpdate } from '../../types';
 import { useRoutingForm, type RoutingForm } from './useRoutingForm';
 import { Button } from '../../ui/Button';
 
@@ -10,12 +10,16 @@ interface Props {
   providerIds: readonly string[];
   providers: Record<string, ProviderStatus>;
   names: NameMap;
+  /** The status's `renamed`: an unsaved preferred provider follows a renamed provider to its id now. */
+  renamed?: Readonly<Record<ProviderId, ProviderId>>;
   /** The preferred provider in effect (the first in the list when none is chosen). */
   preferredProvider: string | null;
   manualOverride: string | null;
   onLock: (provider: string | null) => Promise<unknown>;
   onSaveRouting: (values: RoutingUpdate) => Promise<{ ok: boolean }>;
 }
+
+const NO_RENAMES: Readonly<Record<ProviderId, ProviderId>> = {};
 
 /** The lock (applies at once) and the routing settings (one Save, one update_routing call). */
 export function RoutingCard(p: Props) {
@@ -26,7 +30,8 @@ export function RoutingCard(p: Props) {
     lockSelect.current?.focus();
     void p.onLock(null);
   };
-  const form = useRoutingForm(p.routing, p.providerIds, p.onSaveRouting);
+  const preferredSelect = useRef<HTMLSelectElement>(null);
+  const form = useRoutingForm(p.routing, p.providerIds, p.renamed ?? NO_RENAMES, p.onSaveRouting, preferredSelect);
   const n = (id: string) => nameOf(p.names, id);
   const { draft, plan } = form;
   const validCount = Object.keys(plan.values).length;
@@ -76,6 +81,7 @@ export function RoutingCard(p: Props) {
             <label htmlFor={`${uid}-preferred`}>Preferred provider</label>
             <select
               id={`${uid}-preferred`}
+              ref={preferredSelect}
               value={draft.preferred_provider}
               title={draft.preferred_provider ? n(draft.preferred_provider) : firstInListLabel}
               aria-invalid={plan.errors.preferred_provider ? true : undefined}
@@ -118,7 +124,8 @@ export function RoutingCard(p: Props) {
         </div>
         <div className="routing-form__actions">
           {/* Soft-disabled, not disabled: each leaves the form with nothing to reset or save, and a
-              disabled button would drop the focus it has. */}
+              disabled button would drop the focus it has. Save stays clickable while a field blocks
+              it: the click takes the person to that field's error. */}
           <Button type="button" className="btn btn--small" softDisabled={plan.dirty.length === 0} onClick={form.reset}>
             Reset
           </Button>
@@ -126,7 +133,7 @@ export function RoutingCard(p: Props) {
             type="submit"
             className="btn btn--primary btn--small"
             aria-busy={form.saving || undefined}
-            softDisabled={validCount === 0 || form.saving}
+            softDisabled={(validCount === 0 && !plan.blocking) || form.saving}
           >
             Save routing
           </Button>

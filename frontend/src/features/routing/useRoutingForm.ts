@@ -1,5 +1,12 @@
-import { useMemo, useState, type FormEvent } from 'react';
-import { mergeDraft, planRoutingUpdate, routingToDraft, type RoutingDraft, type RoutingUpdatePlan } from '../../logic/routing';
+import { useMemo, useState, type FormEvent, type RefObject } from 'react';
+import {
+  followDraftRenames,
+  mergeDraft,
+  planRoutingUpdate,
+  routingToDraft,
+  type RoutingDraft,
+  type RoutingUpdatePlan,
+} from '../../logic/routing';
 import type { ProviderId, RoutingConfig, RoutingUpdate } from '../../types';
 
 export interface RoutingForm {
@@ -13,14 +20,19 @@ export interface RoutingForm {
 
 /**
  * The Routing card's draft. Server changes (polls, saves) are taken for every field nobody is
- * editing; Save sends every valid changed field, the preferred provider included, in one call.
+ * editing; a chosen provider renamed meanwhile is followed to its new id (`renamed` from the status);
+ * Save sends every valid changed field, the preferred provider included, in one call — or nothing,
+ * when the chosen provider was deleted meanwhile.
  */
 export function useRoutingForm(
   routing: RoutingConfig,
   providerIds: readonly ProviderId[],
+  renamed: Readonly<Record<ProviderId, ProviderId>>,
   onSave: (values: RoutingUpdate) => Promise<{ ok: boolean }>,
+  /** The Preferred provider field: a Save it blocks takes the focus there, to its error. */
+  preferredField: RefObject<HTMLSelectElement | null>,
 ): RoutingForm {
-  const [draft, setDraft] = useState<RoutingDraft>(() => routingToDraft(routing));
+  const [stored, setDraft] = useState<RoutingDraft>(() => routingToDraft(routing));
   const [seen, setSeen] = useState(routing);
   const [saving, setSaving] = useState(false);
 
@@ -29,6 +41,10 @@ export function useRoutingForm(
     setSeen(routing);
     setDraft((d) => mergeDraft(d, seen, routing));
   }
+  // Likewise for a rename: kept in the draft, so a provider added later under the old id does not
+  // take the choice back.
+  const draft = followDraftRenames(stored, providerIds, renamed);
+  if (draft !== stored) setDraft((d) => followDraftRenames(d, providerIds, renamed));
 
   const plan = useMemo(() => planRoutingUpdate(draft, routing, providerIds), [draft, routing, providerIds]);
 
@@ -40,6 +56,11 @@ export function useRoutingForm(
     reset: () => setDraft(routingToDraft(routing)),
     save: async (e) => {
       e.preventDefault();
+      // Refused: the field's error says why; the focus takes the person to it.
+      if (plan.blocking) {
+        preferredField.current?.focus();
+        return;
+      }
       // Enter in a field submits the form even while its Save button is soft-disabled.
       if (saving || Object.keys(plan.values).length === 0) return;
       setSaving(true);
