@@ -107,7 +107,7 @@ def test_type_comes_from_a_telling_name_then_the_data():
                           b'event: chunk\ndata: {"n": 1}\n\n')
     assert [e.type for e in evs] == ["response.created", "error", "outer", "response.completed", "response.completed",
                                      "error", "ping", "chunk"]
-    assert sse.is_keepalive(evs[6]) and not sse.carries_data(b'event: ping\ndata: {"type": "heartbeat"}\n\n')
+    assert not sse.is_progress(evs[6]) and not sse.carries_progress(b'event: ping\ndata: {"type": "heartbeat"}\n\n')
 
 
 def test_synthesized_stream_parses_back():
@@ -122,23 +122,29 @@ def test_synthesized_stream_parses_back():
 
 
 def test_keepalive_comments_and_heartbeat_events_carry_no_data() -> None:
-    assert not sse.carries_data(b": keep-alive\n\n")
-    assert not sse.carries_data(b":\n\n: ping\n\n")
+    assert not sse.carries_progress(b": keep-alive\n\n")
+    assert not sse.carries_progress(b":\n\n: ping\n\n")
     for beat in (b"data: {}\n\n", b"data:\n\n", b'data: {"type":"keepalive","sequence_number":3}\n\n',
                  b'event: ping\ndata: {"ts": 1}\n\n', b"event: ping\r\ndata: {}\r\n\r\n", b"event: ping\n",
                  b'event: response.keepalive\ndata: {"type":"response.keepalive"}\n\n'):
-        assert not sse.carries_data(b": keep-alive\n\n" + beat), beat
-    assert sse.carries_data(b'event: response.created\n')
-    assert sse.carries_data(b'"partial": "json of a long data line"}')  # the middle of an event
-    assert sse.carries_data(b'data: {"type":"response.output_text.delta","delta":"hi"}\n\n')  # unnamed
-    assert sse.carries_data(b"data: [DONE]\n\n")
+        assert not sse.carries_progress(b": keep-alive\n\n" + beat), beat
+    assert sse.carries_progress(b'event: response.created\n')
+    assert sse.carries_progress(b'"partial": "json of a long data line"}')  # the middle of an event
+    assert sse.carries_progress(b'data: {"type":"response.output_text.delta","delta":"hi"}\n\n')  # unnamed
+    # A relay's own lines are no Responses event: no progress, before the output or after it.
+    for own in (b"data: [DONE]\n\n", b"data: ping\n\n", b'data: {"type": "heartbeat"}\n\n',
+                b'data: {"type": "response.heartbeat"}\n\n', b'event: response.heartbeat\ndata: {"t": 1}\n\n',
+                b'event: chunk\ndata: {"n": 1}\n\n', b"data: {}\r\rdata: ping\r\r"):
+        assert not sse.carries_progress(own), own
+    assert sse.carries_progress(b'data: {"type": "error", "message": "m"}\n\n')
+    assert sse.carries_progress(b'event: error\ndata: {"type": "server_error"}\n\n')
 
 
 def test_many_heartbeats_are_judged_in_one_pass() -> None:
     """Every block is read once, whatever the mix (a pattern over the chunk once backtracked on it)."""
     beats = b"data: {}\n\n" * 45
-    assert len(beats) < 512 and not sse.carries_data(beats)
-    assert sse.carries_data(beats + b'data: {"type":"response.output_text.delta"}\n\n')
+    assert len(beats) < 512 and not sse.carries_progress(beats)
+    assert sse.carries_progress(beats + b'data: {"type":"response.output_text.delta"}\n\n')
 
 
 @settings(max_examples=300, deadline=None)
@@ -256,9 +262,9 @@ def test_a_byte_order_mark_opening_the_stream_is_dropped():
 
 
 def test_comments_of_any_length_are_no_progress():
-    assert not sse.carries_data(b":" + b" " * 4096 + b"\n\n")
-    assert not sse.carries_data(b": keep-alive\n\n" * 100)
-    assert sse.carries_data(b": keep-alive\n\n" * 100 + b'data: {"type":"response.created"}\n\n')
+    assert not sse.carries_progress(b":" + b" " * 4096 + b"\n\n")
+    assert not sse.carries_progress(b": keep-alive\n\n" * 100)
+    assert sse.carries_progress(b": keep-alive\n\n" * 100 + b'data: {"type":"response.created"}\n\n')
 
 
 def test_a_long_event_with_cr_line_ends_is_read_once(monkeypatch):

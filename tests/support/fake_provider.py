@@ -227,6 +227,11 @@ HEARTBEATS = {
     "CRLF ping": b"event: ping\r\ndata: {}\r\n\r\n",
     "padding comment": b":" + b" " * 2048 + b"\n\n",  # relays pad to get past proxies' buffers
     "comments in one write": b": keep-alive\n\n" * 40,
+    # Data lines that are no Responses event: heartbeats by a relay's own names, or words with no type.
+    "heartbeat type": b'data: {"type": "heartbeat"}\n\n',
+    "response.heartbeat type": b'data: {"type": "response.heartbeat"}\n\n',
+    "plain data": b"data: ping\n\n",
+    "untyped json": b'event: chunk\ndata: {"n": 1}\n\n',
 }
 
 

@@ -318,7 +318,7 @@ class AttemptRunner:
             with whole_by:
                 async for chunk in resp.content.iter_any():
                     new = events.feed(chunk)[1] if events is not None else None
-                    real = [ev for ev in new if not sse.is_keepalive(ev)] if new is not None else None
+                    real = [ev for ev in new if sse.is_progress(ev)] if new is not None else None
                     if real is None or real:
                         if real is None or _answering(real):
                             began()  # a first byte of the body, or of an event stream part of its answer

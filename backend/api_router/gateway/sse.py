@@ -349,16 +349,20 @@ def _block_around(buf: bytes, at: int) -> tuple[int, int]:
 
 # Events that only keep a connection open, as comments do: named or typed "ping" / "keepalive", or
 # whose data is empty or "{}" (OpenAI's and other relays' heartbeats).
-KEEPALIVE_TYPES = frozenset({"ping", "keepalive", "response.keepalive"})
+# How relays name their heartbeats: the last word of an event's type.
+_IDLE_WORDS = ("ping", "keepalive", "keep_alive", "keep-alive", "heartbeat")
+_IDLE_WORDS_BYTES = tuple(word.encode() for word in _IDLE_WORDS)
 _FIELDS_OF_NO_EVENT = (b":", b"event:", b"id:", b"retry:")  # a comment, or fields that carry no data
 
 
-def carries_data(chunk: bytes) -> bool:
-    """Whether whole event blocks (as ``SSEDecoder.cut`` hands them out) hold a real event: not only
-    comments (``: keep-alive``, however long), blank lines and heartbeat events (``is_keepalive``),
-    none of which is progress. The first real event ends the search."""
-    if chunk.startswith(b"event: response.") and not chunk.startswith(b"event: response.keepalive"):
-        return True  # the usual chunk: a named Responses event
+def carries_progress(chunk: bytes) -> bool:
+    """Whether whole event blocks (as ``SSEDecoder.cut`` hands them out) hold a Responses event
+    (``is_progress``): not only comments (``: keep-alive``, however long), blank lines, heartbeats by
+    any name and a relay's own data lines, none of which is progress. The first one ends the search."""
+    if chunk.startswith(b"event: response."):  # the usual chunk: a named Responses event
+        nl = chunk.find(b"\n")
+        if not chunk[7:nl if nl >= 0 else None].rstrip(b"\r ").endswith(_IDLE_WORDS_BYTES):
+            return True
     if b"\r" in chunk:
         chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     pos, size = 0, len(chunk)
@@ -368,17 +372,23 @@ def carries_data(chunk: bytes) -> bool:
         block, pos = chunk[pos:end], end + 2
         event = parse_block_lf(block.strip(b"\n"))
         if event is not None:
-            if not is_keepalive(event):
+            if is_progress(event):
                 return True
         elif any(line and not line.startswith(_FIELDS_OF_NO_EVENT) for line in block.split(b"\n")):
             return True  # the rest of an event cut across chunks (a long data line)
     return False
 
 
-def is_keepalive(event: SSEEvent) -> bool:
-    """An event that only keeps the connection open (see ``carries_data``)."""
+def is_progress(event: SSEEvent) -> bool:
+    """Whether an event is a Responses event (``error`` among them): what Codex acts on, and so what
+    shows a provider is answering. Heartbeats by any name (``ping``, ``{"type": "heartbeat"}``,
+    ``response.keepalive``), empty data and a relay's own lines that say no type (``data: ping``,
+    ``data: [DONE]``, ``{"n": 1}`` under ``event: chunk``) are not."""
     data = event.data.strip()
-    return not data or data == b"{}" or event.type in KEEPALIVE_TYPES
+    if not data or data == b"{}":
+        return False
+    kind = event.type
+    return kind == "error" or (kind.startswith("response.") and not kind.endswith(_IDLE_WORDS))
 
 
 def iter_events(raw: bytes) -> Iterator[SSEEvent]:

@@ -262,7 +262,7 @@ class UpstreamStream:
                         chunk = await anext(self._chunks)
                     except StopAsyncIteration:
                         forward, events = self._decoder.finish()  # a last line ended by the CR it ended on
-                        if any(not sse.is_keepalive(ev) for ev in events):
+                        if any(map(sse.is_progress, events)):
                             self._buffered.append((forward, events))
                             return
                         if self._read is not None:
@@ -274,10 +274,10 @@ class UpstreamStream:
                     if whole is None:  # CR line ends: the general decoder
                         forward, events = self._decoder.feed(chunk)
                         self._buffered.append((forward, events))
-                        found = any(not sse.is_keepalive(ev) for ev in events)
+                        found = any(map(sse.is_progress, events))
                     else:
                         self._buffered.append((whole, None))
-                        found = sse.carries_data(whole)
+                        found = sse.carries_progress(whole)
                     if found:
                         self._read = None
                         return
@@ -335,13 +335,13 @@ class UpstreamStream:
                     whole = decoder.cut(chunk)
                     if whole is None:  # CR line ends: the general decoder
                         forward, events = decoder.feed(chunk)
-                        if any(not sse.is_keepalive(ev) for ev in events):
+                        if any(map(sse.is_progress, events)):
                             watchdog.touch()
                         ended = await self._step(out, forward, events, hold_until_end)
                     elif not whole:
                         continue
                     else:
-                        if sse.carries_data(whole):
+                        if sse.carries_progress(whole):
                             watchdog.touch()  # comments and heartbeats are not progress: only events are
                         if out.response is None:
                             ended = await self._take(out, whole, None, hold_until_end)
