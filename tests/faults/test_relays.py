@@ -1038,6 +1038,20 @@ async def test_server_error_in_band_fails_over(fakes, gateway):
     assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
 
 
+@pytest.mark.parametrize("code", ["invalid_api_key", "incorrect_api_key", "invalid_authentication"])
+async def test_a_rejected_key_in_band_fails_over_like_a_401(fakes, gateway, code):
+    """OpenAI types a wrong key "invalid_request_error"; its code says what it is: the provider's key,
+    not the request — as an HTTP 401 would say."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    p1.always(fp.in_band_failure(code, "Incorrect API key provided: sk-te****"))
+    for stream in (True, False):
+        reply = await gw.responses(stream=stream)
+        assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2" and reply.text == "hello"
+        assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+    assert health(gw, "p1")["consecutive_failures"] == 2
+
+
 async def test_a_200_carrying_an_error_is_a_provider_failure(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)

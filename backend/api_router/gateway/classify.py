@@ -37,6 +37,9 @@ _PROVIDER_CODES = frozenset({
     "server_error", "internal_error", "overloaded", "overloaded_error", "rate_limit_exceeded", "rate_limit_error",
     "insufficient_quota", "quota_exceeded", "billing_hard_limit_reached", "service_unavailable", "timeout",
     "api_error", "engine_overloaded", "slow_down", "too_many_requests", "model_not_found",
+    # The provider's key refused (OpenAI types it "invalid_request_error"): what a 401/403 says.
+    "invalid_api_key", "incorrect_api_key", "invalid_authentication", "authentication_error", "permission_error",
+    "permission_denied", "unauthorized", "account_deactivated",
 })
 
 
