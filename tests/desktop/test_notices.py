@@ -66,6 +66,23 @@ def test_failover_all_down_and_recovery() -> None:
     assert recovery.title == "Serving from Relay A again" and recovery.view == "#/"
 
 
+def test_a_failover_is_told_once_the_fallback_has_answered() -> None:
+    """The status names the next provider "failover to" as soon as the preferred one fails, while the
+    request to it is still under way: Codex keeps working through it only once it answers. One that
+    then fails too is an outage, told as such, with no failover before it."""
+    asking_b = status("fallback", "b", health={"a": "cooldown", "b": "unknown"}, reason="Relay A: HTTP 500")
+    b_answered = status("fallback", "b", health={"a": "cooldown"}, reason="Relay A: HTTP 500")
+    assert kinds(run(status(), asking_b, asking_b, b_answered)) == [(FAILOVER, "b")]
+    down = status("down", None, health={"a": "cooldown", "b": "unresponsive"})
+    assert kinds(run(status(), asking_b, down)) == [(ALL_DOWN, None)]
+    # the same from an outage: a partial recovery only once the fallback has answered
+    assert kinds(run(down, asking_b, b_answered)) == [(RECOVERY, "b")]
+    assert kinds(run(down, asking_b, down)) == []
+    # and for a second hop
+    asking_c = status("fallback", "c", health={"a": "cooldown", "b": "unhealthy", "c": "unknown"})
+    assert kinds(run(status(), b_answered, asking_c, down)) == [(FAILOVER, "b"), (ALL_DOWN, None)]
+
+
 def test_a_change_of_fallback_provider_is_another_failover() -> None:
     found = run(status(), status("fallback", "b"), status("fallback", "c", health={"c": "healthy"}))
     assert kinds(found) == [(FAILOVER, "b"), (FAILOVER, "c")]

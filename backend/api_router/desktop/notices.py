@@ -3,7 +3,9 @@
 ``Notices.update(status, ui)`` compares the status with the previous one and returns what
 happened since, after the user's ``[ui] notify_*`` settings and coalescing:
 
-- ``failover``: the summary state becomes ``fallback`` (or the fallback provider changes);
+- ``failover``: the summary state becomes ``fallback`` (or the fallback provider changes), told once
+  that provider has answered (the status names it as soon as the preferred one fails; if it fails too,
+  the outage is told instead);
 - ``all_down``: the summary state becomes ``down``;
 - ``recovery``: back to ``serving`` after ``down`` or ``fallback``; also ``down`` -> ``fallback``
   (a partial recovery: a provider other than the preferred one serves again, which is not a failover);
@@ -94,6 +96,9 @@ class Notices:
         self._clock = clock
         self._window = coalesce_seconds
         self._previous: dict[str, Any] | None = None
+        # The last status whose state had settled: a failover names the next provider while the request
+        # to it is still under way, and its state is told only once that provider has answered.
+        self._settled: dict[str, Any] | None = None
         self._sent: dict[tuple[str | None, str], float] = {}
         self._left_serving_at: float | None = None  # when the latest outage or failover began
 
@@ -101,13 +106,18 @@ class Notices:
         ui = ui or {}
         previous, self._previous = self._previous, status
         if previous is None:
+            self._settled = status
             return []
         renames = provider_renames(previous.get("providers") or {}, status.get("providers") or {})
         self._follow_renames(renames, status.get("providers") or {})
-        found = self._changes(under_new_ids(previous, renames), status, quota_threshold(ui))
+        settled = under_new_ids(self._settled or previous, renames)
+        answered = _has_settled(status)
+        self._settled = status if answered else settled
+        found = self._changes(under_new_ids(previous, renames), status, quota_threshold(ui),
+                              settled if answered else None)
         now = self._clock()
-        before, state = (previous.get("summary") or {}).get("state"), (status.get("summary") or {}).get("state")
-        if before == GatewayState.SERVING and state in (GatewayState.FALLBACK, GatewayState.DOWN):
+        before, state = (settled.get("summary") or {}).get("state"), (status.get("summary") or {}).get("state")
+        if answered and before == GatewayState.SERVING and state in (GatewayState.FALLBACK, GatewayState.DOWN):
             self._left_serving_at = now
         # The preferred provider is back (a check answered) well before traffic returns to it, once it has
         # been stable: its "is back" said it then, and the recovery that follows is not told again.
@@ -147,15 +157,18 @@ class Notices:
 
     # --- what changed ------------------------------------------------------------------------------
 
-    def _changes(self, old: dict[str, Any], new: dict[str, Any], threshold: float) -> list[Notice]:
+    def _changes(self, old: dict[str, Any], new: dict[str, Any], threshold: float,
+                 settled: dict[str, Any] | None) -> list[Notice]:
+        """What changed from ``old`` (the previous status); the state, from ``settled`` (the last one
+        whose state had settled; None: ``new``'s has not)."""
         names = {pid: str(p.get("display_name") or pid) for pid, p in (new.get("providers") or {}).items()}
 
         def name(pid: str | None) -> str:
             return name_in_line(names.get(pid or "", pid or ""))
 
-        state_notice = _state_notice(old, new, name)
-        if state_notice is not None and _user_changed(old, new, state_notice) \
-                and not _despite_the_user(state_notice, old, new):
+        state_notice = _state_notice(settled, new, name) if settled is not None else None
+        if state_notice is not None and settled is not None and _user_changed(settled, new, state_notice) \
+                and not _despite_the_user(state_notice, settled, new):
             state_notice = None
         out = [state_notice] if state_notice is not None else []
         out += self._quota(old, new, threshold, name)
@@ -188,6 +201,16 @@ class Notices:
                 out.append(Notice(NoticeKind.QUOTA_LOW, pid, f"{name(pid)}: {shown} % quota left",
                                   f"{name(pid)} has {shown} % of its quota left.", USAGE))
         return out
+
+
+def _has_settled(status: dict[str, Any]) -> bool:
+    """Whether the state ``status`` reports has come about: not a failover to a provider that has not
+    answered yet (the request to it is under way, and may fail too)."""
+    summary = status.get("summary") or {}
+    if summary.get("state") != GatewayState.FALLBACK:
+        return True
+    serving = ((status.get("providers") or {}).get(summary.get("provider") or "") or {})
+    return serving.get("status") == ProviderHealth.HEALTHY
 
 
 def _state_notice(old: dict[str, Any], new: dict[str, Any], name: Callable[[str | None], str]) -> Notice | None:
