@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -45,13 +46,18 @@ class UsageState(Protocol):
         """Its usage adapter, usage address or usage token changed: its reading no longer says anything."""
 
 
+_INSTANCES = itertools.count(1)
+
+
 @dataclass(eq=False, slots=True, weakref_slot=True)
 class ProviderIdentity:
     """One provider over its life: ``id`` follows its renames and is None once it is deleted. What is
     learnt from a request that was under way meanwhile lands where the provider went — never on a
-    provider added later under the same id, which is another one."""
+    provider added later under the same id, which is another one. ``instance`` tells them apart where
+    only data goes (the status the tray compares poll by poll)."""
 
     id: str | None
+    instance: int = field(default_factory=lambda: next(_INSTANCES))
 
 
 class ProviderStates:

@@ -99,6 +99,12 @@ def _summary(state: GatewayState, line: str, provider: str | None, reason: str =
     return {"state": state, "line": line, "provider": provider, "reason": reason, "advice": advice}
 
 
+def _instance(services: Services, pid: str) -> int | None:
+    """Which provider the id names: the same through renames, another once it is deleted and added again."""
+    identity = services.providers.identities.get(pid)
+    return identity.instance if identity is not None else None
+
+
 def _last_error(cfg: Config, pid: str, health: dict[str, Any]) -> str:
     """The row's last error, with the ``/v1`` hint a 502 gives for the same failure."""
     error: str = health["last_error"]
@@ -127,6 +133,7 @@ def build_status(services: Services) -> dict[str, Any]:
         "active_reason": reason,
         "routing": as_json(cfg.routing),
         "providers": {pid: {**settings[pid], **health[pid],
+                            "instance": _instance(services, pid),
                             "last_error": _last_error(cfg, pid, health[pid]),
                             "quota_left_percent": services.quota.left_percent(pid),
                             "last_test": services.tests.last(pid)}

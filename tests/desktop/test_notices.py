@@ -13,6 +13,9 @@ FAILOVER, ALL_DOWN, RECOVERY = NoticeKind.FAILOVER, NoticeKind.ALL_DOWN, NoticeK
 QUOTA_LOW, QUOTA_EXHAUSTED, PROVIDER_BACK = NoticeKind.QUOTA_LOW, NoticeKind.QUOTA_EXHAUSTED, NoticeKind.PROVIDER_BACK
 
 
+INSTANCES: dict[str, int] = {}  # an id names the same provider in every status, unless a test says otherwise
+
+
 def status(state: str = "serving", provider: str | None = "a", *, health: dict[str, str] | None = None,
            left: dict[str, float | None] | None = None, skipped: set[str] = frozenset(),  # type: ignore[assignment]
            lock: str | None = None, preferred: str = "a", reason: str = "") -> dict[str, Any]:
@@ -24,7 +27,8 @@ def status(state: str = "serving", provider: str | None = "a", *, health: dict[s
                     "advice": "Check the keys." if state == "down" else ""},
         "manual_override": lock, "preferred_provider": preferred,
         "providers": {pid: {"display_name": f"Relay {pid.upper()}", "status": st, "disabled": st == "disabled",
-                            "quota_left_percent": left.get(pid)} for pid, st in health.items()},
+                            "quota_left_percent": left.get(pid), "instance": INSTANCES.setdefault(pid, len(INSTANCES) + 1)}
+                      for pid, st in health.items()},
         "quota": {pid: {"skipped": pid in skipped, "snapshot": {"exhausted_reason": "daily budget spent"}}
                   for pid in health},
     }
@@ -241,7 +245,7 @@ def test_renaming_the_serving_fallback_is_no_new_failover() -> None:
     assert kinds(run(status(), fallback, notices=machine)) == [(FAILOVER, "b")]
     clock.now += 5
     assert run(renamed(fallback, "b", "b2"), notices=machine) == []
-    # a hand edit that renames the table of a provider without a display name: its name changes too
+    # renamed again, its display name with it
     clock.now += 5
     assert run(renamed(renamed(fallback, "b", "b2"), "b2", "relay_b3", display_name="relay_b3"),
                notices=machine) == []
@@ -249,6 +253,7 @@ def test_renaming_the_serving_fallback_is_no_new_failover() -> None:
     clock.now += 60
     back, again = status(), status("fallback", "relay_b3", health={"relay_b3": "healthy"})
     del back["providers"]["b"], again["providers"]["b"]
+    again["providers"]["relay_b3"]["instance"] = INSTANCES["b"]  # the same provider as b
     back["providers"]["relay_b3"] = again["providers"]["relay_b3"]
     assert kinds(run(back, again, notices=machine)) == [(RECOVERY, "a")]
 
@@ -285,17 +290,54 @@ def test_a_table_renamed_by_hand_while_failing_is_no_recovery() -> None:
     assert kinds(run(status(), on_b, by_hand)) == [(FAILOVER, "b")]
 
 
-def test_several_renames_at_once_are_paired_by_what_did_not_change() -> None:
-    from api_router.desktop.notices import provider_renames
+def test_renames_are_told_by_instance_and_an_id_added_again_is_a_new_provider() -> None:
+    from api_router.desktop.notices import provider_changes
 
-    old = {"a": {"display_name": "Relay A", "base_url": "u1"}, "b": {"display_name": "Relay B", "base_url": "u1"},
-           "c": {"display_name": "c", "base_url": "u3"}}
-    new = {"x": {"display_name": "Relay B", "base_url": "u1"}, "y": {"display_name": "Relay A", "base_url": "u1"},
-           "z": {"display_name": "z", "base_url": "u3"}}
-    assert provider_renames(old, new) == {"a": "y", "b": "x"}  # c -> z: no display name of its own to tell
-    assert provider_renames({"a": {"base_url": "u1"}}, {"b": {"base_url": "u1"}}) == {"a": "b"}
-    # one provider deleted and another added: not the same one
-    assert provider_renames({"a": {"base_url": "u1"}}, {"b": {"base_url": "u2"}}) == {}
+    old = {"a": {"instance": 1}, "b": {"instance": 2}, "c": {"instance": 3}}
+    new = {"x": {"instance": 2}, "y": {"instance": 1}, "c": {"instance": 4}, "z": {"instance": 5}}
+    assert provider_changes(old, new) == ({"a": "y", "b": "x"}, {"c"})
+    # a table renamed by hand in config.toml (the same address, a new instance) is a provider new to routing
+    assert provider_changes({"a": {"base_url": "u1", "instance": 1}}, {"b": {"base_url": "u1", "instance": 2}}) == (
+        {}, set())
+
+
+def added_again(s: dict[str, Any], pid: str) -> dict[str, Any]:
+    """``s`` with ``pid`` deleted and another provider added under its id (a new instance)."""
+    s = copy.deepcopy(s)
+    s["providers"][pid]["instance"] = max(INSTANCES.values()) + 100
+    return s
+
+
+def test_a_provider_deleted_and_added_again_within_one_poll_is_a_new_provider() -> None:
+    """Its failover is news, not a repeat of the deleted one's, however quickly it was added."""
+    clock = Clock()
+    machine = Notices(clock=clock)
+    on_b = status("fallback", "b", health={"a": "cooldown"})
+    assert kinds(run(status(), on_b, notices=machine)) == [(FAILOVER, "b")]
+    clock.now += 5
+    # deleted and added again (the same address) between two polls; traffic moved on to c meanwhile: the
+    # user's own doing
+    moved = added_again(status("fallback", "c", health={"a": "cooldown", "b": "unknown", "c": "healthy"}), "b")
+    assert run(moved, notices=machine) == []
+    clock.now += 5
+    assert kinds(run(added_again(status("fallback", "b", health={"a": "cooldown", "c": "unhealthy"}), "b"),
+                     notices=machine)) == [(FAILOVER, "b")]
+
+
+def test_a_provider_deleted_while_another_is_added_with_its_address_is_no_rename() -> None:
+    """Two accounts on one relay: b deleted and x added within one poll. The move to c is the user's
+    doing, and the failover to x later is news."""
+    clock = Clock()
+    machine = Notices(clock=clock)
+    assert kinds(run(status(), status("fallback", "b", health={"a": "cooldown"}), notices=machine)) == [(FAILOVER, "b")]
+    clock.now += 5
+    moved = status("fallback", "c", health={"a": "cooldown", "c": "healthy", "x": "unknown"})
+    del moved["providers"]["b"], moved["quota"]["b"]
+    assert run(moved, notices=machine) == []
+    clock.now += 5
+    on_x = status("fallback", "x", health={"a": "cooldown", "c": "unhealthy", "x": "healthy"})
+    del on_x["providers"]["b"], on_x["quota"]["b"]
+    assert kinds(run(on_x, notices=machine)) == [(FAILOVER, "x")]
 
 
 # --- the user's change and a failure in the same poll ---------------------------------------------------

@@ -26,15 +26,16 @@ failed in the same interval and that failure is what the new state reports (the 
 failing right after the lock: ``all_down``; the preferred one failing: ``failover``). At most one
 notification per (provider, kind) per ``COALESCE_SECONDS``.
 
-A provider renamed (a new id for the same provider: the control API's ``rename_provider`` or a hand
-edit of ``config.toml``) is followed: the previous status is read under the new ids, so the rename is
-no failover and its repeat limit carries over.
+A provider renamed (a new id for the same provider: the control API's ``rename_provider``; each status
+entry's ``instance`` says which provider it is) is followed: the previous status is read under the new
+ids, so the rename is no failover and its repeat limit carries over. An id deleted and added again is a
+new provider, also within one poll.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -108,12 +109,12 @@ class Notices:
         if previous is None:
             self._settled = status
             return []
-        renames = provider_renames(previous.get("providers") or {}, status.get("providers") or {})
-        self._follow_renames(renames, status.get("providers") or {})
-        settled = under_new_ids(self._settled or previous, renames)
+        renames, replaced = provider_changes(previous.get("providers") or {}, status.get("providers") or {})
+        self._follow_renames(renames, replaced, status.get("providers") or {})
+        settled = under_new_ids(self._settled or previous, renames, replaced)
         answered = _has_settled(status)
         self._settled = status if answered else settled
-        found = self._changes(under_new_ids(previous, renames), status, quota_threshold(ui),
+        found = self._changes(under_new_ids(previous, renames, replaced), status, quota_threshold(ui),
                               settled if answered else None)
         now = self._clock()
         before, state = (settled.get("summary") or {}).get("state"), (status.get("summary") or {}).get("state")
@@ -149,11 +150,11 @@ class Notices:
         self._sent[key] = now
         return True
 
-    def _follow_renames(self, renames: dict[str, str], providers: Mapping[str, Any]) -> None:
+    def _follow_renames(self, renames: dict[str, str], replaced: set[str], providers: Mapping[str, Any]) -> None:
         """The repeat limit belongs to the provider, not to its id: it follows a rename, and goes with a
-        deleted provider (one added later under its id is another provider)."""
-        self._sent = {(renamed, kind): at for (pid, kind), at in self._sent.items()
-                      if (renamed := renames.get(pid or "", pid)) is None or renamed in providers}
+        deleted provider (one added later under its id is another provider, even within one poll)."""
+        self._sent = {(renamed, kind): at for (pid, kind), at in self._sent.items() if pid not in replaced
+                      and ((renamed := renames.get(pid or "", pid)) is None or renamed in providers)}
 
     # --- what changed ------------------------------------------------------------------------------
 
@@ -254,9 +255,10 @@ def _user_changed(old: dict[str, Any], new: dict[str, Any], notice: Notice) -> b
 
 
 def _serving_switched_off(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    serving = (old.get("summary") or {}).get("provider")
-    if not serving:
-        return False
+    summary = old.get("summary") or {}
+    serving = summary.get("provider")
+    if not serving:  # serving from nobody, or from a provider deleted since (another has its id: see under_new_ids)
+        return summary.get("state") in (GatewayState.SERVING, GatewayState.FALLBACK)
     entry = (new.get("providers") or {}).get(serving)
     return entry is None or bool(entry.get("disabled"))
 
@@ -309,45 +311,42 @@ def _providers_back(old: dict[str, Any], new: dict[str, Any], name: Callable[[st
 # --- renamed providers -------------------------------------------------------------------------------
 
 
-def provider_renames(old: dict[str, Any], new: dict[str, Any]) -> dict[str, str]:
-    """Old id -> new id for the providers that only changed their id between two statuses.
+def provider_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, str], set[str]]:
+    """Between two statuses' providers: the ones renamed (old id -> new id: the same ``instance`` under
+    another id), and the old ids that name another provider now (deleted and added again in between:
+    a new provider, told of from the start). A table renamed by hand in config.toml is a provider new
+    to routing, and so it is here."""
+    def instance(entry: Any) -> Any:
+        return entry.get("instance") if isinstance(entry, dict) else None
 
-    A rename keeps everything but the id: an id gone and one new in the same poll are the same
-    provider when they have the same base URL, and, with several at once, the same display name too
-    (unless the display name was the id) and no other match.
-    """
-    gone = [pid for pid in old if pid not in new]
-    came = [pid for pid in new if pid not in old]
-    alone = len(gone) == len(came) == 1
-    pairs: dict[str, str] = {}
-    for pid in gone:
-        same = [c for c in came if c not in pairs.values() and _same_provider(pid, old[pid], c, new[c], alone=alone)]
-        if len(same) == 1:
-            pairs[pid] = same[0]
-    return pairs
-
-
-def _same_provider(old_id: str, old: Any, new_id: str, new: Any, *, alone: bool) -> bool:
-    old, new = (e if isinstance(e, dict) else {} for e in (old, new))
-    if old.get("base_url") != new.get("base_url"):
-        return False
-    if alone:
-        return True
-    # A provider without a display name of its own shows its id, which the rename changed: no evidence.
-    shown = old.get("display_name")
-    return bool(shown) and shown == new.get("display_name") and shown not in (old_id, new_id)
+    now_at = {instance(entry): pid for pid, entry in new.items() if instance(entry) is not None}
+    renames: dict[str, str] = {}
+    replaced: set[str] = set()
+    for pid, entry in old.items():
+        was = instance(entry)
+        if was is None:
+            continue
+        moved_to = now_at.get(was)
+        if moved_to is not None and moved_to != pid:
+            renames[pid] = moved_to
+        elif moved_to is None and pid in new:
+            replaced.add(pid)
+    return renames, replaced
 
 
-def under_new_ids(status: dict[str, Any], renames: dict[str, str]) -> dict[str, Any]:
-    """``status`` as it reads with the renamed providers under their new ids."""
-    if not renames:
+def under_new_ids(status: dict[str, Any], renames: dict[str, str], replaced: Collection[str] = ()) -> dict[str, Any]:
+    """``status`` as it reads with the renamed providers under their new ids, and nothing of a provider
+    whose id another one has now."""
+    if not renames and not replaced:
         return status
 
     def new_id(pid: Any) -> Any:
+        if isinstance(pid, str) and pid in replaced:
+            return None
         return renames.get(pid, pid) if isinstance(pid, str) else pid
 
     def rekeyed(mapping: Any) -> dict[str, Any]:
-        return {new_id(pid): value for pid, value in (mapping or {}).items()}
+        return {new_id(pid): value for pid, value in (mapping or {}).items() if pid not in replaced}
 
     summary = status.get("summary") or {}
     return {**status, "providers": rekeyed(status.get("providers")), "quota": rekeyed(status.get("quota")),
