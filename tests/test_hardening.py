@@ -283,6 +283,48 @@ def test_a_hand_save_landing_while_a_change_is_saved_is_kept(tmp_path):
     assert (doc["routing"]["failure_threshold"], doc["routing"]["cooldown_seconds"]) == (5, 42)
 
 
+def test_a_hand_save_landing_at_the_moment_the_app_renames_its_own_is_kept(tmp_path, monkeypatch):
+    """The app looked at the file, found it was the version its change is based on, and renamed its new
+    version into place: a save landing between the look and the rename was overwritten. The version the
+    app displaces is the one judged now (swapped out in one step, and swapped back if it is not the one
+    the change was based on); the change is then made again, on the hand save."""
+    from api_router import fsutil
+    from api_router.config import ConfigFile
+
+    path = tmp_path / "config.toml"
+    cf, _ = ConfigFile.load(path)
+    exchange = fsutil._exchange
+    landed = []
+
+    def hand_save_first(a: Path, b: Path) -> bool:
+        if not landed:  # the editor's rename, at the last moment
+            landed.append(True)
+            (tmp_path / "editor.tmp").write_text(path.read_text() + "# saved by hand at that moment\n")
+            os.replace(tmp_path / "editor.tmp", path)
+        return exchange(a, b)
+
+    monkeypatch.setattr(fsutil, "_exchange", hand_save_first)
+
+    def change(doc: tomlkit.TOMLDocument) -> None:
+        doc["routing"]["cooldown_seconds"] = 42  # type: ignore[index]
+
+    config = cf.edit(change)
+    text = path.read_text()
+    assert landed and "# saved by hand at that moment" in text and config.routing.cooldown_seconds == 42
+    assert tomlkit.parse(text)["routing"]["cooldown_seconds"] == 42
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]
+
+
+def test_a_file_made_meanwhile_where_the_app_expected_none_is_not_replaced(tmp_path):
+    from api_router.fsutil import ChangedMeanwhile, atomic_write
+
+    path = tmp_path / "secrets.json"
+    path.write_text("{}")
+    with pytest.raises(ChangedMeanwhile):
+        atomic_write(path, b'{"x": 1}', unless_changed=(None,))
+    assert path.read_text() == "{}" and [p.name for p in tmp_path.iterdir()] == ["secrets.json"]
+
+
 def test_a_write_names_the_file_it_could_not_write_and_reports_what_it_wrote(tmp_path):
     """A full disk fails the write itself, which names no file; a file-size limit fails it the same way."""
     from api_router.fsutil import atomic_write, file_stamp

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import functools
 import os
 import stat
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import cast
 
 FileStamp = tuple[int, int, int]  # (modification time in ns, size, inode): see file_stamp
 
@@ -88,10 +92,13 @@ def atomic_write(path: Path, data: bytes | Iterable[bytes], *, mode: int | None 
             written = _stamp(os.stat(tmp))  # a rename keeps the inode, size and modification time
         except OSError as exc:  # a full disk: name the file, which a failed write does not
             raise _named(exc, path) from None
-        if unless_changed is not None and file_stamp(target) != unless_changed[0]:
-            raise ChangedMeanwhile(str(path))
         try:
-            os.replace(tmp, target)
+            if unless_changed is None:
+                os.replace(tmp, target)
+            else:
+                _replace_unless_changed(tmp, target, unless_changed[0], written)
+        except ChangedMeanwhile:
+            raise ChangedMeanwhile(str(path)) from None
         except OSError as exc:  # e.g. a folder where the file should be
             raise _named(exc, path) from None
     except BaseException:
@@ -99,6 +106,74 @@ def atomic_write(path: Path, data: bytes | Iterable[bytes], *, mode: int | None 
         raise
     _fsync_dir(target.parent)
     return written
+
+
+def _replace_unless_changed(tmp: Path, target: Path, expected: FileStamp | None, ours: FileStamp) -> None:
+    """``tmp`` in ``target``'s place only if ``target`` is still the version ``expected`` (None: no file),
+    else ChangedMeanwhile and ``target`` as it is. Where the system can do it, the version judged is the
+    one actually displaced — a save landing between a look and a rename is not lost: a new file is
+    made with a link (which fails if one appeared), a file replaced by swapping the two in one step
+    (Linux) and swapping back if the one taken out is not the one expected."""
+    if expected is None:
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            raise ChangedMeanwhile(str(target)) from None
+        except OSError:  # no hard links here (some filesystems): look, then rename
+            if file_stamp(target) is not None:
+                raise ChangedMeanwhile(str(target)) from None
+            os.replace(tmp, target)
+            return
+        tmp.unlink()
+        return
+    try:
+        swapped = _exchange(tmp, target)
+    except FileNotFoundError:  # deleted since it was read
+        raise ChangedMeanwhile(str(target)) from None
+    if not swapped:
+        if file_stamp(target) != expected:
+            raise ChangedMeanwhile(str(target))
+        os.replace(tmp, target)
+        return
+    if file_stamp(tmp) == expected:
+        tmp.unlink()
+        return
+    if file_stamp(target) == ours:  # theirs goes back (unless yet another save came in between)
+        _exchange(tmp, target)
+    raise ChangedMeanwhile(str(target))
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_AT_FDCWD = -100
+
+
+@functools.cache
+def _renameat2() -> Callable[..., int] | None:
+    """glibc's renameat2 (Linux 3.15+; Python has no wrapper), or None where there is none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        call = libc.renameat2
+    except (OSError, AttributeError):  # another C library, or an old glibc
+        return None
+    call.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    call.restype = ctypes.c_int
+    return cast(Callable[..., int], call)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two files in one step; False where that cannot be done (no renameat2, or a filesystem
+    without the exchange)."""
+    call = _renameat2()
+    if call is None:
+        return False
+    if call(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def _fsync_dir(folder: Path) -> None:
