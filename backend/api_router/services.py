@@ -238,14 +238,18 @@ class ServingState:
     arriving in ``receiving``, and reads ``shutting_down``."""
 
     shutting_down: bool = False
+    # The grace is over: what is still under way is cut off by the gateway (its upstream connections
+    # closed), no fault of the provider's or the client's.
+    grace_over: bool = False
     inflight: int = 0  # proxy requests being served; shutdown waits for them, background checks see use
     # Control calls and export downloads being served: shutdown waits for them too, but they are the UI's
     # polling, no use of the providers (background checks do not count them).
     other_inflight: int = 0
     receiving: set[Callable[[], None]] = field(default_factory=set)
 
-    def cut_off_bodies(self) -> None:
+    def end_grace(self) -> None:
         """Shutdown's grace is over: a request whose body is still arriving is answered now."""
+        self.grace_over = True
         for answer in list(self.receiving):
             answer()
 

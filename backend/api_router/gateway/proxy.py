@@ -741,7 +741,7 @@ class ResponsesProxy:
             # when this attempt began): one silence, counted once, by the finder.
             result = replace(result, judged_elsewhere=True)
         racer.attempt.latency_ms = ((ended or time.perf_counter()) - racer.t0) * 1000
-        self._recorder.attempt_done(ex, racer.attempt, result, aborted=self._state.shutting_down)
+        self._recorder.attempt_done(ex, racer.attempt, result, aborted=self._state.grace_over)
 
 
 def _only_opened(answer: Opened | AttemptResult) -> UpstreamStream | None:

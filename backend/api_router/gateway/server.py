@@ -126,7 +126,7 @@ class GatewayServer:
             for site in list(self._runner.sites):
                 await site.stop()
         if not await self._drained(self.shutdown_grace):
-            self.state.cut_off_bodies()
+            self.state.end_grace()
             serving = self.services.serving
             if serving is not None:
                 await serving.upstream.cut_off()
