@@ -73,6 +73,8 @@ def echo(kind: str) -> fp.Behaviour:
             at = 0 if kind.endswith("before") else 4
             if kind.startswith("plain text json"):  # JSON, but no Responses event: nothing says what it is
                 noise = [f'data: {{"error":"upstream: invalid api key {key}"}}\n\n'.encode()]
+            elif kind.startswith("plain text bare"):  # a line that is no field at all
+                noise = [f"upstream error: invalid api key {key}\n\n".encode()]
             elif kind.startswith("plain text cr"):  # CR-only line ends, the comment read with an event
                 chunks = [c.replace(b"\n", b"\r") for c in chunks]
                 chunks[at] += f": upstream error {key}\r\r".encode()
@@ -99,7 +101,8 @@ def echo(kind: str) -> fp.Behaviour:
                                           ("incomplete-as-completed", True), ("header", False),
                                           ("plain text after", True), ("plain text before", True),
                                           ("plain text cr after", True), ("plain text cr before", True),
-                                          ("plain text json after", True), ("plain text json before", True)])
+                                          ("plain text json after", True), ("plain text json before", True),
+                                          ("plain text bare after", True), ("plain text bare before", True)])
 async def test_an_echoed_key_is_masked_in_every_byte_sent_to_the_client(fakes, gateway, kind, stream):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, keys={"p1": KEY})
@@ -108,6 +111,21 @@ async def test_an_echoed_key_is_masked_in_every_byte_sent_to_the_client(fakes, g
     sent = reply.body + "".join(f"{k}: {v}\n" for k, v in reply.headers.items()).encode()
     assert KEY.encode() not in sent and "sk-e…6789".encode() in sent  # masked: sk-e…6789
     assert gw.token.encode() not in sent
+
+
+async def test_events_whose_type_comes_last_pass_untouched_whatever_they_say(fakes, gateway):
+    """A relay that writes keys in sorted order (Go maps) puts "type" last: its events are still events,
+    and the model's words in them — a command with a URL password — reach Codex as they were."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, keys={"p1": KEY})
+    command = "psql postgres://app:s3cretpw@db:5432/x"
+    response = fp.response_object(command, provider="p1")
+    chunks = [f"event: {e['type']}\ndata: {json.dumps(e, sort_keys=True)}\n\n".encode()
+              for e in fp.stream_events(response)]
+    p1.always(fp.raw_stream(chunks))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.text == command
+    assert reply.events[-1]["response"]["output"][0]["content"][0]["text"] == command
 
 
 async def test_a_key_echoed_with_its_slashes_json_escaped_is_masked(fakes, gateway):

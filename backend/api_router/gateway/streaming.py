@@ -114,18 +114,32 @@ _SEALED_NAME = b"response.output_item.done"
 
 
 def _carries_plain_text(chunk: bytes) -> bool:
-    """Whether ``chunk`` may hold text that is no Responses event — a comment, a data line that is not
-    JSON (``data: upstream error: invalid api key …``) or JSON that does not say what it is
+    """Whether ``chunk`` may hold text that is no Responses event — a comment, a line that is no field,
+    a data line that is not JSON (``data: upstream error: invalid api key …``) or JSON that says no type
     (``data: {"error": "… invalid api key …"}``) — where a relay may echo a key: masked, as an error is.
-    Events whose data leads with their type, as OpenAI writes them, and ``[DONE]`` are not (a few
-    substring counts, no parse); a relay that writes the type later has its chunks masked."""
-    if chunk[:1] == b":" or b"\n:" in chunk or b"\r:" in chunk:
-        return True
+    Events are not, wherever their data writes its type (a model's words pass as they were). The usual
+    chunk — each event a data line leading with its type, its name or not, a blank line — is told by
+    counting: any other line would add a line end."""
     data = chunk.count(b"data:")
-    typed = chunk.count(b'data: {"type"')
-    if not data or typed == data:  # the usual chunk: its events' JSON
+    named = chunk.count(b"event: ")
+    if data and chunk.count(b'data: {"type"') == data and named <= data \
+            and chunk.count(b"\n") == 2 * data + named and chunk.endswith(b"\n\n"):
         return False
-    return data != typed + chunk.count(b'data:{"type"') + chunk.count(b"data: [DONE]") + chunk.count(b"data:[DONE]")
+    return any(map(_is_plain_text, _LINE_END.split(chunk)))
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_FIELDS = (b"event:", b"id:", b"retry:")
+
+
+def _is_plain_text(line: bytes) -> bool:
+    """A line of an event stream that is a relay's own words (see ``_carries_plain_text``)."""
+    if not line or line.startswith(_FIELDS):
+        return False
+    if not line.startswith(b"data:"):
+        return True  # a comment, or no field at all
+    value = line[5:].lstrip(b" ")
+    return not (value.startswith(b"{") and b'"type"' in value) and value != b"[DONE]"
 
 
 def _worth_reading(chunk: bytes) -> list[sse.SSEEvent]:
