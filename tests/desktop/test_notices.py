@@ -87,6 +87,39 @@ def test_a_failover_is_told_once_the_fallback_has_answered() -> None:
     assert kinds(run(status(), b_answered, asking_c, down)) == [(FAILOVER, "b"), (ALL_DOWN, None)]
 
 
+def times(s: dict[str, Any], **at: tuple[int | None, int | None]) -> dict[str, Any]:
+    """``s`` with each named provider's (last answered, last failed) times, in ms."""
+    for pid, (ok, failed) in at.items():
+        s["providers"][pid].update(last_ok_at_unix_ms=ok, last_fail_at_unix_ms=failed)
+    return s
+
+
+def test_a_fallback_that_answered_before_has_to_answer_again_after_the_failure() -> None:
+    """Healthy from earlier traffic is not an answer to this failover: it is told once the fallback has
+    answered since the preferred provider failed."""
+    asking_b = times(status("fallback", "b", health={"a": "cooldown"}), a=(1_000, 5_000), b=(2_000, None))
+    b_answered = times(status("fallback", "b", health={"a": "cooldown"}), a=(1_000, 5_000), b=(6_000, None))
+    down = times(status("down", None, health={"a": "cooldown", "b": "unresponsive"}), a=(1_000, 5_000),
+                 b=(2_000, 7_000))
+    assert kinds(run(status(), asking_b, down)) == [(ALL_DOWN, None)]
+    assert kinds(run(status(), asking_b, b_answered)) == [(FAILOVER, "b")]
+
+
+def test_a_failover_the_preferred_provider_is_back_from_before_it_settles_is_not_told() -> None:
+    """A long stream on the fallback; a background check finds the preferred provider back meanwhile:
+    "is back" is told, not a failover after it, nor a second "back" when traffic returns."""
+    clock = Clock()
+    machine = Notices(clock=clock)
+    asking_b = times(status("fallback", "b", health={"a": "cooldown", "b": "unknown"}), a=(1_000, 5_000))
+    a_back = times(status("fallback", "b", health={"b": "unknown"}), a=(8_000, 5_000))
+    b_answered = times(status("fallback", "b"), a=(8_000, 5_000), b=(9_000, None))
+    found = []
+    for s_ in (status(), asking_b, a_back, b_answered, status()):
+        clock.now += 5
+        found.append(kinds(machine.update(s_, {})))
+    assert found == [[], [], [(PROVIDER_BACK, "a")], [], []]
+
+
 def test_a_change_of_fallback_provider_is_another_failover() -> None:
     found = run(status(), status("fallback", "b"), status("fallback", "c", health={"c": "healthy"}))
     assert kinds(found) == [(FAILOVER, "b"), (FAILOVER, "c")]
@@ -370,7 +403,9 @@ def test_a_lock_to_a_provider_already_down_is_the_users_doing() -> None:
 
 
 def test_the_new_preferred_provider_failing_in_the_same_poll_is_a_failover() -> None:
-    found = run(status(), failing(status("fallback", "a", health={"b": "cooldown"}, preferred="b"), "b", 2_000_000))
+    # (the request it failed is answered by a, which has answered since)
+    failed_over = failing(status("fallback", "a", health={"b": "cooldown"}, preferred="b"), "b", 2_000_000)
+    found = run(status(), times(failed_over, a=(2_000_100, None)))
     assert kinds(found) == [(FAILOVER, "a")]
     # preferring a provider that was failing already is not
     was_failing = failing(status(health={"b": "cooldown"}), "b", 1_000_000)

@@ -117,9 +117,11 @@ class Notices:
         found = self._changes(under_new_ids(previous, renames, replaced), status, quota_threshold(ui),
                               settled if answered else None)
         now = self._clock()
-        before, state = (settled.get("summary") or {}).get("state"), (status.get("summary") or {}).get("state")
-        if answered and before == GatewayState.SERVING and state in (GatewayState.FALLBACK, GatewayState.DOWN):
-            self._left_serving_at = now
+        state = (status.get("summary") or {}).get("state")
+        if (previous.get("summary") or {}).get("state") == GatewayState.SERVING and \
+                state in (GatewayState.FALLBACK, GatewayState.DOWN):
+            self._left_serving_at = now  # when traffic left, whether or not that has settled yet
+        before = (settled.get("summary") or {}).get("state")
         # The preferred provider is back (a check answered) well before traffic returns to it, once it has
         # been stable: its "is back" said it then, and the recovery that follows is not told again.
         back_from_fallback = before == GatewayState.FALLBACK and state == GatewayState.SERVING
@@ -206,12 +208,28 @@ class Notices:
 
 def _has_settled(status: dict[str, Any]) -> bool:
     """Whether the state ``status`` reports has come about: not a failover to a provider that has not
-    answered yet (the request to it is under way, and may fail too)."""
+    answered since the preferred one failed (the request to it is under way, and may fail too)."""
     summary = status.get("summary") or {}
     if summary.get("state") != GatewayState.FALLBACK:
         return True
-    serving = ((status.get("providers") or {}).get(summary.get("provider") or "") or {})
-    return serving.get("status") == ProviderHealth.HEALTHY
+    providers = status.get("providers") or {}
+    serving = providers.get(summary.get("provider") or "") or {}
+    if serving.get("status") != ProviderHealth.HEALTHY:
+        return False
+    failed = _at(providers.get(status.get("preferred_provider") or "") or {}, "last_fail_at_unix_ms")
+    answered = _at(serving, "last_ok_at_unix_ms")
+    return failed is None or (answered is not None and answered >= failed)
+
+
+def _back_since_it_failed(entry: dict[str, Any]) -> bool:
+    """Whether a provider has answered since its last failure (a background check, say)."""
+    answered, failed = _at(entry, "last_ok_at_unix_ms"), _at(entry, "last_fail_at_unix_ms")
+    return answered is not None and failed is not None and answered > failed
+
+
+def _at(entry: dict[str, Any], key: str) -> int | None:
+    value = entry.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _state_notice(old: dict[str, Any], new: dict[str, Any], name: Callable[[str | None], str]) -> Notice | None:
@@ -227,6 +245,8 @@ def _state_notice(old: dict[str, Any], new: dict[str, Any], name: Callable[[str 
                       f"API Router recovered partly: {name(preferred)} is still not answering{why}. "
                       f"Codex keeps working through {name(serving)}.", DASHBOARD)
     if state == GatewayState.FALLBACK and (before != GatewayState.FALLBACK or was.get("provider") != serving):
+        if _back_since_it_failed((new.get("providers") or {}).get(preferred or "") or {}):
+            return None  # back before the fallback answered: its "is back" says it, no failover after it
         why = now.get("reason") or f"{name(preferred)} is not answering"
         return Notice(NoticeKind.FAILOVER, serving, f"Failover to {name(serving)}",
                       f"{why}. Codex keeps working through {name(serving)}.", requests_view(preferred))
