@@ -118,7 +118,7 @@ async def test_events_whose_type_comes_last_pass_untouched_whatever_they_say(fak
     and the model's words in them — a command with a URL password — reach Codex as they were."""
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, keys={"p1": KEY})
-    command = "psql postgres://app:s3cretpw@db:5432/x"
+    command = COMMAND
     response = fp.response_object(command, provider="p1")
     chunks = [f"event: {e['type']}\ndata: {json.dumps(e, sort_keys=True)}\n\n".encode()
               for e in fp.stream_events(response)]
@@ -126,6 +126,48 @@ async def test_events_whose_type_comes_last_pass_untouched_whatever_they_say(fak
     reply = await gw.responses(stream=True)
     assert reply.status == 200 and reply.text == command
     assert reply.events[-1]["response"]["output"][0]["content"][0]["text"] == command
+
+
+COMMAND = "psql postgres://app:s3cretpw@db:5432/x"
+
+
+@pytest.mark.parametrize("noise", [
+    ": upstream error, invalid api key {key}\n\n",                      # a comment in the same read
+    ": relay event: upstream rejected key {key}\n\n",                   # ... saying "event: " as well
+    "upstream error: invalid api key {key}\n\n",                        # a line that is no field
+    'data: {{"detail": [{{"type": "value_error", "msg": "invalid api key {key}"}}]}}\n\n',  # nested type
+    'data: {{"type": "relay_error", "message": "invalid api key {key}"}}\n\n',  # no Responses type
+    "event: upstream error invalid api key {key}\n\n",                  # an event line that names none
+])
+@pytest.mark.parametrize("where", ["before the delta", "after the delta"])
+async def test_relay_words_in_the_read_of_an_event_are_masked_and_the_event_is_not(fakes, gateway, noise, where):
+    """One read, a delta whose text is a command with a URL password and a relay's words with the key:
+    the key is masked, the model's words reach Codex as they were."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, keys={"p1": KEY})
+    events = fp.stream_events(fp.response_object(COMMAND, provider="p1"), deltas=1)
+    chunks = [fp.sse_event(event) for event in events]
+    delta = next(i for i, e in enumerate(events) if e["type"] == "response.output_text.delta")
+    words = noise.format(key=KEY).encode()
+    chunks[delta] = words + chunks[delta] if where == "before the delta" else chunks[delta] + words
+    p1.always(fp.raw_stream(chunks))
+    reply = await gw.responses(stream=True)
+    assert KEY.encode() not in reply.body and reply.status == 200
+    assert reply.text == COMMAND and COMMAND.encode() in reply.body
+
+
+async def test_a_failure_in_the_read_of_a_delta_is_masked_and_the_delta_is_not(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, keys={"p1": KEY})
+    events = fp.stream_events(fp.response_object(COMMAND, provider="p1"), deltas=1)
+    delta = next(i for i, e in enumerate(events) if e["type"] == "response.output_text.delta")
+    failed = {"type": "response.failed", "response": {"id": "r", "status": "failed", "output": [],
+                                                       "error": {"code": "server_error", "message": f"crashed: {KEY}"}}}
+    chunks = [fp.sse_event(e) for e in events[:delta]] + [fp.sse_event(events[delta]) + fp.sse_event(failed)]
+    p1.always(fp.raw_stream(chunks))
+    reply = await gw.responses(stream=True)
+    assert KEY.encode() not in reply.body and COMMAND.encode() in reply.body
+    assert reply.event_types[-1] == "response.failed"
 
 
 async def test_a_key_echoed_with_its_slashes_json_escaped_is_masked(fakes, gateway):

@@ -289,3 +289,25 @@ def test_a_long_event_with_cr_line_ends_is_read_once(monkeypatch):
     assert len(got) == 1 and got[0].data == b"\n".join([b"x"] * lines)
     reads = -(-len(event) // (16 * 1024))
     assert searches <= lines + 2 + 2 * reads, searches
+
+
+def test_only_a_relays_own_lines_are_masked_in_a_read_events_pass_as_they_came():
+    """The usual read is told by counting; anything else is walked line by line and only the lines that
+    are no Responses event go through masking."""
+    from api_router.gateway.streaming import _plain_text_masked
+
+    def redact(line: bytes) -> bytes:
+        return line.replace(b"KEY", b"K\xe2\x80\xa6")
+
+    event = b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"KEY"}\n\n'
+    later = b'data: {"delta":"KEY","type":"response.output_text.delta"}\n\n'  # its type written last
+    usual = event * 3
+    assert _plain_text_masked(usual, redact) is usual  # counted, not walked
+    assert _plain_text_masked(later, redact) == later
+    for words in (b": KEY\n\n", b"KEY\n\n", b'data: {"error": "KEY"}\n\n', b'data: {"detail": [{"type": "x", "m": "KEY"}]}\n\n',
+                  b'data: {"type": "relay_error", "m": "KEY"}\n\n', b"event: bad KEY\n\n", b"data: KEY\n\n"):
+        for read in (event + words, words + event, event.replace(b"\n", b"\r") + words.replace(b"\n", b"\r")):
+            masked = _plain_text_masked(read, redact)
+            assert masked.count(b"KEY") == 1 and masked.count(b'"delta":"KEY"') == 1, read
+    cut_by_cr = b"event: x\rKEY\n" + event[event.index(b"data"):]
+    assert _plain_text_masked(cut_by_cr, redact).count(b"KEY") == 1

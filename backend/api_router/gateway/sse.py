@@ -68,6 +68,7 @@ class SSEEvent:
     data: bytes
     _json: Any = field(default=None, repr=False)
     end: int = field(default=-1, repr=False, compare=False)
+    start: int = field(default=-1, repr=False, compare=False)  # where its block starts, -1 when not known
     _type: str | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -267,7 +268,7 @@ class SSEDecoder:
         the last call stopped."""
         events: list[SSEEvent] = []
         pos, data, names = self._resume, self._data, self._names
-        forward_end = 0
+        forward_end = block_start = 0  # what is kept pending starts a block
         while True:
             m = _LINE_END.search(buf, pos)
             if m is None:
@@ -286,9 +287,9 @@ class SSEDecoder:
                 _apply_line(line, data, names)
                 continue
             if data:
-                events.append(SSEEvent(names[-1] if names else None, b"\n".join(data), end=pos))
+                events.append(SSEEvent(names[-1] if names else None, b"\n".join(data), end=pos, start=block_start))
             data, names = [], []
-            forward_end = pos
+            forward_end = block_start = pos
         complete, self._buf = buf[:forward_end], buf[forward_end:]
         self._resume, self._data, self._names = pos - forward_end, data, names
         if len(self._buf) > MAX_EVENT_BYTES:
@@ -328,7 +329,7 @@ def events_with(complete: bytes, needles: tuple[bytes, ...]) -> list[SSEEvent]:
         block = complete[start:end].strip(b"\n")
         event = parse_block_lf(block) if block else None
         if event is not None:
-            event.end = min(end + 2, size)  # with the blank line that ends the block
+            event.start, event.end = start, min(end + 2, size)  # with the blank line that ends the block
             events.append(event)
     return events
 

@@ -113,33 +113,53 @@ _DECISIVE_NAMES = frozenset({b"response.completed", b"response.incomplete", b"re
 _SEALED_NAME = b"response.output_item.done"
 
 
-def _carries_plain_text(chunk: bytes) -> bool:
-    """Whether ``chunk`` may hold text that is no Responses event — a comment, a line that is no field,
-    a data line that is not JSON (``data: upstream error: invalid api key …``) or JSON that says no type
-    (``data: {"error": "… invalid api key …"}``) — where a relay may echo a key: masked, as an error is.
-    Events are not, wherever their data writes its type (a model's words pass as they were). The usual
-    chunk — each event a data line leading with its type, its name or not, a blank line — is told by
-    counting: any other line would add a line end."""
-    data = chunk.count(b"data:")
-    named = chunk.count(b"event: ")
-    if data and chunk.count(b'data: {"type"') == data and named <= data \
-            and chunk.count(b"\n") == 2 * data + named and chunk.endswith(b"\n\n"):
+def _only_events(chunk: bytes) -> bool:
+    """Whether ``chunk`` is the usual read: LF line ends, each event an optional ``event: name`` line, a
+    data line leading with its Responses type and a blank line — nothing else, which the counts would
+    show: a line of any other kind — a comment, a second data line — adds a line end that the events do
+    not account for (a CR ends a line without one: such a read is walked line by line)."""
+    if not chunk.endswith(b"\n\n") or b"\r" in chunk:
         return False
-    return any(map(_is_plain_text, _LINE_END.split(chunk)))
+    typed = chunk.count(b'data: {"type":"response.') + chunk.count(b'data: {"type": "response.')
+    return (typed > 0 and typed == chunk.count(b"\n\n")
+            and chunk.count(b"\n") == 2 * typed + chunk.count(b"\nevent: ") + chunk.startswith(b"event: "))
 
 
-_LINE_END = re.compile(rb"\r\n|\r|\n")
-_FIELDS = (b"event:", b"id:", b"retry:")
+def _plain_text_masked(chunk: bytes, redact: Callable[[bytes], bytes]) -> bytes:
+    """``chunk`` with each line that is a relay's own words (``_is_plain_text``) masked — a comment, a
+    line that is no field, data that is no Responses event — where a relay may echo a key; the events'
+    own lines pass as they came, so the model's words reach the client unchanged."""
+    if _only_events(chunk):
+        return chunk
+    parts = _LINES.split(chunk)  # line, its end, line, its end, …, what follows the last end
+    masked = False
+    for i in range(0, len(parts), 2):
+        if _is_plain_text(parts[i]):
+            line = redact(parts[i])
+            if line is not parts[i]:
+                parts[i], masked = line, True
+    return b"".join(parts) if masked else chunk
+
+
+_LINES = re.compile(rb"(\r\n|\r|\n)")
 
 
 def _is_plain_text(line: bytes) -> bool:
-    """A line of an event stream that is a relay's own words (see ``_carries_plain_text``)."""
-    if not line or line.startswith(_FIELDS):
+    """A line of an event stream that may be a relay's own words: anything but a blank line, an event
+    name, and data that is a Responses event (its top-level type, wherever it is written)."""
+    if not line:
         return False
+    if line.startswith(b"event:"):
+        return b" " in line[6:].strip() or len(line) > 200  # names have no spaces
     if not line.startswith(b"data:"):
-        return True  # a comment, or no field at all
+        return True  # a comment, an id, or no field at all
     value = line[5:].lstrip(b" ")
-    return not (value.startswith(b"{") and b'"type"' in value) and value != b"[DONE]"
+    if value == b"[DONE]":
+        return False
+    if not value.startswith(b"{"):
+        return True
+    kind = sse.SSEEvent(None, value).type
+    return not (kind.startswith("response.") or kind == "error")
 
 
 def _worth_reading(chunk: bytes) -> list[sse.SSEEvent]:
@@ -154,7 +174,7 @@ def _worth_reading(chunk: bytes) -> list[sse.SSEEvent]:
             event = sse.parse_block_lf(chunk[:-2])
             if event is None:
                 return []
-            event.end = len(chunk)
+            event.start, event.end = 0, len(chunk)
             return [event]
         if name.startswith(b"response.") and not name.endswith(b" ") and _typed_as_named(chunk, nl + 1, name):
             return []  # a Responses event that decides nothing (other names do not say what the data is)
@@ -362,7 +382,7 @@ class UpstreamStream:
                         elif events := _worth_reading(whole):
                             ended = await self._step(out, whole, events, hold_until_end)
                         else:  # committed, and nothing inside matters: straight on
-                            await out.write(self._plain_text_masked(whole))
+                            await out.write(_plain_text_masked(whole, self._redact))
                             continue
                     if facts.generated:  # also when the same read ended the stream
                         self._output_begun(unanswered)
@@ -516,23 +536,25 @@ class UpstreamStream:
         handed on end with the ending event's block: what follows it is not relayed."""
         facts = self.facts
         cut = 0  # bytes of ``forward`` committed on the way (``ev.end`` counts from its start)
+        ending: sse.SSEEvent | None = None
         for ev in events:
             _inspect(ev, facts)
             if facts.end is not None:
                 if 0 <= ev.end - cut < len(forward):
                     forward = forward[:ev.end - cut]
+                ending = ev
                 break
             if out.response is None and facts.generated and not hold_until_end and ev.end > cut:
                 # The first generated event commits the stream where it ends, as ``_decisive_point`` does
                 # for LF streams: a failure later in the same read is then one after output, whatever the
                 # line ends.
-                self._hold(self._plain_text_masked(forward[:ev.end - cut]))
+                self._hold(_plain_text_masked(forward[:ev.end - cut], self._redact))
                 await out.commit(self._take_held())
                 forward, cut = forward[ev.end - cut:], ev.end
-        if facts.end is Ending.FAILED or facts.incomplete:
-            forward = self._redact(forward)  # an upstream may echo a key in its error message
+        if facts.end is Ending.FAILED or facts.incomplete:  # an upstream may echo a key in its error message
+            forward = self._ending_masked(forward, ending.start - cut if ending is not None else -1)
         else:
-            forward = self._plain_text_masked(forward)
+            forward = _plain_text_masked(forward, self._redact)
         if out.response is None:
             if facts.end is Ending.FAILED:
                 self._hold(forward)  # kept for a client error, which is relayed as it came
@@ -557,8 +579,12 @@ class UpstreamStream:
         return StreamResult(StreamEnd.CLIENT_GONE, out.response, "client disconnected", out.ttfb_ms, self.facts,
                             out.sent)
 
-    def _plain_text_masked(self, forward: bytes) -> bytes:
-        return self._redact(forward) if _carries_plain_text(forward) else forward
+    def _ending_masked(self, forward: bytes, at: int) -> bytes:
+        """A read that ends with a failure (or an unfinished answer, whose reason may quote the request):
+        that event masked whole, from ``at`` where its block starts (-1: not known, the whole read)."""
+        if not 0 <= at <= len(forward):
+            return self._redact(forward)
+        return _plain_text_masked(forward[:at], self._redact) + self._redact(forward[at:])
 
     def _hold(self, data: bytes) -> None:
         if data:
