@@ -866,17 +866,18 @@ async def test_an_attempt_cut_off_by_the_shutdown_says_so_not_that_the_provider_
         await again.close()
 
 
-async def test_an_attempt_that_fails_on_its_own_during_the_shutdown_grace_keeps_its_error(fakes, gateway):
+@pytest.mark.parametrize("fallback", [False, True])
+async def test_an_attempt_that_fails_on_its_own_during_the_shutdown_grace_keeps_its_error(fakes, gateway, fallback):
     """Only what the gateway cut off once the grace ran out is "shutting down": a provider's own 500
-    within the grace is that provider's failure, with what it said."""
-    (p1,) = await fakes("p1")
+    within the grace is that provider's failure, with what it said — and failed over as ever."""
+    p1, p2 = await fakes("p1", "p2")
 
     async def slow_500(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
         await asyncio.sleep(0.4)
         return web.json_response({"error": {"message": "boom", "type": "server_error"}}, status=500)
 
     p1.always(slow_500)
-    gw = await gateway({"p1": p1})
+    gw = await gateway({"p1": p1, "p2": p2} if fallback else {"p1": p1})
     asking = asyncio.ensure_future(gw.responses())
     for _ in range(200):
         if p1.calls:
@@ -885,12 +886,12 @@ async def test_an_attempt_that_fails_on_its_own_during_the_shutdown_grace_keeps_
     await gw.gateway.stop()  # the harness's grace (1 s) outlasts the provider's answer
     reply = await asking
     await gw.close()
-    assert reply.status in (502, 503), reply.text
+    assert reply.status == (200 if fallback else 502), reply.text
     again = await start_harness(gw.services.paths.user_data)
     try:
         (row,) = again.services.store.request_log()
-        (attempt,) = row["attempts"]
-        assert attempt["outcome"] == "provider_failure" and "boom" in attempt["error"], attempt
+        assert row["attempts"][0]["outcome"] == "provider_failure" and "boom" in row["attempts"][0]["error"]
+        assert [a["provider"] for a in row["attempts"]] == (["p1", "p2"] if fallback else ["p1"])
     finally:
         await again.close()
 

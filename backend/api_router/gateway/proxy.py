@@ -212,8 +212,9 @@ class ResponsesProxy:
             except _Gone as exc:
                 gone.append(str(exc))
                 continue
-            if self._state.shutting_down and result.outcome in (Outcome.PROVIDER_FAILURE, Outcome.ABORTED):
-                # The gateway closed the upstream connections itself: not the provider's fault.
+            if self._state.grace_over and result.outcome in (Outcome.PROVIDER_FAILURE, Outcome.ABORTED):
+                # The gateway closed the upstream connections itself: not the provider's fault. (Within
+                # the grace a request goes on as ever: a provider failing then is failed over.)
                 if result.response is None:
                     raise GatewayError(503, SHUTTING_DOWN)
                 return result.response
