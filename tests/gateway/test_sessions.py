@@ -477,6 +477,31 @@ async def test_a_compaction_item_codex_cannot_use_is_no_compaction(fakes, gatewa
     assert attempts[0]["outcome"] == "provider_failure" and "0 compaction items" in attempts[0]["error"], attempts
 
 
+@pytest.mark.parametrize("flaw", ["none", "unsealed"])
+async def test_a_hedge_answering_a_compaction_without_its_item_does_not_beat_the_original(fakes, gateway, flaw):
+    """The hedge's answer begins first but has no compaction item Codex can use: it is the hedge's
+    failure, and the original — slow, not dead — is asked again, nothing counted against it."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"hedge_min_seconds": 0.3, "hedge_max_seconds": 0.3,
+                                                      "request_timeout_seconds": 5, "failure_threshold": 1})
+    compacting = fp.compacting()
+
+    async def slow_but_right(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        await asyncio.sleep(0.8)
+        return await compacting(request, fake)
+
+    p1.always(slow_but_right)
+    p2.always(fp.stream_ok("I summarised nothing") if flaw == "none" else fp.compacting(flaw="unsealed"))
+    reply = await gw.responses(trigger(), headers={"session-id": SID}, stream=True)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1", reply.text
+    assert reply.events[-1]["response"]["output"][0]["encrypted_content"] == "sealed-by-p1"
+    attempts = gw.services.store.request_log()[0]["attempts"]
+    assert [(a["provider"], a["outcome"]) for a in attempts] == [
+        ("p1", "hedge_lost"), ("p2", "provider_failure"), ("p1", "ok")], attempts
+    health = (await gw.api("get_status"))["providers"]["p1"]
+    assert health["status"] != "unresponsive" and health["consecutive_failures"] == 0
+
+
 async def test_a_compaction_request_no_provider_answers_with_its_item_is_a_502_naming_each(fakes, gateway):
     """Answers without the compaction item are the providers' failures, not refusals of the request: the
     usual 502, each provider with its 200 and what was wrong; no health change, the gateway not down."""

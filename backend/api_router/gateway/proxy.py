@@ -595,8 +595,9 @@ class ResponsesProxy:
         leaves rotation); a hedge still within its delay was simply not needed, and goes back to the
         front of the queue in case the winner fails before its output starts."""
         # A winner with only the opening of its stream (response.created) has not answered yet: it may still
-        # fail before its output, and then a late loser was not beaten after all (see _judge_beaten).
-        opened_only = _only_opened(winner.launch().result()) is not None
+        # fail before its output, and then a late loser was not beaten after all (see _judge_beaten). Nor has
+        # one answering a compaction, until its whole answer is judged (it may hold no compaction item).
+        opened_only = _only_opened(winner.launch().result()) is not None or _held_to_the_end(ex)
         for r in [r for r in racers if r is not winner]:
             racers.remove(r)
             # Found late by its timer (or by another request), or past its delay now all the same: the
@@ -647,7 +648,7 @@ class ResponsesProxy:
         # A stream with nothing generated yet keeps waiting on its provider: it is told when another
         # request finds that provider not answering.
         waiting = _only_opened(opened)
-        if waiting is not None and racer.beaten:  # its output beats them: judged as it begins
+        if waiting is not None and racer.beaten and not _held_to_the_end(ex):  # its output beats them
             waiting.on_output = functools.partial(self._judge_beaten, ex, racer, _Verdict.ANSWERED)
         waited_on = ex.identities.get(racer.provider) or racer.provider
         if waiting is not None:
@@ -743,6 +744,12 @@ class ResponsesProxy:
             result = replace(result, judged_elsewhere=True)
         racer.attempt.latency_ms = ((ended or time.perf_counter()) - racer.t0) * 1000
         self._recorder.attempt_done(ex, racer.attempt, result, aborted=self._state.grace_over)
+
+
+def _held_to_the_end(ex: Exchange) -> bool:
+    """A compaction: its answer is held until it is complete and judged (``hold_until_end``), so its
+    output beginning says nothing yet about whether it is an answer."""
+    return ex.client is not None and ex.client.compaction_trigger
 
 
 def _only_opened(answer: Opened | AttemptResult) -> UpstreamStream | None:
