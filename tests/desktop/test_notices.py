@@ -120,6 +120,23 @@ def test_a_failover_the_preferred_provider_is_back_from_before_it_settles_is_not
     assert found == [[], [], [(PROVIDER_BACK, "a")], [], []]
 
 
+def test_a_late_answer_of_the_fallback_after_the_preferred_one_is_back_is_no_new_incident() -> None:
+    """The preferred provider is back (a check) and serves again; the fallback's slow answer to the
+    request that failed over lands afterwards and makes it the one that served last for a moment: no
+    failover, and the return to the preferred provider is not a second recovery."""
+    clock = Clock()
+    machine = Notices(clock=clock)
+    asking_b = times(status("fallback", "b", health={"a": "cooldown", "b": "unknown"}), a=(1_000, 5_000))
+    a_back = times(status("serving", "a", health={"b": "unknown"}), a=(8_000, 5_000))
+    b_late = times(status("fallback", "b"), a=(8_000, 5_000), b=(12_000, None))
+    back_on_a = times(status(), a=(15_000, 5_000), b=(12_000, None))
+    found = []
+    for s_ in (status(), asking_b, a_back, b_late, back_on_a):
+        clock.now += 3
+        found.append(kinds(machine.update(s_, {})))
+    assert found == [[], [], [(PROVIDER_BACK, "a")], [], []]
+
+
 def test_a_change_of_fallback_provider_is_another_failover() -> None:
     found = run(status(), status("fallback", "b"), status("fallback", "c", health={"c": "healthy"}))
     assert kinds(found) == [(FAILOVER, "b"), (FAILOVER, "c")]

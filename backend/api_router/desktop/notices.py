@@ -119,8 +119,10 @@ class Notices:
         now = self._clock()
         state = (status.get("summary") or {}).get("state")
         if (previous.get("summary") or {}).get("state") == GatewayState.SERVING and \
-                state in (GatewayState.FALLBACK, GatewayState.DOWN):
-            self._left_serving_at = now  # when traffic left, whether or not that has settled yet
+                state in (GatewayState.FALLBACK, GatewayState.DOWN) and not _preferred_back(status):
+            # When traffic left, whether or not that has settled yet — not a late answer of the fallback
+            # once the preferred provider is back: that is the same incident, ending.
+            self._left_serving_at = now
         before = (settled.get("summary") or {}).get("state")
         # The preferred provider is back (a check answered) well before traffic returns to it, once it has
         # been stable: its "is back" said it then, and the recovery that follows is not told again.
@@ -221,8 +223,9 @@ def _has_settled(status: dict[str, Any]) -> bool:
     return failed is None or (answered is not None and answered >= failed)
 
 
-def _back_since_it_failed(entry: dict[str, Any]) -> bool:
-    """Whether a provider has answered since its last failure (a background check, say)."""
+def _preferred_back(status: dict[str, Any]) -> bool:
+    """Whether the preferred provider has answered since its last failure (a background check, say)."""
+    entry = (status.get("providers") or {}).get(status.get("preferred_provider") or "") or {}
     answered, failed = _at(entry, "last_ok_at_unix_ms"), _at(entry, "last_fail_at_unix_ms")
     return answered is not None and failed is not None and answered > failed
 
@@ -245,7 +248,7 @@ def _state_notice(old: dict[str, Any], new: dict[str, Any], name: Callable[[str 
                       f"API Router recovered partly: {name(preferred)} is still not answering{why}. "
                       f"Codex keeps working through {name(serving)}.", DASHBOARD)
     if state == GatewayState.FALLBACK and (before != GatewayState.FALLBACK or was.get("provider") != serving):
-        if _back_since_it_failed((new.get("providers") or {}).get(preferred or "") or {}):
+        if _preferred_back(new):
             return None  # back before the fallback answered: its "is back" says it, no failover after it
         why = now.get("reason") or f"{name(preferred)} is not answering"
         return Notice(NoticeKind.FAILOVER, serving, f"Failover to {name(serving)}",
