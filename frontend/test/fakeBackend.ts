@@ -47,6 +47,10 @@ export class FakeError extends Error {
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
+/** As the backend's dicts: "constructor" or "toString" is a key only when it was put there. */
+const has = (o: object, key: string) => Object.prototype.hasOwnProperty.call(o, key);
+const ownValue = <V>(o: Record<string, V>, key: string): V | undefined => (has(o, key) ? o[key] : undefined);
+
 export function makeProvider(over: Partial<ProviderStatus> = {}): ProviderStatus {
   return {
     display_name: 'Relay',
@@ -242,15 +246,15 @@ export class FakeBackend {
   private effectivePreferred(): string {
     const s = this.state;
     const explicit = s.routing.preferred_provider;
-    if (explicit && s.providers[explicit]) return explicit;
-    return s.provider_order.find((id) => s.providers[id] && !s.providers[id].disabled) ?? s.provider_order[0] ?? '';
+    if (explicit && has(s.providers, explicit)) return explicit;
+    return s.provider_order.find((id) => has(s.providers, id) && !s.providers[id].disabled) ?? s.provider_order[0] ?? '';
   }
 
   private summaryNow(): StatusSummary {
     if (this.summaryOverride) return this.summaryOverride;
     const s = this.state;
-    const name = (id: string) => s.providers[id]?.display_name || id;
-    const enabled = s.provider_order.filter((id) => s.providers[id] && !s.providers[id].disabled);
+    const name = (id: string) => ownValue(s.providers, id)?.display_name || id;
+    const enabled = s.provider_order.filter((id) => has(s.providers, id) && !s.providers[id].disabled);
     if (enabled.length === 0) {
       return { state: 'no_providers', line: 'no provider configured', provider: null, reason: '', advice: 'Add a provider.' };
     }
@@ -269,7 +273,7 @@ export class FakeBackend {
     }
     const preferred = this.effectivePreferred();
     if (serving !== preferred) {
-      return { state: 'fallback', line: `failover to ${name(serving)}`, provider: serving, reason: `${name(preferred)} is ${s.providers[preferred]?.status}`, advice: '' };
+      return { state: 'fallback', line: `failover to ${name(serving)}`, provider: serving, reason: `${name(preferred)} is ${ownValue(s.providers, preferred)?.status}`, advice: '' };
     }
     return { state: 'serving', line: `${name(serving)} · serving`, provider: serving, reason: '', advice: '' };
   }
@@ -290,7 +294,7 @@ export class FakeBackend {
   }
 
   private need(id: unknown): string {
-    if (typeof id !== 'string' || !this.state.providers[id]) throw new FakeError(`unknown provider: ${String(id)}`);
+    if (typeof id !== 'string' || !has(this.state.providers, id)) throw new FakeError(`unknown provider: ${String(id)}`);
     return id;
   }
 
@@ -327,7 +331,7 @@ export class FakeBackend {
 
   handle(method: string, args: Kwargs = {}): unknown {
     this.calls.push({ method, args });
-    const fail = this.failNext[method];
+    const fail = ownValue(this.failNext, method);
     if (fail) {
       delete this.failNext[method];
       throw fail;
@@ -393,7 +397,7 @@ export class FakeBackend {
       case 'upsert_provider': {
         const id = String(args.provider);
         if (!ID_RE.test(id)) throw new FakeError('bad provider id');
-        const existing = s.providers[id];
+        const existing = ownValue(s.providers, id);
         if (existing && args.create === true) throw new FakeError(`a provider named '${id}' already exists`);
         if (!existing && !args.base_url) {
           throw new FakeError(args.create === true ? 'base_url is required for a new provider'
@@ -423,7 +427,7 @@ export class FakeBackend {
       case 'rename_provider': {
         const id = this.need(args.provider);
         const to = String(args.new_id);
-        if (s.providers[to]) throw new FakeError(`provider ${to} already exists`);
+        if (has(s.providers, to)) throw new FakeError(`provider ${to} already exists`);
         const { [id]: p, ...rest } = s.providers;
         s.providers = { ...rest, [to]: p };
         s.provider_order = s.provider_order.map((x) => (x === id ? to : x));
@@ -593,7 +597,7 @@ export class FakeBackend {
 
   private testProvider(id: string): ProviderTest {
     const s = this.state;
-    const failure = this.testFailures[id];
+    const failure = ownValue(this.testFailures, id);
     const result = failure
       ? makeTest({
           provider: id,
@@ -620,14 +624,14 @@ export class FakeBackend {
 
   /** Usage is checked for enabled providers with a base URL and an API key or usage token. */
   private checkable(id: string): boolean {
-    const p = this.state.providers[id];
+    const p = ownValue(this.state.providers, id);
     return !!p && !p.disabled && !!p.base_url && (p.has_key || this.usageTokens.has(id));
   }
 
   private checkUsage(id: string): void {
     const s = this.state;
-    const previous = s.quota[id];
-    const failure = this.usageFailures[id];
+    const previous = ownValue(s.quota, id);
+    const failure = ownValue(this.usageFailures, id);
     if (failure) {
       s.quota = { ...s.quota, [id]: { ...(previous ?? makeQuotaEntry()), error: failure, error_at_unix_ms: this.now } };
       return;
@@ -708,7 +712,7 @@ export class FakeBackend {
   };
 
   private async wait(method: string): Promise<void> {
-    const ms = this.delayMs[method];
+    const ms = ownValue(this.delayMs, method);
     if (ms) await new Promise((resolve) => setTimeout(resolve, ms));
   }
 

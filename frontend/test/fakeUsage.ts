@@ -133,6 +133,13 @@ export interface FakeRequest {
 /** The models each seeded provider is sent for "gpt-5.5" (p2 maps it, like a model_map would). */
 export const SENT_MODEL: Record<string, string> = { p2: 'openai/gpt-5.5' };
 
+/** Maps keyed by provider id, as the backend's dicts: no inherited "constructor" or "toString" entries. */
+function idMap<V>(): Record<string, V> {
+  return Object.create(null) as Record<string, V>;
+}
+const sentModel = (provider: string | null) =>
+  provider !== null && Object.prototype.hasOwnProperty.call(SENT_MODEL, provider) ? SENT_MODEL[provider] : undefined;
+
 export const SESSION_A = '019a7f3a-9c2e-7b4d-8e8a-9c1f2a3b4c5d';
 export const SESSION_B = '019a7f52-1e77-7c10-9a02-77d41be0f3a1';
 
@@ -183,7 +190,7 @@ export function seededRequests(): FakeRequest[] {
     session_id: session,
     provider,
     model: 'gpt-5.5',
-    sent_model: (provider && SENT_MODEL[provider]) || 'gpt-5.5',
+    sent_model: sentModel(provider) || 'gpt-5.5',
     stream: index % 2 === 0,
     hedged: index === 3,
     request_bytes: 40_000 + index * 1000,
@@ -237,13 +244,13 @@ export function summary(log: FakeRequest[], window: AnalyticsWindow, now = NOW):
   const overall = empty();
   const latency: number[] = [];
   const ttfb: number[] = [];
-  const per: Record<string, Counts> = {};
-  const perLatency: Record<string, number[]> = {};
-  const perTtfb: Record<string, number[]> = {};
+  const per = idMap<Counts>();
+  const perLatency = idMap<number[]>();
+  const perTtfb = idMap<number[]>();
   const series = new Map<number, Record<string, { requests: number; errors: number; tokens: number }>>();
   const point = (ts: number, id: string) => {
     const index = Math.floor((ts - since) / bucket);
-    const slot = series.get(index) ?? {};
+    const slot = series.get(index) ?? idMap<{ requests: number; errors: number; tokens: number }>();
     series.set(index, slot);
     return (slot[id] ??= { requests: 0, errors: 0, tokens: 0 });
   };
@@ -276,7 +283,7 @@ export function summary(log: FakeRequest[], window: AnalyticsWindow, now = NOW):
       }
     }
   }
-  const providers: Record<string, TrafficStats> = {};
+  const providers = idMap<TrafficStats>();
   for (const id of Object.keys(per).sort()) {
     providers[id] = { ...per[id], latency_ms: percentiles(perLatency[id] ?? []), ttfb_ms: percentiles(perTtfb[id] ?? []) };
   }
@@ -389,7 +396,7 @@ export function requestDetail(r: FakeRequest): RequestDetail {
     error: a.error,
     hedge: r.hedged && i === r.attempts.length - 1,
     retry: null,
-    sent_model: SENT_MODEL[a.provider] ?? r.model,
+    sent_model: sentModel(a.provider) ?? r.model,
     summary: false,
   }));
   return { ...requestRow(r), attempt_chain: chain };
@@ -436,7 +443,7 @@ export function manyRequests(n: number, now = NOW): FakeRequest[] {
       session_id: `bulk-${Math.floor(i / 50)}`,
       provider,
       model: 'gpt-5.5',
-      sent_model: SENT_MODEL[provider] ?? 'gpt-5.5',
+      sent_model: sentModel(provider) ?? 'gpt-5.5',
       stream: true,
       hedged: false,
       request_bytes: 1000,

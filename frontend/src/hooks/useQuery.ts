@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { BridgeError, errorMessage } from '../bridge';
 import { replaceEqualDeep } from '../logic/share';
+import { own, setOwn } from '../logic/own';
 
 export interface Query<T> {
   /** The last answer for the current key (kept while a refresh is under way). */
@@ -36,22 +37,23 @@ export function useQuery<T>(key: string | null, load: () => Promise<T>, interval
   const seq = useRef<Record<string, number>>({});
 
   const fetchKey = useCallback(async (k: string, read: () => Promise<T>) => {
-    const mine = (seq.current[k] = (seq.current[k] ?? 0) + 1);
-    setInflight((m) => ({ ...m, [k]: (m[k] ?? 0) + 1 }));
+    const mine = (own(seq.current, k) ?? 0) + 1;
+    setOwn(seq.current, k, mine);
+    setInflight((m) => ({ ...m, [k]: (own(m, k) ?? 0) + 1 }));
     let next: Entry<T> | null = null;
     try {
       const value = await read();
-      if (mine === seq.current[k]) next = { data: value, error: null, unreachable: false };
+      if (mine === own(seq.current, k)) next = { data: value, error: null, unreachable: false };
     } catch (e) {
       const unreachable = e instanceof BridgeError && e.kind === 'network';
-      if (mine === seq.current[k]) next = { data: null, error: errorMessage(e), unreachable };
+      if (mine === own(seq.current, k)) next = { data: null, error: errorMessage(e), unreachable };
     } finally {
-      setInflight((m) => ({ ...m, [k]: Math.max(0, (m[k] ?? 1) - 1) }));
+      setInflight((m) => ({ ...m, [k]: Math.max(0, (own(m, k) ?? 1) - 1) }));
     }
     if (!next) return;
     const got = next;
     setCache((c) => {
-      const prev = c[k];
+      const prev = own(c, k);
       // A failed refresh keeps the data it had.
       const data = got.error !== null ? prev?.data ?? null : replaceEqualDeep(prev?.data ?? undefined, got.data as T);
       if (prev && prev.data === data && prev.error === got.error && prev.unreachable === got.unreachable) return c;
@@ -80,12 +82,12 @@ export function useQuery<T>(key: string | null, load: () => Promise<T>, interval
     if (key !== null) await fetchKey(key, load);
   }, [key, load, fetchKey]);
 
-  const entry = key === null ? undefined : cache[key];
+  const entry = own(cache, key);
   return {
     data: entry?.data ?? null,
     error: entry?.error ?? null,
     unreachable: entry?.unreachable ?? false,
-    loading: key !== null && (inflight[key] ?? 0) > 0,
+    loading: key !== null && (own(inflight, key) ?? 0) > 0,
     refresh,
   };
 }

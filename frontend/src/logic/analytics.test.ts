@@ -32,8 +32,8 @@ describe('seriesRows', () => {
     const rows = seriesRows(a, ['p1', 'p2', 'p4'], 'tokens');
     expect(rows).toHaveLength(12);
     expect(rows[0].t).toBe(a.since_unix_ms);
-    expect(rows.every((r) => r.values.p4 === 0)).toBe(true);
-    const sum = (id: string) => rows.reduce((n, r) => n + r.values[id], 0);
+    expect(rows.every((r) => r.byProvider.get('p4') === 0)).toBe(true);
+    const sum = (id: string) => rows.reduce((n, r) => n + (r.byProvider.get(id) ?? 0), 0);
     expect(sum('p1')).toBe(20_900);
     expect(sum('p2')).toBe(12_100);
     expect(rows.reduce((n, r) => n + r.total, 0)).toBe(33_000);
@@ -41,15 +41,15 @@ describe('seriesRows', () => {
 
   it('counts requests per provider and failed attempts per bucket', () => {
     const rows = seriesRows(hour(), ['p1', 'p2'], 'requests');
-    expect(rows.reduce((n, r) => n + r.values.p1, 0)).toBe(7);
-    expect(rows.reduce((n, r) => n + r.values.p2, 0)).toBe(3);
+    expect(rows.reduce((n, r) => n + (r.byProvider.get('p1') ?? 0), 0)).toBe(7);
+    expect(rows.reduce((n, r) => n + (r.byProvider.get('p2') ?? 0), 0)).toBe(3);
     expect(rows.reduce((n, r) => n + r.errors, 0)).toBe(3);
   });
 
   it('keeps ids with dots as plain keys', () => {
     const a = hour();
     a.series[0].providers['relay.one'] = { requests: 2, errors: 0, tokens: 9 };
-    expect(seriesRows(a, ['relay.one'], 'tokens')[0].values['relay.one']).toBe(9);
+    expect(seriesRows(a, ['relay.one'], 'tokens')[0].byProvider.get('relay.one')).toBe(9);
   });
 });
 

@@ -12,6 +12,7 @@ import type {
 } from '../types';
 import { groupThousands, pad2 } from './format';
 import { chainOutcome } from './requests';
+import { own } from './own';
 
 export const WINDOWS: readonly { value: AnalyticsWindow; label: string }[] = [
   { value: 'hour', label: 'Last hour' },
@@ -54,8 +55,12 @@ export type SeriesMetric = 'tokens' | 'requests';
 export interface ChartRow {
   t: number;
   label: string;
-  /** The metric per provider (0 when it had no traffic in the bucket). */
-  values: Record<ProviderId, number>;
+  /**
+   * The metric per provider (0 when it had no traffic in the bucket). A Map, and not named like an SVG
+   * attribute: recharts spreads a row onto its shapes, and a plain object with a provider id
+   * "toString" cannot be made a string.
+   */
+  byProvider: ReadonlyMap<ProviderId, number>;
   /** Failed attempts in the bucket, all providers. */
   errors: number;
   total: number;
@@ -67,16 +72,16 @@ export interface ChartRow {
  */
 export function seriesRows(a: Analytics, ids: readonly ProviderId[], metric: SeriesMetric): ChartRow[] {
   return a.series.map((point) => {
-    const values: Record<ProviderId, number> = {};
+    const byProvider = new Map<ProviderId, number>();
     let errors = 0;
     let total = 0;
     for (const id of ids) {
-      const v = point.providers[id]?.[metric] ?? 0;
-      values[id] = v;
+      const v = own(point.providers, id)?.[metric] ?? 0;
+      byProvider.set(id, v);
       total += v;
     }
     for (const counts of Object.values(point.providers)) errors += counts.errors;
-    return { t: point.t_unix_ms, label: bucketLabel(point.t_unix_ms, a.window), values, errors, total };
+    return { t: point.t_unix_ms, label: bucketLabel(point.t_unix_ms, a.window), byProvider, errors, total };
   });
 }
 
@@ -92,7 +97,7 @@ export function percentileRows(
 ): PercentileRow[] {
   const rows: PercentileRow[] = [];
   for (const id of ids) {
-    const p = a.providers[id]?.[field];
+    const p = own(a.providers, id)?.[field];
     if (!p || (p.p50 === null && p.p90 === null && p.p99 === null)) continue;
     rows.push({ provider: id, p50: p.p50, p90: p.p90, p99: p.p99 });
   }

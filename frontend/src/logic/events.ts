@@ -4,6 +4,7 @@ import type { EventLevel, GatewayEvent, ProviderId } from '../types';
 import type { Tone } from './health';
 import { followRenames } from './names';
 import { withChosenProvider } from './providerChoice';
+import { own } from './own';
 
 export type LevelFilter = typeof ALL_LEVELS | EventLevel;
 export type ProviderFilter = string; // ALL_PROVIDERS | NO_PROVIDER (gateway events) | provider id
@@ -88,5 +89,5 @@ const LEVELS: Record<EventLevel, LevelMeta> = {
 };
 
 export function levelMeta(level: EventLevel): LevelMeta {
-  return LEVELS[level] ?? LEVELS.info;
+  return own(LEVELS, level) ?? LEVELS.info;
 }

@@ -1,6 +1,7 @@
 // Provider status → badge, and cooldown arithmetic. Pure.
 
 import type { HealthStatus, ProviderStatus, StatusSummary } from '../types';
+import { own } from './own';
 
 export type Tone = 'ok' | 'bad' | 'warn' | 'muted' | 'neutral';
 
@@ -34,7 +35,7 @@ const BADGES: Record<HealthStatus, HealthBadge> = {
 /** The badge for a provider. A disabled provider shows "Disabled" whatever its last health was. */
 export function healthBadge(p: Pick<ProviderStatus, 'status' | 'disabled'>): HealthBadge {
   if (p.disabled) return BADGES.disabled;
-  return BADGES[p.status] ?? BADGES.unknown;
+  return own(BADGES, p.status) ?? BADGES.unknown;
 }
 
 /** Milliseconds of cooldown left at server time `serverNowMs`; null when there is no cooldown. */

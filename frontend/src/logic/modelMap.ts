@@ -1,6 +1,7 @@
 // The provider dialog's model map: rows of requested model → provider model, "*" for any other. Pure.
 
 import type { ModelMap } from '../types';
+import { own, setOwn } from './own';
 
 export const ANY_MODEL = '*';
 
@@ -41,7 +42,7 @@ export function mapFromRows(rows: readonly ModelMapRow[]): { map: ModelMap; erro
     if (!to) e.to = 'Enter the model this provider uses';
     else if (/\s/.test(to)) e.to = 'No spaces in a model name';
     if (e.from || e.to) errors[row.key] = e;
-    else map[from] = to;
+    else setOwn(map, from, to);
     if (from) seen.add(from);
   }
   return { map, errors, ok: Object.keys(errors).length === 0 };
@@ -50,7 +51,7 @@ export function mapFromRows(rows: readonly ModelMapRow[]): { map: ModelMap; erro
 export function sameMap(a: ModelMap | null | undefined, b: ModelMap | null | undefined): boolean {
   const x = Object.entries(a ?? {});
   const y = b ?? {};
-  return x.length === Object.keys(y).length && x.every(([k, v]) => y[k] === v);
+  return x.length === Object.keys(y).length && x.every(([k, v]) => own(y, k) === v);
 }
 
 /** "gpt-5.5 → openai/gpt-5.5, * → gpt-5.5" for a tooltip. */

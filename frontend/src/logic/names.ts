@@ -2,6 +2,7 @@
 // secondary label in the providers table. Pure.
 
 import type { ProviderId } from '../types';
+import { own, setOwn } from './own';
 
 /** Display name per provider id; a name two providers share gets its id appended ("Relay (p2)"). */
 export type NameMap = Readonly<Record<ProviderId, string>>;
@@ -11,18 +12,18 @@ export function providerNames(providers: Readonly<Record<ProviderId, { display_n
   const seen = new Map<string, number>();
   for (const [id, p] of Object.entries(providers)) {
     const name = p.display_name.trim() || id;
-    base[id] = name;
+    setOwn(base, id, name);
     seen.set(name, (seen.get(name) ?? 0) + 1);
   }
   const out: Record<ProviderId, string> = {};
-  for (const [id, name] of Object.entries(base)) out[id] = (seen.get(name) ?? 0) > 1 && name !== id ? `${name} (${id})` : name;
+  for (const [id, name] of Object.entries(base)) setOwn(out, id, (seen.get(name) ?? 0) > 1 && name !== id ? `${name} (${id})` : name);
   return out;
 }
 
 /** The name to show for `id`; providers no longer configured (still in logs) show their id. */
 export function nameOf(names: NameMap, id: ProviderId | null | undefined, none = '—'): string {
   if (id === null || id === undefined || id === '') return none;
-  return names[id] ?? id;
+  return own(names, id) ?? id;
 }
 
 /**
@@ -49,7 +50,7 @@ export function namesFromKey(key: string): NameMap {
   if (!key) return out;
   for (const pair of key.split('\u0001')) {
     const cut = pair.indexOf('\u0000');
-    out[pair.slice(0, cut)] = pair.slice(cut + 1);
+    setOwn(out, pair.slice(0, cut), pair.slice(cut + 1));
   }
   return out;
 }
@@ -70,7 +71,6 @@ export function followRenames(
   configured: readonly ProviderId[],
   renamed: Readonly<Record<ProviderId, ProviderId>>,
 ): ProviderId {
-  if (!id || configured.includes(id) || !Object.prototype.hasOwnProperty.call(renamed, id)) return id;
-  const to = renamed[id];
-  return configured.includes(to) ? to : id;
+  const to = id && !configured.includes(id) ? own(renamed, id) : undefined;
+  return to !== undefined && configured.includes(to) ? to : id;
 }

@@ -1,6 +1,7 @@
 // Provider ordering. Pure; inputs are never mutated.
 
 import type { ProviderId, Status } from '../types';
+import { hasOwn } from './own';
 
 /** Moves the item at `from` to index `to`. Out-of-range moves return the same array. */
 export function moveItem<T>(list: readonly T[], from: number, to: number): readonly T[] {
@@ -53,7 +54,7 @@ export function orderedProviderIds(status: Pick<Status, 'provider_order' | 'prov
   const seen = new Set<string>();
   const out: ProviderId[] = [];
   for (const id of status.provider_order) {
-    if (status.providers[id] && !seen.has(id)) {
+    if (hasOwn(status.providers, id) && !seen.has(id)) {
       seen.add(id);
       out.push(id);
     }

@@ -3,6 +3,7 @@
 import type { ProviderTest } from '../types';
 import { formatLatency } from './format';
 import type { Tone } from './health';
+import { own } from './own';
 
 export interface TestBadge {
   key: 'result' | 'streaming' | 'tools' | 'models';
@@ -49,5 +50,5 @@ const STEP_LABELS: Record<string, string> = {
 };
 
 export function stepLabel(name: string): string {
-  return STEP_LABELS[name] ?? name;
+  return own(STEP_LABELS, name) ?? name;
 }

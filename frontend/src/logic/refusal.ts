@@ -2,6 +2,8 @@
 // error line. The backend starts a refusal of one argument with its name ("base_url 'x' has no host",
 // "key must be printable…", "display_name must be at most 200 characters"). Pure.
 
+import { own } from './own';
+
 export type RefusedField = 'id' | 'display_name' | 'base_url' | 'usage_base_url' | 'key' | 'token';
 
 const LEADING: Record<string, RefusedField> = {
@@ -18,7 +20,8 @@ const LEADING: Record<string, RefusedField> = {
 export function refusedField(message: string): RefusedField | null {
   const text = message.trim();
   const first = /^([a-z_]+)\b/.exec(text)?.[1];
-  if (first && first in LEADING) return LEADING[first];
+  const field = own(LEADING, first);
+  if (field) return field;
   if (/^a provider named .* already exists/i.test(text)) return 'id';
   return null;
 }

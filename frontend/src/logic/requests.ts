@@ -2,6 +2,7 @@
 
 import type { ChainAttempt, RequestFilters, RequestOutcome, RequestOutcomeFilter, RequestRow, RetryKind } from '../types';
 import type { Tone } from './health';
+import { own } from './own';
 
 /** Query parameters of `#/requests?…` (see logic/route). */
 type RouteParams = Readonly<Record<string, string>>;
@@ -70,7 +71,7 @@ const OUTCOMES: Record<RequestOutcome, { label: string; tone: Tone }> = {
 };
 
 export function outcomeBadge(row: Pick<RequestRow, 'outcome'>): { label: string; tone: Tone } {
-  return OUTCOMES[row.outcome] ?? { label: String(row.outcome).replace(/_/g, ' '), tone: 'neutral' };
+  return own(OUTCOMES, row.outcome) ?? { label: String(row.outcome).replace(/_/g, ' '), tone: 'neutral' };
 }
 
 /** What the Provider cell says: who served, or for a request nobody served, whom it asked. */
@@ -94,7 +95,7 @@ const CHAIN: Record<string, { label: string; tone: Tone }> = {
 };
 
 export function chainOutcome(a: Pick<ChainAttempt, 'outcome'>): { label: string; tone: Tone } {
-  return CHAIN[a.outcome] ?? { label: String(a.outcome).replace(/_/g, ' '), tone: 'neutral' };
+  return own(CHAIN, a.outcome) ?? { label: String(a.outcome).replace(/_/g, ' '), tone: 'neutral' };
 }
 
 const RETRIES: Record<RetryKind, string> = {
@@ -107,7 +108,7 @@ const RETRIES: Record<RetryKind, string> = {
 
 export function retryLabel(kind: RetryKind | null | undefined): string | null {
   if (!kind) return null;
-  return RETRIES[kind] ?? `continuity retry: ${kind}`;
+  return own(RETRIES, kind) ?? `continuity retry: ${kind}`;
 }
 
 /** What the attempt's badge says, in words (its title says more: `retryLabel`). */
@@ -121,7 +122,7 @@ const RETRY_BADGES: Record<RetryKind, string> = {
 
 export function retryBadge(kind: RetryKind | null | undefined): string | null {
   if (!kind) return null;
-  return RETRY_BADGES[kind] ?? `retried: ${String(kind).replace(/_/g, ' ')}`;
+  return own(RETRY_BADGES, kind) ?? `retried: ${String(kind).replace(/_/g, ' ')}`;
 }
 
 /** 980 → "980 B", 41_234 → "40.3 KB", 5_300_000 → "5.1 MB"; null → "—". */

@@ -1,6 +1,8 @@
 // Hash routing: `#/`, `#/requests?provider=p1`, `#/usage` (a page's own path, `/requests?…`, is read as its
 // hash once, at start: see hashForPath). Pure.
 
+import { setOwn } from './own';
+
 export type Page = 'dashboard' | 'requests' | 'usage';
 
 export type RouteParams = Readonly<Record<string, string>>;
@@ -19,7 +21,7 @@ export function parseRoute(hash: string): Route {
   const path = (q < 0 ? body : body.slice(0, q)).split('/')[0];
   const params: Record<string, string> = {};
   if (q >= 0) {
-    for (const [k, v] of new URLSearchParams(body.slice(q + 1))) if (v !== '') params[k] = v;
+    for (const [k, v] of new URLSearchParams(body.slice(q + 1))) if (v !== '') setOwn(params, k, v);
   }
   const page = (PAGES as readonly string[]).includes(path) ? (path as Page) : 'dashboard';
   return { page, params };

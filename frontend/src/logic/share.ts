@@ -1,6 +1,8 @@
 // Structural sharing: keep the previous object wherever the new JSON is deeply equal, so React
 // sees the same identity for unchanged parts (e.g. one provider's row) and can skip re-rendering.
 
+import { hasOwn, setOwn } from './own';
+
 type Json = unknown;
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -41,8 +43,12 @@ function share(prev: Json, next: Json): Json {
   const out: Record<string, Json> = {};
   let same = pKeys.length === nKeys.length;
   for (const k of nKeys) {
-    out[k] = share(p[k], n[k]);
-    if (out[k] !== p[k] || !(k in p)) same = false;
+    // Own properties only: a key `prev` lacks ("constructor") must not meet Object.prototype's member,
+    // and a "__proto__" key (a model name) is an entry, not the object's prototype.
+    const had = hasOwn(p, k);
+    const shared = share(had ? p[k] : undefined, n[k]);
+    setOwn(out, k, shared);
+    if (!had || shared !== p[k]) same = false;
   }
   return same ? p : out;
 }

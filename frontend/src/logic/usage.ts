@@ -3,6 +3,7 @@
 
 import type { Ledger, ProviderId, QuotaEntry, UsageAdapter, UsageSnapshot, UsageState, UsageUnit } from '../types';
 import { countNoun, formatCount, formatDateTime, groupThousands } from './format';
+import { hasOwn, own } from './own';
 
 export const USAGE_ADAPTERS: readonly { value: UsageAdapter; label: string }[] = [
   { value: '', label: 'Detect automatically' },
@@ -52,7 +53,7 @@ export function formatQuantity(
 ): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return '—';
   if (opts.percent) return formatPercent(n);
-  const symbol = CURRENCY_SIGNS[unit];
+  const symbol = own(CURRENCY_SIGNS, unit);
   if (symbol !== undefined) return withSymbol(n, symbol);
   if (unit === 'quota') return `${formatAmount(n)} quota`;
   return formatAmount(n);
@@ -274,9 +275,9 @@ export function refreshOutcome(
   ids: readonly ProviderId[],
   nameOf: (id: ProviderId) => string = (id) => id,
 ): RefreshOutcome {
-  const failed = (id: ProviderId) => !!result.quota[id]?.error;
+  const failed = (id: ProviderId) => !!own(result.quota, id)?.error;
   if (provider !== null) {
-    const entry = result.quota[provider];
+    const entry = own(result.quota, provider);
     if (!entry) {
       return {
         tone: 'info',
@@ -287,7 +288,7 @@ export function refreshOutcome(
     if (entry.error) return { tone: 'error', title: `Usage check failed for ${nameOf(provider)}`, message: entry.error };
     return { tone: 'success', title: `Usage checked for ${nameOf(provider)}` };
   }
-  const checked = ids.filter((id) => result.quota[id]);
+  const checked = ids.filter((id) => hasOwn(result.quota, id));
   const bad = checked.filter(failed);
   if (checked.length === 0) {
     return {
@@ -301,7 +302,7 @@ export function refreshOutcome(
       tone: 'error',
       title: `Usage check failed for ${bad.map(nameOf).join(', ')}`,
       // In full: the backend's message says what went wrong and what to do.
-      message: bad.map((id) => `${nameOf(id)}: ${result.quota[id]?.error ?? ''}`).join('\n'),
+      message: bad.map((id) => `${nameOf(id)}: ${own(result.quota, id)?.error ?? ''}`).join('\n'),
     };
   }
   return { tone: 'success', title: `Usage checked for ${countNoun(checked.length, 'provider')}` };

@@ -7,6 +7,7 @@ import { CopyButton } from '../../ui/CopyButton';
 import { Modal } from '../../ui/Modal';
 import type { CodexSetupStore } from './useCodexSetup';
 import { Button } from '../../ui/Button';
+import { own } from '../../logic/own';
 
 interface Props {
   codex: CodexSetupStore;
@@ -39,7 +40,7 @@ export function ConnectCodexDialog({ codex, onClose }: Props) {
   const [confirmRestore, setConfirmRestore] = useState(false);
   const { setup, state, loadError, busy } = codex;
 
-  const meta = state ? STATES[state] : null;
+  const meta = own(STATES, state) ?? null;
   const outOfDate = state === 'token_out_of_date';
 
   return (

@@ -7,6 +7,7 @@ import type { StatusSummary, TokenResult } from '../../types';
 import { CopyButton } from '../../ui/CopyButton';
 import { GatewayToken } from './GatewayToken';
 import { countNoun } from '../../logic/format';
+import { own } from '../../logic/own';
 
 interface Props {
   gatewayUrl: string;
@@ -58,7 +59,7 @@ export const StatusCard = memo(function StatusCard(p: Props) {
                   Last known: {p.summary.line} (the gateway is not answering now)
                 </span>
               ) : (
-                <span className={`summary summary--${SUMMARY_TONE[p.summary.state] ?? 'muted'}`}>{p.summary.line}</span>
+                <span className={`summary summary--${own(SUMMARY_TONE, p.summary.state) ?? 'muted'}`}>{p.summary.line}</span>
               )}
               {/* The reason once: not when the banner shows it, nor when "Active" below says the same. */}
               {p.summary.reason && p.summary.state !== 'down' && p.summary.reason !== p.activeReason ? (

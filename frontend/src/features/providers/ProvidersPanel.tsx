@@ -14,6 +14,7 @@ import { useProviderOrder } from './useProviderOrder';
 import { useProviderTests } from './useProviderTests';
 import { useUsageRefresh } from './useUsageRefresh';
 import { Button } from '../../ui/Button';
+import { hasOwn, own, setOwn } from '../../logic/own';
 
 interface Props {
   providerOrder: string[];
@@ -42,7 +43,10 @@ function useProviderIds(providerOrder: string[], providers: Record<string, Provi
 function useLive<T>(ids: readonly string[], byId: Record<string, T>): Record<string, T> {
   return useMemo(() => {
     const out: Record<string, T> = {};
-    for (const id of ids) if (byId[id]) out[id] = byId[id];
+    for (const id of ids) {
+      const v = own<string, T>(byId, id);
+      if (v !== undefined) setOwn(out, id, v);
+    }
     return out;
   }, [ids, byId]);
 }
@@ -83,7 +87,7 @@ export function ProvidersPanel(props: Props) {
   );
   const toasts = useToasts();
   const dialogId = dialog && dialog.kind !== 'add' ? dialog.id : null;
-  const dialogName = useLastKnown(dialogId !== null && providers[dialogId] ? nameOf(names, dialogId) : null);
+  const dialogName = useLastKnown(dialogId !== null && hasOwn(providers, dialogId) ? nameOf(names, dialogId) : null);
   /** Its provider was renamed or deleted elsewhere: the dialog closes (for good) and says so. */
   const gone = useCallback(() => {
     setDialog(null);
@@ -123,7 +127,10 @@ export function ProvidersPanel(props: Props) {
 
   const liveProbes = useLive(serverIds, probes.byId);
   const liveTests = useLive(serverIds, tests.byId);
-  const testable = serverIds.filter((id) => !providers[id]?.disabled && Boolean(providers[id]?.base_url));
+  const testable = serverIds.filter((id) => {
+    const p = own(providers, id);
+    return !!p && !p.disabled && Boolean(p.base_url);
+  });
 
   return (
     <section ref={sectionRef} className="card card--table" aria-label="Providers">

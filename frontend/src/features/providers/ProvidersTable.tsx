@@ -5,6 +5,7 @@ import type { ProbeState } from './ProbeResult';
 import { PROVIDER_COLUMNS, ProviderRow, type RowHandlers } from './ProviderRow';
 import type { DropHint } from './useProviderOrder';
 import type { TestState } from './useProviderTests';
+import { own } from '../../logic/own';
 
 interface Props {
   tableRef: RefObject<HTMLTableElement | null>;
@@ -67,27 +68,30 @@ export function ProvidersTable({ tableRef, ...p }: Props) {
               </td>
             </tr>
           ) : (
-            p.ids.map((id, i) => (
-              <ProviderRow
-                key={id}
-                id={id}
-                name={nameOf(p.names, id)}
-                provider={p.providers[id]}
-                metrics={p.metrics[id]}
-                quota={p.quota[id]}
-                ledger={p.ledgers[id]}
-                usageBusy={p.isUsageBusy(id)}
-                isFirst={i === 0}
-                isLast={i === p.ids.length - 1}
-                isPreferred={id === p.preferredProvider}
-                isActive={id === p.activeProvider}
-                isLocked={id === p.manualOverride}
-                probe={p.probes[id]}
-                test={p.tests[id]}
-                dropHint={p.dropHint && p.dropHint.id === id ? p.dropHint.place : null}
-                handlers={p.handlers}
-              />
-            ))
+            p.ids.map((id, i) => {
+              const provider = own(p.providers, id);
+              return provider ? (
+                <ProviderRow
+                  key={id}
+                  id={id}
+                  name={nameOf(p.names, id)}
+                  provider={provider}
+                  metrics={own(p.metrics, id)}
+                  quota={own(p.quota, id)}
+                  ledger={own(p.ledgers, id)}
+                  usageBusy={p.isUsageBusy(id)}
+                  isFirst={i === 0}
+                  isLast={i === p.ids.length - 1}
+                  isPreferred={id === p.preferredProvider}
+                  isActive={id === p.activeProvider}
+                  isLocked={id === p.manualOverride}
+                  probe={own(p.probes, id)}
+                  test={own(p.tests, id)}
+                  dropHint={p.dropHint && p.dropHint.id === id ? p.dropHint.place : null}
+                  handlers={p.handlers}
+                />
+              ) : null;
+            })
           )}
         </tbody>
       </table>

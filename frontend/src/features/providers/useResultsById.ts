@@ -1,6 +1,7 @@
 import { useCallback, useRef, useState } from 'react';
 import type { ActionResult } from '../../hooks/useActions';
 import type { ProviderId } from '../../types';
+import { hasOwn, own, setOwn } from '../../logic/own';
 
 /** One provider's run of an action: in flight (which run), its result, or why it failed. */
 export type RunState<T> =
@@ -30,7 +31,7 @@ export function useResultsById<T>(): ResultsById<T> {
     const run = ++runs.current;
     setById((s) => {
       const next = { ...s };
-      for (const id of ids) next[id] = { loading: true, run };
+      for (const id of ids) setOwn(next, id, { loading: true, run });
       return next;
     });
     return run;
@@ -41,10 +42,10 @@ export function useResultsById<T>(): ResultsById<T> {
       setById((s) => {
         const next = { ...s };
         for (const [id, r] of Object.entries(outcomes)) {
-          const waiting = s[id];
+          const waiting = own(s, id);
           if (!waiting?.loading || waiting.run !== run) continue;
           if (!r) delete next[id];
-          else next[id] = r.ok ? { loading: false, result: r.value } : { loading: false, error: r.error.message };
+          else setOwn(next, id, r.ok ? { loading: false, result: r.value } : { loading: false, error: r.error.message });
         }
         return next;
       }),
@@ -54,7 +55,7 @@ export function useResultsById<T>(): ResultsById<T> {
   const close = useCallback(
     (id: ProviderId) =>
       setById((s) => {
-        if (!(id in s)) return s;
+        if (!hasOwn(s, id)) return s;
         const { [id]: _closed, ...rest } = s;
         return rest;
       }),

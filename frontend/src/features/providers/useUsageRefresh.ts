@@ -1,6 +1,7 @@
 import { useCallback, useState } from 'react';
 import type { ProviderId } from '../../types';
 import type { Actions } from '../../hooks/useActions';
+import { own } from '../../logic/own';
 
 export interface UsageRefresh {
   /** True while a check covering `id` is under way (its own, or "refresh all"). */
@@ -23,12 +24,13 @@ export function useUsageRefresh(actions: Pick<Actions, 'refreshUsage'>, ids: rea
   const refresh = useCallback(
     async (id: ProviderId | null) => {
       const k = id ?? ALL;
-      setBusy((b) => ({ ...b, [k]: (b[k] ?? 0) + 1 }));
+      setBusy((b) => ({ ...b, [k]: (own(b, k) ?? 0) + 1 }));
       try {
         await actions.refreshUsage(id, ids);
       } finally {
         setBusy((b) => {
-          const { [k]: n = 1, ...rest } = b;
+          const { [k]: _done, ...rest } = b;
+          const n = own(b, k) ?? 1;
           return n > 1 ? { ...rest, [k]: n - 1 } : rest;
         });
       }
@@ -36,7 +38,7 @@ export function useUsageRefresh(actions: Pick<Actions, 'refreshUsage'>, ids: rea
     [actions, ids],
   );
 
-  const allBusy = (busy[ALL] ?? 0) > 0;
-  const isBusy = useCallback((id: ProviderId) => allBusy || (busy[id] ?? 0) > 0, [allBusy, busy]);
+  const allBusy = (own(busy, ALL) ?? 0) > 0;
+  const isBusy = useCallback((id: ProviderId) => allBusy || (own(busy, id) ?? 0) > 0, [allBusy, busy]);
   return { isBusy, allBusy, refresh };
 }

@@ -4,6 +4,7 @@ import { NUMERIC_ROUTING_FIELDS, type NumericFieldSpec } from '../../logic/routi
 import type { ProviderId, ProviderStatus, RoutingConfig, RoutingUpdate } from '../../types';
 import { useRoutingForm, type RoutingForm } from './useRoutingForm';
 import { Button } from '../../ui/Button';
+import { own } from '../../logic/own';
 
 interface Props {
   routing: RoutingConfig;
@@ -39,7 +40,7 @@ export function RoutingCard(p: Props) {
   // the first enabled provider in the order.
   const firstInList =
     (p.routing.preferred_provider === '' && p.preferredProvider) ||
-    (p.providerIds.find((id) => !p.providers[id]?.disabled) ?? p.providerIds[0] ?? '');
+    (p.providerIds.find((id) => !own(p.providers, id)?.disabled) ?? p.providerIds[0] ?? '');
   const firstInListLabel = `First in list${firstInList ? ` (${n(firstInList)})` : ''}`;
   const preferredGone = draft.preferred_provider !== '' && !p.providerIds.includes(draft.preferred_provider);
 
@@ -61,9 +62,9 @@ export function RoutingCard(p: Props) {
           >
             <option value="">Automatic (no lock)</option>
             {p.providerIds.map((id) => (
-              <option key={id} value={id} disabled={p.providers[id]?.disabled && id !== p.manualOverride}>
+              <option key={id} value={id} disabled={own(p.providers, id)?.disabled && id !== p.manualOverride}>
                 {n(id)}
-                {p.providers[id]?.disabled ? ' (disabled)' : ''}
+                {own(p.providers, id)?.disabled ? ' (disabled)' : ''}
               </option>
             ))}
           </select>

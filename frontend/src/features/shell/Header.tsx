@@ -2,6 +2,7 @@ import type { Ref } from 'react';
 import { routeHash, type Page } from '../../logic/route';
 import type { CodexState } from '../../types';
 import { Icon } from '../../ui/Icon';
+import { own } from '../../logic/own';
 
 interface Props {
   page: Page;
@@ -36,7 +37,7 @@ export const CODEX_LABELS: Record<CodexState, string> = {
  * Codex's files have been read).
  */
 export function codexButtonText(state: CodexState | null): string {
-  return state ? `Connect Codex · ${CODEX_LABELS[state]}` : 'Connect Codex';
+  return state ? `Connect Codex · ${own(CODEX_LABELS, state) ?? state}` : 'Connect Codex';
 }
 
 const PAGES: readonly { page: Page; label: string }[] = [
@@ -75,7 +76,7 @@ export function Header({ page, version, connectionError, unreachable = false, co
           type="button"
           className={`btn btn--small codex-btn${codexState === 'token_out_of_date' ? ' codex-btn--warn' : ''}`}
           data-codex-state={codexState ?? undefined}
-          title={codexState ? CODEX_TITLES[codexState] : undefined}
+          title={codexState ? own(CODEX_TITLES, codexState) : undefined}
           onClick={onConnectCodex}
         >
           <Icon name={codexState === 'token_out_of_date' ? 'warning' : 'terminal'} size={14} />

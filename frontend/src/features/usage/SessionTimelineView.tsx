@@ -3,6 +3,7 @@ import { attemptPath, modelPath, outcomeLabel, shortSessionId, timelineItems } f
 import { countNoun, formatClock, formatCount, formatDateTime, formatLatency } from '../../logic/format';
 import { routeHash } from '../../logic/route';
 import type { ProviderId, SessionTimeline } from '../../types';
+import { own } from '../../logic/own';
 
 interface Props {
   timeline: SessionTimeline;
@@ -85,7 +86,7 @@ export const SessionTimelineView = memo(function SessionTimelineView({ timeline,
                     <span className="tl__provider" role="cell" title={e.attempts.length > 1 ? `Tried ${attemptPath(e, nameOf)}` : undefined}>
                       {e.provider ? (
                         <>
-                          <span className="swatch" style={{ background: colors[e.provider] }} aria-hidden="true" />
+                          <span className="swatch" style={{ background: own(colors, e.provider) }} aria-hidden="true" />
                           <span className="wrap">{nameOf(e.provider)}</span>
                         </>
                       ) : (

@@ -5,6 +5,7 @@ import { formatCount } from '../../logic/format';
 import { nameOf, type NameMap } from '../../logic/names';
 import type { ProviderId } from '../../types';
 import { AXIS_TICK, ChartFrame, LEGEND_STYLE, TOOLTIP_STYLE, legendLabel } from './charts';
+import { own } from '../../logic/own';
 
 interface Props {
   testId: string;
@@ -41,9 +42,9 @@ export const TrafficChart = memo(function TrafficChart({ testId, title, metric, 
           <Bar
             key={id}
             name={nameOf(names, id)}
-            dataKey={(row: ChartRow) => row.values[id] ?? 0}
+            dataKey={(row: ChartRow) => row.byProvider.get(id) ?? 0}
             stackId={metric}
-            fill={colors[id]}
+            fill={own(colors, id)}
             isAnimationActive={false}
           />
         ))}

@@ -18,6 +18,7 @@ import { UsageProviderTable } from './UsageProviderTable';
 import { UsageTotals } from './UsageTotals';
 import { WindowPicker } from './WindowPicker';
 import { Button } from '../../ui/Button';
+import { setOwn } from '../../logic/own';
 
 interface Props {
   bridge: Bridge;
@@ -64,7 +65,7 @@ export function UsagePage({ bridge, providerOrder, names, params = NO_PARAMS, po
   const colors = useMemo(() => {
     const out: Record<ProviderId, string> = {};
     const all = [...providerOrder, ...ids.filter((id) => !providerOrder.includes(id))];
-    all.forEach((id, i) => (out[id] = providerColor(i)));
+    all.forEach((id, i) => setOwn(out, id, providerColor(i)));
     return out;
   }, [ids, providerOrder]);
   const tokenRows = useMemo(() => (data ? seriesRows(data, ids, 'tokens') : []), [data, ids]);

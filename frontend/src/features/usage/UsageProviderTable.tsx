@@ -3,6 +3,7 @@ import { errorRate, formatInt } from '../../logic/analytics';
 import { formatLatency } from '../../logic/format';
 import { nameOf, type NameMap } from '../../logic/names';
 import type { ProviderId, TrafficStats } from '../../types';
+import { own } from '../../logic/own';
 
 interface Props {
   ids: readonly ProviderId[];
@@ -66,12 +67,12 @@ export const UsageProviderTable = memo(function UsageProviderTable({ ids, names,
         </thead>
         <tbody>
           {ids.map((id) => {
-            const s = providers[id];
+            const s = own(providers, id);
             if (!s) return null;
             return (
               <tr key={id} data-testid={`usage-provider-row-${id}`} data-provider-id={id}>
                 <th scope="row" className="utable__name">
-                  <span className="swatch" style={{ background: colors[id] }} aria-hidden="true" />
+                  <span className="swatch" style={{ background: own(colors, id) }} aria-hidden="true" />
                   {nameOf(names, id)}
                 </th>
                 <td className="num" data-col="requests">

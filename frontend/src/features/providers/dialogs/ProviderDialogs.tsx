@@ -7,6 +7,7 @@ import { KeyDialog } from './KeyDialog';
 import { ProviderDialog } from './ProviderDialog';
 import { RenameDialog } from './RenameDialog';
 import { UsageDialog } from './UsageDialog';
+import { own } from '../../../logic/own';
 
 export type RowDialog = 'edit' | 'rename' | 'key' | 'delete' | 'usage';
 /** `retry`: the key dialog opened after Add provider created the provider but the key was refused. */
@@ -59,7 +60,7 @@ export function ProviderDialogs(props: Props) {
     );
   }
   const { id } = dialog;
-  const provider = providers[id];
+  const provider = own(providers, id);
   if (!provider) return <ProviderGone onGone={props.onGone} />;
   const name = nameOf(names, id);
   switch (dialog.kind) {
@@ -105,7 +106,7 @@ export function ProviderDialogs(props: Props) {
           id={id}
           name={name}
           provider={provider}
-          entry={quota[id]}
+          entry={own(quota, id)}
           actions={actions}
           onRefresh={onRefreshUsage}
           onClose={onClose}

@@ -5,6 +5,7 @@ import { refusedField } from '../../../logic/refusal';
 import { isUsageAdapter } from '../../../logic/usage';
 import { hasErrors, normalizeBaseUrl, validateUsageBaseUrl, validateUsageToken, type FieldErrors } from '../../../logic/validate';
 import type { ProviderStatus, UsageAdapter } from '../../../types';
+import { own } from '../../../logic/own';
 
 export interface UsageSettingsDeps {
   id: string;
@@ -46,7 +47,7 @@ export function useUsageSettingsForm({ id, provider, actions, onRefresh, onClose
   useEffect(() => {
     let live = true;
     void loadConfig().then((r) => {
-      if (live && r.ok) setHasToken(!!r.value.providers[id]?.has_usage_token);
+      if (live && r.ok) setHasToken(!!own(r.value.providers, id)?.has_usage_token);
     });
     return () => {
       live = false;
