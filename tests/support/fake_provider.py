@@ -232,6 +232,9 @@ HEARTBEATS = {
     "response.heartbeat type": b'data: {"type": "response.heartbeat"}\n\n',
     "plain data": b"data: ping\n\n",
     "untyped json": b'event: chunk\ndata: {"n": 1}\n\n',
+    "bare line": b"ping\n\n",
+    "named delta without data": b"event: response.output_text.delta\ndata:\n\n",
+    "named event with empty data": b"event: response.in_progress\ndata: {}\n\n",
 }
 
 

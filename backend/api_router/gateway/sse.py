@@ -353,16 +353,16 @@ def _block_around(buf: bytes, at: int) -> tuple[int, int]:
 # How relays name their heartbeats: the last word of an event's type.
 _IDLE_WORDS = ("ping", "keepalive", "keep_alive", "keep-alive", "heartbeat")
 _IDLE_WORDS_BYTES = tuple(word.encode() for word in _IDLE_WORDS)
-_FIELDS_OF_NO_EVENT = (b":", b"event:", b"id:", b"retry:")  # a comment, or fields that carry no data
 
 
 def carries_progress(chunk: bytes) -> bool:
     """Whether whole event blocks (as ``SSEDecoder.cut`` hands them out) hold a Responses event
     (``is_progress``): not only comments (``: keep-alive``, however long), blank lines, heartbeats by
     any name and a relay's own data lines, none of which is progress. The first one ends the search."""
-    if chunk.startswith(b"event: response."):  # the usual chunk: a named Responses event
+    if chunk.startswith(b"event: response."):  # the usual chunk: a named Responses event, with its data
         nl = chunk.find(b"\n")
-        if not chunk[7:nl if nl >= 0 else None].rstrip(b"\r ").endswith(_IDLE_WORDS_BYTES):
+        if nl > 0 and chunk.startswith(b"data: {", nl + 1) and not chunk.startswith(b"data: {}", nl + 1) \
+                and not chunk[7:nl].rstrip(b"\r ").endswith(_IDLE_WORDS_BYTES):
             return True
     if b"\r" in chunk:
         chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
@@ -372,12 +372,9 @@ def carries_progress(chunk: bytes) -> bool:
         end = size if end < 0 else end
         block, pos = chunk[pos:end], end + 2
         event = parse_block_lf(block.strip(b"\n"))
-        if event is not None:
-            if is_progress(event):
-                return True
-        elif any(line and not line.startswith(_FIELDS_OF_NO_EVENT) for line in block.split(b"\n")):
-            return True  # the rest of an event cut across chunks (a long data line)
-    return False
+        if event is not None and is_progress(event):
+            return True
+    return False  # (a block without data — a comment, a bare line, "event:" alone — is no event)
 
 
 def is_progress(event: SSEEvent) -> bool:
