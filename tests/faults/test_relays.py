@@ -1632,6 +1632,33 @@ async def test_a_whole_answer_labelled_otherwise_to_a_streamed_request_is_still_
     assert attempts(gw) == [("p1", "ok")] and p2.calls == 0
 
 
+def labelled(content_type: str | None, *, whole: bool) -> fp.Behaviour:
+    """A relay that answers every stream under ``content_type``: its events, or (``whole``) the whole
+    response object."""
+    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        response = fp.response_object("back", provider=fake.name)
+        chunks = [json.dumps(response).encode()] if whole else [fp.sse_event(e) for e in fp.stream_events(response)]
+        return await fp.raw_stream(chunks, content_type=content_type)(request, fake)
+    return run
+
+
+@pytest.mark.parametrize("whole", [False, True], ids=["events", "whole answer"])
+@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", None])
+async def test_a_check_and_a_test_read_a_stream_labelled_otherwise_as_requests_do(fakes, gateway, content_type,
+                                                                                   whole):
+    """Requests read such a stream (or whole answer) as the answer it is: a background check must too, or a
+    provider that serves every request stays out of rotation, and its test fails."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 0.5})
+    p1.always(fp.hang())
+    await gw.responses(body=simple_body(model="gpt-5.5"))  # not a stream: no hedge, the timeout applies
+    assert health(gw, "p1")["status"] == "unresponsive"
+    p1.always(labelled(content_type, whole=whole))
+    await wait_until(lambda: health(gw, "p1")["status"] == "healthy", 5, "a background check to bring p1 back")
+    result = await gw.api("test_provider", provider="p1")
+    assert result["ok"] is True, result
+
+
 @pytest.mark.parametrize("only", [b"data: [DONE]\n\n",
                                   b'data: {"error": {"type": "server_error", "message": "overloaded"}}\n\n'])
 async def test_a_check_answered_by_no_responses_event_keeps_the_provider_out(fakes, gateway, only):

@@ -33,6 +33,7 @@ from api_router.gateway.response_objects import (
     failure_in,
     failure_said,
     is_compaction_item,
+    read_as_stream,
     reports_failure,
     response_id,
     sealed_items,
@@ -179,7 +180,7 @@ class AttemptRunner:
                 return _passed_back(opened, await self._http_error(ex, opened, client, retries))
             self._awaiting.add(id(attempt))
             whole = None
-            if client.stream and _streamed(resp.content_type):
+            if client.stream and read_as_stream(resp.content_type):
                 stream = opened.stream = UpstreamStream(resp, self._deadlines, self._redact,
                                                         may_be_whole=resp.content_type != "text/event-stream")
                 remaining = max(0.001, timeout - (time.perf_counter() - t0))
@@ -489,16 +490,6 @@ def _answering(events: list[sse.SSEEvent]) -> bool:
 
 _UNFINISHED = frozenset({"incomplete", "cancelled"})  # "failed": reports_failure
 _STREAM_ENDS = sse.ANSWER_END | sse.FAILURE_END
-# What a relay may label its event stream with (aiohttp reads a missing Content-Type as octet-stream):
-# Codex reads the bytes whatever the label says, so a stream that works without the gateway works with it.
-_UNLABELLED = frozenset({"text/event-stream", "text/plain", "application/octet-stream"})
-
-
-def _streamed(content_type: str) -> bool:
-    """Whether a 2xx answer to a streamed request is read as an event stream."""
-    return content_type in _UNLABELLED
-
-
 def _reported_failure(opened: Opened, answer: dict[str, Any] | str) -> tuple[dict[str, Any] | None, str]:
     """The failure a complete body reports (see ``failure_in``) and the error recorded for it."""
     failure = failure_in(opened.data, opened.resp.content_type, answer)

@@ -28,7 +28,7 @@ import orjson
 
 from api_router.config import ProviderConfig
 from api_router.gateway import classify, sse
-from api_router.gateway.response_objects import ending_response, reports_failure
+from api_router.gateway.response_objects import ending_response, read_as_stream, reports_failure
 from api_router.gateway.upstream import Upstream, describe_exception, error_text, read_limited, upstream_headers
 from api_router.records import now_ms
 from api_router.services import Services
@@ -85,26 +85,20 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
             # Up and reading Responses requests, for a check; a test (read_all) wants a whole answer.
             alive = not read_all and resp.status in (400, 422) and not classify.mentions_unknown_model(message)
             return ProbeResult(alive, resp.status, None, ms(), f"HTTP {resp.status}: {message}")
-        if resp.content_type != "text/event-stream":  # a whole answer instead of a stream
+        if not read_as_stream(resp.content_type):  # a whole answer instead of a stream
             with upstream.deadlines.timeout(max(0.001, timeout - ms() / 1000), f"no answer within {timeout:g} s"):
                 raw = await read_limited(resp)
-            try:
-                answer = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                answer = None
-            if not isinstance(answer, dict) or not isinstance(answer.get("output"), list):
-                return ProbeResult(False, resp.status, None, ms(), f"answered {resp.content_type or 'something'} "
-                                   f"that is not a response: {error_text(raw, resp.content_type)}")
-            if reports_failure(answer):  # a 200 that carries an error is no answer
-                return ProbeResult(False, resp.status, None, ms(), "answered a failed response: "
-                                   + classify.error_message_of_event({"response": answer}))
-            return ProbeResult(True, resp.status, ms(), ms(), answer=answer)
+            return _whole_answer(resp.status, resp.content_type, raw, ms())
         decoder = sse.SSEDecoder()
         events: list[sse.SSEEvent] = []
         first: float | None = None
+        # A stream labelled text/plain (or not at all), as the proxy reads one, may be a whole answer after all.
+        kept: list[bytes] | None = [] if resp.content_type != "text/event-stream" else None
         remaining = max(0.001, timeout - ms() / 1000)
         with upstream.deadlines.timeout(remaining, f"no Responses event within {timeout:g} s"):
             async for chunk in resp.content.iter_any():
+                if kept is not None and first is None:
+                    kept.append(chunk)
                 _, new = decoder.feed(chunk)
                 if new and first is None:
                     first = ms()
@@ -118,6 +112,8 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
                        for e in new):
                     break
         if first is None:
+            if kept:
+                return _whole_answer(resp.status, resp.content_type, b"".join(kept), ms())
             return ProbeResult(False, resp.status, None, ms(), "the stream ended before any event")
         if not read_all:  # it ended with no more than the opening events (or heartbeats): no answer
             return ProbeResult(False, resp.status, first, ms(), "the stream ended after only "
@@ -128,6 +124,21 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
                            timed_out=isinstance(exc, TimeoutError))
     finally:
         upstream.done(resp, reuse=False)
+
+
+def _whole_answer(status: int, content_type: str, raw: bytes, took_ms: float) -> ProbeResult:
+    """A probe answered with a whole body: a response object answers, an error or anything else does not."""
+    try:
+        answer = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        answer = None
+    if not isinstance(answer, dict) or not isinstance(answer.get("output"), list):
+        return ProbeResult(False, status, None, took_ms, f"answered {content_type or 'something'} "
+                           f"that is not a response: {error_text(raw, content_type)}")
+    if reports_failure(answer):  # a 200 that carries an error is no answer
+        return ProbeResult(False, status, None, took_ms, "answered a failed response: "
+                           + classify.error_message_of_event({"response": answer}))
+    return ProbeResult(True, status, took_ms, took_ms, answer=answer)
 
 
 def _answered(events: list[sse.SSEEvent]) -> tuple[bool, str] | None:

@@ -16,6 +16,17 @@ from api_router.records import Usage
 COMPACTION_ITEM = re.compile(rb'"type"\s*:\s*"compaction"')
 
 
+# What a relay may label its event stream with (aiohttp reads a missing Content-Type as octet-stream):
+# Codex reads the bytes whatever the label says, so a stream that works without the gateway works with it.
+_STREAM_LABELS = frozenset({"text/event-stream", "text/plain", "application/octet-stream"})
+
+
+def read_as_stream(content_type: str) -> bool:
+    """Whether a 2xx answer to a streamed request is read as an event stream (it may still turn out to be
+    a whole answer under such a label: no event in it)."""
+    return content_type in _STREAM_LABELS
+
+
 def is_compaction_item(item: Any) -> bool:
     """A compaction item Codex can carry on with: one without its sealed content is no item to it (it
     does not even count it as an output item)."""
