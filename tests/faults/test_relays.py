@@ -587,6 +587,37 @@ async def test_keepalive_only_before_output_fails_over_within_the_hedge_delay(fa
     assert health(gw, "p1")["status"] == "unresponsive"
 
 
+@pytest.mark.parametrize("crlf", [False, True])
+async def test_a_long_event_arriving_over_reads_slower_than_the_idle_limit_in_all_is_progress(fakes, gateway, crlf):
+    """One 200 KB delta sent in 10 pieces 0.3 s apart (3 s in all, the idle limit 1 s): its bytes keep
+    coming, so the stream is not idle — as a relay's long answer event arrives on a slow link."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    text = "x" * 200_000
+    chunks = [fp.sse_event(e, crlf=crlf) for e in fp.stream_events(fp.response_object(text, provider="p1"), deltas=1)]
+    delta = next(i for i, c in enumerate(chunks) if b"response.output_text.delta" in c[:60])
+    big = chunks[delta]
+    pieces = [big[i:i + len(big) // 10 + 1] for i in range(0, len(big), len(big) // 10 + 1)]
+
+    async def slow_link(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for chunk in chunks[:delta]:
+            await resp.write(chunk)
+        for piece in pieces:
+            await resp.write(piece)
+            await asyncio.sleep(0.3)
+        for chunk in chunks[delta + 1:]:
+            await resp.write(chunk)
+        await resp.write_eof()
+        return resp
+
+    p1.always(slow_link)
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.event_types[-1] == "response.completed" and reply.text == text
+    assert p2.calls == 0
+
+
 @pytest.mark.parametrize("beat", sorted(fp.HEARTBEATS))
 async def test_keepalive_only_after_output_ends_with_response_failed_within_the_idle_timeout(fakes, gateway, beat):
     p1, p2 = await fakes("p1", "p2")

@@ -221,6 +221,15 @@ class SSEDecoder:
         """Bytes of an event that has not been completed yet."""
         return bytes(self._buf)
 
+    @property
+    def event_under_way(self) -> bool:
+        """Whether the unfinished event held back already has its data coming: a long event arriving over
+        several reads is progress, while a long comment (padding) or a name alone is not."""
+        if self._data:
+            return True
+        head = bytes(self._buf[:512])
+        return head.startswith(b"data:") or b"\ndata:" in head or b"\rdata:" in head
+
     def _kept_growing(self, chunk: bytes) -> bool:
         """Whether ``chunk`` only lengthens a long unfinished event (it cannot hold the event's end):
         then it is added in place, and nothing is searched again."""

@@ -369,10 +369,12 @@ class UpstreamStream:
                     whole = decoder.cut(chunk)
                     if whole is None:  # CR line ends: the general decoder
                         forward, events = decoder.feed(chunk)
-                        if any(map(sse.is_progress, events)):
+                        if any(map(sse.is_progress, events)) or decoder.event_under_way:
                             watchdog.touch()
                         ended = await self._step(out, forward, events, hold_until_end)
                     elif not whole:
+                        if decoder.event_under_way:  # more of a long event: its data is still coming
+                            watchdog.touch()
                         continue
                     else:
                         if sse.carries_progress(whole):
