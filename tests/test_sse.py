@@ -313,3 +313,24 @@ def test_only_a_relays_own_lines_are_masked_in_a_read_events_pass_as_they_came()
             assert masked.count(b"KEY") == 1 and masked.count(b'"delta":"KEY"') == 1, read
     cut_by_cr = b"event: x\rKEY\n" + event[event.index(b"data"):]
     assert _plain_text_masked(cut_by_cr, redact).count(b"KEY") == 1
+
+
+def test_a_relays_line_quoting_an_event_or_naming_one_with_a_key_is_masked():
+    from api_router.gateway.streaming import _plain_text_masked
+
+    def redact(line: bytes) -> bytes:
+        return line.replace(b"KEY", b"K\xe2\x80\xa6")
+
+    delta = b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"hi"}\n\n'
+    for words in (b'data: relay error, key KEY, upstream said data: {"type":"response.failed"}\n\n',
+                  b': key KEY data: {"type":"response.x"}\n\n',
+                  b'event: upstream rejected key KEY\ndata: {"type":"response.output_text.delta","delta":"hi"}\n\n'):
+        assert b"KEY" not in _plain_text_masked(delta + words, redact), words
+
+
+def test_a_heartbeat_whose_blank_line_comes_in_the_next_read_is_no_event_under_way():
+    decoder = sse.SSEDecoder()
+    assert decoder.cut(b"event: keepalive\ndata: {}\n") == b"" and not decoder.event_under_way
+    decoder = sse.SSEDecoder()
+    assert decoder.cut(b'event: response.output_text.delta\ndata: {"delta": "' + b"x" * 4096) == b""
+    assert decoder.event_under_way

@@ -111,7 +111,7 @@ class ResponsesProxy:
         self._request_ids = RequestIds()
         self._runner = AttemptRunner(upstream, key_of=services.provider_key,
                                      redact=services.redactor.redact_bytes,
-                                     shutting_down=lambda: state.shutting_down,
+                                     shutting_down=lambda: state.grace_over,
                                      turn_state_owner=services.continuity.index.turn_state_owner)
         self._recorder = OutcomeRecorder(services.router, services.quota, services.continuity.index,
                                          services.store, services.emit, lambda: services.config.current,

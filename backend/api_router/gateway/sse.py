@@ -43,6 +43,8 @@ _BOM = b"\xef\xbb\xbf"  # may open a stream (the spec and Codex's reader skip it
 # One event longer than this is no Responses event (a whole answer with its sealed items is a few MB):
 # a provider sending one is cut off rather than held in memory without end.
 MAX_EVENT_BYTES = 64 * 1024 * 1024
+# An unfinished event longer than this is a real one on its way (see ``SSEDecoder.event_under_way``).
+_LONGER_THAN_A_HEARTBEAT = 1024
 # An unfinished event this long is kept growing in place: copying it together with every read would
 # cost time in the square of its length.
 _LONG_EVENT = 1024 * 1024
@@ -223,8 +225,10 @@ class SSEDecoder:
 
     @property
     def event_under_way(self) -> bool:
-        """Whether the unfinished event held back already has its data coming: a long event arriving over
-        several reads is progress, while a long comment (padding) or a name alone is not."""
+        """Whether the unfinished event held back is a long one with its data coming (over several reads):
+        progress — not a long comment (padding), a name alone, nor a heartbeat whose blank line is late."""
+        if len(self._buf) < _LONGER_THAN_A_HEARTBEAT:
+            return False
         if self._data:
             return True
         head = bytes(self._buf[:512])

@@ -120,9 +120,12 @@ def _only_events(chunk: bytes) -> bool:
     not account for (a CR ends a line without one: such a read is walked line by line)."""
     if not chunk.endswith(b"\n\n") or b"\r" in chunk:
         return False
-    typed = chunk.count(b'data: {"type":"response.') + chunk.count(b'data: {"type": "response.')
+    # Counted where lines start: a relay's line quoting an event ("… said data: {"type":…") is no event.
+    typed = (chunk.count(b'\ndata: {"type":"response.') + chunk.count(b'\ndata: {"type": "response.')
+             + chunk.startswith((b'data: {"type":"response.', b'data: {"type": "response.')))
+    named = chunk.count(b"\nevent: response.") + chunk.startswith(b"event: response.")
     return (typed > 0 and typed == chunk.count(b"\n\n")
-            and chunk.count(b"\n") == 2 * typed + chunk.count(b"\nevent: ") + chunk.startswith(b"event: "))
+            and chunk.count(b"\n") == 2 * typed + named and named == chunk.count(b"event:"))
 
 
 def _plain_text_masked(chunk: bytes, redact: Callable[[bytes], bytes]) -> bytes:
@@ -158,6 +161,8 @@ def _is_plain_text(line: bytes) -> bool:
         return False
     if not value.startswith(b"{"):
         return True
+    if b'"type":"response.' in value or b'"type": "response.' in value:
+        return False  # an event, its type written after other fields (no parse on a stream's every event)
     kind = sse.SSEEvent(None, value).type
     return not (kind.startswith("response.") or kind == "error")
 
