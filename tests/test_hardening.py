@@ -866,6 +866,30 @@ async def test_an_attempt_cut_off_by_the_shutdown_says_so_not_that_the_provider_
         await again.close()
 
 
+async def test_a_stream_its_provider_breaks_during_the_shutdown_grace_keeps_its_own_error(fakes, gateway):
+    """The stream relay too: a provider cutting its stream within the grace is its failure (failed over),
+    not the shutdown's."""
+    p1, p2 = await fakes("p1", "p2")
+    p1.always(fp.stream_ok(cut_after=2, first_delay=0.4))  # response.created, in_progress, then the cut
+    gw = await gateway({"p1": p1, "p2": p2})
+    asking = asyncio.ensure_future(gw.responses(stream=True))
+    for _ in range(200):
+        if p1.calls:
+            break
+        await asyncio.sleep(0.02)
+    await gw.gateway.stop()
+    reply = await asking
+    await gw.close()
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2", reply.text
+    again = await start_harness(gw.services.paths.user_data)
+    try:
+        (row,) = again.services.store.request_log()
+        first = row["attempts"][0]
+        assert first["outcome"] == "provider_failure" and "shutting down" not in first["error"], first
+    finally:
+        await again.close()
+
+
 @pytest.mark.parametrize("fallback", [False, True])
 async def test_an_attempt_that_fails_on_its_own_during_the_shutdown_grace_keeps_its_error(fakes, gateway, fallback):
     """Only what the gateway cut off once the grace ran out is "shutting down": a provider's own 500
