@@ -193,7 +193,7 @@ def test_a_committed_chunk_is_only_passed_by_unread_when_nothing_in_it_matters(n
     (event,) = sse.events_of_lf(chunk)
     matters = event.type in ("response.completed", "response.incomplete", "response.failed", "error") or (
         event.type == "response.output_item.done" and b'"encrypted_content"' in chunk)
-    read = _worth_reading(chunk)
+    read = _worth_reading(chunk) or []  # None: one event and nothing else, passed on as it came
     assert [(e.name, e.data) for e in read] in ([(event.name, event.data)], [])
     assert read or not matters
 

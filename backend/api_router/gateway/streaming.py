@@ -167,11 +167,11 @@ def _is_plain_text(line: bytes) -> bool:
     return not (kind.startswith("response.") or kind == "error")
 
 
-def _worth_reading(chunk: bytes) -> list[sse.SSEEvent]:
+def _worth_reading(chunk: bytes) -> list[sse.SSEEvent] | None:
     """The events of a committed chunk that can carry what must be recorded or judged, decoded (none:
     the chunk is passed on unread). The usual chunk is one named event ("event: …", "data: …", blank
-    line): its name decides, and the data of a delta is not searched at all. Any other chunk is
-    searched for the needles once."""
+    line): its name decides, and the data of a delta is not searched at all — None says it is that and
+    nothing else (no relay's line in it to mask). Any other chunk is searched for the needles once."""
     nl = chunk.find(b"\n") if chunk.startswith(b"event: ") else -1
     if nl > 0 and chunk.find(b"\n", nl + 1) == len(chunk) - 2 and chunk.endswith(b"\n\n"):
         name = chunk[7:nl]
@@ -182,7 +182,7 @@ def _worth_reading(chunk: bytes) -> list[sse.SSEEvent]:
             event.start, event.end = 0, len(chunk)
             return [event]
         if name.startswith(b"response.") and not name.endswith(b" ") and _typed_as_named(chunk, nl + 1, name):
-            return []  # a Responses event that decides nothing (other names do not say what the data is)
+            return None  # a Responses event that decides nothing (other names do not say what the data is)
     return sse.events_with(chunk, _LOOK_FOR)
 
 
@@ -386,9 +386,12 @@ class UpstreamStream:
                             watchdog.touch()  # comments and heartbeats are not progress: only events are
                         if out.response is None:
                             ended = await self._take(out, whole, None, hold_until_end)
-                        elif events := _worth_reading(whole):
-                            ended = await self._step(out, whole, events, hold_until_end)
-                        else:  # committed, and nothing inside matters: straight on
+                        elif (worth := _worth_reading(whole)) is None:  # one event, as usual: straight on
+                            await out.write(whole)
+                            continue
+                        elif worth:
+                            ended = await self._step(out, whole, worth, hold_until_end)
+                        else:  # committed, and nothing inside matters but a relay's words, masked
                             await out.write(_plain_text_masked(whole, self._redact))
                             continue
                     if facts.generated:  # also when the same read ended the stream
