@@ -1690,6 +1690,17 @@ async def test_a_check_and_a_test_read_a_stream_labelled_otherwise_as_requests_d
     assert result["ok"] is True, result
 
 
+async def test_a_check_stops_holding_a_plain_text_stream_that_is_no_answer_past_4_mb(fakes, gateway):
+    """A stream labelled text/plain is held in case it is a whole answer, but no answer is this long: past
+    the error body limit the check lets it go and says why (it grew without bound)."""
+    p1 = (await fakes("p1"))[0]
+    gw = await gateway({"p1": p1}, routing=QUICK)
+    line = b"still working on it " * 50 + b"\n"
+    p1.always(fp.raw_stream([line * 200] * 30, content_type="text/plain"))  # about 6 MB, no event in it
+    result = await gw.api("test_provider", provider="p1")
+    assert not result["ok"] and "more than 4 MB of text/plain" in result["error"], result["error"][:300]
+
+
 @pytest.mark.parametrize("only", [b"data: [DONE]\n\n",
                                   b'data: {"error": {"type": "server_error", "message": "overloaded"}}\n\n'])
 async def test_a_check_answered_by_no_responses_event_keeps_the_provider_out(fakes, gateway, only):

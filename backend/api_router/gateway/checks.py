@@ -29,7 +29,14 @@ import orjson
 from api_router.config import ProviderConfig
 from api_router.gateway import classify, sse
 from api_router.gateway.response_objects import ending_response, read_as_stream, reports_failure
-from api_router.gateway.upstream import Upstream, describe_exception, error_text, read_limited, upstream_headers
+from api_router.gateway.upstream import (
+    ERROR_BODY_LIMIT,
+    Upstream,
+    describe_exception,
+    error_text,
+    read_limited,
+    upstream_headers,
+)
 from api_router.records import now_ms
 from api_router.services import Services
 
@@ -94,11 +101,15 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
         first: float | None = None
         # A stream labelled text/plain (or not at all), as the proxy reads one, may be a whole answer after all.
         kept: list[bytes] | None = [] if resp.content_type != "text/event-stream" else None
+        kept_size = 0
         remaining = max(0.001, timeout - ms() / 1000)
         with upstream.deadlines.timeout(remaining, f"no Responses event within {timeout:g} s"):
             async for chunk in resp.content.iter_any():
                 if kept is not None and first is None:
                     kept.append(chunk)
+                    kept_size += len(chunk)
+                    if kept_size > ERROR_BODY_LIMIT:  # no answer is this long: stop holding it
+                        kept = None
                 _, new = decoder.feed(chunk)
                 if new and first is None:
                     first = ms()
@@ -114,6 +125,9 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
         if first is None:
             if kept:
                 return _whole_answer(resp.status, resp.content_type, b"".join(kept), ms())
+            if kept_size > ERROR_BODY_LIMIT:
+                return ProbeResult(False, resp.status, None, ms(), f"answered more than {ERROR_BODY_LIMIT >> 20} MB "
+                                   f"of {resp.content_type or 'something'} that is not a response")
             return ProbeResult(False, resp.status, None, ms(), "the stream ended before any event")
         if not read_all:  # it ended with no more than the opening events (or heartbeats): no answer
             return ProbeResult(False, resp.status, first, ms(), "the stream ended after only "
