@@ -230,6 +230,7 @@ HEARTBEATS = {
     # Data lines that are no Responses event: heartbeats by a relay's own names, or words with no type.
     "heartbeat type": b'data: {"type": "heartbeat"}\n\n',
     "response.heartbeat type": b'data: {"type": "response.heartbeat"}\n\n',
+    "named and typed response.keepalive": b'event: response.keepalive\ndata: {"type":"response.keepalive"}\n\n',
     "plain data": b"data: ping\n\n",
     "untyped json": b'event: chunk\ndata: {"n": 1}\n\n',
     "bare line": b"ping\n\n",

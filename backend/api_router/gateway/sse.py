@@ -390,6 +390,11 @@ def carries_progress(chunk: bytes) -> bool:
     return False  # (a block without data — a comment, a bare line, "event:" alone — is no event)
 
 
+def is_idle_name(name: bytes) -> bool:
+    """Whether an event name is a heartbeat's (``response.ping``, ``keep-alive``…)."""
+    return name.endswith(_IDLE_WORDS_BYTES)
+
+
 def is_progress(event: SSEEvent) -> bool:
     """Whether an event is a Responses event (``error`` among them): what Codex acts on, and so what
     shows a provider is answering. Heartbeats by any name (``ping``, ``{"type": "heartbeat"}``,

@@ -167,11 +167,27 @@ def _is_plain_text(line: bytes) -> bool:
     return not (kind.startswith("response.") or kind == "error")
 
 
-def _worth_reading(chunk: bytes) -> list[sse.SSEEvent] | None:
-    """The events of a committed chunk that can carry what must be recorded or judged, decoded (none:
-    the chunk is passed on unread). The usual chunk is one named event ("event: …", "data: …", blank
-    line): its name decides, and the data of a delta is not searched at all — None says it is that and
-    nothing else (no relay's line in it to mask). Any other chunk is searched for the needles once."""
+def _usual_event(chunk: bytes) -> bytes | None:
+    """The name of the usual read of a committed stream — one named Responses event ("event: …",
+    "data: …", blank line) whose data says it is what its name says, and that decides nothing (no end,
+    no failure, no sealed item): it is passed on unread, the data of a delta not searched at all. None
+    for any other read (other names do not say what the data is)."""
+    if not chunk.startswith(b"event: response."):
+        return None
+    nl = chunk.find(b"\n")
+    if chunk.find(b"\n", nl + 1) != len(chunk) - 2 or not chunk.endswith(b"\n\n"):
+        return None
+    name = chunk[7:nl]
+    if name in _DECISIVE_NAMES or (name == _SEALED_NAME and b'"encrypted_content"' in chunk) \
+            or name.endswith(b" ") or not _typed_as_named(chunk, nl + 1, name):
+        return None
+    return name
+
+
+def _worth_reading(chunk: bytes) -> list[sse.SSEEvent]:
+    """The events of a committed read (not ``_usual_event``) that can carry what must be recorded or
+    judged, decoded. One named event that decides is decoded as it is; any other read is searched for
+    the needles once."""
     nl = chunk.find(b"\n") if chunk.startswith(b"event: ") else -1
     if nl > 0 and chunk.find(b"\n", nl + 1) == len(chunk) - 2 and chunk.endswith(b"\n\n"):
         name = chunk[7:nl]
@@ -181,8 +197,6 @@ def _worth_reading(chunk: bytes) -> list[sse.SSEEvent] | None:
                 return []
             event.start, event.end = 0, len(chunk)
             return [event]
-        if name.startswith(b"response.") and not name.endswith(b" ") and _typed_as_named(chunk, nl + 1, name):
-            return None  # a Responses event that decides nothing (other names do not say what the data is)
     return sse.events_with(chunk, _LOOK_FOR)
 
 
@@ -382,14 +396,16 @@ class UpstreamStream:
                             watchdog.touch()
                         continue
                     else:
+                        if out.response is not None and (name := _usual_event(whole)) is not None:
+                            if not sse.is_idle_name(name):  # a heartbeat named response.ping is no progress
+                                watchdog.touch()
+                            await out.write(whole)  # one event, as usual: straight on
+                            continue
                         if sse.carries_progress(whole):
                             watchdog.touch()  # comments and heartbeats are not progress: only events are
                         if out.response is None:
                             ended = await self._take(out, whole, None, hold_until_end)
-                        elif (worth := _worth_reading(whole)) is None:  # one event, as usual: straight on
-                            await out.write(whole)
-                            continue
-                        elif worth:
+                        elif worth := _worth_reading(whole):
                             ended = await self._step(out, whole, worth, hold_until_end)
                         else:  # committed, and nothing inside matters but a relay's words, masked
                             await out.write(_plain_text_masked(whole, self._redact))
