@@ -387,6 +387,25 @@ def test_an_empty_preferred_provider_or_lock_means_none():
     assert (nameless.effective_preferred, nameless.preferred_first, nameless.effective_lock) == ("", ("",), None)
 
 
+def test_settings_seen_with_the_ids_of_now_follow_renames_and_swaps():
+    """What a request planned with the settings of its first byte asks routing after renames: the same
+    settings, every provider called as it is now."""
+    from api_router.config import parse
+
+    cfg, problems = parse({"provider_order": ["a", "b", "c"], "routing": {"preferred_provider": "b",
+                                                                         "manual_override": "a"},
+                           "providers": {pid: {"base_url": f"https://{pid}.example/v1"} for pid in "abc"}})
+    assert not problems
+    swapped = cfg.with_ids({"a": "b", "b": "a"})
+    assert swapped.order == ("b", "a", "c") and swapped.providers["b"].base_url == "https://a.example/v1"
+    assert (swapped.routing.preferred_provider, swapped.effective_lock) == ("a", "b")
+    assert swapped.providers["b"].id == "b"
+    # c deleted and a renamed to c: the one called c now is a; the deleted one is left out
+    taken = cfg.with_ids({"a": "c"})
+    assert taken.order == ("c", "b") and taken.providers["c"].base_url == "https://a.example/v1"
+    assert cfg.order == ("a", "b", "c")  # the snapshot itself is unchanged
+
+
 @pytest.mark.parametrize("old", ["a", "b"])
 def test_rename_works_when_hand_written_provider_tables_are_split_by_another_table(old):
     text = ('[providers.a]\nbase_url = "http://a.example/v1" # a\'s own\n\n[routing]\nhedge = true\n\n'

@@ -17,6 +17,7 @@ from aiohttp import web
 from api_router.paths import Paths
 from tests.support import fake_provider as fp
 from tests.support.harness import ApiError, Harness, Reply, simple_body, start_harness
+from tests.support.usage import new_api
 
 SID = "019a0000-0000-7000-8000-0000000000c1"
 
@@ -226,6 +227,90 @@ async def test_a_routing_choice_made_while_the_body_is_read_is_not_undone(fakes,
     reply = await while_reading_body(gw, body, headers, lambda: gw.api("set_preferred_provider", provider="p2"))
     assert reply.headers["X-API-Router-Provider"] == "p1"  # planned with the config of its first byte
     await assert_serving(gw, "p2")
+
+
+@pytest.mark.parametrize("known", ["session", "cooldown", "quota"])
+async def test_what_routing_knows_of_a_provider_renamed_while_the_body_is_read_still_holds(fakes, gateway, known):
+    """Planned with the settings of its first byte, but what routing learnt of the provider — the session
+    bound to it, its cooldown, its empty quota — moved with its rename: the request finds it there (not
+    a provider with no history, asked in spite of a cooldown, or a session moved off its provider)."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_stable_seconds": 0, "cooldown_seconds": 600,
+                                                      "failure_threshold": 5 if known == "session" else 1})
+    renamed, serves = ("p2", "relay") if known == "session" else ("p1", "p2")
+    if known == "quota":
+        p1.usage = new_api(0)
+        await gw.api("refresh_usage", provider="p1")
+    else:
+        p1.queue(fp.status(503, "blip"))  # the session fails over to p2 and stays there; or p1 cools down
+        body, headers = turn("first")
+        assert (await gw.responses(body, headers=headers)).headers["X-API-Router-Provider"] == "p2"
+    asked = p1.calls
+    body, headers = turn("second") if known == "session" else (simple_body("another session"), {})
+    reply = await while_reading_body(gw, body, headers,
+                                     lambda: gw.api("rename_provider", provider=renamed, new_id="relay"))
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == serves
+    assert p1.calls == asked  # p1 (renamed or not) was not asked: the session is p2's, or p1 is out of rotation
+    if known == "session":
+        assert gw.services.router.session_binding(SID) == "relay"
+
+
+async def test_a_provider_renamed_while_a_stream_waits_is_raced_at_its_own_hedge_delay(fakes, gateway):
+    """Its hedge delay comes from its own history, which moved with the rename: not the longest delay of
+    a provider never seen."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"hedge_min_seconds": 0.4, "hedge_max_seconds": 8})
+    for pid in ("p1", "p2"):  # a history of quick first events: a hedge delay of 0.4 s each
+        await gw.api("set_manual_override", provider=pid)
+        for _ in range(5):
+            assert (await gw.responses(stream=True)).status == 200
+    await gw.api("set_manual_override", provider=None)
+    assert (gw.services.router.hedge_delay(gw.services.config.current, "p2")) == 0.4
+    p1.queue(fp.hang(30))
+    p2.queue(fp.hang(30))
+    pending = asyncio.ensure_future(gw.responses(stream=True))
+    deadline = time.monotonic() + 5
+    while p1.calls < 6:
+        assert time.monotonic() < deadline, "p1 was not asked"
+        await asyncio.sleep(0.01)
+    started = time.monotonic()
+    await gw.api("rename_provider", provider="p2", new_id="relay")
+    reply = await asyncio.wait_for(pending, 15)
+    took = time.monotonic() - started
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p3"
+    assert took < 4, f"p3 asked after {took:.1f} s: the renamed provider was given the longest hedge delay"
+
+
+async def test_a_429_from_a_provider_renamed_meanwhile_says_its_cooldown(fakes, gateway):
+    """Rate-limited with no wait named, it cools down (under its new id): Retry-After is that cooldown,
+    and the answer names it as it is called now."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing={"failure_threshold": 1, "cooldown_seconds": 30})
+    held = Held(fp.status(429, "slow down"))
+    p1.queue(held)
+    reply = await while_held(held, gw.responses(), lambda: gw.api("rename_provider", provider="p1", new_id="relay"))
+    assert reply.status == 429 and reply.headers["Retry-After"] == "30", (reply.headers, reply.body)
+    (entry,) = reply.json["error"]["providers"]
+    assert entry["provider"] == "relay" and entry["retry_after_seconds"] == 30.0, entry
+
+
+async def test_a_502_names_a_cooling_provider_renamed_while_the_request_ran_as_skipped(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 2, "cooldown_seconds": 600})
+    await gw.api("set_manual_override", provider="p2")
+    for _ in range(2):
+        p2.queue(fp.status(503, "p2 down"))
+        assert (await gw.responses()).status == 502  # p2 cools down
+    await gw.api("set_manual_override", provider=None)
+    held = Held(fp.status(500, "late boom"))
+    p1.queue(held)
+    reply = await while_held(held, gw.responses(), lambda: gw.api("rename_provider", provider="p2", new_id="relay"))
+    assert reply.status == 502
+    message = reply.json["error"]["message"]
+    assert "late boom" in message and "Skipped: P2 (cooling down for" in message, message  # its name stays
+    assert [(e["provider"], bool(e.get("skipped"))) for e in reply.json["error"]["providers"]] == [
+        ("p1", False), ("relay", True)]
+    assert p2.calls == 2
 
 
 async def test_a_fallback_says_why_the_preferred_provider_is_passed_by(fakes, gateway):

@@ -240,6 +240,21 @@ async def test_a_body_that_is_no_json_is_logged_with_its_size_and_session(fakes,
     assert row["request_bytes"] == 28 and row["session_id"] == "broken-one" and row["status"] == 400
 
 
+@pytest.mark.parametrize("refused", ["too large", "undecodable"])
+async def test_a_body_refused_before_it_is_read_is_logged_with_its_size_and_session(fakes, gateway, refused):
+    """Too large (413), or in an encoding the gateway cannot read (400): the row still says the size the
+    client declared and the session its headers name, so the session's timeline shows the refusal."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, listen={"max_body_mb": 1})
+    raw = b"x" * (1024 * 1024 + 10) if refused == "too large" else b"\x1b\x00\x00garbage"
+    headers = {"session-id": "refused-one", **({"Content-Encoding": "br"} if refused == "undecodable" else {})}
+    reply = await gw.request("POST", "/v1/responses", raw=raw, headers=headers)
+    assert reply.status == (413 if refused == "too large" else 400), reply.body
+    (row,) = (await gw.api("list_requests", session_id="refused-one"))["requests"]
+    assert (row["request_bytes"], row["status"]) == (len(raw), reply.status)
+    assert p1.calls == 0
+
+
 def test_request_log_retention_by_age_and_by_count(tmp_path):
     from api_router.store import Store
 

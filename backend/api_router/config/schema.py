@@ -307,6 +307,20 @@ class Config:
         lock = self.routing.manual_override
         return lock if lock and lock in self.routable else None
 
+    def with_ids(self, renamed: Mapping[str, str]) -> Config:
+        """These settings with providers called by new ids (``renamed``: old id to new, renames that
+        happened at once — swaps too), wherever they name one. A provider not renamed whose id another
+        took is left out: it is gone (deleted, or renamed itself)."""
+        taken = set(renamed.values())
+        providers = {new: dataclasses.replace(p, id=new) if new != pid else p
+                     for pid, p in self.providers.items() if pid in renamed or pid not in taken
+                     for new in (renamed.get(pid, pid),)}
+        routing = dataclasses.replace(
+            self.routing, preferred_provider=renamed.get(self.routing.preferred_provider,
+                                                          self.routing.preferred_provider),
+            manual_override=renamed.get(self.routing.manual_override, self.routing.manual_override))
+        return dataclasses.replace(self, routing=routing, providers=MappingProxyType(providers))
+
     def name_of(self, pid: str | None) -> str:
         """A provider's display name (its id when it has none, or is unknown)."""
         if pid is None:

@@ -10,6 +10,7 @@ candidate when a stream's first event is late (the hedge) → each attempt's res
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import time
 from collections import deque
@@ -177,7 +178,7 @@ class ResponsesProxy:
     async def _serve(self, ex: Exchange) -> web.StreamResponse:
         services = self._services
         client = await self._read_request(ex)
-        plan = services.router.plan(ex.cfg, client.session_id)
+        plan = self._plan(ex, client.session_id)
         if not ex.cfg.routable:
             raise explain.nobody_routable(ex.cfg)
         ex.forwarded = forwarded_headers(ex.request.raw_headers)
@@ -229,11 +230,13 @@ class ResponsesProxy:
         """The client's request read, checked and parsed into ``ex.client``, and what its row can say of it."""
         request, record = ex.request, ex.record
         listen = ex.cfg.listen
+        # What the row can say of a body that is never read whole (too large, stalled, undecodable) or turns
+        # out to be no JSON: its size (as declared, until it is read) and the session its headers name.
+        record.session_id = session_id_of(request.headers, {})
+        record.request_bytes = request.content_length or 0
         body = await read_body(request, listen.max_body_bytes, self._upstream.deadlines,
                                listen.body_stall_timeout_seconds, record=record, receiving=self._state.receiving)
         record.request_bytes = len(body)
-        # What the row can say of a body that turns out to be no JSON: its size and the session it names.
-        record.session_id = session_id_of(request.headers, {})
         payload = parse_object(body)
         client = ex.client = ClientRequest(body, payload, session_id_of(request.headers, payload))
         del payload
@@ -273,9 +276,38 @@ class ResponsesProxy:
         # The providers not answering are checked now, for the client's retry: one that hung once may be the
         # only way out of this 502 (the others asked failed too, or none was left to ask).
         services.router.want_checks()
-        error = explain.all_failed(ex.cfg, ex.failures, services.router, plan, ex.passed_by)
+        error = self._all_failed(ex, plan)
         self._recorder.all_failed(ex, error.message)
         return error
+
+    def _plan(self, ex: Exchange, session_id: str | None) -> list[str]:
+        """The candidates, by the settings of the request's first byte; what routing knows of each (its
+        cooldown, its quota, the session bound to it) found where a rename since has put it."""
+        view, renamed = self._in_ids_of_now(ex)
+        plan = self._services.router.plan(view, session_id)
+        if renamed:
+            back = {new: old for old, new in renamed.items()}
+            plan = [back.get(pid, pid) for pid in plan]
+        return plan
+
+    def _in_ids_of_now(self, ex: Exchange) -> tuple[Config, dict[str, str]]:
+        """``ex.cfg`` with its providers called as they are now (routing's state follows renames), and the
+        renames since (old id: new id). The usual request, nothing renamed: ``ex.cfg`` itself."""
+        if self._services.config.current is ex.cfg:
+            return ex.cfg, {}
+        renamed = {old: new for old, identity in ex.identities.items()
+                   if old in ex.cfg.providers and (new := identity.id) is not None and new != old}
+        return (ex.cfg.with_ids(renamed), renamed) if renamed else (ex.cfg, {})
+
+    def _all_failed(self, ex: Exchange, plan: Sequence[str]) -> GatewayError:
+        """The 502 (or 429) naming every provider as it is called now: what routing knows of one renamed
+        while the request ran (its cooldown, its wait) is under its new id."""
+        view, renamed = self._in_ids_of_now(ex)
+        if not renamed:
+            return explain.all_failed(ex.cfg, ex.failures, self._services.router, plan, ex.passed_by)
+        failures = [dataclasses.replace(f, provider=renamed.get(f.provider, f.provider)) for f in ex.failures]
+        return explain.all_failed(view, failures, self._services.router, [renamed.get(p, p) for p in plan],
+                                  {renamed.get(pid, pid): why for pid, why in ex.passed_by.items()})
 
     def _pass_not_answering(self, ex: Exchange, queue: deque[str]) -> None:
         """Drop from the front of ``queue`` the providers found not answering since the request was planned
@@ -418,6 +450,11 @@ class ResponsesProxy:
         return _Racer(pid, opts, retries, attempt, time.perf_counter(),
                       self._runner.open(ex, pid, provider, body, attempt, retries))
 
+    def _hedge_delay(self, ex: Exchange, pid: str) -> float:
+        """The hedge delay of the provider the request knows as ``pid``, by its own history (renamed
+        since, that history is under its new id)."""
+        return self._services.router.hedge_delay(ex.cfg, ex.now_called(pid) or pid)
+
     async def _race(self, ex: Exchange, racer: _Racer, queue: deque[str] | None, first: str,
                     untouched: bool) -> tuple[_Racer, Opened | AttemptResult]:
         """Wait for ``racer``'s provider to answer. With a ``queue`` (a stream that may hedge): when no
@@ -427,7 +464,7 @@ class ResponsesProxy:
         router = self._services.router
         if queue is None:
             return racer, await self._alone(ex, racer)
-        racer.delay = router.hedge_delay(ex.cfg, racer.provider)
+        racer.delay = self._hedge_delay(ex, racer.provider)
         racers = [racer]
         # Another request may find a provider waited on not answering first: then no need to sit out its
         # delay. Each racer is watched, by its provider's identity (renamed meanwhile, it is the same one).
@@ -581,7 +618,7 @@ class ResponsesProxy:
                 continue
             except _Gone:
                 continue
-            hedge.delay = self._services.router.hedge_delay(ex.cfg, pid)
+            hedge.delay = self._hedge_delay(ex, pid)
             slow_id, slow_name = self._called_now(ex, slow.provider)
             why = (f"{slow_name} is {explain.FOUND_NOT_ANSWERING}" if found_dead
                    else f"{slow_name} sent no first event within {slow.delay:g} s")
