@@ -443,6 +443,46 @@ def test_a_read_only_secrets_file_without_a_token_starts_with_one_for_this_run(t
     assert (ud / "secrets.json").read_text() == "{}"
 
 
+async def test_a_delete_refused_because_secrets_json_is_read_only_deletes_nothing(fakes, gateway, monkeypatch):
+    """The key goes with the provider or the provider stays: a delete that could not take the key out
+    left it behind, for a provider added later under the same id — sent to that one's address."""
+    p1, p2, other = await fakes("p1", "p2", "other")
+    gw = await gateway({"p1": p1, "p2": p2}, keys={"p1": "sk-key-one-0123456789", "p2": "sk-key-two-0123456789"})
+    secrets, config = gw.services.paths.secrets, gw.services.paths.config
+    before = config.read_text()
+    secrets.chmod(0o400)
+    try:
+        with pytest.raises(ApiError) as refused:
+            await gw.api("delete_provider", provider="p2")
+    finally:
+        secrets.chmod(0o600)
+    assert "secrets.json" in refused.value.message, refused.value.message
+    assert config.read_text() == before and "p2" in (await gw.api("get_config"))["provider_order"]
+    assert "sk-key-two-0123456789" in secrets.read_text()
+    config.chmod(0o400)  # the key could go, the config cannot: the key stays
+    try:
+        with pytest.raises(ApiError):
+            await gw.api("delete_provider", provider="p2")
+    finally:
+        config.chmod(0o600)
+    assert config.read_text() == before and "sk-key-two-0123456789" in secrets.read_text()
+
+    def disk_full(*_args: object, **_kw: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as m:  # the key went, then the config could not be saved: the key comes back
+        m.setattr(gw.services.config, "_write", disk_full)
+        with pytest.raises(ApiError):
+            await gw.api("delete_provider", provider="p2")
+    assert config.read_text() == before and "sk-key-two-0123456789" in secrets.read_text()
+    await gw.api("delete_provider", provider="p2")  # writable again: the delete goes through, key and all
+    assert "sk-key-two-0123456789" not in secrets.read_text()
+    await gw.api("upsert_provider", provider="p2", base_url=other.base_url)
+    await gw.api("set_manual_override", provider="p2")
+    await gw.responses()
+    assert all("sk-key-two" not in r.headers.get("Authorization", "") for r in other.requests)
+
+
 def test_a_change_keeps_aside_by_moving_what_it_cannot_read(tmp_path):
     """A pipe put in config.toml's place while the app runs: copying it would wait for a writer forever
     (with the file's lock held: every control call would hang); it is moved aside as it is."""

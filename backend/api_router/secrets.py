@@ -303,6 +303,11 @@ class SecretsFile(UserFile[Secrets]):
     def readdressed(self, provider: str) -> None:
         """Nothing here was learnt through the provider's address or key: the key is what changed."""
 
+    def restore(self, provider: str, held: Secrets) -> None:
+        """``provider``'s key and usage token as ``held`` had them (a delete that could not be saved)."""
+        self.edit(lambda s: s.with_changes(provider_keys=_restored(s.provider_keys, held.provider_keys, provider),
+                                           usage_tokens=_restored(s.usage_tokens, held.usage_tokens, provider)))
+
     def copy(self, old: str, new: str) -> None:
         """``old``'s key and usage token under ``new`` as well: the first step of a rename, so that a
         request routed to the new id while the rename is under way is not sent without its key."""
@@ -317,6 +322,10 @@ def _renamed(mapping: Mapping[str, str], old: str, new: str) -> dict[str, str]:
 def _copied(mapping: Mapping[str, str], old: str, new: str) -> dict[str, str]:
     # A key left under ``new`` (written by hand for a provider not configured) is not ``old``'s: it goes.
     return {**mapping, new: mapping[old]} if old in mapping else _without(mapping, new)
+
+
+def _restored(mapping: Mapping[str, str], held: Mapping[str, str], pid: str) -> dict[str, str]:
+    return {**mapping, pid: held[pid]} if pid in held else _without(mapping, pid)
 
 
 def _without(mapping: Mapping[str, str], pid: str) -> dict[str, str]:
