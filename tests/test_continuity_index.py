@@ -145,6 +145,28 @@ def test_a_session_read_back_before_its_writes_landed_still_finds_them(store, sm
     assert owners.get("rs_pending") == "A"
 
 
+def test_items_trimmed_from_memory_before_the_writer_stored_them_are_still_found(store, small):
+    """One answer sealing more items than memory keeps per session, or a long history read back from the
+    store (each item found there moves to memory's newest end), pushes out items still waiting for the
+    writer: they are no unknown items — a provider taking them for its own would be sent another's."""
+    index = ContinuityIndex(store)
+    for turn in range(30):  # an old session, long written
+        index.record_sealed("long", [(f"rs_old_{turn}", "reasoning")], "A")
+    store.flush()
+    gate = threading.Event()
+    store._writer.submit(lambda c: gate.wait(10))  # what is recorded now waits for the writer
+    try:
+        index.record_sealed("long", [("rs_newest", "reasoning")], "A")
+        index.record_sealed("many", [(f"rs_many_{i}", "reasoning") for i in range(30)], "A")
+        owners = index.sealed_owners("long")
+        assert [owners.get(f"rs_old_{turn}") for turn in range(30)] == ["A"] * 30  # read back, in memory now
+        assert owners.get("rs_newest") == "A"
+        many = index.sealed_owners("many")
+        assert [many.get(f"rs_many_{i}") for i in range(30)] == ["A"] * 30
+    finally:
+        gate.set()
+
+
 def test_an_item_recorded_in_another_session_is_found_after_a_restart(store):
     """A forked session carries its parent's items under its own id: after a restart (nothing in memory)
     the store answers by item id, whatever session recorded it."""

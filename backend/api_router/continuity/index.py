@@ -55,6 +55,9 @@ class ContinuityIndex:
         # x-codex-turn-state value -> the provider that issued it. It lives for one turn, so memory is
         # enough: after a restart an unknown state is simply not forwarded.
         self._turn_states: OrderedDict[str, str] = OrderedDict()
+        # Sealed items recorded in the last UNKNOWN_AFTER_SECONDS (item -> (provider, when)), whatever memory
+        # trims: until the writer has stored them, memory is the only place that knows them.
+        self._queued: OrderedDict[str, tuple[str, float]] = OrderedDict()
         # (provider, compaction id) -> that provider's summary of what another provider's compaction
         # replaced: the conversation behind a compaction never changes, so once it was too long for a
         # provider, every later request of the session gets the summary instead of asking again.
@@ -115,7 +118,15 @@ class ContinuityIndex:
         # Loading the session first keeps memory a superset of what is queued to disk, so lookups
         # never need to wait for the writer.
         owners = self._session(session)
-        self._remember(session, owners, {item: provider for item, _ in pairs})
+        now = time.monotonic()
+        with self._lock:
+            self._remember_locked(session, owners, {item: provider for item, _ in pairs})
+            queued = self._queued
+            for item, _ in pairs:
+                queued.pop(item, None)  # to the end: the newest
+                queued[item] = (provider, now)
+            while next(iter(queued.values()))[1] < now - UNKNOWN_AFTER_SECONDS:  # long written
+                queued.popitem(last=False)
         self._store.save_sealed_owners(session, pairs, provider)
 
     def sealed_owners(self, session_id: str | None) -> Mapping[str, str]:
@@ -150,8 +161,10 @@ class ContinuityIndex:
         and a long history sealed before API Router saw it would otherwise cost one read per item per
         request, on the event loop."""
         def read() -> str | None:
-            with self._lock:  # any session's: a fork carries its parent's items (maybe not written yet)
-                owner = next((o.recent[item] for o in self._sealed.values() if o.recent.get(item)), None)
+            with self._lock:  # recorded lately, or in any session's memory (a fork carries its parent's items)
+                queued = self._queued.get(item)
+                owner = queued[0] if queued else next(
+                    (o.recent[item] for o in self._sealed.values() if o.recent.get(item)), None)
             return self._store.load_sealed_owner(item) if owner is None else owner
 
         with self._unmoved(read) as owner:
@@ -177,10 +190,6 @@ class ContinuityIndex:
             yield value
         finally:
             self._lock.release()
-
-    def _remember(self, session: str, owners: SessionOwners, found: dict[str, str]) -> None:
-        with self._lock:
-            self._remember_locked(session, owners, found)
 
     def _remember_locked(self, session: str, owners: SessionOwners, found: dict[str, str]) -> None:
         before = len(owners.recent)
@@ -228,6 +237,9 @@ class ContinuityIndex:
                     self._responses[rid] = new
             for owners in self._sealed.values():
                 owners.rename(old, new)
+            for item, (owner, when) in self._queued.items():
+                if owner == old:
+                    self._queued[item] = (new, when)
             for value, owner in self._turn_states.items():
                 if owner == old:
                     self._turn_states[value] = new
