@@ -137,6 +137,29 @@ async def test_a_failure_of_the_sessions_provider_moves_it(fakes, gateway):
     assert await served_by(gw, "second") in ("p1", "p3")
 
 
+@pytest.mark.parametrize("how", ["cut after output", "stall after output", "500 and every other down"])
+async def test_a_session_its_provider_failed_is_routed_as_usual_next(fakes, gateway, how):
+    """Also when no other provider took the failed turn (the stream had begun, or the others were down):
+    the session is no longer held to the provider that failed it, and its next turn goes where routing
+    sends it — the recovered preferred provider — not back to the one that just failed."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_stable_seconds": 0, "failure_threshold": 5,
+                                                      "stream_idle_timeout_seconds": 0.5})
+    p1.queue(fp.status(503))
+    assert await served_by(gw, "first") == "p2"  # the session is p2's; p1 is fine again
+    if how == "500 and every other down":
+        p1.queue(fp.status(503))
+        p2.queue(fp.status(500))
+    else:
+        p2.queue(fp.stream_ok("partial", cut_after=6) if how == "cut after output" else
+                 fp.stream_ok("partial", stall_after=6, stall=5))
+    body, headers = turn("second")
+    failed = await gw.responses(body, headers=headers, stream=True)
+    assert failed.status == 502 if how.startswith("500") else failed.event_types[-1] == "response.failed"
+    assert gw.services.router.session_binding(SID) is None
+    assert await served_by(gw, "third") == "p1"
+
+
 async def test_a_user_choice_moves_every_session_at_once(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_stable_seconds": 0, "failure_threshold": 5})

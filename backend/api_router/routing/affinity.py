@@ -86,6 +86,17 @@ class SessionAffinity:
             bound = self._bound.get(session_id)
         return bound[0] if bound else None
 
+    def release(self, session_id: str, provider: str) -> None:
+        """The session's provider failed it: its next request is routed as any other (it goes back only
+        if routing picks it)."""
+        with self._lock:
+            bound = self._bound.get(session_id)
+            if bound is None or bound[0] != provider:
+                return
+            del self._bound[session_id]
+            self._unsaved.discard(session_id)
+        self._store.forget_affinities([session_id])
+
     def release_all(self) -> None:
         """The user chose a provider: every session follows that choice from its next request on."""
         with self._lock:

@@ -346,10 +346,14 @@ class Router:
         return say("{} unavailable", who)
 
     def record_failure(self, cfg: Config, provider: str, error: str, retry_after: float | None = None,
-                       *, unresponsive: bool = False, status: int | None = None) -> None:
+                       *, unresponsive: bool = False, status: int | None = None,
+                       session_id: str | None = None) -> None:
         """A provider failure. ``unresponsive``: it did not answer in time, so it leaves rotation at once
-        (whatever the failure threshold) until a background check gets an answer from it."""
+        (whatever the failure threshold) until a background check gets an answer from it. A session it
+        failed (``session_id``) is no longer held to it."""
         error = self._redact(error)
+        if session_id is not None and self._affinity is not None:
+            self._affinity.release(session_id, provider)
         now = self._clock()
         threshold = cfg.routing.failure_threshold
         with self._lock:
