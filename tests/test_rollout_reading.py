@@ -64,6 +64,25 @@ def test_a_compaction_line_with_only_a_summary_leaves_the_users_words_and_the_su
     assert rollout.summarised == {}
 
 
+def test_a_second_summary_only_compaction_leaves_out_the_first_summary(tmp_path):
+    """Codex writes each such summary after its own lead-in; rebuilding from the newest one, it keeps
+    the user's words but not an earlier summary (which would otherwise come back as something the user
+    said, next to the summary that replaced it)."""
+    def said(role: str, text: str) -> dict:
+        kind = "input_text" if role == "user" else "output_text"
+        return {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}
+
+    path = _session_file(tmp_path, "s")
+    path.write_text(_line("response_item", said("user", "U1")) + _line("response_item", said("assistant", "A1"))
+                    + _line("compacted", {"message": sessions.CODEX_SUMMARY_LEAD + "SUMMARY-ONE"})
+                    + _line("response_item", said("user", "U2")) + _line("response_item", said("assistant", "A2"))
+                    + _line("compacted", {"message": sessions.CODEX_SUMMARY_LEAD + "SUMMARY-TWO"})
+                    + _line("response_item", said("user", "U3")))
+    rollout = RolloutReader().read(tmp_path, "s")
+    assert rollout.history == [said("user", "U1"), said("user", "U2"),
+                               said("user", sessions.CODEX_SUMMARY_LEAD + "SUMMARY-TWO"), said("user", "U3")]
+
+
 # --- the reader that keeps rollouts between requests -------------------------------------------------
 
 

@@ -286,18 +286,25 @@ def _step(rollout: Rollout, line: tuple[str, dict[str, Any]]) -> Rollout:
 KEPT_USER_CHARS = 80_000
 # User messages Codex writes itself: the environment, the instructions (AGENTS.md), shell commands.
 _CONTEXT_NOT_WORDS = ("<environment_context", "<user_instructions", "<user_shell_command", "# AGENTS.md instructions")
+# How Codex opens the summary of a local compaction (its compact.rs SUMMARY_PREFIX, then a line end): an
+# earlier compaction's summary, which Codex leaves out of the user's words when it rebuilds a history.
+CODEX_SUMMARY_LEAD = ("Another language model started to solve this problem and produced a summary of its thinking "
+                      "process. You also have access to the state of the tools that were used by that language model. "
+                      "Use this to build on the work that has already been done and avoid duplicating work. Here is "
+                      "the summary produced by the other language model, use the information in this summary to "
+                      "assist with your own analysis:\n")
 
 
 def _local_compaction(history: list[dict[str, Any]], summary: str) -> list[dict[str, Any]]:
     """The history after a ``compacted`` line that carries only the summary (as older Codex versions
     write it): the user's newest messages, then the summary as a user message — the history Codex
-    itself rebuilds from such a line."""
+    itself rebuilds from such a line (an earlier compaction's summary is not the user's words)."""
     kept: list[dict[str, Any]] = []
     room = KEPT_USER_CHARS
     for item in reversed(history):
         text = _user_text(item)
-        if text is None or text.startswith(_CONTEXT_NOT_WORDS):  # what Codex adds, not what the user said
-            continue
+        if text is None or text.startswith(_CONTEXT_NOT_WORDS) or text.startswith(CODEX_SUMMARY_LEAD):
+            continue  # what Codex adds, not what the user said
         if len(text) > room:
             break
         room -= len(text)
