@@ -93,6 +93,20 @@ def test_a_remote_host_without_allow_remote_is_repaired_once(tmp_path):
     assert len(list(tmp_path.glob("config.toml.broken-*"))) == 1
 
 
+@pytest.mark.parametrize("table", ['[providers."bad id!"]', "[[providers.p1]]"])
+def test_a_file_whose_only_provider_table_is_invalid_is_repaired_and_stays_editable(tmp_path, table):
+    """The invalid table goes from the file (copied aside first); the [providers] it leaves empty goes
+    too — kept, it could not be saved, the file was left as it was and every change in the app refused."""
+    path = tmp_path / "config.toml"
+    original = f'# my notes\n[routing]\ncooldown_seconds = 5\n{table}\nbase_url = "https://x.example/v1"\n'
+    path.write_text(original)
+    cf, report = ConfigFile.load(path)
+    assert report.copied_to is not None and report.copied_to.read_text() == original, report.problems
+    assert not cf.current.providers and cf.current.routing.cooldown_seconds == 5
+    cf.edit(lambda doc: section(doc, "routing").__setitem__("cooldown_seconds", 33))
+    assert cf.current.routing.cooldown_seconds == 33 and path.read_text().startswith("# my notes\n")
+
+
 def test_wrong_types_fall_back_per_value_and_original_is_copied(tmp_path):
     path = tmp_path / "config.toml"
     original = ('provider_order = ["b", "a"]\n[listen]\nport = "abc"  # typo\nhost = "127.0.0.1"\n'
@@ -496,6 +510,23 @@ def test_a_deleted_provider_table_takes_its_own_comments_and_leaves_the_next_one
     cf, _ = ConfigFile.load(path)
     cf.edit(lambda doc: remove_table(doc, doc["providers"], "a"))
     assert wanted(path.read_text()), path.read_text()
+
+
+@pytest.mark.parametrize(("original", "wanted"), [
+    ('[providers.p1]\nbase_url = "https://a/v1"\n\n[providers.p2]\nbase_url = "https://b/v1"\n\n'
+     '# ==== notes: p1 is the company relay ====\n',
+     '[providers.p1]\nbase_url = "https://a/v1"\n\n# ==== notes: p1 is the company relay ====\n'),
+    ('[routing]\ncooldown_seconds = 5\n\n[providers.p2]\nbase_url = "https://b/v1"\n# the end\n',
+     '[routing]\ncooldown_seconds = 5\n# the end\n'),
+    ('[providers.p2]\nbase_url = "https://b/v1"\n\n# nothing else\n', '# nothing else\n'),
+])
+def test_deleting_the_last_table_keeps_the_comments_that_end_the_file(tmp_path, original, wanted):
+    """They stand below the last table, so the file keeps them with it; they are about the file, not it."""
+    path = tmp_path / "config.toml"
+    path.write_text(original)
+    cf, _ = ConfigFile.load(path)
+    cf.edit(lambda doc: remove_table(doc, doc["providers"], "p2"))
+    assert path.read_text() == wanted
 
 
 def test_a_new_entry_of_a_table_of_comments_goes_under_its_own_ones(tmp_path):

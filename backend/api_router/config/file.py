@@ -312,16 +312,37 @@ def remove_table(doc: TOMLDocument, parent: MutableMapping[str, Any], key: str) 
     from tomlkit.items import Table  # loaded with the document already
 
     gone = parent[key]
+    ending = ""
     if isinstance(gone, Table):
         order = list(_tables(doc.body))
         inside = _positions(order, [gone, *_tables(gone.value.body)])
         if inside:
             lead_in = _lead_in(doc.body, gone)
-            _close_the_gap(None if lead_in is _FIRST else lead_in, order, inside[-1])
+            ending = _close_the_gap(None if lead_in is _FIRST else lead_in, order, inside[-1])
     del parent[key]
     if not parent and isinstance(parent, Table) and parent.is_super_table():  # ``[a.b]`` was all there was of a
         for name in [name for name in doc if doc[name] is parent]:
             del doc[name]
+    if ending.strip():  # the comments at the end of the file stay at its end
+        _end_with(doc, ending)
+
+
+def _end_with(doc: TOMLDocument, text: str) -> None:
+    """``text`` (comments and blank lines) after everything else in the file: at the end of its last table."""
+    from tomlkit.items import Whitespace  # loaded with the document already
+
+    before = doc.as_string()
+    if not before.strip() or before.endswith(("\n\n", "\n\r\n")):  # a blank line there already
+        text = _LEADING_BLANK_LINES.sub("", text)
+    elif not before.endswith("\n"):
+        text = "\n" + text
+    body = doc.body
+    while body and (inner := _bodies(body[-1][1])):
+        body = inner[-1]
+    body.append((None, Whitespace(text)))
+
+
+_LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\r?\n)+")
 
 
 # What _lead_in finds of a table that comes first in its container: nothing of that container is above it.
@@ -367,11 +388,12 @@ def _bodies(item: Any) -> list[list[tuple[Any, Any]]]:
     return []
 
 
-def _close_the_gap(lead_in: tuple[list[tuple[Any, Any]], int] | None, order: list[Table], last: int) -> None:
+def _close_the_gap(lead_in: tuple[list[tuple[Any, Any]], int] | None, order: list[Table], last: int) -> str:
     """Before a table goes (``order[last]`` is where it ends): the comments right above its header, about
     it, go too; those that end it stand above the next header and move into that header's lead-in. Of the
     blank lines around it, those after it stay (the ones set before the next table), and those above it go
-    — unless nothing after it keeps a blank line (then the ones above stay between the tables left)."""
+    — unless nothing after it keeps a blank line (then the ones above stay between the tables left).
+    Returns the comments that end it when no table follows (they end the file)."""
     from tomlkit.items import Comment, Whitespace  # loaded with the document already
 
     after = next((t for t in order[last + 1:] if not t.is_super_table()), None)
@@ -391,6 +413,8 @@ def _close_the_gap(lead_in: tuple[list[tuple[Any, Any]], int] | None, order: lis
             items[n] = (None, Whitespace(""))
     if after is not None and notes:
         after.trivia.indent = notes + after.trivia.indent
+        return ""
+    return notes
 
 
 _LEADING_BLANK_LINE = re.compile(r"[ \t]*\r?\n")
@@ -763,6 +787,8 @@ def _repair(doc: TOMLDocument, config: Config) -> None:
                     set_value(provider, f.name, getattr(config.providers[pid], f.name))
             if provider.get("base_url") and not config.providers[pid].base_url:
                 provider["base_url"] = ""  # refused (it pointed at API Router itself)
+        if not providers:  # each table was invalid: the bare [providers] left would not survive a save
+            del doc["providers"]
     order = _plain(doc.get("provider_order", []))
     if not isinstance(order, list) or not all(isinstance(x, str) for x in order):
         set_order(doc, list(config.order))
