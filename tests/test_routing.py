@@ -149,6 +149,20 @@ def test_with_no_cooldown_of_its_own_a_last_resort_failing_under_the_same_retry_
     assert [kind for _, kind, _ in events].count("cooldown") == 2
 
 
+def test_a_cooldown_made_longer_by_small_steps_is_told_again_once_it_is_much_longer_than_said():
+    """Retry-After 100, 125, 150, 175 a second apart: each step is under 30 s, but at 150 s left the
+    cooldown is 50 s longer than the event said; one more event says so, and no more until it grows
+    as much again."""
+    r, clock, events = router()
+    cfg = make(ids=("a",), failure_threshold=1, cooldown_seconds=30)
+    told = []
+    for wait in (100, 125, 150, 175):
+        r.record_failure(cfg, "a", "HTTP 429", retry_after=wait)
+        told.append(sum(kind == "cooldown" for _, kind, _ in events))
+        clock.now += 1
+    assert told == [1, 1, 2, 2], told
+
+
 def test_rename_carries_health():
     r, _, _ = router()
     cfg = make()

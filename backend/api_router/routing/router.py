@@ -36,6 +36,7 @@ _LOCKED, _PREFERRED, _NO_REASON = say(LOCKED), say("preferred provider"), Phrase
 class Health:
     consecutive_failures: int = 0
     cooldown_until: float = 0.0
+    told_for: float = 0.0  # how long its last cooldown event said it would cool down
     last_error: str = ""
     last_status: int | None = None  # the HTTP status of the last failure, when it had one
     last_ok_at: float | None = None
@@ -361,7 +362,7 @@ class Router:
             h.consecutive_failures += 1
             h.last_error, h.last_status = error, status
             h.last_fail_at = now
-            was_cooling, cooling_until = h.cooldown_until > now, h.cooldown_until
+            was_cooling = h.cooldown_until > now
             was_in = h.unresponsive_since is None and not was_cooling
             cooldown = 0.0
             if retry_after is not None:
@@ -379,9 +380,13 @@ class Router:
                 h.out_since = now
             failures = h.consecutive_failures
             self._reason_follows(cfg, provider, error)
-            # Told when it begins, or when a Retry-After makes it much longer than it was said to be.
-            tell_cooldown = cooldown > 0 and (not was_cooling or h.cooldown_until >= cooling_until + max(
-                cfg.routing.cooldown_seconds, RETOLD_LONGER_SECONDS))
+            # Told when it begins, or when a Retry-After makes what is left of it much longer than its last
+            # event said (also by steps too small to tell one by one; the same wait said again is no news).
+            left = h.cooldown_until - now
+            tell_cooldown = cooldown > 0 and (not was_cooling or retry_after is not None and (
+                left >= h.told_for + max(cfg.routing.cooldown_seconds, RETOLD_LONGER_SECONDS)))
+            if tell_cooldown:
+                h.told_for = left
         name = cfg.name_of(provider)
         self._emit(Level.WARNING, Kind.PROVIDER_FAILURE, f"{name} failed ({failures} in a row): {error}", provider)
         if newly_unresponsive:
