@@ -4,6 +4,7 @@ one line, control arguments type-checked, no proxy loops, private file modes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import gzip
 import json
@@ -1212,7 +1213,7 @@ def test_a_disk_too_full_to_start_on_is_one_line(tmp_path):
     assert line.startswith(f"api-router: cannot use {Paths(ud).lock} (File too large): "), line
 
 
-@pytest.mark.parametrize("problem", ["a folder", "held by another program"])
+@pytest.mark.parametrize("problem", ["a folder", "held by another program", "another program's"])
 def test_a_database_that_cannot_be_opened_says_why(tmp_path, problem):
     ud = setup_user_data(tmp_path, {"p1": "http://127.0.0.1:9/v1"})
     store = Paths(ud).store
@@ -1221,6 +1222,10 @@ def test_a_database_that_cannot_be_opened_says_why(tmp_path, problem):
     if problem == "a folder":
         store.mkdir()
         advice = "it is a folder where the database file should be"
+    elif problem == "another program's":  # readable and writable, with tables of the same names
+        with contextlib.closing(sqlite3.connect(store)) as other:
+            other.executescript("CREATE TABLE events (kind TEXT); CREATE TABLE request_log (url TEXT);")
+        advice = "it is an SQLite database of another program, not API Router's: move it away"
     else:
         holder = sqlite3.connect(store, isolation_level=None)
         holder.execute("CREATE TABLE t (x)")

@@ -104,6 +104,10 @@ def _database_advice(exc: sqlite3.OperationalError, paths: Paths) -> str:
     if "locked" in str(exc) or "busy" in str(exc):
         return ("another program holds it (a database tool, or a copy of API Router started another way): close "
                 "that program, or start with --user-data pointing at another folder")
+    if str(exc).startswith(("no such column", "no such table", "table ")) or "has no column named" in str(exc):
+        # A readable SQLite file whose tables are another program's (or hand-made): not damaged, not ours to move.
+        return ("it is an SQLite database of another program, not API Router's: move it away and API Router creates "
+                "its own, or start with --user-data pointing at another folder")
     return "check that it and its folder are writable by you, or start with --user-data pointing at another folder"
 
 

@@ -383,8 +383,8 @@ class Router:
             # Told when it begins, or when a Retry-After makes what is left of it much longer than its last
             # event said (also by steps too small to tell one by one; the same wait said again is no news).
             left = h.cooldown_until - now
-            tell_cooldown = cooldown > 0 and (not was_cooling or retry_after is not None and (
-                left >= h.told_for + max(cfg.routing.cooldown_seconds, RETOLD_LONGER_SECONDS)))
+            tell_cooldown = cooldown > 0 and (not was_cooling or (retry_after is not None and (
+                left >= h.told_for + max(cfg.routing.cooldown_seconds, RETOLD_LONGER_SECONDS))))
             if tell_cooldown:
                 h.told_for = left
         name = cfg.name_of(provider)
