@@ -207,6 +207,16 @@ def test_provider_back_while_serving() -> None:
     assert kinds(found) == [(RECOVERY, "a")]
 
 
+def test_another_provider_back_in_the_same_poll_as_a_recovery_is_told_on_its_own() -> None:
+    """A check sweep brings b and c back together while a still fails: the partial recovery names b,
+    and says nothing of c — so c's "is back" is sent as well (only b's is in the recovery)."""
+    down = status("down", None, health={"a": "cooldown", "b": "cooldown", "c": "cooldown"})
+    partial = status("fallback", "b", health={"a": "cooldown", "c": "healthy"}, reason="Relay A: HTTP 500")
+    found = run(down, partial)
+    assert kinds(found) == [(RECOVERY, "b"), (PROVIDER_BACK, "c")]
+    assert found[1].title == "Relay C is back"
+
+
 def test_provider_back_when_the_recovery_notice_is_not_sent() -> None:
     """A background check brings the preferred provider back: with recoveries turned off (or one
     coalesced away) the provider_back notice is what the user gets."""

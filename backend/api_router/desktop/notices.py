@@ -130,10 +130,13 @@ class Notices:
         out = [n for n in found if n.kind is not NoticeKind.PROVIDER_BACK
                and not (back_from_fallback and n.kind is NoticeKind.RECOVERY and self._said_back(n.provider, now))
                and self._admit(n, ui, now)]
-        # A recovery notice says "back" already, but only one that is sent: with recoveries turned off
-        # (or coalesced away) the providers that came back are announced on their own.
-        if not any(n.kind is NoticeKind.RECOVERY for n in out):
-            out += [n for n in found if n.kind is NoticeKind.PROVIDER_BACK and self._admit(n, ui, now)]
+        # A recovery notice says "back" already, but only one that is sent: with recoveries turned off (or
+        # coalesced away) the providers that came back are announced on their own. A partial recovery
+        # ("serving from B again") speaks of B alone: another provider back in the same poll is told too.
+        recovered = {n.provider for n in out if n.kind is NoticeKind.RECOVERY}
+        if not (recovered and state == GatewayState.SERVING):
+            out += [n for n in found if n.kind is NoticeKind.PROVIDER_BACK and n.provider not in recovered
+                    and self._admit(n, ui, now)]
         return [replace(n, title=left_to_right(n.title), message=left_to_right(n.message)) for n in out]
 
     def _said_back(self, provider: str | None, now: float) -> bool:
