@@ -522,11 +522,16 @@ def test_a_deleted_provider_table_takes_its_own_comments_and_leaves_the_next_one
 ])
 def test_deleting_the_last_table_keeps_the_comments_that_end_the_file(tmp_path, original, wanted):
     """They stand below the last table, so the file keeps them with it; they are about the file, not it."""
+    assert _with_provider_deleted(tmp_path, original, "p2") == wanted
+
+
+def _with_provider_deleted(tmp_path, original: str, pid: str) -> str:
+    """config.toml as ``original``, once the app deleted provider ``pid``'s table."""
     path = tmp_path / "config.toml"
     path.write_text(original)
     cf, _ = ConfigFile.load(path)
-    cf.edit(lambda doc: remove_table(doc, doc["providers"], "p2"))
-    assert path.read_text() == wanted
+    cf.edit(lambda doc: remove_table(doc, doc["providers"], pid))
+    return path.read_text()
 
 
 def test_a_new_entry_of_a_table_of_comments_goes_under_its_own_ones(tmp_path):
@@ -576,11 +581,7 @@ def test_a_provider_added_then_deleted_leaves_the_file_as_it_was(tmp_path, origi
      '[providers]\n\n[providers.p2]\nbase_url = "https://b/v1"\n'),
 ])
 def test_deleting_the_first_table_leaves_one_blank_line_or_none_at_the_end(tmp_path, original, wanted):
-    path = tmp_path / "config.toml"
-    path.write_text(original)
-    cf, _ = ConfigFile.load(path)
-    cf.edit(lambda doc: remove_table(doc, doc["providers"], "p1"))
-    assert path.read_text() == wanted
+    assert _with_provider_deleted(tmp_path, original, "p1") == wanted
 
 
 def test_a_file_written_with_crlf_and_a_bom_keeps_both_through_changes(tmp_path):
