@@ -107,6 +107,15 @@ def test_a_file_whose_only_provider_table_is_invalid_is_repaired_and_stays_edita
     assert cf.current.routing.cooldown_seconds == 33 and path.read_text().startswith("# my notes\n")
 
 
+def test_a_repair_keeps_an_empty_providers_table_written_by_hand(tmp_path):
+    """Only a [providers] the repair emptied goes; one the user left empty, with notes, stays."""
+    path = tmp_path / "config.toml"
+    path.write_text("[routing]\ncooldown_seconds = -5\n\n[providers]\n# add your relays here\n")
+    cf, report = ConfigFile.load(path)
+    assert report.copied_to is not None and cf.current.routing.cooldown_seconds == 30
+    assert "[providers]\n# add your relays here\n" in path.read_text()
+
+
 def test_wrong_types_fall_back_per_value_and_original_is_copied(tmp_path):
     path = tmp_path / "config.toml"
     original = ('provider_order = ["b", "a"]\n[listen]\nport = "abc"  # typo\nhost = "127.0.0.1"\n'

@@ -448,7 +448,17 @@ async def test_a_delete_refused_because_secrets_json_is_read_only_deletes_nothin
     """The key goes with the provider or the provider stays: a delete that could not take the key out
     left it behind, for a provider added later under the same id — sent to that one's address."""
     p1, p2, other = await fakes("p1", "p2", "other")
-    gw = await gateway({"p1": p1, "p2": p2}, keys={"p1": "sk-key-one-0123456789", "p2": "sk-key-two-0123456789"})
+    gw = await gateway({"p1": p1, "p2": p2}, keys={"p1": "sk-key-one-0123456789", "p2": "sk-key-two-0123456789"},
+                       routing={"failure_threshold": 1, "cooldown_seconds": 600})
+    await gw.api("set_manual_override", provider="p2")
+    p2.queue(fp.status(503, "p2 down"))
+    assert (await gw.responses()).status == 502  # p2 cools down: what is learnt of it stays with it too
+    await gw.api("set_manual_override", provider=None)
+
+    async def p2_cooling() -> bool:
+        return (await gw.api("get_status"))["providers"]["p2"]["status"] == "cooldown"
+
+    assert await p2_cooling()
     secrets, config = gw.services.paths.secrets, gw.services.paths.config
     before = config.read_text()
     secrets.chmod(0o400)
@@ -476,6 +486,7 @@ async def test_a_delete_refused_because_secrets_json_is_read_only_deletes_nothin
         with pytest.raises(ApiError):
             await gw.api("delete_provider", provider="p2")
     assert config.read_text() == before and "sk-key-two-0123456789" in secrets.read_text()
+    assert await p2_cooling()  # the key's going and coming back was no new key
     await gw.api("delete_provider", provider="p2")  # writable again: the delete goes through, key and all
     assert "sk-key-two-0123456789" not in secrets.read_text()
     await gw.api("upsert_provider", provider="p2", base_url=other.base_url)

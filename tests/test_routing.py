@@ -161,6 +161,12 @@ def test_a_cooldown_made_longer_by_small_steps_is_told_again_once_it_is_much_lon
         told.append(sum(kind == "cooldown" for _, kind, _ in events))
         clock.now += 1
     assert told == [1, 1, 2, 2], told
+    # one step: told "60 s", and 55 s later a Retry-After of 80 s ends it 75 s later than said
+    r, clock, events = router()
+    r.record_failure(cfg, "a", "HTTP 429", retry_after=60)
+    clock.now += 55
+    r.record_failure(cfg, "a", "HTTP 429", retry_after=80)
+    assert sum(kind == "cooldown" for _, kind, _ in events) == 2
 
 
 def test_rename_carries_health():

@@ -89,6 +89,7 @@ class ProviderStates:
         self._addresses: Mapping[str, str] = {}
         self._usage_settings: Mapping[str, tuple[str, str]] = {}
         self._secrets: Secrets | None = None  # None: not told yet (the files at start are no change)
+        self._deleting: set[str] = set()  # providers whose delete is editing the files (see ``deleting``)
         # Where each id renamed since start-up went in the end (old → current id; a delete drops what led
         # to it): a view that still holds an old id (a filter in the address bar) follows it from here.
         self._renamed: dict[str, str] = {}
@@ -122,10 +123,23 @@ class ProviderStates:
             before, self._secrets = self._secrets, secrets
             if before is None:
                 return
-            moved = [pid for pid in self._addresses if secrets.provider_keys.get(pid) != before.provider_keys.get(pid)]
-            usage_moved = [pid for pid in self._addresses
-                           if secrets.usage_tokens.get(pid) != before.usage_tokens.get(pid)]
+            told = [pid for pid in self._addresses if pid not in self._deleting]
+            moved = [pid for pid in told if secrets.provider_keys.get(pid) != before.provider_keys.get(pid)]
+            usage_moved = [pid for pid in told if secrets.usage_tokens.get(pid) != before.usage_tokens.get(pid)]
         self._tell(moved, usage_moved)
+
+    @contextlib.contextmanager
+    def deleting(self, provider: str) -> Iterator[None]:
+        """A delete: the body of the ``with`` edits the files, the key first. The key's going is no new key
+        for the provider: it goes as well — or, when the edit fails and the key is put back, it stays as it
+        was, with all that was learnt of it."""
+        with self._lock:
+            self._deleting.add(provider)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._deleting.discard(provider)
 
     @contextlib.contextmanager
     def renaming(self, old: str, new: str) -> Iterator[None]:

@@ -777,17 +777,19 @@ def _repair(doc: TOMLDocument, config: Config) -> None:
     if providers is not None and not isinstance(providers, MutableMapping):
         del doc["providers"]
     elif providers is not None:
+        removed = False
         for pid in list(providers):
             provider = providers[pid]
             if pid not in config.providers:  # not a table, or not a valid id: ignored, so gone from the file
                 del providers[pid]
+                removed = True
                 continue
             for f in settings_of(ProviderConfig):
                 if f.name in provider and field_problem(f, _plain(provider[f.name])):
                     set_value(provider, f.name, getattr(config.providers[pid], f.name))
             if provider.get("base_url") and not config.providers[pid].base_url:
                 provider["base_url"] = ""  # refused (it pointed at API Router itself)
-        if not providers:  # each table was invalid: the bare [providers] left would not survive a save
+        if removed and not providers:  # each table was invalid: the bare [providers] left would not survive a save
             del doc["providers"]
     order = _plain(doc.get("provider_order", []))
     if not isinstance(order, list) or not all(isinstance(x, str) for x in order):

@@ -402,29 +402,29 @@ class Control:
         pid = self._existing(provider)
         name = services.config.current.name_of(pid)
 
-        held = services.secrets.current
-        forgotten = False
+        held: Secrets | None = None
 
         def change(doc: TOMLDocument) -> None:
-            nonlocal forgotten
+            nonlocal held
             provider_table(doc, pid)  # "unknown provider" if it went meanwhile (another delete, a hand edit)
             remove_table(doc, doc["providers"], pid)
             follow_order(doc, [p for p in services.config.current.order if p != pid])
             _point_routing(doc, pid, "")
             # The key goes first: a secrets.json that cannot be written refuses the delete before the config
             # says the provider is gone (else its key would stay, for a provider added later under its id).
-            if not forgotten:
+            if held is None:
+                held = services.secrets.current
                 services.secrets.forget(pid)
-                forgotten = True
 
         was_locked = services.config.current.routing.manual_override == pid
-        try:
-            cfg = services.config.edit(change)
-        except BaseException:
-            if forgotten:  # the config kept the provider: its key and usage token go back
-                with contextlib.suppress(OSError):  # the delete's own error is the one to report
-                    services.secrets.restore(pid, held)
-            raise
+        with services.providers.deleting(pid):
+            try:
+                cfg = services.config.edit(change)
+            except BaseException:
+                if held is not None:  # the config kept the provider: its key and usage token go back
+                    with contextlib.suppress(OSError):  # the delete's own error is the one to report
+                        services.secrets.restore(pid, held)
+                raise
         services.providers.forget(pid)
         services.emit(Level.INFO, Kind.CONFIG, f"Provider {name} deleted", pid)
         if was_locked:  # the lock went with it: automatic routing resumes, as after an unlock

@@ -36,7 +36,7 @@ _LOCKED, _PREFERRED, _NO_REASON = say(LOCKED), say("preferred provider"), Phrase
 class Health:
     consecutive_failures: int = 0
     cooldown_until: float = 0.0
-    told_for: float = 0.0  # how long its last cooldown event said it would cool down
+    told_until: float = 0.0  # when its last cooldown event said it would end
     last_error: str = ""
     last_status: int | None = None  # the HTTP status of the last failure, when it had one
     last_ok_at: float | None = None
@@ -380,13 +380,12 @@ class Router:
                 h.out_since = now
             failures = h.consecutive_failures
             self._reason_follows(cfg, provider, error)
-            # Told when it begins, or when a Retry-After makes what is left of it much longer than its last
-            # event said (also by steps too small to tell one by one; the same wait said again is no news).
-            left = h.cooldown_until - now
+            # Told when it begins, or when a Retry-After makes it end much later than its last event said (in
+            # one step, or by steps too small to tell one by one).
             tell_cooldown = cooldown > 0 and (not was_cooling or (retry_after is not None and (
-                left >= h.told_for + max(cfg.routing.cooldown_seconds, RETOLD_LONGER_SECONDS))))
+                h.cooldown_until >= h.told_until + max(cfg.routing.cooldown_seconds, RETOLD_LONGER_SECONDS))))
             if tell_cooldown:
-                h.told_for = left
+                h.told_until = h.cooldown_until
         name = cfg.name_of(provider)
         self._emit(Level.WARNING, Kind.PROVIDER_FAILURE, f"{name} failed ({failures} in a row): {error}", provider)
         if newly_unresponsive:
