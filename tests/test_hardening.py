@@ -1224,7 +1224,8 @@ def test_a_disk_too_full_to_start_on_is_one_line(tmp_path):
     assert line.startswith(f"api-router: cannot use {Paths(ud).lock} (File too large): "), line
 
 
-@pytest.mark.parametrize("problem", ["a folder", "held by another program", "another program's"])
+@pytest.mark.parametrize("problem", ["a folder", "held by another program", "another program's",
+                                     "another program's, no name shared"])
 def test_a_database_that_cannot_be_opened_says_why(tmp_path, problem):
     ud = setup_user_data(tmp_path, {"p1": "http://127.0.0.1:9/v1"})
     store = Paths(ud).store
@@ -1233,9 +1234,10 @@ def test_a_database_that_cannot_be_opened_says_why(tmp_path, problem):
     if problem == "a folder":
         store.mkdir()
         advice = "it is a folder where the database file should be"
-    elif problem == "another program's":  # readable and writable, with tables of the same names
+    elif problem.startswith("another program's"):  # readable and writable: not ours to write into, nor to move
         with contextlib.closing(sqlite3.connect(store)) as other:
-            other.executescript("CREATE TABLE events (kind TEXT); CREATE TABLE request_log (url TEXT);")
+            other.executescript("CREATE TABLE moz_places (url TEXT);" if problem.endswith("shared") else
+                                "CREATE TABLE events (kind TEXT); CREATE TABLE request_log (url TEXT);")
         advice = "it is an SQLite database of another program, not API Router's: move it away"
     else:
         holder = sqlite3.connect(store, isolation_level=None)
@@ -1247,7 +1249,11 @@ def test_a_database_that_cannot_be_opened_says_why(tmp_path, problem):
     finally:
         if holder is not None:
             holder.close()
-    assert line.startswith(f"api-router: cannot open the database {store} (") and advice in line, line
+    assert line.startswith(f"api-router: cannot open the database {store}") and advice in line, line
+    if problem.startswith("another program's"):
+        with contextlib.closing(sqlite3.connect(store)) as other:  # left as it was
+            tables = {row[0] for row in other.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert tables in ({"moz_places"}, {"events", "request_log"}), tables
 
 
 def as_bound_by_file_modes(tmp_path: Path) -> tuple[Path, list[str]]:

@@ -30,7 +30,7 @@ from api_router.routing.affinity import SessionAffinity, routing_choice
 from api_router.secrets import Redactor, SecretsFile, url_password
 from api_router.services import NotServing, ProviderStates, Services
 from api_router.store import Retention, Store
-from api_router.store.schema import NewerDatabase
+from api_router.store.schema import ForeignDatabase, NewerDatabase
 from api_router.watch import FileWatcher
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,8 @@ def open_services(paths: Paths, *, port: int | None = None, clock: Callable[[], 
         raise StartupError.of(exc, paths) from exc
     except sqlite3.OperationalError as exc:
         raise StartupError(f"cannot open the database {paths.store} ({exc}); {_database_advice(exc, paths)}") from exc
+    except ForeignDatabase as exc:
+        raise StartupError(f"cannot open the database {paths.store}: {_ANOTHER_PROGRAMS}") from exc
     except NewerDatabase as exc:
         raise StartupError(f"the database {paths.store} was written by a newer version of API Router ({exc}); "
                            "run that version, or move the file away to start with an empty history") from exc
@@ -98,6 +100,11 @@ def _warn_of_unknown_preferred(emit: EventSink, cfg: Config) -> None:
         emit(Level.WARNING, Kind.CONFIG, f"config.toml prefers {wanted}, which is no provider: {instead}", None)
 
 
+# A readable SQLite file whose tables are another program's (or hand-made): not damaged, not ours to move.
+_ANOTHER_PROGRAMS = ("it is an SQLite database of another program, not API Router's: move it away and API Router "
+                     "creates its own, or start with --user-data pointing at another folder")
+
+
 def _database_advice(exc: sqlite3.OperationalError, paths: Paths) -> str:
     if paths.store.is_dir():
         return "it is a folder where the database file should be; move it away and API Router creates the file"
@@ -105,9 +112,7 @@ def _database_advice(exc: sqlite3.OperationalError, paths: Paths) -> str:
         return ("another program holds it (a database tool, or a copy of API Router started another way): close "
                 "that program, or start with --user-data pointing at another folder")
     if str(exc).startswith(("no such column", "no such table", "table ")) or "has no column named" in str(exc):
-        # A readable SQLite file whose tables are another program's (or hand-made): not damaged, not ours to move.
-        return ("it is an SQLite database of another program, not API Router's: move it away and API Router creates "
-                "its own, or start with --user-data pointing at another folder")
+        return _ANOTHER_PROGRAMS  # its tables share names with ours
     return "check that it and its folder are writable by you, or start with --user-data pointing at another folder"
 
 

@@ -139,7 +139,7 @@ class Store:
         made = [path for path in companions if not path.exists()]
         try:
             writer = self._connect_and_check(thorough=self._damage_mark.exists())
-        except (sqlite3.OperationalError, schema.NewerDatabase):
+        except (sqlite3.OperationalError, schema.NewerDatabase, schema.ForeignDatabase):
             # Cannot open or write (permissions, a read-only file), or not ours: not a corrupt file, left as
             # it was. The -wal and -shm this attempt made go too: a read-only file's are read-only, and would
             # refuse the next start once the user made the database writable as told.
@@ -210,7 +210,7 @@ class Store:
             # A write now: a file that can be read but not written (read-only) is a start-up error, not
             # a history that silently stops being recorded.
             conn.execute(_META_SET, ("opened_unix_ms", str(int(time.time() * 1000))))
-        except (sqlite3.DatabaseError, schema.NewerDatabase):
+        except (sqlite3.DatabaseError, schema.NewerDatabase, schema.ForeignDatabase):
             conn.close()
             raise
         return conn

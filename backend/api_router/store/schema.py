@@ -148,12 +148,22 @@ class NewerDatabase(Exception):
         self.found = found
 
 
+class ForeignDatabase(Exception):
+    """A sound SQLite file with tables of another program's (none of API Router's): not ours to write
+    our tables into, nor damaged to move aside."""
+
+
 def check_version(conn: sqlite3.Connection) -> int:
-    """The file's generation; raises NewerDatabase when it is newer than this version's. Asked before
-    anything is changed in the file (setting its journal mode included)."""
+    """The file's generation; raises NewerDatabase when it is newer than this version's, ForeignDatabase
+    when it is another program's. Asked before anything is changed in the file (setting its journal mode
+    included)."""
     found: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if found > SCHEMA_VERSION:
         raise NewerDatabase(found)
+    # Every version of API Router has written its meta table (and, since generation 1, user_version).
+    if found == 0 and not _has_table(conn, "meta") and conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' LIMIT 1").fetchone() is not None:
+        raise ForeignDatabase()
     return found
 
 
