@@ -123,7 +123,7 @@ export function Shell({ bridge, initial, intervalMs, onForgetToken }: ShellProps
         <RequestsPage
           bridge={bridge}
           actions={actions}
-          providerOrder={providerOrder}
+          providerOrder={status ? status.provider_order : null}
           names={names}
           renamed={status?.renamed}
           params={route.params}

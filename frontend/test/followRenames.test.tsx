@@ -38,6 +38,17 @@ describe('the Events provider filter', () => {
     expect(screen.getByTestId('events-provider-gone').textContent).toMatch(/No provider has the id p3 now/);
   });
 
+  it('says a deleted provider is not configured when it was the last one', async () => {
+    const { backend, bridge } = await desktopApp(new FakeBackend(), POLL_MS);
+    fireEvent.change(eventsProvider(), { target: { value: 'p3' } });
+    for (const provider of [...backend.state.provider_order]) await bridge.call('delete_provider', { provider });
+    await waitFor(() => expect(screen.queryAllByTestId(/^provider-row-/)).toEqual([]));
+    expect(eventsProvider().value).toBe('p3');
+    expect(eventsProvider().selectedOptions[0].textContent).toBe('p3 (not configured)');
+    expect(shownEventIds()).toEqual(['event-3', 'event-2']);
+    expect(screen.getByTestId('events-provider-gone').textContent).toMatch(/No provider has the id p3 now/);
+  });
+
   it('can choose a provider whose id is "all", apart from "All"', async () => {
     const backend = new FakeBackend();
     await desktopApp(backend, POLL_MS);

@@ -338,7 +338,7 @@ describe('Requests page after a provider is renamed', () => {
   const ORDER = ['p1', 'p2', 'p3', 'p4'];
   function renamablePage(backend: FakeBackend, params: Record<string, string>) {
     const bridge = createDesktopBridge(backend.pywebviewApi());
-    const page = (order: string[], names: Record<string, string>, renamed: Record<string, string> = {}) => (
+    const page = (order: string[] | null, names: Record<string, string>, renamed: Record<string, string> = {}) => (
       <ToastProvider>
         <RequestsPage
           bridge={bridge}
@@ -412,5 +412,35 @@ describe('Requests page after a provider is renamed', () => {
     expect((await screen.findByTestId('requests-provider-gone', undefined, SLOW)).textContent).toMatch(/No provider has the id p2 now/);
     const select = screen.getByLabelText('Provider') as HTMLSelectElement;
     expect(select.selectedOptions[0].textContent).toBe('p2 (not configured)');
+  });
+
+  it('says so when the filtered provider was the last one, once the provider list has arrived', async () => {
+    const backend = new FakeBackend();
+    const { page } = renamablePage(backend, { provider: 'p1' });
+    const view = render(page(null, {})); // no status yet: the list is not known to be empty
+    await screen.findByTestId('request-row-3', undefined, SLOW);
+    const select = screen.getByLabelText('Provider') as HTMLSelectElement;
+    expect(select.value).toBe('p1');
+    expect(select.selectedOptions[0].textContent).toBe('p1');
+    expect(screen.queryByTestId('requests-provider-gone')).toBeNull();
+
+    view.rerender(page([], {})); // every provider deleted
+    expect(screen.getByTestId('requests-provider-gone').textContent).toMatch(/No provider has the id p1 now/);
+    expect(select.selectedOptions[0].textContent).toBe('p1 (not configured)');
+  });
+
+  it('says so for an id no provider ever had when none is configured, and not while the status loads', async () => {
+    const backend = new FakeBackend();
+    const bridge = createDesktopBridge(backend.pywebviewApi());
+    for (const provider of [...backend.state.provider_order]) await bridge.call('delete_provider', { provider });
+    expect(backend.state.provider_order).toEqual([]);
+    backend.delayMs.get_status = 1_500;
+    await requestsApp('#/requests?provider=ghost', backend);
+    expect(lastCall(backend, 'list_requests')?.args).toMatchObject({ provider: 'ghost' });
+    expect(screen.queryByTestId('requests-provider-gone')).toBeNull(); // the status has not arrived yet
+    expect((await screen.findByTestId('requests-provider-gone', undefined, { timeout: 5_000 })).textContent).toMatch(
+      /No provider has the id ghost now/,
+    );
+    expect((screen.getByLabelText('Provider') as HTMLSelectElement).selectedOptions[0].textContent).toBe('ghost (not configured)');
   });
 });

@@ -10,7 +10,14 @@ describe('a drop-down that chooses a provider', () => {
     expect(chosenProviderGone('p1', ['p1'])).toBe(false);
     expect(chosenProviderGone('all', ['all', 'p1'])).toBe(false);
     expect(chosenProviderGone(null, ['p1'])).toBe(false); // "All providers", "Gateway"
-    expect(chosenProviderGone('p2', [])).toBe(false); // the provider list has not arrived yet
+    expect(chosenProviderGone('p2', null)).toBe(false); // the provider list has not arrived yet
+    expect(chosenProviderGone(null, null)).toBe(false);
+  });
+
+  it('says so when the chosen provider was the last one: no provider is configured now', () => {
+    expect(chosenProviderGone('p1', [])).toBe(true);
+    expect(chosenProviderGone('ghost', [])).toBe(true);
+    expect(chosenProviderGone(null, [])).toBe(false);
   });
 
   it('keeps the chosen id among the options, after the others, so the drop-down shows what filters', () => {
@@ -23,5 +30,7 @@ describe('a drop-down that chooses a provider', () => {
     expect(providerOptionLabel('p1', ['p1'], nameOf)).toBe('Relay One');
     expect(providerOptionLabel('all', ['p1', 'all'], nameOf)).toBe('Everything');
     expect(providerOptionLabel('p2', ['p1'], nameOf)).toBe('p2 (not configured)');
+    expect(providerOptionLabel('p1', [], nameOf)).toBe('Relay One (not configured)'); // no provider at all
+    expect(providerOptionLabel('p2', null, nameOf)).toBe('p2'); // the provider list has not arrived yet
   });
 });

@@ -8,11 +8,11 @@ import type { ProviderId } from '../types';
 
 /**
  * Whether the chosen id names no provider now (deleted, or renamed by hand in config.toml, which
- * leaves no `renamed` entry to follow). Not while the provider list is still loading (empty): every
- * id would look gone for a moment.
+ * leaves no `renamed` entry to follow), the last one included: an empty list is a configuration with
+ * no provider. `configured` is null while it is still loading (no status yet): nothing is gone then.
  */
-export function chosenProviderGone(chosen: ProviderId | null, configured: readonly ProviderId[]): boolean {
-  return chosen !== null && configured.length > 0 && !configured.includes(chosen);
+export function chosenProviderGone(chosen: ProviderId | null, configured: readonly ProviderId[] | null): boolean {
+  return chosen !== null && configured !== null && !configured.includes(chosen);
 }
 
 /**
@@ -23,11 +23,14 @@ export function withChosenProvider(ids: readonly ProviderId[], chosen: ProviderI
   return chosen !== null && !ids.includes(chosen) ? [...ids, chosen] : [...ids];
 }
 
-/** An option's text: the provider's name, or its id marked "(not configured)" when no provider has it. */
+/**
+ * An option's text: the provider's name, or its id marked "(not configured)" when no provider has it
+ * (not while the provider list is still loading: `configured` null).
+ */
 export function providerOptionLabel(
   id: ProviderId,
-  configured: readonly ProviderId[],
+  configured: readonly ProviderId[] | null,
   nameOf: (id: ProviderId) => string,
 ): string {
-  return configured.includes(id) ? nameOf(id) : `${nameOf(id)} (not configured)`;
+  return configured === null || configured.includes(id) ? nameOf(id) : `${nameOf(id)} (not configured)`;
 }

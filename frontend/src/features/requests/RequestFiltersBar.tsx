@@ -6,7 +6,8 @@ import { Button } from '../../ui/Button';
 
 interface Props {
   value: RequestFilterParams;
-  providerIds: readonly ProviderId[];
+  /** The configured providers; null while the status is still loading. */
+  providerIds: readonly ProviderId[] | null;
   nameOf: (id: ProviderId) => string;
   /** Called with the new filters (typing is applied once it pauses). */
   onChange: (next: RequestFilterParams) => void;
@@ -51,7 +52,7 @@ export function RequestFiltersBar({ value, providerIds, nameOf, onChange }: Prop
   }
 
   // "All providers" is the empty value, which no provider id can be.
-  const ids = withChosenProvider(providerIds, value.provider || null);
+  const ids = withChosenProvider(providerIds ?? [], value.provider || null);
 
   return (
     <div className="filters" role="search" aria-label="Filter requests">

@@ -26,11 +26,13 @@ import { countNoun } from '../../logic/format';
 import { Button } from '../../ui/Button';
 
 const NO_RENAMES: Readonly<Record<ProviderId, ProviderId>> = {};
+const NO_PROVIDERS: readonly ProviderId[] = [];
 
 interface Props {
   bridge: Bridge;
   actions: Pick<Actions, 'exportRequests'>;
-  providerOrder: readonly ProviderId[];
+  /** The configured providers' ids; null until the first status has arrived. */
+  providerOrder: readonly ProviderId[] | null;
   names: NameMap;
   /** The status's `renamed`: a provider filter follows a renamed provider to its id now. */
   renamed?: Readonly<Record<ProviderId, ProviderId>>;
@@ -57,15 +59,16 @@ export function RequestsPage({
 }: Props) {
   // Keyed on content, so the filters keep their identity while the address says the same. A provider
   // filter whose provider was renamed follows it to its new id (its past requests moved there).
+  const configured = providerOrder ?? NO_PROVIDERS;
   const asked = filterParams(params);
-  const provider = followRenames(asked.provider, providerOrder, renamed);
+  const provider = followRenames(asked.provider, configured, renamed);
   const fpKey = JSON.stringify({ ...asked, provider });
   const value = useMemo(() => JSON.parse(fpKey) as RequestFilterParams, [fpKey]);
   const followed = provider !== asked.provider;
   const fKey = filtersKey(requestFilters(value));
   const filters = useMemo(() => filtersFromKey(fKey), [fKey]);
 
-  const providersGone = useProvidersGone(providerOrder);
+  const providersGone = useProvidersGone(configured);
   const paging = useRequestPages(bridge, filters, pollMs, providersGone);
   const { exporting, exportAs } = useRequestExport(actions, filters);
   const retention = useRequestLogSettings(bridge, settingsSaved);
@@ -80,8 +83,8 @@ export function RequestsPage({
   useEffect(() => {
     if (followed) setFilters(value);
   }, [followed, value, setFilters]);
-  // A provider filter naming no provider now (deleted, or renamed by hand): said, not left to look like
-  // a filter with nothing in it. (Not while the provider list is still loading.)
+  // A provider filter naming no provider now (deleted, or renamed by hand; the last one too): said, not
+  // left to look like a filter with nothing in it. (Not while the provider list is still loading.)
   const gone = chosenProviderGone(value.provider || null, providerOrder);
   const toggle = useCallback(
     (id: number) =>
