@@ -1,6 +1,7 @@
 import { useCallback, useLayoutEffect, useMemo, useRef, useState, type DragEvent } from 'react';
 import { dropReorder, isPermutation, moveById, sameOrder } from '../../logic/order';
 import type { Actions } from '../../hooks/useActions';
+import { revealWhole } from '../shell/useRevealFocus';
 import type { ProviderId } from '../../types';
 
 export type DropPlace = 'before' | 'after';
@@ -40,7 +41,9 @@ export function useProviderOrder(
   // Interaction state that never renders: written and read in event handlers and effects only.
   const dragId = useRef<ProviderId | null>(null);
   const lastHint = useRef<DropHint>(null);
-  const focusAfterMove = useRef<ProviderId | null>(null);
+  // The provider moved by keyboard or its up/down buttons, from the move until its order is saved and
+  // shown; `focus`: its handle is still to be focused.
+  const moving = useRef<{ id: ProviderId; focus: boolean } | null>(null);
   const tableRef = useRef<HTMLTableElement>(null);
 
   const commit = useCallback(
@@ -55,19 +58,32 @@ export function useProviderOrder(
     [ids, actions, refresh, describe],
   );
 
-  // Keep keyboard focus on the handle of the provider being moved (its row was re-rendered).
+  // Keep keyboard focus on the handle of the provider being moved (its row was re-rendered), and the
+  // focused handle wholly in view below the sticky header: the row lands a row's height away, under
+  // the header or past the window's bottom edge, and the status read after the save can resize the
+  // cards above it (the first provider's name). A handle the browser did not have to focus again gets
+  // no focus event, so useRevealFocus does not see it move. Done after each render of the move until
+  // its order is saved and shown, before the browser paints.
   useLayoutEffect(() => {
-    const id = focusAfterMove.current;
-    if (!id || !tableRef.current) return;
-    const handle = tableRef.current.querySelector<HTMLElement>(`[data-reorder-handle="${id}"]`);
-    focusAfterMove.current = null;
-    if (handle && document.activeElement !== handle) handle.focus();
+    const m = moving.current;
+    if (!m) return;
+    if (pendingOrder === null) moving.current = null;
+    const handle = tableRef.current?.querySelector<HTMLElement>(`[data-reorder-handle="${m.id}"]`);
+    if (!handle) return;
+    if (m.focus) {
+      m.focus = false;
+      // Without the browser's own scrolling, which need not be the least distance.
+      if (document.activeElement !== handle) handle.focus({ preventScroll: true });
+    }
+    if (document.activeElement === handle) revealWhole(handle);
   });
 
   const move = useCallback(
     (id: ProviderId, delta: number) => {
-      focusAfterMove.current = id;
-      void commit(moveById(ids, id, delta), id);
+      const next = moveById(ids, id, delta);
+      if (sameOrder(next, ids)) return;
+      moving.current = { id, focus: true };
+      void commit(next, id);
     },
     [ids, commit],
   );
@@ -80,7 +96,7 @@ export function useProviderOrder(
 
   const dragStart = useCallback((id: ProviderId, e: DragEvent) => {
     dragId.current = id;
-    focusAfterMove.current = null;
+    moving.current = null;
     try {
       e.dataTransfer.effectAllowed = 'move';
       e.dataTransfer.setData('text/plain', id);

@@ -16,7 +16,7 @@ export function useRevealFocus() {
       cancelAnimationFrame(frame);
       // After the browser's own scrolling for the focus, which would otherwise move it again.
       frame = requestAnimationFrame(() => {
-        if (document.activeElement === el && isCut(el)) el.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+        if (document.activeElement === el) revealWhole(el);
       });
     };
     document.addEventListener('focusin', reveal);
@@ -25,6 +25,16 @@ export function useRevealFocus() {
       document.removeEventListener('focusin', reveal);
     };
   }, []);
+}
+
+/**
+ * Scrolls `el` the least distance that shows it whole when the window (below the sticky header) or a
+ * box that scrolls it cuts it; leaves it where it is when it is wholly in view. For a focused control
+ * that moved without being focused again (a provider row reordered by keyboard), which no focus event
+ * brings into view.
+ */
+export function revealWhole(el: HTMLElement): void {
+  if (isCut(el)) el.scrollIntoView({ block: 'nearest', inline: 'nearest' });
 }
 
 /** Whether part of `el` lies outside the window (below the sticky header) or a box that scrolls it. */
