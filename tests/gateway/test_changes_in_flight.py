@@ -255,6 +255,26 @@ async def test_what_routing_knows_of_a_provider_renamed_while_the_body_is_read_s
         assert gw.services.router.session_binding(SID) == "relay"
 
 
+@pytest.mark.parametrize("change", ["rename", "display name"])
+async def test_a_change_that_brings_no_one_in_asks_no_cooling_provider_as_a_last_resort(fakes, gateway, change):
+    """The planned candidates failed and the settings changed meanwhile: what routing would choose now is
+    asked only if it may serve — a provider renamed (or named anew) while cooling down is still cooling
+    down, passed by as it was when the request was planned."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 600})
+    await gw.api("set_manual_override", provider="p2")
+    p2.queue(fp.status(503, "p2 down"))
+    assert (await gw.responses()).status == 502  # p2 cools down
+    await gw.api("set_manual_override", provider=None)
+    held = Held(fp.status(500, "p1 fails too"))
+    p1.queue(held)
+    make = {"rename": lambda: gw.api("rename_provider", provider="p2", new_id="relay"),
+            "display name": lambda: gw.api("upsert_provider", provider="p2", display_name="Relay Two")}[change]
+    reply = await while_held(held, gw.responses(), make)
+    assert reply.status == 502 and p2.calls == 1, reply.json
+    assert "Skipped:" in reply.json["error"]["message"]
+
+
 async def test_a_provider_renamed_while_a_stream_waits_is_raced_at_its_own_hedge_delay(fakes, gateway):
     """Its hedge delay comes from its own history, which moved with the rename: not the longest delay of
     a provider never seen."""

@@ -245,6 +245,10 @@ async def test_a_failure_reported_after_output_counts_against_health_only_when_i
     assert health["consecutive_failures"] == (1 if counts else 0) and (health["status"] == "cooldown") is counts
     row = gw.services.store.request_log()[0]
     assert row["provider"] == "p1" and "stopped here" in row["error"]
+    # One verdict everywhere: the request's own error is no provider error in the log or the totals.
+    assert row["outcome"] == ("error" if counts else "client_error"), row["outcome"]
+    metrics = gw.services.store.metrics().get("p1")
+    assert (metrics.error_requests if metrics else 0) == (1 if counts else 0)
 
 
 async def test_stream_ending_without_completed_is_failed_not_success(fakes, gateway):

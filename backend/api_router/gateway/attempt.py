@@ -422,10 +422,12 @@ class AttemptRunner:
             # Given up because another request found the provider not answering: judged once, by that one.
             return AttemptResult(Outcome.PROVIDER_FAILURE, error=result.error, timed_out=result.timed_out,
                                  judged_elsewhere=opened.stream.given_up)
-        outcome = Outcome.CLIENT_CLOSED if result.end is StreamEnd.CLIENT_GONE else Outcome.PROVIDER_FAILURE
         # A failure the provider reported mid-answer may be the request's doing (a moderation cut): the
-        # answer is still broken, but the provider is as healthy as before.
+        # answer is still broken, but the request's own error, as one reported before output is — the
+        # provider is as healthy as before, and no provider error is counted.
         refused = facts.end is Ending.FAILED and classify.is_client_error_event(facts.failure)
+        outcome = Outcome.CLIENT_CLOSED if result.end is StreamEnd.CLIENT_GONE else \
+            Outcome.CLIENT_ERROR if refused else Outcome.PROVIDER_FAILURE
         # The sealed items that passed are in the client's history now (Codex keeps an interrupted turn's).
         return AttemptResult(outcome, result.response, error=result.error, committed=True, usage=facts.usage,
                              sealed=facts.sealed, ttfb_ms=result.ttfb_ms, response_bytes=result.sent,

@@ -72,6 +72,8 @@ class OutcomeRecorder:
             self._failed(ex, attempt, result, now)
         elif attempt.outcome is Outcome.CLIENT_ERROR:
             self._answered_for_client(ex, attempt, result)
+            if result.committed:  # cut mid-answer for the request's own fault: what passed is the client's
+                self._keep_sealed(ex, attempt, result, now)
         elif attempt.outcome is Outcome.RETRY and now is not None:
             self._retrying(ex, attempt, result, now)
         elif attempt.outcome in (Outcome.CLIENT_CLOSED, Outcome.ABORTED) and result.committed:

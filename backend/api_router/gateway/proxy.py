@@ -317,14 +317,14 @@ class ResponsesProxy:
             queue.popleft()
 
     def _newly_routable(self, ex: Exchange, cfg: Config, planned_with: Config) -> list[str]:
-        """The candidates not yet asked that the request may still go to: under a config changed since it
-        was planned, what routing chooses now; under the same one, the providers back in rotation since
-        (a cooldown over, a check answered) — not a last resort routing would offer with nothing else."""
+        """The candidates not yet asked that the request may still go to: of what routing chooses now, the
+        providers in rotation (back since: a cooldown over, a check answered; added, enabled) — and a lock
+        set since, whatever its provider's state. Not a last resort routing would offer with nothing else:
+        a rename or a new name changes nothing about who may serve."""
         fresh = self._not_yet_asked(ex, cfg)
-        if cfg is not planned_with:
-            return fresh
         up = set(self._services.router.available(cfg))
-        return [pid for pid in fresh if (ex.now_called(pid) or pid) in up]
+        lock = cfg.effective_lock if cfg is not planned_with else None
+        return [pid for pid in fresh if (now := ex.now_called(pid) or pid) in up or now == lock]
 
     def _not_yet_asked(self, ex: Exchange, cfg: Config) -> list[str]:
         """The candidates routing would choose now that the request has not tried or passed by (renamed
