@@ -3,6 +3,7 @@
 import asyncio
 import json
 
+import pytest
 from aiohttp import web
 
 from api_router import __version__
@@ -177,6 +178,34 @@ async def test_a_models_502_names_the_providers_not_asked_as_a_requests_502_does
     assert message.endswith("Disabled (switched off): P3 — enable one in API Router to let it serve"), message
     assert [(p["provider"], "skipped" in p) for p in error["providers"]] == [("p1", False), ("p2", True), ("p3", True)]
     assert p2.model_requests == [] and p3.model_requests == []
+
+
+@pytest.mark.parametrize("change", ["swap", "rename"])
+async def test_models_asked_while_providers_are_swapped_or_renamed_send_each_key_to_its_own_address(
+        fakes, gateway, change):
+    """p1's model list fails slowly; meanwhile ids are swapped (or p2 renamed): p2's address is asked next
+    with p2's own key — never the key now filed under the id p2 had — and the answer names it as it is
+    called now."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, keys={"p1": "sk-key-of-p1-0123456789", "p2": "sk-key-of-p2-0123456789"})
+    asked = asyncio.Event()
+
+    async def slow_failure(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        asked.set()
+        await asyncio.sleep(0.5)
+        return web.json_response({"error": {"message": "no list"}}, status=500)
+
+    p1.models_behaviour = slow_failure
+    pending = asyncio.ensure_future(gw.request("GET", "/v1/models"))
+    await asyncio.wait_for(asked.wait(), 5)
+    if change == "swap":
+        for old, new in (("p1", "t"), ("p2", "p1"), ("t", "p2")):
+            await gw.api("rename_provider", provider=old, new_id=new)
+    else:
+        await gw.api("rename_provider", provider="p2", new_id="relay")
+    reply = await asyncio.wait_for(pending, 10)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == ("p1" if change == "swap" else "relay")
+    assert [r.headers["Authorization"] for r in p2.model_requests] == ["Bearer sk-key-of-p2-0123456789"]
 
 
 async def test_a_200_model_list_that_is_an_error_fails_over(fakes, gateway):

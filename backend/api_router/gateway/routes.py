@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import functools
 import logging
@@ -35,7 +36,7 @@ from api_router.gateway.proxy import ResponsesProxy
 from api_router.gateway.upstream import LOOP_HEADER, PROVIDER_HEADER, Upstream
 from api_router.jsonbytes import dumps
 from api_router.routing import Failure
-from api_router.services import Services, ServingState
+from api_router.services import ProviderIdentity, Services, ServingState
 from api_router.status import build_status
 from api_router.store import DamagedDatabase
 from api_router.texts import listed
@@ -140,43 +141,59 @@ async def websocket_refused(request: web.Request) -> web.Response:
 async def models(request: web.Request) -> web.Response:
     """The routed provider's model list, trying the candidates in order; provider health is not touched:
     many relays do not implement /models at all, and one whose /models hangs may still answer requests
-    (a silent provider is found out by them). Each provider gets at most MODELS_TIMEOUT_SECONDS."""
+    (a silent provider is found out by them). Each provider gets at most MODELS_TIMEOUT_SECONDS. A
+    provider renamed (or given a new address or key) while the list is asked for is asked as it is then
+    — its address with its own key — and named by its id of now; one deleted meanwhile is passed by."""
     services = request.app[SERVICES]
+    identities = services.providers.identities  # before the config: each provider it names is followed
     cfg = services.config.current
     timeout = min(cfg.routing.request_timeout_seconds, MODELS_TIMEOUT_SECONDS)
     plan = services.router.plan(cfg)
-    failures = []
+    asked: list[tuple[ProviderIdentity | str, Failure]] = []
     for pid in plan:
-        if not services.router.answering(pid):  # found so since the plan was made: no request waits on it
-            failures.append(Failure(pid, explain.FOUND_NOT_ANSWERING))
+        who = identities.get(pid) or pid
+        with services.providers.moving:  # not halfway through a rename: the address and key belong together
+            now = who if isinstance(who, str) else who.id
+            provider = services.config.current.providers.get(now) if now is not None else None
+            key = services.provider_key(now) if provider is not None and now is not None else None
+        if provider is None or now is None:
+            continue  # deleted since the list was asked for
+        if not services.router.answering(now):  # found so since the plan was made: no request waits on it
+            asked.append((who, Failure(now, explain.FOUND_NOT_ANSWERING)))
             continue
         result = await _model_list(services, fetch_models(
-            request.app[UPSTREAM], cfg.providers[pid], services.provider_key(pid), timeout,
-            hops=request.headers.get(LOOP_HEADER)), pid)
+            request.app[UPSTREAM], provider, key, timeout, hops=request.headers.get(LOOP_HEADER)), who)
         if result.ok:
             return web.Response(body=services.redactor.redact_bytes(result.body), content_type="application/json",
-                                headers={PROVIDER_HEADER: pid})
-        failures.append(Failure(pid, result.error, result.status, retry_after=result.retry_after,
-                                rate_limited=result.status == 429))
+                                headers={PROVIDER_HEADER: _called_now(who) or now})
+        asked.append((who, Failure(now, result.error, result.status, retry_after=result.retry_after,
+                                   rate_limited=result.status == 429)))
+    cfg = services.config.current  # the providers named as they are called now
+    failures = [dataclasses.replace(f, provider=_called_now(who) or f.provider) for who, f in asked]
     if not cfg.routable:
         raise explain.nobody_routable(cfg)
     if not failures:
         services.router.want_checks()
         raise explain.none_available(cfg, services.router)
     if all(f.rate_limited for f in failures):  # 429 with the soonest Retry-After, as for /v1/responses
-        raise explain.all_failed(cfg, failures, services.router, plan)
+        planned = [_called_now(identities.get(pid) or pid) or pid for pid in plan]
+        raise explain.all_failed(cfg, failures, services.router, planned)
     raise explain.no_model_list(cfg, failures, services.router)
 
 
+def _called_now(who: ProviderIdentity | str) -> str | None:
+    """The id a provider goes by now (None: deleted); an id with no identity stands for itself."""
+    return who if isinstance(who, str) else who.id
 
 
-async def _model_list(services: Services, fetching: Coroutine[Any, Any, ModelList], pid: str) -> ModelList:
-    """``pid``'s model list — given up at once when another request finds ``pid`` not answering, as every
-    request waiting on it is."""
+async def _model_list(services: Services, fetching: Coroutine[Any, Any, ModelList],
+                      who: ProviderIdentity | str) -> ModelList:
+    """``who``'s model list — given up at once when another request finds it not answering (renamed
+    meanwhile, it is the same provider), as every request waiting on it is."""
     found: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def stopped(provider: str) -> None:
-        if provider == pid and not found.done():
+        if provider == _called_now(who) and not found.done():
             found.set_result(None)
 
     listeners = services.router.unresponsive_listeners
