@@ -1236,7 +1236,8 @@ def test_a_database_that_cannot_be_opened_says_why(tmp_path, problem):
         advice = "it is a folder where the database file should be"
     elif problem.startswith("another program's"):  # readable and writable: not ours to write into, nor to move
         with contextlib.closing(sqlite3.connect(store)) as other:
-            other.executescript("CREATE TABLE moz_places (url TEXT);" if problem.endswith("shared") else
+            other.executescript("CREATE TABLE moz_places (url TEXT); PRAGMA user_version = 1;"
+                                if problem.endswith("shared") else
                                 "CREATE TABLE events (kind TEXT); CREATE TABLE request_log (url TEXT);")
         advice = "it is an SQLite database of another program, not API Router's: move it away"
     else:

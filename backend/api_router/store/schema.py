@@ -160,8 +160,8 @@ def check_version(conn: sqlite3.Connection) -> int:
     found: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if found > SCHEMA_VERSION:
         raise NewerDatabase(found)
-    # Every version of API Router has written its meta table (and, since generation 1, user_version).
-    if found == 0 and not _has_table(conn, "meta") and conn.execute(
+    # Every version of API Router has written its meta table (whatever user_version another program set).
+    if not _has_table(conn, "meta") and conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' LIMIT 1").fetchone() is not None:
         raise ForeignDatabase()
     return found
