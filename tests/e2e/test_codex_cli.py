@@ -108,7 +108,9 @@ async def test_resume_after_restart_without_ownership_knowledge_retries_once(cod
     with conn:
         conn.execute("DELETE FROM sealed_owner WHERE session_id = ?", (first.thread_id,))
     conn.close()
-    gw.services.continuity.index._sealed.pop(first.thread_id, None)  # memory goes with the store
+    index = gw.services.continuity.index  # memory goes with the store (what it keeps until written too)
+    index._sealed.pop(first.thread_id, None)
+    index._queued.clear()
     p1.always(fp.status(503))
     second = await run(codex, "go on", resume=first.thread_id)
     assert second.agent_text == "p2 took over"
