@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 import urllib.error
 import urllib.request
 import zlib
@@ -425,6 +426,28 @@ except OSError as exc:
     assert done.stdout.strip() == "refused: File too large []", done.stderr  # no event says it was saved
     assert path.read_text().startswith("this is [not toml ") and sorted(p.name for p in tmp_path.iterdir()) == [
         "config.toml"]
+
+
+async def test_a_control_call_during_a_hand_save_never_takes_half_the_file_for_the_settings(fakes, gateway):
+    """An editor writes config.toml in two parts; the first is valid TOML without the second provider. A
+    control call (the UI polls every 1.5 s) between the two waits for the file to hold still: it never
+    answers, nor routes, with the half file (p2 gone, then back)."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    path = gw.services.paths.config
+    whole = path.read_text()
+    half = whole[:whole.index("[providers.p2]")]
+    assert "p1" in half and tomllib.loads(half)
+    seen = {e.id for e in gw.services.store.recent_events()}
+    path.write_text(half)
+    call = asyncio.ensure_future(gw.api("get_config"))
+    await asyncio.sleep(0.2)
+    path.write_text(whole)
+    config = await asyncio.wait_for(call, 10)
+    assert config["provider_order"] == ["p1", "p2"], config["provider_order"]
+    await asyncio.sleep(1.2)  # the watcher's looks, too
+    edits = [e.message for e in gw.services.store.recent_events() if e.id not in seen]
+    assert not any("Preferred provider" in m for m in edits) and len(edits) <= 1, edits
 
 
 def test_a_read_only_secrets_file_without_a_token_starts_with_one_for_this_run(tmp_path):

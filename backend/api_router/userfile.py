@@ -43,6 +43,7 @@ V = TypeVar("V")
 # An unusable version younger than this may be an editor's save under way (emptied, then written).
 SAVE_UNDER_WAY_NS = 1_000_000_000
 SAVE_WAIT_LIMIT = 3.0  # seconds a change waits at most for such a save to finish
+HOLD_STILL_SECONDS = 0.5  # how long a usable version written just now must hold still (the watcher's interval)
 SAVE_TRIES = 5  # times a change is applied again to a file saved by hand while the change was being saved
 
 
@@ -253,18 +254,25 @@ class UserFile(Generic[V]):
 
     def _read_settled(self) -> tuple[FileStamp | None, V | str]:
         """The version on disk, and its stamp as it was before the read (the caller may check that it
-        still is). One that cannot be used but was written less than a second ago may be an editor's
-        save caught between emptying the file and writing it: it is read again until it is usable or has
-        held still for that second (at most ``SAVE_WAIT_LIMIT``), so the user's save is what the change
-        applies to rather than what is moved aside."""
+        still is). One written less than a second ago may be an editor's save caught half done — emptied,
+        or cut where it is still valid TOML: one that cannot be used is read again until it is usable or
+        has held still for that second, one that can is used once it has held still as long as the file
+        watcher waits between two looks (at most ``SAVE_WAIT_LIMIT`` in all), so the user's whole save is
+        what a change applies to — not what is moved aside, nor half a file taken for the settings."""
         give_up = time.monotonic() + SAVE_WAIT_LIMIT
         while True:
             stamp = file_stamp(self.path)
             read = self._read_disk()
-            if not isinstance(read, str) or stamp is None or time.monotonic() >= give_up:
+            if stamp is None or time.monotonic() >= give_up:
                 return stamp, read
-            if time.time_ns() - stamp[0] >= SAVE_UNDER_WAY_NS and file_stamp(self.path) == stamp:
-                return stamp, read
+            if not 0 <= time.time_ns() - stamp[0] < SAVE_UNDER_WAY_NS:  # not written just now (or clock skew)
+                if file_stamp(self.path) == stamp:
+                    return stamp, read
+            elif not isinstance(read, str):
+                time.sleep(HOLD_STILL_SECONDS)
+                if file_stamp(self.path) == stamp:
+                    return stamp, read
+                continue
             time.sleep(0.05)
 
     def _write(self, value: V, *, unless_changed: tuple[FileStamp | None] | None = None) -> None:
