@@ -169,6 +169,20 @@ def test_a_cooldown_made_longer_by_small_steps_is_told_again_once_it_is_much_lon
     assert sum(kind == "cooldown" for _, kind, _ in events) == 2
 
 
+def test_failing_since_is_the_first_failure_since_the_provider_last_answered():
+    """Checks it fails later move last_fail_at, not when its failing began; an answer ends it."""
+    r, clock, _ = router()
+    cfg = make(ids=("a",), failure_threshold=1, cooldown_seconds=30)
+    r.record_failure(cfg, "a", "HTTP 500")
+    began = r.health_json(cfg)["a"]["failing_since_unix_ms"]
+    clock.now += 5
+    r.record_check(cfg, "a", False, "background check", error="HTTP 500")
+    health = r.health_json(cfg)["a"]
+    assert health["failing_since_unix_ms"] == began and health["last_fail_at_unix_ms"] > began
+    r.record_check(cfg, "a", True, "background check")
+    assert r.health_json(cfg)["a"]["failing_since_unix_ms"] is None
+
+
 def test_rename_carries_health():
     r, _, _ = router()
     cfg = make()

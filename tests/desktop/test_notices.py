@@ -94,6 +94,16 @@ def times(s: dict[str, Any], **at: tuple[int | None, int | None]) -> dict[str, A
     return s
 
 
+def test_a_failover_is_told_though_the_preferred_provider_failed_a_check_since_the_fallback_answered() -> None:
+    """Its failure began before the fallback answered; the background checks it fails afterwards (every
+    check interval, before the tray's next poll too) do not make that answer older."""
+    base = status("fallback", "b", health={"a": "cooldown"}, reason="Relay A: HTTP 500")
+    base["providers"]["a"].update(failing_since_unix_ms=1_000, last_fail_at_unix_ms=3_000)  # a check failed at 3 s
+    base["providers"]["b"].update(last_ok_at_unix_ms=2_000)  # the fallback answered at 2 s
+    found = run(status(), base)
+    assert kinds(found) == [(FAILOVER, "b")]
+
+
 def test_a_fallback_that_answered_before_has_to_answer_again_after_the_failure() -> None:
     """Healthy from earlier traffic is not an answer to this failover: it is told once the fallback has
     answered since the preferred provider failed."""

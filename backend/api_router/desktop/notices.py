@@ -213,7 +213,8 @@ class Notices:
 
 def _has_settled(status: dict[str, Any]) -> bool:
     """Whether the state ``status`` reports has come about: not a failover to a provider that has not
-    answered since the preferred one failed (the request to it is under way, and may fail too)."""
+    answered since the preferred one began failing (the request to it is under way, and may fail too).
+    Since it began: the background checks it fails after that do not make the fallback's answer older."""
     summary = status.get("summary") or {}
     if summary.get("state") != GatewayState.FALLBACK:
         return True
@@ -221,7 +222,8 @@ def _has_settled(status: dict[str, Any]) -> bool:
     serving = providers.get(summary.get("provider") or "") or {}
     if serving.get("status") != ProviderHealth.HEALTHY:
         return False
-    failed = _at(providers.get(status.get("preferred_provider") or "") or {}, "last_fail_at_unix_ms")
+    preferred = providers.get(status.get("preferred_provider") or "") or {}
+    failed = _at(preferred, "failing_since_unix_ms") or _at(preferred, "last_fail_at_unix_ms")
     answered = _at(serving, "last_ok_at_unix_ms")
     return failed is None or (answered is not None and answered >= failed)
 

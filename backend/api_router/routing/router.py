@@ -41,6 +41,7 @@ class Health:
     last_status: int | None = None  # the HTTP status of the last failure, when it had one
     last_ok_at: float | None = None
     last_fail_at: float | None = None
+    failing_since: float | None = None  # the first failure since it last answered (checks' too)
     # Did not answer in time: out of rotation until a background check (or a test) gets an answer.
     unresponsive_since: float | None = None
     # When it last left rotation: its first check waits a whole interval from then, so that a relay
@@ -284,6 +285,7 @@ class Router:
 
     def _clear(self, provider: str, h: Health) -> None:
         h.consecutive_failures = 0
+        h.failing_since = None
         h.cooldown_until = 0.0
         h.unresponsive_since = None
         h.out_since = None
@@ -362,6 +364,7 @@ class Router:
             h.consecutive_failures += 1
             h.last_error, h.last_status = error, status
             h.last_fail_at = now
+            h.failing_since = h.failing_since or now
             was_cooling = h.cooldown_until > now
             was_in = h.unresponsive_since is None and not was_cooling
             cooldown = 0.0
@@ -502,6 +505,7 @@ class Router:
                 # only after it has failed nothing for the whole stable window — and what it failed with
                 # now is its error (the status, the all-down banner and the serving reason say so).
                 h.last_fail_at = self._clock()
+                h.failing_since = h.failing_since or h.last_fail_at
                 if error:
                     self._failed_again(cfg, provider, h, self._redact(error), status)
         name = cfg.name_of(provider)
@@ -699,6 +703,7 @@ class Router:
                     "last_status": h.last_status if h.last_error else None,  # the HTTP status it came with
                     "last_ok_at_unix_ms": _ms(h.last_ok_at),
                     "last_fail_at_unix_ms": _ms(h.last_fail_at),
+                    "failing_since_unix_ms": _ms(h.failing_since),
                     "unresponsive_since_unix_ms": _ms(h.unresponsive_since),
                     "last_check_at_unix_ms": _ms(h.last_check_at),
                     "hedge_delay_ms": round(self.first_events.delay(cfg.routing, pid) * 1000),
