@@ -83,6 +83,31 @@ def test_a_second_summary_only_compaction_leaves_out_the_first_summary(tmp_path)
                                said("user", sessions.CODEX_SUMMARY_LEAD + "SUMMARY-TWO"), said("user", "U3")]
 
 
+def test_a_summary_only_compaction_keeps_the_message_the_room_ends_in_cut_and_not_codexs_own_notes(tmp_path,
+                                                                                                     monkeypatch):
+    """As Codex rebuilds it: the newest user message that does not fit whole is kept with its middle left
+    out (not dropped with everything older); notes Codex writes itself — an interrupted turn's, a skill's,
+    a subagent's — are not the user's words."""
+    monkeypatch.setattr(sessions, "KEPT_USER_CHARS", 40)
+
+    def said(role: str, text: str) -> dict:
+        kind = "input_text" if role == "user" else "output_text"
+        return {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}
+
+    long = "START " + "x" * 100 + " END"
+    path = _session_file(tmp_path, "s")
+    path.write_text("".join(_line("response_item", item) for item in (
+        said("user", "older words"), said("user", long), said("user", "<turn_aborted>\nstopped</turn_aborted>"),
+        said("user", "<skill>\nrun tests</skill>"), said("user", "<subagent_notification>done</subagent_notification>"),
+        said("user", "newest"), said("assistant", "ok")))
+        + _line("compacted", {"message": "SUMMARY"}))
+    history = RolloutReader().read(tmp_path, "s").history
+    texts = [item["content"][0]["text"] for item in history]
+    assert texts[1:] == ["newest", "SUMMARY"], texts
+    assert texts[0].startswith("START ") and texts[0].endswith("x END") and " tokens truncated…" in texts[0]
+    assert len(texts[0]) - len(texts[0].split("…")[1]) - 2 == 40 - len("newest")  # the room left, cut in the middle
+
+
 # --- the reader that keeps rollouts between requests -------------------------------------------------
 
 

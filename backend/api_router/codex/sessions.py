@@ -284,8 +284,10 @@ def _step(rollout: Rollout, line: tuple[str, dict[str, Any]]) -> Rollout:
 
 # What Codex keeps of the user's own words when it compacts locally (about its 20,000 tokens).
 KEPT_USER_CHARS = 80_000
-# User messages Codex writes itself: the environment, the instructions (AGENTS.md), shell commands.
-_CONTEXT_NOT_WORDS = ("<environment_context", "<user_instructions", "<user_shell_command", "# AGENTS.md instructions")
+# User messages Codex writes itself: the environment, the instructions (AGENTS.md), shell commands, an
+# interrupted turn's note, a skill's text, a subagent's report.
+_CONTEXT_NOT_WORDS = ("<environment_context", "<user_instructions", "<user_shell_command", "# AGENTS.md instructions",
+                      "<turn_aborted>", "<skill>", "<subagent_notification>")
 # How Codex opens the summary of a local compaction (its compact.rs SUMMARY_PREFIX, then a line end): an
 # earlier compaction's summary, which Codex leaves out of the user's words when it rebuilds a history.
 CODEX_SUMMARY_LEAD = ("Another language model started to solve this problem and produced a summary of its thinking "
@@ -305,12 +307,25 @@ def _local_compaction(history: list[dict[str, Any]], summary: str) -> list[dict[
         text = _user_text(item)
         if text is None or text.startswith(_CONTEXT_NOT_WORDS) or text.startswith(CODEX_SUMMARY_LEAD):
             continue  # what Codex adds, not what the user said
-        if len(text) > room:
+        if len(text) > room:  # the message the room ends in is kept cut to fit, its middle left out
+            if room > 0:
+                kept.append(_said_by_user(_middle_cut(text, room)))
             break
         room -= len(text)
         kept.append(item)
     kept.reverse()
-    return [*kept, {"type": "message", "role": "user", "content": [{"type": "input_text", "text": summary}]}]
+    return [*kept, _said_by_user(summary)]
+
+
+def _said_by_user(text: str) -> dict[str, Any]:
+    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+
+
+def _middle_cut(text: str, room: int) -> str:
+    """``text`` in ``room`` characters: its start and its end, and between them how much was left out,
+    as Codex says it (in tokens, about four characters each)."""
+    head = room // 2
+    return f"{text[:head]}…{(len(text) - room) // 4} tokens truncated…{text[len(text) - (room - head):]}"
 
 
 def _user_text(item: dict[str, Any]) -> str | None:
