@@ -85,7 +85,7 @@ describe('focus after a provider goes away', () => {
 
   it('Change id: leaves focus alone when the user moved it before the row came', async () => {
     const { backend } = await desktopApp();
-    backend.delayMs.get_status = 80;
+    backend.delayMs.get_status = 300; // the row comes well after focus is back from the dialog
     fireEvent.click(screen.getByRole('button', { name: 'Change id of Relay Two' }));
     const dialog = screen.getByRole('dialog', { name: 'Change the id of Relay Two' });
     fireEvent.change(within(dialog).getByLabelText('New provider id'), { target: { value: 'p2-moved' } });
