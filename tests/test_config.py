@@ -423,6 +423,12 @@ def test_settings_seen_with_the_ids_of_now_follow_renames_and_swaps():
     assert swapped.order == ("b", "a", "c") and swapped.providers["b"].base_url == "https://a.example/v1"
     assert (swapped.routing.preferred_provider, swapped.effective_lock) == ("a", "b")
     assert swapped.providers["b"].id == "b"
+    # named as they are called now: default display names follow ids, so after a swap each is its new id's
+    now, _ = parse({"provider_order": ["a", "b", "c"], "providers": {
+        pid: {"base_url": f"https://{other}.example/v1"} for pid, other in (("a", "b"), ("b", "a"), ("c", "c"))}})
+    named = cfg.with_ids({"a": "b", "b": "a"}, names=now)
+    assert [(pid, p.display_name, p.base_url) for pid, p in named.providers.items()] == [
+        ("b", "b", "https://a.example/v1"), ("a", "a", "https://b.example/v1"), ("c", "c", "https://c.example/v1")]
     # c deleted and a renamed to c: the one called c now is a; the deleted one is left out
     taken = cfg.with_ids({"a": "c"})
     assert taken.order == ("c", "b") and taken.providers["c"].base_url == "https://a.example/v1"

@@ -314,6 +314,21 @@ async def test_a_429_from_a_provider_renamed_meanwhile_says_its_cooldown(fakes, 
     assert entry["provider"] == "relay" and entry["retry_after_seconds"] == 30.0, entry
 
 
+async def test_a_502_names_each_provider_as_it_is_called_now(fakes, gateway):
+    """A name given while the request ran is the one its 502 (and the all-down event) says."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    held = Held(fp.status(500, "slow failure"))
+    p1.queue(held)
+    p2.queue(fp.status(503, "p2 down"))
+    reply = await while_held(held, gw.responses(),
+                             lambda: gw.api("upsert_provider", provider="p1", display_name="Relay Now"))
+    assert reply.status == 502
+    message = reply.json["error"]["message"]
+    assert message.startswith("all providers failed — Relay Now: HTTP 500: slow failure"), message
+    assert [e["name"] for e in reply.json["error"]["providers"]] == ["Relay Now", "P2"]
+
+
 async def test_a_502_names_a_cooling_provider_renamed_while_the_request_ran_as_skipped(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 2, "cooldown_seconds": 600})

@@ -307,13 +307,19 @@ class Config:
         lock = self.routing.manual_override
         return lock if lock and lock in self.routable else None
 
-    def with_ids(self, renamed: Mapping[str, str]) -> Config:
+    def with_ids(self, renamed: Mapping[str, str], names: Config | None = None) -> Config:
         """These settings with providers called by new ids (``renamed``: old id to new, renames that
-        happened at once — swaps too), wherever they name one. A provider not renamed whose id another
-        took is left out: it is gone (deleted, or renamed itself)."""
+        happened at once — swaps too), wherever they name one, and by the display names ``names`` gives
+        them (the config of now). A provider not renamed whose id another took is left out: it is gone
+        (deleted, or renamed itself)."""
         taken = set(renamed.values())
-        providers = {new: dataclasses.replace(p, id=new) if new != pid else p
-                     for pid, p in self.providers.items() if pid in renamed or pid not in taken
+
+        def called(p: ProviderConfig, new: str) -> ProviderConfig:
+            now = names.providers.get(new) if names is not None else None
+            name = now.display_name if now is not None else p.display_name
+            return p if new == p.id and name == p.display_name else dataclasses.replace(p, id=new, display_name=name)
+
+        providers = {new: called(p, new) for pid, p in self.providers.items() if pid in renamed or pid not in taken
                      for new in (renamed.get(pid, pid),)}
         routing = dataclasses.replace(
             self.routing, preferred_provider=renamed.get(self.routing.preferred_provider,

@@ -291,20 +291,22 @@ class ResponsesProxy:
         return plan
 
     def _in_ids_of_now(self, ex: Exchange) -> tuple[Config, dict[str, str]]:
-        """``ex.cfg`` with its providers called as they are now (routing's state follows renames), and the
-        renames since (old id: new id). The usual request, nothing renamed: ``ex.cfg`` itself."""
-        if self._services.config.current is ex.cfg:
+        """``ex.cfg`` with its providers called as they are now — ids (routing's state follows renames) and
+        display names — and the renames since (old id: new id). The usual request, nothing changed:
+        ``ex.cfg`` itself."""
+        now = self._services.config.current
+        if now is ex.cfg:
             return ex.cfg, {}
         renamed = {old: new for old, identity in ex.identities.items()
                    if old in ex.cfg.providers and (new := identity.id) is not None and new != old}
-        return (ex.cfg.with_ids(renamed), renamed) if renamed else (ex.cfg, {})
+        return ex.cfg.with_ids(renamed, names=now), renamed
 
     def _all_failed(self, ex: Exchange, plan: Sequence[str]) -> GatewayError:
         """The 502 (or 429) naming every provider as it is called now: what routing knows of one renamed
         while the request ran (its cooldown, its wait) is under its new id."""
         view, renamed = self._in_ids_of_now(ex)
         if not renamed:
-            return explain.all_failed(ex.cfg, ex.failures, self._services.router, plan, ex.passed_by)
+            return explain.all_failed(view, ex.failures, self._services.router, plan, ex.passed_by)
         failures = [dataclasses.replace(f, provider=renamed.get(f.provider, f.provider)) for f in ex.failures]
         return explain.all_failed(view, failures, self._services.router, [renamed.get(p, p) for p in plan],
                                   {renamed.get(pid, pid): why for pid, why in ex.passed_by.items()})
