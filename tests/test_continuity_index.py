@@ -167,6 +167,24 @@ def test_items_trimmed_from_memory_before_the_writer_stored_them_are_still_found
         gate.set()
 
 
+def test_items_waiting_while_another_program_holds_the_database_stay_known_however_long(store, small, monkeypatch):
+    """The writer holds its writes back (the database locked by another program, a full disk): items
+    recorded then are in no file for as long as that lasts, past the usual writer window."""
+    monkeypatch.setattr(index_mod, "UNKNOWN_AFTER_SECONDS", 0.05)
+    monkeypatch.setattr(type(store), "writes_held", property(lambda self: True))
+    index = ContinuityIndex(store)
+    gate = threading.Event()
+    store._writer.submit(lambda c: gate.wait(10))  # nothing reaches the file meanwhile
+    try:
+        index.record_sealed("s", [(f"rs_{i}", "reasoning") for i in range(30)], "A")  # 10 past memory's 20
+        time.sleep(0.1)  # longer than the writer window
+        index.record_sealed("t", [("rs_later", "reasoning")], "B")  # what would drop the old ones
+        owners = index.sealed_owners("s")
+        assert [owners.get(f"rs_{i}") for i in range(30)] == ["A"] * 30
+    finally:
+        gate.set()
+
+
 def test_an_item_recorded_in_another_session_is_found_after_a_restart(store):
     """A forked session carries its parent's items under its own id: after a restart (nothing in memory)
     the store answers by item id, whatever session recorded it."""

@@ -55,8 +55,9 @@ class ContinuityIndex:
         # x-codex-turn-state value -> the provider that issued it. It lives for one turn, so memory is
         # enough: after a restart an unknown state is simply not forwarded.
         self._turn_states: OrderedDict[str, str] = OrderedDict()
-        # Sealed items recorded in the last UNKNOWN_AFTER_SECONDS (item -> (provider, when)), whatever memory
-        # trims: until the writer has stored them, memory is the only place that knows them.
+        # Sealed items recorded in the last UNKNOWN_AFTER_SECONDS — and all since, while the store holds its
+        # writes back (item -> (provider, when)), whatever memory trims: until the writer has stored them,
+        # memory is the only place that knows them.
         self._queued: OrderedDict[str, tuple[str, float]] = OrderedDict()
         # (provider, compaction id) -> that provider's summary of what another provider's compaction
         # replaced: the conversation behind a compaction never changes, so once it was too long for a
@@ -125,8 +126,9 @@ class ContinuityIndex:
             for item, _ in pairs:
                 queued.pop(item, None)  # to the end: the newest
                 queued[item] = (provider, now)
-            while next(iter(queued.values()))[1] < now - UNKNOWN_AFTER_SECONDS:  # long written
-                queued.popitem(last=False)
+            if not self._store.writes_held:
+                while next(iter(queued.values()))[1] < now - UNKNOWN_AFTER_SECONDS:  # long written
+                    queued.popitem(last=False)
         self._store.save_sealed_owners(session, pairs, provider)
 
     def sealed_owners(self, session_id: str | None) -> Mapping[str, str]:

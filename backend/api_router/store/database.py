@@ -360,6 +360,12 @@ class Store:
             event.id, event.unix_ms, event.level, event.provider, event.kind, event.message)))
         return event
 
+    @property
+    def writes_held(self) -> bool:
+        """Whether what was queued may not be in the file yet for longer than a batch takes: another
+        program holds the database, or the disk is full (see ``_held``)."""
+        return self._writer.holding
+
     def recent_events(self) -> list[Event]:
         with self._state_lock:
             return list(self._recent)

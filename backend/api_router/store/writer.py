@@ -71,6 +71,11 @@ class BatchWriter:
     def running(self) -> bool:
         return self._thread is not None
 
+    @property
+    def holding(self) -> bool:
+        """Whether writes are held back (their commit failed for a passing reason) until one succeeds."""
+        return bool(self._held)
+
     def close(self, timeout: float = 10.0) -> None:
         if self._thread is not None:
             self._queue.put(None)
