@@ -1248,7 +1248,7 @@ def test_a_disk_too_full_to_start_on_is_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("problem", ["a folder", "held by another program", "another program's",
-                                     "another program's, no name shared"])
+                                     "another program's, no name shared", "another program's, its own meta"])
 def test_a_database_that_cannot_be_opened_says_why(tmp_path, problem):
     ud = setup_user_data(tmp_path, {"p1": "http://127.0.0.1:9/v1"})
     store = Paths(ud).store
@@ -1259,9 +1259,11 @@ def test_a_database_that_cannot_be_opened_says_why(tmp_path, problem):
         advice = "it is a folder where the database file should be"
     elif problem.startswith("another program's"):  # readable and writable: not ours to write into, nor to move
         with contextlib.closing(sqlite3.connect(store)) as other:
-            other.executescript("CREATE TABLE moz_places (url TEXT); PRAGMA user_version = 1;"
-                                if problem.endswith("shared") else
-                                "CREATE TABLE events (kind TEXT); CREATE TABLE request_log (url TEXT);")
+            other.executescript({"another program's": "CREATE TABLE events (kind TEXT); CREATE TABLE request_log (x);",
+                                 "another program's, no name shared": "CREATE TABLE moz_places (url TEXT); "
+                                                                      "PRAGMA user_version = 1;",
+                                 "another program's, its own meta": "CREATE TABLE meta (name TEXT, data BLOB); "
+                                                                    "CREATE TABLE items (x);"}[problem])
         advice = "it is an SQLite database of another program, not API Router's: move it away"
     else:
         holder = sqlite3.connect(store, isolation_level=None)
@@ -1277,7 +1279,7 @@ def test_a_database_that_cannot_be_opened_says_why(tmp_path, problem):
     if problem.startswith("another program's"):
         with contextlib.closing(sqlite3.connect(store)) as other:  # left as it was
             tables = {row[0] for row in other.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert tables in ({"moz_places"}, {"events", "request_log"}), tables
+        assert tables in ({"moz_places"}, {"events", "request_log"}, {"meta", "items"}), tables
 
 
 def as_bound_by_file_modes(tmp_path: Path) -> tuple[Path, list[str]]:

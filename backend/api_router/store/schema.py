@@ -160,9 +160,10 @@ def check_version(conn: sqlite3.Connection) -> int:
     found: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if found > SCHEMA_VERSION:
         raise NewerDatabase(found)
-    # Every version of API Router has written its meta table (whatever user_version another program set).
-    if not _has_table(conn, "meta") and conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' LIMIT 1").fetchone() is not None:
+    # Every version of API Router has written its meta table, (key, value) (whatever user_version another
+    # program set); a file with tables and no such one is not ours.
+    has_tables = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' LIMIT 1").fetchone() is not None
+    if has_tables and not {"key", "value"} <= _columns(conn, "meta"):
         raise ForeignDatabase()
     return found
 
