@@ -305,11 +305,14 @@ class ResponsesProxy:
         """The 502 (or 429) naming every provider as it is called now: what routing knows of one renamed
         while the request ran (its cooldown, its wait) is under its new id."""
         view, renamed = self._in_ids_of_now(ex)
-        if not renamed:
-            return explain.all_failed(view, ex.failures, self._services.router, plan, ex.passed_by)
-        failures = [dataclasses.replace(f, provider=renamed.get(f.provider, f.provider)) for f in ex.failures]
-        return explain.all_failed(view, failures, self._services.router, [renamed.get(p, p) for p in plan],
-                                  {renamed.get(pid, pid): why for pid, why in ex.passed_by.items()})
+
+        def now(pid: str) -> str:
+            return renamed.get(pid, pid)
+
+        failures = [dataclasses.replace(f, provider=now(f.provider)) if f.provider in renamed else f
+                    for f in ex.failures]
+        return explain.all_failed(view, failures, self._services.router, [now(pid) for pid in plan],
+                                  {now(pid): why for pid, why in ex.passed_by.items()})
 
     def _pass_not_answering(self, ex: Exchange, queue: deque[str]) -> None:
         """Drop from the front of ``queue`` the providers found not answering since the request was planned
