@@ -549,6 +549,19 @@ def _with_provider_deleted(tmp_path, original: str, pid: str) -> str:
     return path.read_text()
 
 
+def test_a_comment_standing_apart_stays_where_it_is_through_a_new_key_and_a_delete(tmp_path):
+    """A comment with blank lines around it, between two tables: a key added to the table above goes
+    under that table's values, not under the comment — and deleting that table then leaves the comment."""
+    path = tmp_path / "config.toml"
+    path.write_text('[providers.p1]\nbase_url = "https://a/v1"\n\n# my notes: keep me\n\n'
+                    '[providers.p2]\nbase_url = "https://b/v1"\n')
+    cf, _ = ConfigFile.load(path)
+    cf.edit(lambda doc: set_value(provider_table(doc, "p1"), "disabled", True))
+    assert 'base_url = "https://a/v1"\ndisabled = true\n\n# my notes: keep me\n' in path.read_text(), path.read_text()
+    cf.edit(lambda doc: remove_table(doc, doc["providers"], "p1"))
+    assert "# my notes: keep me\n" in path.read_text(), path.read_text()
+
+
 def test_a_new_entry_of_a_table_of_comments_goes_under_its_own_ones(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text('[providers.a]\nbase_url = "https://a/v1"\n[providers.a.model_map]\n# none yet\n\n'

@@ -536,9 +536,10 @@ def set_value(table: MutableMapping[str, Any], key: str, value: Any) -> None:
 
 
 def _insert_above_comments(table: MutableMapping[str, Any], key: str, value: Any) -> bool:
-    """Insert ``key`` after the table's last value — above the comments that end its values (those after
-    their last blank line stand over the next header) and above a table of its own that follows them
-    (``[providers.a.model_map]``), with no blank line of tomlkit's own. False: tomlkit's usual append does."""
+    """Insert ``key`` after the table's last value — above the comments that end its values (those set
+    off from them by a blank line stand apart: over the next header, or on their own) and above a table
+    of its own that follows them (``[providers.a.model_map]``), with no blank line of tomlkit's own.
+    False: tomlkit's usual append does."""
     from tomlkit.items import AoT, Comment, Table, Whitespace  # loaded with the document already
 
     if not isinstance(table, Table):
@@ -548,8 +549,9 @@ def _insert_above_comments(table: MutableMapping[str, Any], key: str, value: Any
     tail = _trailing(body[:end], (Comment, Whitespace))
     if end == len(body) and not any(isinstance(item, Comment) for item in tail):
         return False
-    # Comments before the last blank line are the table's own; those after it stand over the next header.
-    blank = max((n for n, item in enumerate(tail) if isinstance(item, Whitespace)), default=0)
+    # Comments right under the values (no blank line between) are the table's own; from the first blank
+    # line on they stand apart, and a delete of this table leaves them (see _close_the_gap).
+    blank = next((n for n, item in enumerate(tail) if isinstance(item, Whitespace)), 0)
     table.value._insert_at(end - len(tail) + blank, key, value)
     return True
 
