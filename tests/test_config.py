@@ -540,6 +540,13 @@ def test_deleting_the_last_table_keeps_the_comments_that_end_the_file(tmp_path, 
     assert _with_provider_deleted(tmp_path, original, "p2") == wanted
 
 
+def test_deleting_a_provider_whose_sub_table_ends_the_file_keeps_its_closing_comments(tmp_path):
+    original = ('[providers.p1]\nbase_url = "https://a/v1"\n\n[providers.p2]\nbase_url = "https://b/v1"\n\n'
+                '[providers.p1.model_map]\n"gpt-5" = "y"\n\n# my notes: keep me\n')
+    assert _with_provider_deleted(tmp_path, original, "p1") == \
+        '[providers.p2]\nbase_url = "https://b/v1"\n\n# my notes: keep me\n'
+
+
 def _with_provider_deleted(tmp_path, original: str, pid: str) -> str:
     """config.toml as ``original``, once the app deleted provider ``pid``'s table."""
     path = tmp_path / "config.toml"

@@ -312,19 +312,31 @@ def remove_table(doc: TOMLDocument, parent: MutableMapping[str, Any], key: str) 
     from tomlkit.items import Table  # loaded with the document already
 
     gone = parent[key]
-    ending = ""
+    closing = _closing_notes(doc.as_string())
     if isinstance(gone, Table):
         order = list(_tables(doc.body))
         inside = _positions(order, [gone, *_tables(gone.value.body)])
         if inside:
             lead_in = _lead_in(doc.body, gone)
-            ending = _close_the_gap(None if lead_in is _FIRST else lead_in, order, inside[-1])
+            _close_the_gap(None if lead_in is _FIRST else lead_in, order, inside[-1])
     del parent[key]
     if not parent and isinstance(parent, Table) and parent.is_super_table():  # ``[a.b]`` was all there was of a
         for name in [name for name in doc if doc[name] is parent]:
             del doc[name]
-    if ending.strip():  # the comments at the end of the file stay at its end
-        _end_with(doc, ending)
+    # The comments that end the file are about it, not about the last table (tomlkit keeps them in it, its
+    # sub-table written last too): they stay at the end.
+    if closing.strip() and not doc.as_string().rstrip().endswith(closing.strip()):
+        _end_with(doc, closing)
+
+
+def _closing_notes(text: str) -> str:
+    """The comments (and the blank lines among them) that end ``text``; "" when it ends with a value."""
+    lines = text.splitlines(keepends=True)
+    start = len(lines)
+    while start > 0 and (not lines[start - 1].strip() or lines[start - 1].lstrip().startswith("#")):
+        start -= 1
+    notes = "".join(lines[start:])
+    return notes if "#" in notes else ""
 
 
 def _end_with(doc: TOMLDocument, text: str) -> None:
@@ -388,12 +400,11 @@ def _bodies(item: Any) -> list[list[tuple[Any, Any]]]:
     return []
 
 
-def _close_the_gap(lead_in: tuple[list[tuple[Any, Any]], int] | None, order: list[Table], last: int) -> str:
+def _close_the_gap(lead_in: tuple[list[tuple[Any, Any]], int] | None, order: list[Table], last: int) -> None:
     """Before a table goes (``order[last]`` is where it ends): the comments right above its header, about
     it, go too; those that end it stand above the next header and move into that header's lead-in. Of the
     blank lines around it, those after it stay (the ones set before the next table), and those above it go
-    — unless nothing after it keeps a blank line (then the ones above stay between the tables left).
-    Returns the comments that end it when no table follows (they end the file)."""
+    — unless nothing after it keeps a blank line (then the ones above stay between the tables left)."""
     from tomlkit.items import Comment, Whitespace  # loaded with the document already
 
     after = next((t for t in order[last + 1:] if not t.is_super_table()), None)
@@ -413,8 +424,6 @@ def _close_the_gap(lead_in: tuple[list[tuple[Any, Any]], int] | None, order: lis
             items[n] = (None, Whitespace(""))
     if after is not None and notes:
         after.trivia.indent = notes + after.trivia.indent
-        return ""
-    return notes
 
 
 _LEADING_BLANK_LINE = re.compile(r"[ \t]*\r?\n")
