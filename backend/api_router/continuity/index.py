@@ -37,6 +37,7 @@ SESSIONS_IN_MEMORY = 256
 # to a few MB however long the app runs, and 25 long sessions at once fit without reloading.
 SEALED_PER_SESSION_IN_MEMORY = 2_000
 SEALED_ITEMS_IN_MEMORY = 50_000
+QUEUED_AT_MOST = 100_000  # sealed items kept aside until written (about 15 MB at most)
 TURN_STATES_IN_MEMORY = 4096
 SUMMARIES_IN_MEMORY = 256
 
@@ -129,6 +130,8 @@ class ContinuityIndex:
             if not self._store.writes_held:
                 while next(iter(queued.values()))[1] < now - UNKNOWN_AFTER_SECONDS:  # long written
                     queued.popitem(last=False)
+            while len(queued) > QUEUED_AT_MOST:  # a database held for hours must not take all memory
+                queued.popitem(last=False)
         self._store.save_sealed_owners(session, pairs, provider)
 
     def sealed_owners(self, session_id: str | None) -> Mapping[str, str]:
