@@ -467,6 +467,34 @@ def test_a_read_only_secrets_file_without_a_token_starts_with_one_for_this_run(t
     assert (ud / "secrets.json").read_text() == "{}"
 
 
+async def test_a_value_in_the_history_that_later_becomes_a_key_is_masked_there_too(fakes, gateway):
+    """A client sent it as its session id and model name; then it was made a provider's key: the request
+    log, the sessions list and the exports no longer show it — also after a restart."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    later = "sk-later-ZZZZYYYYXXXXWWWW7777"
+    reply = await gw.responses(simple_body("hi", model=later), headers={"session-id": later})
+    assert reply.status == 200
+    gw.services.store.flush()
+    assert later in json.dumps(await gw.api("list_requests"))  # not a secret yet: shown as sent
+    await gw.api("set_provider_key", provider="p1", key=later)
+    gw.services.store.flush()
+
+    async def shown(harness) -> str:
+        return json.dumps([await harness.api("list_requests"), await harness.api("list_sessions"),
+                           await harness.api("export_requests", format="jsonl")], ensure_ascii=False)
+
+    seen = await shown(gw)
+    assert later not in seen and "sk-l…7777" in seen
+    user_data = gw.services.paths.user_data
+    await gw.close()
+    again = await start_harness(user_data)
+    try:
+        assert later not in await shown(again)
+    finally:
+        await again.close()
+
+
 async def test_a_delete_refused_because_secrets_json_is_read_only_deletes_nothing(fakes, gateway, monkeypatch):
     """The key goes with the provider or the provider stays: a delete that could not take the key out
     left it behind, for a provider added later under the same id — sent to that one's address."""

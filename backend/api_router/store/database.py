@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 import sqlite3
 import threading
@@ -561,6 +562,19 @@ class Store:
     def load_provider_tests(self) -> list[tuple[str, str]]:
         return self.query("SELECT provider, result FROM provider_tests")
 
+    def mask_in_history(self, secrets: Iterable[str]) -> None:
+        """``secrets`` (keys, tokens) masked in what the history kept from before they were secrets — a key
+        made of a value a client had sent as its session id or model name. Each one once: a digest of each
+        done is kept, so a start does not search the whole log again."""
+        done = set(orjson.loads(self.get_meta(_MASKED_SECRETS) or b"[]"))
+        todo = {hashlib.sha256(secret.encode()).hexdigest(): secret for secret in secrets if len(secret) >= 6}
+        todo = {digest: secret for digest, secret in todo.items() if digest not in done}
+        if not todo:
+            return
+        pairs = [(secret, self._redact(secret)) for secret in todo.values()]
+        self._writer.submit(lambda c: _mask_rows(c, pairs))
+        self.set_meta(_MASKED_SECRETS, orjson.dumps(sorted(done | todo.keys())).decode())
+
     def get_meta(self, key: str) -> str | None:
         row = self.query("SELECT value FROM meta WHERE key = ?", (key,))
         return row[0][0] if row else None
@@ -776,6 +790,19 @@ def _midnight(day: dt.date) -> float:
     (fold 0), as the Usage page's day buckets take it — C's mktime picks either, by its last answer. A
     midnight skipped by clocks going forward is read at the offset before it: the day's first instant."""
     return dt.datetime.combine(day, dt.time()).timestamp()
+
+
+_MASKED_SECRETS = "masked_secrets"  # digests of the secrets masked in the history (mask_in_history)
+# Where a client's own words or a provider's are kept in the history, by table.
+_WORDS = {"request_log": ("session_id", "model", "sent_model", "error"), "attempts": ("error", "sent_model"),
+          "events": ("message",)}
+
+
+def _mask_rows(conn: sqlite3.Connection, pairs: list[tuple[str, str]]) -> None:
+    for table, columns in _WORDS.items():
+        sets = ", ".join(f"{c} = replace({c}, ?1, ?2)" for c in columns)
+        where = " OR ".join(f"instr({c}, ?1) > 0" for c in columns)
+        conn.executemany(f"UPDATE {table} SET {sets} WHERE {where}", pairs)
 
 
 def _prune(conn: sqlite3.Connection, retention: Retention, today: tuple[str, int]) -> None:
