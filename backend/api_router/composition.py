@@ -27,7 +27,7 @@ from api_router.quota import Quota
 from api_router.records import EventSink, Kind, Level
 from api_router.routing import Router
 from api_router.routing.affinity import SessionAffinity, routing_choice
-from api_router.secrets import Redactor, Secrets, SecretsFile, url_password
+from api_router.secrets import Redactor, SecretsFile, url_password
 from api_router.services import NotServing, ProviderStates, Services
 from api_router.store import Retention, Store
 from api_router.store.schema import ForeignDatabase, NewerDatabase
@@ -137,10 +137,6 @@ def _describe_os_error(exc: OSError, paths: Paths) -> str:
     return f"cannot use {where} ({why}): {advice}"
 
 
-def _keys_of(secrets: Secrets) -> list[str]:
-    return [secrets.gateway_token, *secrets.provider_keys.values(), *secrets.usage_tokens.values()]
-
-
 def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -> Services:
     private_dir(paths.user_data)
     check_writable(paths.user_data)
@@ -157,8 +153,8 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     store = Store(paths.store, redactor)
     store.open()
     # A key may be made of what a client once sent as its session id or model name: masked there too.
-    store.mask_in_history(_keys_of(secrets.current))
-    secrets.listeners.append(lambda current: store.mask_in_history(_keys_of(current)))
+    store.mask_in_history(secrets.current.secret_values())
+    secrets.listeners.append(lambda current: store.mask_in_history(current.secret_values()))
     _report_file_problems(config, secrets, store)
     for problem in (*config_report.problems, *secrets_report.problems):
         store.add_event(Level.ERROR, Kind.CONFIG, problem)

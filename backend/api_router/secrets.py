@@ -49,6 +49,10 @@ class Secrets:
     # so written back as they are.
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
+    def secret_values(self) -> set[str]:
+        """Every secret the file holds: the gateway token, the provider keys, the usage tokens."""
+        return {self.gateway_token, *self.provider_keys.values(), *self.usage_tokens.values()}
+
     def to_json(self) -> dict[str, Any]:
         return {
             "gateway_token": self.gateway_token,
@@ -352,7 +356,7 @@ class Redactor:
 
     def update(self, current: Secrets) -> None:
         with self._lock:
-            secrets = {current.gateway_token, *current.provider_keys.values(), *current.usage_tokens.values()}
+            secrets = current.secret_values()
             self._retired |= self._secrets - secrets
             self._secrets = secrets
             self._rebuild()

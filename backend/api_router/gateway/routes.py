@@ -155,7 +155,7 @@ async def models(request: web.Request) -> web.Response:
         with services.providers.moving:  # not halfway through a rename: the address and key belong together
             now = who if isinstance(who, str) else who.id
             provider = services.config.current.providers.get(now) if now is not None else None
-            key = services.provider_key(now) if provider is not None and now is not None else None
+            key = services.provider_key(now) if now is not None else None
         if provider is None or now is None:
             continue  # deleted since the list was asked for
         if not services.router.answering(now):  # found so since the plan was made: no request waits on it
