@@ -373,3 +373,30 @@ def test_an_edited_url_gets_each_masked_secret_back_at_its_own_place() -> None:
         redactor.unmask_url_secrets("base_url", shown.replace("api-key", "key"), old)
     with pytest.raises(ValueError, match="type the key"):
         redactor.unmask_url_secrets("base_url", shown.replace("host.example", "other.example"), old)
+
+
+def test_an_idle_gateway_carries_no_difflib_nor_ctypes(tmp_path):
+    """What only a rare moment needs is imported then: difflib for a misspelt entry's hint, ctypes for a
+    save that races another (renameat2). Reading the files and saving them as usual load neither."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import json, sys
+        from pathlib import Path
+        from api_router.config import ConfigFile
+        from api_router.fsutil import atomic_write
+        from api_router.secrets import SecretsFile
+        folder = Path({str(tmp_path)!r})
+        (folder / "secrets.json").write_text(json.dumps({{"gateway_token": "ao_" + "a" * 32, "providers": {{}}}}))
+        SecretsFile.load(folder / "secrets.json")
+        ConfigFile.load(folder / "config.toml")
+        atomic_write(folder / "x.json", b"{{}}")
+        print("difflib" in sys.modules, "ctypes" in sys.modules)
+        (folder / "secrets.json").write_text(json.dumps({{"gateway_token": "ao_" + "a" * 32, "usage_token": {{}}}}))
+        _, report = SecretsFile.load(folder / "secrets.json")
+        print("difflib" in sys.modules, "usage_tokens?" in " ".join(report.ignored))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False", "True", "True"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import functools
 import os
@@ -11,7 +10,6 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import cast
 
 FileStamp = tuple[int, int, int]  # (modification time in ns, size, inode): see file_stamp
 
@@ -148,29 +146,35 @@ _AT_FDCWD = -100
 
 
 @functools.cache
-def _renameat2() -> Callable[..., int] | None:
-    """glibc's renameat2 (Linux 3.15+; Python has no wrapper), or None where there is none."""
+def _renameat2() -> Callable[[bytes, bytes, int], int] | None:
+    """glibc's renameat2 (Linux 3.15+; Python has no wrapper) as ``(old, new, flags) -> errno`` (0: done),
+    or None where there is none."""
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes  # only when a save races another: about 0.4 MB an idle gateway need not carry
+
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        call = libc.renameat2
+        call = ctypes.CDLL(None, use_errno=True).renameat2
     except (OSError, AttributeError):  # another C library, or an old glibc
         return None
     call.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
     call.restype = ctypes.c_int
-    return cast(Callable[..., int], call)
+
+    def rename(old: bytes, new: bytes, flags: int) -> int:
+        return 0 if call(_AT_FDCWD, old, _AT_FDCWD, new, flags) == 0 else ctypes.get_errno()
+
+    return rename
 
 
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two files in one step; False where that cannot be done (no renameat2, or a filesystem
     without the exchange)."""
-    call = _renameat2()
-    if call is None:
+    rename = _renameat2()
+    if rename is None:
         return False
-    if call(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+    err = rename(os.fsencode(a), os.fsencode(b), _RENAME_EXCHANGE)
+    if err == 0:
         return True
-    err = ctypes.get_errno()
     if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
         return False
     raise OSError(err, os.strerror(err), str(b))

@@ -130,7 +130,9 @@ _KNOWN = ("gateway_token", "providers", "usage_tokens")
 def ignored_entries(secrets: Secrets) -> list[str]:
     """A sentence for each entry of the file that API Router does not use: a misspelt ``usage_tokens``
     would otherwise leave a usage token unused without a word."""
-    import difflib  # only for a file that has such an entry
+    if not secrets.extra:
+        return []
+    import difflib  # only for a file that has such an entry: not worth its memory in every running gateway
 
     out = []
     for key in secrets.extra:
