@@ -469,12 +469,16 @@ def test_a_read_only_secrets_file_without_a_token_starts_with_one_for_this_run(t
 
 async def test_a_value_in_the_history_that_later_becomes_a_key_is_masked_there_too(fakes, gateway):
     """A client sent it as its session id and model name; then it was made a provider's key: the request
-    log, the sessions list and the exports no longer show it — also after a restart."""
+    log, the sessions list, the exports and the events (the status's recent ones too, kept in memory) no
+    longer show it — also after a restart."""
+    from api_router.records import Kind, Level
+
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
     later = "sk-later-ZZZZYYYYXXXXWWWW7777"
     reply = await gw.responses(simple_body("hi", model=later), headers={"session-id": later})
     assert reply.status == 200
+    gw.services.emit(Level.WARNING, Kind.GATEWAY, f"no provider has the model {later!r}")
     gw.services.store.flush()
     assert later in json.dumps(await gw.api("list_requests"))  # not a secret yet: shown as sent
     await gw.api("set_provider_key", provider="p1", key=later)
@@ -482,7 +486,8 @@ async def test_a_value_in_the_history_that_later_becomes_a_key_is_masked_there_t
 
     async def shown(harness) -> str:
         return json.dumps([await harness.api("list_requests"), await harness.api("list_sessions"),
-                           await harness.api("export_requests", format="jsonl")], ensure_ascii=False)
+                           await harness.api("export_requests", format="jsonl"), await harness.api("list_events"),
+                           (await harness.api("get_status"))["recent_events"]], ensure_ascii=False)
 
     seen = await shown(gw)
     assert later not in seen and "sk-l…7777" in seen

@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Container, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -572,8 +572,19 @@ class Store:
         if not todo:
             return
         pairs = [(secret, self._redact(secret)) for secret in todo.values()]
+        self._mask_recent(pairs)
         self._writer.submit(lambda c: _mask_rows(c, pairs))
         self.set_meta(_MASKED_SECRETS, orjson.dumps(sorted(done | todo.keys())).decode())
+
+    def _mask_recent(self, pairs: list[tuple[str, str]]) -> None:
+        """The same in the recent events kept in memory (the status shows them), as in the file."""
+        with self._state_lock:
+            for i, event in enumerate(self._recent):
+                message = event.message
+                for secret, masked in pairs:
+                    message = message.replace(secret, masked)
+                if message != event.message:
+                    self._recent[i] = replace(event, message=message)
 
     def get_meta(self, key: str) -> str | None:
         row = self.query("SELECT value FROM meta WHERE key = ?", (key,))
