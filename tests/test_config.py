@@ -10,6 +10,7 @@ from api_router.config import (
     ConfigError,
     ConfigFile,
     default_template,
+    follow_order,
     parse,
     provider_table,
     remove_table,
@@ -105,6 +106,38 @@ def test_a_file_whose_only_provider_table_is_invalid_is_repaired_and_stays_edita
     assert not cf.current.providers and cf.current.routing.cooldown_seconds == 5
     cf.edit(lambda doc: section(doc, "routing").__setitem__("cooldown_seconds", 33))
     assert cf.current.routing.cooldown_seconds == 33 and path.read_text().startswith("# my notes\n")
+
+
+
+@pytest.mark.parametrize(("original", "repaired"), [
+    ("[providers.p1.model_map]\ngpt-5 = 42\n", "[providers.p1]\n"),
+    ('# mine\n[routing]\ncooldown_seconds = 5\n\n# the map\n[providers.p1.model_map]\ngpt-5 = 42\n\n'
+     "# about the ui\n[ui]\nstart_hidden = true\n",
+     "# mine\n[routing]\ncooldown_seconds = 5\n\n# the map\n[providers.p1]\n\n# about the ui\n[ui]\n"
+     "start_hidden = true\n"),
+    ('[providers.p1.model_map]\ngpt-5 = 42\n\n[providers.p2]\nbase_url = "https://b.example/v1"\n# the end\n',
+     '[providers.p1]\n\n[providers.p2]\nbase_url = "https://b.example/v1"\n# the end\n'),
+    ('[providers.p1.base_url]\nhost = "a.example"\n', '[providers.p1]\nbase_url = ""\n'),
+])
+def test_an_invalid_table_of_a_provider_written_only_through_it_is_repaired_and_stays_editable(
+        tmp_path, original, repaired):
+    """``[providers.p1.model_map]`` with no ``[providers.p1]`` of its own: its invalid values reset, p1 had
+    nothing left to write, so the repair could not be saved — the file was left as it was, and every
+    change in the app refused. The invalid table's lines go (the original copied aside first), the
+    provider that runs gets a header of its own, and the comments around them stay."""
+    path = tmp_path / "config.toml"
+    path.write_text(original)
+    cf, report = ConfigFile.load(path)
+    assert report.copied_to is not None and report.copied_to.read_text() == original, report.problems
+    assert report.problems[0].startswith("config.toml had invalid values; the original was copied to")
+    assert path.read_text() == repaired
+    assert cf.current.providers["p1"].base_url == "" and not cf.current.providers["p1"].model_map
+    cf.edit(lambda doc: set_value(provider_table(doc, "p1"), "base_url", "https://a.example/v1"))
+    cf.edit(lambda doc: section(doc, "routing").__setitem__("cooldown_seconds", 33))
+    assert cf.current.providers["p1"].base_url == "https://a.example/v1"
+    assert cf.current.routing.cooldown_seconds == 33
+    _, again = ConfigFile.load(path)
+    assert not again.problems and again.copied_to is None
 
 
 def test_a_repair_keeps_an_empty_providers_table_written_by_hand(tmp_path):
@@ -605,6 +638,39 @@ def test_a_provider_added_then_deleted_leaves_the_file_as_it_was(tmp_path, origi
         assert '\n\n[providers.c1]\ndisplay_name = "C1"' in path.read_text()
         cf.edit(lambda doc: remove_table(doc, doc["providers"], "c1"))
         assert path.read_text() == original
+
+
+
+@pytest.mark.parametrize("original", [
+    "# my note",
+    "[routing]\ncooldown_seconds = 5\n# my note",
+    '[providers.p1]\nbase_url = "https://a/v1"\n\n# my note',
+    "provider_order = []\n# my note",
+    '[[plugins]]\nname = "x"\n# my note',
+])
+def test_a_comment_ending_a_file_without_a_final_newline_stays_the_users_through_an_add_and_a_delete(
+        tmp_path, original):
+    """The new table went right under the comment (tomlkit ended the comment's line for it), so the
+    comment stood above its header as if about it, and deleting the provider took the comment along."""
+    path = tmp_path / "config.toml"
+    path.write_text(original)
+    cf, report = ConfigFile.load(path)
+    assert not report.problems
+
+    def add(doc):
+        table = provider_table(doc, "x", create=True)
+        set_value(table, "display_name", "X")
+        set_value(table, "base_url", "https://x.example/v1")
+        follow_order(doc, [*cf.current.order, "x"])
+
+    def delete(doc):
+        remove_table(doc, doc["providers"], "x")
+        follow_order(doc, [p for p in cf.current.order if p != "x"])
+
+    cf.edit(add)
+    assert '# my note\n\n[providers.x]\ndisplay_name = "X"\n' in path.read_text(), path.read_text()
+    cf.edit(delete)
+    assert path.read_text() == original + "\n" and "x" not in cf.current.providers
 
 
 @pytest.mark.parametrize(("original", "wanted"), [

@@ -209,6 +209,8 @@ def parse(doc: Mapping[str, Any], own_port: int | None = None) -> tuple[Config, 
 
 def provider_table(doc: TOMLDocument, pid: str, *, create: bool = False) -> Table:
     providers = doc.get("providers")
+    if create and (providers is None or pid not in providers):
+        _end_last_line(doc)
     if providers is None:
         if not create:
             raise ConfigError(f"unknown provider {pid!r}")
@@ -243,9 +245,34 @@ def provider_table(doc: TOMLDocument, pid: str, *, create: bool = False) -> Tabl
 
 def section(doc: TOMLDocument, name: str) -> Table:
     if name not in doc:
+        _end_last_line(doc)
         doc[name] = tomlkit.table()
     table: Table = doc[name]
     return table
+
+
+def _end_last_line(doc: TOMLDocument) -> None:
+    """End the file's last line, when it has no line end, before a table is added after it. tomlkit ends
+    it for the table with a single line end: a comment there (``# my note``) would stand right above the
+    new header, as if about it — and go with it when that table is deleted. Ended first, the comment gets
+    the blank line before the new table that it gets in a file with a final newline."""
+    from tomlkit.items import AoT, Table, Whitespace  # loaded with the document already
+
+    body = doc.body
+    while body:
+        last = body[-1][1]
+        if isinstance(last, AoT) and last.body:
+            last = last.body[-1]
+        if not isinstance(last, Table) or not last.value.body:
+            break
+        body = last.value.body
+    if not body:
+        return
+    if isinstance(last, Whitespace):  # spaces on the last line
+        if not last.as_string().endswith("\n"):
+            body[-1] = (None, Whitespace(last.as_string() + "\n"))
+    elif not last.trivia.trail.endswith("\n"):  # a comment, a value, or the header of an empty table
+        last.trivia.trail += "\n"
 
 
 def set_order(doc: TOMLDocument, ids: list[str]) -> None:
@@ -769,6 +796,8 @@ _LONE_LF = re.compile(r"(?<!\r)\n")
 
 def _repair(doc: TOMLDocument, config: Config) -> None:
     """Replace each invalid value with the default that is in effect, so the file says what runs."""
+    from tomlkit.items import AoT, Table  # loaded with the document already
+
     for name, cls in SECTIONS.items():
         table = doc.get(name)
         if table is None:
@@ -797,14 +826,32 @@ def _repair(doc: TOMLDocument, config: Config) -> None:
                 continue
             for f in settings_of(ProviderConfig):
                 if f.name in provider and field_problem(f, _plain(provider[f.name])):
+                    if isinstance(provider[f.name], Table):  # written with a header: [providers.p1.model_map]
+                        _remove_sub_table(doc, provider, f.name)
                     set_value(provider, f.name, getattr(config.providers[pid], f.name))
             if provider.get("base_url") and not config.providers[pid].base_url:
                 provider["base_url"] = ""  # refused (it pointed at API Router itself)
+            if isinstance(provider, Table) and provider.is_super_table() and not all(
+                    isinstance(item, Table | AoT) for item in provider.values()):
+                provider._is_super_table = None  # a value set in a provider written only through its tables
         if removed and not providers:  # each table was invalid: the bare [providers] left would not survive a save
             del doc["providers"]
     order = _plain(doc.get("provider_order", []))
     if not isinstance(order, list) or not all(isinstance(x, str) for x in order):
         set_order(doc, list(config.order))
+
+
+def _remove_sub_table(doc: TOMLDocument, provider: MutableMapping[str, Any], key: str) -> None:
+    """Remove the invalid table ``provider[key]`` (``[providers.p1.model_map]``) as a delete does: with the
+    comments right above its header, and leaving those that end it above the next header or at the end of
+    the file. A provider the file writes only through that table (no ``[providers.p1]`` of its own) runs,
+    so it keeps a header: ``[providers.p1]`` where the removed one stood, under the same comments. (Left
+    with nothing written, tomlkit would write nothing, and the repair could not be saved.)"""
+    from tomlkit.items import Table  # loaded with the document already
+
+    if isinstance(provider, Table) and provider.is_super_table() and len(provider) == 1:
+        provider._is_super_table = False
+    remove_table(doc, provider, key)
 
 
 def _one_line(exc: BaseException) -> str:
