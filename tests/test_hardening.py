@@ -1281,7 +1281,8 @@ def test_a_disk_too_full_to_start_on_is_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("problem", ["a folder", "held by another program", "another program's",
-                                     "another program's, no name shared", "another program's, its own meta"])
+                                     "another program's, no name shared", "another program's, its own meta",
+                                     "another program's, a meta like ours"])
 def test_a_database_that_cannot_be_opened_says_why(tmp_path, problem):
     ud = setup_user_data(tmp_path, {"p1": "http://127.0.0.1:9/v1"})
     store = Paths(ud).store
@@ -1296,7 +1297,12 @@ def test_a_database_that_cannot_be_opened_says_why(tmp_path, problem):
                                  "another program's, no name shared": "CREATE TABLE moz_places (url TEXT); "
                                                                       "PRAGMA user_version = 1;",
                                  "another program's, its own meta": "CREATE TABLE meta (name TEXT, data BLOB); "
-                                                                    "CREATE TABLE items (x);"}[problem])
+                                                                    "CREATE TABLE items (x);",
+                                 # as Chrome's History file has it
+                                 "another program's, a meta like ours": "CREATE TABLE meta (key LONGVARCHAR NOT NULL "
+                                                                        "UNIQUE PRIMARY KEY, value LONGVARCHAR); "
+                                                                        "CREATE TABLE urls (id INTEGER PRIMARY KEY);"
+                                 }[problem])
         advice = "it is an SQLite database of another program, not API Router's: move it away"
     else:
         holder = sqlite3.connect(store, isolation_level=None)
@@ -1312,7 +1318,7 @@ def test_a_database_that_cannot_be_opened_says_why(tmp_path, problem):
     if problem.startswith("another program's"):
         with contextlib.closing(sqlite3.connect(store)) as other:  # left as it was
             tables = {row[0] for row in other.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert tables in ({"moz_places"}, {"events", "request_log"}, {"meta", "items"}), tables
+        assert tables in ({"moz_places"}, {"events", "request_log"}, {"meta", "items"}, {"meta", "urls"}), tables
 
 
 def as_bound_by_file_modes(tmp_path: Path) -> tuple[Path, list[str]]:

@@ -7,6 +7,7 @@ joined reasoning as sealed items) is copied over once.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 TABLES = """
@@ -160,12 +161,16 @@ def check_version(conn: sqlite3.Connection) -> int:
     found: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if found > SCHEMA_VERSION:
         raise NewerDatabase(found)
-    # Every version of API Router has written its meta table, (key, value) (whatever user_version another
-    # program set); a file with tables and no such one is not ours.
-    has_tables = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' LIMIT 1").fetchone() is not None
-    if has_tables and not {"key", "value"} <= _columns(conn, "meta"):
+    # Every version of API Router has written its meta table, (key, value), after its other tables (whatever
+    # user_version another program set); a file with tables and no such pair is not ours — nor one whose
+    # meta (key, value) stands beside none of our tables (Chrome's History has such a meta).
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if tables and not ({"key", "value"} <= _columns(conn, "meta") and tables & _OURS_BESIDE_META):
         raise ForeignDatabase()
     return found
+
+
+_OURS_BESIDE_META = frozenset(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", TABLES)) - {"meta"}
 
 
 def create_or_upgrade(conn: sqlite3.Connection, found: int) -> None:
