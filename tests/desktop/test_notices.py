@@ -115,6 +115,19 @@ def test_a_fallback_that_answered_before_has_to_answer_again_after_the_failure()
     assert kinds(run(status(), asking_b, b_answered)) == [(FAILOVER, "b")]
 
 
+def test_a_failover_is_told_as_the_fallbacks_stream_begins_its_output() -> None:
+    """A Codex turn streams for minutes: the failover is under way once the fallback's output reaches the
+    client (``last_output_at_unix_ms``), not when its answer ends (``last_ok_at_unix_ms``). Output from
+    before the failure is no answer to it."""
+    asking_b = times(status("fallback", "b", health={"a": "cooldown"}), a=(1_000, 5_000), b=(2_000, None))
+    streaming = times(status("fallback", "b", health={"a": "cooldown"}), a=(1_000, 5_000), b=(2_000, None))
+    streaming["providers"]["b"]["last_output_at_unix_ms"] = 6_000
+    assert kinds(run(status(), asking_b, streaming)) == [(FAILOVER, "b")]
+    earlier = times(status("fallback", "b", health={"a": "cooldown"}), a=(1_000, 5_000), b=(2_000, None))
+    earlier["providers"]["b"]["last_output_at_unix_ms"] = 4_000
+    assert kinds(run(status(), asking_b, earlier)) == []
+
+
 def test_a_failover_the_preferred_provider_is_back_from_before_it_settles_is_not_told() -> None:
     """A long stream on the fallback; a background check finds the preferred provider back meanwhile:
     "is back" is told, not a failover after it, nor a second "back" when traffic returns."""

@@ -321,3 +321,36 @@ async def test_the_summary_holds_when_the_last_provider_stops_answering_while_it
     router.available = available_then_p2_times_out
     summary = serving_summary(gw.services)
     assert summary["provider"] == "p2"
+
+
+async def test_a_failover_is_told_while_the_fallbacks_long_stream_is_under_way(fakes, gateway):
+    """The preferred provider fails; the fallback's stream takes seconds (a Codex turn takes minutes). As
+    soon as its output reaches the client, the status says it answers (healthy, ``last_output_at_unix_ms``)
+    and the tray's failover notice goes out — not when the answer ends."""
+    import aiohttp
+
+    from api_router.desktop.notices import NoticeKind, Notices
+    from tests.support.harness import simple_body
+
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 60})
+    notices = Notices()
+    assert notices.update(await gw.api("get_status"), {}) == []  # the baseline
+    p1.always(fp.status(500, "boom"))
+    p2.always(fp.stream_ok("a long answer", deltas=12, delay=0.25))
+    body = b""
+    async with aiohttp.ClientSession() as s:
+        async with s.post(gw.base + "/v1/responses", json={**simple_body(), "stream": True}, headers=gw.auth()) as r:
+            async for chunk in r.content.iter_any():
+                body += chunk
+                if b"response.output_text.delta" in body:
+                    break
+            status = await gw.api("get_status")
+            told = notices.update(status, {})
+            rest = await r.read()
+    assert b"response.completed" not in body and b"response.completed" in rest  # it was still under way
+    p2_row, p1_row = status["providers"]["p2"], status["providers"]["p1"]
+    assert status["summary"]["state"] == "fallback" and status["summary"]["provider"] == "p2"
+    assert p2_row["status"] == "healthy" and p2_row["last_ok_at_unix_ms"] is None
+    assert p2_row["last_output_at_unix_ms"] >= p1_row["failing_since_unix_ms"]
+    assert [(n.kind, n.provider) for n in told] == [(NoticeKind.FAILOVER, "p2")]

@@ -4,8 +4,8 @@
 happened since, after the user's ``[ui] notify_*`` settings and coalescing:
 
 - ``failover``: the summary state becomes ``fallback`` (or the fallback provider changes), told once
-  that provider has answered (the status names it as soon as the preferred one fails; if it fails too,
-  the outage is told instead);
+  that provider has answered — or its stream's output has begun (the status names it as soon as the
+  preferred one fails; if it fails too, the outage is told instead);
 - ``all_down``: the summary state becomes ``down``;
 - ``recovery``: back to ``serving`` after ``down`` or ``fallback``; also ``down`` -> ``fallback``
   (a partial recovery: a provider other than the preferred one serves again, which is not a failover);
@@ -224,8 +224,9 @@ def _has_settled(status: dict[str, Any]) -> bool:
         return False
     preferred = providers.get(status.get("preferred_provider") or "") or {}
     failed = _at(preferred, "failing_since_unix_ms") or _at(preferred, "last_fail_at_unix_ms")
-    answered = _at(serving, "last_ok_at_unix_ms")
-    return failed is None or (answered is not None and answered >= failed)
+    # Its stream's output under way is an answer too: a long one is not waited out.
+    answered = max(_at(serving, "last_ok_at_unix_ms") or 0, _at(serving, "last_output_at_unix_ms") or 0)
+    return failed is None or answered >= failed
 
 
 def _preferred_back(status: dict[str, Any]) -> bool:

@@ -116,6 +116,14 @@ class OutcomeRecorder:
         spent = ex.summary_usage.get(attempt.provider)
         ex.summary_usage[attempt.provider] = result.usage if spent is None else spent + result.usage
 
+    def output_begun(self, ex: Exchange, provider: str) -> None:
+        """``provider``'s stream began its output to the client: it is answering (the failover a status
+        reports is under way), long before its answer ends and is recorded."""
+        with self._moving:
+            now = self._current(ex, provider)
+            if now is not None and self._as_asked(ex, provider, now):
+                self._router.record_output(now)
+
     def summary_written(self, ex: Exchange, provider: str, compaction_id: str, text: str) -> None:
         """Later requests of the session give ``provider`` this summary at once (see ContinuityIndex)."""
         with self._moving:

@@ -690,8 +690,11 @@ class ResponsesProxy:
         # A stream with nothing generated yet keeps waiting on its provider: it is told when another
         # request finds that provider not answering.
         waiting = _only_opened(opened)
-        if waiting is not None and racer.beaten and not _held_to_the_end(ex):  # its output beats them
-            waiting.on_output = functools.partial(self._judge_beaten, ex, racer, _Verdict.ANSWERED)
+        if opened.stream is not None and not _held_to_the_end(ex):
+            if waiting is None:  # its output began with its first read: it is under way now
+                self._recorder.output_begun(ex, racer.provider)
+            else:
+                waiting.on_output = functools.partial(self._output_begun, ex, racer)
         waited_on = ex.identities.get(racer.provider) or racer.provider
         if waiting is not None:
             self._relaying_on.setdefault(waited_on, set()).add(waiting)
@@ -710,6 +713,12 @@ class ResponsesProxy:
         if result.cancelled:
             raise asyncio.CancelledError()
         return result
+
+    def _output_begun(self, ex: Exchange, racer: _Racer) -> None:
+        """``racer``'s stream began its output: its provider answers (recorded as such), and the racers it
+        beat with only the opening of its stream were late (see ``_drop_losers``)."""
+        self._recorder.output_begun(ex, racer.provider)
+        self._judge_beaten(ex, racer, _Verdict.ANSWERED)
 
     async def _summaries(self, ex: Exchange, racer: _Racer, *,
                          others_left: bool) -> tuple[tuple[str, str], ...] | AttemptResult:

@@ -40,6 +40,9 @@ class Health:
     last_error: str = ""
     last_status: int | None = None  # the HTTP status of the last failure, when it had one
     last_ok_at: float | None = None
+    # When its generated output last began reaching a client: a long stream answers long before its end,
+    # when last_ok_at is set (a failover is under way from then on, and is told so).
+    last_output_at: float | None = None
     last_fail_at: float | None = None
     failing_since: float | None = None  # the first failure since it last answered (checks' too)
     # Did not answer in time: out of rotation until a background check (or a test) gets an answer.
@@ -428,6 +431,12 @@ class Router:
             h = self._s.health.get(provider)
             return h.last_model if h is not None else None
 
+    def record_output(self, provider: str) -> None:
+        """``provider``'s generated output began reaching a client (a stream; its end, a success or not, is
+        recorded when it comes)."""
+        with self._lock:
+            self._health(provider).last_output_at = self._clock()
+
     def note_model(self, provider: str, model: str | None) -> None:
         if model:
             with self._lock:
@@ -691,7 +700,7 @@ class Router:
                     status = ProviderHealth.COOLDOWN
                 elif h.consecutive_failures:
                     status = ProviderHealth.UNHEALTHY
-                elif h.last_ok_at is not None:
+                elif h.last_ok_at is not None or h.last_output_at is not None:
                     status = ProviderHealth.HEALTHY
                 else:
                     status = ProviderHealth.UNKNOWN
@@ -702,6 +711,7 @@ class Router:
                     "last_error": h.last_error,
                     "last_status": h.last_status if h.last_error else None,  # the HTTP status it came with
                     "last_ok_at_unix_ms": _ms(h.last_ok_at),
+                    "last_output_at_unix_ms": _ms(h.last_output_at),
                     "last_fail_at_unix_ms": _ms(h.last_fail_at),
                     "failing_since_unix_ms": _ms(h.failing_since),
                     "unresponsive_since_unix_ms": _ms(h.unresponsive_since),
