@@ -7,7 +7,7 @@ import pytest
 
 from api_router.continuity import index as index_mod
 from api_router.continuity.index import ContinuityIndex, sealed_key
-from api_router.continuity.rewrite import drop_sealed_reasoning
+from api_router.continuity.rewrite import drop_foreign_sealed
 from api_router.store import Store
 from api_router.store.database import tombstone
 
@@ -42,7 +42,7 @@ def test_a_long_session_keeps_its_newest_items_in_memory_and_finds_the_older_one
     assert owners.get("rs_unknown") is None and owners.get("rs_unknown", "B") == "B"
     # No provider is sent another's reasoning, however old.
     items = [reasoning("rs_0"), reasoning("rs_99"), {"type": "message", "role": "user", "content": "hi"}]
-    assert [i.get("id") for i in drop_sealed_reasoning(items, "B", owners, all_sealed=False)] == ["rs_99", None]
+    assert [i.get("id") for i in drop_foreign_sealed(items, "B", owners, all_sealed=False)] == ["rs_99", None]
 
 
 def test_many_sessions_share_one_bound_and_come_back_from_the_store(store, small):
@@ -209,7 +209,7 @@ def test_an_item_the_store_does_not_know_is_looked_up_once_not_on_every_request(
     items = [reasoning(f"rs_old_{i}") for i in range(50)]
     keys = [sealed_key(item) for item in items]
     for _ in range(3):  # three requests carrying the same history
-        kept = drop_sealed_reasoning(items, "A", index.sealed_owners("s"), all_sealed=False)
+        kept = drop_foreign_sealed(items, "A", index.sealed_owners("s"), all_sealed=False)
         assert kept is items  # unknown items pass as the candidate's own, as before
     assert sorted(reads) == sorted(keys)  # by its key only: this file holds no earlier version's keys
     owners = index.sealed_owners("s")
@@ -298,8 +298,8 @@ def test_owners_an_earlier_version_recorded_under_item_ids_are_still_found(tmp_p
         item = {"type": "reasoning", "id": "rs_kept", "encrypted_content": "gAAAA-sealed-by-p1"}
         user = {"type": "message", "role": "user", "content": "go on"}
         owners = ContinuityIndex(store).sealed_owners("s")
-        assert drop_sealed_reasoning([item, user], "p2", owners, all_sealed=False) == [user]
-        assert drop_sealed_reasoning([item, user], "p1", owners, all_sealed=False) == [item, user]
+        assert drop_foreign_sealed([item, user], "p2", owners, all_sealed=False) == [user]
+        assert drop_foreign_sealed([item, user], "p1", owners, all_sealed=False) == [item, user]
     finally:
         store.close()
     fresh = Store(tmp_path / "other" / "s.sqlite3")

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from api_router.config import ConfigFile
 from api_router.continuity.index import sealed_key
-from api_router.continuity.rewrite import drop_sealed_reasoning, rebuild_input
+from api_router.continuity.rewrite import drop_foreign_sealed, rebuild_input
 
 scalars = st.one_of(st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False),
                     st.text(max_size=20), st.lists(st.integers(), max_size=3))
@@ -92,10 +92,10 @@ def test_dropping_sealed_reasoning_only_removes_other_providers_items(history, s
     """Owners are recorded by sealed content (``sealed_by``: content → who); items with no record are the
     target's own."""
     owners = {sealed_key({"encrypted_content": content}): who for content, who in sealed_by.items()}
-    kept = drop_sealed_reasoning(history, "a", owners, all_sealed=False)
+    kept = drop_foreign_sealed(history, "a", owners, all_sealed=False)
     assert list(kept) == [i for i in history if not (
         i["type"] == "reasoning" and sealed_by.get(i["encrypted_content"], "a") != "a")]
-    assert drop_sealed_reasoning(kept, "a", owners, all_sealed=False) == kept
-    stripped = drop_sealed_reasoning(history, "a", owners, all_sealed=True)
+    assert drop_foreign_sealed(kept, "a", owners, all_sealed=False) == kept
+    stripped = drop_foreign_sealed(history, "a", owners, all_sealed=True)
     assert all(i["type"] != "reasoning" for i in stripped)
     assert [i for i in history if i["type"] != "reasoning"] == stripped

@@ -331,17 +331,22 @@ def compaction_rollout(codex_home: Path, cmp_id: str, sealed_by: str,
     return before, replacement
 
 
-@pytest.mark.parametrize("codex_id", [False, True])
+@pytest.mark.parametrize(("codex_id", "item_type"),
+                         [(False, "compaction"), (True, "compaction"), (False, "compaction_summary")])
 async def test_a_compaction_sealed_by_a_provider_that_is_down_is_expanded_for_the_next(fakes, gateway, codex_home,
-                                                                                       codex_id):
+                                                                                       codex_id, item_type):
     """``codex_id``: the item comes back under another id than the provider gave it (Codex makes its own
-    for a relay's id-less item): it is known by its sealed content, in the store and the session file."""
+    for a relay's id-less item): it is known by its sealed content, in the store and the session file.
+    ``compaction_summary``: a relay's name for the item that Codex reads as a compaction item, and sends
+    back typed ``compaction`` — it is the compaction asked for, and sealed by its provider."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
-    p1.always(fp.compacting())
+    p1.always(fp.compacting(item_type=item_type))
     reply = await gw.responses(trigger(), headers={"session-id": SID}, stream=True)
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1"
+    assert len(gw.services.store.request_log()[0]["attempts"]) == 1  # p1's compaction was the answer
     compaction = reply.events[-1]["response"]["output"][0]
+    assert compaction["type"] == item_type
     cmp_id = "cmp_01a23e77-9276-codex-made" if codex_id else compaction["id"]
     assert gw.services.continuity.index.sealed_owners(SID)[sealed_key(compaction)] == "p1"
     before, replacement = compaction_rollout(codex_home, cmp_id, "p1")
@@ -660,6 +665,43 @@ async def test_a_compaction_announced_only_by_output_item_done_is_accepted(fakes
         if not stream:
             assert [i["type"] for i in reply.json["output"]] == ["compaction"]
     assert p2.calls == 0
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_compaction_summary_item_answers_a_compaction_request(fakes, gateway, stream):
+    """Codex reads ``compaction_summary`` as a compaction item: such an answer is the compaction asked
+    for, not a failure to fail over from (which would throw away a usable compaction and pay for another)."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_stable_seconds": 0, "failure_threshold": 5})
+    p1.always(fp.compacting(item_type="compaction_summary"))
+    p2.always(fp.compacting())
+    reply = await gw.responses(trigger(SID), headers={"session-id": SID}, stream=stream)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1"
+    assert b'"compaction_summary"' in reply.body and b"sealed-by-p1" in reply.body and not p2.requests
+    assert [a["outcome"] for a in gw.services.store.request_log()[0]["attempts"]] == ["ok"]
+
+
+async def test_a_context_compaction_another_provider_sealed_is_not_sent_to_the_next(fakes, gateway):
+    """A relay's context management leaves sealed ``context_compaction`` items in the history, which Codex
+    sends back: like sealed reasoning, they go to the provider that sealed them and to no other (which
+    would refuse the turn: it cannot read them)."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
+    answer = fp.response_object("done", provider="p1")
+    context = {"type": "context_compaction", "id": "cc_p1_1", "encrypted_content": "sealed-by-p1"}
+    answer["output"].insert(0, context)
+    p1.always(fp.raw_stream([b"".join(fp.sse_event(e) for e in fp.stream_events(answer))]))
+    reply = await gw.responses(simple_body(prompt_cache_key=SID), headers={"session-id": SID}, stream=True)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1"
+    assert gw.services.continuity.index.sealed_owners(SID)[sealed_key(context)] == "p1"
+
+    p1.always(fp.status(503, "p1 is gone"))
+    new_turn = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "go on"}]}
+    body = {**simple_body(prompt_cache_key=SID), "input": [context, *answer["output"][1:], new_turn], "store": False}
+    reply = await gw.responses(body, headers={"session-id": SID}, stream=True)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert p2.foreign_sealed == [] and len(p2.requests) == 1  # no retry needed: never sent
+    assert [i["type"] for i in p2.requests[-1].json["input"]] == ["message", "message"]
 
 
 async def test_responses_compact_is_proxied_with_failover(fakes, gateway):

@@ -333,14 +333,15 @@ class BlackHole:
 
 
 def compacting(text: str = "answer", *, input_tokens: int = 5000, minimal: bool = False,
-               flaw: str | None = None) -> Behaviour:
+               flaw: str | None = None, item_type: str = "compaction") -> Behaviour:
     """A provider that compacts remotely the way Codex's OpenAI provider expects: a request whose input
     ends with ``{"type": "compaction_trigger"}`` gets exactly one sealed compaction item; any other
     request a streamed answer with sealed reasoning, reporting ``input_tokens`` (so Codex compacts again
     once its auto-compact limit is below that). ``minimal``: the final ``response.completed`` lists no
     output; the items come only with ``response.output_item.done`` (enough for Codex). ``flaw``, a
     compaction item Codex cannot use: ``"unsealed"`` (no ``encrypted_content``) or ``"final_only"``
-    (listed only in ``response.completed``'s output, never announced by ``response.output_item.done``)."""
+    (listed only in ``response.completed``'s output, never announced by ``response.output_item.done``).
+    ``item_type``: what the compaction item is typed (``compaction_summary``, which Codex reads as one)."""
 
     async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
         body = json.loads(await request.read())
@@ -349,7 +350,7 @@ def compacting(text: str = "answer", *, input_tokens: int = 5000, minimal: bool 
         if items and isinstance(items[-1], dict) and items[-1].get("type") == "compaction_trigger":
             response = response_object("", provider=fake.name, usage={"input_tokens": 100, "output_tokens": 10,
                                                                         "total_tokens": 110})
-            response["output"] = [{"type": "compaction", "id": f"cmp_{fake.name}_{n}",
+            response["output"] = [{"type": item_type, "id": f"cmp_{fake.name}_{n}",
                                    "encrypted_content": f"sealed-by-{fake.name}"}]
             if flaw == "unsealed":
                 del response["output"][0]["encrypted_content"]
@@ -363,7 +364,7 @@ def compacting(text: str = "answer", *, input_tokens: int = 5000, minimal: bool 
         if minimal:
             events[-1]["response"] = {**response, "output": []}
         if flaw == "final_only":
-            events = [e for e in events if e.get("item", {}).get("type") != "compaction"]
+            events = [e for e in events if e.get("item", {}).get("type") != item_type]
         for event in events:
             await resp.write(sse_event(event))
         await resp.write_eof()

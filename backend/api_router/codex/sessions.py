@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from api_router.continuity.index import sealed_key
+from api_router.continuity.index import COMPACTION_TYPES, sealed_key
 
 # The lines a replay needs, found without parsing: a top-level "type" of one of them. (Inside a
 # string a quote is escaped, so text that merely mentions it does not match.)
@@ -269,7 +269,7 @@ def _step(rollout: Rollout, line: tuple[str, dict[str, Any]]) -> Rollout:
         for item in replacement:
             # Nothing before it: the first line of a forked session, which carries its parent's compacted
             # history; what those items summarised is in the parent's file, not nothing.
-            if item.get("type") == "compaction" and rollout.history:
+            if item.get("type") in COMPACTION_TYPES and rollout.history:
                 # Found by its id and by its sealed content: Codex gives an id-less one an id of its own.
                 before = list(rollout.history)
                 for key in (item.get("id"), sealed_key(item)):

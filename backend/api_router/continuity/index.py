@@ -283,6 +283,22 @@ UNKNOWN = ""
 UNKNOWN_AFTER_SECONDS = 10.0  # see SessionOwners.settled
 
 
+# Codex reads "compaction_summary" as a compaction item (and sends it back typed "compaction").
+COMPACTION_TYPES = frozenset({"compaction", "compaction_summary"})
+# The items whose encrypted_content only their producer can read, by type, and what each is to Codex.
+_SEALED_TYPES = {"reasoning": "reasoning", "context_compaction": "context_compaction",
+                 **dict.fromkeys(COMPACTION_TYPES, "compaction")}
+
+
+def sealed_kind(item: Any) -> str | None:
+    """``reasoning``, ``compaction`` or ``context_compaction`` for an item with sealed content; None for
+    any other item (one of those types without its sealed content included: nothing in it is sealed)."""
+    if type(item) is not dict:
+        return None
+    kind, content = item.get("type"), item.get("encrypted_content")
+    return _SEALED_TYPES.get(kind) if type(kind) is str and type(content) is str and content else None
+
+
 def sealed_key(item: dict[str, Any]) -> str | None:
     """What a sealed item's producer is recorded under: its sealed content, which the client sends back
     byte for byte. Not its id: a relay may give its sealed items none (Codex then sends them back with

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from api_router.codex.sessions import MAX_FORK_DEPTH, Rollout, RolloutReader
-from api_router.continuity.index import ContinuityIndex, earlier_key, sealed_key
+from api_router.continuity.index import ContinuityIndex, earlier_key, sealed_key, sealed_kind
 from api_router.jsonbytes import dumps
 from api_router.texts import quoted
 
@@ -163,15 +163,21 @@ def sealed_in(items: list[Any]) -> list[Any]:
     return [item for item in items if isinstance(item, dict) and item.get("encrypted_content")]
 
 
-def drop_sealed_reasoning(items: list[Any], provider: str, owners: Mapping[str, str], *, all_sealed: bool,
-                          sealed: list[Any] | None = None) -> list[Any]:
-    """``items`` without reasoning another provider sealed (or without any sealed reasoning);
-    ``sealed``: ``sealed_in(items)`` when the caller has it already.
+# Sealed items an answer does without: reasoning, and the context compactions a relay's context
+# management leaves in the history. Another provider cannot read them, so it is not sent them. (A
+# compaction item stands for the conversation it replaced: that one is expanded instead.)
+_DROPPED_KINDS = frozenset({"reasoning", "context_compaction"})
+
+
+def drop_foreign_sealed(items: list[Any], provider: str, owners: Mapping[str, str], *, all_sealed: bool,
+                        sealed: list[Any] | None = None) -> list[Any]:
+    """``items`` without the reasoning and context compactions another provider sealed (or without any
+    sealed ones: ``all_sealed``); ``sealed``: ``sealed_in(items)`` when the caller has it already.
 
     Returns the very same list when nothing is dropped, so callers can forward the original bytes.
     """
     doomed = {id(item) for item in (sealed_in(items) if sealed is None else sealed)
-              if item.get("type") == "reasoning" and (all_sealed or _owner(owners, item, provider) != provider)}
+              if sealed_kind(item) in _DROPPED_KINDS and (all_sealed or _owner(owners, item, provider) != provider)}
     return [item for item in items if id(item) not in doomed] if doomed else items
 
 
@@ -206,8 +212,6 @@ def _summarised(rollout: Rollout, ckey: str | None, cid: Any, within: tuple[str,
     return histories[-1 - depth] if depth < len(histories) else None
 
 
-def _sealed(item: Any, kind: str) -> bool:
-    return isinstance(item, dict) and item.get("type") == kind and bool(item.get("encrypted_content"))
 
 
 SUMMARY_PREFIX = ("[API Router] The start of this conversation happened with another model provider and was "
@@ -274,7 +278,7 @@ class Continuity:
                 source = self._expand_compactions(source, provider, owners, opts, rollout, (), expanded)
                 items = source
                 sealed = sealed_in(source)
-            filtered = drop_sealed_reasoning(source, provider, owners, all_sealed=opts.strip_sealed, sealed=sealed)
+            filtered = drop_foreign_sealed(source, provider, owners, all_sealed=opts.strip_sealed, sealed=sealed)
             if filtered is not source:
                 items = filtered
         if not drop_previous and items is None:
@@ -288,7 +292,7 @@ class Continuity:
 
     @staticmethod
     def _must_expand(item: Any, provider: str, owners: Mapping[str, str], opts: BodyOptions) -> bool:
-        return _sealed(item, "compaction") and (
+        return sealed_kind(item) == "compaction" and (
             opts.expand_compaction or _owner(owners, item, provider) != provider)
 
     def _summary_of(self, cid: Any, provider: str, opts: BodyOptions) -> str | None:
@@ -332,9 +336,10 @@ class Continuity:
                     "Codex session file does not show what it summarised; it can only go to the provider that "
                     "sealed it")
             expansion = self._expand_compactions(summarised, provider, owners, opts, rollout, (*within, ckey), {})
-            # What the compaction summarised came from other providers' turns: only reasoning known to be
-            # the target's own may stay.
-            expansion = [i for i in expansion if not (_sealed(i, "reasoning") and _owner(owners, i, None) != provider)]
+            # What the compaction summarised came from other providers' turns: only reasoning (and context
+            # compactions) known to be the target's own may stay.
+            expansion = [i for i in expansion
+                         if not (sealed_kind(i) in _DROPPED_KINDS and _owner(owners, i, None) != provider)]
             expanded[ckey] = expansion
             repeated = {_signature(i) for i in expansion}
             out = [i for i in out if _signature(i) not in repeated] + expansion

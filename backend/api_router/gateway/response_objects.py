@@ -7,13 +7,14 @@ from typing import Any
 
 import orjson
 
-from api_router.continuity.index import sealed_key
+from api_router.continuity.index import sealed_key, sealed_kind
 from api_router.gateway import classify, sse
 from api_router.gateway.upstream import error_text
 from api_router.records import Usage
 
-# A compaction item in raw JSON (request input or an output item), found without parsing.
-COMPACTION_ITEM = re.compile(rb'"type"\s*:\s*"compaction"')
+# A compaction item in raw JSON (request input or an output item), found without parsing; Codex reads
+# "compaction_summary" as one.
+COMPACTION_ITEM = re.compile(rb'"type"\s*:\s*"compaction(?:_summary)?"')
 
 
 # What a relay may label its event stream with (aiohttp reads a missing Content-Type as octet-stream):
@@ -30,8 +31,7 @@ def read_as_stream(content_type: str) -> bool:
 def is_compaction_item(item: Any) -> bool:
     """A compaction item Codex can carry on with: one without its sealed content is no item to it (it
     does not even count it as an output item)."""
-    return (type(item) is dict and item.get("type") == "compaction"
-            and isinstance(sealed := item.get("encrypted_content"), str) and sealed != "")
+    return sealed_kind(item) == "compaction"
 
 
 def compaction_problem(count: int) -> str:
@@ -70,17 +70,12 @@ def usage_of(response: Any) -> Usage:
     )
 
 
-SEALED_KINDS = frozenset({"reasoning", "compaction"})
-
-
 def sealed_items(items: Any) -> list[tuple[str, str]]:
     """(key, kind) of the items among ``items`` that carry ``encrypted_content`` only their producer
-    can read — reasoning and compaction items — keyed as ``sealed_key`` says."""
+    can read (``sealed_kind``), keyed as ``sealed_key`` says."""
     if not isinstance(items, list):
         return []
-    return [(key, i["type"]) for i in items
-            if isinstance(i, dict) and i.get("type") in SEALED_KINDS and i.get("encrypted_content")
-            and (key := sealed_key(i)) is not None]
+    return [(key, kind) for i in items if (kind := sealed_kind(i)) is not None and (key := sealed_key(i)) is not None]
 
 
 def response_id(response: Any) -> str | None:
