@@ -51,11 +51,11 @@ from api_router.gateway.streaming import (
 from api_router.gateway.upstream import (
     ANSWER_BODY_LIMIT,
     Upstream,
+    content_type_back,
     cut,
     describe_exception,
     error_text,
     headers_back,
-    left_encoded,
     read_limited,
     upstream_headers,
 )
@@ -279,10 +279,9 @@ class AttemptRunner:
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", status=status,
                                      counts_against_health=False)
             body = self._redact(raw)
-            kind = "application/json" if left_encoded(resp) else resp.headers.get("Content-Type", "application/json")
             out = web.Response(body=body, status=status, headers={
                 **headers_back(resp.raw_headers, _called(ex, opened), ex.record.request_id, self._redact),
-                "Content-Type": kind})
+                "Content-Type": content_type_back(resp, self._redact)})
             return AttemptResult(Outcome.CLIENT_ERROR, out, error=f"HTTP {status}: {message}", status=status,
                                  response_bytes=len(body))
         if status == 404 and classify.mentions_unknown_model(message):

@@ -38,6 +38,9 @@ _FORWARDED_EXACT = frozenset({
 # turn state and rate-limit/credit headers (the x-codex-* family and x-ratelimit-*).
 _BACK_EXACT = frozenset({b"x-request-id", b"openai-processing-ms"})
 _BACK_PREFIXES = (b"x-ratelimit-", b"x-codex-")
+# What no header value may hold (aiohttp refuses to write it, and the whole answer would be lost): a
+# relay's header carrying one is not passed back.
+_NOT_IN_A_HEADER = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def forwarded_headers(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -75,7 +78,7 @@ def headers_back(raw_headers: Iterable[tuple[bytes, bytes]], provider: str, requ
     kept: list[tuple[bytes, bytes]] = []
     for name, value in raw_headers:
         lower = name.lower()
-        if lower in _BACK_EXACT or lower.startswith(_BACK_PREFIXES):
+        if (lower in _BACK_EXACT or lower.startswith(_BACK_PREFIXES)) and not _NOT_IN_A_HEADER.search(value):
             out[name.decode("latin-1")] = value.decode("utf-8", "replace")  # aiohttp writes values as UTF-8
             kept.append((name, value))
     if kept:
@@ -86,6 +89,16 @@ def headers_back(raw_headers: Iterable[tuple[bytes, bytes]], provider: str, requ
                 if shown is not value:  # masked: it carries "…" (UTF-8)
                     out[name.decode("latin-1")] = shown.decode("utf-8", "replace")
     return out
+
+
+def content_type_back(resp: aiohttp.ClientResponse, redact: Callable[[bytes], bytes]) -> str:
+    """The Content-Type of a provider's answer passed through as it came (an error body): its own, with
+    any key in it masked; ``application/json`` for a body decoded here or a label no header may carry."""
+    raw = resp.raw_headers
+    value = next((v for n, v in raw if n.lower() == b"content-type"), None)
+    if value is None or left_encoded(resp) or _NOT_IN_A_HEADER.search(value):
+        return "application/json"
+    return redact(value).decode("utf-8", "replace")
 
 
 @functools.lru_cache(maxsize=256)
