@@ -872,6 +872,10 @@ async def test_a_request_that_cannot_be_parsed_gets_a_json_400_and_one_log_line(
         b"POST /v1/responses HTTP/1.1\r\n" + host + b"Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n":
             "Content-Length can't be present with Transfer-Encoding",
         b"GET /v1/models HTTP/1.1\r\n" + host + host + b"\r\n": "Duplicate 'Host' header",
+        # a request target no URL can be made of: it is not said back (it may hold anything)
+        f"GET http://127.0.0.1:{gw.token}/v1/models HTTP/1.1\r\n".encode() + host + b"\r\n":
+            "the request target is not a valid URL",
+        b"GET http://[" + gw.token.encode() + b"]/ HTTP/1.1\r\n" + host + b"\r\n": "not a valid URL",
     }
     with caplog.at_level("INFO"):
         for request, why in broken.items():
@@ -879,7 +883,7 @@ async def test_a_request_that_cannot_be_parsed_gets_a_json_400_and_one_log_line(
             assert line.endswith(b" 400 Bad Request"), (request, line)
             error = json.loads(body)["error"]
             assert error["type"] == "invalid_request_error" and why in error["message"], error
-            assert error["message"].startswith("malformed HTTP request: ") and gw.token not in error["message"]
+            assert error["message"].startswith("malformed HTTP request: ") and gw.token[-8:] not in error["message"]
     assert "Traceback" not in caplog.text and gw.token not in caplog.text
     lines = [r for r in caplog.records if "malformed HTTP request" in r.getMessage()]
     assert len(lines) == 1 and lines[0].levelname == "WARNING" and lines[0].exc_info is None  # at most every 10 s
@@ -2065,6 +2069,10 @@ async def test_an_expectation_other_than_100_continue_is_a_json_417(fakes, gatew
     reply = await gw.request("POST", "/v1/responses", body=simple_body(), headers={"Expect": "something-else"})
     assert reply.status == 417 and reply.json["error"]["type"] == "expectation_failed"
     assert "only 100-continue" in reply.json["error"]["message"]
+    for path in ("/v1/responses", "/health"):  # a header is not quoted: it may hold anything, a key pasted there
+        reply = await gw.request("POST" if path != "/health" else "GET", path, body=simple_body(),
+                                 headers={"Expect": gw.token})
+        assert reply.status == 417 and gw.token[-8:] not in reply.body.decode(), reply.body
     head = expecting(gw, length=500).replace(b"Expect: 100-continue", b"Expect: weird")
     reader, writer = await raw_request(gw.port, head)
     answer = await asyncio.wait_for(reader.read(), 5)  # EOF: the body it announced is not waited for

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from aiohttp.http_exceptions import ContentEncodingError, LineTooLong
+from aiohttp.http_exceptions import ContentEncodingError, InvalidURLError, LineTooLong
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
@@ -100,6 +100,8 @@ def malformed_reason(exc: BaseException, message: str | None) -> str:
         return f"Can not decode content-encoding: {said} (the data ends early)"
     if isinstance(exc, LineTooLong):
         return "a request or header line is too long"
+    if isinstance(exc, InvalidURLError):  # its message is the request target itself, as sent
+        return "the request target is not a valid URL"
     lines = []
     for line in (message or str(exc)).replace("400, message:", "").strip().splitlines():
         if not line.strip():
