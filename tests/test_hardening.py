@@ -1306,6 +1306,19 @@ def _start_fails(ud: Path, **popen: object) -> str:
     return lines[0]
 
 
+@pytest.mark.parametrize("linked", ["config.toml", "secrets.json"])
+def test_a_link_into_a_folder_that_is_not_there_stops_the_start_and_makes_nothing(tmp_path, linked):
+    """A file linked from a dotfiles repository not cloned yet, or a drive not mounted: the app does not
+    make that folder (anywhere on the disk) and write new settings or a new token there; it says why."""
+    ud = setup_user_data(tmp_path, {"p1": "http://127.0.0.1:9/v1"})
+    away = tmp_path / "dotfiles" / "api-router" / linked
+    (ud / linked).unlink()
+    (ud / linked).symlink_to(away)
+    line = _start_fails(ud)
+    assert line.startswith(f"api-router: cannot use {ud / linked}") and f"links to {away}" in line, line
+    assert not (tmp_path / "dotfiles").exists() and (ud / linked).is_symlink()
+
+
 def test_a_disk_too_full_to_start_on_is_one_line(tmp_path):
     """The first write of a start fails (a full disk; here a file-size limit fails it the same way)."""
     import resource

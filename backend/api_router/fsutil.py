@@ -70,7 +70,10 @@ def atomic_write(path: Path, data: bytes | Iterable[bytes], *, mode: int | None 
             mode = stat.S_IMODE(target.stat().st_mode)
         except FileNotFoundError:
             pass
-    if not target.parent.is_dir():  # user-data/ deleted while running, a first backup: private like the rest
+    if not target.parent.is_dir():
+        if target != path:  # a link into a folder that is not there (a drive not mounted): not ours to make
+            raise FileNotFoundError(errno.ENOENT, f"it links to {target}, whose folder does not exist", str(path))
+        # user-data/ deleted while running, a first backup: private like the rest
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
