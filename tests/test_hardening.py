@@ -1411,7 +1411,9 @@ def test_a_database_that_cannot_be_written_or_is_a_newer_versions_stops_the_star
     db = ud / "data" / "api-router.sqlite3"
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA journal_mode=WAL")  # as the app leaves it
-    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    from api_router.store.schema import TABLES
+
+    conn.executescript(TABLES)  # a file of ours: its tables, meta among them
     conn.execute(f"PRAGMA user_version = {99 if problem == 'newer' else 0}")
     conn.close()
     if problem == "read-only":
