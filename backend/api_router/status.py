@@ -42,7 +42,7 @@ def serving_summary(services: Services) -> dict[str, Any]:
     if not cfg.routable:
         return _nothing_to_route(cfg)
     lock = cfg.effective_lock or ""
-    down = router.down
+    down = router.down if not router.outside_the_outage(cfg) else ()
     available = router.available(cfg)
     if down or not available or (lock and lock not in available):
         # What each provider the last request asked failed with; why the others are passed by (those of

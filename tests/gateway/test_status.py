@@ -6,6 +6,8 @@ import asyncio
 import re
 import time
 
+import pytest
+
 from tests.support import fake_provider as fp
 from tests.support.usage import new_api
 
@@ -354,3 +356,27 @@ async def test_a_failover_is_told_while_the_fallbacks_long_stream_is_under_way(f
     assert p2_row["status"] == "healthy" and p2_row["last_ok_at_unix_ms"] is None
     assert p2_row["last_output_at_unix_ms"] >= p1_row["failing_since_unix_ms"]
     assert [(n.kind, n.provider) for n in told] == [(NoticeKind.FAILOVER, "p2")]
+
+
+@pytest.mark.parametrize("how", ["added", "switched on"])
+async def test_a_provider_added_or_switched_on_during_an_outage_ends_all_down(fakes, gateway, how):
+    """The outage was the verdict on the providers it asked: one that took no part (added since, or
+    switched on) is the next request's pick, and nothing says every provider is down — until it fails too."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    providers = {"p1": p1, "p2": p2} if how == "added" else {"p1": p1, "p2": p2, "p3": p3}
+    gw = await gateway(providers, routing={"failure_threshold": 1, "cooldown_seconds": 60})
+    if how == "switched on":
+        await gw.api("set_provider_disabled", provider="p3", disabled=True)
+    for fake in (p1, p2, p3):
+        fake.always(fp.status(500, "broken"))
+    assert (await gw.responses()).status == 502
+    assert (await summary(gw))["state"] == "down"
+    if how == "added":
+        await gw.api("upsert_provider", provider="p3", base_url=p3.base_url, create=True)
+    else:
+        await gw.api("set_provider_disabled", provider="p3", disabled=False)
+    s = await summary(gw)
+    assert (s["state"], s["provider"]) == ("fallback", "p3"), s
+    assert (await gw.responses()).status == 502  # it fails as well: the outage, with it
+    s = await summary(gw)
+    assert s["state"] == "down" and "p3: http 500" in s["reason"].lower(), s

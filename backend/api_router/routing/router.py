@@ -633,6 +633,19 @@ class Router:
         with self._lock:
             return [pid for pid in cfg.routable if self._available(pid, now)]
 
+    def outside_the_outage(self, cfg: Config) -> list[str]:
+        """While the gateway is down: the providers in rotation that took no part in the outage — added or
+        switched on since, never failing — which the next request goes to (the outage is no verdict on
+        them). Empty when it is not down."""
+        now = self._clock()
+        with self._lock:
+            if not self._s.down:
+                return []
+            part = {f.provider for f in self._s.down}
+            fresh = [pid for pid in cfg.routable if pid not in part and self._available(pid, now)
+                     and ((h := self._s.health.get(pid)) is None or h.consecutive_failures == 0)]
+        return [pid for pid in fresh if self._skip(pid) is None]  # one out of quota takes no request either
+
     def first_back(self, among: Sequence[str]) -> tuple[str, float] | None:
         """(provider, seconds) of the one among ``among`` whose cooldown ends first. A provider that
         stopped answering is left out: it comes back with a check, not with time."""
