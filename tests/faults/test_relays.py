@@ -1095,6 +1095,44 @@ async def test_a_200_carrying_an_error_is_a_provider_failure(fakes, gateway):
         assert "upstream quota exhausted" in gw.services.store.request_log()[0]["attempts"][0]["error"]
 
 
+@pytest.mark.parametrize("status", ["in_progress", "queued"])
+async def test_a_200_whose_response_is_not_finished_is_a_provider_failure(fakes, gateway, status):
+    """A relay that answers with a response still under way (a background response's first answer) has
+    given nothing: Codex would show an empty turn as done. The next provider answers."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    unfinished = {**fp.response_object("", provider="p1"), "status": status, "output": []}
+    p1.always(fp.status(200, body=json.dumps(unfinished).encode()))
+    for stream in (False, True):
+        reply = await gw.responses(stream=stream)
+        assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2" and reply.text == "hello"
+        assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+        assert f"not finished (status {status})" in gw.services.store.request_log()[0]["attempts"][0]["error"]
+
+
+@pytest.mark.parametrize("end", [{"type": "response.completed"}, {"type": "response.completed", "response": None},
+                                 {"type": "response.completed", "response": "ok"},
+                                 {"type": "response.completed", "response": {"status": "completed"}},
+                                 {"type": "response.incomplete"}])
+async def test_an_end_event_without_its_response_object_is_no_end(fakes, gateway, end):
+    """Codex takes a stream's end only with its response object and that object's id: without one the
+    stream has not ended (Codex: "stream closed before response.completed") — before any output the
+    next provider answers, for a stream as for a JSON client; after output the client gets response.failed."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    opening = fp.stream_events(fp.response_object("partial", provider="p1"))[:2]  # created, in_progress
+    p1.always(fp.raw_stream([fp.sse_event(e) for e in opening] + [fp.sse_event(end)]))
+    for stream in (True, False):
+        reply = await gw.responses(stream=stream)
+        assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2" and reply.text == "hello"
+        assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+    events = fp.stream_events(fp.response_object("partial", provider="p1"))
+    p1.always(fp.raw_stream([fp.sse_event(e) for e in events[:-1]] + [fp.sse_event(end)]))
+    reply = await gw.responses(stream=True)
+    assert reply.headers["X-API-Router-Provider"] == "p1" and reply.event_types[-1] == "response.failed"
+    assert "carries no response object" in gw.services.store.request_log()[0]["attempts"][0]["error"]
+
+
 async def test_everyone_rate_limited_is_a_429_with_the_soonest_retry_after(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)

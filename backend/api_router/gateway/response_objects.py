@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
@@ -115,6 +115,16 @@ def ending_response(payload: Any) -> tuple[dict[str, Any] | None, bool]:
     return response, reports_failure(response)
 
 
+def closes_an_answer(response: Any) -> TypeGuard[dict[str, Any]]:
+    """Whether an ending event's response object can end an answer for Codex: it takes an end only with
+    a response object that has its id (without one the stream has not ended; with a malformed one it fails)."""
+    return isinstance(response, dict) and isinstance(response.get("id"), str)
+
+
+# A whole answer still under way (a background response's first answer): nothing in it is an answer yet.
+_NOT_FINISHED = frozenset({"in_progress", "queued"})
+
+
 def failure_in(data: bytes, content_type: str, answer: dict[str, Any] | str) -> dict[str, Any] | None:
     """The failure a complete body (read as ``answer``, see ``answer_of``) reports, as the stream event
     that would tell it: a response that reports one, or an event stream that ends failing."""
@@ -139,8 +149,8 @@ def answer_of(data: bytes, content_type: str) -> dict[str, Any] | str:
             if kind == "response.output_item.done":
                 done.append(ev)
             elif kind in sse.ANSWER_END:
-                response = ending_response(ev.json())[0]
-                if response is None:
+                response, failed = ending_response(ev.json())
+                if response is None or not (failed or closes_an_answer(response)):
                     return f"stream ended with {kind} but without a response object"
                 if not response.get("output") and done:
                     response["output"] = [p["item"] for p in (e.json() for e in done)
@@ -162,4 +172,6 @@ def answer_of(data: bytes, content_type: str) -> dict[str, Any] | str:
         if obj.get("error"):
             return f"answered with an error instead of a response: {error_text(data, content_type)}"
         return "answered JSON that is not a response object (no output)"
+    if obj.get("status") in _NOT_FINISHED:
+        return f"answered a response that is not finished (status {obj['status']}), with nothing to give"
     return obj

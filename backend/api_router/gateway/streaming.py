@@ -29,6 +29,7 @@ from api_router.gateway.deadlines import Deadlines, Watchdog
 from api_router.gateway.errors import GATEWAY_QUITS, TooLarge
 from api_router.gateway.response_objects import (
     COMPACTION_ITEM,
+    closes_an_answer,
     ending_response,
     is_compaction_item,
     sealed_items,
@@ -238,19 +239,19 @@ def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
             facts.failure = payload
             facts.error = error_message_of_event(payload)
             return
+        if not closes_an_answer(response):  # no end to Codex: the stream goes on, to end without one
+            facts.error = f"the stream's {kind} event carries no response object"
+            return
         facts.generated = True
         facts.end = Ending.ANSWERED
         # Under its own name or an answer's: the status says what it is (its reason may quote the request).
-        facts.incomplete = kind == "response.incomplete" or (
-            isinstance(response, dict) and response.get("status") == "incomplete")
-        if isinstance(response, dict):
-            facts.usage = usage_of(response)
-            rid = response.get("id")
-            facts.response_id = rid if isinstance(rid, str) and rid else facts.response_id
-            output = response.get("output")
-            if isinstance(output, list):
-                known = {item for item, _ in facts.sealed}
-                facts.sealed.extend(s for s in sealed_items(output) if s[0] not in known)
+        facts.incomplete = kind == "response.incomplete" or response.get("status") == "incomplete"
+        facts.usage = usage_of(response)
+        facts.response_id = response["id"] or facts.response_id
+        output = response.get("output")
+        if isinstance(output, list):
+            known = {item for item, _ in facts.sealed}
+            facts.sealed.extend(s for s in sealed_items(output) if s[0] not in known)
         return
     if kind in sse.FAILURE_END:
         facts.end = Ending.FAILED
@@ -463,7 +464,7 @@ class UpstreamStream:
         elif watchdog.expired:
             problem = f"no stream event within {idle_timeout:g} s"
         elif not problem:
-            problem = "stream ended before response.completed"
+            problem = facts.error or "stream ended before response.completed"
         if out.response is None:
             return StreamResult(StreamEnd.FAILED_EARLY, None, problem, None, facts)
         reason = problem if code == "gateway_shutdown" else f"upstream stream broke after output started: {problem}"
