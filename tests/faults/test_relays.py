@@ -1133,6 +1133,32 @@ async def test_an_end_event_without_its_response_object_is_no_end(fakes, gateway
     assert "carries no response object" in gw.services.store.request_log()[0]["attempts"][0]["error"]
 
 
+QUOTA = {"error": {"message": "You exceeded your current quota, please check your plan and billing details.",
+                  "type": "insufficient_quota", "code": "insufficient_quota"}}
+
+
+@pytest.mark.parametrize("how", ["http 429", "in-band"])
+async def test_every_provider_out_of_quota_is_said_as_a_quota_not_a_rate_limit(fakes, gateway, how):
+    """Codex stops at once on insufficient_quota ("Quota exceeded") and retries a rate limit's 429 (or a
+    502): a used-up quota everywhere is said as one, naming each provider, with no wait that would help."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    for fake in (p1, p2):
+        fake.always(fp.status(429, body=json.dumps(QUOTA).encode()) if how == "http 429" else
+                    fp.in_band_failure("insufficient_quota", "You exceeded your current quota",
+                                       error_type="insufficient_quota"))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 429 and "Retry-After" not in reply.headers, (reply.status, reply.headers)
+    err = reply.json["error"]
+    assert err["type"] == err["code"] == "insufficient_quota", err
+    assert err["message"].startswith("every provider has used up its quota — P1: ") and "P2: " in err["message"]
+    assert [p["provider"] for p in err["providers"]] == ["p1", "p2"]
+    p2.always(fp.status(429, "slow down", headers={"Retry-After": "7"}))  # one only rate-limited: worth a retry
+    gw2 = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    reply = await gw2.responses(stream=True)
+    assert reply.status in (429, 502) and reply.json["error"]["type"] != "insufficient_quota"
+
+
 async def test_everyone_rate_limited_is_a_429_with_the_soonest_retry_after(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)

@@ -90,6 +90,7 @@ class AttemptResult:
     first_event_ms: float | None = None
     status: int | None = None  # the provider's HTTP status, for failures
     rate_limited: bool = False  # a 429, or a rate limit reported in-band: wait, then ask again
+    quota_spent: bool = False  # it said its quota is used up (see Failure.quota_spent)
     # The provider's x-codex-turn-state on an answer the client got (whatever the outcome): the
     # client sends it back, and it goes to this provider only.
     turn_state: str | None = None
@@ -217,7 +218,8 @@ class AttemptRunner:
                 if not classify.is_client_error_event(failure):
                     # A server-side failure dressed as an answer (a 200 with "status": "failed").
                     return AttemptResult(Outcome.PROVIDER_FAILURE, error=error,
-                                         rate_limited=classify.is_rate_limit_event(failure))
+                                         rate_limited=classify.is_rate_limit_event(failure),
+                                         quota_spent=classify.is_spent_quota(failure))
                 if not client.stream or client.compaction_trigger:  # the request's own fault: a refusal
                     return _passed_back(opened, self._refused(ex, opened, failure, error))
             opened.answer = answer
@@ -240,7 +242,8 @@ class AttemptRunner:
             return _unknown_model(failure_said(failure, why))
         if failure is None or not classify.is_client_error_event(failure):
             return AttemptResult(Outcome.PROVIDER_FAILURE, error=why,
-                                 rate_limited=failure is not None and classify.is_rate_limit_event(failure))
+                                 rate_limited=failure is not None and classify.is_rate_limit_event(failure),
+                                 quota_spent=failure is not None and classify.is_spent_quota(failure))
         return self._refused(ex, opened, failure, failure_said(failure, why))
 
     def _refused(self, ex: Exchange, opened: Opened, failure: dict[str, Any], error: str) -> AttemptResult:
@@ -288,7 +291,7 @@ class AttemptRunner:
             return _unknown_model(f"HTTP {status}: {message}", status)
         retry_after = classify.parse_retry_after(resp.headers.get("Retry-After")) if status == 429 else None
         return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", retry_after=retry_after,
-                             status=status, rate_limited=status == 429)
+                             status=status, rate_limited=status == 429, quota_spent=classify.spent_quota_body(raw))
 
     async def _read_all(self, resp: aiohttp.ClientResponse, idle_timeout: float, first_within: float,
                         limit: float, began: Callable[[], None]) -> bytes:
@@ -417,7 +420,8 @@ class AttemptRunner:
                     delivered = await opened.stream.deliver_held(ex.request, headers=back, started=ex.started)
                     return self._client_error_in_band(delivered, facts.error)
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"stream failed before output: {result.error}",
-                                     rate_limited=classify.is_rate_limit_event(facts.failure))
+                                     rate_limited=classify.is_rate_limit_event(facts.failure),
+                                     quota_spent=classify.is_spent_quota(facts.failure))
             # Given up because another request found the provider not answering: judged once, by that one.
             return AttemptResult(Outcome.PROVIDER_FAILURE, error=result.error, timed_out=result.timed_out,
                                  judged_elsewhere=opened.stream.given_up)

@@ -47,12 +47,31 @@ _PROVIDER_CODES = frozenset({
 _RATE_LIMIT_CODES = frozenset({"rate_limit_exceeded", "rate_limit_error", "too_many_requests", "slow_down"})
 
 
+# ... and those that say the account has nothing left: no wait brings it back (a 429 that says this too).
+_QUOTA_CODES = frozenset({"insufficient_quota", "quota_exceeded", "billing_hard_limit_reached"})
+
+
 def is_rate_limit_event(payload: Any) -> bool:
     """An in-band ``error`` / ``response.failed`` that is a rate limit (counted like an HTTP 429)."""
-    err = error_object(payload)
-    if err is None:
+    return _coded(payload, _RATE_LIMIT_CODES)
+
+
+def is_spent_quota(payload: Any) -> bool:
+    """An error (an in-band event or an error body) saying the provider's quota is used up."""
+    return _coded(payload, _QUOTA_CODES)
+
+
+def spent_quota_body(body: bytes) -> bool:
+    """``is_spent_quota`` for an HTTP error body."""
+    try:
+        return is_spent_quota(orjson.loads(body))
+    except orjson.JSONDecodeError:
         return False
-    return any(isinstance(v := err.get(k), str) and v in _RATE_LIMIT_CODES for k in ("code", "type"))
+
+
+def _coded(payload: Any, codes: frozenset[str]) -> bool:
+    err = error_object(payload)
+    return err is not None and any(isinstance(v := err.get(k), str) and v in codes for k in ("code", "type"))
 
 
 def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:

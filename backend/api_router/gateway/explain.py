@@ -43,7 +43,18 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
     shown = [f"{name(pid)} ({why})" for pid, why in skipped.items()]
     unlock = "Unlock it in API Router (Back to automatic) to let the other providers serve"
     headers: dict[str, str] = {}
-    if failures and all(f.rate_limited for f in failures):
+    extra: dict[str, str] = {}
+    if failures and all(f.quota_spent for f in failures):
+        # Said as a provider says it (insufficient_quota): Codex then tells its user the quota is exceeded at
+        # once, where a rate limit's 429 is retried, for nothing.
+        status, extra["code"] = 429, _SPENT
+        listed = "; ".join(f"{name(f.provider)}: {f.error}" for f in failures)
+        if locked:
+            parts = [f"routing is locked to {name(lock)}, whose quota is used up: {failures[0].error}. {unlock}"]
+        else:
+            also = f"; not asked: {', '.join(shown)}" if shown else ""
+            parts = [f"every provider {'asked ' if shown else ''}has used up its quota — {listed}{also}"]
+    elif failures and all(f.rate_limited for f in failures):
         # A provider that named no wait and is not cooling down may be asked again at once.
         waits = [f.retry_after if f.retry_after is not None else router.cooldown_left(f.provider)
                  for f in failures]
@@ -72,7 +83,11 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
                                                                     for f in failures)]
     if not locked:
         parts += _not_asked_said(cfg, skipped if status == 502 else {}, disabled)
-    return GatewayError(status, ". ".join(parts), headers=headers or None, extra={"providers": details + passed})
+    return GatewayError(status, ". ".join(parts), extra.get("code"), headers=headers or None,
+                        extra={**extra, "providers": details + passed})
+
+
+_SPENT = "insufficient_quota"  # the type and code OpenAI gives a used-up quota, which Codex knows
 
 
 def _not_asked(cfg: Config, failures: Sequence[Failure], router: Router,

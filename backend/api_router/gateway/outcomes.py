@@ -143,7 +143,7 @@ class OutcomeRecorder:
         else:
             ex.failures.append(Failure(attempt.provider, result.error, result.status, result.retry_after,
                                        health=result.counts_against_health, rate_limited=result.rate_limited,
-                                       unknown_model=result.unknown_model))
+                                       quota_spent=result.quota_spent, unknown_model=result.unknown_model))
 
     @staticmethod
     def _answered_for_client(ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:

@@ -64,6 +64,7 @@ class Failure:
     # failure neither moves new traffic nor, with the others, makes the gateway "down".
     health: bool = True
     rate_limited: bool = False  # a 429, or a rate limit reported in-band
+    quota_spent: bool = False  # it said its quota is used up (insufficient_quota): no wait brings it back
     # It said the model asked for does not exist there: the request's own fault when no provider knows
     # the model (a typo), this provider's gap when another one serves it (then counted as a failure).
     unknown_model: bool = False
@@ -636,13 +637,14 @@ class Router:
     def outside_the_outage(self, cfg: Config) -> list[str]:
         """While the gateway is down: the providers in rotation that took no part in the outage — added or
         switched on since, never failing — which the next request goes to (the outage is no verdict on
-        them). Empty when it is not down."""
+        them). Empty when it is not down; under a lock, only the locked provider may be one."""
         now = self._clock()
+        lock = cfg.effective_lock
         with self._lock:
             if not self._s.down:
                 return []
             part = {f.provider for f in self._s.down}
-            fresh = [pid for pid in cfg.routable if pid not in part and self._available(pid, now)
+            fresh = [pid for pid in ([lock] if lock else cfg.routable) if pid not in part and self._available(pid, now)
                      and ((h := self._s.health.get(pid)) is None or h.consecutive_failures == 0)]
         return [pid for pid in fresh if self._skip(pid) is None]  # one out of quota takes no request either
 
