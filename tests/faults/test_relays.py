@@ -1191,6 +1191,20 @@ async def test_a_provider_that_named_no_wait_makes_the_soonest_retry_now(fakes, 
         ("p1", 40.0), ("p2", 0.0)]
 
 
+@pytest.mark.parametrize("retry_after", ["0", "-5", "Wed, 21 Oct 2015 07:28:00 GMT"])
+async def test_a_wait_of_nothing_from_a_provider_that_cools_down_is_its_cooldown(fakes, gateway, retry_after):
+    """A Retry-After of 0, below 0 or a date gone by names no wait, yet the provider cools down (the
+    failure threshold reached): the client is told that cooldown, not to come back in 1 s for nothing."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "failure_threshold": 1, "cooldown_seconds": 45})
+    p1.always(fp.status(429, "slow down (p1)", headers={"Retry-After": "40"}))
+    p2.always(fp.status(429, "slow down (p2)", headers={"Retry-After": retry_after}))
+    reply = await gw.responses()
+    assert reply.status == 429 and reply.headers["Retry-After"] == "40", reply.headers
+    waits = dict((p["provider"], p["retry_after_seconds"]) for p in reply.json["error"]["providers"])
+    assert waits["p1"] == 40.0 and 44 <= waits["p2"] <= 45, waits
+
+
 async def test_a_wait_taken_from_a_cooldown_is_given_to_a_tenth_of_a_second(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "failure_threshold": 1, "cooldown_seconds": 30})

@@ -55,8 +55,9 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
             also = f"; not asked: {', '.join(shown)}" if shown else ""
             parts = [f"every provider {'asked ' if shown else ''}has used up its quota — {listed}{also}"]
     elif failures and all(f.rate_limited for f in failures):
-        # A provider that named no wait and is not cooling down may be asked again at once.
-        waits = [f.retry_after if f.retry_after is not None else router.cooldown_left(f.provider)
+        # Each one's wait: what it asked for, else the cooldown it is in (one that named none, or none worth
+        # waiting for — 0, a date gone by — cools down all the same); one in neither may be asked at once.
+        waits = [f.retry_after if f.retry_after is not None and f.retry_after > 0 else router.cooldown_left(f.provider)
                  for f in failures]
         # A provider passed by as cooling down may serve before any of those asked (one not answering
         # comes back with a check, not with time).
