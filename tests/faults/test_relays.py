@@ -1504,6 +1504,37 @@ async def test_a_hedge_that_fails_at_once_brings_in_the_next_candidate_at_once(f
     assert attempts(gw) == [("p1", "provider_failure"), ("p2", "provider_failure"), ("p3", "ok")]
 
 
+CONTEXT_400 = json.dumps({"error": {"message": "This model's maximum context length is 32768 tokens",
+                                    "type": "invalid_request_error", "code": "context_length_exceeded"}}).encode()
+
+
+@pytest.mark.parametrize("original", ["answers", "fails"])
+async def test_a_hedge_refusing_the_request_does_not_beat_a_slow_original(fakes, gateway, original):
+    """The hedge's provider refuses the request (its context window is smaller): no answer, while the
+    original may still give one — it does, and nothing counts against it; or it fails, and the client
+    gets the refusal (the request's own error) rather than a 502."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)  # hedged at 0.4 s
+    if original == "answers":
+        p1.always(fp.stream_ok("slow but there", first_delay=1.0))
+    else:
+        async def late_500(request, fake):
+            await asyncio.sleep(1.0)
+            return await fp.status(500, "broke late")(request, fake)
+        p1.always(late_500)
+    p2.always(fp.status(400, body=CONTEXT_400))
+    reply = await gw.responses(stream=True)
+    if original == "answers":
+        assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1" and reply.text == "slow but there"
+        assert attempts(gw) == [("p1", "ok"), ("p2", "hedge_lost")]
+        assert health(gw, "p1")["status"] == "healthy"
+    else:
+        assert reply.status == 400 and reply.headers["X-API-Router-Provider"] == "p2"
+        assert reply.json["error"]["code"] == "context_length_exceeded"
+        assert attempts(gw) == [("p1", "provider_failure"), ("p2", "client_error")]
+        assert health(gw, "p1")["status"] != "unresponsive"  # it answered, late, with a 500
+
+
 async def test_an_original_that_fails_while_its_hedge_starts_brings_in_no_third_provider(fakes, gateway):
     """The hedge is still within its own hedge delay when the original fails: it is waited for."""
     p1, p2, p3 = await fakes("p1", "p2", "p3")

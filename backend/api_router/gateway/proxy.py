@@ -471,6 +471,9 @@ class ResponsesProxy:
             return racer, await self._alone(ex, racer)
         racer.delay = self._hedge_delay(ex, racer.provider)
         racers = [racer]
+        # A provider's refusal of the request (its context window smaller than the others', say) while another
+        # still races is no answer yet: kept, with when it came, for when no other gives one.
+        refused: tuple[_Racer, AttemptResult, float] | None = None
         # Another request may find a provider waited on not answering first: then no need to sit out its
         # delay. Each racer is watched, by its provider's identity (renamed meanwhile, it is the same one).
         watched: list[tuple[ProviderIdentity | str, asyncio.Future[None]]] = []
@@ -505,25 +508,31 @@ class ResponsesProxy:
                     slow = found[0] if found else newest
                     await self._add_hedge(ex, racers, slow, queue, first, untouched, found_dead=slow.found_dead)
                     if self._only_dead_left(racers):
-                        return await self._give_up_on(ex, racers)
+                        return self._settled(ex, refused, *await self._give_up_on(ex, racers))
                     continue
                 for r in [r for r in racers if r.task in done]:
                     answer = r.launch().result()
-                    won = isinstance(answer, Opened) or answer.outcome is not Outcome.PROVIDER_FAILURE
+                    kept = refused is None and len(racers) > 1 and _refusal(answer)
+                    won = not kept and (isinstance(answer, Opened) or answer.outcome is not Outcome.PROVIDER_FAILURE)
                     if won:
                         await self._drop_losers(ex, racers, r, queue)
                     racers.remove(r)
-                    if isinstance(answer, AttemptResult):
+                    if kept:
+                        assert isinstance(answer, AttemptResult)
+                        refused = r, answer, time.perf_counter()
+                    elif isinstance(answer, AttemptResult):
                         self._end(ex, r, answer)
                     if won or not racers:
-                        return r, answer
+                        return self._settled(ex, refused, r, answer)
                     if queue and racers[-1].overdue_after is not None:
                         # It failed while the others are all past their hedge delay: the next candidate
                         # starts now rather than after their timeouts.
                         await self._add_hedge(ex, racers, racers[-1], queue, first, untouched)
                     if self._only_dead_left(racers):
-                        return await self._give_up_on(ex, racers)
+                        return self._settled(ex, refused, *await self._give_up_on(ex, racers))
         except asyncio.CancelledError:
+            if refused is not None:
+                refused[0].closed_by_client()
             for r in racers:
                 r.launch().cancel()
                 r.closed_by_client()
@@ -538,6 +547,20 @@ class ResponsesProxy:
                     waiting.discard(given_up)
                     if not waiting:
                         del self._waiting_on[who]
+
+    def _settled(self, ex: Exchange, refused: tuple[_Racer, AttemptResult, float] | None, racer: _Racer,
+                 answer: Opened | AttemptResult) -> tuple[_Racer, Opened | AttemptResult]:
+        """How a race ends: ``racer``'s answer — unless it is a failure and a refusal was kept meanwhile
+        (see ``_race``): then that refusal is the answer. A refusal another answer beat lost the race."""
+        if refused is None:
+            return racer, answer
+        held, refusal, ended = refused
+        if isinstance(answer, Opened) or answer.outcome is not Outcome.PROVIDER_FAILURE:
+            self._end(ex, held, AttemptResult(Outcome.HEDGE_LOST, error=f"{refusal.error}; "
+                                              f"{ex.cfg.name_of(racer.provider)} answered"), ended=ended)
+            return racer, answer
+        self._end(ex, held, refusal, ended=ended)
+        return held, refusal
 
     def _may_be_found(self, racer: _Racer) -> bool:
         """Whether another request's finding its provider not answering would end ``racer``'s wait: not
@@ -801,6 +824,11 @@ def _held_to_the_end(ex: Exchange) -> bool:
     """A compaction: its answer is held until it is complete and judged (``hold_until_end``), so its
     output beginning says nothing yet about whether it is an answer."""
     return ex.client is not None and ex.client.compaction_trigger
+
+
+def _refusal(answer: Opened | AttemptResult) -> bool:
+    """A provider's refusal of the request itself (a 4xx passed through), before any of an answer."""
+    return isinstance(answer, AttemptResult) and answer.outcome is Outcome.CLIENT_ERROR and not answer.committed
 
 
 def _only_opened(answer: Opened | AttemptResult) -> UpstreamStream | None:
