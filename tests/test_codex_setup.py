@@ -93,6 +93,32 @@ def test_a_rotation_changes_only_the_key_of_an_auth_json_written_by_hand(tmp_pat
     assert setup.connection_state(tmp_path, URL, NEW_TOKEN) == "connected"
 
 
+@pytest.mark.parametrize("config", [
+    setup.config_block(URL).replace("127.0.0.1", "localhost"),      # the address as the user wrote it
+    setup.config_block(URL).replace("/v1", "/v1/"),
+    'openai_base_url = "http://localhost:4000/v1"\n',               # the built-in provider, remote compaction
+    'model_provider = "openai"\nopenai_base_url = "http://127.0.0.1:4000/v1"\n',
+])
+def test_codex_pointed_here_under_another_spelling_is_connected_and_follows_a_rotation(tmp_path, config):
+    (tmp_path / "config.toml").write_text(config)
+    (tmp_path / "auth.json").write_text(setup.auth_json(TOKEN))
+    assert setup.connection_state(tmp_path, URL, TOKEN) == "connected"
+    assert setup.connection_state(tmp_path, URL, NEW_TOKEN) == "token_out_of_date"
+    assert setup.update_token(tmp_path, URL, TOKEN, NEW_TOKEN)
+    assert json.loads((tmp_path / "auth.json").read_text())["OPENAI_API_KEY"] == NEW_TOKEN
+
+
+@pytest.mark.parametrize("config", [
+    setup.config_block(URL).replace("4000", "4001"), setup.config_block(URL).replace("127.0.0.1", "192.168.1.9"),
+    setup.config_block(URL).replace("/v1", "/v2"), 'openai_base_url = "http://localhost:4000/v1"\nmodel_provider = "x"\n',
+    'openai_base_url = "https://127.0.0.1:4000/v1"\n', 'model = "o3"\n',
+])
+def test_codex_pointed_elsewhere_is_not_connected(tmp_path, config):
+    (tmp_path / "config.toml").write_text(config)
+    (tmp_path / "auth.json").write_text(setup.auth_json(TOKEN))
+    assert setup.connection_state(tmp_path, URL, TOKEN) == "not_connected"
+
+
 def test_a_rotation_leaves_a_read_only_auth_json_as_it_is(tmp_path):
     setup.apply(tmp_path, URL, TOKEN)
     auth = tmp_path / "auth.json"

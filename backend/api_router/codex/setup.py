@@ -14,6 +14,7 @@ from collections.abc import Mapping, MutableMapping
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from api_router.fsutil import atomic_write, made_read_only, read_file
 from api_router.records import now_ms
@@ -165,15 +166,43 @@ def _merged_at_top(text: str, gateway_url: str) -> str | None:
 
 
 def _points_here(home: Path, gateway_url: str | None) -> bool:
-    """Whether Codex's config.toml uses API Router's provider block (at ``gateway_url``; None: at any)."""
+    """Whether Codex's config.toml sends its requests here (to ``gateway_url``; None: anywhere): through
+    API Router's provider block, or as its built-in OpenAI provider with ``openai_base_url`` set to it
+    (how remote compaction is had). The address as the user wrote it: ``localhost`` for 127.0.0.1 too."""
     try:
         data = loads(_read_text(home / "config.toml"))
     except (OSError, ValueError):  # missing, not UTF-8 or not TOML (TomlError): not pointed here
         return False
+    chosen = data.get("model_provider")
     providers = data.get("model_providers")
     block = providers.get(PROVIDER_ID) if isinstance(providers, Mapping) else None
-    return (data.get("model_provider") == PROVIDER_ID and isinstance(block, Mapping)
-            and (gateway_url is None or block.get("base_url") == gateway_url) and block.get("wire_api") == "responses")
+    if chosen == PROVIDER_ID:
+        return (isinstance(block, Mapping) and block.get("wire_api") == "responses"
+                and (gateway_url is None or same_address(block.get("base_url"), gateway_url)))
+    return (chosen in (None, "openai") and gateway_url is not None
+            and same_address(data.get("openai_base_url"), gateway_url))
+
+
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def same_address(written: Any, gateway_url: str) -> bool:
+    """Whether a base URL written in Codex's config reaches ``gateway_url``: the same scheme, port and path
+    (a final slash aside), and the same host — any loopback name for a loopback one."""
+    if not isinstance(written, str):
+        return False
+    try:
+        a, b = urlsplit(written.strip()), urlsplit(gateway_url)
+        ports = a.port or _DEFAULT_PORTS.get(a.scheme), b.port or _DEFAULT_PORTS.get(b.scheme)
+    except ValueError:  # a port that is no number
+        return False
+    hosts = (a.hostname or "").lower(), (b.hostname or "").lower()
+    return (a.scheme.lower() == b.scheme.lower() and ports[0] == ports[1]
+            and a.path.rstrip("/") == b.path.rstrip("/")
+            and (hosts[0] == hosts[1] or (hosts[0] in _LOOPBACK and hosts[1] in _LOOPBACK)))
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class Connection(StrEnum):
