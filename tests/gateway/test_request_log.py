@@ -372,6 +372,41 @@ async def test_provider_test_reports_streaming_tools_models_and_counts_as_health
     assert "p1" not in dict(gw.services.store.load_provider_tests())  # nor does it come back with a restart
 
 
+async def test_provider_test_reads_items_where_codex_does_and_takes_an_answer_cut_by_its_budget(fakes, gateway):
+    """Many relays end with an empty output list, the items only announced by response.output_item.done
+    (what Codex reads): the tool call is there. A reasoning model may spend the test's small output budget:
+    response.incomplete (max_output_tokens) is still a streamed answer; a tool step cut so is not known."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+
+    def announced_only(request_body: dict) -> list[bytes]:
+        events = fp.stream_events(tool_aware(request_body))
+        events[-1]["response"] = {**events[-1]["response"], "output": []}
+        return [fp.sse_event(e) for e in events]
+
+    def out_of_budget(request_body: dict) -> list[bytes]:
+        response = {**fp.response_object("", provider="p2"), "status": "incomplete", "output": [],
+                    "incomplete_details": {"reason": "max_output_tokens"}}
+        events = fp.stream_events(response)
+        events[-1] = {"type": "response.incomplete", "response": response}
+        return [fp.sse_event(e) for e in events]
+
+    def serving(make):
+        async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+            chunks = make(json.loads(await request.read()))
+            return await fp.raw_stream(chunks)(request, fake)
+        return run
+
+    p1.always(serving(announced_only))
+    p2.always(serving(out_of_budget))
+    result = await gw.api("test_provider", provider="p1")
+    assert result["ok"] and result["streaming"] is True and result["tool_calls"] is True, result
+    result = await gw.api("test_provider", provider="p2")
+    assert result["ok"] and result["streaming"] is True and result["tool_calls"] is None, result
+    tool = next(s for s in result["steps"] if s["name"] == "tool")
+    assert not tool["ok"] and "output-token budget ran out" in tool["error"]
+
+
 @pytest.mark.parametrize("model_map", [{"*": "openai/gpt-5.5"}, {"gpt-5.5": "openai/gpt-5.5"}])
 @pytest.mark.parametrize("listed", [False, True])
 async def test_a_provider_test_asks_for_the_model_its_map_names(fakes, gateway, model_map, listed):

@@ -9,16 +9,17 @@ tool (does it call tools). Each call may cost a few tokens.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from api_router.config import ProviderConfig
-from api_router.gateway import classify
+from api_router.gateway import classify, sse
 from api_router.gateway.checks import DEFAULT_MODEL, ProbeResult, probe_responses
 from api_router.gateway.explain import path_hint
 from api_router.gateway.models import MODELS_TIMEOUT_SECONDS, ModelList, fetch_models
-from api_router.gateway.response_objects import ending_response
+from api_router.gateway.response_objects import closes_an_answer, ending_response
 from api_router.gateway.upstream import Upstream
 from api_router.records import now_ms
 
@@ -48,21 +49,54 @@ def _stream_body(model: str, *, tool: bool) -> bytes:
     return orjson.dumps(body)
 
 
-def _completed(result: ProbeResult) -> tuple[bool, list[str], str]:
-    """(the answer completed, the item types of its output, why not when it says it did but reports a
-    failure: a 200 "completed" that carries an error is no answer)."""
+@dataclass(frozen=True)
+class _Answer:
+    """What one of the test's streamed requests got back."""
+
+    done: bool  # it answered: a complete (or incomplete: out of output tokens) response
+    types: frozenset[str]  # the types of the items it gave
+    incomplete: bool = False  # ended with response.incomplete (its output-token budget spent, say)
+    why: str = ""  # why it is no answer, when it says it is one but reports a failure
+
+
+def _answer(result: ProbeResult) -> _Answer:
+    """What ``result`` answered. Its items are those ``response.output_item.done`` announced (what Codex
+    takes: many relays end with an empty output list) and the final response's. An answer cut short by
+    its output-token budget (``response.incomplete``) is an answer: the provider streamed it through."""
     if result.answer is not None:
-        return True, [i.get("type", "") for i in result.answer["output"] if isinstance(i, dict)], ""
+        return _Answer(True, _types(result.answer["output"]), result.answer.get("status") == "incomplete")
+    announced: list[Any] = []
     for ev in result.events or []:
-        if ev.type == "response.completed":
+        if ev.type == "response.output_item.done":
+            payload = ev.json()
+            announced.append(payload.get("item") if isinstance(payload, dict) else None)
+        elif ev.type in sse.ANSWER_END:
             payload = ev.json()
             response, failed = ending_response(payload)
             if failed:
-                return False, [], "answered a failed response: " + classify.error_message_of_event(payload)
-            output = (response or {}).get("output")
-            items = output if isinstance(output, list) else []
-            return True, [i.get("type", "") for i in items if isinstance(i, dict)], ""
-    return False, [], ""
+                return _Answer(False, frozenset(), why="answered a failed response: "
+                                                       + classify.error_message_of_event(payload))
+            if not closes_an_answer(response):
+                return _Answer(False, frozenset())
+            output = response.get("output")
+            incomplete = ev.type == "response.incomplete" or response.get("status") == "incomplete"
+            return _Answer(True, _types(announced) | _types(output if isinstance(output, list) else []), incomplete)
+    return _Answer(False, frozenset())
+
+
+def _tool_error(result: ProbeResult, got: _Answer) -> str:
+    """Why the tool step failed ("": it called the tool, or the request's own error says why)."""
+    if "function_call" in got.types or not result.ok:
+        return ""
+    if not got.done:
+        return got.why or "the stream did not reach response.completed"
+    if got.incomplete:  # a model that reasons first may spend a small budget before any call
+        return "its output-token budget ran out before any tool call"
+    return "answered without calling the tool"
+
+
+def _types(items: list[Any]) -> frozenset[str]:
+    return frozenset(i["type"] for i in items if isinstance(i, dict) and isinstance(i.get("type"), str))
 
 
 def _step(provider: ProviderConfig, name: str, result: ProbeResult | ModelList, ok: bool,
@@ -87,11 +121,11 @@ async def run_test(upstream: Upstream, provider: ProviderConfig, key: str | None
     chosen = model or _model_to_ask(provider, models)
     stream = await probe_responses(upstream, provider, key, _stream_body(chosen, tool=False), within(timeout),
                                    read_all=True)
-    completed, _, failed = _completed(stream)
-    answered = stream.ok and completed
+    said = _answer(stream)
+    answered = stream.ok and said.done
     streaming = answered and stream.answer is None  # a JSON answer serves too, but without streaming
     steps.append(_step(provider, "stream", stream, answered, "" if answered or not stream.ok else
-                       failed or "the stream did not reach response.completed"))
+                       said.why or "the stream did not reach response.completed"))
     tool_calls: bool | None = None
     if stream.timed_out:  # it would only wait as long again
         steps.append({"name": "tool", "ok": False, "status": None, "latency_ms": 0.0,
@@ -99,10 +133,11 @@ async def run_test(upstream: Upstream, provider: ProviderConfig, key: str | None
     else:
         tool = await probe_responses(upstream, provider, key, _stream_body(chosen, tool=True), within(timeout),
                                      read_all=True)
-        tool_done, types, _ = _completed(tool)
-        tool_calls = ("function_call" in types) if tool_done else None
-        steps.append(_step(provider, "tool", tool, bool(tool_calls), "" if tool_calls or not tool_done else
-                           "answered without calling the tool"))
+        got = _answer(tool)
+        called = "function_call" in got.types
+        # Cut short by its output-token budget before any call (a model that reasons first): not known.
+        tool_calls = called if got.done and (called or not got.incomplete) else None
+        steps.append(_step(provider, "tool", tool, called, _tool_error(tool, got)))
     steps.append(_step(provider, "models", models, models.ok))  # listed last, as docs/control-api.md lists them
     error = next((s["error"] for s in steps if not s["ok"] and s["name"] == "stream"), "")
     return {
