@@ -116,6 +116,20 @@ async def test_delete_removes_everything_and_clears_references(fakes, gateway):
         await gw.api("delete_provider", provider="p2")
 
 
+@pytest.mark.parametrize("preferred", ["", "p1"])
+async def test_deleting_the_preferred_provider_says_which_one_is_preferred_now(fakes, gateway, preferred):
+    """"First in list" (or the one chosen) deleted: the preferred provider moves, and never silently."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"preferred_provider": preferred})
+    await gw.api("delete_provider", provider="p1")
+    assert (await gw.api("get_status"))["preferred_provider"] == "p2"
+    events = [(e["kind"], e["message"]) for e in (await gw.api("list_events"))["events"]]
+    assert ("route", "Preferred provider set to P2 (P1 was deleted)") in events, events
+    await gw.api("delete_provider", provider="p3")  # not the preferred one: nothing to say of it
+    events = [e["message"] for e in (await gw.api("list_events"))["events"]]
+    assert sum(m.startswith("Preferred provider set to") for m in events) == 1, events
+
+
 async def test_deleting_a_provider_already_gone_says_it_is_unknown(fakes, gateway):
     """Two deletes at once (a double click), or one right after the table was removed by hand (before
     the app looked): the second finds nothing to delete, as with an unknown id."""

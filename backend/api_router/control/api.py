@@ -416,7 +416,8 @@ class Control:
                 held = services.secrets.current
                 services.secrets.forget(pid)
 
-        was_locked = services.config.current.routing.manual_override == pid
+        before = services.config.current
+        was_locked = before.routing.manual_override == pid
         with services.providers.deleting(pid):
             try:
                 cfg = services.config.edit(change)
@@ -429,6 +430,8 @@ class Control:
         services.emit(Level.INFO, Kind.CONFIG, f"Provider {name} deleted", pid)
         if was_locked:  # the lock went with it: automatic routing resumes, as after an unlock
             services.router.lock_changed(cfg, None)
+        elif cfg.effective_preferred != before.effective_preferred:  # it was the preferred one: never silently
+            services.router.preferred_changed(cfg, reason=f"{name} was deleted")
         return self.get_config()
 
     @exposed
