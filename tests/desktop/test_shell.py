@@ -168,6 +168,20 @@ def test_port_in_use_opens_the_window_with_the_reason(tmp_path: Path) -> None:
     assert "close this window and start API Router again" in window.kwargs["html"]
 
 
+def test_a_start_error_of_another_kind_is_not_blamed_on_the_port(tmp_path: Path) -> None:
+    """A host refused (not loopback, no allow_remote): the window says that, and nothing of a port in use
+    or of what set the port (it is free)."""
+
+    def scenario(window: FakeWindow) -> None:
+        rig.icon.choose("Quit")
+
+    rig = Rig(tmp_path, scenario=scenario, options=Options(port=0, host="0.0.0.0"))
+    assert rig.run() == 0
+    page = rig.window.kwargs["html"]
+    assert "refusing to listen on 0.0.0.0" in page and str(rig.paths.config) in page
+    assert "port" not in page.lower().replace("report", ""), page
+
+
 def test_closing_the_port_in_use_window_quits_as_it_says(tmp_path: Path) -> None:
     """The window says to close it and start again: closing it quits (hidden to the tray, the next start
     would find this one still running and only show its window again)."""

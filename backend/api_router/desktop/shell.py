@@ -47,7 +47,7 @@ from api_router.desktop.savefile import FileSaver
 from api_router.desktop.tray import Tray
 from api_router.desktop.traycontrol import TrayController, initial_view
 from api_router.desktop.window import AppWindow, gui_for, origin_of, window_url
-from api_router.gateway.server import GatewayServer, GatewayThread, StartError, port_source
+from api_router.gateway.server import GatewayServer, GatewayThread, PortInUse, StartError, port_source
 from api_router.logfile import setup_logging
 from api_router.paths import Paths
 from api_router.records import Kind, Level
@@ -278,16 +278,17 @@ class DesktopShell:
             stop_following = follow_autostart(rt)
             gateway = GatewayThread(GatewayServer(rt, control, host=self._options.host, port=self._options.port))
             error: str | None = None
+            port_taken = False
             try:
                 gateway.start()
             except StartError as exc:
-                error = str(exc)
+                error, port_taken = str(exc), isinstance(exc, PortInUse)
                 log.error("the gateway did not start: %s", error)
                 rt.emit(Level.ERROR, Kind.GATEWAY, f"The gateway did not start: {error}")
             else:
                 lock.publish_port(info, rt.require_serving().port)
             try:
-                return self._run_gui(rt, control, backends, error)
+                return self._run_gui(rt, control, backends, error, port_taken=port_taken)
             finally:
                 gateway.stop()
                 stop_following()
@@ -295,12 +296,14 @@ class DesktopShell:
             rt.close()
             log.info("stopped")
 
-    def _run_gui(self, rt: Services, control: Control, backends: Backends, error: str | None) -> int:
+    def _run_gui(self, rt: Services, control: Control, backends: Backends, error: str | None, *,
+                 port_taken: bool = False) -> int:
+        """``error``: why the gateway did not start (``port_taken``: its port is another program's)."""
         self._tray_host = backends.tray_host_present
         tray_host = self._tray_host()
         if not tray_host:
             log.warning("no system tray found: the window starts visible and closing it quits")
-        other = error is not None and self._other_instance_listening(rt)
+        other = port_taken and self._other_instance_listening(rt)
         if other:
             # A second API Router (another user-data folder) on the same port: one tray icon, the
             # running one's, is enough; this one only explains itself and quits when closed.
@@ -320,8 +323,8 @@ class DesktopShell:
                 window = AppWindow(backends.webview, url=url, js_api=api, hidden=hidden, on_close=self._close_quits)
                 self._navigable = True
             else:
-                source = port_source(self._options.port, rt)
-                page = error_page(error, rt.paths, port_source=source, another_instance=other)
+                source = port_source(self._options.port, rt) if port_taken else ""
+                page = error_page(error, rt.paths, port_source=source, another_instance=other, port_taken=port_taken)
                 # Nothing to hide to the tray for: the app cannot serve until it starts again.
                 window = AppWindow(backends.webview, html=page, hidden=False, on_close=self._quit_on_close)
             self._window = window
@@ -464,20 +467,28 @@ def _is_terminal(stream: Any) -> bool:
         return False
 
 
-def error_page(error: str, paths: Paths, *, port_source: str = "", another_instance: bool = False) -> str:
+def error_page(error: str, paths: Paths, *, port_source: str = "", another_instance: bool = False,
+               port_taken: bool = True) -> str:
+    """The window of a gateway that did not start: ``error`` says why; the port advice only when its port
+    is taken (a refused host, say, has nothing to do with the port)."""
+    close = ("Close this window to quit." if another_instance else
+             "Then close this window and start API Router again (closing it quits).")
+    log_line = f'<p style="color:#555">Log: <code>{html.escape(str(paths.data / "api-router.log"))}</code></p>'
+    if not port_taken:
+        body = ("<p>Codex cannot reach API Router until this is fixed, in<br>"
+                f"<code>{html.escape(str(paths.config))}</code><br>or in the options of this start. "
+                f"{html.escape(close)}</p>{log_line}")
+        return _ERROR_PAGE.format(title="The gateway could not start", error=html.escape(error), body=body)
     if another_instance:
         advice = ("Another API Router is already listening on this port (started with another user-data "
                   "folder). Use that one (its tray icon), or give this one another port.")
     else:
         advice = "Either stop the program that uses the port, or choose another port."
     source = f"<p>The port was set by <strong>{html.escape(port_source)}</strong>.</p>" if port_source else ""
-    close = ("Close this window to quit." if another_instance else
-             "Then close this window and start API Router again (closing it quits).")
     body = (f"{source}<p>Codex cannot reach API Router until this is fixed. {html.escape(advice)} A port is "
             "chosen with <code>--port N</code> for one start, or under <code>[listen]</code> in<br>"
             f"<code>{html.escape(str(paths.config))}</code><br>(Codex's <code>base_url</code> must then use the "
-            f"same port). {html.escape(close)}</p>"
-            f'<p style="color:#555">Log: <code>{html.escape(str(paths.data / "api-router.log"))}</code></p>')
+            f"same port). {html.escape(close)}</p>{log_line}")
     return _ERROR_PAGE.format(title="The gateway could not start", error=html.escape(error), body=body)
 
 
