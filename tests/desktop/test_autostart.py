@@ -232,6 +232,24 @@ def test_apply_setting_at_start(tmp_path: Path) -> None:
     assert apply_setting(moved, False) == "unchanged" and moved.installed()
 
 
+@pytest.mark.parametrize("mark", ["Hidden=true", "X-GNOME-Autostart-enabled=false"])
+def test_an_item_switched_off_in_the_desktops_settings_is_off_and_stays_so(tmp_path: Path, mark: str) -> None:
+    """GNOME's Startup Applications (or KDE's, Xfce's) keep the file and mark it: the session will not
+    start it, so it is not shown as on; a start with [ui] autostart = true does not undo the user's choice;
+    turning it on in the app (enable) does."""
+    item = system_autostart("linux", command=["/opt/api-router"], env={}, home=tmp_path)
+    item.enable()
+    path = Path(item.location())
+    text = path.read_text().replace("X-GNOME-Autostart-enabled=true\n", "")
+    path.write_text(text + mark + "\n")
+    assert item.switched_off() and not item.installed()
+    assert apply_setting(item, True).startswith("switched off") and mark in path.read_text()
+    other = system_autostart("linux", command=["/opt/api-router", "--user-data", "/elsewhere"], env={}, home=tmp_path)
+    assert not other.switched_off()  # another install's item: not its to judge
+    item.enable()
+    assert item.installed() and not item.switched_off() and mark not in path.read_text()
+
+
 def config(autostart: bool, **ui: Any) -> Config:
     return Config(ui=UiConfig(autostart=autostart, **ui))
 

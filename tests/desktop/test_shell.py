@@ -527,6 +527,29 @@ def test_autostart_edited_in_config_toml_while_running_is_applied(tmp_path: Path
                       f"Start with the system is on: the login item is at {item.location()}"]
 
 
+def test_a_login_item_the_os_refuses_is_told_to_the_one_who_clicked_the_tray(tmp_path: Path) -> None:
+    """A file where the autostart folder should be: the tray's "Start with the system" cannot add the item,
+    and the window may be closed — a notification says why (the log alone reaches nobody)."""
+    seen: dict[str, Any] = {}
+
+    def scenario(window: FakeWindow) -> None:
+        rig.autostart_home.mkdir(parents=True, exist_ok=True)
+        (rig.autostart_home / ".config").mkdir(exist_ok=True)
+        (rig.autostart_home / ".config" / "autostart").write_text("not a folder")
+        rig.icon.choose("Start with the system")
+        notifier = rig.notifiers[0]
+        seen["told"] = wait_for(lambda: notifier.sent, 10, "a notification")
+        seen["notice"] = [(n.kind, n.title, n.message) for n in notifier.sent]
+        rig.icon.choose("Quit")
+
+    rig = Rig(tmp_path, scenario=scenario)
+    assert rig.run() == 0
+    assert seen["told"]
+    (kind, title, message), = seen["notice"]
+    assert kind == "action_failed" and title == "API Router could not do that"
+    assert message.startswith("could not add the login item at ") and "autostart" in message, message
+
+
 def test_the_tray_check_mark_follows_autostart_set_from_the_window(tmp_path: Path) -> None:
     """pystray (GTK) draws a check mark once per menu build: turning autostart on in Settings must
     rebuild the tray menu, or the tray shows the old state."""

@@ -52,6 +52,10 @@ class Autostart(Protocol):
         """Installed and running this very command."""
         ...
 
+    def switched_off(self) -> bool:
+        """Ours, but switched off in the desktop's own settings (the session does not start it)."""
+        ...
+
     def location(self) -> str: ...
 
     def enable(self) -> None: ...
@@ -174,6 +178,9 @@ class _LoginFile:
         except OSError:
             return False
 
+    def switched_off(self) -> bool:
+        return False
+
     def enable(self) -> None:
         # Only written: the OS reads it at the next login (loading it now would start a second instance).
         atomic_write(self._path, self._bytes(), mode=0o644)
@@ -208,6 +215,26 @@ class XdgAutostart(_LoginFile):
             if line.startswith("Exec="):
                 return parse_exec(line[len("Exec="):])
         return None
+
+    def installed(self) -> bool:
+        """As for any login file — and not switched off in the desktop's settings: the session would not
+        start it, so it is not on."""
+        return super().installed() and not self.switched_off()
+
+    def switched_off(self) -> bool:
+        """The desktop's settings keep the file but mark it: ``Hidden=true`` (the spec's "deleted", as KDE
+        and Xfce write it) or GNOME's ``X-GNOME-Autostart-enabled=false``."""
+        try:
+            text = self._path.read_bytes().decode("utf-8", "replace")
+        except OSError:
+            return False
+        if not _LoginFile.installed(self):  # another install's item: not ours to judge
+            return False
+        for line in text.splitlines():
+            key, _, value = line.partition("=")
+            if (key.strip(), value.strip().lower()) in (("Hidden", "true"), ("X-GNOME-Autostart-enabled", "false")):
+                return True
+        return False
 
     def contents(self) -> str:
         exec_line = " ".join(desktop_exec_quote(a) for a in self._command)
@@ -256,6 +283,9 @@ class WindowsRunKey:
 
     def up_to_date(self) -> bool:
         return self._current() == self._value
+
+    def switched_off(self) -> bool:
+        return False
 
     def enable(self) -> None:
         w = self._winreg
@@ -316,6 +346,9 @@ class Unsupported:
     def up_to_date(self) -> bool:
         return False
 
+    def switched_off(self) -> bool:
+        return False
+
     def location(self) -> str:
         return ""
 
@@ -356,6 +389,8 @@ def apply_setting(autostart: Autostart, wanted: bool) -> str:
         return "unchanged"
     if autostart.up_to_date():
         return "present"
+    if autostart.switched_off():  # the user's latest word, in the desktop's settings: not undone at each start
+        return "switched off in the desktop's settings (left so)"
     was = autostart.installed()
     autostart.enable()
     return "updated" if was else "installed"

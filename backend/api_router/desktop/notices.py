@@ -55,6 +55,9 @@ class NoticeKind(StrEnum):
     QUOTA_LOW = "quota_low"
     QUOTA_EXHAUSTED = "quota_exhausted"
     PROVIDER_BACK = "provider_back"
+    # A tray action the app could not carry out (the OS refused the login item, say): the answer to the
+    # user's own click, not a state change (no setting turns it off; never from ``Notices.update``).
+    ACTION_FAILED = "action_failed"
 
 
 # The [ui] setting that turns each kind on or off.

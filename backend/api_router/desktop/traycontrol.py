@@ -16,8 +16,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from api_router.control.registry import ControlError
 from api_router.desktop.autostart import Autostart
-from api_router.desktop.notices import Notices
+from api_router.desktop.notices import DASHBOARD, Notice, NoticeKind, Notices
 from api_router.desktop.notify import Notifier
 from api_router.desktop.tray import Tray, TrayActions
 from api_router.desktop.trayview import TrayView, tray_view
@@ -129,8 +130,14 @@ class TrayController:
                 return
             try:
                 job()
+            except ControlError as exc:
+                # Refused, with a reason for a person (the OS refused the login item, say): the window may be
+                # closed, so the one who clicked is told where they look — a notification.
+                log.warning("tray action failed: %s: %s", type(exc).__name__, exc)
+                if self._notifier is not None:
+                    self._notifier.send(Notice(NoticeKind.ACTION_FAILED, None, "API Router could not do that",
+                                               str(exc), DASHBOARD))
             except Exception as exc:
-                # A refused call (e.g. the provider was just disabled) is the UI's everyday business.
                 log.warning("tray action failed: %s: %s", type(exc).__name__, exc)
             self.poke()
 
