@@ -1286,6 +1286,35 @@ async def test_a_change_saved_into_a_config_linked_to_itself_says_so(fakes, gate
     assert "Traceback" not in caplog.text
 
 
+@pytest.mark.parametrize("linked", ["config.toml", "secrets.json"])
+@pytest.mark.parametrize("what", ["folder", "pipe"])
+async def test_a_file_linked_to_a_folder_or_device_is_not_moved_aside_by_a_change(fakes, gateway, tmp_path,
+                                                                                  linked, what):
+    """A link made while the app runs to the user's folder (or a device: /dev/null) is no file of ours gone
+    bad: a change is refused saying so, and the link's target keeps its name, its mode and what it holds."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    target = tmp_path / f"elsewhere-{what}"
+    if what == "folder":
+        target.mkdir(mode=0o755)
+        (target / "thesis.txt").write_text("mine")
+    else:
+        os.mkfifo(target, 0o644)
+    mode = stat.S_IMODE(target.stat().st_mode)
+    path = gw.services.paths.user_data / linked
+    path.unlink()
+    path.symlink_to(target)
+    with pytest.raises(ApiError, match=f"it links to {target}, which is not a file: point the link at a file"):
+        if linked == "config.toml":
+            await gw.api("update_routing", cooldown_seconds=31)
+        else:
+            await gw.api("set_provider_key", provider="p1", key="sk-new-key-0123456789")
+    assert stat.S_IMODE(target.stat().st_mode) == mode and path.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("elsewhere")) == [target.name]
+    if what == "folder":
+        assert [p.name for p in target.iterdir()] == ["thesis.txt"]
+
+
 @pytest.mark.parametrize("code, advice", [(errno.EACCES, "fix its permissions"), (errno.EROFS, "read-only"),
                                           (errno.EISDIR, "is a folder"), (None, "a pipe or a device"),
                                           (errno.EEXIST, "a file is where a folder should be"),

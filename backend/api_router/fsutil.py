@@ -214,9 +214,13 @@ def move_aside(path: Path, label: str = "broken") -> Path:
     """Rename a file we could not use so it is kept for the user but no longer in the way (and
     owner-only, like every file of ours: it may hold keys). Behind a symlink, the file it points to is
     moved (next to itself): the link stays, and the next write through it puts a file back there."""
-    path = link_target(path)
-    target = aside_path(path, label)
-    os.replace(path, target)
+    linked = link_target(path)
+    if linked != path and not stat.S_ISREG(os.stat(linked).st_mode):
+        # A link to a folder or a device (/dev/null) is no file of ours gone bad: theirs stays where it is.
+        raise NotAFile(errno.EINVAL, f"it links to {linked}, which is not a file: point the link at a file, "
+                                     "or remove it", str(path))
+    target = aside_path(linked, label)
+    os.replace(linked, target)
     tighten(target, 0o700 if target.is_dir() else 0o600)  # a folder where the file should be stays openable
     return target
 

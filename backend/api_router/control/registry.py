@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from api_router.config import ConfigError
-from api_router.fsutil import ReadOnlyFile, cannot_write
+from api_router.fsutil import NotAFile, ReadOnlyFile, cannot_write
 from api_router.store import DamagedDatabase
 from api_router.texts import listed, quoted, shown
 
@@ -44,6 +44,8 @@ def unsaved_change(exc: OSError) -> str | None:
     if exc.errno == errno.ELOOP:
         return (f"API Router could not save the change: {cannot_write(exc)}; it is a symbolic link that leads back "
                 "to itself: remove the link, or point it at a file")
+    if isinstance(exc, NotAFile):  # says itself what it is and what to do
+        return f"API Router did not save the change: {exc.filename}: {exc.strerror}"
     return f"API Router could not save the change: {cannot_write(exc)}; check that the folder is writable and has space"
 
 
