@@ -527,6 +527,11 @@ async def test_a_value_in_the_history_that_later_becomes_a_key_is_masked_there_t
 
     seen = await shown(gw)
     assert later not in seen and "sk-l…7777" in seen
+    # Asked for by the key itself: found (it is kept masked), and the key is not said back.
+    timeline = await gw.api("get_session_timeline", session_id=later)
+    assert later not in json.dumps(timeline) and len(timeline["requests"]) == 1
+    assert (await gw.api("list_requests", session_id=later))["total"] == 1
+    assert (await gw.api("export_requests", format="jsonl", session_id=later))["rows"] == 1
     user_data = gw.services.paths.user_data
     await gw.close()
     again = await start_harness(user_data)

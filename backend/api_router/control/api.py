@@ -543,7 +543,8 @@ class Control:
         """Every client request, newest first, with filters; ``before_id`` pages backwards."""
         if not 1 <= limit <= 1000:
             raise ControlError("limit must be an integer from 1 to 1000")
-        return request_log.page(self._services.store, _filters(provider, outcome, session_id, text), limit=limit,
+        return request_log.page(self._services.store, _filters(provider, outcome, self._as_logged(session_id), text),
+                                limit=limit,
                                 before_id=before_id)
 
     @exposed
@@ -568,7 +569,7 @@ class Control:
         """The export, to be made a piece at a time (not exposed: its pieces are no JSON)."""
         try:
             return request_log.export_of(self._services.store, self._services.config.current.name_of, format,
-                                         provider, outcome, session_id, text)
+                                         provider, outcome, self._as_logged(session_id), text)
         except ValueError as exc:
             raise ControlError(str(exc)) from None
 
@@ -588,8 +589,13 @@ class Control:
 
     @exposed
     def get_session_timeline(self, session_id: str) -> dict[str, Any]:
-        return analytics.session_timeline(self._services.store, _text("session_id", session_id),
-                                          self._services.router.session_binding)
+        logged_as = self._services.redactor(_text("session_id", session_id))  # a key sent as one is kept masked
+        return analytics.session_timeline(self._services.store, logged_as, self._services.router.session_binding)
+
+    def _as_logged(self, session_id: str | None) -> str | None:
+        """A session id as the request log keeps it: a key a client sent as one is kept masked (and so is
+        found by it, and never said back)."""
+        return self._services.redactor(session_id) if session_id else session_id
 
     @exposed
     def get_usage(self) -> dict[str, Any]:
