@@ -130,6 +130,16 @@ async def test_deleting_the_preferred_provider_says_which_one_is_preferred_now(f
     assert sum(m.startswith("Preferred provider set to") for m in events) == 1, events
 
 
+async def test_the_first_provider_added_is_preferred_because_it_was_added(fakes, gateway):
+    """Not "it can serve again": it never served."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({})
+    await gw.api("upsert_provider", provider="p1", display_name="Relay Alpha", base_url=p1.base_url, create=True)
+    events = [e["message"] for e in (await gw.api("list_events"))["events"]]
+    assert "Preferred provider set to Relay Alpha (it was added)" in events, events
+    assert not any("serve again" in m for m in events), events
+
+
 async def test_deleting_a_provider_already_gone_says_it_is_unknown(fakes, gateway):
     """Two deletes at once (a double click), or one right after the table was removed by hand (before
     the app looked): the second finds nothing to delete, as with an unknown id."""

@@ -724,6 +724,9 @@ class Control:
         was, now = before.effective_preferred, after.effective_preferred
         if was == now:
             return
+        if now is not None and now not in before.providers:  # just added (the first one, say): it never served
+            self._services.router.preferred_changed(after, reason="it was added")
+            return
         if now is None or was is None:  # everything switched off, or one of them on again: nothing failed
             self._services.router.preferred_changed(after, reason="it can serve again" if now else "")
             return
