@@ -1201,7 +1201,7 @@ async def test_a_wait_of_nothing_from_a_provider_that_cools_down_is_its_cooldown
     p2.always(fp.status(429, "slow down (p2)", headers={"Retry-After": retry_after}))
     reply = await gw.responses()
     assert reply.status == 429 and reply.headers["Retry-After"] == "40", reply.headers
-    waits = dict((p["provider"], p["retry_after_seconds"]) for p in reply.json["error"]["providers"])
+    waits = {p["provider"]: p["retry_after_seconds"] for p in reply.json["error"]["providers"]}
     assert waits["p1"] == 40.0 and 44 <= waits["p2"] <= 45, waits
 
 
