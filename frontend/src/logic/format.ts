@@ -1,6 +1,9 @@
 // Pure formatting helpers. No React, no DOM.
 
-/** 950 → "950", 12345 → "12.3k", 1_250_000 → "1.3M", 3.2e9 → "3.2B". */
+/**
+ * 950 → "950", 12345 → "12.3k", 1_250_000 → "1.3M", 3.2e9 → "3.2B", 1.9e12 → "1.9T". T is the
+ * largest unit: beyond it the thousands of T are grouped (9e15 → "9,000T"), never a bare "9000000B".
+ */
 export function formatCount(n: number | null | undefined): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return '—';
   const sign = n < 0 ? '-' : '';
@@ -10,15 +13,17 @@ export function formatCount(n: number | null | undefined): string {
     [1e3, 'k'],
     [1e6, 'M'],
     [1e9, 'B'],
+    [1e12, 'T'],
   ];
-  let i = a >= 1e9 ? 2 : a >= 1e6 ? 1 : 0;
+  let i = 0;
+  while (i < units.length - 1 && a >= units[i + 1][0]) i += 1;
   let text = compactNumber(a / units[i][0]);
   // 999_960 would read "1000k": promote to the next unit.
   if (Number(text) >= 1000 && i < units.length - 1) {
     i += 1;
     text = compactNumber(a / units[i][0]);
   }
-  return sign + text + units[i][1];
+  return sign + (Number(text) >= 1000 ? groupThousands(text) : text) + units[i][1];
 }
 
 function compactNumber(v: number): string {
