@@ -139,10 +139,18 @@ export function shortTime(unixMs: number, nowMs: number): string {
   return sameDay ? hm : `${MONTHS[d.getMonth()]} ${d.getDate()} ${hm}`;
 }
 
-/** Errors as a share of requests: "12.5%", "" when there were no requests. */
+/**
+ * Errors as a share of requests: "12.5%", "" when there were no requests. Never rounds to a
+ * misleading edge: "0%" and "100%" are only none and all; a few in many read "<0.1%" and
+ * all but a few ">99.9%".
+ */
 export function errorRate(s: Pick<TrafficStats, 'requests' | 'errors'>): string {
   if (!s.requests) return '';
   const pct = (s.errors / s.requests) * 100;
+  if (s.errors > 0 && pct < 0.1) return '<0.1%';
+  if (s.errors < s.requests && pct > 99.9) return '>99.9%';
+  // 99.5–99.9 would round to "100": one decimal keeps it below.
+  if (s.errors < s.requests && pct >= 99.5) return `${pct.toFixed(1)}%`;
   return `${pct >= 10 || pct === 0 ? Math.round(pct) : pct.toFixed(1)}%`;
 }
 
