@@ -129,6 +129,7 @@ export function Shell({ bridge, initial, intervalMs, onForgetToken }: ShellProps
           params={route.params}
           onOpenSettings={openSettings}
           settingsSaved={settingsSaved}
+          nowMs={status?.now_unix_ms}
         />
       ) : status ? (
         <Dashboard

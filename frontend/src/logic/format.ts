@@ -52,6 +52,26 @@ export function formatClock(unixMs: number): string {
   return `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
 }
 
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/**
+ * The local day of `unixMs` when it is not the day of `nowMs`: "Dec 2" (this year), "Dec 30 2025"
+ * (another year); null on the same day, so today's rows stay compact.
+ */
+export function dayLabel(unixMs: number, nowMs: number): string | null {
+  const d = new Date(unixMs);
+  const n = new Date(nowMs);
+  if (d.getFullYear() === n.getFullYear() && d.getMonth() === n.getMonth() && d.getDate() === n.getDate()) return null;
+  const md = `${MONTHS[d.getMonth()]} ${d.getDate()}`;
+  return d.getFullYear() === n.getFullYear() ? md : `${md} ${d.getFullYear()}`;
+}
+
+/** A log row's time: "14:03:09" today (by `nowMs`), "Dec 2 14:03:09" another day. Local time. */
+export function formatRowTime(unixMs: number, nowMs: number): string {
+  const day = dayLabel(unixMs, nowMs);
+  return day === null ? formatClock(unixMs) : `${day} ${formatClock(unixMs)}`;
+}
+
 /** Local date and time "2025-11-24 14:03:09", for tooltips. */
 export function formatDateTime(unixMs: number): string {
   const d = new Date(unixMs);

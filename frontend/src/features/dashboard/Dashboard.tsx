@@ -71,6 +71,7 @@ export function Dashboard({ status, names, token, actions, refresh, onRotateToke
         names={names}
         renamed={status.renamed}
         onClearSeen={actions.markEventsSeen}
+        nowMs={status.now_unix_ms}
       />
     </main>
   );

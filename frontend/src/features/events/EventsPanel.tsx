@@ -1,7 +1,7 @@
 import { memo, useId } from 'react';
 import { ALL_LEVELS, ALL_PROVIDERS, NO_PROVIDER, levelMeta, shownLevel, type LevelFilter } from '../../logic/events';
 import { useBusy } from '../../hooks/useBusy';
-import { formatClock, formatDateTime } from '../../logic/format';
+import { dayLabel, formatClock, formatDateTime } from '../../logic/format';
 import { nameOf, type NameMap } from '../../logic/names';
 import { providerOptionLabel } from '../../logic/providerChoice';
 import type { GatewayEvent, ProviderId } from '../../types';
@@ -20,10 +20,12 @@ interface Props {
   /** The status's `renamed`: a provider filter follows a renamed provider to its id now. */
   renamed?: Readonly<Record<ProviderId, ProviderId>>;
   onClearSeen: () => Promise<unknown>;
+  /** Now (the status's server clock): an event from another day shows its day too. */
+  nowMs: number;
 }
 
 /** Recent events, newest first, filtered locally; providers named by display name. */
-export function EventsPanel({ events, unseen, providerOrder, names, renamed = NO_RENAMES, onClearSeen }: Props) {
+export function EventsPanel({ events, unseen, providerOrder, names, renamed = NO_RENAMES, onClearSeen, nowMs }: Props) {
   const uid = useId();
   const { filter, setFilter, shown, choices, gone } = useEventFilter(events, providerOrder, renamed);
   const [busy, whileBusy] = useBusy();
@@ -97,7 +99,7 @@ export function EventsPanel({ events, unseen, providerOrder, names, renamed = NO
         ) : (
           <ol className="events" aria-label="Events list">
             {shown.map((e) => (
-              <EventItem key={e.id} event={e} name={e.provider ? nameOf(names, e.provider) : null} />
+              <EventItem key={e.id} event={e} name={e.provider ? nameOf(names, e.provider) : null} day={dayLabel(e.unix_ms, nowMs)} />
             ))}
           </ol>
         )}
@@ -106,7 +108,16 @@ export function EventsPanel({ events, unseen, providerOrder, names, renamed = NO
   );
 }
 
-const EventItem = memo(function EventItem({ event: e, name }: { event: GatewayEvent; name: string | null }) {
+const EventItem = memo(function EventItem({
+  event: e,
+  name,
+  day,
+}: {
+  event: GatewayEvent;
+  name: string | null;
+  /** "Dec 2" for an event from another day (shown above its time); null today. */
+  day: string | null;
+}) {
   const level = shownLevel(e);
   const meta = levelMeta(level);
   return (
@@ -117,6 +128,7 @@ const EventItem = memo(function EventItem({ event: e, name }: { event: GatewayEv
       data-seen={e.seen ? 'true' : 'false'}
     >
       <time className="event__time mono" dateTime={new Date(e.unix_ms).toISOString()} title={formatDateTime(e.unix_ms)}>
+        {day !== null ? <span className="event__day">{day} </span> : null}
         {formatClock(e.unix_ms)}
       </time>
       <span className={`event__level badge badge--${meta.tone}`}>

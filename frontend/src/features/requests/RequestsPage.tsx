@@ -3,6 +3,7 @@ import type { Bridge } from '../../bridge';
 import type { Actions } from '../../hooks/useActions';
 import { navigate } from '../../hooks/useRoute';
 import { useProvidersGone } from '../../hooks/useProvidersGone';
+import { useServerNow } from '../../hooks/serverClock';
 import { followRenames, nameOf, type NameMap } from '../../logic/names';
 import { chosenProviderGone } from '../../logic/providerChoice';
 import {
@@ -43,6 +44,8 @@ interface Props {
   settingsSaved?: number;
   /** Tests shorten the live re-read. */
   pollMs?: number;
+  /** The last status's server "now": rows from another day show their day. Without it, the server clock's estimate. */
+  nowMs?: number;
 }
 
 /** `#/requests`: every request, newest first, live on the first page; filters, paging, details, export. */
@@ -56,6 +59,7 @@ export function RequestsPage({
   onOpenSettings,
   settingsSaved = 0,
   pollMs = LIVE_POLL_MS,
+  nowMs,
 }: Props) {
   // Keyed on content, so the filters keep their identity while the address says the same. A provider
   // filter whose provider was renamed follows it to its new id (its past requests moved there).
@@ -69,6 +73,9 @@ export function RequestsPage({
   const filters = useMemo(() => filtersFromKey(fKey), [fKey]);
 
   const providersGone = useProvidersGone(configured);
+  // A row from another day shows its day (the clock is read each minute while no status tells it).
+  const clockNow = useServerNow(nowMs === undefined, 60_000);
+  const now = nowMs ?? clockNow;
   const paging = useRequestPages(bridge, filters, pollMs, providersGone);
   const { exporting, exportAs } = useRequestExport(actions, filters);
   const retention = useRequestLogSettings(bridge, settingsSaved);
@@ -138,7 +145,7 @@ export function RequestsPage({
 
       <section className="card card--flush" aria-label="Request list">
         {data ? (
-          <RequestsTable bridge={bridge} rows={rows} open={open} nameOf={n} providersGone={providersGone} onToggle={toggle} />
+          <RequestsTable bridge={bridge} rows={rows} open={open} nameOf={n} providersGone={providersGone} onToggle={toggle} nowMs={now} />
         ) : !paging.page.error ? (
           <p className="muted empty" role="status">
             Loading requests…

@@ -1,7 +1,7 @@
 import { Fragment, memo } from 'react';
 import type { Bridge } from '../../bridge';
 import { modelPath, shortSessionId } from '../../logic/analytics';
-import { formatClock, formatCount, formatDateTime, formatLatency } from '../../logic/format';
+import { formatCount, formatDateTime, formatLatency, formatRowTime } from '../../logic/format';
 import { outcomeBadge, providerCell } from '../../logic/requests';
 import { routeHash } from '../../logic/route';
 import type { ProviderId, RequestRow } from '../../types';
@@ -16,12 +16,14 @@ interface Props {
   /** Changes when a provider id goes (renamed or deleted): open requests read their attempts again. */
   providersGone: number;
   onToggle: (id: number) => void;
+  /** Now (server clock): rows from another day show their day too. */
+  nowMs: number;
 }
 
 const COLUMNS = 9;
 
 /** Requests, newest first; a row opens into its attempt chain. TTFT folds away on narrow windows; the session link stays. */
-export function RequestsTable({ bridge, rows, open, nameOf, providersGone, onToggle }: Props) {
+export function RequestsTable({ bridge, rows, open, nameOf, providersGone, onToggle, nowMs }: Props) {
   return (
     <div className="table-wrap">
       <table className="rtable" aria-label="Requests">
@@ -58,7 +60,7 @@ export function RequestsTable({ bridge, rows, open, nameOf, providersGone, onTog
           ) : (
             rows.map((r) => (
               <Fragment key={r.id}>
-                <Row row={r} expanded={open.has(r.id)} nameOf={nameOf} onToggle={onToggle} />
+                <Row row={r} time={formatRowTime(r.unix_ms, nowMs)} expanded={open.has(r.id)} nameOf={nameOf} onToggle={onToggle} />
                 {open.has(r.id) ? (
                   <tr className="rtable__detail">
                     <td colSpan={COLUMNS}>
@@ -77,11 +79,14 @@ export function RequestsTable({ bridge, rows, open, nameOf, providersGone, onTog
 
 const Row = memo(function Row({
   row: r,
+  time,
   expanded,
   nameOf,
   onToggle,
 }: {
   row: RequestRow;
+  /** The row's time as shown ("14:03:09", "Dec 2 14:03:09"). */
+  time: string;
   expanded: boolean;
   nameOf: (id: ProviderId) => string;
   onToggle: (id: number) => void;
@@ -111,7 +116,7 @@ const Row = memo(function Row({
           onClick={() => onToggle(r.id)}
         >
           <Icon name={expanded ? 'down' : 'chevron-right'} size={12} />
-          <span className="mono">{formatClock(r.unix_ms)}</span>
+          <span className="mono">{time}</span>
         </button>
       </td>
       <td className="rrow__provider">
