@@ -385,11 +385,12 @@ export class FakeBackend {
       case 'update_request_log': {
         const days = args.retention_days;
         const rows = args.max_rows;
-        if (days !== undefined && (typeof days !== 'number' || !Number.isInteger(days) || days < 1 || days > 3650)) {
-          throw new FakeError('retention_days must be an integer from 1 to 3650');
+        // As backend/api_router/config/schema.py: days a number (decimals too), rows an integer.
+        if (days !== undefined && (typeof days !== 'number' || !Number.isFinite(days) || days < 1 || days > 3650)) {
+          throw new FakeError('retention_days must be a number of days from 1 to 3650');
         }
-        if (rows !== undefined && (typeof rows !== 'number' || !Number.isInteger(rows) || rows < 1000 || rows > 10_000_000)) {
-          throw new FakeError('max_rows must be an integer from 1000 to 10000000');
+        if (rows !== undefined && (typeof rows !== 'number' || !Number.isInteger(rows) || rows < 1 || rows > 10_000_000)) {
+          throw new FakeError('max_rows must be an integer from 1 to 10000000');
         }
         this.requestLog = { ...this.requestLog, ...(args as Partial<RequestLogSettings>) };
         return this.config();

@@ -56,17 +56,17 @@ describe('base URL length', () => {
 describe('settings numbers', () => {
   it('refuses "1,5" as a percentage instead of saving 15', () => {
     const p = plan({ quotaPercent: '1,5' });
-    expect(p.errors.quotaPercent).toBe('Enter a whole number, without “,”');
+    expect(p.errors.quotaPercent).toBe('Enter a number, with “.” for decimals, without “,”');
     expect(p.ui.notify_quota_percent).toBeUndefined();
-    expect(plan({ retentionDays: '1,5' }).errors.retentionDays).toBe('Enter a whole number, without “,”');
+    expect(plan({ retentionDays: '1,5' }).errors.retentionDays).toBe('Enter a number, with “.” for decimals, without “,”');
   });
 
   it('gives the range for a negative number or an exponent', () => {
-    expect(plan({ quotaPercent: '-5' }).errors.quotaPercent).toBe('Between 1 and 99');
-    expect(plan({ quotaPercent: '1e7' }).errors.quotaPercent).toBe('Between 1 and 99');
+    expect(plan({ quotaPercent: '-5' }).errors.quotaPercent).toBe('Between 0 and 100');
+    expect(plan({ quotaPercent: '1e7' }).errors.quotaPercent).toBe('Between 0 and 100');
     expect(plan({ retentionDays: '1e7' }).errors.retentionDays).toBe('Between 1 and 3,650');
     expect(plan({ maxRows: '-5' }).errors.maxRows).toBe('Between 1 and 10,000,000');
-    expect(plan({ retentionDays: '1e3' }).errors.retentionDays).toBe('Enter a whole number, without an exponent');
+    expect(plan({ retentionDays: '1e3' }).errors.retentionDays).toBe('Enter a number, without an exponent');
     expect(plan({ retentionDays: '1e3' }).requestLog.retention_days).toBeUndefined();
   });
 
@@ -75,7 +75,7 @@ describe('settings numbers', () => {
     expect(plan({ maxRows: '1 000 000' }).requestLog.max_rows).toBe(1_000_000);
     expect(plan({ maxRows: '300_000' }).requestLog.max_rows).toBe(300_000);
     expect(plan({ maxRows: '1,5000' }).errors.maxRows).toBe('Enter a whole number, thousands grouped as 100,000');
-    expect(plan({ quotaPercent: '1,000' }).errors.quotaPercent).toBe('Enter a whole number, without “,”');
+    expect(plan({ quotaPercent: '1,000' }).errors.quotaPercent).toBe('Enter a number, with “.” for decimals, without “,”');
     expect(plan({ quotaPercent: '15' }).ui.notify_quota_percent).toBe(15);
   });
 });

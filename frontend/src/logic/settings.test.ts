@@ -31,12 +31,12 @@ describe('planSettings', () => {
     });
   });
   it('checks the ranges of update_request_log and the percentage', () => {
-    const d = { ...settingsDraft(ui, log), quotaPercent: '0', retentionDays: '3651', maxRows: '0' };
+    const d = { ...settingsDraft(ui, log), quotaPercent: '101', retentionDays: '3651', maxRows: '0' };
     expect(planSettings(d, ui, log).errors).toEqual({
-      quotaPercent: 'Between 1 and 99',
+      quotaPercent: 'Between 0 and 100',
       retentionDays: 'Between 1 and 3,650',
       maxRows: 'Between 1 and 10,000,000',
     });
-    expect(planSettings({ ...settingsDraft(ui, log), retentionDays: '1.5' }, ui, log).errors.retentionDays).toBe('Enter a whole number');
+    expect(planSettings({ ...settingsDraft(ui, log), maxRows: '1.5' }, ui, log).errors.maxRows).toBe('Enter a whole number');
   });
 });

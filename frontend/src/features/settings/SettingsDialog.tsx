@@ -1,7 +1,7 @@
 import { useId } from 'react';
 import type { Actions } from '../../hooks/useActions';
 import { useToasts } from '../../hooks/toasts';
-import { NOTIFY_TOGGLES, type UiToggle } from '../../logic/settings';
+import { NOTIFY_TOGGLES, settingsRange, type UiToggle } from '../../logic/settings';
 import { Field } from '../../ui/Field';
 import { Modal } from '../../ui/Modal';
 import { useSettingsForm } from './useSettingsForm';
@@ -88,11 +88,12 @@ export function SettingsDialog({ actions, onClose, onSaved }: Props) {
             ))}
             <Field
               label="Quota warning below (%)"
-              inputMode="numeric"
+              inputMode="decimal"
               className="input--num"
               value={draft.quotaPercent}
               disabled={!draft.ui.notify_quota}
               error={plan?.errors.quotaPercent}
+              hint={settingsRange('quotaPercent')}
               onChange={(e) => form.setText('quotaPercent', e.target.value)}
             />
           </fieldset>
@@ -101,11 +102,11 @@ export function SettingsDialog({ actions, onClose, onSaved }: Props) {
             <div className="fieldset__row">
               <Field
                 label="Keep requests for (days)"
-                inputMode="numeric"
+                inputMode="decimal"
                 className="input--num"
                 value={draft.retentionDays}
                 error={plan?.errors.retentionDays}
-                hint="1 to 3,650"
+                hint={settingsRange('retentionDays')}
                 onChange={(e) => form.setText('retentionDays', e.target.value)}
               />
               <Field
@@ -114,7 +115,7 @@ export function SettingsDialog({ actions, onClose, onSaved }: Props) {
                 className="input--num"
                 value={draft.maxRows}
                 error={plan?.errors.maxRows}
-                hint="1 to 10,000,000"
+                hint={settingsRange('maxRows')}
                 onChange={(e) => form.setText('maxRows', e.target.value)}
               />
             </div>
