@@ -133,6 +133,7 @@ export function Shell({ bridge, initial, intervalMs, onForgetToken }: ShellProps
         />
       ) : status ? (
         <Dashboard
+          bridge={bridge}
           status={status}
           names={names}
           token={token}

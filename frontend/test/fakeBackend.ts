@@ -237,6 +237,8 @@ export class FakeBackend {
   usageFailures: Record<string, string> = {};
   /** The clock refresh_usage stamps new readings with. */
   now = NOW;
+  /** The event log beyond the status's `recent_events` (older ones): list_events reads both. */
+  olderEvents: GatewayEvent[] = [];
 
   constructor(status: Status = makeStatus()) {
     this.state = status;
@@ -342,12 +344,26 @@ export class FakeBackend {
         return this.statusNow();
       case 'get_diagnostics':
         return { tasks: 12, threads: 4, open_fds: 30, rss_bytes: 45_000_000, inflight_requests: 0, open_upstream_responses: 0 };
-      case 'list_events':
-        return { events: this.clone(s.recent_events) };
+      case 'list_events': {
+        // As the store: level and provider filter exactly, newest (highest id) first, before_id pages back.
+        const limit = (args.limit as number | undefined) ?? 200;
+        if (!Number.isInteger(limit) || limit < 1 || limit > 5000) throw new FakeError('limit must be an integer from 1 to 5000');
+        const before = args.before_id as number | null | undefined;
+        const level = args.level as string | null | undefined;
+        const provider = args.provider as string | null | undefined;
+        const all = [...s.recent_events, ...this.olderEvents].sort((a, b) => b.id - a.id);
+        const events = all
+          .filter((e) => (level ?? null) === null || e.level === level)
+          .filter((e) => (provider ?? null) === null || e.provider === provider)
+          .filter((e) => (before ?? null) === null || e.id < (before as number))
+          .slice(0, limit);
+        return { events: this.clone(events) };
+      }
       case 'mark_events_seen': {
         s.recent_events = s.recent_events.map((e) => ({ ...e, seen: true }));
+        this.olderEvents = this.olderEvents.map((e) => ({ ...e, seen: true }));
         s.unseen_events = 0;
-        return { seen_up_to: Math.max(0, ...s.recent_events.map((e) => e.id)) };
+        return { seen_up_to: Math.max(0, ...s.recent_events.map((e) => e.id), ...this.olderEvents.map((e) => e.id)) };
       }
       case 'get_config':
         return this.config();
@@ -443,6 +459,7 @@ export class FakeBackend {
         const moved = (pid: string | null) => (pid === id ? to : pid);
         // And so do its recent events (the store re-labels them in memory and on disk).
         s.recent_events = s.recent_events.map((e) => ({ ...e, provider: moved(e.provider) }));
+        this.olderEvents = this.olderEvents.map((e) => ({ ...e, provider: moved(e.provider) }));
         this.requests = this.requests.map((r) => ({
           ...r,
           provider: moved(r.provider),

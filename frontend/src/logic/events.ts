@@ -1,6 +1,6 @@
 // Event list filtering and presentation. Pure.
 
-import type { EventLevel, GatewayEvent, ProviderId } from '../types';
+import type { EventLevel, GatewayEvent, ListEventsArgs, ProviderId } from '../types';
 import type { Tone } from './health';
 import { followRenames } from './names';
 import { withChosenProvider } from './providerChoice';
@@ -60,6 +60,66 @@ export function filterEvents(events: readonly GatewayEvent[], filter: EventFilte
     .filter((e) => filter.provider === ALL_PROVIDERS || (e.provider ?? NO_PROVIDER) === filter.provider)
     .filter((e) => !filter.hideSeen || !e.seen)
     .sort((a, b) => b.unix_ms - a.unix_ms || b.id - a.id);
+}
+
+/**
+ * The status carries only the newest events (`recent_events`, at most 50): with a filter set, the
+ * list is read from the server's whole event log instead (`list_events`), so an older match is found.
+ */
+export function filterIsSet(filter: EventFilter): boolean {
+  return filter.level !== ALL_LEVELS || filter.provider !== ALL_PROVIDERS || filter.hideSeen;
+}
+
+/** How many matching events the list shows at first, and how many more each "Show older" adds. */
+export const EVENT_LIST_STEP = 200;
+/** The rows of one `list_events` read (the API takes 1–5000). */
+export const EVENT_PAGE = 500;
+/** At most this many events read per shown one before the search stops (it says it was cut). */
+const SCAN_FACTOR = 10;
+
+/**
+ * What `list_events` can filter itself: its `level` and `provider` filter exactly, so a level that
+ * the list shows differently (a cooldown logged as an error shows as a warning) and "Gateway (none)"
+ * (no provider) are read unfiltered there and filtered here.
+ */
+export function serverEventQuery(filter: EventFilter): Pick<ListEventsArgs, 'level' | 'provider'> {
+  return {
+    level: filter.level === 'error' || filter.level === 'info' ? filter.level : null,
+    provider: chosenProvider(filter),
+  };
+}
+
+export interface EventSearch {
+  /** Matching events, newest first, at most the number asked for. */
+  events: GatewayEvent[];
+  /** Older matching events may exist beyond these (more matched, or the search stopped before the oldest). */
+  more: boolean;
+}
+
+/**
+ * Every event matching `filter` in the server's log, newest first, up to `want`: reads `list_events`
+ * a page at a time backwards (`before_id`) until it has one more than `want`, reaches the oldest, or
+ * has read `want` × SCAN_FACTOR events.
+ */
+export async function searchEvents(
+  read: (args: ListEventsArgs) => Promise<{ events: GatewayEvent[] }>,
+  filter: EventFilter,
+  want: number,
+): Promise<EventSearch> {
+  const query = serverEventQuery(filter);
+  const matched: GatewayEvent[] = [];
+  let before: number | null = null;
+  let scanned = 0;
+  for (;;) {
+    const { events } = await read({ ...query, limit: EVENT_PAGE, before_id: before });
+    scanned += events.length;
+    matched.push(...filterEvents(events, filter));
+    const oldest = events.length < EVENT_PAGE;
+    if (oldest || matched.length > want || scanned >= want * SCAN_FACTOR) {
+      return { events: filterEvents(matched, filter).slice(0, want), more: !oldest || matched.length > want };
+    }
+    before = events[events.length - 1].id;
+  }
 }
 
 /**

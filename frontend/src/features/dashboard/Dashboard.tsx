@@ -1,3 +1,4 @@
+import type { Bridge } from '../../bridge';
 import type { ActionResult, Actions } from '../../hooks/useActions';
 import { showsDownBanner } from '../../logic/health';
 import type { NameMap } from '../../logic/names';
@@ -9,6 +10,7 @@ import { DownBanner } from './DownBanner';
 import { StatusCard } from './StatusCard';
 
 interface Props {
+  bridge: Bridge;
   status: Status;
   names: NameMap;
   token: string | null;
@@ -20,7 +22,7 @@ interface Props {
 }
 
 /** The dashboard: layout only, data comes in through props. */
-export function Dashboard({ status, names, token, actions, refresh, onRotateToken, stale = false }: Props) {
+export function Dashboard({ bridge, status, names, token, actions, refresh, onRotateToken, stale = false }: Props) {
   return (
     <main className="dash" aria-label="Dashboard">
       {status.summary && showsDownBanner(status.summary, status.provider_order.length) ? <DownBanner summary={status.summary} /> : null}
@@ -65,6 +67,7 @@ export function Dashboard({ status, names, token, actions, refresh, onRotateToke
         refresh={refresh}
       />
       <EventsPanel
+        bridge={bridge}
         events={status.recent_events}
         unseen={status.unseen_events}
         providerOrder={status.provider_order}

@@ -1,4 +1,5 @@
 import { memo, useId } from 'react';
+import type { Bridge } from '../../bridge';
 import { ALL_LEVELS, ALL_PROVIDERS, NO_PROVIDER, levelMeta, shownLevel, type LevelFilter } from '../../logic/events';
 import { useBusy } from '../../hooks/useBusy';
 import { dayLabel, formatClock, formatDateTime } from '../../logic/format';
@@ -9,10 +10,13 @@ import { Icon } from '../../ui/Icon';
 import { Button } from '../../ui/Button';
 import { ProviderGoneNote } from '../../ui/ProviderGoneNote';
 import { useEventFilter } from './useEventFilter';
+import { useEventList } from './useEventList';
 
 const NO_RENAMES: Readonly<Record<ProviderId, ProviderId>> = {};
 
 interface Props {
+  bridge: Bridge;
+  /** The status's newest events (at most 50): the list unfiltered; a filter reads the whole log. */
   events: GatewayEvent[];
   unseen: number;
   providerOrder: string[];
@@ -24,10 +28,15 @@ interface Props {
   nowMs: number;
 }
 
-/** Recent events, newest first, filtered locally; providers named by display name. */
-export function EventsPanel({ events, unseen, providerOrder, names, renamed = NO_RENAMES, onClearSeen, nowMs }: Props) {
+/**
+ * Events, newest first; providers named by display name. Unfiltered: the status's newest events. With a
+ * filter set: every matching event in the log (the newest 200 first, "Show older" for more).
+ */
+export function EventsPanel({ bridge, events, unseen, providerOrder, names, renamed = NO_RENAMES, onClearSeen, nowMs }: Props) {
   const uid = useId();
-  const { filter, setFilter, shown, choices, gone } = useEventFilter(events, providerOrder, renamed);
+  const { filter, setFilter, choices, gone } = useEventFilter(events, providerOrder, renamed);
+  const list = useEventList(bridge, events, unseen, filter);
+  const shown = list.shown;
   const [busy, whileBusy] = useBusy();
   const n = (id: ProviderId) => nameOf(names, id);
 
@@ -93,9 +102,16 @@ export function EventsPanel({ events, unseen, providerOrder, names, renamed = NO
         </div>
       </div>
       {gone ? <ProviderGoneNote id={filter.provider} what="events" testId="events-provider-gone" /> : null}
-      <div className="events-scroll">
+      {list.error ? (
+        <p className="text-bad small" role="alert" data-testid="events-search-error">
+          Could not search all events ({list.error}): showing matches among the newest {events.length} only.
+        </p>
+      ) : null}
+      <div className="events-scroll" aria-busy={list.searching || undefined}>
         {shown.length === 0 ? (
-          <p className="empty">{events.length === 0 ? 'No events yet.' : 'No events match the filter.'}</p>
+          <p className="empty">
+            {list.searching ? 'Searching all events…' : !list.searched && events.length === 0 ? 'No events yet.' : 'No events match the filter.'}
+          </p>
         ) : (
           <ol className="events" aria-label="Events list">
             {shown.map((e) => (
@@ -103,6 +119,14 @@ export function EventsPanel({ events, unseen, providerOrder, names, renamed = NO
             ))}
           </ol>
         )}
+        {list.more ? (
+          <p className="events__more muted small" data-testid="events-more">
+            {shown.length > 0 ? `Showing the newest ${shown.length} matching events.` : 'Only the newest events were searched.'}{' '}
+            <Button type="button" className="btn btn--small" onClick={list.showOlder}>
+              Show older
+            </Button>
+          </p>
+        ) : null}
       </div>
     </section>
   );

@@ -3,7 +3,6 @@ import {
   DEFAULT_EVENT_FILTER,
   chosenProvider,
   eventProviderChoices,
-  filterEvents,
   followEventFilter,
   type EventFilter,
 } from '../../logic/events';
@@ -13,8 +12,6 @@ import type { GatewayEvent, ProviderId } from '../../types';
 export interface EventFilterState {
   filter: EventFilter;
   setFilter: (change: (f: EventFilter) => EventFilter) => void;
-  /** The events the filter lets through, newest first. */
-  shown: GatewayEvent[];
   /** The provider ids the filter offers. */
   choices: ProviderId[];
   /** The filter names an id no provider has now (deleted, or renamed by hand). */
@@ -38,7 +35,6 @@ export function useEventFilter(
   if (filter !== stored) setFilter(filter);
 
   const chosen = chosenProvider(filter);
-  const shown = useMemo(() => filterEvents(events, filter), [events, filter]);
   const choices = useMemo(() => eventProviderChoices(events, providerOrder, chosen), [events, providerOrder, chosen]);
-  return { filter, setFilter, shown, choices, gone: chosenProviderGone(chosen, providerOrder) };
+  return { filter, setFilter, choices, gone: chosenProviderGone(chosen, providerOrder) };
 }
