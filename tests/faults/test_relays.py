@@ -1535,6 +1535,21 @@ async def test_a_hedge_refusing_the_request_does_not_beat_a_slow_original(fakes,
         assert health(gw, "p1")["status"] != "unresponsive"  # it answered, late, with a 500
 
 
+async def test_a_hedge_that_fails_while_the_first_provider_serves_is_no_failover(fakes, gateway):
+    """The request log's failover mark: served by another provider than the one asked first, after one
+    failed. The first provider serving its own request, its hedge failing meanwhile, is none."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)  # hedged at 0.4 s
+    p1.always(fp.stream_ok("slow but there", first_delay=1.0))
+    p2.always(fp.status(429, "slow down"))
+    reply = await gw.responses(stream=True)
+    assert reply.headers["X-API-Router-Provider"] == "p1" and reply.text == "slow but there"
+    assert attempts(gw) == [("p1", "ok"), ("p2", "provider_failure")]
+    (row,) = (await gw.api("list_requests"))["requests"]
+    assert row["failover"] is False and row["hedged"] is True
+    assert (await gw.api("list_requests", outcome="failover"))["total"] == 0
+
+
 async def test_an_original_that_fails_while_its_hedge_starts_brings_in_no_third_provider(fakes, gateway):
     """The hedge is still within its own hedge delay when the original fails: it is waited for."""
     p1, p2, p3 = await fakes("p1", "p2", "p3")

@@ -739,9 +739,10 @@ def _rows(request_id: int, r: RequestRecord) -> tuple[tuple[Any, ...], list[tupl
     else:
         tried = ",".join(dict.fromkeys(a.provider for a in attempts))
         hedged = any(a.hedge for a in attempts)
-    # Served after another provider failed (a stream that broke on the provider that served it is no failover).
-    failover = r.provider is not None and any(a.outcome is Outcome.PROVIDER_FAILURE and a.provider != r.provider
-                                              for a in attempts)
+    # Served by another provider than the one asked first, after one failed (a stream that broke on the provider
+    # that served it is no failover, nor a hedge that failed while the first provider went on to serve).
+    failover = r.provider is not None and bool(attempts) and attempts[0].provider != r.provider and any(
+        a.outcome is Outcome.PROVIDER_FAILURE and a.provider != r.provider for a in attempts)
     own = attempts[0] if solo else None  # its times are kept in the row, since it has none of its own
     row = (request_id, r.unix_ms, r.session_id, r.path, r.model, int(r.stream), r.provider, tried, r.status,
            r.latency_ms, r.ttfb_ms, u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens,
