@@ -115,6 +115,40 @@ async def test_a_hedge_whose_continuity_retry_fails_before_output_leaves_the_ori
     assert health(gw, "p1")["consecutive_failures"] == 0
 
 
+UNVERIFIABLE = json.dumps({"error": {"message": "The encrypted content could not be verified.",
+                                     "type": "invalid_request_error", "code": "invalid_encrypted_content"}}).encode()
+SEALED_BODY = {"model": "gpt-test", "input": [
+    {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAAAABsealedstuff" * 4},
+    {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}]}
+
+
+async def test_a_continuity_retry_that_goes_silent_is_hedged_like_any_ask(fakes, gateway):
+    """The provider asks to be asked again without the sealed reasoning (a 400), then hangs on that retry:
+    the next provider is raced after the hedge delay, not after the whole request timeout (20 s here)."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 20})
+    p1.queue(fp.status(400, body=UNVERIFIABLE), fp.hang(30))
+    p2.always(fp.stream_ok("answer from p2"))
+    reply, took = await timed(gw.responses(SEALED_BODY, stream=True))
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2" and reply.text == "answer from p2"
+    assert took < 5, took
+    chain = [(a["provider"], a["outcome"], a["hedge"]) for a in gw.services.store.request_log()[0]["attempts"]]
+    assert chain == [("p1", "retry", False), ("p1", "provider_failure", False), ("p2", "ok", True)], chain
+
+
+async def test_a_hedge_asking_for_a_retry_does_not_beat_a_slow_original(fakes, gateway):
+    """The hedge's provider cannot read the sealed reasoning and asks to be asked again while the original
+    is still on its way: the original's answer is taken; the hedge's retry is not needed."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)  # hedged at 0.4 s
+    p1.always(fp.stream_ok("slow but there", first_delay=1.0))
+    p2.always(fp.status(400, body=UNVERIFIABLE))
+    reply = await gw.responses(SEALED_BODY, stream=True)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1" and reply.text == "slow but there"
+    assert attempts(gw) == [("p1", "ok"), ("p2", "hedge_lost")]
+    assert health(gw, "p1")["status"] == "healthy" and len(p2.requests) == 1
+
+
 @pytest.mark.parametrize("locked", [False, True])
 async def test_a_provider_not_answering_is_not_waited_on_even_when_nothing_else_can_serve(fakes, gateway, locked):
     """The only provider (or the one routing is locked to) stops answering: the request that finds out

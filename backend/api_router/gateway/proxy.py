@@ -399,8 +399,12 @@ class ResponsesProxy:
                     opts = replace(racer.opts, summaries=summaries)
                 else:
                     opts = _next_options(racer.opts, result.retry)
+                # It asked to be asked again: no answer yet, so the racers its opening beat were not late.
+                self._judge_beaten(ex, winner, _Verdict.FAILED, queue)
                 racer = await self._start(ex, racer.provider, first, untouched, opts, hedge=False)
-                racer, answer = await self._race(ex, racer, None, first, untouched)
+                # Asked again, it may go silent as on any request: raced as the first ask was.
+                racer, answer = await self._race(ex, racer, queue if hedge else None, first, untouched)
+                winner = racer
         finally:
             if result is None:
                 verdict = _Verdict.GONE
@@ -471,8 +475,9 @@ class ResponsesProxy:
             return racer, await self._alone(ex, racer)
         racer.delay = self._hedge_delay(ex, racer.provider)
         racers = [racer]
-        # A provider's refusal of the request (its context window smaller than the others', say) while another
-        # still races is no answer yet: kept, with when it came, for when no other gives one.
+        # A provider's refusal of the request (its context window smaller than the others', say), or its asking
+        # to be asked again (a continuity retry), while another still races is no answer yet: kept, with when it
+        # came, for when no other gives one.
         refused: tuple[_Racer, AttemptResult, float] | None = None
         # Another request may find a provider waited on not answering first: then no need to sit out its
         # delay. Each racer is watched, by its provider's identity (renamed meanwhile, it is the same one).
@@ -512,7 +517,7 @@ class ResponsesProxy:
                     continue
                 for r in [r for r in racers if r.task in done]:
                     answer = r.launch().result()
-                    kept = refused is None and len(racers) > 1 and _refusal(answer)
+                    kept = refused is None and len(racers) > 1 and _no_answer_yet(answer)
                     won = not kept and (isinstance(answer, Opened) or answer.outcome is not Outcome.PROVIDER_FAILURE)
                     if won:
                         await self._drop_losers(ex, racers, r, queue)
@@ -550,8 +555,8 @@ class ResponsesProxy:
 
     def _settled(self, ex: Exchange, refused: tuple[_Racer, AttemptResult, float] | None, racer: _Racer,
                  answer: Opened | AttemptResult) -> tuple[_Racer, Opened | AttemptResult]:
-        """How a race ends: ``racer``'s answer — unless it is a failure and a refusal was kept meanwhile
-        (see ``_race``): then that refusal is the answer. A refusal another answer beat lost the race."""
+        """How a race ends: ``racer``'s answer — unless it is a failure and a refusal (or a retry asked for)
+        was kept meanwhile (see ``_race``): then that is the answer. One another answer beat lost the race."""
         if refused is None:
             return racer, answer
         held, refusal, ended = refused
@@ -826,9 +831,13 @@ def _held_to_the_end(ex: Exchange) -> bool:
     return ex.client is not None and ex.client.compaction_trigger
 
 
-def _refusal(answer: Opened | AttemptResult) -> bool:
-    """A provider's refusal of the request itself (a 4xx passed through), before any of an answer."""
-    return isinstance(answer, AttemptResult) and answer.outcome is Outcome.CLIENT_ERROR and not answer.committed
+def _no_answer_yet(answer: Opened | AttemptResult) -> bool:
+    """A provider's refusal of the request itself (a 4xx passed through) or its asking to be asked again (a
+    continuity retry), before any of an answer."""
+    return isinstance(answer, AttemptResult) and not answer.committed and answer.outcome in _NOT_YET
+
+
+_NOT_YET = frozenset({Outcome.CLIENT_ERROR, Outcome.RETRY})
 
 
 def _only_opened(answer: Opened | AttemptResult) -> UpstreamStream | None:
