@@ -7,17 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { planSettings, settingsDraft } from '../src/logic/settings';
 import type { RequestLogSettings, UiSettings } from '../src/types';
 import { desktopApp } from './desktopApp';
+import { DEFAULT_UI } from './fakeBackend';
 
-const ui: UiSettings = {
-  start_hidden: true,
-  autostart: false,
-  notify_failover: true,
-  notify_all_down: true,
-  notify_recovery: true,
-  notify_quota: true,
-  notify_provider_back: true,
-  notify_quota_percent: 10,
-};
+const ui: UiSettings = DEFAULT_UI;
 const log: RequestLogSettings = { retention_days: 30, max_rows: 200_000 };
 type Texts = Partial<{ quotaPercent: string; retentionDays: string; maxRows: string }>;
 const plan = (over: Texts, notifyQuota = true) => {
