@@ -161,16 +161,25 @@ class _LoginFile:
     def location(self) -> str:
         return str(self._path)
 
-    def installed(self) -> bool:
-        """There is an item, and it starts this app's data: one that another API Router wrote (another
+    def _marked_off(self, data: bytes) -> bool:
+        """Whether the item file says the session does not start it (the OS's own settings switched it off)."""
+        return False
+
+    def _ours(self) -> bytes | None:
+        """The item file's bytes when it starts this app's data: one that another API Router wrote (another
         ``--user-data`` folder) is neither shown as on nor removed here. An item this app wrote for an
         executable since moved is still its own."""
         try:
             data = self._path.read_bytes()
         except OSError:
-            return False
+            return None
         runs = self._runs(data)
-        return runs is None or _user_data_of(runs) == _user_data_of(self._command)
+        return data if runs is None or _user_data_of(runs) == _user_data_of(self._command) else None
+
+    def installed(self) -> bool:
+        """Ours, and not switched off in the OS's settings (the session would not start it: it is not on)."""
+        data = self._ours()
+        return data is not None and not self._marked_off(data)
 
     def up_to_date(self) -> bool:
         try:
@@ -179,7 +188,8 @@ class _LoginFile:
             return False
 
     def switched_off(self) -> bool:
-        return False
+        data = self._ours()
+        return data is not None and self._marked_off(data)
 
     def enable(self) -> None:
         # Only written: the OS reads it at the next login (loading it now would start a second instance).
@@ -216,21 +226,10 @@ class XdgAutostart(_LoginFile):
                 return parse_exec(line[len("Exec="):])
         return None
 
-    def installed(self) -> bool:
-        """As for any login file — and not switched off in the desktop's settings: the session would not
-        start it, so it is not on."""
-        return super().installed() and not self.switched_off()
-
-    def switched_off(self) -> bool:
+    def _marked_off(self, data: bytes) -> bool:
         """The desktop's settings keep the file but mark it: ``Hidden=true`` (the spec's "deleted", as KDE
         and Xfce write it) or GNOME's ``X-GNOME-Autostart-enabled=false``."""
-        try:
-            text = self._path.read_bytes().decode("utf-8", "replace")
-        except OSError:
-            return False
-        if not _LoginFile.installed(self):  # another install's item: not ours to judge
-            return False
-        for line in text.splitlines():
+        for line in data.decode("utf-8", "replace").splitlines():
             key, _, value = line.partition("=")
             if (key.strip(), value.strip().lower()) in (("Hidden", "true"), ("X-GNOME-Autostart-enabled", "false")):
                 return True

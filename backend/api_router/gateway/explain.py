@@ -44,16 +44,18 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
     unlock = "Unlock it in API Router (Back to automatic) to let the other providers serve"
     headers: dict[str, str] = {}
     extra: dict[str, str] = {}
+    # Each provider as its 429 (or quota) said it, then those not asked: the two 429s' wording.
+    listed = "; ".join(f"{name(f.provider)}: {f.error}" for f in failures)
+    also = f"; not asked: {', '.join(shown)}" if shown else ""
+    every = f"every provider {'asked ' if shown else ''}"
     if failures and all(f.quota_spent for f in failures):
         # Said as a provider says it (insufficient_quota): Codex then tells its user the quota is exceeded at
         # once, where a rate limit's 429 is retried, for nothing.
         status, extra["code"] = 429, _SPENT
-        listed = "; ".join(f"{name(f.provider)}: {f.error}" for f in failures)
         if locked:
             parts = [f"routing is locked to {name(lock)}, whose quota is used up: {failures[0].error}. {unlock}"]
         else:
-            also = f"; not asked: {', '.join(shown)}" if shown else ""
-            parts = [f"every provider {'asked ' if shown else ''}has used up its quota — {listed}{also}"]
+            parts = [f"{every}has used up its quota — {listed}{also}"]
     elif failures and all(f.rate_limited for f in failures):
         # Each one's wait: what it asked for, else the cooldown it is in (one that named none, or none worth
         # waiting for — 0, a date gone by — cools down all the same); one in neither may be asked at once.
@@ -66,13 +68,11 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
         for d, wait in zip(details, waits, strict=True):
             d["retry_after_seconds"] = round(wait, 1)
         status, headers["Retry-After"] = 429, str(soonest)
-        listed = "; ".join(f"{name(f.provider)}: {f.error}" for f in failures)
         if locked:
             parts = [f"routing is locked to {name(lock)}, which is rate-limiting this request: {failures[0].error}; "
                      f"it may serve again in {soonest} s. {unlock}"]
         else:
-            also = f"; not asked: {', '.join(shown)}" if shown else ""
-            parts = [f"every provider {'asked ' if shown else ''}is rate-limiting this request — {listed}{also}; "
+            parts = [f"{every}is rate-limiting this request — {listed}{also}; "
                      f"the soonest may serve again in {soonest} s"]
     elif not failures:
         status, parts = 502, [_nobody_to_ask(cfg, lock, skipped.get(lock or ""))]

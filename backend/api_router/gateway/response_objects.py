@@ -122,7 +122,7 @@ def closes_an_answer(response: Any) -> TypeGuard[dict[str, Any]]:
 
 
 # A whole answer still under way (a background response's first answer): nothing in it is an answer yet.
-_NOT_FINISHED = frozenset({"in_progress", "queued"})
+_UNDER_WAY = frozenset({"in_progress", "queued"})
 
 
 def failure_in(data: bytes, content_type: str, answer: dict[str, Any] | str) -> dict[str, Any] | None:
@@ -172,6 +172,6 @@ def answer_of(data: bytes, content_type: str) -> dict[str, Any] | str:
         if obj.get("error"):
             return f"answered with an error instead of a response: {error_text(data, content_type)}"
         return "answered JSON that is not a response object (no output)"
-    if obj.get("status") in _NOT_FINISHED:
+    if obj.get("status") in _UNDER_WAY:
         return f"answered a response that is not finished (status {obj['status']}), with nothing to give"
     return obj
