@@ -359,6 +359,24 @@ async def test_a_refused_change_leaves_an_invalid_hand_edit_where_it_is(fakes, g
     assert [f.read_text() for f in path.parent.glob("config.toml.broken-*")] == [broken]
 
 
+async def test_a_change_that_changes_nothing_leaves_an_invalid_hand_edit_where_it_is(fakes, gateway):
+    """Unlocking while unlocked, the order as it is, the same routing value: nothing is saved, so the
+    user's half-finished file is neither kept aside nor replaced; the next real change keeps it aside."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 2})
+    gw.services.watcher.stop()
+    path = gw.services.paths.config
+    broken = path.read_text() + "\nthis is [not toml\n"
+    path.write_text(broken)
+    await gw.api("set_manual_override", provider=None)
+    await gw.api("set_provider_order", order=["p1", "p2"])
+    await gw.api("update_routing", failure_threshold=2)
+    assert path.read_text() == broken and not list(path.parent.glob("config.toml.broken-*"))
+    await gw.api("update_routing", failure_threshold=3)
+    assert [f.read_text() for f in path.parent.glob("config.toml.broken-*")] == [broken]
+    assert tomlkit.parse(path.read_text())["routing"]["failure_threshold"] == 3
+
+
 def test_a_hand_save_landing_while_a_change_is_saved_is_kept(tmp_path):
     """Saved by hand after the app read the file but before it renamed its version into place: the change
     is applied again, to the hand edit, instead of writing over it."""
@@ -452,7 +470,7 @@ told = []
 cf.on_problem = told.append
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN); resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
 try:
-    cf.edit(lambda doc: doc.__setitem__("provider_order", []))
+    cf.edit(lambda doc: doc.__setitem__("routing", {"cooldown_seconds": 77}))  # a change: it must be saved
 except OSError as exc:
     print("refused:", exc.strerror, told)
 """
@@ -603,7 +621,7 @@ def test_a_change_keeps_aside_by_moving_what_it_cannot_read(tmp_path):
     cf.on_problem = problems.append
     path.unlink()
     os.mkfifo(path)
-    editing = threading.Thread(target=cf.edit, args=(lambda doc: doc.__setitem__("provider_order", []),))
+    editing = threading.Thread(target=cf.edit, args=(lambda doc: doc.__setitem__("routing", {"cooldown_seconds": 77}),))
     editing.start()
     editing.join(10)
     if editing.is_alive():  # waiting on the pipe: give it a writer so the test ends, and fail
@@ -671,7 +689,7 @@ def test_a_read_only_file_that_needs_repair_at_start_is_left_as_it_is(tmp_path, 
     assert time.monotonic() - started < 0.5
     if name == "config.toml":
         def change() -> None:
-            services.config.edit(lambda doc: doc.__setitem__("provider_order", []))
+            services.config.edit(lambda doc: doc.__setitem__("routing", {"cooldown_seconds": 77}))
     else:
         def change() -> None:
             services.secrets.edit(lambda s: s.with_changes(usage_tokens={"p9": "ut-p9-token-0123456789"}))

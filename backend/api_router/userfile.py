@@ -205,6 +205,10 @@ class UserFile(Generic[V]):
             refuse_if_read_only(self.path)  # before anything is kept aside for a change that cannot be saved
             disk = self._on_disk()
             value = change(disk.value)  # a change refused here leaves the file as it is, usable or not
+            if disk.unusable is not None and self._same_settings(value, disk.value):
+                # Nothing to save (unlock while unlocked, the same order): the user's file, half-finished
+                # or not, stays where it is; it is kept aside only for a change that replaces it.
+                return value
             try:
                 expected, kept = disk.stamp, None
                 if disk.unusable is not None:
@@ -218,6 +222,10 @@ class UserFile(Generic[V]):
             return value
         raise KeptChanging(f"{self.label} was saved by another program each time API Router was about to save the "
                            "change on top of it; the change was not made: try again")
+
+    def _same_settings(self, a: V, b: V) -> bool:
+        """Whether two versions give the same settings (a file may spell them differently)."""
+        return a == b
 
     def _on_disk(self) -> OnDisk[V]:
         """What a change applies to: the file on disk when it changed since we last saw it, else (or

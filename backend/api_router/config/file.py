@@ -756,6 +756,9 @@ class ConfigFile(UserFile[Loaded]):
         self._publish()
         return loaded.config
 
+    def _same_settings(self, a: Loaded, b: Loaded) -> bool:
+        return a.config == b.config  # ``manual_override = ""`` written or not: no lock either way
+
     def _ignored(self, value: Loaded) -> list[str]:
         return list(value.ignored)
 
