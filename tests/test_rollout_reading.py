@@ -345,6 +345,19 @@ def test_a_codex_session_is_looked_for_on_the_day_its_id_says_it_began(tmp_path,
     assert sessions.find_rollout(tmp_path, sid) == moved
 
 
+def test_a_session_id_that_ends_another_sessions_id_finds_no_file(tmp_path):
+    """``rollout-*-<id>.jsonl`` also matches a longer id ending in ``-<id>``: another session's history,
+    never to be replayed as this one's."""
+    other = "019a0000-0000-7000-861e-133c187c160c"
+    _session_file(tmp_path, session=other).write_text(_line("response_item", _item(0)))
+    for tail in ("133c187c160c", "861e-133c187c160c", "c187c160c"):
+        assert sessions.find_rollout(tmp_path, tail) is None, tail
+    assert sessions.find_rollout(tmp_path, other) == _session_file(tmp_path, session=other)
+    own = _session_file(tmp_path, session="133c187c160c", day="2026/12/02")
+    own.write_text(_line("response_item", _item(1)))
+    assert sessions.find_rollout(tmp_path, "133c187c160c") == own
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
 def test_a_session_file_replaced_by_a_pipe_is_no_session_file_and_holds_nothing_up(tmp_path):
     """Opened to read on, a FIFO would wait for a writer — and every request of the session with it."""

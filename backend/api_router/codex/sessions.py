@@ -27,6 +27,8 @@ _FORKED = re.compile(rb'"forked_from_id"\s*:\s*"')  # in the session_meta line o
 
 # Session ids are UUIDs in practice; anything that could act as a glob or a path is refused.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+# rollout-YYYY-MM-DDTHH-MM-SS-<session id>.jsonl
+_ROLLOUT_NAME = re.compile(r"rollout-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-(.+)\.jsonl")
 
 
 # A UUIDv7 (Codex's session ids) starts with its creation time in milliseconds.
@@ -46,7 +48,8 @@ def find_rollout(codex_home: Path, session_id: str) -> Path | None:
     if not root.is_dir():
         return None
     pattern = f"rollout-*-{session_id}.jsonl"
-    return _newest(_around_creation(root, session_id, pattern)) or _newest(root.rglob(pattern))
+    return (_newest(_around_creation(root, session_id, pattern), session_id)
+            or _newest(root.rglob(pattern), session_id))
 
 
 def _around_creation(root: Path, session_id: str, pattern: str) -> Iterator[Path]:
@@ -59,9 +62,14 @@ def _around_creation(root: Path, session_id: str, pattern: str) -> Iterator[Path
         yield from (root / f"{day.tm_year:04d}" / f"{day.tm_mon:02d}" / f"{day.tm_mday:02d}").glob(pattern)
 
 
-def _newest(paths: Iterable[Path]) -> Path | None:
+def _newest(paths: Iterable[Path], session_id: str) -> Path | None:
+    """The newest of ``paths`` that is ``session_id``'s file: the glob's ``*`` also matches the start of
+    another session's id (``…-861e-133c187c160c`` for ``133c187c160c``), whose history is not this one's."""
     newest: tuple[int, Path] | None = None
     for path in paths:
+        named = _ROLLOUT_NAME.fullmatch(path.name)
+        if named is None or named.group(1) != session_id:
+            continue
         try:
             st = path.stat()
         except OSError:  # removed since the search saw it
