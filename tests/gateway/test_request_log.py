@@ -566,6 +566,13 @@ async def test_the_preferred_provider_is_explicit(fakes, gateway):
     # The event says what was set as config.toml would (false, not Python's False), a provider by its name too.
     assert (await gw.api("list_events"))["events"][1]["message"] == \
         'Routing settings changed: preferred_provider = "p1" (P1), hedge = false, session_idle_return_seconds = 120'
+    # Sent again with one value new: only that one is told; sent again as it is: nothing is.
+    told = len((await gw.api("list_events", limit=500))["events"])
+    await gw.api("update_routing", preferred_provider="p1", hedge=False, session_idle_return_seconds=90)
+    await gw.api("update_routing", preferred_provider="p1", hedge=False, session_idle_return_seconds=90)
+    events = (await gw.api("list_events", limit=500))["events"]
+    assert [e["message"] for e in events[:len(events) - told]] == [
+        "Routing settings changed: session_idle_return_seconds = 90"]
     # A provider chosen by name is not "first in the list", whatever is switched off or on; routing follows
     # at once (the gateway would otherwise stay on the provider it served meanwhile, shown as a failover
     # to it, and the return announced as a recovery).

@@ -242,12 +242,18 @@ class Control:
             for key, value in values.items():
                 set_value(table, key, value)
 
+        before = getattr(self._services.config.current, name)
         # Judged again on the file as the edit finds it: the provider may have been deleted since.
         config = self._services.config.edit(change,
                                             check=lambda cfg: _still_there(cfg, preferred) if preferred else None)
+        after = getattr(config, name)
+        # Only what changed is told: a value sent as it was (a form saved whole, the preferred provider
+        # picked again) says nothing, and a call that changes nothing says nothing at all.
         shown = ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}{_named(config, k, v)}"  # as in config.toml
-                          for k, v in values.items())
-        self._services.emit(Level.INFO, Kind.CONFIG, f"{name.replace('_', ' ').capitalize()} settings changed: {shown}")
+                          for k, v in values.items() if getattr(before, k) != getattr(after, k))
+        if shown:
+            self._services.emit(Level.INFO, Kind.CONFIG,
+                                f"{name.replace('_', ' ').capitalize()} settings changed: {shown}")
 
     @exposed
     def set_preferred_provider(self, provider: str | None = None) -> dict[str, Any]:
