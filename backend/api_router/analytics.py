@@ -145,8 +145,14 @@ def sessions(store: Store, limit: int = 50,
         (limit,))
     return [{"session_id": sid, "requests": n, "first_unix_ms": first, "last_unix_ms": last,
              "providers": sorted(p for p in (providers or "").split(",") if p), "failovers": failovers,
-             "total_tokens": tokens, "provider": bound_to(sid) or last_served}
+             "total_tokens": tokens, **_on_provider(bound_to(sid), last_served)}
             for sid, n, first, last, providers, failovers, tokens, last_served in rows]
+
+
+def _on_provider(bound: str | None, last_served: str | None) -> dict[str, Any]:
+    """The session's provider: the one it is bound to (its next request goes there while it is in use),
+    else the last that served it — ``bound`` says which."""
+    return {"provider": bound or last_served, "bound": bound is not None}
 
 
 def session_timeline(store: Store, session_id: str,
@@ -168,4 +174,4 @@ def session_timeline(store: Store, session_id: str,
         })
         if served is not None:
             previous = served
-    return {"session_id": session_id, "requests": entries, "provider": bound_to(session_id) or previous}
+    return {"session_id": session_id, "requests": entries, **_on_provider(bound_to(session_id), previous)}

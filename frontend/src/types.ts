@@ -327,8 +327,10 @@ export interface SessionSummary {
   /** Requests that tried more than one provider. */
   failovers: number;
   total_tokens: number;
-  /** The provider the session is bound to now, or null. */
+  /** The provider the session is bound to now, else the last that served it; null when none did. */
   provider: ProviderId | null;
+  /** Whether `provider` is the one the session is bound to (its next request goes there). */
+  bound: boolean;
 }
 
 /** How an attempt ended (see ChainOutcome). */
@@ -366,8 +368,11 @@ export interface TimelineEntry {
 
 export interface SessionTimeline {
   session_id: string;
-  /** The provider the session is bound to (where its next request goes while it is in use). */
+  /** The provider the session is bound to (where its next request goes while it is in use), else the
+   * last that served it. */
   provider?: ProviderId | null;
+  /** Whether `provider` is the one the session is bound to. */
+  bound?: boolean;
   /** Oldest first. */
   requests: TimelineEntry[];
 }

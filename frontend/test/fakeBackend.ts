@@ -233,6 +233,8 @@ export class FakeBackend {
   usageTokens = new Set<string>();
   /** The request log behind get_analytics, list_sessions and get_session_timeline. */
   requests: FakeRequest[] = seededRequests();
+  /** Sessions no longer bound to a provider (list_sessions / get_session_timeline say `bound: false`). */
+  releasedSessions = new Set<string>();
   /** refresh_usage: these providers' checks fail with this message (the last snapshot stays). */
   usageFailures: Record<string, string> = {};
   /** The clock refresh_usage stamps new readings with. */
@@ -570,10 +572,10 @@ export class FakeBackend {
       }
       case 'list_sessions': {
         const limit = args.limit === undefined ? 50 : Number(args.limit);
-        return { sessions: sessions(this.requests, limit) };
+        return { sessions: sessions(this.requests, limit, this.releasedSessions) };
       }
       case 'get_session_timeline':
-        return timeline(this.requests, String(args.session_id ?? ''));
+        return timeline(this.requests, String(args.session_id ?? ''), this.releasedSessions);
       case 'list_requests': {
         const limit = args.limit === undefined ? 100 : Number(args.limit);
         if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new FakeError('limit must be an integer from 1 to 1000');

@@ -301,7 +301,9 @@ export function summary(log: FakeRequest[], window: AnalyticsWindow, now = NOW):
   };
 }
 
-export function sessions(log: FakeRequest[], limit = 50): SessionSummary[] {
+/** `released`: sessions no longer bound to a provider (idle, or moved by a lock): their `provider` is
+ * only the one that served them last. */
+export function sessions(log: FakeRequest[], limit = 50, released: ReadonlySet<string> = new Set()): SessionSummary[] {
   const by = new Map<string, FakeRequest[]>();
   for (const r of log) if (r.session_id) by.set(r.session_id, [...(by.get(r.session_id) ?? []), r]);
   return [...by.entries()]
@@ -314,12 +316,13 @@ export function sessions(log: FakeRequest[], limit = 50): SessionSummary[] {
       failovers: rs.filter((r) => r.attempts.length > 1).length,
       total_tokens: rs.reduce((n, r) => n + r.total_tokens, 0),
       provider: [...rs].sort((a, b) => b.id - a.id).find((r) => r.provider)?.provider ?? null,
+      bound: !released.has(session_id) && rs.some((r) => r.provider),
     }))
     .sort((a, b) => b.last_unix_ms - a.last_unix_ms)
     .slice(0, limit);
 }
 
-export function timeline(log: FakeRequest[], sessionId: string): SessionTimeline {
+export function timeline(log: FakeRequest[], sessionId: string, released: ReadonlySet<string> = new Set()): SessionTimeline {
   let previous: string | null = null;
   const requests = log
     .filter((r) => r.session_id === sessionId)
@@ -345,8 +348,8 @@ export function timeline(log: FakeRequest[], sessionId: string): SessionTimeline
       if (served !== null) previous = served;
       return entry;
     });
-  // Bound to the provider that served it last, as list_sessions says.
-  return { session_id: sessionId, provider: previous, requests };
+  // Bound to the provider that served it last unless released, as list_sessions says.
+  return { session_id: sessionId, provider: previous, bound: previous !== null && !released.has(sessionId), requests };
 }
 
 // ---------------------------------------------------------------- list_requests / get_request

@@ -164,6 +164,24 @@ describe('Usage page', () => {
     expect(more.textContent).toContain('Relay One failed (HTTP 502)');
   });
 
+  it('tells a session bound to its provider from one only served by it last', async () => {
+    const backend = new FakeBackend();
+    backend.releasedSessions.add(SESSION_A); // idle past the return time, or moved by a lock
+    await usagePage(backend);
+    const bound = await screen.findByTestId(`session-row-${SESSION_B}`);
+    expect(within(bound).getByTestId('session-provider').textContent).toBe('on Relay One');
+    expect(bound.title).toContain('\nBound to Relay One');
+    const released = screen.getByTestId(`session-row-${SESSION_A}`);
+    expect(within(released).getByTestId('session-provider').textContent).toBe('last on Relay One');
+    expect(released.title).toContain('\nLast served by Relay One');
+    expect(released.title).not.toContain('Bound to');
+    fireEvent.click(released);
+    await waitFor(() => expect(screen.getByTestId('session-timeline').dataset.sessionId).toBe(SESSION_A));
+    const over = screen.getByTestId('timeline-provider');
+    expect(over.textContent).toBe(' last on Relay One');
+    expect(over.title).toBe('Last served by Relay One');
+  });
+
   it('says so when the analytics cannot be loaded, and recovers on refresh', async () => {
     const backend = new FakeBackend();
     backend.failNext.get_analytics = new FakeError('window must be one of: hour, day, month');

@@ -69,8 +69,14 @@ async def test_a_session_keeps_its_provider_after_the_preferred_one_recovers(fak
     assert await served_by(gw, "another session", sid="other-session") == "p1"  # new sessions: preferred
     sessions = {s["session_id"]: s for s in (await gw.api("list_sessions"))["sessions"]}
     assert sessions[SID]["provider"] == "p2" and sessions["other-session"]["provider"] == "p1"
+    assert sessions[SID]["bound"] is True
     timeline = await gw.api("get_session_timeline", session_id=SID)
-    assert timeline["provider"] == "p2"
+    assert timeline["provider"] == "p2" and timeline["bound"] is True
+    await gw.api("set_manual_override", provider="p1")  # a lock releases every session: p2 only served it last
+    sessions = {s["session_id"]: s for s in (await gw.api("list_sessions"))["sessions"]}
+    assert (sessions[SID]["provider"], sessions[SID]["bound"]) == ("p2", False)
+    timeline = await gw.api("get_session_timeline", session_id=SID)
+    assert (timeline["provider"], timeline["bound"]) == ("p2", False)
 
 
 async def test_sessions_on_different_providers_do_not_flip_the_serving_provider(fakes, gateway):

@@ -26,7 +26,7 @@ export const SessionList = memo(function SessionList({ sessions, selected, nowMs
             aria-pressed={s.session_id === selected}
             data-testid={`session-row-${s.session_id}`}
             title={`Session ${s.session_id}\n${formatDateTime(s.first_unix_ms)} – ${formatDateTime(s.last_unix_ms)}${
-              s.provider ? `\nBound to ${nameOf(s.provider)}` : ''
+              s.provider ? `\n${s.bound ? 'Bound to' : 'Last served by'} ${nameOf(s.provider)}` : ''
             }`}
             onClick={() => onSelect(s.session_id)}
           >
@@ -34,7 +34,7 @@ export const SessionList = memo(function SessionList({ sessions, selected, nowMs
               <code className="mono">{shortSessionId(s.session_id)}</code>
               {s.provider ? (
                 <span className="session__bound small" data-testid="session-provider">
-                  on {nameOf(s.provider)}
+                  {s.bound ? 'on' : 'last on'} {nameOf(s.provider)}
                 </span>
               ) : null}
               <span className="muted">{shortTime(s.last_unix_ms, nowMs)}</span>

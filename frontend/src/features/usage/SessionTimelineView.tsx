@@ -26,9 +26,13 @@ export const SessionTimelineView = memo(function SessionTimelineView({ timeline,
       <h3 className="timeline__title">
         Session <code className="mono" title={timeline.session_id}>{short}</code>
         {timeline.provider ? (
-          <span className="timeline__provider" data-testid="timeline-provider" title={nameOf(timeline.provider)}>
+          <span
+            className="timeline__provider"
+            data-testid="timeline-provider"
+            title={`${timeline.bound ? 'Bound to' : 'Last served by'} ${nameOf(timeline.provider)}`}
+          >
             {' '}
-            on {nameOf(timeline.provider)}
+            {timeline.bound ? 'on' : 'last on'} {nameOf(timeline.provider)}
           </span>
         ) : null}
         <span className="muted">
