@@ -482,8 +482,10 @@ def test_rename_works_when_hand_written_provider_tables_are_split_by_another_tab
 
 
 @pytest.mark.parametrize(("line", "why"), [
-    ('display_name = "   "', "display_name must be a name of at most 200 characters, not blank (found '   '); using "
-                            "the provider's id"),
+    ('display_name = "   "', "display_name must be a name of at most 200 visible characters, not blank, without "
+                            "control characters (found '   '); using the provider's id"),
+    ('display_name = "Relay\\u0000Two"', "display_name must be a name of at most 200 visible characters"),
+    ('display_name = "\\u200b"', "(found '\\u200b'); using the provider's id"),
     ('model_map = { " " = "x" }', "model_map must be a table of model names (strings)"),
 ])
 def test_a_blank_name_the_app_refuses_is_refused_in_the_file_too(tmp_path, line, why):

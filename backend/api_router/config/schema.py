@@ -215,6 +215,22 @@ class RequestLogConfig:
                             doc="and at most this many are kept")
 
 
+def _display_name_ok(name: str) -> bool:
+    """A name the tray, notifications and logs can show: at least one visible character (not only spaces
+    or zero-width ones) and no control character — a NUL cuts the name short in the tray's D-Bus menu
+    and in notifications, a bell or newline breaks a log line. The same rule as the UI's
+    (``validation-cases.json``)."""
+    return (len(name) <= DISPLAY_NAME_MAX and _CONTROL.search(name) is None
+            and _VISIBLE.search(name) is not None)
+
+
+# Control characters (C0, DEL, C1) and lone surrogates; and what shows nothing by itself: white space,
+# zero-width and other format characters (U+200B, U+200E, U+FEFF, …).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_VISIBLE = re.compile(r"[^\s\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff"
+                      r"\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def _model_map_ok(value: Any) -> bool:
     return all(isinstance(k, str) and k.strip() and isinstance(v, str) and v.strip() for k, v in value.items())
 
@@ -222,8 +238,9 @@ def _model_map_ok(value: Any) -> bool:
 @dataclass(frozen=True)
 class ProviderConfig:
     id: str
-    display_name: str = setting("", check=lambda v: bool(v.strip()) and len(v) <= DISPLAY_NAME_MAX,
-                                rule=f"a name of at most {DISPLAY_NAME_MAX} characters, not blank",
+    display_name: str = setting("", check=_display_name_ok,
+                                rule=f"a name of at most {DISPLAY_NAME_MAX} visible characters, not blank, "
+                                     "without control characters",
                                 instead="the provider's id")
     base_url: str = setting("", check=_provider_url_ok, rule=_PROVIDER_URL_RULE, why=_provider_url_problem,
                             doc="the gateway appends /responses and /models")

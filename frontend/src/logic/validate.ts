@@ -104,10 +104,20 @@ const DISPLAY_NAME_MAX = 200;
 export function validateDisplayName(raw: string, required = true): string | null {
   const value = raw.trim();
   if (!value) return required ? 'Enter a display name' : null;
+  if (CONTROL.test(value)) return 'Leave out control characters (tabs, line breaks and the like)';
+  if (!VISIBLE.test(value)) return 'Use at least one visible character';
   const length = [...value].length;
   if (length > DISPLAY_NAME_MAX) return `Keep the display name to ${DISPLAY_NAME_MAX} characters (it has ${length})`;
   return null;
 }
+
+// The backend's rule (config/schema.py `_display_name_ok`): control characters (C0, DEL, C1) are
+// refused — a NUL cuts the name short in the tray and notifications — and a name needs one character
+// that shows: not white space, zero-width or another format character.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// eslint-disable-next-line no-control-regex
+const VISIBLE = /[^\s\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\u0000-\u001f\u007f-\u009f]/;
 
 /** Characters a key or usage token may have (the backend's SECRET_MAX): a longer header fails every request. */
 export const SECRET_MAX = 4096;
