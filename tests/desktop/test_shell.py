@@ -312,6 +312,29 @@ def test_windows_path(tmp_path: Path) -> None:
     assert choose_backend("win32", env, sni_host=lambda: False, appindicator_installed=lambda: False) == "win32"
 
 
+@pytest.mark.parametrize(("platform", "shown"), [("win32", "R&&D <EU> Relay"), ("linux", "R&D <EU> Relay")])
+def test_an_ampersand_in_a_name_shows_as_one_in_the_tray_menu(tmp_path: Path, platform: str, shown: str) -> None:
+    """Windows menus take "&" as the mark of a keyboard shortcut: written "&&" there, the name shows as it
+    is; the other backends show the text as given."""
+    paths = Paths(tmp_path / "ud")
+    write_config(paths, {"a": {"base_url": _closed_port_url(), "display_name": "R&D <EU> Relay"}})
+    seen: dict[str, Any] = {}
+
+    def scenario(window: FakeWindow) -> None:
+        icon = rig.icon
+        seen["labels"] = icon.labels()
+        submenu = icon.item("Preferred provider").submenu
+        seen["preferred"] = [i.text for i in submenu.items] if submenu is not None else []
+        icon.choose("Quit")
+
+    rig = Rig(tmp_path, scenario=scenario, platform=platform,
+              os_lock=WindowsLock(FakeMsvcrt()) if platform == "win32" else None)
+    assert rig.run() == 0
+    assert seen["labels"][0] == f"{shown} · serving" and seen["labels"][3] == f"{shown} ○ not used yet"
+    assert seen["preferred"] == [shown]
+    assert "Routing" in seen["labels"] and "Automatic" in seen["labels"]
+
+
 @pytest.mark.parametrize("env, sni, appindicator, expected", [
     ({}, False, True, "gtk"),             # XEmbed tray (trayer, XFCE, MATE): GTK icon, left click = Show
     ({}, True, True, "appindicator"),     # StatusNotifier host (KDE, GNOME + extension)

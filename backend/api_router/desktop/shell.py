@@ -340,7 +340,8 @@ class DesktopShell:
                                         listening=error is None, not_listening_reason=reason,
                                         autostart=rt.autostart)
             tray = Tray(backends.pystray, backends.tray_images, controller.actions,
-                        initial_view(control, listening=error is None, not_listening_reason=reason))
+                        initial_view(control, listening=error is None, not_listening_reason=reason),
+                        mnemonics=backends.platform == "win32")
             tray.start()
             with self._state:
                 self._tray = tray

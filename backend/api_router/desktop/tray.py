@@ -141,8 +141,11 @@ class Tray:
     """
 
     def __init__(self, pystray: Any, images: Callable[[TrayIcon], Any], actions: TrayActions, view: TrayView, *,
-                 name: str = "api-router") -> None:
+                 name: str = "api-router", mnemonics: bool = False) -> None:
         self._pystray = pystray
+        # Windows menus take "&" as the mark of the next letter's keyboard shortcut (pystray passes the text
+        # as it is): a provider called "R&D Relay" would show as "RD Relay", the D underlined.
+        self._text: Callable[[str], str] = _literal_ampersands if mnemonics else _as_is
         self._images = images
         self._actions = actions
         self._view = view
@@ -212,18 +215,18 @@ class Tray:
     def _items(self) -> Iterator[Any]:
         p, a = self._pystray, self._actions
         item, sep = p.MenuItem, p.Menu.SEPARATOR
-        view = self._view
-        yield item(view.line, None, enabled=False)
+        view, text = self._view, self._text
+        yield item(text(view.line), None, enabled=False)
         yield sep
         yield item("Routing", None, enabled=False)
         yield item("Automatic", lambda: a.lock(None), checked=lambda _: self._view.automatic, radio=True)
         for choice in view.providers:
-            yield item(choice.label, _bind(a.lock, choice.provider), checked=_checked(self, choice.provider, "locked"),
-                       radio=True, enabled=choice.enabled)
+            yield item(text(choice.label), _bind(a.lock, choice.provider),
+                       checked=_checked(self, choice.provider, "locked"), radio=True, enabled=choice.enabled)
         yield sep
         yield item("Preferred provider", p.Menu(*[
-            item(c.name, _bind(a.prefer, c.provider), checked=_checked(self, c.provider, "preferred"), radio=True,
-                 enabled=c.enabled) for c in view.providers]), enabled=bool(view.providers))
+            item(text(c.name), _bind(a.prefer, c.provider), checked=_checked(self, c.provider, "preferred"),
+                 radio=True, enabled=c.enabled) for c in view.providers]), enabled=bool(view.providers))
         yield item("Refresh usage", _no_args(a.refresh_usage), enabled=view.listening)
         yield item("Copy base URL", _no_args(a.copy_base_url))
         yield item("Copy gateway token", _no_args(a.copy_token))
@@ -260,6 +263,14 @@ class Tray:
             except Exception as exc:
                 log.warning("building the tray menu: %s", exc)
 
+
+
+def _literal_ampersands(text: str) -> str:
+    return text.replace("&", "&&")
+
+
+def _as_is(text: str) -> str:
+    return text
 
 
 def _no_args(fn: Callable[[], None]) -> Callable[[], None]:
