@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import json
 import unicodedata
 from collections.abc import Iterable
 
@@ -20,7 +22,7 @@ def quoted(value: object, limit: int = QUOTED_MAX) -> str:
 
 
 def shown(value: object, limit: int = QUOTED_MAX) -> str:
-    """A value as Python writes it (a string in quotes), shortened."""
+    """A value as ``written`` writes it, shortened."""
     return shortened(written(value), limit)
 
 
@@ -32,10 +34,19 @@ def listed(values: Iterable[object], most: int = 5) -> str:
 
 
 def written(value: object) -> str:
-    """``repr(value)``, or what the value is when it is nested too deeply to write (a TOML dotted key or
-    a JSON document can nest a thousand levels, and ``repr`` then raises instead of answering)."""
+    """``value`` as the person who sent it wrote it — JSON notation (``null``, ``true``, ``{"gpt-5": 1}``,
+    which TOML shares for these), a string in quotes — or what the value is when it is nested too deeply
+    to write (a TOML dotted key or a JSON document can nest a thousand levels, and writing it would raise
+    instead of answering)."""
     try:
-        return repr(value)
+        if isinstance(value, str):
+            return repr(value)
+        if isinstance(value, (datetime.date, datetime.time)):  # a TOML date or time, as the file has it
+            return value.isoformat()
+        try:
+            return json.dumps(value, ensure_ascii=False)
+        except (TypeError, ValueError):  # not a JSON value (a set, say): as Python writes it
+            return repr(value)
     except RecursionError:
         return f"a {type(value).__name__} nested too deeply to show"
 

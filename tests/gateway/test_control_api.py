@@ -473,9 +473,16 @@ async def test_provider_order_must_be_a_permutation(fakes, gateway):
     assert cfg["provider_order"] == ["p3", "p1", "p2"]
     assert tomlkit.parse(gw.services.paths.config.read_text())["provider_order"] == ["p3", "p1", "p2"]
     saved = gw.services.paths.config.read_text()
-    for bad in (["p1", "p2"], ["p1", "p1", "p2", "p3"], ["p1", "p2", "p9"], ["p3", "p1", "p2", "p2"], []):
-        with pytest.raises(ApiError, match=r"exactly once: p3, p1, p2$"):  # the order as it stands
+    for bad, wrong in ((["p1", "p2"], "P3 is not in it"),
+                       (["p1", "p1", "p2", "p3"], "it names P1 2 times"),
+                       (["p1", "p2", "p9"], "P3 is not in it; no provider is called 'p9'"),
+                       (["p3", "p1", "p2", "p2"], "it names P2 2 times"),
+                       ([], "P3 is not in it; P1 is not in it; P2 is not in it")):
+        with pytest.raises(ApiError) as err:
             await gw.api("set_provider_order", order=bad)
+        # What is wrong, and the order as it stands, by the providers' names.
+        assert err.value.message == (f"order must list every provider exactly once: {wrong} (the providers are now "
+                                     "P3, P1, P2; the list may have changed since it was read: try again)")
     with pytest.raises(ApiError, match="must be"):
         await gw.api("set_provider_order", order="p1")
     assert gw.services.paths.config.read_text() == saved
@@ -986,7 +993,8 @@ async def test_a_provider_order_racing_a_delete_is_refused(fakes, gateway, monke
     gw = await gateway({"p1": p1, "p2": p2})
     config = gw.services.config
     another_change_first(monkeypatch, config, deleted("p1"))
-    with pytest.raises(ApiError, match="order must list every provider exactly once: p2"):
+    with pytest.raises(ApiError, match=r"order must list every provider exactly once: no provider is called 'p1' "
+                                       r"\(the providers are now P2;"):
         await gw.api("set_provider_order", order=["p2", "p1"])
     assert "p1" not in tomllib.loads(gw.services.paths.config.read_text()).get("provider_order", [])
 
@@ -1228,3 +1236,19 @@ async def test_a_template_placeholder_left_in_a_url_is_refused(fakes, gateway, f
         await gw.api("upsert_provider", provider="relay", **fields)
     assert err.value.status == 400 and field in str(err.value)
     assert "relay" not in (await gw.api("get_config"))["providers"]
+
+
+@pytest.mark.parametrize(("method", "args", "said"), [
+    ("set_provider_disabled", {"provider": "p1", "disabled": None}, "disabled must be true or false (got null)"),
+    ("list_requests", {"limit": True}, "(got true)"),
+    ("upsert_provider", {"provider": "p1", "model_map": {"gpt-5": 1}}, '(got {"gpt-5": 1})'),
+    ("set_provider_order", {"order": None}, "(got null)"),
+])
+async def test_a_wrong_argument_is_quoted_as_the_client_wrote_it(fakes, gateway, method, args, said):
+    """A JSON client sent null, true, {"gpt-5": 1}: the message says so, not Python's None, True, {'gpt-5': 1}."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    with pytest.raises(ApiError) as err:
+        await gw.api(method, **args)
+    assert err.value.status == 400 and said in err.value.message, err.value.message
+    assert not any(word in err.value.message for word in ("None", "True", "{'"))

@@ -449,7 +449,7 @@ class Control:
             if sorted(cfg.providers) != sorted(order):  # the ids are unique, so a repeated one fails here too
                 now = [*(p for p in before.order if p in cfg.providers),
                        *(p for p in cfg.providers if p not in before.order)]
-                raise ControlError(f"order must list every provider exactly once: {', '.join(now)}")
+                raise ControlError(_order_problem(cfg, order, now))
 
         cfg = services.config.edit(lambda doc: set_order(doc, order), check=every_one)
         services.emit(Level.INFO, Kind.CONFIG, "Provider order: " + " → ".join(cfg.name_of(p) for p in order))
@@ -790,6 +790,20 @@ def _named(config: Config, key: str, value: object) -> str:
 
 
 _PROVIDER_KEYS = frozenset({"preferred_provider", "manual_override"})
+
+
+def _order_problem(cfg: Config, order: list[str], now: list[str]) -> str:
+    """Why ``order`` is no order of the providers there are, by their names (the order as it stands,
+    too: a list read before a provider was added, renamed or deleted meanwhile is the usual cause)."""
+    named = set(order)
+    wrong = [f"{cfg.name_of(p)} is not in it" for p in now if p not in named]
+    unknown = [p for p in dict.fromkeys(order) if p not in cfg.providers]
+    if unknown:
+        wrong.append(f"no provider is called {listed(unknown)}")
+    wrong += [f"it names {cfg.name_of(p)} {order.count(p)} times" for p in dict.fromkeys(order)
+              if order.count(p) > 1 and p in cfg.providers]
+    return (f"order must list every provider exactly once: {'; '.join(wrong)} (the providers are now "
+            f"{', '.join(cfg.name_of(p) for p in now)}; the list may have changed since it was read: try again)")
 
 
 def _still_there(cfg: Config, pid: str) -> None:
