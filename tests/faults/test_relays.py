@@ -1716,6 +1716,23 @@ async def test_a_hedge_that_is_late_too_brings_in_the_next_candidate(fakes, gate
     assert attempts(gw) == [("p3", "ok")]
 
 
+async def test_a_failover_past_two_silent_providers_is_from_the_one_asked_first(fakes, gateway):
+    """The preferred provider and its hedge both silent, the third answers: the route event says the
+    failover is from the preferred provider (asked first), as a chain of refusals does, not from the hedge
+    whose silence happened to be judged first."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"hedge_max_seconds": 3, "request_timeout_seconds": 30})
+    p1.always(fp.hang())
+    p2.always(fp.hang())
+    events = [fp.sse_event(e) for e in fp.stream_events(fp.response_object("hello", provider="p3"))]
+    p3.always(fp.raw_stream([b"".join(events)]))  # the whole answer in one piece, as many relays send it
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p3"
+    routes = [e.message for e in gw.services.store.recent_events() if e.kind == "route"]
+    assert routes and routes[0].startswith("Failover from P1 to P3: no first event within") \
+        and "; P2: no first event within" in routes[0], routes
+
+
 async def test_the_hedge_delay_adapts_to_the_providers_own_history(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, routing={"hedge_min_seconds": 3, "hedge_max_seconds": 10})

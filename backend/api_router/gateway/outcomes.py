@@ -251,9 +251,14 @@ class OutcomeRecorder:
 
     def _current_failures(self, ex: Exchange) -> list[tuple[str, Failure]]:
         """The request's failures, of the providers that still exist: (the id the request knew, the
-        failure under the provider's id now)."""
+        failure under the provider's id now), in the order the providers were asked — not the order their
+        failures were judged: racers judged together (a hedge and the original it raced, silent alike) would
+        otherwise have the route event say it failed over from the hedge rather than the provider asked first."""
+        asked_order: dict[str, int] = {}
+        for attempt in ex.record.attempts:
+            asked_order.setdefault(attempt.provider, len(asked_order))
         out = []
-        for f in ex.failures:
+        for f in sorted(ex.failures, key=lambda f: asked_order.get(f.provider, len(asked_order))):
             now = self._current(ex, f.provider)
             if now is not None:
                 out.append((f.provider, f if now == f.provider else replace(f, provider=now)))
