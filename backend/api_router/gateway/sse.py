@@ -90,6 +90,10 @@ class SSEEvent:
         if name and (name.startswith("response.") or name in _TELLING_NAMES) and name[-1] != " ":
             if name[0] == "r":  # a Responses name whose data says it is another Responses event is that one
                 typed = self._data_type()
+                if typed is not None and typed != name:
+                    # Rare, so read whole: an object that names its type twice is what the last says, as JSON
+                    # readers take it ({"type": "…delta", "type": "response.failed"} is a failure).
+                    typed = self._parsed_type()
                 if typed is not None and typed != name and (typed.startswith("response.") or typed == "error"):
                     return typed
             return name
@@ -107,6 +111,9 @@ class SSEEvent:
         m = _LEADING_TYPE.match(self.data)
         if m:
             return m.group(1).decode("utf-8", "replace")
+        return self._parsed_type()
+
+    def _parsed_type(self) -> str | None:
         payload = self.json()
         value = payload.get("type") if isinstance(payload, dict) else None
         return value if isinstance(value, str) else None
