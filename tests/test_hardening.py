@@ -1266,7 +1266,7 @@ async def test_connections_idling_between_requests_make_room_at_the_bound(fakes,
 
 
 @pytest.mark.parametrize("breakage", ["config is a folder", "secrets is a folder", "data is a file",
-                                      "log is a folder", "config is a pipe", "secrets is a pipe",
+                                      "log is a folder", "config is a pipe", "secrets is a pipe", "log is a pipe",
                                       "config links to itself", "secrets links to itself",
                                       "the folder links to itself"])
 def test_an_unusable_file_at_start_up_is_one_line_and_exit_1(tmp_path, breakage):
@@ -1275,6 +1275,7 @@ def test_an_unusable_file_at_start_up_is_one_line_and_exit_1(tmp_path, breakage)
     target = {"config is a folder": ud / "config.toml", "secrets is a folder": ud / "secrets.json",
               "data is a file": ud / "data", "log is a folder": ud / "data" / "api-router.log",
               "config is a pipe": ud / "config.toml", "secrets is a pipe": ud / "secrets.json",
+              "log is a pipe": ud / "data" / "api-router.log",  # opening it to write would wait for a reader
               "config links to itself": ud / "config.toml", "secrets links to itself": ud / "secrets.json",
               "the folder links to itself": ud}[breakage]
     if breakage.endswith("links to itself"):  # a symlink loop: Python before 3.13 raised RuntimeError, a traceback
@@ -1286,6 +1287,7 @@ def test_an_unusable_file_at_start_up_is_one_line_and_exit_1(tmp_path, breakage)
     elif breakage.endswith("pipe"):
         if not hasattr(os, "mkfifo"):
             pytest.skip("no named pipes here")
+        target.parent.mkdir(exist_ok=True)
         os.mkfifo(target)  # reading it would wait for a writer forever
     else:
         target.mkdir(parents=True)

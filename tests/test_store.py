@@ -1,7 +1,10 @@
 """SQLite store: events, request log, metrics, retention, corruption recovery, renames."""
 
+import os
 import sqlite3
+import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -429,6 +432,28 @@ def test_a_list_of_moves_left_that_cannot_be_read_is_moved_aside_and_the_store_o
         assert [p.read_bytes() for p in left.parent.glob("s.sqlite3.moves.json.broken*")] == [content]
     finally:
         again.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_pipe_in_place_of_the_list_of_moves_left_is_moved_aside_not_waited_on(tmp_path):
+    """Reading a FIFO waits for a writer: the start would hang there, silent, for ever."""
+    s = open_store(tmp_path)
+    s.close()
+    left = tmp_path / "data" / "s.sqlite3.moves.json"
+    os.mkfifo(left)
+    opened: list[Any] = []
+    opening = threading.Thread(target=lambda: opened.append(open_store(tmp_path)), daemon=True)
+    opening.start()
+    opening.join(10)
+    if opening.is_alive():  # waiting on the pipe: give it a writer so the thread ends, and fail
+        with open(left, "wb"):
+            pass
+        opening.join(10)
+        pytest.fail("the store's start waited on a pipe in place of the list of moves")
+    try:
+        assert not left.exists() and len(list(left.parent.glob("s.sqlite3.moves.json.broken*"))) == 1
+    finally:
+        opened[0].close()
 
 
 def test_damage_found_by_a_read_is_told_once_and_mended_at_the_next_start(tmp_path):

@@ -44,16 +44,25 @@ def read_file(path: Path) -> bytes:
     # O_NONBLOCK has no effect on a regular file; O_BINARY (Windows) keeps CRLF and 0x1A as they are.
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-        if not stat.S_ISREG(mode):
-            raise NotAFile(errno.EINVAL, "not a regular file", str(path))
+        _refuse_unless_regular(os.fstat(fd).st_mode, path)
     except OSError:
         os.close(fd)
         raise
     with os.fdopen(fd, "rb") as file:
         return file.read()
+
+
+def refuse_unless_regular(path: Path) -> None:
+    """Raise unless ``path`` (followed through links) is a regular file: a FIFO opened to write waits for a
+    reader forever, and a device is nobody's log."""
+    _refuse_unless_regular(os.stat(path).st_mode, path)
+
+
+def _refuse_unless_regular(mode: int, path: Path) -> None:
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if not stat.S_ISREG(mode):
+        raise NotAFile(errno.EINVAL, "not a regular file", str(path))
 
 
 def atomic_write(path: Path, data: bytes | Iterable[bytes], *, mode: int | None = None,

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from api_router.fsutil import aside_path, atomic_write, create_private_file, private_dir, tighten
+from api_router.fsutil import aside_path, atomic_write, create_private_file, private_dir, read_file, tighten
 from api_router.records import Event, Kind, Level, Outcome, RequestRecord, now_ms
 from api_router.store import schema
 from api_router.store.writer import BatchWriter, Op, insert_rows, is_damage
@@ -283,7 +283,7 @@ class Store:
         """The renames and deletes the last run could not write (``_keep_moves_left``), made in order."""
         path = self._moves_left_path
         try:
-            left = _moves_read(path.read_bytes())
+            left = _moves_read(read_file(path))  # refuses a FIFO there, which would hold the start forever
         except FileNotFoundError:
             return
         except (OSError, ValueError) as exc:
