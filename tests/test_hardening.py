@@ -815,6 +815,47 @@ async def test_a_hand_edit_of_secrets_is_picked_up(fakes, gateway):
     assert json.loads(path.read_text())["providers"]["p1"] == "sk-set-in-the-ui-0002"
 
 
+def rewrite_in_place(path: Path, old: str, new: str) -> None:
+    """Write a same-length edit into the file itself and put its modification time back: what a file system
+    keeping whole seconds (FAT, HFS+) shows of a save made in the same second as the app's, or ``cp -p``.
+    Only the change time tells the version apart."""
+    from api_router.fsutil import file_stamp
+
+    before, stamp = os.stat(path), file_stamp(path)
+    text = path.read_text()
+    assert len(old) == len(new) and old in text
+    with open(path, "r+", encoding="utf-8") as fh:
+        fh.write(text.replace(old, new))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert file_stamp(path) == stamp  # size, modification time and inode as they were
+
+
+async def test_a_hand_edit_that_keeps_the_size_and_time_is_picked_up_and_kept(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing={"cooldown_seconds": 45})
+    await gw.api("update_routing", failure_threshold=2)  # the app's own save, just before the hand edit
+    await asyncio.sleep(0.8)  # the watcher has looked at it
+    path = gw.services.paths.config
+    rewrite_in_place(path, "cooldown_seconds = 45", "cooldown_seconds = 90")
+    await wait_until(lambda: gw.services.config.current.routing.cooldown_seconds == 90, 3.0, "the edit in use")
+    assert any("config.toml was edited" in e.message for e in gw.services.store.recent_events())
+    await gw.api("update_routing", failure_threshold=3)  # lands on the edit, not on the app's old copy
+    saved = path.read_text()
+    assert "cooldown_seconds = 90" in saved and "failure_threshold = 3" in saved
+
+
+async def test_a_key_edited_by_hand_keeping_size_and_time_is_not_written_over(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, keys={"p1": "sk-first-AAAAAAAAAAAAAAAA"})
+    path = gw.services.paths.secrets
+    rewrite_in_place(path, "sk-first-AAAAAAAAAAAAAAAA", "sk-handed-BBBBBBBBBBBBBBB")
+    # A change in the app at once, before the watcher looks: it still lands on the file as it is on disk.
+    await gw.api("set_usage_token", provider="p1", token="ut-p1-token-0123456789")
+    saved = json.loads(path.read_text())
+    assert saved["providers"]["p1"] == "sk-handed-BBBBBBBBBBBBBBB" and saved["usage_tokens"]["p1"]
+    assert gw.services.secrets.current.provider_keys["p1"] == "sk-handed-BBBBBBBBBBBBBBB"
+
+
 # --- 3. slow clients ----------------------------------------------------------------------------------------
 
 

@@ -351,6 +351,15 @@ def file_stamp(path: Path) -> FileStamp | None:
     return None if isinstance(looked, OSError) else looked
 
 
+def file_ctime(path: Path) -> int | None:
+    """When the file (its content, mode or name) last changed, in ns (None: it is not there). Not part of
+    the stamp: a rename moves it, and ``atomic_write`` judges versions across renames."""
+    try:
+        return os.stat(path).st_ctime_ns
+    except OSError:
+        return None
+
+
 def look_at(path: Path) -> FileStamp | OSError:
     """A file's stamp, or why it could not be looked at (missing, a symlink loop, a folder closed)."""
     try:

@@ -30,6 +30,7 @@ from api_router.fsutil import (
     FileStamp,
     aside_path,
     atomic_write,
+    file_ctime,
     file_stamp,
     link_target,
     look_at,
@@ -73,6 +74,9 @@ class UserFile(Generic[V]):
         self._publishing = False
         self._changed_meanwhile = False
         self._stamp = file_stamp(path)
+        # The change time of the version in use, as last looked at (None: not yet): a version written into
+        # the file with its size and modification time unchanged shows only there (see _rewritten_in_place).
+        self._ctime: int | None = None
         self._settling: FileStamp | None = None  # a new version seen once: used if it is still there next look
         self._reported: FileStamp | None = None  # the invalid version already reported
         self._unreachable: str | None = None  # why the file cannot even be looked at, as already reported
@@ -134,7 +138,11 @@ class UserFile(Generic[V]):
             self._unreachable = None
             if stamp == self._stamp:
                 self._settling = None
-                return False
+                rewritten = self._rewritten_in_place()
+                if rewritten is None:
+                    return False
+                before, self._value = self._value, rewritten
+                return self._told(before, rewritten)
             if stamp != self._settling:  # it may still be being written: look again next time
                 self._settling = stamp
                 return False
@@ -148,9 +156,31 @@ class UserFile(Generic[V]):
                                     f"{self.kept}. Fix the file, or the next change made in the app moves it aside.")
                 return False
             before, self._value, self._stamp, self._reported = self._value, read, stamp, None
+            self._ctime = None  # looked at again next time: it may have been written to since the read
+        return self._told(before, read)
+
+    def _told(self, before: V, after: V) -> bool:
+        """A hand edit in use: listeners and the user are told. Call without the lock."""
         self._publish()
-        self._hand_edit_in_use(before, read)
+        self._hand_edit_in_use(before, after)
         return True
+
+    def _rewritten_in_place(self) -> V | None:
+        """A usable version other than the one in use, written into the file with its size and
+        modification time unchanged — what a file system that keeps whole seconds (FAT, HFS+, some network
+        shares) shows of an edit saved in the same second as the app's, or a tool that restores the time
+        (``cp -p``): only its change time moved. Read (rarely: a change time moves only with a write, a
+        chmod or a rename), and compared. ``_lock`` held."""
+        ctime = file_ctime(self.path)
+        if ctime is None or ctime == self._ctime:
+            return None
+        read = self._read_disk()
+        if file_ctime(self.path) != ctime:  # written to while it was read: the next look reads it again
+            return None
+        self._ctime = ctime
+        if isinstance(read, str) or read == self._value:  # a chmod, a touch: nothing new
+            return None
+        return read
 
     def _report_unreachable(self, exc: OSError) -> None:
         """A file gone is left to the next change (which writes it again); one that cannot even be looked
@@ -177,14 +207,21 @@ class UserFile(Generic[V]):
         the two were made. (One that cannot be used is left to ``_base``, which moves it aside.)"""
         with self._lock:
             stamp = file_stamp(self.path)
-            if stamp is None or stamp == self._stamp:
+            if stamp is None:
                 return
-            stamp, read = self._read_settled()
-            if isinstance(read, str) or stamp is None or file_stamp(self.path) != stamp:
-                return
-            before, self._value, self._stamp, self._reported = self._value, read, stamp, None
-        self._publish()
-        self._hand_edit_in_use(before, read)
+            if stamp == self._stamp:
+                rewritten = self._rewritten_in_place()
+                if rewritten is None:
+                    return
+                before, self._value = self._value, rewritten
+            else:
+                stamp, read = self._read_settled()
+                if isinstance(read, str) or stamp is None or file_stamp(self.path) != stamp:
+                    return
+                before, self._value, self._stamp, self._reported = self._value, read, stamp, None
+                self._ctime = None
+            after = self._value
+        self._told(before, after)
 
     def _read_disk(self) -> V | str:
         try:
@@ -289,3 +326,4 @@ class UserFile(Generic[V]):
         refuse_if_read_only(self.path)
         self._stamp = atomic_write(self.path, self._encode(value), mode=0o600, unless_changed=unless_changed)
         self._value = value
+        self._ctime = None  # the rename moved it: looked at (and read once) at the next look
