@@ -1212,6 +1212,30 @@ async def test_everyone_rate_limited_is_a_429_with_the_soonest_retry_after(fakes
     assert "P2: HTTP 429: slow down (p2)" in message and "not asked: P1 (cooling down for" in message
 
 
+async def test_a_used_up_quota_beside_rate_limits_sets_no_wait_and_is_no_verdict_while_others_cool_down(
+        fakes, gateway):
+    """One provider out of quota, two rate-limited: the wait is the soonest rate limit's (a quota comes back
+    with none), and asked again while those two cool down, the one asked being out of quota does not make
+    it "every quota used up" — a rate limit still, with the wait until one of them is back."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing=QUICK)
+    p1.always(fp.status(429, body=json.dumps(QUOTA).encode()))
+    p2.always(fp.status(429, "slow down (p2)", headers={"Retry-After": "7"}))
+    p3.always(fp.status(429, "slow down (p3)", headers={"Retry-After": "30"}))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 429 and reply.headers["Retry-After"] == "7", (reply.status, reply.headers)
+    err = reply.json["error"]
+    assert err["type"] == "rate_limit_exceeded", err
+    assert err["message"].startswith("every provider is rate-limiting this request or has used up its quota — P1: ")
+    assert [(p["provider"], p.get("retry_after_seconds")) for p in err["providers"]] == [
+        ("p1", None), ("p2", 7.0), ("p3", 30.0)]
+    reply = await gw.responses(stream=True)  # p2 and p3 cool down: only p1 is asked
+    assert [a for a, _ in attempts(gw)] == ["p1"]
+    assert reply.status == 429 and reply.json["error"]["type"] == "rate_limit_exceeded", reply.json
+    assert 25 <= int(reply.headers["Retry-After"]) <= 30  # p2's cooldown (cooldown_seconds, past its 7 s)
+    assert "not asked: P2 (cooling down for" in reply.json["error"]["message"]
+
+
 async def test_a_provider_that_named_no_wait_makes_the_soonest_retry_now(fakes, gateway):
     """429 without Retry-After and not cooling down (below the failure threshold): it may be asked again
     at once, so the soonest is 1 s, not the other provider's 40 s."""

@@ -48,7 +48,10 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
     listed = "; ".join(f"{name(f.provider)}: {f.error}" for f in failures)
     also = f"; not asked: {', '.join(shown)}" if shown else ""
     every = f"every provider {'asked ' if shown else ''}"
-    if failures and all(f.quota_spent for f in failures):
+    # A provider passed by as cooling down may serve before any of those asked (one not answering comes
+    # back with a check, not with time) — and while one may, not every quota is used up.
+    back = router.first_back(list(skipped))
+    if failures and all(f.quota_spent for f in failures) and back is None:
         # Said as a provider says it (insufficient_quota): Codex then tells its user the quota is exceeded at
         # once, where a rate limit's 429 is retried, for nothing.
         status, extra["code"] = 429, _SPENT
@@ -56,24 +59,23 @@ def all_failed(cfg: Config, failures: Sequence[Failure], router: Router, plan: S
             parts = [f"routing is locked to {name(lock)}, whose quota is used up: {failures[0].error}. {unlock}"]
         else:
             parts = [f"{every}has used up its quota — {listed}{also}"]
-    elif failures and all(f.rate_limited for f in failures):
+    elif failures and all(f.rate_limited or f.quota_spent for f in failures):
         # Each one's wait: what it asked for, else the cooldown it is in (one that named none, or none worth
         # waiting for — 0, a date gone by — cools down all the same); one in neither may be asked at once.
-        waits = [f.retry_after if f.retry_after is not None and f.retry_after > 0 else router.cooldown_left(f.provider)
-                 for f in failures]
-        # A provider passed by as cooling down may serve before any of those asked (one not answering
-        # comes back with a check, not with time).
-        back = router.first_back(list(skipped))
-        soonest = max(1, math.ceil(min(waits if back is None else [*waits, back[1]])))
-        for d, wait in zip(details, waits, strict=True):
-            d["retry_after_seconds"] = round(wait, 1)
+        # A used-up quota comes back with no wait: it sets none (nor is it one Codex should retry for).
+        waits = {i: f.retry_after if f.retry_after is not None and f.retry_after > 0
+                 else router.cooldown_left(f.provider) for i, f in enumerate(failures) if not f.quota_spent}
+        soonest = max(1, math.ceil(min([*waits.values(), *([back[1]] if back is not None else [])])))
+        for i, wait in waits.items():
+            details[i]["retry_after_seconds"] = round(wait, 1)
         status, headers["Retry-After"] = 429, str(soonest)
+        limiting = "is rate-limiting this request or has used up its quota" if len(waits) < len(failures) \
+            else "is rate-limiting this request"
         if locked:
             parts = [f"routing is locked to {name(lock)}, which is rate-limiting this request: {failures[0].error}; "
                      f"it may serve again in {soonest} s. {unlock}"]
         else:
-            parts = [f"{every}is rate-limiting this request — {listed}{also}; "
-                     f"the soonest may serve again in {soonest} s"]
+            parts = [f"{every}{limiting} — {listed}{also}; the soonest may serve again in {soonest} s"]
     elif not failures:
         status, parts = 502, [_nobody_to_ask(cfg, lock, skipped.get(lock or ""))]
     elif locked:
