@@ -307,7 +307,9 @@ class AttemptRunner:
         event_stream = resp.content_type == "text/event-stream"
         waiting = event_stream  # for a first event
         watchdog = self._deadlines.watchdog(functools.partial(cut, resp), idle_timeout)
-        watchdog.start(first_within if waiting else idle_timeout)  # the idle limit starts with the first event
+        # Silence is limited by the idle timeout from the headers on, as for a plain body; comments are no
+        # progress, so a stream of them before its first event is as silent as no body at all.
+        watchdog.start(min(first_within, idle_timeout) if waiting else idle_timeout)
         unanswered = self._deadlines.watchdog(functools.partial(cut, resp), first_within) if event_stream else None
         if unanswered is not None:  # never touched: stopped by the first event that is more than a preamble
             unanswered.start()
@@ -350,9 +352,12 @@ class AttemptRunner:
             watchdog.stop()
             if unanswered is not None:
                 unanswered.stop()
-        if (unanswered is not None and unanswered.expired) or (waiting and watchdog.expired):
-            raise _NoAnswer(f"no response within {limit:g} s (only keep-alive comments)" if waiting else
-                            f"no answer within {limit:g} s (only response.created / in_progress, then nothing)")
+        if waiting and (watchdog.expired or (unanswered is not None and unanswered.expired)):
+            within = idle_timeout if watchdog.expired and idle_timeout < first_within else limit
+            raise _NoAnswer(f"no response within {within:g} s "
+                            f"({'only keep-alive comments' if size else 'headers only, no body'})")
+        if unanswered is not None and unanswered.expired:
+            raise _NoAnswer(f"no answer within {limit:g} s (only response.created / in_progress, then nothing)")
         if watchdog.expired:
             if not size:
                 raise _NoAnswer(f"no response within {idle_timeout:g} s (headers only, no body)")
