@@ -2606,3 +2606,57 @@ async def test_a_database_that_cannot_be_read_for_now_still_serves_requests(fake
         reply = await gw.responses(body, headers={"session_id": "s-unreadable"})
         assert reply.status == 200, reply.text
     assert caplog.text.count("could not read the database (disk I/O error)") == 1, caplog.text
+
+
+async def test_a_body_arriving_before_its_handler_starts_is_not_taken_for_the_next_requests_headers():
+    """Headers in one read, the body in the next loop turn, before the request's handler has started: the
+    body is its request's, not the first bytes of another request, so the header sweep must not close
+    the connection while the request is served (it did, after header_timeout_seconds)."""
+    from aiohttp import web as aioweb
+
+    from api_router.config import ListenConfig
+    from api_router.gateway.connections import GuardedServer
+
+    release = asyncio.Event()
+
+    async def slow(request: aioweb.BaseRequest) -> aioweb.StreamResponse:
+        await request.read()
+        await release.wait()
+        return aioweb.Response(text="done")
+
+    class Transport(asyncio.Transport):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sent = bytearray()
+            self.closed = False
+
+        def get_extra_info(self, name: str, default: object = None) -> object:
+            return ("127.0.0.1", 50000) if name == "peername" else default
+
+        def write(self, data: bytes) -> None:
+            self.sent += data
+
+        def is_closing(self) -> bool:
+            return self.closed
+
+        def close(self) -> None:
+            self.closed = True
+
+    server = GuardedServer(slow, listen=lambda: ListenConfig(header_timeout_seconds=0.01))
+    handler = server()
+    transport = Transport()
+    handler.connection_made(transport)
+    await asyncio.sleep(0)  # the connection's loop waits for a request
+    handler.data_received(b"POST /x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n")
+    await asyncio.sleep(0)  # the request is taken from the queue; its handler is to start next turn
+    handler.data_received(b"{}")
+    assert handler.waiting_since is None, "the body was taken for the next request's headers"
+    await asyncio.sleep(0.05)  # past the header timeout while the request is served
+    assert server.sweep() == 0 and not transport.closed
+    release.set()
+    for _ in range(100):
+        if b"done" in transport.sent:
+            break
+        await asyncio.sleep(0.01)
+    assert transport.sent.startswith(b"HTTP/1.1 200") and not transport.closed
+    handler.connection_lost(None)

@@ -37,11 +37,18 @@ IDLE_KEEPALIVE_SECONDS = 75.0  # a complete keep-alive connection may idle this 
 
 
 class GuardedRequestHandler(RequestHandler):
-    __slots__ = ("waiting_since",)
+    __slots__ = ("handled", "waiting_since")
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.waiting_since: float | None = self._loop.time()  # no complete request yet
+        self.handled = 0  # requests whose handling ended (their count against aiohttp's, parsed)
+
+    async def _handle_request(self, *args: Any, **kwargs: Any) -> tuple[web.StreamResponse, bool]:
+        try:
+            return await super()._handle_request(*args, **kwargs)
+        finally:
+            self.handled += 1
 
     @property
     def idle(self) -> bool:
@@ -54,8 +61,11 @@ class GuardedRequestHandler(RequestHandler):
         super().data_received(data)
         if self._request_count != parsed:
             self.waiting_since = None  # a request's headers are complete
-        elif self._current_request is None and self.waiting_since is None:
-            self.waiting_since = self._loop.time()  # the first bytes of the next request's headers
+        elif self.handled == self._request_count and self.waiting_since is None:
+            # Every request parsed has been handled: these are the first bytes of the next one's headers (or
+            # a body its handler did not read). Not "no request being handled": a body arriving right after
+            # its headers, before the handler has started (a loop turn later), belongs to its request.
+            self.waiting_since = self._loop.time()
 
     def log_exception(self, *args: Any, **kw: Any) -> None:
         # A body its Content-Encoding cannot decode, met again by aiohttp's lingering read after an answer
