@@ -16,7 +16,6 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import threading
 import time
 import tomllib
 import urllib.error
@@ -36,6 +35,7 @@ from api_router.gateway.upstream import MAX_HOPS, is_loop
 from api_router.paths import Paths
 from tests.support import fake_provider as fp
 from tests.support.harness import ApiError, simple_body, start_harness, write_config, write_keys
+from tests.support.pipes import finishes_despite_pipe
 from tests.support.processes import TOKEN, setup_user_data, spawn, wait_health
 
 KEY = "sk-echo-abcdef0123456789"
@@ -621,14 +621,8 @@ def test_a_change_keeps_aside_by_moving_what_it_cannot_read(tmp_path):
     cf.on_problem = problems.append
     path.unlink()
     os.mkfifo(path)
-    editing = threading.Thread(target=cf.edit, args=(lambda doc: doc.__setitem__("routing", {"cooldown_seconds": 77}),))
-    editing.start()
-    editing.join(10)
-    if editing.is_alive():  # waiting on the pipe: give it a writer so the test ends, and fail
-        with open(path, "w"):
-            pass
-        editing.join(10)
-        pytest.fail("the change waited on a pipe in config.toml's place")
+    finishes_despite_pipe(lambda: cf.edit(lambda doc: doc.__setitem__("routing", {"cooldown_seconds": 77})), path,
+                          "the change")
     assert path.is_file() and [p.name.startswith("config.toml.broken-") for p in tmp_path.iterdir()].count(True) == 1
     assert len(problems) == 1 and "it was moved to config.toml.broken-" in problems[0], problems
 

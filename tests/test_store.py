@@ -2,9 +2,7 @@
 
 import os
 import sqlite3
-import threading
 import time
-from typing import Any
 
 import pytest
 
@@ -12,6 +10,7 @@ from api_router.continuity.index import ContinuityIndex
 from api_router.records import Attempt, Outcome, RequestRecord, now_ms
 from api_router.store import Retention, Store, schema
 from api_router.store import database as store_mod
+from tests.support.pipes import finishes_despite_pipe
 from tests.support.records import record
 
 
@@ -441,19 +440,11 @@ def test_a_pipe_in_place_of_the_list_of_moves_left_is_moved_aside_not_waited_on(
     s.close()
     left = tmp_path / "data" / "s.sqlite3.moves.json"
     os.mkfifo(left)
-    opened: list[Any] = []
-    opening = threading.Thread(target=lambda: opened.append(open_store(tmp_path)), daemon=True)
-    opening.start()
-    opening.join(10)
-    if opening.is_alive():  # waiting on the pipe: give it a writer so the thread ends, and fail
-        with open(left, "wb"):
-            pass
-        opening.join(10)
-        pytest.fail("the store's start waited on a pipe in place of the list of moves")
+    again = finishes_despite_pipe(lambda: open_store(tmp_path), left, "the store's start")
     try:
         assert not left.exists() and len(list(left.parent.glob("s.sqlite3.moves.json.broken*"))) == 1
     finally:
-        opened[0].close()
+        again.close()
 
 
 def test_damage_found_by_a_read_is_told_once_and_mended_at_the_next_start(tmp_path):
