@@ -254,11 +254,14 @@ class OutcomeRecorder:
         failure under the provider's id now), in the order the providers were asked — not the order their
         failures were judged: racers judged together (a hedge and the original it raced, silent alike) would
         otherwise have the route event say it failed over from the hedge rather than the provider asked first."""
-        asked_order: dict[str, int] = {}
-        for attempt in ex.record.attempts:
-            asked_order.setdefault(attempt.provider, len(asked_order))
+        failures = ex.failures
+        if len(failures) > 1:  # the usual request has none (the hot path does no sorting)
+            asked_order: dict[str, int] = {}
+            for attempt in ex.record.attempts:
+                asked_order.setdefault(attempt.provider, len(asked_order))
+            failures = sorted(failures, key=lambda f: asked_order.get(f.provider, len(asked_order)))
         out = []
-        for f in sorted(ex.failures, key=lambda f: asked_order.get(f.provider, len(asked_order))):
+        for f in failures:
             now = self._current(ex, f.provider)
             if now is not None:
                 out.append((f.provider, f if now == f.provider else replace(f, provider=now)))
