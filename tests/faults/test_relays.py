@@ -1239,6 +1239,22 @@ async def test_a_used_up_quota_beside_rate_limits_sets_no_wait_and_is_no_verdict
     assert "not asked: P2 (cooling down for" in reply.json["error"]["message"]
 
 
+async def test_every_quota_used_up_stays_said_so_while_those_providers_cool_down(fakes, gateway):
+    """Out of quota everywhere, each cooling down after it said so (threshold 1): the next requests — one
+    asked, or none — are still told the quota is used up, not a rate limit to retry after the cooldown
+    (a cooldown's end brings no quota back)."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "failure_threshold": 1})
+    for fake in (p1, p2):
+        fake.always(fp.status(429, body=json.dumps(QUOTA).encode()))
+    for _ in range(3):
+        reply = await gw.responses(stream=True)
+        assert reply.status == 429 and reply.json["error"]["type"] == "insufficient_quota", reply.json
+        assert "Retry-After" not in reply.headers
+    status = await gw.api("get_status")
+    assert "may serve again in" not in json.dumps(status)  # nor does /status promise one back with time
+
+
 async def test_a_provider_that_named_no_wait_makes_the_soonest_retry_now(fakes, gateway):
     """429 without Retry-After and not cooling down (below the failure threshold): it may be asked again
     at once, so the soonest is 1 s, not the other provider's 40 s."""

@@ -52,6 +52,8 @@ class Health:
     out_since: float | None = None
     last_check_at: float | None = None
     last_model: str | None = None  # the model last sent to it (what a background check asks for)
+    # Its last failure said its quota is used up: its cooldown's end brings no quota back.
+    quota_spent: bool = False
 
 
 @dataclass(frozen=True)
@@ -289,6 +291,7 @@ class Router:
 
     def _clear(self, provider: str, h: Health) -> None:
         h.consecutive_failures = 0
+        h.quota_spent = False
         h.failing_since = None
         h.cooldown_until = 0.0
         h.unresponsive_since = None
@@ -354,7 +357,7 @@ class Router:
 
     def record_failure(self, cfg: Config, provider: str, error: str, retry_after: float | None = None,
                        *, unresponsive: bool = False, status: int | None = None,
-                       session_id: str | None = None) -> None:
+                       session_id: str | None = None, quota_spent: bool = False) -> None:
         """A provider failure. ``unresponsive``: it did not answer in time, so it leaves rotation at once
         (whatever the failure threshold) until a background check gets an answer from it. A session it
         failed (``session_id``) is no longer held to it."""
@@ -366,7 +369,7 @@ class Router:
         with self._lock:
             h = self._health(provider)
             h.consecutive_failures += 1
-            h.last_error, h.last_status = error, status
+            h.last_error, h.last_status, h.quota_spent = error, status, quota_spent
             h.last_fail_at = now
             h.failing_since = h.failing_since or now
             was_cooling = h.cooldown_until > now
@@ -650,12 +653,13 @@ class Router:
 
     def first_back(self, among: Sequence[str]) -> tuple[str, float] | None:
         """(provider, seconds) of the one among ``among`` whose cooldown ends first. A provider that
-        stopped answering is left out: it comes back with a check, not with time."""
+        stopped answering is left out: it comes back with a check, not with time; so is one whose quota
+        is used up (no wait brings a quota back)."""
         now = self._clock()
         with self._lock:
             waits = [(h.cooldown_until - now, pid) for pid in among
                      if (h := self._s.health.get(pid)) is not None and h.cooldown_until > now
-                     and pid not in self._unresponsive]
+                     and pid not in self._unresponsive and not h.quota_spent]
         if not waits:
             return None
         wait, pid = min(waits)
