@@ -319,14 +319,15 @@ async def test_checks_and_tests_take_a_completed_response_carrying_an_error_for_
 
 # sorted: "type" is not the first key; typed twice: {"type": <delta>, "type": "response.failed", …}, which JSON
 # readers take by the last (Codex's refuses it: not a delta either way).
-@pytest.mark.parametrize("spelling", ["compact", "spaced", "sorted", "typed twice"])
+@pytest.mark.parametrize("spelling", ["compact", "spaced", "sorted", "typed twice", "cut short"])
 async def test_a_failure_event_under_another_events_name_is_read_by_its_data_and_masked(fakes, gateway, spelling):
     """Codex acts on an event's data ("type"), not on its "event:" line: a relay that sends a failure
     under a delta's name after output must have it masked (and taken for a failure), not passed on
     unread as the delta its name says."""
     (p1,) = await fakes("p1")
     dumps = {"compact": lambda o: json.dumps(o, separators=(",", ":")), "spaced": json.dumps,
-             "sorted": lambda o: json.dumps(o, sort_keys=True), "typed twice": json.dumps}[spelling]
+             "sorted": lambda o: json.dumps(o, sort_keys=True), "typed twice": json.dumps,
+             "cut short": json.dumps}[spelling]
     response = fp.response_object("partial answer", provider="p1")
     head = [e for e in fp.stream_events(response) if e["type"] not in ("response.completed", "response.output_text.done",
                                                                          "response.content_part.done",
@@ -339,6 +340,8 @@ async def test_a_failure_event_under_another_events_name_is_read_by_its_data_and
     if spelling == "typed twice":  # named a failure, its data typed a delta first and the failure last
         chunks[-1] = ('event: response.failed\ndata: {"type":"response.output_text.delta",'
                       + json.dumps(failed, separators=(",", ":"))[1:] + "\n\n").encode()
+    elif spelling == "cut short":  # no JSON at all (its last brace missing): its leading type says what it is
+        chunks[-1] = ("event: response.output_text.delta\ndata: " + json.dumps(failed)[:-1] + "\n\n").encode()
     p1.always(fp.raw_stream(chunks, delay=0.01))
     gw = await gateway({"p1": p1}, keys={"p1": PROVIDER_KEY})
     reply = await gw.responses(stream=True)

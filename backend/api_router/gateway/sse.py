@@ -93,7 +93,7 @@ class SSEEvent:
                 if typed is not None and typed != name:
                     # Rare, so read whole: an object that names its type twice is what the last says, as JSON
                     # readers take it ({"type": "…delta", "type": "response.failed"} is a failure).
-                    typed = self._parsed_type()
+                    typed = self._parsed_type() or typed  # data that is no JSON: the leading type stands
                 if typed is not None and typed != name and (typed.startswith("response.") or typed == "error"):
                     return typed
             return name
