@@ -34,8 +34,8 @@ def test_bindings_survive_a_restart_under_the_same_choice_and_go_under_a_new_one
     clock(monkeypatch)
     store = Store()
     SessionAffinity(store, 600, "|p1").bind("s", "p2")  # type: ignore[arg-type]
-    assert SessionAffinity(store, 600, "|p1").bound("s") == "p2"  # type: ignore[arg-type]
-    assert SessionAffinity(store, 600, "|p3").bound("s") is None  # type: ignore[arg-type]
+    assert SessionAffinity(store, 600, "|p1").provider_for("s", 600) == "p2"  # type: ignore[arg-type]
+    assert SessionAffinity(store, 600, "|p3").provider_for("s", 600) is None  # type: ignore[arg-type]
     assert store.rows == {}
 
 
@@ -46,4 +46,4 @@ def test_a_choice_changed_while_running_is_kept_so_the_next_start_releases_nothi
     a = SessionAffinity(store, 600, "|p1")  # type: ignore[arg-type]
     a.bind("s", "p2")
     a.note_choice("|main")  # p1 renamed to main
-    assert SessionAffinity(store, 600, "|main").bound("s") == "p2"  # type: ignore[arg-type]
+    assert SessionAffinity(store, 600, "|main").provider_for("s", 600) == "p2"  # type: ignore[arg-type]

@@ -115,7 +115,7 @@ async def assert_c_starts_clean(gw: Harness) -> None:
     status = await gw.api("get_status")
     assert status["providers"]["c"]["status"] == "unknown"
     assert status["metrics"]["c"]["ok_requests"] == 0 and status["metrics"]["c"]["total_tokens"] == 0
-    assert gw.services.router.session_binding(SID) is None
+    assert gw.services.router.session_binding(gw.services.config.current, SID) is None
 
 
 async def test_a_provider_deleted_during_a_request_leaves_nothing_to_the_one_added_under_its_id(fakes, gateway):
@@ -169,7 +169,7 @@ async def test_a_provider_renamed_during_a_request_keeps_what_the_request_leaves
     assert (row["provider"], row["providers_tried"]) == ("relay", ["relay"])
     metrics = (await gw.api("get_status"))["metrics"]
     assert metrics["relay"]["ok_requests"] == 1 and "c" not in metrics
-    assert gw.services.router.session_binding(SID) == "relay"
+    assert gw.services.router.session_binding(gw.services.config.current, SID) == "relay"
     body, headers = turn("next", input=[item, {"role": "user", "content": "next"}])
     assert (await gw.responses(body, headers=headers)).headers["X-API-Router-Provider"] == "relay"
     assert c.requests[-1].json["input"][0].get("id") == item["id"]  # sent back, not stripped
@@ -252,7 +252,7 @@ async def test_what_routing_knows_of_a_provider_renamed_while_the_body_is_read_s
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == serves
     assert p1.calls == asked  # p1 (renamed or not) was not asked: the session is p2's, or p1 is out of rotation
     if known == "session":
-        assert gw.services.router.session_binding(SID) == "relay"
+        assert gw.services.router.session_binding(gw.services.config.current, SID) == "relay"
 
 
 @pytest.mark.parametrize("change", ["rename", "display name"])

@@ -131,7 +131,14 @@ async def test_an_idle_session_returns_to_the_preferred_provider(fakes, gateway,
     now[0] += 400
     assert await served_by(gw, "soon after") == "p2"
     now[0] += 600
+    # Idle past the return time: no longer bound, p2 only served it last (the Usage page: "last on P2").
+    sessions = {s["session_id"]: s for s in (await gw.api("list_sessions"))["sessions"]}
+    assert (sessions[SID]["provider"], sessions[SID]["bound"]) == ("p2", False)
+    timeline = await gw.api("get_session_timeline", session_id=SID)
+    assert (timeline["provider"], timeline["bound"]) == ("p2", False)
     assert await served_by(gw, "after a pause") == "p1"
+    sessions = {s["session_id"]: s for s in (await gw.api("list_sessions"))["sessions"]}
+    assert (sessions[SID]["provider"], sessions[SID]["bound"]) == ("p1", True)
 
 
 async def test_a_failure_of_the_sessions_provider_moves_it(fakes, gateway):
@@ -162,7 +169,7 @@ async def test_a_session_its_provider_failed_is_routed_as_usual_next(fakes, gate
     body, headers = turn("second")
     failed = await gw.responses(body, headers=headers, stream=True)
     assert failed.status == 502 if how.startswith("500") else failed.event_types[-1] == "response.failed"
-    assert gw.services.router.session_binding(SID) is None
+    assert gw.services.router.session_binding(gw.services.config.current, SID) is None
     assert await served_by(gw, "third") == "p1"
 
 

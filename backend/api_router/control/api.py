@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import threading
 from collections.abc import Callable, Coroutine, MutableMapping
@@ -591,12 +592,16 @@ class Control:
     def list_sessions(self, limit: int = 50) -> dict[str, Any]:
         if not 1 <= limit <= 500:
             raise ControlError("limit must be an integer from 1 to 500")
-        return {"sessions": analytics.sessions(self._services.store, limit, self._services.router.session_binding)}
+        return {"sessions": analytics.sessions(self._services.store, limit, self._bound_to())}
 
     @exposed
     def get_session_timeline(self, session_id: str) -> dict[str, Any]:
         logged_as = self._services.redactor(_text("session_id", session_id))  # a key sent as one is kept masked
-        return analytics.session_timeline(self._services.store, logged_as, self._services.router.session_binding)
+        return analytics.session_timeline(self._services.store, logged_as, self._bound_to())
+
+    def _bound_to(self) -> Callable[[str], str | None]:
+        """Which provider a session is bound to now, by the settings in use."""
+        return functools.partial(self._services.router.session_binding, self._services.config.current)
 
     def _as_logged(self, session_id: str | None) -> str | None:
         """A session id as the request log keeps it: a key a client sent as one is kept masked (and so is

@@ -80,12 +80,6 @@ class SessionAffinity:
         for session, provider, unix_ms in rows:
             self._store.save_affinity(session, provider, unix_ms)
 
-    def bound(self, session_id: str) -> str | None:
-        """The provider the session was last served by, however long ago (for display)."""
-        with self._lock:
-            bound = self._bound.get(session_id)
-        return bound[0] if bound else None
-
     def release(self, session_id: str, provider: str) -> None:
         """The session's provider failed it: its next request is routed as any other (it goes back only
         if routing picks it)."""

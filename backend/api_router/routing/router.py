@@ -204,8 +204,11 @@ class Router:
             h = self._s.health[pid] = Health()
         return h
 
-    def session_binding(self, session_id: str) -> str | None:
-        return self._affinity.bound(session_id) if self._affinity is not None else None
+    def session_binding(self, cfg: Config, session_id: str) -> str | None:
+        """The provider the session is bound to while it is in use (idle past the return time, it is not)."""
+        if self._affinity is None:
+            return None
+        return self._affinity.provider_for(session_id, cfg.routing.session_idle_return_seconds)
 
     def hedge_delay(self, cfg: Config, provider: str) -> float:
         return self.first_events.delay(cfg.routing, provider)
