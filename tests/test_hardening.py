@@ -838,6 +838,20 @@ async def test_a_hand_edit_that_keeps_the_size_and_time_is_picked_up_and_kept(fa
     assert "cooldown_seconds = 90" in saved and "failure_threshold = 3" in saved
 
 
+async def test_an_invalid_hand_edit_keeping_size_and_time_is_reported_and_kept_aside(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing={"cooldown_seconds": 45})
+    await asyncio.sleep(0.8)  # the watcher has looked at the version in use
+    path = gw.services.paths.config
+    rewrite_in_place(path, "cooldown_seconds = 45", "cooldown_seconds = x5")
+    await wait_until(lambda: any("config.toml was edited but" in e.message
+                                 for e in gw.services.store.recent_events()), 3.0, "the error event")
+    assert gw.services.config.current.routing.cooldown_seconds == 45  # the last good settings stay
+    edited = path.read_text()
+    await gw.api("update_routing", failure_threshold=3)
+    assert [f.read_text() for f in path.parent.glob("config.toml.broken-*")] == [edited]  # kept, not lost
+
+
 async def test_a_key_edited_by_hand_keeping_size_and_time_is_not_written_over(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, keys={"p1": "sk-first-AAAAAAAAAAAAAAAA"})

@@ -152,8 +152,7 @@ class UserFile(Generic[V]):
             if isinstance(read, str):
                 if stamp != self._reported:
                     self._reported = stamp
-                    self.on_problem(f"{self.label} was edited but {read}; API Router keeps running on the last good "
-                                    f"{self.kept}. Fix the file, or the next change made in the app moves it aside.")
+                    self._edit_unusable(read)
                 return False
             before, self._value, self._stamp, self._reported = self._value, read, stamp, None
             self._ctime = None  # looked at again next time: it may have been written to since the read
@@ -178,9 +177,15 @@ class UserFile(Generic[V]):
         if file_ctime(self.path) != ctime:  # written to while it was read: the next look reads it again
             return None
         self._ctime = ctime
-        if isinstance(read, str) or read == self._value:  # a chmod, a touch: nothing new
+        if isinstance(read, str):  # the next change reads it again (same stamp or not), and keeps it aside
+            self._left = self._stamp
+            self._edit_unusable(read)
             return None
-        return read
+        return None if read == self._value else read  # the same: a chmod, a touch
+
+    def _edit_unusable(self, why: str) -> None:
+        self.on_problem(f"{self.label} was edited but {why}; API Router keeps running on the last good "
+                        f"{self.kept}. Fix the file, or the next change made in the app moves it aside.")
 
     def _report_unreachable(self, exc: OSError) -> None:
         """A file gone is left to the next change (which writes it again); one that cannot even be looked
