@@ -573,6 +573,21 @@ async def test_the_preferred_provider_is_explicit(fakes, gateway):
     events = (await gw.api("list_events", limit=500))["events"]
     assert [e["message"] for e in events[:len(events) - told]] == [
         "Routing settings changed: session_idle_return_seconds = 90"]
+    # Told against the file the change lands on: another change landing first (a hand edit, another
+    # window) does not hide this one's.
+    real_edit = gw.services.config.edit
+
+    def hand_edit_first(change, check=None):
+        gw.services.config.edit = real_edit
+        real_edit(lambda doc: doc["routing"].__setitem__("session_idle_return_seconds", 45))
+        return real_edit(change, check)
+
+    gw.services.config.edit = hand_edit_first
+    told = len((await gw.api("list_events", limit=500))["events"])
+    await gw.api("update_routing", session_idle_return_seconds=90)
+    events = (await gw.api("list_events", limit=500))["events"]
+    assert [e["message"] for e in events[:len(events) - told]] == [
+        "Routing settings changed: session_idle_return_seconds = 90"]
     # A provider chosen by name is not "first in the list", whatever is switched off or on; routing follows
     # at once (the gateway would otherwise stay on the provider it served meanwhile, shown as a failover
     # to it, and the return announced as a recovery).

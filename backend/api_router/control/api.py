@@ -29,6 +29,7 @@ from api_router.config import (
     RoutingConfig,
     UiConfig,
     as_json,
+    default_of,
     field_problem,
     follow_order,
     normalized_url,
@@ -238,12 +239,15 @@ class Control:
             if why:
                 raise ControlError(f"{key} {why}")
 
+        before: dict[str, Any] = {}  # each value as the file the change lands on has it
+
         def change(doc: TOMLDocument) -> None:
             table = section(doc, name)
+            before.clear()  # applied again when the file was saved by hand meanwhile
             for key, value in values.items():
+                before[key] = _plain_value(table.get(key), default_of(fields[key]))
                 set_value(table, key, value)
 
-        before = getattr(self._services.config.current, name)
         # Judged again on the file as the edit finds it: the provider may have been deleted since.
         config = self._services.config.edit(change,
                                             check=lambda cfg: _still_there(cfg, preferred) if preferred else None)
@@ -251,7 +255,7 @@ class Control:
         # Only what changed is told: a value sent as it was (a form saved whole, the preferred provider
         # picked again) says nothing, and a call that changes nothing says nothing at all.
         shown = ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}{_named(config, k, v)}"  # as in config.toml
-                          for k, v in values.items() if getattr(before, k) != getattr(after, k))
+                          for k, v in values.items() if before[k] != getattr(after, k))
         if shown:
             self._services.emit(Level.INFO, Kind.CONFIG,
                                 f"{name.replace('_', ' ').capitalize()} settings changed: {shown}")
@@ -795,6 +799,14 @@ def _named(config: Config, key: str, value: object) -> str:
 
 
 _PROVIDER_KEYS = frozenset({"preferred_provider", "manual_override"})
+
+
+def _plain_value(item: Any, default: Any) -> Any:
+    """A value as a TOML document holds it (a tomlkit item) as plain Python; ``default`` when absent."""
+    if item is None:
+        return default
+    unwrap = getattr(item, "unwrap", None)
+    return unwrap() if unwrap is not None else item
 
 
 def _order_problem(cfg: Config, order: list[str], now: list[str]) -> str:
