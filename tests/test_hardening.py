@@ -1348,6 +1348,29 @@ def test_an_unusable_file_at_start_up_is_one_line_and_exit_1(tmp_path, breakage)
     assert lines[0].startswith("api-router: cannot use ") and str(target) in lines[0]
 
 
+async def test_a_log_file_linked_to_dev_null_is_a_way_to_keep_no_log(fakes, gateway):
+    """A pipe there is refused (it would hold the start for ever); a device is a file to write to."""
+    import logging
+
+    from api_router.logfile import setup_logging
+
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    log_path = gw.services.paths.data / "api-router.log"
+    log_path.unlink(missing_ok=True)
+    log_path.symlink_to(os.devnull)
+    root = logging.getLogger()
+    kept = list(root.handlers), root.level
+    listener = setup_logging(gw.services, console=False)
+    try:
+        logging.getLogger("api_router.test").warning("a line into nothing")
+    finally:
+        listener.stop()
+        root.handlers[:], root.level = kept
+    assert log_path.is_symlink() and stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    assert stat.S_IMODE(os.stat(os.devnull).st_mode) == 0o666  # the device is left as it is
+
+
 async def test_a_change_saved_into_a_config_linked_to_itself_says_so(fakes, gateway, caplog):
     """It said to check that the folder is writable and has space."""
     (p1,) = await fakes("p1")

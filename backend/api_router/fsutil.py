@@ -52,10 +52,12 @@ def read_file(path: Path) -> bytes:
         return file.read()
 
 
-def refuse_unless_regular(path: Path) -> None:
-    """Raise unless ``path`` (followed through links) is a regular file: a FIFO opened to write waits for a
-    reader forever, and a device is nobody's log."""
-    _refuse_unless_regular(os.stat(path).st_mode, path)
+def refuse_pipe(path: Path) -> None:
+    """Raise when ``path`` (followed through links) is a FIFO or a socket: opened to write, a FIFO waits for
+    a reader for ever. (A device such as /dev/null is a file to write to.)"""
+    mode = os.stat(path).st_mode
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        raise NotAFile(errno.EINVAL, "not a regular file", str(path))
 
 
 def _refuse_unless_regular(mode: int, path: Path) -> None:

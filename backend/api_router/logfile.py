@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from api_router.composition import StartupError
-from api_router.fsutil import create_private_file, refuse_unless_regular, tighten
+from api_router.fsutil import create_private_file, refuse_pipe, tighten
 from api_router.services import Services
 
 # Control characters from outside (a request path, an upstream's error) would let a line pass for
@@ -53,7 +53,7 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     def _open(self):  # type: ignore[no-untyped-def]
         path = Path(self.baseFilename)
         create_private_file(path)
-        refuse_unless_regular(path)  # a FIFO there would hold the start (and the logging thread) forever
+        refuse_pipe(path)  # a FIFO there would hold the start (and the logging thread) for ever
         return super()._open()
 
 
