@@ -142,9 +142,9 @@ class OutcomeRecorder:
             _answered_by(ex, attempt, result, 200)
             self._keep_sealed(ex, attempt, result, now)
         else:
-            ex.failures.append(Failure(attempt.provider, result.error, result.status, result.retry_after,
-                                       health=result.counts_against_health, rate_limited=result.rate_limited,
-                                       quota_spent=result.quota_spent, unknown_model=result.unknown_model))
+            _add_in_ask_order(ex, Failure(attempt.provider, result.error, result.status, result.retry_after,
+                                          health=result.counts_against_health, rate_limited=result.rate_limited,
+                                          quota_spent=result.quota_spent, unknown_model=result.unknown_model))
 
     @staticmethod
     def _answered_for_client(ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:
@@ -252,21 +252,28 @@ class OutcomeRecorder:
 
     def _current_failures(self, ex: Exchange) -> list[tuple[str, Failure]]:
         """The request's failures, of the providers that still exist: (the id the request knew, the
-        failure under the provider's id now), in the order the providers were asked — not the order their
-        failures were judged: racers judged together (a hedge and the original it raced, silent alike) would
-        otherwise have the route event say it failed over from the hedge rather than the provider asked first."""
-        failures = ex.failures
-        if len(failures) > 1:  # the usual request has none (the hot path does no sorting)
-            asked_order: dict[str, int] = {}
-            for attempt in ex.record.attempts:
-                asked_order.setdefault(attempt.provider, len(asked_order))
-            failures = sorted(failures, key=lambda f: asked_order.get(f.provider, len(asked_order)))
+        failure under the provider's id now)."""
         out = []
-        for f in failures:
+        for f in ex.failures:
             now = self._current(ex, f.provider)
             if now is not None:
                 out.append((f.provider, f if now == f.provider else replace(f, provider=now)))
         return out
+
+
+def _add_in_ask_order(ex: Exchange, failure: Failure) -> None:
+    """``failure`` among the request's, in the order the providers were asked — not the order their failures
+    were judged: racers judged together (a hedge and the original it raced, silent alike) would otherwise
+    have the route event and the client's message start with the hedge rather than the provider asked first."""
+    failures = ex.failures
+    if failures:  # the usual request has none: nothing to look up
+        asked = [a.provider for a in ex.record.attempts]
+        rank = asked.index(failure.provider) if failure.provider in asked else len(asked)
+        for i, earlier in enumerate(failures):
+            if earlier.provider in asked and asked.index(earlier.provider) > rank:
+                failures.insert(i, failure)
+                return
+    failures.append(failure)
 
 
 def _answered_by(ex: Exchange, attempt: Attempt, result: AttemptResult, status: int) -> None:
