@@ -4,6 +4,7 @@ with a 200. One test per case, with real timings asserted as bounds."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 
@@ -210,6 +211,21 @@ async def test_a_lone_provider_that_hung_once_is_checked_at_once_when_a_request_
     assert reply.status == 200 and reply.text == "fine again"
     checks = [r for r in p1.requests if r.json["input"] == "ping"]
     assert len(checks) == 1
+
+
+async def test_checks_of_a_hung_provider_keep_their_interval_when_it_is_short(fakes, gateway):
+    """Checks every second of a provider that hangs: three hung checks (the most at once) must not hold up
+    the next for a whole check timeout (10 s): each gets at most three intervals (2 s at least)."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "check_interval_seconds": 1,
+                                                      "request_timeout_seconds": 30})
+    p1.always(fp.hang())
+    assert (await gw.responses(stream=True)).headers["X-API-Router-Provider"] == "p2"  # p1 left rotation
+    await asyncio.sleep(6.5)
+    checks = sorted(r.at for r in p1.requests if r.json["input"] == "ping")
+    assert len(checks) >= 6, checks
+    gaps = [b - a for a, b in itertools.pairwise(checks)]
+    assert max(gaps) < 1.8, gaps
 
 
 async def test_a_provider_that_hung_once_is_checked_at_once_when_the_others_fail_too(fakes, gateway):

@@ -12,9 +12,10 @@ import gzip
 import itertools
 import json
 import socket
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -30,6 +31,7 @@ class Recorded:
     headers: dict[str, str]
     raw: bytes
     query: str = ""  # the query string, without its "?"
+    at: float = field(default_factory=time.monotonic)  # when its headers and body had come
 
     @property
     def json(self) -> Any:

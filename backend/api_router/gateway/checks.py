@@ -46,6 +46,9 @@ IN_USE_MS = 10 * 60 * 1000  # checks run only while the gateway served a request
 TICK_SECONDS = 0.25  # how soon a due check starts: checks come at most this much before their interval is up
 CHECK_TIMEOUT_SECONDS = 10.0
 MAX_CHECKS_AT_ONCE = 3
+# With checks due more often than every CHECK_TIMEOUT_SECONDS / MAX_CHECKS_AT_ONCE, a check gets only as long
+# as that many intervals — three hung checks would otherwise hold up the next — but never less than this.
+SHORTEST_CHECK_SECONDS = 2.0
 DEFAULT_MODEL = "gpt-5"  # only when nothing was ever sent to the provider: a 400 still proves it answers
 
 
@@ -203,9 +206,7 @@ class BackgroundChecks:
         if idle and not services.router.checks_wanted:  # a GET /v1/models after a quiet hour wants them too
             return
         cfg = services.config.current
-        # Due one tick early, so that on a ticking clock the gap between checks never exceeds the interval.
-        due_after = max(0.0, cfg.routing.check_interval_seconds - TICK_SECONDS)
-        for pid, model in services.router.needing_check(cfg, due_after):
+        for pid, model in services.router.needing_check(cfg, _due_after(cfg.routing.check_interval_seconds)):
             running = self._running.setdefault(pid, set())
             if len(running) >= MAX_CHECKS_AT_ONCE:  # a provider that hangs: its checks time out in turn
                 continue
@@ -229,7 +230,9 @@ class BackgroundChecks:
         if asked is None:
             return
         provider = asked.provider
-        timeout = min(CHECK_TIMEOUT_SECONDS, services.config.current.routing.request_timeout_seconds)
+        routing = services.config.current.routing
+        timeout = min(CHECK_TIMEOUT_SECONDS, routing.request_timeout_seconds,
+                      max(SHORTEST_CHECK_SECONDS, MAX_CHECKS_AT_ONCE * _due_after(routing.check_interval_seconds)))
         result = await probe_responses(self._upstream, provider, asked.key,
                                        check_body(model or provider.model_for(DEFAULT_MODEL)), timeout)
         log.info("background check of %s: %s", pid, "answered" if result.ok else result.error)
@@ -237,3 +240,8 @@ class BackgroundChecks:
         if now is not None:
             services.router.record_check(services.config.current, now, result.ok, "background check",
                                          error=result.error, status=result.status)
+
+
+def _due_after(interval: float) -> float:
+    """Due one tick early, so that on a ticking clock the gap between checks never exceeds the interval."""
+    return max(0.0, interval - TICK_SECONDS)
