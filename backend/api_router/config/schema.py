@@ -227,8 +227,14 @@ def _display_name_ok(name: str) -> bool:
 # Control characters (C0, DEL, C1) and lone surrogates; and what shows nothing by itself: white space,
 # zero-width and other format characters (U+200B, U+200E, U+FEFF, …).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_VISIBLE = re.compile(r"[^\s\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff"
-                      r"\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_VISIBLE = re.compile(r"[^\s\x00-\x1f\x7f-\x9f\ud800-\udfff"
+                      # soft hyphen, combining grapheme joiner, Arabic letter mark, Hangul fillers, Khmer inherent
+                      # vowels, Mongolian selectors, zero-width and direction marks, word joiner and invisible
+                      # operators, Braille blank, ideographic filler, variation selectors, BOM, halfwidth filler,
+                      # interlinear annotation, musical formatting, tags
+                      r"\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+                      r"\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb"
+                      r"\U0001d173-\U0001d17a\U000e0000-\U000e007f]")
 
 
 def _model_map_ok(value: Any) -> bool:

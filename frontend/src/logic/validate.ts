@@ -116,8 +116,17 @@ export function validateDisplayName(raw: string, required = true): string | null
 // that shows: not white space, zero-width or another format character.
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-// eslint-disable-next-line no-control-regex
-const VISIBLE = /[^\s\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\u0000-\u001f\u007f-\u009f]/;
+// The same list as the backend's: characters that show nothing by themselves (fillers, joiners, variation
+// selectors, tags…). Read by code point (the u flag), so a tag character is one, not two halves.
+const VISIBLE = new RegExp(
+  // Combining marks and selectors are listed on purpose: alone, they are what a name must have more than.
+  // eslint-disable-next-line no-misleading-character-class
+  '[^\\s\\u0000-\\u001f\\u007f-\\u009f' +
+    '\\u00ad\\u034f\\u061c\\u115f\\u1160\\u17b4\\u17b5\\u180b-\\u180f\\u200b-\\u200f\\u202a-\\u202e' +
+    '\\u2060-\\u206f\\u2800\\u3164\\ufe00-\\ufe0f\\ufeff\\uffa0\\ufff9-\\ufffb' +
+    '\\u{1d173}-\\u{1d17a}\\u{e0000}-\\u{e007f}]',
+  'u',
+);
 
 /** Characters a key or usage token may have (the backend's SECRET_MAX): a longer header fails every request. */
 export const SECRET_MAX = 4096;
