@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import unicodedata
 from collections.abc import Iterable
 
@@ -41,14 +42,23 @@ def written(value: object) -> str:
     try:
         if isinstance(value, str):
             return repr(value)
+        if isinstance(value, float) and not math.isfinite(value):  # TOML's inf and nan (JSON has none)
+            return repr(value)
         if isinstance(value, (datetime.date, datetime.time)):  # a TOML date or time, as the file has it
             return value.isoformat()
         try:
-            return json.dumps(value, ensure_ascii=False)
+            return json.dumps(_as_written(value), ensure_ascii=False, default=_as_written)
         except (TypeError, ValueError):  # not a JSON value (a set, say): as Python writes it
             return repr(value)
     except RecursionError:
         return f"a {type(value).__name__} nested too deeply to show"
+
+
+def _as_written(value: object) -> object:
+    """A TOML date or time as the file has it (json.dumps' ``default`` for one nested in a list or table)."""
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    return value
 
 
 _LRM = "\u200e"  # LEFT-TO-RIGHT MARK: zero width, understood by every text renderer (unlike the isolates)
