@@ -481,6 +481,23 @@ async def test_a_stream_waiting_on_a_renamed_provider_hears_when_another_request
     assert any("found by another request" in m for m in hedges), hedges
 
 
+async def test_a_provider_added_while_a_stream_waits_wins_its_race_under_its_name(fakes, gateway):
+    """The two planned providers silent, a third added meanwhile and raced at the hedge delay: the failures
+    of the two say it answered first by its display name, not its id (the request's plan never knew it)."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"hedge_min_seconds": 1, "hedge_max_seconds": 1,
+                                                      "request_timeout_seconds": 30}, keys={})
+    p1.always(fp.hang())
+    p2.always(fp.hang())
+    asking = asyncio.ensure_future(gw.responses(stream=True))
+    await asyncio.sleep(0.3)
+    await gw.api("upsert_provider", provider="p3", base_url=p3.base_url, display_name="Relay Three")
+    reply = await asking
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p3"
+    errors = [a["error"] for a in gw.services.store.request_log()[0]["attempts"] if a["provider"] != "p3"]
+    assert errors and all(e.endswith("Relay Three answered first (hedge)") for e in errors), errors
+
+
 async def test_a_provider_test_still_running_when_its_provider_is_replaced_leaves_nothing(fakes, gateway):
     """Deleted and added again under the same id (even at the same address), it is another provider:
     the old one's test result and its verdict on health are not the newcomer's."""

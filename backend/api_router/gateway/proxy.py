@@ -668,6 +668,7 @@ class ResponsesProxy:
         # fail before its output, and then a late loser was not beaten after all (see _judge_beaten). Nor has
         # one answering a compaction, until its whole answer is judged (it may hold no compaction item).
         opened_only = _only_opened(winner.launch().result()) is not None or _held_to_the_end(ex)
+        first = self._called_now(ex, winner.provider)[1]  # named as now: it may have been added since the plan
         for r in [r for r in racers if r is not winner]:
             racers.remove(r)
             # Found late by its timer (or by another request), or past its delay now all the same: the
@@ -693,15 +694,15 @@ class ResponsesProxy:
             if r.found_dead:  # judged once, by the request that found it: no second failure counted
                 lost = AttemptResult(Outcome.PROVIDER_FAILURE, judged_elsewhere=True,
                                      error=f"{explain.FOUND_NOT_ANSWERING}; "
-                                           f"{ex.cfg.name_of(winner.provider)} answered first")
+                                           f"{first} answered first")
             elif not late:
-                lost = AttemptResult(Outcome.HEDGE_LOST, error=f"{ex.cfg.name_of(winner.provider)} answered first")
+                lost = AttemptResult(Outcome.HEDGE_LOST, error=f"{first} answered first")
                 if queue is not None:  # it did not fail: asked again if the winner fails before output
                     queue.appendleft(r.provider)
             else:
                 lost = AttemptResult(Outcome.PROVIDER_FAILURE, timed_out=True,
                                      error=f"no first event within {waited:.3g} s; "
-                                           f"{ex.cfg.name_of(winner.provider)} answered first (hedge)")
+                                           f"{first} answered first (hedge)")
                 if opened_only:  # judged once the winner's answer begins (or fails before it does)
                     winner.beaten.append((r, lost, time.perf_counter()))
                     continue
