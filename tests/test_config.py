@@ -486,7 +486,8 @@ def test_rename_works_when_hand_written_provider_tables_are_split_by_another_tab
                             "control characters (found '   '); using the provider's id"),
     ('display_name = "Relay\\u0000Two"', "display_name must be a name of at most 200 visible characters"),
     ('display_name = "\\u200b"', "(found '\\u200b'); using the provider's id"),
-    ('model_map = { " " = "x" }', "model_map must be a table of model names (strings)"),
+    ('model_map = { " " = "x" }', "model_map must be a table of model names (strings without spaces)"),
+    ('model_map = { "gpt 5" = "my model" }', "model_map must be a table of model names (strings without spaces)"),
 ])
 def test_a_blank_name_the_app_refuses_is_refused_in_the_file_too(tmp_path, line, why):
     """The file accepted what the app refuses: a provider shown by a blank name in the UI, the tray and events."""

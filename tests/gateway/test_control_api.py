@@ -1252,3 +1252,16 @@ async def test_a_wrong_argument_is_quoted_as_the_client_wrote_it(fakes, gateway,
         await gw.api(method, **args)
     assert err.value.status == 400 and said in err.value.message, err.value.message
     assert not any(word in err.value.message for word in ("None", "True", "{'"))
+
+
+async def test_a_model_name_with_a_space_is_refused_as_the_provider_dialog_refuses_it(fakes, gateway):
+    """A map saved through the API that the dialog could not save again would leave the provider beyond
+    editing in the UI (every row is checked on every save)."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    for bad in ({"gpt 5": "my-model"}, {"gpt-5": "my model"}):
+        with pytest.raises(ApiError, match="model_map must be a table of model names") as err:
+            await gw.api("upsert_provider", provider="p1", model_map=bad)
+        assert err.value.status == 400
+    cfg = await gw.api("upsert_provider", provider="p1", model_map={" gpt-5 ": " openai/gpt-5 "})  # edges trimmed
+    assert cfg["providers"]["p1"]["model_map"] == {"gpt-5": "openai/gpt-5"}

@@ -238,7 +238,13 @@ _VISIBLE = re.compile(r"[^\s\x00-\x1f\x7f-\x9f\ud800-\udfff"
 
 
 def _model_map_ok(value: Any) -> bool:
-    return all(isinstance(k, str) and k.strip() and isinstance(v, str) and v.strip() for k, v in value.items())
+    """Model names on both sides, without white space (none has any; the UI refuses it too, so that every
+    map the file holds can be edited there)."""
+    return all(_model_name_ok(k) and _model_name_ok(v) for k, v in value.items())
+
+
+def _model_name_ok(name: Any) -> bool:
+    return isinstance(name, str) and bool(name) and not any(c.isspace() for c in name)
 
 
 @dataclass(frozen=True)
@@ -257,7 +263,7 @@ class ProviderConfig:
                                   doc="empty: the origin of base_url")
     disabled: bool = setting(False, doc="true: kept, but never routed to")
     model_map: Mapping[str, str] = setting(MappingProxyType({}), check=_model_map_ok,
-                                           rule="a table of model names (strings)",
+                                           rule="a table of model names (strings without spaces)",
                                            doc='requested model = the name this provider uses ("*" = any other model)')
 
     @property
