@@ -211,6 +211,20 @@ describe('Requests page', () => {
     expect(screen.getAllByTestId(/^request-row-/)).toHaveLength(100);
   });
 
+  it('goes back to the newest, live page when the filters change, and stays there when they change back', async () => {
+    const backend = new FakeBackend();
+    backend.requests = manyRequests(250);
+    await requestsApp('#/requests', backend);
+    fireEvent.click(screen.getByRole('button', { name: 'Older' }));
+    await waitFor(() => expect(screen.getByTestId('requests-live').textContent).toBe('Paused on an older page'));
+    fireEvent.change(screen.getByLabelText('Outcome'), { target: { value: 'ok' } });
+    await waitFor(() => expect(screen.getByTestId('requests-live').textContent).toMatch(/Live/));
+    fireEvent.change(screen.getByLabelText('Outcome'), { target: { value: '' } });
+    await waitFor(() => expect(screen.getByTestId('requests-range').textContent).toBe('1–100 of 250 matching'));
+    expect(screen.getByTestId('requests-live').textContent).toMatch(/Live/);
+    expect(rowIds()[0]).toBe(Math.max(...backend.requests.map((r) => r.id)));
+  });
+
   it('shows new requests on the first page by itself', async () => {
     const backend = new FakeBackend();
     pageOnly(backend, { exportRequests: vi.fn() });

@@ -31,6 +31,10 @@ export function useRequestPages(
   const fKey = filtersKey(filters);
   // Cursors of the pages above the one shown, for the filters they were made with.
   const [paging, setPaging] = useState<{ key: string; cursors: number[] }>({ key: fKey, cursors: [] });
+  // Other filters: back to the newest page, the older pages of the last ones forgotten (else going back
+  // to those filters would bring back a paused old page). Adjusted while rendering, as React's docs do it
+  // for state that follows a prop.
+  if (paging.key !== fKey) setPaging({ key: fKey, cursors: [] });
   const cursors = paging.key === fKey ? paging.cursors : [];
   const before = cursors.length ? cursors[cursors.length - 1] : null;
 
