@@ -847,6 +847,12 @@ async def test_an_invalid_hand_edit_keeping_size_and_time_is_reported_and_kept_a
     await wait_until(lambda: any("config.toml was edited but" in e.message
                                  for e in gw.services.store.recent_events()), 3.0, "the error event")
     assert gw.services.config.current.routing.cooldown_seconds == 45  # the last good settings stay
+    before = os.stat(path)
+    path.chmod(0o644)  # a chmod, then a touch that keeps the time: the same version, not told again
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    await asyncio.sleep(1.2)
+    told = [e for e in gw.services.store.recent_events() if "config.toml was edited but" in e.message]
+    assert len(told) == 1, [e.message for e in told]
     edited = path.read_text()
     await gw.api("update_routing", failure_threshold=3)
     assert [f.read_text() for f in path.parent.glob("config.toml.broken-*")] == [edited]  # kept, not lost

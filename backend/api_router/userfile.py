@@ -77,6 +77,7 @@ class UserFile(Generic[V]):
         # The change time of the version in use, as last looked at (None: not yet): a version written into
         # the file with its size and modification time unchanged shows only there (see _rewritten_in_place).
         self._ctime: int | None = None
+        self._reported_in_place: tuple[FileStamp | None, str] | None = None  # such a version found unusable, told
         self._settling: FileStamp | None = None  # a new version seen once: used if it is still there next look
         self._reported: FileStamp | None = None  # the invalid version already reported
         self._unreachable: str | None = None  # why the file cannot even be looked at, as already reported
@@ -179,7 +180,9 @@ class UserFile(Generic[V]):
         self._ctime = ctime
         if isinstance(read, str):  # the next change reads it again (same stamp or not), and keeps it aside
             self._left = self._stamp
-            self._edit_unusable(read)
+            if (self._stamp, read) != self._reported_in_place:  # said once, not again at each chmod or touch
+                self._reported_in_place = (self._stamp, read)
+                self._edit_unusable(read)
             return None
         return None if read == self._value else read  # the same: a chmod, a touch
 
