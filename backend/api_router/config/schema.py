@@ -231,10 +231,11 @@ _VISIBLE = re.compile(r"[^\s\x00-\x1f\x7f-\x9f\ud800-\udfff"
                       # soft hyphen, combining grapheme joiner, Arabic letter mark, Hangul fillers, Khmer inherent
                       # vowels, Mongolian selectors, zero-width and direction marks, word joiner and invisible
                       # operators, Braille blank, ideographic filler, variation selectors, BOM, halfwidth filler,
-                      # interlinear annotation, musical formatting, tags
+                      # interlinear annotation, shorthand format controls, musical formatting, tags and the
+                      # variation selectors supplement: Unicode's default-ignorable code points, and blanks
                       r"\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
-                      r"\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb"
-                      r"\U0001d173-\U0001d17a\U000e0000-\U000e007f]")
+                      r"\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb"
+                      r"\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]")
 
 
 def _model_map_ok(value: Any) -> bool:
@@ -244,7 +245,11 @@ def _model_map_ok(value: Any) -> bool:
 
 
 def _model_name_ok(name: Any) -> bool:
-    return isinstance(name, str) and bool(name) and not any(c.isspace() for c in name)
+    return isinstance(name, str) and bool(name) and _SPACE_IN_A_NAME.search(name) is None
+
+
+# White space as Python and the UI (JavaScript's \s) each know it, both: the dialog and the file must agree.
+_SPACE_IN_A_NAME = re.compile(r"[\s\ufeff]")
 
 
 @dataclass(frozen=True)
