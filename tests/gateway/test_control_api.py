@@ -1259,7 +1259,7 @@ async def test_a_model_name_with_a_space_is_refused_as_the_provider_dialog_refus
     editing in the UI (every row is checked on every save)."""
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
-    for bad in ({"gpt 5": "my-model"}, {"gpt-5": "my model"}):
+    for bad in ({"gpt 5": "my-model"}, {"gpt-5": "my model"}, {"gpt-5": "gpt\ufeff5"}, {"gpt\x1c5": "m"}):
         with pytest.raises(ApiError, match="model_map must be a table of model names") as err:
             await gw.api("upsert_provider", provider="p1", model_map=bad)
         assert err.value.status == 400

@@ -5,6 +5,11 @@ import { own, setOwn } from './own';
 
 export const ANY_MODEL = '*';
 
+// White space as JavaScript (\s) and the backend (Python's str.isspace) each know it, both: the file, the
+// control API and this dialog refuse the same model names.
+// eslint-disable-next-line no-control-regex
+const SPACE = /[\s\u001c-\u001f\u0085]/;
+
 export interface ModelMapRow {
   /** Stable key for React while rows are added and removed. */
   key: number;
@@ -37,10 +42,10 @@ export function mapFromRows(rows: readonly ModelMapRow[]): { map: ModelMap; erro
     if (!from && !to) continue;
     const e: { from?: string; to?: string } = {};
     if (!from) e.from = 'Enter the model Codex asks for, or * for any other';
-    else if (/\s/.test(from)) e.from = 'No spaces in a model name';
+    else if (SPACE.test(from)) e.from = 'No spaces in a model name';
     else if (seen.has(from)) e.from = `${from === ANY_MODEL ? 'The * row' : from} is mapped twice`;
     if (!to) e.to = 'Enter the model this provider uses';
-    else if (/\s/.test(to)) e.to = 'No spaces in a model name';
+    else if (SPACE.test(to)) e.to = 'No spaces in a model name';
     if (e.from || e.to) errors[row.key] = e;
     else setOwn(map, from, to);
     if (from) seen.add(from);

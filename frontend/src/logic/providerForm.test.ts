@@ -39,6 +39,12 @@ describe('model map rows', () => {
     expect(r.errors[5].from).toBe('c is mapped twice');
     expect(r.map).toEqual({ c: 'd' });
   });
+  it('refuses a model name with white space as the backend knows it too (one rule for the file and the dialog)', () => {
+    for (const name of ['gpt\ufeff5', 'a\u001cb', 'a\u0085b', 'a\u3000b', 'a\tb']) {
+      expect(mapFromRows([{ key: 1, from: 'gpt-5', to: name }]).ok).toBe(false);
+    }
+    expect(mapFromRows([{ key: 1, from: 'gpt-5', to: 'openai/gpt-5' }]).ok).toBe(true);
+  });
   it('compares and describes maps', () => {
     expect(sameMap({ a: 'b' }, { a: 'b' })).toBe(true);
     expect(sameMap({ a: 'b' }, { a: 'c' })).toBe(false);
