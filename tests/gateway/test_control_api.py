@@ -475,7 +475,10 @@ async def test_provider_order_must_be_a_permutation(fakes, gateway):
     saved = gw.services.paths.config.read_text()
     for bad, wrong in ((["p1", "p2"], "P3 is not in it"),
                        (["p1", "p1", "p2", "p3"], "it names P1 2 times"),
-                       (["p1", "p2", "p9"], "P3 is not in it; no provider is called 'p9'"),
+                       (["p1", "p2", "p9"], "it names a provider there is none of now (renamed or deleted since "
+                                            "the list was read?)"),
+                       (["p1", "x1", "x2"], "it names 2 providers there are none of now (renamed or deleted "
+                                            "since the list was read?)"),
                        (["p3", "p1", "p2", "p2"], "it names P2 2 times"),
                        ([], "P3 is not in it; P1 is not in it; P2 is not in it")):
         with pytest.raises(ApiError) as err:
@@ -993,9 +996,11 @@ async def test_a_provider_order_racing_a_delete_is_refused(fakes, gateway, monke
     gw = await gateway({"p1": p1, "p2": p2})
     config = gw.services.config
     another_change_first(monkeypatch, config, deleted("p1"))
-    with pytest.raises(ApiError, match=r"order must list every provider exactly once: no provider is called 'p1' "
-                                       r"\(the providers are now P2;"):
+    with pytest.raises(ApiError, match=r"order must list every provider exactly once: it names a provider there "
+                                       r"is none of now \(renamed or deleted since the list was read\?\) "
+                                       r"\(the providers are now P2;") as err:
         await gw.api("set_provider_order", order=["p2", "p1"])
+    assert "'p1'" not in err.value.message  # no internal id: the toast says it to the user
     assert "p1" not in tomllib.loads(gw.services.paths.config.read_text()).get("provider_order", [])
 
 

@@ -813,10 +813,13 @@ def _order_problem(cfg: Config, order: list[str], now: list[str]) -> str:
     """Why ``order`` is no order of the providers there are, by their names (the order as it stands,
     too: a list read before a provider was added, renamed or deleted meanwhile is the usual cause)."""
     named = set(order)
-    wrong = [f"{cfg.name_of(p)} is not in it" for p in now if p not in named]
     unknown = [p for p in dict.fromkeys(order) if p not in cfg.providers]
-    if unknown:
-        wrong.append(f"no provider is called {listed(unknown)}")
+    if unknown:  # renamed or deleted since the list was read (the ones it leaves out are likely the renamed)
+        many = len(unknown) > 1
+        wrong = [f"it names {len(unknown) if many else 'a'} provider{'s' if many else ''} there "
+                 f"{'are' if many else 'is'} none of now (renamed or deleted since the list was read?)"]
+    else:  # added since the list was read
+        wrong = [f"{cfg.name_of(p)} is not in it" for p in now if p not in named]
     wrong += [f"it names {cfg.name_of(p)} {order.count(p)} times" for p in dict.fromkeys(order)
               if order.count(p) > 1 and p in cfg.providers]
     return (f"order must list every provider exactly once: {'; '.join(wrong)} (the providers are now "
