@@ -482,9 +482,9 @@ def test_rename_works_when_hand_written_provider_tables_are_split_by_another_tab
 
 
 @pytest.mark.parametrize(("line", "why"), [
-    ('display_name = "   "', "display_name must be a name of at most 200 visible characters, not blank, without "
-                            "control characters (found '   '); using the provider's id"),
-    ('display_name = "Relay\\u0000Two"', "display_name must be a name of at most 200 visible characters"),
+    ('display_name = "   "', "display_name must be a name of at most 200 characters, with at least one visible "
+                            "and no control character (found '   '); using the provider's id"),
+    ('display_name = "Relay\\u0000Two"', "display_name must be a name of at most 200 characters, with at least"),
     ('display_name = "\\u200b"', "(found '\\u200b'); using the provider's id"),
     ('model_map = { " " = "x" }', "model_map must be a table of model names (strings without spaces)"),
     ('model_map = { "gpt 5" = "my model" }', "model_map must be a table of model names (strings without spaces)"),

@@ -256,8 +256,8 @@ _SPACE_IN_A_NAME = re.compile(r"[\s\ufeff]")
 class ProviderConfig:
     id: str
     display_name: str = setting("", check=_display_name_ok,
-                                rule=f"a name of at most {DISPLAY_NAME_MAX} visible characters, not blank, "
-                                     "without control characters",
+                                rule=f"a name of at most {DISPLAY_NAME_MAX} characters, with at least one visible "
+                                     "and no control character",
                                 instead="the provider's id")
     base_url: str = setting("", check=_provider_url_ok, rule=_PROVIDER_URL_RULE, why=_provider_url_problem,
                             doc="the gateway appends /responses and /models")
