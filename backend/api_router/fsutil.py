@@ -44,7 +44,11 @@ def read_file(path: Path) -> bytes:
     # O_NONBLOCK has no effect on a regular file; O_BINARY (Windows) keeps CRLF and 0x1A as they are.
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     try:
-        _refuse_unless_regular(os.fstat(fd).st_mode, path)
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if not stat.S_ISREG(mode):
+            raise NotAFile(errno.EINVAL, "not a regular file", str(path))
     except OSError:
         os.close(fd)
         raise
@@ -57,13 +61,6 @@ def refuse_pipe(path: Path) -> None:
     a reader for ever. (A device such as /dev/null is a file to write to.)"""
     mode = os.stat(path).st_mode
     if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
-        raise NotAFile(errno.EINVAL, "not a regular file", str(path))
-
-
-def _refuse_unless_regular(mode: int, path: Path) -> None:
-    if stat.S_ISDIR(mode):
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-    if not stat.S_ISREG(mode):
         raise NotAFile(errno.EINVAL, "not a regular file", str(path))
 
 

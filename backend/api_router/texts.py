@@ -47,7 +47,7 @@ def written(value: object) -> str:
         if isinstance(value, (datetime.date, datetime.time)):  # a TOML date or time, as the file has it
             return value.isoformat()
         try:
-            return json.dumps(_as_written(value), ensure_ascii=False, default=_as_written)
+            return json.dumps(value, ensure_ascii=False, default=_as_written)
         except (TypeError, ValueError):  # not a JSON value (a set, say): as Python writes it
             return repr(value)
     except RecursionError:
