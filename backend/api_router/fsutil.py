@@ -346,8 +346,10 @@ def create_private_file(path: Path) -> None:
 
 def file_stamp(path: Path) -> FileStamp | None:
     """What changes when a file is replaced or rewritten (None: it is not there)."""
-    looked = look_at(path)
-    return None if isinstance(looked, OSError) else looked
+    try:
+        return _stamp(os.stat(path))
+    except OSError:
+        return None
 
 
 def file_ctime(path: Path) -> int | None:
@@ -359,12 +361,14 @@ def file_ctime(path: Path) -> int | None:
         return None
 
 
-def look_at(path: Path) -> FileStamp | OSError:
-    """A file's stamp, or why it could not be looked at (missing, a symlink loop, a folder closed)."""
+def look_at(path: Path) -> tuple[FileStamp, int] | OSError:
+    """A file's stamp and change time (``file_ctime``) from one look, or why it could not be looked at
+    (missing, a symlink loop, a folder closed)."""
     try:
-        return _stamp(os.stat(path))
+        st = os.stat(path)
     except OSError as exc:
         return exc
+    return _stamp(st), st.st_ctime_ns
 
 
 def _stamp(st: os.stat_result) -> FileStamp:

@@ -131,15 +131,16 @@ class UserFile(Generic[V]):
     def reload(self) -> bool:
         """Pick up an edit made to the file by hand; True when the new version is in use."""
         with self._lock:
-            stamp = look_at(self.path)
-            if isinstance(stamp, OSError):
+            looked = look_at(self.path)
+            if isinstance(looked, OSError):
                 self._settling = None
-                self._report_unreachable(stamp)
+                self._report_unreachable(looked)
                 return False
             self._unreachable = None
+            stamp, ctime = looked
             if stamp == self._stamp:
                 self._settling = None
-                rewritten = self._rewritten_in_place()
+                rewritten = self._rewritten_in_place(ctime)
                 if rewritten is None:
                     return False
                 before, self._value = self._value, rewritten
@@ -165,14 +166,14 @@ class UserFile(Generic[V]):
         self._hand_edit_in_use(before, after)
         return True
 
-    def _rewritten_in_place(self) -> V | None:
+    def _rewritten_in_place(self, ctime: int) -> V | None:
         """A usable version other than the one in use, written into the file with its size and
         modification time unchanged — what a file system that keeps whole seconds (FAT, HFS+, some network
         shares) shows of an edit saved in the same second as the app's, or a tool that restores the time
         (``cp -p``): only its change time moved. Read (rarely: a change time moves only with a write, a
-        chmod or a rename), and compared. ``_lock`` held."""
-        ctime = file_ctime(self.path)
-        if ctime is None or ctime == self._ctime:
+        chmod or a rename), and compared. ``ctime``: the file's change time, seen with its stamp. ``_lock``
+        held."""
+        if ctime == self._ctime:
             return None
         read = self._read_disk()
         if file_ctime(self.path) != ctime:  # written to while it was read: the next look reads it again
@@ -214,19 +215,20 @@ class UserFile(Generic[V]):
         watcher would have: called before a change made in the app, which then lands on it in the order
         the two were made. (One that cannot be used is left to ``_base``, which moves it aside.)"""
         with self._lock:
-            stamp = file_stamp(self.path)
-            if stamp is None:
+            looked = look_at(self.path)
+            if isinstance(looked, OSError):
                 return
+            stamp, ctime = looked
             if stamp == self._stamp:
-                rewritten = self._rewritten_in_place()
+                rewritten = self._rewritten_in_place(ctime)
                 if rewritten is None:
                     return
                 before, self._value = self._value, rewritten
             else:
-                stamp, read = self._read_settled()
-                if isinstance(read, str) or stamp is None or file_stamp(self.path) != stamp:
+                settled, read = self._read_settled()
+                if isinstance(read, str) or settled is None or file_stamp(self.path) != settled:
                     return
-                before, self._value, self._stamp, self._reported = self._value, read, stamp, None
+                before, self._value, self._stamp, self._reported = self._value, read, settled, None
                 self._ctime = None
             after = self._value
         self._told(before, after)
