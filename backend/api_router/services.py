@@ -60,6 +60,12 @@ class ProviderIdentity:
     instance: int = field(default_factory=lambda: next(_INSTANCES))
 
 
+def id_now(who: ProviderIdentity | str) -> str | None:
+    """The id a provider goes by now (None: deleted); an id with no identity (the provider was added after
+    the snapshot that names it) stands for itself."""
+    return who if isinstance(who, str) else who.id
+
+
 class ProviderStates:
     """The one interface through which renames, deletes and new addresses reach every piece of state kept
     per provider id (the members listed in ``composition.py``); what outlives a call — a request, a test,

@@ -23,7 +23,7 @@ from api_router.gateway.errors import SHUTTING_DOWN, GatewayError, error_respons
 from api_router.gateway.upstream import REQUEST_ID_HEADER
 from api_router.records import RequestRecord, Usage
 from api_router.routing import Failure
-from api_router.services import ProviderIdentity
+from api_router.services import ProviderIdentity, id_now
 
 
 @dataclass(slots=True, eq=False)
@@ -51,8 +51,7 @@ class Exchange:
 
     def now_called(self, provider: str) -> str | None:
         """The id the provider the request knows as ``provider`` goes by now; None once it was deleted."""
-        identity = self.identities.get(provider)
-        return provider if identity is None else identity.id
+        return id_now(self.identities.get(provider) or provider)
 
 
 class RequestIds:

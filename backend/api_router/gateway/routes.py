@@ -36,7 +36,7 @@ from api_router.gateway.proxy import ResponsesProxy
 from api_router.gateway.upstream import LOOP_HEADER, PROVIDER_HEADER, Upstream
 from api_router.jsonbytes import dumps
 from api_router.routing import Failure
-from api_router.services import ProviderIdentity, Services, ServingState
+from api_router.services import ProviderIdentity, Services, ServingState, id_now
 from api_router.status import build_status
 from api_router.store import DamagedDatabase
 from api_router.texts import listed
@@ -165,25 +165,20 @@ async def models(request: web.Request) -> web.Response:
             request.app[UPSTREAM], provider, key, timeout, hops=request.headers.get(LOOP_HEADER)), who)
         if result.ok:
             return web.Response(body=services.redactor.redact_bytes(result.body), content_type="application/json",
-                                headers={PROVIDER_HEADER: _called_now(who) or now})
+                                headers={PROVIDER_HEADER: id_now(who) or now})
         asked.append((who, Failure(now, result.error, result.status, retry_after=result.retry_after,
                                    rate_limited=result.status == 429)))
     cfg = services.config.current  # the providers named as they are called now
-    failures = [dataclasses.replace(f, provider=_called_now(who) or f.provider) for who, f in asked]
+    failures = [dataclasses.replace(f, provider=id_now(who) or f.provider) for who, f in asked]
     if not cfg.routable:
         raise explain.nobody_routable(cfg)
     if not failures:
         services.router.want_checks()
         raise explain.none_available(cfg, services.router)
     if all(f.rate_limited for f in failures):  # 429 with the soonest Retry-After, as for /v1/responses
-        planned = [_called_now(identities.get(pid) or pid) or pid for pid in plan]
+        planned = [id_now(identities.get(pid) or pid) or pid for pid in plan]
         raise explain.all_failed(cfg, failures, services.router, planned)
     raise explain.no_model_list(cfg, failures, services.router)
-
-
-def _called_now(who: ProviderIdentity | str) -> str | None:
-    """The id a provider goes by now (None: deleted); an id with no identity stands for itself."""
-    return who if isinstance(who, str) else who.id
 
 
 async def _model_list(services: Services, fetching: Coroutine[Any, Any, ModelList],
@@ -193,7 +188,7 @@ async def _model_list(services: Services, fetching: Coroutine[Any, Any, ModelLis
     found: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def stopped(provider: str) -> None:
-        if provider == _called_now(who) and not found.done():
+        if provider == id_now(who) and not found.done():
             found.set_result(None)
 
     listeners = services.router.unresponsive_listeners
