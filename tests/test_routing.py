@@ -183,6 +183,25 @@ def test_failing_since_is_the_first_failure_since_the_provider_last_answered():
     assert r.health_json(cfg)["a"]["failing_since_unix_ms"] is None
 
 
+def test_a_check_asked_before_the_latest_answer_changes_nothing_when_it_fails():
+    """Checks overlap while a provider hangs: one asked before a later check's answer, timing out after
+    it, is older news — the answer's state (no error, no failing, its stable window) stands."""
+    r, clock, _ = router()
+    cfg = make(ids=("a", "b"), preferred_stable_seconds=10)
+    r.record_failure(cfg, "a", "no Responses event within 5 s", unresponsive=True)
+    clock.now += 3
+    r.record_check(cfg, "a", True, "background check", took_s=0.2)  # asked after the fix
+    answered = r.health_json(cfg)["a"]
+    assert answered["status"] == "healthy" and answered["failing_since_unix_ms"] is None
+    clock.now += 0.5
+    r.record_check(cfg, "a", False, "background check", error="no Responses event within 5 s", took_s=5)
+    assert r.health_json(cfg)["a"] == answered
+    clock.now += 0.5
+    r.record_check(cfg, "a", False, "background check", error="HTTP 500", took_s=0.3)  # asked after it: news
+    failed = r.health_json(cfg)["a"]
+    assert failed["last_error"] == "HTTP 500" and failed["failing_since_unix_ms"] is not None
+
+
 def test_rename_carries_health():
     r, _, _ = router()
     cfg = make()

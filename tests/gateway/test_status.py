@@ -380,3 +380,25 @@ async def test_a_provider_added_or_switched_on_during_an_outage_ends_all_down(fa
     assert (await gw.responses()).status == 502  # it fails as well: the outage, with it
     s = await summary(gw)
     assert s["state"] == "down" and "p3: http 500" in s["reason"].lower(), s
+
+
+async def test_a_check_asked_before_a_later_answer_does_not_bring_the_old_error_back(fakes, gateway):
+    """A hanging provider's checks overlap (one starts every interval, each waits its timeout). Fixed, it
+    answers a check; one asked before the fix times out after that answer: older news, which neither
+    brings its error back nor starts the stable window again."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"request_timeout_seconds": 1.5, "check_interval_seconds": 0.3,
+                                                      "preferred_stable_seconds": 60})
+    p1.always(fp.hang())
+    assert (await gw.responses(stream=False)).headers["X-API-Router-Provider"] == "p2"
+    await asyncio.sleep(0.7)  # checks of p1 under way, hanging
+    p1.always(fp.json_ok("pong"))
+    router, cfg = gw.services.router, gw.services.config.current
+    deadline = time.monotonic() + 5
+    while router.health_json(cfg)["p1"]["failing_since_unix_ms"] is not None:
+        assert time.monotonic() < deadline, "no check found p1 answering"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.7)  # every check asked before the fix has timed out by now
+    health = router.health_json(cfg)["p1"]
+    assert (health["failing_since_unix_ms"], health["last_error"]) == (None, ""), health
+    assert "not yet stable after its last failure" in (await summary(gw))["reason"]

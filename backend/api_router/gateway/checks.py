@@ -233,13 +233,14 @@ class BackgroundChecks:
         routing = services.config.current.routing
         timeout = min(CHECK_TIMEOUT_SECONDS, routing.request_timeout_seconds,
                       max(SHORTEST_CHECK_SECONDS, MAX_CHECKS_AT_ONCE * _due_after(routing.check_interval_seconds)))
+        t0 = time.monotonic()
         result = await probe_responses(self._upstream, provider, asked.key,
                                        check_body(model or provider.model_for(DEFAULT_MODEL)), timeout)
         log.info("background check of %s: %s", pid, "answered" if result.ok else result.error)
         now = services.answered_for(asked)  # renamed meanwhile: the provider's under its new id
         if now is not None:
             services.router.record_check(services.config.current, now, result.ok, "background check",
-                                         error=result.error, status=result.status)
+                                         error=result.error, status=result.status, took_s=time.monotonic() - t0)
 
 
 def _due_after(interval: float) -> float:

@@ -485,18 +485,22 @@ class Router:
             self._health(provider).last_check_at = self._clock()
 
     def record_check(self, cfg: Config, provider: str, ok: bool, how: str, *, responses: bool = True,
-                     error: str = "", status: int | None = None) -> None:
+                     error: str = "", status: int | None = None, took_s: float = 0.0) -> None:
         """A background check (``how`` = "background check"), a provider test or a probe got an answer,
         or not. An answer puts a provider that is cooling down back into rotation, and so does the
         answer to a Responses request (``responses``) for a provider that stopped answering: a relay can
         list its models (a probe) and still hang on every request. The usual return-to-preferred rules
-        then apply."""
+        then apply. ``took_s``: how long ago the provider was asked."""
         if provider not in cfg.providers:
             return  # renamed or deleted while the check ran: its health went with the old id
         with self._lock:
             h = self._health(provider)
             if ok and not responses and h.unresponsive_since is not None:
                 return  # out of rotation until a Responses request gets an answer
+            if not ok and h.last_ok_at is not None and self._clock() - took_s < h.last_ok_at:
+                # Asked before its latest answer (checks overlap while a provider hangs): what it failed
+                # with is older than that answer, which stands — its error, its stable window.
+                return
             was_out = h.unresponsive_since is not None or h.cooldown_until > self._clock()
             was_unhealthy = was_out or h.consecutive_failures > 0
             if ok:
