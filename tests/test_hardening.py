@@ -2435,12 +2435,13 @@ async def test_a_page_opened_at_a_deeper_path_gets_the_apps_files(gateway):
 
 
 async def test_paths_nothing_serves_are_404_and_405_names_only_what_serves(fakes, gateway):
-    """The UI's pages answer GET anywhere but under /v1/ and /api/: a chat-completions client or a stray
-    slash was told 405 "Allow: GET, HEAD", and GET there is a 404."""
+    """The UI's pages answer GET anywhere but the gateway's own paths (under /v1/ and /api/, and /responses
+    and /models without /v1): a chat-completions client or a stray slash was told 405 "Allow: GET, HEAD",
+    and GET there is a 404 (GET /responses/compact was the UI's page)."""
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
     for method, path in (("POST", "/v1/chat/completions"), ("POST", "/v1/responses/"), ("POST", "/V1/responses"),
-                         ("GET", "/v1/chat/completions")):
+                         ("GET", "/v1/chat/completions"), ("GET", "/responses/input_items"), ("GET", "/models/x")):
         reply = await gw.request(method, path, body={})
         assert reply.status == 404 and "POST /v1/responses" in reply.json["error"]["message"], (method, path)
         assert "Allow" not in reply.headers
@@ -2448,7 +2449,8 @@ async def test_paths_nothing_serves_are_404_and_405_names_only_what_serves(fakes
     # answer elsewhere.
     for method, path in (("DELETE", "/api/get_status"), ("GET", "/api/get_status"),
                          ("GET", "/v1/responses/compact"), ("HEAD", "/v1/responses/compact"),
-                         ("PUT", "/v1/responses/compact")):
+                         ("PUT", "/v1/responses/compact"), ("GET", "/responses/compact"),
+                         ("PUT", "/responses/compact")):  # and the same without /v1, as the routes are served
         wrong = await gw.request(method, path)
         assert wrong.status == 405 and wrong.headers["Allow"] == "POST", (method, path)
     assert (await gw.request("GET", "/assets/index-gone.js", token=False)).status == 404  # not the page, as a script
