@@ -437,6 +437,20 @@ def test_the_serving_reason_follows_the_preferred_providers_evidence():
     assert r.active(str) == ("b", "a: no first event within 10 s")
 
 
+def test_with_automatic_return_off_the_reason_says_so_once_the_preferred_provider_answers():
+    """Not "not yet stable": however long it stays stable, it does not serve until the user picks it."""
+    r, clock, _ = router()
+    cfg = make(ids=("a", "b"), failure_threshold=1, cooldown_seconds=10, preferred_stable_seconds=5,
+               auto_return_to_preferred=False)
+    r.record_failure(cfg, "a", "HTTP 503: upstream overloaded")
+    r.record_success(cfg, "b", [Failure("a", "HTTP 503: upstream overloaded")])
+    clock.now += 2
+    r.record_check(cfg, "a", True, "background check")
+    clock.now += 30
+    assert r.plan(cfg)[0] == "b"
+    assert r.active(str) == ("b", "a answers again; automatic return to the preferred provider is off")
+
+
 def test_the_serving_reason_names_the_preferred_provider_through_a_second_failover():
     """a fails, b serves; b fails, c serves: the reason is still why a (the preferred one) does not serve.
     The route event names what this request met."""

@@ -321,13 +321,13 @@ class Router:
         source = previous if previous is not None else (failures[0].provider if failures else None)
         because = _listed(failures, unnamed=source)  # the event's prefix names the source
         if not because:
-            because = self._why_not(cause=source or preferred)
+            because = self._why_not(cfg, cause=source or preferred)
         prefix = say("Failover from {} to {}", Mention(source), serving) if source else say("Failover to {}", serving)
         # The serving provider's reason stands alone (status, tray, notification): why the preferred provider
         # does not serve — how it failed in this request, or what it last failed with.
-        return self._instead_of(preferred, failures) or because, say("{}: {}", prefix, because), Level.WARNING
+        return self._instead_of(cfg, preferred, failures) or because, say("{}: {}", prefix, because), Level.WARNING
 
-    def _instead_of(self, preferred: str | None, failures: Sequence[Failure]) -> Phrase | None:
+    def _instead_of(self, cfg: Config, preferred: str | None, failures: Sequence[Failure]) -> Phrase | None:
         """Why ``preferred`` does not serve, for the serving provider's reason: how it failed in this
         request — or, not asked, what it last failed with — then what the others asked met; ``_lock`` held."""
         if preferred is None or any(f.provider == preferred for f in failures):
@@ -337,10 +337,10 @@ class Router:
         if h is not None and h.last_error and (h.consecutive_failures or h.unresponsive_since is not None):
             lead = say("{}: {}", Mention(preferred), h.last_error)
         else:
-            lead = self._why_not(preferred)
+            lead = self._why_not(cfg, preferred)
         return joined("; ", [lead, _listed(failures)]) if failures else lead
 
-    def _why_not(self, cause: str | None) -> Phrase:
+    def _why_not(self, cfg: Config, cause: str | None) -> Phrase:
         """Why ``cause`` (the provider that served, or the preferred one) does not serve, from its health."""
         if cause is None:
             return say("the preferred provider unavailable")
@@ -355,6 +355,9 @@ class Router:
         if h is not None and h.last_error:
             return say("{} not yet stable after: {}", who, h.last_error)
         if h is not None and h.last_fail_at is not None:
+            if not cfg.routing.auto_return_to_preferred and cause == cfg.effective_preferred:
+                # However long it stays stable, traffic does not go back to it by itself.
+                return say("{} answers again; automatic return to the preferred provider is off", who)
             return say("{} not yet stable after its last failure", who)
         return say("{} unavailable", who)
 
@@ -508,7 +511,7 @@ class Router:
                 h.last_ok_at = self._clock()
                 h.last_error = ""
                 if self._serving_instead_of(cfg, provider):  # the error it answered past is no reason now
-                    self._s.active_reason = self._why_not(provider)
+                    self._s.active_reason = self._why_not(cfg, provider)
                 if self._s.down and self._s.active != provider and self._s.active_reason != _LOCKED:
                     if provider != cfg.effective_preferred and cfg.effective_lock is None and provider in cfg.routable:
                         # A fallback ends the outage: it serves, as after a failover, and the preferred
