@@ -315,3 +315,19 @@ def test_owners_an_earlier_version_recorded_under_item_ids_are_still_found(tmp_p
         store.close()
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT value FROM meta WHERE key = 'sealed_keyed_by_content_since'").fetchone() == ("0",)
+
+
+def test_items_recorded_again_as_they_stand_are_not_written_again(store, monkeypatch):
+    """An answer's sealed items are recorded as it leaves for the client and again when its attempt ends:
+    one write. Recorded again by another provider, they are written (the newest owner stands)."""
+    index = ContinuityIndex(store)
+    writes = []
+    save = store.save_sealed_owners
+    monkeypatch.setattr(store, "save_sealed_owners", lambda *a: (writes.append(a), save(*a)))
+    index.record_sealed("s", [("rs_1", "reasoning"), ("rs_2", "reasoning")], "A")
+    index.record_sealed("s", [("rs_1", "reasoning"), ("rs_2", "reasoning")], "A")
+    assert len(writes) == 1
+    index.record_sealed("s", [("rs_2", "reasoning"), ("rs_3", "reasoning")], "B")
+    assert writes[-1][1] == [("rs_2", "reasoning"), ("rs_3", "reasoning")]
+    store.flush()
+    assert dict(index.sealed_owners("s").recent) == {"rs_1": "A", "rs_2": "B", "rs_3": "B"}

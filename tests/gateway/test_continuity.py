@@ -296,6 +296,38 @@ async def test_foreign_reasoning_is_dropped_for_another_provider_only(fakes, gat
     assert {k: v for k, v in sent.items() if k != "input"} == {k: v for k, v in json.loads(raw).items() if k != "input"}
 
 
+async def test_the_next_turn_knows_what_an_answer_carried_while_its_body_is_still_open(fakes, gateway, codex_home):
+    """A relay that keeps its body open after response.completed (a late ``[DONE]``): a client reading to
+    response.completed sends its next turn at once. That turn is routed knowing the answer's sealed items
+    (never sent to another provider) and its turn state (sent back to its issuer) — they were recorded as
+    the answer left, not once the provider's body ended."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 5})
+    p1.queue(fp.stream_ok("first turn", reasoning=True, linger=3, headers={"x-codex-turn-state": "ts-p1"}))
+    headers = {**gw.auth(), "session-id": SID, "Content-Type": "application/json"}
+    async with gw.client.post(gw.base + "/v1/responses", data=json.dumps(codex_body(codex_history())),
+                              headers=headers) as first:
+        seen = b""
+        async for chunk in first.content.iter_any():
+            seen += chunk
+            if b"response.completed" in seen:
+                break
+        rs_item = next(json.loads(line[6:])["item"] for line in seen.split(b"\n")
+                       if line.startswith(b"data: ") and b'"type": "reasoning"' in line
+                       and b"response.output_item.done" in line)
+        items = [*codex_history(), rs_item, {"type": "message", "role": "user", "content": "more"}]
+        p1.queue(fp.stream_ok("p1 again"))
+        again = await gw.responses(codex_body(items), stream=True, headers={"session-id": SID,
+                                                                            "x-codex-turn-state": "ts-p1"})
+        assert again.headers["X-API-Router-Provider"] == "p1"
+        assert p1.requests[-1].headers.get("x-codex-turn-state") == "ts-p1"
+        p1.queue(fp.status(503))
+        moved = await gw.responses(codex_body(items), stream=True, headers={"session-id": SID})
+        assert moved.headers["X-API-Router-Provider"] == "p2"
+        assert rs_item["id"] not in p2.requests[-1].raw.decode()
+        assert not first.content.is_eof()  # all of it while the first answer's body was still open
+
+
 async def test_unverifiable_encrypted_content_retries_once_without_reasoning(fakes, gateway, codex_home):
     (p2,) = await fakes("p2")
     gw = await gateway({"p2": p2})

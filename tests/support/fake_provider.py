@@ -100,14 +100,16 @@ def json_ok(text: str = "hello", **kw: Any) -> Behaviour:
 def stream_ok(text: str = "hello", *, delay: float = 0.0, cut_after: int | None = None,
               stall_after: int | None = None, stall: float = 3600, drop_completed: bool = False,
               named: bool = True, crlf: bool = False, before: list[dict[str, Any]] | None = None,
-              first_delay: float = 0.0, deltas: int = 3, **kw: Any) -> Behaviour:
-    """An SSE stream; ``cut_after``/``stall_after`` = number of events sent before cutting/stalling."""
+              first_delay: float = 0.0, deltas: int = 3, linger: float = 0.0,
+              headers: dict[str, str] | None = None, **kw: Any) -> Behaviour:
+    """An SSE stream; ``cut_after``/``stall_after`` = number of events sent before cutting/stalling;
+    ``linger``: the body is left open that long after its last event (a relay that sends ``[DONE]`` late)."""
 
     async def run(request: web.Request, fake: FakeProvider) -> web.StreamResponse:
         events = (before or []) + stream_events(response_object(text, provider=fake.name, **kw), deltas=deltas)
         if drop_completed:
             events = [e for e in events if e["type"] != "response.completed"]
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", **(headers or {})})
         await resp.prepare(request)
         if first_delay:
             await asyncio.sleep(first_delay)
@@ -120,6 +122,8 @@ def stream_ok(text: str = "hello", *, delay: float = 0.0, cut_after: int | None 
             await resp.write(sse_event(event, named=named, crlf=crlf))
             if delay:
                 await asyncio.sleep(delay)
+        if linger:
+            await asyncio.sleep(linger)
         await resp.write_eof()
         return resp
     return run

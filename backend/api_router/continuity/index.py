@@ -122,6 +122,11 @@ class ContinuityIndex:
         owners = self._session(session)
         now = time.monotonic()
         with self._lock:
+            # Recorded again as it stands (an answer's items are recorded as it leaves and once its attempt
+            # ends): nothing to write.
+            pairs = [(item, kind) for item, kind in pairs if owners.recent.get(item) != provider]
+            if not pairs:
+                return
             self._remember_locked(session, owners, {item: provider for item, _ in pairs})
             queued = self._queued
             for item, _ in pairs:

@@ -50,6 +50,7 @@ from api_router.gateway.streaming import (
 )
 from api_router.gateway.upstream import (
     ANSWER_BODY_LIMIT,
+    TURN_STATE_HEADER,
     Upstream,
     content_type_back,
     cut,
@@ -148,8 +149,8 @@ class AttemptRunner:
         """The headers for ``target`` (the provider the request knows as ``provider``, as configured now):
         its own key — looked up under its id now, so the key and the address always belong together."""
         # x-codex-turn-state belongs to the provider that issued it: any other provider never sees it.
-        turn_state = ex.request.headers.get("x-codex-turn-state")
-        extra = {"x-codex-turn-state": turn_state} \
+        turn_state = ex.request.headers.get(TURN_STATE_HEADER)
+        extra = {TURN_STATE_HEADER: turn_state} \
             if turn_state and self._turn_state_owner(turn_state) == target.id else None
         key = self._key_of(target.id)
         ex.asked[provider] = (target, key)
@@ -529,7 +530,7 @@ def _passed_back(opened: Opened, result: AttemptResult) -> AttemptResult:
     """Notes the provider's turn state on a result whose answer (headers included) reached the
     client: an error passed through or a broken stream counts as much as a complete answer."""
     if result.response is not None:
-        result.turn_state = opened.resp.headers.get("x-codex-turn-state")
+        result.turn_state = opened.resp.headers.get(TURN_STATE_HEADER)
     return result
 
 

@@ -100,14 +100,27 @@ class OutcomeRecorder:
         if result.response_id and client is not None and not client.store_false:
             self._index.record_response(result.response_id, now)
 
+    def answer_out(self, ex: Exchange, provider: str, sealed: list[tuple[str, str]], turn_state: str | None) -> None:
+        """A complete answer of ``provider`` (as the request knows it) is leaving for the client: its sealed
+        items and turn state are recorded now, before the client can send the turn that carries them back
+        (``attempt_done`` records them again once the attempt ends; the index takes each once)."""
+        with self._moving:
+            now = self._current(ex, provider)
+            if now is not None and turn_state:
+                self._index.record_turn_state(turn_state, now)
+            self._record_sealed(ex, provider, sealed, now)
+
     def _keep_sealed(self, ex: Exchange, attempt: Attempt, result: AttemptResult, now: str | None) -> None:
+        self._record_sealed(ex, attempt.provider, result.sealed, now)
+
+    def _record_sealed(self, ex: Exchange, provider: str, sealed: list[tuple[str, str]], now: str | None) -> None:
         """Who sealed the items the client got (whole answer or not): they come back in its next
         requests, and no other provider may be sent them. Sealed by a provider that is gone: under its
         tombstone they are another provider's for every candidate, where unknown items would pass for
         each candidate's own."""
-        if result.sealed:
-            self._index.record_sealed(ex.client.session_id if ex.client else None, result.sealed,
-                                      now if now is not None else tombstone(attempt.provider))
+        if sealed:
+            self._index.record_sealed(ex.client.session_id if ex.client else None, sealed,
+                                      now if now is not None else tombstone(provider))
 
     def _summarized(self, ex: Exchange, attempt: Attempt, result: AttemptResult, now: str | None) -> None:
         """A summary written on the way to the answer: not the answer, but its tokens were spent."""

@@ -31,7 +31,13 @@ from api_router.gateway.errors import SHUTTING_DOWN, GatewayError, error_respons
 from api_router.gateway.exchange import Exchange, RequestIds, parse_object, read_body
 from api_router.gateway.outcomes import OutcomeRecorder
 from api_router.gateway.streaming import UpstreamStream
-from api_router.gateway.upstream import PROVIDER_HEADER, REQUEST_ID_HEADER, Upstream, forwarded_headers
+from api_router.gateway.upstream import (
+    PROVIDER_HEADER,
+    REQUEST_ID_HEADER,
+    TURN_STATE_HEADER,
+    Upstream,
+    forwarded_headers,
+)
 from api_router.jsonbytes import NestedTooDeep
 from api_router.records import Attempt, Kind, Level, Outcome, RequestRecord, Retry, now_ms
 from api_router.routing import Failure
@@ -724,6 +730,8 @@ class ResponsesProxy:
                 self._recorder.output_begun(ex, racer.provider)
             else:
                 waiting.on_output = functools.partial(self._output_begun, ex, racer)
+        if opened.stream is not None:
+            opened.stream.on_answer_out = functools.partial(self._answer_out, ex, racer, opened)
         waited_on = ex.identities.get(racer.provider) or racer.provider
         if waiting is not None:
             self._relaying_on.setdefault(waited_on, set()).add(waiting)
@@ -742,6 +750,13 @@ class ResponsesProxy:
         if result.cancelled:
             raise asyncio.CancelledError()
         return result
+
+    def _answer_out(self, ex: Exchange, racer: _Racer, opened: Opened) -> None:
+        """``racer``'s complete answer is leaving for the client, who may send its next turn the moment it
+        has it: what that turn depends on is recorded now."""
+        assert opened.stream is not None
+        self._recorder.answer_out(ex, racer.provider, opened.stream.facts.sealed,
+                                  opened.resp.headers.get(TURN_STATE_HEADER))
 
     def _output_begun(self, ex: Exchange, racer: _Racer) -> None:
         """``racer``'s stream began its output: its provider answers (recorded as such), and the racers it

@@ -302,6 +302,10 @@ class UpstreamStream:
         self.given_up = False  # another request found the provider not answering (see ``give_up``)
         self._unanswered: Callable[[], None] | None = None  # while relay waits for a first generated event
         self.on_output: Callable[[], None] | None = None  # called once the relay read the first generated event
+        # Called once, just before the end of a complete answer leaves for the client (not while it is held
+        # to be judged): what the client's next request depends on is recorded then, not when the provider
+        # ends its body — which a relay may keep open for a while (a late [DONE]) as the next turn comes.
+        self.on_answer_out: Callable[[], None] | None = None
         self._read: list[bytes] | None = [] if may_be_whole else None
         self._read_size = 0
         self.whole_body: bytes | None = None  # a body kept that way that ended with no event: all of it
@@ -343,6 +347,11 @@ class UpstreamStream:
             unanswered.stop()
         if self.on_output is not None:
             told, self.on_output = self.on_output, None
+            told()
+
+    def _answer_out(self) -> None:
+        if self.on_answer_out is not None:
+            told, self.on_answer_out = self.on_answer_out, None
             told()
 
     def _keep(self, chunk: bytes) -> None:
@@ -478,6 +487,8 @@ class UpstreamStream:
         # stream follows it, as through any proxy, and the connection can be reused. When that end has
         # already arrived, the last events leave together with the client's end of stream (one write);
         # otherwise the client gets them now, not after the drain.
+        if out.response is not None or not hold_until_end:
+            self._answer_out()
         if not self._resp.content.is_eof():
             await out.flush()
         await self._drain()
@@ -630,6 +641,7 @@ class UpstreamStream:
         return await self._last_steps(out, self._send_held(out))
 
     async def _send_held(self, out: _ClientSide) -> StreamResult:
+        self._answer_out()
         await out.commit(self._take_held())
         await out.finish()
         return StreamResult(StreamEnd.COMPLETED, out.response, "", out.ttfb_ms, self.facts, out.sent)

@@ -29,6 +29,8 @@ _LOOP_HEADER_LOWER = LOOP_HEADER.lower().encode()
 MAX_HOPS = 8
 PROVIDER_HEADER = "X-API-Router-Provider"  # who served
 REQUEST_ID_HEADER = "X-API-Router-Request-Id"  # the request-log row
+TURN_STATE_HEADER = "x-codex-turn-state"  # Codex's turn state: only ever sent back to the provider that issued it
+_TURN_STATE_LOWER = TURN_STATE_HEADER.encode()
 
 _FORWARDED_EXACT = frozenset({
     b"session-id", b"session_id", b"thread-id", b"conversation_id", b"x-session-id", b"originator", b"user-agent",
@@ -52,7 +54,7 @@ def forwarded_headers(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, s
     out = {}
     for name, value in raw_headers:
         lower = name.lower()
-        if lower in _FORWARDED_EXACT or (lower.startswith(b"x-codex-") and lower != b"x-codex-turn-state"):
+        if lower in _FORWARDED_EXACT or (lower.startswith(b"x-codex-") and lower != _TURN_STATE_LOWER):
             out[name.decode("latin-1")] = value.decode("latin-1")
         elif lower == _LOOP_HEADER_LOWER:  # another API Router's request: the chain goes on with our id
             out[LOOP_HEADER] = value.decode("latin-1")
