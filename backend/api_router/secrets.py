@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 from api_router.fsutil import is_read_only, move_aside, read_file, remove_stale_temp_files, tighten
 from api_router.texts import listed, quoted, shortened
@@ -345,6 +345,7 @@ class Redactor:
 
     def __init__(self) -> None:
         self._values: tuple[tuple[str, str], ...] = ()
+        self._percent: _PercentEncoded | None = None
         self._bytes: tuple[tuple[bytes, bytes], ...] = ()
         self._wide: tuple[tuple[bytes, bytes, int], ...] = ()
         self._secrets: set[str] = set()
@@ -385,6 +386,8 @@ class Redactor:
                 forms.setdefault(write(v), write(mask(v)))
         self._values = tuple(forms.items())
         self._bytes = tuple((form.encode(), masked.encode()) for form, masked in self._values)
+        escapable = [v for v in kept if not _UNRESERVED.issuperset(v)]
+        self._percent = _PercentEncoded(escapable) if escapable else None
         # A body may also be UTF-16 or UTF-32 (an upstream's charset): the same keys in both byte orders,
         # each with the width of its code units.
         self._wide = tuple((form.encode(codec), masked.encode(codec), width) for form, masked in self._values
@@ -396,6 +399,8 @@ class Redactor:
         for value, masked in self._values:
             if value in text:
                 text = text.replace(value, masked)
+        if self._percent is not None and "%" in text:
+            text = self._percent.masked_text(text)
         if "@" in text and "://" in text:
             text = _URL_IN_TEXT.sub(rf"\1{MASKED_PASSWORD}@", text)
         return text
@@ -463,6 +468,8 @@ class Redactor:
         for value, masked in self._bytes:
             if value in data:
                 data = data.replace(value, masked)
+        if self._percent is not None and b"%" in data:
+            data = self._percent.masked_bytes(data)
         if b"\x00" in data:  # never in headers or UTF-8 text: only a UTF-16 or UTF-32 body pays for these
             for value, masked, width in self._wide:
                 if value in data:
@@ -488,9 +495,43 @@ _WRITINGS: tuple[Callable[[str], str], ...] = (
     lambda text: text, _json_escaped, lambda text: _json_escaped(text).replace("/", "\\/"), _go_escaped,
     lambda text: _go_escaped(text).replace("/", "\\/"),
     # Percent-encoded, as an upstream echoes a URL or form it was sent ("+" "/" "=" as %2B %2F %3D, or
-    # "+" for a space), with upper- or lower-case hex.
+    # "+" for a space), with upper- or lower-case hex. (Encoded in part: see _PercentEncoded.)
     lambda text: quote(text, safe=""), lambda text: quote_plus(text, safe=""),
     lambda text: _lower_hex(quote(text, safe="")), lambda text: _lower_hex(quote_plus(text, safe="")))
+
+
+# What no percent-encoder escapes (RFC 3986's unreserved characters): a key of only these is written one way.
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def percent_tolerant(secret: str) -> str:
+    """A pattern of ``secret`` with each character an encoder may escape written either way: as itself or
+    percent-encoded, in either case of hex. Encoders differ in what they escape — Python's ``quote`` keeps
+    "/", Go's ``PathEscape`` escapes only "/", a query encoder only "+" — so no list of writings is whole."""
+    def either(ch: str) -> str:
+        if ch in _UNRESERVED:
+            return re.escape(ch)
+        encoded = "".join("%" + "".join(f"[{d}{d.lower()}]" if d.isalpha() else d for d in f"{b:02X}")
+                          for b in ch.encode())
+        return f"(?:{re.escape(ch)}|{encoded})"
+    return "".join(map(either, secret))
+
+
+class _PercentEncoded:
+    """Secrets an upstream echoes percent-encoded in part (the whole encodings are among ``_WRITINGS``,
+    masked in the same encoding): each found is replaced with its mask. Only text with a "%" is searched."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        pattern = "|".join(map(percent_tolerant, secrets))  # longest first, as given
+        self._text = re.compile(pattern)
+        self._bytes = re.compile(pattern.encode())
+        self._masks = {secret: mask(secret) for secret in secrets}
+
+    def masked_text(self, text: str) -> str:
+        return self._text.sub(lambda m: self._masks[unquote(m.group())], text)
+
+    def masked_bytes(self, data: bytes) -> bytes:
+        return self._bytes.sub(lambda m: self._masks[unquote(m.group().decode())].encode(), data)
 
 
 def _lower_hex(text: str) -> str:

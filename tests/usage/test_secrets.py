@@ -154,3 +154,10 @@ def test_redact_hides_encoded_forms_and_key_carrying_query_values() -> None:
     out = redact(text, [PLUS_KEY])
     assert "AAAA" not in out and "someone-else" not in out
     assert "token_key=[redacted]&x=1" in out
+
+
+@pytest.mark.parametrize("echoed", [quote(PLUS_KEY), PLUS_KEY.replace("/", "%2F"), PLUS_KEY.replace("+", "%2b"),
+                                    quote(PLUS_KEY.removeprefix("sk-"))])
+def test_redact_hides_a_key_percent_encoded_in_part(echoed: str) -> None:
+    """Encoders differ in what they escape (Python's quote() keeps "/", Go's PathEscape escapes only "/")."""
+    assert redact(f"invalid token {echoed}, 50% used", [PLUS_KEY]) == "invalid token [redacted], 50% used"

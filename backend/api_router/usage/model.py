@@ -15,7 +15,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
-from urllib.parse import quote, quote_plus
+
+from api_router.secrets import percent_tolerant
 
 __all__ = [
     "ErrorKind",
@@ -99,24 +100,25 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     """Remove URL query strings, key-carrying query values and every secret from ``text``.
 
     Each secret is hidden as written, without an ``sk-`` prefix (some panels echo it that way)
-    and percent-encoded (a panel echoing its request's query sends ``+/=`` back as ``%2B%2F%3D``),
-    matched regardless of case (hex digits may come back in lower case). Longest first, so a key
-    that contains another secret is fully hidden.
+    and percent-encoded, whole or in part (a panel echoing its request's query sends ``+/=`` back as
+    ``%2B%2F%3D``, or only some of them), matched regardless of case. Longest first, so a key that
+    contains another secret is fully hidden.
     """
-    out = _KEY_PARAM_RE.sub(lambda m: m["name"] + "[redacted]", strip_query(text))
-    variants = {form for secret in secrets if secret for form in _secret_forms(secret)}
-    if not variants:
-        return out
-    pattern = "|".join(re.escape(v) for v in sorted(variants, key=len, reverse=True))
-    return re.sub(pattern, "[redacted]", out, flags=re.IGNORECASE)
+    out = strip_query(text)
+    forms = {form for secret in secrets if secret for form in _secret_forms(secret)}
+    if forms:  # before the query values: a key that holds "key=" is masked whole, not from there on
+        pattern = "|".join(percent_tolerant(form) for form in sorted(forms, key=len, reverse=True))
+        out = re.sub(pattern, "[redacted]", out, flags=re.IGNORECASE)
+    return _KEY_PARAM_RE.sub(lambda m: m["name"] + "[redacted]", out)
 
 
 def _secret_forms(secret: str) -> set[str]:
-    """How ``secret`` may come back in a panel's text: as is, without ``sk-``, percent-encoded."""
+    """How ``secret`` may come back in a panel's text besides percent-encoded: as is, without ``sk-``,
+    with "+" for a space (a form's encoding)."""
     bare = {secret}
     if secret.startswith("sk-") and len(secret) > 7:
         bare.add(secret[3:])
-    return {form for b in bare for form in (b, quote(b, safe=""), quote_plus(b, safe=""))}
+    return bare | {b.replace(" ", "+") for b in bare if " " in b}
 
 
 _BUDGET_PERIODS = ("daily", "weekly", "monthly")
