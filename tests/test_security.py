@@ -159,6 +159,21 @@ def test_non_loopback_bind_needs_opt_in_and_warns(tmp_path):
     assert allowed.returncode == 0
 
 
+def test_any_loopback_address_needs_no_opt_in(tmp_path):
+    """127.0.0.0/8 is loopback, not only 127.0.0.1: no other machine reaches 127.0.0.2, so neither
+    allow_remote nor a warning that other machines can reach the gateway."""
+    ud = setup_user_data(tmp_path, {"p1": "http://127.0.0.1:9/v1"})
+    port = fp.free_port()
+    proc = spawn(ud, "--host", "127.0.0.2", "--port", str(port))
+    try:
+        wait_health(port, proc, host="127.0.0.2")
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0 and "non-loopback" not in err and "allow_remote" not in err
+    assert f"http://127.0.0.2:{port}/v1" in out
+
+
 async def test_gateway_token_never_reaches_any_upstream(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})

@@ -350,6 +350,10 @@ def test_window_addresses() -> None:
     assert window_url("0.0.0.0", 4000) == "http://127.0.0.1:4000/?desktop=1"
     assert window_url("localhost", 4000) == "http://127.0.0.1:4000/?desktop=1"
     assert window_url("::1", 4000) == "http://[::1]:4000/?desktop=1"
+    # An address of its own (another loopback one, or allow_remote's LAN address) answers only there.
+    assert window_url("127.0.0.2", 4000) == "http://127.0.0.2:4000/?desktop=1"
+    assert window_url("192.168.1.5", 4000) == "http://192.168.1.5:4000/?desktop=1"
+    assert window_url("fd00::5", 4000) == "http://[fd00::5]:4000/?desktop=1"
     assert origin_of("http://127.0.0.1:4000/?desktop=1#/providers") == "http://127.0.0.1:4000"
     assert origin_of("https://evil.example/") != origin_of(window_url("127.0.0.1", 4000))
     assert origin_of(None) == ""

@@ -23,13 +23,13 @@ def spawn(user_data: Path, *args: str, env: dict | None = None, output=subproces
     return subprocess.Popen(cmd, stdout=output, stderr=output, text=True, env=full_env)
 
 
-def wait_health(port: int, proc: subprocess.Popen, timeout: float = 10) -> None:
+def wait_health(port: int, proc: subprocess.Popen, timeout: float = 10, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"exited early: {proc.communicate()}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            with socket.create_connection((host, port), timeout=0.2):
                 return
         except OSError:
             time.sleep(0.05)

@@ -31,6 +31,7 @@ from api_router.config.schema import (
     default_of,
     field_problem,
     is_http_url,
+    is_loopback,
     normalized_url,
     settings_of,
     url_problem,
@@ -40,7 +41,7 @@ __all__ = [
     "DISPLAY_NAME_MAX", "LOOPBACK_HOSTS", "PROVIDER_ID_RE", "SECTIONS", "USAGE_ADAPTERS",
     "Config", "ConfigError", "ConfigFile", "ListenConfig", "LoadReport", "ProviderConfig", "RequestLogConfig",
     "RoutingConfig", "UiConfig", "as_json", "default_of", "default_template", "field_problem", "follow_order",
-    "is_http_url", "normalized_url",
+    "is_http_url", "is_loopback", "normalized_url",
     "parse", "points_at_gateway", "provider_table", "remove_table", "renamed_in_doc", "section", "set_order",
     "set_value", "settings_of", "url_problem",
 ]

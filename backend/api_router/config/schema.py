@@ -158,7 +158,17 @@ class ListenConfig:
 
     def may_listen_on(self, host: str) -> bool:
         """Other machines reach the gateway only when the user said so (config.toml and ``--host`` alike)."""
-        return host in LOOPBACK_HOSTS or self.allow_remote
+        return is_loopback(host) or self.allow_remote
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine reaches ``host``: a loopback name, or an address of 127.0.0.0/8 or ::1."""
+    if host.lower() in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 _SECONDS = "a number of seconds, 0 or more"

@@ -33,8 +33,13 @@ def gui_for(platform: str) -> str | None:
 
 def window_url(host: str, port: int) -> str:
     """The gateway's own address for the window, whatever address it listens on."""
-    # loopback names and 0.0.0.0 (allow_remote) all answer on 127.0.0.1
-    shown = "[::1]" if host in ("::1", "::", "[::1]") else "127.0.0.1"
+    bare = host.strip("[]").lower()
+    if bare in ("", "0.0.0.0", "localhost"):  # these answer on 127.0.0.1 too
+        shown = "127.0.0.1"
+    elif bare in ("::", "::1"):
+        shown = "[::1]"
+    else:  # an address of its own (127.0.0.2, allow_remote's LAN address) answers only there
+        shown = f"[{bare}]" if ":" in bare else bare
     return f"http://{shown}:{port}/?desktop=1"
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from api_router.config import LOOPBACK_HOSTS
+from api_router.config import is_loopback
 from api_router.control import Control, Registry
 from api_router.gateway.connections import GuardedAppRunner
 from api_router.gateway.routes import UPSTREAM, build_app
@@ -109,7 +109,7 @@ class GatewayServer:
         bound_port = self._runner.addresses[0][1]
         services.config.serving_on(bound_port)  # hand edits are checked against the port really in use
         services.serving = Serving(asyncio.get_running_loop(), app[UPSTREAM], host, bound_port, self.state)
-        if host not in LOOPBACK_HOSTS:
+        if not is_loopback(host):
             log.warning("listening on non-loopback address %s: other machines can reach the gateway", host)
             services.emit(Level.WARNING, Kind.SECURITY,
                           f"Listening on {host}:{bound_port}, reachable from other machines "
