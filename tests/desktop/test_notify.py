@@ -5,11 +5,9 @@ seam, and the fallbacks."""
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -24,26 +22,10 @@ from api_router.desktop.notify import (
     PystrayNotifier,
     make_notifier,
 )
-from tests.desktop.xsession import NotificationService, require_gui_stack, start_session_bus
+from tests.desktop.xsession import NotificationService
 
 DOWN = Notice(NoticeKind.ALL_DOWN, None, "All providers down", "Relay A: HTTP 502\nCheck the keys.", "#/")
 LOW = Notice(NoticeKind.QUOTA_LOW, "a", "Relay A: 8 % quota left", "Relay A has 8 % of its quota left.", "#/usage")
-
-
-@pytest.fixture
-def bus(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A private session bus; yields the environment that reaches it."""
-    require_gui_stack()
-    env = {k: v for k, v in os.environ.items() if k != "DBUS_SESSION_BUS_ADDRESS"}
-    proc, address = start_session_bus(env)
-    env["DBUS_SESSION_BUS_ADDRESS"] = address
-    try:
-        yield env
-    finally:
-        proc.terminate()
-        proc.wait(5)
-        assert proc.stdout is not None
-        proc.stdout.close()
 
 
 def connect(env: dict[str, str]) -> Any:

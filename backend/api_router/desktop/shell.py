@@ -90,6 +90,7 @@ def real_backends() -> Backends:
 
     platform = sys.platform
     pystray = load_pystray(platform)
+    backend = os.environ.get("PYSTRAY_BACKEND")  # as load_pystray left it: the icon shows in that kind of tray
     import webview
 
     # Off by default in pywebview; the UI's exports (request log, usage CSV) are downloads.
@@ -97,7 +98,7 @@ def real_backends() -> Backends:
     icon = icon_path()
     return Backends(
         platform=platform, webview=webview, pystray=pystray, tray_images=tray_image, icon_path=str(icon),
-        tray_host_present=lambda: tray_host_present(platform),
+        tray_host_present=lambda: tray_host_present(platform, backend),
         notifier=lambda on_click, tray_icon: make_notifier(platform, on_click, app_icon=icon, pystray_icon=tray_icon),
         copy_text=clipboard_for(platform),
         autostart=lambda user_data: system_autostart(platform, user_data=user_data))

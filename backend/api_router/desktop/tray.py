@@ -50,6 +50,8 @@ def load_pystray(platform: str, env: MutableMapping[str, str] | None = None) -> 
 
 
 def sni_host_present() -> bool:
+    """Whether a StatusNotifier host shows items now: a watcher runs and says a host registered with it (a
+    watcher alone — KDE's kded started on demand in another desktop — shows nothing)."""
     try:
         from gi.repository import Gio, GLib
 
@@ -57,10 +59,19 @@ def sni_host_present() -> bool:
         reply = bus.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
                               "NameHasOwner", GLib.Variant("(s)", (SNI_WATCHER,)), GLib.VariantType("(b)"),
                               Gio.DBusCallFlags.NONE, 1000, None)
-        return bool(reply.unpack()[0])
+        if not reply.unpack()[0]:
+            return False
     except Exception as exc:  # no session bus, no gi: no StatusNotifier host either
         log.debug("StatusNotifier probe: %s", exc)
         return False
+    try:
+        reply = bus.call_sync(SNI_WATCHER, "/StatusNotifierWatcher", "org.freedesktop.DBus.Properties", "Get",
+                              GLib.Variant("(ss)", (SNI_WATCHER, "IsStatusNotifierHostRegistered")),
+                              GLib.VariantType("(v)"), Gio.DBusCallFlags.NONE, 1000, None)
+        return bool(reply.unpack()[0])
+    except Exception as exc:  # a watcher that does not say: taken at its word that it has a host
+        log.debug("StatusNotifier host probe: %s", exc)
+        return True
 
 
 def xembed_tray_present() -> bool:
@@ -79,11 +90,18 @@ def xembed_tray_present() -> bool:
         return False
 
 
-def tray_host_present(platform: str) -> bool:
-    """Whether a tray icon would be visible now; without one a hidden window is unreachable."""
+def tray_host_present(platform: str, backend: str | None = None, *, sni: Callable[[], bool] = sni_host_present,
+                      xembed: Callable[[], bool] = xembed_tray_present) -> bool:
+    """Whether the tray icon would be visible now; without one a hidden window is unreachable. ``backend``:
+    pystray's, as chosen at start — AppIndicator shows only in a StatusNotifier host, GTK's status icon
+    only in an XEmbed tray (a host of the other kind appearing later shows nothing of it)."""
     if not platform.startswith("linux"):
         return True
-    return sni_host_present() or xembed_tray_present()
+    if backend == "appindicator":
+        return sni()
+    if backend in ("gtk", "xorg"):
+        return xembed()
+    return sni() or xembed()
 
 
 def _appindicator_installed() -> bool:
