@@ -232,6 +232,47 @@ def test_apply_setting_at_start(tmp_path: Path) -> None:
     assert apply_setting(moved, False) == "unchanged" and moved.installed()
 
 
+@pytest.mark.parametrize("platform", ["linux", "darwin"])
+def test_an_item_running_this_command_is_left_as_the_user_keeps_it(tmp_path: Path, platform: str) -> None:
+    """"Missing or pointing elsewhere" is what reinstalls at start: a line the user added (a login delay, a
+    comment) in an item that runs this very command stays."""
+    item = system_autostart(platform, command=["/opt/api-router", "--user-data", "/d/ud"], env={}, home=tmp_path,
+                            icon="/pkg/icon.png")
+    assert apply_setting(item, True) == "installed"
+    path = Path(item.location())
+    if platform == "linux":
+        edited = path.read_text() + "X-GNOME-Autostart-Delay=10\n# mine\n"
+        path.write_text(edited)
+    else:
+        import plistlib
+
+        plist = plistlib.loads(path.read_bytes())
+        edited = plistlib.dumps({**plist, "ThrottleInterval": 30}).decode()
+        path.write_text(edited)
+    assert item.up_to_date() and apply_setting(item, True) == "present"
+    assert path.read_text() == edited
+
+
+def test_a_frozen_build_points_the_item_at_an_icon_that_outlives_it(tmp_path: Path) -> None:
+    """The root executable unpacks its files into a folder of its own run, gone once it quits: the item's
+    icon is a copy in the user's data folder ($XDG_DATA_HOME), written with the item."""
+    bundle = tmp_path / "_MEI12345" / "icon.png"
+    bundle.parent.mkdir()
+    bundle.write_bytes(b"\x89PNG icon")
+    env = {"XDG_DATA_HOME": str(tmp_path / "share")}
+    item = system_autostart("linux", command=["/opt/API Router"], env=env, home=tmp_path, frozen=True,
+                            bundled_icon=bundle)
+    item.enable()
+    icon = Path(next(ln for ln in Path(item.location()).read_text().splitlines()
+                     if ln.startswith("Icon="))[len("Icon="):])
+    assert icon == tmp_path / "share" / "api-router" / "icon.png"
+    bundle.unlink()  # the run that wrote it has quit
+    assert icon.read_bytes() == b"\x89PNG icon" and item.up_to_date()
+    again = system_autostart("linux", command=["/opt/API Router"], env=env, home=tmp_path, frozen=True,
+                             bundled_icon=tmp_path / "_MEI67890" / "icon.png")  # the next run: another folder
+    assert apply_setting(again, True) == "present"
+
+
 @pytest.mark.parametrize("mark", ["Hidden=true", "X-GNOME-Autostart-enabled=false"])
 def test_an_item_switched_off_in_the_desktops_settings_is_off_and_stays_so(tmp_path: Path, mark: str) -> None:
     """GNOME's Startup Applications (or KDE's, Xfce's) keep the file and mark it: the session will not

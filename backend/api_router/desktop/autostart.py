@@ -182,10 +182,17 @@ class _LoginFile:
         return data is not None and not self._marked_off(data)
 
     def up_to_date(self) -> bool:
+        """The item runs this very command; lines the user added to it (a login delay, a comment) are theirs
+        and leave it up to date."""
         try:
-            return self._path.read_bytes() == self._bytes()
+            data = self._path.read_bytes()
         except OSError:
             return False
+        return self._runs(data) == self._command and self._rest_up_to_date(data)
+
+    def _rest_up_to_date(self, data: bytes) -> bool:
+        """Whatever else of the item the app owns is as it would write it."""
+        return True
 
     def switched_off(self) -> bool:
         data = self._ours()
@@ -205,26 +212,50 @@ def _user_data_of(command: Sequence[str]) -> str | None:
     return args[args.index("--user-data") + 1] if "--user-data" in args[:-1] else None
 
 
+def _xdg_home(env: Mapping[str, str], variable: str, home: Path, default: str) -> Path:
+    value = env.get(variable) or ""
+    # The spec: a relative path is invalid and ignored.
+    return Path(value) if value and os.path.isabs(value) else home / default
+
+
 class XdgAutostart(_LoginFile):
     def __init__(self, command: Sequence[str], *, env: Mapping[str, str] | None = None, home: Path | None = None,
-                 icon: str = "") -> None:
+                 icon: str = "", icon_source: Path | None = None) -> None:
+        """``icon_source``: a file ``icon`` is a copy of, written with the item (the bundle's own icon lives
+        only as long as the run of a frozen build)."""
         env = os.environ if env is None else env
         home = Path.home() if home is None else home
-        config_home = env.get("XDG_CONFIG_HOME") or ""
-        # The spec: a relative XDG_CONFIG_HOME is invalid and ignored.
-        base = Path(config_home) if config_home and os.path.isabs(config_home) else home / ".config"
-        self._path = base / "autostart" / DESKTOP_FILE
+        self._path = _xdg_home(env, "XDG_CONFIG_HOME", home, ".config") / "autostart" / DESKTOP_FILE
         self._command = list(command)
         self._icon = icon
+        self._icon_source = icon_source
 
     def _bytes(self) -> bytes:
         return self.contents().encode("utf-8")
 
-    def _runs(self, data: bytes) -> list[str] | None:
+    def _line(self, data: bytes, key: str) -> str | None:
         for line in data.decode("utf-8", "replace").splitlines():
-            if line.startswith("Exec="):
-                return parse_exec(line[len("Exec="):])
+            if line.startswith(f"{key}="):
+                return line[len(key) + 1:]
         return None
+
+    def _runs(self, data: bytes) -> list[str] | None:
+        line = self._line(data, "Exec")
+        return None if line is None else parse_exec(line)
+
+    def _rest_up_to_date(self, data: bytes) -> bool:
+        if not self._icon:
+            return True
+        shown = self._line(data, "Icon")
+        return shown == desktop_string(self._icon) and (self._icon_source is None or Path(self._icon).is_file())
+
+    def enable(self) -> None:
+        if self._icon_source is not None:
+            try:
+                atomic_write(Path(self._icon), self._icon_source.read_bytes(), mode=0o644)
+            except OSError as exc:  # the item works without its icon
+                log.warning("login item icon not written to %s: %s", self._icon, exc.strerror or exc)
+        super().enable()
 
     def _marked_off(self, data: bytes) -> bool:
         """The desktop's settings keep the file but mark it: ``Hidden=true`` (the spec's "deleted", as KDE
@@ -360,21 +391,33 @@ class Unsupported:
 
 def system_autostart(platform: str = sys.platform, *, user_data: Path | None = None,
                      command: Sequence[str] | None = None, env: Mapping[str, str] | None = None,
-                     home: Path | None = None, winreg: Any = None, icon: str | None = None) -> Autostart:
+                     home: Path | None = None, winreg: Any = None, icon: str | None = None,
+                     frozen: bool | None = None, bundled_icon: Path | None = None) -> Autostart:
     """The login item for this platform; ``command`` defaults to ``launch_command(user_data=…)``,
-    ``icon`` (XDG) to the app's icon file, so every caller writes the same item."""
+    ``icon`` (XDG) to the app's icon file (``bundled_icon``, by default the package's), so every caller
+    writes the same item. A frozen build's files live in a folder of its run, gone once it quits: its
+    item's icon is a copy kept in the user's data folder."""
     cmd = list(command) if command is not None else launch_command(user_data=user_data, platform=platform)
-    if icon is None:
-        from api_router.desktop.icon import icon_path
-
-        icon = str(icon_path())
     if platform == "win32":
         return WindowsRunKey(cmd, winreg=winreg)
     if platform == "darwin":
         return MacLaunchAgent(cmd, home=home)
-    if platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
-        return XdgAutostart(cmd, env=env, home=home, icon=icon)
-    return Unsupported()
+    if not platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return Unsupported()
+    source = None
+    if icon is None:
+        if bundled_icon is None:
+            from api_router.desktop.icon import icon_path
+
+            bundled_icon = icon_path()
+        frozen = bool(getattr(sys, "frozen", False)) if frozen is None else frozen
+        if frozen:
+            env_now = os.environ if env is None else env
+            data_home = _xdg_home(env_now, "XDG_DATA_HOME", Path.home() if home is None else home, ".local/share")
+            icon, source = str(data_home / "api-router" / "icon.png"), bundled_icon
+        else:
+            icon = str(bundled_icon)
+    return XdgAutostart(cmd, env=env, home=home, icon=icon, icon_source=source)
 
 
 def apply_setting(autostart: Autostart, wanted: bool) -> str:
@@ -386,10 +429,10 @@ def apply_setting(autostart: Autostart, wanted: bool) -> str:
     """
     if not wanted or not autostart.supported():
         return "unchanged"
-    if autostart.up_to_date():
-        return "present"
     if autostart.switched_off():  # the user's latest word, in the desktop's settings: not undone at each start
         return "switched off in the desktop's settings (left so)"
+    if autostart.up_to_date():
+        return "present"
     was = autostart.installed()
     autostart.enable()
     return "updated" if was else "installed"
