@@ -204,6 +204,16 @@ def test_redactor_masks_a_key_an_upstream_echoes_percent_encoded(tmp_path):
             assert "SECRET" not in unquote(shown) and shown.endswith(", 50% off"), (echoed, shown)
 
 
+def test_a_url_password_holding_a_percent_escape_is_masked_when_echoed_re_encoded(tmp_path):
+    """A URL's password is kept as the URL writes it (``p%40ss+word1``); a relay echoing what it decoded,
+    encoded again by another encoder (``p%40ss%2Bword1``), is that password too — masked, never an error."""
+    r = Redactor()
+    r.update_url_passwords({"p%40ss+word1"})
+    for echoed in ("p%40ss%2Bword1", "p%40ss+word1", "p%2540ss%2Bword1"):
+        text = f"denied for user:{echoed}@relay"
+        assert "word1" not in r(text) and b"word1" not in r.redact_bytes(text.encode()), echoed
+
+
 def test_a_key_replaced_or_deleted_while_running_stays_masked(tmp_path):
     """A request sent with the old key may still be answered (its error echoing that key) after the
     key was rotated or its provider deleted."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import quote, quote_plus, unquote, urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 from api_router.fsutil import is_read_only, move_aside, read_file, remove_stale_temp_files, tighten
 from api_router.texts import listed, quoted, shortened
@@ -522,16 +522,19 @@ class _PercentEncoded:
     masked in the same encoding): each found is replaced with its mask. Only text with a "%" is searched."""
 
     def __init__(self, secrets: list[str]) -> None:
-        pattern = "|".join(map(percent_tolerant, secrets))  # longest first, as given
+        # One group per secret (percent_tolerant's own are not capturing): a match says whose it is — no
+        # decoding of what matched, which a secret holding a "%" of its own (a URL's password) would defeat.
+        pattern = "|".join(f"({percent_tolerant(secret)})" for secret in secrets)  # longest first, as given
         self._text = re.compile(pattern)
         self._bytes = re.compile(pattern.encode())
-        self._masks = {secret: mask(secret) for secret in secrets}
+        self._masks = [mask(secret) for secret in secrets]
+        self._masks_bytes = [m.encode() for m in self._masks]
 
     def masked_text(self, text: str) -> str:
-        return self._text.sub(lambda m: self._masks[unquote(m.group())], text)
+        return self._text.sub(lambda m: self._masks[(m.lastindex or 1) - 1], text)
 
     def masked_bytes(self, data: bytes) -> bytes:
-        return self._bytes.sub(lambda m: self._masks[unquote(m.group().decode())].encode(), data)
+        return self._bytes.sub(lambda m: self._masks_bytes[(m.lastindex or 1) - 1], data)
 
 
 def _lower_hex(text: str) -> str:
