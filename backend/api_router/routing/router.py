@@ -40,6 +40,9 @@ class Health:
     last_error: str = ""
     last_status: int | None = None  # the HTTP status of the last failure, when it had one
     last_ok_at: float | None = None
+    # When a Responses request or check asked since its latest failure last got an answer: what one asked
+    # before that answer fails with is older news (a probe, which only lists models, proves nothing here).
+    last_answer_at: float | None = None
     # When its generated output last began reaching a client: a long stream answers long before its end,
     # when last_ok_at is set (a failover is under way from then on, and is told so).
     last_output_at: float | None = None
@@ -253,7 +256,7 @@ class Router:
             h = self._health(provider)
             recovered = h.consecutive_failures > 0 or h.unresponsive_since is not None
             self._clear(provider, h)
-            h.last_ok_at = now
+            h.last_ok_at = h.last_answer_at = now
             h.last_error = ""  # it answers: an old error shown beside "healthy" would only mislead
             self._s.down = ()
             previous = self._s.active
@@ -500,7 +503,7 @@ class Router:
             h = self._health(provider)
             if ok and not responses and h.unresponsive_since is not None:
                 return  # out of rotation until a Responses request gets an answer
-            if not ok and h.last_ok_at is not None and self._clock() - took_s < h.last_ok_at:
+            if not ok and h.last_answer_at is not None and self._clock() - took_s < h.last_answer_at:
                 # Asked before its latest answer (checks overlap while a provider hangs): what it failed
                 # with is older than that answer, which stands — its error, its stable window.
                 return
@@ -509,6 +512,8 @@ class Router:
             if ok:
                 self._clear(provider, h)
                 h.last_ok_at = self._clock()
+                if responses:
+                    h.last_answer_at = h.last_ok_at
                 h.last_error = ""
                 if self._serving_instead_of(cfg, provider):  # the error it answered past is no reason now
                     self._s.active_reason = self._why_not(cfg, provider)
@@ -623,6 +628,11 @@ class Router:
             self._affinity.forget(provider)
 
     # --- reporting ------------------------------------------------------------------------------------
+
+    def why_not(self, cfg: Config, provider: str | None, name: Callable[[str | None], str]) -> str:
+        """Why ``provider`` (the preferred one) does not serve, from its health, naming providers by ``name``."""
+        with self._lock:
+            return self._why_not(cfg, provider).render(name)
 
     def active(self, name: Callable[[str | None], str]) -> tuple[str | None, str]:
         """Who serves and why, the reason naming providers by ``name`` (their names as they are now)."""
