@@ -1,6 +1,6 @@
 """Routing decisions with an injected clock (contract §5)."""
 
-from types import MappingProxyType
+from types import MappingProxyType, SimpleNamespace
 
 import pytest
 
@@ -200,6 +200,24 @@ def test_a_check_asked_before_the_latest_answer_changes_nothing_when_it_fails():
     r.record_check(cfg, "a", False, "background check", error="HTTP 500", took_s=0.3)  # asked after it: news
     failed = r.health_json(cfg)["a"]
     assert failed["last_error"] == "HTTP 500" and failed["failing_since_unix_ms"] is not None
+
+
+@pytest.mark.parametrize("answer", ["probe", "stream asked before the failure"])
+def test_only_a_responses_answer_since_the_failure_makes_an_older_check_old_news(answer):
+    """A probe only lists models (a relay hanging on every request still does), and a stream asked before
+    the latest failure says nothing of the provider since: neither makes a check asked before it news
+    that no longer counts."""
+    r, clock, _ = router()
+    cfg = make(ids=("a", "b"), failure_threshold=1, cooldown_seconds=30, preferred_stable_seconds=10)
+    r.record_failure(cfg, "a", "HTTP 500")
+    clock.now += 3  # a check asked 1 s after the failure is still waiting
+    if answer == "probe":
+        r.record_check(cfg, "a", True, "probe", responses=False)
+    else:
+        r.record_success(cfg, "a", took_s=8)
+    clock.now += 8
+    r.record_check(cfg, "a", False, "background check", error="no Responses event within 10 s", took_s=10)
+    assert r.health_json(cfg)["a"]["last_error"] == "no Responses event within 10 s"
 
 
 def test_rename_carries_health():
@@ -449,6 +467,26 @@ def test_with_automatic_return_off_the_reason_says_so_once_the_preferred_provide
     clock.now += 30
     assert r.plan(cfg)[0] == "b"
     assert r.active(str) == ("b", "a answers again; automatic return to the preferred provider is off")
+    assert r.why_not(cfg, "a", str) == "a answers again; automatic return to the preferred provider is off"
+
+
+def test_the_status_says_the_same_when_the_next_pick_is_another_fallback():
+    """The status names the next request's pick when the provider that served stopped answering: its
+    reason is still why the preferred one does not serve, worded as routing words it."""
+    from api_router.status import serving_summary
+
+    r, clock, _ = router()
+    cfg = make(ids=("a", "b", "c"), failure_threshold=1, cooldown_seconds=10, preferred_stable_seconds=5,
+               auto_return_to_preferred=False)
+    r.record_failure(cfg, "a", "HTTP 503")
+    r.record_success(cfg, "b", [Failure("a", "HTTP 503")])
+    clock.now += 2
+    r.record_check(cfg, "a", True, "background check")
+    clock.now += 60
+    r.record_failure(cfg, "b", "no response within 60 s", unresponsive=True)
+    summary = serving_summary(SimpleNamespace(config=SimpleNamespace(current=cfg), router=r))
+    assert summary["provider"] == "c"
+    assert summary["reason"] == "a answers again; automatic return to the preferred provider is off"
 
 
 def test_the_serving_reason_names_the_preferred_provider_through_a_second_failover():

@@ -74,8 +74,8 @@ def serving_summary(services: Services) -> dict[str, Any]:
     preferred = cfg.effective_preferred
     if serving != preferred:
         if serving != active:  # the next request's pick: the reason of the one that served last is not its own
-            why = passed_by.get(preferred or "") or "not yet stable after its last failure"
-            reason = f"{name(preferred)}: {why}"
+            why = passed_by.get(preferred or "")
+            reason = f"{name(preferred)}: {why}" if why else router.why_not(cfg, preferred, name)
         return _summary(GatewayState.FALLBACK, f"failover to {name(serving)}", serving, reason)
     return _summary(GatewayState.SERVING, f"{name(serving)} · serving", serving)
 
