@@ -253,6 +253,33 @@ def test_an_item_running_this_command_is_left_as_the_user_keeps_it(tmp_path: Pat
     assert path.read_text() == edited
 
 
+def test_an_icon_the_user_chose_stays_and_one_that_is_gone_is_written_again(tmp_path: Path) -> None:
+    item = system_autostart("linux", command=["/opt/api-router"], env={}, home=tmp_path, icon="/pkg/icon.png")
+    item.enable()
+    path = Path(item.location())
+    mine = tmp_path / "my icons" / "router.svg"
+    mine.parent.mkdir()
+    mine.write_text("<svg/>")
+    for chosen in (str(mine), "network-server"):  # a file of theirs, a theme's icon by name
+        path.write_text(path.read_text().replace("Icon=/pkg/icon.png", f"Icon={chosen}") + "X-Delay=3\n")
+        assert item.up_to_date() and apply_setting(item, True) == "present", chosen
+        path.write_text(path.read_text().replace(f"Icon={chosen}", "Icon=/pkg/icon.png"))
+    path.write_text(path.read_text().replace("Icon=/pkg/icon.png", "Icon=/tmp/_MEI123/icon.png"))
+    assert not item.up_to_date()  # an older executable's icon, gone with its run
+
+
+def test_an_icon_that_cannot_be_copied_leaves_the_item_without_one(tmp_path: Path) -> None:
+    """Written at every start otherwise (the copy never there): the item works without its icon."""
+    (tmp_path / "share").write_text("a file where the data folder should be")
+    bundle = tmp_path / "icon.png"
+    bundle.write_bytes(b"\x89PNG")
+    item = system_autostart("linux", command=["/opt/API Router"], env={"XDG_DATA_HOME": str(tmp_path / "share")},
+                            home=tmp_path, frozen=True, bundled_icon=bundle)
+    assert apply_setting(item, True) == "installed"
+    assert "Icon=" not in Path(item.location()).read_text()
+    assert apply_setting(item, True) == "present"
+
+
 def test_a_frozen_build_points_the_item_at_an_icon_that_outlives_it(tmp_path: Path) -> None:
     """The root executable unpacks its files into a folder of its own run, gone once it quits: the item's
     icon is a copy in the user's data folder ($XDG_DATA_HOME), written with the item."""

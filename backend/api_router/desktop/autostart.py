@@ -112,11 +112,16 @@ def desktop_string(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
 
 
+def read_desktop_string(value: str) -> str:
+    """A desktop entry value of type string as written back to its text (``desktop_string`` undone)."""
+    return re.sub(r"\\([sntr\\])", lambda m: _STRING_ESCAPES[m.group(1)], value)
+
+
 def parse_exec(value: str) -> list[str]:
     """A desktop entry's ``Exec`` value back to its arguments, as a launcher reads it: the string
     escapes first, then the quoting (inside double quotes a backslash escapes ``"`` `` ` `` ``$``
     ``\\``), then ``%%`` → ``%``."""
-    text = re.sub(r"\\([sntr\\])", lambda m: _STRING_ESCAPES[m.group(1)], value)
+    text = read_desktop_string(value)
     args: list[str] = []
     current: str | None = None  # None: between arguments ("" is an empty quoted one)
     quoted, i = False, 0
@@ -244,18 +249,27 @@ class XdgAutostart(_LoginFile):
         return None if line is None else parse_exec(line)
 
     def _rest_up_to_date(self, data: bytes) -> bool:
-        if not self._icon:
+        """Its icon is the app's (the copy of it there, for a frozen build), or one that shows: any file the
+        user chose, a theme's icon by name, or none — not a file gone (one an older version of the
+        executable pointed at inside the folder of its run)."""
+        written = self._line(data, "Icon")
+        if not written:
             return True
-        shown = self._line(data, "Icon")
-        return shown == desktop_string(self._icon) and (self._icon_source is None or Path(self._icon).is_file())
+        shown = read_desktop_string(written)
+        if shown == self._icon and self._icon_source is None:
+            return True
+        return "/" not in shown or Path(shown).is_file()
 
     def enable(self) -> None:
+        icon = self._icon
         if self._icon_source is not None:
             try:
-                atomic_write(Path(self._icon), self._icon_source.read_bytes(), mode=0o644)
+                atomic_write(Path(icon), self._icon_source.read_bytes(), mode=0o644)
             except OSError as exc:  # the item works without its icon
-                log.warning("login item icon not written to %s: %s", self._icon, exc.strerror or exc)
-        super().enable()
+                log.warning("login item icon not written to %s: %s", icon, exc.strerror or exc)
+                icon = ""
+        # Only written: the OS reads it at the next login (loading it now would start a second instance).
+        atomic_write(self._path, self.contents(icon).encode("utf-8"), mode=0o644)
 
     def _marked_off(self, data: bytes) -> bool:
         """The desktop's settings keep the file but mark it: ``Hidden=true`` (the spec's "deleted", as KDE
@@ -266,13 +280,15 @@ class XdgAutostart(_LoginFile):
                 return True
         return False
 
-    def contents(self) -> str:
+    def contents(self, icon: str | None = None) -> str:
+        """The item as written; ``icon``: its Icon (None: the app's)."""
+        icon = self._icon if icon is None else icon
         exec_line = " ".join(desktop_exec_quote(a) for a in self._command)
         lines = ["[Desktop Entry]", "Type=Application", f"Name={APP_NAME}",
                  "Comment=Local gateway for Codex; starts in the tray",
                  f"Exec={desktop_string(exec_line)}", "Terminal=false", "X-GNOME-Autostart-enabled=true"]
-        if self._icon:
-            lines.append(f"Icon={desktop_string(self._icon)}")
+        if icon:
+            lines.append(f"Icon={desktop_string(icon)}")
         return "\n".join(lines) + "\n"
 
 
