@@ -2441,7 +2441,8 @@ async def test_paths_nothing_serves_are_404_and_405_names_only_what_serves(fakes
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
     for method, path in (("POST", "/v1/chat/completions"), ("POST", "/v1/responses/"), ("POST", "/V1/responses"),
-                         ("GET", "/v1/chat/completions"), ("GET", "/responses/input_items"), ("GET", "/models/x")):
+                         ("GET", "/v1/chat/completions"), ("GET", "/responses/input_items"), ("GET", "/models/x"),
+                         ("GET", "/status/x")):
         reply = await gw.request(method, path, body={})
         assert reply.status == 404 and "POST /v1/responses" in reply.json["error"]["message"], (method, path)
         assert "Allow" not in reply.headers

@@ -354,6 +354,7 @@ def test_window_addresses() -> None:
     assert window_url("127.0.0.2", 4000) == "http://127.0.0.2:4000/?desktop=1"
     assert window_url("192.168.1.5", 4000) == "http://192.168.1.5:4000/?desktop=1"
     assert window_url("fd00::5", 4000) == "http://[fd00::5]:4000/?desktop=1"
+    assert window_url("fe80::1%eth0", 4000) == "http://[fe80::1%25eth0]:4000/?desktop=1"
     assert origin_of("http://127.0.0.1:4000/?desktop=1#/providers") == "http://127.0.0.1:4000"
     assert origin_of("https://evil.example/") != origin_of(window_url("127.0.0.1", 4000))
     assert origin_of(None) == ""

@@ -3,6 +3,7 @@ watcher (tests/desktop/sni_watcher.py), and which kind of tray each pystray back
 
 from __future__ import annotations
 
+import select
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +19,10 @@ def watcher(env: dict[str, str], *, host_registered: bool) -> Iterator[None]:
     proc = subprocess.Popen([sys.executable, str(script), "true" if host_registered else "false"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready", proc.stderr
+        assert proc.stdout is not None
+        if not select.select([proc.stdout], [], [], 15)[0] or proc.stdout.readline().strip() != "ready":
+            proc.kill()
+            raise AssertionError(f"the test watcher did not start: {proc.communicate(timeout=5)[1]}")
         yield
     finally:
         proc.terminate()

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from api_router.gateway import streaming
 from tests.support import fake_provider as fp
 from tests.support.rollouts import SID, write_rollout
 
@@ -296,11 +297,13 @@ async def test_foreign_reasoning_is_dropped_for_another_provider_only(fakes, gat
     assert {k: v for k, v in sent.items() if k != "input"} == {k: v for k, v in json.loads(raw).items() if k != "input"}
 
 
-async def test_the_next_turn_knows_what_an_answer_carried_while_its_body_is_still_open(fakes, gateway, codex_home):
+async def test_the_next_turn_knows_what_an_answer_carried_while_its_body_is_still_open(fakes, gateway, codex_home,
+                                                                                       monkeypatch):
     """A relay that keeps its body open after response.completed (a late ``[DONE]``): a client reading to
     response.completed sends its next turn at once. That turn is routed knowing the answer's sealed items
     (never sent to another provider) and its turn state (sent back to its issuer) — they were recorded as
     the answer left, not once the provider's body ended."""
+    monkeypatch.setattr(streaming, "DRAIN_SECONDS", 5.0)  # the window a busy machine's next turn lands in
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 5})
     p1.queue(fp.stream_ok("first turn", reasoning=True, linger=3, headers={"x-codex-turn-state": "ts-p1"}))

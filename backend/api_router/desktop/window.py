@@ -39,7 +39,7 @@ def window_url(host: str, port: int) -> str:
     elif bare in ("::", "::1"):
         shown = "[::1]"
     else:  # an address of its own (127.0.0.2, allow_remote's LAN address) answers only there
-        shown = f"[{bare}]" if ":" in bare else bare
+        shown = f"[{bare.replace('%', '%25')}]" if ":" in bare else bare  # a zone id's "%" escaped, as URLs want
     return f"http://{shown}:{port}/?desktop=1"
 
 

@@ -101,9 +101,10 @@ class OutcomeRecorder:
             self._index.record_response(result.response_id, now)
 
     def answer_out(self, ex: Exchange, provider: str, sealed: list[tuple[str, str]], turn_state: str | None) -> None:
-        """A complete answer of ``provider`` (as the request knows it) is leaving for the client: its sealed
-        items and turn state are recorded now, before the client can send the turn that carries them back
-        (``attempt_done`` records them again once the attempt ends; the index takes each once)."""
+        """The end of ``provider``'s stream (as the request knows it) is leaving for the client — a complete
+        answer, or an error reported in-band: its sealed items and turn state are recorded now, before the
+        client can send the turn that carries them back (``attempt_done`` records them again once the
+        attempt ends; the index takes each once)."""
         with self._moving:
             now = self._current(ex, provider)
             if now is not None and turn_state:

@@ -752,7 +752,7 @@ class ResponsesProxy:
         return result
 
     def _answer_out(self, ex: Exchange, racer: _Racer, opened: Opened) -> None:
-        """``racer``'s complete answer is leaving for the client, who may send its next turn the moment it
+        """The end of ``racer``'s stream is leaving for the client, who may send its next turn the moment it
         has it: what that turn depends on is recorded now."""
         assert opened.stream is not None
         self._recorder.answer_out(ex, racer.provider, opened.stream.facts.sealed,

@@ -339,12 +339,12 @@ NO_SUCH_ENDPOINT = ("no such endpoint: this gateway serves POST /v1/responses (t
 
 # The first segments of the gateway's own paths: the API under /v1 and /api, and its routes served without
 # /v1 (Codex and other clients are often given the bare address).
-_API_SEGMENTS = frozenset({"v1", "api", "responses", "models"})
+_API_SEGMENTS = frozenset({"v1", "api", "responses", "models", "status", "health"})
 
 
 def _not_the_apps(path: str) -> bool:
-    """A path of the API (``v1/…``, ``api/…``, ``responses/…``, in any case) that no route took: never the
-    UI's page."""
+    """A path of the API (``v1/…``, ``api/…``, ``responses/…``, ``status/…``, in any case) that no route took:
+    never the UI's page."""
     return path.lstrip("/").split("/", 1)[0].lower() in _API_SEGMENTS
 
 

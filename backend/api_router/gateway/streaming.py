@@ -302,9 +302,10 @@ class UpstreamStream:
         self.given_up = False  # another request found the provider not answering (see ``give_up``)
         self._unanswered: Callable[[], None] | None = None  # while relay waits for a first generated event
         self.on_output: Callable[[], None] | None = None  # called once the relay read the first generated event
-        # Called once, just before the end of a complete answer leaves for the client (not while it is held
-        # to be judged): what the client's next request depends on is recorded then, not when the provider
-        # ends its body — which a relay may keep open for a while (a late [DONE]) as the next turn comes.
+        # Called once, just before the end of what the client gets leaves for it (a complete answer, or an
+        # error the provider reported in-band; not while it is held to be judged): what the client's next
+        # request depends on is recorded then, not when the provider ends its body — which a relay may keep
+        # open for a while (a late [DONE]) as the next turn comes.
         self.on_answer_out: Callable[[], None] | None = None
         self._read: list[bytes] | None = [] if may_be_whole else None
         self._read_size = 0
@@ -523,8 +524,8 @@ class UpstreamStream:
             self.given_up = True
             self._unanswered()
 
-    async def _drain(self, timeout: float = DRAIN_SECONDS) -> None:
-        self.drained = await drain(self._chunks, self._deadlines, timeout)
+    async def _drain(self) -> None:
+        self.drained = await drain(self._chunks, self._deadlines, DRAIN_SECONDS)
 
     async def _take(self, out: _ClientSide, whole: bytes, events: list[sse.SSEEvent] | None,
                     hold_until_end: bool) -> bool:
