@@ -220,6 +220,21 @@ def test_only_a_responses_answer_since_the_failure_makes_an_older_check_old_news
     assert r.health_json(cfg)["a"]["last_error"] == "no Responses event within 10 s"
 
 
+def test_a_provider_added_during_an_outage_is_asked_first_also_once_the_cooldowns_are_over():
+    """The outage is no verdict on a provider that took no part in it: it is where the next request goes —
+    not after the ones that failed in it, whose cooldowns ended with no answer since."""
+    r, clock, _ = router()
+    cfg = make(ids=("a", "b"), failure_threshold=1, cooldown_seconds=5)
+    r.record_failure(cfg, "a", "HTTP 503")
+    r.record_failure(cfg, "b", "HTTP 401")
+    r.record_all_failed([Failure("a", "HTTP 503"), Failure("b", "HTTP 401")], "all providers failed")
+    added = make(ids=("a", "b", "n"), failure_threshold=1, cooldown_seconds=5)
+    assert r.plan(added)[0] == "n"  # the others still cooling
+    clock.now += 8
+    assert r.plan(added) == ["n", "a", "b"]
+    assert r.plan(cfg) == ["a", "b"]  # without it, the outage's providers as ever
+
+
 def test_rename_carries_health():
     r, _, _ = router()
     cfg = make()

@@ -134,33 +134,42 @@ class Router:
         now = self._clock()
         bound = self._session_provider(cfg, session_id)
         with self._lock:
-            first = cfg.preferred_first
-            preferred = first[0]
-            if (bound is None or bound == preferred) and now >= self._cooling_ends and not self._unresponsive \
-                    and self._preferred_ready(cfg, preferred, now) and not any(self._skip(pid) for pid in routable):
-                return list(first)  # the usual case: nothing cooling, nothing out of quota, no stickiness
-            others = list(first[1:])
-            if self._preferred_ready(cfg, preferred, now):
-                ordered = [preferred, *others]
-            else:
-                # Stay on the provider that is serving now (no ping-pong between fallbacks); the
-                # preferred one is the last resort until it has been stable long enough.
-                sticky = self._s.active if self._s.active in others else None
-                rest = [pid for pid in others if pid != sticky]
-                ordered = [*([sticky] if sticky else []), *rest, preferred]
-            if bound is not None and bound in ordered:
-                ordered = [bound, *(pid for pid in ordered if pid != bound)]
-            available = [pid for pid in ordered if self._available(pid, now)]
-            ready = [pid for pid in available if self._skip(pid) is None]
-            if ready:
-                # Out of quota by their last reading, which may be stale: asked only when the others failed.
-                return [*ready, *(pid for pid in available if pid not in ready)]
-            if available:
-                return available
-            # Nothing is available: the provider whose cooldown ends first (its failures were answers).
-            cooling = sorted((pid for pid in ordered if pid not in self._unresponsive),
-                             key=lambda pid: self._health(pid).cooldown_until)
-            return cooling[:1]
+            planned = self._plan_locked(cfg, now, bound)
+            fresh = [pid for pid in self._outside_the_outage_locked(cfg, now) if self._skip(pid) is None]
+        if fresh:  # the outage is no verdict on them, and the others failed in it: the next request goes there
+            planned = [*fresh, *(pid for pid in planned if pid not in fresh)]
+        return planned
+
+    def _plan_locked(self, cfg: Config, now: float, bound: str | None) -> list[str]:
+        """``plan`` by the providers' health, the serving provider and the session's binding; ``_lock`` held."""
+        routable = cfg.routable
+        first = cfg.preferred_first
+        preferred = first[0]
+        if (bound is None or bound == preferred) and now >= self._cooling_ends and not self._unresponsive \
+                and self._preferred_ready(cfg, preferred, now) and not any(self._skip(pid) for pid in routable):
+            return list(first)  # the usual case: nothing cooling, nothing out of quota, no stickiness
+        others = list(first[1:])
+        if self._preferred_ready(cfg, preferred, now):
+            ordered = [preferred, *others]
+        else:
+            # Stay on the provider that is serving now (no ping-pong between fallbacks); the
+            # preferred one is the last resort until it has been stable long enough.
+            sticky = self._s.active if self._s.active in others else None
+            rest = [pid for pid in others if pid != sticky]
+            ordered = [*([sticky] if sticky else []), *rest, preferred]
+        if bound is not None and bound in ordered:
+            ordered = [bound, *(pid for pid in ordered if pid != bound)]
+        available = [pid for pid in ordered if self._available(pid, now)]
+        ready = [pid for pid in available if self._skip(pid) is None]
+        if ready:
+            # Out of quota by their last reading, which may be stale: asked only when the others failed.
+            return [*ready, *(pid for pid in available if pid not in ready)]
+        if available:
+            return available
+        # Nothing is available: the provider whose cooldown ends first (its failures were answers).
+        cooling = sorted((pid for pid in ordered if pid not in self._unresponsive),
+                         key=lambda pid: self._health(pid).cooldown_until)
+        return cooling[:1]
 
     def want_checks(self) -> None:
         """A client request got no answer: check the ones not answering soon (at most every
@@ -662,14 +671,17 @@ class Router:
         switched on since, never failing — which the next request goes to (the outage is no verdict on
         them). Empty when it is not down; under a lock, only the locked provider may be one."""
         now = self._clock()
-        lock = cfg.effective_lock
         with self._lock:
-            if not self._s.down:
-                return []
-            part = {f.provider for f in self._s.down}
-            fresh = [pid for pid in ([lock] if lock else cfg.routable) if pid not in part and self._available(pid, now)
-                     and ((h := self._s.health.get(pid)) is None or h.consecutive_failures == 0)]
+            fresh = self._outside_the_outage_locked(cfg, now)
         return [pid for pid in fresh if self._skip(pid) is None]  # one out of quota takes no request either
+
+    def _outside_the_outage_locked(self, cfg: Config, now: float) -> list[str]:
+        if not self._s.down:
+            return []
+        lock = cfg.effective_lock
+        part = {f.provider for f in self._s.down}
+        return [pid for pid in ([lock] if lock else cfg.routable) if pid not in part and self._available(pid, now)
+                and ((h := self._s.health.get(pid)) is None or h.consecutive_failures == 0)]
 
     def first_back(self, among: Sequence[str]) -> tuple[str, float] | None:
         """(provider, seconds) of the one among ``among`` whose cooldown ends first. A provider that
