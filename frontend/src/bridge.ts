@@ -143,6 +143,28 @@ export interface HttpBridgeOptions {
   /** Prefix before `/api/<method>`; '' means the page's own origin. */
   baseUrl?: string;
   tokenStore?: TokenStore;
+  /** How long a call may take before the gateway counts as not answering (default: `callLimitMs`). */
+  callLimitMs?: (method: string) => number;
+}
+
+// A gateway that holds a call open without answering (hung, stopped, its machine asleep) must not leave
+// the page looking live: a call gets this long, then it is the gateway not answering. Provider tests,
+// probes and usage checks wait on providers (a test takes up to 50 s), so they get longer.
+const CALL_LIMIT_MS = 15_000;
+const STATUS_LIMIT_MS = 8_000;
+const SLOW_CALL_LIMIT_MS = 120_000;
+const SLOW_CALLS: ReadonlySet<string> = new Set([
+  'test_provider',
+  'test_all_providers',
+  'probe_provider',
+  'refresh_usage',
+  'apply_codex_setup',
+  'restore_codex_backup',
+]);
+
+export function callLimitMs(method: string): number {
+  if (method === 'get_status') return STATUS_LIMIT_MS;
+  return SLOW_CALLS.has(method) ? SLOW_CALL_LIMIT_MS : CALL_LIMIT_MS;
 }
 
 const KIND_BY_STATUS: Record<number, BridgeErrorKind> = {
@@ -155,6 +177,7 @@ const KIND_BY_STATUS: Record<number, BridgeErrorKind> = {
 
 export function createHttpBridge(opts: HttpBridgeOptions = {}): Bridge {
   const doFetch = opts.fetch ?? ((input, init) => fetch(input, init));
+  const limitOf = opts.callLimitMs ?? callLimitMs;
   const baseUrl = (opts.baseUrl ?? '').replace(/\/+$/, '');
   const store = opts.tokenStore ?? sessionTokenStore();
   let token = store.get();
@@ -169,6 +192,10 @@ export function createHttpBridge(opts: HttpBridgeOptions = {}): Bridge {
       throw new BridgeError('No gateway token set', { kind: 'unauthorized', method, status: 401 });
     }
     let res: Response;
+    let text: string;
+    const limit = limitOf(method);
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), limit);
     try {
       res = await doFetch(`${baseUrl}/api/${method}`, {
         method: 'POST',
@@ -179,11 +206,18 @@ export function createHttpBridge(opts: HttpBridgeOptions = {}): Bridge {
         },
         body: JSON.stringify(args ?? {}),
         cache: 'no-store',
+        signal: abort.signal,
+      });
+      text = await res.text().catch((e: unknown) => {
+        if (abort.signal.aborted) throw e;
+        return '';
       });
     } catch (e) {
+      if (abort.signal.aborted) throw notAnswering(method, limit);
       throw unreachable(e, method);
+    } finally {
+      clearTimeout(timer);
     }
-    const text = await res.text().catch(() => '');
     let body: unknown = undefined;
     let parsed = false;
     if (text) {
@@ -393,6 +427,13 @@ export async function createBridge(opts: CreateBridgeOptions = {}): Promise<Brid
 }
 
 /** A call that got no answer at all: the app not running (or restarting), in words that say so. */
+function notAnswering(method: string, limitMs: number): BridgeError {
+  return new BridgeError(
+    `API Router's gateway did not answer within ${Math.round(limitMs / 1000)} s (is the app running, or busy?)`,
+    { kind: 'network', method },
+  );
+}
+
 function unreachable(e: unknown, method: string): BridgeError {
   return new BridgeError(`Cannot reach API Router's gateway (is the app running?): ${errorMessage(e)}`, {
     kind: 'network',

@@ -131,6 +131,37 @@ describe('the gateway stops answering', () => {
   });
 });
 
+describe('the gateway holds its calls open without answering', () => {
+  it('is told as not answering once a call has waited its limit; then recovers', async () => {
+    const { network, bridge } = cuttableBrowserBridge(new FakeBackend(), () => 300);
+    render(<App bridge={bridge} pollIntervalMs={40} />);
+    await screen.findByTestId('gateway-url');
+    network.hung = true;
+    await waitFor(() => expect(screen.getByTestId('connection').textContent).toBe('Gateway not answering · retrying'));
+    expect(screen.getByTestId('connection').getAttribute('title')).toContain('did not answer within');
+    network.hung = false;
+    await waitFor(() => expect(screen.getByTestId('connection').textContent).toBe('Live'));
+  });
+});
+
+describe('a page opened while the gateway answers with an error or not at all', () => {
+  it('shows the dashboard saying so, not the token prompt, and goes live by itself', async () => {
+    for (const breakage of ['serverError', 'down'] as const) {
+      const { network, bridge } = cuttableBrowserBridge(new FakeBackend());
+      if (breakage === 'serverError') network.serverError = 'internal error in API Router; see its log';
+      else network.down = true;
+      const { unmount } = render(<App bridge={bridge} pollIntervalMs={40} />);
+      await waitFor(() => expect(screen.getByTestId('connection').textContent).not.toBe('Live'));
+      expect(screen.queryByLabelText('Gateway token')).toBeNull();
+      network.serverError = null;
+      network.down = false;
+      await waitFor(() => expect(screen.getByTestId('connection').textContent).toBe('Live'));
+      expect(sessionStorage.getItem(TOKEN_STORAGE_KEY)).not.toBeNull();
+      unmount();
+    }
+  });
+});
+
 describe('the gateway answers with an error', () => {
   it('is told as that error, not as a gateway that does not answer', async () => {
     const { network, bridge } = cuttableBrowserBridge(new FakeBackend());

@@ -754,10 +754,20 @@ export function json(status: number, body: unknown): Response {
  * `network.down`, every call fails as a fetch to a gateway that is not running does; while
  * `network.serverError` is set, every call is answered 500 with that message.
  */
-export function cuttableBrowserBridge(backend: FakeBackend) {
-  const network: { down: boolean; serverError: string | null } = { down: false, serverError: null };
+export function cuttableBrowserBridge(backend: FakeBackend, callLimitMs?: (method: string) => number) {
+  const network: { down: boolean; hung: boolean; serverError: string | null } = {
+    down: false,
+    hung: false,
+    serverError: null,
+  };
   const fetch = (input: RequestInfo | URL, init?: RequestInit) => {
     if (network.down) return Promise.reject(new TypeError('Failed to fetch'));
+    if (network.hung) {
+      // Holds the call open without a word, as a stopped process does; only the caller's abort ends it.
+      return new Promise<Response>((_, reject) =>
+        init?.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError'))),
+      );
+    }
     if (network.serverError !== null) {
       const body = JSON.stringify({ error: { message: network.serverError, type: 'internal_error' } });
       return Promise.resolve(new Response(body, { status: 500, headers: { 'Content-Type': 'application/json' } }));
@@ -765,5 +775,6 @@ export function cuttableBrowserBridge(backend: FakeBackend) {
     return backend.fetch(input, init);
   };
   sessionStorage.setItem(TOKEN_STORAGE_KEY, backend.token);
-  return { network, bridge: createHttpBridge({ fetch, tokenStore: sessionTokenStore(window.sessionStorage) }) };
+  const bridge = createHttpBridge({ fetch, tokenStore: sessionTokenStore(window.sessionStorage), callLimitMs });
+  return { network, bridge };
 }

@@ -52,8 +52,14 @@ export function useAuth(bridge: Bridge) {
       (e: unknown) => {
         if (!live) return;
         const refused = e instanceof BridgeError && e.isUnauthorized;
-        if (refused && bridge.getToken() === stored) bridge.setToken(null);
-        setState({ phase: 'prompt', message: describe(e), busy: false, lastToken: refused ? '' : stored });
+        if (!refused) {
+          // Says nothing of the token (the gateway not answering, or answering with an error): the
+          // dashboard shows that and goes live by itself once it answers; a refusal then brings the prompt.
+          setState({ phase: 'ready', status: null });
+          return;
+        }
+        if (bridge.getToken() === stored) bridge.setToken(null);
+        setState({ phase: 'prompt', message: describe(e), busy: false, lastToken: '' });
       },
     );
     return () => {
