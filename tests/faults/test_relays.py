@@ -565,6 +565,25 @@ async def test_streams_timing_out_together_on_a_silent_provider_count_one_failur
     assert len(failed) == 1, [e.message for e in failed]
 
 
+async def test_a_hedge_within_its_delay_is_not_late_when_the_original_is_found_not_answering(fakes, gateway):
+    """p1 is silent, so p2 is asked too at p1's hedge delay; p2 is well within its own delay when another
+    request finds p1 not answering, and p3 starts at once and answers first. p2 merely lost the race: it
+    is asked again if needed, never judged late with p1's silence (out of rotation, blamed in the status)."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3},
+                       routing={**QUICK, "hedge_min_seconds": 1.5, "hedge_max_seconds": 1.5})
+    p1.always(fp.hang())
+    p2.always(fp.stream_ok("from p2", first_delay=3))
+    asking = asyncio.create_task(timed(gw.responses(stream=True)))
+    await wait_until(lambda: client_requests(p2) == 1, 5, "the hedge to p2")
+    await asyncio.sleep(0.2)
+    await found_not_answering(gw, "p1")
+    reply, took = await asking
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p3", reply.status
+    assert attempts(gw) == [("p1", "provider_failure"), ("p2", "hedge_lost"), ("p3", "ok")]
+    assert gw.services.router.answering("p2") and health(gw, "p2")["consecutive_failures"] == 0
+
+
 @pytest.mark.parametrize("fallback", ["none", "cooling"])
 async def test_a_stream_past_its_hedge_delay_stops_waiting_on_a_provider_found_not_answering(fakes, gateway, fallback):
     """The stream's hedge delay (0.4 s) passed with no one to bring in — p1 is the only provider, or p2

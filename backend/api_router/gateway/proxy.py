@@ -514,7 +514,8 @@ class ResponsesProxy:
                 if not any(r.task in done for r in racers):
                     if done and not found:  # the finding came as its answer began: that provider answers it
                         continue
-                    if newest.overdue_after is None:  # its hedge delay is over
+                    # Its hedge delay is over — unless what woke the race is another racer found not answering.
+                    if newest.overdue_after is None and not found:
                         newest.overdue_after = newest.delay
                     slow = found[0] if found else newest
                     await self._add_hedge(ex, racers, slow, queue, first, untouched, found_dead=slow.found_dead)
