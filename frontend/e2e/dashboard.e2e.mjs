@@ -443,6 +443,21 @@ try {
     await page.setViewportSize(VIEWPORT);
   });
 
+  await step('one screen at 1320×720 with four providers: the whole dashboard, no page scroll', async () => {
+    await page.setViewportSize({ width: 1320, height: 720 });
+    await calm(page);
+    assert.equal(await page.locator('tbody tr[data-testid^="provider-row-"]').count(), 4);
+    const { scroll, inner } = await page.evaluate(() => ({
+      scroll: document.documentElement.scrollHeight,
+      inner: window.innerHeight,
+    }));
+    assert.ok(scroll <= inner, `the dashboard scrolls at 1320×720: ${scroll} px of content in ${inner} px`);
+    for (const id of ['p1', 'p2', 'p3', 'p4']) await assertReachable(row(id), `the row of ${id}`);
+    await assertReachable(page.getByRole('region', { name: 'Events' }), 'the Events card');
+    await page.screenshot({ path: join(ARTIFACTS, `dashboard-1320x720-${SCHEME}.png`) });
+    await page.setViewportSize(VIEWPORT);
+  });
+
   await step(`screenshots at ${W} px, light and dark; actions reachable, headers whole`, async () => {
     await calm(page);
     await page.getByLabel(/^Cooldown of Relay Two: \d+:\d\d left$/).waitFor(); // still cooling down in the picture

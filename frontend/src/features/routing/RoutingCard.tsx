@@ -50,34 +50,32 @@ export function RoutingCard(p: Props) {
         Routing
       </h2>
 
-      <div className="routing-row">
-        <div className="inline-field">
-          <label htmlFor={`${uid}-lock`}>Lock routing to</label>
-          <select
-            id={`${uid}-lock`}
-            ref={lockSelect}
-            value={p.manualOverride ?? ''}
-            title={p.manualOverride ? n(p.manualOverride) : 'Automatic (no lock)'}
-            onChange={(e) => void p.onLock(e.target.value || null)}
-          >
-            <option value="">Automatic (no lock)</option>
-            {p.providerIds.map((id) => (
-              <option key={id} value={id} disabled={own(p.providers, id)?.disabled && id !== p.manualOverride}>
-                {n(id)}
-                {own(p.providers, id)?.disabled ? ' (disabled)' : ''}
-              </option>
-            ))}
-          </select>
-          {p.manualOverride ? (
-            <button type="button" className="btn btn--small btn--warn" onClick={backToAutomatic}>
-              Back to automatic
-            </button>
-          ) : null}
-        </div>
-      </div>
-
       <form className="routing-form" onSubmit={(e) => void form.save(e)} noValidate aria-label="Routing settings">
         <div className="routing-form__top">
+          {/* The lock applies at once (not with Save); beside the preferred provider, the card is a row shorter. */}
+          <div className="inline-field">
+            <label htmlFor={`${uid}-lock`}>Lock routing to</label>
+            <select
+              id={`${uid}-lock`}
+              ref={lockSelect}
+              value={p.manualOverride ?? ''}
+              title={p.manualOverride ? n(p.manualOverride) : 'Automatic (no lock)'}
+              onChange={(e) => void p.onLock(e.target.value || null)}
+            >
+              <option value="">Automatic (no lock)</option>
+              {p.providerIds.map((id) => (
+                <option key={id} value={id} disabled={own(p.providers, id)?.disabled && id !== p.manualOverride}>
+                  {n(id)}
+                  {own(p.providers, id)?.disabled ? ' (disabled)' : ''}
+                </option>
+              ))}
+            </select>
+            {p.manualOverride ? (
+              <button type="button" className="btn btn--small btn--warn" onClick={backToAutomatic}>
+                Back to automatic
+              </button>
+            ) : null}
+          </div>
           <div className="inline-field">
             <label htmlFor={`${uid}-preferred`}>Preferred provider</label>
             <select
@@ -122,8 +120,9 @@ export function RoutingCard(p: Props) {
           {NUMERIC_ROUTING_FIELDS.map((spec) => (
             <NumberField key={spec.key} form={form} uid={uid} spec={spec} disabled={spec.group === 'hedge' && !draft.hedge} />
           ))}
-        </div>
-        <div className="routing-form__actions">
+          {/* In the grid after the fields: the free cell of their last row when there is one, a row of its
+              own otherwise — the card is a row shorter on a wide screen, and the tab order is unchanged. */}
+          <div className="routing-form__actions">
           {/* Soft-disabled, not disabled: each leaves the form with nothing to reset or save, and a
               disabled button would drop the focus it has. Save stays clickable while a field blocks
               it: the click takes the person to that field's error. */}
@@ -138,6 +137,7 @@ export function RoutingCard(p: Props) {
           >
             Save routing
           </Button>
+          </div>
         </div>
       </form>
     </section>
