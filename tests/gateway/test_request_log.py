@@ -486,6 +486,18 @@ async def test_a_provider_test_answered_400_fails_with_that_answer(fakes, gatewa
     assert not result["ok"] and "HTTP 400: Unsupported parameter" in result["error"]
 
 
+@pytest.mark.parametrize("event", ["response.failed", "error"])
+async def test_a_provider_test_whose_stream_reports_a_failure_says_what_the_provider_said(fakes, gateway, event):
+    """As a request's failure says it: not only that the stream did not reach response.completed."""
+    (p1,) = await fakes("p1")
+    p1.always(fp.in_band_failure("server_error", "The model is overloaded. Please retry.", error_type="server_error",
+                                 event=event))
+    gw = await gateway({"p1": p1})
+    result = await gw.api("test_provider", provider="p1")
+    stream = next(s for s in result["steps"] if s["name"] == "stream")
+    assert not result["ok"] and "The model is overloaded. Please retry." in stream["error"], stream
+
+
 async def test_a_successful_probe_clears_unhealthy(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})

@@ -81,6 +81,9 @@ def _answer(result: ProbeResult) -> _Answer:
             output = response.get("output")
             incomplete = ev.type == "response.incomplete" or response.get("status") == "incomplete"
             return _Answer(True, _types(announced) | _types(output if isinstance(output, list) else []), incomplete)
+        elif ev.type in sse.FAILURE_END:  # what the provider said, as a request's failure says it
+            return _Answer(False, frozenset(), why=f"stream reported {ev.type}: "
+                                                   + classify.error_message_of_event(ev.json()))
     return _Answer(False, frozenset())
 
 
