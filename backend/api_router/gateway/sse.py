@@ -45,6 +45,8 @@ _BOM = b"\xef\xbb\xbf"  # may open a stream (the spec and Codex's reader skip it
 MAX_EVENT_BYTES = 64 * 1024 * 1024
 # An unfinished event longer than this is a real one on its way (see ``SSEDecoder.event_under_way``).
 _LONGER_THAN_A_HEARTBEAT = 1024
+# A shorter one is when its data says it is a Responses event (a relay trickling one in on a slow link).
+_RESPONSES_DATA_HEAD = re.compile(rb'(?:^|[\r\n])data:[ ]?\{\s*"type"\s*:\s*"(response\.[\w.-]+)"')
 # An unfinished event this long is kept growing in place: copying it together with every read would
 # cost time in the square of its length.
 _LONG_EVENT = 1024 * 1024
@@ -232,10 +234,12 @@ class SSEDecoder:
 
     @property
     def event_under_way(self) -> bool:
-        """Whether the unfinished event held back is a long one with its data coming (over several reads):
-        progress — not a long comment (padding), a name alone, nor a heartbeat whose blank line is late."""
+        """Whether the unfinished event held back is a real one with its data coming (over several reads):
+        progress — a long one, or a short one whose data says it is a Responses event; not a long comment
+        (padding), a name alone, nor a heartbeat whose blank line is late."""
         if len(self._buf) < _LONGER_THAN_A_HEARTBEAT:
-            return False
+            said = _RESPONSES_DATA_HEAD.search(bytes(self._buf[:512]))
+            return said is not None and not is_idle_name(said.group(1))
         if self._data:
             return True
         head = bytes(self._buf[:512])
