@@ -42,7 +42,8 @@ def serving_summary(services: Services) -> dict[str, Any]:
     if not cfg.routable:
         return _nothing_to_route(cfg)
     lock = cfg.effective_lock or ""
-    down = router.down if not router.outside_the_outage(cfg) else ()
+    fresh = router.outside_the_outage(cfg)  # where the next request goes when the gateway was down
+    down = router.down if not fresh else ()
     available = router.available(cfg)
     if down or not available or (lock and lock not in available):
         # What each provider the last request asked failed with; why the others are passed by (those of
@@ -67,9 +68,10 @@ def serving_summary(services: Services) -> dict[str, Any]:
         return _summary(GatewayState.SERVING, f"{name(lock)} · locked", lock, LOCKED)
     active, reason = router.active(name)
     # The next request's pick (none: the last available provider stopped answering since it was read) —
-    # also when the one that served is passed by now (its usage reading says its quota is spent).
+    # also when the one that served is passed by now (its usage reading says its quota is spent), or the
+    # gateway was down and a provider that took no part in the outage is where the next request goes.
     passed_by = out_of_rotation(cfg, router)
-    serving = active if active in available and active not in passed_by else \
+    serving = active if active in available and active not in passed_by and not fresh else \
         next(iter(router.plan(cfg)), available[0])
     preferred = cfg.effective_preferred
     if serving != preferred:

@@ -402,3 +402,20 @@ async def test_a_check_asked_before_a_later_answer_does_not_bring_the_old_error_
     health = router.health_json(cfg)["p1"]
     assert (health["failing_since_unix_ms"], health["last_error"]) == (None, ""), health
     assert "not yet stable after its last failure" in (await summary(gw))["reason"]
+
+
+async def test_a_provider_added_during_an_outage_is_named_where_the_next_request_goes(fakes, gateway):
+    """p1 served, then p1 and p2 failed ("all providers down"); p3 is added. Also once their cooldowns are
+    over, the summary names p3 — where the next request goes — not p1, which has not answered since."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 1})
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
+    for fake in (p1, p2):
+        fake.always(fp.status(500, "broken"))
+    assert (await gw.responses()).status == 502
+    await gw.api("upsert_provider", provider="p3", base_url=p3.base_url, create=True)
+    assert (await summary(gw))["provider"] == "p3"
+    await asyncio.sleep(1.5)  # p1's and p2's cooldowns are over
+    s = await summary(gw)
+    assert (s["state"], s["provider"]) == ("fallback", "p3"), s
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p3"
