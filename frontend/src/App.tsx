@@ -75,7 +75,7 @@ export function Shell({ bridge, initial, intervalMs, onForgetToken }: ShellProps
   const toasts = useToasts();
   const names = useProviderNames(status);
   const actions = useActions({ bridge, refresh, apply, toasts, names });
-  const token = useGatewayToken(bridge, toasts);
+  const token = useGatewayToken(bridge, toasts, status !== null && error === null);
   const route = useRoute();
   const codex = useCodexSetup(bridge, actions.inline);
   const [codexOpen, setCodexOpen] = useState(false);

@@ -149,7 +149,8 @@ export interface HttpBridgeOptions {
 
 // A gateway that holds a call open without answering (hung, stopped, its machine asleep) must not leave
 // the page looking live: a call gets this long, then it is the gateway not answering. Provider tests,
-// probes and usage checks wait on providers (a test takes up to 50 s), so they get longer.
+// probes and usage checks wait on providers (a test takes up to 50 s), and analytics read a whole window
+// of a request log that may hold millions of rows, so they get longer.
 const CALL_LIMIT_MS = 15_000;
 const STATUS_LIMIT_MS = 8_000;
 const SLOW_CALL_LIMIT_MS = 120_000;
@@ -160,6 +161,8 @@ const SLOW_CALLS: ReadonlySet<string> = new Set([
   'refresh_usage',
   'apply_codex_setup',
   'restore_codex_backup',
+  'get_analytics',
+  'get_diagnostics',
 ]);
 
 export function callLimitMs(method: string): number {

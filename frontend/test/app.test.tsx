@@ -157,6 +157,9 @@ describe('a page opened while the gateway answers with an error or not at all', 
       network.down = false;
       await waitFor(() => expect(screen.getByTestId('connection').textContent).toBe('Live'));
       expect(sessionStorage.getItem(TOKEN_STORAGE_KEY)).not.toBeNull();
+      // What was read at the start is read again: the token row can show and copy the token.
+      await waitFor(() => expect(screen.getByRole('button', { name: 'Copy gateway token' })).toHaveProperty('disabled', false));
+      expect(screen.queryByText('Could not read the gateway token')).toBeNull();
       unmount();
     }
   });

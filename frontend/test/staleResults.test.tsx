@@ -187,7 +187,7 @@ describe('useGatewayToken', () => {
       },
     } as unknown as Bridge;
     const toasts: ToastApi = { push: vi.fn(() => 1), dismiss: vi.fn() };
-    const { result } = renderHook(() => useGatewayToken(bridge, toasts));
+    const { result } = renderHook(() => useGatewayToken(bridge, toasts, true));
     act(() => announce('gw-new'));
     await act(async () => first.resolve({ token: 'gw-old' }));
     expect(result.current).toBe('gw-new');
