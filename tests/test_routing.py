@@ -470,19 +470,28 @@ def test_the_serving_reason_follows_the_preferred_providers_evidence():
     assert r.active(str) == ("b", "a: no first event within 10 s")
 
 
-def test_with_automatic_return_off_the_reason_says_so_once_the_preferred_provider_answers():
-    """Not "not yet stable": however long it stays stable, it does not serve until the user picks it."""
+AUTO_RETURN_OFF = "a answers again; automatic return to the preferred provider is off"
+
+
+def back_with_automatic_return_off(ids):
+    """a (preferred) failed and b took over; a answered a check since, 30 s ago."""
     r, clock, _ = router()
-    cfg = make(ids=("a", "b"), failure_threshold=1, cooldown_seconds=10, preferred_stable_seconds=5,
+    cfg = make(ids=ids, failure_threshold=1, cooldown_seconds=10, preferred_stable_seconds=5,
                auto_return_to_preferred=False)
     r.record_failure(cfg, "a", "HTTP 503: upstream overloaded")
     r.record_success(cfg, "b", [Failure("a", "HTTP 503: upstream overloaded")])
     clock.now += 2
     r.record_check(cfg, "a", True, "background check")
     clock.now += 30
+    return r, cfg
+
+
+def test_with_automatic_return_off_the_reason_says_so_once_the_preferred_provider_answers():
+    """Not "not yet stable": however long it stays stable, it does not serve until the user picks it."""
+    r, cfg = back_with_automatic_return_off(("a", "b"))
     assert r.plan(cfg)[0] == "b"
-    assert r.active(str) == ("b", "a answers again; automatic return to the preferred provider is off")
-    assert r.why_not(cfg, "a", str) == "a answers again; automatic return to the preferred provider is off"
+    assert r.active(str) == ("b", AUTO_RETURN_OFF)
+    assert r.why_not(cfg, "a", str) == AUTO_RETURN_OFF
 
 
 def test_the_status_says_the_same_when_the_next_pick_is_another_fallback():
@@ -490,18 +499,10 @@ def test_the_status_says_the_same_when_the_next_pick_is_another_fallback():
     reason is still why the preferred one does not serve, worded as routing words it."""
     from api_router.status import serving_summary
 
-    r, clock, _ = router()
-    cfg = make(ids=("a", "b", "c"), failure_threshold=1, cooldown_seconds=10, preferred_stable_seconds=5,
-               auto_return_to_preferred=False)
-    r.record_failure(cfg, "a", "HTTP 503")
-    r.record_success(cfg, "b", [Failure("a", "HTTP 503")])
-    clock.now += 2
-    r.record_check(cfg, "a", True, "background check")
-    clock.now += 60
+    r, cfg = back_with_automatic_return_off(("a", "b", "c"))
     r.record_failure(cfg, "b", "no response within 60 s", unresponsive=True)
     summary = serving_summary(SimpleNamespace(config=SimpleNamespace(current=cfg), router=r))
-    assert summary["provider"] == "c"
-    assert summary["reason"] == "a answers again; automatic return to the preferred provider is off"
+    assert (summary["provider"], summary["reason"]) == ("c", AUTO_RETURN_OFF)
 
 
 def test_the_serving_reason_names_the_preferred_provider_through_a_second_failover():
