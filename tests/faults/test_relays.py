@@ -438,21 +438,28 @@ async def test_a_provider_found_not_answering_while_its_body_is_built_is_not_ask
     assert attempts(gw) == [("p1", "provider_failure"), ("p3", "ok")]
 
 
-async def test_a_hedge_whose_provider_another_request_finds_not_answering_brings_in_the_next_at_once(
-        fakes, gateway):
-    """p1 is silent, so p2 is asked too after p1's hedge delay (1.5 s); p2 is silent as well, and another
-    request finds it not answering: the next candidate starts then, not after p2's own hedge delay."""
+async def p3_answers_when_found_during_a_hedge_to_p2(fakes, gateway, p2_answer: fp.Behaviour, *, found: str):
+    """p1 silent, so p2 is asked too at p1's hedge delay (1.5 s); 0.2 s later another request finds ``found``
+    not answering, and p3 (which answers at once) wins. The gateway, and how long the request took."""
     p1, p2, p3 = await fakes("p1", "p2", "p3")
     gw = await gateway({"p1": p1, "p2": p2, "p3": p3},
                        routing={**QUICK, "hedge_min_seconds": 1.5, "hedge_max_seconds": 1.5})
     p1.always(fp.hang())
-    p2.always(fp.hang())
+    p2.always(p2_answer)
     asking = asyncio.create_task(timed(gw.responses(stream=True)))
     await wait_until(lambda: client_requests(p2) == 1, 5, "the hedge to p2")
     await asyncio.sleep(0.2)
-    await found_not_answering(gw, "p2")
+    await found_not_answering(gw, found)
     reply, took = await asking
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p3", reply.status
+    return gw, took
+
+
+async def test_a_hedge_whose_provider_another_request_finds_not_answering_brings_in_the_next_at_once(
+        fakes, gateway):
+    """p1 is silent, so p2 is asked too after p1's hedge delay (1.5 s); p2 is silent as well, and another
+    request finds it not answering: the next candidate starts then, not after p2's own hedge delay."""
+    gw, took = await p3_answers_when_found_during_a_hedge_to_p2(fakes, gateway, fp.hang(), found="p2")
     assert took < 2.6, took  # p2's own delay would have brought p3 in at 3.0 s
     hedges = [e.message for e in gw.services.store.list_events() if e.kind == "hedge"]
     assert any("P2 is not answering (found by another request); asking P3 too" in m for m in hedges), hedges
@@ -569,17 +576,8 @@ async def test_a_hedge_within_its_delay_is_not_late_when_the_original_is_found_n
     """p1 is silent, so p2 is asked too at p1's hedge delay; p2 is well within its own delay when another
     request finds p1 not answering, and p3 starts at once and answers first. p2 merely lost the race: it
     is asked again if needed, never judged late with p1's silence (out of rotation, blamed in the status)."""
-    p1, p2, p3 = await fakes("p1", "p2", "p3")
-    gw = await gateway({"p1": p1, "p2": p2, "p3": p3},
-                       routing={**QUICK, "hedge_min_seconds": 1.5, "hedge_max_seconds": 1.5})
-    p1.always(fp.hang())
-    p2.always(fp.stream_ok("from p2", first_delay=3))
-    asking = asyncio.create_task(timed(gw.responses(stream=True)))
-    await wait_until(lambda: client_requests(p2) == 1, 5, "the hedge to p2")
-    await asyncio.sleep(0.2)
-    await found_not_answering(gw, "p1")
-    reply, took = await asking
-    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p3", reply.status
+    gw, _ = await p3_answers_when_found_during_a_hedge_to_p2(fakes, gateway, fp.stream_ok("from p2", first_delay=3),
+                                                             found="p1")
     assert attempts(gw) == [("p1", "provider_failure"), ("p2", "hedge_lost"), ("p3", "ok")]
     assert gw.services.router.answering("p2") and health(gw, "p2")["consecutive_failures"] == 0
 
