@@ -47,17 +47,19 @@ export function UsagePage({ bridge, providerOrder, names, params = NO_PARAMS, po
   const pick = useCallback((id: string) => navigate(routeHash('usage', { session: id }), { replace: true }), []);
   // Arrived by a link to a session (the Requests page's): its timeline is what was asked for, so it is
   // brought into view once it has loaded — below the charts, it would otherwise sit out of sight. Once
-  // the charts above it have loaded too: arriving later, they would push it back down.
+  // the charts above it and the list of sessions beside it (above it, in a narrow window) have loaded
+  // too: arriving later, they would push it back down.
   const sessionsCard = useRef<HTMLElement>(null);
   const linkedSession = useRef<string | null>(params.session ?? null);
   const shownSession = timeline.data?.session_id === selected ? selected : null;
-  const chartsSettled = analytics.data !== null || analytics.error !== null;
+  const settled =
+    (analytics.data !== null || analytics.error !== null) && (sessions.data !== null || sessions.error !== null);
   useEffect(() => {
-    if (linkedSession.current === null || shownSession !== linkedSession.current || !chartsSettled) return;
+    if (linkedSession.current === null || shownSession !== linkedSession.current || !settled) return;
     linkedSession.current = null;
     const card = sessionsCard.current;
     if (card && typeof card.scrollIntoView === 'function') card.scrollIntoView({ block: 'start' });
-  }, [shownSession, chartsSettled]);
+  }, [shownSession, settled]);
   const n = useCallback((id: ProviderId) => nameOf(names, id), [names]);
 
   const data = analytics.data;
