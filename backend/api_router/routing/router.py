@@ -135,7 +135,7 @@ class Router:
         bound = self._session_provider(cfg, session_id)
         with self._lock:
             planned = self._plan_locked(cfg, now, bound)
-            fresh = [pid for pid in self._outside_the_outage_locked(cfg, now) if self._skip(pid) is None]
+            fresh = self._outside_the_outage_locked(cfg, now)
         if fresh:  # the outage is no verdict on them, and the others failed in it: the next request goes there
             planned = [*fresh, *(pid for pid in planned if pid not in fresh)]
         return planned
@@ -672,8 +672,7 @@ class Router:
         them). Empty when it is not down; under a lock, only the locked provider may be one."""
         now = self._clock()
         with self._lock:
-            fresh = self._outside_the_outage_locked(cfg, now)
-        return [pid for pid in fresh if self._skip(pid) is None]  # one out of quota takes no request either
+            return self._outside_the_outage_locked(cfg, now)
 
     def _outside_the_outage_locked(self, cfg: Config, now: float) -> list[str]:
         if not self._s.down:
@@ -681,7 +680,8 @@ class Router:
         lock = cfg.effective_lock
         part = {f.provider for f in self._s.down}
         return [pid for pid in ([lock] if lock else cfg.routable) if pid not in part and self._available(pid, now)
-                and ((h := self._s.health.get(pid)) is None or h.consecutive_failures == 0)]
+                and ((h := self._s.health.get(pid)) is None or h.consecutive_failures == 0)
+                and self._skip(pid) is None]  # one out of quota takes no request either
 
     def first_back(self, among: Sequence[str]) -> tuple[str, float] | None:
         """(provider, seconds) of the one among ``among`` whose cooldown ends first. A provider that
