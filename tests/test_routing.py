@@ -202,6 +202,23 @@ def test_a_check_asked_before_the_latest_answer_changes_nothing_when_it_fails():
     assert failed["last_error"] == "HTTP 500" and failed["failing_since_unix_ms"] is not None
 
 
+def test_a_check_asked_before_the_latest_failure_does_not_clear_it_when_it_answers():
+    """The mirror case: a check asked while the provider still answered, whose OK arrives after a
+    Responses request failed, is older news than that failure — the cooldown and the error stand."""
+    r, clock, _ = router()
+    cfg = make(ids=("a", "b"), failure_threshold=1, cooldown_seconds=30)
+    clock.now += 1  # the check is asked now; a request fails 1 s later
+    r.record_failure(cfg, "a", "HTTP 503")
+    clock.now += 1
+    r.record_check(cfg, "a", True, "background check", took_s=2)
+    health = r.health_json(cfg)["a"]
+    assert health["last_error"] == "HTTP 503" and health["failing_since_unix_ms"] is not None
+    assert r.plan(cfg)[0] == "b"
+    clock.now += 1
+    r.record_check(cfg, "a", True, "background check", took_s=0.5)  # asked after the failure: news
+    assert r.health_json(cfg)["a"]["failing_since_unix_ms"] is None
+
+
 @pytest.mark.parametrize("answer", ["probe", "stream asked before the failure"])
 def test_only_a_responses_answer_since_the_failure_makes_an_older_check_old_news(answer):
     """A probe only lists models (a relay hanging on every request still does), and a stream asked before

@@ -505,7 +505,8 @@ class Router:
         or not. An answer puts a provider that is cooling down back into rotation, and so does the
         answer to a Responses request (``responses``) for a provider that stopped answering: a relay can
         list its models (a probe) and still hang on every request. The usual return-to-preferred rules
-        then apply. ``took_s``: how long ago the provider was asked."""
+        then apply. ``took_s``: how long ago the provider was asked; what it found is news only against
+        what happened to the provider since."""
         if provider not in cfg.providers:
             return  # renamed or deleted while the check ran: its health went with the old id
         with self._lock:
@@ -515,6 +516,10 @@ class Router:
             if not ok and h.last_answer_at is not None and self._clock() - took_s < h.last_answer_at:
                 # Asked before its latest answer (checks overlap while a provider hangs): what it failed
                 # with is older than that answer, which stands — its error, its stable window.
+                return
+            if ok and h.last_fail_at is not None and self._clock() - took_s < h.last_fail_at:
+                # Asked before its latest failure: the answer is older news than that failure, whose
+                # cooldown and error stand (as for a stream that outlived one, in record_success).
                 return
             was_out = h.unresponsive_since is not None or h.cooldown_until > self._clock()
             was_unhealthy = was_out or h.consecutive_failures > 0
