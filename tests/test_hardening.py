@@ -1255,6 +1255,7 @@ async def test_a_stalled_request_body_is_answered_408_and_dropped(fakes, gateway
     await wait_until(lambda: gw.services.store.requests_today() == 1, 2, "the request to be logged")
     row = gw.services.store.request_log()[0]
     assert row["status"] == 408 and f"X-API-Router-Request-Id: {row['request_id']}".encode() in head
+    assert row["outcome"] == "client_error"  # the client's own stall: no provider failed
     assert p1.calls == 0
 
 

@@ -67,7 +67,10 @@ def request_outcome(record: RequestRecord) -> str:
     answered = next((a for a in reversed(record.attempts) if a.provider == record.provider), None)
     if answered is not None and answered.outcome is Outcome.CLIENT_ERROR:
         return "client_error"  # also when the error came in-band, inside a 200 stream
-    if (record.error and record.status < 400) or record.status >= 500 or record.status in (408, 429):
+    # A 408 or 429 a provider answered is its failure; the gateway's own 408 (the request body stalled)
+    # asked no provider: the client's.
+    if (record.error and record.status < 400) or record.status >= 500 or (
+            record.status in (408, 429) and record.attempts):
         return "error"
     if 200 <= record.status < 300:
         return "ok"
