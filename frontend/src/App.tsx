@@ -1,4 +1,4 @@
-import { useCallback, useRef, useState } from 'react';
+import { useCallback, useMemo, useRef, useState } from 'react';
 import type { Bridge } from './bridge';
 import { TokenGate } from './features/auth/TokenGate';
 import { ConnectCodexDialog } from './features/codex/ConnectCodexDialog';
@@ -10,6 +10,7 @@ import { Header } from './features/shell/Header';
 import { useRevealFocus } from './features/shell/useRevealFocus';
 import { useStickyHeaderPadding } from './features/shell/useStickyHeaderPadding';
 import { UsagePage } from './features/usage/UsagePage';
+import type { RoutingFormMemory } from './features/routing/useRoutingForm';
 import { ToastProvider, useToasts } from './hooks/toasts';
 import { useActions } from './hooks/useActions';
 import { useAuth } from './hooks/useAuth';
@@ -83,6 +84,9 @@ export function Shell({ bridge, initial, intervalMs, onForgetToken }: ShellProps
   // Counts saves of the Settings dialog: the Requests page's retention sentence reads the settings again.
   const [settingsSaved, setSettingsSaved] = useState(0);
   const noteSettingsSaved = useCallback(() => setSettingsSaved((n) => n + 1), []);
+  // The Routing card's unsaved edits outlive the dashboard while another page is shown.
+  const [routingKept, keepRouting] = useState<RoutingFormMemory | null>(null);
+  const routingMemory = useMemo(() => ({ kept: routingKept, keep: keepRouting }), [routingKept]);
   const { reload: reloadCodex } = codex;
   const { rotateGatewayToken } = actions;
 
@@ -141,6 +145,7 @@ export function Shell({ bridge, initial, intervalMs, onForgetToken }: ShellProps
           refresh={refresh}
           onRotateToken={rotateToken}
           stale={error?.kind === 'network'}
+          routingMemory={routingMemory}
         />
       ) : (
         <main className="placeholder">

@@ -306,6 +306,27 @@ describe('dashboard', () => {
     expect(lastCall(backend, 'update_routing')?.args).toEqual({ preferred_provider: 'p3' });
   });
 
+  it('keeps unsaved routing edits across a visit to another page, and takes what changed meanwhile', async () => {
+    const { backend } = await desktopApp(new FakeBackend(), 40);
+    const go = (page: string) =>
+      act(() => {
+        window.location.hash = page;
+        window.dispatchEvent(new HashChangeEvent('hashchange'));
+      });
+    fireEvent.change(screen.getByLabelText('Cooldown (s)'), { target: { value: '45' } });
+    fireEvent.change(screen.getByLabelText('Preferred provider'), { target: { value: 'p3' } });
+    go('#/usage');
+    expect(screen.queryByLabelText('Cooldown (s)')).toBeNull();
+    backend.state.routing = { ...backend.state.routing, failure_threshold: 7 }; // changed elsewhere meanwhile
+    go('#/');
+    await waitFor(() => expect(screen.getByLabelText('Failure threshold')).toHaveProperty('value', '7'));
+    expect(screen.getByLabelText('Cooldown (s)')).toHaveProperty('value', '45');
+    expect(screen.getByLabelText('Preferred provider')).toHaveProperty('value', 'p3');
+    fireEvent.click(screen.getByRole('button', { name: 'Save routing' }));
+    await waitFor(() => expect(lastCall(backend, 'update_routing')).toBeTruthy());
+    expect(lastCall(backend, 'update_routing')?.args).toEqual({ preferred_provider: 'p3', cooldown_seconds: 45 });
+  });
+
   it('checks the hedge range before saving', async () => {
     const { backend } = await desktopApp();
     fireEvent.change(screen.getByLabelText('Hedge min (s)'), { target: { value: '8' } });

@@ -6,6 +6,7 @@ import type { Status, TokenResult } from '../../types';
 import { EventsPanel } from '../events/EventsPanel';
 import { ProvidersPanel } from '../providers/ProvidersPanel';
 import { RoutingCard } from '../routing/RoutingCard';
+import type { RoutingFormMemory } from '../routing/useRoutingForm';
 import { DownBanner } from './DownBanner';
 import { StatusCard } from './StatusCard';
 
@@ -19,10 +20,12 @@ interface Props {
   onRotateToken: () => Promise<ActionResult<TokenResult>>;
   /** The last status could not be refreshed: what it says is the last known state. */
   stale?: boolean;
+  /** The Routing card's unsaved edits while another page is shown. */
+  routingMemory?: { kept: RoutingFormMemory | null; keep: (memory: RoutingFormMemory) => void };
 }
 
 /** The dashboard: layout only, data comes in through props. */
-export function Dashboard({ bridge, status, names, token, actions, refresh, onRotateToken, stale = false }: Props) {
+export function Dashboard({ bridge, status, names, token, actions, refresh, onRotateToken, stale = false, routingMemory }: Props) {
   return (
     <main className="dash" aria-label="Dashboard">
       {status.summary && showsDownBanner(status.summary, status.provider_order.length) ? <DownBanner summary={status.summary} /> : null}
@@ -51,6 +54,7 @@ export function Dashboard({ bridge, status, names, token, actions, refresh, onRo
           manualOverride={status.manual_override}
           onLock={actions.setManualOverride}
           onSaveRouting={actions.updateRouting}
+          memory={routingMemory}
         />
       </div>
       <ProvidersPanel

@@ -2,7 +2,7 @@ import { useId, useRef } from 'react';
 import { nameOf, type NameMap } from '../../logic/names';
 import { NUMERIC_ROUTING_FIELDS, type NumericFieldSpec } from '../../logic/routing';
 import type { ProviderId, ProviderStatus, RoutingConfig, RoutingUpdate } from '../../types';
-import { useRoutingForm, type RoutingForm } from './useRoutingForm';
+import { useRoutingForm, type RoutingForm, type RoutingFormMemory } from './useRoutingForm';
 import { Button } from '../../ui/Button';
 import { own } from '../../logic/own';
 
@@ -18,6 +18,8 @@ interface Props {
   manualOverride: string | null;
   onLock: (provider: string | null) => Promise<unknown>;
   onSaveRouting: (values: RoutingUpdate) => Promise<{ ok: boolean }>;
+  /** Unsaved edits kept while another page is shown (held by the app, which outlives the dashboard). */
+  memory?: { kept: RoutingFormMemory | null; keep: (memory: RoutingFormMemory) => void };
 }
 
 const NO_RENAMES: Readonly<Record<ProviderId, ProviderId>> = {};
@@ -32,7 +34,7 @@ export function RoutingCard(p: Props) {
     void p.onLock(null);
   };
   const preferredSelect = useRef<HTMLSelectElement>(null);
-  const form = useRoutingForm(p.routing, p.providerIds, p.renamed ?? NO_RENAMES, p.onSaveRouting, preferredSelect);
+  const form = useRoutingForm(p.routing, p.providerIds, p.renamed ?? NO_RENAMES, p.onSaveRouting, preferredSelect, p.memory);
   const n = (id: string) => nameOf(p.names, id);
   const { draft, plan } = form;
   const validCount = Object.keys(plan.values).length;

@@ -1,4 +1,4 @@
-import { useMemo, useState, type FormEvent, type RefObject } from 'react';
+import { useEffect, useMemo, useRef, useState, type FormEvent, type RefObject } from 'react';
 import {
   followDraftRenames,
   mergeDraft,
@@ -8,6 +8,12 @@ import {
   type RoutingUpdatePlan,
 } from '../../logic/routing';
 import type { ProviderId, RoutingConfig, RoutingUpdate } from '../../types';
+
+/** A draft and the routing it was taken against, kept while the form is off screen (another page). */
+export interface RoutingFormMemory {
+  draft: RoutingDraft;
+  seen: RoutingConfig;
+}
 
 export interface RoutingForm {
   draft: RoutingDraft;
@@ -31,10 +37,23 @@ export function useRoutingForm(
   onSave: (values: RoutingUpdate) => Promise<{ ok: boolean }>,
   /** The Preferred provider field: a Save it blocks takes the focus there, to its error. */
   preferredField: RefObject<HTMLSelectElement | null>,
+  /** What the form held when it last left the screen, and where it leaves it now: edits survive a
+   * visit to another page, and what changed meanwhile is taken for every field nobody edited. */
+  memory?: { kept: RoutingFormMemory | null; keep: (memory: RoutingFormMemory) => void },
 ): RoutingForm {
-  const [stored, setDraft] = useState<RoutingDraft>(() => routingToDraft(routing));
-  const [seen, setSeen] = useState(routing);
+  const [stored, setDraft] = useState<RoutingDraft>(() => memory?.kept?.draft ?? routingToDraft(routing));
+  const [seen, setSeen] = useState(() => memory?.kept?.seen ?? routing);
   const [saving, setSaving] = useState(false);
+
+  const latest = useRef<RoutingFormMemory>({ draft: stored, seen });
+  useEffect(() => {
+    latest.current = { draft: stored, seen };
+  });
+  const keep = memory?.keep;
+  useEffect(() => {
+    if (!keep) return;
+    return () => keep(latest.current);
+  }, [keep]);
 
   // Adjusting state while rendering when a prop changed (react.dev "You might not need an effect").
   if (seen !== routing) {
