@@ -176,6 +176,10 @@ COMMAND = "psql postgres://app:s3cretpw@db:5432/x"
     'data: {{"detail": [{{"type": "value_error", "msg": "invalid api key {key}"}}]}}\n\n',  # nested type
     'data: {{"type": "relay_error", "message": "invalid api key {key}"}}\n\n',  # no Responses type
     "event: upstream error invalid api key {key}\n\n",                  # an event line that names none
+    "event: {key}\n\n",                                                 # ... or the key alone as its name
+    "event: error_{key}\n\n",
+    'data: {{"detail": [{{"type": "response.validation", "msg": "key {key}"}}]}}\n\n',  # nested Responses-like type
+    'data: {{"type": "relay_error", "upstream": {{"type": "response.failed"}}, "message": "key {key}"}}\n\n',
 ])
 @pytest.mark.parametrize("where", ["before the delta", "after the delta"])
 async def test_relay_words_in_the_read_of_an_event_are_masked_and_the_event_is_not(fakes, gateway, noise, where):

@@ -149,21 +149,21 @@ _LINES = re.compile(rb"(\r\n|\r|\n)")
 
 
 def _is_plain_text(line: bytes) -> bool:
-    """A line of an event stream that may be a relay's own words: anything but a blank line, an event
-    name, and data that is a Responses event (its top-level type, wherever it is written)."""
+    """A line of an event stream that may be a relay's own words: anything but a blank line and data
+    that is a Responses event (its top-level type, wherever it is written). An event line is offered to
+    masking too: a relay may name an event with anything, a key included (a real name comes back as it
+    was)."""
     if not line:
         return False
-    if line.startswith(b"event:"):
-        return b" " in line[6:].strip() or len(line) > 200  # names have no spaces
     if not line.startswith(b"data:"):
-        return True  # a comment, an id, or no field at all
+        return True  # an event name, a comment, an id, or no field at all
     value = line[5:].lstrip(b" ")
     if value == b"[DONE]":
         return False
     if not value.startswith(b"{"):
         return True
-    if b'"type":"response.' in value or b'"type": "response.' in value:
-        return False  # an event, its type written after other fields (no parse on a stream's every event)
+    # The top-level type: where Codex and OpenAI write it first, read without a parse; else parsed (a
+    # "type" nested in a relay's error object is not the event's).
     kind = sse.SSEEvent(None, value).type
     return not (kind.startswith("response.") or kind == "error")
 
