@@ -639,6 +639,19 @@ async def test_update_routing_validates_and_saves(fakes, gateway):
         assert all(name in str(err.value) for name in kwargs), (kwargs, str(err.value))  # names the argument
 
 
+async def test_update_routing_refuses_a_hedge_range_upside_down(fakes, gateway):
+    """The UI refuses it beside the field; the control API says why too, and the file keeps its range."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    for kwargs in ({"hedge_min_seconds": 20}, {"hedge_max_seconds": 2}, {"hedge_min_seconds": 8, "hedge_max_seconds": 5}):
+        with pytest.raises(ApiError) as err:
+            await gw.api("update_routing", **kwargs)
+        assert err.value.status == 400 and "hedge_max_seconds" in str(err.value) and "hedge_min_seconds" in str(err.value)
+    assert "hedge_min_seconds" not in gw.services.paths.config.read_text()
+    cfg = await gw.api("update_routing", hedge_min_seconds=5, hedge_max_seconds=5)  # equal: a fixed delay
+    assert (cfg["routing"]["hedge_min_seconds"], cfg["routing"]["hedge_max_seconds"]) == (5, 5)
+
+
 async def test_rotating_the_token_takes_effect_at_once(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})

@@ -183,7 +183,9 @@ class Control:
     def update_routing(self, **values: Any) -> dict[str, Any]:
         # The lock has its own method (it emits its own event and checks the provider is routable).
         before = _preferred_choice(self._services.config.current)
-        self._update_section("routing", RoutingConfig, values, exclude=frozenset({"manual_override"}))
+        hedge_range = _hedge_range_kept if _HEDGE_BOUNDS & values.keys() else None
+        self._update_section("routing", RoutingConfig, values, exclude=frozenset({"manual_override"}),
+                             check=hedge_range)
         self._preferred_follows(before)
         return self.get_config()
 
@@ -224,7 +226,9 @@ class Control:
         return self.get_config()
 
     def _update_section(self, name: str, cls: type, values: dict[str, Any],
-                        exclude: frozenset[str] = frozenset()) -> None:
+                        exclude: frozenset[str] = frozenset(),
+                        check: Callable[[Config], None] | None = None) -> None:
+        """``check``: judges the section as the change leaves it (raises ControlError to refuse it)."""
         fields = {f.name: f for f in settings_of(cls) if f.name not in exclude}
         unknown = sorted(set(values) - set(fields))
         if unknown:
@@ -248,9 +252,14 @@ class Control:
                 before[key] = _plain_value(table.get(key), default_of(fields[key]))
                 set_value(table, key, value)
 
-        # Judged again on the file as the edit finds it: the provider may have been deleted since.
-        config = self._services.config.edit(change,
-                                            check=lambda cfg: _still_there(cfg, preferred) if preferred else None)
+        def judged(cfg: Config) -> None:
+            # Judged again on the file as the edit finds it: the provider may have been deleted since.
+            if preferred:
+                _still_there(cfg, preferred)
+            if check is not None:
+                check(cfg)
+
+        config = self._services.config.edit(change, check=judged)
         after = getattr(config, name)
         # Only what changed is told: a value sent as it was (a form saved whole, the preferred provider
         # picked again) says nothing, and a call that changes nothing says nothing at all.
@@ -830,6 +839,16 @@ def _still_there(cfg: Config, pid: str) -> None:
     """Refuses a change naming ``pid`` once it is gone (deleted or renamed since the caller looked)."""
     if pid not in cfg.providers:
         raise ControlError(f"unknown provider {quoted(pid)} (it was deleted or renamed meanwhile)")
+
+
+_HEDGE_BOUNDS = frozenset({"hedge_min_seconds", "hedge_max_seconds"})
+
+
+def _hedge_range_kept(cfg: Config) -> None:
+    """Refuses a change of a hedge bound that leaves the longest delay below the shortest."""
+    low, high = cfg.routing.hedge_min_seconds, cfg.routing.hedge_max_seconds
+    if high < low:
+        raise ControlError(f"hedge_max_seconds ({high:g}) must be at least hedge_min_seconds ({low:g})")
 
 
 def _preferred_choice(config: Config) -> tuple[str, str | None]:
