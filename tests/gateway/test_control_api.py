@@ -116,12 +116,19 @@ async def test_delete_removes_everything_and_clears_references(fakes, gateway):
         await gw.api("delete_provider", provider="p2")
 
 
+@pytest.mark.parametrize("locked", [False, True], ids=["unlocked", "locked to it"])
 @pytest.mark.parametrize("preferred", ["", "p1"])
-async def test_deleting_the_preferred_provider_says_which_one_is_preferred_now(fakes, gateway, preferred):
-    """"First in list" (or the one chosen) deleted: the preferred provider moves, and never silently."""
+async def test_deleting_the_preferred_provider_says_which_one_is_preferred_now(fakes, gateway, preferred, locked):
+    """"First in list" (or the one chosen) deleted: the preferred provider moves, and never silently —
+    also when routing was locked to it (the lock's release is said too)."""
     p1, p2, p3 = await fakes("p1", "p2", "p3")
     gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"preferred_provider": preferred})
+    if locked:
+        await gw.api("set_manual_override", provider="p1")
     await gw.api("delete_provider", provider="p1")
+    if locked:
+        messages = [e["message"] for e in (await gw.api("list_events"))["events"]]
+        assert "Routing lock released; automatic routing resumed" in messages, messages
     assert (await gw.api("get_status"))["preferred_provider"] == "p2"
     events = [(e["kind"], e["message"]) for e in (await gw.api("list_events"))["events"]]
     assert ("route", "Preferred provider set to P2 (P1 was deleted)") in events, events

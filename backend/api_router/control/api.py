@@ -450,7 +450,7 @@ class Control:
         services.emit(Level.INFO, Kind.CONFIG, f"Provider {name} deleted", pid)
         if was_locked:  # the lock went with it: automatic routing resumes, as after an unlock
             services.router.lock_changed(cfg, None)
-        elif cfg.effective_preferred != before.effective_preferred:  # it was the preferred one: never silently
+        if cfg.effective_preferred != before.effective_preferred:  # it was the preferred one: never silently
             services.router.preferred_changed(cfg, reason=f"{name} was deleted")
         return self.get_config()
 
