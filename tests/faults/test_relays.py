@@ -1878,9 +1878,9 @@ async def test_the_client_leaving_during_a_hedge_race_cancels_both(fakes, gatewa
     assert row["status"] == 499 and {a["outcome"] for a in row["attempts"]} == {"client_closed"}
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", None])
+@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", None, "application/json"])
 async def test_an_event_stream_labelled_otherwise_is_relayed_as_one(fakes, gateway, content_type):
-    """A relay that labels its event stream text/plain, octet-stream or not at all: Codex reads the
+    """A relay that labels its event stream text/plain, octet-stream, JSON or not at all: Codex reads the
     bytes whatever the label, so the gateway does too — the answer, its tokens, no failover — and the
     client gets it labelled as what it is."""
     p1, p2 = await fakes("p1", "p2")
@@ -1930,7 +1930,7 @@ def labelled(content_type: str | None, *, whole: bool) -> fp.Behaviour:
 
 
 @pytest.mark.parametrize("whole", [False, True], ids=["events", "whole answer"])
-@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", None])
+@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", None, "application/json"])
 async def test_a_check_and_a_test_read_a_stream_labelled_otherwise_as_requests_do(fakes, gateway, content_type,
                                                                                    whole):
     """Requests read such a stream (or whole answer) as the answer it is: a background check must too, or a
@@ -2085,3 +2085,50 @@ async def test_a_pooled_connection_the_provider_resets_logs_no_error(fakes, gate
             gc.collect()
             await asyncio.sleep(0.05)
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()], caplog.text[-2000:]
+
+
+async def test_a_relay_with_a_response_header_longer_than_8_kb_is_read(fakes, gateway):
+    """A 9 KB Set-Cookie or Content-Security-Policy from a relay's front end: Codex reads the answer,
+    so the gateway does (aiohttp's client stops at 8190 bytes per header line by default)."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    p1.always(fp.stream_ok("long headers", headers={"Set-Cookie": "a=" + "x" * 9000,
+                                                    "Content-Security-Policy": "default-src " + "y" * 9000}))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.text == "long headers"
+    assert attempts(gw) == [("p1", "ok")] and p2.calls == 0
+
+
+CODEX_UA = "codex_exec/0.169.0 (Debian 12; x86_64) xterm-256color (codex_exec; 0.169.0)"
+
+
+def codex_only(behaviour: fp.Behaviour) -> fp.Behaviour:
+    """A relay that serves the Codex CLI only (it looks at the User-Agent), as some do."""
+    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        if not request.headers.get("User-Agent", "").startswith("codex"):
+            return web.json_response({"error": {"message": "this relay only serves the Codex CLI"}}, status=403)
+        return await behaviour(request, fake)
+    return run
+
+
+async def test_the_gateways_own_requests_ask_as_its_client_does(fakes, gateway):
+    """Background checks, provider tests and probes carry the User-Agent and originator of the latest
+    client request: a relay that serves only Codex answers them, so a provider that answers Codex comes
+    back into rotation. /v1/models passes on the client's own headers and query."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 0.5})
+    codex = {"User-Agent": CODEX_UA, "originator": "codex_exec"}
+    p1.always(fp.hang())
+    await gw.responses(body=simple_body(model="gpt-5.5"), headers=codex)  # no hedge for JSON: it times out
+    assert health(gw, "p1")["status"] == "unresponsive"
+    p1.always(codex_only(fp.stream_ok("back")))
+    await wait_until(lambda: health(gw, "p1")["status"] == "healthy", 5, "a background check to bring p1 back")
+    check = p1.requests[-1]
+    assert check.headers["User-Agent"] == CODEX_UA and check.headers["originator"] == "codex_exec"
+    p1.models_behaviour = codex_only(fp.status(200, body=b'{"data": [{"id": "m"}]}'))
+    result = await gw.api("test_provider", provider="p1")
+    assert result["ok"] is True, result
+    models = await gw.request("GET", "/v1/models?client_version=0.169.0", headers=codex)
+    assert models.status == 200 and models.headers["X-API-Router-Provider"] == "p1"
+    asked = p1.model_requests[-1]
+    assert asked.headers["User-Agent"] == CODEX_UA and asked.query == "client_version=0.169.0"

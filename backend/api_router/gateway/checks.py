@@ -28,7 +28,13 @@ import orjson
 
 from api_router.config import ProviderConfig
 from api_router.gateway import classify, sse
-from api_router.gateway.response_objects import ending_response, read_as_stream, reports_failure
+from api_router.gateway.response_objects import (
+    answer_of,
+    ending_response,
+    holds_events,
+    read_as_stream,
+    reports_failure,
+)
 from api_router.gateway.upstream import (
     ERROR_BODY_LIMIT,
     Upstream,
@@ -78,7 +84,7 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
     def ms() -> float:
         return (time.perf_counter() - started) * 1000
 
-    headers = upstream_headers({"Accept": "text/event-stream"}, key)
+    headers = upstream_headers({"Accept": "text/event-stream", **upstream.client_identity.headers}, key)
     try:
         resp = await upstream.post(provider.endpoint("/responses"), body, headers, timeout)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -144,11 +150,16 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
 
 
 def _whole_answer(status: int, content_type: str, raw: bytes, took_ms: float) -> ProbeResult:
-    """A probe answered with a whole body: a response object answers, an error or anything else does not."""
-    try:
-        answer = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        answer = None
+    """A probe answered with a whole body: a response object answers, an error or anything else does not
+    (an event stream under another label is read as the requests read it)."""
+    answer: Any
+    if holds_events(raw, content_type):
+        answer = answer_of(raw, content_type)
+    else:
+        try:
+            answer = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            answer = None
     if not isinstance(answer, dict) or not isinstance(answer.get("output"), list):
         return ProbeResult(False, status, None, took_ms, f"answered {content_type or 'something'} "
                            f"that is not a response: {error_text(raw, content_type)}")

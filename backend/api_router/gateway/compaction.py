@@ -78,7 +78,8 @@ async def _summary_of(upstream: Upstream, provider: ProviderConfig, key: str | N
                       items: list[Any], timeout: float) -> Summary:
     try:
         resp = await upstream.post(provider.endpoint("/responses"), summary_body(items, model),
-                                   upstream_headers({"Accept": "text/event-stream"}, key), timeout)
+                                   upstream_headers({"Accept": "text/event-stream", **upstream.client_identity.headers},
+                                                    key), timeout)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise SummaryFailed(describe_exception(exc, timeout)) from exc
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -10,7 +11,7 @@ import orjson
 
 from api_router.config import ProviderConfig
 from api_router.gateway.classify import parse_retry_after
-from api_router.gateway.upstream import LOOP_HEADER, Upstream, describe_exception, error_text, upstream_headers
+from api_router.gateway.upstream import Upstream, describe_exception, error_text, upstream_headers
 
 
 @dataclass
@@ -29,9 +30,10 @@ MODELS_TIMEOUT_SECONDS = 10.0
 
 
 async def fetch_models(upstream: Upstream, provider: ProviderConfig, key: str | None, timeout: float, *,
-                       hops: str | None = None) -> ModelList:
-    """``hops``: the hop ids of the client's request (when another API Router asks), which this one
-    goes on with."""
+                       forwarded: Mapping[str, str] | None = None, query: str = "") -> ModelList:
+    """``forwarded``: the client's headers that go upstream (``forwarded_headers``: its User-Agent, the
+    hop ids when another API Router asks), and ``query`` its query string (Codex sends its version);
+    without a client (a test, a probe) the gateway asks as its latest client did."""
     started = time.perf_counter()
 
     def elapsed() -> float:
@@ -39,9 +41,12 @@ async def fetch_models(upstream: Upstream, provider: ProviderConfig, key: str | 
 
     if not provider.base_url:
         return ModelList(False, None, 0.0, error="no base URL")
-    headers = upstream_headers({"Accept": "application/json", **({LOOP_HEADER: hops} if hops else {})}, key)
+    asked = upstream.client_identity.headers if forwarded is None else forwarded
+    if not any(name.lower() == "accept" for name in asked):
+        asked = {"Accept": "application/json", **asked}
+    url = provider.endpoint("/models") + (f"?{query}" if query else "")
     try:
-        status, content_type, body, retry_after = await upstream.get(provider.endpoint("/models"), headers, timeout)
+        status, content_type, body, retry_after = await upstream.get(url, upstream_headers(asked, key), timeout)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         return ModelList(False, None, elapsed(), error=describe_exception(exc, timeout))
     if status != 200:

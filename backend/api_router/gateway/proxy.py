@@ -188,6 +188,7 @@ class ResponsesProxy:
         if not ex.cfg.routable:
             raise explain.nobody_routable(ex.cfg)
         ex.forwarded = forwarded_headers(ex.request.raw_headers)
+        self._upstream.client_identity.note(ex.forwarded)
         # Without previous_response_id or sealed items no continuity retry can arise, so the usual
         # request goes straight to one attempt per provider with the client's own bytes.
         untouched = self._bodies.untouched(client)

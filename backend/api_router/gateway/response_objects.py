@@ -19,6 +19,7 @@ COMPACTION_ITEM = re.compile(rb'"type"\s*:\s*"compaction(?:_summary)?"')
 
 # What a relay may label its event stream with (aiohttp reads a missing Content-Type as octet-stream):
 # Codex reads the bytes whatever the label says, so a stream that works without the gateway works with it.
+# (A JSON label is a whole answer's: its first bytes count as the answer begun, see ``holds_events``.)
 _STREAM_LABELS = frozenset({"text/event-stream", "text/plain", "application/octet-stream"})
 
 
@@ -26,6 +27,15 @@ def read_as_stream(content_type: str) -> bool:
     """Whether a 2xx answer to a streamed request is read as an event stream (it may still turn out to be
     a whole answer under such a label: no event in it)."""
     return content_type in _STREAM_LABELS
+
+
+# How an event stream starts (after a BOM or blank lines): with a field or a comment; no JSON can.
+_EVENTS_START = re.compile(rb"\A(?:\xef\xbb\xbf)?[ \t\r\n]*(?:event|data|id|retry)?:")
+
+
+def holds_events(data: bytes, content_type: str) -> bool:
+    """Whether a complete body is an event stream: labelled so, or starting as one under another label."""
+    return content_type == "text/event-stream" or _EVENTS_START.match(data) is not None
 
 
 def is_compaction_item(item: Any) -> bool:
@@ -129,7 +139,7 @@ def failure_in(data: bytes, content_type: str, answer: dict[str, Any] | str) -> 
     """The failure a complete body (read as ``answer``, see ``answer_of``) reports, as the stream event
     that would tell it: a response that reports one, or an event stream that ends failing."""
     if isinstance(answer, str):
-        return stream_failure(data) if content_type == "text/event-stream" else None
+        return stream_failure(data) if holds_events(data, content_type) else None
     return {"type": "response.failed", "response": answer} if reports_failure(answer) else None
 
 
@@ -141,7 +151,7 @@ def failure_said(failure: dict[str, Any], answer: dict[str, Any] | str) -> str:
 
 def answer_of(data: bytes, content_type: str) -> dict[str, Any] | str:
     """The response object of a complete body, or why the body is not a usable answer."""
-    if content_type == "text/event-stream":
+    if holds_events(data, content_type):
         done = []  # a minimal stream may list its items only here, not in the final response
         # The first ending event decides, as in a relayed stream: what follows it is not read.
         for ev in sse.iter_events(data):

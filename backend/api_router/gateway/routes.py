@@ -33,7 +33,7 @@ from api_router.gateway.exchange import answer_now, expect_continue, parse_objec
 from api_router.gateway.middleware import Handler, guard, token_required
 from api_router.gateway.models import MODELS_TIMEOUT_SECONDS, ModelList, fetch_models
 from api_router.gateway.proxy import ResponsesProxy
-from api_router.gateway.upstream import LOOP_HEADER, PROVIDER_HEADER, Upstream
+from api_router.gateway.upstream import PROVIDER_HEADER, Upstream, forwarded_headers
 from api_router.jsonbytes import dumps
 from api_router.routing import Failure
 from api_router.services import ProviderIdentity, Services, ServingState, id_now
@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 CONTROL_BODY_LIMIT = 1024 * 1024
+MAX_HEADER_LINE = 65536  # one header line, read from a client or a provider
 
 
 def _environment_matters() -> bool:
@@ -88,6 +89,9 @@ async def upstream_context(app: web.Application) -> AsyncIterator[None]:
         # filtering a cookie jar costs time on every request.
         cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=_environment_matters(),
+        # A relay's front end may send a header line far past aiohttp's 8190 bytes (a long Set-Cookie or
+        # Content-Security-Policy); Codex reads such an answer, and so does the gateway, as its server does.
+        max_line_size=MAX_HEADER_LINE, max_field_size=MAX_HEADER_LINE,
     )
     upstream = Upstream(session, Deadlines(asyncio.get_running_loop()), app[HOP_ID])
     app[UPSTREAM] = upstream
@@ -149,6 +153,7 @@ async def models(request: web.Request) -> web.Response:
     cfg = services.config.current
     timeout = min(cfg.routing.request_timeout_seconds, MODELS_TIMEOUT_SECONDS)
     plan = services.router.plan(cfg)
+    forwarded = forwarded_headers(request.raw_headers)
     asked: list[tuple[ProviderIdentity | str, Failure]] = []
     for pid in plan:
         who = identities.get(pid) or pid
@@ -162,7 +167,7 @@ async def models(request: web.Request) -> web.Response:
             asked.append((who, Failure(now, explain.FOUND_NOT_ANSWERING)))
             continue
         result = await _model_list(services, fetch_models(
-            request.app[UPSTREAM], provider, key, timeout, hops=request.headers.get(LOOP_HEADER)), who)
+            request.app[UPSTREAM], provider, key, timeout, forwarded=forwarded, query=request.query_string), who)
         if result.ok:
             return web.Response(body=services.redactor.redact_bytes(result.body), content_type="application/json",
                                 headers={PROVIDER_HEADER: id_now(who) or now})
@@ -397,7 +402,7 @@ def build_app(services: Services, registry: Registry, state: ServingState) -> we
     # The body limit is enforced per request from the live config, not by aiohttp's fixed one.
     hop_id = os.urandom(8).hex()
     app = web.Application(middlewares=[guard(services, hop_id)], client_max_size=1 << 40,
-                          handler_args={"max_field_size": 65536})
+                          handler_args={"max_field_size": MAX_HEADER_LINE})
     app[HOP_ID] = hop_id
     app[SERVICES] = services
     app[REGISTRY] = registry

@@ -61,6 +61,26 @@ def forwarded_headers(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, s
     return out
 
 
+class ClientIdentity:
+    """How the latest client request named its client (User-Agent, originator): the gateway's own
+    requests — background checks, provider tests, probes — ask as its clients do, so a relay that
+    serves only the Codex CLI answers them as it answers Codex."""
+
+    __slots__ = ("headers",)
+
+    def __init__(self) -> None:
+        self.headers: dict[str, str] = {}
+
+    def note(self, forwarded: Mapping[str, str]) -> None:
+        """Taken from a request's forwarded headers (few, so one look at each)."""
+        seen = {name: value for name, value in forwarded.items() if name.lower() in _IDENTITY}
+        if seen and seen != self.headers:
+            self.headers = seen
+
+
+_IDENTITY = frozenset({"user-agent", "originator"})
+
+
 def upstream_headers(forwarded: Mapping[str, str], key: str | None,
                      extra: Mapping[str, str] | None = None) -> dict[str, str]:
     headers = {**forwarded, "Content-Type": "application/json"}
@@ -130,6 +150,7 @@ class Upstream:
         # (closing the session alone does not interrupt a body that is already streaming).
         self.open: dict[aiohttp.ClientResponse, Callable[[], None] | None] = {}
         self._watched: weakref.WeakSet[asyncio.Future[None]] = weakref.WeakSet()  # connections' closed futures
+        self.client_identity = ClientIdentity()
 
     async def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> aiohttp.ClientResponse:
         """Send the request and wait (at most ``timeout``) for the response headers; ``headers`` (a dict
