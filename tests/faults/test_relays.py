@@ -2132,3 +2132,23 @@ async def test_the_gateways_own_requests_ask_as_its_client_does(fakes, gateway):
     assert models.status == 200 and models.headers["X-API-Router-Provider"] == "p1"
     asked = p1.model_requests[-1]
     assert asked.headers["User-Agent"] == CODEX_UA and asked.query == "client_version=0.169.0"
+
+
+def redirecting(location: str) -> fp.Behaviour:
+    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        return web.Response(status=301, headers={"Location": location})
+    return run
+
+
+async def test_a_redirect_is_not_followed_and_the_error_says_where_it_leads(fakes, gateway):
+    """A base URL written http:// for a relay that moved to https://: the key is never sent on to another
+    address, and the error says where the relay points, so the user can fix the base URL."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    p1.always(redirecting("https://relay.example/v1/responses"))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    error = gw.services.store.request_log()[0]["attempts"][0]["error"]
+    assert error.startswith("HTTP 301") and "redirects to https://relay.example/v1/responses" in error, error
+    result = await gw.api("test_provider", provider="p1")
+    assert not result["ok"] and "redirects to https://relay.example/v1/responses" in result["error"], result

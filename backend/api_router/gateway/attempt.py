@@ -58,6 +58,7 @@ from api_router.gateway.upstream import (
     error_text,
     headers_back,
     read_limited,
+    redirect_note,
     upstream_headers,
 )
 from api_router.jsonbytes import NestedTooDeep, dumps
@@ -291,6 +292,7 @@ class AttemptRunner:
         if status == 404 and classify.mentions_unknown_model(message):
             return _unknown_model(f"HTTP {status}: {message}", status)
         retry_after = classify.parse_retry_after(resp.headers.get("Retry-After")) if status == 429 else None
+        message += redirect_note(resp)
         return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", retry_after=retry_after,
                              status=status, rate_limited=status == 429, quota_spent=classify.spent_quota_body(raw))
 

@@ -41,6 +41,7 @@ from api_router.gateway.upstream import (
     describe_exception,
     error_text,
     read_limited,
+    redirect_note,
     upstream_headers,
 )
 from api_router.records import now_ms
@@ -97,7 +98,7 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
                     raw = await read_limited(resp, 65536)
             except TimeoutError:
                 raw = b""
-            message = classify.with_code(error_text(raw, resp.content_type), raw)
+            message = classify.with_code(error_text(raw, resp.content_type), raw) + redirect_note(resp)
             # Up and reading Responses requests, for a check; a test (read_all) wants a whole answer.
             alive = not read_all and resp.status in (400, 422) and not classify.mentions_unknown_model(message)
             return ProbeResult(alive, resp.status, None, ms(), f"HTTP {resp.status}: {message}")

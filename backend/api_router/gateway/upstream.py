@@ -367,6 +367,16 @@ _KEY_BYTES_WIDE = _KEY_BYTES + b"\x00"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def redirect_note(resp: aiohttp.ClientResponse) -> str:
+    """Where a 3xx answer leads, said after its error ("" for any other answer). Redirects are not
+    followed — the key would go on to another address — so the user is to point the base URL there."""
+    location = resp.headers.get("Location", "") if 300 <= resp.status < 400 else ""
+    if not location:
+        return ""
+    return (f" — it redirects to {clip(location)}; redirects are not followed "
+            "(the key stays with the base URL's address)")
+
+
 def clip(text: str, limit: int = 300) -> str:
     """An upstream's words as a person reads them: one line, no control characters, at most ``limit``."""
     text = " ".join(_CONTROL.sub(" ", text).split())
