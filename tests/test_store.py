@@ -112,6 +112,35 @@ def test_corrupt_store_is_moved_aside_and_recreated_with_event(tmp_path):
     s.close()
 
 
+@pytest.mark.parametrize("made", [1, 3, 9])
+def test_a_first_start_cut_short_while_making_the_tables_is_ours_to_finish(tmp_path, made):
+    """A first start killed (or out of disk) after some of the tables were made, before the meta table:
+    the next start finishes the file, rather than refusing it as another program's."""
+    path = tmp_path / "data" / "s.sqlite3"
+    path.parent.mkdir(parents=True)
+    statements = [part + ";" for part in schema.TABLES.split(";") if "CREATE TABLE" in part]
+    with sqlite3.connect(path) as partial:
+        partial.executescript("".join(statements[:made]))
+    s = Store(path)
+    assert s.open() is None  # nothing moved aside
+    s.log_request(record())
+    s.flush()
+    assert s.request_log()[0]["session_id"] == "s1"
+    s.close()
+
+
+def test_making_the_tables_is_one_transaction(tmp_path):
+    """Killed while making them, a first start leaves no half-made file behind."""
+    conn = sqlite3.connect(tmp_path / "s.sqlite3", isolation_level=None)
+    statements = []
+    conn.set_trace_callback(statements.append)
+    schema.create_or_upgrade(conn, 0)
+    creates = [i for i, sql in enumerate(statements) if sql.lstrip().startswith("CREATE TABLE")]
+    begin = max(i for i, sql in enumerate(statements[:creates[0]]) if sql.strip().upper().startswith("BEGIN"))
+    commit = min(i for i, sql in enumerate(statements) if i > creates[-1] and sql.strip().upper().startswith("COMMIT"))
+    assert begin < creates[0] and creates[-1] < commit
+
+
 def test_a_store_written_by_a_newer_version_is_refused_and_left_as_it_is(tmp_path):
     s = open_store(tmp_path)
     path = s.path

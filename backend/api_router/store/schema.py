@@ -7,6 +7,8 @@ joined reasoning as sealed items) is copied over once.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import re
 import sqlite3
 
@@ -165,7 +167,8 @@ def check_version(conn: sqlite3.Connection) -> int:
     # user_version another program set); a file with tables and no such pair is not ours — nor one whose
     # meta (key, value) stands beside none of our tables (Chrome's History has such a meta).
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if tables and not ({"key", "value"} <= _columns(conn, "meta") and tables & _OURS_BESIDE_META):
+    ours = {"key", "value"} <= _columns(conn, "meta") and tables & _OURS_BESIDE_META
+    if tables and not ours and not _cut_short(conn, tables):
         raise ForeignDatabase()
     return found
 
@@ -173,9 +176,24 @@ def check_version(conn: sqlite3.Connection) -> int:
 _OURS_BESIDE_META = frozenset(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", TABLES)) - {"meta"}
 
 
+def _cut_short(conn: sqlite3.Connection, tables: set[str]) -> bool:
+    """Some of this version's tables, each exactly as it makes them, and nothing else: a first start that
+    was killed (or ran out of disk) while an older version made them one by one — ours to finish."""
+    made = _tables_as_made()
+    return tables <= made.keys() and all(_columns(conn, table) == made[table] for table in tables)
+
+
+@functools.cache
+def _tables_as_made() -> dict[str, set[str]]:
+    """Each table's columns as ``TABLES`` makes them (read off an empty database in memory)."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+        conn.executescript(TABLES)
+        return {name: _columns(conn, name) for name in _OURS_BESIDE_META | {"meta"}}
+
+
 def create_or_upgrade(conn: sqlite3.Connection, found: int) -> None:
     """Bring a file of generation ``found`` (``check_version``'s answer) up to this version's tables."""
-    conn.executescript(TABLES)
+    conn.executescript(f"BEGIN;\n{TABLES}\nCOMMIT;")  # all of them or none: a start cut short leaves no half
     for table, column, declaration in ADDED_COLUMNS:
         if column not in _columns(conn, table):
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
