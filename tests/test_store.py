@@ -399,6 +399,10 @@ def test_writes_another_program_blocks_are_kept_and_written_once_it_lets_go(tmp_
         while not any(e.kind == "store" and e.level == "error" for e in s.recent_events()):
             assert time.monotonic() < deadline, "no event about the writes held back"
             time.sleep(0.05)
+        # The Events page lists it while the outage lasts, not once it is over (it waits with the rest).
+        assert [e.level for e in s.list_events(level="error")] == ["error"]
+        assert s.list_events()[0].message.startswith("The database cannot be written")
+        assert not s.list_events(level="info") or s.list_events(level="info")[0].level == "info"
         other.execute("ROLLBACK")
         other.close()
         deadline = time.monotonic() + 5

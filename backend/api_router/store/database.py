@@ -402,7 +402,17 @@ class Store:
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self.query(f"SELECT id, unix_ms, level, provider, kind, message FROM events {where} "
                           "ORDER BY id DESC LIMIT ?", (*args, limit))
-        return [Event(*row) for row in rows]
+        written = [Event(*row) for row in rows]
+        # Events not in the file yet (its writes held back: the database locked, the disk full — which an
+        # event says) are listed as well: the Events page must show the outage while it lasts.
+        ids = {e.id for e in written}
+        above = written[-1].id if len(written) == limit else 0  # a full page: only newer ones can enter it
+        waiting = [e for e in self.recent_events() if e.id > above and e.id not in ids
+                   and (before_id is None or e.id < before_id)
+                   and (level is None or e.level == level) and (provider is None or e.provider == provider)]
+        if not waiting:
+            return written
+        return sorted(written + waiting, key=lambda e: e.id, reverse=True)[:limit]
 
     # --- request log and metrics ------------------------------------------------------------------
 
