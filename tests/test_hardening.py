@@ -2705,3 +2705,62 @@ async def test_a_body_arriving_before_its_handler_starts_is_not_taken_for_the_ne
         await asyncio.sleep(0.01)
     assert transport.sent.startswith(b"HTTP/1.1 200") and not transport.closed
     handler.connection_lost(None)
+
+
+KEY_P1 = "sk-test-SECRETOFP1aaaaaaaaaa"
+
+
+@pytest.mark.parametrize(("configured", "pending", "keys_after", "said"), [
+    # killed after config.toml had the rename: the copy under the old id goes
+    (["p9"], {"kind": "rename", "provider": "p1", "to": "p9"}, {"p9"}, "its key is now under p9 only"),
+    # killed before config.toml had it: the rename did not happen, and the copy under the new id goes
+    (["p1"], {"kind": "rename", "provider": "p1", "to": "p9"}, {"p1"}, "p1 keeps its key"),
+    # killed after config.toml lost the provider: its key goes too
+    ([], {"kind": "delete", "provider": "p1"}, set(), "its key is removed as well"),
+    # killed before: the provider stays, and so does its key
+    (["p1"], {"kind": "delete", "provider": "p1"}, {"p1"}, None),
+])
+def test_a_rename_or_delete_cut_short_between_its_writes_is_settled_at_the_next_start(
+        tmp_path, configured, pending, keys_after, said):
+    """kill -9 between secrets.json and config.toml: no key is left under an id it does not belong to (a
+    provider added later under that id, at another address, would be sent it), and none is lost."""
+    from api_router.composition import open_services
+
+    paths = Paths(tmp_path / "ud")
+    write_config(paths, dict.fromkeys(configured, "http://127.0.0.1:9/v1"))
+    keys = {"p1": KEY_P1, **({"p9": KEY_P1} if pending["kind"] == "rename" else {})}
+    paths.secrets.write_text(json.dumps({"gateway_token": TOKEN, "providers": keys, "usage_tokens": {},
+                                         "pending": pending}))
+    services = open_services(paths)
+    try:
+        assert set(services.secrets.current.provider_keys) == keys_after
+        assert services.secrets.current.pending is None
+        on_disk = json.loads(paths.secrets.read_text())
+        assert set(on_disk["providers"]) == keys_after and "pending" not in on_disk
+        messages = [e.message for e in services.store.recent_events()]
+        assert (said is None) == (not any("cut short" in m for m in messages)), messages
+        if said is not None:
+            assert any(said in m for m in messages), messages
+    finally:
+        services.close()
+
+
+async def test_a_delete_marks_secrets_json_first_and_keeps_the_key_when_the_config_cannot_be_saved(fakes, gateway):
+    """The first write says the delete is on its way (the key stays with the provider until config.toml no
+    longer has it); a delete config.toml refuses leaves both as they were, nothing on its way."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, keys={"p1": KEY_P1})
+    seen: list[dict] = []
+    gw.services.secrets.listeners.append(lambda s: seen.append(dict(s.provider_keys) | {"pending": s.pending}))
+    await gw.api("delete_provider", provider="p1")
+    assert seen[0]["p1"] == KEY_P1 and seen[0]["pending"] is not None  # marked, key still there
+    assert "p1" not in seen[-1] and seen[-1]["pending"] is None
+    seen.clear()
+    gw.services.paths.config.chmod(0o400)
+    try:
+        with pytest.raises(ApiError):
+            await gw.api("delete_provider", provider="p2")
+    finally:
+        gw.services.paths.config.chmod(0o600)
+    assert "p2" in gw.services.config.current.providers and gw.services.secrets.current.pending is None
+    assert "pending" not in json.loads(gw.services.paths.secrets.read_text())

@@ -156,6 +156,12 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     store.mask_in_history(secrets.current.secret_values())
     secrets.listeners.append(lambda current: store.mask_in_history(current.secret_values()))
     _report_file_problems(config, secrets, store)
+    try:
+        settled = secrets.settle(config.current.providers)  # a rename or delete the last run was killed in
+    except (OSError, ValueError) as exc:  # read-only, the disk full: the next start tries again
+        settled = f"A rename or delete cut short could not be finished in secrets.json ({exc})"
+    if settled:
+        store.add_event(Level.WARNING, Kind.CONFIG, settled)
     for problem in (*config_report.problems, *secrets_report.problems):
         store.add_event(Level.ERROR, Kind.CONFIG, problem)
     for message in (*config_report.ignored, *secrets_report.ignored):

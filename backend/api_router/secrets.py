@@ -11,8 +11,9 @@ import json
 import re
 import secrets as _random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -40,6 +41,35 @@ def mask(value: str) -> str:
     return f"{value[:4]}…{value[-4:]}"
 
 
+class MoveKind(Enum):
+    RENAME = "rename"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class PendingMove:
+    """A provider's keys on their way: renamed from ``provider`` to ``to``, or deleted (``to`` None)."""
+
+    kind: MoveKind
+    provider: str
+    to: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": self.kind.value, "provider": self.provider, **({"to": self.to} if self.to else {})}
+
+    @classmethod
+    def from_json(cls, data: Any) -> PendingMove | None:
+        """None for anything but a move this version writes (a hand edit of it is left as an entry)."""
+        if not isinstance(data, dict) or not isinstance(data.get("provider"), str):
+            return None
+        kind, to = data.get("kind"), data.get("to")
+        if kind == MoveKind.RENAME.value and isinstance(to, str):
+            return cls(MoveKind.RENAME, data["provider"], to)
+        if kind == MoveKind.DELETE.value and to is None:
+            return cls(MoveKind.DELETE, data["provider"])
+        return None
+
+
 @dataclass(frozen=True)
 class Secrets:
     gateway_token: str
@@ -48,16 +78,21 @@ class Secrets:
     # Entries of the file that are none of the above (a note, a misspelt section): unused, but the user's,
     # so written back as they are.
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # A rename or delete under way, written with its first step and cleared by its last: one cut short (the
+    # app killed between the file writes) is finished or undone at the next start (``SecretsFile.settle``).
+    pending: PendingMove | None = None
 
     def secret_values(self) -> set[str]:
         """Every secret the file holds: the gateway token, the provider keys, the usage tokens."""
         return {self.gateway_token, *self.provider_keys.values(), *self.usage_tokens.values()}
 
     def to_json(self) -> dict[str, Any]:
+        pending = {"pending": self.pending.to_json()} if self.pending is not None else {}
         return {
             "gateway_token": self.gateway_token,
             "providers": dict(self.provider_keys),
             "usage_tokens": dict(self.usage_tokens),
+            **pending,
             **self.extra,
         }
 
@@ -125,6 +160,7 @@ def _string_map(value: Any, field: str, what: str) -> tuple[dict[str, str], str 
 
 
 _KNOWN = ("gateway_token", "providers", "usage_tokens")
+_PENDING = "pending"
 
 
 def ignored_entries(secrets: Secrets) -> list[str]:
@@ -165,9 +201,11 @@ def parse(data: Any) -> Parsed:
         token = legacy or new_gateway_token()
     elif legacy is not None:
         migrated = True
-    extra = MappingProxyType({k: v for k, v in data.items() if k not in _KNOWN})
-    return Parsed(Secrets(token, MappingProxyType(providers), MappingProxyType(usage), extra), problems, migrated,
-                  missing, made)
+    pending = PendingMove.from_json(data.get("pending"))
+    extra = MappingProxyType({k: v for k, v in data.items()
+                              if k not in _KNOWN and not (k == _PENDING and pending is not None)})
+    return Parsed(Secrets(token, MappingProxyType(providers), MappingProxyType(usage), extra, pending), problems,
+                  migrated, missing, made)
 
 
 class DuplicateKey(ValueError):
@@ -300,25 +338,50 @@ class SecretsFile(UserFile[Secrets]):
 
     def rename(self, old: str, new: str) -> None:
         self.edit(lambda s: s.with_changes(provider_keys=_renamed(s.provider_keys, old, new),
-                                           usage_tokens=_renamed(s.usage_tokens, old, new)))
+                                           usage_tokens=_renamed(s.usage_tokens, old, new), pending=None))
 
     def forget(self, provider: str) -> None:
         self.edit(lambda s: s.with_changes(provider_keys=_without(s.provider_keys, provider),
-                                           usage_tokens=_without(s.usage_tokens, provider)))
+                                           usage_tokens=_without(s.usage_tokens, provider), pending=None))
+
+    def deleting(self, provider: str) -> None:
+        """The first step of a delete: the keys stay until config.toml no longer has the provider (then
+        ``forget``); written so that a delete cut short between the two is finished at the next start."""
+        self.edit(lambda s: replace(s, pending=PendingMove(MoveKind.DELETE, provider)))
+
+    def move_ended(self) -> None:
+        """A rename or delete that could not be saved: nothing is on its way any more."""
+        self.edit(lambda s: replace(s, pending=None))
+
+    def settle(self, providers: Collection[str]) -> str | None:
+        """At start: a rename or delete cut short between its file writes (the app killed) is finished —
+        or undone, when config.toml does not have it — so that each key is under the id it belongs to
+        (a key left under another id would go to a provider added later under it). What was done, said."""
+        move = self.current.pending
+        if move is None:
+            return None
+        old, new = move.provider, move.to
+        if new is not None and new in providers and old not in providers:
+            self.rename(old, new)
+            return f"A rename of provider {old} to {new} was cut short; its key is now under {new} only"
+        if new is not None and old in providers and new not in providers:
+            self.forget(new)
+            return f"A rename of provider {old} to {new} was cut short before it was saved; {old} keeps its key"
+        if new is None and old not in providers:
+            self.forget(old)
+            return f"A delete of provider {old} was cut short; its key is removed as well"
+        self.move_ended()
+        return None
 
     def readdressed(self, provider: str) -> None:
         """Nothing here was learnt through the provider's address or key: the key is what changed."""
-
-    def restore(self, provider: str, held: Secrets) -> None:
-        """``provider``'s key and usage token as ``held`` had them (a delete that could not be saved)."""
-        self.edit(lambda s: s.with_changes(provider_keys=_restored(s.provider_keys, held.provider_keys, provider),
-                                           usage_tokens=_restored(s.usage_tokens, held.usage_tokens, provider)))
 
     def copy(self, old: str, new: str) -> None:
         """``old``'s key and usage token under ``new`` as well: the first step of a rename, so that a
         request routed to the new id while the rename is under way is not sent without its key."""
         self.edit(lambda s: s.with_changes(provider_keys=_copied(s.provider_keys, old, new),
-                                           usage_tokens=_copied(s.usage_tokens, old, new)))
+                                           usage_tokens=_copied(s.usage_tokens, old, new),
+                                           pending=PendingMove(MoveKind.RENAME, old, new)))
 
 
 def _renamed(mapping: Mapping[str, str], old: str, new: str) -> dict[str, str]:
@@ -328,10 +391,6 @@ def _renamed(mapping: Mapping[str, str], old: str, new: str) -> dict[str, str]:
 def _copied(mapping: Mapping[str, str], old: str, new: str) -> dict[str, str]:
     # A key left under ``new`` (written by hand for a provider not configured) is not ``old``'s: it goes.
     return {**mapping, new: mapping[old]} if old in mapping else _without(mapping, new)
-
-
-def _restored(mapping: Mapping[str, str], held: Mapping[str, str], pid: str) -> dict[str, str]:
-    return {**mapping, pid: held[pid]} if pid in held else _without(mapping, pid)
 
 
 def _without(mapping: Mapping[str, str], pid: str) -> dict[str, str]:

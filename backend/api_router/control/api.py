@@ -422,19 +422,21 @@ class Control:
         pid = self._existing(provider)
         name = services.config.current.name_of(pid)
 
-        held: Secrets | None = None
+        marked = False
 
         def change(doc: TOMLDocument) -> None:
-            nonlocal held
+            nonlocal marked
             provider_table(doc, pid)  # "unknown provider" if it went meanwhile (another delete, a hand edit)
             remove_table(doc, doc["providers"], pid)
             follow_order(doc, [p for p in services.config.current.order if p != pid])
             _point_routing(doc, pid, "")
-            # The key goes first: a secrets.json that cannot be written refuses the delete before the config
-            # says the provider is gone (else its key would stay, for a provider added later under its id).
-            if held is None:
-                held = services.secrets.current
-                services.secrets.forget(pid)
+            # secrets.json says first that the delete is on its way: one that cannot be written refuses the
+            # delete before the config says the provider is gone, and a delete cut short after the config
+            # write (the app killed) takes the key too at the next start — no key stays behind for a
+            # provider added later under this id, and none goes while the provider stays.
+            if not marked:
+                services.secrets.deleting(pid)
+                marked = True
 
         before = services.config.current
         was_locked = before.routing.manual_override == pid
@@ -442,11 +444,11 @@ class Control:
             try:
                 cfg = services.config.edit(change)
             except BaseException:
-                if held is not None:  # the config kept the provider: its key and usage token go back
+                if marked:  # the config kept the provider, and its key stays
                     with contextlib.suppress(OSError):  # the delete's own error is the one to report
-                        services.secrets.restore(pid, held)
+                        services.secrets.move_ended()
                 raise
-        services.providers.forget(pid)
+        services.providers.forget(pid)  # the key and usage token go with the rest
         services.emit(Level.INFO, Kind.CONFIG, f"Provider {name} deleted", pid)
         if was_locked:  # the lock went with it: automatic routing resumes, as after an unlock
             services.router.lock_changed(cfg, None)
