@@ -219,6 +219,25 @@ def test_a_check_asked_before_the_latest_failure_does_not_clear_it_when_it_answe
     assert r.health_json(cfg)["a"]["failing_since_unix_ms"] is None
 
 
+def test_what_counts_is_when_the_failing_question_was_asked_not_when_it_timed_out():
+    """Overlapping checks: one asked at 0 times out at 10, one asked at 8 answers at 11 — the answer is the
+    newer news (its question came after the failing one), whichever finishes last."""
+    r, clock, _ = router()
+    cfg = make(ids=("a", "b"), failure_threshold=1, cooldown_seconds=30)
+    r.record_failure(cfg, "a", "no Responses event within 10 s", unresponsive=True)
+    clock.now += 10
+    r.record_check(cfg, "a", False, "background check", error="no Responses event within 10 s", took_s=10)
+    clock.now += 1
+    r.record_check(cfg, "a", True, "background check", took_s=3)
+    assert r.health_json(cfg)["a"]["status"] == "healthy"
+    # A request that failed after a long wait was asked when it was sent, too.
+    clock.now += 1
+    r.record_failure(cfg, "a", "HTTP 503", took_s=6)
+    clock.now += 1
+    r.record_check(cfg, "a", True, "background check", took_s=4)  # asked after the request was sent
+    assert r.health_json(cfg)["a"]["status"] == "healthy"
+
+
 @pytest.mark.parametrize("answer", ["probe", "stream asked before the failure"])
 def test_only_a_responses_answer_since_the_failure_makes_an_older_check_old_news(answer):
     """A probe only lists models (a relay hanging on every request still does), and a stream asked before

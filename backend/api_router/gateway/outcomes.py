@@ -151,7 +151,8 @@ class OutcomeRecorder:
             self._router.record_failure(self._config(), now, result.error, result.retry_after,
                                         unresponsive=result.timed_out, status=result.status,
                                         session_id=ex.client.session_id if ex.client else None,
-                                        quota_spent=result.quota_spent)
+                                        quota_spent=result.quota_spent,
+                                        took_s=(attempt.latency_ms or 0.0) / 1000)
         if result.committed:  # a stream that broke after output: the client got part of it
             _answered_by(ex, attempt, result, 200)
             self._keep_sealed(ex, attempt, result, now)

@@ -47,6 +47,7 @@ class Health:
     # when last_ok_at is set (a failover is under way from then on, and is told so).
     last_output_at: float | None = None
     last_fail_at: float | None = None
+    last_fail_asked_at: float | None = None  # when the request or check that failed last was sent
     failing_since: float | None = None  # the first failure since it last answered (checks' too)
     # Did not answer in time: out of rotation until a background check (or a test) gets an answer.
     unresponsive_since: float | None = None
@@ -375,10 +376,10 @@ class Router:
 
     def record_failure(self, cfg: Config, provider: str, error: str, retry_after: float | None = None,
                        *, unresponsive: bool = False, status: int | None = None,
-                       session_id: str | None = None, quota_spent: bool = False) -> None:
+                       session_id: str | None = None, quota_spent: bool = False, took_s: float = 0.0) -> None:
         """A provider failure. ``unresponsive``: it did not answer in time, so it leaves rotation at once
         (whatever the failure threshold) until a background check gets an answer from it. A session it
-        failed (``session_id``) is no longer held to it."""
+        failed (``session_id``) is no longer held to it. ``took_s``: how long ago the provider was asked."""
         error = self._redact(error)
         if session_id is not None and self._affinity is not None:
             self._affinity.release(session_id, provider)
@@ -388,7 +389,7 @@ class Router:
             h = self._health(provider)
             h.consecutive_failures += 1
             h.last_error, h.last_status, h.quota_spent = error, status, quota_spent
-            h.last_fail_at = now
+            h.last_fail_at, h.last_fail_asked_at = now, now - took_s
             h.failing_since = h.failing_since or now
             was_cooling = h.cooldown_until > now
             was_in = h.unresponsive_since is None and not was_cooling
@@ -517,9 +518,9 @@ class Router:
                 # Asked before its latest answer (checks overlap while a provider hangs): what it failed
                 # with is older than that answer, which stands — its error, its stable window.
                 return
-            if ok and h.last_fail_at is not None and self._clock() - took_s < h.last_fail_at:
-                # Asked before its latest failure: the answer is older news than that failure, whose
-                # cooldown and error stand (as for a stream that outlived one, in record_success).
+            if ok and h.last_fail_asked_at is not None and self._clock() - took_s < h.last_fail_asked_at:
+                # Asked before the question it failed last was: the answer is older news than that failure,
+                # whose cooldown and error stand (a check asked after it, answering before it timed out, is not).
                 return
             was_out = h.unresponsive_since is not None or h.cooldown_until > self._clock()
             was_unhealthy = was_out or h.consecutive_failures > 0
@@ -547,6 +548,7 @@ class Router:
                 # only after it has failed nothing for the whole stable window — and what it failed with
                 # now is its error (the status, the all-down banner and the serving reason say so).
                 h.last_fail_at = self._clock()
+                h.last_fail_asked_at = h.last_fail_at - took_s
                 h.failing_since = h.failing_since or h.last_fail_at
                 if error:
                     self._failed_again(cfg, provider, h, self._redact(error), status)
