@@ -10,7 +10,7 @@ import { Header } from './features/shell/Header';
 import { useRevealFocus } from './features/shell/useRevealFocus';
 import { useStickyHeaderPadding } from './features/shell/useStickyHeaderPadding';
 import { UsagePage } from './features/usage/UsagePage';
-import type { RoutingFormMemory } from './features/routing/useRoutingForm';
+import type { RoutingFormKeeper, RoutingFormMemory } from './features/routing/useRoutingForm';
 import { ToastProvider, useToasts } from './hooks/toasts';
 import { useActions } from './hooks/useActions';
 import { useAuth } from './hooks/useAuth';
@@ -86,7 +86,7 @@ export function Shell({ bridge, initial, intervalMs, onForgetToken }: ShellProps
   const noteSettingsSaved = useCallback(() => setSettingsSaved((n) => n + 1), []);
   // The Routing card's unsaved edits outlive the dashboard while another page is shown.
   const [routingKept, keepRouting] = useState<RoutingFormMemory | null>(null);
-  const routingMemory = useMemo(() => ({ kept: routingKept, keep: keepRouting }), [routingKept]);
+  const routingMemory = useMemo<RoutingFormKeeper>(() => ({ kept: routingKept, keep: keepRouting }), [routingKept]);
   const { reload: reloadCodex } = codex;
   const { rotateGatewayToken } = actions;
 

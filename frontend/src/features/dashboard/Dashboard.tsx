@@ -6,7 +6,7 @@ import type { Status, TokenResult } from '../../types';
 import { EventsPanel } from '../events/EventsPanel';
 import { ProvidersPanel } from '../providers/ProvidersPanel';
 import { RoutingCard } from '../routing/RoutingCard';
-import type { RoutingFormMemory } from '../routing/useRoutingForm';
+import type { RoutingFormKeeper } from '../routing/useRoutingForm';
 import { DownBanner } from './DownBanner';
 import { StatusCard } from './StatusCard';
 
@@ -21,7 +21,7 @@ interface Props {
   /** The last status could not be refreshed: what it says is the last known state. */
   stale?: boolean;
   /** The Routing card's unsaved edits while another page is shown. */
-  routingMemory?: { kept: RoutingFormMemory | null; keep: (memory: RoutingFormMemory) => void };
+  routingMemory?: RoutingFormKeeper;
 }
 
 /** The dashboard: layout only, data comes in through props. */

@@ -2,7 +2,7 @@ import { useId, useRef } from 'react';
 import { nameOf, type NameMap } from '../../logic/names';
 import { NUMERIC_ROUTING_FIELDS, type NumericFieldSpec } from '../../logic/routing';
 import type { ProviderId, ProviderStatus, RoutingConfig, RoutingUpdate } from '../../types';
-import { useRoutingForm, type RoutingForm, type RoutingFormMemory } from './useRoutingForm';
+import { useRoutingForm, type RoutingForm, type RoutingFormKeeper } from './useRoutingForm';
 import { Button } from '../../ui/Button';
 import { own } from '../../logic/own';
 
@@ -19,7 +19,7 @@ interface Props {
   onLock: (provider: string | null) => Promise<unknown>;
   onSaveRouting: (values: RoutingUpdate) => Promise<{ ok: boolean }>;
   /** Unsaved edits kept while another page is shown (held by the app, which outlives the dashboard). */
-  memory?: { kept: RoutingFormMemory | null; keep: (memory: RoutingFormMemory) => void };
+  memory?: RoutingFormKeeper;
 }
 
 const NO_RENAMES: Readonly<Record<ProviderId, ProviderId>> = {};

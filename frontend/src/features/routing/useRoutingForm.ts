@@ -15,6 +15,12 @@ export interface RoutingFormMemory {
   seen: RoutingConfig;
 }
 
+/** Where the form leaves its memory as it unmounts, and finds it again: held by the app. */
+export interface RoutingFormKeeper {
+  kept: RoutingFormMemory | null;
+  keep: (memory: RoutingFormMemory) => void;
+}
+
 export interface RoutingForm {
   draft: RoutingDraft;
   plan: RoutingUpdatePlan;
@@ -39,7 +45,7 @@ export function useRoutingForm(
   preferredField: RefObject<HTMLSelectElement | null>,
   /** What the form held when it last left the screen, and where it leaves it now: edits survive a
    * visit to another page, and what changed meanwhile is taken for every field nobody edited. */
-  memory?: { kept: RoutingFormMemory | null; keep: (memory: RoutingFormMemory) => void },
+  memory?: RoutingFormKeeper,
 ): RoutingForm {
   const [stored, setDraft] = useState<RoutingDraft>(() => memory?.kept?.draft ?? routingToDraft(routing));
   const [seen, setSeen] = useState(() => memory?.kept?.seen ?? routing);
