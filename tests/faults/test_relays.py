@@ -700,6 +700,11 @@ async def test_keepalive_only_after_output_ends_with_response_failed_within_the_
     assert "no stream event within 1 s" in reply.events[-1]["response"]["error"]["message"]
     assert 0.9 <= took < 2.5, took
     assert p2.calls == 0
+    # It did not answer in time: out of rotation at once, so Codex's retry of the turn does not wait the
+    # idle limit out a second time (whatever the failure threshold, here 3).
+    assert health(gw, "p1")["status"] == "unresponsive"
+    again, took = await timed(gw.responses(stream=True))
+    assert again.headers["X-API-Router-Provider"] == "p2" and took < 0.5, took
 
 
 async def test_keepalive_only_answer_to_a_json_request_is_cut_after_the_idle_timeout(fakes, gateway):
@@ -1516,10 +1521,10 @@ async def test_the_first_check_of_a_provider_that_left_rotation_waits_a_whole_in
     p1.always(fp.keepalive_only(before=4))  # created, in_progress, the item, a delta; then only comments
     reply = await gw.responses(stream=True)
     failed_at = time.perf_counter()
-    assert reply.event_types[-1] == "response.failed" and health(gw, "p1")["status"] == "cooldown"
+    assert reply.event_types[-1] == "response.failed" and health(gw, "p1")["status"] == "unresponsive"
     # A check at once would come at the next tick; this one is due an interval (less one tick) from now.
     await asyncio.sleep(1.5)
-    assert p1.calls == 1 and health(gw, "p1")["status"] == "cooldown"  # no check yet
+    assert p1.calls == 1 and health(gw, "p1")["status"] == "unresponsive"  # no check yet
     await wait_until(lambda: p1.calls == 2, 6, "the first check, an interval later")
     assert time.perf_counter() - failed_at >= 4 - TICK_SECONDS - 0.1
     await wait_until(lambda: health(gw, "p1")["status"] == "healthy", 3, "the check's answer")
@@ -2121,6 +2126,10 @@ async def test_the_gateways_own_requests_ask_as_its_client_does(fakes, gateway):
     p1.always(fp.hang())
     await gw.responses(body=simple_body(model="gpt-5.5"), headers=codex)  # no hedge for JSON: it times out
     assert health(gw, "p1")["status"] == "unresponsive"
+    # Another client since (a script with an SDK), and one sending the headers empty: the checks still ask
+    # as Codex did.
+    await gw.responses(headers={"User-Agent": "OpenAI/Python 1.99"})
+    await gw.responses(headers={"User-Agent": "", "originator": ""})
     p1.always(codex_only(fp.stream_ok("back")))
     await wait_until(lambda: health(gw, "p1")["status"] == "healthy", 5, "a background check to bring p1 back")
     check = p1.requests[-1]
@@ -2152,3 +2161,18 @@ async def test_a_redirect_is_not_followed_and_the_error_says_where_it_leads(fake
     assert error.startswith("HTTP 301") and "redirects to https://relay.example/v1/responses" in error, error
     result = await gw.api("test_provider", provider="p1")
     assert not result["ok"] and "redirects to https://relay.example/v1/responses" in result["error"], result
+
+
+async def test_a_check_judges_an_event_stream_labelled_json_as_it_judges_a_stream(fakes, gateway):
+    """The request's own error in such a stream (the check's "ping" refused as invalid) proves the relay
+    answers Responses requests, as it does in a stream labelled as one: the provider comes back."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 0.5})
+    p1.always(fp.hang())
+    await gw.responses(body=simple_body(model="gpt-5.5"))
+    assert health(gw, "p1")["status"] == "unresponsive"
+    refusal = {"type": "error", "error": {"type": "invalid_request_error", "code": "invalid_value",
+                                          "message": "max_output_tokens must be at least 32"}}
+    p1.always(fp.raw_stream([b"event: error\ndata: " + json.dumps(refusal).encode() + b"\n\n"],
+                            content_type="application/json"))
+    await wait_until(lambda: health(gw, "p1")["status"] == "healthy", 5, "a background check to bring p1 back")

@@ -659,6 +659,17 @@ async def test_update_routing_refuses_a_hedge_range_upside_down(fakes, gateway):
     assert (cfg["routing"]["hedge_min_seconds"], cfg["routing"]["hedge_max_seconds"]) == (5, 5)
 
 
+async def test_a_hedge_range_written_upside_down_by_hand_does_not_block_other_routing_changes(fakes, gateway):
+    """A form saved whole resends both bounds as the file has them: that changes neither, and the call
+    saves what it does change."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing={"hedge_min_seconds": 8, "hedge_max_seconds": 5})
+    cfg = await gw.api("update_routing", hedge_min_seconds=8, hedge_max_seconds=5, cooldown_seconds=12)
+    assert cfg["routing"]["cooldown_seconds"] == 12
+    with pytest.raises(ApiError):
+        await gw.api("update_routing", hedge_max_seconds=6)
+
+
 async def test_rotating_the_token_takes_effect_at_once(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})

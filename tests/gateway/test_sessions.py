@@ -881,6 +881,9 @@ async def test_a_base_url_with_a_query_keeps_it_after_the_path(fakes, gateway):
     assert (await gw.request("GET", "/v1/models")).status == 200
     assert [(r.path, r.query) for r in (p1.requests[-1], p1.model_requests[-1])] == [
         ("/v1/responses", "api-version=2024-10-01"), ("/v1/models", "api-version=2024-10-01")]
+    # Codex's own query goes after it, as the client wrote it (an encoded "&", "=" or "#" stays encoded).
+    assert (await gw.request("GET", "/v1/models?client_version=0.169.0&q=a%26b%3Dc&tag=x%23y")).status == 200
+    assert p1.model_requests[-1].query == "api-version=2024-10-01&client_version=0.169.0&q=a%26b%3Dc&tag=x%23y"
 
 
 async def test_a_prompt_cache_key_with_spaces_around_it_names_the_session_without_them(fakes, gateway):
@@ -1117,15 +1120,19 @@ async def test_an_expansion_too_long_for_the_new_provider_is_summarised_there(fa
         return await fp.json_ok("continuing from the summary")(request, fake)
 
     p2.always(small_context)
+    # Another client (Codex) used the gateway too: the summary is asked as this request's client asks.
+    gw.services.require_serving().upstream.client_identity.note({"User-Agent": "codex_exec/0.169.0",
+                                                                "originator": "codex_exec"})
     new_turn = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "now run the tests"}]}
     reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": [*replacement, new_turn]},
-                               headers={"session-id": SID}, stream=streamed)
+                               headers={"session-id": SID, "User-Agent": "my-agent/2.0"}, stream=streamed)
     assert reply.status == 200 and reply.text == "continuing from the summary"
     final = p2.requests[-1].json
     assert "The user fixed the build in make.py." in json.dumps(final["input"])
     assert "fix the build" not in json.dumps(final["input"]) and final["input"][-1] == new_turn
     summary_request = p2.requests[-2].json
     assert summary_request["stream"] is True and summary_request["tools"] == []
+    assert p2.requests[-2].headers["User-Agent"] == "my-agent/2.0"
     ledger = (await gw.api("get_status"))["ledgers"].get("p2", {}).get("tokens_since_check", 0)
     row = gw.services.store.request_log()[0]
     # The summary is an attempt of its own, and what it cost counts: 15 tokens for it, 15 for the answer.

@@ -30,7 +30,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     raw: bytes
-    query: str = ""  # the query string, without its "?"
+    query: str = ""  # the query string as sent (percent-encodings kept), without its "?"
     at: float = field(default_factory=time.monotonic)  # when its headers and body had come
 
     @property
@@ -452,7 +452,7 @@ class FakeProvider:
 
     async def _record(self, request: web.Request, into: list[Recorded]) -> None:
         into.append(Recorded(request.method, request.path, dict(request.headers), await request.read(),
-                             request.query_string))
+                             request.rel_url.raw_query_string))
 
     @property
     def foreign_sealed(self) -> list[str]:

@@ -183,7 +183,10 @@ class Control:
     def update_routing(self, **values: Any) -> dict[str, Any]:
         # The lock has its own method (it emits its own event and checks the provider is routable).
         before = _preferred_choice(self._services.config.current)
-        hedge_range = _hedge_range_kept if _HEDGE_BOUNDS & values.keys() else None
+        # Judged when a bound changes (a form saved whole resends both as the file has them).
+        routing = self._services.config.current.routing
+        moved = any(values[k] != getattr(routing, k) for k in _HEDGE_BOUNDS & values.keys())
+        hedge_range = _hedge_range_kept if moved else None
         self._update_section("routing", RoutingConfig, values, exclude=frozenset({"manual_override"}),
                              check=hedge_range)
         self._preferred_follows(before)
@@ -507,7 +510,8 @@ class Control:
         asked = self._asked(pid)
         provider, key = asked.provider, asked.key
         timeout = min(cfg.routing.request_timeout_seconds, 20)
-        result = await fetch_models(services.require_serving().upstream, provider, key, timeout)
+        upstream = services.require_serving().upstream
+        result = await fetch_models(upstream, provider, key, timeout, asked_as=upstream.client_identity.headers)
         if result.ok and self._still_asked(asked):
             # An answer is evidence: it clears a stale "unhealthy" (not "unresponsive").
             services.router.record_check(services.config.current, pid, True, "probe", responses=False)

@@ -442,7 +442,8 @@ class AttemptRunner:
         # The sealed items that passed are in the client's history now (Codex keeps an interrupted turn's).
         return AttemptResult(outcome, result.response, error=result.error, committed=True, usage=facts.usage,
                              sealed=facts.sealed, ttfb_ms=result.ttfb_ms, response_bytes=result.sent,
-                             cancelled=result.cancelled, counts_against_health=not refused)
+                             cancelled=result.cancelled, counts_against_health=not refused,
+                             timed_out=result.timed_out)
 
     @staticmethod
     def _client_error_in_band(delivered: StreamResult, message: str) -> AttemptResult:

@@ -29,7 +29,6 @@ import orjson
 from api_router.config import ProviderConfig
 from api_router.gateway import classify, sse
 from api_router.gateway.response_objects import (
-    answer_of,
     ending_response,
     holds_events,
     read_as_stream,
@@ -105,7 +104,7 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
         if not read_as_stream(resp.content_type):  # a whole answer instead of a stream
             with upstream.deadlines.timeout(max(0.001, timeout - ms() / 1000), f"no answer within {timeout:g} s"):
                 raw = await read_limited(resp)
-            return _whole_answer(resp.status, resp.content_type, raw, ms())
+            return _whole_answer(resp.status, resp.content_type, raw, ms(), read_all)
         decoder = sse.SSEDecoder()
         events: list[sse.SSEEvent] = []
         first: float | None = None
@@ -124,25 +123,18 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
                 if new and first is None:
                     first = ms()
                 events.extend(new)
-                if not read_all:
-                    answered = _answered(events)
-                    if answered is not None:
-                        ok, why = answered
-                        return ProbeResult(ok, resp.status, first, ms(), why, events=events)
-                if any(e.type in ("response.completed", "response.incomplete", "response.failed", "error")
-                       for e in new):
+                if not read_all and _answered(events) is not None:
+                    break
+                if any(e.type in _ENDS for e in new):
                     break
         if first is None:
             if kept:
-                return _whole_answer(resp.status, resp.content_type, b"".join(kept), ms())
+                return _whole_answer(resp.status, resp.content_type, b"".join(kept), ms(), read_all)
             if kept_size > ERROR_BODY_LIMIT:
                 return ProbeResult(False, resp.status, None, ms(), f"answered more than {ERROR_BODY_LIMIT >> 20} MB "
                                    f"of {resp.content_type or 'something'} that is not a response")
             return ProbeResult(False, resp.status, None, ms(), "the stream ended before any event")
-        if not read_all:  # it ended with no more than the opening events (or heartbeats): no answer
-            return ProbeResult(False, resp.status, first, ms(), "the stream ended after only "
-                               + ", ".join(dict.fromkeys(e.type or "message" for e in events)), events=events)
-        return ProbeResult(True, resp.status, first, ms(), events=events)
+        return _judged(resp.status, events, first, ms(), read_all)
     except (aiohttp.ClientError, TimeoutError, OSError, sse.EventTooLarge) as exc:
         return ProbeResult(False, resp.status, None, ms(), describe_exception(exc, timeout),
                            timed_out=isinstance(exc, TimeoutError))
@@ -150,17 +142,35 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
         upstream.done(resp, reuse=False)
 
 
-def _whole_answer(status: int, content_type: str, raw: bytes, took_ms: float) -> ProbeResult:
-    """A probe answered with a whole body: a response object answers, an error or anything else does not
-    (an event stream under another label is read as the requests read it)."""
-    answer: Any
+_ENDS = frozenset({*sse.ANSWER_END, *sse.FAILURE_END})
+
+
+def _judged(status: int, events: list[sse.SSEEvent], first: float | None, took_ms: float,
+            read_all: bool) -> ProbeResult:
+    """What the events of a stream that was read say: for a check, whether they answer the question; for
+    a test (``read_all``), the whole stream, looked at by the test."""
+    if read_all:
+        return ProbeResult(True, status, first, took_ms, events=events)
+    answered = _answered(events)
+    if answered is None:  # it ended with no more than the opening events (or heartbeats): no answer
+        return ProbeResult(False, status, first, took_ms, "the stream ended after only "
+                           + ", ".join(dict.fromkeys(e.type or "message" for e in events)), events=events)
+    ok, why = answered
+    return ProbeResult(ok, status, first, took_ms, why, events=events)
+
+
+def _whole_answer(status: int, content_type: str, raw: bytes, took_ms: float, read_all: bool) -> ProbeResult:
+    """A probe answered with a whole body: a response object answers, an error or anything else does not;
+    an event stream under another label (JSON, say) is judged as a stream is."""
     if holds_events(raw, content_type):
-        answer = answer_of(raw, content_type)
-    else:
-        try:
-            answer = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            answer = None
+        events = list(sse.iter_events(raw))
+        if not events:
+            return ProbeResult(False, status, None, took_ms, "the stream ended before any event")
+        return _judged(status, events, took_ms, took_ms, read_all)
+    try:
+        answer = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        answer = None
     if not isinstance(answer, dict) or not isinstance(answer.get("output"), list):
         return ProbeResult(False, status, None, took_ms, f"answered {content_type or 'something'} "
                            f"that is not a response: {error_text(raw, content_type)}")

@@ -11,7 +11,7 @@ compaction does when the context overflows.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,29 +57,30 @@ def summary_body(items: list[Any], model: str | None) -> bytes:
 
 
 async def summarize(upstream: Upstream, provider: ProviderConfig, key: str | None, model: str | None,
-                    items: list[Any], timeout: float,
+                    items: list[Any], timeout: float, identity: Mapping[str, str],
                     refused: Callable[[SummaryFailed], None] = lambda exc: None) -> Summary:
-    """The provider's summary of ``items``; refused as too long, it is asked again without the oldest
-    part of the conversation (the newest turns matter most to whoever continues). ``refused`` hears of
-    each request refused so, before the shorter one is sent."""
+    """The provider's summary of ``items``, asked as the client of the request it is for (``identity``);
+    refused as too long, it is asked again without the oldest part of the conversation (the newest turns
+    matter most to whoever continues). ``refused`` hears of each request refused so, before the shorter
+    one is sent."""
+    headers = upstream_headers({"Accept": "text/event-stream", **identity}, key)
     for _ in range(SUMMARY_TRIES - 1):
         try:
-            return await _summary_of(upstream, provider, key, model, items, timeout)
+            return await _summary_of(upstream, provider, headers, model, items, timeout)
         except SummaryFailed as exc:
             shorter = without_oldest(items)
             if not exc.too_long or not shorter:
                 raise
             refused(exc)
             items = shorter
-    return await _summary_of(upstream, provider, key, model, items, timeout)
+    return await _summary_of(upstream, provider, headers, model, items, timeout)
 
 
-async def _summary_of(upstream: Upstream, provider: ProviderConfig, key: str | None, model: str | None,
+async def _summary_of(upstream: Upstream, provider: ProviderConfig, headers: dict[str, str], model: str | None,
                       items: list[Any], timeout: float) -> Summary:
     try:
-        resp = await upstream.post(provider.endpoint("/responses"), summary_body(items, model),
-                                   upstream_headers({"Accept": "text/event-stream", **upstream.client_identity.headers},
-                                                    key), timeout)
+        resp = await upstream.post(provider.endpoint("/responses"), summary_body(items, model), dict(headers),
+                                   timeout)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise SummaryFailed(describe_exception(exc, timeout)) from exc
     try:

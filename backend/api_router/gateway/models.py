@@ -30,10 +30,10 @@ MODELS_TIMEOUT_SECONDS = 10.0
 
 
 async def fetch_models(upstream: Upstream, provider: ProviderConfig, key: str | None, timeout: float, *,
-                       forwarded: Mapping[str, str] | None = None, query: str = "") -> ModelList:
-    """``forwarded``: the client's headers that go upstream (``forwarded_headers``: its User-Agent, the
-    hop ids when another API Router asks), and ``query`` its query string (Codex sends its version);
-    without a client (a test, a probe) the gateway asks as its latest client did."""
+                       asked_as: Mapping[str, str], query: str = "") -> ModelList:
+    """``asked_as``: the headers that go upstream — a client's forwarded ones (``forwarded_headers``: its
+    User-Agent, the hop ids when another API Router asks), or the gateway's own client identity (a test,
+    a probe); ``query``: the client's query string as it was sent (Codex sends its version)."""
     started = time.perf_counter()
 
     def elapsed() -> float:
@@ -41,10 +41,11 @@ async def fetch_models(upstream: Upstream, provider: ProviderConfig, key: str | 
 
     if not provider.base_url:
         return ModelList(False, None, 0.0, error="no base URL")
-    asked = upstream.client_identity.headers if forwarded is None else forwarded
-    if not any(name.lower() == "accept" for name in asked):
-        asked = {"Accept": "application/json", **asked}
-    url = provider.endpoint("/models") + (f"?{query}" if query else "")
+    asked = asked_as if any(name.lower() == "accept" for name in asked_as) else {"Accept": "application/json",
+                                                                                   **asked_as}
+    url = provider.endpoint("/models")
+    if query:  # after the base URL's own query (an Azure-style ?api-version=), if it has one
+        url += ("&" if "?" in url else "?") + query
     try:
         status, content_type, body, retry_after = await upstream.get(url, upstream_headers(asked, key), timeout)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:

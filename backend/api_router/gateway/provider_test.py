@@ -119,7 +119,8 @@ async def run_test(upstream: Upstream, provider: ProviderConfig, key: str | None
         return max(0.001, min(limit, TEST_SECONDS - (time.perf_counter() - started)))
 
     # First: it may name the model to ask for.
-    models = await fetch_models(upstream, provider, key, within(min(timeout, MODELS_TIMEOUT_SECONDS)))
+    models = await fetch_models(upstream, provider, key, within(min(timeout, MODELS_TIMEOUT_SECONDS)),
+                                asked_as=upstream.client_identity.headers)
     steps = []
     chosen = model or _model_to_ask(provider, models)
     stream = await probe_responses(upstream, provider, key, _stream_body(chosen, tool=False), within(timeout),

@@ -37,6 +37,7 @@ from api_router.gateway.upstream import (
     TURN_STATE_HEADER,
     Upstream,
     forwarded_headers,
+    identity_of,
 )
 from api_router.jsonbytes import NestedTooDeep
 from api_router.records import Attempt, Kind, Level, Outcome, RequestRecord, Retry, now_ms
@@ -794,7 +795,8 @@ class ResponsesProxy:
 
             try:
                 summary = await summarize(self._upstream, provider, services.provider_key(provider.id), model,
-                                          items, ex.cfg.routing.request_timeout_seconds, refused)
+                                          items, ex.cfg.routing.request_timeout_seconds, identity_of(ex.forwarded),
+                                          refused)
             except SummaryFailed as exc:
                 message = (f"the conversation carries a compaction made by another provider; what it summarised is "
                            f"too long for {ex.cfg.name_of(provider.id)}, and summarising it there failed: {exc}")

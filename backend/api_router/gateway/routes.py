@@ -167,7 +167,8 @@ async def models(request: web.Request) -> web.Response:
             asked.append((who, Failure(now, explain.FOUND_NOT_ANSWERING)))
             continue
         result = await _model_list(services, fetch_models(
-            request.app[UPSTREAM], provider, key, timeout, forwarded=forwarded, query=request.query_string), who)
+            request.app[UPSTREAM], provider, key, timeout, asked_as=forwarded, query=request.rel_url.raw_query_string),
+            who)
         if result.ok:
             return web.Response(body=services.redactor.redact_bytes(result.body), content_type="application/json",
                                 headers={PROVIDER_HEADER: id_now(who) or now})

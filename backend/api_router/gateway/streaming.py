@@ -156,16 +156,32 @@ def _is_plain_text(line: bytes) -> bool:
     if not line:
         return False
     if not line.startswith(b"data:"):
-        return True  # an event name, a comment, an id, or no field at all
+        # An event name, a comment, an id, or no field at all; the usual names cannot hold a key.
+        return not line.startswith(b"event:") or line[6:].strip() not in _USUAL_NAMES
     value = line[5:].lstrip(b" ")
     if value == b"[DONE]":
         return False
     if not value.startswith(b"{"):
         return True
+    if _TYPE_LAST.search(value):
+        return False  # a Responses event, its type written last (keys in sorted order): no parse needed
     # The top-level type: where Codex and OpenAI write it first, read without a parse; else parsed (a
     # "type" nested in a relay's error object is not the event's).
     kind = sse.SSEEvent(None, value).type
     return not (kind.startswith("response.") or kind == "error")
+
+
+# A Responses type as the object's last member: the brace after it closes the whole object.
+_TYPE_LAST = re.compile(rb'"type"\s*:\s*"response\.[\w.]+"\s*\}\s*\Z')
+_USUAL_NAMES = frozenset(name.encode() for name in (
+    *sse.PREAMBLE, *sse.ANSWER_END, *sse.FAILURE_END, "ping", "keepalive", "message",
+    "response.output_item.added", "response.output_item.done", "response.content_part.added",
+    "response.content_part.done", "response.output_text.delta", "response.output_text.done",
+    "response.reasoning_summary_part.added", "response.reasoning_summary_part.done",
+    "response.reasoning_summary_text.delta", "response.reasoning_summary_text.done",
+    "response.reasoning_text.delta", "response.reasoning_text.done", "response.function_call_arguments.delta",
+    "response.function_call_arguments.done", "response.custom_tool_call_input.delta",
+    "response.custom_tool_call_input.done"))
 
 
 def _usual_event(chunk: bytes) -> bytes | None:
@@ -475,12 +491,16 @@ class UpstreamStream:
             problem = f"no stream event within {idle_timeout:g} s"
         elif not problem:
             problem = facts.error or "stream ended before response.completed"
+        # Silent past the idle limit (or heartbeats only), before output or after it: the provider did not
+        # answer in time, and leaves rotation until a check gets an answer — else the client's retry of
+        # the turn would be sent to it again and wait out the same limit.
+        silent = watchdog.expired and code != "gateway_shutdown"
         if out.response is None:
-            return StreamResult(StreamEnd.FAILED_EARLY, None, problem, None, facts)
+            return StreamResult(StreamEnd.FAILED_EARLY, None, problem, None, facts, timed_out=silent)
         reason = problem if code == "gateway_shutdown" else f"upstream stream broke after output started: {problem}"
         out.stage(sse.failure_event(reason, code, facts.response_id))
         await out.finish_quietly()
-        return StreamResult(StreamEnd.BROKEN, out.response, reason, out.ttfb_ms, facts, out.sent)
+        return StreamResult(StreamEnd.BROKEN, out.response, reason, out.ttfb_ms, facts, out.sent, timed_out=silent)
 
     async def _complete(self, out: _ClientSide, hold_until_end: bool) -> StreamResult:
         """The answer is complete: the rest of it to the client, and the end of the stream."""

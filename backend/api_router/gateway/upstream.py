@@ -61,24 +61,34 @@ def forwarded_headers(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, s
     return out
 
 
-class ClientIdentity:
-    """How the latest client request named its client (User-Agent, originator): the gateway's own
-    requests — background checks, provider tests, probes — ask as its clients do, so a relay that
-    serves only the Codex CLI answers them as it answers Codex."""
+_IDENTITY = frozenset({"user-agent", "originator"})
 
-    __slots__ = ("headers",)
+
+def identity_of(forwarded: Mapping[str, str]) -> dict[str, str]:
+    """The headers of a request's forwarded ones that name its client (User-Agent, originator), if set."""
+    return {name: value for name, value in forwarded.items() if value and name.lower() in _IDENTITY}
+
+
+class ClientIdentity:
+    """Who the gateway's own requests — background checks, provider tests, probes — ask as: the latest
+    Codex request's client (Codex names itself in an ``originator`` header), else the latest client's.
+    A relay that serves only the Codex CLI then answers them as it answers Codex, whatever other
+    client used the gateway since."""
+
+    __slots__ = ("_codex", "headers")
 
     def __init__(self) -> None:
-        self.headers: dict[str, str] = {}
+        self.headers: dict[str, str] = {}  # none before the first client request: aiohttp's own User-Agent
+        self._codex = False
 
     def note(self, forwarded: Mapping[str, str]) -> None:
         """Taken from a request's forwarded headers (few, so one look at each)."""
-        seen = {name: value for name, value in forwarded.items() if name.lower() in _IDENTITY}
-        if seen and seen != self.headers:
-            self.headers = seen
-
-
-_IDENTITY = frozenset({"user-agent", "originator"})
+        seen = identity_of(forwarded)
+        if not seen or seen == self.headers:
+            return
+        codex = any(name.lower() == "originator" for name in seen)
+        if codex or not self._codex:
+            self.headers, self._codex = seen, codex
 
 
 def upstream_headers(forwarded: Mapping[str, str], key: str | None,
