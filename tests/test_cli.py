@@ -1,6 +1,7 @@
 """``api-router`` as a real process: start-up banner, clean shutdown, port in use, bad binds."""
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -359,3 +360,90 @@ async def test_headless_follows_the_autostart_setting_at_start_and_on_hand_edits
 
 async def _said(events, text: str) -> bool:
     return any(text in m for m in await events())
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("where", ["a full disk", "a pipe nobody reads"])
+def test_output_that_cannot_be_written_neither_stops_the_gateway_nor_its_clean_exit(tmp_path, where):
+    """stdout on a full disk (or a closed pipe): the banner is lost, the gateway still serves, and a
+    SIGTERM still ends it with exit code 0 (not a traceback, not Python's 120 for a failed flush)."""
+    ud = setup_user_data(tmp_path, {"p1": "http://127.0.0.1:9/v1"})
+    port = fp.free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("DISPLAY", None)
+    cmd = [sys.executable, "-m", "api_router", "--headless", "--user-data", str(ud), "--port", str(port)]
+    if where == "a full disk":
+        with open("/dev/full", "w") as full:
+            proc = subprocess.Popen(cmd, stdout=full, stderr=full, env=env)
+    else:
+        read, write = os.pipe()
+        os.close(read)  # nobody will read: every write is EPIPE
+        proc = subprocess.Popen(cmd, stdout=write, stderr=write, env=env)
+        os.close(write)
+    try:
+        wait_health(port, proc, timeout=20)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            assert sock.recv(64).startswith(b"HTTP/1.1 200")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+CHILD = """
+import signal, sys, time
+sys.frozen = True
+sys._MEIPASS = sys.argv[1]
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # as the app's own handler: a clean exit
+from api_router.launcher import follow_launcher
+follow_launcher()
+print("following", flush=True)
+time.sleep(60)
+"""
+
+LAUNCHER = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2]], stdout=sys.stdout)
+print(child.pid, flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PyInstaller's one-file launcher: Linux")
+def test_the_executable_follows_its_launcher_when_that_is_killed(tmp_path):
+    """kill -9 of the pid a user started (PyInstaller's launcher) ends the app too, and the folder the
+    launcher unpacked it into goes with it; run from source nothing of this applies."""
+    unpacked = tmp_path / "_MEI12345"
+    unpacked.mkdir()
+    (unpacked / "lib.so").write_bytes(b"x")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, CHILD, str(unpacked)], stdout=subprocess.PIPE,
+                                text=True, env=env)
+    child = None
+    try:
+        child = int(launcher.stdout.readline())
+        assert launcher.stdout.readline().strip() == "following"
+        launcher.kill()
+        launcher.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _alive(child):
+            assert time.monotonic() < deadline, "the app outlived its launcher"
+            time.sleep(0.05)
+        assert not unpacked.exists()
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+        if child is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Running, and not a zombie waiting for its new parent to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False

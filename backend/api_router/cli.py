@@ -7,7 +7,6 @@ import asyncio
 import gc
 import os
 import signal
-import sys
 from collections.abc import Callable
 
 from api_router import __version__
@@ -25,6 +24,7 @@ from api_router.gateway.server import GatewayServer, PortInUse, StartError, new_
 from api_router.logfile import setup_logging
 from api_router.paths import Paths, codex_home, resolve_user_data
 from api_router.services import Services
+from api_router.terminal import let_go_of_output, say
 
 
 def _port(text: str) -> int:
@@ -113,18 +113,18 @@ async def serve_headless(paths: Paths, host: str | None, port: int | None) -> in
     try:
         handoff = await asyncio.to_thread(claim_or_hand_off, lock)
     except OSError as exc:
-        print(f"api-router: {StartupError.of(exc, paths)}", file=sys.stderr)
+        say(f"api-router: {StartupError.of(exc, paths)}", error=True)
         return 1
     if handoff is not None:
         message, code = handoff_report(handoff)
-        print(f"api-router: {message}", file=sys.stderr)
+        say(f"api-router: {message}", error=True)
         return code
     try:
         info = InstanceInfo(pid=os.getpid(), show_port=NO_WINDOW, nonce=new_nonce())
         try:
             lock.publish(info)
         except OSError as exc:  # a full disk
-            print(f"api-router: {StartupError.of(exc, paths)}", file=sys.stderr)
+            say(f"api-router: {StartupError.of(exc, paths)}", error=True)
             return 1
         return await _serve_headless(paths, host, port, lambda serving: lock.publish_port(info, serving))
     finally:
@@ -135,13 +135,13 @@ async def _serve_headless(paths: Paths, host: str | None, port: int | None, list
     try:
         services = open_services(paths, port=port)
     except StartupError as exc:
-        print(f"api-router: {exc}", file=sys.stderr)
+        say(f"api-router: {exc}", error=True)
         return 1
     try:
         listener = setup_logging(services, console=True)
     except StartupError as exc:
         services.close()
-        print(f"api-router: {exc}", file=sys.stderr)
+        say(f"api-router: {exc}", error=True)
         return 1
     stop_following = follow_autostart(services)
     try:
@@ -154,12 +154,12 @@ async def _serve_headless(paths: Paths, host: str | None, port: int | None, list
             await gateway.start()
         except StartError as exc:
             source = f"; the port was set by {port_source(port, services)}" if isinstance(exc, PortInUse) else ""
-            print(f"api-router: {exc}{source}", file=sys.stderr)
+            say(f"api-router: {exc}{source}", error=True)
             return exc.exit_code
         listening(services.require_serving().port)
-        print(banner(services), flush=True)
+        say(banner(services))
         await stop.wait()
-        print("api-router: shutting down…", file=sys.stderr, flush=True)
+        say("api-router: shutting down…", error=True)
         await gateway.stop()
         return 0
     finally:
@@ -190,6 +190,13 @@ def tune_gc() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    finally:
+        let_go_of_output()
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     tune_gc()
     paths = Paths(resolve_user_data(args.user_data))
@@ -204,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                 return run_desktop(paths, host=args.host, port=args.port, show=args.show)
             except DesktopUnavailable as exc:
                 reason = str(exc)
-        print(f"api-router: starting headless with the web UI ({reason})", file=sys.stderr)
+        say(f"api-router: starting headless with the web UI ({reason})", error=True)
     try:
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
             return runner.run(serve_headless(paths, args.host, args.port))

@@ -616,9 +616,13 @@ def test_the_error_page_names_what_set_the_port(tmp_path: Path) -> None:
     from api_router.gateway.server import port_source
 
     rig = Rig(tmp_path, options=Options())  # no --port: the config's
-    rt = SimpleNamespace(config=SimpleNamespace(current=SimpleNamespace(listen=SimpleNamespace(port=4000))),
-                         paths=rig.paths)
+    config = SimpleNamespace(current=SimpleNamespace(listen=SimpleNamespace(port=4000)), created=True)
+    rt = SimpleNamespace(config=config, paths=rig.paths)
+    # A first start in an empty folder writes the defaults, the port among them: still the default's doing.
     rig.paths.config.write_text("[listen]\nport = 4000\n")
+    assert port_source(None, rt) == (f"the default port 4000 (this first start wrote it to {rig.paths.config}: "  # type: ignore[arg-type]
+                                     "set another [listen] port there, or start with --port)")
+    config.created = False
     source = port_source(None, rt)  # type: ignore[arg-type]
     assert source == f"[listen] port = 4000 in {rig.paths.config}"
     default = f"the default port 4000 (config.toml has no [listen] port: set one in {rig.paths.config}, or start with --port)"

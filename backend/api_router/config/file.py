@@ -665,6 +665,7 @@ class ConfigFile(UserFile[Loaded]):
         super().__init__(path, loaded)
         self.listeners: list[Callable[[Config], None]] = []  # called after every change, edit or reload
         self._own_port = own_port  # see parse()
+        self.created = False  # made by this start from the template: its settings are the defaults
 
     @property
     def current(self) -> Config:
@@ -682,7 +683,9 @@ class ConfigFile(UserFile[Loaded]):
         if not path.exists():
             text = default_template()
             atomic_write(path, text.encode())
-            return cls(path, Loaded(text, parse(loads(text), own_port)[0]), own_port), LoadReport(created=True)
+            made = cls(path, Loaded(text, parse(loads(text), own_port)[0]), own_port)
+            made.created = True
+            return made, LoadReport(created=True)
         raw = read_file(path)
         try:
             text = raw.decode("utf-8-sig")

@@ -52,6 +52,7 @@ from api_router.logfile import setup_logging
 from api_router.paths import Paths
 from api_router.records import Kind, Level
 from api_router.services import Services
+from api_router.terminal import say
 
 log = logging.getLogger(__name__)
 
@@ -382,7 +383,7 @@ class DesktopShell:
     def _report_startup_error(self, problem: str) -> int:
         """The user-data folder is unusable: say so in a window (the app may have been started
         from a login item, with no terminal to read), on stderr, and exit 1 once it is closed."""
-        print(f"api-router: {problem}", file=sys.stderr, flush=True)
+        say(f"api-router: {problem}", error=True)
         backends = self._make_backends()
         with self._state:
             self._window = AppWindow(backends.webview, html=startup_error_page(problem), hidden=False,
@@ -440,7 +441,7 @@ def _log_to_file(rt: Services) -> Callable[[], None]:
 
 def _report_handoff(handoff: Handoff) -> int:
     message, code = handoff_report(handoff)
-    print(f"api-router: {message}", file=sys.stderr)
+    say(f"api-router: {message}", error=True)
     return code
 
 
@@ -452,12 +453,7 @@ def _short_reason(error: str) -> str:
 def _announce(rt: Services, *, tray: bool) -> None:
     from api_router.cli import desktop_banner
 
-    text = desktop_banner(rt, show_token=_is_terminal(sys.stdout), tray=tray)
-    if sys.stdout is not None:
-        try:
-            print(text, flush=True)
-        except OSError:
-            pass
+    say(desktop_banner(rt, show_token=_is_terminal(sys.stdout), tray=tray))
     log.info("gateway URL %s; the gateway token is in %s (%s)", rt.gateway_url, rt.paths.secrets,
              "tray: Copy gateway token" if tray else "the window's Gateway card copies it")
 

@@ -55,6 +55,9 @@ def port_source(port_option: int | None, services: Services) -> str:
     if port_option is not None:
         return f"the --port {port_option} option of this start"
     port, path = services.config.current.listen.port, services.paths.config
+    if services.config.created:  # written there by this first start, from the defaults: not the user's choice
+        return f"the default port {port} (this first start wrote it to {path}: set another [listen] port there, " \
+               "or start with --port)"
     if not _port_written(path):
         return f"the default port {port} (config.toml has no [listen] port: set one in {path}, or start with --port)"
     return f"[listen] port = {port} in {path}"
