@@ -617,3 +617,32 @@ def test_two_moves_from_two_threads_reach_the_file_in_the_order_of_their_numbers
     store.flush()
     assert ContinuityIndex(store).sealed_owners("s").get("rs_new") == "c"
     store.close()
+
+
+def test_the_day_after_clocks_go_back_across_midnight_starts_at_its_first_midnight(monkeypatch):
+    """Dec 7 begins at 00:00 summer time (23:00 UTC); at 00:30 the clocks go back to 23:30 of Dec 6. In
+    that repeated hour the wall clock says Dec 6, yet Dec 7 has begun: requests today, counted from the
+    day's first midnight, must not start over (nor count Dec 6 again) — also after a restart then."""
+    import datetime as dt
+
+    if not hasattr(time, "tzset"):
+        pytest.skip("time.tzset: Unix only")
+    monkeypatch.setenv("TZ", "BBB0AAA-1,J1/0,J340/24:30")  # J340 = Dec 6 in 2026
+    time.tzset()
+    try:
+        utc = dt.UTC
+        first_midnight = dt.datetime(2026, 12, 6, 23, 0, tzinfo=utc).timestamp()
+        repeated = dt.datetime(2026, 12, 6, 23, 45, tzinfo=utc).timestamp()  # wall clock: Dec 6, 23:45
+        assert dt.datetime.fromtimestamp(repeated).date() == dt.date(2026, 12, 6)
+        days = store_mod._LocalDays()
+        assert days.day_and_start(repeated) == ("2026-12-07", int(first_midnight * 1000))
+        assert days.day_of(first_midnight - 1) == "2026-12-06"
+        assert store_mod._LocalDays().day_of(repeated + 3600) == "2026-12-07"  # after the second midnight
+        # The Usage page's last day bar is that day's, from the same midnight.
+        from api_router.analytics import bucket_starts
+
+        bars = bucket_starts(30, 86_400_000, int(repeated * 1000))
+        assert bars[-1] == int(first_midnight * 1000) and bars[-2] == int((first_midnight - 86_400) * 1000)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

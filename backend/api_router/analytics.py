@@ -11,9 +11,10 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from api_router import days
 from api_router.records import Outcome, now_ms
 from api_router.store import Store
 
@@ -38,10 +39,10 @@ def bucket_starts(count: int, bucket_ms: int, now: int) -> list[int]:
     """Where each of the chart's ``count`` buckets begins, the last one holding ``now``: on the local
     clock's steps (a five-minute mark, the hour, midnight), so that a bar labelled "Nov 24" or "14:00"
     holds that day or hour — its first ones only, for the bar of now."""
-    local = datetime.fromtimestamp(now / 1000)
     if bucket_ms >= 86_400_000:  # calendar days: 23 or 25 hours long where the clock changes
-        return [int(datetime.combine(local.date() - timedelta(days=back), time()).timestamp() * 1000)
-                for back in range(count - 1, -1, -1)]
+        today = days.day_of(now / 1000)
+        return [int(days.midnight(today - timedelta(days=back)) * 1000) for back in range(count - 1, -1, -1)]
+    local = datetime.fromtimestamp(now / 1000)
     step = bucket_ms // 60_000
     mark = local.replace(minute=local.minute - local.minute % step, second=0, microsecond=0)
     last = int(mark.timestamp() * 1000)

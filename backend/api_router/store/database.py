@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from api_router import days
 from api_router.fsutil import aside_path, atomic_write, create_private_file, private_dir, read_file, tighten
 from api_router.records import Event, Kind, Level, Outcome, RequestRecord, now_ms
 from api_router.store import schema
@@ -803,18 +804,11 @@ class _LocalDays:
         """The day's name and its local midnight (unix ms)."""
         start, end, name = self._span
         if not start <= unix_s < end:
-            day = dt.datetime.fromtimestamp(unix_s).date()
+            day = days.day_of(unix_s)
             name = day.isoformat()
-            start, end = _midnight(day), _midnight(day + dt.timedelta(days=1))
+            start, end = days.midnight(day), days.midnight(day + dt.timedelta(days=1))
             self._span = (start, end, name)
         return name, int(start * 1000)
-
-
-def _midnight(day: dt.date) -> float:
-    """When ``day`` begins (unix s). Where clocks go back across midnight it comes twice: the first one
-    (fold 0), as the Usage page's day buckets take it — C's mktime picks either, by its last answer. A
-    midnight skipped by clocks going forward is read at the offset before it: the day's first instant."""
-    return dt.datetime.combine(day, dt.time()).timestamp()
 
 
 _MASKED_SECRETS = "masked_secrets"  # digests of the secrets masked in the history (mask_in_history)
