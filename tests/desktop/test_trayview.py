@@ -55,6 +55,19 @@ def test_the_share_left_is_rounded_down(left, shown) -> None:
     assert label == f"Relay A — {shown} % left ●"
 
 
+@pytest.mark.parametrize("snapshot, shown", [
+    ({"remaining": 12.5, "unit": "USD"}, "Relay A — $12.50 left ●"),          # a balance, no total to share it of
+    ({"remaining": 88.0, "unit": "CNY"}, "Relay A — ¥88.00 left ●"),
+    ({"remaining": 5000.0, "unit": "quota"}, "Relay A ●"),                    # a panel's own units: no amount to show
+    ({"remaining": 12.5, "unit": "USD", "unlimited": True}, "Relay A — unlimited ●"),
+    (None, "Relay A ●"),
+])
+def test_a_balance_without_a_share_is_shown_as_the_amount_left(snapshot, shown) -> None:
+    """A panel that reports only what is left (no total): the amount, when it is money."""
+    quota = {"snapshot": snapshot} if snapshot is not None else None
+    assert provider_label("Relay A", {"status": "healthy"}, quota) == shown
+
+
 def test_lock_is_the_checked_radio_item() -> None:
     view = tray_view(status(manual_override="b", summary={"state": "serving", "line": "Relay B · locked"}))
     assert not view.automatic and [c.provider for c in view.providers if c.locked] == ["b"]

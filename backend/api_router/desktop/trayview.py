@@ -14,6 +14,7 @@ from typing import Any
 from api_router.desktop.icon import TrayIcon
 from api_router.states import OUT_OF_ROTATION, GatewayState, ProviderHealth
 from api_router.texts import left_to_right, name_in_line, shortened
+from api_router.usage.model import CURRENCY_SIGNS
 
 TOOLTIP_MAX = 127  # Windows keeps 128 UTF-16 units of a tray tooltip, the terminator included
 # A menu as wide as the screen hides the quota and health marks of the long name's entry (a display
@@ -72,7 +73,21 @@ def provider_label(name: str, entry: dict[str, Any], quota: dict[str, Any] | Non
         return f"{name} — quota exhausted{health}"
     if isinstance(left, (int, float)) and not isinstance(left, bool):
         return f"{name} — {percent_left(left)} % left{health}"
-    return name + health
+    amount = amount_left(quota.get("snapshot") if quota else None)
+    return f"{name} — {amount}{health}" if amount else name + health
+
+
+def amount_left(snapshot: Any) -> str:
+    """"$12.50 left" for a reading that says what is left but not of how much (a balance), when it is
+    money; "unlimited" for an unlimited one; "" otherwise (a panel's own units mean nothing here)."""
+    if not isinstance(snapshot, dict):
+        return ""
+    if snapshot.get("unlimited") is True:
+        return "unlimited"
+    remaining, sign = snapshot.get("remaining"), CURRENCY_SIGNS.get(str(snapshot.get("unit") or ""))
+    if sign is None or isinstance(remaining, bool) or not isinstance(remaining, (int, float)):
+        return ""
+    return f"{sign}{max(0.0, float(remaining)):,.2f} left"
 
 
 def icon_state(status: dict[str, Any], listening: bool) -> TrayIcon:

@@ -122,7 +122,7 @@ def _secret_forms(secret: str) -> set[str]:
 
 
 _BUDGET_PERIODS = ("daily", "weekly", "monthly")
-_CURRENCY_SIGNS = {"USD": "$", "CNY": "¥", "EUR": "€", "GBP": "£"}
+CURRENCY_SIGNS = {"USD": "$", "CNY": "¥", "EUR": "€", "GBP": "£"}
 LAST_UNIX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
@@ -216,7 +216,7 @@ def exhaustion_reason(snapshot: UsageSnapshot) -> str | None:
         spent = getattr(snapshot, f"{period}_spent_usd")
         budget = getattr(snapshot, f"{period}_budget_usd")
         if spent is not None and budget is not None and budget > 0 and spent >= budget:
-            sign = _CURRENCY_SIGNS.get(snapshot.budget_unit, "")
+            sign = CURRENCY_SIGNS.get(snapshot.budget_unit, "")
             code = "" if sign else f" {snapshot.budget_unit}"  # a currency without a sign: its code after
             return f"{period} budget spent: {sign}{spent:,.2f}{code} of {sign}{budget:,.2f}{code}"
     return None
