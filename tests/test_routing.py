@@ -236,6 +236,12 @@ def test_what_counts_is_when_the_failing_question_was_asked_not_when_it_timed_ou
     clock.now += 1
     r.record_check(cfg, "a", True, "background check", took_s=4)  # asked after the request was sent
     assert r.health_json(cfg)["a"]["status"] == "healthy"
+    # And a request's answer the same way: asked at 8, after a request asked at 0 that failed at 10.
+    clock.now += 10
+    r.record_failure(cfg, "a", "no Responses event within 10 s", unresponsive=True, took_s=10)
+    clock.now += 1
+    r.record_success(cfg, "a", took_s=3)
+    assert r.health_json(cfg)["a"]["status"] == "healthy"
 
 
 @pytest.mark.parametrize("answer", ["probe", "stream asked before the failure"])

@@ -646,3 +646,25 @@ def test_the_day_after_clocks_go_back_across_midnight_starts_at_its_first_midnig
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def test_the_events_list_does_not_wait_the_busy_timeout_out_while_writes_are_held(tmp_path):
+    """The Events card asks every few seconds: while another program holds the file (SQLite's 5 s busy
+    wait), it is answered from the file as it is plus what waits, not after yet another failed write."""
+    s = open_store(tmp_path)
+    other = sqlite3.connect(s.path, isolation_level=None)
+    try:
+        other.execute("BEGIN EXCLUSIVE")
+        s.add_event("info", "config", "made while the file is held")
+        deadline = time.monotonic() + 15
+        while not s.writes_held:
+            assert time.monotonic() < deadline, "the writes were not held back"
+            time.sleep(0.05)
+        started = time.monotonic()
+        messages = [e.message for e in s.list_events()]
+        assert time.monotonic() - started < 1.0
+        assert "made while the file is held" in messages
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        s.close()

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from api_router.config import Config, ConfigFile
+from api_router.config import Config, ConfigFile, LoadReport
 from api_router.continuity.index import ContinuityIndex
 from api_router.continuity.rewrite import Continuity
 from api_router.control import Control, ControlError
@@ -156,12 +156,7 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     store.mask_in_history(secrets.current.secret_values())
     secrets.listeners.append(lambda current: store.mask_in_history(current.secret_values()))
     _report_file_problems(config, secrets, store)
-    try:
-        settled = secrets.settle(config.current.providers)  # a rename or delete the last run was killed in
-    except (OSError, ValueError) as exc:  # read-only, the disk full: the next start tries again
-        settled = f"A rename or delete cut short could not be finished in secrets.json ({exc})"
-    if settled:
-        store.add_event(Level.WARNING, Kind.CONFIG, settled)
+    _settle_key_moves(config, config_report, secrets, store)
     for problem in (*config_report.problems, *secrets_report.problems):
         store.add_event(Level.ERROR, Kind.CONFIG, problem)
     for message in (*config_report.ignored, *secrets_report.ignored):
@@ -194,6 +189,20 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     watcher.start()
     return Services(paths, config, secrets, redactor, store, router, continuity, quota, home, tests, providers,
                     watcher, system_autostart(user_data=paths.user_data))
+
+
+def _settle_key_moves(config: ConfigFile, report: LoadReport, secrets: SecretsFile, store: Store) -> None:
+    """A rename or delete the last run was killed in is finished or undone by what config.toml says —
+    only once it says what the user has: a config.toml that could not be used as it is (its providers
+    left out for now) would read as every provider deleted."""
+    if report.problems or report.moved_to is not None:
+        return
+    try:
+        settled = secrets.settle(config.current.providers)
+    except (OSError, ValueError) as exc:  # read-only, the disk full: the next start tries again
+        settled = f"A rename or delete cut short could not be finished in secrets.json ({exc})"
+    if settled:
+        store.add_event(Level.WARNING, Kind.CONFIG, settled)
 
 
 def _report_file_problems(config: ConfigFile, secrets: SecretsFile, store: Store) -> None:

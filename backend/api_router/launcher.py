@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# The process has one launcher: what to remove once it is gone, set by follow_launcher (None: nothing).
+_cleanup: list[tuple[Path, int]] = []
 
 
 def follow_launcher() -> None:
@@ -31,13 +33,18 @@ def follow_launcher() -> None:
     except (OSError, AttributeError):
         return
     unpacked = getattr(sys, "_MEIPASS", None)
-    if unpacked:
-        atexit.register(_remove_if_orphaned, Path(unpacked), launcher)
+    # Only the one-file build's own temporary folder: a one-folder build runs from its installation.
+    if unpacked and Path(unpacked).name.startswith("_MEI"):
+        _cleanup.append((Path(unpacked), launcher))
+        atexit.register(remove_unpacked_if_orphaned)
     if os.getppid() != launcher:  # it died before the kernel was asked to tell
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _remove_if_orphaned(unpacked: Path, launcher: int) -> None:
-    """At exit: the launcher removes the folder it unpacked once the app has exited — unless it is gone."""
-    if os.getppid() != launcher:
-        shutil.rmtree(unpacked, ignore_errors=True)
+def remove_unpacked_if_orphaned() -> None:
+    """At exit (also a hard one, which skips atexit): the launcher removes the folder it unpacked once the
+    app has exited — unless the launcher is gone."""
+    while _cleanup:
+        unpacked, launcher = _cleanup.pop()
+        if os.getppid() != launcher:
+            shutil.rmtree(unpacked, ignore_errors=True)

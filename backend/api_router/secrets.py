@@ -87,14 +87,15 @@ class Secrets:
         return {self.gateway_token, *self.provider_keys.values(), *self.usage_tokens.values()}
 
     def to_json(self) -> dict[str, Any]:
-        pending = {"pending": self.pending.to_json()} if self.pending is not None else {}
-        return {
+        out = {
             "gateway_token": self.gateway_token,
             "providers": dict(self.provider_keys),
             "usage_tokens": dict(self.usage_tokens),
-            **pending,
             **self.extra,
         }
+        if self.pending is not None:  # the app's own note, over one of the user's it could not read
+            out[_PENDING] = self.pending.to_json()
+        return out
 
     def with_changes(self, **changes: Any) -> Secrets:
         for name in ("provider_keys", "usage_tokens"):
@@ -172,6 +173,10 @@ def ignored_entries(secrets: Secrets) -> list[str]:
 
     out = []
     for key in secrets.extra:
+        if key == _PENDING:
+            out.append("secrets.json: pending is not a rename or delete of a provider that API Router wrote; it is "
+                       "kept in the file but not used")
+            continue
         close = difflib.get_close_matches(key, _KNOWN, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         out.append(f"secrets.json: {key} is not an entry API Router knows; it is kept in the file but not used{hint}")

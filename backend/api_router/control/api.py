@@ -116,6 +116,10 @@ class Control:
     def __init__(self, services: Services, run_async: Callable[[Coroutine[Any, Any, Any]], Any]) -> None:
         self._services = services
         self._run_async = run_async
+        # Renames and deletes one at a time, from their first secrets.json write to their last: each notes
+        # its move there (``pending``) for a start after a crash to settle, and another's writes in between
+        # would overwrite or clear that note — or delete the id a rename is moving a key to.
+        self._key_moves = threading.Lock()
 
     def catch_up(self) -> None:
         """Before each call: hand edits of config.toml and secrets.json the watcher has not seen yet are
@@ -383,6 +387,10 @@ class Control:
 
     @exposed
     def rename_provider(self, provider: str, new_id: str) -> dict[str, Any]:
+        with self._key_moves:
+            return self._rename_provider(provider, new_id)
+
+    def _rename_provider(self, provider: str, new_id: str) -> dict[str, Any]:
         services = self._services
         old = self._existing(provider)
         new = _text("new_id", new_id)
@@ -421,6 +429,10 @@ class Control:
 
     @exposed
     def delete_provider(self, provider: str) -> dict[str, Any]:
+        with self._key_moves:
+            return self._delete_provider(provider)
+
+    def _delete_provider(self, provider: str) -> dict[str, Any]:
         services = self._services
         pid = self._existing(provider)
         name = services.config.current.name_of(pid)

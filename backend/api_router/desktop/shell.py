@@ -48,6 +48,7 @@ from api_router.desktop.tray import Tray
 from api_router.desktop.traycontrol import TrayController, initial_view
 from api_router.desktop.window import AppWindow, gui_for, origin_of, window_url
 from api_router.gateway.server import GatewayServer, GatewayThread, PortInUse, StartError, port_source
+from api_router.launcher import remove_unpacked_if_orphaned
 from api_router.logfile import setup_logging
 from api_router.paths import Paths
 from api_router.records import Kind, Level
@@ -142,6 +143,7 @@ def exit_if_threads_hang(code: int, *, grace: float = 3.0, exit: Callable[[int],
         return
     log.warning("exiting although %d thread(s) still wait: %s", len(stuck), ", ".join(t.name for t in stuck))
     before_exit()  # e.g. the log writes out what is queued
+    remove_unpacked_if_orphaned()  # the exit below skips atexit
     for stream in (sys.stdout, sys.stderr):
         try:
             if stream is not None:

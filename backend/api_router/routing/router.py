@@ -246,7 +246,7 @@ class Router:
         stale = choice is not None and choice != self._s.choice
         with self._lock:
             h = self._health(provider)
-            if h.last_fail_at is not None and now - took_s < h.last_fail_at:
+            if h.last_fail_asked_at is not None and now - took_s < h.last_fail_asked_at:
                 # Asked before its latest failure (a long stream that outlived a 429 to another request): it
                 # says nothing of the provider since, and the cooldown or failure count stands.
                 h.last_ok_at = now

@@ -401,8 +401,10 @@ class Store:
             clauses.append("id < ?")
             args.append(before_id)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self.query(f"SELECT id, unix_ms, level, provider, kind, message FROM events {where} "
-                          "ORDER BY id DESC LIMIT ?", (*args, limit))
+        sql = f"SELECT id, unix_ms, level, provider, kind, message FROM events {where} ORDER BY id DESC LIMIT ?"
+        # While writes are held back the file is read as it is, not after them (a flush would wait the busy
+        # timeout out on every call): what waits is merged in below.
+        rows = self._read(sql, (*args, limit)) if self.writes_held else self.query(sql, (*args, limit))
         written = [Event(*row) for row in rows]
         # Events not in the file yet (its writes held back: the database locked, the disk full — which an
         # event says) are listed as well: the Events page must show the outage while it lasts.

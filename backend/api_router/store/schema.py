@@ -177,10 +177,15 @@ _OURS_BESIDE_META = frozenset(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", TA
 
 
 def _cut_short(conn: sqlite3.Connection, tables: set[str]) -> bool:
-    """Some of this version's tables, each exactly as it makes them, and nothing else: a first start that
-    was killed (or ran out of disk) while an older version made them one by one — ours to finish."""
+    """The first of this version's tables in the order it makes them — not its meta table, made last —
+    each with the columns it makes them with, and nothing else: a first start that was killed (or ran out
+    of disk) while an older version made them one by one — ours to finish."""
     made = _tables_as_made()
-    return tables <= made.keys() and all(_columns(conn, table) == made[table] for table in tables)
+    first = set(_TABLE_ORDER[:len(tables)])
+    return tables == first and "meta" not in tables and all(_columns(conn, t) == made[t] for t in tables)
+
+
+_TABLE_ORDER = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", TABLES)
 
 
 @functools.cache
