@@ -2749,6 +2749,26 @@ def test_a_rename_or_delete_cut_short_between_its_writes_is_settled_at_the_next_
         services.close()
 
 
+@pytest.mark.parametrize("configured", [["a"], ["old", "a"], ["old"]])
+def test_a_rename_noted_onto_an_id_with_a_key_of_its_own_leaves_both_keys(tmp_path, configured):
+    """Not what a rename's first step leaves (it copies the key, and refuses an id that has one): the
+    key under the new id is not the rename's to replace or remove."""
+    from api_router.composition import open_services
+
+    paths = Paths(tmp_path / "ud")
+    write_config(paths, dict.fromkeys(configured, "http://127.0.0.1:9/v1"))
+    keys = {"a": "sk-a-OWN-key-0000000000", "old": "sk-OLD-orphan-key-111111"}
+    paths.secrets.write_text(json.dumps({"gateway_token": TOKEN, "providers": keys, "usage_tokens": {},
+                                         "pending": {"kind": "rename", "provider": "old", "to": "a"}}))
+    services = open_services(paths)
+    try:
+        assert dict(services.secrets.current.provider_keys) == keys and services.secrets.current.pending is None
+        messages = [e.message for e in services.store.recent_events()]
+        assert any("a has a key of its own there; both were left as they are" in m for m in messages), messages
+    finally:
+        services.close()
+
+
 def test_a_move_cut_short_is_left_for_later_while_config_toml_cannot_be_read(tmp_path):
     """config.toml unreadable at the start: its providers are left out for now, which must not read as
     every provider deleted — the key stays, and so does the note, for a start that can read the file."""

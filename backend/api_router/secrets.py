@@ -366,6 +366,10 @@ class SecretsFile(UserFile[Secrets]):
         if move is None:
             return None
         old, new = move.provider, move.to
+        if new is not None and not self._copied(old, new):  # not the rename's copy under the new id: kept
+            self.move_ended()
+            return (f"A rename of provider {old} to {new} was noted in secrets.json, but {new} has a key of its own "
+                    f"there; both were left as they are")
         if new is not None and new in providers and old not in providers:
             self.rename(old, new)
             return f"A rename of provider {old} to {new} was cut short; its key is now under {new} only"
@@ -380,6 +384,11 @@ class SecretsFile(UserFile[Secrets]):
 
     def readdressed(self, provider: str) -> None:
         """Nothing here was learnt through the provider's address or key: the key is what changed."""
+
+    def _copied(self, old: str, new: str) -> bool:
+        """Whether what ``new`` holds is ``old``'s, as a rename's first step copies it (or nothing)."""
+        s = self.current
+        return all(mapping.get(new) in (None, mapping.get(old)) for mapping in (s.provider_keys, s.usage_tokens))
 
     def copy(self, old: str, new: str) -> None:
         """``old``'s key and usage token under ``new`` as well: the first step of a rename, so that a

@@ -2161,6 +2161,10 @@ async def test_a_redirect_is_not_followed_and_the_error_says_where_it_leads(fake
     assert error.startswith("HTTP 301") and "redirects to https://relay.example/v1/responses" in error, error
     result = await gw.api("test_provider", provider="p1")
     assert not result["ok"] and "redirects to https://relay.example/v1/responses" in result["error"], result
+    # The model list too, wherever it is asked for.
+    p1.models_behaviour = redirecting("https://relay.example/v1/models")
+    probe = await gw.api("probe_provider", provider="p1")
+    assert "redirects to https://relay.example/v1/models" in probe["error"], probe
 
 
 async def test_a_check_judges_an_event_stream_labelled_json_as_it_judges_a_stream(fakes, gateway):

@@ -47,12 +47,14 @@ async def fetch_models(upstream: Upstream, provider: ProviderConfig, key: str | 
     if query:  # after the base URL's own query (an Azure-style ?api-version=), if it has one
         url += ("&" if "?" in url else "?") + query
     try:
-        status, content_type, body, retry_after = await upstream.get(url, upstream_headers(asked, key), timeout)
+        fetched = await upstream.get(url, upstream_headers(asked, key), timeout)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         return ModelList(False, None, elapsed(), error=describe_exception(exc, timeout))
+    status, content_type, body = fetched.status, fetched.content_type, fetched.body
     if status != 200:
-        return ModelList(False, status, elapsed(), error=f"HTTP {status}: {error_text(body, content_type)}",
-                         retry_after=parse_retry_after(retry_after) if status == 429 else None)
+        return ModelList(False, status, elapsed(),
+                         error=f"HTTP {status}: {error_text(body, content_type)}{fetched.redirect}",
+                         retry_after=parse_retry_after(fetched.retry_after) if status == 429 else None)
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:

@@ -12,6 +12,7 @@ import functools
 import re
 import weakref
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 import aiohttp
 import orjson
@@ -149,6 +150,17 @@ class UnusableRequest(aiohttp.ClientError):
     refused connection — never an error of the gateway, and the key is never quoted."""
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """A small GET's answer, read whole."""
+
+    status: int
+    content_type: str
+    body: bytes
+    retry_after: str | None  # the Retry-After header
+    redirect: str  # where a 3xx leads, as said after its error (``redirect_note``)
+
+
 class Upstream:
     def __init__(self, session: aiohttp.ClientSession, deadlines: Deadlines, hop_id: str) -> None:
         self.session = session
@@ -180,12 +192,14 @@ class Upstream:
         else:
             cut(resp)
 
-    async def get(self, url: str, headers: dict[str, str], timeout: float) -> tuple[int, str, bytes, str | None]:
-        """A small GET read whole: (status, content type, body, its Retry-After header)."""
+    async def get(self, url: str, headers: dict[str, str], timeout: float) -> Fetched:
+        """A small GET read whole."""
         with self.deadlines.timeout(timeout):
             resp = await self._send("GET", url, headers)
             try:
-                return resp.status, resp.content_type, await read_limited(resp), resp.headers.get("Retry-After")
+                body = await read_limited(resp)
+                return Fetched(resp.status, resp.content_type, body, resp.headers.get("Retry-After"),
+                               redirect_note(resp))
             finally:
                 resp.release()
 
