@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
-# The process has one launcher: what to remove once it is gone, set by follow_launcher (None: nothing).
+# The process has one launcher: the folder to remove once it is gone, noted by follow_launcher (empty: none).
 _cleanup: list[tuple[Path, int]] = []
 
 
