@@ -53,7 +53,7 @@ from api_router.logfile import setup_logging
 from api_router.paths import Paths
 from api_router.records import Kind, Level
 from api_router.services import Services
-from api_router.terminal import say
+from api_router.terminal import let_go_of_output, say
 
 log = logging.getLogger(__name__)
 
@@ -144,12 +144,7 @@ def exit_if_threads_hang(code: int, *, grace: float = 3.0, exit: Callable[[int],
     log.warning("exiting although %d thread(s) still wait: %s", len(stuck), ", ".join(t.name for t in stuck))
     before_exit()  # e.g. the log writes out what is queued
     remove_unpacked_if_orphaned()  # the exit below skips atexit
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            if stream is not None:
-                stream.flush()
-        except (OSError, ValueError):
-            pass
+    let_go_of_output()
     exit(code)
 
 

@@ -59,6 +59,11 @@ class Health:
     # Its last failure said its quota is used up: its cooldown's end brings no quota back.
     quota_spent: bool = False
 
+    def asked_before_failing(self, asked_at: float) -> bool:
+        """Whether a question asked at ``asked_at`` came before the one it failed last: its answer is older
+        news than that failure, whose cooldown and error stand."""
+        return self.last_fail_asked_at is not None and asked_at < self.last_fail_asked_at
+
 
 @dataclass(frozen=True)
 class Failure:
@@ -246,7 +251,7 @@ class Router:
         stale = choice is not None and choice != self._s.choice
         with self._lock:
             h = self._health(provider)
-            if h.last_fail_asked_at is not None and now - took_s < h.last_fail_asked_at:
+            if h.asked_before_failing(now - took_s):
                 # Asked before its latest failure (a long stream that outlived a 429 to another request): it
                 # says nothing of the provider since, and the cooldown or failure count stands.
                 h.last_ok_at = now
@@ -518,10 +523,8 @@ class Router:
                 # Asked before its latest answer (checks overlap while a provider hangs): what it failed
                 # with is older than that answer, which stands — its error, its stable window.
                 return
-            if ok and h.last_fail_asked_at is not None and self._clock() - took_s < h.last_fail_asked_at:
-                # Asked before the question it failed last was: the answer is older news than that failure,
-                # whose cooldown and error stand (a check asked after it, answering before it timed out, is not).
-                return
+            if ok and h.asked_before_failing(self._clock() - took_s):
+                return  # (a check asked after that question, answering before it timed out, is news)
             was_out = h.unresponsive_since is not None or h.cooldown_until > self._clock()
             was_unhealthy = was_out or h.consecutive_failures > 0
             if ok:

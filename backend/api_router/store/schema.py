@@ -173,7 +173,8 @@ def check_version(conn: sqlite3.Connection) -> int:
     return found
 
 
-_OURS_BESIDE_META = frozenset(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", TABLES)) - {"meta"}
+_TABLE_ORDER = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", TABLES)  # as TABLES makes them, meta last
+_OURS_BESIDE_META = frozenset(_TABLE_ORDER) - {"meta"}
 
 
 def _cut_short(conn: sqlite3.Connection, tables: set[str]) -> bool:
@@ -185,15 +186,13 @@ def _cut_short(conn: sqlite3.Connection, tables: set[str]) -> bool:
     return tables == first and "meta" not in tables and all(_columns(conn, t) == made[t] for t in tables)
 
 
-_TABLE_ORDER = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", TABLES)
-
 
 @functools.cache
 def _tables_as_made() -> dict[str, set[str]]:
     """Each table's columns as ``TABLES`` makes them (read off an empty database in memory)."""
     with contextlib.closing(sqlite3.connect(":memory:")) as conn:
         conn.executescript(TABLES)
-        return {name: _columns(conn, name) for name in _OURS_BESIDE_META | {"meta"}}
+        return {name: _columns(conn, name) for name in _TABLE_ORDER}
 
 
 def create_or_upgrade(conn: sqlite3.Connection, found: int) -> None:
