@@ -148,7 +148,7 @@ def check_lifecycle(session: XSession, app: App, *, screenshot: str | None = Non
 
     if second_instance:
         second = run_again(app)
-        assert second.returncode == 0, second.stderr
+        assert second.returncode == 0, (second.returncode, second.stdout[-500:], second.stderr)
         assert "already running" in second.stderr
         wait_for(session.window_visible, 10, "the second start to show the first window")
 
