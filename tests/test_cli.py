@@ -285,17 +285,51 @@ def test_gui_that_fails_to_load_falls_back_to_headless(tmp_path, monkeypatch, ca
 
     served = []
 
-    async def headless(paths, host, port):
-        served.append(paths.user_data)
+    async def headless(paths, host, port, *, lock):
+        served.append((paths.user_data, lock.acquire()))  # the lock the start claimed, still held
         return 0
 
     monkeypatch.setattr(mode, "desktop_unavailable_reason", lambda: None)
     monkeypatch.setattr(shell, "real_backends", broken)
     monkeypatch.setattr(cli, "serve_headless", headless)
     assert cli.main(["--user-data", str(tmp_path / "ud")]) == 0
-    assert served == [tmp_path / "ud"]
+    assert served == [(tmp_path / "ud", True)]
     err = capsys.readouterr().err
     assert "starting headless with the web UI (the GUI libraries failed to load: ImportError" in err
+
+
+@pytest.mark.parametrize("running", ["window", "headless"])
+def test_a_second_start_hands_off_before_any_gui_library_loads(tmp_path, monkeypatch, capsys, running):
+    """A start that finds the app running shows its window (or says it runs headless) and exits without
+    probing the display or loading GTK/WebKit: quick, and nothing of the GUI to tear down again."""
+    from api_router import cli
+    from api_router.desktop import instance, mode, shell
+    from api_router.paths import Paths
+
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("the GUI libraries were loaded by a start that only hands off")
+
+    monkeypatch.setattr(mode, "desktop_unavailable_reason", must_not_load)
+    monkeypatch.setattr(shell, "real_backends", must_not_load)
+    ud = tmp_path / "ud"
+    first = instance.InstanceLock(Paths(ud).lock)
+    shown = []
+    server = instance.ShowServer("n0nce", lambda: shown.append(True), quitting=lambda: False)
+    try:
+        assert first.acquire()
+        port = server.start() if running == "window" else instance.NO_WINDOW
+        first.publish(instance.InstanceInfo(pid=os.getpid(), show_port=port, nonce="n0nce", gateway_port=4321))
+        code = cli.main(["--user-data", str(ud)])
+    finally:
+        server.stop()
+        first.release()
+    err = capsys.readouterr().err
+    if running == "window":
+        assert (code, shown) == (0, [True]), err
+        assert "already running; showed its window" in err
+    else:
+        assert code == 1
+        assert "runs headless with this user-data folder" in err and "port 4321" in err
 
 
 def test_sigterm_as_soon_as_the_port_opens_is_a_clean_shutdown(tmp_path):

@@ -106,10 +106,11 @@ def desktop_banner(rt: Services, *, show_token: bool, tray: bool = True) -> str:
     ])
 
 
-async def serve_headless(paths: Paths, host: str | None, port: int | None) -> int:
+async def serve_headless(paths: Paths, host: str | None, port: int | None, *,
+                         lock: InstanceLock | None = None) -> int:
     # One instance per user-data folder, headless too: two would share one store, config watcher and
-    # the checks and usage refreshes of the same providers.
-    lock = InstanceLock(paths.lock)
+    # the checks and usage refreshes of the same providers. ``lock``: already claimed by this process.
+    lock = lock or InstanceLock(paths.lock)
     try:
         handoff = await asyncio.to_thread(claim_or_hand_off, lock)
     except OSError as exc:
@@ -200,6 +201,34 @@ def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     tune_gc()
     paths = Paths(resolve_user_data(args.user_data))
+    claimed = _claim_instance(paths)
+    if isinstance(claimed, int):
+        return claimed
+    try:
+        return _run_mode(args, paths, claimed)
+    finally:
+        if claimed is not None:
+            claimed.release()
+
+
+def _claim_instance(paths: Paths) -> InstanceLock | int | None:
+    """The user-data folder's instance lock, claimed before any GUI library loads: a start that finds the
+    app running only hands off to it (shows its window) and exits — quickly, and without bringing up GTK
+    and WebKit it has no use for and tearing them down again. An int: that start's exit code. None: the
+    lock file cannot be used; the mode started reports that as it reports any start-up problem."""
+    lock = InstanceLock(paths.lock)
+    try:
+        handoff = claim_or_hand_off(lock)
+    except OSError:
+        return None
+    if handoff is None:
+        return lock
+    message, code = handoff_report(handoff)
+    say(f"api-router: {message}", error=True)
+    return code
+
+
+def _run_mode(args: argparse.Namespace, paths: Paths, lock: InstanceLock | None) -> int:
     if not args.headless:
         from api_router.desktop.mode import desktop_unavailable_reason
 
@@ -208,12 +237,12 @@ def _main(argv: list[str] | None) -> int:
             from api_router.desktop.shell import DesktopUnavailable, run_desktop
 
             try:
-                return run_desktop(paths, host=args.host, port=args.port, show=args.show)
+                return run_desktop(paths, host=args.host, port=args.port, show=args.show, lock=lock)
             except DesktopUnavailable as exc:
                 reason = str(exc)
         say(f"api-router: starting headless with the web UI ({reason})", error=True)
     try:
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
-            return runner.run(serve_headless(paths, args.host, args.port))
+            return runner.run(serve_headless(paths, args.host, args.port, lock=lock))
     except KeyboardInterrupt:
         return 0

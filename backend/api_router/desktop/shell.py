@@ -110,14 +110,15 @@ class DesktopUnavailable(Exception):
     """The GUI stack passed the mode check but failed to load; the caller runs headless instead."""
 
 
-def run_desktop(paths: Paths, *, host: str | None = None, port: int | None = None, show: bool = False) -> int:
+def run_desktop(paths: Paths, *, host: str | None = None, port: int | None = None, show: bool = False,
+                lock: InstanceLock | None = None) -> int:
     options = Options(host=host, port=port, show=show, test_hook_file=hook_file(os.environ),
                       test_hook_download=wants_download(os.environ))
     try:
         backends = real_backends()
     except Exception as exc:  # ImportError, gi's ValueError for a missing namespace, a broken display…
         raise DesktopUnavailable(f"the GUI libraries failed to load: {type(exc).__name__}: {exc}") from exc
-    shell = DesktopShell(paths, options, lambda: backends)
+    shell = DesktopShell(paths, options, lambda: backends, lock=lock)
     code = shell.run()
     exit_if_threads_hang(code, before_exit=shell.flush_log)
     return code
@@ -155,13 +156,14 @@ def _foreign_threads() -> list[threading.Thread]:
 
 class DesktopShell:
     def __init__(self, paths: Paths, options: Options, backends: Callable[[], Backends], *,
-                 os_lock: OsLock | None = None, handoff_wait: float = 10.0,
+                 os_lock: OsLock | None = None, lock: InstanceLock | None = None, handoff_wait: float = 10.0,
                  install_signals: bool = True,
                  configure_logging: Callable[[Services], Callable[[], None] | None] | None = None) -> None:
         self._paths = paths
         self._options = options
         self._make_backends = backends
         self._os_lock = os_lock
+        self._lock = lock  # the instance lock, when the caller has claimed it already
         self._handoff_wait = handoff_wait
         self._install_signals = install_signals
         # Sets up the log; what it returns stops it, writing out what is queued.
@@ -189,7 +191,7 @@ class DesktopShell:
             return self._report_startup_error(str(exc))
 
     def _run_single(self) -> int:
-        lock = InstanceLock(self._paths.lock, self._os_lock)
+        lock = self._lock or InstanceLock(self._paths.lock, self._os_lock)
         try:
             handoff = claim_or_hand_off(lock, wait=self._handoff_wait)
         except OSError as exc:  # the user-data folder cannot hold the lock file
