@@ -9,6 +9,7 @@ from api_router.continuity import index as index_mod
 from api_router.continuity.index import ContinuityIndex, sealed_key
 from api_router.continuity.rewrite import drop_foreign_sealed
 from api_router.store import Store
+from api_router.store.database import _KEYED_BY_CONTENT as KEYED_SINCE
 from api_router.store.database import tombstone
 
 
@@ -278,6 +279,63 @@ def test_a_rename_that_overtakes_a_read_of_the_store_is_read_again(store, monkey
     assert len(calls) == 2
 
 
+def relay_sealed(issuer, n):
+    """A relay's own sealed format: base64 of an envelope that names its issuer first and ends with the same
+    trailer for every relay of its make — tokens of one length end alike whoever sealed them."""
+    import base64
+    import json
+
+    envelope = {"issuer": issuer, "item": f"rs-{n:04d}", "alg": "A256GCM",
+                "note": "opaque reasoning state; only the issuing relay can open it"}
+    return base64.b64encode(json.dumps(envelope).encode()).decode()
+
+
+def test_sealed_items_of_one_length_and_end_are_told_apart_by_their_beginning(store):
+    """Two relays whose sealed tokens have the same length and the same last characters: each keeps its own
+    items, and neither is sent the other's (recorded last, one relay's item took the other's key)."""
+    ours = {"type": "reasoning", "encrypted_content": relay_sealed("p1", 1)}
+    theirs = {"type": "reasoning", "encrypted_content": relay_sealed("p2", 2)}
+    a, b = ours["encrypted_content"], theirs["encrypted_content"]
+    assert len(a) == len(b) > 64 and a[-48:] == b[-48:] and a != b
+    index = ContinuityIndex(store)
+    index.record_sealed("s", [(sealed_key(ours), "reasoning")], "p1")
+    index.record_sealed("s", [(sealed_key(theirs), "reasoning")], "p2")
+    user = {"type": "message", "role": "user", "content": "go on"}
+    history = [ours, theirs, user]
+    for owners in (index.sealed_owners("s"), ContinuityIndex(store).sealed_owners("s")):  # memory, then the store
+        assert drop_foreign_sealed(history, "p2", owners, all_sealed=False) == [theirs, user]
+        assert drop_foreign_sealed(history, "p1", owners, all_sealed=False) == [ours, user]
+
+
+def test_owners_the_previous_version_recorded_by_length_and_end_are_still_found(tmp_path):
+    """The version before keyed a long sealed item by its length and last 48 characters: a file it left
+    keeps each provider's items from the others after the upgrade, until those rows go."""
+    import sqlite3
+
+    path = tmp_path / "data" / "s.sqlite3"
+    first = Store(path)
+    first.open()
+    first.close()
+    content = "gAAAAABn" + "q" * 300 + "MAC-of-p1-0123456789abcdefghijklmnopqrstuvwxyz=="
+    with sqlite3.connect(path) as conn:  # as that version left it, an hour before
+        conn.execute(f"DELETE FROM meta WHERE key = '{KEYED_SINCE}'")
+        conn.execute("INSERT INTO meta (key, value) VALUES ('sealed_keyed_by_content_since', '1')")
+        conn.execute("INSERT INTO sealed_owner (item_id, session_id, provider, kind, unix_ms) VALUES "
+                     "(?, 's', 'p1', 'reasoning', ?)", (f"{len(content)}:{content[-48:]}",
+                                                        int(time.time() * 1000) - 3_600_000))
+    store = Store(path)
+    store.open()
+    try:
+        assert store.earlier_sealed_keys
+        item = {"type": "reasoning", "encrypted_content": content}
+        user = {"type": "message", "role": "user", "content": "go on"}
+        owners = ContinuityIndex(store).sealed_owners("s")
+        assert drop_foreign_sealed([item, user], "p2", owners, all_sealed=False) == [user]
+        assert drop_foreign_sealed([item, user], "p1", owners, all_sealed=False) == [item, user]
+    finally:
+        store.close()
+
+
 def test_owners_an_earlier_version_recorded_under_item_ids_are_still_found(tmp_path):
     """Before sealed items were keyed by their content they were keyed by their id: a file from then
     still keeps each provider's items from the others, until those rows go with the retention rules."""
@@ -288,7 +346,7 @@ def test_owners_an_earlier_version_recorded_under_item_ids_are_still_found(tmp_p
     first.open()
     first.close()
     with sqlite3.connect(path) as conn:  # as an earlier version left it: keyed by id, a day before
-        conn.execute("DELETE FROM meta WHERE key = 'sealed_keyed_by_content_since'")
+        conn.execute(f"DELETE FROM meta WHERE key = '{KEYED_SINCE}'")
         conn.execute("INSERT INTO sealed_owner (item_id, session_id, provider, kind, unix_ms) VALUES "
                      "('rs_kept', 's', 'p1', 'reasoning', ?)", (int(time.time() * 1000) - 86_400_000,))
     store = Store(path)
@@ -314,7 +372,7 @@ def test_owners_an_earlier_version_recorded_under_item_ids_are_still_found(tmp_p
         assert not store.earlier_sealed_keys
         store.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'sealed_keyed_by_content_since'").fetchone() == ("0",)
+        assert conn.execute(f"SELECT value FROM meta WHERE key = '{KEYED_SINCE}'").fetchone() == ("0",)
 
 
 def test_items_recorded_again_as_they_stand_are_not_written_again(store, monkeypatch):

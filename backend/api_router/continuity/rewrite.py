@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from api_router.codex.sessions import MAX_FORK_DEPTH, Rollout, RolloutReader
-from api_router.continuity.index import ContinuityIndex, earlier_key, sealed_key, sealed_kind
+from api_router.continuity.index import ContinuityIndex, earlier_keys, sealed_key, sealed_kind
 from api_router.jsonbytes import dumps
 from api_router.texts import quoted
 
@@ -188,8 +188,8 @@ def _owner(owners: Mapping[str, str], item: dict[str, Any], default: str | None)
     if key is None:
         return default
     owner = owners.get(key)
-    if owner is None and getattr(owners, "earlier_keys", False) and (earlier := earlier_key(item)) is not None:
-        owner = owners.get(earlier)
+    if owner is None and getattr(owners, "earlier_keys", False):
+        owner = next(filter(None, map(owners.get, earlier_keys(item))), None)
     return default if owner is None else owner
 
 

@@ -130,8 +130,9 @@ class Store:
         # with it (MOVES_META), so a read of the owner tables says which it reflects (see ``_now_known_as``).
         self._moves: deque[tuple[int, str, str]] = deque(maxlen=MOVES_KEPT)
         self._moves_made = 0
-        # Whether the file holds sealed owners recorded under the keys of earlier versions (an item's id),
-        # which lookups then try too; they go with the retention rules (see ``_load_memory``).
+        # Whether the file holds sealed owners recorded under the keys of earlier versions (an item's
+        # content's length and end; before that its id), which lookups then try too; they go with the
+        # retention rules (see ``_load_memory``).
         self.earlier_sealed_keys = False
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -241,7 +242,7 @@ class Store:
         self._seen_up_to = int(seen[0]) if seen else 0
         self._moves_made = _moves_in(conn.execute(_MOVES_READ).fetchone())
         row = conn.execute(f"SELECT value FROM meta WHERE key = '{_KEYED_BY_CONTENT}'").fetchone()
-        since = int(row[0]) if row else now_ms()  # None: the first start of a version keying by content
+        since = int(row[0]) if row else now_ms()  # None: the first start of a version keying items so
         # "0": none are left (the table has no index by time: every start would scan it otherwise).
         self.earlier_sealed_keys = since > 0 and conn.execute(
             "SELECT 1 FROM sealed_owner WHERE unix_ms < ? LIMIT 1", (since,)).fetchone() is not None
@@ -890,7 +891,8 @@ def tombstone(provider: str) -> str:
 
 
 MOVES_META = "provider_moves"
-_KEYED_BY_CONTENT = "sealed_keyed_by_content_since"
+# Since when sealed items are recorded under the key they have now (``continuity.index.sealed_key``).
+_KEYED_BY_CONTENT = "sealed_keyed_by_head_and_end_since"
 _MOVES_READ = f"SELECT value FROM meta WHERE key = '{MOVES_META}'"
 MOVES_KEPT = 1000  # moves queued and not yet known to be committed: renames are made by hand
 
