@@ -312,6 +312,26 @@ async def test_a_choice_made_in_config_toml_while_the_app_was_stopped_moves_ever
     assert await served_after_restart(gw, choose_p3) == "p3"
 
 
+@pytest.mark.parametrize("lock", ["no-such-provider", "p3"])
+async def test_a_lock_written_while_stopped_that_locks_nothing_moves_no_session(fakes, gateway, lock):
+    """A lock in config.toml on a provider that cannot serve (no such id; one switched off) locks nothing —
+    written while the app was stopped as much as while it runs: the sessions stay where they were."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3},
+                       routing={"preferred_stable_seconds": 0, "failure_threshold": 5})
+    p1.queue(fp.status(503))
+    assert await served_by(gw, "first") == "p2"
+
+    def lock_nothing(user_data: Path) -> None:
+        config = user_data / "config.toml"
+        doc = tomlkit.parse(config.read_text())
+        doc["routing"]["manual_override"] = lock
+        doc["providers"]["p3"]["disabled"] = True
+        config.write_text(tomlkit.dumps(doc))
+
+    assert await served_after_restart(gw, lock_nothing) == "p2"
+
+
 # --- sealed compaction -------------------------------------------------------------------------------
 
 

@@ -23,8 +23,9 @@ CHOICE_KEY = "affinity_choice"  # the user's routing choice the saved bindings w
 
 
 def routing_choice(cfg: Config) -> str:
-    """The lock and preferred provider: sessions are bound under one choice and released by another."""
-    return f"{cfg.routing.manual_override or ''}|{cfg.effective_preferred or ''}"
+    """The lock and preferred provider in effect: sessions are bound under one choice and released by
+    another (a lock on a provider that cannot serve locks nothing, and moves nothing either)."""
+    return f"{cfg.effective_lock or ''}|{cfg.effective_preferred or ''}"
 
 
 class SessionAffinity:
