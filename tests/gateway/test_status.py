@@ -358,6 +358,50 @@ async def test_a_failover_is_told_while_the_fallbacks_long_stream_is_under_way(f
     assert [(n.kind, n.provider) for n in told] == [(NoticeKind.FAILOVER, "p2")]
 
 
+async def test_a_provider_that_failed_reads_healthy_while_its_next_stream_answers(fakes, gateway):
+    """A provider with a failure against it (below the threshold: no cooldown) is asked again and its output
+    reaches the client: it answers, so it reads healthy for the whole of that long stream, not Unhealthy until
+    the answer ends. A stream that then fails makes it unhealthy again."""
+    import aiohttp
+
+    from tests.support.harness import simple_body
+
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing={"failure_threshold": 2})
+    p1.queue(fp.status(500, "boom"))
+    assert (await gw.responses()).status == 502
+    assert (await gw.api("get_status"))["providers"]["p1"]["status"] == "unhealthy"
+    p1.queue(fp.stream_ok("a long answer", deltas=12, delay=0.25))
+    body = b""
+    async with aiohttp.ClientSession() as s:
+        async with s.post(gw.base + "/v1/responses", json={**simple_body(), "stream": True}, headers=gw.auth()) as r:
+            async for chunk in r.content.iter_any():
+                body += chunk
+                if b"response.output_text.delta" in body:
+                    break
+            row = (await gw.api("get_status"))["providers"]["p1"]
+            rest = await r.read()
+    assert b"response.completed" not in body and b"response.completed" in rest  # it was still under way
+    assert row["status"] == "healthy" and row["consecutive_failures"] == 1 and row["last_ok_at_unix_ms"] is None
+    p1.queue(fp.status(500, "boom again"))
+    assert (await gw.responses()).status == 502
+    assert (await gw.api("get_status"))["providers"]["p1"]["status"] == "unhealthy"
+
+
+def test_output_of_a_request_asked_before_the_latest_failure_does_not_make_a_provider_healthy():
+    """As with answers (``asked_before_failing``): a long stream asked before another request failed, whose
+    output only begins after that failure, says nothing of the provider since."""
+    from api_router.routing.router import Health
+
+    h = Health(consecutive_failures=1, last_fail_at=10.0, last_fail_asked_at=8.0)
+    h.last_output_at, h.output_asked_at = 12.0, 5.0  # asked before the failed request was sent
+    assert not h.answering_since_failing()
+    h.output_asked_at = 9.0  # asked after it: it answers
+    assert h.answering_since_failing()
+    h.last_fail_at, h.last_fail_asked_at = 13.0, 9.0  # and then failed itself
+    assert not h.answering_since_failing()
+
+
 @pytest.mark.parametrize("how", ["added", "switched on"])
 async def test_a_provider_added_or_switched_on_during_an_outage_ends_all_down(fakes, gateway, how):
     """The outage was the verdict on the providers it asked: one that took no part (added since, or

@@ -730,7 +730,7 @@ class ResponsesProxy:
         waiting = _only_opened(opened)
         if opened.stream is not None and not _held_to_the_end(ex):
             if waiting is None:  # its output began with its first read: it is under way now
-                self._recorder.output_begun(ex, racer.provider)
+                self._recorder.output_begun(ex, racer.provider, time.perf_counter() - racer.t0)
             else:
                 waiting.on_output = functools.partial(self._output_begun, ex, racer)
         if opened.stream is not None:
@@ -764,7 +764,7 @@ class ResponsesProxy:
     def _output_begun(self, ex: Exchange, racer: _Racer) -> None:
         """``racer``'s stream began its output: its provider answers (recorded as such), and the racers it
         beat with only the opening of its stream were late (see ``_drop_losers``)."""
-        self._recorder.output_begun(ex, racer.provider)
+        self._recorder.output_begun(ex, racer.provider, time.perf_counter() - racer.t0)
         self._judge_beaten(ex, racer, _Verdict.ANSWERED)
 
     async def _summaries(self, ex: Exchange, racer: _Racer, *,

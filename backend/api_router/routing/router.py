@@ -46,6 +46,7 @@ class Health:
     # When its generated output last began reaching a client: a long stream answers long before its end,
     # when last_ok_at is set (a failover is under way from then on, and is told so).
     last_output_at: float | None = None
+    output_asked_at: float | None = None  # when the request whose output began last was sent
     last_fail_at: float | None = None
     last_fail_asked_at: float | None = None  # when the request or check that failed last was sent
     failing_since: float | None = None  # the first failure since it last answered (checks' too)
@@ -63,6 +64,13 @@ class Health:
         """Whether a question asked at ``asked_at`` came before the one it failed last: its answer is older
         news than that failure, whose cooldown and error stand."""
         return self.last_fail_asked_at is not None and asked_at < self.last_fail_asked_at
+
+    def answering_since_failing(self) -> bool:
+        """Whether a request asked after its latest failure is getting its output now: the provider answers,
+        although the failure count ends only with that answer."""
+        return (self.last_output_at is not None and self.output_asked_at is not None
+                and (self.last_fail_at is None or self.last_output_at > self.last_fail_at)
+                and not self.asked_before_failing(self.output_asked_at))
 
 
 @dataclass(frozen=True)
@@ -459,11 +467,13 @@ class Router:
             h = self._s.health.get(provider)
             return h.last_model if h is not None else None
 
-    def record_output(self, provider: str) -> None:
+    def record_output(self, provider: str, took_s: float = 0.0) -> None:
         """``provider``'s generated output began reaching a client (a stream; its end, a success or not, is
-        recorded when it comes)."""
+        recorded when it comes); ``took_s``: how long ago the provider was asked."""
+        now = self._clock()
         with self._lock:
-            self._health(provider).last_output_at = self._clock()
+            h = self._health(provider)
+            h.last_output_at, h.output_asked_at = now, now - took_s
 
     def note_model(self, provider: str, model: str | None) -> None:
         if model:
@@ -759,7 +769,7 @@ class Router:
                     status = ProviderHealth.UNRESPONSIVE
                 elif cooling:
                     status = ProviderHealth.COOLDOWN
-                elif h.consecutive_failures:
+                elif h.consecutive_failures and not h.answering_since_failing():
                     status = ProviderHealth.UNHEALTHY
                 elif h.last_ok_at is not None or h.last_output_at is not None:
                     status = ProviderHealth.HEALTHY
