@@ -761,6 +761,29 @@ async def test_a_hand_edit_caught_while_it_is_being_written_is_not_used_half_don
     assert messages == ["config.toml was edited; the new settings are in use"]
 
 
+async def test_a_hand_edit_of_the_listening_port_says_it_takes_effect_at_the_next_start(fakes, gateway):
+    """The gateway keeps serving where it started (Codex is pointed there): a hand edit of [listen] port is
+    not announced as in use — the event says the new address waits for the next start — while the rest of
+    the same edit is in use at once."""
+    import socket
+
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    path = gw.services.paths.config
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        other = s.getsockname()[1]
+    text, ports = re.subn(r"(?m)^port = \d+$", f"port = {other}", path.read_text())
+    assert ports == 1
+    path.write_text(text.replace("[routing]\n", "[routing]\ncooldown_seconds = 42\n", 1))
+    await wait_until(lambda: gw.services.config.current.routing.cooldown_seconds == 42, 3.0, "the edit to apply")
+    messages = [e.message for e in gw.services.store.list_events() if "config.toml" in e.message]
+    assert messages == [f"config.toml was edited; the new settings are in use, except the gateway's address "
+                        f"([listen] host and port: 127.0.0.1:{other}), which takes effect when API Router starts "
+                        "again"], messages
+    assert (await gw.responses()).status == 200  # still served where it started
+
+
 async def test_a_change_in_the_app_during_an_editors_save_waits_for_the_save(fakes, gateway):
     """An editor saving in place has emptied config.toml when a change is made in the app: the change
     waits for the save and applies to it, instead of moving the empty file aside (the user's save would

@@ -105,6 +105,11 @@ class UserFile(Generic[V]):
         """What in ``value`` the app does not use, a sentence each (kept in the file all the same)."""
         return []
 
+    def _left_for_next_start(self, before: V, after: V) -> str:
+        """What a hand edit from ``before`` to ``after`` changes that only a new start puts in use, as a
+        phrase ("": all of it is in use now)."""
+        return ""
+
     def _published(self, value: V) -> None:
         """Tell whoever listens that ``value`` is now in use."""
 
@@ -207,7 +212,9 @@ class UserFile(Generic[V]):
         """Call without the lock, once the listeners know."""
         for message in self._ignored(after):
             self.on_ignored(message)
-        self.on_notice(f"{self.label} was edited; the new {self.kept} are in use")
+        later = self._left_for_next_start(before, after)
+        except_ = f", except {later}" if later else ""
+        self.on_notice(f"{self.label} was edited; the new {self.kept} are in use{except_}")
         self.on_hand_edit(before, after)
 
     def catch_up(self) -> None:

@@ -765,6 +765,14 @@ class ConfigFile(UserFile[Loaded]):
     def _ignored(self, value: Loaded) -> list[str]:
         return list(value.ignored)
 
+    def _left_for_next_start(self, before: Loaded, after: Loaded) -> str:
+        # The gateway keeps listening where it started: Codex and the window are pointed there.
+        was, now = before.config.listen, after.config.listen
+        if (was.host, was.port) == (now.host, now.port):
+            return ""
+        return (f"the gateway's address ([listen] host and port: {now.host}:{now.port}), which takes effect when "
+                "API Router starts again")
+
     def _decode(self, raw: bytes) -> Loaded | str:
         try:
             text = raw.decode("utf-8-sig")
