@@ -332,6 +332,56 @@ def test_a_second_start_hands_off_before_any_gui_library_loads(tmp_path, monkeyp
         assert "runs headless with this user-data folder" in err and "port 4321" in err
 
 
+def test_client_connections_stay_within_what_the_open_files_limit_leaves_room_for(tmp_path):
+    """Linux's usual soft limit of 1024 descriptors is raised to the hard one at start. Where even that is
+    low (300 here, which the app cannot raise), connections beyond what it leaves room for (each may hold
+    an upstream one) take an idle one's place, as beyond max_connections: a new client is still answered,
+    the descriptors never run out, and the log says why the bound is lower."""
+    port = fp.free_port()
+    ud = tmp_path / "ud"
+    out_path = tmp_path / "out.log"
+    request = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    held: list[socket.socket] = []
+    with open(out_path, "w") as out:
+        proc = spawn(ud, "--port", str(port), output=out, open_files=(300, 300))
+    try:
+        wait_health(port, proc)
+        for _ in range(290):  # with the app's own descriptors, more than 300 could hold
+            conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+            held.append(conn)
+            conn.sendall(request)
+            assert conn.recv(4096).startswith(b"HTTP/1.1 200"), len(held)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as fresh:
+            fresh.sendall(request)
+            assert fresh.recv(4096).startswith(b"HTTP/1.1 200")
+    finally:
+        for conn in held:
+            conn.close()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(15)
+    said = out_path.read_text()
+    assert "the open-files limit leaves room for 86 client connections, fewer than [listen] max_connections = 1000" \
+        in said, said
+    assert "Too many open files" not in said and "Traceback" not in said, said
+
+
+def test_a_low_soft_open_files_limit_is_raised_to_the_hard_one(tmp_path):
+    import resource
+
+    hard = min(4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    port = fp.free_port()
+    proc = spawn(tmp_path / "ud", "--port", str(port), open_files=(256, hard))
+    try:
+        wait_health(port, proc)
+        limits = Path(f"/proc/{proc.pid}/limits").read_text()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=15)
+    line = next(line for line in limits.splitlines() if line.startswith("Max open files"))
+    soft, hard = line.split()[3:5]
+    assert soft == hard and int(soft) > 256, line
+
+
 def test_sigterm_as_soon_as_the_port_opens_is_a_clean_shutdown(tmp_path):
     """The signal handlers are in place before the port opens: no window where SIGTERM kills."""
     for attempt in range(3):

@@ -22,6 +22,7 @@ from api_router.desktop.instance import (
 )
 from api_router.gateway.server import GatewayServer, PortInUse, StartError, new_event_loop, port_source
 from api_router.logfile import setup_logging
+from api_router.openfiles import raise_limit
 from api_router.paths import Paths, codex_home, resolve_user_data
 from api_router.services import Services
 from api_router.terminal import let_go_of_output, say
@@ -200,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     tune_gc()
+    raise_limit()
     paths = Paths(resolve_user_data(args.user_data))
     claimed = _claim_instance(paths)
     if isinstance(claimed, int):

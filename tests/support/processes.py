@@ -15,9 +15,19 @@ from tests.support.harness import write_config, write_keys
 TOKEN = "ao_" + "7" * 32
 
 
-def spawn(user_data: Path, *args: str, env: dict | None = None, output=subprocess.PIPE) -> subprocess.Popen:
-    """The app as a real process. Pass ``output`` (a file) for long runs: an unread pipe fills up."""
+# Sets the open-files limit (soft, hard), then becomes the command that follows (the same process).
+_WITH_OPEN_FILES = ("import os, resource, sys; "
+                    "resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[1]), int(sys.argv[2]))); "
+                    "os.execv(sys.argv[3], sys.argv[3:])")
+
+
+def spawn(user_data: Path, *args: str, env: dict | None = None, output=subprocess.PIPE,
+          open_files: tuple[int, int] | None = None) -> subprocess.Popen:
+    """The app as a real process. Pass ``output`` (a file) for long runs: an unread pipe fills up.
+    ``open_files``: the (soft, hard) open-files limit it starts with."""
     cmd = [sys.executable, "-m", "api_router", "--headless", "--user-data", str(user_data), *args]
+    if open_files is not None:
+        cmd = [sys.executable, "-c", _WITH_OPEN_FILES, *map(str, open_files), *cmd]
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     full_env.pop("DISPLAY", None)
     return subprocess.Popen(cmd, stdout=output, stderr=output, text=True, env=full_env)

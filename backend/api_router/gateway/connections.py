@@ -28,6 +28,7 @@ from aiohttp.web_server import Server
 
 from api_router.config import ListenConfig
 from api_router.gateway.errors import error_response
+from api_router.openfiles import connection_room
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +133,12 @@ _QUOTED = re.compile(r"""(?<![A-Za-z])b?['"](?![A-Za-z][A-Za-z-]{0,39}['"](?:\s|
 class GuardedServer(Server):
     """aiohttp's Server with guarded connections (see the module doc)."""
 
-    def __init__(self, *args: Any, listen: Callable[[], ListenConfig], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, listen: Callable[[], ListenConfig], room: int | None = None,
+                 **kwargs: Any) -> None:
+        """``room``: the client connections the open-files limit leaves room for (None: no such limit)."""
         super().__init__(*args, **kwargs)
         self._listen = listen
+        self._room = room
         self._limit_logged_at = -LIMIT_LOG_SECONDS
         self._malformed_logged_at = -LIMIT_LOG_SECONDS
         self._malformed_unlogged = 0
@@ -144,7 +148,8 @@ class GuardedServer(Server):
 
     def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
         super().connection_made(handler, transport)
-        limit = self._listen().max_connections
+        configured = self._listen().max_connections
+        limit = configured if self._room is None else min(configured, self._room)
         if len(self._connections) > limit:
             idle = self._idle_connection(besides=handler)
             if idle is not None:
@@ -153,8 +158,9 @@ class GuardedServer(Server):
             now = self._loop.time()
             if now - self._limit_logged_at >= LIMIT_LOG_SECONDS:
                 self._limit_logged_at = now
-                log.warning("connection limit reached (%d open; [listen] max_connections = %d): refusing new "
-                            "connections until some close", len(self._connections), limit)
+                room = "" if limit == configured else f", and the open-files limit leaves room for {limit}"
+                log.warning("connection limit reached (%d open; [listen] max_connections = %d%s): refusing new "
+                            "connections until some close", len(self._connections), configured, room)
             handler.force_close()
             transport.close()
 
@@ -204,9 +210,16 @@ class GuardedAppRunner(web.AppRunner):
 
     async def _make_server(self) -> Server:
         plain = await super()._make_server()
+        room = connection_room()
+        configured = self._listen().max_connections
+        if room is not None and room < configured:
+            log.warning("the open-files limit leaves room for %d client connections, fewer than [listen] "
+                        "max_connections = %d: beyond %d a new connection takes an idle one's place or is refused "
+                        "(raise the limit, ulimit -n, to allow more)", room, configured, room)
         # The app's own Server, rebuilt as a GuardedServer with the same handler and settings.
         server = GuardedServer(plain.request_handler, request_factory=plain.request_factory, loop=plain._loop,
-                               handler_cancellation=plain.handler_cancellation, listen=self._listen, **plain._kwargs)
+                               handler_cancellation=plain.handler_cancellation, listen=self._listen, room=room,
+                               **plain._kwargs)
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep(server), name="connection-sweeper")
         return server
 

@@ -1,0 +1,46 @@
+"""The process's open-files limit: raised as far as the system allows, and what it leaves for clients.
+
+Every client connection takes a descriptor and, while its request is under way, usually one more for
+the provider it is sent to. Linux's usual soft limit (1024) is barely above the default
+``[listen] max_connections`` (1000): the descriptors would run out before that bound is reached, and
+then a healthy provider gets the blame ("Too many open files" connecting to it) while new clients are
+reset instead of taking an idle connection's place.
+"""
+
+from __future__ import annotations
+
+# Descriptors kept for everything but client connections and their upstream ones: the store, the log,
+# the config watcher, the event loop, the window's and the tray's own.
+RESERVED = 128
+_UNBOUNDED_TRY = (1 << 20, 10240)  # where the hard limit is infinite (macOS: its OPEN_MAX is 10240)
+
+
+def raise_limit() -> None:
+    """Raise the soft limit to the hard one (as Go programs do at start); where the system refuses, the
+    limit stays as it was."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such per-process limit
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for wanted in (hard,) if hard != resource.RLIM_INFINITY else _UNBOUNDED_TRY:
+        if soft != resource.RLIM_INFINITY and wanted <= soft:
+            return
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            return
+        except (ValueError, OSError):
+            continue
+
+
+def connection_room() -> int | None:
+    """How many client connections the soft limit leaves room for (each with an upstream one); None: no
+    limit to keep to."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return None
+    return max(1, (soft - RESERVED) // 2)
