@@ -8,7 +8,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import HttpVersion10, HttpVersion11, web
 from aiohttp.typedefs import Middleware
 
 from api_router.gateway.errors import GatewayError, error_response, from_error
@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+_HTTP_1 = frozenset({HttpVersion10, HttpVersion11})
 
 
 # A Host header: a name (or a bracketed IPv6 address) and an optional port of digits only.
@@ -56,7 +57,14 @@ def guard(services: Services, hop_id: str) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         response: web.StreamResponse
-        if is_loop(request.headers.get(LOOP_HEADER), hop_id):
+        version = request.version
+        if version not in _HTTP_1:
+            # aiohttp's parser passes any version it can read; this server speaks HTTP/1.x only (an
+            # HTTP/0.9 answer has no headers, an HTTP/2 client sends a preface, not this request line).
+            response = error_response(400, f"malformed HTTP request: HTTP/{version.major}.{version.minor} is not "
+                                           "served here (API Router speaks HTTP/1.1 and 1.0)")
+            response.force_close()
+        elif is_loop(request.headers.get(LOOP_HEADER), hop_id):
             # Our own upstream client sent this: a provider's base URL leads back here under another name,
             # or through another API Router whose provider is this one.
             response = error_response(508, "this request came from API Router itself: a provider's base URL points "
