@@ -119,6 +119,34 @@ def test_codex_pointed_elsewhere_is_not_connected(tmp_path, config):
     assert setup.connection_state(tmp_path, URL, TOKEN) == "not_connected"
 
 
+@pytest.mark.parametrize("elsewhere", [
+    'env_key = "MY_ROUTER_KEY"\nenv_key_instructions = "export it"\n',
+    'experimental_bearer_token = "ao_00000000000000000000000000000000"\n',
+    'auth = { command = "print-token" }\n',
+])
+def test_a_block_that_takes_codexs_key_from_elsewhere_is_not_connected_and_writing_it_fixes_that(tmp_path, elsewhere):
+    """Codex sends the key an env_key variable, a token in the block or a command gives it, not auth.json's:
+    such a block is not connected whatever auth.json holds, and Write Codex config takes those settings out
+    of API Router's block (keeping the user's others) so that Codex sends the gateway token."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'model = "o3"\n\n[model_providers.api_router]\nname = "Mine"\nbase_url = "{URL}"\n'
+                      f'wire_api = "responses"\nrequires_openai_auth = true\nstream_max_retries = 9\n{elsewhere}')
+    (tmp_path / "auth.json").write_text(setup.auth_json(TOKEN))
+    assert setup.connection_state(tmp_path, URL, TOKEN) == "not_connected"
+    setup.apply(tmp_path, URL, TOKEN)
+    block = tomllib.loads(config.read_text())["model_providers"]["api_router"]
+    assert block == {**setup.provider_values(URL), "stream_max_retries": 9}
+    assert setup.connection_state(tmp_path, URL, TOKEN) == "connected"
+
+
+def test_a_hand_written_block_without_requires_openai_auth_is_not_connected(tmp_path):
+    """Without it Codex sends no key at all (401 from the gateway), whatever auth.json holds."""
+    (tmp_path / "config.toml").write_text(setup.config_block(URL).replace("requires_openai_auth = true\n", ""))
+    (tmp_path / "auth.json").write_text(setup.auth_json(TOKEN))
+    assert "requires_openai_auth" not in (tmp_path / "config.toml").read_text()
+    assert setup.connection_state(tmp_path, URL, TOKEN) == "not_connected"
+
+
 def test_a_rotation_leaves_a_read_only_auth_json_as_it_is(tmp_path):
     setup.apply(tmp_path, URL, TOKEN)
     auth = tmp_path / "auth.json"

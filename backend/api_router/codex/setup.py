@@ -33,8 +33,18 @@ class CodexSetupError(ValueError):
     pass
 
 
+# Settings of a Codex provider block that make Codex take its key from somewhere other than auth.json
+# (an environment variable, a token written in the block, a command, a cloud login): left in API Router's
+# block, Codex would send the gateway something other than its token.
+OTHER_KEY_SOURCES = ("env_key", "env_key_instructions", "experimental_bearer_token", "auth", "gateway_oauth", "aws")
+
+
 def provider_values(gateway_url: str) -> dict[str, Any]:
     return {"name": "API Router", "base_url": gateway_url, "wire_api": "responses", "requires_openai_auth": True}
+
+
+def _takes_key_from_auth_json(block: Mapping[str, Any]) -> bool:
+    return block.get("requires_openai_auth") is True and not any(key in block for key in OTHER_KEY_SOURCES)
 
 
 def config_block(gateway_url: str) -> str:
@@ -98,7 +108,10 @@ def merged_config(text: str, gateway_url: str, path: Path | str = "config.toml")
     wanted = doc.unwrap()
     _check_mergeable(wanted, path)
     wanted["model_provider"] = PROVIDER_ID
-    wanted.setdefault("model_providers", {}).setdefault(PROVIDER_ID, {}).update(provider_values(gateway_url))
+    block = wanted.setdefault("model_providers", {}).setdefault(PROVIDER_ID, {})
+    block.update(provider_values(gateway_url))
+    for key in OTHER_KEY_SOURCES:
+        block.pop(key, None)
     try:
         return _merged_in_place(doc, gateway_url)
     except (TomlError, ValueError):  # tomlkit put the new table among keys written dotted, or refused it
@@ -139,6 +152,8 @@ def _merged_in_place(doc: TOMLDocument, gateway_url: str) -> str:
         providers[PROVIDER_ID] = tomlkit.inline_table() if isinstance(providers, InlineTable) else tomlkit.table()
     for key, value in provider_values(gateway_url).items():
         providers[PROVIDER_ID][key] = value
+    for key in OTHER_KEY_SOURCES:
+        providers[PROVIDER_ID].pop(key, None)
     return dumped(doc)
 
 
@@ -178,7 +193,8 @@ def _points_here(home: Path, gateway_url: str | None) -> bool:
     block = providers.get(PROVIDER_ID) if isinstance(providers, Mapping) else None
     if chosen == PROVIDER_ID:
         return (isinstance(block, Mapping) and block.get("wire_api") == "responses"
-                and (gateway_url is None or same_address(block.get("base_url"), gateway_url)))
+                and (gateway_url is None or same_address(block.get("base_url"), gateway_url))
+                and _takes_key_from_auth_json(block))
     return (chosen in (None, "openai") and gateway_url is not None
             and same_address(data.get("openai_base_url"), gateway_url))
 
