@@ -87,7 +87,8 @@ class Quota:
     def load(self) -> None:
         void: dict[str, str | None] = {}  # provider -> why it was out, for readings of another account
         for provider, raw, hint, tokens, since in self._store.load_usage():
-            self._ledgers[provider] = Ledger(tokens, since)
+            if tokens or since is not None:  # a row only a failed check left has no ledger (as before the restart)
+                self._ledgers[provider] = Ledger(tokens, since)
             entry = _parsed_entry(provider, raw)
             if entry is None:
                 continue

@@ -123,6 +123,26 @@ async def test_a_failed_first_usage_check_does_not_claim_a_reading(fakes, gatewa
     assert failed and all(m.endswith("(no reading yet)") for m in failed), events
 
 
+async def test_a_provider_only_a_failed_check_looked_at_has_no_ledger_after_a_restart_either(fakes, gateway):
+    """Only providers checked (successfully) or that served tokens have a ledger: the same before a restart
+    and after it, not one more made of the failed check's stored row."""
+    p1, p2 = await fakes("p1", "p2")  # p2: no usage endpoint
+    p1.usage = new_api(1000)
+    gw = await gateway({"p1": p1, "p2": p2})
+    await gw.api("refresh_usage")
+    before = await gw.api("get_usage")
+    assert set(before["quota"]) == {"p1", "p2"} and before["quota"]["p2"]["error"]
+    assert set(before["ledgers"]) == {"p1"}
+    user_data = gw.services.paths.user_data
+    await gw.close()
+    again = await start_harness(user_data)
+    try:
+        after = await again.api("get_usage")
+        assert set(after["quota"]) == {"p1", "p2"} and set(after["ledgers"]) == {"p1"}, after["ledgers"]
+    finally:
+        await again.close()
+
+
 async def test_snapshots_ledgers_and_skips_survive_restart(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     p1.usage = new_api(0)
