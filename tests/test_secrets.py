@@ -305,14 +305,32 @@ def test_a_file_nested_too_deep_to_parse_is_moved_aside_at_start_and_refused_whi
     path.write_text(deep)
     sf, report = SecretsFile.load(path)
     assert report.moved_to is not None and report.moved_to.read_text() == deep
-    assert "could not be read (RecursionError)" in report.problems[0]
+    assert "could not be read (nested too deeply)" in report.problems[0]
     token = sf.current.gateway_token
     problems = []
     sf.on_problem = problems.append
     path.write_text(deep)
     sf.reload(), sf.reload()
     assert sf.current.gateway_token == token
-    assert problems and "is not valid JSON (RecursionError)" in problems[0]
+    assert problems and "is not valid JSON (nested too deeply)" in problems[0]
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ('{"gateway_token": "ao_x",\n  "providers": {"p1": "sk-secret-0001"\n', "Expecting ',' delimiter at line 3 column 1"),
+    ('{"gateway_token": "ao_x"}'.encode("utf-16"), "not UTF-8 text: byte 0xff at offset 0; save it as UTF-8"),
+])
+def test_a_hand_edit_that_is_no_json_says_where_and_why_without_quoting_it(tmp_path, text, why):
+    """Saved by hand with a comma missing, or as UTF-16 by Notepad: the error says where and what is wrong
+    in words, not a parser's class name — and never the file's text (a key)."""
+    path = tmp_path / "secrets.json"
+    SecretsFile.load(path)
+    sf, _ = SecretsFile.load(path)
+    problems = []
+    sf.on_problem = problems.append
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    sf.reload(), sf.reload()
+    assert problems and f"is not valid JSON ({why})" in problems[0], problems
+    assert "sk-secret" not in problems[0]
 
 
 def test_spaces_around_a_key_or_the_token_as_pasted_are_left_out(tmp_path):

@@ -232,8 +232,16 @@ def _json(raw: bytes) -> Any:
 
 
 def _unreadable(exc: Exception) -> str:
-    """Why the file could not be read, without quoting it (a parser's message may show a key)."""
-    return str(exc) if isinstance(exc, DuplicateKey) else type(exc).__name__
+    """Why the file could not be read, where, without quoting it (a parser's message may show a key)."""
+    if isinstance(exc, DuplicateKey):
+        return str(exc)
+    if isinstance(exc, json.JSONDecodeError):  # its msg is one of the parser's fixed phrases
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    if isinstance(exc, UnicodeDecodeError):  # UTF-16 from Notepad, say
+        return f"not UTF-8 text: byte {exc.object[exc.start]:#04x} at offset {exc.start}; save it as UTF-8"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return type(exc).__name__
 
 
 class SecretsFile(UserFile[Secrets]):
