@@ -1793,6 +1793,26 @@ def test_a_request_through_too_many_gateways_is_a_loop():
     assert is_loop(",".join(f"g{i}" for i in range(MAX_HOPS)), "a1")  # gateways that never see their own id
 
 
+async def test_a_request_past_too_many_gateways_is_told_so_not_that_it_came_from_itself(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    hops = ",".join(f"g{i}" for i in range(MAX_HOPS))
+    reply = await gw.responses(headers={"X-API-Router-Hop": hops})
+    message = reply.json["error"]["message"]
+    assert reply.status == 508 and f"has been through {MAX_HOPS} API Routers already" in message, message
+    assert "came from API Router itself" not in message
+
+
+async def test_a_body_that_is_no_utf8_is_said_to_be_so(fakes, gateway):
+    """orjson calls any bad byte a surrogate; the client is told its body is not UTF-8, and where."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    reply = await gw.request("POST", "/v1/responses", raw=b'{"model": "m", "input": "caf\xe9"}')
+    assert reply.status == 400
+    assert reply.json["error"]["message"] == ("request body is not valid JSON: it is not UTF-8 text (byte 0xe9 at "
+                                              "offset 28); JSON must be UTF-8")
+
+
 # --- 7. file modes -----------------------------------------------------------------------------------------
 
 

@@ -217,7 +217,16 @@ def parse_object(body: bytes) -> dict[str, object]:
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise GatewayError(400, f"request body is not valid JSON: {exc}") from None
+        raise GatewayError(400, f"request body is not valid JSON: {_not_json(body, exc)}") from None
     if not isinstance(payload, dict):
         raise GatewayError(400, "request body must be a JSON object")
     return payload
+
+
+def _not_json(body: bytes, exc: orjson.JSONDecodeError) -> str:
+    """orjson's words, unless the body is no UTF-8 at all: then said so (orjson speaks of surrogates)."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"it is not UTF-8 text (byte {body[bad.start]:#04x} at offset {bad.start}); JSON must be UTF-8"
+    return str(exc)

@@ -13,7 +13,7 @@ from aiohttp.typedefs import Middleware
 
 from api_router.gateway.errors import GatewayError, error_response, from_error
 from api_router.gateway.exchange import refuse_held_back_body
-from api_router.gateway.upstream import LOOP_HEADER, is_loop
+from api_router.gateway.upstream import LOOP_HEADER, MAX_HOPS, is_loop
 from api_router.services import Services
 
 log = logging.getLogger(__name__)
@@ -64,12 +64,17 @@ def guard(services: Services, hop_id: str) -> Middleware:
             response = error_response(400, f"malformed HTTP request: HTTP/{version.major}.{version.minor} is not "
                                            "served here (API Router speaks HTTP/1.1 and 1.0)")
             response.force_close()
-        elif is_loop(request.headers.get(LOOP_HEADER), hop_id):
-            # Our own upstream client sent this: a provider's base URL leads back here under another name,
-            # or through another API Router whose provider is this one.
-            response = error_response(508, "this request came from API Router itself: a provider's base URL points "
-                                           "back at this gateway (under another name, or through another API "
-                                           "Router); give that provider its real address")
+        elif is_loop(hops := request.headers.get(LOOP_HEADER), hop_id):
+            if hops is not None and hop_id in hops:
+                # Our own upstream client sent this: a provider's base URL leads back here under another name,
+                # or through another API Router whose provider is this one.
+                said = ("this request came from API Router itself: a provider's base URL points back at this "
+                        "gateway (under another name, or through another API Router); give that provider its real "
+                        "address")
+            else:
+                said = (f"this request has been through {MAX_HOPS} API Routers already: gateways whose providers "
+                        "point at each other pass it round; give each provider its real address")
+            response = error_response(508, said)
         elif not host_allowed(request.headers.get("Host"), services.config.current.listen.host):
             response = error_response(403, "requests must address the gateway as localhost or 127.0.0.1 "
                                            "(foreign Host header refused)")
