@@ -246,16 +246,23 @@ async def test_return_to_preferred_only_after_stable_window(fakes, gateway):
     assert any(m.startswith("Failover from P1 to P2") for m in routes)
 
 
-async def test_no_auto_return_stays_on_fallback_until_user_picks(fakes, gateway):
+@pytest.mark.parametrize("preferred", ["", "p1"])
+async def test_no_auto_return_stays_on_fallback_until_user_picks(fakes, gateway, preferred):
+    """Picking the preferred provider brings traffic back — also when it is the one already chosen (the
+    setting unchanged): with automatic return off there is no other way back."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"auto_return_to_preferred": False, "preferred_stable_seconds": 0,
-                                                       "failure_threshold": 5})
+                                                       "failure_threshold": 5, "preferred_provider": preferred})
     p1.queue(fp.status(500))
     await gw.responses()
     await asyncio.sleep(0.05)
     assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
     await gw.api("set_preferred_provider", provider="p1")
     assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
+    routes = [e.message for e in gw.services.store.list_events() if e.kind == "route"]
+    assert routes[0] == "Serving from preferred provider P1" and routes[1].startswith("Preferred provider set to P1")
+    await gw.api("set_preferred_provider", provider="p1")  # picked again while it serves: nothing to say
+    assert [e.message for e in gw.services.store.list_events() if e.kind == "route"] == routes
 
 
 async def test_all_in_cooldown_tries_the_one_ending_first(fakes, gateway):

@@ -280,10 +280,17 @@ class Control:
     def set_preferred_provider(self, provider: str | None = None) -> dict[str, Any]:
         """``provider`` ""/null: the first provider in the list."""
         pid = self._existing(provider) if provider else ""
-        before = _preferred_choice(self._services.config.current)
-        self._services.config.edit(lambda doc: _set_routing(doc, "preferred_provider", pid),
-                                   check=lambda cfg: _still_there(cfg, pid) if pid else None)
-        self._preferred_follows(before)
+        services = self._services
+        before = _preferred_choice(services.config.current)
+        config = services.config.edit(lambda doc: _set_routing(doc, "preferred_provider", pid),
+                                      check=lambda cfg: _still_there(cfg, pid) if pid else None)
+        if _preferred_choice(config) == before and config.effective_lock is None \
+                and services.router.serving_a_fallback(config):
+            # Picked again while a fallback serves (automatic return off, or not yet stable): the user's
+            # pick is where traffic goes now — the only way back with automatic return off.
+            services.router.preferred_changed(config, reason="picked again")
+        else:
+            self._preferred_follows(before)
         return self.get_status()
 
     @exposed

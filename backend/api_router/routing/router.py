@@ -663,6 +663,13 @@ class Router:
         with self._lock:
             return self._why_not(cfg, provider).render(name)
 
+    def serving_a_fallback(self, cfg: Config) -> bool:
+        """Whether traffic is kept on a provider other than the preferred one (a failover's fallback, not a
+        lock) — where it stays, with automatic return off, until the user picks a provider."""
+        with self._lock:
+            active, reason = self._s.active, self._s.active_reason
+        return active is not None and reason != _LOCKED and active != cfg.effective_preferred
+
     def active(self, name: Callable[[str | None], str]) -> tuple[str | None, str]:
         """Who serves and why, the reason naming providers by ``name`` (their names as they are now)."""
         with self._lock:
