@@ -81,6 +81,32 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def end_cleanly_on_signals() -> None:
+    """SIGTERM (``timeout``, a cancelled CI job) and SIGHUP end the run as Ctrl-C does: through every
+    ``finally``, so the processes under test are stopped and the temporary folders removed."""
+    def leave(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, leave)
+
+
+def _die_with_the_bench() -> None:
+    """In a helper process before it runs (Linux): SIGTERM when the bench itself dies, even by SIGKILL
+    (a test's timeout), so no helper outlives it serving or checking providers."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
+# Passed as ``preexec_fn``: the bench starts its helpers from its main thread, with no other thread alive
+# then, which is what makes a function run between fork and exec safe (hence the noqa where it is passed);
+# the parent-death signal follows that thread's end.
+FOLLOW_BENCH = _die_with_the_bench if sys.platform.startswith("linux") else None
+
+
 def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     if proc.poll() is not None:
         return
@@ -100,8 +126,8 @@ class FakeUpstream:
     @classmethod
     def start(cls, json_mode: str = "dumps", timeout: float = 15.0) -> FakeUpstream:
         proc = subprocess.Popen([sys.executable, "-m", "bench.fake_upstream", "--json", json_mode], cwd=ROOT,
-                                env=clean_env(),
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                                env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                preexec_fn=FOLLOW_BENCH)  # noqa: PLW1509 - see FOLLOW_BENCH
         return cls(proc, ready_port(proc, timeout, "the fake upstream"))
 
     @property
@@ -156,7 +182,8 @@ class Gateway:
             since = log.tell()
             t0 = time.perf_counter()
             proc = subprocess.Popen([*gateway_command(), "--headless", "--user-data", str(user_data),
-                                     "--port", str(port)], cwd=user_data, env=env, stdout=log, stderr=log)
+                                     "--port", str(port)], cwd=user_data, env=env, stdout=log, stderr=log,
+                                    preexec_fn=FOLLOW_BENCH)  # noqa: PLW1509 - see FOLLOW_BENCH
         elapsed = wait_health(proc, port, t0, timeout, log_path)
         confirm_banner(proc, port, log_path, since, timeout)
         return cls(proc, port, elapsed, log_path)
@@ -195,7 +222,7 @@ class MinimalProxy:
         t0 = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "bench.minimal_proxy", "--upstream", upstream_url,
                                  "--loop", loop, "--gc", gc], cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL)
+                                stderr=subprocess.DEVNULL, preexec_fn=FOLLOW_BENCH)  # noqa: PLW1509 - see FOLLOW_BENCH
         port = ready_port(proc, timeout, "the minimal proxy")
         # Measured the same way as the router's: until GET /health answers.
         return cls(proc, port, wait_health(proc, port, t0, timeout, None))

@@ -19,9 +19,10 @@ turn sample shares into microseconds per request. Writes, under ``bench/results/
   Router's own code, the event loop, other threads) and the hottest functions and lines, each in
   µs per request.
 
-Sampling is ``--nonblocking`` (py-spy reads the process without pausing it), so the load is the
-same as in the bench; ``--native`` adds C frames (uvloop, orjson, the HTTP parser) but pauses the
-process for every sample. Bounded: 3 workloads × 2 targets × ``--rounds`` windows of
+py-spy pauses the process for each sample (its stacks are then whole; the load runs a little slower than
+in the bench, which the per-request figures do not mind); ``--nonblocking`` reads it without pausing
+(the load as in the bench, but about a fifth of the stacks come out torn); ``--native`` adds C frames
+(uvloop, orjson, the HTTP parser). Bounded: 3 workloads × 2 targets × ``--rounds`` windows of
 ``--seconds`` (each capped), traffic to 127.0.0.1 only.
 """
 
@@ -143,7 +144,8 @@ def record_window(t: run.Target, body: bytes, *, stream: bool, concurrency: int,
         # hold it, so what is left is the Python-level work (SQLite, which runs without the
         # GIL, still counts through its thread's measured CPU).
         cmd += ["--gil"]
-        spy = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        spy = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=procs.FOLLOW_BENCH)  # noqa: PLW1509 - see procs.FOLLOW_BENCH
         try:
             time.sleep(0.5)  # attached; samples of the idle process are dropped (py-spy skips idle threads)
             if spy.poll() is not None:
