@@ -139,6 +139,22 @@ def test_a_block_that_takes_codexs_key_from_elsewhere_is_not_connected_and_writi
     assert setup.connection_state(tmp_path, URL, TOKEN) == "connected"
 
 
+def test_a_block_we_wrote_then_given_an_env_key_by_hand_never_replaces_the_users_file_in_the_backup(tmp_path):
+    """Connected, then the user adds env_key to API Router's block (not connected any more): writing the config
+    again must keep the user's original config.toml in the backup — the file with our block is ours."""
+    original = '# original\nmodel = "gpt-5"\n'
+    config = tmp_path / "config.toml"
+    config.write_text(original)
+    setup.apply(tmp_path, URL, TOKEN)
+    config.write_text(config.read_text() + 'env_key = "API_ROUTER_TOKEN"\n')
+    assert tomllib.loads(config.read_text())["model_providers"]["api_router"]["env_key"] == "API_ROUTER_TOKEN"
+    assert setup.connection_state(tmp_path, URL, TOKEN) == "not_connected"
+    setup.apply(tmp_path, URL, TOKEN)
+    assert setup.connection_state(tmp_path, URL, TOKEN) == "connected"
+    setup.restore(tmp_path, URL, TOKEN)
+    assert config.read_text() == original
+
+
 def test_a_hand_written_block_without_requires_openai_auth_is_not_connected(tmp_path):
     """Without it Codex sends no key at all (401 from the gateway), whatever auth.json holds."""
     (tmp_path / "config.toml").write_text(setup.config_block(URL).replace("requires_openai_auth = true\n", ""))

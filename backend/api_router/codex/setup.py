@@ -180,10 +180,11 @@ def _merged_at_top(text: str, gateway_url: str) -> str | None:
     return "".join(lines[:top] + ours + ["\n"] + lines[top:])
 
 
-def _points_here(home: Path, gateway_url: str | None) -> bool:
+def _points_here(home: Path, gateway_url: str | None, *, key_from_auth_json: bool = True) -> bool:
     """Whether Codex's config.toml sends its requests here (to ``gateway_url``; None: anywhere): through
     API Router's provider block, or as its built-in OpenAI provider with ``openai_base_url`` set to it
-    (how remote compaction is had). The address as the user wrote it: ``localhost`` for 127.0.0.1 too."""
+    (how remote compaction is had). The address as the user wrote it: ``localhost`` for 127.0.0.1 too.
+    ``key_from_auth_json``: and only when Codex would send the token auth.json holds (see OTHER_KEY_SOURCES)."""
     try:
         data = loads(_read_text(home / "config.toml"))
     except (OSError, ValueError):  # missing, not UTF-8 or not TOML (TomlError): not pointed here
@@ -194,7 +195,7 @@ def _points_here(home: Path, gateway_url: str | None) -> bool:
     if chosen == PROVIDER_ID:
         return (isinstance(block, Mapping) and block.get("wire_api") == "responses"
                 and (gateway_url is None or same_address(block.get("base_url"), gateway_url))
-                and _takes_key_from_auth_json(block))
+                and (not key_from_auth_json or _takes_key_from_auth_json(block)))
     return (chosen in (None, "openai") and gateway_url is not None
             and same_address(data.get("openai_base_url"), gateway_url))
 
@@ -303,8 +304,8 @@ def _written_by_us(home: Path, name: str) -> bool:
     """Whether Codex's file ``name`` is one API Router wrote: an auth.json holding nothing but a gateway
     token (this one, or one from before a rotation), or a config.toml pointed at an API Router (this
     address or an earlier one: the port may have changed since)."""
-    if name == "config.toml":
-        return _points_here(home, None)
+    if name == "config.toml":  # whatever its block was given since (an env_key): never the user's own
+        return _points_here(home, None, key_from_auth_json=False)
     auth = _read_auth(home / name)
     return auth is not None and list(auth) == ["OPENAI_API_KEY"] and TOKEN_RE.match(str(auth["OPENAI_API_KEY"])) \
         is not None
