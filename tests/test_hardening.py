@@ -782,6 +782,30 @@ async def test_a_hand_edit_of_the_listening_port_says_it_takes_effect_at_the_nex
                         f"([listen] host and port: 127.0.0.1:{other}), which takes effect when API Router starts "
                         "again"], messages
     assert (await gw.responses()).status == 200  # still served where it started
+    # Edited back to where it serves: in use, nothing left for the next start.
+    served = gw.port
+    path.write_text(re.sub(r"(?m)^port = \d+$", f"port = {served}", path.read_text())
+                    .replace("cooldown_seconds = 42", "cooldown_seconds = 43"))
+    await wait_until(lambda: gw.services.config.current.routing.cooldown_seconds == 43, 3.0, "the edit to apply")
+    messages = [e.message for e in gw.services.store.list_events() if "config.toml" in e.message]
+    assert messages[0] == "config.toml was edited; the new settings are in use", messages  # newest first
+
+
+async def test_a_hand_edit_of_the_listening_host_leaves_the_host_check_on_the_address_served(fakes, gateway):
+    """Until the next start the gateway serves where it started, and a Host header naming that address is
+    still its own (a LAN client of an allow_remote gateway is not refused at once)."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    path = gw.services.paths.config
+    text, hosts = re.subn(r'(?m)^host = "127.0.0.1"$', 'host = "127.0.0.3"', path.read_text())
+    assert hosts == 1
+    path.write_text(text.replace("[routing]\n", "[routing]\ncooldown_seconds = 42\n", 1))
+    await wait_until(lambda: gw.services.config.current.routing.cooldown_seconds == 42, 3.0, "the edit to apply")
+    assert gw.services.config.current.listen.host == "127.0.0.3"
+    reply = await gw.responses(headers={"Host": f"127.0.0.1:{gw.port}"})
+    assert reply.status == 200, reply.json
+    refused = await gw.responses(headers={"Host": f"127.0.0.3:{gw.port}"})
+    assert refused.status == 403
 
 
 async def test_a_change_in_the_app_during_an_editors_save_waits_for_the_save(fakes, gateway):
@@ -996,6 +1020,17 @@ async def test_a_request_that_cannot_be_parsed_gets_a_json_400_and_one_log_line(
     lines = [r for r in caplog.records if "malformed HTTP request" in r.getMessage()]
     assert len(lines) == 1 and lines[0].levelname == "WARNING" and lines[0].exc_info is None  # at most every 10 s
     assert (await gw.responses()).status == 200
+
+
+async def test_a_request_in_an_http_version_not_spoken_here_is_logged_as_malformed(fakes, gateway, caplog):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    request = f"GET /v1/models HTTP/2.0\r\nHost: 127.0.0.1:{gw.port}\r\n\r\n".encode()
+    with caplog.at_level("INFO"):
+        line, body = await asyncio.to_thread(_answer, gw.port, request)
+    assert line.endswith(b" 400 Bad Request")
+    lines = [r.getMessage() for r in caplog.records if "malformed HTTP request" in r.getMessage()]
+    assert len(lines) == 1 and "HTTP/2.0 is not served here" in lines[0], lines
 
 
 async def test_an_overlong_header_line_is_named_without_quoting_it(fakes, gateway, caplog):

@@ -187,8 +187,10 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     config.on_hand_edit = lambda before, after: _config_edited(router, store.add_event, before.config, after.config)
     watcher = FileWatcher([config.reload, secrets.reload])
     watcher.start()
-    return Services(paths, config, secrets, redactor, store, router, continuity, quota, home, tests, providers,
-                    watcher, system_autostart(user_data=paths.user_data))
+    services = Services(paths, config, secrets, redactor, store, router, continuity, quota, home, tests, providers,
+                        watcher, system_autostart(user_data=paths.user_data))
+    config.served_at = lambda: (s.host, s.port) if (s := services.serving) is not None else None
+    return services
 
 
 def _settle_key_moves(config: ConfigFile, report: LoadReport, secrets: SecretsFile, store: Store) -> None:

@@ -666,6 +666,8 @@ class ConfigFile(UserFile[Loaded]):
         self.listeners: list[Callable[[Config], None]] = []  # called after every change, edit or reload
         self._own_port = own_port  # see parse()
         self.created = False  # made by this start from the template: its settings are the defaults
+        # Where the gateway serves (host, port), while it does: a hand edit of [listen] waits for a new start.
+        self.served_at: Callable[[], tuple[str, int] | None] = lambda: None
 
     @property
     def current(self) -> Config:
@@ -768,7 +770,8 @@ class ConfigFile(UserFile[Loaded]):
     def _left_for_next_start(self, before: Loaded, after: Loaded) -> str:
         # The gateway keeps listening where it started: Codex and the window are pointed there.
         was, now = before.config.listen, after.config.listen
-        if (was.host, was.port) == (now.host, now.port):
+        wanted = (now.host, now.port)
+        if (was.host, was.port) == wanted or wanted == self.served_at():  # changed back to where it serves
             return ""
         return (f"the gateway's address ([listen] host and port: {now.host}:{now.port}), which takes effect when "
                 "API Router starts again")

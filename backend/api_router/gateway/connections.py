@@ -68,6 +68,11 @@ class GuardedRequestHandler(RequestHandler):
             # its headers, before the handler has started (a loop turn later), belongs to its request.
             self.waiting_since = self._loop.time()
 
+    def note_malformed(self, remote: str | None, why: str) -> None:
+        """A request the parser passed but the gateway refuses as malformed: logged as the parser's are."""
+        if isinstance(self._manager, GuardedServer):
+            self._manager.note_malformed(remote, why)
+
     def log_exception(self, *args: Any, **kw: Any) -> None:
         # A body its Content-Encoding cannot decode, met again by aiohttp's lingering read after an answer
         # that did not need the body (a 401, a 405): the client's mistake, one line at most.

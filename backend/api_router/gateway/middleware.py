@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import HttpVersion10, HttpVersion11, web
 from aiohttp.typedefs import Middleware
 
+from api_router.gateway.connections import GuardedRequestHandler
 from api_router.gateway.errors import GatewayError, error_response, from_error
 from api_router.gateway.exchange import refuse_held_back_body
 from api_router.gateway.upstream import LOOP_HEADER, MAX_HOPS, is_loop
@@ -50,9 +51,10 @@ def bearer_token(request: web.Request) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def guard(services: Services, hop_id: str) -> Middleware:
+def guard(services: Services, hop_id: str, listen_host: str) -> Middleware:
     """The outermost middleware: foreign Host headers and our own requests coming back are refused, and
-    every error becomes JSON."""
+    every error becomes JSON. ``listen_host``: the address served (a hand edit of [listen] host takes
+    effect at the next start, and so does what a Host header may name)."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -61,8 +63,10 @@ def guard(services: Services, hop_id: str) -> Middleware:
         if version not in _HTTP_1:
             # aiohttp's parser passes any version it can read; this server speaks HTTP/1.x only (an
             # HTTP/0.9 answer has no headers, an HTTP/2 client sends a preface, not this request line).
-            response = error_response(400, f"malformed HTTP request: HTTP/{version.major}.{version.minor} is not "
-                                           "served here (API Router speaks HTTP/1.1 and 1.0)")
+            why = f"HTTP/{version.major}.{version.minor} is not served here (API Router speaks HTTP/1.1 and 1.0)"
+            if isinstance(request.protocol, GuardedRequestHandler):
+                request.protocol.note_malformed(request.remote, why)
+            response = error_response(400, f"malformed HTTP request: {why}")
             response.force_close()
         elif is_loop(hops := request.headers.get(LOOP_HEADER), hop_id):
             if hops is not None and hop_id in hops:
@@ -75,7 +79,7 @@ def guard(services: Services, hop_id: str) -> Middleware:
                 said = (f"this request has been through {MAX_HOPS} API Routers already: gateways whose providers "
                         "point at each other pass it round; give each provider its real address")
             response = error_response(508, said)
-        elif not host_allowed(request.headers.get("Host"), services.config.current.listen.host):
+        elif not host_allowed(request.headers.get("Host"), listen_host):
             response = error_response(403, "requests must address the gateway as localhost or 127.0.0.1 "
                                            "(foreign Host header refused)")
         else:

@@ -399,10 +399,11 @@ ROUTES = (
 )
 
 
-def build_app(services: Services, registry: Registry, state: ServingState) -> web.Application:
+def build_app(services: Services, registry: Registry, state: ServingState, host: str) -> web.Application:
+    """``host``: the address the app is served on (what a Host header may name besides loopback names)."""
     # The body limit is enforced per request from the live config, not by aiohttp's fixed one.
     hop_id = os.urandom(8).hex()
-    app = web.Application(middlewares=[guard(services, hop_id)], client_max_size=1 << 40,
+    app = web.Application(middlewares=[guard(services, hop_id, host)], client_max_size=1 << 40,
                           handler_args={"max_field_size": MAX_HEADER_LINE})
     app[HOP_ID] = hop_id
     app[SERVICES] = services

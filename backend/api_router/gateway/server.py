@@ -95,7 +95,7 @@ class GatewayServer:
             raise StartError(f"refusing to listen on {host}: only loopback addresses are allowed unless "
                              "[listen] allow_remote = true is set in config.toml")
         self.state = ServingState()
-        app = build_app(services, self.registry, self.state)
+        app = build_app(services, self.registry, self.state, host)
         # Our own stop() drains requests first; aiohttp's timeout only covers what is left after it.
         # Request bodies are decoded by exchange.read_body, which notices a gzip stream cut short (aiohttp
         # does not) and decodes only the bodies that are read.
