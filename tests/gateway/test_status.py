@@ -386,20 +386,39 @@ async def test_a_provider_that_failed_reads_healthy_while_its_next_stream_answer
     p1.queue(fp.status(500, "boom again"))
     assert (await gw.responses()).status == 502
     assert (await gw.api("get_status"))["providers"]["p1"]["status"] == "unhealthy"
+    # A stream whose client leaves after its output began: it answered while it ran, and no more.
+    p1.queue(fp.stream_ok("another long answer", deltas=40, delay=0.25))
+    async with aiohttp.ClientSession() as s:
+        async with s.post(gw.base + "/v1/responses", json={**simple_body(), "stream": True}, headers=gw.auth()) as r:
+            async for chunk in r.content.iter_any():
+                if b"response.output_text.delta" in chunk:
+                    break
+            assert (await gw.api("get_status"))["providers"]["p1"]["status"] == "healthy"
+    for _ in range(100):
+        row = (await gw.api("get_status"))["providers"]["p1"]
+        if row["status"] != "healthy":
+            break
+        await asyncio.sleep(0.05)
+    assert row["status"] == "unhealthy" and row["consecutive_failures"] == 1, row  # the client left: no verdict
 
 
 def test_output_of_a_request_asked_before_the_latest_failure_does_not_make_a_provider_healthy():
     """As with answers (``asked_before_failing``): a long stream asked before another request failed, whose
-    output only begins after that failure, says nothing of the provider since."""
-    from api_router.routing.router import Health
+    output only begins after that failure, says nothing of the provider since — nor does it hide one asked
+    after the failure that is answering at the same time; and an answer that ended answers no more."""
+    from api_router.routing.router import Router
 
-    h = Health(consecutive_failures=1, last_fail_at=10.0, last_fail_asked_at=8.0)
-    h.last_output_at, h.output_asked_at = 12.0, 5.0  # asked before the failed request was sent
-    assert not h.answering_since_failing()
-    h.output_asked_at = 9.0  # asked after it: it answers
-    assert h.answering_since_failing()
-    h.last_fail_at, h.last_fail_asked_at = 13.0, 9.0  # and then failed itself
-    assert not h.answering_since_failing()
+    clock = [11.0]
+    router = Router(lambda *event: None, clock=lambda: clock[0])
+    health = router._health("p1")
+    health.consecutive_failures, health.last_fail_at, health.last_fail_asked_at = 1, 10.0, 6.0
+    after = router.record_output("p1", took_s=4.0)  # asked at 7, after the request that failed
+    assert health.answering_since_failing()
+    clock[0] = 12.0
+    router.record_output("p1", took_s=10.0)  # asked at 2: older news, and it does not undo the other
+    assert health.answering_since_failing()
+    router.output_ended("p1", after)  # the one asked after the failure ended (its client left, say)
+    assert not health.answering_since_failing()
 
 
 @pytest.mark.parametrize("how", ["added", "switched on"])

@@ -285,9 +285,10 @@ class Control:
         config = services.config.edit(lambda doc: _set_routing(doc, "preferred_provider", pid),
                                       check=lambda cfg: _still_there(cfg, pid) if pid else None)
         if _preferred_choice(config) == before and config.effective_lock is None \
-                and services.router.serving_a_fallback(config):
-            # Picked again while a fallback serves (automatic return off, or not yet stable): the user's
-            # pick is where traffic goes now — the only way back with automatic return off.
+                and not config.routing.auto_return_to_preferred and services.router.serving_a_fallback(config):
+            # Picked again while a fallback serves with automatic return off: the user's pick is where traffic
+            # goes now — there is no other way back. (With it on, traffic returns by itself once the preferred
+            # one is stable, and picking it again moves no session off the provider its history is on.)
             services.router.preferred_changed(config, reason="picked again")
         else:
             self._preferred_follows(before)

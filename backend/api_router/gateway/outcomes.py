@@ -130,13 +130,22 @@ class OutcomeRecorder:
         spent = ex.summary_usage.get(attempt.provider)
         ex.summary_usage[attempt.provider] = result.usage if spent is None else spent + result.usage
 
-    def output_begun(self, ex: Exchange, provider: str, took_s: float) -> None:
+    def output_begun(self, ex: Exchange, provider: str, took_s: float) -> float | None:
         """``provider``'s stream began its output to the client: it is answering (the failover a status
-        reports is under way), long before its answer ends and is recorded. ``took_s``: since it was asked."""
+        reports is under way), long before its answer ends and is recorded. ``took_s``: since it was asked.
+        Returns what ``output_ended`` is to be told (None: nothing was recorded)."""
         with self._moving:
             now = self._current(ex, provider)
             if now is not None and self._as_asked(ex, provider, now):
-                self._router.record_output(now, took_s)
+                return self._router.record_output(now, took_s)
+        return None
+
+    def output_ended(self, ex: Exchange, provider: str, noted: float) -> None:
+        """The stream ``output_begun`` recorded ended, however it ended (the client may have left)."""
+        with self._moving:
+            now = self._current(ex, provider)
+            if now is not None:
+                self._router.output_ended(now, noted)
 
     def summary_written(self, ex: Exchange, provider: str, compaction_id: str, text: str) -> None:
         """Later requests of the session give ``provider`` this summary at once (see ContinuityIndex)."""

@@ -96,6 +96,7 @@ class _Racer:
     overdue_after: float | None = None  # seconds after its start it was found late (no first event)
     given_up: asyncio.Future[None] | None = None  # in a race: set when another request finds it not answering
     found_dead: bool = False  # given up for that (judged once, by the request that found it)
+    output_noted: float | None = None  # its output reaching the client, as recorded (see OutcomeRecorder.output_ended)
     # Racers past their hedge delay that this one beat with only the opening of its stream: judged late once
     # its answer begins; asked again when it fails before that (an opening is no answer).
     beaten: list[tuple[_Racer, AttemptResult, float]] = field(default_factory=list)
@@ -730,7 +731,7 @@ class ResponsesProxy:
         waiting = _only_opened(opened)
         if opened.stream is not None and not _held_to_the_end(ex):
             if waiting is None:  # its output began with its first read: it is under way now
-                self._recorder.output_begun(ex, racer.provider, time.perf_counter() - racer.t0)
+                racer.output_noted = self._recorder.output_begun(ex, racer.provider, time.perf_counter() - racer.t0)
             else:
                 waiting.on_output = functools.partial(self._output_begun, ex, racer)
         if opened.stream is not None:
@@ -744,6 +745,9 @@ class ResponsesProxy:
             racer.closed_by_client()
             raise
         finally:
+            if racer.output_noted is not None:
+                self._recorder.output_ended(ex, racer.provider, racer.output_noted)
+                racer.output_noted = None
             streams = self._relaying_on.get(waited_on)
             if waiting is not None and streams is not None:
                 streams.discard(waiting)
@@ -764,7 +768,7 @@ class ResponsesProxy:
     def _output_begun(self, ex: Exchange, racer: _Racer) -> None:
         """``racer``'s stream began its output: its provider answers (recorded as such), and the racers it
         beat with only the opening of its stream were late (see ``_drop_losers``)."""
-        self._recorder.output_begun(ex, racer.provider, time.perf_counter() - racer.t0)
+        racer.output_noted = self._recorder.output_begun(ex, racer.provider, time.perf_counter() - racer.t0)
         self._judge_beaten(ex, racer, _Verdict.ANSWERED)
 
     async def _summaries(self, ex: Exchange, racer: _Racer, *,

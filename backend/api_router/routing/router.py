@@ -46,7 +46,8 @@ class Health:
     # When its generated output last began reaching a client: a long stream answers long before its end,
     # when last_ok_at is set (a failover is under way from then on, and is told so).
     last_output_at: float | None = None
-    output_asked_at: float | None = None  # when the request whose output began last was sent
+    # When each request whose output is reaching a client now was sent (one ends: it goes).
+    answering: list[float] = field(default_factory=list)
     last_fail_at: float | None = None
     last_fail_asked_at: float | None = None  # when the request or check that failed last was sent
     failing_since: float | None = None  # the first failure since it last answered (checks' too)
@@ -68,9 +69,7 @@ class Health:
     def answering_since_failing(self) -> bool:
         """Whether a request asked after its latest failure is getting its output now: the provider answers,
         although the failure count ends only with that answer."""
-        return (self.last_output_at is not None and self.output_asked_at is not None
-                and (self.last_fail_at is None or self.last_output_at > self.last_fail_at)
-                and not self.asked_before_failing(self.output_asked_at))
+        return any(not self.asked_before_failing(asked) for asked in self.answering)
 
 
 @dataclass(frozen=True)
@@ -467,13 +466,23 @@ class Router:
             h = self._s.health.get(provider)
             return h.last_model if h is not None else None
 
-    def record_output(self, provider: str, took_s: float = 0.0) -> None:
+    def record_output(self, provider: str, took_s: float = 0.0) -> float:
         """``provider``'s generated output began reaching a client (a stream; its end, a success or not, is
-        recorded when it comes); ``took_s``: how long ago the provider was asked."""
+        recorded when it comes); ``took_s``: how long ago the provider was asked. Returns when that was, for
+        ``output_ended``."""
         now = self._clock()
         with self._lock:
             h = self._health(provider)
-            h.last_output_at, h.output_asked_at = now, now - took_s
+            h.last_output_at = now
+            h.answering.append(now - took_s)
+        return now - took_s
+
+    def output_ended(self, provider: str, asked_at: float) -> None:
+        """The stream ``record_output`` told of (asked at ``asked_at``) ended, however it ended."""
+        with self._lock:
+            h = self._s.health.get(provider)
+            if h is not None and asked_at in h.answering:
+                h.answering.remove(asked_at)
 
     def note_model(self, provider: str, model: str | None) -> None:
         if model:
