@@ -286,7 +286,10 @@ def test_gui_that_fails_to_load_falls_back_to_headless(tmp_path, monkeypatch, ca
     served = []
 
     async def headless(paths, host, port, *, lock):
-        served.append((paths.user_data, lock.acquire()))  # the lock the start claimed, still held
+        from api_router.desktop.instance import InstanceLock
+
+        # the lock the start claimed, still held: another claim of the same file fails
+        served.append((paths.user_data, lock is not None and not InstanceLock(paths.lock).acquire()))
         return 0
 
     monkeypatch.setattr(mode, "desktop_unavailable_reason", lambda: None)
@@ -360,7 +363,7 @@ def test_client_connections_stay_within_what_the_open_files_limit_leaves_room_fo
         proc.send_signal(signal.SIGINT)
         proc.wait(15)
     said = out_path.read_text()
-    assert "the open-files limit leaves room for 86 client connections, fewer than [listen] max_connections = 1000" \
+    assert "the open-files limit leaves room for 43 client connections, fewer than [listen] max_connections = 1000" \
         in said, said
     assert "Too many open files" not in said and "Traceback" not in said, said
 

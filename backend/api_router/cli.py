@@ -223,6 +223,8 @@ def _claim_instance(paths: Paths) -> InstanceLock | int | None:
         handoff = claim_or_hand_off(lock)
     except OSError:
         return None
+    except KeyboardInterrupt:  # Ctrl-C while waiting for one that is quitting: as any Ctrl-C, a clean stop
+        return 0
     if handoff is None:
         return lock
     message, code = handoff_report(handoff)

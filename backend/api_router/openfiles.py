@@ -1,7 +1,7 @@
 """The process's open-files limit: raised as far as the system allows, and what it leaves for clients.
 
-Every client connection takes a descriptor and, while its request is under way, usually one more for
-the provider it is sent to. Linux's usual soft limit (1024) is barely above the default
+Every client connection takes a descriptor and, while its request is under way, one or more for the
+providers it is sent to. Linux's usual soft limit (1024) is barely above the default
 ``[listen] max_connections`` (1000): the descriptors would run out before that bound is reached, and
 then a healthy provider gets the blame ("Too many open files" connecting to it) while new clients are
 reset instead of taking an idle connection's place.
@@ -34,8 +34,9 @@ def raise_limit() -> None:
 
 
 def connection_room() -> int | None:
-    """How many client connections the soft limit leaves room for (each with an upstream one); None: no
-    limit to keep to."""
+    """How many client connections the soft limit leaves room for; None: no limit to keep to. Each may hold
+    up to three upstream ones while a stream is hedged (the original, its hedge, the next one), and the
+    upstream pool keeps connections of requests just ended a while."""
     try:
         import resource
     except ImportError:
@@ -43,4 +44,4 @@ def connection_room() -> int | None:
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if soft == resource.RLIM_INFINITY:
         return None
-    return max(1, (soft - RESERVED) // 2)
+    return max(1, (soft - RESERVED) // 4)

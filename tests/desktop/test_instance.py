@@ -82,6 +82,9 @@ def test_lock_of_a_killed_process_does_not_block(tmp_path: Path) -> None:
         assert json.loads(path.read_text())["show_port"] == 9
         lock = InstanceLock(path)
         assert lock.acquire()
+        # What the dead one published is gone at once: a start meanwhile waits for this one's, rather than
+        # taking the dead pid for the running instance (the desktop publishes only once its GUI has loaded).
+        assert lock.read_info() is None and path.read_bytes() == b""
         lock.release()
     finally:
         if holder.poll() is None:

@@ -144,6 +144,9 @@ class InstanceLock:
             if not self._lock.try_lock(fd):
                 os.close(fd)
                 return False
+            # Ours now: what a killed instance published is gone (a later start must not take its pid and port
+            # for this one's while this one starts; it waits for what this one publishes).
+            os.ftruncate(fd, 0)
         except BaseException:
             os.close(fd)
             raise

@@ -664,7 +664,7 @@ class ResponsesProxy:
             hedge.delay = self._hedge_delay(ex, pid)
             slow_id, slow_name = self._called_now(ex, slow.provider)
             why = (f"{slow_name} is {explain.FOUND_NOT_ANSWERING}" if found_dead
-                   else f"{slow_name} sent no first event within {slow.delay:.3g} s")
+                   else f"{slow_name} sent no first event within {round(slow.delay, 2):g} s")
             self._services.emit(Level.INFO, Kind.HEDGE, f"{why}; asking {self._called_now(ex, pid)[1]} too", slow_id)
             racers.append(hedge)
             return
