@@ -18,6 +18,7 @@ from api_router.desktop.notices import Notice, NoticeKind
 from api_router.desktop.notify import (
     DbusNotifier,
     DesktopNotifierBackend,
+    InBackground,
     NullNotifier,
     PystrayNotifier,
     make_notifier,
@@ -219,3 +220,45 @@ def test_without_a_session_bus_notifications_cost_one_log_line_not_one_each(capl
         assert not notifier.send(LOW) and not notifier.send(LOW)
     assert [r.getMessage() for r in caplog.records if r.levelno >= 20] == [
         "notifications are off: ConnectionError: Could not connect: No such file or directory"]
+
+
+class _Hung:
+    """A notifier whose service does not answer: each send waits until released."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.release = threading.Event()
+        self.sent: list[str] = []
+        self.closed = False
+
+    def send(self, notice: Notice) -> bool:
+        self.release.wait(10)
+        self.sent.append(notice.title)
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_notification_service_that_does_not_answer_holds_up_neither_the_tray_nor_quit() -> None:
+    """The tray's status thread sends and goes on at once (it waited 3 s per call, twice per notification,
+    and Quit waited for it); what the service has not taken yet is queued, in order, up to a bound."""
+    hung = _Hung()
+    notifier = InBackground(hung, queued=2)
+    t0 = time.monotonic()
+    assert notifier.send(DOWN)  # being sent: the service hangs
+    time.sleep(0.1)
+    assert notifier.send(LOW) and notifier.send(DOWN)  # two wait
+    assert not notifier.send(LOW)  # a third would wait behind a service that is not keeping up: dropped
+    assert time.monotonic() - t0 < 0.5
+    hung.release.set()
+    deadline = time.monotonic() + 5
+    while len(hung.sent) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert hung.sent == [DOWN.title, LOW.title, DOWN.title]
+    hung.release.clear()
+    notifier.send(LOW)  # hangs again, then Quit
+    t0 = time.monotonic()
+    notifier.close()
+    assert time.monotonic() - t0 < 1.0 and hung.closed

@@ -12,8 +12,8 @@
   without click handling) only when that library is missing.
 - Anything else, or when nothing works: notifications are dropped (and logged).
 
-Every ``send`` returns at once with whether the service accepted the notification; no failure here
-ever reaches the tray or the gateway.
+No failure here ever reaches the tray or the gateway; the shell sends through ``InBackground``, so
+that a service that does not answer holds up nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import queue
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -141,6 +142,44 @@ class DbusNotifier:
         # The service sends ActionInvoked before NotificationClosed; the id is not needed after.
         with self._lock:
             self._views.pop(nid, None)
+
+
+class InBackground:
+    """A notifier whose sends run on a thread of their own: a notification service that does not answer
+    (each call waits up to CALL_TIMEOUT_MS) holds up neither the tray's status updates nor Quit. At most
+    ``queued`` notifications wait; more are dropped (logged)."""
+
+    def __init__(self, notifier: Notifier, *, queued: int = 16) -> None:
+        self._inner = notifier
+        self._queue: queue.Queue[Notice | None] = queue.Queue(maxsize=queued)
+        self._thread = threading.Thread(target=self._run, name="notifications-send", daemon=True)
+        self._thread.start()
+
+    def send(self, notice: Notice) -> bool:
+        """Queued (True), or dropped when the service has not kept up (False)."""
+        try:
+            self._queue.put_nowait(notice)
+        except queue.Full:
+            log.info("notification dropped (the notification service is not keeping up): %s", notice.title)
+            return False
+        return True
+
+    def _run(self) -> None:
+        while (notice := self._queue.get()) is not None:
+            try:
+                self._inner.send(notice)
+            except Exception:  # a notifier never raises by contract; if one does, the next still goes
+                log.exception("sending a notification failed")
+
+    def close(self) -> None:
+        """Stops taking notifications; one still being sent to a service that does not answer is left to
+        end with the process (the thread is a daemon)."""
+        try:
+            self._queue.put_nowait(None)
+        except queue.Full:
+            pass
+        self._thread.join(0.5)
+        self._inner.close()
 
 
 def body_text(message: str, *, markup: bool) -> str:
