@@ -339,7 +339,10 @@ def test_an_ampersand_in_a_name_shows_as_one_in_the_tray_menu(tmp_path: Path, pl
     ({}, False, True, "gtk"),             # XEmbed tray (trayer, XFCE, MATE): GTK icon, left click = Show
     ({}, True, True, "appindicator"),     # StatusNotifier host (KDE, GNOME + extension)
     ({}, True, False, "gtk"),             # no AppIndicator typelib installed
-    ({"PYSTRAY_BACKEND": "xorg"}, True, True, None),  # the user's choice stays
+    ({"PYSTRAY_BACKEND": "gtk"}, True, True, None),  # the user's choice stays
+    ({"PYSTRAY_BACKEND": "appindicator"}, False, True, None),
+    ({"PYSTRAY_BACKEND": "xorg"}, True, True, "appindicator"),  # an icon without the menu: not taken
+    ({"PYSTRAY_BACKEND": "xorg"}, False, True, "gtk"),
 ])
 def test_linux_tray_backend_choice(env: dict[str, str], sni: bool, appindicator: bool, expected: str | None) -> None:
     assert choose_backend("linux", env, sni_host=lambda: sni, appindicator_installed=lambda: appindicator) == expected

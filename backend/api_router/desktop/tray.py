@@ -4,7 +4,8 @@ Windows uses pystray's win32 backend. On Linux pystray would try AppIndicator fi
 click action (every click opens the menu) and, without a StatusNotifier host, falls back to an
 XEmbed icon anyway; so AppIndicator is chosen only when a StatusNotifier host is running (KDE,
 GNOME with the AppIndicator extension) and the plain GTK icon otherwise (XEmbed trays). A
-``PYSTRAY_BACKEND`` set by the user wins.
+``PYSTRAY_BACKEND`` set by the user wins, if it is one whose icon has the menu (pystray's ``xorg`` icon
+has none, nor a click action that works in GTK's loop: the app would hide behind an icon that does nothing).
 """
 
 from __future__ import annotations
@@ -25,13 +26,17 @@ from api_router.desktop.trayview import TrayView
 log = logging.getLogger(__name__)
 
 SNI_WATCHER = "org.kde.StatusNotifierWatcher"
+WITH_A_MENU = frozenset({"gtk", "appindicator", "win32", "darwin"})  # pystray backends whose icon has the menu
 
 
 def choose_backend(platform: str, env: MutableMapping[str, str], *, sni_host: Callable[[], bool],
                    appindicator_installed: Callable[[], bool]) -> str | None:
     """The pystray backend to ask for, or None to leave pystray's own choice."""
-    if env.get("PYSTRAY_BACKEND"):
+    wanted = env.get("PYSTRAY_BACKEND")
+    if wanted in WITH_A_MENU:
         return None
+    if wanted:
+        log.warning("PYSTRAY_BACKEND=%s gives a tray icon without the menu; choosing one that has it", wanted)
     if platform == "win32":
         return "win32"
     if platform.startswith("linux"):
@@ -99,7 +104,7 @@ def tray_host_present(platform: str, backend: str | None = None, *, sni: Callabl
         return True
     if backend == "appindicator":
         return sni()
-    if backend in ("gtk", "xorg"):
+    if backend == "gtk":
         return xembed()
     return sni() or xembed()
 
