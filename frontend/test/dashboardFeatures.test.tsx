@@ -314,3 +314,25 @@ describe('errors say what to do', () => {
     expect(toast.textContent).toContain('no API key set');
   });
 });
+
+describe('back to the preferred provider', () => {
+  it('with automatic return off, the Gateway card offers going back from the fallback and picks the preferred one again', async () => {
+    const backend = new FakeBackend();
+    backend.state.routing = { ...backend.state.routing, auto_return_to_preferred: false };
+    backend.state.active_provider = 'p2';
+    backend.state.active_reason = 'Relay One answers again; automatic return to the preferred provider is off';
+    await desktopApp(backend);
+    const back = await screen.findByTestId('return-to-preferred');
+    expect(back.textContent).toBe('Back to Relay One');
+    fireEvent.click(back);
+    await waitFor(() => expect(lastCall(backend, 'set_preferred_provider')?.args).toEqual({ provider: 'p1' }));
+  });
+
+  it('is not offered while automatic return is on', async () => {
+    const backend = new FakeBackend();
+    backend.state.active_provider = 'p2';
+    await desktopApp(backend);
+    expect(screen.getByTestId('status-active').textContent).toContain('Relay Two');
+    expect(screen.queryByTestId('return-to-preferred')).toBeNull();
+  });
+});

@@ -106,6 +106,15 @@ function makeActions({ bridge, refresh, apply, toasts, currentNames }: ActionCon
       if (r.ok) apply(r.value);
       return r;
     },
+    /** Traffic (and every session) back to the preferred provider, picked again: with automatic return off the
+     * only way back from a fallback. The Status it returns is shown at once. */
+    returnToPreferred: async (provider: ProviderId) => {
+      const r = await run(`Could not switch back to ${n(provider)}`, 'set_preferred_provider', { provider }, {
+        after: 'none', success: `Back to ${n(provider)}`,
+      });
+      if (r.ok) apply(r.value);
+      return r;
+    },
     /** Everything in the Routing card, preferred provider included ("" = first in list), in one call. */
     updateRouting: (values: RoutingUpdate) =>
       run('Could not save routing settings', 'update_routing', values, { success: 'Routing settings saved' }),

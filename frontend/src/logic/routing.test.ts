@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { RoutingConfig } from '../types';
-import { followDraftRenames, mergeDraft, parseRoutingNumber, planRoutingUpdate, preferredLabel, routingToDraft } from './routing';
+import {
+  followDraftRenames,
+  mergeDraft,
+  parseRoutingNumber,
+  planRoutingUpdate,
+  preferredLabel,
+  returnTarget,
+  routingToDraft,
+} from './routing';
 
 const current: RoutingConfig = {
   preferred_provider: 'p1',
@@ -159,5 +167,19 @@ describe('mergeDraft', () => {
     expect(merged.hedge).toBe(false);
     expect(merged.preferred_provider).toBe('');
     expect(merged.auto_return_to_preferred).toBe(false);
+  });
+});
+
+describe('returnTarget', () => {
+  const base = { autoReturn: false, manualOverride: null, activeProvider: 'p2', preferredProvider: 'p1' };
+  it('offers the preferred provider while a fallback serves with automatic return off', () => {
+    expect(returnTarget(base)).toBe('p1');
+  });
+  it('offers nothing when automatic return brings traffic back by itself, under a lock, or on the preferred one', () => {
+    expect(returnTarget({ ...base, autoReturn: true })).toBeNull();
+    expect(returnTarget({ ...base, manualOverride: 'p2' })).toBeNull();
+    expect(returnTarget({ ...base, activeProvider: 'p1' })).toBeNull();
+    expect(returnTarget({ ...base, activeProvider: null })).toBeNull();
+    expect(returnTarget({ ...base, preferredProvider: null })).toBeNull();
   });
 });

@@ -262,6 +262,21 @@ export function mergeDraft(
 }
 
 /** The preferred provider in words: "Relay A" or "First in list (Relay B)". */
+/**
+ * The provider to offer going back to: with automatic return off, traffic stays on the fallback until the
+ * user picks a provider, and picking the preferred one again (set_preferred_provider) is that pick. Null
+ * when there is nothing to go back to (serving the preferred one, locked, or automatic return on).
+ */
+export function returnTarget(s: {
+  autoReturn: boolean;
+  manualOverride: ProviderId | null;
+  activeProvider: ProviderId | null;
+  preferredProvider: ProviderId | null;
+}): ProviderId | null {
+  if (s.autoReturn || s.manualOverride || !s.activeProvider || !s.preferredProvider) return null;
+  return s.activeProvider === s.preferredProvider ? null : s.preferredProvider;
+}
+
 export function preferredLabel(explicit: string, effective: string, nameOf: (id: ProviderId) => string): string {
   if (explicit) return nameOf(explicit);
   return effective ? `First in list (${nameOf(effective)})` : 'First in list';

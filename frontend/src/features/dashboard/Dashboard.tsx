@@ -1,6 +1,7 @@
 import type { Bridge } from '../../bridge';
 import type { ActionResult, Actions } from '../../hooks/useActions';
 import { showsDownBanner } from '../../logic/health';
+import { returnTarget } from '../../logic/routing';
 import type { NameMap } from '../../logic/names';
 import type { Status, TokenResult } from '../../types';
 import { EventsPanel } from '../events/EventsPanel';
@@ -39,6 +40,13 @@ export function Dashboard({ bridge, status, names, token, actions, refresh, onRo
           manualOverride={status.manual_override}
           activeProvider={status.active_provider}
           activeReason={status.active_reason}
+          returnTo={returnTarget({
+            autoReturn: status.routing.auto_return_to_preferred,
+            manualOverride: status.manual_override,
+            activeProvider: status.active_provider,
+            preferredProvider: status.preferred_provider,
+          })}
+          onReturnTo={actions.returnToPreferred}
           requestsToday={status.requests_today ?? null}
           token={token}
           onRotateToken={onRotateToken}

@@ -20,6 +20,9 @@ interface Props {
   manualOverride: string | null;
   activeProvider: string | null;
   activeReason: string;
+  /** With automatic return off and a fallback serving: the preferred provider to offer going back to. */
+  returnTo: string | null;
+  onReturnTo: (provider: string) => void;
   requestsToday: number | null;
   token: string | null;
   onRotateToken: () => Promise<ActionResult<TokenResult>>;
@@ -82,6 +85,15 @@ export const StatusCard = memo(function StatusCard(p: Props) {
             <>
               <strong>{n(p.activeProvider)}</strong>
               {p.activeReason ? <span className="muted"> · {p.activeReason}</span> : null}
+              {p.returnTo && !p.stale ? (
+                <>
+                  {' '}
+                  <button type="button" className="btn btn--small" data-testid="return-to-preferred"
+                    onClick={() => p.returnTo && p.onReturnTo(p.returnTo)}>
+                    Back to {n(p.returnTo)}
+                  </button>
+                </>
+              ) : null}
             </>
           ) : p.summary?.provider ? (
             // Routing starts afresh (no request yet, or after a lock or preferred change): where it goes next.
