@@ -307,6 +307,21 @@ def test_sealed_items_of_one_length_and_end_are_told_apart_by_their_beginning(st
         assert drop_foreign_sealed(history, "p1", owners, all_sealed=False) == [ours, user]
 
 
+def assert_kept_for_p1(path, item):
+    """The store at ``path``, opened as at an upgrade, knows ``item`` (recorded by an earlier version) as
+    p1's: kept for p1, dropped for p2."""
+    store = Store(path)
+    store.open()
+    try:
+        assert store.earlier_sealed_keys
+        user = {"type": "message", "role": "user", "content": "go on"}
+        owners = ContinuityIndex(store).sealed_owners("s")
+        assert drop_foreign_sealed([item, user], "p2", owners, all_sealed=False) == [user]
+        assert drop_foreign_sealed([item, user], "p1", owners, all_sealed=False) == [item, user]
+    finally:
+        store.close()
+
+
 def test_owners_the_previous_version_recorded_by_length_and_end_are_still_found(tmp_path):
     """The version before keyed a long sealed item by its length and last 48 characters: a file it left
     keeps each provider's items from the others after the upgrade, until those rows go."""
@@ -323,17 +338,7 @@ def test_owners_the_previous_version_recorded_by_length_and_end_are_still_found(
         conn.execute("INSERT INTO sealed_owner (item_id, session_id, provider, kind, unix_ms) VALUES "
                      "(?, 's', 'p1', 'reasoning', ?)", (f"{len(content)}:{content[-48:]}",
                                                         int(time.time() * 1000) - 3_600_000))
-    store = Store(path)
-    store.open()
-    try:
-        assert store.earlier_sealed_keys
-        item = {"type": "reasoning", "encrypted_content": content}
-        user = {"type": "message", "role": "user", "content": "go on"}
-        owners = ContinuityIndex(store).sealed_owners("s")
-        assert drop_foreign_sealed([item, user], "p2", owners, all_sealed=False) == [user]
-        assert drop_foreign_sealed([item, user], "p1", owners, all_sealed=False) == [item, user]
-    finally:
-        store.close()
+    assert_kept_for_p1(path, {"type": "reasoning", "encrypted_content": content})
 
 
 def test_owners_an_earlier_version_recorded_under_item_ids_are_still_found(tmp_path):
@@ -349,17 +354,7 @@ def test_owners_an_earlier_version_recorded_under_item_ids_are_still_found(tmp_p
         conn.execute(f"DELETE FROM meta WHERE key = '{KEYED_SINCE}'")
         conn.execute("INSERT INTO sealed_owner (item_id, session_id, provider, kind, unix_ms) VALUES "
                      "('rs_kept', 's', 'p1', 'reasoning', ?)", (int(time.time() * 1000) - 86_400_000,))
-    store = Store(path)
-    store.open()
-    try:
-        assert store.earlier_sealed_keys
-        item = {"type": "reasoning", "id": "rs_kept", "encrypted_content": "gAAAA-sealed-by-p1"}
-        user = {"type": "message", "role": "user", "content": "go on"}
-        owners = ContinuityIndex(store).sealed_owners("s")
-        assert drop_foreign_sealed([item, user], "p2", owners, all_sealed=False) == [user]
-        assert drop_foreign_sealed([item, user], "p1", owners, all_sealed=False) == [item, user]
-    finally:
-        store.close()
+    assert_kept_for_p1(path, {"type": "reasoning", "id": "rs_kept", "encrypted_content": "gAAAA-sealed-by-p1"})
     fresh = Store(tmp_path / "other" / "s.sqlite3")
     fresh.open()
     assert not fresh.earlier_sealed_keys

@@ -295,6 +295,17 @@ async def test_after_a_restart_a_sessions_idle_time_counts_from_its_last_request
     assert await served_after_restart(gw) == "p2"
 
 
+def edited(change: Callable[[tomlkit.TOMLDocument], None]) -> Callable[[Path], None]:
+    """A hand edit of config.toml made while the app is stopped (for ``served_after_restart``)."""
+    def edit(user_data: Path) -> None:
+        config = user_data / "config.toml"
+        doc = tomlkit.parse(config.read_text())
+        change(doc)
+        config.write_text(tomlkit.dumps(doc))
+
+    return edit
+
+
 @pytest.mark.parametrize("choice", ["preferred_provider", "manual_override"])
 async def test_a_choice_made_in_config_toml_while_the_app_was_stopped_moves_every_session(fakes, gateway, choice):
     p1, p2, p3 = await fakes("p1", "p2", "p3")
@@ -303,13 +314,10 @@ async def test_a_choice_made_in_config_toml_while_the_app_was_stopped_moves_ever
     p1.queue(fp.status(503))
     assert await served_by(gw, "first") == "p2"
 
-    def choose_p3(user_data: Path) -> None:
-        config = user_data / "config.toml"
-        doc = tomlkit.parse(config.read_text())
+    def choose_p3(doc: tomlkit.TOMLDocument) -> None:
         doc["routing"][choice] = "p3"
-        config.write_text(tomlkit.dumps(doc))
 
-    assert await served_after_restart(gw, choose_p3) == "p3"
+    assert await served_after_restart(gw, edited(choose_p3)) == "p3"
 
 
 @pytest.mark.parametrize("lock", ["no-such-provider", "p3"])
@@ -322,14 +330,11 @@ async def test_a_lock_written_while_stopped_that_locks_nothing_moves_no_session(
     p1.queue(fp.status(503))
     assert await served_by(gw, "first") == "p2"
 
-    def lock_nothing(user_data: Path) -> None:
-        config = user_data / "config.toml"
-        doc = tomlkit.parse(config.read_text())
+    def lock_nothing(doc: tomlkit.TOMLDocument) -> None:
         doc["routing"]["manual_override"] = lock
         doc["providers"]["p3"]["disabled"] = True
-        config.write_text(tomlkit.dumps(doc))
 
-    assert await served_after_restart(gw, lock_nothing) == "p2"
+    assert await served_after_restart(gw, edited(lock_nothing)) == "p2"
 
 
 # --- sealed compaction -------------------------------------------------------------------------------

@@ -325,21 +325,13 @@ async def test_the_summary_holds_when_the_last_provider_stops_answering_while_it
     assert summary["provider"] == "p2"
 
 
-async def test_a_failover_is_told_while_the_fallbacks_long_stream_is_under_way(fakes, gateway):
-    """The preferred provider fails; the fallback's stream takes seconds (a Codex turn takes minutes). As
-    soon as its output reaches the client, the status says it answers (healthy, ``last_output_at_unix_ms``)
-    and the tray's failover notice goes out — not when the answer ends."""
+async def status_mid_stream(gw) -> dict:
+    """``get_status`` while a stream is under way: read to its first output delta, asked, then read to its end
+    (checked to have been still under way when asked)."""
     import aiohttp
 
-    from api_router.desktop.notices import NoticeKind, Notices
     from tests.support.harness import simple_body
 
-    p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 60})
-    notices = Notices()
-    assert notices.update(await gw.api("get_status"), {}) == []  # the baseline
-    p1.always(fp.status(500, "boom"))
-    p2.always(fp.stream_ok("a long answer", deltas=12, delay=0.25))
     body = b""
     async with aiohttp.ClientSession() as s:
         async with s.post(gw.base + "/v1/responses", json={**simple_body(), "stream": True}, headers=gw.auth()) as r:
@@ -348,9 +340,25 @@ async def test_a_failover_is_told_while_the_fallbacks_long_stream_is_under_way(f
                 if b"response.output_text.delta" in body:
                     break
             status = await gw.api("get_status")
-            told = notices.update(status, {})
             rest = await r.read()
     assert b"response.completed" not in body and b"response.completed" in rest  # it was still under way
+    return status
+
+
+async def test_a_failover_is_told_while_the_fallbacks_long_stream_is_under_way(fakes, gateway):
+    """The preferred provider fails; the fallback's stream takes seconds (a Codex turn takes minutes). As
+    soon as its output reaches the client, the status says it answers (healthy, ``last_output_at_unix_ms``)
+    and the tray's failover notice goes out — not when the answer ends."""
+    from api_router.desktop.notices import NoticeKind, Notices
+
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 60})
+    notices = Notices()
+    assert notices.update(await gw.api("get_status"), {}) == []  # the baseline
+    p1.always(fp.status(500, "boom"))
+    p2.always(fp.stream_ok("a long answer", deltas=12, delay=0.25))
+    status = await status_mid_stream(gw)
+    told = notices.update(status, {})
     p2_row, p1_row = status["providers"]["p2"], status["providers"]["p1"]
     assert status["summary"]["state"] == "fallback" and status["summary"]["provider"] == "p2"
     assert p2_row["status"] == "healthy" and p2_row["last_ok_at_unix_ms"] is None
@@ -372,16 +380,7 @@ async def test_a_provider_that_failed_reads_healthy_while_its_next_stream_answer
     assert (await gw.responses()).status == 502
     assert (await gw.api("get_status"))["providers"]["p1"]["status"] == "unhealthy"
     p1.queue(fp.stream_ok("a long answer", deltas=12, delay=0.25))
-    body = b""
-    async with aiohttp.ClientSession() as s:
-        async with s.post(gw.base + "/v1/responses", json={**simple_body(), "stream": True}, headers=gw.auth()) as r:
-            async for chunk in r.content.iter_any():
-                body += chunk
-                if b"response.output_text.delta" in body:
-                    break
-            row = (await gw.api("get_status"))["providers"]["p1"]
-            rest = await r.read()
-    assert b"response.completed" not in body and b"response.completed" in rest  # it was still under way
+    row = (await status_mid_stream(gw))["providers"]["p1"]
     assert row["status"] == "healthy" and row["consecutive_failures"] == 1 and row["last_ok_at_unix_ms"] is None
     p1.queue(fp.status(500, "boom again"))
     assert (await gw.responses()).status == 502
