@@ -295,6 +295,16 @@ async def test_after_a_restart_a_sessions_idle_time_counts_from_its_last_request
     assert await served_after_restart(gw) == "p2"
 
 
+async def session_on_the_fallback(fakes, gateway):
+    """Three providers; the preferred p1 failed the session's first request, which p2 served (and holds)."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3},
+                       routing={"preferred_stable_seconds": 0, "failure_threshold": 5})
+    p1.queue(fp.status(503))
+    assert await served_by(gw, "first") == "p2"
+    return gw
+
+
 def edited(change: Callable[[tomlkit.TOMLDocument], None]) -> Callable[[Path], None]:
     """A hand edit of config.toml made while the app is stopped (for ``served_after_restart``)."""
     def edit(user_data: Path) -> None:
@@ -308,11 +318,7 @@ def edited(change: Callable[[tomlkit.TOMLDocument], None]) -> Callable[[Path], N
 
 @pytest.mark.parametrize("choice", ["preferred_provider", "manual_override"])
 async def test_a_choice_made_in_config_toml_while_the_app_was_stopped_moves_every_session(fakes, gateway, choice):
-    p1, p2, p3 = await fakes("p1", "p2", "p3")
-    gw = await gateway({"p1": p1, "p2": p2, "p3": p3},
-                       routing={"preferred_stable_seconds": 0, "failure_threshold": 5})
-    p1.queue(fp.status(503))
-    assert await served_by(gw, "first") == "p2"
+    gw = await session_on_the_fallback(fakes, gateway)
 
     def choose_p3(doc: tomlkit.TOMLDocument) -> None:
         doc["routing"][choice] = "p3"
@@ -324,11 +330,7 @@ async def test_a_choice_made_in_config_toml_while_the_app_was_stopped_moves_ever
 async def test_a_lock_written_while_stopped_that_locks_nothing_moves_no_session(fakes, gateway, lock):
     """A lock in config.toml on a provider that cannot serve (no such id; one switched off) locks nothing —
     written while the app was stopped as much as while it runs: the sessions stay where they were."""
-    p1, p2, p3 = await fakes("p1", "p2", "p3")
-    gw = await gateway({"p1": p1, "p2": p2, "p3": p3},
-                       routing={"preferred_stable_seconds": 0, "failure_threshold": 5})
-    p1.queue(fp.status(503))
-    assert await served_by(gw, "first") == "p2"
+    gw = await session_on_the_fallback(fakes, gateway)
 
     def lock_nothing(doc: tomlkit.TOMLDocument) -> None:
         doc["routing"]["manual_override"] = lock
