@@ -88,7 +88,8 @@ def end_cleanly_on_signals() -> None:
         raise SystemExit(128 + signum)
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, leave)
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # under nohup a closed terminal does not end the run
+            signal.signal(sig, leave)
 
 
 def _die_with_the_bench() -> None:
@@ -101,9 +102,9 @@ def _die_with_the_bench() -> None:
 
 
 _PR_SET_PDEATHSIG = 1
-# Passed as ``preexec_fn``: the bench starts its helpers from its main thread, with no other thread alive
-# then, which is what makes a function run between fork and exec safe (hence the noqa where it is passed);
-# the parent-death signal follows that thread's end.
+# Passed as ``preexec_fn`` (hence the noqa where it is): it only calls prctl, which is safe between fork and
+# exec. The parent-death signal follows the end of the thread that started the helper: the main thread, or
+# (bench.reasoning) an asyncio worker thread, which lives until asyncio.run ends, after the helper is stopped.
 FOLLOW_BENCH = _die_with_the_bench if sys.platform.startswith("linux") else None
 
 

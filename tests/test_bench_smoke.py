@@ -179,8 +179,10 @@ def _alive(pid: int) -> bool:
 def test_a_bench_stopped_by_a_signal_leaves_no_process_serving(tmp_path: Path, how: signal.Signals) -> None:
     """``timeout`` or a cancelled CI job (SIGTERM) ends the run through its cleanup; even SIGKILL (a test's
     timeout) takes the fake upstream, API Router and the floor with it."""
+    # Its working folder under tmp_path: SIGKILL leaves it behind.
     proc = subprocess.Popen([sys.executable, "-m", "bench.run", "--smoke", "--out", str(tmp_path / "r.json")],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(tmp_path)})
     helpers: list[int] = []
     try:
         deadline = time.monotonic() + 60

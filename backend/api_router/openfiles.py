@@ -34,9 +34,10 @@ def raise_limit() -> None:
 
 
 def connection_room() -> int | None:
-    """How many client connections the soft limit leaves room for; None: no limit to keep to. Each may hold
-    up to three upstream ones while a stream is hedged (the original, its hedge, the next one), and the
-    upstream pool keeps connections of requests just ended a while."""
+    """How many client connections the soft limit leaves room for; None: no limit to keep to. Each is allowed
+    three upstream ones: a stream is hedged with the next provider, and the one after it when that is late
+    too (with more providers all silent at once a stream may ask more), and the upstream pool keeps
+    connections of requests just ended a while."""
     try:
         import resource
     except ImportError:

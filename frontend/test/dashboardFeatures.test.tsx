@@ -328,6 +328,17 @@ describe('back to the preferred provider', () => {
     await waitFor(() => expect(lastCall(backend, 'set_preferred_provider')?.args).toEqual({ provider: 'p1' }));
   });
 
+  it('keeps "first in list" as it is: the setting is sent back unchanged, not pinned to the provider', async () => {
+    const backend = new FakeBackend();
+    backend.state.routing = { ...backend.state.routing, auto_return_to_preferred: false, preferred_provider: '' };
+    backend.state.active_provider = 'p2';
+    await desktopApp(backend);
+    const back = await screen.findByTestId('return-to-preferred');
+    expect(back.textContent).toBe('Back to Relay One');
+    fireEvent.click(back);
+    await waitFor(() => expect(lastCall(backend, 'set_preferred_provider')?.args).toEqual({ provider: null }));
+  });
+
   it('is not offered while automatic return is on', async () => {
     const backend = new FakeBackend();
     backend.state.active_provider = 'p2';

@@ -348,6 +348,12 @@ def test_linux_tray_backend_choice(env: dict[str, str], sni: bool, appindicator:
     assert choose_backend("linux", env, sni_host=lambda: sni, appindicator_installed=lambda: appindicator) == expected
 
 
+def test_an_icon_without_the_menu_is_not_left_to_pystray_elsewhere_either() -> None:
+    env = {"PYSTRAY_BACKEND": "xorg"}
+    assert choose_backend("darwin", env, sni_host=lambda: False, appindicator_installed=lambda: False) is None
+    assert "PYSTRAY_BACKEND" not in env  # pystray's own choice, not the one without a menu
+
+
 def test_window_addresses() -> None:
     assert window_url("127.0.0.1", 4000) == "http://127.0.0.1:4000/?desktop=1"
     assert window_url("0.0.0.0", 4000) == "http://127.0.0.1:4000/?desktop=1"

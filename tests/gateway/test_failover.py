@@ -246,6 +246,22 @@ async def test_return_to_preferred_only_after_stable_window(fakes, gateway):
     assert any(m.startswith("Failover from P1 to P2") for m in routes)
 
 
+async def test_first_in_list_picked_again_brings_traffic_back_and_stays_first_in_list(fakes, gateway):
+    """The Gateway card's "Back to …" sends the setting as it is: "first in list" picked again (null) brings
+    traffic back with automatic return off, and config.toml still says "first in list"."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"auto_return_to_preferred": False, "preferred_stable_seconds": 0,
+                                                       "failure_threshold": 5, "preferred_provider": ""})
+    p1.queue(fp.status(500))
+    await gw.responses()
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
+    await gw.api("set_preferred_provider", provider=None)
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
+    assert gw.services.config.current.routing.preferred_provider == ""
+    routes = [e.message for e in gw.services.store.list_events() if e.kind == "route"]
+    assert any(m.startswith("Preferred provider set to P1 (picked again)") for m in routes), routes
+
+
 @pytest.mark.parametrize("preferred", ["", "p1"])
 async def test_no_auto_return_stays_on_fallback_until_user_picks(fakes, gateway, preferred):
     """Picking the preferred provider brings traffic back — also when it is the one already chosen (the

@@ -37,6 +37,7 @@ def choose_backend(platform: str, env: MutableMapping[str, str], *, sni_host: Ca
         return None
     if wanted:
         log.warning("PYSTRAY_BACKEND=%s gives a tray icon without the menu; choosing one that has it", wanted)
+        del env["PYSTRAY_BACKEND"]  # where pystray's own choice is left (macOS), it is not this one
     if platform == "win32":
         return "win32"
     if platform.startswith("linux"):

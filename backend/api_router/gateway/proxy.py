@@ -664,7 +664,7 @@ class ResponsesProxy:
             hedge.delay = self._hedge_delay(ex, pid)
             slow_id, slow_name = self._called_now(ex, slow.provider)
             why = (f"{slow_name} is {explain.FOUND_NOT_ANSWERING}" if found_dead
-                   else f"{slow_name} sent no first event within {round(slow.delay, 2):g} s")
+                   else f"{slow_name} sent no first event within {_seconds(slow.delay)} s")
             self._services.emit(Level.INFO, Kind.HEDGE, f"{why}; asking {self._called_now(ex, pid)[1]} too", slow_id)
             racers.append(hedge)
             return
@@ -741,22 +741,30 @@ class ResponsesProxy:
             self._relaying_on.setdefault(waited_on, set()).add(waiting)
         try:
             result = await self._runner.finish(ex, opened, racer.retries)
-        except asyncio.CancelledError:
-            racer.closed_by_client()
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                racer.closed_by_client()
+            self._output_over(ex, racer)
             raise
         finally:
-            if racer.output_noted is not None:
-                self._recorder.output_ended(ex, racer.provider, racer.output_noted)
-                racer.output_noted = None
             streams = self._relaying_on.get(waited_on)
             if waiting is not None and streams is not None:
                 streams.discard(waiting)
                 if not streams:
                     del self._relaying_on[waited_on]
-        self._end(ex, racer, result)
+        try:
+            self._end(ex, racer, result)
+        finally:  # after its result: a success is never read for a moment as a failure not answering
+            self._output_over(ex, racer)
         if result.cancelled:
             raise asyncio.CancelledError()
         return result
+
+    def _output_over(self, ex: Exchange, racer: _Racer) -> None:
+        """``racer``'s output, if it was recorded as reaching the client, no longer is (see Health.answering)."""
+        if racer.output_noted is not None:
+            self._recorder.output_ended(ex, racer.provider, racer.output_noted)
+            racer.output_noted = None
 
     def _answer_out(self, ex: Exchange, racer: _Racer, opened: Opened) -> None:
         """The end of ``racer``'s stream is leaving for the client, who may send its next turn the moment it
@@ -891,3 +899,8 @@ def _refusals(failures: Sequence[Failure]) -> list[Failure]:
     """The failures in which a provider refused the request, leaving out answers that came with a 200
     and were still no answer (a compaction request answered without its compaction item)."""
     return [f for f in failures if f.status != 200]
+
+
+def _seconds(delay: float) -> str:
+    """A delay as events say it: 3.62, 0.004, 12, 1000."""
+    return f"{delay:.3g}" if delay < 10 else f"{delay:.0f}"

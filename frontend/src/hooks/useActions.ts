@@ -107,11 +107,12 @@ function makeActions({ bridge, refresh, apply, toasts, currentNames }: ActionCon
       return r;
     },
     /** Traffic (and every session) back to the preferred provider, picked again: with automatic return off the
-     * only way back from a fallback. The Status it returns is shown at once. */
-    returnToPreferred: async (provider: ProviderId) => {
-      const r = await run(`Could not switch back to ${n(provider)}`, 'set_preferred_provider', { provider }, {
-        after: 'none', success: `Back to ${n(provider)}`,
-      });
+     * only way back from a fallback. `chosen`: the setting as it is ("" = first in list), sent again unchanged
+     * (picking the provider by id would pin "first in list" to it). The Status it returns is shown at once. */
+    returnToPreferred: async (provider: ProviderId, chosen: ProviderId | '') => {
+      const r = await run(`Could not switch back to ${n(provider)}`, 'set_preferred_provider', {
+        provider: chosen || null,
+      }, { after: 'none', success: `Back to ${n(provider)}` });
       if (r.ok) apply(r.value);
       return r;
     },

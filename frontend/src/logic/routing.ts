@@ -261,7 +261,6 @@ export function mergeDraft(
   return out;
 }
 
-/** The preferred provider in words: "Relay A" or "First in list (Relay B)". */
 /**
  * The provider to offer going back to: with automatic return off, traffic stays on the fallback until the
  * user picks a provider, and picking the preferred one again (set_preferred_provider) is that pick. Null
@@ -277,6 +276,7 @@ export function returnTarget(s: {
   return s.activeProvider === s.preferredProvider ? null : s.preferredProvider;
 }
 
+/** The preferred provider in words: "Relay A" or "First in list (Relay B)". */
 export function preferredLabel(explicit: string, effective: string, nameOf: (id: ProviderId) => string): string {
   if (explicit) return nameOf(explicit);
   return effective ? `First in list (${nameOf(effective)})` : 'First in list';

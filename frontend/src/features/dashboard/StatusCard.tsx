@@ -22,7 +22,8 @@ interface Props {
   activeReason: string;
   /** With automatic return off and a fallback serving: the preferred provider to offer going back to. */
   returnTo: string | null;
-  onReturnTo: (provider: string) => void;
+  /** ``chosen``: the preferred-provider setting as it is ("" = first in list). */
+  onReturnTo: (provider: string, chosen: string) => void;
   requestsToday: number | null;
   token: string | null;
   onRotateToken: () => Promise<ActionResult<TokenResult>>;
@@ -89,7 +90,7 @@ export const StatusCard = memo(function StatusCard(p: Props) {
                 <>
                   {' '}
                   <button type="button" className="btn btn--small" data-testid="return-to-preferred"
-                    onClick={() => p.returnTo && p.onReturnTo(p.returnTo)}>
+                    onClick={() => p.returnTo && p.onReturnTo(p.returnTo, p.explicitPreferred)}>
                     Back to {n(p.returnTo)}
                   </button>
                 </>
