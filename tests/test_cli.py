@@ -385,6 +385,20 @@ def test_a_low_soft_open_files_limit_is_raised_to_the_hard_one(tmp_path):
     assert soft == hard and int(soft) > 256, line
 
 
+def test_a_huge_hard_open_files_limit_is_not_taken_whole(monkeypatch):
+    """Containers have hard limits of a billion: children inherit the soft limit, and some close every
+    descriptor up to it before they run. The soft limit goes to 65,536 then, not to the hard one."""
+    import resource
+
+    from api_router import openfiles
+
+    set_to = []
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (1024, 1 << 30))
+    monkeypatch.setattr(resource, "setrlimit", lambda which, limits: set_to.append(limits))
+    openfiles.raise_limit()
+    assert set_to == [(openfiles.ENOUGH, 1 << 30)] and openfiles.ENOUGH == 65536
+
+
 def test_sigterm_as_soon_as_the_port_opens_is_a_clean_shutdown(tmp_path):
     """The signal handlers are in place before the port opens: no window where SIGTERM kills."""
     for attempt in range(3):

@@ -12,18 +12,23 @@ from __future__ import annotations
 # Descriptors kept for everything but client connections and their upstream ones: the store, the log,
 # the config watcher, the event loop, the window's and the tray's own.
 RESERVED = 128
-_UNBOUNDED_TRY = (1 << 20, 10240)  # where the hard limit is infinite (macOS: its OPEN_MAX is 10240)
+# Enough for any connection bound worth having. Not more: the processes the app starts (the browser engine's,
+# xdg-open) inherit the limit, and some close every descriptor up to it before they run — a hard limit of a
+# billion (containers have one) would make each of those starts take seconds.
+ENOUGH = 1 << 16
+_MACOS_OPEN_MAX = 10240  # where the hard limit is infinite, the most macOS takes
 
 
 def raise_limit() -> None:
-    """Raise the soft limit to the hard one (as Go programs do at start); where the system refuses, the
-    limit stays as it was."""
+    """Raise the soft limit toward the hard one (as Go programs do at start), up to ENOUGH; where the system
+    refuses, the limit stays as it was."""
     try:
         import resource
     except ImportError:  # Windows: no such per-process limit
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    for wanted in (hard,) if hard != resource.RLIM_INFINITY else _UNBOUNDED_TRY:
+    tries = (min(hard, ENOUGH),) if hard != resource.RLIM_INFINITY else (ENOUGH, _MACOS_OPEN_MAX)
+    for wanted in tries:
         if soft != resource.RLIM_INFINITY and wanted <= soft:
             return
         try:
