@@ -276,6 +276,43 @@ async def test_a_second_headless_start_on_the_same_user_data_is_refused_at_once(
         await fake.stop()
 
 
+async def test_a_start_while_a_headless_instance_quits_waits_for_it_and_then_serves(tmp_path):
+    """The running one is shutting down (its in-flight request gets the 5 s grace): a start then is no second
+    instance to refuse — it waits for the first to exit, as it does for a window, and starts normally."""
+    fake = await fp.FakeProvider("p1").start()
+    fake.always(fp.hang())
+    ud = setup_user_data(tmp_path, {"p1": fake}, request_timeout_seconds=60, hedge=False)
+    first_port, second_port = fp.free_port(), fp.free_port()
+    first = spawn(ud, "--port", str(first_port))
+    second = None
+    try:
+        await asyncio.to_thread(wait_health, first_port, first)
+        async with aiohttp.ClientSession() as s:
+            async def ask() -> int:
+                async with s.post(f"http://127.0.0.1:{first_port}/v1/responses", json=simple_body(),
+                                  headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+                    return resp.status
+            asking = asyncio.ensure_future(ask())
+            for _ in range(100):
+                if fake.calls == 1:
+                    break
+                await asyncio.sleep(0.05)
+            first.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.5)  # it is quitting: the grace runs
+            assert first.poll() is None
+            second = spawn(ud, "--port", str(second_port))
+            await asyncio.to_thread(wait_health, second_port, second, 20)
+            assert await asyncio.wait_for(asking, 20) == 503
+        assert await asyncio.to_thread(first.wait, 30) == 0
+        assert second.poll() is None  # the instance now
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(30)
+        await fake.stop()
+
+
 def test_gui_that_fails_to_load_falls_back_to_headless(tmp_path, monkeypatch, capsys):
     from api_router import cli
     from api_router.desktop import mode, shell

@@ -128,12 +128,14 @@ async def serve_headless(paths: Paths, host: str | None, port: int | None, *,
         except OSError as exc:  # a full disk
             say(f"api-router: {StartupError.of(exc, paths)}", error=True)
             return 1
-        return await _serve_headless(paths, host, port, lambda serving: lock.publish_port(info, serving))
+        return await _serve_headless(paths, host, port, lambda serving: lock.publish_port(info, serving),
+                                     quitting=lock.mark_quitting)
     finally:
         lock.release()
 
 
-async def _serve_headless(paths: Paths, host: str | None, port: int | None, listening: Callable[[int], None]) -> int:
+async def _serve_headless(paths: Paths, host: str | None, port: int | None, listening: Callable[[int], None], *,
+                          quitting: Callable[[], None] = lambda: None) -> int:
     try:
         services = open_services(paths, port=port)
     except StartupError as exc:
@@ -162,6 +164,7 @@ async def _serve_headless(paths: Paths, host: str | None, port: int | None, list
         say(banner(services))
         await stop.wait()
         say("api-router: shutting down…", error=True)
+        quitting()
         await gateway.stop()
         return 0
     finally:

@@ -104,6 +104,7 @@ class InstanceInfo:
     show_port: int
     nonce: str
     gateway_port: int | None = None
+    quitting: bool = False  # a headless instance shutting down (a window's says so through its show channel)
 
     @property
     def headless(self) -> bool:
@@ -122,7 +123,7 @@ class InstanceInfo:
         if not (isinstance(pid, int) and isinstance(show_port, int) and isinstance(nonce, str) and nonce
                 and (gateway_port is None or isinstance(gateway_port, int))):
             raise ValueError("missing or mistyped fields")
-        return cls(pid, show_port, nonce, gateway_port)
+        return cls(pid, show_port, nonce, gateway_port, data.get("quitting") is True)
 
 
 class InstanceLock:
@@ -173,6 +174,18 @@ class InstanceLock:
             self.publish(replace(info, gateway_port=port))
         except OSError as exc:
             log.warning("could not note the gateway's port in %s: %s", self.path, exc.strerror or exc)
+
+    def mark_quitting(self) -> None:
+        """A headless instance begins to shut down: a start from now on waits for it to exit (up to its
+        hand-off wait) rather than being refused as a second instance. Only a hint: failing to write it
+        must not hold up the shutdown."""
+        info = self.read_info()
+        if info is None or self._fd is None:
+            return
+        try:
+            self.publish(replace(info, quitting=True))
+        except OSError as exc:
+            log.warning("could not note the shutdown in %s: %s", self.path, exc.strerror or exc)
 
     def read_info(self) -> InstanceInfo | None:
         """What the running instance published; None while it has not (yet) or the file is torn."""
@@ -323,9 +336,9 @@ def claim_or_hand_off(lock: InstanceLock, *, wait: float = 10.0, poll: float = 0
         current = lock.read_info()
         if current is not None:
             info = current
-            if current.headless:
+            if current.headless and not current.quitting:
                 return Handoff(False, current)
-            reply = ask_to_show(current)
+            reply = ShowReply.QUITTING if current.headless else ask_to_show(current)
             if reply is ShowReply.SHOWN:
                 return Handoff(True, current)
             quitting = reply is ShowReply.QUITTING
@@ -339,7 +352,7 @@ def handoff_report(handoff: Handoff) -> tuple[str, int]:
     if handoff.shown:
         return "already running; showed its window", 0
     info = handoff.info
-    if info is not None and info.headless:
+    if info is not None and info.headless and not handoff.quitting:
         where = f", gateway on port {info.gateway_port}" if info.gateway_port else ""
         return (f"another API Router (pid {info.pid}{where}) runs headless with this user-data folder; stop it "
                 "first (Ctrl-C in its terminal, or end that process), or start with another --user-data"), 1
