@@ -318,6 +318,8 @@ def test_a_file_nested_too_deep_to_parse_is_moved_aside_at_start_and_refused_whi
 @pytest.mark.parametrize(("text", "why"), [
     ('{"gateway_token": "ao_x",\n  "providers": {"p1": "sk-secret-0001"\n', "Expecting ',' delimiter at line 3 column 1"),
     ('{"gateway_token": "ao_x"}'.encode("utf-16"), "not UTF-8 text: byte 0xff at offset 0; save it as UTF-8"),
+    ('{"gateway_token": "ao_x\tsk-secret-0001"}', "Invalid control character at line 1 column 24"),
+    ('{"gateway_token": "ao_x", "n": ' + "9" * 5000 + "}", "a number with too many digits"),
 ])
 def test_a_hand_edit_that_is_no_json_says_where_and_why_without_quoting_it(tmp_path, text, why):
     """Saved by hand with a comma missing, or as UTF-16 by Notepad: the error says where and what is wrong

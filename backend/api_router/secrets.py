@@ -235,13 +235,15 @@ def _unreadable(exc: Exception) -> str:
     """Why the file could not be read, where, without quoting it (a parser's message may show a key)."""
     if isinstance(exc, DuplicateKey):
         return str(exc)
-    if isinstance(exc, json.JSONDecodeError):  # its msg is one of the parser's fixed phrases
-        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    if isinstance(exc, json.JSONDecodeError):  # its msg is one of the parser's fixed phrases, some ending "at"
+        return f"{exc.msg.removesuffix(' at')} at line {exc.lineno} column {exc.colno}"
     if isinstance(exc, UnicodeDecodeError):  # UTF-16 from Notepad, say
         return f"not UTF-8 text: byte {exc.object[exc.start]:#04x} at offset {exc.start}; save it as UTF-8"
     if isinstance(exc, RecursionError):
         return "nested too deeply"
-    return type(exc).__name__
+    if "integer string conversion" in str(exc):  # Python reads no number of more than 4300 digits
+        return "a number with too many digits"
+    return "it could not be parsed"
 
 
 class SecretsFile(UserFile[Secrets]):
