@@ -1034,9 +1034,11 @@ async def test_a_request_in_an_http_version_not_spoken_here_is_logged_as_malform
     request = f"GET /v1/models HTTP/2.0\r\nHost: 127.0.0.1:{gw.port}\r\n\r\n".encode()
     with caplog.at_level("INFO"):
         line, body = await asyncio.to_thread(_answer, gw.port, request)
-    assert line.endswith(b" 400 Bad Request")
+    assert line == b"HTTP/1.1 400 Bad Request"  # not "HTTP/2.0 400", which an HTTP/1 client cannot read
+    assert json.loads(body)["error"]["message"].startswith("malformed HTTP request: HTTP/2.0 is not served here")
     lines = [r.getMessage() for r in caplog.records if "malformed HTTP request" in r.getMessage()]
     assert len(lines) == 1 and "HTTP/2.0 is not served here" in lines[0], lines
+    assert "Traceback" not in caplog.text
 
 
 async def test_an_overlong_header_line_is_named_without_quoting_it(fakes, gateway, caplog):

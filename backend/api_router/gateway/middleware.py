@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hmac
 import logging
@@ -13,7 +14,7 @@ from aiohttp.typedefs import Middleware
 
 from api_router.gateway.connections import GuardedRequestHandler
 from api_router.gateway.errors import GatewayError, error_response, from_error
-from api_router.gateway.exchange import refuse_held_back_body
+from api_router.gateway.exchange import answer_now, refuse_held_back_body
 from api_router.gateway.upstream import LOOP_HEADER, MAX_HOPS, is_loop
 from api_router.services import Services
 
@@ -58,17 +59,11 @@ def guard(services: Services, hop_id: str, listen_host: str) -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.version not in _HTTP_1:
+            _refuse_version(request)
+            raise asyncio.CancelledError()  # answered and closed: nothing more to do for it
         response: web.StreamResponse
-        version = request.version
-        if version not in _HTTP_1:
-            # aiohttp's parser passes any version it can read; this server speaks HTTP/1.x only (an
-            # HTTP/0.9 answer has no headers, an HTTP/2 client sends a preface, not this request line).
-            why = f"HTTP/{version.major}.{version.minor} is not served here (API Router speaks HTTP/1.1 and 1.0)"
-            if isinstance(request.protocol, GuardedRequestHandler):
-                request.protocol.note_malformed(request.remote, why)
-            response = error_response(400, f"malformed HTTP request: {why}")
-            response.force_close()
-        elif is_loop(hops := request.headers.get(LOOP_HEADER), hop_id):
+        if is_loop(hops := request.headers.get(LOOP_HEADER), hop_id):
             if hops is not None and hop_id in hops:
                 # Our own upstream client sent this: a provider's base URL leads back here under another name,
                 # or through another API Router whose provider is this one.
@@ -102,6 +97,18 @@ def guard(services: Services, hop_id: str, listen_host: str) -> Middleware:
         return response
 
     return middleware
+
+
+def _refuse_version(request: web.Request) -> None:
+    """aiohttp's parser passes any version it can read; this server speaks HTTP/1.x only (an HTTP/0.9 answer
+    has no headers, an HTTP/2 client sends a preface, not this request line). Answered as HTTP/1.1 straight
+    to the socket, which is then closed: aiohttp would answer in the request's own version, which an HTTP/1
+    client cannot read ("HTTP/2.0 400")."""
+    version = request.version
+    why = f"HTTP/{version.major}.{version.minor} is not served here (API Router speaks HTTP/1.1 and 1.0)"
+    if isinstance(request.protocol, GuardedRequestHandler):
+        request.protocol.note_malformed(request.remote, why)
+    answer_now(request, 400, f"malformed HTTP request: {why}", None)
 
 
 class _ExpectedToken:
