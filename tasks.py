@@ -286,7 +286,14 @@ def ensure_wrk() -> None:
 def cmd_bench(args: list[str]) -> int:
     ensure_python_deps(["test"])
     ensure_wrk()
-    return subprocess.call([str(venv_bin("python")), "-m", "bench.run", *args], cwd=ROOT)
+    cmd = [str(venv_bin("python")), "-m", "bench.run", *args]
+    if IS_WINDOWS:
+        return subprocess.call(cmd, cwd=ROOT)
+    # The bench becomes this process: a signal sent to `tasks.py bench` (SIGTERM from a CI job) reaches it
+    # and its cleanup, instead of leaving it running orphaned with its helpers.
+    os.chdir(ROOT)
+    os.execv(cmd[0], cmd)
+    return 0
 
 
 def cmd_soak(args: list[str]) -> int:

@@ -175,12 +175,16 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; the parent-death signal is Linux's")
-@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
-def test_a_bench_stopped_by_a_signal_leaves_no_process_serving(tmp_path: Path, how: signal.Signals) -> None:
+@pytest.mark.parametrize(("how", "command"), [
+    (signal.SIGTERM, ["-m", "bench.run"]), (signal.SIGKILL, ["-m", "bench.run"]),
+    (signal.SIGTERM, ["tasks.py", "bench"]),  # the documented command: the bench is that process
+])
+def test_a_bench_stopped_by_a_signal_leaves_no_process_serving(tmp_path: Path, how: signal.Signals,
+                                                               command: list[str]) -> None:
     """``timeout`` or a cancelled CI job (SIGTERM) ends the run through its cleanup; even SIGKILL (a test's
     timeout) takes the fake upstream, API Router and the floor with it."""
     # Its working folder under tmp_path: SIGKILL leaves it behind.
-    proc = subprocess.Popen([sys.executable, "-m", "bench.run", "--smoke", "--out", str(tmp_path / "r.json")],
+    proc = subprocess.Popen([sys.executable, *command, "--smoke", "--out", str(tmp_path / "r.json")],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "TMPDIR": str(tmp_path)})
     helpers: list[int] = []
