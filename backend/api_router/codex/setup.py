@@ -43,6 +43,14 @@ def provider_values(gateway_url: str) -> dict[str, Any]:
     return {"name": "API Router", "base_url": gateway_url, "wire_api": "responses", "requires_openai_auth": True}
 
 
+def _make_ours(block: MutableMapping[str, Any], gateway_url: str) -> None:
+    """API Router's provider block (a dict, or the user's tomlkit table) pointed here, taking its key from
+    auth.json; the user's other settings in it kept."""
+    block.update(provider_values(gateway_url))
+    for key in OTHER_KEY_SOURCES:
+        block.pop(key, None)
+
+
 def _takes_key_from_auth_json(block: Mapping[str, Any]) -> bool:
     return block.get("requires_openai_auth") is True and not any(key in block for key in OTHER_KEY_SOURCES)
 
@@ -108,10 +116,7 @@ def merged_config(text: str, gateway_url: str, path: Path | str = "config.toml")
     wanted = doc.unwrap()
     _check_mergeable(wanted, path)
     wanted["model_provider"] = PROVIDER_ID
-    block = wanted.setdefault("model_providers", {}).setdefault(PROVIDER_ID, {})
-    block.update(provider_values(gateway_url))
-    for key in OTHER_KEY_SOURCES:
-        block.pop(key, None)
+    _make_ours(wanted.setdefault("model_providers", {}).setdefault(PROVIDER_ID, {}), gateway_url)
     try:
         return _merged_in_place(doc, gateway_url)
     except (TomlError, ValueError):  # tomlkit put the new table among keys written dotted, or refused it
@@ -150,10 +155,7 @@ def _merged_in_place(doc: TOMLDocument, gateway_url: str) -> str:
 
         # ``model_providers = { … }`` on one line takes the provider in the same form
         providers[PROVIDER_ID] = tomlkit.inline_table() if isinstance(providers, InlineTable) else tomlkit.table()
-    for key, value in provider_values(gateway_url).items():
-        providers[PROVIDER_ID][key] = value
-    for key in OTHER_KEY_SOURCES:
-        providers[PROVIDER_ID].pop(key, None)
+    _make_ours(providers[PROVIDER_ID], gateway_url)
     return dumped(doc)
 
 

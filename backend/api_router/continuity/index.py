@@ -321,18 +321,19 @@ def sealed_key(item: dict[str, Any]) -> str | None:
     return None
 
 
-def earlier_keys(item: dict[str, Any]) -> tuple[str, ...]:
-    """What earlier versions recorded a sealed item under — its length and end; before that its id, else a
-    digest of its sealed content: owners recorded by them are still found, while the store holds any
-    (``Store.earlier_sealed_keys``)."""
+def earlier_keys(item: dict[str, Any]) -> Iterator[str]:
+    """What earlier versions recorded a sealed item under, newest first — its length and end; before that its
+    id, else a digest of its sealed content (made only when asked for): owners recorded by them are still
+    found, while the store holds any (``Store.earlier_sealed_keys``)."""
     content = item.get("encrypted_content")
     if type(content) is not str or not content:
-        return ()
-    by_end = content if len(content) <= _EARLIER_WHOLE_UP_TO else f"{len(content)}:{content[-_END_CHARS:]}"
+        return
+    yield content if len(content) <= _EARLIER_WHOLE_UP_TO else f"{len(content)}:{content[-_END_CHARS:]}"
     item_id = item.get("id")
     if type(item_id) is str and item_id:
-        return by_end, item_id
-    return by_end, "sealed:" + hashlib.blake2b(content.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+        yield item_id
+    else:
+        yield "sealed:" + hashlib.blake2b(content.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 _WHOLE_UP_TO = 96  # a longer one's key is shorter than it
