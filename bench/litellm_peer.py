@@ -75,9 +75,8 @@ def start(upstream_url: str, work: Path, timeout: float = 180.0) -> Peer:
     log_path = work / "litellm.log"
     with open(log_path, "ab") as out:
         t0 = time.perf_counter()
-        proc = subprocess.Popen([str(exe), "--config", str(config), "--host", procs.HOST, "--port", str(port),
-                                 "--num_workers", "1"], cwd=work, env=env, stdout=out, stderr=out,
-                                preexec_fn=procs.FOLLOW_BENCH)  # noqa: PLW1509 - see procs.FOLLOW_BENCH
+        proc = procs.start_helper([str(exe), "--config", str(config), "--host", procs.HOST, "--port", str(port),
+                                   "--num_workers", "1"], cwd=work, env=env, stdout=out, stderr=out)
     deadline = t0 + timeout
     while time.perf_counter() < deadline:
         try:

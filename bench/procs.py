@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench import client
 
@@ -102,10 +103,16 @@ def _die_with_the_bench() -> None:
 
 
 _PR_SET_PDEATHSIG = 1
-# Passed as ``preexec_fn`` (hence the noqa where it is): it only calls prctl, which is safe between fork and
-# exec. The parent-death signal follows the end of the thread that started the helper: the main thread, or
-# (bench.reasoning) an asyncio worker thread, which lives until asyncio.run ends, after the helper is stopped.
-FOLLOW_BENCH = _die_with_the_bench if sys.platform.startswith("linux") else None
+_FOLLOW_BENCH = _die_with_the_bench if sys.platform.startswith("linux") else None
+
+
+def start_helper(cmd: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+    """A process the bench starts (a target, a peer, py-spy), ending with the bench however it ends.
+
+    ``preexec_fn`` only calls prctl, which is safe between fork and exec. The parent-death signal follows
+    the end of the thread that started the helper: the main thread, or (bench.reasoning) an asyncio worker
+    thread, which lives until asyncio.run ends, after the helper is stopped."""
+    return subprocess.Popen(cmd, preexec_fn=_FOLLOW_BENCH, **kwargs)  # noqa: PLW1509 - see the docstring
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
@@ -126,9 +133,8 @@ class FakeUpstream:
 
     @classmethod
     def start(cls, json_mode: str = "dumps", timeout: float = 15.0) -> FakeUpstream:
-        proc = subprocess.Popen([sys.executable, "-m", "bench.fake_upstream", "--json", json_mode], cwd=ROOT,
-                                env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                preexec_fn=FOLLOW_BENCH)  # noqa: PLW1509 - see FOLLOW_BENCH
+        proc = start_helper([sys.executable, "-m", "bench.fake_upstream", "--json", json_mode], cwd=ROOT,
+                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         return cls(proc, ready_port(proc, timeout, "the fake upstream"))
 
     @property
@@ -182,9 +188,8 @@ class Gateway:
         with open(log_path, "ab") as log:
             since = log.tell()
             t0 = time.perf_counter()
-            proc = subprocess.Popen([*gateway_command(), "--headless", "--user-data", str(user_data),
-                                     "--port", str(port)], cwd=user_data, env=env, stdout=log, stderr=log,
-                                    preexec_fn=FOLLOW_BENCH)  # noqa: PLW1509 - see FOLLOW_BENCH
+            proc = start_helper([*gateway_command(), "--headless", "--user-data", str(user_data),
+                                 "--port", str(port)], cwd=user_data, env=env, stdout=log, stderr=log)
         elapsed = wait_health(proc, port, t0, timeout, log_path)
         confirm_banner(proc, port, log_path, since, timeout)
         return cls(proc, port, elapsed, log_path)
@@ -221,9 +226,9 @@ class MinimalProxy:
     @classmethod
     def start(cls, upstream_url: str, loop: str = "uvloop", gc: str = "tuned", timeout: float = 15.0) -> MinimalProxy:
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "bench.minimal_proxy", "--upstream", upstream_url,
-                                 "--loop", loop, "--gc", gc], cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, preexec_fn=FOLLOW_BENCH)  # noqa: PLW1509 - see FOLLOW_BENCH
+        proc = start_helper([sys.executable, "-m", "bench.minimal_proxy", "--upstream", upstream_url,
+                             "--loop", loop, "--gc", gc], cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
         port = ready_port(proc, timeout, "the minimal proxy")
         # Measured the same way as the router's: until GET /health answers.
         return cls(proc, port, wait_health(proc, port, t0, timeout, None))

@@ -144,8 +144,7 @@ def record_window(t: run.Target, body: bytes, *, stream: bool, concurrency: int,
         # hold it, so what is left is the Python-level work (SQLite, which runs without the
         # GIL, still counts through its thread's measured CPU).
         cmd += ["--gil"]
-        spy = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               preexec_fn=procs.FOLLOW_BENCH)  # noqa: PLW1509 - see procs.FOLLOW_BENCH
+        spy = procs.start_helper(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             time.sleep(0.5)  # attached; samples of the idle process are dropped (py-spy skips idle threads)
             if spy.poll() is not None:
