@@ -518,8 +518,11 @@ def test_a_read_only_secrets_file_without_a_token_starts_with_one_for_this_run(t
     services = open_services(Paths(ud))
     try:
         assert services.secrets.current.gateway_token.startswith("ao_")
+        for _ in range(2):  # the watcher's looks: the version found at start is no edit
+            services.secrets.reload()
         errors = [e.message for e in services.store.list_events() if e.level == "error"]
         assert any("no gateway_token and is read-only" in e for e in errors), errors
+        assert not any("was edited" in e for e in errors), errors
     finally:
         services.close()
     assert (ud / "secrets.json").read_text() == "{}"
@@ -692,7 +695,10 @@ def test_a_read_only_file_that_needs_repair_at_start_is_left_as_it_is(tmp_path, 
         def change() -> None:
             services.secrets.edit(lambda s: s.with_changes(usage_tokens={"p9": "ut-p9-token-0123456789"}))
     try:
+        for _ in range(2):  # the watcher's looks: the version found at start is no edit
+            services.config.reload(), services.secrets.reload()
         errors = [e.message for e in services.store.list_events() if e.level == "error"]
+        assert not any("was edited" in e for e in errors), errors
         with pytest.raises(ReadOnlyFile):
             change()
         assert path.read_text() == content and stat.S_IMODE(path.stat().st_mode) == 0o400
@@ -702,6 +708,36 @@ def test_a_read_only_file_that_needs_repair_at_start_is_left_as_it_is(tmp_path, 
         change()
         kept = [f for f in ud.iterdir() if f.name.startswith(name + ".broken-")]
         assert [f.read_text() for f in kept] == [content] and path.read_text() != content
+    finally:
+        services.close()
+
+
+@pytest.mark.parametrize(("spoil", "way_out"), [
+    ("read-only", "Fix the file: it is read-only, so API Router leaves it as it is."),
+    ("link", "Fix the file (or the link that points to it)."),
+    ("plain", "Fix the file, or the next change made in the app moves it aside."),
+])
+def test_an_unusable_hand_edit_is_told_the_way_out_the_next_change_really_offers(tmp_path, spoil, way_out):
+    """A read-only file or a link to something that is not a file is never moved aside by a change made
+    in the app (it is refused): the event must not promise it."""
+    from api_router.composition import open_services
+
+    ud = tmp_path / "user-data"
+    ud.mkdir()
+    services = open_services(Paths(ud))
+    path = ud / "config.toml"
+    try:
+        if spoil == "link":
+            path.unlink()
+            path.symlink_to(os.devnull)
+        else:
+            path.write_text("[routing]\nfailure_threshold = \"many\"\n")
+            if spoil == "read-only":
+                path.chmod(0o400)
+        for _ in range(2):  # seen once, then read when it held still
+            services.config.reload()
+        told = [e.message for e in services.store.list_events() if "config.toml was edited but" in e.message]
+        assert len(told) == 1 and told[0].endswith(way_out), told
     finally:
         services.close()
 

@@ -311,6 +311,7 @@ class SecretsFile(UserFile[Secrets]):
             if problems:
                 store._left_unusable()
             elif parsed.token_missing:
+                store._left_unusable()
                 problems.append("secrets.json has no gateway_token and is read-only: a new token is in use for "
                                 "this run only; make the file writable to keep one")
             tighten(path)

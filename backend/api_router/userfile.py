@@ -32,6 +32,7 @@ from api_router.fsutil import (
     atomic_write,
     file_ctime,
     file_stamp,
+    is_read_only,
     link_target,
     look_at,
     move_aside,
@@ -194,7 +195,16 @@ class UserFile(Generic[V]):
 
     def _edit_unusable(self, why: str) -> None:
         self.on_problem(f"{self.label} was edited but {why}; API Router keeps running on the last good "
-                        f"{self.kept}. Fix the file, or the next change made in the app moves it aside.")
+                        f"{self.kept}. {self._what_to_do(why)}")
+
+    def _what_to_do(self, why: str) -> str:
+        """The way out of an unusable version, as the next change made in the app would meet it: one that
+        cannot be saved over (read-only, or a link to no file) is never moved aside."""
+        if why.startswith("cannot be read (not a regular file"):
+            return "Fix the file (or the link that points to it)."
+        if is_read_only(self.path):
+            return "Fix the file: it is read-only, so API Router leaves it as it is."
+        return "Fix the file, or the next change made in the app moves it aside."
 
     def _report_unreachable(self, exc: OSError) -> None:
         """A file gone is left to the next change (which writes it again); one that cannot even be looked
@@ -313,6 +323,12 @@ class UserFile(Generic[V]):
         again — and keeps it aside — however it was made writable meanwhile (a chmod changes no stamp);
         control calls and the watcher do not read it again while it stays that version."""
         self._left = self._reported = file_stamp(self.path)
+        # The version found at start is not an edit made in place since: the watcher's first look, which
+        # compares change times, must not report it again.
+        self._ctime = file_ctime(self.path)
+        read = self._read_disk()
+        if isinstance(read, str):
+            self._reported_in_place = (self._stamp, read)
 
     def _read_settled(self) -> tuple[FileStamp | None, V | str]:
         """The version on disk, and its stamp as it was before the read (the caller may check that it
