@@ -2972,3 +2972,18 @@ async def test_a_delete_asked_while_a_rename_moves_the_key_waits_for_it(fakes, g
     assert "p9" not in gw.services.config.current.providers
     on_disk = json.loads(gw.services.paths.secrets.read_text())
     assert not {"p1", "p9"} & set(on_disk["providers"]) and "pending" not in on_disk, on_disk
+
+
+async def test_a_checkout_whose_ui_is_not_built_says_so_on_its_pages_and_not_for_its_files(gateway, monkeypatch,
+                                                                                          tmp_path):
+    """A page asks the user to build the UI (503); a script or style the page would name is plainly not
+    there (404), as it is when a build replaced it."""
+    from api_router.gateway import routes
+
+    monkeypatch.setattr(routes, "WEB_DIR", tmp_path / "web-not-built")
+    gw = await gateway({})
+    for path in ("/", "/requests", "/usage/?session=s-1"):
+        page = await gw.request("GET", path)
+        assert page.status == 503 and "text/html" in page.headers["Content-Type"], (path, page.status)
+    for path in ("/assets/index-1234.js", "/requests/assets/index-1234.css"):
+        assert (await gw.request("GET", path)).status == 404, path

@@ -301,9 +301,7 @@ async def spa(request: web.Request) -> web.StreamResponse:
     if _not_the_apps(path):  # GET /v1/responses/compact: refused as the catch-all refuses it
         await _refuse(request)
     index = WEB_DIR / "index.html"
-    if not index.is_file():
-        return web.Response(status=503, content_type="text/html", text=_UI_MISSING)
-    target = _asset(path) if path else index
+    target = _asset(path) if path else None
     if target is None and "/assets/" in path:
         # The app's files are named relative to the page ("./assets/…"): a page opened at a deeper path
         # (/requests/, a trailing slash) asks for them under it.
@@ -313,6 +311,8 @@ async def spa(request: web.Request) -> web.StreamResponse:
         # A script an old tab still names (a build since replaced it): the page is no script.
         raise web.HTTPNotFound()
     if target is None:
+        if not index.is_file():  # a source checkout whose UI is not built: its pages say so
+            return web.Response(status=503, content_type="text/html", text=_UI_MISSING)
         target = index  # client-side routes fall back to the app
     headers = {"Cache-Control": "no-cache" if target == index else "public, max-age=31536000, immutable"}
     return web.FileResponse(target, headers=headers)
