@@ -668,3 +668,35 @@ def test_the_events_list_does_not_wait_the_busy_timeout_out_while_writes_are_hel
         other.execute("ROLLBACK")
         other.close()
         s.close()
+
+
+@pytest.mark.parametrize("table", ["request_log", "provider_metrics", "session_affinity", "usage_state",
+                                   "provider_tests", "events", "sealed_owner"])
+def test_a_table_damaged_while_the_app_was_stopped_is_moved_aside_at_the_next_start(tmp_path, table):
+    """A bad sector in a table's first page (its b-tree's root): a count can pass without reading it, but
+    the start reads it (the memory kept, the tables loaded whole) — and must then move the file aside
+    as it does an unreadable one, not end in a traceback at every start."""
+    from api_router.composition import open_services
+    from api_router.paths import Paths
+
+    ud = tmp_path / "user-data"
+    ud.mkdir()
+    open_services(Paths(ud)).close()
+    db = Paths(ud).store
+    with sqlite3.connect(db) as conn:
+        root, page_size = (conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0],
+                           conn.execute("PRAGMA page_size").fetchone()[0])
+    conn.close()
+    with db.open("r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\xa5" * page_size)
+    services = open_services(Paths(ud))
+    try:
+        told = [e.message for e in services.store.recent_events() if e.kind == "store"]
+        assert any("was unreadable and was moved to" in m for m in told), told
+        assert len(list(db.parent.glob(db.name + ".broken-*"))) == 1
+        services.store.log_request(record())
+        services.store.flush()
+        assert services.store.request_log()[0]["session_id"] == "s1"
+    finally:
+        services.close()

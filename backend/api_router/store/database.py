@@ -144,7 +144,7 @@ class Store:
         companions = [self.path.with_name(self.path.name + suffix) for suffix in ("-wal", "-shm")]
         made = [path for path in companions if not path.exists()]
         try:
-            writer = self._connect_and_check(thorough=self._damage_mark.exists())
+            writer = self._take_in(self._connect_and_check(thorough=self._damage_mark.exists()))
         except (sqlite3.OperationalError, schema.NewerDatabase, schema.ForeignDatabase):
             # Cannot open or write (permissions, a read-only file), or not ours: not a corrupt file, left as
             # it was. The -wal and -shm this attempt made go too: a read-only file's are read-only, and would
@@ -155,7 +155,7 @@ class Store:
             log.error("store %s is unreadable (%s); moving it aside", self.path, exc)
             self._recovered_from = self._move_corrupt_aside()
             create_private_file(self.path)
-            writer = self._connect_and_check()
+            writer = self._take_in(self._connect_and_check())
         self._damage_mark.unlink(missing_ok=True)
         for companion in companions:
             tighten(companion)
@@ -163,8 +163,6 @@ class Store:
         # SQLite's LIKE and lower() fold ASCII only: searches for other letters compare casefolded text.
         self._reader.create_function("casefold", 1, _casefold, deterministic=True)
         self._hot = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._make_moves_left(writer)
-        self._load_memory(writer)
         self._writer.start(writer)
         if self._recovered_from is not None:
             self.add_event(Level.ERROR, Kind.STORE,
@@ -218,6 +216,24 @@ class Store:
             conn.execute(_META_SET, ("opened_unix_ms", str(int(time.time() * 1000))))
         except (sqlite3.DatabaseError, schema.NewerDatabase, schema.ForeignDatabase):
             conn.close()
+            raise
+        return conn
+
+    def _take_in(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        """What the start reads from the file, read while damage found in it can still move it aside (a
+        traceback later in the start would find it again at every start): the renames left by the last
+        run, the memory kept here, the tables other parts load whole, and the first page of every other
+        table. Damage deeper in a large table shows when it is read, and is moved aside at the next start."""
+        try:
+            self._make_moves_left(conn)
+            self._load_memory(conn)
+            for table in schema.TABLE_NAMES:
+                whole = table in schema.READ_WHOLE_AT_START
+                conn.execute(f"SELECT * FROM {table}" + ("" if whole else " LIMIT 1")).fetchall()
+        except sqlite3.DatabaseError:
+            conn.close()
+            self._recent.clear()
+            self._metrics.clear()
             raise
         return conn
 

@@ -174,6 +174,10 @@ def check_version(conn: sqlite3.Connection) -> int:
 
 
 _TABLE_ORDER = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", TABLES)  # as TABLES makes them, meta last
+TABLE_NAMES: tuple[str, ...] = tuple(_TABLE_ORDER)
+# Read whole at every start (by the store and by the parts it hands them to): small, one row a provider
+# or a session.
+READ_WHOLE_AT_START = ("provider_metrics", "session_affinity", "usage_state", "provider_tests", "meta")
 _OURS_BESIDE_META = frozenset(_TABLE_ORDER) - {"meta"}
 
 
