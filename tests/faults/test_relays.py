@@ -2084,7 +2084,9 @@ async def test_a_pooled_connection_the_provider_resets_logs_no_error(fakes, gate
         for _ in range(4):
             reply = await gw.responses(stream=True)
             assert reply.status == 200 and reply.event_types[-1] == "response.completed"
-        assert served == 4  # two answered, two reset on the connection the answer before left in the pool
+        # Each answer after the first: reset on the connection the answer before left in the pool, then
+        # sent again on a new one (a pooled connection hung up on is not the provider's failure).
+        assert served == 7
         await gw.close()  # the pool's connections go: what nobody retrieved is told as they are collected
         for _ in range(3):
             gc.collect()
@@ -2180,3 +2182,63 @@ async def test_a_check_judges_an_event_stream_labelled_json_as_it_judges_a_strea
     p1.always(fp.raw_stream([b"event: error\ndata: " + json.dumps(refusal).encode() + b"\n\n"],
                             content_type="application/json"))
     await wait_until(lambda: health(gw, "p1")["status"] == "healthy", 5, "a background check to bring p1 back")
+
+
+async def _relay_closing_pooled_connections(answer: bytes, served: list[int], *, hang_up_on: int):
+    """A relay that answers the first ``hang_up_on - 1`` requests of each connection and hangs up on the next one
+    without reading it — what a relay closing a keep-alive connection it found idle does to the request
+    that was just being sent on it. ``served``: how many requests each connection answered."""
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served.append(0)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                if len(served) and served[-1] + 1 >= hang_up_on:
+                    break
+                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:"))
+                await reader.readexactly(length)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                             % (len(answer), answer))
+                await writer.drain()
+                served[-1] += 1
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.transport.abort()
+
+    return await asyncio.start_server(relay, "127.0.0.1", 0)
+
+
+async def test_a_pooled_connection_the_relay_closes_as_it_is_reused_costs_no_failover(fakes, gateway):
+    """The request goes out again on a new connection: no failure, no 502, the session stays."""
+    (p2,) = await fakes("p2")
+    served: list[int] = []
+    answer = json.dumps(fp.response_object("from p1", provider="p1")).encode()
+    relay = await _relay_closing_pooled_connections(answer, served, hang_up_on=2)
+    try:
+        port = relay.sockets[0].getsockname()[1]
+        gw = await gateway({"p1": f"http://127.0.0.1:{port}/v1", "p2": p2}, routing={**QUICK, "hedge": False})
+        body = {**simple_body(), "prompt_cache_key": "s-kept"}
+        replies = [await gw.responses(body) for _ in range(4)]
+    finally:
+        relay.close()
+    assert [r.status for r in replies] == [200] * 4, [r.body for r in replies]
+    assert {r.headers["X-API-Router-Provider"] for r in replies} == {"p1"}
+    assert health(gw, "p1")["consecutive_failures"] == 0 and not client_requests(p2)
+    assert served[:4] == [1, 1, 1, 1]  # each connection answered one request: every reuse was hung up on
+
+
+async def test_a_relay_that_hangs_up_on_a_new_connection_is_not_asked_again_there(fakes, gateway):
+    """Only a pooled connection is a reason to send again: one made for this request and hung up on is
+    the provider's failure, and the next provider answers."""
+    (p2,) = await fakes("p2")
+    served: list[int] = []
+    relay = await _relay_closing_pooled_connections(b"{}", served, hang_up_on=1)
+    try:
+        port = relay.sockets[0].getsockname()[1]
+        gw = await gateway({"p1": f"http://127.0.0.1:{port}/v1", "p2": p2}, routing={**QUICK, "hedge": False})
+        reply = await gw.responses()
+    finally:
+        relay.close()
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert served == [0] and attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]

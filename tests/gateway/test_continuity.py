@@ -64,6 +64,20 @@ async def test_body_bytes_and_codex_headers_are_forwarded_untouched(fakes, gatew
     assert "Cookie" not in sent.headers and "X-Forwarded-For" not in sent.headers
 
 
+async def test_non_ascii_codex_header_values_reach_the_provider_as_the_client_wrote_them(fakes, gateway):
+    """UTF-8 in a session id or a working folder: the provider gets the same bytes (and so the same session
+    id the gateway reads), not each byte made a character of its own and encoded again."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    p1.always(fp.stream_ok())
+    headers = {"session-id": "séssion-世", "user-agent": "my-client/1.0 (Jérôme)",
+               "x-codex-turn-metadata": '{"cwd":"/home/jérôme/項目"}'}
+    assert (await gw.responses(headers=headers)).status == 200
+    sent = {name.lower(): value for name, value in p1.requests[0].headers.items()}
+    assert [sent[name] for name in headers] == list(headers.values())
+    assert gw.services.store.request_log()[0]["session_id"] == "séssion-世"
+
+
 @pytest.mark.parametrize("header", ["session_id", "session-id", "thread-id", "conversation_id", "x-session-id"])
 async def test_session_id_is_read_from_every_named_header(fakes, gateway, header):
     (p1,) = await fakes("p1")

@@ -946,6 +946,8 @@ async def test_a_model_no_provider_knows_is_the_requests_fault_and_leaves_health
         reply = await gw.responses({"model": "gpt-typo", "input": "hi"}, stream=stream)
         assert reply.status in (400, 404), reply.body
         assert reply.json["error"]["message"].startswith("no provider has the model 'gpt-typo' (P1: "), reply.json
+        assert "; P2: " in reply.json["error"]["message"], reply.json  # each provider's refusal, as for a 502
+        assert [(p["provider"], p["name"]) for p in reply.json["error"]["providers"]] == [("p1", "P1"), ("p2", "P2")]
     status = (await gw.request("GET", "/status")).json
     assert status["summary"]["state"] == "serving", status["summary"]
     assert [status["providers"][p]["status"] for p in ("p1", "p2")] == ["healthy", "unknown"]  # p2 never asked before

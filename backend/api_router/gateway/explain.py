@@ -147,6 +147,17 @@ def _passed_by(cfg: Config, reasons: Iterable[tuple[str, str]]) -> list[dict[str
             for pid, why in reasons]
 
 
+def refused_by_all(cfg: Config, refusals: Sequence[Failure], model: str | None) -> GatewayError:
+    """Every provider asked refused what the request asks (``model``: a model none of them has): the
+    client hears their refusal — each provider's, in ``error.providers`` too — with the first one's 4xx
+    status, not a gateway error it would retry."""
+    said = "; ".join(f"{cfg.name_of(f.provider)}: {f.error}" for f in refusals)
+    if model is not None:
+        said = f"no provider has the model {model} ({said})"
+    first = refusals[0].status
+    return GatewayError(first if first and 400 <= first < 500 else 400, said, extra={"providers": _each(cfg, refusals)})
+
+
 def _each(cfg: Config, failures: Sequence[Failure]) -> list[dict[str, Any]]:
     """``error.providers``: each provider asked, with what it answered."""
     return [{"provider": f.provider, "name": cfg.name_of(f.provider), "status": f.status, "error": f.error}

@@ -276,12 +276,10 @@ class ResponsesProxy:
             # Every provider refused what this request asks (a compaction, a model none of them has): the
             # client hears that refusal, not a gateway error it would retry. (One that answered a 200
             # without the compaction item refused nothing.)
-            refusal = (compaction_refusals or refusals)[0]
-            said = f"{ex.cfg.name_of(refusal.provider)}: {refusal.error}"
-            if unknown_model and ex.client is not None:
-                said = f"no provider has the model {quoted(ex.client.model)} ({said})"
-            self._recorder.refused_by_all(ex, {f.provider for f in compaction_refusals or refusals})
-            return GatewayError(refusal.status if refusal.status and 400 <= refusal.status < 500 else 400, said)
+            refused = compaction_refusals or refusals
+            self._recorder.refused_by_all(ex, {f.provider for f in refused})
+            model = quoted(ex.client.model) if unknown_model and ex.client is not None else None
+            return explain.refused_by_all(ex.cfg, refused, model)
         # The providers not answering are checked now, for the client's retry: one that hung once may be the
         # only way out of this 502 (the others asked failed too, or none was left to ask).
         services.router.want_checks()

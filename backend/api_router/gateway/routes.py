@@ -33,7 +33,7 @@ from api_router.gateway.exchange import answer_now, expect_continue, parse_objec
 from api_router.gateway.middleware import Handler, guard, token_required
 from api_router.gateway.models import MODELS_TIMEOUT_SECONDS, ModelList, fetch_models
 from api_router.gateway.proxy import ResponsesProxy
-from api_router.gateway.upstream import PROVIDER_HEADER, Upstream, forwarded_headers
+from api_router.gateway.upstream import PROVIDER_HEADER, PoolConnector, Upstream, forwarded_headers
 from api_router.jsonbytes import dumps
 from api_router.routing import Failure
 from api_router.services import ProviderIdentity, Services, ServingState, id_now
@@ -83,7 +83,7 @@ async def upstream_context(app: web.Application) -> AsyncIterator[None]:
     session = aiohttp.ClientSession(
         # No pool limit of its own: client connections are bounded by [listen] max_connections, and a
         # request queued for a pool slot would time out as its provider's failure, never having been sent.
-        connector=aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300),
+        connector=PoolConnector(limit=0, limit_per_host=0, ttl_dns_cache=300),
         timeout=aiohttp.ClientTimeout(total=None),  # our own timeouts apply per phase
         # A relay's cookies must never ride along to it (or to another provider on its host), and
         # filtering a cookie jar costs time on every request.

@@ -8,11 +8,13 @@ It also knows every response still being read, so shutdown can cut them off.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import re
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import orjson
@@ -56,7 +58,8 @@ def forwarded_headers(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, s
     for name, value in raw_headers:
         lower = name.lower()
         if lower in _FORWARDED_EXACT or (lower.startswith(b"x-codex-") and lower != _TURN_STATE_LOWER):
-            out[name.decode("latin-1")] = value.decode("latin-1")
+            # aiohttp writes a value as UTF-8: read as such, the bytes the client sent go on as they came
+            out[name.decode("latin-1")] = value.decode("utf-8", "replace")
         elif lower == _LOOP_HEADER_LOWER:  # another API Router's request: the chain goes on with our id
             out[LOOP_HEADER] = value.decode("latin-1")
     return out
@@ -161,6 +164,33 @@ class Fetched:
     redirect: str  # where a 3xx leads, as said after its error (``redirect_note``)
 
 
+# Whether the connection the current task's request went out on had carried a request before (set by
+# ``PoolConnector``, read by ``Upstream._send`` in the same task).
+_REUSED: contextvars.ContextVar[bool] = contextvars.ContextVar("upstream_connection_reused", default=False)
+# How many pooled connections a request may find closed under it before it goes out on a new one.
+STALE_TRIES = 3
+
+
+class PoolConnector(aiohttp.TCPConnector):
+    """aiohttp's connector, noting for each request whether the connection it was given is a pooled one.
+
+    A relay closes keep-alive connections it finds idle (Node after 5 s, some after 1 s); one taken from
+    the pool as it closes fails the request sent on it before the relay ever read it. That is no failure
+    of the provider's, and must cost neither a failover nor a session's place: the request goes out again."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._carried: weakref.WeakSet[object] = weakref.WeakSet()
+
+    async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
+        conn = await super().connect(req, traces, timeout)
+        protocol = conn.protocol
+        if protocol is not None:
+            _REUSED.set(protocol in self._carried)
+            self._carried.add(protocol)
+        return conn
+
+
 class Upstream:
     def __init__(self, session: aiohttp.ClientSession, deadlines: Deadlines, hop_id: str) -> None:
         self.session = session
@@ -210,10 +240,18 @@ class Upstream:
         _add_hop(headers, self.hop_id)
         self._check_open()
         try:
-            return await self.session.request(method, parsed_url(url, "Authorization" in headers), data=body,
-                                              headers=headers, allow_redirects=False)
-        except aiohttp.ClientError:
-            raise
+            target = parsed_url(url, "Authorization" in headers)
+            for _ in range(STALE_TRIES, 0, -1):
+                _REUSED.set(False)
+                try:
+                    return await self.session.request(method, target, data=body, headers=headers,
+                                                      allow_redirects=False)
+                except aiohttp.ClientConnectorError:  # no connection made: the provider's failure
+                    raise
+                except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+                    if not _REUSED.get():
+                        raise
+            return await self.session.request(method, target, data=body, headers=headers, allow_redirects=False)
         except ValueError as exc:
             raise _unusable(exc) from None
 
