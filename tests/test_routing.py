@@ -319,6 +319,10 @@ def test_a_move_away_from_a_provider_out_of_quota_says_so(failed_once):
     r.record_success(cfg, "b")
     assert events[-1] == ("route", "Failover from a to b: a: quota exhausted: remaining 0")
     assert r.active(cfg.name_of) == ("b", "a: quota exhausted: remaining 0")
+    del empty["a"]  # a usage check shows quota again: no longer the reason
+    r.quota_back(cfg, "a")
+    assert r.active(cfg.name_of) == ("b", "a can serve again: the next request goes to it")
+    assert r.plan(cfg)[0] == "a"
 
 
 def test_a_wall_clock_set_back_neither_stretches_a_cooldown_nor_holds_checks_back():

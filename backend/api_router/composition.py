@@ -177,6 +177,7 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
                                choice=routing_choice(config.current))
     config.listeners.append(lambda cfg: affinity.note_choice(routing_choice(cfg)))
     router = Router(store.add_event, clock, skip=quota.skip_reason, redact=redactor, affinity=affinity)
+    quota.on_quota_back = lambda provider: router.quota_back(config.current, provider)
     tests = ProviderTests(store)
     # Every piece of state kept per provider id: renames, deletes and new addresses reach each of them.
     providers = ProviderStates([router, store, quota, index, tests], usage=[quota], files=[secrets])

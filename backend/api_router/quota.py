@@ -71,6 +71,7 @@ class Quota:
         self._hints: dict[str, str] = {}
         self._ledgers: dict[str, Ledger] = {}
         self._exhausted: dict[str, str] = {}  # provider -> reason
+        self.on_quota_back: Callable[[str], None] = lambda provider: None  # a reading shows quota again
         # The refresher is the loop's: only code on the gateway's loop reads or changes it (see _on_refresher).
         self._refresher: UsageRefresher | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -321,6 +322,7 @@ class Quota:
                        "until a usage check shows quota again", provider)
         elif before and not reason:
             self._emit(Level.INFO, Kind.QUOTA, f"{name} has quota again; back in automatic routing", provider)
+            self.on_quota_back(provider)
 
     # --- provider changes ---------------------------------------------------------------------------
 

@@ -96,6 +96,12 @@ async def test_the_state_line_follows_a_spent_quota_before_the_next_request(fake
     summary = (await gw.api("get_status"))["summary"]
     assert summary["state"] == "fallback" and summary["provider"] == "p2", summary
     assert "quota" in summary["reason"], summary
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
+    p1.usage = new_api(250)  # topped up: the reason follows the new reading, before the next request
+    await gw.api("refresh_usage", provider="p1")
+    summary = (await gw.api("get_status"))["summary"]
+    assert summary["reason"] == "P1 can serve again: the next request goes to it", summary
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
 
 
 async def test_failed_refresh_keeps_the_last_good_snapshot(fakes, gateway):

@@ -310,6 +310,13 @@ class Router:
         if self._serving_instead_of(cfg, provider):
             self._s.active_reason = _listed([Failure(provider, error)])
 
+    def quota_back(self, cfg: Config, provider: str) -> None:
+        """A usage check shows ``provider`` has quota again: a fallback serving in its place no longer gives
+        the spent quota as the reason (the next request goes to it, if nothing else holds it back)."""
+        with self._lock:
+            if self._serving_instead_of(cfg, provider) and self._s.active_reason.mentions(provider):
+                self._s.active_reason = self._why_not(cfg, provider)
+
     def _serving_instead_of(self, cfg: Config, preferred: str) -> bool:
         """Whether another provider serves in place of ``preferred`` (the preferred one, not locked away
         from): the serving provider's reason is then what ``preferred`` last showed. ``_lock`` held."""
@@ -379,10 +386,13 @@ class Router:
             return say("{}: {}", who, spent)
         if h is not None and h.last_error:
             return say("{} not yet stable after: {}", who, h.last_error)
+        preferred = cause == cfg.effective_preferred
+        if h is not None and h.last_fail_at is not None and preferred and not cfg.routing.auto_return_to_preferred:
+            # However long it stays stable, traffic does not go back to it by itself.
+            return say("{} answers again; automatic return to the preferred provider is off", who)
+        if preferred and self._preferred_ready(cfg, cause, self._clock()):
+            return say("{} can serve again: the next request goes to it", who)
         if h is not None and h.last_fail_at is not None:
-            if not cfg.routing.auto_return_to_preferred and cause == cfg.effective_preferred:
-                # However long it stays stable, traffic does not go back to it by itself.
-                return say("{} answers again; automatic return to the preferred provider is off", who)
             return say("{} not yet stable after its last failure", who)
         return say("{} unavailable", who)
 
