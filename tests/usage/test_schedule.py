@@ -250,6 +250,29 @@ async def test_seed_restores_state_and_hint() -> None:
     assert refresher.entry("p1").snapshot == old  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(("reading_age", "error_age", "due_after"), [
+    (30_000, None, 1 * MIN),  # a reading 30 s old: the next check 1-5 min after it, not at once
+    (90 * MIN, 60_000, 3 * MIN),  # the last check failed a minute ago: 3-10 min after that failure
+    (None, None, 0),  # never checked: at once
+    (10 * MIN, None, 0),  # its delay ran out while the app was stopped: at once
+])
+async def test_a_restart_keeps_each_providers_place_in_the_schedule(reading_age, error_age, due_after) -> None:
+    world = World()
+    refresher = world.refresher([t("p1")])
+    snapshot = UsageSnapshot(adapter="new_api", base_url="https://p1.example.com", remaining=3,
+                             fetched_at_unix_ms=T0 - reading_age) if reading_age is not None else None
+    error_at = T0 - error_age if error_age is not None else None
+    if snapshot is not None or error_at is not None:
+        refresher.seed("p1", UsageEntry(snapshot, "refused" if error_at else None, error_at))
+    assert await refresher.refresh_due() == ([] if due_after else ["p1"])
+    last_check = max(T0 - (reading_age or T0), T0 - (error_age or T0))
+    if due_after:
+        world.now = last_check + due_after - 1
+        assert await refresher.refresh_due() == []
+        world.now += 1
+        assert await refresher.refresh_due() == ["p1"]
+
+
 async def test_removed_providers_are_dropped() -> None:
     world = World()
     targets = [t("p1"), t("p2")]

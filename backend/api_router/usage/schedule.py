@@ -6,7 +6,8 @@ Policy (:class:`RefreshPolicy`, pure: every method takes ``now``; randomness fro
 * Background refresh happens only while the gateway is in use: a request was served in the last
   ``activity_window_ms`` (10 min). An idle gateway makes no calls to paid upstreams.
 * A provider is due immediately when first seen, then 1–5 min (uniform jitter) after a success
-  and 3–10 min after a failure. Jitter keeps providers on one relay from polling in lockstep.
+  and 3–10 min after a failure — counted from its last check in an earlier run too (``seed``).
+  Jitter keeps providers on one relay from polling in lockstep.
 * Manual "refresh all" ignores the activity rule and starts one fetch every ~120 ms, so a click
   does not fire a burst at upstreams that rate-limit their panels.
 
@@ -67,6 +68,11 @@ class RefreshPolicy:
                 del self._next_due[pid]
         for pid in wanted:
             self._next_due.setdefault(pid, 0)
+
+    def resume(self, provider_id: str, checked_at: int, *, failed: bool) -> None:
+        """A provider last checked at ``checked_at`` (a run before this one): due when that check's delay
+        ends, not at once — a restart is no reason to ask a paid panel again."""
+        self._schedule(provider_id, checked_at, self.failure_delay_ms if failed else self.success_delay_ms)
 
     def forget(self, provider_id: str) -> None:
         """Drop one provider (deleted, or its config changed and it should be due at once)."""
@@ -202,8 +208,13 @@ class UsageRefresher:
         return self._hints.get(provider_id)
 
     def seed(self, provider_id: str, entry: UsageEntry, hint: str | None = None) -> None:
-        """Restore persisted state at startup (the app stores :meth:`UsageEntry.to_json`)."""
+        """Restore persisted state at startup (the app stores :meth:`UsageEntry.to_json`), the provider's
+        place in the schedule with it: its next check comes when its last one's delay ends."""
         self._entries[provider_id] = entry
+        taken = entry.snapshot.fetched_at_unix_ms if entry.snapshot is not None else 0
+        failed_at = entry.error_at_unix_ms or 0
+        if max(taken, failed_at) > 0:
+            self.policy.resume(provider_id, max(taken, failed_at), failed=failed_at > taken)
         adapter = hint or (entry.snapshot.adapter if entry.snapshot else None)
         if adapter:
             self._hints[provider_id] = adapter
