@@ -700,3 +700,27 @@ def test_a_table_damaged_while_the_app_was_stopped_is_moved_aside_at_the_next_st
         assert services.store.request_log()[0]["session_id"] == "s1"
     finally:
         services.close()
+
+
+def test_the_age_limit_holds_while_nothing_is_written(tmp_path, monkeypatch):
+    """Rows that pass retention_days while the app sits idle are pruned on the usual schedule, not
+    only once the next request is written (or read: a read waits for the writes before it)."""
+    from api_router.store import writer
+
+    monkeypatch.setattr(writer, "IDLE_LOOK_SECONDS", 0.1)
+    monkeypatch.setattr(store_mod, "PRUNE_EVERY_SECONDS", 0.3)
+    s = open_store(tmp_path)
+    try:
+        s.set_retention(Retention(days=1))
+        s.log_request(record(session="fresh"))
+        s.flush()  # the first batch's prune has run
+        s.log_request(record(ts=now_ms() - 2 * 86_400_000, session="old"))
+        s.flush()
+        looked = sqlite3.connect(s.path)  # not the store's reads, which wait for its writer
+        deadline = time.monotonic() + 5
+        while looked.execute("SELECT count(*) FROM request_log").fetchone()[0] > 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [row[0] for row in looked.execute("SELECT session_id FROM request_log")] == ["fresh"]
+        looked.close()
+    finally:
+        s.close()

@@ -28,6 +28,9 @@ MAX_QUEUE_ITEMS_PER_BATCH = 1000
 # a full disk) are kept and tried again with the next batch, or after this long when nothing else comes.
 RETRY_SECONDS = 1.0
 MAX_HELD_OPS = 3000  # about five minutes of batches under steady traffic; beyond it the oldest are dropped
+# With nothing to write, the writer still looks this often whether maintenance is due (the request log's
+# age limit holds while the app sits idle, not only once the next request is written).
+IDLE_LOOK_SECONDS = 60.0
 
 Op = Callable[[sqlite3.Connection], object]  # what it returns (a cursor, say) is ignored
 RowWriter = Callable[[sqlite3.Connection, list[Any]], None]
@@ -130,9 +133,12 @@ class BatchWriter:
         try:
             while True:
                 try:
-                    items = [self._queue.get(timeout=RETRY_SECONDS if self._held else None)]
-                except queue.Empty:  # nothing new: try the held writes again on their own
-                    self._commit(conn, [])
+                    items = [self._queue.get(timeout=RETRY_SECONDS if self._held else IDLE_LOOK_SECONDS)]
+                except queue.Empty:  # nothing new: try the held writes again on their own, or maintain
+                    if self._held:
+                        self._commit(conn, [])
+                    elif self._after_batch is not None:
+                        self._maintain(conn, self._after_batch)
                     continue
                 if callable(items[0]):
                     # Let the window's writes pile up (flush and close cut the wait short), then take
