@@ -51,7 +51,9 @@ class Filters:
     def where(self) -> tuple[list[str], list[Any]]:
         clauses: list[str] = []
         args: list[Any] = []
-        if self.provider:  # ids differ by case ("relay", "Relay"): instr compares exactly, LIKE would not
+        if self.provider and "," in self.provider:  # no id has one: it would match the stored list itself
+            clauses.append("0")
+        elif self.provider:  # ids differ by case ("relay", "Relay"): instr compares exactly, LIKE would not
             clauses.append("(provider = ? OR instr(',' || providers_tried || ',', ?) > 0)")
             args += [self.provider, f",{self.provider},"]
         if self.outcome == "failover":

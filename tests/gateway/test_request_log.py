@@ -230,6 +230,16 @@ async def test_the_provider_filter_matches_ids_exactly(fakes, gateway):
         assert len((await gw.api("list_requests", provider=wanted))["requests"]) == found, wanted
 
 
+async def test_the_provider_filter_never_matches_the_list_of_providers_tried_itself(fakes, gateway):
+    """A request that failed over from p1 to p2 tried "p1,p2": a filter of that value names no provider."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.queue(fp.status(503, "busy"))
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
+    for wanted, found in (("p1", 1), ("p2", 1), ("p1,p2", 0), (",p1", 0), ("p1,", 0)):
+        assert (await gw.api("list_requests", provider=wanted))["total"] == found, wanted
+
+
 async def test_a_body_that_is_no_json_is_logged_with_its_size_and_session(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
