@@ -417,6 +417,26 @@ async def test_provider_test_reads_items_where_codex_does_and_takes_an_answer_cu
     assert not tool["ok"] and "output-token budget ran out" in tool["error"]
 
 
+@pytest.mark.parametrize(("status", "tools"), [(400, False), (422, False), (429, None), (503, None)])
+async def test_a_relay_that_refuses_the_tool_request_cannot_call_tools(fakes, gateway, status, tools):
+    """The plain streamed request answered, the same one with a tool refused (400 "tools are not
+    supported"): the provider cannot call tools (Tools ✗), though the test passes. A rate limit or a
+    server error on the tool step says nothing of tools (?)."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+
+    async def refuses_tools(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        if json.loads(await request.read()).get("tools"):
+            return await fp.status(status, "tools are not supported by this relay")(request, fake)
+        return await fp.stream_ok("fine")(request, fake)
+
+    p1.always(refuses_tools)
+    result = await gw.api("test_provider", provider="p1")
+    assert result["ok"] is True and result["tool_calls"] is tools, result
+    tool = next(s for s in result["steps"] if s["name"] == "tool")
+    assert not tool["ok"] and tool["status"] == status and "tools are not supported" in tool["error"], tool
+
+
 @pytest.mark.parametrize("model_map", [{"*": "openai/gpt-5.5"}, {"gpt-5.5": "openai/gpt-5.5"}])
 @pytest.mark.parametrize("listed", [False, True])
 async def test_a_provider_test_asks_for_the_model_its_map_names(fakes, gateway, model_map, listed):

@@ -59,6 +59,11 @@ class _Answer:
     why: str = ""  # why it is no answer, when it says it is one but reports a failure
 
 
+# What a provider that answered the plain streamed request says to the same request with one tool when
+# it cannot call tools: the request refused as such (a rate limit or a server error says nothing of it).
+REFUSES_TOOLS = frozenset({400, 422})
+
+
 def _answer(result: ProbeResult) -> _Answer:
     """What ``result`` answered. Its items are those ``response.output_item.done`` announced (what Codex
     takes: many relays end with an empty output list) and the final response's. An answer cut short by
@@ -141,6 +146,8 @@ async def run_test(upstream: Upstream, provider: ProviderConfig, key: str | None
         called = "function_call" in got.types
         # Cut short by its output-token budget before any call (a model that reasons first): not known.
         tool_calls = called if got.done and (called or not got.incomplete) else None
+        if answered and tool.status in REFUSES_TOOLS:  # the same request without the tool was answered
+            tool_calls = False
         steps.append(_step(provider, "tool", tool, called, _tool_error(tool, got)))
     steps.append(_step(provider, "models", models, models.ok))  # listed last, as docs/control-api.md lists them
     error = next((s["error"] for s in steps if not s["ok"] and s["name"] == "stream"), "")
