@@ -100,12 +100,27 @@ def page(store: Store, filters: Filters, *, limit: int = 100, before_id: int | N
     clauses, args = filters.where()
     total = store.query(f"SELECT count(*) FROM request_log{_where(clauses)}", tuple(args))[0][0]
     if before_id is not None:
-        clauses, args = [*clauses, "id < ?"], [*args, before_id]
-    rows = [_public(_row(r)) for r in store.query(f"SELECT {', '.join(_COLUMNS)} FROM request_log{_where(clauses)} "
-                                                  "ORDER BY id DESC LIMIT ?", (*args, limit + 1))]
+        found = store.query("SELECT unix_ms FROM request_log WHERE id = ?", (before_id,))
+        if found:
+            clauses, args = [*clauses, _LISTED_AFTER], [*args, *_after(found[0][0], before_id)]
+        else:  # pruned since that page was read: the rows logged before it
+            clauses, args = [*clauses, "id < ?"], [*args, before_id]
+    rows = [_public(_row(r)) for r in store.query(f"SELECT {', '.join(_COLUMNS)} FROM request_log{_where(clauses)}"
+                                                  f"{_NEWEST_FIRST} LIMIT ?", (*args, limit + 1))]
     more = len(rows) > limit
     rows = rows[:limit]
     return {"requests": rows, "next_before_id": rows[-1]["id"] if more and rows else None, "total": total}
+
+
+# Newest first by the time each request began (the Time column), not by when it ended and was logged: a
+# long Codex turn begun before a short one is listed below it. (The time index holds the id too.)
+_NEWEST_FIRST = " ORDER BY unix_ms DESC, id DESC"
+_LISTED_AFTER = "(unix_ms < ? OR (unix_ms = ? AND id < ?))"  # a page's rows after a row (its time, its id)
+_UNIX_MS = _COLUMNS.index("unix_ms")
+
+
+def _after(unix_ms: int, row_id: int) -> tuple[int, int, int]:
+    return unix_ms, unix_ms, row_id
 
 
 def detail(store: Store, request_id: int, name_of: Callable[[str], str]) -> dict[str, Any] | None:
@@ -123,7 +138,7 @@ def detail(store: Store, request_id: int, name_of: Callable[[str], str]) -> dict
 class Export:
     """The filtered rows as a file, each with the provider's display name next to its id, made a page of
     rows at a time (``pieces``): a 200,000-row log held whole as rows, then as one string, took most of
-    a gigabyte and kept it. Pages go by id, newest first, so rows logged meanwhile are not taken twice."""
+    a gigabyte and kept it. Pages go newest first from one snapshot, so rows logged meanwhile are not taken."""
 
     store: Store
     filters: Filters
@@ -148,19 +163,19 @@ class Export:
 
     def _pages(self, read: Callable[[str, tuple[Any, ...]], list[Any]]) -> Iterator[bytes]:
         clauses, args = self.filters.where()
-        total, newest = read(f"SELECT count(*), max(id) FROM request_log{_where(clauses)}", tuple(args))[0]
+        total = read(f"SELECT count(*) FROM request_log{_where(clauses)}", tuple(args))[0][0]
         self.total = min(total, EXPORT_LIMIT)
         if self.fmt == "csv":  # the header of an empty export is the one a full one would have
             yield self._csv([list(_named(_public(_row((None,) * len(_COLUMNS))), self.name_of))])
-        before: int | None = None if newest is None else newest + 1
+        after: tuple[int, int, int] | None = None  # the last row written (its time, its id)
         while self.rows < self.total:
-            where = _where([*clauses, "id < ?"] if before is not None else clauses)
+            where = _where([*clauses, _LISTED_AFTER] if after is not None else clauses)
             page = min(EXPORT_PAGE_ROWS, self.total - self.rows)
-            found = read(f"SELECT {', '.join(_COLUMNS)} FROM request_log{where} ORDER BY id DESC LIMIT ?",
-                         (*args, *([before] if before is not None else []), page))
+            found = read(f"SELECT {', '.join(_COLUMNS)} FROM request_log{where}{_NEWEST_FIRST} LIMIT ?",
+                         (*args, *(after or ()), page))
             if not found:
                 return
-            before = found[-1][0]
+            after = _after(found[-1][_UNIX_MS], found[-1][0])
             self.rows += len(found)
             rows = [_named(_public(_row(r)), self.name_of) for r in found]
             if self.fmt == "jsonl":

@@ -831,3 +831,26 @@ def test_an_export_holds_the_rows_it_counted_while_the_row_limit_prunes(tmp_path
         assert not any(r["session_id"].startswith("new") for r in rows)
     finally:
         store.close()
+
+
+async def test_requests_are_listed_by_the_time_they_began_and_paged_so(fakes, gateway):
+    """A long Codex turn begun before a short one ends after it (and is logged after it): newest first
+    goes by the Time column, on every page and in the export, ties in one millisecond by log order."""
+    from tests.support.records import record
+
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    t0 = now_ms() - 60_000
+    began = {"long-turn": t0, "short": t0 + 5_000, "tie-a": t0 + 9_000, "tie-b": t0 + 9_000, "newest": t0 + 20_000}
+    for session in ("short", "long-turn", "tie-a", "newest", "tie-b"):  # the order they ended and were logged
+        gw.services.store.log_request(record(ts=began[session], session=session))
+    expected = ["newest", "tie-b", "tie-a", "short", "long-turn"]
+    listed, before = [], None
+    while True:
+        page = await gw.api("list_requests", limit=2, before_id=before)
+        listed += [r["session_id"] for r in page["requests"]]
+        if (before := page["next_before_id"]) is None:
+            break
+    assert listed == expected
+    exported = (await gw.api("export_requests", format="jsonl"))["content"].splitlines()
+    assert [json.loads(line)["session_id"] for line in exported] == expected
