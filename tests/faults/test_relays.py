@@ -707,6 +707,36 @@ async def test_keepalive_only_after_output_ends_with_response_failed_within_the_
     assert again.headers["X-API-Router-Provider"] == "p2" and took < 0.5, took
 
 
+@pytest.mark.parametrize(("silence", "stalled"), [(0.8, True), (0.1, False)])
+async def test_a_client_that_gives_up_on_a_silent_stream_takes_its_provider_out_of_rotation(
+        fakes, gateway, monkeypatch, silence, stalled):
+    """Codex's idle limit (300 s) is the gateway's default one, and fires first: a client that leaves a
+    stream after a long silence of its provider (keep-alives only) gave up on a stall, which counts as
+    the gateway's own cut would — else each retry of the turn goes back to it and waits again. (The
+    threshold is made 0.5 s here; a client leaving after a short pause, an Esc, blames nobody.)"""
+    from api_router.gateway import streaming
+
+    monkeypatch.setattr(streaming, "CLIENT_GIVES_UP_SECONDS", 0.5)
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "stream_idle_timeout_seconds": 30})
+    p1.always(fp.keepalive_only(before=4))  # created, in_progress, the item, a delta; then comments only
+    async with gw.client.post(gw.base + "/v1/responses", json={**simple_body(), "stream": True},
+                              headers=gw.auth()) as resp:
+        async for line in resp.content:
+            if b"output_text.delta" in line:
+                break
+        await asyncio.sleep(silence)
+        resp.close()
+    await wait_until(lambda: bool(gw.services.store.request_log()), 5, "the request's row")
+    (row,) = gw.services.store.request_log()
+    assert row["status"] == 499 and row["attempts"][0]["outcome"] == "client_closed", row
+    assert ("without a stream event" in row["attempts"][0]["error"]) is stalled, row["attempts"][0]
+    assert health(gw, "p1")["status"] == ("unresponsive" if stalled else "healthy")
+    p1.always(fp.stream_ok())
+    again = await gw.responses(stream=True)
+    assert again.headers["X-API-Router-Provider"] == ("p2" if stalled else "p1")
+
+
 async def test_keepalive_only_answer_to_a_json_request_is_cut_after_the_idle_timeout(fakes, gateway):
     """A JSON client whose provider answers with an event stream of comments only: the comments are
     not progress, so the idle timeout (1 s here) ends the wait and the next provider answers."""

@@ -135,6 +135,10 @@ class Watchdog(_Wait):
             self._last += self._clock.loop.time() - self._paused_at
             self._paused_at = None
 
+    def silent_for(self) -> float:
+        """How long since the last touch, not counting a pause."""
+        return (self._paused_at if self._paused_at is not None else self._clock.loop.time()) - self._last
+
     def due(self, now: float) -> bool:
         return self._paused_at is None and now - self._last >= self.limit
 

@@ -189,6 +189,12 @@ class OutcomeRecorder:
     def _cut_short(self, ex: Exchange, attempt: Attempt, result: AttemptResult, now: str | None) -> None:
         _answered_by(ex, attempt, result, 499 if attempt.outcome is Outcome.CLIENT_CLOSED else 200)
         self._keep_sealed(ex, attempt, result, now)
+        if attempt.outcome is Outcome.CLIENT_CLOSED and result.timed_out and now is not None \
+                and self._as_asked(ex, attempt.provider, now):
+            # The client gave up on the provider's silence: a stall, as if the gateway had cut it.
+            self._router.record_failure(self._config(), now, result.error, unresponsive=True,
+                                        session_id=ex.client.session_id if ex.client else None,
+                                        took_s=(attempt.latency_ms or 0.0) / 1000)
 
     def all_failed(self, ex: Exchange, explained: str) -> None:
         """No candidate could serve: ``explained`` is what the client is told."""

@@ -102,6 +102,22 @@ class _ClientGone(Exception):
     pass
 
 
+# A client that leaves a stream whose provider has sent no event for this long (or 90 % of the idle
+# limit, if less) gave up on the provider's silence: Codex's own idle limit is 300 s, as the gateway's
+# is by default, and it fires first. That is the provider's stall, judged as the gateway's cut would be
+# — else every retry of the turn is sent back to it and waits the limit out again.
+CLIENT_GIVES_UP_SECONDS = 60.0
+
+
+def _left_on_a_stall(result: StreamResult, watchdog: Watchdog) -> StreamResult:
+    silent = watchdog.silent_for()
+    if result.end is StreamEnd.CLIENT_GONE and result.response is not None and \
+            silent >= min(CLIENT_GIVES_UP_SECONDS, 0.9 * watchdog.limit):
+        result.error = f"the client left after {silent:.0f} s without a stream event from the provider"
+        result.timed_out = True
+    return result
+
+
 # What makes a committed chunk worth decoding: the end of the stream, a failure, or a sealed item.
 # ("event: error" names a flat error event whose data may not say "error" at all; the space is optional.)
 _LOOK_FOR = (b'"encrypted_content"', b"response.completed", b"response.incomplete", b"response.failed", b'"error"',
@@ -447,13 +463,13 @@ class UpstreamStream:
                     if events:
                         await self._step(out, forward, events, hold_until_end)
         except _ClientGone:
-            return self._gone(out)
+            return _left_on_a_stall(self._gone(out), watchdog)
         except asyncio.CancelledError:
             if not out.reached:
                 raise  # nothing reached the client: nothing of this answer is in its history
             # The client left mid-answer (Codex's Esc; its leaving cancels the request): what it got is
             # recorded — who served it, the sealed items that passed — then the cancellation goes on.
-            result = self._gone(out)
+            result = _left_on_a_stall(self._gone(out), watchdog)
             result.cancelled = True
             if shutting_down():
                 result.error = GATEWAY_QUITS
