@@ -451,6 +451,45 @@ def test_renames_and_deletes_the_app_quit_before_it_could_write_are_made_at_the_
         third.close()
 
 
+def test_a_rename_made_while_writes_are_held_survives_a_kill(tmp_path):
+    """The rename was acknowledged (config.toml has it) while another program held the database; the app
+    is then killed, not quit: the list of moves is beside the file already, and the next start makes it.
+    Once the writes go through, the list goes."""
+    import shutil
+
+    s = open_store(tmp_path)
+    s._writer.submit(lambda c: c.execute("PRAGMA busy_timeout = 100"))  # not 5 s: the test waits less
+    s.log_request(record(provider="p1"))
+    s.flush()
+    left = s.path.with_name(s.path.name + ".moves.json")
+    other = sqlite3.connect(s.path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        s.log_request(record(provider="p1"))  # the writes are held from here on
+        deadline = time.monotonic() + 5
+        while not s.writes_held:
+            assert time.monotonic() < deadline, "the writes were never held"
+            time.sleep(0.02)
+        s.rename("p1", "main")
+        assert left.exists()
+        killed = tmp_path / "killed"  # what a kill -9 leaves on disk now
+        shutil.copytree(tmp_path / "data", killed / "data")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    deadline = time.monotonic() + 5
+    while left.exists():
+        assert time.monotonic() < deadline, "the list of moves outlived the held writes"
+        time.sleep(0.05)
+    s.close()
+    again = open_store(killed)
+    try:
+        assert set(again.metrics()) == {"main", "p0"}, again.metrics()
+        assert {r["provider"] for r in again.request_log()} == {"main"}
+    finally:
+        again.close()
+
+
 @pytest.mark.parametrize("content", [b"{not json", b'[["1", "p1", "main"]]', b'{"p1": "main"}'])
 def test_a_list_of_moves_left_that_cannot_be_read_is_moved_aside_and_the_store_opens(tmp_path, content):
     s = open_store(tmp_path)

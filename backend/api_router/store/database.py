@@ -188,11 +188,15 @@ class Store:
                        "or readable. Restart API Router: the damaged file is then moved aside and a new one created.")
 
     def _held(self, exc: sqlite3.Error | None) -> None:
-        """Writes fail for a reason that may pass (the writer thread): they are kept and tried again."""
+        """Writes fail for a reason that may pass (the writer thread): they are kept and tried again — and
+        the renames and deletes among them kept beside the file meanwhile, which a kill would otherwise
+        lose (a quit keeps them too: ``close``)."""
         if exc is None:
+            self._moves_left_path.unlink(missing_ok=True)  # every held write is in the file now
             self.add_event(Level.INFO, Kind.STORE, "The database can be written again; the records kept meanwhile "
                                                    "are in it.")
             return
+        self._keep_moves_left(committed=0)
         self.add_event(Level.ERROR, Kind.STORE,
                        f"The database cannot be written ({exc}): requests are served, and their records are kept "
                        "and written once it can be — another program may be holding it, or the disk is full.")
@@ -280,17 +284,21 @@ class Store:
     def _moves_left_path(self) -> Path:
         return self.path.with_name(self.path.name + ".moves.json")
 
-    def _keep_moves_left(self) -> None:
-        """Closing with renames or deletes the writer could not commit (another program held the file to
-        the end): the user's files have them already, so they are kept beside the database for the next
-        start to make — else the history stays under an id no provider has."""
-        try:
-            committed = _moves_in(self._reader.execute(_MOVES_READ).fetchone()) if self._reader else 0
-        except sqlite3.Error:
-            committed = 0  # all are kept: the next start skips those the file has
+    def _keep_moves_left(self, *, committed: int | None = None) -> None:
+        """Renames or deletes the writer could not commit (another program holds the file, to the end when
+        closing): the user's files have them already, so they are kept beside the database for the next
+        start to make — else the history stays under an id no provider has. ``committed``: the number of
+        the last one known to be in the file (None: read from it; 0: keep them all — the next start skips
+        those the file has)."""
+        if committed is None:
+            try:
+                committed = _moves_in(self._reader.execute(_MOVES_READ).fetchone()) if self._reader else 0
+            except sqlite3.Error:
+                committed = 0
         with self._state_lock:
             left = [list(move) for move in self._moves if move[0] > committed]
         if not left:
+            self._moves_left_path.unlink(missing_ok=True)  # one kept while writes were held is made now
             return
         try:
             atomic_write(self._moves_left_path, orjson.dumps(left), mode=0o600)
@@ -673,6 +681,8 @@ class Store:
                 conn.execute(_META_SET, (MOVES_META, str(number)))
 
             self._writer.submit(numbered)
+        if self._writer.holding:  # kept beside the file until it can be written (a kill would lose it)
+            self._keep_moves_left(committed=0)
 
     def readdressed(self, provider: str) -> None:
         """Its counters and request log are history that happened (the usage reading and the last test
