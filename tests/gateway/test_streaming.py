@@ -332,11 +332,16 @@ async def test_sse_answer_to_json_request_is_decided_by_its_first_end_event(fake
     assert gw.services.router.health_json(gw.services.config.current)["p1"]["consecutive_failures"] == 1
 
 
-async def test_usage_is_recorded_from_completed_event(fakes, gateway):
+@pytest.mark.parametrize("usage", [
+    {"input_tokens": 1200, "output_tokens": 340, "total_tokens": 1540,
+     "input_tokens_details": {"cached_tokens": 1000}, "output_tokens_details": {"reasoning_tokens": 128}},
+    # A relay converting from Chat Completions that keeps that API's names in the Responses answer.
+    {"prompt_tokens": 1200, "completion_tokens": 340, "total_tokens": 1540,
+     "prompt_tokens_details": {"cached_tokens": 1000}, "completion_tokens_details": {"reasoning_tokens": 128}},
+], ids=["responses", "chat-names"])
+async def test_usage_is_recorded_from_completed_event(fakes, gateway, usage):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
-    usage = {"input_tokens": 1200, "output_tokens": 340, "total_tokens": 1540,
-             "input_tokens_details": {"cached_tokens": 1000}, "output_tokens_details": {"reasoning_tokens": 128}}
     p1.always(fp.stream_ok("counted", usage=usage))
     await gw.responses(stream=True, headers={"session-id": "sess-1"})
     log = gw.services.store.request_log()[0]

@@ -69,8 +69,12 @@ def usage_of(response: Any) -> Usage:
     u = response.get("usage") if type(response) is dict else None
     if type(u) is not dict:
         return Usage()
-    inp, out = _int(u.get("input_tokens")), _int(u.get("output_tokens"))
-    in_details, out_details = u.get("input_tokens_details"), u.get("output_tokens_details")
+    if "input_tokens" in u or "output_tokens" in u:
+        inp, out = _int(u.get("input_tokens")), _int(u.get("output_tokens"))
+        in_details, out_details = u.get("input_tokens_details"), u.get("output_tokens_details")
+    else:  # a relay that converts from Chat Completions may keep that API's names
+        inp, out = _int(u.get("prompt_tokens")), _int(u.get("completion_tokens"))
+        in_details, out_details = u.get("prompt_tokens_details"), u.get("completion_tokens_details")
     return Usage(
         input_tokens=inp,
         output_tokens=out,
