@@ -854,3 +854,18 @@ async def test_requests_are_listed_by_the_time_they_began_and_paged_so(fakes, ga
     assert listed == expected
     exported = (await gw.api("export_requests", format="jsonl"))["content"].splitlines()
     assert [json.loads(line)["session_id"] for line in exported] == expected
+
+
+def test_an_attempt_cancelled_by_the_shutdown_is_aborted_not_closed_by_the_client():
+    """Every attempt cancelled before its result goes through the recorder, which tells the two apart: a
+    client that left, or the gateway shutting down (no one's failure, said as attempt_done says it)."""
+    import time as clock
+
+    from api_router.gateway.errors import GATEWAY_QUITS
+    from api_router.gateway.outcomes import OutcomeRecorder
+
+    left, quit_ = Attempt("p1", Outcome.OK), Attempt("p1", Outcome.OK)
+    OutcomeRecorder.attempt_left(left, clock.perf_counter(), shutting_down=False)
+    OutcomeRecorder.attempt_left(quit_, clock.perf_counter() - 0.25, shutting_down=True)
+    assert (left.outcome, left.error) == (Outcome.CLIENT_CLOSED, "")
+    assert (quit_.outcome, quit_.error) == (Outcome.ABORTED, GATEWAY_QUITS) and quit_.latency_ms >= 250

@@ -221,6 +221,14 @@ class OutcomeRecorder:
         record.response_bytes = len(response.body) if isinstance(response.body, bytes) else 0
 
     @staticmethod
+    def attempt_left(attempt: Attempt, started: float, *, shutting_down: bool) -> None:
+        """An attempt cancelled before it had a result (``started``: its perf_counter start): the client
+        left — or the gateway shut down, which is no one's failure (as ``attempt_done`` says it)."""
+        attempt.outcome, attempt.error = (Outcome.ABORTED, GATEWAY_QUITS) if shutting_down else \
+            (Outcome.CLIENT_CLOSED, attempt.error)
+        attempt.latency_ms = (time.perf_counter() - started) * 1000
+
+    @staticmethod
     def cancelled(ex: Exchange, *, shutting_down: bool) -> None:
         """The request's task was cancelled: its client left, or the gateway shut down."""
         record = ex.record

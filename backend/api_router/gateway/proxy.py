@@ -106,10 +106,6 @@ class _Racer:
             self.task = asyncio.get_running_loop().create_task(self.opening)
         return self.task
 
-    def closed_by_client(self) -> None:
-        self.attempt.outcome = Outcome.CLIENT_CLOSED
-        self.attempt.latency_ms = (time.perf_counter() - self.t0) * 1000
-
 
 class ResponsesProxy:
     def __init__(self, services: Services, upstream: Upstream, state: ServingState) -> None:
@@ -251,6 +247,10 @@ class ResponsesProxy:
         del payload
         record.stream, record.session_id, record.model = client.stream, client.session_id, client.model
         return client
+
+    def _left(self, racer: _Racer) -> None:
+        """``racer`` was cancelled before its result: the client left, or the gateway shuts down."""
+        self._recorder.attempt_left(racer.attempt, racer.t0, shutting_down=self._state.shutting_down)
 
     def _no_answer(self, ex: Exchange, plan: Sequence[str], gone: list[str]) -> GatewayError:
         """What the client hears when no candidate answered: every provider's refusal of the request
@@ -545,10 +545,10 @@ class ResponsesProxy:
                         return self._settled(ex, refused, *await self._give_up_on(ex, racers))
         except asyncio.CancelledError:
             if refused is not None:
-                refused[0].closed_by_client()
+                self._left(refused[0])
             for r in racers:
                 r.launch().cancel()
-                r.closed_by_client()
+                self._left(r)
             await asyncio.gather(*(r.launch() for r in racers), return_exceptions=True)
             for r in racers:  # one may have answered just before the client left (the race's winner)
                 self._close_if_opened(r.launch())
@@ -597,7 +597,7 @@ class ResponsesProxy:
             try:
                 answer = (await asyncio.gather(task, return_exceptions=True))[0]
             except asyncio.CancelledError:  # the client left meanwhile: _race closes the rest
-                r.closed_by_client()
+                self._left(r)
                 self._close_if_opened(task)
                 raise
             if isinstance(answer, Opened):  # it answered at the last moment: too late, it is closed
@@ -624,7 +624,7 @@ class ResponsesProxy:
             answer = await racer.opening
         except asyncio.CancelledError:
             if not racer.found_dead or task.uncancel() > 0:  # the client left, or shutdown
-                racer.closed_by_client()
+                self._left(racer)
                 raise
             # Judged once, by the request that found it: no second failure counted.
             answer = AttemptResult(Outcome.PROVIDER_FAILURE, judged_elsewhere=True,
@@ -689,7 +689,7 @@ class ResponsesProxy:
             try:
                 answer = (await asyncio.gather(task, return_exceptions=True))[0]
             except asyncio.CancelledError:  # the client left meanwhile: _race closes the winner, this closes r
-                r.closed_by_client()
+                self._left(r)
                 self._close_if_opened(task)
                 self._judge_beaten(ex, winner, _Verdict.GONE)
                 raise
@@ -741,7 +741,7 @@ class ResponsesProxy:
             result = await self._runner.finish(ex, opened, racer.retries)
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError):
-                racer.closed_by_client()
+                self._left(racer)
             self._output_over(ex, racer)
             raise
         finally:
@@ -812,7 +812,7 @@ class ResponsesProxy:
                            f"too long for {ex.cfg.name_of(provider.id)}, and summarising it there failed: {exc}")
                 result = self._no_summary(ex, provider.id, message, exc.status, others_left)
             except asyncio.CancelledError:
-                attempt.outcome, attempt.latency_ms = Outcome.CLIENT_CLOSED, (time.perf_counter() - t0) * 1000
+                self._recorder.attempt_left(attempt, t0, shutting_down=self._state.shutting_down)
                 raise
             else:
                 attempt.status = 200
