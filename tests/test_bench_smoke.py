@@ -67,8 +67,8 @@ def test_profile_turns_samples_into_microseconds_per_request(tmp_path: Path) -> 
     stacks.write_text(
         "thread (100): MainThread;main (api_router/cli.py:1);StreamRelay.run (api_router/gateway/streaming.py:9) 30\n"
         "thread (100): MainThread;main (api_router/cli.py:1);StreamWriter._write (aiohttp/http_writer.py:5) 10\n"
-        "thread (200): store-writer;Store._write_loop (api_router/store.py:3);_insert_rows (api_router/store.py:7) 5\n"
-        "thread (200): store-writer;Store._write_loop (api_router/store.py:3);Condition.wait (threading.py:320) 95\n")
+        "thread (200): store-writer;BatchWriter._loop (api_router/store/writer.py:3);insert_rows (api_router/store/writer.py:7) 5\n"
+        "thread (200): store-writer;BatchWriter._loop (api_router/store/writer.py:3);Condition.wait (threading.py:320) 95\n")
     # 1,000 requests; the main thread used 0.8 s and the writer 0.1 s of CPU.
     rec = profile.Recording("router", "stream", stacks, 1000, 2.0, 0.9, 500.0, "", {
         "user_us": 700.0, "system_us": 200.0, "thread_cpu_us:100": 800.0, "thread_cpu_us:200": 100.0})
@@ -77,7 +77,7 @@ def test_profile_turns_samples_into_microseconds_per_request(tmp_path: Path) -> 
     assert out["threads"]["MainThread"]["us_per_req"] == pytest.approx(800.0)
     self_us = {x["name"]: x["us_per_req"] for x in out["self"]}
     assert self_us["StreamRelay.run (api_router/gateway/streaming.py)"] == pytest.approx(600.0)  # 30 of 40 main samples
-    assert self_us["_insert_rows (api_router/store.py)"] == pytest.approx(100.0)  # the writer's only busy stack
+    assert self_us["insert_rows (api_router/store/writer.py)"] == pytest.approx(100.0)  # the writer's only busy stack
     assert "Condition.wait (threading.py)" not in self_us
     assert out["layers"]["API Router code"]["us_per_req"] == pytest.approx(600.0)
     assert out["layers"]["aiohttp server"]["us_per_req"] == pytest.approx(200.0)

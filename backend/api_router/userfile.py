@@ -230,7 +230,7 @@ class UserFile(Generic[V]):
     def catch_up(self) -> None:
         """A valid hand edit the watcher has not picked up yet goes into use now, told and followed as the
         watcher would have: called before a change made in the app, which then lands on it in the order
-        the two were made. (One that cannot be used is left to ``_base``, which moves it aside.)"""
+        the two were made. (One that cannot be used is left to ``_save``, which keeps it aside.)"""
         with self._lock:
             looked = look_at(self.path)
             if isinstance(looked, OSError):

@@ -355,7 +355,7 @@ class SessionOwners(Mapping[str, str]):
         self.recent = recent  # oldest first
         self._lookup = lookup
         self._loaded_at = time.monotonic()
-        # Items may be recorded under an earlier version's key too (``earlier_key``): asked for when the
+        # Items may be recorded under an earlier version's key too (``earlier_keys``): asked for when the
         # store holds such records, so a history nobody recorded is not looked up twice for nothing.
         self.earlier_keys = earlier_keys
 
