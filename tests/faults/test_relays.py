@@ -2258,6 +2258,32 @@ async def test_a_pooled_connection_the_relay_closes_as_it_is_reused_costs_no_fai
     assert served[:4] == [1, 1, 1, 1]  # each connection answered one request: every reuse was hung up on
 
 
+async def test_a_pooled_connection_cut_after_the_relay_worked_on_the_request_is_not_sent_again(fakes, gateway):
+    """A relay that read the request, worked on it, then dropped the connection may have done the work: the
+    request goes to the next provider (as before), not to the same one again on another connection."""
+    import socket
+
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "hedge": False})
+
+    async def works_then_drops(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        await request.read()
+        if len(fake.requests) == 1:
+            return await fp.json_ok("first")(request, fake)  # its connection goes back to the pool
+        await asyncio.sleep(0.7)
+        sock = request.transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        request.transport.close()
+        await asyncio.sleep(0.05)
+        return web.Response()
+
+    p1.always(works_then_drops)
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
+    reply = await gw.responses()
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    assert client_requests(p1) == 2, client_requests(p1)
+
+
 async def test_a_relay_that_hangs_up_on_a_new_connection_is_not_asked_again_there(fakes, gateway):
     """Only a pooled connection is a reason to send again: one made for this request and hung up on is
     the provider's failure, and the next provider answers."""

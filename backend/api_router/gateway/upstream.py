@@ -11,6 +11,7 @@ import asyncio
 import contextvars
 import functools
 import re
+import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -167,8 +168,8 @@ class Fetched:
 # Whether the connection the current task's request went out on had carried a request before (set by
 # ``PoolConnector``, read by ``Upstream._send`` in the same task).
 _REUSED: contextvars.ContextVar[bool] = contextvars.ContextVar("upstream_connection_reused", default=False)
-# How many pooled connections a request may find closed under it before it goes out on a new one.
-STALE_TRIES = 3
+# A pooled connection the relay closed while idle fails the request sent on it within a round trip.
+STALE_WITHIN_SECONDS = 0.5
 
 
 class PoolConnector(aiohttp.TCPConnector):
@@ -176,7 +177,8 @@ class PoolConnector(aiohttp.TCPConnector):
 
     A relay closes keep-alive connections it finds idle (Node after 5 s, some after 1 s); one taken from
     the pool as it closes fails the request sent on it before the relay ever read it. That is no failure
-    of the provider's, and must cost neither a failover nor a session's place: the request goes out again."""
+    of the provider's, and must cost neither a failover nor a session's place: the request goes out once
+    more (a closed connection the pool still held is dropped as the retry finds it; the race leaves one)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -241,16 +243,18 @@ class Upstream:
         self._check_open()
         try:
             target = parsed_url(url, "Authorization" in headers)
-            for _ in range(STALE_TRIES, 0, -1):
-                _REUSED.set(False)
-                try:
-                    return await self.session.request(method, target, data=body, headers=headers,
-                                                      allow_redirects=False)
-                except aiohttp.ClientConnectorError:  # no connection made: the provider's failure
+            _REUSED.set(False)
+            sent = time.monotonic()
+            try:
+                return await self.session.request(method, target, data=body, headers=headers, allow_redirects=False)
+            except aiohttp.ClientConnectorError:  # no connection made: the provider's failure
+                raise
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+                # Once, and only when the pooled connection failed at once — as one the relay closed while
+                # idle does, before it read anything. One that failed later may have been read and worked
+                # on: that is the provider's failure, as on a new connection.
+                if not _REUSED.get() or time.monotonic() - sent > STALE_WITHIN_SECONDS:
                     raise
-                except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
-                    if not _REUSED.get():
-                        raise
             return await self.session.request(method, target, data=body, headers=headers, allow_redirects=False)
         except ValueError as exc:
             raise _unusable(exc) from None
