@@ -707,18 +707,18 @@ async def test_keepalive_only_after_output_ends_with_response_failed_within_the_
     assert again.headers["X-API-Router-Provider"] == "p2" and took < 0.5, took
 
 
-@pytest.mark.parametrize(("silence", "stalled"), [(0.8, True), (0.1, False)])
+@pytest.mark.parametrize(("silence", "stalled"), [(1.6, True), (0.05, False)])
 async def test_a_client_that_gives_up_on_a_silent_stream_takes_its_provider_out_of_rotation(
         fakes, gateway, monkeypatch, silence, stalled):
     """Codex's idle limit (300 s) is the gateway's default one, and fires first: a client that leaves a
-    stream after a long silence of its provider (keep-alives only) gave up on a stall, which counts as
-    the gateway's own cut would — else each retry of the turn goes back to it and waits again. (The
-    threshold is made 0.5 s here; a client leaving after a short pause, an Esc, blames nobody.)"""
+    stream after a silence of its provider (keep-alives only) near the idle limit gave up on a stall,
+    which counts as the gateway's own cut would — else each retry of the turn goes back to it and waits
+    again. (The share is made a tenth of 10 s here; a client leaving after a short pause blames nobody.)"""
     from api_router.gateway import streaming
 
-    monkeypatch.setattr(streaming, "CLIENT_GIVES_UP_SECONDS", 0.5)
+    monkeypatch.setattr(streaming, "CLIENT_GAVE_UP_SHARE", 0.1)
     p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "stream_idle_timeout_seconds": 30})
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "stream_idle_timeout_seconds": 10})
     p1.always(fp.keepalive_only(before=4))  # created, in_progress, the item, a delta; then comments only
     async with gw.client.post(gw.base + "/v1/responses", json={**simple_body(), "stream": True},
                               headers=gw.auth()) as resp:
@@ -735,6 +735,32 @@ async def test_a_client_that_gives_up_on_a_silent_stream_takes_its_provider_out_
     p1.always(fp.stream_ok())
     again = await gw.responses(stream=True)
     assert again.headers["X-API-Router-Provider"] == ("p2" if stalled else "p1")
+
+
+async def test_clients_giving_up_on_one_stall_count_it_once(fakes, gateway, monkeypatch):
+    """Two streams on one provider that went silent, both clients leaving: one silence, one failure — as
+    the gateway's own idle cut of both counts it."""
+    from api_router.gateway import streaming
+
+    monkeypatch.setattr(streaming, "CLIENT_GAVE_UP_SHARE", 0.1)
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "stream_idle_timeout_seconds": 10})
+    p1.always(fp.keepalive_only(before=4))
+
+    async def gives_up() -> None:
+        async with gw.client.post(gw.base + "/v1/responses", json={**simple_body(), "stream": True},
+                                  headers=gw.auth()) as resp:
+            async for line in resp.content:
+                if b"output_text.delta" in line:
+                    break
+            await asyncio.sleep(1.6)
+            resp.close()
+
+    await asyncio.gather(gives_up(), gives_up())
+    await wait_until(lambda: len(gw.services.store.request_log()) == 2, 5, "both rows")
+    assert health(gw, "p1")["status"] == "unresponsive" and health(gw, "p1")["consecutive_failures"] == 1
+    failed = [e.message for e in gw.services.store.recent_events() if "in a row" in e.message]
+    assert len(failed) == 1, failed
 
 
 async def test_keepalive_only_answer_to_a_json_request_is_cut_after_the_idle_timeout(fakes, gateway):

@@ -154,7 +154,9 @@ class OutcomeRecorder:
             if now is not None:
                 self._index.record_summary(now, compaction_id, text)
 
-    def _failed(self, ex: Exchange, attempt: Attempt, result: AttemptResult, now: str | None) -> None:
+    def _against(self, ex: Exchange, attempt: Attempt, result: AttemptResult, now: str | None) -> None:
+        """The provider's failure goes to routing — once (a silence another request of the same stall
+        already reported is ``judged_elsewhere``), and only as the provider that was asked."""
         if result.counts_against_health and not result.judged_elsewhere and now is not None \
                 and self._as_asked(ex, attempt.provider, now):
             self._router.record_failure(self._config(), now, result.error, result.retry_after,
@@ -162,6 +164,9 @@ class OutcomeRecorder:
                                         session_id=ex.client.session_id if ex.client else None,
                                         quota_spent=result.quota_spent,
                                         took_s=(attempt.latency_ms or 0.0) / 1000)
+
+    def _failed(self, ex: Exchange, attempt: Attempt, result: AttemptResult, now: str | None) -> None:
+        self._against(ex, attempt, result, now)
         if result.committed:  # a stream that broke after output: the client got part of it
             _answered_by(ex, attempt, result, 200)
             self._keep_sealed(ex, attempt, result, now)
@@ -189,12 +194,8 @@ class OutcomeRecorder:
     def _cut_short(self, ex: Exchange, attempt: Attempt, result: AttemptResult, now: str | None) -> None:
         _answered_by(ex, attempt, result, 499 if attempt.outcome is Outcome.CLIENT_CLOSED else 200)
         self._keep_sealed(ex, attempt, result, now)
-        if attempt.outcome is Outcome.CLIENT_CLOSED and result.timed_out and now is not None \
-                and self._as_asked(ex, attempt.provider, now):
-            # The client gave up on the provider's silence: a stall, as if the gateway had cut it.
-            self._router.record_failure(self._config(), now, result.error, unresponsive=True,
-                                        session_id=ex.client.session_id if ex.client else None,
-                                        took_s=(attempt.latency_ms or 0.0) / 1000)
+        if attempt.outcome is Outcome.CLIENT_CLOSED and result.timed_out:
+            self._against(ex, attempt, result, now)  # it gave up on the provider's silence: a stall
 
     def all_failed(self, ex: Exchange, explained: str) -> None:
         """No candidate could serve: ``explained`` is what the client is told."""

@@ -102,17 +102,18 @@ class _ClientGone(Exception):
     pass
 
 
-# A client that leaves a stream whose provider has sent no event for this long (or 90 % of the idle
-# limit, if less) gave up on the provider's silence: Codex's own idle limit is 300 s, as the gateway's
-# is by default, and it fires first. That is the provider's stall, judged as the gateway's cut would be
-# — else every retry of the turn is sent back to it and waits the limit out again.
-CLIENT_GIVES_UP_SECONDS = 60.0
+# A client that leaves a stream whose provider has sent no event for this share of the idle limit gave
+# up on the provider's silence: Codex's own idle limit is 300 s, as the gateway's is by default, and it
+# fires first. That is the provider's stall, judged as the gateway's cut would be — else every retry of
+# the turn is sent back to it and waits the limit out again. (A user's Esc in a shorter silence, a model
+# reasoning without a word, blames nobody.)
+CLIENT_GAVE_UP_SHARE = 0.9
 
 
 def _left_on_a_stall(result: StreamResult, watchdog: Watchdog) -> StreamResult:
     silent = watchdog.silent_for()
     if result.end is StreamEnd.CLIENT_GONE and result.response is not None and \
-            silent >= min(CLIENT_GIVES_UP_SECONDS, 0.9 * watchdog.limit):
+            silent >= CLIENT_GAVE_UP_SHARE * watchdog.limit:
         result.error = f"the client left after {silent:.0f} s without a stream event from the provider"
         result.timed_out = True
     return result
@@ -469,11 +470,12 @@ class UpstreamStream:
                 raise  # nothing reached the client: nothing of this answer is in its history
             # The client left mid-answer (Codex's Esc; its leaving cancels the request): what it got is
             # recorded — who served it, the sealed items that passed — then the cancellation goes on.
-            result = _left_on_a_stall(self._gone(out), watchdog)
+            result = self._gone(out)
             result.cancelled = True
-            if shutting_down():
+            if shutting_down():  # the gateway's own cut: no one gave up on anyone
                 result.error = GATEWAY_QUITS
-            return result
+                return result
+            return _left_on_a_stall(result, watchdog)
         except (aiohttp.ClientError, ConnectionError, OSError, sse.EventTooLarge) as exc:
             problem = describe_exception(exc, idle_timeout)
         finally:
