@@ -451,14 +451,46 @@ def test_renames_and_deletes_the_app_quit_before_it_could_write_are_made_at_the_
         third.close()
 
 
-def test_a_rename_made_while_writes_are_held_survives_a_kill(tmp_path):
-    """The rename was acknowledged (config.toml has it) while another program held the database; the app
-    is then killed, not quit: the list of moves is beside the file already, and the next start makes it.
-    Once the writes go through, the list goes."""
+def test_writes_stay_held_while_they_are_tried_again(tmp_path):
+    """From the first failed commit to the next one that succeeds, writes are held — also while a retry
+    waits the busy timeout out (what a rename made then decides by)."""
+    s = open_store(tmp_path)
+    s._writer.submit(lambda c: c.execute("PRAGMA busy_timeout = 400"))
+    s.flush()
+    other = sqlite3.connect(s.path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        s.log_request(record())
+        deadline = time.monotonic() + 5
+        while not s.writes_held:
+            assert time.monotonic() < deadline, "the writes were never held"
+            time.sleep(0.02)
+        seen = set()
+        until = time.monotonic() + 2.5  # two retries or more
+        while time.monotonic() < until:
+            seen.add(s.writes_held)
+            time.sleep(0.01)
+        assert seen == {True}
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    deadline = time.monotonic() + 5
+    while s.writes_held:
+        assert time.monotonic() < deadline, "still held once the file could be written"
+        time.sleep(0.05)
+    s.close()
+
+
+@pytest.mark.parametrize("into_the_hold", [0.0, 1.2])
+def test_a_rename_made_while_writes_are_held_survives_a_kill(tmp_path, into_the_hold):
+    """The rename was acknowledged (config.toml has it) while another program held the database — at
+    once, or while the held writes are being tried again (each try waits the busy timeout out) —; the
+    app is then killed, not quit: the list of moves is beside the file already, and the next start
+    makes it. Once the writes go through, the list goes."""
     import shutil
 
     s = open_store(tmp_path)
-    s._writer.submit(lambda c: c.execute("PRAGMA busy_timeout = 100"))  # not 5 s: the test waits less
+    s._writer.submit(lambda c: c.execute("PRAGMA busy_timeout = 500"))  # not 5 s: the test waits less
     s.log_request(record(provider="p1"))
     s.flush()
     left = s.path.with_name(s.path.name + ".moves.json")
@@ -470,6 +502,8 @@ def test_a_rename_made_while_writes_are_held_survives_a_kill(tmp_path):
         while not s.writes_held:
             assert time.monotonic() < deadline, "the writes were never held"
             time.sleep(0.02)
+        time.sleep(into_the_hold)
+        assert s.writes_held
         s.rename("p1", "main")
         assert left.exists()
         killed = tmp_path / "killed"  # what a kill -9 leaves on disk now

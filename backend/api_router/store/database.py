@@ -129,6 +129,7 @@ class Store:
         # Renames and deletes, numbered; the number of the last one committed is kept in the database
         # with it (MOVES_META), so a read of the owner tables says which it reflects (see ``_now_known_as``).
         self._moves: deque[tuple[int, str, str]] = deque(maxlen=MOVES_KEPT)
+        self._moves_file_lock = threading.Lock()  # the list of moves kept beside the file (see _keep_moves_left)
         self._moves_made = 0
         # Whether the file holds sealed owners recorded under the keys of earlier versions (an item's
         # content's length and end; before that its id), which lookups then try too; they go with the
@@ -192,7 +193,8 @@ class Store:
         the renames and deletes among them kept beside the file meanwhile, which a kill would otherwise
         lose (a quit keeps them too: ``close``)."""
         if exc is None:
-            self._moves_left_path.unlink(missing_ok=True)  # every held write is in the file now
+            with self._moves_file_lock:
+                self._moves_left_path.unlink(missing_ok=True)  # every held write is in the file now
             self.add_event(Level.INFO, Kind.STORE, "The database can be written again; the records kept meanwhile "
                                                    "are in it.")
             return
@@ -295,18 +297,22 @@ class Store:
                 committed = _moves_in(self._reader.execute(_MOVES_READ).fetchone()) if self._reader else 0
             except sqlite3.Error:
                 committed = 0
-        with self._state_lock:
-            left = [list(move) for move in self._moves if move[0] > committed]
-        if not left:
-            self._moves_left_path.unlink(missing_ok=True)  # one kept while writes were held is made now
-            return
-        try:
-            atomic_write(self._moves_left_path, orjson.dumps(left), mode=0o600)
-        except OSError as exc:
-            log.error("store: %d provider renames or deletes could not be kept for the next start (%s)", len(left), exc)
-        else:
-            log.warning("store: %d provider renames or deletes are kept in %s for the next start",
-                        len(left), self._moves_left_path.name)
+        # One writer at a time, each writing the list as it is then: the writer thread's copy and a move's
+        # cannot land in the wrong order (an older list last).
+        with self._moves_file_lock:
+            with self._state_lock:
+                left = [list(move) for move in self._moves if move[0] > committed]
+            if not left:
+                self._moves_left_path.unlink(missing_ok=True)  # one kept while writes were held is made now
+                return
+            try:
+                atomic_write(self._moves_left_path, orjson.dumps(left), mode=0o600)
+            except OSError as exc:
+                log.error("store: %d provider renames or deletes could not be kept for the next start (%s)",
+                          len(left), exc)
+                return
+        log.warning("store: %d provider renames or deletes are kept in %s for the next start",
+                    len(left), self._moves_left_path.name)
 
     def _make_moves_left(self, conn: sqlite3.Connection) -> None:
         """The renames and deletes the last run could not write (``_keep_moves_left``), made in order."""

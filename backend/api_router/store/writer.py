@@ -57,6 +57,9 @@ class BatchWriter:
         # Told when writes start being held back (with why) and when they reach the file again (None).
         self._on_held = on_held
         self._held: list[Op] = []  # ops whose commit failed for a passing reason, oldest first
+        # From a commit failing for a passing reason to the next one that succeeds (``_held`` is empty while
+        # a retry of it runs, which takes the busy timeout when another program holds the file).
+        self._holding = False
         # Items: an op, a threading.Event to set once everything before it is committed, or None to stop.
         self._queue: queue.SimpleQueue[Op | threading.Event | None] = queue.SimpleQueue()
         self._wake = threading.Event()  # ends the batching wait early (flush, close)
@@ -77,7 +80,7 @@ class BatchWriter:
     @property
     def holding(self) -> bool:
         """Whether writes are held back (their commit failed for a passing reason) until one succeeds."""
-        return bool(self._held)
+        return self._holding
 
     def close(self, timeout: float = 10.0) -> None:
         if self._thread is not None:
@@ -184,8 +187,10 @@ class BatchWriter:
             if is_damage(exc):
                 self._damaged(exc)
             return
-        if held and self._on_held is not None:
-            self._on_held(None)
+        if held:
+            self._holding = False
+            if self._on_held is not None:
+                self._on_held(None)
 
     def _damaged(self, exc: sqlite3.DatabaseError) -> None:
         if self._on_damage is not None and not self._damage_told:
@@ -199,6 +204,7 @@ class BatchWriter:
             log.error("store writes held back too long (%s); %d of the oldest dropped", exc, len(ops) - MAX_HELD_OPS)
             ops = ops[-MAX_HELD_OPS:]
         self._held = ops
+        self._holding = True
         if first:
             log.warning("store write failed (%s); %d writes held back to be tried again", exc, len(ops))
             if self._on_held is not None:
