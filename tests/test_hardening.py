@@ -714,7 +714,9 @@ def test_a_read_only_file_that_needs_repair_at_start_is_left_as_it_is(tmp_path, 
 
 @pytest.mark.parametrize(("spoil", "way_out"), [
     ("read-only", "Fix the file: it is read-only, so API Router leaves it as it is."),
-    ("link", "Fix the file (or the link that points to it)."),
+    ("link", "Point the link at a file (or remove it)."),
+    ("link-to-folder", "Point the link at a file (or remove it)."),
+    ("fifo", "Fix the file, or the next change made in the app moves it aside."),
     ("plain", "Fix the file, or the next change made in the app moves it aside."),
 ])
 def test_an_unusable_hand_edit_is_told_the_way_out_the_next_change_really_offers(tmp_path, spoil, way_out):
@@ -727,9 +729,12 @@ def test_an_unusable_hand_edit_is_told_the_way_out_the_next_change_really_offers
     services = open_services(Paths(ud))
     path = ud / "config.toml"
     try:
-        if spoil == "link":
+        if spoil in ("link", "link-to-folder"):
             path.unlink()
-            path.symlink_to(os.devnull)
+            path.symlink_to(os.devnull if spoil == "link" else tmp_path)
+        elif spoil == "fifo":
+            path.unlink()
+            os.mkfifo(path)
         else:
             path.write_text("[routing]\nfailure_threshold = \"many\"\n")
             if spoil == "read-only":

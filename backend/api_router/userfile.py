@@ -199,9 +199,10 @@ class UserFile(Generic[V]):
 
     def _what_to_do(self, why: str) -> str:
         """The way out of an unusable version, as the next change made in the app would meet it: one that
-        cannot be saved over (read-only, or a link to no file) is never moved aside."""
-        if why.startswith("cannot be read (not a regular file"):
-            return "Fix the file (or the link that points to it)."
+        cannot be saved over — a link to something that is not a file, a read-only file — is never moved
+        aside (a pipe or a folder in the file's own place is)."""
+        if self.path.is_symlink() and not self.path.is_file():
+            return "Point the link at a file (or remove it)."
         if is_read_only(self.path):
             return "Fix the file: it is read-only, so API Router leaves it as it is."
         return "Fix the file, or the next change made in the app moves it aside."
