@@ -335,6 +335,7 @@ class Quota:
         self._drop_reading(provider)
         if was_out is not None:
             self._say_void(provider, was_out)
+            self.on_quota_back(provider)  # no spent reading holds it back any more
 
         def forget(refresher: UsageRefresher) -> None:
             refresher.forget(provider)

@@ -391,7 +391,7 @@ class Router:
             # However long it stays stable, traffic does not go back to it by itself.
             return say("{} answers again; automatic return to the preferred provider is off", who)
         if preferred and self._preferred_ready(cfg, cause, self._clock()):
-            return say("{} can serve again: the next request goes to it", who)
+            return say("{} can serve again", who)  # (a session bound elsewhere stays there)
         if h is not None and h.last_fail_at is not None:
             return say("{} not yet stable after its last failure", who)
         return say("{} unavailable", who)
