@@ -255,6 +255,7 @@ async def test_seed_restores_state_and_hint() -> None:
     (90 * MIN, 60_000, 3 * MIN),  # the last check failed a minute ago: 3-10 min after that failure
     (None, None, 0),  # never checked: at once
     (10 * MIN, None, 0),  # its delay ran out while the app was stopped: at once
+    (-10 * MIN, None, 1 * MIN),  # stamped ahead of now (the clock was set back since): counted from now
 ])
 async def test_a_restart_keeps_each_providers_place_in_the_schedule(reading_age, error_age, due_after) -> None:
     world = World()
@@ -265,7 +266,7 @@ async def test_a_restart_keeps_each_providers_place_in_the_schedule(reading_age,
     if snapshot is not None or error_at is not None:
         refresher.seed("p1", UsageEntry(snapshot, "refused" if error_at else None, error_at))
     assert await refresher.refresh_due() == ([] if due_after else ["p1"])
-    last_check = max(T0 - (reading_age or T0), T0 - (error_age or T0))
+    last_check = min(max(T0 - (reading_age or T0), T0 - (error_age or T0)), T0)
     if due_after:
         world.now = last_check + due_after - 1
         assert await refresher.refresh_due() == []

@@ -218,6 +218,9 @@ class BatchWriter:
             if is_damage(exc):
                 self._damaged(exc)
                 return
+            if is_passing(exc):  # another program holds the file, the disk is full: no traceback for that
+                log.warning("store maintenance put off (%s); it is tried again later", exc)
+                return
             log.exception("store maintenance failed; it is tried again later")
 
     def _write_batch(self, conn: sqlite3.Connection, batch: _Batch) -> None:

@@ -213,8 +213,8 @@ class UsageRefresher:
         self._entries[provider_id] = entry
         taken = entry.snapshot.fetched_at_unix_ms if entry.snapshot is not None else 0
         failed_at = entry.error_at_unix_ms or 0
-        if max(taken, failed_at) > 0:
-            self.policy.resume(provider_id, max(taken, failed_at), failed=failed_at > taken)
+        if max(taken, failed_at) > 0:  # (not after now: a clock set back since would hold checks back)
+            self.policy.resume(provider_id, min(max(taken, failed_at), self._clock()), failed=failed_at > taken)
         adapter = hint or (entry.snapshot.adapter if entry.snapshot else None)
         if adapter:
             self._hints[provider_id] = adapter
