@@ -101,10 +101,9 @@ def page(store: Store, filters: Filters, *, limit: int = 100, before_id: int | N
     total = store.query(f"SELECT count(*) FROM request_log{_where(clauses)}", tuple(args))[0][0]
     if before_id is not None:
         found = store.query("SELECT unix_ms FROM request_log WHERE id = ?", (before_id,))
-        if found:
-            clauses, args = [*clauses, _LISTED_AFTER], [*args, *_after(found[0][0], before_id)]
-        else:  # pruned since that page was read: the rows logged before it
-            clauses, args = [*clauses, "id < ?"], [*args, before_id]
+        # A row pruned since that page was read: the rows that began before it went with it (by age) or
+        # before it (by count).
+        clauses, args = [*clauses, _LISTED_AFTER], [*args, found[0][0] if found else -1, before_id]
     rows = [_public(_row(r)) for r in store.query(f"SELECT {', '.join(_COLUMNS)} FROM request_log{_where(clauses)}"
                                                   f"{_NEWEST_FIRST} LIMIT ?", (*args, limit + 1))]
     more = len(rows) > limit
@@ -115,12 +114,9 @@ def page(store: Store, filters: Filters, *, limit: int = 100, before_id: int | N
 # Newest first by the time each request began (the Time column), not by when it ended and was logged: a
 # long Codex turn begun before a short one is listed below it. (The time index holds the id too.)
 _NEWEST_FIRST = " ORDER BY unix_ms DESC, id DESC"
-_LISTED_AFTER = "(unix_ms < ? OR (unix_ms = ? AND id < ?))"  # a page's rows after a row (its time, its id)
+# A page's rows after a row (its time, its id): a row value, which the time index answers as a range.
+_LISTED_AFTER = "(unix_ms, id) < (?, ?)"
 _UNIX_MS = _COLUMNS.index("unix_ms")
-
-
-def _after(unix_ms: int, row_id: int) -> tuple[int, int, int]:
-    return unix_ms, unix_ms, row_id
 
 
 def detail(store: Store, request_id: int, name_of: Callable[[str], str]) -> dict[str, Any] | None:
@@ -167,7 +163,7 @@ class Export:
         self.total = min(total, EXPORT_LIMIT)
         if self.fmt == "csv":  # the header of an empty export is the one a full one would have
             yield self._csv([list(_named(_public(_row((None,) * len(_COLUMNS))), self.name_of))])
-        after: tuple[int, int, int] | None = None  # the last row written (its time, its id)
+        after: tuple[int, int] | None = None  # the last row written (its time, its id)
         while self.rows < self.total:
             where = _where([*clauses, _LISTED_AFTER] if after is not None else clauses)
             page = min(EXPORT_PAGE_ROWS, self.total - self.rows)
@@ -175,7 +171,7 @@ class Export:
                          (*args, *(after or ()), page))
             if not found:
                 return
-            after = _after(found[-1][_UNIX_MS], found[-1][0])
+            after = found[-1][_UNIX_MS], found[-1][0]
             self.rows += len(found)
             rows = [_named(_public(_row(r)), self.name_of) for r in found]
             if self.fmt == "jsonl":

@@ -854,6 +854,12 @@ async def test_requests_are_listed_by_the_time_they_began_and_paged_so(fakes, ga
     assert listed == expected
     exported = (await gw.api("export_requests", format="jsonl"))["content"].splitlines()
     assert [json.loads(line)["session_id"] for line in exported] == expected
+    # A page read before its last row was pruned (by age): nothing older is left to list, and nothing is
+    # listed twice.
+    page = await gw.api("list_requests", limit=4)
+    gw.services.store.set_retention(Retention(days=(now_ms() - t0 - 6_000) / 86_400_000))
+    assert [r["session_id"] for r in (await gw.api("list_requests"))["requests"]] == expected[:3]
+    assert (await gw.api("list_requests", before_id=page["next_before_id"]))["requests"] == []
 
 
 def test_an_attempt_cancelled_by_the_shutdown_is_aborted_not_closed_by_the_client():

@@ -510,10 +510,11 @@ class Store:
             return {k: Metrics(v.ok_requests, v.error_requests, v.total_tokens) for k, v in self._metrics.items()}
 
     def request_log(self, limit: int = 100, session_id: str | None = None) -> list[dict[str, Any]]:
-        """The newest rows (of one session), each with its attempts in order."""
+        """The newest rows (of one session) by the time each request began, as the Requests page lists
+        them, each with its attempts in order."""
         where, args = ("WHERE session_id = ?", (session_id,)) if session_id else ("", ())
         rows = self.query(f"SELECT {', '.join(schema.REQUEST_COLUMNS)} FROM request_log {where} "
-                          "ORDER BY id DESC LIMIT ?", (*args, limit))
+                          "ORDER BY unix_ms DESC, id DESC LIMIT ?", (*args, limit))
         out = [dict(zip(schema.REQUEST_COLUMNS, row, strict=True)) for row in rows]
         attempts = self.attempts_of(out)
         for item in out:
