@@ -875,3 +875,23 @@ def test_an_attempt_cancelled_by_the_shutdown_is_aborted_not_closed_by_the_clien
     OutcomeRecorder.attempt_left(quit_, clock.perf_counter() - 0.25, shutting_down=True)
     assert (left.outcome, left.error) == (Outcome.CLIENT_CLOSED, "")
     assert (quit_.outcome, quit_.error) == (Outcome.ABORTED, GATEWAY_QUITS) and quit_.latency_ms >= 250
+
+
+async def test_the_row_limit_cuts_the_oldest_by_start_so_paging_misses_nothing(fakes, gateway):
+    """A long turn begun first but logged last: the row limit cuts from the end of the page order (the
+    time each began), so a page read before the cut still leads to every row left."""
+    from tests.support.records import record
+
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    t0 = now_ms() - 60_000
+    for i in range(1, 6):
+        gw.services.store.log_request(record(ts=t0 + i * 1_000, session=f"short-{i}"))
+    gw.services.store.log_request(record(ts=t0, session="long-turn"))  # began before them, ended after
+    first = await gw.api("list_requests", limit=2)
+    assert [r["session_id"] for r in first["requests"]] == ["short-5", "short-4"]
+    await gw.api("update_request_log", max_rows=3)
+    rest = await gw.api("list_requests", before_id=first["next_before_id"])
+    assert [r["session_id"] for r in rest["requests"]] == ["short-3"]
+    left = [r["session_id"] for r in (await gw.api("list_requests"))["requests"]]
+    assert left == ["short-5", "short-4", "short-3"]

@@ -872,18 +872,20 @@ def _prune_requests(conn: sqlite3.Connection, retention: Retention, today: tuple
     """Cut the request log (and its attempts) back to the retention rules; returns the cutoff (ms).
     ``today``: the local day and its midnight (ms), whose rows cut are counted (requests today)."""
     cutoff = now_ms() - int(retention.days * DAY_MS)
-    # By count: every row before the newest ``rows``; by age (below): every row older than the cutoff,
-    # wherever it stands (a clock set back, rows put in by hand), found by the time index.
-    by_count = conn.execute("SELECT id FROM request_log ORDER BY id DESC LIMIT 1 OFFSET ?",
-                            (retention.rows - 1,)).fetchone()
-    first_id = by_count[0] if by_count else 0
-    day, midnight_ms = today
-    cut_today = conn.execute("SELECT count(*) FROM request_log WHERE id < ? AND unix_ms >= ?",
-                             (first_id, midnight_ms)).fetchone()[0]
-    if cut_today:
-        conn.execute(_META_SET, ("pruned_today", f"{day} {_pruned_on(conn, day) + cut_today}"))
-    conn.execute("DELETE FROM attempts WHERE request_id < ?", (first_id,))
-    conn.execute("DELETE FROM request_log WHERE id < ?", (first_id,))
+    # By count: every row after the newest ``rows`` in the Requests page's order (by the time each began:
+    # a page whose last row was cut finds nothing older left to list); by age (below): every row older
+    # than the cutoff, wherever it stands (a clock set back, rows put in by hand). Both by the time index.
+    last_kept = conn.execute("SELECT unix_ms, id FROM request_log ORDER BY unix_ms DESC, id DESC LIMIT 1 OFFSET ?",
+                             (retention.rows - 1,)).fetchone()
+    if last_kept is not None:
+        day, midnight_ms = today
+        cut_today = conn.execute("SELECT count(*) FROM request_log WHERE (unix_ms, id) < (?, ?) AND unix_ms >= ?",
+                                 (*last_kept, midnight_ms)).fetchone()[0]
+        if cut_today:
+            conn.execute(_META_SET, ("pruned_today", f"{day} {_pruned_on(conn, day) + cut_today}"))
+        conn.execute("DELETE FROM attempts WHERE request_id IN "
+                     "(SELECT id FROM request_log WHERE (unix_ms, id) < (?, ?))", last_kept)
+        conn.execute("DELETE FROM request_log WHERE (unix_ms, id) < (?, ?)", last_kept)
     conn.execute("DELETE FROM attempts WHERE request_id IN (SELECT id FROM request_log WHERE unix_ms < ?)",
                  (cutoff,))
     conn.execute("DELETE FROM request_log WHERE unix_ms < ?", (cutoff,))
