@@ -78,6 +78,17 @@ def test_unparseable_file_is_moved_aside_and_defaults_used(tmp_path):
     assert tomlkit.parse(path.read_text())  # a valid file is in place again
 
 
+def test_a_file_cut_short_is_said_so_not_as_an_unexpected_nul_character(tmp_path):
+    """tomlkit names the end of the text '\\x00', at line 1 col 0 whatever the line: the user reads that
+    the file ends before something it opened is closed."""
+    path = tmp_path / "config.toml"
+    path.write_text('[routing]\ncooldown_seconds = 30\nprovider_order = ["a", "b"\n')
+    _, report = ConfigFile.load(path)
+    said = report.problems[0]
+    assert "the file ends before something it opened (a [, a { or a quote) is closed" in said, said
+    assert "x00" not in said and "col 0" not in said, said
+
+
 def test_a_remote_host_without_allow_remote_is_repaired_once(tmp_path):
     """The file says what runs (127.0.0.1); the next start finds nothing to complain about and copies
     nothing aside again."""

@@ -872,4 +872,9 @@ def _remove_sub_table(doc: TOMLDocument, provider: MutableMapping[str, Any], key
 
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+    said = " ".join(str(exc).split()) or type(exc).__name__
+    # tomlkit calls the end of the text the character '\x00', at a position that is not where it is.
+    return _ENDS_TOO_SOON.sub("the file ends before something it opened (a [, a { or a quote) is closed", said)
+
+
+_ENDS_TOO_SOON = re.compile(r"Unexpected character: '\\x00'(?: at line \d+ col \d+)?")
