@@ -2992,3 +2992,19 @@ async def test_a_checkout_whose_ui_is_not_built_says_so_on_its_pages_and_not_for
         assert page.status == 503 and "text/html" in page.headers["Content-Type"], (path, page.status)
     for path in ("/assets/index-1234.js", "/requests/assets/index-1234.css"):
         assert (await gw.request("GET", path)).status == 404, path
+
+
+async def test_what_aiohttp_refuses_to_send_keeps_its_own_words_and_the_rest_is_unusable():
+    """aiohttp's own refusals (some are ValueErrors too) pass as they are; other ValueErrors from building
+    the request (a port out of range) are the provider's unusable address."""
+    import aiohttp
+
+    from api_router.gateway.deadlines import Deadlines
+    from api_router.gateway.upstream import PoolConnector, UnusableRequest, Upstream
+
+    async with aiohttp.ClientSession(connector=PoolConnector()) as session:
+        upstream = Upstream(session, Deadlines(asyncio.get_running_loop()), "hop")
+        with pytest.raises(aiohttp.InvalidURL):
+            await upstream.post("http:///v1/responses", b"{}", {}, 2)
+        with pytest.raises(UnusableRequest, match="Port out of range"):
+            await upstream.post("http://127.0.0.1:99999/v1/responses", b"{}", {}, 2)

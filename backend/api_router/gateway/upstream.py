@@ -256,6 +256,8 @@ class Upstream:
                 if not _REUSED.get() or time.monotonic() - sent > STALE_WITHIN_SECONDS:
                     raise
             return await self.session.request(method, target, data=body, headers=headers, allow_redirects=False)
+        except aiohttp.ClientError:  # some are ValueErrors too (InvalidURL): what they say stands
+            raise
         except ValueError as exc:
             raise _unusable(exc) from None
 
