@@ -195,9 +195,9 @@ class UserFile(Generic[V]):
 
     def _edit_unusable(self, why: str) -> None:
         self.on_problem(f"{self.label} was edited but {why}; API Router keeps running on the last good "
-                        f"{self.kept}. {self._what_to_do(why)}")
+                        f"{self.kept}. {self._what_to_do()}")
 
-    def _what_to_do(self, why: str) -> str:
+    def _what_to_do(self) -> str:
         """The way out of an unusable version, as the next change made in the app would meet it: one that
         cannot be saved over — a link to something that is not a file, a read-only file — is never moved
         aside (a pipe or a folder in the file's own place is)."""

@@ -312,7 +312,7 @@ class Router:
 
     def quota_back(self, cfg: Config, provider: str) -> None:
         """A usage check shows ``provider`` has quota again: a fallback serving in its place no longer gives
-        the spent quota as the reason (the next request goes to it, if nothing else holds it back)."""
+        the spent quota as the reason (routing takes it again, if nothing else holds it back)."""
         with self._lock:
             if self._serving_instead_of(cfg, provider) and self._s.active_reason.mentions(provider):
                 self._s.active_reason = self._why_not(cfg, provider)
