@@ -180,7 +180,7 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     quota.on_quota_back = lambda provider: router.quota_back(config.current, provider)
     tests = ProviderTests(store)
     # Every piece of state kept per provider id: renames, deletes and new addresses reach each of them.
-    providers = ProviderStates([router, store, quota, index, tests], usage=[quota], files=[secrets], sealed=[index])
+    providers = ProviderStates([router, store, quota, index, tests], usage=[quota], files=[secrets])
     providers.note_config(config.current)
     config.listeners.append(providers.note_config)
     providers.note_secrets(secrets.current)

@@ -39,13 +39,6 @@ class ProviderState(Protocol):
         """Its base URL or key changed: what was learnt through the old ones no longer says anything."""
 
 
-class SealedState(Protocol):
-    """Anything that knows who sealed and issued what, which a new base URL (maybe another relay) changes."""
-
-    def rehosted(self, provider: str) -> None:
-        """Its base URL changed: what it sealed and issued at the old one is no longer its own."""
-
-
 class UsageState(Protocol):
     """Anything that keeps a provider's usage reading, which depends on more than its address and key."""
 
@@ -79,10 +72,9 @@ class ProviderStates:
     a check still running — holds the provider's identity instead of its id."""
 
     def __init__(self, members: Sequence[ProviderState], usage: Sequence[UsageState] = (),
-                 files: Sequence[ProviderState] = (), sealed: Sequence[SealedState] = ()) -> None:
+                 files: Sequence[ProviderState] = ()) -> None:
         self._members = tuple(members)
         self._usage = tuple(usage)
-        self._sealed = tuple(sealed)
         # Members kept in a user's file (a write, an fsync): told after the others, outside ``moving``, so no
         # request's record waits on a disk. (A rename has put the key under the new id already.)
         self._files = tuple(files)
@@ -128,9 +120,6 @@ class ProviderStates:
             moved = _changed(self._addresses, addresses)
             usage_moved = _changed(self._usage_settings, usage)
             self._addresses, self._usage_settings = addresses, usage
-        for pid in moved:  # a new base URL (a new key leaves what was sealed readable: the same relay)
-            for member in self._sealed:
-                member.rehosted(pid)
         self._tell(moved, usage_moved)
 
     def note_secrets(self, secrets: Secrets) -> None:

@@ -24,7 +24,7 @@ from itertools import islice
 from typing import Any, TypeVar
 
 from api_router.store import Store
-from api_router.store.database import former_address, tombstone
+from api_router.store.database import tombstone
 
 _T = TypeVar("_T")
 
@@ -241,7 +241,18 @@ class ContinuityIndex:
 
     def rename(self, old: str, new: str) -> None:
         with self._lock:
-            self._reown(old, new)
+            self._moves += 1
+            for rid, owner in self._responses.items():
+                if owner == old:
+                    self._responses[rid] = new
+            for owners in self._sealed.values():
+                owners.rename(old, new)
+            for item, (owner, when) in self._queued.items():
+                if owner == old:
+                    self._queued[item] = (new, when)
+            for value, owner in self._turn_states.items():
+                if owner == old:
+                    self._turn_states[value] = new
             for provider, cid in [key for key in self._summaries if key[0] == old]:
                 self._summaries[(new, cid)] = self._summaries.pop((provider, cid))
             moved = old in self._rejects_previous_id
@@ -250,29 +261,6 @@ class ContinuityIndex:
                 self._rejects_previous_id.add(new)
         if moved:
             self._save_rejecting()
-
-    def _reown(self, old: str, new: str) -> None:
-        """What ``old`` sealed and issued (responses, sealed items, turn states) is ``new``'s. ``_lock`` held."""
-        self._moves += 1
-        for rid, owner in self._responses.items():
-            if owner == old:
-                self._responses[rid] = new
-        for owners in self._sealed.values():
-            owners.rename(old, new)
-        for item, (owner, when) in self._queued.items():
-            if owner == old:
-                self._queued[item] = (new, when)
-        for value, owner in self._turn_states.items():
-            if owner == old:
-                self._turn_states[value] = new
-
-    def rehosted(self, provider: str) -> None:
-        """A new base URL, where another relay may sit: what the provider sealed and issued at the old one
-        is no longer its own — sent to it, another relay would refuse it (a 400 and a retry without any
-        sealed reasoning, every turn). Its summaries, plain text, stay its own."""
-        with self._lock:
-            self._reown(provider, former_address(provider))
-        self._store.rehost(provider)
 
     def readdressed(self, provider: str) -> None:
         """A new address may well accept previous_response_id; what it sealed and issued stays its own."""

@@ -695,17 +695,6 @@ class Store:
         """Its counters and request log are history that happened (the usage reading and the last test
         are their owners' to drop)."""
 
-    def rehost(self, provider: str) -> None:
-        """What ``provider`` sealed and issued (owner rows) was made at a base URL it has left: recorded as
-        its former address's (see ``former_address``); its history and counters stay its own."""
-        former = former_address(provider)
-
-        def reown(conn: sqlite3.Connection) -> None:
-            for table in ("response_owner", "sealed_owner"):
-                conn.execute(f"UPDATE {table} SET provider = ? WHERE provider = ?", (former, provider))
-
-        self._writer.submit(reown)
-
     def forget(self, provider: str) -> None:
         """A deleted provider's counters, quota state and routing memory go; its history stays under its
         old name."""
@@ -928,12 +917,6 @@ def _forget(conn: sqlite3.Connection, provider: str) -> None:
         conn.execute(f"DELETE FROM {table} WHERE provider = ?", (provider,))
     for table in ("response_owner", "sealed_owner"):
         conn.execute(f"UPDATE {table} SET provider = ? WHERE provider = ?", (tombstone(provider), provider))
-
-
-def former_address(provider: str) -> str:
-    """The owner recorded for what ``provider`` sealed and issued at a base URL it has since left (another
-    relay may sit at the new one): ``~`` never occurs in a provider id, so it is no provider's own."""
-    return f"~moved~{provider}"
 
 
 def tombstone(provider: str) -> str:
