@@ -481,6 +481,29 @@ def test_writes_stay_held_while_they_are_tried_again(tmp_path):
     s.close()
 
 
+def test_writes_dropped_by_an_error_that_does_not_pass_are_no_longer_held(tmp_path):
+    """The retry of the held writes fails for good (a bad write among them): they are dropped, and
+    nothing is held any more — not "held" for the rest of the run."""
+    s = open_store(tmp_path)
+    s._writer.submit(lambda c: c.execute("PRAGMA busy_timeout = 100"))
+    s.flush()
+    other = sqlite3.connect(s.path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        s.log_request(record())
+        deadline = time.monotonic() + 5
+        while not s.writes_held:
+            assert time.monotonic() < deadline, "the writes were never held"
+            time.sleep(0.02)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    s._writer.submit(lambda c: c.execute("INSERT INTO no_such_table VALUES (1)"))  # fails, and not for a while
+    s.flush()
+    assert not s.writes_held
+    s.close()
+
+
 @pytest.mark.parametrize("into_the_hold", [0.0, 1.2])
 def test_a_rename_made_while_writes_are_held_survives_a_kill(tmp_path, into_the_hold):
     """The rename was acknowledged (config.toml has it) while another program held the database — at

@@ -184,6 +184,7 @@ class BatchWriter:
                 self._hold(ops, exc, first=not held)
                 return
             log.exception("store write failed; %d queued writes dropped", len(ops))
+            self._holding = False  # the held writes went with them: none is held any more
             if is_damage(exc):
                 self._damaged(exc)
             return
