@@ -1,8 +1,10 @@
 """SQLite store: events, request log, metrics, retention, corruption recovery, renames."""
 
+import contextlib
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -451,29 +453,38 @@ def test_renames_and_deletes_the_app_quit_before_it_could_write_are_made_at_the_
         third.close()
 
 
-def test_writes_stay_held_while_they_are_tried_again(tmp_path):
-    """From the first failed commit to the next one that succeeds, writes are held — also while a retry
-    waits the busy timeout out (what a rename made then decides by)."""
-    s = open_store(tmp_path)
-    s._writer.submit(lambda c: c.execute("PRAGMA busy_timeout = 400"))
+@contextlib.contextmanager
+def another_program_holds(s: Store, busy_ms: int) -> Iterator[None]:
+    """Another program holds the database for the block, which begins once the store's writes are held (a
+    request logged meanwhile waits); ``busy_ms``: each try's wait (not 5 s: the tests wait less)."""
+    s._writer.submit(lambda c: c.execute(f"PRAGMA busy_timeout = {busy_ms}"))
+    s.log_request(record(provider="p1"))
     s.flush()
     other = sqlite3.connect(s.path, isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")
     try:
-        s.log_request(record())
+        s.log_request(record(provider="p1"))  # the writes are held from here on
         deadline = time.monotonic() + 5
         while not s.writes_held:
             assert time.monotonic() < deadline, "the writes were never held"
             time.sleep(0.02)
+        yield
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def test_writes_stay_held_while_they_are_tried_again(tmp_path):
+    """From the first failed commit to the next one that succeeds, writes are held — also while a retry
+    waits the busy timeout out (what a rename made then decides by)."""
+    s = open_store(tmp_path)
+    with another_program_holds(s, 400):
         seen = set()
         until = time.monotonic() + 2.5  # two retries or more
         while time.monotonic() < until:
             seen.add(s.writes_held)
             time.sleep(0.01)
         assert seen == {True}
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
     deadline = time.monotonic() + 5
     while s.writes_held:
         assert time.monotonic() < deadline, "still held once the file could be written"
@@ -485,19 +496,8 @@ def test_writes_dropped_by_an_error_that_does_not_pass_are_no_longer_held(tmp_pa
     """The retry of the held writes fails for good (a bad write among them): they are dropped, and
     nothing is held any more — not "held" for the rest of the run."""
     s = open_store(tmp_path)
-    s._writer.submit(lambda c: c.execute("PRAGMA busy_timeout = 100"))
-    s.flush()
-    other = sqlite3.connect(s.path, isolation_level=None)
-    other.execute("BEGIN EXCLUSIVE")
-    try:
-        s.log_request(record())
-        deadline = time.monotonic() + 5
-        while not s.writes_held:
-            assert time.monotonic() < deadline, "the writes were never held"
-            time.sleep(0.02)
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
+    with another_program_holds(s, 100):
+        pass
     s._writer.submit(lambda c: c.execute("INSERT INTO no_such_table VALUES (1)"))  # fails, and not for a while
     s.flush()
     assert not s.writes_held
@@ -513,27 +513,14 @@ def test_a_rename_made_while_writes_are_held_survives_a_kill(tmp_path, into_the_
     import shutil
 
     s = open_store(tmp_path)
-    s._writer.submit(lambda c: c.execute("PRAGMA busy_timeout = 500"))  # not 5 s: the test waits less
-    s.log_request(record(provider="p1"))
-    s.flush()
     left = s.path.with_name(s.path.name + ".moves.json")
-    other = sqlite3.connect(s.path, isolation_level=None)
-    other.execute("BEGIN EXCLUSIVE")
-    try:
-        s.log_request(record(provider="p1"))  # the writes are held from here on
-        deadline = time.monotonic() + 5
-        while not s.writes_held:
-            assert time.monotonic() < deadline, "the writes were never held"
-            time.sleep(0.02)
+    with another_program_holds(s, 500):
         time.sleep(into_the_hold)
         assert s.writes_held
         s.rename("p1", "main")
         assert left.exists()
         killed = tmp_path / "killed"  # what a kill -9 leaves on disk now
         shutil.copytree(tmp_path / "data", killed / "data")
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
     deadline = time.monotonic() + 5
     while left.exists():
         assert time.monotonic() < deadline, "the list of moves outlived the held writes"
