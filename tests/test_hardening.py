@@ -24,6 +24,7 @@ import zlib
 from pathlib import Path
 from urllib.parse import urljoin
 
+import aiohttp
 import pytest
 import tomlkit
 from aiohttp import web
@@ -1202,6 +1203,35 @@ async def test_an_attempt_cut_off_by_the_shutdown_says_so_not_that_the_provider_
     try:
         (row,) = again.services.store.request_log()
         assert [(a["outcome"], a["error"]) for a in row["attempts"]] == [("aborted", "API Router is shutting down")]
+    finally:
+        await again.close()
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_client_leaving_on_its_own_during_the_shutdown_grace_is_logged_as_it_left(fakes, gateway, stream):
+    """Within the grace nothing is cut by the gateway yet: a client that gives up then has left on its own,
+    as at any other time (the shutdown only owns what it cuts once the grace is over)."""
+    (p1,) = await fakes("p1")
+    p1.always(fp.hang(30))
+    gw = await gateway({"p1": p1})
+    session = aiohttp.ClientSession()
+    asking = asyncio.ensure_future(session.post(gw.base + "/v1/responses", json={**simple_body(), "stream": stream},
+                                                headers=gw.auth()))
+    for _ in range(200):
+        if p1.calls:
+            break
+        await asyncio.sleep(0.02)
+    stopping = asyncio.ensure_future(gw.gateway.stop())  # the harness's grace is 1 s
+    await asyncio.sleep(0.2)
+    asking.cancel()
+    await session.close()
+    await stopping
+    await gw.close()
+    again = await start_harness(gw.services.paths.user_data)
+    try:
+        (row,) = again.services.store.request_log()
+        assert (row["status"], row["error"]) == (499, "client disconnected"), row
+        assert [a["outcome"] for a in row["attempts"]] == ["client_closed"], row["attempts"]
     finally:
         await again.close()
 

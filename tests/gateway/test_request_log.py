@@ -871,8 +871,8 @@ def test_an_attempt_cancelled_by_the_shutdown_is_aborted_not_closed_by_the_clien
     from api_router.gateway.outcomes import OutcomeRecorder
 
     left, quit_ = Attempt("p1", Outcome.OK), Attempt("p1", Outcome.OK)
-    OutcomeRecorder.attempt_left(left, clock.perf_counter(), shutting_down=False)
-    OutcomeRecorder.attempt_left(quit_, clock.perf_counter() - 0.25, shutting_down=True)
+    OutcomeRecorder.attempt_left(left, clock.perf_counter(), cut_by_gateway=False)
+    OutcomeRecorder.attempt_left(quit_, clock.perf_counter() - 0.25, cut_by_gateway=True)
     assert (left.outcome, left.error) == (Outcome.CLIENT_CLOSED, "")
     assert (quit_.outcome, quit_.error) == (Outcome.ABORTED, GATEWAY_QUITS) and quit_.latency_ms >= 250
 

@@ -222,21 +222,22 @@ class OutcomeRecorder:
         record.response_bytes = len(response.body) if isinstance(response.body, bytes) else 0
 
     @staticmethod
-    def attempt_left(attempt: Attempt, started: float, *, shutting_down: bool) -> None:
+    def attempt_left(attempt: Attempt, started: float, *, cut_by_gateway: bool) -> None:
         """An attempt cancelled before it had a result (``started``: its perf_counter start): the client
-        left — or the gateway shut down, which is no one's failure (as ``attempt_done`` says it)."""
-        attempt.outcome, attempt.error = (Outcome.ABORTED, GATEWAY_QUITS) if shutting_down else \
+        left — or the gateway cut it off once the shutdown grace was over, which is no one's failure (as
+        ``attempt_done`` says it). Within the grace a client that leaves has left on its own."""
+        attempt.outcome, attempt.error = (Outcome.ABORTED, GATEWAY_QUITS) if cut_by_gateway else \
             (Outcome.CLIENT_CLOSED, attempt.error)
         attempt.latency_ms = (time.perf_counter() - started) * 1000
 
     @staticmethod
-    def cancelled(ex: Exchange, *, shutting_down: bool) -> None:
-        """The request's task was cancelled: its client left, or the gateway shut down."""
+    def cancelled(ex: Exchange, *, cut_by_gateway: bool) -> None:
+        """The request's task was cancelled: its client left, or the gateway cut it off after the grace."""
         record = ex.record
         if not record.status:
             record.status = 499
         if record.status != 200:  # a complete answer (the client left after it) is no error
-            record.error = record.error or ("gateway shut down" if shutting_down else "client disconnected")
+            record.error = record.error or ("gateway shut down" if cut_by_gateway else "client disconnected")
 
     def request_done(self, ex: Exchange) -> None:
         record = ex.record

@@ -172,7 +172,7 @@ class ResponsesProxy:
             self._recorder.answered_by_gateway(ex, err, response)
             return response
         except asyncio.CancelledError:
-            self._recorder.cancelled(ex, shutting_down=state.shutting_down)
+            self._recorder.cancelled(ex, cut_by_gateway=state.grace_over)
             raise
         finally:
             state.inflight -= 1
@@ -250,7 +250,7 @@ class ResponsesProxy:
 
     def _left(self, racer: _Racer) -> None:
         """``racer`` was cancelled before its result: the client left, or the gateway shuts down."""
-        self._recorder.attempt_left(racer.attempt, racer.t0, shutting_down=self._state.shutting_down)
+        self._recorder.attempt_left(racer.attempt, racer.t0, cut_by_gateway=self._state.grace_over)
 
     def _no_answer(self, ex: Exchange, plan: Sequence[str], gone: list[str]) -> GatewayError:
         """What the client hears when no candidate answered: every provider's refusal of the request
@@ -812,7 +812,7 @@ class ResponsesProxy:
                            f"too long for {ex.cfg.name_of(provider.id)}, and summarising it there failed: {exc}")
                 result = self._no_summary(ex, provider.id, message, exc.status, others_left)
             except asyncio.CancelledError:
-                self._recorder.attempt_left(attempt, t0, shutting_down=self._state.shutting_down)
+                self._recorder.attempt_left(attempt, t0, cut_by_gateway=self._state.grace_over)
                 raise
             else:
                 attempt.status = 200
