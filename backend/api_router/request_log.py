@@ -37,6 +37,8 @@ _COLUMNS = ("id", "request_id", "unix_ms", "path", "session_id", "provider", "mo
             "reasoning_tokens", "total_tokens", "attempt_count", "hedged", "failover", "error", "request_bytes",
             "response_bytes", "providers_tried", "solo", "attempt_latency_ms", "attempt_ttfb_ms")
 _INTERNAL = ("solo", "attempt_latency_ms", "attempt_ttfb_ms")  # how the attempt chain is kept, not shown
+_TEXT_COLUMNS = ("error", "model", "sent_model", "session_id", "request_id")  # what the text filter searches
+_ATTEMPT_TEXT_COLUMNS = ("error", "sent_model")  # and in each attempt
 _ATTEMPT_FIELDS = ("provider", "outcome", "status", "latency_ms", "ttfb_ms", "error", "hedge", "retry", "sent_model",
                    "summary")
 
@@ -46,7 +48,7 @@ class Filters:
     provider: str | None = None  # any attempt went to it
     outcome: Outcome | None = None
     session_id: str | None = None
-    text: str | None = None  # in the error, the models, the session id or the request id
+    text: str | None = None  # in the errors (the request's and its attempts'), the models, the session id or request id
 
     def where(self) -> tuple[list[str], list[Any]]:
         clauses: list[str] = []
@@ -65,13 +67,17 @@ class Filters:
             clauses.append("session_id = ?")
             args.append(self.session_id)
         if self.text:
-            columns = ("error", "model", "sent_model", "session_id", "request_id")
             if self.text.isascii():  # LIKE ignores the case of ASCII letters, and is fast
-                clauses.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns) + ")")
-                args += [f"%{_like(self.text)}%"] * len(columns)
+                test, needle = "{} LIKE ? ESCAPE '\\'", f"%{_like(self.text)}%"
             else:  # other letters: compared casefolded (Store's reader defines casefold)
-                clauses.append("(" + " OR ".join(f"instr(casefold({c}), ?) > 0" for c in columns) + ")")
-                args += [self.text.casefold()] * len(columns)
+                test, needle = "instr(casefold({}), ?) > 0", self.text.casefold()
+            own = [test.format(c) for c in _TEXT_COLUMNS]
+            # What a provider said to an attempt the request went on from (failed over, retried) is in the
+            # attempts rows only.
+            asked = " OR ".join(test.format(f"a.{c}") for c in _ATTEMPT_TEXT_COLUMNS)
+            clauses.append("(" + " OR ".join(own) + " OR EXISTS (SELECT 1 FROM attempts a WHERE "
+                           f"a.request_id = request_log.id AND ({asked})))")
+            args += [needle] * (len(_TEXT_COLUMNS) + len(_ATTEMPT_TEXT_COLUMNS))
         return clauses, args
 
 

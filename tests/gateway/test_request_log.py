@@ -77,6 +77,9 @@ async def test_every_request_is_listed_newest_first_with_filters(fakes, gateway)
     assert await ids(text="BAD FIELD") == ["sess-b"]
     assert await ids(text=newest["request_id"]) == ["sess-b"]
     assert await ids(text="%") == []  # LIKE wildcards are plain characters here
+    # What the provider a request failed over from said is found too (it is in that attempt only).
+    assert await ids(text="P1 BLIP") == ["sess-a"]
+    assert (await gw.api("export_requests", format="jsonl", text="p1 blip"))["content"].count("\n") == 1
     assert await ids(session_id=" sess-a ") == ["sess-a"]  # as the session timeline reads it
     with pytest.raises(ApiError, match="outcome must be one of"):
         await gw.api("list_requests", outcome="weird")
@@ -90,14 +93,18 @@ async def test_every_request_is_listed_newest_first_with_filters(fakes, gateway)
 
 
 async def test_searching_the_request_log_ignores_case_beyond_ascii(fakes, gateway):
-    (p1,) = await fakes("p1")
-    gw = await gateway({"p1": p1})
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
     p1.queue(fp.status(400, "Modèle ÜNBEKANNT für café"))
     assert (await gw.responses()).status == 400
     gw.services.store.flush()
     for text in ("ünbekannt", "ÜNBEKANNT", "MODÈLE", "CAFÉ", "für"):
         assert (await gw.api("list_requests", text=text))["total"] == 1, text
     assert (await gw.api("list_requests", text="übrig"))["total"] == 0
+    p1.queue(fp.status(503, "Überlastet"))  # a failover's first attempt: in that attempt's error only
+    assert (await gw.responses()).status == 200
+    gw.services.store.flush()
+    assert (await gw.api("list_requests", text="überlastet"))["total"] == 1
 
 
 async def test_the_attempt_chain_of_a_request(fakes, gateway):
