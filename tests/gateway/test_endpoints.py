@@ -30,6 +30,7 @@ async def test_missing_and_wrong_token_are_refused_with_json(fakes, gateway):
             assert reply.status == 401, (path, reply.body)
             assert reply.json["error"]["type"] == "unauthorized"
             assert reply.json["error"]["message"]
+            assert reply.headers["WWW-Authenticate"] == 'Bearer realm="API Router"'  # RFC 9110: a 401 says how
     assert p1.calls == 0
 
 

@@ -126,6 +126,9 @@ class _ExpectedToken:
         return self._bytes
 
 
+_ASK_FOR_THE_TOKEN = {"WWW-Authenticate": 'Bearer realm="API Router"'}  # how to authenticate (RFC 9110 §11.6.1)
+
+
 def token_required(services: Services, handler: Handler, *, same_origin: bool = False) -> Handler:
     """``handler`` behind the gateway token (compared in constant time, before the body is read) and,
     for the control API, the same-origin rule."""
@@ -138,7 +141,8 @@ def token_required(services: Services, handler: Handler, *, same_origin: bool = 
                 return error_response(403, "cross-origin control requests are refused")
         # surrogateescape: header bytes that are not UTF-8 are a wrong token, not a crash
         if not hmac.compare_digest(bearer_token(request).encode("utf-8", "surrogateescape"), expected_token()):
-            return error_response(401, "missing or wrong gateway token (Authorization: Bearer ao_…)", "unauthorized")
+            return error_response(401, "missing or wrong gateway token (Authorization: Bearer ao_…)", "unauthorized",
+                                  headers=_ASK_FOR_THE_TOKEN)
         return await handler(request)
 
     return checked
