@@ -26,7 +26,6 @@ from api_router.desktop.instance import (
     ask_to_show,
     claim_or_hand_off,
     handoff_report,
-    request_show,
 )
 from tests.desktop.fakes import FakeMsvcrt
 
@@ -108,13 +107,13 @@ def test_show_channel_needs_the_nonce(tmp_path: Path) -> None:
     server = ShowServer("secret-nonce", shown.set)
     port = server.start()
     try:
-        assert not request_show(InstanceInfo(pid=1, show_port=port, nonce="wrong"))
+        assert ask_to_show(InstanceInfo(pid=1, show_port=port, nonce="wrong")) is ShowReply.NO_ANSWER
         assert not shown.wait(0.3)
-        assert request_show(InstanceInfo(pid=1, show_port=port, nonce="secret-nonce"))
+        assert ask_to_show(InstanceInfo(pid=1, show_port=port, nonce="secret-nonce")) is ShowReply.SHOWN
         assert shown.wait(5)
     finally:
         server.stop()
-    assert not request_show(InstanceInfo(pid=1, show_port=port, nonce="secret-nonce"), timeout=0.5)
+    assert ask_to_show(InstanceInfo(pid=1, show_port=port, nonce="secret-nonce"), timeout=0.5) is ShowReply.NO_ANSWER
 
 
 def test_show_channel_answers_before_the_window_is_ready() -> None:
@@ -124,7 +123,7 @@ def test_show_channel_answers_before_the_window_is_ready() -> None:
     port = server.start()
     try:
         started = time.monotonic()
-        assert request_show(InstanceInfo(pid=1, show_port=port, nonce="n"), timeout=2)
+        assert ask_to_show(InstanceInfo(pid=1, show_port=port, nonce="n"), timeout=2) is ShowReply.SHOWN
         assert time.monotonic() - started < 1.5
     finally:
         release.set()
@@ -195,7 +194,7 @@ def test_a_quitting_instance_answers_quitting_and_shows_nothing() -> None:
     try:
         quitting.set()
         assert ask_to_show(InstanceInfo(pid=1, show_port=port, nonce="n")) is ShowReply.QUITTING
-        assert not request_show(InstanceInfo(pid=1, show_port=port, nonce="n"))
+        assert ask_to_show(InstanceInfo(pid=1, show_port=port, nonce="n")) is not ShowReply.SHOWN
         assert not shown.wait(0.3)
         # the nonce is still checked first
         assert ask_to_show(InstanceInfo(pid=1, show_port=port, nonce="wrong")) is ShowReply.NO_ANSWER

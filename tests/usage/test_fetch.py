@@ -13,7 +13,6 @@ from api_router.usage import (
     ErrorKind,
     UsageError,
     UsageTarget,
-    fetch_shared,
     fetch_usage,
     group_shared,
     share_key,
@@ -190,31 +189,6 @@ def test_share_key_rules() -> None:
     assert share_key(f) == share_key(g)
     assert "k1" not in repr(share_key(a)) and share_key(f).credential_digest != "t"
     assert group_shared([a, c, b, d]) == [(a, b), (c,), (d,)]
-
-
-async def test_shared_fetch_calls_once(panel_factory, client: httpx.AsyncClient) -> None:
-    shared, other = await panel_factory(), await panel_factory()
-    shared.json("/api/usage/token", NEW_API, bearer=KEY)
-    other.json("/api/usage/token", {"data": {"total_available": 1}}, bearer="sk-other-key-000")
-    targets = [
-        UsageTarget("p1", shared.url + "/v1", usage_adapter="new_api", provider_key=KEY),
-        UsageTarget("p2", shared.url + "/openai/v1", usage_adapter="new_api", provider_key=KEY),
-        UsageTarget("p3", other.url + "/v1", usage_adapter="new_api", provider_key="sk-other-key-000"),
-        UsageTarget("p4", shared.url + "/v1", usage_adapter="new_api", provider_key="sk-wrong-key-111"),
-    ]
-    results = await fetch_shared(targets, client)
-    assert shared.count("/api/usage/token") == 2  # p1+p2 once, p4 once
-    assert other.count("/api/usage/token") == 1
-    assert results["p1"] is results["p2"] and results["p1"].remaining == 6  # type: ignore[union-attr]
-    assert results["p3"].remaining == 1  # type: ignore[union-attr]
-    assert isinstance(results["p4"], UsageError) and results["p4"].kind == ErrorKind.UNAUTHORIZED
-
-
-async def test_shared_fetch_uses_a_member_hint(panel: FakePanel, client: httpx.AsyncClient) -> None:
-    panel.json("/api/usage/token", NEW_API)
-    targets = [detect_target(panel, "p1"), detect_target(panel, "p2")]
-    results = await fetch_shared(targets, client, hints={"p2": "new_api"})
-    assert panel.count() == 1 and results["p1"].adapter == "new_api"  # type: ignore[union-attr]
 
 
 async def test_a_check_whose_slow_answers_add_up_ends_at_its_total_limit(

@@ -11,7 +11,6 @@ from api_router.usage.model import (
     UsageSnapshot,
     UsageTarget,
     exhaustion_reason,
-    is_exhausted,
     left_percent,
     redact,
     strip_query,
@@ -81,7 +80,7 @@ def test_to_json_shape_and_round_trip() -> None:
 )
 def test_exhausted(kwargs: dict, reason: str) -> None:
     s = snap(**kwargs)
-    assert s.exhausted and is_exhausted(s)
+    assert s.exhausted
     assert exhaustion_reason(s) == reason
     assert s.to_json()["exhausted_reason"] == reason
 
@@ -100,11 +99,7 @@ def test_exhausted(kwargs: dict, reason: str) -> None:
 )
 def test_not_exhausted(kwargs: dict) -> None:
     s = snap(**kwargs)
-    assert not s.exhausted and not is_exhausted(s) and exhaustion_reason(s) is None
-
-
-def test_is_exhausted_of_nothing() -> None:
-    assert is_exhausted(None) is False
+    assert not s.exhausted and exhaustion_reason(s) is None
 
 
 def test_target_repr_hides_secrets() -> None:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from api_router.usage.numbers import ParsedNumber, number_value, parse_number
+from api_router.usage.numbers import ParsedNumber, parse_number
 
 
 @pytest.mark.parametrize(
@@ -126,7 +126,8 @@ def test_unit_word_is_reported_lower_case() -> None:
     assert parsed is not None and parsed.unit == "tokens" and parsed.value == 1000
 
 
-def test_number_value_shortcut() -> None:
-    assert number_value("$1,000") == 1000
-    assert number_value("unlimited") is None
-    assert number_value("nope") is None
+def test_an_amount_unlimited_and_no_number_at_all_are_told_apart() -> None:
+    dollars, unlimited = parse_number("$1,000"), parse_number("unlimited")
+    assert dollars is not None and dollars.value == 1000
+    assert unlimited is not None and (unlimited.value, unlimited.unlimited) == (None, True)
+    assert parse_number("nope") is None

@@ -301,10 +301,6 @@ def ask_to_show(info: InstanceInfo, *, timeout: float = 3.0, host: str = "127.0.
     return {SHOW_REPLY: ShowReply.SHOWN, QUITTING_REPLY: ShowReply.QUITTING}.get(reply, ShowReply.NO_ANSWER)
 
 
-def request_show(info: InstanceInfo, *, timeout: float = 3.0, host: str = "127.0.0.1") -> bool:
-    return ask_to_show(info, timeout=timeout, host=host) is ShowReply.SHOWN
-
-
 def new_nonce() -> str:
     return secrets.token_hex(16)
 

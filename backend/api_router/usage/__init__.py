@@ -2,7 +2,7 @@
 
 Self-contained: depends on httpx only, knows nothing of the app's config or storage. The app
 builds a :class:`UsageTarget` per provider, creates one client with :func:`make_client`, and
-either calls :func:`fetch_usage` / :func:`fetch_shared` itself or runs a :class:`UsageRefresher`
+either calls :func:`fetch_usage` itself or runs a :class:`UsageRefresher`
 whose ``on_result`` callback persists and publishes results.
 
 Modules: ``numbers`` (tolerant number parsing), ``model`` (target, snapshot, error, exhaustion),
@@ -13,14 +13,13 @@ the keys they accept), ``fetch`` (detection and sharing), ``schedule`` (policy a
 from .adapters import ADAPTERS, DETECTION_ORDER
 from .bases import candidate_bases, origin_of
 from .client import DEFAULT_TIMEOUT_S, install_log_redaction, make_client
-from .fetch import ShareKey, fetch_shared, fetch_usage, group_shared, share_key
+from .fetch import ShareKey, fetch_usage, group_shared, share_key
 from .model import (
     ErrorKind,
     UsageError,
     UsageSnapshot,
     UsageTarget,
     exhaustion_reason,
-    is_exhausted,
     redact,
 )
 from .numbers import ParsedNumber, parse_number
@@ -42,11 +41,9 @@ __all__ = [
     "UsageTarget",
     "candidate_bases",
     "exhaustion_reason",
-    "fetch_shared",
     "fetch_usage",
     "group_shared",
     "install_log_redaction",
-    "is_exhausted",
     "make_client",
     "origin_of",
     "parse_number",

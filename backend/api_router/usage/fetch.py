@@ -11,7 +11,8 @@ A base that timed out or could not be reached is not tried again within the same
 
 Sharing: several provider entries often point at the same relay account (same panel, same key,
 different model routes). :func:`share_key` says when two targets would make the exact same
-requests, so :func:`fetch_shared` asks once and hands the answer to all of them.
+requests, so the refresher (:mod:`.schedule`) asks once for the group :func:`group_shared` makes and
+hands the answer to all of them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import asyncio
 import dataclasses
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import httpx
@@ -30,7 +31,7 @@ from .bases import candidate_bases, panel_guess
 from .client import UsageHttp, install_log_redaction
 from .model import ErrorKind, UsageError, UsageSnapshot, UsageTarget
 
-__all__ = ["ShareKey", "fetch_shared", "fetch_usage", "group_shared", "share_key", "wall_clock_ms"]
+__all__ = ["ShareKey", "fetch_usage", "group_shared", "share_key", "wall_clock_ms"]
 
 _ENDPOINT_MISSING = frozenset({ErrorKind.NOT_FOUND, ErrorKind.NOT_JSON, ErrorKind.NO_SHAPE})
 _BASE_UNREACHABLE = frozenset({ErrorKind.TIMEOUT, ErrorKind.NETWORK})
@@ -161,28 +162,3 @@ def group_shared(targets: Iterable[UsageTarget]) -> list[tuple[UsageTarget, ...]
     for target in targets:
         groups.setdefault(share_key(target), []).append(target)
     return [tuple(members) for members in groups.values()]
-
-
-async def fetch_shared(
-    targets: Iterable[UsageTarget],
-    client: httpx.AsyncClient,
-    hints: Mapping[str, str] | None = None,
-    *,
-    clock_ms: Callable[[], int] = wall_clock_ms,
-) -> dict[str, UsageSnapshot | UsageError]:
-    """Fetch each share group once (groups concurrently); result per provider id.
-
-    ``hints`` maps provider id -> adapter hint; a group uses the first member hint it finds.
-    """
-    hints = hints or {}
-    groups = group_shared(targets)
-
-    async def one(group: tuple[UsageTarget, ...]) -> UsageSnapshot | UsageError:
-        hint = next((hints[t.provider_id] for t in group if hints.get(t.provider_id)), None)
-        try:
-            return await fetch_usage(group[0], client, hint, clock_ms=clock_ms)
-        except UsageError as exc:
-            return exc
-
-    results = await asyncio.gather(*(one(g) for g in groups))
-    return {t.provider_id: result for group, result in zip(groups, results, strict=True) for t in group}

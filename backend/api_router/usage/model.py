@@ -24,7 +24,6 @@ __all__ = [
     "UsageSnapshot",
     "UsageTarget",
     "exhaustion_reason",
-    "is_exhausted",
     "redact",
     "strip_query",
 ]
@@ -195,11 +194,6 @@ class UsageSnapshot:
                 value = data[f.name]
                 kwargs[f.name] = tuple(value) if isinstance(value, list) else value
         return cls(**kwargs)
-
-
-def is_exhausted(snapshot: UsageSnapshot | None) -> bool:
-    """True when the snapshot says this provider cannot serve any more requests."""
-    return snapshot is not None and exhaustion_reason(snapshot) is not None
 
 
 def exhaustion_reason(snapshot: UsageSnapshot) -> str | None:

@@ -33,7 +33,7 @@ import math
 import re
 from dataclasses import dataclass
 
-__all__ = ["ParsedNumber", "number_value", "parse_number"]
+__all__ = ["ParsedNumber", "parse_number"]
 
 _UNLIMITED_WORDS = frozenset(
     {"unlimited", "infinite", "infinity", "inf", "∞", "no limit", "nolimit", "无限", "无限制", "不限"}
@@ -86,12 +86,6 @@ def parse_number(raw: object) -> ParsedNumber | None:
     if text.lower() in _UNLIMITED_WORDS:
         return ParsedNumber(value=None, unlimited=True)
     return _from_text(text)
-
-
-def number_value(raw: object) -> float | None:
-    """Shortcut: the plain float, or ``None`` for no number *and* for unlimited."""
-    parsed = parse_number(raw)
-    return parsed.value if parsed is not None else None
 
 
 def _from_float(value: float) -> ParsedNumber | None:
