@@ -2,6 +2,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { Bridge } from '../../bridge';
 import { navigate } from '../../hooks/useRoute';
 import { useServerNow } from '../../hooks/serverClock';
+import { useProvidersGone } from '../../hooks/useProvidersGone';
 import { analyticsProviderIds, providerColor, seriesRows } from '../../logic/analytics';
 import { formatClock } from '../../logic/format';
 import { nameOf, type NameMap } from '../../logic/names';
@@ -37,12 +38,15 @@ const NO_PARAMS: RouteParams = {};
 /** `#/usage`: analytics for a window (totals, per provider, charts) and the session timeline. */
 export function UsagePage({ bridge, providerOrder, names, params = NO_PARAMS, pollMs }: Props) {
   const [win, setWin] = useState<AnalyticsWindow>('day');
-  const analytics = useAnalytics(bridge, win, pollMs);
-  const sessions = useSessions(bridge, pollMs);
+  // A provider renamed (or deleted) re-labels its past rows on the server: they are read again at once,
+  // or the page names them by an id that no longer exists until the next poll.
+  const providersGone = useProvidersGone(providerOrder);
+  const analytics = useAnalytics(bridge, win, pollMs, providersGone);
+  const sessions = useSessions(bridge, pollMs, providersGone);
   const list = sessions.data ?? [];
   // The session in the address, else the newest one.
   const selected = params.session ?? list[0]?.session_id ?? null;
-  const timeline = useSessionTimeline(bridge, selected, pollMs);
+  const timeline = useSessionTimeline(bridge, selected, pollMs, providersGone);
   const now = useServerNow(true, 60_000);
   const pick = useCallback((id: string) => navigate(routeHash('usage', { session: id }), { replace: true }), []);
   // Arrived by a link to a session (the Requests page's): its timeline is what was asked for, so it is
@@ -79,24 +83,6 @@ export function UsagePage({ bridge, providerOrder, names, params = NO_PARAMS, po
     void sessions.refresh();
     void timeline.refresh();
   };
-
-  // A provider renamed (or deleted) re-labels its past rows on the server: read them again at once, or
-  // the page names them by an id that no longer exists until the next poll. Ids only added (the list
-  // arriving at start, a new provider) change no past row.
-  const providersKey = providerOrder.join('\n');
-  const providersSeen = useRef(providersKey);
-  const { refresh: refreshAnalytics } = analytics;
-  const { refresh: refreshSessions } = sessions;
-  const { refresh: refreshTimeline } = timeline;
-  useEffect(() => {
-    const before = providersSeen.current.split('\n').filter(Boolean);
-    providersSeen.current = providersKey;
-    const now = new Set(providersKey.split('\n'));
-    if (!before.some((id) => !now.has(id))) return;
-    void refreshAnalytics();
-    void refreshSessions();
-    void refreshTimeline();
-  }, [providersKey, refreshAnalytics, refreshSessions, refreshTimeline]);
 
   return (
     <main className="page usage" aria-labelledby="usage-title" aria-busy={analytics.loading || undefined}>
