@@ -1219,6 +1219,41 @@ async def test_a_rejected_key_in_band_fails_over_like_a_401(fakes, gateway, code
     assert health(gw, "p1")["consecutive_failures"] == 2
 
 
+@pytest.mark.parametrize(("code", "error_type"), [
+    ("invalid_api_key", "invalid_request_error"), ("server_error", "server_error"),
+    ("insufficient_quota", "insufficient_quota")])
+@pytest.mark.parametrize("http_status", [400, 422])
+async def test_a_client_error_status_whose_code_is_the_providers_trouble_fails_over(
+        fakes, gateway, code, error_type, http_status):
+    """Relays answer a refused key, a spent quota or their own failure with a 400 too: the code says whose
+    fault it is, as it does in-band — the next provider answers, not the client hearing a 400."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    body = json.dumps({"error": {"message": "Incorrect API key provided: sk-te****", "type": error_type,
+                                 "code": code}}).encode()
+    p1.always(fp.status(http_status, body=body))
+    for stream in (True, False):
+        reply = await gw.responses(stream=stream)
+        assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2", reply.text
+        assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+    # The request's own 400 (an invalid parameter) still goes back to the client as it came.
+    p1.always(fp.status(400, body=json.dumps({"error": {"message": "Unknown parameter: 'foo'",
+                                                        "type": "invalid_request_error",
+                                                        "code": "unknown_parameter"}}).encode()))
+    assert (await gw.responses()).status == 400
+
+
+async def test_a_spent_quota_said_with_a_400_by_every_provider_is_the_quota_429(fakes, gateway):
+    """Said with a 400 or a 429, a spent quota is the same news: Codex hears "quota exceeded"."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing=QUICK)
+    p1.always(fp.status(400, body=json.dumps({"error": {"message": "You exceeded your current quota",
+                                                        "type": "insufficient_quota",
+                                                        "code": "insufficient_quota"}}).encode()))
+    reply = await gw.responses()
+    assert reply.status == 429 and reply.json["error"]["code"] == "insufficient_quota", reply.text
+
+
 async def test_a_200_carrying_an_error_is_a_provider_failure(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
@@ -1535,6 +1570,8 @@ async def test_only_a_real_answer_to_a_check_brings_a_provider_back(fakes, gatew
     opening = [fp.sse_event(e) for e in fp.stream_events(fp.response_object("x"))[:2]]  # created, in_progress
     for no_answer in (fp.status(400, "The model `gpt-5.5` does not exist or you do not have access to it."),
                       fp.in_band_failure("server_error", "The engine is currently overloaded", error_type="server_error"),
+                      fp.status(400, body=b'{"error": {"message": "Incorrect API key provided", '  # its key refused
+                                          b'"type": "invalid_request_error", "code": "invalid_api_key"}}'),
                       fp.raw_stream(opening[:1]),  # response.created, then the end of the stream
                       fp.raw_stream([*opening, b"event: ping\ndata: {}\n\n"])):
         p1.always(no_answer)

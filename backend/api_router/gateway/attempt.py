@@ -280,6 +280,11 @@ class AttemptRunner:
                 return AttemptResult(Outcome.RETRY, error=f"HTTP {status}: {message}", retry=retry)
             if classify.mentions_unknown_model(message):
                 return _unknown_model(f"HTTP {status}: {message}", status)
+            if (trouble := classify.says_provider_trouble(raw)) is not None:  # as the same words in-band are
+                error = {"error": trouble}
+                return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", status=status,
+                                     rate_limited=classify.is_rate_limit_event(error),
+                                     quota_spent=classify.is_spent_quota(error))
             if client.compaction_trigger:  # Codex has no fallback when its compaction request is refused
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", status=status,
                                      counts_against_health=False)

@@ -124,6 +124,19 @@ def failure_text(payload: Any) -> str:
     return _with_code_of(error_message_of_event(payload), error_object(payload))
 
 
+def says_provider_trouble(body: bytes) -> dict[str, Any] | None:
+    """The error object of an HTTP error ``body`` whose code or type is the provider's trouble (its key
+    refused, its quota spent, its server failing), whatever client-error status it came with (relays
+    answer a wrong key with a 400 too); ``None`` otherwise."""
+    try:
+        err = error_object(orjson.loads(body))
+    except orjson.JSONDecodeError:
+        return None
+    if err is None:
+        return None
+    return err if {str(err.get(k, "")).lower() for k in ("code", "type")} & _PROVIDER_CODES else None
+
+
 def is_client_error_event(payload: Any) -> bool:
     """Whether an in-band failure is the request's own fault (relayed as is, no failover)."""
     err = error_object(payload)
