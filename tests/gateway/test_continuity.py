@@ -179,6 +179,25 @@ async def test_a_provider_that_cannot_be_given_the_history_is_passed_for_the_one
     assert p1.calls == 0 and p2.requests[0].json["previous_response_id"] == "resp_p2_owned"
 
 
+@pytest.mark.parametrize("session", [None, "no-such-session"])
+async def test_a_request_only_the_holder_of_its_history_can_take_does_not_move_the_serving_provider(
+        fakes, gateway, codex_home, session):
+    """Nothing failed: the preferred provider was passed by for one request it could not be given. New
+    traffic still goes to it, so no "Failover" (nor a "back to preferred" after it) is said."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"  # p1 serves
+    routes = [e.message for e in gw.services.store.list_events() if e.kind == "route"]
+    gw.services.continuity.index.record_response("resp_p2_owned", "p2")
+    body = {"model": "m", "input": "x", "previous_response_id": "resp_p2_owned"}
+    reply = await gw.responses(body, headers={"session-id": session} if session else None)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    status = await gw.api("get_status")
+    assert status["active_provider"] == "p1" and status["summary"]["state"] != "fallback", status["summary"]
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
+    assert [e.message for e in gw.services.store.list_events() if e.kind == "route"] == routes
+
+
 async def test_session_file_written_late_is_found_on_reread(fakes, gateway, codex_home):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})

@@ -247,9 +247,10 @@ class Router:
 
     def record_success(self, cfg: Config, provider: str, failures: Sequence[Failure] = (),
                        session_id: str | None = None, first_event_s: float | None = None,
-                       choice: int | None = None, took_s: float = 0.0) -> None:
+                       choice: int | None = None, took_s: float = 0.0, passed_by: bool = False) -> None:
         """``choice``: the one the request was planned under (None: the current one); ``took_s``: how long
-        ago the provider was asked."""
+        ago the provider was asked; ``passed_by``: providers before it could not be given the request
+        (its conversation is held here)."""
         counted = [Failure(f.provider, self._redact(f.error)) for f in failures if f.health]
         now = self._clock()
         if first_event_s is not None:
@@ -272,8 +273,9 @@ class Router:
             held_by_session = not failures and self._affinity.provider_for(
                 session_id, cfg.routing.session_idle_return_seconds) == provider
             self._affinity.bind(session_id, provider)
-        # Nor does a request only this provider could do (the others refused a compaction).
-        only_refused = bool(failures) and not counted
+        # Nor does a request only this provider could do (the others refused a compaction, or could not be
+        # given the conversation it continues): nothing failed, and new traffic goes where it went.
+        only_refused = (bool(failures) or passed_by) and not counted
         with self._lock:
             h = self._health(provider)
             recovered = h.consecutive_failures > 0 or h.unresponsive_since is not None
