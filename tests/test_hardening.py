@@ -181,8 +181,11 @@ COMMAND = "psql postgres://app:s3cretpw@db:5432/x"
     "event: error_{key}\n\n",
     'data: {{"detail": [{{"type": "response.validation", "msg": "key {key}"}}]}}\n\n',  # nested Responses-like type
     'data: {{"type": "relay_error", "upstream": {{"type": "response.failed"}}, "message": "key {key}"}}\n\n',
+    'data: {{"type": "response.error", "message": "invalid api key {key}"}}\n\n',  # Responses-like, no Responses type
+    'data: {{"message": "invalid api key {key}", "type": "response.relay_error"}}\n\n',  # ... written last
+    'event: response.relay_error\ndata: {{"type":"response.relay_error","message":"invalid api key {key}"}}\n\n',
 ])
-@pytest.mark.parametrize("where", ["before the delta", "after the delta"])
+@pytest.mark.parametrize("where", ["before the delta", "after the delta", "in a read of its own"])
 async def test_relay_words_in_the_read_of_an_event_are_masked_and_the_event_is_not(fakes, gateway, noise, where):
     """One read, a delta whose text is a command with a URL password and a relay's words with the key:
     the key is masked, the model's words reach Codex as they were."""
@@ -192,8 +195,11 @@ async def test_relay_words_in_the_read_of_an_event_are_masked_and_the_event_is_n
     chunks = [fp.sse_event(event) for event in events]
     delta = next(i for i, e in enumerate(events) if e["type"] == "response.output_text.delta")
     words = noise.format(key=KEY).encode()
-    chunks[delta] = words + chunks[delta] if where == "before the delta" else chunks[delta] + words
-    p1.always(fp.raw_stream(chunks))
+    if where == "in a read of its own":
+        chunks.insert(delta + 1, words)
+    else:
+        chunks[delta] = words + chunks[delta] if where == "before the delta" else chunks[delta] + words
+    p1.always(fp.raw_stream(chunks, delay=0.02 if where == "in a read of its own" else 0.0))
     reply = await gw.responses(stream=True)
     assert KEY.encode() not in reply.body and reply.status == 200
     assert reply.text == COMMAND and COMMAND.encode() in reply.body

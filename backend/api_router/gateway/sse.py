@@ -29,6 +29,24 @@ GENERATED_PREFIXES = (
 # The events that end a stream: the first one decides.
 ANSWER_END = frozenset({"response.completed", "response.incomplete"})
 FAILURE_END = frozenset({"response.failed", "error"})
+# Every event type the Responses API streams. Data typed otherwise — "response.error", "response.relay_error"
+# as much as "relay_error" — is a relay's own words, where a key it echoes is masked; these pass as they came.
+RESPONSES_EVENT_TYPES = PREAMBLE | ANSWER_END | FAILURE_END | frozenset(f"response.{kind}" for kind in (
+    "output_item.added", "output_item.done", "content_part.added", "content_part.done",
+    "output_text.delta", "output_text.done", "output_text.annotation.added", "refusal.delta", "refusal.done",
+    "function_call_arguments.delta", "function_call_arguments.done", "custom_tool_call_input.delta",
+    "custom_tool_call_input.done", "reasoning_summary_part.added", "reasoning_summary_part.done",
+    "reasoning_summary_text.delta", "reasoning_summary_text.done", "reasoning_text.delta", "reasoning_text.done",
+    "file_search_call.in_progress", "file_search_call.searching", "file_search_call.completed",
+    "web_search_call.in_progress", "web_search_call.searching", "web_search_call.completed",
+    "image_generation_call.in_progress", "image_generation_call.generating", "image_generation_call.partial_image",
+    "image_generation_call.completed", "mcp_call_arguments.delta", "mcp_call_arguments.done",
+    "mcp_call.in_progress", "mcp_call.completed", "mcp_call.failed", "mcp_list_tools.in_progress",
+    "mcp_list_tools.completed", "mcp_list_tools.failed", "code_interpreter_call.in_progress",
+    "code_interpreter_call.interpreting", "code_interpreter_call.completed", "code_interpreter_call_code.delta",
+    "code_interpreter_call_code.done", "audio.delta", "audio.done", "audio.transcript.delta",
+    "audio.transcript.done"))
+RESPONSES_EVENT_TYPES_BYTES = frozenset(kind.encode() for kind in RESPONSES_EVENT_TYPES)
 
 
 def is_answer(kind: str) -> bool:

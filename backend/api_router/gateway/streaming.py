@@ -143,7 +143,12 @@ def _only_events(chunk: bytes) -> bool:
              + chunk.startswith((b'data: {"type":"response.', b'data: {"type": "response.')))
     named = chunk.count(b"\nevent: response.") + chunk.startswith(b"event: response.")
     return (typed > 0 and typed == chunk.count(b"\n\n")
-            and chunk.count(b"\n") == 2 * typed + named and named == chunk.count(b"event:"))
+            and chunk.count(b"\n") == 2 * typed + named and named == chunk.count(b"event:")
+            # each a type the Responses API has: a relay's "response.error" is its own words
+            and sse.RESPONSES_EVENT_TYPES_BYTES.issuperset(_DATA_TYPES.findall(chunk)))
+
+
+_DATA_TYPES = re.compile(rb'(?:^|\n)data: \{"type": ?"([^"]*)"')
 
 
 def _plain_text_masked(chunk: bytes, redact: Callable[[bytes], bytes]) -> bytes:
@@ -180,16 +185,15 @@ def _is_plain_text(line: bytes) -> bool:
         return False
     if not value.startswith(b"{"):
         return True
-    if _TYPE_LAST.search(value):
+    if (last := _TYPE_LAST.search(value)) is not None and last.group(1) in sse.RESPONSES_EVENT_TYPES_BYTES:
         return False  # a Responses event, its type written last (keys in sorted order): no parse needed
     # The top-level type: where Codex and OpenAI write it first, read without a parse; else parsed (a
     # "type" nested in a relay's error object is not the event's).
-    kind = sse.SSEEvent(None, value).type
-    return not (kind.startswith("response.") or kind == "error")
+    return sse.SSEEvent(None, value).type not in sse.RESPONSES_EVENT_TYPES
 
 
-# A Responses type as the object's last member: the brace after it closes the whole object.
-_TYPE_LAST = re.compile(rb'"type"\s*:\s*"response\.[\w.]+"\s*\}\s*\Z')
+# A Responses-like type as the object's last member: the brace after it closes the whole object.
+_TYPE_LAST = re.compile(rb'"type"\s*:\s*"(response\.[\w.]+)"\s*\}\s*\Z')
 _USUAL_NAMES = frozenset(name.encode() for name in (
     *sse.PREAMBLE, *sse.ANSWER_END, *sse.FAILURE_END, "ping", "keepalive", "message",
     "response.output_item.added", "response.output_item.done", "response.content_part.added",
@@ -212,7 +216,8 @@ def _usual_event(chunk: bytes) -> bytes | None:
     if chunk.find(b"\n", nl + 1) != len(chunk) - 2 or not chunk.endswith(b"\n\n"):
         return None
     name = chunk[7:nl]
-    if name in _DECISIVE_NAMES or (name == _SEALED_NAME and b'"encrypted_content"' in chunk) \
+    if name in _DECISIVE_NAMES or name not in sse.RESPONSES_EVENT_TYPES_BYTES \
+            or (name == _SEALED_NAME and b'"encrypted_content"' in chunk) \
             or name.endswith(b" ") or not _typed_as_named(chunk, nl + 1, name):
         return None
     return name
