@@ -1040,6 +1040,34 @@ async def test_a_json_answer_that_trickles_in_is_cut_at_the_request_timeout(fake
 
 
 
+@pytest.mark.parametrize("code", [400, 503])
+async def test_an_error_whose_body_trickles_past_the_request_timeout_is_that_providers_failure(fakes, gateway, code):
+    """A 400's body still arriving at the request timeout: half an error is no answer to pass on (the
+    client heard an empty 400 before, the log said "(empty body)") — the next provider answers."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 1})
+
+    async def trickling_error(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        body = json.dumps({"error": {"message": "Your input exceeds the context window of this model",
+                                     "type": "invalid_request_error", "code": "context_length_exceeded"}}).encode()
+        resp = web.StreamResponse(status=code, headers={"Content-Type": "application/json"})
+        resp.content_length = len(body)
+        await resp.prepare(request)
+        for i in range(0, len(body), 8):
+            await resp.write(body[i:i + 8])
+            await asyncio.sleep(0.2)
+        await resp.write_eof()
+        return resp
+
+    p1.always(trickling_error)
+    reply, took = await timed(gw.responses(stream=False))
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2", reply.text
+    assert 0.9 <= took < 2.5, took
+    (first, _) = gw.services.store.request_log()[0]["attempts"]
+    assert (first["outcome"], first["status"]) == ("provider_failure", code)
+    assert first["error"] == f"HTTP {code}: the error body was not complete within 1 s", first
+
+
 @pytest.mark.parametrize("cut_by", ["request_timeout", "idle_timeout"])
 async def test_a_json_answer_of_headers_only_is_no_answer(fakes, gateway, cut_by):
     """Headers at once, then nothing: the provider did not answer in time — out of rotation like a

@@ -265,14 +265,16 @@ class AttemptRunner:
     async def _http_error(self, ex: Exchange, opened: Opened, client: ClientRequest, retries: Retries) -> AttemptResult:
         resp = opened.resp
         limit = ex.cfg.routing.request_timeout_seconds
-        try:  # an error body that never comes: the status says enough
+        status, whole = resp.status, True
+        try:
             with self._deadlines.timeout(max(0.001, limit - (time.perf_counter() - opened.t0))):
                 raw = await read_limited(resp)
+            message = classify.with_code(error_text(raw, resp.content_type), raw)
         except TimeoutError:
-            raw = b""
-        message = classify.with_code(error_text(raw, resp.content_type), raw)
-        status = resp.status
-        if status in classify.CLIENT_ERROR_STATUSES:
+            # The status came, its body not in time: half an error can be neither passed on as the provider's
+            # answer nor judged by what it says — its status is all there is (a 4xx too is its failure then).
+            raw, message, whole = b"", f"the error body was not complete within {limit:g} s", False
+        if status in classify.CLIENT_ERROR_STATUSES and whole:
             # A body too large for this provider (413) is the same story as a context-length 400.
             retry = _continuity_retry(message, client, opened.body, retries, too_large=status == 413) \
                 if status in (400, 413) else None
