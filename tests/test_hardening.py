@@ -1076,6 +1076,36 @@ async def test_a_request_that_cannot_be_parsed_gets_a_json_400_and_one_log_line(
     assert (await gw.responses()).status == 200
 
 
+@pytest.mark.parametrize("path", ["/v1/responses", "/api/get_status"])
+@pytest.mark.parametrize("before", [b"", b'5\r\n{"a":\r\n'], ids=["first chunk", "after a good chunk"])
+async def test_a_chunk_that_breaks_the_body_after_its_headers_gets_the_400_at_once(fakes, gateway, caplog, path,
+                                                                                   before):
+    """Sent in one write with the headers, a chunk size that is no number got the 400 at once; sent a
+    moment later, the request waited 30 s for a body that could never come and heard "stalled"."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    try:
+        writer.write(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{gw.port}\r\nAuthorization: Bearer {gw.token}\r\n"
+                     "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".encode() + before)
+        await writer.drain()
+        await asyncio.sleep(0.3)  # the handler is reading the body by now
+        writer.write(b"ZZ\r\n")
+        await writer.drain()
+        started = time.monotonic()
+        answer = await asyncio.wait_for(reader.read(), 5)
+        took = time.monotonic() - started
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), answer[:300]
+    assert "Invalid character in chunk size" in json.loads(body)["error"]["message"] and took < 2, (body, took)
+    assert "Traceback" not in caplog.text
+    lines = [r.getMessage() for r in caplog.records if "Invalid character in chunk size" in r.getMessage()]
+    assert len(lines) == 1 and "the request body could not be read" in lines[0], lines
+    assert (await gw.responses()).status == 200
+
+
 async def test_a_request_in_an_http_version_not_spoken_here_is_logged_as_malformed(fakes, gateway, caplog):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})

@@ -22,7 +22,8 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import ContentEncodingError, InvalidURLError, LineTooLong
-from aiohttp.web_protocol import RequestHandler, RequestPayloadError
+from aiohttp.streams import StreamReader
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError, _ErrInfo
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
@@ -38,12 +39,13 @@ IDLE_KEEPALIVE_SECONDS = 75.0  # a complete keep-alive connection may idle this 
 
 
 class GuardedRequestHandler(RequestHandler):
-    __slots__ = ("handled", "waiting_since")
+    __slots__ = ("_body", "handled", "waiting_since")
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.waiting_since: float | None = self._loop.time()  # no complete request yet
         self.handled = 0  # requests whose handling ended (their count against aiohttp's, parsed)
+        self._body: StreamReader | None = None  # the body of the request parsed last
 
     async def _handle_request(self, *args: Any, **kwargs: Any) -> tuple[web.StreamResponse, bool]:
         try:
@@ -61,12 +63,25 @@ class GuardedRequestHandler(RequestHandler):
         parsed = self._request_count
         super().data_received(data)
         if self._request_count != parsed:
+            self._body_broken(self._request_count - parsed)
             self.waiting_since = None  # a request's headers are complete
         elif self.handled == self._request_count and self.waiting_since is None:
             # Every request parsed has been handled: these are the first bytes of the next one's headers (or
             # a body its handler did not read). Not "no request being handled": a body arriving right after
             # its headers, before the handler has started (a loop turn later), belongs to its request.
             self.waiting_since = self._loop.time()
+
+    def _body_broken(self, new: int) -> None:
+        """Of the ``new`` messages parsed, an error met inside a body that arrived after its headers (a chunk
+        size that is no number) is that body's: aiohttp queues it as a message of its own, and the request
+        would wait its stall limit out for a body that can never come. Its reader is told at once."""
+        for message, payload in list(self._messages)[-new:]:
+            if not isinstance(message, _ErrInfo):
+                self._body = payload
+            elif self._body is not None and not self._body.is_eof():
+                why = malformed_reason(message.exc, message.message)
+                self.note_malformed(None, f"the request body could not be read: {why}")
+                self._body.set_exception(RequestPayloadError(why))
 
     def note_malformed(self, remote: str | None, why: str) -> None:
         """A request the parser passed but the gateway refuses as malformed: logged as the parser's are."""
