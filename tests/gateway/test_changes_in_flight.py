@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -627,6 +628,35 @@ async def test_a_table_cut_by_hand_and_pasted_back_with_another_address_starts_a
     assert (health["status"], services.tests.last("p2")) == ("unknown", None), health
     assert (await gw.responses({**simple_body(), "input": "x"})).status == 200
     assert services.router.plan(services.config.current) == ["p1", "p2"]
+
+
+@pytest.mark.parametrize("change", ["add", "rename", "delete"])
+async def test_a_change_made_while_a_table_is_cut_by_hand_keeps_its_place_in_the_order(fakes, gateway, change):
+    """provider_order written with a comment per id; [providers.p2] cut by hand (to be pasted back) when an
+    add, rename or delete is made in the app: p2's line and comment stay, and once the table is back p2 is
+    first again — the preferred provider when the setting is "first in the list"."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2})
+    services = gw.services
+    services.watcher.stop()
+    text = services.paths.config.read_text()
+    order = re.search(r"(?m)^provider_order = .*$", text)
+    assert order is not None
+    hand_edit(services, text.replace(order.group(0), 'provider_order = [\n  "p2",  # cheap one first: my choice\n'
+                                                      '  "p1",  # fast fallback\n  "p3",\n]'))
+    table = cut_by_hand(services, "p2")
+    if change == "add":
+        await gw.api("upsert_provider", provider="p3", base_url=p3.base_url, create=True)
+    elif change == "rename":
+        await gw.api("rename_provider", provider="p1", new_id="p1b")
+    else:
+        await gw.api("delete_provider", provider="p1")
+    written = services.paths.config.read_text()
+    assert '"p2",  # cheap one first: my choice' in written, written
+    assert ('"p1b",  # fast fallback' in written) if change == "rename" else True, written
+    hand_edit(services, written + "\n" + table)
+    cfg = services.config.current
+    assert cfg.order[0] == "p2" and cfg.effective_preferred == "p2", cfg.order
 
 
 # --- attempts that begin after a change obey it -------------------------------------------------------

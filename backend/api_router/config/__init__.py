@@ -14,6 +14,7 @@ from api_router.config.file import (
     section,
     set_order,
     set_value,
+    written_order,
 )
 from api_router.config.schema import (
     DISPLAY_NAME_MAX,
@@ -43,5 +44,5 @@ __all__ = [
     "RoutingConfig", "UiConfig", "as_json", "default_of", "default_template", "field_problem", "follow_order",
     "is_http_url", "is_loopback", "normalized_url",
     "parse", "points_at_gateway", "provider_table", "remove_table", "renamed_in_doc", "section", "set_order",
-    "set_value", "settings_of", "url_problem",
+    "set_value", "settings_of", "url_problem", "written_order",
 ]

@@ -14,7 +14,7 @@ import functools
 import json
 import re
 import tomllib
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -287,6 +287,15 @@ def set_order(doc: TOMLDocument, ids: list[str]) -> None:
     arr = tomlkit.array()
     arr.extend(ids)
     doc["provider_order"] = arr
+
+
+def written_order(doc: TOMLDocument, configured: Sequence[str]) -> list[str]:
+    """The order ``doc`` says: its ``provider_order`` as written — an id whose table is missing for now (cut
+    to be pasted back, an editor saving in two steps) keeps its place, as the README promises such a
+    table — then each ``configured`` provider it does not name. The order an add, rename or delete edits."""
+    order = _plain(doc.get("provider_order", []))
+    written = order if isinstance(order, list) and all(isinstance(x, str) for x in order) else []
+    return list(dict.fromkeys([*written, *configured]))
 
 
 def follow_order(doc: TOMLDocument, ids: list[str]) -> None:

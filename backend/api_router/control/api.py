@@ -42,6 +42,7 @@ from api_router.config import (
     set_value,
     settings_of,
     url_problem,
+    written_order,
 )
 from api_router.control.diagnostics import open_fds, rss_bytes
 from api_router.control.registry import ControlError, exposed, waits_on_loop
@@ -385,7 +386,7 @@ class Control:
             for key, value in values.items():
                 set_value(table, key, value)
             if creating:
-                follow_order(doc, [*services.config.current.order, pid])
+                follow_order(doc, list(dict.fromkeys([*written_order(doc, services.config.current.order), pid])))
             return bool(disabled) and _end_lock_on(doc, pid)  # a provider switched off takes its lock along
 
         self._edit_provider(change, pid, "added" if creating else "updated")
@@ -413,7 +414,7 @@ class Control:
             doc = renamed_in_doc(doc, old, new)  # refused if another change got there first (a second rename, a delete)
             if not copied:  # applied again (a hand edit saved meanwhile): the key under ``new`` is this rename's
                 _refuse_hand_written_secrets(services.secrets.current, new)
-            follow_order(doc, [new if p == old else p for p in services.config.current.order])
+            follow_order(doc, [new if p == old else p for p in written_order(doc, services.config.current.order)])
             _point_routing(doc, old, new)
             # The key goes under the new id before the config says it exists (requests are routed to it as
             # soon as it does), and only once the rename is sure to be this one: checked under the config's
@@ -451,7 +452,7 @@ class Control:
             nonlocal marked
             provider_table(doc, pid)  # "unknown provider" if it went meanwhile (another delete, a hand edit)
             remove_table(doc, doc["providers"], pid)
-            follow_order(doc, [p for p in services.config.current.order if p != pid])
+            follow_order(doc, [p for p in written_order(doc, services.config.current.order) if p != pid])
             _point_routing(doc, pid, "")
             # secrets.json says first that the delete is on its way: one that cannot be written refuses the
             # delete before the config says the provider is gone, and a delete cut short after the config
