@@ -722,7 +722,12 @@ def test_an_id_added_to_an_order_whose_last_id_has_no_comma_before_a_comment(tmp
     path.write_text('provider_order = [\n  "relay_a"\n  # more to come\n]\n\n'
                     '[providers.relay_a]\nbase_url = "https://a.example/v1"\n')
     cf, _ = ConfigFile.load(path)
-    cf.edit(lambda doc: set_order(doc, ["relay_a", "relay_c"]))
+
+    def add_relay_c(doc):
+        provider_table(doc, "relay_c", create=True)["base_url"] = "https://c.example/v1"
+        set_order(doc, ["relay_a", "relay_c"])
+
+    cf.edit(add_relay_c)
     assert tomllib.loads(path.read_text())["provider_order"] == ["relay_a", "relay_c"]
 
 

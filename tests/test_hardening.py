@@ -388,6 +388,27 @@ async def test_a_change_that_changes_nothing_leaves_an_invalid_hand_edit_where_i
     assert tomlkit.parse(path.read_text())["routing"]["failure_threshold"] == 3
 
 
+async def test_a_change_that_changes_no_setting_leaves_a_good_file_as_the_user_wrote_it(fakes, gateway):
+    """The same holds for a good file: no line is added for a value already in effect (manual_override = ""
+    while unlocked, a default written out, a whole [ui] table), and the file is not written at all."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    gw.services.watcher.stop()
+    path = gw.services.paths.config
+    before, stamp = path.read_text(), path.stat().st_mtime_ns
+    routing = gw.services.config.current.routing
+    await gw.api("set_manual_override", provider=None)
+    await gw.api("set_preferred_provider", provider=None)
+    await gw.api("set_provider_order", order=["p1", "p2"])
+    await gw.api("update_routing", cooldown_seconds=routing.cooldown_seconds, hedge=routing.hedge)
+    await gw.api("update_ui", notify_quota=gw.services.config.current.ui.notify_quota)
+    assert path.read_text() == before and path.stat().st_mtime_ns == stamp
+    await gw.api("update_routing", cooldown_seconds=routing.cooldown_seconds + 1)  # a change is still saved
+    assert tomlkit.parse(path.read_text())["routing"]["cooldown_seconds"] == routing.cooldown_seconds + 1
+    await gw.api("set_provider_order", order=["p2", "p1"])  # the same providers in another order: a change
+    assert gw.services.config.current.order == ("p2", "p1") and "p2" in path.read_text().split("\n")[0]
+
+
 def test_a_hand_save_landing_while_a_change_is_saved_is_kept(tmp_path):
     """Saved by hand after the app read the file but before it renamed its version into place: the change
     is applied again, to the hand edit, instead of writing over it."""

@@ -771,7 +771,9 @@ class ConfigFile(UserFile[Loaded]):
         return loaded.config
 
     def _same_settings(self, a: Loaded, b: Loaded) -> bool:
-        return a.config == b.config  # ``manual_override = ""`` written or not: no lock either way
+        # ``manual_override = ""`` written or not: no lock either way. The providers' order is a setting too
+        # (dicts compare equal in any order).
+        return a.config == b.config and a.config.order == b.config.order
 
     def _ignored(self, value: Loaded) -> list[str]:
         return list(value.ignored)
