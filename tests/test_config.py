@@ -120,6 +120,17 @@ def test_a_file_whose_only_provider_table_is_invalid_is_repaired_and_stays_edita
 
 
 
+def test_the_repair_of_an_invalid_provider_table_keeps_the_notes_over_the_next_one(tmp_path):
+    """The comments above ``[providers.p2]`` are about p2 (tomlkit keeps them at the end of the table before
+    it): cutting the invalid table before it leaves them where they stand, as the app's delete does."""
+    path = tmp_path / "config.toml"
+    path.write_text('[listen]\nport = 4000\n\n[providers."p 1"]\nbase_url = "https://a.example/v1"\n\n'
+                    '# Relay Two: the cheap one, keep it last\n[providers.p2]\nbase_url = "https://b.example/v1"\n')
+    cf, report = ConfigFile.load(path)
+    assert report.copied_to is not None and list(cf.current.providers) == ["p2"]
+    assert '# Relay Two: the cheap one, keep it last\n[providers.p2]\n' in path.read_text(), path.read_text()
+
+
 @pytest.mark.parametrize(("original", "repaired"), [
     ("[providers.p1.model_map]\ngpt-5 = 42\n", "[providers.p1]\n"),
     ('# mine\n[routing]\ncooldown_seconds = 5\n\n# the map\n[providers.p1.model_map]\ngpt-5 = 42\n\n'

@@ -849,7 +849,7 @@ def _repair(doc: TOMLDocument, config: Config) -> None:
         for pid in list(providers):
             provider = providers[pid]
             if pid not in config.providers:  # not a table, or not a valid id: ignored, so gone from the file
-                del providers[pid]
+                remove_table(doc, providers, pid)  # the notes above the next table's header stay there
                 removed = True
                 continue
             for f in settings_of(ProviderConfig):
@@ -862,8 +862,8 @@ def _repair(doc: TOMLDocument, config: Config) -> None:
             if isinstance(provider, Table) and provider.is_super_table() and not all(
                     isinstance(item, Table | AoT) for item in provider.values()):
                 provider._is_super_table = None  # a value set in a provider written only through its tables
-        if removed and not providers:  # each table was invalid: the bare [providers] left would not survive a save
-            del doc["providers"]
+        if removed and not providers and "providers" in doc:  # each table was invalid: the bare [providers]
+            del doc["providers"]  # left would not survive a save (``remove_table`` took one written only by them)
     order = _plain(doc.get("provider_order", []))
     if not isinstance(order, list) or not all(isinstance(x, str) for x in order):
         set_order(doc, list(config.order))
