@@ -122,6 +122,21 @@ def test_sessions_and_timeline_mark_failovers(tmp_path):
     store.close()
 
 
+def test_the_session_list_and_timeline_name_the_same_last_provider(tmp_path):
+    """A long turn begun on p1 is logged after a short one begun later on p2: both views take the turn
+    that began last (the order the timeline and the Requests page list them in)."""
+    store = Store(tmp_path / "s.sqlite3")
+    store.open()
+    for began, provider in ((NOW - 1000, "p2"), (NOW - 5000, "p1")):  # logged in the order they ended
+        store.log_request(RequestRecord(unix_ms=began, path="/v1/responses", stream=True, session_id="s",
+                                        provider=provider, status=200, latency_ms=1.0))
+    store.flush()
+    (listed,) = analytics.sessions(store)
+    timeline = analytics.session_timeline(store, "s")
+    assert listed["provider"] == timeline["provider"] == "p2", (listed, timeline["provider"])
+    store.close()
+
+
 @pytest.fixture
 def kolkata(monkeypatch):
     """The local clock at UTC+5:30: hours and days begin on the half hour of UTC."""

@@ -141,7 +141,7 @@ def sessions(store: Store, limit: int = 50,
         "SELECT session_id, count(*), min(unix_ms), max(unix_ms), group_concat(DISTINCT provider), "
         "sum(failover), sum(total_tokens), "
         "(SELECT provider FROM request_log r2 WHERE r2.session_id = request_log.session_id AND r2.provider IS NOT NULL "
-        "ORDER BY r2.id DESC LIMIT 1) "
+        "ORDER BY r2.unix_ms DESC, r2.id DESC LIMIT 1) "  # the turn begun last, as the timeline says
         "FROM request_log WHERE session_id IS NOT NULL GROUP BY session_id ORDER BY max(unix_ms) DESC LIMIT ?",
         (limit,))
     return [{"session_id": sid, "requests": n, "first_unix_ms": first, "last_unix_ms": last,
