@@ -198,6 +198,24 @@ async def test_a_request_only_the_holder_of_its_history_can_take_does_not_move_t
     assert [e.message for e in gw.services.store.list_events() if e.kind == "route"] == routes
 
 
+async def test_a_hedge_candidate_passed_by_does_not_hold_back_the_return_to_the_preferred_provider(
+        fakes, gateway, codex_home):
+    """The preferred provider, back, is asked first and serves; only the hedge's candidate (the fallback
+    serving until now) could not be given the conversation. Traffic is back on the preferred provider."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_stable_seconds": 0, "failure_threshold": 5,
+                                                       "hedge_min_seconds": 0.2, "hedge_max_seconds": 0.2})
+    p1.queue(fp.status(503, "blip"))
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"  # p2 serves in p1's place
+    assert (await gw.api("get_status"))["active_provider"] == "p2"
+    gw.services.continuity.index.record_response("resp_p1_owned", "p1")
+    p1.queue(fp.stream_ok("late", first_delay=0.6))  # slow: the hedge starts, and p2 cannot take it
+    body = {"model": "m", "input": "x", "previous_response_id": "resp_p1_owned"}
+    reply = await gw.responses(body, stream=True)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p1" and p2.calls == 1
+    assert (await gw.api("get_status"))["active_provider"] == "p1"
+
+
 async def test_session_file_written_late_is_found_on_reread(fakes, gateway, codex_home):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})

@@ -37,6 +37,9 @@ class Exchange:
     failures: list[Failure] = field(default_factory=list)  # provider failures so far, in order
     # Candidates passed by because the body they may see cannot be built: why, by provider.
     passed_by: dict[str, str] = field(default_factory=dict)
+    # Of those, one passed by before any provider was asked: whoever serves holds the conversation, not
+    # the place routing gives new traffic (a hedge's candidate passed by later says nothing of it).
+    passed_by_first: bool = False
     upstream_path: str = "/responses"  # appended to the provider's base URL (or /responses/compact)
     # Tokens spent on summaries asked for along the way, by the provider that wrote them.
     summary_usage: dict[str, Usage] = field(default_factory=dict)

@@ -93,7 +93,7 @@ class OutcomeRecorder:
                                         session_id=client.session_id if client else None,
                                         first_event_s=result.first_event_ms / 1000
                                         if stream and result.first_event_ms else None,
-                                        took_s=(attempt.latency_ms or 0.0) / 1000, passed_by=bool(ex.passed_by))
+                                        took_s=(attempt.latency_ms or 0.0) / 1000, passed_by=ex.passed_by_first)
         self._quota.record_tokens(now, result.usage.total_tokens)
         # previous_response_id can only name a response the provider stored; with store: false (how
         # Codex asks) there is nothing to remember, and nothing to spend on the hot path.

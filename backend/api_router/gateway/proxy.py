@@ -212,6 +212,7 @@ class ResponsesProxy:
                 result = await self._next_provider(ex, queue, first, untouched)
             except _NoBody as exc:  # this provider cannot be given the conversation; the next may hold it
                 ex.passed_by[exc.provider] = str(exc)
+                ex.passed_by_first = ex.passed_by_first or not ex.record.attempts
                 continue
             except _NotAnswering:
                 continue
