@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+import tomlkit
 from aiohttp import web
 
 from api_router.paths import Paths
@@ -657,6 +658,23 @@ async def test_a_change_made_while_a_table_is_cut_by_hand_keeps_its_place_in_the
     hand_edit(services, written + "\n" + table)
     cfg = services.config.current
     assert cfg.order[0] == "p2" and cfg.effective_preferred == "p2", cfg.order
+
+
+async def test_an_order_entry_without_a_table_gives_way_to_a_rename_or_an_add_of_its_id(fakes, gateway):
+    """provider_order lists p2, whose table is cut (a keyless relay): renaming p1 to p2 writes p2 once, in
+    p1's place; adding an id the order lists, but has no table for, appends it as any new provider."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2}, keys={"p1": "sk-p1-0123456789"})
+    services = gw.services
+    services.watcher.stop()
+    await gw.api("clear_provider_key", provider="p2")
+    cut_by_hand(services, "p2")
+    await gw.api("rename_provider", provider="p1", new_id="p2")
+    assert tomlkit.parse(services.paths.config.read_text())["provider_order"] == ["p2"]
+    text = services.paths.config.read_text()
+    hand_edit(services, text.replace('provider_order = ["p2"]', 'provider_order = ["old", "p2"]'))
+    await gw.api("upsert_provider", provider="old", base_url=p3.base_url, create=True)
+    assert services.config.current.order == ("p2", "old") and services.config.current.effective_preferred == "p2"
 
 
 # --- attempts that begin after a change obey it -------------------------------------------------------

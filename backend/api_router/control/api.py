@@ -386,7 +386,7 @@ class Control:
             for key, value in values.items():
                 set_value(table, key, value)
             if creating:
-                follow_order(doc, list(dict.fromkeys([*written_order(doc, services.config.current.order), pid])))
+                follow_order(doc, [*(p for p in written_order(doc, services.config.current.order) if p != pid), pid])
             return bool(disabled) and _end_lock_on(doc, pid)  # a provider switched off takes its lock along
 
         self._edit_provider(change, pid, "added" if creating else "updated")
@@ -414,7 +414,8 @@ class Control:
             doc = renamed_in_doc(doc, old, new)  # refused if another change got there first (a second rename, a delete)
             if not copied:  # applied again (a hand edit saved meanwhile): the key under ``new`` is this rename's
                 _refuse_hand_written_secrets(services.secrets.current, new)
-            follow_order(doc, [new if p == old else p for p in written_order(doc, services.config.current.order)])
+            follow_order(doc, [new if p == old else p for p in written_order(doc, services.config.current.order)
+                                if p != new])  # a listed id without a table gives way
             _point_routing(doc, old, new)
             # The key goes under the new id before the config says it exists (requests are routed to it as
             # soon as it does), and only once the rename is sure to be this one: checked under the config's
