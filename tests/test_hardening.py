@@ -184,6 +184,7 @@ COMMAND = "psql postgres://app:s3cretpw@db:5432/x"
     'data: {{"type": "response.error", "message": "invalid api key {key}"}}\n\n',  # Responses-like, no Responses type
     'data: {{"message": "invalid api key {key}", "type": "response.relay_error"}}\n\n',  # ... written last
     'event: response.relay_error\ndata: {{"type":"response.relay_error","message":"invalid api key {key}"}}\n\n',
+    'event: response.error invalid api key {key}\ndata: {{"type":"response.in_progress","response":{{"id":"r"}}}}\n\n',
 ])
 @pytest.mark.parametrize("where", ["before the delta", "after the delta", "in a read of its own"])
 async def test_relay_words_in_the_read_of_an_event_are_masked_and_the_event_is_not(fakes, gateway, noise, where):

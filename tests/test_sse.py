@@ -314,7 +314,9 @@ def test_only_a_relays_own_lines_are_masked_in_a_read_events_pass_as_they_came()
                   b"event: KEY\n\n", b'data: {"detail": {"type": "response.x"}, "m": "KEY"}\n\n',
                   b'data: {"m": "KEY", "detail": {"type": "response.x"}}\n\n',
                   b'data: {"type": "response.error", "m": "KEY"}\n\n', b'data: {"m": "KEY", "type": "response.error"}\n\n',
-                  b'event: response.relay_error\ndata: {"type":"response.relay_error","m":"KEY"}\n\n'):
+                  b'event: response.relay_error\ndata: {"type":"response.relay_error","m":"KEY"}\n\n',
+                  # a name that is no Responses one, over data that is: the name is the relay's words
+                  b'event: response.error KEY\ndata: {"type":"response.output_text.delta","delta":"x"}\n\n'):
         for read in (event + words, words + event, event.replace(b"\n", b"\r") + words.replace(b"\n", b"\r")):
             masked = _plain_text_masked(read, redact)
             assert masked.count(b"KEY") == 1 and masked.count(b'"delta":"KEY"') == 1, read

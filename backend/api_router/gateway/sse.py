@@ -45,7 +45,11 @@ RESPONSES_EVENT_TYPES = PREAMBLE | ANSWER_END | FAILURE_END | frozenset(f"respon
     "mcp_list_tools.completed", "mcp_list_tools.failed", "code_interpreter_call.in_progress",
     "code_interpreter_call.interpreting", "code_interpreter_call.completed", "code_interpreter_call_code.delta",
     "code_interpreter_call_code.done", "audio.delta", "audio.done", "audio.transcript.delta",
-    "audio.transcript.done"))
+    "audio.transcript.done", "shell_call_command.added", "shell_call_command.delta", "shell_call_command.done",
+    "shell_call_output_content.delta", "shell_call_output_content.done", "apply_patch_call_operation_diff.delta",
+    "apply_patch_call_operation_diff.done",
+    # earlier names of the reasoning events, still sent by some relays
+    "reasoning.delta", "reasoning.done", "reasoning_summary.delta", "reasoning_summary.done"))
 RESPONSES_EVENT_TYPES_BYTES = frozenset(kind.encode() for kind in RESPONSES_EVENT_TYPES)
 
 

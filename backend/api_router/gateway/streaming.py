@@ -144,11 +144,19 @@ def _only_events(chunk: bytes) -> bool:
     named = chunk.count(b"\nevent: response.") + chunk.startswith(b"event: response.")
     return (typed > 0 and typed == chunk.count(b"\n\n")
             and chunk.count(b"\n") == 2 * typed + named and named == chunk.count(b"event:")
-            # each a type the Responses API has: a relay's "response.error" is its own words
-            and sse.RESPONSES_EVENT_TYPES_BYTES.issuperset(_DATA_TYPES.findall(chunk)))
+            and _known_types_and_names(chunk))
 
 
-_DATA_TYPES = re.compile(rb'(?:^|\n)data: \{"type": ?"([^"]*)"')
+def _known_types_and_names(chunk: bytes) -> bool:
+    """Whether each event of ``chunk`` (the usual read) is typed and named as the Responses API has it: a
+    relay's "response.error" is its own words, to be masked."""
+    lines = b"\n" + chunk  # each line then starts after a "\n": a literal the searches skip ahead to
+    return _KNOWN.issuperset(_DATA_TYPES.findall(lines)) and _KNOWN.issuperset(_EVENT_NAMES.findall(lines))
+
+
+_KNOWN = sse.RESPONSES_EVENT_TYPES_BYTES
+_DATA_TYPES = re.compile(rb'\ndata: \{"type": ?"([^"]*)"')
+_EVENT_NAMES = re.compile(rb"\nevent: ([^\n]*)")
 
 
 def _plain_text_masked(chunk: bytes, redact: Callable[[bytes], bytes]) -> bytes:
