@@ -389,6 +389,24 @@ async def test_a_change_that_changes_nothing_leaves_an_invalid_hand_edit_where_i
     assert tomlkit.parse(path.read_text())["routing"]["failure_threshold"] == 3
 
 
+@pytest.mark.parametrize("gone", ["config.toml", "secrets.json"])
+async def test_a_change_that_changes_no_setting_writes_a_file_deleted_meanwhile_back(fakes, gateway, gone):
+    """A user file deleted while the app runs is written again by the next change, even one that changes
+    no setting: else the next start would begin without it (a new gateway token, no provider keys)."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, keys={"p1": "sk-p1-0123456789"})
+    gw.services.watcher.stop()
+    path = gw.services.paths.user_data / gone
+    path.unlink()
+    if gone == "config.toml":
+        await gw.api("set_manual_override", provider=None)
+    else:
+        await gw.api("set_provider_key", provider="p1", key="sk-p1-0123456789")
+    assert path.exists()
+    assert ("p1" in tomlkit.parse(path.read_text())["providers"]) if gone == "config.toml" \
+        else json.loads(path.read_text())["providers"]["p1"] == "sk-p1-0123456789"
+
+
 async def test_a_change_that_changes_no_setting_leaves_a_good_file_as_the_user_wrote_it(fakes, gateway):
     """The same holds for a good file: no line is added for a value already in effect (manual_override = ""
     while unlocked, a default written out, a whole [ui] table), and the file is not written at all."""

@@ -270,10 +270,10 @@ class UserFile(Generic[V]):
             refuse_if_read_only(self.path)  # before anything is kept aside for a change that cannot be saved
             disk = self._on_disk()
             value = change(disk.value)  # a change refused here leaves the file as it is, usable or not
-            if self._same_settings(value, disk.value):
+            if disk.stamp is not None and self._same_settings(value, disk.value):
                 # Nothing to save (unlock while unlocked, the same order, a value already in effect): the
                 # user's file — as they wrote it, or half-finished — stays as it is; an unusable one is kept
-                # aside only for a change that replaces it.
+                # aside only for a change that replaces it. (A file gone is written again.)
                 return value
             try:
                 expected, kept = disk.stamp, None
