@@ -930,9 +930,10 @@ UNKNOWN_MODEL = "The model `gpt-typo` does not exist or you do not have access t
 @pytest.mark.parametrize(("answer", "stream"), [
     (fp.status(404, UNKNOWN_MODEL), False),
     (fp.status(400, body=json.dumps({"error": {"message": "Not found", "code": "model_not_found"}}).encode()), True),
+    (fp.status(400, body=json.dumps({"error": {"message": "gpt-typo", "type": "model_not_found"}}).encode()), False),
     (fp.in_band_failure("model_not_found", UNKNOWN_MODEL), True),
     (fp.in_band_failure("invalid_request_error", "Model gpt-typo is not supported"), False),
-], ids=["404", "code-only-400", "in-band", "in-band-to-json"])
+], ids=["404", "code-only-400", "type-only-400", "in-band", "in-band-to-json"])
 async def test_a_model_no_provider_knows_is_the_requests_fault_and_leaves_health_alone(fakes, gateway, answer, stream):
     """A typo in the model name: every provider says it does not exist. The client hears that (a 4xx it
     does not retry, naming a provider), however many times it asks; no provider cools down, the gateway is

@@ -280,7 +280,7 @@ class AttemptRunner:
                 if status in (400, 413) else None
             if retry is not None:
                 return AttemptResult(Outcome.RETRY, error=f"HTTP {status}: {message}", retry=retry)
-            if classify.mentions_unknown_model(message):
+            if classify.says_unknown_model(message, raw):
                 return _unknown_model(f"HTTP {status}: {message}", status)
             if (trouble := classify.says_provider_trouble(raw)) is not None:  # as the same words in-band are
                 error = {"error": trouble}
@@ -296,7 +296,7 @@ class AttemptRunner:
                 "Content-Type": content_type_back(resp, self._redact)})
             return AttemptResult(Outcome.CLIENT_ERROR, out, error=f"HTTP {status}: {message}", status=status,
                                  response_bytes=len(body))
-        if status == 404 and classify.mentions_unknown_model(message):
+        if status == 404 and classify.says_unknown_model(message, raw):
             return _unknown_model(f"HTTP {status}: {message}", status)
         retry_after = classify.parse_retry_after(resp.headers.get("Retry-After")) if status == 429 else None
         message += redirect_note(resp)

@@ -124,6 +124,17 @@ def failure_text(payload: Any) -> str:
     return _with_code_of(error_message_of_event(payload), error_object(payload))
 
 
+def says_unknown_model(message: str, body: bytes) -> bool:
+    """Whether an HTTP error says the model asked for does not exist there: in its message (with its
+    code), or only in its type (``"type": "model_not_found"``), as the same error in-band would."""
+    if mentions_unknown_model(message):
+        return True
+    try:
+        return is_unknown_model_event(orjson.loads(body))
+    except orjson.JSONDecodeError:
+        return False
+
+
 def says_provider_trouble(body: bytes) -> dict[str, Any] | None:
     """The error object of an HTTP error ``body`` whose code or type is the provider's trouble (its key
     refused, its quota spent, its server failing), whatever client-error status it came with (relays
