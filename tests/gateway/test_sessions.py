@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 import tomlkit
 from aiohttp import web
@@ -1397,6 +1398,31 @@ async def test_a_forked_session_keeps_who_sealed_its_parents_items(fakes, gatewa
     reply = await gw.responses(body, headers=headers, stream=True)
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
     assert p2.foreign_sealed == [] and len(p2.requests) == 1
+
+
+async def test_a_sealed_item_is_known_as_its_providers_while_the_rest_of_its_stream_still_comes(fakes, gateway):
+    """Codex keeps a reasoning item as soon as it is done; a fork made then (or Codex's retry after the app
+    was killed mid-stream) carries it before the stream that brought it has ended: it is recorded as it
+    passes to the client, not at the stream's end."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.always(fp.stream_ok("a long answer " * 5, reasoning=True, deltas=10, delay=0.3))
+    body, headers = turn("think about it")
+    item: dict | None = None
+    async with aiohttp.ClientSession() as session:
+        async with session.post(gw.base + "/v1/responses", json={**body, "stream": True},
+                                headers={**gw.auth(), **headers}) as parent:
+            async for line in parent.content:
+                if line.startswith(b"data: ") and b"response.output_item.done" in line and b'"encrypted_content"' in line:
+                    item = json.loads(line[6:])["item"]
+                    break
+            assert item is not None
+            await gw.api("set_manual_override", provider="p2")  # the fork goes to p2 while p1 still streams
+            fork_body, fork_headers = carrying(item, "019a0000-0000-7000-8000-0000000000f1")
+            reply = await gw.responses(fork_body, headers=fork_headers, stream=True)
+            assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+            assert p2.foreign_sealed == [] and len(p2.requests) == 1, p2.foreign_sealed
+            assert parent.status == 200
 
 
 async def test_a_forked_session_expands_a_compaction_made_before_the_fork(fakes, gateway, codex_home):

@@ -111,6 +111,11 @@ class OutcomeRecorder:
                 self._index.record_turn_state(turn_state, now)
             self._record_sealed(ex, provider, sealed, now)
 
+    def sealed_out(self, ex: Exchange, provider: str, sealed: list[tuple[str, str]]) -> None:
+        """Sealed items of ``provider``'s stream reached the client while the stream goes on: recorded now
+        (``answer_out`` and ``attempt_done`` record them again at the end; the index takes each once)."""
+        self.answer_out(ex, provider, sealed, None)
+
     def _keep_sealed(self, ex: Exchange, attempt: Attempt, result: AttemptResult, now: str | None) -> None:
         self._record_sealed(ex, attempt.provider, result.sealed, now)
 

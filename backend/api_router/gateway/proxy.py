@@ -735,6 +735,7 @@ class ResponsesProxy:
                 waiting.on_output = functools.partial(self._output_begun, ex, racer)
         if opened.stream is not None:
             opened.stream.on_answer_out = functools.partial(self._answer_out, ex, racer, opened)
+            opened.stream.on_sealed_out = functools.partial(self._recorder.sealed_out, ex, racer.provider)
         waited_on = ex.identities.get(racer.provider) or racer.provider
         if waiting is not None:
             self._relaying_on.setdefault(waited_on, set()).add(waiting)

@@ -353,6 +353,11 @@ class UpstreamStream:
         # request depends on is recorded then, not when the provider ends its body — which a relay may keep
         # open for a while (a late [DONE]) as the next turn comes.
         self.on_answer_out: Callable[[], None] | None = None
+        # Called with the sealed items of each read that reached the client while the stream goes on: Codex
+        # keeps an item the moment it is done, and a fork (or its retry after the app was killed) carries
+        # it before this stream ends.
+        self.on_sealed_out: Callable[[list[tuple[str, str]]], None] | None = None
+        self._sealed_told = 0
         self._read: list[bytes] | None = [] if may_be_whole else None
         self._read_size = 0
         self.whole_body: bytes | None = None  # a body kept that way that ended with no event: all of it
@@ -400,6 +405,12 @@ class UpstreamStream:
         if self.on_answer_out is not None:
             told, self.on_answer_out = self.on_answer_out, None
             told()
+
+    def _sealed_out(self, out: _ClientSide) -> None:
+        sealed = self.facts.sealed
+        if len(sealed) > self._sealed_told and out.response is not None and self.on_sealed_out is not None:
+            new, self._sealed_told = sealed[self._sealed_told:], len(sealed)
+            self.on_sealed_out(new)
 
     def _keep(self, chunk: bytes) -> None:
         assert self._read is not None
@@ -472,6 +483,7 @@ class UpstreamStream:
                     if ended:
                         break
                     await out.flush()  # what this read brought, before the next read is awaited
+                    self._sealed_out(out)
                 else:  # the upstream's end: a CR it ended on ends a line (it can no longer start a CRLF)
                     forward, events = decoder.finish()
                     if events:
