@@ -1251,15 +1251,19 @@ async def test_a_rejected_key_in_band_fails_over_like_a_401(fakes, gateway, code
     ("invalid_api_key", "invalid_request_error"), ("server_error", "server_error"),
     ("insufficient_quota", "insufficient_quota")])
 @pytest.mark.parametrize("http_status", [400, 422])
+@pytest.mark.parametrize("shape", ["json", "bare", "event stream"])
 async def test_a_client_error_status_whose_code_is_the_providers_trouble_fails_over(
-        fakes, gateway, code, error_type, http_status):
+        fakes, gateway, code, error_type, http_status, shape):
     """Relays answer a refused key, a spent quota or their own failure with a 400 too: the code says whose
-    fault it is, as it does in-band — the next provider answers, not the client hearing a 400."""
+    fault it is, as it does in-band — the next provider answers, not the client hearing a 400. However the
+    body says it: a JSON error, the error object alone, or an event stream's error event."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
-    body = json.dumps({"error": {"message": "Incorrect API key provided: sk-te****", "type": error_type,
-                                 "code": code}}).encode()
-    p1.always(fp.status(http_status, body=body))
+    error = {"message": "Incorrect API key provided: sk-te****", "type": error_type, "code": code}
+    body = {"json": json.dumps({"error": error}).encode(), "bare": json.dumps(error).encode(),
+            "event stream": fp.sse_event({"type": "error", "error": error})}[shape]
+    p1.always(fp.status(http_status, body=body,
+                        content_type="text/event-stream" if shape == "event stream" else "application/json"))
     for stream in (True, False):
         reply = await gw.responses(stream=stream)
         assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2", reply.text

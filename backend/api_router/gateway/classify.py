@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from api_router.gateway import sse
 from api_router.routing import MAX_RETRY_AFTER_SECONDS
 
 # Client errors go back to the client unchanged; any other non-2xx is the provider's failure.
@@ -138,14 +139,28 @@ def says_unknown_model(message: str, body: bytes) -> bool:
 def says_provider_trouble(body: bytes) -> dict[str, Any] | None:
     """The error object of an HTTP error ``body`` whose code or type is the provider's trouble (its key
     refused, its quota spent, its server failing), whatever client-error status it came with (relays
-    answer a wrong key with a 400 too); ``None`` otherwise."""
+    answer a wrong key with a 400 too) — a JSON error, a bare one (``{"message", "code"}``), or the error
+    event of an event stream; ``None`` otherwise."""
+    for payload in _payloads(body):
+        err = error_object(payload)
+        if err is None and isinstance(payload, dict) and "code" in payload:
+            err = payload  # the error object itself, unwrapped
+        if err is not None and {str(err.get(k, "")).lower() for k in ("code", "type")} & _PROVIDER_CODES:
+            return err
+    return None
+
+
+def _payloads(body: bytes) -> list[Any]:
+    """What an error body says: its JSON, or the data of each event when it is an event stream."""
     try:
-        err = error_object(orjson.loads(body))
+        return [orjson.loads(body)]
     except orjson.JSONDecodeError:
-        return None
-    if err is None:
-        return None
-    return err if {str(err.get(k, "")).lower() for k in ("code", "type")} & _PROVIDER_CODES else None
+        pass
+    if b"data:" not in body:
+        return []
+    decoder = sse.SSEDecoder()
+    events = decoder.feed(body)[1] + decoder.finish()[1]
+    return [event.json() for event in events]
 
 
 def is_client_error_event(payload: Any) -> bool:
