@@ -136,7 +136,9 @@ def test_keepalive_comments_and_heartbeat_events_carry_no_data() -> None:
     # A relay's own lines are no Responses event: no progress, before the output or after it.
     for own in (b"data: [DONE]\n\n", b"data: ping\n\n", b'data: {"type": "heartbeat"}\n\n',
                 b'data: {"type": "response.heartbeat"}\n\n', b'event: response.heartbeat\ndata: {"t": 1}\n\n',
-                b'event: chunk\ndata: {"n": 1}\n\n', b"data: {}\r\rdata: ping\r\r"):
+                b'event: chunk\ndata: {"n": 1}\n\n', b"data: {}\r\rdata: ping\r\r",
+                b'data: {"type": "response.relay_status"}\n\n',
+                b'event: response.output_error\ndata: {"type": "response.output_error"}\n\n'):
         assert not sse.carries_progress(own), own
     assert sse.carries_progress(b'data: {"type": "error", "message": "m"}\n\n')
     assert sse.carries_progress(b'event: error\ndata: {"type": "server_error"}\n\n')

@@ -776,9 +776,13 @@ async def test_keepalive_only_answer_to_a_json_request_is_cut_after_the_idle_tim
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
-@pytest.mark.parametrize(("before", "beat"), [(1, fp.HEARTBEATS["comment"]), (2, fp.HEARTBEATS["comment"]),
-                                              (1, b'data: {"type": "heartbeat"}\n\n')],
-                         ids=["created-comments", "created-in_progress-comments", "created-heartbeat-events"])
+@pytest.mark.parametrize(("before", "beat"), [
+    (1, fp.HEARTBEATS["comment"]), (2, fp.HEARTBEATS["comment"]), (1, b'data: {"type": "heartbeat"}\n\n'),
+    # types the Responses API does not stream, however "response." they look: the relay's own too
+    (1, b'data: {"type": "response.relay_status"}\n\n'),
+    (1, b'event: response.output_error\ndata: {"type":"response.output_error","message":"wait"}\n\n')],
+    ids=["created-comments", "created-in_progress-comments", "created-heartbeat-events", "made-up-response-type",
+         "made-up-output-type"])
 async def test_a_relay_that_only_opens_the_stream_is_no_answer_within_the_request_timeout(
         fakes, gateway, stream, before, beat):
     """response.created (and in_progress) at once, then only keep-alives or heartbeat events of the relay's

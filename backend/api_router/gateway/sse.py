@@ -55,7 +55,7 @@ RESPONSES_EVENT_TYPES_BYTES = frozenset(kind.encode() for kind in RESPONSES_EVEN
 
 def is_answer(kind: str) -> bool:
     """Whether an event of this type is (part of) an answer: generated work, or the end of an answer."""
-    return kind in ANSWER_END or kind.startswith(GENERATED_PREFIXES)
+    return kind in ANSWER_END or (kind.startswith(GENERATED_PREFIXES) and kind in RESPONSES_EVENT_TYPES)
 
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
@@ -261,7 +261,7 @@ class SSEDecoder:
         (padding), a name alone, nor a heartbeat whose blank line is late."""
         if len(self._buf) < _LONGER_THAN_A_HEARTBEAT:
             said = _RESPONSES_DATA_HEAD.search(bytes(self._buf[:512]))
-            return said is not None and not is_idle_name(said.group(1))
+            return said is not None and said.group(1) in RESPONSES_EVENT_TYPES_BYTES
         if self._data:
             return True
         head = bytes(self._buf[:512])
@@ -394,11 +394,6 @@ def _block_around(buf: bytes, at: int) -> tuple[int, int]:
     return start, (nl if 0 <= nl < size - 1 else size)
 
 
-# Events that only keep a connection open, as comments do: named or typed "ping" / "keepalive", or
-# whose data is empty or "{}" (OpenAI's and other relays' heartbeats).
-# How relays name their heartbeats: the last word of an event's type.
-_IDLE_WORDS = ("ping", "keepalive", "keep_alive", "keep-alive", "heartbeat")
-_IDLE_WORDS_BYTES = tuple(word.encode() for word in _IDLE_WORDS)
 
 
 def carries_progress(chunk: bytes) -> bool:
@@ -408,7 +403,7 @@ def carries_progress(chunk: bytes) -> bool:
     if chunk.startswith(b"event: response."):  # the usual chunk: a named Responses event, with its data
         nl = chunk.find(b"\n")
         if nl > 0 and chunk.startswith(b"data: {", nl + 1) and not chunk.startswith(b"data: {}", nl + 1) \
-                and not chunk[7:nl].rstrip(b"\r ").endswith(_IDLE_WORDS_BYTES):
+                and chunk[7:nl].rstrip(b"\r ") in RESPONSES_EVENT_TYPES_BYTES:
             return True
     if b"\r" in chunk:
         chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
@@ -423,11 +418,6 @@ def carries_progress(chunk: bytes) -> bool:
     return False  # (a block without data — a comment, a bare line, "event:" alone — is no event)
 
 
-def is_idle_name(name: bytes) -> bool:
-    """Whether an event name is a heartbeat's (``response.ping``, ``keep-alive``…)."""
-    return name.endswith(_IDLE_WORDS_BYTES)
-
-
 def is_progress(event: SSEEvent) -> bool:
     """Whether an event is a Responses event (``error`` among them): what Codex acts on, and so what
     shows a provider is answering. Heartbeats by any name (``ping``, ``{"type": "heartbeat"}``,
@@ -436,8 +426,7 @@ def is_progress(event: SSEEvent) -> bool:
     data = event.data.strip()
     if not data or data == b"{}":
         return False
-    kind = event.type
-    return kind == "error" or (kind.startswith("response.") and not kind.endswith(_IDLE_WORDS))
+    return event.type in RESPONSES_EVENT_TYPES  # "error" among them; a relay's "response.status" is not
 
 
 def iter_events(raw: bytes) -> Iterator[SSEEvent]:

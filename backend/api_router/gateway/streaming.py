@@ -304,7 +304,7 @@ def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
         facts.failure = ev.failure()
         facts.error = error_message_of_event(facts.failure)
         return
-    if not kind.startswith(sse.GENERATED_PREFIXES):
+    if not kind.startswith(sse.GENERATED_PREFIXES) or kind not in sse.RESPONSES_EVENT_TYPES:
         return  # unknown or unreadable: passed on, but it neither commits nor ends the stream
     facts.generated = True
     if kind == "response.output_item.done" and (b'"encrypted_content"' in ev.data or (
@@ -464,9 +464,8 @@ class UpstreamStream:
                             watchdog.touch()
                         continue
                     else:
-                        if out.response is not None and (name := _usual_event(whole)) is not None:
-                            if not sse.is_idle_name(name):  # a heartbeat named response.ping is no progress
-                                watchdog.touch()
+                        if out.response is not None and _usual_event(whole) is not None:
+                            watchdog.touch()  # a Responses event (a heartbeat's name, response.ping, is none)
                             await out.write(whole)  # one event, as usual: straight on
                             continue
                         if sse.carries_progress(whole):
