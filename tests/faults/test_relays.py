@@ -2092,7 +2092,9 @@ async def test_a_check_stops_holding_a_plain_text_stream_that_is_no_answer_past_
 
 
 @pytest.mark.parametrize("only", [b"data: [DONE]\n\n",
-                                  b'data: {"error": {"type": "server_error", "message": "overloaded"}}\n\n'])
+                                  b'data: {"error": {"type": "server_error", "message": "overloaded"}}\n\n',
+                                  b'data: {"type": "response.created", "response": {"id": "r"}}\n\n'
+                                  b'data: {"type": "response.output_error", "message": "overloaded"}\n\n'])
 async def test_a_check_answered_by_no_responses_event_keeps_the_provider_out(fakes, gateway, only):
     """A relay whose every stream is a bare [DONE] (or an untyped error): requests find it failing, and a
     background check must not take the same stream for an answer and bring it back every few seconds."""
