@@ -318,10 +318,10 @@ def test_a_move_away_from_a_provider_out_of_quota_says_so(failed_once):
     assert r.plan(cfg)[0] == "b"
     r.record_success(cfg, "b")
     assert events[-1] == ("route", "Failover from a to b: a: quota exhausted: remaining 0")
-    assert r.active(cfg.name_of) == ("b", "a: quota exhausted: remaining 0")
+    assert r.active(cfg, cfg.name_of) == ("b", "a: quota exhausted: remaining 0")
     del empty["a"]  # a usage check shows quota again: no longer the reason
     r.quota_back(cfg, "a")
-    assert r.active(cfg.name_of) == ("b", "a can serve again")
+    assert r.active(cfg, cfg.name_of) == ("b", "a can serve again")
     assert r.plan(cfg)[0] == "a"
 
 
@@ -427,10 +427,10 @@ def test_the_serving_reason_keeps_an_upstream_error_as_written_and_follows_a_new
     said = "HTTP 500: template {} failed \x00b\x00"
     r.record_failure(cfg, "a", said)
     r.record_success(cfg, "b", failures=[Failure("a", said)])
-    assert r.active(cfg.name_of) == ("b", f"a: {said}")
+    assert r.active(cfg, cfg.name_of) == ("b", f"a: {said}")
     assert events[-1][2] == f"Failover from a to b: {said}"
     r.rename("a", "alpha")
-    assert r.active(lambda pid: {"alpha": "Relay Alpha"}.get(pid or "", "?")) == ("b", f"Relay Alpha: {said}")
+    assert r.active(cfg, lambda pid: {"alpha": "Relay Alpha"}.get(pid or "", "?")) == ("b", f"Relay Alpha: {said}")
 
 
 def test_the_hedge_delay_is_three_times_the_nearest_rank_95th_percentile():
@@ -456,7 +456,7 @@ def test_a_check_that_ends_an_outage_hands_serving_on_but_keeps_a_lock():
         assert r.down
         r.record_check(cfg, "a", True, "background check")
         assert not r.down
-        active, reason = r.active(str)
+        active, reason = r.active(cfg, str)
         assert (active, reason) == (("b", "locked by user") if locked else (None, "")), (locked, active, reason)
 
 
@@ -473,7 +473,7 @@ def test_a_fallbacks_check_that_ends_an_outage_makes_it_serve_until_the_preferre
     clock.now += 3
     r.record_check(cfg, "b", True, "background check")
     r.record_check(cfg, "a", False, "background check")
-    active, reason = r.active(str)
+    active, reason = r.active(cfg, str)
     assert not r.down and active == "b" and "a" in reason, (active, reason)
     clock.now += 10  # a's cooldown has ended; its last check failed 10 s ago
     assert r.plan(cfg)[0] == "b"
@@ -492,7 +492,7 @@ def test_a_switched_off_provider_answering_a_probe_in_an_outage_does_not_become_
     r.record_failure(cfg, "c", "HTTP 500")  # switched off since
     r.record_all_failed([Failure("a", "HTTP 500"), Failure("b", "HTTP 500")], "all failed")
     r.record_check(cfg, "c", True, "probe")
-    assert r.active(str)[0] is None
+    assert r.active(cfg, str)[0] is None
     assert [m for _, kind, m in events if kind == "recovered"] == ["c answers again (probe)"]  # not "back in rotation"
     clock.now += 10
     assert r.plan(cfg)[0] == "a"
@@ -506,14 +506,14 @@ def test_the_serving_reason_follows_the_preferred_providers_evidence():
     cfg = make(ids=("a", "b"), failure_threshold=1, cooldown_seconds=10, preferred_stable_seconds=30)
     r.record_failure(cfg, "a", "HTTP 503: upstream overloaded")
     r.record_success(cfg, "b", [Failure("a", "HTTP 503: upstream overloaded")])
-    assert r.active(str) == ("b", "a: HTTP 503: upstream overloaded")
+    assert r.active(cfg, str) == ("b", "a: HTTP 503: upstream overloaded")
     clock.now += 2
     r.record_check(cfg, "a", True, "probe")
-    assert r.active(str) == ("b", "a not yet stable after its last failure")
+    assert r.active(cfg, str) == ("b", "a not yet stable after its last failure")
     r.record_failure(cfg, "a", "no first event within 10 s")
-    assert r.active(str) == ("b", "a: no first event within 10 s")
+    assert r.active(cfg, str) == ("b", "a: no first event within 10 s")
     r.record_failure(cfg, "b", "HTTP 500")  # the serving one's own failure is no reason for it to serve
-    assert r.active(str) == ("b", "a: no first event within 10 s")
+    assert r.active(cfg, str) == ("b", "a: no first event within 10 s")
 
 
 AUTO_RETURN_OFF = "a answers again; automatic return to the preferred provider is off"
@@ -536,8 +536,26 @@ def test_with_automatic_return_off_the_reason_says_so_once_the_preferred_provide
     """Not "not yet stable": however long it stays stable, it does not serve until the user picks it."""
     r, cfg = back_with_automatic_return_off(("a", "b"))
     assert r.plan(cfg)[0] == "b"
-    assert r.active(str) == ("b", AUTO_RETURN_OFF)
+    assert r.active(cfg, str) == ("b", AUTO_RETURN_OFF)
     assert r.why_not(cfg, "a", str) == AUTO_RETURN_OFF
+
+
+def test_the_serving_reason_follows_automatic_return_switched_and_a_new_key():
+    """The reason is what the preferred provider's state says now: switched on again, automatic return says
+    it can serve again (not that the return is off); a new key or address voids the failure it quoted."""
+    r, cfg = back_with_automatic_return_off(("a", "b"))
+    assert r.active(cfg, str) == ("b", AUTO_RETURN_OFF)
+    on = make(ids=("a", "b"), failure_threshold=1, cooldown_seconds=10, preferred_stable_seconds=5,
+              auto_return_to_preferred=True)
+    r.evidence_changed()
+    assert r.active(on, str) == ("b", "a can serve again")
+    r2, clock, _ = router()
+    cfg = make(ids=("a", "b"), failure_threshold=3, cooldown_seconds=10, preferred_stable_seconds=5)
+    r2.record_failure(cfg, "a", "HTTP 401: Incorrect API key provided")
+    r2.record_success(cfg, "b", [Failure("a", "HTTP 401: Incorrect API key provided")])
+    assert r2.active(cfg, str) == ("b", "a: HTTP 401: Incorrect API key provided")
+    r2.readdressed("a")  # a new key
+    assert r2.active(cfg, str) == ("b", "a can serve again")
 
 
 def test_the_status_says_the_same_when_the_next_pick_is_another_fallback():
@@ -560,7 +578,7 @@ def test_the_serving_reason_names_the_preferred_provider_through_a_second_failov
     r.record_success(cfg, "b", [Failure("a", "HTTP 500: a boom")])
     r.record_failure(cfg, "b", "HTTP 500: b boom")
     r.record_success(cfg, "c", [Failure("b", "HTTP 500: b boom")])
-    assert r.active(str) == ("c", "a: HTTP 500: a boom; b: HTTP 500: b boom")
+    assert r.active(cfg, str) == ("c", "a: HTTP 500: a boom; b: HTTP 500: b boom")
     assert [m for _, kind, m in events if kind == "route"][-1] == "Failover from b to c: HTTP 500: b boom"
 
 
@@ -573,7 +591,7 @@ def test_failed_checks_say_what_the_provider_fails_with_now():
     r.record_check(cfg, "a", False, "background check", error="HTTP 503: under maintenance", status=503)
     assert r.health_json(cfg)["a"]["last_error"] == "HTTP 503: under maintenance"
     assert r.last_failure("a") == ("HTTP 503: under maintenance", 503)  # a /v1 hint follows its own status
-    assert r.active(str) == ("b", "a: HTTP 503: under maintenance")
+    assert r.active(cfg, str) == ("b", "a: HTTP 503: under maintenance")
     r.record_failure(cfg, "b", "HTTP 500")
     r.record_all_failed([Failure("b", "HTTP 500")], "all failed")
     r.record_check(cfg, "b", False, "background check", error="HTTP 502: bad gateway")
@@ -586,7 +604,7 @@ def test_the_fallback_made_preferred_serves_as_the_preferred_provider():
     r.record_failure(cfg, "a", "HTTP 500")
     r.record_success(cfg, "b", [Failure("a", "HTTP 500")])
     r.preferred_changed(make(ids=("a", "b"), preferred_provider="b", failure_threshold=1))
-    assert r.active(str) == ("b", "preferred provider")
+    assert r.active(cfg, str) == ("b", "preferred provider")
 
 
 def test_a_success_older_than_the_latest_failure_leaves_health_alone_and_binds_no_session_against_a_choice():

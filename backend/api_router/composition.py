@@ -78,6 +78,8 @@ def _config_edited(router: Router, emit: EventSink, before: Config, after: Confi
     preferred = after.routing.preferred_provider
     if preferred != before.routing.preferred_provider or preferred in before.providers:
         _warn_of_unknown_preferred(emit, after)
+    if after.routing.auto_return_to_preferred != before.routing.auto_return_to_preferred:
+        router.evidence_changed()
 
 
 def _warn_of_unusable_lock(emit: EventSink, cfg: Config) -> None:

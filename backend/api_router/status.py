@@ -66,7 +66,7 @@ def serving_summary(services: Services) -> dict[str, Any]:
         return _summary(GatewayState.DOWN, "all providers down", None, reason, advice)
     if lock:
         return _summary(GatewayState.SERVING, f"{name(lock)} · locked", lock, LOCKED)
-    active, reason = router.active(name)
+    active, reason = router.active(cfg, name)
     # The next request's pick (none: the last available provider stopped answering since it was read) —
     # also when the one that served is passed by now (its usage reading says its quota is spent), or the
     # gateway was down and a provider that took no part in the outage is where the next request goes.
@@ -118,7 +118,7 @@ def build_status(services: Services) -> dict[str, Any]:
     health = services.router.health_json(cfg)
     settings = provider_settings(services)
     metrics = services.store.metrics()
-    active, reason = services.router.active(cfg.name_of)
+    active, reason = services.router.active(cfg, cfg.name_of)
     store = services.store
     serving = services.serving  # read once: the gateway may stop (set it to None) while this runs
     return {

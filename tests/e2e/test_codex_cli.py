@@ -73,7 +73,7 @@ async def test_turn_with_preferred_provider_down(codex_setup):
     assert result.agent_text == "The fallback answered"
     assert p1.calls == 1 and p2.calls == 1
     assert p1.requests[0].raw == p2.requests[0].raw  # the same request, untouched, to the next provider
-    status = gw.services.router.active(gw.services.config.current.name_of)
+    status = gw.services.router.active(gw.services.config.current, gw.services.config.current.name_of)
     assert status[0] == "p2" and "HTTP 503: maintenance" in status[1]
 
 

@@ -281,6 +281,29 @@ async def test_no_auto_return_stays_on_fallback_until_user_picks(fakes, gateway,
     assert [e.message for e in gw.services.store.list_events() if e.kind == "route"] == routes
 
 
+async def test_the_serving_reason_follows_a_new_key_and_automatic_return_switched_in_the_app(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"auto_return_to_preferred": False, "preferred_stable_seconds": 0,
+                                                       "failure_threshold": 5})
+    p1.queue(fp.status(401, "Incorrect API key provided"))
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
+
+    async def reason() -> str:
+        return (await gw.api("get_status"))["active_reason"]
+
+    assert "Incorrect API key" in await reason()
+    await gw.api("set_provider_key", provider="p1", key="sk-p1-fixed-0123456789")  # the failure was the old key's
+    assert await reason() == "automatic return to the preferred provider is off: P1 serves once you pick it"
+    await gw.api("update_routing", auto_return_to_preferred=True)
+    assert await reason() == "P1 can serve again"
+    services = gw.services  # switched off again, by hand in config.toml
+    services.paths.config.write_text(services.paths.config.read_text().replace(
+        "auto_return_to_preferred = true", "auto_return_to_preferred = false"))
+    services.config.reload(), services.config.reload()
+    assert services.config.current.routing.auto_return_to_preferred is False
+    assert await reason() == "automatic return to the preferred provider is off: P1 serves once you pick it"
+
+
 async def test_all_in_cooldown_tries_the_one_ending_first(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 60})

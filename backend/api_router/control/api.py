@@ -195,6 +195,8 @@ class Control:
         self._update_section("routing", RoutingConfig, values, exclude=frozenset({"manual_override"}),
                              check=hedge_range)
         self._preferred_follows(before)
+        if self._services.config.current.routing.auto_return_to_preferred != routing.auto_return_to_preferred:
+            self._services.router.evidence_changed()
         return self.get_config()
 
     def _preferred_follows(self, before: tuple[str, str | None]) -> None:

@@ -92,7 +92,10 @@ class Failure:
 class _State:
     health: dict[str, Health] = field(default_factory=dict)
     active: str | None = None
-    active_reason: Phrase = _NO_REASON  # shown with the providers' names as they are when it is read
+    _reason: Phrase = _NO_REASON  # ``active_reason``
+    # What the reason rests on changed without a request (the preferred provider's address or key, the
+    # automatic return switched): it is said again from the preferred provider's state when next read.
+    reason_stale: bool = False
     # While no provider could serve: the failures that found it so, the newest of each provider over the
     # outage's requests (one passed by, cooling down, stays down); cleared by a success.
     down: tuple[Failure, ...] = ()
@@ -104,6 +107,15 @@ class _State:
     # under an earlier one that ends after it neither binds its session nor moves the serving provider
     # (nor makes the gateway "down"): the choice released them, and the next request follows it.
     choice: int = 0
+
+    @property
+    def active_reason(self) -> Phrase:
+        """Why ``active`` serves, shown with the providers' names as they are when it is read."""
+        return self._reason
+
+    @active_reason.setter
+    def active_reason(self, reason: Phrase) -> None:
+        self._reason, self.reason_stale = reason, False
 
 
 class Router:
@@ -396,6 +408,8 @@ class Router:
             return say("{} can serve again", who)  # (a session bound elsewhere stays there)
         if h is not None and h.last_fail_at is not None:
             return say("{} not yet stable after its last failure", who)
+        if preferred and not cfg.routing.auto_return_to_preferred:  # nothing known against it (a new key)
+            return say("automatic return to the preferred provider is off: {} serves once you pick it", who)
         return say("{} unavailable", who)
 
     def record_failure(self, cfg: Config, provider: str, error: str, retry_after: float | None = None,
@@ -635,9 +649,18 @@ class Router:
             self._unresponsive.discard(provider)
 
     def readdressed(self, provider: str) -> None:
-        """A new address or key: its health and how fast its streams start are to be learnt again."""
+        """A new address or key: its health and how fast its streams start are to be learnt again (and a
+        serving reason that quoted its failure no longer holds)."""
         self.reset_health(provider)
         self.first_events.forget(provider)
+        with self._lock:
+            if self._s.active != provider and self._s.active_reason.mentions(provider):
+                self._s.reason_stale = True
+
+    def evidence_changed(self) -> None:
+        """A setting the serving reason rests on changed (automatic return to the preferred provider)."""
+        with self._lock:
+            self._s.reason_stale = True
 
     def rename(self, old: str, new: str) -> None:
         with self._lock:
@@ -691,9 +714,12 @@ class Router:
             active, reason = self._s.active, self._s.active_reason
         return active is not None and reason != _LOCKED and active != cfg.effective_preferred
 
-    def active(self, name: Callable[[str | None], str]) -> tuple[str | None, str]:
+    def active(self, cfg: Config, name: Callable[[str | None], str]) -> tuple[str | None, str]:
         """Who serves and why, the reason naming providers by ``name`` (their names as they are now)."""
         with self._lock:
+            preferred = cfg.effective_preferred
+            if self._s.reason_stale and preferred is not None and self._serving_instead_of(cfg, preferred):
+                self._s.active_reason = self._instead_of(cfg, preferred, ()) or self._why_not(cfg, preferred)
             active, reason = self._s.active, self._s.active_reason
         return active, reason.render(name)
 
