@@ -216,6 +216,20 @@ async def test_a_hedge_candidate_passed_by_does_not_hold_back_the_return_to_the_
     assert (await gw.api("get_status"))["active_provider"] == "p1"
 
 
+async def test_a_request_only_a_failing_provider_could_take_does_not_say_every_provider_is_down(
+        fakes, gateway, codex_home):
+    """The holder of the conversation fails; the other provider was passed by, not asked, and serves
+    everything else: the client hears the 502, but no "all providers failed" event is said."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    gw.services.continuity.index.record_response("resp_p1_owned", "p1")
+    p1.queue(fp.status(503, "overloaded"))
+    reply = await gw.responses({"model": "m", "input": "x", "previous_response_id": "resp_p1_owned"})
+    assert reply.status == 502 and p2.calls == 0
+    assert "all_down" not in [e.kind for e in gw.services.store.list_events()]
+    assert (await gw.api("get_status"))["summary"]["state"] != "down"
+
+
 async def test_session_file_written_late_is_found_on_reread(fakes, gateway, codex_home):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})

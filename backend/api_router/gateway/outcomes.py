@@ -203,10 +203,11 @@ class OutcomeRecorder:
             self._against(ex, attempt, result, now)  # it gave up on the provider's silence: a stall
 
     def all_failed(self, ex: Exchange, explained: str) -> None:
-        """No candidate could serve: ``explained`` is what the client is told."""
+        """No candidate could serve: ``explained`` is what the client is told. (A provider passed by because
+        it could not be given this request's conversation serves the others: the gateway is not down.)"""
         with self._moving:
             failures = [f for _, f in self._current_failures(ex)]
-            if failures:
+            if failures and not ex.passed_by:
                 self._router.record_all_failed(failures, explained, choice=ex.choice)
 
     @staticmethod
