@@ -41,6 +41,21 @@ async def test_dns_rebinding_host_is_refused_everywhere(fakes, gateway):
         assert gw.token not in reply.body.decode()
 
 
+def test_a_gateway_open_on_every_address_is_reached_by_any_of_them_but_never_by_a_name():
+    """allow_remote with host 0.0.0.0 (or ::): a client on the network addresses the machine by an IP
+    address of its own (refused before, which left the setting unusable); a name is still refused — that
+    is what a DNS-rebinding page sends."""
+    from api_router.gateway.middleware import host_allowed
+
+    for listen in ("0.0.0.0", "::"):
+        for host in ("192.168.1.5:4000", "10.0.0.7", "[fe80::1]:4000", "[2001:db8::5]", "127.0.0.1:4000"):
+            assert host_allowed(host, listen), (host, listen)
+        for host in ("attacker.example:4000", "my-laptop.local:4000", "192.168.1.5:99999", "192.168.1.5.evil.example"):
+            assert not host_allowed(host, listen), (host, listen)
+    assert not host_allowed("192.168.1.5:4000", "127.0.0.1")  # loopback only: no other address is us
+    assert host_allowed("192.168.1.5:4000", "192.168.1.5") and not host_allowed("10.0.0.7", "192.168.1.5")
+
+
 async def test_foreign_origin_cannot_use_the_control_api(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
+import ipaddress
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -43,7 +44,22 @@ def host_allowed(host_header: str | None, listen_host: str) -> bool:
     if found is None or (found[2] and int(found[2]) > 65535):
         return False
     name = found[1]
-    return name in _LOOPBACK_NAMES or name in (listen, f"[{listen}]")
+    if name in _LOOPBACK_NAMES or name in (listen, f"[{listen}]"):
+        return True
+    # Served on every address (allow_remote): a client on the network names one of this machine's
+    # addresses. An address is no rebinding (that takes a name resolving to us); a name stays refused.
+    return listen in _EVERY_ADDRESS and _is_ip(name.strip("[]"))
+
+
+_EVERY_ADDRESS = frozenset({"0.0.0.0", "::", "[::]"})
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def bearer_token(request: web.Request) -> str:
