@@ -1325,6 +1325,15 @@ def carrying(item: dict, sid: str) -> tuple[dict, dict]:
                                            "content": [{"type": "input_text", "text": "and now?"}]}]}, headers
 
 
+async def sealed_item_from(stream: aiohttp.ClientResponse) -> dict:
+    """The first sealed item a stream hands the client (its output_item.done), read as it arrives."""
+    async for line in stream.content:
+        if line.startswith(b"data:") and b"output_item.done" in line and b'"encrypted_content"' in line:
+            item: dict = json.loads(line[5:])["item"]
+            return item
+    raise AssertionError("the stream carried no sealed item")
+
+
 def sealed_item_of(events: list[dict]) -> dict:
     return next(e["item"] for e in events if e.get("type") == "response.output_item.done"
                 and e["item"].get("encrypted_content"))
@@ -1357,15 +1366,11 @@ async def test_reasoning_of_a_turn_the_user_interrupts_is_never_sent_to_another_
     gw = await gateway({"p1": p1, "p2": p2})
     p1.queue(fp.stream_ok("never finished", reasoning=True, stall_after=6, stall=30))
     body, headers = turn("think about it")
-    item = None
     async with aiohttp.ClientSession() as client:
         async with client.post(gw.base + "/v1/responses", json={**body, "stream": True},
                                headers={**gw.auth(), **headers}) as r:
-            async for line in r.content:
-                if line.startswith(b"data:") and b"sealed-by-p1" in line and b"output_item.done" in line:
-                    item = json.loads(line[5:])["item"]
-                    break
-    assert item is not None
+            item = await sealed_item_from(r)
+    assert item["encrypted_content"] == "sealed-by-p1"
     row = None
     for _ in range(100):
         gw.services.store.flush()
@@ -1408,15 +1413,10 @@ async def test_a_sealed_item_is_known_as_its_providers_while_the_rest_of_its_str
     gw = await gateway({"p1": p1, "p2": p2})
     p1.always(fp.stream_ok("a long answer " * 5, reasoning=True, deltas=10, delay=0.3))
     body, headers = turn("think about it")
-    item: dict | None = None
     async with aiohttp.ClientSession() as session:
         async with session.post(gw.base + "/v1/responses", json={**body, "stream": True},
                                 headers={**gw.auth(), **headers}) as parent:
-            async for line in parent.content:
-                if line.startswith(b"data: ") and b"response.output_item.done" in line and b'"encrypted_content"' in line:
-                    item = json.loads(line[6:])["item"]
-                    break
-            assert item is not None
+            item = await sealed_item_from(parent)
             await gw.api("set_manual_override", provider="p2")  # the fork goes to p2 while p1 still streams
             fork_body, fork_headers = carrying(item, "019a0000-0000-7000-8000-0000000000f1")
             reply = await gw.responses(fork_body, headers=fork_headers, stream=True)
