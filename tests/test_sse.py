@@ -141,6 +141,9 @@ def test_keepalive_comments_and_heartbeat_events_carry_no_data() -> None:
                 b'event: response.output_error\ndata: {"type": "response.output_error"}\n\n'):
         assert not sse.carries_progress(own), own
     assert sse.carries_progress(b'data: {"type": "error", "message": "m"}\n\n')
+    # A remote compaction's progress while it is held whole: alive, though it generates nothing itself.
+    compacting = b'event: response.compaction.compacting\ndata: {"type":"response.compaction.compacting"}\n\n'
+    assert sse.carries_progress(compacting) and not sse.is_answer("response.compaction.compacting")
     assert sse.carries_progress(b'event: error\ndata: {"type": "server_error"}\n\n')
 
 

@@ -932,9 +932,10 @@ UNKNOWN_MODEL = "The model `gpt-typo` does not exist or you do not have access t
     (fp.status(404, UNKNOWN_MODEL), False),
     (fp.status(400, body=json.dumps({"error": {"message": "Not found", "code": "model_not_found"}}).encode()), True),
     (fp.status(400, body=json.dumps({"error": {"message": "gpt-typo", "type": "model_not_found"}}).encode()), False),
+    (fp.status(400, body=json.dumps({"message": "Not found", "code": "model_not_found"}).encode()), False),
     (fp.in_band_failure("model_not_found", UNKNOWN_MODEL), True),
     (fp.in_band_failure("invalid_request_error", "Model gpt-typo is not supported"), False),
-], ids=["404", "code-only-400", "type-only-400", "in-band", "in-band-to-json"])
+], ids=["404", "code-only-400", "type-only-400", "bare-object-400", "in-band", "in-band-to-json"])
 async def test_a_model_no_provider_knows_is_the_requests_fault_and_leaves_health_alone(fakes, gateway, answer, stream):
     """A typo in the model name: every provider says it does not exist. The client hears that (a 4xx it
     does not retry, naming a provider), however many times it asks; no provider cools down, the gateway is
@@ -1423,6 +1424,25 @@ async def test_a_sealed_item_is_known_as_its_providers_while_the_rest_of_its_str
             assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
             assert p2.foreign_sealed == [] and len(p2.requests) == 1, p2.foreign_sealed
             assert parent.status == 200
+
+
+async def test_a_sealed_item_in_the_streams_first_read_is_known_as_its_providers_at_once(fakes, gateway):
+    """The reasoning item came in the read that opened the stream; the rest, one delta a read, takes a while."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    events = fp.stream_events(fp.response_object("slowly " * 8, provider="p1", reasoning=True), deltas=8)
+    done = next(i for i, e in enumerate(events) if e["type"] == "response.output_item.done")
+    p1.always(fp.raw_stream([b"".join(fp.sse_event(e) for e in events[:done + 1]),
+                             *(fp.sse_event(e) for e in events[done + 1:])], delay=0.25))
+    body, headers = turn("think about it")
+    async with aiohttp.ClientSession() as session:
+        async with session.post(gw.base + "/v1/responses", json={**body, "stream": True},
+                                headers={**gw.auth(), **headers}) as parent:
+            item = await sealed_item_from(parent)
+            await gw.api("set_manual_override", provider="p2")
+            fork_body, fork_headers = carrying(item, "019a0000-0000-7000-8000-0000000000f2")
+            reply = await gw.responses(fork_body, headers=fork_headers, stream=True)
+            assert reply.status == 200 and p2.foreign_sealed == [], p2.foreign_sealed
 
 
 async def test_a_forked_session_expands_a_compaction_made_before_the_fork(fakes, gateway, codex_home):

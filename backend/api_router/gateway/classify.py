@@ -127,13 +127,10 @@ def failure_text(payload: Any) -> str:
 
 def says_unknown_model(message: str, body: bytes) -> bool:
     """Whether an HTTP error says the model asked for does not exist there: in its message (with its
-    code), or only in its type (``"type": "model_not_found"``), as the same error in-band would."""
-    if mentions_unknown_model(message):
-        return True
-    try:
-        return is_unknown_model_event(orjson.loads(body))
-    except orjson.JSONDecodeError:
-        return False
+    code), or only in its code or type (``"type": "model_not_found"``) however the body holds its error,
+    as the same error in-band would."""
+    return mentions_unknown_model(message) or any(
+        is_unknown_model_event({"error": err}) for err in _error_objects(body))
 
 
 def says_provider_trouble(body: bytes) -> dict[str, Any] | None:
@@ -141,13 +138,21 @@ def says_provider_trouble(body: bytes) -> dict[str, Any] | None:
     refused, its quota spent, its server failing), whatever client-error status it came with (relays
     answer a wrong key with a 400 too) — a JSON error, a bare one (``{"message", "code"}``), or the error
     event of an event stream; ``None`` otherwise."""
+    return next((err for err in _error_objects(body)
+                 if {str(err.get(k, "")).lower() for k in ("code", "type")} & _PROVIDER_CODES), None)
+
+
+def _error_objects(body: bytes) -> list[dict[str, Any]]:
+    """The error objects of an HTTP error body: a JSON error, a bare one (``{"message", "code"}``), or each
+    error event of an event stream."""
+    out = []
     for payload in _payloads(body):
         err = error_object(payload)
         if err is None and isinstance(payload, dict) and "code" in payload:
             err = payload  # the error object itself, unwrapped
-        if err is not None and {str(err.get(k, "")).lower() for k in ("code", "type")} & _PROVIDER_CODES:
-            return err
-    return None
+        if err is not None:
+            out.append(err)
+    return out
 
 
 def _payloads(body: bytes) -> list[Any]:

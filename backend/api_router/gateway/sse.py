@@ -48,8 +48,12 @@ RESPONSES_EVENT_TYPES = PREAMBLE | ANSWER_END | FAILURE_END | frozenset(f"respon
     "audio.transcript.done", "shell_call_command.added", "shell_call_command.delta", "shell_call_command.done",
     "shell_call_output_content.delta", "shell_call_output_content.done", "apply_patch_call_operation_diff.delta",
     "apply_patch_call_operation_diff.done",
-    # earlier names of the reasoning events, still sent by some relays
-    "reasoning.delta", "reasoning.done", "reasoning_summary.delta", "reasoning_summary.done"))
+    # a remote compaction's progress (v2): no generated work of its own, but the stream is alive
+    "compaction.compacting",
+    # earlier names, still sent by some relays
+    "reasoning.delta", "reasoning.done", "reasoning_summary.delta", "reasoning_summary.done",
+    "output_text_annotation.added", "code_interpreter_call.code.delta", "code_interpreter_call.code.done",
+    "mcp_call.arguments_delta", "mcp_call.arguments_done"))
 RESPONSES_EVENT_TYPES_BYTES = frozenset(kind.encode() for kind in RESPONSES_EVENT_TYPES)
 
 

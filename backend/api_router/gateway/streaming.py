@@ -447,6 +447,7 @@ class UpstreamStream:
                         self._output_begun(unanswered)
                     break
                 await out.flush()
+                self._sealed_out(out)
             else:
                 self._buffered.clear()
                 if facts.generated:

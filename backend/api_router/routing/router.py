@@ -671,7 +671,7 @@ class Router:
                 self._unresponsive.add(new)
             if self._s.active == old:
                 self._s.active = new
-            self._s.active_reason = self._s.active_reason.renamed(old, new)
+            self._s._reason = self._s.active_reason.renamed(old, new)  # the same reason: still stale or not
             if self._s.released == old:
                 self._s.released = new
             self._s.down = tuple(replace(f, provider=new) if f.provider == old else f for f in self._s.down)
