@@ -398,8 +398,6 @@ def _block_around(buf: bytes, at: int) -> tuple[int, int]:
     return start, (nl if 0 <= nl < size - 1 else size)
 
 
-
-
 def carries_progress(chunk: bytes) -> bool:
     """Whether whole event blocks (as ``SSEDecoder.cut`` hands them out) hold a Responses event
     (``is_progress``): not only comments (``: keep-alive``, however long), blank lines, heartbeats by
