@@ -1279,6 +1279,19 @@ async def test_a_client_error_status_whose_code_is_the_providers_trouble_fails_o
     assert (await gw.responses()).status == 400
 
 
+async def test_a_rate_limit_said_with_a_400_keeps_its_retry_after(fakes, gateway):
+    """A relay's 400 "rate_limit_exceeded" with a Retry-After: the provider rests as long as it asked, as
+    after a 429 (at least cooldown_seconds, 30 s here)."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    body = json.dumps({"error": {"message": "Rate limit reached", "type": "rate_limit_error",
+                                 "code": "rate_limit_exceeded"}}).encode()
+    p1.always(fp.status(400, body=body, headers={"Retry-After": "120"}))
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
+    until = health(gw, "p1")["cooldown_until_unix_ms"]
+    assert until is not None and until - time.time() * 1000 > 100_000, until
+
+
 async def test_a_spent_quota_said_with_a_400_by_every_provider_is_the_quota_429(fakes, gateway):
     """Said with a 400 or a 429, a spent quota is the same news: Codex hears "quota exceeded"."""
     (p1,) = await fakes("p1")

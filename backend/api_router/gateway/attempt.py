@@ -284,9 +284,11 @@ class AttemptRunner:
                 return _unknown_model(f"HTTP {status}: {message}", status)
             if (trouble := classify.says_provider_trouble(raw)) is not None:  # as the same words in-band are
                 error = {"error": trouble}
+                limited = classify.is_rate_limit_event(error)  # its Retry-After then says how long, as a 429's
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", status=status,
-                                     rate_limited=classify.is_rate_limit_event(error),
-                                     quota_spent=classify.is_spent_quota(error))
+                                     rate_limited=limited, quota_spent=classify.is_spent_quota(error),
+                                     retry_after=classify.parse_retry_after(resp.headers.get("Retry-After"))
+                                     if limited else None)
             if client.compaction_trigger:  # Codex has no fallback when its compaction request is refused
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", status=status,
                                      counts_against_health=False)
