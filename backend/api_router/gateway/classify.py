@@ -161,11 +161,7 @@ def _payloads(body: bytes) -> list[Any]:
         return [orjson.loads(body)]
     except orjson.JSONDecodeError:
         pass
-    if b"data:" not in body:
-        return []
-    decoder = sse.SSEDecoder()
-    events = decoder.feed(body)[1] + decoder.finish()[1]
-    return [event.json() for event in events]
+    return [event.json() for event in sse.iter_events(body)] if b"data:" in body else []
 
 
 def is_client_error_event(payload: Any) -> bool:

@@ -117,6 +117,10 @@ class _State:
     def active_reason(self, reason: Phrase) -> None:
         self._reason, self.reason_stale = reason, False
 
+    def rename_in_reason(self, old: str, new: str) -> None:
+        """The same reason naming ``new`` for ``old``: as stale as it was."""
+        self._reason = self._reason.renamed(old, new)
+
 
 class Router:
     def __init__(self, emit: EventSink, clock: Callable[[], float] = time.monotonic,
@@ -671,7 +675,7 @@ class Router:
                 self._unresponsive.add(new)
             if self._s.active == old:
                 self._s.active = new
-            self._s._reason = self._s.active_reason.renamed(old, new)  # the same reason: still stale or not
+            self._s.rename_in_reason(old, new)
             if self._s.released == old:
                 self._s.released = new
             self._s.down = tuple(replace(f, provider=new) if f.provider == old else f for f in self._s.down)
