@@ -807,3 +807,31 @@ def test_the_age_limit_holds_while_nothing_is_written(tmp_path, monkeypatch):
         looked.close()
     finally:
         s.close()
+
+
+@pytest.mark.parametrize(("status", "outcomes", "error", "expected"), [
+    (200, ["ok"], "", "ok"),
+    (200, ["provider_failure", "ok"], "", "ok"),  # a failover that served
+    (200, ["client_error"], "refused in-band", "client_error"),  # an error inside a 200 stream
+    (200, ["provider_failure"], "stream broke", "error"),  # committed, then the provider failed
+    (400, ["client_error"], "bad request", "client_error"),
+    (408, [], "the request body stalled", "client_error"),  # the gateway's own 408: no provider asked
+    (429, ["provider_failure"], "rate limited", "error"),
+    (502, ["provider_failure"], "all failed", "error"),
+    (499, ["ok"], "", "client_closed"),
+])
+def test_request_outcome_as_the_log_files_it(tmp_path, status, outcomes, error, expected):
+    r = RequestRecord(unix_ms=now_ms(), path="/v1/responses", stream=True, provider="p1", status=status, error=error,
+                      attempts=[Attempt("p1", outcome=Outcome(o)) for o in outcomes])
+    assert r.outcome() == expected
+    s = open_store(tmp_path)
+    s.log_request(r)
+    s.flush()
+    assert s.request_log()[0]["outcome"] == expected
+    s.close()
+
+
+def test_outcome_filter_takes_every_request_outcome_and_failover():
+    from api_router.records import RequestOutcome
+    from api_router.request_log import OUTCOMES
+    assert set(OUTCOMES) == {o.value for o in RequestOutcome} | {"failover"}

@@ -28,6 +28,16 @@ class Outcome(enum.StrEnum):
     HEDGE_LOST = "hedge_lost"  # a hedged twin answered first; this one was cancelled
 
 
+class RequestOutcome(enum.StrEnum):
+    """How a client request ended, as the request log files it (stored as its value; the log's filter
+    adds "failover", which is a path to an answer rather than an ending)."""
+
+    OK = "ok"
+    ERROR = "error"  # a provider's failure, or nobody answered: not the client's doing
+    CLIENT_ERROR = "client_error"  # the request's own fault, whoever said so
+    CLIENT_CLOSED = "client_closed"
+
+
 class Retry(enum.StrEnum):
     """Why an attempt is repeated on the same provider with another body."""
 
@@ -132,3 +142,21 @@ class RequestRecord:
     attempts: list[Attempt] = field(default_factory=list)
     request_bytes: int = 0
     response_bytes: int = 0
+
+    def outcome(self) -> RequestOutcome:
+        """How the request ended, by what the client heard and which attempt answered it."""
+        if self.status == 499:
+            return RequestOutcome.CLIENT_CLOSED
+        # The attempt that answered: the last one of the provider the client heard (a hedge cancelled behind it
+        # — lost, or late and failed — comes after it in the list).
+        answered = next((a for a in reversed(self.attempts) if a.provider == self.provider), None)
+        if answered is not None and answered.outcome is Outcome.CLIENT_ERROR:
+            return RequestOutcome.CLIENT_ERROR  # also when the error came in-band, inside a 200 stream
+        # A 408 or 429 a provider answered is its failure; the gateway's own 408 (the request body stalled)
+        # asked no provider: the client's.
+        if (self.error and self.status < 400) or self.status >= 500 or (
+                self.status in (408, 429) and self.attempts):
+            return RequestOutcome.ERROR
+        if 200 <= self.status < 300:
+            return RequestOutcome.OK
+        return RequestOutcome.CLIENT_ERROR

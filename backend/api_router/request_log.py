@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 else:  # only exports need it
     csv = LazyModule("csv")
 
+# What the outcome filter takes: every records.RequestOutcome, and "failover" (served after another failed).
 Outcome = Literal["ok", "error", "failover", "client_error", "client_closed"]
 ExportFormat = Literal["csv", "jsonl"]
 EXPORT_LIMIT = 1_000_000

@@ -59,25 +59,6 @@ class Retention:
     rows: int = DEFAULT_RETENTION_ROWS
 
 
-def request_outcome(record: RequestRecord) -> str:
-    """The request's outcome as the request log filters it: ok | error | client_error | client_closed."""
-    if record.status == 499:
-        return "client_closed"
-    # The attempt that answered: the last one of the provider the client heard (a hedge cancelled behind it
-    # — lost, or late and failed — comes after it in the list).
-    answered = next((a for a in reversed(record.attempts) if a.provider == record.provider), None)
-    if answered is not None and answered.outcome is Outcome.CLIENT_ERROR:
-        return "client_error"  # also when the error came in-band, inside a 200 stream
-    # A 408 or 429 a provider answered is its failure; the gateway's own 408 (the request body stalled)
-    # asked no provider: the client's.
-    if (record.error and record.status < 400) or record.status >= 500 or (
-            record.status in (408, 429) and record.attempts):
-        return "error"
-    if 200 <= record.status < 300:
-        return "ok"
-    return "client_error"
-
-
 class DamagedDatabase(RuntimeError):
     """A read found the database file damaged; the message says what the user can do."""
 
@@ -796,7 +777,7 @@ def _rows(request_id: int, r: RequestRecord) -> tuple[tuple[Any, ...], list[tupl
     own = attempts[0] if solo else None  # its times are kept in the row, since it has none of its own
     row = (request_id, r.unix_ms, r.session_id, r.path, r.model, int(r.stream), r.provider, tried, r.status,
            r.latency_ms, r.ttfb_ms, u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens,
-           u.total_tokens, r.error or None, r.request_id or None, r.sent_model, request_outcome(r), len(attempts),
+           u.total_tokens, r.error or None, r.request_id or None, r.sent_model, r.outcome().value, len(attempts),
            int(hedged), int(failover), r.request_bytes, r.response_bytes, int(solo),
            own.latency_ms if own else None, own.ttfb_ms if own else None)
     if solo:
