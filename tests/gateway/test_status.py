@@ -481,3 +481,26 @@ async def test_a_provider_added_during_an_outage_is_named_where_the_next_request
     s = await summary(gw)
     assert (s["state"], s["provider"]) == ("fallback", "p3"), s
     assert (await gw.responses()).headers["X-API-Router-Provider"] == "p3"
+
+
+async def test_a_hanging_provider_renamed_while_checked_gets_no_more_checks_at_once(fakes, gateway):
+    """At most MAX_CHECKS_AT_ONCE checks of one provider wait at a time; a rename while they hang is still that
+    provider (its checks are counted by who it is, not by its id): no second set of checks starts."""
+    from api_router.gateway.checks import MAX_CHECKS_AT_ONCE
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"request_timeout_seconds": 1.5, "check_interval_seconds": 0.2})
+    p1.always(fp.hang())
+
+    def checks_waiting():
+        return sum(1 for t in asyncio.all_tasks() if t.get_name().startswith("check-") and not t.done())
+    assert (await gw.responses(stream=False)).headers["X-API-Router-Provider"] == "p2"
+    deadline = time.monotonic() + 5
+    while checks_waiting() < MAX_CHECKS_AT_ONCE:
+        assert time.monotonic() < deadline, f"only {checks_waiting()} checks of p1 waiting"
+        await asyncio.sleep(0.02)
+    await gw.api("rename_provider", provider="p1", new_id="relay")
+    most, until = 0, time.monotonic() + 1.2
+    while time.monotonic() < until:
+        most = max(most, checks_waiting())
+        await asyncio.sleep(0.02)
+    assert most == MAX_CHECKS_AT_ONCE, f"{most} checks of the renamed provider waited at once"

@@ -44,7 +44,7 @@ from api_router.gateway.upstream import (
     upstream_headers,
 )
 from api_router.records import now_ms
-from api_router.services import Services
+from api_router.services import ProviderIdentity, Services, id_now
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,8 @@ class BackgroundChecks:
         self._upstream = upstream
         self._clock = clock
         self._in_flight = in_flight  # a long stream still running is use too, though no request ended lately
-        self._running: dict[str, set[asyncio.Task[None]]] = {}
+        # The checks under way, by provider (its identity: renamed meanwhile, it is the one they wait on).
+        self._running: dict[ProviderIdentity | str, set[asyncio.Task[None]]] = {}
 
     async def run(self) -> None:
         try:
@@ -230,22 +231,23 @@ class BackgroundChecks:
             return
         cfg = services.config.current
         for pid, model in services.router.needing_check(cfg, _due_after(cfg.routing.check_interval_seconds)):
-            running = self._running.setdefault(pid, set())
+            who = services.providers.identities.get(pid) or pid
+            running = self._running.setdefault(who, set())
             if len(running) >= MAX_CHECKS_AT_ONCE:  # a provider that hangs: its checks time out in turn
                 continue
             services.router.check_started(pid)
             task = asyncio.get_running_loop().create_task(self._check(pid, model), name=f"check-{pid}")
             running.add(task)
-            task.add_done_callback(functools.partial(self._check_done, pid))
+            task.add_done_callback(functools.partial(self._check_done, who))
 
-    def _check_done(self, pid: str, task: asyncio.Task[None]) -> None:
+    def _check_done(self, who: ProviderIdentity | str, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
-            log.error("background check of %s failed", pid, exc_info=task.exception())
-        running = self._running.get(pid)
+            log.error("background check of %s failed", id_now(who) or who, exc_info=task.exception())
+        running = self._running.get(who)
         if running is not None:
             running.discard(task)
             if not running:
-                del self._running[pid]
+                del self._running[who]
 
     async def _check(self, pid: str, model: str | None) -> None:
         services = self._services
