@@ -1,4 +1,4 @@
-// Quota and "since check" columns, usage refresh buttons and the usage settings dialog, against the
+// Quota and "used since last check" columns, usage refresh buttons and the usage settings dialog, against the
 // fake backend's seeded usage (test/fakeUsage.ts).
 
 import { fireEvent, screen, waitFor, within } from '@testing-library/react';
@@ -13,8 +13,8 @@ const text = (id: string) => screen.getByTestId(id).textContent;
 describe('providers table: usage', () => {
   it('shows what is left, exhaustion, the failed check beside the last reading, and tokens since the check', async () => {
     await desktopApp();
-    expect(screen.getByRole('columnheader', { name: 'Quota' })).toBeTruthy();
-    expect(screen.getByRole('columnheader', { name: 'Quota' }).getAttribute('title')).toMatch(/tokens served since that check/);
+    expect(screen.getByRole('columnheader', { name: 'Quota used since last check' })).toBeTruthy();
+    expect(screen.getByRole('columnheader', { name: 'Quota used since last check' }).getAttribute('title')).toMatch(/tokens used since last check/);
 
     expect(text('quota-p1')).toBe('$12.30 left');
     expect(text('quota-p2')).toBe('4.2k quota');
@@ -35,6 +35,7 @@ describe('providers table: usage', () => {
     expect(text('ledger-p2')).toBe('0 tok');
     expect(text('ledger-p3')).toBe('2.5M tok');
     expect(text('ledger-p4')).toBe('—');
+    expect(screen.getByRole('columnheader', { name: 'Quota used since last check' })).toBeTruthy();
   });
 
   it('refreshes one provider and says so', async () => {

@@ -52,8 +52,8 @@ export function ProvidersTable({ tableRef, ...p }: Props) {
             <th scope="col" className="num" title="Attempts this provider served / failed, and tokens served. A request that failed over counts once for each provider it tried, so these add up to more than the requests counted on the Gateway card.">
               Traffic
             </th>
-            <th scope="col" title="What the provider's usage panel says is left, and tokens served since that check">
-              Quota
+            <th scope="col" title="What the provider's usage panel says is left, and the tokens used since last check (served through the gateway since that reading)">
+              Quota <span className="th-sub">used since last check</span>
             </th>
             <th scope="col">
               <span className="sr-only">Actions</span>
