@@ -2040,6 +2040,23 @@ async def test_an_event_stream_labelled_otherwise_is_relayed_as_one(fakes, gatew
     assert gw.services.store.request_log()[0]["total_tokens"] > 0
 
 
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain", None])
+@pytest.mark.parametrize("path", ["/v1/responses", "/v1/responses/compact"])
+async def test_an_event_stream_labelled_otherwise_reaches_a_json_request_as_json(fakes, gateway, content_type, path):
+    """A JSON request answered with an event stream under another label — JSON included — gets the response
+    object that stream carries, as JSON: the stream's own bytes under a JSON label are no JSON."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    response = fp.response_object("answer", provider="p1")
+    if path.endswith("/compact"):
+        response["output"] = [{"type": "compaction", "id": "cmp_1", "encrypted_content": "sealed-by-p1"}]
+    p1.always(fp.raw_stream([fp.sse_event(e) for e in fp.stream_events(response)], content_type=content_type))
+    reply = await gw.responses(stream=False, path=path)
+    assert reply.status == 200 and reply.headers["Content-Type"].startswith("application/json"), reply.body[:200]
+    assert reply.json["id"] == response["id"] and reply.json["output"] == response["output"]
+    assert attempts(gw) == [("p1", "ok")] and p2.calls == 0
+
+
 async def test_plain_text_that_is_no_event_stream_fails_over_saying_what_came(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)

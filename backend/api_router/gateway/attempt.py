@@ -32,6 +32,7 @@ from api_router.gateway.response_objects import (
     compaction_problem,
     failure_in,
     failure_said,
+    holds_events,
     is_compaction_item,
     read_as_stream,
     reports_failure,
@@ -501,7 +502,10 @@ class AttemptRunner:
             if unfinished:
                 answer = orjson.loads(self._redact(dumps(answer)))
             return sse.synthesize(answer)
-        raw = opened.data if opened.resp.content_type == "application/json" else dumps(answer)
+        # The provider's own bytes when they are the JSON they are labelled as (an event stream under a JSON
+        # label is read as the stream it is: its response object, written out).
+        as_came = opened.resp.content_type == "application/json" and not holds_events(opened.data, "")
+        raw = opened.data if as_came else dumps(answer)
         return self._redact(raw) if unfinished else raw
 
 
