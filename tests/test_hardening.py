@@ -277,6 +277,34 @@ async def test_an_error_body_left_encoded_is_not_passed_on(fakes, gateway, encod
     assert reply.status == 502 and reply.json["error"]["message"].count("cannot decode") == 2, reply.json
 
 
+@pytest.mark.parametrize("cut", ["mid-data", "first block"])
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_json_error_cut_short_while_compressed_fails_over(fakes, gateway, encoding, cut):
+    """aiohttp reads a gzip stream that ends early (its data, or the 8 bytes of checksum and length that end
+    it, missing) as what arrived of it: a 400 labelled JSON that came compressed and is no JSON was cut in
+    transit — half an error, neither passed on nor judged by its words. The next provider answers."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    error = json.dumps({"error": {"message": "bad input " + " ".join(f"w{i}" for i in range(400)),
+                                  "type": "invalid_request_error"}}).encode()
+    packer = zlib.compressobj(wbits=31 if encoding == "gzip" else 15)
+    whole = packer.compress(error) + packer.flush()
+    body = whole[: len(whole) * 2 // 3] if cut == "mid-data" else whole[:8]
+
+    async def cut_error(request: web.Request, fake: fp.FakeProvider) -> web.Response:
+        await request.read()
+        return web.Response(status=400, body=body, headers={"Content-Encoding": encoding,
+                                                            "Content-Type": "application/json"})
+    p1.always(cut_error)
+    reply = await gw.responses()
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2", reply.body[:200]
+    row = gw.services.store.request_log()[0]
+    assert [a["outcome"] for a in row["attempts"]] == ["provider_failure", "ok"]
+    said = row["attempts"][0]["error"]
+    assert said == ("HTTP 400: the error body was cut off (its gzip data ends early)" if encoding == "gzip" else
+                    "the provider's answer could not be read: deflate"), said
+
+
 @pytest.mark.parametrize("encoding", ["br", "zstd"])
 @pytest.mark.parametrize("stream", [False, True])
 async def test_an_answer_in_an_encoding_never_asked_for_is_a_failure_said_plainly(fakes, gateway, encoding, stream):

@@ -55,6 +55,7 @@ from api_router.gateway.upstream import (
     Upstream,
     content_type_back,
     cut,
+    cut_while_gzipped,
     describe_exception,
     error_text,
     headers_back,
@@ -275,6 +276,8 @@ class AttemptRunner:
             # The status came, its body not in time: half an error can be neither passed on as the provider's
             # answer nor judged by what it says — its status is all there is (a 4xx too is its failure then).
             raw, message, whole = b"", f"the error body was not complete within {limit:g} s", False
+        if whole and cut_while_gzipped(resp, raw):  # half an error as well, cut in transit
+            raw, message, whole = b"", "the error body was cut off (its gzip data ends early)", False
         if status in classify.CLIENT_ERROR_STATUSES and whole:
             # A body too large for this provider (413) is the same story as a context-length 400.
             retry = _continuity_retry(message, client, opened.body, retries, too_large=status == 413) \

@@ -371,6 +371,22 @@ def left_encoded(resp: aiohttp.ClientResponse) -> bool:
     return resp.headers.get("Content-Encoding", "").strip().lower() not in _DECODED_ENCODINGS
 
 
+def cut_while_gzipped(resp: aiohttp.ClientResponse, body: bytes) -> bool:
+    """Whether ``body``, read to its end, came gzip-compressed and labelled JSON and is no JSON: cut short in
+    transit. aiohttp reads a gzip stream that ends early (part of its data, or the checksum and length that
+    close it, missing) as what arrived of it; a deflate one it refuses."""
+    if resp.headers.get("Content-Encoding", "").strip().lower() != "gzip" or not resp.content.at_eof():
+        return False
+    content_type = resp.content_type
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        return False
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return True
+    return False
+
+
 async def read_limited(resp: aiohttp.ClientResponse, limit: int = ERROR_BODY_LIMIT) -> bytes:
     """At most ``limit`` bytes of the body. One cut short ends before the run of key characters the
     cut fell in: half a key echoed there is one that masking (which looks for whole keys) cannot
