@@ -2255,6 +2255,46 @@ async def test_a_pooled_connection_the_provider_resets_logs_no_error(fakes, gate
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()], caplog.text[-2000:]
 
 
+@pytest.mark.parametrize("status", [413, 503])
+async def test_a_relay_that_answers_before_the_body_and_resets_logs_no_error(fakes, gateway, caplog, status):
+    """A relay's front end answers a large body at once (nginx's 413 over its limit, a 503) without reading it,
+    then hangs up while the gateway still sends: the connection is reset under the upload. The answer is
+    right (the 413 passed on, the 503 failed over); nobody reads the reset the connection's "closed" future
+    got, which asyncio logged as an ERROR with a traceback — the answer had come whole with its headers."""
+    import gc
+    import socket
+    import struct
+
+    (p2,) = await fakes("p2")
+
+    async def answer_early(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        body = json.dumps({"error": {"message": "too large here", "type": "invalid_request_error"}}).encode()
+        writer.write(b"HTTP/1.1 %d Refused\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                     b"Connection: close\r\n\r\n%s" % (status, len(body), body))
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    relay = await asyncio.start_server(answer_early, "127.0.0.1", 0)
+    port = relay.sockets[0].getsockname()[1]
+    try:
+        gw = await gateway({"p1": f"http://127.0.0.1:{port}/v1", "p2": p2}, routing={**QUICK, "failure_threshold": 100})
+        big = simple_body("x" * (16 * 1024 * 1024))
+        with caplog.at_level("ERROR", logger="asyncio"):
+            for _ in range(3):
+                reply = await gw.responses(big)
+                assert reply.status == (413 if status == 413 else 200), reply.body[:200]
+            await gw.close()
+            for _ in range(3):
+                gc.collect()
+                await asyncio.sleep(0.05)
+        assert not [r for r in caplog.records if "never retrieved" in r.getMessage()], caplog.text[-2000:]
+    finally:
+        relay.close()
+
+
 async def test_a_relay_with_a_response_header_longer_than_8_kb_is_read(fakes, gateway):
     """A 9 KB Set-Cookie or Content-Security-Policy from a relay's front end: Codex reads the answer,
     so the gateway does (aiohttp's client stops at 8190 bytes per header line by default)."""

@@ -316,8 +316,13 @@ def _fail_body_when_connection_lost(resp: aiohttp.ClientResponse,
     conn = resp.connection
     protocol = conn.protocol if conn is not None else None
     closed = protocol.closed if protocol is not None else None
+    if closed is None:
+        return None
+    if closed not in watched:  # once per connection, however many requests it carries — whole answers too
+        watched.add(closed)
+        closed.add_done_callback(_retrieved)
     content = resp.content
-    if closed is None or content.is_eof():
+    if content.is_eof():
         return None
 
     def lost(_: object) -> None:
@@ -328,9 +333,6 @@ def _fail_body_when_connection_lost(resp: aiohttp.ClientResponse,
         closed.remove_done_callback(lost)
 
     closed.add_done_callback(lost)
-    if closed not in watched:  # once per connection, however many requests it carries
-        watched.add(closed)
-        closed.add_done_callback(_retrieved)
     return unwatch
 
 
