@@ -516,6 +516,20 @@ def test_the_serving_reason_follows_the_preferred_providers_evidence():
     assert r.active(cfg, str) == ("b", "a: no first event within 10 s")
 
 
+def test_a_request_the_preferred_provider_serves_while_a_fallback_serves_clears_its_error_from_the_reason():
+    """A request only the preferred provider takes (its conversation is held there; a session kept on it) is
+    an answer from it as much as a check's: the reason no longer quotes the error it answered past, though
+    traffic stays on the fallback until the stable window is over."""
+    r, clock, _ = router()
+    cfg = make(ids=("a", "b"), failure_threshold=1, cooldown_seconds=1, preferred_stable_seconds=30)
+    r.record_failure(cfg, "a", "HTTP 500: broken")
+    r.record_success(cfg, "b", [Failure("a", "HTTP 500: broken")])
+    assert r.active(cfg, str) == ("b", "a: HTTP 500: broken")
+    clock.now += 2
+    r.record_success(cfg, "a", passed_by=True)
+    assert r.active(cfg, str) == ("b", "a not yet stable after its last failure")
+
+
 AUTO_RETURN_OFF = "a answers again; automatic return to the preferred provider is off"
 
 

@@ -310,6 +310,10 @@ class Router:
                     self._s.released if provider == cfg.effective_preferred else None)
                 change = self._route_change(cfg, came_from if came_from != provider else None, provider, counted)
                 self._s.active, self._s.active_reason, self._s.released = provider, change[0], None
+            if change is None and self._serving_instead_of(cfg, provider):
+                # The preferred provider answered a request kept on it (a session, a conversation only it
+                # holds) while a fallback serves: as after a check's answer, its old error is no reason now.
+                self._s.active_reason = self._why_not(cfg, provider)
         if recovered:
             self._emit(Level.INFO, Kind.RECOVERED, f"{cfg.name_of(provider)} is answering again", provider)
         if change is not None:  # an event is history: it keeps the names of its time
