@@ -324,8 +324,11 @@ describe('back to the preferred provider', () => {
     await desktopApp(backend);
     const back = await screen.findByTestId('return-to-preferred');
     expect(back.textContent).toBe('Back to Relay One');
+    back.focus();
     fireEvent.click(back);
     await waitFor(() => expect(lastCall(backend, 'set_preferred_provider')?.args).toEqual({ provider: 'p1' }));
+    // The button leaves with the fallback: the focus goes to the line that says who serves now, not the page.
+    expect(document.activeElement).toBe(screen.getByTestId('status-active'));
   });
 
   it('keeps "first in list" as it is: the setting is sent back unchanged, not pinned to the provider', async () => {

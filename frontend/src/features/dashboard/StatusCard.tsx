@@ -1,4 +1,4 @@
-import { memo } from 'react';
+import { memo, useRef } from 'react';
 import type { ActionResult } from '../../hooks/useActions';
 import { lockLabel } from '../../logic/health';
 import { nameOf, type NameMap } from '../../logic/names';
@@ -41,6 +41,12 @@ const SUMMARY_TONE: Record<StatusSummary['state'], string> = {
 /** The gateway card: where Codex connects, how it serves now, the preferred/locked/active provider, the token. */
 export const StatusCard = memo(function StatusCard(p: Props) {
   const n = (id: string) => nameOf(p.names, id);
+  const activeLine = useRef<HTMLElement>(null);
+  const backToPreferred = (provider: string) => {
+    // The button leaves with the fallback; the focus goes to the line that says who serves now, not the page.
+    activeLine.current?.focus();
+    p.onReturnTo(provider, p.explicitPreferred);
+  };
   return (
     <section className="card card--status" aria-labelledby="status-title">
       <h2 id="status-title" className="card__title">
@@ -81,7 +87,7 @@ export const StatusCard = memo(function StatusCard(p: Props) {
           <span className={p.manualOverride ? 'lock lock--on' : 'lock'}>{lockLabel(p.manualOverride, n)}</span>
         </dd>
         <dt>Active</dt>
-        <dd data-testid="status-active" title={p.activeReason}>
+        <dd data-testid="status-active" title={p.activeReason} ref={activeLine} tabIndex={-1}>
           {p.activeProvider ? (
             <>
               <strong>{n(p.activeProvider)}</strong>
@@ -90,7 +96,7 @@ export const StatusCard = memo(function StatusCard(p: Props) {
                 <>
                   {' '}
                   <button type="button" className="btn btn--small" data-testid="return-to-preferred"
-                    onClick={() => p.returnTo && p.onReturnTo(p.returnTo, p.explicitPreferred)}>
+                    onClick={() => p.returnTo && backToPreferred(p.returnTo)}>
                     Back to {n(p.returnTo)}
                   </button>
                 </>
