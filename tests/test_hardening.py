@@ -29,11 +29,13 @@ import pytest
 import tomlkit
 from aiohttp import web
 
+from api_router import fsutil
 from api_router.composition import _describe_os_error
 from api_router.control import Registry
 from api_router.fsutil import NotAFile
 from api_router.gateway.upstream import MAX_HOPS, is_loop
 from api_router.paths import Paths
+from api_router.store import Store
 from tests.support import fake_provider as fp
 from tests.support.harness import ApiError, simple_body, start_harness, write_config, write_keys
 from tests.support.pipes import finishes_despite_pipe
@@ -1601,6 +1603,29 @@ def test_an_unusable_file_at_start_up_is_one_line_and_exit_1(tmp_path, breakage)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[0].startswith("api-router: cannot use ") and str(target) in lines[0]
+
+
+def test_the_log_file_and_the_database_are_created_where_the_os_has_no_file_modes(tmp_path, monkeypatch):
+    """On Windows there is no owner-only mode to give a new file, but the file is still made:
+    the log handler looks at what is at its path before it opens it, and a first start found nothing there —
+    every start failed with "cannot use …api-router.log (No such file or directory)", and so did the first
+    rotation of a log that did exist."""
+    import logging
+
+    from api_router.logfile import PrivateRotatingFileHandler
+
+    log_path = tmp_path / "api-router.log"
+    monkeypatch.setattr(fsutil, "HAS_FILE_MODES", False)
+    handler = PrivateRotatingFileHandler(log_path, maxBytes=200, backupCount=2, encoding="utf-8")
+    try:
+        for i in range(10):  # past maxBytes a few times: each rotation opens a new file
+            handler.emit(logging.LogRecord("t", logging.WARNING, __file__, 1, "line %d " + "x" * 60, (i,), None))
+    finally:
+        handler.close()
+    assert log_path.is_file() and (tmp_path / "api-router.log.1").is_file()
+    store = Store(tmp_path / "data" / "s.sqlite3")
+    store.open()
+    store.close()
 
 
 async def test_a_log_file_linked_to_dev_null_is_a_way_to_keep_no_log(fakes, gateway):

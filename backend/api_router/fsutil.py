@@ -11,6 +11,9 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+# Whether files and folders have owner/group/other modes here (POSIX); on Windows they do not.
+HAS_FILE_MODES = os.name == "posix"
+
 FileStamp = tuple[int, int, int]  # (modification time in ns, size, inode): see file_stamp
 
 
@@ -298,7 +301,7 @@ def tighten(path: Path, mode: int = 0o600) -> None:
     Only takes permissions away: a folder the user made read-only stays read-only (and start-up says
     it cannot write there) rather than being quietly made writable. A symlink, and what it points to,
     are left as they are: the target is the user's own file, kept where and how they keep it."""
-    if os.name != "posix" or path.is_symlink():
+    if not HAS_FILE_MODES or path.is_symlink():
         return
     try:
         current = path.stat().st_mode & 0o777
@@ -319,7 +322,7 @@ def tighten_tree(root: Path, limit: int = 10_000) -> None:
     """Owner-only access for everything under ``root`` (files 0600, folders 0700, symlinks left as they
     are): what an older version or a hand copy left readable — a secrets.json moved aside still holds
     keys. At most ``limit`` entries, so a folder someone filled with other things cannot stall start-up."""
-    if os.name != "posix":
+    if not HAS_FILE_MODES:
         return
     seen = 0
     for folder, dirs, files in os.walk(root):
@@ -334,9 +337,8 @@ def tighten_tree(root: Path, limit: int = 10_000) -> None:
 
 def create_private_file(path: Path) -> None:
     """Create an empty owner-only file if it does not exist, so that whoever opens it later (SQLite,
-    a log handler) keeps that mode instead of the process umask's."""
-    if os.name != "posix":
-        return
+    a log handler) keeps that mode instead of the process umask's. Where the OS has no such modes the
+    file is created all the same: callers go on to look at what is there."""
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
