@@ -1605,6 +1605,32 @@ def test_an_unusable_file_at_start_up_is_one_line_and_exit_1(tmp_path, breakage)
     assert lines[0].startswith("api-router: cannot use ") and str(target) in lines[0]
 
 
+def test_a_save_waits_out_another_program_holding_the_file_on_windows(tmp_path, monkeypatch):
+    """Windows refuses a rename while an antivirus scan, the search indexer or OneDrive has the file open: a
+    save (and a move aside) tries again for a moment before it fails, instead of saying the folder is not
+    writable. A hold that does not pass is still the error it is."""
+    real, held = os.replace, {"times": 2}
+
+    def refused_while_held(src, dst):
+        if held["times"] > 0:
+            held["times"] -= 1
+            raise PermissionError(13, "The process cannot access the file because it is being used by another process")
+        real(src, dst)
+
+    monkeypatch.setattr(fsutil, "SHARING_PAUSES", (0.01, 0.01, 0.01))
+    monkeypatch.setattr(fsutil.os, "replace", refused_while_held)
+    path = tmp_path / "config.toml"
+    fsutil.atomic_write(path, b"x = 1\n")
+    assert path.read_bytes() == b"x = 1\n"
+    held["times"] = 1
+    aside = fsutil.move_aside(path)
+    assert aside.read_bytes() == b"x = 1\n" and not path.exists()
+    held["times"] = 10
+    with pytest.raises(PermissionError):
+        fsutil.atomic_write(path, b"x = 2\n")
+    assert not path.exists() and [p.name for p in tmp_path.iterdir()] == [aside.name]  # no temp file left
+
+
 def test_the_log_file_and_the_database_are_created_where_the_os_has_no_file_modes(tmp_path, monkeypatch):
     """On Windows there is no owner-only mode to give a new file, but the file is still made:
     the log handler looks at what is at its path before it opens it, and a first start found nothing there —

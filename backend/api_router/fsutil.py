@@ -13,6 +13,21 @@ from pathlib import Path
 
 # Whether files and folders have owner/group/other modes here (POSIX); on Windows they do not.
 HAS_FILE_MODES = os.name == "posix"
+# Windows refuses a rename while another program has either file open without delete sharing — an antivirus
+# scan of the file just written, the search indexer, a sync client (OneDrive), an editor. Such a hold passes
+# in moments: a rename is tried again after each of these pauses (seconds) before it fails.
+SHARING_PAUSES: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4, 0.8) if sys.platform == "win32" else ()
+
+
+def replace_file(src: Path, dst: Path) -> None:
+    """``os.replace``, tried again while Windows says another program holds one of the files."""
+    for pause in SHARING_PAUSES:
+        try:
+            os.replace(src, dst)
+            return
+        except PermissionError:
+            time.sleep(pause)
+    os.replace(src, dst)
 
 FileStamp = tuple[int, int, int]  # (modification time in ns, size, inode): see file_stamp
 
@@ -106,7 +121,7 @@ def atomic_write(path: Path, data: bytes | Iterable[bytes], *, mode: int | None 
             raise _named(exc, path) from None
         try:
             if unless_changed is None:
-                os.replace(tmp, target)
+                replace_file(tmp, target)
             else:
                 _replace_unless_changed(tmp, target, unless_changed[0], written)
         except ChangedMeanwhile:
@@ -134,7 +149,7 @@ def _replace_unless_changed(tmp: Path, target: Path, expected: FileStamp | None,
         except OSError:  # no hard links here (some filesystems): look, then rename
             if file_stamp(target) is not None:
                 raise ChangedMeanwhile(str(target)) from None
-            os.replace(tmp, target)
+            replace_file(tmp, target)
             return
         tmp.unlink()
         return
@@ -145,7 +160,7 @@ def _replace_unless_changed(tmp: Path, target: Path, expected: FileStamp | None,
     if not swapped:
         if file_stamp(target) != expected:
             raise ChangedMeanwhile(str(target))
-        os.replace(tmp, target)
+        replace_file(tmp, target)
         return
     if file_stamp(tmp) == expected:
         tmp.unlink()
@@ -231,7 +246,7 @@ def move_aside(path: Path, label: str = "broken") -> Path:
         raise NotAFile(errno.EINVAL, f"it links to {linked}, which is not a file: point the link at a file, "
                                      "or remove it", str(path))
     target = aside_path(linked, label)
-    os.replace(linked, target)
+    replace_file(linked, target)
     tighten(target, 0o700 if target.is_dir() else 0o600)  # a folder where the file should be stays openable
     return target
 

@@ -24,7 +24,15 @@ from typing import Any
 import orjson
 
 from api_router import days
-from api_router.fsutil import aside_path, atomic_write, create_private_file, private_dir, read_file, tighten
+from api_router.fsutil import (
+    aside_path,
+    atomic_write,
+    create_private_file,
+    private_dir,
+    read_file,
+    replace_file,
+    tighten,
+)
 from api_router.records import Event, Kind, Level, Outcome, RequestRecord, now_ms
 from api_router.store import schema
 from api_router.store.writer import BatchWriter, Op, insert_rows, is_damage
@@ -229,7 +237,7 @@ class Store:
         for suffix in ("", "-wal", "-shm"):
             src = self.path.with_name(self.path.name + suffix)
             if src.exists():
-                src.replace(target.with_name(target.name + suffix))
+                replace_file(src, target.with_name(target.name + suffix))
         return target
 
     def _load_memory(self, conn: sqlite3.Connection) -> None:
@@ -305,7 +313,7 @@ class Store:
         except (OSError, ValueError) as exc:
             log.error("store: %s cannot be read (%s); it is moved aside and the renames in it are not made",
                       path.name, exc)
-            path.replace(aside_path(path))
+            replace_file(path, aside_path(path))
             return
         done = _moves_in(conn.execute(_MOVES_READ).fetchone())
         conn.execute("BEGIN")
