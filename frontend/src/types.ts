@@ -501,7 +501,8 @@ export interface RequestExport {
 export interface ProviderTestStep {
   /** `stream`, `tool`, `models`. */
   name: string;
-  ok: boolean;
+  /** null: not run (the tool call, when the streamed request got no answer in time). */
+  ok: boolean | null;
   status: number | null;
   latency_ms: number | null;
   error: string;

@@ -77,6 +77,10 @@ describe('health follows evidence', () => {
     const result = await screen.findByRole('group', { name: 'Test result for Relay Two' });
     await waitFor(() => expect(within(result).getByText('Failed')).toBeTruthy());
     expect(result.textContent).toContain(why);
+    // A step not run is neither passed nor failed, and took no time.
+    const notRun = within(result).getByText(/Tool call · not asked/);
+    expect(notRun.textContent).toBe('– Tool call · not asked: the provider did not answer the streamed request in time');
+    expect(notRun.className).toBe('muted');
     await waitFor(() => expect(screen.getByTestId('test-badges-p2').textContent).toContain('Test ✗'));
     expect(row('p2').getByText('Healthy')).toBeTruthy(); // a failed test does not heal, nor does it count against
   });

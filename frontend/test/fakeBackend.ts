@@ -628,7 +628,11 @@ export class FakeBackend {
           streaming: false,
           tool_calls: null,
           models: [],
-          steps: [{ name: 'stream', ok: false, status: 502, latency_ms: 200, error: failure }],
+          steps: [
+            { name: 'stream', ok: false, status: 502, latency_ms: 200, error: failure },
+            { name: 'tool', ok: null, status: null, latency_ms: null, error: 'not asked: the provider did not answer the streamed request in time' },
+            { name: 'models', ok: true, status: 200, latency_ms: 120, error: '' },
+          ],
           error: failure,
         })
       : makeTest({ provider: id, unix_ms: this.now });

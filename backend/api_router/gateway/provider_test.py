@@ -137,7 +137,8 @@ async def run_test(upstream: Upstream, provider: ProviderConfig, key: str | None
                        said.why or "the stream did not reach response.completed"))
     tool_calls: bool | None = None
     if stream.timed_out:  # it would only wait as long again
-        steps.append({"name": "tool", "ok": False, "status": None, "latency_ms": 0.0,
+        # A step not run passed and failed nothing (ok null), as the tool_calls it would have judged stays null.
+        steps.append({"name": "tool", "ok": None, "status": None, "latency_ms": None,
                       "error": "not asked: the provider did not answer the streamed request in time"})
     else:
         tool = await probe_responses(upstream, provider, key, _stream_body(chosen, tool=True), within(timeout),

@@ -39,8 +39,8 @@ export function TestResult({ id, name, state, onClose }: { id: string; name: str
           {state.result.error ? <span className="text-bad wrap probe__error">{state.result.error}</span> : null}
           <ol className="test-steps" aria-label={`Steps of the test of ${name}`}>
             {state.result.steps.map((s) => (
-              <li key={s.name} className={s.ok ? undefined : 'text-bad'}>
-                {s.ok ? '✓' : '✗'} {stepLabel(s.name)}
+              <li key={s.name} className={s.ok === false ? 'text-bad' : s.ok === null ? 'muted' : undefined}>
+                {s.ok === null ? '–' : s.ok ? '✓' : '✗'} {stepLabel(s.name)}
                 {s.status !== null ? ` · HTTP ${s.status}` : ''}
                 {s.latency_ms !== null ? ` · ${formatLatency(s.latency_ms)}` : ''}
                 {s.error ? ` · ${s.error}` : ''}
