@@ -498,36 +498,27 @@ def test_a_switched_off_provider_answering_a_probe_in_an_outage_does_not_become_
     assert r.plan(cfg)[0] == "a"
 
 
-def test_the_serving_reason_follows_the_preferred_providers_evidence():
-    """A fallback serves because the preferred provider failed: once a probe, test or check gets an
-    answer from it, the reason no longer quotes that error (the provider shows healthy beside it); a
-    new failure of it is what the reason says then."""
+@pytest.mark.parametrize("answered", ["check", "request kept on it"])
+def test_the_serving_reason_follows_the_preferred_providers_evidence(answered):
+    """A fallback serves because the preferred provider failed: once a probe, test or check gets an answer
+    from it — or it serves a request only it takes (its conversation is held there; a session kept on it) —
+    the reason no longer quotes that error (the provider shows healthy beside it), though traffic stays on
+    the fallback until the stable window is over; a new failure of it is what the reason says then."""
     r, clock, _ = router()
-    cfg = make(ids=("a", "b"), failure_threshold=1, cooldown_seconds=10, preferred_stable_seconds=30)
+    cfg = make(ids=("a", "b"), failure_threshold=1, cooldown_seconds=1, preferred_stable_seconds=30)
     r.record_failure(cfg, "a", "HTTP 503: upstream overloaded")
     r.record_success(cfg, "b", [Failure("a", "HTTP 503: upstream overloaded")])
     assert r.active(cfg, str) == ("b", "a: HTTP 503: upstream overloaded")
     clock.now += 2
-    r.record_check(cfg, "a", True, "probe")
+    if answered == "check":
+        r.record_check(cfg, "a", True, "probe")
+    else:
+        r.record_success(cfg, "a", passed_by=True)
     assert r.active(cfg, str) == ("b", "a not yet stable after its last failure")
     r.record_failure(cfg, "a", "no first event within 10 s")
     assert r.active(cfg, str) == ("b", "a: no first event within 10 s")
     r.record_failure(cfg, "b", "HTTP 500")  # the serving one's own failure is no reason for it to serve
     assert r.active(cfg, str) == ("b", "a: no first event within 10 s")
-
-
-def test_a_request_the_preferred_provider_serves_while_a_fallback_serves_clears_its_error_from_the_reason():
-    """A request only the preferred provider takes (its conversation is held there; a session kept on it) is
-    an answer from it as much as a check's: the reason no longer quotes the error it answered past, though
-    traffic stays on the fallback until the stable window is over."""
-    r, clock, _ = router()
-    cfg = make(ids=("a", "b"), failure_threshold=1, cooldown_seconds=1, preferred_stable_seconds=30)
-    r.record_failure(cfg, "a", "HTTP 500: broken")
-    r.record_success(cfg, "b", [Failure("a", "HTTP 500: broken")])
-    assert r.active(cfg, str) == ("b", "a: HTTP 500: broken")
-    clock.now += 2
-    r.record_success(cfg, "a", passed_by=True)
-    assert r.active(cfg, str) == ("b", "a not yet stable after its last failure")
 
 
 AUTO_RETURN_OFF = "a answers again; automatic return to the preferred provider is off"
