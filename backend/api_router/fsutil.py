@@ -21,13 +21,17 @@ SHARING_PAUSES: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4, 0.8) if sys.platform =
 
 def replace_file(src: Path, dst: Path) -> None:
     """``os.replace``, tried again while Windows says another program holds one of the files."""
+    _while_held(functools.partial(os.replace, src, dst))
+
+
+def _while_held(step: Callable[[], None]) -> None:
     for pause in SHARING_PAUSES:
         try:
-            os.replace(src, dst)
+            step()
             return
         except PermissionError:
             time.sleep(pause)
-    os.replace(src, dst)
+    step()
 
 FileStamp = tuple[int, int, int]  # (modification time in ns, size, inode): see file_stamp
 
@@ -151,7 +155,7 @@ def _replace_unless_changed(tmp: Path, target: Path, expected: FileStamp | None,
                 raise ChangedMeanwhile(str(target)) from None
             replace_file(tmp, target)
             return
-        tmp.unlink()
+        _while_held(tmp.unlink)  # (the file just written is what a scan holds on Windows)
         return
     try:
         swapped = _exchange(tmp, target)

@@ -459,11 +459,17 @@ try {
     // Shown in place for one layout (a new address through the API would reset the health this run goes on
     // with); the nodes React rendered are put back as they were.
     const longer = await page.evaluate(() => {
-      const urls = [...document.querySelectorAll('[data-testid^="base-url-"]')];
-      const kept = urls.map((el) => [...el.childNodes]);
-      urls.forEach((el, i) => el.replaceChildren(`https://relay-${'abcd'[i]}.example.com/v1`));
+      const parts = ['p1', 'p2', 'p3', 'p4'].flatMap((id, i) => [
+        // As BaseUrl renders one: the origin with a line break offered after each "/", "." and ":".
+        [document.querySelector(`[data-testid="base-url-origin-${id}"]`), `https://relay-${'abcd'[i]}.example.com`],
+        [document.querySelector(`[data-testid="base-url-path-${id}"]`), '/v1'],
+      ]);
+      const kept = parts.map(([el]) => [...el.childNodes]);
+      for (const [el, text] of parts) {
+        el.replaceChildren(...text.match(/[^/.:]*[/.:]|[^/.:]+$/g).flatMap((part) => [part, document.createElement('wbr')]));
+      }
       const height = document.documentElement.scrollHeight;
-      urls.forEach((el, i) => el.replaceChildren(...kept[i]));
+      parts.forEach(([el], i) => el.replaceChildren(...kept[i]));
       return height;
     });
     assert.ok(longer <= inner, `with README-length addresses the dashboard scrolls at 1320×720: ${longer} px in ${inner}`);

@@ -374,18 +374,38 @@ def left_encoded(resp: aiohttp.ClientResponse) -> bool:
 
 
 def cut_while_gzipped(resp: aiohttp.ClientResponse, body: bytes) -> bool:
-    """Whether ``body``, read to its end, came gzip-compressed and labelled JSON and is no JSON: cut short in
-    transit. aiohttp reads a gzip stream that ends early (part of its data, or the checksum and length that
-    close it, missing) as what arrived of it; a deflate one it refuses."""
+    """Whether ``body``, read to its end, came gzip-compressed and labelled JSON and is JSON that ends before
+    it is whole: cut short in transit. aiohttp reads a gzip stream that ends early (part of its data, or the
+    checksum and length that close it, missing) as what arrived of it; a deflate one it refuses. (A body that
+    is no JSON at all, or broken in the middle, is what the provider sent.)"""
     if resp.headers.get("Content-Encoding", "").strip().lower() != "gzip" or not resp.content.at_eof():
         return False
     content_type = resp.content_type
     if content_type != "application/json" and not content_type.endswith("+json"):
         return False
-    try:
-        orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return True
+    return _json_ends_early(body)
+
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _json_ends_early(body: bytes) -> bool:
+    """Whether ``body`` starts as a JSON object or array and runs out before it closes (a cut may fall inside
+    a UTF-8 character: up to three bytes of one are left out)."""
+    text = body.removeprefix(_UTF8_BOM).lstrip()
+    if not text.startswith((b"{", b"[")):
+        return False
+    for trim in range(4):
+        try:
+            orjson.loads(text[:len(text) - trim])
+        except orjson.JSONDecodeError as exc:
+            said = str(exc)
+            if said.startswith("unexpected end of data"):
+                return True
+            if "UTF-8" not in said:  # broken in the middle, not at its end
+                return False
+        else:
+            return False  # whole (bytes after it are the provider's own slip)
     return False
 
 
