@@ -187,9 +187,12 @@ class FakeIcon:
         self.image = value
         self.images.append(value)
 
-    def run_detached(self) -> None:
+    def run_detached(self, setup: Callable[[FakeIcon], None] | None = None) -> None:
         self.running = True
-        self.visible = True
+        if setup is None:
+            self.visible = True
+        else:
+            setup(self)
 
     def stop(self) -> None:
         self.running = False

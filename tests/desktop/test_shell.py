@@ -21,7 +21,8 @@ from api_router.composition import follow_autostart
 from api_router.desktop.autostart import system_autostart
 from api_router.desktop.instance import InstanceLock, WindowsLock
 from api_router.desktop.shell import Backends, DesktopShell, Options
-from api_router.desktop.tray import choose_backend
+from api_router.desktop.tray import Tray, TrayActions, call_now, choose_backend, gui_caller
+from api_router.desktop.trayview import tray_view
 from api_router.desktop.window import gui_for, origin_of, window_url
 from api_router.paths import Paths
 from tests.desktop.fakes import FakeMsvcrt, FakePystray, FakeWebview, FakeWindow, RecordingNotifier
@@ -714,3 +715,41 @@ def test_a_thread_left_waiting_does_not_keep_the_process_alive() -> None:
     finally:
         release.set()
         waiting.join(2)
+
+
+def test_on_macos_every_change_of_the_tray_icon_is_made_on_the_main_thread() -> None:
+    """AppKit objects may be changed on the main thread only (recent macOS stops an app that sets a status
+    item's menu or tooltip from another): with a main-thread caller, showing the icon, a new view (image,
+    tooltip, menu), a menu refresh and the stop are queued to it — none happens on the caller's thread."""
+    from tests.desktop.test_trayview import status
+
+    assert gui_caller("linux") is call_now and gui_caller("win32") is call_now
+    queued: list[Callable[[], None]] = []
+
+    def main_thread() -> None:
+        while queued:
+            queued.pop(0)()
+
+    pystray = FakePystray()
+    noop = lambda *args: None  # noqa: E731
+    actions = TrayActions(open=noop, quit=noop, lock=noop, prefer=noop, refresh_usage=noop, copy_base_url=noop,
+                          copy_token=noop)
+    tray = Tray(pystray, lambda icon: f"image-{icon}", actions, tray_view(status()), gui=queued.append)
+    tray.start()
+    icon = pystray.icons[0]
+    assert icon.running and not icon.visible  # pystray's own setup thread would have shown it
+    main_thread()
+    assert icon.visible
+    first_image = icon.image
+    assert tray.show(tray_view(status("down", "All providers down", manual_override="b")))
+    assert (icon.image, icon.menu_updates) == (first_image, 0)
+    main_thread()
+    assert icon.image != first_image and icon.menu_updates == 1
+    tray.refresh_menu()
+    assert icon.menu_updates == 1
+    main_thread()
+    assert icon.menu_updates == 2
+    tray.stop()
+    assert not icon.stopped
+    main_thread()
+    assert icon.stopped and not icon.visible

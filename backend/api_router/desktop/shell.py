@@ -44,7 +44,7 @@ from api_router.desktop.instance import (
 )
 from api_router.desktop.notify import Notifier
 from api_router.desktop.savefile import FileSaver
-from api_router.desktop.tray import Tray
+from api_router.desktop.tray import Tray, gui_caller
 from api_router.desktop.traycontrol import TrayController, initial_view
 from api_router.desktop.window import AppWindow, gui_for, origin_of, window_url
 from api_router.gateway.server import GatewayServer, GatewayThread, PortInUse, StartError, port_source
@@ -343,7 +343,7 @@ class DesktopShell:
                                         autostart=rt.autostart)
             tray = Tray(backends.pystray, backends.tray_images, controller.actions,
                         initial_view(control, listening=error is None, not_listening_reason=reason),
-                        mnemonics=backends.platform == "win32")
+                        mnemonics=backends.platform == "win32", gui=gui_caller(backends.platform))
             tray.start()
             with self._state:
                 self._tray = tray

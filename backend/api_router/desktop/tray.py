@@ -125,6 +125,25 @@ def _appindicator_installed() -> bool:
     return False
 
 
+GuiCall = Callable[[Callable[[], None]], None]
+
+
+def call_now(step: Callable[[], None]) -> None:
+    step()
+
+
+def gui_caller(platform: str) -> GuiCall:
+    """How a change reaches the icon. AppKit's objects may be touched on the main thread only (recent macOS
+    stops an app that changes a status item's menu or tooltip from another one), so on macOS each change is
+    queued to the main thread's run loop, which pywebview runs; pystray's other backends take changes from
+    any thread."""
+    if platform != "darwin":
+        return call_now
+    from PyObjCTools import AppHelper  # (pyobjc: pywebview's and pystray's macOS backends need it anyway)
+
+    return AppHelper.callAfter  # type: ignore[no-any-return]
+
+
 @dataclass
 class TrayActions:
     """What the menu entries do; each is called on the tray's GUI thread and must return quickly."""
@@ -165,8 +184,9 @@ class Tray:
     """
 
     def __init__(self, pystray: Any, images: Callable[[TrayIcon], Any], actions: TrayActions, view: TrayView, *,
-                 name: str = "api-router", mnemonics: bool = False) -> None:
+                 name: str = "api-router", mnemonics: bool = False, gui: GuiCall = call_now) -> None:
         self._pystray = pystray
+        self._gui = gui  # every change of the icon goes through it (see gui_caller)
         # Windows menus take "&" as the mark of the next letter's keyboard shortcut (pystray passes the text
         # as it is): a provider called "R&D Relay" would show as "RD Relay", the D underlined.
         self._text: Callable[[str], str] = _literal_ampersands if mnemonics else _as_is
@@ -193,7 +213,8 @@ class Tray:
         # Detached: the GUI loop belongs to pywebview on the main thread (GTK), or pystray runs its
         # own message loop in a thread of its own (win32).
         _quiet_pystray_notifications()
-        self._icon.run_detached()
+        # pystray shows the icon from a thread of its own unless told how: on macOS, on the main thread.
+        self._icon.run_detached(None if self._gui is call_now else self._show_icon)
         self._menu_before_first_click()
         self._running = True
         self._set_tooltip(self._view.tooltip)
@@ -205,6 +226,12 @@ class Tray:
                 return
             self._running = False
             self._stopped = True
+        self._gui(self._hide_and_stop)
+
+    def _show_icon(self, icon: Any) -> None:
+        self._gui(lambda: setattr(icon, "visible", True))
+
+    def _hide_and_stop(self) -> None:
         try:
             self._icon.visible = False
             self._icon.stop()  # win32: ends the icon's message-loop thread, which would keep us alive
@@ -219,20 +246,25 @@ class Tray:
             if self._stopped:
                 return False
             old, self._view = self._view, view
-        if view.icon != old.icon:
-            self._icon.icon = self._images(view.icon)
-        if view.tooltip != old.tooltip:
-            self._set_tooltip(view.tooltip)
-        if _menu_part(view) != _menu_part(old) or self._autostart_changed():
-            self._icon.update_menu()
-            return True
-        return False
+        image = self._images(view.icon) if view.icon != old.icon else None
+        rebuild = _menu_part(view) != _menu_part(old) or self._autostart_changed()
+
+        def apply() -> None:
+            if image is not None:
+                self._icon.icon = image
+            if view.tooltip != old.tooltip:
+                self._set_tooltip(view.tooltip)
+            if rebuild:
+                self._icon.update_menu()
+
+        self._gui(apply)
+        return rebuild
 
     def _autostart_changed(self) -> bool:
         return self._actions.set_autostart is not None and self._actions.autostart_on() != self._autostart_shown
 
     def refresh_menu(self) -> None:
-        self._icon.update_menu()
+        self._gui(self._icon.update_menu)
 
     # --- the menu ---------------------------------------------------------------------------------
 
