@@ -737,9 +737,10 @@ def test_on_macos_every_change_of_the_tray_icon_is_made_on_the_main_thread() -> 
     tray = Tray(pystray, lambda icon: f"image-{icon}", actions, tray_view(status()), gui=queued.append)
     tray.start()
     icon = pystray.icons[0]
+    icon.title = ""
     assert icon.running and not icon.visible  # pystray's own setup thread would have shown it
     main_thread()
-    assert icon.visible
+    assert icon.visible and icon.title == tray.view.tooltip
     first_image = icon.image
     assert tray.show(tray_view(status("down", "All providers down", manual_override="b")))
     assert (icon.image, icon.menu_updates) == (first_image, 0)

@@ -217,7 +217,8 @@ class Tray:
         self._icon.run_detached(None if self._gui is call_now else self._show_icon)
         self._menu_before_first_click()
         self._running = True
-        self._set_tooltip(self._view.tooltip)
+        tooltip = self._view.tooltip
+        self._gui(lambda: self._set_tooltip(tooltip))
 
     def stop(self) -> None:
         """Hide and stop the icon; from any thread, once (Quit calls it early, the shell's exit again)."""
