@@ -279,8 +279,9 @@ async def test_an_error_body_left_encoded_is_not_passed_on(fakes, gateway, encod
     assert reply.status == 502 and reply.json["error"]["message"].count("cannot decode") == 2, reply.json
 
 
+@pytest.mark.parametrize("cut", ["mid-data", "first block"])
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
-async def test_a_json_error_cut_short_while_compressed_fails_over(fakes, gateway, encoding):
+async def test_a_json_error_cut_short_while_compressed_fails_over(fakes, gateway, encoding, cut):
     """aiohttp reads a gzip stream that ends early (its data, or the 8 bytes of checksum and length that end
     it, missing) as what arrived of it: a 400 labelled JSON that came compressed and is JSON ending before it
     closes was cut in transit — half an error, neither passed on nor judged by its words. The next provider
@@ -291,7 +292,8 @@ async def test_a_json_error_cut_short_while_compressed_fails_over(fakes, gateway
                                   "type": "invalid_request_error"}}, ensure_ascii=False).encode()
     packer = zlib.compressobj(wbits=31 if encoding == "gzip" else 15)
     whole = packer.compress(error) + packer.flush()
-    p1.always(compressed_error(whole[: len(whole) * 2 // 3], encoding))
+    # Cut in its data (inside "é" or "漢字" as often as not), or in its first block: nothing decoded at all.
+    p1.always(compressed_error(whole[: len(whole) * 2 // 3] if cut == "mid-data" else whole[:10], encoding))
     reply = await gw.responses()
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2", reply.body[:200]
     row = gw.services.store.request_log()[0]
@@ -302,8 +304,9 @@ async def test_a_json_error_cut_short_while_compressed_fails_over(fakes, gateway
 
 
 @pytest.mark.parametrize("body", [b"\xef\xbb\xbf" + b'{"error": {"message": "too long", "type": "invalid_request_error"}}',
-                                  b"Bad Request: too long", b"", b'{"error": "too long"} and then some'],
-                         ids=["BOM", "plain text", "empty", "bytes after it"])
+                                  b"Bad Request: too long", b'{"error": "too long"} and then some',
+                                  b'{"error": "trop long, caf\xe9"}'],
+                         ids=["BOM", "plain text", "bytes after it", "Latin-1 at its end"])
 async def test_a_whole_gzip_error_that_is_no_clean_json_is_still_the_clients(fakes, gateway, body):
     """Only JSON that ends before it closes is taken for a cut: a whole gzip body that is no clean JSON under
     its JSON label is the provider's answer to the request, passed on as it came."""
@@ -1658,6 +1661,11 @@ def test_a_save_waits_out_another_program_holding_the_file_on_windows(tmp_path, 
     fsutil.atomic_write(path, b"x = 3\n", unless_changed=(None,))
     assert path.read_bytes() == b"x = 3\n" and unlink_held["times"] == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([aside.name, path.name])
+    # Held for good: the save is in place all the same, and not reported as failed; the temp name stays.
+    path.unlink()
+    unlink_held["times"] = 100
+    fsutil.atomic_write(path, b"x = 4\n", unless_changed=(None,))
+    assert path.read_bytes() == b"x = 4\n" and len(list(tmp_path.iterdir())) == 3
 
 
 def test_the_log_file_and_the_database_are_created_where_the_os_has_no_file_modes(tmp_path, monkeypatch):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import errno
 import functools
+import logging
 import os
 import stat
 import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 # Whether files and folders have owner/group/other modes here (POSIX); on Windows they do not.
 HAS_FILE_MODES = os.name == "posix"
@@ -155,7 +158,10 @@ def _replace_unless_changed(tmp: Path, target: Path, expected: FileStamp | None,
                 raise ChangedMeanwhile(str(target)) from None
             replace_file(tmp, target)
             return
-        _while_held(tmp.unlink)  # (the file just written is what a scan holds on Windows)
+        try:  # (the file just written is what a scan holds on Windows)
+            _while_held(tmp.unlink)
+        except OSError as exc:  # the save is in place: a second name left behind is no failed save
+            log.warning("%s is saved; its temporary name %s could not be removed: %s", target, tmp.name, exc)
         return
     try:
         swapped = _exchange(tmp, target)

@@ -754,3 +754,25 @@ def test_on_macos_every_change_of_the_tray_icon_is_made_on_the_main_thread() -> 
     assert not icon.stopped
     main_thread()
     assert icon.stopped and not icon.visible
+
+
+def test_the_macos_caller_runs_a_change_at_once_on_the_main_thread_and_queues_it_from_others(monkeypatch) -> None:
+    """A change asked on the main thread (a menu action; the tray's stop once the run loop has ended, when
+    nothing queued would ever run) is made at once; one from another thread goes to the main thread's queue."""
+    import sys
+    import types
+
+    queued: list[Callable[[], None]] = []
+    objc_tools = types.ModuleType("PyObjCTools")
+    objc_tools.AppHelper = SimpleNamespace(callAfter=queued.append)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "PyObjCTools", objc_tools)
+    gui = gui_caller("darwin")
+    made: list[str] = []
+    gui(lambda: made.append("main"))
+    assert made == ["main"] and not queued
+    worker = threading.Thread(target=gui, args=(lambda: made.append("worker"),))
+    worker.start()
+    worker.join(5)
+    assert made == ["main"] and len(queued) == 1
+    queued.pop()()
+    assert made == ["main", "worker"]

@@ -141,7 +141,14 @@ def gui_caller(platform: str) -> GuiCall:
         return call_now
     from PyObjCTools import AppHelper  # (pyobjc: pywebview's and pystray's macOS backends need it anyway)
 
-    return AppHelper.callAfter  # type: ignore[no-any-return]
+    def on_main_thread(step: Callable[[], None]) -> None:
+        # On it already (a menu action; the stop once the run loop has ended, when nothing queued would run): now.
+        if threading.current_thread() is threading.main_thread():
+            step()
+        else:
+            AppHelper.callAfter(step)
+
+    return on_main_thread
 
 
 @dataclass

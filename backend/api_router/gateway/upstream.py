@@ -390,22 +390,23 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def _json_ends_early(body: bytes) -> bool:
-    """Whether ``body`` starts as a JSON object or array and runs out before it closes (a cut may fall inside
-    a UTF-8 character: up to three bytes of one are left out)."""
-    text = body.removeprefix(_UTF8_BOM).lstrip()
+    """Whether ``body`` is nothing at all (a cut in the stream's first block leaves nothing decoded) or starts
+    as a JSON object or array and runs out before it closes — a cut may also fall inside a UTF-8 character."""
+    text = body.removeprefix(_UTF8_BOM).strip()
+    if not text:
+        return True
     if not text.startswith((b"{", b"[")):
         return False
-    for trim in range(4):
-        try:
-            orjson.loads(text[:len(text) - trim])
-        except orjson.JSONDecodeError as exc:
-            said = str(exc)
-            if said.startswith("unexpected end of data"):
-                return True
-            if "UTF-8" not in said:  # broken in the middle, not at its end
-                return False
-        else:
-            return False  # whole (bytes after it are the provider's own slip)
+    try:
+        text.decode()
+    except UnicodeDecodeError as exc:
+        if exc.reason != "unexpected end of data" or exc.end != len(text):
+            return False  # not UTF-8 in its middle (Latin-1 words, say): what the provider sent
+        text = text[:exc.start]
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return str(exc).startswith("unexpected end of data")
     return False
 
 
