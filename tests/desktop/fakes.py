@@ -279,3 +279,25 @@ class FakeMsvcrt:
             self.held[key] = fd
         else:
             raise NotImplementedError(mode)
+
+
+def tray_status(state: str = "serving", line: str = "Relay A · serving", **over: Any) -> dict[str, Any]:
+    """A get_status document of four providers (healthy, cooling down, out of quota, disabled), as the tray reads it."""
+    doc: dict[str, Any] = {
+        "summary": {"state": state, "line": line, "provider": "a"},
+        "requests_today": 42, "manual_override": None, "preferred_provider": "a",
+        "provider_order": ["a", "b", "c", "d"], "gateway_url": "http://127.0.0.1:4000/v1",
+        "providers": {
+            "a": {"display_name": "Relay A", "status": "healthy", "disabled": False, "base_url": "https://a",
+                  "quota_left_percent": 63.4},
+            "b": {"display_name": "Relay B", "status": "cooldown", "disabled": False, "base_url": "https://b",
+                  "quota_left_percent": None},
+            "c": {"display_name": "Relay C", "status": "unknown", "disabled": False, "base_url": "https://c",
+                  "quota_left_percent": 0.0},
+            "d": {"display_name": "Relay D", "status": "disabled", "disabled": True, "base_url": "https://d",
+                  "quota_left_percent": 80.0},
+        },
+        "quota": {"c": {"skipped": True}},
+    }
+    doc.update(over)
+    return doc

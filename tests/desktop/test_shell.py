@@ -25,7 +25,7 @@ from api_router.desktop.tray import Tray, TrayActions, call_now, choose_backend,
 from api_router.desktop.trayview import tray_view
 from api_router.desktop.window import gui_for, origin_of, window_url
 from api_router.paths import Paths
-from tests.desktop.fakes import FakeMsvcrt, FakePystray, FakeWebview, FakeWindow, RecordingNotifier
+from tests.desktop.fakes import FakeMsvcrt, FakePystray, FakeWebview, FakeWindow, RecordingNotifier, tray_status
 from tests.desktop.xsession import port_is_free, wait_for
 from tests.support.harness import write_config
 
@@ -721,8 +721,6 @@ def test_on_macos_every_change_of_the_tray_icon_is_made_on_the_main_thread() -> 
     """AppKit objects may be changed on the main thread only (recent macOS stops an app that sets a status
     item's menu or tooltip from another): with a main-thread caller, showing the icon, a new view (image,
     tooltip, menu), a menu refresh and the stop are queued to it — none happens on the caller's thread."""
-    from tests.desktop.test_trayview import status
-
     assert gui_caller("linux") is call_now and gui_caller("win32") is call_now
     queued: list[Callable[[], None]] = []
 
@@ -734,7 +732,7 @@ def test_on_macos_every_change_of_the_tray_icon_is_made_on_the_main_thread() -> 
     noop = lambda *args: None  # noqa: E731
     actions = TrayActions(open=noop, quit=noop, lock=noop, prefer=noop, refresh_usage=noop, copy_base_url=noop,
                           copy_token=noop)
-    tray = Tray(pystray, lambda icon: f"image-{icon}", actions, tray_view(status()), gui=queued.append)
+    tray = Tray(pystray, lambda icon: f"image-{icon}", actions, tray_view(tray_status()), gui=queued.append)
     tray.start()
     icon = pystray.icons[0]
     icon.title = ""
@@ -742,7 +740,7 @@ def test_on_macos_every_change_of_the_tray_icon_is_made_on_the_main_thread() -> 
     main_thread()
     assert icon.visible and icon.title == tray.view.tooltip
     first_image = icon.image
-    assert tray.show(tray_view(status("down", "All providers down", manual_override="b")))
+    assert tray.show(tray_view(tray_status("down", "All providers down", manual_override="b")))
     assert (icon.image, icon.menu_updates) == (first_image, 0)
     main_thread()
     assert icon.image != first_image and icon.menu_updates == 1
