@@ -36,6 +36,7 @@ def _while_held(step: Callable[[], None]) -> None:
             time.sleep(pause)
     step()
 
+
 FileStamp = tuple[int, int, int]  # (modification time in ns, size, inode): see file_stamp
 
 

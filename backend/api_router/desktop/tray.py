@@ -134,9 +134,9 @@ def call_now(step: Callable[[], None]) -> None:
 
 def gui_caller(platform: str) -> GuiCall:
     """How a change reaches the icon. AppKit's objects may be touched on the main thread only (recent macOS
-    stops an app that changes a status item's menu or tooltip from another one), so on macOS each change is
-    queued to the main thread's run loop, which pywebview runs; pystray's other backends take changes from
-    any thread."""
+    stops an app that changes a status item's menu or tooltip from another one), so on macOS a change asked
+    on another thread is queued to the main thread's run loop, which pywebview runs, and one asked on the main
+    thread is made at once; pystray's other backends take changes from any thread."""
     if platform != "darwin":
         return call_now
     from PyObjCTools import AppHelper  # (pyobjc: pywebview's and pystray's macOS backends need it anyway)
