@@ -66,6 +66,12 @@ def id_now(who: ProviderIdentity | str) -> str | None:
     return who if isinstance(who, str) else who.id
 
 
+def identity_of(identities: Mapping[str, ProviderIdentity], provider: str) -> ProviderIdentity | str:
+    """What stands for ``provider`` through renames and deletes: its identity in ``identities``, or the id
+    itself when it has none there (see ``id_now``)."""
+    return identities.get(provider) or provider
+
+
 class ProviderStates:
     """The one interface through which renames, deletes and new addresses reach every piece of state kept
     per provider id (the members listed in ``composition.py``); what outlives a call — a request, a test,
@@ -99,6 +105,10 @@ class ProviderStates:
         # Where each id renamed since start-up went in the end (old → current id; a delete drops what led
         # to it): a view that still holds an old id (a filter in the address bar) follows it from here.
         self._renamed: dict[str, str] = {}
+
+    def who(self, provider: str) -> ProviderIdentity | str:
+        """The provider configured as ``provider`` now, followed through what comes next."""
+        return identity_of(self.identities, provider)
 
     @property
     def renamed(self) -> Mapping[str, str]:

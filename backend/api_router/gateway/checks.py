@@ -231,7 +231,7 @@ class BackgroundChecks:
             return
         cfg = services.config.current
         for pid, model in services.router.needing_check(cfg, _due_after(cfg.routing.check_interval_seconds)):
-            who = services.providers.identities.get(pid) or pid
+            who = services.providers.who(pid)
             running = self._running.setdefault(who, set())
             if len(running) >= MAX_CHECKS_AT_ONCE:  # a provider that hangs: its checks time out in turn
                 continue

@@ -23,7 +23,7 @@ from api_router.gateway.errors import SHUTTING_DOWN, GatewayError, error_respons
 from api_router.gateway.upstream import REQUEST_ID_HEADER
 from api_router.records import RequestRecord, Usage
 from api_router.routing import Failure
-from api_router.services import ProviderIdentity, id_now
+from api_router.services import ProviderIdentity, id_now, identity_of
 
 
 @dataclass(slots=True, eq=False)
@@ -52,9 +52,13 @@ class Exchange:
     # about an address or key given since.
     asked: dict[str, tuple[ProviderConfig, str | None]] = field(default_factory=dict)
 
+    def who(self, provider: str) -> ProviderIdentity | str:
+        """The provider the request knows as ``provider``, followed through renames and deletes."""
+        return identity_of(self.identities, provider)
+
     def now_called(self, provider: str) -> str | None:
         """The id the provider the request knows as ``provider`` goes by now; None once it was deleted."""
-        return id_now(self.identities.get(provider) or provider)
+        return id_now(self.who(provider))
 
 
 class RequestIds:

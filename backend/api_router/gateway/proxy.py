@@ -136,7 +136,7 @@ class ResponsesProxy:
         self._services.router.unresponsive_listeners.remove(self._stopped_answering)
 
     def _stopped_answering(self, provider: str) -> None:
-        who = self._services.providers.identities.get(provider) or provider
+        who = self._services.providers.who(provider)
         for waiting in self._waiting_on.pop(who, ()):
             if not waiting.done():
                 waiting.set_result(None)
@@ -495,7 +495,7 @@ class ResponsesProxy:
                 newest = racers[-1]  # the only one that may still be within its hedge delay
                 if newest.given_up is None:
                     newest.given_up = asyncio.get_running_loop().create_future()
-                    who = ex.identities.get(newest.provider) or newest.provider
+                    who = ex.who(newest.provider)
                     self._waiting_on.setdefault(who, set()).add(newest.given_up)
                     watched.append((who, newest.given_up))
                     if not router.answering(ex.now_called(newest.provider) or newest.provider):
@@ -616,7 +616,7 @@ class ResponsesProxy:
     async def _alone(self, ex: Exchange, racer: _Racer) -> Opened | AttemptResult:
         """An attempt nothing can race, awaited in the request's own task (cancelled when another request
         finds its provider not answering: it stops waiting, and the next candidate is asked)."""
-        who = ex.identities.get(racer.provider) or racer.provider
+        who = ex.who(racer.provider)
         task = asyncio.current_task(self._upstream.deadlines.loop)  # the loop given: no getpid() (3.11)
         assert task is not None
         waiting = self._alone_on.setdefault(who, {})
@@ -736,7 +736,7 @@ class ResponsesProxy:
         if opened.stream is not None:
             opened.stream.on_answer_out = functools.partial(self._answer_out, ex, racer, opened)
             opened.stream.on_sealed_out = functools.partial(self._recorder.sealed_out, ex, racer.provider)
-        waited_on = ex.identities.get(racer.provider) or racer.provider
+        waited_on = ex.who(racer.provider)
         if waiting is not None:
             self._relaying_on.setdefault(waited_on, set()).add(waiting)
         try:

@@ -36,7 +36,7 @@ from api_router.gateway.proxy import ResponsesProxy
 from api_router.gateway.upstream import PROVIDER_HEADER, PoolConnector, Upstream, forwarded_headers
 from api_router.jsonbytes import dumps
 from api_router.routing import Failure
-from api_router.services import ProviderIdentity, Services, ServingState, id_now
+from api_router.services import ProviderIdentity, Services, ServingState, id_now, identity_of
 from api_router.status import build_status
 from api_router.store import DamagedDatabase
 from api_router.texts import listed
@@ -156,9 +156,9 @@ async def models(request: web.Request) -> web.Response:
     forwarded = forwarded_headers(request.raw_headers)
     asked: list[tuple[ProviderIdentity | str, Failure]] = []
     for pid in plan:
-        who = identities.get(pid) or pid
+        who = identity_of(identities, pid)
         with services.providers.moving:  # not halfway through a rename: the address and key belong together
-            now = who if isinstance(who, str) else who.id
+            now = id_now(who)
             provider = services.config.current.providers.get(now) if now is not None else None
             key = services.provider_key(now) if now is not None else None
         if provider is None or now is None:
@@ -182,7 +182,7 @@ async def models(request: web.Request) -> web.Response:
         services.router.want_checks()
         raise explain.none_available(cfg, services.router)
     if all(f.rate_limited for f in failures):  # 429 with the soonest Retry-After, as for /v1/responses
-        planned = [id_now(identities.get(pid) or pid) or pid for pid in plan]
+        planned = [id_now(identity_of(identities, pid)) or pid for pid in plan]
         raise explain.all_failed(cfg, failures, services.router, planned)
     raise explain.no_model_list(cfg, failures, services.router)
 

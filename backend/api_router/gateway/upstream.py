@@ -367,10 +367,14 @@ UNREADABLE_BODY = orjson.dumps({"error": {
     "type": "upstream_error"}})
 
 
+def _content_encoding(resp: aiohttp.ClientResponse) -> str:
+    return resp.headers.get("Content-Encoding", "").strip().lower()
+
+
 def left_encoded(resp: aiohttp.ClientResponse) -> bool:
     """Whether the body arrives still encoded (``x-gzip``, ``gzip, gzip``, …): bytes that masking cannot
     look into and a person cannot read."""
-    return resp.headers.get("Content-Encoding", "").strip().lower() not in _DECODED_ENCODINGS
+    return _content_encoding(resp) not in _DECODED_ENCODINGS
 
 
 def cut_while_gzipped(resp: aiohttp.ClientResponse, body: bytes) -> bool:
@@ -378,7 +382,7 @@ def cut_while_gzipped(resp: aiohttp.ClientResponse, body: bytes) -> bool:
     it is whole: cut short in transit. aiohttp reads a gzip stream that ends early (part of its data, or the
     checksum and length that close it, missing) as what arrived of it; a deflate one it refuses. (A body that
     is no JSON at all, or broken in the middle, is what the provider sent.)"""
-    if resp.headers.get("Content-Encoding", "").strip().lower() != "gzip" or not resp.content.at_eof():
+    if _content_encoding(resp) != "gzip" or not resp.content.at_eof():
         return False
     content_type = resp.content_type
     if content_type != "application/json" and not content_type.endswith("+json"):
