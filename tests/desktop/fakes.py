@@ -6,40 +6,84 @@ unless ``window.hidden`` was cleared first.
 
 from __future__ import annotations
 
+import inspect
 import sys
 import threading
 import traceback
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 
 class FakeEvent:
-    def __init__(self) -> None:
-        self.handlers: list[Callable[[], Any]] = []
+    def __init__(self, window: FakeWindow) -> None:
+        self.window = window
+        self.handlers: list[Callable[..., Any]] = []
 
-    def __iadd__(self, handler: Callable[[], Any]) -> FakeEvent:
+    def __iadd__(self, handler: Callable[..., Any]) -> FakeEvent:
         self.handlers.append(handler)
         return self
 
     def set(self) -> bool:
-        """True when a handler cancelled (returned False), like pywebview's locked events."""
-        return any(handler() is False for handler in list(self.handlers))
+        """True when a handler cancelled (returned False), like pywebview's locked events; a handler with a
+        ``window`` parameter is given the window, as pywebview gives it."""
+        return any(self._call(handler) is False for handler in list(self.handlers))
+
+    def _call(self, handler: Callable[..., Any]) -> Any:
+        return handler(self.window) if "window" in inspect.signature(handler).parameters else handler()
 
 
 class FakeEvents:
+    def __init__(self, window: FakeWindow) -> None:
+        for name in ("closing", "closed", "loaded", "minimized", "restored", "maximized", "shown", "before_show"):
+            setattr(self, name, FakeEvent(window))
+
+
+class FakeForm:
+    """pywebview's WinForms form (``window.native`` on Windows) as far as closing goes: pywebview's own
+    FormClosing handler, subscribed first, cancels the close when the window's closing event was cancelled;
+    handlers added later run after it, with the same arguments."""
+
+    def __init__(self, window: FakeWindow) -> None:
+        self.window = window
+        self.FormClosing = FakeDotnetEvent()
+
+        def pywebview_on_closing(_sender: Any, args: SimpleNamespace) -> None:
+            if window.events.closing.set():
+                args.Cancel = True
+        self.FormClosing += pywebview_on_closing
+
+    def close(self, reason: str) -> bool:
+        """A close for ``reason`` (a CloseReason's name: UserClosing, WindowsShutDown, TaskManagerClosing);
+        True when it went through — the window is then gone, as when Windows ends the session."""
+        args = SimpleNamespace(CloseReason=reason, Cancel=False)
+        for handler in list(self.FormClosing.handlers):
+            handler(self, args)
+        if args.Cancel:
+            return False
+        self.window.visible = False
+        self.window.closed.set()
+        return True
+
+
+class FakeDotnetEvent:
     def __init__(self) -> None:
-        for name in ("closing", "closed", "loaded", "minimized", "restored", "maximized", "shown"):
-            setattr(self, name, FakeEvent())
+        self.handlers: list[Callable[[Any, Any], None]] = []
+
+    def __iadd__(self, handler: Callable[[Any, Any], None]) -> FakeDotnetEvent:
+        self.handlers.append(handler)
+        return self
 
 
 class FakeWindow:
-    def __init__(self, title: str, **kwargs: Any) -> None:
+    def __init__(self, title: str, *, winforms: bool = False, **kwargs: Any) -> None:
         self.title = title
         self.kwargs = kwargs
         self.url: str | None = kwargs.get("url")
         self.hidden: bool = kwargs.get("hidden", False)
         self.visible = not self.hidden
-        self.events = FakeEvents()
+        self.events = FakeEvents(self)
+        self.native: FakeForm | None = FakeForm(self) if winforms else None
         self.closed = threading.Event()
         self.calls: list[str] = []
         self.scripts: list[str] = []
@@ -83,21 +127,24 @@ class FakeWebview:
     class FileDialog:
         SAVE = 30
 
-    def __init__(self, scenario: Callable[[FakeWindow], None] | None = None) -> None:
+    def __init__(self, scenario: Callable[[FakeWindow], None] | None = None, *, winforms: bool = False) -> None:
+        """``winforms``: windows are WinForms forms (Windows), with ``native`` as pywebview sets it."""
         self.scenario = scenario
+        self.winforms = winforms
         self.windows: list[FakeWindow] = []
         self.start_kwargs: dict[str, Any] | None = None
         self.started = threading.Event()
         self.scenario_error: BaseException | None = None
 
     def create_window(self, title: str, **kwargs: Any) -> FakeWindow:
-        window = FakeWindow(title, **kwargs)
+        window = FakeWindow(title, winforms=self.winforms, **kwargs)
         self.windows.append(window)
         return window
 
     def start(self, **kwargs: Any) -> None:
         self.start_kwargs = kwargs
         window = self.windows[0]
+        window.events.before_show.set()  # as pywebview does once the GUI has made the window
         self.started.set()
         scenario: threading.Thread | None = None
         if self.scenario is not None:

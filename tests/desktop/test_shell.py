@@ -41,7 +41,7 @@ class Rig:
             write_config(self.paths, {})
             with self.paths.config.open("a") as fh:
                 fh.write(f"\n[ui]\nstart_hidden = {'true' if start_hidden else 'false'}\n")
-        self.webview = FakeWebview(scenario)
+        self.webview = FakeWebview(scenario, winforms=platform == "win32")
         self.pystray = FakePystray()
         self.tray_host = tray_host
         self.notifiers: list[RecordingNotifier] = []
@@ -311,6 +311,28 @@ def test_windows_path(tmp_path: Path) -> None:
     assert msvcrt.held == {} and any(call[0] == msvcrt.LK_NBLCK for call in msvcrt.calls)
     env: dict[str, str] = {}
     assert choose_backend("win32", env, sni_host=lambda: False, appindicator_installed=lambda: False) == "win32"
+
+
+@pytest.mark.parametrize("reason", ["WindowsShutDown", "TaskManagerClosing"])
+def test_windows_session_end_is_not_refused(tmp_path: Path, reason: str) -> None:
+    """Windows ends the session (or Task Manager's End task closes the app): the window that hides to the
+    tray on a user's close lets this close through — pywebview cancels it after the closing handler kept the
+    window, and a cancelled close holds up the shutdown — and the app stops cleanly. A user's close before
+    it still only hid the window."""
+    closes: list[bool] = []
+
+    def scenario(window: FakeWindow) -> None:
+        assert window.native is not None
+        closes.append(window.native.close("UserClosing"))
+        closes.append(window.visible)
+        closes.append(window.native.close(reason))
+
+    msvcrt = FakeMsvcrt()
+    rig = Rig(tmp_path, scenario=scenario, platform="win32", os_lock=WindowsLock(msvcrt), start_hidden=False)
+    assert rig.run() == 0
+    assert rig.webview.scenario_error is None
+    assert closes == [False, False, True]
+    assert rig.icon.stopped and msvcrt.held == {}  # stopped as on Quit: tray gone, instance lock released
 
 
 @pytest.mark.parametrize(("platform", "shown"), [("win32", "R&&D <EU> Relay"), ("linux", "R&D <EU> Relay")])

@@ -18,6 +18,11 @@ TITLE = "API Router"
 SIZE = (1180, 800)
 MIN_SIZE = (720, 480)
 
+# Why a WinForms form closes when Windows ends the session (shutdown, restart, sign-out) or Task Manager's
+# End task closes the app: a window that only hides to the tray must not refuse these (pythonnet 3, which
+# pywebview requires, gives a .NET enum's name as its str).
+_ENDING_REASONS = frozenset({"WindowsShutDown", "TaskManagerClosing"})
+
 
 def gui_for(platform: str) -> str | None:
     """pywebview's backend: WebView2 on Windows, WebKitGTK on Linux.
@@ -64,6 +69,7 @@ class AppWindow:
             min_size=MIN_SIZE, background_color="#FFFFFF", text_select=True)
         events = self._window.events
         events.closing += self._closing
+        events.before_show += self._let_session_end
         events.minimized += self._set_minimized
         events.restored += self._set_restored
         events.maximized += self._set_restored
@@ -126,6 +132,22 @@ class AppWindow:
             return True
         self.hide()
         return False
+
+    def _let_session_end(self, window: Any) -> None:
+        """Windows: pywebview cancels the form's closing whenever ``_closing`` keeps the window, and a
+        cancelled close at the end of a session holds up the shutdown ("API Router is preventing you from
+        shutting down"). A handler added after pywebview's has the last word: the session's end goes
+        through (the form closes with it and the app quits as on Quit); a user's close still hides. A
+        shutdown another program refuses leaves nothing changed here (the window was only hidden)."""
+        form: Any = getattr(window, "native", None)
+        if getattr(form, "FormClosing", None) is None:  # not WinForms
+            return
+
+        def on_form_closing(_sender: Any, args: Any) -> None:
+            if str(args.CloseReason) in _ENDING_REASONS:
+                args.Cancel = False
+
+        form.FormClosing += on_form_closing
 
     def _set_minimized(self) -> None:
         self._minimized = True
