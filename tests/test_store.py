@@ -136,7 +136,7 @@ def test_making_the_tables_is_one_transaction(tmp_path):
     conn = sqlite3.connect(tmp_path / "s.sqlite3", isolation_level=None)
     statements = []
     conn.set_trace_callback(statements.append)
-    schema.create_or_upgrade(conn, 0)
+    schema.create_or_upgrade(conn, 0, lambda _conn, _added: None)
     creates = [i for i, sql in enumerate(statements) if sql.lstrip().startswith("CREATE TABLE")]
     begin = max(i for i, sql in enumerate(statements[:creates[0]]) if sql.strip().upper().startswith("BEGIN"))
     commit = min(i for i, sql in enumerate(statements) if i > creates[-1] and sql.strip().upper().startswith("COMMIT"))
@@ -639,6 +639,65 @@ def test_an_older_file_gains_the_solo_attempts_own_times_and_its_rows_keep_the_r
                                                                                                  (2.0, 1.0)]
     assert (new["latency_ms"], new["ttfb_ms"]) == (1617.0, 1616.0)
     s.close()
+
+
+def _first_release_file(path):
+    """A database as the first release made it: the tables without any column added since."""
+    path.parent.mkdir(parents=True)
+    older = sqlite3.connect(path)
+    older.executescript(schema.TABLES)
+    return older
+
+
+def test_the_first_releases_rows_gain_their_outcome_attempt_count_and_failover_mark(tmp_path):
+    """The Requests page filters by outcome and failover: rows the first release wrote (every attempt kept,
+    none of these columns) are filled in at the upgrade as a new row would be — not left NULL, 0 and 0,
+    which no filter finds."""
+    path = tmp_path / "data" / "s.sqlite3"
+    older = _first_release_file(path)
+    rows = [  # (status, provider, error, attempts as (provider, outcome, status)) -> outcome, attempts, failover
+        (200, "p1", None, [("p1", "ok", 200)]),
+        (200, "p3", None, [("p4", "provider_failure", 500), ("p3", "ok", 200)]),
+        (502, None, "every provider failed", [("p4", "provider_failure", 500)]),
+        (400, "p1", None, [("p1", "client_error", 400)]),
+        (499, "p1", None, [("p1", "client_closed", None)]),
+        (200, "p2", None, [("p2", "retry", 400), ("p2", "ok", 200)]),
+        (401, None, "no gateway token", []),
+    ]
+    for request_id, (status, provider, error, attempts) in enumerate(rows, start=1):
+        older.execute("INSERT INTO request_log (id, unix_ms, path, stream, provider, providers_tried, status, "
+                      "latency_ms, error) VALUES (?, ?, '/v1/responses', 0, ?, ?, ?, 10.0, ?)",
+                      (request_id, now_ms(), provider, ",".join(a[0] for a in attempts), status, error))
+        older.executemany("INSERT INTO attempts VALUES (?, ?, ?, ?, ?, 5.0, NULL)",
+                          [(request_id, i, *a) for i, a in enumerate(attempts)])
+    older.commit()
+    older.close()
+    s = open_store(tmp_path)
+    assert s.query("SELECT outcome, attempt_count, failover FROM request_log ORDER BY id") == [
+        ("ok", 1, 0), ("ok", 2, 1), ("error", 1, 0), ("client_error", 1, 0), ("client_closed", 1, 0),
+        ("ok", 2, 0), ("client_error", 0, 0)]
+    s.close()
+    again = open_store(tmp_path)  # worked out once: a later start finds nothing to add
+    assert again.query("SELECT count(*) FROM request_log WHERE outcome IS NULL") == [(0,)]
+    again.close()
+
+
+def test_columns_are_added_and_filled_in_together_or_not_at_all(tmp_path):
+    """Killed (or failing) while filling in the rows, an upgrade leaves the file as it was: the next start
+    adds the columns again and fills them in then."""
+    older = _first_release_file(tmp_path / "data" / "s.sqlite3")
+    older.close()
+    conn = sqlite3.connect(tmp_path / "data" / "s.sqlite3", isolation_level=None)
+
+    def cut_short(_conn, added):
+        assert ("request_log", "outcome") in added
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with pytest.raises(sqlite3.OperationalError):
+        schema.create_or_upgrade(conn, 0, cut_short)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(request_log)")}
+    assert "outcome" not in columns and "attempt_count" not in columns
+    conn.close()
 
 
 @pytest.fixture

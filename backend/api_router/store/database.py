@@ -33,7 +33,7 @@ from api_router.fsutil import (
     replace_file,
     tighten,
 )
-from api_router.records import Event, Kind, Level, Outcome, RequestRecord, now_ms
+from api_router.records import Attempt, Event, Kind, Level, Outcome, RequestRecord, now_ms
 from api_router.store import schema
 from api_router.store.writer import BatchWriter, Op, insert_rows, is_damage
 
@@ -203,7 +203,7 @@ class Store:
             # The WAL keeps the size of the largest transaction so far (a rename over the whole request
             # log, a big prune) until the app exits, unless this caps it once a checkpoint resets it.
             conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-            schema.create_or_upgrade(conn, found)
+            schema.create_or_upgrade(conn, found, _fill_in_added)
             conn.execute("SELECT count(*) FROM events").fetchone()
             conn.execute("SELECT count(*) FROM request_log").fetchone()
             # A write now: a file that can be read but not written (read-only) is a start-up error, not
@@ -778,21 +778,50 @@ def _rows(request_id: int, r: RequestRecord) -> tuple[tuple[Any, ...], list[tupl
     else:
         tried = ",".join(dict.fromkeys(a.provider for a in attempts))
         hedged = any(a.hedge for a in attempts)
-    # Served by another provider than the one asked first, after one failed (a stream that broke on the provider
-    # that served it is no failover, nor a hedge that failed while the first provider went on to serve).
-    failover = r.provider is not None and bool(attempts) and attempts[0].provider != r.provider and any(
-        a.outcome is Outcome.PROVIDER_FAILURE and a.provider != r.provider for a in attempts)
     own = attempts[0] if solo else None  # its times are kept in the row, since it has none of its own
     row = (request_id, r.unix_ms, r.session_id, r.path, r.model, int(r.stream), r.provider, tried, r.status,
            r.latency_ms, r.ttfb_ms, u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens,
            u.total_tokens, r.error or None, r.request_id or None, r.sent_model, r.outcome().value, len(attempts),
-           int(hedged), int(failover), r.request_bytes, r.response_bytes, int(solo),
+           int(hedged), int(_failover(r)), r.request_bytes, r.response_bytes, int(solo),
            own.latency_ms if own else None, own.ttfb_ms if own else None)
     if solo:
         return row, []
     return row, [(request_id, i, a.provider, a.outcome.value, a.status, a.latency_ms, a.error or None, a.ttfb_ms,
                   int(a.hedge), a.retry.value if a.retry else None, a.sent_model, int(a.summary))
                  for i, a in enumerate(attempts)]
+
+
+def _failover(r: RequestRecord) -> bool:
+    """Served by another provider than the one asked first, after one failed (a stream that broke on the
+    provider that served it is no failover, nor a hedge that failed while the first provider went on to serve)."""
+    attempts = r.attempts
+    return r.provider is not None and bool(attempts) and attempts[0].provider != r.provider and any(
+        a.outcome is Outcome.PROVIDER_FAILURE and a.provider != r.provider for a in attempts)
+
+
+def _fill_in_added(conn: sqlite3.Connection, added: frozenset[tuple[str, str]]) -> None:
+    """The first release's request rows gain what the columns added since hold (the Requests page filters
+    on them): their outcome, attempt count and failover mark, worked out from each row and its attempts
+    (that release kept every attempt) as a new row's are."""
+    if ("request_log", "outcome") not in added:
+        return
+    attempts: dict[int, list[Attempt]] = {}
+    for request_id, provider, outcome, status in conn.execute(
+            "SELECT request_id, provider, outcome, status FROM attempts ORDER BY request_id, idx"):
+        attempts.setdefault(request_id, []).append(Attempt(provider, _stored_outcome(outcome), status))
+    filled = []
+    for request_id, provider, status, error in conn.execute("SELECT id, provider, status, error FROM request_log"):
+        record = RequestRecord(0, "", False, provider=provider, status=status, error=error or "",
+                               attempts=attempts.get(request_id, []))
+        filled.append((record.outcome().value, len(record.attempts), int(_failover(record)), request_id))
+    conn.executemany("UPDATE request_log SET outcome = ?, attempt_count = ?, failover = ? WHERE id = ?", filled)
+
+
+def _stored_outcome(value: str) -> Outcome:
+    try:
+        return Outcome(value)
+    except ValueError:  # none such was ever written; a hand-edited file is not worth a failed start
+        return Outcome.PROVIDER_FAILURE
 
 
 def _solo_times(row: dict[str, Any]) -> tuple[float, float | None]:

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import re
 import sqlite3
+from collections.abc import Callable
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS events (
@@ -199,12 +200,24 @@ def _tables_as_made() -> dict[str, set[str]]:
         return {name: _columns(conn, name) for name in _TABLE_ORDER}
 
 
-def create_or_upgrade(conn: sqlite3.Connection, found: int) -> None:
-    """Bring a file of generation ``found`` (``check_version``'s answer) up to this version's tables."""
+def create_or_upgrade(conn: sqlite3.Connection, found: int,
+                      fill_in: Callable[[sqlite3.Connection, frozenset[tuple[str, str]]], None]) -> None:
+    """Bring a file of generation ``found`` (``check_version``'s answer) up to this version's tables.
+    ``fill_in`` is given the (table, column) pairs just added, in the same transaction: what the rows
+    written before them hold in them is worked out there, once — a start cut short adds them again."""
     conn.executescript(f"BEGIN;\n{TABLES}\nCOMMIT;")  # all of them or none: a start cut short leaves no half
-    for table, column, declaration in ADDED_COLUMNS:
-        if column not in _columns(conn, table):
-            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    missing = [(table, column, declaration) for table, column, declaration in ADDED_COLUMNS
+               if column not in _columns(conn, table)]
+    if missing:
+        conn.execute("BEGIN")
+        try:
+            for table, column, declaration in missing:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            fill_in(conn, frozenset((table, column) for table, column, _ in missing))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
     conn.executescript(INDEXES)
     if _has_table(conn, "reasoning_owner"):
         conn.execute("INSERT OR IGNORE INTO sealed_owner SELECT item_id, session_id, provider, 'reasoning', unix_ms "
