@@ -1691,6 +1691,43 @@ def test_the_log_file_and_the_database_are_created_where_the_os_has_no_file_mode
     store.close()
 
 
+def test_a_log_file_that_cannot_be_written_costs_one_line_not_a_traceback_per_record(tmp_path, capsys):
+    """A full disk (here the kernel's /dev/full, which refuses every write with ENOSPC): Python's logging
+    printed "--- Logging error ---" and a traceback on stderr for every record. One line says so; once the
+    file takes records again it says how many it lost."""
+    import logging
+
+    from api_router.logfile import PrivateRotatingFileHandler
+
+    log_path = tmp_path / "api-router.log"
+    log_path.symlink_to("/dev/full")
+    handler = PrivateRotatingFileHandler(log_path, maxBytes=1_000_000, backupCount=2, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+
+    def line(n: int) -> logging.LogRecord:
+        return logging.LogRecord("t", logging.WARNING, __file__, 1, "line %d", (n,), None)
+
+    try:
+        for n in range(5):
+            handler.emit(line(n))
+        err = capsys.readouterr().err
+        assert "Logging error" not in err and "Traceback" not in err
+        assert err.splitlines() == [f"api-router: the log file {log_path} cannot be written (No space left on device); "
+                                    "log records are lost until it can be"]
+        log_path.unlink()  # the disk has room again: the next open finds a file
+        with contextlib.suppress(OSError):
+            handler.stream.close()  # what was buffered for /dev/full
+        handler.stream = None
+        handler.emit(line(5))
+        handler.emit(line(6))
+    finally:
+        handler.close()
+    assert capsys.readouterr().err == ""
+    assert log_path.read_text().splitlines() == [
+        "WARNING: line 5", "WARNING: 5 earlier log records were lost: the log file could not be written for a while",
+        "WARNING: line 6"]
+
+
 async def test_a_log_file_linked_to_dev_null_is_a_way_to_keep_no_log(fakes, gateway):
     """A pipe there is refused (it would hold the start for ever); a device is a file to write to."""
     import logging
@@ -1873,6 +1910,28 @@ def test_a_read_only_user_data_folder_stops_the_start_with_one_line(tmp_path):
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[0] == f"api-router: cannot use {ud} (Permission denied): it must be readable and writable by you: " \
                        "fix its permissions, or start with --user-data pointing at another folder"
+
+
+@pytest.mark.parametrize(("nearly_full", "advice"), [
+    (False, "check that it and its folder are writable by you"),
+    (True, "the disk is full or nearly; free some space, or start with --user-data pointing at another disk")])
+def test_a_database_that_cannot_open_on_a_nearly_full_disk_says_the_disk_is_full(tmp_path, monkeypatch, nearly_full,
+                                                                                  advice):
+    """Short of room SQLite says "disk I/O error" (its journal could not grow): the advice was to check
+    permissions. Where the disk has less room than the journal needs, it says the disk is full."""
+    from api_router import composition
+
+    def out_of_room(self):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(Store, "open", out_of_room)
+    # The disk's real free room, measured against a threshold above or below any disk's.
+    monkeypatch.setattr(composition, "NEARLY_FULL_BYTES", 1 << 62 if nearly_full else 0)
+    paths = Paths(tmp_path / "ud")
+    with pytest.raises(composition.StartupError) as raised:
+        composition.open_services(paths)
+    assert str(raised.value) == f"cannot open the database {paths.store} (disk I/O error); {advice}" + (
+        "" if nearly_full else ", or start with --user-data pointing at another folder")
 
 
 @pytest.mark.skipif(os.name != "posix", reason="file modes")

@@ -474,6 +474,57 @@ def another_program_holds(s: Store, busy_ms: int) -> Iterator[None]:
         other.close()
 
 
+def test_a_folder_that_refuses_to_remove_the_list_of_moves_ends_neither_writer_nor_quit(tmp_path):
+    """Writes held, then written: the list of moves kept meanwhile is removed — on a read-only mount that
+    removal fails even when there is no such file (EROFS; here: a folder in its place, which unlink refuses
+    too). That failure ended the writer thread — every later record lost without a word — and made quit raise."""
+    s = open_store(tmp_path)
+    s._moves_left_path.mkdir()
+    with another_program_holds(s, 100):
+        s.log_request(record(session="while-held"))
+    s.log_request(record(session="after"))
+    s.flush()
+    sessions = [r["session_id"] for r in s.request_log(limit=10)]
+    assert sessions[:2] == ["after", "while-held"]
+    assert any("written again" in e.message for e in s.recent_events())
+    s.close()  # it removes the list of moves too: no exception
+
+
+def test_a_listener_that_fails_does_not_end_the_writer(tmp_path):
+    """Whatever the store's listeners raise when told of held writes, the thread goes on writing."""
+    from api_router.store.writer import BatchWriter, insert_rows
+
+    path = tmp_path / "rows.sqlite3"
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    conn.execute("CREATE TABLE t (n INTEGER)")
+    conn.execute("PRAGMA busy_timeout = 100")
+    told = []
+
+    def failing_listener(exc):
+        told.append(exc)
+        raise RuntimeError("listener broke")
+
+    writer = BatchWriter({"t": lambda c, rows: insert_rows(c, "INSERT INTO t VALUES ", rows)}, on_held=failing_listener)
+    writer.start(conn)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN EXCLUSIVE")
+        writer.add("t", (1,))
+        deadline = time.monotonic() + 5
+        while not told:
+            assert time.monotonic() < deadline, "the writes were never held"
+            time.sleep(0.02)
+        other.execute("ROLLBACK")
+        writer.flush()
+        writer.add("t", (2,))
+        writer.flush()
+    finally:
+        writer.close()
+        other.close()
+    assert [n for (n,) in sqlite3.connect(path).execute("SELECT n FROM t ORDER BY n")] == [1, 2]
+    assert len(told) == 2 and told[-1] is None  # told of the hold, and that it ended
+
+
 def test_writes_stay_held_while_they_are_tried_again(tmp_path):
     """From the first failed commit to the next one that succeeds, writes are held — also while a retry
     waits the busy timeout out (what a rename made then decides by)."""

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 from api_router.config import Config, ConfigFile, LoadReport
@@ -115,7 +117,20 @@ def _database_advice(exc: sqlite3.OperationalError, paths: Paths) -> str:
                 "that program, or start with --user-data pointing at another folder")
     if str(exc).startswith(("no such column", "no such table", "table ")) or "has no column named" in str(exc):
         return _ANOTHER_PROGRAMS  # its tables share names with ours
+    if "disk is full" in str(exc) or _nearly_full(paths.user_data):
+        # Short of room, SQLite often says "disk I/O error" (its journal or shared memory could not grow).
+        return "the disk is full or nearly; free some space, or start with --user-data pointing at another disk"
     return "check that it and its folder are writable by you, or start with --user-data pointing at another folder"
+
+
+NEARLY_FULL_BYTES = 1 << 20  # less room than this on the database's disk: too little for its journal to grow
+
+
+def _nearly_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < NEARLY_FULL_BYTES
+    except OSError:
+        return False
 
 
 def _describe_os_error(exc: OSError, paths: Paths) -> str:

@@ -42,13 +42,39 @@ class RedactingFormatter(logging.Formatter):
 
 
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
-    """The log file (and each rotated one) readable by its owner only: it names providers and errors."""
+    """The log file (and each rotated one) readable by its owner only: it names providers and errors.
+    A file that cannot be written for a while (a full disk, a read-only folder) costs one line on stderr,
+    not Python's traceback for every record, and the file says how many records it missed once it can
+    be written again."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._missed = 0  # records the file could not take since it last took one
         base = Path(self.baseFilename)
         for n in range(1, self.backupCount + 1):  # rotated by an older version, with the umask's mode
             tighten(base.with_name(f"{base.name}.{n}"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        missed = self._missed
+        super().emit(record)
+        if missed and self._missed == missed:  # taken: the outage is over
+            self._missed = 0
+            super().emit(logging.LogRecord(
+                __name__, logging.WARNING, __file__, 0,
+                "%d earlier log records were lost: the log file could not be written for a while", (missed,), None))
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, OSError):
+            super().handleError(record)
+            return
+        self._missed += 1
+        if self._missed == 1 and sys.stderr is not None:
+            try:
+                sys.stderr.write(f"api-router: the log file {self.baseFilename} cannot be written "
+                                 f"({exc.strerror or exc}); log records are lost until it can be\n")
+            except (OSError, ValueError):  # stderr gone as well
+                pass
 
     def _open(self):  # type: ignore[no-untyped-def]
         path = Path(self.baseFilename)

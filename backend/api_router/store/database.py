@@ -183,7 +183,7 @@ class Store:
         lose (a quit keeps them too: ``close``)."""
         if exc is None:
             with self._moves_file_lock:
-                self._moves_left_path.unlink(missing_ok=True)  # every held write is in the file now
+                self._drop_moves_left()  # every held write is in the file now
             self.add_event(Level.INFO, Kind.STORE, "The database can be written again; the records kept meanwhile "
                                                    "are in it.")
             return
@@ -292,7 +292,7 @@ class Store:
             with self._state_lock:
                 left = [list(move) for move in self._moves if move[0] > committed]
             if not left:
-                self._moves_left_path.unlink(missing_ok=True)  # one kept while writes were held is made now
+                self._drop_moves_left()  # one kept while writes were held is made now
                 return
             try:
                 atomic_write(self._moves_left_path, orjson.dumps(left), mode=0o600)
@@ -302,6 +302,14 @@ class Store:
                 return
         log.warning("store: %d provider renames or deletes are kept in %s for the next start",
                     len(left), self._moves_left_path.name)
+
+    def _drop_moves_left(self) -> None:
+        """No list of moves is left to keep. A folder that refuses even the removal of a file that is not
+        there (a read-only mount) keeps an old list at worst: the next start skips the moves the database has."""
+        try:
+            self._moves_left_path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("store: %s could not be removed (%s)", self._moves_left_path.name, exc)
 
     def _make_moves_left(self, conn: sqlite3.Connection) -> None:
         """The renames and deletes the last run could not write (``_keep_moves_left``), made in order."""

@@ -16,9 +16,10 @@ import sqlite3
 import threading
 from collections.abc import Callable, Hashable
 from itertools import chain
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, TypeVar
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # Writes queued within this window share one transaction: at any request rate the writer commits at
 # most ~10 times a second instead of once per request (a kill -9 loses at most the last window or so).
@@ -190,13 +191,12 @@ class BatchWriter:
             return
         if held:
             self._holding = False
-            if self._on_held is not None:
-                self._on_held(None)
+            _tell(self._on_held, None)
 
     def _damaged(self, exc: sqlite3.DatabaseError) -> None:
-        if self._on_damage is not None and not self._damage_told:
+        if not self._damage_told:
             self._damage_told = True
-            self._on_damage(exc)
+            _tell(self._on_damage, exc)
 
     def _hold(self, ops: list[Op], exc: sqlite3.Error, *, first: bool) -> None:
         """Keep writes that failed for a passing reason, to be tried again (the oldest beyond the bound
@@ -208,8 +208,7 @@ class BatchWriter:
         self._holding = True
         if first:
             log.warning("store write failed (%s); %d writes held back to be tried again", exc, len(ops))
-            if self._on_held is not None:
-                self._on_held(exc)
+            _tell(self._on_held, exc)
 
     def _maintain(self, conn: sqlite3.Connection, after_batch: Op) -> None:
         try:
@@ -304,3 +303,13 @@ def is_damage(exc: BaseException) -> TypeGuard[sqlite3.DatabaseError]:
 
 
 _DAMAGED = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
+def _tell(listener: Callable[[_T], None] | None, what: _T) -> None:
+    """A listener's failure is no reason for the writer thread to end: later writes must still be made."""
+    if listener is None:
+        return
+    try:
+        listener(what)
+    except Exception:
+        log.exception("store: a listener of the writer failed")
