@@ -63,6 +63,25 @@ describe('focus after a provider goes away', () => {
     expect(document.activeElement?.id).toBe('providers-title');
   });
 
+  it('a row the next status takes away (deleted in another window) gives its focus to the heading', async () => {
+    const backend = new FakeBackend();
+    await desktopApp(backend, 50);
+    screen.getByRole('button', { name: 'Test Relay One' }).focus();
+    act(() => void backend.handle('delete_provider', { provider: 'p1' }));
+    await waitFor(() => expect(screen.queryByTestId('provider-row-p1')).toBeNull());
+    await waitFor(() => expect(document.activeElement?.id).toBe('providers-title'));
+  });
+
+  it('a control the next status takes away (the last error, once the provider recovered) gives its focus to the start of its row', async () => {
+    const backend = new FakeBackend();
+    await desktopApp(backend, 50);
+    screen.getByRole('button', { name: /^Last error of Relay Three/ }).focus();
+    const p3 = backend.state.providers.p3;
+    backend.state = { ...backend.state, providers: { ...backend.state.providers, p3: { ...p3, status: 'healthy', last_error: '' } } };
+    await waitFor(() => expect(screen.queryByRole('button', { name: /^Last error of Relay Three/ })).toBeNull());
+    await waitFor(() => expect(document.activeElement).toBe(screen.getByRole('button', { name: 'Reorder Relay Three' })));
+  });
+
   it('Change id: ends on the renamed provider’s row control once its row is there', async () => {
     const { backend } = await desktopApp();
     // Long enough that the heading's turn can be seen on a busy machine (effects run after the dialog
@@ -99,6 +118,27 @@ describe('focus after a provider goes away', () => {
     await screen.findByTestId('provider-row-p2-moved');
     await sleep(20);
     expect(document.activeElement).toBe(elsewhere);
+  });
+});
+
+describe('Model map', () => {
+  it('Remove mapping keeps focus in the list: the row that took its place, the one before, then Add mapping', async () => {
+    await desktopApp();
+    fireEvent.click(screen.getByRole('button', { name: 'Add provider' }));
+    const dialog = screen.getByRole('dialog', { name: 'Add provider' });
+    const add = within(dialog).getByRole('button', { name: 'Add mapping' });
+    fireEvent.click(add);
+    fireEvent.click(add);
+    fireEvent.click(add);
+    fireEvent.change(within(dialog).getByLabelText('Requested model 3'), { target: { value: 'third' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Remove mapping 2' }));
+    // The third row is the second now, and its button has the focus.
+    expect(document.activeElement).toBe(within(dialog).getByRole('button', { name: 'Remove mapping 2' }));
+    expect((within(dialog).getByLabelText('Requested model 2') as HTMLInputElement).value).toBe('third');
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Remove mapping 2' }));
+    expect(document.activeElement).toBe(within(dialog).getByRole('button', { name: 'Remove mapping 1' }));
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Remove mapping 1' }));
+    expect(document.activeElement).toBe(add);
   });
 });
 

@@ -233,6 +233,37 @@ describe('Requests page', () => {
     await waitFor(() => expect(rowIds()[0]).toBe(11));
   });
 
+  it('keeps a request open where it is read when newer requests push it off the live page', async () => {
+    const backend = new FakeBackend();
+    backend.requests = manyRequests(100);
+    pageOnly(backend, { exportRequests: vi.fn() });
+    await waitFor(() => expect(rowIds()).toHaveLength(100));
+    const oldest = Math.min(...rowIds());
+    const toggle = within(screen.getByTestId(`request-row-${oldest}`)).getByRole('button', { name: /^Open request/ });
+    toggle.focus();
+    fireEvent.click(toggle);
+    const close = within(screen.getByTestId(`request-row-${oldest}`)).getByRole('button', { name: /^Close request/ });
+    expect(document.activeElement).toBe(close);
+    const second = Math.min(...rowIds().filter((id) => id !== oldest));
+    within(screen.getByTestId(`request-row-${second}`)).getByRole('button', { name: /^Open request/ }).focus();
+    const newer = manyRequests(102).slice(-2).map((r, i) => ({ ...r, id: 5000 + i, request_id: `req_new_${i}` }));
+    backend.requests = [...backend.requests, ...newer];
+    await waitFor(() => expect(rowIds()[0]).toBe(5001));
+    // The open one stays, at the end, open, with its focus; the closed one pushed off went, and with it
+    // the focus it held — to the list, not to <body>.
+    expect(rowIds()).toHaveLength(101);
+    expect(rowIds().at(-1)).toBe(oldest);
+    expect(rowIds()).not.toContain(second);
+    expect(screen.getByTestId(`request-row-${oldest}`).getAttribute('class')).toMatch(/rrow--open/);
+    expect(screen.getByTestId('requests-range').textContent).toBe('1–100 of 102 matching');
+    await waitFor(() => expect(document.activeElement).toBe(screen.getByRole('region', { name: 'Request list' })));
+    // Closed, it goes; the focus it had goes to the list.
+    within(screen.getByTestId(`request-row-${oldest}`)).getByRole('button', { name: /^Close request/ }).focus();
+    fireEvent.click(within(screen.getByTestId(`request-row-${oldest}`)).getByRole('button', { name: /^Close request/ }));
+    expect(rowIds()).not.toContain(oldest);
+    await waitFor(() => expect(document.activeElement).toBe(screen.getByRole('region', { name: 'Request list' })));
+  });
+
   it('exports the filtered rows as CSV and JSONL through a Blob link in the browser', async () => {
     const { backend } = await requestsApp('#/requests?provider=p1', new FakeBackend(), 'browser');
     const blobs: Blob[] = [];

@@ -12,7 +12,10 @@ import {
   requestFilters,
   retryBadge,
   retryLabel,
+  withOpenRequests,
+  type OpenRequest,
 } from './requests';
+import type { RequestRow } from '../types';
 
 describe('filters from the address', () => {
   it('reads provider, outcome, session and text; drops an unknown outcome', () => {
@@ -80,5 +83,20 @@ describe('the provider cell', () => {
       tried: 'tried Relay One, Relay Two',
     });
     expect(providerCell({ provider: null, providers_tried: [] }, nameOf).tried).toBe('none asked');
+  });
+});
+
+describe('open requests a live re-read pushed off', () => {
+  const row = (id: number) => ({ id }) as RequestRow;
+  it('are kept, in id order, on the page they were opened on only', () => {
+    const open = new Map<number, OpenRequest>([
+      [3, { row: row(3), page: 'live' }],
+      [9, { row: row(9), page: 'live' }],
+      [2, { row: row(2), page: 'older' }],
+    ]);
+    const fresh = [row(12), row(11), row(10), row(9)];
+    expect(withOpenRequests(fresh, open, 'live').map((r) => r.id)).toEqual([12, 11, 10, 9, 3]);
+    expect(withOpenRequests(fresh, open, 'other filters').map((r) => r.id)).toEqual([12, 11, 10, 9]);
+    expect(withOpenRequests(fresh, new Map(), 'live')).toBe(fresh);
   });
 });

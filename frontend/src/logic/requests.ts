@@ -145,3 +145,23 @@ export function pageRange(index: number, count: number, total: number): string {
   const from = index * PAGE_SIZE + 1;
   return `${from.toLocaleString('en-US')}–${(from + count - 1).toLocaleString('en-US')} of ${total.toLocaleString('en-US')}`;
 }
+
+/** An opened request, and the page (filters and position) it was opened on. */
+export interface OpenRequest {
+  row: RequestRow;
+  page: string;
+}
+
+/**
+ * The page's rows, and each request opened on this page that a live re-read has pushed off it (newer
+ * requests came in): kept, in id order, while it is open — the person reading its attempt chain keeps it.
+ */
+export function withOpenRequests(
+  rows: readonly RequestRow[],
+  open: ReadonlyMap<number, OpenRequest>,
+  page: string,
+): readonly RequestRow[] {
+  const present = new Set(rows.map((r) => r.id));
+  const kept = [...open.values()].filter((o) => o.page === page && !present.has(o.row.id)).map((o) => o.row);
+  return kept.length ? [...rows, ...kept].sort((a, b) => b.id - a.id) : rows;
+}

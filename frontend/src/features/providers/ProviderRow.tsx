@@ -5,6 +5,7 @@ import { describeMap } from '../../logic/modelMap';
 import { testBadges } from '../../logic/providerTest';
 import { ledgerCell } from '../../logic/usage';
 import type { Ledger, ProviderMetrics, ProviderStatus, QuotaEntry } from '../../types';
+import { useFocusFallback } from '../../hooks/useFocusFallback';
 import { Badge } from '../../ui/Badge';
 import { Countdown } from '../../ui/Countdown';
 import { Icon } from '../../ui/Icon';
@@ -35,6 +36,8 @@ export interface RowHandlers {
   dragOver: (id: string, e: DragEvent<HTMLTableRowElement>) => void;
   drop: (id: string, e: DragEvent) => void;
   dragEnd: () => void;
+  /** Where the focus goes when a row holding it goes away (the provider deleted elsewhere). */
+  heading: () => HTMLElement | null;
 }
 
 export interface ProviderRowProps {
@@ -68,6 +71,11 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
   // Where focus goes back to when a result panel it opened is closed (it would drop to the page).
   const testButton = useRef<HTMLButtonElement>(null);
   const probeButton = useRef<HTMLButtonElement>(null);
+  const reorderHandle = useRef<HTMLButtonElement>(null);
+  // Gone under the focus: the row with its provider, to the heading; a control the next status takes
+  // away (the last error, once the provider recovers), to the start of its row.
+  const rowRef = useFocusFallback<HTMLTableRowElement>(h.heading);
+  const fromRowControl = useFocusFallback<HTMLButtonElement>(() => reorderHandle.current);
   const testing = Boolean(props.test?.loading);
   const probing = Boolean(props.probe?.loading);
   const badge = healthBadge(p);
@@ -85,6 +93,7 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
   return (
     <>
       <tr
+        ref={rowRef}
         className={`prow${p.disabled ? ' prow--disabled' : ''}${props.dropHint ? ` prow--drop-${props.dropHint}` : ''}`}
         data-testid={`provider-row-${id}`}
         data-provider-id={id}
@@ -93,6 +102,7 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
       >
         <td className="prow__order">
           <button
+            ref={reorderHandle}
             type="button"
             className="handle"
             draggable
@@ -170,6 +180,7 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
           ) : null}
           {p.last_error ? (
             <button
+              ref={fromRowControl}
               type="button"
               className="linkish"
               title={p.last_error}

@@ -121,6 +121,7 @@ export function ProvidersPanel(props: Props) {
       dragOver,
       drop,
       dragEnd,
+      heading: () => headingRef.current,
     }),
     [move, dragStart, dragOver, drop, dragEnd, refreshUsage, actions, probe, closeProbe, test, closeTest],
   );

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { Bridge } from '../../bridge';
 import type { Actions } from '../../hooks/useActions';
 import { navigate } from '../../hooks/useRoute';
@@ -13,10 +13,12 @@ import {
   filtersKey,
   pageRange,
   requestFilters,
+  withOpenRequests,
+  type OpenRequest,
   type RequestFilterParams,
 } from '../../logic/requests';
 import { routeHash, type RouteParams } from '../../logic/route';
-import type { ProviderId } from '../../types';
+import type { ProviderId, RequestRow } from '../../types';
 import { Icon } from '../../ui/Icon';
 import { ProviderGoneNote } from '../../ui/ProviderGoneNote';
 import { CountingNote } from '../usage/CountingNote';
@@ -28,6 +30,7 @@ import { Button } from '../../ui/Button';
 
 const NO_RENAMES: Readonly<Record<ProviderId, ProviderId>> = {};
 const NO_PROVIDERS: readonly ProviderId[] = [];
+const NO_ROWS: readonly RequestRow[] = [];
 
 interface Props {
   bridge: Bridge;
@@ -79,8 +82,9 @@ export function RequestsPage({
   const paging = useRequestPages(bridge, filters, pollMs, providersGone);
   const { exporting, exportAs } = useRequestExport(actions, filters);
   const retention = useRequestLogSettings(bridge, settingsSaved);
-  const [open, setOpen] = useState<ReadonlySet<number>>(() => new Set());
+  const [open, setOpen] = useState<ReadonlyMap<number, OpenRequest>>(() => new Map());
   const n = useCallback((id: ProviderId) => nameOf(names, id), [names]);
+  const pageKey = paging.key;
 
   const setFilters = useCallback(
     (next: RequestFilterParams) => navigate(routeHash('requests', { ...next }), { replace: true }),
@@ -94,17 +98,22 @@ export function RequestsPage({
   // left to look like a filter with nothing in it. (Not while the provider list is still loading.)
   const gone = chosenProviderGone(value.provider || null, providerOrder);
   const toggle = useCallback(
-    (id: number) =>
+    (row: RequestRow) =>
       setOpen((s) => {
-        const next = new Set(s);
-        if (!next.delete(id)) next.add(id);
+        const next = new Map(s);
+        if (!next.delete(row.id)) next.set(row.id, { row, page: pageKey });
         return next;
       }),
-    [],
+    [pageKey],
   );
 
   const data = paging.page.data;
-  const rows = data?.requests ?? [];
+  const rows = data?.requests ?? NO_ROWS;
+  const shown = useMemo(() => withOpenRequests(rows, open, pageKey), [rows, open, pageKey]);
+  const openIds = useMemo(() => new Set(open.keys()), [open]);
+  // A row the live page drops (newer requests came) while the focus is in it: the focus goes to the list.
+  const list = useRef<HTMLElement>(null);
+  const toList = useCallback(() => list.current, []);
 
   return (
     <main className="page requests" aria-labelledby="requests-title">
@@ -143,9 +152,18 @@ export function RequestsPage({
         </p>
       ) : null}
 
-      <section className="card card--flush" aria-label="Request list">
+      <section className="card card--flush" aria-label="Request list" ref={list} tabIndex={-1}>
         {data ? (
-          <RequestsTable bridge={bridge} rows={rows} open={open} nameOf={n} providersGone={providersGone} onToggle={toggle} nowMs={now} />
+          <RequestsTable
+            bridge={bridge}
+            rows={shown}
+            open={openIds}
+            nameOf={n}
+            providersGone={providersGone}
+            onToggle={toggle}
+            focusLost={toList}
+            nowMs={now}
+          />
         ) : !paging.page.error ? (
           <p className="muted empty" role="status">
             Loading requests…

@@ -5,6 +5,7 @@ import { formatCount, formatDateTime, formatLatency, formatRowTime } from '../..
 import { outcomeBadge, providerCell } from '../../logic/requests';
 import { routeHash } from '../../logic/route';
 import type { ProviderId, RequestRow } from '../../types';
+import { useFocusFallback } from '../../hooks/useFocusFallback';
 import { Icon } from '../../ui/Icon';
 import { RequestDetailView } from './RequestDetailView';
 
@@ -15,7 +16,9 @@ interface Props {
   nameOf: (id: ProviderId) => string;
   /** Changes when a provider id goes (renamed or deleted): open requests read their attempts again. */
   providersGone: number;
-  onToggle: (id: number) => void;
+  onToggle: (row: RequestRow) => void;
+  /** Where the focus goes when a row holding it leaves the page. */
+  focusLost: () => HTMLElement | null;
   /** Now (server clock): rows from another day show their day too. */
   nowMs: number;
 }
@@ -23,7 +26,7 @@ interface Props {
 const COLUMNS = 9;
 
 /** Requests, newest first; a row opens into its attempt chain. TTFT folds away on narrow windows; the session link stays. */
-export function RequestsTable({ bridge, rows, open, nameOf, providersGone, onToggle, nowMs }: Props) {
+export function RequestsTable({ bridge, rows, open, nameOf, providersGone, onToggle, focusLost, nowMs }: Props) {
   return (
     <div className="table-wrap">
       <table className="rtable" aria-label="Requests">
@@ -60,7 +63,14 @@ export function RequestsTable({ bridge, rows, open, nameOf, providersGone, onTog
           ) : (
             rows.map((r) => (
               <Fragment key={r.id}>
-                <Row row={r} time={formatRowTime(r.unix_ms, nowMs)} expanded={open.has(r.id)} nameOf={nameOf} onToggle={onToggle} />
+                <Row
+                  row={r}
+                  time={formatRowTime(r.unix_ms, nowMs)}
+                  expanded={open.has(r.id)}
+                  nameOf={nameOf}
+                  onToggle={onToggle}
+                  focusLost={focusLost}
+                />
                 {open.has(r.id) ? (
                   <tr className="rtable__detail">
                     <td colSpan={COLUMNS}>
@@ -83,19 +93,23 @@ const Row = memo(function Row({
   expanded,
   nameOf,
   onToggle,
+  focusLost,
 }: {
   row: RequestRow;
   /** The row's time as shown ("14:03:09", "Dec 2 14:03:09"). */
   time: string;
   expanded: boolean;
   nameOf: (id: ProviderId) => string;
-  onToggle: (id: number) => void;
+  onToggle: (row: RequestRow) => void;
+  focusLost: () => HTMLElement | null;
 }) {
+  const rowRef = useFocusFallback<HTMLTableRowElement>(focusLost);
   const outcome = outcomeBadge(r);
   const failover = r.failover;
   const provider = providerCell(r, nameOf);
   return (
     <tr
+      ref={rowRef}
       className={`rrow rrow--${r.outcome}${expanded ? ' rrow--open' : ''}`}
       data-testid={`request-row-${r.id}`}
       data-outcome={r.outcome}
@@ -103,7 +117,7 @@ const Row = memo(function Row({
       onClick={(e) => {
         // The whole row opens it; its own button and links act for themselves, and selecting text does not toggle.
         if ((e.target as Element).closest('a, button') || window.getSelection()?.toString()) return;
-        onToggle(r.id);
+        onToggle(r);
       }}
     >
       <td className="rrow__time">
@@ -113,7 +127,7 @@ const Row = memo(function Row({
           aria-expanded={expanded}
           aria-label={`${expanded ? 'Close' : 'Open'} request ${r.request_id}`}
           title={formatDateTime(r.unix_ms)}
-          onClick={() => onToggle(r.id)}
+          onClick={() => onToggle(r)}
         >
           <Icon name={expanded ? 'down' : 'chevron-right'} size={12} />
           <span className="mono">{time}</span>

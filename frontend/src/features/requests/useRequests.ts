@@ -11,6 +11,8 @@ export interface RequestPaging {
   page: Query<RequestPage>;
   /** 0 = the newest page (live). */
   index: number;
+  /** Names the page shown: its filters and position. */
+  key: string;
   live: boolean;
   older: () => void;
   newer: () => void;
@@ -42,12 +44,14 @@ export function useRequestPages(
     () => bridge.call('list_requests', { ...filters, limit: PAGE_SIZE, before_id: before }),
     [bridge, filters, before],
   );
-  const page = useQuery(`requests:${fKey}:${before ?? 'top'}`, load, before === null ? pollMs : 0, providersGone);
+  const key = `requests:${fKey}:${before ?? 'top'}`;
+  const page = useQuery(key, load, before === null ? pollMs : 0, providersGone);
   const next = page.data?.next_before_id ?? null;
 
   return {
     page,
     index: cursors.length,
+    key,
     live: before === null,
     older: () => {
       if (next !== null) setPaging({ key: fKey, cursors: [...cursors, next] });

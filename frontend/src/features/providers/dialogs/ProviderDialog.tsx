@@ -1,4 +1,5 @@
-import { useId } from 'react';
+import { useId, useRef } from 'react';
+import { flushSync } from 'react-dom';
 import { ANY_MODEL } from '../../../logic/modelMap';
 import { PROVIDER_TEMPLATES, templateById, type TemplateId } from '../../../logic/templates';
 import { withV1Path } from '../../../logic/validate';
@@ -127,6 +128,17 @@ export function ProviderDialog({ name, ...props }: ProviderFormDeps & { /** As i
 }
 
 function ModelMapEditor({ form, uid }: { form: ProviderForm; uid: string }) {
+  const rowsRef = useRef<HTMLDivElement>(null);
+  const addButton = useRef<HTMLButtonElement>(null);
+
+  /** Its button goes with the row: focus stays in the list, on the row that takes its place (or the one
+   *  before it, or Add mapping once none is left), not on <body>. */
+  function removeRow(rowKey: number, index: number) {
+    flushSync(() => form.removeRow(rowKey));
+    const buttons = rowsRef.current?.querySelectorAll<HTMLButtonElement>('[data-remove-mapping]') ?? [];
+    (buttons[Math.min(index, buttons.length - 1)] ?? addButton.current)?.focus();
+  }
+
   return (
     <fieldset className="modelmap" aria-describedby={`${uid}-mm-hint`}>
       <legend>Model map</legend>
@@ -135,7 +147,7 @@ function ModelMapEditor({ form, uid }: { form: ProviderForm; uid: string }) {
         models are passed through unchanged.
       </p>
       {form.rows.length ? (
-        <div className="modelmap__rows" role="list">
+        <div className="modelmap__rows" role="list" ref={rowsRef}>
           {form.rows.map((row, i) => {
             const e = form.mapErrors[row.key];
             return (
@@ -157,7 +169,12 @@ function ModelMapEditor({ form, uid }: { form: ProviderForm; uid: string }) {
                   aria-invalid={e?.to ? true : undefined}
                   onChange={(ev) => form.setRow(row.key, 'to', ev.target.value)}
                 />
-                <IconButton icon="x" label={`Remove mapping ${i + 1}`} onClick={() => form.removeRow(row.key)} />
+                <IconButton
+                  icon="x"
+                  label={`Remove mapping ${i + 1}`}
+                  data-remove-mapping=""
+                  onClick={() => removeRow(row.key, i)}
+                />
                 {e ? (
                   <span className="field-error modelmap__error" role="alert">
                     {[e.from, e.to].filter(Boolean).join('; ')}
@@ -168,7 +185,7 @@ function ModelMapEditor({ form, uid }: { form: ProviderForm; uid: string }) {
           })}
         </div>
       ) : null}
-      <button type="button" className="btn btn--small" onClick={form.addRow}>
+      <button type="button" className="btn btn--small" ref={addButton} onClick={form.addRow}>
         <Icon name="plus" size={14} /> Add mapping
       </button>
     </fieldset>
