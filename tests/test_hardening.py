@@ -88,6 +88,19 @@ def echo(kind: str) -> fp.Behaviour:
                 chunks[at] += f": upstream error {key}\r\r".encode()
                 noise = []
             return await fp.raw_stream([*chunks[:at], *noise, *chunks[at:]])(request, fake)
+        if kind.startswith("broken event"):  # data that starts as a Responses event and is none (Codex refuses it)
+            chunks = [fp.sse_event(event) for event in fp.stream_events(fp.response_object("partial", provider=fake.name))]
+            delta = '{"type":"response.output_text.delta","delta":"x","item_id":"m","output_index":0,"content_index":0'
+            completed = json.dumps({"type": "response.completed", "response": fp.response_object("partial", provider=fake.name)})
+            data = {"text after": f"{delta}}} upstream said: invalid api key {key}",
+                    "two objects": f'{delta}}} {{"type":"response.failed","response":{{"error":{{"message":"{key}"}}}}}}',
+                    "trailing comma": f'{{"type":"response.output_text.delta","delta":"invalid api key {key}",}}',
+                    "type twice": f'{delta},"type":"response.failed","response":{{"error":{{"message":"bad key {key}"}}}}}}',
+                    "completed then text": f"{completed} relay note: key {key}"}[kind.removeprefix("broken event ")]
+            name = "response.completed" if kind.endswith("then text") else "response.output_text.delta"
+            broken = f"event: {name}\ndata: {data}\n\n".encode()
+            chunks = [*chunks[:-1], broken] if kind.endswith("then text") else [*chunks[:4], broken, *chunks[4:]]
+            return await fp.raw_stream(chunks)(request, fake)
         if kind.startswith("incomplete"):
             events = fp.stream_events(fp.response_object("partial", provider=fake.name))
             # Under its own name, or under an answer's (its status says what it is).
@@ -111,7 +124,10 @@ def echo(kind: str) -> fp.Behaviour:
                                           ("plain text after", True), ("plain text before", True),
                                           ("plain text cr after", True), ("plain text cr before", True),
                                           ("plain text json after", True), ("plain text json before", True),
-                                          ("plain text bare after", True), ("plain text bare before", True)])
+                                          ("plain text bare after", True), ("plain text bare before", True),
+                                          ("broken event text after", True), ("broken event two objects", True),
+                                          ("broken event trailing comma", True), ("broken event type twice", True),
+                                          ("broken event completed then text", True)])
 async def test_an_echoed_key_is_masked_in_every_byte_sent_to_the_client(fakes, gateway, kind, stream):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, keys={"p1": KEY})

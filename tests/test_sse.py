@@ -302,9 +302,9 @@ def test_a_long_event_with_cr_line_ends_is_read_once(monkeypatch):
 
 
 def test_only_a_relays_own_lines_are_masked_in_a_read_events_pass_as_they_came():
-    """The usual read is told by counting; anything else is walked line by line and only the lines that
-    are no Responses event go through masking."""
-    from api_router.gateway.streaming import _plain_text_masked
+    """A read with no secret in it passes as it came; one with a secret is walked line by line and only the
+    lines that are no Responses event go through masking."""
+    from api_router.gateway.streaming import _secrets_masked
 
     def redact(line: bytes) -> bytes:
         return line.replace(b"KEY", b"K\xe2\x80\xa6")
@@ -312,8 +312,10 @@ def test_only_a_relays_own_lines_are_masked_in_a_read_events_pass_as_they_came()
     event = b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"KEY"}\n\n'
     later = b'data: {"delta":"KEY","type":"response.output_text.delta"}\n\n'  # its type written last
     usual = event * 3
-    assert _plain_text_masked(usual, redact) is usual  # counted, not walked
-    assert _plain_text_masked(later, redact) == later
+    clean = usual.replace(b"KEY", b"hi")
+    assert _secrets_masked(clean, redact) is clean  # no secret in it: not walked
+    assert _secrets_masked(usual, redact) == usual  # the model's words pass as they came
+    assert _secrets_masked(later, redact) == later
     for words in (b": KEY\n\n", b"KEY\n\n", b'data: {"error": "KEY"}\n\n', b'data: {"detail": [{"type": "x", "m": "KEY"}]}\n\n',
                   b'data: {"type": "relay_error", "m": "KEY"}\n\n', b"event: bad KEY\n\n", b"data: KEY\n\n",
                   b"event: KEY\n\n", b'data: {"detail": {"type": "response.x"}, "m": "KEY"}\n\n',
@@ -323,14 +325,14 @@ def test_only_a_relays_own_lines_are_masked_in_a_read_events_pass_as_they_came()
                   # a name that is no Responses one, over data that is: the name is the relay's words
                   b'event: response.error KEY\ndata: {"type":"response.output_text.delta","delta":"x"}\n\n'):
         for read in (event + words, words + event, event.replace(b"\n", b"\r") + words.replace(b"\n", b"\r")):
-            masked = _plain_text_masked(read, redact)
+            masked = _secrets_masked(read, redact)
             assert masked.count(b"KEY") == 1 and masked.count(b'"delta":"KEY"') == 1, read
     cut_by_cr = b"event: x\rKEY\n" + event[event.index(b"data"):]
-    assert _plain_text_masked(cut_by_cr, redact).count(b"KEY") == 1
+    assert _secrets_masked(cut_by_cr, redact).count(b"KEY") == 1
 
 
 def test_a_relays_line_quoting_an_event_or_naming_one_with_a_key_is_masked():
-    from api_router.gateway.streaming import _plain_text_masked
+    from api_router.gateway.streaming import _secrets_masked
 
     def redact(line: bytes) -> bytes:
         return line.replace(b"KEY", b"K\xe2\x80\xa6")
@@ -339,7 +341,25 @@ def test_a_relays_line_quoting_an_event_or_naming_one_with_a_key_is_masked():
     for words in (b'data: relay error, key KEY, upstream said data: {"type":"response.failed"}\n\n',
                   b': key KEY data: {"type":"response.x"}\n\n',
                   b'event: upstream rejected key KEY\ndata: {"type":"response.output_text.delta","delta":"hi"}\n\n'):
-        assert b"KEY" not in _plain_text_masked(delta + words, redact), words
+        assert b"KEY" not in _secrets_masked(delta + words, redact), words
+
+
+def test_data_that_begins_as_an_event_and_is_none_is_a_relays_words():
+    """Codex refuses each of these as an event (and a JSON reader takes a type named twice as the last):
+    not the model's words, so a key in them is masked — also as the one event of a read, which passes on
+    without being decoded."""
+    from api_router.gateway.streaming import _secrets_masked
+
+    def redact(line: bytes) -> bytes:
+        return line.replace(b"KEY", b"K\xe2\x80\xa6")
+
+    head = b'data: {"type":"response.output_text.delta","delta":"x"'
+    for data in (head + b'} upstream said: bad key KEY', head + b'} {"type":"response.failed","m":"KEY"}',
+                 b'data: {"type":"response.output_text.delta","delta":"KEY",}',
+                 head + b',"type":"response.failed","response":{"error":{"message":"KEY"}}}',
+                 b'data: {"type":"response.failed","response":{"error":{"message":"KEY"}}}'):
+        read = b"event: response.output_text.delta\n" + data + b"\n\n"
+        assert b"KEY" not in _secrets_masked(read, redact), data
 
 
 def test_a_heartbeat_whose_blank_line_comes_in_the_next_read_is_no_event_under_way():

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import orjson
 from aiohttp import HttpVersion11, web
 
 from api_router.gateway import sse
@@ -131,86 +132,36 @@ _DECISIVE_NAMES = frozenset({b"response.completed", b"response.incomplete", b"re
 _SEALED_NAME = b"response.output_item.done"
 
 
-def _only_events(chunk: bytes) -> bool:
-    """Whether ``chunk`` is the usual read: LF line ends, each event an optional ``event: name`` line, a
-    data line leading with its Responses type and a blank line — nothing else, which the counts would
-    show: a line of any other kind — a comment, a second data line — adds a line end that the events do
-    not account for (a CR ends a line without one: such a read is walked line by line)."""
-    if not chunk.endswith(b"\n\n") or b"\r" in chunk:
-        return False
-    # Counted where lines start: a relay's line quoting an event ("… said data: {"type":…") is no event.
-    typed = (chunk.count(b'\ndata: {"type":"response.') + chunk.count(b'\ndata: {"type": "response.')
-             + chunk.startswith((b'data: {"type":"response.', b'data: {"type": "response.')))
-    named = chunk.count(b"\nevent: response.") + chunk.startswith(b"event: response.")
-    return (typed > 0 and typed == chunk.count(b"\n\n")
-            and chunk.count(b"\n") == 2 * typed + named and named == chunk.count(b"event:")
-            and _known_types_and_names(chunk))
-
-
-def _known_types_and_names(chunk: bytes) -> bool:
-    """Whether each event of ``chunk`` (the usual read) is typed and named as the Responses API has it: a
-    relay's "response.error" is its own words, to be masked."""
-    lines = b"\n" + chunk  # each line then starts after a "\n": a literal the searches skip ahead to
-    return _KNOWN.issuperset(_DATA_TYPES.findall(lines)) and _KNOWN.issuperset(_EVENT_NAMES.findall(lines))
-
-
-_KNOWN = sse.RESPONSES_EVENT_TYPES_BYTES
-_DATA_TYPES = re.compile(rb'\ndata: \{"type": ?"([^"]*)"')
-_EVENT_NAMES = re.compile(rb"\nevent: ([^\n]*)")
-
-
-def _plain_text_masked(chunk: bytes, redact: Callable[[bytes], bytes]) -> bytes:
-    """``chunk`` with each line that is a relay's own words (``_is_plain_text``) masked — a comment, a
-    line that is no field, data that is no Responses event — where a relay may echo a key; the events'
-    own lines pass as they came, so the model's words reach the client unchanged."""
-    if _only_events(chunk):
+def _secrets_masked(chunk: bytes, redact: Callable[[bytes], bytes]) -> bytes:
+    """``chunk`` with every secret masked where it is a relay's own words — a comment, an event name or id,
+    data that is no whole Responses event (text after its JSON, a second object, JSON that does not parse, a
+    type named twice: what Codex refuses as an event, and another client may show) — while the model's
+    words pass as they came (``_model_words``). A read that holds no secret, the usual one, is passed on
+    after one pass of masking's searches over it."""
+    if redact(chunk) is chunk:
         return chunk
     parts = _LINES.split(chunk)  # line, its end, line, its end, …, what follows the last end
-    masked = False
     for i in range(0, len(parts), 2):
-        if _is_plain_text(parts[i]):
-            line = redact(parts[i])
-            if line is not parts[i]:
-                parts[i], masked = line, True
-    return b"".join(parts) if masked else chunk
+        if parts[i] and not _model_words(parts[i]):
+            parts[i] = redact(parts[i])
+    return b"".join(parts)
 
 
 _LINES = re.compile(rb"(\r\n|\r|\n)")
 
 
-def _is_plain_text(line: bytes) -> bool:
-    """A line of an event stream that may be a relay's own words: anything but a blank line and data
-    that is a Responses event (its top-level type, wherever it is written). An event line is offered to
-    masking too: a relay may name an event with anything, a key included (a real name comes back as it
-    was)."""
-    if not line:
-        return False
+def _model_words(line: bytes) -> bool:
+    """Whether ``line`` is the data of a whole Responses event: one JSON object whose type — the last one it
+    names, as JSON readers take it — is a Responses event's, and not a failure's (a failure's message is a
+    relay's words)."""
     if not line.startswith(b"data:"):
-        # An event name, a comment, an id, or no field at all; the usual names cannot hold a key.
-        return not line.startswith(b"event:") or line[6:].strip() not in _USUAL_NAMES
-    value = line[5:].lstrip(b" ")
-    if value == b"[DONE]":
         return False
-    if not value.startswith(b"{"):
-        return True
-    if (last := _TYPE_LAST.search(value)) is not None and last.group(1) in sse.RESPONSES_EVENT_TYPES_BYTES:
-        return False  # a Responses event, its type written last (keys in sorted order): no parse needed
-    # The top-level type: where Codex and OpenAI write it first, read without a parse; else parsed (a
-    # "type" nested in a relay's error object is not the event's).
-    return sse.SSEEvent(None, value).type not in sse.RESPONSES_EVENT_TYPES
-
-
-# A Responses-like type as the object's last member: the brace after it closes the whole object.
-_TYPE_LAST = re.compile(rb'"type"\s*:\s*"(response\.[\w.]+)"\s*\}\s*\Z')
-_USUAL_NAMES = frozenset(name.encode() for name in (
-    *sse.PREAMBLE, *sse.ANSWER_END, *sse.FAILURE_END, "ping", "keepalive", "message",
-    "response.output_item.added", "response.output_item.done", "response.content_part.added",
-    "response.content_part.done", "response.output_text.delta", "response.output_text.done",
-    "response.reasoning_summary_part.added", "response.reasoning_summary_part.done",
-    "response.reasoning_summary_text.delta", "response.reasoning_summary_text.done",
-    "response.reasoning_text.delta", "response.reasoning_text.done", "response.function_call_arguments.delta",
-    "response.function_call_arguments.done", "response.custom_tool_call_input.delta",
-    "response.custom_tool_call_input.done"))
+    try:
+        payload = orjson.loads(line[5:])
+    except orjson.JSONDecodeError:
+        return False
+    kind = payload.get("type") if isinstance(payload, dict) else None
+    return isinstance(kind, str) and kind in sse.RESPONSES_EVENT_TYPES and kind not in sse.FAILURE_END
 
 
 def _usual_event(chunk: bytes) -> bytes | None:
@@ -467,7 +418,7 @@ class UpstreamStream:
                     else:
                         if out.response is not None and _usual_event(whole) is not None:
                             watchdog.touch()  # a Responses event (a heartbeat's name, response.ping, is none)
-                            await out.write(whole)  # one event, as usual: straight on
+                            await out.write(_secrets_masked(whole, self._redact))  # one event, as usual: on
                             continue
                         if sse.carries_progress(whole):
                             watchdog.touch()  # comments and heartbeats are not progress: only events are
@@ -476,7 +427,7 @@ class UpstreamStream:
                         elif worth := _worth_reading(whole):
                             ended = await self._step(out, whole, worth, hold_until_end)
                         else:  # committed, and nothing inside matters but a relay's words, masked
-                            await out.write(_plain_text_masked(whole, self._redact))
+                            await out.write(_secrets_masked(whole, self._redact))
                             continue
                     if facts.generated:  # also when the same read ended the stream
                         self._output_begun(unanswered)
@@ -650,13 +601,13 @@ class UpstreamStream:
                 # The first generated event commits the stream where it ends, as ``_decisive_point`` does
                 # for LF streams: a failure later in the same read is then one after output, whatever the
                 # line ends.
-                self._hold(_plain_text_masked(forward[:ev.end - cut], self._redact))
+                self._hold(_secrets_masked(forward[:ev.end - cut], self._redact))
                 await out.commit(self._take_held())
                 forward, cut = forward[ev.end - cut:], ev.end
         if facts.end is Ending.FAILED or facts.incomplete:  # an upstream may echo a key in its error message
             forward = self._ending_masked(forward, ending.start - cut if ending is not None else -1)
         else:
-            forward = _plain_text_masked(forward, self._redact)
+            forward = _secrets_masked(forward, self._redact)
         if out.response is None:
             if facts.end is Ending.FAILED:
                 self._hold(forward)  # kept for a client error, which is relayed as it came
@@ -686,7 +637,7 @@ class UpstreamStream:
         that event masked whole, from ``at`` where its block starts (-1: not known, the whole read)."""
         if not 0 <= at <= len(forward):
             return self._redact(forward)
-        return _plain_text_masked(forward[:at], self._redact) + self._redact(forward[at:])
+        return _secrets_masked(forward[:at], self._redact) + self._redact(forward[at:])
 
     def _hold(self, data: bytes) -> None:
         if data:
