@@ -2696,6 +2696,53 @@ async def test_head_of_the_request_export_sends_its_headers_only(fakes, gateway)
     assert rest.startswith(b"HTTP/1.1 200"), rest[:200]  # no rows in between
 
 
+async def test_a_client_that_drops_the_export_mid_download_leaves_no_traceback(fakes, gateway, caplog, monkeypatch):
+    """A download the client resets while its next page is read: the connection is closing when the handler
+    writes again, before aiohttp has told it the connection is lost. That was aiohttp's "Error handling
+    request" with a traceback (ClientConnectionResetError); it is no error — and the export's snapshot still
+    ends in the thread that read it, so the next export is whole."""
+    import socket
+    import struct
+    import threading
+
+    from api_router import request_log
+    from tests.support.records import record
+
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    store = gw.services.store
+    for i in range(4500):  # three pages of rows
+        store.log_request(record(session=f"s{i}"))
+    store.flush()
+    next_page, reading = threading.Event(), threading.Event()
+    pieces = request_log.Export.pieces
+
+    def held_pieces(self):
+        made = pieces(self)
+        yield next(made)  # the CSV header: the answer has begun
+        reading.set()
+        next_page.wait(10)  # the next page is read while the client resets
+        yield from made
+
+    monkeypatch.setattr(request_log.Export, "pieces", held_pieces)
+    host, port = gw.base.removeprefix("http://").split(":")
+    client = socket.create_connection((host, int(port)), timeout=10)  # closed at once when told: no loop
+    client.sendall(f"GET /api/export_requests?format=csv HTTP/1.1\r\nHost: {host}\r\n"
+                   f"Authorization: Bearer {gw.token}\r\n\r\n".encode())
+    with caplog.at_level("INFO"):
+        assert (await asyncio.to_thread(client.recv, 12)) == b"HTTP/1.1 200"
+        assert await asyncio.to_thread(reading.wait, 10)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()  # a reset reaches the gateway's socket now
+        next_page.set()
+        time.sleep(0.3)  # noqa: ASYNC251 -- the loop held on purpose: the page read and the reset wait together
+        await asyncio.sleep(0.5)
+        monkeypatch.undo()
+        whole = await gw.request("GET", "/api/export_requests?format=jsonl")
+    assert whole.status == 200 and len(whole.body.splitlines()) == int(whole.headers["X-API-Router-Rows"]) >= 4500
+    assert "Error handling request" not in caplog.text and "Traceback" not in caplog.text, caplog.text
+
+
 async def test_a_minified_json_error_body_cut_at_the_limit_keeps_its_content(fakes, gateway):
     """No space in megabytes of JSON: the cut drops the run of key characters it falls in, not the body."""
     from api_router.gateway.upstream import ERROR_BODY_LIMIT

@@ -289,10 +289,16 @@ async def _download(request: web.Request, made: request_log.Export) -> web.Strea
         await out.write_eof()
         return out
     piece = first
-    while piece is not None:
-        await out.write(piece)
-        piece = await loop.run_in_executor(pool, next, pieces, None)
-    await out.write_eof()
+    try:
+        while piece is not None:
+            await out.write(piece)
+            piece = await loop.run_in_executor(pool, next, pieces, None)
+        await out.write_eof()
+    except ConnectionResetError:
+        # The client left mid-download, seen by a write before aiohttp tells the handler (which it then
+        # cancels): nothing to answer, and no error of the gateway's.
+        log.info("an export download ended early: the client closed the connection")
+        await loop.run_in_executor(pool, pieces.close)  # its snapshot ends in the thread that read it
     return out
 
 
