@@ -1949,6 +1949,13 @@ def test_a_database_that_cannot_open_on_a_nearly_full_disk_says_the_disk_is_full
     assert str(raised.value) == f"cannot open the database {paths.store} (disk I/O error); {advice}" + (
         "" if nearly_full else ", or start with --user-data pointing at another folder")
 
+    def read_only(self):  # a read-only file system reports no free room: no full disk for all that
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(Store, "open", read_only)
+    with pytest.raises(composition.StartupError, match="check that it and its folder are writable by you"):
+        composition.open_services(Paths(tmp_path / "ud2"))
+
 
 @pytest.mark.skipif(os.name != "posix", reason="file modes")
 @pytest.mark.parametrize("problem", ["read-only", "newer"])

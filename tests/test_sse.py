@@ -357,9 +357,16 @@ def test_data_that_begins_as_an_event_and_is_none_is_a_relays_words():
     for data in (head + b'} upstream said: bad key KEY', head + b'} {"type":"response.failed","m":"KEY"}',
                  b'data: {"type":"response.output_text.delta","delta":"KEY",}',
                  head + b',"type":"response.failed","response":{"error":{"message":"KEY"}}}',
-                 b'data: {"type":"response.failed","response":{"error":{"message":"KEY"}}}'):
+                 b'data: {"type":"response.failed","response":{"error":{"message":"KEY"}}}',
+                 # an event of its kind carrying an error of its own (a client raises it as one)
+                 head + b',"error":{"message":"invalid api key KEY"}}',
+                 # two data lines, each a whole event alone: the client reads them joined, as no event
+                 head + b'}\ndata: {"type":"response.output_text.delta","delta":"KEY"}'):
         read = b"event: response.output_text.delta\n" + data + b"\n\n"
         assert b"KEY" not in _secrets_masked(read, redact), data
+    # A delta whose error is null, as some relays write every event: the model's words.
+    words = b'event: response.output_text.delta\n' + head + b',"error":null,"x":"KEY"}\n\n'
+    assert _secrets_masked(words, redact) == words
 
 
 def test_a_heartbeat_whose_blank_line_comes_in_the_next_read_is_no_event_under_way():

@@ -136,7 +136,7 @@ def test_making_the_tables_is_one_transaction(tmp_path):
     conn = sqlite3.connect(tmp_path / "s.sqlite3", isolation_level=None)
     statements = []
     conn.set_trace_callback(statements.append)
-    schema.create_or_upgrade(conn, 0, lambda _conn, _added: None)
+    schema.create_or_upgrade(conn, 0, lambda _conn: None)
     creates = [i for i, sql in enumerate(statements) if sql.lstrip().startswith("CREATE TABLE")]
     begin = max(i for i, sql in enumerate(statements[:creates[0]]) if sql.strip().upper().startswith("BEGIN"))
     commit = min(i for i, sql in enumerate(statements) if i > creates[-1] and sql.strip().upper().startswith("COMMIT"))
@@ -733,22 +733,47 @@ def test_the_first_releases_rows_gain_their_outcome_attempt_count_and_failover_m
     again.close()
 
 
-def test_columns_are_added_and_filled_in_together_or_not_at_all(tmp_path):
+@pytest.mark.parametrize("sqlite_ended_it", [False, True])
+def test_columns_are_added_and_filled_in_together_or_not_at_all(tmp_path, sqlite_ended_it):
     """Killed (or failing) while filling in the rows, an upgrade leaves the file as it was: the next start
-    adds the columns again and fills them in then."""
+    adds the columns again and fills them in then. A full disk makes SQLite end the transaction itself:
+    the error told is the disk's, not "cannot rollback - no transaction is active"."""
     older = _first_release_file(tmp_path / "data" / "s.sqlite3")
     older.close()
     conn = sqlite3.connect(tmp_path / "data" / "s.sqlite3", isolation_level=None)
 
-    def cut_short(_conn, added):
-        assert ("request_log", "outcome") in added
-        raise sqlite3.OperationalError("disk I/O error")
+    def cut_short(conn):
+        assert "outcome" in {row[1] for row in conn.execute("PRAGMA table_info(request_log)")}
+        if sqlite_ended_it:
+            conn.execute("ROLLBACK")
+        raise sqlite3.OperationalError("database or disk is full")
 
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
         schema.create_or_upgrade(conn, 0, cut_short)
     columns = {row[1] for row in conn.execute("PRAGMA table_info(request_log)")}
     assert "outcome" not in columns and "attempt_count" not in columns
     conn.close()
+
+
+def test_rows_an_earlier_upgrade_left_without_an_outcome_are_filled_in_once(tmp_path):
+    """A version that added the columns without filling them left the first release's rows NULL, 0, 0: the
+    next start fills them in (a batch at a time), and marks it done."""
+    path = tmp_path / "data" / "s.sqlite3"
+    older = _first_release_file(path)
+    for table, column, declaration in schema.ADDED_COLUMNS:
+        older.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    older.executemany("INSERT INTO request_log (id, unix_ms, path, stream, provider, providers_tried, status, "
+                      "latency_ms) VALUES (?, ?, '/v1/responses', 0, 'p1', 'p1', 200, 5.0)",
+                      [(i, now_ms()) for i in range(1, 12_002)])
+    older.executemany("INSERT INTO attempts (request_id, idx, provider, outcome, status, latency_ms) "
+                      "VALUES (?, 0, 'p1', 'ok', 200, 5.0)", [(i,) for i in range(1, 12_002)])
+    older.execute("UPDATE request_log SET outcome = 'ok', attempt_count = 1 WHERE id = 5")  # a newer row
+    older.commit()
+    older.close()
+    s = open_store(tmp_path)
+    assert s.query("SELECT outcome, attempt_count, count(*) FROM request_log GROUP BY 1, 2") == [("ok", 1, 12_001)]
+    assert s.get_meta("request_outcomes_filled") == "1"
+    s.close()
 
 
 @pytest.fixture

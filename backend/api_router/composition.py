@@ -117,8 +117,9 @@ def _database_advice(exc: sqlite3.OperationalError, paths: Paths) -> str:
                 "that program, or start with --user-data pointing at another folder")
     if str(exc).startswith(("no such column", "no such table", "table ")) or "has no column named" in str(exc):
         return _ANOTHER_PROGRAMS  # its tables share names with ours
-    if "disk is full" in str(exc) or _nearly_full(paths.user_data):
-        # Short of room, SQLite often says "disk I/O error" (its journal or shared memory could not grow).
+    # Short of room, SQLite often says only "disk I/O error" (its journal or shared memory could not grow).
+    # (A read-only file system says it has no room at all: that is no full disk.)
+    if "disk is full" in str(exc) or ("disk I/O error" in str(exc) and _nearly_full(paths.user_data)):
         return "the disk is full or nearly; free some space, or start with --user-data pointing at another disk"
     return "check that it and its folder are writable by you, or start with --user-data pointing at another folder"
 

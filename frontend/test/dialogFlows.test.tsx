@@ -72,6 +72,18 @@ describe('focus after a provider goes away', () => {
     await waitFor(() => expect(document.activeElement?.id).toBe('providers-title'));
   });
 
+  it('a test result the next status takes away with its provider gives its focus to the heading', async () => {
+    const backend = new FakeBackend();
+    await desktopApp(backend, 50);
+    fireEvent.click(screen.getByRole('button', { name: 'Test Relay One' }));
+    const panel = await screen.findByTestId('provider-test-p1');
+    await waitFor(() => expect(within(panel).queryAllByRole('button').length).toBeGreaterThan(0));
+    within(panel).getAllByRole('button')[0].focus();
+    act(() => void backend.handle('delete_provider', { provider: 'p1' }));
+    await waitFor(() => expect(screen.queryByTestId('provider-row-p1')).toBeNull());
+    await waitFor(() => expect(document.activeElement?.id).toBe('providers-title'));
+  });
+
   it('a control the next status takes away (the last error, once the provider recovered) gives its focus to the start of its row', async () => {
     const backend = new FakeBackend();
     await desktopApp(backend, 50);

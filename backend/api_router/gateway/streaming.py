@@ -141,8 +141,11 @@ def _secrets_masked(chunk: bytes, redact: Callable[[bytes], bytes]) -> bytes:
     if redact(chunk) is chunk:
         return chunk
     parts = _LINES.split(chunk)  # line, its end, line, its end, …, what follows the last end
+    data = [part.startswith(b"data:") for part in parts]
     for i in range(0, len(parts), 2):
-        if parts[i] and not _model_words(parts[i]):
+        # One of several data lines is no event: the client reads them joined ({…}\n{…}).
+        alone = not (i >= 2 and data[i - 2]) and not (i + 2 < len(parts) and data[i + 2])
+        if parts[i] and not (alone and _model_words(parts[i])):
             parts[i] = redact(parts[i])
     return b"".join(parts)
 
@@ -152,15 +155,17 @@ _LINES = re.compile(rb"(\r\n|\r|\n)")
 
 def _model_words(line: bytes) -> bool:
     """Whether ``line`` is the data of a whole Responses event: one JSON object whose type — the last one it
-    names, as JSON readers take it — is a Responses event's, and not a failure's (a failure's message is a
-    relay's words)."""
+    names, as JSON readers take it — is a Responses event's, and not a failure's, and that carries no error
+    of its own (a client shows an event's ``error`` as one: its message is a relay's words)."""
     if not line.startswith(b"data:"):
         return False
     try:
         payload = orjson.loads(line[5:])
     except orjson.JSONDecodeError:
         return False
-    kind = payload.get("type") if isinstance(payload, dict) else None
+    if not isinstance(payload, dict) or payload.get("error"):
+        return False
+    kind = payload.get("type")
     return isinstance(kind, str) and kind in sse.RESPONSES_EVENT_TYPES and kind not in sse.FAILURE_END
 
 

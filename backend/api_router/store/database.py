@@ -203,7 +203,7 @@ class Store:
             # The WAL keeps the size of the largest transaction so far (a rename over the whole request
             # log, a big prune) until the app exits, unless this caps it once a checkpoint resets it.
             conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-            schema.create_or_upgrade(conn, found, _fill_in_added)
+            schema.create_or_upgrade(conn, found, _fill_in_outcomes)
             conn.execute("SELECT count(*) FROM events").fetchone()
             conn.execute("SELECT count(*) FROM request_log").fetchone()
             # A write now: a file that can be read but not written (read-only) is a start-up error, not
@@ -807,22 +807,34 @@ def _failover(r: RequestRecord) -> bool:
         a.outcome is Outcome.PROVIDER_FAILURE and a.provider != r.provider for a in attempts)
 
 
-def _fill_in_added(conn: sqlite3.Connection, added: frozenset[tuple[str, str]]) -> None:
+# meta: the request rows without an outcome (the first release's) have had theirs worked out.
+_OUTCOMES_FILLED = "request_outcomes_filled"
+_FILL_BATCH = 5000
+
+
+def _fill_in_outcomes(conn: sqlite3.Connection) -> None:
     """The first release's request rows gain what the columns added since hold (the Requests page filters
     on them): their outcome, attempt count and failover mark, worked out from each row and its attempts
-    (that release kept every attempt) as a new row's are."""
-    if ("request_log", "outcome") not in added:
+    (that release kept every attempt) as a new row's are — also where a version that added the columns left
+    them empty. Looked for once (then marked in ``meta``), a batch of rows at a time."""
+    if conn.execute("SELECT 1 FROM meta WHERE key = ?", (_OUTCOMES_FILLED,)).fetchone():
         return
-    attempts: dict[int, list[Attempt]] = {}
-    for request_id, provider, outcome, status in conn.execute(
-            "SELECT request_id, provider, outcome, status FROM attempts ORDER BY request_id, idx"):
-        attempts.setdefault(request_id, []).append(Attempt(provider, _stored_outcome(outcome), status))
-    filled = []
-    for request_id, provider, status, error in conn.execute("SELECT id, provider, status, error FROM request_log"):
-        record = RequestRecord(0, "", False, provider=provider, status=status, error=error or "",
-                               attempts=attempts.get(request_id, []))
-        filled.append((record.outcome().value, len(record.attempts), int(_failover(record)), request_id))
-    conn.executemany("UPDATE request_log SET outcome = ?, attempt_count = ?, failover = ? WHERE id = ?", filled)
+    last = 0
+    while rows := conn.execute("SELECT id, provider, status, error FROM request_log WHERE id > ? AND outcome IS NULL "
+                               "ORDER BY id LIMIT ?", (last, _FILL_BATCH)).fetchall():
+        first, last = rows[0][0], rows[-1][0]
+        attempts: dict[int, list[Attempt]] = {}
+        for request_id, provider, outcome, status in conn.execute(
+                "SELECT request_id, provider, outcome, status FROM attempts WHERE request_id BETWEEN ? AND ? "
+                "ORDER BY request_id, idx", (first, last)):
+            attempts.setdefault(request_id, []).append(Attempt(provider, _stored_outcome(outcome), status))
+        filled = []
+        for request_id, provider, status, error in rows:
+            record = RequestRecord(0, "", False, provider=provider, status=status, error=error or "",
+                                   attempts=attempts.get(request_id, []))
+            filled.append((record.outcome().value, len(record.attempts), int(_failover(record)), request_id))
+        conn.executemany("UPDATE request_log SET outcome = ?, attempt_count = ?, failover = ? WHERE id = ?", filled)
+    conn.execute(_META_SET, (_OUTCOMES_FILLED, "1"))
 
 
 def _stored_outcome(value: str) -> Outcome:

@@ -200,24 +200,22 @@ def _tables_as_made() -> dict[str, set[str]]:
         return {name: _columns(conn, name) for name in _TABLE_ORDER}
 
 
-def create_or_upgrade(conn: sqlite3.Connection, found: int,
-                      fill_in: Callable[[sqlite3.Connection, frozenset[tuple[str, str]]], None]) -> None:
+def create_or_upgrade(conn: sqlite3.Connection, found: int, fill_in: Callable[[sqlite3.Connection], None]) -> None:
     """Bring a file of generation ``found`` (``check_version``'s answer) up to this version's tables.
-    ``fill_in`` is given the (table, column) pairs just added, in the same transaction: what the rows
-    written before them hold in them is worked out there, once — a start cut short adds them again."""
+    ``fill_in`` brings the rows an older version wrote up to them, in the same transaction as the columns
+    added: a start cut short (a kill, a full disk) leaves the file as it was, to be upgraded again."""
     conn.executescript(f"BEGIN;\n{TABLES}\nCOMMIT;")  # all of them or none: a start cut short leaves no half
-    missing = [(table, column, declaration) for table, column, declaration in ADDED_COLUMNS
-               if column not in _columns(conn, table)]
-    if missing:
-        conn.execute("BEGIN")
-        try:
-            for table, column, declaration in missing:
+    conn.execute("BEGIN")
+    try:
+        for table, column, declaration in ADDED_COLUMNS:
+            if column not in _columns(conn, table):
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
-            fill_in(conn, frozenset((table, column) for table, column, _ in missing))
-            conn.execute("COMMIT")
-        except BaseException:
+        fill_in(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:  # SQLite ends it itself on some errors (a full disk): its error is the one to tell
             conn.execute("ROLLBACK")
-            raise
+        raise
     conn.executescript(INDEXES)
     if _has_table(conn, "reasoning_owner"):
         conn.execute("INSERT OR IGNORE INTO sealed_owner SELECT item_id, session_id, provider, 'reasoning', unix_ms "

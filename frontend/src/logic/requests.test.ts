@@ -88,15 +88,16 @@ describe('the provider cell', () => {
 
 describe('open requests a live re-read pushed off', () => {
   const row = (id: number) => ({ id }) as RequestRow;
-  it('are kept, in id order, on the page they were opened on only', () => {
+  it('are kept after the page’s rows, whose order is the server’s, on the page they were opened on only', () => {
     const open = new Map<number, OpenRequest>([
       [3, { row: row(3), page: 'live' }],
       [9, { row: row(9), page: 'live' }],
       [2, { row: row(2), page: 'older' }],
     ]);
-    const fresh = [row(12), row(11), row(10), row(9)];
-    expect(withOpenRequests(fresh, open, 'live').map((r) => r.id)).toEqual([12, 11, 10, 9, 3]);
-    expect(withOpenRequests(fresh, open, 'other filters').map((r) => r.id)).toEqual([12, 11, 10, 9]);
+    // By the time each began: a long turn (12) began before shorter ones logged after it.
+    const fresh = [row(11), row(10), row(12), row(9)];
+    expect(withOpenRequests(fresh, open, 'live').map((r) => r.id)).toEqual([11, 10, 12, 9, 3]);
+    expect(withOpenRequests(fresh, open, 'other filters').map((r) => r.id)).toEqual([11, 10, 12, 9]);
     expect(withOpenRequests(fresh, new Map(), 'live')).toBe(fresh);
   });
 });

@@ -153,8 +153,9 @@ export interface OpenRequest {
 }
 
 /**
- * The page's rows, and each request opened on this page that a live re-read has pushed off it (newer
- * requests came in): kept, in id order, while it is open — the person reading its attempt chain keeps it.
+ * The page's rows, and after them each request opened on this page that a live re-read has pushed off
+ * it (newer requests came in), in the order they were opened: kept while open — the person reading its
+ * attempt chain keeps it. (The page's own order, by the time each request began, is the server's.)
  */
 export function withOpenRequests(
   rows: readonly RequestRow[],
@@ -163,5 +164,5 @@ export function withOpenRequests(
 ): readonly RequestRow[] {
   const present = new Set(rows.map((r) => r.id));
   const kept = [...open.values()].filter((o) => o.page === page && !present.has(o.row.id)).map((o) => o.row);
-  return kept.length ? [...rows, ...kept].sort((a, b) => b.id - a.id) : rows;
+  return kept.length ? [...rows, ...kept] : rows;
 }

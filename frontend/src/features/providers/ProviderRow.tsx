@@ -75,6 +75,9 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
   // Gone under the focus: the row with its provider, to the heading; a control the next status takes
   // away (the last error, once the provider recovers), to the start of its row.
   const rowRef = useFocusFallback<HTMLTableRowElement>(h.heading);
+  // A test's or probe's result that goes: to the button that opened it, or, gone with its row, the heading.
+  const testDetailRef = useFocusFallback<HTMLTableRowElement>(() => testButton.current ?? h.heading());
+  const probeDetailRef = useFocusFallback<HTMLTableRowElement>(() => probeButton.current ?? h.heading());
   const fromRowControl = useFocusFallback<HTMLButtonElement>(() => reorderHandle.current);
   const testing = Boolean(props.test?.loading);
   const probing = Boolean(props.probe?.loading);
@@ -249,7 +252,7 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
         </td>
       </tr>
       {props.test ? (
-        <tr className="prow-detail" data-testid={`provider-test-${id}`}>
+        <tr ref={testDetailRef} className="prow-detail" data-testid={`provider-test-${id}`}>
           <td colSpan={PROVIDER_COLUMNS}>
             <TestResult
               id={id}
@@ -264,7 +267,7 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
         </tr>
       ) : null}
       {props.probe ? (
-        <tr className="prow-detail" data-testid={`provider-detail-${id}`}>
+        <tr ref={probeDetailRef} className="prow-detail" data-testid={`provider-detail-${id}`}>
           <td colSpan={PROVIDER_COLUMNS}>
             <ProbeResult
               id={id}
