@@ -255,6 +255,27 @@ async def test_new_api_success_false_is_rejected_and_redacted(
     assert "not found" in info.value.message and KEY not in info.value.message
 
 
+@pytest.mark.parametrize(("data", "kept", "unit", "note"), [
+    # Quota units granted and used, dollars left: half is left, not 0.0001 %.
+    ({"total_granted": 500000, "total_used": 250000, "total_available": "$0.50"},
+     {"available": 0.5, "granted": None, "used": None}, "USD", "granted and used written in quota units, available in USD"),
+    # Dollars granted, quota units left: not 250,000 dollars.
+    ({"total_granted": "$5.00", "total_used": "$2.50", "total_available": 250000},
+     {"available": 250000, "granted": None, "used": None}, "quota", "granted and used written in USD, available in quota units"),
+    # A percentage left beside an amount granted: the share is the percentage itself.
+    ({"total_granted": 1000, "total_available": "40%"}, {"available": 40, "granted": None}, "quota",
+     "granted written in quota units, available in %"),
+])
+async def test_new_api_figures_in_two_units_are_not_set_against_each_other(
+        panel: FakePanel, client: httpx.AsyncClient, data, kept, unit, note) -> None:
+    panel.json("/api/usage/token", {"success": True, "data": data}, bearer=KEY)
+    snap = await fetch_usage(target(panel, "new_api"), client)
+    assert {name: getattr(snap, name) for name in kept} == kept
+    assert snap.unit == unit and any(n.startswith(note) for n in snap.notes), snap.notes
+    share = snap.to_json()["left_percent"]
+    assert share is None or share == 40
+
+
 # ------------------------------------------------------------------ openai_billing
 
 
@@ -285,6 +306,19 @@ async def test_openai_billing_system_limit_and_string_numbers(
     snap = await fetch_usage(target(panel, "openai_billing"), client)
     assert (snap.granted, snap.used, snap.remaining) == (1000, 1000, 0)
     assert snap.exhausted
+
+
+@pytest.mark.parametrize(("limit", "usage", "expected", "unit"), [
+    ("100%", 2550, {"granted": None, "used": 25.5, "available": None}, "USD"),  # a percentage is no limit
+    ("¥100.00", 2550, {"granted": 100, "used": None, "available": None}, "CNY"),  # yuan: no dollar sign, no sum
+    (100, "$25.50", {"granted": 100, "used": 25.5, "available": 74.5}, "USD"),  # dollars written out: no cents
+])
+async def test_openai_billing_reads_figures_as_they_are_written(
+        panel: FakePanel, client: httpx.AsyncClient, limit, usage, expected, unit) -> None:
+    panel.json("/dashboard/billing/subscription", {"hard_limit_usd": limit})
+    panel.json("/dashboard/billing/usage", {"total_usage": usage})
+    snap = await fetch_usage(target(panel, "openai_billing"), client)
+    assert {name: getattr(snap, name) for name in expected} == expected and snap.unit == unit
 
 
 async def test_openai_billing_without_usage_endpoint(panel: FakePanel, client: httpx.AsyncClient) -> None:

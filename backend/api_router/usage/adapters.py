@@ -455,13 +455,15 @@ async def fetch_budget_info(call: AdapterCall) -> UsageSnapshot:
 # --------------------------------------------------------------------------- new_api
 
 
-def _read_new_api(doc: Any) -> _Readings:
+def _read_new_api(doc: Any) -> tuple[_Readings, list[str]]:
+    """The readings and notes on figures left out."""
     dicts = _dicts(_get(doc, "data"), doc)
     readings = _Readings()
     readings.take("granted", dicts, ("total_granted", "granted", "total_quota"))
     readings.take("used", dicts, ("total_used", "used_quota", "used"))
     readings.take("available", dicts, ("total_available", "available", "remain_quota", "remaining"))
     readings.settle()
+    notes = _one_quota_unit(readings, ("available", "granted", "used"))
     values = readings.values
     if "available" not in values and {"granted", "used"} <= values.keys() and readings.same_unit("granted", "used"):
         values["available"] = values["granted"] - values["used"]
@@ -474,7 +476,27 @@ def _read_new_api(doc: Any) -> _Readings:
             readings.percent_fields.append("remaining")
     if _flag(dicts, ("unlimited_quota", "unlimited")):
         readings.unlimited = True
-    return readings
+    return readings, notes
+
+
+def _one_quota_unit(readings: _Readings, figures: Sequence[str]) -> list[str]:
+    """Keep the quota figures in the unit of the first of ``figures`` the panel wrote (what is left, as
+    routing reads it); one in another currency, or a percentage beside an amount, is left out with a note:
+    a share or difference of the two would mean nothing. The snapshot's unit is then the kept figures'."""
+    written = [name for name in figures if name in readings.values]
+    if not written:
+        return []
+    lead = written[0]
+    apart = [name for name in written[1:] if not readings.same_unit(lead, name)]
+    if not apart:
+        return []
+    _leave_out(readings, apart)
+    readings.currencies = [readings.field_currency[lead]] if readings.field_currency[lead] else []
+
+    def unit_of(name: str) -> str:
+        return "%" if name in readings.percent_fields else readings.field_currency.get(name) or "quota units"
+
+    return [f"{' and '.join(apart)} written in {unit_of(apart[0])}, {lead} in {unit_of(lead)} — left out"]
 
 
 async def fetch_new_api(call: AdapterCall) -> UsageSnapshot:
@@ -482,11 +504,12 @@ async def fetch_new_api(call: AdapterCall) -> UsageSnapshot:
     path = "/api/usage/token"
     doc = await call.http.get_json(call.base, path, bearer=call.target.provider_key)
     doc = _checked(call, doc, call.base.rstrip("/") + path)
-    readings = _read_new_api(doc)
+    readings, notes = _read_new_api(doc)
     if not readings.has_numbers():
         raise _no_shape(call, call.base.rstrip("/") + path)
     expiry = _expiry_ms(_dicts(_get(doc, "data"), doc))
-    return _snapshot(call, "new_api", readings, unit=readings.unit("quota"), expires_at_unix_ms=expiry)
+    return _snapshot(call, "new_api", readings, unit=readings.unit("quota"), expires_at_unix_ms=expiry,
+                     notes=tuple(notes))
 
 
 # --------------------------------------------------------------------------- openai_billing
@@ -512,20 +535,28 @@ async def fetch_openai_billing(call: AdapterCall) -> UsageSnapshot:
     limit = readings.values.get("granted")
     if limit is None and not readings.unlimited:
         raise _no_shape(call, call.base.rstrip("/") + sub_path)
-    notes: list[str] = ["total_usage is reported in US cents; shown in USD"]
-    if limit is not None and limit >= _UNLIMITED_HARD_LIMIT_USD:
+    notes: list[str] = []
+    # The limit is dollars, as its name says, unless the panel wrote a percentage or another currency.
+    unit = readings.field_currency.get("granted") or "USD"
+    if "granted" in readings.percent_fields:
+        _leave_out(readings, ["granted"])
+        limit = None
+        notes.append("hard limit written as a percentage, not an amount — left out")
+    if limit is not None and unit == "USD" and limit >= _UNLIMITED_HARD_LIMIT_USD:
         readings.unlimited = True
         del readings.values["granted"]
         limit = None
         notes.append("hard limit of 100,000,000 USD read as unlimited")
     used = await _billing_usage_usd(call, notes)
-    if used is not None:
+    if used is not None and unit != "USD":
+        notes.append(f"usage is in USD, the hard limit in {unit} — usage left out")
+    elif used is not None:
         readings.values["used"] = used
         if limit is not None:
             readings.values["available"] = readings.values["remaining"] = limit - used
     expiry = _expiry_ms([{"expires_at": s["access_until"]} for s in subs if "access_until" in s])
     return _snapshot(
-        call, "openai_billing", readings, unit="USD", expires_at_unix_ms=expiry, notes=tuple(notes)
+        call, "openai_billing", readings, unit=unit, expires_at_unix_ms=expiry, notes=tuple(notes)
     )
 
 
@@ -540,11 +571,17 @@ async def _billing_usage_usd(call: AdapterCall, notes: list[str]) -> float | Non
             raise
         notes.append(f"billing usage unavailable ({exc.kind}); limit only")
         return None
-    cents = _pick(_dicts(_get(doc, "data"), doc), ("total_usage",))
-    if cents is None or cents.value is None:
+    usage = _pick(_dicts(_get(doc, "data"), doc), ("total_usage",))
+    if usage is None or usage.value is None:
         notes.append("billing usage had no total_usage; limit only")
         return None
-    return cents.value / 100
+    if usage.percent or usage.currency not in ("", "USD"):
+        notes.append("billing usage written as a percentage or in another currency than USD; limit only")
+        return None
+    if usage.currency:  # written as dollars ("$25.50"), not in cents as OpenAI's number is
+        return usage.value
+    notes.append("total_usage is reported in US cents; shown in USD")
+    return usage.value / 100
 
 
 # --------------------------------------------------------------------------- registry and errors
