@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import httpx
 import pytest
@@ -141,14 +142,33 @@ async def test_all_bases_404(
     assert info.value.message == f"no usage endpoint found at {a.url}, {b.url}"
 
 
-async def test_a_dead_base_is_not_retried_for_every_adapter(
-    panel: FakePanel, client: httpx.AsyncClient
-) -> None:
+async def test_an_endpoint_that_hangs_does_not_end_detection(panel: FakePanel, client: httpx.AsyncClient) -> None:
+    """token-stats hangs past the client's limit; the panel is new-api and answers its own endpoint: detection
+    goes on to it (every refresh stopped at the first hang, and the provider never had a reading)."""
     panel.slow("/api/token-stats", TOKEN_STATS)
+    panel.json("/api/usage/token", NEW_API, bearer=KEY)
+    snap = await fetch_usage(detect_target(panel), client)
+    assert snap.adapter == "new_api" and snap.detected and snap.available == 6
+    assert panel.count("/api/token-stats") == 1
+
+
+async def test_a_base_that_cannot_be_reached_is_not_asked_for_every_adapter(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"  # nothing listens there
+    tried: list[str] = []
+    real = fetch_module.UsageHttp.get_json
+
+    async def counted(self, base, path, **kw):
+        tried.append(path)
+        return await real(self, base, path, **kw)
+
+    monkeypatch.setattr(fetch_module.UsageHttp, "get_json", counted)
     with pytest.raises(UsageError) as info:
-        await fetch_usage(detect_target(panel), client)
-    assert info.value.kind == ErrorKind.TIMEOUT
-    assert panel.count() == 1
+        await fetch_usage(UsageTarget("p1", url, provider_key=KEY), client)
+    assert info.value.kind == ErrorKind.NETWORK and tried == ["/api/token-stats"], (info.value.message, tried)
 
 
 async def test_no_credentials(panel: FakePanel, client: httpx.AsyncClient) -> None:

@@ -139,6 +139,10 @@ class UsageHttp:
                     body = await self._read_capped(response, endpoint)
                 finally:
                     await response.aclose()
+        except httpx.ConnectTimeout:  # no answer to the connection itself: the host cannot be reached
+            raise self._error(
+                ErrorKind.NETWORK, f"could not reach usage endpoint {endpoint} (no connection within {step_s:g} s)"
+            ) from None
         except httpx.TimeoutException:
             raise self._error(
                 ErrorKind.TIMEOUT, f"usage endpoint timed out after {step_s:g} s: {endpoint}"

@@ -34,7 +34,9 @@ from .model import ErrorKind, UsageError, UsageSnapshot, UsageTarget
 __all__ = ["ShareKey", "fetch_usage", "group_shared", "share_key", "wall_clock_ms"]
 
 _ENDPOINT_MISSING = frozenset({ErrorKind.NOT_FOUND, ErrorKind.NOT_JSON, ErrorKind.NO_SHAPE})
-_BASE_UNREACHABLE = frozenset({ErrorKind.TIMEOUT, ErrorKind.NETWORK})
+# A base that cannot be reached is not asked again for the next adapter; one whose endpoint hangs may
+# answer another adapter's (the check's total limit bounds the waits).
+_BASE_UNREACHABLE = frozenset({ErrorKind.NETWORK})
 TOTAL_SECONDS = 30  # one provider's whole check, detection included
 
 
