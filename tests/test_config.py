@@ -784,3 +784,21 @@ def test_a_wrong_value_is_quoted_as_the_file_spells_it(tmp_path):
         problems = ConfigFile.load(path)[1].problems
         assert any(found in p for p in problems) and not any(
             word in p for p in problems for word in ("datetime", "True", "{'")), (line, problems)
+
+
+def test_the_file_refuses_what_the_app_refuses_a_hedge_range_upside_down_and_an_order_naming_one_twice():
+    """The file and the app accept the same values: update_routing refuses hedge_max_seconds below
+    hedge_min_seconds, set_provider_order an id twice; from the file they were taken without a word."""
+    from api_router.config import parse
+
+    cfg, problems = parse({"routing": {"hedge_min_seconds": 20}, "provider_order": ["b", "a", "b"],
+                           "providers": {"a": {"base_url": "https://a.example/v1"},
+                                         "b": {"base_url": "https://b.example/v1"}}})
+    assert (cfg.routing.hedge_min_seconds, cfg.routing.hedge_max_seconds) == (20, 20)
+    assert cfg.order == ("b", "a")
+    said = [str(p) for p in problems]
+    assert any("hedge_max_seconds (10) must be at least hedge_min_seconds (20)" in s and "using 20 for both" in s
+               for s in said), said
+    assert any("provider_order names b more than once" in s for s in said), said
+    cfg, problems = parse({"routing": {"hedge_min_seconds": 4, "hedge_max_seconds": 4}})
+    assert not problems and cfg.routing.hedge_max_seconds == 4
