@@ -802,3 +802,20 @@ def test_the_file_refuses_what_the_app_refuses_a_hedge_range_upside_down_and_an_
     assert any("provider_order names b more than once" in s for s in said), said
     cfg, problems = parse({"routing": {"hedge_min_seconds": 4, "hedge_max_seconds": 4}})
     assert not problems and cfg.routing.hedge_max_seconds == 4
+
+
+@pytest.mark.parametrize("text", ["[routing]\nhedge_min_seconds = 20\n",
+                                  'provider_order = ["a", "a"]\n[providers.a]\nbase_url = "https://a.example/v1"\n'])
+def test_a_file_with_a_hedge_range_upside_down_or_an_id_twice_in_order_is_repaired_once(tmp_path, text):
+    """The repair at start writes what runs: the next start finds nothing to repair (else every start made
+    another .broken copy), and a change made in the app is not refused for what the file still held."""
+    from api_router.config import ConfigFile, section
+
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    _, first = ConfigFile.load(path)
+    assert first.problems
+    config, again = ConfigFile.load(path)
+    assert not again.problems and len(list(tmp_path.glob("config.toml.broken*"))) == 1
+    config.edit(lambda doc: section(doc, "routing").__setitem__("failure_threshold", 3))
+    assert config.current.routing.failure_threshold == 3

@@ -152,6 +152,41 @@ async def test_an_endpoint_that_hangs_does_not_end_detection(panel: FakePanel, c
     assert panel.count("/api/token-stats") == 1
 
 
+async def test_an_address_that_takes_no_connection_is_not_asked_for_every_adapter(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host that never completes the connection (its queue full here: a listener that never accepts) is
+    unreachable, not an endpoint that hangs: the next adapters do not wait on it again."""
+    tried: list[str] = []
+    real = fetch_module.UsageHttp.get_json
+
+    async def counted(self, base, path, **kw):
+        tried.append(path)
+        return await real(self, base, path, **kw)
+
+    monkeypatch.setattr(fetch_module.UsageHttp, "get_json", counted)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        waiting = []
+        for _ in range(4):  # fill the queue: later connections get no answer
+            queued = socket.socket()
+            queued.setblocking(False)
+            queued.connect_ex(("127.0.0.1", port))
+            waiting.append(queued)
+        try:
+            short = httpx.AsyncClient(timeout=httpx.Timeout(0.5))
+            async with short:
+                with pytest.raises(UsageError) as info:
+                    await fetch_usage(UsageTarget("p1", f"http://127.0.0.1:{port}", provider_key=KEY), short)
+        finally:
+            for queued in waiting:
+                queued.close()
+    assert info.value.kind == ErrorKind.NETWORK and "no connection within" in info.value.message, info.value.message
+    assert tried == ["/api/token-stats"], tried
+
+
 async def test_a_base_that_cannot_be_reached_is_not_asked_for_every_adapter(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -875,8 +875,12 @@ def _repair(doc: TOMLDocument, config: Config) -> None:
                 provider._is_super_table = None  # a value set in a provider written only through its tables
         if removed and not providers and "providers" in doc:  # each table was invalid: the bare [providers]
             del doc["providers"]  # left would not survive a save (``remove_table`` took one written only by them)
+    routing = doc.get("routing")
+    longest, written = config.routing.hedge_max_seconds, RoutingConfig.hedge_max_seconds
+    if isinstance(routing, MutableMapping) and _plain(routing.get("hedge_max_seconds", written)) != longest:
+        routing["hedge_max_seconds"] = longest  # a range upside down: the longest delay raised to the shortest
     order = _plain(doc.get("provider_order", []))
-    if not isinstance(order, list) or not all(isinstance(x, str) for x in order):
+    if not isinstance(order, list) or not all(isinstance(x, str) for x in order) or len(set(order)) < len(order):
         set_order(doc, list(config.order))
 
 

@@ -490,13 +490,14 @@ def _one_quota_unit(readings: _Readings, figures: Sequence[str]) -> list[str]:
     apart = [name for name in written[1:] if not readings.same_unit(lead, name)]
     if not apart:
         return []
-    _leave_out(readings, apart)
-    readings.currencies = [readings.field_currency[lead]] if readings.field_currency[lead] else []
 
     def unit_of(name: str) -> str:
         return "%" if name in readings.percent_fields else readings.field_currency.get(name) or "quota units"
 
-    return [f"{' and '.join(apart)} written in {unit_of(apart[0])}, {lead} in {unit_of(lead)} — left out"]
+    note = f"{' and '.join(apart)} written in {unit_of(apart[0])}, {lead} in {unit_of(lead)} — left out"
+    _leave_out(readings, apart)
+    readings.currencies = [readings.field_currency[lead]] if readings.field_currency[lead] else []
+    return [note]
 
 
 async def fetch_new_api(call: AdapterCall) -> UsageSnapshot:
