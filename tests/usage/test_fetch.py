@@ -152,19 +152,23 @@ async def test_an_endpoint_that_hangs_does_not_end_detection(panel: FakePanel, c
     assert panel.count("/api/token-stats") == 1
 
 
-async def test_an_address_that_takes_no_connection_is_not_asked_for_every_adapter(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A host that never completes the connection (its queue full here: a listener that never accepts) is
-    unreachable, not an endpoint that hangs: the next adapters do not wait on it again."""
-    tried: list[str] = []
+@pytest.fixture
+def tried(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The panel paths asked, in order (whether or not anything answered)."""
+    asked: list[str] = []
     real = fetch_module.UsageHttp.get_json
 
     async def counted(self, base, path, **kw):
-        tried.append(path)
+        asked.append(path)
         return await real(self, base, path, **kw)
 
     monkeypatch.setattr(fetch_module.UsageHttp, "get_json", counted)
+    return asked
+
+
+async def test_an_address_that_takes_no_connection_is_not_asked_for_every_adapter(tried: list[str]) -> None:
+    """A host that never completes the connection (its queue full here: a listener that never accepts) is
+    unreachable, not an endpoint that hangs: the next adapters do not wait on it again."""
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(0)
@@ -188,19 +192,11 @@ async def test_an_address_that_takes_no_connection_is_not_asked_for_every_adapte
 
 
 async def test_a_base_that_cannot_be_reached_is_not_asked_for_every_adapter(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, tried: list[str]
 ) -> None:
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{closed.getsockname()[1]}"  # nothing listens there
-    tried: list[str] = []
-    real = fetch_module.UsageHttp.get_json
-
-    async def counted(self, base, path, **kw):
-        tried.append(path)
-        return await real(self, base, path, **kw)
-
-    monkeypatch.setattr(fetch_module.UsageHttp, "get_json", counted)
     with pytest.raises(UsageError) as info:
         await fetch_usage(UsageTarget("p1", url, provider_key=KEY), client)
     assert info.value.kind == ErrorKind.NETWORK and tried == ["/api/token-stats"], (info.value.message, tried)
