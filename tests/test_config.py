@@ -784,38 +784,3 @@ def test_a_wrong_value_is_quoted_as_the_file_spells_it(tmp_path):
         problems = ConfigFile.load(path)[1].problems
         assert any(found in p for p in problems) and not any(
             word in p for p in problems for word in ("datetime", "True", "{'")), (line, problems)
-
-
-def test_the_file_refuses_what_the_app_refuses_a_hedge_range_upside_down_and_an_order_naming_one_twice():
-    """The file and the app accept the same values: update_routing refuses hedge_max_seconds below
-    hedge_min_seconds, set_provider_order an id twice; from the file they were taken without a word."""
-    from api_router.config import parse
-
-    cfg, problems = parse({"routing": {"hedge_min_seconds": 20}, "provider_order": ["b", "a", "b"],
-                           "providers": {"a": {"base_url": "https://a.example/v1"},
-                                         "b": {"base_url": "https://b.example/v1"}}})
-    assert (cfg.routing.hedge_min_seconds, cfg.routing.hedge_max_seconds) == (20, 20)
-    assert cfg.order == ("b", "a")
-    said = [str(p) for p in problems]
-    assert any("hedge_max_seconds (10) must be at least hedge_min_seconds (20)" in s and "using 20 for both" in s
-               for s in said), said
-    assert any("provider_order names b more than once" in s for s in said), said
-    cfg, problems = parse({"routing": {"hedge_min_seconds": 4, "hedge_max_seconds": 4}})
-    assert not problems and cfg.routing.hedge_max_seconds == 4
-
-
-@pytest.mark.parametrize("text", ["[routing]\nhedge_min_seconds = 20\n",
-                                  'provider_order = ["a", "a"]\n[providers.a]\nbase_url = "https://a.example/v1"\n'])
-def test_a_file_with_a_hedge_range_upside_down_or_an_id_twice_in_order_is_repaired_once(tmp_path, text):
-    """The repair at start writes what runs: the next start finds nothing to repair (else every start made
-    another .broken copy), and a change made in the app is not refused for what the file still held."""
-    from api_router.config import ConfigFile, section
-
-    path = tmp_path / "config.toml"
-    path.write_text(text)
-    _, first = ConfigFile.load(path)
-    assert first.problems
-    config, again = ConfigFile.load(path)
-    assert not again.problems and len(list(tmp_path.glob("config.toml.broken*"))) == 1
-    config.edit(lambda doc: section(doc, "routing").__setitem__("failure_threshold", 3))
-    assert config.current.routing.failure_threshold == 3

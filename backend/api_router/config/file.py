@@ -28,7 +28,6 @@ from api_router.config.schema import (
     Config,
     ListenConfig,
     ProviderConfig,
-    RoutingConfig,
     default_of,
     field_problem,
     settings_of,
@@ -170,12 +169,6 @@ def parse(doc: Mapping[str, Any], own_port: int | None = None) -> tuple[Config, 
                                 "and allow_remote is not true", "using '127.0.0.1'"))
         listen = sections["listen"] = replace(listen, host=ListenConfig.host)
     ours = listen if own_port is None else replace(listen, port=own_port)
-    routing: RoutingConfig = sections["routing"]
-    if routing.hedge_max_seconds < routing.hedge_min_seconds:  # refused by the app as well
-        low = routing.hedge_min_seconds
-        problems.append(Problem(f"[routing] hedge_max_seconds ({routing.hedge_max_seconds:g}) must be at least "
-                                f"hedge_min_seconds ({low:g})", f"using {low:g} for both"))
-        sections["routing"] = replace(routing, hedge_max_seconds=low)
 
     providers: dict[str, ProviderConfig] = {}
     raw_providers = doc.get("providers")
@@ -205,10 +198,6 @@ def parse(doc: Mapping[str, Any], own_port: int | None = None) -> tuple[Config, 
         problems.append(Problem(f"provider_order must be a list of provider ids (found {shown(order, 200)})",
                                 "using file order"))
         order = []
-    twice = sorted({pid for pid in order if order.count(pid) > 1})
-    if twice:  # refused by the app as well
-        problems.append(Problem(f"provider_order names {', '.join(shortened(p, QUOTED_MAX) for p in twice)} more than "
-                                "once", "using the first place of each"))
     ordered = [pid for pid in dict.fromkeys(order) if pid in providers]
     ordered += [pid for pid in providers if pid not in ordered]
     config = Config(**sections, providers=MappingProxyType({pid: providers[pid] for pid in ordered}))
@@ -875,12 +864,8 @@ def _repair(doc: TOMLDocument, config: Config) -> None:
                 provider._is_super_table = None  # a value set in a provider written only through its tables
         if removed and not providers and "providers" in doc:  # each table was invalid: the bare [providers]
             del doc["providers"]  # left would not survive a save (``remove_table`` took one written only by them)
-    routing = doc.get("routing")
-    longest, written = config.routing.hedge_max_seconds, RoutingConfig.hedge_max_seconds
-    if isinstance(routing, MutableMapping) and _plain(routing.get("hedge_max_seconds", written)) != longest:
-        routing["hedge_max_seconds"] = longest  # a range upside down: the longest delay raised to the shortest
     order = _plain(doc.get("provider_order", []))
-    if not isinstance(order, list) or not all(isinstance(x, str) for x in order) or len(set(order)) < len(order):
+    if not isinstance(order, list) or not all(isinstance(x, str) for x in order):
         set_order(doc, list(config.order))
 
 
