@@ -143,6 +143,14 @@ class RequestRecord:
     request_bytes: int = 0
     response_bytes: int = 0
 
+    def failed_over(self) -> bool:
+        """Served by another provider than the one asked first, after one failed (a stream that broke on the
+        provider that served it is no failover, nor a hedge that failed while the first provider went on to
+        serve)."""
+        attempts = self.attempts
+        return self.provider is not None and bool(attempts) and attempts[0].provider != self.provider and any(
+            a.outcome is Outcome.PROVIDER_FAILURE and a.provider != self.provider for a in attempts)
+
     def outcome(self) -> RequestOutcome:
         """How the request ended, by what the client heard and which attempt answered it."""
         if self.status == 499:

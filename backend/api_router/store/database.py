@@ -790,21 +790,13 @@ def _rows(request_id: int, r: RequestRecord) -> tuple[tuple[Any, ...], list[tupl
     row = (request_id, r.unix_ms, r.session_id, r.path, r.model, int(r.stream), r.provider, tried, r.status,
            r.latency_ms, r.ttfb_ms, u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens,
            u.total_tokens, r.error or None, r.request_id or None, r.sent_model, r.outcome().value, len(attempts),
-           int(hedged), int(_failover(r)), r.request_bytes, r.response_bytes, int(solo),
+           int(hedged), int(r.failed_over()), r.request_bytes, r.response_bytes, int(solo),
            own.latency_ms if own else None, own.ttfb_ms if own else None)
     if solo:
         return row, []
     return row, [(request_id, i, a.provider, a.outcome.value, a.status, a.latency_ms, a.error or None, a.ttfb_ms,
                   int(a.hedge), a.retry.value if a.retry else None, a.sent_model, int(a.summary))
                  for i, a in enumerate(attempts)]
-
-
-def _failover(r: RequestRecord) -> bool:
-    """Served by another provider than the one asked first, after one failed (a stream that broke on the
-    provider that served it is no failover, nor a hedge that failed while the first provider went on to serve)."""
-    attempts = r.attempts
-    return r.provider is not None and bool(attempts) and attempts[0].provider != r.provider and any(
-        a.outcome is Outcome.PROVIDER_FAILURE and a.provider != r.provider for a in attempts)
 
 
 # meta: the request rows without an outcome (the first release's) have had theirs worked out.
@@ -832,7 +824,7 @@ def _fill_in_outcomes(conn: sqlite3.Connection) -> None:
         for request_id, provider, status, error in rows:
             record = RequestRecord(0, "", False, provider=provider, status=status, error=error or "",
                                    attempts=attempts.get(request_id, []))
-            filled.append((record.outcome().value, len(record.attempts), int(_failover(record)), request_id))
+            filled.append((record.outcome().value, len(record.attempts), int(record.failed_over()), request_id))
         conn.executemany("UPDATE request_log SET outcome = ?, attempt_count = ?, failover = ? WHERE id = ?", filled)
     conn.execute(_META_SET, (_OUTCOMES_FILLED, "1"))
 
