@@ -42,21 +42,32 @@ class FakeEvents:
 class FakeForm:
     """pywebview's WinForms form (``window.native`` on Windows) as far as closing goes: pywebview's own
     FormClosing handler, subscribed first, cancels the close when the window's closing event was cancelled;
-    handlers added later run after it, with the same arguments."""
+    handlers added later run after it, with the same arguments. The close reason is kept as WinForms' Form
+    keeps it (a modeless form never clears it): the title bar's close sets UserClosing, the end of a
+    session WindowsShutDown, and a bare WM_CLOSE (Task Manager's End task) reads TaskManagerClosing only
+    while no reason has been set."""
 
     def __init__(self, window: FakeWindow) -> None:
         self.window = window
         self.FormClosing = FakeDotnetEvent()
+        self.reason: str | None = None
 
         def pywebview_on_closing(_sender: Any, args: SimpleNamespace) -> None:
             if window.events.closing.set():
                 args.Cancel = True
         self.FormClosing += pywebview_on_closing
 
-    def close(self, reason: str) -> bool:
-        """A close for ``reason`` (a CloseReason's name: UserClosing, WindowsShutDown, TaskManagerClosing);
-        True when it went through — the window is then gone, as when Windows ends the session."""
-        args = SimpleNamespace(CloseReason=reason, Cancel=False)
+    def close(self, message: str) -> bool:
+        """``message``: SC_CLOSE (the title bar's close), WM_CLOSE (sent bare, as Task Manager does) or
+        WM_QUERYENDSESSION (Windows ends the session). True when the close went through — the window is then
+        gone, as when the session ends."""
+        if message == "SC_CLOSE":
+            self.reason = "UserClosing"
+        elif message == "WM_QUERYENDSESSION":
+            self.reason = "WindowsShutDown"
+        elif self.reason is None:
+            self.reason = "TaskManagerClosing"
+        args = SimpleNamespace(CloseReason=self.reason, Cancel=False)
         for handler in list(self.FormClosing.handlers):
             handler(self, args)
         if args.Cancel:

@@ -313,8 +313,14 @@ def test_windows_path(tmp_path: Path) -> None:
     assert choose_backend("win32", env, sni_host=lambda: False, appindicator_installed=lambda: False) == "win32"
 
 
-@pytest.mark.parametrize("reason", ["WindowsShutDown", "TaskManagerClosing"])
-def test_windows_session_end_is_not_refused(tmp_path: Path, reason: str) -> None:
+@pytest.mark.parametrize(("before", "message", "closed"), [
+    (["SC_CLOSE"], "WM_QUERYENDSESSION", True),  # the session ends after the window was closed to the tray
+    ([], "WM_CLOSE", True),  # Task Manager's End task
+    # WinForms keeps UserClosing once the title bar closed the window: a bare WM_CLOSE reads as the user's
+    # again, and only hides the window (as the README says).
+    (["SC_CLOSE"], "WM_CLOSE", False),
+])
+def test_windows_session_end_is_not_refused(tmp_path: Path, before: list[str], message: str, closed: bool) -> None:
     """Windows ends the session (or Task Manager's End task closes the app): the window that hides to the
     tray on a user's close lets this close through — pywebview cancels it after the closing handler kept the
     window, and a cancelled close holds up the shutdown — and the app stops cleanly. A user's close before
@@ -323,15 +329,18 @@ def test_windows_session_end_is_not_refused(tmp_path: Path, reason: str) -> None
 
     def scenario(window: FakeWindow) -> None:
         assert window.native is not None
-        closes.append(window.native.close("UserClosing"))
-        closes.append(window.visible)
-        closes.append(window.native.close(reason))
+        for earlier in before:
+            closes.append(window.native.close(earlier))
+            closes.append(window.visible)
+        closes.append(window.native.close(message))
+        if not closes[-1]:
+            rig.icon.choose("Quit")
 
     msvcrt = FakeMsvcrt()
     rig = Rig(tmp_path, scenario=scenario, platform="win32", os_lock=WindowsLock(msvcrt), start_hidden=False)
     assert rig.run() == 0
     assert rig.webview.scenario_error is None
-    assert closes == [False, False, True]
+    assert closes == [False, False] * len(before) + [closed]
     assert rig.icon.stopped and msvcrt.held == {}  # stopped as on Quit: tray gone, instance lock released
 
 

@@ -137,8 +137,9 @@ class AppWindow:
         """Windows: pywebview cancels the form's closing whenever ``_closing`` keeps the window, and a
         cancelled close at the end of a session holds up the shutdown ("API Router is preventing you from
         shutting down"). A handler added after pywebview's has the last word: the session's end goes
-        through (the form closes with it and the app quits as on Quit); a user's close still hides. A
-        shutdown another program refuses leaves nothing changed here (the window was only hidden)."""
+        through (the form closes with it, which ends the GUI loop and with it the app — Windows may end the
+        process before that stop is through); a user's close still hides. A shutdown another program refuses
+        leaves nothing changed here (the window was only hidden)."""
         form: Any = getattr(window, "native", None)
         if getattr(form, "FormClosing", None) is None:  # not WinForms
             return
