@@ -66,6 +66,24 @@ def test_keys_that_name_no_setting_are_reported_at_start_and_left_alone(tmp_path
     assert cf.current.listen.port == 4000 and cf.current.routing.hedge is False
 
 
+def test_values_the_app_refuses_but_the_file_runs_otherwise_are_reported_and_left_alone(tmp_path):
+    """An upside-down hedge range and an id named twice in provider_order: the app refuses both, the
+    file runs them otherwise (a fixed delay; the first place) — said, and not repaired away."""
+    path = tmp_path / "config.toml"
+    text = ('provider_order = ["p2", "p1", "p2", "gone", "p2"]\n[routing]\nhedge_min_seconds = 8\n'
+            'hedge_max_seconds = 5\n[providers.p1]\nbase_url = "https://a.example/v1"\n'
+            '[providers.p2]\nbase_url = "https://b.example/v1"\n')
+    path.write_text(text)
+    cf, report = ConfigFile.load(path)
+    assert not report.problems and path.read_text() == text
+    assert report.ignored == (
+        "config.toml: [routing] hedge_max_seconds (5) is below hedge_min_seconds (8); a hedge waits 8 s for "
+        "every provider",
+        "config.toml: provider_order names p2 3 times; its first place counts",
+    )
+    assert cf.current.order == ("p2", "p1")
+
+
 def test_unparseable_file_is_moved_aside_and_defaults_used(tmp_path):
     path = tmp_path / "config.toml"
     original = b'[listen\nport = "oops'

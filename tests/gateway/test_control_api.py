@@ -668,6 +668,23 @@ async def test_a_hedge_range_written_upside_down_by_hand_does_not_block_other_ro
     assert cfg["routing"]["cooldown_seconds"] == 12
     with pytest.raises(ApiError):
         await gw.api("update_routing", hedge_max_seconds=6)
+    warnings = [e["message"] for e in (await gw.api("list_events", level="warning"))["events"]]
+    assert "config.toml: [routing] hedge_max_seconds (5) is below hedge_min_seconds (8); a hedge waits 8 s " \
+           "for every provider" in warnings  # said at start: the file runs, not as written
+
+
+async def test_an_id_named_twice_in_provider_order_by_hand_is_warned_about(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    gw.services.watcher.stop()  # looked at by hand below, at once
+    path = gw.services.paths.config
+    doc = tomlkit.parse(path.read_text())
+    doc["provider_order"] = ["p2", "p1", "p2"]
+    path.write_text(tomlkit.dumps(doc))
+    gw.services.config.reload(), gw.services.config.reload()  # used once it held still between two looks
+    assert (await gw.api("get_config"))["provider_order"] == ["p2", "p1"]
+    warnings = [e["message"] for e in (await gw.api("list_events", level="warning"))["events"]]
+    assert "config.toml: provider_order names p2 2 times; its first place counts" in warnings
 
 
 async def test_rotating_the_token_takes_effect_at_once(fakes, gateway):

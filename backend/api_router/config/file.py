@@ -120,6 +120,29 @@ def ignored_settings(doc: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def taken_otherwise(doc: Mapping[str, Any], config: Config) -> list[str]:
+    """Values the file may hold but that do not run as written — the app refuses them, so a hand edit
+    is the only way in — each as a sentence saying what runs instead. Not invalid: they are not
+    repaired, and a change saved from the app's whole routing form still goes through."""
+    out = []
+    routing = config.routing
+    if routing.hedge_max_seconds < routing.hedge_min_seconds:
+        out.append(f"config.toml: [routing] hedge_max_seconds ({routing.hedge_max_seconds:g}) is below "
+                   f"hedge_min_seconds ({routing.hedge_min_seconds:g}); a hedge waits "
+                   f"{routing.hedge_min_seconds:g} s for every provider")
+    order = _plain(doc.get("provider_order", []))
+    if isinstance(order, list):
+        named = [pid for pid in order if isinstance(pid, str) and pid in config.providers]
+        out += [f"config.toml: provider_order names {shortened(pid, QUOTED_MAX)} {named.count(pid)} times; "
+                "its first place counts" for pid in dict.fromkeys(named) if named.count(pid) > 1]
+    return out
+
+
+def warnings_of(doc: Mapping[str, Any], config: Config) -> tuple[str, ...]:
+    """What the file says that runs otherwise or not at all (see ``ignored_settings``, ``taken_otherwise``)."""
+    return (*ignored_settings(doc), *taken_otherwise(doc, config))
+
+
 def _ignored(key: str, where: str, known: Collection[str]) -> str:
     import difflib  # only for a file that has such a key: not worth its memory in every running gateway
 
@@ -651,7 +674,7 @@ class LoadReport:
     moved_to: Path | None = None  # the unparseable file, kept for the user
     copied_to: Path | None = None  # the original of a file we repaired
     created: bool = False
-    ignored: tuple[str, ...] = ()  # keys that name no setting (see ignored_settings)
+    ignored: tuple[str, ...] = ()  # what the file says that runs otherwise or not at all (see warnings_of)
 
 
 @dataclass(frozen=True)
@@ -660,7 +683,7 @@ class Loaded:
 
     text: str
     config: Config
-    ignored: tuple[str, ...] = ()  # its keys that name no setting (see ignored_settings)
+    ignored: tuple[str, ...] = ()  # what it says that runs otherwise or not at all (see warnings_of)
     bom: bool = False  # the file starts with a UTF-8 byte order mark (kept when the app writes it)
 
 
@@ -718,7 +741,7 @@ class ConfigFile(UserFile[Loaded]):
                    "are in use")
             return defaults, LoadReport(problems=(why,), moved_to=moved)
         tighten(path)  # the file names providers and may hold URL passwords: the owner's only
-        ignored = tuple(ignored_settings(data))
+        ignored = warnings_of(data, config)
         bom = raw.startswith(codecs.BOM_UTF8)
         if doc is None:
             return cls(path, Loaded(text, config, ignored, bom), own_port), LoadReport(ignored=ignored)
@@ -727,7 +750,8 @@ class ConfigFile(UserFile[Loaded]):
             text, unsaved = in_style_of(dumped(doc), text), "it is read-only" if is_read_only(path) else ""
         except TomlError as exc:
             unsaved = f"the repair cannot be written into it: {exc}"
-        loaded = Loaded(text, parse(doc, own_port)[0], tuple(ignored_settings(doc)), bom)
+        fixed = parse(doc, own_port)[0]
+        loaded = Loaded(text, fixed, warnings_of(doc, fixed), bom)
         repaired = cls(path, loaded, own_port)
         if unsaved:  # the user's to fix: the repair is only in use, not saved
             note = f"config.toml has invalid values; {unsaved}, so it was left as it is"
@@ -763,7 +787,7 @@ class ConfigFile(UserFile[Loaded]):
                 text = in_style_of(dumped(doc), base.text)
             except TomlError as exc:
                 raise ConfigError(f"config.toml was not changed: {exc}, or make the change by hand") from None
-            return Loaded(text, config, tuple(ignored_settings(doc)), base.bom)
+            return Loaded(text, config, warnings_of(doc, config), base.bom)
 
         with self._lock:
             loaded = self._save(changed)
@@ -796,7 +820,7 @@ class ConfigFile(UserFile[Loaded]):
         config, problems = parse(data, self._own_port)
         if problems:
             return "has invalid values: " + "; ".join(p.what for p in problems)
-        return Loaded(text, config, tuple(ignored_settings(data)), raw.startswith(codecs.BOM_UTF8))
+        return Loaded(text, config, warnings_of(data, config), raw.startswith(codecs.BOM_UTF8))
 
     def _encode(self, value: Loaded) -> bytes:
         return (codecs.BOM_UTF8 if value.bom else b"") + value.text.encode()
