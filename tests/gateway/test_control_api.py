@@ -758,6 +758,25 @@ async def test_a_hand_edit_of_secrets_json_with_an_entry_nothing_uses_is_warned_
     assert json.loads(path.read_text())["usage_tokns"] == {"p1": "ut-p1-usage-token-0123"}
 
 
+async def test_a_provider_added_under_an_id_secrets_json_holds_a_key_for_says_it_uses_that_key(fakes, gateway):
+    """A key written ahead by hand, or left by a provider table removed by hand, goes to the new
+    provider's address from its first request: the added event says so."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1})
+    gw.services.watcher.stop()  # looked at by hand below, at once
+    path = gw.services.paths.secrets
+    data = json.loads(path.read_text())
+    data["providers"]["p2"] = "sk-written-ahead-0123"
+    path.write_text(json.dumps(data))
+    gw.services.secrets.reload(), gw.services.secrets.reload()  # used once it held still between two looks
+    await gw.api("upsert_provider", provider="p2", base_url=p2.base_url, create=True)
+    await gw.api("upsert_provider", provider="p3", base_url=p2.base_url, create=True)
+    added = [e["message"] for e in (await gw.api("list_events"))["events"] if " added" in e["message"]]
+    assert "Provider p2 added; secrets.json already held a key for 'p2', in use until another is set in the " \
+           "provider's settings" in added
+    assert "Provider p3 added" in added  # nothing held for it: nothing said
+
+
 async def test_probe_reports_models_or_the_error(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})

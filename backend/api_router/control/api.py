@@ -391,7 +391,7 @@ class Control:
                 follow_order(doc, [*(p for p in written_order(doc, services.config.current.order) if p != pid), pid])
             return bool(disabled) and _end_lock_on(doc, pid)  # a provider switched off takes its lock along
 
-        self._edit_provider(change, pid, "added" if creating else "updated")
+        self._edit_provider(change, pid, _added(services.secrets.current, pid) if creating else "updated")
         # A new base URL reaches every per-provider state, and new usage settings the usage reading, with the
         # config (ProviderStates.note_config).
         return self.get_config()
@@ -819,11 +819,26 @@ class Control:
             raise ControlError(f"a provider named {quoted(pid)} already exists")
 
 
+def _held_for(secrets: Secrets, pid: str) -> list[str]:
+    """What secrets.json holds under ``pid``: a key, a usage token."""
+    return [what for what, mapping in (("key", secrets.provider_keys), ("usage token", secrets.usage_tokens))
+            if pid in mapping]
+
+
+def _added(secrets: Secrets, pid: str) -> str:
+    """The verb of an added provider's event; a key written ahead for its id (or left by a table removed by
+    hand) goes to its address from the first request, so the user is told it is in use."""
+    held = _held_for(secrets, pid)
+    if not held:
+        return "added"
+    return (f"added; secrets.json already held a {' and a '.join(held)} for {quoted(pid)}, in use until "
+            "another is set in the provider's settings")
+
+
 def _refuse_hand_written_secrets(secrets: Secrets, pid: str) -> None:
     """A key (or usage token) written by hand in secrets.json for an id no provider has yet is the user's: a
     rename onto that id would replace it with the renamed provider's."""
-    held = [what for what, mapping in (("key", secrets.provider_keys), ("usage token", secrets.usage_tokens))
-            if pid in mapping]
+    held = _held_for(secrets, pid)
     if held:
         raise ControlError(f"secrets.json holds a {' and a '.join(held)} for {quoted(pid)}, which no provider has: "
                            f"it would be replaced by the renamed provider's; remove it from secrets.json first, or "
