@@ -5,7 +5,9 @@ it receives to a JSON-lines file.
     python notification_service.py RECORD_FILE [CAPABILITIES]
 
 CAPABILITIES (comma-separated, default ``actions,body``) is what ``GetCapabilities`` answers, e.g.
-``actions,body,body-markup`` for a service that reads the body as markup, as most desktops' do.
+``actions,body,body-markup`` for a service that reads the body as markup, as most desktops' do;
+``silent`` makes a service that takes the name and answers no call at all (each is recorded as
+``{"unanswered": METHOD}``).
 
 Prints ``ready`` once it owns the name. A test "clicks" notification N with
 ``org.apirouter.TestNotifications.Click(N, "default")`` on the same object: the service then emits
@@ -59,10 +61,15 @@ class Service:
         self.record = record
         self.capabilities = [c for c in capabilities.split(",") if c]
         self.next_id = 0
+        self.unanswered: list[Gio.DBusMethodInvocation] = []
 
     def call(self, conn: Gio.DBusConnection, sender: str, path: str, iface: str, method: str,
              params: GLib.Variant, invocation: Gio.DBusMethodInvocation) -> None:
-        if method == "GetCapabilities":
+        if self.capabilities == ["silent"]:
+            self.unanswered.append(invocation)  # held, so GLib does not answer it as it drops it
+            with open(self.record, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"unanswered": method}) + "\n")
+        elif method == "GetCapabilities":
             invocation.return_value(GLib.Variant("(as)", (self.capabilities,)))
         elif method == "GetServerInformation":
             invocation.return_value(GLib.Variant("(ssss)", ("test-notifications", "api-router tests", "1", "1.2")))

@@ -4,6 +4,7 @@ value and the macOS LaunchAgent with the OS calls replaced at their seams."""
 from __future__ import annotations
 
 import plistlib
+import random
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from api_router.desktop.autostart import (
     launch_command,
     parse_exec,
     system_autostart,
+    windows_argv,
 )
 
 
@@ -196,6 +198,41 @@ def test_a_run_value_another_api_router_wrote_is_neither_shown_as_on_nor_removed
     assert moved.installed()
     moved.disable()
     assert not item.installed() and reg.keys["HKCU\\" + RUN_KEY] == {}
+
+
+@pytest.mark.parametrize(("mine", "theirs"), [
+    (r"C:\data", r"C:\data2"),            # theirs starts with mine
+    (r"C:\data", r"C:\data --port 4001"),  # a folder whose name goes on past a space (quoted in the value)
+    (r"C:\my data", r"C:\my data\sub"),
+])
+def test_a_run_value_for_a_folder_whose_name_starts_like_ours_is_not_ours(mine: str, theirs: str) -> None:
+    reg = FakeWinreg()
+    other = system_autostart("win32", command=[r"C:\Apps\API Router.exe", "--user-data", theirs], winreg=reg)
+    item = system_autostart("win32", command=[r"C:\Apps\API Router.exe", "--user-data", mine], winreg=reg)
+    other.enable()
+    assert not item.installed()
+    item.disable()
+    assert other.installed() and other.up_to_date()
+
+
+def test_a_run_value_names_our_folder_as_windows_does_whatever_the_case_or_quoting() -> None:
+    reg = FakeWinreg()
+    item = system_autostart("win32", command=[r"C:\Apps\API Router.exe", "--user-data", r"C:\My Data"], winreg=reg)
+    reg.keys.setdefault("HKCU\\" + RUN_KEY, {})[APP_NAME] = r'"C:\Apps\API Router.exe" --user-data "c:/my data"'
+    assert item.installed() and not item.up_to_date()  # the same folder: on, and rewritten as ours at start
+    item.disable()
+    assert reg.keys["HKCU\\" + RUN_KEY] == {}
+
+
+def test_a_run_value_is_split_as_windows_splits_it() -> None:
+    """The inverse of list2cmdline (which writes our value), backslashes before quotes included."""
+    rng = random.Random(17)
+    cases = [[r"C:\Users\Ann Lee\API Router.exe", "--user-data", r"C:\my data\\"], ["a\\", 'b"c', 'd\\"e', "", "x y"]]
+    cases += [["".join(rng.choice('ab \\"\t') for _ in range(rng.randint(0, 6))) for _ in range(rng.randint(1, 4))]
+              for _ in range(500)]
+    for args in cases:
+        assert windows_argv(subprocess.list2cmdline(args)) == args
+    assert windows_argv('  "C:\\A B\\x.exe"\t--user-data  D:\\ud  ') == [r"C:\A B\x.exe", "--user-data", r"D:\ud"]
 
 
 def test_macos_launch_agent(tmp_path: Path) -> None:

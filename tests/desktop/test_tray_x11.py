@@ -361,3 +361,25 @@ def test_quit_hides_the_icon_at_once_and_a_start_meanwhile_runs_once_it_is_gone(
     assert second.proc.poll() is None, second.log()
     xsession.tray_menu_last()
     assert second.wait_exit() == 0, second.log()
+
+
+def test_quit_is_not_held_up_by_a_notification_service_that_never_answers(
+        xsession: XSession, tmp_path: Path, apps: list[App], upstream: fp.FakeProvider) -> None:
+    """A service that takes the notification name and answers nothing: the icon shows, and Quit ends
+    the process in moments — pystray's own notifier, which never showed anything, is not asked to hide
+    (D-Bus would wait 25 s for that answer)."""
+    service = NotificationService.start(xsession.env, tmp_path / "silent.jsonl", capabilities="silent")
+    try:
+        port = free_port()
+        user_data = user_data_with(tmp_path, port, {"relay_a": {"base_url": upstream.base_url,
+                                                                "display_name": "Relay A"}})
+        app = start_app(xsession, tmp_path, port, user_data=user_data)
+        apps.append(app)
+        app.wait_healthy()
+        wait_for(xsession.tray_icon, 15, "the tray icon")
+        quit_at = time.monotonic()
+        xsession.tray_menu_last()  # Quit
+        assert app.wait_exit(timeout=30) == 0, app.log()
+        assert time.monotonic() - quit_at < 10, app.log()
+    finally:
+        service.stop()

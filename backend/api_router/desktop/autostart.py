@@ -303,9 +303,7 @@ class WindowsRunKey:
         import subprocess  # Windows only; the gateway process never needs it otherwise
 
         self._value = subprocess.list2cmdline(list(command))
-        # What our value holds that another install's (another --user-data) does not.
-        data = _user_data_of(command)
-        self._ours = subprocess.list2cmdline(["--user-data", data]) if data is not None else ""
+        self._data = _windows_folder(_user_data_of(command))  # what tells our value from another install's
 
     def supported(self) -> bool:
         return True
@@ -323,9 +321,10 @@ class WindowsRunKey:
         return str(value)
 
     def installed(self) -> bool:
-        """There is a value, and it starts this app's data (as ``_LoginFile.installed``)."""
+        """There is a value, and it starts this app's data (as ``_LoginFile.installed``): the same folder as
+        Windows names it (any case, either slash), not one whose name merely starts the same."""
         current = self._current()
-        return current is not None and (self._ours in current if self._ours else "--user-data" not in current)
+        return current is not None and _windows_folder(_user_data_of(windows_argv(current))) == self._data
 
     def up_to_date(self) -> bool:
         return self._current() == self._value
@@ -347,6 +346,48 @@ class WindowsRunKey:
                 w.DeleteValue(key, APP_NAME)
         except FileNotFoundError:
             pass
+
+
+def _windows_folder(path: str | None) -> str | None:
+    import ntpath  # os.path on Windows; here so the checks run on any system
+
+    return None if path is None else ntpath.normcase(ntpath.normpath(path))
+
+
+def windows_argv(line: str) -> list[str]:
+    """A command line split as Windows programs split theirs (CommandLineToArgvW): the inverse of
+    ``subprocess.list2cmdline``, for a Run value this or another install wrote, or the user edited."""
+    args: list[str] = []
+    arg: list[str] = []
+    started = quoted = False
+    i = 0
+    while i < len(line):
+        c = line[i]
+        if c == "\\":
+            n = len(line) - i - len(line[i:].lstrip("\\"))  # the run of backslashes
+            i += n
+            if i < len(line) and line[i] == '"':  # 2k of them before a quote: k, and the quote counts
+                arg.append("\\" * (n // 2))
+                if n % 2:
+                    arg.append('"')
+                    i += 1
+            else:
+                arg.append("\\" * n)
+            started = True
+            continue
+        if c == '"':
+            quoted, started = not quoted, True
+        elif c in " \t" and not quoted:
+            if started:
+                args.append("".join(arg))
+                arg, started = [], False
+        else:
+            arg.append(c)
+            started = True
+        i += 1
+    if started:
+        args.append("".join(arg))
+    return args
 
 
 # --- macOS ----------------------------------------------------------------------------------------

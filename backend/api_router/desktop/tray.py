@@ -383,15 +383,22 @@ class _QuietNotifierFactory:
 class _QuietNotifier:
     def __init__(self, inner: Any | None) -> None:
         self._inner = inner
+        self._shown = False
 
     def notify(self, *args: Any) -> None:
         try:
             if self._inner is not None:
                 self._inner.notify(*args)
+                self._shown = True
         except Exception as exc:
             log.debug("pystray notification: %s", exc)
 
     def hide(self) -> None:
+        # pystray hides at exit whether or not it showed anything (it never does: notify.py sends ours),
+        # and waits D-Bus's 25 s for a service that takes the name but does not answer: Quit would linger.
+        if not self._shown:
+            return
+        self._shown = False
         try:
             if self._inner is not None:
                 self._inner.hide()
