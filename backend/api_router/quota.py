@@ -180,11 +180,13 @@ class Quota:
         from api_router.usage import UsageTarget
 
         secrets = self._secrets()
+        everything = tuple(sorted(v for v in secrets.secret_values() if len(v) >= 6))  # as the Redactor keeps them
         out = []
         for pid, p in self._config().providers.items():
             key, token = secrets.provider_keys.get(pid, ""), secrets.usage_tokens.get(pid, "")
             if p.routable and (key or token):
-                out.append(UsageTarget(pid, p.base_url, p.usage_base_url, p.usage_adapter, key, token))
+                out.append(UsageTarget(pid, p.base_url, p.usage_base_url, p.usage_adapter, key, token,
+                                       also_hidden=everything))
         return out
 
     async def _ready_refresher(self) -> UsageRefresher:

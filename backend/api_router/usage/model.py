@@ -43,10 +43,13 @@ class UsageTarget:
     usage_adapter: str = ""
     provider_key: str = field(default="", repr=False)
     usage_token: str = field(default="", repr=False)
+    # The app's other secrets (its gateway token, other providers' keys): never sent, only masked — a
+    # panel may quote one, and a message shortened after the app masked it would show a cut one in part.
+    also_hidden: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     def secrets(self) -> tuple[str, ...]:
-        """The non-empty secrets of this target, for :func:`redact`."""
-        return tuple(s for s in (self.provider_key, self.usage_token) if s)
+        """The non-empty secrets of this target and those it must hide too, for :func:`redact`."""
+        return tuple(s for s in (self.provider_key, self.usage_token, *self.also_hidden) if s)
 
 
 class ErrorKind:
