@@ -11,6 +11,7 @@ import stat
 
 import pytest
 from aiohttp import web
+from multidict import CIMultiDict
 
 from api_router.logfile import setup_logging
 from api_router.status import build_status
@@ -62,6 +63,11 @@ async def test_foreign_origin_cannot_use_the_control_api(fakes, gateway):
     for origin in ("https://evil.example", "http://localhost:9999", "null"):
         reply = await gw.request("POST", "/api/get_gateway_token", body={}, headers={"Origin": origin})
         assert reply.status == 403 and gw.token not in reply.body.decode(), origin
+    own = gw.base
+    for origins in ([own, "https://evil.example"], ["https://evil.example", own]):  # two: no browser sends it
+        headers = CIMultiDict([*gw.auth(None).items(), *(("Origin", o) for o in origins)])
+        async with gw.client.post(gw.base + "/api/get_gateway_token", json={}, headers=headers) as resp:
+            assert resp.status == 403 and gw.token not in await resp.text(), origins
 
 
 async def test_tokens_are_compared_in_constant_time(fakes, gateway, monkeypatch):

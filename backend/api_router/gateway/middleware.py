@@ -151,10 +151,9 @@ def token_required(services: Services, handler: Handler, *, same_origin: bool = 
     expected_token = _ExpectedToken(services)
 
     async def checked(request: web.Request) -> web.StreamResponse:
-        if same_origin:
-            origin = request.headers.get("Origin")
-            if origin is not None and origin != f"http://{request.host}":
-                return error_response(403, "cross-origin control requests are refused")
+        # Every Origin header: with two, the first alone could be ours while the other is not.
+        if same_origin and any(origin != f"http://{request.host}" for origin in request.headers.getall("Origin", ())):
+            return error_response(403, "cross-origin control requests are refused")
         # surrogateescape: header bytes that are not UTF-8 are a wrong token, not a crash
         if not hmac.compare_digest(bearer_token(request).encode("utf-8", "surrogateescape"), expected_token()):
             return error_response(401, "missing or wrong gateway token (Authorization: Bearer ao_…)", "unauthorized",
