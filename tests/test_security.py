@@ -248,6 +248,25 @@ async def test_a_usage_panel_quoting_the_gateway_token_or_another_key_where_its_
         assert secret[:12] not in shown and secret[-12:] not in shown
 
 
+async def test_a_key_pasted_into_a_display_name_or_model_map_is_not_said_back(fakes, gateway):
+    """Every control answer, /status and the export mask it; the calls that hand out the gateway token
+    by design still do."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, keys={"p1": PROVIDER_KEY})
+    await gw.api("upsert_provider", provider="p1", display_name=f"Mine {PROVIDER_KEY}",
+                 model_map={"gpt-5": PROVIDER_KEY})
+    assert (await gw.responses()).status == 200
+    gw.services.store.flush()
+    answers = [await gw.request("GET", "/status"), await gw.request("GET", "/api/export_requests?format=csv")]
+    shown = [r.body.decode() for r in answers] + [json.dumps(await gw.api(m), ensure_ascii=False) for m in (
+        "get_status", "get_config", "list_requests", "list_events", "export_requests")]
+    assert all(r.status == 200 for r in answers)
+    assert all(PROVIDER_KEY not in text for text in shown)
+    assert all("Mine sk-l…cdef" in shown[i] for i in (0, 1, 2, 3))  # the name, masked, in place of the key
+    assert (await gw.api("get_gateway_token"))["token"] == gw.token  # handed out on purpose, as before
+    assert gw.token in json.dumps(await gw.api("get_codex_setup"))
+
+
 async def test_a_key_with_a_colon_cut_by_the_300_character_limit_is_left_out_whole(fakes, gateway):
     """iFlytek-style "APIKey:APISecret": where the cut falls inside it, all of it goes, not the part
     before the colon."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import quote, quote_plus, urlsplit
 
 from api_router.fsutil import is_read_only, move_aside, read_file, remove_stale_temp_files, tighten
@@ -423,6 +423,9 @@ def _without(mapping: Mapping[str, str], pid: str) -> dict[str, str]:
 
 
 
+_T = TypeVar("_T")
+
+
 class Redactor:
     """Replaces every known secret in a text (or in bytes about to leave for a client) with its
     masked preview."""
@@ -488,6 +491,26 @@ class Redactor:
         if "@" in text and "://" in text:
             text = _URL_IN_TEXT.sub(rf"\1{MASKED_PASSWORD}@", text)
         return text
+
+    def in_value(self, value: _T) -> _T:
+        """``value`` — what a control call or ``/status`` answers — with every secret in its strings (and
+        keys) masked: a key pasted where no key belongs (a display name, a model name) is not shown back.
+        ``value`` itself when it holds none, found by one scan of it as JSON."""
+        if not self._values:
+            return value
+        import orjson  # loaded with the gateway already
+
+        data = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+        return value if self.redact_bytes(data) == data else cast(_T, self._each_string(value))
+
+    def _each_string(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, Mapping):
+            return {self(k) if isinstance(k, str) else k: self._each_string(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._each_string(v) for v in value]
+        return value
 
     def unmask_url_secrets(self, name: str, new: str, old: str) -> str:
         """A URL edited from the one ``shown_url`` showed: a piece of it still as shown there — the part

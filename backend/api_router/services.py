@@ -317,6 +317,10 @@ class Services:
     serving: Serving | None = None  # set by the gateway server while it listens
     last_activity_ms: int | None = None
 
+    def name_shown(self, provider: str) -> str:
+        """``provider``'s display name as an answer shows it: a key pasted into it masked."""
+        return self.redactor(self.config.current.name_of(provider))
+
     def emit(self, level: Level, kind: Kind, message: str, provider: str | None = None) -> None:
         self.store.add_event(level, kind, message, provider)
 

@@ -121,7 +121,9 @@ def build_status(services: Services) -> dict[str, Any]:
     active, reason = services.router.active(cfg, cfg.name_of)
     store = services.store
     serving = services.serving  # read once: the gateway may stop (set it to None) while this runs
-    return {
+    # Masked as a whole: the window, the browser and the tray all read it, and a key pasted where none
+    # belongs (a display name) is not said back.
+    return services.redactor.in_value({
         "version": __version__,
         "listen": {"host": serving.host if serving else cfg.listen.host,
                    "port": serving.port if serving else cfg.listen.port},
@@ -149,4 +151,4 @@ def build_status(services: Services) -> dict[str, Any]:
         "ledgers": services.quota.ledgers_json(),
         "last_activity_unix_ms": services.last_activity_ms,
         "now_unix_ms": now_ms(),
-    }
+    })

@@ -45,7 +45,7 @@ from api_router.config import (
     written_order,
 )
 from api_router.control.diagnostics import open_fds, rss_bytes
-from api_router.control.registry import ControlError, exposed, waits_on_loop
+from api_router.control.registry import ControlError, exposed, hands_out_the_token, waits_on_loop
 from api_router.desktop.autostart import autostart_json
 from api_router.fsutil import cannot_write
 from api_router.gateway.explain import path_hint
@@ -618,7 +618,7 @@ class Control:
                        text: str | None = None) -> request_log.Export:
         """The export, to be made a piece at a time (not exposed: its pieces are no JSON)."""
         try:
-            return request_log.export_of(self._services.store, self._services.config.current.name_of, format,
+            return request_log.export_of(self._services.store, self._services.name_shown, format,
                                          provider, outcome, self._as_logged(session_id), text)
         except ValueError as exc:
             raise ControlError(str(exc)) from None
@@ -699,10 +699,12 @@ class Control:
     # --- gateway token ---------------------------------------------------------------------------------
 
     @exposed
+    @hands_out_the_token
     def get_gateway_token(self) -> dict[str, Any]:
         return {"token": self._services.secrets.current.gateway_token}
 
     @exposed
+    @hands_out_the_token
     def rotate_gateway_token(self) -> dict[str, Any]:
         """A new token; the old one is refused at once. Codex's auth.json follows when Connect Codex had
         connected it with the old token."""
@@ -729,15 +731,18 @@ class Control:
     # --- Codex -------------------------------------------------------------------------------------------
 
     @exposed
+    @hands_out_the_token
     def get_codex_setup(self) -> dict[str, Any]:
         services = self._services
         return codex_setup.describe(services.codex_home, services.gateway_url, services.secrets.current.gateway_token)
 
     @exposed
+    @hands_out_the_token
     def apply_codex_setup(self) -> dict[str, Any]:
         return self._change_codex_files(codex_setup.apply, "Codex configured to use API Router")
 
     @exposed
+    @hands_out_the_token
     def restore_codex_backup(self) -> dict[str, Any]:
         return self._change_codex_files(codex_setup.restore, "Codex files restored from the backup")
 

@@ -85,6 +85,13 @@ def exposed(fn: F) -> F:
     return fn
 
 
+def hands_out_the_token(fn: F) -> F:
+    """Mark a control method whose answer holds the gateway token by design (to show it, to write it
+    into Codex's files): the one answer not masked (see ``Registry``)."""
+    fn.__control_hands_out_token__ = True  # type: ignore[attr-defined]
+    return fn
+
+
 def waits_on_loop(fn: F) -> F:
     """Mark a control method that waits for work on the gateway's loop (a test, a usage check), up to a
     minute: its transport runs it apart from the quick calls, so that many of it never hold them up."""
@@ -107,6 +114,7 @@ class Method:
     open_kwargs: bool  # takes **values (checked by the method itself against the config schema)
     doc: str
     waits: bool = False  # see ``waits_on_loop``
+    hands_out_token: bool = False  # see ``hands_out_the_token``
 
     def check(self, kwargs: Mapping[str, Any]) -> None:
         known = {p.name: p for p in self.params}
@@ -124,9 +132,14 @@ class Method:
 
 
 class Registry:
-    def __init__(self, target: object, before_call: Callable[[], None] = lambda: None) -> None:
+    """``mask``: applied to every answer (but those of ``hands_out_the_token`` methods) — the redactor's
+    ``in_value``, so no answer says a key back, wherever in it one was put."""
+
+    def __init__(self, target: object, before_call: Callable[[], None] = lambda: None,
+                 mask: Callable[[Any], Any] = lambda answer: answer) -> None:
         self._target = target
         self._before_call = before_call
+        self._mask = mask
         self.methods: dict[str, Method] = {}
         for name, fn in inspect.getmembers(type(target), inspect.isfunction):
             if getattr(fn, "__control_api__", False):
@@ -159,7 +172,8 @@ class Registry:
             raise ControlError(f"{name}() takes one object of keyword arguments")
         method.check(kwargs)
         self._before_call()
-        return getattr(self._target, name)(**kwargs)
+        answer = getattr(self._target, name)(**kwargs)
+        return answer if method.hands_out_token else self._mask(answer)
 
 
 def _describe(name: str, fn: Callable[..., Any]) -> Method:
@@ -172,7 +186,8 @@ def _describe(name: str, fn: Callable[..., Any]) -> Method:
             continue
         check, words = _checker(hints.get(p.name, Any))
         params.append(Param(p.name, check, words, p.default is inspect.Parameter.empty))
-    return Method(name, tuple(params), open_kwargs, inspect.getdoc(fn) or "", getattr(fn, "__control_waits__", False))
+    return Method(name, tuple(params), open_kwargs, inspect.getdoc(fn) or "", getattr(fn, "__control_waits__", False),
+                  getattr(fn, "__control_hands_out_token__", False))
 
 
 def _checker(hint: Any) -> tuple[Callable[[Any], bool], str]:

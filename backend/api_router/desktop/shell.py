@@ -319,7 +319,7 @@ class DesktopShell:
                 url = window_url(serving.host, serving.port)
                 origin = origin_of(url)
                 api = make_desktop_api(
-                    Registry(control, control.catch_up), redact=rt.redactor,
+                    Registry(control, control.catch_up, mask=rt.redactor.in_value), redact=rt.redactor,
                     origin_ok=lambda: self._window is not None and self._window.current_origin() == origin,
                     saver=FileSaver(self._ask_save_path), exporter=control.request_export)
                 window = AppWindow(backends.webview, url=url, js_api=api, hidden=hidden, on_close=self._close_quits)

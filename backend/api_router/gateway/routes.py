@@ -266,7 +266,7 @@ async def export_download(request: web.Request) -> web.StreamResponse:
         raise GatewayError(400, f"unknown export parameter(s): {listed(unknown)}")
     services = request.app[SERVICES]
     try:
-        made = request_log.export_of(services.store, services.config.current.name_of, **query)
+        made = request_log.export_of(services.store, services.name_shown, **query)
     except ValueError as exc:
         raise GatewayError(400, str(exc)) from None
     with _in_flight(request.app[STATE]):  # shutdown lets a download under way finish within its grace

@@ -79,7 +79,7 @@ class GatewayServer:
     def __init__(self, services: Services, control: Control, *, host: str | None = None, port: int | None = None,
                  shutdown_grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         self.services = services
-        self.registry = Registry(control, control.catch_up)
+        self.registry = Registry(control, control.catch_up, mask=services.redactor.in_value)
         self.host = host
         self.port = port
         self.shutdown_grace = shutdown_grace
