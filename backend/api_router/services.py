@@ -54,16 +54,26 @@ class ProviderIdentity:
     """One provider over its life: ``id`` follows its renames and is None once it is deleted. What is
     learnt from a request that was under way meanwhile lands where the provider went — never on a
     provider added later under the same id, which is another one. ``instance`` tells them apart where
-    only data goes (the status the tray compares poll by poll)."""
+    only data goes (the status the tray compares poll by poll). ``last_id``: the id it went by last —
+    once deleted, the one history names it by."""
 
     id: str | None
     instance: int = field(default_factory=lambda: next(_INSTANCES))
+    last_id: str = ""
+
+    def __post_init__(self) -> None:
+        self.last_id = self.id or ""
 
 
 def id_now(who: ProviderIdentity | str) -> str | None:
     """The id a provider goes by now (None: deleted); an id with no identity (the provider was added after
     the snapshot that names it) stands for itself."""
     return who if isinstance(who, str) else who.id
+
+
+def id_last(who: ProviderIdentity | str) -> str:
+    """The id a provider goes by now, or, deleted, the one it went by last (see ``id_now``)."""
+    return who if isinstance(who, str) else who.id or who.last_id
 
 
 def identity_of(identities: Mapping[str, ProviderIdentity], provider: str) -> ProviderIdentity | str:
@@ -231,6 +241,7 @@ class ProviderStates:
         for identity in list(self._every):
             if identity.id == old:
                 identity.id = new
+                identity.last_id = new or old
 
 
 MAX_RENAMES_KEPT = 256

@@ -108,6 +108,25 @@ async def test_a_key_rotated_or_deleted_during_a_request_is_masked_in_its_answer
     assert "sk-old-key-p1-0123456789" not in seen and "sk-key-p2-0123456789" not in seen
 
 
+async def test_a_provider_renamed_then_deleted_during_a_request_is_named_in_its_row_by_its_last_id(fakes, gateway):
+    """History names a deleted provider by the id it had when it went — its events and earlier rows
+    say the new id after a rename, and so does the row of a request that ends after both."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+
+    async def rename_then_delete() -> None:
+        await gw.api("rename_provider", provider="p1", new_id="renamed")
+        await gw.api("delete_provider", provider="renamed")
+
+    held = Held(fp.stream_ok("late"))
+    p1.queue(held)
+    assert (await while_held(held, gw.responses(stream=True), rename_then_delete)).status == 200
+    gw.services.store.flush()
+    (row,) = gw.services.store.request_log()
+    assert row["provider"] == "renamed" and row["providers_tried"] == ["renamed"]
+    assert [r["id"] for r in (await gw.api("list_requests", provider="renamed"))["requests"]] == [row["id"]]
+
+
 async def recreate_c_on(gw: Harness, server: fp.FakeProvider) -> None:
     await gw.api("delete_provider", provider="c")
     await gw.api("upsert_provider", provider="c", base_url=server.base_url)

@@ -23,7 +23,7 @@ from api_router.gateway.errors import SHUTTING_DOWN, GatewayError, error_respons
 from api_router.gateway.upstream import REQUEST_ID_HEADER
 from api_router.records import RequestRecord, Usage
 from api_router.routing import Failure
-from api_router.services import ProviderIdentity, id_now, identity_of
+from api_router.services import ProviderIdentity, id_last, id_now, identity_of
 
 
 @dataclass(slots=True, eq=False)
@@ -59,6 +59,11 @@ class Exchange:
     def now_called(self, provider: str) -> str | None:
         """The id the provider the request knows as ``provider`` goes by now; None once it was deleted."""
         return id_now(self.who(provider))
+
+    def last_called(self, provider: str) -> str:
+        """The id the provider the request knows as ``provider`` goes by now, or went by when it was
+        deleted (renamed first, the new id: the one its other rows and events name it by)."""
+        return id_last(self.who(provider))
 
 
 class RequestIds:

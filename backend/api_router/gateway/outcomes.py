@@ -260,10 +260,10 @@ class OutcomeRecorder:
             for attempt in record.attempts:
                 now = self._current(ex, attempt.provider)
                 if now is not None:
-                    attempt.provider = now
                     existing.add(now)
+                attempt.provider = now or ex.last_called(attempt.provider)
             if record.provider is not None:
-                record.provider = ex.now_called(record.provider) or record.provider
+                record.provider = ex.last_called(record.provider)
             self._store.log_request(record, existing)
 
     def _current(self, ex: Exchange, provider: str) -> str | None:
