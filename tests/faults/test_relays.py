@@ -1330,6 +1330,21 @@ async def test_a_200_whose_response_is_not_finished_is_a_provider_failure(fakes,
         assert f"not finished (status {status})" in gw.services.store.request_log()[0]["attempts"][0]["error"]
 
 
+@pytest.mark.parametrize("body", [{"output": []}, {"object": "response", "status": "completed", "output": []},
+                                  {"id": 7, "status": "completed", "output": []}])
+async def test_a_200_whose_response_has_no_id_is_a_provider_failure(fakes, gateway, body):
+    """Codex takes no response without its id as an answer ("missing field `id`"), and a stream made of
+    it would be an empty "completed" one: the next provider answers, as for an id-less stream ending."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    p1.always(fp.status(200, body=json.dumps(body).encode()))
+    for stream in (False, True):
+        reply = await gw.responses(stream=stream)
+        assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2" and reply.text == "hello"
+        assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+        assert "without its id" in gw.services.store.request_log()[0]["attempts"][0]["error"]
+
+
 @pytest.mark.parametrize("end", [{"type": "response.completed"}, {"type": "response.completed", "response": None},
                                  {"type": "response.completed", "response": "ok"},
                                  {"type": "response.completed", "response": {"status": "completed"}},

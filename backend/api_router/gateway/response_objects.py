@@ -188,4 +188,6 @@ def answer_of(data: bytes, content_type: str) -> dict[str, Any] | str:
         return "answered JSON that is not a response object (no output)"
     if obj.get("status") in _UNDER_WAY:
         return f"answered a response that is not finished (status {obj['status']}), with nothing to give"
+    if not (closes_an_answer(obj) or reports_failure(obj)):  # a failure says what it is, id or not
+        return "answered a response object without its id (no client can take it as an answer)"
     return obj
