@@ -494,7 +494,7 @@ try {
     await setFake('p3', 'fail');
     await setFake('p4', 'fail');
     for (let i = 0; i < 2; i++) await responses(token);
-    const banner = page.getByRole('alert', { name: 'All providers down' });
+    const banner = page.getByRole('region', { name: 'All providers down' });
     await textMatches(banner, /all providers down/);
     await textMatches(banner, /Relay Two: HTTP 503/); // why, by display name
     await textMatches(banner, /base URLs and keys/); // what to do
@@ -550,7 +550,7 @@ try {
     });
     assert.equal(gone.status, 200, 'deleting the long-named provider');
     await row(id).waitFor({ state: 'detached' });
-    const dismiss = page.getByRole('button', { name: 'Dismiss notification' });
+    const dismiss = page.getByRole('button', { name: /^Dismiss: / });
     while ((await dismiss.count()) > 0) await dismiss.first().click();
   }, { selectsFit: false }); // its name and id are in the Events filter now: capped drop-downs cut them (tooltip)
 

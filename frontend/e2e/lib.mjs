@@ -195,7 +195,7 @@ export async function assertReachable(locator, what) {
 
 /** A calm frame for screenshots: no notifications, no focus ring, no hover. */
 export async function calm(page) {
-  const dismiss = page.getByRole('button', { name: 'Dismiss notification' });
+  const dismiss = page.getByRole('button', { name: /^Dismiss: / });
   for (let i = 0; i < 10 && (await dismiss.count()) > 0; i++) await dismiss.first().click();
   const size = page.viewportSize();
   await page.mouse.move(size.width - 2, size.height - 2);

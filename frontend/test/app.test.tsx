@@ -524,7 +524,7 @@ describe('dashboard', () => {
     const toast = await screen.findByTestId('toast-error');
     expect(toast.textContent).toContain('Could not disable Relay One');
     expect(toast.textContent).toContain('provider p1 is locked; unlock first');
-    fireEvent.click(within(toast).getByRole('button', { name: 'Dismiss notification' }));
+    fireEvent.click(within(toast).getByRole('button', { name: 'Dismiss: Could not disable Relay One' }));
     expect(screen.queryByTestId('toast-error')).toBeNull();
   });
 

@@ -16,8 +16,9 @@ describe('health follows evidence', () => {
     const backend = new FakeBackend();
     for (const id of ['p1', 'p2', 'p3']) backend.state.providers[id].status = id === 'p2' ? 'unresponsive' : 'unhealthy';
     await desktopApp(backend);
-    const banner = screen.getByRole('alert', { name: 'All providers down' });
+    const banner = screen.getByRole('region', { name: 'All providers down' });
     expect(banner.textContent).toContain('all providers down');
+    expect(within(banner).getByRole('alert').textContent).toMatch(/^All providers down\. .*Relay Two: unresponsive/);
     expect(banner.textContent).toContain('Relay Two: unresponsive');
     expect(banner.textContent).toContain('Check the providers’ keys and base URLs, or test them.');
     expect(screen.getByTestId('status-summary').dataset.state).toBe('down');

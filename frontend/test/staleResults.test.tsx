@@ -28,7 +28,7 @@ describe('useActions', () => {
       mode: 'desktop',
       call: () => Promise.reject(new BridgeError('refused', { kind: 'server', method: 'probe_provider' })),
     } as unknown as Bridge;
-    const toasts: ToastApi = { push: vi.fn(() => 1), dismiss: vi.fn() };
+    const toasts: ToastApi = { push: vi.fn(() => 1), dismiss: vi.fn(), hold: vi.fn(), release: vi.fn() };
     const deps = { bridge: failing, refresh: async () => {}, apply: () => {}, toasts };
     const { result, rerender } = renderHook(({ names }) => useActions({ ...deps, names }), {
       initialProps: { names: { p1: 'Relay One' } },
@@ -186,7 +186,7 @@ describe('useGatewayToken', () => {
         return () => {};
       },
     } as unknown as Bridge;
-    const toasts: ToastApi = { push: vi.fn(() => 1), dismiss: vi.fn() };
+    const toasts: ToastApi = { push: vi.fn(() => 1), dismiss: vi.fn(), hold: vi.fn(), release: vi.fn() };
     const { result } = renderHook(() => useGatewayToken(bridge, toasts, true));
     act(() => announce('gw-new'));
     await act(async () => first.resolve({ token: 'gw-old' }));

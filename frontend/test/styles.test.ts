@@ -72,3 +72,22 @@ describe('a provider row’s base URL: scheme, host and port always whole, only 
     expect(body).toMatch(/max-width:\s*100%/);
   });
 });
+
+describe('the dashboard stays one screen at 1320×720 with four providers', () => {
+  it('caps the Lock and Preferred drop-downs so both stay on one row of the Routing card at 1320 px', () => {
+    // The card's content is 758 px wide there; the labels take about 220 px and the gaps 34 px.
+    // A plain length: a percentage (min(100%, …)) is ignored when the row's width is worked out.
+    const cap = /max-width:\s*(\d+)px;/.exec(rule('.inline-field select'));
+    expect(cap).not.toBeNull();
+    expect(Number(cap![1])).toBeLessThanOrEqual(250);
+  });
+
+  it('keeps a provider’s last error to one line, cut with an ellipsis, without widening its column', () => {
+    const body = rule('.line1');
+    expect(body).toMatch(/white-space:\s*nowrap/);
+    expect(body).toMatch(/text-overflow:\s*ellipsis/);
+    expect(body).toMatch(/overflow:\s*hidden/);
+    expect(body).toMatch(/(^|[;\s])width:\s*0;/);
+    expect(body).toMatch(/min-width:\s*100%/);
+  });
+});

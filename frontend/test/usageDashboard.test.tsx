@@ -25,7 +25,10 @@ describe('providers table: usage', () => {
     const p3 = within(screen.getByTestId('provider-row-p3'));
     expect(p3.getByTestId('quota-exhausted-p3').textContent).toBe('exhausted');
     expect(p3.getByTestId('quota-exhausted-p3').getAttribute('title')).toContain('automatic routing skips it');
-    const err = p3.getByRole('button', { name: 'Usage check failed for Relay Three: HTTP 502 from https://three.example.com/api/usage' });
+    const err = p3.getByRole('button', {
+      name: 'Usage check failed for Relay Three — open usage settings',
+      description: /: HTTP 502 from https:\/\/three\.example\.com\/api\/usage$/,
+    });
     expect(err.getAttribute('title')).toMatch(/^Last usage check failed at .*: HTTP 502/);
     expect(screen.queryByTestId('quota-error-p1')).toBeNull();
     expect(screen.queryByTestId('quota-exhausted-p1')).toBeNull();
@@ -54,7 +57,7 @@ describe('providers table: usage', () => {
     const toast = await screen.findByTestId('toast-error');
     expect(toast.textContent).toContain('Usage check failed for Relay One');
     expect(toast.textContent).toContain('HTTP 500 from https://relay.example.com/api/token/usage');
-    await screen.findByRole('button', { name: /^Usage check failed for Relay One: HTTP 500/ });
+    await screen.findByRole('button', { name: 'Usage check failed for Relay One — open usage settings', description: /HTTP 500/ });
     expect(text('quota-p1')).toBe('$12.30 left');
     expect(screen.getByTestId('quota-p1').className).toContain('quota--warn');
     expect(text('ledger-p1')).toBe('1.2k tok'); // not reset: no successful check

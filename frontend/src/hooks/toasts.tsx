@@ -7,11 +7,27 @@ export interface Toast {
   tone: ToastTone;
   title: string;
   message?: string;
+  /** Heard, not seen: for what the screen already shows another way (a copy button's tick), read out by
+   * a screen reader through the same live region as the other notifications. */
+  spokenOnly?: boolean;
 }
 
 export interface ToastApi {
   push: (toast: Omit<Toast, 'id'>) => number;
   dismiss: (id: number) => void;
+  /**
+   * Stops the toast's timer while someone reads or reaches for it (the pointer is over it, or the
+   * keyboard focus is in it); `release` starts it again.
+   */
+  hold: (id: number) => void;
+  release: (id: number) => void;
+}
+
+/** A toast's dismissal timer: running (`handle`) or held, with the time it has left. */
+interface Timer {
+  handle: ReturnType<typeof setTimeout> | null;
+  leftMs: number;
+  startedAt: number;
 }
 
 const ToastContext = createContext<ToastApi | null>(null);
@@ -19,18 +35,43 @@ const ToastListContext = createContext<Toast[]>([]);
 
 const LIFETIME_MS: Record<ToastTone, number> = { error: 10_000, success: 3_000, info: 4_000 };
 const MAX_TOASTS = 5;
+/** What a toast has left at least once it is let go: one about to expire must not vanish as the pointer leaves it. */
+const MIN_AFTER_HOLD_MS = 2_000;
 
 export function ToastProvider({ children }: { children: ReactNode }) {
   const [toasts, setToasts] = useState<Toast[]>([]);
   const nextId = useRef(1);
-  const timers = useRef(new Map<number, ReturnType<typeof setTimeout>>());
+  const timers = useRef(new Map<number, Timer>());
 
   const dismiss = useCallback((id: number) => {
     const t = timers.current.get(id);
-    if (t) clearTimeout(t);
+    if (t?.handle) clearTimeout(t.handle);
     timers.current.delete(id);
     setToasts((list) => list.filter((x) => x.id !== id));
   }, []);
+
+  const run = useCallback(
+    (id: number, leftMs: number) => {
+      timers.current.set(id, { handle: setTimeout(() => dismiss(id), leftMs), leftMs, startedAt: Date.now() });
+    },
+    [dismiss],
+  );
+
+  const hold = useCallback((id: number) => {
+    const t = timers.current.get(id);
+    if (!t?.handle) return;
+    clearTimeout(t.handle);
+    timers.current.set(id, { handle: null, leftMs: t.leftMs - (Date.now() - t.startedAt), startedAt: 0 });
+  }, []);
+
+  const release = useCallback(
+    (id: number) => {
+      const t = timers.current.get(id);
+      if (!t || t.handle) return; // dismissed meanwhile, or not held
+      run(id, Math.max(t.leftMs, MIN_AFTER_HOLD_MS));
+    },
+    [run],
+  );
 
   const push = useCallback(
     (toast: Omit<Toast, 'id'>) => {
@@ -40,25 +81,22 @@ export function ToastProvider({ children }: { children: ReactNode }) {
         const rest = list.filter((x) => !(x.title === toast.title && x.message === toast.message));
         return [...rest, { ...toast, id }].slice(-MAX_TOASTS);
       });
-      timers.current.set(
-        id,
-        setTimeout(() => dismiss(id), LIFETIME_MS[toast.tone]),
-      );
+      run(id, LIFETIME_MS[toast.tone]);
       return id;
     },
-    [dismiss],
+    [run],
   );
 
   // A toast's timer must not outlive the provider (its state is gone with it).
   useEffect(() => {
     const pending = timers.current;
     return () => {
-      for (const t of pending.values()) clearTimeout(t);
+      for (const t of pending.values()) if (t.handle) clearTimeout(t.handle);
       pending.clear();
     };
   }, []);
 
-  const api = useMemo(() => ({ push, dismiss }), [push, dismiss]);
+  const api = useMemo(() => ({ push, dismiss, hold, release }), [push, dismiss, hold, release]);
   return (
     <ToastContext.Provider value={api}>
       <ToastListContext.Provider value={toasts}>{children}</ToastListContext.Provider>

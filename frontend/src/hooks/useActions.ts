@@ -1,6 +1,7 @@
 import { useCallback, useLayoutEffect, useMemo, useState } from 'react';
 import { BridgeError, errorMessage, type Bridge } from '../bridge';
 import { nameOf, type NameMap } from '../logic/names';
+import { probeNotice, testNotice } from '../logic/providerTest';
 import { refreshOutcome } from '../logic/usage';
 import type {
   ArgsOf,
@@ -123,8 +124,10 @@ function makeActions({ bridge, refresh, apply, toasts, currentNames }: ActionCon
       run('Could not save the settings', 'update_ui', values, { after: 'none' }),
     updateRequestLog: (values: Partial<RequestLogSettings>) =>
       run('Could not save the request log settings', 'update_request_log', values, { after: 'none' }),
+    /** Adding one is toasted, as deleting one is; an edit is not (the dialog closing with the row updated says it). */
     upsertProvider: (args: UpsertProviderArgs) =>
-      run(`Could not save provider ${args.display_name || n(args.provider)}`, 'upsert_provider', args),
+      run(`Could not save provider ${args.display_name || n(args.provider)}`, 'upsert_provider', args,
+        args.create ? { success: `Added ${args.display_name || args.provider}` } : {}),
     renameProvider: (provider: ProviderId, newId: ProviderId) =>
       run(`Could not rename ${n(provider)}`, 'rename_provider', { provider, new_id: newId }, {
         success: `${n(provider)} now has the id ${newId}`,
@@ -140,9 +143,20 @@ function makeActions({ bridge, refresh, apply, toasts, currentNames }: ActionCon
       run(`Could not clear the key for ${n(provider)}`, 'clear_provider_key', { provider }, { success: `Key cleared for ${n(provider)}` }),
     setProviderDisabled: (provider: ProviderId, disabled: boolean) =>
       run(`Could not ${disabled ? 'disable' : 'enable'} ${n(provider)}`, 'set_provider_disabled', { provider, disabled }),
-    probeProvider: (provider: ProviderId) => run(`Probe of ${n(provider)} failed`, 'probe_provider', { provider }),
-    /** The status is polled again afterwards: a pass clears unhealthy / unresponsive, and last_test changes. */
-    testProvider: (provider: ProviderId) => run(`Could not test ${n(provider)}`, 'test_provider', { provider }),
+    /** Its result is also toasted, as a usage check's is: the strip it shows in is no live region, and
+     * the focus stays on the button. */
+    probeProvider: async (provider: ProviderId) => {
+      const r = await run(`Probe of ${n(provider)} failed`, 'probe_provider', { provider });
+      if (r.ok) toasts.push(probeNotice(r.value, n(provider)));
+      return r;
+    },
+    /** The status is polled again afterwards: a pass clears unhealthy / unresponsive, and last_test changes.
+     * Each result is toasted as it comes in ("Test all" too), for the same reason as a probe's. */
+    testProvider: async (provider: ProviderId) => {
+      const r = await run(`Could not test ${n(provider)}`, 'test_provider', { provider });
+      if (r.ok) toasts.push(testNotice(r.value, n(provider)));
+      return r;
+    },
     markEventsSeen: () => run('Could not mark the events as seen', 'mark_events_seen', {}),
     rotateGatewayToken: () =>
       run('Could not rotate the gateway token', 'rotate_gateway_token', {}, { success: 'Gateway token rotated' }),

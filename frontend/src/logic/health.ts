@@ -54,3 +54,27 @@ export function lockLabel(manualOverride: string | null | undefined, nameOf: (id
 export function showsDownBanner(summary: Pick<StatusSummary, 'state'> | null | undefined, providerCount: number): boolean {
   return summary?.state === 'down' || (summary?.state === 'no_providers' && providerCount > 0);
 }
+
+/** A duration as the backend writes one for a person ("12 s", "2.5 s", "5 min", "3 h", "1,200 days"). */
+const DURATION = String.raw`\d[\d,]*(?:\.\d+)? ?(?:s|min|h|days?)\b`;
+const BACK_IN = new RegExp(String.raw` may serve again in ${DURATION} \(its cooldown ends\)`, 'g');
+const COOLING_FOR = new RegExp(String.raw`\bcooling down for ${DURATION} more\b`, 'g');
+const ANY_DURATION = new RegExp(DURATION, 'g');
+
+/**
+ * What the all-down banner says, without the countdowns in it ("may serve again in 12 s", "cooling
+ * down for 40 s more"): the text for its live region, which a screen reader reads out whole at each
+ * change — a countdown would have it re-read every status poll. The seconds stay on screen.
+ */
+export function downAnnouncement(summary: Pick<StatusSummary, 'line' | 'reason' | 'advice'>): string {
+  const line = summary.line || 'all providers down';
+  const parts = [line.charAt(0).toUpperCase() + line.slice(1), summary.reason, summary.advice]
+    .map((part) => (part ?? '').trim().replace(BACK_IN, ' may serve again when its cooldown ends').replace(COOLING_FOR, 'cooling down'))
+    .filter(Boolean);
+  return parts.map((part) => (/[.!?]$/.test(part) ? part : `${part}.`)).join(' ');
+}
+
+/** Two announcements that differ only in a duration (a countdown this module does not know the wording of) say the same. */
+export function sameSituation(a: string, b: string): boolean {
+  return a.replace(ANY_DURATION, '#') === b.replace(ANY_DURATION, '#');
+}

@@ -1,7 +1,7 @@
 // A provider test (test_provider) → what the row's badges and the result strip say. Pure.
 
-import type { ProviderTest } from '../types';
-import { formatLatency } from './format';
+import type { Probe, ProviderTest } from '../types';
+import { countNoun, formatLatency } from './format';
 import type { Tone } from './health';
 import { own } from './own';
 
@@ -51,4 +51,35 @@ const STEP_LABELS: Record<string, string> = {
 
 export function stepLabel(name: string): string {
   return own(STEP_LABELS, name) ?? name;
+}
+
+/** What a toast says of a finished test or probe (a screen reader hears it: the strip under the row is no live region). */
+export interface ResultNotice {
+  tone: 'success' | 'error';
+  title: string;
+  message?: string;
+}
+
+/** "Relay A: test passed in 412 ms" / "Relay C: test failed" with why. */
+export function testNotice(t: ProviderTest, name: string): ResultNotice {
+  if (t.ok) {
+    const tools = capability(t.tool_calls).word;
+    return {
+      tone: 'success',
+      title: `${name}: test passed in ${formatLatency(t.latency_ms)}`,
+      message: `Tool calls: ${tools}${t.models.length ? ` · ${countNoun(t.models.length, 'model')}` : ''}`,
+    };
+  }
+  const step = t.steps.find((s) => s.ok === false);
+  const why = t.error || (step ? `${stepLabel(step.name)}${step.status !== null ? ` · HTTP ${step.status}` : ''}${step.error ? ` · ${step.error}` : ''}` : '');
+  return { tone: 'error', title: `${name}: test failed`, ...(why ? { message: why } : {}) };
+}
+
+/** "Relay A: probe OK, 3 models in 80 ms" / "Relay B: probe failed" with why. */
+export function probeNotice(p: Probe, name: string): ResultNotice {
+  if (p.ok) {
+    return { tone: 'success', title: `${name}: probe OK, ${countNoun(p.models.length, 'model')} in ${formatLatency(p.latency_ms)}` };
+  }
+  const why = p.error || (p.status !== null ? `HTTP ${p.status}` : '');
+  return { tone: 'error', title: `${name}: probe failed`, ...(why ? { message: why } : {}) };
 }

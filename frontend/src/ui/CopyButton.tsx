@@ -4,6 +4,11 @@ import { errorMessage } from '../bridge';
 import { useToasts } from '../hooks/toasts';
 import { IconButton } from './IconButton';
 
+/** "Copy gateway address" → "Copied gateway address". */
+export function copiedText(label: string): string {
+  return /^Copy /.test(label) ? `Copied ${label.slice(5)}` : 'Copied';
+}
+
 /** Copies `text`; the icon turns into a tick for a moment. Failures are shown, never swallowed. */
 export function CopyButton({ text, label, disabled }: { text: string; label: string; disabled?: boolean }) {
   const [copied, setCopied] = useState(false);
@@ -22,6 +27,8 @@ export function CopyButton({ text, label, disabled }: { text: string; label: str
         try {
           await copyText(text);
           setCopied(true);
+          // The tick is only seen: a screen reader hears what was copied.
+          toasts.push({ tone: 'success', title: copiedText(label), spokenOnly: true });
         } catch (e) {
           toasts.push({ tone: 'error', title: 'Copy failed', message: errorMessage(e) });
         }

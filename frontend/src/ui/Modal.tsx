@@ -22,13 +22,17 @@ function focusFallback(section: HTMLElement) {
   (heading ?? focusables(section)[0])?.focus();
 }
 
+function usable(el: HTMLElement | null | undefined): HTMLElement | null {
+  return el && !el.matches(':disabled, [aria-disabled="true"]') ? el : null;
+}
+
 interface ModalProps {
   title: string;
   onClose: () => void;
   children: ReactNode;
   footer?: ReactNode;
   size?: 'sm' | 'md' | 'lg';
-  /** Element to focus on open; default: the first field, else the first button. */
+  /** Element to focus on open (unless it is disabled); default: the first field, else the first button that can act. */
   initialFocus?: RefObject<HTMLElement | null>;
   /** role="alertdialog" for confirmations. */
   alert?: boolean;
@@ -49,10 +53,12 @@ export function Modal({ title, onClose, children, footer, size = 'md', initialFo
   // Effect Events: they read the latest props without making the effects below re-run (the
   // effects belong to the dialog being open, not to the props of one render).
   const focusOnOpen = useEffectEvent((box: HTMLElement) => {
+    // Never a control that cannot act: a soft-disabled button (aria-disabled) takes the focus, but
+    // starting there tells a screen reader the dialog opens on something unavailable.
     const target =
-      initialFocus?.current ??
+      usable(initialFocus?.current) ??
       box.querySelector<HTMLElement>('.modal__body input:not([disabled]), .modal__body select, .modal__body textarea') ??
-      box.querySelector<HTMLElement>('.modal__footer button:not([disabled])') ??
+      box.querySelector<HTMLElement>('.modal__footer button:not([disabled]):not([aria-disabled="true"])') ??
       box;
     target.focus();
   });

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useRef, useState } from 'react';
 import type { CodexState } from '../../types';
 import { maskedAuthJson } from '../../logic/format';
 import { Badge } from '../../ui/Badge';
@@ -42,12 +42,16 @@ export function ConnectCodexDialog({ codex, onClose }: Props) {
 
   const meta = own(STATES, state) ?? null;
   const outOfDate = state === 'token_out_of_date';
+  // The dialog opens on what it is for, not on the first button in its footer (Restore backup, which
+  // without a backup can do nothing).
+  const write = useRef<HTMLButtonElement>(null);
 
   return (
     <Modal
       title="Connect Codex"
       size="lg"
       onClose={onClose}
+      initialFocus={write}
       error={codex.actionError}
       footer={
         <>
@@ -67,6 +71,7 @@ export function ConnectCodexDialog({ codex, onClose }: Props) {
           </button>
           {/* Busy is soft-disabled, not disabled: a disabled button drops the focus it has. */}
           <Button
+            ref={write}
             type="button"
             className="btn btn--primary"
             disabled={!setup}

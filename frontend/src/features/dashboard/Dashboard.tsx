@@ -28,7 +28,13 @@ interface Props {
 /** The dashboard: layout only, data comes in through props. */
 export function Dashboard({ bridge, status, names, token, actions, refresh, onRotateToken, stale = false, routingMemory }: Props) {
   return (
-    <main className="dash" aria-label="Dashboard">
+    <main className="dash" aria-labelledby="dashboard-title">
+      {/* Like the Requests and Usage pages, the page has its level-1 heading; hidden, because the dashboard
+          must fit one screen and the header's current link already shows where you are. Focusable: where the
+          focus goes when what held it (a dismissed notification) is gone. */}
+      <h1 id="dashboard-title" className="sr-only" tabIndex={-1}>
+        Dashboard
+      </h1>
       {status.summary && showsDownBanner(status.summary, status.provider_order.length) ? <DownBanner summary={status.summary} /> : null}
       <div className="dash__top">
         <StatusCard

@@ -1,5 +1,5 @@
 import { memo, useRef, useState, type DragEvent, type KeyboardEvent } from 'react';
-import { countNoun, formatCount, formatDateTime, truncate } from '../../logic/format';
+import { countNoun, formatCount, formatDateTime } from '../../logic/format';
 import { healthBadge } from '../../logic/health';
 import { describeMap } from '../../logic/modelMap';
 import { testBadges } from '../../logic/providerTest';
@@ -188,10 +188,12 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
               className="linkish"
               title={p.last_error}
               aria-expanded={errorOpen}
-              aria-label={`Last error of ${name}: ${truncate(p.last_error, 120)}`}
               onClick={() => setErrorOpen((o) => !o)}
             >
-              <span className={errorOpen ? 'wrap' : 'clamp2'}>{p.last_error}</span>
+              {/* Named by its content, not an aria-label: a screen reader gets the whole error, which the
+                  screen cuts to one line (the dashboard must fit one screen) until the button opens it. */}
+              <span className="sr-only">Last error of {name}:</span>{' '}
+              <span className={errorOpen ? 'wrap' : 'line1'}>{p.last_error}</span>
             </button>
           ) : null}
         </td>

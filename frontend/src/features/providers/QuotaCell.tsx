@@ -1,5 +1,5 @@
 import { memo } from 'react';
-import { formatDateTime, truncate } from '../../logic/format';
+import { formatDateTime } from '../../logic/format';
 import { quotaCell } from '../../logic/usage';
 import type { QuotaEntry } from '../../types';
 import { Icon } from '../../ui/Icon';
@@ -36,7 +36,9 @@ export const QuotaCell = memo(function QuotaCell({ id, name, entry, busy, onRefr
               type="button"
               className="quota__error"
               title={errorTitle}
-              aria-label={`Usage check failed for ${name}: ${truncate(cell.error, 120)}`}
+              // Named for what it does as well as what it shows: it opens the usage settings. The error
+              // itself is its description (the title).
+              aria-label={`Usage check failed for ${name} — open usage settings`}
               data-testid={`quota-error-${id}`}
               onClick={() => onOpen(id)}
             >

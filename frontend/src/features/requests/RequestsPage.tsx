@@ -118,7 +118,7 @@ export function RequestsPage({
   return (
     <main className="page requests" aria-labelledby="requests-title">
       <div className="page__head">
-        <h1 id="requests-title" className="page__title">
+        <h1 id="requests-title" className="page__title" tabIndex={-1}>
           Requests
         </h1>
         <span className="muted small" data-testid="requests-live">

@@ -125,7 +125,8 @@ const Row = memo(function Row({
           type="button"
           className="rrow__toggle"
           aria-expanded={expanded}
-          aria-label={`${expanded ? 'Close' : 'Open'} request ${r.request_id}`}
+          // Starts with the time it shows (WCAG 2.5.3: a speech user says what they see).
+          aria-label={`${time}, ${expanded ? 'close' : 'open'} request ${r.request_id}`}
           title={formatDateTime(r.unix_ms)}
           onClick={() => onToggle(r)}
         >

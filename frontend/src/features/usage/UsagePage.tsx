@@ -87,7 +87,7 @@ export function UsagePage({ bridge, providerOrder, names, params = NO_PARAMS, po
   return (
     <main className="page usage" aria-labelledby="usage-title" aria-busy={analytics.loading || undefined}>
       <div className="page__head">
-        <h1 id="usage-title" className="page__title">
+        <h1 id="usage-title" className="page__title" tabIndex={-1}>
           Usage
         </h1>
         <WindowPicker value={win} onChange={setWin} />
