@@ -700,6 +700,20 @@ async def test_rotating_the_token_takes_effect_at_once(fakes, gateway):
     assert json.loads(gw.services.paths.secrets.read_text())["gateway_token"] == new
 
 
+async def test_a_token_changed_by_hand_is_the_token_at_once_for_the_control_api(fakes, gateway):
+    """Before the watcher sees the edit: the old token must not be let in to a call that would then
+    answer with the new one."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    gw.services.watcher.stop()  # the edit below is seen only by the call itself
+    old, new = gw.token, "ao_" + "5" * 32
+    path = gw.services.paths.secrets
+    path.write_text(json.dumps({**json.loads(path.read_text()), "gateway_token": new}))
+    refused = await gw.request("POST", "/api/get_gateway_token", body={}, token=old)
+    assert refused.status == 401 and new not in refused.body.decode()
+    assert (await gw.api_as(new, "get_gateway_token"))["token"] == new
+
+
 async def test_removing_the_token_from_secrets_json_by_hand_is_refused(fakes, gateway):
     """A fresh token in its place, saved nowhere, would lock every client out (Codex included)."""
     (p1,) = await fakes("p1")

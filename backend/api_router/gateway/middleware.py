@@ -151,9 +151,14 @@ def token_required(services: Services, handler: Handler, *, same_origin: bool = 
     expected_token = _ExpectedToken(services)
 
     async def checked(request: web.Request) -> web.StreamResponse:
-        # Every Origin header: with two, the first alone could be ours while the other is not.
-        if same_origin and any(origin != f"http://{request.host}" for origin in request.headers.getall("Origin", ())):
-            return error_response(403, "cross-origin control requests are refused")
+        if same_origin:
+            # Every Origin header: with two, the first alone could be ours while the other is not.
+            if any(origin != f"http://{request.host}" for origin in request.headers.getall("Origin", ())):
+                return error_response(403, "cross-origin control requests are refused")
+            # A token changed by hand a moment ago is the token now, before the watcher sees it: the old
+            # one must not be let in to a call that would hand it the new one (get_gateway_token). In a
+            # thread: a save under way is waited for there.
+            await asyncio.to_thread(services.secrets.catch_up)
         # surrogateescape: header bytes that are not UTF-8 are a wrong token, not a crash
         if not hmac.compare_digest(bearer_token(request).encode("utf-8", "surrogateescape"), expected_token()):
             return error_response(401, "missing or wrong gateway token (Authorization: Bearer ao_…)", "unauthorized",
