@@ -473,6 +473,17 @@ try {
       return height;
     });
     assert.ok(longer <= inner, `with README-length addresses the dashboard scrolls at 1320×720: ${longer} px in ${inner}`);
+    // Locked, the Routing card's "Back to automatic" puts the preferred provider on a row of its own:
+    // still one screen.
+    const lock = page.getByLabel('Lock routing to');
+    const was = await lock.inputValue();
+    await lock.selectOption('p3');
+    await page.getByRole('button', { name: 'Back to automatic' }).waitFor();
+    await calm(page);
+    const locked = await page.evaluate(() => document.documentElement.scrollHeight);
+    await lock.selectOption(was);
+    await textMatches(page.getByTestId('status-lock'), was ? /^Locked to / : /^Automatic$/);
+    assert.ok(locked <= inner, `locked, the dashboard scrolls at 1320×720: ${locked} px in ${inner}`);
     await page.setViewportSize(VIEWPORT);
   });
 
