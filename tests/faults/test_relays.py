@@ -1345,6 +1345,17 @@ async def test_a_200_whose_response_has_no_id_is_a_provider_failure(fakes, gatew
         assert "without its id" in gw.services.store.request_log()[0]["attempts"][0]["error"]
 
 
+async def test_a_compact_answer_is_an_output_list_without_an_id(fakes, gateway):
+    """Codex reads /responses/compact's answer for its output alone: no id is asked of it."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, routing=QUICK)
+    compacted = {"output": [{"type": "compaction", "encrypted_content": "sealed-by-p1"}]}
+    p1.always(fp.status(200, body=json.dumps(compacted).encode()))
+    reply = await gw.responses(path="/v1/responses/compact")
+    assert reply.status == 200 and reply.json == compacted
+    assert attempts(gw) == [("p1", "ok")]
+
+
 @pytest.mark.parametrize("end", [{"type": "response.completed"}, {"type": "response.completed", "response": None},
                                  {"type": "response.completed", "response": "ok"},
                                  {"type": "response.completed", "response": {"status": "completed"}},

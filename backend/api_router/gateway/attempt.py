@@ -207,7 +207,7 @@ class AttemptRunner:
                 resp, cfg.routing.stream_idle_timeout_seconds, max(0.001, timeout - (time.perf_counter() - t0)),
                 timeout, began)
             attempt.ttfb_ms = (time.perf_counter() - t0) * 1000
-            answer = answer_of(opened.data, resp.content_type)
+            answer = answer_of(opened.data, resp.content_type, needs_id=ex.upstream_path == "/responses")
             failure, error = _reported_failure(opened, answer)
             # A refusal in the body of a 200 is as good a reason to retry as one with an HTTP status.
             retry = _continuity_retry(classify.failure_text(failure), client, body, retries) \

@@ -94,7 +94,7 @@ async def _summary_of(upstream: Upstream, provider: ProviderConfig, headers: dic
         message = classify.with_code(error_text(raw, resp.content_type), raw)
         too_long = resp.status == 413 or (resp.status == 400 and classify.mentions_context_length(message))
         raise SummaryFailed(f"HTTP {resp.status}: {message}", resp.status, too_long=too_long)
-    answer = answer_of(raw, resp.content_type)
+    answer = answer_of(raw, resp.content_type, needs_id=False)
     failure = failure_in(raw, resp.content_type, answer)
     if failure is not None:  # in the body of a 200: a failed response, or an event stream that fails
         raise SummaryFailed(failure_said(failure, answer), resp.status,

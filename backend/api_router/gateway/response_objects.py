@@ -153,8 +153,10 @@ def failure_said(failure: dict[str, Any], answer: dict[str, Any] | str) -> str:
     return f"{how}: {classify.error_message_of_event(failure)}"
 
 
-def answer_of(data: bytes, content_type: str) -> dict[str, Any] | str:
-    """The response object of a complete body, or why the body is not a usable answer."""
+def answer_of(data: bytes, content_type: str, *, needs_id: bool = True) -> dict[str, Any] | str:
+    """The response object of a complete body, or why the body is not a usable answer. ``needs_id``: an
+    answer to ``/responses`` (Codex takes none without its id); ``/responses/compact``'s is an ``output``
+    list only, and a summary is read for its text."""
     if holds_events(data, content_type):
         done = []  # a minimal stream may list its items only here, not in the final response
         # The first ending event decides, as in a relayed stream: what follows it is not read.
@@ -188,6 +190,6 @@ def answer_of(data: bytes, content_type: str) -> dict[str, Any] | str:
         return "answered JSON that is not a response object (no output)"
     if obj.get("status") in _UNDER_WAY:
         return f"answered a response that is not finished (status {obj['status']}), with nothing to give"
-    if not (closes_an_answer(obj) or reports_failure(obj)):  # a failure says what it is, id or not
-        return "answered a response object without its id (no client can take it as an answer)"
+    if needs_id and not (closes_an_answer(obj) or reports_failure(obj)):  # a failure says what it is, id or not
+        return "answered a response object without its id (Codex takes none as an answer)"
     return obj
