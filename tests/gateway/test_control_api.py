@@ -714,6 +714,40 @@ async def test_a_token_changed_by_hand_is_the_token_at_once_for_the_control_api(
     assert (await gw.api_as(new, "get_gateway_token"))["token"] == new
 
 
+async def held_control_call(gw, token: str, method: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A control call whose headers (and token) are in, its body held back."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    writer.write((f"POST /api/{method} HTTP/1.1\r\nHost: 127.0.0.1:{gw.port}\r\nAuthorization: Bearer {token}\r\n"
+                  "Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n").encode())
+    await writer.drain()
+    await asyncio.sleep(0.3)  # the token check passed at the headers
+    return reader, writer
+
+
+async def finish_held_call(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+    writer.write(b"{}")
+    await writer.drain()
+    try:
+        return await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("how", ["rotated", "by hand"])
+async def test_a_control_call_whose_token_changed_while_its_body_was_held_is_refused(fakes, gateway, how):
+    """The token is asked again once the body is in: the old one never gets the new one."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    reader, writer = await held_control_call(gw, gw.token, "get_gateway_token")
+    if how == "rotated":
+        new = (await gw.api("rotate_gateway_token"))["token"]
+    else:
+        new, path = "ao_" + "5" * 32, gw.services.paths.secrets
+        path.write_text(json.dumps({**json.loads(path.read_text()), "gateway_token": new}))
+    answer = await finish_held_call(reader, writer)
+    assert answer.startswith(b"HTTP/1.1 401 ") and new.encode() not in answer, answer[:200]
+
+
 async def test_removing_the_token_from_secrets_json_by_hand_is_refused(fakes, gateway):
     """A fresh token in its place, saved nowhere, would lock every client out (Codex included)."""
     (p1,) = await fakes("p1")

@@ -53,6 +53,10 @@ class UnknownMethod(LookupError):
     """No exposed method of that name (HTTP 404)."""
 
 
+class NotAllowed(PermissionError):
+    """The caller's token is no longer the gateway token (HTTP 401): it changed while the call waited."""
+
+
 class Refused(Exception):
     """A control call that did not do what it was asked, with what to tell the user and the HTTP status
     that says so (the desktop bridge shows the message alike)."""
@@ -68,6 +72,8 @@ def _refusal(exc: Exception) -> Refused | None:
     transport, which answers it as an internal error)."""
     if isinstance(exc, UnknownMethod):
         return Refused(404, str(exc))
+    if isinstance(exc, NotAllowed):
+        return Refused(401, str(exc))
     if isinstance(exc, (ConfigError, ValueError)):
         return Refused(400, str(exc))
     if isinstance(exc, DamagedDatabase):  # the user was told (an event); this answer says what to do
@@ -150,19 +156,20 @@ class Registry:
         method = self.methods.get(name)
         return method is not None and method.waits
 
-    def run(self, name: str, kwargs: Any) -> Any:
+    def run(self, name: str, kwargs: Any, allowed: Callable[[], bool] | None = None) -> Any:
         """Check and run one call; raises ``Refused`` when it was refused or could not be saved (anything
-        else is a fault of API Router's own)."""
+        else is a fault of API Router's own). ``allowed``: asked once the files are caught up with, right
+        before the call runs (see ``still_the_token``)."""
         try:
-            return self.call(name, kwargs)
+            return self.call(name, kwargs, allowed)
         except Exception as exc:
             refused = _refusal(exc)
             if refused is None:
                 raise
             raise refused from None
 
-    def call(self, name: str, kwargs: Any) -> Any:
-        """Check and run one call; raises UnknownMethod or ControlError (ConfigError) as they are."""
+    def call(self, name: str, kwargs: Any, allowed: Callable[[], bool] | None = None) -> Any:
+        """Check and run one call; raises UnknownMethod, NotAllowed or ControlError (ConfigError) as they are."""
         method = self.methods.get(name)
         if method is None:
             raise UnknownMethod(f"unknown control method {quoted(name)}")
@@ -172,6 +179,8 @@ class Registry:
             raise ControlError(f"{name}() takes one object of keyword arguments")
         method.check(kwargs)
         self._before_call()
+        if allowed is not None and not allowed():
+            raise NotAllowed("missing or wrong gateway token (Authorization: Bearer ao_…)")
         answer = getattr(self._target, name)(**kwargs)
         return answer if method.hands_out_token else self._mask(answer)
 

@@ -68,6 +68,14 @@ def bearer_token(request: web.Request) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
+def still_the_token(services: Services, request: web.Request) -> Callable[[], bool]:
+    """Whether the token ``request`` came with is the gateway token now — asked again by a control call
+    once its body is in and the files are caught up with: a token changed meanwhile (rotated, or by
+    hand) must not let the old one in to a call that would hand it the new one."""
+    presented = bearer_token(request).encode("utf-8", "surrogateescape")
+    return lambda: hmac.compare_digest(presented, services.secrets.current.gateway_token.encode())
+
+
 def guard(services: Services, hop_id: str, listen_host: str) -> Middleware:
     """The outermost middleware: foreign Host headers and our own requests coming back are refused, and
     every error becomes JSON. ``listen_host``: the address served (a hand edit of [listen] host takes
@@ -151,14 +159,9 @@ def token_required(services: Services, handler: Handler, *, same_origin: bool = 
     expected_token = _ExpectedToken(services)
 
     async def checked(request: web.Request) -> web.StreamResponse:
-        if same_origin:
-            # Every Origin header: with two, the first alone could be ours while the other is not.
-            if any(origin != f"http://{request.host}" for origin in request.headers.getall("Origin", ())):
-                return error_response(403, "cross-origin control requests are refused")
-            # A token changed by hand a moment ago is the token now, before the watcher sees it: the old
-            # one must not be let in to a call that would hand it the new one (get_gateway_token). In a
-            # thread: a save under way is waited for there.
-            await asyncio.to_thread(services.secrets.catch_up)
+        # Every Origin header: with two, the first alone could be ours while the other is not.
+        if same_origin and any(origin != f"http://{request.host}" for origin in request.headers.getall("Origin", ())):
+            return error_response(403, "cross-origin control requests are refused")
         # surrogateescape: header bytes that are not UTF-8 are a wrong token, not a crash
         if not hmac.compare_digest(bearer_token(request).encode("utf-8", "surrogateescape"), expected_token()):
             return error_response(401, "missing or wrong gateway token (Authorization: Bearer ao_…)", "unauthorized",

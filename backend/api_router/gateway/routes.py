@@ -30,7 +30,7 @@ from api_router.gateway.checks import BackgroundChecks
 from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.errors import SHUTTING_DOWN, GatewayError
 from api_router.gateway.exchange import answer_now, expect_continue, parse_object, read_body
-from api_router.gateway.middleware import Handler, guard, token_required
+from api_router.gateway.middleware import Handler, guard, still_the_token, token_required
 from api_router.gateway.models import MODELS_TIMEOUT_SECONDS, ModelList, fetch_models
 from api_router.gateway.proxy import ResponsesProxy
 from api_router.gateway.upstream import PROVIDER_HEADER, PoolConnector, Upstream, forwarded_headers
@@ -247,7 +247,7 @@ async def _run_control(request: web.Request, kwargs: dict[str, object]) -> web.R
     registry = request.app[REGISTRY]
     name = request.match_info["method"]
     threads = request.app[CONTROL_THREADS]
-    call = functools.partial(registry.run, name, kwargs)
+    call = functools.partial(registry.run, name, kwargs, allowed=still_the_token(request.app[SERVICES], request))
     try:
         pool = threads.waiting if registry.waits(name) else threads.quick
         result = await asyncio.get_running_loop().run_in_executor(pool, call)
