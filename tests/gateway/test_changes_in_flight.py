@@ -120,7 +120,8 @@ async def test_a_provider_renamed_then_deleted_during_a_request_is_named_in_its_
 
     held = Held(fp.stream_ok("late"))
     p1.queue(held)
-    assert (await while_held(held, gw.responses(stream=True), rename_then_delete)).status == 200
+    reply = await while_held(held, gw.responses(stream=True), rename_then_delete)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "renamed"  # as the row says
     gw.services.store.flush()
     (row,) = gw.services.store.request_log()
     assert row["provider"] == "renamed" and row["providers_tried"] == ["renamed"]

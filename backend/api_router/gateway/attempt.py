@@ -601,5 +601,5 @@ def _continuity_retry(message: str, client: ClientRequest, body: bytes, retries:
 
 def _called(ex: Exchange, opened: Opened) -> str:
     """The id the client is told served it: the provider's id now (renamed since the request began, the
-    new one)."""
-    return ex.now_called(opened.provider) or opened.provider
+    new one; deleted, the one it went by last, as the request log says)."""
+    return ex.last_called(opened.provider)

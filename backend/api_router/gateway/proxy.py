@@ -832,9 +832,11 @@ class ResponsesProxy:
 
     def _called_now(self, ex: Exchange, pid: str) -> tuple[str, str]:
         """The id and name an event names the provider the request knows as ``pid`` by: those of now
-        (renamed or renamed for show since the request began, the new ones; deleted, the old)."""
+        (renamed or renamed for show since the request began, the new ones; deleted, the id it went by last
+        and the name it had when the request began)."""
         now = ex.now_called(pid)
-        return (now, self._services.config.current.name_of(now)) if now is not None else (pid, ex.cfg.name_of(pid))
+        return (now, self._services.config.current.name_of(now)) if now is not None else \
+            (ex.last_called(pid), ex.cfg.name_of(pid))
 
     def _no_summary(self, ex: Exchange, pid: str, message: str, status: int | None,
                     others_left: bool) -> AttemptResult:

@@ -36,7 +36,7 @@ from api_router.gateway.proxy import ResponsesProxy
 from api_router.gateway.upstream import PROVIDER_HEADER, PoolConnector, Upstream, forwarded_headers
 from api_router.jsonbytes import dumps
 from api_router.routing import Failure
-from api_router.services import ProviderIdentity, Services, ServingState, id_now, identity_of
+from api_router.services import ProviderIdentity, Services, ServingState, id_last, id_now, identity_of
 from api_router.status import build_status
 from api_router.store import DamagedDatabase
 from api_router.texts import listed
@@ -171,18 +171,18 @@ async def models(request: web.Request) -> web.Response:
             who)
         if result.ok:
             return web.Response(body=services.redactor.redact_bytes(result.body), content_type="application/json",
-                                headers={PROVIDER_HEADER: id_now(who) or now})
+                                headers={PROVIDER_HEADER: id_last(who)})
         asked.append((who, Failure(now, result.error, result.status, retry_after=result.retry_after,
                                    rate_limited=result.status == 429)))
     cfg = services.config.current  # the providers named as they are called now
-    failures = [dataclasses.replace(f, provider=id_now(who) or f.provider) for who, f in asked]
+    failures = [dataclasses.replace(f, provider=id_last(who)) for who, f in asked]
     if not cfg.routable:
         raise explain.nobody_routable(cfg)
     if not failures:
         services.router.want_checks()
         raise explain.none_available(cfg, services.router)
     if all(f.rate_limited for f in failures):  # 429 with the soonest Retry-After, as for /v1/responses
-        planned = [id_now(identity_of(identities, pid)) or pid for pid in plan]
+        planned = [id_last(identity_of(identities, pid)) for pid in plan]
         raise explain.all_failed(cfg, failures, services.router, planned)
     raise explain.no_model_list(cfg, failures, services.router)
 
