@@ -82,6 +82,8 @@ def test_values_the_app_refuses_but_the_file_runs_otherwise_are_reported_and_lef
         "config.toml: provider_order names p2 3 times; its first place counts",
     )
     assert cf.current.order == ("p2", "p1")
+    path.write_text(text.replace("hedge_min_seconds = 8\n", "hedge_min_seconds = 8\nhedge = false\n"))
+    assert ConfigFile.load(path)[1].ignored == (report.ignored[1],)  # no hedging: no hedge waits
 
 
 def test_unparseable_file_is_moved_aside_and_defaults_used(tmp_path):

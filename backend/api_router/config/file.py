@@ -126,7 +126,7 @@ def taken_otherwise(doc: Mapping[str, Any], config: Config) -> list[str]:
     repaired, and a change saved from the app's whole routing form still goes through."""
     out = []
     routing = config.routing
-    if routing.hedge_max_seconds < routing.hedge_min_seconds:
+    if routing.hedge and routing.hedge_max_seconds < routing.hedge_min_seconds:  # hedging off: nothing waits
         out.append(f"config.toml: [routing] hedge_max_seconds ({routing.hedge_max_seconds:g}) is below "
                    f"hedge_min_seconds ({routing.hedge_min_seconds:g}); a hedge waits "
                    f"{routing.hedge_min_seconds:g} s for every provider")
