@@ -236,15 +236,17 @@ async def test_a_usage_panel_quoting_the_gateway_token_or_another_key_where_its_
         fakes, gateway, pad):
     """The panel's message is cut at 160 characters: masked before the cut, not after it, or the part of
     a secret before the cut would no longer be recognised and would show in clear."""
-    other_key = "sk-other-PROVIDERkey-0123456789abcd"
+    other_key, password = "sk-other-PROVIDERkey-0123456789abcd", "UrlPassw0rd-of-p2-0123456789"
     p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, keys={"p1": PROVIDER_KEY, "p2": other_key})
+    p2_url = p2.base_url.replace("http://", f"http://relay:{password}@")
+    gw = await gateway({"p1": p1, "p2": p2_url}, keys={"p1": PROVIDER_KEY, "p2": other_key})
     await gw.api("upsert_provider", provider="p1", usage_adapter="new_api", usage_base_url=p1.base_url[:-3])
-    p1.usage = {"success": False, "message": f"{'x' * pad} {gw.token} {other_key} tail"}
-    error = (await gw.api("refresh_usage", provider="p1"))["quota"]["p1"]["error"]
-    assert error and "xxxx" in error
+    for secrets in ((gw.token, other_key), (password, other_key)):
+        p1.usage = {"success": False, "message": f"{'x' * pad} {' '.join(secrets)} tail"}
+        error = (await gw.api("refresh_usage", provider="p1"))["quota"]["p1"]["error"]
+        assert error and "xxxx" in error
     shown = json.dumps([error, everything_shown(gw), await gw.api("get_usage"), await gw.api("get_status")])
-    for secret in (gw.token, other_key):
+    for secret in (gw.token, other_key, password):
         assert secret[:12] not in shown and secret[-12:] not in shown
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from api_router.config import Config
 from api_router.records import EventSink, Kind, Level, now_ms
-from api_router.secrets import Secrets
+from api_router.secrets import Redactor, Secrets
 from api_router.store import Store
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class Ledger:
 
 class Quota:
     def __init__(self, store: Store, config: Callable[[], Config], secrets: Callable[[], Secrets],
-                 emit: EventSink, redact: Callable[[str], str]) -> None:
+                 emit: EventSink, redact: Redactor) -> None:
         self._store = store
         self._config = config
         self._secrets = secrets
@@ -180,7 +180,7 @@ class Quota:
         from api_router.usage import UsageTarget
 
         secrets = self._secrets()
-        everything = tuple(sorted(v for v in secrets.secret_values() if len(v) >= 6))  # as the Redactor keeps them
+        everything = self._redact.hidden()
         out = []
         for pid, p in self._config().providers.items():
             key, token = secrets.provider_keys.get(pid, ""), secrets.usage_tokens.get(pid, "")

@@ -492,6 +492,12 @@ class Redactor:
             text = _URL_IN_TEXT.sub(rf"\1{MASKED_PASSWORD}@", text)
         return text
 
+    def hidden(self) -> tuple[str, ...]:
+        """Every value it masks (the secrets, URL passwords and retired ones, as long as it masks them),
+        for a text that is cut before it is masked here: it is masked before the cut with these."""
+        with self._lock:
+            return tuple(sorted(v for v in self._secrets | self._url_passwords | self._retired if len(v) >= 6))
+
     def in_value(self, value: _T) -> _T:
         """``value`` — what a control call or ``/status`` answers — with every secret in its strings (and
         keys) masked: a key pasted where no key belongs (a display name, a model name) is not shown back.
