@@ -473,6 +473,24 @@ try {
       return height;
     });
     assert.ok(longer <= inner, `with README-length addresses the dashboard scrolls at 1320×720: ${longer} px in ${inner}`);
+    // A 48-character preferred name and a failover's whole error text (OpenAI's 500 is about 230
+    // characters) in the Gateway card and the note under the preferred provider: each keeps one line.
+    const wordy = await page.evaluate(() => {
+      const name = 'Relay One — OpenAI direct (EU), shared with ops';
+      const error = `fallback: ${name} failed: HTTP 500: The server had an error while processing your request. ` +
+        'Sorry about that! You can retry your request, or contact us through our help center if the error persists.';
+      const parts = [
+        [document.querySelector('[data-testid="status-preferred"] span'), `First in list (${name})`],
+        [document.querySelector('[data-testid="status-active"] .muted'), ` · ${error}`],
+        [document.querySelector('[data-testid="preferred-note"]'), `Follows the list: now ${name}. Reordering changes it.`],
+      ];
+      const kept = parts.map(([el]) => [...el.childNodes]);
+      for (const [el, text] of parts) el.replaceChildren(text);
+      const height = document.documentElement.scrollHeight;
+      parts.forEach(([el], i) => el.replaceChildren(...kept[i]));
+      return height;
+    });
+    assert.ok(wordy <= inner, `with a long name and a failover's error the dashboard scrolls at 1320×720: ${wordy} px in ${inner}`);
     // Locked, the Routing card's "Back to automatic" puts the preferred provider on a row of its own:
     // still one screen.
     const lock = page.getByLabel('Lock routing to');

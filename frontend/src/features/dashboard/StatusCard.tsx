@@ -41,6 +41,7 @@ const SUMMARY_TONE: Record<StatusSummary['state'], string> = {
 /** The gateway card: where Codex connects, how it serves now, the preferred/locked/active provider, the token. */
 export const StatusCard = memo(function StatusCard(p: Props) {
   const n = (id: string) => nameOf(p.names, id);
+  const preferred = p.preferredProvider ? preferredLabel(p.explicitPreferred, p.preferredProvider, n) : '—';
   const activeLine = useRef<HTMLElement>(null);
   const backToPreferred = (provider: string) => {
     // The button leaves with the fallback; the focus goes to the line that says who serves now, not the page.
@@ -63,7 +64,8 @@ export const StatusCard = memo(function StatusCard(p: Props) {
         {p.summary ? (
           <>
             <dt>Now</dt>
-            <dd data-testid="status-summary" data-state={p.summary.state} title={p.summary.reason || undefined}>
+            <dd className="kv__line" data-testid="status-summary" data-state={p.summary.state}
+              title={[p.summary.line, p.summary.reason].filter(Boolean).join(' · ') || undefined}>
               {p.stale ? (
                 <span className="summary summary--muted" data-stale="true">
                   Last known: {p.summary.line} (the gateway is not answering now)
@@ -79,15 +81,15 @@ export const StatusCard = memo(function StatusCard(p: Props) {
           </>
         ) : null}
         <dt>Preferred</dt>
-        <dd data-testid="status-preferred">
-          {p.preferredProvider ? preferredLabel(p.explicitPreferred, p.preferredProvider, n) : '—'}
+        <dd className="kv__line" data-testid="status-preferred" title={preferred}>
+          <span>{preferred}</span>
         </dd>
         <dt>Routing</dt>
-        <dd data-testid="status-lock">
+        <dd className="kv__line" data-testid="status-lock" title={lockLabel(p.manualOverride, n)}>
           <span className={p.manualOverride ? 'lock lock--on' : 'lock'}>{lockLabel(p.manualOverride, n)}</span>
         </dd>
         <dt>Active</dt>
-        <dd data-testid="status-active" title={p.activeReason} ref={activeLine} tabIndex={-1}>
+        <dd className="kv__line" data-testid="status-active" title={p.activeReason} ref={activeLine} tabIndex={-1}>
           {p.activeProvider ? (
             <>
               <strong>{n(p.activeProvider)}</strong>

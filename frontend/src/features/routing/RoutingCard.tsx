@@ -98,7 +98,7 @@ export function RoutingCard(p: Props) {
               {preferredGone ? <option value={draft.preferred_provider}>{draft.preferred_provider} (gone)</option> : null}
             </select>
           </div>
-          <span id={`${uid}-preferred-note`} className="muted small" data-testid="preferred-note">
+          <span id={`${uid}-preferred-note`} className="muted small routing-form__note" data-testid="preferred-note">
             {plan.errors.preferred_provider ? (
               <span className="field-error" role="alert">
                 {plan.errors.preferred_provider}
