@@ -174,6 +174,27 @@ async def test_requests_today_counts_client_requests_and_survives_a_restart(fake
         await again.close()
 
 
+async def test_a_provider_test_after_a_restart_asks_for_the_model_last_sent_to_it(fakes, gateway):
+    """The README: a test asks for the model last sent to that provider — known from the request log
+    after a restart, not only from the run that sent it."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    from tests.support.harness import simple_body
+
+    await gw.responses({**simple_body(), "model": "gpt-5-codex"})
+    user_data = gw.services.paths.user_data
+    await gw.close()
+    from tests.support.harness import start_harness
+
+    again = await start_harness(user_data)
+    try:
+        asked = len(p1.requests)
+        await again.api("test_provider", provider="p1")
+        assert {r.json.get("model") for r in p1.requests[asked:] if r.path.endswith("/responses")} == {"gpt-5-codex"}
+    finally:
+        await again.close()
+
+
 async def test_quota_left_percent_comes_from_the_last_usage_reading(fakes, gateway):
     (p1,) = await fakes("p1")
     p1.usage = new_api(300, used=100)

@@ -496,6 +496,18 @@ class Store:
         for counters in touched:
             self._writer.put("metrics", counters[0], counters)
 
+    def last_sent_models(self, rows: int = 5_000) -> dict[str, str]:
+        """The model last sent to each provider that served one of the newest ``rows`` requests: what its
+        checks and tests ask for, known again after a restart (bounded: a start reads no more)."""
+        try:
+            found = self._read("SELECT provider, sent_model FROM request_log WHERE id > "
+                               "(SELECT COALESCE(MAX(id), 0) FROM request_log) - ? "
+                               "AND provider IS NOT NULL AND sent_model IS NOT NULL ORDER BY id", (rows,))
+        except (DamagedDatabase, sqlite3.Error) as exc:  # the checks then ask as for a provider never used
+            log.warning("store: the models last sent could not be read (%s)", exc)
+            return {}
+        return dict(found)
+
     def requests_today(self) -> int:
         """Client requests logged since local midnight."""
         with self._state_lock:
