@@ -687,6 +687,16 @@ async def test_an_id_named_twice_in_provider_order_by_hand_is_warned_about(fakes
     assert "config.toml: provider_order names p2 2 times; its first place counts" in warnings
 
 
+async def test_choosing_a_switched_off_provider_as_preferred_says_who_is_preferred_meanwhile(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": {"base_url": p2.base_url, "disabled": True}})
+    status = await gw.api("set_preferred_provider", provider="p2")
+    assert status["preferred_provider"] == "p1" and status["routing"]["preferred_provider"] == "p2"
+    events = [e["message"] for e in (await gw.api("list_events"))["events"]]
+    assert "Preferred provider set to P2, which is switched off: P1 is preferred until it can serve" in events
+    assert not any(e.startswith("Preferred provider set to P1") for e in events)
+
+
 async def test_rotating_the_token_takes_effect_at_once(fakes, gateway):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})

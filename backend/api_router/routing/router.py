@@ -648,7 +648,13 @@ class Router:
             self._affinity.release_all()
         if provider is None:
             return
-        how = f" ({reason})" if reason else (" (first in list)" if not cfg.routing.preferred_provider else "")
+        chosen = cfg.routing.preferred_provider
+        if not reason and chosen and chosen != provider and chosen in cfg.providers:  # chosen, but it cannot serve
+            why = "is switched off" if cfg.providers[chosen].disabled else "has no base URL"
+            self._emit(Level.INFO, Kind.ROUTE, f"Preferred provider set to {cfg.name_of(chosen)}, which {why}: "
+                                               f"{cfg.name_of(provider)} is preferred until it can serve", provider)
+            return
+        how = f" ({reason})" if reason else (" (first in list)" if not chosen else "")
         self._emit(Level.INFO, Kind.ROUTE, f"Preferred provider set to {cfg.name_of(provider)}{how}", provider)
 
     def reset_health(self, provider: str) -> None:

@@ -150,6 +150,9 @@ describe('preferredLabel', () => {
     expect(preferredLabel('', 'p1', nameOf)).toBe('First in list (Relay One)');
     expect(preferredLabel('', '', nameOf)).toBe('First in list');
   });
+  it('says when the chosen provider cannot serve, and who is preferred meanwhile', () => {
+    expect(preferredLabel('p2', 'p1', nameOf)).toBe('Relay Two (cannot serve now; Relay One meanwhile)');
+  });
 });
 
 describe('mergeDraft', () => {

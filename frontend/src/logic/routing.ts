@@ -278,6 +278,8 @@ export function returnTarget(s: {
 
 /** The preferred provider in words: "Relay A" or "First in list (Relay B)". */
 export function preferredLabel(explicit: string, effective: string, nameOf: (id: ProviderId) => string): string {
+  // A chosen provider that cannot serve (switched off) is named with the one preferred meanwhile.
+  if (explicit && effective && explicit !== effective) return `${nameOf(explicit)} (cannot serve now; ${nameOf(effective)} meanwhile)`;
   if (explicit) return nameOf(explicit);
   return effective ? `First in list (${nameOf(effective)})` : 'First in list';
 }
