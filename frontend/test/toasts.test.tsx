@@ -136,3 +136,23 @@ describe('a toast does not expire while it is being read', () => {
     expect(screen.queryByText('Saved')).toBeNull();
   });
 });
+
+
+it('keeps five toasts on screen however many are only heard', () => {
+  const shown = [1, 2, 3, 4, 5].map((n) => ({ tone: 'error' as const, title: `failure ${n}` }));
+  renderToasts([...shown, { tone: 'success', title: 'Copied gateway address', spokenOnly: true }]);
+  for (const t of shown) expect(screen.getByText(t.title)).toBeTruthy();
+  expect(screen.getByText('Copied gateway address')).toBeTruthy();
+});
+
+it('a toast the focus reached by a click (the one before it closed with the mouse) still goes in its time', async () => {
+  renderToasts([{ tone: 'error', title: 'first failure' }, { tone: 'error', title: 'second failure' }]);
+  const first = screen.getByRole('button', { name: 'Dismiss: first failure' });
+  fireEvent.pointerDown(first);
+  act(() => first.focus());
+  fireEvent.click(first);
+  await settle();
+  expect(document.activeElement).toBe(screen.getByRole('button', { name: 'Dismiss: second failure' }));
+  act(() => vi.advanceTimersByTime(12_000));
+  expect(screen.queryByText('second failure')).toBeNull();
+});

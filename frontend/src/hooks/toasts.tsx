@@ -79,7 +79,11 @@ export function ToastProvider({ children }: { children: ReactNode }) {
       setToasts((list) => {
         // The same error repeated (e.g. a button pressed twice) shows once.
         const rest = list.filter((x) => !(x.title === toast.title && x.message === toast.message));
-        return [...rest, { ...toast, id }].slice(-MAX_TOASTS);
+        const next = [...rest, { ...toast, id }];
+        // At most MAX_TOASTS on screen, the oldest going first; one only heard takes no place there.
+        const shown = next.filter((x) => !x.spokenOnly);
+        const gone = new Set(shown.slice(0, Math.max(0, shown.length - MAX_TOASTS)).map((x) => x.id));
+        return gone.size ? next.filter((x) => !gone.has(x.id)) : next;
       });
       run(id, LIFETIME_MS[toast.tone]);
       return id;

@@ -30,6 +30,23 @@ export function Toasts() {
     const from = e.relatedTarget;
     if (from instanceof HTMLElement && !region.current?.contains(from)) before.current = from;
   };
+  // How the last input came, read when a toast takes the focus (a ref: it changes no rendering).
+  const pointer = useRef(false);
+  useEffect(() => {
+    const pointed = () => {
+      pointer.current = true;
+    };
+    const keyed = () => {
+      pointer.current = false;
+    };
+    document.addEventListener('pointerdown', pointed, true);
+    document.addEventListener('keydown', keyed, true);
+    return () => {
+      document.removeEventListener('pointerdown', pointed, true);
+      document.removeEventListener('keydown', keyed, true);
+    };
+  }, []);
+  const byPointer = useCallback(() => pointer.current, []);
   const back = useCallback((): HTMLElement | null => {
     const origin = before.current;
     if (origin && origin.isConnected && !region.current?.contains(origin)) return origin;
@@ -41,7 +58,7 @@ export function Toasts() {
         {t.title}
       </p>
     ) : (
-      <ToastItem key={t.id} toast={t} label={dismissLabel(t, toasts)} back={back} />
+      <ToastItem key={t.id} toast={t} label={dismissLabel(t, toasts)} back={back} byPointer={byPointer} />
     );
   return (
     <div className="toasts" aria-label="Notifications" role="region" ref={region} onFocus={rememberOrigin}>
@@ -62,7 +79,15 @@ function neighbour(el: HTMLElement): HTMLElement | null {
   return button(el.nextElementSibling) ?? button(el.previousElementSibling) ?? button(other);
 }
 
-function ToastItem({ toast, label, back }: { toast: Toast; label: string; back: () => HTMLElement | null }) {
+interface ItemProps {
+  toast: Toast;
+  label: string;
+  back: () => HTMLElement | null;
+  /** Whether the last input was a pointer's (not a key's): see the toast's onFocus. */
+  byPointer: () => boolean;
+}
+
+function ToastItem({ toast, label, back, byPointer }: ItemProps) {
   const { dismiss, hold, release } = useToasts();
   const [focused, setFocused] = useState(false);
   const [pointed, setPointed] = useState(false);
@@ -98,7 +123,9 @@ function ToastItem({ toast, label, back }: { toast: Toast; label: string; back: 
       className={`toast toast--${toast.tone}`}
       role={error ? 'alert' : undefined}
       data-testid={error ? 'toast-error' : undefined}
-      onFocus={() => setFocused(true)}
+      // Held by keyboard focus only: a toast closed with the mouse hands the focus to the next one, which
+      // a mouse user is not reading, and which must then still go in its time.
+      onFocus={() => setFocused(!byPointer())}
       onBlur={(e) => {
         if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setFocused(false);
       }}
