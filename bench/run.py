@@ -454,7 +454,9 @@ def run(s: Settings, peers: list[str], fake_json: str = "dumps") -> dict[str, An
         for peer in [FLOOR, *peers]:
             targets.append(start_peer(peer, upstream, work, s.idle_settle))
         log(f"targets: {', '.join(t.name for t in targets)}; load generator for c=32: {load_generator_c32()}")
-        if not client.wrk_path():
+        if os.environ.get("BENCH_LOADGEN") == "python":
+            log("the c=32 figures come from the Python load generator, as BENCH_LOADGEN=python asks")
+        elif not client.wrk_path():
             log("WARNING: no wrk; the c=32 figures come from the Python load generator")
 
         # Warm-up (not recorded): connection pools, caches, the first 2 MB parse.

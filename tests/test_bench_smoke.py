@@ -58,6 +58,15 @@ def test_bench_smoke_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     assert result["machine"]["cpus"] >= 1
 
 
+def test_the_python_load_generator_chosen_is_reported_as_chosen_not_as_wrk_missing(tmp_path: Path) -> None:
+    env = {**os.environ, "BENCH_LOADGEN": "python"}
+    proc = subprocess.run([sys.executable, "-m", "bench.run", "--smoke", "--out", str(tmp_path / "r.json")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "as BENCH_LOADGEN=python asks" in proc.stderr and "no wrk" not in proc.stderr
+    assert "BENCH_LOADGEN=python" in proc.stdout  # the table's footer says which one ran
+
+
 def test_profile_turns_samples_into_microseconds_per_request(tmp_path: Path) -> None:
     """bench --profile's analysis: each thread's samples share that thread's measured CPU, wait
     leaves are dropped, and the flame graph and report are written (no py-spy needed)."""
