@@ -486,11 +486,20 @@ try {
       ];
       const kept = parts.map(([el]) => [...el.childNodes]);
       for (const [el, text] of parts) el.replaceChildren(text);
+      // With automatic return off, the Active row also offers "Back to …": it must stay whole in the row.
+      const active = document.querySelector('[data-testid="status-active"]');
+      const back = Object.assign(document.createElement('button'), { className: 'btn btn--small', textContent: `Back to ${name}` });
+      active.append(' ', back);
+      const row = active.getBoundingClientRect();
+      const button = back.getBoundingClientRect();
       const height = document.documentElement.scrollHeight;
+      back.previousSibling.remove();
+      back.remove();
       parts.forEach(([el], i) => el.replaceChildren(...kept[i]));
-      return height;
+      return { height, buttonInRow: button.left >= row.left && button.right <= row.right + 0.5 && button.width > 60 };
     });
-    assert.ok(wordy <= inner, `with a long name and a failover's error the dashboard scrolls at 1320×720: ${wordy} px in ${inner}`);
+    assert.ok(wordy.height <= inner, `with a long name and a failover's error the dashboard scrolls at 1320×720: ${wordy.height} px in ${inner}`);
+    assert.ok(wordy.buttonInRow, 'the Back to … button is cut off in the Active row');
     // Locked, the Routing card's "Back to automatic" puts the preferred provider on a row of its own:
     // still one screen.
     const lock = page.getByLabel('Lock routing to');

@@ -44,6 +44,13 @@ export function RoutingCard(p: Props) {
     (p.routing.preferred_provider === '' && p.preferredProvider) ||
     (p.providerIds.find((id) => !own(p.providers, id)?.disabled) ?? p.providerIds[0] ?? '');
   const firstInListLabel = `First in list${firstInList ? ` (${n(firstInList)})` : ''}`;
+  // One line on a wide screen, cut with "…": the whole of it is its tooltip too.
+  const preferredNote =
+    draft.preferred_provider !== ''
+      ? 'Stays put when you reorder the providers.'
+      : firstInList
+        ? `Follows the list: now ${n(firstInList)}. Reordering changes it.`
+        : 'Follows the list.';
   const preferredGone = draft.preferred_provider !== '' && !p.providerIds.includes(draft.preferred_provider);
 
   return (
@@ -98,19 +105,14 @@ export function RoutingCard(p: Props) {
               {preferredGone ? <option value={draft.preferred_provider}>{draft.preferred_provider} (gone)</option> : null}
             </select>
           </div>
-          <span id={`${uid}-preferred-note`} className="muted small routing-form__note" data-testid="preferred-note">
+          <span id={`${uid}-preferred-note`} className="muted small routing-form__note" data-testid="preferred-note"
+            title={plan.errors.preferred_provider ? undefined : preferredNote}>
             {plan.errors.preferred_provider ? (
               <span className="field-error" role="alert">
                 {plan.errors.preferred_provider}
               </span>
-            ) : draft.preferred_provider === '' ? (
-              firstInList ? (
-                `Follows the list: now ${n(firstInList)}. Reordering changes it.`
-              ) : (
-                'Follows the list.'
-              )
             ) : (
-              'Stays put when you reorder the providers.'
+              preferredNote
             )}
           </span>
         </div>
