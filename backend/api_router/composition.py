@@ -29,6 +29,7 @@ from api_router.quota import Quota
 from api_router.records import EventSink, Kind, Level
 from api_router.routing import Router
 from api_router.routing.affinity import SessionAffinity, routing_choice
+from api_router.routing.router import chosen_cannot_serve
 from api_router.secrets import Redactor, SecretsFile, url_password
 from api_router.services import NotServing, ProviderStates, Services
 from api_router.store import Retention, Store
@@ -70,10 +71,14 @@ def _config_edited(router: Router, emit: EventSink, before: Config, after: Confi
     as much as one made in the UI: every session follows it. A lock on a provider that cannot serve
     locks nothing, and the user is told."""
     lock = after.effective_lock
+    chose = after.routing.preferred_provider != before.routing.preferred_provider
     if lock != before.effective_lock:
         router.lock_changed(after, lock)
     elif after.effective_preferred != before.effective_preferred:
-        router.preferred_changed(after, reason="config.toml edited")
+        # Chosen by hand while it cannot serve: said as when chosen in the app.
+        router.preferred_changed(after, reason="" if chose and chosen_cannot_serve(after) else "config.toml edited")
+    elif chose and (unservable := chosen_cannot_serve(after)):
+        emit(Level.INFO, Kind.ROUTE, unservable, after.effective_preferred)
     wanted = after.routing.manual_override
     if wanted != before.routing.manual_override or before.effective_lock is not None:
         _warn_of_unusable_lock(emit, after)

@@ -668,6 +668,10 @@ async def test_a_hedge_range_written_upside_down_by_hand_does_not_block_other_ro
     assert cfg["routing"]["cooldown_seconds"] == 12
     with pytest.raises(ApiError):
         await gw.api("update_routing", hedge_max_seconds=6)
+    await gw.api("update_routing", hedge=False)
+    with pytest.raises(ApiError) as err:  # switched on again: the range is judged
+        await gw.api("update_routing", hedge=True, hedge_min_seconds=8, hedge_max_seconds=5)
+    assert "hedge_max_seconds (5) must be at least hedge_min_seconds (8)" in str(err.value)
     warnings = [e["message"] for e in (await gw.api("list_events", level="warning"))["events"]]
     assert "config.toml: [routing] hedge_max_seconds (5) is below hedge_min_seconds (8); a hedge waits 8 s " \
            "for every provider" in warnings  # said at start: the file runs, not as written
@@ -695,6 +699,25 @@ async def test_choosing_a_switched_off_provider_as_preferred_says_who_is_preferr
     events = [e["message"] for e in (await gw.api("list_events"))["events"]]
     assert "Preferred provider set to P2, which is switched off: P1 is preferred until it can serve" in events
     assert not any(e.startswith("Preferred provider set to P1") for e in events)
+
+
+@pytest.mark.parametrize("first", ["p1", "p2"])
+async def test_choosing_a_switched_off_provider_as_preferred_by_hand_says_so_too(fakes, gateway, first):
+    """By hand, with "first in list" preferring p1 before (nothing preferred moves) or p2 (the disabled
+    one's place is taken by p1: what is preferred moves)."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p3": p3, "p1": p1, "p2": p2})
+    await gw.api("set_provider_order", order=[first, *(p for p in ("p1", "p2", "p3") if p != first)])
+    await gw.api("set_provider_disabled", provider="p3", disabled=True)
+    gw.services.watcher.stop()  # looked at by hand below, at once
+    path = gw.services.paths.config
+    doc = tomlkit.parse(path.read_text())
+    doc["providers"]["p2"]["disabled"] = True
+    doc["routing"]["preferred_provider"] = "p3"
+    path.write_text(tomlkit.dumps(doc))
+    gw.services.config.reload(), gw.services.config.reload()  # used once it held still between two looks
+    events = [e["message"] for e in (await gw.api("list_events"))["events"]]
+    assert "Preferred provider set to P3, which is switched off: P1 is preferred until it can serve" in events
 
 
 async def test_rotating_the_token_takes_effect_at_once(fakes, gateway):

@@ -188,9 +188,11 @@ class Control:
     def update_routing(self, **values: Any) -> dict[str, Any]:
         # The lock has its own method (it emits its own event and checks the provider is routable).
         before = _preferred_choice(self._services.config.current)
-        # Judged when a bound changes (a form saved whole resends both as the file has them).
+        # Judged when a bound changes (a form saved whole resends both as the file has them), or hedging is
+        # switched on: an upside-down range written by hand runs unnoticed only while nothing hedges.
         routing = self._services.config.current.routing
-        moved = any(values[k] != getattr(routing, k) for k in _HEDGE_BOUNDS & values.keys())
+        moved = any(values[k] != getattr(routing, k) for k in _HEDGE_BOUNDS & values.keys()) \
+            or (values.get("hedge") is True and not routing.hedge)
         hedge_range = _hedge_range_kept if moved else None
         self._update_section("routing", RoutingConfig, values, exclude=frozenset({"manual_override"}),
                              check=hedge_range)

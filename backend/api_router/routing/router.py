@@ -122,6 +122,17 @@ class _State:
         self._reason = self._reason.renamed(old, new)
 
 
+
+def chosen_cannot_serve(cfg: Config) -> str | None:
+    """The event for a preferred provider chosen by name that cannot serve (switched off, or without a base
+    URL) while another is preferred meanwhile; None otherwise."""
+    chosen, meanwhile = cfg.routing.preferred_provider, cfg.effective_preferred
+    if not chosen or chosen == meanwhile or chosen not in cfg.providers or meanwhile is None:
+        return None
+    why = "is switched off" if cfg.providers[chosen].disabled else "has no base URL"
+    return (f"Preferred provider set to {cfg.name_of(chosen)}, which {why}: {cfg.name_of(meanwhile)} is preferred "
+            "until it can serve")
+
 class Router:
     def __init__(self, emit: EventSink, clock: Callable[[], float] = time.monotonic,
                  skip: Callable[[str], str | None] = lambda provider: None,
@@ -649,10 +660,9 @@ class Router:
         if provider is None:
             return
         chosen = cfg.routing.preferred_provider
-        if not reason and chosen and chosen != provider and chosen in cfg.providers:  # chosen, but it cannot serve
-            why = "is switched off" if cfg.providers[chosen].disabled else "has no base URL"
-            self._emit(Level.INFO, Kind.ROUTE, f"Preferred provider set to {cfg.name_of(chosen)}, which {why}: "
-                                               f"{cfg.name_of(provider)} is preferred until it can serve", provider)
+        unservable = chosen_cannot_serve(cfg)
+        if not reason and unservable:
+            self._emit(Level.INFO, Kind.ROUTE, unservable, provider)
             return
         how = f" ({reason})" if reason else (" (first in list)" if not chosen else "")
         self._emit(Level.INFO, Kind.ROUTE, f"Preferred provider set to {cfg.name_of(provider)}{how}", provider)
