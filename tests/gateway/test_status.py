@@ -195,6 +195,35 @@ async def test_a_provider_test_after_a_restart_asks_for_the_model_last_sent_to_i
         await again.close()
 
 
+async def test_after_a_restart_a_provider_asks_for_no_model_of_the_one_deleted_under_its_id_or_its_old_address(
+        fakes, gateway):
+    """The request log keeps a deleted provider's rows under its id, and an old address's: a provider added
+    later under that id, or the same one at a new address, does not take their model for its own. A rename
+    takes its own along."""
+    from tests.support.harness import simple_body, start_harness
+
+    p1, p2, other = await fakes("p1", "p2", "other")
+    gw = await gateway({"p1": p1, "p2": p2})
+    await gw.responses({**simple_body(), "model": "p1-own-model"})
+    await gw.api("set_manual_override", provider="p2")
+    await gw.responses({**simple_body(), "model": "old-relay-model"})
+    await gw.api("set_manual_override", provider=None)
+    await gw.api("delete_provider", provider="p2")
+    await gw.api("upsert_provider", provider="p2", base_url=other.base_url, create=True)
+    await gw.api("rename_provider", provider="p1", new_id="renamed")
+    user_data = gw.services.paths.user_data
+    await gw.close()
+
+    again = await start_harness(user_data)
+    try:
+        for fake, pid, wanted in ((other, "p2", "other-model-a"), (p1, "renamed", "p1-own-model")):
+            asked = len(fake.requests)
+            await again.api("test_provider", provider=pid)
+            assert {r.json.get("model") for r in fake.requests[asked:] if r.path.endswith("/responses")} == {wanted}
+    finally:
+        await again.close()
+
+
 async def test_quota_left_percent_comes_from_the_last_usage_reading(fakes, gateway):
     (p1,) = await fakes("p1")
     p1.usage = new_api(300, used=100)

@@ -500,13 +500,17 @@ class Store:
         """The model last sent to each provider that served one of the newest ``rows`` requests: what its
         checks and tests ask for, known again after a restart (bounded: a start reads no more)."""
         try:
-            found = self._read("SELECT provider, sent_model FROM request_log WHERE id > "
+            found = self._read("SELECT id, provider, sent_model FROM request_log WHERE id > "
                                "(SELECT COALESCE(MAX(id), 0) FROM request_log) - ? "
                                "AND provider IS NOT NULL AND sent_model IS NOT NULL ORDER BY id", (rows,))
-        except (DamagedDatabase, sqlite3.Error) as exc:  # the checks then ask as for a provider never used
+            since = {key.removeprefix(_MODELS_FROM): int(value) for key, value in
+                     self._read("SELECT key, value FROM meta WHERE key LIKE ?", (_MODELS_FROM + "%",))}
+        except (DamagedDatabase, sqlite3.Error, ValueError) as exc:  # the checks then ask as for one never used
             log.warning("store: the models last sent could not be read (%s)", exc)
             return {}
-        return dict(found)
+        # Rows before a provider was deleted or given a new address are another provider's, as far as its
+        # models go.
+        return {provider: model for rid, provider, model in found if rid > since.get(provider, 0)}
 
     def requests_today(self) -> int:
         """Client requests logged since local midnight."""
@@ -702,7 +706,8 @@ class Store:
 
     def readdressed(self, provider: str) -> None:
         """Its counters and request log are history that happened (the usage reading and the last test
-        are their owners' to drop)."""
+        are their owners' to drop); the model last sent there is not what the new address has."""
+        self._writer.submit(lambda c: _models_from_now_on(c, provider))
 
     def forget(self, provider: str) -> None:
         """A deleted provider's counters, quota state and routing memory go; its history stays under its
@@ -710,6 +715,7 @@ class Store:
         with self._state_lock:
             self._metrics.pop(provider, None)
         self._move(provider, tombstone(provider), lambda c: _forget(c, provider))
+        self._writer.submit(lambda c: _models_from_now_on(c, provider))  # a provider added later starts clean
 
     # --- reads ---------------------------------------------------------------------------------------
 
@@ -947,11 +953,23 @@ def _rename(conn: sqlite3.Connection, old: str, new: str) -> None:
         conn.execute(f"UPDATE {table} SET provider = ? WHERE provider = ?", (new, old))
     for table in ("events", "request_log", "attempts", "response_owner", "sealed_owner", "session_affinity"):
         conn.execute(f"UPDATE {table} SET provider = ? WHERE provider = ?", (new, old))
+    # The rows it brings are read for its models as they were under the old id (a mark a deleted provider
+    # left under the new id is not this one's).
+    conn.execute("DELETE FROM meta WHERE key = ?", (_MODELS_FROM + new,))
+    conn.execute("UPDATE meta SET key = ? WHERE key = ?", (_MODELS_FROM + new, _MODELS_FROM + old))
     rows = conn.execute("SELECT id, providers_tried FROM request_log WHERE ',' || providers_tried || ',' LIKE ?",
                         (f"%,{old},%",)).fetchall()
     for rid, tried in rows:
         conn.execute("UPDATE request_log SET providers_tried = ? WHERE id = ?",
                      (",".join(new if p == old else p for p in tried.split(",")), rid))
+
+
+_MODELS_FROM = "models_sent_from:"  # + provider id: the request-log id its models are read after
+
+
+def _models_from_now_on(conn: sqlite3.Connection, provider: str) -> None:
+    conn.execute(_META_SET, (_MODELS_FROM + provider,
+                             str(conn.execute("SELECT COALESCE(MAX(id), 0) FROM request_log").fetchone()[0])))
 
 
 def _forget(conn: sqlite3.Connection, provider: str) -> None:
