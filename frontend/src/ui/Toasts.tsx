@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState, type FocusEvent, type RefCallback } from 'react';
 import { useToastList, useToasts, type Toast } from '../hooks/toasts';
 import { useFocusFallback } from '../hooks/useFocusFallback';
+import { useLastInputByPointer } from '../hooks/useLastInputByPointer';
 import { truncate } from '../logic/format';
 import { Icon } from './Icon';
 import { IconButton } from './IconButton';
@@ -30,23 +31,7 @@ export function Toasts() {
     const from = e.relatedTarget;
     if (from instanceof HTMLElement && !region.current?.contains(from)) before.current = from;
   };
-  // How the last input came, read when a toast takes the focus (a ref: it changes no rendering).
-  const pointer = useRef(false);
-  useEffect(() => {
-    const pointed = () => {
-      pointer.current = true;
-    };
-    const keyed = () => {
-      pointer.current = false;
-    };
-    document.addEventListener('pointerdown', pointed, true);
-    document.addEventListener('keydown', keyed, true);
-    return () => {
-      document.removeEventListener('pointerdown', pointed, true);
-      document.removeEventListener('keydown', keyed, true);
-    };
-  }, []);
-  const byPointer = useCallback(() => pointer.current, []);
+  const byPointer = useLastInputByPointer(); // read when a toast takes the focus
   const back = useCallback((): HTMLElement | null => {
     const origin = before.current;
     if (origin && origin.isConnected && !region.current?.contains(origin)) return origin;
