@@ -145,13 +145,17 @@ describe('followDraftRenames', () => {
 describe('preferredLabel', () => {
   const names: Record<string, string> = { p1: 'Relay One', p2: 'Relay Two' };
   const nameOf = (id: string) => names[id] ?? id;
+  const known = (id: string) => id in names;
   it('names the explicit provider, or says which one "first in list" is now', () => {
-    expect(preferredLabel('p2', 'p2', nameOf)).toBe('Relay Two');
-    expect(preferredLabel('', 'p1', nameOf)).toBe('First in list (Relay One)');
-    expect(preferredLabel('', '', nameOf)).toBe('First in list');
+    expect(preferredLabel('p2', 'p2', nameOf, known)).toBe('Relay Two');
+    expect(preferredLabel('', 'p1', nameOf, known)).toBe('First in list (Relay One)');
+    expect(preferredLabel('', '', nameOf, known)).toBe('First in list');
   });
   it('says when the chosen provider cannot serve, and who is preferred meanwhile', () => {
-    expect(preferredLabel('p2', 'p1', nameOf)).toBe('Relay Two (cannot serve now; Relay One meanwhile)');
+    expect(preferredLabel('p2', 'p1', nameOf, known)).toBe('Relay Two (cannot serve now; Relay One meanwhile)');
+  });
+  it('says when the chosen id names no provider (typed by hand into config.toml)', () => {
+    expect(preferredLabel('p9', 'p1', nameOf, known)).toBe('p9 (no such provider; Relay One meanwhile)');
   });
 });
 

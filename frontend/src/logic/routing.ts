@@ -276,10 +276,19 @@ export function returnTarget(s: {
   return s.activeProvider === s.preferredProvider ? null : s.preferredProvider;
 }
 
-/** The preferred provider in words: "Relay A" or "First in list (Relay B)". */
-export function preferredLabel(explicit: string, effective: string, nameOf: (id: ProviderId) => string): string {
-  // A chosen provider that cannot serve (switched off) is named with the one preferred meanwhile.
-  if (explicit && effective && explicit !== effective) return `${nameOf(explicit)} (cannot serve now; ${nameOf(effective)} meanwhile)`;
+/** The preferred provider in words: "Relay A" or "First in list (Relay B)". ``known``: whether an id names a provider. */
+export function preferredLabel(
+  explicit: string,
+  effective: string,
+  nameOf: (id: ProviderId) => string,
+  known: (id: ProviderId) => boolean,
+): string {
+  // A chosen provider that cannot serve (switched off) is named with the one preferred meanwhile; an id typed
+  // by hand into config.toml that names no provider is said to be one, not one that will serve later.
+  if (explicit && effective && explicit !== effective) {
+    const why = known(explicit) ? 'cannot serve now' : 'no such provider';
+    return `${nameOf(explicit)} (${why}; ${nameOf(effective)} meanwhile)`;
+  }
   if (explicit) return nameOf(explicit);
   return effective ? `First in list (${nameOf(effective)})` : 'First in list';
 }
