@@ -785,8 +785,8 @@ async def test_a_stream_that_broke_on_the_provider_serving_it_is_no_failover(fak
 
 
 async def test_the_export_downloads_a_page_of_rows_at_a_time(fakes, gateway):
-    """GET /api/export_requests: the same file as the control call, written to the client as its pages are
-    read — however long the log, the app holds a page of it (the whole file as rows took most of a GB)."""
+    """GET /api/export_requests: the same file as the control call (its arguments checked and refused in the
+    same words), written to the client as its pages are read — however long the log, the app holds a page of it (the whole file as rows took most of a GB)."""
     from tests.support.records import record
 
     (p1,) = await fakes("p1")
@@ -802,9 +802,9 @@ async def test_the_export_downloads_a_page_of_rows_at_a_time(fakes, gateway):
     rows = list(csv.DictReader(io.StringIO(reply_csv := (await gw.request(
         "GET", "/api/export_requests?outcome=ok")).body.decode())))
     assert len(rows) == 4100 and reply_csv.startswith('"id","request_id"')
-    for query, status, said in (("format=xml", 400, "format must be 'csv' or 'jsonl'"),
+    for query, status, said in (("format=xml", 400, "export_requests: format must be one of 'csv', 'jsonl' (got 'xml')"),
                                 ("outcome=nonsense", 400, "outcome must be one of"),
-                                ("path=/etc/passwd", 400, "unknown export parameter(s): 'path'")):
+                                ("path=/etc/passwd", 400, "bad arguments for export_requests: unknown argument(s) 'path'")):
         reply = await gw.request("GET", f"/api/export_requests?{query}")
         assert reply.status == status and said in reply.json["error"]["message"], (query, reply.body[:200])
     assert (await gw.request("GET", "/api/export_requests", token=False)).status == 401

@@ -45,7 +45,7 @@ from api_router.config import (
     written_order,
 )
 from api_router.control.diagnostics import open_fds, rss_bytes
-from api_router.control.registry import ControlError, exposed, hands_out_the_token, waits_on_loop
+from api_router.control.registry import ControlError, exposed, hands_out_the_token, made_in_pieces_by, waits_on_loop
 from api_router.desktop.autostart import autostart_json
 from api_router.fsutil import cannot_write
 from api_router.gateway.explain import path_hint
@@ -608,11 +608,13 @@ class Control:
         return found
 
     @exposed
+    @made_in_pieces_by("request_export")
     def export_requests(self, format: request_log.ExportFormat = "csv", provider: str | None = None,
                         outcome: request_log.Outcome | None = None, session_id: str | None = None,
                         text: str | None = None) -> dict[str, Any]:
         """Every request that matches the filters, as CSV or JSON lines (in one answer: for a long log, the
-        window's ``GET /api/export_requests`` download or the desktop's save_export writes it in pieces)."""
+        window's ``GET /api/export_requests`` download or the desktop's save_export writes it in pieces,
+        made by ``request_export``)."""
         return request_log.export(self.request_export(format, provider, outcome, session_id, text))
 
     def request_export(self, format: request_log.ExportFormat = "csv", provider: str | None = None,

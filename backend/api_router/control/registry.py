@@ -98,6 +98,17 @@ def hands_out_the_token(fn: F) -> F:
     return fn
 
 
+def made_in_pieces_by(twin: str) -> Callable[[F], F]:
+    """Mark a control method whose answer the target's method ``twin`` (same arguments) also makes a piece
+    at a time, for a download too long for one JSON answer: ``Registry.pieces`` checks such a call as it
+    checks the method's own, so both say the same of the same arguments."""
+    def mark(fn: F) -> F:
+        fn.__control_pieces__ = twin  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
 def waits_on_loop(fn: F) -> F:
     """Mark a control method that waits for work on the gateway's loop (a test, a usage check), up to a
     minute: its transport runs it apart from the quick calls, so that many of it never hold them up."""
@@ -121,6 +132,7 @@ class Method:
     doc: str
     waits: bool = False  # see ``waits_on_loop``
     hands_out_token: bool = False  # see ``hands_out_the_token``
+    pieces_by: str | None = None  # see ``made_in_pieces_by``
 
     def check(self, kwargs: Mapping[str, Any]) -> None:
         known = {p.name: p for p in self.params}
@@ -170,19 +182,43 @@ class Registry:
 
     def call(self, name: str, kwargs: Any, allowed: Callable[[], bool] | None = None) -> Any:
         """Check and run one call; raises UnknownMethod, NotAllowed or ControlError (ConfigError) as they are."""
+        method = self._method(name)
+        kwargs = self._checked(method, kwargs, allowed)
+        answer = getattr(self._target, name)(**kwargs)
+        return answer if method.hands_out_token else self._mask(answer)
+
+    def pieces(self, name: str, kwargs: Any, allowed: Callable[[], bool] | None = None) -> Any:
+        """A call of ``name`` checked as ``run`` checks it, answered by its twin (``made_in_pieces_by``): what
+        the twin returns, to be written out a piece at a time (masked by the twin itself, if need be).
+        Raises ``Refused`` as ``run`` does."""
+        try:
+            method = self._method(name)
+            if method.pieces_by is None:
+                raise UnknownMethod(f"{quoted(name)} is not made in pieces")
+            return getattr(self._target, method.pieces_by)(**self._checked(method, kwargs, allowed))
+        except Exception as exc:
+            refused = _refusal(exc)
+            if refused is None:
+                raise
+            raise refused from None
+
+    def _method(self, name: str) -> Method:
         method = self.methods.get(name)
         if method is None:
             raise UnknownMethod(f"unknown control method {quoted(name)}")
+        return method
+
+    def _checked(self, method: Method, kwargs: Any, allowed: Callable[[], bool] | None) -> dict[str, Any]:
+        """The call's arguments, checked, once the files are caught up with and (``allowed``) the caller is."""
         if kwargs is None:
             kwargs = {}
         if not isinstance(kwargs, dict):
-            raise ControlError(f"{name}() takes one object of keyword arguments")
+            raise ControlError(f"{method.name}() takes one object of keyword arguments")
         method.check(kwargs)
         self._before_call()
         if allowed is not None and not allowed():
             raise NotAllowed("missing or wrong gateway token (Authorization: Bearer ao_…)")
-        answer = getattr(self._target, name)(**kwargs)
-        return answer if method.hands_out_token else self._mask(answer)
+        return kwargs
 
 
 def _describe(name: str, fn: Callable[..., Any]) -> Method:
@@ -196,7 +232,7 @@ def _describe(name: str, fn: Callable[..., Any]) -> Method:
         check, words = _checker(hints.get(p.name, Any))
         params.append(Param(p.name, check, words, p.default is inspect.Parameter.empty))
     return Method(name, tuple(params), open_kwargs, inspect.getdoc(fn) or "", getattr(fn, "__control_waits__", False),
-                  getattr(fn, "__control_hands_out_token__", False))
+                  getattr(fn, "__control_hands_out_token__", False), getattr(fn, "__control_pieces__", None))
 
 
 def _checker(hint: Any) -> tuple[Callable[[Any], bool], str]:
