@@ -147,8 +147,9 @@ async def test_a_wrong_value_in_config_toml_is_an_event_and_status_still_answers
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 async def test_signal_lets_in_flight_stream_finish_then_closes_store(tmp_path, sig):
+    """SIGHUP: the terminal the gateway was started from was closed — a clean stop too, not the default kill."""
     fake = await fp.FakeProvider("p1").start()
     fake.always(fp.stream_ok("slow but complete", deltas=8, delay=0.15))
     ud = setup_user_data(tmp_path, {"p1": fake})

@@ -25,7 +25,7 @@ from api_router.logfile import setup_logging
 from api_router.openfiles import raise_limit
 from api_router.paths import Paths, codex_home, resolve_user_data
 from api_router.services import Services
-from api_router.terminal import let_go_of_output, say
+from api_router.terminal import let_go_of_output, say, stop_signals
 
 
 def _port(text: str) -> int:
@@ -175,7 +175,7 @@ async def _serve_headless(paths: Paths, host: str | None, port: int | None, list
 
 def _on_signals(callback: Callable[[], None]) -> None:
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in stop_signals():
         try:
             loop.add_signal_handler(sig, callback)
         except (NotImplementedError, RuntimeError):  # Windows: no loop signal handlers

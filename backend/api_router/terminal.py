@@ -8,6 +8,7 @@ buffered at exit, which Python would otherwise report as a failed flush and exit
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 
@@ -37,3 +38,15 @@ def let_go_of_output() -> None:
                 os.close(null)
             except (OSError, ValueError):
                 pass
+
+
+def stop_signals() -> tuple[signal.Signals, ...]:
+    """The signals that mean a clean stop: Ctrl-C, SIGTERM, and where they exist Ctrl-Break (Windows) and
+    SIGHUP (the terminal it runs in was closed) — but not a SIGHUP ignored from the start (``nohup``)."""
+    found = [signal.SIGINT, signal.SIGTERM]
+    ctrl_break, hangup = getattr(signal, "SIGBREAK", None), getattr(signal, "SIGHUP", None)
+    if ctrl_break is not None:
+        found.append(ctrl_break)
+    if hangup is not None and signal.getsignal(hangup) is not signal.SIG_IGN:
+        found.append(hangup)
+    return tuple(found)

@@ -53,7 +53,7 @@ from api_router.logfile import setup_logging
 from api_router.paths import Paths
 from api_router.records import Kind, Level
 from api_router.services import Services
-from api_router.terminal import let_go_of_output, say
+from api_router.terminal import let_go_of_output, say, stop_signals
 
 log = logging.getLogger(__name__)
 
@@ -422,12 +422,13 @@ class DesktopShell:
         return True
 
     def _trap_signals(self) -> Callable[[], None]:
-        """SIGTERM/SIGINT quit cleanly (POSIX; on Windows pywebview handles Ctrl-C itself)."""
+        """SIGTERM/SIGINT (and SIGHUP: the terminal it was started from closed) quit cleanly (POSIX; on
+        Windows pywebview handles Ctrl-C itself)."""
         if not self._install_signals or os.name == "nt":
             return lambda: None
         # Quit from a thread: window calls can wait for the GUI loop, which this thread runs.
         previous = {sig: signal.signal(sig, lambda *_: threading.Thread(target=self.quit, daemon=True).start())
-                    for sig in (signal.SIGTERM, signal.SIGINT)}
+                    for sig in stop_signals()}
 
         def restore() -> None:
             for sig, handler in previous.items():
