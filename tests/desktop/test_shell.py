@@ -785,6 +785,38 @@ def test_on_macos_every_change_of_the_tray_icon_is_made_on_the_main_thread() -> 
     assert icon.stopped and not icon.visible
 
 
+def test_the_menu_is_built_early_only_for_the_gtk_backends(caplog: Any) -> None:
+    """Building the native menu before the GUI loop runs is a GTK fix (tray.py, _menu_before_first_click);
+    pystray's Windows backend builds its own on its own thread, with another signature: called there, it
+    only logged a warning at every start."""
+    from tests.desktop.fakes import FakeIcon
+
+    class Win32Icon(FakeIcon):
+        def _create_menu(self, descriptors: Any, callbacks: Any) -> Any:
+            built.append(self.__module__)
+            return "handle"
+
+    class GtkIcon(Win32Icon):
+        def _create_menu(self, descriptors: Any) -> Any:  # type: ignore[override]
+            built.append(self.__module__)
+            return "handle"
+
+    Win32Icon.__module__, GtkIcon.__module__ = "pystray._win32", "pystray._gtk"
+    noop = lambda *args: None  # noqa: E731
+    actions = TrayActions(open=noop, quit=noop, lock=noop, prefer=noop, refresh_usage=noop, copy_base_url=noop,
+                          copy_token=noop)
+    for icon_class in (Win32Icon, GtkIcon):
+        built: list[str] = []
+        pystray = FakePystray()
+        pystray.Icon = icon_class  # type: ignore[method-assign]
+        with caplog.at_level("WARNING", logger="api_router.desktop.tray"):
+            tray = Tray(pystray, lambda icon: f"image-{icon}", actions, tray_view(tray_status()))
+            tray.start()
+            tray.stop()
+        assert built == ([] if icon_class is Win32Icon else ["pystray._gtk"])
+        assert [r.getMessage() for r in caplog.records] == []
+
+
 def test_the_macos_caller_runs_a_change_at_once_on_the_main_thread_and_queues_it_from_others(monkeypatch) -> None:
     """A change asked on the main thread (a menu action; the tray's stop once the run loop has ended, when
     nothing queued would ever run) is made at once; one from another thread goes to the main thread's queue."""

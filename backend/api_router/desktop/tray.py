@@ -319,14 +319,20 @@ class Tray:
         """pystray's GTK backends build the native menu in an idle callback, which a busy main loop
         (WebKit loading the page) runs only later, while the status icon is embedded and clickable
         at once: a right-click then raised AttributeError '_menu_handle'. Called on the GUI thread
-        before its loop runs, so building the menu here is safe; the idle callback replaces it."""
+        before its loop runs, so building the menu here is safe; the idle callback replaces it. Other
+        backends build theirs otherwise (Windows on its own thread, with another signature): left alone."""
         icon = self._icon
+        if not type(icon).__module__.endswith(_GTK_BACKENDS):
+            return
         if not hasattr(icon, "_menu_handle") and hasattr(icon, "_create_menu"):
             try:
                 icon._menu_handle = icon._create_menu(icon.menu)
             except Exception as exc:
                 log.warning("building the tray menu: %s", exc)
 
+
+
+_GTK_BACKENDS = ("._gtk", "._appindicator")  # pystray's backends that build their menu in an idle callback
 
 
 def _literal_ampersands(text: str) -> str:
