@@ -116,6 +116,31 @@ def test_show_channel_needs_the_nonce(tmp_path: Path) -> None:
     assert ask_to_show(InstanceInfo(pid=1, show_port=port, nonce="secret-nonce"), timeout=0.5) is ShowReply.NO_ANSWER
 
 
+def test_on_windows_the_start_that_asks_lets_the_running_instance_take_the_foreground(monkeypatch) -> None:
+    """Windows gives the foreground only to the process the user last acted in (the second start) unless it
+    grants it on: the shown window came up behind the others, flashing in the taskbar."""
+    import ctypes
+    from types import SimpleNamespace
+
+    from api_router.desktop.instance import let_take_the_foreground
+
+    granted: list[int] = []
+    monkeypatch.setattr(ctypes, "windll", SimpleNamespace(user32=SimpleNamespace(
+        AllowSetForegroundWindow=granted.append)), raising=False)
+    let_take_the_foreground("linux")(4242)
+    assert granted == []
+    let_take_the_foreground("win32")(4242)
+    assert granted == [4242]
+    server = ShowServer("n", lambda: None)
+    port = server.start()
+    try:
+        asked: list[int] = []
+        assert ask_to_show(InstanceInfo(pid=77, show_port=port, nonce="n"), grant=asked.append) is ShowReply.SHOWN
+        assert asked == [77]
+    finally:
+        server.stop()
+
+
 def test_show_channel_answers_before_the_window_is_ready() -> None:
     # Showing may wait for the GUI loop; the asking process must not time out meanwhile.
     release = threading.Event()

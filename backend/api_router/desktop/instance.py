@@ -26,6 +26,7 @@ import logging
 import os
 import secrets
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -291,7 +292,29 @@ class ShowReply(StrEnum):
     NO_ANSWER = "no answer"    # not listening (yet, or any more), a wrong nonce, or hung
 
 
-def ask_to_show(info: InstanceInfo, *, timeout: float = 3.0, host: str = "127.0.0.1") -> ShowReply:
+def let_take_the_foreground(platform: str) -> Callable[[int], None]:
+    """How this start lets the running instance (a pid) bring its window to the front. Windows hands the
+    foreground only to the process the user last acted in — this start, by a double-click — unless that
+    one grants it (AllowSetForegroundWindow): without it the shown window only flashed in the taskbar.
+    Elsewhere nothing is needed."""
+    if platform != "win32":
+        return lambda pid: None
+
+    def grant(pid: int) -> None:
+        import ctypes
+
+        try:
+            ctypes.windll.user32.AllowSetForegroundWindow(pid)  # type: ignore[attr-defined]
+        except (AttributeError, OSError):
+            pass
+
+    return grant
+
+
+def ask_to_show(info: InstanceInfo, *, timeout: float = 3.0, host: str = "127.0.0.1",
+                grant: Callable[[int], None] | None = None) -> ShowReply:
+    """``grant``: lets the running instance take the foreground (default: as this platform needs)."""
+    (grant or let_take_the_foreground(sys.platform))(info.pid)
     try:
         with socket.create_connection((host, info.show_port), timeout=timeout) as conn:
             conn.sendall(SHOW_REQUEST + info.nonce.encode() + b"\n")
