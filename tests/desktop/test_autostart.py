@@ -184,6 +184,29 @@ def test_windows_run_value() -> None:
     item.disable()
 
 
+def test_a_run_value_switched_off_in_task_manager_shows_as_off_and_is_left_so_until_turned_on_here() -> None:
+    """Task Manager and Settings > Startup apps switch a Run value off by a mark under StartupApproved\\Run
+    (first byte odd), leaving the value: the tray showed a tick while Windows never started the app, and
+    turning it off and on again here left the mark (and the app not started)."""
+    from api_router.desktop.autostart import STARTUP_APPROVED_KEY, apply_setting
+
+    reg = FakeWinreg()
+    item = system_autostart("win32", command=[r"C:\Apps\API Router.exe", "--user-data", r"C:\my data"], winreg=reg)
+    item.enable()
+    approved = reg.keys.setdefault("HKCU\\" + STARTUP_APPROVED_KEY, {})
+    approved[APP_NAME] = bytes.fromhex("02000000000000000000000000")  # on, as Windows writes it
+    assert item.installed() and not item.switched_off()
+    approved[APP_NAME] = bytes.fromhex("03000000d40d438dc83bd901")  # switched off in Task Manager
+    assert not item.installed() and item.switched_off()
+    assert apply_setting(item, True).startswith("switched off")  # a start with autostart = true leaves it so
+    assert approved[APP_NAME][0] == 3
+    item.enable()  # turned on here: the mark goes, so Windows runs the value again
+    assert APP_NAME not in approved and item.installed() and not item.switched_off()
+    other = system_autostart("win32", command=[r"C:\Apps\API Router.exe", "--user-data", r"D:\theirs"], winreg=reg)
+    approved[APP_NAME] = bytes.fromhex("03000000d40d438dc83bd901")
+    assert not other.switched_off()  # the value starts another folder: not this install's to speak of
+
+
 def test_a_run_value_another_api_router_wrote_is_neither_shown_as_on_nor_removed() -> None:
     reg = FakeWinreg()
     other = system_autostart("win32", command=[r"C:\Other\API Router.exe", "--user-data", r"D:\ud"], winreg=reg)

@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "API Router"
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
+# Where Task Manager and Settings > Startup apps switch a Run value off, leaving the value itself in place:
+# a binary value of the same name whose first byte is odd (03…) when off, even (02…) when on.
+STARTUP_APPROVED_KEY = r"Software\Microsoft\Windows\CurrentVersion\Explorer\StartupApproved\Run"
 DESKTOP_FILE = "api-router.desktop"
 LAUNCH_AGENT_LABEL = "com.api-router.desktop"
 
@@ -320,25 +323,45 @@ class WindowsRunKey:
             return None
         return str(value)
 
-    def installed(self) -> bool:
-        """There is a value, and it starts this app's data (as ``_LoginFile.installed``): the same folder as
+    def _ours(self) -> bool:
+        """There is a value, and it starts this app's data (as ``_LoginFile._ours``): the same folder as
         Windows names it (any case, either slash), not one whose name merely starts the same."""
         current = self._current()
         return current is not None and _windows_folder(_user_data_of(windows_argv(current))) == self._data
+
+    def _approved_off(self) -> bool:
+        w = self._winreg
+        try:
+            with w.OpenKey(w.HKEY_CURRENT_USER, STARTUP_APPROVED_KEY, 0, w.KEY_READ) as key:
+                value, _kind = w.QueryValueEx(key, APP_NAME)
+        except FileNotFoundError:
+            return False
+        return isinstance(value, (bytes, bytearray)) and len(value) > 0 and value[0] & 1 == 1
+
+    def installed(self) -> bool:
+        """Ours, and not switched off in Task Manager or Settings (Windows would not start it)."""
+        return self._ours() and not self._approved_off()
 
     def up_to_date(self) -> bool:
         return self._current() == self._value
 
     def switched_off(self) -> bool:
-        return False
+        return self._ours() and self._approved_off()
 
     def enable(self) -> None:
         w = self._winreg
         with w.CreateKeyEx(w.HKEY_CURRENT_USER, RUN_KEY, 0, w.KEY_SET_VALUE) as key:
             w.SetValueEx(key, APP_NAME, 0, w.REG_SZ, self._value)
+        # Turned on here after being switched off in Task Manager: its mark goes (Windows counts a value
+        # without one as on), or the value just written would still not run.
+        try:
+            with w.OpenKey(w.HKEY_CURRENT_USER, STARTUP_APPROVED_KEY, 0, w.KEY_SET_VALUE) as key:
+                w.DeleteValue(key, APP_NAME)
+        except FileNotFoundError:
+            pass
 
     def disable(self) -> None:
-        if not self.installed():
+        if not self._ours():
             return
         w = self._winreg
         try:
