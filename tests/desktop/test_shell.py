@@ -227,6 +227,16 @@ def test_an_unusable_user_data_folder_is_explained_in_a_window(tmp_path: Path, b
     assert f"api-router: cannot use {culprit}" in err
 
 
+def test_on_macos_the_start_error_window_does_not_empty_webkits_shared_store(tmp_path: Path) -> None:
+    """pywebview's Cocoa backend has no storage of its own to leave out: private mode there deletes every kind
+    of web data in WebKit's default store, which an unbundled app shares with other Python apps."""
+    rig = Rig(tmp_path, scenario=lambda window: window.user_close() and None, platform="darwin")
+    shutil.rmtree(rig.paths.user_data)
+    rig.paths.user_data.write_text("not a folder")
+    assert rig.run() == 1
+    assert rig.webview.start_kwargs["private_mode"] is False and "storage_path" not in rig.webview.start_kwargs
+
+
 def test_second_start_shows_the_first_window_and_exits(tmp_path: Path) -> None:
     results: dict[str, Any] = {}
 

@@ -390,8 +390,11 @@ class DesktopShell:
                                      on_close=lambda: True)
         restore = self._trap_signals()
         try:
-            # Nothing may be written to the folder that just failed: no web storage for this window.
-            backends.webview.start(gui=gui_for(backends.platform), private_mode=True, icon=backends.icon_path)
+            # Nothing may be written to the folder that just failed: no web storage for this window. Not on
+            # macOS, where pywebview keeps none there anyway (WebKit's default store) and private mode
+            # empties that whole store — every other unbundled Python app's web data with it.
+            backends.webview.start(gui=gui_for(backends.platform), private_mode=backends.platform != "darwin",
+                                   icon=backends.icon_path)
         finally:
             restore()
         return 1
