@@ -273,6 +273,27 @@ def test_macos_launch_agent(tmp_path: Path) -> None:
     assert not path.exists()
 
 
+def test_a_macos_launch_agent_for_the_same_folder_spelt_in_another_case_is_this_installs(tmp_path: Path) -> None:
+    """macOS volumes are case-insensitive by default: ``--user-data /Users/ann/Data`` written by one start is
+    the folder a start with ``…/data`` runs on — shown as on, and removable from here."""
+    app = "/Applications/API Router.app/Contents/MacOS/API Router"
+    earlier = system_autostart("darwin", command=[app, "--user-data", "/Users/ann/Data"], home=tmp_path)
+    earlier.enable()
+    now = system_autostart("darwin", command=[app, "--user-data", "/Users/ann/data"], home=tmp_path)
+    assert now.installed()
+    other = system_autostart("darwin", command=[app, "--user-data", "/Users/ann/Data2"], home=tmp_path)
+    assert not other.installed()
+    now.disable()
+    assert not Path(now.location()).exists()
+    # Where both folders exist, the file system says: on a case-sensitive one they are two.
+    (tmp_path / "Mine").mkdir()
+    (tmp_path / "mine").mkdir()
+    upper = system_autostart("darwin", command=[app, "--user-data", str(tmp_path / "Mine")], home=tmp_path)
+    upper.enable()
+    lower = system_autostart("darwin", command=[app, "--user-data", str(tmp_path / "mine")], home=tmp_path)
+    assert not lower.installed() and upper.installed()
+
+
 def test_other_platforms_are_unsupported() -> None:
     item = system_autostart("sunos5", command=["x"])
     assert isinstance(item, Unsupported) and not item.supported()

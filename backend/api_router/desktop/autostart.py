@@ -182,7 +182,11 @@ class _LoginFile:
         except OSError:
             return None
         runs = self._runs(data)
-        return data if runs is None or _user_data_of(runs) == _user_data_of(self._command) else None
+        return data if runs is None or self._same_data(_user_data_of(runs)) else None
+
+    def _same_data(self, theirs: str | None) -> bool:
+        """Whether an item's ``--user-data`` (None: none) is the folder this app runs on."""
+        return theirs == _user_data_of(self._command)
 
     def installed(self) -> bool:
         """Ours, and not switched off in the OS's settings (the session would not start it: it is not on)."""
@@ -424,6 +428,18 @@ class MacLaunchAgent(_LoginFile):
 
     def _bytes(self) -> bytes:
         return self.plist()
+
+    def _same_data(self, theirs: str | None) -> bool:
+        """macOS formats its volumes case-insensitive (APFS, HFS+): ``/Users/ann/Data`` and ``…/data`` are one
+        folder, which an exact comparison took for another install's. The file system decides where both
+        exist (a case-sensitive volume keeps them apart); else the case is not counted."""
+        mine = _user_data_of(self._command)
+        if theirs is None or mine is None or theirs == mine:
+            return theirs == mine
+        try:
+            return os.path.samefile(theirs, mine)
+        except OSError:
+            return theirs.casefold() == mine.casefold()
 
     def _runs(self, data: bytes) -> list[str] | None:
         import plistlib
