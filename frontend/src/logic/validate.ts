@@ -42,11 +42,25 @@ export function validateBaseUrl(raw: string): string | null {
   if (rest.slice(rest.split(/[/?#]/, 1)[0].length).includes('@')) {
     return 'An "@" after the host: in a user name or password write "/", "?" and "#" as %2F, %3F and %23; in the path or query write the "@" as %40';
   }
+  if (!bracketsOnlyAroundAnAddress(value)) {
+    return 'Square brackets go only around an IPv6 address, before any port: http://[::1]:4000/v1';
+  }
   const port = urlPort(value);
   if (port !== '' && !(/^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) {
     return 'The port (after the host\'s ":") must be a number from 1 to 65535';
   }
   return null;
+}
+
+/** "[" and "]" in the host only as the two ends of an address ("[::1]"), followed by nothing or a ":port". */
+function bracketsOnlyAroundAnAddress(url: string): boolean {
+  const rest = url.trim().replace(/^https?:\/\//i, '');
+  const authority = rest.split(/[/?#]/, 1)[0];
+  const hostPort = authority.slice(authority.lastIndexOf('@') + 1);
+  if (!hostPort.startsWith('[')) return !/[[\]]/.test(hostPort);
+  const end = hostPort.indexOf(']');
+  const after = hostPort.slice(end + 1);
+  return end > 1 && !hostPort.slice(1, end).includes('[') && (after === '' || after.startsWith(':')) && !/[[\]]/.test(after);
 }
 
 /** The port of an http(s) URL as written ("" when there is none). */
