@@ -21,7 +21,7 @@ from api_router.config import Config, ConfigFile, LoadReport
 from api_router.continuity.index import ContinuityIndex
 from api_router.continuity.rewrite import Continuity
 from api_router.control import Control, ControlError
-from api_router.desktop.autostart import SettingFollower, apply_setting, system_autostart
+from api_router.desktop.autostart import ItemChange, SettingFollower, apply_setting, system_autostart
 from api_router.fsutil import NotAFile, check_writable, private_dir, tighten_tree
 from api_router.paths import Paths, codex_home
 from api_router.provider_tests import ProviderTests
@@ -290,19 +290,19 @@ def follow_autostart(rt: Services) -> Callable[[], None]:
     except Exception as exc:  # OSError from the OS; the setting stays saved either way
         log.warning("start with the system: %s: %s", type(exc).__name__, exc)
     else:
-        if done in ("installed", "updated"):
+        if done.written:
             log.info("start with the system: login item %s at %s", done, item.location())
 
-    def report(done: str, wanted: bool) -> None:
-        if done == "unsupported":
+    def report(done: ItemChange, wanted: bool) -> None:
+        if done is ItemChange.UNSUPPORTED:
             if wanted:
                 log.warning("start with the system: [ui] autostart = true, but this platform has no login item")
             return
         log.info("start with the system: [ui] autostart = %s; login item %s (%s)",
                  str(wanted).lower(), done, item.location())
-        if done in ("installed", "updated"):
+        if done.written:
             rt.emit(Level.INFO, Kind.CONFIG, f"Start with the system is on: the login item is at {item.location()}")
-        elif done == "removed":
+        elif done is ItemChange.REMOVED:
             rt.emit(Level.INFO, Kind.CONFIG,
                     f"Start with the system is off: the login item {item.location()} was removed")
 

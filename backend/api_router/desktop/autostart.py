@@ -27,6 +27,7 @@ import re
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -516,35 +517,53 @@ def system_autostart(platform: str = sys.platform, *, user_data: Path | None = N
     return XdgAutostart(cmd, env=env, home=home, icon=icon, icon_source=source)
 
 
-def apply_setting(autostart: Autostart, wanted: bool) -> str:
+class ItemChange(StrEnum):
+    """What making the login item match the setting did (its value is the log's words for it)."""
+
+    UNCHANGED = "unchanged"
+    LEFT_OFF = "switched off in the desktop's settings (left so)"
+    PRESENT = "present"
+    INSTALLED = "installed"
+    UPDATED = "updated"
+    ABSENT = "absent"
+    REMOVED = "removed"
+    UNSUPPORTED = "unsupported"
+
+    @property
+    def written(self) -> bool:
+        """The item was written (new, or made to run this command)."""
+        return self in (ItemChange.INSTALLED, ItemChange.UPDATED)
+
+
+def apply_setting(autostart: Autostart, wanted: bool) -> ItemChange:
     """At desktop start: make the OS match ``[ui] autostart = true``.
 
     True and missing (or pointing at another command, e.g. the executable moved): (re)install.
     False: leave the OS alone; an item the user made (or left) is theirs, and the UI's toggle is
-    what removes ours. Returns what was done, for the log.
+    what removes ours.
     """
     if not wanted or not autostart.supported():
-        return "unchanged"
+        return ItemChange.UNCHANGED
     if autostart.switched_off():  # the user's latest word, in the desktop's settings: not undone at each start
-        return "switched off in the desktop's settings (left so)"
+        return ItemChange.LEFT_OFF
     if autostart.up_to_date():
-        return "present"
+        return ItemChange.PRESENT
     was = autostart.installed()
     autostart.enable()
-    return "updated" if was else "installed"
+    return ItemChange.UPDATED if was else ItemChange.INSTALLED
 
 
-def follow_setting(autostart: Autostart, wanted: bool) -> str:
+def follow_setting(autostart: Autostart, wanted: bool) -> ItemChange:
     """While running, ``[ui] autostart`` changed to ``wanted``: true installs the item (again, when it
-    points at another command), false removes it. Returns what was done, for the log."""
+    points at another command), false removes it."""
     if not autostart.supported():
-        return "unsupported"
+        return ItemChange.UNSUPPORTED
     if wanted:
         return apply_setting(autostart, True)
     if not autostart.installed():
-        return "absent"
+        return ItemChange.ABSENT
     autostart.disable()
-    return "removed"
+    return ItemChange.REMOVED
 
 
 class SettingFollower:
@@ -558,7 +577,7 @@ class SettingFollower:
     what the OS refused. Never raises: other listeners come after it.
     """
 
-    def __init__(self, autostart: Autostart, wanted: bool, *, report: Callable[[str, bool], None],
+    def __init__(self, autostart: Autostart, wanted: bool, *, report: Callable[[ItemChange, bool], None],
                  failed: Callable[[Exception, bool], None]) -> None:
         self._autostart = autostart
         self._wanted = wanted
