@@ -967,6 +967,12 @@ def test_request_outcome_as_the_log_files_it(tmp_path, status, outcomes, error, 
 
 
 def test_outcome_filter_takes_every_request_outcome_and_failover():
-    from api_router.records import RequestOutcome
+    """The control API's filter arguments are Literals (JSON strings), held here to the enums they name."""
+    import typing
+
+    from api_router.control.api import EventLevel
+    from api_router.records import Level, RequestOutcome
     from api_router.request_log import OUTCOMES
+
     assert set(OUTCOMES) == {o.value for o in RequestOutcome} | {"failover"}
+    assert set(typing.get_args(EventLevel)) == {level.value for level in Level}  # list_events' level argument

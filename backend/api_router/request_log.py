@@ -25,12 +25,13 @@ if TYPE_CHECKING:
 else:  # only exports need it
     csv = LazyModule("csv")
 
-# What the outcome filter takes: every records.RequestOutcome, and "failover" (served after another failed).
-Outcome = Literal["ok", "error", "failover", "client_error", "client_closed"]
+# What the outcome filter takes (a JSON argument, so a Literal): every records.RequestOutcome, and "failover"
+# (served after another failed); tests/test_store.py holds the two together.
+OutcomeFilter = Literal["ok", "error", "failover", "client_error", "client_closed"]
 ExportFormat = Literal["csv", "jsonl"]
 EXPORT_LIMIT = 1_000_000
 EXPORT_PAGE_ROWS = 2000
-OUTCOMES: tuple[str, ...] = typing.get_args(Outcome)
+OUTCOMES: tuple[str, ...] = typing.get_args(OutcomeFilter)
 MAX_FILTER_CHARS = 1000  # a longer search is no search anyone types (and SQLite refuses LIKE patterns of 50,000)
 
 _COLUMNS = ("id", "request_id", "unix_ms", "path", "session_id", "provider", "model", "sent_model", "stream",
@@ -47,7 +48,7 @@ _ATTEMPT_FIELDS = ("provider", "outcome", "status", "latency_ms", "ttfb_ms", "er
 @dataclass(frozen=True)
 class Filters:
     provider: str | None = None  # any attempt went to it
-    outcome: Outcome | None = None
+    outcome: OutcomeFilter | None = None
     session_id: str | None = None
     text: str | None = None  # in the errors (the request's and its attempts'), the models, the session id or request id
 

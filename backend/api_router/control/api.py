@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from tomlkit.toml_document import TOMLDocument
 
 T = TypeVar("T")
-EventLevel = Literal["info", "warning", "error"]
+EventLevel = Literal["info", "warning", "error"]  # records.Level as a JSON argument (held together by a test)
 
 
 def _set_routing(doc: TOMLDocument, key: str, value: str) -> None:
@@ -97,7 +97,7 @@ def _text(name: str, value: str, *, empty_ok: bool = False) -> str:
 
 
 
-def _filters(provider: str | None, outcome: request_log.Outcome | None, session_id: str | None,
+def _filters(provider: str | None, outcome: request_log.OutcomeFilter | None, session_id: str | None,
              text: str | None) -> request_log.Filters:
     try:
         return request_log.filters_of(provider, outcome, session_id, text)
@@ -590,7 +590,7 @@ class Control:
 
     @exposed
     def list_requests(self, limit: int = 100, before_id: int | None = None, provider: str | None = None,
-                      outcome: request_log.Outcome | None = None, session_id: str | None = None,
+                      outcome: request_log.OutcomeFilter | None = None, session_id: str | None = None,
                       text: str | None = None) -> dict[str, Any]:
         """Every client request, newest first, with filters; ``before_id`` pages backwards."""
         if not 1 <= limit <= 1000:
@@ -610,7 +610,7 @@ class Control:
     @exposed
     @made_in_pieces_by("request_export")
     def export_requests(self, format: request_log.ExportFormat = "csv", provider: str | None = None,
-                        outcome: request_log.Outcome | None = None, session_id: str | None = None,
+                        outcome: request_log.OutcomeFilter | None = None, session_id: str | None = None,
                         text: str | None = None) -> dict[str, Any]:
         """Every request that matches the filters, as CSV or JSON lines (in one answer: for a long log, the
         window's ``GET /api/export_requests`` download or the desktop's save_export writes it in pieces,
@@ -618,7 +618,7 @@ class Control:
         return request_log.export(self.request_export(format, provider, outcome, session_id, text))
 
     def request_export(self, format: request_log.ExportFormat = "csv", provider: str | None = None,
-                       outcome: request_log.Outcome | None = None, session_id: str | None = None,
+                       outcome: request_log.OutcomeFilter | None = None, session_id: str | None = None,
                        text: str | None = None) -> request_log.Export:
         """The export, to be made a piece at a time (not exposed: its pieces are no JSON)."""
         try:
