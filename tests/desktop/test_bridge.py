@@ -7,12 +7,13 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
 from api_router.composition import make_control, open_services
 from api_router.control import ControlError, Registry, exposed
+from api_router.control.registry import made_in_pieces_by
 from api_router.desktop.bridge import BridgeError, QuietRefusals, make_desktop_api
 from api_router.desktop.savefile import FileSaver
 from api_router.paths import Paths
@@ -170,10 +171,22 @@ class FakeExport:
             yield line.encode()
 
 
-def exporter(filename: str = "requests.csv") -> Any:
-    def make(format: str = "csv", **filters: Any) -> FakeExport:
-        return FakeExport(filename)
-    return make
+class ExportingControl(FakeControl):
+    """With the export call and its piece-by-piece twin, as Control has them."""
+
+    def __init__(self, filename: str = "requests.csv") -> None:
+        super().__init__()
+        self._filename = filename
+
+    @exposed
+    @made_in_pieces_by("request_export")
+    def export_requests(self, format: Literal["csv", "jsonl"] = "csv", provider: str | None = None,
+                        outcome: str | None = None, session_id: str | None = None,
+                        text: str | None = None) -> dict[str, Any]:
+        raise AssertionError("save_export makes the file in pieces")
+
+    def request_export(self, format: str = "csv", **filters: Any) -> FakeExport:
+        return FakeExport(self._filename)
 
 
 def test_save_export_asks_where_and_writes_atomically(tmp_path: Path) -> None:
@@ -183,8 +196,8 @@ def test_save_export_asks_where_and_writes_atomically(tmp_path: Path) -> None:
     target.parent.mkdir()
     target.write_text("an older export")
     ask = AskedPaths(target)
-    api: Any = make_desktop_api(Registry(FakeControl()), saver=FileSaver(ask, home=home),
-                                exporter=exporter("../../etc/requests.csv"))
+    api: Any = make_desktop_api(Registry(ExportingControl("../../etc/requests.csv")),
+                                saver=FileSaver(ask, home=home))
     assert api.save_export({"format": "csv"}) == {"saved": str(target), "rows": 1}
     assert ask.asked == [(home / "Downloads", "requests.csv")]  # no folders from a name
     assert target.read_text() == "id,ok\n1,true\n"
@@ -194,18 +207,18 @@ def test_save_export_asks_where_and_writes_atomically(tmp_path: Path) -> None:
 
 def test_save_export_cancelled_writes_nothing_and_starts_at_home_without_downloads(tmp_path: Path) -> None:
     ask = AskedPaths(None)
-    api: Any = make_desktop_api(Registry(FakeControl()), saver=FileSaver(ask, home=tmp_path), exporter=exporter())
+    api: Any = make_desktop_api(Registry(ExportingControl()), saver=FileSaver(ask, home=tmp_path))
     assert api.save_export({}) == {"saved": None, "rows": 1}
     assert ask.asked == [(tmp_path, "requests.csv")] and list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"format": 3}, "save_export takes format, outcome, provider, session_id, text as text"),
-    ({"path": "/etc/passwd"}, "unknown: 'path'"),
+    ({"format": 3}, "export_requests: format must be one of 'csv', 'jsonl' (got 3)"),
+    ({"path": "/etc/passwd"}, "bad arguments for export_requests: unknown argument(s) 'path'"),
 ])
 def test_save_export_refuses_bad_arguments(tmp_path: Path, kwargs: Any, message: str) -> None:
     ask = AskedPaths(tmp_path / "x.csv")
-    api: Any = make_desktop_api(Registry(FakeControl()), saver=FileSaver(ask, home=tmp_path), exporter=exporter())
+    api: Any = make_desktop_api(Registry(ExportingControl()), saver=FileSaver(ask, home=tmp_path))
     with pytest.raises(BridgeError, match=re.escape(message)):
         api.save_export(kwargs)
     assert ask.asked == []
@@ -214,15 +227,15 @@ def test_save_export_refuses_bad_arguments(tmp_path: Path, kwargs: Any, message:
 def test_save_export_reports_a_folder_it_cannot_write(tmp_path: Path) -> None:
     ask = AskedPaths(tmp_path / "missing-parent-is-a-file" / "x.csv")
     (tmp_path / "missing-parent-is-a-file").write_text("a file")
-    api: Any = make_desktop_api(Registry(FakeControl()), saver=FileSaver(ask, home=tmp_path), exporter=exporter())
+    api: Any = make_desktop_api(Registry(ExportingControl()), saver=FileSaver(ask, home=tmp_path))
     with pytest.raises(BridgeError, match=r"could not save .*x\.csv"):
         api.save_export({})
 
 
 def test_save_export_only_answers_the_api_router_page(tmp_path: Path) -> None:
     ask = AskedPaths(tmp_path / "x.csv")
-    api: Any = make_desktop_api(Registry(FakeControl()), origin_ok=lambda: False, saver=FileSaver(ask, home=tmp_path),
-                                exporter=exporter())
+    api: Any = make_desktop_api(Registry(ExportingControl()), origin_ok=lambda: False,
+                                saver=FileSaver(ask, home=tmp_path))
     with pytest.raises(BridgeError, match="only answers the API Router page"):
         api.save_export({})
     assert ask.asked == [] and not (tmp_path / "x.csv").exists()
@@ -240,8 +253,7 @@ def test_save_export_writes_the_request_log_a_page_at_a_time(tmp_path: Path) -> 
             services.store.log_request(record(session="keep" if i % 2 else "other"))
         control = make_control(services)
         target = tmp_path / "requests.jsonl"
-        api: Any = make_desktop_api(Registry(control), saver=FileSaver(AskedPaths(target), home=tmp_path),
-                                    exporter=control.request_export)
+        api: Any = make_desktop_api(Registry(control), saver=FileSaver(AskedPaths(target), home=tmp_path))
         assert api.save_export({"format": "jsonl", "session_id": "keep"}) == {"saved": str(target), "rows": 2050}
         lines = target.read_text().splitlines()
         assert len(lines) == 2050 and {json.loads(line)["session_id"] for line in lines} == {"keep"}
@@ -250,10 +262,9 @@ def test_save_export_writes_the_request_log_a_page_at_a_time(tmp_path: Path) -> 
         assert request_log.EXPORT_PAGE_ROWS == 2000
         with pytest.raises(BridgeError, match="outcome must be one of"):
             api.save_export({"outcome": "nonsense"})
-        with pytest.raises(BridgeError, match="unknown: 'path'"):
+        with pytest.raises(BridgeError, match="unknown argument\\(s\\) 'path'"):
             api.save_export({"path": "/etc/passwd"})
-        cancelled: Any = make_desktop_api(Registry(control), saver=FileSaver(AskedPaths(None), home=tmp_path),
-                                          exporter=control.request_export)
+        cancelled: Any = make_desktop_api(Registry(control), saver=FileSaver(AskedPaths(None), home=tmp_path))
         assert cancelled.save_export({}) == {"saved": None, "rows": 4100}
     finally:
         services.close()

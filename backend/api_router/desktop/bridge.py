@@ -29,12 +29,9 @@ from api_router.control import Refused, Registry
 from api_router.desktop.savefile import FileSaver
 from api_router.request_log import Export
 from api_router.store import DamagedDatabase
-from api_router.texts import listed
 
 log = logging.getLogger(__name__)
 
-Exporter = Callable[..., Export]  # Control.request_export: format and the Requests page's filters
-_EXPORT_ARGS = frozenset({"format", "provider", "outcome", "session_id", "text"})
 
 
 class BridgeError(Exception):
@@ -53,28 +50,28 @@ class QuietRefusals(logging.Filter):
 
 class _DesktopApiBase:
     def __init__(self, registry: Registry, *, redact: Callable[[str], str], origin_ok: Callable[[], bool],
-                 saver: FileSaver | None, exporter: Exporter | None = None) -> None:
+                 saver: FileSaver | None) -> None:
         self._registry = registry
         self._redact = redact
         self._origin_ok = origin_ok
         self._saver = saver
-        self._exporter = exporter
 
     def save_export(self, kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
         """Ask where to save the request log's export (``format`` csv or jsonl, and the Requests page's
         filters), then write it there; ``{"saved": path or null, "rows": n}``."""
-        args = kwargs if isinstance(kwargs, dict) else {}
         if not self._origin_ok():
             raise BridgeError("the control API only answers the API Router page")
-        if self._saver is None or self._exporter is None:
+        if self._saver is None:
             raise BridgeError("this window cannot save files")
-        unknown = sorted(set(args) - _EXPORT_ARGS)
-        wrong = [k for k in _EXPORT_ARGS & set(args) if args[k] is not None and not isinstance(args[k], str)]
-        if unknown or wrong:
-            raise BridgeError(f"save_export takes {', '.join(sorted(_EXPORT_ARGS))} as text"
-                              + (f" (unknown: {listed(unknown)})" if unknown else ""))
+        try:  # checked and made as the control call export_requests is (and the browser's download)
+            made: Export = self._registry.pieces("export_requests", kwargs)
+        except Refused as exc:
+            log.info("save_export refused: %s", exc.message)
+            raise BridgeError(self._redact(exc.message)) from None
+        except Exception:
+            log.exception("save_export failed")
+            raise BridgeError("internal error in API Router; see its log") from None
         try:
-            made = self._exporter(**args)
             pieces = made.pieces()
             first = next(pieces, b"")  # the rows counted and the filters read before the dialog opens
             saved = self._saver.save_pieces(made.filename, itertools.chain((first,), pieces))
@@ -115,8 +112,7 @@ def _forwarder(name: str, doc: str) -> Callable[..., Any]:
 
 
 def make_desktop_api(registry: Registry, *, redact: Callable[[str], str] = str,
-                     origin_ok: Callable[[], bool] = lambda: True, saver: FileSaver | None = None,
-                     exporter: Exporter | None = None) -> _DesktopApiBase:
+                     origin_ok: Callable[[], bool] = lambda: True, saver: FileSaver | None = None) -> _DesktopApiBase:
     namespace = {name: _forwarder(name, m.doc) for name, m in registry.methods.items()}
     api_class: type[_DesktopApiBase] = type("DesktopApi", (_DesktopApiBase,), namespace)
-    return api_class(registry, redact=redact, origin_ok=origin_ok, saver=saver, exporter=exporter)
+    return api_class(registry, redact=redact, origin_ok=origin_ok, saver=saver)

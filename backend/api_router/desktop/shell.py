@@ -321,7 +321,7 @@ class DesktopShell:
                 api = make_desktop_api(
                     Registry(control, control.catch_up, mask=rt.redactor.in_value), redact=rt.redactor,
                     origin_ok=lambda: self._window is not None and self._window.current_origin() == origin,
-                    saver=FileSaver(self._ask_save_path), exporter=control.request_export)
+                    saver=FileSaver(self._ask_save_path))
                 window = AppWindow(backends.webview, url=url, js_api=api, hidden=hidden, on_close=self._close_quits)
                 self._navigable = True
             else:
