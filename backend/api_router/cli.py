@@ -17,8 +17,8 @@ from api_router.desktop.instance import (
     InstanceInfo,
     InstanceLock,
     claim_or_hand_off,
-    handoff_report,
     new_nonce,
+    reported_handoff,
 )
 from api_router.gateway.server import GatewayServer, PortInUse, StartError, new_event_loop, port_source
 from api_router.logfile import setup_logging
@@ -118,9 +118,7 @@ async def serve_headless(paths: Paths, host: str | None, port: int | None, *,
         say(f"api-router: {StartupError.of(exc, paths)}", error=True)
         return 1
     if handoff is not None:
-        message, code = handoff_report(handoff)
-        say(f"api-router: {message}", error=True)
-        return code
+        return reported_handoff(handoff)
     try:
         info = InstanceInfo(pid=os.getpid(), show_port=NO_WINDOW, nonce=new_nonce())
         try:
@@ -230,9 +228,7 @@ def _claim_instance(paths: Paths) -> InstanceLock | int | None:
         return 0
     if handoff is None:
         return lock
-    message, code = handoff_report(handoff)
-    say(f"api-router: {message}", error=True)
-    return code
+    return reported_handoff(handoff)
 
 
 def _run_mode(args: argparse.Namespace, paths: Paths, lock: InstanceLock | None) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Callable
 
 
 def say(text: str, *, error: bool = False) -> None:
@@ -20,6 +21,25 @@ def say(text: str, *, error: bool = False) -> None:
     try:
         print(text, file=stream, flush=True)
     except (OSError, ValueError):  # ValueError: the stream was closed
+        pass
+
+
+def alert(text: str, *, platform: str | None = None, box: Callable[[str], None] | None = None) -> None:
+    """``text`` (a start that could not go on) as a line on stderr — or, where there is none on Windows (the
+    windowed executable, started by a double-click or a login item), in a message box: such a start must
+    not end without a word. ``box``: how to show one (default: the Windows message box)."""
+    if sys.stderr is not None or (platform or sys.platform) != "win32":
+        say(text, error=True)
+        return
+    (box or _message_box)(text)
+
+
+def _message_box(text: str) -> None:
+    import ctypes
+
+    try:
+        ctypes.windll.user32.MessageBoxW(None, text, "API Router", 0x10)  # type: ignore[attr-defined]  # MB_ICONERROR
+    except (AttributeError, OSError):
         pass
 
 

@@ -291,3 +291,28 @@ def test_windows_lock_leaves_the_file_position_at_the_start(tmp_path: Path) -> N
         assert os.lseek(fd, 0, os.SEEK_CUR) == 0
     finally:
         os.close(fd)
+
+
+def test_a_start_that_cannot_go_on_says_why_even_without_a_console(monkeypatch, capsys) -> None:
+    """Windows' windowed executable has no stderr: a double-click that found another instance not answering
+    (or one running headless) exited 1 without a word. Said in a message box there; on stderr elsewhere."""
+    import sys
+
+    from api_router.desktop.instance import Handoff, reported_handoff
+    from api_router.terminal import alert
+
+    boxes: list[str] = []
+    monkeypatch.setattr(sys, "stderr", None)
+    alert("api-router: no answer", platform="win32", box=boxes.append)
+    alert("api-router: not on Windows", platform="linux", box=boxes.append)  # nowhere to say it: dropped
+    assert boxes == ["api-router: no answer"]
+    monkeypatch.setattr("api_router.terminal._message_box", boxes.append)
+    monkeypatch.setattr(sys, "platform", "win32")
+    headless = InstanceInfo(pid=42, show_port=0, nonce="n", gateway_port=4000)
+    assert reported_handoff(Handoff(False, headless)) == 1
+    assert len(boxes) == 2 and "pid 42" in boxes[1] and "runs headless" in boxes[1]
+    assert reported_handoff(Handoff(True, InstanceInfo(pid=7, show_port=1, nonce="n"))) == 0
+    assert len(boxes) == 2  # showing the running window needs no box
+    monkeypatch.undo()
+    assert reported_handoff(Handoff(False, None)) == 1
+    assert "did not answer" in capsys.readouterr().err

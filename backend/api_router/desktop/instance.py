@@ -36,6 +36,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
+from api_router.terminal import alert, say
+
 log = logging.getLogger(__name__)
 
 WINDOWS_LOCK_OFFSET = 1 << 30
@@ -364,6 +366,17 @@ def claim_or_hand_off(lock: InstanceLock, *, wait: float = 10.0, poll: float = 0
         if monotonic() >= deadline:
             return Handoff(False, info, quitting)
         sleep(poll)
+
+
+def reported_handoff(handoff: Handoff) -> int:
+    """Say what a start that found another instance did (a failure where the user will see it, also without
+    a console); its exit code."""
+    message, code = handoff_report(handoff)
+    if code == 0:
+        say(f"api-router: {message}", error=True)
+    else:
+        alert(f"api-router: {message}")
+    return code
 
 
 def handoff_report(handoff: Handoff) -> tuple[str, int]:

@@ -33,14 +33,13 @@ from api_router.desktop.bridge import QuietRefusals, make_desktop_api
 from api_router.desktop.hooks import hook_file, install_bridge_probe, wants_download
 from api_router.desktop.icon import TrayIcon
 from api_router.desktop.instance import (
-    Handoff,
     InstanceInfo,
     InstanceLock,
     OsLock,
     ShowServer,
     claim_or_hand_off,
-    handoff_report,
     new_nonce,
+    reported_handoff,
 )
 from api_router.desktop.notify import Notifier
 from api_router.desktop.savefile import FileSaver
@@ -198,7 +197,7 @@ class DesktopShell:
         except OSError as exc:  # the user-data folder cannot hold the lock file
             raise StartupError.of(exc, self._paths) from exc
         if handoff is not None:
-            return _report_handoff(handoff)
+            return reported_handoff(handoff)
         nonce = new_nonce()
         # Once quitting, a new start must not be told "shown": it would exit, and so would this one.
         show_server = ShowServer(nonce, self.show_window, quitting=self._quitting.is_set)
@@ -441,12 +440,6 @@ class DesktopShell:
 
 def _log_to_file(rt: Services) -> Callable[[], None]:
     return setup_logging(rt, console=sys.stderr is not None).stop  # a windowed executable has no stderr
-
-
-def _report_handoff(handoff: Handoff) -> int:
-    message, code = handoff_report(handoff)
-    say(f"api-router: {message}", error=True)
-    return code
 
 
 def _short_reason(error: str) -> str:
