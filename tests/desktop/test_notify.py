@@ -262,3 +262,22 @@ def test_a_notification_service_that_does_not_answer_holds_up_neither_the_tray_n
     t0 = time.monotonic()
     notifier.close()
     assert time.monotonic() - t0 < 1.0 and hung.closed
+
+
+def test_windows_notifications_name_an_icon_that_outlives_the_run(tmp_path: Path) -> None:
+    """Windows keeps a notification's icon by path (the app's registration, toasts left in the Action
+    Center); the one-file build's own copy is removed at exit, so the icon shown is a lasting copy."""
+    from api_router.desktop.icon import icon_path, lasting_icon_path
+
+    env = {"LOCALAPPDATA": str(tmp_path)}
+    assert lasting_icon_path(platform="win32", frozen=False, env=env) == icon_path()  # from source: lasts
+    assert lasting_icon_path(platform="linux", frozen=True, env=env) == icon_path()
+    lasting = lasting_icon_path(platform="win32", frozen=True, env=env)
+    assert lasting == tmp_path / "API Router" / "icon.png" and lasting.read_bytes() == icon_path().read_bytes()
+    written = lasting.stat().st_mtime_ns
+    assert lasting_icon_path(platform="win32", frozen=True, env=env) == lasting
+    assert lasting.stat().st_mtime_ns == written  # the same icon is not written again
+    lasting.write_bytes(b"an older icon")
+    assert lasting_icon_path(platform="win32", frozen=True, env=env).read_bytes() == icon_path().read_bytes()
+    (tmp_path / "file").write_text("x")  # LOCALAPPDATA unusable: the bundled icon, as before
+    assert lasting_icon_path(platform="win32", frozen=True, env={"LOCALAPPDATA": str(tmp_path / "file")}) == icon_path()

@@ -8,6 +8,9 @@ it, and nothing to compute while the app starts.
 from __future__ import annotations
 
 import functools
+import os
+import sys
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,31 @@ def asset_path(name: str) -> Path:
 
 def icon_path() -> Path:
     return asset_path("icon.png")
+
+
+def lasting_icon_path(*, platform: str | None = None, frozen: bool | None = None,
+                      env: Mapping[str, str] | None = None) -> Path:
+    """The app icon at a path that outlives this run, for what the OS keeps after the app exits. Windows
+    keeps a notification's icon by path (in its registration of the app and in each toast left in the
+    Action Center); the one-file executable's own copy is in a folder removed at exit, so it is copied
+    to ``%LOCALAPPDATA%\\API Router`` (rewritten only when it differs). Elsewhere, and run from source:
+    the bundled file."""
+    bundled = icon_path()
+    frozen = bool(getattr(sys, "frozen", False)) if frozen is None else frozen
+    local = (os.environ if env is None else env).get("LOCALAPPDATA", "")
+    if (platform or sys.platform) != "win32" or not frozen or not local:
+        return bundled
+    from api_router.fsutil import atomic_write
+
+    lasting = Path(local) / "API Router" / "icon.png"
+    try:
+        data = bundled.read_bytes()
+        if not lasting.is_file() or lasting.read_bytes() != data:
+            lasting.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(lasting, data, mode=0o644)
+    except OSError:
+        return bundled
+    return lasting
 
 
 @functools.cache

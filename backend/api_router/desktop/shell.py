@@ -85,7 +85,7 @@ class Backends:
 def real_backends() -> Backends:
     from api_router.desktop.autostart import system_autostart
     from api_router.desktop.clipboard import clipboard_for
-    from api_router.desktop.icon import icon_path, tray_image
+    from api_router.desktop.icon import icon_path, lasting_icon_path, tray_image
     from api_router.desktop.notify import InBackground, make_notifier
     from api_router.desktop.tray import load_pystray, tray_host_present
 
@@ -100,8 +100,8 @@ def real_backends() -> Backends:
     return Backends(
         platform=platform, webview=webview, pystray=pystray, tray_images=tray_image, icon_path=str(icon),
         tray_host_present=lambda: tray_host_present(platform, backend),
-        notifier=lambda on_click, tray_icon: InBackground(make_notifier(platform, on_click, app_icon=icon,
-                                                                        pystray_icon=tray_icon)),
+        notifier=lambda on_click, tray_icon: InBackground(make_notifier(
+            platform, on_click, app_icon=lasting_icon_path(platform=platform), pystray_icon=tray_icon)),
         copy_text=clipboard_for(platform),
         autostart=lambda user_data: system_autostart(platform, user_data=user_data))
 
