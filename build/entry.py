@@ -8,6 +8,6 @@ from api_router.winconsole import attach_parent_console
 follow_launcher()  # the launcher killed (kill -9): the app stops too, cleanly
 attach_parent_console(sys.argv[1:])
 
-from api_router.cli import main  # noqa: E402 - after the console is attached, so output goes there
+from api_router.entry import run  # noqa: E402 - after the console is attached, so output goes there
 
-raise SystemExit(main())
+raise SystemExit(run())

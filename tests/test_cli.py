@@ -178,6 +178,36 @@ async def test_signal_lets_in_flight_stream_finish_then_closes_store(tmp_path, s
     assert rows == [(200,)]
 
 
+def _loading_aiohttp(pid: int) -> bool:
+    """Whether process ``pid`` has aiohttp's compiled parts mapped (Linux): it is loading the app."""
+    try:
+        return "aiohttp" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_while_the_app_is_still_loading_is_a_clean_stop(tmp_path, sig):
+    """The few tenths of a second the app takes to load, before the gateway's own handlers: Ctrl-C there
+    printed a KeyboardInterrupt traceback (or a RuntimeError from a class being made) and SIGTERM killed
+    the process. The signal goes in as soon as aiohttp is being loaded (well before the app is loaded)."""
+    ud = setup_user_data(tmp_path, {})
+    proc = spawn(ud, "--port", str(fp.free_port()), env={"PYTHONDONTWRITEBYTECODE": "1"})  # a slower load
+    try:
+        deadline = time.monotonic() + 10
+        while not _loading_aiohttp(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        proc.send_signal(sig)
+        rc = proc.wait(20)
+        out, err = proc.communicate()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc == 0, err
+    assert "Traceback" not in err and "Error" not in err, err
+    assert "API Router" not in out  # it stopped before serving: no banner
+
+
 async def test_stream_longer_than_grace_gets_a_clean_failure_event(tmp_path):
     fake = await fp.FakeProvider("p1").start()
     fake.always(fp.stream_ok("never ends", deltas=4, stall_after=4))

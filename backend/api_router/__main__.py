@@ -1,3 +1,3 @@
-from api_router.cli import main
+from api_router.entry import run
 
-raise SystemExit(main())
+raise SystemExit(run())

@@ -1,0 +1,37 @@
+"""The process's first code (``api-router``, ``python -m api_router``, the executable): a stop asked for
+while the app is still loading is a clean stop too.
+
+Loading the app (aiohttp, the config schema, …) takes a few tenths of a second before ``cli`` can put
+its own signal handlers in. A Ctrl-C in that time raised KeyboardInterrupt wherever the import was (a
+traceback, or a RuntimeError when it hit a class being made) and a SIGTERM killed the process. Here
+both are only noted until the import is done; a stop noted then ends the run at once, with exit code 0.
+From then until ``cli`` replaces them, SIGTERM is taken as Ctrl-C, which every step of the start
+already treats as a clean stop.
+"""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+_STOPS = (signal.SIGINT, signal.SIGTERM)
+
+
+def run() -> int:
+    asked: list[int] = []
+
+    def note(signum: int, _frame: FrameType | None) -> None:
+        asked.append(signum)
+
+    ignored = {sig for sig in _STOPS if signal.getsignal(sig) is signal.SIG_IGN}  # nohup, a background job
+    for sig in set(_STOPS) - ignored:
+        signal.signal(sig, note)
+    from api_router.cli import main
+
+    if asked:
+        return 0
+    if signal.SIGINT not in ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.SIGTERM not in ignored:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C, until cli's own handlers
+    return main()
