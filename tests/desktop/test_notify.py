@@ -127,13 +127,15 @@ def test_no_notification_service_is_harmless(bus: dict[str, str], caplog: pytest
 class FakeDesktopNotifierModule:
     """desktop_notifier's surface as DesktopNotifierBackend uses it (Icon, DesktopNotifier.send)."""
 
-    def __init__(self) -> None:
+    def __init__(self, backend: Any = None) -> None:
         self.sent: list[dict[str, Any]] = []
+        self.backend = backend
         module = self
 
         class DesktopNotifier:
             def __init__(self, app_name: str, app_icon: Any = None) -> None:
                 module.app_name, module.app_icon = app_name, app_icon
+                self._backend = module.backend
 
             async def send(self, **kwargs: Any) -> str:
                 module.sent.append(kwargs)
@@ -281,3 +283,18 @@ def test_windows_notifications_name_an_icon_that_outlives_the_run(tmp_path: Path
     assert lasting_icon_path(platform="win32", frozen=True, env=env).read_bytes() == icon_path().read_bytes()
     (tmp_path / "file").write_text("x")  # LOCALAPPDATA unusable: the bundled icon, as before
     assert lasting_icon_path(platform="win32", frozen=True, env={"LOCALAPPDATA": str(tmp_path / "file")}) == icon_path()
+
+
+def test_without_a_notification_center_the_trays_own_notifications_are_used() -> None:
+    """desktop-notifier on macOS outside an app bundle takes a stand-in that shows nothing (the log said
+    "notified" all the same); pystray's own notification there (osascript) does show."""
+    class DummyNotificationCenter:
+        pass
+
+    module = FakeDesktopNotifierModule(backend=DummyNotificationCenter())
+    calls: list[tuple[str, str]] = []
+    icon = SimpleNamespace(HAS_NOTIFICATION=True, notify=lambda message, title: calls.append((message, title)))
+    notifier = make_notifier("darwin", lambda v: None, pystray_icon=icon,
+                             desktop_notifier=lambda on_click, **kw: DesktopNotifierBackend(on_click, module=module, **kw))
+    assert isinstance(notifier, PystrayNotifier) and notifier.send(LOW) and calls == [(LOW.message, LOW.title)]
+    assert module.sent == []

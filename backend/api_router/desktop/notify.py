@@ -204,6 +204,11 @@ class DesktopNotifierBackend:
         self._thread.start()
         icon = dn.Icon(path=app_icon) if app_icon is not None else None
         self._notifier = dn.DesktopNotifier(app_name=APP_NAME, app_icon=icon)
+        # Where it has no notification center (macOS outside an app bundle) the library takes a stand-in that
+        # shows nothing and says it did: then it is not the notifier (the tray's own is tried instead).
+        if type(getattr(self._notifier, "_backend", None)).__name__ == "DummyNotificationCenter":
+            self.close()
+            raise RuntimeError("desktop-notifier has no notification center here (an app bundle is needed)")
 
     def send(self, notice: Notice) -> bool:
         view = notice.view
