@@ -319,14 +319,26 @@ class WindowsRunKey:
     def location(self) -> str:
         return rf"HKEY_CURRENT_USER\{RUN_KEY}\{APP_NAME}"
 
-    def _current(self) -> str | None:
+    def _read(self, path: str) -> Any:
+        """Our value under ``path`` (HKEY_CURRENT_USER), None when there is none."""
         w = self._winreg
         try:
-            with w.OpenKey(w.HKEY_CURRENT_USER, RUN_KEY, 0, w.KEY_READ) as key:
-                value, _kind = w.QueryValueEx(key, APP_NAME)
+            with w.OpenKey(w.HKEY_CURRENT_USER, path, 0, w.KEY_READ) as key:
+                return w.QueryValueEx(key, APP_NAME)[0]
         except FileNotFoundError:
             return None
-        return str(value)
+
+    def _delete(self, path: str) -> None:
+        w = self._winreg
+        try:
+            with w.OpenKey(w.HKEY_CURRENT_USER, path, 0, w.KEY_SET_VALUE) as key:
+                w.DeleteValue(key, APP_NAME)
+        except FileNotFoundError:
+            pass
+
+    def _current(self) -> str | None:
+        value = self._read(RUN_KEY)
+        return None if value is None else str(value)
 
     def _ours(self) -> bool:
         """There is a value, and it starts this app's data (as ``_LoginFile._ours``): the same folder as
@@ -335,12 +347,7 @@ class WindowsRunKey:
         return current is not None and _windows_folder(_user_data_of(windows_argv(current))) == self._data
 
     def _approved_off(self) -> bool:
-        w = self._winreg
-        try:
-            with w.OpenKey(w.HKEY_CURRENT_USER, STARTUP_APPROVED_KEY, 0, w.KEY_READ) as key:
-                value, _kind = w.QueryValueEx(key, APP_NAME)
-        except FileNotFoundError:
-            return False
+        value = self._read(STARTUP_APPROVED_KEY)
         return isinstance(value, (bytes, bytearray)) and len(value) > 0 and value[0] & 1 == 1
 
     def installed(self) -> bool:
@@ -359,21 +366,11 @@ class WindowsRunKey:
             w.SetValueEx(key, APP_NAME, 0, w.REG_SZ, self._value)
         # Turned on here after being switched off in Task Manager: its mark goes (Windows counts a value
         # without one as on), or the value just written would still not run.
-        try:
-            with w.OpenKey(w.HKEY_CURRENT_USER, STARTUP_APPROVED_KEY, 0, w.KEY_SET_VALUE) as key:
-                w.DeleteValue(key, APP_NAME)
-        except FileNotFoundError:
-            pass
+        self._delete(STARTUP_APPROVED_KEY)
 
     def disable(self) -> None:
-        if not self._ours():
-            return
-        w = self._winreg
-        try:
-            with w.OpenKey(w.HKEY_CURRENT_USER, RUN_KEY, 0, w.KEY_SET_VALUE) as key:
-                w.DeleteValue(key, APP_NAME)
-        except FileNotFoundError:
-            pass
+        if self._ours():
+            self._delete(RUN_KEY)
 
 
 def _windows_folder(path: str | None) -> str | None:
