@@ -256,6 +256,42 @@ async def test_a_key_echoed_with_its_slashes_json_escaped_is_masked(fakes, gatew
     assert key not in reply.json["error"]["message"] and "sk-a…/xyz" in reply.json["error"]["message"]
 
 
+async def test_a_new_key_is_masked_in_the_first_answer_sent_with_it(fakes, gateway):
+    """A key in use is one the masking knows: the new one was put in use first and the masking told after,
+    among secrets.json's listeners — and while another change held them (concurrent control calls under
+    load), requests were sent with the new key and its echo reached the client, the events and the log in
+    full. (URL passwords go the same way: config.toml's ``before_use``.)"""
+    import threading
+
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, keys={"p1": "sk-old-key-0123456789"})
+
+    async def echo(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        said = request.headers["Authorization"]
+        return web.json_response({"error": {"message": f"rejected: {said}", "type": "x"}}, status=500)
+
+    p1.always(echo)
+    held, release = threading.Event(), threading.Event()
+
+    def slow_listener(_value: object) -> None:  # a listener still at work: the ones after it wait
+        held.set()
+        release.wait(10)
+
+    key = "sk-brand-new-key-ZZ0123456789"
+    gw.services.secrets.listeners.insert(0, slow_listener)
+    setting = asyncio.ensure_future(gw.api("set_provider_key", provider="p1", key=key))
+    try:
+        assert await asyncio.to_thread(held.wait, 10)
+        reply = await gw.responses()
+    finally:
+        release.set()
+        await setting
+    assert p1.requests[-1].headers["Authorization"] == f"Bearer {key}"  # sent with the new key: echoed back
+    assert reply.status == 502 and key not in reply.body.decode(), reply.body[:400]
+    gw.services.store.flush()
+    assert key not in json.dumps(await gw.api("list_events"))
+
+
 async def test_an_echoed_key_is_masked_in_model_lists_and_their_errors(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, keys={"p1": KEY, "p2": KEY + "-2"})

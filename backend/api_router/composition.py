@@ -169,10 +169,12 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     config, config_report = ConfigFile.load(paths.config, own_port=port)
     secrets, secrets_report = SecretsFile.load(paths.secrets)
     redactor = Redactor()
+    # Told of new keys and URL passwords before a request can use them: an upstream echoing one back in the
+    # first answer sent with it is masked (a listener is told only after the new version is in use).
     redactor.update(secrets.current)
-    secrets.listeners.append(redactor.update)
+    secrets.before_use = redactor.update
     redactor.update_url_passwords(_url_passwords(config.current))
-    config.listeners.append(lambda cfg: redactor.update_url_passwords(_url_passwords(cfg)))
+    config.before_use = lambda loaded: redactor.update_url_passwords(_url_passwords(loaded.config))
     store = Store(paths.store, redactor)
     store.open()
     # A key may be made of what a client once sent as its session id or model name: masked there too.

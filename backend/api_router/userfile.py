@@ -78,6 +78,9 @@ class UserFile(Generic[V]):
         # The change time of the version in use, as last looked at (None: not yet): a version written into
         # the file with its size and modification time unchanged shows only there (see _rewritten_in_place).
         self._ctime: int | None = None
+        # Told of a version before anyone can read it as the one in use (listeners are told after): the
+        # redactor, which must know a new key before a request can send it and an answer echo it back.
+        self.before_use: Callable[[V], None] = lambda value: None
         self._reported_in_place: tuple[FileStamp | None, str] | None = None  # such a version found unusable, told
         self._settling: FileStamp | None = None  # a new version seen once: used if it is still there next look
         self._reported: FileStamp | None = None  # the invalid version already reported
@@ -149,7 +152,7 @@ class UserFile(Generic[V]):
                 rewritten = self._rewritten_in_place(ctime)
                 if rewritten is None:
                     return False
-                before, self._value = self._value, rewritten
+                before = self._adopt(rewritten)
                 return self._told(before, rewritten)
             if stamp != self._settling:  # it may still be being written: look again next time
                 self._settling = stamp
@@ -162,9 +165,16 @@ class UserFile(Generic[V]):
                     self._reported = stamp
                     self._edit_unusable(read)
                 return False
-            before, self._value, self._stamp, self._reported = self._value, read, stamp, None
+            before = self._adopt(read)
+            self._stamp, self._reported = stamp, None
             self._ctime = None  # looked at again next time: it may have been written to since the read
         return self._told(before, read)
+
+    def _adopt(self, value: V) -> V:
+        """Make ``value`` the version in use, ``before_use`` told first; the version it replaces. ``_lock`` held."""
+        self.before_use(value)
+        before, self._value = self._value, value
+        return before
 
     def _told(self, before: V, after: V) -> bool:
         """A hand edit in use: listeners and the user are told. Call without the lock."""
@@ -241,12 +251,13 @@ class UserFile(Generic[V]):
                 rewritten = self._rewritten_in_place(ctime)
                 if rewritten is None:
                     return
-                before, self._value = self._value, rewritten
+                before = self._adopt(rewritten)
             else:
                 settled, read = self._read_settled()
                 if isinstance(read, str) or settled is None or file_stamp(self.path) != settled:
                     return
-                before, self._value, self._stamp, self._reported = self._value, read, settled, None
+                before = self._adopt(read)
+                self._stamp, self._reported = settled, None
                 self._ctime = None
             after = self._value
         self._told(before, after)
@@ -360,5 +371,5 @@ class UserFile(Generic[V]):
         Call with the lock held."""
         refuse_if_read_only(self.path)
         self._stamp = atomic_write(self.path, self._encode(value), mode=0o600, unless_changed=unless_changed)
-        self._value = value
+        self._adopt(value)
         self._ctime = None  # the rename moved it: looked at (and read once) at the next look
