@@ -154,7 +154,7 @@ async def test_signal_lets_in_flight_stream_finish_then_closes_store(tmp_path, s
     fake.always(fp.stream_ok("slow but complete", deltas=8, delay=0.15))
     ud = setup_user_data(tmp_path, {"p1": fake})
     port = fp.free_port()
-    proc = spawn(ud, "--port", str(port))
+    proc = spawn(ud, "--port", str(port), in_a_terminal=True)
     try:
         await asyncio.to_thread(wait_health, port, proc)
         async with aiohttp.ClientSession() as s:

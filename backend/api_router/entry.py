@@ -23,15 +23,13 @@ def run() -> int:
     def note(signum: int, _frame: FrameType | None) -> None:
         asked.append(signum)
 
-    ignored = {sig for sig in _STOPS if signal.getsignal(sig) is signal.SIG_IGN}  # nohup, a background job
-    for sig in set(_STOPS) - ignored:
+    # Also when started ignoring them (a background job of a script): cli's own handlers take both anyway.
+    for sig in _STOPS:
         signal.signal(sig, note)
     from api_router.cli import main
 
     if asked:
         return 0
-    if signal.SIGINT not in ignored:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    if signal.SIGTERM not in ignored:
-        signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C, until cli's own handlers
+    for sig in _STOPS:
+        signal.signal(sig, signal.default_int_handler)  # SIGTERM as Ctrl-C, until cli's own handlers
     return main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -22,15 +23,18 @@ _WITH_OPEN_FILES = ("import os, resource, sys; "
 
 
 def spawn(user_data: Path, *args: str, env: dict | None = None, output=subprocess.PIPE,
-          open_files: tuple[int, int] | None = None) -> subprocess.Popen:
+          open_files: tuple[int, int] | None = None, in_a_terminal: bool = False) -> subprocess.Popen:
     """The app as a real process. Pass ``output`` (a file) for long runs: an unread pipe fills up.
-    ``open_files``: the (soft, hard) open-files limit it starts with."""
+    ``open_files``: the (soft, hard) open-files limit it starts with. ``in_a_terminal``: with SIGHUP as a
+    terminal's shell gives it (a test run under nohup would pass it on ignored)."""
     cmd = [sys.executable, "-m", "api_router", "--headless", "--user-data", str(user_data), *args]
     if open_files is not None:
         cmd = [sys.executable, "-c", _WITH_OPEN_FILES, *map(str, open_files), *cmd]
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     full_env.pop("DISPLAY", None)
-    return subprocess.Popen(cmd, stdout=output, stderr=output, text=True, env=full_env)
+    hangup = (lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL)) if in_a_terminal else None
+    return subprocess.Popen(cmd, stdout=output, stderr=output, text=True, env=full_env,
+                            preexec_fn=hangup)  # noqa: PLW1509 - only resets a signal
 
 
 def wait_health(port: int, proc: subprocess.Popen, timeout: float = 10, host: str = "127.0.0.1") -> None:
