@@ -147,7 +147,7 @@ async def test_a_wrong_value_in_config_toml_is_an_event_and_status_still_answers
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, *[s for s in [getattr(signal, "SIGHUP", None)] if s]])
 async def test_signal_lets_in_flight_stream_finish_then_closes_store(tmp_path, sig):
     """SIGHUP: the terminal the gateway was started from was closed — a clean stop too, not the default kill."""
     fake = await fp.FakeProvider("p1").start()
@@ -186,13 +186,14 @@ def _loading_aiohttp(pid: int) -> bool:
         return False
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>/maps")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_stop_while_the_app_is_still_loading_is_a_clean_stop(tmp_path, sig):
     """The few tenths of a second the app takes to load, before the gateway's own handlers: Ctrl-C there
     printed a KeyboardInterrupt traceback (or a RuntimeError from a class being made) and SIGTERM killed
     the process. The signal goes in as soon as aiohttp is being loaded (well before the app is loaded)."""
     ud = setup_user_data(tmp_path, {})
-    proc = spawn(ud, "--port", str(fp.free_port()), env={"PYTHONDONTWRITEBYTECODE": "1"})  # a slower load
+    proc = spawn(ud, "--port", str(fp.free_port()))
     try:
         deadline = time.monotonic() + 10
         while not _loading_aiohttp(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
@@ -206,6 +207,43 @@ def test_a_stop_while_the_app_is_still_loading_is_a_clean_stop(tmp_path, sig):
     assert rc == 0, err
     assert "Traceback" not in err and "Error" not in err, err
     assert "API Router" not in out  # it stopped before serving: no banner
+
+
+def test_a_stop_in_a_step_with_no_handler_of_its_own_ends_the_run_cleanly(monkeypatch):
+    """After loading, SIGTERM is Ctrl-C until cli or the desktop shell put their own handlers in; a step
+    with none (parsing arguments, loading GTK and WebKit, the end of an exit) that a stop interrupts must
+    not end in a KeyboardInterrupt traceback and exit code 130."""
+    from api_router import cli, entry
+    from api_router.terminal import stop_signals
+
+    def interrupted() -> int:
+        signal.raise_signal(signal.SIGTERM)  # as a stop arriving while such a step runs
+        return 3
+
+    saved = {sig: signal.getsignal(sig) for sig in stop_signals()}
+    monkeypatch.setattr(cli, "main", interrupted)
+    try:
+        assert entry.run() == 0
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def test_the_stop_signals_leave_a_hangup_ignored_from_the_start_alone(monkeypatch):
+    """SIGHUP (the terminal closed) is a clean stop, unless the app was started ignoring it (nohup): then it
+    must keep running when the terminal goes."""
+    from api_router.terminal import stop_signals
+
+    if not hasattr(signal, "SIGHUP"):
+        pytest.skip("no SIGHUP here")
+    saved = signal.getsignal(signal.SIGHUP)
+    try:
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        assert signal.SIGHUP in stop_signals() and {signal.SIGINT, signal.SIGTERM} <= set(stop_signals())
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        assert signal.SIGHUP not in stop_signals()
+    finally:
+        signal.signal(signal.SIGHUP, saved)
 
 
 async def test_stream_longer_than_grace_gets_a_clean_failure_event(tmp_path):

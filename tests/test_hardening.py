@@ -292,6 +292,32 @@ async def test_a_new_key_is_masked_in_the_first_answer_sent_with_it(fakes, gatew
     assert key not in json.dumps(await gw.api("list_events"))
 
 
+async def test_a_new_url_password_is_masked_before_the_address_is_in_use(fakes, gateway):
+    """The same for a password written into a provider's URL (config.toml's ``before_use``): while the
+    listeners of the change are still at work, requests already go to the new address."""
+    import threading
+
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    held, release = threading.Event(), threading.Event()
+
+    def slow_listener(_value: object) -> None:
+        held.set()
+        release.wait(10)
+
+    password = "pw-Brand-New-0123456789"
+    gw.services.config.listeners.insert(0, slow_listener)
+    setting = asyncio.ensure_future(gw.api("upsert_provider", provider="p1",
+                                           base_url=p1.base_url.replace("http://", f"http://user:{password}@")))
+    try:
+        assert await asyncio.to_thread(held.wait, 10)
+        assert password in gw.services.config.current.providers["p1"].base_url  # in use already
+        assert password not in gw.services.redactor(f"upstream said: bad password {password}")
+    finally:
+        release.set()
+        await setting
+
+
 async def test_an_echoed_key_is_masked_in_model_lists_and_their_errors(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, keys={"p1": KEY, "p2": KEY + "-2"})

@@ -5,8 +5,9 @@ Loading the app (aiohttp, the config schema, …) takes a few tenths of a second
 its own signal handlers in. A Ctrl-C in that time raised KeyboardInterrupt wherever the import was (a
 traceback, or a RuntimeError when it hit a class being made) and a SIGTERM killed the process. Here
 both are only noted until the import is done; a stop noted then ends the run at once, with exit code 0.
-From then until ``cli`` replaces them, SIGTERM is taken as Ctrl-C, which every step of the start
-already treats as a clean stop.
+From then on, where ``cli`` and the desktop shell have no handlers of their own in place (parsing the
+arguments, loading the GUI libraries, the last steps of an exit), a stop is taken as Ctrl-C and ends the
+run with exit code 0 as well.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import signal
 from types import FrameType
 
-_STOPS = (signal.SIGINT, signal.SIGTERM)
+from api_router.terminal import stop_signals
 
 
 def run() -> int:
@@ -23,13 +24,18 @@ def run() -> int:
     def note(signum: int, _frame: FrameType | None) -> None:
         asked.append(signum)
 
-    # Also when started ignoring them (a background job of a script): cli's own handlers take both anyway.
-    for sig in _STOPS:
+    # Ctrl-C and SIGTERM also when started ignoring them (a background job of a script): cli's own handlers
+    # take them anyway. SIGHUP only as cli does: not when ignored from the start (nohup).
+    stops = stop_signals()
+    for sig in stops:
         signal.signal(sig, note)
     from api_router.cli import main
 
     if asked:
         return 0
-    for sig in _STOPS:
-        signal.signal(sig, signal.default_int_handler)  # SIGTERM as Ctrl-C, until cli's own handlers
-    return main()
+    for sig in stops:
+        signal.signal(sig, signal.default_int_handler)  # as Ctrl-C, until cli's (or the shell's) own handlers
+    try:
+        return main()
+    except KeyboardInterrupt:  # a stop in a step that has no handler of its own to stop it: as clean
+        return 0

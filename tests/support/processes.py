@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +19,9 @@ TOKEN = "ao_" + "7" * 32
 _WITH_OPEN_FILES = ("import os, resource, sys; "
                     "resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[1]), int(sys.argv[2]))); "
                     "os.execv(sys.argv[3], sys.argv[3:])")
+# Takes SIGHUP as a terminal's shell gives it (by default), then becomes the command that follows. (A
+# preexec_fn would run Python between fork and exec in a process that has threads: it may deadlock.)
+_IN_A_TERMINAL = "import os, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
 
 
 def spawn(user_data: Path, *args: str, env: dict | None = None, output=subprocess.PIPE,
@@ -30,11 +32,11 @@ def spawn(user_data: Path, *args: str, env: dict | None = None, output=subproces
     cmd = [sys.executable, "-m", "api_router", "--headless", "--user-data", str(user_data), *args]
     if open_files is not None:
         cmd = [sys.executable, "-c", _WITH_OPEN_FILES, *map(str, open_files), *cmd]
+    if in_a_terminal:
+        cmd = [sys.executable, "-c", _IN_A_TERMINAL, *cmd]
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     full_env.pop("DISPLAY", None)
-    hangup = (lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL)) if in_a_terminal else None
-    return subprocess.Popen(cmd, stdout=output, stderr=output, text=True, env=full_env,
-                            preexec_fn=hangup)  # noqa: PLW1509 - only resets a signal
+    return subprocess.Popen(cmd, stdout=output, stderr=output, text=True, env=full_env)
 
 
 def wait_health(port: int, proc: subprocess.Popen, timeout: float = 10, host: str = "127.0.0.1") -> None:

@@ -259,15 +259,18 @@ async def export_download(request: web.Request) -> web.StreamResponse:
     """``GET /api/export_requests?format=csv&provider=…``: the request log's export as a download, written
     to the client a page of rows at a time as the pages are read (on a control thread), so however long
     the log, the app holds a page of it (the control call ``export_requests`` answers with all of it)."""
+    state = request.app[STATE]
+    if state.shutting_down:  # on a connection kept open from before: the app is going
+        raise GatewayError(503, SHUTTING_DOWN)
     # Checked and made as the control call export_requests is (a session id a key was sent as is looked for
     # as the log keeps it, masked), on a control thread: the files caught up with, the token asked again.
     made_by = functools.partial(request.app[REGISTRY].pieces, "export_requests", dict(request.query),
                                 allowed=still_the_token(request.app[SERVICES], request))
-    try:
-        made = await asyncio.get_running_loop().run_in_executor(request.app[CONTROL_THREADS].quick, made_by)
-    except Refused as exc:
-        raise GatewayError(exc.status, exc.message) from None
-    with _in_flight(request.app[STATE]):  # shutdown lets a download under way finish within its grace
+    with _in_flight(state):  # shutdown lets a download under way (or being made) finish within its grace
+        try:
+            made = await asyncio.get_running_loop().run_in_executor(request.app[CONTROL_THREADS].quick, made_by)
+        except Refused as exc:
+            raise GatewayError(exc.status, exc.message) from None
         return await _download(request, made)
 
 

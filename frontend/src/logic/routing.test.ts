@@ -156,6 +156,8 @@ describe('preferredLabel', () => {
   });
   it('says when the chosen id names no provider (typed by hand into config.toml)', () => {
     expect(preferredLabel('p9', 'p1', nameOf, known)).toBe('p9 (no such provider; Relay One meanwhile)');
+    expect(preferredLabel('p9', '', nameOf, known)).toBe('p9 (no such provider)'); // and nothing can serve
+    expect(preferredLabel('p2', '', nameOf, known)).toBe('Relay Two (cannot serve now)');
   });
 });
 

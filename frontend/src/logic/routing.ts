@@ -285,9 +285,9 @@ export function preferredLabel(
 ): string {
   // A chosen provider that cannot serve (switched off) is named with the one preferred meanwhile; an id typed
   // by hand into config.toml that names no provider is said to be one, not one that will serve later.
-  if (explicit && effective && explicit !== effective) {
+  if (explicit && explicit !== effective) {
     const why = known(explicit) ? 'cannot serve now' : 'no such provider';
-    return `${nameOf(explicit)} (${why}; ${nameOf(effective)} meanwhile)`;
+    return effective ? `${nameOf(explicit)} (${why}; ${nameOf(effective)} meanwhile)` : `${nameOf(explicit)} (${why})`;
   }
   if (explicit) return nameOf(explicit);
   return effective ? `First in list (${nameOf(effective)})` : 'First in list';

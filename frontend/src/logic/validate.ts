@@ -52,11 +52,16 @@ export function validateBaseUrl(raw: string): string | null {
   return null;
 }
 
-/** "[" and "]" in the host only as the two ends of an address ("[::1]"), followed by nothing or a ":port". */
-function bracketsOnlyAroundAnAddress(url: string): boolean {
+/** The host and port of an http(s) URL as written: what is between the user info ("…@") and the path. */
+function hostPortOf(url: string): string {
   const rest = url.trim().replace(/^https?:\/\//i, '');
   const authority = rest.split(/[/?#]/, 1)[0];
-  const hostPort = authority.slice(authority.lastIndexOf('@') + 1);
+  return authority.slice(authority.lastIndexOf('@') + 1);
+}
+
+/** "[" and "]" in the host only as the two ends of an address ("[::1]"), followed by nothing or a ":port". */
+function bracketsOnlyAroundAnAddress(url: string): boolean {
+  const hostPort = hostPortOf(url);
   if (!hostPort.startsWith('[')) return !/[[\]]/.test(hostPort);
   const end = hostPort.indexOf(']');
   const after = hostPort.slice(end + 1);
@@ -65,9 +70,7 @@ function bracketsOnlyAroundAnAddress(url: string): boolean {
 
 /** The port of an http(s) URL as written ("" when there is none). */
 export function urlPort(url: string): string {
-  const rest = url.trim().replace(/^https?:\/\//i, '');
-  const authority = rest.split(/[/?#]/, 1)[0];
-  const hostPort = authority.slice(authority.lastIndexOf('@') + 1);
+  const hostPort = hostPortOf(url);
   const afterHost = hostPort.startsWith('[') ? hostPort.slice(hostPort.indexOf(']') + 1) : hostPort;
   const colon = afterHost.indexOf(':');
   return colon >= 0 ? afterHost.slice(colon + 1) : '';
@@ -75,9 +78,7 @@ export function urlPort(url: string): string {
 
 /** The host of an http(s) URL as written ("" when there is none). */
 export function urlHost(url: string): string {
-  const rest = url.trim().replace(/^https?:\/\//i, '');
-  const authority = rest.split(/[/?#]/, 1)[0];
-  const hostPort = authority.slice(authority.lastIndexOf('@') + 1);
+  const hostPort = hostPortOf(url);
   if (hostPort.startsWith('[')) {
     const end = hostPort.indexOf(']');
     return end > 1 ? hostPort.slice(0, end + 1) : '';

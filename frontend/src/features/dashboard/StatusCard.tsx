@@ -41,7 +41,10 @@ const SUMMARY_TONE: Record<StatusSummary['state'], string> = {
 /** The gateway card: where Codex connects, how it serves now, the preferred/locked/active provider, the token. */
 export const StatusCard = memo(function StatusCard(p: Props) {
   const n = (id: string) => nameOf(p.names, id);
-  const preferred = p.preferredProvider ? preferredLabel(p.explicitPreferred, p.preferredProvider, n, (id) => own(p.names, id) !== undefined) : '—';
+  const preferred =
+    p.preferredProvider || p.explicitPreferred
+      ? preferredLabel(p.explicitPreferred, p.preferredProvider ?? '', n, (id) => own(p.names, id) !== undefined)
+      : '—';
   const activeLine = useRef<HTMLElement>(null);
   const backToPreferred = (provider: string) => {
     // The button leaves with the fallback; the focus goes to the line that says who serves now, not the page.
