@@ -318,6 +318,37 @@ async def test_a_new_url_password_is_masked_before_the_address_is_in_use(fakes, 
         await setting
 
 
+async def test_secrets_in_a_provider_url_are_masked_as_sent_and_without_being_set_as_keys(fakes, gateway):
+    """A key written into a base URL's query (``?api-key=…``) was masked only once the same value was set as
+    the key — the provider dialog saves the URL first, and a URL key never set as one stayed in the clear;
+    a password written percent-encoded (``Secr%2Fet…``, as the README tells) was masked only as written,
+    not as sent (``Secr/et…``)."""
+    import base64
+
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+
+    async def echo(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        basic = request.headers.get("Authorization", "")
+        said = base64.b64decode(basic[6:]).decode() if basic.startswith("Basic ") else ""
+        return web.json_response({"error": {"message": f"denied {request.url} {said}", "type": "x"}}, status=500)
+
+    p1.always(echo)
+    url_key = "AzureKey0123456789abcdef"
+    await gw.api("upsert_provider", provider="p1", base_url=f"{p1.base_url}?api-version=1&api-key={url_key}")
+    reply = await gw.responses()
+    assert reply.status == 502 and url_key in str(p1.requests[-1].query) and url_key not in reply.body.decode()
+    assert url_key not in json.dumps(await gw.api("get_config"))
+    password = "Secr/et0123456789abc"
+    await gw.api("upsert_provider", provider="p1",
+                 base_url=p1.base_url.replace("http://", "http://user:Secr%2Fet0123456789abc@"))
+    reply = await gw.responses()
+    assert reply.status == 502 and password not in reply.body.decode(), reply.body[:300]
+    gw.services.store.flush()
+    shown = json.dumps([await gw.api("list_events"), await gw.api("list_requests")])
+    assert url_key not in shown and password not in shown
+
+
 async def test_an_echoed_key_is_masked_in_model_lists_and_their_errors(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, keys={"p1": KEY, "p2": KEY + "-2"})

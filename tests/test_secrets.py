@@ -208,7 +208,7 @@ def test_a_url_password_holding_a_percent_escape_is_masked_when_echoed_re_encode
     """A URL's password is kept as the URL writes it (``p%40ss+word1``); a relay echoing what it decoded,
     encoded again by another encoder (``p%40ss%2Bword1``), is that password too — masked, never an error."""
     r = Redactor()
-    r.update_url_passwords({"p%40ss+word1"})
+    r.update_url_secrets({"p%40ss+word1"})
     for echoed in ("p%40ss%2Bword1", "p%40ss+word1", "p%2540ss%2Bword1"):
         text = f"denied for user:{echoed}@relay"
         assert "word1" not in r(text) and b"word1" not in r.redact_bytes(text.encode()), echoed
@@ -221,8 +221,8 @@ def test_a_key_replaced_or_deleted_while_running_stays_masked(tmp_path):
     r = Redactor()
     r.update(sf.edit(lambda s: s.with_changes(provider_keys={"p": "sk-old-AAAA1111BBBB", "q": "sk-gone-CCCC2222"})))
     r.update(sf.edit(lambda s: s.with_changes(provider_keys={"p": "sk-new-DDDD3333EEEE"})))
-    r.update_url_passwords({"url-pass-123456"})
-    r.update_url_passwords(set())
+    r.update_url_secrets({"url-pass-123456"})
+    r.update_url_secrets(set())
     echoed = b"keys sk-old-AAAA1111BBBB sk-gone-CCCC2222 sk-new-DDDD3333EEEE url-pass-123456"
     assert r.redact_bytes(echoed) == "keys …BBBB …2222 …EEEE ••••".encode()
 
@@ -395,7 +395,7 @@ def test_an_edited_url_gets_each_masked_secret_back_at_its_own_place() -> None:
     host changed, is refused."""
     redactor = Redactor()
     redactor.update(Secrets(gateway_token="g" * 40, provider_keys={"p": "KEY1234567890"}))
-    redactor.update_url_passwords({"pw12345"})
+    redactor.update_url_secrets({"pw12345"})
     old = "https://u:pw12345@host.example/v1?api-key=KEY1234567890"
     shown = redactor.shown_url(old)
     assert "KEY1234567890" not in shown and "pw12345" not in shown

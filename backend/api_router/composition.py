@@ -30,7 +30,7 @@ from api_router.records import EventSink, Kind, Level
 from api_router.routing import Router
 from api_router.routing.affinity import SessionAffinity, routing_choice
 from api_router.routing.router import chosen_cannot_serve
-from api_router.secrets import Redactor, SecretsFile, url_password
+from api_router.secrets import Redactor, SecretsFile, url_secrets
 from api_router.services import NotServing, ProviderStates, Services
 from api_router.store import Retention, Store
 from api_router.store.schema import ForeignDatabase, NewerDatabase
@@ -173,8 +173,8 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     # first answer sent with it is masked (a listener is told only after the new version is in use).
     redactor.update(secrets.current)
     secrets.before_use = redactor.update
-    redactor.update_url_passwords(_url_passwords(config.current))
-    config.before_use = lambda loaded: redactor.update_url_passwords(_url_passwords(loaded.config))
+    redactor.update_url_secrets(_url_secrets(config.current))
+    config.before_use = lambda loaded: redactor.update_url_secrets(_url_secrets(loaded.config))
     store = Store(paths.store, redactor)
     store.open()
     # A key may be made of what a client once sent as its session id or model name: masked there too.
@@ -251,9 +251,9 @@ def _report_file_problems(config: ConfigFile, secrets: SecretsFile, store: Store
         f.on_problem, f.on_notice, f.on_ignored = problem, notice, ignored
 
 
-def _url_passwords(cfg: Config) -> set[str]:
-    urls = [u for p in cfg.providers.values() for u in (p.base_url, p.usage_base_url)]
-    return {pw for pw in map(url_password, urls) if pw}
+def _url_secrets(cfg: Config) -> set[str]:
+    urls = [u for p in cfg.providers.values() for u in (p.base_url, p.usage_base_url) if u]
+    return {secret for url in urls for secret in url_secrets(url)}
 
 
 def _retention(cfg: Config) -> Retention:

@@ -436,7 +436,7 @@ class Redactor:
         self._bytes: tuple[tuple[bytes, bytes], ...] = ()
         self._wide: tuple[tuple[bytes, bytes, int], ...] = ()
         self._secrets: set[str] = set()
-        self._url_passwords: set[str] = set()
+        self._url_secrets: set[str] = set()
         # Secrets replaced or deleted while the app runs are still masked: a request sent with a key
         # before it was rotated or its provider deleted may bring it back in its answer afterwards.
         self._retired: set[str] = set()
@@ -451,15 +451,15 @@ class Redactor:
             self._secrets = secrets
             self._rebuild()
 
-    def update_url_passwords(self, passwords: set[str]) -> None:
-        """Passwords written into provider URLs (``https://user:pass@host``) are secrets too."""
+    def update_url_secrets(self, secrets: set[str]) -> None:
+        """What provider URLs hold of a secret (``url_secrets``: a password, an ``?api-key=``) is one too."""
         with self._lock:
-            self._retired |= self._url_passwords - passwords
-            self._url_passwords = passwords
+            self._retired |= self._url_secrets - secrets
+            self._url_secrets = secrets
             self._rebuild()
 
     def _rebuild(self) -> None:
-        values = self._secrets | self._url_passwords | self._retired
+        values = self._secrets | self._url_secrets | self._retired
         # Longest first, so a key that contains another is replaced whole. Shorter than 6 characters
         # it would mask ordinary words and numbers everywhere (a URL's password, however short, is
         # masked where it stands: see _URL_IN_TEXT).
@@ -496,7 +496,7 @@ class Redactor:
         """Every value it masks (the secrets, URL passwords and retired ones, as long as it masks them),
         for a text that is cut before it is masked here: it is masked before the cut with these."""
         with self._lock:
-            return tuple(sorted(v for v in self._secrets | self._url_passwords | self._retired if len(v) >= 6))
+            return tuple(sorted(v for v in self._secrets | self._url_secrets | self._retired if len(v) >= 6))
 
     def in_value(self, value: _T) -> _T:
         """``value`` — what a control call or ``/status`` answers — with every secret in its strings (and
@@ -701,6 +701,39 @@ _URL_IN_BYTES = re.compile(_URL_IN_TEXT.pattern.encode())
 def url_password(url: str) -> str | None:
     m = _URL_CREDENTIALS.match(url)
     return m.group(3) if m and m.group(3) else None
+
+
+# Query parameters that carry a credential (Azure's api-key, a relay's ?key= or ?token=).
+_CREDENTIAL_PARAMS = frozenset({"api-key", "api_key", "apikey", "key", "token", "access_token", "token_key",
+                                "auth", "secret", "password", "sig", "signature"})
+
+
+def url_secrets(url: str) -> set[str]:
+    """What in a provider URL is a secret, as written and as sent (percent-decoded): its password, and the
+    values of its credential query parameters (``?api-key=…``) — which the masking must know whether or not
+    the same value is also saved as the provider's key (the provider dialog saves the URL first)."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    found: set[str] = set()
+    password = url_password(url)
+    if password:
+        found |= {password, unquote(password)}
+    try:
+        query = urlsplit(url).query
+    except ValueError:  # not a URL the settings accept: nothing is sent to it
+        return found
+    for name, value in parse_qsl(query, keep_blank_values=False):
+        if name.lower() in _CREDENTIAL_PARAMS:
+            found.add(value)
+            found.update(raw for raw in _raw_values(query, name) if raw)
+    return found
+
+
+def _raw_values(query: str, name: str) -> list[str]:
+    """A parameter's values as written in the query (percent-encodings kept)."""
+    from urllib.parse import unquote_plus
+
+    return [part.partition("=")[2] for part in query.split("&") if unquote_plus(part.partition("=")[0]) == name]
 
 
 def mask_url(url: str) -> str:
