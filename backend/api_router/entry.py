@@ -6,8 +6,8 @@ its own signal handlers in. A Ctrl-C in that time raised KeyboardInterrupt where
 traceback, or a RuntimeError when it hit a class being made) and a SIGTERM killed the process. Here
 both are only noted until the import is done; a stop noted then ends the run at once, with exit code 0.
 From then on, where ``cli`` and the desktop shell have no handlers of their own in place (parsing the
-arguments, loading the GUI libraries, the last steps of an exit), a stop is taken as Ctrl-C and ends the
-run with exit code 0 as well.
+arguments, loading the GUI libraries), a stop is taken as Ctrl-C and ends the run with exit code 0 as
+well; once the app is on its way out, they ignore further stops (``terminal.ignore_stops``).
 """
 
 from __future__ import annotations

@@ -70,3 +70,11 @@ def stop_signals() -> tuple[signal.Signals, ...]:
     if hangup is not None and signal.getsignal(hangup) is not signal.SIG_IGN:
         found.append(hangup)
     return tuple(found)
+
+
+def ignore_stops() -> None:
+    """The app is on its way out (its GUI loop or event loop has ended, its shutdown under way or done): a
+    further stop changes nothing, and the default handlers that come back with the loop's end would kill it
+    before the store is closed and the lock let go."""
+    for sig in stop_signals():
+        signal.signal(sig, signal.SIG_IGN)

@@ -64,6 +64,74 @@ def test_lock_left_by_a_crash_does_not_block(xsession: XSession, tmp_path: Path,
     assert port_is_free(port)
 
 
+def test_a_second_stop_during_the_quit_drain_lets_the_request_in_flight_finish(xsession: XSession, tmp_path: Path,
+                                                                              apps: list[App]) -> None:
+    """SIGTERM quits; a Ctrl-C while the gateway drains (the GUI loop has ended) killed the app: pystray's GTK
+    backend had set Ctrl-C back to the default, which the shell put back at the loop's end. The request in
+    flight lost its answer and its row, and the store was not closed."""
+    import http.server
+    import json
+    import sqlite3
+    import threading
+    import urllib.request
+
+    from tests.support import fake_provider as fp
+    from tests.support.harness import write_keys
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            time.sleep(2.5)
+            body = json.dumps(fp.response_object("late but whole")).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    user_data = tmp_path / "user-data"
+    write_config(Paths(user_data), {"slow": f"http://127.0.0.1:{upstream.server_address[1]}/v1"})
+    token = "ao_" + "5" * 32
+    write_keys(Paths(user_data), {"slow": "sk-slow-0123456789"}, token=token)
+    app = start_app(xsession, tmp_path, free_port(), user_data=user_data)
+    apps.append(app)
+    try:
+        app.wait_healthy()
+        wait_for(xsession.tray_icon, 15, "the tray icon")
+        answer: dict[str, object] = {}
+
+        def ask() -> None:
+            request = urllib.request.Request(f"http://127.0.0.1:{app.port}/v1/responses", method="POST",
+                                             data=json.dumps({"model": "m", "input": "hi"}).encode(),
+                                             headers={"Authorization": f"Bearer {token}",
+                                                      "Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as reply:
+                    answer["status"], answer["body"] = reply.status, reply.read()
+            except Exception as exc:  # what a cut connection raises
+                answer["error"] = repr(exc)
+
+        asking = threading.Thread(target=ask)
+        asking.start()
+        time.sleep(0.5)
+        app.proc.send_signal(signal.SIGTERM)
+        time.sleep(1.0)  # the window is gone, the gateway drains
+        app.proc.send_signal(signal.SIGINT)
+        assert app.wait_exit() == 0, app.log()
+        asking.join(30)
+    finally:
+        upstream.shutdown()
+    assert answer.get("status") == 200 and b"late but whole" in answer.get("body", b""), answer  # type: ignore[operator]
+    db = user_data / "data" / "api-router.sqlite3"
+    assert sqlite3.connect(db).execute("SELECT status FROM request_log").fetchall() == [(200,)]
+    assert "Traceback" not in app.log(), app.log()
+
+
 def test_headless_flag_needs_no_gui(xsession: XSession, tmp_path: Path, apps: list[App]) -> None:
     app = start_app(xsession, tmp_path, free_port(), extra_args=["--headless"])
     apps.append(app)

@@ -52,7 +52,7 @@ from api_router.logfile import setup_logging
 from api_router.paths import Paths
 from api_router.records import Kind, Level
 from api_router.services import Services
-from api_router.terminal import let_go_of_output, say, stop_signals
+from api_router.terminal import ignore_stops, let_go_of_output, say, stop_signals
 
 log = logging.getLogger(__name__)
 
@@ -259,11 +259,11 @@ class DesktopShell:
     # --- internals -------------------------------------------------------------------------------
 
     def _run_instance(self, lock: InstanceLock, info: InstanceInfo) -> int:
-        restore_signals = self._trap_signals()  # from here on, SIGTERM/SIGINT mean a clean Quit
+        leave = self._trap_signals()  # from here on, SIGTERM/SIGINT mean a clean Quit
         try:
             return self._run_runtime(lock, info)
         finally:
-            restore_signals()
+            leave()
 
     def _run_runtime(self, lock: InstanceLock, info: InstanceInfo) -> int:
         rt = open_services(self._paths, port=self._options.port)
@@ -344,12 +344,13 @@ class DesktopShell:
                         initial_view(control, listening=error is None, not_listening_reason=reason),
                         mnemonics=backends.platform == "win32", gui=gui_caller(backends.platform))
             tray.start()
+            self._trap_signals()  # again, at once: pystray's GTK backend set Ctrl-C back to the default (a kill)
             with self._state:
                 self._tray = tray
             notifier = backends.notifier(self.open_view, tray.icon) if error is None else None
             controller.attach(tray, notifier)
             controller.start()
-        restore = self._trap_signals()  # again: pystray's GTK backend resets SIGINT to the default
+        leave = self._trap_signals()  # and for the GUI loop, whatever the tray and its notifier set up meanwhile
         if error is None:
             log.info("desktop shell up (window %s, tray %s); gateway at %s", "hidden" if hidden else "shown",
                      "icon" if tray is not None and tray_host else "none: no tray host", rt.gateway_url)
@@ -364,7 +365,7 @@ class DesktopShell:
                                    storage_path=str(rt.paths.data / "webview"), icon=backends.icon_path)
         finally:
             os.umask(umask)
-            restore()
+            leave()  # the GUI loop has ended: the app is quitting, and the gateway drains next
             if controller is not None:
                 controller.stop()
             if tray is not None:
@@ -387,7 +388,7 @@ class DesktopShell:
         with self._state:
             self._window = AppWindow(backends.webview, html=startup_error_page(problem), hidden=False,
                                      on_close=lambda: True)
-        restore = self._trap_signals()
+        leave = self._trap_signals()
         try:
             # Nothing may be written to the folder that just failed: no web storage for this window. Not on
             # macOS, where pywebview keeps none there anyway (WebKit's default store) and private mode
@@ -395,7 +396,7 @@ class DesktopShell:
             backends.webview.start(gui=gui_for(backends.platform), private_mode=backends.platform != "darwin",
                                    icon=backends.icon_path)
         finally:
-            restore()
+            leave()
         return 1
 
     def _other_instance_listening(self, rt: Services) -> bool:
@@ -425,17 +426,15 @@ class DesktopShell:
 
     def _trap_signals(self) -> Callable[[], None]:
         """SIGTERM/SIGINT (and SIGHUP: the terminal it was started from closed) quit cleanly (POSIX; on
-        Windows pywebview handles Ctrl-C itself)."""
+        Windows pywebview handles Ctrl-C itself). Returns what to call once the GUI loop has ended: the app
+        is on its way out, and a further stop is ignored rather than left to a default that kills it
+        in the middle of its shutdown (pystray's GTK backend sets Ctrl-C's back)."""
         if not self._install_signals or os.name == "nt":
             return lambda: None
         # Quit from a thread: window calls can wait for the GUI loop, which this thread runs.
-        previous = {sig: signal.signal(sig, lambda *_: threading.Thread(target=self.quit, daemon=True).start())
-                    for sig in stop_signals()}
-
-        def restore() -> None:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        return restore
+        for sig in stop_signals():
+            signal.signal(sig, lambda *_: threading.Thread(target=self.quit, daemon=True).start())
+        return ignore_stops
 
 
 def _log_to_file(rt: Services) -> Callable[[], None]:
