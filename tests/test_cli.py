@@ -401,7 +401,14 @@ def test_gui_that_fails_to_load_falls_back_to_headless(tmp_path, monkeypatch, ca
     monkeypatch.setattr(mode, "desktop_unavailable_reason", lambda: None)
     monkeypatch.setattr(shell, "real_backends", broken)
     monkeypatch.setattr(cli, "serve_headless", headless)
-    assert cli.main(["--user-data", str(tmp_path / "ud")]) == 0
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert cli.main(["--user-data", str(tmp_path / "ud")]) == 0
+        # after the loop: a stop is Ctrl-C (no kill, no ignore a child process would inherit)
+        assert {signal.getsignal(sig) for sig in saved} == {signal.default_int_handler}
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
     assert served == [(tmp_path / "ud", True)]
     err = capsys.readouterr().err
     assert "starting headless with the web UI (the GUI libraries failed to load: ImportError" in err

@@ -25,7 +25,7 @@ from api_router.logfile import setup_logging
 from api_router.openfiles import raise_limit
 from api_router.paths import Paths, codex_home, resolve_user_data
 from api_router.services import Services
-from api_router.terminal import ignore_stops, let_go_of_output, say, stop_signals
+from api_router.terminal import let_go_of_output, say, stop_signals, stops_as_ctrl_c
 
 
 def _port(text: str) -> int:
@@ -249,5 +249,5 @@ def _run_mode(args: argparse.Namespace, paths: Paths, lock: InstanceLock | None)
             code = runner.run(serve_headless(paths, args.host, args.port, lock=lock))
     except KeyboardInterrupt:
         code = 0
-    ignore_stops()  # the loop's handlers ended with it
+    stops_as_ctrl_c()  # the loop's handlers ended with it, leaving the defaults, which kill
     return code

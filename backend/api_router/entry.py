@@ -7,7 +7,8 @@ traceback, or a RuntimeError when it hit a class being made) and a SIGTERM kille
 both are only noted until the import is done; a stop noted then ends the run at once, with exit code 0.
 From then on, where ``cli`` and the desktop shell have no handlers of their own in place (parsing the
 arguments, loading the GUI libraries), a stop is taken as Ctrl-C and ends the run with exit code 0 as
-well; once the app is on its way out, they ignore further stops (``terminal.ignore_stops``).
+well — also after the headless event loop has closed; once the desktop app is on its way out, it ignores
+further stops (``terminal.ignore_stops``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import signal
 from types import FrameType
 
-from api_router.terminal import stop_signals
+from api_router.terminal import stop_signals, stops_as_ctrl_c
 
 
 def run() -> int:
@@ -33,8 +34,7 @@ def run() -> int:
 
     if asked:
         return 0
-    for sig in stops:
-        signal.signal(sig, signal.default_int_handler)  # as Ctrl-C, until cli's (or the shell's) own handlers
+    stops_as_ctrl_c()  # until cli's (or the shell's) own handlers
     try:
         return main()
     except KeyboardInterrupt:  # a stop in a step that has no handler of its own to stop it: as clean

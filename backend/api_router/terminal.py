@@ -72,6 +72,13 @@ def stop_signals() -> tuple[signal.Signals, ...]:
     return tuple(found)
 
 
+def stops_as_ctrl_c() -> None:
+    """Every stop signal raises KeyboardInterrupt, as Ctrl-C does: for the steps where no handler of the app's
+    own is in place (``entry`` ends the run on it, cleanly, with exit code 0) — not the defaults, which kill."""
+    for sig in stop_signals():
+        signal.signal(sig, signal.default_int_handler)
+
+
 def ignore_stops() -> None:
     """The app is on its way out (its GUI loop or event loop has ended, its shutdown under way or done): a
     further stop changes nothing, and the default handlers that come back with the loop's end would kill it
