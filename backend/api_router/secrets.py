@@ -712,28 +712,18 @@ def url_secrets(url: str) -> set[str]:
     """What in a provider URL is a secret, as written and as sent (percent-decoded): its password, and the
     values of its credential query parameters (``?api-key=…``) — which the masking must know whether or not
     the same value is also saved as the provider's key (the provider dialog saves the URL first)."""
-    from urllib.parse import parse_qsl, unquote, urlsplit
+    from urllib.parse import unquote, unquote_plus
 
     found: set[str] = set()
     password = url_password(url)
     if password:
         found |= {password, unquote(password)}
-    try:
-        query = urlsplit(url).query
-    except ValueError:  # not a URL the settings accept: nothing is sent to it
-        return found
-    for name, value in parse_qsl(query, keep_blank_values=False):
-        if name.lower() in _CREDENTIAL_PARAMS:
-            found.add(value)
-            found.update(raw for raw in _raw_values(query, name) if raw)
+    query = url.partition("?")[2].partition("#")[0]
+    for part in query.split("&"):
+        name, _, value = part.partition("=")
+        if value and unquote_plus(name).lower() in _CREDENTIAL_PARAMS:
+            found |= {value, unquote_plus(value)}
     return found
-
-
-def _raw_values(query: str, name: str) -> list[str]:
-    """A parameter's values as written in the query (percent-encodings kept)."""
-    from urllib.parse import unquote_plus
-
-    return [part.partition("=")[2] for part in query.split("&") if unquote_plus(part.partition("=")[0]) == name]
 
 
 def mask_url(url: str) -> str:

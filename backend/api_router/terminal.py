@@ -1,4 +1,5 @@
-"""Lines for the terminal the app was started from — which may be gone, full or closed.
+"""Lines for the terminal the app was started from — which may be gone, full or closed — and the stops it
+can send (Ctrl-C, SIGTERM, a closed terminal's SIGHUP).
 
 The gateway serves whether or not anyone reads what it prints: a banner that cannot be written (stdout
 on a full disk, a pipe whose reader left, no console at all) is dropped, and so is what is still
@@ -80,8 +81,8 @@ def stops_as_ctrl_c() -> None:
 
 
 def ignore_stops() -> None:
-    """The app is on its way out (its GUI loop or event loop has ended, its shutdown under way or done): a
-    further stop changes nothing, and the default handlers that come back with the loop's end would kill it
-    before the store is closed and the lock let go."""
+    """The desktop app is on its way out (its GUI loop has ended, its shutdown under way): a further stop
+    changes nothing, and the defaults that would be in place then kill it before the store is closed and
+    the lock let go. (Not for a process that starts others afterwards: they inherit an ignored signal.)"""
     for sig in stop_signals():
         signal.signal(sig, signal.SIG_IGN)

@@ -172,13 +172,7 @@ class Registry:
         """Check and run one call; raises ``Refused`` when it was refused or could not be saved (anything
         else is a fault of API Router's own). ``allowed``: asked once the files are caught up with, right
         before the call runs (see ``still_the_token``)."""
-        try:
-            return self.call(name, kwargs, allowed)
-        except Exception as exc:
-            refused = _refusal(exc)
-            if refused is None:
-                raise
-            raise refused from None
+        return _refusing(self.call, name, kwargs, allowed)
 
     def call(self, name: str, kwargs: Any, allowed: Callable[[], bool] | None = None) -> Any:
         """Check and run one call; raises UnknownMethod, NotAllowed or ControlError (ConfigError) as they are."""
@@ -191,16 +185,13 @@ class Registry:
         """A call of ``name`` checked as ``run`` checks it, answered by its twin (``made_in_pieces_by``): what
         the twin returns, to be written out a piece at a time (masked by the twin itself, if need be).
         Raises ``Refused`` as ``run`` does."""
-        try:
-            method = self._method(name)
-            if method.pieces_by is None:
-                raise UnknownMethod(f"{quoted(name)} is not made in pieces")
-            return getattr(self._target, method.pieces_by)(**self._checked(method, kwargs, allowed))
-        except Exception as exc:
-            refused = _refusal(exc)
-            if refused is None:
-                raise
-            raise refused from None
+        return _refusing(self._call_twin, name, kwargs, allowed)
+
+    def _call_twin(self, name: str, kwargs: Any, allowed: Callable[[], bool] | None) -> Any:
+        method = self._method(name)
+        if method.pieces_by is None:
+            raise UnknownMethod(f"{quoted(name)} is not made in pieces")
+        return getattr(self._target, method.pieces_by)(**self._checked(method, kwargs, allowed))
 
     def _method(self, name: str) -> Method:
         method = self.methods.get(name)
@@ -219,6 +210,17 @@ class Registry:
         if allowed is not None and not allowed():
             raise NotAllowed("missing or wrong gateway token (Authorization: Bearer ao_…)")
         return kwargs
+
+
+def _refusing(call: Callable[..., Any], *args: Any) -> Any:
+    """``call(*args)``, a refusal of it (or a change it could not save) raised as ``Refused``."""
+    try:
+        return call(*args)
+    except Exception as exc:
+        refused = _refusal(exc)
+        if refused is None:
+            raise
+        raise refused from None
 
 
 def _describe(name: str, fn: Callable[..., Any]) -> Method:

@@ -33,7 +33,6 @@ from api_router.store import DamagedDatabase
 log = logging.getLogger(__name__)
 
 
-
 class BridgeError(Exception):
     """A refused call; ``str()`` is the message the UI shows."""
 

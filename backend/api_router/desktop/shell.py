@@ -259,11 +259,11 @@ class DesktopShell:
     # --- internals -------------------------------------------------------------------------------
 
     def _run_instance(self, lock: InstanceLock, info: InstanceInfo) -> int:
-        leave = self._trap_signals()  # from here on, SIGTERM/SIGINT mean a clean Quit
+        self._trap_signals()  # from here on, SIGTERM/SIGINT mean a clean Quit
         try:
             return self._run_runtime(lock, info)
         finally:
-            leave()
+            self._leave_signals()
 
     def _run_runtime(self, lock: InstanceLock, info: InstanceInfo) -> int:
         rt = open_services(self._paths, port=self._options.port)
@@ -350,7 +350,6 @@ class DesktopShell:
             notifier = backends.notifier(self.open_view, tray.icon) if error is None else None
             controller.attach(tray, notifier)
             controller.start()
-        leave = self._trap_signals()  # and for the GUI loop, whatever the tray and its notifier set up meanwhile
         if error is None:
             log.info("desktop shell up (window %s, tray %s); gateway at %s", "hidden" if hidden else "shown",
                      "icon" if tray is not None and tray_host else "none: no tray host", rt.gateway_url)
@@ -365,7 +364,7 @@ class DesktopShell:
                                    storage_path=str(rt.paths.data / "webview"), icon=backends.icon_path)
         finally:
             os.umask(umask)
-            leave()  # the GUI loop has ended: the app is quitting, and the gateway drains next
+            self._leave_signals()  # the GUI loop has ended: the app is quitting, and the gateway drains next
             if controller is not None:
                 controller.stop()
             if tray is not None:
@@ -388,7 +387,7 @@ class DesktopShell:
         with self._state:
             self._window = AppWindow(backends.webview, html=startup_error_page(problem), hidden=False,
                                      on_close=lambda: True)
-        leave = self._trap_signals()
+        self._trap_signals()
         try:
             # Nothing may be written to the folder that just failed: no web storage for this window. Not on
             # macOS, where pywebview keeps none there anyway (WebKit's default store) and private mode
@@ -396,7 +395,7 @@ class DesktopShell:
             backends.webview.start(gui=gui_for(backends.platform), private_mode=backends.platform != "darwin",
                                    icon=backends.icon_path)
         finally:
-            leave()
+            self._leave_signals()
         return 1
 
     def _other_instance_listening(self, rt: Services) -> bool:
@@ -424,17 +423,23 @@ class DesktopShell:
         self._quitting.set()
         return True
 
-    def _trap_signals(self) -> Callable[[], None]:
+    def _trap_signals(self) -> None:
         """SIGTERM/SIGINT (and SIGHUP: the terminal it was started from closed) quit cleanly (POSIX; on
-        Windows pywebview handles Ctrl-C itself). Returns what to call once the GUI loop has ended: the app
-        is on its way out, and a further stop is ignored rather than left to a default that kills it
-        in the middle of its shutdown (pystray's GTK backend sets Ctrl-C's back)."""
-        if not self._install_signals or os.name == "nt":
-            return lambda: None
-        # Quit from a thread: window calls can wait for the GUI loop, which this thread runs.
-        for sig in stop_signals():
-            signal.signal(sig, lambda *_: threading.Thread(target=self.quit, daemon=True).start())
-        return ignore_stops
+        Windows pywebview handles Ctrl-C itself)."""
+        if self._handles_signals:
+            # Quit from a thread: window calls can wait for the GUI loop, which this thread runs.
+            for sig in stop_signals():
+                signal.signal(sig, lambda *_: threading.Thread(target=self.quit, daemon=True).start())
+
+    def _leave_signals(self) -> None:
+        """Once the GUI loop has ended the app is on its way out: a further stop is ignored rather than left
+        to a default that kills it in the middle of its shutdown (pystray's GTK backend sets Ctrl-C's back)."""
+        if self._handles_signals:
+            ignore_stops()
+
+    @property
+    def _handles_signals(self) -> bool:
+        return self._install_signals and os.name != "nt"
 
 
 def _log_to_file(rt: Services) -> Callable[[], None]:

@@ -331,7 +331,6 @@ class Tray:
                 log.warning("building the tray menu: %s", exc)
 
 
-
 _GTK_BACKENDS = ("._gtk", "._appindicator")  # pystray's backends that build their menu in an idle callback
 
 

@@ -122,7 +122,6 @@ class _State:
         self._reason = self._reason.renamed(old, new)
 
 
-
 def chosen_cannot_serve(cfg: Config) -> str | None:
     """The event for a preferred provider chosen by name that cannot serve (switched off, or without a base
     URL) while another is preferred meanwhile; None otherwise."""
@@ -132,6 +131,7 @@ def chosen_cannot_serve(cfg: Config) -> str | None:
     why = "is switched off" if cfg.providers[chosen].disabled else "has no base URL"
     return (f"Preferred provider set to {cfg.name_of(chosen)}, which {why}: {cfg.name_of(meanwhile)} is preferred "
             "until it can serve")
+
 
 class Router:
     def __init__(self, emit: EventSink, clock: Callable[[], float] = time.monotonic,
