@@ -483,10 +483,12 @@ async def test_the_hedge_delay_is_learnt_from_the_first_event_not_the_answers_st
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, routing={"hedge": True, "hedge_min_seconds": 0.1, "hedge_max_seconds": 10})
     p1.always(fp.reasoning_then_answer(summary_at=0.3, answer_at=0.35))
-    for _ in range(5):  # MIN_HISTORY
-        assert (await gw.responses(stream=True)).status == 200
+    # Twenty at once, so that the 95th percentile (the 19th) leaves out one stall of a busy machine: learnt
+    # from the answer's start the delay would be 3 × 0.35 s or more.
+    answers = await asyncio.gather(*(gw.responses(stream=True) for _ in range(20)))
+    assert [a.status for a in answers] == [200] * 20
     status = await gw.api("get_status")
-    assert status["providers"]["p1"]["hedge_delay_ms"] == 100, status["providers"]["p1"]["hedge_delay_ms"]
+    assert 100 <= status["providers"]["p1"]["hedge_delay_ms"] < 600, status["providers"]["p1"]["hedge_delay_ms"]
     rows = gw.services.store.request_log()
     assert all(r["attempts"][0]["ttfb_ms"] > 250 for r in rows)  # its time to first byte is the answer's start
 
