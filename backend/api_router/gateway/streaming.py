@@ -382,68 +382,13 @@ class UpstreamStream:
         compaction request must be judged whole). ``answer_within``: (seconds left, the limit they are
         left of) for the first generated event — a relay's instant ``response.created`` followed by
         silence (or keep-alives) is no answer, however long the idle limit."""
-        facts = self.facts
         watchdog = self._deadlines.watchdog(functools.partial(cut, self._resp), idle_timeout)
         out = _ClientSide(request, headers, started, idle=watchdog)
         watchdog.start()
-        unanswered = None  # an absolute deadline (never touched) until the first generated event
-        if answer_within is not None and not facts.generated:
-            def no_answer() -> None:  # judged when it fires: the answer may be on its way to the client
-                if out.response is None and not facts.generated:
-                    cut(self._resp)
-
-            unanswered = self._deadlines.watchdog(no_answer, answer_within[0])
-            unanswered.start()
-            self._unanswered = no_answer
+        unanswered = self._await_answer(out, answer_within)
         problem = ""
         try:
-            for forward, buffered_events in self._buffered:
-                if await self._take(out, forward, buffered_events, hold_until_end):
-                    if facts.generated:  # its output began and ended in the reads kept so far
-                        self._output_begun(unanswered)
-                    break
-                await out.flush()
-                self._sealed_out(out)
-            else:
-                self._buffered.clear()
-                if facts.generated:
-                    self._output_begun(unanswered)
-                decoder = self._decoder
-                async for chunk in self._chunks:
-                    whole = decoder.cut(chunk)
-                    if whole is None:  # CR line ends: the general decoder
-                        forward, events = decoder.feed(chunk)
-                        if any(map(sse.is_progress, events)) or decoder.event_under_way:
-                            watchdog.touch()
-                        ended = await self._step(out, forward, events, hold_until_end)
-                    elif not whole:
-                        if decoder.event_under_way:  # more of a long event: its data is still coming
-                            watchdog.touch()
-                        continue
-                    else:
-                        if out.response is not None and _usual_event(whole) is not None:
-                            watchdog.touch()  # a Responses event (a heartbeat's name, response.ping, is none)
-                            await out.write(_secrets_masked(whole, self._redact))  # one event, as usual: on
-                            continue
-                        if sse.carries_progress(whole):
-                            watchdog.touch()  # comments and heartbeats are not progress: only events are
-                        if out.response is None:
-                            ended = await self._take(out, whole, None, hold_until_end)
-                        elif worth := _worth_reading(whole):
-                            ended = await self._step(out, whole, worth, hold_until_end)
-                        else:  # committed, and nothing inside matters but a relay's words, masked
-                            await out.write(_secrets_masked(whole, self._redact))
-                            continue
-                    if facts.generated:  # also when the same read ended the stream
-                        self._output_begun(unanswered)
-                    if ended:
-                        break
-                    await out.flush()  # what this read brought, before the next read is awaited
-                    self._sealed_out(out)
-                else:  # the upstream's end: a CR it ended on ends a line (it can no longer start a CRLF)
-                    forward, events = decoder.finish()
-                    if events:
-                        await self._step(out, forward, events, hold_until_end)
+            await self._pump(out, watchdog, unanswered, hold_until_end)
         except _ClientGone:
             return _left_on_a_stall(self._gone(out), watchdog)
         except asyncio.CancelledError:
@@ -464,7 +409,80 @@ class UpstreamStream:
             self._unanswered = None
             if unanswered is not None:
                 unanswered.stop()
+        return await self._ended(out, hold_until_end, problem, watchdog, unanswered, answer_within,
+                                 idle_timeout, shutting_down())
 
+    def _await_answer(self, out: _ClientSide, answer_within: tuple[float, float] | None) -> Watchdog | None:
+        """An absolute deadline (never touched) for the first generated event, or None."""
+        if answer_within is None or self.facts.generated:
+            return None
+        facts = self.facts
+
+        def no_answer() -> None:  # judged when it fires: the answer may be on its way to the client
+            if out.response is None and not facts.generated:
+                cut(self._resp)
+
+        unanswered = self._deadlines.watchdog(no_answer, answer_within[0])
+        unanswered.start()
+        self._unanswered = no_answer
+        return unanswered
+
+    async def _pump(self, out: _ClientSide, watchdog: Watchdog, unanswered: Watchdog | None,
+                    hold_until_end: bool) -> None:
+        """What ``first_event`` kept, then the upstream's reads, to the client until the stream ends."""
+        facts = self.facts
+        for forward, buffered_events in self._buffered:
+            if await self._take(out, forward, buffered_events, hold_until_end):
+                if facts.generated:  # its output began and ended in the reads kept so far
+                    self._output_begun(unanswered)
+                return
+            await out.flush()
+            self._sealed_out(out)
+        self._buffered.clear()
+        if facts.generated:
+            self._output_begun(unanswered)
+        decoder = self._decoder
+        async for chunk in self._chunks:
+            whole = decoder.cut(chunk)
+            if whole is None:  # CR line ends: the general decoder
+                forward, events = decoder.feed(chunk)
+                if any(map(sse.is_progress, events)) or decoder.event_under_way:
+                    watchdog.touch()
+                ended = await self._step(out, forward, events, hold_until_end)
+            elif not whole:
+                if decoder.event_under_way:  # more of a long event: its data is still coming
+                    watchdog.touch()
+                continue
+            else:
+                if out.response is not None and _usual_event(whole) is not None:
+                    watchdog.touch()  # a Responses event (a heartbeat's name, response.ping, is none)
+                    await out.write(_secrets_masked(whole, self._redact))  # one event, as usual: on
+                    continue
+                if sse.carries_progress(whole):
+                    watchdog.touch()  # comments and heartbeats are not progress: only events are
+                if out.response is None:
+                    ended = await self._take(out, whole, None, hold_until_end)
+                elif worth := _worth_reading(whole):
+                    ended = await self._step(out, whole, worth, hold_until_end)
+                else:  # committed, and nothing inside matters but a relay's words, masked
+                    await out.write(_secrets_masked(whole, self._redact))
+                    continue
+            if facts.generated:  # also when the same read ended the stream
+                self._output_begun(unanswered)
+            if ended:
+                return
+            await out.flush()  # what this read brought, before the next read is awaited
+            self._sealed_out(out)
+        # The upstream's end: a CR it ended on ends a line (it can no longer start a CRLF).
+        forward, events = decoder.finish()
+        if events:
+            await self._step(out, forward, events, hold_until_end)
+
+    async def _ended(self, out: _ClientSide, hold_until_end: bool, problem: str, watchdog: Watchdog,
+                     unanswered: Watchdog | None, answer_within: tuple[float, float] | None,
+                     idle_timeout: float, shutting_down: bool) -> StreamResult:
+        """The stream's end as the client gets it: answered, failed as the provider said, or broken."""
+        facts = self.facts
         if facts.end is Ending.ANSWERED:
             return await self._last_steps(out, self._complete(out, hold_until_end), holding=hold_until_end)
         if facts.end is Ending.FAILED:
@@ -477,7 +495,7 @@ class UpstreamStream:
             return StreamResult(StreamEnd.BROKEN, out.response, f"stream failed after output started: {facts.error}",
                                 out.ttfb_ms, facts, out.sent)
         code = "upstream_stream_error"
-        if shutting_down():
+        if shutting_down:
             problem, code = GATEWAY_QUITS, "gateway_shutdown"
         elif unanswered is not None and unanswered.expired and answer_within is not None and out.response is None \
                 and not facts.generated:
