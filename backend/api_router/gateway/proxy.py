@@ -478,7 +478,6 @@ class ResponsesProxy:
         Responses event has come after the provider's hedge delay, start the next candidate too — and
         the one after it when that one is late as well; the first to answer wins, the others are
         cancelled."""
-        router = self._services.router
         if queue is None:
             return racer, await self._alone(ex, racer)
         racer.delay = self._hedge_delay(ex, racer.provider)
@@ -494,12 +493,7 @@ class ResponsesProxy:
             while True:
                 newest = racers[-1]  # the only one that may still be within its hedge delay
                 if newest.given_up is None:
-                    newest.given_up = asyncio.get_running_loop().create_future()
-                    who = ex.who(newest.provider)
-                    self._waiting_on.setdefault(who, set()).add(newest.given_up)
-                    watched.append((who, newest.given_up))
-                    if not router.answering(ex.now_called(newest.provider) or newest.provider):
-                        newest.given_up.set_result(None)  # found so before it could be told
+                    watched.append(self._watch(ex, newest))
                 waits: set[asyncio.Future[Any]] = {r.launch() for r in racers}
                 # Whichever provider another request finds not answering is not waited on any longer.
                 waits |= {r.given_up for r in racers if r.given_up is not None and self._may_be_found(r)}
@@ -545,22 +539,38 @@ class ResponsesProxy:
                     if self._only_dead_left(racers):
                         return self._settled(ex, refused, *await self._give_up_on(ex, racers))
         except asyncio.CancelledError:
-            if refused is not None:
-                self._left(refused[0])
-            for r in racers:
-                r.launch().cancel()
-                self._left(r)
-            await asyncio.gather(*(r.launch() for r in racers), return_exceptions=True)
-            for r in racers:  # one may have answered just before the client left (the race's winner)
-                self._close_if_opened(r.launch())
+            await self._abandon(racers, refused)
             raise
         finally:
-            for who, given_up in watched:
-                waiting = self._waiting_on.get(who)
-                if waiting is not None:
-                    waiting.discard(given_up)
-                    if not waiting:
-                        del self._waiting_on[who]
+            self._unwatch(watched)
+
+    def _unwatch(self, watched: list[tuple[ProviderIdentity | str, asyncio.Future[None]]]) -> None:
+        for who, given_up in watched:
+            waiting = self._waiting_on.get(who)
+            if waiting is not None:
+                waiting.discard(given_up)
+                if not waiting:
+                    del self._waiting_on[who]
+
+    def _watch(self, ex: Exchange, racer: _Racer) -> tuple[ProviderIdentity | str, asyncio.Future[None]]:
+        """From now on, another request finding ``racer``'s provider not answering ends its wait."""
+        given_up = racer.given_up = asyncio.get_running_loop().create_future()
+        who = ex.who(racer.provider)
+        self._waiting_on.setdefault(who, set()).add(given_up)
+        if not self._services.router.answering(ex.now_called(racer.provider) or racer.provider):
+            given_up.set_result(None)  # found so before it could be told
+        return who, given_up
+
+    async def _abandon(self, racers: list[_Racer], refused: tuple[_Racer, AttemptResult, float] | None) -> None:
+        """The client left during the race: every attempt is cancelled and nothing it opened stays open."""
+        if refused is not None:
+            self._left(refused[0])
+        for r in racers:
+            r.launch().cancel()
+            self._left(r)
+        await asyncio.gather(*(r.launch() for r in racers), return_exceptions=True)
+        for r in racers:  # one may have answered just before the client left (the race's winner)
+            self._close_if_opened(r.launch())
 
     def _settled(self, ex: Exchange, refused: tuple[_Racer, AttemptResult, float] | None, racer: _Racer,
                  answer: Opened | AttemptResult) -> tuple[_Racer, Opened | AttemptResult]:
