@@ -193,15 +193,30 @@ def test_a_sliver_left_is_low_not_out_and_just_under_the_threshold_is_under_it()
     assert kinds(found) == [(QUOTA_LOW, "a")] and found[0].title == "Relay A: 0 % quota left"
 
 
-def test_a_provider_renamed_or_added_is_not_announced_as_newly_out_of_quota() -> None:
+def test_a_provider_renamed_is_not_announced_as_newly_out_of_quota() -> None:
     exhausted = status(health={"b": "healthy"}, left={"b": 0.0}, skipped={"b"})
     renamed = status(health={"relay": "healthy"}, left={"relay": 0.0}, skipped={"relay"})
-    del renamed["providers"]["b"], renamed["quota"]["b"]
+    renamed["providers"]["relay"]["instance"] = renamed["providers"].pop("b")["instance"]
+    del renamed["quota"]["b"]
     assert run(exhausted, renamed) == []  # the same provider under its new id: nothing changed
-    assert run(status(), status(health={"c": "healthy"}, left={"c": 5.0})) == []
     # from then on it is compared with itself
     assert kinds(run(renamed, renamed, status(health={"relay": "healthy"}, left={"relay": 50.0}),
                      renamed)) == [(QUOTA_EXHAUSTED, "relay")]
+
+
+def test_a_provider_added_is_told_of_its_first_reading_in_the_poll_that_finds_it_or_later() -> None:
+    """The tray polls every 1.5 s: a provider added and read within one poll is told of as one read later."""
+    added_low = status(health={"c": "healthy"}, left={"c": 5.0})
+    added_out = status(health={"c": "healthy"}, left={"c": 0.0}, skipped={"c"})
+    added_unread = status(health={"c": "healthy"})
+    assert kinds(run(status(), added_low)) == kinds(run(status(), added_unread, added_low)) == [(QUOTA_LOW, "c")]
+    assert kinds(run(status(), added_out)) == kinds(run(status(), added_unread, added_out)) == [(QUOTA_EXHAUSTED, "c")]
+    assert run(status(), status(health={"c": "healthy"}, left={"c": 50.0})) == []
+    # Deleted and added again within one poll: a new provider, its reading told anew.
+    again = status(health={"c": "healthy"}, left={"c": 0.0}, skipped={"c"})
+    again["providers"]["c"]["instance"] = "another"
+    assert kinds(run(added_out, again)) == [(QUOTA_EXHAUSTED, "c")]
+    assert run(added_out, added_out) == []  # the same provider, still out: told once
 
 
 def test_a_share_just_under_the_threshold_does_not_read_as_the_threshold() -> None:

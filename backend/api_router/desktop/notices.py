@@ -193,8 +193,10 @@ class Notices:
         out = []
         old_providers, old_quota = old.get("providers") or {}, old.get("quota") or {}
         new_quota = new.get("quota") or {}
+        # A provider added since (or deleted and added again) is compared with no reading at all: its first
+        # reading is told whether it came in the poll that found the provider or in a later one.
         for pid, entry in (new.get("providers") or {}).items():
-            if entry.get("disabled") or pid not in old_providers:  # added: nothing to compare with
+            if entry.get("disabled"):
                 continue
             left = _percent(entry.get("quota_left_percent"))
             before = _percent((old_providers.get(pid) or {}).get("quota_left_percent"))
