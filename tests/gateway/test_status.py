@@ -237,7 +237,8 @@ async def test_quota_left_percent_comes_from_the_last_usage_reading(fakes, gatew
 
 async def test_the_down_advice_waits_for_a_cooldown_only_where_time_brings_a_provider_back(fakes, gateway):
     (p1,) = await fakes("p1")
-    gw = await gateway({"p1": p1}, routing={"failure_threshold": 1, "request_timeout_seconds": 0.3})
+    # 1 s: long enough for an instant 503 even after a stall, far shorter than the hang below
+    gw = await gateway({"p1": p1}, routing={"failure_threshold": 1, "request_timeout_seconds": 1})
     p1.always(fp.status(503, "overloaded"))  # a cooldown of 30 s...
     assert (await gw.responses()).status == 502
     assert "P1 may serve again in" in (await summary(gw))["advice"]
@@ -395,14 +396,16 @@ async def status_mid_stream(gw) -> dict:
     return status
 
 
-async def test_a_failover_is_told_while_the_fallbacks_long_stream_is_under_way(fakes, gateway):
+@pytest.mark.parametrize("threshold", [1, 2])
+async def test_a_failover_is_told_while_the_fallbacks_long_stream_is_under_way(fakes, gateway, threshold):
     """The preferred provider fails; the fallback's stream takes seconds (a Codex turn takes minutes). As
     soon as its output reaches the client, the status says it answers (healthy, ``last_output_at_unix_ms``)
-    and the tray's failover notice goes out — not when the answer ends."""
+    and serves, and the tray's failover notice goes out — not when the answer ends; also when one failure
+    leaves the preferred provider in rotation (the default threshold is 2)."""
     from api_router.desktop.notices import NoticeKind, Notices
 
     p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 60})
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": threshold, "cooldown_seconds": 60})
     notices = Notices()
     assert notices.update(await gw.api("get_status"), {}) == []  # the baseline
     p1.always(fp.status(500, "boom"))
@@ -414,6 +417,8 @@ async def test_a_failover_is_told_while_the_fallbacks_long_stream_is_under_way(f
     assert p2_row["status"] == "healthy" and p2_row["last_ok_at_unix_ms"] is None
     assert p2_row["last_output_at_unix_ms"] >= p1_row["failing_since_unix_ms"]
     assert [(n.kind, n.provider) for n in told] == [(NoticeKind.FAILOVER, "p2")]
+    routes = [e.message for e in gw.services.store.recent_events() if e.kind == "route"]
+    assert len(routes) == 1 and "P2" in routes[0], routes  # told as the output began, not again at its end
 
 
 async def test_a_provider_that_failed_reads_healthy_while_its_next_stream_answers(fakes, gateway):

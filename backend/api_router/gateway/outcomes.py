@@ -142,6 +142,9 @@ class OutcomeRecorder:
         with self._moving:
             now = self._current(ex, provider)
             if now is not None and self._as_asked(ex, provider, now):
+                failed = [replace(f, health=True) if f.unknown_model else f for _, f in self._current_failures(ex)]
+                if failed:
+                    self._router.record_failover(self._config(), now, failed, choice=ex.choice, took_s=took_s)
                 return self._router.record_output(now, took_s)
         return None
 

@@ -785,9 +785,10 @@ class ResponsesProxy:
 
     def _output_begun(self, ex: Exchange, racer: _Racer) -> None:
         """``racer``'s stream began its output: its provider answers (recorded as such), and the racers it
-        beat with only the opening of its stream were late (see ``_drop_losers``)."""
-        racer.output_noted = self._recorder.output_begun(ex, racer.provider, time.perf_counter() - racer.t0)
+        beat with only the opening of its stream were late (see ``_drop_losers``) — judged first: a failover
+        is told with the failures it follows."""
         self._judge_beaten(ex, racer, _Verdict.ANSWERED)
+        racer.output_noted = self._recorder.output_begun(ex, racer.provider, time.perf_counter() - racer.t0)
 
     async def _summaries(self, ex: Exchange, racer: _Racer, *,
                          others_left: bool) -> tuple[tuple[str, str], ...] | AttemptResult:

@@ -316,11 +316,7 @@ class Router:
                     previous is None or (previous in cfg.routable and self._available(previous, now)))):
                 change = None
             else:
-                # After an unlock only "back to the preferred provider from <the one locked>" says where.
-                came_from = previous if previous is not None else (
-                    self._s.released if provider == cfg.effective_preferred else None)
-                change = self._route_change(cfg, came_from if came_from != provider else None, provider, counted)
-                self._s.active, self._s.active_reason, self._s.released = provider, change[0], None
+                change = self._route_to(cfg, provider, counted)
             if change is None and self._serving_instead_of(cfg, provider):
                 # The preferred provider answered a request kept on it (a session, a conversation only it
                 # holds) while a fallback serves: as after a check's answer, its old error is no reason now.
@@ -329,6 +325,32 @@ class Router:
             self._emit(Level.INFO, Kind.RECOVERED, f"{cfg.name_of(provider)} is answering again", provider)
         if change is not None:  # an event is history: it keeps the names of its time
             self._emit(change[2], Kind.ROUTE, change[1].render(cfg.name_of), provider)
+
+    def _route_to(self, cfg: Config, provider: str, failures: Sequence[Failure]) -> tuple[Phrase, Phrase, Level]:
+        """``provider`` serves now (after ``failures``); ``_lock`` held. Returns what ``_route_change`` does."""
+        previous = self._s.active
+        # After an unlock only "back to the preferred provider from <the one locked>" says where.
+        came_from = previous if previous is not None else (
+            self._s.released if provider == cfg.effective_preferred else None)
+        change = self._route_change(cfg, came_from if came_from != provider else None, provider, failures)
+        self._s.active, self._s.active_reason, self._s.released = provider, change[0], None
+        return change
+
+    def record_failover(self, cfg: Config, provider: str, failures: Sequence[Failure], *, choice: int | None = None,
+                        took_s: float = 0.0) -> None:
+        """A stream's output began reaching its client from ``provider`` after the providers before it failed
+        (``failures``): it serves from now on — the status and the route event say so now, not when a long
+        answer ends (``record_success`` finds the route taken then). Arguments as ``record_success``'s."""
+        counted = [Failure(f.provider, self._redact(f.error)) for f in failures if f.health]
+        if not counted or (choice is not None and choice != self._s.choice):
+            return
+        now = self._clock()
+        with self._lock:
+            if self._s.active == provider or self._health(provider).asked_before_failing(now - took_s):
+                return
+            self._s.down = ()
+            change = self._route_to(cfg, provider, counted)
+        self._emit(change[2], Kind.ROUTE, change[1].render(cfg.name_of), provider)
 
     def _failed_again(self, cfg: Config, provider: str, h: Health, error: str, status: int | None) -> None:
         """A check found ``provider`` failing with ``error`` (and ``status``); ``_lock`` held."""
