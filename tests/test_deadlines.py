@@ -39,18 +39,57 @@ async def test_cancellation_from_outside_is_not_a_timeout():
         await task
 
 
-async def test_watchdog_fires_on_silence_and_touch_keeps_it_quiet():
-    clock = Deadlines(asyncio.get_running_loop())
+class _StubLoop:
+    """The two things ``Deadlines`` asks of its loop, on a clock that moves only when told: no stall of
+    a busy machine can open a gap the test did not make."""
+
+    def __init__(self):
+        self.now = 0.0
+        self._timers = []  # [due, order, callback, cancelled]
+        self._made = 0
+
+    def time(self):
+        return self.now
+
+    def call_later(self, delay, callback):
+        self._made += 1
+        timer = [self.now + delay, self._made, callback, False]
+        self._timers.append(timer)
+        return _StubHandle(timer)
+
+    def advance(self, seconds):
+        """Move the clock on, running each timer due meanwhile at its own moment."""
+        until = self.now + seconds
+        while due := sorted(t for t in self._timers if not t[3] and t[0] <= until):
+            timer = due[0]
+            self._timers.remove(timer)
+            self.now = max(self.now, timer[0])
+            timer[2]()
+        self.now = until
+
+
+class _StubHandle:
+    def __init__(self, timer):
+        self._timer = timer
+
+    def cancel(self):
+        self._timer[3] = True
+
+
+def test_watchdog_fires_on_silence_and_touch_keeps_it_quiet():
+    loop = _StubLoop()
+    clock = Deadlines(loop)
     fired = []
-    # Gaps a tenth of the limit, so a stalled loop does not open one past it; the activity outlasts
-    # the limit twice over, so a touch that kept nothing quiet would show.
+    # Touched every tenth of the limit for twice the limit: a touch that kept nothing quiet would show.
     dog = clock.watchdog(lambda: fired.append(True), 0.5)
     dog.start()
     for _ in range(20):  # 1 s of activity, each gap shorter than the limit
-        await asyncio.sleep(0.05)
+        loop.advance(0.05)
         dog.touch()
     assert not fired and not dog.expired
-    await asyncio.sleep(0.5 + 3 * TICK)
+    loop.advance(0.5 - TICK / 2)  # silent, but not for as long as the limit
+    assert not fired and not dog.expired
+    loop.advance(3 * TICK)
     assert fired == [True] and dog.expired
     dog.stop()
 

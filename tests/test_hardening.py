@@ -1479,6 +1479,7 @@ async def test_a_stream_its_provider_breaks_during_the_shutdown_grace_keeps_its_
     p1, p2 = await fakes("p1", "p2")
     p1.always(fp.stream_ok(cut_after=2, first_delay=0.4))  # response.created, in_progress, then the cut
     gw = await gateway({"p1": p1, "p2": p2})
+    gw.gateway.shutdown_grace = 4.0  # far more than the cut and p2's answer need (stop waits only that long)
     asking = asyncio.ensure_future(gw.responses(stream=True))
     for _ in range(200):
         if p1.calls:
@@ -1509,12 +1510,13 @@ async def test_an_attempt_that_fails_on_its_own_during_the_shutdown_grace_keeps_
 
     p1.always(slow_500)
     gw = await gateway({"p1": p1, "p2": p2} if fallback else {"p1": p1})
+    gw.gateway.shutdown_grace = 4.0  # far more than p1's 500 and p2's answer need (stop waits only that long)
     asking = asyncio.ensure_future(gw.responses())
     for _ in range(200):
         if p1.calls:
             break
         await asyncio.sleep(0.02)
-    await gw.gateway.stop()  # the harness's grace (1 s) outlasts the provider's answer
+    await gw.gateway.stop()  # the grace (4 s) outlasts the provider's answer
     reply = await asking
     await gw.close()
     assert reply.status == (200 if fallback else 502), reply.text

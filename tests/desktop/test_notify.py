@@ -231,10 +231,12 @@ class _Hung:
         import threading
 
         self.release = threading.Event()
+        self.taken = threading.Event()  # a send has begun (the worker took a notice)
         self.sent: list[str] = []
         self.closed = False
 
     def send(self, notice: Notice) -> bool:
+        self.taken.set()
         self.release.wait(10)
         self.sent.append(notice.title)
         return True
@@ -250,10 +252,10 @@ def test_a_notification_service_that_does_not_answer_holds_up_neither_the_tray_n
     notifier = InBackground(hung, queued=2)
     t0 = time.monotonic()
     assert notifier.send(DOWN)  # being sent: the service hangs
-    time.sleep(0.1)
+    assert hung.taken.wait(5)  # the worker holds it, so the queue is empty again
     assert notifier.send(LOW) and notifier.send(DOWN)  # two wait
     assert not notifier.send(LOW)  # a third would wait behind a service that is not keeping up: dropped
-    assert time.monotonic() - t0 < 0.5
+    assert time.monotonic() - t0 < 3  # a send that waited for the service would take its 10 s
     hung.release.set()
     deadline = time.monotonic() + 5
     while len(hung.sent) < 3 and time.monotonic() < deadline:
@@ -263,7 +265,7 @@ def test_a_notification_service_that_does_not_answer_holds_up_neither_the_tray_n
     notifier.send(LOW)  # hangs again, then Quit
     t0 = time.monotonic()
     notifier.close()
-    assert time.monotonic() - t0 < 1.0 and hung.closed
+    assert time.monotonic() - t0 < 3 and hung.closed  # not the 10 s the hung send takes
 
 
 def test_windows_notifications_name_an_icon_that_outlives_the_run(tmp_path: Path) -> None:

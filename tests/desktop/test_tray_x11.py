@@ -117,7 +117,7 @@ def test_tray_menu_locks_routing_and_unlocks(xsession: XSession, tmp_path: Path,
     wait_for(lambda: get_status(app)["manual_override"] == "relay_b", 10, "the lock on Relay B in /status")
     assert get_status(app)["summary"]["line"] == "Relay B · locked"
 
-    time.sleep(2)  # the tray polls every 1.5 s: the menu now shows the lock
+    time.sleep(3.5)  # the tray polls every 1.5 s: the menu shows the lock by now (two polls, and room)
     choose(xsession, app, "Automatic", screenshot="tray-menu-locked.png")
     wait_for(lambda: get_status(app)["manual_override"] is None, 10, "automatic routing in /status")
 
@@ -136,7 +136,7 @@ def test_every_provider_failing_changes_the_icon_and_notifies(xsession: XSession
     apps.append(app)
     app.wait_healthy()
     wait_for(xsession.tray_icon, 15, "the tray icon")
-    time.sleep(2)  # a poll or two in the normal state
+    time.sleep(3.5)  # a poll or two in the normal state (1.5 s apart, with room for a slow machine)
     before = xsession.tray_icon_image()
 
     request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/responses", data=json.dumps(simple_body()).encode(),
@@ -295,13 +295,13 @@ def test_renaming_the_serving_fallback_sends_no_second_failover(
     apps.append(app)
     app.wait_healthy()
     wait_for(xsession.tray_icon, 15, "the tray icon")
-    time.sleep(2)  # the tray's first status is its baseline
+    time.sleep(3.5)  # the tray's first status is its baseline (a poll every 1.5 s, with room)
     assert ask(app) == 200  # Relay A refuses the connection: Relay B serves
     notifications.wait_for(lambda n: n["summary"] == "Failover to Relay B", 10, "the failover notification")
 
     call(app, "rename_provider", provider="relay_b", new_id="relay_b2")
     assert get_status(app)["summary"]["provider"] == "relay_b2"
-    time.sleep(3.5)  # two polls of the tray at least
+    time.sleep(5)  # two polls of the tray at least, with room for a slow machine
     assert [n["summary"] for n in notifications.received()] == ["Failover to Relay B"]
 
     xsession.tray_menu_last()
@@ -323,7 +323,7 @@ def test_the_locked_provider_failing_right_after_the_lock_is_announced_escaped(
         apps.append(app)
         app.wait_healthy()
         wait_for(xsession.tray_icon, 15, "the tray icon")
-        time.sleep(2)  # the tray's first status is its baseline
+        time.sleep(3.5)  # the tray's first status is its baseline (a poll every 1.5 s, with room)
         call(app, "set_manual_override", provider="relay_b")
         assert ask(app) == 502  # a few milliseconds after the lock
         note = service.wait_for(lambda n: n["summary"] == "All providers down", 10, "the all-down notification")

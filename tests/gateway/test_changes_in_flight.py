@@ -301,18 +301,17 @@ async def test_a_provider_renamed_while_a_stream_waits_is_raced_at_its_own_hedge
     """Its hedge delay comes from its own history, which moved with the rename: not the longest delay of
     a provider never seen."""
     p1, p2, p3 = await fakes("p1", "p2", "p3")
-    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"hedge_min_seconds": 0.4, "hedge_max_seconds": 8})
-    for pid in ("p1", "p2"):  # a history of quick first events: a hedge delay of 0.4 s each
-        await gw.api("set_manual_override", provider=pid)
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"hedge_min_seconds": 1.0, "hedge_max_seconds": 8})
+    router = gw.services.router
+    for pid in ("p1", "p2"):  # a history of quick first events (seeded, not timed): a hedge delay of 1 s each
         for _ in range(5):
-            assert (await gw.responses(stream=True)).status == 200
-    await gw.api("set_manual_override", provider=None)
-    assert (gw.services.router.hedge_delay(gw.services.config.current, "p2")) == 0.4
+            router.first_events.record(pid, 0.01)
+    assert router.hedge_delay(gw.services.config.current, "p2") == 1.0
     p1.queue(fp.hang(30))
     p2.queue(fp.hang(30))
     pending = asyncio.ensure_future(gw.responses(stream=True))
     deadline = time.monotonic() + 5
-    while p1.calls < 6:
+    while p1.calls < 1:  # the rename lands well inside p1's 1 s hedge delay, before p2 is asked
         assert time.monotonic() < deadline, "p1 was not asked"
         await asyncio.sleep(0.01)
     started = time.monotonic()
@@ -320,6 +319,8 @@ async def test_a_provider_renamed_while_a_stream_waits_is_raced_at_its_own_hedge
     reply = await asyncio.wait_for(pending, 15)
     took = time.monotonic() - started
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p3"
+    # 2 s (two hedge delays of 1 s) when it works; given the longest delay (8 s), the renamed provider is
+    # left to its 5 s request timeout and p3 is asked after about 6 s
     assert took < 4, f"p3 asked after {took:.1f} s: the renamed provider was given the longest hedge delay"
 
 
@@ -734,8 +735,9 @@ async def test_a_lock_set_during_a_request_brings_the_locked_provider_in_when_th
 @pytest.mark.parametrize("change", ["delete", "lock", "hedge off"])
 async def test_a_hedge_that_would_begin_after_a_change_obeys_it(fakes, gateway, change):
     p1, p2, p3 = await fakes("p1", "p2", "p3")
+    # A hedge delay of 1 s: the change (a few ms) lands well before it, and p1 answers well after it.
     gw = await gateway({"p1": p1, "p2": p2, "p3": p3},
-                       routing={"hedge_min_seconds": 0.5, "hedge_max_seconds": 0.5})
+                       routing={"hedge_min_seconds": 1, "hedge_max_seconds": 1})
     held = Held(fp.stream_ok("from p1"))
     p1.queue(held)
     make = {"delete": lambda: gw.api("delete_provider", provider="p2"),
@@ -744,7 +746,7 @@ async def test_a_hedge_that_would_begin_after_a_change_obeys_it(fakes, gateway, 
     pending = asyncio.ensure_future(gw.responses(stream=True))
     await asyncio.wait_for(held.asked.wait(), 5)
     await make()
-    await asyncio.sleep(1.0)  # past p1's hedge delay
+    await asyncio.sleep(2.0)  # past p1's hedge delay
     held.go.set()
     reply = await asyncio.wait_for(pending, 10)
     assert reply.status == 200 and p2.calls == 0
@@ -757,7 +759,8 @@ async def test_a_hedge_event_after_a_rename_names_the_provider_as_it_is_called_n
     """The event was filed under the id of the request's start (one no longer in the config: the events
     of the renamed provider missed it) and said the name of then."""
     p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={"hedge_min_seconds": 0.5, "hedge_max_seconds": 0.5})
+    # A hedge delay of 1 s: the change (a few ms) lands well before it, and p1 answers well after it.
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"hedge_min_seconds": 1, "hedge_max_seconds": 1})
     held = Held(fp.stream_ok("from p1"))
     p1.queue(held)
     p2.always(fp.status(503, "p2 is down too"))
@@ -767,13 +770,13 @@ async def test_a_hedge_event_after_a_rename_names_the_provider_as_it_is_called_n
         await gw.api("rename_provider", provider="p1", new_id="h1")
     else:
         await gw.api("upsert_provider", provider="p1", display_name="New Name")
-    await asyncio.sleep(1.0)  # past p1's hedge delay
+    await asyncio.sleep(2.0)  # past p1's hedge delay
     held.go.set()
     reply = await asyncio.wait_for(pending, 10)
     assert reply.status == 200
     (hedge,) = [e for e in gw.services.store.recent_events() if e.kind == "hedge"]
     pid, name = ("h1", "P1") if change == "rename" else ("p1", "New Name")  # a renamed id keeps its display name
-    assert hedge.provider == pid and hedge.message.startswith(f"{name} sent no first event within 0.5 s"), hedge
+    assert hedge.provider == pid and hedge.message.startswith(f"{name} sent no first event within 1 s"), hedge
 
 
 KEYS = {"a": "sk-key-of-a-0123456789", "b": "sk-key-of-b-0123456789"}

@@ -98,13 +98,14 @@ async def test_a_key_no_http_client_can_send_is_that_providers_failure_not_the_g
 
 async def test_timeout_before_headers_fails_over(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={"request_timeout_seconds": 0.3})
+    # 1 s: p1 hangs far longer, and p2 (under the same timeout) answers at once, even after a stall
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"request_timeout_seconds": 1})
     p1.always(fp.hang())
     started = time.perf_counter()
     reply = await gw.responses()
     assert reply.status == 200
-    assert time.perf_counter() - started < 2
-    assert "no response within 0.3 s" in gw.services.router.health_json(gw.services.config.current)["p1"]["last_error"]
+    assert time.perf_counter() - started < 3
+    assert "no response within 1 s" in gw.services.router.health_json(gw.services.config.current)["p1"]["last_error"]
 
 
 async def test_the_502_names_the_lock_the_skipped_and_disabled_providers_and_suggests_v1(fakes, gateway):
@@ -482,15 +483,16 @@ async def test_the_hedge_delay_is_learnt_from_the_first_event_not_the_answers_st
     slow provider."""
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, routing={"hedge": True, "hedge_min_seconds": 0.1, "hedge_max_seconds": 10})
-    p1.always(fp.reasoning_then_answer(summary_at=0.3, answer_at=0.35))
-    # Twenty at once, so that the 95th percentile (the 19th) leaves out one stall of a busy machine: learnt
-    # from the answer's start the delay would be 3 × 0.35 s or more.
+    p1.always(fp.reasoning_then_answer(summary_at=1.8, answer_at=2.0))
+    # Twenty at once (they share any stall, so this costs 2 s, not 40). The first events come at once: the
+    # delay is about 0.1 s, and under 3 s even if one stall of a busy machine held every one of them back
+    # most of a second. Learnt from the answer's start the delay would be 3 × 1.8 s or more (5.4 s).
     answers = await asyncio.gather(*(gw.responses(stream=True) for _ in range(20)))
     assert [a.status for a in answers] == [200] * 20
     status = await gw.api("get_status")
-    assert 100 <= status["providers"]["p1"]["hedge_delay_ms"] < 600, status["providers"]["p1"]["hedge_delay_ms"]
+    assert 100 <= status["providers"]["p1"]["hedge_delay_ms"] < 3000, status["providers"]["p1"]["hedge_delay_ms"]
     rows = gw.services.store.request_log()
-    assert all(r["attempts"][0]["ttfb_ms"] > 250 for r in rows)  # its time to first byte is the answer's start
+    assert all(r["attempts"][0]["ttfb_ms"] > 1500 for r in rows)  # its time to first byte is the answer's start
 
 
 async def test_control_characters_in_an_upstream_error_do_not_reach_the_reason(fakes, gateway):

@@ -20,14 +20,16 @@ from tests.support import fake_provider as fp
 from tests.support.harness import ApiError, simple_body
 
 
-@pytest.mark.parametrize(("answer_at", "hedge"), [(0.75, "hedge_lost"), (1.3, "provider_failure")])
+# A hedge delay of 1.5 s: p2 is asked at 1.5 s and is past its own delay at 3 s. p1 answers 0.75 s away
+# from each of those moments, so that no stall of a busy machine shorter than that can change the outcome.
+@pytest.mark.parametrize(("answer_at", "hedge"), [(2.25, "hedge_lost"), (3.75, "provider_failure")])
 async def test_a_hedged_request_refused_by_the_original_is_the_clients_error(fakes, gateway, answer_at, hedge):
     """p1 is raced (its hedge delay passes) and then answers with the request's own refusal, in-band: the
     hedge is listed after it (lost, or failed when it was past its own delay too), but the request is a
     client error — not in the Failed filter nor the totals' errors, as the same refusal without a hedge."""
     p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={"hedge_min_seconds": 0.5, "hedge_max_seconds": 0.5,
-                                                      "request_timeout_seconds": 5})
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"hedge_min_seconds": 1.5, "hedge_max_seconds": 1.5,
+                                                      "request_timeout_seconds": 8})
     refusal = fp.in_band_failure("context_length_exceeded", "Your input exceeds the context window of this model")
 
     async def late_refusal(request, fake):  # after p2 is asked; before or after p2's own hedge delay passes
@@ -35,12 +37,17 @@ async def test_a_hedged_request_refused_by_the_original_is_the_clients_error(fak
         return await refusal(request, fake)
 
     p1.queue(late_refusal)
-    p2.queue(fp.stream_ok(first_delay=3))
+    p2.queue(fp.stream_ok(first_delay=6))  # its first event would come at 7.5 s, long after p1's answer
     reply = await gw.responses(stream=True)
     assert reply.status == 200 and reply.event_types[-1] == "response.failed"
-    await asyncio.sleep(0.2)
-    (row,) = (await gw.api("list_requests"))["requests"]
-    chain = (await gw.api("get_request", id=row["id"]))["attempt_chain"]
+    deadline = time.monotonic() + 5
+    while True:  # the hedge's attempt is filed once it is cancelled
+        rows = (await gw.api("list_requests"))["requests"]
+        chain = (await gw.api("get_request", id=rows[0]["id"]))["attempt_chain"] if rows else []
+        if len(chain) == 2 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    (row,) = rows
     assert [(a["provider"], a["outcome"]) for a in chain] == [("p1", "client_error"), ("p2", hedge)], chain
     assert row["outcome"] == "client_error"
     assert (await gw.api("list_requests", outcome="error"))["requests"] == []
