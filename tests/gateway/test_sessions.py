@@ -556,7 +556,7 @@ async def test_a_hedge_answering_a_compaction_without_its_item_does_not_beat_the
     compacting = fp.compacting()
 
     async def slow_but_right(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
-        await asyncio.sleep(0.8)
+        await asyncio.sleep(1.3)  # a whole second after its hedge delay: no stall lets it answer in time
         return await compacting(request, fake)
 
     p1.always(slow_but_right)
@@ -1272,6 +1272,45 @@ async def test_a_provider_that_cannot_summarise_passes_the_conversation_to_the_n
     assert "summarising it there failed: HTTP 400: summaries are not served here" in row["attempts"][-2]["error"]
     # It serves shorter conversations: its health is untouched (one failure would put it in cooldown here).
     assert (await gw.request("GET", "/status")).json["providers"]["p2"]["status"] == "unknown"
+
+
+@pytest.mark.parametrize("silence", ["hang", "keep-alives"])
+async def test_a_provider_silent_on_the_summary_is_passed_over_after_its_hedge_delay(fakes, gateway, codex_home,
+                                                                                      silence):
+    """Asked for a summary (the conversation too long for it), the provider says nothing — or only sends
+    keep-alives: after its hedge delay, not the whole request timeout, the next candidate takes the turn."""
+    import time
+
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3},
+                       routing={"failure_threshold": 1, "request_timeout_seconds": 30, "hedge_min_seconds": 1,
+                                "hedge_max_seconds": 1})
+    replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
+
+    async def silent_summary(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        if "handover summary" not in json.dumps(json.loads(await request.read())["input"]):
+            return context_too_long()
+        if silence == "hang":
+            await asyncio.sleep(60)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for _ in range(600):
+            await resp.write(b": keep-alive\n\n")
+            await asyncio.sleep(0.1)
+        return resp
+
+    p2.always(silent_summary)
+    p3.always(fp.stream_ok("from p3"))
+    started = time.monotonic()
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement}, headers={"session-id": SID},
+                               stream=True)
+    took = time.monotonic() - started
+    assert reply.status == 200 and reply.text == "from p3"
+    assert took < 10, took  # a hedge delay of 1 s, not the 30 s timeout
+    row = gw.services.store.request_log()[0]
+    attempts = [(a["provider"], a["outcome"], a["summary"]) for a in row["attempts"]]
+    assert attempts[-3:] == [("p2", "retry", False), ("p2", "provider_failure", True), ("p3", "ok", False)]
+    assert "summarising it there failed: no answer within 1 s (its hedge delay)" in row["attempts"][-2]["error"]
 
 
 async def test_when_all_fail_the_error_names_the_providers_the_conversation_could_not_go_to(

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 
 from api_router.config import ProviderConfig
-from api_router.gateway import classify
+from api_router.gateway import classify, sse
 from api_router.gateway.response_objects import answer_of, failure_in, failure_said, usage_of
 from api_router.gateway.upstream import Upstream, describe_exception, error_text, read_limited, upstream_headers
 from api_router.jsonbytes import dumps
@@ -38,10 +38,12 @@ KEPT_SHARE = 2 / 3
 
 
 class SummaryFailed(Exception):
-    def __init__(self, message: str, status: int | None = None, *, too_long: bool = False) -> None:
+    def __init__(self, message: str, status: int | None = None, *, too_long: bool = False,
+                 silent: bool = False) -> None:
         super().__init__(message)
         self.status = status  # the provider's HTTP status, when it answered
         self.too_long = too_long  # the provider found the conversation too long to summarise
+        self.silent = silent  # no event within the time it was given to begin (see ``summarize``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,38 +60,45 @@ def summary_body(items: list[Any], model: str | None) -> bytes:
 
 async def summarize(upstream: Upstream, provider: ProviderConfig, key: str | None, model: str | None,
                     items: list[Any], timeout: float, identity: Mapping[str, str],
-                    refused: Callable[[SummaryFailed], None] = lambda exc: None) -> Summary:
+                    refused: Callable[[SummaryFailed], None] = lambda exc: None,
+                    answer_within: float | None = None) -> Summary:
     """The provider's summary of ``items``, asked as the client of the request it is for (``identity``);
     refused as too long, it is asked again without the oldest part of the conversation (the newest turns
     matter most to whoever continues). ``refused`` hears of each request refused so, before the shorter
-    one is sent."""
+    one is sent. ``answer_within``: the seconds its stream has to begin (its first event) before it is
+    given up as silent — another provider can take the request — rather than the whole ``timeout``."""
     headers = upstream_headers({"Accept": "text/event-stream", **identity}, key)
     for _ in range(SUMMARY_TRIES - 1):
         try:
-            return await _summary_of(upstream, provider, headers, model, items, timeout)
+            return await _summary_of(upstream, provider, headers, model, items, timeout, answer_within)
         except SummaryFailed as exc:
             shorter = without_oldest(items)
             if not exc.too_long or not shorter:
                 raise
             refused(exc)
             items = shorter
-    return await _summary_of(upstream, provider, headers, model, items, timeout)
+    return await _summary_of(upstream, provider, headers, model, items, timeout, answer_within)
 
 
 async def _summary_of(upstream: Upstream, provider: ProviderConfig, headers: dict[str, str], model: str | None,
-                      items: list[Any], timeout: float) -> Summary:
+                      items: list[Any], timeout: float, answer_within: float | None) -> Summary:
+    clock = upstream.deadlines
+    ends = clock.loop.time() + timeout
+    wait = timeout if answer_within is None else min(timeout, answer_within)
+    begin = clock.timeout(wait, f"no answer within {wait:g} s" + (" (its hedge delay)" if wait < timeout else ""))
+    resp = None
     try:
-        resp = await upstream.post(provider.endpoint("/responses"), summary_body(items, model), dict(headers),
-                                   timeout)
+        with begin:
+            resp = await upstream.post(provider.endpoint("/responses"), summary_body(items, model), dict(headers),
+                                       timeout)
+            begun = await _first_event(resp) if answer_within is not None and resp.status == 200 else b""
+        with clock.timeout(max(0.001, ends - clock.loop.time()), f"no summary within {timeout:g} s"):
+            raw = await read_limited(resp, start=begun)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        raise SummaryFailed(describe_exception(exc, timeout)) from exc
-    try:
-        with upstream.deadlines.timeout(timeout, f"no summary within {timeout:g} s"):
-            raw = await read_limited(resp)
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        raise SummaryFailed(describe_exception(exc, timeout)) from exc
+        raise SummaryFailed(describe_exception(exc, timeout), silent=begin.expired and wait < timeout) from exc
     finally:
-        upstream.done(resp, reuse=False)
+        if resp is not None:
+            upstream.done(resp, reuse=False)
     if resp.status != 200:
         message = classify.with_code(error_text(raw, resp.content_type), raw)
         too_long = resp.status == 413 or (resp.status == 400 and classify.mentions_context_length(message))
@@ -105,6 +114,21 @@ async def _summary_of(upstream: Upstream, provider: ProviderConfig, headers: dic
     if not text:
         raise SummaryFailed("the summary came back empty", resp.status)
     return Summary(text, usage_of(answer))
+
+
+async def _first_event(resp: aiohttp.ClientResponse) -> bytes:
+    """The stream read up to its first Responses event (comments and keep-alives are no sign of an
+    answer). A body that is no event stream came whole, as its headers did: nothing to wait for."""
+    if resp.content_type != "text/event-stream":
+        return b""
+    decoder = sse.SSEDecoder()
+    read = []
+    async for chunk in resp.content.iter_any():
+        read.append(chunk)
+        whole = decoder.cut(chunk)  # None: CR line ends, for the general decoder
+        if sse.carries_progress(whole) if whole is not None else any(map(sse.is_progress, decoder.feed(chunk)[1])):
+            break
+    return b"".join(read)
 
 
 def without_oldest(items: list[Any]) -> list[Any]:

@@ -800,6 +800,10 @@ class ResponsesProxy:
         assert client is not None
         provider = self._now_asked(ex, racer.provider)  # renamed since the attempt began: its key is filed anew
         model = provider.model_for(client.model)
+        # Silent on it past its hedge delay, it is passed over as a silent stream would be: the next candidate
+        # takes the conversation as it is.
+        hedged = others_left and client.stream and services.config.current.routing.hedge
+        answer_within = self._hedge_delay(ex, racer.provider) if hedged else None
         out = []
         for cid, items in client.expansions.get((racer.provider, racer.opts), {}).items():
             attempt = Attempt(racer.provider, sent_model=model, summary=True)
@@ -819,7 +823,7 @@ class ResponsesProxy:
             try:
                 summary = await summarize(self._upstream, provider, services.provider_key(provider.id), model,
                                           items, ex.cfg.routing.request_timeout_seconds, identity_of(ex.forwarded),
-                                          refused)
+                                          refused, answer_within)
             except SummaryFailed as exc:
                 message = (f"the conversation carries a compaction made by another provider; what it summarised is "
                            f"too long for {ex.cfg.name_of(provider.id)}, and summarising it there failed: {exc}")

@@ -414,14 +414,14 @@ def _json_ends_early(body: bytes) -> bool:
     return False
 
 
-async def read_limited(resp: aiohttp.ClientResponse, limit: int = ERROR_BODY_LIMIT) -> bytes:
-    """At most ``limit`` bytes of the body. One cut short ends before the run of key characters the
-    cut fell in: half a key echoed there is one that masking (which looks for whole keys) cannot
-    recognise. A body left encoded is replaced by ``UNREADABLE_BODY``."""
+async def read_limited(resp: aiohttp.ClientResponse, limit: int = ERROR_BODY_LIMIT, start: bytes = b"") -> bytes:
+    """At most ``limit`` bytes of the body (``start``: what of it was read already). One cut short ends
+    before the run of key characters the cut fell in: half a key echoed there is one that masking (which
+    looks for whole keys) cannot recognise. A body left encoded is replaced by ``UNREADABLE_BODY``."""
     if left_encoded(resp):
         return UNREADABLE_BODY
-    chunks = []
-    size = 0
+    chunks = [start]
+    size = len(start)
     while size < limit:
         chunk = await resp.content.read(min(65536, limit - size))
         if not chunk:
