@@ -156,6 +156,24 @@ async def test_a_hedge_asking_for_a_retry_does_not_beat_a_slow_original(fakes, g
     assert health(gw, "p1")["status"] == "healthy" and len(p2.requests) == 1
 
 
+async def test_a_hedge_asking_for_a_retry_does_not_wait_for_a_silent_originals_timeout(fakes, gateway):
+    """p1 asks for a retry without the sealed reasoning and goes silent on it; the hedge to p2 cannot read it
+    either and asks for its own retry: that retry is sent after p2's hedge delay (no one answered by then),
+    not held until p1's retry times out (20 s here)."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK_HEDGE, "request_timeout_seconds": 20})
+    p1.queue(fp.status(400, body=UNVERIFIABLE), fp.hang(30))
+    p2.always(fp.stream_ok("answer from p2")).queue(fp.status(400, body=UNVERIFIABLE))
+    reply, took = await timed(gw.responses(SEALED_BODY, stream=True))
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2" and reply.text == "answer from p2"
+    assert took < 6, took
+    chain = [(a["provider"], a["outcome"], a["retry"], a["hedge"])
+             for a in gw.services.store.request_log()[0]["attempts"]]
+    assert chain == [("p1", "retry", "strip_sealed", False), ("p1", "provider_failure", None, False),
+                     ("p2", "retry", "strip_sealed", True), ("p2", "ok", None, True)], chain
+    assert "gAAAAABsealedstuff" not in json.dumps(p2.requests[-1].json["input"])  # the retry went without it
+
+
 @pytest.mark.parametrize("locked", [False, True])
 async def test_a_provider_not_answering_is_not_waited_on_even_when_nothing_else_can_serve(fakes, gateway, locked):
     """The only provider (or the one routing is locked to) stops answering: the request that finds out

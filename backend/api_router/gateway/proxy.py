@@ -484,13 +484,21 @@ class ResponsesProxy:
         racers = [racer]
         # A provider's refusal of the request (its context window smaller than the others', say), or its asking
         # to be asked again (a continuity retry), while another still races is no answer yet: kept, with when it
-        # came, for when no other gives one.
+        # came, for when no other gives one. A retry asked for is sent after that provider's hedge delay all the
+        # same when no other has answered by then: it races them, as a hedge would.
         refused: tuple[_Racer, AttemptResult, float] | None = None
+        retry_at: float | None = None
         # Another request may find a provider waited on not answering first: then no need to sit out its
         # delay. Each racer is watched, by its provider's identity (renamed meanwhile, it is the same one).
         watched: list[tuple[ProviderIdentity | str, asyncio.Future[None]]] = []
         try:
             while True:
+                if retry_at is not None and time.perf_counter() >= retry_at:
+                    assert refused is not None
+                    retry_at, again = None, await self._ask_again(ex, refused, first, untouched)
+                    if again is not None:
+                        racers.append(again)
+                        refused = None
                 newest = racers[-1]  # the only one that may still be within its hedge delay
                 if newest.given_up is None:
                     watched.append(self._watch(ex, newest))
@@ -501,6 +509,8 @@ class ResponsesProxy:
                     timeout = max(0.0, newest.t0 + newest.delay - time.perf_counter())
                 else:  # every one is late: a provider back in rotation meanwhile is asked too
                     timeout = _LOOK_AGAIN_SECONDS
+                if retry_at is not None:
+                    timeout = min(timeout, max(0.0, retry_at - time.perf_counter()))
                 done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 found = [r for r in racers if r.given_up is not None and r.given_up.done() and self._may_be_found(r)]
                 for r in found:
@@ -510,6 +520,8 @@ class ResponsesProxy:
                 if not any(r.task in done for r in racers):
                     if done and not found:  # the finding came as its answer began: that provider answers it
                         continue
+                    if not found and retry_at is not None and time.perf_counter() >= retry_at:
+                        continue  # the kept retry's turn, not the end of a hedge delay
                     # Its hedge delay is over — unless what woke the race is another racer found not answering.
                     if newest.overdue_after is None and not found:
                         newest.overdue_after = newest.delay
@@ -528,6 +540,8 @@ class ResponsesProxy:
                     if kept:
                         assert isinstance(answer, AttemptResult)
                         refused = r, answer, time.perf_counter()
+                        if answer.outcome is Outcome.RETRY and answer.retry in _RETRIED_IN_A_RACE:
+                            retry_at = refused[2] + self._hedge_delay(ex, r.provider)
                     elif isinstance(answer, AttemptResult):
                         self._end(ex, r, answer)
                     if won or not racers:
@@ -543,6 +557,20 @@ class ResponsesProxy:
             raise
         finally:
             self._unwatch(watched)
+
+    async def _ask_again(self, ex: Exchange, held: tuple[_Racer, AttemptResult, float], first: str,
+                         untouched: bool) -> _Racer | None:
+        """The retry ``held``'s provider asked for, sent to race the others (none answered within that
+        provider's hedge delay); None when it cannot be (its body, the provider gone): still held."""
+        racer, retry, ended = held
+        try:
+            again = await self._start(ex, racer.provider, first, untouched, _next_options(racer.opts, retry.retry),
+                                      hedge=racer.attempt.hedge)
+        except (_NoBody, _Gone, _NotAnswering):
+            return None
+        self._end(ex, racer, retry, ended=ended)
+        again.delay = self._hedge_delay(ex, racer.provider)
+        return again
 
     def _unwatch(self, watched: list[tuple[ProviderIdentity | str, asyncio.Future[None]]]) -> None:
         for who, given_up in watched:
@@ -887,6 +915,8 @@ def _no_answer_yet(answer: Opened | AttemptResult) -> bool:
 
 
 _NOT_YET = frozenset({Outcome.CLIENT_ERROR, Outcome.RETRY})
+# The retries a race can send while it goes on; a summary (its own requests, then the retry) waits for its end.
+_RETRIED_IN_A_RACE = frozenset({Retry.REBUILD, Retry.STRIP_SEALED, Retry.EXPAND_COMPACTION})
 
 
 def _only_opened(answer: Opened | AttemptResult) -> UpstreamStream | None:
