@@ -1313,6 +1313,59 @@ async def test_a_provider_silent_on_the_summary_is_passed_over_after_its_hedge_d
     assert "summarising it there failed: no answer within 1 s (its hedge delay)" in row["attempts"][-2]["error"]
 
 
+def summary_stream(*, first_delay: float = 0.0, padding: int = 0, then: float = 0.0) -> fp.Behaviour:
+    """p2 as a provider whose context is too small for the expanded conversation: it summarises it, its
+    stream's headers after ``first_delay``, then ``padding`` comments of 64 KB, then after ``then`` the
+    summary; with the summary, it continues."""
+    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        texts = json.dumps(json.loads(await request.read())["input"])
+        if "handover summary" not in texts:
+            return context_too_long() if "fix the build" in texts else await fp.json_ok("continued")(request, fake)
+        await asyncio.sleep(first_delay)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(b": summarising\n\n")
+        for _ in range(padding):
+            await resp.write(b": " + b"k" * 65536 + b"\n\n")
+        await asyncio.sleep(then)
+        for event in fp.stream_events(fp.response_object("The user fixed the build.", provider=fake.name)):
+            await resp.write(fp.sse_event(event))
+        await resp.write_eof()
+        return resp
+    return run
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_summary_has_the_request_timeout_for_its_answer_and_again_for_the_rest(fakes, gateway, codex_home,
+                                                                                       stream):
+    """Its headers within ``request_timeout_seconds``, then the rest of it within as long again, as any
+    answer is read (the last candidate has no hedge delay to begin within)."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "request_timeout_seconds": 2})
+    replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
+    p2.always(summary_stream(first_delay=1.2, then=1.2))
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement},
+                               headers={"session-id": SID}, stream=stream)
+    assert reply.status == 200 and reply.text == "continued", reply.text
+
+
+async def test_what_comes_before_a_summarys_first_event_is_held_up_to_4_mb(fakes, gateway, codex_home):
+    """A summary is read up to 4 MB, also while its first event is awaited (a relay's keep-alive comments):
+    beyond that it is cut, and fails — the next candidate takes the turn."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"failure_threshold": 1, "request_timeout_seconds": 10,
+                                                                "hedge_min_seconds": 5, "hedge_max_seconds": 5})
+    replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
+    p2.always(summary_stream(padding=80))  # 5 MB of comments before its first event
+    p3.always(fp.stream_ok("from p3"))
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement},
+                               headers={"session-id": SID}, stream=True)
+    assert reply.status == 200 and reply.text == "from p3"
+    row = gw.services.store.request_log()[0]
+    assert [(a["provider"], a["outcome"], a["summary"]) for a in row["attempts"]][-3:] == [
+        ("p2", "retry", False), ("p2", "provider_failure", True), ("p3", "ok", False)]
+
+
 async def test_when_all_fail_the_error_names_the_providers_the_conversation_could_not_go_to(
         fakes, gateway, codex_home):
     p1, p2 = await fakes("p1", "p2")

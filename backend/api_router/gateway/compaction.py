@@ -19,8 +19,16 @@ import aiohttp
 
 from api_router.config import ProviderConfig
 from api_router.gateway import classify, sse
+from api_router.gateway.errors import TooLarge
 from api_router.gateway.response_objects import answer_of, failure_in, failure_said, usage_of
-from api_router.gateway.upstream import Upstream, describe_exception, error_text, read_limited, upstream_headers
+from api_router.gateway.upstream import (
+    ERROR_BODY_LIMIT,
+    Upstream,
+    describe_exception,
+    error_text,
+    read_limited,
+    upstream_headers,
+)
 from api_router.jsonbytes import dumps
 from api_router.records import Usage
 
@@ -38,12 +46,10 @@ KEPT_SHARE = 2 / 3
 
 
 class SummaryFailed(Exception):
-    def __init__(self, message: str, status: int | None = None, *, too_long: bool = False,
-                 silent: bool = False) -> None:
+    def __init__(self, message: str, status: int | None = None, *, too_long: bool = False) -> None:
         super().__init__(message)
         self.status = status  # the provider's HTTP status, when it answered
         self.too_long = too_long  # the provider found the conversation too long to summarise
-        self.silent = silent  # no event within the time it was given to begin (see ``summarize``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,20 +88,22 @@ async def summarize(upstream: Upstream, provider: ProviderConfig, key: str | Non
 
 async def _summary_of(upstream: Upstream, provider: ProviderConfig, headers: dict[str, str], model: str | None,
                       items: list[Any], timeout: float, answer_within: float | None) -> Summary:
+    # Its answer (headers, then the stream's first event when it has ``answer_within``) and then the rest,
+    # each within ``timeout``: the hedge delay only shortens the wait for its beginning.
     clock = upstream.deadlines
-    ends = clock.loop.time() + timeout
-    wait = timeout if answer_within is None else min(timeout, answer_within)
-    begin = clock.timeout(wait, f"no answer within {wait:g} s" + (" (its hedge delay)" if wait < timeout else ""))
+    wait = answer_within if answer_within is not None and answer_within < timeout else None
+    began = clock.timeout(timeout, f"no response within {timeout:g} s") if wait is None else \
+        clock.timeout(wait, f"no answer within {wait:g} s (its hedge delay)")
     resp = None
     try:
-        with begin:
+        with began:
             resp = await upstream.post(provider.endpoint("/responses"), summary_body(items, model), dict(headers),
                                        timeout)
-            begun = await _first_event(resp) if answer_within is not None and resp.status == 200 else b""
-        with clock.timeout(max(0.001, ends - clock.loop.time()), f"no summary within {timeout:g} s"):
+            begun = await _first_event(resp) if wait is not None and resp.status == 200 else b""
+        with clock.timeout(timeout, f"no summary within {timeout:g} s"):
             raw = await read_limited(resp, start=begun)
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        raise SummaryFailed(describe_exception(exc, timeout), silent=begin.expired and wait < timeout) from exc
+    except (aiohttp.ClientError, TimeoutError, OSError, TooLarge) as exc:
+        raise SummaryFailed(describe_exception(exc, timeout)) from exc
     finally:
         if resp is not None:
             upstream.done(resp, reuse=False)
@@ -122,11 +130,15 @@ async def _first_event(resp: aiohttp.ClientResponse) -> bytes:
     if resp.content_type != "text/event-stream":
         return b""
     decoder = sse.SSEDecoder()
-    read = []
+    read: list[bytes] = []
+    size = 0
     async for chunk in resp.content.iter_any():
         read.append(chunk)
+        size += len(chunk)
         whole = decoder.cut(chunk)  # None: CR line ends, for the general decoder
         if sse.carries_progress(whole) if whole is not None else any(map(sse.is_progress, decoder.feed(chunk)[1])):
+            break
+        if size >= ERROR_BODY_LIMIT:  # no more than a summary's body is ever kept (read_limited)
             break
     return b"".join(read)
 
