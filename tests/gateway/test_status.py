@@ -421,6 +421,32 @@ async def test_a_failover_is_told_while_the_fallbacks_long_stream_is_under_way(f
     assert len(routes) == 1 and "P2" in routes[0], routes  # told as the output began, not again at its end
 
 
+async def test_a_failover_taken_as_the_stream_began_is_not_taken_again_when_it_ends(fakes, gateway):
+    """The fallback's stream took the route as its output began; the preferred provider then serves
+    again (stable at once here) while that stream goes on: its end, carrying the old failure, changes
+    the route no more."""
+    import aiohttp
+
+    from tests.support.harness import simple_body
+
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 2, "preferred_stable_seconds": 0})
+    p1.always(fp.json_ok("from p1")).queue(fp.status(500, "boom"))
+    p2.always(fp.stream_ok("a long answer", deltas=12, delay=0.25))
+    async with aiohttp.ClientSession() as s:
+        async with s.post(gw.base + "/v1/responses", json={**simple_body(), "stream": True}, headers=gw.auth()) as r:
+            async for chunk in r.content.iter_any():
+                if b"response.output_text.delta" in chunk:
+                    break
+            assert (await summary(gw))["provider"] == "p2"
+            assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
+            assert (await summary(gw))["provider"] == "p1"
+            assert b"response.completed" in await r.read()
+    routes = [e.message for e in gw.services.store.recent_events() if e.kind == "route"]
+    assert len(routes) == 2 and "P2" in routes[0] and "P1" in routes[1], routes
+    assert (await summary(gw))["provider"] == "p1"
+
+
 async def test_a_provider_that_failed_reads_healthy_while_its_next_stream_answers(fakes, gateway):
     """A provider with a failure against it (below the threshold: no cooldown) is asked again and its output
     reaches the client: it answers, so it reads healthy for the whole of that long stream, not Unhealthy until

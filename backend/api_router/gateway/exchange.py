@@ -47,6 +47,9 @@ class Exchange:
     # them follows them (see ProviderIdentity).
     identities: Mapping[str, ProviderIdentity] = field(default_factory=dict)
     choice: int = 0  # the user's routing choice it was planned under (Router.choice)
+    # The failover to the provider whose stream serves it was taken as that stream's output began: its
+    # end, however late, changes the route no more (traffic may be back on the preferred one by then).
+    route_taken: bool = False
     # How each provider was asked, by the id ``cfg`` names it: the config (base URL) and key of the
     # moment its attempt began (the key held in memory only, never recorded). An answer says nothing
     # about an address or key given since.

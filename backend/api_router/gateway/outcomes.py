@@ -93,7 +93,8 @@ class OutcomeRecorder:
                                         session_id=client.session_id if client else None,
                                         first_event_s=result.first_event_ms / 1000
                                         if stream and result.first_event_ms else None,
-                                        took_s=(attempt.latency_ms or 0.0) / 1000, passed_by=ex.passed_by_first)
+                                        took_s=(attempt.latency_ms or 0.0) / 1000, passed_by=ex.passed_by_first,
+                                        route_taken=ex.route_taken)
         self._quota.record_tokens(now, result.usage.total_tokens)
         # previous_response_id can only name a response the provider stored; with store: false (how
         # Codex asks) there is nothing to remember, and nothing to spend on the hot path.
@@ -144,7 +145,8 @@ class OutcomeRecorder:
             if now is not None and self._as_asked(ex, provider, now):
                 failed = [replace(f, health=True) if f.unknown_model else f for _, f in self._current_failures(ex)]
                 if failed:
-                    self._router.record_failover(self._config(), now, failed, choice=ex.choice, took_s=took_s)
+                    ex.route_taken = self._router.record_failover(self._config(), now, failed, choice=ex.choice,
+                                                                  took_s=took_s)
                 return self._router.record_output(now, took_s)
         return None
 

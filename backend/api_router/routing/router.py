@@ -274,10 +274,12 @@ class Router:
 
     def record_success(self, cfg: Config, provider: str, failures: Sequence[Failure] = (),
                        session_id: str | None = None, first_event_s: float | None = None,
-                       choice: int | None = None, took_s: float = 0.0, passed_by: bool = False) -> None:
+                       choice: int | None = None, took_s: float = 0.0, passed_by: bool = False,
+                       route_taken: bool = False) -> None:
         """``choice``: the one the request was planned under (None: the current one); ``took_s``: how long
         ago the provider was asked; ``passed_by``: providers before it could not be given the request
-        (its conversation is held here)."""
+        (its conversation is held here); ``route_taken``: ``record_failover`` took the route to it as its
+        stream began, and its end changes the route no more."""
         counted = [Failure(f.provider, self._redact(f.error)) for f in failures if f.health]
         now = self._clock()
         if first_event_s is not None:
@@ -312,7 +314,7 @@ class Router:
             self._s.down = ()
             previous = self._s.active
             # Where nothing has served yet (a start, an unlock), such a request names no serving provider either.
-            if stale or previous == provider or ((held_by_session or only_refused) and (
+            if stale or route_taken or previous == provider or ((held_by_session or only_refused) and (
                     previous is None or (previous in cfg.routable and self._available(previous, now)))):
                 change = None
             else:
@@ -337,20 +339,24 @@ class Router:
         return change
 
     def record_failover(self, cfg: Config, provider: str, failures: Sequence[Failure], *, choice: int | None = None,
-                        took_s: float = 0.0) -> None:
+                        took_s: float = 0.0) -> bool:
         """A stream's output began reaching its client from ``provider`` after the providers before it failed
         (``failures``): it serves from now on — the status and the route event say so now, not when a long
-        answer ends (``record_success`` finds the route taken then). Arguments as ``record_success``'s."""
+        answer ends. Arguments as ``record_success``'s; returns whether the route is ``provider``'s (for
+        ``record_success``'s ``route_taken``)."""
         counted = [Failure(f.provider, self._redact(f.error)) for f in failures if f.health]
         if not counted or (choice is not None and choice != self._s.choice):
-            return
+            return False
         now = self._clock()
         with self._lock:
-            if self._s.active == provider or self._health(provider).asked_before_failing(now - took_s):
-                return
+            if self._s.active == provider:
+                return True
+            if self._health(provider).asked_before_failing(now - took_s):
+                return False
             self._s.down = ()
             change = self._route_to(cfg, provider, counted)
         self._emit(change[2], Kind.ROUTE, change[1].render(cfg.name_of), provider)
+        return True
 
     def _failed_again(self, cfg: Config, provider: str, h: Health, error: str, status: int | None) -> None:
         """A check found ``provider`` failing with ``error`` (and ``status``); ``_lock`` held."""
