@@ -1598,9 +1598,10 @@ async def test_reasoning_summary_reaches_the_client_while_the_model_thinks(fakes
 
 
 async def p1_timed_out(fakes, gateway) -> tuple[Harness, fp.FakeProvider, fp.FakeProvider]:
-    """p1 hangs and a request timed out on it (0.5 s): it is out of rotation, checks are due."""
+    """p1 hangs and a request timed out on it (1.5 s: p2, asked next, has a second to answer even after a
+    stall of the test process): it is out of rotation, checks are due."""
     p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 0.5})
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 1.5})
     p1.always(fp.hang())
     await gw.responses()
     return gw, p1, p2
@@ -1608,7 +1609,7 @@ async def p1_timed_out(fakes, gateway) -> tuple[Harness, fp.FakeProvider, fp.Fak
 
 async def test_a_timeout_takes_a_provider_out_of_rotation_at_once_and_a_check_brings_it_back(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 0.5})
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 1.5})
     p1.always(fp.hang())
     reply = await gw.responses(body=simple_body(model="gpt-5.5"))  # not a stream: no hedge, the timeout applies
     assert reply.headers["X-API-Router-Provider"] == "p2"
@@ -1628,7 +1629,7 @@ async def test_a_timeout_takes_a_provider_out_of_rotation_at_once_and_a_check_br
 async def test_a_background_check_asks_for_the_model_in_the_providers_own_naming(fakes, gateway):
     """The model last sent is already mapped: a "*" entry must not map it a second time."""
     p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 0.5})
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 1.5})
     await gw.api("upsert_provider", provider="p1", model_map={"gpt-5.5": "openai/gpt-5.5", "*": "openai/fallback"})
     p1.always(fp.hang())
     reply = await gw.responses(body=simple_body(model="gpt-5.5"))
@@ -1686,7 +1687,8 @@ async def test_checks_run_only_while_the_gateway_is_in_use(fakes, gateway):
     gw, p1, p2 = await p1_timed_out(fakes, gateway)
     gw.services.last_activity_ms -= 11 * 60 * 1000  # as if the last request was 11 minutes ago
     # A check started by a tick while the request was still recent may reach p1 only now: let it land
-    # (it times out in 0.5 s) before counting. Every tick from here on sees the gateway idle.
+    # (then it hangs there until its timeout, 1.5 s, asking nothing more) before counting. Every tick from here
+    # on sees the gateway idle.
     await asyncio.sleep(TICK_SECONDS + 0.5)
     calls = p1.calls
     await asyncio.sleep(2 * TICK_SECONDS + 0.5)  # two ticks, each of which would check p1 if in use
@@ -2160,7 +2162,7 @@ async def test_a_check_and_a_test_read_a_stream_labelled_otherwise_as_requests_d
     """Requests read such a stream (or whole answer) as the answer it is: a background check must too, or a
     provider that serves every request stays out of rotation, and its test fails."""
     p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 0.5})
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 1.5})
     p1.always(fp.hang())
     await gw.responses(body=simple_body(model="gpt-5.5"))  # not a stream: no hedge, the timeout applies
     assert health(gw, "p1")["status"] == "unresponsive"
@@ -2262,8 +2264,10 @@ async def test_streams_cut_for_stalling_leave_nothing_behind(fakes, gateway):
     import gc
 
     p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 0.3, "hedge_min_seconds": 20,
-                                                      "hedge_max_seconds": 20})
+    # Cut by the idle limit (0.2 s of keep-alives after response.created), not by a short request timeout: a stall
+    # of the test process can only bring a cut sooner, never let p1's opening miss its (5 s) deadline.
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "stream_idle_timeout_seconds": 0.2,
+                                                      "hedge_min_seconds": 20, "hedge_max_seconds": 20})
     await gw.api("set_manual_override", provider="p1")  # every stream goes to the stalling relay
     p1.always(fp.keepalive_only(before=1, seconds=30, interval=0.05))
 
@@ -2272,9 +2276,13 @@ async def test_streams_cut_for_stalling_leave_nothing_behind(fakes, gateway):
         return sum(isinstance(o, aiohttp.ClientResponse) for o in gc.get_objects())
 
     before = responses_alive()
-    for _ in range(12):
+    for _ in range(8):
         reply = await gw.responses(stream=True)
         assert reply.status >= 500 or b"response.failed" in reply.body
+        # Each cut takes p1 out of rotation at once, and the next stream would get a 5xx without reaching it
+        # (nothing cut): p1 is back, as a background check's answer would bring it.
+        gw.services.router.record_check(gw.services.config.current, "p1", True, "background check")
+    assert client_requests(p1) == 8, client_requests(p1)  # eight cut streams, one after another: the leak grew
     assert responses_alive() - before <= 2
 
 
@@ -2384,7 +2392,7 @@ async def test_the_gateways_own_requests_ask_as_its_client_does(fakes, gateway):
     client request: a relay that serves only Codex answers them, so a provider that answers Codex comes
     back into rotation. /v1/models passes on the client's own headers and query."""
     p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 0.5})
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 1.5})
     codex = {"User-Agent": CODEX_UA, "originator": "codex_exec"}
     p1.always(fp.hang())
     await gw.responses(body=simple_body(model="gpt-5.5"), headers=codex)  # no hedge for JSON: it times out
@@ -2434,7 +2442,7 @@ async def test_a_check_judges_an_event_stream_labelled_json_as_it_judges_a_strea
     """The request's own error in such a stream (the check's "ping" refused as invalid) proves the relay
     answers Responses requests, as it does in a stream labelled as one: the provider comes back."""
     p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 0.5})
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 1.5})
     p1.always(fp.hang())
     await gw.responses(body=simple_body(model="gpt-5.5"))
     assert health(gw, "p1")["status"] == "unresponsive"
