@@ -174,6 +174,27 @@ async def test_a_hedge_asking_for_a_retry_does_not_wait_for_a_silent_originals_t
     assert "gAAAAABsealedstuff" not in json.dumps(p2.requests[-1].json["input"])  # the retry went without it
 
 
+async def test_a_retry_sent_during_a_race_leaves_the_newest_hedge_its_own_delay(fakes, gateway):
+    """p2 (hedged at p1's 2.5 s delay) asks for a retry; p3 is asked at once beside it (p1 is late). p2's
+    retry goes out after p2's own 2.5 s delay, while p3 is still within its 3 s: p4 is brought in when p3's
+    delay ends (at 5.5 s), not at the retry's (it would be 7.5 s)."""
+    p1, p2, p3, p4 = await fakes("p1", "p2", "p3", "p4")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3, "p4": p4},
+                       routing={**QUICK, "request_timeout_seconds": 30, "hedge_min_seconds": 2.5, "hedge_max_seconds": 3})
+    for pid in ("p1", "p2"):  # a fast history: the 2.5 s minimum; p3 has none: the 3 s maximum
+        for _ in range(5):
+            gw.services.router.first_events.record(pid, 0.01)
+    p1.always(fp.hang(60))
+    p2.always(fp.hang(60)).queue(fp.status(400, body=UNVERIFIABLE))
+    p3.always(fp.hang(60))
+    p4.always(fp.stream_ok("answer from p4"))
+    reply, took = await timed(gw.responses(SEALED_BODY, stream=True))
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p4"
+    assert 5 < took < 6.5, took
+    assert [(a["provider"], a["retry"]) for a in gw.services.store.request_log()[0]["attempts"]] == [
+        ("p1", None), ("p2", "strip_sealed"), ("p3", None), ("p2", None), ("p4", None)]
+
+
 @pytest.mark.parametrize("locked", [False, True])
 async def test_a_provider_not_answering_is_not_waited_on_even_when_nothing_else_can_serve(fakes, gateway, locked):
     """The only provider (or the one routing is locked to) stops answering: the request that finds out

@@ -497,7 +497,10 @@ class ResponsesProxy:
                     assert refused is not None
                     retry_at, again = None, await self._ask_again(ex, refused, first, untouched)
                     if again is not None:
-                        racers.append(again)
+                        # Behind a newest racer still within its hedge delay, whose timer goes on: the retry is
+                        # no candidate brought in, and when that delay ends the next one is (not at its own).
+                        racers.insert(len(racers) - (racers[-1].overdue_after is None), again)
+                        watched.append(self._watch(ex, again))
                         refused = None
                 newest = racers[-1]  # the only one that may still be within its hedge delay
                 if newest.given_up is None:
