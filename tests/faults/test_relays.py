@@ -195,6 +195,26 @@ async def test_a_retry_sent_during_a_race_leaves_the_newest_hedge_its_own_delay(
         ("p1", None), ("p2", "strip_sealed"), ("p3", None), ("p2", None), ("p4", None)]
 
 
+async def test_a_retry_that_lost_a_race_is_asked_again_with_its_own_body(fakes, gateway):
+    """As above, but p4 only opens its stream and then breaks: p2's retry, beaten by that opening while
+    still within its delay, is asked again as it was (without the sealed reasoning p2 refused), not with
+    the first body."""
+    p1, p2, p3, p4 = await fakes("p1", "p2", "p3", "p4")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3, "p4": p4},
+                       routing={**QUICK, "request_timeout_seconds": 30, "hedge_min_seconds": 2.5, "hedge_max_seconds": 3})
+    for pid in ("p1", "p2"):
+        for _ in range(5):
+            gw.services.router.first_events.record(pid, 0.01)
+    p1.always(fp.hang(60))
+    p2.always(fp.stream_ok("answer from p2")).queue(fp.status(400, body=UNVERIFIABLE), fp.hang(60))
+    p3.always(fp.hang(60))
+    p4.always(fp.status(500)).queue(fp.stream_ok("x", stall_after=1, stall=60))
+    reply = await gw.responses(SEALED_BODY, stream=True)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    asked = [r.json for r in p2.requests if r.json.get("input") != "ping"]
+    assert ["gAAAAABsealedstuff" in json.dumps(body["input"]) for body in asked] == [True, False, False]
+
+
 @pytest.mark.parametrize("locked", [False, True])
 async def test_a_provider_not_answering_is_not_waited_on_even_when_nothing_else_can_serve(fakes, gateway, locked):
     """The only provider (or the one routing is locked to) stops answering: the request that finds out

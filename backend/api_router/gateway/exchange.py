@@ -16,7 +16,7 @@ from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
 
 from api_router.config import Config, ProviderConfig
-from api_router.continuity.rewrite import ClientRequest
+from api_router.continuity.rewrite import BodyOptions, ClientRequest
 from api_router.gateway.connections import UNSUPPORTED_ENCODING, malformed_reason
 from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.errors import SHUTTING_DOWN, GatewayError, error_response
@@ -50,6 +50,9 @@ class Exchange:
     # The failover to the provider whose stream serves it was taken as that stream's output began: its
     # end, however late, changes the route no more (traffic may be back on the preferred one by then).
     route_taken: bool = False
+    # Providers put back in the queue after a race, by the body they were last asked with when not the
+    # plain one (a retry's): asked again with that body, not with the one they refused.
+    asked_again_with: dict[str, BodyOptions] = field(default_factory=dict)
     # How each provider was asked, by the id ``cfg`` names it: the config (base URL) and key of the
     # moment its attempt began (the key held in memory only, never recorded). An answer says nothing
     # about an address or key given since.

@@ -389,7 +389,8 @@ class ResponsesProxy:
     async def _next_provider(self, ex: Exchange, queue: deque[str], first: str, untouched: bool) -> AttemptResult:
         """Try the next candidate — racing it against the one after it if its stream is slow to start —
         plus at most one continuity retry of each kind on the provider that answered."""
-        racer = await self._start(ex, queue.popleft(), first, untouched, PLAIN, hedge=False)
+        pid = queue.popleft()
+        racer = await self._start(ex, pid, first, untouched, ex.asked_again_with.pop(pid, PLAIN), hedge=False)
         hedge = ex.client is not None and ex.client.stream and self._services.config.current.routing.hedge
         racer, answer = await self._race(ex, racer, queue if hedge else None, first, untouched)
         winner, result = racer, None
@@ -436,7 +437,7 @@ class ResponsesProxy:
             self._end(ex, r, AttemptResult(Outcome.HEDGE_LOST, error=f"{lost.error}, {why} before its output"),
                       ended=ended)
             if verdict is _Verdict.FAILED and queue is not None:  # asked again, first of those left
-                queue.appendleft(r.provider)
+                _put_back(ex, queue, r)
 
     async def _start(self, ex: Exchange, pid: str, first: str, untouched: bool, opts: BodyOptions, *,
                      hedge: bool) -> _Racer:
@@ -695,7 +696,7 @@ class ResponsesProxy:
                 return
             pid = queue.popleft()
             try:
-                hedge = await self._start(ex, pid, first, untouched, PLAIN, hedge=True)
+                hedge = await self._start(ex, pid, first, untouched, ex.asked_again_with.pop(pid, PLAIN), hedge=True)
             except _NoBody as exc:
                 ex.passed_by[pid] = str(exc)
                 continue
@@ -748,7 +749,7 @@ class ResponsesProxy:
             elif not late:
                 lost = AttemptResult(Outcome.HEDGE_LOST, error=f"{first} answered first")
                 if queue is not None:  # it did not fail: asked again if the winner fails before output
-                    queue.appendleft(r.provider)
+                    _put_back(ex, queue, r)
             else:
                 lost = AttemptResult(Outcome.PROVIDER_FAILURE, timed_out=True,
                                      error=f"no first event within {waited:.3g} s; "
@@ -909,6 +910,13 @@ def _held_to_the_end(ex: Exchange) -> bool:
     """A compaction: its answer is held until it is complete and judged (``hold_until_end``), so its
     output beginning says nothing yet about whether it is an answer."""
     return ex.client is not None and ex.client.compaction_trigger
+
+
+def _put_back(ex: Exchange, queue: deque[str], racer: _Racer) -> None:
+    """``racer``'s provider first in ``queue`` again, to be asked with the body it was asked with."""
+    queue.appendleft(racer.provider)
+    if racer.opts != PLAIN:
+        ex.asked_again_with[racer.provider] = racer.opts
 
 
 def _no_answer_yet(answer: Opened | AttemptResult) -> bool:
