@@ -420,8 +420,8 @@ async def read_limited(resp: aiohttp.ClientResponse, limit: int = ERROR_BODY_LIM
     looks for whole keys) cannot recognise. A body left encoded is replaced by ``UNREADABLE_BODY``."""
     if left_encoded(resp):
         return UNREADABLE_BODY
-    chunks = [start]
-    size = len(start)
+    chunks = [start[:limit]]
+    size = len(chunks[0])
     while size < limit:
         chunk = await resp.content.read(min(65536, limit - size))
         if not chunk:
