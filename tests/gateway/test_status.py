@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -376,9 +378,9 @@ async def test_the_summary_holds_when_the_last_provider_stops_answering_while_it
     assert summary["provider"] == "p2"
 
 
-async def status_mid_stream(gw) -> dict:
-    """``get_status`` while a stream is under way: read to its first output delta, asked, then read to its end
-    (checked to have been still under way when asked)."""
+@contextlib.asynccontextmanager
+async def stream_begun(gw) -> AsyncIterator[tuple]:
+    """A streamed request read up to its first output delta: (its response, what was read of it)."""
     import aiohttp
 
     from tests.support.harness import simple_body
@@ -390,8 +392,15 @@ async def status_mid_stream(gw) -> dict:
                 body += chunk
                 if b"response.output_text.delta" in body:
                     break
-            status = await gw.api("get_status")
-            rest = await r.read()
+            yield r, body
+
+
+async def status_mid_stream(gw) -> dict:
+    """``get_status`` while a stream is under way: read to its first output delta, asked, then read to its end
+    (checked to have been still under way when asked)."""
+    async with stream_begun(gw) as (r, body):
+        status = await gw.api("get_status")
+        rest = await r.read()
     assert b"response.completed" not in body and b"response.completed" in rest  # it was still under way
     return status
 
@@ -425,23 +434,15 @@ async def test_a_failover_taken_as_the_stream_began_is_not_taken_again_when_it_e
     """The fallback's stream took the route as its output began; the preferred provider then serves
     again (stable at once here) while that stream goes on: its end, carrying the old failure, changes
     the route no more."""
-    import aiohttp
-
-    from tests.support.harness import simple_body
-
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 2, "preferred_stable_seconds": 0})
     p1.always(fp.json_ok("from p1")).queue(fp.status(500, "boom"))
     p2.always(fp.stream_ok("a long answer", deltas=12, delay=0.25))
-    async with aiohttp.ClientSession() as s:
-        async with s.post(gw.base + "/v1/responses", json={**simple_body(), "stream": True}, headers=gw.auth()) as r:
-            async for chunk in r.content.iter_any():
-                if b"response.output_text.delta" in chunk:
-                    break
-            assert (await summary(gw))["provider"] == "p2"
-            assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
-            assert (await summary(gw))["provider"] == "p1"
-            assert b"response.completed" in await r.read()
+    async with stream_begun(gw) as (r, _):
+        assert (await summary(gw))["provider"] == "p2"
+        assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
+        assert (await summary(gw))["provider"] == "p1"
+        assert b"response.completed" in await r.read()
     routes = [e.message for e in gw.services.store.recent_events() if e.kind == "route"]
     assert len(routes) == 2 and "P2" in routes[0] and "P1" in routes[1], routes
     assert (await summary(gw))["provider"] == "p1"
@@ -451,10 +452,6 @@ async def test_a_provider_that_failed_reads_healthy_while_its_next_stream_answer
     """A provider with a failure against it (below the threshold: no cooldown) is asked again and its output
     reaches the client: it answers, so it reads healthy for the whole of that long stream, not Unhealthy until
     the answer ends. A stream that then fails makes it unhealthy again."""
-    import aiohttp
-
-    from tests.support.harness import simple_body
-
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1}, routing={"failure_threshold": 2})
     p1.queue(fp.status(500, "boom"))
@@ -468,12 +465,8 @@ async def test_a_provider_that_failed_reads_healthy_while_its_next_stream_answer
     assert (await gw.api("get_status"))["providers"]["p1"]["status"] == "unhealthy"
     # A stream whose client leaves after its output began: it answered while it ran, and no more.
     p1.queue(fp.stream_ok("another long answer", deltas=40, delay=0.25))
-    async with aiohttp.ClientSession() as s:
-        async with s.post(gw.base + "/v1/responses", json={**simple_body(), "stream": True}, headers=gw.auth()) as r:
-            async for chunk in r.content.iter_any():
-                if b"response.output_text.delta" in chunk:
-                    break
-            assert (await gw.api("get_status"))["providers"]["p1"]["status"] == "healthy"
+    async with stream_begun(gw):
+        assert (await gw.api("get_status"))["providers"]["p1"]["status"] == "healthy"
     for _ in range(100):
         row = (await gw.api("get_status"))["providers"]["p1"]
         if row["status"] != "healthy":
