@@ -1349,21 +1349,24 @@ async def test_a_summary_has_the_request_timeout_for_its_answer_and_again_for_th
     assert reply.status == 200 and reply.text == "continued", reply.text
 
 
-async def test_what_comes_before_a_summarys_first_event_is_held_up_to_4_mb(fakes, gateway, codex_home):
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_summary_is_held_up_to_4_mb_also_before_its_first_event(fakes, gateway, codex_home, stream):
     """A summary is read up to 4 MB, also while its first event is awaited (a relay's keep-alive comments):
-    beyond that it is cut, and fails — the next candidate takes the turn."""
+    beyond that it fails as too large — the next candidate takes the turn."""
     p1, p2, p3 = await fakes("p1", "p2", "p3")
     gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"failure_threshold": 1, "request_timeout_seconds": 10,
                                                                 "hedge_min_seconds": 5, "hedge_max_seconds": 5})
     replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
     p2.always(summary_stream(padding=80))  # 5 MB of comments before its first event
-    p3.always(fp.stream_ok("from p3"))
+    p3.always(fp.stream_ok("from p3") if stream else fp.json_ok("from p3"))
     reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement},
-                               headers={"session-id": SID}, stream=True)
+                               headers={"session-id": SID}, stream=stream)
     assert reply.status == 200 and reply.text == "from p3"
-    row = gw.services.store.request_log()[0]
-    assert [(a["provider"], a["outcome"], a["summary"]) for a in row["attempts"]][-3:] == [
+    attempts = gw.services.store.request_log()[0]["attempts"]
+    assert [(a["provider"], a["outcome"], a["summary"]) for a in attempts][-3:] == [
         ("p2", "retry", False), ("p2", "provider_failure", True), ("p3", "ok", False)]
+    said = "sent 4 MB before its first event" if stream else "answer is longer than 4 MB"
+    assert said in attempts[-2]["error"], attempts[-2]
 
 
 async def test_when_all_fail_the_error_names_the_providers_the_conversation_could_not_go_to(

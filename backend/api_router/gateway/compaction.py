@@ -102,6 +102,8 @@ async def _summary_of(upstream: Upstream, provider: ProviderConfig, headers: dic
             begun = await _first_event(resp) if wait is not None and resp.status == 200 else b""
         with clock.timeout(timeout, f"no summary within {timeout:g} s"):
             raw = await read_limited(resp, start=begun)
+        if resp.status == 200 and not resp.content.at_eof():  # cut at the limit: no summary is this long
+            raise TooLarge(f"the summary's answer is longer than {ERROR_BODY_LIMIT >> 20} MB")
     except (aiohttp.ClientError, TimeoutError, OSError, TooLarge) as exc:
         raise SummaryFailed(describe_exception(exc, timeout)) from exc
     finally:
@@ -139,7 +141,7 @@ async def _first_event(resp: aiohttp.ClientResponse) -> bytes:
         if sse.carries_progress(whole) if whole is not None else any(map(sse.is_progress, decoder.feed(chunk)[1])):
             break
         if size >= ERROR_BODY_LIMIT:  # no more than a summary's body is ever kept (read_limited)
-            break
+            raise TooLarge(f"the summary's stream sent {ERROR_BODY_LIMIT >> 20} MB before its first event")
     return b"".join(read)
 
 
