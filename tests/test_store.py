@@ -2,9 +2,11 @@
 
 import contextlib
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -730,6 +732,30 @@ def test_the_first_releases_rows_gain_their_outcome_attempt_count_and_failover_m
     s.close()
     again = open_store(tmp_path)  # worked out once: a later start finds nothing to add
     assert again.query("SELECT count(*) FROM request_log WHERE outcome IS NULL") == [(0,)]
+    again.close()
+
+
+def test_the_first_releases_rows_gain_a_request_id_that_finds_them(tmp_path):
+    """The Requests page shows, copies and finds each row by its request id: the first release kept none,
+    so its rows gain one of the same form at the upgrade (not a null the page shows as blank), once."""
+    path = tmp_path / "data" / "s.sqlite3"
+    older = _first_release_file(path)
+    older.executemany("INSERT INTO request_log (id, unix_ms, path, stream, provider, providers_tried, status, "
+                      "latency_ms) VALUES (?, ?, '/v1/responses', 0, 'p1', 'p1', 200, 5.0)",
+                      [(i, now_ms()) for i in (1, 2, 300)])
+    older.commit()
+    older.close()
+    s = open_store(tmp_path)
+    ids = [row["request_id"] for row in s.request_log()]
+    assert ids == ["req_000000000000012c", "req_0000000000000002", "req_0000000000000001"]
+    assert all(re.fullmatch(r"req_[0-9a-f]{16}", i) for i in ids)
+    found = s.query("SELECT id FROM request_log WHERE request_id = ?", ("req_000000000000012c",))
+    assert found == [(300,)] and s.get_meta("request_ids_filled") == "1"
+    s.log_request(replace(record(ts=now_ms()), request_id="req_test"))
+    s.flush()
+    s.close()
+    again = open_store(tmp_path)  # a row logged since keeps its own id
+    assert again.request_log()[0]["request_id"] == "req_test"
     again.close()
 
 

@@ -203,7 +203,7 @@ class Store:
             # The WAL keeps the size of the largest transaction so far (a rename over the whole request
             # log, a big prune) until the app exits, unless this caps it once a checkpoint resets it.
             conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-            schema.create_or_upgrade(conn, found, _fill_in_outcomes)
+            schema.create_or_upgrade(conn, found, _fill_in_old_rows)
             conn.execute("SELECT count(*) FROM events").fetchone()
             conn.execute("SELECT count(*) FROM request_log").fetchone()
             # A write now: a file that can be read but not written (read-only) is a start-up error, not
@@ -819,7 +819,24 @@ def _rows(request_id: int, r: RequestRecord) -> tuple[tuple[Any, ...], list[tupl
 
 # meta: the request rows without an outcome (the first release's) have had theirs worked out.
 _OUTCOMES_FILLED = "request_outcomes_filled"
+# meta: the first release's request rows have a request id.
+_IDS_FILLED = "request_ids_filled"
 _FILL_BATCH = 5000
+
+
+def _fill_in_old_rows(conn: sqlite3.Connection) -> None:
+    _fill_in_outcomes(conn)
+    _fill_in_request_ids(conn)
+
+
+def _fill_in_request_ids(conn: sqlite3.Connection) -> None:
+    """The first release's request rows gain a request id of the form new rows have (``req_`` and 16 hex
+    digits, here those of the row's number): the Requests page shows, copies and finds every row by one.
+    Looked for once, then marked in ``meta``."""
+    if conn.execute("SELECT 1 FROM meta WHERE key = ?", (_IDS_FILLED,)).fetchone():
+        return
+    conn.execute("UPDATE request_log SET request_id = printf('req_%016x', id) WHERE request_id IS NULL")
+    conn.execute(_META_SET, (_IDS_FILLED, "1"))
 
 
 def _fill_in_outcomes(conn: sqlite3.Connection) -> None:
