@@ -804,3 +804,29 @@ def test_a_wrong_value_is_quoted_as_the_file_spells_it(tmp_path):
         problems = ConfigFile.load(path)[1].problems
         assert any(found in p for p in problems) and not any(
             word in p for p in problems for word in ("datetime", "True", "{'")), (line, problems)
+
+
+@pytest.mark.parametrize("empty", [b"", b"\n  \n", b"\xef\xbb\xbf\r\n"])
+def test_an_empty_file_at_start_gets_the_defaults_written_into_it_and_no_error(tmp_path, empty):
+    """Nothing in it is nothing to keep: it is filled in as a missing file is — not taken for a hand edit
+    that emptied it once the app looks at it again."""
+    path = tmp_path / "config.toml"
+    path.write_bytes(empty)
+    cf, report = ConfigFile.load(path)
+    problems: list[str] = []
+    cf.on_problem = problems.append
+    assert not report.problems and path.read_text() == default_template()
+    assert cf.current.listen.port == 4000
+    assert not cf.reload() and not problems
+
+
+def test_an_empty_read_only_file_at_start_is_left_as_it_is_and_said_once(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"")
+    path.chmod(0o400)
+    cf, report = ConfigFile.load(path)
+    problems: list[str] = []
+    cf.on_problem = problems.append
+    assert [p for p in report.problems if "config.toml is empty; it is read-only" in p] == list(report.problems)
+    assert path.read_bytes() == b"" and cf.current.listen.port == 4000
+    assert not cf.reload() and not problems

@@ -721,6 +721,8 @@ class ConfigFile(UserFile[Loaded]):
             made.created = True
             return made, LoadReport(created=True)
         raw = read_file(path)
+        if not raw.removeprefix(codecs.BOM_UTF8).strip():
+            return cls._empty_at_start(path, own_port)
         try:
             text = raw.decode("utf-8-sig")
             data = loads(text)
@@ -761,6 +763,20 @@ class ConfigFile(UserFile[Loaded]):
         repaired._stamp = atomic_write(path, repaired._encode(loaded))
         note = f"config.toml had invalid values; the original was copied to {copied.name}"
         return repaired, LoadReport(problems=(note, *problems), copied_to=copied, ignored=ignored)
+
+    @classmethod
+    def _empty_at_start(cls, path: Path, own_port: int | None) -> tuple[ConfigFile, LoadReport]:
+        """A file with nothing in it (whitespace, a byte order mark) holds no settings to keep: it gets the
+        defaults written into it, as a missing one does (while running, an empty file is an edit caught half
+        done, and is not used). A read-only one is left as it is, the defaults in use."""
+        text = default_template()
+        defaults = cls(path, Loaded(text, parse(loads(text), own_port)[0]), own_port)
+        if is_read_only(path):
+            defaults._left_unusable()
+            return defaults, LoadReport(problems=("config.toml is empty; it is read-only, so it was left as it is, "
+                                                  "and defaults are in use until it is filled in",))
+        defaults._stamp = atomic_write(path, text.encode())
+        return defaults, LoadReport()
 
     def edit(self, change: Callable[[TOMLDocument], TOMLDocument | None],
              check: Callable[[Config], None] | None = None) -> Config:
