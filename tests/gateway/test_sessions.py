@@ -175,24 +175,26 @@ async def test_a_session_its_provider_failed_is_routed_as_usual_next(fakes, gate
 
 
 async def test_a_user_choice_moves_every_session_at_once(fakes, gateway):
-    p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_stable_seconds": 0, "failure_threshold": 5})
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"preferred_stable_seconds": 0, "failure_threshold": 5})
     p1.queue(fp.status(503))
     assert await served_by(gw, "first") == "p2"
-    await gw.api("set_preferred_provider", provider="p1")
-    assert await served_by(gw, "second") == "p1"
+    await gw.api("set_preferred_provider", provider="p3")
+    assert await served_by(gw, "second") == "p3"
     await gw.api("set_manual_override", provider="p2")
     assert await served_by(gw, "third") == "p2"
     await gw.api("set_manual_override", provider=None)
-    assert await served_by(gw, "fourth") == "p1"
+    assert await served_by(gw, "fourth") == "p3"
 
 
-async def test_a_choice_that_changes_nothing_moves_no_session(fakes, gateway):
-    """The preferred provider picked again (in the tray, or saved with other settings) and "Automatic"
-    while nothing is locked are no new choice: the session stays where its cache and sealed items are,
-    and no lock is said to be released."""
+@pytest.mark.parametrize("preferred", ["p1", ""])
+async def test_a_choice_that_changes_nothing_moves_no_session(fakes, gateway, preferred):
+    """The preferred provider picked again (in the tray, or saved with other settings — also by its name
+    where the setting said "first in the list", which is p1) and "Automatic" while nothing is locked are
+    no new choice: the session stays where its cache and sealed items are, nothing is said to be set, and
+    no lock is said to be released."""
     p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_provider": "p1", "preferred_stable_seconds": 0,
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_provider": preferred, "preferred_stable_seconds": 0,
                                                        "failure_threshold": 5})
     p1.queue(fp.status(503))
     assert await served_by(gw, "first") == "p2"
@@ -203,6 +205,7 @@ async def test_a_choice_that_changes_nothing_moves_no_session(fakes, gateway):
     await gw.api("set_manual_override", provider=None)
     assert await served_by(gw, "after Automatic") == "p2"
     assert not [e for e in gw.services.store.recent_events() if "lock released" in e.message]
+    assert not [e for e in gw.services.store.recent_events() if "Preferred provider set" in e.message]
     await gw.api("set_manual_override", provider="p2")
     await gw.api("set_manual_override", provider="p2")  # locked again to the same one: one lock event
     assert len([e for e in gw.services.store.recent_events() if e.kind == "lock"]) == 1

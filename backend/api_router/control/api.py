@@ -201,7 +201,7 @@ class Control:
             self._services.router.evidence_changed()
         return self.get_config()
 
-    def _preferred_follows(self, before: tuple[str, str | None]) -> None:
+    def _preferred_follows(self, before: tuple[str | None, str | None]) -> None:
         """Routing (and every session) follows a new choice of preferred provider; the same one picked
         again (or saved with other settings) moves nothing."""
         config = self._services.config.current
@@ -905,6 +905,8 @@ def _hedge_range_kept(cfg: Config) -> None:
         raise ControlError(f"hedge_max_seconds ({high:g}) must be at least hedge_min_seconds ({low:g})")
 
 
-def _preferred_choice(config: Config) -> tuple[str, str | None]:
-    """The user's choice of preferred provider ("" for the first in the list) and who that is now."""
-    return config.routing.preferred_provider, config.effective_preferred
+def _preferred_choice(config: Config) -> tuple[str | None, str | None]:
+    """The provider the user chose as preferred (for "first in the list": whoever that is now) and who is
+    preferred now (the chosen one may be unable to serve). Naming the provider "first in the list" stands
+    for, or the other way round, is that provider picked again: no new choice, and no session moves."""
+    return config.routing.preferred_provider or config.effective_preferred, config.effective_preferred
