@@ -202,7 +202,7 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
                                choice=routing_choice(config.current))
     config.listeners.append(lambda cfg: affinity.note_choice(routing_choice(cfg)))
     router = Router(store.add_event, clock, skip=quota.skip_reason, redact=redactor, affinity=affinity)
-    for pid, model in store.last_sent_models().items():
+    for pid, model in store.last_asked_models().items():
         if pid in config.current.providers:
             router.note_model(pid, model)
     quota.on_quota_back = lambda provider: router.quota_back(config.current, provider)

@@ -1668,16 +1668,18 @@ async def test_a_timeout_takes_a_provider_out_of_rotation_at_once_and_a_check_br
 
 
 async def test_a_background_check_asks_for_the_model_in_the_providers_own_naming(fakes, gateway):
-    """The model last sent is already mapped: a "*" entry must not map it a second time."""
+    """The model last served there goes through the model_map as it is at the check (once: a "*" entry
+    does not map it a second time)."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "request_timeout_seconds": 1.5})
     await gw.api("upsert_provider", provider="p1", model_map={"gpt-5.5": "openai/gpt-5.5", "*": "openai/fallback"})
     p1.always(fp.hang())
     reply = await gw.responses(body=simple_body(model="gpt-5.5"))
     assert reply.headers["X-API-Router-Provider"] == "p2" and p1.requests[0].json["model"] == "openai/gpt-5.5"
+    await gw.api("upsert_provider", provider="p1", model_map={"gpt-5.5": "relay/gpt-5.5"})  # fixed meanwhile
     p1.always(fp.stream_ok("back"))
     await wait_until(lambda: health(gw, "p1")["status"] == "healthy", 5, "a background check to bring p1 back")
-    assert p1.requests[-1].json["model"] == "openai/gpt-5.5"
+    assert p1.requests[-1].json["model"] == "relay/gpt-5.5"  # what requests send now
 
 
 async def test_streams_already_waiting_on_a_provider_found_dead_stop_waiting(fakes, gateway):

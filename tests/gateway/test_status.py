@@ -197,6 +197,28 @@ async def test_a_provider_test_after_a_restart_asks_for_the_model_last_sent_to_i
         await again.close()
 
 
+async def test_a_provider_test_asks_for_what_requests_send_after_its_model_map_changed(fakes, gateway):
+    """The README: a test asks for what requests will send — the model last served there, through the
+    model_map as it is now. A map entry fixed (or broken) since is what the test tries, not the old name."""
+    from tests.support.harness import simple_body
+
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+
+    async def tested_with() -> set[str]:
+        asked = len(p1.requests)
+        await gw.api("test_provider", provider="p1")
+        return {r.json.get("model") for r in p1.requests[asked:] if r.path.endswith("/responses")}
+
+    await gw.responses({**simple_body(), "model": "gpt-5.5"})
+    assert await tested_with() == {"gpt-5.5"}
+    await gw.api("upsert_provider", provider="p1", model_map={"gpt-5.5": "openai/gpt-5.5"})  # the relay renamed it
+    assert await tested_with() == {"openai/gpt-5.5"}
+    await gw.responses({**simple_body(), "model": "gpt-5.5"})
+    await gw.api("upsert_provider", provider="p1", model_map={"gpt-5.5": "openai/gpt-5.5-typo"})
+    assert await tested_with() == {"openai/gpt-5.5-typo"}
+
+
 async def test_after_a_restart_a_provider_asks_for_no_model_of_the_one_deleted_under_its_id_or_its_old_address(
         fakes, gateway):
     """The request log keeps a deleted provider's rows under its id, and an old address's: a provider added

@@ -577,7 +577,8 @@ class Control:
         if not provider.base_url:
             raise ControlError(f"{cfg.name_of(pid)} has no base URL to test")
         result = await run_test(services.require_serving().upstream, provider, key,
-                                services.router.last_model(pid), min(cfg.routing.request_timeout_seconds, 30))
+                                provider.model_for(services.router.last_model(pid)),
+                                min(cfg.routing.request_timeout_seconds, 30))
         shown: dict[str, Any] = self._masked(result)
         if not self._still_asked(asked):
             return shown  # what was tested is gone: the provider (or its address, or key) changed meanwhile

@@ -260,7 +260,7 @@ class BackgroundChecks:
                       max(SHORTEST_CHECK_SECONDS, MAX_CHECKS_AT_ONCE * _due_after(routing.check_interval_seconds)))
         t0 = time.monotonic()
         result = await probe_responses(self._upstream, provider, asked.key,
-                                       check_body(model or provider.model_for(DEFAULT_MODEL)), timeout)
+                                       check_body(provider.model_for(model or DEFAULT_MODEL)), timeout)
         log.info("background check of %s: %s", pid, "answered" if result.ok else result.error)
         now = services.answered_for(asked)  # renamed meanwhile: the provider's under its new id
         if now is not None:

@@ -60,7 +60,7 @@ class OutcomeRecorder:
         now = self._current(ex, attempt.provider)  # the id its state is kept under; None: nowhere
         if now is not None:
             if not result.unknown_model:  # a background check asks for a model the provider knows
-                self._router.note_model(now, attempt.sent_model)
+                self._router.note_model(now, ex.record.model)
             if result.turn_state:
                 self._index.record_turn_state(result.turn_state, now)
         if attempt.outcome is Outcome.OK:

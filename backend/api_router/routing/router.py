@@ -57,7 +57,8 @@ class Health:
     # that failed a real request (a stream that stalled after output) is not back after one ping.
     out_since: float | None = None
     last_check_at: float | None = None
-    last_model: str | None = None  # the model last sent to it (what a background check asks for)
+    # The model a client last had it serve (what checks and tests ask for, through its model_map as it is then).
+    last_model: str | None = None
     # Its last failure said its quota is used up: its cooldown's end brings no quota back.
     quota_spent: bool = False
 

@@ -496,13 +496,14 @@ class Store:
         for counters in touched:
             self._writer.put("metrics", counters[0], counters)
 
-    def last_sent_models(self, rows: int = 5_000) -> dict[str, str]:
-        """The model last sent to each provider that served one of the newest ``rows`` requests: what its
-        checks and tests ask for, known again after a restart (bounded: a start reads no more)."""
+    def last_asked_models(self, rows: int = 5_000) -> dict[str, str]:
+        """The model a client last had each provider serve, of the newest ``rows`` requests: what its checks
+        and tests ask for (through its model_map), known again after a restart (bounded: a start reads no
+        more)."""
         try:
-            found = self._read("SELECT id, provider, sent_model FROM request_log WHERE id > "
+            found = self._read("SELECT id, provider, model FROM request_log WHERE id > "
                                "(SELECT COALESCE(MAX(id), 0) FROM request_log) - ? "
-                               "AND provider IS NOT NULL AND sent_model IS NOT NULL ORDER BY id", (rows,))
+                               "AND provider IS NOT NULL AND model IS NOT NULL ORDER BY id", (rows,))
             since = {key.removeprefix(_MODELS_FROM): int(value) for key, value in
                      self._read("SELECT key, value FROM meta WHERE key LIKE ?", (_MODELS_FROM + "%",))}
         except (DamagedDatabase, sqlite3.Error, ValueError) as exc:  # the checks then ask as for one never used
