@@ -134,6 +134,7 @@ export function Shell({ bridge, initial, intervalMs, onForgetToken }: ShellProps
           onOpenSettings={openSettings}
           settingsSaved={settingsSaved}
           nowMs={status?.now_unix_ms}
+          gatewayUnreachable={error?.kind === 'network'}
         />
       ) : status ? (
         <Dashboard

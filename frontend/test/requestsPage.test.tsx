@@ -177,6 +177,18 @@ describe('Requests page', () => {
     await waitFor(() => expect(screen.getByTestId('requests-live').textContent).toMatch(/Live/), SLOW);
   });
 
+  it('is not live once the status poll finds the gateway not answering, before its own next read', async () => {
+    const { network, bridge } = cuttableBrowserBridge(new FakeBackend());
+    window.location.hash = '#/requests';
+    render(<App bridge={bridge} pollIntervalMs={40} />);
+    await waitFor(() => expect(screen.getByTestId('requests-live').textContent).toMatch(/Live · updates every 2 s/), SLOW);
+    network.down = true;
+    await waitFor(() => expect(screen.getByTestId('connection').textContent).toBe('Gateway not answering · retrying'), SLOW);
+    expect(screen.getByTestId('requests-live').textContent).toMatch(/^Not updating: the gateway is not answering/);
+    network.down = false;
+    await waitFor(() => expect(screen.getByTestId('requests-live').textContent).toMatch(/Live/), SLOW);
+  });
+
   it('says so when no provider was asked, instead of an empty attempt table', async () => {
     const backend = new FakeBackend();
     backend.requests = backend.requests.map((r) => (r.id === 6 ? { ...r, attempts: [] } : r));

@@ -49,6 +49,8 @@ interface Props {
   pollMs?: number;
   /** The last status's server "now": rows from another day show their day. Without it, the server clock's estimate. */
   nowMs?: number;
+  /** The status poll finds the gateway not answering: the page is not live either, whatever its own last read said. */
+  gatewayUnreachable?: boolean;
 }
 
 /** `#/requests`: every request, newest first, live on the first page; filters, paging, details, export. */
@@ -63,6 +65,7 @@ export function RequestsPage({
   settingsSaved = 0,
   pollMs = LIVE_POLL_MS,
   nowMs,
+  gatewayUnreachable = false,
 }: Props) {
   // Keyed on content, so the filters keep their identity while the address says the same. A provider
   // filter whose provider was renamed follows it to its new id (its past requests moved there).
@@ -122,7 +125,7 @@ export function RequestsPage({
           Requests
         </h1>
         <span className="muted small" data-testid="requests-live">
-          {paging.live && paging.page.unreachable ? (
+          {paging.live && (paging.page.unreachable || gatewayUnreachable) ? (
             `Not updating: the gateway is not answering (trying again every ${Math.round(pollMs / 1000)} s)`
           ) : paging.live ? (
             <>
