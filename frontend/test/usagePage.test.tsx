@@ -36,11 +36,12 @@ describe('Usage page', () => {
 
     expect(text('usage-overall-requests')).toBe('9');
     expect(text('usage-overall-errors')).toBe('1');
-    expect(text('usage-overall-input-tokens')).toBe('40,000');
-    expect(text('usage-overall-output-tokens')).toBe('4,000');
-    expect(text('usage-overall-cached-tokens')).toBe('8,000');
+    expect(text('usage-overall-input-tokens')).toBe('40k');
+    expect(screen.getByTestId('usage-overall-input-tokens').getAttribute('title')).toBe('40,000 tokens');
+    expect(text('usage-overall-output-tokens')).toBe('4k');
+    expect(text('usage-overall-cached-tokens')).toBe('8k');
     expect(text('usage-overall-reasoning-tokens')).toBe('600');
-    expect(text('usage-overall-total-tokens')).toBe('44,000');
+    expect(text('usage-overall-total-tokens')).toBe('44k');
     expect(text('usage-overall-latency')).toBe('900 ms / 2.5 s / 2.5 s');
     expect(text('usage-overall-ttfb')).toBe('300 ms / 900 ms / 900 ms');
 
@@ -61,12 +62,12 @@ describe('Usage page', () => {
     await waitFor(() => expect(text('usage-overall-requests')).toBe('8'));
     expect(lastCall(backend, 'get_analytics')?.args).toEqual({ window: 'hour' });
     expect(screen.getByRole('button', { name: 'Last hour' }).getAttribute('aria-pressed')).toBe('true');
-    expect(text('usage-overall-total-tokens')).toBe('33,000');
+    expect(text('usage-overall-total-tokens')).toBe('33k');
     expect(screen.queryByTestId('usage-provider-row-p3')).toBeNull(); // 3 h ago: not in the last hour
 
     fireEvent.click(screen.getByRole('button', { name: 'Last 30 days' }));
     await waitFor(() => expect(text('usage-overall-requests')).toBe('10'));
-    expect(text('usage-overall-total-tokens')).toBe('66,000');
+    expect(text('usage-overall-total-tokens')).toBe('66k');
   });
 
   it('renders the charts with recharts', async () => {

@@ -49,3 +49,23 @@ async def test_usage_page_shows_seeded_numbers_charts_and_timeline(fakes, gatewa
         "E2E_GATEWAY": gw.base + "/", "E2E_TOKEN": gw.token, "E2E_WIDTH": str(width), "E2E_SCHEME": scheme},
         name=f"usage-{width}")
     assert "PASS" in out
+
+
+async def test_small_latencies_have_distinct_axis_labels_and_a_nine_digit_total_fits(fakes, gateway):
+    """Requests of 1.5–3 ms: the latency chart's gridlines (0.75 ms apart, were they allowed between whole
+    milliseconds) each read differently; a total of 123,456,789 output tokens reads 123M, on one line."""
+    require_browser()
+    from api_router.records import Attempt, Outcome, RequestRecord, Usage, now_ms
+
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    store = gw.services.store
+    for i, ms in enumerate((1.5, 2.0, 2.5, 3.0)):
+        output = 123_456_789 if i == 0 else 0
+        store.log_request(RequestRecord(now_ms(), "/v1/responses", False, request_id=f"req_{i:016x}", provider="p1",
+                                        status=200, latency_ms=ms, ttfb_ms=ms, usage=Usage(10, output, 0, 0, 10 + output),
+                                        attempts=[Attempt("p1", Outcome.OK, 200, ms, ttfb_ms=ms)]))
+    store.flush()
+    out = await run_script(FRONTEND / "e2e" / "smallFigures.e2e.mjs", {
+        "E2E_GATEWAY": gw.base + "/", "E2E_TOKEN": gw.token, "E2E_WIDTH": "1320"}, name="usage-small-figures")
+    assert "PASS" in out

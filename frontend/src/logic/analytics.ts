@@ -113,14 +113,14 @@ export type TotalKey =
   | 'reasoning_tokens'
   | 'total_tokens';
 
-export const TOTALS: readonly { key: TotalKey; label: string; testId: string }[] = [
+export const TOTALS: readonly { key: TotalKey; label: string; testId: string; tokens?: true }[] = [
   { key: 'requests', label: 'Requests', testId: 'usage-overall-requests' },
   { key: 'errors', label: 'Errors', testId: 'usage-overall-errors' },
-  { key: 'input_tokens', label: 'Input tokens', testId: 'usage-overall-input-tokens' },
-  { key: 'output_tokens', label: 'Output tokens', testId: 'usage-overall-output-tokens' },
-  { key: 'cached_tokens', label: 'Cached tokens', testId: 'usage-overall-cached-tokens' },
-  { key: 'reasoning_tokens', label: 'Reasoning tokens', testId: 'usage-overall-reasoning-tokens' },
-  { key: 'total_tokens', label: 'Total tokens', testId: 'usage-overall-total-tokens' },
+  { key: 'input_tokens', label: 'Input tokens', testId: 'usage-overall-input-tokens', tokens: true },
+  { key: 'output_tokens', label: 'Output tokens', testId: 'usage-overall-output-tokens', tokens: true },
+  { key: 'cached_tokens', label: 'Cached tokens', testId: 'usage-overall-cached-tokens', tokens: true },
+  { key: 'reasoning_tokens', label: 'Reasoning tokens', testId: 'usage-overall-reasoning-tokens', tokens: true },
+  { key: 'total_tokens', label: 'Total tokens', testId: 'usage-overall-total-tokens', tokens: true },
 ];
 
 /** Exact integer with thousands separators: 33000 → "33,000". */

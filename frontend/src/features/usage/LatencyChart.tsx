@@ -55,6 +55,7 @@ export const LatencyChart = memo(function LatencyChart({
           tick={AXIS_TICK}
           tickLine={false}
           axisLine={false}
+          allowDecimals={false} // a 0.75 ms gridline would read "1 ms", as would the one at 1.5 ms
           tickFormatter={(v: number) => formatLatency(v)}
         />
         <Tooltip {...TOOLTIP_STYLE} formatter={(v) => formatLatency(Number(v))} cursor={{ fillOpacity: 0.08 }} />

@@ -1,6 +1,6 @@
 import { memo } from 'react';
 import { TOTALS, errorRate, formatInt } from '../../logic/analytics';
-import { formatLatency } from '../../logic/format';
+import { formatCount, formatLatency } from '../../logic/format';
 import type { Percentiles, TrafficStats } from '../../types';
 
 /** Overall requests, errors and tokens for the window, plus latency and TTFB percentiles. */
@@ -10,7 +10,14 @@ export const UsageTotals = memo(function UsageTotals({ overall }: { overall: Tra
       {TOTALS.map((t) => (
         <div key={t.key} className={`total${t.key === 'errors' && overall.errors > 0 ? ' total--bad' : ''}`}>
           <dt>{t.label}</dt>
-          <dd data-testid={t.testId}>{formatInt(overall[t.key])}</dd>
+          {t.tokens ? (
+            // k, M, B, T as every token figure reads (a 30-day total has nine digits and more); exact in the tooltip.
+            <dd data-testid={t.testId} title={`${formatInt(overall[t.key])} tokens`}>
+              {formatCount(overall[t.key])}
+            </dd>
+          ) : (
+            <dd data-testid={t.testId}>{formatInt(overall[t.key])}</dd>
+          )}
           {t.key === 'errors' && overall.requests > 0 ? (
             <span className="total__note">{errorRate(overall)} of requests</span>
           ) : null}
