@@ -1352,6 +1352,35 @@ async def test_a_summary_has_the_request_timeout_for_its_answer_and_again_for_th
     assert reply.status == 200 and reply.text == "continued", reply.text
 
 
+def summary_of_exactly(size: int) -> fp.Behaviour:
+    """p2 as in ``summary_stream``, its summary a chunked stream of exactly ``size`` bytes (comments, then
+    the events) whose end comes a moment after its last byte."""
+    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        texts = json.dumps(json.loads(await request.read())["input"])
+        if "handover summary" not in texts:
+            return context_too_long() if "fix the build" in texts else await fp.json_ok("continued")(request, fake)
+        events = b"".join(fp.sse_event(e) for e in fp.stream_events(
+            fp.response_object("The user fixed the build.", provider=fake.name)))
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(b": " + b"k" * (size - len(events) - 4) + b"\n\n" + events)
+        await asyncio.sleep(0.3)
+        await resp.write_eof()
+        return resp
+    return run
+
+
+async def test_a_summary_of_exactly_4_mb_is_whole(fakes, gateway, codex_home):
+    from api_router.gateway.upstream import ERROR_BODY_LIMIT
+
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "request_timeout_seconds": 10})
+    replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
+    p2.always(summary_of_exactly(ERROR_BODY_LIMIT))
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement}, headers={"session-id": SID})
+    assert reply.status == 200 and reply.text == "continued", reply.text
+
+
 @pytest.mark.parametrize("stream", [False, True])
 async def test_a_summary_is_held_up_to_4_mb_also_before_its_first_event(fakes, gateway, codex_home, stream):
     """A summary is read up to 4 MB, also while its first event is awaited (a relay's keep-alive comments):

@@ -26,6 +26,7 @@ from api_router.gateway.upstream import (
     Upstream,
     describe_exception,
     error_text,
+    left_encoded,
     read_limited,
     upstream_headers,
 )
@@ -102,8 +103,10 @@ async def _summary_of(upstream: Upstream, provider: ProviderConfig, headers: dic
             begun = await _first_event(resp) if wait is not None and resp.status == 200 else b""
         with clock.timeout(timeout, f"no summary within {timeout:g} s"):
             raw = await read_limited(resp, start=begun)
-        if resp.status == 200 and not resp.content.at_eof():  # cut at the limit: no summary is this long
-            raise TooLarge(f"the summary's answer is longer than {ERROR_BODY_LIMIT >> 20} MB")
+            # Cut at the limit, with more to come (a body of exactly the limit is whole): no summary is this long.
+            if resp.status == 200 and not left_encoded(resp) and not resp.content.at_eof() \
+                    and await resp.content.read(1):
+                raise TooLarge(f"the summary's answer is longer than {ERROR_BODY_LIMIT >> 20} MB")
     except (aiohttp.ClientError, TimeoutError, OSError, TooLarge) as exc:
         raise SummaryFailed(describe_exception(exc, timeout)) from exc
     finally:
