@@ -331,6 +331,12 @@ class UserFile(Generic[V]):
         atomic_write(kept, data)
         return disk.stamp, f"kept as {kept.name}"
 
+    def _found_empty(self) -> None:
+        """The file was empty at start and its defaults are in use: that version is the one in use, not an
+        edit that emptied it — the watcher's first look, which compares change times, must not report it
+        (a version written since has another stamp, and is read as any edit is)."""
+        self._ctime = file_ctime(self.path)
+
     def _left_unusable(self) -> None:
         """The file on disk cannot be used and was left as it is (read-only): the next change reads it
         again — and keeps it aside — however it was made writable meanwhile (a chmod changes no stamp);

@@ -766,16 +766,13 @@ class ConfigFile(UserFile[Loaded]):
 
     @classmethod
     def _empty_at_start(cls, path: Path, own_port: int | None) -> tuple[ConfigFile, LoadReport]:
-        """A file with nothing in it (whitespace, a byte order mark) holds no settings to keep: it gets the
-        defaults written into it, as a missing one does (while running, an empty file is an edit caught half
-        done, and is not used). A read-only one is left as it is, the defaults in use."""
+        """A file with nothing in it (whitespace, a byte order mark) holds no settings: the defaults are in
+        use, and the file is left as it is — an editor may be saving into it this moment; the next change
+        made in the app writes it whole. (While running, an empty file is an edit caught half done, and is
+        not used.)"""
         text = default_template()
         defaults = cls(path, Loaded(text, parse(loads(text), own_port)[0]), own_port)
-        if is_read_only(path):
-            defaults._left_unusable()
-            return defaults, LoadReport(problems=("config.toml is empty; it is read-only, so it was left as it is, "
-                                                  "and defaults are in use until it is filled in",))
-        defaults._stamp = atomic_write(path, text.encode())
+        defaults._found_empty()
         return defaults, LoadReport()
 
     def edit(self, change: Callable[[TOMLDocument], TOMLDocument | None],
