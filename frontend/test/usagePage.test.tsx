@@ -37,7 +37,9 @@ describe('Usage page', () => {
     expect(text('usage-overall-requests')).toBe('9');
     expect(text('usage-overall-errors')).toBe('1');
     expect(text('usage-overall-input-tokens')).toBe('40k');
-    expect(screen.getByTestId('usage-overall-input-tokens').getAttribute('title')).toBe('40,000 tokens');
+    const input = screen.getByTestId('usage-overall-input-tokens').parentElement!;
+    expect(input.getAttribute('title')).toBe('40,000 tokens');
+    expect(input.querySelector('.sr-only')?.textContent).toBe('40,000'); // what a screen reader says
     expect(text('usage-overall-output-tokens')).toBe('4k');
     expect(text('usage-overall-cached-tokens')).toBe('8k');
     expect(text('usage-overall-reasoning-tokens')).toBe('600');

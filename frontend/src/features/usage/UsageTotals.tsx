@@ -11,9 +11,13 @@ export const UsageTotals = memo(function UsageTotals({ overall }: { overall: Tra
         <div key={t.key} className={`total${t.key === 'errors' && overall.errors > 0 ? ' total--bad' : ''}`}>
           <dt>{t.label}</dt>
           {t.tokens ? (
-            // k, M, B, T as every token figure reads (a 30-day total has nine digits and more); exact in the tooltip.
-            <dd data-testid={t.testId} title={`${formatInt(overall[t.key])} tokens`}>
-              {formatCount(overall[t.key])}
+            // k, M, B, T as every token figure reads (a 30-day total has nine digits and more); exact in the
+            // tooltip and for screen readers.
+            <dd title={`${formatInt(overall[t.key])} tokens`}>
+              <span data-testid={t.testId} aria-hidden="true">
+                {formatCount(overall[t.key])}
+              </span>
+              <span className="sr-only">{formatInt(overall[t.key])}</span>
             </dd>
           ) : (
             <dd data-testid={t.testId}>{formatInt(overall[t.key])}</dd>
