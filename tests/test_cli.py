@@ -661,3 +661,79 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
     except (FileNotFoundError, IndexError):
         return False
+
+
+@contextlib.contextmanager
+def older_gateway_on(port: int, version: str = "0.1.0"):
+    """Something answering ``/health`` as an API Router does, on ``port`` (in a thread: the start under test
+    asks it while the test waits)."""
+    import http.server
+    import threading
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"ok": True, "version": version}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_start_that_would_upgrade_the_database_under_a_running_older_gateway_refuses_and_changes_nothing(tmp_path):
+    """The first release held no instance lock: still running on this folder while this version starts, its
+    database would be upgraded under it (its later rows then fail to insert). An API Router answering on the
+    folder's port stops the start before the database is touched — also one started with another --port."""
+    from api_router.paths import Paths
+    from api_router.store import schema
+
+    old_port, new_port = fp.free_port(), fp.free_port()
+    ud = setup_user_data(tmp_path, {})
+    (ud / "config.toml").write_text(f"[listen]\nport = {old_port}\n")
+    store = Paths(ud).store
+    store.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(sqlite3.connect(store)) as older:
+        older.executescript(schema.TABLES)
+    before = store.read_bytes()
+    with older_gateway_on(old_port):
+        for args in ((), ("--port", str(new_port))):
+            proc = spawn(ud, *args)
+            _, err = proc.communicate(timeout=30)
+            assert proc.returncode == 1, err
+            assert f"API Router 0.1.0 answers on port {old_port}, most likely an older version" in err, err
+            assert store.read_bytes() == before
+    proc = spawn(ud, "--port", str(new_port))  # quit: this version starts, and upgrades it
+    try:
+        wait_health(new_port, proc)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=15)
+    with contextlib.closing(sqlite3.connect(store)) as conn:
+        assert "request_id" in {row[1] for row in conn.execute("PRAGMA table_info(request_log)")}
+
+
+def test_an_api_router_on_the_port_is_no_reason_to_refuse_when_nothing_is_upgraded(tmp_path):
+    """Another folder's API Router on this folder's port: this start (with its own --port) goes ahead."""
+    old_port, new_port = fp.free_port(), fp.free_port()
+    ud = setup_user_data(tmp_path, {})
+    (ud / "config.toml").write_text(f"[listen]\nport = {old_port}\n")
+    with older_gateway_on(old_port):
+        proc = spawn(ud, "--port", str(new_port))
+        try:
+            wait_health(new_port, proc)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err

@@ -1002,3 +1002,16 @@ def test_outcome_filter_takes_every_request_outcome_and_failover():
 
     assert set(OUTCOMES) == {o.value for o in RequestOutcome} | {"failover"}
     assert set(typing.get_args(EventLevel)) == {level.value for level in Level}  # list_events' level argument
+
+
+def test_an_upgrade_is_pending_only_for_an_older_versions_file(tmp_path):
+    path = tmp_path / "data" / "s.sqlite3"
+    assert not schema.upgrade_pending(path)  # none yet
+    _first_release_file(path).close()
+    assert schema.upgrade_pending(path)
+    open_store(tmp_path).close()  # upgraded
+    assert not schema.upgrade_pending(path)
+    other = tmp_path / "other.sqlite3"
+    with contextlib.closing(sqlite3.connect(other)) as conn:
+        conn.execute("CREATE TABLE request_log (x)")  # another program's: opening it says so
+    assert not schema.upgrade_pending(other)

@@ -30,10 +30,11 @@ from api_router.records import EventSink, Kind, Level
 from api_router.routing import Router
 from api_router.routing.affinity import SessionAffinity, routing_choice
 from api_router.routing.router import chosen_cannot_serve
+from api_router.running import api_router_version
 from api_router.secrets import Redactor, SecretsFile, url_secrets
 from api_router.services import NotServing, ProviderStates, Services
 from api_router.store import Retention, Store
-from api_router.store.schema import ForeignDatabase, NewerDatabase
+from api_router.store.schema import ForeignDatabase, NewerDatabase, upgrade_pending
 from api_router.watch import FileWatcher
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,18 @@ def _describe_os_error(exc: OSError, paths: Paths) -> str:
     return f"cannot use {where} ({why}): {advice}"
 
 
+def _refuse_under_an_older_gateway(cfg: Config, port: int | None) -> None:
+    """The database is an older version's, about to be upgraded: an API Router answering where this folder's
+    settings listen is most likely that version, still running on it (the first release held no instance
+    lock) — once upgraded, its request rows would no longer fit, and be lost. Asked before anything changes."""
+    for where in dict.fromkeys(p for p in (cfg.listen.port, port) if p):
+        version = api_router_version(cfg.listen.host, where, timeout=1.0)
+        if version is not None:
+            raise StartupError(f"API Router {version} answers on port {where}, most likely an older version still "
+                               "running with this folder: quit it, then start this version (it upgrades the database, "
+                               "which the older one could no longer write into)")
+
+
 def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -> Services:
     private_dir(paths.user_data)
     check_writable(paths.user_data)
@@ -175,6 +188,8 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     secrets.before_use = redactor.update
     redactor.update_url_secrets(_url_secrets(config.current))
     config.before_use = lambda loaded: redactor.update_url_secrets(_url_secrets(loaded.config))
+    if upgrade_pending(paths.store):
+        _refuse_under_an_older_gateway(config.current, port)
     store = Store(paths.store, redactor)
     store.open()
     # A key may be made of what a client once sent as its session id or model name: masked there too.

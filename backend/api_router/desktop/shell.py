@@ -20,7 +20,6 @@ import signal
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +50,7 @@ from api_router.launcher import remove_unpacked_if_orphaned
 from api_router.logfile import setup_logging
 from api_router.paths import Paths
 from api_router.records import Kind, Level
+from api_router.running import api_router_version
 from api_router.services import Services
 from api_router.terminal import ignore_stops, let_go_of_output, say, stop_signals
 
@@ -402,13 +402,7 @@ class DesktopShell:
         """Whether an API Router answers on the port this one could not take."""
         host = self._options.host or rt.config.current.listen.host
         port = rt.config.current.listen.port if self._options.port is None else self._options.port
-        url = window_url(host, port).split("/?")[0] + "/health"
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                body = json.loads(resp.read(4096))
-        except (OSError, ValueError):
-            return False
-        return isinstance(body, dict) and body.get("ok") is True and "version" in body
+        return api_router_version(host, port) is not None
 
     def _quit_on_close(self) -> bool:
         self._quitting.set()

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from api_router.running import local_address
+
 log = logging.getLogger(__name__)
 
 TITLE = "API Router"
@@ -38,14 +40,7 @@ def gui_for(platform: str) -> str | None:
 
 def window_url(host: str, port: int) -> str:
     """The gateway's own address for the window, whatever address it listens on."""
-    bare = host.strip("[]").lower()
-    if bare in ("", "0.0.0.0", "localhost"):  # these answer on 127.0.0.1 too
-        shown = "127.0.0.1"
-    elif bare in ("::", "::1"):
-        shown = "[::1]"
-    else:  # an address of its own (127.0.0.2, allow_remote's LAN address) answers only there
-        shown = f"[{bare.replace('%', '%25')}]" if ":" in bare else bare  # a zone id's "%" escaped, as URLs want
-    return f"http://{shown}:{port}/?desktop=1"
+    return f"http://{local_address(host)}:{port}/?desktop=1"
 
 
 def origin_of(url: str | None) -> str:
