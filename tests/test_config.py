@@ -1,6 +1,7 @@
 """config.toml: defaults, broken files moved aside, wrong types repaired, comments kept, atomic."""
 
 import itertools
+import os
 import time
 import tomllib
 
@@ -807,23 +808,76 @@ def test_a_wrong_value_is_quoted_as_the_file_spells_it(tmp_path):
             word in p for p in problems for word in ("datetime", "True", "{'")), (line, problems)
 
 
-@pytest.mark.parametrize("empty", [b"", b"\n  \n", b"\xef\xbb\xbf\r\n"])
-def test_an_empty_file_at_start_is_the_defaults_left_as_it_is_and_no_error(tmp_path, empty):
-    """Nothing in it: the defaults are in use, not reported as an edit that emptied it once the app looks
-    at it again. The file is not written (an editor may be saving into it): what is saved there next is
-    read as any edit is, and a change made in the app writes the file whole."""
-    path = tmp_path / "config.toml"
-    path.write_bytes(empty)
+def _empty_since(path, seconds_ago: float, content: bytes = b"") -> None:
+    path.write_bytes(content)
+    then = time.time() - seconds_ago
+    os.utime(path, (then, then))
+
+
+def _load_quietly(path):
     cf, report = ConfigFile.load(path)
     problems: list[str] = []
     cf.on_problem = problems.append
-    assert not report.problems and path.read_bytes() == empty and cf.current.listen.port == 4000
+    return cf, report, problems
+
+
+@pytest.mark.parametrize("empty", [b"", b"\n  \n", b"\xef\xbb\xbf\r\n"])
+def test_an_empty_file_at_start_gets_the_defaults_written_into_it_and_no_error(tmp_path, empty):
+    """Nothing in it (written more than a second ago) is nothing to keep: it is filled in as a missing file
+    is — not taken for a hand edit that emptied it once the app looks at it again."""
+    path = tmp_path / "config.toml"
+    _empty_since(path, 60, empty)
+    cf, report, problems = _load_quietly(path)
+    assert not report.problems and path.read_text() == default_template() and cf.current.listen.port == 4000
+    assert not cf.reload() and not problems
+
+
+def test_an_empty_file_written_just_now_is_left_for_the_save_under_way(tmp_path):
+    """An editor may be saving into it: left as it is, the defaults in use and no error; what lands is read
+    as any edit — also a save landing between the look at the file and its read."""
+    path = tmp_path / "config.toml"
+    _empty_since(path, 0)
+    cf, report, problems = _load_quietly(path)
+    assert not report.problems and path.read_bytes() == b"" and cf.current.listen.port == 4000
     assert not cf.reload() and not problems
     path.write_text("[listen]\nport = 5000\n")
-    for _ in range(40):  # read once it has held still (see UserFile._read_settled)
+    for _ in range(60):  # read once it has held still (see UserFile._read_settled)
         if cf.reload():
             break
         time.sleep(0.05)
     assert cf.current.listen.port == 5000 and not problems
     cf.edit(lambda doc: set_value(section(doc, "routing"), "cooldown_seconds", 12))
     assert "port = 5000" in path.read_text() and cf.current.routing.cooldown_seconds == 12
+
+
+def test_a_save_landing_while_an_empty_file_is_read_at_start_is_not_lost(tmp_path, monkeypatch):
+    from api_router.config import file as config_file
+
+    path = tmp_path / "config.toml"
+    _empty_since(path, 60)
+    real_read = config_file.read_file
+
+    def read_then_saved(p):
+        data = real_read(p)
+        time.sleep(0.01)  # another modification time
+        p.write_text("[listen]\nport = 5000\n")  # the editor's save, just after the read
+        return data
+
+    monkeypatch.setattr(config_file, "read_file", read_then_saved)
+    cf, _, problems = _load_quietly(path)
+    monkeypatch.undo()
+    assert path.read_text() == "[listen]\nport = 5000\n"  # not replaced by the template
+    for _ in range(60):
+        if cf.reload():
+            break
+        time.sleep(0.05)
+    assert cf.current.listen.port == 5000 and not problems
+
+
+def test_an_empty_read_only_file_at_start_is_left_as_it_is_without_an_error(tmp_path):
+    path = tmp_path / "config.toml"
+    _empty_since(path, 60)
+    path.chmod(0o400)
+    cf, report, problems = _load_quietly(path)
+    assert not report.problems and path.read_bytes() == b"" and cf.current.listen.port == 4000
+    assert not cf.reload() and not problems

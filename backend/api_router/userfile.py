@@ -331,11 +331,12 @@ class UserFile(Generic[V]):
         atomic_write(kept, data)
         return disk.stamp, f"kept as {kept.name}"
 
-    def _found_empty(self) -> None:
-        """The file was empty at start and its defaults are in use: that version is the one in use, not an
-        edit that emptied it — the watcher's first look, which compares change times, must not report it
-        (a version written since has another stamp, and is read as any edit is)."""
-        self._ctime = file_ctime(self.path)
+    def _found_empty(self, stamp: FileStamp, ctime: int) -> None:
+        """The file was empty at start (``stamp``, ``ctime``: as looked at before it was read) and left so,
+        its defaults in use: that version is the one in use, not an edit that emptied it — the watcher's
+        first look, which compares change times, must not report it (a version written since has another
+        stamp or change time, and is read as any edit is)."""
+        self._stamp, self._ctime = stamp, ctime
 
     def _left_unusable(self) -> None:
         """The file on disk cannot be used and was left as it is (read-only): the next change reads it

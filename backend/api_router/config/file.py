@@ -12,7 +12,9 @@ from __future__ import annotations
 import codecs
 import functools
 import json
+import logging
 import re
+import time
 import tomllib
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, replace
@@ -33,9 +35,12 @@ from api_router.config.schema import (
     settings_of,
 )
 from api_router.fsutil import (
+    ChangedMeanwhile,
+    FileStamp,
     atomic_write,
     copy_aside,
     is_read_only,
+    look_at,
     move_aside,
     read_file,
     remove_stale_temp_files,
@@ -44,7 +49,9 @@ from api_router.fsutil import (
 from api_router.secrets import mask_refused, mask_url
 from api_router.texts import QUOTED_MAX, shortened, shown, written
 from api_router.tomlfiles import TomlError, document, dumped, loads, same_values, tomlkit
-from api_router.userfile import UserFile
+from api_router.userfile import SAVE_UNDER_WAY_NS, UserFile
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from tomlkit.items import Table
@@ -720,9 +727,10 @@ class ConfigFile(UserFile[Loaded]):
             made = cls(path, Loaded(text, parse(loads(text), own_port)[0]), own_port)
             made.created = True
             return made, LoadReport(created=True)
+        looked = look_at(path)  # before the read: a save landing after it is another version
         raw = read_file(path)
-        if not raw.removeprefix(codecs.BOM_UTF8).strip():
-            return cls._empty_at_start(path, own_port)
+        if not raw.removeprefix(codecs.BOM_UTF8).strip() and not isinstance(looked, OSError):
+            return cls._empty_at_start(path, own_port, *looked)
         try:
             text = raw.decode("utf-8-sig")
             data = loads(text)
@@ -765,14 +773,23 @@ class ConfigFile(UserFile[Loaded]):
         return repaired, LoadReport(problems=(note, *problems), copied_to=copied, ignored=ignored)
 
     @classmethod
-    def _empty_at_start(cls, path: Path, own_port: int | None) -> tuple[ConfigFile, LoadReport]:
+    def _empty_at_start(cls, path: Path, own_port: int | None, stamp: FileStamp,
+                        ctime: int) -> tuple[ConfigFile, LoadReport]:
         """A file with nothing in it (whitespace, a byte order mark) holds no settings: the defaults are in
-        use, and the file is left as it is — an editor may be saving into it this moment; the next change
-        made in the app writes it whole. (While running, an empty file is an edit caught half done, and is
-        not used.)"""
+        use, written into it as into a missing one — unless it was written less than a second ago (an
+        editor may be saving into it: what lands is read as any edit), or changed since it was looked at,
+        or cannot be replaced (left as it is; the next change made in the app writes it whole). (While
+        running, an empty file is an edit caught half done, and is not used.) ``stamp``, ``ctime``: the
+        file as looked at before it was read."""
         text = default_template()
         defaults = cls(path, Loaded(text, parse(loads(text), own_port)[0]), own_port)
-        defaults._found_empty()
+        if time.time_ns() - stamp[0] >= SAVE_UNDER_WAY_NS and not is_read_only(path):
+            try:
+                defaults._stamp = atomic_write(path, text.encode(), unless_changed=(stamp,))
+                return defaults, LoadReport()
+            except (ChangedMeanwhile, OSError) as exc:
+                log.info("config.toml was empty and is left as it is (%s)", exc)
+        defaults._found_empty(stamp, ctime)
         return defaults, LoadReport()
 
     def edit(self, change: Callable[[TOMLDocument], TOMLDocument | None],
