@@ -712,7 +712,7 @@ def test_a_start_that_would_upgrade_the_database_under_a_running_older_gateway_r
             proc = spawn(ud, *args)
             _, err = proc.communicate(timeout=30)
             assert proc.returncode == 1, err
-            assert f"API Router 0.1.0 answers on port {old_port}, most likely an older version" in err, err
+            assert f"API Router 0.1.0 answers on port {old_port}: if it is an earlier version still running" in err, err
             assert store.read_bytes() == before
     proc = spawn(ud, "--port", str(new_port))  # quit: this version starts, and upgrades it
     try:

@@ -135,7 +135,7 @@ async def serve_headless(paths: Paths, host: str | None, port: int | None, *,
 async def _serve_headless(paths: Paths, host: str | None, port: int | None, listening: Callable[[int], None], *,
                           quitting: Callable[[], None] = lambda: None) -> int:
     try:
-        services = open_services(paths, port=port)
+        services = open_services(paths, port=port, host=host)
     except StartupError as exc:
         say(f"api-router: {exc}", error=True)
         return 1

@@ -50,12 +50,17 @@ class StartupError(Exception):
         return cls(_describe_os_error(exc, paths))
 
 
-def open_services(paths: Paths, *, port: int | None = None, clock: Callable[[], float] = time.monotonic) -> Services:
+class EarlierVersionRunning(StartupError):
+    """The folder is fine, but most likely still in use by an earlier version: the way out is to quit it."""
+
+
+def open_services(paths: Paths, *, port: int | None = None, host: str | None = None,
+                  clock: Callable[[], float] = time.monotonic) -> Services:
     """Load (or create) everything in ``paths``. Problems in the files become events; a file or folder
-    that cannot be read or written at all is a StartupError. ``port``: a ``--port`` that overrides the
-    config's (it decides which provider URLs would point back at this gateway)."""
+    that cannot be read or written at all is a StartupError. ``port``, ``host``: a ``--port`` and ``--host``
+    that override the config's (the port decides which provider URLs would point back at this gateway)."""
     try:
-        return _open_services(paths, port, clock)
+        return _open_services(paths, port, host, clock)
     except OSError as exc:
         raise StartupError.of(exc, paths) from exc
     except sqlite3.OperationalError as exc:
@@ -161,19 +166,21 @@ def _describe_os_error(exc: OSError, paths: Paths) -> str:
     return f"cannot use {where} ({why}): {advice}"
 
 
-def _refuse_under_an_older_gateway(cfg: Config, port: int | None) -> None:
-    """The database is an older version's, about to be upgraded: an API Router answering where this folder's
-    settings listen is most likely that version, still running on it (the first release held no instance
-    lock) — once upgraded, its request rows would no longer fit, and be lost. Asked before anything changes."""
+def _refuse_under_an_earlier_version(paths: Paths, cfg: Config, port: int | None, host: str | None) -> None:
+    """The database is an earlier version's, about to be upgraded: an API Router answering where this
+    folder's settings (or the options) listen is most likely that version, still running on it (the first
+    release held no instance lock) — once upgraded, its request rows would no longer fit, and be lost.
+    Asked before anything changes."""
     for where in dict.fromkeys(p for p in (cfg.listen.port, port) if p):
-        version = api_router_version(cfg.listen.host, where, timeout=1.0)
+        version = api_router_version(host or cfg.listen.host, where, timeout=1.0)
         if version is not None:
-            raise StartupError(f"API Router {version} answers on port {where}, most likely an older version still "
-                               "running with this folder: quit it, then start this version (it upgrades the database, "
-                               "which the older one could no longer write into)")
+            raise EarlierVersionRunning(
+                f"API Router {version} answers on port {where}: if it is an earlier version still running with this "
+                "folder, quit it, then start this one (it upgrades the database, which the earlier one could no "
+                f"longer write into); if it is another folder's, set another [listen] port in {paths.config}")
 
 
-def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -> Services:
+def _open_services(paths: Paths, port: int | None, host: str | None, clock: Callable[[], float]) -> Services:
     private_dir(paths.user_data)
     check_writable(paths.user_data)
     if paths.data.is_dir():
@@ -189,7 +196,7 @@ def _open_services(paths: Paths, port: int | None, clock: Callable[[], float]) -
     redactor.update_url_secrets(_url_secrets(config.current))
     config.before_use = lambda loaded: redactor.update_url_secrets(_url_secrets(loaded.config))
     if upgrade_pending(paths.store):
-        _refuse_under_an_older_gateway(config.current, port)
+        _refuse_under_an_earlier_version(paths, config.current, port, host)
     store = Store(paths.store, redactor)
     store.open()
     # A key may be made of what a client once sent as its session id or model name: masked there too.

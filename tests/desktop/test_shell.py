@@ -847,3 +847,14 @@ def test_the_macos_caller_runs_a_change_at_once_on_the_main_thread_and_queues_it
     assert made == ["main"] and len(queued) == 1
     queued.pop()()
     assert made == ["main", "worker"]
+
+
+def test_the_start_error_window_of_an_earlier_version_running_says_to_quit_it_not_to_change_folders():
+    from api_router.composition import EarlierVersionRunning, StartupError
+    from api_router.desktop.shell import startup_error_page
+
+    earlier = startup_error_page(EarlierVersionRunning("API Router 0.1.0 answers on port 4000: <quit it>"))
+    assert "Quit the other API Router" in earlier and "--user-data" not in earlier
+    assert "&lt;quit it&gt;" in earlier  # the message is text, not markup
+    folder = startup_error_page(StartupError("cannot write /x"))
+    assert "--user-data" in folder and "Quit the other" not in folder

@@ -25,7 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from api_router.composition import StartupError, follow_autostart, make_control, open_services
+from api_router.composition import (
+    EarlierVersionRunning,
+    StartupError,
+    follow_autostart,
+    make_control,
+    open_services,
+)
 from api_router.control import Control, Registry
 from api_router.desktop.autostart import Autostart
 from api_router.desktop.bridge import QuietRefusals, make_desktop_api
@@ -188,7 +194,7 @@ class DesktopShell:
         try:
             return self._run_single()
         except StartupError as exc:
-            return self._report_startup_error(str(exc))
+            return self._report_startup_error(exc)
 
     def _run_single(self) -> int:
         lock = self._lock or InstanceLock(self._paths.lock, self._os_lock)
@@ -266,7 +272,7 @@ class DesktopShell:
             self._leave_signals()
 
     def _run_runtime(self, lock: InstanceLock, info: InstanceInfo) -> int:
-        rt = open_services(self._paths, port=self._options.port)
+        rt = open_services(self._paths, port=self._options.port, host=self._options.host)
         try:
             self._stop_log = self._configure_logging(rt)
             backends = self._make_backends()
@@ -379,9 +385,10 @@ class DesktopShell:
         window.show()  # the dialog belongs over a visible window
         return window.ask_save_path(folder, filename)
 
-    def _report_startup_error(self, problem: str) -> int:
-        """The user-data folder is unusable: say so in a window (the app may have been started
-        from a login item, with no terminal to read), on stderr, and exit 1 once it is closed."""
+    def _report_startup_error(self, problem: StartupError) -> int:
+        """The user-data folder is unusable (or still used by an earlier version): say so in a window (the
+        app may have been started from a login item, with no terminal to read), on stderr, and exit 1 once
+        it is closed."""
         say(f"api-router: {problem}", error=True)
         backends = self._make_backends()
         with self._state:
@@ -485,11 +492,16 @@ def error_page(error: str, paths: Paths, *, port_source: str = "", another_insta
     return _ERROR_PAGE.format(title="The gateway could not start", error=html.escape(error), body=body)
 
 
-def startup_error_page(problem: str) -> str:
-    body = ("<p>API Router keeps its settings, keys and request log in its user-data folder and cannot run "
-            "without it. Fix the folder as described above, or start API Router with "
-            "<code>--user-data</code> pointing at another folder.</p><p>Close this window to quit.</p>")
-    return _ERROR_PAGE.format(title="API Router could not start", error=html.escape(problem), body=body)
+def startup_error_page(problem: StartupError) -> str:
+    if isinstance(problem, EarlierVersionRunning):
+        body = ("<p>Quit the other API Router (its window, its tray icon's Quit, or the terminal it runs in), "
+                "then start this one again: your settings, keys and request log carry over.</p>"
+                "<p>Close this window to quit.</p>")
+    else:
+        body = ("<p>API Router keeps its settings, keys and request log in its user-data folder and cannot run "
+                "without it. Fix the folder as described above, or start API Router with "
+                "<code>--user-data</code> pointing at another folder.</p><p>Close this window to quit.</p>")
+    return _ERROR_PAGE.format(title="API Router could not start", error=html.escape(str(problem)), body=body)
 
 
 _ERROR_PAGE = """<!doctype html><meta charset="utf-8"><title>API Router</title>

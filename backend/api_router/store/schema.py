@@ -233,7 +233,8 @@ def upgrade_pending(path: Path) -> bool:
     if not path.is_file():
         return False
     try:
-        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+        with contextlib.closing(sqlite3.connect(path, timeout=1.0)) as conn:
+            conn.execute("PRAGMA query_only = ON")
             if not _has_table(conn, "request_log") or not _has_table(conn, "meta"):
                 return False  # not yet ours, or another program's: opening it says which
             missing = (column not in _columns(conn, table) for table, column, _ in ADDED_COLUMNS
