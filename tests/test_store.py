@@ -1006,12 +1006,13 @@ def test_outcome_filter_takes_every_request_outcome_and_failover():
 
 def test_an_upgrade_is_pending_only_for_an_older_versions_file(tmp_path):
     path = tmp_path / "data" / "s.sqlite3"
-    assert not schema.upgrade_pending(path)  # none yet
+    assert not Store(path).upgrade_pending()  # none yet
     _first_release_file(path).close()
-    assert schema.upgrade_pending(path)
+    assert Store(path).upgrade_pending()
     open_store(tmp_path).close()  # upgraded
-    assert not schema.upgrade_pending(path)
+    assert not Store(path).upgrade_pending()
     other = tmp_path / "other.sqlite3"
     with contextlib.closing(sqlite3.connect(other)) as conn:
         conn.execute("CREATE TABLE request_log (x)")  # another program's: opening it says so
-    assert not schema.upgrade_pending(other)
+    assert not Store(other).upgrade_pending()
+

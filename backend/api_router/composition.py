@@ -34,7 +34,7 @@ from api_router.running import api_router_version
 from api_router.secrets import Redactor, SecretsFile, url_secrets
 from api_router.services import NotServing, ProviderStates, Services
 from api_router.store import Retention, Store
-from api_router.store.schema import ForeignDatabase, NewerDatabase, upgrade_pending
+from api_router.store.schema import ForeignDatabase, NewerDatabase
 from api_router.watch import FileWatcher
 
 log = logging.getLogger(__name__)
@@ -195,9 +195,9 @@ def _open_services(paths: Paths, port: int | None, host: str | None, clock: Call
     secrets.before_use = redactor.update
     redactor.update_url_secrets(_url_secrets(config.current))
     config.before_use = lambda loaded: redactor.update_url_secrets(_url_secrets(loaded.config))
-    if upgrade_pending(paths.store):
-        _refuse_under_an_earlier_version(paths, config.current, port, host)
     store = Store(paths.store, redactor)
+    if store.upgrade_pending():
+        _refuse_under_an_earlier_version(paths, config.current, port, host)
     store.open()
     # A key may be made of what a client once sent as its session id or model name: masked there too.
     store.mask_in_history(secrets.current.secret_values())

@@ -127,12 +127,30 @@ class Store:
 
     # --- lifecycle -----------------------------------------------------------------------------
 
+    def upgrade_pending(self) -> bool:
+        """Whether opening the file upgrades it (an older version's), looked at read only. The -wal and -shm
+        this look made go again (a read-only file's are read-only, and would refuse the next start). False
+        when there is no file, or it cannot be read (opening it says why)."""
+        if not self.path.is_file():
+            return False
+        made = [path for path in self._companions() if not path.exists()]
+        try:
+            with contextlib.closing(sqlite3.connect(self.path, timeout=1.0)) as conn:
+                conn.execute("PRAGMA query_only = ON")
+                return schema.upgrade_pending(conn)
+        except sqlite3.Error:
+            return False
+        finally:
+            _remove_empty_or_shm(made)
+
+    def _companions(self) -> list[Path]:
+        return [self.path.with_name(self.path.name + suffix) for suffix in ("-wal", "-shm")]
+
     def open(self) -> Path | None:
         """Open (or create) the database; returns where a corrupt one was moved, if it was."""
         private_dir(self.path.parent)
         create_private_file(self.path)  # SQLite gives its -wal and -shm files the same mode
-        companions = [self.path.with_name(self.path.name + suffix) for suffix in ("-wal", "-shm")]
-        made = [path for path in companions if not path.exists()]
+        made = [path for path in self._companions() if not path.exists()]
         try:
             writer = self._take_in(self._connect_and_check(thorough=self._damage_mark.exists()))
         except (sqlite3.OperationalError, schema.NewerDatabase, schema.ForeignDatabase):
@@ -147,7 +165,7 @@ class Store:
             create_private_file(self.path)
             writer = self._take_in(self._connect_and_check())
         self._damage_mark.unlink(missing_ok=True)
-        for companion in companions:
+        for companion in self._companions():
             tighten(companion)
         self._reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         # SQLite's LIKE and lower() fold ASCII only: searches for other letters compare casefolded text.

@@ -12,7 +12,6 @@ import functools
 import re
 import sqlite3
 from collections.abc import Callable
-from pathlib import Path
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS events (
@@ -226,22 +225,13 @@ def create_or_upgrade(conn: sqlite3.Connection, found: int, fill_in: Callable[[s
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
-def upgrade_pending(path: Path) -> bool:
-    """Whether the database at ``path`` is an older version's that opening it here changes (columns added,
-    a table replaced). Read only; False when there is no such file or it cannot be read (opening it then
-    says why)."""
-    if not path.is_file():
+def upgrade_pending(conn: sqlite3.Connection) -> bool:
+    """Whether the file is an older version's that ``create_or_upgrade`` changes (columns added, a table
+    replaced). One not yet ours, or another program's: False (opening it says which)."""
+    if not _has_table(conn, "request_log") or not _has_table(conn, "meta"):
         return False
-    try:
-        with contextlib.closing(sqlite3.connect(path, timeout=1.0)) as conn:
-            conn.execute("PRAGMA query_only = ON")
-            if not _has_table(conn, "request_log") or not _has_table(conn, "meta"):
-                return False  # not yet ours, or another program's: opening it says which
-            missing = (column not in _columns(conn, table) for table, column, _ in ADDED_COLUMNS
-                       if _has_table(conn, table))
-            return any(missing) or _has_table(conn, "reasoning_owner")
-    except sqlite3.Error:
-        return False
+    missing = (column not in _columns(conn, table) for table, column, _ in ADDED_COLUMNS if _has_table(conn, table))
+    return any(missing) or _has_table(conn, "reasoning_owner")
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
