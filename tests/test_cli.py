@@ -20,17 +20,23 @@ from tests.support.harness import simple_body
 from tests.support.processes import TOKEN, setup_user_data, spawn, wait_health
 
 
-def test_banner_shows_url_token_and_codex_config(tmp_path):
-    port = fp.free_port()
-    ud = tmp_path / "fresh"
-    home = tmp_path / "codex-home"
-    proc = spawn(ud, "--port", str(port), env={"CODEX_HOME": str(home)})
+def start_and_quit(user_data: Path, port: int, env: dict | None = None) -> tuple[str, str, int]:
+    """The app started on ``port``, quit with Ctrl-C once it answers: (stdout, stderr, exit status)."""
+    proc = spawn(user_data, "--port", str(port), env=env)
     try:
         wait_health(port, proc)
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err
+    return out, err, proc.returncode
+
+
+def test_banner_shows_url_token_and_codex_config(tmp_path):
+    port = fp.free_port()
+    ud = tmp_path / "fresh"
+    home = tmp_path / "codex-home"
+    out, err, status = start_and_quit(ud, port, env={"CODEX_HOME": str(home)})
+    assert status == 0, err
     token = json.loads((ud / "secrets.json").read_text())["gateway_token"]
     assert f"http://127.0.0.1:{port}/v1" in out and token in out
     assert 'model_provider = "api_router"' in out and '"OPENAI_API_KEY"' in out
@@ -714,12 +720,7 @@ def test_a_start_that_would_upgrade_the_database_under_a_running_older_gateway_r
             assert proc.returncode == 1, err
             assert f"API Router 0.1.0 answers on port {old_port}: if it is an earlier version still running" in err, err
             assert store.read_bytes() == before
-    proc = spawn(ud, "--port", str(new_port))  # quit: this version starts, and upgrades it
-    try:
-        wait_health(new_port, proc)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=15)
+    assert start_and_quit(ud, new_port)[2] == 0  # quit: this version starts, and upgrades it
     with contextlib.closing(sqlite3.connect(store)) as conn:
         assert "request_id" in {row[1] for row in conn.execute("PRAGMA table_info(request_log)")}
 
@@ -730,10 +731,5 @@ def test_an_api_router_on_the_port_is_no_reason_to_refuse_when_nothing_is_upgrad
     ud = setup_user_data(tmp_path, {})
     (ud / "config.toml").write_text(f"[listen]\nport = {old_port}\n")
     with older_gateway_on(old_port):
-        proc = spawn(ud, "--port", str(new_port))
-        try:
-            wait_health(new_port, proc)
-        finally:
-            proc.send_signal(signal.SIGINT)
-            _, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err
+        _, err, status = start_and_quit(ud, new_port)
+    assert status == 0, err
