@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomlkit
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from api_router.config import ConfigFile
@@ -48,6 +48,8 @@ def test_config_loader_never_crashes_on_wrong_types_and_keeps_the_original(tmp_p
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=200))
+@example(b"\x0b")  # whitespace to Python, no TOML: not an empty file
+@example(b"\xef\xbb\xbf \t\r\n")  # empty: left as it is (written just now), and readable
 def test_config_loader_never_crashes_on_arbitrary_bytes_and_never_loses_them(tmp_path_factory, raw):
     folder = tmp_path_factory.mktemp("cfg")
     path = folder / "config.toml"

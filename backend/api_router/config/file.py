@@ -729,7 +729,8 @@ class ConfigFile(UserFile[Loaded]):
             return made, LoadReport(created=True)
         looked = look_at(path)  # before the read: a save landing after it is another version
         raw = read_file(path)
-        if not raw.removeprefix(codecs.BOM_UTF8).strip() and not isinstance(looked, OSError):
+        # Empty: nothing but TOML's whitespace (a vertical tab, say, is no TOML: such a file is moved aside).
+        if not raw.removeprefix(codecs.BOM_UTF8).strip(b" \t\r\n") and not isinstance(looked, OSError):
             return cls._empty_at_start(path, own_port, *looked)
         try:
             text = raw.decode("utf-8-sig")
