@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -1316,10 +1316,11 @@ async def test_a_provider_silent_on_the_summary_is_passed_over_after_its_hedge_d
     assert "summarising it there failed: no answer within 1 s (its hedge delay)" in row["attempts"][-2]["error"]
 
 
-def summary_stream(*, first_delay: float = 0.0, padding: int = 0, then: float = 0.0) -> fp.Behaviour:
-    """p2 as a provider whose context is too small for the expanded conversation: it summarises it, its
-    stream's headers after ``first_delay``, then ``padding`` comments of 64 KB, then after ``then`` the
-    summary; with the summary, it continues."""
+def summarising(write: Callable[[web.StreamResponse, list[bytes]], Awaitable[None]], *,
+                first_delay: float = 0.0) -> fp.Behaviour:
+    """p2 as a provider whose context is too small for the expanded conversation: it summarises it — its
+    stream's headers after ``first_delay``, then what ``write`` sends of the summary's events — and, with
+    the summary, it continues."""
     async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
         texts = json.dumps(json.loads(await request.read())["input"])
         if "handover summary" not in texts:
@@ -1327,15 +1328,23 @@ def summary_stream(*, first_delay: float = 0.0, padding: int = 0, then: float = 
         await asyncio.sleep(first_delay)
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
+        await write(resp, [fp.sse_event(e) for e in fp.stream_events(
+            fp.response_object("The user fixed the build.", provider=fake.name))])
+        await resp.write_eof()
+        return resp
+    return run
+
+
+def summary_stream(*, first_delay: float = 0.0, padding: int = 0, then: float = 0.0) -> fp.Behaviour:
+    """``summarising``: ``padding`` comments of 64 KB, then after ``then`` the summary."""
+    async def write(resp: web.StreamResponse, events: list[bytes]) -> None:
         await resp.write(b": summarising\n\n")
         for _ in range(padding):
             await resp.write(b": " + b"k" * 65536 + b"\n\n")
         await asyncio.sleep(then)
-        for event in fp.stream_events(fp.response_object("The user fixed the build.", provider=fake.name)):
-            await resp.write(fp.sse_event(event))
-        await resp.write_eof()
-        return resp
-    return run
+        for event in events:
+            await resp.write(event)
+    return summarising(write, first_delay=first_delay)
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -1353,21 +1362,13 @@ async def test_a_summary_has_the_request_timeout_for_its_answer_and_again_for_th
 
 
 def summary_of_exactly(size: int) -> fp.Behaviour:
-    """p2 as in ``summary_stream``, its summary a chunked stream of exactly ``size`` bytes (comments, then
-    the events) whose end comes a moment after its last byte."""
-    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
-        texts = json.dumps(json.loads(await request.read())["input"])
-        if "handover summary" not in texts:
-            return context_too_long() if "fix the build" in texts else await fp.json_ok("continued")(request, fake)
-        events = b"".join(fp.sse_event(e) for e in fp.stream_events(
-            fp.response_object("The user fixed the build.", provider=fake.name)))
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await resp.prepare(request)
-        await resp.write(b": " + b"k" * (size - len(events) - 4) + b"\n\n" + events)
+    """``summarising``: a chunked stream of exactly ``size`` bytes (comments, then the events) whose end
+    comes a moment after its last byte."""
+    async def write(resp: web.StreamResponse, events: list[bytes]) -> None:
+        summary = b"".join(events)
+        await resp.write(b": " + b"k" * (size - len(summary) - 4) + b"\n\n" + summary)
         await asyncio.sleep(0.3)
-        await resp.write_eof()
-        return resp
-    return run
+    return summarising(write)
 
 
 async def test_a_summary_of_exactly_4_mb_is_whole(fakes, gateway, codex_home):
