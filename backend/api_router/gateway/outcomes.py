@@ -43,9 +43,12 @@ class OutcomeRecorder:
         self._store = store
         self._emit = emit
 
-    def attempt_done(self, ex: Exchange, attempt: Attempt, result: AttemptResult, *, aborted: bool = False) -> None:
-        """``aborted``: the gateway itself cut the attempt off (shutdown), which is not the provider's fault
-        — nor the client's, when the shutdown's cancellation ended its answer."""
+    def attempt_done(self, ex: Exchange, attempt: Attempt, result: AttemptResult, *, started: float,
+                     ended: float | None = None, aborted: bool = False) -> None:
+        """``started``, ``ended``: the attempt's perf_counter start and end (if not now). ``aborted``: the
+        gateway itself cut the attempt off (shutdown), which is not the provider's fault — nor the client's,
+        when the shutdown's cancellation ended its answer."""
+        attempt.latency_ms = ((ended or time.perf_counter()) - started) * 1000
         with self._moving:
             self._attempt_done(ex, attempt, result, aborted)
 

@@ -844,10 +844,9 @@ class ResponsesProxy:
 
             def refused(exc: SummaryFailed) -> None:  # each request sent is an attempt of its own
                 nonlocal attempt, t0
-                attempt.latency_ms = (time.perf_counter() - t0) * 1000
                 self._recorder.attempt_done(ex, attempt, AttemptResult(
                     Outcome.RETRY, error=f"{exc}; asked again without the oldest part of the conversation",
-                    status=exc.status, retry=Retry.SHORTER_SUMMARY))
+                    status=exc.status, retry=Retry.SHORTER_SUMMARY), started=t0)
                 attempt = Attempt(racer.provider, sent_model=model, summary=True)
                 ex.record.attempts.append(attempt)
                 t0 = time.perf_counter()
@@ -864,12 +863,10 @@ class ResponsesProxy:
                 self._recorder.attempt_left(attempt, t0, cut_by_gateway=self._state.grace_over)
                 raise
             else:
-                attempt.status = 200
-                result = AttemptResult(Outcome.OK, usage=summary.usage)
+                result = AttemptResult(Outcome.OK, usage=summary.usage, status=200)
                 out.append((cid, summary.text))
                 self._recorder.summary_written(ex, racer.provider, cid, summary.text)
-            attempt.latency_ms = (time.perf_counter() - t0) * 1000
-            self._recorder.attempt_done(ex, attempt, result)
+            self._recorder.attempt_done(ex, attempt, result, started=t0)
             if result.outcome is not Outcome.OK:
                 return result
         pid, name = self._called_now(ex, racer.provider)
@@ -902,8 +899,8 @@ class ResponsesProxy:
             # Its own deadline came as another request found the provider not answering (it was answering
             # when this attempt began): one silence, counted once, by the finder.
             result = replace(result, judged_elsewhere=True)
-        racer.attempt.latency_ms = ((ended or time.perf_counter()) - racer.t0) * 1000
-        self._recorder.attempt_done(ex, racer.attempt, result, aborted=self._state.grace_over)
+        self._recorder.attempt_done(ex, racer.attempt, result, started=racer.t0, ended=ended,
+                                    aborted=self._state.grace_over)
 
 
 def _held_to_the_end(ex: Exchange) -> bool:
