@@ -390,7 +390,7 @@ class ResponsesProxy:
         """Try the next candidate — racing it against the one after it if its stream is slow to start —
         plus at most one continuity retry of each kind on the provider that answered."""
         pid = queue.popleft()
-        racer = await self._start(ex, pid, first, untouched, ex.asked_again_with.pop(pid, PLAIN), hedge=False)
+        racer = await self._start_queued(ex, pid, first, untouched, hedge=False)
         hedge = ex.client is not None and ex.client.stream and self._services.config.current.routing.hedge
         racer, answer = await self._race(ex, racer, queue if hedge else None, first, untouched)
         winner, result = racer, None
@@ -438,6 +438,11 @@ class ResponsesProxy:
                       ended=ended)
             if verdict is _Verdict.FAILED and queue is not None:  # asked again, first of those left
                 _put_back(ex, queue, r)
+
+    async def _start_queued(self, ex: Exchange, pid: str, first: str, untouched: bool, *, hedge: bool) -> _Racer:
+        """Start ``pid``, just taken from the queue: with the body it asked for when it was put back
+        (``_put_back``), else the plain one."""
+        return await self._start(ex, pid, first, untouched, ex.asked_again_with.pop(pid, PLAIN), hedge=hedge)
 
     async def _start(self, ex: Exchange, pid: str, first: str, untouched: bool, opts: BodyOptions, *,
                      hedge: bool) -> _Racer:
@@ -696,7 +701,7 @@ class ResponsesProxy:
                 return
             pid = queue.popleft()
             try:
-                hedge = await self._start(ex, pid, first, untouched, ex.asked_again_with.pop(pid, PLAIN), hedge=True)
+                hedge = await self._start_queued(ex, pid, first, untouched, hedge=True)
             except _NoBody as exc:
                 ex.passed_by[pid] = str(exc)
                 continue
