@@ -8,8 +8,11 @@ import time
 import aiohttp
 import pytest
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from api_router.continuity.index import sealed_key
+from api_router.gateway.streaming import _readable
 from tests.support import fake_provider as fp
 from tests.support.harness import simple_body
 
@@ -68,6 +71,82 @@ async def test_what_follows_the_end_event_in_the_same_chunk_is_not_relayed(fakes
     reply = await gw.responses(stream=True)
     assert reply.status == 200 and reply.body == answer
     assert {k.lower(): v for k, v in reply.headers.items()}["x-request-id"] == "req-café"
+
+
+def as_an_sdk_reads(body: bytes) -> list[tuple[str | None, str]]:
+    """The events a client reading like the OpenAI SDKs gets from ``body``: (name, data) of every block
+    with any field set — an ``event:``, ``id:`` or ``retry:`` without data is one too, with data ""."""
+    out, name, data, dispatch = [], None, [], False
+    for line in body.decode().replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if not line:
+            if dispatch:
+                out.append((name, "\n".join(data)))
+            name, data, dispatch = None, [], False
+            continue
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "data":
+            data.append(value)
+        elif field == "event":
+            name = value
+        dispatch = dispatch or field in ("data", "event", "id", "retry")
+    return out
+
+
+relay_line = st.sampled_from([b'data: {"type": "response.output_text.delta"}', b'data:{"a": 1}', b"data:  {}",
+                              b"data: [DONE]", b"data: ping", b"data:", b"data", b"data: 1}", b"event: ping",
+                              b"event: response.output_text.delta", b"id: 7", b"retry: 10", b": keep-alive", b"ping"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.lists(relay_line, min_size=1, max_size=4), max_size=6), st.sampled_from([b"\n", b"\r\n", b"\r"]))
+def test_every_block_a_client_reads_has_a_json_object_for_data(blocks, newline):
+    """Whatever a relay's blocks hold, a client reading like the OpenAI SDKs gets only events whose data
+    is a JSON object, and a block that is such an event passes unchanged."""
+    chunk = b"".join(newline.join(block) + newline * 2 for block in blocks)
+    out = _readable(chunk)
+    assert all(data.lstrip(" ").startswith("{") for _, data in as_an_sdk_reads(out)), out
+    for block in blocks:
+        first_data = next((line for line in block if line == b"data" or line.startswith(b"data:")), None)
+        if first_data is not None and first_data[5:].lstrip(b" ").startswith(b"{"):
+            assert newline.join(block) + newline * 2 in out, block
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+def test_a_usual_read_is_passed_on_without_a_copy(newline):
+    """Named or unnamed Responses events, comments between them: the quick look lets them through as
+    they are, the block-by-block reading is for relays' own lines only."""
+    events = fp.stream_events(fp.response_object("all good", provider="p1"))
+    chunk = b"".join(fp.sse_event(e, named=i % 2 == 0) for i, e in enumerate(events)) + b": keep-alive\n\n"
+    chunk = chunk.replace(b"\n", newline)
+    assert _readable(chunk) is chunk
+
+
+RELAY_WORDS = [b"data: [DONE]\n\n", b"data: ping\n\n", b"event: ping\n\n", b"id: 7\n\n", b"data:\n\n"]
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+@pytest.mark.parametrize(("cut", "ends"), [(4, "broken"), (4, "completed"), (2, "completed")],
+                         ids=["after output, broken", "after output", "before output"])
+async def test_a_relays_own_lines_reach_a_client_as_comments(fakes, gateway, newline, cut, ends):
+    """A relay's words that are no event with a JSON object — an early ``data: [DONE]`` (as relays end a
+    stream whose upstream broke), ``data: ping``, a name or id without data — reach the client as SSE
+    comments: the OpenAI SDKs stop reading at a [DONE] (a broken answer would look finished, the
+    gateway's response.failed unread) and fail on data that is not JSON. Every event a client reads is
+    JSON, whether the stream then breaks or completes."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    events = fp.stream_events(fp.response_object("all good", provider="p1"))
+    chunks = [fp.sse_event(e) for e in events]  # cut at 2: before the first output; at 4: after the first delta
+    words = [w.replace(b"\n", newline) for w in RELAY_WORDS]
+    body = [*chunks[:cut], *words, *(chunks[cut:] if ends == "completed" else [])]
+    p1.always(fp.raw_stream([b"".join(body[:cut]), *body[cut:]], delay=0.02))
+    reply = await gw.responses(stream=True)
+    read = as_an_sdk_reads(reply.body)
+    assert all(json.loads(data)["type"] == name for name, data in read), read
+    assert read[-1][0] == ("response.completed" if ends == "completed" else "response.failed"), read
+    for word in words:  # what the relay said is still passed on
+        assert b": " + word.rstrip(b"\r\n") in reply.body, word
 
 
 def late_events(code: str = "server_error") -> list[dict]:

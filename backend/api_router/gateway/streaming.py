@@ -16,7 +16,7 @@ import enum
 import functools
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,6 +151,57 @@ def _secrets_masked(chunk: bytes, redact: Callable[[bytes], bytes]) -> bytes:
 
 
 _LINES = re.compile(rb"(\r\n|\r|\n)")
+
+# The lines that make a block one a client reading Responses events cannot read: data that is no JSON
+# object (a relay's early "[DONE]", "ping", an empty data line), an id or a retry, a name whose block holds no
+# data ("event: ping"). The quick look finds a read holding none — the usual one — and passes it on as it
+# is; ``_readable`` decides block by block for any other. Led by "\n" (every line of an LF or CRLF stream is
+# but the first), the search skips ahead at C speed; a read holding a CR may end its lines with it alone,
+# and is searched with the slower pattern.
+_NL = rb"(?:\r\n|\r(?!\n)|\n)"  # a CRLF is one line end, never two
+_ODD = (rb"(?:data(?::[ \t]*+(?!\{)|[\r\n]|$)|id[:\r\n]|retry[:\r\n]|event:[^\r\n]*+(?:" + _NL
+        + rb"(?!data)[^\r\n]++)*+" + _NL + rb"{2})")
+_ODD_FIRST_LINE = re.compile(_ODD)
+_ODD_LINE = re.compile(rb"\n" + _ODD)
+_ODD_LINE_ANY_END = re.compile(rb"[\r\n]" + _ODD)
+
+
+def _relayed(chunk: bytes, redact: Callable[[bytes], bytes]) -> bytes:
+    """A relay's bytes as the client gets them: readable (``_readable``), secrets masked."""
+    return _secrets_masked(_readable(chunk), redact)
+
+
+def _readable(chunk: bytes) -> bytes:
+    """``chunk`` with every block that is no event with a JSON object for data turned into comment lines.
+    The OpenAI SDKs end a stream at ``data: [DONE]`` — a relay's early one would make a broken answer
+    look finished, the gateway's ``response.failed`` unread — and fail on data that is not JSON, or on a
+    name without data; Codex skips all of them. What the relay said still reaches the client, as a comment."""
+    odd = _ODD_LINE_ANY_END if b"\r" in chunk else _ODD_LINE
+    if odd.search(chunk) is None and _ODD_FIRST_LINE.match(chunk) is None:
+        return chunk
+    parts = _LINES.split(chunk)  # line, its end, line, its end, …, what follows the last end
+    block: list[int] = []
+    for i in range(0, len(parts), 2):
+        if parts[i]:
+            block.append(i)
+        if not parts[i] or i == len(parts) - 1:  # a blank line, or the end, closes the block
+            if block and not _an_event(parts[j] for j in block):
+                for j in block:
+                    if not parts[j].startswith(b":"):
+                        parts[j] = b": " + parts[j]
+            block = []
+    return b"".join(parts)
+
+
+def _an_event(lines: Iterable[bytes]) -> bool:
+    """Whether a block's lines are an event a client reads: its (first) data is a JSON object, or it has
+    no data and no field a client would dispatch it for (comments, a relay's bare words)."""
+    dispatched = False
+    for line in lines:
+        if line.startswith(b"data:") or line == b"data":  # a bare "data" is an empty one
+            return line[5:].lstrip(b" \t").startswith(b"{")
+        dispatched = dispatched or line.startswith((b"event:", b"id:", b"retry:"))
+    return not dispatched
 
 
 def _model_words(line: bytes) -> bool:
@@ -465,7 +516,7 @@ class UpstreamStream:
                 elif worth := _worth_reading(whole):
                     ended = await self._step(out, whole, worth, hold_until_end)
                 else:  # committed, and nothing inside matters but a relay's words, masked
-                    await out.write(_secrets_masked(whole, self._redact))
+                    await out.write(_relayed(whole, self._redact))
                     continue
             if facts.generated:  # also when the same read ended the stream
                 self._output_begun(unanswered)
@@ -624,13 +675,13 @@ class UpstreamStream:
                 # The first generated event commits the stream where it ends, as ``_decisive_point`` does
                 # for LF streams: a failure later in the same read is then one after output, whatever the
                 # line ends.
-                self._hold(_secrets_masked(forward[:ev.end - cut], self._redact))
+                self._hold(_relayed(forward[:ev.end - cut], self._redact))
                 await out.commit(self._take_held())
                 forward, cut = forward[ev.end - cut:], ev.end
         if facts.end is Ending.FAILED or facts.incomplete:  # an upstream may echo a key in its error message
             forward = self._ending_masked(forward, ending.start - cut if ending is not None else -1)
         else:
-            forward = _secrets_masked(forward, self._redact)
+            forward = _relayed(forward, self._redact)
         if out.response is None:
             if facts.end is Ending.FAILED:
                 self._hold(forward)  # kept for a client error, which is relayed as it came
@@ -660,7 +711,7 @@ class UpstreamStream:
         that event masked whole, from ``at`` where its block starts (-1: not known, the whole read)."""
         if not 0 <= at <= len(forward):
             return self._redact(forward)
-        return _secrets_masked(forward[:at], self._redact) + self._redact(forward[at:])
+        return _relayed(forward[:at], self._redact) + self._redact(forward[at:])
 
     def _hold(self, data: bytes) -> None:
         if data:
