@@ -147,3 +147,68 @@ async def test_corrupt_store_at_start_is_moved_aside_with_an_event(tmp_path):
     assert sqlite3.connect(db).execute("SELECT count(*) FROM request_log").fetchone()[0] == 1
     assert tomlkit.parse((ud / "config.toml").read_text())  # untouched and valid
     assert json.loads((ud / "secrets.json").read_text())["gateway_token"] == TOKEN
+
+
+def sealed_then_silent(seconds: float = 30) -> fp.Behaviour:
+    """A reasoning item, sealed and done, then nothing for ``seconds`` (a model thinking about its answer)."""
+
+    async def run(request: aiohttp.web.Request, fake: fp.FakeProvider) -> aiohttp.web.StreamResponse:
+        response = fp.response_object("never sent", provider=fake.name, reasoning=True)
+        reasoning = response["output"][0]
+        resp = aiohttp.web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(fp.sse_event({"type": "response.created",
+                                       "response": {**response, "status": "in_progress", "output": []}}))
+        await resp.write(fp.sse_event({"type": "response.output_item.added", "output_index": 0,
+                                       "item": {**reasoning, "encrypted_content": None}}))
+        await resp.write(fp.sse_event({"type": "response.output_item.done", "output_index": 0, "item": reasoning}))
+        await asyncio.sleep(seconds)
+        return resp
+    return run
+
+
+async def test_who_sealed_an_item_the_client_holds_survives_a_kill_moments_later(tmp_path):
+    """Codex keeps a sealed item the moment it is done; API Router killed 30 ms later (well within the
+    request log's batching window) still knows, after a restart, that p1 sealed it: Codex's retry, which
+    carries it while p1 is down, reaches p2 without it."""
+    p1, p2 = fp.FakeProvider("p1"), fp.FakeProvider("p2")
+    await p1.start()
+    await p2.start()
+    p1.always(sealed_then_silent())
+    p2.always(fp.stream_ok("served by p2"))
+    ud = setup_user_data(tmp_path, {"p1": p1, "p2": p2})
+    headers = {"Authorization": f"Bearer {TOKEN}", "session_id": "sess-kill"}
+    log = (tmp_path / "gateway.log").open("a")
+    try:
+        port = fp.free_port()
+        proc = spawn(ud, "--port", str(port), output=log)
+        await asyncio.to_thread(wait_health, port, proc)
+        held = None
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"http://127.0.0.1:{port}/v1/responses", headers=headers,
+                                    json={**simple_body(), "stream": True}) as resp:
+                async for line in resp.content:
+                    if line.startswith(b"data:") and b'"response.output_item.done"' in line:
+                        held = json.loads(line[5:])["item"]
+                        break
+                await asyncio.sleep(0.03)
+                proc.send_signal(signal.SIGKILL)
+                await asyncio.to_thread(proc.wait, 10)
+        assert held is not None and held["encrypted_content"] == "sealed-by-p1"
+        await p1.stop()  # down at the retry: p2 serves it
+
+        proc = spawn(ud, "--port", str(port), output=log)
+        await asyncio.to_thread(wait_health, port, proc)
+        retry = {**simple_body(), "stream": True,
+                 "input": [held, {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}]}
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"http://127.0.0.1:{port}/v1/responses", headers=headers, json=retry) as resp:
+                assert resp.status == 200 and b"served by p2" in await resp.read()
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(proc.wait, 15)
+        assert [fp.foreign_sealed_items(r.json, "p2") for r in p2.requests if r.json.get("input") != "ping"] == [[]]
+    finally:
+        log.close()
+        await p2.stop()
+        if proc.poll() is None:
+            proc.kill()

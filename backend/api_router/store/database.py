@@ -582,7 +582,7 @@ class Store:
     # --- rows owned elsewhere -------------------------------------------------------------------
 
     def save_response_owner(self, response_id: str, provider: str) -> None:
-        self._writer.add("response_owner", (response_id, provider, now_ms()))
+        self._writer.add("response_owner", (response_id, provider, now_ms()), soon=True)
 
     def load_response_owner(self, response_id: str) -> str | None:
         row = self._hot_read(f"SELECT provider, ({_MOVES_READ}) FROM response_owner WHERE response_id = ?",
@@ -592,7 +592,8 @@ class Store:
     def save_sealed_owners(self, session_id: str, items: Iterable[tuple[str, str]], provider: str) -> None:
         """``items``: (item id, kind) pairs sealed by ``provider`` in ``session_id``."""
         ts = now_ms()
-        self._writer.add("sealed_owner", *((item, session_id, provider, kind, ts) for item, kind in items))
+        rows = ((item, session_id, provider, kind, ts) for item, kind in items)
+        self._writer.add("sealed_owner", *rows, soon=True)
 
     def load_sealed_owners(self, session_id: str, newest: int) -> dict[str, str]:
         """The ``newest`` items sealed in ``session_id`` (item id → provider, oldest first).

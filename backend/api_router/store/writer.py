@@ -14,6 +14,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Hashable
 from itertools import chain
 from typing import Any, TypeGuard, TypeVar
@@ -24,6 +25,10 @@ _T = TypeVar("_T")
 # Writes queued within this window share one transaction: at any request rate the writer commits at
 # most ~10 times a second instead of once per request (a kill -9 loses at most the last window or so).
 BATCH_WINDOW_SECONDS = 0.1
+# Rows that cannot wait out the window (who sealed an item a client now holds: lost in a kill, the item
+# would later go to a provider that cannot read it) are written within this long — still together with
+# what else comes meanwhile, so that a stream of them costs ~200 commits a second at most, not one each.
+SOON_SECONDS = 0.005
 MAX_QUEUE_ITEMS_PER_BATCH = 1000
 # Writes that failed for a passing reason (another program holding the database past the busy timeout,
 # a full disk) are kept and tried again with the next batch, or after this long when nothing else comes.
@@ -63,7 +68,8 @@ class BatchWriter:
         self._holding = False
         # Items: an op, a threading.Event to set once everything before it is committed, or None to stop.
         self._queue: queue.SimpleQueue[Op | threading.Event | None] = queue.SimpleQueue()
-        self._wake = threading.Event()  # ends the batching wait early (flush, close)
+        self._wake = threading.Event()  # ends the batching wait early (flush, close, rows added ``soon``)
+        self._soon = False  # the wake is for rows added ``soon``: the window is then SOON_SECONDS
         self._batch: _Batch | None = None
         self._batch_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -106,9 +112,13 @@ class BatchWriter:
             self._batch = None  # rows added from now on are written after this op
             self._queue.put(op)
 
-    def add(self, kind: str, *rows: Any) -> None:
+    def add(self, kind: str, *rows: Any, soon: bool = False) -> None:
+        """``soon``: written within SOON_SECONDS, not at the end of the batching window."""
         with self._batch_lock:
             self._open_batch().lists.setdefault(kind, []).extend(rows)
+        if soon:
+            self._soon = True
+            self._wake.set()
 
     def add_together(self, rows_by_kind: dict[str, list[Any]]) -> None:
         """Rows of several kinds that must land in the same transaction (a request and its attempts)."""
@@ -144,10 +154,11 @@ class BatchWriter:
                     elif self._after_batch is not None:
                         self._maintain(conn, self._after_batch)
                     continue
-                if callable(items[0]):
-                    # Let the window's writes pile up (flush and close cut the wait short), then take
-                    # them all: one wake-up and one transaction per window, not per write.
-                    self._wake.wait(BATCH_WINDOW_SECONDS)
+                # Let the window's writes pile up (flush and close cut the wait short; rows added
+                # ``soon`` shorten it), then take them all: one wake-up and one transaction per window.
+                if callable(items[0]) and self._wake.wait(BATCH_WINDOW_SECONDS) and self._soon:
+                    time.sleep(SOON_SECONDS)
+                self._soon = False
                 self._wake.clear()
                 while len(items) < MAX_QUEUE_ITEMS_PER_BATCH:
                     try:
