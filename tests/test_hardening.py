@@ -565,6 +565,43 @@ async def test_a_change_that_changes_no_setting_writes_a_file_deleted_meanwhile_
         else json.loads(path.read_text())["providers"]["p1"] == "sk-p1-0123456789"
 
 
+@pytest.mark.parametrize("gone", ["config.toml", "secrets.json"])
+async def test_a_file_deleted_while_the_app_runs_is_written_again_and_said(fakes, gateway, gone):
+    """Deleted by hand (or by a clean-up tool) while API Router runs, with no change made in the app after:
+    the watcher writes it again with what is in use, and an error event says so — the next start would
+    otherwise begin without it (a new gateway token that Codex does not have, no keys, no providers)."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1}, keys={"p1": "sk-p1-0123456789"})
+    path = gw.services.paths.user_data / gone
+    path.unlink()
+    await wait_until(path.exists, 10, f"{gone} written again")
+    if gone == "config.toml":
+        assert "p1" in tomlkit.parse(path.read_text())["providers"]
+    else:
+        written = json.loads(path.read_text())
+        assert written["providers"]["p1"] == "sk-p1-0123456789" and written["gateway_token"] == gw.token
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    await wait_until(lambda: any(e.message.startswith(f"{gone} was deleted while API Router was running")
+                                 for e in gw.services.store.list_events()), 5, "the event")
+
+
+async def test_a_file_removed_and_saved_anew_within_a_look_is_read_as_an_edit(fakes, gateway):
+    """An editor that saves by removing the file and writing a new one: the new one is the user's edit
+    (read and used), not a deletion to undo."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    path = gw.services.paths.config
+    edited = path.read_text().replace('display_name = "P2"', 'display_name = "Edited"')
+    assert edited != path.read_text()
+    path.unlink()
+    path.write_text(edited)
+    await wait_until(lambda: gw.services.config.current.providers["p2"].display_name == "Edited", 10,
+                     "the edit in use")
+    await asyncio.sleep(1.5)  # three more looks
+    assert path.read_text() == edited
+    assert not any("was deleted" in e.message for e in gw.services.store.list_events())
+
+
 async def test_a_change_that_changes_no_setting_leaves_a_good_file_as_the_user_wrote_it(fakes, gateway):
     """The same holds for a good file: no line is added for a value already in effect (manual_override = ""
     while unlocked, a default written out, a whole [ui] table), and the file is not written at all."""

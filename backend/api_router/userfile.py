@@ -85,6 +85,7 @@ class UserFile(Generic[V]):
         self._settling: FileStamp | None = None  # a new version seen once: used if it is still there next look
         self._reported: FileStamp | None = None  # the invalid version already reported
         self._unreachable: str | None = None  # why the file cannot even be looked at, as already reported
+        self._gone_seen = False  # the last look found no file (deleted, or an editor's save under way)
         # A version that cannot be used, left as it was found (read-only at start): the next change reads
         # it again — and keeps it aside — even if only its mode changed since.
         self._left: FileStamp | None = None
@@ -145,7 +146,7 @@ class UserFile(Generic[V]):
                 self._settling = None
                 self._report_unreachable(looked)
                 return False
-            self._unreachable = None
+            self._unreachable, self._gone_seen = None, False
             stamp, ctime = looked
             if stamp == self._stamp:
                 self._settling = None
@@ -218,16 +219,40 @@ class UserFile(Generic[V]):
         return "Fix the file, or the next change made in the app moves it aside."
 
     def _report_unreachable(self, exc: OSError) -> None:
-        """A file gone is left to the next change (which writes it again); one that cannot even be looked
-        at — a symlink loop made of it, a folder it lies in closed to the app — is said once. ``_lock`` held."""
+        """A file gone is written again (``_gone``); one that cannot even be looked at — a symlink loop made
+        of it, a folder it lies in closed to the app — is said once. ``_lock`` held."""
         if isinstance(exc, FileNotFoundError):
-            self._unreachable = None
+            self._gone()
             return
         why = exc.strerror or str(exc)
         if why != self._unreachable:
             self._unreachable = why
             self.on_problem(f"{self.label} cannot be read ({why}); API Router keeps running on the last good "
                             f"{self.kept}. Fix the file (or the link that points to it).")
+
+    def _gone(self) -> None:
+        """The file was deleted (or moved away) while the app runs. Gone at two looks in a row (an editor
+        that saves by removing the file and writing it anew is done by then), it is written again with the
+        version in use, and the user told: the next start would otherwise lose what it holds — the keys,
+        the gateway token Codex sends, the providers. ``_lock`` held."""
+        if not self._gone_seen:
+            self._gone_seen = True
+            return
+        try:
+            self._write(self._value, unless_changed=(None,))
+        except ChangedMeanwhile:  # a new version appeared meanwhile: the next look reads it as any edit
+            return
+        except OSError as exc:
+            why = f"was deleted and cannot be written again ({exc.strerror or exc})"
+            if why != self._unreachable:
+                self._unreachable = why
+                self.on_problem(f"{self.label} {why}; API Router keeps running on the {self.kept} in use, which "
+                                "the next start will not have unless the file is back. Check that the folder is "
+                                "writable and has space.")
+            return
+        self._unreachable, self._gone_seen = None, False
+        self.on_problem(f"{self.label} was deleted while API Router was running; it was written again with the "
+                        f"{self.kept} in use. To start over with a new one, quit API Router first.")
 
     def _hand_edit_in_use(self, before: V, after: V) -> None:
         """Call without the lock, once the listeners know."""
