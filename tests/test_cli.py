@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -322,6 +323,35 @@ async def starts_and_serves(user_data, port: int) -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+@pytest.mark.parametrize("cleared", ["data/instance.lock", "data/"])
+async def test_a_start_after_the_lock_file_was_deleted_is_still_refused(tmp_path, cleared):
+    """The lock file (or all of data/) deleted while API Router runs: the running instance makes it again
+    and locks it within a second, so a later start on the folder is refused as before, naming it."""
+    fake = await fp.FakeProvider("p1").start()
+    ud = setup_user_data(tmp_path, {"p1": fake})
+    first_port, second_port = fp.free_port(), fp.free_port()
+    first = spawn(ud, "--port", str(first_port))
+    try:
+        await asyncio.to_thread(wait_health, first_port, first)
+        if cleared == "data/":
+            shutil.rmtree(ud / "data")
+        else:
+            (ud / cleared).unlink()
+        deadline = time.monotonic() + 10
+        while not (ud / "data" / "instance.lock").exists():
+            assert time.monotonic() < deadline, "the lock file was not made again"
+            await asyncio.sleep(0.05)
+        second = spawn(ud, "--port", str(second_port))
+        out, err = await asyncio.to_thread(second.communicate, timeout=30)
+        assert second.returncode == 1, (out, err)
+        assert f"(pid {first.pid}, gateway on port {first_port}) runs headless with this user-data folder" in err
+        assert first.poll() is None
+    finally:
+        first.terminate()
+        await asyncio.to_thread(first.wait, 30)
+        await fake.stop()
 
 
 async def test_a_second_headless_start_on_the_same_user_data_is_refused_at_once(tmp_path):

@@ -127,15 +127,15 @@ async def serve_headless(paths: Paths, host: str | None, port: int | None, *,
             say(f"api-router: {StartupError.of(exc, paths)}", error=True)
             return 1
         return await _serve_headless(paths, host, port, lambda serving: lock.publish_port(info, serving),
-                                     quitting=lock.mark_quitting)
+                                     quitting=lock.mark_quitting, keep=lock.keep)
     finally:
         lock.release()
 
 
 async def _serve_headless(paths: Paths, host: str | None, port: int | None, listening: Callable[[int], None], *,
-                          quitting: Callable[[], None] = lambda: None) -> int:
+                          quitting: Callable[[], None] = lambda: None, keep: Callable[[], None] = lambda: None) -> int:
     try:
-        services = open_services(paths, port=port, host=host)
+        services = open_services(paths, port=port, host=host, watch=[keep])
     except StartupError as exc:
         say(f"api-router: {exc}", error=True)
         return 1

@@ -13,7 +13,7 @@ import logging
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -55,12 +55,13 @@ class EarlierVersionRunning(StartupError):
 
 
 def open_services(paths: Paths, *, port: int | None = None, host: str | None = None,
-                  clock: Callable[[], float] = time.monotonic) -> Services:
+                  clock: Callable[[], float] = time.monotonic, watch: Sequence[Callable[[], object]] = ()) -> Services:
     """Load (or create) everything in ``paths``. Problems in the files become events; a file or folder
     that cannot be read or written at all is a StartupError. ``port``, ``host``: a ``--port`` and ``--host``
-    that override the config's (the port decides which provider URLs would point back at this gateway)."""
+    that override the config's (the port decides which provider URLs would point back at this gateway).
+    ``watch``: more checks for the file watcher to run (the instance lock's ``keep``)."""
     try:
-        return _open_services(paths, port, host, clock)
+        return _open_services(paths, port, host, clock, watch)
     except OSError as exc:
         raise StartupError.of(exc, paths) from exc
     except sqlite3.OperationalError as exc:
@@ -180,7 +181,8 @@ def _refuse_under_an_earlier_version(paths: Paths, cfg: Config, port: int | None
                 f"longer write into); if it is another folder's, set another [listen] port in {paths.config}")
 
 
-def _open_services(paths: Paths, port: int | None, host: str | None, clock: Callable[[], float]) -> Services:
+def _open_services(paths: Paths, port: int | None, host: str | None, clock: Callable[[], float],
+                   watch: Sequence[Callable[[], object]]) -> Services:
     private_dir(paths.user_data)
     check_writable(paths.user_data)
     if paths.data.is_dir():
@@ -236,7 +238,7 @@ def _open_services(paths: Paths, port: int | None, host: str | None, clock: Call
     providers.note_secrets(secrets.current)
     secrets.listeners.append(providers.note_secrets)
     config.on_hand_edit = lambda before, after: _config_edited(router, store.add_event, before.config, after.config)
-    watcher = FileWatcher([config.reload, secrets.reload])
+    watcher = FileWatcher([config.reload, secrets.reload, *watch])
     watcher.start()
     services = Services(paths, config, secrets, redactor, store, router, continuity, quota, home, tests, providers,
                         watcher, system_autostart(user_data=paths.user_data))

@@ -316,3 +316,26 @@ def test_a_start_that_cannot_go_on_says_why_even_without_a_console(monkeypatch, 
     monkeypatch.undo()
     assert reported_handoff(Handoff(False, None)) == 1
     assert "did not answer" in capsys.readouterr().err
+
+
+@posix_only
+def test_a_lock_file_deleted_or_replaced_is_taken_again_unless_another_start_took_it(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "data" / "instance.lock"
+    running = InstanceLock(path)
+    assert running.acquire()
+    running.publish(info())
+    running.keep()  # its own file: nothing to do
+    for replaced in (False, True):  # deleted; replaced (a new file in its place)
+        path.unlink()
+        if replaced:
+            path.write_bytes(b"{}")
+        running.keep()
+        later = InstanceLock(path)
+        assert not later.acquire() and later.read_info() == info()
+    path.unlink()
+    later = InstanceLock(path)
+    assert later.acquire()  # a start slipped in before the next look: not taken from it, but said
+    running.keep()
+    assert "another start has taken it since" in caplog.text
+    later.release()
+    running.release()

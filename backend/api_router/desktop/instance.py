@@ -136,6 +136,8 @@ class InstanceLock:
         self.path = path
         self._lock = lock or os_lock()
         self._fd: int | None = None
+        self._published: InstanceInfo | None = None  # what ``keep`` writes into a lock file made anew
+        self._guard = threading.RLock()  # ``keep`` runs on the file watcher's thread
 
     def acquire(self) -> bool:
         """Take the lock; False when another live process holds it."""
@@ -159,6 +161,10 @@ class InstanceLock:
 
     def publish(self, info: InstanceInfo) -> None:
         """Tell the starts that come after this one how to reach it; an OSError (a full disk) names the file."""
+        with self._guard:
+            self._publish(info)
+
+    def _publish(self, info: InstanceInfo) -> None:
         if self._fd is None:
             raise RuntimeError("publish() needs the lock")
         data = info.to_json()
@@ -169,6 +175,43 @@ class InstanceLock:
             os.fsync(self._fd)
         except OSError as exc:
             raise type(exc)(exc.errno, exc.strerror, str(self.path)) from None
+        self._published = info
+
+    def keep(self) -> None:
+        """Take the lock again when its file was deleted or replaced while this instance runs (``data/``
+        cleared by hand or by a clean-up tool): a lock on a file no longer there keeps no later start out,
+        and two instances would share one folder. Called every half second by the file watcher; a start
+        within that moment can still slip in, and is then logged."""
+        with self._guard:
+            self._keep()
+
+    def _keep(self) -> None:
+        fd = self._fd
+        if fd is None:
+            return
+        try:
+            held, named = os.fstat(fd), os.stat(self.path)
+            if (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino):
+                return
+        except FileNotFoundError:
+            pass
+        except OSError:  # cannot be looked at now (a folder closed): nothing to be done about it here
+            return
+        again = InstanceLock(self.path, self._lock)
+        try:
+            taken = again.acquire()
+            if taken and self._published is not None:
+                again.publish(self._published)
+        except OSError as exc:
+            log.warning("%s was deleted and cannot be made again: %s", self.path, exc.strerror or exc)
+            return
+        if not taken:
+            log.error("%s was deleted while API Router ran, and another start has taken it since: two instances "
+                      "may now share this user-data folder", self.path)
+            return
+        log.warning("%s was deleted while API Router ran; it was made again", self.path)
+        self._fd, again._fd = again._fd, None
+        os.close(fd)
 
     def publish_port(self, info: InstanceInfo, port: int) -> None:
         """Add the gateway's port once it listens. Only a hint for a later start (which then reports it):
@@ -200,6 +243,10 @@ class InstanceLock:
             return None
 
     def release(self) -> None:
+        with self._guard:
+            self._release()
+
+    def _release(self) -> None:
         fd, self._fd = self._fd, None
         if fd is None:
             return

@@ -272,7 +272,7 @@ class DesktopShell:
             self._leave_signals()
 
     def _run_runtime(self, lock: InstanceLock, info: InstanceInfo) -> int:
-        rt = open_services(self._paths, port=self._options.port, host=self._options.host)
+        rt = open_services(self._paths, port=self._options.port, host=self._options.host, watch=[lock.keep])
         try:
             self._stop_log = self._configure_logging(rt)
             backends = self._make_backends()
