@@ -325,13 +325,25 @@ async def starts_and_serves(user_data, port: int) -> None:
         proc.wait(30)
 
 
+async def refused_beside(ud: Path, first: subprocess.Popen, first_port: int) -> float:
+    """A second headless start on ``ud`` while ``first`` serves there: refused (exit 1) naming the running
+    one, which goes on. Returns how long the refusal took."""
+    started = time.monotonic()
+    second = spawn(ud, "--port", str(fp.free_port()))
+    out, err = await asyncio.to_thread(second.communicate, timeout=30)
+    assert second.returncode == 1, (out, err)
+    assert f"(pid {first.pid}, gateway on port {first_port}) runs headless with this user-data folder" in err
+    assert first.poll() is None
+    return time.monotonic() - started
+
+
 @pytest.mark.parametrize("cleared", ["data/instance.lock", "data/"])
 async def test_a_start_after_the_lock_file_was_deleted_is_still_refused(tmp_path, cleared):
     """The lock file (or all of data/) deleted while API Router runs: the running instance makes it again
     and locks it within a second, so a later start on the folder is refused as before, naming it."""
     fake = await fp.FakeProvider("p1").start()
     ud = setup_user_data(tmp_path, {"p1": fake})
-    first_port, second_port = fp.free_port(), fp.free_port()
+    first_port = fp.free_port()
     first = spawn(ud, "--port", str(first_port))
     try:
         await asyncio.to_thread(wait_health, first_port, first)
@@ -343,11 +355,7 @@ async def test_a_start_after_the_lock_file_was_deleted_is_still_refused(tmp_path
         while not (ud / "data" / "instance.lock").exists():
             assert time.monotonic() < deadline, "the lock file was not made again"
             await asyncio.sleep(0.05)
-        second = spawn(ud, "--port", str(second_port))
-        out, err = await asyncio.to_thread(second.communicate, timeout=30)
-        assert second.returncode == 1, (out, err)
-        assert f"(pid {first.pid}, gateway on port {first_port}) runs headless with this user-data folder" in err
-        assert first.poll() is None
+        await refused_beside(ud, first, first_port)
     finally:
         first.terminate()
         await asyncio.to_thread(first.wait, 30)
@@ -364,13 +372,7 @@ async def test_a_second_headless_start_on_the_same_user_data_is_refused_at_once(
     first = spawn(ud, "--port", str(first_port))
     try:
         await asyncio.to_thread(wait_health, first_port, first)
-        started = time.monotonic()
-        second = spawn(ud, "--port", str(second_port))
-        out, err = await asyncio.to_thread(second.communicate, timeout=30)
-        assert second.returncode == 1, (out, err)
-        assert time.monotonic() - started < 8  # no wait for a window that does not exist
-        assert f"(pid {first.pid}, gateway on port {first_port}) runs headless with this user-data folder" in err
-        assert first.poll() is None
+        assert await refused_beside(ud, first, first_port) < 8  # no wait for a window that does not exist
         await starts_and_serves(setup_user_data(tmp_path / "other", {"p1": fake}), second_port)
         first.terminate()
         assert await asyncio.to_thread(first.wait, 30) == 0
