@@ -149,6 +149,30 @@ async def test_a_relays_own_lines_reach_a_client_as_comments(fakes, gateway, new
         assert b": " + word.rstrip(b"\r\n") in reply.body, word
 
 
+@pytest.mark.parametrize(("tail", "message", "code"), [
+    (b"event: error\ndata: upstream broke\n\n", "upstream broke", "upstream_error"),
+    (b'event: error\ndata: {"code": "server_is_overloaded", "message": "try later"}\n\n', "try later",
+     "server_is_overloaded"),
+    (b"event: response.failed\r\ndata: oops\r\n\r\n", "oops", "upstream_error")],
+    ids=["not JSON", "JSON without a type", "CRLF"])
+async def test_a_failure_clients_cannot_read_ends_the_stream_as_one_they_can(fakes, gateway, tail, message, code):
+    """After output, a relay ends its stream with a failure whose data is no Responses failure: the client gets
+    a response.failed with the relay's message and code in its place — Codex skips what it cannot read and
+    retries as if cut off, the OpenAI SDKs raise a JSON error or end as if the answer were whole."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    chunks = [fp.sse_event(e) for e in fp.stream_events(fp.response_object("all good", provider="p1"))][:4]
+    p1.always(fp.raw_stream([*chunks, tail], delay=0.02))
+    reply = await gw.responses(stream=True)
+    name, data = as_an_sdk_reads(reply.body)[-1]
+    failed = json.loads(data)
+    assert (name, failed["type"]) == ("response.failed", "response.failed")
+    assert failed["response"]["error"] == {"code": code, "message": message}
+    assert failed["response"]["id"] == json.loads(chunks[0].split(b"data: ")[1])["response"]["id"]
+    row = gw.services.store.request_log()[0]
+    assert row["outcome"] == "error" and message in row["error"], row
+
+
 def late_events(code: str = "server_error") -> list[dict]:
     """What a broken relay may send after an answer's end event: more output, and a failure."""
     return [{"type": "response.output_text.delta", "delta": "LATE", "item_id": "x", "output_index": 0,

@@ -25,7 +25,7 @@ import orjson
 from aiohttp import HttpVersion11, web
 
 from api_router.gateway import sse
-from api_router.gateway.classify import error_message_of_event
+from api_router.gateway.classify import error_message_of_event, error_object
 from api_router.gateway.deadlines import Deadlines, Watchdog
 from api_router.gateway.errors import GATEWAY_QUITS, TooLarge
 from api_router.gateway.response_objects import (
@@ -171,6 +171,15 @@ def _relayed(chunk: bytes, redact: Callable[[bytes], bytes]) -> bytes:
     return _secrets_masked(_readable(chunk), redact)
 
 
+def _read_as_a_failure(ev: sse.SSEEvent) -> bool:
+    """Whether clients read a failure event as one: a JSON object typed ``error`` or ``response.failed``."""
+    payload = ev.json()
+    return isinstance(payload, dict) and payload.get("type") in sse.FAILURE_END
+
+
+_SAID_LIMIT = 1000  # characters of a relay's own failure text kept as the message
+
+
 def _readable(chunk: bytes) -> bytes:
     """``chunk`` with every block that is no event with a JSON object for data turned into comment lines.
     The OpenAI SDKs end a stream at ``data: [DONE]`` — a relay's early one would make a broken answer
@@ -309,7 +318,8 @@ def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
     if kind in sse.FAILURE_END:
         facts.end = Ending.FAILED
         facts.failure = ev.failure()
-        facts.error = error_message_of_event(facts.failure)
+        said = ev.data.strip() if facts.failure is None else b""  # not JSON: the relay's own words
+        facts.error = said.decode("utf-8", "replace")[:_SAID_LIMIT] if said else error_message_of_event(facts.failure)
         return
     if not kind.startswith(sse.GENERATED_PREFIXES) or kind not in sse.RESPONSES_EVENT_TYPES:
         return  # unknown or unreadable: passed on, but it neither commits nor ends the stream
@@ -679,7 +689,12 @@ class UpstreamStream:
                 await out.commit(self._take_held())
                 forward, cut = forward[ev.end - cut:], ev.end
         if facts.end is Ending.FAILED or facts.incomplete:  # an upstream may echo a key in its error message
-            forward = self._ending_masked(forward, ending.start - cut if ending is not None else -1)
+            at = ending.start - cut if ending is not None else -1
+            if ending is not None and facts.end is Ending.FAILED and not _read_as_a_failure(ending) \
+                    and 0 <= at <= len(forward):
+                forward = _relayed(forward[:at], self._redact) + self._redact(self._failure_in_our_words())
+            else:
+                forward = self._ending_masked(forward, at)
         else:
             forward = _relayed(forward, self._redact)
         if out.response is None:
@@ -705,6 +720,18 @@ class UpstreamStream:
                                 out.ttfb_ms, self.facts, out.sent)
         return StreamResult(StreamEnd.CLIENT_GONE, out.response, "client disconnected", out.ttfb_ms, self.facts,
                             out.sent)
+
+    def _failure_in_our_words(self) -> bytes:
+        """A failure the provider ended its stream with that clients cannot read as one (data that is no
+        JSON, or JSON that says no failure type: ``event: error`` with ``data: upstream broke`` or
+        ``{"code": …}``) as the ``response.failed`` they read: Codex skips the unreadable event and takes
+        the stream for cut off, the OpenAI SDKs raise a JSON error or end the stream as if it were whole.
+        Its message and code are the provider's."""
+        facts = self.facts
+        err = error_object(facts.failure)
+        code = err.get("code") if err is not None else None
+        return sse.failure_event(facts.error, code if isinstance(code, str) and code else "upstream_error",
+                                 facts.response_id)
 
     def _ending_masked(self, forward: bytes, at: int) -> bytes:
         """A read that ends with a failure (or an unfinished answer, whose reason may quote the request):
