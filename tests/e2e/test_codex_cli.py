@@ -65,6 +65,19 @@ async def test_plain_turn(codex_setup):
     assert log["session_id"] == result.thread_id and log["provider"] == "p1" and log["status"] == 200
 
 
+async def test_a_relay_with_lone_cr_line_ends_and_its_own_lines_serves_a_turn(codex_setup):
+    """Every line ended by a lone CR, a relay's comments and "data: ping" between the events: Codex gets
+    exactly the text, at the first ask (its reader waits for the byte after a last CR; the gateway sends
+    an LF after the end event's, since nothing else follows it)."""
+    gw, p1, p2, codex = await codex_setup()
+    events = [fp.sse_event(e).replace(b"\n", b"\r") + b": c\r\rdata: ping\r\r"
+              for e in fp.stream_events(fp.response_object("CR says hi", provider="p1"))]
+    p1.always(fp.raw_stream(events))
+    result = await run(codex, "say hi")
+    assert result.agent_text == "CR says hi"
+    assert p1.calls == 1 and p2.calls == 0
+
+
 async def test_turn_with_preferred_provider_down(codex_setup):
     gw, p1, p2, codex = await codex_setup()
     p1.always(fp.status(503, "maintenance"))

@@ -173,6 +173,22 @@ async def test_a_failure_clients_cannot_read_ends_the_stream_as_one_they_can(fak
     assert row["outcome"] == "error" and message in row["error"], row
 
 
+@pytest.mark.parametrize("numbered", [True, False])
+async def test_the_failure_the_gateway_adds_is_numbered_after_the_last_event(fakes, gateway, numbered):
+    """A stream cut after output ends with the gateway's response.failed, whose sequence_number follows the
+    last one the client got (the AI SDK refuses an event without one): 0 when the provider numbered none."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    events = fp.stream_events(fp.response_object("all good", provider="p1"))[:4]
+    if not numbered:
+        for event in events:
+            del event["sequence_number"]
+    p1.always(fp.raw_stream([fp.sse_event(e) for e in events]))
+    reply = await gw.responses(stream=True)
+    name, data = as_an_sdk_reads(reply.body)[-1]
+    assert name == "response.failed" and json.loads(data)["sequence_number"] == (4 if numbered else 0)
+
+
 def late_events(code: str = "server_error") -> list[dict]:
     """What a broken relay may send after an answer's end event: more output, and a failure."""
     return [{"type": "response.output_text.delta", "delta": "LATE", "item_id": "x", "output_index": 0,
@@ -639,6 +655,8 @@ def _with_line_ends(events, nl):
 
 @pytest.mark.parametrize("split", [False, True])
 async def test_a_cr_stream_whose_last_byte_ends_its_completed_event_is_complete(fakes, gateway, split):
+    """Complete at its last CR — and the client gets an LF after it: nothing follows the end event, and a
+    reader that waits for the byte after a CR to tell it from a CRLF (Codex's) would wait for ever."""
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
     data = _with_line_ends(fp.stream_events(fp.response_object("cr text", provider="p1")), b"\r")
@@ -646,7 +664,7 @@ async def test_a_cr_stream_whose_last_byte_ends_its_completed_event_is_complete(
     p1.always(fp.raw_stream(chunks, delay=0.05 if split else 0))
     reply = await gw.responses(stream=True)
     assert reply.status == 200
-    assert reply.body == data
+    assert reply.body == data + b"\n"
     assert gw.services.store.request_log()[0]["outcome"] == "ok"
 
 
@@ -661,7 +679,8 @@ async def test_output_then_a_failure_in_one_read_is_a_failure_after_output_whate
     data = _with_line_ends([*events, failed], nl)
     p1.always(fp.raw_stream([data]))
     reply = await gw.responses(stream=True)
-    assert reply.status == 200 and reply.body == data  # as it came: output, then the failure
+    # As it came: output, then the failure (a last lone CR followed by an LF)
+    assert reply.status == 200 and reply.body == data + (b"\n" if nl == b"\r" else b"")
     row = gw.services.store.request_log()[0]
     assert row["outcome"] == "error" and "after output" in row["error"]
 

@@ -576,7 +576,7 @@ class UpstreamStream:
         if out.response is None:
             return StreamResult(StreamEnd.FAILED_EARLY, None, problem, None, facts, timed_out=silent)
         reason = problem if code == "gateway_shutdown" else f"upstream stream broke after output started: {problem}"
-        out.stage(sse.failure_event(reason, code, facts.response_id))
+        out.stage(sse.failure_event(reason, code, facts.response_id, out.next_sequence()))
         await out.finish_quietly()
         return StreamResult(StreamEnd.BROKEN, out.response, reason, out.ttfb_ms, facts, out.sent, timed_out=silent)
 
@@ -679,6 +679,10 @@ class UpstreamStream:
             if facts.end is not None:
                 if 0 <= ev.end - cut < len(forward):
                     forward = forward[:ev.end - cut]
+                if forward.endswith(b"\r"):
+                    # A stream of lone CRs: nothing follows the end, and a reader (Codex's) cannot tell a
+                    # last CR from the first half of a CRLF; an LF after it is one more blank line.
+                    forward += b"\n"
                 ending = ev
                 break
             if out.response is None and facts.generated and not hold_until_end and ev.end > cut:
@@ -692,7 +696,7 @@ class UpstreamStream:
             at = ending.start - cut if ending is not None else -1
             if ending is not None and facts.end is Ending.FAILED and not _read_as_a_failure(ending) \
                     and 0 <= at <= len(forward):
-                forward = _relayed(forward[:at], self._redact) + self._redact(self._failure_in_our_words())
+                forward = _relayed(forward[:at], self._redact) + self._redact(self._failure_in_our_words(out))
             else:
                 forward = self._ending_masked(forward, at)
         else:
@@ -721,7 +725,7 @@ class UpstreamStream:
         return StreamResult(StreamEnd.CLIENT_GONE, out.response, "client disconnected", out.ttfb_ms, self.facts,
                             out.sent)
 
-    def _failure_in_our_words(self) -> bytes:
+    def _failure_in_our_words(self, out: _ClientSide) -> bytes:
         """A failure the provider ended its stream with that clients cannot read as one (data that is no
         JSON, or JSON that says no failure type: ``event: error`` with ``data: upstream broke`` or
         ``{"code": …}``) as the ``response.failed`` they read: Codex skips the unreadable event and takes
@@ -731,7 +735,7 @@ class UpstreamStream:
         err = error_object(facts.failure)
         code = err.get("code") if err is not None else None
         return sse.failure_event(facts.error, code if isinstance(code, str) and code else "upstream_error",
-                                 facts.response_id)
+                                 facts.response_id, out.next_sequence())
 
     def _ending_masked(self, forward: bytes, at: int) -> bytes:
         """A read that ends with a failure (or an unfinished answer, whose reason may quote the request):
@@ -763,6 +767,10 @@ class UpstreamStream:
         return StreamResult(StreamEnd.COMPLETED, out.response, "", out.ttfb_ms, self.facts, out.sent)
 
 
+_SEQUENCE = b'"sequence_number"'
+_SEQUENCE_VALUE = re.compile(rb"\s*:\s*(\d{1,18})")
+
+
 class _ClientSide:
     """The client's half of a relayed stream: prepared at the commit, then written to.
 
@@ -770,8 +778,8 @@ class _ClientSide:
     of the stream (``finish``): each write is a system call, and the usual fast stream then reaches the
     client in one or two instead of one per step of the relay."""
 
-    __slots__ = ("_headers", "_idle", "_in_flight", "_request", "_staged", "_started", "response", "sent",
-                 "ttfb_ms")
+    __slots__ = ("_headers", "_idle", "_in_flight", "_numbered", "_request", "_staged", "_started", "response",
+                 "sent", "ttfb_ms")
 
     def __init__(self, request: web.Request, headers: dict[str, str], started: float,
                  idle: Watchdog | None = None) -> None:
@@ -782,6 +790,7 @@ class _ClientSide:
         # stops reading (Codex suspended) holds the upstream back, and that is not the upstream's silence.
         self._idle = idle
         self._staged: list[bytes] = []
+        self._numbered = b""  # the latest bytes sent that carry a sequence_number (see ``next_sequence``)
         self._in_flight = False  # events handed to a write that has not returned
         self.response: web.StreamResponse | None = None
         self.ttfb_ms: float | None = None
@@ -843,6 +852,19 @@ class _ClientSide:
                 self._idle.resume()
         self._in_flight = False
         self.sent += len(data)
+        if _SEQUENCE in data:
+            self._numbered = data
+
+    def next_sequence(self) -> int:
+        """The ``sequence_number`` for an event the gateway adds: one past the last the client got or is
+        about to (clients such as the AI SDK require one on every event); 0 when none carried one."""
+        for data in (*reversed(self._staged), self._numbered):
+            at = data.rfind(_SEQUENCE)
+            if at >= 0:
+                m = _SEQUENCE_VALUE.match(data, at + len(_SEQUENCE))
+                if m is not None:
+                    return int(m.group(1)) + 1
+        return 0
 
     async def finish(self) -> None:
         assert self.response is not None
