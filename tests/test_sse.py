@@ -121,6 +121,32 @@ def test_synthesized_stream_parses_back():
     assert "response.output_text.delta" in types
 
 
+def test_a_synthesized_stream_tells_each_item_as_the_api_streams_it():
+    """A reasoning item's summary and a function call's arguments come as their own events, as the API
+    streams them (the AI SDK builds its reasoning text from the summary deltas), and every event is
+    numbered in order."""
+    reasoning = {"id": "rs1", "type": "reasoning", "encrypted_content": "sealed",
+                 "summary": [{"type": "summary_text", "text": "Thinking."}, {"type": "summary_text", "text": "Done."}]}
+    call = {"id": "fc1", "type": "function_call", "call_id": "c", "name": "f", "arguments": '{"x": 1}',
+            "status": "completed"}
+    response = {"id": "r1", "object": "response", "status": "completed", "output": [reasoning, call]}
+    events = [e.json() for e in sse.iter_events(sse.synthesize(response))]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    summary = [e for e in events if e["type"] == "response.reasoning_summary_text.delta"]
+    assert [(e["summary_index"], e["delta"]) for e in summary] == [(0, "Thinking."), (1, "Done.")]
+    assert [e["type"] for e in events if e.get("summary_index") == 1] == [
+        "response.reasoning_summary_part.added", "response.reasoning_summary_text.delta",
+        "response.reasoning_summary_text.done", "response.reasoning_summary_part.done"]
+    added = [e["item"] for e in events if e["type"] == "response.output_item.added"]
+    assert added[0]["summary"] == [] and (added[1]["arguments"], added[1]["status"]) == ("", "in_progress")
+    arguments = [e for e in events if e["type"].startswith("response.function_call_arguments.")]
+    assert [(e["type"], e.get("delta"), e.get("arguments")) for e in arguments] == [
+        ("response.function_call_arguments.delta", '{"x": 1}', None),
+        ("response.function_call_arguments.done", None, '{"x": 1}')]
+    done = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+    assert done == [reasoning, call] and events[-1]["response"] == response
+
+
 def test_keepalive_comments_and_heartbeat_events_carry_no_data() -> None:
     assert not sse.carries_progress(b": keep-alive\n\n")
     assert not sse.carries_progress(b":\n\n: ping\n\n")

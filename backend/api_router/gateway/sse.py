@@ -443,7 +443,9 @@ def encode(event_type: str, payload: dict[str, Any]) -> bytes:
 
 
 def synthesize(response: dict[str, Any]) -> bytes:
-    """The standard Responses stream for a complete response object (upstream answered JSON)."""
+    """The standard Responses stream for a complete response object (upstream answered JSON): each item
+    told as the API streams it — a message's text, a reasoning item's summary, a function call's arguments
+    — so that a client showing them as they come (the AI SDK's reasoning text) has them."""
     seq = 0
     out: list[bytes] = []
 
@@ -475,6 +477,23 @@ def synthesize(response: dict[str, Any]) -> bytes:
                 else:
                     emit("response.content_part.added", **common, part=part)
                 emit("response.content_part.done", **common, part=part)
+        elif item.get("type") == "reasoning":
+            summary = [p for p in item.get("summary") or [] if isinstance(p, dict)]
+            emit("response.output_item.added", output_index=index, item={**item, "summary": []})
+            for sindex, part in enumerate(summary):
+                common = {"item_id": item_id, "output_index": index, "summary_index": sindex}
+                text = part.get("text", "")
+                emit("response.reasoning_summary_part.added", **common, part={**part, "text": ""})
+                emit("response.reasoning_summary_text.delta", **common, delta=text)
+                emit("response.reasoning_summary_text.done", **common, text=text)
+                emit("response.reasoning_summary_part.done", **common, part=part)
+        elif item.get("type") == "function_call":
+            arguments = item.get("arguments")
+            arguments = arguments if isinstance(arguments, str) else ""
+            emit("response.output_item.added", output_index=index,
+                 item={**item, "arguments": "", "status": "in_progress"})
+            emit("response.function_call_arguments.delta", item_id=item_id, output_index=index, delta=arguments)
+            emit("response.function_call_arguments.done", item_id=item_id, output_index=index, arguments=arguments)
         else:
             emit("response.output_item.added", output_index=index, item=item)
         emit("response.output_item.done", output_index=index, item=item)
