@@ -51,6 +51,22 @@ async def test_provider_failures_fail_over(fakes, gateway, behaviour, fragment):
     assert fragment in health["last_error"]
 
 
+async def test_an_item_another_provider_stores_is_no_failure_of_the_one_asked(fakes, gateway):
+    """A client with ``store`` on (the AI SDK's default) refers to a stored item with item_reference; the
+    provider asked first does not have it (404 "Item with id … not found"): the request fails over to the
+    next, and the first stays healthy — not in cooldown, no failure counted."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
+    p1.always(fp.status(404, "Item with id 'rs_p2_1' not found."))
+    body = simple_body(input=[{"type": "item_reference", "id": "rs_p2_1"}])
+    for _ in range(2):
+        reply = await gw.responses(body)
+        assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    health = (await gw.request("GET", "/status")).json["providers"]["p1"]
+    assert health["consecutive_failures"] == 0 and health["status"] == "unknown", health  # never judged
+    assert p1.calls == 2
+
+
 @pytest.mark.parametrize("code", [400, 413, 415, 422])
 async def test_client_errors_pass_through_without_failover(fakes, gateway, code):
     p1, p2 = await fakes("p1", "p2")

@@ -304,6 +304,11 @@ class AttemptRunner:
                                  response_bytes=len(body))
         if status == 404 and classify.says_unknown_model(message, raw):
             return _unknown_model(f"HTTP {status}: {message}", status)
+        if status == 404 and classify.mentions_item_not_found(message):
+            # An item the request refers to is stored by another provider (a client with ``store`` on sends
+            # item_reference): the request is bound there, and this provider did not fail.
+            return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", status=status,
+                                 counts_against_health=False)
         retry_after = classify.parse_retry_after(resp.headers.get("Retry-After")) if status == 429 else None
         message += redirect_note(resp)
         return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", retry_after=retry_after,

@@ -214,6 +214,12 @@ def mentions_previous_response_not_found(text: str) -> bool:
     return ("previous response" in t or "previous_response_id" in t) and "not found" in t
 
 
+def mentions_item_not_found(text: str) -> bool:
+    """An item the request refers to (an ``item_reference``, a stored item's id) is not kept there."""
+    t = text.lower()
+    return "item with id" in t and "not found" in t
+
+
 def mentions_unreadable_sealed_content(text: str) -> bool:
     t = text.lower()
     return ("encrypted content" in t or "encrypted_content" in t) and any(
