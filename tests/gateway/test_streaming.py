@@ -74,14 +74,18 @@ async def test_what_follows_the_end_event_in_the_same_chunk_is_not_relayed(fakes
 
 
 def as_an_sdk_reads(body: bytes) -> list[tuple[str | None, str]]:
-    """The events a client reading like the OpenAI SDKs gets from ``body``: (name, data) of every block
-    with any field set — an ``event:``, ``id:`` or ``retry:`` without data is one too, with data ""."""
-    out, name, data, dispatch = [], None, [], False
+    """The events a client reading like the OpenAI SDKs gets from ``body``: (name, data) of every block with
+    a name, data or retry, or after any id (they keep the last id for good, as the SSE spec says, and
+    dispatch at every blank line from then on — an empty-data event for a comment's) — with data "" when
+    it has none."""
+    out, name, data, retry, last_id = [], "", [], False, ""
     for line in body.decode().replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         if not line:
-            if dispatch:
-                out.append((name, "\n".join(data)))
-            name, data, dispatch = None, [], False
+            if name or data or last_id or retry:
+                out.append((name or None, "\n".join(data)))
+            name, data, retry = "", [], False
+            continue
+        if line.startswith(":"):
             continue
         field, _, value = line.partition(":")
         value = value[1:] if value.startswith(" ") else value
@@ -89,13 +93,30 @@ def as_an_sdk_reads(body: bytes) -> list[tuple[str | None, str]]:
             data.append(value)
         elif field == "event":
             name = value
-        dispatch = dispatch or field in ("data", "event", "id", "retry")
+        elif field == "id" and "\0" not in value:
+            last_id = value
+        elif field == "retry":
+            retry = value.isdigit()
     return out
 
 
 relay_line = st.sampled_from([b'data: {"type": "response.output_text.delta"}', b'data:{"a": 1}', b"data:  {}",
                               b"data: [DONE]", b"data: ping", b"data:", b"data", b"data: 1}", b"event: ping",
-                              b"event: response.output_text.delta", b"id: 7", b"retry: 10", b": keep-alive", b"ping"])
+                              b"event: response.output_text.delta", b"id: 7", b"retry: 10", b": keep-alive", b"ping",
+                              b'data: {"type":"keepalive"}', b'data: { "type" : "response.heartbeat", "n": 1}',
+                              b"event:keepalive", b'data: {"ts": 1}', b"database: 1", b"datax", b"id:"])
+HEARTBEATS = ("keepalive", "heartbeat", "ping", "response.keepalive", "response.heartbeat", "response.ping")
+
+
+def readable(name: str | None, data: str) -> bool:
+    """An event a client can take: a JSON object, no heartbeat (by its data, or by its name with no type).
+    What its data begins with decides (one JSON object per event's data, as relays write them)."""
+    try:
+        payload = json.loads(data.strip().split("\n")[0])
+    except ValueError:
+        return False
+    return isinstance(payload, dict) and bool(payload) and payload.get("type") not in HEARTBEATS and not (
+        name in HEARTBEATS and '"type"' not in data)
 
 
 @settings(max_examples=400, deadline=None)
@@ -105,11 +126,12 @@ def test_every_block_a_client_reads_has_a_json_object_for_data(blocks, newline):
     is a JSON object, and a block that is such an event passes unchanged."""
     chunk = b"".join(newline.join(block) + newline * 2 for block in blocks)
     out = _readable(chunk)
-    assert all(data.lstrip(" ").startswith("{") for _, data in as_an_sdk_reads(out)), out
+    assert all(readable(name, data) for name, data in as_an_sdk_reads(out)), out
     for block in blocks:
-        first_data = next((line for line in block if line == b"data" or line.startswith(b"data:")), None)
-        if first_data is not None and first_data[5:].lstrip(b" ").startswith(b"{"):
-            assert newline.join(block) + newline * 2 in out, block
+        read = as_an_sdk_reads(newline.join(block) + newline * 2)
+        if read and readable(*read[0]):  # passed on as it came, but for its id (said as a comment)
+            kept = [b": " + line if line.startswith(b"id:") else line for line in block]
+            assert newline.join(kept) + newline * 2 in out, block
 
 
 @pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
@@ -122,7 +144,8 @@ def test_a_usual_read_is_passed_on_without_a_copy(newline):
     assert _readable(chunk) is chunk
 
 
-RELAY_WORDS = [b"data: [DONE]\n\n", b"data: ping\n\n", b"event: ping\n\n", b"id: 7\n\n", b"data:\n\n"]
+RELAY_WORDS = [b"data: [DONE]\n\n", b"data: ping\n\n", b"event: ping\n\n", b"id: 7\n\n", b"data:\n\n",
+               b"event: ping\ndata: {}\n\n", b'data: {"type":"keepalive"}\n\n']
 
 
 @pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
@@ -146,7 +169,7 @@ async def test_a_relays_own_lines_reach_a_client_as_comments(fakes, gateway, new
     assert all(json.loads(data)["type"] == name for name, data in read), read
     assert read[-1][0] == ("response.completed" if ends == "completed" else "response.failed"), read
     for word in words:  # what the relay said is still passed on
-        assert b": " + word.rstrip(b"\r\n") in reply.body, word
+        assert all(b": " + line in reply.body for line in word.replace(newline, b"\n").split(b"\n") if line), word
 
 
 @pytest.mark.parametrize(("tail", "message", "code"), [
@@ -187,6 +210,46 @@ async def test_the_failure_the_gateway_adds_is_numbered_after_the_last_event(fak
     reply = await gw.responses(stream=True)
     name, data = as_an_sdk_reads(reply.body)[-1]
     assert name == "response.failed" and json.loads(data)["sequence_number"] == (4 if numbered else 0)
+
+
+async def test_an_end_event_whose_data_begins_on_its_second_line_reaches_the_client(fakes, gateway):
+    """``data:`` empty, then the JSON on the next data line: clients join the lines ("\\n{…}", still JSON),
+    so it is the end event for them as for the gateway — passed on, not made a comment."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    events = fp.stream_events(fp.response_object("all good", provider="p1"))
+    chunks = [fp.sse_event(e) for e in events[:-1]]
+    last = b"event: response.completed\ndata:\ndata: " + json.dumps(events[-1]).encode() + b"\n\n"
+    p1.always(fp.raw_stream([*chunks, last], delay=0.01))
+    reply = await gw.responses(stream=True)
+    assert as_an_sdk_reads(reply.body)[-1][0] == "response.completed" and reply.body.endswith(last)
+
+
+async def test_a_failure_in_the_read_of_the_last_deltas_is_numbered_after_them(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    events = fp.stream_events(fp.response_object("all good things come", provider="p1"), deltas=5)
+    chunks = [fp.sse_event(e) for e in events]
+    deltas = [i for i, e in enumerate(events) if e["type"] == "response.output_text.delta"]
+    together = b"".join(chunks[deltas[1]:deltas[3] + 1]) + b"event: error\ndata: upstream broke\n\n"
+    p1.always(fp.raw_stream([*chunks[:deltas[1]], together], delay=0.02))
+    reply = await gw.responses(stream=True)
+    numbers = [json.loads(data)["sequence_number"] for _, data in as_an_sdk_reads(reply.body)]
+    assert numbers == [*range(deltas[3] + 1), deltas[3] + 1], numbers
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+async def test_the_requests_own_failure_before_output_is_relayed_as_it_came_whatever_the_line_ends(
+        fakes, gateway, newline):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    opening = [fp.sse_event(e) for e in fp.stream_events(fp.response_object("x", provider="p1"))[:2]]
+    failure = b'event: error\ndata: {"type": "invalid_request_error", "code": "context_length_exceeded", ' \
+              b'"message": "too long"}\n\n'
+    data = b"".join([*opening, failure]).replace(b"\n", newline)
+    p1.always(fp.raw_stream([data]))
+    reply = await gw.responses(stream=True)
+    assert reply.body == data
 
 
 def late_events(code: str = "server_error") -> list[dict]:

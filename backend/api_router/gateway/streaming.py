@@ -16,7 +16,7 @@ import enum
 import functools
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,13 +154,17 @@ _LINES = re.compile(rb"(\r\n|\r|\n)")
 
 # The lines that make a block one a client reading Responses events cannot read: data that is no JSON
 # object (a relay's early "[DONE]", "ping", an empty data line), an id or a retry, a name whose block holds no
-# data ("event: ping"). The quick look finds a read holding none — the usual one — and passes it on as it
-# is; ``_readable`` decides block by block for any other. Led by "\n" (every line of an LF or CRLF stream is
-# but the first), the search skips ahead at C speed; a read holding a CR may end its lines with it alone,
-# and is searched with the slower pattern.
+# data ("event: ping"); and heartbeats, which the OpenAI SDKs' stream helpers and the AI SDK refuse as
+# unknown events: data "{}", data typed as one ({"type": "keepalive"}), a heartbeat's name. The quick look
+# finds a read holding none — the usual one — and passes it on as it is; ``_readable`` decides block by
+# block for any other. Led by "\n" (every line of an LF or CRLF stream is but the first), the search skips
+# ahead at C speed; a read holding a CR may end its lines with it alone, and is searched with the slower
+# pattern.
 _NL = rb"(?:\r\n|\r(?!\n)|\n)"  # a CRLF is one line end, never two
-_ODD = (rb"(?:data(?::[ \t]*+(?!\{)|[\r\n]|$)|id[:\r\n]|retry[:\r\n]|event:[^\r\n]*+(?:" + _NL
-        + rb"(?!data)[^\r\n]++)*+" + _NL + rb"{2})")
+_BEAT = rb"(?:ping|keepalive|heartbeat)"
+_ODD = (rb"(?:data(?::[ \t]*+(?!\{)|:[ \t]*+\{[ \t]*+(?:\}|\"type\"[ \t]*+:[ \t]*+\"(?:response\.)?" + _BEAT
+        + rb"\")|[\r\n]|$)|id[:\r\n]|retry[:\r\n]|event:[ \t]*+" + _BEAT + rb"[ \t]*+(?:[\r\n]|$)|event:[^\r\n]*+(?:"
+        + _NL + rb"(?!data(?:[:\r\n]|$))[^\r\n]++)*+" + _NL + rb"{2})")
 _ODD_FIRST_LINE = re.compile(_ODD)
 _ODD_LINE = re.compile(rb"\n" + _ODD)
 _ODD_LINE_ANY_END = re.compile(rb"[\r\n]" + _ODD)
@@ -194,23 +198,38 @@ def _readable(chunk: bytes) -> bytes:
         if parts[i]:
             block.append(i)
         if not parts[i] or i == len(parts) - 1:  # a blank line, or the end, closes the block
-            if block and not _an_event(parts[j] for j in block):
-                for j in block:
-                    if not parts[j].startswith(b":"):
-                        parts[j] = b": " + parts[j]
+            whole = _an_event([parts[j] for j in block])
+            for j in block:
+                # An id is never passed as one: the OpenAI SDKs keep the last one for good and from then on
+                # take every blank line — a comment's — for an event with empty data.
+                if (not whole and not parts[j].startswith(b":")) or parts[j].startswith(b"id:"):
+                    parts[j] = b": " + parts[j]
             block = []
     return b"".join(parts)
 
 
-def _an_event(lines: Iterable[bytes]) -> bool:
-    """Whether a block's lines are an event a client reads: its (first) data is a JSON object, or it has
-    no data and no field a client would dispatch it for (comments, a relay's bare words)."""
-    dispatched = False
+def _an_event(lines: list[bytes]) -> bool:
+    """Whether a block's lines are an event a client reads: its data (its data lines joined, as clients
+    join them) begins as a JSON object that is no heartbeat, or it has no data and no field a client would
+    dispatch it for (comments, a relay's words)."""
+    name, data, dispatched = b"", [], False
     for line in lines:
         if line.startswith(b"data:") or line == b"data":  # a bare "data" is an empty one
-            return line[5:].lstrip(b" \t").startswith(b"{")
+            value = line[5:]
+            data.append(value[1:] if value.startswith(b" ") else value)
+        elif line.startswith(b"event:"):
+            name = line[6:].strip(b" \t")
         dispatched = dispatched or line.startswith((b"event:", b"id:", b"retry:"))
-    return not dispatched
+    if not data:
+        return not dispatched
+    joined = b"\n".join(data).strip(b" \t\r\n")
+    if not joined.startswith(b"{") or _HEARTBEAT_DATA.match(joined):
+        return False
+    return not (name in _HEARTBEAT_NAMES and b'"type"' not in joined)  # {"ts": 1} under "event: ping"
+
+
+_HEARTBEAT_DATA = re.compile(rb'\{[ \t]*+(?:\}|"type"[ \t]*+:[ \t]*+"(?:response\.)?' + _BEAT + rb'")')
+_HEARTBEAT_NAMES = frozenset({b"ping", b"keepalive", b"heartbeat"})
 
 
 def _model_words(line: bytes) -> bool:
@@ -694,9 +713,10 @@ class UpstreamStream:
                 forward, cut = forward[ev.end - cut:], ev.end
         if facts.end is Ending.FAILED or facts.incomplete:  # an upstream may echo a key in its error message
             at = ending.start - cut if ending is not None else -1
-            if ending is not None and facts.end is Ending.FAILED and not _read_as_a_failure(ending) \
-                    and 0 <= at <= len(forward):
-                forward = _relayed(forward[:at], self._redact) + self._redact(self._failure_in_our_words(out))
+            if out.response is not None and ending is not None and facts.end is Ending.FAILED \
+                    and not _read_as_a_failure(ending) and 0 <= at <= len(forward):
+                head = _relayed(forward[:at], self._redact)
+                forward = head + self._redact(self._failure_in_our_words(out, head))
             else:
                 forward = self._ending_masked(forward, at)
         else:
@@ -725,7 +745,7 @@ class UpstreamStream:
         return StreamResult(StreamEnd.CLIENT_GONE, out.response, "client disconnected", out.ttfb_ms, self.facts,
                             out.sent)
 
-    def _failure_in_our_words(self, out: _ClientSide) -> bytes:
+    def _failure_in_our_words(self, out: _ClientSide, before: bytes) -> bytes:
         """A failure the provider ended its stream with that clients cannot read as one (data that is no
         JSON, or JSON that says no failure type: ``event: error`` with ``data: upstream broke`` or
         ``{"code": …}``) as the ``response.failed`` they read: Codex skips the unreadable event and takes
@@ -735,7 +755,7 @@ class UpstreamStream:
         err = error_object(facts.failure)
         code = err.get("code") if err is not None else None
         return sse.failure_event(facts.error, code if isinstance(code, str) and code else "upstream_error",
-                                 facts.response_id, out.next_sequence())
+                                 facts.response_id, out.next_sequence(before))
 
     def _ending_masked(self, forward: bytes, at: int) -> bytes:
         """A read that ends with a failure (or an unfinished answer, whose reason may quote the request):
@@ -855,10 +875,11 @@ class _ClientSide:
         if _SEQUENCE in data:
             self._numbered = data
 
-    def next_sequence(self) -> int:
-        """The ``sequence_number`` for an event the gateway adds: one past the last the client got or is
-        about to (clients such as the AI SDK require one on every event); 0 when none carried one."""
-        for data in (*reversed(self._staged), self._numbered):
+    def next_sequence(self, before: bytes = b"") -> int:
+        """The ``sequence_number`` for an event the gateway adds after ``before``: one past the last the
+        client got or is about to (clients such as the AI SDK require one on every event); 0 when none
+        carried one."""
+        for data in (before, *reversed(self._staged), self._numbered):
             at = data.rfind(_SEQUENCE)
             if at >= 0:
                 m = _SEQUENCE_VALUE.match(data, at + len(_SEQUENCE))
