@@ -138,6 +138,7 @@ class InstanceLock:
         self._fd: int | None = None
         self._published: InstanceInfo | None = None  # what ``keep`` writes into a lock file made anew
         self._guard = threading.RLock()  # ``keep`` runs on the file watcher's thread
+        self._said: str | None = None  # what ``keep`` last logged of a lock file it could not take again
 
     def acquire(self) -> bool:
         """Take the lock; False when another live process holds it."""
@@ -203,13 +204,15 @@ class InstanceLock:
             if taken and self._published is not None:
                 again.publish(self._published)
         except OSError as exc:
-            log.warning("%s was deleted and cannot be made again: %s", self.path, exc.strerror or exc)
+            again.release()  # taken but not published (a full disk): not kept half made
+            self._say_once(f"{self.path} was deleted and cannot be made again: {exc.strerror or exc}")
             return
         if not taken:
-            log.error("%s was deleted while API Router ran, and another start has taken it since: two instances "
-                      "may now share this user-data folder", self.path)
+            self._say_once(f"{self.path} was deleted while API Router ran, and another start has taken it since: "
+                           "two instances may now share this user-data folder", error=True)
             return
         log.warning("%s was deleted while API Router ran; it was made again", self.path)
+        self._said = None
         self._fd, again._fd = again._fd, None
         os.close(fd)
 
@@ -241,6 +244,12 @@ class InstanceLock:
             return InstanceInfo.from_json(raw) if raw.strip() else None
         except (OSError, ValueError):
             return None
+
+    def _say_once(self, message: str, *, error: bool = False) -> None:
+        """Logged once, not at every look of the watcher while it stays so."""
+        if message != self._said:
+            self._said = message
+            (log.error if error else log.warning)("%s", message)
 
     def release(self) -> None:
         with self._guard:
