@@ -162,8 +162,8 @@ _LINES = re.compile(rb"(\r\n|\r|\n)")
 # pattern.
 _NL = rb"(?:\r\n|\r(?!\n)|\n)"  # a CRLF is one line end, never two
 _BEAT = rb"(?:ping|keepalive|heartbeat)"
-_ODD = (rb"(?:data(?::[ \t]*+(?!\{)|:[ \t]*+\{[ \t]*+(?:\}|\"type\"[ \t]*+:[ \t]*+\"(?:response\.)?" + _BEAT
-        + rb"\")|[\r\n]|$)|id[:\r\n]|retry[:\r\n]|event:[ \t]*+" + _BEAT + rb"[ \t]*+(?:[\r\n]|$)|event:[^\r\n]*+(?:"
+_ODD = (rb"(?:data(?::[ \t]*+(?!\{)|:[ \t]*+\{[ \t]*+\}|[\r\n]|$)|id[:\r\n]|retry[:\r\n]|event:[ \t]*+" + _BEAT
+        + rb"[ \t]*+(?:[\r\n]|$)|event:[^\r\n]*+(?:"
         + _NL + rb"(?!data(?:[:\r\n]|$))[^\r\n]++)*+" + _NL + rb"{2})")
 _ODD_FIRST_LINE = re.compile(_ODD)
 _ODD_LINE = re.compile(rb"\n" + _ODD)
@@ -190,7 +190,9 @@ def _readable(chunk: bytes) -> bytes:
     look finished, the gateway's ``response.failed`` unread — and fail on data that is not JSON, or on a
     name without data; Codex skips all of them. What the relay said still reaches the client, as a comment."""
     odd = _ODD_LINE_ANY_END if b"\r" in chunk else _ODD_LINE
-    if odd.search(chunk) is None and _ODD_FIRST_LINE.match(chunk) is None:
+    # Besides the lines above: a heartbeat's type wherever its data names it ({"n": 3, "type": "keepalive"}).
+    if odd.search(chunk) is None and _ODD_FIRST_LINE.match(chunk) is None \
+            and b'keepalive"' not in chunk and b'heartbeat"' not in chunk and b'ping"' not in chunk:
         return chunk
     parts = _LINES.split(chunk)  # line, its end, line, its end, …, what follows the last end
     block: list[int] = []
@@ -210,8 +212,9 @@ def _readable(chunk: bytes) -> bytes:
 
 def _an_event(lines: list[bytes]) -> bool:
     """Whether a block's lines are an event a client reads: its data (its data lines joined, as clients
-    join them) begins as a JSON object that is no heartbeat, or it has no data and no field a client would
-    dispatch it for (comments, a relay's words)."""
+    join them) begins as a JSON object that is no heartbeat — by its type, the last it names, as JSON
+    readers take it — or it has no data and no field a client would dispatch it for (comments, a relay's
+    words)."""
     name, data, dispatched = b"", [], False
     for line in lines:
         if line.startswith(b"data:") or line == b"data":  # a bare "data" is an empty one
@@ -222,14 +225,23 @@ def _an_event(lines: list[bytes]) -> bool:
         dispatched = dispatched or line.startswith((b"event:", b"id:", b"retry:"))
     if not data:
         return not dispatched
-    joined = b"\n".join(data).strip(b" \t\r\n")
-    if not joined.startswith(b"{") or _HEARTBEAT_DATA.match(joined):
+    joined = b"\n".join(data)
+    if not joined.lstrip(b" \t\r\n").startswith(b"{"):
         return False
-    return not (name in _HEARTBEAT_NAMES and b'"type"' not in joined)  # {"ts": 1} under "event: ping"
+    try:
+        payload = orjson.loads(joined)
+    except orjson.JSONDecodeError:  # begins as an object: passed as it came, as the quick look passes it
+        return True
+    if not isinstance(payload, dict):
+        return True
+    kind = payload.get("type")
+    if not payload or (isinstance(kind, str) and kind.removeprefix("response.") in _HEARTBEATS):
+        return False
+    return not (name in _HEARTBEAT_NAMES and kind is None)  # {"ts": 1} under "event: ping"
 
 
-_HEARTBEAT_DATA = re.compile(rb'\{[ \t]*+(?:\}|"type"[ \t]*+:[ \t]*+"(?:response\.)?' + _BEAT + rb'")')
-_HEARTBEAT_NAMES = frozenset({b"ping", b"keepalive", b"heartbeat"})
+_HEARTBEATS = frozenset({"ping", "keepalive", "heartbeat"})
+_HEARTBEAT_NAMES = frozenset(word.encode() for word in _HEARTBEATS)
 
 
 def _model_words(line: bytes) -> bool:
