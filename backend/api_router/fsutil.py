@@ -108,7 +108,7 @@ def atomic_write(path: Path, data: bytes | Iterable[bytes], *, mode: int | None 
         if target != path:  # a link into a folder that is not there (a drive not mounted): not ours to make
             raise FileNotFoundError(errno.ENOENT, f"it links to {target}, whose folder does not exist", str(path))
         # user-data/ deleted while running, a first backup: private like the rest
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(target.parent)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     try:
@@ -338,8 +338,15 @@ def tighten(path: Path, mode: int = 0o600) -> None:
 
 
 def private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) if needed, owner-only."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Create ``path`` and any missing parents, each owner-only (``mkdir(parents=True)`` would make the
+    parents with the umask's mode: user-data/ deleted while the app runs, then data/ made in it)."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.is_dir():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        folder.mkdir(exist_ok=True, mode=0o700)
     tighten(path, 0o700)
     return path
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from api_router.composition import StartupError
-from api_router.fsutil import create_private_file, refuse_pipe, tighten
+from api_router.fsutil import create_private_file, private_dir, refuse_pipe, tighten
 from api_router.services import Services
 
 # Control characters from outside (a request path, an upstream's error) would let a line pass for
@@ -99,7 +99,7 @@ def setup_logging(services: Services, *, console: bool) -> logging.handlers.Queu
     file and terminal writes never block the event loop. Returns the listener to stop at exit."""
     formatter = RedactingFormatter(services.redactor)
     try:
-        services.paths.data.mkdir(parents=True, exist_ok=True)
+        private_dir(services.paths.data)
         handlers: list[logging.Handler] = [PrivateRotatingFileHandler(
             services.paths.data / "api-router.log", maxBytes=1_000_000, backupCount=3, encoding="utf-8")]
     except OSError as exc:  # the log is a folder, or not ours to write

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import stat
 import subprocess
 import sys
 import threading
@@ -358,3 +360,23 @@ def test_a_lock_file_that_cannot_be_written_again_is_not_left_locked_and_empty(t
     assert caplog.text.count("cannot be made again: No space") == 1
     monkeypatch.undo()
     running.release()
+
+
+@posix_only
+def test_folders_the_lock_makes_again_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    """user-data/ (and data/ in it) deleted while the app runs: the lock file made again lies in folders
+    made owner-only, as at start — an ordinary shell's umask (022) would leave them readable to all."""
+    user_data = tmp_path / "user-data"
+    path = user_data / "data" / "instance.lock"
+    running = InstanceLock(path)
+    old = os.umask(0o022)
+    try:
+        assert running.acquire()
+        running.publish(info())
+        shutil.rmtree(user_data)
+        running.keep()
+    finally:
+        os.umask(old)
+        running.release()
+    assert [stat.S_IMODE(p.stat().st_mode) for p in (user_data, path.parent)] == [0o700, 0o700]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -36,6 +36,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
+from api_router.fsutil import private_dir
 from api_router.terminal import alert, say
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ class InstanceLock:
         """Take the lock; False when another live process holds it."""
         if self._fd is not None:
             return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)  # data/ (user-data/ too) deleted while running: made private again
         # No O_TRUNC: the file may belong to the running instance, whose info must survive.
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
         try:
