@@ -7,6 +7,7 @@ import asyncio
 import csv
 import io
 import json
+import shutil
 import sys
 import time
 
@@ -910,3 +911,18 @@ async def test_the_row_limit_cuts_the_oldest_by_start_so_paging_misses_nothing(f
     assert [r["session_id"] for r in rest["requests"]] == ["short-3"]
     left = [r["session_id"] for r in (await gw.api("list_requests"))["requests"]]
     assert left == ["short-5", "short-4", "short-3"]
+
+
+async def test_an_export_after_the_database_file_was_deleted_says_so_and_makes_no_file(fakes, gateway):
+    """data/ cleared while API Router runs: requests are still served and the pages still read (their
+    connection holds the file deleted), but an export opens the file by its name: it says what happened and
+    what to do, and makes no new empty database (with the umask's mode) where the deleted one was."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    assert (await gw.responses()).status == 200
+    store = gw.services.store.path
+    shutil.rmtree(store.parent)
+    assert (await gw.responses()).status == 200
+    with pytest.raises(ApiError, match=r"was deleted while API Router ran\. Restart API Router"):
+        await gw.api("export_requests", format="jsonl")
+    assert not store.exists()

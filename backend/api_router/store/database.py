@@ -745,7 +745,14 @@ class Store:
         their own): an export made a page at a time holds the rows there were when it began, whatever the
         writer prunes meanwhile. Everything queued before the call is in it."""
         self.flush()
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:  # read-only: a file deleted under the app is not made again, empty, by this read
+            conn = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True, check_same_thread=False,
+                                   isolation_level=None)
+        except sqlite3.OperationalError as exc:
+            if self.path.exists():
+                raise
+            raise DamagedDatabase(f"the history cannot be read: its database file {self.path} was deleted while "
+                                  "API Router ran. Restart API Router: it then starts a new, empty history") from exc
         conn.create_function("casefold", 1, _casefold, deterministic=True)
         lock = threading.Lock()
         try:
