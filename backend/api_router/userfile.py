@@ -166,10 +166,11 @@ class UserFile(Generic[V]):
                     self._reported = stamp
                     self._edit_unusable(read)
                 return False
+            unchanged = read == self._value  # touched, or the same file moved back: no edit to tell
             before = self._adopt(read)
             self._stamp, self._reported = stamp, None
             self._ctime = None  # looked at again next time: it may have been written to since the read
-        return self._told(before, read)
+        return False if unchanged else self._told(before, read)
 
     def _adopt(self, value: V) -> V:
         """Make ``value`` the version in use, ``before_use`` told first; the version it replaces. ``_lock`` held."""
