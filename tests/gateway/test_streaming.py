@@ -142,6 +142,18 @@ def test_every_block_a_client_reads_has_a_json_object_for_data(blocks, newline):
             assert newline.join(kept) + newline * 2 in out, block
 
 
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+def test_a_read_of_many_names_is_looked_at_in_time_linear_in_its_size(newline):
+    """A relay writing 16,000 names before one data line (144 KB, one read): the quick look once went over
+    the rest of the block from every name — 9.5 s of the event loop, every client waiting. Linear, it takes
+    milliseconds; the bound leaves a loaded machine a hundred times that."""
+    delta = b'data: {"type":"response.output_text.delta","delta":"x"}' + newline * 2
+    chunk = delta + (b"event: x" + newline) * 16_000 + delta
+    started = time.perf_counter()
+    _readable(chunk)
+    assert time.perf_counter() - started < 1.5
+
+
 @pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
 def test_a_usual_read_is_passed_on_without_a_copy(newline):
     """Named or unnamed Responses events, comments between them: the quick look lets them through as

@@ -162,9 +162,11 @@ _LINES = re.compile(rb"(\r\n|\r|\n)")
 # pattern.
 _NL = rb"(?:\r\n|\r(?!\n)|\n)"  # a CRLF is one line end, never two
 _BEAT = rb"(?:ping|keepalive|heartbeat)"
+# A name is odd unless a data line follows it at once (a comment or a second name in between is rare enough
+# to be read block by block): looking one line ahead keeps the search linear in the read, however many
+# names a relay writes.
 _ODD = (rb"(?:data(?::[ \t]*+(?!\{)|:[ \t]*+\{[ \t]*+\}|[\r\n]|$)|id[:\r\n]|retry[:\r\n]|event:[ \t]*+" + _BEAT
-        + rb"[ \t]*+(?:[\r\n]|$)|event:[^\r\n]*+(?:"
-        + _NL + rb"(?!data(?:[:\r\n]|$))[^\r\n]++)*+" + _NL + rb"{2})")
+        + rb"[ \t]*+(?:[\r\n]|$)|event:[^\r\n]*+(?:" + _NL + rb"(?!data(?:[:\r\n]|$))|$))")
 _ODD_FIRST_LINE = re.compile(_ODD)
 _ODD_LINE = re.compile(rb"\n" + _ODD)
 _ODD_LINE_ANY_END = re.compile(rb"[\r\n]" + _ODD)
@@ -190,9 +192,7 @@ def _readable(chunk: bytes) -> bytes:
     look finished, the gateway's ``response.failed`` unread — and fail on data that is not JSON, or on a
     name without data; Codex skips all of them. What the relay said still reaches the client, as a comment."""
     odd = _ODD_LINE_ANY_END if b"\r" in chunk else _ODD_LINE
-    # Besides the lines above: a heartbeat's type wherever its data names it ({"n": 3, "type": "keepalive"}).
-    if odd.search(chunk) is None and _ODD_FIRST_LINE.match(chunk) is None \
-            and b'keepalive"' not in chunk and b'heartbeat"' not in chunk and b'ping"' not in chunk:
+    if odd.search(chunk) is None and _ODD_FIRST_LINE.match(chunk) is None and not _names_a_heartbeat(chunk):
         return chunk
     parts = _LINES.split(chunk)  # line, its end, line, its end, …, what follows the last end
     block: list[int] = []
@@ -208,6 +208,13 @@ def _readable(chunk: bytes) -> bytes:
                     parts[j] = b": " + parts[j]
             block = []
     return b"".join(parts)
+
+
+def _names_a_heartbeat(chunk: bytes) -> bool:
+    """Whether ``chunk`` may hold a heartbeat's type, wherever its data names it ({"n": 3, "type":
+    "keepalive"}): three short searches, then the exact six only when one finds something ("typing" ends as
+    "ping" does)."""
+    return (b'ping"' in chunk or b'alive"' in chunk or b'beat"' in chunk) and any(w in chunk for w in _BEAT_TYPES)
 
 
 def _an_event(lines: list[bytes]) -> bool:
@@ -228,6 +235,8 @@ def _an_event(lines: list[bytes]) -> bool:
     joined = b"\n".join(data)
     if not joined.lstrip(b" \t\r\n").startswith(b"{"):
         return False
+    if len(joined) > _HEARTBEAT_SIZE:
+        return True
     try:
         payload = orjson.loads(joined)
     except orjson.JSONDecodeError:  # begins as an object: passed as it came, as the quick look passes it
@@ -242,6 +251,9 @@ def _an_event(lines: list[bytes]) -> bool:
 
 _HEARTBEATS = frozenset({"ping", "keepalive", "heartbeat"})
 _HEARTBEAT_NAMES = frozenset(word.encode() for word in _HEARTBEATS)
+# A heartbeat's type as its data writes it ("ping", "response.ping"), wherever in the data.
+_BEAT_TYPES = tuple(f'{lead}{word}"'.encode() for word in sorted(_HEARTBEATS) for lead in ('"', "."))
+_HEARTBEAT_SIZE = 4096  # data longer than this is no heartbeat: not parsed to find out
 
 
 def _model_words(line: bytes) -> bool:
