@@ -586,20 +586,25 @@ async def test_a_file_deleted_while_the_app_runs_is_written_again_and_said(fakes
 
 
 async def test_a_touched_file_or_the_same_file_moved_back_is_no_edit(fakes, gateway):
-    """``touch config.toml``, or the same bytes moved away and back: nothing changed, nothing is told (an
-    edit made after is, as ever)."""
+    """``touch config.toml``, or the same bytes moved away and back: nothing changed, nothing is told — also
+    when a change made in the app finds it first. A broken version put back as it was is a mend: said."""
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
-    path = gw.services.paths.config
+    path, kept = gw.services.paths.config, gw.services.paths.config.with_name("kept.toml")
     events = lambda: [e.message for e in gw.services.store.list_events() if "config.toml was" in e.message]  # noqa: E731
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 5_000_000_000))
-    text = path.read_text()
-    path.rename(path.with_name("kept.toml"))
-    path.with_name("kept.toml").rename(path)
+    path.rename(kept)
+    kept.rename(path)
     await asyncio.sleep(1.5)  # three looks of the watcher
     assert events() == []
-    path.write_text(text.replace('display_name = "P1"', 'display_name = "Edited"'))
-    await wait_until(lambda: any("config.toml was edited" in m for m in events()), 10, "the edit told")
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 9_000_000_000))
+    await gw.api("update_routing", cooldown_seconds=31)  # before the watcher's next look, most likely
+    assert events() == []
+    good = path.read_text()
+    path.write_text("this is [not toml\n")
+    await wait_until(lambda: any("was edited but" in m for m in events()), 10, "the broken version told")
+    path.write_text(good)
+    await wait_until(lambda: any(m.startswith("config.toml was edited;") for m in events()), 10, "the mend told")
 
 
 async def test_a_file_removed_and_saved_anew_within_a_look_is_read_as_an_edit(fakes, gateway):

@@ -166,7 +166,7 @@ class UserFile(Generic[V]):
                     self._reported = stamp
                     self._edit_unusable(read)
                 return False
-            unchanged = read == self._value  # touched, or the same file moved back: no edit to tell
+            unchanged = self._unchanged(read)
             before = self._adopt(read)
             self._stamp, self._reported = stamp, None
             self._ctime = None  # looked at again next time: it may have been written to since the read
@@ -282,11 +282,20 @@ class UserFile(Generic[V]):
                 settled, read = self._read_settled()
                 if isinstance(read, str) or settled is None or file_stamp(self.path) != settled:
                     return
+                unchanged = self._unchanged(read)
                 before = self._adopt(read)
                 self._stamp, self._reported = settled, None
                 self._ctime = None
+                if unchanged:
+                    return
             after = self._value
         self._told(before, after)
+
+    def _unchanged(self, read: V) -> bool:
+        """A version read that is the one in use, with no unusable one told since: touched, or put back
+        as it was — no edit to tell. (One that mends an unusable version told is said, as any edit.)
+        ``_lock`` held."""
+        return read == self._value and self._reported is None
 
     def _read_disk(self) -> V | str:
         try:
