@@ -1016,3 +1016,27 @@ def test_an_upgrade_is_pending_only_for_an_older_versions_file(tmp_path):
         conn.execute("CREATE TABLE request_log (x)")  # another program's: opening it says so
     assert not Store(other).upgrade_pending()
 
+
+
+def test_the_read_only_uri_of_an_export_opens_any_path_and_names_no_server(tmp_path):
+    """The export's read-only connection: a file named with URI characters opens (and only for reading);
+    a Windows network path keeps an empty authority, which SQLite takes (it refuses a server named there)."""
+    from pathlib import PureWindowsPath
+
+    from api_router.store.database import _read_only_uri
+
+    path = tmp_path / "a b#?%&mode=rw;é.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    reader = sqlite3.connect(_read_only_uri(path), uri=True)
+    assert reader.execute("SELECT count(*) FROM t").fetchone() == (0,)
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.execute("INSERT INTO t VALUES (1)")
+    reader.close()
+
+    class OnWindows(PureWindowsPath):
+        def absolute(self):
+            return self
+
+    assert _read_only_uri(OnWindows(r"\\server\share\ud\h.db")) == "file:////server/share/ud/h.db?mode=ro"
+    assert _read_only_uri(OnWindows(r"C:\Users\me\h db.db")) == "file:///C:/Users/me/h%20db.db?mode=ro"

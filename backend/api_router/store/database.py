@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -20,6 +21,7 @@ from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_from_bytes
 
 import orjson
 
@@ -65,6 +67,15 @@ class Metrics:
 class Retention:
     days: float = DEFAULT_RETENTION_DAYS
     rows: int = DEFAULT_RETENTION_ROWS
+
+
+def _read_only_uri(path: Path) -> str:
+    """``path`` as an SQLite URI that opens it read-only. The authority is left empty (``file:///…``, and
+    ``file:////server/share/…`` for a Windows network path): SQLite refuses any other, and ``as_uri`` names
+    the server there."""
+    posix = path.absolute().as_posix()
+    return "file://" + ("" if posix.startswith("/") else "/") + quote_from_bytes(os.fsencode(posix), safe="/:") \
+        + "?mode=ro"
 
 
 class DamagedDatabase(RuntimeError):
@@ -746,8 +757,7 @@ class Store:
         writer prunes meanwhile. Everything queued before the call is in it."""
         self.flush()
         try:  # read-only: a file deleted under the app is not made again, empty, by this read
-            conn = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True, check_same_thread=False,
-                                   isolation_level=None)
+            conn = sqlite3.connect(_read_only_uri(self.path), uri=True, check_same_thread=False, isolation_level=None)
         except sqlite3.OperationalError as exc:
             if self.path.exists():
                 raise
