@@ -161,7 +161,12 @@ _LINES = re.compile(rb"(\r\n|\r|\n)")
 # ahead at C speed; a read holding a CR may end its lines with it alone, and is searched with the slower
 # pattern.
 _NL = rb"(?:\r\n|\r(?!\n)|\n)"  # a CRLF is one line end, never two
-_BEAT = rb"(?:ping|keepalive|heartbeat)"
+_HEARTBEATS = frozenset({"ping", "keepalive", "heartbeat"})
+_HEARTBEAT_NAMES = frozenset(word.encode() for word in _HEARTBEATS)
+# A heartbeat's type as its data writes it ("ping", "response.ping"), wherever in the data.
+_BEAT_TYPES = tuple(f'{lead}{word}"'.encode() for word in sorted(_HEARTBEATS) for lead in ('"', "."))
+_HEARTBEAT_SIZE = 4096  # data longer than this is no heartbeat: not parsed to find out
+_BEAT = b"(?:" + b"|".join(sorted(_HEARTBEAT_NAMES)) + b")"
 # A name is odd unless a data line follows it at once (a comment or a second name in between is rare enough
 # to be read block by block): looking one line ahead keeps the search linear in the read, however many
 # names a relay writes.
@@ -181,9 +186,6 @@ def _read_as_a_failure(ev: sse.SSEEvent) -> bool:
     """Whether clients read a failure event as one: a JSON object typed ``error`` or ``response.failed``."""
     payload = ev.json()
     return isinstance(payload, dict) and payload.get("type") in sse.FAILURE_END
-
-
-_SAID_LIMIT = 1000  # characters of a relay's own failure text kept as the message
 
 
 def _readable(chunk: bytes) -> bytes:
@@ -249,11 +251,6 @@ def _an_event(lines: list[bytes]) -> bool:
     return not (name in _HEARTBEAT_NAMES and kind is None)  # {"ts": 1} under "event: ping"
 
 
-_HEARTBEATS = frozenset({"ping", "keepalive", "heartbeat"})
-_HEARTBEAT_NAMES = frozenset(word.encode() for word in _HEARTBEATS)
-# A heartbeat's type as its data writes it ("ping", "response.ping"), wherever in the data.
-_BEAT_TYPES = tuple(f'{lead}{word}"'.encode() for word in sorted(_HEARTBEATS) for lead in ('"', "."))
-_HEARTBEAT_SIZE = 4096  # data longer than this is no heartbeat: not parsed to find out
 
 
 def _model_words(line: bytes) -> bool:
@@ -316,6 +313,9 @@ def _typed_as_named(chunk: bytes, at: int, name: bytes) -> bool:
         at += 1
     end = at + 1 + len(name)
     return chunk[at:at + 1] == b'"' and chunk.startswith(name, at + 1) and chunk[end:end + 1] == b'"'
+
+
+_SAID_LIMIT = 1000  # characters of a relay's own failure text kept as its message
 
 
 def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
