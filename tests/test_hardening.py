@@ -1312,6 +1312,7 @@ async def test_a_request_that_cannot_be_parsed_gets_a_json_400_and_one_log_line(
         # versions the parser reads but this server does not speak (no version at all reads as HTTP/0.9)
         b"GET /v1/models HTTP/2.0\r\n" + host + auth + b"\r\n\r\n": "HTTP/2.0 is not served here",
         b"GET /v1/models\r\n" + host + auth + b"\r\n\r\n": "HTTP/0.9 is not served here",
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n": "HTTP/2 is not served here",  # an HTTP/2 client's preface
         b"POST /v1/responses HTTP/1.1\r\n" + host + b"Content-Length: abc\r\n\r\n": "Content-Length",
         b"GET /v1/models HTTP/1.1\r\n" + host + auth + b"\x00x\r\n\r\n": "Invalid header value char",
         # aiohttp's own words with an apostrophe, and with a header's name in quotes: said whole

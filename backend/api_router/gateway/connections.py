@@ -116,6 +116,12 @@ class GuardedRequestHandler(RequestHandler):
 
 
 UNSUPPORTED_ENCODING = "this Content-Encoding is not supported: send the body uncompressed, or gzip or deflate"
+# llhttp's words for the HTTP/2 connection preface (``PRI * HTTP/2.0``), which an HTTP/2 client sends first
+_HTTP2_PREFACE = "Pause on PRI/Upgrade"
+
+
+def unserved_version(version: str) -> str:
+    return f"HTTP/{version} is not served here (API Router speaks HTTP/1.1 and 1.0)"
 
 
 def malformed_reason(exc: BaseException, message: str | None) -> str:
@@ -133,6 +139,8 @@ def malformed_reason(exc: BaseException, message: str | None) -> str:
         return "a request or header line is too long"
     if isinstance(exc, InvalidURLError):  # its message is the request target itself, as sent
         return "the request target is not a valid URL"
+    if _HTTP2_PREFACE in (message or str(exc)):
+        return unserved_version("2")
     lines = []
     for line in (message or str(exc)).replace("400, message:", "").strip().splitlines():
         if not line.strip():

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import HttpVersion10, HttpVersion11, web
 from aiohttp.typedefs import Middleware
 
-from api_router.gateway.connections import GuardedRequestHandler
+from api_router.gateway.connections import GuardedRequestHandler, unserved_version
 from api_router.gateway.errors import GatewayError, error_response, from_error
 from api_router.gateway.exchange import answer_now, refuse_held_back_body
 from api_router.gateway.upstream import LOOP_HEADER, MAX_HOPS, is_loop
@@ -129,7 +129,7 @@ def _refuse_version(request: web.Request) -> None:
     to the socket, which is then closed: aiohttp would answer in the request's own version, which an HTTP/1
     client cannot read ("HTTP/2.0 400")."""
     version = request.version
-    why = f"HTTP/{version.major}.{version.minor} is not served here (API Router speaks HTTP/1.1 and 1.0)"
+    why = unserved_version(f"{version.major}.{version.minor}")
     if isinstance(request.protocol, GuardedRequestHandler):
         request.protocol.note_malformed(request.remote, why)
     answer_now(request, 400, f"malformed HTTP request: {why}", None)
