@@ -652,6 +652,59 @@ async def test_a_table_cut_by_hand_and_pasted_back_with_another_address_starts_a
     assert services.router.plan(services.config.current) == ["p1", "p2"]
 
 
+async def test_a_request_that_ends_while_its_table_is_cut_by_hand_leaves_what_it_did_for_when_it_comes_back(
+        fakes, gateway):
+    """A cut is no delete: a stream that ends while c's table is out of config.toml (an editor saving in two
+    steps) is counted under c, the session stays with c, and the reasoning c sealed goes back to c once the
+    table is pasted back — not stripped as a gone provider's."""
+    p1, c = await fakes("p1", "c")
+    gw = await gateway({"p1": p1, "c": c}, routing={"preferred_provider": "p1"})
+    services = gw.services
+    services.watcher.stop()
+    p1.queue(fp.status(500))  # the request fails over to c, which holds its answer
+    held = Held(fp.stream_ok("sealed", reasoning=True))
+    c.queue(held)
+    cut: list[str] = []
+
+    async def cut_c() -> None:
+        cut.append(cut_by_hand(services, "c"))
+
+    body, headers = turn("think")
+    reply = await while_held(held, gw.responses(body, headers=headers, stream=True), cut_c)
+    item = reply.events[-1]["response"]["output"][0]
+    hand_edit(services, services.paths.config.read_text() + "\n" + cut[0])
+    metrics = (await gw.api("get_status"))["metrics"]
+    assert metrics["c"]["ok_requests"] == 1 and metrics["c"]["total_tokens"] > 0, metrics
+    assert services.router.session_binding(services.config.current, SID) == "c"
+    body, headers = turn("next", input=[item, {"role": "user", "content": "next"}])
+    assert (await gw.responses(body, headers=headers)).headers["X-API-Router-Provider"] == "c"
+    assert c.requests[-1].json["input"][0].get("id") == item["id"]  # its own reasoning, sent back
+
+
+@pytest.mark.parametrize("change", ["key", "base_url"])
+async def test_a_failure_at_the_old_key_or_address_is_not_the_reason_traffic_moved(fakes, gateway, change):
+    """The preferred provider's answer to a request sent before the user gave it a new key (or address)
+    says nothing of it now: the request is served by the next provider, but the status does not quote the
+    old failure, and traffic does not move."""
+    p1, new, p2 = await fakes("p1", "new", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_provider": "p1"})
+    held = Held(fp.status(401, "invalid api key"))
+    p1.queue(held)
+
+    async def fix() -> None:
+        if change == "key":
+            await gw.api("set_provider_key", provider="p1", key="sk-the-fixed-key-0123")
+        else:
+            await gw.api("upsert_provider", provider="p1", base_url=new.base_url)
+
+    reply = await while_held(held, gw.responses(simple_body(), stream=True), fix)
+    assert reply.headers["X-API-Router-Provider"] == "p2"
+    status = await gw.api("get_status")
+    said = json.dumps([status["summary"], status.get("active_reason")])
+    assert "invalid api key" not in said and "401" not in said, said
+    assert gw.services.router.plan(gw.services.config.current)[0] == "p1"
+
+
 @pytest.mark.parametrize("change", ["add", "rename", "delete"])
 async def test_a_change_made_while_a_table_is_cut_by_hand_keeps_its_place_in_the_order(fakes, gateway, change):
     """provider_order written with a comment per id; [providers.p2] cut by hand (to be pasted back) when an

@@ -98,6 +98,9 @@ class OutcomeRecorder:
                                         if stream and result.first_event_ms else None,
                                         took_s=(attempt.latency_ms or 0.0) / 1000, passed_by=ex.passed_by_first,
                                         route_taken=ex.route_taken)
+        elif client is not None and client.session_id and now not in self._config().providers:
+            # Its table cut by hand, to come back: nothing said of its health, but the conversation is its.
+            self._router.keep_session(client.session_id, now, choice=ex.choice)
         self._quota.record_tokens(now, result.usage.total_tokens)
         # previous_response_id can only name a response the provider stored; with store: false (how
         # Codex asks) there is nothing to remember, and nothing to spend on the hot path.
@@ -146,7 +149,7 @@ class OutcomeRecorder:
         with self._moving:
             now = self._current(ex, provider)
             if now is not None and self._as_asked(ex, provider, now):
-                failed = [replace(f, health=True) if f.unknown_model else f for _, f in self._current_failures(ex)]
+                failed = [replace(f, health=True) if f.unknown_model else f for f in self._current_failures(ex)]
                 if failed:
                     ex.route_taken = self._router.record_failover(self._config(), now, failed, choice=ex.choice,
                                                                   took_s=took_s)
@@ -214,7 +217,7 @@ class OutcomeRecorder:
         """No candidate could serve: ``explained`` is what the client is told. (A provider passed by because
         it could not be given this request's conversation serves the others: the gateway is not down.)"""
         with self._moving:
-            failures = [f for _, f in self._current_failures(ex)]
+            failures = self._current_failures(ex)
             if failures and not ex.passed_by:
                 self._router.record_all_failed(failures, explained, choice=ex.choice)
 
@@ -274,11 +277,12 @@ class OutcomeRecorder:
                 record.provider = ex.last_called(record.provider)
             self._store.log_request(record, existing)
 
-    def _current(self, ex: Exchange, provider: str) -> str | None:
+    @staticmethod
+    def _current(ex: Exchange, provider: str) -> str | None:
         """The id of the provider the request knew as ``provider``, as it is now; None when it was deleted
-        since (or its table is no longer in config.toml)."""
-        now = ex.now_called(provider)
-        return now if now is not None and now in self._config().providers else None
+        since. (A table cut from config.toml by hand is no delete: what the request leaves is kept under its
+        id for when it comes back — all but its health, ``_as_asked``.)"""
+        return ex.now_called(provider)
 
     def _as_asked(self, ex: Exchange, provider: str, now: str) -> bool:
         """Whether the provider (``provider`` to the request, ``now`` as it is called now) still has the
@@ -294,24 +298,23 @@ class OutcomeRecorder:
         """The request's failures once another provider served it: one that said the model does not exist
         there lacks what the others have (a model_map entry, most likely), and counts as failed — recorded
         here, whether or not the serving provider's own success can be."""
-        out = []
-        for asked, f in self._current_failures(ex):
-            if not f.unknown_model:
-                out.append(f)
-                continue
-            if self._as_asked(ex, asked, f.provider):
+        failures = self._current_failures(ex)
+        for f in failures:
+            if f.unknown_model:
                 self._router.record_failure(self._config(), f.provider, f.error, status=f.status)
-            out.append(replace(f, health=True, unknown_model=False))
-        return out
+        return [replace(f, health=True, unknown_model=False) if f.unknown_model else f for f in failures]
 
-    def _current_failures(self, ex: Exchange) -> list[tuple[str, Failure]]:
-        """The request's failures, of the providers that still exist: (the id the request knew, the
-        failure under the provider's id now)."""
+    def _current_failures(self, ex: Exchange) -> list[Failure]:
+        """The request's failures, of the providers that still exist, under their ids now. One asked at an
+        address or with a key changed since (or whose table is cut) says nothing of the provider now: it
+        neither moves traffic nor is quoted as the reason it moved."""
         out = []
         for f in ex.failures:
             now = self._current(ex, f.provider)
-            if now is not None:
-                out.append((f.provider, f if now == f.provider else replace(f, provider=now)))
+            if now is None:
+                continue
+            said = f if self._as_asked(ex, f.provider, now) else replace(f, health=False, unknown_model=False)
+            out.append(said if now == f.provider else replace(said, provider=now))
         return out
 
 

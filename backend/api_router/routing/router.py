@@ -339,6 +339,12 @@ class Router:
         self._s.active, self._s.active_reason, self._s.released = provider, change[0], None
         return change
 
+    def keep_session(self, session_id: str, provider: str, *, choice: int | None = None) -> None:
+        """``provider`` answered the session, though the answer says nothing of its health (its table is cut
+        from config.toml for now): the session stays with it, unless the user chose since (``choice``)."""
+        if self._affinity is not None and (choice is None or choice == self._s.choice):
+            self._affinity.bind(session_id, provider)
+
     def record_failover(self, cfg: Config, provider: str, failures: Sequence[Failure], *, choice: int | None = None,
                         took_s: float = 0.0) -> bool:
         """A stream's output began reaching its client from ``provider`` after the providers before it failed
