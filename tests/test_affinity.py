@@ -11,9 +11,30 @@ from tests.support.stores import AffinityStore as Store
 
 
 def clock(monkeypatch: Any, start: int = 1_000_000) -> list[int]:
-    now = [start]
-    monkeypatch.setattr(affinity, "now_ms", lambda: now[0])
+    """``now[0]``: the steady clock; ``now[1]``: how far the wall clock is set from it."""
+    now = [start, 0]
+    monkeypatch.setattr(affinity, "steady_ms", lambda: now[0])
+    monkeypatch.setattr(affinity, "now_ms", lambda: now[0] + now[1])
+    monkeypatch.setattr(affinity, "wall_ms", lambda steady: steady + now[1])
     return now
+
+
+def test_a_wall_clock_set_back_does_not_keep_an_idle_session_on_its_provider(monkeypatch) -> None:
+    """Idle time is the steady clock's: set back an hour (a machine that also boots Windows), the wall
+    clock would have the session "in use" for another hour. What is saved is the wall clock's time."""
+    now = clock(monkeypatch)
+    store = Store()
+    a = SessionAffinity(store, 600, "|p1")  # type: ignore[arg-type]
+    a.bind("s", "p2")
+    now[1] -= 3_600_000
+    now[0] += 4_000
+    assert a.provider_for("s", 3) is None and a.provider_for("s", 5) == "p2"
+    a.bind("s", "p2")
+    a.save_unsaved()
+    assert store.rows["s"] == ("p2", now[0] + now[1])
+    now[0] += 1_000  # a start after that: the saved binding is as old as it is on the wall clock
+    assert SessionAffinity(store, 600, "|p1").provider_for("s", 2) == "p2"  # type: ignore[arg-type]
+    assert SessionAffinity(store, 600, "|p1").provider_for("s", 1) is None  # type: ignore[arg-type]
 
 
 def test_a_busy_session_is_saved_every_few_seconds_not_only_when_it_pauses(monkeypatch) -> None:

@@ -16,6 +16,30 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+# Linux's clock that goes on while the machine sleeps (an idle time spent asleep is idle time too).
+_STEADY_CLOCK = getattr(time, "CLOCK_BOOTTIME", None)
+
+
+def _steady_ns() -> int:
+    return time.clock_gettime_ns(_STEADY_CLOCK) if _STEADY_CLOCK is not None else time.monotonic_ns()
+
+
+_STARTED_MS, _STARTED_STEADY_NS = now_ms(), _steady_ns()
+
+
+def steady_ms() -> int:
+    """Unix ms as the wall clock said when the app started, moved on since by a clock nobody sets. Idle
+    times and schedules are measured on it: a wall clock set back an hour (NTP, the clock of a machine
+    that also boots Windows, a time zone fixed by hand) would otherwise hold them up for that hour. Shown
+    as a date only through ``wall_ms``."""
+    return _STARTED_MS + (_steady_ns() - _STARTED_STEADY_NS) // 1_000_000
+
+
+def wall_ms(steady: int) -> int:
+    """The wall clock's Unix ms for a ``steady_ms`` time: as long before now as it was."""
+    return now_ms() - (steady_ms() - steady)
+
+
 class Outcome(enum.StrEnum):
     """How one upstream attempt ended (stored as its value)."""
 

@@ -18,7 +18,7 @@ from api_router.desktop.autostart import Autostart
 from api_router.paths import Paths
 from api_router.provider_tests import ProviderTests
 from api_router.quota import Quota
-from api_router.records import Kind, Level, now_ms
+from api_router.records import Kind, Level, steady_ms
 from api_router.routing import Router
 from api_router.secrets import Redactor, Secrets, SecretsFile
 from api_router.store import Store
@@ -326,7 +326,7 @@ class Services:
     watcher: FileWatcher
     autostart: Autostart  # the OS login item behind [ui] autostart
     serving: Serving | None = None  # set by the gateway server while it listens
-    last_activity_ms: int | None = None
+    last_activity_ms: int | None = None  # steady_ms() of the last request served
 
     def name_shown(self, provider: str) -> str:
         """``provider``'s display name as an answer shows it: a key pasted into it masked."""
@@ -357,7 +357,7 @@ class Services:
         return self.secrets.current.provider_keys.get(provider)
 
     def touch(self) -> None:
-        now = self.last_activity_ms = now_ms()
+        now = self.last_activity_ms = steady_ms()
         self.quota.activity(now)
 
     def require_serving(self) -> Serving:

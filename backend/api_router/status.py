@@ -9,7 +9,7 @@ from typing import Any
 from api_router import __version__
 from api_router.config import Config, as_json
 from api_router.gateway.explain import out_of_rotation, path_hint, with_hint
-from api_router.records import now_ms
+from api_router.records import now_ms, wall_ms
 from api_router.routing.router import LOCKED
 from api_router.secrets import mask
 from api_router.services import Services
@@ -149,6 +149,6 @@ def build_status(services: Services) -> dict[str, Any]:
         "unseen_events": store.unseen_count(),
         "quota": services.quota.quota_json(),
         "ledgers": services.quota.ledgers_json(),
-        "last_activity_unix_ms": services.last_activity_ms,
+        "last_activity_unix_ms": wall_ms(services.last_activity_ms) if services.last_activity_ms else None,
         "now_unix_ms": now_ms(),
     })

@@ -12,9 +12,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from api_router import records
 from api_router.gateway.checks import TICK_SECONDS
 from api_router.gateway.proxy import ResponsesProxy
-from api_router.records import now_ms
+from api_router.records import steady_ms
 from api_router.store.database import Metrics
 from tests.support import fake_provider as fp
 from tests.support.harness import Harness, simple_body
@@ -410,7 +411,7 @@ async def test_a_models_request_after_a_quiet_spell_gets_the_checks_it_wants(fak
     gw = await gateway({"p1": p1}, routing={**QUICK, "check_interval_seconds": 60})
     p1.always(fp.json_ok("fine"))
     gw.services.router.record_failure(gw.services.config.current, "p1", "no response within 60 s", unresponsive=True)
-    gw.services.last_activity_ms = now_ms() - 11 * 60 * 1000  # unused for 11 minutes
+    gw.services.last_activity_ms = steady_ms() - 11 * 60 * 1000  # unused for 11 minutes
     reply = await gw.request("GET", "/v1/models")
     assert reply.status == 502
     await wait_until(lambda: health(gw, "p1")["status"] != "unresponsive", 3, "a check of p1")
@@ -1726,8 +1727,25 @@ async def test_only_a_real_answer_to_a_check_brings_a_provider_back(fakes, gatew
     await wait_until(lambda: health(gw, "p1")["status"] == "healthy", 3, "a check to bring p1 back")
 
 
-async def test_checks_run_only_while_the_gateway_is_in_use(fakes, gateway):
+class _WallClockSetBack:
+    """The ``time`` module as API Router's records see it once the wall clock was set back an hour (NTP, a
+    machine that also boots Windows): only ``time.time`` moved."""
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(time, name)
+
+    @staticmethod
+    def time() -> float:
+        return time.time() - 3600
+
+
+@pytest.mark.parametrize("set_back", [False, True], ids=["clock as is", "wall clock set back an hour"])
+async def test_checks_run_only_while_the_gateway_is_in_use(fakes, gateway, monkeypatch, set_back):
+    """Idle time is the steady clock's: a wall clock set back an hour would have the gateway "in use" (and
+    paying for a check of a silent provider every few seconds) for that hour."""
     gw, p1, p2 = await p1_timed_out(fakes, gateway)
+    if set_back:
+        monkeypatch.setattr(records, "time", _WallClockSetBack())
     gw.services.last_activity_ms -= 11 * 60 * 1000  # as if the last request was 11 minutes ago
     # A check started by a tick while the request was still recent may reach p1 only now: let it land
     # (then it hangs there until its timeout, 1.5 s, asking nothing more) before counting. Every tick from here

@@ -139,6 +139,7 @@ class World:
             "last_activity": lambda: self.last_activity,
             "policy": RefreshPolicy(rng=LowEdge()),
             "clock_ms": self.clock,
+            "steady_ms": self.clock,
             "sleep": self.sleep,
             "fetch": self.fetch,
             **kw,
@@ -162,6 +163,22 @@ async def test_background_pass_respects_activity() -> None:
     assert await refresher.refresh_due() == []  # next due in 1 min (LowEdge)
     world.now += 1 * MIN
     assert await refresher.refresh_due() == ["p1"]
+
+
+async def test_a_wall_clock_set_back_holds_no_check_up() -> None:
+    """The schedule and the gateway's activity run on the steady clock: the wall clock set back an hour
+    after a check (NTP, a machine that also boots Windows) neither holds the next check up for that hour
+    nor dates an error in the future. An error is dated by the wall clock, as shown."""
+    world = World()
+    wall = [0]  # how far the wall clock is set from the steady one
+    refresher = world.refresher([t("p1")], clock_ms=lambda: world.now + wall[0])
+    assert await refresher.refresh_due() == ["p1"]
+    wall[0] = -60 * MIN
+    world.now += 1 * MIN
+    world.last_activity = world.now
+    world.fail = True
+    assert await refresher.refresh_due() == ["p1"]  # 1 min after the last check (LowEdge), as ever
+    assert refresher.entry("p1").error_at_unix_ms == world.now - 60 * MIN  # type: ignore[union-attr]
 
 
 async def test_failure_keeps_last_good_snapshot() -> None:
@@ -298,6 +315,7 @@ async def test_async_and_failing_callbacks() -> None:
         on_result,
         last_activity=lambda: T0,
         clock_ms=world.clock,
+        steady_ms=world.clock,
         sleep=world.sleep,
         fetch=world.fetch,
     )
@@ -506,6 +524,7 @@ async def test_refresher_against_a_fake_panel(panel: FakePanel, client: httpx.As
         world.on_result,
         last_activity=world.clock,
         clock_ms=world.clock,
+        steady_ms=world.clock,
         sleep=world.sleep,
     )
     assert sorted(await refresher.refresh_due()) == ["p1", "p2"]

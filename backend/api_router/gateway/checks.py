@@ -43,7 +43,7 @@ from api_router.gateway.upstream import (
     redirect_note,
     upstream_headers,
 )
-from api_router.records import now_ms
+from api_router.records import steady_ms
 from api_router.services import ProviderIdentity, Services, id_now
 
 log = logging.getLogger(__name__)
@@ -201,7 +201,7 @@ def _answered(events: list[sse.SSEEvent]) -> tuple[bool, str] | None:
 class BackgroundChecks:
     """Runs on the gateway's loop for as long as the gateway serves."""
 
-    def __init__(self, services: Services, upstream: Upstream, clock: Callable[[], int] = now_ms,
+    def __init__(self, services: Services, upstream: Upstream, clock: Callable[[], int] = steady_ms,
                  in_flight: Callable[[], int] = lambda: 0) -> None:
         self._services = services
         self._upstream = upstream

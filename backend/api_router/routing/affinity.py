@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict
 
 from api_router.config import Config
-from api_router.records import now_ms
+from api_router.records import now_ms, steady_ms, wall_ms
 from api_router.store import Store
 
 MAX_SESSIONS = 50_000
@@ -33,9 +33,10 @@ class SessionAffinity:
         """``choice``: the routing choice of the config the app starts with (``routing_choice``)."""
         self._store = store
         self._lock = threading.Lock()
-        # session -> (provider, its last request, when that binding was last saved; unix ms), least
+        # session -> (provider, its last request, when that binding was last saved; steady ms, as idle times
+        # are measured: a wall clock set back would keep a session on its provider that much longer), least
         # recently served first: the session to let go when full is the first, found without looking
-        # at the other 50,000.
+        # at the other 50,000. Saved, a time is the wall clock's.
         self._bound: OrderedDict[str, tuple[str, int, int]] = OrderedDict()
         self._unsaved: set[str] = set()  # sessions whose last request is newer than their saved binding
         saved = store.load_affinities(now_ms() - int(keep_seconds * 1000))
@@ -46,18 +47,19 @@ class SessionAffinity:
         self._choice = made_under
         self.note_choice(choice)
         for session, provider, unix_ms in sorted(saved, key=lambda row: row[2]):
-            self._bound[session] = (provider, unix_ms, unix_ms)
+            at = steady_ms() - max(0, now_ms() - unix_ms)
+            self._bound[session] = (provider, at, at)
 
     def provider_for(self, session_id: str, idle_return_seconds: float) -> str | None:
         """The provider the session is bound to, while it is in use."""
         with self._lock:
             bound = self._bound.get(session_id)
-        if bound is None or now_ms() - bound[1] >= idle_return_seconds * 1000:
+        if bound is None or steady_ms() - bound[1] >= idle_return_seconds * 1000:
             return None
         return bound[0]
 
     def bind(self, session_id: str, provider: str) -> None:
-        now = now_ms()
+        now = steady_ms()
         with self._lock:
             previous = self._bound.get(session_id)
             save = previous is None or previous[0] != provider or now - previous[2] > SAVE_EVERY_MS
@@ -70,7 +72,7 @@ class SessionAffinity:
             else:
                 self._unsaved.add(session_id)  # saved on the way out (save_unsaved) if not before
         if save:
-            self._store.save_affinity(session_id, provider, now)
+            self._store.save_affinity(session_id, provider, wall_ms(now))
 
     def save_unsaved(self) -> None:
         """Save the bindings whose last request is not saved yet (the app stops): after a restart a
@@ -78,8 +80,8 @@ class SessionAffinity:
         with self._lock:
             rows = [(s, *self._bound[s][:2]) for s in self._unsaved if s in self._bound]
             self._unsaved.clear()
-        for session, provider, unix_ms in rows:
-            self._store.save_affinity(session, provider, unix_ms)
+        for session, provider, at in rows:
+            self._store.save_affinity(session, provider, wall_ms(at))
 
     def release(self, session_id: str, provider: str) -> None:
         """The session's provider failed it: its next request is routed as any other (it goes back only

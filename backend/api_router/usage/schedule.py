@@ -1,6 +1,7 @@
 """When to refresh usage, and the small async runner that does it.
 
-Policy (:class:`RefreshPolicy`, pure: every method takes ``now``; randomness from an injected
+Policy (:class:`RefreshPolicy`, pure: every method takes ``now`` — steady time, see
+``records.steady_ms``: a wall clock set back must not hold checks up; randomness from an injected
 ``random.Random``):
 
 * Background refresh happens only while the gateway is in use: a request was served in the last
@@ -33,6 +34,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from api_router.records import steady_ms as steady_clock
+
 from .fetch import ShareKey, fetch_usage, group_shared, share_key, wall_clock_ms
 from .model import UsageError, UsageSnapshot, UsageTarget, redact
 
@@ -51,7 +54,7 @@ MINUTE_MS = 60_000
 
 @dataclass
 class RefreshPolicy:
-    """Which providers are due, given the time and the gateway's last activity (all Unix ms)."""
+    """Which providers are due, given the time and the gateway's last activity (all steady ms)."""
 
     rng: random.Random = field(default_factory=random.Random)
     activity_window_ms: int = 10 * MINUTE_MS
@@ -159,9 +162,10 @@ class UsageRefresher:
 
     ``targets`` is called on every pass so config edits (new key, new provider) are picked up;
     it should return the providers to keep refreshing (enabled ones): a provider missing from it
-    is forgotten, state included. ``last_activity`` returns the Unix ms of the last served
-    request (``None`` = never).
-    ``clock_ms``, ``sleep`` and ``fetch`` are injectable so tests never wait.
+    is forgotten, state included. ``last_activity`` returns the steady ms (``steady_ms``) of the last
+    served request (``None`` = never). ``clock_ms`` dates what is shown (an error's time); the schedule
+    runs on ``steady_ms``.
+    ``clock_ms``, ``steady_ms``, ``sleep`` and ``fetch`` are injectable so tests never wait.
     """
 
     def __init__(
@@ -173,6 +177,7 @@ class UsageRefresher:
         last_activity: Callable[[], int | None],
         policy: RefreshPolicy | None = None,
         clock_ms: Callable[[], int] = wall_clock_ms,
+        steady_ms: Callable[[], int] = steady_clock,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         fetch: FetchFn = fetch_usage,
         idle_poll_s: float = 15.0,
@@ -183,6 +188,7 @@ class UsageRefresher:
         self._last_activity = last_activity
         self.policy = policy or RefreshPolicy()
         self._clock = clock_ms
+        self._steady = steady_ms
         self._sleep = sleep
         self._fetch = fetch
         self._idle_poll_s = idle_poll_s
@@ -213,8 +219,9 @@ class UsageRefresher:
         self._entries[provider_id] = entry
         taken = entry.snapshot.fetched_at_unix_ms if entry.snapshot is not None else 0
         failed_at = entry.error_at_unix_ms or 0
-        if max(taken, failed_at) > 0:  # (not after now: a clock set back since would hold checks back)
-            self.policy.resume(provider_id, min(max(taken, failed_at), self._clock()), failed=failed_at > taken)
+        if max(taken, failed_at) > 0:  # as long ago on the steady clock (not after now: a clock set back since)
+            checked = self._steady() - max(0, self._clock() - max(taken, failed_at))
+            self.policy.resume(provider_id, checked, failed=failed_at > taken)
         adapter = hint or (entry.snapshot.adapter if entry.snapshot else None)
         if adapter:
             self._hints[provider_id] = adapter
@@ -240,7 +247,7 @@ class UsageRefresher:
 
     async def refresh_due(self) -> list[str]:
         """One background pass; returns the provider ids that got a result."""
-        now = self._clock()
+        now = self._steady()
         targets = self._current_targets()
         due = set(self.policy.due(now, self._last_activity()))
         if not due:
@@ -270,7 +277,7 @@ class UsageRefresher:
             await self._sleep(pause)
 
     def _next_sleep_s(self) -> float:
-        now = self._clock()
+        now = self._steady()
         wake = self.policy.next_wakeup(now, self._last_activity())
         if wake is None:
             return self._idle_poll_s
@@ -329,12 +336,11 @@ class UsageRefresher:
     async def _apply_all(
         self, group: tuple[UsageTarget, ...], outcome: UsageSnapshot | UsageError, epochs: dict[str, int]
     ) -> list[str]:
-        now = self._clock()
         applied = []
         for target in group:
             pid = target.provider_id
             if self._epochs.get(pid, 0) == epochs.get(pid, 0):  # else forgotten meanwhile: the answer is about the past
-                await self._apply(pid, outcome, now)
+                await self._apply(pid, outcome)
                 applied.append(pid)
         return applied
 
@@ -367,16 +373,16 @@ class UsageRefresher:
             log.warning("usage fetch for %s crashed: %s", target.provider_id, detail)
             return UsageError(f"usage fetch failed unexpectedly ({detail})")
 
-    async def _apply(self, provider_id: str, outcome: UsageSnapshot | UsageError, now: int) -> None:
+    async def _apply(self, provider_id: str, outcome: UsageSnapshot | UsageError) -> None:
         previous = self._entries.get(provider_id) or UsageEntry()
         if isinstance(outcome, UsageSnapshot):
             self._entries[provider_id] = UsageEntry(snapshot=outcome)
             self._hints[provider_id] = outcome.adapter
-            self.policy.record_success(provider_id, now)
+            self.policy.record_success(provider_id, self._steady())
             await self._notify(provider_id, outcome, None)
         else:
-            self._entries[provider_id] = UsageEntry(previous.snapshot, outcome.message, now)
-            self.policy.record_failure(provider_id, now)
+            self._entries[provider_id] = UsageEntry(previous.snapshot, outcome.message, self._clock())
+            self.policy.record_failure(provider_id, self._steady())
             log.info("usage refresh for %s failed: %s", provider_id, outcome.message)
             await self._notify(provider_id, None, outcome.message)
 
