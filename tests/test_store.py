@@ -323,6 +323,21 @@ def test_a_request_begun_before_midnight_does_not_reset_requests_today(tmp_path)
     s.close()
 
 
+def test_requests_today_holds_after_a_wall_clock_that_ran_ahead_is_set_back(tmp_path):
+    """A request logged while the clock ran a day ahead, then NTP sets it right: today's count is read from
+    the log again, not 0 until the day the clock had reached."""
+    s = open_store(tmp_path)
+    for _ in range(2):
+        s.log_request(record())
+    s.log_request(record(ts=now_ms() + 86_400_000))
+    for _ in range(3):  # the clock is right again
+        s.log_request(record())
+    assert s.requests_today() == 6  # the row dated tomorrow is the day's too: it was served today
+    s.log_request(record())
+    assert s.requests_today() == 7
+    s.close()
+
+
 def test_requests_today_counts_the_rows_the_row_limit_cut_after_a_restart(tmp_path):
     """The count is of requests, not of the rows still kept: a start on the same day reads it whole."""
     s = open_store(tmp_path)
@@ -887,6 +902,29 @@ def test_the_day_after_clocks_go_back_across_midnight_starts_at_its_first_midnig
 
         bars = bucket_starts(30, 86_400_000, int(repeated * 1000))
         assert bars[-1] == int(first_midnight * 1000) and bars[-2] == int((first_midnight - 86_400) * 1000)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_a_day_whose_clocks_go_back_at_midnight_itself_begins_as_the_clock_reaches_24(monkeypatch):
+    """Chile, 5 Apr 2026: at 24:00 (03:00 UTC) the clocks go back to 23:00 of Saturday. That hour is
+    Sunday's — the day began as the clock reached 24:00 — though midnight is shown only an hour later."""
+    import datetime as dt
+
+    if not hasattr(time, "tzset"):
+        pytest.skip("time.tzset: Unix only")
+    monkeypatch.setenv("TZ", "America/Santiago")
+    time.tzset()
+    try:
+        reached = dt.datetime(2026, 4, 5, 3, 0, tzinfo=dt.UTC).timestamp()
+        days = store_mod._LocalDays()
+        assert days.day_and_start(reached + 1800) == ("2026-04-05", int(reached * 1000))
+        assert days.day_of(reached - 1) == "2026-04-04"
+        # a day without a change, and the day clocks go forward at 24:00 (23:59:59 is followed by 01:00)
+        assert days.day_and_start(reached + 86_400 + 3600)[1] == int((reached + 86_400 + 3600) * 1000)
+        spring = dt.datetime(2026, 9, 6, 4, 0, tzinfo=dt.UTC).timestamp()
+        assert days.day_and_start(spring + 60) == ("2026-09-06", int(spring * 1000))
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()

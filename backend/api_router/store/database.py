@@ -289,8 +289,7 @@ class Store:
         if row is None or (since > 0 and not self.earlier_sealed_keys):
             conn.execute(_META_SET, (_KEYED_BY_CONTENT, str(since if self.earlier_sealed_keys else 0)))
         day, midnight_ms = self._days.day_and_start(time.time())
-        kept = conn.execute("SELECT count(*) FROM request_log WHERE unix_ms >= ?", (midnight_ms,)).fetchone()[0]
-        self._today = (day, kept + _pruned_on(conn, day))  # today's rows the row limit cut count too
+        self._today = (day, _logged_since(conn.execute(_LOGGED_SINCE, (midnight_ms,)).fetchone(), day))
 
     def close(self) -> None:
         self._writer.close()
@@ -544,9 +543,20 @@ class Store:
 
     def requests_today(self) -> int:
         """Client requests logged since local midnight."""
+        today, midnight_ms = self._days.day_and_start(time.time())
         with self._state_lock:
             day, count = self._today
-        return count if day == self._days.day_of(time.time()) else 0
+        if day <= today:  # earlier: no request yet since midnight
+            return count if day == today else 0
+        # Counted for a later day: the wall clock ran ahead and has been set back since. The log knows.
+        try:
+            logged = _logged_since(self.query(_LOGGED_SINCE, (midnight_ms,))[0], today)
+        except DamagedDatabase:
+            return 0
+        with self._state_lock:
+            if self._today == (day, count):
+                self._today = (today, logged)
+        return logged
 
     def metrics(self) -> dict[str, Metrics]:
         with self._state_lock:
@@ -997,8 +1007,22 @@ def _prune_requests(conn: sqlite3.Connection, retention: Retention, today: tuple
 def _pruned_on(conn: sqlite3.Connection, day: str) -> int:
     """How many of ``day``'s request-log rows the retention rules have cut (kept for one day only)."""
     row = conn.execute("SELECT value FROM meta WHERE key = 'pruned_today'").fetchone()
-    pruned_day, _, count = str(row[0]).partition(" ") if row else ("", "", "")
+    return _pruned_count(row[0] if row else None, day)
+
+
+def _pruned_count(value: str | None, day: str) -> int:
+    pruned_day, _, count = str(value).partition(" ") if value else ("", "", "")
     return int(count) if pruned_day == day and count.isdigit() else 0
+
+
+# The request-log rows since a time, and the meta row that says how many of the day's the row limit cut.
+_LOGGED_SINCE = ("SELECT (SELECT count(*) FROM request_log WHERE unix_ms >= ?), "
+                 "(SELECT value FROM meta WHERE key = 'pruned_today')")
+
+
+def _logged_since(row: tuple[int, str | None], day: str) -> int:
+    """Client requests of ``day`` from a ``_LOGGED_SINCE`` row taken at its midnight (cut ones too)."""
+    return row[0] + _pruned_count(row[1], day)
 
 
 def _rename(conn: sqlite3.Connection, old: str, new: str) -> None:
