@@ -270,6 +270,8 @@ try {
     assert.equal(r.status, 200);
     assert.equal(servedBy(r.body), 'p1', 'the lock wins over the preferred provider');
     await textMatches(page.getByTestId('status-active'), /^Relay One · locked by user$/);
+    // Cut with "…" on a wide screen, the row's tooltip is its whole line, the provider's name included.
+    assert.equal(await page.getByTestId('status-active').getAttribute('title'), 'Relay One · locked by user');
   });
 
   await step('back to automatic; a request goes to the first in the list', async () => {
@@ -277,6 +279,7 @@ try {
     await textMatches(page.getByTestId('status-lock'), /^Automatic$/);
     // Routing decides afresh: the card names where the next request goes, not "no request".
     await textMatches(page.getByTestId('status-active'), /^Relay Two · next request$/);
+    assert.equal(await page.getByTestId('status-active').getAttribute('title'), 'Relay Two · next request');
     assert.equal(await page.getByLabel('Lock routing to').inputValue(), '');
     await eventWith('Routing lock released').waitFor();
     const r = await responses(token);
@@ -500,14 +503,35 @@ try {
     });
     assert.ok(wordy.height <= inner, `with a long name and a failover's error the dashboard scrolls at 1320×720: ${wordy.height} px in ${inner}`);
     assert.ok(wordy.buttonInRow, 'the Back to … button is cut off in the Active row');
-    // Locked, the Routing card's "Back to automatic" puts the preferred provider on a row of its own:
-    // still one screen.
+    // Locked, with "Back to automatic" offered: still one screen — also with 47-character names on every row
+    // and each row's last-test badges (Test all) under its health (the locked row is the active one).
     const lock = page.getByLabel('Lock routing to');
     const was = await lock.inputValue();
     await lock.selectOption('p3');
     await page.getByRole('button', { name: 'Back to automatic' }).waitFor();
     await calm(page);
-    const locked = await page.evaluate(() => document.documentElement.scrollHeight);
+    const locked = await page.evaluate(() => {
+      const plain = document.documentElement.scrollHeight;
+      const undo = [];
+      document.querySelectorAll('[data-testid^="provider-name-"]').forEach((el, i) => {
+        const kept = [...el.childNodes];
+        el.replaceChildren(['Alpha Relay Europe West Primary Production Tier', 'Beta Backup Relay Asia Pacific Secondary Region',
+          'Gamma Spare Relay North America Tertiary Zone 3', 'Delta Emergency Relay South America Quaternary'][i % 4]);
+        undo.push(() => el.replaceChildren(...kept));
+      });
+      document.querySelectorAll('.prow__health').forEach((cell) => {
+        if (cell.querySelector('[data-testid^="test-badges-"]')) return;
+        const badges = Object.assign(document.createElement('div'), { className: 'prow__badges' });
+        for (const text of ['Test ✓ 590 ms', 'SSE ✓', 'Tools ✗', '1 model']) {
+          badges.append(Object.assign(document.createElement('span'), { className: 'badge badge--xs badge--ok', textContent: text }));
+        }
+        cell.firstElementChild.after(badges);
+        undo.push(() => badges.remove());
+      });
+      const wordy = document.documentElement.scrollHeight;
+      undo.forEach((f) => f());
+      return Math.max(plain, wordy);
+    });
     await lock.selectOption(was);
     await textMatches(page.getByTestId('status-lock'), was ? /^Locked to / : /^Automatic$/);
     assert.ok(locked <= inner, `locked, the dashboard scrolls at 1320×720: ${locked} px in ${inner}`);

@@ -37,7 +37,7 @@ export function testBadges(t: ProviderTest | null | undefined): TestBadge[] {
   const tools = capability(t.tool_calls);
   out.push({ key: 'tools', text: `Tools ${tools.mark}`, tone: tools.tone, title: `Answers a tool request with a function call: ${tools.word}` });
   if (t.models.length) {
-    out.push({ key: 'models', text: `${t.models.length} models`, tone: 'neutral', title: t.models.join('\n') });
+    out.push({ key: 'models', text: countNoun(t.models.length, 'model'), tone: 'neutral', title: t.models.join('\n') });
   }
   return out;
 }

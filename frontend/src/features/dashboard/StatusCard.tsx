@@ -46,6 +46,12 @@ export const StatusCard = memo(function StatusCard(p: Props) {
       ? preferredLabel(p.explicitPreferred, p.preferredProvider ?? '', n, (id) => own(p.names, id) !== undefined)
       : '—';
   const activeLine = useRef<HTMLElement>(null);
+  // The Active row's whole line, as its tooltip (cut with "…" on a wide screen).
+  const activeText = p.activeProvider
+    ? [n(p.activeProvider), p.activeReason].filter(Boolean).join(' · ')
+    : p.summary?.provider
+      ? `${n(p.summary.provider)} · next request`
+      : 'none';
   const backToPreferred = (provider: string) => {
     // The button leaves with the fallback; the focus goes to the line that says who serves now, not the page.
     activeLine.current?.focus();
@@ -92,7 +98,7 @@ export const StatusCard = memo(function StatusCard(p: Props) {
           <span className={p.manualOverride ? 'lock lock--on' : 'lock'}>{lockLabel(p.manualOverride, n)}</span>
         </dd>
         <dt>Active</dt>
-        <dd className="kv__line" data-testid="status-active" title={p.activeReason} ref={activeLine} tabIndex={-1}>
+        <dd className="kv__line" data-testid="status-active" title={activeText} ref={activeLine} tabIndex={-1}>
           {p.activeProvider ? (
             <>
               <strong>{n(p.activeProvider)}</strong>

@@ -134,8 +134,15 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
               {name}
             </strong>
             {props.isPreferred ? <span className="tag" title="Preferred provider">preferred</span> : null}
-            {props.isLocked ? <span className="tag tag--lock" title="Routing is locked to this provider">locked</span> : null}
-            {props.isActive ? <span className="tag tag--active" title="Served the last request">active</span> : null}
+            {/* Locked, it is the one serving: "active" beside it would say nothing more, and wrap a long name's row. */}
+            {props.isLocked ? (
+              <span className="tag tag--lock"
+                title={props.isActive ? 'Routing is locked to this provider; it served the last request' : 'Routing is locked to this provider'}>
+                locked
+              </span>
+            ) : props.isActive ? (
+              <span className="tag tag--active" title="Served the last request">active</span>
+            ) : null}
           </div>
           <div className="prow__meta">
             <code className="mono prow__id" title="Provider id (config.toml, logs)">

@@ -55,9 +55,18 @@ export function RoutingCard(p: Props) {
 
   return (
     <section className="card card--routing" aria-labelledby="routing-title">
-      <h2 id="routing-title" className="card__title">
-        Routing
-      </h2>
+      {/* "Back to automatic" sits in the heading: in the lock's row it would push the preferred provider onto a
+          row of its own, and the dashboard past one screen at 1320×720. */}
+      <div className="card__head">
+        <h2 id="routing-title" className="card__title">
+          Routing
+        </h2>
+        {p.manualOverride ? (
+          <button type="button" className="btn btn--small btn--warn" onClick={backToAutomatic}>
+            Back to automatic
+          </button>
+        ) : null}
+      </div>
 
       <form className="routing-form" onSubmit={(e) => void form.save(e)} noValidate aria-label="Routing settings">
         <div className="routing-form__top">
@@ -79,11 +88,6 @@ export function RoutingCard(p: Props) {
                 </option>
               ))}
             </select>
-            {p.manualOverride ? (
-              <button type="button" className="btn btn--small btn--warn" onClick={backToAutomatic}>
-                Back to automatic
-              </button>
-            ) : null}
           </div>
           <div className="inline-field">
             <label htmlFor={`${uid}-preferred`}>Preferred provider</label>
