@@ -338,6 +338,29 @@ def test_requests_today_holds_after_a_wall_clock_that_ran_ahead_is_set_back(tmp_
     s.close()
 
 
+def test_a_request_logged_while_requests_today_is_read_again_is_counted(tmp_path):
+    """The control thread reads the log again while the gateway's loop logs a request: that request, in
+    neither the read nor the count of the later day, is not lost from today's."""
+    s = open_store(tmp_path)
+    s.log_request(record(ts=now_ms() + 86_400_000))  # the clock ran a day ahead
+    s.log_request(record())  # set right again
+    real_query, logged = s.query, []
+
+    def query(sql, args=()):
+        rows = real_query(sql, args)
+        if not logged:  # logged once, just after the log was read
+            logged.append(1)
+            s.log_request(record())
+        return rows
+
+    s.query = query
+    assert s.requests_today() == 3
+    s.query = real_query
+    s.log_request(record())
+    assert s.requests_today() == 4
+    s.close()
+
+
 def test_requests_today_counts_the_rows_the_row_limit_cut_after_a_restart(tmp_path):
     """The count is of requests, not of the rows still kept: a start on the same day reads it whole."""
     s = open_store(tmp_path)

@@ -548,15 +548,22 @@ class Store:
             day, count = self._today
         if day <= today:  # earlier: no request yet since midnight
             return count if day == today else 0
-        # Counted for a later day: the wall clock ran ahead and has been set back since. The log knows.
-        try:
-            logged = _logged_since(self.query(_LOGGED_SINCE, (midnight_ms,))[0], today)
-        except DamagedDatabase:
-            return 0
-        with self._state_lock:
-            if self._today == (day, count):
-                self._today = (today, logged)
-        return logged
+        # Counted for a later day: the wall clock ran ahead and has been set back since. The log knows —
+        # unless a request was logged between its read and now (not in it, nor counted for the later day):
+        # then it is read again.
+        logged = 0
+        for _ in range(3):
+            with self._state_lock:
+                before = self._next_request_id
+            try:
+                logged = _logged_since(self.query(_LOGGED_SINCE, (midnight_ms,))[0], today)
+            except DamagedDatabase:
+                return 0
+            with self._state_lock:
+                if self._next_request_id == before:
+                    self._today = (today, logged)
+                    return logged
+        return logged  # under a stream of requests: the next look counts again
 
     def metrics(self) -> dict[str, Metrics]:
         with self._state_lock:

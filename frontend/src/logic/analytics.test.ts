@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { NOW, SESSION_A, SESSION_B, seededRequests, summary, timeline } from '../../test/fakeUsage';
 import type { Analytics, Attempt } from '../types';
 import {
@@ -59,6 +59,18 @@ describe('bucketLabel', () => {
     expect(bucketLabel(t, 'hour')).toBe('09:05');
     expect(bucketLabel(t, 'day')).toBe('09:05');
     expect(bucketLabel(t, 'month')).toBe('Nov 24');
+  });
+
+  it("names a day bar by the day it holds where clocks go back at midnight itself (Santiago's 24:00)", () => {
+    vi.stubEnv('TZ', 'America/Santiago');
+    try {
+      // 5 Apr 2026 begins at 03:00 UTC, as the clock reaches 24:00 and goes back to 23:00 of the 4th.
+      expect(bucketLabel(Date.UTC(2026, 3, 5, 3), 'month')).toBe('Apr 5');
+      expect(bucketLabel(Date.UTC(2026, 3, 4, 3), 'month')).toBe('Apr 4');
+      expect(bucketLabel(Date.UTC(2026, 3, 6, 4), 'month')).toBe('Apr 6');
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 });
 

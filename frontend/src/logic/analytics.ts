@@ -45,8 +45,13 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 
 /** Axis label of a bucket start, local time: "14:05" (hour, day) or "Nov 24" (30 days). */
 export function bucketLabel(unixMs: number, window: AnalyticsWindow): string {
+  if (window === 'month') {
+    // A day bar is named by its midday: where clocks go back at midnight itself (Chile), the day begins
+    // while the clock still shows 23:00 of the day before.
+    const d = new Date(unixMs + 12 * 3_600_000);
+    return `${MONTHS[d.getMonth()]} ${d.getDate()}`;
+  }
   const d = new Date(unixMs);
-  if (window === 'month') return `${MONTHS[d.getMonth()]} ${d.getDate()}`;
   return `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
 }
 
