@@ -51,10 +51,13 @@ async def served_after_restart(gw: Harness, while_stopped: Callable[[Path], None
 
 
 def session_clock(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The clock session bindings are timed by (unix ms), moved only by the test: however slow the
-    machine, a turn "soon after" is soon after, and a pause is as long as the test says."""
+    """The clock session bindings are timed by (steady ms; saved as the wall clock's, here the same), moved
+    only by the test: however slow the machine, a turn "soon after" is soon after, and a pause is as long as
+    the test says."""
     now = [affinity.now_ms()]  # the store prunes bindings by the real date
     monkeypatch.setattr(affinity, "now_ms", lambda: now[0])
+    monkeypatch.setattr(affinity, "steady_ms", lambda: now[0])
+    monkeypatch.setattr(affinity, "wall_ms", lambda steady: steady)
     return now
 
 
