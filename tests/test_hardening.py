@@ -1677,6 +1677,34 @@ def test_what_a_log_line_quotes_cannot_pass_for_another_line():
     assert first.endswith("unhandled error in GET /\\r2026-12-02 04:00:00,000 WARNING forged\\nnext\\x00")
     assert traceback[0] == "Traceback (most recent call last):" and traceback[-1].startswith("ValueError: bad path")
     assert not any(c in text for c in "\r\x00\x1b")
+    # C1 controls a terminal acts on (U+009B clears the screen, U+009D…U+009C writes the clipboard) and the
+    # line breaks of Unicode (U+0085 NEL, U+2028, U+2029) that many readers split on: escaped too.
+    record = logging.LogRecord("api_router", logging.WARNING, __file__, 1, "provider said: %s",
+                               ("a\u009b2J b\u009d52;c;aGk=\u009c c\u0085d\u2028e\u2029f",), None)
+    text = formatter.format(record)
+    assert text.endswith("provider said: a\\x9b2J b\\x9d52;c;aGk=\\x9c c\\x85d\\u2028e\\u2029f"), text
+    assert len(text.splitlines()) == 1
+
+
+async def test_a_providers_in_band_failure_is_recorded_and_shown_as_one_short_line(fakes, gateway):
+    """A failure told inside a 200 (a stream's response.failed) is a provider's words like an HTTP error's:
+    one line, no control characters, 300 characters at most — in the status reason, the events and the
+    request log (a 100 KB message made the dashboard's banner 26,000 px tall, and /status 1 MB a poll)."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    said = "overloaded \x1b[2J\x07\r\u009b2J\u0085 " + "x" * 100_000
+    for fake in (p1, p2):
+        fake.always(fp.in_band_failure("server_error", said, error_type="server_error"))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 502
+    status = await gw.api("get_status")
+    gw.services.store.flush()
+    row = gw.services.store.request_log()[0]
+    shown = [status["summary"]["reason"], *(e["message"] for e in status["recent_events"]), row["error"],
+             *(a["error"] for a in row["attempts"])]
+    assert any("overloaded" in text for text in shown), shown
+    for text in shown:
+        assert len(text) < 700 and not re.search(r"[\x00-\x1f\x7f-\x9f]", text), text[:120]
 
 
 async def test_a_stalled_request_body_is_answered_408_and_dropped(fakes, gateway):

@@ -17,9 +17,11 @@ from api_router.fsutil import create_private_file, private_dir, refuse_pipe, tig
 from api_router.services import Services
 
 # Control characters from outside (a request path, an upstream's error) would let a line pass for
-# another one: a CR rewrites the line on a terminal, a newline starts a forged record.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # tab and newline aside (a traceback's lines)
-_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# another one: a CR rewrites the line on a terminal, a newline starts a forged record; a terminal acts on
+# C1 ones as on their ESC forms (U+009B clears the screen, U+009D writes the clipboard), and U+0085,
+# U+2028 and U+2029 end a line for many readers.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")  # tab and newline aside (a traceback's lines)
+_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _escaped(match: re.Match[str]) -> str:

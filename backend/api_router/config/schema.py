@@ -230,13 +230,16 @@ def _display_name_ok(name: str) -> bool:
     or zero-width ones) and no control character — a NUL cuts the name short in the tray's D-Bus menu
     and in notifications, a bell or newline breaks a log line. The same rule as the UI's
     (``validation-cases.json``)."""
-    return (len(name) <= DISPLAY_NAME_MAX and _CONTROL.search(name) is None
+    return (len(name) <= DISPLAY_NAME_MAX and _CONTROL.search(name) is None and _DIRECTION.search(name) is None
             and _VISIBLE.search(name) is not None)
 
 
 # Control characters (C0, DEL, C1) and lone surrogates; and what shows nothing by itself: white space,
 # zero-width and other format characters (U+200B, U+200E, U+FEFF, …).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# Direction embeddings, overrides and isolates: a name holding one reorders the text around it wherever it is
+# shown ("\u202eB yaleR" reads "Relay B", and the event line after it backwards). A right-to-left name needs none.
+_DIRECTION = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
 _VISIBLE = re.compile(r"[^\s\x00-\x1f\x7f-\x9f\ud800-\udfff"
                       # soft hyphen, combining grapheme joiner, Arabic letter mark, Hangul fillers, Khmer inherent
                       # vowels, Mongolian selectors, zero-width and direction marks, word joiner and invisible
@@ -267,7 +270,7 @@ class ProviderConfig:
     id: str
     display_name: str = setting("", check=_display_name_ok,
                                 rule=f"a name of at most {DISPLAY_NAME_MAX} characters, with at least one visible "
-                                     "and no control character",
+                                     "and no control character or direction override (U+202A–U+202E, U+2066–U+2069)",
                                 instead="the provider's id")
     base_url: str = setting("", check=_provider_url_ok, rule=_PROVIDER_URL_RULE, why=_provider_url_problem,
                             doc="the gateway appends /responses and /models")

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from api_router.gateway import sse
+from api_router.gateway.upstream import clip
 from api_router.routing import MAX_RETRY_AFTER_SECONDS
 
 # Client errors go back to the client unchanged; any other non-2xx is the provider's failure.
@@ -109,7 +110,12 @@ def error_object(payload: Any) -> dict[str, Any] | None:
 
 
 def error_message_of_event(payload: Any) -> str:
-    """The message of an in-band ``error`` or ``response.failed`` event."""
+    """The message of an in-band ``error`` or ``response.failed`` event as a person reads it (``clip``: one
+    line, no control characters, 300 at most — it is recorded, shown and notified)."""
+    return clip(_message_of_event(payload))
+
+
+def _message_of_event(payload: Any) -> str:
     err = error_object(payload)
     if err is not None:
         msg = err.get("message") or err.get("code")
@@ -122,7 +128,7 @@ def error_message_of_event(payload: Any) -> str:
 def failure_text(payload: Any) -> str:
     """An in-band failure's message plus its code when the message does not say it (what a retry that
     mends the request looks for: "context_length_exceeded" may be only in the code)."""
-    return _with_code_of(error_message_of_event(payload), error_object(payload))
+    return _with_code_of(_message_of_event(payload), error_object(payload))  # whole: what it says may come late
 
 
 def says_unknown_model(message: str, body: bytes) -> bool:

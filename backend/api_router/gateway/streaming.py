@@ -36,7 +36,7 @@ from api_router.gateway.response_objects import (
     sealed_items,
     usage_of,
 )
-from api_router.gateway.upstream import ANSWER_BODY_LIMIT, cut, describe_exception
+from api_router.gateway.upstream import ANSWER_BODY_LIMIT, clip, cut, describe_exception
 from api_router.records import Usage
 
 _CREATED_ID = re.compile(rb'"id"\s*:\s*"([^"\\]+)"')
@@ -315,7 +315,6 @@ def _typed_as_named(chunk: bytes, at: int, name: bytes) -> bool:
     return chunk[at:at + 1] == b'"' and chunk.startswith(name, at + 1) and chunk[end:end + 1] == b'"'
 
 
-_SAID_LIMIT = 1000  # characters of a relay's own failure text kept as its message
 
 
 def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
@@ -362,7 +361,7 @@ def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
         facts.end = Ending.FAILED
         facts.failure = ev.failure()
         said = ev.data.strip() if facts.failure is None else b""  # not JSON: the relay's own words
-        facts.error = said.decode("utf-8", "replace")[:_SAID_LIMIT] if said else error_message_of_event(facts.failure)
+        facts.error = clip(said.decode("utf-8", "replace")) if said else error_message_of_event(facts.failure)
         return
     if not kind.startswith(sse.GENERATED_PREFIXES) or kind not in sse.RESPONSES_EVENT_TYPES:
         return  # unknown or unreadable: passed on, but it neither commits nor ends the stream

@@ -120,6 +120,7 @@ export function validateDisplayName(raw: string, required = true): string | null
   const value = raw.trim();
   if (!value) return required ? 'Enter a display name' : null;
   if (CONTROL.test(value)) return 'Leave out control characters (tabs, line breaks and the like)';
+  if (DIRECTION.test(value)) return 'Leave out direction overrides (U+202A–U+202E, U+2066–U+2069): they turn the text around the name backwards';
   if (!VISIBLE.test(value)) return 'Use at least one visible character';
   const length = [...value].length;
   if (length > DISPLAY_NAME_MAX) return `Keep the display name to ${DISPLAY_NAME_MAX} characters (it has ${length})`;
@@ -131,6 +132,8 @@ export function validateDisplayName(raw: string, required = true): string | null
 // that shows: not white space, zero-width or another format character.
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// Direction embeddings, overrides and isolates (the backend's _DIRECTION): they reorder the text around the name.
+const DIRECTION = /[\u202a-\u202e\u2066-\u2069]/;
 // The same list as the backend's: characters that show nothing by themselves (fillers, joiners, variation
 // selectors, tags…). Read by code point (the u flag), so a tag character is one, not two halves.
 const VISIBLE = new RegExp(
