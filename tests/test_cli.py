@@ -765,3 +765,107 @@ def test_an_api_router_on_the_port_is_no_reason_to_refuse_when_nothing_is_upgrad
     with older_gateway_on(old_port):
         _, err, status = start_and_quit(ud, new_port)
     assert status == 0, err
+
+
+def _full_pipe() -> tuple[int, int]:
+    """A pipe nobody reads, filled to the brim (its write end blocking, as a wrapper's would be)."""
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            os.write(write, b"x" * 4096)
+    os.set_blocking(write, True)
+    return read, write
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a pipe's own door through /proc: Linux")
+def test_a_line_for_a_pipe_nobody_reads_is_dropped_not_waited_on():
+    """A wrapper that never drains stderr: once the pipe is full, a log line (or the "shutting down" line)
+    must not stop its writer — the quit waits for the log's thread, and would wait for ever."""
+    import threading
+
+    from api_router.terminal import write_line
+
+    read, write = _full_pipe()
+    stream = os.fdopen(write, "w", encoding="utf-8")
+    done = threading.Event()
+    writer = threading.Thread(target=lambda: (write_line(stream, "api-router: shutting down…"), done.set()),
+                              daemon=True)
+    try:
+        writer.start()
+        assert done.wait(5), "the line waited on a pipe nobody reads"
+    finally:
+        os.close(read)  # a writer still waiting gets EPIPE and ends
+        writer.join(5)
+        with contextlib.suppress(OSError):
+            stream.close()
+
+
+def test_a_line_in_a_locale_without_its_characters_is_written_with_escapes():
+    """LC_ALL=C with PYTHONUTF8=0, or a Latin-1 locale: the banner's "—" must not cost the whole banner."""
+    import io
+
+    from api_router.terminal import write_line
+
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="latin-1")
+    write_line(stream, "Gateway — http://127.0.0.1:4000/v1 · ready")
+    assert raw.getvalue() == b"Gateway \\u2014 http://127.0.0.1:4000/v1 \xb7 ready\n"
+
+
+def test_stopping_the_log_waits_a_bounded_time_and_closes_the_log_file(monkeypatch):
+    """A handler whose write never returns holds no quit up; once the thread has ended, the file is closed
+    (python -X dev reported the log file unclosed at every quit)."""
+    import logging
+    import queue
+    import threading
+
+    from api_router import logfile
+
+    class Held(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.go, self.closed = threading.Event(), False
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.go.wait(30)
+
+        def close(self) -> None:
+            self.closed = True
+            super().close()
+
+    monkeypatch.setattr(logfile, "STOP_SECONDS", 0.3)
+    held = Held()
+    records: queue.Queue[logging.LogRecord] = queue.Queue()
+    listener = logfile.LogThread(records, held)
+    listener.start()
+    records.put(logging.LogRecord("x", logging.WARNING, __file__, 1, "stuck", None, None))
+    started = time.monotonic()
+    listener.stop()
+    assert time.monotonic() - started < 2 and not held.closed  # still writing: left to end with the process
+    held.go.set()
+    plain = Held()
+    plain.go.set()
+    listener = logfile.LogThread(queue.Queue(), plain)
+    listener.start()
+    listener.stop()
+    assert plain.closed
+
+
+def test_started_with_every_standard_descriptor_closed_it_serves_and_quits_cleanly(tmp_path):
+    """``api-router --headless <&- >&- 2>&-``: the event loop's own descriptor took number 2, and libuv
+    aborts (SIGABRT) on closing one that low — the quit died instead of exiting 0."""
+    user_data = setup_user_data(tmp_path, {})
+    port = fp.free_port()
+    cmd = [sys.executable, "-m", "api_router", "--headless", "--user-data", str(user_data), "--port", str(port)]
+    env = {**os.environ}
+    env.pop("DISPLAY", None)
+    proc = subprocess.Popen(["sh", "-c", 'exec "$@" <&- >&- 2>&-', "sh", *cmd], env=env)
+    try:
+        wait_health(port, proc, timeout=20)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)

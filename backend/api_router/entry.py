@@ -16,10 +16,11 @@ from __future__ import annotations
 import signal
 from types import FrameType
 
-from api_router.terminal import stop_signals, stops_as_ctrl_c
+from api_router.terminal import standard_descriptors_taken, stop_signals, stops_as_ctrl_c
 
 
 def run() -> int:
+    standard_descriptors_taken()
     asked: list[int] = []
 
     def note(signum: int, _frame: FrameType | None) -> None:

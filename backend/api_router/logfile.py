@@ -10,11 +10,12 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from api_router.composition import StartupError
 from api_router.fsutil import create_private_file, private_dir, refuse_pipe, tighten
 from api_router.services import Services
+from api_router.terminal import write_line
 
 # Control characters from outside (a request path, an upstream's error) would let a line pass for
 # another one: a CR rewrites the line on a terminal, a newline starts a forged record; a terminal acts on
@@ -96,7 +97,44 @@ class DroppingQueueHandler(logging.handlers.QueueHandler):
             pass
 
 
-def setup_logging(services: Services, *, console: bool) -> logging.handlers.QueueListener:
+class ConsoleHandler(logging.Handler):
+    """Log lines on the terminal (stderr), written as ``terminal.write_line`` does: a pipe nobody reads
+    drops them rather than stopping the log's thread (and with it a quit, which waits for that thread)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self._stream = stream
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            write_line(self._stream, self.format(record))
+        except Exception:  # a record that cannot be formatted: logging's own report
+            self.handleError(record)
+
+
+class LogThread(logging.handlers.QueueListener):
+    """The thread that writes the log. Stopping it waits a bounded time (a write that never returns must
+    not hold a quit up; the thread is a daemon and ends with the process), then closes the log file."""
+
+    def stop(self) -> None:
+        thread = self._thread
+        if thread is None:
+            return
+        try:
+            self.enqueue_sentinel()
+        except queue.Full:  # the thread is stuck: nothing more is written
+            pass
+        thread.join(STOP_SECONDS)
+        self._thread = None
+        if not thread.is_alive():
+            for handler in self.handlers:
+                handler.close()
+
+
+STOP_SECONDS = 2.0
+
+
+def setup_logging(services: Services, *, console: bool) -> LogThread:
     """Log to ``data/api-router.log`` (rotated) and optionally stderr, from a thread of its own so
     file and terminal writes never block the event loop. Returns the listener to stop at exit."""
     formatter = RedactingFormatter(services.redactor)
@@ -107,11 +145,11 @@ def setup_logging(services: Services, *, console: bool) -> logging.handlers.Queu
     except OSError as exc:  # the log is a folder, or not ours to write
         raise StartupError.of(exc, services.paths) from exc
     if console and sys.stderr is not None:
-        handlers.append(logging.StreamHandler(sys.stderr))
+        handlers.append(ConsoleHandler(sys.stderr))
     for handler in handlers:
         handler.setFormatter(formatter)
     records: queue.Queue[logging.LogRecord] = queue.Queue(maxsize=10_000)
-    listener = logging.handlers.QueueListener(records, *handlers, respect_handler_level=True)
+    listener = LogThread(records, *handlers, respect_handler_level=True)
     listener.start()
     root = logging.getLogger()
     for old in list(root.handlers):

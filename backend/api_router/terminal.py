@@ -3,26 +3,73 @@ can send (Ctrl-C, SIGTERM, a closed terminal's SIGHUP).
 
 The gateway serves whether or not anyone reads what it prints: a banner that cannot be written (stdout
 on a full disk, a pipe whose reader left, no console at all) is dropped, and so is what is still
-buffered at exit, which Python would otherwise report as a failed flush and exit 120 for.
+buffered at exit, which Python would otherwise report as a failed flush and exit 120 for. A pipe that
+nobody reads (a wrapper that never drains it) is written without waiting: once it is full, lines are
+dropped rather than stopping the writer — a quit would otherwise wait on it for ever.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import stat
 import sys
 from collections.abc import Callable
+from typing import TextIO
+
+
+def standard_descriptors_taken() -> None:
+    """Descriptors 0, 1 and 2 closed at start (``>&- 2>&-``) are given the null device: otherwise the next
+    file the app opens takes the number, and what believes it writes to stderr writes into it — uvloop's
+    event loop took 2, and libuv aborts (SIGABRT) on closing a descriptor that low."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+
+
+def write_line(stream: TextIO, text: str) -> None:
+    """``text`` as a line on ``stream``, now; dropped when it cannot be written, and never waited on by a
+    pipe nobody reads. Characters the stream's encoding lacks (a Latin-1 locale) are written as escapes."""
+    door = _pipe_door(stream)
+    if door is None:
+        try:
+            print(text, file=stream, flush=True)
+        except UnicodeEncodeError:
+            encoding = stream.encoding or "ascii"
+            write_line(stream, text.encode(encoding, "backslashreplace").decode(encoding))
+        except (OSError, ValueError):  # ValueError: the stream was closed
+            pass
+        return
+    try:
+        os.write(door, (text + "\n").encode(stream.encoding or "utf-8", "backslashreplace"))
+    except OSError:  # full (BlockingIOError), or the reader left
+        pass
+    finally:
+        os.close(door)
+
+
+def _pipe_door(stream: TextIO) -> int | None:
+    """A descriptor of its own onto ``stream`` when that is a pipe, opened anew (Linux: /proc/self/fd) so
+    that it alone does not wait — the pipe's other writers keep theirs as they were. None elsewhere."""
+    try:
+        fd = stream.fileno()
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return None
+        return os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (OSError, ValueError, AttributeError):  # no descriptor, or no /proc: written as ever
+        return None
 
 
 def say(text: str, *, error: bool = False) -> None:
     """``text`` as a line on stdout (``error``: stderr), now; dropped when it cannot be written."""
     stream = sys.stderr if error else sys.stdout
-    if stream is None:  # a windowed executable has none
-        return
-    try:
-        print(text, file=stream, flush=True)
-    except (OSError, ValueError):  # ValueError: the stream was closed
-        pass
+    if stream is not None:  # a windowed executable has none
+        write_line(stream, text)
 
 
 def alert(text: str, *, platform: str | None = None, box: Callable[[str], None] | None = None) -> None:
