@@ -81,6 +81,20 @@ def test_a_new_gateway_address_does_not_put_our_own_config_in_the_backup(tmp_pat
     assert (tmp_path / "auth.json").read_text() == login
 
 
+@pytest.mark.skipif(os.name != "posix", reason="file modes")
+def test_the_folders_connect_codex_makes_are_private_whatever_the_umask(tmp_path):
+    """Under umask 000 (a headless start sets none) $CODEX_HOME and its backup folder came out 0777:
+    another local user could slip a config.toml into the backup, and Restore would make it Codex's."""
+    home = tmp_path / "codex-home"
+    was = os.umask(0)
+    try:
+        setup.apply(home, URL, TOKEN)
+    finally:
+        os.umask(was)
+    for folder in (home, home / setup.BACKUP_DIR):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+
+
 def test_a_rotation_changes_only_the_key_of_an_auth_json_written_by_hand(tmp_path):
     """The README's by-hand set-up may leave a ChatGPT login beside the key: a rotation replaces the key
     and keeps the rest (there is no backup of a file the user wrote themselves)."""

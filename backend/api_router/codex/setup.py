@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from api_router.fsutil import atomic_write, made_read_only, read_file
+from api_router.fsutil import atomic_write, made_read_only, private_dir, read_file
 from api_router.records import now_ms
 from api_router.secrets import TOKEN_RE
 from api_router.tomlfiles import TomlError, document, dumped, loads, same_values, tomlkit
@@ -319,7 +319,7 @@ def _backup(home: Path) -> None:
     hand, connecting again would otherwise replace their login with the gateway token."""
     folder = home / BACKUP_DIR
     previous = _manifest(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)  # Codex's folder too, where missing: what lies here goes into Codex's config on Restore
     existed = {}
     for name in FILES:
         if previous is not None and _written_by_us(home, name):
