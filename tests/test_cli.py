@@ -869,3 +869,44 @@ def test_started_with_every_standard_descriptor_closed_it_serves_and_quits_clean
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
+
+
+def test_a_relative_user_data_folder_from_a_current_folder_deleted_since_is_one_clear_line(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("DISPLAY", None)
+    script = 'mkdir gone && cd gone && rmdir ../gone && exec "$@"'
+    done = subprocess.run(["sh", "-c", script, "sh", sys.executable, "-m", "api_router", "--headless",
+                           "--user-data", "ud"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "the current folder no longer exists" in done.stderr and "absolute path" in done.stderr
+
+
+def test_no_home_to_be_found_is_a_folder_that_is_not_there_not_a_traceback(monkeypatch, tmp_path):
+    """HOME unset under a user id the system has no entry for (``env -i`` with setpriv): Path.home() raised
+    and the start ended in a traceback, CODEX_HOME set or not (the login item asked for it too)."""
+    from pathlib import Path
+
+    from api_router import paths
+    from api_router.desktop.autostart import XdgAutostart
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    real_expanduser = Path.expanduser
+
+    def expanduser(self: Path) -> Path:
+        if str(self).startswith("~"):
+            no_home()
+        return real_expanduser(self)
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    monkeypatch.setattr(Path, "expanduser", expanduser)
+    monkeypatch.delenv("HOME", raising=False)
+    monkeypatch.delenv("CODEX_HOME", raising=False)
+    assert paths.codex_home() == Path("/nonexistent/.codex")
+    monkeypatch.setenv("CODEX_HOME", "~/codex")
+    assert paths.codex_home() == Path("/nonexistent/codex")
+    monkeypatch.setenv("CODEX_HOME", str(tmp_path / "codex"))
+    assert paths.codex_home() == tmp_path / "codex"
+    item = XdgAutostart(["api-router"], env={})
+    assert item.location().startswith("/nonexistent/") and not item.installed()

@@ -203,7 +203,12 @@ def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     tune_gc()
     raise_limit()
-    paths = Paths(resolve_user_data(args.user_data))
+    try:
+        paths = Paths(resolve_user_data(args.user_data))
+    except FileNotFoundError:  # a relative folder, from a current folder deleted since
+        say("api-router: the current folder no longer exists, so the user-data folder cannot be found from it: "
+            "start from another folder, or give --user-data as an absolute path", error=True)
+        return 1
     claimed = _claim_instance(paths)
     if isinstance(claimed, int):
         return claimed

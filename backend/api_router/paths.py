@@ -52,4 +52,19 @@ def resolve_user_data(cli_value: str | None = None) -> Path:
 
 def codex_home() -> Path:
     raw = os.environ.get("CODEX_HOME")
-    return Path(raw).expanduser() if raw else Path.home() / ".codex"
+    if not raw:
+        return home_folder() / ".codex"
+    try:
+        return Path(raw).expanduser()
+    except RuntimeError:  # "~" with no home to read it as (see home_folder)
+        return home_folder() / raw[1:].lstrip("/" + os.sep)
+
+
+def home_folder() -> Path:
+    """The user's home. Where it cannot be told (no HOME, and a user id the system has no entry for:
+    ``env -i`` under an arbitrary uid), Debian's home of users without one: a folder that is not there,
+    so what would live in it is found missing (and cannot be written there) rather than a traceback."""
+    try:
+        return Path.home()
+    except RuntimeError:
+        return Path(os.sep, "nonexistent")

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from api_router.fsutil import atomic_write
+from api_router.paths import home_folder
 
 if TYPE_CHECKING:
     from api_router.config.schema import Config
@@ -237,7 +238,7 @@ class XdgAutostart(_LoginFile):
         """``icon_source``: a file ``icon`` is a copy of, written with the item (the bundle's own icon lives
         only as long as the run of a frozen build)."""
         env = os.environ if env is None else env
-        home = Path.home() if home is None else home
+        home = home_folder() if home is None else home
         self._path = _xdg_home(env, "XDG_CONFIG_HOME", home, ".config") / "autostart" / DESKTOP_FILE
         self._command = list(command)
         self._icon = icon
@@ -420,7 +421,7 @@ def windows_argv(line: str) -> list[str]:
 
 class MacLaunchAgent(_LoginFile):
     def __init__(self, command: Sequence[str], *, home: Path | None = None) -> None:
-        home = Path.home() if home is None else home
+        home = home_folder() if home is None else home
         self._path = home / "Library" / "LaunchAgents" / f"{LAUNCH_AGENT_LABEL}.plist"
         self._command = list(command)
 
@@ -507,7 +508,7 @@ def system_autostart(platform: str = sys.platform, *, user_data: Path | None = N
         frozen = bool(getattr(sys, "frozen", False)) if frozen is None else frozen
         if frozen:
             env_now = os.environ if env is None else env
-            data_home = _xdg_home(env_now, "XDG_DATA_HOME", Path.home() if home is None else home, ".local/share")
+            data_home = _xdg_home(env_now, "XDG_DATA_HOME", home_folder() if home is None else home, ".local/share")
             icon, source = str(data_home / "api-router" / "icon.png"), bundled_icon
         else:
             icon = str(bundled_icon)

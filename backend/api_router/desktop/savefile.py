@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from api_router.fsutil import atomic_write
+from api_router.paths import home_folder
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ class SaveError(ValueError):
 
 
 def start_folder(home: Path | None = None) -> Path:
-    home = Path.home() if home is None else home
+    home = home_folder() if home is None else home
     downloads = home / "Downloads"
     return downloads if downloads.is_dir() else home
 
