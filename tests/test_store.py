@@ -640,6 +640,35 @@ def test_a_list_of_moves_left_that_cannot_be_read_is_moved_aside_and_the_store_o
         again.close()
 
 
+def test_a_list_of_moves_left_that_could_not_be_opened_for_now_is_kept_for_the_next_start(tmp_path, monkeypatch):
+    """Too many open files (a start under ``ulimit -n 16``) says nothing of the file: it is not moved aside
+    with the renames in it lost — the start fails, and the next one makes them."""
+    import errno
+
+    s = open_store(tmp_path)
+    s.log_request(record(provider="p1"))
+    s.close()
+    left = tmp_path / "data" / "s.sqlite3.moves.json"
+    left.write_bytes(b'[[1, "p1", "main"]]')
+    real_read = store_mod.read_file
+
+    def no_descriptor_left(path):
+        if path == left:
+            raise OSError(errno.EMFILE, "Too many open files", str(path))
+        return real_read(path)
+
+    monkeypatch.setattr(store_mod, "read_file", no_descriptor_left)
+    with pytest.raises(OSError):
+        open_store(tmp_path)
+    assert left.exists() and not list(left.parent.glob("s.sqlite3.moves.json.broken*"))
+    monkeypatch.undo()
+    again = open_store(tmp_path)
+    try:
+        assert "main" in again.metrics() and not left.exists()
+    finally:
+        again.close()
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
 def test_a_pipe_in_place_of_the_list_of_moves_left_is_moved_aside_not_waited_on(tmp_path):
     """Reading a FIFO waits for a writer: the start would hang there, silent, for ever."""

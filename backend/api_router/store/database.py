@@ -27,6 +27,7 @@ import orjson
 
 from api_router import days
 from api_router.fsutil import (
+    NotAFile,
     aside_path,
     atomic_write,
     create_private_file,
@@ -346,7 +347,8 @@ class Store:
             left = _moves_read(read_file(path))  # refuses a FIFO there, which would hold the start forever
         except FileNotFoundError:
             return
-        except (OSError, ValueError) as exc:
+        except (IsADirectoryError, NotAFile, ValueError) as exc:  # not the file written (an OSError such as
+            # "too many open files" says nothing of it: raised, the start fails and the next one reads it)
             log.error("store: %s cannot be read (%s); it is moved aside and the renames in it are not made",
                       path.name, exc)
             replace_file(path, aside_path(path))
