@@ -910,3 +910,16 @@ def test_no_home_to_be_found_is_a_folder_that_is_not_there_not_a_traceback(monke
     assert paths.codex_home() == tmp_path / "codex"
     item = XdgAutostart(["api-router"], env={})
     assert item.location().startswith("/nonexistent/") and not item.installed()
+
+
+def test_a_user_data_folder_too_deep_for_sqlite_is_refused_naming_the_length(tmp_path):
+    """~520 characters is far below PATH_MAX, and config.toml and secrets.json are made there; SQLite opens
+    no path over 512 bytes. The refusal said to check permissions, which were fine."""
+    deep = tmp_path
+    while len(str(deep)) < 500:
+        deep = deep / ("d" * 60)
+    deep.mkdir(parents=True)
+    proc = spawn(deep / "ud", "--port", str(fp.free_port()))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    assert "bytes long" in err and "shorter path" in err and "writable by you" not in err, err

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import shutil
 import sqlite3
 import time
@@ -133,9 +134,15 @@ def _database_advice(exc: sqlite3.OperationalError, paths: Paths) -> str:
     # (A read-only file system says it has no room at all: that is no full disk.)
     if "disk is full" in str(exc) or ("disk I/O error" in str(exc) and _nearly_full(paths.user_data)):
         return "the disk is full or nearly; free some space, or start with --user-data pointing at another disk"
+    length = len(os.fsencode(paths.store.absolute()))
+    if length + len("-journal") > SQLITE_PATH_MAX:
+        return (f"its path is {length:,} bytes long, and SQLite opens no file whose path is longer than "
+                f"{SQLITE_PATH_MAX} bytes (its journal's included): start with --user-data pointing at a folder "
+                "with a shorter path")
     return "check that it and its folder are writable by you, or start with --user-data pointing at another folder"
 
 
+SQLITE_PATH_MAX = 512  # SQLite's unix VFS: the longest path it opens a file by
 NEARLY_FULL_BYTES = 1 << 20  # less room than this on the database's disk: too little for its journal to grow
 
 
