@@ -431,3 +431,21 @@ async def test_reasoning_ownership_survives_a_restart(fakes, gateway, codex_home
         assert rs_item["id"] not in p2.requests[0].raw.decode()
     finally:
         await again.close()
+
+
+async def test_a_refusal_of_previous_response_id_is_remembered_however_late_in_a_long_message_it_says_so(
+        fakes, gateway, codex_home):
+    """The message shown is cut to 300 characters; whether the provider refuses previous_response_id is
+    judged on its whole words (a relay's long preamble put them past the cut: the id was sent, refused and
+    retried again on every turn)."""
+    preamble = "details: the relay forwarded the request to its backend pool and got " * 6
+    said = f"upstream request failed; {preamble}Unsupported parameter: 'previous_response_id' is not supported"
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    write_rollout(codex_home, codex_history())
+    p1.queue(fp.in_band_failure("invalid_request_error", said), fp.stream_ok("ok"), fp.stream_ok("ok2"))
+    body = {"model": "m", "input": "go on", "previous_response_id": "resp_1"}
+    assert (await gw.responses(body, stream=True, headers={"session-id": SID})).status == 200
+    assert p1.calls == 2 and "previous_response_id" not in p1.requests[1].json  # retried without it
+    await gw.responses(body, stream=True, headers={"session-id": SID})
+    assert "previous_response_id" not in p1.requests[2].json  # remembered: not sent again

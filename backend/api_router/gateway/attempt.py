@@ -99,6 +99,9 @@ class AttemptResult:
     # client sends it back, and it goes to this provider only.
     turn_state: str | None = None
     response_bytes: int = 0  # what the client got of it
+    # A REBUILD retry because the provider does not take previous_response_id at all (not: the response it
+    # names is gone) — judged on its whole words; ``error`` is what is shown, cut to 300 characters.
+    refuses_previous_id: bool = False
     # The request was cancelled (client gone, shutdown) once an answer, or part of one, had reached the
     # client: the result is recorded all the same, then the cancellation goes on.
     cancelled: bool = False
@@ -210,10 +213,10 @@ class AttemptRunner:
             answer = answer_of(opened.data, resp.content_type, needs_id=ex.upstream_path == "/responses")
             failure, error = _reported_failure(opened, answer)
             # A refusal in the body of a 200 is as good a reason to retry as one with an HTTP status.
-            retry = _continuity_retry(classify.failure_text(failure), client, body, retries) \
-                if failure is not None else None
+            said = classify.failure_text(failure) if failure is not None else ""
+            retry = _continuity_retry(said, client, body, retries) if failure is not None else None
             if retry is not None:
-                return AttemptResult(Outcome.RETRY, error=error, retry=retry)
+                return _retried(retry, error, said)
             if isinstance(answer, str):
                 return _passed_back(opened, self._unusable(ex, opened, answer, failure))
             if failure is not None:
@@ -283,7 +286,7 @@ class AttemptRunner:
             retry = _continuity_retry(message, client, opened.body, retries, too_large=status == 413) \
                 if status in (400, 413) else None
             if retry is not None:
-                return AttemptResult(Outcome.RETRY, error=f"HTTP {status}: {message}", retry=retry)
+                return _retried(retry, f"HTTP {status}: {message}", message)
             if classify.says_unknown_model(message, raw):
                 return _unknown_model(f"HTTP {status}: {message}", status)
             if (trouble := classify.says_provider_trouble(raw)) is not None:  # as the same words in-band are
@@ -434,9 +437,10 @@ class AttemptRunner:
                                  cancelled=result.cancelled)
         if result.end is StreamEnd.FAILED_EARLY:
             if facts.end is Ending.FAILED:
-                retry = _continuity_retry(classify.failure_text(facts.failure), ex.client, opened.body, retries)
+                said = classify.failure_text(facts.failure)
+                retry = _continuity_retry(said, ex.client, opened.body, retries)
                 if retry is not None:
-                    return AttemptResult(Outcome.RETRY, error=facts.error, retry=retry)
+                    return _retried(retry, facts.error, said)
                 if ex.client.compaction_trigger and classify.is_client_error_event(facts.failure):
                     return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"stream reported: {facts.error}",
                                          counts_against_health=False)
@@ -583,6 +587,12 @@ async def _delivered(result: AttemptResult,
     except asyncio.CancelledError:
         result.cancelled = True
     return result
+
+
+def _retried(retry: Retry, error: str, said: str) -> AttemptResult:
+    """The attempt is asked again with another body (``retry``); ``said``: the provider's whole words."""
+    refuses = retry is Retry.REBUILD and classify.mentions_unsupported_previous_response_id(said)
+    return AttemptResult(Outcome.RETRY, error=error, retry=retry, refuses_previous_id=refuses)
 
 
 def _continuity_retry(message: str, client: ClientRequest, body: bytes, retries: Retries, *,

@@ -112,10 +112,12 @@ def error_object(payload: Any) -> dict[str, Any] | None:
 def error_message_of_event(payload: Any) -> str:
     """The message of an in-band ``error`` or ``response.failed`` event as a person reads it (``clip``: one
     line, no control characters, 300 at most — it is recorded, shown and notified)."""
-    return clip(_message_of_event(payload))
+    return clip(message_of_event(payload)) or "the provider reported an error"
 
 
-def _message_of_event(payload: Any) -> str:
+def message_of_event(payload: Any) -> str:
+    """The same message, whole and as it came (what the client is told in the gateway's words, and what
+    classification reads)."""
     err = error_object(payload)
     if err is not None:
         msg = err.get("message") or err.get("code")
@@ -128,7 +130,7 @@ def _message_of_event(payload: Any) -> str:
 def failure_text(payload: Any) -> str:
     """An in-band failure's message plus its code when the message does not say it (what a retry that
     mends the request looks for: "context_length_exceeded" may be only in the code)."""
-    return _with_code_of(_message_of_event(payload), error_object(payload))  # whole: what it says may come late
+    return _with_code_of(message_of_event(payload), error_object(payload))  # whole: what it says may come late
 
 
 def says_unknown_model(message: str, body: bytes) -> bool:

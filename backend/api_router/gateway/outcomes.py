@@ -19,7 +19,6 @@ from aiohttp import web
 
 from api_router.config import Config
 from api_router.continuity.index import ContinuityIndex
-from api_router.gateway import classify
 from api_router.gateway.attempt import AttemptResult
 from api_router.gateway.errors import GATEWAY_QUITS, GatewayError
 from api_router.gateway.exchange import Exchange
@@ -198,7 +197,7 @@ class OutcomeRecorder:
 
     def _retrying(self, ex: Exchange, attempt: Attempt, result: AttemptResult, now: str) -> None:
         name = ex.cfg.name_of(attempt.provider)
-        if result.retry is Retry.REBUILD and classify.mentions_unsupported_previous_response_id(result.error):
+        if result.refuses_previous_id:
             if self._index.mark_rejects_previous_id(now):
                 self._emit(Level.INFO, Kind.CONTINUITY,
                            f"{name} does not accept previous_response_id; its requests now "

@@ -25,7 +25,7 @@ import orjson
 from aiohttp import HttpVersion11, web
 
 from api_router.gateway import sse
-from api_router.gateway.classify import error_message_of_event, error_object
+from api_router.gateway.classify import error_message_of_event, error_object, message_of_event
 from api_router.gateway.deadlines import Deadlines, Watchdog
 from api_router.gateway.errors import GATEWAY_QUITS, TooLarge
 from api_router.gateway.response_objects import (
@@ -73,7 +73,8 @@ class StreamFacts:
 
     generated: bool = False
     end: Ending | None = None  # None: no ending event yet
-    error: str = ""
+    error: str = ""  # as recorded and shown: one line, 300 characters at most
+    said: str = ""  # a failure's whole words, for the client's response.failed in the gateway's words
     failure: Any = None  # the parsed failure event, for classification
     response_id: str | None = None
     usage: Usage = field(default_factory=Usage)
@@ -315,6 +316,7 @@ def _typed_as_named(chunk: bytes, at: int, name: bytes) -> bool:
     return chunk[at:at + 1] == b'"' and chunk.startswith(name, at + 1) and chunk[end:end + 1] == b'"'
 
 
+_SAID_LIMIT = 1000  # characters of a relay's own failure text (not JSON) kept for the client
 
 
 def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
@@ -341,6 +343,7 @@ def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
             # for an answer.
             facts.end = Ending.FAILED
             facts.failure = payload
+            facts.said = message_of_event(payload)
             facts.error = error_message_of_event(payload)
             return
         if not closes_an_answer(response):  # no end to Codex: the stream goes on, to end without one
@@ -361,7 +364,8 @@ def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
         facts.end = Ending.FAILED
         facts.failure = ev.failure()
         said = ev.data.strip() if facts.failure is None else b""  # not JSON: the relay's own words
-        facts.error = clip(said.decode("utf-8", "replace")) if said else error_message_of_event(facts.failure)
+        facts.said = said.decode("utf-8", "replace")[:_SAID_LIMIT] if said else message_of_event(facts.failure)
+        facts.error = clip(facts.said) or error_message_of_event(facts.failure)
         return
     if not kind.startswith(sse.GENERATED_PREFIXES) or kind not in sse.RESPONSES_EVENT_TYPES:
         return  # unknown or unreadable: passed on, but it neither commits nor ends the stream
@@ -777,7 +781,8 @@ class UpstreamStream:
         facts = self.facts
         err = error_object(facts.failure)
         code = err.get("code") if err is not None else None
-        return sse.failure_event(facts.error, code if isinstance(code, str) and code else "upstream_error",
+        return sse.failure_event(facts.said or facts.error,
+                                 code if isinstance(code, str) and code else "upstream_error",
                                  facts.response_id, out.next_sequence(before))
 
     def _ending_masked(self, forward: bytes, at: int) -> bytes:
