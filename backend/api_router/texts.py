@@ -5,10 +5,19 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import re
 import unicodedata
 from collections.abc import Iterable
 
 QUOTED_MAX = 80
+# What a line shown to a person must not hold: C0, DEL and C1 controls (a terminal acts on U+009B as on
+# ESC [), and the line breaks of Unicode.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """Words from outside (an upstream's error) on one line: controls and runs of white space as one space."""
+    return " ".join(_CONTROL.sub(" ", text).split())
 
 
 def shortened(text: str, limit: int) -> str:

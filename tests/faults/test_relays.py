@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import time
 
 import aiohttp
@@ -2598,3 +2599,52 @@ async def test_a_relay_that_hangs_up_on_a_new_connection_is_not_asked_again_ther
         relay.close()
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
     assert served == [0] and attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+
+
+async def test_the_gateways_own_failure_event_carries_the_providers_whole_message(fakes, gateway):
+    """An untyped failure after output, told as the gateway's response.failed: the provider's words whole
+    (its request id at the end), not the 300 characters the dashboard shows."""
+    said = ("The server had an error while processing your request. Sorry about that! You can retry your "
+            "request, or contact us through our help center if the error persists. Upstream said: backend pool "
+            "exhausted after 3 attempts (eu-west-1, eu-central-1, us-east-1), last error: connection reset by "
+            "peer while reading the response headers. Please include the request ID req_7f3a9c2e1b.")
+    assert len(said) > 300
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    p1.always(fp.in_band_failure("server_error", said, error_type="server_error", event="error_untyped",
+                                 after_output=True))
+    reply = await gw.responses(stream=True)
+    failed = [e for e in reply.events if e.get("type") == "response.failed"]
+    assert failed and failed[-1]["response"]["error"]["message"] == said, reply.events
+
+
+async def test_a_status_line_no_parser_reads_is_recorded_as_one_short_line(gateway):
+    """aiohttp's parser quotes the provider's bytes: a 2 KB status line with an escape sequence became a
+    multi-line reason, events and request-log error."""
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        writer.write(b"HTTP/1.1 2\x1b[2J00 " + b"A" * 2000 + b"\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        gw = await gateway({"p1": f"http://127.0.0.1:{port}/v1"})
+        assert (await gw.responses()).status == 502
+        status = await gw.api("get_status")
+        gw.services.store.flush()
+        row = gw.services.store.request_log()[0]
+        shown = [status["summary"]["reason"], *(e["message"] for e in status["recent_events"]), row["error"] or "",
+                 *((a["error"] or "") for a in row["attempts"])]
+        for text in shown:
+            assert len(text) < 700 and not re.search(r"[\x00-\x1f\x7f-\x9f]", text), repr(text[:300])
+    finally:
+        server.close()
+
+
+def test_a_failure_message_of_only_controls_and_spaces_still_says_the_provider_failed():
+    from api_router.gateway.classify import error_message_of_event
+
+    said = error_message_of_event({"type": "response.failed", "response": {"error": {"message": "\x1b\x07 \u2028 "}}})
+    assert said == "the provider reported an error"

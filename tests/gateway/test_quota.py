@@ -502,3 +502,18 @@ async def test_a_usage_panel_echoing_other_providers_secrets_has_them_masked(fak
     await asyncio.to_thread(gw.services.store.flush)
     stored = json.dumps(gw.services.store.load_usage())
     assert "usage says" in stored and not [s for s in secrets if s in stored], stored
+
+
+async def test_a_usage_panels_error_is_shown_without_its_control_characters(fakes, gateway):
+    """A panel's message is outside words as a relay's error is: an OSC 52 clipboard write, a bell, a clear
+    screen (ESC and C1 forms) and a NUL reached the event list and notifications as they came."""
+    import re
+
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    p1.usage, p1.usage_status = {"success": False,
+                                 "message": "token expired\x1b]52;c;aGk=\x07\x1b[2J\x9b2J\x00 renew it"}, 401
+    await gw.api("refresh_usage", provider="p1")
+    events = (await gw.api("list_events", limit=50))["events"]
+    said = [e["message"] for e in events if "Usage check failed" in e["message"]]
+    assert said and all("renew it" in text and not re.search(r"[\x00-\x1f\x7f-\x9f]", text) for text in said), said

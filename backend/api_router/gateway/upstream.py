@@ -23,6 +23,7 @@ from yarl import URL
 
 from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.errors import GATEWAY_QUITS, TooLarge
+from api_router.texts import one_line
 
 ERROR_BODY_LIMIT = 4 * 1024 * 1024
 ANSWER_BODY_LIMIT = 64 * 1024 * 1024  # a whole (non-streamed) answer; Codex's are a few MB at most
@@ -475,7 +476,6 @@ _KEY_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.
 _KEY_BYTES_WIDE = _KEY_BYTES + b"\x00"
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # C0, DEL, C1 and the Unicode line breaks
 
 
 def redirect_note(resp: aiohttp.ClientResponse) -> str:
@@ -490,7 +490,7 @@ def redirect_note(resp: aiohttp.ClientResponse) -> str:
 
 def clip(text: str, limit: int = 300) -> str:
     """An upstream's words as a person reads them: one line, no control characters, at most ``limit``."""
-    text = " ".join(_CONTROL.sub(" ", text).split())
+    text = one_line(text)
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]
@@ -517,8 +517,9 @@ def describe_exception(exc: BaseException, request_timeout: float) -> str:
         encoding = _UNDECODABLE.match(exc.message)
         if encoding:  # br or zstd, without the library that reads it: API Router never asks for them
             return f"the provider's body is in a Content-Encoding API Router cannot decode ({encoding.group(1)})"
-        return f"the provider's answer could not be read: {exc.message}"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        # (the parser quotes the provider's bytes: a status line of 2 KB, line breaks and all)
+        return clip(f"the provider's answer could not be read: {exc.message}")
+    return clip(f"{type(exc).__name__}: {exc}") if str(exc) else type(exc).__name__
 
 
 _UNDECODABLE = re.compile(r"Can not decode content-encoding: [^(]*\(([^)]+)\)")

@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from api_router.texts import shortened
+from api_router.texts import one_line, shortened
 
 from .bases import origin_of
 from .model import ErrorKind, UsageError, redact, strip_query
@@ -222,6 +222,6 @@ def upstream_message(doc: Any, secrets: Iterable[str], limit: int = 160) -> str:
         if isinstance(value, dict):
             value = value.get("message")
         if isinstance(value, str) and value.strip():
-            text = redact(" ".join(value.split()), secrets)
+            text = redact(one_line(value), secrets)
             return shortened(text, limit)
     return ""
