@@ -923,3 +923,59 @@ def test_a_user_data_folder_too_deep_for_sqlite_is_refused_naming_the_length(tmp
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1 and "Traceback" not in err, err
     assert "bytes long" in err and "shorter path" in err and "writable by you" not in err, err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a pipe's own door through /proc: Linux")
+def test_a_line_longer_than_the_room_in_the_pipe_is_dropped_whole_not_cut():
+    """A slow reader freed 8 KB; a 20 KB record (a traceback) went in by half, and the next line ran on
+    from it. A line goes in whole or not at all."""
+    from api_router.terminal import write_line
+
+    read, write = _full_pipe()
+    stream = os.fdopen(write, "w", encoding="utf-8")
+    try:
+        os.set_blocking(read, False)
+        os.read(read, 8192)
+        write_line(stream, "Traceback " + "T" * 20_000)
+        write_line(stream, "api-router: shutting down…")
+        rest = b""
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(read, 65536):
+                rest += chunk
+        assert rest.lstrip(b"x") == "api-router: shutting down…\n".encode()
+    finally:
+        os.close(read)
+        with contextlib.suppress(OSError):
+            stream.close()
+
+
+def test_a_log_write_that_never_returns_holds_no_exit_up():
+    """The log's thread stuck in a write (a hung mount; a blocking stderr): stopping it returns after its
+    bounded wait, and then the process must end too — logging's own clean-up at exit waited for ever on
+    the handler's lock the stuck thread holds."""
+    child = (
+        "import logging, queue, threading, time\n"
+        "from api_router import logfile\n"
+        "class Held(logging.Handler):\n"
+        "    def emit(self, record):\n"
+        "        threading.Event().wait()\n"
+        "logfile.STOP_SECONDS = 0.3\n"
+        "records = queue.Queue()\n"
+        "listener = logfile.LogThread(records, Held())\n"
+        "listener.start()\n"
+        "records.put(logging.LogRecord('x', logging.WARNING, 'x.py', 1, 'stuck', None, None))\n"
+        "time.sleep(0.2)\n"
+        "listener.stop()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", child], env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_user_data_folder_under_a_home_that_cannot_be_found_is_one_clear_line(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("DISPLAY", None)
+    done = subprocess.run([sys.executable, "-m", "api_router", "--headless", "--user-data", "~nosuchuser_zz/ud"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "starts with ~" in done.stderr and "absolute path" in done.stderr

@@ -669,6 +669,19 @@ def test_a_list_of_moves_left_that_could_not_be_opened_for_now_is_kept_for_the_n
         again.close()
 
 
+def test_a_list_of_moves_left_that_can_never_be_opened_is_moved_aside(tmp_path):
+    """A link that loops (or a file with no read permission) is no file to read, now or at the next start."""
+    s = open_store(tmp_path)
+    s.close()
+    left = tmp_path / "data" / "s.sqlite3.moves.json"
+    left.symlink_to(left.name)
+    again = open_store(tmp_path)
+    try:
+        assert not left.is_symlink() and list(left.parent.glob("s.sqlite3.moves.json.broken*"))
+    finally:
+        again.close()
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
 def test_a_pipe_in_place_of_the_list_of_moves_left_is_moved_aside_not_waited_on(tmp_path):
     """Reading a FIFO waits for a writer: the start would hang there, silent, for ever."""

@@ -209,6 +209,10 @@ def _main(argv: list[str] | None) -> int:
         say("api-router: the current folder no longer exists, so the user-data folder cannot be found from it: "
             "start from another folder, or give --user-data as an absolute path", error=True)
         return 1
+    except RuntimeError:  # "~" (or "~user") in it, and no such home to be found
+        say("api-router: the user-data folder starts with ~, and that home folder cannot be found: give "
+            "--user-data (or API_ROUTER_USER_DATA) as an absolute path", error=True)
+        return 1
     claimed = _claim_instance(paths)
     if isinstance(claimed, int):
         return claimed

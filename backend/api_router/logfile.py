@@ -3,6 +3,7 @@ own, with every known secret masked and control characters escaped."""
 
 from __future__ import annotations
 
+import atexit
 import logging
 import logging.handlers
 import queue
@@ -72,12 +73,9 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
             super().handleError(record)
             return
         self._missed += 1
-        if self._missed == 1 and sys.stderr is not None:
-            try:
-                sys.stderr.write(f"api-router: the log file {self.baseFilename} cannot be written "
-                                 f"({exc.strerror or exc}); log records are lost until it can be\n")
-            except (OSError, ValueError):  # stderr gone as well
-                pass
+        if self._missed == 1 and sys.stderr is not None:  # (never waited on: a pipe nobody reads may be full)
+            write_line(sys.stderr, f"api-router: the log file {self.baseFilename} cannot be written "
+                                   f"({exc.strerror or exc}); log records are lost until it can be")
 
     def _open(self):  # type: ignore[no-untyped-def]
         path = Path(self.baseFilename)
@@ -126,9 +124,11 @@ class LogThread(logging.handlers.QueueListener):
             pass
         thread.join(STOP_SECONDS)
         self._thread = None
-        if not thread.is_alive():
-            for handler in self.handlers:
-                handler.close()
+        if thread.is_alive():  # logging's own clean-up at exit takes each handler's lock, which it holds
+            atexit.unregister(logging.shutdown)
+            return
+        for handler in self.handlers:
+            handler.close()
 
 
 STOP_SECONDS = 2.0

@@ -43,7 +43,7 @@ def app_root() -> Path:
 def resolve_user_data(cli_value: str | None = None) -> Path:
     """``--user-data`` wins, then ``$API_ROUTER_USER_DATA``, then ``user-data/`` beside the app."""
     raw = cli_value or os.environ.get("API_ROUTER_USER_DATA")
-    folder = Path(raw).expanduser() if raw else app_root() / "user-data"
+    folder = Path(raw).expanduser() if raw else app_root() / "user-data"  # RuntimeError: a "~" with no home
     try:
         return folder.resolve()
     except RuntimeError:  # a ring of symlinks (Python before 3.13): said in one line once the folder is used
@@ -56,8 +56,8 @@ def codex_home() -> Path:
         return home_folder() / ".codex"
     try:
         return Path(raw).expanduser()
-    except RuntimeError:  # "~" with no home to read it as (see home_folder)
-        return home_folder() / raw[1:].lstrip("/" + os.sep)
+    except RuntimeError:  # "~" or "~user" with no home to read it as (see home_folder)
+        return NO_HOME / raw[1:].lstrip("/" + os.sep)
 
 
 def home_folder() -> Path:
@@ -67,4 +67,7 @@ def home_folder() -> Path:
     try:
         return Path.home()
     except RuntimeError:
-        return Path(os.sep, "nonexistent")
+        return NO_HOME
+
+
+NO_HOME = Path(os.sep, "nonexistent")

@@ -45,12 +45,28 @@ def write_line(stream: TextIO, text: str) -> None:
         except (OSError, ValueError):  # ValueError: the stream was closed
             pass
         return
+    data = (text + "\n").encode(stream.encoding or "utf-8", "backslashreplace")
     try:
-        os.write(door, (text + "\n").encode(stream.encoding or "utf-8", "backslashreplace"))
+        if len(data) <= _room_in_pipe(door):  # a whole line or none: half of one would run into the next
+            os.write(door, data)
     except OSError:  # full (BlockingIOError), or the reader left
         pass
     finally:
         os.close(door)
+
+
+def _room_in_pipe(fd: int) -> int:
+    """Bytes the pipe takes now: its size less what waits in it unread (Linux)."""
+    import array
+    import fcntl
+    import termios
+
+    unread = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, unread)
+    return int(fcntl.fcntl(fd, _F_GETPIPE_SZ)) - unread[0]
+
+
+_F_GETPIPE_SZ = 1032
 
 
 def _pipe_door(stream: TextIO) -> int | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import hashlib
 import logging
 import os
@@ -27,7 +28,6 @@ import orjson
 
 from api_router import days
 from api_router.fsutil import (
-    NotAFile,
     aside_path,
     atomic_write,
     create_private_file,
@@ -347,8 +347,9 @@ class Store:
             left = _moves_read(read_file(path))  # refuses a FIFO there, which would hold the start forever
         except FileNotFoundError:
             return
-        except (IsADirectoryError, NotAFile, ValueError) as exc:  # not the file written (an OSError such as
-            # "too many open files" says nothing of it: raised, the start fails and the next one reads it)
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, OSError) and exc.errno in _FOR_NOW:  # says nothing of the file: the start fails,
+                raise  # and the next one reads it
             log.error("store: %s cannot be read (%s); it is moved aside and the renames in it are not made",
                       path.name, exc)
             replace_file(path, aside_path(path))
@@ -1011,6 +1012,10 @@ def _prune_requests(conn: sqlite3.Connection, retention: Retention, today: tuple
                  (cutoff,))
     conn.execute("DELETE FROM request_log WHERE unix_ms < ?", (cutoff,))
     return cutoff
+
+
+# Why a file could not be read that says nothing of the file: the process is short of something for now.
+_FOR_NOW = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN, errno.EINTR})
 
 
 def _pruned_on(conn: sqlite3.Connection, day: str) -> int:
