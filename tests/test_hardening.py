@@ -3545,3 +3545,23 @@ async def test_what_aiohttp_refuses_to_send_keeps_its_own_words_and_the_rest_is_
             await upstream.post("http:///v1/responses", b"{}", {}, 2)
         with pytest.raises(UnusableRequest, match="Port out of range"):
             await upstream.post("http://127.0.0.1:99999/v1/responses", b"{}", {}, 2)
+
+
+async def test_a_key_the_cut_of_a_relays_own_failure_text_falls_in_is_left_out_whole(fakes, gateway):
+    """A failure after output that is no JSON, told as the gateway's response.failed: its words are cut to
+    1000 characters, and a key the cut falls in must not reach the client in part (masking finds whole
+    keys only)."""
+    key = "sk-live-" + "Q7xR2mK9pL4vN8wZ" * 3
+    shell = {"id": "resp_x", "object": "response", "status": "in_progress", "output": []}
+    text = "upstream broke: " + "x" * 954 + " " + key + " end"  # the key begins at character 971
+    (p1,) = await fakes("p1")
+    p1.always(fp.raw_stream([
+        fp.sse_event({"type": "response.created", "response": shell}),
+        fp.sse_event({"type": "response.output_text.delta", "item_id": "m", "output_index": 0, "content_index": 0,
+                      "delta": "The answer beg"}),
+        f"event: error\ndata: {text}\n\n".encode()]))
+    gw = await gateway({"p1": p1}, keys={"p1": key})
+    reply = await gw.responses(stream=True)
+    failed = [e for e in reply.events if e.get("type") == "response.failed"]
+    assert failed and failed[-1]["response"]["error"]["message"].startswith("upstream broke: xxx"), reply.events
+    assert key[:12] not in reply.body.decode(), failed[-1]["response"]["error"]["message"][-80:]

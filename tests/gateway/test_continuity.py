@@ -449,3 +449,16 @@ async def test_a_refusal_of_previous_response_id_is_remembered_however_late_in_a
     assert p1.calls == 2 and "previous_response_id" not in p1.requests[1].json  # retried without it
     await gw.responses(body, stream=True, headers={"session-id": SID})
     assert "previous_response_id" not in p1.requests[2].json  # remembered: not sent again
+
+
+async def test_an_http_400_refusing_previous_response_id_late_in_a_long_message_is_retried(fakes, gateway,
+                                                                                          codex_home):
+    preamble = "details: the relay forwarded the request to its backend pool and got " * 6
+    said = f"upstream request failed; {preamble}Unsupported parameter: 'previous_response_id' is not supported"
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    write_rollout(codex_home, codex_history())
+    p1.queue(fp.status(400, said), fp.stream_ok("ok"))
+    body = {"model": "m", "input": "go on", "previous_response_id": "resp_1"}
+    assert (await gw.responses(body, stream=True, headers={"session-id": SID})).status == 200
+    assert p1.calls == 2 and "previous_response_id" not in p1.requests[1].json

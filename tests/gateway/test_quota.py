@@ -517,3 +517,27 @@ async def test_a_usage_panels_error_is_shown_without_its_control_characters(fake
     events = (await gw.api("list_events", limit=50))["events"]
     said = [e["message"] for e in events if "Usage check failed" in e["message"]]
     assert said and all("renew it" in text and not re.search(r"[\x00-\x1f\x7f-\x9f]", text) for text in said), said
+
+
+async def test_an_answer_no_parser_reads_from_a_usage_panel_is_shown_shortened(fakes, gateway):
+    """The HTTP library quotes a status line it cannot read whole: 48 KB in an event, /status 122 KB a poll."""
+    import asyncio
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        writer.write(b"HTTP/1.1 2\x1b[2J00 " + "\x9b".encode() * 12_000 + b"\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        (p1,) = await fakes("p1")
+        gw = await gateway({"p1": p1})
+        await gw.api("upsert_provider", provider="p1", usage_adapter="new_api", usage_base_url=f"http://127.0.0.1:{port}")
+        await gw.api("refresh_usage", provider="p1")
+        events = (await gw.api("list_events", limit=50))["events"]
+        said = [e["message"] for e in events if "Usage check failed" in e["message"]]
+        assert said and all(len(text) < 1000 for text in said), [len(text) for text in said]
+    finally:
+        server.close()

@@ -275,19 +275,22 @@ class AttemptRunner:
             with self._deadlines.timeout(max(0.001, limit - (time.perf_counter() - opened.t0))):
                 raw = await read_limited(resp)
             message = classify.with_code(error_text(raw, resp.content_type), raw)
+            said = classify.with_code(error_text(raw, resp.content_type, whole=True), raw)  # judged by
         except TimeoutError:
             # The status came, its body not in time: half an error can be neither passed on as the provider's
             # answer nor judged by what it says — its status is all there is (a 4xx too is its failure then).
             raw, message, whole = b"", f"the error body was not complete within {limit:g} s", False
+            said = message
         if whole and cut_while_gzipped(resp, raw):  # half an error as well, cut in transit
             raw, message, whole = b"", "the error body was cut off (its gzip data ends early)", False
+            said = message
         if status in classify.CLIENT_ERROR_STATUSES and whole:
             # A body too large for this provider (413) is the same story as a context-length 400.
-            retry = _continuity_retry(message, client, opened.body, retries, too_large=status == 413) \
+            retry = _continuity_retry(said, client, opened.body, retries, too_large=status == 413) \
                 if status in (400, 413) else None
             if retry is not None:
-                return _retried(retry, f"HTTP {status}: {message}", message)
-            if classify.says_unknown_model(message, raw):
+                return _retried(retry, f"HTTP {status}: {message}", said)
+            if classify.says_unknown_model(said, raw):
                 return _unknown_model(f"HTTP {status}: {message}", status)
             if (trouble := classify.says_provider_trouble(raw)) is not None:  # as the same words in-band are
                 error = {"error": trouble}
@@ -305,9 +308,9 @@ class AttemptRunner:
                 "Content-Type": content_type_back(resp, self._redact)})
             return AttemptResult(Outcome.CLIENT_ERROR, out, error=f"HTTP {status}: {message}", status=status,
                                  response_bytes=len(body))
-        if status == 404 and classify.says_unknown_model(message, raw):
+        if status == 404 and classify.says_unknown_model(said, raw):
             return _unknown_model(f"HTTP {status}: {message}", status)
-        if status == 404 and classify.mentions_item_not_found(message):
+        if status == 404 and classify.mentions_item_not_found(said):
             # An item the request refers to is stored by another provider (a client with ``store`` on sends
             # item_reference): the request is bound there, and this provider did not fail.
             return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", status=status,

@@ -99,7 +99,8 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
                 raw = b""
             message = classify.with_code(error_text(raw, resp.content_type), raw) + redirect_note(resp)
             # Up and reading Responses requests, for a check; a test (read_all) wants a whole answer.
-            alive = not read_all and resp.status in (400, 422) and not classify.mentions_unknown_model(message) \
+            said = classify.with_code(error_text(raw, resp.content_type, whole=True), raw)
+            alive = not read_all and resp.status in (400, 422) and not classify.mentions_unknown_model(said) \
                 and classify.says_provider_trouble(raw) is None  # a 400 "invalid_api_key" serves nothing
             return ProbeResult(alive, resp.status, None, ms(), f"HTTP {resp.status}: {message}")
         if not read_as_stream(resp.content_type):  # a whole answer instead of a stream

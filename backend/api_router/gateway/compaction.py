@@ -114,7 +114,8 @@ async def _summary_of(upstream: Upstream, provider: ProviderConfig, headers: dic
             upstream.done(resp, reuse=False)
     if resp.status != 200:
         message = classify.with_code(error_text(raw, resp.content_type), raw)
-        too_long = resp.status == 413 or (resp.status == 400 and classify.mentions_context_length(message))
+        too_long = resp.status == 413 or (resp.status == 400 and classify.mentions_context_length(
+            classify.with_code(error_text(raw, resp.content_type, whole=True), raw)))
         raise SummaryFailed(f"HTTP {resp.status}: {message}", resp.status, too_long=too_long)
     answer = answer_of(raw, resp.content_type, needs_id=False)
     failure = failure_in(raw, resp.content_type, answer)

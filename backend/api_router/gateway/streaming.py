@@ -364,7 +364,8 @@ def _inspect(ev: sse.SSEEvent, facts: StreamFacts) -> None:
         facts.end = Ending.FAILED
         facts.failure = ev.failure()
         said = ev.data.strip() if facts.failure is None else b""  # not JSON: the relay's own words
-        facts.said = said.decode("utf-8", "replace")[:_SAID_LIMIT] if said else message_of_event(facts.failure)
+        # (cut as clip cuts: a key the cut falls in is left out whole, not shown in part)
+        facts.said = clip(said.decode("utf-8", "replace"), _SAID_LIMIT) if said else message_of_event(facts.failure)
         facts.error = clip(facts.said) or error_message_of_event(facts.failure)
         return
     if not kind.startswith(sse.GENERATED_PREFIXES) or kind not in sse.RESPONSES_EVENT_TYPES:

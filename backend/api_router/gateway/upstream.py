@@ -445,8 +445,10 @@ def _before_key_run(body: bytes) -> bytes:
     return body[:kept + -kept % width]
 
 
-def error_text(body: bytes, content_type: str) -> str:
-    """A short, human message from an upstream error body (JSON error, or the text of a page)."""
+def error_text(body: bytes, content_type: str, *, whole: bool = False) -> str:
+    """A short, human message from an upstream error body (JSON error, or the text of a page). ``whole``:
+    all of it, on one line — what is judged by its words (a refusal may say so past the 300 shown)."""
+    shown = one_line if whole else _clipped
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -456,14 +458,14 @@ def error_text(body: bytes, content_type: str) -> str:
         if isinstance(err, dict):
             for key in ("message", "detail", "error", "msg"):
                 if isinstance(err.get(key), str) and err[key]:
-                    return clip(err[key])
+                    return shown(err[key])
         if isinstance(err, str) and err:
-            return clip(err)
+            return shown(err)
     text = body.decode("utf-8", "replace")
     if "html" in content_type or text.lstrip().startswith("<"):
         text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.S | re.I)
         text = re.sub(r"<[^>]+>", " ", text)
-    return clip(text) or "(empty body)"
+    return shown(text) or "(empty body)"
 
 
 # A run of key characters cut in two may be the start of a key an upstream echoed, which masking (it
@@ -486,6 +488,10 @@ def redirect_note(resp: aiohttp.ClientResponse) -> str:
         return ""
     return (f" — it redirects to {clip(location)}; redirects are not followed "
             "(the key stays with the base URL's address)")
+
+
+def _clipped(text: str) -> str:
+    return clip(text)
 
 
 def clip(text: str, limit: int = 300) -> str:

@@ -52,6 +52,8 @@ _UNAUTHORIZED_STATUSES = frozenset({401, 403})
 
 log = logging.getLogger(__name__)
 
+DETAIL_MAX = 300  # characters of a transport's own words about an answer it could not read
+
 
 class QueryRedactingFilter(logging.Filter):
     """Rewrites log records so that no URL in them keeps its query string."""
@@ -153,7 +155,8 @@ class UsageHttp:
                 f"usage endpoint timed out after {step_s * _DEADLINE_STEPS:g} s in total: {endpoint}",
             ) from None
         except httpx.HTTPError as exc:
-            detail = str(exc) or type(exc).__name__
+            # (an answer no parser reads is quoted whole: a status line of 48 KB)
+            detail = shortened(one_line(str(exc)), DETAIL_MAX) or type(exc).__name__
             raise self._error(
                 ErrorKind.NETWORK, f"could not reach usage endpoint {endpoint} ({detail})"
             ) from None
