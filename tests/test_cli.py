@@ -926,9 +926,10 @@ def test_a_user_data_folder_too_deep_for_sqlite_is_refused_naming_the_length(tmp
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a pipe's own door through /proc: Linux")
-def test_a_line_longer_than_the_room_in_the_pipe_is_dropped_whole_not_cut():
+def test_a_line_for_a_pipe_goes_in_whole_or_not_at_all_and_never_runs_into_the_next():
     """A slow reader freed 8 KB; a 20 KB record (a traceback) went in by half, and the next line ran on
-    from it. A line goes in whole or not at all."""
+    from it. Each line goes in whole or not at all — at most PIPE_BUF bytes, which a pipe takes whole or
+    refuses (how full its pages are cannot be told from outside): a longer one is cut, and says so."""
     from api_router.terminal import write_line
 
     read, write = _full_pipe()
@@ -942,7 +943,9 @@ def test_a_line_longer_than_the_room_in_the_pipe_is_dropped_whole_not_cut():
         with contextlib.suppress(BlockingIOError):
             while chunk := os.read(read, 65536):
                 rest += chunk
-        assert rest.lstrip(b"x") == "api-router: shutting down…\n".encode()
+        cut, after, end = rest.lstrip(b"x").split(b"\n")
+        assert cut.startswith(b"Traceback TTT") and cut.endswith(b"...") and len(cut) < 4096, len(cut)
+        assert (after, end) == ("api-router: shutting down…".encode(), b"")
     finally:
         os.close(read)
         with contextlib.suppress(OSError):
@@ -979,3 +982,30 @@ def test_a_user_data_folder_under_a_home_that_cannot_be_found_is_one_clear_line(
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert "starts with ~" in done.stderr and "absolute path" in done.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a pipe's own door through /proc: Linux")
+def test_lines_into_a_pipe_whose_pages_are_taken_in_part_never_run_together():
+    """3000-byte lines take a 4 KB page each: counted in bytes the pipe looked roomier than it was, and a
+    10 KB line went in by part with the next line after it."""
+    from api_router.terminal import write_line
+
+    read, write = os.pipe()
+    stream = os.fdopen(write, "w", encoding="utf-8")
+    try:
+        for n in range(15):
+            write_line(stream, f"Traceback {n} " + "T" * 2980)
+        write_line(stream, "BIG " + "B" * 10_000)
+        write_line(stream, "api-router: shutting down")
+        os.set_blocking(read, False)
+        got = b""
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(read, 65536):
+                got += chunk
+        lines = got.split(b"\n")
+        assert lines[-1] == b"" and all(line.startswith((b"Traceback", b"BIG", b"api-router")) for line in lines[:-1])
+        assert all(line.endswith(b"...") for line in lines if line.startswith(b"BIG")), [len(x) for x in lines]
+    finally:
+        os.close(read)
+        with contextlib.suppress(OSError):
+            stream.close()

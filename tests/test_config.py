@@ -527,7 +527,10 @@ def test_rename_works_when_hand_written_provider_tables_are_split_by_another_tab
 
 @pytest.mark.parametrize(("line", "why"), [
     ('display_name = "   "', "display_name must be a name of at most 200 characters, with at least one visible "
-                            "and no control character (found '   '); using the provider's id"),
+                            "and no control character or direction override (U+202A–U+202E, U+2066–U+2069) "
+                            "(found '   '); using the provider's id"),
+    # a name that turns the text around it backwards ("Relay B" shown, the event line after it reversed)
+    ('display_name = "\\u202eB yaleR"', "no control character or direction override"),
     ('display_name = "Relay\\u0000Two"', "display_name must be a name of at most 200 characters, with at least"),
     ('display_name = "\\u200b"', "(found '\\u200b'); using the provider's id"),
     ('model_map = { " " = "x" }', "model_map must be a table of model names (strings without spaces)"),

@@ -45,28 +45,23 @@ def write_line(stream: TextIO, text: str) -> None:
         except (OSError, ValueError):  # ValueError: the stream was closed
             pass
         return
-    data = (text + "\n").encode(stream.encoding or "utf-8", "backslashreplace")
+    encoding = stream.encoding or "utf-8"
     try:
-        if len(data) <= _room_in_pipe(door):  # a whole line or none: half of one would run into the next
-            os.write(door, data)
+        # Line by line, each at most PIPE_BUF bytes: such a write goes in whole or not at all, so no half
+        # line ever runs into the next (what the pipe's pages hold cannot be told from outside). A longer
+        # line is cut, a record of several lines (a traceback) may lose its end.
+        for line in text.split("\n"):
+            data = line.encode(encoding, "backslashreplace")
+            if len(data) >= _PIPE_BUF:
+                data = data[:_PIPE_BUF - 8].decode(encoding, "ignore").encode(encoding) + b"..."
+            os.write(door, data + b"\n")
     except OSError:  # full (BlockingIOError), or the reader left
         pass
     finally:
         os.close(door)
 
 
-def _room_in_pipe(fd: int) -> int:
-    """Bytes the pipe takes now: its size less what waits in it unread (Linux)."""
-    import array
-    import fcntl
-    import termios
-
-    unread = array.array("i", [0])
-    fcntl.ioctl(fd, termios.FIONREAD, unread)
-    return int(fcntl.fcntl(fd, _F_GETPIPE_SZ)) - unread[0]
-
-
-_F_GETPIPE_SZ = 1032
+_PIPE_BUF = 4096  # Linux's (the door is Linux's): a write of at most this many bytes goes in whole or not at all
 
 
 def _pipe_door(stream: TextIO) -> int | None:
