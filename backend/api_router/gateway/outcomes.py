@@ -6,7 +6,9 @@ provider tests and probes — goes to the router through ``Router.record_check``
 While it runs, a request names providers by the ids it was planned with (its config snapshot). What
 an attempt leaves goes to the provider it went to as that provider is *now*: renamed meanwhile, under
 its new id (the request log's row too); deleted, nowhere — a provider added since under the same id
-is another one (``ProviderIdentity``). The router is told with the config as it is now."""
+is another one (``ProviderIdentity``). A table cut from config.toml by hand is no delete: what the request
+leaves is kept under its id for when it comes back, all but its health (``_as_asked``). The router is told
+with the config as it is now."""
 
 from __future__ import annotations
 
@@ -59,7 +61,7 @@ class OutcomeRecorder:
         attempt.retry = result.retry
         if result.status is not None:
             attempt.status = result.status
-        now = self._current(ex, attempt.provider)  # the id its state is kept under; None: nowhere
+        now = ex.now_called(attempt.provider)  # the id its state is kept under; None: nowhere
         if now is not None:
             if not result.unknown_model:  # a background check asks for a model the provider knows
                 self._router.note_model(now, ex.record.model)
@@ -112,7 +114,7 @@ class OutcomeRecorder:
         client can send the turn that carries them back (``attempt_done`` records them again once the
         attempt ends; the index takes each once)."""
         with self._moving:
-            now = self._current(ex, provider)
+            now = ex.now_called(provider)
             if now is not None and turn_state:
                 self._index.record_turn_state(turn_state, now)
             self._record_sealed(ex, provider, sealed, now)
@@ -146,7 +148,7 @@ class OutcomeRecorder:
         reports is under way), long before its answer ends and is recorded. ``took_s``: since it was asked.
         Returns what ``output_ended`` is to be told (None: nothing was recorded)."""
         with self._moving:
-            now = self._current(ex, provider)
+            now = ex.now_called(provider)
             if now is not None and self._as_asked(ex, provider, now):
                 failed = [replace(f, health=True) if f.unknown_model else f for f in self._current_failures(ex)]
                 if failed:
@@ -158,14 +160,14 @@ class OutcomeRecorder:
     def output_ended(self, ex: Exchange, provider: str, noted: float) -> None:
         """The stream ``output_begun`` recorded ended, however it ended (the client may have left)."""
         with self._moving:
-            now = self._current(ex, provider)
+            now = ex.now_called(provider)
             if now is not None:
                 self._router.output_ended(now, noted)
 
     def summary_written(self, ex: Exchange, provider: str, compaction_id: str, text: str) -> None:
         """Later requests of the session give ``provider`` this summary at once (see ContinuityIndex)."""
         with self._moving:
-            now = self._current(ex, provider)
+            now = ex.now_called(provider)
             if now is not None:
                 self._index.record_summary(now, compaction_id, text)
 
@@ -268,20 +270,13 @@ class OutcomeRecorder:
         existing = set()
         with self._moving:
             for attempt in record.attempts:
-                now = self._current(ex, attempt.provider)
+                now = ex.now_called(attempt.provider)
                 if now is not None:
                     existing.add(now)
                 attempt.provider = now or ex.last_called(attempt.provider)
             if record.provider is not None:
                 record.provider = ex.last_called(record.provider)
             self._store.log_request(record, existing)
-
-    @staticmethod
-    def _current(ex: Exchange, provider: str) -> str | None:
-        """The id of the provider the request knew as ``provider``, as it is now; None when it was deleted
-        since. (A table cut from config.toml by hand is no delete: what the request leaves is kept under its
-        id for when it comes back — all but its health, ``_as_asked``.)"""
-        return ex.now_called(provider)
 
     def _as_asked(self, ex: Exchange, provider: str, now: str) -> bool:
         """Whether the provider (``provider`` to the request, ``now`` as it is called now) still has the
@@ -309,7 +304,7 @@ class OutcomeRecorder:
         neither moves traffic nor is quoted as the reason it moved."""
         out = []
         for f in ex.failures:
-            now = self._current(ex, f.provider)
+            now = ex.now_called(f.provider)
             if now is None:
                 continue
             said = f if self._as_asked(ex, f.provider, now) else replace(f, health=False, unknown_model=False)

@@ -252,8 +252,6 @@ def _an_event(lines: list[bytes]) -> bool:
     return not (name in _HEARTBEAT_NAMES and kind is None)  # {"ts": 1} under "event: ping"
 
 
-
-
 def _model_words(line: bytes) -> bool:
     """Whether ``line`` is the data of a whole Responses event: one JSON object whose type — the last one it
     names, as JSON readers take it — is a Responses event's, and not a failure's, and that carries no error

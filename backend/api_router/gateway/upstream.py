@@ -448,7 +448,7 @@ def _before_key_run(body: bytes) -> bytes:
 def error_text(body: bytes, content_type: str, *, whole: bool = False) -> str:
     """A short, human message from an upstream error body (JSON error, or the text of a page). ``whole``:
     all of it, on one line — what is judged by its words (a refusal may say so past the 300 shown)."""
-    shown = one_line if whole else _clipped
+    shown = one_line if whole else clip
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -478,8 +478,6 @@ _KEY_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.
 _KEY_BYTES_WIDE = _KEY_BYTES + b"\x00"
 
 
-
-
 def redirect_note(resp: aiohttp.ClientResponse) -> str:
     """Where a 3xx answer leads, said after its error ("" for any other answer). Redirects are not
     followed — the key would go on to another address — so the user is to point the base URL there."""
@@ -488,10 +486,6 @@ def redirect_note(resp: aiohttp.ClientResponse) -> str:
         return ""
     return (f" — it redirects to {clip(location)}; redirects are not followed "
             "(the key stays with the base URL's address)")
-
-
-def _clipped(text: str) -> str:
-    return clip(text)
 
 
 def clip(text: str, limit: int = 300) -> str:
