@@ -1009,3 +1009,35 @@ def test_lines_into_a_pipe_whose_pages_are_taken_in_part_never_run_together():
         os.close(read)
         with contextlib.suppress(OSError):
             stream.close()
+
+
+async def test_paths_whose_names_are_not_utf8_are_shown_with_escapes_and_answers_still_come(tmp_path):
+    """A user-data folder and CODEX_HOME under a folder named in Latin-1: get_config and /status were a
+    500 (JSON cannot hold the undecodable byte), and Connect Codex's event was lost (nor can SQLite)."""
+    latin1 = tmp_path / os.fsdecode(b"caf\xe9")
+    ud = setup_user_data(latin1, {"p1": "http://127.0.0.1:9/v1"})
+    port = fp.free_port()
+    proc = spawn(ud, "--port", str(port), env={"CODEX_HOME": str(latin1 / "codex")})
+    try:
+        await asyncio.to_thread(wait_health, port, proc)
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as s:
+            async def call(method: str) -> dict:
+                async with s.post(f"http://127.0.0.1:{port}/api/{method}", json={}) as resp:
+                    assert resp.status == 200, await resp.text()
+                    return await resp.json()
+            await call("get_status")
+            paths = (await call("get_config"))["paths"]
+            assert (await call("apply_codex_setup"))["codex_home"].endswith("caf\\xe9/codex")
+            events = [e["message"] for e in (await call("list_events"))["events"]]
+            async with s.get(f"http://127.0.0.1:{port}/status") as resp:
+                assert resp.status == 200, await resp.text()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = await asyncio.to_thread(proc.communicate, timeout=15)
+    assert paths["user_data"] == str(tmp_path) + "/caf\\xe9/ud"
+    assert paths["codex_home"] == str(tmp_path) + "/caf\\xe9/codex"
+    assert any("caf\\xe9/codex" in m for m in events), events
+    assert (latin1 / "codex" / "auth.json").exists()  # the change is made where the path really is
+    assert "caf\\xe9/ud" in out and "Traceback" not in err and "Logging error" not in err, err
+    log = (ud / "data" / "api-router.log").read_text()
+    assert "caf\\xe9/codex" in log

@@ -17,6 +17,7 @@ from api_router.composition import StartupError
 from api_router.fsutil import create_private_file, private_dir, refuse_pipe, tighten
 from api_router.services import Services
 from api_router.terminal import write_line
+from api_router.texts import utf8_writable
 
 # Control characters from outside (a request path, an upstream's error) would let a line pass for
 # another one: a CR rewrites the line on a terminal, a newline starts a forged record; a terminal acts on
@@ -42,7 +43,7 @@ class RedactingFormatter(logging.Formatter):
         return _CONTROL_OR_NEWLINE.sub(_escaped, super().formatMessage(record))
 
     def format(self, record: logging.LogRecord) -> str:
-        return self._redact(_CONTROL.sub(_escaped, super().format(record)))
+        return self._redact(_CONTROL.sub(_escaped, utf8_writable(super().format(record))))
 
 
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):

@@ -506,7 +506,15 @@ class Redactor:
             return value
         import orjson  # loaded with the gateway already
 
-        data = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+        from api_router.jsonbytes import refuses_surrogates, utf8_strings
+
+        try:
+            data = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError as exc:
+            if not refuses_surrogates(exc):
+                raise
+            value = utf8_strings(value)  # a path under a folder whose name is not UTF-8
+            data = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
         return value if self.redact_bytes(data) == data else cast(_T, self._each_string(value))
 
     def _each_string(self, value: Any) -> Any:

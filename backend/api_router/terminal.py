@@ -17,6 +17,8 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
+from api_router.texts import utf8_writable
+
 
 def standard_descriptors_taken() -> None:
     """Descriptors 0, 1 and 2 closed at start (``>&- 2>&-``) are given the null device: otherwise the next
@@ -35,6 +37,7 @@ def standard_descriptors_taken() -> None:
 def write_line(stream: TextIO, text: str) -> None:
     """``text`` as a line on ``stream``, now; dropped when it cannot be written, and never waited on by a
     pipe nobody reads. Characters the stream's encoding lacks (a Latin-1 locale) are written as escapes."""
+    text = utf8_writable(text)
     door = _pipe_door(stream)
     if door is None:
         try:

@@ -20,6 +20,22 @@ def one_line(text: str) -> str:
     return " ".join(_CONTROL.sub(" ", text).split())
 
 
+# A byte that is not UTF-8 in a name the system gave (a folder named in Latin-1) is a lone surrogate in
+# Python's str (U+DC80–U+DCFF, "surrogateescape"); JSON, SQLite and a UTF-8 file refuse those.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def utf8_writable(text: str) -> str:
+    """``text`` with every lone surrogate written as an escape: the byte it stands for as ``\\xe9``, so a
+    path under a Latin-1 folder name reads as the bytes it is, and any other one as ``\\udXXX``."""
+    return _SURROGATE.sub(_escape_surrogate, text)
+
+
 def shortened(text: str, limit: int) -> str:
     """``text`` whole when it fits in ``limit`` characters, else its start and "…"."""
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import aiohttp
-import orjson
 from aiohttp import web
 
 from api_router import __version__, request_log
@@ -129,7 +128,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def status(request: web.Request) -> web.Response:
-    return web.Response(body=orjson.dumps(build_status(request.app[SERVICES])), content_type="application/json")
+    return web.Response(body=dumps(build_status(request.app[SERVICES])), content_type="application/json")
 
 
 async def responses(request: web.Request) -> web.StreamResponse:

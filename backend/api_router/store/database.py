@@ -39,6 +39,7 @@ from api_router.fsutil import (
 from api_router.records import Attempt, Event, Kind, Level, Outcome, RequestRecord, now_ms
 from api_router.store import schema
 from api_router.store.writer import BatchWriter, Op, insert_rows, is_damage
+from api_router.texts import utf8_writable
 
 log = logging.getLogger(__name__)
 UNREADABLE_LOG_SECONDS = 60.0
@@ -412,7 +413,7 @@ class Store:
     # --- events ---------------------------------------------------------------------------------
 
     def add_event(self, level: Level, kind: Kind, message: str, provider: str | None = None) -> Event:
-        message = self._redact(message)
+        message = utf8_writable(self._redact(message))  # a path it names may not be UTF-8
         with self._state_lock:
             event = Event(self._next_event_id, now_ms(), level, provider, kind, message)
             self._next_event_id += 1
