@@ -40,6 +40,12 @@ def wall_ms(steady: int) -> int:
     return now_ms() - (steady_ms() - steady)
 
 
+def steady_of(unix_ms: int, steady_now: int, wall_now: int) -> int:
+    """The steady time for a saved wall-clock time: as long ago as the wall clock says, never after now
+    (the clock may have been set back since it was saved)."""
+    return steady_now - max(0, wall_now - unix_ms)
+
+
 class Outcome(enum.StrEnum):
     """How one upstream attempt ended (stored as its value)."""
 

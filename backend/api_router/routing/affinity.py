@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict
 
 from api_router.config import Config
-from api_router.records import now_ms, steady_ms, wall_ms
+from api_router.records import now_ms, steady_ms, steady_of, wall_ms
 from api_router.store import Store
 
 MAX_SESSIONS = 50_000
@@ -47,7 +47,7 @@ class SessionAffinity:
         self._choice = made_under
         self.note_choice(choice)
         for session, provider, unix_ms in sorted(saved, key=lambda row: row[2]):
-            at = steady_ms() - max(0, now_ms() - unix_ms)
+            at = steady_of(unix_ms, steady_ms(), now_ms())
             self._bound[session] = (provider, at, at)
 
     def provider_for(self, session_id: str, idle_return_seconds: float) -> str | None:

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import httpx
 
 from api_router.records import steady_ms as steady_clock
+from api_router.records import steady_of
 
 from .fetch import ShareKey, fetch_usage, group_shared, share_key, wall_clock_ms
 from .model import UsageError, UsageSnapshot, UsageTarget, redact
@@ -219,8 +220,8 @@ class UsageRefresher:
         self._entries[provider_id] = entry
         taken = entry.snapshot.fetched_at_unix_ms if entry.snapshot is not None else 0
         failed_at = entry.error_at_unix_ms or 0
-        if max(taken, failed_at) > 0:  # as long ago on the steady clock (not after now: a clock set back since)
-            checked = self._steady() - max(0, self._clock() - max(taken, failed_at))
+        if max(taken, failed_at) > 0:
+            checked = steady_of(max(taken, failed_at), self._steady(), self._clock())
             self.policy.resume(provider_id, checked, failed=failed_at > taken)
         adapter = hint or (entry.snapshot.adapter if entry.snapshot else None)
         if adapter:
