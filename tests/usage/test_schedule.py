@@ -291,13 +291,26 @@ async def test_a_restart_keeps_each_providers_place_in_the_schedule(reading_age,
         assert await refresher.refresh_due() == ["p1"]
 
 
-async def test_removed_providers_are_dropped() -> None:
+async def test_a_provider_out_of_the_targets_keeps_its_reading_until_it_is_forgotten() -> None:
+    """Switched off, a provider is not checked, but its reading stays (the app still shows it): switched on
+    again, a failed check keeps it — it was dropped, and the failure replaced the reading the app showed."""
     world = World()
     targets = [t("p1"), t("p2")]
     refresher = world.refresher(targets)
     await refresher.refresh_all()
-    targets.pop()
+    good = refresher.entry("p2").snapshot  # type: ignore[union-attr]
+    off = targets.pop()
+    world.fetches.clear()
+    world.now += 10 * MIN
+    world.last_activity = world.now
     await refresher.refresh_due()
+    assert [pid for pid, _ in world.fetches] == ["p1"]
+    targets.append(off)
+    world.fail = True
+    await refresher.refresh_all(["p2"])
+    assert world.results[-1] == ("p2", None, refresher.entry("p2").error)  # type: ignore[union-attr]
+    assert refresher.entry("p2").snapshot == good  # type: ignore[union-attr]
+    refresher.forget("p2")
     assert refresher.entry("p2") is None and set(refresher.entries()) == {"p1"}
 
 

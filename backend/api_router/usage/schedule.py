@@ -163,7 +163,7 @@ class UsageRefresher:
 
     ``targets`` is called on every pass so config edits (new key, new provider) are picked up;
     it should return the providers to keep refreshing (enabled ones): a provider missing from it
-    is forgotten, state included. ``last_activity`` returns the steady ms (``steady_ms``) of the last
+    leaves the schedule and keeps its reading until ``forget``. ``last_activity`` returns the steady ms (``steady_ms``) of the last
     served request (``None`` = never). ``clock_ms`` dates what is shown (an error's time); the schedule
     runs on ``steady_ms``.
     ``clock_ms``, ``steady_ms``, ``sleep`` and ``fetch`` are injectable so tests never wait.
@@ -286,11 +286,9 @@ class UsageRefresher:
 
     def _current_targets(self) -> dict[str, UsageTarget]:
         targets = {t.provider_id: t for t in self._targets()}
+        # Out of the schedule, not forgotten: a provider switched off keeps the reading the app shows,
+        # and a failed check once it is back keeps it too (``forget`` drops it: deleted, new key).
         self.policy.sync(targets)
-        for pid in list(self._entries):
-            if pid not in targets:
-                self._entries.pop(pid, None)
-                self._hints.pop(pid, None)
         return targets
 
     def _epochs_now(self) -> dict[str, int]:
