@@ -2,8 +2,9 @@
 automatic routing skip a provider known to be empty.
 
 The usage package (httpx, adapters) is imported only when a refresh is first needed: background
-refreshes only run after the gateway has served a request, and nothing here is on the proxy's
-hot path except ``record_tokens`` (a dict update and one queued write).
+refreshes only run after the gateway has served a request. On the proxy's hot path are only
+``skip_reason`` (a dict lookup per routable provider as a request is planned) and ``record_tokens``
+(a ledger update; ``activity`` saves changed ledgers once per few seconds of traffic).
 """
 
 from __future__ import annotations
@@ -152,8 +153,7 @@ class Quota:
         with self._lock:
             shown = {pid: {**entry, "skipped": pid in self._exhausted, "adapter_hint": self._hints.get(pid)}
                      for pid, entry in self._entries.items()}
-        masked: dict[str, Any] = _masked(shown, self._redact)
-        return masked
+        return self._redact.in_value(shown)
 
     def left_percent(self, provider: str) -> float | None:
         """The share of quota or budget left according to the last reading, when it says."""
@@ -290,7 +290,7 @@ class Quota:
             return
         # Masked before it is kept: a panel's error may quote any secret, and once a key is replaced and the
         # app restarted, the stored text would show the old one in clear (nothing knows to mask it then).
-        as_json = _masked(entry.to_json(), self._redact)
+        as_json = self._redact.in_value(entry.to_json())
         hint = self._refresher.hint(provider_id)
         since = (snapshot.fetched_at_unix_ms or now_ms()) if snapshot is not None else None
         with self._lock:
@@ -405,13 +405,3 @@ def _exhausted_reason(entry: dict[str, Any]) -> str | None:
         return str(snapshot.get("exhausted_reason") or "quota exhausted")
     return None
 
-
-def _masked(value: Any, redact: Callable[[str], str]) -> Any:
-    """``value`` (JSON) with every secret in its strings masked."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {k: _masked(v, redact) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_masked(v, redact) for v in value]
-    return value

@@ -566,8 +566,7 @@ class Control:
 
     def _masked(self, result: dict[str, Any]) -> dict[str, Any]:
         """What a provider told us, with every secret masked wherever in it a relay echoed one."""
-        masked: dict[str, Any] = json.loads(self._services.redactor(json.dumps(result)))
-        return masked
+        return self._services.redactor.in_value(result)
 
     async def _test(self, pid: str) -> dict[str, Any]:
         services = self._services

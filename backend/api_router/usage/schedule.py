@@ -163,9 +163,9 @@ class UsageRefresher:
 
     ``targets`` is called on every pass so config edits (new key, new provider) are picked up;
     it should return the providers to keep refreshing (enabled ones): a provider missing from it
-    leaves the schedule and keeps its reading until ``forget``. ``last_activity`` returns the steady ms (``steady_ms``) of the last
-    served request (``None`` = never). ``clock_ms`` dates what is shown (an error's time); the schedule
-    runs on ``steady_ms``.
+    leaves the schedule and keeps its reading until ``forget``. ``last_activity`` returns the steady
+    ms (``steady_ms``) of the last served request (``None`` = never). ``clock_ms`` dates what is
+    shown (an error's time); the schedule runs on ``steady_ms``.
     ``clock_ms``, ``steady_ms``, ``sleep`` and ``fetch`` are injectable so tests never wait.
     """
 
