@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from api_router import days
-from api_router.records import Outcome, now_ms
+from api_router.records import Outcome, RequestOutcome, now_ms
 from api_router.store import Store
 
 WINDOWS = {  # name -> (buckets, chart bucket in ms): 12 five-minute steps, 24 clock hours, 30 calendar days
@@ -73,10 +73,10 @@ def summary(store: Store, window: str = "day", now: int | None = None) -> dict[s
         "SELECT a.provider, a.outcome, a.latency_ms, a.ttfb_ms, r.unix_ms FROM attempts a "
         "JOIN request_log r ON r.id = a.request_id "
         "WHERE r.unix_ms >= ? AND a.summary = 0 "
-        "UNION ALL SELECT provider, 'ok', coalesce(attempt_latency_ms, latency_ms), "
+        "UNION ALL SELECT provider, ?, coalesce(attempt_latency_ms, latency_ms), "
         "CASE WHEN attempt_latency_ms IS NULL THEN ttfb_ms ELSE attempt_ttfb_ms END, unix_ms FROM request_log "
         "WHERE unix_ms >= ? AND solo = 1",
-        (since, since))
+        (since, Outcome.OK, since))
 
     overall = _empty()
     overall_latency: list[float] = []
@@ -91,7 +91,7 @@ def summary(store: Store, window: str = "day", now: int | None = None) -> dict[s
         overall["requests"] += 1
         # An error as the Requests page's filter counts one: not the request's own (a 400 passed back)
         # nor a turn the client cancelled. Rows from before outcomes were stored go by their status.
-        overall["errors"] += outcome == "error" if outcome is not None else status >= 400 or bool(error)
+        overall["errors"] += outcome == RequestOutcome.ERROR if outcome is not None else status >= 400 or bool(error)
         overall_latency.append(latency)
         if ttfb is not None:
             overall_ttfb.append(ttfb)

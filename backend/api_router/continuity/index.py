@@ -13,6 +13,7 @@ is queued to the store and survives a restart.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import threading
@@ -290,12 +291,21 @@ UNKNOWN_AFTER_SECONDS = 10.0  # see SessionOwners.settled
 
 # Codex reads "compaction_summary" as a compaction item (and sends it back typed "compaction").
 COMPACTION_TYPES = frozenset({"compaction", "compaction_summary"})
-# The items whose encrypted_content only their producer can read, by type, and what each is to Codex.
-_SEALED_TYPES = {"reasoning": "reasoning", "context_compaction": "context_compaction",
-                 **dict.fromkeys(COMPACTION_TYPES, "compaction")}
 
 
-def sealed_kind(item: Any) -> str | None:
+class SealedKind(enum.StrEnum):
+    """What an item whose encrypted_content only its producer can read is to Codex (stored as its value)."""
+
+    REASONING = "reasoning"
+    COMPACTION = "compaction"
+    CONTEXT_COMPACTION = "context_compaction"
+
+
+_SEALED_TYPES = {"reasoning": SealedKind.REASONING, "context_compaction": SealedKind.CONTEXT_COMPACTION,
+                 **dict.fromkeys(COMPACTION_TYPES, SealedKind.COMPACTION)}
+
+
+def sealed_kind(item: Any) -> SealedKind | None:
     """``reasoning``, ``compaction`` or ``context_compaction`` for an item with sealed content; None for
     any other item (one of those types without its sealed content included: nothing in it is sealed)."""
     if type(item) is not dict:

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from api_router.codex.sessions import MAX_FORK_DEPTH, Rollout, RolloutReader
-from api_router.continuity.index import ContinuityIndex, earlier_keys, sealed_key, sealed_kind
+from api_router.continuity.index import ContinuityIndex, SealedKind, earlier_keys, sealed_key, sealed_kind
 from api_router.jsonbytes import dumps
 from api_router.texts import quoted
 
@@ -166,7 +166,7 @@ def sealed_in(items: list[Any]) -> list[Any]:
 # Sealed items an answer does without: reasoning, and the context compactions a relay's context
 # management leaves in the history. Another provider cannot read them, so it is not sent them. (A
 # compaction item stands for the conversation it replaced: that one is expanded instead.)
-_DROPPED_KINDS = frozenset({"reasoning", "context_compaction"})
+_DROPPED_KINDS = frozenset({SealedKind.REASONING, SealedKind.CONTEXT_COMPACTION})
 
 
 def drop_foreign_sealed(items: list[Any], provider: str, owners: Mapping[str, str], *, all_sealed: bool,
@@ -292,7 +292,7 @@ class Continuity:
 
     @staticmethod
     def _must_expand(item: Any, provider: str, owners: Mapping[str, str], opts: BodyOptions) -> bool:
-        return sealed_kind(item) == "compaction" and (
+        return sealed_kind(item) == SealedKind.COMPACTION and (
             opts.expand_compaction or _owner(owners, item, provider) != provider)
 
     def _summary_of(self, cid: Any, provider: str, opts: BodyOptions) -> str | None:

@@ -7,7 +7,7 @@ from typing import Any, TypeGuard
 
 import orjson
 
-from api_router.continuity.index import sealed_key, sealed_kind
+from api_router.continuity.index import SealedKind, sealed_key, sealed_kind
 from api_router.gateway import classify, sse
 from api_router.gateway.upstream import error_text
 from api_router.records import Usage
@@ -41,7 +41,7 @@ def holds_events(data: bytes, content_type: str) -> bool:
 def is_compaction_item(item: Any) -> bool:
     """A compaction item Codex can carry on with: one without its sealed content is no item to it (it
     does not even count it as an output item)."""
-    return sealed_kind(item) == "compaction"
+    return sealed_kind(item) == SealedKind.COMPACTION
 
 
 def compaction_problem(count: int) -> str:

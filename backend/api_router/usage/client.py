@@ -211,7 +211,7 @@ class UsageHttp:
         timeout = self.client.timeout
         return timeout.read or timeout.connect or DEFAULT_TIMEOUT_S
 
-    def _error(self, kind: str, message: str) -> UsageError:
+    def _error(self, kind: ErrorKind, message: str) -> UsageError:
         return UsageError(redact(message, self.secrets), kind)
 
 

@@ -10,6 +10,7 @@ Secrets (the provider key and the usage token) travel only inside :class:`UsageT
 
 from __future__ import annotations
 
+import enum
 import math
 import re
 from collections.abc import Iterable
@@ -52,8 +53,8 @@ class UsageTarget:
         return tuple(s for s in (self.provider_key, self.usage_token, *self.also_hidden) if s)
 
 
-class ErrorKind:
-    """Machine-readable classes of :class:`UsageError` (plain strings, stable for the app)."""
+class ErrorKind(enum.StrEnum):
+    """Machine-readable classes of :class:`UsageError` (their values are stable for the app)."""
 
     UNAUTHORIZED = "unauthorized"  # 401/403
     NOT_FOUND = "not_found"  # 404/405/501: this endpoint does not exist here
@@ -72,10 +73,10 @@ class UsageError(Exception):
     """A usage fetch failed; ``message`` is a human sentence safe to log and show.
 
     It never contains a query string, the provider key or the usage token (callers build it
-    with :func:`redact`). ``kind`` is one of :class:`ErrorKind`.
+    with :func:`redact`).
     """
 
-    def __init__(self, message: str, kind: str = ErrorKind.HTTP) -> None:
+    def __init__(self, message: str, kind: ErrorKind = ErrorKind.HTTP) -> None:
         super().__init__(message)
         self.message = message
         self.kind = kind
