@@ -60,6 +60,27 @@ async def test_new_provider_serves_immediately(fakes, gateway):
     assert p2.requests[0].headers["Authorization"] == "Bearer sk-p2-key-000000"
 
 
+async def test_update_routing_takes_the_lock_as_one_of_the_routing_values(fakes, gateway):
+    """``manual_override`` is a [routing] value: the routing settings read from get_config and sent back
+    with one change save that change (they were refused whole), and the lock set there locks."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    routing = (await gw.api("get_config"))["routing"]
+    cfg = await gw.api("update_routing", **{**routing, "cooldown_seconds": 12})
+    assert cfg["routing"]["cooldown_seconds"] == 12 and not (await gw.api("get_status"))["manual_override"]
+    await gw.api("update_routing", manual_override="p2")
+    reply = await gw.responses()
+    assert reply.headers["X-API-Router-Provider"] == "p2"
+    messages = [e["message"] for e in (await gw.api("list_events"))["events"]]
+    assert any(m.startswith("Routing locked to P2") for m in messages), messages
+    with pytest.raises(ApiError, match="manual_override: unknown provider 'nope'"):
+        await gw.api("update_routing", manual_override="nope", cooldown_seconds=13)
+    cfg = await gw.api("get_config")
+    assert cfg["routing"]["cooldown_seconds"] == 12 and cfg["routing"]["manual_override"] == "p2"
+    await gw.api("update_routing", manual_override="")
+    assert (await gw.api("get_status"))["manual_override"] is None
+
+
 async def test_rename_carries_key_metrics_history_order_and_references(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"preferred_provider": "p1"}, keys={"p1": "sk-p1-key-00000"})
@@ -639,7 +660,7 @@ async def test_update_routing_validates_and_saves(fakes, gateway):
     assert saved["cooldown_seconds"] == 12 and saved["auto_return_to_preferred"] is False
     for kwargs in ({"failure_threshold": 0}, {"cooldown_seconds": -1}, {"request_timeout_seconds": 0},
                    {"stream_idle_timeout_seconds": "5"}, {"auto_return_to_preferred": 1},
-                   {"preferred_provider": "nope"}, {"manual_override": "p1"}, {"bogus": 1}, {}):
+                   {"preferred_provider": "nope"}, {"manual_override": "nope"}, {"manual_override": 1}, {"bogus": 1}, {}):
         with pytest.raises(ApiError) as err:
             await gw.api("update_routing", **kwargs)
         assert err.value.status == 400, kwargs

@@ -186,7 +186,22 @@ class Control:
 
     @exposed
     def update_routing(self, **values: Any) -> dict[str, Any]:
-        # The lock has its own method (it emits its own event and checks the provider is routable).
+        # The lock, one of the [routing] values too, is set as ``set_manual_override`` sets it (its event, the
+        # provider routable), after the rest; the one in force sent back with the others moves nothing.
+        locking = "manual_override" in values
+        lock = values.pop("manual_override", None) or ""
+        if not isinstance(lock, str):
+            raise ControlError("manual_override must be a provider id, or \"\" for automatic routing")
+        relock = locking and lock != self._services.config.current.routing.manual_override
+        if relock and lock and lock not in self._services.config.current.providers:
+            raise ControlError(f"manual_override: unknown provider {quoted(lock)}")  # and nothing else is saved
+        if values or not locking:
+            self._save_routing(values)
+        if relock:
+            self.set_manual_override(lock)
+        return self.get_config()
+
+    def _save_routing(self, values: dict[str, Any]) -> None:
         before = _preferred_choice(self._services.config.current)
         # Judged when a bound changes (a form saved whole resends both as the file has them), or hedging is
         # switched on: an upside-down range written by hand runs unnoticed only while nothing hedges.
@@ -194,12 +209,10 @@ class Control:
         moved = any(values[k] != getattr(routing, k) for k in _HEDGE_BOUNDS & values.keys()) \
             or (values.get("hedge") is True and not routing.hedge)
         hedge_range = _hedge_range_kept if moved else None
-        self._update_section("routing", RoutingConfig, values, exclude=frozenset({"manual_override"}),
-                             check=hedge_range)
+        self._update_section("routing", RoutingConfig, values, check=hedge_range)
         self._preferred_follows(before)
         if self._services.config.current.routing.auto_return_to_preferred != routing.auto_return_to_preferred:
             self._services.router.evidence_changed()
-        return self.get_config()
 
     def _preferred_follows(self, before: tuple[str | None, str | None]) -> None:
         """Routing (and every session) follows a new choice of preferred provider; the same one picked
@@ -238,10 +251,9 @@ class Control:
         return self.get_config()
 
     def _update_section(self, name: str, cls: type, values: dict[str, Any],
-                        exclude: frozenset[str] = frozenset(),
                         check: Callable[[Config], None] | None = None) -> None:
         """``check``: judges the section as the change leaves it (raises ControlError to refuse it)."""
-        fields = {f.name: f for f in settings_of(cls) if f.name not in exclude}
+        fields = {f.name: f for f in settings_of(cls)}
         unknown = sorted(set(values) - set(fields))
         if unknown:
             raise ControlError(f"unknown {name} setting(s): {listed(unknown)}")
