@@ -1,7 +1,7 @@
 """Provider dialogs' flows in a real browser at 720 x 600 (``frontend/e2e/dialogFlows.e2e.mjs``), against
 the real backend: a 200-character display name with no space keeps each provider dialog's Close (x) in
 view and the Delete text inside its dialog; keyboard focus ends on the providers heading after Delete
-and on the renamed row after Change id, though the row goes or comes with a later status; Add provider
+and on the renamed row after Rename, though the row goes or comes with a later status; Add provider
 is refused at the id field when another window added that id meanwhile; Connect Codex says it wrote the
 files inside the dialog, with no toast over it."""
 

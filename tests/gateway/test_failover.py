@@ -524,7 +524,7 @@ async def test_control_characters_in_an_upstream_error_do_not_reach_the_reason(f
 
 
 async def test_the_serving_reason_follows_a_new_id(fakes, gateway):
-    """Change id keeps the provider (and its display name): the reason still names it so."""
+    """Rename (a new id) keeps the provider (and its display name): the reason still names it so."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})
     await gw.api("upsert_provider", provider="p1", display_name="Relay Alpha")

@@ -249,7 +249,7 @@ export const ProviderRow = memo(function ProviderRow(props: ProviderRowProps) {
             <IconButton icon="key" label={p.has_key ? `Change key for ${name}` : `Set key for ${name}`} onClick={() => h.open('key', id)} />
             <IconButton icon="gauge" label={`Usage settings for ${name}`} onClick={() => h.open('usage', id)} />
             <IconButton icon="edit" label={`Edit ${name}`} onClick={() => h.open('edit', id)} />
-            <IconButton icon="tag" label={`Change id of ${name}`} data-row-action="rename" onClick={() => h.open('rename', id)} />
+            <IconButton icon="tag" label={`Rename ${name} (change its id)`} data-row-action="rename" onClick={() => h.open('rename', id)} />
             <IconButton
               icon="power"
               label={p.disabled ? `Enable ${name}` : `Disable ${name}`}

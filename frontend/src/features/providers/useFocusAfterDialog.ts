@@ -1,11 +1,11 @@
 import { useCallback, useEffect, useRef, type RefObject } from 'react';
 
-/** Where focus goes once a dialog that removed its row (Delete, Change id) has closed. */
+/** Where focus goes once a dialog that removed its row (Delete, Rename) has closed. */
 export type FocusAfter = { kind: 'heading' } | { kind: 'row'; id: string };
 
 type Pending = FocusAfter & { waiting: boolean };
 
-/** The control a row's Change id opened from: the same one, in the row under its new id. */
+/** The control a row's Rename opened from: the same one, in the row under its new id. */
 function rowControl(section: HTMLElement, id: string): HTMLElement | null {
   const row = Array.from(section.querySelectorAll<HTMLElement>('tr[data-provider-id]')).find((r) => r.dataset.providerId === id);
   return row?.querySelector<HTMLElement>('[data-row-action="rename"]') ?? null;

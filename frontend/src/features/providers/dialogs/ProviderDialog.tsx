@@ -46,7 +46,7 @@ export function ProviderDialog({ name, ...props }: ProviderFormDeps & { /** As i
       <form id={`${uid}-form`} className="form" onSubmit={(e) => void form.submit(e)} noValidate>
         {adding ? null : (
           <p className="muted small">
-            Provider id <code className="mono">{props.id}</code> (changed with “Change id” in its row)
+            Provider id <code className="mono">{props.id}</code> (changed with “Rename” in its row)
           </p>
         )}
         {adding ? (

@@ -30,7 +30,7 @@ interface Props {
   onKeyRefused: (id: string, key: string, message: string) => void;
   /** The open row dialog's provider is gone (renamed or deleted elsewhere). */
   onGone: () => void;
-  /** Delete or Change id succeeded: the dialog is done (the caller closes it and places focus). */
+  /** Delete or Rename succeeded: the dialog is done (the caller closes it and places focus). */
   onDeleted: () => void;
   onRenamed: (newId: string) => void;
   onClose: () => void;

@@ -43,7 +43,7 @@ export function RenameDialog({ id, name, existingIds, onRename, onRenamed, onClo
 
   return (
     <Modal
-      title={`Change the id of ${name}`}
+      title={`Rename ${name}: a new provider id`}
       size="sm"
       onClose={onClose}
       error={formError}
@@ -53,7 +53,7 @@ export function RenameDialog({ id, name, existingIds, onRename, onRenamed, onClo
             Cancel
           </button>
           <Button type="submit" form="rename-form" className="btn btn--primary" aria-busy={busy || undefined} softDisabled={busy}>
-            Change id
+            Rename
           </Button>
         </>
       }
