@@ -82,11 +82,9 @@ def _config_edited(router: Router, emit: EventSink, before: Config, after: Confi
     chose = after.routing.preferred_provider != before.routing.preferred_provider
     if lock != before.effective_lock:
         router.lock_changed(after, lock)
-    elif after.effective_preferred != before.effective_preferred:
+    elif after.preferred_choice != before.preferred_choice:
         # Chosen by hand while it cannot serve: said as when chosen in the app.
         router.preferred_changed(after, reason="" if chose and chosen_cannot_serve(after) else "config.toml edited")
-    elif chose and (unservable := chosen_cannot_serve(after)):
-        emit(Level.INFO, Kind.ROUTE, unservable, after.effective_preferred)
     wanted = after.routing.manual_override
     if wanted != before.routing.manual_override or before.effective_lock is not None:
         _warn_of_unusable_lock(emit, after)

@@ -333,6 +333,34 @@ async def test_a_choice_made_in_config_toml_while_the_app_was_stopped_moves_ever
     assert await served_after_restart(gw, edited(choose_p3)) == "p3"
 
 
+def prefer_switched_off_p3(doc: tomlkit.TOMLDocument) -> None:
+    doc["routing"]["preferred_provider"] = "p3"
+    doc["providers"]["p3"]["disabled"] = True
+
+
+async def test_a_switched_off_provider_chosen_as_preferred_moves_every_session_wherever_chosen(fakes, gateway):
+    """Chosen while it cannot serve, it stays the choice and p1 serves meanwhile; a choice is a choice: in
+    the app it released every session, written in config.toml (running or stopped) it released none."""
+    gw = await session_on_the_fallback(fakes, gateway)
+    await gw.api("set_provider_disabled", provider="p3", disabled=True)
+    await gw.api("set_preferred_provider", provider="p3")
+    assert await served_by(gw, "chosen in the app") == "p1"
+
+    gw = await session_on_the_fallback(fakes, gateway)
+    assert await served_after_restart(gw, edited(prefer_switched_off_p3)) == "p1"
+
+    gw = await session_on_the_fallback(fakes, gateway)
+    config = gw.services.paths.config
+    doc = tomlkit.parse(config.read_text())
+    prefer_switched_off_p3(doc)
+    config.write_text(tomlkit.dumps(doc))
+    deadline = asyncio.get_running_loop().time() + 3
+    while gw.services.config.current.routing.preferred_provider != "p3":
+        assert asyncio.get_running_loop().time() < deadline, "the hand edit was not picked up"
+        await asyncio.sleep(0.05)
+    assert await served_by(gw, "chosen in config.toml") == "p1"
+
+
 @pytest.mark.parametrize("lock", ["no-such-provider", "p3"])
 async def test_a_lock_written_while_stopped_that_locks_nothing_moves_no_session(fakes, gateway, lock):
     """A lock in config.toml on a provider that cannot serve (no such id; one switched off) locks nothing —

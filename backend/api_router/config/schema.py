@@ -348,6 +348,14 @@ class Config:
         return wanted if wanted and wanted in self.routable else (self.routable[0] if self.routable else None)
 
     @property
+    def preferred_choice(self) -> tuple[str | None, str | None]:
+        """The provider the user chose as preferred (for "first in the list": whoever that is now) and who
+        is preferred now (the chosen one may be unable to serve). Sessions follow a change of either,
+        wherever it was made (app, tray, config.toml, also while stopped). Naming the provider "first in
+        the list" stands for, or the other way round, is that provider picked again: no new choice."""
+        return self.routing.preferred_provider or self.effective_preferred, self.effective_preferred
+
+    @property
     def effective_lock(self) -> str | None:
         """The provider every request is locked to: ``manual_override`` when it names one that can
         serve. A lock on one that cannot (deleted or switched off by hand, no base URL) locks nothing."""

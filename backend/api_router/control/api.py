@@ -202,7 +202,7 @@ class Control:
         return self.get_config()
 
     def _save_routing(self, values: dict[str, Any]) -> None:
-        before = _preferred_choice(self._services.config.current)
+        before = self._services.config.current.preferred_choice
         # Judged when a bound changes (a form saved whole resends both as the file has them), or hedging is
         # switched on: an upside-down range written by hand runs unnoticed only while nothing hedges.
         routing = self._services.config.current.routing
@@ -218,7 +218,7 @@ class Control:
         """Routing (and every session) follows a new choice of preferred provider; the same one picked
         again (or saved with other settings) moves nothing."""
         config = self._services.config.current
-        if _preferred_choice(config) != before:
+        if config.preferred_choice != before:
             self._services.router.preferred_changed(config)
 
     @exposed
@@ -298,10 +298,10 @@ class Control:
         """``provider`` ""/null: the first provider in the list."""
         pid = self._existing(provider) if provider else ""
         services = self._services
-        before = _preferred_choice(services.config.current)
+        before = services.config.current.preferred_choice
         config = services.config.edit(lambda doc: _set_routing(doc, "preferred_provider", pid),
                                       check=lambda cfg: _still_there(cfg, pid) if pid else None)
-        if _preferred_choice(config) == before and config.effective_lock is None \
+        if config.preferred_choice == before and config.effective_lock is None \
                 and not config.routing.auto_return_to_preferred and services.router.serving_a_fallback(config):
             # Picked again while a fallback serves with automatic return off: the user's pick is where traffic
             # goes now — there is no other way back. (With it on, traffic returns by itself once the preferred
@@ -915,10 +915,3 @@ def _hedge_range_kept(cfg: Config) -> None:
     low, high = cfg.routing.hedge_min_seconds, cfg.routing.hedge_max_seconds
     if high < low:
         raise ControlError(f"hedge_max_seconds ({high:g}) must be at least hedge_min_seconds ({low:g})")
-
-
-def _preferred_choice(config: Config) -> tuple[str | None, str | None]:
-    """The provider the user chose as preferred (for "first in the list": whoever that is now) and who is
-    preferred now (the chosen one may be unable to serve). Naming the provider "first in the list" stands
-    for, or the other way round, is that provider picked again: no new choice, and no session moves."""
-    return config.routing.preferred_provider or config.effective_preferred, config.effective_preferred

@@ -23,9 +23,13 @@ CHOICE_KEY = "affinity_choice"  # the user's routing choice the saved bindings w
 
 
 def routing_choice(cfg: Config) -> str:
-    """The lock and preferred provider in effect: sessions are bound under one choice and released by
-    another (a lock on a provider that cannot serve locks nothing, and moves nothing either)."""
-    return f"{cfg.effective_lock or ''}|{cfg.effective_preferred or ''}"
+    """The lock in effect and the preferred choice (``Config.preferred_choice``): sessions are bound under
+    one and released by another (a lock on a provider that cannot serve locks nothing, and moves nothing
+    either). A chosen provider that is the one in effect is written once, as it was before the choice was
+    kept apart from it: an upgrade releases no session."""
+    chosen, effective = cfg.preferred_choice
+    apart = f"|{chosen}" if chosen != effective else ""
+    return f"{cfg.effective_lock or ''}|{effective or ''}{apart}"
 
 
 class SessionAffinity:
