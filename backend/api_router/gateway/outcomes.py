@@ -164,6 +164,24 @@ class OutcomeRecorder:
             if now is not None:
                 self._router.output_ended(now, noted)
 
+    def called_now(self, ex: Exchange, pid: str) -> tuple[str, str]:
+        """The id and name an event names the provider the request knows as ``pid`` by: those of now
+        (renamed or renamed for show since the request began, the new ones; deleted, the id it went by last
+        and the name it had when the request began)."""
+        now = ex.now_called(pid)
+        return (now, self._config().name_of(now)) if now is not None else (ex.last_called(pid), ex.cfg.name_of(pid))
+
+    def hedge_started(self, ex: Exchange, slow: str, hedge: str, slowness: str) -> None:
+        """``hedge`` is asked too, as ``slow`` (``slowness`` says how) has not begun its answer."""
+        slow_id, slow_name = self.called_now(ex, slow)
+        self._emit(Level.INFO, Kind.HEDGE, f"{slow_name} {slowness}; asking {self.called_now(ex, hedge)[1]} too",
+                   slow_id)
+
+    def conversation_summarised(self, ex: Exchange, provider: str) -> None:
+        pid, name = self.called_now(ex, provider)
+        self._emit(Level.INFO, Kind.CONTINUITY,
+                   f"{name} summarised a conversation compacted by another provider, which was too long for it", pid)
+
     def summary_written(self, ex: Exchange, provider: str, compaction_id: str, text: str) -> None:
         """Later requests of the session give ``provider`` this summary at once (see ContinuityIndex)."""
         with self._moving:
@@ -198,7 +216,7 @@ class OutcomeRecorder:
         _answered_by(ex, attempt, result, status)
 
     def _retrying(self, ex: Exchange, attempt: Attempt, result: AttemptResult, now: str) -> None:
-        name = ex.cfg.name_of(attempt.provider)
+        name = self._config().name_of(now)
         if result.refuses_previous_id:
             if self._index.mark_rejects_previous_id(now):
                 self._emit(Level.INFO, Kind.CONTINUITY,

@@ -40,7 +40,7 @@ from api_router.gateway.upstream import (
     identity_of,
 )
 from api_router.jsonbytes import NestedTooDeep
-from api_router.records import Attempt, Kind, Level, Outcome, RequestRecord, Retry, now_ms
+from api_router.records import Attempt, Outcome, RequestRecord, Retry, now_ms
 from api_router.routing import Failure
 from api_router.services import ProviderIdentity, Services, ServingState
 from api_router.texts import quoted
@@ -708,10 +708,8 @@ class ResponsesProxy:
             except _Gone:
                 continue
             hedge.delay = self._hedge_delay(ex, pid)
-            slow_id, slow_name = self._called_now(ex, slow.provider)
-            why = (f"{slow_name} is {explain.FOUND_NOT_ANSWERING}" if found_dead
-                   else f"{slow_name} sent no first event within {_seconds(slow.delay)} s")
-            self._services.emit(Level.INFO, Kind.HEDGE, f"{why}; asking {self._called_now(ex, pid)[1]} too", slow_id)
+            self._recorder.hedge_started(ex, slow.provider, pid, f"is {explain.FOUND_NOT_ANSWERING}" if found_dead
+                                         else f"sent no first event within {_seconds(slow.delay)} s")
             racers.append(hedge)
             return
 
@@ -724,7 +722,7 @@ class ResponsesProxy:
         # fail before its output, and then a late loser was not beaten after all (see _judge_beaten). Nor has
         # one answering a compaction, until its whole answer is judged (it may hold no compaction item).
         opened_only = _only_opened(winner.launch().result()) is not None or _held_to_the_end(ex)
-        first = self._called_now(ex, winner.provider)[1]  # named as now: it may have been added since the plan
+        first = self._recorder.called_now(ex, winner.provider)[1]  # named as now: it may have been added since the plan
         for r in [r for r in racers if r is not winner]:
             racers.remove(r)
             # Found late by its timer (or by another request), or past its delay now all the same: the
@@ -874,18 +872,8 @@ class ResponsesProxy:
             self._recorder.attempt_done(ex, attempt, result, started=t0)
             if result.outcome is not Outcome.OK:
                 return result
-        pid, name = self._called_now(ex, racer.provider)
-        services.emit(Level.INFO, Kind.CONTINUITY,
-                      f"{name} summarised a conversation compacted by another provider, which was too long for it", pid)
+        self._recorder.conversation_summarised(ex, racer.provider)
         return tuple(out)
-
-    def _called_now(self, ex: Exchange, pid: str) -> tuple[str, str]:
-        """The id and name an event names the provider the request knows as ``pid`` by: those of now
-        (renamed or renamed for show since the request began, the new ones; deleted, the id it went by last
-        and the name it had when the request began)."""
-        now = ex.now_called(pid)
-        return (now, self._services.config.current.name_of(now)) if now is not None else \
-            (ex.last_called(pid), ex.cfg.name_of(pid))
 
     def _no_summary(self, ex: Exchange, pid: str, message: str, status: int | None,
                     others_left: bool) -> AttemptResult:
