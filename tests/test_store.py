@@ -1143,3 +1143,15 @@ def test_the_read_only_uri_of_an_export_opens_any_path_and_names_no_server(tmp_p
 
     assert _read_only_uri(OnWindows(r"\\server\share\ud\h.db")) == "file:////server/share/ud/h.db?mode=ro"
     assert _read_only_uri(OnWindows(r"C:\Users\me\h db.db")) == "file:///C:/Users/me/h%20db.db?mode=ro"
+
+
+def test_every_table_with_a_provider_column_says_what_a_rename_and_a_delete_do_to_it(tmp_path):
+    """A table added with a provider column and left out of these lists would keep a renamed provider's
+    rows under its old id, or a deleted one's for ever."""
+    conn = sqlite3.connect(tmp_path / "s.sqlite3")
+    conn.executescript(schema.TABLES)
+    with_provider = {t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                     if any(c[1] == "provider" for c in conn.execute(f"PRAGMA table_info({t})"))}
+    conn.close()
+    listed = [*schema.PER_PROVIDER_TABLES, *schema.HISTORY_TABLES, *schema.OWNER_TABLES, schema.AFFINITY_TABLE]
+    assert sorted(listed) == sorted(with_provider)

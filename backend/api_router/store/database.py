@@ -987,7 +987,7 @@ def _prune(conn: sqlite3.Connection, retention: Retention, today: tuple[str, int
     conn.execute("DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
                  (EVENT_RETENTION,))
     cutoff = _prune_requests(conn, retention, today)
-    for table in ("response_owner", "sealed_owner", "session_affinity"):
+    for table in schema.AGED_TABLES:
         conn.execute(f"DELETE FROM {table} WHERE unix_ms < ?", (cutoff,))
 
 
@@ -1041,10 +1041,10 @@ def _logged_since(row: tuple[int, str | None], day: str) -> int:
 
 
 def _rename(conn: sqlite3.Connection, old: str, new: str) -> None:
-    for table in ("provider_metrics", "usage_state", "provider_tests"):
+    for table in schema.PER_PROVIDER_TABLES:
         conn.execute(f"DELETE FROM {table} WHERE provider = ?", (new,))
         conn.execute(f"UPDATE {table} SET provider = ? WHERE provider = ?", (new, old))
-    for table in ("events", "request_log", "attempts", "response_owner", "sealed_owner", "session_affinity"):
+    for table in (*schema.HISTORY_TABLES, *schema.OWNER_TABLES, schema.AFFINITY_TABLE):
         conn.execute(f"UPDATE {table} SET provider = ? WHERE provider = ?", (new, old))
     # The rows it brings are read for its models as they were under the old id (a mark a deleted provider
     # left under the new id is not this one's).
@@ -1066,9 +1066,9 @@ def _models_from_now_on(conn: sqlite3.Connection, provider: str) -> None:
 
 
 def _forget(conn: sqlite3.Connection, provider: str) -> None:
-    for table in ("provider_metrics", "usage_state", "provider_tests", "session_affinity"):
+    for table in (*schema.PER_PROVIDER_TABLES, schema.AFFINITY_TABLE):
         conn.execute(f"DELETE FROM {table} WHERE provider = ?", (provider,))
-    for table in ("response_owner", "sealed_owner"):
+    for table in schema.OWNER_TABLES:
         conn.execute(f"UPDATE {table} SET provider = ? WHERE provider = ?", (tombstone(provider), provider))
 
 

@@ -134,6 +134,14 @@ ATTEMPT_COLUMNS = (
 )
 
 
+# The tables with a provider column, by what a rename or a delete of the provider does to their rows.
+PER_PROVIDER_TABLES = ("provider_metrics", "usage_state", "provider_tests")  # its one row: moved, deleted
+HISTORY_TABLES = ("events", "request_log", "attempts")  # what happened: kept, under the new id after a rename
+OWNER_TABLES = ("response_owner", "sealed_owner")  # what it produced: under a tombstone once it is deleted
+AFFINITY_TABLE = "session_affinity"  # the sessions bound to it: moved, deleted
+AGED_TABLES = (*OWNER_TABLES, AFFINITY_TABLE)  # cut back with the request log's retention
+
+
 def providers_tried(column: str | None) -> list[str]:
     """The ``providers_tried`` column (ids joined by commas) as a list."""
     return column.split(",") if column else []
