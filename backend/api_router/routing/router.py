@@ -152,6 +152,8 @@ class Router:
         self._lock = threading.Lock()
         self._s = _State()
         self._cooling_ends = 0.0  # no provider is cooling down after this moment
+        # The providers whose Health.unresponsive_since is set, for a plan to ask "any?" and "this one?"
+        # without walking every Health: changed with it, under the lock, and nowhere else.
         self._unresponsive: set[str] = set()
         # A client request found no provider to ask (each one it could go to stopped answering): those are
         # checked at the next round, not an interval after they left rotation (see needing_check).
@@ -232,9 +234,7 @@ class Router:
             return provider not in self._unresponsive
 
     def _session_provider(self, cfg: Config, session_id: str | None) -> str | None:
-        if session_id is None or self._affinity is None:
-            return None
-        bound = self._affinity.provider_for(session_id, cfg.routing.session_idle_return_seconds)
+        bound = self.session_binding(cfg, session_id) if session_id is not None else None
         return bound if bound in cfg.routable else None
 
     def _preferred_ready(self, cfg: Config, preferred: str, now: float) -> bool:
@@ -704,8 +704,11 @@ class Router:
 
     def reset_health(self, provider: str) -> None:
         with self._lock:
-            self._s.health.pop(provider, None)
-            self._unresponsive.discard(provider)
+            self._drop_health(provider)
+
+    def _drop_health(self, provider: str) -> None:
+        self._s.health.pop(provider, None)
+        self._unresponsive.discard(provider)
 
     def readdressed(self, provider: str) -> None:
         """A new address or key: its health and how fast its streams start are to be learnt again (and a
@@ -746,8 +749,7 @@ class Router:
 
     def forget(self, provider: str) -> None:
         with self._lock:
-            self._s.health.pop(provider, None)
-            self._unresponsive.discard(provider)
+            self._drop_health(provider)
             # Serving for a reason that names it (it failed): routing says afresh who serves and why.
             if self._s.active == provider or self._s.active_reason.mentions(provider):
                 self._s.active, self._s.active_reason = None, _NO_REASON
