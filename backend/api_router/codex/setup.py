@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from api_router.config.schema import DEFAULT_PORTS, LOOPBACK_HOSTS
 from api_router.fsutil import atomic_write, made_read_only, private_dir, read_file
 from api_router.records import now_ms
 from api_router.secrets import TOKEN_RE
@@ -202,9 +203,6 @@ def _points_here(home: Path, gateway_url: str | None, *, key_from_auth_json: boo
             and same_address(data.get("openai_base_url"), gateway_url))
 
 
-_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
-
-
 def same_address(written: Any, gateway_url: str) -> bool:
     """Whether a base URL written in Codex's config reaches ``gateway_url``: the same scheme, port and path
     (a final slash aside), and the same host — any loopback name for a loopback one."""
@@ -212,16 +210,13 @@ def same_address(written: Any, gateway_url: str) -> bool:
         return False
     try:
         a, b = urlsplit(written.strip()), urlsplit(gateway_url)
-        ports = a.port or _DEFAULT_PORTS.get(a.scheme), b.port or _DEFAULT_PORTS.get(b.scheme)
+        ports = a.port or DEFAULT_PORTS.get(a.scheme), b.port or DEFAULT_PORTS.get(b.scheme)
     except ValueError:  # a port that is no number
         return False
     hosts = (a.hostname or "").lower(), (b.hostname or "").lower()
     return (a.scheme.lower() == b.scheme.lower() and ports[0] == ports[1]
             and a.path.rstrip("/") == b.path.rstrip("/")
-            and (hosts[0] == hosts[1] or (hosts[0] in _LOOPBACK and hosts[1] in _LOOPBACK)))
-
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+            and (hosts[0] == hosts[1] or (hosts[0] in LOOPBACK_HOSTS and hosts[1] in LOOPBACK_HOSTS)))
 
 
 class Connection(StrEnum):

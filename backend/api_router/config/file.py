@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from api_router.config.schema import (
+    DEFAULT_PORTS,
     LOOPBACK_HOSTS,
     PROVIDER_ID_RE,
     SECTIONS,
@@ -176,7 +177,7 @@ def points_at_gateway(url: str, listen: ListenConfig) -> bool:
     """Whether ``url`` addresses this gateway itself (a provider that would loop back to us)."""
     try:
         parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 80)
     except ValueError:
         return False
     host = (parts.hostname or "").lower()

@@ -21,6 +21,7 @@ import yarl
 PROVIDER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 USAGE_ADAPTERS = ("", "token_stats", "budget_info", "new_api", "openai_billing")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+DEFAULT_PORTS = {"http": 80, "https": 443}  # the port a URL without one reaches, by scheme
 DISPLAY_NAME_MAX = 200
 URL_MAX = 2048
 # scheme, optional user@, a host (name, address or [IPv6]) that is not empty, optional :port, then

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import HttpVersion10, HttpVersion11, web
 from aiohttp.typedefs import Middleware
 
+from api_router.config.schema import LOOPBACK_HOSTS
 from api_router.gateway.connections import GuardedRequestHandler, unserved_version
 from api_router.gateway.errors import GatewayError, error_response, from_error
 from api_router.gateway.exchange import answer_now, refuse_held_back_body
@@ -22,7 +23,6 @@ from api_router.services import Services
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 _HTTP_1 = frozenset({HttpVersion10, HttpVersion11})
 
 
@@ -44,7 +44,7 @@ def host_allowed(host_header: str | None, listen_host: str) -> bool:
     if found is None or (found[2] and int(found[2]) > 65535):
         return False
     name = found[1]
-    if name in _LOOPBACK_NAMES or name in (listen, f"[{listen}]"):
+    if name in LOOPBACK_HOSTS or name in (listen, f"[{listen}]"):
         return True
     # Served on every address (allow_remote): a client on the network names one of this machine's
     # addresses. An address is no rebinding (that takes a name resolving to us); a name stays refused.

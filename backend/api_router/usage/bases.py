@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-__all__ = ["candidate_bases", "origin_of", "panel_guess"]
+from api_router.config.schema import DEFAULT_PORTS
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+__all__ = ["candidate_bases", "origin_of", "panel_guess"]
 
 
 def origin_of(url: str) -> str | None:
@@ -29,11 +29,11 @@ def origin_of(url: str) -> str | None:
         return None
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
-    if scheme not in _DEFAULT_PORTS or not host:
+    if scheme not in DEFAULT_PORTS or not host:
         return None
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
-    if port is None or port == _DEFAULT_PORTS[scheme]:
+    if port is None or port == DEFAULT_PORTS[scheme]:
         return f"{scheme}://{host}"
     return f"{scheme}://{host}:{port}"
 
