@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { formatCount } from '../src/logic/format';
-import { formatAmount, formatUsd } from '../src/logic/usage';
+import { formatAmount, formatQuantity } from '../src/logic/usage';
 
 describe('formatCount beyond billions', () => {
   it.each([
@@ -19,6 +19,6 @@ describe('formatCount beyond billions', () => {
   it('quota amounts and money use the same scheme', () => {
     expect(formatAmount(9e15)).toBe('9,000T');
     expect(formatAmount(1.9e12)).toBe('1.9T');
-    expect(formatUsd(2.5e12)).toBe('$2.5T');
+    expect(formatQuantity(2.5e12, 'USD')).toBe('$2.5T');
   });
 });

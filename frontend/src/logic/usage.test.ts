@@ -4,7 +4,6 @@ import {
   formatAmount,
   formatPercent,
   formatQuantity,
-  formatUsd,
   isUsageAdapter,
   ledgerCell,
   quotaCell,
@@ -23,7 +22,7 @@ describe('numbers', () => {
     [-1, '-$1.00'],
     [null, '—'],
     [Number.NaN, '—'],
-  ])('formatUsd(%s) = %s', (n, text) => expect(formatUsd(n)).toBe(text));
+  ])('formatQuantity(%s, USD) = %s', (n, text) => expect(formatQuantity(n, 'USD')).toBe(text));
 
   it.each([
     [12.345, '12.35'],

@@ -19,11 +19,7 @@ export function isUsageAdapter(v: string): v is UsageAdapter {
 
 // ---------------------------------------------------------------- numbers
 
-/** 12.3 → "$12.30", 0.5 → "$0.50", 12345 → "$12.3k", -1 → "-$1.00". */
-export function formatUsd(n: number | null | undefined): string {
-  return withSymbol(n, '$');
-}
-
+/** With its currency sign: 12.3 → "$12.30", 0.5 → "$0.50", 12345 → "$12.3k", -1 → "-$1.00". */
 function withSymbol(n: number | null | undefined, symbol: string): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return '—';
   const sign = n < 0 ? '-' : '';
