@@ -97,3 +97,9 @@ def same_values(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
     return type(a) is type(b) and bool(a == b)
+
+
+def plain(value: Any) -> Any:
+    """A value read from a tomlkit document as plain Python (its dicts, lists and scalars)."""
+    unwrap = getattr(value, "unwrap", None)
+    return unwrap() if callable(unwrap) else value

@@ -1,13 +1,9 @@
-"""``config.toml``: the settings (``schema``, defined once) and the file that holds them (``file``)."""
+"""``config.toml``: the settings (``schema``, defined once), the file that holds them (``file``) and the
+edits the app makes to it, keeping the rest as the user wrote it (``edits``)."""
 
-from api_router.config.file import (
+from api_router.config.edits import (
     ConfigError,
-    ConfigFile,
-    LoadReport,
-    default_template,
     follow_order,
-    parse,
-    points_at_gateway,
     provider_table,
     remove_table,
     renamed_in_doc,
@@ -16,6 +12,7 @@ from api_router.config.file import (
     set_value,
     written_order,
 )
+from api_router.config.file import ConfigFile, LoadReport, default_template, parse, points_at_gateway
 from api_router.config.schema import (
     DISPLAY_NAME_MAX,
     LOOPBACK_HOSTS,
