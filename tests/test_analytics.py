@@ -1,6 +1,7 @@
 """Analytics over a seeded request log."""
 
 import time
+from datetime import datetime
 
 import pytest
 
@@ -168,6 +169,27 @@ def test_chart_buckets_begin_on_the_local_clocks_marks(tmp_path, kolkata):
     hour = analytics.summary(store, "hour", now=NOW + 7 * MIN)
     assert hour["series"][-1]["t_unix_ms"] == NOW + 5 * MIN and len(hour["series"]) == 12
     store.close()
+
+
+@pytest.fixture
+def lord_howe(monkeypatch):
+    """A clock that goes back half an hour (02:00 → 01:30 on 5 April 2026)."""
+    monkeypatch.setenv("TZ", "Australia/Lord_Howe")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_hour_bars_stay_on_the_hour_across_a_half_hour_clock_change(lord_howe):
+    """Every bar of the last day begins on a local hour, those before the change too (they began on the
+    half hour: each held half of one hour and half of the next). The hour of the change holds 90 minutes."""
+    now = int(datetime(2026, 4, 5, 3, 10).timestamp() * 1000)
+    starts = analytics.bucket_starts(24, 3_600_000, now)
+    local = [datetime.fromtimestamp(t / 1000) for t in starts]
+    assert all((t.minute, t.second) == (0, 0) for t in local), [t.strftime("%d %H:%M") for t in local]
+    assert [t.hour for t in local] == [*range(4, 24), 0, 1, 2, 3]
+    assert starts == sorted(set(starts)) and starts[-2] - starts[-3] == 90 * MIN
 
 
 def test_a_solo_requests_provider_times_are_its_attempts_own(tmp_path):

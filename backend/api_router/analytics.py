@@ -42,11 +42,18 @@ def bucket_starts(count: int, bucket_ms: int, now: int) -> list[int]:
     if bucket_ms >= 86_400_000:  # calendar days: 23 or 25 hours long where the clock changes
         today = days.day_of(now / 1000)
         return [int(days.midnight(today - timedelta(days=back)) * 1000) for back in range(count - 1, -1, -1)]
-    local = datetime.fromtimestamp(now / 1000)
     step = bucket_ms // 60_000
-    mark = local.replace(minute=local.minute - local.minute % step, second=0, microsecond=0)
-    last = int(mark.timestamp() * 1000)
-    return [last - back * bucket_ms for back in range(count - 1, -1, -1)]
+
+    def mark(t: int) -> int:  # the step's mark on the local clock at or before t
+        local = datetime.fromtimestamp(t / 1000)
+        return int(local.replace(minute=local.minute - local.minute % step, second=0, microsecond=0).timestamp() * 1000)
+
+    # Each one a step before the next, on its mark again: where the clock moved by half an hour (Lord
+    # Howe), the hours before the change are not the hours after it shifted by a whole number of steps.
+    starts = [mark(now)]
+    while len(starts) < count:
+        starts.append(mark(starts[-1] - bucket_ms))
+    return starts[::-1]
 
 
 def _bucket_of(starts: list[int], ts: int) -> int:
