@@ -359,15 +359,8 @@ class Control:
             if len(values["display_name"]) > DISPLAY_NAME_MAX:
                 raise ControlError(f"display_name must be at most {DISPLAY_NAME_MAX} characters")
         old = services.config.current.providers.get(pid)
-        redactor = services.redactor
-        if base_url is not None and old is not None:  # edited from the URL as the form showed it
-            base_url = old.base_url if base_url == redactor.shown_url(old.base_url) else \
-                redactor.unmask_url_secrets("base_url", base_url, old.base_url)
-        if usage_base_url is not None and old is not None:
-            usage_base_url = old.usage_base_url if usage_base_url == redactor.shown_url(old.usage_base_url) else \
-                redactor.unmask_url_secrets("usage_base_url", usage_base_url, old.usage_base_url)
         if base_url is not None:
-            values["base_url"] = unmask_url("base_url", _url("base_url", base_url), old.base_url if old else "")
+            values["base_url"] = self._url_as_saved("base_url", base_url, old.base_url if old else None)
             serving = services.serving
             listen = services.config.current.listen
             if serving is not None and points_at_gateway(values["base_url"],
@@ -377,9 +370,8 @@ class Control:
         if usage_adapter is not None:
             values["usage_adapter"] = usage_adapter
         if usage_base_url is not None:
-            values["usage_base_url"] = unmask_url("usage_base_url", _url("usage_base_url", usage_base_url,
-                                                                         empty_ok=True),
-                                                  old.usage_base_url if old else "")
+            values["usage_base_url"] = self._url_as_saved("usage_base_url", usage_base_url,
+                                                          old.usage_base_url if old else None, empty_ok=True)
         if disabled is not None:
             values["disabled"] = disabled
         if model_map is not None:
@@ -409,6 +401,14 @@ class Control:
         # A new base URL reaches every per-provider state, and new usage settings the usage reading, with the
         # config (ProviderStates.note_config).
         return self.get_config()
+
+    def _url_as_saved(self, name: str, value: str, saved: str | None, *, empty_ok: bool = False) -> str:
+        """A URL from the provider form, checked: edited from the URL as the form showed it (``saved``, masked),
+        the pieces still shown masked are those saved — for the same account only."""
+        redactor = self._services.redactor
+        if saved is not None:
+            value = saved if value == redactor.shown_url(saved) else redactor.unmask_url_secrets(name, value, saved)
+        return unmask_url(name, _url(name, value, empty_ok=empty_ok), saved or "")
 
     @exposed
     def rename_provider(self, provider: str, new_id: str) -> dict[str, Any]:
