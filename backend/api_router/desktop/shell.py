@@ -295,7 +295,7 @@ class DesktopShell:
             else:
                 lock.publish_port(info, rt.require_serving().port)
             try:
-                return self._run_gui(rt, control, backends, error, port_taken=port_taken)
+                return self._run_gui(rt, control, gateway.gateway.registry, backends, error, port_taken=port_taken)
             finally:
                 gateway.stop()
                 stop_following()
@@ -303,7 +303,7 @@ class DesktopShell:
             rt.close()
             log.info("stopped")
 
-    def _run_gui(self, rt: Services, control: Control, backends: Backends, error: str | None, *,
+    def _run_gui(self, rt: Services, control: Control, registry: Registry, backends: Backends, error: str | None, *,
                  port_taken: bool = False) -> int:
         """``error``: why the gateway did not start (``port_taken``: its port is another program's)."""
         self._tray_host = backends.tray_host_present
@@ -324,7 +324,7 @@ class DesktopShell:
                 url = window_url(serving.host, serving.port)
                 origin = origin_of(url)
                 api = make_desktop_api(
-                    Registry(control, control.catch_up, mask=rt.redactor.in_value), redact=rt.redactor,
+                    registry, redact=rt.redactor,
                     origin_ok=lambda: self._window is not None and self._window.current_origin() == origin,
                     saver=FileSaver(self._ask_save_path))
                 window = AppWindow(backends.webview, url=url, js_api=api, hidden=hidden, on_close=self._close_quits)
