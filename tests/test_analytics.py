@@ -138,14 +138,18 @@ def test_the_session_list_and_timeline_name_the_same_last_provider(tmp_path):
     store.close()
 
 
-@pytest.fixture
-def kolkata(monkeypatch):
-    """The local clock at UTC+5:30: hours and days begin on the half hour of UTC."""
-    monkeypatch.setenv("TZ", "Asia/Kolkata")
+def in_zone(monkeypatch, zone: str):
+    monkeypatch.setenv("TZ", zone)
     time.tzset()
     yield
     monkeypatch.undo()
     time.tzset()
+
+
+@pytest.fixture
+def kolkata(monkeypatch):
+    """The local clock at UTC+5:30: hours and days begin on the half hour of UTC."""
+    yield from in_zone(monkeypatch, "Asia/Kolkata")
 
 
 def test_chart_buckets_begin_on_the_local_clocks_marks(tmp_path, kolkata):
@@ -174,11 +178,7 @@ def test_chart_buckets_begin_on_the_local_clocks_marks(tmp_path, kolkata):
 @pytest.fixture
 def lord_howe(monkeypatch):
     """A clock that goes back half an hour (02:00 → 01:30 on 5 April 2026)."""
-    monkeypatch.setenv("TZ", "Australia/Lord_Howe")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+    yield from in_zone(monkeypatch, "Australia/Lord_Howe")
 
 
 def test_hour_bars_stay_on_the_hour_across_a_half_hour_clock_change(lord_howe):
