@@ -1,6 +1,6 @@
 // Provider dialogs' flows in a real browser at 720 x 600, against the real backend: a 200-character name with
 // no space keeps every provider dialog's × in view and the Delete text inside its dialog; focus ends
-// on the providers heading after Delete and on the renamed row after Change id (the row goes or comes
+// on the providers heading after Delete and on the renamed row after Rename (the row goes or comes
 // with a later status); Add provider is refused at the id when another window added that id; Connect
 // Codex says it wrote the files inside the dialog, with no toast over it.
 // Run through tests/browser/test_dialog_flows_e2e.py.
@@ -58,7 +58,7 @@ try {
   const row = page.getByTestId(`provider-row-${LONG_ID}`);
   await row.waitFor();
   await assertNoHorizontalScroll(page, 'on the dashboard');
-  for (const action of ['Edit', 'Change id of', 'Change key for', 'Usage settings for', 'Delete']) {
+  for (const action of ['Edit', 'Rename', 'Change key for', 'Usage settings for', 'Delete']) {
     await row.getByRole('button', { name: new RegExp(`^${action} R`) }).click();
     await page.locator('.modal').waitFor();
     await dialogFits(`"${action}"`);
@@ -76,20 +76,20 @@ try {
   await wait(1_800); // a poll after the row went
   assert.equal(await activeId(), 'providers-title', 'focus after Delete');
 
-  log('Change id: focus ends on the renamed row’s Change id button');
-  const renOpener = page.getByRole('button', { name: 'Change id of Relay Two', exact: true });
+  log('Rename: focus ends on the renamed row’s Rename button');
+  const renOpener = page.getByRole('button', { name: 'Rename Relay Two (change its id)', exact: true });
   await renOpener.focus();
   await page.keyboard.press('Enter');
-  dialog = page.getByRole('dialog', { name: 'Change the id of Relay Two' });
+  dialog = page.getByRole('dialog', { name: 'Rename Relay Two: a new provider id' });
   await dialog.getByLabel('New provider id').fill('p2moved');
   await dialog.getByLabel('New provider id').press('Enter');
   const moved = page.getByTestId('provider-row-p2moved');
   await moved.waitFor();
   await until('focus on the renamed row’s control', () =>
     page.evaluate(() => document.activeElement?.closest('tr')?.dataset.providerId === 'p2moved' &&
-      document.activeElement.getAttribute('aria-label') === 'Change id of Relay Two'));
+      document.activeElement.getAttribute('aria-label') === 'Rename Relay Two (change its id)'));
   await wait(1_800);
-  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Change id of Relay Two', 'focus after a poll');
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Rename Relay Two (change its id)', 'focus after a poll');
 
   log('Add provider: an id another window added meanwhile is refused at the id field, not overwritten');
   await page.getByRole('button', { name: 'Add provider' }).first().click();

@@ -420,13 +420,13 @@ describe('dashboard', () => {
 
     // The display name shows everywhere at once; the id is edited in its own dialog.
     await waitFor(() => expect(screen.getByTestId('provider-name-p2').textContent).toBe('Second'));
-    fireEvent.click(screen.getByRole('button', { name: 'Change id of Second' }));
-    dialog = screen.getByRole('dialog', { name: 'Change the id of Second' });
+    fireEvent.click(screen.getByRole('button', { name: 'Rename Second (change its id)' }));
+    dialog = screen.getByRole('dialog', { name: 'Rename Second: a new provider id' });
     fireEvent.change(within(dialog).getByLabelText('New provider id'), { target: { value: 'bad id' } });
-    fireEvent.click(within(dialog).getByRole('button', { name: 'Change id' }));
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Rename' }));
     expect(within(dialog).getByRole('alert').textContent).toMatch(/letters, digits/);
     fireEvent.change(within(dialog).getByLabelText('New provider id'), { target: { value: 'second' } });
-    fireEvent.click(within(dialog).getByRole('button', { name: 'Change id' }));
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Rename' }));
     await screen.findByTestId('provider-row-second');
     expect(lastCall(backend, 'rename_provider')?.args).toEqual({ provider: 'p2', new_id: 'second' });
 

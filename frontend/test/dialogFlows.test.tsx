@@ -1,5 +1,5 @@
 // The provider dialogs' flows: Add provider never overwrites an id another window took, focus after
-// Delete / Change id survives the status that arrives a moment later, a dialog's error line goes at
+// Delete / Rename survives the status that arrives a moment later, a dialog's error line goes at
 // the first edit, Connect Codex says it wrote the files inside the dialog, and wording.
 
 import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
@@ -94,33 +94,33 @@ describe('focus after a provider goes away', () => {
     await waitFor(() => expect(document.activeElement).toBe(screen.getByRole('button', { name: 'Reorder Relay Three' })));
   });
 
-  it('Change id: ends on the renamed provider’s row control once its row is there', async () => {
+  it('Rename: ends on the renamed provider’s row control once its row is there', async () => {
     const { backend } = await desktopApp();
     // Long enough that the heading's turn can be seen on a busy machine (effects run after the dialog
     // leaves the page), short enough for the row to come within findByTestId's wait.
     backend.delayMs.get_status = 300;
-    const opener = screen.getByRole('button', { name: 'Change id of Relay Two' });
+    const opener = screen.getByRole('button', { name: 'Rename Relay Two (change its id)' });
     opener.focus();
     fireEvent.click(opener);
-    const dialog = screen.getByRole('dialog', { name: 'Change the id of Relay Two' });
+    const dialog = screen.getByRole('dialog', { name: 'Rename Relay Two: a new provider id' });
     fireEvent.change(within(dialog).getByLabelText('New provider id'), { target: { value: 'p2-moved' } });
-    fireEvent.click(within(dialog).getByRole('button', { name: 'Change id' }));
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Rename' }));
     await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
     await waitFor(() => expect(document.activeElement?.id).toBe('providers-title'));
     expect(screen.queryByTestId('provider-row-p2-moved')).toBeNull(); // not refreshed yet
     const row = await screen.findByTestId('provider-row-p2-moved', {}, { timeout: 3000 });
-    await waitFor(() => expect(document.activeElement).toBe(within(row).getByRole('button', { name: 'Change id of Relay Two' })));
+    await waitFor(() => expect(document.activeElement).toBe(within(row).getByRole('button', { name: 'Rename Relay Two (change its id)' })));
     await sleep(20);
-    expect(document.activeElement).toBe(within(row).getByRole('button', { name: 'Change id of Relay Two' }));
+    expect(document.activeElement).toBe(within(row).getByRole('button', { name: 'Rename Relay Two (change its id)' }));
   });
 
-  it('Change id: leaves focus alone when the user moved it before the row came', async () => {
+  it('Rename: leaves focus alone when the user moved it before the row came', async () => {
     const { backend } = await desktopApp();
     backend.delayMs.get_status = 300; // the row comes well after focus is back from the dialog
-    fireEvent.click(screen.getByRole('button', { name: 'Change id of Relay Two' }));
-    const dialog = screen.getByRole('dialog', { name: 'Change the id of Relay Two' });
+    fireEvent.click(screen.getByRole('button', { name: 'Rename Relay Two (change its id)' }));
+    const dialog = screen.getByRole('dialog', { name: 'Rename Relay Two: a new provider id' });
     fireEvent.change(within(dialog).getByLabelText('New provider id'), { target: { value: 'p2-moved' } });
-    fireEvent.click(within(dialog).getByRole('button', { name: 'Change id' }));
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Rename' }));
     await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
     // The user moves on once focus has come back from the dialog (on a busy machine that step can come
     // after the dialog is gone; a move made before it would be one the app made, not the user).
@@ -155,13 +155,13 @@ describe('Model map', () => {
 });
 
 describe('the dialog’s error line goes at the first edit', () => {
-  it('Change id', async () => {
+  it('Rename', async () => {
     const { backend } = await desktopApp();
     backend.failNext.rename_provider = new FakeError(DISK_FULL);
-    fireEvent.click(screen.getByRole('button', { name: 'Change id of Relay Two' }));
-    const dialog = screen.getByRole('dialog', { name: 'Change the id of Relay Two' });
+    fireEvent.click(screen.getByRole('button', { name: 'Rename Relay Two (change its id)' }));
+    const dialog = screen.getByRole('dialog', { name: 'Rename Relay Two: a new provider id' });
     fireEvent.change(within(dialog).getByLabelText('New provider id'), { target: { value: 'p2-new' } });
-    fireEvent.click(within(dialog).getByRole('button', { name: 'Change id' }));
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Rename' }));
     expect((await within(dialog).findByTestId('dialog-error')).textContent).toBe(DISK_FULL);
     fireEvent.change(within(dialog).getByLabelText('New provider id'), { target: { value: 'p2-newer' } });
     expect(errorLine(dialog)).toBeNull();
