@@ -4,7 +4,9 @@ rate-limit headers, model names."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from api_router import analytics
 from api_router.continuity.index import sealed_key
 from api_router.gateway.classify import mentions_unknown_model
 from api_router.gateway.upstream import clip
+from api_router.paths import Paths
 from api_router.routing import affinity
 from tests.support import fake_provider as fp
 from tests.support.harness import Harness, simple_body, start_harness
@@ -359,6 +362,24 @@ async def test_a_switched_off_provider_chosen_as_preferred_moves_every_session_w
         assert asyncio.get_running_loop().time() < deadline, "the hand edit was not picked up"
         await asyncio.sleep(0.05)
     assert await served_by(gw, "chosen in config.toml") == "p1"
+
+
+async def test_sessions_saved_before_the_chosen_provider_was_kept_apart_stay_after_the_upgrade(fakes, gateway):
+    """An older version saved the routing choice as ``lock|in effect``: with a switched-off provider chosen
+    (p3; p1 serving meanwhile) the first start of this one must not take that for a new choice."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3},
+                       routing={"preferred_stable_seconds": 0, "failure_threshold": 5})
+    await gw.api("set_provider_disabled", provider="p3", disabled=True)
+    await gw.api("set_preferred_provider", provider="p3")
+    p1.queue(fp.status(503))
+    assert await served_by(gw, "first") == "p2"
+
+    def saved_by_the_older_version(user_data: Path) -> None:
+        with contextlib.closing(sqlite3.connect(Paths(user_data).store)) as db, db:
+            db.execute("UPDATE meta SET value = '|p1' WHERE key = ?", (affinity.CHOICE_KEY,))
+
+    assert await served_after_restart(gw, saved_by_the_older_version) == "p2"
 
 
 @pytest.mark.parametrize("lock", ["no-such-provider", "p3"])

@@ -23,13 +23,18 @@ CHOICE_KEY = "affinity_choice"  # the user's routing choice the saved bindings w
 
 
 def routing_choice(cfg: Config) -> str:
-    """The lock in effect and the preferred choice (``Config.preferred_choice``): sessions are bound under
-    one and released by another (a lock on a provider that cannot serve locks nothing, and moves nothing
-    either). A chosen provider that is the one in effect is written once, as it was before the choice was
-    kept apart from it: an upgrade releases no session."""
+    """The lock in effect and the preferred choice (``Config.preferred_choice``), as ``lock|in effect|chosen``:
+    sessions are bound under one and released by another (a lock on a provider that cannot serve locks
+    nothing, and moves nothing either)."""
     chosen, effective = cfg.preferred_choice
-    apart = f"|{chosen}" if chosen != effective else ""
-    return f"{cfg.effective_lock or ''}|{effective or ''}{apart}"
+    return f"{cfg.effective_lock or ''}|{effective or ''}|{chosen or ''}"
+
+
+def same_choice(saved: str, now: str) -> bool:
+    """Whether the sessions saved under ``saved`` were bound under the choice ``now``. A value saved before
+    the chosen provider was kept apart (``lock|in effect``) is judged on those two: an upgrade releases no
+    session."""
+    return now.rsplit("|", 1)[0] == saved if saved.count("|") == 1 else saved == now
 
 
 class SessionAffinity:
@@ -45,7 +50,7 @@ class SessionAffinity:
         self._unsaved: set[str] = set()  # sessions whose last request is newer than their saved binding
         saved = store.load_affinities(now_ms() - int(keep_seconds * 1000))
         made_under = store.get_meta(CHOICE_KEY)
-        if made_under is not None and made_under != choice:  # the user chose anew while the app was stopped
+        if made_under is not None and not same_choice(made_under, choice):  # chosen anew while the app was stopped
             store.forget_affinities([session for session, _, _ in saved])
             saved = []
         self._choice = made_under
