@@ -1155,3 +1155,19 @@ def test_every_table_with_a_provider_column_says_what_a_rename_and_a_delete_do_t
     conn.close()
     listed = [*schema.PER_PROVIDER_TABLES, *schema.HISTORY_TABLES, *schema.OWNER_TABLES, schema.AFFINITY_TABLE]
     assert sorted(listed) == sorted(with_provider)
+
+
+def test_an_error_naming_a_path_that_is_not_utf8_is_logged_with_the_byte_escaped(tmp_path):
+    """A Codex session file under a Latin-1-named folder, named in the error: the row was dropped (SQLite
+    refuses the lone surrogate Python reads such a byte as)."""
+    s = open_store(tmp_path)
+    rec = record()
+    where = os.fsdecode(b"/home/jos\xe9/.codex")
+    rec.error = f"no Codex session file under {where}"
+    rec.attempts[0].error = f"HTTP 503 ({where})"
+    s.log_request(rec)
+    s.flush()
+    row = s.request_log()[0]
+    assert row["error"] == "no Codex session file under /home/jos\\xe9/.codex"
+    assert row["attempts"][0]["error"] == "HTTP 503 (/home/jos\\xe9/.codex)"
+    s.close()

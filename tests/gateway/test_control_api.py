@@ -79,6 +79,16 @@ async def test_update_routing_takes_the_lock_as_one_of_the_routing_values(fakes,
     assert cfg["routing"]["cooldown_seconds"] == 12 and cfg["routing"]["manual_override"] == "p2"
     await gw.api("update_routing", manual_override="")
     assert (await gw.api("get_status"))["manual_override"] is None
+    await gw.api("set_provider_disabled", provider="p2", disabled=True)
+    with pytest.raises(ApiError, match="manual_override: cannot lock to P2: it is disabled"):
+        await gw.api("update_routing", manual_override="p2", cooldown_seconds=14, preferred_provider="p2")
+    cfg = await gw.api("get_config")
+    assert cfg["routing"]["cooldown_seconds"] == 12 and cfg["routing"]["preferred_provider"] != "p2"
+    await gw.api("set_manual_override", provider="p1")
+    for falsy in (False, 0, []):
+        with pytest.raises(ApiError, match="manual_override must be a provider id"):
+            await gw.api("update_routing", manual_override=falsy)
+    assert (await gw.api("get_status"))["manual_override"] == "p1"
 
 
 async def test_rename_carries_key_metrics_history_order_and_references(fakes, gateway):

@@ -189,12 +189,18 @@ class Control:
         # The lock, one of the [routing] values too, is set as ``set_manual_override`` sets it (its event, the
         # provider routable), after the rest; the one in force sent back with the others moves nothing.
         locking = "manual_override" in values
-        lock = values.pop("manual_override", None) or ""
+        lock = values.pop("manual_override", None)
+        lock = "" if lock is None else lock
         if not isinstance(lock, str):
             raise ControlError("manual_override must be a provider id, or \"\" for automatic routing")
-        relock = locking and lock != self._services.config.current.routing.manual_override
-        if relock and lock and lock not in self._services.config.current.providers:
-            raise ControlError(f"manual_override: unknown provider {quoted(lock)}")  # and nothing else is saved
+        config = self._services.config.current
+        relock = locking and lock != config.routing.manual_override
+        if relock and lock:  # refused before anything is saved
+            if lock not in config.providers:
+                raise ControlError(f"manual_override: unknown provider {quoted(lock)}")
+            if not config.providers[lock].routable:
+                raise ControlError(f"manual_override: cannot lock to {config.name_of(lock)}: it is disabled or "
+                                   "has no base URL")
         if values or not locking:
             self._save_routing(values)
         if relock:

@@ -484,7 +484,7 @@ class Store:
         only, when given: the providers it asked that still exist)."""
         redact = self._redact
         # The client's own words too: a key pasted as a session id or a model name is shown masked.
-        record.error = redact(record.error)
+        record.error = _writable(redact(record.error))
         if record.session_id:
             record.session_id = redact(record.session_id)
         if record.model:
@@ -492,7 +492,7 @@ class Store:
         if record.sent_model:
             record.sent_model = redact(record.sent_model)
         for attempt in record.attempts:
-            attempt.error = redact(attempt.error)
+            attempt.error = _writable(redact(attempt.error))
             if attempt.sent_model:
                 attempt.sent_model = redact(attempt.sent_model)
         tokens = record.usage.total_tokens
@@ -1070,6 +1070,11 @@ def _forget(conn: sqlite3.Connection, provider: str) -> None:
         conn.execute(f"DELETE FROM {table} WHERE provider = ?", (provider,))
     for table in schema.OWNER_TABLES:
         conn.execute(f"UPDATE {table} SET provider = ? WHERE provider = ?", (tombstone(provider), provider))
+
+
+def _writable(error: str) -> str:
+    """An error as SQLite takes it: one may name a path whose bytes are not UTF-8 (``utf8_writable``)."""
+    return utf8_writable(error) if error else error
 
 
 def tombstone(provider: str) -> str:
