@@ -571,6 +571,11 @@ describe('dashboard', () => {
     expect(within(dialog).getByLabelText('auth.json content').textContent).toBe(
       '{\n  "OPENAI_API_KEY": "ao_••••••••1234"\n}\n',
     );
+    // Shown whole on request (as the dashboard's token), exactly what the copy button copies.
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Show the token in auth.json content' }));
+    expect(within(dialog).getByLabelText('auth.json content').textContent).toBe(backend.codex.auth_json);
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Hide the token in auth.json content' }));
+    expect(within(dialog).getByLabelText('auth.json content').textContent).toContain('••••');
     expect(within(dialog).getByRole('button', { name: 'Copy config.toml block' })).toBeTruthy();
     expect(within(dialog).getByRole('button', { name: 'Copy auth.json content' })).toBeTruthy();
     expect(within(dialog).getByRole('button', { name: 'Restore backup' }).getAttribute('aria-disabled')).toBe('true');

@@ -4,6 +4,7 @@ import { maskedAuthJson } from '../../logic/format';
 import { Badge } from '../../ui/Badge';
 import { ConfirmDialog } from '../../ui/ConfirmDialog';
 import { CopyButton } from '../../ui/CopyButton';
+import { IconButton } from '../../ui/IconButton';
 import { Modal } from '../../ui/Modal';
 import type { CodexSetupStore } from './useCodexSetup';
 import { Button } from '../../ui/Button';
@@ -116,7 +117,7 @@ export function ConnectCodexDialog({ codex, onClose }: Props) {
             and writes auth.json. Rotating the gateway token later updates auth.json by itself.
           </p>
           <FileBlock path={setup.config_path} text={setup.config_block} what="config.toml block" />
-          <FileBlock path={setup.auth_path} text={setup.auth_json} shown={maskedAuthJson(setup.auth_json)}
+          <FileBlock path={setup.auth_path} text={setup.auth_json} masked={maskedAuthJson(setup.auth_json)}
             what="auth.json content" />
         </div>
       )}
@@ -140,17 +141,27 @@ export function ConnectCodexDialog({ codex, onClose }: Props) {
 
 /** One file's content with its path and a copy button. */
 /** A file's content with a copy button; ``shown`` when what is on screen differs from what is copied. */
-function FileBlock({ path, text, shown = text, what }: { path: string; text: string; shown?: string; what: string }) {
+/** A file's text; ``masked``: what is shown until the user asks to see it whole (the copy is always whole). */
+function FileBlock({ path, text, masked, what }: { path: string; text: string; masked?: string; what: string }) {
+  const [whole, setWhole] = useState(false);
   return (
     <div className="codeblock">
       <div className="codeblock__head">
         <span className="mono ellipsis" title={path}>
           {path}
         </span>
+        {masked !== undefined ? (
+          <IconButton
+            icon={whole ? 'eye-off' : 'eye'}
+            label={whole ? `Hide the token in ${what}` : `Show the token in ${what}`}
+            aria-pressed={whole}
+            onClick={() => setWhole((w) => !w)}
+          />
+        ) : null}
         <CopyButton text={text} label={`Copy ${what}`} />
       </div>
       <pre aria-label={what} tabIndex={0}>
-        {shown}
+        {masked === undefined || whole ? text : masked}
       </pre>
     </div>
   );
