@@ -212,3 +212,16 @@ def test_a_pipe_in_place_of_a_codex_file_is_refused_not_waited_on(tmp_path, name
     assert outcome[:2] == ["not_connected" if name == "config.toml" else "token_out_of_date", False]
     assert "not a regular file" in outcome[2] or name in outcome[2]
     assert stat.S_ISFIFO(os.stat(tmp_path / name).st_mode)  # left where it was
+
+
+def test_temp_files_a_killed_write_left_in_codex_home_go_with_the_next_write(tmp_path):
+    """A kill mid-write of auth.json left a temp file holding the gateway token beside it; nothing removed it."""
+    left = [tmp_path / ".auth.json.4242.1.tmp", tmp_path / ".config.toml.4242.2.tmp"]
+    tmp_path.mkdir(exist_ok=True)
+    for tmp in left:
+        tmp.write_text(f'{{"OPENAI_API_KEY": "{TOKEN}"}}')
+    setup.apply(tmp_path, URL, TOKEN)
+    assert not any(tmp.exists() for tmp in left)
+    left[0].write_text("{")
+    assert setup.update_token(tmp_path, URL, TOKEN, NEW_TOKEN)
+    assert not left[0].exists()

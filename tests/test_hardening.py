@@ -3416,6 +3416,34 @@ def test_a_rename_or_delete_cut_short_between_its_writes_is_settled_at_the_next_
         services.close()
 
 
+@pytest.mark.parametrize(("configured", "pending", "history_under"), [
+    (["p9"], {"kind": "rename", "provider": "p1", "to": "p9"}, "p9"),
+    ([], {"kind": "delete", "provider": "p1"}, "p1"),  # a deleted provider's rows stay under its id
+])
+def test_a_rename_or_delete_killed_before_it_reached_the_database_is_made_there_at_the_next_start(
+        tmp_path, configured, pending, history_under):
+    """kill -9 once config.toml had the move and before the database writer was told: the history moves
+    with the key (it stayed under an id no provider has), and a deleted provider's counters go."""
+    from api_router.composition import open_services
+    from tests.support.records import record
+
+    paths = Paths(tmp_path / "ud")
+    write_config(paths, dict.fromkeys(configured, "http://127.0.0.1:9/v1"))
+    keys = {"p1": KEY_P1, **({"p9": KEY_P1} if pending["kind"] == "rename" else {})}
+    paths.secrets.write_text(json.dumps({"gateway_token": TOKEN, "providers": keys, "usage_tokens": {},
+                                         "pending": pending}))
+    store = Store(paths.store)
+    store.open()
+    store.log_request(record(provider="p1"))
+    store.close()
+    services = open_services(paths)
+    try:
+        assert {r["provider"] for r in services.store.request_log()} == {history_under}
+        assert "p1" not in services.store.metrics() and ("p9" in services.store.metrics()) == bool(configured)
+    finally:
+        services.close()
+
+
 @pytest.mark.parametrize("configured", [["a"], ["old", "a"], ["old"]])
 def test_a_rename_noted_onto_an_id_with_a_key_of_its_own_leaves_both_keys(tmp_path, configured):
     """Not what a rename's first step leaves (it copies the key, and refuses an id that has one): the

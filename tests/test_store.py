@@ -1171,3 +1171,46 @@ def test_an_error_naming_a_path_that_is_not_utf8_is_logged_with_the_byte_escaped
     assert row["error"] == "no Codex session file under /home/jos\\xe9/.codex"
     assert row["attempts"][0]["error"] == "HTTP 503 (/home/jos\\xe9/.codex)"
     s.close()
+
+
+def test_a_rename_whose_write_was_not_committed_yet_survives_a_kill(tmp_path):
+    """Acknowledged (config.toml and secrets.json have it) while the writer had not committed it yet, then
+    kill -9: the list of moves is beside the file before the rename returns, and the next start makes it
+    (it was written only while another program held the database: the history stayed under the old id).
+    A temp file a kill left mid-write of that list is removed at the start."""
+    import shutil
+
+    s = open_store(tmp_path)
+    s.log_request(record())
+    s.flush()
+    killed = tmp_path / "killed"  # the file as a kill leaves it: the move not in it yet
+    shutil.copytree(tmp_path / "data", killed / "data")
+    s.rename("p1", "main")
+    left = s.path.with_name(s.path.name + ".moves.json")
+    shutil.copy(left, killed / "data" / left.name)
+    stale = killed / "data" / f".{left.name}.123.456.tmp"
+    stale.write_bytes(b"[[1, ")
+    s.close()
+    assert not left.exists(), "a quit finds the move in the file and drops the list"
+    again = open_store(killed)
+    try:
+        assert set(again.metrics()) == {"main", "p0"}, again.metrics()
+        assert {r["provider"] for r in again.request_log()} == {"main"}
+        assert not stale.exists() and not (killed / "data" / left.name).exists()
+    finally:
+        again.close()
+
+
+def test_a_move_finished_at_start_is_made_in_the_history_once(tmp_path):
+    """secrets.json settled a rename the last run was killed in before it was queued: the history follows;
+    made again (it had reached the file), nothing is lost."""
+    s = open_store(tmp_path)
+    s.log_request(record())
+    s.finish_move("p1", "main")
+    s.flush()
+    assert {r["provider"] for r in s.request_log()} == {"main"} and set(s.metrics()) == {"main", "p0"}
+    s.finish_move("p1", "main")
+    s.finish_move("p0", None)
+    s.flush()
+    assert set(s.metrics()) == {"main"} and s.metrics()["main"].ok_requests == 1
+    s.close()

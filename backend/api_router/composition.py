@@ -258,7 +258,7 @@ def _settle_key_moves(config: ConfigFile, report: LoadReport, secrets: SecretsFi
     if report.problems or report.moved_to is not None:
         return
     try:
-        settled = secrets.settle(config.current.providers)
+        settled = secrets.settle(config.current.providers, finished=store.finish_move)
     except (OSError, ValueError) as exc:  # read-only, the disk full: the next start tries again
         settled = f"A rename or delete cut short could not be finished in secrets.json ({exc})"
     if settled:

@@ -284,8 +284,12 @@ def copy_aside(path: Path, label: str = "broken") -> Path:
 
 def remove_stale_temp_files(path: Path) -> None:
     """Temp files left by a crash mid-write of ``path`` are garbage: the file was never replaced. They
-    are next to what a write goes to (a symlink's target)."""
-    target = link_target(path)
+    are next to what a write goes to (a symlink's target; a link that loops is written nowhere, and
+    what its own name leaves is looked for)."""
+    try:
+        target = link_target(path)
+    except OSError:
+        target = path
     for tmp in target.parent.glob(f".{target.name}.*.tmp"):
         tmp.unlink(missing_ok=True)
 

@@ -369,10 +369,12 @@ class SecretsFile(UserFile[Secrets]):
         """A rename or delete that could not be saved: nothing is on its way any more."""
         self.edit(lambda s: replace(s, pending=None))
 
-    def settle(self, providers: Collection[str]) -> str | None:
+    def settle(self, providers: Collection[str],
+               finished: Callable[[str, str | None], None] = lambda old, new: None) -> str | None:
         """At start: a rename or delete cut short between its file writes (the app killed) is finished —
         or undone, when config.toml does not have it — so that each key is under the id it belongs to
-        (a key left under another id would go to a provider added later under it). What was done, said."""
+        (a key left under another id would go to a provider added later under it). What was done, said.
+        ``finished(old, new)``: told of a rename (a delete: ``new`` None) finished here, for the history."""
         move = self.current.pending
         if move is None:
             return None
@@ -383,12 +385,14 @@ class SecretsFile(UserFile[Secrets]):
                     f"there; both were left as they are")
         if new is not None and new in providers and old not in providers:
             self.rename(old, new)
+            finished(old, new)
             return f"A rename of provider {old} to {new} was cut short; its key is now under {new} only"
         if new is not None and old in providers and new not in providers:
             self.forget(new)
             return f"A rename of provider {old} to {new} was cut short before it was saved; {old} keeps its key"
         if new is None and old not in providers:
             self.forget(old)
+            finished(old, None)
             return f"A delete of provider {old} was cut short; its key is removed as well"
         self.move_ended()
         return None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from api_router.config.schema import DEFAULT_PORTS, LOOPBACK_HOSTS
-from api_router.fsutil import atomic_write, made_read_only, private_dir, read_file
+from api_router.fsutil import atomic_write, made_read_only, private_dir, read_file, remove_stale_temp_files
 from api_router.records import now_ms
 from api_router.secrets import TOKEN_RE
 from api_router.tomlfiles import TomlError, document, dumped, loads, same_values, tomlkit
@@ -256,7 +256,7 @@ def apply(home: Path, gateway_url: str, token: str) -> dict[str, Any]:
     state = connection_state(home, gateway_url, token)
     if state is not Connection.CONNECTED:
         _backup(home)
-    atomic_write(config_path, new_config.encode("utf-8"), mode=0o600)
+    _replace(config_path, new_config.encode("utf-8"))
     _write_token(home, token)
     return describe(home, gateway_url, token)
 
@@ -287,14 +287,21 @@ def update_token(home: Path, gateway_url: str, old_token: str, new_token: str) -
     _check_writable(path)
     auth = _read_auth(path) or {}
     auth["OPENAI_API_KEY"] = new_token
-    atomic_write(path, (json.dumps(auth, indent=2, ensure_ascii=False) + "\n").encode("utf-8"), mode=0o600)
+    _replace(path, (json.dumps(auth, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     return True
 
 
 def _write_token(home: Path, token: str) -> None:
     """auth.json holding only ``token`` (UTF-8, no BOM): a ChatGPT login left in it would take precedence
     over the key for Codex, and the user's own file is in the backup."""
-    atomic_write(home / "auth.json", auth_json(token).encode("utf-8"), mode=0o600)
+    _replace(home / "auth.json", auth_json(token).encode("utf-8"))
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """One of Codex's files replaced with ``data``, private; temp files an earlier write of it left when
+    the app was killed mid-way (they may hold a gateway token) go first."""
+    remove_stale_temp_files(path)
+    atomic_write(path, data, mode=0o600)
 
 
 def _written_by_us(home: Path, name: str) -> bool:
@@ -349,7 +356,7 @@ def restore(home: Path, gateway_url: str, token: str) -> dict[str, Any]:
     for name in FILES:
         target = home / name
         if existed[name]:
-            atomic_write(target, (folder / name).read_bytes(), mode=0o600)
+            _replace(target, (folder / name).read_bytes())
         elif target.is_file():
             target.unlink()  # the file did not exist before API Router wrote it
     shutil.rmtree(folder)

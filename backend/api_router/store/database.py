@@ -33,6 +33,7 @@ from api_router.fsutil import (
     create_private_file,
     private_dir,
     read_file,
+    remove_stale_temp_files,
     replace_file,
     tighten,
 )
@@ -250,6 +251,7 @@ class Store:
         traceback later in the start would find it again at every start): the renames left by the last
         run, the memory kept here, the tables other parts load whole, and the first page of every other
         table. Damage deeper in a large table shows when it is read, and is moved aside at the next start."""
+        remove_stale_temp_files(self._moves_left_path)  # a kill mid-write left it; the file was not replaced
         try:
             self._make_moves_left(conn)
             self._load_memory(conn)
@@ -305,12 +307,12 @@ class Store:
     def _moves_left_path(self) -> Path:
         return self.path.with_name(self.path.name + ".moves.json")
 
-    def _keep_moves_left(self, *, committed: int | None = None) -> None:
+    def _keep_moves_left(self, *, committed: int | None = None, told: bool = True) -> None:
         """Renames or deletes the writer could not commit (another program holds the file, to the end when
         closing): the user's files have them already, so they are kept beside the database for the next
         start to make — else the history stays under an id no provider has. ``committed``: the number of
         the last one known to be in the file (None: read from it; 0: keep them all — the next start skips
-        those the file has)."""
+        those the file has). ``told``: whether the log says they are kept (not while writes go through)."""
         if committed is None:
             try:
                 committed = _moves_in(self._reader.execute(_MOVES_READ).fetchone()) if self._reader else 0
@@ -330,8 +332,9 @@ class Store:
                 log.error("store: %d provider renames or deletes could not be kept for the next start (%s)",
                           len(left), exc)
                 return
-        log.warning("store: %d provider renames or deletes are kept in %s for the next start",
-                    len(left), self._moves_left_path.name)
+        if told:
+            log.warning("store: %d provider renames or deletes are kept in %s for the next start",
+                        len(left), self._moves_left_path.name)
 
     def _drop_moves_left(self) -> None:
         """No list of moves is left to keep. A folder that refuses even the removal of a file that is not
@@ -753,8 +756,10 @@ class Store:
                 conn.execute(_META_SET, (MOVES_META, str(number)))
 
             self._writer.submit(numbered)
-        if self._writer.holding:  # kept beside the file until it can be written (a kill would lose it)
-            self._keep_moves_left(committed=0)
+        # Kept beside the file before the move is done in secrets.json (whose pending note then goes), until
+        # the next start or a quit finds it in the database: a kill before the writer commits would lose it
+        # — the files would have the new id and the history the old one, for good.
+        self._keep_moves_left(committed=0, told=self._writer.holding)
 
     def readdressed(self, provider: str) -> None:
         """Its counters and request log are history that happened (the usage reading and the last test
@@ -768,6 +773,17 @@ class Store:
             self._metrics.pop(provider, None)
         self._move(provider, tombstone(provider), lambda c: _forget(c, provider))
         self._writer.submit(lambda c: _models_from_now_on(c, provider))  # a provider added later starts clean
+
+    def finish_move(self, old: str, new: str | None) -> None:
+        """A rename to ``new`` (None: a delete) the last run was killed in before it reached this file —
+        its files were settled at this start (``Secrets.settle``) — is made here too; one that reached it
+        left no row under ``old`` to move (a delete is made again: nothing more goes)."""
+        if new is None:
+            self.forget(old)
+            return
+        tables = (*schema.PER_PROVIDER_TABLES, *schema.HISTORY_TABLES, *schema.OWNER_TABLES, schema.AFFINITY_TABLE)
+        if any(self.query(f"SELECT 1 FROM {table} WHERE provider = ? LIMIT 1", (old,)) for table in tables):
+            self.rename(old, new)
 
     # --- reads ---------------------------------------------------------------------------------------
 
