@@ -1751,7 +1751,7 @@ async def test_connections_beyond_the_bound_are_refused_and_logged(fakes, gatewa
             except ConnectionResetError:
                 refused += 1
         assert refused >= 8
-        assert "connection limit reached" in caplog.text
+        assert "connection limit reached (4 open; [listen] max_connections = 4)" in caplog.text, caplog.text
     finally:
         for s in socks:
             s.close()

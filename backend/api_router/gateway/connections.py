@@ -187,8 +187,9 @@ class GuardedServer(Server):
             if now - self._limit_logged_at >= LIMIT_LOG_SECONDS:
                 self._limit_logged_at = now
                 room = "" if limit == configured else f", and the open-files limit leaves room for {limit}"
+                kept = len(self._connections) - 1  # the one refused now is not kept open
                 log.warning("connection limit reached (%d open; [listen] max_connections = %d%s): refusing new "
-                            "connections until some close", len(self._connections), configured, room)
+                            "connections until some close", kept, configured, room)
             handler.force_close()
             transport.close()
 
