@@ -634,3 +634,27 @@ def test_a_success_older_than_the_latest_failure_leaves_health_alone_and_binds_n
     assert sessions.provider_for("s2", 600) is None
     r.record_success(cfg, "a", choice=r.choice, took_s=0.5)  # asked after it: it answers again
     assert "a" in r.available(cfg)
+
+
+def test_in_an_outage_a_check_that_timed_out_holds_the_next_one_up_by_nothing():
+    """Every provider down: a hanging one's checks each end at their 10 s timeout, and the next starts an
+    interval after the last one started (they came every 25 s); the first, an interval after the request
+    that found it down failed."""
+    r, clock, _ = router()
+    cfg = make(ids=("a", "b"), failure_threshold=1, cooldown_seconds=0)
+    r.record_failure(cfg, "a", "no answer", unresponsive=True, took_s=60)
+    r.record_failure(cfg, "b", "HTTP 500")
+    r.record_all_failed([Failure("a", "no answer"), Failure("b", "HTTP 500")], "all failed")
+    clock.now += 14
+    assert r.needing_check(cfg, interval=15) == []
+    clock.now += 1
+    assert sorted(pid for pid, _ in r.needing_check(cfg, interval=15)) == ["a", "b"]
+    for pid in ("a", "b"):
+        r.check_started(pid)
+    clock.now += 0.01
+    r.record_check(cfg, "b", False, "background check", error="HTTP 500", took_s=0.01)
+    clock.now += 10
+    r.record_check(cfg, "a", False, "background check", error="timed out", took_s=10)
+    assert r.down
+    clock.now += 4.99  # 15 s after both checks started
+    assert sorted(pid for pid, _ in r.needing_check(cfg, interval=15)) == ["a", "b"]

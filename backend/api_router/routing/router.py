@@ -29,6 +29,7 @@ ON_DEMAND_CHECK_SECONDS = 1.0
 # A cooldown is told again only when it grows by this much at least (or by cooldown_seconds when that is
 # more): with cooldown_seconds = 0 every last-resort failure under the same Retry-After would be news.
 RETOLD_LONGER_SECONDS = 30.0
+_CHECK_START_SLACK = 1.0  # seconds between a check's start and the moment its request is asked, at most
 _LOCKED, _PREFERRED, _NO_REASON = say(LOCKED), say("preferred provider"), Phrase()
 
 
@@ -594,7 +595,11 @@ class Router:
                         h.last_check_at is None or now - h.last_check_at >= ON_DEMAND_CHECK_SECONDS):
                     out.append((pid, h.last_model))
                     continue
-                since = [t for t in (h.last_check_at, h.out_since, h.last_fail_at if failed else None)
+                # A failure in the outage counts from its end when a client request met it; one a check met
+                # counts from when that check was asked, as every check does (a check that timed out would
+                # otherwise hold the next one up by its timeout).
+                request_failed = failed and not _failed_in_check(h)
+                since = [t for t in (h.last_check_at, h.out_since, h.last_fail_at if request_failed else None)
                          if t is not None]
                 if not since or now - max(since) >= interval:
                     out.append((pid, h.last_model))
@@ -924,3 +929,10 @@ def _listed(failures: Sequence[Failure], *, unnamed: str | None = None) -> Phras
     error alone."""
     return joined("; ", (say("{}", f.error) if f.provider == unnamed else say("{}: {}", Mention(f.provider), f.error)
                          for f in failures))
+
+
+def _failed_in_check(h: Health) -> bool:
+    """Whether the last failure was met by the last check (asked as it started, give or take the moment
+    the check's task took to begin) rather than by a client request asked after it."""
+    return (h.last_check_at is not None and h.last_fail_asked_at is not None
+            and h.last_fail_asked_at < h.last_check_at + _CHECK_START_SLACK)
