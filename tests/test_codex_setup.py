@@ -225,3 +225,6 @@ def test_temp_files_a_killed_write_left_in_codex_home_go_with_the_next_write(tmp
     left[0].write_text("{")
     assert setup.update_token(tmp_path, URL, TOKEN, NEW_TOKEN)
     assert not left[0].exists()
+    left[0].write_text(NEW_TOKEN)  # a restore writes no auth.json (there was none): its temp files go too
+    setup.restore(tmp_path, URL, NEW_TOKEN)
+    assert not left[0].exists() and not (tmp_path / "auth.json").exists()

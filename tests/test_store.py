@@ -1214,3 +1214,27 @@ def test_a_move_finished_at_start_is_made_in_the_history_once(tmp_path):
     s.flush()
     assert set(s.metrics()) == {"main"} and s.metrics()["main"].ok_requests == 1
     s.close()
+
+
+def test_a_delete_made_from_the_list_of_moves_leaves_no_model_to_a_provider_added_later(tmp_path):
+    """A provider added again under a deleted id starts clean: its checks and tests do not ask for the
+    model the deleted one was last sent (the delete made from the list skipped that mark)."""
+    import shutil
+
+    s = open_store(tmp_path)
+    rec = record()
+    rec.model = rec.sent_model = "the-deleted-ones-model"
+    s.log_request(rec)
+    s.flush()
+    assert s.last_asked_models().get("p1") == "the-deleted-ones-model"
+    killed = tmp_path / "killed"
+    shutil.copytree(tmp_path / "data", killed / "data")
+    s.forget("p1")
+    left = s.path.with_name(s.path.name + ".moves.json")
+    shutil.copy(left, killed / "data" / left.name)
+    s.close()
+    again = open_store(killed)
+    try:
+        assert "p1" not in again.last_asked_models()
+    finally:
+        again.close()

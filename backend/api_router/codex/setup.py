@@ -357,7 +357,9 @@ def restore(home: Path, gateway_url: str, token: str) -> dict[str, Any]:
         target = home / name
         if existed[name]:
             _replace(target, (folder / name).read_bytes())
-        elif target.is_file():
-            target.unlink()  # the file did not exist before API Router wrote it
+        else:
+            remove_stale_temp_files(target)  # none is written again: what a killed write left goes now
+            if target.is_file():
+                target.unlink()  # the file did not exist before API Router wrote it
     shutil.rmtree(folder)
     return describe(home, gateway_url, token)

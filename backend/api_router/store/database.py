@@ -364,6 +364,7 @@ class Store:
             if number > done:
                 if new == tombstone(old):
                     _forget(conn, old)
+                    _models_from_now_on(conn, old)  # as ``forget`` queues it: one added later starts clean
                 else:
                     _rename(conn, old, new)
                 conn.execute(_META_SET, (MOVES_META, str(number)))
