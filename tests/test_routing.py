@@ -658,3 +658,33 @@ def test_in_an_outage_a_check_that_timed_out_holds_the_next_one_up_by_nothing():
     assert r.down
     clock.now += 4.99  # 15 s after both checks started
     assert sorted(pid for pid, _ in r.needing_check(cfg, interval=15)) == ["a", "b"]
+
+
+@pytest.mark.parametrize(("asked", "failed", "check_fails"), [
+    (14.0, 29.0, 15.0),   # asked before the check started, failing after it
+    (15.5, 29.5, 15.0),   # asked just after the check started
+    (17.0, 18.0, 25.0),   # the check (hung) fails after the request did
+])
+def test_in_an_outage_a_client_requests_failure_still_waits_an_interval(asked, failed, check_fails):
+    """Whatever the order of a check and a client request, the next check comes an interval after the
+    request's failure — it is what the user paid for last."""
+    r, clock, _ = router()
+    cfg = make(ids=("a", "b"), failure_threshold=3, cooldown_seconds=0)
+    start = clock.now
+    r.record_failure(cfg, "a", "HTTP 500")
+    r.record_failure(cfg, "b", "HTTP 500")
+    r.record_all_failed([Failure("a", "HTTP 500"), Failure("b", "HTTP 500")], "all failed")
+    clock.now = start + 15
+    assert sorted(pid for pid, _ in r.needing_check(cfg, interval=15)) == ["a", "b"]
+    r.check_started("a")
+    events = sorted([(check_fails, "check"), (failed, "request")])
+    for at, what in events:
+        clock.now = start + at
+        if what == "check":
+            r.record_check(cfg, "a", False, "background check", error="HTTP 500", took_s=at - 15)
+        else:
+            r.record_failure(cfg, "a", "HTTP 500", took_s=failed - asked)
+    clock.now = start + max(30.0, failed + 14.9)
+    assert "a" not in [pid for pid, _ in r.needing_check(cfg, interval=15)]
+    clock.now = start + max(30.0, failed + 15)
+    assert "a" in [pid for pid, _ in r.needing_check(cfg, interval=15)]

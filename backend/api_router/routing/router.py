@@ -29,7 +29,6 @@ ON_DEMAND_CHECK_SECONDS = 1.0
 # A cooldown is told again only when it grows by this much at least (or by cooldown_seconds when that is
 # more): with cooldown_seconds = 0 every last-resort failure under the same Retry-After would be news.
 RETOLD_LONGER_SECONDS = 30.0
-_CHECK_START_SLACK = 1.0  # seconds between a check's start and the moment its request is asked, at most
 _LOCKED, _PREFERRED, _NO_REASON = say(LOCKED), say("preferred provider"), Phrase()
 
 
@@ -51,6 +50,7 @@ class Health:
     answering: list[float] = field(default_factory=list)
     last_fail_at: float | None = None
     last_fail_asked_at: float | None = None  # when the request or check that failed last was sent
+    last_request_fail_at: float | None = None  # the last failure a client request met (not a check)
     failing_since: float | None = None  # the first failure since it last answered (checks' too)
     # Did not answer in time: out of rotation until a background check (or a test) gets an answer.
     unresponsive_since: float | None = None
@@ -483,6 +483,7 @@ class Router:
             h.consecutive_failures += 1
             h.last_error, h.last_status, h.quota_spent = error, status, quota_spent
             h.last_fail_at, h.last_fail_asked_at = now, now - took_s
+            h.last_request_fail_at = now
             h.failing_since = h.failing_since or now
             was_cooling = h.cooldown_until > now
             was_in = h.unresponsive_since is None and not was_cooling
@@ -598,8 +599,7 @@ class Router:
                 # A failure in the outage counts from its end when a client request met it; one a check met
                 # counts from when that check was asked, as every check does (a check that timed out would
                 # otherwise hold the next one up by its timeout).
-                request_failed = failed and not _failed_in_check(h)
-                since = [t for t in (h.last_check_at, h.out_since, h.last_fail_at if request_failed else None)
+                since = [t for t in (h.last_check_at, h.out_since, h.last_request_fail_at if failed else None)
                          if t is not None]
                 if not since or now - max(since) >= interval:
                     out.append((pid, h.last_model))
@@ -929,10 +929,3 @@ def _listed(failures: Sequence[Failure], *, unnamed: str | None = None) -> Phras
     error alone."""
     return joined("; ", (say("{}", f.error) if f.provider == unnamed else say("{}: {}", Mention(f.provider), f.error)
                          for f in failures))
-
-
-def _failed_in_check(h: Health) -> bool:
-    """Whether the last failure was met by the last check (asked as it started, give or take the moment
-    the check's task took to begin) rather than by a client request asked after it."""
-    return (h.last_check_at is not None and h.last_fail_asked_at is not None
-            and h.last_fail_asked_at < h.last_check_at + _CHECK_START_SLACK)
