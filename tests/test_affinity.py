@@ -68,3 +68,12 @@ def test_a_choice_changed_while_running_is_kept_so_the_next_start_releases_nothi
     a.bind("s", "p2")
     a.note_choice("|main")  # p1 renamed to main
     assert SessionAffinity(store, 600, "|main").provider_for("s", 600) == "p2"  # type: ignore[arg-type]
+
+
+def test_a_choice_saved_by_an_older_version_is_judged_on_its_two_fields() -> None:
+    """``lock|in effect`` (older versions) against ``lock|in effect|chosen``: the same when those two agree."""
+    from api_router.routing.affinity import same_choice
+
+    assert same_choice("|p1|p3", "|p1|p3") and same_choice("|p1", "|p1") and same_choice("|p1", "|p1|p3")
+    assert not same_choice("|p1", "|p2|p3") and not same_choice("|p1|p1", "|p1|p3")
+    assert not same_choice("p2|p1", "|p1|p1")

@@ -34,7 +34,7 @@ def same_choice(saved: str, now: str) -> bool:
     """Whether the sessions saved under ``saved`` were bound under the choice ``now``. A value saved before
     the chosen provider was kept apart (``lock|in effect``) is judged on those two: an upgrade releases no
     session."""
-    return now.rsplit("|", 1)[0] == saved if saved.count("|") == 1 else saved == now
+    return saved == now or (saved.count("|") == 1 and now.rsplit("|", 1)[0] == saved)
 
 
 class SessionAffinity:
