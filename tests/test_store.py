@@ -1154,7 +1154,7 @@ def test_every_table_with_a_provider_column_says_what_a_rename_and_a_delete_do_t
                      if any(c[1] == "provider" for c in conn.execute(f"PRAGMA table_info({t})"))}
     conn.close()
     listed = [*schema.PER_PROVIDER_TABLES, *schema.HISTORY_TABLES, *schema.OWNER_TABLES, schema.AFFINITY_TABLE]
-    assert sorted(listed) == sorted(with_provider)
+    assert sorted(listed) == sorted(with_provider) == sorted(schema.PROVIDER_TABLES)
 
 
 def test_an_error_naming_a_path_that_is_not_utf8_is_logged_with_the_byte_escaped(tmp_path):

@@ -364,7 +364,6 @@ class Store:
             if number > done:
                 if new == tombstone(old):
                     _forget(conn, old)
-                    _models_from_now_on(conn, old)  # as ``forget`` queues it: one added later starts clean
                 else:
                     _rename(conn, old, new)
                 conn.execute(_META_SET, (MOVES_META, str(number)))
@@ -488,7 +487,7 @@ class Store:
         only, when given: the providers it asked that still exist)."""
         redact = self._redact
         # The client's own words too: a key pasted as a session id or a model name is shown masked.
-        record.error = _writable(redact(record.error))
+        record.error = utf8_writable(redact(record.error))
         if record.session_id:
             record.session_id = redact(record.session_id)
         if record.model:
@@ -496,7 +495,7 @@ class Store:
         if record.sent_model:
             record.sent_model = redact(record.sent_model)
         for attempt in record.attempts:
-            attempt.error = _writable(redact(attempt.error))
+            attempt.error = utf8_writable(redact(attempt.error))
             if attempt.sent_model:
                 attempt.sent_model = redact(attempt.sent_model)
         tokens = record.usage.total_tokens
@@ -773,7 +772,6 @@ class Store:
         with self._state_lock:
             self._metrics.pop(provider, None)
         self._move(provider, tombstone(provider), lambda c: _forget(c, provider))
-        self._writer.submit(lambda c: _models_from_now_on(c, provider))  # a provider added later starts clean
 
     def finish_move(self, old: str, new: str | None) -> None:
         """A rename to ``new`` (None: a delete) the last run was killed in before it reached this file —
@@ -782,8 +780,8 @@ class Store:
         if new is None:
             self.forget(old)
             return
-        tables = (*schema.PER_PROVIDER_TABLES, *schema.HISTORY_TABLES, *schema.OWNER_TABLES, schema.AFFINITY_TABLE)
-        if any(self.query(f"SELECT 1 FROM {table} WHERE provider = ? LIMIT 1", (old,)) for table in tables):
+        if any(self.query(f"SELECT 1 FROM {table} WHERE provider = ? LIMIT 1", (old,))
+               for table in schema.PROVIDER_TABLES):
             self.rename(old, new)
 
     # --- reads ---------------------------------------------------------------------------------------
@@ -1061,7 +1059,7 @@ def _rename(conn: sqlite3.Connection, old: str, new: str) -> None:
     for table in schema.PER_PROVIDER_TABLES:
         conn.execute(f"DELETE FROM {table} WHERE provider = ?", (new,))
         conn.execute(f"UPDATE {table} SET provider = ? WHERE provider = ?", (new, old))
-    for table in (*schema.HISTORY_TABLES, *schema.OWNER_TABLES, schema.AFFINITY_TABLE):
+    for table in schema.RENAMED_WHOLE_TABLES:
         conn.execute(f"UPDATE {table} SET provider = ? WHERE provider = ?", (new, old))
     # The rows it brings are read for its models as they were under the old id (a mark a deleted provider
     # left under the new id is not this one's).
@@ -1083,15 +1081,11 @@ def _models_from_now_on(conn: sqlite3.Connection, provider: str) -> None:
 
 
 def _forget(conn: sqlite3.Connection, provider: str) -> None:
+    _models_from_now_on(conn, provider)  # a provider added later under the id starts clean
     for table in (*schema.PER_PROVIDER_TABLES, schema.AFFINITY_TABLE):
         conn.execute(f"DELETE FROM {table} WHERE provider = ?", (provider,))
     for table in schema.OWNER_TABLES:
         conn.execute(f"UPDATE {table} SET provider = ? WHERE provider = ?", (tombstone(provider), provider))
-
-
-def _writable(error: str) -> str:
-    """An error as SQLite takes it: one may name a path whose bytes are not UTF-8 (``utf8_writable``)."""
-    return utf8_writable(error) if error else error
 
 
 def tombstone(provider: str) -> str:

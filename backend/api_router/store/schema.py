@@ -140,6 +140,8 @@ HISTORY_TABLES = ("events", "request_log", "attempts")  # what happened: kept, u
 OWNER_TABLES = ("response_owner", "sealed_owner")  # what it produced: under a tombstone once it is deleted
 AFFINITY_TABLE = "session_affinity"  # the sessions bound to it: moved, deleted
 AGED_TABLES = (*OWNER_TABLES, AFFINITY_TABLE)  # cut back with the request log's retention
+RENAMED_WHOLE_TABLES = (*HISTORY_TABLES, *OWNER_TABLES, AFFINITY_TABLE)  # every row follows a rename
+PROVIDER_TABLES = (*PER_PROVIDER_TABLES, *RENAMED_WHOLE_TABLES)
 
 
 def providers_tried(column: str | None) -> list[str]:
