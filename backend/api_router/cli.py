@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from api_router import __version__
 from api_router.codex.setup import auth_json, config_block
-from api_router.composition import StartupError, follow_autostart, make_control, open_services
+from api_router.composition import StartupError, follow_autostart, make_control, make_registry, open_services
 from api_router.desktop.instance import (
     NO_WINDOW,
     InstanceInfo,
@@ -147,7 +147,7 @@ async def _serve_headless(paths: Paths, host: str | None, port: int | None, list
         return 1
     stop_following = follow_autostart(services)
     try:
-        gateway = GatewayServer(services, make_control(services), host=host, port=port)
+        gateway = GatewayServer(services, make_registry(services, make_control(services)), host=host, port=port)
         # Handlers go in before the port opens: a signal that arrives as soon as /health answers
         # must still mean a clean shutdown, not the default kill.
         stop = asyncio.Event()

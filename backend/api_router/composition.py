@@ -21,13 +21,13 @@ from typing import Any, TypeVar
 from api_router.config import Config, ConfigFile, LoadReport
 from api_router.continuity.index import ContinuityIndex
 from api_router.continuity.rewrite import Continuity
-from api_router.control import Control, ControlError
+from api_router.control import Control, ControlError, Registry
 from api_router.desktop.autostart import ItemChange, SettingFollower, apply_setting, system_autostart
 from api_router.fsutil import NotAFile, check_writable, private_dir, tighten_tree
 from api_router.paths import Paths, codex_home
 from api_router.provider_tests import ProviderTests
 from api_router.quota import Quota
-from api_router.records import EventSink, Kind, Level
+from api_router.records import Activity, EventSink, Kind, Level
 from api_router.routing import Router
 from api_router.routing.affinity import SessionAffinity, routing_choice
 from api_router.routing.router import chosen_cannot_serve
@@ -225,7 +225,8 @@ def _open_services(paths: Paths, port: int | None, host: str | None, clock: Call
     home = codex_home()
     index = ContinuityIndex(store)
     continuity = Continuity(home, index)
-    quota = Quota(store, lambda: config.current, lambda: secrets.current, store.add_event, redactor)
+    activity = Activity()
+    quota = Quota(store, lambda: config.current, lambda: secrets.current, store.add_event, redactor, activity)
     quota.load()
     affinity = SessionAffinity(store, keep_seconds=config.current.routing.session_idle_return_seconds,
                                choice=routing_choice(config.current))
@@ -246,7 +247,7 @@ def _open_services(paths: Paths, port: int | None, host: str | None, clock: Call
     watcher = FileWatcher([config.reload, secrets.reload, *watch])
     watcher.start()
     services = Services(paths, config, secrets, redactor, store, router, continuity, quota, home, tests, providers,
-                        watcher, system_autostart(user_data=paths.user_data))
+                        watcher, system_autostart(user_data=paths.user_data), activity=activity)
     config.served_at = lambda: (s.host, s.port) if (s := services.serving) is not None else None
     return services
 
@@ -307,6 +308,11 @@ def run_on_loop(services: Services, coro: Coroutine[Any, Any, T], timeout: float
 
 def make_control(services: Services) -> Control:
     return Control(services, lambda coro: run_on_loop(services, coro))
+
+
+def make_registry(services: Services, control: Control) -> Registry:
+    """The control methods by name, as the HTTP control API and the desktop bridge call them."""
+    return Registry(control, control.catch_up, mask=services.redactor.in_value)
 
 
 def follow_autostart(rt: Services) -> Callable[[], None]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from api_router.config import Config
-from api_router.records import EventSink, Kind, Level, now_ms
+from api_router.records import Activity, EventSink, Kind, Level, now_ms
 from api_router.secrets import Redactor, Secrets
 from api_router.store import Store
 
@@ -59,7 +59,7 @@ class Ledger:
 
 class Quota:
     def __init__(self, store: Store, config: Callable[[], Config], secrets: Callable[[], Secrets],
-                 emit: EventSink, redact: Redactor) -> None:
+                 emit: EventSink, redact: Redactor, activity: Activity) -> None:
         self._store = store
         self._config = config
         self._secrets = secrets
@@ -67,7 +67,7 @@ class Quota:
         # A usage panel's words may quote any secret (a panel shared by several providers): the usage
         # layer hides the checked provider's own, this every other one the app knows.
         self._redact = redact
-        self._last_activity_ms: int | None = None
+        self._activity = activity
         self._entries: dict[str, dict[str, Any]] = {}  # UsageEntry.to_json() per provider
         self._hints: dict[str, str] = {}
         self._ledgers: dict[str, Ledger] = {}
@@ -210,7 +210,7 @@ class Quota:
         from api_router.usage import UsageRefresher, make_client
 
         client = make_client()
-        refresher = UsageRefresher(client, self._targets, self._on_result, last_activity=lambda: self._last_activity_ms)
+        refresher = UsageRefresher(client, self._targets, self._on_result, last_activity=lambda: self._activity.last_ms)
         return client, refresher
 
     def _seed(self, refresher: UsageRefresher, pid: str) -> None:
@@ -242,11 +242,10 @@ class Quota:
         except RuntimeError:  # the loop is closed: the gateway stopped, the refresher with it
             pass
 
-    def activity(self, now: int) -> None:
+    def served(self) -> None:
         """Called on the gateway's loop when a request was served: background refreshes run only
         while requests keep coming (the schedule itself checks the last 10 minutes), and counted
         tokens are saved once per few seconds of traffic rather than with every request."""
-        self._last_activity_ms = now
         if self._dirty and self._save_later is None:
             self._save_later = asyncio.get_running_loop().call_later(LEDGER_SAVE_SECONDS, self._save_ledgers)
         if self._task is None:

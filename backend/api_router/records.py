@@ -35,6 +35,14 @@ def steady_ms() -> int:
     return _STARTED_MS + (_steady_ns() - _STARTED_STEADY_NS) // 1_000_000
 
 
+@dataclass(slots=True)
+class Activity:
+    """When the gateway last served a client request (a ``steady_ms`` time): usage refreshes and outage
+    checks run in the background only while requests keep coming."""
+
+    last_ms: int | None = None
+
+
 def wall_ms(steady: int) -> int:
     """The wall clock's Unix ms for a ``steady_ms`` time: as long before now as it was."""
     return now_ms() - (steady_ms() - steady)

@@ -18,7 +18,7 @@ from api_router.desktop.autostart import Autostart
 from api_router.paths import Paths
 from api_router.provider_tests import ProviderTests
 from api_router.quota import Quota
-from api_router.records import Kind, Level, steady_ms
+from api_router.records import Activity, Kind, Level, steady_ms
 from api_router.routing import Router
 from api_router.secrets import Redactor, Secrets, SecretsFile
 from api_router.store import Store
@@ -46,9 +46,6 @@ class UsageState(Protocol):
         """Its usage adapter, usage address or usage token changed: its reading no longer says anything."""
 
 
-_INSTANCES = itertools.count(1)
-
-
 @dataclass(eq=False, slots=True, weakref_slot=True)
 class ProviderIdentity:
     """One provider over its life: ``id`` follows its renames and is None once it is deleted. What is
@@ -58,7 +55,7 @@ class ProviderIdentity:
     once deleted, the one history names it by."""
 
     id: str | None
-    instance: int = field(default_factory=lambda: next(_INSTANCES))
+    instance: int  # numbered by ProviderStates, unique for the life of the app
     last_id: str = ""
 
     def __post_init__(self) -> None:
@@ -101,6 +98,7 @@ class ProviderStates:
         self.moving = threading.RLock()
         # Replaced, never changed, so that a request takes it with one read, before its config.
         self.identities: Mapping[str, ProviderIdentity] = {}
+        self._numbers = itertools.count(1)
         # Every identity a request may still hold: a rename's new id is in the config (and so gets an
         # identity) a moment before the rename reaches here, and both must follow what comes next.
         self._every: weakref.WeakSet[ProviderIdentity] = weakref.WeakSet()
@@ -128,7 +126,8 @@ class ProviderStates:
     def note_config(self, cfg: Config) -> None:
         """Every provider configured has its identity (told of each config change)."""
         with self._lock:
-            new = {pid: ProviderIdentity(pid) for pid in cfg.providers if pid not in self.identities}
+            new = {pid: ProviderIdentity(pid, next(self._numbers))
+                   for pid in cfg.providers if pid not in self.identities}
             if new:
                 self._every.update(new.values())
                 self.identities = {**self.identities, **new}
@@ -326,7 +325,7 @@ class Services:
     watcher: FileWatcher
     autostart: Autostart  # the OS login item behind [ui] autostart
     serving: Serving | None = None  # set by the gateway server while it listens
-    last_activity_ms: int | None = None  # steady_ms() of the last request served
+    activity: Activity = field(default_factory=Activity)  # shared with quota: when a request was last served
 
     def name_shown(self, provider: str) -> str:
         """``provider``'s display name as an answer shows it: a key pasted into it masked."""
@@ -357,8 +356,8 @@ class Services:
         return self.secrets.current.provider_keys.get(provider)
 
     def touch(self) -> None:
-        now = self.last_activity_ms = steady_ms()
-        self.quota.activity(now)
+        self.activity.last_ms = steady_ms()
+        self.quota.served()
 
     def require_serving(self) -> Serving:
         if self.serving is None:

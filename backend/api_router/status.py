@@ -149,6 +149,6 @@ def build_status(services: Services) -> dict[str, Any]:
         "unseen_events": store.unseen_count(),
         "quota": services.quota.quota_json(),
         "ledgers": services.quota.ledgers_json(),
-        "last_activity_unix_ms": wall_ms(services.last_activity_ms) if services.last_activity_ms else None,
+        "last_activity_unix_ms": wall_ms(last) if (last := services.activity.last_ms) else None,
         "now_unix_ms": now_ms(),
     })

@@ -412,7 +412,7 @@ async def test_a_models_request_after_a_quiet_spell_gets_the_checks_it_wants(fak
     gw = await gateway({"p1": p1}, routing={**QUICK, "check_interval_seconds": 60})
     p1.always(fp.json_ok("fine"))
     gw.services.router.record_failure(gw.services.config.current, "p1", "no response within 60 s", unresponsive=True)
-    gw.services.last_activity_ms = steady_ms() - 11 * 60 * 1000  # unused for 11 minutes
+    gw.services.activity.last_ms = steady_ms() - 11 * 60 * 1000  # unused for 11 minutes
     reply = await gw.request("GET", "/v1/models")
     assert reply.status == 502
     await wait_until(lambda: health(gw, "p1")["status"] != "unresponsive", 3, "a check of p1")
@@ -1747,7 +1747,7 @@ async def test_checks_run_only_while_the_gateway_is_in_use(fakes, gateway, monke
     gw, p1, p2 = await p1_timed_out(fakes, gateway)
     if set_back:
         monkeypatch.setattr(records, "time", _WallClockSetBack())
-    gw.services.last_activity_ms -= 11 * 60 * 1000  # as if the last request was 11 minutes ago
+    gw.services.activity.last_ms -= 11 * 60 * 1000  # as if the last request was 11 minutes ago
     # A check started by a tick while the request was still recent may reach p1 only now: let it land
     # (then it hangs there until its timeout, 1.5 s, asking nothing more) before counting. Every tick from here
     # on sees the gateway idle.
@@ -1759,7 +1759,7 @@ async def test_checks_run_only_while_the_gateway_is_in_use(fakes, gateway, monke
 
 async def test_a_long_stream_still_running_counts_as_use(fakes, gateway):
     gw, p1, p2 = await p1_timed_out(fakes, gateway)
-    gw.services.last_activity_ms -= 11 * 60 * 1000  # no request has ended for 11 minutes...
+    gw.services.activity.last_ms -= 11 * 60 * 1000  # no request has ended for 11 minutes...
     await asyncio.sleep(TICK_SECONDS + 0.5)  # (a check begun while p1's request was recent lands first)
     await gw.api("update_routing", request_timeout_seconds=5)  # its first generated event comes at 0.8 s
     calls = p1.calls

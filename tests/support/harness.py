@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import tomlkit
 
-from api_router.composition import make_control, open_services
+from api_router.composition import make_control, make_registry, open_services
 from api_router.control import Control
 from api_router.gateway.server import GatewayServer
 from api_router.paths import Paths
@@ -159,6 +159,6 @@ async def start_harness(user_data: Path) -> Harness:
     paths = Paths(user_data)
     services = open_services(paths)
     control = make_control(services)
-    gateway = GatewayServer(services, control, port=0, shutdown_grace=1.0)
+    gateway = GatewayServer(services, make_registry(services, control), port=0, shutdown_grace=1.0)
     await gateway.start()
     return Harness(services, control, gateway, aiohttp.ClientSession())

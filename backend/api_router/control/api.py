@@ -198,9 +198,7 @@ class Control:
         if relock and lock:  # refused before anything is saved
             if lock not in config.providers:
                 raise ControlError(f"manual_override: unknown provider {quoted(lock)}")
-            if not config.providers[lock].routable:
-                raise ControlError(f"manual_override: cannot lock to {config.name_of(lock)}: it is disabled or "
-                                   "has no base URL")
+            _lockable(config, lock, prefix="manual_override: ")
         if values or not locking:
             self._save_routing(values)
         if relock:
@@ -330,8 +328,7 @@ class Control:
 
         def lockable(cfg: Config) -> None:
             _still_there(cfg, pid)
-            if not cfg.providers[pid].routable:
-                raise ControlError(f"cannot lock to {cfg.name_of(pid)}: it is disabled or has no base URL")
+            _lockable(cfg, pid)
 
         config = services.config.edit(lambda doc: _set_routing(doc, "manual_override", pid),
                                       check=lockable)
@@ -911,6 +908,12 @@ def _still_there(cfg: Config, pid: str) -> None:
     """Refuses a change naming ``pid`` once it is gone (deleted or renamed since the caller looked)."""
     if pid not in cfg.providers:
         raise ControlError(f"unknown provider {quoted(pid)} (it was deleted or renamed meanwhile)")
+
+
+def _lockable(cfg: Config, pid: str, *, prefix: str = "") -> None:
+    """Refuses a lock on a provider that cannot serve (switched off, or no base URL)."""
+    if not cfg.providers[pid].routable:
+        raise ControlError(f"{prefix}cannot lock to {cfg.name_of(pid)}: it is disabled or has no base URL")
 
 
 _HEDGE_BOUNDS = frozenset({"hedge_min_seconds", "hedge_max_seconds"})

@@ -30,6 +30,7 @@ from api_router.composition import (
     StartupError,
     follow_autostart,
     make_control,
+    make_registry,
     open_services,
 )
 from api_router.control import Control, Registry
@@ -283,7 +284,8 @@ class DesktopShell:
             control = make_control(rt)
             rt.autostart = backends.autostart(self._paths.user_data)
             stop_following = follow_autostart(rt)
-            gateway = GatewayThread(GatewayServer(rt, control, host=self._options.host, port=self._options.port))
+            registry = make_registry(rt, control)
+            gateway = GatewayThread(GatewayServer(rt, registry, host=self._options.host, port=self._options.port))
             error: str | None = None
             port_taken = False
             try:
@@ -295,7 +297,7 @@ class DesktopShell:
             else:
                 lock.publish_port(info, rt.require_serving().port)
             try:
-                return self._run_gui(rt, control, gateway.gateway.registry, backends, error, port_taken=port_taken)
+                return self._run_gui(rt, control, registry, backends, error, port_taken=port_taken)
             finally:
                 gateway.stop()
                 stop_following()

@@ -226,7 +226,7 @@ class BackgroundChecks:
 
     def tick(self) -> None:
         services = self._services
-        last = services.last_activity_ms
+        last = services.activity.last_ms
         idle = (last is None or self._clock() - last > IN_USE_MS) and not self._in_flight()
         if idle and not services.router.checks_wanted:  # a GET /v1/models after a quiet hour wants them too
             return

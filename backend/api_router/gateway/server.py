@@ -18,7 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from api_router.config import is_loopback
-from api_router.control import Control, Registry
+from api_router.control import Registry
 from api_router.gateway.connections import GuardedAppRunner
 from api_router.gateway.routes import UPSTREAM, build_app
 from api_router.records import Kind, Level
@@ -76,10 +76,10 @@ def _port_written(path: Path) -> bool:
 
 
 class GatewayServer:
-    def __init__(self, services: Services, control: Control, *, host: str | None = None, port: int | None = None,
+    def __init__(self, services: Services, registry: Registry, *, host: str | None = None, port: int | None = None,
                  shutdown_grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         self.services = services
-        self.registry = Registry(control, control.catch_up, mask=services.redactor.in_value)
+        self.registry = registry
         self.host = host
         self.port = port
         self.shutdown_grace = shutdown_grace
