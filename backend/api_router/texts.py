@@ -33,6 +33,8 @@ def _escape_surrogate(match: re.Match[str]) -> str:
 def utf8_writable(text: str) -> str:
     """``text`` with every lone surrogate written as an escape: the byte it stands for as ``\\xe9``, so a
     path under a Latin-1 folder name reads as the bytes it is, and any other one as ``\\udXXX``."""
+    if text.isascii():  # nearly every log line and message: no regex pass (a log line may be checked twice)
+        return text
     return _SURROGATE.sub(_escape_surrogate, text)
 
 
