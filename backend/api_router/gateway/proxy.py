@@ -107,6 +107,22 @@ class _Racer:
         return self.task
 
 
+@dataclass(slots=True, eq=False)
+class _Race:
+    """What a hedge race keeps from one round to the next."""
+
+    racers: list[_Racer]  # still running, in the order they started
+    # A provider's refusal of the request (its context window smaller than the others', say), or its asking
+    # to be asked again (a continuity retry), while another still races is no answer yet: kept, with when it
+    # came, for when no other gives one. A retry asked for is sent after that provider's hedge delay all the
+    # same when no other has answered by then: it races them, as a hedge would.
+    refused: tuple[_Racer, AttemptResult, float] | None = None
+    retry_at: float | None = None
+    # Another request may find a provider waited on not answering first: then no need to sit out its
+    # delay. Each racer is watched, by its provider's identity (renamed meanwhile, it is the same one).
+    watched: list[tuple[ProviderIdentity | str, asyncio.Future[None]]] = field(default_factory=list)
+
+
 class ResponsesProxy:
     def __init__(self, services: Services, upstream: Upstream, state: ServingState) -> None:
         self._services = services
@@ -483,89 +499,117 @@ class ResponsesProxy:
         """Wait for ``racer``'s provider to answer. With a ``queue`` (a stream that may hedge): when no
         Responses event has come after the provider's hedge delay, start the next candidate too — and
         the one after it when that one is late as well; the first to answer wins, the others are
-        cancelled."""
+        cancelled. Each round waits for an answer, a hedge delay's end or a provider found not answering."""
         if queue is None:
             return racer, await self._alone(ex, racer)
         racer.delay = self._hedge_delay(ex, racer.provider)
-        racers = [racer]
-        # A provider's refusal of the request (its context window smaller than the others', say), or its asking
-        # to be asked again (a continuity retry), while another still races is no answer yet: kept, with when it
-        # came, for when no other gives one. A retry asked for is sent after that provider's hedge delay all the
-        # same when no other has answered by then: it races them, as a hedge would.
-        refused: tuple[_Racer, AttemptResult, float] | None = None
-        retry_at: float | None = None
-        # Another request may find a provider waited on not answering first: then no need to sit out its
-        # delay. Each racer is watched, by its provider's identity (renamed meanwhile, it is the same one).
-        watched: list[tuple[ProviderIdentity | str, asyncio.Future[None]]] = []
+        race = _Race([racer])
         try:
             while True:
-                if retry_at is not None and time.perf_counter() >= retry_at:
-                    assert refused is not None
-                    retry_at, again = None, await self._ask_again(ex, refused, first, untouched)
-                    if again is not None:
-                        # Behind a newest racer still within its hedge delay, whose timer goes on: the retry is
-                        # no candidate brought in, and when that delay ends the next one is (not at its own).
-                        racers.insert(len(racers) - (racers[-1].overdue_after is None), again)
-                        watched.append(self._watch(ex, again))
-                        refused = None
-                newest = racers[-1]  # the only one that may still be within its hedge delay
+                await self._retry_if_due(ex, race, first, untouched)
+                newest = race.racers[-1]  # the only one that may still be within its hedge delay
                 if newest.given_up is None:
-                    watched.append(self._watch(ex, newest))
-                waits: set[asyncio.Future[Any]] = {r.launch() for r in racers}
-                # Whichever provider another request finds not answering is not waited on any longer.
-                waits |= {r.given_up for r in racers if r.given_up is not None and self._may_be_found(r)}
-                if newest.overdue_after is None:  # even with no candidate left: one may come (_add_hedge)
-                    timeout = max(0.0, newest.t0 + newest.delay - time.perf_counter())
-                else:  # every one is late: a provider back in rotation meanwhile is asked too
-                    timeout = _LOOK_AGAIN_SECONDS
-                if retry_at is not None:
-                    timeout = min(timeout, max(0.0, retry_at - time.perf_counter()))
-                done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                found = [r for r in racers if r.given_up is not None and r.given_up.done() and self._may_be_found(r)]
-                for r in found:
-                    r.found_dead = True
-                    if r.overdue_after is None:
-                        r.overdue_after = time.perf_counter() - r.t0
-                if not any(r.task in done for r in racers):
-                    if done and not found:  # the finding came as its answer began: that provider answers it
-                        continue
-                    if not found and retry_at is not None and time.perf_counter() >= retry_at:
-                        continue  # the kept retry's turn, not the end of a hedge delay
-                    # Its hedge delay is over — unless what woke the race is another racer found not answering.
-                    if newest.overdue_after is None and not found:
-                        newest.overdue_after = newest.delay
-                    slow = found[0] if found else newest
-                    await self._add_hedge(ex, racers, slow, queue, first, untouched, found_dead=slow.found_dead)
-                    if self._only_dead_left(racers):
-                        return self._settled(ex, refused, *await self._give_up_on(ex, racers))
-                    continue
-                for r in [r for r in racers if r.task in done]:
-                    answer = r.launch().result()
-                    kept = refused is None and len(racers) > 1 and _no_answer_yet(answer)
-                    won = not kept and (isinstance(answer, Opened) or answer.outcome is not Outcome.PROVIDER_FAILURE)
-                    if won:
-                        await self._drop_losers(ex, racers, r, queue)
-                    racers.remove(r)
-                    if kept:
-                        assert isinstance(answer, AttemptResult)
-                        refused = r, answer, time.perf_counter()
-                        if answer.outcome is Outcome.RETRY and answer.retry in _RETRIED_IN_A_RACE:
-                            retry_at = refused[2] + self._hedge_delay(ex, r.provider)
-                    elif isinstance(answer, AttemptResult):
-                        self._end(ex, r, answer)
-                    if won or not racers:
-                        return self._settled(ex, refused, r, answer)
-                    if queue and racers[-1].overdue_after is not None:
-                        # It failed while the others are all past their hedge delay: the next candidate
-                        # starts now rather than after their timeouts.
-                        await self._add_hedge(ex, racers, racers[-1], queue, first, untouched)
-                    if self._only_dead_left(racers):
-                        return self._settled(ex, refused, *await self._give_up_on(ex, racers))
+                    race.watched.append(self._watch(ex, newest))
+                done = await self._round(race, newest)
+                found = self._found_not_answering(race.racers)
+                if any(r.task in done for r in race.racers):
+                    ended = await self._take_answers(ex, race, done, queue, first, untouched)
+                else:
+                    ended = await self._no_answer_this_round(ex, race, newest, found, bool(done), queue, first,
+                                                             untouched)
+                if ended is not None:
+                    return ended
         except asyncio.CancelledError:
-            await self._abandon(racers, refused)
+            await self._abandon(race.racers, race.refused)
             raise
         finally:
-            self._unwatch(watched)
+            self._unwatch(race.watched)
+
+    async def _retry_if_due(self, ex: Exchange, race: _Race, first: str, untouched: bool) -> None:
+        if race.retry_at is None or time.perf_counter() < race.retry_at:
+            return
+        assert race.refused is not None
+        race.retry_at, again = None, await self._ask_again(ex, race.refused, first, untouched)
+        if again is not None:
+            racers = race.racers
+            # Behind a newest racer still within its hedge delay, whose timer goes on: the retry is no
+            # candidate brought in, and when that delay ends the next one is (not at its own).
+            racers.insert(len(racers) - (racers[-1].overdue_after is None), again)
+            race.watched.append(self._watch(ex, again))
+            race.refused = None
+
+    async def _round(self, race: _Race, newest: _Racer) -> set[asyncio.Future[Any]]:
+        """Wait for the next thing that moves the race on; what is done by then."""
+        racers = race.racers
+        waits: set[asyncio.Future[Any]] = {r.launch() for r in racers}
+        # Whichever provider another request finds not answering is not waited on any longer.
+        waits |= {r.given_up for r in racers if r.given_up is not None and self._may_be_found(r)}
+        if newest.overdue_after is None:  # even with no candidate left: one may come (_add_hedge)
+            timeout = max(0.0, newest.t0 + newest.delay - time.perf_counter())
+        else:  # every one is late: a provider back in rotation meanwhile is asked too
+            timeout = _LOOK_AGAIN_SECONDS
+        if race.retry_at is not None:
+            timeout = min(timeout, max(0.0, race.retry_at - time.perf_counter()))
+        done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        return done
+
+    def _found_not_answering(self, racers: list[_Racer]) -> list[_Racer]:
+        """The racers whose providers another request has just found not answering, marked so."""
+        found = [r for r in racers if r.given_up is not None and r.given_up.done() and self._may_be_found(r)]
+        for r in found:
+            r.found_dead = True
+            if r.overdue_after is None:
+                r.overdue_after = time.perf_counter() - r.t0
+        return found
+
+    async def _no_answer_this_round(self, ex: Exchange, race: _Race, newest: _Racer, found: list[_Racer],
+                                    woken: bool, queue: deque[str], first: str,
+                                    untouched: bool) -> tuple[_Racer, Opened | AttemptResult] | None:
+        """No racer answered: a hedge delay ended, or a provider was found not answering — the next candidate
+        is brought in. None: the race goes on."""
+        if woken and not found:  # the finding came as its answer began: that provider answers it
+            return None
+        if not found and race.retry_at is not None and time.perf_counter() >= race.retry_at:
+            return None  # the kept retry's turn, not the end of a hedge delay
+        # Its hedge delay is over — unless what woke the race is another racer found not answering.
+        if newest.overdue_after is None and not found:
+            newest.overdue_after = newest.delay
+        slow = found[0] if found else newest
+        await self._add_hedge(ex, race.racers, slow, queue, first, untouched, found_dead=slow.found_dead)
+        return await self._ended_if_only_dead(ex, race)
+
+    async def _take_answers(self, ex: Exchange, race: _Race, done: set[asyncio.Future[Any]], queue: deque[str],
+                            first: str, untouched: bool) -> tuple[_Racer, Opened | AttemptResult] | None:
+        """The answers that came this round, in the order the racers started. None: the race goes on."""
+        racers = race.racers
+        for r in [r for r in racers if r.task in done]:
+            answer = r.launch().result()
+            kept = race.refused is None and len(racers) > 1 and _no_answer_yet(answer)
+            won = not kept and (isinstance(answer, Opened) or answer.outcome is not Outcome.PROVIDER_FAILURE)
+            if won:
+                await self._drop_losers(ex, racers, r, queue)
+            racers.remove(r)
+            if kept:
+                assert isinstance(answer, AttemptResult)
+                race.refused = r, answer, time.perf_counter()
+                if answer.outcome is Outcome.RETRY and answer.retry in _RETRIED_IN_A_RACE:
+                    race.retry_at = race.refused[2] + self._hedge_delay(ex, r.provider)
+            elif isinstance(answer, AttemptResult):
+                self._end(ex, r, answer)
+            if won or not racers:
+                return self._settled(ex, race.refused, r, answer)
+            if queue and racers[-1].overdue_after is not None:
+                # It failed while the others are all past their hedge delay: the next candidate
+                # starts now rather than after their timeouts.
+                await self._add_hedge(ex, racers, racers[-1], queue, first, untouched)
+            if (ended := await self._ended_if_only_dead(ex, race)) is not None:
+                return ended
+        return None
+
+    async def _ended_if_only_dead(self, ex: Exchange, race: _Race) -> tuple[_Racer, Opened | AttemptResult] | None:
+        if not self._only_dead_left(race.racers):
+            return None
+        return self._settled(ex, race.refused, *await self._give_up_on(ex, race.racers))
 
     async def _ask_again(self, ex: Exchange, held: tuple[_Racer, AttemptResult, float], first: str,
                          untouched: bool) -> _Racer | None:
