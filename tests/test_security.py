@@ -436,3 +436,22 @@ async def test_a_stream_whose_completed_event_says_failed_is_a_failure_and_maske
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
     assert reply.event_types[-1] == "response.completed"
     assert PROVIDER_KEY not in everything_shown(gw, reply)
+
+
+async def test_a_url_password_sent_as_basic_auth_and_echoed_back_is_masked(fakes, gateway):
+    """A provider with no key and a password in its URL is sent ``Authorization: Basic base64(user:pw)``;
+    a relay quoting that header in its error gives away the password as surely as quoting it plainly."""
+    import base64
+
+    (p1,) = await fakes("p1")
+
+    async def echo(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        return web.Response(status=401, text=f"Incorrect API key provided: {request.headers.get('Authorization')}")
+
+    p1.always(echo)
+    password = "Sup3rSecretPw-0123"
+    gw = await gateway({"p1": p1.base_url.replace("http://", f"http://alice:{password}@")}, keys={})
+    reply = await gw.responses()
+    sent = base64.b64encode(f"alice:{password}".encode()).decode()
+    assert reply.status == 502 and "Basic " in reply.body.decode(), reply.body
+    assert sent not in everything_shown(gw, reply) and sent[:12] not in everything_shown(gw, reply)

@@ -727,14 +727,28 @@ def url_secrets(url: str) -> set[str]:
     from urllib.parse import unquote, unquote_plus
 
     found: set[str] = set()
-    password = url_password(url)
-    if password:
-        found |= {password, unquote(password)}
+    credentials = _URL_CREDENTIALS.match(url)
+    if credentials and (password := credentials.group(3)):
+        found |= {password, unquote(password), *_basic_auth(unquote(credentials.group(2)), unquote(password))}
     query = url.partition("?")[2].partition("#")[0]
     for part in query.split("&"):
         name, _, value = part.partition("=")
         if value and unquote_plus(name).lower() in _CREDENTIAL_PARAMS:
             found |= {value, unquote_plus(value)}
+    return found
+
+
+def _basic_auth(user: str, password: str) -> set[str]:
+    """The credentials of a URL's user and password as an ``Authorization: Basic`` header carries them
+    (aiohttp sends them so when the provider has no key): a relay echoing that header back says only this."""
+    import base64
+
+    found = set()
+    for encoding in ("latin-1", "utf-8"):  # aiohttp's default; a client encoding UTF-8
+        try:
+            found.add(base64.b64encode(f"{user}:{password}".encode(encoding)).decode("ascii"))
+        except UnicodeEncodeError:
+            pass
     return found
 
 
