@@ -2181,6 +2181,21 @@ async def test_an_event_stream_labelled_otherwise_reaches_a_json_request_as_json
     assert attempts(gw) == [("p1", "ok")] and p2.calls == 0
 
 
+@pytest.mark.parametrize("event", ["response.failed", "error"])
+async def test_a_json_request_answered_by_a_failing_stream_records_what_the_provider_said(fakes, gateway, event):
+    """A server-side failure reported in an event stream to a JSON request fails over as it would in a
+    stream, and the record says why, not only that the stream failed."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
+    p1.always(fp.in_band_failure("server_error", "upstream shard 7 overloaded", error_type="server_error",
+                                 event=event))
+    reply = await gw.responses(stream=False)
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2", reply.body[:300]
+    assert attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+    error = gw.services.store.request_log()[0]["attempts"][0]["error"]
+    assert "upstream shard 7 overloaded" in error, error
+
+
 async def test_plain_text_that_is_no_event_stream_fails_over_saying_what_came(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)

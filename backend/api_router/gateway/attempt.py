@@ -248,7 +248,7 @@ class AttemptRunner:
         if failure is not None and classify.is_unknown_model_event(failure):
             return _unknown_model(failure_said(failure, why))
         if failure is None or not classify.is_client_error_event(failure):
-            return AttemptResult(Outcome.PROVIDER_FAILURE, error=why,
+            return AttemptResult(Outcome.PROVIDER_FAILURE, error=why if failure is None else failure_said(failure, why),
                                  rate_limited=failure is not None and classify.is_rate_limit_event(failure),
                                  quota_spent=failure is not None and classify.is_spent_quota(failure))
         return self._refused(ex, opened, failure, failure_said(failure, why))
