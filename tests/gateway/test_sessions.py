@@ -1039,6 +1039,24 @@ async def test_a_model_the_providers_asked_lack_is_no_refusal_while_another_is_c
     assert "P2" in reply.json["error"]["message"]
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_model_the_locked_provider_lacks_is_the_requests_fault_not_a_502(fakes, gateway, stream):
+    """Locked to p1, a retry goes nowhere else: p1's "does not exist" is the answer (a 4xx the client does
+    not retry — Codex would ask six times), saying both ways out, and nothing cools down."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 60})
+    await gw.api("set_manual_override", provider="p1")
+    p1.always(fp.status(404, UNKNOWN_MODEL))
+    reply = await gw.responses({"model": "gpt-typo", "input": "hi"}, stream=stream)
+    assert reply.status == 404, reply.body
+    message = reply.json["error"]["message"]
+    assert message.startswith("routing is locked to P1, which does not have the model 'gpt-typo' (P1: HTTP 404"), message
+    assert "check the model name" in message and "Back to automatic" in message, message
+    assert p2.calls == 0
+    status = (await gw.request("GET", "/status")).json
+    assert status["summary"]["state"] != "down" and status["providers"]["p1"]["status"] != "cooldown", status
+
+
 async def test_a_provider_missing_a_model_another_serves_counts_as_failed(fakes, gateway):
     """The model exists, just not on p1 (a model_map entry missing): p1 failed, traffic moves to the
     provider that has it, and the event says why."""

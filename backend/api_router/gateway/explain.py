@@ -147,12 +147,18 @@ def _passed_by(cfg: Config, reasons: Iterable[tuple[str, str]]) -> list[dict[str
             for pid, why in reasons]
 
 
-def refused_by_all(cfg: Config, refusals: Sequence[Failure], model: str | None) -> GatewayError:
-    """Every provider asked refused what the request asks (``model``: a model none of them has): the
-    client hears their refusal — each provider's, in ``error.providers`` too — with the first one's 4xx
-    status, not a gateway error it would retry."""
+def refused_by_all(cfg: Config, refusals: Sequence[Failure], model: str | None, *,
+                   lock: str | None = None) -> GatewayError:
+    """Every provider asked refused what the request asks (``model``: a model none of them has; ``lock``: the
+    one routing is locked to, while others could be asked): the client hears their refusal — each
+    provider's, in ``error.providers`` too — with the first one's 4xx status, not a gateway error it would
+    retry."""
     said = "; ".join(f"{cfg.name_of(f.provider)}: {f.error}" for f in refusals)
-    if model is not None:
+    if model is not None and lock is not None and set(cfg.routable) - {lock}:
+        said = (f"routing is locked to {cfg.name_of(lock)}, which does not have the model {model} ({said}); "
+                "check the model name, or unlock it in API Router (Back to automatic) to let the other providers "
+                "serve")
+    elif model is not None:
         said = f"no provider has the model {model} ({said})"
     first = refusals[0].status
     return GatewayError(first if first and 400 <= first < 500 else 400, said, extra={"providers": _each(cfg, refusals)})

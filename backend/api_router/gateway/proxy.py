@@ -281,9 +281,12 @@ class ResponsesProxy:
             return GatewayError(400, next(iter(ex.passed_by.values())))
         refusals = _refusals(ex.failures)
         unknown_model = all(f.unknown_model for f in ex.failures)
-        # A model only the providers asked lack may be had by one not asked (cooling down, or outside a
-        # lock): that is no refusal of the request, but the usual failure, which names them.
-        everyone_asked = not unknown_model or set(ex.cfg.routable) <= {f.provider for f in ex.failures}
+        asked = {f.provider for f in ex.failures}
+        # A model only the providers asked lack may be had by one not asked (cooling down): that is no
+        # refusal of the request, but the usual failure, which names them. Locked, the lock is everyone: a
+        # retry goes nowhere else (a typo would be asked again and again), so its refusal is the answer.
+        lock = ex.cfg.effective_lock
+        everyone_asked = not unknown_model or set(ex.cfg.routable) <= asked or asked == {lock}
         # A compaction no provider made and one refused: Codex retries a 5xx (the trigger again, to the
         # same providers), and has no fallback for it either, so the refusal is its answer.
         compaction_refusals = [f for f in refusals if _refused_compaction(f)] if (
@@ -296,7 +299,7 @@ class ResponsesProxy:
             refused = compaction_refusals or refusals
             self._recorder.refused_by_all(ex, {f.provider for f in refused})
             model = quoted(ex.client.model) if unknown_model and ex.client is not None else None
-            return explain.refused_by_all(ex.cfg, refused, model)
+            return explain.refused_by_all(ex.cfg, refused, model, lock=lock)
         # The providers not answering are checked now, for the client's retry: one that hung once may be the
         # only way out of this 502 (the others asked failed too, or none was left to ask).
         services.router.want_checks()
