@@ -1041,3 +1041,26 @@ async def test_paths_whose_names_are_not_utf8_are_shown_with_escapes_and_answers
     assert "caf\\xe9/ud" in out and "Traceback" not in err and "Logging error" not in err, err
     log = (ud / "data" / "api-router.log").read_text()
     assert "caf\\xe9/codex" in log
+
+
+def test_the_repairs_a_start_makes_are_in_the_log_file_too(tmp_path):
+    """A desktop start has no terminal: what it did to the user's files (a secrets.json it could not read
+    moved aside, a new token made; an invalid value replaced) must be in data/api-router.log, not only on
+    stderr and in the events."""
+    ud = setup_user_data(tmp_path, {"p1": "http://127.0.0.1:9/v1"})
+    (ud / "secrets.json").write_text("{not json")
+    config = (ud / "config.toml").read_text()
+    (ud / "config.toml").write_text(config.replace("[routing]\n", "[routing]\ncooldown_seconds = -5\n"))
+    port = fp.free_port()
+    proc = spawn(ud, "--port", str(port))
+    try:
+        wait_health(port, proc)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=15)
+    logged = (ud / "data" / "api-router.log").read_text()
+    for said in ("secrets.json", "cooldown_seconds"):
+        assert said in err, (said, err)
+        assert any(said in line and ("WARNING" in line or "ERROR" in line) for line in logged.splitlines()), \
+            (said, logged)
+    assert err.count("was moved to") == logged.count("was moved to") >= 1, (err, logged)

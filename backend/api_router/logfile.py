@@ -111,6 +111,41 @@ class ConsoleHandler(logging.Handler):
             self.handleError(record)
 
 
+class _StartRecords(logging.Handler):
+    """What a start logs before its log file is set up — the repairs it made to the user's files among it:
+    kept for the file, and each warning said on stderr at once, as Python's own last resort says it."""
+
+    LIMIT = 1_000
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if len(self.records) < self.LIMIT:
+            self.records.append(record)
+        if record.levelno >= logging.WARNING and sys.stderr is not None:
+            write_line(sys.stderr, self.format(record))
+
+
+def hold_start_records() -> None:
+    """From now until ``setup_logging``, what is logged is kept for the log file."""
+    root = logging.getLogger()
+    if not any(isinstance(h, _StartRecords) for h in root.handlers):
+        root.addHandler(_StartRecords())
+        root.setLevel(logging.INFO)
+
+
+def take_start_records() -> list[logging.LogRecord]:
+    """The records held since ``hold_start_records`` (none: not held); no more are held."""
+    root, taken = logging.getLogger(), []
+    for handler in [h for h in root.handlers if isinstance(h, _StartRecords)]:
+        root.removeHandler(handler)
+        taken += handler.records
+    return taken
+
+
 class LogThread(logging.handlers.QueueListener):
     """The thread that writes the log. Stopping it waits a bounded time (a write that never returns must
     not hold a quit up; the thread is a daemon and ends with the process), then closes the log file."""
@@ -139,16 +174,20 @@ def setup_logging(services: Services, *, console: bool) -> LogThread:
     """Log to ``data/api-router.log`` (rotated) and optionally stderr, from a thread of its own so
     file and terminal writes never block the event loop. Returns the listener to stop at exit."""
     formatter = RedactingFormatter(services.redactor)
+    held = take_start_records()  # stderr has had their warnings already
     try:
         private_dir(services.paths.data)
-        handlers: list[logging.Handler] = [PrivateRotatingFileHandler(
-            services.paths.data / "api-router.log", maxBytes=1_000_000, backupCount=3, encoding="utf-8")]
+        log_file = PrivateRotatingFileHandler(
+            services.paths.data / "api-router.log", maxBytes=1_000_000, backupCount=3, encoding="utf-8")
     except OSError as exc:  # the log is a folder, or not ours to write
         raise StartupError.of(exc, services.paths) from exc
+    handlers: list[logging.Handler] = [log_file]
     if console and sys.stderr is not None:
         handlers.append(ConsoleHandler(sys.stderr))
     for handler in handlers:
         handler.setFormatter(formatter)
+    for record in held:
+        log_file.handle(record)
     records: queue.Queue[logging.LogRecord] = queue.Queue(maxsize=10_000)
     listener = LogThread(records, *handlers, respect_handler_level=True)
     listener.start()

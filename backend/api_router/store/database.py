@@ -174,7 +174,7 @@ class Store:
             _remove_empty_or_shm(made)
             raise
         except sqlite3.DatabaseError as exc:
-            log.error("store %s is unreadable (%s); moving it aside", self.path, exc)
+            log.error("the database %s is unreadable (%s); moving it aside", self.path, exc)
             self._recovered_from = self._move_corrupt_aside()
             create_private_file(self.path)
             writer = self._take_in(self._connect_and_check())
