@@ -1083,6 +1083,25 @@ async def test_a_malformed_chunk_before_any_event_fails_over_at_once(fakes, gate
     assert health(gw, "p1")["status"] != "unresponsive"
 
 
+async def test_a_whole_answer_whose_gzip_data_is_corrupt_is_said_to_be_so_not_cut_off(fakes, gateway):
+    """Every byte came, but they are no gzip: a relay's bug, not a network cut — the record says which."""
+    import gzip
+
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing=PATIENT)
+    good = gzip.compress(json.dumps(fp.response_object("garbled", provider="p1")).encode() * 20)
+    garbled = good[:10] + bytes(b ^ 0x5A for b in good[10:-8]) + good[-8:]
+
+    async def corrupt(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        return web.Response(body=garbled, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+
+    p1.always(corrupt)
+    reply = await gw.responses()
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
+    error = gw.services.store.request_log()[0]["attempts"][0]["error"]
+    assert error == "the provider's body could not be decoded: it is not valid gzip data", error
+
+
 async def test_a_malformed_chunk_after_output_ends_the_stream_with_response_failed_at_once(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing=PATIENT)

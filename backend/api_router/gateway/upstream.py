@@ -512,6 +512,9 @@ def describe_exception(exc: BaseException, request_timeout: float) -> str:
     if isinstance(exc, (aiohttp.ClientOSError, ConnectionResetError)):
         return f"connection error: {exc.strerror or exc}" if isinstance(exc, OSError) else f"connection error: {exc}"
     if isinstance(exc, aiohttp.ClientPayloadError):
+        encoding = _UNDECODABLE_BODY.search(str(exc))
+        if encoding:  # whole, but not what its Content-Encoding says: no network cut
+            return f"the provider's body could not be decoded: it is not valid {encoding.group(1)} data"
         return "the response body was cut off"
     if isinstance(exc, aiohttp.ClientResponseError):  # aiohttp's own words, without its status and URL
         encoding = _UNDECODABLE.match(exc.message)
@@ -523,3 +526,4 @@ def describe_exception(exc: BaseException, request_timeout: float) -> str:
 
 
 _UNDECODABLE = re.compile(r"Can not decode content-encoding: [^(]*\(([^)]+)\)")
+_UNDECODABLE_BODY = re.compile(r"Can not decode content-encoding: ([\w-]+)$")
