@@ -1064,3 +1064,15 @@ def test_the_repairs_a_start_makes_are_in_the_log_file_too(tmp_path):
         assert any(said in line and ("WARNING" in line or "ERROR" in line) for line in logged.splitlines()), \
             (said, logged)
     assert err.count("was moved to") == logged.count("was moved to") >= 1, (err, logged)
+
+
+def test_an_address_this_machine_does_not_have_is_refused_in_the_oss_words(tmp_path):
+    ud = setup_user_data(tmp_path, {"p1": "http://127.0.0.1:9/v1"})
+    text = (ud / "config.toml").read_text().replace("[listen]\n", "[listen]\nallow_remote = true\n")
+    (ud / "config.toml").write_text(text)
+    port = fp.free_port()
+    proc = spawn(ud, "--host", "192.0.2.77", "--port", str(port))  # TEST-NET-1: no machine has it
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, err
+    assert f"cannot listen on 192.0.2.77:{port}: Cannot assign requested address" in err, err
+    assert "('192.0.2.77'" not in err, err

@@ -2682,3 +2682,19 @@ def test_a_failure_message_of_only_controls_and_spaces_still_says_the_provider_f
 
     said = error_message_of_event({"type": "response.failed", "response": {"error": {"message": "\x1b\x07 \u2028 "}}})
     assert said == "the provider reported an error"
+
+
+async def test_a_provider_that_cannot_be_reached_is_named_in_a_persons_words(fakes, gateway):
+    """What the event loop and OpenSSL say ("Connect call failed ('127.0.0.1', 9)", "[SSL:
+    WRONG_VERSION_NUMBER] … (_ssl.c:1006)") is no cause one can act on: the OS's words, and for an https://
+    address that speaks plain HTTP, what to check."""
+    (p1,) = await fakes("p1")
+    closed = fp.free_port()
+    tls_on_plain = p1.base_url.replace("http://", "https://")
+    gw = await gateway({"gone": f"http://127.0.0.1:{closed}/v1", "plain": tls_on_plain}, order=["gone", "plain"])
+    reply = await gw.responses()
+    errors = [a["error"] for a in gw.services.store.request_log()[0]["attempts"]]
+    assert reply.status == 502 and errors == [
+        f"cannot connect to 127.0.0.1:{closed} (Connection refused)",
+        f"cannot connect to 127.0.0.1:{p1.port} (it does not speak TLS there: is the address http:// rather than "
+        "https://?)"], errors

@@ -108,7 +108,9 @@ class GatewayServer:
             await self._cleanup()
             if exc.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1)):
                 raise PortInUse(f"port {port} on {host} is already in use (is API Router already running?)") from None
-            raise StartError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+            # the OS's words: an event loop's strerror quotes Python's address tuple
+            why = os.strerror(exc.errno) if exc.errno else exc.strerror or str(exc)
+            raise StartError(f"cannot listen on {host}:{port}: {why}") from None
         bound_port = self._runner.addresses[0][1]
         services.config.serving_on(bound_port)  # hand edits are checked against the port really in use
         services.serving = Serving(asyncio.get_running_loop(), app[UPSTREAM], host, bound_port, self.state)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import os
 import re
+import ssl
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
@@ -505,8 +507,7 @@ def describe_exception(exc: BaseException, request_timeout: float) -> str:
     if isinstance(exc, TimeoutError):
         return str(exc) if str(exc) else f"no response within {request_timeout:g} s"
     if isinstance(exc, aiohttp.ClientConnectorError):
-        reason = exc.os_error.strerror if exc.os_error and exc.os_error.strerror else str(exc.os_error or exc)
-        return f"cannot connect to {exc.host}:{exc.port} ({reason})"
+        return f"cannot connect to {exc.host}:{exc.port} ({_why_not_connected(exc.os_error)})"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "the provider closed the connection without answering"
     if isinstance(exc, (aiohttp.ClientOSError, ConnectionResetError)):
@@ -523,6 +524,20 @@ def describe_exception(exc: BaseException, request_timeout: float) -> str:
         # (the parser quotes the provider's bytes: a status line of 2 KB, line breaks and all)
         return clip(f"the provider's answer could not be read: {exc.message}")
     return clip(f"{type(exc).__name__}: {exc}") if str(exc) else type(exc).__name__
+
+
+def _why_not_connected(error: OSError | None) -> str:
+    """An OS or TLS error in a person's words: what an event loop or OpenSSL says ("Connect call failed
+    ('127.0.0.1', 9)", "[SSL: WRONG_VERSION_NUMBER] … (_ssl.c:1006)") names no cause one can act on."""
+    if isinstance(error, ssl.SSLError):
+        if error.reason == "WRONG_VERSION_NUMBER":
+            return "it does not speak TLS there: is the address http:// rather than https://?"
+        return f"TLS handshake failed: {(error.reason or str(error)).replace('_', ' ').lower()}"
+    if error is None:
+        return "no reason given"
+    if isinstance(error.errno, int) and error.errno > 0:  # the OS's own words ("Connection refused")
+        return os.strerror(error.errno)
+    return error.strerror or str(error)  # a name lookup's ("Name or service not known") among them
 
 
 _UNDECODABLE = re.compile(r"Can not decode content-encoding: [^(]*\(([^)]+)\)")
