@@ -70,6 +70,18 @@ async def test_foreign_origin_cannot_use_the_control_api(fakes, gateway):
             assert resp.status == 403 and gw.token not in await resp.text(), origins
 
 
+async def test_a_wrong_token_is_told_where_the_right_one_is(fakes, gateway):
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    for method, path in (("POST", "/v1/responses"), ("POST", "/api/get_status"), ("GET", "/status")):
+        reply = await gw.request(method, path, body={} if method == "POST" else None, token="ao_" + "e" * 32)
+        assert "error" in reply.json, (path, reply.status, reply.body)
+        error = reply.json["error"]
+        message = error["message"] if isinstance(error, dict) else error  # the control API's error is a string
+        assert reply.status == 401 and message.startswith("missing or wrong gateway token"), (path, reply.body)
+        assert "dashboard" in message and "Connect Codex" in message and "auth.json" in message, message
+
+
 async def test_tokens_are_compared_in_constant_time(fakes, gateway, monkeypatch):
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})

@@ -29,6 +29,12 @@ log = logging.getLogger(__name__)
 F = typing.TypeVar("F", bound=Callable[..., Any])
 
 
+# Said to a client without the gateway token, with where to find it (a rotation leaves a running Codex
+# with the old one).
+WRONG_TOKEN = ("missing or wrong gateway token (Authorization: Bearer ao_…): API Router shows the token on its "
+               "dashboard, and its Connect Codex writes it into Codex's auth.json")
+
+
 class ControlError(ConfigError):
     """A refused control call; the message is shown to the user as is (HTTP 400)."""
 
@@ -208,7 +214,7 @@ class Registry:
         method.check(kwargs)
         self._before_call()
         if allowed is not None and not allowed():
-            raise NotAllowed("missing or wrong gateway token (Authorization: Bearer ao_…)")
+            raise NotAllowed(WRONG_TOKEN)
         return kwargs
 
 

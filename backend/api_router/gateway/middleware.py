@@ -14,6 +14,7 @@ from aiohttp import HttpVersion10, HttpVersion11, web
 from aiohttp.typedefs import Middleware
 
 from api_router.config.schema import LOOPBACK_HOSTS
+from api_router.control.registry import WRONG_TOKEN
 from api_router.gateway.connections import GuardedRequestHandler, unserved_version
 from api_router.gateway.errors import GatewayError, error_response, from_error
 from api_router.gateway.exchange import answer_now, refuse_held_back_body
@@ -164,8 +165,7 @@ def token_required(services: Services, handler: Handler, *, same_origin: bool = 
             return error_response(403, "cross-origin control requests are refused")
         # surrogateescape: header bytes that are not UTF-8 are a wrong token, not a crash
         if not hmac.compare_digest(bearer_token(request).encode("utf-8", "surrogateescape"), expected_token()):
-            return error_response(401, "missing or wrong gateway token (Authorization: Bearer ao_…)", "unauthorized",
-                                  headers=_ASK_FOR_THE_TOKEN)
+            return error_response(401, WRONG_TOKEN, "unauthorized", headers=_ASK_FOR_THE_TOKEN)
         return await handler(request)
 
     return checked
