@@ -407,6 +407,9 @@ def field_problem(f: dataclasses.Field[Any], value: Any) -> str | None:
     """Why ``value`` is not acceptable for setting ``f``, or None."""
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
     if not _is_kind(value, kind):
+        if kind == "int" and isinstance(value, float) and abs(value) > LARGEST_NUMBER:
+            # a whole number past 64 bits, which a JSON reader takes for a float: its size is what is wrong
+            return f"must be {f.metadata['rule'] or 'an integer'}, at most {LARGEST_NUMBER}"
         return f"must be {_KIND_WORDS.get(kind, kind)}"
     if kind in ("int", "float") and not -LARGEST_NUMBER <= value <= LARGEST_NUMBER:  # NaN fails too
         # Durations this long are "never" anyway, and a larger one (1e308, inf) overflows the clocks.

@@ -151,8 +151,10 @@ class Method:
                 if p.required:
                     raise ControlError(f"bad arguments for {self.name}: {p.name} is required")
                 continue
-            if not p.check(kwargs[p.name]):
-                raise ControlError(f"{self.name}: {p.name} must be {p.words} (got {_shown(kwargs[p.name])})")
+            value = kwargs[p.name]
+            if not p.check(value):
+                beyond = " that fits in 64 bits" if "an integer" in p.words and _too_big(value) else ""
+                raise ControlError(f"{self.name}: {p.name} must be {p.words}{beyond} (got {_shown(value)})")
 
 
 class Registry:
@@ -282,6 +284,12 @@ _INT64 = (-(2 ** 63), 2 ** 63 - 1)  # ids and counts go to SQLite, whose integer
 
 def _an_integer(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and _INT64[0] <= v <= _INT64[1]
+
+
+def _too_big(v: Any) -> bool:
+    """A whole number outside 64 bits (JSON readers take one past 64 unsigned bits for a float)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v == int(v) \
+        and not _INT64[0] <= v <= _INT64[1]
 
 
 def _a_number(v: Any) -> bool:
