@@ -2874,6 +2874,9 @@ async def test_head_is_answered_on_get_endpoints_and_405_says_what_is_allowed(fa
     wrong = await gw.request("DELETE", "/v1/responses")
     assert wrong.status == 405 and wrong.json["error"]["type"] == "method_not_allowed"
     assert set(wrong.headers["Allow"].split(",")) == {"GET", "HEAD", "POST"}
+    assert wrong.json["error"]["message"] == "DELETE is not allowed here: use GET, HEAD or POST", wrong.json
+    status = await gw.request("PUT", "/api/get_status", body={})
+    assert status.status == 405 and status.json["error"]["message"] == "PUT is not allowed here: use POST", status.json
     assert p1.calls == 0
 
 

@@ -110,8 +110,12 @@ def guard(services: Services, hop_id: str, listen_host: str) -> Middleware:
             except web.HTTPException as exc:
                 if exc.status < 400:
                     raise
-                message = "no such endpoint" if exc.status == 404 else exc.reason
                 allow = exc.headers.get("Allow")  # a 405 names the methods that are
+                message = "no such endpoint" if exc.status == 404 else exc.reason
+                if exc.status == 405 and allow:
+                    methods = [m.strip() for m in allow.split(",")]
+                    either = " or ".join(filter(None, [", ".join(methods[:-1]), methods[-1]]))
+                    message = f"{request.method} is not allowed here: use {either}"
                 response = error_response(exc.status, message, headers={"Allow": allow} if allow else None)
             except ConnectionError:
                 raise
