@@ -142,6 +142,23 @@ def test_a_file_whose_only_provider_table_is_invalid_is_repaired_and_stays_edita
 
 
 
+@pytest.mark.parametrize("table", ['[providers."My Relay"]', '[providers.""]'])
+def test_a_file_holding_nothing_but_an_invalid_provider_table_is_repaired_to_the_defaults_not_emptied(
+        tmp_path, table):
+    """With the table cut nothing is left: an empty config.toml would then read as a hand edit caught half
+    done (an error event, and the next change in the app moving the app's own file aside again). It is
+    written as a new one is."""
+    path = tmp_path / "config.toml"
+    original = f'{table}\nbase_url = "http://127.0.0.1:9/v1"\n'
+    path.write_text(original)
+    cf, report = ConfigFile.load(path)
+    assert report.copied_to is not None and report.copied_to.read_text() == original, report.problems
+    assert path.read_text() == default_template() and not cf.current.providers
+    cf.edit(lambda doc: section(doc, "routing").__setitem__("cooldown_seconds", 33))
+    assert cf.current.routing.cooldown_seconds == 33
+    assert len(list(tmp_path.glob("config.toml.broken-*"))) == 1
+
+
 def test_the_repair_of_an_invalid_provider_table_keeps_the_notes_over_the_next_one(tmp_path):
     """The comments above ``[providers.p2]`` are about p2 (tomlkit keeps them at the end of the table before
     it): cutting the invalid table before it leaves them where they stand, as the app's delete does."""

@@ -352,6 +352,8 @@ class ConfigFile(UserFile[Loaded]):
         if doc is None:
             return cls(path, Loaded(text, config, ignored, bom), own_port), LoadReport(ignored=ignored)
         _repair(doc, config)
+        if not dumped(doc).strip():  # nothing was left (its only table an invalid provider): written as a new file
+            doc = document(default_template())
         try:
             text, unsaved = in_style_of(dumped(doc), text), "it is read-only" if is_read_only(path) else ""
         except TomlError as exc:
