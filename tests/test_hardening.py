@@ -821,6 +821,12 @@ async def test_a_value_in_the_history_that_later_becomes_a_key_is_masked_there_t
     assert later not in json.dumps(timeline) and len(timeline["requests"]) == 1
     assert (await gw.api("list_requests", session_id=later))["total"] == 1
     assert (await gw.api("export_requests", format="jsonl", session_id=later))["rows"] == 1
+    # The Requests page's search box too (it searches the session id and the model among the rest).
+    searched = await gw.api("list_requests", text=later)
+    assert searched["total"] == 1 and later not in json.dumps(searched)
+    assert (await gw.api("export_requests", format="jsonl", text=later))["rows"] == 1
+    assert (await gw.request("GET", f"/api/export_requests?format=jsonl&text={later}")).headers[
+        "X-API-Router-Rows"] == "1"
     download = await gw.request("GET", f"/api/export_requests?format=jsonl&session_id={later}")  # the window's
     assert download.headers["X-API-Router-Rows"] == "1" and later not in download.body.decode()
     assert len(download.body.decode().splitlines()) == 1

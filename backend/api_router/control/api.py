@@ -610,9 +610,8 @@ class Control:
         """Every client request, newest first, with filters; ``before_id`` pages backwards."""
         if not 1 <= limit <= 1000:
             raise ControlError("limit must be an integer from 1 to 1000")
-        return request_log.page(self._services.store, _filters(provider, outcome, self._as_logged(session_id), text),
-                                limit=limit,
-                                before_id=before_id)
+        filters = _filters(provider, outcome, self._as_logged(session_id), self._as_logged(text))
+        return request_log.page(self._services.store, filters, limit=limit, before_id=before_id)
 
     @exposed
     def get_request(self, id: int) -> dict[str, Any]:
@@ -638,7 +637,7 @@ class Control:
         """The export, to be made a piece at a time (not exposed: its pieces are no JSON)."""
         try:
             return request_log.export_of(self._services.store, self._services.name_shown, format,
-                                         provider, outcome, self._as_logged(session_id), text)
+                                         provider, outcome, self._as_logged(session_id), self._as_logged(text))
         except ValueError as exc:
             raise ControlError(str(exc)) from None
 
@@ -665,10 +664,10 @@ class Control:
         """Which provider a session is bound to now, by the settings in use."""
         return functools.partial(self._services.router.session_binding, self._services.config.current)
 
-    def _as_logged(self, session_id: str | None) -> str | None:
-        """A session id as the request log keeps it: a key a client sent as one is kept masked (and so is
-        found by it, and never said back)."""
-        return self._services.redactor(session_id) if session_id else session_id
+    def _as_logged(self, searched: str | None) -> str | None:
+        """A session id or searched text as the request log keeps it: a key a client sent as a session id
+        or a model name is kept masked (and so is found by it, and never said back)."""
+        return self._services.redactor(searched) if searched else searched
 
     @exposed
     def get_usage(self) -> dict[str, Any]:
