@@ -200,7 +200,7 @@ class RoutingConfig:
     hedge_max_seconds: float = setting(10, check=_above(0), rule=_POSITIVE_SECONDS,
                                        doc="nor longer (and it is this long until a provider has history)")
     check_interval_seconds: float = setting(15, check=_above(0), rule=_POSITIVE_SECONDS,
-                                            doc="background checks of providers that did not answer in time")
+                                            doc="background checks of providers cooling down or not answering")
     session_idle_return_seconds: float = setting(600, check=_at_least(0), rule=_SECONDS,
                                                  doc="a session keeps its provider while its requests are this close")
 
