@@ -18,7 +18,7 @@ import pytest
 
 from tests.support import fake_provider as fp
 from tests.support.harness import simple_body
-from tests.support.processes import TOKEN, setup_user_data, spawn, wait_health
+from tests.support.processes import TOKEN, setup_user_data, spawn, start_and_stop, wait_health
 
 
 def start_and_quit(user_data: Path, port: int, env: dict | None = None) -> tuple[str, str, int]:
@@ -1051,13 +1051,7 @@ def test_the_repairs_a_start_makes_are_in_the_log_file_too(tmp_path):
     (ud / "secrets.json").write_text("{not json")
     config = (ud / "config.toml").read_text()
     (ud / "config.toml").write_text(config.replace("[routing]\n", "[routing]\ncooldown_seconds = -5\n"))
-    port = fp.free_port()
-    proc = spawn(ud, "--port", str(port))
-    try:
-        wait_health(port, proc)
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=15)
+    err = start_and_stop(ud)
     logged = (ud / "data" / "api-router.log").read_text()
     for said in ("secrets.json", "cooldown_seconds"):
         assert said in err, (said, err)

@@ -39,7 +39,7 @@ from api_router.store import Store
 from tests.support import fake_provider as fp
 from tests.support.harness import ApiError, simple_body, start_harness, write_config, write_keys
 from tests.support.pipes import finishes_despite_pipe
-from tests.support.processes import TOKEN, setup_user_data, spawn, wait_health
+from tests.support.processes import TOKEN, setup_user_data, start_and_stop, wait_health
 
 KEY = "sk-echo-abcdef0123456789"
 
@@ -2401,17 +2401,6 @@ async def test_a_body_that_is_no_utf8_is_said_to_be_so(fakes, gateway):
 
 
 # --- 7. file modes -----------------------------------------------------------------------------------------
-
-
-def start_and_stop(user_data: Path) -> None:
-    """The app as a process, until it serves; then stopped."""
-    port = fp.free_port()
-    proc = spawn(user_data, "--port", str(port))
-    try:
-        wait_health(port, proc)
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=15)
 
 
 def test_user_data_is_private(tmp_path):

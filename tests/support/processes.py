@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from api_router.paths import Paths
+from tests.support.fake_provider import free_port
 from tests.support.harness import write_config, write_keys
 
 TOKEN = "ao_" + "7" * 32
@@ -50,6 +51,18 @@ def wait_health(port: int, proc: subprocess.Popen, timeout: float = 10, host: st
         except OSError:
             time.sleep(0.05)
     raise AssertionError("gateway did not start")
+
+
+def start_and_stop(user_data: Path) -> str:
+    """The app as a process, until it serves; then stopped. Returns what it wrote on stderr."""
+    port = free_port()
+    proc = spawn(user_data, "--port", str(port))
+    try:
+        wait_health(port, proc)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=15)
+    return err
 
 
 def setup_user_data(tmp_path: Path, providers: dict, **routing) -> Path:
