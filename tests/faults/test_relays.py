@@ -4,9 +4,11 @@ with a 200. One test per case, with real timings asserted as bounds."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import json
 import re
+import socket
 import time
 
 import aiohttp
@@ -2698,3 +2700,42 @@ async def test_a_provider_that_cannot_be_reached_is_named_in_a_persons_words(fak
         f"cannot connect to 127.0.0.1:{closed} (Connection refused)",
         f"cannot connect to 127.0.0.1:{p1.port} (it does not speak TLS there: is the address http:// rather than "
         "https://?)"], errors
+
+
+@pytest.mark.parametrize(("error", "said"), [
+    (socket.gaierror(-2, "Name or service not known"), "Name or service not known"),  # Linux
+    (socket.gaierror(8, "nodename nor servname provided, or not known"),  # macOS: a positive EAI code
+     "nodename nor servname provided, or not known"),
+    (socket.gaierror(11001, "getaddrinfo failed"), "getaddrinfo failed"),  # Windows
+    (ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed ('127.0.0.1', 9)"), "Connection refused"),
+    (OSError(10061, "No connection could be made because the target machine actively refused it"),  # Winsock
+     "No connection could be made because the target machine actively refused it"),
+])
+def test_a_connection_error_keeps_the_words_that_name_its_cause(error, said):
+    """The system's words for an errno, unless the error is a name lookup's (its code is no errno on macOS
+    and Windows) or a code the C library cannot name: then the message it came with."""
+    from aiohttp.client_reqrep import ConnectionKey
+
+    from api_router.gateway.upstream import describe_exception
+
+    key = ConnectionKey("relay.example", 443, True, True, None, None, None)
+    exc = (aiohttp.ClientConnectorDNSError if isinstance(error, socket.gaierror) else aiohttp.ClientConnectorError)(
+        key, error)
+    assert describe_exception(exc, 30) == f"cannot connect to relay.example:443 ({said})"
+
+
+def test_a_certificate_refused_says_why():
+    """Self-signed, expired, another host's: OpenSSL's verify message, not only "verify failed"."""
+    import ssl
+
+    from aiohttp.client_reqrep import ConnectionKey
+
+    from api_router.gateway.upstream import describe_exception
+
+    refused = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+                                              "certificate has expired (_ssl.c:1006)")
+    refused.reason, refused.verify_message = "CERTIFICATE_VERIFY_FAILED", "certificate has expired"
+    key = ConnectionKey("relay.example", 443, True, True, None, None, None)
+    exc = aiohttp.ClientConnectorCertificateError(key, refused)
+    assert describe_exception(exc, 30) == ("cannot connect to relay.example:443 (its TLS certificate is not accepted: "
+                                           "certificate has expired)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -64,3 +66,14 @@ def from_error(err: GatewayError, redact: Callable[[bytes], bytes]) -> web.Respo
     if err.close:
         response.force_close()
     return response
+
+
+def os_reason(error: OSError) -> str:
+    """An OS error in the system's own words ("Connection refused"): an event loop's message quotes
+    Python's address tuple ("Connect call failed ('127.0.0.1', 9)"). A name lookup's error, and a code
+    the C library cannot name (Windows' socket codes), keep the message they came with."""
+    if not isinstance(error, socket.gaierror) and isinstance(error.errno, int) and error.errno > 0:
+        said = os.strerror(error.errno)
+        if not said.startswith("Unknown error"):
+            return said
+    return error.strerror or str(error)

@@ -20,6 +20,7 @@ from aiohttp import web
 from api_router.config import is_loopback
 from api_router.control import Registry
 from api_router.gateway.connections import GuardedAppRunner
+from api_router.gateway.errors import os_reason
 from api_router.gateway.routes import UPSTREAM, build_app
 from api_router.records import Kind, Level
 from api_router.services import Services, Serving, ServingState
@@ -108,9 +109,7 @@ class GatewayServer:
             await self._cleanup()
             if exc.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1)):
                 raise PortInUse(f"port {port} on {host} is already in use (is API Router already running?)") from None
-            # the OS's words: an event loop's strerror quotes Python's address tuple
-            why = os.strerror(exc.errno) if exc.errno else exc.strerror or str(exc)
-            raise StartError(f"cannot listen on {host}:{port}: {why}") from None
+            raise StartError(f"cannot listen on {host}:{port}: {os_reason(exc)}") from None
         bound_port = self._runner.addresses[0][1]
         services.config.serving_on(bound_port)  # hand edits are checked against the port really in use
         services.serving = Serving(asyncio.get_running_loop(), app[UPSTREAM], host, bound_port, self.state)

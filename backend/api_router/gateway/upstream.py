@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import os
 import re
 import ssl
 import time
@@ -24,7 +23,7 @@ import orjson
 from yarl import URL
 
 from api_router.gateway.deadlines import Deadlines
-from api_router.gateway.errors import GATEWAY_QUITS, TooLarge
+from api_router.gateway.errors import GATEWAY_QUITS, TooLarge, os_reason
 from api_router.texts import one_line
 
 ERROR_BODY_LIMIT = 4 * 1024 * 1024
@@ -527,17 +526,15 @@ def describe_exception(exc: BaseException, request_timeout: float) -> str:
 
 
 def _why_not_connected(error: OSError | None) -> str:
-    """An OS or TLS error in a person's words: what an event loop or OpenSSL says ("Connect call failed
-    ('127.0.0.1', 9)", "[SSL: WRONG_VERSION_NUMBER] … (_ssl.c:1006)") names no cause one can act on."""
+    """A TLS or OS error in a person's words: OpenSSL's "[SSL: WRONG_VERSION_NUMBER] … (_ssl.c:1006)"
+    names no cause one can act on."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"its TLS certificate is not accepted: {error.verify_message or error.reason}"
     if isinstance(error, ssl.SSLError):
         if error.reason == "WRONG_VERSION_NUMBER":
             return "it does not speak TLS there: is the address http:// rather than https://?"
         return f"TLS handshake failed: {(error.reason or str(error)).replace('_', ' ').lower()}"
-    if error is None:
-        return "no reason given"
-    if isinstance(error.errno, int) and error.errno > 0:  # the OS's own words ("Connection refused")
-        return os.strerror(error.errno)
-    return error.strerror or str(error)  # a name lookup's ("Name or service not known") among them
+    return os_reason(error) if error is not None else "no reason given"
 
 
 _UNDECODABLE = re.compile(r"Can not decode content-encoding: [^(]*\(([^)]+)\)")
