@@ -2287,6 +2287,7 @@ async def test_every_control_method_answers_400_naming_a_wrongly_typed_argument(
     for name, args, said in [("get_request", {"id": 2 ** 64}, "must be an integer that fits in 64 bits"),
                              ("get_request", {"id": 2 ** 63}, "must be an integer that fits in 64 bits"),
                              ("list_events", {"limit": 2 ** 70}, "fits in 64 bits"),
+                             ("get_request", {"id": -(2 ** 63) - 1}, "fits in 64 bits"),
                              ("update_routing", {"failure_threshold": 2 ** 64}, "at most 1000000000")]:
         reply = await gw.request("POST", f"/api/{name}", body=args)
         assert reply.status == 400 and said in reply.json["error"]["message"], (args, reply.json)

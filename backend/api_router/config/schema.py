@@ -408,7 +408,7 @@ def field_problem(f: dataclasses.Field[Any], value: Any) -> str | None:
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
     if not _is_kind(value, kind):
         if kind == "int" and isinstance(value, float) and abs(value) > LARGEST_NUMBER:
-            # a whole number past 64 bits, which a JSON reader takes for a float: its size is what is wrong
+            # too large for the setting whatever its type (a number past 64 bits comes from JSON as a float)
             return f"must be {f.metadata['rule'] or 'an integer'}, at most {LARGEST_NUMBER}"
         return f"must be {_KIND_WORDS.get(kind, kind)}"
     if kind in ("int", "float") and not -LARGEST_NUMBER <= value <= LARGEST_NUMBER:  # NaN fails too

@@ -287,9 +287,11 @@ def _an_integer(v: Any) -> bool:
 
 
 def _too_big(v: Any) -> bool:
-    """A whole number outside 64 bits (JSON readers take one past 64 unsigned bits for a float)."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v == int(v) \
-        and not _INT64[0] <= v <= _INT64[1]
+    """A whole number outside 64 bits. A JSON reader takes one it cannot hold as an integer for a float
+    (-2**63 - 1 becomes the float -2**63): a float that large is one."""
+    if isinstance(v, float):
+        return math.isfinite(v) and v == int(v) and abs(v) >= 2 ** 63
+    return isinstance(v, int) and not isinstance(v, bool) and not _INT64[0] <= v <= _INT64[1]
 
 
 def _a_number(v: Any) -> bool:

@@ -111,7 +111,7 @@ class _Racer:
 class _Race:
     """What a hedge race keeps from one round to the next."""
 
-    racers: list[_Racer]  # still running, in the order they started
+    racers: list[_Racer]  # still running; the newest (the one that may be within its hedge delay) last
     # A provider's refusal of the request (its context window smaller than the others', say), or its asking
     # to be asked again (a continuity retry), while another still races is no answer yet: kept, with when it
     # came, for when no other gives one. A retry asked for is sent after that provider's hedge delay all the
