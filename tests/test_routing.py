@@ -330,8 +330,8 @@ def test_a_wall_clock_set_back_neither_stretches_a_cooldown_nor_holds_checks_bac
     mono, wall = Clock(), Clock()
     wall.now = 1_750_000_000.0
     r = Router(lambda *a, **k: None, mono, wall=wall)
-    cfg = make()
-    r.record_failure(cfg, "a", "x", retry_after=60)
+    cfg = make(failure_threshold=1, cooldown_seconds=60)
+    r.record_failure(cfg, "a", "x")
     r.check_started("a")
     wall.now -= 3600  # NTP (or the user) sets the clock back an hour
     assert r.health_json(cfg)["a"]["cooldown_until_unix_ms"] == int((wall.now + 60) * 1000)
@@ -339,6 +339,26 @@ def test_a_wall_clock_set_back_neither_stretches_a_cooldown_nor_holds_checks_bac
     wall.now += 30
     assert [pid for pid, _ in r.needing_check(cfg, interval=20)] == ["a"]
     mono.now += 31
+    assert "a" in r.available(cfg)
+
+
+def test_a_provider_that_sent_retry_after_is_not_checked_before_it_passes():
+    """A 429's Retry-After is honoured: a background check is one more request to a provider that is
+    rate-limiting, and its answer would end the cooldown early. A cooldown longer than the Retry-After
+    (cooldown_seconds) is checked once it has passed."""
+    r, clock, _ = router()
+    cfg = make(failure_threshold=1, cooldown_seconds=60)
+    r.record_failure(cfg, "a", "HTTP 429", retry_after=120, status=429)
+    r.record_failure(cfg, "b", "HTTP 429", retry_after=20, status=429)
+    clock.now += 15
+    assert r.needing_check(cfg, interval=15) == []
+    clock.now += 6
+    assert [pid for pid, _ in r.needing_check(cfg, interval=15)] == ["b"]
+    clock.now += 60
+    assert [pid for pid, _ in r.needing_check(cfg, interval=15)] == []  # b's cooldown is over: back already
+    assert r.health_json(cfg)["a"]["status"] == "cooldown"
+    clock.now += 0.5
+    r.record_check(cfg, "a", True, "background check")  # asked by hand (a provider test): it answers
     assert "a" in r.available(cfg)
 
 

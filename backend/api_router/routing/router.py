@@ -36,6 +36,9 @@ _LOCKED, _PREFERRED, _NO_REASON = say(LOCKED), say("preferred provider"), Phrase
 class Health:
     consecutive_failures: int = 0
     cooldown_until: float = 0.0
+    # Until when it asked not to be asked (its latest Retry-After): no background check before then, a check
+    # being one more request to a provider that is rate-limiting (a cooldown longer than that is checked after).
+    rest_until: float = 0.0
     told_until: float = 0.0  # when its last cooldown event said it would end
     last_error: str = ""
     last_status: int | None = None  # the HTTP status of the last failure, when it had one
@@ -490,6 +493,7 @@ class Router:
             cooldown = 0.0
             if retry_after is not None:
                 cooldown = min(max(cfg.routing.cooldown_seconds, retry_after), MAX_RETRY_AFTER_SECONDS)
+                h.rest_until = max(h.rest_until, now + min(retry_after, MAX_RETRY_AFTER_SECONDS))
             elif h.consecutive_failures >= threshold and not unresponsive:
                 cooldown = cfg.routing.cooldown_seconds
             if cooldown > 0:
@@ -591,6 +595,8 @@ class Router:
                 # before it (passed by as cooling down in its last request) and have not answered since.
                 failed = pid in down or (bool(down) and h.consecutive_failures > 0)
                 if h.unresponsive_since is None and h.cooldown_until <= now and not failed:
+                    continue
+                if h.rest_until > now:  # its Retry-After is honoured
                     continue
                 if wanted and pid in self._unresponsive and (
                         h.last_check_at is None or now - h.last_check_at >= ON_DEMAND_CHECK_SECONDS):
