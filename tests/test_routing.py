@@ -286,6 +286,21 @@ def test_rename_carries_health():
     assert r.health_json(cfg2)["z"]["status"] == "cooldown"
 
 
+def test_the_last_resort_is_one_whose_own_retry_after_is_over():
+    """Both cool down for cooldown_seconds (30 s), longer than either Retry-After: the client, told to come
+    back after the soonest one (5 s), is sent to the provider that asked for 5 s — not to the first in
+    order, which asked for 25 s and would only say 429 again."""
+    r, clock, _ = router()
+    cfg = make(("a", "b"), cooldown_seconds=30)
+    r.record_failure(cfg, "a", "HTTP 429", retry_after=25, status=429)
+    clock.now += 1
+    r.record_failure(cfg, "b", "HTTP 429", retry_after=5, status=429)
+    clock.now += 6
+    assert r.plan(cfg) == ["b"]
+    clock.now += 20  # both Retry-Afters over: the cooldown that ends first (a's, a second before b's)
+    assert r.plan(cfg) == ["a"]
+
+
 def test_providers_out_of_quota_are_skipped_but_remain_a_last_resort():
     empty = {"a": "quota exhausted: remaining 0"}
     clock = Clock()
@@ -360,6 +375,26 @@ def test_a_provider_that_sent_retry_after_is_not_checked_before_it_passes():
     clock.now += 0.5
     r.record_check(cfg, "a", True, "background check")  # asked by hand (a provider test): it answers
     assert "a" in r.available(cfg)
+
+
+def test_an_answer_ends_a_retry_after_rest_and_a_checks_retry_after_starts_one():
+    """The rest is the provider's rate limit: once it answers (a test, a last-resort request) the rest is
+    over — a later stop of answering is checked as usual, not held up by an old Retry-After. A check a
+    provider rate-limits with a Retry-After rests it (and cools it down) as a request's 429 does."""
+    r, clock, _ = router()
+    cfg = make(failure_threshold=1, cooldown_seconds=5)
+    r.record_failure(cfg, "a", "HTTP 429", retry_after=600, status=429)
+    clock.now += 1
+    r.record_check(cfg, "a", True, "provider test")
+    r.record_failure(cfg, "a", "did not answer", unresponsive=True)
+    clock.now += 15
+    assert [pid for pid, _ in r.needing_check(cfg, interval=15)] == ["a"]
+    r.check_started("a")
+    r.record_check(cfg, "a", False, "background check", error="HTTP 429: slow down", status=429, retry_after=60)
+    clock.now += 30
+    assert r.needing_check(cfg, interval=15) == [] and r.health_json(cfg)["a"]["status"] != "healthy"
+    clock.now += 31
+    assert [pid for pid, _ in r.needing_check(cfg, interval=15)] == ["a"]
 
 
 def test_a_provider_that_left_rotation_is_first_checked_an_interval_later():

@@ -297,6 +297,23 @@ async def test_checks_of_a_hung_provider_keep_their_interval_when_it_is_short(fa
     assert max(gaps) < 2.5, gaps
 
 
+async def test_a_retry_after_a_background_check_meets_is_honoured_as_a_requests_is(fakes, gateway):
+    """p1 cools down for 2 s after a 500; the check asking it meanwhile gets a 429 with Retry-After: 30.
+    That rests it (no more checks) and cools it down 30 s: the client's next request, after the 2 s, goes to
+    p2 without asking p1 — a relay that asked for 30 s is not sent requests after 2."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={**QUICK, "check_interval_seconds": 0.5, "failure_threshold": 1,
+                                                      "cooldown_seconds": 2})
+    p1.always(fp.status(429, "slow down", headers={"Retry-After": "30"}))
+    p1.queue(fp.status(500, "boom"))
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
+    await wait_until(lambda: len(p1.requests) == 2, 5.0, "p1's first check")
+    await asyncio.sleep(2.5)  # p1's first cooldown (2 s) is over, its Retry-After (30 s) is not
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
+    assert len(p1.requests) == 2 and p1.requests[1].json["input"] == "ping", [r.json["input"] for r in p1.requests]
+    assert health(gw, "p1")["status"] == "cooldown"
+
+
 async def test_a_provider_that_hung_once_is_checked_at_once_when_the_others_fail_too(fakes, gateway):
     """p1 hung once and left rotation; p2 then fails as well: the client's 502s said "p2 failed, p1 not
     answering" for a whole check interval (60 s here) although p1 answered again at once."""

@@ -68,6 +68,7 @@ class ProbeResult:
     events: list[sse.SSEEvent] | None = None  # every event, when the whole stream was read
     answer: dict[str, Any] | None = None  # the response object, when it answered JSON instead of a stream
     timed_out: bool = False  # no answer within the time it had
+    retry_after: float | None = None  # how long a provider rate-limiting it asked to be left alone
 
 
 def check_body(model: str | None) -> bytes:
@@ -102,7 +103,10 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
             said = classify.with_code(error_text(raw, resp.content_type, whole=True), raw)
             alive = not read_all and resp.status in (400, 422) and not classify.mentions_unknown_model(said) \
                 and classify.says_provider_trouble(raw) is None  # a 400 "invalid_api_key" serves nothing
-            return ProbeResult(alive, resp.status, None, ms(), f"HTTP {resp.status}: {message}")
+            # Rate-limiting, as a request's 429 (or a 400 saying so) is read: its Retry-After is kept.
+            limited = resp.status == 429 or classify.is_rate_limit_event({"error": classify.says_provider_trouble(raw)})
+            wait = classify.parse_retry_after(resp.headers.get("Retry-After")) if limited else None
+            return ProbeResult(alive, resp.status, None, ms(), f"HTTP {resp.status}: {message}", retry_after=wait)
         if not read_as_stream(resp.content_type):  # a whole answer instead of a stream
             with upstream.deadlines.timeout(max(0.001, timeout - ms() / 1000), f"no answer within {timeout:g} s"):
                 raw = await read_limited(resp)
@@ -266,7 +270,8 @@ class BackgroundChecks:
         now = services.answered_for(asked)  # renamed meanwhile: the provider's under its new id
         if now is not None:
             services.router.record_check(services.config.current, now, result.ok, "background check",
-                                         error=result.error, status=result.status, took_s=time.monotonic() - t0)
+                                         error=result.error, status=result.status, took_s=time.monotonic() - t0,
+                                         retry_after=result.retry_after)
 
 
 def _due_after(interval: float) -> float:

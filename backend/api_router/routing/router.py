@@ -32,6 +32,13 @@ RETOLD_LONGER_SECONDS = 30.0
 _LOCKED, _PREFERRED, _NO_REASON = say(LOCKED), say("preferred provider"), Phrase()
 
 
+
+def _rest(cfg: Config, h: Health, now: float, retry_after: float) -> float:
+    """A provider answered with a Retry-After: no background check asks it before then (each would be one
+    more request to a provider that is rate-limiting). Returns its cooldown: at least that long."""
+    h.rest_until = max(h.rest_until, now + min(retry_after, MAX_RETRY_AFTER_SECONDS))
+    return min(max(cfg.routing.cooldown_seconds, retry_after), MAX_RETRY_AFTER_SECONDS)
+
 @dataclass
 class Health:
     consecutive_failures: int = 0
@@ -213,9 +220,11 @@ class Router:
             return [*ready, *(pid for pid in available if pid not in ready)]
         if available:
             return available
-        # Nothing is available: the provider whose cooldown ends first (its failures were answers).
+        # Nothing is available: the provider whose cooldown ends first (its failures were answers) — first of
+        # all one whose own Retry-After is over (a client told to come back then is sent to it, not to one
+        # still asking to be left alone).
         cooling = sorted((pid for pid in ordered if pid not in self._unresponsive),
-                         key=lambda pid: self._health(pid).cooldown_until)
+                         key=lambda pid: (max(self._health(pid).rest_until, now), self._health(pid).cooldown_until))
         return cooling[:1]
 
     def want_checks(self) -> None:
@@ -401,6 +410,7 @@ class Router:
         h.quota_spent = False
         h.failing_since = None
         h.cooldown_until = 0.0
+        h.rest_until = 0.0  # it answers: no longer rate-limiting
         h.unresponsive_since = None
         h.out_since = None
         self._unresponsive.discard(provider)
@@ -492,8 +502,7 @@ class Router:
             was_in = h.unresponsive_since is None and not was_cooling
             cooldown = 0.0
             if retry_after is not None:
-                cooldown = min(max(cfg.routing.cooldown_seconds, retry_after), MAX_RETRY_AFTER_SECONDS)
-                h.rest_until = max(h.rest_until, now + min(retry_after, MAX_RETRY_AFTER_SECONDS))
+                cooldown = _rest(cfg, h, now, retry_after)
             elif h.consecutive_failures >= threshold and not unresponsive:
                 cooldown = cfg.routing.cooldown_seconds
             if cooldown > 0:
@@ -616,7 +625,8 @@ class Router:
             self._health(provider).last_check_at = self._clock()
 
     def record_check(self, cfg: Config, provider: str, ok: bool, how: str, *, responses: bool = True,
-                     error: str = "", status: int | None = None, took_s: float = 0.0) -> None:
+                     error: str = "", status: int | None = None, took_s: float = 0.0,
+                     retry_after: float | None = None) -> None:
         """A background check (``how`` = "background check"), a provider test or a probe got an answer,
         or not. An answer puts a provider that is cooling down back into rotation, and so does the
         answer to a Responses request (``responses``) for a provider that stopped answering: a relay can
@@ -663,6 +673,10 @@ class Router:
                 h.last_fail_at = self._clock()
                 h.last_fail_asked_at = h.last_fail_at - took_s
                 h.failing_since = h.failing_since or h.last_fail_at
+                if retry_after is not None:  # rate-limiting the check too: it rests as long as it asks
+                    now = h.last_fail_at
+                    h.cooldown_until = max(h.cooldown_until, now + _rest(cfg, h, now, retry_after))
+                    self._cooling_ends = max(self._cooling_ends, h.cooldown_until)
                 if error:
                     self._failed_again(cfg, provider, h, self._redact(error), status)
         name = cfg.name_of(provider)
