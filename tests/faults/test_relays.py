@@ -1489,16 +1489,20 @@ QUOTA = {"error": {"message": "You exceeded your current quota, please check you
                   "type": "insufficient_quota", "code": "insufficient_quota"}}
 
 
-@pytest.mark.parametrize("how", ["http 429", "in-band"])
+async def answered_200_with(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+    return web.json_response(QUOTA)  # a relay's error body under a 200
+
+
+@pytest.mark.parametrize("how", ["http 429", "in-band", "200 json"])
 async def test_every_provider_out_of_quota_is_said_as_a_quota_not_a_rate_limit(fakes, gateway, how):
     """Codex stops at once on insufficient_quota ("Quota exceeded") and retries a rate limit's 429 (or a
     502): a used-up quota everywhere is said as one, naming each provider, with no wait that would help."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing=QUICK)
     for fake in (p1, p2):
-        fake.always(fp.status(429, body=json.dumps(QUOTA).encode()) if how == "http 429" else
-                    fp.in_band_failure("insufficient_quota", "You exceeded your current quota",
-                                       error_type="insufficient_quota"))
+        fake.always(fp.status(429, body=json.dumps(QUOTA).encode()) if how == "http 429" else answered_200_with
+                    if how == "200 json" else fp.in_band_failure("insufficient_quota", "You exceeded your current quota",
+                                                                 error_type="insufficient_quota"))
     reply = await gw.responses(stream=True)
     assert reply.status == 429 and "Retry-After" not in reply.headers, (reply.status, reply.headers)
     err = reply.json["error"]

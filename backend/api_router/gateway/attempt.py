@@ -248,9 +248,12 @@ class AttemptRunner:
         if failure is not None and classify.is_unknown_model_event(failure):
             return _unknown_model(failure_said(failure, why))
         if failure is None or not classify.is_client_error_event(failure):
+            # A 200 whose JSON is an error is read as the same error with an error status would be: a spent
+            # quota or a rate limit from every provider is the 429 Codex stops (or waits) for, not a 502.
+            said = failure if failure is not None else {"error": classify.says_provider_trouble(opened.data)}
             return AttemptResult(Outcome.PROVIDER_FAILURE, error=why if failure is None else failure_said(failure, why),
-                                 rate_limited=failure is not None and classify.is_rate_limit_event(failure),
-                                 quota_spent=failure is not None and classify.is_spent_quota(failure))
+                                 rate_limited=classify.is_rate_limit_event(said),
+                                 quota_spent=classify.is_spent_quota(said))
         return self._refused(ex, opened, failure, failure_said(failure, why))
 
     def _refused(self, ex: Exchange, opened: Opened, failure: dict[str, Any], error: str) -> AttemptResult:
