@@ -108,6 +108,20 @@ def test_lock_disabled_and_missing_url():
     assert r.health_json(cfg2)["c"]["status"] == "disabled"
 
 
+def test_a_new_preferred_provider_under_a_lock_changes_no_serving_provider():
+    """Locked to b, which serves: picking another preferred provider leaves b serving — no "Serving from b"
+    event at the next request, as if the serving provider had changed."""
+    r, _, events = router()
+    cfg = make(manual_override="b")
+    r.lock_changed(cfg, "b")
+    r.record_success(cfg, "b")
+    r.preferred_changed(make(manual_override="b", preferred_provider="c"))
+    served = len([m for _, kind, m in events if kind == "route" and m.startswith("Serving")])
+    r.record_success(cfg, "b")
+    assert len([m for _, kind, m in events if kind == "route" and m.startswith("Serving")]) == served, events
+    assert r.active(cfg, str)[0] == "b"
+
+
 def test_all_cooling_tries_earliest_end():
     r, _, _ = router()
     cfg = make(cooldown_seconds=10)

@@ -711,7 +711,9 @@ class Router:
         provider = cfg.effective_preferred
         with self._lock:
             self._s.choice += 1
-            if self._s.active != provider:
+            # Under a lock the locked provider goes on serving: no change of the serving provider to tell.
+            locked_serving = cfg.effective_lock is not None and self._s.active == cfg.effective_lock
+            if self._s.active != provider and not locked_serving:
                 self._s.active, self._s.active_reason = None, _NO_REASON
             elif self._s.active_reason != _LOCKED:  # the fallback serving is the preferred one now
                 self._s.active_reason = _PREFERRED
