@@ -247,7 +247,7 @@ def _open_services(paths: Paths, port: int | None, host: str | None, clock: Call
     watcher = FileWatcher([config.reload, secrets.reload, *watch])
     watcher.start()
     services = Services(paths, config, secrets, redactor, store, router, continuity, quota, home, tests, providers,
-                        watcher, system_autostart(user_data=paths.user_data), activity=activity)
+                        watcher, system_autostart(user_data=paths.user_data), activity)
     config.served_at = lambda: (s.host, s.port) if (s := services.serving) is not None else None
     return services
 

@@ -324,8 +324,8 @@ class Services:
     providers: ProviderStates
     watcher: FileWatcher
     autostart: Autostart  # the OS login item behind [ui] autostart
+    activity: Activity  # when a request was last served (Quota reads the same one)
     serving: Serving | None = None  # set by the gateway server while it listens
-    activity: Activity = field(default_factory=Activity)  # shared with quota: when a request was last served
 
     def name_shown(self, provider: str) -> str:
         """``provider``'s display name as an answer shows it: a key pasted into it masked."""
