@@ -300,6 +300,27 @@ def test_rename_carries_health():
     assert r.health_json(cfg2)["z"]["status"] == "cooldown"
 
 
+def test_the_rest_is_what_the_latest_answer_asks_and_not_answering_asks_none():
+    """A provider that asked for 600 s and then answers a 500, a shorter Retry-After, or does not answer at
+    all (locked, or the last resort): what it asks now counts — a provider not answering is checked as
+    every such one is, whatever it once asked."""
+    r, clock, events = router()
+    cfg = make(failure_threshold=1, cooldown_seconds=5)
+    for then in ({"error": "HTTP 500"}, {"error": "HTTP 429", "retry_after": 10, "status": 429},
+                 {"error": "did not answer", "unresponsive": True}):
+        r.record_failure(cfg, "a", "HTTP 429", retry_after=600, status=429)
+        clock.now += 1
+        r.record_failure(cfg, "a", **then)
+        clock.now += 15
+        assert [pid for pid, _ in r.needing_check(cfg, interval=15)] == ["a"], then
+        r.record_check(cfg, "a", True, "background check")
+    # A check's own Retry-After begins a cooldown, told as a request's is.
+    r.record_failure(cfg, "a", "HTTP 500")
+    clock.now += 1
+    r.record_check(cfg, "a", False, "background check", error="HTTP 429: slow down", status=429, retry_after=120)
+    assert [m for _, kind, m in events if kind == "cooldown"][-1] == "a cooling down for 2 min (Retry-After)"
+
+
 def test_the_last_resort_is_one_whose_own_retry_after_is_over():
     """Both cool down for cooldown_seconds (30 s), longer than either Retry-After: the client, told to come
     back after the soonest one (5 s), is sent to the provider that asked for 5 s — not to the first in

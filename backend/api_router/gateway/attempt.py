@@ -250,7 +250,7 @@ class AttemptRunner:
         if failure is None or not classify.is_client_error_event(failure):
             # A 200 whose JSON is an error is read as the same error with an error status would be: a spent
             # quota or a rate limit from every provider is the 429 Codex stops (or waits) for, not a 502.
-            said = failure if failure is not None else {"error": classify.says_provider_trouble(opened.data)}
+            said = failure if failure is not None else classify.trouble_event(opened.data)
             return AttemptResult(Outcome.PROVIDER_FAILURE, error=why if failure is None else failure_said(failure, why),
                                  rate_limited=classify.is_rate_limit_event(said),
                                  quota_spent=classify.is_spent_quota(said))

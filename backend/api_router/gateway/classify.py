@@ -150,6 +150,12 @@ def says_provider_trouble(body: bytes) -> dict[str, Any] | None:
                  if {str(err.get(k, "")).lower() for k in ("code", "type")} & _PROVIDER_CODES), None)
 
 
+def trouble_event(body: bytes) -> dict[str, Any]:
+    """``says_provider_trouble`` as the in-band error that would say it, for ``is_rate_limit_event`` and
+    ``is_spent_quota`` (``{"error": None}``: no such trouble)."""
+    return {"error": says_provider_trouble(body)}
+
+
 def _error_objects(body: bytes) -> list[dict[str, Any]]:
     """The error objects of an HTTP error body: a JSON error, a bare one (``{"message", "code"}``), or each
     error event of an event stream."""

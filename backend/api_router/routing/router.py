@@ -32,19 +32,30 @@ RETOLD_LONGER_SECONDS = 30.0
 _LOCKED, _PREFERRED, _NO_REASON = say(LOCKED), say("preferred provider"), Phrase()
 
 
+def _cooldown_news(cfg: Config, h: Health, was_cooling: bool, *, asked: bool) -> bool:
+    """Whether a cooldown just set is told (and so noted): when it begins, or when a Retry-After (``asked``)
+    makes it end much later than its last event said (in one step, or by steps too small to tell one by one)."""
+    news = not was_cooling or (asked and h.cooldown_until >= h.told_until + max(cfg.routing.cooldown_seconds,
+                                                                               RETOLD_LONGER_SECONDS))
+    if news:
+        h.told_until = h.cooldown_until
+    return news
 
-def _rest(cfg: Config, h: Health, now: float, retry_after: float) -> float:
-    """A provider answered with a Retry-After: no background check asks it before then (each would be one
-    more request to a provider that is rate-limiting). Returns its cooldown: at least that long."""
-    h.rest_until = max(h.rest_until, now + min(retry_after, MAX_RETRY_AFTER_SECONDS))
+
+def _cooldown_asked(cfg: Config, h: Health, now: float, retry_after: float) -> float:
+    """The cooldown a Retry-After asks for: at least ``cooldown_seconds``. Until the time it names the
+    provider also rests — no background check asks it (each would be one more request to a provider that is
+    rate-limiting); its latest answer says how long, a shorter wait included."""
+    h.rest_until = now + min(retry_after, MAX_RETRY_AFTER_SECONDS)
     return min(max(cfg.routing.cooldown_seconds, retry_after), MAX_RETRY_AFTER_SECONDS)
+
 
 @dataclass
 class Health:
     consecutive_failures: int = 0
     cooldown_until: float = 0.0
-    # Until when it asked not to be asked (its latest Retry-After): no background check before then, a check
-    # being one more request to a provider that is rate-limiting (a cooldown longer than that is checked after).
+    # Until when its latest answer's Retry-After asked not to be asked (see _cooldown_asked); any other
+    # answer, or its not answering, ends that. A cooldown longer than the rest is checked after it.
     rest_until: float = 0.0
     told_until: float = 0.0  # when its last cooldown event said it would end
     last_error: str = ""
@@ -501,8 +512,9 @@ class Router:
             was_cooling = h.cooldown_until > now
             was_in = h.unresponsive_since is None and not was_cooling
             cooldown = 0.0
-            if retry_after is not None:
-                cooldown = _rest(cfg, h, now, retry_after)
+            h.rest_until = 0.0  # what it asks now is what counts (a hang asks nothing: it is checked)
+            if retry_after is not None and not unresponsive:
+                cooldown = _cooldown_asked(cfg, h, now, retry_after)
             elif h.consecutive_failures >= threshold and not unresponsive:
                 cooldown = cfg.routing.cooldown_seconds
             if cooldown > 0:
@@ -516,12 +528,7 @@ class Router:
                 h.out_since = now
             failures = h.consecutive_failures
             self._reason_follows(cfg, provider, error)
-            # Told when it begins, or when a Retry-After makes it end much later than its last event said (in
-            # one step, or by steps too small to tell one by one).
-            tell_cooldown = cooldown > 0 and (not was_cooling or (retry_after is not None and (
-                h.cooldown_until >= h.told_until + max(cfg.routing.cooldown_seconds, RETOLD_LONGER_SECONDS))))
-            if tell_cooldown:
-                h.told_until = h.cooldown_until
+            tell_cooldown = cooldown > 0 and _cooldown_news(cfg, h, was_cooling, asked=retry_after is not None)
         name = cfg.name_of(provider)
         self._emit(Level.WARNING, Kind.PROVIDER_FAILURE, f"{name} failed ({failures} in a row): {error}", provider)
         if newly_unresponsive:
@@ -635,6 +642,7 @@ class Router:
         what happened to the provider since."""
         if provider not in cfg.providers:
             return  # renamed or deleted while the check ran: its health went with the old id
+        told: float | None = None  # a cooldown its Retry-After began
         with self._lock:
             h = self._health(provider)
             if ok and not responses and h.unresponsive_since is not None:
@@ -670,13 +678,18 @@ class Router:
                 # A check it failed is a failure like any other: traffic returns to a preferred provider
                 # only after it has failed nothing for the whole stable window — and what it failed with
                 # now is its error (the status, the all-down banner and the serving reason say so).
-                h.last_fail_at = self._clock()
-                h.last_fail_asked_at = h.last_fail_at - took_s
-                h.failing_since = h.failing_since or h.last_fail_at
-                if retry_after is not None:  # rate-limiting the check too: it rests as long as it asks
-                    now = h.last_fail_at
-                    h.cooldown_until = max(h.cooldown_until, now + _rest(cfg, h, now, retry_after))
+                now = h.last_fail_at = self._clock()
+                h.last_fail_asked_at = now - took_s
+                h.failing_since = h.failing_since or now
+                h.rest_until = 0.0
+                if retry_after is not None:  # rate-limiting the check: as a request's 429 with a Retry-After
+                    was_cooling = h.cooldown_until > now
+                    if not was_out:
+                        h.out_since = now
+                    cooldown = _cooldown_asked(cfg, h, now, retry_after)
+                    h.cooldown_until = max(h.cooldown_until, now + cooldown)
                     self._cooling_ends = max(self._cooling_ends, h.cooldown_until)
+                    told = cooldown if _cooldown_news(cfg, h, was_cooling, asked=True) else None
                 if error:
                     self._failed_again(cfg, provider, h, self._redact(error), status)
         name = cfg.name_of(provider)
@@ -684,7 +697,11 @@ class Router:
             self._emit(Level.INFO, Kind.RECOVERED, f"{name} answers again ({how}); back in rotation", provider)
         elif ok and was_unhealthy:  # (out of rotation and switched off meanwhile: routing still passes it by)
             self._emit(Level.INFO, Kind.RECOVERED, f"{name} answers again ({how})", provider)
-        # A check that finds it still down changes nothing worth an event (it would repeat every few seconds).
+        # A check that finds it still down changes nothing worth an event (it would repeat every few seconds) —
+        # but a cooldown it begins or lengthens much is told, as a request's.
+        if told is not None:
+            self._emit(Level.WARNING, Kind.COOLDOWN, f"{name} cooling down for {for_a_person(told)} (Retry-After)",
+                       provider)
 
     # --- user actions -------------------------------------------------------------------------------
 
