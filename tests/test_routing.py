@@ -321,6 +321,30 @@ def test_the_rest_is_what_the_latest_answer_asks_and_not_answering_asks_none():
     assert [m for _, kind, m in events if kind == "cooldown"][-1] == "a cooling down for 2 min (Retry-After)"
 
 
+def test_an_answer_to_an_older_question_leaves_the_rest_a_newer_429_set():
+    """A request (or a check) asked before the 429 that set the rest, failing after it — a 500, a hang —
+    answers an older question: the rest stands. A cooldown of 0 s a check's Retry-After: 0 asks is no news."""
+    for older in ({"error": "HTTP 500"}, {"error": "did not answer", "unresponsive": True}, "check"):
+        r, clock, events = router()
+        cfg = make(failure_threshold=1, cooldown_seconds=5)
+        r.check_started("a")
+        clock.now += 1
+        r.record_failure(cfg, "a", "HTTP 429", retry_after=600, status=429)
+        clock.now += 2
+        if older == "check":
+            r.record_check(cfg, "a", False, "background check", error="no answer", took_s=3)
+        else:
+            r.record_failure(cfg, "a", took_s=3, **older)
+        r.want_checks()
+        clock.now += 20
+        assert r.needing_check(cfg, interval=15) == [], older
+    r, clock, events = router()
+    cfg = make(failure_threshold=1, cooldown_seconds=0)
+    r.record_failure(cfg, "a", "did not answer", unresponsive=True)
+    r.record_check(cfg, "a", False, "background check", error="HTTP 429", status=429, retry_after=0)
+    assert not [m for _, kind, m in events if kind == "cooldown"], events
+
+
 def test_the_last_resort_is_one_whose_own_retry_after_is_over():
     """Both cool down for cooldown_seconds (30 s), longer than either Retry-After: the client, told to come
     back after the soonest one (5 s), is sent to the provider that asked for 5 s — not to the first in

@@ -2760,3 +2760,21 @@ def test_a_certificate_refused_says_why():
     exc = aiohttp.ClientConnectorCertificateError(key, refused)
     assert describe_exception(exc, 30) == ("cannot connect to relay.example:443 (its TLS certificate is not accepted: "
                                            "certificate has expired)")
+
+
+@pytest.mark.parametrize(("status", "code", "kept"), [
+    (429, "rate_limit_exceeded", 120.0), (400, "rate_limit_exceeded", 120.0),
+    (503, "rate_limit_exceeded", None), (400, "invalid_request_error", None),
+])
+async def test_a_check_keeps_a_retry_after_where_a_request_would(fakes, gateway, status, code, kept):
+    """A 429, or a client-error status whose body says rate limit: its Retry-After counts for a check as for a
+    request. A 503 saying so is a plain failure for a request, and so for a check."""
+    from api_router.gateway.checks import check_body, probe_responses
+
+    (p1,) = await fakes("p1")
+    body = json.dumps({"error": {"message": "slow down", "type": code, "code": code}}).encode()
+    p1.always(fp.status(status, body=body, headers={"Retry-After": "120"}))
+    gw = await gateway({"p1": p1}, routing={"check_interval_seconds": 60})
+    serving = gw.services.require_serving()
+    probe = await probe_responses(serving.upstream, gw.services.config.current.providers["p1"], "k", check_body(None), 5)
+    assert probe.retry_after == kept, probe

@@ -103,8 +103,9 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
             said = classify.with_code(error_text(raw, resp.content_type, whole=True), raw)
             alive = not read_all and resp.status in (400, 422) and not classify.mentions_unknown_model(said) \
                 and classify.says_provider_trouble(raw) is None  # a 400 "invalid_api_key" serves nothing
-            # Rate-limiting, as a request's 429 (or a 400 saying so) is read: its Retry-After is kept.
-            limited = resp.status == 429 or classify.is_rate_limit_event(classify.trouble_event(raw))
+            # Rate-limiting, as a request's 429 (or a client-error status saying so) is read: its Retry-After is kept.
+            limited = resp.status == 429 or (resp.status in classify.CLIENT_ERROR_STATUSES
+                                             and classify.is_rate_limit_event(classify.trouble_event(raw)))
             wait = classify.parse_retry_after(resp.headers.get("Retry-After")) if limited else None
             return ProbeResult(alive, resp.status, None, ms(), f"HTTP {resp.status}: {message}", retry_after=wait)
         if not read_as_stream(resp.content_type):  # a whole answer instead of a stream

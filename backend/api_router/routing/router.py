@@ -42,21 +42,30 @@ def _cooldown_news(cfg: Config, h: Health, was_cooling: bool, *, asked: bool) ->
     return news
 
 
-def _cooldown_asked(cfg: Config, h: Health, now: float, retry_after: float) -> float:
-    """The cooldown a Retry-After asks for: at least ``cooldown_seconds``. Until the time it names the
-    provider also rests — no background check asks it (each would be one more request to a provider that is
-    rate-limiting); its latest answer says how long, a shorter wait included."""
-    h.rest_until = now + min(retry_after, MAX_RETRY_AFTER_SECONDS)
+def _cooldown_asked(cfg: Config, retry_after: float) -> float:
+    """The cooldown a Retry-After asks for: at least ``cooldown_seconds``, at most an hour."""
     return min(max(cfg.routing.cooldown_seconds, retry_after), MAX_RETRY_AFTER_SECONDS)
+
+
+def _note_rest(h: Health, asked_at: float, now: float, retry_after: float | None) -> None:
+    """What a failed answer to a question asked at ``asked_at`` says of the provider's rest: until the time its
+    Retry-After names no background check asks it (each would be one more request to a provider that is
+    rate-limiting); without one, no rest. The latest question's answer says it, a shorter wait included: an
+    answer to one asked before the question that set the rest is older news."""
+    if asked_at < h.rest_asked_at:
+        return
+    h.rest_asked_at = asked_at
+    h.rest_until = now + min(retry_after, MAX_RETRY_AFTER_SECONDS) if retry_after is not None else 0.0
 
 
 @dataclass
 class Health:
     consecutive_failures: int = 0
     cooldown_until: float = 0.0
-    # Until when its latest answer's Retry-After asked not to be asked (see _cooldown_asked); any other
+    # Until when its latest answer's Retry-After asked not to be asked (see _note_rest); any other
     # answer, or its not answering, ends that. A cooldown longer than the rest is checked after it.
     rest_until: float = 0.0
+    rest_asked_at: float = 0.0  # when the question whose answer set (or ended) the rest was asked
     told_until: float = 0.0  # when its last cooldown event said it would end
     last_error: str = ""
     last_status: int | None = None  # the HTTP status of the last failure, when it had one
@@ -512,9 +521,10 @@ class Router:
             was_cooling = h.cooldown_until > now
             was_in = h.unresponsive_since is None and not was_cooling
             cooldown = 0.0
-            h.rest_until = 0.0  # what it asks now is what counts (a hang asks nothing: it is checked)
-            if retry_after is not None and not unresponsive:
-                cooldown = _cooldown_asked(cfg, h, now, retry_after)
+            # What it asks now is what counts; a hang asks nothing (it is checked as every provider not answering).
+            _note_rest(h, now - took_s, now, None if unresponsive else retry_after)
+            if retry_after is not None:
+                cooldown = _cooldown_asked(cfg, retry_after)
             elif h.consecutive_failures >= threshold and not unresponsive:
                 cooldown = cfg.routing.cooldown_seconds
             if cooldown > 0:
@@ -681,15 +691,15 @@ class Router:
                 now = h.last_fail_at = self._clock()
                 h.last_fail_asked_at = now - took_s
                 h.failing_since = h.failing_since or now
-                h.rest_until = 0.0
+                _note_rest(h, now - took_s, now, retry_after)
                 if retry_after is not None:  # rate-limiting the check: as a request's 429 with a Retry-After
                     was_cooling = h.cooldown_until > now
-                    if not was_out:
+                    cooldown = _cooldown_asked(cfg, retry_after)
+                    if not was_out and cooldown > 0:
                         h.out_since = now
-                    cooldown = _cooldown_asked(cfg, h, now, retry_after)
                     h.cooldown_until = max(h.cooldown_until, now + cooldown)
                     self._cooling_ends = max(self._cooling_ends, h.cooldown_until)
-                    told = cooldown if _cooldown_news(cfg, h, was_cooling, asked=True) else None
+                    told = cooldown if cooldown > 0 and _cooldown_news(cfg, h, was_cooling, asked=True) else None
                 if error:
                     self._failed_again(cfg, provider, h, self._redact(error), status)
         name = cfg.name_of(provider)
