@@ -345,6 +345,25 @@ def test_an_answer_to_an_older_question_leaves_the_rest_a_newer_429_set():
     assert not [m for _, kind, m in events if kind == "cooldown"], events
 
 
+def test_a_success_older_than_a_429_clears_nothing_though_an_older_failure_ended_between():
+    """Asked at 0 (hangs), at 0.5 (a long stream), at 1 (429, Retry-After 600): the hang ends at 3, the
+    stream well at 4. The stream's success is older news than the 429 — the hang, older still, must not make
+    it pass for news and wipe the rest and the cooldown."""
+    for older in ({"error": "did not answer", "unresponsive": True}, {"error": "HTTP 500", "status": 500}, "check"):
+        r, clock, _ = router()
+        cfg = make(failure_threshold=1, cooldown_seconds=5)
+        clock.now += 1
+        r.record_failure(cfg, "a", "HTTP 429", retry_after=600, status=429)
+        clock.now += 2
+        if older == "check":
+            r.record_check(cfg, "a", False, "background check", error="no answer", took_s=3)
+        else:
+            r.record_failure(cfg, "a", took_s=3, **older)
+        clock.now += 1
+        r.record_success(cfg, "a", took_s=3.5)
+        assert r.plan(cfg) == ["b", "c"] and r.needing_check(cfg, interval=1) == [], older
+
+
 def test_the_last_resort_is_one_whose_own_retry_after_is_over():
     """Both cool down for cooldown_seconds (30 s), longer than either Retry-After: the client, told to come
     back after the soonest one (5 s), is sent to the provider that asked for 5 s — not to the first in

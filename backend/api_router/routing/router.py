@@ -42,6 +42,12 @@ def _cooldown_news(cfg: Config, h: Health, was_cooling: bool, *, asked: bool) ->
     return news
 
 
+def _latest(asked_before: float | None, asked: float) -> float:
+    """When the latest question a provider failed was asked: a failure of an older one, ending after it (a
+    request that hung while a newer one was refused), leaves it — or a success older still would pass for news."""
+    return asked if asked_before is None else max(asked_before, asked)
+
+
 def _cooldown_asked(cfg: Config, retry_after: float) -> float:
     """The cooldown a Retry-After asks for: at least ``cooldown_seconds``, at most an hour."""
     return min(max(cfg.routing.cooldown_seconds, retry_after), MAX_RETRY_AFTER_SECONDS)
@@ -515,7 +521,7 @@ class Router:
             h = self._health(provider)
             h.consecutive_failures += 1
             h.last_error, h.last_status, h.quota_spent = error, status, quota_spent
-            h.last_fail_at, h.last_fail_asked_at = now, now - took_s
+            h.last_fail_at, h.last_fail_asked_at = now, _latest(h.last_fail_asked_at, now - took_s)
             h.last_request_fail_at = now
             h.failing_since = h.failing_since or now
             was_cooling = h.cooldown_until > now
@@ -689,7 +695,7 @@ class Router:
                 # only after it has failed nothing for the whole stable window — and what it failed with
                 # now is its error (the status, the all-down banner and the serving reason say so).
                 now = h.last_fail_at = self._clock()
-                h.last_fail_asked_at = now - took_s
+                h.last_fail_asked_at = _latest(h.last_fail_asked_at, now - took_s)
                 h.failing_since = h.failing_since or now
                 _note_rest(h, now - took_s, now, retry_after)
                 if retry_after is not None:  # rate-limiting the check: as a request's 429 with a Retry-After
