@@ -321,24 +321,33 @@ def test_the_rest_is_what_the_latest_answer_asks_and_not_answering_asks_none():
     assert [m for _, kind, m in events if kind == "cooldown"][-1] == "a cooling down for 2 min (Retry-After)"
 
 
+OLDER_FAILURES = ({"error": "HTTP 500", "status": 500}, {"error": "did not answer", "unresponsive": True}, "check")
+
+
+def a_429_then_an_older_failure(older):
+    """A question asked at 0 and one at 1: the second's 429 (Retry-After 600) comes at 1, the first fails
+    at 3 as ``older`` says (a request's failure, or a check's)."""
+    r, clock, _ = router()
+    cfg = make(failure_threshold=1, cooldown_seconds=5)
+    clock.now += 1
+    r.record_failure(cfg, "a", "HTTP 429", retry_after=600, status=429)
+    clock.now += 2
+    if older == "check":
+        r.record_check(cfg, "a", False, "background check", error="no answer", took_s=3)
+    else:
+        r.record_failure(cfg, "a", took_s=3, **older)
+    return r, clock, cfg
+
+
 def test_an_answer_to_an_older_question_leaves_the_rest_a_newer_429_set():
     """A request (or a check) asked before the 429 that set the rest, failing after it — a 500, a hang —
     answers an older question: the rest stands. A cooldown of 0 s a check's Retry-After: 0 asks is no news."""
-    for older in ({"error": "HTTP 500"}, {"error": "did not answer", "unresponsive": True}, "check"):
-        r, clock, events = router()
-        cfg = make(failure_threshold=1, cooldown_seconds=5)
-        r.check_started("a")
-        clock.now += 1
-        r.record_failure(cfg, "a", "HTTP 429", retry_after=600, status=429)
-        clock.now += 2
-        if older == "check":
-            r.record_check(cfg, "a", False, "background check", error="no answer", took_s=3)
-        else:
-            r.record_failure(cfg, "a", took_s=3, **older)
+    for older in OLDER_FAILURES:
+        r, clock, cfg = a_429_then_an_older_failure(older)
         r.want_checks()
         clock.now += 20
         assert r.needing_check(cfg, interval=15) == [], older
-    r, clock, events = router()
+    r, _, events = router()
     cfg = make(failure_threshold=1, cooldown_seconds=0)
     r.record_failure(cfg, "a", "did not answer", unresponsive=True)
     r.record_check(cfg, "a", False, "background check", error="HTTP 429", status=429, retry_after=0)
@@ -349,16 +358,8 @@ def test_a_success_older_than_a_429_clears_nothing_though_an_older_failure_ended
     """Asked at 0 (hangs), at 0.5 (a long stream), at 1 (429, Retry-After 600): the hang ends at 3, the
     stream well at 4. The stream's success is older news than the 429 — the hang, older still, must not make
     it pass for news and wipe the rest and the cooldown."""
-    for older in ({"error": "did not answer", "unresponsive": True}, {"error": "HTTP 500", "status": 500}, "check"):
-        r, clock, _ = router()
-        cfg = make(failure_threshold=1, cooldown_seconds=5)
-        clock.now += 1
-        r.record_failure(cfg, "a", "HTTP 429", retry_after=600, status=429)
-        clock.now += 2
-        if older == "check":
-            r.record_check(cfg, "a", False, "background check", error="no answer", took_s=3)
-        else:
-            r.record_failure(cfg, "a", took_s=3, **older)
+    for older in OLDER_FAILURES:
+        r, clock, cfg = a_429_then_an_older_failure(older)
         clock.now += 1
         r.record_success(cfg, "a", took_s=3.5)
         assert r.plan(cfg) == ["b", "c"] and r.needing_check(cfg, interval=1) == [], older
