@@ -68,8 +68,8 @@ def _note_rest(h: Health, asked_at: float, now: float, retry_after: float | None
 class Health:
     consecutive_failures: int = 0
     cooldown_until: float = 0.0
-    # Until when its latest answer's Retry-After asked not to be asked (see _note_rest); any other
-    # answer, or its not answering, ends that. A cooldown longer than the rest is checked after it.
+    # Until when its latest answer's Retry-After asked not to be asked (see _note_rest); a success, a later
+    # question's failure without one, or its not answering ends that. A longer cooldown is checked after it.
     rest_until: float = 0.0
     rest_asked_at: float = 0.0  # when the question whose answer set (or ended) the rest was asked
     told_until: float = 0.0  # when its last cooldown event said it would end
