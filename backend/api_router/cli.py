@@ -21,7 +21,7 @@ from api_router.desktop.instance import (
     reported_handoff,
 )
 from api_router.gateway.server import GatewayServer, PortInUse, StartError, new_event_loop, port_source
-from api_router.logfile import hold_start_records, setup_logging, take_start_records
+from api_router.logfile import setup_logging, start_records_held
 from api_router.openfiles import raise_limit
 from api_router.paths import Paths, codex_home, resolve_user_data
 from api_router.services import Services
@@ -134,11 +134,10 @@ async def serve_headless(paths: Paths, host: str | None, port: int | None, *,
 
 async def _serve_headless(paths: Paths, host: str | None, port: int | None, listening: Callable[[int], None], *,
                           quitting: Callable[[], None] = lambda: None, keep: Callable[[], None] = lambda: None) -> int:
-    hold_start_records()
     try:
-        services = open_services(paths, port=port, host=host, watch=[keep])
+        with start_records_held():
+            services = open_services(paths, port=port, host=host, watch=[keep])
     except StartupError as exc:
-        take_start_records()
         say(f"api-router: {exc}", error=True)
         return 1
     try:

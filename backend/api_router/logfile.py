@@ -4,12 +4,13 @@ own, with every known secret masked and control characters escaped."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import logging.handlers
 import queue
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -129,16 +130,23 @@ class _StartRecords(logging.Handler):
             write_line(sys.stderr, self.format(record))
 
 
-def hold_start_records() -> None:
-    """From now until ``setup_logging``, what is logged is kept for the log file."""
+@contextlib.contextmanager
+def start_records_held() -> Iterator[None]:
+    """What is logged from here until ``setup_logging`` is kept for the log file; a start that fails inside
+    (no log file to come) drops what was held."""
     root = logging.getLogger()
     if not any(isinstance(h, _StartRecords) for h in root.handlers):
         root.addHandler(_StartRecords())
         root.setLevel(logging.INFO)
+    try:
+        yield
+    except BaseException:
+        take_start_records()
+        raise
 
 
 def take_start_records() -> list[logging.LogRecord]:
-    """The records held since ``hold_start_records`` (none: not held); no more are held."""
+    """The records held since ``start_records_held`` (none: not held); no more are held."""
     root, taken = logging.getLogger(), []
     for handler in [h for h in root.handlers if isinstance(h, _StartRecords)]:
         root.removeHandler(handler)

@@ -54,7 +54,7 @@ from api_router.desktop.traycontrol import TrayController, initial_view
 from api_router.desktop.window import AppWindow, gui_for, origin_of, window_url
 from api_router.gateway.server import GatewayServer, GatewayThread, PortInUse, StartError, port_source
 from api_router.launcher import remove_unpacked_if_orphaned
-from api_router.logfile import hold_start_records, setup_logging, take_start_records
+from api_router.logfile import setup_logging, start_records_held, take_start_records
 from api_router.paths import Paths
 from api_router.records import Kind, Level
 from api_router.running import api_router_version
@@ -273,12 +273,8 @@ class DesktopShell:
             self._leave_signals()
 
     def _run_runtime(self, lock: InstanceLock, info: InstanceInfo) -> int:
-        hold_start_records()
-        try:
+        with start_records_held():
             rt = open_services(self._paths, port=self._options.port, host=self._options.host, watch=[lock.keep])
-        except BaseException:
-            take_start_records()
-            raise
         try:
             self._stop_log = self._configure_logging(rt)
             take_start_records()  # held for the file, which has them now (or was not set up here)

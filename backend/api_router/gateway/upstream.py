@@ -509,8 +509,8 @@ def describe_exception(exc: BaseException, request_timeout: float) -> str:
         return f"cannot connect to {exc.host}:{exc.port} ({_why_not_connected(exc.os_error)})"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "the provider closed the connection without answering"
-    if isinstance(exc, (aiohttp.ClientOSError, ConnectionResetError)):
-        return f"connection error: {exc.strerror or exc}" if isinstance(exc, OSError) else f"connection error: {exc}"
+    if isinstance(exc, (aiohttp.ClientOSError, ConnectionResetError)):  # both OSErrors
+        return f"connection error: {os_reason(exc)}"
     if isinstance(exc, aiohttp.ClientPayloadError):
         encoding = _UNDECODABLE_BODY.search(str(exc))
         if encoding:  # whole, but not what its Content-Encoding says: no network cut
