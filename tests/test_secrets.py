@@ -407,6 +407,29 @@ def test_an_edited_url_gets_each_masked_secret_back_at_its_own_place() -> None:
         redactor.unmask_url_secrets("base_url", shown.replace("host.example", "other.example"), old)
 
 
+def test_a_key_written_as_a_urls_user_name_is_a_secret_shown_masked_and_kept_by_an_edit() -> None:
+    """``https://TOKEN@relay/v1`` (no password: the user name is the credential, sent as Basic
+    ``TOKEN:``): masked as a key wherever it shows, with its Basic form; an edit of the path keeps it, an
+    edit of the host must type it again."""
+    import base64
+
+    from api_router.secrets import url_secrets
+
+    token = "sk-relay-0123456789abcdef"
+    old = f"https://{token}@relay.example/v1"
+    found = url_secrets(old)
+    assert token in found and base64.b64encode(f"{token}:".encode()).decode() in found
+    assert url_secrets("https://relay.example/v1") == set()
+    redactor = Redactor()
+    redactor.update(Secrets(gateway_token="g" * 40))
+    redactor.update_url_secrets(found)
+    shown = redactor.shown_url(old)
+    assert token not in shown and shown == f"https://{mask(token)}@relay.example/v1"
+    assert redactor.unmask_url_secrets("base_url", shown.replace("/v1", "/v2"), old) == old.replace("/v1", "/v2")
+    with pytest.raises(ValueError, match="type the key"):
+        redactor.unmask_url_secrets("base_url", shown.replace("relay.example", "other.example"), old)
+
+
 def test_an_idle_gateway_carries_no_difflib_nor_ctypes(tmp_path):
     """What only a rare moment needs is imported then: difflib for a misspelt entry's hint, ctypes for a
     save that races another (renameat2). Reading the files and saving them as usual load neither."""

@@ -467,3 +467,29 @@ async def test_a_url_password_sent_as_basic_auth_and_echoed_back_is_masked(fakes
     sent = base64.b64encode(f"alice:{password}".encode()).decode()
     assert reply.status == 502 and "Basic " in reply.body.decode(), reply.body
     assert sent not in everything_shown(gw, reply) and sent[:12] not in everything_shown(gw, reply)
+
+
+async def test_a_key_written_as_the_urls_user_name_is_masked_as_sent_and_as_written(fakes, gateway):
+    """``http://TOKEN@relay/v1`` (no password): the token is sent as ``Basic base64(TOKEN:)``; a relay
+    quoting that header, or the token itself, gives away nothing — and the settings show the URL masked."""
+    import base64
+
+    from api_router.secrets import mask
+
+    (p1,) = await fakes("p1")
+    token = "sk-relay-in-the-url-0123456789"
+
+    async def echo(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        basic = request.headers.get("Authorization", "")
+        said = base64.b64decode(basic[6:]).decode() if basic.startswith("Basic ") else ""
+        return web.Response(status=401, text=f"Incorrect API key provided: {basic} ({said})")
+
+    p1.always(echo)
+    gw = await gateway({"p1": p1.base_url.replace("http://", f"http://{token}@")}, keys={})
+    reply = await gw.responses()
+    sent = base64.b64encode(f"{token}:".encode()).decode()
+    status = await gw.api("get_status")
+    shown = everything_shown(gw, reply) + json.dumps(status)
+    assert reply.status == 502 and "Basic " in reply.body.decode(), reply.body
+    assert f"http://{mask(token)}@127.0.0.1" in json.dumps(status, ensure_ascii=False)
+    assert token not in shown and sent not in shown and sent[:12] not in shown

@@ -540,7 +540,10 @@ class Redactor:
         masks = {masked for value, masked in self._values if value in mask_url(old)}
         if shown == old or not any(m in new for m in masks):
             return new
-        restored = _pieces_as_saved(new, shown, old) if _account(new) == _account(old) else new
+        # The account is judged once the pieces are restored: a user name that is the key shows masked.
+        restored = _pieces_as_saved(new, shown, old)
+        if _account(restored) != _account(old):
+            restored = new
         if any(m in restored for m in masks):
             raise ValueError(f"{name}: a masked key stands for the one saved with the address as it was, at its "
                              "place in it; with another host, port or user name, or moved, type the key again")
@@ -730,12 +733,24 @@ def url_secrets(url: str) -> set[str]:
     credentials = _URL_CREDENTIALS.match(url)
     if credentials and (password := credentials.group(3)):
         found |= {password, unquote(password), *_basic_auth(unquote(credentials.group(2)), unquote(password))}
+    elif user := _lone_user(url):  # https://sk-…@relay/v1: the user name is all the credential there is
+        found |= {user, unquote(user), *_basic_auth(unquote(user), "")}
     query = url.partition("?")[2].partition("#")[0]
     for part in query.split("&"):
         name, _, value = part.partition("=")
         if value and unquote_plus(name).lower() in _CREDENTIAL_PARAMS:
             found |= {value, unquote_plus(value)}
     return found
+
+
+def _lone_user(url: str) -> str | None:
+    """The user name of a URL that has no password (``https://TOKEN@host``, as Git hosts take a token),
+    as written: a relay that takes its key so reads it there, and aiohttp sends it as Basic credentials."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return parts.username if parts.username and not parts.password else None
 
 
 def _basic_auth(user: str, password: str) -> set[str]:
