@@ -428,6 +428,8 @@ def test_a_key_written_as_a_urls_user_name_is_a_secret_shown_masked_and_kept_by_
     assert redactor.unmask_url_secrets("base_url", shown.replace("/v1", "/v2"), old) == old.replace("/v1", "/v2")
     with pytest.raises(ValueError, match="type the key"):
         redactor.unmask_url_secrets("base_url", shown.replace("relay.example", "other.example"), old)
+    with pytest.raises(ValueError, match="another scheme, host"):  # the scheme is part of the account
+        redactor.unmask_url_secrets("base_url", shown.replace("https://", "http://"), old)
 
 
 def test_an_idle_gateway_carries_no_difflib_nor_ctypes(tmp_path):

@@ -546,7 +546,7 @@ class Redactor:
             restored = new
         if any(m in restored for m in masks):
             raise ValueError(f"{name}: a masked key stands for the one saved with the address as it was, at its "
-                             "place in it; with another host, port or user name, or moved, type the key again")
+                             "place in it; with another scheme, host, port or user name, or moved, type the key again")
         return restored
 
     def shown_url(self, url: str) -> str:
@@ -797,7 +797,7 @@ def unmask_url(name: str, new: str, old: str) -> str:
     old_password = url_password(old)
     if old_password is None or _account(new) != _account(old):
         raise ValueError(f"{name}: {MASKED_PASSWORD} stands for the password saved with the address as it was; "
-                         "with another host, port or user name, type the password")
+                         "with another scheme, host, port or user name, type the password")
     return f"{m.group(1)}{m.group(2)}:{old_password}@" + new[m.end():]
 
 
