@@ -417,7 +417,7 @@ async def test_a_model_list_every_provider_rate_limits_is_a_429_with_the_soonest
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})
     p1.models_behaviour = fp.status(429, "slow down", headers={"Retry-After": "30"})
-    p2.models_behaviour = fp.status(429, "slow down", headers={"Retry-After": "7"})
+    p2.models_behaviour = fp.status(429, "slow down", headers={"retry-after-ms": "7000"})  # read as a request's
     reply = await gw.request("GET", "/v1/models")
     assert reply.status == 429 and reply.headers["Retry-After"] == "7", (reply.status, reply.headers)
     assert [p["provider"] for p in reply.json["error"]["providers"]] == ["p1", "p2"]
@@ -2764,7 +2764,7 @@ def test_a_certificate_refused_says_why():
 
 @pytest.mark.parametrize(("status", "code", "kept"), [
     (429, "rate_limit_exceeded", 120.0), (400, "rate_limit_exceeded", 120.0),
-    (503, "rate_limit_exceeded", None), (400, "invalid_request_error", None),
+    (503, "rate_limit_exceeded", None), (400, "invalid_request_error", None), (429, "ms", 2.5),
 ])
 async def test_a_check_keeps_a_retry_after_where_a_request_would(fakes, gateway, status, code, kept):
     """A 429, or a client-error status whose body says rate limit: its Retry-After counts for a check as for a
@@ -2773,7 +2773,8 @@ async def test_a_check_keeps_a_retry_after_where_a_request_would(fakes, gateway,
 
     (p1,) = await fakes("p1")
     body = json.dumps({"error": {"message": "slow down", "type": code, "code": code}}).encode()
-    p1.always(fp.status(status, body=body, headers={"Retry-After": "120"}))
+    waits = {"retry-after-ms": "2500", "Retry-After": "120"} if code == "ms" else {"Retry-After": "120"}
+    p1.always(fp.status(status, body=body, headers=waits))
     gw = await gateway({"p1": p1}, routing={"check_interval_seconds": 60})
     serving = gw.services.require_serving()
     probe = await probe_responses(serving.upstream, gw.services.config.current.providers["p1"], "k", check_body(None), 5)

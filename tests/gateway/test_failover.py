@@ -194,6 +194,26 @@ async def test_retry_after_seconds_cools_down_at_once_for_the_longer_time(fakes,
     assert 119 <= p1_status["cooldown_until_unix_ms"] / 1000 - before <= 122
 
 
+@pytest.mark.parametrize(("headers", "wait"), [
+    ({"retry-after-ms": "45000"}, 45), ({"retry-after-ms": "45000", "Retry-After": "200"}, 45),
+    ({"retry-after-ms": "soon", "Retry-After": "70"}, 70), ({"retry-after-ms": "nan", "Retry-After": "70"}, 70),
+    ({"retry-after-ms": "99999999999"}, 3600),
+])
+async def test_retry_after_ms_is_read_first_as_openais_sdks_read_it(fakes, gateway, headers, wait):
+    """OpenAI sends ``retry-after-ms`` beside ``Retry-After`` (its SDKs read it first) and some relays send
+    it alone: the wait it names cools the provider down, and every provider rate-limiting tells the client
+    it; one that is no number leaves ``Retry-After`` to say it."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 5, "cooldown_seconds": 1})
+    for fake in (p1, p2):
+        fake.always(fp.status(429, "slow down", headers=headers))
+    before = time.time()
+    reply = await gw.responses()
+    assert reply.status == 429 and reply.headers["Retry-After"] == str(wait), (reply.status, reply.headers)
+    until = gw.services.router.health_json(gw.services.config.current)["p1"]["cooldown_until_unix_ms"] / 1000
+    assert wait - 1 <= until - before <= wait + 2
+
+
 async def test_retry_after_http_date_and_cap(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 5, "cooldown_seconds": 1})

@@ -300,7 +300,7 @@ class AttemptRunner:
                 limited = classify.is_rate_limit_event(error)  # its Retry-After then says how long, as a 429's
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", status=status,
                                      rate_limited=limited, quota_spent=classify.is_spent_quota(error),
-                                     retry_after=classify.parse_retry_after(resp.headers.get("Retry-After"))
+                                     retry_after=classify.retry_after_of(resp.headers)
                                      if limited else None)
             if client.compaction_trigger:  # Codex has no fallback when its compaction request is refused
                 return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", status=status,
@@ -318,7 +318,7 @@ class AttemptRunner:
             # item_reference): the request is bound there, and this provider did not fail.
             return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", status=status,
                                  counts_against_health=False)
-        retry_after = classify.parse_retry_after(resp.headers.get("Retry-After")) if status == 429 else None
+        retry_after = classify.retry_after_of(resp.headers) if status == 429 else None
         message += redirect_note(resp)
         return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", retry_after=retry_after,
                              status=status, rate_limited=status == 429, quota_spent=classify.spent_quota_body(raw))

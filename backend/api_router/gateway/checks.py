@@ -106,7 +106,7 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
             # Rate-limiting, as a request's 429 (or a client-error status saying so) is read: its Retry-After is kept.
             limited = resp.status == 429 or (resp.status in classify.CLIENT_ERROR_STATUSES
                                              and classify.is_rate_limit_event(classify.trouble_event(raw)))
-            wait = classify.parse_retry_after(resp.headers.get("Retry-After")) if limited else None
+            wait = classify.retry_after_of(resp.headers) if limited else None
             return ProbeResult(alive, resp.status, None, ms(), f"HTTP {resp.status}: {message}", retry_after=wait)
         if not read_as_stream(resp.content_type):  # a whole answer instead of a stream
             with upstream.deadlines.timeout(max(0.001, timeout - ms() / 1000), f"no answer within {timeout:g} s"):

@@ -14,7 +14,7 @@ import email.utils
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -74,6 +74,20 @@ def spent_quota_body(body: bytes) -> bool:
 def _coded(payload: Any, codes: frozenset[str]) -> bool:
     err = error_object(payload)
     return err is not None and any(isinstance(v := err.get(k), str) and v in codes for k in ("code", "type"))
+
+
+def retry_after_of(headers: Mapping[str, str], now: Callable[[], float] = time.time) -> float | None:
+    """How long an answer asks to wait: ``retry-after-ms`` when it holds a number (OpenAI's own, which its
+    SDKs read first, and some relays send alone), else ``Retry-After``."""
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            seconds = float(ms) / 1000
+        except ValueError:
+            pass
+        else:
+            if not math.isnan(seconds):
+                return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS)
+    return parse_retry_after(headers.get("Retry-After"), now)
 
 
 def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:

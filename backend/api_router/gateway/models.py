@@ -10,7 +10,7 @@ import aiohttp
 import orjson
 
 from api_router.config import ProviderConfig
-from api_router.gateway.classify import parse_retry_after
+from api_router.gateway.classify import retry_after_of
 from api_router.gateway.upstream import Upstream, describe_exception, error_text, upstream_headers
 
 
@@ -54,7 +54,7 @@ async def fetch_models(upstream: Upstream, provider: ProviderConfig, key: str | 
     if status != 200:
         return ModelList(False, status, elapsed(),
                          error=f"HTTP {status}: {error_text(body, content_type)}{fetched.redirect}",
-                         retry_after=parse_retry_after(fetched.retry_after) if status == 429 else None)
+                         retry_after=retry_after_of(fetched.waits) if status == 429 else None)
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:

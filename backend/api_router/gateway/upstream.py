@@ -163,8 +163,15 @@ class Fetched:
     status: int
     content_type: str
     body: bytes
-    retry_after: str | None  # the Retry-After header
+    waits: Mapping[str, str]  # the headers that say how long to wait (Retry-After, retry-after-ms)
     redirect: str  # where a 3xx leads, as said after its error (``redirect_note``)
+
+
+_WAIT_HEADERS = ("Retry-After", "retry-after-ms")
+
+
+def _waits(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name: value for name in _WAIT_HEADERS if (value := headers.get(name)) is not None}
 
 
 # Whether the connection the current task's request went out on had carried a request before (set by
@@ -232,7 +239,7 @@ class Upstream:
             resp = await self._send("GET", url, headers)
             try:
                 body = await read_limited(resp)
-                return Fetched(resp.status, resp.content_type, body, resp.headers.get("Retry-After"),
+                return Fetched(resp.status, resp.content_type, body, _waits(resp.headers),
                                redirect_note(resp))
             finally:
                 resp.release()
