@@ -36,6 +36,7 @@ from api_router.secrets import Redactor, SecretsFile, url_secrets
 from api_router.services import NotServing, ProviderStates, Services
 from api_router.store import Retention, Store
 from api_router.store.schema import ForeignDatabase, NewerDatabase
+from api_router.tls import ClientTrust
 from api_router.watch import FileWatcher
 
 log = logging.getLogger(__name__)
@@ -226,7 +227,9 @@ def _open_services(paths: Paths, port: int | None, host: str | None, clock: Call
     index = ContinuityIndex(store)
     continuity = Continuity(home, index)
     activity = Activity()
-    quota = Quota(store, lambda: config.current, lambda: secrets.current, store.add_event, redactor, activity)
+    trust = ClientTrust()
+    quota = Quota(store, lambda: config.current, lambda: secrets.current, store.add_event, redactor, activity,
+                  trust)
     quota.load()
     affinity = SessionAffinity(store, keep_seconds=config.current.routing.session_idle_return_seconds,
                                choice=routing_choice(config.current))
@@ -247,7 +250,7 @@ def _open_services(paths: Paths, port: int | None, host: str | None, clock: Call
     watcher = FileWatcher([config.reload, secrets.reload, *watch])
     watcher.start()
     services = Services(paths, config, secrets, redactor, store, router, continuity, quota, home, tests, providers,
-                        watcher, system_autostart(user_data=paths.user_data), activity)
+                        watcher, system_autostart(user_data=paths.user_data), activity, trust)
     config.served_at = lambda: (s.host, s.port) if (s := services.serving) is not None else None
     return services
 

@@ -23,6 +23,7 @@ from api_router.config import Config
 from api_router.records import Activity, EventSink, Kind, Level, now_ms
 from api_router.secrets import Redactor, Secrets
 from api_router.store import Store
+from api_router.tls import ClientTrust
 
 if TYPE_CHECKING:
     import httpx
@@ -59,7 +60,7 @@ class Ledger:
 
 class Quota:
     def __init__(self, store: Store, config: Callable[[], Config], secrets: Callable[[], Secrets],
-                 emit: EventSink, redact: Redactor, activity: Activity) -> None:
+                 emit: EventSink, redact: Redactor, activity: Activity, trust: ClientTrust) -> None:
         self._store = store
         self._config = config
         self._secrets = secrets
@@ -68,6 +69,7 @@ class Quota:
         # layer hides the checked provider's own, this every other one the app knows.
         self._redact = redact
         self._activity = activity
+        self._trust = trust
         self._entries: dict[str, dict[str, Any]] = {}  # UsageEntry.to_json() per provider
         self._hints: dict[str, str] = {}
         self._ledgers: dict[str, Ledger] = {}
@@ -209,7 +211,7 @@ class Quota:
     def _build_refresher(self) -> tuple[httpx.AsyncClient, UsageRefresher]:
         from api_router.usage import UsageRefresher, make_client
 
-        client = make_client()
+        client = make_client(verify=self._trust.context())
         refresher = UsageRefresher(client, self._targets, self._on_result, last_activity=lambda: self._activity.last_ms)
         return client, refresher
 

@@ -22,6 +22,7 @@ from api_router.records import Activity, Kind, Level, steady_ms
 from api_router.routing import Router
 from api_router.secrets import Redactor, Secrets, SecretsFile
 from api_router.store import Store
+from api_router.tls import ClientTrust
 from api_router.watch import FileWatcher
 
 if TYPE_CHECKING:
@@ -325,6 +326,7 @@ class Services:
     watcher: FileWatcher
     autostart: Autostart  # the OS login item behind [ui] autostart
     activity: Activity  # when a request was last served (Quota reads the same one)
+    trust: ClientTrust  # the certificates outgoing HTTPS calls trust (Quota's usage client shares it)
     serving: Serving | None = None  # set by the gateway server while it listens
 
     def name_shown(self, provider: str) -> str:

@@ -2572,16 +2572,23 @@ async def test_a_check_judges_an_event_stream_labelled_json_as_it_judges_a_strea
     await wait_until(lambda: health(gw, "p1")["status"] == "healthy", 5, "a background check to bring p1 back")
 
 
-async def _relay_closing_pooled_connections(answer: bytes, served: list[int], *, hang_up_on: int):
+async def _relay_closing_pooled_connections(answer: bytes, served: list[int | None], *, hang_up_on: int):
     """A relay that answers the first ``hang_up_on - 1`` requests of each connection and hangs up on the next one
     without reading it — what a relay closing a keep-alive connection it found idle does to the request
-    that was just being sent on it. ``served``: how many requests each connection answered."""
+    that was just being sent on it. ``served``: how many requests each connection answered (None: one that
+    only asked for a usage panel — the usage checks look for one — which it does not have)."""
     async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        mine = len(served)
         served.append(0)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                if len(served) and served[-1] + 1 >= hang_up_on:
+                if head.startswith(b"GET "):
+                    served[mine] = None
+                    writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    await writer.drain()
+                    break
+                if served[mine] + 1 >= hang_up_on:
                     break
                 length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
                               if line.lower().startswith(b"content-length:"))
@@ -2589,7 +2596,7 @@ async def _relay_closing_pooled_connections(answer: bytes, served: list[int], *,
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
                              % (len(answer), answer))
                 await writer.drain()
-                served[-1] += 1
+                served[mine] += 1
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         writer.transport.abort()
@@ -2600,7 +2607,7 @@ async def _relay_closing_pooled_connections(answer: bytes, served: list[int], *,
 async def test_a_pooled_connection_the_relay_closes_as_it_is_reused_costs_no_failover(fakes, gateway):
     """The request goes out again on a new connection: no failure, no 502, the session stays."""
     (p2,) = await fakes("p2")
-    served: list[int] = []
+    served: list[int | None] = []
     answer = json.dumps(fp.response_object("from p1", provider="p1")).encode()
     relay = await _relay_closing_pooled_connections(answer, served, hang_up_on=2)
     try:
@@ -2613,7 +2620,8 @@ async def test_a_pooled_connection_the_relay_closes_as_it_is_reused_costs_no_fai
     assert [r.status for r in replies] == [200] * 4, [r.body for r in replies]
     assert {r.headers["X-API-Router-Provider"] for r in replies} == {"p1"}
     assert health(gw, "p1")["consecutive_failures"] == 0 and not client_requests(p2)
-    assert served[:4] == [1, 1, 1, 1]  # each connection answered one request: every reuse was hung up on
+    # each connection answered one request: every reuse was hung up on
+    assert [n for n in served if n is not None][:4] == [1, 1, 1, 1]
 
 
 async def test_a_pooled_connection_cut_after_the_relay_worked_on_the_request_is_not_sent_again(fakes, gateway):
@@ -2646,7 +2654,7 @@ async def test_a_relay_that_hangs_up_on_a_new_connection_is_not_asked_again_ther
     """Only a pooled connection is a reason to send again: one made for this request and hung up on is
     the provider's failure, and the next provider answers."""
     (p2,) = await fakes("p2")
-    served: list[int] = []
+    served: list[int | None] = []
     relay = await _relay_closing_pooled_connections(b"{}", served, hang_up_on=1)
     try:
         port = relay.sockets[0].getsockname()[1]
@@ -2655,7 +2663,7 @@ async def test_a_relay_that_hangs_up_on_a_new_connection_is_not_asked_again_ther
     finally:
         relay.close()
     assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2"
-    assert served == [0] and attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
+    assert [n for n in served if n is not None] == [0] and attempts(gw) == [("p1", "provider_failure"), ("p2", "ok")]
 
 
 async def test_the_gateways_own_failure_event_carries_the_providers_whole_message(fakes, gateway):

@@ -12,6 +12,7 @@ import gzip
 import itertools
 import json
 import socket
+import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -414,10 +415,11 @@ class FakeProvider:
         self.usage_status = 200
         self.usage_delay = 0.0  # seconds before the usage panel answers
         self.usage_requests: list[Recorded] = []
+        self.tls: ssl.SSLContext | None = None  # set before start: it speaks HTTPS with this server context
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/v1"
 
     @property
     def calls(self) -> int:
@@ -440,7 +442,7 @@ class FakeProvider:
         app.router.add_get("/api/usage/token", self._usage)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        site = web.TCPSite(self._runner, "127.0.0.1", port, ssl_context=self.tls)
         await site.start()
         self.port = self._runner.addresses[0][1]
         return self

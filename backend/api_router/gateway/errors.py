@@ -76,4 +76,11 @@ def os_reason(error: OSError) -> str:
         said = os.strerror(error.errno)
         if not said.startswith("Unknown error"):
             return said
-    return error.strerror or str(error)
+    return error.strerror or str(error) or _NAMELESS.get(type(error), type(error).__name__)
+
+
+# What an OS error with neither a code nor a message (raised so by an event loop) was.
+_NAMELESS: dict[type[OSError], str] = {
+    ConnectionResetError: "the connection was reset", ConnectionAbortedError: "the connection was aborted",
+    BrokenPipeError: "the connection was closed", ConnectionRefusedError: "Connection refused",
+}

@@ -81,7 +81,8 @@ async def upstream_context(app: web.Application) -> AsyncIterator[None]:
     session = aiohttp.ClientSession(
         # No pool limit of its own: client connections are bounded by [listen] max_connections, and a
         # request queued for a pool slot would time out as its provider's failure, never having been sent.
-        connector=PoolConnector(limit=0, limit_per_host=0, ttl_dns_cache=300),
+        connector=PoolConnector(limit=0, limit_per_host=0, ttl_dns_cache=300,
+                                ssl=await asyncio.to_thread(app[SERVICES].trust.context)),  # usage checks too
         timeout=aiohttp.ClientTimeout(total=None),  # our own timeouts apply per phase
         # A relay's cookies must never ride along to it (or to another provider on its host), and
         # filtering a cookie jar costs time on every request.

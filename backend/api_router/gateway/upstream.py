@@ -11,7 +11,6 @@ import asyncio
 import contextvars
 import functools
 import re
-import ssl
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
@@ -25,6 +24,7 @@ from yarl import URL
 from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.errors import GATEWAY_QUITS, TooLarge, os_reason
 from api_router.texts import one_line
+from api_router.tls import tls_reason
 
 ERROR_BODY_LIMIT = 4 * 1024 * 1024
 ANSWER_BODY_LIMIT = 64 * 1024 * 1024  # a whole (non-streamed) answer; Codex's are a few MB at most
@@ -512,8 +512,12 @@ def describe_exception(exc: BaseException, request_timeout: float) -> str:
         return str(exc)
     if isinstance(exc, TimeoutError):
         return str(exc) if str(exc) else f"no response within {request_timeout:g} s"
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):  # not the provider's address: the proxy's
+        return f"cannot connect to the proxy {exc.host}:{exc.port} ({_why_not_connected(exc.os_error)})"
     if isinstance(exc, aiohttp.ClientConnectorError):
         return f"cannot connect to {exc.host}:{exc.port} ({_why_not_connected(exc.os_error)})"
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return clip(f"the proxy refused to connect to the provider: HTTP {exc.status} {exc.message}")
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "the provider closed the connection without answering"
     if isinstance(exc, (aiohttp.ClientOSError, ConnectionResetError)):  # both OSErrors
@@ -533,15 +537,17 @@ def describe_exception(exc: BaseException, request_timeout: float) -> str:
 
 
 def _why_not_connected(error: OSError | None) -> str:
-    """A TLS or OS error in a person's words: OpenSSL's "[SSL: WRONG_VERSION_NUMBER] … (_ssl.c:1006)"
-    names no cause one can act on."""
-    if isinstance(error, ssl.SSLCertVerificationError):
-        return f"its TLS certificate is not accepted: {error.verify_message or error.reason}"
-    if isinstance(error, ssl.SSLError):
-        if error.reason == "WRONG_VERSION_NUMBER":
-            return "it does not speak TLS there: is the address http:// rather than https://?"
-        return f"TLS handshake failed: {(error.reason or str(error)).replace('_', ' ').lower()}"
-    return os_reason(error) if error is not None else "no reason given"
+    """A TLS or OS error in a person's words."""
+    if error is None:
+        return "no reason given"
+    if (said := tls_reason(error)) is not None:
+        return said
+    if isinstance(error, ConnectionResetError) and not error.errno:
+        # No errno: the event loop's own, as the peer closed during the TLS handshake (a plain connect
+        # that is reset carries the OS's ECONNRESET).
+        return ("the connection was closed during the TLS handshake: the server may not accept this host name "
+                "or TLS version")
+    return os_reason(error)
 
 
 _UNDECODABLE = re.compile(r"Can not decode content-encoding: [^(]*\(([^)]+)\)")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -30,6 +31,7 @@ from typing import Any
 import httpx
 
 from api_router.texts import one_line, shortened
+from api_router.tls import client_context, tls_reason
 
 from .bases import origin_of
 from .model import ErrorKind, UsageError, redact, strip_query
@@ -77,7 +79,8 @@ def install_log_redaction(logger_name: str = "httpx") -> None:
         target.addFilter(QueryRedactingFilter())
 
 
-def make_client(timeout_s: float = DEFAULT_TIMEOUT_S, *, trust_env: bool = True) -> httpx.AsyncClient:
+def make_client(timeout_s: float = DEFAULT_TIMEOUT_S, *, trust_env: bool = True,
+                verify: ssl.SSLContext | None = None) -> httpx.AsyncClient:
     """The shared client the app should create once and pass to every fetch.
 
     No automatic redirects (see module doc), a cookie jar that accepts no cookies (one relay's
@@ -91,7 +94,8 @@ def make_client(timeout_s: float = DEFAULT_TIMEOUT_S, *, trust_env: bool = True)
         follow_redirects=False,
         cookies=httpx.Cookies(no_cookies),
         headers={"Accept": "application/json", "User-Agent": "api-router-usage"},
-        trust_env=trust_env,
+        trust_env=trust_env,  # the proxy variables (certificates: ``verify``, the gateway's own set)
+        verify=verify if verify is not None else client_context(),
     )
 
 
@@ -156,7 +160,8 @@ class UsageHttp:
             ) from None
         except httpx.HTTPError as exc:
             # (an answer no parser reads is quoted whole: a status line of 48 KB)
-            detail = shortened(one_line(str(exc)), DETAIL_MAX) or type(exc).__name__
+            said = tls_reason(exc) or one_line(str(exc))  # OpenSSL's words name no cause one can act on
+            detail = shortened(said, DETAIL_MAX) or type(exc).__name__
             raise self._error(
                 ErrorKind.NETWORK, f"could not reach usage endpoint {endpoint} ({detail})"
             ) from None

@@ -1,0 +1,167 @@
+"""Providers over HTTPS, as real ones are: the certificates every outgoing call trusts (requests and usage
+checks alike), and a TLS or proxy failure told in words one can act on."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+import trustme
+
+from tests.support import fake_provider as fp
+from tests.support.usage import new_api
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def ca_file(ca: trustme.CA, tmp_path: Path) -> str:
+    path = tmp_path / "private-ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+@pytest.fixture
+async def https_fakes(ca: trustme.CA) -> AsyncIterator[Callable[..., Awaitable[list[fp.FakeProvider]]]]:
+    started: list[fp.FakeProvider] = []
+
+    async def make(*names: str) -> list[fp.FakeProvider]:
+        for name in names:
+            fake = fp.FakeProvider(name)
+            fake.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ca.issue_cert("127.0.0.1").configure_cert(fake.tls)
+            started.append(await fake.start())
+        return started[-len(names):]
+
+    yield make
+    for fake in started:
+        await fake.stop()
+
+
+async def usage_checked(gw, fake: fp.FakeProvider) -> dict:
+    fake.usage = new_api(7)
+    await gw.api("upsert_provider", provider=fake.name, usage_adapter="new_api",
+                 usage_base_url=fake.base_url.removesuffix("/v1"))
+    return (await gw.api("refresh_usage", provider=fake.name))["quota"][fake.name]
+
+
+async def test_a_private_ca_named_in_ssl_cert_file_is_trusted_by_requests_and_usage_checks_alike(
+        https_fakes, gateway, ca_file, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+    (p1,) = await https_fakes("p1")
+    gw = await gateway({"p1": p1})
+    reply = await gw.responses()
+    assert reply.status == 200, reply.text
+    entry = await usage_checked(gw, p1)
+    assert entry["error"] is None and entry["snapshot"] is not None, entry
+
+
+@pytest.mark.parametrize("names", ["a missing file", "a folder", "no certificate"])
+async def test_an_ssl_cert_file_that_names_no_certificate_fails_the_calls_in_words_and_stops_nothing(
+        https_fakes, gateway, monkeypatch, tmp_path, names):
+    """A wrong SSL_CERT_FILE (a folder is a usual slip) once made the usage client refuse to be built: every
+    usage check a 500, the background refresher gone for the run. Now both clients trust the same set, and an
+    untrusted certificate is said so in both, with the way to trust a private CA."""
+    value = {"a missing file": tmp_path / "nowhere.pem", "a folder": tmp_path,
+             "no certificate": tmp_path / "garbage.pem"}[names]
+    if names == "no certificate":
+        value.write_text("not a certificate\n")
+    monkeypatch.setenv("SSL_CERT_FILE", str(value))
+    (p1,) = await https_fakes("p1")
+    gw = await gateway({"p1": p1})
+    reply = await gw.responses()
+    message = reply.json["error"]["message"]
+    assert reply.status == 502 and "its TLS certificate is not accepted" in message, message
+    assert "to trust a private CA, name its PEM file in SSL_CERT_FILE" in message
+    entry = await usage_checked(gw, p1)
+    assert "its TLS certificate is not accepted" in entry["error"] and "_ssl.c" not in entry["error"], entry
+
+
+def test_where_the_system_has_no_certificates_certifis_are_trusted(monkeypatch, tmp_path, ca_file):
+    """python.org's macOS Python, a frozen build: OpenSSL's own places hold nothing, and every HTTPS call
+    would fail; certifi's bundle (httpx's dependency) stands in. Where they hold some, they are the set."""
+    import certifi
+
+    from api_router import tls
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "nowhere.pem"))
+    monkeypatch.setenv("SSL_CERT_DIR", str(empty))
+    assert not tls.system_has_certificates()
+    bundled = ssl.create_default_context(cafile=certifi.where()).cert_store_stats()["x509_ca"]
+    assert tls.client_context().cert_store_stats()["x509_ca"] == bundled > 0
+    monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+    trust = tls.ClientTrust()
+    assert tls.system_has_certificates() and trust.context().cert_store_stats()["x509_ca"] == 1
+    assert trust.context() is trust.context()  # one context, shared by every client
+
+
+async def start_raw(handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+                    ) -> tuple[asyncio.Server, int]:
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def test_a_tls_handshake_the_server_closes_is_said_so(gateway, monkeypatch, ca_file):
+    """A server that refuses the name asked for, or speaks only an old TLS, closes the connection inside the
+    handshake without an alert: the event loop raises a reset with no code and no words ("()" was shown)."""
+    monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+
+    async def close_inside_the_handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)  # the ClientHello has begun
+        writer.close()
+
+    server, port = await start_raw(close_inside_the_handshake)
+    async with server:
+        gw = await gateway({"p1": f"https://127.0.0.1:{port}/v1"})
+        reply = await gw.responses()
+    message = reply.json["error"]["message"]
+    assert reply.status == 502 and "closed during the TLS handshake" in message and "()" not in message, message
+
+
+@pytest.fixture
+def proxied(monkeypatch) -> Callable[[int], None]:
+    def use(port: int) -> None:
+        for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
+    return use
+
+
+async def test_a_proxy_that_cannot_be_reached_is_named_as_the_proxy(https_fakes, gateway, proxied, ca_file,
+                                                                     monkeypatch):
+    """The proxy's address is not the provider's: a dead HTTPS_PROXY is said to be the proxy."""
+    monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+    (p1,) = await https_fakes("p1")
+    dead = fp.free_port()
+    proxied(dead)
+    gw = await gateway({"p1": p1})
+    message = (await gw.responses()).json["error"]["message"]
+    assert f"cannot connect to the proxy 127.0.0.1:{dead}" in message, message
+    assert p1.calls == 0
+
+
+async def test_a_proxy_that_refuses_the_tunnel_says_so(https_fakes, gateway, proxied, ca_file, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+    (p1,) = await https_fakes("p1")
+
+    async def ask_for_a_login(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server, port = await start_raw(ask_for_a_login)
+    async with server:
+        proxied(port)
+        gw = await gateway({"p1": p1})
+        message = (await gw.responses()).json["error"]["message"]
+    assert "the proxy refused to connect to the provider: HTTP 407 Proxy Authentication Required" in message, message
+    assert p1.calls == 0
