@@ -195,7 +195,9 @@ def test_a_bench_stopped_by_a_signal_leaves_no_process_serving(tmp_path: Path, h
     # Its working folder under tmp_path: SIGKILL leaves it behind.
     proc = subprocess.Popen([sys.executable, *command, "--smoke", "--out", str(tmp_path / "r.json")],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "TMPDIR": str(tmp_path)})
+                            # The Python load generator: `tasks.py bench` would install wrk first (apt), and a
+                            # test must not change the machine, nor wait on a download.
+                            env={**os.environ, "TMPDIR": str(tmp_path), "BENCH_LOADGEN": "python"})
     helpers: list[int] = []
     try:
         deadline = time.monotonic() + 60

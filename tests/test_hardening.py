@@ -1173,7 +1173,8 @@ async def test_a_hand_edit_of_secrets_is_picked_up(fakes, gateway):
     await gw.responses()
     assert p1.requests[-1].headers["Authorization"] == "Bearer sk-edited-by-hand-0001"
     path.write_text("{broken")
-    await asyncio.sleep(1.2)
+    await wait_until(lambda: any("secrets.json was edited but" in e.message and "keeps running on the last good" in
+                                 e.message for e in gw.services.store.list_events()), 3.0, "the error event")
     assert gw.services.secrets.current.provider_keys["p1"] == "sk-edited-by-hand-0001"
     await gw.api("set_provider_key", provider="p1", key="sk-set-in-the-ui-0002")
     assert list(path.parent.glob("secrets.json.broken-*"))

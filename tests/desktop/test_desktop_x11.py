@@ -19,9 +19,16 @@ pytestmark = pytest.mark.desktop
 
 
 def test_desktop_lifecycle(xsession: XSession, tmp_path: Path, apps: list[App]) -> None:
-    app = start_app(xsession, tmp_path, free_port())
+    port = free_port()
+    app = start_app(xsession, tmp_path, port)
     apps.append(app)
     check_lifecycle(xsession, app, screenshot="desktop-window.png")
+    # As it starts it prints, and logs, where Codex connects and where the gateway token is.
+    gateway_url, secrets = f"http://127.0.0.1:{port}/v1", Paths(app.user_data).secrets
+    printed = app.output.read_text(errors="replace")
+    assert f"Gateway URL:    {gateway_url}" in printed and f"Token stored in {secrets}" in printed, printed
+    logged = (app.user_data / "data" / "api-router.log").read_text()
+    assert f"gateway URL {gateway_url}; the gateway token is in {secrets}" in logged, logged
 
 
 def test_port_in_use_opens_the_window_and_says_so(xsession: XSession, tmp_path: Path, apps: list[App]) -> None:
