@@ -35,8 +35,9 @@ IS_LINUX = sys.platform.startswith("linux")
 # PyGObject needs to compile. Test: a browser and an X server with a tray for the UI tests.
 GUI_PACKAGES = ["libgirepository1.0-dev", "libcairo2-dev", "pkg-config", "gir1.2-webkit2-4.1",
                 "gir1.2-ayatanaappindicator3-0.1", "python3-dev"]
+# tzdata: the day-boundary tests run in named zones (required in Debian 12, not in every image).
 TEST_PACKAGES = ["chromium", "xvfb", "xauth", "x11-utils", "xdotool", "imagemagick", "trayer", "dbus",
-                 "dbus-x11"]
+                 "dbus-x11", "tzdata"]
 # PyGObject >= 3.52 needs a newer glib than Debian 12 ships.
 GUI_PIP = ["PyGObject==3.50.0", "pycairo"]
 
