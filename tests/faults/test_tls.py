@@ -165,3 +165,29 @@ async def test_a_proxy_that_refuses_the_tunnel_says_so(https_fakes, gateway, pro
         message = (await gw.responses()).json["error"]["message"]
     assert "the proxy refused to connect to the provider: HTTP 407 Proxy Authentication Required" in message, message
     assert p1.calls == 0
+
+
+NGINX_PLAIN_HTTP = (b"<html>\r\n<head><title>400 The plain HTTP request was sent to HTTPS port</title></head>\r\n"
+                    b"<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>The plain HTTP request was sent "
+                    b"to HTTPS port</center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+
+
+@pytest.mark.parametrize("page", [NGINX_PLAIN_HTTP, b"Client sent an HTTP request to an HTTPS server.\n"])
+async def test_a_400_saying_plain_http_reached_an_https_port_is_the_providers_address_not_the_request(
+        fakes, gateway, page):
+    """nginx (or Go) in front of a relay answers an http:// base URL with a 400 page: the request is fine, the
+    address is wrong — the next provider answers, the error says to use https://, and a background check
+    does not take that 400 for a provider reading requests."""
+    from api_router.gateway.checks import check_body, probe_responses
+
+    p1, p2 = await fakes("p1", "p2")
+    p1.always(fp.status(400, body=page, content_type="text/html"))
+    gw = await gateway({"p1": p1, "p2": p2})
+    reply = await gw.responses()
+    assert reply.status == 200 and reply.headers["X-API-Router-Provider"] == "p2", reply.body
+    attempt = gw.services.store.request_log()[0]["attempts"][0]
+    assert attempt["outcome"] == "provider_failure" and "is the address https:// rather than http://?" in \
+        attempt["error"], attempt
+    serving = gw.services.require_serving()
+    probe = await probe_responses(serving.upstream, gw.services.config.current.providers["p1"], "k", check_body(None), 5)
+    assert not probe.ok and "https://" in probe.error, probe

@@ -295,6 +295,9 @@ class AttemptRunner:
                 return _retried(retry, f"HTTP {status}: {message}", said)
             if classify.says_unknown_model(said, raw):
                 return _unknown_model(f"HTTP {status}: {message}", status)
+            if status == 400 and classify.says_plain_http_to_tls(raw):  # its address is wrong, not the request
+                return AttemptResult(Outcome.PROVIDER_FAILURE, status=status,
+                                     error=f"HTTP {status}: {message} — {classify.PLAIN_HTTP_HINT}")
             if (trouble := classify.says_provider_trouble(raw)) is not None:  # as the same words in-band are
                 error = {"error": trouble}
                 limited = classify.is_rate_limit_event(error)  # its Retry-After then says how long, as a 429's

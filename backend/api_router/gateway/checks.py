@@ -99,10 +99,14 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
             except TimeoutError:
                 raw = b""
             message = classify.with_code(error_text(raw, resp.content_type), raw) + redirect_note(resp)
-            # Up and reading Responses requests, for a check; a test (read_all) wants a whole answer.
+            plain_http = resp.status == 400 and classify.says_plain_http_to_tls(raw)
+            if plain_http:
+                message += f" — {classify.PLAIN_HTTP_HINT}"
+            # Up and reading Responses requests, for a check (not with its key refused in a 400, nor at an address
+            # that should be https://); a test (read_all) wants a whole answer.
             said = classify.with_code(error_text(raw, resp.content_type, whole=True), raw)
-            alive = not read_all and resp.status in (400, 422) and not classify.mentions_unknown_model(said) \
-                and classify.says_provider_trouble(raw) is None  # a 400 "invalid_api_key" serves nothing
+            alive = not read_all and resp.status in (400, 422) and not plain_http \
+                and not classify.mentions_unknown_model(said) and classify.says_provider_trouble(raw) is None
             # Rate-limiting, as a request's 429 (or a client-error status saying so) is read: its Retry-After is kept.
             limited = resp.status == 429 or (resp.status in classify.CLIENT_ERROR_STATUSES
                                              and classify.is_rate_limit_event(classify.trouble_event(raw)))

@@ -164,6 +164,18 @@ def says_provider_trouble(body: bytes) -> dict[str, Any] | None:
                  if {str(err.get(k, "")).lower() for k in ("code", "type")} & _PROVIDER_CODES), None)
 
 
+# What TLS servers answer a plain-HTTP request with (nginx's, Go's, Apache's 400 pages): an http:// base
+# URL for an https:// server, the provider's address wrong, not the request.
+_PLAIN_HTTP_TO_TLS = (b"plain http request was sent to https port", b"client sent an http request to an https server",
+                      b"speaking plain http to an ssl-enabled server port")
+PLAIN_HTTP_HINT = "it speaks HTTPS there: is the address https:// rather than http://?"
+
+
+def says_plain_http_to_tls(body: bytes) -> bool:
+    head = body[:65536].lower()
+    return any(phrase in head for phrase in _PLAIN_HTTP_TO_TLS)
+
+
 def trouble_event(body: bytes) -> dict[str, Any]:
     """``says_provider_trouble`` as the in-band error that would say it, for ``is_rate_limit_event`` and
     ``is_spent_quota`` (``{"error": None}``: no such trouble)."""
