@@ -191,3 +191,13 @@ async def test_a_400_saying_plain_http_reached_an_https_port_is_the_providers_ad
     serving = gw.services.require_serving()
     probe = await probe_responses(serving.upstream, gw.services.config.current.providers["p1"], "k", check_body(None), 5)
     assert not probe.ok and "https://" in probe.error, probe
+
+
+async def test_a_json_400_quoting_the_plain_http_words_is_still_the_requests_own(fakes, gateway):
+    """A provider's JSON error may quote what the request said: only a server's own short page says the
+    address is wrong."""
+    p1, p2 = await fakes("p1", "p2")
+    p1.always(fp.status(400, "bad input: 'The plain HTTP request was sent to HTTPS port' is not a tool"))
+    gw = await gateway({"p1": p1, "p2": p2})
+    reply = await gw.responses()
+    assert reply.status == 400 and reply.headers["X-API-Router-Provider"] == "p1" and not p2.calls, reply.body

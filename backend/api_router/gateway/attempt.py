@@ -295,7 +295,7 @@ class AttemptRunner:
                 return _retried(retry, f"HTTP {status}: {message}", said)
             if classify.says_unknown_model(said, raw):
                 return _unknown_model(f"HTTP {status}: {message}", status)
-            if status == 400 and classify.says_plain_http_to_tls(raw):  # its address is wrong, not the request
+            if status == 400 and classify.says_plain_http_to_tls(raw, resp.content_type):  # the address is wrong
                 return AttemptResult(Outcome.PROVIDER_FAILURE, status=status,
                                      error=f"HTTP {status}: {message} — {classify.PLAIN_HTTP_HINT}")
             if (trouble := classify.says_provider_trouble(raw)) is not None:  # as the same words in-band are

@@ -99,7 +99,7 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
             except TimeoutError:
                 raw = b""
             message = classify.with_code(error_text(raw, resp.content_type), raw) + redirect_note(resp)
-            plain_http = resp.status == 400 and classify.says_plain_http_to_tls(raw)
+            plain_http = resp.status == 400 and classify.says_plain_http_to_tls(raw, resp.content_type)
             if plain_http:
                 message += f" — {classify.PLAIN_HTTP_HINT}"
             # Up and reading Responses requests, for a check (not with its key refused in a 400, nor at an address

@@ -171,9 +171,13 @@ _PLAIN_HTTP_TO_TLS = (b"plain http request was sent to https port", b"client sen
 PLAIN_HTTP_HINT = "it speaks HTTPS there: is the address https:// rather than http://?"
 
 
-def says_plain_http_to_tls(body: bytes) -> bool:
-    head = body[:65536].lower()
-    return any(phrase in head for phrase in _PLAIN_HTTP_TO_TLS)
+def says_plain_http_to_tls(body: bytes, content_type: str) -> bool:
+    """Whether a 400 is such a page: a server's own short page, not a provider's JSON error (which may quote
+    what the request said)."""
+    if "json" in content_type or len(body) > 4096:
+        return False
+    lowered = body.lower()
+    return any(phrase in lowered for phrase in _PLAIN_HTTP_TO_TLS)
 
 
 def trouble_event(body: bytes) -> dict[str, Any]:
