@@ -2302,6 +2302,12 @@ async def test_the_gateways_own_address_is_refused_as_a_provider(fakes, gateway)
     gw = await gateway({"p1": p1})
     with pytest.raises(ApiError, match="is API Router itself"):
         await gw.api("upsert_provider", provider="me", base_url=f"http://localhost:{gw.port}/v1")
+    # Its secrets are not known to the masking yet (the address is refused): the message masks them itself.
+    for secret, url in [("sk-key-as-user-name-0123", f"http://sk-key-as-user-name-0123@localhost:{gw.port}/v1"),
+                        ("sk-key-in-the-query-0123", f"http://localhost:{gw.port}/v1?api-key=sk-key-in-the-query-0123")]:
+        reply = await gw.request("POST", "/api/upsert_provider", body={"provider": "me", "base_url": url})
+        said = reply.body.decode()
+        assert reply.status == 400 and "is API Router itself" in said and secret not in said, said
 
 
 def test_a_config_naming_the_gateway_as_a_provider_is_refused_with_an_error_event(tmp_path):

@@ -432,6 +432,32 @@ def test_a_key_written_as_a_urls_user_name_is_a_secret_shown_masked_and_kept_by_
         redactor.unmask_url_secrets("base_url", shown.replace("https://", "http://"), old)
 
 
+def test_a_short_lone_user_name_is_a_name_and_an_empty_password_hides_nothing() -> None:
+    """``https://ubuntu@ubuntu-relay.example.com/v1``: a name, not a key (masked as one, it would mask the
+    host and every "ubuntu" an answer holds); from 16 characters it is a key. ``https://bob:@host`` has no
+    password to mask, so an edit of its path needs none typed."""
+    from api_router.secrets import mask_url, mask_url_secrets, unmask_url, url_secrets
+
+    assert url_secrets("https://ubuntu@ubuntu-relay.example.com/v1") == set()
+    assert url_secrets("https://fifteen-chars-x@r.example/v1") == set()
+    assert "sixteen-chars-xy" in url_secrets("https://sixteen-chars-xy@r.example/v1")
+    assert mask_url("https://bob:@host.example/v1") == "https://bob:@host.example/v1"
+    assert unmask_url("base_url", "https://bob:@host.example/v2", "https://bob:@host.example/v1") == \
+        "https://bob:@host.example/v2"
+    shown = mask_url_secrets("https://sk-relay-0123456789abcdef@h.example/v1?api-key=sk-query-0123456789abcd")
+    assert "0123456789abcdef" not in shown and "sk-query-0123456789abcd" not in shown and "h.example/v1" in shown
+
+
+def test_a_url_holding_a_masked_key_is_refused_where_it_is_entered() -> None:
+    """A URL copied as it was shown (its key masked) into another provider: the mask would be saved and
+    sent. A masked password is kept apart: ``unmask_url`` restores it for the same account."""
+    from api_router.config.schema import url_problem
+
+    assert "masked key" in (url_problem("http://sk-r…cdef@127.0.0.1:9/v1") or "")
+    assert "masked key" in (url_problem("https://relay.example/v1?api-key=••••") or "")
+    assert url_problem("https://user:••••@relay.example/v1") is None
+
+
 def test_an_idle_gateway_carries_no_difflib_nor_ctypes(tmp_path):
     """What only a rare moment needs is imported then: difflib for a misspelt entry's hint, ctypes for a
     save that races another (renameat2). Reading the files and saving them as usual load neither."""

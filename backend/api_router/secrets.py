@@ -743,14 +743,19 @@ def url_secrets(url: str) -> set[str]:
     return found
 
 
+LONE_USER_KEY_MIN = 16  # a user name without a password this long is a key, not a name ("ubuntu", "deploy")
+
+
 def _lone_user(url: str) -> str | None:
-    """The user name of a URL that has no password (``https://TOKEN@host``, as Git hosts take a token),
-    as written: a relay that takes its key so reads it there, and aiohttp sends it as Basic credentials."""
+    """The user name of a URL that has no password (``https://TOKEN@host``, as Git hosts take a token), as
+    written, when it is long enough to be a key: a relay that takes its key so reads it there, and aiohttp
+    sends it as Basic credentials."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return None
-    return parts.username if parts.username and not parts.password else None
+    user = parts.username
+    return user if user and not parts.password and len(user) >= LONE_USER_KEY_MIN else None
 
 
 def _basic_auth(user: str, password: str) -> set[str]:
@@ -768,8 +773,20 @@ def _basic_auth(user: str, password: str) -> set[str]:
 
 
 def mask_url(url: str) -> str:
-    """``https://user:secret@host/v1`` → ``https://user:••••@host/v1`` (for display)."""
-    return _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{m.group(2)}:{MASKED_PASSWORD}@", url, count=1)
+    """``https://user:secret@host/v1`` → ``https://user:••••@host/v1`` (for display; an empty password,
+    ``https://user:@host``, has nothing to hide)."""
+    return _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{m.group(2)}:{MASKED_PASSWORD}@" if m.group(3) else m.group(0),
+                                url, count=1)
+
+
+def mask_url_secrets(url: str) -> str:
+    """A URL whose secrets the masking may not know yet (one refused, or quoted as it is being saved), for a
+    message: its password, a key as its user name and its credential parameters' values masked in place."""
+    shown = mask_url(url)
+    for secret in sorted(url_secrets(url), key=len, reverse=True):
+        if len(secret) >= 6 and secret in shown:  # as the masking: a shorter one would mask ordinary words
+            shown = shown.replace(secret, mask(secret))
+    return shown
 
 
 def mask_refused(value: str) -> str:

@@ -10,6 +10,7 @@ bundle, so a relay behind a private CA would serve requests and fail every usage
 from __future__ import annotations
 
 import os
+import re
 import ssl
 import threading
 
@@ -29,10 +30,15 @@ def system_has_certificates() -> bool:
     return bool(paths.capath) and _has_entries(paths.capath)
 
 
+_HASHED = re.compile(r"[0-9a-f]{8}\.\d+")  # how OpenSSL names the certificates of a folder it reads (c_rehash)
+
+
 def _has_entries(folder: str) -> bool:
+    """Whether ``folder`` holds a certificate OpenSSL would look up (a folder holding only, say, Java's
+    keystore holds none)."""
     try:
         with os.scandir(folder) as entries:
-            return any(True for _ in entries)
+            return any(_HASHED.fullmatch(entry.name) for entry in entries)
     except OSError:
         return False
 

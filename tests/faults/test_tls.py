@@ -4,6 +4,7 @@ checks alike), and a TLS or proxy failure told in words one can act on."""
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -193,11 +194,42 @@ async def test_a_400_saying_plain_http_reached_an_https_port_is_the_providers_ad
     assert not probe.ok and "https://" in probe.error, probe
 
 
-async def test_a_json_400_quoting_the_plain_http_words_is_still_the_requests_own(fakes, gateway):
-    """A provider's JSON error may quote what the request said: only a server's own short page says the
-    address is wrong."""
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain"])
+async def test_a_400_error_object_quoting_the_plain_http_words_is_still_the_requests_own(fakes, gateway,
+                                                                                         content_type):
+    """A provider's JSON error may quote what the request said (labelled text/plain by some front ends): only
+    a server's own short page says the address is wrong."""
     p1, p2 = await fakes("p1", "p2")
-    p1.always(fp.status(400, "bad input: 'The plain HTTP request was sent to HTTPS port' is not a tool"))
+    body = json.dumps({"error": {"message": "bad input: 'The plain HTTP request was sent to HTTPS port'",
+                                 "type": "invalid_request_error"}}).encode()
+    p1.always(fp.status(400, body=body, content_type=content_type))
     gw = await gateway({"p1": p1, "p2": p2})
     reply = await gw.responses()
     assert reply.status == 400 and reply.headers["X-API-Router-Provider"] == "p1" and not p2.calls, reply.body
+
+
+async def test_the_plain_http_page_from_an_https_address_blames_the_front_end(https_fakes, gateway, ca_file,
+                                                                                monkeypatch):
+    """Reached over https:// (a CDN speaking plain HTTP to the relay's HTTPS port), "use https://" would be
+    no advice: the provider's own set-up is wrong."""
+    monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+    p1, p2 = await https_fakes("p1", "p2")
+    p1.always(fp.status(400, body=NGINX_PLAIN_HTTP, content_type="text/html"))
+    gw = await gateway({"p1": p1, "p2": p2})
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
+    error = gw.services.store.request_log()[0]["attempts"][0]["error"]
+    assert "front end is set up wrong" in error and "rather than http://" not in error, error
+
+
+def test_a_certificate_folder_without_hashed_certificates_counts_as_none(monkeypatch, tmp_path):
+    """A folder holding only, say, Java's keystore gives OpenSSL nothing to look up: certifi stands in."""
+    from api_router import tls
+
+    folder = tmp_path / "certs"
+    (folder / "java").mkdir(parents=True)
+    (folder / "README").write_text("not a certificate")
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "nowhere.pem"))
+    monkeypatch.setenv("SSL_CERT_DIR", str(folder))
+    assert not tls.system_has_certificates()
+    (folder / "0a1b2c3d.0").write_text("")
+    assert tls.system_has_certificates()

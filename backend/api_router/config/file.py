@@ -48,7 +48,7 @@ from api_router.fsutil import (
     remove_stale_temp_files,
     tighten,
 )
-from api_router.secrets import mask_refused, mask_url
+from api_router.secrets import mask_refused, mask_url_secrets
 from api_router.texts import QUOTED_MAX, shortened, shown, written
 from api_router.tomlfiles import TomlError, document, dumped, loads, plain, tomlkit
 from api_router.userfile import SAVE_UNDER_WAY_NS, UserFile
@@ -209,7 +209,7 @@ def parse(doc: Mapping[str, Any], own_port: int | None = None) -> tuple[Config, 
             continue
         values = _read_section(table, f"[providers.{pid}]", ProviderConfig, problems)
         if values.get("base_url") and points_at_gateway(values["base_url"], ours):
-            problems.append(Problem(f"[providers.{pid}] base_url {mask_url(values['base_url'])} is API Router "
+            problems.append(Problem(f"[providers.{pid}] base_url {mask_url_secrets(values['base_url'])} is API Router "
                                     "itself; a provider must be another server", "ignoring it"))
             values["base_url"] = ""
         values.setdefault("display_name", pid)

@@ -48,6 +48,9 @@ def url_problem(value: str) -> str | None:
         return "is not an absolute http:// or https:// URL with a host"
     if not value.isprintable():
         return "contains a control or invisible character"
+    if "…" in value or "•" in value.replace(":••••@", "", 1):  # a masked password is unmask_url's to restore
+        return ("holds a masked key (a preview with … or ••••): a mask stands for the key saved with the address "
+                "it was shown in; type the key itself")
     port, host = m["port"], m["host"]
     if "@" in value[m.end("port") if port is not None else m.end("host"):]:
         # user:pa/ss@host reads as the host "user" with the port "pa", then a path: neither is quoted,

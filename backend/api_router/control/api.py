@@ -52,7 +52,7 @@ from api_router.gateway.explain import path_hint
 from api_router.gateway.models import fetch_models
 from api_router.gateway.provider_test import run_test
 from api_router.records import Kind, Level
-from api_router.secrets import Secrets, mask_refused, new_gateway_token, secret_problem, unmask_url
+from api_router.secrets import Secrets, mask_refused, mask_url_secrets, new_gateway_token, secret_problem, unmask_url
 from api_router.services import Asked, Services
 from api_router.status import build_status, provider_settings
 from api_router.texts import listed, quoted
@@ -368,8 +368,8 @@ class Control:
             listen = services.config.current.listen
             if serving is not None and points_at_gateway(values["base_url"],
                                                          replace(listen, host=serving.host, port=serving.port)):
-                raise ControlError(f"base_url {values['base_url']} is API Router itself; a provider must be another "
-                                   "server")
+                raise ControlError(f"base_url {mask_url_secrets(values['base_url'])} is API Router itself; a provider "
+                                   "must be another server")
         if usage_adapter is not None:
             values["usage_adapter"] = usage_adapter
         if usage_base_url is not None:

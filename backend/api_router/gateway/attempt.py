@@ -297,7 +297,7 @@ class AttemptRunner:
                 return _unknown_model(f"HTTP {status}: {message}", status)
             if status == 400 and classify.says_plain_http_to_tls(raw, resp.content_type):  # the address is wrong
                 return AttemptResult(Outcome.PROVIDER_FAILURE, status=status,
-                                     error=f"HTTP {status}: {message} — {classify.PLAIN_HTTP_HINT}")
+                                     error=f"HTTP {status}: {message} — {classify.plain_http_hint(resp.url.scheme)}")
             if (trouble := classify.says_provider_trouble(raw)) is not None:  # as the same words in-band are
                 error = {"error": trouble}
                 limited = classify.is_rate_limit_event(error)  # its Retry-After then says how long, as a 429's

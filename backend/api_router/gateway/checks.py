@@ -101,7 +101,7 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
             message = classify.with_code(error_text(raw, resp.content_type), raw) + redirect_note(resp)
             plain_http = resp.status == 400 and classify.says_plain_http_to_tls(raw, resp.content_type)
             if plain_http:
-                message += f" — {classify.PLAIN_HTTP_HINT}"
+                message += f" — {classify.plain_http_hint(resp.url.scheme)}"
             # Up and reading Responses requests, for a check (not with its key refused in a 400, nor at an address
             # that should be https://); a test (read_all) wants a whole answer.
             said = classify.with_code(error_text(raw, resp.content_type, whole=True), raw)

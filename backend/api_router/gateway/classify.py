@@ -165,19 +165,26 @@ def says_provider_trouble(body: bytes) -> dict[str, Any] | None:
 
 
 # What TLS servers answer a plain-HTTP request with (nginx's, Go's, Apache's 400 pages): an http:// base
-# URL for an https:// server, the provider's address wrong, not the request.
+# URL for an https:// server (or a front end speaking plain HTTP to its HTTPS origin), the address wrong,
+# not the request.
 _PLAIN_HTTP_TO_TLS = (b"plain http request was sent to https port", b"client sent an http request to an https server",
                       b"speaking plain http to an ssl-enabled server port")
-PLAIN_HTTP_HINT = "it speaks HTTPS there: is the address https:// rather than http://?"
 
 
 def says_plain_http_to_tls(body: bytes, content_type: str) -> bool:
-    """Whether a 400 is such a page: a server's own short page, not a provider's JSON error (which may quote
-    what the request said)."""
-    if "json" in content_type or len(body) > 4096:
+    """Whether a 400 is such a page: a server's own short page, not a provider's error object (which may
+    quote what the request said)."""
+    if "json" in content_type or len(body) > 4096 or body.lstrip()[:1] in (b"{", b"["):
         return False
     lowered = body.lower()
     return any(phrase in lowered for phrase in _PLAIN_HTTP_TO_TLS)
+
+
+def plain_http_hint(scheme: str) -> str:
+    """What to do about such a page, by the scheme the provider was asked with."""
+    if scheme == "http":
+        return "it speaks HTTPS there: is the address https:// rather than http://?"
+    return "a server on the way was sent plain HTTP for an HTTPS port: the provider's own front end is set up wrong"
 
 
 def trouble_event(body: bytes) -> dict[str, Any]:

@@ -160,8 +160,7 @@ class UsageHttp:
             ) from None
         except httpx.HTTPError as exc:
             # (an answer no parser reads is quoted whole: a status line of 48 KB)
-            said = tls_reason(exc) or one_line(str(exc))  # OpenSSL's words name no cause one can act on
-            detail = shortened(said, DETAIL_MAX) or type(exc).__name__
+            detail = shortened(_transport_words(exc), DETAIL_MAX) or type(exc).__name__
             raise self._error(
                 ErrorKind.NETWORK, f"could not reach usage endpoint {endpoint} ({detail})"
             ) from None
@@ -218,6 +217,21 @@ class UsageHttp:
 
     def _error(self, kind: ErrorKind, message: str) -> UsageError:
         return UsageError(redact(message, self.secrets), kind)
+
+
+def _transport_words(exc: BaseException) -> str:
+    """What went wrong under an httpx error: TLS in a person's words (OpenSSL's name no cause one can act
+    on), else its own message, else the OS's words of the error it was raised from (a reset says nothing)."""
+    if (said := tls_reason(exc)) is not None:
+        return said
+    if text := one_line(str(exc)):
+        return text
+    cause, seen = exc.__cause__ or exc.__context__, 0
+    while cause is not None and seen < 8:
+        if isinstance(cause, OSError) and (words := cause.strerror or str(cause)):
+            return one_line(words)
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    return ""
 
 
 def upstream_message(doc: Any, secrets: Iterable[str], limit: int = 160) -> str:
