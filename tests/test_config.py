@@ -901,3 +901,12 @@ def test_an_empty_read_only_file_at_start_is_left_as_it_is_without_an_error(tmp_
     cf, report, problems = _load_quietly(path)
     assert not report.problems and path.read_bytes() == b"" and cf.current.listen.port == 4000
     assert not cf.reload() and not problems
+
+
+def test_request_log_retention_defaults_to_30_days():
+    """README: '[request_log] retention_days = 30'; issue 2:
+    a per-request log kept for 30 days."""
+    from api_router.config.file import default_template
+    from api_router.config.schema import RequestLogConfig
+    assert RequestLogConfig().retention_days == 30
+    assert "retention_days = 30" in default_template()

@@ -822,3 +822,53 @@ def test_in_an_outage_a_client_requests_failure_still_waits_an_interval(asked, f
     assert "a" not in [pid for pid, _ in r.needing_check(cfg, interval=15)]
     clock.now = start + max(30.0, failed + 15)
     assert "a" in [pid for pid, _ in r.needing_check(cfg, interval=15)]
+
+
+def test_no_ping_pong_between_fallbacks_when_the_earlier_one_is_available_again():
+    """README: 'While traffic has moved away from the preferred
+    provider, it stays on the provider now serving (no ping-pong between fallbacks)'."""
+    r, clock, _ = router()
+    cfg = make(failure_threshold=2, cooldown_seconds=30, preferred_stable_seconds=60)
+    r.record_failure(cfg, "a", "HTTP 503", retry_after=5)   # a cools down
+    r.record_failure(cfg, "b", "HTTP 500")                  # b failed once (below the threshold: not cooling)
+    r.record_success(cfg, "c", [Failure("a", "HTTP 503"), Failure("b", "HTTP 500")])  # c serves now
+    clock.now += 31  # a's cooldown over, not stable; b available
+    assert r.plan(cfg)[0] == "c"  # stays on c, not back to b
+
+
+def test_locked_provider_that_stopped_answering_is_not_asked():
+    """router.plan docstring / issue 12: a provider that
+    stopped answering is never a candidate, locked to or not."""
+    r, _, _ = router()
+    cfg = make(manual_override="b")
+    r.record_failure(cfg, "b", "no answer within 60 s", unresponsive=True)
+    assert r.plan(cfg) == []
+
+
+def test_a_probe_answer_does_not_bring_back_a_provider_that_hangs_on_requests():
+    """README/issue 12: a relay can list its
+    models and still hang on every request; only a Responses answer puts it back."""
+    r, _, _ = router()
+    cfg = make()
+    r.record_failure(cfg, "a", "no answer", unresponsive=True)
+    r.record_check(cfg, "a", True, "probe", responses=False)
+    assert "a" not in r.available(cfg)
+
+
+def test_hedge_delay_never_above_hedge_max_with_slow_history():
+    """README: 'never below hedge_min_seconds (3 s) nor above
+    hedge_max_seconds (10 s)'."""
+    times = FirstEventTimes()
+    for _ in range(10):
+        times.record("a", 8.0)
+    assert times.delay(RoutingConfig(), "a") == 10
+
+
+def test_hedge_delay_is_the_maximum_until_five_streams():
+    """README: '10 s until a provider has five streams behind it'."""
+    times = FirstEventTimes()
+    for _ in range(4):
+        times.record("a", 0.5)
+    assert times.delay(RoutingConfig(), "a") == 10
+    times.record("a", 0.5)
+    assert times.delay(RoutingConfig(), "a") == 3

@@ -483,3 +483,27 @@ def test_an_idle_gateway_carries_no_difflib_nor_ctypes(tmp_path):
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False", "True", "True"]
+
+
+def _redactor(keys):
+    from api_router.secrets import Redactor, Secrets
+    r = Redactor()
+    r.update(Secrets(gateway_token="ao_" + "1" * 32, provider_keys=keys))
+    return r
+
+
+def test_a_key_of_6_to_11_characters_is_masked():
+    """README: 'A key or token shorter than 6 characters is not
+    masked' — one of 6 or more is."""
+    r = _redactor({"p": "k8Zq2wLx9"})  # 9 characters
+    assert "k8Zq2wLx9" not in r("upstream said: invalid key k8Zq2wLx9")
+    assert b"k8Zq2wLx9" not in r.redact_bytes(b'{"error": "invalid key k8Zq2wLx9"}')
+
+
+def test_a_short_url_password_in_an_error_text_is_masked():
+    """README: '`user:password@` in a base URL is shown
+    masked, however short the password ... (any URL with a password in an error or event text is masked the
+    same way)'."""
+    r = _redactor({})
+    shown = r("Cannot connect to https://me:pw1@relay.example/v1 (refused)")
+    assert "pw1" not in shown and "me:••••@relay.example" in shown, shown

@@ -401,3 +401,14 @@ def test_a_heartbeat_whose_blank_line_comes_in_the_next_read_is_no_event_under_w
     decoder = sse.SSEDecoder()
     assert decoder.cut(b'event: response.output_text.delta\ndata: {"delta": "' + b"x" * 4096) == b""
     assert decoder.event_under_way
+
+
+def test_one_stream_event_over_64_mb_is_refused():
+    """README (failure table): one stream event over 64 MB (an event that never ends) fails the stream —
+    the number itself, which the other tests read from the constant or set smaller."""
+    decoder = sse.SSEDecoder()
+    chunk = b"x" * (1024 * 1024)
+    decoder.feed(b"event: response.output_text.delta\ndata: ")
+    with pytest.raises(sse.EventTooLarge):
+        for _ in range(66):
+            decoder.feed(chunk)

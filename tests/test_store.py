@@ -1238,3 +1238,51 @@ def test_a_delete_made_from_the_list_of_moves_leaves_no_model_to_a_provider_adde
         assert "p1" not in again.last_asked_models()
     finally:
         again.close()
+
+
+def test_the_event_log_keeps_the_newest_5000_events(tmp_path):
+    """README: the event log keeps the newest 5,000 events (the number itself: the test above sets it smaller)."""
+    s = Store(tmp_path / "data" / "s.sqlite3")
+    s.open()
+    try:
+        for i in range(5_050):
+            s.add_event("info", "x", f"event {i}")
+        s.prune()
+        events = s.list_events(limit=10_000)
+        assert len(events) == 5_000 and events[0].message == "event 5049" and events[-1].message == "event 50"
+    finally:
+        s.close()
+
+
+def test_a_start_keeps_the_rows_that_retention_days_keeps(tmp_path, monkeypatch):
+    """The store prunes with its first write batch, and a start writes (events) before it serves: the user's
+    retention_days is in force from the start — rows older than the default 30 days went at a start whose
+    steps after the first event took longer than the store's batch window (a slow disk, a busy machine)."""
+    from api_router import composition
+    from api_router.composition import open_services
+    from api_router.paths import Paths
+
+    warn = composition._warn_of_unusable_lock
+
+    def slowly(*args, **kwargs):  # the start's steps after its first events, on a busy machine
+        time.sleep(1.0)
+        return warn(*args, **kwargs)
+
+    monkeypatch.setattr(composition, "_warn_of_unusable_lock", slowly)
+
+    paths = Paths(tmp_path / "ud")
+    paths.user_data.mkdir()
+    paths.config.write_text('[request_log]\nretention_days = 365\n\n[routing]\ncooldown_seconds = "soon"\n\n'
+                            '[providers.p1]\nbase_url = "http://127.0.0.1:9/v1"\n')
+    seeded = Store(paths.store)
+    seeded.open()
+    for i in range(20):
+        seeded.log_request(record(ts=now_ms() - 60 * 86_400_000 + i))
+    seeded.close()
+    services = open_services(paths)
+    try:
+        services.store.flush()
+        assert any("cooldown_seconds" in e.message for e in services.store.recent_events())  # it wrote
+        assert _logged(services.store) == 20
+    finally:
+        services.close()

@@ -203,7 +203,7 @@ def _open_services(paths: Paths, port: int | None, host: str | None, clock: Call
     secrets.before_use = redactor.update
     redactor.update_url_secrets(_url_secrets(config.current))
     config.before_use = lambda loaded: redactor.update_url_secrets(_url_secrets(loaded.config))
-    store = Store(paths.store, redactor)
+    store = Store(paths.store, redactor, _retention(config.current))
     if store.upgrade_pending():
         _refuse_under_an_earlier_version(paths, config.current, port, host)
     store.open()
@@ -221,7 +221,6 @@ def _open_services(paths: Paths, port: int | None, host: str | None, clock: Call
     if secrets_report.migrated:
         store.add_event(Level.INFO, Kind.CONFIG,
                         "The gateway token was moved out of the provider keys (legacy secrets.json)")
-    store.set_retention(_retention(config.current))
     config.listeners.append(lambda cfg: store.set_retention(_retention(cfg)))
     home = codex_home()
     index = ContinuityIndex(store)

@@ -257,3 +257,18 @@ async def test_every_provider_switched_off_is_a_502_naming_each_and_why(fakes, g
                                     "enable one (with a base URL) in API Router")
         assert [(p["provider"], p["skipped"]) for p in error["providers"]] == [("p1", "disabled"), ("p2", "disabled")]
     assert p1.calls == p2.calls == 0
+
+
+async def test_a_request_without_host_is_let_through(fakes, gateway):
+    """README: a request without `Host` (HTTP/1.0) is let through."""
+    from urllib.parse import urlsplit
+
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    url = urlsplit(gw.base)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    writer.write(b"GET /health HTTP/1.0\r\n\r\n")
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    assert answer.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200")), answer[:200]

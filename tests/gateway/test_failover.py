@@ -553,3 +553,14 @@ async def test_the_serving_reason_follows_a_new_id(fakes, gateway):
     await gw.api("rename_provider", provider="p1", new_id="alpha")
     status = await gw.api("get_status")
     assert status["active_reason"] == "Relay Alpha: HTTP 503: down for maintenance"
+
+
+async def test_a_503_with_retry_after_counts_one_failure_and_starts_no_cooldown(fakes, gateway):
+    """Contract §5 / README failure table: a 429 with
+    Retry-After cools down at once; a 5xx counts a failure (cooldown at failure_threshold)."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 2, "cooldown_seconds": 30})
+    p1.queue(fp.status(503, "busy", headers={"Retry-After": "600"}))
+    assert (await gw.responses()).status == 200
+    p1_status = (await gw.api("get_status"))["providers"]["p1"]
+    assert p1_status["status"] != "cooldown" and p1_status["consecutive_failures"] == 1, p1_status

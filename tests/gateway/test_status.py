@@ -600,3 +600,20 @@ async def test_a_hanging_provider_renamed_while_checked_gets_no_more_checks_at_o
         most = max(most, checks_waiting())
         await asyncio.sleep(0.02)
     assert most == MAX_CHECKS_AT_ONCE, f"{most} checks of the renamed provider waited at once"
+
+
+async def test_a_success_after_an_outage_ends_the_all_down_state(fakes, gateway):
+    """The gateway is down 'until one succeeds'
+    (router docstring; README's all-down banner): a request served after an outage ends it, without waiting
+    for a background check."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 0,
+                                                      "check_interval_seconds": 3600})
+    p1.queue(fp.status(500, "broken"))
+    p2.queue(fp.status(500, "broken too"))
+    assert (await gw.responses()).status == 502
+    assert (await gw.api("get_status"))["summary"]["state"] == "down"
+    reply = await gw.responses()  # both answer again
+    assert reply.status == 200
+    summary = (await gw.api("get_status"))["summary"]
+    assert summary["state"] != "down", summary

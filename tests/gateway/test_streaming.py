@@ -783,3 +783,22 @@ async def test_a_response_created_that_is_not_utf8_is_a_broken_stream_not_a_gate
     else:
         assert reply.status == 502 and "response.created event is not UTF-8" in reply.json["error"]["message"]
     assert "Traceback" not in caplog.text
+
+
+async def test_a_stream_ending_in_response_incomplete_is_an_answer_not_a_break(fakes, gateway):
+    """Contract §6/streaming: the events that end a
+    stream are response.completed and response.incomplete (max_output_tokens); only a stream that stops
+    without its end gets a response.failed and counts against the provider."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
+    response = {**fp.response_object("partial", provider="p1"), "status": "incomplete",
+                "incomplete_details": {"reason": "max_output_tokens"}}
+    events = fp.stream_events(response)
+    events[-1] = {"type": "response.incomplete", "response": response}
+    p1.always(fp.raw_stream([fp.sse_event(e) for e in events]))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200
+    assert reply.event_types[-1] == "response.incomplete", reply.event_types
+    assert "response.failed" not in reply.event_types, reply.event_types
+    status = await gw.api("get_status")
+    assert status["providers"]["p1"]["consecutive_failures"] == 0, status["providers"]["p1"]

@@ -95,7 +95,8 @@ def _remove_empty_or_shm(paths: list[Path]) -> None:
                 path.unlink()
 
 class Store:
-    def __init__(self, path: Path, redact: Callable[[str], str] = lambda s: s) -> None:
+    def __init__(self, path: Path, redact: Callable[[str], str] = lambda s: s,
+                 retention: Retention | None = None) -> None:
         self.path = path
         self._redact = redact
         self._writer = BatchWriter({
@@ -125,7 +126,8 @@ class Store:
         self._unreadable_logged_at = -UNREADABLE_LOG_SECONDS  # the last log line of a lookup that could not read
         self._reader: sqlite3.Connection | None = None  # control/analytics reads
         self._hot: sqlite3.Connection | None = None  # point lookups from the gateway's loop
-        self._retention = Retention()
+        # The user's from the start: the first write batch prunes, and a start writes events before it serves.
+        self._retention = retention if retention is not None else Retention()
         self._last_prune: float | None = None  # None: prune with the first write batch
         self._events_since_prune = 0
         self._rows_since_prune = 0
