@@ -290,16 +290,22 @@ async def test_an_outage_stays_named_whole_after_the_cooldowns_end(fakes, gatewa
     assert "P1: HTTP 503: p1 broken" in s["reason"] and "P2: HTTP 429: p2 limited" in s["reason"], s["reason"]
 
 
+async def an_outage(fakes, gateway, *, lasting: bool, **routing):
+    """Two providers, both failing the first request (``lasting``: every one): the gateway is down."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, **routing})
+    for fake in (p1, p2):
+        broken = fp.status(503, f"{fake.name} broken")
+        (fake.always if lasting else fake.queue)(broken)
+    assert (await gw.responses()).status == 502
+    return gw, p1, p2
+
+
 async def test_a_background_check_ends_an_outage_whose_cooldowns_are_over(fakes, gateway):
     """Every provider failed, their cooldowns ran out while they still failed, then one was fixed: a
     background check finds it, so the banner and tray stop saying "all providers down" without
     waiting for the next client request."""
-    p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 0.5,
-                                                      "check_interval_seconds": 0.3})
-    p1.always(fp.status(503, "p1 broken"))
-    p2.always(fp.status(503, "p2 broken"))
-    assert (await gw.responses()).status == 502
+    gw, p1, p2 = await an_outage(fakes, gateway, lasting=True, cooldown_seconds=0.5, check_interval_seconds=0.3)
     await asyncio.sleep(0.8)  # both cooldowns over, the checks meanwhile failed
     assert (await summary(gw))["state"] == "down"
     p1.always(fp.stream_ok("pong"))
@@ -603,17 +609,9 @@ async def test_a_hanging_provider_renamed_while_checked_gets_no_more_checks_at_o
 
 
 async def test_a_success_after_an_outage_ends_the_all_down_state(fakes, gateway):
-    """The gateway is down 'until one succeeds'
-    (router docstring; README's all-down banner): a request served after an outage ends it, without waiting
-    for a background check."""
-    p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1, "cooldown_seconds": 0,
-                                                      "check_interval_seconds": 3600})
-    p1.queue(fp.status(500, "broken"))
-    p2.queue(fp.status(500, "broken too"))
-    assert (await gw.responses()).status == 502
-    assert (await gw.api("get_status"))["summary"]["state"] == "down"
-    reply = await gw.responses()  # both answer again
-    assert reply.status == 200
-    summary = (await gw.api("get_status"))["summary"]
-    assert summary["state"] != "down", summary
+    """The gateway is down until a provider answers: a request served after an outage ends it (the banner, the
+    tray), without waiting for a background check."""
+    gw, _, _ = await an_outage(fakes, gateway, lasting=False, cooldown_seconds=0, check_interval_seconds=3600)
+    assert (await summary(gw))["state"] == "down"
+    assert (await gw.responses()).status == 200  # both answer again
+    assert (await summary(gw))["state"] != "down"
