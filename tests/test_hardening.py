@@ -2308,6 +2308,10 @@ async def test_the_gateways_own_address_is_refused_as_a_provider(fakes, gateway)
         reply = await gw.request("POST", "/api/upsert_provider", body={"provider": "me", "base_url": url})
         said = reply.body.decode()
         assert reply.status == 400 and "is API Router itself" in said and secret not in said, said
+    # Nor in the refusal of a URL no client can use, nor in the event of one written in config.toml.
+    bad_port = "http://127.0.0.1:99999/v1?token=sk-key-in-a-refused-url-0123"
+    reply = await gw.request("POST", "/api/upsert_provider", body={"provider": "me", "base_url": bad_port})
+    assert reply.status == 400 and "port" in reply.body.decode() and b"in-a-refused-url" not in reply.body
 
 
 def test_a_config_naming_the_gateway_as_a_provider_is_refused_with_an_error_event(tmp_path):

@@ -796,7 +796,7 @@ def mask_refused(value: str) -> str:
     cut: the message is read by a person, and a pasted page must not become a page-long error."""
     head, at, tail = value.rpartition("@")
     shown = f"{m.group(0) if (m := _SCHEME_START.match(head)) else ''}{MASKED_PASSWORD}@{tail}" if at else value
-    return shortened(shown, REFUSED_SHOWN_MAX)
+    return shortened(mask_url_secrets(shown), REFUSED_SHOWN_MAX)  # and its credential parameters' values
 
 
 REFUSED_SHOWN_MAX = 200

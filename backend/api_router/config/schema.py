@@ -37,7 +37,7 @@ def is_http_url(value: str) -> bool:
     return url_problem(value) is None
 
 
-def url_problem(value: str) -> str | None:
+def url_problem(value: str, *, password_mask: bool = False) -> str | None:
     """Why ``value`` is not an absolute http(s) URL the gateway's HTTP clients can connect to, or None.
     The reason completes "the URL …". A URL that passes the pattern but has a port, address or host name
     no client accepts would fail every request sent to it, so it is refused where it is entered."""
@@ -48,9 +48,12 @@ def url_problem(value: str) -> str | None:
         return "is not an absolute http:// or https:// URL with a host"
     if not value.isprintable():
         return "contains a control or invisible character"
-    if "…" in value or "•" in value.replace(":••••@", "", 1):  # a masked password is unmask_url's to restore
-        return ("holds a masked key (a preview with … or ••••): a mask stands for the key saved with the address "
-                "it was shown in; type the key itself")
+    # A preview copied from another provider's address (a masked password only where the control API restores
+    # it: ``password_mask``).
+    if "…" in value or "•" in (value.replace(":••••@", "", 1) if password_mask else value):
+        return ("holds … or •, as a masked key or password shows: a mask stands for the secret saved with the "
+                "address it was shown in, so type the secret itself (a real … or • in a path: write it "
+                "percent-encoded, %E2%80%A6 or %E2%80%A2)")
     port, host = m["port"], m["host"]
     if "@" in value[m.end("port") if port is not None else m.end("host"):]:
         # user:pa/ss@host reads as the host "user" with the port "pa", then a path: neither is quoted,

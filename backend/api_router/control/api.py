@@ -107,7 +107,7 @@ def _filters(provider: str | None, outcome: request_log.OutcomeFilter | None, se
 
 def _url(name: str, value: str, *, empty_ok: bool = False) -> str:
     value = _text(name, value, empty_ok=empty_ok)
-    why = url_problem(value) if value else None
+    why = url_problem(value, password_mask=True) if value else None  # unmask_url restores a masked password
     if why:
         raise ControlError(f"{name} {mask_refused(value)!r} {why}")
     return normalized_url(value)
