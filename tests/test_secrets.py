@@ -468,6 +468,13 @@ def test_a_refused_url_is_quoted_with_its_credential_parameters_masked() -> None
     key = "sk-live-0123456789abcdef"
     shown = mask_refused(f"https://relay.example:99999/v1?api-key={key}")
     assert key not in shown and key[-12:] not in shown and "relay.example:99999" in shown, shown
+    # A pasted page of them costs no scan per value (all but the shown part is cut first).
+    import time
+
+    page = "&".join(f"key=value{i:07d}" for i in range(40_000))
+    started = time.monotonic()
+    shown = mask_refused(f"https://relay.example:99999/v1?api-key={key}&{page}")
+    assert time.monotonic() - started < 5 and key not in shown and len(shown) <= 200
 
 
 def test_an_idle_gateway_carries_no_difflib_nor_ctypes(tmp_path):

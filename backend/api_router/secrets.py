@@ -796,7 +796,9 @@ def mask_refused(value: str) -> str:
     cut: the message is read by a person, and a pasted page must not become a page-long error."""
     head, at, tail = value.rpartition("@")
     shown = f"{m.group(0) if (m := _SCHEME_START.match(head)) else ''}{MASKED_PASSWORD}@{tail}" if at else value
-    return shortened(mask_url_secrets(shown), REFUSED_SHOWN_MAX)  # and its credential parameters' values
+    # Its credential parameters' values masked too — in the part that can be shown (a pasted page of them
+    # would cost a scan each).
+    return shortened(mask_url_secrets(shown[:2 * REFUSED_SHOWN_MAX]), REFUSED_SHOWN_MAX)
 
 
 REFUSED_SHOWN_MAX = 200
