@@ -78,7 +78,8 @@ def tls_reason(error: BaseException | None) -> str | None:
     while error is not None and seen < 8:
         if isinstance(error, ssl.SSLCertVerificationError):
             why = f"its TLS certificate is not accepted: {error.verify_message or error.reason}"
-            return f"{why} ({PRIVATE_CA_HINT})" if error.verify_code in _UNKNOWN_ISSUER else why
+            # (verify_code is set by OpenSSL's side; an error raised otherwise may lack it)
+            return f"{why} ({PRIVATE_CA_HINT})" if getattr(error, "verify_code", None) in _UNKNOWN_ISSUER else why
         if isinstance(error, ssl.SSLError):
             if error.reason == "WRONG_VERSION_NUMBER":
                 return "it does not speak TLS there: is the address http:// rather than https://?"
