@@ -26,7 +26,10 @@ async def test_missing_and_wrong_token_are_refused_with_json(fakes, gateway):
                          ("/api/get_status", "POST")):
         missing = await gw.request(method, path, body=simple_body(), token=False)
         wrong = await gw.request(method, path, body=simple_body(), token="ao_" + "f" * 32)
-        for reply in (missing, wrong):
+        # The right token under another scheme: a Bearer token is asked for, and nothing else is read as one.
+        other_scheme = await gw.request(method, path, body=simple_body(), token=False,
+                                        headers={"Authorization": f"Basic {gw.token}"})
+        for reply in (missing, wrong, other_scheme):
             assert reply.status == 401, (path, reply.body)
             assert reply.json["error"]["type"] == "unauthorized"
             assert reply.json["error"]["message"]
