@@ -13,6 +13,7 @@ import os
 import re
 import ssl
 import threading
+from collections.abc import Iterator
 
 # OpenSSL's verify codes for a chain that leads to no CA it trusts (a private or self-signed one).
 _UNKNOWN_ISSUER = frozenset({18, 19, 20, 21})
@@ -71,19 +72,24 @@ class ClientTrust:
             return self._context
 
 
+def causes(error: BaseException | None, depth: int = 8) -> Iterator[BaseException]:
+    """``error`` and what it was raised from, in turn (a client library's error wraps the socket's or TLS's)."""
+    while error is not None and depth > 0:
+        yield error
+        error, depth = error.__cause__ or error.__context__, depth - 1
+
+
 def tls_reason(error: BaseException | None) -> str | None:
     """A TLS failure in a person's words (OpenSSL's "[SSL: WRONG_VERSION_NUMBER] … (_ssl.c:1006)" names no
     cause one can act on), or None when ``error`` is none. Looks through what the error was raised from."""
-    seen = 0
-    while error is not None and seen < 8:
-        if isinstance(error, ssl.SSLCertVerificationError):
-            why = f"its TLS certificate is not accepted: {error.verify_message or error.reason}"
+    for cause in causes(error):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            why = f"its TLS certificate is not accepted: {cause.verify_message or cause.reason}"
             # (verify_code is set by OpenSSL's side; an error raised otherwise may lack it)
-            return f"{why} ({PRIVATE_CA_HINT})" if getattr(error, "verify_code", None) in _UNKNOWN_ISSUER else why
-        if isinstance(error, ssl.SSLError):
-            if error.reason == "WRONG_VERSION_NUMBER":
+            return f"{why} ({PRIVATE_CA_HINT})" if getattr(cause, "verify_code", None) in _UNKNOWN_ISSUER else why
+        if isinstance(cause, ssl.SSLError):
+            if cause.reason == "WRONG_VERSION_NUMBER":
                 return "it does not speak TLS there: is the address http:// rather than https://?"
-            return f"TLS handshake failed: {(error.reason or str(error)).replace('_', ' ').lower()}"
-        error, seen = error.__cause__ or error.__context__, seen + 1
+            return f"TLS handshake failed: {(cause.reason or str(cause)).replace('_', ' ').lower()}"
     return None
 

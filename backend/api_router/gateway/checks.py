@@ -105,11 +105,12 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
             # Up and reading Responses requests, for a check (not with its key refused in a 400, nor at an address
             # that should be https://); a test (read_all) wants a whole answer.
             said = classify.with_code(error_text(raw, resp.content_type, whole=True), raw)
+            trouble = classify.says_provider_trouble(raw)  # its key refused, a rate limit… (the body read once)
             alive = not read_all and resp.status in (400, 422) and not plain_http \
-                and not classify.mentions_unknown_model(said) and classify.says_provider_trouble(raw) is None
+                and not classify.mentions_unknown_model(said) and trouble is None
             # Rate-limiting, as a request's 429 (or a client-error status saying so) is read: its Retry-After is kept.
             limited = resp.status == 429 or (resp.status in classify.CLIENT_ERROR_STATUSES
-                                             and classify.is_rate_limit_event(classify.trouble_event(raw)))
+                                             and classify.is_rate_limit_event({"error": trouble}))
             wait = classify.retry_after_of(resp.headers) if limited else None
             return ProbeResult(alive, resp.status, None, ms(), f"HTTP {resp.status}: {message}", retry_after=wait)
         if not read_as_stream(resp.content_type):  # a whole answer instead of a stream

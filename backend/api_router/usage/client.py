@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from api_router.texts import one_line, shortened
-from api_router.tls import client_context, tls_reason
+from api_router.tls import causes, client_context, tls_reason
 
 from .bases import origin_of
 from .model import ErrorKind, UsageError, redact, strip_query
@@ -222,16 +222,9 @@ class UsageHttp:
 def _transport_words(exc: BaseException) -> str:
     """What went wrong under an httpx error: TLS in a person's words (OpenSSL's name no cause one can act
     on), else its own message, else the OS's words of the error it was raised from (a reset says nothing)."""
-    if (said := tls_reason(exc)) is not None:
-        return said
-    if text := one_line(str(exc)):
-        return text
-    cause, seen = exc.__cause__ or exc.__context__, 0
-    while cause is not None and seen < 8:
-        if isinstance(cause, OSError) and (words := cause.strerror or str(cause)):
-            return one_line(words)
-        cause, seen = cause.__cause__ or cause.__context__, seen + 1
-    return ""
+    said = tls_reason(exc) or one_line(str(exc))
+    return said or next((one_line(words) for cause in causes(exc)
+                         if isinstance(cause, OSError) and (words := cause.strerror or str(cause))), "")
 
 
 def upstream_message(doc: Any, secrets: Iterable[str], limit: int = 160) -> str:
