@@ -448,6 +448,28 @@ def test_a_short_lone_user_name_is_a_name_and_an_empty_password_hides_nothing() 
     assert "0123456789abcdef" not in shown and "sk-query-0123456789abcd" not in shown and "h.example/v1" in shown
 
 
+@pytest.mark.parametrize("name", ["api-key", "X-Api-Key", "x_api_key", "apiKey", "subscription-key",
+                                  "Ocp-Apim-Subscription-Key", "client_secret", "auth_token", "access-token",
+                                  "code", "sig", "password", "Authorization"])
+def test_a_credential_parameter_is_known_by_its_name_in_any_spelling(name: str) -> None:
+    """A header's name copied into a URL (``X-Api-Key=``), Azure API Management's subscription key, an Azure
+    Function's ``code``: each value is a secret, whichever case, "-" or "_" the name is written with —
+    also after a ";", which older servers read as a parameter separator."""
+    from api_router.secrets import mask_url_secrets, url_secrets
+
+    value = "sk-live-0123456789abcdef"
+    for url in (f"https://relay.example/v1?{name}={value}", f"https://relay.example/v1?api-version=2024;{name}={value}"):
+        assert value in url_secrets(url), url
+        assert value not in mask_url_secrets(url) and "relay.example/v1" in mask_url_secrets(url)
+
+
+def test_a_parameter_that_names_no_credential_is_shown_as_it_is() -> None:
+    from api_router.secrets import url_secrets
+
+    assert url_secrets("https://relay.example/v1?api-version=2024-05-01-preview&model=gpt-5.1-codex"
+                       "&max_tokens=100000&keyboard=us-intl&region=eastus2") == set()
+
+
 def test_a_url_holding_a_masked_key_is_refused_where_it_is_entered() -> None:
     """A URL copied as it was shown (its key masked) into another provider: the mask would be saved and
     sent. A masked password is kept apart: ``unmask_url`` restores it for the same account."""

@@ -718,9 +718,19 @@ def url_password(url: str) -> str | None:
     return m.group(3) if m and m.group(3) else None
 
 
-# Query parameters that carry a credential (Azure's api-key, a relay's ?key= or ?token=).
-_CREDENTIAL_PARAMS = frozenset({"api-key", "api_key", "apikey", "key", "token", "access_token", "token_key",
-                                "auth", "secret", "password", "sig", "signature"})
+# Query parameters that carry a credential, by their name with case, "-", "_" and an "x-" prefix set aside:
+# Azure's api-key, a relay's ?key= or ?token=, a header name copied into the URL (X-Api-Key=), Azure API
+# Management's subscription-key, a client secret, a signed URL's sig.
+_CREDENTIAL_PARAM_ENDINGS = ("key", "token", "secret", "password", "passwd", "signature")
+_CREDENTIAL_PARAMS = frozenset({"auth", "authorization", "sig", "pwd", "code"})
+
+
+def _is_credential_param(name: str) -> bool:
+    from urllib.parse import unquote_plus
+
+    plain = unquote_plus(name).strip().lower()
+    plain = plain.removeprefix("x-").removeprefix("x_").replace("-", "").replace("_", "")
+    return plain in _CREDENTIAL_PARAMS or plain.endswith(_CREDENTIAL_PARAM_ENDINGS)
 
 
 def url_secrets(url: str) -> set[str]:
@@ -736,9 +746,9 @@ def url_secrets(url: str) -> set[str]:
     elif user := _lone_user(url):  # https://sk-…@relay/v1: the user name is all the credential there is
         found |= {user, unquote(user), *_basic_auth(unquote(user), "")}
     query = url.partition("?")[2].partition("#")[0]
-    for part in query.split("&"):
+    for part in re.split("[&;]", query):  # ";" separates parameters too, in older servers' reading
         name, _, value = part.partition("=")
-        if value and unquote_plus(name).lower() in _CREDENTIAL_PARAMS:
+        if value and _is_credential_param(name):
             found |= {value, unquote_plus(value)}
     return found
 
