@@ -168,6 +168,34 @@ async def test_a_proxy_that_refuses_the_tunnel_says_so(https_fakes, gateway, pro
     assert p1.calls == 0
 
 
+async def test_a_407_for_an_http_provider_is_said_to_be_the_proxys(fakes, gateway, monkeypatch):
+    """An http:// provider's request goes to HTTP_PROXY as it is (no tunnel): the proxy's 407 comes back as if
+    the provider had answered it. It is the proxy's, and the failure says what to do about it."""
+    (p1,) = await fakes("p1")
+
+    async def ask_for_a_login(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next((int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
+                       if line.startswith(b"content-length:")), 0)
+        await reader.readexactly(length)
+        writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"corp\"\r\n"
+                     b"Content-Type: text/plain\r\nContent-Length: 12\r\nConnection: close\r\n\r\nlogin needed")
+        await writer.drain()
+        writer.close()
+
+    server, port = await start_raw(ask_for_a_login)
+    async with server:
+        for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+        gw = await gateway({"p1": p1})
+        reply = await gw.responses()
+    message = reply.json["error"]["message"]
+    assert reply.status == 502 and "HTTP 407: login needed" in message, message
+    assert "a proxy between API Router and the provider asks for credentials" in message, message
+    assert p1.calls == 0
+
+
 NGINX_PLAIN_HTTP = (b"<html>\r\n<head><title>400 The plain HTTP request was sent to HTTPS port</title></head>\r\n"
                     b"<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>The plain HTTP request was sent "
                     b"to HTTPS port</center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
@@ -233,3 +261,37 @@ def test_a_certificate_folder_without_hashed_certificates_counts_as_none(monkeyp
     assert not tls.system_has_certificates()
     (folder / "0a1b2c3d.0").write_text("")
     assert tls.system_has_certificates()
+
+
+async def test_a_tls_handshake_never_answered_is_said_to_be_the_connection_not_a_slow_model(gateway, monkeypatch,
+                                                                                              ca_file):
+    """A server (or a firewall) that takes the TCP connection and then says nothing: the request's time runs
+    out before any byte was sent. That is an address that does not answer — the failure names it so, where
+    "no response" alone reads as a model slow to begin."""
+    monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+    held: list[asyncio.StreamWriter] = []
+
+    async def say_nothing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        await reader.read(1 << 16)  # the ClientHello, never answered
+
+    server, port = await start_raw(say_nothing)
+    async with server:
+        gw = await gateway({"p1": f"https://127.0.0.1:{port}/v1"},
+                           routing={"request_timeout_seconds": 1})
+        reply = await gw.responses()
+        for writer in held:
+            writer.close()
+    message = reply.json["error"]["message"]
+    assert reply.status == 502 and "no response within 1 s" in message, message
+    assert f"no connection to 127.0.0.1:{port} was made" in message and "TLS handshake" in message, message
+
+
+async def test_a_provider_connected_but_slow_to_answer_is_not_said_to_be_unreachable(fakes, gateway):
+    """The words above are for a connection never made: one made and then silent keeps the plain words."""
+    slow, = await fakes("slow")
+    slow.always(fp.hang())
+    gw = await gateway({"p1": slow}, routing={"request_timeout_seconds": 1})
+    reply = await gw.responses()
+    message = reply.json["error"]["message"]
+    assert reply.status == 502 and "no response within 1 s" in message and "no connection" not in message, message

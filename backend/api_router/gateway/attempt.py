@@ -60,7 +60,7 @@ from api_router.gateway.upstream import (
     error_text,
     headers_back,
     read_limited,
-    redirect_note,
+    status_note,
     upstream_headers,
 )
 from api_router.jsonbytes import NestedTooDeep, dumps
@@ -322,7 +322,7 @@ class AttemptRunner:
             return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", status=status,
                                  counts_against_health=False)
         retry_after = classify.retry_after_of(resp.headers) if status == 429 else None
-        message += redirect_note(resp)
+        message += status_note(resp)
         return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"HTTP {status}: {message}", retry_after=retry_after,
                              status=status, rate_limited=status == 429, quota_spent=classify.spent_quota_body(raw))
 

@@ -40,7 +40,7 @@ from api_router.gateway.upstream import (
     describe_exception,
     error_text,
     read_limited,
-    redirect_note,
+    status_note,
     upstream_headers,
 )
 from api_router.records import steady_ms
@@ -98,7 +98,7 @@ async def probe_responses(upstream: Upstream, provider: ProviderConfig, key: str
                     raw = await read_limited(resp, 65536)
             except TimeoutError:
                 raw = b""
-            message = classify.with_code(error_text(raw, resp.content_type), raw) + redirect_note(resp)
+            message = classify.with_code(error_text(raw, resp.content_type), raw) + status_note(resp)
             plain_http = resp.status == 400 and classify.says_plain_http_to_tls(raw, resp.content_type)
             if plain_http:
                 message += f" — {classify.plain_http_hint(resp.url.scheme)}"

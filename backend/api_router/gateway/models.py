@@ -53,7 +53,7 @@ async def fetch_models(upstream: Upstream, provider: ProviderConfig, key: str | 
     status, content_type, body = fetched.status, fetched.content_type, fetched.body
     if status != 200:
         return ModelList(False, status, elapsed(),
-                         error=f"HTTP {status}: {error_text(body, content_type)}{fetched.redirect}",
+                         error=f"HTTP {status}: {error_text(body, content_type)}{fetched.note}",
                          retry_after=retry_after_of(fetched.waits) if status == 429 else None)
     try:
         data = orjson.loads(body)

@@ -164,7 +164,7 @@ class Fetched:
     content_type: str
     body: bytes
     waits: Mapping[str, str]  # the headers that say how long to wait (Retry-After, retry-after-ms)
-    redirect: str  # where a 3xx leads, as said after its error (``redirect_note``)
+    note: str  # what its status means besides its words (``status_note``)
 
 
 _WAIT_HEADERS = ("Retry-After", "retry-after-ms")
@@ -177,6 +177,9 @@ def _waits(headers: Mapping[str, str]) -> dict[str, str]:
 # Whether the connection the current task's request went out on had carried a request before (set by
 # ``PoolConnector``, read by ``Upstream._send`` in the same task).
 _REUSED: contextvars.ContextVar[bool] = contextvars.ContextVar("upstream_connection_reused", default=False)
+# The address a request is connecting to while it is (TCP connect, a proxy's tunnel, the TLS handshake):
+# a time limit reached then is an address that does not answer, not a model that is slow to.
+_CONNECTING: contextvars.ContextVar[str | None] = contextvars.ContextVar("upstream_connecting", default=None)
 # A pooled connection the relay closed while idle fails the request sent on it within a round trip.
 STALE_WITHIN_SECONDS = 0.5
 
@@ -194,7 +197,9 @@ class PoolConnector(aiohttp.TCPConnector):
         self._carried: weakref.WeakSet[object] = weakref.WeakSet()
 
     async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
+        _CONNECTING.set(f"[{req.host}]:{req.port}" if ":" in req.host else f"{req.host}:{req.port}")
         conn = await super().connect(req, traces, timeout)
+        _CONNECTING.set(None)
         protocol = conn.protocol
         if protocol is not None:
             _REUSED.set(protocol in self._carried)
@@ -240,7 +245,7 @@ class Upstream:
             try:
                 body = await read_limited(resp)
                 return Fetched(resp.status, resp.content_type, body, _waits(resp.headers),
-                               redirect_note(resp))
+                               status_note(resp))
             finally:
                 resp.release()
 
@@ -253,6 +258,7 @@ class Upstream:
         try:
             target = parsed_url(url, "Authorization" in headers)
             _REUSED.set(False)
+            _CONNECTING.set(None)
             sent = time.monotonic()
             try:
                 return await self.session.request(method, target, data=body, headers=headers, allow_redirects=False)
@@ -486,9 +492,14 @@ _KEY_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.
 _KEY_BYTES_WIDE = _KEY_BYTES + b"\x00"
 
 
-def redirect_note(resp: aiohttp.ClientResponse) -> str:
-    """Where a 3xx answer leads, said after its error ("" for any other answer). Redirects are not
-    followed — the key would go on to another address — so the user is to point the base URL there."""
+def status_note(resp: aiohttp.ClientResponse) -> str:
+    """What an error's status says that its words may not, said after them ("" for most): where a 3xx
+    leads — redirects are not followed (the key would go on to another address), so the user is to point
+    the base URL there —, and that a 407 is a proxy's, not the provider's (an http:// provider's request
+    goes to HTTP_PROXY as it is, and its answer comes back as if the provider gave it)."""
+    if resp.status == 407:
+        return (" — a proxy between API Router and the provider asks for credentials: write them into the proxy "
+                "variable's URL (http://user:password@proxy:port) and start API Router again")
     location = resp.headers.get("Location", "") if 300 <= resp.status < 400 else ""
     if not location:
         return ""
@@ -511,7 +522,10 @@ def describe_exception(exc: BaseException, request_timeout: float) -> str:
     if isinstance(exc, (TooLarge, UnusableRequest)):
         return str(exc)
     if isinstance(exc, TimeoutError):
-        return str(exc) if str(exc) else f"no response within {request_timeout:g} s"
+        said = str(exc) or f"no response within {request_timeout:g} s"
+        if (address := _CONNECTING.get()) is not None:
+            return f"{said}: no connection to {address} was made (its TCP connect or TLS handshake went unanswered)"
+        return said
     if isinstance(exc, aiohttp.ClientProxyConnectionError):  # not the provider's address: the proxy's
         return f"cannot connect to the proxy {exc.host}:{exc.port} ({_why_not_connected(exc.os_error)})"
     if isinstance(exc, aiohttp.ClientConnectorError):
