@@ -476,6 +476,21 @@ try {
       return height;
     });
     assert.ok(longer <= inner, `with README-length addresses the dashboard scrolls at 1320×720: ${longer} px in ${inner}`);
+    // A long path (a Cloudflare AI Gateway's, and a 500-character one) stays in its cell, cut with "…".
+    for (const path of ['/v1/3f1e2d4c5b6a79880f1e2d3c4b5a6978/production-codex-gateway/openai', `/${'segment'.repeat(70)}/v1`]) {
+      const cut = await page.evaluate((text) => {
+        const el = document.querySelector('[data-testid="base-url-path-p1"]');
+        const kept = [...el.childNodes];
+        el.replaceChildren(text);
+        const cell = el.closest('td').getBoundingClientRect();
+        const table = document.querySelector('[data-testid^="provider-row-"]').closest('table').parentElement;
+        const seen = { right: el.getBoundingClientRect().right, cell: cell.right, ellipsis: el.scrollWidth > el.clientWidth,
+          sideways: table.scrollWidth > table.clientWidth + 1 };
+        el.replaceChildren(...kept);
+        return seen;
+      }, path);
+      assert.ok(cut.right <= cut.cell + 0.5 && cut.ellipsis && !cut.sideways, `a ${path.length}-character path at 1320×720: ${JSON.stringify(cut)}`);
+    }
     // A 48-character preferred name and a failover's whole error text (OpenAI's 500 is about 230
     // characters) in the Gateway card and the note under the preferred provider: each keeps one line.
     const wordy = await page.evaluate(() => {
@@ -562,6 +577,18 @@ try {
     await textMatches(banner, /base URLs and keys/); // what to do
     await textMatches(page.getByTestId('status-summary'), /^all providers down/);
     await assertNoHorizontalScroll(page, 'with the banner');
+    // Ten providers failing with a relay's 300-character error page: the banner stays a few lines tall.
+    const tall = await page.evaluate(() => {
+      const reason = document.querySelector('[data-testid="down-banner"] .banner__reason');
+      const kept = [...reason.childNodes];
+      const page502 = `HTTP 502: ${'<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html> '.repeat(4)}`;
+      reason.replaceChildren(Array.from({ length: 10 }, (_, i) => `Relay ${i}: ${page502}`).join('; '));
+      const banner = document.querySelector('[data-testid="down-banner"]').getBoundingClientRect().height;
+      const scrolls = reason.scrollHeight > reason.clientHeight;
+      reason.replaceChildren(...kept);
+      return { banner, scrolls, inner: innerHeight };
+    });
+    assert.ok(tall.scrolls && tall.banner <= tall.inner * 0.4, `a long outage reason: ${JSON.stringify(tall)}`);
     await calm(page);
     await page.screenshot({ path: join(ARTIFACTS, `dashboard-down-${W}-${SCHEME}.png`) });
   });
@@ -603,6 +630,22 @@ try {
     await toast.waitFor();
     await assertFitsWidth(toast.locator('.toast__text'), 'the toast that names the provider');
     await assertReachable(toast, 'the toast');
+    // A report of twenty providers' failures (Refresh all usage), a line each: the toast stays in the window,
+    // its close button in view, and the lines are lines.
+    const report = await toast.evaluate((el) => {
+      const text = el.querySelector('.toast__text');
+      const message = Object.assign(document.createElement('span'), { className: 'toast__message',
+        textContent: Array.from({ length: 20 }, (_, i) => `Relay ${i}: no usage endpoint found at https://relay-${i}.example.com`).join('\n') });
+      text.append(message);
+      const box = el.getBoundingClientRect();
+      const close = el.querySelector('.toast__dismiss').getBoundingClientRect();
+      const lines = message.innerText.split('\n').length; // a line break shown as one (not a space)
+      const seen = { top: box.top, bottom: box.bottom, closeTop: close.top, inner: innerHeight, lines };
+      message.remove();
+      return seen;
+    });
+    assert.ok(report.top >= 0 && report.bottom <= report.inner && report.closeTop >= 0 && report.lines === 20,
+      `a twenty-line toast: ${JSON.stringify(report)}`);
     await assertNoHorizontalScroll(page, 'with the long-named provider');
     const gone = await fetch(`${GATEWAY}api/delete_provider`, {
       method: 'POST',

@@ -221,4 +221,17 @@ describe('refreshOutcome', () => {
     });
     expect(refreshOutcome({ quota: {}, ledgers: {} }, null, ids)).toMatchObject({ tone: 'info', title: 'No usage to check' });
   });
+
+  it('counts the failures when naming them all would fill the toast, and lists each on a line of its own', () => {
+    const many = Array.from({ length: 20 }, (_, i) => `relay-${i}`);
+    const failing = Object.fromEntries(many.map((id) => [id, { ...quota.p3!, error: `no usage endpoint at ${id}` }]));
+    const outcome = refreshOutcome({ quota: failing, ledgers: {} }, null, many, (id) => id.toUpperCase());
+    expect(outcome.title).toBe('Usage check failed for 20 of 20 providers');
+    expect(outcome.message?.split('\n')).toHaveLength(20);
+    expect(outcome.message?.split('\n')[19]).toBe('RELAY-19: no usage endpoint at relay-19');
+    const three = many.slice(0, 3);
+    expect(refreshOutcome({ quota: failing, ledgers: {} }, null, three, (id) => id.toUpperCase()).title).toBe(
+      'Usage check failed for RELAY-0, RELAY-1, RELAY-2',
+    );
+  });
 });

@@ -296,7 +296,9 @@ export function refreshOutcome(
   if (bad.length > 0) {
     return {
       tone: 'error',
-      title: `Usage check failed for ${bad.map(nameOf).join(', ')}`,
+      // Names in the title while they are few; a count when a list of names would fill the toast.
+      title: bad.length <= 3 ? `Usage check failed for ${bad.map(nameOf).join(', ')}`
+        : `Usage check failed for ${bad.length} of ${countNoun(checked.length, 'provider')}`,
       // In full: the backend's message says what went wrong and what to do.
       message: bad.map((id) => `${nameOf(id)}: ${own(result.quota, id)?.error ?? ''}`).join('\n'),
     };
