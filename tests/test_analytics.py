@@ -123,6 +123,25 @@ def test_sessions_and_timeline_mark_failovers(tmp_path):
     store.close()
 
 
+def test_a_session_longer_than_its_timeline_says_how_long_it_is(tmp_path):
+    """The timeline holds a session's newest 1,000 requests; the session list counts them all. The timeline
+    says how many there are, so its view can say it shows the newest part (it read "1,000 requests")."""
+    store = Store(tmp_path / "s.sqlite3")
+    store.open()
+    for i in range(analytics.TIMELINE_LIMIT + 100):
+        store.log_request(RequestRecord(unix_ms=NOW - 10_000_000 + i, path="/v1/responses", stream=True,
+                                        session_id="long", provider="p1", status=200, latency_ms=1.0))
+    store.log_request(RequestRecord(unix_ms=NOW, path="/v1/responses", stream=True, session_id="short",
+                                    provider="p1", status=200, latency_ms=1.0))
+    store.flush()
+    timeline = analytics.session_timeline(store, "long")
+    (listed,) = [s for s in analytics.sessions(store) if s["session_id"] == "long"]
+    assert len(timeline["requests"]) == 1000 and timeline["total"] == listed["requests"] == 1100
+    assert timeline["requests"][0]["unix_ms"] == NOW - 10_000_000 + 100  # the newest thousand, oldest first
+    assert analytics.session_timeline(store, "short")["total"] == 1
+    store.close()
+
+
 def test_the_session_list_and_timeline_name_the_same_last_provider(tmp_path):
     """A long turn begun on p1 is logged after a short one begun later on p2: both views take the turn
     that began last (the order the timeline and the Requests page list them in)."""

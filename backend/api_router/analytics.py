@@ -163,11 +163,17 @@ def _on_provider(bound: str | None, last_served: str | None) -> dict[str, Any]:
     return {"provider": bound or last_served, "bound": bound is not None}
 
 
+TIMELINE_LIMIT = 1000  # a session's newest requests in its timeline
+
+
 def session_timeline(store: Store, session_id: str,
                      bound_to: Callable[[str], str | None] = lambda session: None) -> dict[str, Any]:
     """Every request of one session, oldest first, with its attempts; failovers and provider
     switches between turns are marked."""
-    log = list(reversed(store.request_log(limit=1000, session_id=session_id)))
+    log = list(reversed(store.request_log(limit=TIMELINE_LIMIT, session_id=session_id)))
+    # A session longer than the timeline shows: how long, so the view can say which part it shows.
+    total = len(log) if len(log) < TIMELINE_LIMIT else \
+        store.query("SELECT count(*) FROM request_log WHERE session_id = ?", (session_id,))[0][0]
     previous = None
     entries = []
     for item in log:
@@ -182,4 +188,5 @@ def session_timeline(store: Store, session_id: str,
         })
         if served is not None:
             previous = served
-    return {"session_id": session_id, "requests": entries, **_on_provider(bound_to(session_id), previous)}
+    return {"session_id": session_id, "requests": entries, "total": total,
+            **_on_provider(bound_to(session_id), previous)}

@@ -373,8 +373,10 @@ export interface SessionTimeline {
   provider?: ProviderId | null;
   /** Whether `provider` is the one the session is bound to. */
   bound?: boolean;
-  /** Oldest first. */
+  /** Oldest first: the session's newest requests (up to 1,000). */
   requests: TimelineEntry[];
+  /** How many requests the session made in all (more than `requests` holds for a longer one). */
+  total?: number;
 }
 
 // ---------------------------------------------------------------- request log

@@ -134,6 +134,11 @@ describe('timelineItems', () => {
     expect(attemptPath(items[1].entry)).toBe('p1 → p2');
   });
 
+  it('numbers the requests of a session longer than its timeline as the session counts them', () => {
+    const items = timelineItems(timeline(seededRequests(), SESSION_A).requests, 1100);
+    expect(items.map((i) => i.n)).toEqual([1097, 1098, 1099, 1100]);
+  });
+
   it('does not call the first served request after a total failure a switch', () => {
     const items = timelineItems(timeline(seededRequests(), SESSION_B).requests);
     expect(items[0]).toMatchObject({ ok: false, switchedFrom: null });

@@ -187,14 +187,15 @@ export interface TimelineItem {
 }
 
 /** Timeline entries (oldest first) with what to mark: failovers, switches, failed attempts. */
-export function timelineItems(requests: readonly TimelineEntry[]): TimelineItem[] {
+export function timelineItems(requests: readonly TimelineEntry[], total: number = requests.length): TimelineItem[] {
   let previous: ProviderId | null = null;
+  const before = Math.max(0, total - requests.length); // the session's older requests, not in the timeline
   return requests.map((entry, i) => {
     const switchedFrom = entry.switched && previous !== null && previous !== entry.provider ? previous : null;
     if (entry.provider !== null) previous = entry.provider;
     return {
       entry,
-      n: i + 1,
+      n: before + i + 1,
       ok: entry.status < 400 && !entry.error,
       switchedFrom,
       failed: entry.attempts.filter((a) => a.outcome !== 'ok'),

@@ -19,7 +19,8 @@ interface Props {
  * of their own, under it, like the Requests page's attempt chain.
  */
 export const SessionTimelineView = memo(function SessionTimelineView({ timeline, colors, nameOf }: Props) {
-  const items = timelineItems(timeline.requests);
+  const total = Math.max(timeline.total ?? 0, timeline.requests.length);
+  const items = timelineItems(timeline.requests, total);
   const short = shortSessionId(timeline.session_id);
   return (
     <div className="timeline" data-testid="session-timeline" data-session-id={timeline.session_id}>
@@ -37,7 +38,11 @@ export const SessionTimelineView = memo(function SessionTimelineView({ timeline,
         ) : null}
         <span className="muted">
           {' '}
-          · {countNoun(items.length, 'request')} ·{' '}
+          ·{' '}
+          {total > items.length
+            ? `the newest ${items.length.toLocaleString('en-US')} of ${countNoun(total, 'request')}`
+            : countNoun(items.length, 'request')}{' '}
+          ·{' '}
         </span>
         <a href={routeHash('requests', { session: timeline.session_id })} className="small">
           see them on the Requests page
