@@ -691,17 +691,24 @@ def _replace_aligned(data: bytes, old: bytes, new: bytes, width: int) -> bytes:
 
 # A JSON escape of a printable ASCII character (a key may hold any of them: "APIKey:APISecret", a quote
 # written by PHP's JSON_HEX_QUOT as \u0022). Only after an even run of backslashes is it an escape:
-# "\\u0073" is a backslash's text.
-_PRINTABLE_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u00([2-7][0-9a-fA-F])")
+# "\\u0073" is a backslash's text. The pattern begins with its literal, so the search skips ahead to each
+# "\\u00"; the run of backslashes before it is counted only there (a pattern that may begin with them is
+# tried at every byte: a second for a 24 MB event of escaped text).
+_PRINTABLE_ESCAPE = re.compile(rb"\\u00([2-7][0-9a-fA-F])")
 
 
 def _spelled_out(found: re.Match[bytes]) -> bytes:
     """The escaped character as a key's JSON-escaped form writes it: itself, except a quote or backslash,
-    which stay escaped (as \\" and \\\\, so what the JSON says does not change)."""
-    char = int(found.group(2), 16)
-    if char == 0x7F:
+    which stay escaped (as \\" and \\\\, so what the JSON says does not change). After an odd run of
+    backslashes it is no escape but text ("\\\\u0041" says backslash, u0041), and stays as it is."""
+    data, at = found.string, found.start()
+    run = at
+    while run and data[run - 1] == 0x5C:
+        run -= 1
+    char = int(found.group(1), 16)
+    if (at - run) % 2 or char == 0x7F:
         return found.group(0)
-    return found.group(1) + (b"\\" + bytes((char,)) if char in (0x22, 0x5C) else bytes((char,)))
+    return b"\\" + bytes((char,)) if char in (0x22, 0x5C) else bytes((char,))
 
 
 # The password runs from the first ":" to the last "@" of the authority, as URL parsers read it: one
