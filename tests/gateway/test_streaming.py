@@ -375,6 +375,26 @@ async def test_in_band_failure_before_output_fails_over(fakes, gateway):
     assert "overloaded" in gw.services.router.health_json(gw.services.config.current)["p1"]["last_error"]
 
 
+async def test_a_failure_after_megabytes_of_echoed_instructions_but_no_output_still_fails_over(fakes, gateway):
+    """OpenAI's Responses API echoes the request's instructions (and tools) in response.created and
+    response.in_progress: with 6 MB of them, 12 MB arrive before any output. Nothing was generated, so a
+    server error then is a failure before output — the next provider answers (the 8 MB the gateway held
+    before it committed a stream made it "after output started")."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    echoed = "You are a coding agent. " * 250_000  # 6 MB
+    shell = {"id": "resp_x", "status": "in_progress", "output": [], "instructions": echoed}
+    failed = {"type": "response.failed", "response": {"id": "resp_x", "status": "failed",
+                                                       "error": {"code": "server_error", "message": "overloaded"}}}
+    p1.always(fp.raw_stream([fp.sse_event({"type": "response.created", "response": shell}),
+                             fp.sse_event({"type": "response.in_progress", "response": shell}),
+                             fp.sse_event(failed)], delay=0.3))  # each event read on its own
+    p2.always(fp.stream_ok("p2 saved it"))
+    reply = await gw.responses(stream=True)
+    assert reply.status == 200 and reply.text == "p2 saved it" and "response.failed" not in reply.event_types
+    assert p2.calls == 1
+
+
 async def test_in_band_error_event_before_output_fails_over(fakes, gateway):
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})

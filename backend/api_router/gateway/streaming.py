@@ -40,8 +40,11 @@ from api_router.gateway.upstream import ANSWER_BODY_LIMIT, clip, cut, describe_e
 from api_router.records import Usage
 
 _CREATED_ID = re.compile(rb'"id"\s*:\s*"([^"\\]+)"')
-# A stream that never produces output still has to be committed at some point.
-PRECOMMIT_LIMIT = 8 * 1024 * 1024
+# A stream that never produces output still has to be committed at some point — though no sooner than an
+# answer read whole may grow: OpenAI echoes the request's instructions and tools in response.created and again
+# in response.in_progress, megabytes each for a large request, and a failure after them is still one before
+# output (committed at 8 MB, it was said to come "after output started" and nobody else was asked).
+PRECOMMIT_LIMIT = ANSWER_BODY_LIMIT
 DRAIN_SECONDS = 0.5  # how long the end of the body may follow response.completed
 
 SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
