@@ -4,6 +4,7 @@ file read before is only read on from where it grew."""
 import json
 import os
 import random
+import sys
 import threading
 import time
 from pathlib import Path
@@ -323,6 +324,44 @@ def test_sessions_not_read_for_a_while_are_let_go(tmp_path, monkeypatch):
     reader.expire(600)
     assert reader.kept == 0
     assert reader.read(tmp_path, "s1").history == [_item(1)]  # read again from the file
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="malloc_trim is glibc's")
+def test_the_memory_a_let_go_session_held_goes_back_to_the_system(tmp_path):
+    """A long session's history, parsed, is many small objects; let go, glibc keeps their pages unless asked
+    to give them back — an app in the tray stayed at its largest session's size (389 MB, measured)."""
+    import subprocess
+    import textwrap
+
+    path = _session_file(tmp_path)
+    with path.open("w") as fh:
+        for n in range(60_000):  # texts of 2 KB: each a block of the C allocator's own, not Python's
+            fh.write(_line("response_item", {"type": "message", "role": "user",
+                                             "content": [{"type": "input_text", "text": f"turn {n:6} " * 170}]}))
+    script = textwrap.dedent(f"""
+        import gc, sys
+        from pathlib import Path
+        from api_router import heap
+        from api_router.codex.sessions import RolloutReader
+        def rss():
+            return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 >> 20
+        base = rss()
+        reader = RolloutReader()
+        rollout = reader.read(Path({str(tmp_path)!r}), "s1")
+        assert len(rollout.history) == 60_000
+        survivors = [bytes(2048) for _ in range(200)]  # what the app went on to keep, above the history
+        del rollout
+        peak = rss()
+        reader.expire(0)
+        gc.collect()
+        kept = rss()
+        heap.give_back()
+        print(base, peak, kept, rss())
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    base, peak, kept, after = map(int, out.stdout.split())
+    assert peak - base > 100, out.stdout  # the history took room
+    assert after - base < (peak - base) / 3, out.stdout  # most of it is back with the system
 
 
 def test_a_codex_session_is_looked_for_on_the_day_its_id_says_it_began(tmp_path, monkeypatch):

@@ -378,13 +378,15 @@ class RolloutReader:
         """How many sessions' rollouts are kept."""
         return len(self._sessions)
 
-    def expire(self, idle_seconds: float) -> None:
+    def expire(self, idle_seconds: float) -> int:
         """Let go of the sessions not read for ``idle_seconds``: a finished session's history should
-        not stay in memory for as long as the app runs in the tray."""
+        not stay in memory for as long as the app runs in the tray. How many were let go."""
         cutoff = time.monotonic() - idle_seconds
         with self._lock:
-            for key in [key for key, session in self._sessions.items() if session.used_at <= cutoff]:
+            idle = [key for key, session in self._sessions.items() if session.used_at <= cutoff]
+            for key in idle:
                 del self._sessions[key]
+        return len(idle)
 
 
 class _Session:

@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from api_router import heap
 from api_router.codex.sessions import MAX_FORK_DEPTH, Rollout, RolloutReader
 from api_router.continuity.index import ContinuityIndex, SealedKind, earlier_keys, sealed_key, sealed_kind
 from api_router.jsonbytes import dumps
@@ -396,5 +397,10 @@ class Continuity:
         (a second later than that: the timer's clock may run a little behind the reader's)."""
         if self._expiry is not None:
             self._expiry.cancel()
-        self._expiry = asyncio.get_running_loop().call_later(ROLLOUT_KEEP_SECONDS + 1.0, self._rollouts.expire,
-                                                             ROLLOUT_KEEP_SECONDS)
+        self._expiry = asyncio.get_running_loop().call_later(ROLLOUT_KEEP_SECONDS + 1.0, self._let_rollouts_go)
+
+    def _let_rollouts_go(self) -> None:
+        """The kept session files let go, and the memory they held given back to the system (off the loop:
+        trimming a large heap takes a moment)."""
+        if self._rollouts.expire(ROLLOUT_KEEP_SECONDS):
+            asyncio.get_running_loop().run_in_executor(None, heap.give_back)
