@@ -2412,6 +2412,17 @@ async def test_a_body_that_is_no_utf8_is_said_to_be_so(fakes, gateway):
                                               "offset 28); JSON must be UTF-8")
 
 
+async def test_a_lone_surrogate_escape_is_refused_before_any_provider_is_asked(fakes, gateway):
+    """Half of a UTF-16 pair spelled as an escape (a JavaScript string cut inside an emoji) names no character:
+    a 400 that says so, as the README promises, and no provider asked."""
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    reply = await gw.request("POST", "/v1/responses", raw=b'{"model": "m", "input": "cut \\ud83d"}')
+    message = reply.json["error"]["message"]
+    assert reply.status == 400 and message.startswith("request body is not valid JSON: no low surrogate"), message
+    assert p1.calls == 0
+
+
 # --- 7. file modes -----------------------------------------------------------------------------------------
 
 
