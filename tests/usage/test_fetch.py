@@ -96,6 +96,20 @@ async def test_nothing_found(panel: FakePanel, client: httpx.AsyncClient) -> Non
     assert info.value.message == f"no usage endpoint found at {panel.url}"
 
 
+async def test_a_panel_whose_figures_cannot_be_read_is_found_and_says_so(panel: FakePanel,
+                                                                        client: httpx.AsyncClient) -> None:
+    """A budget panel answering in a currency API Router does not know: the panel is there, and the error
+    says what it wrote — not "no usage endpoint found", which sends the user looking for another address."""
+    panel.json("/api/backend/users/info", {"daily_spent": "CHF 5", "daily_budget": "CHF 50", "remaining": "₿0.5"},
+               bearer="usage-token-1234567")
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(detect_target(panel, usage_token="usage-token-1234567"), client)
+    assert info.value.kind == ErrorKind.UNREADABLE
+    assert info.value.message.startswith(f"the usage panel at {panel.url}/api/backend/users/info answered, but its "
+                                         "figures are in a form API Router cannot read ("), info.value.message
+    assert "'CHF 5'" in info.value.message or "'₿0.5'" in info.value.message, info.value.message
+
+
 async def test_nothing_found_suggests_the_panel_host_it_did_not_ask(
     panel: FakePanel, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -151,6 +151,18 @@ def _pick_pair(
     return None, None
 
 
+def _written(dicts: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> tuple[str, str] | None:
+    """The first of ``keys`` (or its ``_display`` twin) written as text with a digit in it that
+    ``_pick_pair`` could not read: a figure in a form API Router does not know, as written."""
+    for d in dicts:
+        for key in keys:
+            for name in (key, f"{key}_display"):
+                value = d.get(name)
+                if isinstance(value, str) and any(c.isdigit() for c in value):
+                    return name, value.strip()[:40]
+    return None
+
+
 def _flag(dicts: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> bool:
     for d in dicts:
         for key in keys:
@@ -215,6 +227,8 @@ class _Readings:
     field_currency: dict[str, str] = field(default_factory=dict)
     unlimited: bool = False
     found: dict[str, _Found] = field(default_factory=dict)
+    # Fields the panel wrote in a form no number is read from ("CHF 5", "₩1,000,000"): (key, value as written).
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
 
     def take(
         self,
@@ -229,6 +243,8 @@ class _Readings:
         whether the panel wrote it. Values are read by :meth:`settle`."""
         raw, shown = _pick_pair(dicts, keys)
         if raw is None and shown is None:
+            if (written := _written(dicts, keys)) is not None:
+                self.unreadable.append(written)
             return False
         self.found[name] = _Found(raw, shown, quota, group)
         return True
@@ -283,8 +299,16 @@ def _snapshot(
     )
 
 
-def _no_shape(call: AdapterCall, endpoint: str) -> UsageError:
-    """A JSON answer without numbers (every caller has already taken a rejection for what it is)."""
+def _no_shape(call: AdapterCall, endpoint: str, readings: _Readings | None = None) -> UsageError:
+    """A JSON answer without numbers (every caller has already taken a rejection for what it is) — or
+    with this adapter's fields written in a form no number is read from: that panel is found, and says
+    so, where "no usage endpoint found" would send the user looking for another address."""
+    if readings is not None and readings.unreadable:
+        name, value = readings.unreadable[0]
+        return UsageError(redact(
+            f"the usage panel at {endpoint} answered, but its figures are in a form API Router cannot read "
+            f"({name}: {value!r}); it reads plain numbers and amounts in $, ¥, €, £ or USD, CNY, RMB, EUR, GBP",
+            call.target.secrets()), ErrorKind.UNREADABLE)
     return UsageError(
         redact(f"usage endpoint answered without usage numbers: {endpoint}", call.target.secrets()),
         ErrorKind.NO_SHAPE,
@@ -372,7 +396,7 @@ async def fetch_token_stats(call: AdapterCall) -> UsageSnapshot:
             roots = _roots(doc)
             expiry = _expiry_ms(_dicts(*(_get(r, k) for r in roots for k in ("token_info", "info"))) + roots)
             return _snapshot(call, "token_stats", readings, unit=readings.unit(), expires_at_unix_ms=expiry)
-        errors.append(_no_shape(call, endpoint))
+        errors.append(_no_shape(call, endpoint, readings))
     raise most_telling(errors)
 
 
@@ -447,7 +471,7 @@ async def fetch_budget_info(call: AdapterCall) -> UsageSnapshot:
     doc = _checked(call, doc, call.base.rstrip("/") + path)
     readings, budget_unit, notes = _read_budget_info(doc)
     if not readings.has_numbers() and not notes:  # figures left out are still a reading: the notes say why
-        raise _no_shape(call, call.base.rstrip("/") + path)
+        raise _no_shape(call, call.base.rstrip("/") + path, readings)
     return _snapshot(call, "budget_info", readings, unit=readings.unit(), budget_unit=budget_unit,
                      notes=tuple(notes))
 
@@ -507,7 +531,7 @@ async def fetch_new_api(call: AdapterCall) -> UsageSnapshot:
     doc = _checked(call, doc, call.base.rstrip("/") + path)
     readings, notes = _read_new_api(doc)
     if not readings.has_numbers():
-        raise _no_shape(call, call.base.rstrip("/") + path)
+        raise _no_shape(call, call.base.rstrip("/") + path, readings)
     expiry = _expiry_ms(_dicts(_get(doc, "data"), doc))
     return _snapshot(call, "new_api", readings, unit=readings.unit("quota"), expires_at_unix_ms=expiry,
                      notes=tuple(notes))
@@ -535,7 +559,7 @@ async def fetch_openai_billing(call: AdapterCall) -> UsageSnapshot:
     readings.settle()
     limit = readings.values.get("granted")
     if limit is None and not readings.unlimited:
-        raise _no_shape(call, call.base.rstrip("/") + sub_path)
+        raise _no_shape(call, call.base.rstrip("/") + sub_path, readings)
     notes: list[str] = []
     # The limit is dollars, as its name says, unless the panel wrote a percentage or another currency.
     unit = readings.field_currency.get("granted") or "USD"
@@ -608,6 +632,7 @@ _ERROR_RANK = {
     ErrorKind.REDIRECT: 4,
     ErrorKind.TOO_LARGE: 5,
     ErrorKind.HTTP: 6,
+    ErrorKind.UNREADABLE: 6,
     ErrorKind.NOT_JSON: 7,
     ErrorKind.NO_SHAPE: 8,
     ErrorKind.NOT_FOUND: 9,

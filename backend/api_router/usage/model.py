@@ -60,6 +60,7 @@ class ErrorKind(enum.StrEnum):
     NOT_FOUND = "not_found"  # 404/405/501: this endpoint does not exist here
     NOT_JSON = "not_json"  # 2xx but the body is not JSON (often a panel's HTML)
     NO_SHAPE = "no_shape"  # JSON, but none of the numbers this adapter reads
+    UNREADABLE = "unreadable"  # JSON with this adapter's fields, but in a form no number can be read from
     REJECTED = "rejected"  # JSON saying success=false (bad token and the like)
     TIMEOUT = "timeout"
     NETWORK = "network"  # connection refused, DNS, TLS…

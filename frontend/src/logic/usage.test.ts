@@ -185,6 +185,20 @@ describe('snapshotDetails', () => {
     expect(byLabel.Expires).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
     expect(byLabel['Weekly budget']).toBeUndefined();
   });
+  it('says an overdrawn balance is overdrawn, never a negative amount left', () => {
+    const cny = makeSnapshot({ remaining: -12.5, unit: 'CNY' });
+    expect(quotaCell(makeQuotaEntry({ snapshot: cny })).text).toBe('¥12.50 overdrawn');
+    const quota = makeSnapshot({ remaining: null, available: -1200, unit: 'quota' });
+    expect(quotaCell(makeQuotaEntry({ snapshot: quota })).text).toBe('1.2k quota overdrawn');
+  });
+  it('says a key whose expiry had passed when it was checked expired', () => {
+    const s = makeSnapshot({ fetched_at_unix_ms: NOW, expires_at_unix_ms: NOW - 86_400_000 });
+    expect(snapshotDetails(s).map((r) => r.label)).toContain('Expired');
+    expect(quotaCell(makeQuotaEntry({ snapshot: s })).title).toMatch(/Its key had expired when it was checked/);
+    const later = makeSnapshot({ fetched_at_unix_ms: NOW, expires_at_unix_ms: NOW + 86_400_000 });
+    expect(snapshotDetails(later).map((r) => r.label)).toContain('Expires');
+    expect(quotaCell(makeQuotaEntry({ snapshot: later })).title).not.toMatch(/expired/);
+  });
   it('shows budgets in their currency', () => {
     const s = makeSnapshot({ daily_spent_usd: 120, daily_budget_usd: 100, budget_unit: 'CNY', remaining: null });
     expect(snapshotDetails(s)).toContainEqual({ label: 'Daily budget', value: '¥120.00 of ¥100.00 spent' });

@@ -108,7 +108,9 @@ function headline(s: UsageSnapshot): { text: string; low: boolean } {
   if (s.unlimited) return { text: '∞', low: false };
   const pct = (field: string) => s.percent_fields.includes(field);
   const left = (value: number, field: string) => {
-    const q = formatQuantity(value, s.unit, { percent: pct(field) });
+    // Overdrawn (a relay that lets a balance go below zero): by how much, never a negative amount "left".
+    const q = formatQuantity(Math.abs(value), s.unit, { percent: pct(field) });
+    if (value < 0) return `${q} overdrawn`;
     // "4.2k quota" already says what it is; money and percentages read better with "left".
     return s.unit === 'quota' && !pct(field) ? q : `${q} left`;
   };
@@ -155,6 +157,7 @@ export function quotaCell(entry: QuotaEntry | null | undefined): QuotaCell {
     `Checked ${formatDateTime(s.fetched_at_unix_ms)} at ${s.base_url}`,
   ];
   if (exhausted) lines.push(`Exhausted: ${s.exhausted_reason ?? 'quota exhausted'}`);
+  if (expiredWhenRead(s)) lines.push(`Its key had expired when it was checked (${formatDateTime(s.expires_at_unix_ms!)})`);
   if (skipped) lines.push('Automatic routing skips this provider until a check shows quota again');
   if (error) lines.push(`Last check failed${errorAt ? ` at ${formatDateTime(errorAt)}` : ''}: ${error} (showing the last good reading)`);
   return {
@@ -203,6 +206,11 @@ export interface DetailRow {
   value: string;
 }
 
+/** Whether the panel's expiry date had passed when the reading was taken (its key no longer serves). */
+function expiredWhenRead(s: UsageSnapshot): boolean {
+  return s.expires_at_unix_ms !== null && s.fetched_at_unix_ms > 0 && s.expires_at_unix_ms < s.fetched_at_unix_ms;
+}
+
 /** Every reported quantity of a snapshot, labelled, for the usage dialog. */
 export function snapshotDetails(s: UsageSnapshot): DetailRow[] {
   const rows: DetailRow[] = [];
@@ -230,7 +238,7 @@ export function snapshotDetails(s: UsageSnapshot): DetailRow[] {
   add('Granted', s.granted !== null ? q('granted', s.granted) : null);
   add('Used', s.used !== null ? q('used', s.used) : null);
   add('Available', s.available !== null ? q('available', s.available) : null);
-  add('Expires', s.expires_at_unix_ms !== null ? formatDateTime(s.expires_at_unix_ms) : null);
+  add(expiredWhenRead(s) ? 'Expired' : 'Expires', s.expires_at_unix_ms !== null ? formatDateTime(s.expires_at_unix_ms) : null);
   add('Unit', s.unit ? unitLabel(s.unit) : null);
   return rows;
 }
