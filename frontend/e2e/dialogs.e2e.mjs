@@ -103,6 +103,25 @@ try {
   await new Promise((r) => setTimeout(r, 3_500)); // two polls
   assert.equal(await page.locator('.modal').count(), 0, 'the dialog came back by itself');
 
+  log('a 360 px window: the buttons of a dialog footer take two rows rather than run past its left edge');
+  await api('set_usage_token', { provider: 'p3', token: 'ut-e2e-0123456789' });
+  await page.setViewportSize({ width: 360, height: 640 });
+  for (const opener of [page.getByRole('button', { name: 'Usage settings for Relay Three', exact: true }), page.getByRole('button', { name: 'Connect Codex' }).first()]) {
+    await opener.scrollIntoViewIfNeeded();
+    await opener.click();
+    const modal = page.locator('.modal');
+    await modal.locator('.modal__footer button').first().waitFor();
+    const out = await modal.evaluate((el) => {
+      const box = el.getBoundingClientRect();
+      return [...el.querySelectorAll('.modal__footer button')].map((b) => b.getBoundingClientRect())
+        .filter((r) => r.left < box.left - 0.5 || r.right > box.right + 0.5).length;
+    });
+    assert.equal(out, 0, `footer buttons outside the dialog at 360 px (${await modal.locator('h2').first().innerText()})`);
+    await page.keyboard.press('Escape');
+    await modal.waitFor({ state: 'detached' });
+  }
+  await page.setViewportSize({ width: 720, height: 600 });
+
   assert.deepEqual(pageErrors, []);
   log('PASS');
 } catch (e) {
