@@ -465,3 +465,14 @@ def test_a_fork_of_itself_written_by_hand_ends_the_search(tmp_path):
     folder.mkdir(parents=True)
     _paginated(folder, "loop", ["x"], ("loop", 2, 10_000))
     assert [i["content"][0]["text"] for i in RolloutReader().read(tmp_path, "loop").history][-1] == "x"
+
+
+def test_a_chain_of_five_forks_brings_every_ancestors_history(tmp_path):
+    folder = tmp_path / "sessions" / "2026" / "11" / "24"
+    folder.mkdir(parents=True)
+    parent, start = None, 0
+    for n in range(5):
+        lines, size = _paginated(folder, f"s{n}", [f"t{n}"], parent, start=start)
+        parent, start = (f"s{n}", lines, size), lines
+    rollout = RolloutReader().read(tmp_path, "s4")
+    assert [i["content"][0]["text"] for i in rollout.history] == ["t0", "t1", "t2", "t3", "t4"]
