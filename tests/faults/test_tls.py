@@ -196,6 +196,39 @@ async def test_a_407_for_an_http_provider_is_said_to_be_the_proxys(fakes, gatewa
     assert p1.calls == 0
 
 
+async def test_a_proxy_that_never_opens_the_tunnel_is_named_as_the_proxy(https_fakes, gateway, proxied, ca_file,
+                                                                         monkeypatch):
+    """The proxy takes the connection and never answers CONNECT: it is the proxy that did not answer, not the
+    provider's address — the failure names the proxy."""
+    monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+    (p1,) = await https_fakes("p1")
+    held: list[asyncio.StreamWriter] = []
+
+    async def say_nothing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        await reader.read(1 << 16)
+
+    server, port = await start_raw(say_nothing)
+    async with server:
+        proxied(port)
+        gw = await gateway({"p1": p1}, routing={"request_timeout_seconds": 1})
+        message = (await gw.responses()).json["error"]["message"]
+        for writer in held:
+            writer.close()
+    assert f"the proxy 127.0.0.1:{port} opened no connection to 127.0.0.1:{p1.port}" in message, message
+    assert p1.calls == 0
+
+
+async def test_a_providers_own_407_without_a_proxy_gets_no_proxy_advice(fakes, gateway, monkeypatch):
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    (p1,) = await fakes("p1")
+    p1.always(fp.status(407, "sign in first"))
+    gw = await gateway({"p1": p1})
+    message = (await gw.responses()).json["error"]["message"]
+    assert "HTTP 407" in message and "proxy" not in message, message
+
+
 NGINX_PLAIN_HTTP = (b"<html>\r\n<head><title>400 The plain HTTP request was sent to HTTPS port</title></head>\r\n"
                     b"<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>The plain HTTP request was sent "
                     b"to HTTPS port</center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")

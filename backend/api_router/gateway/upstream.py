@@ -177,9 +177,10 @@ def _waits(headers: Mapping[str, str]) -> dict[str, str]:
 # Whether the connection the current task's request went out on had carried a request before (set by
 # ``PoolConnector``, read by ``Upstream._send`` in the same task).
 _REUSED: contextvars.ContextVar[bool] = contextvars.ContextVar("upstream_connection_reused", default=False)
-# The address a request is connecting to while it is (TCP connect, a proxy's tunnel, the TLS handshake):
-# a time limit reached then is an address that does not answer, not a model that is slow to.
-_CONNECTING: contextvars.ContextVar[str | None] = contextvars.ContextVar("upstream_connecting", default=None)
+# The request connecting while it is (TCP connect, a proxy's tunnel, the TLS handshake): a time limit
+# reached then is an address that does not answer, not a model that is slow to (worded by ``_unconnected``
+# only then: nothing is formatted per request).
+_CONNECTING: contextvars.ContextVar[Any] = contextvars.ContextVar("upstream_connecting", default=None)
 # A pooled connection the relay closed while idle fails the request sent on it within a round trip.
 STALE_WITHIN_SECONDS = 0.5
 
@@ -197,7 +198,7 @@ class PoolConnector(aiohttp.TCPConnector):
         self._carried: weakref.WeakSet[object] = weakref.WeakSet()
 
     async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
-        _CONNECTING.set(f"[{req.host}]:{req.port}" if ":" in req.host else f"{req.host}:{req.port}")
+        _CONNECTING.set(req)
         conn = await super().connect(req, traces, timeout)
         _CONNECTING.set(None)
         protocol = conn.protocol
@@ -497,7 +498,7 @@ def status_note(resp: aiohttp.ClientResponse) -> str:
     leads — redirects are not followed (the key would go on to another address), so the user is to point
     the base URL there —, and that a 407 is a proxy's, not the provider's (an http:// provider's request
     goes to HTTP_PROXY as it is, and its answer comes back as if the provider gave it)."""
-    if resp.status == 407:
+    if resp.status == 407 and _through_a_proxy(resp.url):
         return (" — a proxy between API Router and the provider asks for credentials: write them into the proxy "
                 "variable's URL (http://user:password@proxy:port) and start API Router again")
     location = resp.headers.get("Location", "") if 300 <= resp.status < 400 else ""
@@ -505,6 +506,18 @@ def status_note(resp: aiohttp.ClientResponse) -> str:
         return ""
     return (f" — it redirects to {clip(location)}; redirects are not followed "
             "(the key stays with the base URL's address)")
+
+
+def _through_a_proxy(url: URL) -> bool:
+    """Whether the proxy variables send a request for ``url`` through a proxy (NO_PROXY heeded) — as aiohttp
+    reads them, which it does for the gateway's client when any is set."""
+    from aiohttp.helpers import get_env_proxy_for_url
+
+    try:
+        get_env_proxy_for_url(url)
+    except LookupError:
+        return False
+    return True
 
 
 def clip(text: str, limit: int = 300) -> str:
@@ -523,9 +536,8 @@ def describe_exception(exc: BaseException, request_timeout: float) -> str:
         return str(exc)
     if isinstance(exc, TimeoutError):
         said = str(exc) or f"no response within {request_timeout:g} s"
-        if (address := _CONNECTING.get()) is not None:
-            return f"{said}: no connection to {address} was made (its TCP connect or TLS handshake went unanswered)"
-        return said
+        connecting = _CONNECTING.get()
+        return said if connecting is None else f"{said}: {_unconnected(connecting)}"
     if isinstance(exc, aiohttp.ClientProxyConnectionError):  # not the provider's address: the proxy's
         return f"cannot connect to the proxy {exc.host}:{exc.port} ({_why_not_connected(exc.os_error)})"
     if isinstance(exc, aiohttp.ClientConnectorError):
@@ -548,6 +560,19 @@ def describe_exception(exc: BaseException, request_timeout: float) -> str:
         # (the parser quotes the provider's bytes: a status line of 2 KB, line breaks and all)
         return clip(f"the provider's answer could not be read: {exc.message}")
     return clip(f"{type(exc).__name__}: {exc}") if str(exc) else type(exc).__name__
+
+
+def _unconnected(req: Any) -> str:
+    """Why a request that timed out while connecting never got an answer: the proxy it went through did not
+    open its tunnel, or the provider's address did not take the connection or finish its TLS handshake."""
+    def address(host: str, port: int | None) -> str:
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    target = address(req.host, req.port)
+    proxy = req.proxy
+    if proxy is not None and proxy.host is not None:
+        return f"the proxy {address(proxy.host, proxy.port)} opened no connection to {target} (it did not answer)"
+    return f"no connection to {target} was made (its TCP connect or TLS handshake went unanswered)"
 
 
 def _why_not_connected(error: OSError | None) -> str:
