@@ -110,6 +110,17 @@ async def test_a_panel_whose_figures_cannot_be_read_is_found_and_says_so(panel: 
     assert "'CHF 5'" in info.value.message or "'₿0.5'" in info.value.message, info.value.message
 
 
+async def test_a_key_in_a_figure_that_cannot_be_read_is_not_shown_in_part(panel: FakePanel,
+                                                                          client: httpx.AsyncClient) -> None:
+    """The figure is quoted cut short: masked whole first, so a cut inside the key shows none of it."""
+    token = "ut-live-" + "0123456789abcdef" * 4
+    panel.json("/api/backend/users/info", {"daily_spent": f"1 key {token}"}, bearer=token)
+    with pytest.raises(UsageError) as info:
+        await fetch_usage(detect_target(panel, usage_token=token), client)
+    assert info.value.kind == ErrorKind.UNREADABLE
+    assert token[:12] not in info.value.message and token[-12:] not in info.value.message, info.value.message
+
+
 async def test_nothing_found_suggests_the_panel_host_it_did_not_ask(
     panel: FakePanel, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -62,6 +62,10 @@ def test_plain_values(raw: object, value: float) -> None:
         ("￥100", 100.0, "CNY"),
         ("100 RMB", 100.0, "CNY"),
         ("€5", 5.0, "EUR"),
+        ("5 €", 5.0, "EUR"),  # the sign after the figure, as much of Europe writes it
+        ("12,50 €", 12.5, "EUR"),
+        ("5£", 5.0, "GBP"),
+        ("5.00 元", 5.0, "CNY"),
     ],
 )
 def test_currency(raw: str, value: float, currency: str) -> None:
@@ -115,6 +119,7 @@ def test_unlimited(raw: object) -> None:
         "1,234 567",
         "--5",
         "-$-5",
+        "$5 €",  # two currencies: no guess which
     ],
 )
 def test_no_number(raw: object) -> None:

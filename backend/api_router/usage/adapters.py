@@ -63,6 +63,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from api_router.texts import quoted
+
 from .client import UsageHttp, upstream_message
 from .model import ErrorKind, UsageError, UsageSnapshot, UsageTarget, redact
 from .numbers import ParsedNumber, parse_number
@@ -159,7 +161,7 @@ def _written(dicts: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> tuple[s
             for name in (key, f"{key}_display"):
                 value = d.get(name)
                 if isinstance(value, str) and any(c.isdigit() for c in value):
-                    return name, value.strip()[:40]
+                    return name, value.strip()
     return None
 
 
@@ -305,9 +307,11 @@ def _no_shape(call: AdapterCall, endpoint: str, readings: _Readings | None = Non
     so, where "no usage endpoint found" would send the user looking for another address."""
     if readings is not None and readings.unreadable:
         name, value = readings.unreadable[0]
+        # Masked whole before it is cut: a key the cut fell in would no longer be found.
+        shown = quoted(redact(value, call.target.secrets()), 40)
         return UsageError(redact(
             f"the usage panel at {endpoint} answered, but its figures are in a form API Router cannot read "
-            f"({name}: {value!r}); it reads plain numbers and amounts in $, ¥, €, £ or USD, CNY, RMB, EUR, GBP",
+            f"({name}: {shown}); it reads plain numbers, and amounts in $, ¥, €, £ or USD, CNY, RMB, EUR, GBP",
             call.target.secrets()), ErrorKind.UNREADABLE)
     return UsageError(
         redact(f"usage endpoint answered without usage numbers: {endpoint}", call.target.secrets()),
@@ -632,11 +636,11 @@ _ERROR_RANK = {
     ErrorKind.REDIRECT: 4,
     ErrorKind.TOO_LARGE: 5,
     ErrorKind.HTTP: 6,
-    ErrorKind.UNREADABLE: 6,
-    ErrorKind.NOT_JSON: 7,
-    ErrorKind.NO_SHAPE: 8,
-    ErrorKind.NOT_FOUND: 9,
-    ErrorKind.CONFIG: 10,
+    ErrorKind.UNREADABLE: 7,
+    ErrorKind.NOT_JSON: 8,
+    ErrorKind.NO_SHAPE: 9,
+    ErrorKind.NOT_FOUND: 10,
+    ErrorKind.CONFIG: 11,
 }
 
 

@@ -18,7 +18,8 @@ Accepted forms (surrounding whitespace ignored):
   than guessed.
 * An optional magnitude suffix ``K`` (1e3), ``M`` (1e6), ``B``/``G`` (1e9), case-insensitive.
 * An optional trailing ``%`` (the value is kept as written, 85 for ``"85%"``, with ``percent``).
-* An optional trailing currency code or unit word (``"12 USD"``, ``"1,000 tokens"``); the unit is
+* An optional currency sign after the figure instead of before it (``"5 €"``, ``"5.00 元"``), and an
+  optional trailing currency code or unit word (``"12 USD"``, ``"1,000 tokens"``); the unit is
   reported in ``unit`` for notes, it never changes the value.
 * ``"unlimited"``, ``"infinite"``, ``"infinity"``, ``"inf"``, ``"∞"``, ``"no limit"``,
   ``"无限"``, ``"无限制"``, ``"不限"`` -> unlimited (``value`` is ``None``).
@@ -38,7 +39,7 @@ __all__ = ["ParsedNumber", "parse_number"]
 _UNLIMITED_WORDS = frozenset(
     {"unlimited", "infinite", "infinity", "inf", "∞", "no limit", "nolimit", "无限", "无限制", "不限"}
 )
-_CURRENCY_SIGNS = {"$": "USD", "¥": "CNY", "￥": "CNY", "€": "EUR", "£": "GBP"}
+_CURRENCY_SIGNS = {"$": "USD", "¥": "CNY", "￥": "CNY", "€": "EUR", "£": "GBP", "元": "CNY"}
 _CURRENCY_CODES = frozenset({"USD", "CNY", "RMB", "EUR", "GBP"})
 _MULTIPLIERS = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}
 
@@ -50,6 +51,7 @@ _NUMBER_RE = re.compile(
     (?P<num>\d[\d,_'\u00a0\u202f ]*(?:\.\d+)?(?:[eE][-+]?\d+)?|\.\d+)
     \s*(?P<mult>[kKmMbBgG](?![A-Za-z]))?
     \s*(?P<pct>%)?
+    \s*(?P<cur2>[$¥￥€£元])?  # a sign after the figure, as "5 €" and "5.00 元" are written
     \s*(?P<unit>[A-Za-z][A-Za-z ]{0,19})?
     $""",
     re.VERBOSE,
@@ -100,7 +102,7 @@ def _from_text(text: str) -> ParsedNumber | None:
     match = _NUMBER_RE.match(text)
     if match is None:
         return None
-    if match["sign1"] and match["sign2"]:
+    if (match["sign1"] and match["sign2"]) or (match["cur"] and match["cur2"]):
         return None
     digits = _strip_separators(match["num"])
     if digits is None:
@@ -116,7 +118,7 @@ def _from_text(text: str) -> ParsedNumber | None:
     if not math.isfinite(value):  # "1e400": read like the infinity it is
         return _from_float(value)
     unit = (match["unit"] or "").strip()
-    currency = _currency(match["cur"], unit)
+    currency = _currency(match["cur"] or match["cur2"], unit)
     if unit.upper() in _CURRENCY_CODES:
         unit = ""
     return ParsedNumber(
