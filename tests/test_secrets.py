@@ -487,10 +487,22 @@ def test_a_credential_parameter_is_known_by_its_name_in_any_spelling(name: str) 
 
 
 def test_a_parameter_that_names_no_credential_is_shown_as_it_is() -> None:
+    """Every value masked is masked in every body relayed: a word or a number under a name that only may
+    carry a credential ("route_key=production") is no secret, or "production" would read "••••" in answers."""
     from api_router.secrets import url_secrets
 
     assert url_secrets("https://relay.example/v1?api-version=2024-05-01-preview&model=gpt-5.1-codex"
                        "&max_tokens=100000&keyboard=us-intl&region=eastus2") == set()
+    assert url_secrets("https://relay.example/v1?route_key=production&max_token=100000&code=eu-west") == set()
+    # The names that always carry one keep every value a secret, short and plain ones too.
+    assert url_secrets("https://relay.example/v1?key=abc123&token=production") >= {"abc123", "production"}
+
+
+def test_a_credential_value_with_a_semicolon_is_masked_whole() -> None:
+    from api_router.secrets import mask_url_secrets
+
+    shown = mask_url_secrets("https://relay.example/v1?key=sk-live-abcdef;0123456789XYZ")
+    assert "0123456789XYZ" not in shown and "sk-live-abcdef" not in shown, shown
 
 
 def test_a_url_holding_a_masked_key_is_refused_where_it_is_entered() -> None:

@@ -725,19 +725,32 @@ def url_password(url: str) -> str | None:
     return m.group(3) if m and m.group(3) else None
 
 
-# Query parameters that carry a credential, by their name with case, "-", "_" and an "x-" prefix set aside:
-# Azure's api-key, a relay's ?key= or ?token=, a header name copied into the URL (X-Api-Key=), Azure API
-# Management's subscription-key, a client secret, a signed URL's sig.
+# Query parameters that carry a credential (Azure's api-key, a relay's ?key= or ?token=, a signed URL's sig):
+# their values are secrets whatever they look like.
+_CREDENTIAL_PARAMS = frozenset({"api-key", "api_key", "apikey", "key", "token", "access_token", "token_key",
+                                "auth", "secret", "password", "sig", "signature"})
+# Other names that may carry one, by their name with case, "-", "_" and an "x-" prefix set aside — a header's
+# name copied into the URL (X-Api-Key=), Azure API Management's subscription-key, a client secret, an Azure
+# Function's code: their values are secrets when they look like one (see ``_looks_secret``), as every value
+# masked is masked in every body relayed: ?route_key=production must not turn "production" into "••••".
 _CREDENTIAL_PARAM_ENDINGS = ("key", "token", "secret", "password", "passwd", "signature")
-_CREDENTIAL_PARAMS = frozenset({"auth", "authorization", "sig", "pwd", "code"})
+_CREDENTIAL_PARAMS_LIKE = frozenset({"authorization", "pwd", "code"})
 
 
-def _is_credential_param(name: str) -> bool:
+def _param_secret(name: str, value: str) -> bool:
+    """Whether the value of query parameter ``name`` is a secret."""
     from urllib.parse import unquote_plus
 
     plain = unquote_plus(name).strip().lower()
+    if plain in _CREDENTIAL_PARAMS:
+        return True
     plain = plain.removeprefix("x-").removeprefix("x_").replace("-", "").replace("_", "")
-    return plain in _CREDENTIAL_PARAMS or plain.endswith(_CREDENTIAL_PARAM_ENDINGS)
+    return (plain in _CREDENTIAL_PARAMS_LIKE or plain.endswith(_CREDENTIAL_PARAM_ENDINGS)) and _looks_secret(value)
+
+
+def _looks_secret(value: str) -> bool:
+    """16 characters or more, with letters and digits both: a generated key, not a word or a number."""
+    return len(value) >= LONE_USER_KEY_MIN and any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
 
 
 def url_secrets(url: str) -> set[str]:
@@ -753,9 +766,11 @@ def url_secrets(url: str) -> set[str]:
     elif user := _lone_user(url):  # https://sk-…@relay/v1: the user name is all the credential there is
         found |= {user, unquote(user), *_basic_auth(unquote(user), "")}
     query = url.partition("?")[2].partition("#")[0]
-    for part in re.split("[&;]", query):  # ";" separates parameters too, in older servers' reading
+    # "&" separates parameters; ";" too in older servers' reading, while newer ones take it as part of a value:
+    # both readings count, so a value with a ";" in it is masked whole and one after a ";" as well.
+    for part in {*query.split("&"), *re.split("[&;]", query)}:
         name, _, value = part.partition("=")
-        if value and _is_credential_param(name):
+        if value and _param_secret(name, unquote_plus(value)):
             found |= {value, unquote_plus(value)}
     return found
 
