@@ -166,14 +166,20 @@ def _on_provider(bound: str | None, last_served: str | None) -> dict[str, Any]:
 TIMELINE_LIMIT = 1000  # a session's newest requests in its timeline
 
 
+def _made_by(store: Store, session_id: str, newest: dict[str, Any]) -> int:
+    """How many requests a session made up to and with ``newest`` (in the timeline's order): one logged
+    since the timeline was read is not counted, so the numbers the view gives its rows stay right."""
+    return int(store.query(
+        "SELECT count(*) FROM request_log WHERE session_id = ? AND (unix_ms < ? OR (unix_ms = ? AND id <= ?))",
+        (session_id, newest["unix_ms"], newest["unix_ms"], newest["id"]))[0][0])
+
+
 def session_timeline(store: Store, session_id: str,
                      bound_to: Callable[[str], str | None] = lambda session: None) -> dict[str, Any]:
-    """Every request of one session, oldest first, with its attempts; failovers and provider
-    switches between turns are marked."""
+    """The newest ``TIMELINE_LIMIT`` requests of one session, oldest first, with their attempts;
+    failovers and provider switches between turns are marked. ``total``: how many the session made."""
     log = list(reversed(store.request_log(limit=TIMELINE_LIMIT, session_id=session_id)))
-    # A session longer than the timeline shows: how long, so the view can say which part it shows.
-    total = len(log) if len(log) < TIMELINE_LIMIT else \
-        store.query("SELECT count(*) FROM request_log WHERE session_id = ?", (session_id,))[0][0]
+    total = len(log) if len(log) < TIMELINE_LIMIT else _made_by(store, session_id, log[-1])
     previous = None
     entries = []
     for item in log:

@@ -27,7 +27,7 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
     try:
         trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
-    except AttributeError:  # not glibc (musl has no malloc_trim)
+    except (AttributeError, OSError):  # not glibc (musl has no malloc_trim), or no C library to open
         return None
     trim.argtypes = (ctypes.c_size_t,)  # type: ignore[attr-defined]
     trim.restype = ctypes.c_int  # type: ignore[attr-defined]

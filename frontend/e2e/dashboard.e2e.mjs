@@ -639,12 +639,16 @@ try {
       text.append(message);
       const box = el.getBoundingClientRect();
       const close = el.querySelector('.toast__dismiss').getBoundingClientRect();
+      const title = el.querySelector('.toast__text strong').getBoundingClientRect();
+      message.scrollTop = message.scrollHeight; // read to its end: the title stays where it was
+      const titleAfter = el.querySelector('.toast__text strong').getBoundingClientRect();
       const lines = message.innerText.split('\n').length; // a line break shown as one (not a space)
-      const seen = { top: box.top, bottom: box.bottom, closeTop: close.top, inner: innerHeight, lines };
+      const seen = { top: box.top, bottom: box.bottom, closeTop: close.top, inner: innerHeight, lines,
+        titleStays: title.top >= box.top && titleAfter.top === title.top };
       message.remove();
       return seen;
     });
-    assert.ok(report.top >= 0 && report.bottom <= report.inner && report.closeTop >= 0 && report.lines === 20,
+    assert.ok(report.top >= 0 && report.bottom <= report.inner && report.closeTop >= 0 && report.lines === 20 && report.titleStays,
       `a twenty-line toast: ${JSON.stringify(report)}`);
     await assertNoHorizontalScroll(page, 'with the long-named provider');
     const gone = await fetch(`${GATEWAY}api/delete_provider`, {

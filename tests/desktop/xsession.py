@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from tests.support import tools
+
 T = TypeVar("T")
 
 
@@ -401,13 +403,11 @@ class NotificationService:
 def require_gui_stack() -> None:
     """Skip when run by hand without the GUI set-up; fail loudly when tasks.py promised it."""
     if os.environ.get("API_ROUTER_TEST_GUI") != "1":
-        if os.environ.get("API_ROUTER_TASKS") and sys.platform.startswith("linux"):
-            # As a missing browser fails the browser tests: tasks.py was to install the stack, and a
-            # desktop shell that goes untested must not pass quietly.
-            pytest.fail("the desktop test stack (Xvfb, GTK, PyGObject) could not be set up: `python3 tasks.py test` "
-                        "installs it when run as root (see the apt-get line it printed)")
-        pytest.skip("API_ROUTER_TEST_GUI is not set: run `python3 tasks.py test` (it installs the GUI stack)")
-    missing = missing_tools()
-    missing += [m for m in ("webview", "pystray", "gi", "Xlib") if importlib.util.find_spec(m) is None]
-    if missing:
-        pytest.fail(f"API_ROUTER_TEST_GUI=1 but the GUI test stack is incomplete: missing {', '.join(missing)}")
+        if not sys.platform.startswith("linux"):
+            pytest.skip("the desktop tests run on Linux (Xvfb)")
+        # As a missing browser fails the browser tests under tasks.py, which was to install the stack.
+        tools.missing("the desktop test stack (Xvfb, GTK, PyGObject) is not set up: API_ROUTER_TEST_GUI is not 1")
+    absent = missing_tools()
+    absent += [m for m in ("webview", "pystray", "gi", "Xlib") if importlib.util.find_spec(m) is None]
+    if absent:
+        pytest.fail(f"API_ROUTER_TEST_GUI=1 but the GUI test stack is incomplete: missing {', '.join(absent)}")

@@ -188,6 +188,7 @@ describe('snapshotDetails', () => {
   it('says an overdrawn balance is overdrawn, never a negative amount left', () => {
     const cny = makeSnapshot({ remaining: -12.5, unit: 'CNY' });
     expect(quotaCell(makeQuotaEntry({ snapshot: cny })).text).toBe('¥12.50 overdrawn');
+    expect(snapshotDetails(cny)).toContainEqual({ label: 'Remaining', value: '¥12.50 overdrawn' });
     const quota = makeSnapshot({ remaining: null, available: -1200, unit: 'quota' });
     expect(quotaCell(makeQuotaEntry({ snapshot: quota })).text).toBe('1.2k quota overdrawn');
   });

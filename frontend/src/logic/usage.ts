@@ -219,7 +219,9 @@ export function snapshotDetails(s: UsageSnapshot): DetailRow[] {
   const add = (label: string, value: string | null) => {
     if (value !== null) rows.push({ label, value });
   };
-  add('Remaining', s.unlimited ? 'Unlimited' : s.remaining !== null ? q('remaining', s.remaining) : null);
+  // Overdrawn: by how much, as the table cell says it — never a negative amount remaining.
+  const balance = (field: 'remaining' | 'available', n: number) => (n < 0 ? `${q(field, -n)} overdrawn` : q(field, n));
+  add('Remaining', s.unlimited ? 'Unlimited' : s.remaining !== null ? balance('remaining', s.remaining) : null);
   add('Used today', s.today_used !== null ? q('today_used', s.today_used) : null);
   add('Added today', s.today_added !== null ? q('today_added', s.today_added) : null);
   for (const [period] of PERIODS) {
@@ -237,7 +239,7 @@ export function snapshotDetails(s: UsageSnapshot): DetailRow[] {
   }
   add('Granted', s.granted !== null ? q('granted', s.granted) : null);
   add('Used', s.used !== null ? q('used', s.used) : null);
-  add('Available', s.available !== null ? q('available', s.available) : null);
+  add('Available', s.available !== null ? balance('available', s.available) : null);
   add(expiredWhenRead(s) ? 'Expired' : 'Expires', s.expires_at_unix_ms !== null ? formatDateTime(s.expires_at_unix_ms) : null);
   add('Unit', s.unit ? unitLabel(s.unit) : null);
   return rows;
