@@ -452,7 +452,8 @@ async def test_cut_after_output_ends_with_response_failed(fakes, gateway):
 
 
 @pytest.mark.parametrize(("code", "error_type", "counts"), [
-    ("content_policy_violation", "invalid_request_error", False), ("server_error", "server_error", True)])
+    ("content_policy_violation", "invalid_request_error", False), ("server_error", "server_error", True),
+    ("response_too_large", "", False)])
 async def test_a_failure_reported_after_output_counts_against_health_only_when_it_is_the_providers(
         fakes, gateway, code, error_type, counts):
     """A moderation cut mid-answer is the request's doing: relayed as it came (no restart elsewhere),
@@ -471,6 +472,20 @@ async def test_a_failure_reported_after_output_counts_against_health_only_when_i
     assert row["outcome"] == ("error" if counts else "client_error"), row["outcome"]
     metrics = gw.services.store.metrics().get("p1")
     assert (metrics.error_requests if metrics else 0) == (1 if counts else 0)
+
+
+async def test_a_response_too_large_before_output_is_the_requests_own_error(fakes, gateway):
+    """response_too_large says the request asked for more than the model may give: another provider would say
+    the same. A JSON request gets a 400 with that error, a stream the events as they came; nobody else is
+    asked and the provider stays healthy."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
+    p1.always(fp.in_band_failure("response_too_large", "the response would be too large", error_type=""))
+    reply = await gw.responses()
+    assert reply.status == 400 and reply.json["error"]["code"] == "response_too_large", reply.json
+    streamed = await gw.responses(stream=True)
+    assert streamed.event_types[-1] == "response.failed" and p2.calls == 0
+    assert gw.services.router.health_json(gw.services.config.current)["p1"]["consecutive_failures"] == 0
 
 
 async def test_stream_ending_without_completed_is_failed_not_success(fakes, gateway):
