@@ -150,7 +150,8 @@ def test_redactor_masks_keys_spelled_with_json_escapes_or_in_utf16(tmp_path):
     parity = b'{"m": "C:\\\\\\u0073k-live-AAAA1111BBBB"}'
     assert json.loads(r.redact_bytes(parity))["m"] == "C:\\sk-l…BBBB"
     # Escapes that spell no key leave the bytes exactly as they came; a backslash's own text is no escape.
-    for untouched in (b'{"m": "caf\\u00e9 \\u002d1"}', b'{"m": "sk\\\\u002dlive-AAAA1111BBBB"}'):
+    for untouched in (b'{"m": "caf\\u00e9 \\u002d1"}', b'{"m": "sk\\\\u002dlive-AAAA1111BBBB"}',
+                      b'{"m": "C:\\\\u0073k-live-AAAA1111BBBB"}'):  # "C:\\" then the text u0073k-…: no key
         assert r.redact_bytes(untouched) is untouched
 
 
@@ -494,8 +495,10 @@ def test_a_parameter_that_names_no_credential_is_shown_as_it_is() -> None:
     assert url_secrets("https://relay.example/v1?api-version=2024-05-01-preview&model=gpt-5.1-codex"
                        "&max_tokens=100000&keyboard=us-intl&region=eastus2") == set()
     assert url_secrets("https://relay.example/v1?route_key=production&max_token=100000&code=eu-west") == set()
-    # The names that always carry one keep every value a secret, short and plain ones too.
+    # The names that always carry one keep every value a secret, short and plain ones too, in any spelling.
     assert url_secrets("https://relay.example/v1?key=abc123&token=production") >= {"abc123", "production"}
+    assert url_secrets("https://relay.example/v1?X-API-KEY=lettersonlykey&accessToken=1234567") >= \
+        {"lettersonlykey", "1234567"}
 
 
 def test_a_credential_value_with_a_semicolon_is_masked_whole() -> None:

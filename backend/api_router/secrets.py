@@ -726,9 +726,10 @@ def url_password(url: str) -> str | None:
 
 
 # Query parameters that carry a credential (Azure's api-key, a relay's ?key= or ?token=, a signed URL's sig):
-# their values are secrets whatever they look like.
-_CREDENTIAL_PARAMS = frozenset({"api-key", "api_key", "apikey", "key", "token", "access_token", "token_key",
-                                "auth", "secret", "password", "sig", "signature"})
+# their values are secrets whatever they look like. Names compared with case, "-", "_" and an "x-" prefix set
+# aside (api-key, X-API-KEY, accessToken).
+_CREDENTIAL_PARAMS = frozenset({"apikey", "key", "token", "accesstoken", "tokenkey", "auth", "secret", "password",
+                                "sig", "signature"})
 # Other names that may carry one, by their name with case, "-", "_" and an "x-" prefix set aside — a header's
 # name copied into the URL (X-Api-Key=), Azure API Management's subscription-key, a client secret, an Azure
 # Function's code: their values are secrets when they look like one (see ``_looks_secret``), as every value
@@ -742,9 +743,9 @@ def _param_secret(name: str, value: str) -> bool:
     from urllib.parse import unquote_plus
 
     plain = unquote_plus(name).strip().lower()
+    plain = plain.removeprefix("x-").removeprefix("x_").replace("-", "").replace("_", "")
     if plain in _CREDENTIAL_PARAMS:
         return True
-    plain = plain.removeprefix("x-").removeprefix("x_").replace("-", "").replace("_", "")
     return (plain in _CREDENTIAL_PARAMS_LIKE or plain.endswith(_CREDENTIAL_PARAM_ENDINGS)) and _looks_secret(value)
 
 

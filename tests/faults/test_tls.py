@@ -215,7 +215,7 @@ async def test_a_proxy_that_never_opens_the_tunnel_is_named_as_the_proxy(https_f
         message = (await gw.responses()).json["error"]["message"]
         for writer in held:
             writer.close()
-    assert f"the proxy 127.0.0.1:{port} opened no connection to 127.0.0.1:{p1.port}" in message, message
+    assert f"no connection to 127.0.0.1:{p1.port} was made through the proxy 127.0.0.1:{port}" in message, message
     assert p1.calls == 0
 
 
@@ -227,6 +227,28 @@ async def test_a_providers_own_407_without_a_proxy_gets_no_proxy_advice(fakes, g
     gw = await gateway({"p1": p1})
     message = (await gw.responses()).json["error"]["message"]
     assert "HTTP 407" in message and "proxy" not in message, message
+
+
+def test_a_407_from_an_https_provider_is_its_own_whatever_the_proxy_variables_say(monkeypatch):
+    """Through a proxy an https:// request is a tunnel: a 407 the proxy gives is an error at CONNECT, never a
+    response — one that arrives is the provider's."""
+    from yarl import URL
+
+    from api_router.gateway.upstream import status_note
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+    class Answer:
+        status, headers = 407, {}
+
+        def __init__(self, url: str) -> None:
+            self.url = URL(url)
+
+    assert status_note(Answer("https://relay.example/v1/responses")) == ""  # type: ignore[arg-type]
+    assert "asks for credentials" in status_note(Answer("http://relay.example/v1/responses"))  # type: ignore[arg-type]
 
 
 NGINX_PLAIN_HTTP = (b"<html>\r\n<head><title>400 The plain HTTP request was sent to HTTPS port</title></head>\r\n"

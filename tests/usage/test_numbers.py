@@ -120,6 +120,9 @@ def test_unlimited(raw: object) -> None:
         "--5",
         "-$-5",
         "$5 €",  # two currencies: no guess which
+        "1000 JPY",  # another currency's code after the figure: not dollars, nor quota units
+        "5 chf",
+        "CHF 5",
     ],
 )
 def test_no_number(raw: object) -> None:

@@ -498,7 +498,8 @@ def status_note(resp: aiohttp.ClientResponse) -> str:
     leads — redirects are not followed (the key would go on to another address), so the user is to point
     the base URL there —, and that a 407 is a proxy's, not the provider's (an http:// provider's request
     goes to HTTP_PROXY as it is, and its answer comes back as if the provider gave it)."""
-    if resp.status == 407 and _through_a_proxy(resp.url):
+    # (A proxy's 407 to an https:// provider's tunnel is no answer but an error of its own: ClientHttpProxyError.)
+    if resp.status == 407 and resp.url.scheme == "http" and _through_a_proxy(resp.url):
         return (" — a proxy between API Router and the provider asks for credentials: write them into the proxy "
                 "variable's URL (http://user:password@proxy:port) and start API Router again")
     location = resp.headers.get("Location", "") if 300 <= resp.status < 400 else ""
@@ -570,8 +571,9 @@ def _unconnected(req: Any) -> str:
 
     target = address(req.host, req.port)
     proxy = req.proxy
-    if proxy is not None and proxy.host is not None:
-        return f"the proxy {address(proxy.host, proxy.port)} opened no connection to {target} (it did not answer)"
+    if proxy is not None and proxy.host is not None:  # which of the two went silent is not known
+        return (f"no connection to {target} was made through the proxy {address(proxy.host, proxy.port)} (the "
+                "proxy did not open its tunnel, or the provider did not answer the TLS handshake)")
     return f"no connection to {target} was made (its TCP connect or TLS handshake went unanswered)"
 
 

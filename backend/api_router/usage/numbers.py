@@ -20,7 +20,8 @@ Accepted forms (surrounding whitespace ignored):
 * An optional trailing ``%`` (the value is kept as written, 85 for ``"85%"``, with ``percent``).
 * An optional currency sign after the figure instead of before it (``"5 €"``, ``"5.00 元"``), and an
   optional trailing currency code or unit word (``"12 USD"``, ``"1,000 tokens"``); the unit is
-  reported in ``unit`` for notes, it never changes the value.
+  reported in ``unit`` for notes, it never changes the value. A figure in another currency (``"1000 JPY"``,
+  ``"5 chf"``, ``"CHF 5"``) holds no number API Router can read: it is never taken for dollars.
 * ``"unlimited"``, ``"infinite"``, ``"infinity"``, ``"inf"``, ``"∞"``, ``"no limit"``,
   ``"无限"``, ``"无限制"``, ``"不限"`` -> unlimited (``value`` is ``None``).
 
@@ -118,6 +119,8 @@ def _from_text(text: str) -> ParsedNumber | None:
     if not math.isfinite(value):  # "1e400": read like the infinity it is
         return _from_float(value)
     unit = (match["unit"] or "").strip()
+    if _other_currency(unit):  # "1000 JPY" is no 1000 dollars (nor quota units): no number API Router can read
+        return None
     currency = _currency(match["cur"] or match["cur2"], unit)
     if unit.upper() in _CURRENCY_CODES:
         unit = ""
@@ -127,6 +130,18 @@ def _from_text(text: str) -> ParsedNumber | None:
         currency=currency,
         unit=unit.lower(),
     )
+
+
+# Other currencies panels write a figure in, known in lower case too; any other code in capitals counts as well.
+_OTHER_CURRENCY_CODES = frozenset({"JPY", "KRW", "CHF", "INR", "HKD", "TWD", "SGD", "AUD", "CAD", "NZD", "RUB", "BRL",
+                                   "MXN", "TRY", "SEK", "NOK", "DKK", "PLN", "THB", "VND", "IDR", "PHP", "MYR", "ZAR"})
+
+
+def _other_currency(word: str) -> bool:
+    """Whether a word after a figure is a currency code other than the ones read (ISO 4217: three letters)."""
+    code = word.upper()
+    return (len(code) == 3 and code.isalpha() and code not in _CURRENCY_CODES
+            and (word.isupper() or code in _OTHER_CURRENCY_CODES))
 
 
 def _strip_separators(num: str) -> str | None:
