@@ -1286,3 +1286,28 @@ def test_a_start_keeps_the_rows_that_retention_days_keeps(tmp_path, monkeypatch)
         assert _logged(services.store) == 20
     finally:
         services.close()
+
+
+def test_a_value_that_becomes_a_key_is_masked_in_the_stored_events_too(tmp_path):
+    secret = "sk-became-a-key-0123456789"
+    s = open_store(tmp_path)  # no secret yet: the event keeps the word as written
+    s.add_event("warning", "config", f"no provider has the model '{secret}'")
+    s.close()
+    s = open_store(tmp_path, redact=lambda text: text.replace(secret, "[redacted]"))
+    try:
+        s.mask_in_history([secret])
+        s.flush()
+        stored = [m for (m,) in sqlite3.connect(s.path).execute("SELECT message FROM events")]
+        assert stored and not [m for m in stored if secret in m], stored
+    finally:
+        s.close()
+
+
+def test_unseen_events_count_no_more_than_the_log_keeps(tmp_path):
+    s = open_store(tmp_path)
+    try:
+        for i in range(store_mod.EVENT_RETENTION + 10):
+            s.add_event("info", "config", f"e{i}")
+        assert s.unseen_count() == store_mod.EVENT_RETENTION
+    finally:
+        s.close()

@@ -104,15 +104,18 @@ async def test_the_state_line_follows_a_spent_quota_before_the_next_request(fake
     assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
 
 
-async def test_a_spent_reading_voided_by_a_new_key_leaves_the_serving_reason_too(fakes, gateway):
-    """The reading that made p2 serve no longer applies once p1's key changes: the reason stops quoting it."""
+@pytest.mark.parametrize("change", [("set_provider_key", "key"), ("set_usage_token", "token")])
+async def test_a_spent_reading_voided_by_a_new_key_leaves_the_serving_reason_too(fakes, gateway, change):
+    """The reading that made p2 serve no longer applies once p1's key (or usage token) changes: the reason stops
+    quoting it."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})
     p1.usage = new_api(0)
     await gw.api("refresh_usage", provider="p1")
     assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
     assert "quota" in (await gw.api("get_status"))["summary"]["reason"]
-    await gw.api("set_provider_key", provider="p1", key="sk-another-account-0123456789")
+    method, argument = change
+    await gw.api(method, provider="p1", **{argument: "sk-another-account-0123456789"})
     summary = (await gw.api("get_status"))["summary"]
     assert summary["reason"] == "P1 can serve again", summary
 

@@ -1,21 +1,9 @@
-"""When a usage reading stops counting: a new usage token, a usage address changed by hand, a switched-off provider."""
+"""When a usage reading stops counting: a usage address changed by hand, a switched-off provider."""
 
 import tomlkit
 
 from tests.support.harness import start_harness
 from tests.support.usage import new_api
-
-
-async def test_a_spent_reading_voided_by_a_new_usage_token_leaves_the_serving_reason(fakes, gateway):
-    p1, p2 = await fakes("p1", "p2")
-    gw = await gateway({"p1": p1, "p2": p2})
-    p1.usage = new_api(0)
-    await gw.api("refresh_usage", provider="p1")
-    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
-    assert "quota" in (await gw.api("get_status"))["summary"]["reason"]
-    await gw.api("set_usage_token", provider="p1", token="ut-another-token-0123456789")
-    summary = (await gw.api("get_status"))["summary"]
-    assert "quota" not in summary["reason"], summary
 
 
 async def test_a_usage_address_changed_by_hand_while_stopped_voids_the_reading(fakes, gateway):
