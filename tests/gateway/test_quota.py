@@ -462,9 +462,10 @@ async def test_a_usage_check_under_way_when_the_gateway_stops_ends_with_it(fakes
     assert not [t for t in asyncio.all_tasks() if "_fetch_and_apply" in repr(t.get_coro()) and not t.done()]
 
 
-async def test_a_key_changed_by_hand_while_stopped_voids_the_reading_at_start(fakes, gateway):
-    """As a key changed while running does: the old key's "out of quota" no longer applies, the provider
-    is routed to again until its next check, and an event says so. An unchanged key keeps the reading."""
+@pytest.mark.parametrize("edit", ["key", "usage address"])
+async def test_a_key_changed_by_hand_while_stopped_voids_the_reading_at_start(fakes, gateway, edit):
+    """As a key (or usage address) changed while running does: the old reading's "out of quota" no longer
+    applies, the provider is routed to again until its next check, and an event says so."""
     p1, p2 = await fakes("p1", "p2")
     p1.usage = new_api(0)
     gw = await gateway({"p1": p1, "p2": p2})
@@ -472,10 +473,15 @@ async def test_a_key_changed_by_hand_while_stopped_voids_the_reading_at_start(fa
     assert (await gw.api("get_status"))["quota"]["p1"]["skipped"] is True
     paths = gw.services.paths
     await gw.close()
-    secrets = json.loads(paths.secrets.read_text())
-    assert secrets["providers"]["p1"]
-    secrets["providers"]["p1"] = "sk-typed-by-hand-0123456789"
-    paths.secrets.write_text(json.dumps(secrets))
+    if edit == "key":
+        secrets = json.loads(paths.secrets.read_text())
+        assert secrets["providers"]["p1"]
+        secrets["providers"]["p1"] = "sk-typed-by-hand-0123456789"
+        paths.secrets.write_text(json.dumps(secrets))
+    else:
+        doc = tomlkit.parse(paths.config.read_text())
+        doc["providers"]["p1"]["usage_base_url"] = "http://127.0.0.1:9"
+        paths.config.write_text(tomlkit.dumps(doc))
     again = await start_harness(paths.user_data)
     try:
         assert "p1" not in (await again.api("get_status"))["quota"]
@@ -544,3 +550,12 @@ async def test_an_answer_no_parser_reads_from_a_usage_panel_is_shown_shortened(f
         assert said and all(len(text) < 1000 for text in said), [len(text) for text in said]
     finally:
         server.close()
+
+
+async def test_a_switched_off_providers_usage_panel_is_not_checked(fakes, gateway):
+    p1, p2 = await fakes("p1", "p2")
+    p1.usage = p2.usage = new_api(5000)
+    gw = await gateway({"p1": p1, "p2": p2})
+    await gw.api("set_provider_disabled", provider="p2", disabled=True)
+    await gw.api("refresh_usage")
+    assert "p2" not in (await gw.api("get_status"))["quota"]
