@@ -67,7 +67,7 @@ from api_router.texts import quoted
 
 from .client import UsageHttp, upstream_message
 from .model import ErrorKind, UsageError, UsageSnapshot, UsageTarget, redact
-from .numbers import ParsedNumber, parse_number
+from .numbers import CURRENCIES_READ, ParsedNumber, parse_number
 
 __all__ = [
     "ADAPTERS",
@@ -311,7 +311,7 @@ def _no_shape(call: AdapterCall, endpoint: str, readings: _Readings | None = Non
         shown = quoted(redact(value, call.target.secrets()), 40)
         return UsageError(redact(
             f"the usage panel at {endpoint} answered, but its figures are in a form API Router cannot read "
-            f"({name}: {shown}); it reads plain numbers, and amounts in $, ¥, €, £ or USD, CNY, RMB, EUR, GBP",
+            f"({name}: {shown}); it reads plain numbers, and amounts in {CURRENCIES_READ}",
             call.target.secrets()), ErrorKind.UNREADABLE)
     return UsageError(
         redact(f"usage endpoint answered without usage numbers: {endpoint}", call.target.secrets()),

@@ -35,13 +35,15 @@ import math
 import re
 from dataclasses import dataclass
 
-__all__ = ["ParsedNumber", "parse_number"]
+__all__ = ["CURRENCIES_READ", "ParsedNumber", "parse_number"]
 
 _UNLIMITED_WORDS = frozenset(
     {"unlimited", "infinite", "infinity", "inf", "∞", "no limit", "nolimit", "无限", "无限制", "不限"}
 )
 _CURRENCY_SIGNS = {"$": "USD", "¥": "CNY", "￥": "CNY", "€": "EUR", "£": "GBP", "元": "CNY"}
 _CURRENCY_CODES = frozenset({"USD", "CNY", "RMB", "EUR", "GBP"})
+# The currencies read, as a message names them ("$, ¥, ￥, €, £, 元 or CNY, EUR, GBP, RMB, USD").
+CURRENCIES_READ = f"{', '.join(_CURRENCY_SIGNS)} or {', '.join(sorted(_CURRENCY_CODES))}"
 _MULTIPLIERS = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}
 
 _NUMBER_RE = re.compile(
