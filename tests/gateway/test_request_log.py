@@ -10,6 +10,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
@@ -265,18 +266,33 @@ async def test_a_body_that_is_no_json_is_logged_with_its_size_and_session(fakes,
     assert row["request_bytes"] == 28 and row["session_id"] == "broken-one" and row["status"] == 400
 
 
-@pytest.mark.parametrize("refused", ["too large", "undecodable"])
+@pytest.mark.parametrize("refused", ["too large", "undecodable", "too large, chunked"])
 async def test_a_body_refused_before_it_is_read_is_logged_with_its_size_and_session(fakes, gateway, refused):
     """Too large (413), or in an encoding the gateway cannot read (400): the row still says the size the
-    client declared and the session its headers name, so the session's timeline shows the refusal."""
+    client declared and the session its headers name, so the session's timeline shows the refusal. A
+    chunked body declares no size: its row says how much of it came before it was refused."""
     (p1,) = await fakes("p1")
+    limit = 1024 * 1024
     gw = await gateway({"p1": p1}, listen={"max_body_mb": 1})
-    raw = b"x" * (1024 * 1024 + 10) if refused == "too large" else b"\x1b\x00\x00garbage"
+    raw = b"x" * (limit + 10) if refused.startswith("too large") else b"\x1b\x00\x00garbage"
     headers = {"session-id": "refused-one", **({"Content-Encoding": "br"} if refused == "undecodable" else {})}
-    reply = await gw.request("POST", "/v1/responses", raw=raw, headers=headers)
-    assert reply.status == (413 if refused == "too large" else 400), reply.body
+    if refused.endswith("chunked"):
+        async def pieces() -> AsyncIterator[bytes]:
+            for at in range(0, len(raw), 64 * 1024):
+                yield raw[at:at + 64 * 1024]
+
+        async with gw.client.post(gw.base + "/v1/responses", data=pieces(),
+                                  headers={**gw.auth(None), **headers}) as resp:
+            status = resp.status
+    else:
+        status = (await gw.request("POST", "/v1/responses", raw=raw, headers=headers)).status
+    assert status == (413 if refused.startswith("too large") else 400)
     (row,) = (await gw.api("list_requests", session_id="refused-one"))["requests"]
-    assert (row["request_bytes"], row["status"]) == (len(raw), reply.status)
+    assert row["status"] == status
+    if refused.endswith("chunked"):
+        assert limit < row["request_bytes"] <= len(raw)  # what came before the refusal, past the limit
+    else:
+        assert row["request_bytes"] == len(raw)
     assert p1.calls == 0
 
 

@@ -183,6 +183,7 @@ async def _read(request: web.Request, limit: int, too_large: str, deadlines: Dea
     if content.is_eof():  # all of it came with the headers: nothing can stall
         body = await request.read()
         if len(body) > limit:  # chunked, or compressed: no Content-Length said so
+            _received(record, len(body))
             raise GatewayError(413, too_large)
         return body
     stalled = f"the request body stalled: no bytes for {stall_seconds:g} s"
@@ -202,9 +203,17 @@ async def _read(request: web.Request, limit: int, too_large: str, deadlines: Dea
         watchdog.stop()
         if receiving is not None:
             receiving.discard(shut_down)
+        _received(record, len(buf))
     if watchdog.expired:
         raise GatewayError(408, stalled)
     return bytes(buf)
+
+
+def _received(record: RequestRecord | None, size: int) -> None:
+    """A body cut short (refused as too large, stalled, or the client gone) is logged with what came of it
+    where that says more than its declared size (a chunked body declares none)."""
+    if record is not None and size > record.request_bytes:
+        record.request_bytes = size
 
 
 # What read_body decodes (or takes as it is).
