@@ -211,7 +211,7 @@ async def _read(request: web.Request, limit: int, too_large: str, deadlines: Dea
 
 def _received(record: RequestRecord | None, size: int) -> None:
     """A body cut short (refused as too large, stalled, or the client gone) is logged with what came of it
-    where that says more than its declared size (a chunked body declares none)."""
+    when that is more than it declared (a chunked body declares nothing)."""
     if record is not None and size > record.request_bytes:
         record.request_bytes = size
 
