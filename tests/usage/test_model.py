@@ -65,6 +65,8 @@ def test_to_json_shape_and_round_trip() -> None:
     [
         ({"remaining": 0.0}, "quota exhausted: remaining 0"),
         ({"remaining": -1.5}, "quota exhausted: remaining -1.5"),
+        ({"remaining": -999999999999.0}, "quota exhausted: remaining -999,999,999,999"),  # an overdraft, readable
+        ({"remaining": -12345.25}, "quota exhausted: remaining -12,345.25"),
         ({"remaining": 0.0, "percent_fields": ("remaining",)}, "quota exhausted: remaining 0%"),
         ({"monthly_spent_usd": 50.0, "monthly_budget_usd": 50.0}, "monthly budget spent: $50.00 of $50.00"),
         ({"daily_spent_usd": 5.5, "daily_budget_usd": 5.0}, "daily budget spent: $5.50 of $5.00"),

@@ -255,7 +255,7 @@ def left_percent(snapshot: UsageSnapshot) -> float | None:
 
 
 def _plain(value: float) -> str:
-    """``0`` for 0.0, ``-1.5`` for -1.5: short, no exponent."""
+    """``0`` for 0.0, ``-1.5`` for -1.5, ``-1,234,567`` for -1234567.0: short, grouped, no exponent."""
     if float(value).is_integer():
-        return str(int(value))
-    return f"{value:.6f}".rstrip("0").rstrip(".")
+        return f"{int(value):,}"
+    return f"{value:,.6f}".rstrip("0").rstrip(".")
