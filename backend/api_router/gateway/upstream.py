@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from aiohttp.helpers import is_ip_address
 from yarl import URL
 
 from api_router.gateway.deadlines import Deadlines
@@ -574,7 +575,10 @@ def _unconnected(req: Any) -> str:
     if proxy is not None and proxy.host is not None:  # which of the two went silent is not known
         return (f"no connection to {target} was made through the proxy {address(proxy.host, proxy.port)} (the "
                 "proxy did not open its tunnel, or the provider did not answer the TLS handshake)")
-    return f"no connection to {target} was made (its TCP connect or TLS handshake went unanswered)"
+    # A host name is looked up first (aiohttp skips that for what its own test takes as an address), and a
+    # DNS server that never answers is as silent as the address.
+    looked_up = "" if is_ip_address(req.host) else "name lookup, "
+    return f"no connection to {target} was made (its {looked_up}TCP connect or TLS handshake went unanswered)"
 
 
 def _why_not_connected(error: OSError | None) -> str:
