@@ -502,6 +502,22 @@ async def test_budgets_keep_their_currency(panel: FakePanel, client: httpx.Async
     assert snap.to_json()["exhausted_reason"] == "daily budget spent: ¥120.00 of ¥100.00"
 
 
+@pytest.mark.parametrize(("doc", "unit"), [
+    ({"daily_spent": "¥50", "daily_budget": "¥100", "monthly_spent": 300, "monthly_budget": 1000}, "CNY"),
+    ({"daily_spent": 5, "daily_budget": "¥100", "monthly_spent": 300, "monthly_budget": 1000}, "CNY"),
+    ({"daily_spent": 5, "daily_budget": 10, "monthly_spent": 300, "monthly_budget": 1000}, "USD"),
+])
+async def test_a_budget_figure_without_a_currency_is_in_the_panels_one(panel: FakePanel, client: httpx.AsyncClient,
+                                                                      doc: dict, unit: str) -> None:
+    """A bare figure is in its period's other figure's currency, else in the other periods' (a panel writes
+    one currency), else in dollars: nothing is left out for want of a sign."""
+    panel.json("/api/backend/users/info", {"data": doc})
+    snap = await fetch_usage(target(panel, "budget_info", usage_token=TOKEN), client)
+    assert snap.budget_unit == unit and not snap.notes
+    assert (snap.monthly_spent_usd, snap.monthly_budget_usd) == (300, 1000)
+    assert snap.daily_budget_usd is not None and snap.daily_spent_usd is not None
+
+
 async def test_a_budget_spent_in_another_currency_is_not_compared(panel: FakePanel, client: httpx.AsyncClient) -> None:
     doc = {"data": {"daily_spent": "€5", "daily_budget": "¥100", "weekly_spent": "$1", "weekly_budget": "$4"}}
     panel.json("/api/backend/users/info", doc)

@@ -434,8 +434,9 @@ def _read_budget_info(doc: Any) -> tuple[_Readings, str, list[str]]:
 
 def _one_budget_currency(readings: _Readings) -> tuple[str, list[str]]:
     """Keep the budgets of one currency (a figure without a sign is taken to be in its period's
-    other figure's, else in dollars); a period whose figures are in another, or in two, or written as
-    a percentage, is left out with a note: ¥100 of budget says nothing about €5 or 20 % spent."""
+    other figure's, else in the other periods' — one panel writes one currency — else in dollars); a
+    period whose figures are in another, or in two, or written as a percentage, is left out with a note:
+    ¥100 of budget says nothing about €5 or 20 % spent."""
     currencies: dict[str, dict[str, str]] = {}  # period -> figure ("spent", "budget") -> its currency
     notes = []
     for period in _PERIODS:
