@@ -77,3 +77,16 @@ def test_a_choice_saved_by_an_older_version_is_judged_on_its_two_fields() -> Non
     assert same_choice("|p1|p3", "|p1|p3") and same_choice("|p1", "|p1") and same_choice("|p1", "|p1|p3")
     assert not same_choice("|p1", "|p2|p3") and not same_choice("|p1|p1", "|p1|p3")
     assert not same_choice("p2|p1", "|p1|p1")
+
+
+def test_past_fifty_thousand_sessions_the_one_served_longest_ago_is_let_go(monkeypatch) -> None:
+    """The README's bound: 50,000 sessions held at once; the one let go for a new one is the least recently
+    served (it follows the usual rules on its next request), not the first ever bound."""
+    now = clock(monkeypatch)
+    a = SessionAffinity(Store(), 600, "|p1")  # type: ignore[arg-type]
+    for i in range(50_000):
+        a.bind(f"s{i}", "p2")
+    now[0] += 1_000
+    a.bind("s0", "p2")  # served again: the newest now
+    a.bind("new", "p2")
+    assert [a.provider_for(s, 600) for s in ("s0", "s1", "s2", "new")] == ["p2", None, "p2", "p2"]
