@@ -48,4 +48,7 @@ async def test_a_switched_off_provider_is_not_the_active_one(fakes, gateway):
     gw = await gateway({"p1": p1, "p2": p2})
     assert (await gw.responses()).headers["X-API-Router-Provider"] == "p1"
     await gw.api("set_provider_disabled", provider="p1", disabled=True)
-    assert (await gw.api("get_status"))["active_provider"] != "p1"
+    # control-api.md: null once it is switched off (who serves next is known after the next request)
+    assert (await gw.api("get_status"))["active_provider"] is None
+    assert (await gw.responses()).headers["X-API-Router-Provider"] == "p2"
+    assert (await gw.api("get_status"))["active_provider"] == "p2"
