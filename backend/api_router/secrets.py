@@ -749,9 +749,12 @@ def _param_secret(name: str, value: str) -> bool:
     return (plain in _CREDENTIAL_PARAMS_LIKE or plain.endswith(_CREDENTIAL_PARAM_ENDINGS)) and _looks_secret(value)
 
 
+GENERATED_VALUE_MIN = 16  # generated keys are longer; words and ids a person types rarely are
+
+
 def _looks_secret(value: str) -> bool:
     """16 characters or more, with letters and digits both: a generated key, not a word or a number."""
-    return len(value) >= LONE_USER_KEY_MIN and any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
+    return len(value) >= GENERATED_VALUE_MIN and any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
 
 
 def url_secrets(url: str) -> set[str]:
