@@ -34,6 +34,7 @@ from api_router.gateway.models import MODELS_TIMEOUT_SECONDS, ModelList, fetch_m
 from api_router.gateway.proxy import ResponsesProxy
 from api_router.gateway.upstream import PROVIDER_HEADER, PoolConnector, Upstream, forwarded_headers
 from api_router.jsonbytes import dumps
+from api_router.proxyenv import environment_matters
 from api_router.routing import Failure
 from api_router.services import ProviderIdentity, Services, ServingState, id_last, id_now, identity_of
 from api_router.status import build_status
@@ -65,17 +66,6 @@ CONTROL_BODY_LIMIT = 1024 * 1024
 MAX_HEADER_LINE = 65536  # one header line, read from a client or a provider
 
 
-def _environment_matters() -> bool:
-    """Whether aiohttp's ``trust_env`` can change anything: a proxy variable or a netrc file.
-
-    With ``trust_env`` aiohttp looks up netrc and the proxy variables in worker threads on every
-    request (two thread hops per upstream call); without either there is nothing to find.
-    """
-    from aiohttp.helpers import netrc_from_env, proxies_from_env
-
-    return bool(proxies_from_env()) or netrc_from_env() is not None
-
-
 async def upstream_context(app: web.Application) -> AsyncIterator[None]:
     """The upstream client, the proxy built on it and the background checks, for as long as the app runs."""
     session = aiohttp.ClientSession(
@@ -87,7 +77,7 @@ async def upstream_context(app: web.Application) -> AsyncIterator[None]:
         # A relay's cookies must never ride along to it (or to another provider on its host), and
         # filtering a cookie jar costs time on every request.
         cookie_jar=aiohttp.DummyCookieJar(),
-        trust_env=_environment_matters(),
+        trust_env=environment_matters(),
         # A relay's front end may send a header line far past aiohttp's 8190 bytes (a long Set-Cookie or
         # Content-Security-Policy); Codex reads such an answer, and so does the gateway, as its server does.
         max_line_size=MAX_HEADER_LINE, max_field_size=MAX_HEADER_LINE,

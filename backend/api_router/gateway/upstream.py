@@ -24,6 +24,7 @@ from yarl import URL
 
 from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.errors import GATEWAY_QUITS, TooLarge, os_reason
+from api_router.proxyenv import proxy_for
 from api_router.texts import one_line
 from api_router.tls import tls_reason
 
@@ -500,7 +501,7 @@ def status_note(resp: aiohttp.ClientResponse) -> str:
     the base URL there —, and that a 407 is a proxy's, not the provider's (an http:// provider's request
     goes to HTTP_PROXY as it is, and its answer comes back as if the provider gave it)."""
     # (A proxy's 407 to an https:// provider's tunnel is no answer but an error of its own: ClientHttpProxyError.)
-    if resp.status == 407 and resp.url.scheme == "http" and _through_a_proxy(resp.url):
+    if resp.status == 407 and resp.url.scheme == "http" and proxy_for(resp.url) is not None:
         return (" — a proxy between API Router and the provider asks for credentials: write them into the proxy "
                 "variable's URL (http://user:password@proxy:port) and start API Router again")
     location = resp.headers.get("Location", "") if 300 <= resp.status < 400 else ""
@@ -508,18 +509,6 @@ def status_note(resp: aiohttp.ClientResponse) -> str:
         return ""
     return (f" — it redirects to {clip(location)}; redirects are not followed "
             "(the key stays with the base URL's address)")
-
-
-def _through_a_proxy(url: URL) -> bool:
-    """Whether the proxy variables send a request for ``url`` through a proxy (NO_PROXY heeded) — as aiohttp
-    reads them, which it does for the gateway's client when any is set."""
-    from aiohttp.helpers import get_env_proxy_for_url
-
-    try:
-        get_env_proxy_for_url(url)
-    except LookupError:
-        return False
-    return True
 
 
 def clip(text: str, limit: int = 300) -> str:

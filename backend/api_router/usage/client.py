@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from api_router.proxyenv import Proxy, environment_matters, proxy_for
 from api_router.texts import one_line, shortened
 from api_router.tls import causes, client_context, tls_reason
 
@@ -89,14 +90,48 @@ def make_client(timeout_s: float = DEFAULT_TIMEOUT_S, *, trust_env: bool = True,
     """
     install_log_redaction()
     no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+    verify = verify if verify is not None else client_context()  # the gateway's own certificates
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout_s),
         follow_redirects=False,
         cookies=httpx.Cookies(no_cookies),
         headers={"Accept": "application/json", "User-Agent": "api-router-usage"},
-        trust_env=trust_env,  # the proxy variables (certificates: ``verify``, the gateway's own set)
-        verify=verify if verify is not None else client_context(),
+        # The proxy settings as the gateway reads them (``proxyenv``), not as httpx would.
+        trust_env=False,
+        transport=_ProxiedAsTheGatewayIs(verify) if trust_env and environment_matters()
+        else httpx.AsyncHTTPTransport(verify=verify),
     )
+
+
+class _ProxiedAsTheGatewayIs(httpx.AsyncBaseTransport):
+    """Each request sent through the proxy a gateway request to its address would take, or straight there."""
+
+    def __init__(self, verify: ssl.SSLContext) -> None:
+        self._verify = verify
+        self._direct = httpx.AsyncHTTPTransport(verify=verify)
+        self._proxied: dict[Proxy, httpx.AsyncHTTPTransport] = {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        # Off the loop: on Windows and macOS, the system proxy's bypass list may look the host up.
+        proxy = await asyncio.to_thread(proxy_for, str(request.url))
+        transport = self._direct if proxy is None else self._through(proxy)
+        return await transport.handle_async_request(request)
+
+    def _through(self, proxy: Proxy) -> httpx.AsyncHTTPTransport:
+        transport = self._proxied.get(proxy)
+        if transport is None:
+            auth = (proxy.login, proxy.password or "") if proxy.login is not None else None
+            try:
+                transport = httpx.AsyncHTTPTransport(proxy=httpx.Proxy(proxy.url, auth=auth), verify=self._verify)
+            except (ImportError, ValueError):  # socks5:// (its package is not installed), an unknown scheme
+                raise httpx.ProxyError(f"the proxy {proxy.url} cannot be used: API Router speaks only to "
+                                       "http:// proxies") from None
+            self._proxied[proxy] = transport
+        return transport
+
+    async def aclose(self) -> None:
+        for transport in (self._direct, *self._proxied.values()):
+            await transport.aclose()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,114 @@
+"""Usage checks go through a proxy exactly when a gateway request to the same address would: the proxy
+settings are read once, as aiohttp reads them for the gateway (api_router.proxyenv), not as httpx would."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+
+import aiohttp.helpers
+import pytest
+from aiohttp import web
+from usage_fakes import KEY, FakePanel
+
+from api_router.usage import ErrorKind, UsageError, make_client
+from api_router.usage.client import UsageHttp
+
+authorizations: list[str] = []  # the Proxy-Authorization each request to the forward proxy carried
+PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy",
+                   "NO_PROXY", "no_proxy")
+
+
+@pytest.fixture
+def no_proxies(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+async def forward_proxy() -> AsyncIterator[tuple[str, list[str]]]:
+    """An HTTP proxy that answers every request itself (absolute-form targets recorded), as a proxy that
+    serves its own page would: a check that went through it gets its answer, not the panel's."""
+    seen: list[str] = []
+    authorizations.clear()
+
+    async def answer(request: web.Request) -> web.Response:
+        seen.append(str(request.url))
+        authorizations.append(request.headers.get("Proxy-Authorization", ""))
+        return web.json_response({"data": {"token_info": {"remain_quota": 1}}, "via": "proxy"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}", seen
+    finally:
+        await runner.cleanup()
+
+
+async def check(panel: FakePanel) -> object:
+    async with make_client(timeout_s=2.0) as client:  # as the app makes it: proxy settings read
+        return await UsageHttp(client, (KEY,)).get_json(panel.url, "/api/usage/token/", bearer=KEY)
+
+
+@pytest.fixture
+def answering(panel: FakePanel) -> FakePanel:
+    panel.json("/api/usage/token/", {"data": {"token_info": {"remain_quota": 7}}, "via": "panel"})
+    return panel
+
+
+@pytest.mark.parametrize("all_proxy", ["socks5://127.0.0.1:9", "http://127.0.0.1:9"])
+async def test_all_proxy_is_not_read_as_the_gateway_does_not_read_it(answering: FakePanel, no_proxies,
+                                                                       all_proxy: str) -> None:
+    """ALL_PROXY=socks5://… (what proxy tools tell shells to export) made every usage check fail: httpx took it
+    and needed a package API Router does not ship. The gateway's requests never used it; now neither does a
+    check."""
+    no_proxies.setenv("ALL_PROXY", all_proxy)
+    assert (await check(answering))["via"] == "panel"  # type: ignore[index]
+
+
+async def test_a_check_goes_through_http_proxy_unless_no_proxy_names_the_host(
+        answering: FakePanel, no_proxies, forward_proxy: tuple[str, list[str]]) -> None:
+    proxy, seen = forward_proxy
+    no_proxies.setenv("HTTP_PROXY", proxy)
+    assert (await check(answering))["via"] == "proxy"  # type: ignore[index]
+    assert seen == [answering.url + "/api/usage/token/"] and answering.count() == 0
+    no_proxies.setenv("NO_PROXY", "127.0.0.1")
+    assert (await check(answering))["via"] == "panel"  # type: ignore[index]
+    assert len(seen) == 1
+
+
+async def test_the_system_proxys_bypass_list_is_heeded(answering: FakePanel, no_proxies,
+                                                       forward_proxy: tuple[str, list[str]]) -> None:
+    """Windows and macOS: with no variable set, the system proxy applies, and its bypass list (read by
+    urllib's proxy_bypass, which aiohttp asks for each request) sends listed hosts straight there — httpx
+    alone never asked it, so an intranet relay's checks went to the proxy while its requests did not."""
+    proxy, seen = forward_proxy
+    no_proxies.setattr(aiohttp.helpers, "getproxies", lambda: {"http": proxy, "https": proxy})
+    no_proxies.setattr(aiohttp.helpers, "proxy_bypass", lambda host: host == "127.0.0.1")
+    assert (await check(answering))["via"] == "panel"  # type: ignore[index]
+    no_proxies.setattr(aiohttp.helpers, "proxy_bypass", lambda host: False)
+    assert (await check(answering))["via"] == "proxy"  # type: ignore[index]
+    assert len(seen) == 1
+
+
+async def test_a_socks_proxy_for_http_fails_the_check_in_words_not_a_crash(answering: FakePanel, no_proxies) -> None:
+    no_proxies.setenv("HTTP_PROXY", "socks5://127.0.0.1:9")
+    with pytest.raises(UsageError) as caught:
+        await check(answering)
+    assert caught.value.kind is ErrorKind.NETWORK
+    assert "the proxy socks5://127.0.0.1:9 cannot be used" in str(caught.value), caught.value
+    assert answering.count() == 0
+
+
+async def test_the_proxys_credentials_go_to_the_proxy(answering: FakePanel, no_proxies,
+                                                      forward_proxy: tuple[str, list[str]]) -> None:
+    proxy, seen = forward_proxy
+    no_proxies.setenv("HTTP_PROXY", proxy.replace("http://", "http://corp:s3cret-pass@"))
+    assert (await check(answering))["via"] == "proxy"  # type: ignore[index]
+    assert authorizations == ["Basic " + base64.b64encode(b"corp:s3cret-pass").decode()]
