@@ -778,8 +778,22 @@ def _full_pipe() -> tuple[int, int]:
     return read, write
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a pipe's own door through /proc: Linux")
-def test_a_line_for_a_pipe_nobody_reads_is_dropped_not_waited_on():
+@pytest.fixture(params=["own door", "polled"])
+def pipe_writes(request, monkeypatch) -> str:
+    """How lines reach a pipe without waiting: through a descriptor of their own (Linux, by /proc), or —
+    where there is no /proc (macOS, the BSDs) — each after a look that the pipe has room for it."""
+    from api_router import terminal
+
+    if request.param == "own door" and not sys.platform.startswith("linux"):
+        pytest.skip("a pipe's own door through /proc: Linux")
+    if request.param == "polled":
+        if os.name != "posix":
+            pytest.skip("a pipe is polled on POSIX systems only")
+        monkeypatch.setattr(terminal, "_OWN_DOOR", "/no-proc-here/fd/{}")
+    return request.param
+
+
+def test_a_line_for_a_pipe_nobody_reads_is_dropped_not_waited_on(pipe_writes):
     """A wrapper that never drains stderr: once the pipe is full, a log line (or the "shutting down" line)
     must not stop its writer — the quit waits for the log's thread, and would wait for ever."""
     import threading
@@ -925,8 +939,7 @@ def test_a_user_data_folder_too_deep_for_sqlite_is_refused_naming_the_length(tmp
     assert "bytes long" in err and "shorter path" in err and "writable by you" not in err, err
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a pipe's own door through /proc: Linux")
-def test_a_line_for_a_pipe_goes_in_whole_or_not_at_all_and_never_runs_into_the_next():
+def test_a_line_for_a_pipe_goes_in_whole_or_not_at_all_and_never_runs_into_the_next(pipe_writes):
     """A slow reader freed 8 KB; a 20 KB record (a traceback) went in by half, and the next line ran on
     from it. Each line goes in whole or not at all — at most PIPE_BUF bytes, which a pipe takes whole or
     refuses (how full its pages are cannot be told from outside): a longer one is cut, and says so."""
@@ -984,8 +997,7 @@ def test_a_user_data_folder_under_a_home_that_cannot_be_found_is_one_clear_line(
     assert "starts with ~" in done.stderr and "absolute path" in done.stderr
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a pipe's own door through /proc: Linux")
-def test_lines_into_a_pipe_whose_pages_are_taken_in_part_never_run_together():
+def test_lines_into_a_pipe_whose_pages_are_taken_in_part_never_run_together(pipe_writes):
     """3000-byte lines take a 4 KB page each: counted in bytes the pipe looked roomier than it was, and a
     10 KB line went in by part with the next line after it."""
     from api_router.terminal import write_line

@@ -10,10 +10,13 @@ dropped rather than stopping the writer — a quit would otherwise wait on it fo
 
 from __future__ import annotations
 
+import functools
 import os
+import select
 import signal
 import stat
 import sys
+import threading
 from collections.abc import Callable
 from typing import TextIO
 
@@ -38,44 +41,76 @@ def write_line(stream: TextIO, text: str) -> None:
     """``text`` as a line on ``stream``, now; dropped when it cannot be written, and never waited on by a
     pipe nobody reads. Characters the stream's encoding lacks (a Latin-1 locale) are written as escapes."""
     text = utf8_writable(text)
-    door = _pipe_door(stream)
-    if door is None:
-        try:
-            print(text, file=stream, flush=True)
-        except UnicodeEncodeError:
-            encoding = stream.encoding or "ascii"
-            write_line(stream, text.encode(encoding, "backslashreplace").decode(encoding))
-        except (OSError, ValueError):  # ValueError: the stream was closed
-            pass
+    pipe = _pipe_of(stream)
+    door = _own_door(pipe) if pipe is not None else None
+    if pipe is None or (door is None and not _CAN_POLL):  # not a pipe, or one on Windows (which cannot be polled)
+        _print(stream, text)
         return
     encoding = stream.encoding or "utf-8"
+    if door is not None:
+        try:
+            _whole_lines(text, encoding, functools.partial(os.write, door))
+        finally:
+            os.close(door)
+        return
+    with _POLLED:  # two writers between one's look and its write could fill what the look saw free
+        _whole_lines(text, encoding, functools.partial(_write_if_room, pipe))
+
+
+def _print(stream: TextIO, text: str) -> None:
     try:
-        # Line by line, each at most PIPE_BUF bytes: such a write goes in whole or not at all, so no half
-        # line ever runs into the next (what the pipe's pages hold cannot be told from outside). A longer
-        # line is cut, a record of several lines (a traceback) may lose its end.
+        print(text, file=stream, flush=True)
+    except UnicodeEncodeError:
+        encoding = stream.encoding or "ascii"
+        _print(stream, text.encode(encoding, "backslashreplace").decode(encoding))
+    except (OSError, ValueError):  # ValueError: the stream was closed
+        pass
+
+
+def _whole_lines(text: str, encoding: str, write: Callable[[bytes], object]) -> None:
+    """Line by line, each at most PIPE_BUF bytes: such a write goes in whole or not at all, so no half line
+    ever runs into the next (what the pipe's pages hold cannot be told from outside). A longer line is cut,
+    a record of several lines (a traceback) may lose its end."""
+    try:
         for line in text.split("\n"):
             data = line.encode(encoding, "backslashreplace")
             if len(data) >= _PIPE_BUF:
                 data = data[:_PIPE_BUF - 8].decode(encoding, "ignore").encode(encoding) + b"..."
-            os.write(door, data + b"\n")
+            write(data + b"\n")
     except OSError:  # full (BlockingIOError), or the reader left
         pass
-    finally:
-        os.close(door)
 
 
-_PIPE_BUF = 4096  # Linux's (the door is Linux's): a write of at most this many bytes goes in whole or not at all
+def _write_if_room(fd: int, data: bytes) -> None:
+    """Where no descriptor of its own can be had (macOS, the BSDs): a pipe that polls writable has room for
+    PIPE_BUF bytes, so a write of at most that many does not wait."""
+    if not select.select([], [fd], [], 0)[1]:
+        raise BlockingIOError
+    os.write(fd, data)
 
 
-def _pipe_door(stream: TextIO) -> int | None:
-    """A descriptor of its own onto ``stream`` when that is a pipe, opened anew (Linux: /proc/self/fd) so
-    that it alone does not wait — the pipe's other writers keep theirs as they were. None elsewhere."""
+# A write of at most this many bytes to a pipe goes in whole or not at all (4096 on Linux, 512 on macOS).
+_PIPE_BUF = getattr(select, "PIPE_BUF", 512)
+_CAN_POLL = os.name == "posix"
+_POLLED = threading.Lock()
+_OWN_DOOR = "/proc/self/fd/{}"  # Linux: opened anew, a descriptor that alone does not wait
+
+
+def _pipe_of(stream: TextIO) -> int | None:
+    """The descriptor under ``stream`` when that is a pipe."""
     try:
         fd = stream.fileno()
-        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
-            return None
-        return os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except (OSError, ValueError, AttributeError):  # no descriptor, or no /proc: written as ever
+        return fd if stat.S_ISFIFO(os.fstat(fd).st_mode) else None
+    except (OSError, ValueError, AttributeError):  # no descriptor
+        return None
+
+
+def _own_door(fd: int) -> int | None:
+    """A descriptor of its own onto pipe ``fd`` that does not wait — the pipe's other writers keep theirs as
+    they were (Linux, through /proc); None where there is none."""
+    try:
+        return os.open(_OWN_DOOR.format(fd), os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:  # no /proc
         return None
 
 
