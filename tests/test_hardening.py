@@ -1900,6 +1900,38 @@ def test_the_log_file_and_the_database_are_created_where_the_os_has_no_file_mode
     store.close()
 
 
+def test_a_log_file_that_cannot_be_renamed_keeps_its_records_and_is_rotated_later(tmp_path, monkeypatch, capsys):
+    """Windows refuses to rename a file another program holds open (a log viewer, `Get-Content -Wait`): each
+    record tried the rotation again and was lost with it. They go on into the file, and the rotation waits."""
+    import logging
+    import os
+
+    from api_router import logfile
+
+    log_path = tmp_path / "api-router.log"
+    handler = logfile.PrivateRotatingFileHandler(log_path, maxBytes=300, backupCount=2, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    held = PermissionError(13, "The process cannot access the file because it is being used by another process")
+
+    def refused(source: str, dest: str) -> None:
+        raise held
+
+    monkeypatch.setattr(logfile, "ROTATE_AGAIN_SECONDS", 0.2, raising=False)
+    monkeypatch.setattr(handler, "rotate", refused)
+    try:
+        for n in range(40):  # ~2.4 KB: past maxBytes many times over
+            handler.emit(logging.LogRecord("t", logging.WARNING, __file__, 1, "line %d " + "x" * 50, (n,), None))
+        assert [line.split()[1] for line in log_path.read_text().splitlines()] == [str(n) for n in range(40)]
+        assert not (tmp_path / "api-router.log.1").exists() and capsys.readouterr().err == ""
+        monkeypatch.setattr(handler, "rotate", os.replace)  # let go
+        time.sleep(0.3)  # the rotation's wait is over
+        handler.emit(logging.LogRecord("t", logging.WARNING, __file__, 1, "after", None, None))
+    finally:
+        handler.close()
+    assert (tmp_path / "api-router.log.1").read_text().count("line") == 40
+    assert log_path.read_text() == "after\n"
+
+
 def test_a_log_file_that_cannot_be_written_costs_one_line_not_a_traceback_per_record(tmp_path, capsys):
     """A full disk (here the kernel's /dev/full, which refuses every write with ENOSPC): Python's logging
     printed "--- Logging error ---" and a traceback on stderr for every record. One line says so; once the

@@ -10,6 +10,7 @@ import logging.handlers
 import queue
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -47,6 +48,9 @@ class RedactingFormatter(logging.Formatter):
         return self._redact(_CONTROL.sub(_escaped, utf8_writable(super().format(record))))
 
 
+ROTATE_AGAIN_SECONDS = 60.0
+
+
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """The log file (and each rotated one) readable by its owner only: it names providers and errors.
     A file that cannot be written for a while (a full disk, a read-only folder) costs one line on stderr,
@@ -56,6 +60,7 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._missed = 0  # records the file could not take since it last took one
+        self._rotate_again_at = 0.0  # (monotonic) a rotation that failed is not tried before then
         base = Path(self.baseFilename)
         for n in range(1, self.backupCount + 1):  # rotated by an older version, with the umask's mode
             tighten(base.with_name(f"{base.name}.{n}"))
@@ -68,6 +73,20 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
             super().emit(logging.LogRecord(
                 __name__, logging.WARNING, __file__, 0,
                 "%d earlier log records were lost: the log file could not be written for a while", (missed,), None))
+
+    def shouldRollover(self, record: logging.LogRecord) -> int:
+        return 0 if time.monotonic() < self._rotate_again_at else super().shouldRollover(record)
+
+    def doRollover(self) -> None:
+        try:
+            super().doRollover()
+        except OSError:
+            # Windows: another program holds the file open without letting it be renamed (a log viewer, a
+            # `Get-Content -Wait`). Every record would try the rotation again, and be lost with it: they go
+            # on into the file as it is, and the rotation waits a while.
+            self._rotate_again_at = time.monotonic() + ROTATE_AGAIN_SECONDS
+            if self.stream is None:
+                self.stream = self._open()
 
     def handleError(self, record: logging.LogRecord) -> None:
         exc = sys.exc_info()[1]
