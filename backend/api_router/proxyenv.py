@@ -10,7 +10,7 @@ address goes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp.helpers import get_env_proxy_for_url, netrc_from_env, proxies_from_env
 from yarl import URL
@@ -20,7 +20,7 @@ from yarl import URL
 class Proxy:
     url: str  # without credentials
     login: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
 
 
 def environment_matters() -> bool:
