@@ -86,7 +86,7 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
             # on into the file as it is, and the rotation waits a while.
             self._rotate_again_at = time.monotonic() + ROTATE_AGAIN_SECONDS
             if self.stream is None:
-                self.stream = self._open()
+                self.stream = self._open()  # type: ignore[no-untyped-call]
 
     def handleError(self, record: logging.LogRecord) -> None:
         exc = sys.exc_info()[1]
