@@ -1833,6 +1833,29 @@ def test_an_unusable_file_at_start_up_is_one_line_and_exit_1(tmp_path, breakage)
     assert lines[0].startswith("api-router: cannot use ") and str(target) in lines[0]
 
 
+def test_a_folder_where_a_file_should_be_is_said_to_be_one_where_opening_it_is_refused(tmp_path, monkeypatch):
+    """Windows refuses to open a folder as a file with "Permission denied", which read as a permissions
+    problem to fix; it is a folder in the file's place, as POSIX systems tell."""
+    real_open = os.open
+
+    def windows_open(path, flags, *args):  # type: ignore[no-untyped-def]
+        if os.path.isdir(path):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    folder = tmp_path / "config.toml"
+    folder.mkdir()
+    monkeypatch.setattr(fsutil.os, "open", windows_open)
+    with pytest.raises(IsADirectoryError):
+        fsutil.read_file(folder)
+    denied = tmp_path / "secrets.json"
+    denied.write_text("{}")
+    monkeypatch.setattr(fsutil.os, "open", lambda *a: (_ for _ in ()).throw(PermissionError(errno.EACCES, "no")))
+    with pytest.raises(PermissionError) as caught:
+        fsutil.read_file(denied)
+    assert not isinstance(caught.value, IsADirectoryError)
+
+
 def test_a_save_waits_out_another_program_holding_the_file_on_windows(tmp_path, monkeypatch):
     """Windows refuses a rename while an antivirus scan, the search indexer or OneDrive has the file open: a
     save (and a move aside) tries again for a moment before it fails, instead of saying the folder is not

@@ -68,7 +68,12 @@ def read_file(path: Path) -> bytes:
     """A user file's bytes. Something else under its name (a FIFO, a device) is refused with an
     OSError instead of read: reading a FIFO would wait for a writer forever."""
     # O_NONBLOCK has no effect on a regular file; O_BINARY (Windows) keeps CRLF and 0x1A as they are.
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except PermissionError:
+        if os.path.isdir(path):  # Windows refuses to open a folder so, where POSIX opens it
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path)) from None
+        raise
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
