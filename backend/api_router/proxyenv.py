@@ -37,3 +37,9 @@ def proxy_for(url: str | URL) -> Proxy | None:
     except LookupError:
         return None
     return Proxy(str(proxy), auth.login if auth else None, auth.password if auth else None)
+
+
+def unusable_proxies() -> list[str]:
+    """The proxies the settings name that no client here can speak to (``socks5://``: aiohttp would send it
+    an HTTP CONNECT, and every request through it fails as a connection closed without an answer)."""
+    return sorted({str(info.proxy) for info in proxies_from_env().values() if info.proxy.scheme != "http"})

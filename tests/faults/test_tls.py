@@ -353,3 +353,16 @@ async def test_a_provider_connected_but_slow_to_answer_is_not_said_to_be_unreach
     reply = await gw.responses()
     message = reply.json["error"]["message"]
     assert reply.status == 502 and "no response within 1 s" in message and "no connection" not in message, message
+
+
+async def test_a_socks_proxy_in_the_proxy_settings_is_named_at_start(fakes, gateway, monkeypatch, caplog):
+    """HTTPS_PROXY=socks5://… (a proxy tool's export): aiohttp would send it HTTP CONNECTs and every request
+    through it would fail as a closed connection; the log says at start which proxy cannot be used, and why."""
+    for name in ("HTTP_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://user:pw-secret@127.0.0.1:9")
+    (p1,) = await fakes("p1")
+    await gateway({"p1": p1})
+    said = [r.getMessage() for r in caplog.records if "cannot be used" in r.getMessage()]
+    assert said == ["the proxy socks5://127.0.0.1:9 cannot be used (API Router speaks only to http:// proxies): "
+                    "requests that the proxy settings send through it fail"], said

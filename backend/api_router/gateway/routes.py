@@ -34,7 +34,7 @@ from api_router.gateway.models import MODELS_TIMEOUT_SECONDS, ModelList, fetch_m
 from api_router.gateway.proxy import ResponsesProxy
 from api_router.gateway.upstream import PROVIDER_HEADER, PoolConnector, Upstream, forwarded_headers
 from api_router.jsonbytes import dumps
-from api_router.proxyenv import environment_matters
+from api_router.proxyenv import environment_matters, unusable_proxies
 from api_router.routing import Failure
 from api_router.services import ProviderIdentity, Services, ServingState, id_last, id_now, identity_of
 from api_router.status import build_status
@@ -82,6 +82,9 @@ async def upstream_context(app: web.Application) -> AsyncIterator[None]:
         # Content-Security-Policy); Codex reads such an answer, and so does the gateway, as its server does.
         max_line_size=MAX_HEADER_LINE, max_field_size=MAX_HEADER_LINE,
     )
+    for proxy in unusable_proxies():
+        log.warning("the proxy %s cannot be used (API Router speaks only to http:// proxies): requests that "
+                    "the proxy settings send through it fail", proxy)
     upstream = Upstream(session, Deadlines(asyncio.get_running_loop()), app[HOP_ID])
     app[UPSTREAM] = upstream
     state = app[STATE]
