@@ -33,7 +33,7 @@ function compactNumber(v: number): string {
 /** Milliseconds → "850 ms", "1.2 s". */
 export function formatLatency(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
-  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (Math.round(ms) < 1000) return `${Math.round(ms)} ms`; // 999.7 ms reads "1 s", as 1,000 ms does
   return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1).replace(/\.?0+$/, '')} s`;
 }
 

@@ -128,11 +128,12 @@ export function retryBadge(kind: RetryKind | null | undefined): string | null {
 /** 980 → "980 B", 41_234 → "40.3 KB", 5_300_000 → "5.1 MB"; null → "—". */
 export function formatBytes(n: number | null | undefined): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return '—';
-  if (n < 1024) return `${Math.round(n)} B`;
+  if (Math.round(n) < 1024) return `${Math.round(n)} B`;
   const units = ['KB', 'MB', 'GB'];
   let v = n / 1024;
   let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
+  // By what it rounds to: 1,048,575 B would read "1024 KB" where 1,048,576 reads "1.0 MB".
+  while (Math.round(v) >= 1024 && i < units.length - 1) {
     v /= 1024;
     i += 1;
   }
