@@ -10,7 +10,6 @@ dropped rather than stopping the writer — a quit would otherwise wait on it fo
 
 from __future__ import annotations
 
-import functools
 import os
 import select
 import signal
@@ -41,20 +40,20 @@ def write_line(stream: TextIO, text: str) -> None:
     """``text`` as a line on ``stream``, now; dropped when it cannot be written, and never waited on by a
     pipe nobody reads. Characters the stream's encoding lacks (a Latin-1 locale) are written as escapes."""
     text = utf8_writable(text)
-    pipe = _pipe_of(stream)
-    door = _own_door(pipe) if pipe is not None else None
-    if pipe is None or (door is None and not _CAN_POLL):  # not a pipe, or one on Windows (which cannot be polled)
+    pipe = _pipe_of(stream) if _CAN_POLL else None  # (a pipe on Windows can be neither polled nor reopened)
+    if pipe is None:
         _print(stream, text)
         return
     encoding = stream.encoding or "utf-8"
-    if door is not None:
-        try:
-            _whole_lines(text, encoding, functools.partial(os.write, door))
-        finally:
-            os.close(door)
+    door = _own_door(pipe)
+    if door is None:
+        with _POLLED:  # two writers between one's look and its write could fill what the look saw free
+            _polled_lines(pipe, text, encoding)
         return
-    with _POLLED:  # two writers between one's look and its write could fill what the look saw free
-        _whole_lines(text, encoding, functools.partial(_write_if_room, pipe))
+    try:
+        _whole_lines(text, encoding, door)
+    finally:
+        os.close(door)
 
 
 def _print(stream: TextIO, text: str) -> None:
@@ -67,32 +66,45 @@ def _print(stream: TextIO, text: str) -> None:
         pass
 
 
-def _whole_lines(text: str, encoding: str, write: Callable[[bytes], object]) -> None:
-    """Line by line, each at most PIPE_BUF bytes: such a write goes in whole or not at all, so no half line
-    ever runs into the next (what the pipe's pages hold cannot be told from outside). A longer line is cut,
-    a record of several lines (a traceback) may lose its end."""
+def _whole_lines(text: str, encoding: str, door: int) -> None:
+    """Line by line through a descriptor that does not wait, each at most PIPE_BUF bytes: such a write goes in
+    whole or not at all, so no half line ever runs into the next (what the pipe's pages hold cannot be told
+    from outside). A longer line is cut, a record of several lines (a traceback) may lose its end."""
     try:
         for line in text.split("\n"):
             data = line.encode(encoding, "backslashreplace")
             if len(data) >= _PIPE_BUF:
                 data = data[:_PIPE_BUF - 8].decode(encoding, "ignore").encode(encoding) + b"..."
-            write(data + b"\n")
+            os.write(door, data + b"\n")
     except OSError:  # full (BlockingIOError), or the reader left
         pass
 
 
-def _write_if_room(fd: int, data: bytes) -> None:
+def _polled_lines(fd: int, text: str, encoding: str) -> None:
     """Where no descriptor of its own can be had (macOS, the BSDs): a pipe that polls writable has room for
-    PIPE_BUF bytes, so a write of at most that many does not wait."""
-    if not select.select([], [fd], [], 0)[1]:
-        raise BlockingIOError
-    os.write(fd, data)
+    PIPE_BUF bytes (512 on macOS), so each piece of at most that many goes after a look, and none waits. A
+    line stops where the pipe is full; the next line that goes in starts on a line of its own."""
+    try:
+        for line in text.split("\n"):
+            data = line.encode(encoding, "backslashreplace") + b"\n"
+            if fd in _CUT_SHORT:
+                data = b"\n" + data
+            for at in range(0, len(data), _PIPE_BUF):
+                if not select.select([], [fd], [], 0)[1]:
+                    if at:
+                        _CUT_SHORT.add(fd)
+                    return
+                os.write(fd, data[at:at + _PIPE_BUF])
+            _CUT_SHORT.discard(fd)
+    except OSError:  # the reader left
+        pass
 
 
 # A write of at most this many bytes to a pipe goes in whole or not at all (4096 on Linux, 512 on macOS).
 _PIPE_BUF = getattr(select, "PIPE_BUF", 512)
 _CAN_POLL = os.name == "posix"
 _POLLED = threading.Lock()
+_CUT_SHORT: set[int] = set()  # polled pipes whose last line stopped part-way (``_POLLED`` held)
 _OWN_DOOR = "/proc/self/fd/{}"  # Linux: opened anew, a descriptor that alone does not wait
 
 
