@@ -1925,33 +1925,47 @@ def test_the_log_file_and_the_database_are_created_where_the_os_has_no_file_mode
 
 def test_a_log_file_that_cannot_be_renamed_keeps_its_records_and_is_rotated_later(tmp_path, monkeypatch, capsys):
     """Windows refuses to rename a file another program holds open (a log viewer, `Get-Content -Wait`): each
-    record tried the rotation again and was lost with it. They go on into the file, and the rotation waits."""
+    record tried the rotation again and was lost with it, and each try moved the backups on, losing the
+    oldest. The records go on into the file, the rotation waits ROTATE_AGAIN_SECONDS, and the backups keep
+    their history."""
     import logging
-    import os
 
     from api_router import logfile
 
     log_path = tmp_path / "api-router.log"
-    handler = logfile.PrivateRotatingFileHandler(log_path, maxBytes=300, backupCount=2, encoding="utf-8")
+    (tmp_path / "api-router.log.1").write_text("history 1\n")
+    (tmp_path / "api-router.log.2").write_text("history 2\n")
+    handler = logfile.PrivateRotatingFileHandler(log_path, maxBytes=300, backupCount=3, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(message)s"))
-    held = PermissionError(13, "The process cannot access the file because it is being used by another process")
+    tries: list[str] = []
 
     def refused(source: str, dest: str) -> None:
-        raise held
+        tries.append(dest)
+        raise PermissionError(13, "The process cannot access the file because it is being used by another process")
 
-    monkeypatch.setattr(logfile, "ROTATE_AGAIN_SECONDS", 0.2, raising=False)
+    monkeypatch.setattr(logfile, "ROTATE_AGAIN_SECONDS", 0.3, raising=False)
     monkeypatch.setattr(handler, "rotate", refused)
+
+    def emit(message: str) -> None:
+        handler.emit(logging.LogRecord("t", logging.WARNING, __file__, 1, message, None, None))
+
     try:
-        for n in range(40):  # ~2.4 KB: past maxBytes many times over
-            handler.emit(logging.LogRecord("t", logging.WARNING, __file__, 1, "line %d " + "x" * 50, (n,), None))
-        assert [line.split()[1] for line in log_path.read_text().splitlines()] == [str(n) for n in range(40)]
-        assert not (tmp_path / "api-router.log.1").exists() and capsys.readouterr().err == ""
+        for n in range(40):  # ~2.4 KB: past maxBytes many times over, within one wait
+            emit(f"line {n} " + "x" * 50)
+        assert len(tries) == 1  # one try, then the wait (not a try per record)
+        time.sleep(0.4)
+        emit("line 40")
+        assert len(tries) == 2  # tried again after the wait, and refused again
+        assert [line.split()[1] for line in log_path.read_text().splitlines()] == [str(n) for n in range(41)]
+        assert capsys.readouterr().err == ""
         monkeypatch.setattr(handler, "rotate", os.replace)  # let go
-        time.sleep(0.3)  # the rotation's wait is over
-        handler.emit(logging.LogRecord("t", logging.WARNING, __file__, 1, "after", None, None))
+        time.sleep(0.4)
+        emit("after")
     finally:
         handler.close()
-    assert (tmp_path / "api-router.log.1").read_text().count("line") == 40
+    assert (tmp_path / "api-router.log.1").read_text().count("line") == 41
+    assert (tmp_path / "api-router.log.2").read_text() == "history 1\n"
+    assert (tmp_path / "api-router.log.3").read_text() == "history 2\n"
     assert log_path.read_text() == "after\n"
 
 

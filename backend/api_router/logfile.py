@@ -7,6 +7,7 @@ import atexit
 import contextlib
 import logging
 import logging.handlers
+import os
 import queue
 import re
 import sys
@@ -79,7 +80,12 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
 
     def doRollover(self) -> None:
         try:
-            super().doRollover()
+            if self.backupCount and not os.path.exists(self.rotation_filename(f"{self.baseFilename}.1")):
+                # ".1" free: the backups have moved on already (a rotation refused after it had moved them)
+                # and moving them again would lose the oldest for nothing — the file alone goes there.
+                self._move_to_first_backup()
+            else:
+                super().doRollover()
         except OSError:
             # Windows: another program holds the file open without letting it be renamed (a log viewer, a
             # `Get-Content -Wait`). Every record would try the rotation again, and be lost with it: they go
@@ -87,6 +93,13 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
             self._rotate_again_at = time.monotonic() + ROTATE_AGAIN_SECONDS
             if self.stream is None:
                 self.stream = self._open()  # type: ignore[no-untyped-call]
+
+    def _move_to_first_backup(self) -> None:
+        if self.stream:
+            self.stream.close()
+            self.stream = None
+        self.rotate(self.baseFilename, self.rotation_filename(f"{self.baseFilename}.1"))
+        self.stream = self._open()  # type: ignore[no-untyped-call]
 
     def handleError(self, record: logging.LogRecord) -> None:
         exc = sys.exc_info()[1]
