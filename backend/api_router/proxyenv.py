@@ -11,6 +11,7 @@ address goes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.request import getproxies
 
 from aiohttp.helpers import get_env_proxy_for_url, netrc_from_env, proxies_from_env
 from yarl import URL
@@ -40,6 +41,23 @@ def proxy_for(url: str | URL) -> Proxy | None:
 
 
 def unusable_proxies() -> list[str]:
-    """The proxies the settings name that no client here can speak to (``socks5://``: aiohttp would send it
-    an HTTP CONNECT, and every request through it fails as a connection closed without an answer)."""
-    return sorted({str(info.proxy) for info in proxies_from_env().values() if info.proxy.scheme != "http"})
+    """What the log says at start of each proxy the settings name that no client here can use: an https://
+    one (aiohttp skips it: requests go straight to their providers), a SOCKS one (aiohttp would send it an
+    HTTP CONNECT: every request through it fails), one written without its scheme (every request fails)."""
+    said = set()
+    for scheme, value in getproxies().items():
+        if scheme not in ("http", "https"):
+            continue
+        url = URL(value)
+        if url.scheme == "http" and url.host:
+            continue
+        if not url.host:  # "127.0.0.1:3128" reads as a scheme "127.0.0.1" and no host
+            shown = value.rsplit("@", 1)[-1]  # (without any user and password before it)
+            said.add(f"the proxy setting {shown} cannot be used: write it as http://{shown} (requests that the "
+                     "proxy settings send through it fail until then)")
+            continue
+        shown = str(url.with_user(None))
+        outcome = ("requests go straight to their providers instead" if url.scheme == "https"
+                   else "requests that the proxy settings send through it fail")
+        said.add(f"the proxy {shown} cannot be used (API Router speaks only to http:// proxies): {outcome}")
+    return sorted(said)

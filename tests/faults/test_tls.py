@@ -355,14 +355,29 @@ async def test_a_provider_connected_but_slow_to_answer_is_not_said_to_be_unreach
     assert reply.status == 502 and "no response within 1 s" in message and "no connection" not in message, message
 
 
-async def test_a_socks_proxy_in_the_proxy_settings_is_named_at_start(fakes, gateway, monkeypatch, caplog):
+@pytest.mark.parametrize(("variable", "value", "said"), [
+    ("HTTPS_PROXY", "socks5://user:pw-secret@127.0.0.1:9",
+     "the proxy socks5://127.0.0.1:9 cannot be used (API Router speaks only to http:// proxies): requests that "
+     "the proxy settings send through it fail"),
+    ("HTTPS_PROXY", "https://user:pw-secret@127.0.0.1:9",
+     "the proxy https://127.0.0.1:9 cannot be used (API Router speaks only to http:// proxies): requests go "
+     "straight to their providers instead"),
+    ("HTTP_PROXY", "user:pw-secret@127.0.0.1:3128",
+     "the proxy setting 127.0.0.1:3128 cannot be used: write it as http://127.0.0.1:3128 (requests that the "
+     "proxy settings send through it fail until then)"),
+])
+async def test_a_proxy_setting_no_client_can_use_is_named_at_start(fakes, gateway, monkeypatch, caplog, variable,
+                                                                   value, said):
     """HTTPS_PROXY=socks5://… (a proxy tool's export): aiohttp would send it HTTP CONNECTs and every request
-    through it would fail as a closed connection; the log says at start which proxy cannot be used, and why."""
-    for name in ("HTTP_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+    through it would fail as a closed connection; an https:// proxy is skipped, so requests go around it;
+    one written without http:// fails every request. The log says at start which, and why — without the
+    password written into it."""
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY",
+                 "no_proxy"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HTTPS_PROXY", "socks5://user:pw-secret@127.0.0.1:9")
+    monkeypatch.setenv(variable, value)
     (p1,) = await fakes("p1")
     await gateway({"p1": p1})
-    said = [r.getMessage() for r in caplog.records if "cannot be used" in r.getMessage()]
-    assert said == ["the proxy socks5://127.0.0.1:9 cannot be used (API Router speaks only to http:// proxies): "
-                    "requests that the proxy settings send through it fail"], said
+    told = [r.getMessage() for r in caplog.records if "cannot be used" in r.getMessage()]
+    assert told == [said], told
+    assert not any("pw-secret" in r.getMessage() for r in caplog.records)

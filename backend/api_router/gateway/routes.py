@@ -82,9 +82,8 @@ async def upstream_context(app: web.Application) -> AsyncIterator[None]:
         # Content-Security-Policy); Codex reads such an answer, and so does the gateway, as its server does.
         max_line_size=MAX_HEADER_LINE, max_field_size=MAX_HEADER_LINE,
     )
-    for proxy in unusable_proxies():
-        log.warning("the proxy %s cannot be used (API Router speaks only to http:// proxies): requests that "
-                    "the proxy settings send through it fail", proxy)
+    for why in unusable_proxies():
+        log.warning("%s", why)
     upstream = Upstream(session, Deadlines(asyncio.get_running_loop()), app[HOP_ID])
     app[UPSTREAM] = upstream
     state = app[STATE]
