@@ -120,12 +120,11 @@ class _ProxiedAsTheGatewayIs(httpx.AsyncBaseTransport):
     def _through(self, proxy: Proxy) -> httpx.AsyncHTTPTransport:
         transport = self._proxied.get(proxy)
         if transport is None:
-            auth = (proxy.login, proxy.password or "") if proxy.login is not None else None
-            try:
-                transport = httpx.AsyncHTTPTransport(proxy=httpx.Proxy(proxy.url, auth=auth), verify=self._verify)
-            except (ImportError, ValueError):  # socks5:// (its package is not installed), an unknown scheme
+            if not proxy.url.startswith("http://"):  # as for the gateway's requests, which cannot use it either
                 raise httpx.ProxyError(f"the proxy {proxy.url} cannot be used: API Router speaks only to "
-                                       "http:// proxies") from None
+                                       "http:// proxies")
+            auth = (proxy.login, proxy.password or "") if proxy.login is not None else None
+            transport = httpx.AsyncHTTPTransport(proxy=httpx.Proxy(proxy.url, auth=auth), verify=self._verify)
             self._proxied[proxy] = transport
         return transport
 
