@@ -1353,6 +1353,7 @@ async def test_requests_during_renames_always_carry_the_key(fakes, gateway):
     renaming.start()
     while renaming.is_alive():
         assert (await gw.responses()).status == 200
+        await asyncio.sleep(0.001)  # a moment for the renaming thread: a busy loop can hold the GIL (uvloop: minutes)
     renaming.join()
     assert len(p1.requests) > 5
     assert [r.headers.get("Authorization") for r in p1.requests] == ["Bearer sk-test-p1-0123456789"] * len(p1.requests)
