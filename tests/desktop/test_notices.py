@@ -551,3 +551,50 @@ def test_switching_off_or_deleting_the_fallback_in_use_is_the_users_change() -> 
     del gone["providers"]["b"], gone["quota"]["b"]
     assert kinds(run(status(), on_b, off)) == [(FAILOVER, "b")]
     assert kinds(run(status(), on_b, gone)) == [(FAILOVER, "b")]
+
+
+# Promises a mutation run found unpinned (README "Notifications", issue 16 point 3).
+
+
+def test_the_default_quota_threshold_is_ten_percent() -> None:
+    """README: `notify_quota_percent` (default 10 %); issue 16: "a threshold (default 10 %)"."""
+    assert run(status(left={"a": 50.0}), status(left={"a": 15.0}), status(left={"a": 10.5})) == []
+    assert kinds(run(status(left={"a": 50.0}), status(left={"a": 9.9}))) == [(QUOTA_LOW, "a")]
+
+
+def test_quota_at_the_threshold_is_not_below_it() -> None:
+    """"drops below notify_quota_percent": 10 % left with the default 10 is not below it; a drop from
+    exactly 10 % to under it is the crossing."""
+    assert run(status(left={"a": 50.0}), status(left={"a": 10.0})) == []
+    assert kinds(run(status(left={"a": 50.0}), status(left={"a": 10.0}), status(left={"a": 6.0}))) == [
+        (QUOTA_LOW, "a")]
+    assert run(status(left={"a": 50.0}), status(left={"a": 25.0}), ui={"notify_quota_percent": 25}) == []
+
+
+def test_quota_staying_low_is_not_told_again_after_ten_minutes() -> None:
+    """Told when the share drops below the threshold, not again while it stays below (the 10-minute limit
+    is not what keeps it quiet: a share still sinking an hour later is no new crossing)."""
+    clock = Clock()
+    machine = Notices(clock=clock)
+    assert kinds(run(status(left={"a": 50.0}), status(left={"a": 8.0}), notices=machine)) == [(QUOTA_LOW, "a")]
+    clock.now += 3600
+    assert run(status(left={"a": 7.0}), notices=machine) == []
+    clock.now += 3600
+    assert run(status(left={"a": 3.0}), notices=machine) == []
+
+
+def test_notify_quota_off_silences_exhausted_quota_too() -> None:
+    """README/config: `notify_quota = true` is the switch for the quota notifications — low and exhausted."""
+    sequence = [status(left={"a": 50.0}), status(left={"a": 0.0}, skipped=frozenset({"a"}))]
+    assert kinds(run(*sequence)) == [(QUOTA_EXHAUSTED, "a")]
+    assert run(*[status(left={"a": 50.0}), status(left={"a": 0.0}, skipped=frozenset({"a"}))],
+               ui={"notify_quota": False}) == []
+
+
+def test_a_provider_back_while_nothing_serves_is_not_announced_as_back() -> None:
+    """A provider is "back" when it serves again (README: "when a provider that was failing, cooling down or
+    not answering serves again"; notices.py: "while the gateway serves"): with routing locked to a provider
+    that is down, another one coming back serves nothing and is not announced."""
+    found = run(status("down", None, health={"a": "unhealthy", "b": "cooldown"}, lock="a"),
+                status("down", None, health={"a": "unhealthy", "b": "healthy"}, lock="a"))
+    assert PROVIDER_BACK not in {k for k, _ in kinds(found)}

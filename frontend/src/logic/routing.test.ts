@@ -3,6 +3,8 @@ import type { RoutingConfig } from '../types';
 import {
   followDraftRenames,
   mergeDraft,
+  NUMERIC_ROUTING_FIELDS,
+  type NumericRoutingKey,
   parseRoutingNumber,
   planRoutingUpdate,
   preferredLabel,
@@ -190,5 +192,39 @@ describe('returnTarget', () => {
     expect(returnTarget({ ...base, activeProvider: 'p1' })).toBeNull();
     expect(returnTarget({ ...base, activeProvider: null })).toBeNull();
     expect(returnTarget({ ...base, preferredProvider: null })).toBeNull();
+  });
+});
+
+// Every Routing card number is checked in the form with the backend's own rule (config/schema.py): a value
+// config.toml refuses never leaves the form (issue 3: "the [routing] values editable with validation").
+// The backend's rule per field: `_above(0)` (0 refused) or `_at_least(0)` (0 taken); failure_threshold ≥ 1.
+const ZERO_REFUSED: NumericRoutingKey[] = [
+  'request_timeout_seconds',
+  'stream_idle_timeout_seconds',
+  'hedge_min_seconds',
+  'hedge_max_seconds',
+  'check_interval_seconds',
+  'failure_threshold',
+];
+const ZERO_TAKEN: NumericRoutingKey[] = ['preferred_stable_seconds', 'cooldown_seconds', 'session_idle_return_seconds'];
+
+describe('each routing number with the backend rule', () => {
+  it('covers every numeric field of the card', () => {
+    expect([...ZERO_REFUSED, ...ZERO_TAKEN].sort()).toEqual(NUMERIC_ROUTING_FIELDS.map((f) => f.key).sort());
+  });
+  it.each(ZERO_REFUSED)('%s: 0 is an inline error and is not sent', (key) => {
+    const plan = planRoutingUpdate({ ...routingToDraft(current), [key]: '0' }, current);
+    expect(plan.errors[key]).toBeTruthy();
+    expect(plan.values).not.toHaveProperty(key);
+  });
+  it.each(ZERO_TAKEN)('%s: 0 is sent', (key) => {
+    const plan = planRoutingUpdate({ ...routingToDraft(current), [key]: '0' }, current);
+    expect(plan.errors[key]).toBeUndefined();
+    expect(plan.values).toEqual({ [key]: 0 });
+  });
+  it.each(NUMERIC_ROUTING_FIELDS.map((f) => f.key))('%s: a negative number is an inline error', (key) => {
+    const plan = planRoutingUpdate({ ...routingToDraft(current), [key]: '-1' }, current);
+    expect(plan.errors[key]).toBeTruthy();
+    expect(plan.values).not.toHaveProperty(key);
   });
 });
