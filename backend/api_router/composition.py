@@ -26,6 +26,7 @@ from api_router.desktop.autostart import ItemChange, SettingFollower, apply_sett
 from api_router.fsutil import NotAFile, check_writable, private_dir, tighten_tree
 from api_router.paths import Paths, codex_home
 from api_router.provider_tests import ProviderTests
+from api_router.proxyenv import proxy_secrets
 from api_router.quota import Quota
 from api_router.records import Activity, EventSink, Kind, Level
 from api_router.routing import Router
@@ -284,8 +285,9 @@ def _report_file_problems(config: ConfigFile, secrets: SecretsFile, store: Store
 
 
 def _url_secrets(cfg: Config) -> set[str]:
+    """What provider URLs — and the proxy settings the requests to them go through — hold of a secret."""
     urls = [u for p in cfg.providers.values() for u in (p.base_url, p.usage_base_url) if u]
-    return {secret for url in urls for secret in url_secrets(url)}
+    return {secret for url in urls for secret in url_secrets(url)} | proxy_secrets()
 
 
 def _retention(cfg: Config) -> Retention:

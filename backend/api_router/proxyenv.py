@@ -16,12 +16,15 @@ from urllib.request import getproxies
 from aiohttp.helpers import get_env_proxy_for_url, netrc_from_env, proxies_from_env
 from yarl import URL
 
+from api_router.secrets import url_secrets
+
 
 @dataclass(frozen=True)
 class Proxy:
     url: str  # without credentials
-    login: str | None = None
-    password: str | None = field(default=None, repr=False)
+    # Its ``Proxy-Authorization`` header as the gateway's requests send it (aiohttp's encoding of the password:
+    # a proxy taking one client's takes the other's).
+    authorization: str | None = field(default=None, repr=False)
 
 
 def environment_matters() -> bool:
@@ -37,7 +40,22 @@ def proxy_for(url: str | URL) -> Proxy | None:
         proxy, auth = get_env_proxy_for_url(URL(url) if isinstance(url, str) else url)
     except LookupError:
         return None
-    return Proxy(str(proxy), auth.login if auth else None, auth.password if auth else None)
+    if not proxy.host:  # written without its scheme ("user:password@host:3128" reads as the scheme "user")
+        return Proxy(_without_user(str(proxy)))
+    return Proxy(str(proxy), auth.encode() if auth else None)
+
+
+def proxy_secrets() -> set[str]:
+    """The passwords the proxy settings hold, as written and as sent, for the masking: a request failing
+    through a proxy can quote its setting whole (one written without http:// is no URL to aiohttp)."""
+    found: set[str] = set()
+    for value in getproxies().values():
+        found |= url_secrets(value if "://" in value else f"http://{value}")
+    return found
+
+
+def _without_user(value: str) -> str:
+    return value.rsplit("@", 1)[-1]
 
 
 def unusable_proxies() -> list[str]:
@@ -52,7 +70,7 @@ def unusable_proxies() -> list[str]:
         if url.scheme == "http" and url.host:
             continue
         if not url.host:  # "127.0.0.1:3128" reads as a scheme "127.0.0.1" and no host
-            shown = value.rsplit("@", 1)[-1]  # (without any user and password before it)
+            shown = _without_user(value)
             said.add(f"the proxy setting {shown} cannot be used: write it as http://{shown} (requests that the "
                      "proxy settings send through it fail until then)")
             continue

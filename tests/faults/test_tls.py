@@ -381,3 +381,19 @@ async def test_a_proxy_setting_no_client_can_use_is_named_at_start(fakes, gatewa
     told = [r.getMessage() for r in caplog.records if "cannot be used" in r.getMessage()]
     assert told == [said], told
     assert not any("pw-secret" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_proxy_setting_without_its_scheme_never_shows_its_password(fakes, gateway, monkeypatch):
+    """aiohttp refuses it as an invalid URL whose words quote the setting whole — user and password with it —
+    into the 502, the events and the log: the proxy settings' passwords are masked as a provider URL's are."""
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY",
+                 "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "alice:S3cretPass-9@127.0.0.1:9")
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    reply = await gw.responses()
+    assert reply.status == 502 and p1.calls == 0, reply.body
+    events = await gw.api("list_events")
+    shown = reply.body.decode() + json.dumps(events)
+    assert "S3cretPass-9" not in shown and "127.0.0.1:9" in reply.body.decode(), reply.body

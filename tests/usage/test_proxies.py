@@ -112,3 +112,22 @@ async def test_the_proxys_credentials_go_to_the_proxy(answering: FakePanel, no_p
     no_proxies.setenv("HTTP_PROXY", proxy.replace("http://", "http://corp:s3cret-pass@"))
     assert (await check(answering))["via"] == "proxy"  # type: ignore[index]
     assert authorizations == ["Basic " + base64.b64encode(b"corp:s3cret-pass").decode()]
+
+
+async def test_a_proxy_password_outside_ascii_is_sent_as_the_gateways_requests_send_it(
+        answering: FakePanel, no_proxies, forward_proxy: tuple[str, list[str]]) -> None:
+    """aiohttp encodes a proxy password in Latin-1; httpx would have sent UTF-8 — a proxy taking one refuses
+    the other."""
+    proxy, _ = forward_proxy
+    no_proxies.setenv("HTTP_PROXY", proxy.replace("http://", "http://corp:p%C3%A4ss@"))
+    assert (await check(answering))["via"] == "proxy"  # type: ignore[index]
+    assert authorizations == ["Basic " + base64.b64encode("corp:päss".encode("latin-1")).decode()]
+
+
+async def test_a_proxy_setting_without_its_scheme_fails_the_check_without_its_password(answering: FakePanel,
+                                                                                       no_proxies) -> None:
+    no_proxies.setenv("HTTP_PROXY", "alice:S3cretPass-9@127.0.0.1:9")
+    with pytest.raises(UsageError) as caught:
+        await check(answering)
+    assert "the proxy 127.0.0.1:9 cannot be used" in str(caught.value), caught.value
+    assert "S3cretPass" not in str(caught.value) and "alice" not in str(caught.value)

@@ -123,8 +123,9 @@ class _ProxiedAsTheGatewayIs(httpx.AsyncBaseTransport):
             if not proxy.url.startswith("http://"):  # as for the gateway's requests, which cannot use it either
                 raise httpx.ProxyError(f"the proxy {proxy.url} cannot be used: API Router speaks only to "
                                        "http:// proxies")
-            auth = (proxy.login, proxy.password or "") if proxy.login is not None else None
-            transport = httpx.AsyncHTTPTransport(proxy=httpx.Proxy(proxy.url, auth=auth), verify=self._verify)
+            authorization = proxy.authorization
+            headers = {"Proxy-Authorization": authorization} if authorization else None
+            transport = httpx.AsyncHTTPTransport(proxy=httpx.Proxy(proxy.url, headers=headers), verify=self._verify)
             self._proxied[proxy] = transport
         return transport
 
