@@ -849,11 +849,43 @@ def test_a_polled_pipe_takes_a_long_line_whole_and_a_line_cut_by_a_full_pipe_run
         head = _drained(read).lstrip(b"x")
         assert head.startswith(b"Traceback TTT") and b"\n" not in head and len(head) < 20_000, len(head)
         terminal.write_line(stream, "api-router: shutting down")
-        assert _drained(read) == b"\napi-router: shutting down\n"
+        terminal.write_line(stream, "api-router: stopped")
+        assert _drained(read) == b"\napi-router: shutting down\napi-router: stopped\n"
     finally:
         os.close(read)
         with contextlib.suppress(OSError):
             stream.close()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a pipe is polled on POSIX systems only")
+def test_a_polled_pipe_shared_by_stdout_and_stderr_never_runs_a_line_on_from_a_cut_one(monkeypatch):
+    """`api-router 2>&1 | reader`: stdout and stderr are one pipe. A stdout line the full pipe stopped part-way
+    is followed by the next stderr line on a line of its own; a line is never cut inside a character."""
+    from api_router import terminal
+
+    monkeypatch.setattr(terminal, "_OWN_DOOR", "/no-proc-here/fd/{}")
+    monkeypatch.setattr(terminal, "_PIPE_BUF", 512)  # macOS's
+    read, write = os.pipe()
+    second = os.dup(write)
+    out, err = os.fdopen(write, "w", encoding="utf-8"), os.fdopen(second, "w", encoding="utf-8")
+    try:
+        os.set_blocking(write, False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                os.write(write, b"x" * 4096)
+        os.set_blocking(write, True)
+        os.read(read, 4096)  # room for a few pieces of the next line, not all of it
+        terminal.write_line(out, "a" + "é" * 20_000)  # (pieces of 512 bytes would end inside an "é")
+        terminal.write_line(err, "dropped: the pipe is full")
+        head = _drained(read).lstrip(b"x")
+        assert b"\n" not in head and head.decode("utf-8") == "a" + "é" * (len(head) // 2), len(head)
+        terminal.write_line(err, "api-router: shutting down")
+        assert _drained(read) == b"\napi-router: shutting down\n"
+    finally:
+        os.close(read)
+        for stream in (out, err):
+            with contextlib.suppress(OSError):
+                stream.close()
 
 
 def test_a_line_for_a_pipe_on_windows_is_printed(monkeypatch):

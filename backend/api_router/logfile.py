@@ -90,9 +90,7 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
             # Windows: another program holds the file open without letting it be renamed (a log viewer, a
             # `Get-Content -Wait`). Every record would try the rotation again, and be lost with it: they go
             # on into the file as it is, and the rotation waits a while.
-            self._rotate_again_at = time.monotonic() + ROTATE_AGAIN_SECONDS
-            if self.stream is None:
-                self.stream = self._open()  # type: ignore[no-untyped-call]
+            self._rotate_again_at = time.monotonic() + ROTATE_AGAIN_SECONDS  # (the record reopens the file)
 
     def _move_to_first_backup(self) -> None:
         if self.stream:

@@ -10,6 +10,7 @@ dropped rather than stopping the writer — a quit would otherwise wait on it fo
 
 from __future__ import annotations
 
+import codecs
 import os
 import select
 import signal
@@ -40,15 +41,16 @@ def write_line(stream: TextIO, text: str) -> None:
     """``text`` as a line on ``stream``, now; dropped when it cannot be written, and never waited on by a
     pipe nobody reads. Characters the stream's encoding lacks (a Latin-1 locale) are written as escapes."""
     text = utf8_writable(text)
-    pipe = _pipe_of(stream) if _CAN_POLL else None  # (a pipe on Windows can be neither polled nor reopened)
-    if pipe is None:
+    found = _pipe_of(stream) if _CAN_POLL else None  # (a pipe on Windows can be neither polled nor reopened)
+    if found is None:
         _print(stream, text)
         return
+    pipe, which = found
     encoding = stream.encoding or "utf-8"
     door = _own_door(pipe)
     if door is None:
         with _POLLED:  # two writers between one's look and its write could fill what the look saw free
-            _polled_lines(pipe, text, encoding)
+            _polled_lines(pipe, which, text, encoding)
         return
     try:
         _whole_lines(text, encoding, door)
@@ -80,22 +82,28 @@ def _whole_lines(text: str, encoding: str, door: int) -> None:
         pass
 
 
-def _polled_lines(fd: int, text: str, encoding: str) -> None:
+def _polled_lines(fd: int, which: _PipeId, text: str, encoding: str) -> None:
     """Where no descriptor of its own can be had (macOS, the BSDs): a pipe that polls writable has room for
     PIPE_BUF bytes (512 on macOS), so each piece of at most that many goes after a look, and none waits. A
-    line stops where the pipe is full; the next line that goes in starts on a line of its own."""
+    line stops where the pipe is full (at a character's end); the next line that goes into that pipe —
+    through stdout or stderr, which ``2>&1`` makes one — starts on a line of its own."""
+    utf8 = codecs.lookup(encoding).name == "utf-8"
     try:
         for line in text.split("\n"):
             data = line.encode(encoding, "backslashreplace") + b"\n"
-            if fd in _CUT_SHORT:
+            if which in _CUT_SHORT:
                 data = b"\n" + data
-            for at in range(0, len(data), _PIPE_BUF):
+            at = 0
+            while at < len(data):
+                end = min(at + _PIPE_BUF, len(data))
+                while utf8 and at + 4 < end < len(data) and data[end] & 0xC0 == 0x80:  # not inside a character
+                    end -= 1
                 if not select.select([], [fd], [], 0)[1]:
                     if at:
-                        _CUT_SHORT.add(fd)
+                        _CUT_SHORT.add(which)
                     return
-                os.write(fd, data[at:at + _PIPE_BUF])
-            _CUT_SHORT.discard(fd)
+                at += os.write(fd, data[at:end])
+            _CUT_SHORT.discard(which)
     except OSError:  # the reader left
         pass
 
@@ -104,17 +112,19 @@ def _polled_lines(fd: int, text: str, encoding: str) -> None:
 _PIPE_BUF = getattr(select, "PIPE_BUF", 512)
 _CAN_POLL = os.name == "posix"
 _POLLED = threading.Lock()
-_CUT_SHORT: set[int] = set()  # polled pipes whose last line stopped part-way (``_POLLED`` held)
+_PipeId = tuple[int, int]  # a pipe's device and inode: stdout and stderr may be one, and a number is reused
+_CUT_SHORT: set[_PipeId] = set()  # polled pipes whose last line stopped part-way (``_POLLED`` held)
 _OWN_DOOR = "/proc/self/fd/{}"  # Linux: opened anew, a descriptor that alone does not wait
 
 
-def _pipe_of(stream: TextIO) -> int | None:
-    """The descriptor under ``stream`` when that is a pipe."""
+def _pipe_of(stream: TextIO) -> tuple[int, _PipeId] | None:
+    """The descriptor under ``stream`` and which pipe it is, when it is one."""
     try:
         fd = stream.fileno()
-        return fd if stat.S_ISFIFO(os.fstat(fd).st_mode) else None
+        st = os.fstat(fd)
     except (OSError, ValueError, AttributeError):  # no descriptor
         return None
+    return (fd, (st.st_dev, st.st_ino)) if stat.S_ISFIFO(st.st_mode) else None
 
 
 def _own_door(fd: int) -> int | None:
