@@ -16,7 +16,7 @@ from urllib.request import getproxies
 from aiohttp.helpers import get_env_proxy_for_url, netrc_from_env, proxies_from_env
 from yarl import URL
 
-from api_router.secrets import url_secrets
+from api_router.secrets import mask_url_secrets, url_secrets
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,19 @@ class Proxy:
     # Its ``Proxy-Authorization`` header as the gateway's requests send it (aiohttp's encoding of the password:
     # a proxy taking one client's takes the other's).
     authorization: str | None = field(default=None, repr=False)
+
+
+def settings_problem() -> str | None:
+    """Why the proxy settings cannot be read at all (a value that is no URL, such as ``http://:3128``), or
+    None: aiohttp would fail on it at start and at every request."""
+    for scheme, value in getproxies().items():
+        if scheme in ("http", "https", "ws", "wss"):
+            try:
+                URL(value)
+            except ValueError as exc:
+                return (f"the {scheme} proxy setting {mask_url_secrets(value)} cannot be read ({exc}): correct it "
+                        f"or unset it ({scheme.upper()}_PROXY)")
+    return None
 
 
 def environment_matters() -> bool:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import ssl
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -397,3 +400,15 @@ async def test_a_proxy_setting_without_its_scheme_never_shows_its_password(fakes
     events = await gw.api("list_events")
     shown = reply.body.decode() + json.dumps(events)
     assert "S3cretPass-9" not in shown and "127.0.0.1:9" in reply.body.decode(), reply.body
+
+
+def test_a_proxy_setting_that_is_no_url_ends_the_start_in_one_line(tmp_path):
+    """HTTP_PROXY=http://:3128 (no host) made aiohttp raise at start: a traceback, and the password in it."""
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env.update(HTTP_PROXY="http://bob:pw-Secret1@:3128", PYTHONPATH=os.pathsep.join(sys.path))
+    done = subprocess.run([sys.executable, "-m", "api_router", "--headless", "--user-data", str(tmp_path / "ud"),
+                           "--port", "0"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("api-router: the http proxy setting http://bob:") and "pw-Secret1" not in done.stderr
+    assert "correct it or unset it (HTTP_PROXY)" in lines[-1], lines

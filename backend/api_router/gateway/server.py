@@ -22,6 +22,7 @@ from api_router.control import Registry
 from api_router.gateway.connections import GuardedAppRunner
 from api_router.gateway.errors import os_reason
 from api_router.gateway.routes import UPSTREAM, build_app
+from api_router.proxyenv import settings_problem
 from api_router.records import Kind, Level
 from api_router.services import Services, Serving, ServingState
 
@@ -95,6 +96,8 @@ class GatewayServer:
         if not listen.may_listen_on(host):
             raise StartError(f"refusing to listen on {host}: only loopback addresses are allowed unless "
                              "[listen] allow_remote = true is set in config.toml")
+        if (problem := settings_problem()) is not None:
+            raise StartError(problem)
         self.state = ServingState()
         app = build_app(services, self.registry, self.state, host)
         # Our own stop() drains requests first; aiohttp's timeout only covers what is left after it.
