@@ -10,13 +10,15 @@ address goes.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from urllib.request import getproxies
 
+from aiohttp import BasicAuth
 from aiohttp.helpers import get_env_proxy_for_url, netrc_from_env, proxies_from_env
 from yarl import URL
 
-from api_router.secrets import mask_url_secrets, url_secrets
+from api_router.secrets import mask_refused, url_secrets
 
 
 @dataclass(frozen=True)
@@ -28,16 +30,30 @@ class Proxy:
 
 
 def settings_problem() -> str | None:
-    """Why the proxy settings cannot be read at all (a value that is no URL, such as ``http://:3128``), or
-    None: aiohttp would fail on it at start and at every request."""
+    """Why the proxy settings cannot be used at all, or None: a value that is no URL (``http://:3128``, which
+    aiohttp refuses at start and at every request), or a password it cannot send (outside Latin-1)."""
     for scheme, value in getproxies().items():
-        if scheme in ("http", "https", "ws", "wss"):
-            try:
-                URL(value)
-            except ValueError as exc:
-                return (f"the {scheme} proxy setting {mask_url_secrets(value)} cannot be read ({exc}): correct it "
-                        f"or unset it ({scheme.upper()}_PROXY)")
+        if scheme not in ("http", "https", "ws", "wss"):
+            continue
+        try:
+            url = URL(value)
+            auth = BasicAuth.from_url(url)
+            if auth is not None:
+                auth.encode()
+        except ValueError as exc:  # (UnicodeEncodeError is one)
+            why = "its password cannot be sent: only Latin-1 letters can" if isinstance(exc, UnicodeError) else exc
+            return (f"the {scheme} proxy setting {mask_refused(value)} cannot be used ({why}): correct it or "
+                    f"unset it ({_where(scheme)})")
     return None
+
+
+def _where(scheme: str) -> str:
+    """Where the setting for ``scheme`` comes from: the variable set (the lower-case one wins, as it does in
+    the standard library), else the system's proxy settings (Windows, macOS)."""
+    for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY"):
+        if os.environ.get(name):
+            return name
+    return "the system's proxy settings"
 
 
 def environment_matters() -> bool:

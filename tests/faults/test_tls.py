@@ -386,29 +386,39 @@ async def test_a_proxy_setting_no_client_can_use_is_named_at_start(fakes, gatewa
     assert not any("pw-secret" in r.getMessage() for r in caplog.records)
 
 
-async def test_a_proxy_setting_without_its_scheme_never_shows_its_password(fakes, gateway, monkeypatch):
+@pytest.mark.parametrize("password", ["S3cretPass-9", "qz7k", "pa/ssword-1"])  # short, and no URL rule finds
+async def test_a_proxy_setting_without_its_scheme_never_shows_its_password(fakes, gateway, monkeypatch, password):
     """aiohttp refuses it as an invalid URL whose words quote the setting whole — user and password with it —
     into the 502, the events and the log: the proxy settings' passwords are masked as a provider URL's are."""
     for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY",
                  "no_proxy"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HTTP_PROXY", "alice:S3cretPass-9@127.0.0.1:9")
+    monkeypatch.setenv("HTTP_PROXY", f"alice:{password}@127.0.0.1:9")
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
     reply = await gw.responses()
     assert reply.status == 502 and p1.calls == 0, reply.body
     events = await gw.api("list_events")
     shown = reply.body.decode() + json.dumps(events)
-    assert "S3cretPass-9" not in shown and "127.0.0.1:9" in reply.body.decode(), reply.body
+    assert password not in shown and "127.0.0.1:9" in reply.body.decode(), reply.body
 
 
-def test_a_proxy_setting_that_is_no_url_ends_the_start_in_one_line(tmp_path):
-    """HTTP_PROXY=http://:3128 (no host) made aiohttp raise at start: a traceback, and the password in it."""
+@pytest.mark.parametrize(("variable", "value", "why"), [
+    ("HTTP_PROXY", "http://bob:pw-Secret1@:3128", "Invalid URL: host is required"),
+    ("http_proxy", "http://bob:Pa/ss-Secret1@proxy.corp:3128", "Invalid URL: port can't be converted"),
+    ("HTTPS_PROXY", "http://bob:пароль-Secret1@127.0.0.1:9", "its password cannot be sent: only Latin-1 letters can"),
+])
+def test_a_proxy_setting_that_cannot_be_used_ends_the_start_in_one_line(tmp_path, variable, value, why):
+    """HTTP_PROXY=http://:3128 (no host) made aiohttp raise at start: a traceback, and the password in it; a
+    password outside Latin-1 failed every request later, worded as the provider's. One line names the setting
+    (its password masked, whatever is in it) and the variable to correct."""
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env.update(HTTP_PROXY="http://bob:pw-Secret1@:3128", PYTHONPATH=os.pathsep.join(sys.path))
+    env.update({variable: value, "PYTHONPATH": os.pathsep.join(sys.path)})
     done = subprocess.run([sys.executable, "-m", "api_router", "--headless", "--user-data", str(tmp_path / "ud"),
                            "--port", "0"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert lines[-1].startswith("api-router: the http proxy setting http://bob:") and "pw-Secret1" not in done.stderr
-    assert "correct it or unset it (HTTP_PROXY)" in lines[-1], lines
+    scheme = variable.split("_")[0].lower()
+    assert lines[-1].startswith(f"api-router: the {scheme} proxy setting http://••••@"), lines
+    assert why in lines[-1] and lines[-1].endswith(f"correct it or unset it ({variable})"), lines
+    assert "Secret1" not in done.stderr

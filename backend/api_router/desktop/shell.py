@@ -479,8 +479,8 @@ def error_page(error: str, paths: Paths, *, port_source: str = "", another_insta
              "Then close this window and start API Router again (closing it quits).")
     log_line = f'<p style="color:#555">Log: <code>{html.escape(str(paths.data / "api-router.log"))}</code></p>'
     if not port_taken:
-        body = ("<p>Codex cannot reach API Router until this is fixed, in<br>"
-                f"<code>{html.escape(str(paths.config))}</code><br>or in the options of this start. "
+        body = ("<p>Codex cannot reach API Router until this is fixed — where, the message says: most settings "
+                f"are in<br><code>{html.escape(str(paths.config))}</code><br>or the options of this start. "
                 f"{html.escape(close)}</p>{log_line}")
         return _ERROR_PAGE.format(title="The gateway could not start", error=html.escape(error), body=body)
     if another_instance:

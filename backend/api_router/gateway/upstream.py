@@ -25,6 +25,7 @@ from yarl import URL
 from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.errors import GATEWAY_QUITS, TooLarge, os_reason
 from api_router.proxyenv import proxy_for
+from api_router.secrets import mask_refused
 from api_router.texts import one_line
 from api_router.tls import tls_reason
 
@@ -525,6 +526,8 @@ def clip(text: str, limit: int = 300) -> str:
 def describe_exception(exc: BaseException, request_timeout: float) -> str:
     if isinstance(exc, (TooLarge, UnusableRequest)):
         return str(exc)
+    if isinstance(exc, aiohttp.InvalidURL):  # the proxy setting's, when it is no URL: quoted with its password
+        return f"InvalidURL: {mask_refused(str(exc.url))}"
     if isinstance(exc, TimeoutError):
         said = str(exc) or f"no response within {request_timeout:g} s"
         connecting = _CONNECTING.get()
