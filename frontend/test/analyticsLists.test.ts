@@ -4,17 +4,13 @@
 import { describe, expect, it } from 'vitest';
 import type { Analytics, TimelineEntry, TrafficStats } from '../src/types';
 import { analyticsProviderIds, percentileRows, timelineItems } from '../src/logic/analytics';
+import { empty } from './fakeUsage';
 
 const none = { p50: null, p90: null, p99: null };
 function stats(over: Partial<TrafficStats> = {}): TrafficStats {
   return {
+    ...empty(),
     requests: 1,
-    errors: 0,
-    input_tokens: 0,
-    output_tokens: 0,
-    cached_tokens: 0,
-    reasoning_tokens: 0,
-    total_tokens: 0,
     latency_ms: { p50: 500, p90: 800, p99: 900 },
     ttfb_ms: { p50: 100, p90: 200, p99: 300 },
     ...over,

@@ -227,7 +227,7 @@ export function percentiles(values: number[]): Percentiles {
 }
 
 type Counts = Omit<TrafficStats, 'latency_ms' | 'ttfb_ms'>;
-const empty = (): Counts => ({
+export const empty = (): Counts => ({
   requests: 0,
   errors: 0,
   input_tokens: 0,
