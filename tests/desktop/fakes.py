@@ -11,8 +11,13 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+
+from api_router.paths import Paths
+from tests.support.fake_provider import FakeProvider
+from tests.support.harness import write_config, write_keys
 
 
 class FakeEvent:
@@ -359,3 +364,17 @@ def tray_status(state: str = "serving", line: str = "Relay A · serving", **over
     }
     doc.update(over)
     return doc
+
+
+def usage_reading(used: int, granted: int = 1000) -> dict[str, Any]:
+    """A new-api usage panel's answer (the relay's `/api/usage/token`)."""
+    return {"success": True, "data": {"total_granted": granted, "total_used": used, "total_available": granted - used}}
+
+
+def relay_with_usage(tmp_path: Path, fake: FakeProvider, used: int) -> Paths:
+    """User data with one provider, "Relay A", served by `fake` and read through its new-api usage panel."""
+    fake.usage = usage_reading(used)
+    paths = Paths(tmp_path / "ud")
+    write_config(paths, {"a": {"base_url": fake.base_url, "display_name": "Relay A", "usage_adapter": "new_api"}})
+    write_keys(paths, {"a": "sk-test-a-0123456789"})
+    return paths

@@ -25,8 +25,17 @@ from api_router.desktop.tray import Tray, TrayActions, call_now, choose_backend,
 from api_router.desktop.trayview import tray_view
 from api_router.desktop.window import gui_for, origin_of, window_url
 from api_router.paths import Paths
-from tests.desktop.fakes import FakeMsvcrt, FakePystray, FakeWebview, FakeWindow, RecordingNotifier, tray_status
+from tests.desktop.fakes import (
+    FakeMsvcrt,
+    FakePystray,
+    FakeWebview,
+    FakeWindow,
+    RecordingNotifier,
+    relay_with_usage,
+    tray_status,
+)
 from tests.desktop.xsession import port_is_free, wait_for
+from tests.support import fake_provider as fp
 from tests.support.harness import write_config
 
 Scenario = Callable[[FakeWindow], None]
@@ -414,42 +423,35 @@ def test_window_addresses() -> None:
 
 def test_quit_lets_an_in_flight_stream_finish(tmp_path: Path) -> None:
     """Quit while Codex is mid-stream: the stream completes (within the gateway's grace period)."""
-    import asyncio
     import json
 
-    from tests.support import fake_provider as fp
     from tests.support.harness import simple_body, write_keys
 
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, daemon=True).start()
-    fake = asyncio.run_coroutine_threadsafe(fp.FakeProvider("p1").start(), loop).result(10)
-    fake.always(fp.stream_ok("finished after quit", delay=0.25, deltas=6))
-    paths = Paths(tmp_path / "ud")
-    write_config(paths, {"p1": fake})
-    write_keys(paths, {"p1": "sk-test-p1-0123456789"}, token="ao_" + "2" * 32)
     reply: dict[str, Any] = {}
+    with fp.on_own_loop("p1") as fake:
+        fake.always(fp.stream_ok("finished after quit", delay=0.25, deltas=6))
+        paths = Paths(tmp_path / "ud")
+        write_config(paths, {"p1": fake})
+        write_keys(paths, {"p1": "sk-test-p1-0123456789"}, token="ao_" + "2" * 32)
 
-    def stream(url: str) -> None:
-        request = urllib.request.Request(url + "/v1/responses", data=json.dumps({**simple_body(), "stream": True}).encode(),
-                                         headers={"Authorization": "Bearer ao_" + "2" * 32,
-                                                  "Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=20) as resp:
-            reply["status"], reply["body"] = resp.status, resp.read().decode()
+        def stream(url: str) -> None:
+            request = urllib.request.Request(url + "/v1/responses",
+                                             data=json.dumps({**simple_body(), "stream": True}).encode(),
+                                             headers={"Authorization": "Bearer ao_" + "2" * 32,
+                                                      "Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=20) as resp:
+                reply["status"], reply["body"] = resp.status, resp.read().decode()
 
-    def scenario(window: FakeWindow) -> None:
-        client = threading.Thread(target=stream, args=(window.url.split("/?")[0],))  # type: ignore[union-attr]
-        client.start()
-        wait_for(lambda: fake.calls == 1, 10, "the request to reach the provider")
-        reply["streaming_at_quit"] = client.is_alive()
-        rig.icon.choose("Quit")
-        client.join(20)
+        def scenario(window: FakeWindow) -> None:
+            client = threading.Thread(target=stream, args=(window.url.split("/?")[0],))  # type: ignore[union-attr]
+            client.start()
+            wait_for(lambda: fake.calls == 1, 10, "the request to reach the provider")
+            reply["streaming_at_quit"] = client.is_alive()
+            rig.icon.choose("Quit")
+            client.join(20)
 
-    try:
         rig = Rig(tmp_path, scenario=scenario)
         assert rig.run() == 0
-    finally:
-        asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
     assert reply["streaming_at_quit"] and reply["status"] == 200
     assert "response.completed" in reply["body"] and "quit" in reply["body"]
 
@@ -690,40 +692,26 @@ def test_the_error_page_names_what_set_the_port(tmp_path: Path) -> None:
 
 
 def test_refresh_usage_from_the_tray_shows_quota_and_notifies_when_low(tmp_path: Path) -> None:
-    import asyncio
-
-    from tests.support import fake_provider as fp
-    from tests.support.harness import write_keys
-
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, daemon=True).start()
-    fake = asyncio.run_coroutine_threadsafe(fp.FakeProvider("a").start(), loop).result(10)
-    fake.usage = {"success": True, "data": {"total_granted": 1000, "total_used": 920, "total_available": 80}}
-    paths = Paths(tmp_path / "ud")
-    write_config(paths, {"a": {"base_url": fake.base_url, "display_name": "Relay A", "usage_adapter": "new_api"}})
-    write_keys(paths, {"a": "sk-test-a-0123456789"})
     seen: dict[str, Any] = {}
+    with fp.on_own_loop("a") as fake:
+        relay_with_usage(tmp_path, fake, used=920)
 
-    def scenario(window: FakeWindow) -> None:
-        icon = rig.icon
-        assert icon.labels()[3] == "Relay A ○ not used yet"
-        icon.choose("Refresh usage")
-        seen["label"] = wait_for(lambda: icon.labels()[3] if "left" in icon.labels()[3] else None, 10,
-                                 "the quota in the menu")
-        notifier = rig.notifiers[0]
-        wait_for(lambda: notifier.sent, 5, "the quota notification")
-        seen["notice"] = (notifier.sent[0].kind, notifier.sent[0].title, notifier.sent[0].view)
-        notifier.click()
-        wait_for(lambda: window.visible, 5, "the window")
-        seen["script"] = window.scripts[-1]
-        rig.icon.choose("Quit")
+        def scenario(window: FakeWindow) -> None:
+            icon = rig.icon
+            assert icon.labels()[3] == "Relay A ○ not used yet"
+            icon.choose("Refresh usage")
+            seen["label"] = wait_for(lambda: icon.labels()[3] if "left" in icon.labels()[3] else None, 10,
+                                     "the quota in the menu")
+            notifier = rig.notifiers[0]
+            wait_for(lambda: notifier.sent, 5, "the quota notification")
+            seen["notice"] = (notifier.sent[0].kind, notifier.sent[0].title, notifier.sent[0].view)
+            notifier.click()
+            wait_for(lambda: window.visible, 5, "the window")
+            seen["script"] = window.scripts[-1]
+            rig.icon.choose("Quit")
 
-    try:
         rig = Rig(tmp_path, scenario=scenario)
         assert rig.run() == 0
-    finally:
-        asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
     assert len(fake.usage_requests) == 1
     assert seen["label"] == "Relay A — 8 % left ○ not used yet"
     assert seen["notice"] == ("quota_low", "Relay A: 8 % quota left", "#/usage")

@@ -4,8 +4,6 @@ as tests/desktop/test_shell.py does."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +11,7 @@ from typing import Any
 from api_router.desktop.autostart import system_autostart
 from api_router.desktop.shell import Backends, DesktopShell, Options
 from api_router.paths import Paths
-from tests.desktop.fakes import FakePystray, FakeWebview, FakeWindow, RecordingNotifier
+from tests.desktop.fakes import FakePystray, FakeWebview, FakeWindow, RecordingNotifier, relay_with_usage, usage_reading
 from tests.desktop.xsession import wait_for
 from tests.support import fake_provider as fp
 from tests.support.harness import write_config, write_keys
@@ -44,37 +42,28 @@ def _shell(tmp_path: Path, paths: Paths, scenario: Callable[[FakeWindow], None],
 def test_refresh_usage_works_again_after_a_refresh_has_ended(tmp_path: Path) -> None:
     """README: "Refresh usage — checks every provider's usage panel now": every time it is chosen (a click
     while a check is still running may be folded into it, but one after it has ended is a new check)."""
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, daemon=True).start()
-    fake = asyncio.run_coroutine_threadsafe(fp.FakeProvider("a").start(), loop).result(10)
-    fake.usage = {"success": True, "data": {"total_granted": 1000, "total_used": 500, "total_available": 500}}
-    paths = Paths(tmp_path / "ud")
-    write_config(paths, {"a": {"base_url": fake.base_url, "display_name": "Relay A", "usage_adapter": "new_api"}})
-    with paths.config.open("a") as fh:
-        fh.write("\n[ui]\nstart_hidden = true\n")
-    write_keys(paths, {"a": "sk-test-a-0123456789"})
     seen: dict[str, Any] = {}
+    with fp.on_own_loop("a") as fake:
+        paths = relay_with_usage(tmp_path, fake, used=500)
+        with paths.config.open("a") as fh:
+            fh.write("\n[ui]\nstart_hidden = true\n")
 
-    def scenario(window: FakeWindow) -> None:
-        icon = pystray.icons[0]
-        icon.choose("Refresh usage")
-        wait_for(lambda: "50 % left" in icon.labels()[3], 10, "the first reading in the menu")
-        fake.usage = {"success": True, "data": {"total_granted": 1000, "total_used": 700, "total_available": 300}}
+        def scenario(window: FakeWindow) -> None:
+            icon = pystray.icons[0]
+            icon.choose("Refresh usage")
+            wait_for(lambda: "50 % left" in icon.labels()[3], 10, "the first reading in the menu")
+            fake.usage = usage_reading(used=700)
 
-        def again() -> bool:
-            icon.choose("Refresh usage")  # folded into a check still under way; a new one once it has ended
-            return "30 % left" in icon.labels()[3]
-        seen["second"] = wait_for(again, 10, "a second refresh to read the new share", interval=0.5)
-        icon.choose("Quit")
+            def again() -> bool:
+                icon.choose("Refresh usage")  # folded into a check still under way; a new one once it has ended
+                return "30 % left" in icon.labels()[3]
+            seen["second"] = wait_for(again, 10, "a second refresh to read the new share", interval=0.5)
+            icon.choose("Quit")
 
-    try:
         shell, webview, pystray = _shell(tmp_path, paths, scenario)
         assert shell.run() == 0
         if webview.scenario_error is not None:
             raise webview.scenario_error
-    finally:
-        asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
     assert seen["second"] and len(fake.usage_requests) >= 2
 
 

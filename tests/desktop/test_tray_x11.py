@@ -7,7 +7,6 @@ sits is computed from the same TrayView the app draws the menu from, fed with th
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -245,16 +244,8 @@ STEADY_ROUTING = {"request_timeout_seconds": 3, "failure_threshold": 1, "cooldow
 @pytest.fixture
 def upstream() -> Iterator[fp.FakeProvider]:
     """A provider that answers (the app reaches it over loopback), on an event loop of its own."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    fake = asyncio.run_coroutine_threadsafe(fp.FakeProvider("up").start(), loop).result(10)
-    try:
+    with fp.on_own_loop("up") as fake:
         yield fake
-    finally:
-        asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
 
 
 def user_data_with(tmp_path: Path, port: int, providers: dict[str, dict[str, str]],

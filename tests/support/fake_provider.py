@@ -8,14 +8,16 @@ often.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import itertools
 import json
 import socket
 import ssl
+import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -491,6 +493,26 @@ class FakeProvider:
             return await self.models_behaviour(request, self)
         return web.json_response({"object": "list", "data": [{"id": f"{self.name}-model-a", "object": "model"},
                                                             {"id": f"{self.name}-model-b", "object": "model"}]})
+
+
+@contextlib.contextmanager
+def on_own_loop(name: str) -> Iterator[FakeProvider]:
+    """A fake provider served from a thread of its own, for code under test that runs its own loop in the
+    foreground (the desktop shell). On exit the server, its loop and its thread all end: a loop left running
+    would hold its port and thread for the rest of the session."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True, name=f"fake-provider-{name}")
+    thread.start()
+    try:
+        fake = asyncio.run_coroutine_threadsafe(FakeProvider(name).start(), loop).result(10)
+        try:
+            yield fake
+        finally:
+            asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
 
 
 def free_port() -> int:
