@@ -10,6 +10,7 @@ address goes.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from urllib.request import getproxies
@@ -54,6 +55,21 @@ def _where(scheme: str) -> str:
         if os.environ.get(name):
             return name
     return "the system's proxy settings"
+
+
+class _SaidAtStart(logging.Filter):
+    """aiohttp reads the proxy settings again for every request and logs each time that an https:// proxy is
+    not supported; `unusable_proxies` says so once, at start, with what becomes of the requests."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.endswith("proxies %s are not supported, ignoring"))
+
+
+_SAID_AT_START = _SaidAtStart()  # one instance: adding it again is then a no-op
+
+
+def quiet_repeated_warnings() -> None:
+    logging.getLogger("aiohttp.client").addFilter(_SAID_AT_START)
 
 
 def environment_matters() -> bool:

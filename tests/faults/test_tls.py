@@ -422,3 +422,23 @@ def test_a_proxy_setting_that_cannot_be_used_ends_the_start_in_one_line(tmp_path
     assert lines[-1].startswith(f"api-router: the {scheme} proxy setting http://••••@"), lines
     assert why in lines[-1] and lines[-1].endswith(f"correct it or unset it ({variable})"), lines
     assert "Secret1" not in done.stderr
+
+
+async def test_an_https_proxy_setting_is_named_once_not_at_every_request(fakes, gateway, monkeypatch, caplog,
+                                                                         tmp_path):
+    """HTTPS_PROXY=https://… beside a netrc file (or an http:// proxy): aiohttp reads the settings again for
+    every request and would log its own "not supported" line each time; the start line has said it already."""
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY",
+                 "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine relay.example login bob password pw-netrc\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HTTPS_PROXY", "https://127.0.0.1:9")
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    for _ in range(3):
+        assert (await gw.responses()).status == 200
+    told = [r.getMessage() for r in caplog.records if "127.0.0.1:9" in r.getMessage()]
+    assert len(told) == 1 and "cannot be used" in told[0], told
+    assert p1.calls == 3
