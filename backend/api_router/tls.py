@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 # OpenSSL's verify codes for a chain that leads to no CA it trusts (a private or self-signed one).
 _UNKNOWN_ISSUER = frozenset({18, 19, 20, 21})
-PRIVATE_CA_HINT = "to trust a private CA, name its PEM file in SSL_CERT_FILE"
+PRIVATE_CA_HINT = "to trust a private CA, name a PEM file holding it and the public CAs in SSL_CERT_FILE"
 
 
 def system_has_certificates() -> bool:

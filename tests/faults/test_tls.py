@@ -82,7 +82,7 @@ async def test_an_ssl_cert_file_that_names_no_certificate_fails_the_calls_in_wor
     reply = await gw.responses()
     message = reply.json["error"]["message"]
     assert reply.status == 502 and "its TLS certificate is not accepted" in message, message
-    assert "to trust a private CA, name its PEM file in SSL_CERT_FILE" in message
+    assert "to trust a private CA, name a PEM file holding it and the public CAs in SSL_CERT_FILE" in message
     entry = await usage_checked(gw, p1)
     assert "its TLS certificate is not accepted" in entry["error"] and "_ssl.c" not in entry["error"], entry
 
