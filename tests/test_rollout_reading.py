@@ -476,3 +476,14 @@ def test_a_chain_of_five_forks_brings_every_ancestors_history(tmp_path):
         parent, start = (f"s{n}", lines, size), lines
     rollout = RolloutReader().read(tmp_path, "s4")
     assert [i["content"][0]["text"] for i in rollout.history] == ["t0", "t1", "t2", "t3", "t4"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the other systems' libraries are absent here")
+@pytest.mark.parametrize("platform", ["darwin", "win32", "freebsd14"])
+def test_where_the_allocator_call_is_missing_giving_back_memory_is_a_quiet_no(monkeypatch, platform):
+    """macOS and Windows have their own call (malloc_zone_pressure_relief, the UCRT's _heapmin); on a system
+    without it, or without the library to open, the expiry of a session's history goes on without one."""
+    from api_router import heap
+
+    monkeypatch.setattr(heap.sys, "platform", platform)
+    assert heap.give_back() is False  # none of those libraries exists on this Linux machine
