@@ -3663,9 +3663,10 @@ async def test_what_aiohttp_refuses_to_send_keeps_its_own_words_and_the_rest_is_
 
     from api_router.gateway.deadlines import Deadlines
     from api_router.gateway.upstream import PoolConnector, UnusableRequest, Upstream
+    from api_router.proxyenv import ProxyRoutes
 
     async with aiohttp.ClientSession(connector=PoolConnector()) as session:
-        upstream = Upstream(session, Deadlines(asyncio.get_running_loop()), "hop")
+        upstream = Upstream(session, Deadlines(asyncio.get_running_loop()), "hop", ProxyRoutes())
         with pytest.raises(aiohttp.InvalidURL):
             await upstream.post("http:///v1/responses", b"{}", {}, 2)
         with pytest.raises(UnusableRequest, match="Port out of range"):

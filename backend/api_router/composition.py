@@ -26,7 +26,7 @@ from api_router.desktop.autostart import ItemChange, SettingFollower, apply_sett
 from api_router.fsutil import NotAFile, check_writable, private_dir, tighten_tree
 from api_router.paths import Paths, codex_home
 from api_router.provider_tests import ProviderTests
-from api_router.proxyenv import proxy_secrets
+from api_router.proxyenv import ProxyRoutes, proxy_secrets
 from api_router.quota import Quota
 from api_router.records import Activity, EventSink, Kind, Level
 from api_router.routing import Router
@@ -227,9 +227,9 @@ def _open_services(paths: Paths, port: int | None, host: str | None, clock: Call
     index = ContinuityIndex(store)
     continuity = Continuity(home, index)
     activity = Activity()
-    trust = ClientTrust()
+    trust, proxies = ClientTrust(), ProxyRoutes()
     quota = Quota(store, lambda: config.current, lambda: secrets.current, store.add_event, redactor, activity,
-                  trust)
+                  trust, proxies)
     quota.load()
     affinity = SessionAffinity(store, keep_seconds=config.current.routing.session_idle_return_seconds,
                                choice=routing_choice(config.current))
@@ -250,7 +250,7 @@ def _open_services(paths: Paths, port: int | None, host: str | None, clock: Call
     watcher = FileWatcher([config.reload, secrets.reload, *watch])
     watcher.start()
     services = Services(paths, config, secrets, redactor, store, router, continuity, quota, home, tests, providers,
-                        watcher, system_autostart(user_data=paths.user_data), activity, trust)
+                        watcher, system_autostart(user_data=paths.user_data), activity, trust, proxies)
     config.served_at = lambda: (s.host, s.port) if (s := services.serving) is not None else None
     return services
 

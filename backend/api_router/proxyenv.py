@@ -1,22 +1,24 @@
 """Which proxy a request goes through: one reading of the proxy settings for every client in the app.
 
-The gateway's requests go through aiohttp, which reads ``HTTP_PROXY`` / ``HTTPS_PROXY`` and ``NO_PROXY``
-(and, where no variable is set, the system proxy of Windows and macOS with its bypass list) through the
-standard library. The usage checks go through httpx, whose own reading differs: it takes ``ALL_PROXY`` too
-(a ``socks5://`` one needs a package API Router does not ship, and every check failed) and ignores the
-system proxy's bypass list. So both ask here, and a usage check goes the way a request to the same
-address goes.
+``HTTP_PROXY`` / ``HTTPS_PROXY`` and ``NO_PROXY`` (and, where no variable is set, the system proxy of Windows
+and macOS with its bypass list) are read as aiohttp reads them, through the standard library, with a proxy's
+credentials from the URL or netrc. Both clients ask ``ProxyRoutes`` and are handed the proxy explicitly:
+aiohttp's own reading (``trust_env``) also takes netrc credentials for the provider's host, which cannot go
+with the key's Authorization header (every request to such a host failed), and reads the settings again in
+worker threads for every request; httpx's takes ``ALL_PROXY`` too (a ``socks5://`` one needs a package API
+Router does not ship) and ignores the system proxy's bypass list.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from dataclasses import dataclass, field
 from urllib.request import getproxies
 
 from aiohttp import BasicAuth
-from aiohttp.helpers import get_env_proxy_for_url, netrc_from_env, proxies_from_env
+from aiohttp.helpers import get_env_proxy_for_url, proxies_from_env
 from yarl import URL
 
 from api_router.secrets import mask_refused, url_secrets
@@ -25,9 +27,22 @@ from api_router.secrets import mask_refused, url_secrets
 @dataclass(frozen=True)
 class Proxy:
     url: str  # without credentials
-    # Its ``Proxy-Authorization`` header as the gateway's requests send it (aiohttp's encoding of the password:
-    # a proxy taking one client's takes the other's).
-    authorization: str | None = field(default=None, repr=False)
+    auth: BasicAuth | None = field(default=None, repr=False)  # from the setting's URL, else netrc
+
+    @property
+    def authorization(self) -> str | None:
+        """Its ``Proxy-Authorization`` header, in aiohttp's encoding of the password for both clients (a
+        proxy taking one client's takes the other's)."""
+        return self.auth.encode() if self.auth is not None else None
+
+    @property
+    def unusable(self) -> str | None:
+        """Why no client here can send through it (None: it can): only an http:// proxy can be used."""
+        if self.url.startswith("http://"):
+            return None
+        if "://" not in self.url:  # written without its scheme
+            return f"the proxy setting {self.url} cannot be used: write it as http://{self.url}"
+        return f"the proxy {self.url} cannot be used: API Router speaks only to http:// proxies"
 
 
 def settings_problem() -> str | None:
@@ -72,10 +87,34 @@ def quiet_repeated_warnings() -> None:
     logging.getLogger("aiohttp.client").addFilter(_SAID_AT_START)
 
 
-def environment_matters() -> bool:
-    """Whether any proxy setting or a netrc file is there to be read (without either, aiohttp is told not
-    to look: it would on every request, in worker threads)."""
-    return bool(proxies_from_env()) or netrc_from_env() is not None
+class ProxyRoutes:
+    """The proxy each address's requests go through, decided once per scheme, host and port: the settings are
+    read at start, and a request then costs a lookup here rather than a reading of them in a worker thread."""
+
+    KEEP = 1024  # addresses remembered (a provider's address is one; checks and usage panels add a few)
+
+    def __init__(self) -> None:
+        try:
+            self.any = bool(proxies_from_env())
+        except ValueError:  # a setting that is no URL: the start refuses it in words (``settings_problem``)
+            self.any = True
+        self._known: dict[tuple[str, str, int | None], Proxy | None] = {}
+
+    async def route(self, url: URL) -> Proxy | None:
+        """The proxy for ``url``, or None: straight there."""
+        if not self.any:
+            return None
+        key = (url.scheme, url.host or "", url.port)
+        try:
+            return self._known[key]
+        except KeyError:
+            pass
+        # Off the loop: on Windows and macOS, the system proxy's bypass list may look the host up.
+        proxy = await asyncio.to_thread(proxy_for, url)
+        if len(self._known) >= self.KEEP:
+            self._known.clear()
+        self._known[key] = proxy
+        return proxy
 
 
 def proxy_for(url: str | URL) -> Proxy | None:
@@ -87,7 +126,7 @@ def proxy_for(url: str | URL) -> Proxy | None:
         return None
     if not proxy.host:  # written without its scheme ("user:password@host:3128" reads as the scheme "user")
         return Proxy(_without_user(str(proxy)))
-    return Proxy(str(proxy), auth.encode() if auth else None)
+    return Proxy(str(proxy), auth)
 
 
 def proxy_secrets() -> set[str]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from api_router.config import Config
+from api_router.proxyenv import ProxyRoutes
 from api_router.records import Activity, EventSink, Kind, Level, now_ms
 from api_router.secrets import Redactor, Secrets
 from api_router.store import Store
@@ -60,7 +61,8 @@ class Ledger:
 
 class Quota:
     def __init__(self, store: Store, config: Callable[[], Config], secrets: Callable[[], Secrets],
-                 emit: EventSink, redact: Redactor, activity: Activity, trust: ClientTrust) -> None:
+                 emit: EventSink, redact: Redactor, activity: Activity, trust: ClientTrust,
+                 proxies: ProxyRoutes) -> None:
         self._store = store
         self._config = config
         self._secrets = secrets
@@ -70,6 +72,7 @@ class Quota:
         self._redact = redact
         self._activity = activity
         self._trust = trust
+        self._proxies = proxies
         self._entries: dict[str, dict[str, Any]] = {}  # UsageEntry.to_json() per provider
         self._hints: dict[str, str] = {}
         self._ledgers: dict[str, Ledger] = {}
@@ -211,7 +214,7 @@ class Quota:
     def _build_refresher(self) -> tuple[httpx.AsyncClient, UsageRefresher]:
         from api_router.usage import UsageRefresher, make_client
 
-        client = make_client(verify=self._trust.context())
+        client = make_client(verify=self._trust.context(), proxies=self._proxies)
         refresher = UsageRefresher(client, self._targets, self._on_result, last_activity=lambda: self._activity.last_ms)
         return client, refresher
 

@@ -17,6 +17,7 @@ from api_router.continuity.rewrite import Continuity
 from api_router.desktop.autostart import Autostart
 from api_router.paths import Paths
 from api_router.provider_tests import ProviderTests
+from api_router.proxyenv import ProxyRoutes
 from api_router.quota import Quota
 from api_router.records import Activity, Kind, Level, steady_ms
 from api_router.routing import Router
@@ -327,6 +328,7 @@ class Services:
     autostart: Autostart  # the OS login item behind [ui] autostart
     activity: Activity  # when a request was last served (Quota reads the same one)
     trust: ClientTrust  # the certificates outgoing HTTPS calls trust (Quota's usage client shares it)
+    proxies: ProxyRoutes  # the proxy each outgoing call goes through (Quota's usage client shares it)
     serving: Serving | None = None  # set by the gateway server while it listens
 
     def name_shown(self, provider: str) -> str:

@@ -235,14 +235,12 @@ async def test_a_providers_own_407_without_a_proxy_gets_no_proxy_advice(fakes, g
 def test_a_407_from_an_https_provider_is_its_own_whatever_the_proxy_variables_say(monkeypatch):
     """Through a proxy an https:// request is a tunnel: a 407 the proxy gives is an error at CONNECT, never a
     response — one that arrives is the provider's."""
+    import contextvars
+
     from yarl import URL
 
-    from api_router.gateway.upstream import status_note
-
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
-    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
+    from api_router.gateway import upstream
+    from api_router.proxyenv import Proxy
 
     class Answer:
         status, headers = 407, {}
@@ -250,8 +248,14 @@ def test_a_407_from_an_https_provider_is_its_own_whatever_the_proxy_variables_sa
         def __init__(self, url: str) -> None:
             self.url = URL(url)
 
-    assert status_note(Answer("https://relay.example/v1/responses")) == ""  # type: ignore[arg-type]
-    assert "asks for credentials" in status_note(Answer("http://relay.example/v1/responses"))  # type: ignore[arg-type]
+    def note(url: str) -> str:  # as the request's own task reads it, once sent through the proxy
+        def sent_and_read() -> str:
+            upstream._VIA.set(Proxy("http://127.0.0.1:9"))
+            return upstream.status_note(Answer(url))  # type: ignore[arg-type]
+        return contextvars.copy_context().run(sent_and_read)
+
+    assert note("https://relay.example/v1/responses") == ""
+    assert "asks for credentials" in note("http://relay.example/v1/responses")
 
 
 NGINX_PLAIN_HTTP = (b"<html>\r\n<head><title>400 The plain HTTP request was sent to HTTPS port</title></head>\r\n"
@@ -442,3 +446,84 @@ async def test_an_https_proxy_setting_is_named_once_not_at_every_request(fakes, 
     told = [r.getMessage() for r in caplog.records if "127.0.0.1:9" in r.getMessage()]
     assert len(told) == 1 and "cannot be used" in told[0], told
     assert p1.calls == 3
+
+
+async def _read_head(reader: asyncio.StreamReader) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+
+
+@pytest.mark.parametrize(("answer", "said"), [
+    (b"", "the proxy 127.0.0.1:{port} closed the connection without opening a tunnel to the provider"),
+    (b"\x05\xff", "the proxy 127.0.0.1:{port} did not answer the tunnel request in HTTP (is it an HTTP proxy?)"),
+])
+async def test_a_proxy_that_drops_or_garbles_the_tunnel_request_is_blamed_not_the_provider(
+        https_fakes, gateway, proxied, ca_file, monkeypatch, answer, said):
+    """The provider was never reached: a proxy that closes on CONNECT, or answers it with SOCKS bytes, had been
+    worded as the provider closing the connection, or its answer not being readable."""
+    monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+    (p1,) = await https_fakes("p1")
+
+    async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_head(reader)
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server, port = await start_raw(drop)
+    async with server:
+        proxied(port)
+        gw = await gateway({"p1": p1})
+        message = (await gw.responses()).json["error"]["message"]
+    assert said.format(port=port) in message and "provider closed" not in message, message
+    assert p1.calls == 0
+
+
+async def test_an_http_provider_reached_through_a_proxy_that_drops_it_names_the_proxy(fakes, gateway, monkeypatch):
+    (p1,) = await fakes("p1")
+
+    async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_head(reader)
+        writer.close()
+
+    server, port = await start_raw(drop)
+    async with server:
+        for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+        gw = await gateway({"p1": p1})
+        message = (await gw.responses()).json["error"]["message"]
+    assert f"closed the connection without answering (through the proxy 127.0.0.1:{port})" in message, message
+
+
+async def test_a_socks_proxy_setting_fails_the_request_in_words_not_as_the_providers_garbage(fakes, gateway,
+                                                                                            monkeypatch):
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "socks5://127.0.0.1:9")
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    reply = await gw.responses()
+    message = reply.json["error"]["message"]
+    assert reply.status == 502 and p1.calls == 0
+    assert "the proxy socks5://127.0.0.1:9 cannot be used: API Router speaks only to http:// proxies" in message
+
+
+@pytest.mark.parametrize("proxies", [{}, {"HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"}])
+async def test_a_netrc_entry_for_the_providers_host_does_not_break_its_requests(fakes, gateway, monkeypatch,
+                                                                               tmp_path, proxies):
+    """netrc is read for a proxy's credentials only: aiohttp's own reading also took them for the provider's
+    host, which cannot go with the key's Authorization header — every request to it failed, worded as the
+    provider's base URL or key."""
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY",
+                 "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in proxies.items():
+        monkeypatch.setenv(name, value)
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login bob password pw-netrc\ndefault login git password pw-default\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    reply = await gw.responses()
+    assert reply.status == 200, reply.body
+    assert p1.requests[0].headers["Authorization"] == "Bearer sk-test-p1-0123456789"

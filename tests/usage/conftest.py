@@ -45,5 +45,5 @@ async def panel(panel_factory: Callable[[], Awaitable[FakePanel]]) -> FakePanel:
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     """The shared client as the app makes it, with a short timeout so timeout tests are fast (but not
     so short that a loaded machine's stall fails a fetch meant to succeed)."""
-    async with make_client(timeout_s=1.0, trust_env=False) as c:
+    async with make_client(timeout_s=1.0) as c:
         yield c

@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 from usage_fakes import KEY, FakePanel
 
+from api_router.proxyenv import ProxyRoutes
 from api_router.usage import ErrorKind, UsageError, make_client
 from api_router.usage.client import UsageHttp
 
@@ -52,7 +53,7 @@ async def forward_proxy() -> AsyncIterator[tuple[str, list[str]]]:
 
 
 async def check(panel: FakePanel) -> object:
-    async with make_client(timeout_s=2.0) as client:  # as the app makes it: proxy settings read
+    async with make_client(timeout_s=2.0, proxies=ProxyRoutes()) as client:  # as the app makes it: settings read
         return await UsageHttp(client, (KEY,)).get_json(panel.url, "/api/usage/token/", bearer=KEY)
 
 
@@ -129,5 +130,6 @@ async def test_a_proxy_setting_without_its_scheme_fails_the_check_without_its_pa
     no_proxies.setenv("HTTP_PROXY", "alice:S3cretPass-9@127.0.0.1:9")
     with pytest.raises(UsageError) as caught:
         await check(answering)
-    assert "the proxy 127.0.0.1:9 cannot be used" in str(caught.value), caught.value
+    assert "the proxy setting 127.0.0.1:9 cannot be used: write it as http://127.0.0.1:9" in str(caught.value), \
+        caught.value
     assert "S3cretPass" not in str(caught.value) and "alice" not in str(caught.value)

@@ -34,7 +34,7 @@ from api_router.gateway.models import MODELS_TIMEOUT_SECONDS, ModelList, fetch_m
 from api_router.gateway.proxy import ResponsesProxy
 from api_router.gateway.upstream import PROVIDER_HEADER, PoolConnector, Upstream, forwarded_headers
 from api_router.jsonbytes import dumps
-from api_router.proxyenv import environment_matters, quiet_repeated_warnings, unusable_proxies
+from api_router.proxyenv import quiet_repeated_warnings, unusable_proxies
 from api_router.routing import Failure
 from api_router.services import ProviderIdentity, Services, ServingState, id_last, id_now, identity_of
 from api_router.status import build_status
@@ -78,14 +78,14 @@ async def upstream_context(app: web.Application) -> AsyncIterator[None]:
         # A relay's cookies must never ride along to it (or to another provider on its host), and
         # filtering a cookie jar costs time on every request.
         cookie_jar=aiohttp.DummyCookieJar(),
-        trust_env=environment_matters(),
+        trust_env=False,  # each request is handed its proxy (``ProxyRoutes``): see proxyenv
         # A relay's front end may send a header line far past aiohttp's 8190 bytes (a long Set-Cookie or
         # Content-Security-Policy); Codex reads such an answer, and so does the gateway, as its server does.
         max_line_size=MAX_HEADER_LINE, max_field_size=MAX_HEADER_LINE,
     )
     for why in unusable_proxies():
         log.warning("%s", why)
-    upstream = Upstream(session, Deadlines(asyncio.get_running_loop()), app[HOP_ID])
+    upstream = Upstream(session, Deadlines(asyncio.get_running_loop()), app[HOP_ID], app[SERVICES].proxies)
     app[UPSTREAM] = upstream
     state = app[STATE]
     app[PROXY] = ResponsesProxy(app[SERVICES], upstream, state)

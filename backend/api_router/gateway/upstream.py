@@ -24,7 +24,7 @@ from yarl import URL
 
 from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.errors import GATEWAY_QUITS, TooLarge, os_reason
-from api_router.proxyenv import proxy_for
+from api_router.proxyenv import Proxy, ProxyRoutes
 from api_router.secrets import mask_refused
 from api_router.texts import one_line
 from api_router.tls import tls_reason
@@ -159,6 +159,11 @@ class UnusableRequest(aiohttp.ClientError):
     refused connection — never an error of the gateway, and the key is never quoted."""
 
 
+class UnusableProxy(aiohttp.ClientError):
+    """The proxy settings send the request to a proxy no client here can use (a SOCKS one, one written without
+    its scheme): said so, rather than what aiohttp makes of it."""
+
+
 @dataclass(frozen=True)
 class Fetched:
     """A small GET's answer, read whole."""
@@ -184,6 +189,9 @@ _REUSED: contextvars.ContextVar[bool] = contextvars.ContextVar("upstream_connect
 # reached then is an address that does not answer, not a model that is slow to (worded by ``_unconnected``
 # only then: nothing is formatted per request).
 _CONNECTING: contextvars.ContextVar[Any] = contextvars.ContextVar("upstream_connecting", default=None)
+# The proxy the current task's request went through (None: straight to the provider), for its failure's words.
+_VIA: contextvars.ContextVar[Proxy | None] = contextvars.ContextVar("upstream_via", default=None)
+_DIRECT: dict[str, Any] = {}
 # A pooled connection the relay closed while idle fails the request sent on it within a round trip.
 STALE_WITHIN_SECONDS = 0.5
 
@@ -212,8 +220,10 @@ class PoolConnector(aiohttp.TCPConnector):
 
 
 class Upstream:
-    def __init__(self, session: aiohttp.ClientSession, deadlines: Deadlines, hop_id: str) -> None:
+    def __init__(self, session: aiohttp.ClientSession, deadlines: Deadlines, hop_id: str,
+                 proxies: ProxyRoutes) -> None:
         self.session = session
+        self.proxies = proxies
         self.deadlines = deadlines
         # Every request this gateway sends carries its own id, so one that comes back to it (a provider
         # URL that is this gateway under another name) is recognised; other gateways still accept it.
@@ -261,11 +271,13 @@ class Upstream:
         self._check_open()
         try:
             target = parsed_url(url, "Authorization" in headers)
+            via = await self._via(target)
             _REUSED.set(False)
             _CONNECTING.set(None)
             sent = time.monotonic()
             try:
-                return await self.session.request(method, target, data=body, headers=headers, allow_redirects=False)
+                return await self.session.request(method, target, data=body, headers=headers, allow_redirects=False,
+                                                  **via)
             except aiohttp.ClientConnectorError:  # no connection made: the provider's failure
                 raise
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
@@ -274,11 +286,22 @@ class Upstream:
                 # on: that is the provider's failure, as on a new connection.
                 if not _REUSED.get() or time.monotonic() - sent > STALE_WITHIN_SECONDS:
                     raise
-            return await self.session.request(method, target, data=body, headers=headers, allow_redirects=False)
+            return await self.session.request(method, target, data=body, headers=headers, allow_redirects=False,
+                                              **via)
         except aiohttp.ClientError:  # some are ValueErrors too (InvalidURL): what they say stands
             raise
         except ValueError as exc:
             raise _unusable(exc) from None
+
+    async def _via(self, target: URL) -> dict[str, Any]:
+        """The proxy arguments for a request to ``target`` (none: straight there), noted for its failure's words."""
+        proxy = await self.proxies.route(target) if self.proxies.any else None
+        _VIA.set(proxy)
+        if proxy is None:
+            return _DIRECT
+        if (why := proxy.unusable) is not None:
+            raise UnusableProxy(why)
+        return {"proxy": proxy.url, "proxy_auth": proxy.auth}
 
     def _check_open(self) -> None:
         """After ``cut_off`` (shutdown) a request fails like a connection that cannot be made — which every
@@ -502,7 +525,7 @@ def status_note(resp: aiohttp.ClientResponse) -> str:
     the base URL there —, and that a 407 is a proxy's, not the provider's (an http:// provider's request
     goes to HTTP_PROXY as it is, and its answer comes back as if the provider gave it)."""
     # (A proxy's 407 to an https:// provider's tunnel is no answer but an error of its own: ClientHttpProxyError.)
-    if resp.status == 407 and resp.url.scheme == "http" and proxy_for(resp.url) is not None:
+    if resp.status == 407 and resp.url.scheme == "http" and _VIA.get() is not None:
         return (" — a proxy between API Router and the provider asks for credentials: write them into the proxy "
                 "variable's URL (http://user:password@proxy:port) and start API Router again")
     location = resp.headers.get("Location", "") if 300 <= resp.status < 400 else ""
@@ -524,14 +547,14 @@ def clip(text: str, limit: int = 300) -> str:
 
 
 def describe_exception(exc: BaseException, request_timeout: float) -> str:
-    if isinstance(exc, (TooLarge, UnusableRequest)):
+    if isinstance(exc, (TooLarge, UnusableRequest, UnusableProxy)):
         return str(exc)
     if isinstance(exc, aiohttp.InvalidURL):  # the proxy setting's, when it is no URL: quoted with its password
         return f"InvalidURL: {mask_refused(str(exc.url))}"
     if isinstance(exc, TimeoutError):
         said = str(exc) or f"no response within {request_timeout:g} s"
         connecting = _CONNECTING.get()
-        return said if connecting is None else f"{said}: {_unconnected(connecting)}"
+        return f"{said}{_through()}" if connecting is None else f"{said}: {_unconnected(connecting)}"
     if isinstance(exc, aiohttp.ClientProxyConnectionError):  # not the provider's address: the proxy's
         return f"cannot connect to the proxy {exc.host}:{exc.port} ({_why_not_connected(exc.os_error)})"
     if isinstance(exc, aiohttp.ClientConnectorError):
@@ -539,7 +562,9 @@ def describe_exception(exc: BaseException, request_timeout: float) -> str:
     if isinstance(exc, aiohttp.ClientHttpProxyError):
         return clip(f"the proxy refused to connect to the provider: HTTP {exc.status} {exc.message}")
     if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "the provider closed the connection without answering"
+        if (tunnel := _tunnel_asked()) is not None:
+            return f"the proxy {tunnel} closed the connection without opening a tunnel to the provider"
+        return f"the provider closed the connection without answering{_through()}"
     if isinstance(exc, (aiohttp.ClientOSError, ConnectionResetError)):  # both OSErrors
         return f"connection error: {os_reason(exc)}"
     if isinstance(exc, aiohttp.ClientPayloadError):
@@ -552,20 +577,40 @@ def describe_exception(exc: BaseException, request_timeout: float) -> str:
         if encoding:  # br or zstd, without the library that reads it: API Router never asks for them
             return f"the provider's body is in a Content-Encoding API Router cannot decode ({encoding.group(1)})"
         # (the parser quotes the provider's bytes: a status line of 2 KB, line breaks and all)
+        if (tunnel := _tunnel_asked()) is not None:
+            return clip(f"the proxy {tunnel} did not answer the tunnel request in HTTP (is it an HTTP proxy?): "
+                        f"{exc.message}")
         return clip(f"the provider's answer could not be read: {exc.message}")
     return clip(f"{type(exc).__name__}: {exc}") if str(exc) else type(exc).__name__
+
+
+def _through() -> str:
+    """That the failed request went through a proxy (which may have been the one to fail), or ""."""
+    proxy = _VIA.get()
+    return "" if proxy is None else f" (through the proxy {_address(URL(proxy.url))})"
+
+
+def _tunnel_asked() -> str | None:
+    """The proxy's address while the request was still asking it for a tunnel (an https:// provider's
+    CONNECT): what failed then is the proxy's doing, never the provider's, which was not reached yet."""
+    req, proxy = _CONNECTING.get(), _VIA.get()
+    if req is None or proxy is None or req.url.scheme != "https":
+        return None
+    return _address(URL(proxy.url))
+
+
+def _address(url: URL) -> str:
+    host = url.host or ""
+    return f"[{host}]:{url.port}" if ":" in host else f"{host}:{url.port}"
 
 
 def _unconnected(req: Any) -> str:
     """Why a request that timed out while connecting never got an answer: the proxy it went through did not
     open its tunnel, or the provider's address did not take the connection or finish its TLS handshake."""
-    def address(host: str, port: int | None) -> str:
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-    target = address(req.host, req.port)
+    target = _address(req.url)
     proxy = req.proxy
     if proxy is not None and proxy.host is not None:  # which of the two went silent is not known
-        return (f"no connection to {target} was made through the proxy {address(proxy.host, proxy.port)} (the "
+        return (f"no connection to {target} was made through the proxy {_address(proxy)} (the "
                 "proxy did not open its tunnel, or the provider did not answer the TLS handshake)")
     # A host name is looked up first (aiohttp skips that for what its own test takes as an address), and a
     # DNS server that never answers is as silent as the address.

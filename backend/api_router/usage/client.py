@@ -29,8 +29,9 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
+from yarl import URL
 
-from api_router.proxyenv import Proxy, environment_matters, proxy_for
+from api_router.proxyenv import Proxy, ProxyRoutes
 from api_router.texts import one_line, shortened
 from api_router.tls import causes, client_context, tls_reason
 
@@ -80,7 +81,7 @@ def install_log_redaction(logger_name: str = "httpx") -> None:
         target.addFilter(QueryRedactingFilter())
 
 
-def make_client(timeout_s: float = DEFAULT_TIMEOUT_S, *, trust_env: bool = True,
+def make_client(timeout_s: float = DEFAULT_TIMEOUT_S, *, proxies: ProxyRoutes | None = None,
                 verify: ssl.SSLContext | None = None) -> httpx.AsyncClient:
     """The shared client the app should create once and pass to every fetch.
 
@@ -98,7 +99,7 @@ def make_client(timeout_s: float = DEFAULT_TIMEOUT_S, *, trust_env: bool = True,
         headers={"Accept": "application/json", "User-Agent": "api-router-usage"},
         # The proxy settings as the gateway reads them (``proxyenv``), not as httpx would.
         trust_env=False,
-        transport=_ProxiedAsTheGatewayIs(verify) if trust_env and environment_matters()
+        transport=_ProxiedAsTheGatewayIs(verify, proxies) if proxies is not None and proxies.any
         else httpx.AsyncHTTPTransport(verify=verify),
     )
 
@@ -106,23 +107,22 @@ def make_client(timeout_s: float = DEFAULT_TIMEOUT_S, *, trust_env: bool = True,
 class _ProxiedAsTheGatewayIs(httpx.AsyncBaseTransport):
     """Each request sent through the proxy a gateway request to its address would take, or straight there."""
 
-    def __init__(self, verify: ssl.SSLContext) -> None:
+    def __init__(self, verify: ssl.SSLContext, proxies: ProxyRoutes) -> None:
         self._verify = verify
+        self._proxies = proxies
         self._direct = httpx.AsyncHTTPTransport(verify=verify)
         self._proxied: dict[Proxy, httpx.AsyncHTTPTransport] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        # Off the loop: on Windows and macOS, the system proxy's bypass list may look the host up.
-        proxy = await asyncio.to_thread(proxy_for, str(request.url))
+        proxy = await self._proxies.route(URL(str(request.url)))
         transport = self._direct if proxy is None else self._through(proxy)
         return await transport.handle_async_request(request)
 
     def _through(self, proxy: Proxy) -> httpx.AsyncHTTPTransport:
         transport = self._proxied.get(proxy)
         if transport is None:
-            if not proxy.url.startswith("http://"):  # as for the gateway's requests, which cannot use it either
-                raise httpx.ProxyError(f"the proxy {proxy.url} cannot be used: API Router speaks only to "
-                                       "http:// proxies")
+            if (why := proxy.unusable) is not None:  # as for the gateway's requests, which cannot use it either
+                raise httpx.ProxyError(why)
             authorization = proxy.authorization
             headers = {"Proxy-Authorization": authorization} if authorization else None
             transport = httpx.AsyncHTTPTransport(proxy=httpx.Proxy(proxy.url, headers=headers), verify=self._verify)
