@@ -211,3 +211,47 @@ def test_quit_with_the_save_dialog_open_still_quits(xsession: XSession, tmp_path
     assert port_is_free(port)
     assert not list((home / "Downloads").iterdir())
     assert "Traceback" not in app.log(), app.log()
+
+
+def test_the_window_loads_its_page_with_a_company_proxy_in_the_environment(xsession: XSession, tmp_path: Path,
+                                                                            apps: list[App]) -> None:
+    """http_proxy set for the whole session and no no_proxy, as a company's /etc/environment has it: WebKitGTK
+    sent the window's own page to the proxy, which cannot reach this machine's loopback — the window showed
+    the proxy's error page. The page loads from the gateway; the proxy sees nothing."""
+    import threading
+
+    seen: list[bytes] = []
+    proxy = socket.socket()
+    proxy.bind(("127.0.0.1", 0))
+    proxy.listen(8)
+    proxy.settimeout(0.2)
+    stop = threading.Event()
+
+    def answer_as_a_far_proxy() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = proxy.accept()
+            except OSError:
+                continue
+            with conn:
+                seen.append(conn.recv(4096))
+                conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 27\r\nConnection: close\r\n\r\n"
+                             b"proxy: cannot reach that host")
+
+    thread = threading.Thread(target=answer_as_a_far_proxy, daemon=True)
+    thread.start()
+    try:
+        address = f"http://127.0.0.1:{proxy.getsockname()[1]}"
+        app = start_app(xsession, tmp_path, free_port(), extra_args=["--show"],
+                        extra_env={"http_proxy": address, "HTTP_PROXY": address})
+        apps.append(app)
+        result = app.hook_result()
+        assert result.get("error") is None, result
+        assert result["status"]["port"] == app.port, result
+        xsession.tray_menu_last()
+        assert app.wait_exit() == 0, app.log()
+    finally:
+        stop.set()
+        thread.join(5)
+        proxy.close()
+    assert seen == [], seen

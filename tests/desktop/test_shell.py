@@ -846,3 +846,17 @@ def test_the_start_error_window_of_an_earlier_version_running_says_to_quit_it_no
     assert "&lt;quit it&gt;" in earlier  # the message is text, not markup
     folder = startup_error_page(StartupError("cannot write /x"))
     assert "--user-data" in folder and "Quit the other" not in folder
+
+
+def test_loopback_joins_the_no_proxy_the_standard_library_reads_only_where_a_proxy_is_set() -> None:
+    from api_router.desktop.window import keep_loopback_off_the_proxy
+
+    untouched = {"PATH": "/bin", "no_proxy": "corp.example"}
+    keep_loopback_off_the_proxy(untouched)
+    assert untouched == {"PATH": "/bin", "no_proxy": "corp.example"}  # no proxy: nothing to keep off
+    env = {"https_proxy": "http://proxy:3128", "NO_PROXY": "old.example", "no_proxy": " corp.example, localhost"}
+    keep_loopback_off_the_proxy(env)  # the lower-case one is the one read: it is kept, and both spell it now
+    assert env["no_proxy"] == env["NO_PROXY"] == "corp.example,localhost,127.0.0.1,::1"
+    env = {"HTTP_PROXY": "http://proxy:3128"}
+    keep_loopback_off_the_proxy(env)
+    assert env["no_proxy"] == env["NO_PROXY"] == "127.0.0.1,localhost,::1"

@@ -51,7 +51,7 @@ from api_router.desktop.notify import Notifier
 from api_router.desktop.savefile import FileSaver
 from api_router.desktop.tray import Tray, gui_caller
 from api_router.desktop.traycontrol import TrayController, initial_view
-from api_router.desktop.window import AppWindow, gui_for, origin_of, window_url
+from api_router.desktop.window import AppWindow, gui_for, keep_loopback_off_the_proxy, origin_of, window_url
 from api_router.gateway.server import GatewayServer, GatewayThread, PortInUse, StartError, port_source
 from api_router.launcher import remove_unpacked_if_orphaned
 from api_router.logfile import setup_logging, start_records_held, take_start_records
@@ -99,6 +99,8 @@ def real_backends() -> Backends:
     platform = sys.platform
     pystray = load_pystray(platform)
     backend = os.environ.get("PYSTRAY_BACKEND")  # as load_pystray left it: the icon shows in that kind of tray
+    if platform.startswith("linux"):  # (WebView2 and WebKit on macOS never send loopback to a proxy)
+        keep_loopback_off_the_proxy(os.environ)
     import webview
 
     # Off by default in pywebview; the UI's exports (request log, usage CSV) are downloads.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +36,23 @@ def gui_for(platform: str) -> str | None:
     if platform.startswith("linux"):
         return "gtk"
     return None
+
+
+_PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def keep_loopback_off_the_proxy(environ: MutableMapping[str, str]) -> None:
+    """WebKitGTK sends the window's own page, ``http://127.0.0.1:<port>``, through ``http_proxy`` unless
+    ``no_proxy`` names the address — and a company's proxy cannot reach this machine's loopback: the window
+    showed the proxy's error page. The loopback names join ``no_proxy`` (the one the standard library reads:
+    the lower-case one when set), under both spellings."""
+    if not any(environ.get(name) for name in _PROXY_VARIABLES):
+        return
+    current = environ.get("no_proxy") or environ.get("NO_PROXY") or ""
+    entries = [entry.strip() for entry in current.split(",") if entry.strip()]
+    merged = ",".join(entries + [name for name in LOOPBACK if name not in entries])
+    environ["no_proxy"] = environ["NO_PROXY"] = merged
 
 
 def window_url(host: str, port: int) -> str:
