@@ -872,3 +872,21 @@ def test_hedge_delay_is_the_maximum_until_five_streams():
     assert times.delay(RoutingConfig(), "a") == 10
     times.record("a", 0.5)
     assert times.delay(RoutingConfig(), "a") == 3
+
+
+def test_once_the_stable_window_passes_without_traffic_the_reason_says_the_preferred_can_serve_again():
+    """README: "Relay A not yet stable after its last failure until its stable window has passed, then Relay A
+    can serve again until traffic returns to it" — with no request meanwhile too (the dashboard said "not yet
+    stable" for minutes after the window)."""
+    r, clock, _ = router()
+    cfg = make(ids=("a", "b"), failure_threshold=1, cooldown_seconds=1, preferred_stable_seconds=30)
+    r.record_failure(cfg, "a", "HTTP 503: upstream overloaded")
+    r.record_success(cfg, "b", [Failure("a", "HTTP 503: upstream overloaded")])
+    clock.now += 2
+    r.record_check(cfg, "a", True, "background check")
+    assert r.active(cfg, str) == ("b", "a not yet stable after its last failure")
+    clock.now += 27  # 29 s after its failure
+    assert r.active(cfg, str) == ("b", "a not yet stable after its last failure")
+    clock.now += 1.5
+    assert r.active(cfg, str) == ("b", "a can serve again")  # the serving provider changes with the next request
+    assert r.plan(cfg)[0] == "a"

@@ -501,7 +501,7 @@ class Router:
         if preferred and self._preferred_ready(cfg, cause, self._clock()):
             return say("{} can serve again", who)  # (a session bound elsewhere stays there)
         if h is not None and h.last_fail_at is not None:
-            return say("{} not yet stable after its last failure", who)
+            return _not_yet_stable(cause)
         if preferred and not cfg.routing.auto_return_to_preferred:  # nothing known against it (a new key)
             return say("automatic return to the preferred provider is off: {} serves once you pick it", who)
         return say("{} unavailable", who)
@@ -839,10 +839,17 @@ class Router:
         """Who serves and why, the reason naming providers by ``name`` (their names as they are now)."""
         with self._lock:
             preferred = cfg.effective_preferred
-            if self._s.reason_stale and preferred is not None and self._serving_instead_of(cfg, preferred):
+            if preferred is not None and self._serving_instead_of(cfg, preferred) and (
+                    self._s.reason_stale or self._stable_since_said(cfg, preferred)):
                 self._s.active_reason = self._instead_of(cfg, preferred, ()) or self._why_not(cfg, preferred)
             active, reason = self._s.active, self._s.active_reason
         return active, reason.render(name)
+
+    def _stable_since_said(self, cfg: Config, preferred: str) -> bool:
+        """The reason says ``preferred`` is not yet stable, and its stable window has passed since — with no
+        request, nothing else would say it can serve again. ``_lock`` held."""
+        return self._s.active_reason == _not_yet_stable(preferred) and \
+            self._preferred_ready(cfg, preferred, self._clock())
 
     @property
     def down(self) -> tuple[Failure, ...]:
@@ -977,6 +984,10 @@ def for_a_person(seconds: float) -> str:
     if seconds < 48 * 3600:
         return f"{round(seconds / 3600)} h"
     return f"{round(seconds / 86400):,} days"
+
+
+def _not_yet_stable(provider: str) -> Phrase:
+    return say("{} not yet stable after its last failure", Mention(provider))
 
 
 def _listed(failures: Sequence[Failure], *, unnamed: str | None = None) -> Phrase:
