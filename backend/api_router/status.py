@@ -86,7 +86,7 @@ def _nothing_to_route(cfg: Config) -> dict[str, Any]:
     """No provider can be asked at all: none configured, all switched off, or none with a base URL."""
     none = GatewayState.NO_PROVIDERS
     if not cfg.providers:
-        return _summary(none, "no provider configured", None, "no provider is configured yet",
+        return _summary(none, "no provider configured", None, "add one with its base URL and key",
                         "Add a provider (base URL and key) in API Router.")
     if all(p.disabled for p in cfg.providers.values()):
         names = ", ".join(cfg.name_of(pid) for pid in cfg.providers)

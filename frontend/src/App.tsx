@@ -20,6 +20,7 @@ import { useRoute } from './hooks/useRoute';
 import { useStatus, type UseStatusOptions } from './hooks/useStatus';
 import type { Status } from './types';
 import { Toasts } from './ui/Toasts';
+import { ViewBoundary } from './ui/ViewBoundary';
 
 const NO_PROVIDERS: string[] = [];
 
@@ -38,6 +39,8 @@ export function App({ bridge, pollIntervalMs }: AppProps) {
   );
 }
 
+const SHELL_RETRY_MS = 2_000;
+
 function Gate({ bridge, pollIntervalMs }: AppProps) {
   const { state, submit, forget } = useAuth(bridge);
   if (state.phase !== 'ready') {
@@ -53,12 +56,17 @@ function Gate({ bridge, pollIntervalMs }: AppProps) {
     );
   }
   return (
-    <Shell
-      bridge={bridge}
-      initial={state.status}
-      intervalMs={pollIntervalMs}
-      onForgetToken={bridge.mode === 'browser' ? forget : undefined}
-    />
+    // The shell itself: started over after a failure, its reads with it (not with the status it failed on).
+    <ViewBoundary retryMs={SHELL_RETRY_MS}>
+      {(attempt) => (
+        <Shell
+          bridge={bridge}
+          initial={attempt === 0 ? state.status : null}
+          intervalMs={pollIntervalMs}
+          onForgetToken={bridge.mode === 'browser' ? forget : undefined}
+        />
+      )}
+    </ViewBoundary>
   );
 }
 

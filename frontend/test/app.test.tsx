@@ -5,6 +5,7 @@ import { ALL_PROVIDERS } from '../src/logic/events';
 import { TOKEN_STORAGE_KEY, createDesktopBridge, createHttpBridge, sessionTokenStore } from '../src/bridge';
 import { FakeBackend, FakeError, cuttableBrowserBridge } from './fakeBackend';
 import { desktopApp } from './desktopApp';
+import { TOKEN_CHANGED_MESSAGE } from '../src/hooks/useAuth';
 
 function browserApp(backend = new FakeBackend(), pollIntervalMs = 40) {
   const bridge = createHttpBridge({ fetch: backend.fetch, tokenStore: sessionTokenStore(window.sessionStorage) });
@@ -22,6 +23,7 @@ describe('browser mode: token gate', () => {
     const { backend } = browserApp();
     expect(screen.queryByTestId('gateway-url')).toBeNull();
     expect(tokenInput()).toHaveProperty('type', 'password');
+    expect(screen.getByText(/Enter the gateway token/).textContent).toContain("gateway_token in secrets.json in API Router's user-data folder");
     fireEvent.change(tokenInput(), { target: { value: 'ao_wrong' } });
     connect();
     expect((await screen.findByRole('alert')).textContent).toBe('That token was refused by the gateway');
@@ -46,7 +48,7 @@ describe('browser mode: token gate', () => {
   it('drops a remembered token the gateway refuses', async () => {
     sessionStorage.setItem(TOKEN_STORAGE_KEY, 'ao_stale');
     browserApp();
-    expect((await screen.findByRole('alert')).textContent).toBe('That token was refused by the gateway');
+    expect((await screen.findByRole('alert')).textContent).toBe(TOKEN_CHANGED_MESSAGE);
     expect(sessionStorage.getItem(TOKEN_STORAGE_KEY)).toBeNull();
   });
 
@@ -65,7 +67,7 @@ describe('browser mode: token gate', () => {
     browserApp(backend);
     await screen.findByTestId('gateway-url');
     backend.token = 'ao_rotated_elsewhere';
-    expect((await screen.findByRole('alert')).textContent).toBe('That token was refused by the gateway');
+    expect((await screen.findByRole('alert')).textContent).toBe(TOKEN_CHANGED_MESSAGE);
     expect(tokenInput()).toBeTruthy();
   });
 
@@ -80,7 +82,7 @@ describe('browser mode: token gate', () => {
     browserApp(backend);
     await screen.findByTestId('gateway-url');
     backend.token = 'ao_rotated_elsewhere'; // while get_gateway_token is still on its way
-    expect((await screen.findByRole('alert')).textContent).toBe('That token was refused by the gateway');
+    expect((await screen.findByRole('alert')).textContent).toBe(TOKEN_CHANGED_MESSAGE);
     await waitFor(() => expect(backend.methods()).toContain('401:get_gateway_token'));
     expect(screen.getAllByRole('alert')).toHaveLength(1);
     expect(screen.queryByTestId('toast-error')).toBeNull();
@@ -673,5 +675,24 @@ describe('dialogs when focus has fallen out of them', () => {
     (document.activeElement as HTMLElement | null)?.blur();
     fireEvent.keyDown(document.body, { key: 'Escape' });
     expect(screen.queryByRole('dialog')).toBeNull();
+  });
+});
+
+describe('a view that cannot render an answer', () => {
+  it('says so in place of a blank window, and shows the page again with the next good answer', async () => {
+    const backend = new FakeBackend();
+    const answer = backend.handle.bind(backend);
+    let odd = true; // an answer of a shape this UI does not know (another program on the port, another version)
+    backend.handle = (method, args) => (odd && method === 'get_status' ? { ...(answer(method, args) as object), providers: null } : answer(method, args));
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {}); // React reports the caught error
+    try {
+      render(<App bridge={createDesktopBridge(backend.pywebviewApi())} pollIntervalMs={40} />);
+      expect((await screen.findByTestId('view-failed')).textContent).toMatch(/^This page could not be shown: /);
+      odd = false;
+      expect((await screen.findByTestId('gateway-url', {}, { timeout: 4_000 })).textContent).toBe('http://127.0.0.1:4000/v1');
+      expect(screen.queryByTestId('view-failed')).toBeNull();
+    } finally {
+      errors.mockRestore();
+    }
   });
 });

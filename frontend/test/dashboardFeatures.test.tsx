@@ -33,6 +33,7 @@ describe('health follows evidence', () => {
     fireEvent.click(screen.getByRole('button', { name: 'Test Relay Two' }));
     const result = await screen.findByRole('group', { name: 'Test result for Relay Two' });
     await waitFor(() => expect(within(result).getByText('Passed')).toBeTruthy());
+    expect(result.classList.contains('probe--passed') && !result.classList.contains('probe--failed')).toBe(true);
     expect(lastCall(backend, 'test_provider')?.args).toEqual({ provider: 'p2' });
     expect(within(result).getByTestId('test-latency-p2').textContent).toBe('820 ms');
     expect(result.textContent).toContain('first event 310 ms');
@@ -77,6 +78,7 @@ describe('health follows evidence', () => {
     fireEvent.click(screen.getByRole('button', { name: 'Test Relay Two' }));
     const result = await screen.findByRole('group', { name: 'Test result for Relay Two' });
     await waitFor(() => expect(within(result).getByText('Failed')).toBeTruthy());
+    expect(result.classList.contains('probe--failed') && !result.classList.contains('probe--passed')).toBe(true); // its stripe
     expect(result.textContent).toContain(why);
     // A step not run is neither passed nor failed, and took no time.
     const notRun = within(result).getByText(/Tool call · not asked/);

@@ -177,6 +177,28 @@ describe('Requests page', () => {
     await waitFor(() => expect(screen.getByTestId('requests-live').textContent).toMatch(/Live/), SLOW);
   });
 
+  it('does not say "Live" beside an error the gateway answered with, and is live again after', async () => {
+    const backend = new FakeBackend();
+    const { bridge } = cuttableBrowserBridge(backend);
+    render(
+      <ToastProvider>
+        <RequestsPage bridge={bridge} actions={{ exportRequests: vi.fn() } as never} providerOrder={['p1']} names={NAMES}
+          params={{}} onOpenSettings={() => {}} pollMs={40} />
+      </ToastProvider>,
+    );
+    await waitFor(() => expect(screen.getByTestId('requests-live').textContent).toMatch(/Live · updates/), SLOW);
+    const answer = backend.handle.bind(backend);
+    let broken = true; // every read fails until it is mended: no poll can slip between the two checks
+    backend.handle = (method, args) => {
+      if (broken && method === 'list_requests') throw new FakeError('the request log cannot be read');
+      return answer(method, args);
+    };
+    await waitFor(() => expect(screen.getByRole('alert').textContent).toMatch(/the request log cannot be read/), SLOW);
+    expect(screen.getByTestId('requests-live').textContent).toMatch(/^Not updating: the gateway answered with an error/);
+    broken = false;
+    await waitFor(() => expect(screen.getByTestId('requests-live').textContent).toMatch(/Live · updates/), SLOW);
+  });
+
   it('is not live once the status poll finds the gateway not answering, before its own next read', async () => {
     const { network, bridge } = cuttableBrowserBridge(new FakeBackend());
     window.location.hash = '#/requests';

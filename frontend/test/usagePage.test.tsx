@@ -185,6 +185,18 @@ describe('Usage page', () => {
     expect(over.title).toBe('Last served by Relay One');
   });
 
+  it('reads again within seconds after a failed read, not at the next 30 s poll', async () => {
+    // The gateway restarting: the header is "Live" again at once, and so is this page.
+    const backend = new FakeBackend();
+    backend.failNext.get_analytics = new FakeError('Cannot reach API Router\'s gateway (is the app running?)');
+    window.location.hash = '#/usage';
+    render(<App bridge={createDesktopBridge(backend.pywebviewApi())} pollIntervalMs={60_000} />);
+    expect((await screen.findByRole('alert')).textContent).toMatch(/^Could not load the analytics: Cannot reach/);
+    await waitFor(() => expect(text('usage-overall-requests')).toBe('9'), { timeout: 4_000 });
+    expect(screen.queryByRole('alert')).toBeNull();
+    expect(backend.methods().filter((m) => m === 'get_analytics')).toHaveLength(2);
+  });
+
   it('says so when the analytics cannot be loaded, and recovers on refresh', async () => {
     const backend = new FakeBackend();
     backend.failNext.get_analytics = new FakeError('window must be one of: hour, day, month');

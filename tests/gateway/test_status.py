@@ -143,6 +143,8 @@ async def test_summary_without_providers(gateway):
     gw = await gateway({})
     s = await summary(gw)
     assert (s["state"], s["line"], s["provider"]) == ("no_providers", "no provider configured", None)
+    # The Gateway card shows "line · reason": the reason says what to do, not the line again.
+    assert s["reason"] == "add one with its base URL and key"
 
 
 async def test_summary_when_every_provider_is_disabled_says_so(fakes, gateway):

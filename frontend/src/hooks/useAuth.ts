@@ -3,6 +3,9 @@ import { BridgeError, errorMessage, type Bridge } from '../bridge';
 import type { Status } from '../types';
 
 const TOKEN_REFUSED_MESSAGE = 'That token was refused by the gateway';
+// A token this tab held that works no more: changed since (Rotate, the tray, or secrets.json edited by hand).
+export const TOKEN_CHANGED_MESSAGE =
+  'The gateway no longer accepts the token this tab used: it was changed (rotated, or edited in secrets.json). Enter the current one.';
 
 export type AuthState =
   | { phase: 'checking' }
@@ -59,7 +62,7 @@ export function useAuth(bridge: Bridge) {
           return;
         }
         if (bridge.getToken() === stored) bridge.setToken(null);
-        setState({ phase: 'prompt', message: describe(e), busy: false, lastToken: '' });
+        setState({ phase: 'prompt', message: TOKEN_CHANGED_MESSAGE, busy: false, lastToken: '' });
       },
     );
     return () => {
@@ -71,7 +74,7 @@ export function useAuth(bridge: Bridge) {
     () =>
       bridge.onUnauthorized(() => {
         bridge.setToken(null);
-        setState({ phase: 'prompt', message: TOKEN_REFUSED_MESSAGE, busy: false, lastToken: '' });
+        setState({ phase: 'prompt', message: TOKEN_CHANGED_MESSAGE, busy: false, lastToken: '' });
       }),
     [bridge],
   );

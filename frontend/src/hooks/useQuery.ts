@@ -16,6 +16,10 @@ export interface Query<T> {
   refresh: () => Promise<void>;
 }
 
+/** A failed read is tried again this soon (or at `intervalMs`, if sooner): a page whose read failed while the
+ * gateway restarted shows its data again with the header's "Live", not at its next slow poll. */
+export const RETRY_AFTER_FAILURE_MS = 2_000;
+
 interface Entry<T> {
   data: T | null;
   error: string | null;
@@ -23,7 +27,8 @@ interface Entry<T> {
 }
 
 /**
- * Reads `load()` for `key` (null: nothing to read) and again every `intervalMs` (0: never). Answers
+ * Reads `load()` for `key` (null: nothing to read) and again every `intervalMs` (0: never; after a failure
+ * within `RETRY_AFTER_FAILURE_MS`). Answers
  * are cached per key, so switching back (e.g. to a window seen before) shows data at once, and
  * structurally shared, so an unchanged answer keeps its identity and memoised charts skip a render.
  * A late answer for a key that is no longer current, or older than a newer one, is dropped.
@@ -36,7 +41,7 @@ export function useQuery<T>(key: string | null, load: () => Promise<T>, interval
   // Per key, the number of the latest fetch: only its answer is kept. Read and written in callbacks only.
   const seq = useRef<Record<string, number>>({});
 
-  const fetchKey = useCallback(async (k: string, read: () => Promise<T>) => {
+  const fetchKey = useCallback(async (k: string, read: () => Promise<T>): Promise<boolean> => {
     const mine = (own(seq.current, k) ?? 0) + 1;
     setOwn(seq.current, k, mine);
     setInflight((m) => ({ ...m, [k]: (own(m, k) ?? 0) + 1 }));
@@ -50,7 +55,7 @@ export function useQuery<T>(key: string | null, load: () => Promise<T>, interval
     } finally {
       setInflight((m) => ({ ...m, [k]: Math.max(0, (own(m, k) ?? 1) - 1) }));
     }
-    if (!next) return;
+    if (!next) return true;
     const got = next;
     setCache((c) => {
       const prev = own(c, k);
@@ -59,6 +64,7 @@ export function useQuery<T>(key: string | null, load: () => Promise<T>, interval
       if (prev && prev.data === data && prev.error === got.error && prev.unreachable === got.unreachable) return c;
       return { ...c, [k]: { data, error: got.error, unreachable: got.unreachable } };
     });
+    return got.error === null;
   }, []);
 
   // `load` belongs to `key` (callers memoise it on the same inputs), so both restart the loop; so does a
@@ -68,8 +74,8 @@ export function useQuery<T>(key: string | null, load: () => Promise<T>, interval
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const loop = async () => {
-      await fetchKey(key, load);
-      if (!stopped && intervalMs > 0) timer = setTimeout(loop, intervalMs);
+      const ok = await fetchKey(key, load);
+      if (!stopped && intervalMs > 0) timer = setTimeout(loop, ok ? intervalMs : Math.min(intervalMs, RETRY_AFTER_FAILURE_MS));
     };
     void loop();
     return () => {

@@ -9,7 +9,7 @@ interface Props {
   onSubmit: (token: string) => void;
 }
 
-/** Browser mode: asks for the gateway token printed by `python3 tasks.py run`. */
+/** Browser mode: asks for the gateway token (secrets.json's, as a headless start prints it). */
 export function TokenGate({ checking, busy, message, initialToken, onSubmit }: Props) {
   const [token, setToken] = useState(initialToken);
   function submit(e: FormEvent) {
@@ -29,8 +29,9 @@ export function TokenGate({ checking, busy, message, initialToken, onSubmit }: P
         ) : (
           <>
             <p className="muted small">
-              Enter the gateway token. It is printed in the terminal by <code>python3 tasks.py run</code>. It is kept for
-              this browser session only.
+              Enter the gateway token: <code>gateway_token</code> in <code>secrets.json</code> in API Router&apos;s
+              user-data folder (a headless start prints it in its terminal; the tray&apos;s <em>Copy gateway token</em>
+              copies it). It is kept for this browser session only.
             </p>
             <div className="field">
               <label htmlFor="gate-token">Gateway token</label>

@@ -6,8 +6,9 @@ import type { TestState } from './useProviderTests';
 
 /** A provider test's outcome, inline under the provider's row: timings, capabilities, models, steps. */
 export function TestResult({ id, name, state, onClose }: { id: string; name: string; state: TestState; onClose: () => void }) {
+  const outcome = state.loading ? '' : 'error' in state || !state.result.ok ? ' probe--failed' : ' probe--passed';
   return (
-    <div className="probe probe--test" role="group" aria-label={`Test result for ${name}`} data-testid={`test-result-${id}`}>
+    <div className={`probe probe--test${outcome}`} role="group" aria-label={`Test result for ${name}`} data-testid={`test-result-${id}`}>
       <strong className="probe__title" title={`Test ${name}`}>
         Test {name}
       </strong>

@@ -127,6 +127,8 @@ export function RequestsPage({
         <span className="muted small" data-testid="requests-live">
           {paging.live && (paging.page.unreachable || gatewayUnreachable) ? (
             `Not updating: the gateway is not answering (trying again every ${Math.round(pollMs / 1000)} s)`
+          ) : paging.live && paging.page.error ? (
+            `Not updating: the gateway answered with an error (trying again every ${Math.round(pollMs / 1000)} s)`
           ) : paging.live ? (
             <>
               <span className="live-dot" aria-hidden="true" /> Live · updates every {Math.round(pollMs / 1000)} s
