@@ -99,6 +99,22 @@ class ProxyRoutes:
         except ValueError:  # a setting that is no URL: the start refuses it in words (``settings_problem``)
             self.any = True
         self._known: dict[tuple[str, str, int | None], Proxy | None] = {}
+        self._refused: set[Proxy] = set()
+
+    def refused(self, proxy: Proxy) -> None:
+        """``proxy`` answered 407 to the credentials its setting gives: they are not sent again this run. A
+        proxy that counts failed logins (a company's directory) would lock the account within minutes of
+        background checks, and the settings are read only at start, so no later try could have better ones."""
+        if proxy.auth is not None:
+            self._refused.add(proxy)
+
+    def unusable(self, proxy: Proxy) -> str | None:
+        """Why nothing is sent through ``proxy`` (None: it can be used)."""
+        if proxy in self._refused:
+            return (f"the proxy {proxy.url} refused the credentials in the proxy setting (HTTP 407): they are not "
+                    "sent again until API Router starts again, so that a proxy counting failed logins does not "
+                    "lock the account — correct them and start it again")
+        return proxy.unusable
 
     async def route(self, url: URL) -> Proxy | None:
         """The proxy for ``url``, or None: straight there."""

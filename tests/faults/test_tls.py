@@ -4,6 +4,7 @@ checks alike), and a TLS or proxy failure told in words one can act on."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import ssl
@@ -527,3 +528,72 @@ async def test_a_netrc_entry_for_the_providers_host_does_not_break_its_requests(
     reply = await gw.responses()
     assert reply.status == 200, reply.body
     assert p1.requests[0].headers["Authorization"] == "Bearer sk-test-p1-0123456789"
+
+
+@pytest.mark.parametrize("credentials", ["corp:wrong-pass@", ""])
+async def test_credentials_a_proxy_refused_are_not_sent_again_this_run(https_fakes, gateway, ca_file, monkeypatch,
+                                                                       credentials):
+    """A proxy counting failed logins (a company's directory) locks the account after a few: a refused password
+    is not sent again until the next start — with no password, the proxy is asked again (nothing to lock)."""
+    monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+    (p1,) = await https_fakes("p1")
+    asked: list[bytes] = []
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        asked.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"corp\"\r\n"
+                     b"Content-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server, port = await start_raw(refuse)
+    async with server:
+        for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", f"http://{credentials}127.0.0.1:{port}")
+        gw = await gateway({"p1": p1}, routing={"check_interval_seconds": 3600})
+        first = (await gw.responses()).json["error"]["message"]
+        second = (await gw.responses()).json["error"]["message"]
+    if credentials:
+        assert "refused the credentials in the proxy setting: correct them" in first, first
+        assert f"the proxy http://127.0.0.1:{port} refused the credentials in the proxy setting (HTTP 407): they are " \
+               "not sent again until API Router starts again" in second, second
+        assert len(asked) == 1 and b"Proxy-Authorization: Basic" in asked[0]
+        assert "wrong-pass" not in first + second
+    else:
+        assert "asks for credentials: write them into the proxy variable's URL" in first + second
+        assert len(asked) == 2
+    assert p1.calls == 0
+
+
+async def test_an_http_provider_reached_through_a_proxy_carries_its_credentials_to_the_proxy_only(
+        fakes, gateway, monkeypatch):
+    """No tunnel for an http:// provider: the request goes to the proxy as it is, with Proxy-Authorization on it
+    (the proxy's to read and drop), in the encoding aiohttp gives a password."""
+    (p1,) = await fakes("p1")
+    heads: list[bytes] = []
+
+    async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        heads.append(head)
+        length = next((int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
+                       if line.startswith(b"content-length:")), 0)
+        await reader.readexactly(length)
+        body = json.dumps(fp.response_object("via the proxy")).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                     b"Connection: close\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    server, port = await start_raw(forward)
+    async with server:
+        for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://corp:p%C3%A4ss@127.0.0.1:{port}")
+        gw = await gateway({"p1": p1}, routing={"check_interval_seconds": 3600})
+        reply = await gw.responses()
+    assert reply.status == 200 and "via the proxy" in reply.body.decode(), reply.body
+    expected = "Basic " + base64.b64encode("corp:päss".encode("latin-1")).decode()
+    assert heads[0].startswith(f"POST http://127.0.0.1:{p1.port}/v1/responses ".encode()), heads[0]
+    assert f"Proxy-Authorization: {expected}".encode() in heads[0]
+    assert p1.calls == 0  # the proxy answered in its place

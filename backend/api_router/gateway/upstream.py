@@ -271,37 +271,59 @@ class Upstream:
         self._check_open()
         try:
             target = parsed_url(url, "Authorization" in headers)
-            via = await self._via(target)
-            _REUSED.set(False)
-            _CONNECTING.set(None)
-            sent = time.monotonic()
-            try:
-                return await self.session.request(method, target, data=body, headers=headers, allow_redirects=False,
-                                                  **via)
-            except aiohttp.ClientConnectorError:  # no connection made: the provider's failure
-                raise
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
-                # Once, and only when the pooled connection failed at once — as one the relay closed while
-                # idle does, before it read anything. One that failed later may have been read and worked
-                # on: that is the provider's failure, as on a new connection.
-                if not _REUSED.get() or time.monotonic() - sent > STALE_WITHIN_SECONDS:
-                    raise
-            return await self.session.request(method, target, data=body, headers=headers, allow_redirects=False,
-                                              **via)
+            via = await self._via(target, headers)
+            resp = await self._request(method, target, headers, body, via)
+        except aiohttp.ClientHttpProxyError as exc:  # (an https:// provider's tunnel refused)
+            if exc.status == 407:
+                self._login_refused()
+            raise
         except aiohttp.ClientError:  # some are ValueErrors too (InvalidURL): what they say stands
             raise
         except ValueError as exc:
             raise _unusable(exc) from None
+        if resp.status == 407 and "Proxy-Authenticate" in resp.headers:  # an http:// provider's, by its proxy
+            self._login_refused()
+        return resp
 
-    async def _via(self, target: URL) -> dict[str, Any]:
-        """The proxy arguments for a request to ``target`` (none: straight there), noted for its failure's words."""
+    async def _request(self, method: str, target: URL, headers: dict[str, str], body: bytes | None,
+                       via: dict[str, Any]) -> aiohttp.ClientResponse:
+        _REUSED.set(False)
+        _CONNECTING.set(None)
+        sent = time.monotonic()
+        try:
+            return await self.session.request(method, target, data=body, headers=headers, allow_redirects=False,
+                                              **via)
+        except aiohttp.ClientConnectorError:  # no connection made: the provider's failure
+            raise
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+            # Once, and only when the pooled connection failed at once — as one the relay closed while
+            # idle does, before it read anything. One that failed later may have been read and worked
+            # on: that is the provider's failure, as on a new connection.
+            if not _REUSED.get() or time.monotonic() - sent > STALE_WITHIN_SECONDS:
+                raise
+        return await self.session.request(method, target, data=body, headers=headers, allow_redirects=False, **via)
+
+    def _login_refused(self) -> None:
+        if (proxy := _VIA.get()) is not None:
+            self.proxies.refused(proxy)
+
+    async def _via(self, target: URL, headers: dict[str, str]) -> dict[str, Any]:
+        """The proxy arguments for a request to ``target`` (none: straight there), noted for its failure's words;
+        an http:// request sent through a proxy with credentials gains its ``Proxy-Authorization``."""
         proxy = await self.proxies.route(target) if self.proxies.any else None
         _VIA.set(proxy)
         if proxy is None:
             return _DIRECT
-        if (why := proxy.unusable) is not None:
+        if (why := self.proxies.unusable(proxy)) is not None:
             raise UnusableProxy(why)
-        return {"proxy": proxy.url, "proxy_auth": proxy.auth}
+        authorization = proxy.authorization
+        if authorization is None:
+            return {"proxy": proxy.url}
+        if target.scheme == "http":  # sent to the proxy as it is: the proxy reads this header on it
+            headers["Proxy-Authorization"] = authorization
+            return {"proxy": proxy.url}
+        # (the tunnel's CONNECT carries it, never the request inside; a dict of its own: aiohttp adds to it)
+        return {"proxy": proxy.url, "proxy_headers": {"Proxy-Authorization": authorization}}
 
     def _check_open(self) -> None:
         """After ``cut_off`` (shutdown) a request fails like a connection that cannot be made — which every
@@ -526,13 +548,24 @@ def status_note(resp: aiohttp.ClientResponse) -> str:
     goes to HTTP_PROXY as it is, and its answer comes back as if the provider gave it)."""
     # (A proxy's 407 to an https:// provider's tunnel is no answer but an error of its own: ClientHttpProxyError.)
     if resp.status == 407 and resp.url.scheme == "http" and _VIA.get() is not None:
-        return (" — a proxy between API Router and the provider asks for credentials: write them into the proxy "
-                "variable's URL (http://user:password@proxy:port) and start API Router again")
+        return _login_advice()
     location = resp.headers.get("Location", "") if 300 <= resp.status < 400 else ""
     if not location:
         return ""
     return (f" — it redirects to {clip(location)}; redirects are not followed "
             "(the key stays with the base URL's address)")
+
+
+def _login_advice() -> str:
+    """What to do about a proxy's 407: give it credentials, or correct the ones it refused (which are not sent
+    again this run: ``ProxyRoutes.refused``)."""
+    proxy = _VIA.get()
+    if proxy is not None and proxy.auth is not None:
+        return (" — a proxy between API Router and the provider refused the credentials in the proxy setting: "
+                "correct them and start API Router again (until then they are not sent again, so that a proxy "
+                "counting failed logins does not lock the account)")
+    return (" — a proxy between API Router and the provider asks for credentials: write them into the proxy "
+            "variable's URL (http://user:password@proxy:port) and start API Router again")
 
 
 def clip(text: str, limit: int = 300) -> str:
@@ -560,7 +593,8 @@ def describe_exception(exc: BaseException, request_timeout: float) -> str:
     if isinstance(exc, aiohttp.ClientConnectorError):
         return f"cannot connect to {exc.host}:{exc.port} ({_why_not_connected(exc.os_error)})"
     if isinstance(exc, aiohttp.ClientHttpProxyError):
-        return clip(f"the proxy refused to connect to the provider: HTTP {exc.status} {exc.message}")
+        said = clip(f"the proxy refused to connect to the provider: HTTP {exc.status} {exc.message}")
+        return said + _login_advice() if exc.status == 407 else said
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         if (tunnel := _tunnel_asked()) is not None:
             return f"the proxy {tunnel} closed the connection without opening a tunnel to the provider"

@@ -119,10 +119,10 @@ class _ProxiedAsTheGatewayIs(httpx.AsyncBaseTransport):
         return await transport.handle_async_request(request)
 
     def _through(self, proxy: Proxy) -> httpx.AsyncHTTPTransport:
+        if (why := self._proxies.unusable(proxy)) is not None:  # as for the gateway's requests
+            raise httpx.ProxyError(why)
         transport = self._proxied.get(proxy)
         if transport is None:
-            if (why := proxy.unusable) is not None:  # as for the gateway's requests, which cannot use it either
-                raise httpx.ProxyError(why)
             authorization = proxy.authorization
             headers = {"Proxy-Authorization": authorization} if authorization else None
             transport = httpx.AsyncHTTPTransport(proxy=httpx.Proxy(proxy.url, headers=headers), verify=self._verify)
