@@ -1177,3 +1177,23 @@ def test_an_address_this_machine_does_not_have_is_refused_in_the_oss_words(tmp_p
     assert proc.returncode == 1, err
     assert f"cannot listen on 192.0.2.77:{port}: Cannot assign requested address" in err, err
     assert "('192.0.2.77'" not in err, err
+
+
+def test_the_headless_set_up_warns_when_this_shell_would_send_codex_to_a_proxy():
+    from api_router.proxyenv import codex_proxy_note
+
+    url = "http://127.0.0.1:4000/v1"
+    assert codex_proxy_note({"HTTPS_PROXY": "http://proxy:3128"}, url) is None  # Codex's http:// requests: direct
+    assert codex_proxy_note({"HTTP_PROXY": "http://proxy:3128", "NO_PROXY": "localhost,127.0.0.1"}, url) is None
+    assert codex_proxy_note({"ALL_PROXY": "socks5://p:1080", "no_proxy": "*"}, url) is None
+    note = codex_proxy_note({"http_proxy": "http://proxy:3128", "NO_PROXY": "localhost"}, url)
+    assert note == ("This shell sets http_proxy: a Codex started from it sends its requests for "
+                    "http://127.0.0.1:4000/v1 to that proxy — add NO_PROXY=127.0.0.1,localhost to its environment.")
+
+
+def test_the_headless_banner_carries_the_proxy_note(tmp_path):
+    port = fp.free_port()
+    # A proxy that answers nothing: the gateway's own requests are not what this is about (it has no provider).
+    out, err, status = start_and_quit(tmp_path / "ud", port, env={"HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""})
+    assert status == 0, err
+    assert f"This shell sets HTTP_PROXY: a Codex started from it sends its requests for http://127.0.0.1:{port}/v1" in out

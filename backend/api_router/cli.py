@@ -24,6 +24,7 @@ from api_router.gateway.server import GatewayServer, PortInUse, StartError, new_
 from api_router.logfile import setup_logging, start_records_held
 from api_router.openfiles import raise_limit
 from api_router.paths import Paths, codex_home, resolve_user_data
+from api_router.proxyenv import codex_proxy_note
 from api_router.services import Services
 from api_router.terminal import let_go_of_output, say, stop_signals, stops_as_ctrl_c
 
@@ -83,6 +84,7 @@ def banner(services: Services) -> str:
         "",
         auth_json(token).rstrip(),
         "",
+        *([note, ""] if (note := codex_proxy_note(os.environ, services.gateway_url)) else []),
         "(Or open the web UI and use Connect Codex.)  Stop with Ctrl-C.",
         "",
     ])

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.request import getproxies
 
@@ -179,3 +181,17 @@ def unusable_proxies() -> list[str]:
                    else "requests that the proxy settings send through it fail")
         said.add(f"the proxy {shown} cannot be used (API Router speaks only to http:// proxies): {outcome}")
     return sorted(said)
+
+
+def codex_proxy_note(environ: Mapping[str, str], gateway_url: str) -> str | None:
+    """What to tell a user whose shell would send Codex's requests for the gateway to a proxy: Codex (as curl
+    does) takes ``HTTP_PROXY`` / ``ALL_PROXY`` for an http:// address, loopback included, unless ``NO_PROXY``
+    names it. None when nothing is set that would."""
+    names = [name for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy") if environ.get(name)]
+    host = URL(gateway_url).host or ""
+    no_proxy = environ.get("no_proxy") or environ.get("NO_PROXY") or ""
+    bypassed = urllib.request.proxy_bypass_environment(host, {"no": no_proxy})  # type: ignore[attr-defined]
+    if not names or bypassed:
+        return None
+    return (f"This shell sets {' and '.join(names)}: a Codex started from it sends its requests for {gateway_url} "
+            f"to that proxy — add NO_PROXY={host},localhost to its environment.")
