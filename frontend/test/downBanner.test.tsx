@@ -56,3 +56,17 @@ describe('the all-down banner', () => {
     expect(screen.getByRole('alert').textContent).toBe(said);
   });
 });
+
+describe('the all-down banner while the gateway is not answering', () => {
+  it('says it is the last known state and stops counting down', () => {
+    const { rerender } = render(<DownBanner summary={down(118)} stale />);
+    const banner = screen.getByRole('region', { name: 'All providers down' });
+    expect(banner.textContent).toContain('Last known: all providers down (the gateway is not answering now)');
+    expect(banner.textContent).toContain('Gamma may serve again when its cooldown ends.');
+    expect(banner.textContent).toContain('Beta: cooling down after HTTP 500');
+    expect(banner.textContent).not.toMatch(/\d+ s/);
+    rerender(<DownBanner summary={down(118)} />);
+    expect(banner.textContent).not.toContain('Last known');
+    expect(banner.textContent).toContain('may serve again in 118 s');
+  });
+});

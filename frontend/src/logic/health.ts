@@ -69,9 +69,15 @@ const ANY_DURATION = new RegExp(DURATION, 'g');
 export function downAnnouncement(summary: Pick<StatusSummary, 'line' | 'reason' | 'advice'>): string {
   const line = summary.line || 'all providers down';
   const parts = [line.charAt(0).toUpperCase() + line.slice(1), summary.reason, summary.advice]
-    .map((part) => (part ?? '').trim().replace(BACK_IN, ' may serve again when its cooldown ends').replace(COOLING_FOR, 'cooling down'))
+    .map((part) => untimed((part ?? '').trim()))
     .filter(Boolean);
   return parts.map((part) => (/[.!?]$/.test(part) ? part : `${part}.`)).join(' ');
+}
+
+/** `text` without the gateway's countdowns ("may serve again in 12 s", "cooling down for 40 s more"): what
+ * stays true while the seconds pass, or once they can no longer be counted (the gateway not answering). */
+export function untimed(text: string): string {
+  return text.replace(BACK_IN, ' may serve again when its cooldown ends').replace(COOLING_FOR, 'cooling down');
 }
 
 /** Two announcements that differ only in a duration (a countdown this module does not know the wording of) say the same. */

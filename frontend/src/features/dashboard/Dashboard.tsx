@@ -35,7 +35,7 @@ export function Dashboard({ bridge, status, names, token, actions, refresh, onRo
       <h1 id="dashboard-title" className="sr-only" tabIndex={-1}>
         Dashboard
       </h1>
-      {status.summary && showsDownBanner(status.summary, status.provider_order.length) ? <DownBanner summary={status.summary} /> : null}
+      {status.summary && showsDownBanner(status.summary, status.provider_order.length) ? <DownBanner summary={status.summary} stale={stale} /> : null}
       <div className="dash__top">
         <StatusCard
           gatewayUrl={status.gateway_url}

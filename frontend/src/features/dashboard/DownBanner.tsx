@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { downAnnouncement, sameSituation } from '../../logic/health';
+import { downAnnouncement, sameSituation, untimed } from '../../logic/health';
 import type { StatusSummary } from '../../types';
 import { Icon } from '../../ui/Icon';
 
@@ -13,8 +13,12 @@ function useSituation(next: string): string {
   return kept;
 }
 
-/** No provider can serve (all down, or all switched off): what happened and what to do, above everything else. */
-export function DownBanner({ summary }: { summary: StatusSummary }) {
+/**
+ * No provider can serve (all down, or all switched off): what happened and what to do, above everything else.
+ * `stale`: the gateway is not answering, so this is what it last said — its countdowns would stand still.
+ */
+export function DownBanner({ summary, stale = false }: { summary: StatusSummary; stale?: boolean }) {
+  const shown = (text: string) => (stale ? untimed(text) : text);
   const label = summary.state === 'down' ? 'All providers down' : 'No provider can serve';
   const announcement = useSituation(downAnnouncement(summary));
   // The banner itself is not live: its countdown ("may serve again in 12 s") changes with every status
@@ -27,9 +31,13 @@ export function DownBanner({ summary }: { summary: StatusSummary }) {
       </p>
       <Icon name="alert" size={18} />
       <div className="banner__text">
-        <strong className="banner__line">{summary.line || 'All providers down'}</strong>
-        {summary.reason ? <span className="banner__reason">{summary.reason}</span> : null}
-        {summary.advice ? <span className="banner__advice">{summary.advice}</span> : null}
+        <strong className="banner__line">
+          {stale ? 'Last known: ' : null}
+          {summary.line || 'All providers down'}
+          {stale ? ' (the gateway is not answering now)' : null}
+        </strong>
+        {summary.reason ? <span className="banner__reason">{shown(summary.reason)}</span> : null}
+        {summary.advice ? <span className="banner__advice">{shown(summary.advice)}</span> : null}
       </div>
     </section>
   );
