@@ -39,6 +39,7 @@ from api_router.gateway.upstream import (
     forwarded_headers,
     identity_of,
 )
+from api_router.heap import GiveBackWhenIdle
 from api_router.jsonbytes import NestedTooDeep
 from api_router.records import Attempt, Outcome, RequestRecord, Retry, now_ms
 from api_router.routing import Failure
@@ -134,6 +135,7 @@ class ResponsesProxy:
                                      redact=services.redactor.redact_bytes,
                                      shutting_down=lambda: state.grace_over,
                                      turn_state_owner=services.continuity.index.turn_state_owner)
+        self._memory = GiveBackWhenIdle(in_flight=lambda: state.inflight)
         self._recorder = OutcomeRecorder(services.router, services.quota, services.continuity.index,
                                          services.store, services.emit, lambda: services.config.current,
                                          services.provider_key, services.providers.moving)
@@ -150,6 +152,7 @@ class ResponsesProxy:
     def close(self) -> None:
         """The app that served through this proxy stops (the services outlive it)."""
         self._services.router.unresponsive_listeners.remove(self._stopped_answering)
+        self._memory.close()
 
     def _stopped_answering(self, provider: str) -> None:
         who = self._services.providers.who(provider)
@@ -193,6 +196,7 @@ class ResponsesProxy:
         finally:
             state.inflight -= 1
             self._recorder.request_done(ex)
+            self._memory.note(record.request_bytes)
             services.touch()
 
     async def _serve(self, ex: Exchange) -> web.StreamResponse:
