@@ -1194,6 +1194,7 @@ def test_the_headless_set_up_warns_when_this_shell_would_send_codex_to_a_proxy()
 def test_the_headless_banner_carries_the_proxy_note(tmp_path):
     port = fp.free_port()
     # A proxy that answers nothing: the gateway's own requests are not what this is about (it has no provider).
-    out, err, status = start_and_quit(tmp_path / "ud", port, env={"HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""})
+    out, err, status = start_and_quit(tmp_path / "ud", port, env={
+        "HTTP_PROXY": "http://127.0.0.1:9", "http_proxy": "", "NO_PROXY": "", "no_proxy": "", "ALL_PROXY": "", "all_proxy": ""})
     assert status == 0, err
     assert f"This shell sets HTTP_PROXY: a Codex started from it sends its requests for http://127.0.0.1:{port}/v1" in out

@@ -96,6 +96,7 @@ class ProxyRoutes:
     KEEP = 1024  # addresses remembered (a provider's address is one; checks and usage panels add a few)
 
     def __init__(self) -> None:
+        quiet_repeated_warnings()  # before the first reading: the start line says it (``unusable_proxies``)
         try:
             self.any = bool(proxies_from_env())
         except ValueError:  # a setting that is no URL: the start refuses it in words (``settings_problem``)

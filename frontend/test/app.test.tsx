@@ -6,6 +6,7 @@ import { TOKEN_STORAGE_KEY, createDesktopBridge, createHttpBridge, sessionTokenS
 import { FakeBackend, FakeError, cuttableBrowserBridge } from './fakeBackend';
 import { desktopApp } from './desktopApp';
 import { TOKEN_CHANGED_MESSAGE } from '../src/hooks/useAuth';
+import { ViewBoundary } from '../src/ui/ViewBoundary';
 
 function browserApp(backend = new FakeBackend(), pollIntervalMs = 40) {
   const bridge = createHttpBridge({ fetch: backend.fetch, tokenStore: sessionTokenStore(window.sessionStorage) });
@@ -691,6 +692,26 @@ describe('a view that cannot render an answer', () => {
       odd = false;
       expect((await screen.findByTestId('gateway-url', {}, { timeout: 4_000 })).textContent).toBe('http://127.0.0.1:4000/v1');
       expect(screen.queryByTestId('view-failed')).toBeNull();
+    } finally {
+      errors.mockRestore();
+    }
+  });
+});
+
+describe('ViewBoundary', () => {
+  it('starts over a view that failed on its very first render', async () => {
+    let broken = true;
+    function View({ attempt }: { attempt: number }) {
+      if (broken) throw new Error('an answer of an unknown shape');
+      return <p data-testid="view">shown on attempt {attempt}</p>;
+    }
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      render(<ViewBoundary retryMs={50}>{(attempt) => <View attempt={attempt} />}</ViewBoundary>);
+      expect(screen.getByTestId('view-failed').textContent).toMatch(/^This page could not be shown: an answer of an unknown shape\./);
+      await new Promise((resolve) => setTimeout(resolve, 120)); // tried again meanwhile, still failing
+      broken = false;
+      expect((await screen.findByTestId('view')).textContent).toMatch(/^shown on attempt \d+$/);
     } finally {
       errors.mockRestore();
     }

@@ -597,3 +597,47 @@ async def test_an_http_provider_reached_through_a_proxy_carries_its_credentials_
     assert heads[0].startswith(f"POST http://127.0.0.1:{p1.port}/v1/responses ".encode()), heads[0]
     assert f"Proxy-Authorization: {expected}".encode() in heads[0]
     assert p1.calls == 0  # the proxy answered in its place
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except OSError:
+        pass
+    finally:
+        writer.close()
+
+
+async def test_an_https_providers_own_407_leaves_the_proxy_credentials_alone(https_fakes, gateway, ca_file,
+                                                                             monkeypatch):
+    """Through a tunnel, a 407 that comes back as an answer is the provider's own (a relay passing on its own
+    upstream's): the proxy took the credentials — they stay in use for every other provider."""
+    monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+    p1, p2 = await https_fakes("p1", "p2")
+    p1.always(fp.status(407, "upstream proxy wants auth", headers={"Proxy-Authenticate": 'Basic realm="x"'}))
+    tunnels: list[asyncio.Task[object]] = []
+
+    async def tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        host, port = head.split(b" ")[1].decode().rsplit(":", 1)
+        upstream_reader, upstream_writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await writer.drain()
+        both = asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+        tunnels.append(both)
+        await both
+
+    server, port = await start_raw(tunnel)
+    async with server:
+        for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", f"http://corp:good-pass@127.0.0.1:{port}")
+        gw = await gateway({"p1": p1, "p2": p2}, routing={"check_interval_seconds": 3600, "failure_threshold": 5})
+        first, second = await gw.responses(), await gw.responses()
+        for both in tunnels:
+            both.cancel()
+    assert first.status == 200 and second.status == 200, second.body  # p2 served both, through the same proxy
+    assert "refused the credentials" not in first.body.decode() + second.body.decode()
+    assert p2.calls == 2

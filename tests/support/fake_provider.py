@@ -512,7 +512,8 @@ def on_own_loop(name: str) -> Iterator[FakeProvider]:
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
-        loop.close()
+        if not thread.is_alive():  # (a loop that hung is left as it is: closing it would hide why)
+            loop.close()
 
 
 def free_port() -> int:

@@ -34,7 +34,7 @@ from api_router.gateway.models import MODELS_TIMEOUT_SECONDS, ModelList, fetch_m
 from api_router.gateway.proxy import ResponsesProxy
 from api_router.gateway.upstream import PROVIDER_HEADER, PoolConnector, Upstream, forwarded_headers
 from api_router.jsonbytes import dumps
-from api_router.proxyenv import quiet_repeated_warnings, unusable_proxies
+from api_router.proxyenv import unusable_proxies
 from api_router.routing import Failure
 from api_router.services import ProviderIdentity, Services, ServingState, id_last, id_now, identity_of
 from api_router.status import build_status
@@ -68,7 +68,6 @@ MAX_HEADER_LINE = 65536  # one header line, read from a client or a provider
 
 async def upstream_context(app: web.Application) -> AsyncIterator[None]:
     """The upstream client, the proxy built on it and the background checks, for as long as the app runs."""
-    quiet_repeated_warnings()
     session = aiohttp.ClientSession(
         # No pool limit of its own: client connections are bounded by [listen] max_connections, and a
         # request queued for a pool slot would time out as its provider's failure, never having been sent.

@@ -269,6 +269,8 @@ class Upstream:
         provider's failure (``UnusableRequest``), not the gateway's."""
         _add_hop(headers, self.hop_id)
         self._check_open()
+        _VIA.set(None)  # (no earlier request's proxy in this task's failure words, if routing fails)
+        _CONNECTING.set(None)
         try:
             target = parsed_url(url, "Authorization" in headers)
             via = await self._via(target, headers)
@@ -281,7 +283,8 @@ class Upstream:
             raise
         except ValueError as exc:
             raise _unusable(exc) from None
-        if resp.status == 407 and "Proxy-Authenticate" in resp.headers:  # an http:// provider's, by its proxy
+        # (Through a tunnel a 407 that comes back as an answer is the https:// provider's own.)
+        if resp.status == 407 and target.scheme == "http" and "Proxy-Authenticate" in resp.headers:
             self._login_refused()
         return resp
 

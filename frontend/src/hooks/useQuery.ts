@@ -16,9 +16,10 @@ export interface Query<T> {
   refresh: () => Promise<void>;
 }
 
-/** A failed read is tried again this soon (or at `intervalMs`, if sooner): a page whose read failed while the
- * gateway restarted shows its data again with the header's "Live", not at its next slow poll. */
-export const RETRY_AFTER_FAILURE_MS = 2_000;
+/** A read that found the gateway not answering is tried again this soon (or at `intervalMs`, if sooner): a page
+ * read while the gateway restarted shows its data again with the header's "Live", not at its next slow poll.
+ * (An error the gateway answered with waits for the usual interval: asking again at once changes nothing.) */
+export const RETRY_UNREACHABLE_MS = 2_000;
 
 interface Entry<T> {
   data: T | null;
@@ -27,8 +28,8 @@ interface Entry<T> {
 }
 
 /**
- * Reads `load()` for `key` (null: nothing to read) and again every `intervalMs` (0: never; after a failure
- * within `RETRY_AFTER_FAILURE_MS`). Answers
+ * Reads `load()` for `key` (null: nothing to read) and again every `intervalMs` (0: never; the gateway not
+ * answering: within `RETRY_UNREACHABLE_MS`). Answers
  * are cached per key, so switching back (e.g. to a window seen before) shows data at once, and
  * structurally shared, so an unchanged answer keeps its identity and memoised charts skip a render.
  * A late answer for a key that is no longer current, or older than a newer one, is dropped.
@@ -41,6 +42,7 @@ export function useQuery<T>(key: string | null, load: () => Promise<T>, interval
   // Per key, the number of the latest fetch: only its answer is kept. Read and written in callbacks only.
   const seq = useRef<Record<string, number>>({});
 
+  /** Resolves to whether the read found the gateway not answering. */
   const fetchKey = useCallback(async (k: string, read: () => Promise<T>): Promise<boolean> => {
     const mine = (own(seq.current, k) ?? 0) + 1;
     setOwn(seq.current, k, mine);
@@ -55,7 +57,7 @@ export function useQuery<T>(key: string | null, load: () => Promise<T>, interval
     } finally {
       setInflight((m) => ({ ...m, [k]: Math.max(0, (own(m, k) ?? 1) - 1) }));
     }
-    if (!next) return true;
+    if (!next) return false;
     const got = next;
     setCache((c) => {
       const prev = own(c, k);
@@ -64,7 +66,7 @@ export function useQuery<T>(key: string | null, load: () => Promise<T>, interval
       if (prev && prev.data === data && prev.error === got.error && prev.unreachable === got.unreachable) return c;
       return { ...c, [k]: { data, error: got.error, unreachable: got.unreachable } };
     });
-    return got.error === null;
+    return got.unreachable;
   }, []);
 
   // `load` belongs to `key` (callers memoise it on the same inputs), so both restart the loop; so does a
@@ -74,8 +76,8 @@ export function useQuery<T>(key: string | null, load: () => Promise<T>, interval
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const loop = async () => {
-      const ok = await fetchKey(key, load);
-      if (!stopped && intervalMs > 0) timer = setTimeout(loop, ok ? intervalMs : Math.min(intervalMs, RETRY_AFTER_FAILURE_MS));
+      const unreachable = await fetchKey(key, load);
+      if (!stopped && intervalMs > 0) timer = setTimeout(loop, unreachable ? Math.min(intervalMs, RETRY_UNREACHABLE_MS) : intervalMs);
     };
     void loop();
     return () => {

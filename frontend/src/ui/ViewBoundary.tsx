@@ -24,7 +24,15 @@ export class ViewBoundary extends Component<Props, State> {
     return { error: error instanceof Error ? error : new Error(String(error)) };
   }
 
+  override componentDidMount() {
+    this.retryIfFailed(); // (failed on its very first render: no update follows)
+  }
+
   override componentDidUpdate() {
+    this.retryIfFailed();
+  }
+
+  private retryIfFailed() {
     if (this.state.error === null || this.retry !== undefined) return;
     this.retry = setTimeout(() => {
       this.retry = undefined;
