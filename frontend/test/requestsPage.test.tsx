@@ -3,7 +3,7 @@
 import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { App } from '../src/App';
-import { TOKEN_STORAGE_KEY, createDesktopBridge, createHttpBridge, sessionTokenStore } from '../src/bridge';
+import { TOKEN_STORAGE_KEY, createDesktopBridge, createHttpBridge, sessionTokenStore, type Bridge } from '../src/bridge';
 import { RequestsPage } from '../src/features/requests/RequestsPage';
 import { ToastProvider } from '../src/hooks/toasts';
 import type { Actions } from '../src/hooks/useActions';
@@ -32,7 +32,11 @@ async function requestsApp(hash = '#/requests', backend = new FakeBackend(), mod
 
 /** The page alone, with a short live re-read and the export action stubbed by the caller. */
 function pageOnly(backend: FakeBackend, actions: Pick<Actions, 'exportRequests'>, pollMs = 40) {
-  const bridge = createDesktopBridge(backend.pywebviewApi());
+  pageOn(createDesktopBridge(backend.pywebviewApi()), actions, pollMs);
+}
+
+/** The page alone, on `bridge` (a browser bridge whose network a test can cut). */
+function pageOn(bridge: Bridge, actions: Pick<Actions, 'exportRequests'> = { exportRequests: vi.fn() }, pollMs = 40) {
   render(
     <ToastProvider>
       <RequestsPage
@@ -164,12 +168,7 @@ describe('Requests page', () => {
 
   it('says it is not updating while the gateway does not answer, and is live again after', async () => {
     const { network, bridge } = cuttableBrowserBridge(new FakeBackend());
-    render(
-      <ToastProvider>
-        <RequestsPage bridge={bridge} actions={{ exportRequests: vi.fn() } as never} providerOrder={['p1']} names={NAMES}
-          params={{}} onOpenSettings={() => {}} pollMs={40} />
-      </ToastProvider>,
-    );
+    pageOn(bridge);
     await waitFor(() => expect(screen.getByTestId('requests-live').textContent).toMatch(/Live · updates/), SLOW);
     network.down = true;
     await waitFor(() => expect(screen.getByTestId('requests-live').textContent).toMatch(/^Not updating: the gateway is not answering/), SLOW);
@@ -180,12 +179,7 @@ describe('Requests page', () => {
   it('does not say "Live" beside an error the gateway answered with, and is live again after', async () => {
     const backend = new FakeBackend();
     const { bridge } = cuttableBrowserBridge(backend);
-    render(
-      <ToastProvider>
-        <RequestsPage bridge={bridge} actions={{ exportRequests: vi.fn() } as never} providerOrder={['p1']} names={NAMES}
-          params={{}} onOpenSettings={() => {}} pollMs={40} />
-      </ToastProvider>,
-    );
+    pageOn(bridge);
     await waitFor(() => expect(screen.getByTestId('requests-live').textContent).toMatch(/Live · updates/), SLOW);
     const answer = backend.handle.bind(backend);
     let broken = true; // every read fails until it is mended: no poll can slip between the two checks

@@ -19,6 +19,17 @@ import trustme
 from tests.support import fake_provider as fp
 from tests.support.usage import new_api
 
+PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY",
+                   "no_proxy")
+
+
+def only_proxy_settings(monkeypatch, **settings: str) -> None:
+    """These proxy variables and no other: the runner's own would change where requests go."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+
 
 @pytest.fixture(scope="module")
 def ca() -> trustme.CA:
@@ -134,9 +145,7 @@ async def test_a_tls_handshake_the_server_closes_is_said_so(gateway, monkeypatch
 @pytest.fixture
 def proxied(monkeypatch) -> Callable[[int], None]:
     def use(port: int) -> None:
-        for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
+        only_proxy_settings(monkeypatch, HTTPS_PROXY=f"http://127.0.0.1:{port}")
     return use
 
 
@@ -157,13 +166,7 @@ async def test_a_proxy_that_refuses_the_tunnel_says_so(https_fakes, gateway, pro
     monkeypatch.setenv("SSL_CERT_FILE", ca_file)
     (p1,) = await https_fakes("p1")
 
-    async def ask_for_a_login(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-    server, port = await start_raw(ask_for_a_login)
+    server, port = await start_raw(answers_once(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"))
     async with server:
         proxied(port)
         gw = await gateway({"p1": p1})
@@ -189,9 +192,7 @@ async def test_a_407_for_an_http_provider_is_said_to_be_the_proxys(fakes, gatewa
 
     server, port = await start_raw(ask_for_a_login)
     async with server:
-        for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy", "ALL_PROXY", "all_proxy"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+        only_proxy_settings(monkeypatch, HTTP_PROXY=f"http://127.0.0.1:{port}")
         gw = await gateway({"p1": p1})
         reply = await gw.responses()
     message = reply.json["error"]["message"]
@@ -224,8 +225,7 @@ async def test_a_proxy_that_never_opens_the_tunnel_is_named_as_the_proxy(https_f
 
 
 async def test_a_providers_own_407_without_a_proxy_gets_no_proxy_advice(fakes, gateway, monkeypatch):
-    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
+    only_proxy_settings(monkeypatch)
     (p1,) = await fakes("p1")
     p1.always(fp.status(407, "sign in first"))
     gw = await gateway({"p1": p1})
@@ -380,10 +380,7 @@ async def test_a_proxy_setting_no_client_can_use_is_named_at_start(fakes, gatewa
     through it would fail as a closed connection; an https:// proxy is skipped, so requests go around it;
     one written without http:// fails every request. The log says at start which, and why — without the
     password written into it."""
-    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY",
-                 "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv(variable, value)
+    only_proxy_settings(monkeypatch, **{variable: value})
     (p1,) = await fakes("p1")
     await gateway({"p1": p1})
     told = [r.getMessage() for r in caplog.records if "cannot be used" in r.getMessage()]
@@ -395,10 +392,7 @@ async def test_a_proxy_setting_no_client_can_use_is_named_at_start(fakes, gatewa
 async def test_a_proxy_setting_without_its_scheme_never_shows_its_password(fakes, gateway, monkeypatch, password):
     """aiohttp refuses it as an invalid URL whose words quote the setting whole — user and password with it —
     into the 502, the events and the log: the proxy settings' passwords are masked as a provider URL's are."""
-    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY",
-                 "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HTTP_PROXY", f"alice:{password}@127.0.0.1:9")
+    only_proxy_settings(monkeypatch, HTTP_PROXY=f"alice:{password}@127.0.0.1:9")
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
     reply = await gw.responses()
@@ -433,13 +427,10 @@ async def test_an_https_proxy_setting_is_named_once_not_at_every_request(fakes, 
                                                                          tmp_path):
     """HTTPS_PROXY=https://… beside a netrc file (or an http:// proxy): aiohttp reads the settings again for
     every request and would log its own "not supported" line each time; the start line has said it already."""
-    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY",
-                 "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
+    only_proxy_settings(monkeypatch, HTTPS_PROXY="https://127.0.0.1:9")
     netrc = tmp_path / "netrc"
     netrc.write_text("machine relay.example login bob password pw-netrc\n")
     monkeypatch.setenv("NETRC", str(netrc))
-    monkeypatch.setenv("HTTPS_PROXY", "https://127.0.0.1:9")
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
     for _ in range(3):
@@ -449,8 +440,18 @@ async def test_an_https_proxy_setting_is_named_once_not_at_every_request(fakes, 
     assert p1.calls == 3
 
 
-async def _read_head(reader: asyncio.StreamReader) -> None:
-    await reader.readuntil(b"\r\n\r\n")
+def answers_once(answer: bytes, heads: list[bytes] | None = None
+                 ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    """A proxy that reads a request's head (kept in ``heads``), writes ``answer`` (none: not a word) and closes."""
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        if heads is not None:
+            heads.append(head)
+        if answer:
+            writer.write(answer)
+            await writer.drain()
+        writer.close()
+    return handle
 
 
 @pytest.mark.parametrize(("answer", "said"), [
@@ -464,13 +465,7 @@ async def test_a_proxy_that_drops_or_garbles_the_tunnel_request_is_blamed_not_th
     monkeypatch.setenv("SSL_CERT_FILE", ca_file)
     (p1,) = await https_fakes("p1")
 
-    async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_head(reader)
-        writer.write(answer)
-        await writer.drain()
-        writer.close()
-
-    server, port = await start_raw(drop)
+    server, port = await start_raw(answers_once(answer))
     async with server:
         proxied(port)
         gw = await gateway({"p1": p1})
@@ -482,15 +477,9 @@ async def test_a_proxy_that_drops_or_garbles_the_tunnel_request_is_blamed_not_th
 async def test_an_http_provider_reached_through_a_proxy_that_drops_it_names_the_proxy(fakes, gateway, monkeypatch):
     (p1,) = await fakes("p1")
 
-    async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_head(reader)
-        writer.close()
-
-    server, port = await start_raw(drop)
+    server, port = await start_raw(answers_once(b""))
     async with server:
-        for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy", "ALL_PROXY", "all_proxy"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+        only_proxy_settings(monkeypatch, HTTP_PROXY=f"http://127.0.0.1:{port}")
         gw = await gateway({"p1": p1})
         message = (await gw.responses()).json["error"]["message"]
     assert f"closed the connection without answering (through the proxy 127.0.0.1:{port})" in message, message
@@ -498,9 +487,7 @@ async def test_an_http_provider_reached_through_a_proxy_that_drops_it_names_the_
 
 async def test_a_socks_proxy_setting_fails_the_request_in_words_not_as_the_providers_garbage(fakes, gateway,
                                                                                             monkeypatch):
-    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HTTP_PROXY", "socks5://127.0.0.1:9")
+    only_proxy_settings(monkeypatch, HTTP_PROXY="socks5://127.0.0.1:9")
     (p1,) = await fakes("p1")
     gw = await gateway({"p1": p1})
     reply = await gw.responses()
@@ -515,11 +502,7 @@ async def test_a_netrc_entry_for_the_providers_host_does_not_break_its_requests(
     """netrc is read for a proxy's credentials only: aiohttp's own reading also took them for the provider's
     host, which cannot go with the key's Authorization header — every request to it failed, worded as the
     provider's base URL or key."""
-    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY",
-                 "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in proxies.items():
-        monkeypatch.setenv(name, value)
+    only_proxy_settings(monkeypatch, **proxies)
     netrc = tmp_path / "netrc"
     netrc.write_text("machine 127.0.0.1 login bob password pw-netrc\ndefault login git password pw-default\n")
     monkeypatch.setenv("NETRC", str(netrc))
@@ -539,18 +522,11 @@ async def test_credentials_a_proxy_refused_are_not_sent_again_this_run(https_fak
     (p1,) = await https_fakes("p1")
     asked: list[bytes] = []
 
-    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        asked.append(await reader.readuntil(b"\r\n\r\n"))
-        writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"corp\"\r\n"
-                     b"Content-Length: 0\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-    server, port = await start_raw(refuse)
+    server, port = await start_raw(answers_once(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                                                b"Proxy-Authenticate: Basic realm=\"corp\"\r\nContent-Length: 0\r\n\r\n",
+                                                heads=asked))
     async with server:
-        for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("HTTPS_PROXY", f"http://{credentials}127.0.0.1:{port}")
+        only_proxy_settings(monkeypatch, HTTPS_PROXY=f"http://{credentials}127.0.0.1:{port}")
         gw = await gateway({"p1": p1}, routing={"check_interval_seconds": 3600})
         first = (await gw.responses()).json["error"]["message"]
         second = (await gw.responses()).json["error"]["message"]
@@ -587,9 +563,7 @@ async def test_an_http_provider_reached_through_a_proxy_carries_its_credentials_
 
     server, port = await start_raw(forward)
     async with server:
-        for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy", "ALL_PROXY", "all_proxy"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("HTTP_PROXY", f"http://corp:p%C3%A4ss@127.0.0.1:{port}")
+        only_proxy_settings(monkeypatch, HTTP_PROXY=f"http://corp:p%C3%A4ss@127.0.0.1:{port}")
         gw = await gateway({"p1": p1}, routing={"check_interval_seconds": 3600})
         reply = await gw.responses()
     assert reply.status == 200 and "via the proxy" in reply.body.decode(), reply.body
@@ -631,9 +605,7 @@ async def test_an_https_providers_own_407_leaves_the_proxy_credentials_alone(htt
 
     server, port = await start_raw(tunnel)
     async with server:
-        for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("HTTPS_PROXY", f"http://corp:good-pass@127.0.0.1:{port}")
+        only_proxy_settings(monkeypatch, HTTPS_PROXY=f"http://corp:good-pass@127.0.0.1:{port}")
         gw = await gateway({"p1": p1, "p2": p2}, routing={"check_interval_seconds": 3600, "failure_threshold": 5})
         first, second = await gw.responses(), await gw.responses()
         for both in tunnels:
