@@ -474,15 +474,22 @@ async def test_a_proxy_that_drops_or_garbles_the_tunnel_request_is_blamed_not_th
     assert p1.calls == 0
 
 
-async def test_an_http_provider_reached_through_a_proxy_that_drops_it_names_the_proxy(fakes, gateway, monkeypatch):
+@pytest.mark.parametrize(("answer", "said"), [
+    (b"", "closed the connection without answering (through the proxy 127.0.0.1:{port})"),
+    (b"\x05\xff", "the provider's answer could not be read (through the proxy 127.0.0.1:{port}): "),
+])
+async def test_an_http_provider_reached_through_a_proxy_that_drops_it_names_the_proxy(fakes, gateway, monkeypatch,
+                                                                                      answer, said):
+    """No tunnel for an http:// provider: which of the two closed the connection, or answered in something
+    other than HTTP (a SOCKS proxy in HTTP_PROXY), is not known — the words say the proxy was in between."""
     (p1,) = await fakes("p1")
 
-    server, port = await start_raw(answers_once(b""))
+    server, port = await start_raw(answers_once(answer))
     async with server:
         only_proxy_settings(monkeypatch, HTTP_PROXY=f"http://127.0.0.1:{port}")
         gw = await gateway({"p1": p1})
         message = (await gw.responses()).json["error"]["message"]
-    assert f"closed the connection without answering (through the proxy 127.0.0.1:{port})" in message, message
+    assert said.format(port=port) in message, message
 
 
 async def test_a_socks_proxy_setting_fails_the_request_in_words_not_as_the_providers_garbage(fakes, gateway,

@@ -3,6 +3,7 @@ settings are read once, as aiohttp reads them for the gateway (api_router.proxye
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 
@@ -133,3 +134,33 @@ async def test_a_proxy_setting_without_its_scheme_fails_the_check_without_its_pa
     assert "the proxy setting 127.0.0.1:9 cannot be used: write it as http://127.0.0.1:9" in str(caught.value), \
         caught.value
     assert "S3cretPass" not in str(caught.value) and "alice" not in str(caught.value)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])  # a 407 answer, or a tunnel refused with one
+async def test_credentials_a_proxy_refused_are_not_sent_again_by_the_usage_checks(answering: FakePanel, no_proxies,
+                                                                                  scheme: str) -> None:
+    """As for the gateway's requests: a proxy counting failed logins would lock the account within a few
+    background checks. After its 407 the checks through it fail at once, saying why, and send nothing."""
+    seen: list[bytes] = []
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"corp\"\r\n"
+                     b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    async with server:
+        proxy = f"http://corp:wrong-pass@127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        no_proxies.setenv("HTTP_PROXY", proxy)
+        no_proxies.setenv("HTTPS_PROXY", proxy)
+        async with make_client(timeout_s=2.0, proxies=ProxyRoutes()) as client:
+            http = UsageHttp(client, (KEY,))
+            for _ in range(3):
+                with pytest.raises(UsageError) as caught:
+                    await http.get_json(answering.url.replace("http://", f"{scheme}://"), "/api/usage/token/",
+                                        bearer=KEY)
+    assert len(seen) == 1 and b"Proxy-Authorization: Basic " in seen[0], seen
+    assert "refused the credentials in the proxy setting (HTTP 407): they are not sent again" in str(caught.value)
+    assert "wrong-pass" not in str(caught.value)

@@ -617,7 +617,7 @@ def describe_exception(exc: BaseException, request_timeout: float) -> str:
         if (tunnel := _tunnel_asked()) is not None:
             return clip(f"the proxy {tunnel} did not answer the tunnel request in HTTP (is it an HTTP proxy?): "
                         f"{exc.message}")
-        return clip(f"the provider's answer could not be read: {exc.message}")
+        return clip(f"the provider's answer could not be read{_through()}: {exc.message}")
     return clip(f"{type(exc).__name__}: {exc}") if str(exc) else type(exc).__name__
 
 

@@ -115,8 +115,18 @@ class _ProxiedAsTheGatewayIs(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         proxy = await self._proxies.route(URL(str(request.url)))
-        transport = self._direct if proxy is None else self._through(proxy)
-        return await transport.handle_async_request(request)
+        if proxy is None:
+            return await self._direct.handle_async_request(request)
+        try:
+            response = await self._through(proxy).handle_async_request(request)
+        except httpx.ProxyError as exc:  # the tunnel refused (an https:// panel): "407 Proxy Authentication …"
+            if str(exc).startswith("407"):
+                self._proxies.refused(proxy)
+            raise
+        # (Through a tunnel a 407 that comes back as an answer is the panel's own.)
+        if response.status_code == 407 and request.url.scheme == "http" and "Proxy-Authenticate" in response.headers:
+            self._proxies.refused(proxy)  # its credentials are not sent again: see ProxyRoutes.refused
+        return response
 
     def _through(self, proxy: Proxy) -> httpx.AsyncHTTPTransport:
         if (why := self._proxies.unusable(proxy)) is not None:  # as for the gateway's requests

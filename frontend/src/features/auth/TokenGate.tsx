@@ -30,7 +30,7 @@ export function TokenGate({ checking, busy, message, initialToken, onSubmit }: P
           <>
             <p className="muted small">
               Enter the gateway token: <code>gateway_token</code> in <code>secrets.json</code> in API Router&apos;s
-              user-data folder (a headless start prints it in its terminal; the tray&apos;s <em>Copy gateway token</em>
+              user-data folder (a headless start prints it in its terminal; the tray&apos;s <em>Copy gateway token</em>{' '}
               copies it). It is kept for this browser session only.
             </p>
             <div className="field">
