@@ -63,15 +63,18 @@ class GiveBackWhenIdle:
         self._bytes = 0
         self._last = -self.EVERY_SECONDS
         self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
 
     def note(self, request_bytes: int) -> None:
         """A request that carried ``request_bytes`` has ended (on the event loop)."""
         self._bytes += request_bytes
-        if self._bytes >= self.LARGE_BYTES and self._timer is None:
+        if self._bytes >= self.LARGE_BYTES and self._timer is None and not self._closed:
             wait = max(self.AFTER_SECONDS, self._last + self.EVERY_SECONDS - self._clock())
             self._timer = asyncio.get_running_loop().call_later(wait, self._when_idle)
 
     def close(self) -> None:
+        """The gateway stops: nothing is scheduled from here on (a request still ending after this included)."""
+        self._closed = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -1,3 +1,4 @@
+import { StrictMode } from 'react';
 import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it, vi } from 'vitest';
 import { App } from '../src/App';
@@ -699,7 +700,7 @@ describe('a view that cannot render an answer', () => {
 });
 
 describe('ViewBoundary', () => {
-  it('starts over a view that failed on its very first render', async () => {
+  it('starts over a view that failed on its very first render, under StrictMode too', async () => {
     let broken = true;
     function View({ attempt }: { attempt: number }) {
       if (broken) throw new Error('an answer of an unknown shape');
@@ -707,7 +708,12 @@ describe('ViewBoundary', () => {
     }
     const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
     try {
-      render(<ViewBoundary retryMs={50}>{(attempt) => <View attempt={attempt} />}</ViewBoundary>);
+      render(
+        <StrictMode>
+          {/* (as main.tsx mounts the app: a development build mounts each component twice) */}
+          <ViewBoundary retryMs={50}>{(attempt) => <View attempt={attempt} />}</ViewBoundary>
+        </StrictMode>,
+      );
       expect(screen.getByTestId('view-failed').textContent).toMatch(/^This page could not be shown: an answer of an unknown shape\./);
       await new Promise((resolve) => setTimeout(resolve, 120)); // tried again meanwhile, still failing
       broken = false;

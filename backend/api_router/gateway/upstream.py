@@ -188,12 +188,20 @@ _REUSED: contextvars.ContextVar[bool] = contextvars.ContextVar("upstream_connect
 # The request connecting while it is (TCP connect, a proxy's tunnel, the TLS handshake): a time limit
 # reached then is an address that does not answer, not a model that is slow to (worded by ``_unconnected``
 # only then: nothing is formatted per request).
-_CONNECTING: contextvars.ContextVar[Any] = contextvars.ContextVar("upstream_connecting", default=None)
+_CONNECTING: contextvars.ContextVar[Connecting | None] = contextvars.ContextVar("upstream_connecting", default=None)
 # The proxy the current task's request went through (None: straight to the provider), for its failure's words.
 _VIA: contextvars.ContextVar[Proxy | None] = contextvars.ContextVar("upstream_via", default=None)
 _DIRECT: dict[str, Any] = {}
 # A pooled connection the relay closed while idle fails the request sent on it within a round trip.
 STALE_WITHIN_SECONDS = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Connecting:
+    """A request still connecting: where to, and through which proxy (None: straight there)."""
+
+    url: URL
+    proxy: URL | None
 
 
 class PoolConnector(aiohttp.TCPConnector):
@@ -209,7 +217,9 @@ class PoolConnector(aiohttp.TCPConnector):
         self._carried: weakref.WeakSet[object] = weakref.WeakSet()
 
     async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
-        _CONNECTING.set(req)
+        # Where it was going, not the request: the new socket's callbacks copy this context, and a request
+        # held there (its body with it) would live as long as the connection — 60 MB, through later turns.
+        _CONNECTING.set(Connecting(req.url, req.proxy))
         conn = await super().connect(req, traces, timeout)
         _CONNECTING.set(None)
         protocol = conn.protocol
@@ -641,7 +651,7 @@ def _address(url: URL) -> str:
     return f"[{host}]:{url.port}" if ":" in host else f"{host}:{url.port}"
 
 
-def _unconnected(req: Any) -> str:
+def _unconnected(req: Connecting) -> str:
     """Why a request that timed out while connecting never got an answer: the proxy it went through did not
     open its tunnel, or the provider's address did not take the connection or finish its TLS handshake."""
     target = _address(req.url)
@@ -651,7 +661,7 @@ def _unconnected(req: Any) -> str:
                 "proxy did not open its tunnel, or the provider did not answer the TLS handshake)")
     # A host name is looked up first (aiohttp skips that for what its own test takes as an address), and a
     # DNS server that never answers is as silent as the address.
-    looked_up = "" if is_ip_address(req.host) else "name lookup, "
+    looked_up = "" if is_ip_address(req.url.host) else "name lookup, "
     return f"no connection to {target} was made (its {looked_up}TCP connect or TLS handshake went unanswered)"
 
 

@@ -42,6 +42,7 @@ export class ViewBoundary extends Component<Props, State> {
 
   override componentWillUnmount() {
     clearTimeout(this.retry);
+    this.retry = undefined; // (StrictMode mounts it again: that mount starts its own)
   }
 
   override render() {
