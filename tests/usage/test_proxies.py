@@ -157,10 +157,36 @@ async def test_credentials_a_proxy_refused_are_not_sent_again_by_the_usage_check
         no_proxies.setenv("HTTPS_PROXY", proxy)
         async with make_client(timeout_s=2.0, proxies=ProxyRoutes()) as client:
             http = UsageHttp(client, (KEY,))
+            said = []
             for _ in range(3):
                 with pytest.raises(UsageError) as caught:
                     await http.get_json(answering.url.replace("http://", f"{scheme}://"), "/api/usage/token/",
                                         bearer=KEY)
+                said.append(str(caught.value))
     assert len(seen) == 1 and b"Proxy-Authorization: Basic " in seen[0], seen
-    assert "refused the credentials in the proxy setting (HTTP 407): they are not sent again" in str(caught.value)
-    assert "wrong-pass" not in str(caught.value)
+    for words in said:  # the first check's words too: the proxy named, the credentials refused
+        assert "refused the credentials in the proxy setting (HTTP 407): they are not sent again" in words, words
+        assert "wrong-pass" not in words
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+async def test_a_proxy_asking_for_credentials_none_were_given_for_is_said_so_in_the_usage_check(
+        answering: FakePanel, no_proxies, scheme: str) -> None:
+    async def ask(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"corp\"\r\n"
+                     b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(ask, "127.0.0.1", 0)
+    async with server:
+        proxy = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        no_proxies.setenv("HTTP_PROXY", proxy)
+        no_proxies.setenv("HTTPS_PROXY", proxy)
+        async with make_client(timeout_s=2.0, proxies=ProxyRoutes()) as client:
+            with pytest.raises(UsageError) as caught:
+                await UsageHttp(client, (KEY,)).get_json(answering.url.replace("http://", f"{scheme}://"),
+                                                         "/api/usage/token/", bearer=KEY)
+    assert f"the proxy {proxy} asks for credentials: write them into the proxy variable's URL" in str(caught.value)
+

@@ -661,7 +661,7 @@ def _unconnected(req: Connecting) -> str:
                 "proxy did not open its tunnel, or the provider did not answer the TLS handshake)")
     # A host name is looked up first (aiohttp skips that for what its own test takes as an address), and a
     # DNS server that never answers is as silent as the address.
-    looked_up = "" if is_ip_address(req.url.host) else "name lookup, "
+    looked_up = "" if is_ip_address(req.url.raw_host) else "name lookup, "
     return f"no connection to {target} was made (its {looked_up}TCP connect or TLS handshake went unanswered)"
 
 

@@ -121,12 +121,22 @@ class _ProxiedAsTheGatewayIs(httpx.AsyncBaseTransport):
             response = await self._through(proxy).handle_async_request(request)
         except httpx.ProxyError as exc:  # the tunnel refused (an https:// panel): "407 Proxy Authentication …"
             if str(exc).startswith("407"):
-                self._proxies.refused(proxy)
+                raise self._login_refused(proxy) from None
             raise
         # (Through a tunnel a 407 that comes back as an answer is the panel's own.)
         if response.status_code == 407 and request.url.scheme == "http" and "Proxy-Authenticate" in response.headers:
-            self._proxies.refused(proxy)  # its credentials are not sent again: see ProxyRoutes.refused
+            await response.aclose()
+            raise self._login_refused(proxy)
         return response
+
+    def _login_refused(self, proxy: Proxy) -> httpx.ProxyError:
+        """The proxy's 407, in the gateway's words: credentials refused (and not sent again: see
+        ``ProxyRoutes.refused``), or none given where it asks for them."""
+        self._proxies.refused(proxy)
+        why = self._proxies.unusable(proxy) or (
+            f"the proxy {proxy.url} asks for credentials: write them into the proxy variable's URL "
+            "(http://user:password@proxy:port) and start API Router again")
+        return httpx.ProxyError(why)
 
     def _through(self, proxy: Proxy) -> httpx.AsyncHTTPTransport:
         if (why := self._proxies.unusable(proxy)) is not None:  # as for the gateway's requests
