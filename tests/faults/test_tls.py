@@ -620,3 +620,19 @@ async def test_an_https_providers_own_407_leaves_the_proxy_credentials_alone(htt
     assert first.status == 200 and second.status == 200, second.body  # p2 served both, through the same proxy
     assert "refused the credentials" not in first.body.decode() + second.body.decode()
     assert p2.calls == 2
+
+
+def test_a_connect_timeout_to_the_proxy_of_an_http_provider_speaks_of_no_tunnel_nor_tls():
+    """An http:// provider's request goes to HTTP_PROXY as it is: a connect that timed out was the proxy's own
+    TCP connect (there is no tunnel to open, nor a TLS handshake)."""
+    from yarl import URL
+
+    from api_router.gateway.upstream import Connecting, _unconnected
+
+    plain = _unconnected(Connecting(URL("http://relay.example/v1/responses"), URL("http://10.0.0.1:3128")))
+    assert plain == "no connection to the proxy 10.0.0.1:3128 was made (its TCP connect went unanswered)"
+    named = _unconnected(Connecting(URL("http://relay.example/v1/responses"), URL("http://proxy.corp:3128")))
+    assert named == "no connection to the proxy proxy.corp:3128 was made (its name lookup or TCP connect went unanswered)"
+    tunnel = _unconnected(Connecting(URL("https://relay.example/v1/responses"), URL("http://10.0.0.1:3128")))
+    assert tunnel.startswith("no connection to relay.example:443 was made through the proxy 10.0.0.1:3128 (the proxy "
+                             "did not open its tunnel")

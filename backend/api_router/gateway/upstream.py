@@ -656,6 +656,9 @@ def _unconnected(req: Connecting) -> str:
     open its tunnel, or the provider's address did not take the connection or finish its TLS handshake."""
     target = _address(req.url)
     proxy = req.proxy
+    if proxy is not None and proxy.host is not None and req.url.scheme == "http":  # no tunnel: only the proxy
+        looked_up = "" if is_ip_address(proxy.raw_host) else "name lookup or "
+        return f"no connection to the proxy {_address(proxy)} was made (its {looked_up}TCP connect went unanswered)"
     if proxy is not None and proxy.host is not None:  # which of the two went silent is not known
         return (f"no connection to {target} was made through the proxy {_address(proxy)} (the "
                 "proxy did not open its tunnel, or the provider did not answer the TLS handshake)")
