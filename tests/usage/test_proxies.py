@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 from collections.abc import AsyncIterator
 
 import aiohttp.helpers
@@ -136,15 +137,15 @@ async def test_a_proxy_setting_without_its_scheme_fails_the_check_without_its_pa
     assert "S3cretPass" not in str(caught.value) and "alice" not in str(caught.value)
 
 
-@pytest.mark.parametrize("scheme", ["http", "https"])  # a 407 answer, or a tunnel refused with one
-async def test_credentials_a_proxy_refused_are_not_sent_again_by_the_usage_checks(answering: FakePanel, no_proxies,
-                                                                                  scheme: str) -> None:
-    """As for the gateway's requests: a proxy counting failed logins would lock the account within a few
-    background checks. After its 407 the checks through it fail at once, saying why, and send nothing."""
-    seen: list[bytes] = []
-
+@contextlib.asynccontextmanager
+async def asking_for_login(no_proxies: pytest.MonkeyPatch, credentials: str = "",
+                           seen: list[bytes] | None = None) -> AsyncIterator[str]:
+    """A proxy answering every request (a CONNECT or a plain one) with 407, set as both proxy variables
+    (``credentials``: "user:password@"); yields its setting, without them. ``seen``: the heads it got."""
     async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        seen.append(await reader.readuntil(b"\r\n\r\n"))
+        head = await reader.readuntil(b"\r\n\r\n")
+        if seen is not None:
+            seen.append(head)
         writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"corp\"\r\n"
                      b"Content-Length: 0\r\nConnection: close\r\n\r\n")
         await writer.drain()
@@ -152,17 +153,28 @@ async def test_credentials_a_proxy_refused_are_not_sent_again_by_the_usage_check
 
     server = await asyncio.start_server(refuse, "127.0.0.1", 0)
     async with server:
-        proxy = f"http://corp:wrong-pass@127.0.0.1:{server.sockets[0].getsockname()[1]}"
-        no_proxies.setenv("HTTP_PROXY", proxy)
-        no_proxies.setenv("HTTPS_PROXY", proxy)
-        async with make_client(timeout_s=2.0, proxies=ProxyRoutes()) as client:
-            http = UsageHttp(client, (KEY,))
-            said = []
-            for _ in range(3):
-                with pytest.raises(UsageError) as caught:
-                    await http.get_json(answering.url.replace("http://", f"{scheme}://"), "/api/usage/token/",
-                                        bearer=KEY)
-                said.append(str(caught.value))
+        address = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        for name in ("HTTP_PROXY", "HTTPS_PROXY"):
+            no_proxies.setenv(name, f"http://{credentials}{address}")
+        yield f"http://{address}"
+
+
+async def check_through(panel: FakePanel, scheme: str, http: UsageHttp) -> str:
+    """What a usage check of ``panel`` (at ``scheme``) failed with."""
+    with pytest.raises(UsageError) as caught:
+        await http.get_json(panel.url.replace("http://", f"{scheme}://"), "/api/usage/token/", bearer=KEY)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])  # a 407 answer, or a tunnel refused with one
+async def test_credentials_a_proxy_refused_are_not_sent_again_by_the_usage_checks(answering: FakePanel, no_proxies,
+                                                                                  scheme: str) -> None:
+    """As for the gateway's requests: a proxy counting failed logins would lock the account within a few
+    background checks. After its 407 the checks through it fail at once, saying why, and send nothing."""
+    seen: list[bytes] = []
+    async with asking_for_login(no_proxies, "corp:wrong-pass@", seen), \
+            make_client(timeout_s=2.0, proxies=ProxyRoutes()) as client:
+        said = [await check_through(answering, scheme, UsageHttp(client, (KEY,))) for _ in range(3)]
     assert len(seen) == 1 and b"Proxy-Authorization: Basic " in seen[0], seen
     for words in said:  # the first check's words too: the proxy named, the credentials refused
         assert "refused the credentials in the proxy setting (HTTP 407): they are not sent again" in words, words
@@ -172,21 +184,6 @@ async def test_credentials_a_proxy_refused_are_not_sent_again_by_the_usage_check
 @pytest.mark.parametrize("scheme", ["http", "https"])
 async def test_a_proxy_asking_for_credentials_none_were_given_for_is_said_so_in_the_usage_check(
         answering: FakePanel, no_proxies, scheme: str) -> None:
-    async def ask(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"corp\"\r\n"
-                     b"Content-Length: 0\r\nConnection: close\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(ask, "127.0.0.1", 0)
-    async with server:
-        proxy = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-        no_proxies.setenv("HTTP_PROXY", proxy)
-        no_proxies.setenv("HTTPS_PROXY", proxy)
-        async with make_client(timeout_s=2.0, proxies=ProxyRoutes()) as client:
-            with pytest.raises(UsageError) as caught:
-                await UsageHttp(client, (KEY,)).get_json(answering.url.replace("http://", f"{scheme}://"),
-                                                         "/api/usage/token/", bearer=KEY)
-    assert f"the proxy {proxy} asks for credentials: write them into the proxy variable's URL" in str(caught.value)
-
+    async with asking_for_login(no_proxies) as proxy, make_client(timeout_s=2.0, proxies=ProxyRoutes()) as client:
+        said = await check_through(answering, scheme, UsageHttp(client, (KEY,)))
+    assert f"the proxy {proxy} asks for credentials: write them into the proxy variable's URL" in said, said
