@@ -75,8 +75,9 @@ def _where(scheme: str) -> str:
 
 
 class _SaidAtStart(logging.Filter):
-    """aiohttp reads the proxy settings again for every request and logs each time that an https:// proxy is
-    not supported; `unusable_proxies` says so once, at start, with what becomes of the requests."""
+    """aiohttp logs that an https:// proxy is not supported at each reading of the settings (``ProxyRoutes``
+    reads them at start and once per address); `unusable_proxies` says so once, with what becomes of the
+    requests."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not (isinstance(record.msg, str) and record.msg.endswith("proxies %s are not supported, ignoring"))
@@ -87,6 +88,18 @@ _SAID_AT_START = _SaidAtStart()  # one instance: adding it again is then a no-op
 
 def quiet_repeated_warnings() -> None:
     logging.getLogger("aiohttp.client").addFilter(_SAID_AT_START)
+
+
+# What to do about a proxy asking for credentials none were given for (both clients say it).
+CREDENTIALS_ADVICE = ("write them into the proxy variable's URL (http://user:password@proxy:port) and start API "
+                      "Router again")
+
+
+def proxys_own_407(scheme: str, status: int, headers: Mapping[str, str]) -> bool:
+    """Whether an answer is a proxy's 407 rather than the provider's: only an http:// request is answered by its
+    proxy (through a tunnel, an answer is the https:// provider's own; the proxy's refusal of the tunnel is an
+    error, never an answer)."""
+    return status == 407 and scheme == "http" and "Proxy-Authenticate" in headers
 
 
 class ProxyRoutes:

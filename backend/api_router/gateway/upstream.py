@@ -24,7 +24,7 @@ from yarl import URL
 
 from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.errors import GATEWAY_QUITS, TooLarge, os_reason
-from api_router.proxyenv import Proxy, ProxyRoutes
+from api_router.proxyenv import CREDENTIALS_ADVICE, Proxy, ProxyRoutes, proxys_own_407
 from api_router.secrets import mask_refused
 from api_router.texts import one_line
 from api_router.tls import tls_reason
@@ -293,15 +293,13 @@ class Upstream:
             raise
         except ValueError as exc:
             raise _unusable(exc) from None
-        # (Through a tunnel a 407 that comes back as an answer is the https:// provider's own.)
-        if resp.status == 407 and target.scheme == "http" and "Proxy-Authenticate" in resp.headers:
+        if proxys_own_407(target.scheme, resp.status, resp.headers):
             self._login_refused()
         return resp
 
     async def _request(self, method: str, target: URL, headers: dict[str, str], body: bytes | None,
                        via: dict[str, Any]) -> aiohttp.ClientResponse:
         _REUSED.set(False)
-        _CONNECTING.set(None)
         sent = time.monotonic()
         try:
             return await self.session.request(method, target, data=body, headers=headers, allow_redirects=False,
@@ -577,8 +575,7 @@ def _login_advice() -> str:
         return (" — a proxy between API Router and the provider refused the credentials in the proxy setting: "
                 "correct them and start API Router again (until then they are not sent again, so that a proxy "
                 "counting failed logins does not lock the account)")
-    return (" — a proxy between API Router and the provider asks for credentials: write them into the proxy "
-            "variable's URL (http://user:password@proxy:port) and start API Router again")
+    return f" — a proxy between API Router and the provider asks for credentials: {CREDENTIALS_ADVICE}"
 
 
 def clip(text: str, limit: int = 300) -> str:

@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 from yarl import URL
 
-from api_router.proxyenv import Proxy, ProxyRoutes
+from api_router.proxyenv import CREDENTIALS_ADVICE, Proxy, ProxyRoutes, proxys_own_407
 from api_router.texts import one_line, shortened
 from api_router.tls import causes, client_context, tls_reason
 
@@ -123,8 +123,7 @@ class _ProxiedAsTheGatewayIs(httpx.AsyncBaseTransport):
             if str(exc).startswith("407"):
                 raise self._login_refused(proxy) from None
             raise
-        # (Through a tunnel a 407 that comes back as an answer is the panel's own.)
-        if response.status_code == 407 and request.url.scheme == "http" and "Proxy-Authenticate" in response.headers:
+        if proxys_own_407(request.url.scheme, response.status_code, response.headers):
             await response.aclose()
             raise self._login_refused(proxy)
         return response
@@ -133,9 +132,7 @@ class _ProxiedAsTheGatewayIs(httpx.AsyncBaseTransport):
         """The proxy's 407, in the gateway's words: credentials refused (and not sent again: see
         ``ProxyRoutes.refused``), or none given where it asks for them."""
         self._proxies.refused(proxy)
-        why = self._proxies.unusable(proxy) or (
-            f"the proxy {proxy.url} asks for credentials: write them into the proxy variable's URL "
-            "(http://user:password@proxy:port) and start API Router again")
+        why = self._proxies.unusable(proxy) or f"the proxy {proxy.url} asks for credentials: {CREDENTIALS_ADVICE}"
         return httpx.ProxyError(why)
 
     def _through(self, proxy: Proxy) -> httpx.AsyncHTTPTransport:
