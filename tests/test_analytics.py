@@ -1,12 +1,18 @@
 """Analytics over a seeded request log."""
 
+import tempfile
 import time
+from bisect import bisect_right
+from collections import defaultdict
 from datetime import datetime
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from api_router import analytics
-from api_router.records import Attempt, Outcome, RequestRecord, Usage
+from api_router.records import Attempt, Outcome, RequestOutcome, RequestRecord, Usage
 from api_router.store import Store
 
 NOW = 1_800_000_000_000
@@ -97,6 +103,22 @@ def test_overall_errors_are_the_requests_the_error_filter_shows(tmp_path):
     overall = analytics.summary(store, "hour", now=NOW)["overall"]
     assert (overall["requests"], overall["errors"]) == (5, 2)
     assert [row["status"] for row in store.request_log() if row["outcome"] == "error"] == [502, 200]
+    store.close()
+
+
+def test_rows_logged_before_outcomes_were_kept_are_errors_by_their_status_or_error(tmp_path):
+    import sqlite3
+
+    store = Store(tmp_path / "s.sqlite3")
+    store.open()
+    for status, error in ((200, ""), (200, "upstream stream broke after output started"), (502, ""), (400, "")):
+        store.log_request(RequestRecord(unix_ms=NOW - MIN, path="/v1/responses", stream=True, provider="p1",
+                                        status=status, latency_ms=10.0, error=error))
+    store.flush()
+    with sqlite3.connect(tmp_path / "s.sqlite3") as conn:  # as an older version left them
+        conn.execute("UPDATE request_log SET outcome = NULL")
+    overall = analytics.summary(store, "hour", now=NOW)["overall"]
+    assert (overall["requests"], overall["errors"]) == (4, 3)
     store.close()
 
 
@@ -230,3 +252,88 @@ def test_a_solo_requests_provider_times_are_its_attempts_own(tmp_path):
     served = [row["attempts"][-1] for row in store.request_log()]
     assert [(x["latency_ms"], x["ttfb_ms"]) for x in served] == [(2.0, 1.0), (2.0, 1.0)]
     store.close()
+
+
+# --- the numbers SQLite works out are the ones the records say --------------------------------------------
+
+HOUR_STARTS = analytics.bucket_starts(12, 5 * MIN, NOW)
+times = st.one_of(st.sampled_from([HOUR_STARTS[0] - 1, *HOUR_STARTS, NOW]),
+                  st.integers(HOUR_STARTS[0] - 10 * MIN, NOW))
+millis = st.sampled_from([0.5, 2.0, 2.0, 17.25, 300.0, 1234.567])  # ties, and values SQLite and Python order alike
+providers = st.sampled_from(["p1", "p2", "p3"])
+
+
+@st.composite
+def records(draw: st.DrawFn) -> RequestRecord:
+    served = draw(st.one_of(st.none(), providers))
+    status = draw(st.sampled_from([200, 200, 400, 429, 499, 502]))
+    if served is not None and draw(st.booleans()):  # one attempt that simply succeeded: stored "solo"
+        attempts = [Attempt(served, Outcome.OK, status, draw(millis), ttfb_ms=draw(st.one_of(st.none(), millis)))]
+    else:
+        attempts = draw(st.lists(st.builds(
+            Attempt, providers, st.sampled_from(list(Outcome)), st.sampled_from([None, 200, 503]), millis,
+            ttfb_ms=st.one_of(st.none(), millis), summary=st.booleans()), max_size=3))
+    return RequestRecord(unix_ms=draw(times), path="/v1/responses", stream=True, provider=served, status=status,
+                         latency_ms=draw(millis), ttfb_ms=draw(st.one_of(st.none(), millis)),
+                         usage=Usage(*(draw(st.integers(0, 9)) for _ in range(5))),
+                         error=draw(st.sampled_from(["", "all providers failed"])), attempts=attempts)
+
+
+def _nearest_ranks(values: list[float]) -> dict[str, float | None]:
+    ordered = sorted(values)
+    return {f"p{p}": ordered[max(0, -(-p * len(ordered) // 100) - 1)] if ordered else None for p in (50, 90, 99)}
+
+
+def _expected(logged: list[RequestRecord]) -> dict:
+    """The hour window's numbers, from the records as the gateway logged them."""
+    inside = [r for r in logged if r.unix_ms >= HOUR_STARTS[0]]
+    tokens = ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "total_tokens")
+    overall = {"requests": len(inside), "errors": sum(r.outcome() is RequestOutcome.ERROR for r in inside),
+               **{name: sum(getattr(r.usage, name) for r in inside) for name in tokens},
+               "latency_ms": _nearest_ranks([r.latency_ms for r in inside]),
+               "ttfb_ms": _nearest_ranks([r.ttfb_ms for r in inside if r.ttfb_ms is not None])}
+    per: dict = defaultdict(lambda: {"requests": 0, "errors": 0, **dict.fromkeys(tokens, 0)})
+    served: dict = defaultdict(list)
+    series: dict = defaultdict(lambda: defaultdict(lambda: {"requests": 0, "errors": 0, "tokens": 0}))
+    for r in inside:
+        bucket = bisect_right(HOUR_STARTS, r.unix_ms) - 1
+        if r.provider:
+            for name in tokens:
+                per[r.provider][name] += getattr(r.usage, name)
+            series[bucket][r.provider]["tokens"] += r.usage.total_tokens
+        for a in r.attempts:
+            if a.summary:
+                continue
+            failed = a.outcome is Outcome.PROVIDER_FAILURE
+            for totals in (per[a.provider], series[bucket][a.provider]):
+                totals["requests"] += 1
+                totals["errors"] += failed
+            if a.outcome is Outcome.OK:
+                served[a.provider].append(a)
+    return {
+        "overall": overall,
+        "providers": {pid: {**totals, "latency_ms": _nearest_ranks([a.latency_ms for a in served[pid]]),
+                            "ttfb_ms": _nearest_ranks([a.ttfb_ms for a in served[pid] if a.ttfb_ms is not None])}
+                      for pid, totals in per.items()},
+        "series": [{pid: dict(point) for pid, point in series[i].items()} for i in range(len(HOUR_STARTS))],
+    }
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(records(), max_size=25))
+def test_the_summary_says_what_the_logged_records_say(logged):
+    """Counts, errors, tokens, chart buckets (a request at a bucket's first millisecond is in it) and
+    nearest-rank percentiles with ties and missing TTFBs — all worked out by SQLite — match the records."""
+    with tempfile.TemporaryDirectory() as folder:
+        store = Store(Path(folder) / "s.sqlite3")
+        store.open()
+        try:
+            for record in logged:
+                store.log_request(record)
+            s = analytics.summary(store, "hour", now=NOW)
+        finally:
+            store.close()
+    expected = _expected(logged)
+    assert s["overall"] == expected["overall"]
+    assert s["providers"] == expected["providers"]
+    assert [point["providers"] for point in s["series"]] == expected["series"]

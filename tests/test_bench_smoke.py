@@ -220,3 +220,16 @@ def test_a_bench_stopped_by_a_signal_leaves_no_process_serving(tmp_path: Path, h
         for pid in helpers:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_the_analytics_scenario_times_requests_alone_and_while_analytics_runs() -> None:
+    """``python -m bench.analytics`` on a small log: both phases measured, analytics calls made while the
+    second one ran, and the report judges their p99 ratio."""
+    import asyncio
+
+    from bench import analytics
+
+    floor, busy, took = asyncio.run(analytics.run(rows=3_000, seconds=1.0))
+    assert len(floor) > 10 and len(busy) > 10 and took, (len(floor), len(busy), took)
+    text, _met = analytics.report(floor, busy, took)
+    assert "p99 while analytics runs:" in text and f"{len(took)} calls" in text

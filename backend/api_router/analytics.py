@@ -8,7 +8,6 @@ the request; latency is that provider's own attempt time.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -26,13 +25,19 @@ WINDOWS = {  # name -> (buckets, chart bucket in ms): 12 five-minute steps, 24 c
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "total_tokens")
 
 
+PERCENTILES = (50, 90, 99)
+_NAMES = tuple(f"p{p}" for p in PERCENTILES)
+
+
+def _rank(p: int, n: int) -> int:
+    """The nearest rank (from 1) of the ``p``-th percentile among ``n`` ordered values."""
+    return -(-p * n // 100)
+
+
 def percentiles(values: list[float]) -> dict[str, float | None]:
     """p50/p90/p99 by nearest rank; None when there is nothing to measure."""
-    if not values:
-        return {"p50": None, "p90": None, "p99": None}
     ordered = sorted(values)
-    n = len(ordered)
-    return {f"p{p}": round(ordered[min(n - 1, max(0, -(-p * n // 100) - 1))], 3) for p in (50, 90, 99)}
+    return {f"p{p}": round(ordered[_rank(p, len(ordered)) - 1], 3) if ordered else None for p in PERCENTILES}
 
 
 def bucket_starts(count: int, bucket_ms: int, now: int) -> list[int]:
@@ -56,8 +61,61 @@ def bucket_starts(count: int, bucket_ms: int, now: int) -> list[int]:
     return starts[::-1]
 
 
-def _bucket_of(starts: list[int], ts: int) -> int:
-    return max(0, bisect_right(starts, ts) - 1)
+def _bucket_sql(starts: list[int], first: int = 0, end: int | None = None) -> str:
+    """SQL for the chart bucket a row's ``unix_ms`` falls in, among ``starts[first:end]``: a binary search
+    (five comparisons a row for a month, not thirty). The window's rows are at or after ``starts[0]``."""
+    end = len(starts) if end is None else end
+    if end - first == 1:
+        return str(first)
+    middle = (first + end) // 2
+    return (f"CASE WHEN unix_ms < {int(starts[middle])} THEN {_bucket_sql(starts, first, middle)} "
+            f"ELSE {_bucket_sql(starts, middle, end)} END")
+
+
+# An error as the Requests page's filter counts one: not the request's own (a 400 passed back) nor a
+# turn the client cancelled. Rows from before outcomes were stored go by their status.
+_IS_ERROR = ("CASE WHEN outcome IS NOT NULL THEN outcome = ? "
+             "ELSE status >= 400 OR coalesce(error, '') <> '' END")
+# Every attempt of the window's requests: (provider, outcome, latency_ms, ttfb_ms, unix_ms). A request whose
+# one attempt simply succeeded has no attempts row (store: "solo"); its own row stands for it, with the
+# attempt's times kept in it (rows logged before they were kept: the request's).
+_ATTEMPTS = ("SELECT a.provider AS provider, a.outcome AS outcome, a.latency_ms AS latency_ms, a.ttfb_ms AS ttfb_ms, "
+             "r.unix_ms AS unix_ms FROM attempts a JOIN request_log r ON r.id = a.request_id "
+             "WHERE r.unix_ms >= ? AND a.summary = 0 "
+             "UNION ALL SELECT provider, ?, coalesce(attempt_latency_ms, latency_ms), "
+             "CASE WHEN attempt_latency_ms IS NULL THEN ttfb_ms ELSE attempt_ttfb_ms END, unix_ms FROM request_log "
+             "WHERE unix_ms >= ? AND solo = 1")
+
+
+def _at_ranks(count: str) -> str:
+    return ", ".join(f"({p} * {count} + 99) / 100" for p in PERCENTILES)
+
+
+# The values at the percentiles' ranks of ``latency_ms`` and ``ttfb_ms`` per ``grp`` of a source: SQLite
+# sorts, and only these few rows come back.
+_RANKED = ("SELECT grp, n_latency, at_latency, latency_ms, n_ttfb, at_ttfb, ttfb_ms FROM ("
+           "SELECT grp, latency_ms, ttfb_ms, "
+           "row_number() OVER (PARTITION BY grp ORDER BY latency_ms) AS at_latency, "
+           "count(*) OVER (PARTITION BY grp) AS n_latency, "
+           "row_number() OVER (PARTITION BY grp ORDER BY ttfb_ms IS NULL, ttfb_ms) AS at_ttfb, "
+           "count(ttfb_ms) OVER (PARTITION BY grp) AS n_ttfb FROM ({source})) "
+           f"WHERE at_latency IN ({_at_ranks('n_latency')}) OR at_ttfb IN ({_at_ranks('n_ttfb')})")
+
+Read = Callable[[str, tuple[Any, ...]], list[Any]]
+Times = dict[str, dict[str, float | None]]
+
+
+def _ranked(read: Read, source: str, args: tuple[Any, ...]) -> dict[str, Times]:
+    """Latency and TTFB percentiles per ``grp`` of ``source`` (columns grp, latency_ms, ttfb_ms)."""
+    found: dict[str, Times] = defaultdict(
+        lambda: {"latency_ms": dict.fromkeys(_NAMES), "ttfb_ms": dict.fromkeys(_NAMES)})
+    for grp, n_latency, at_latency, latency, n_ttfb, at_ttfb, ttfb in read(_RANKED.format(source=source), args):
+        for p, name in zip(PERCENTILES, _NAMES, strict=True):
+            if at_latency == _rank(p, n_latency):
+                found[grp]["latency_ms"][name] = round(latency, 3)
+            if ttfb is not None and at_ttfb == _rank(p, n_ttfb):
+                found[grp]["ttfb_ms"][name] = round(ttfb, 3)
+    return found
 
 
 def _empty() -> dict[str, Any]:
@@ -65,74 +123,57 @@ def _empty() -> dict[str, Any]:
 
 
 def summary(store: Store, window: str = "day", now: int | None = None) -> dict[str, Any]:
+    """The window's numbers, worked out by SQLite: only totals and the rows at the percentiles come back, so
+    a month of a full log keeps this thread off the interpreter the gateway's requests share."""
     if window not in WINDOWS:
         raise ValueError(f"window must be one of: {', '.join(WINDOWS)}")
     count, bucket = WINDOWS[window]
     now = now_ms() if now is None else now
     starts = bucket_starts(count, bucket, now)
     since = starts[0]
-    requests = store.query(
-        "SELECT id, unix_ms, provider, status, error, outcome, latency_ms, ttfb_ms, "
-        f"{', '.join(TOKEN_FIELDS)} FROM request_log WHERE unix_ms >= ? ORDER BY unix_ms", (since,))
-    # A request whose one attempt simply succeeded has no attempts row (store: "solo"); its own row
-    # stands for it, with the attempt's times kept in it (rows logged before they were kept: the request's).
-    attempts = store.query(
-        "SELECT a.provider, a.outcome, a.latency_ms, a.ttfb_ms, r.unix_ms FROM attempts a "
-        "JOIN request_log r ON r.id = a.request_id "
-        "WHERE r.unix_ms >= ? AND a.summary = 0 "
-        "UNION ALL SELECT provider, ?, coalesce(attempt_latency_ms, latency_ms), "
-        "CASE WHEN attempt_latency_ms IS NULL THEN ttfb_ms ELSE attempt_ttfb_ms END, unix_ms FROM request_log "
-        "WHERE unix_ms >= ? AND solo = 1",
-        (since, Outcome.OK, since))
+    in_bucket = _bucket_sql(starts)
+    with store.snapshot() as read:  # one view of the log for every number (and no wait for other reads)
+        requests = read(
+            f"SELECT {in_bucket} AS bucket, provider, count(*), sum({_IS_ERROR}), "
+            f"{', '.join(f'sum({name})' for name in TOKEN_FIELDS)} "
+            "FROM request_log WHERE unix_ms >= ? GROUP BY bucket, provider", (RequestOutcome.ERROR, since))
+        attempts = read(f"SELECT {in_bucket} AS bucket, provider, count(*), sum(outcome = ?) FROM ({_ATTEMPTS}) "
+                        "GROUP BY bucket, provider", (Outcome.PROVIDER_FAILURE, since, Outcome.OK, since))
+        overall_times = _ranked(read, "SELECT '' AS grp, latency_ms, ttfb_ms FROM request_log WHERE unix_ms >= ?",
+                                (since,))
+        # Latency and TTFB are a provider's own times on the attempts it served, not the request's (which
+        # include the providers asked before it).
+        provider_times = _ranked(
+            read, f"SELECT provider AS grp, latency_ms, ttfb_ms FROM ({_ATTEMPTS}) WHERE outcome = ?",
+            (since, Outcome.OK, since, Outcome.OK))
 
     overall = _empty()
-    overall_latency: list[float] = []
-    overall_ttfb: list[float] = []
     per: dict[str, dict[str, Any]] = defaultdict(_empty)
-    per_latency: dict[str, list[float]] = defaultdict(list)
-    per_ttfb: dict[str, list[float]] = defaultdict(list)
     series: dict[int, dict[str, dict[str, int]]] = defaultdict(
         lambda: defaultdict(lambda: {"requests": 0, "errors": 0, "tokens": 0}))
-
-    for _id, ts, provider, status, error, outcome, latency, ttfb, *tokens in requests:
-        overall["requests"] += 1
-        # An error as the Requests page's filter counts one: not the request's own (a 400 passed back)
-        # nor a turn the client cancelled. Rows from before outcomes were stored go by their status.
-        overall["errors"] += outcome == RequestOutcome.ERROR if outcome is not None else status >= 400 or bool(error)
-        overall_latency.append(latency)
-        if ttfb is not None:
-            overall_ttfb.append(ttfb)
-        for name, value in zip(TOKEN_FIELDS, tokens, strict=False):
+    for index, provider, logged, errors, *tokens in requests:
+        overall["requests"] += logged
+        overall["errors"] += errors
+        for name, value in zip(TOKEN_FIELDS, tokens, strict=True):
             overall[name] += value
-        if provider:
-            for name, value in zip(TOKEN_FIELDS, tokens, strict=False):
+            if provider:
                 per[provider][name] += value
-            series[_bucket_of(starts, ts)][provider]["tokens"] += tokens[-1]
+        if provider:
+            series[index][provider]["tokens"] += tokens[-1]
     # Every attempt counts (a hedge that lost, one the client cut short, a 400 passed back); errors are
-    # the provider's own failures; latency and TTFB are the provider's own times on the attempts it
-    # served, not the request's (which include the providers asked before it).
-    for provider, outcome, latency, attempt_ttfb, ts in attempts:
-        per[provider]["requests"] += 1
-        point = series[_bucket_of(starts, ts)][provider]
-        point["requests"] += 1
-        if outcome == Outcome.PROVIDER_FAILURE:
-            per[provider]["errors"] += 1
-            point["errors"] += 1
-        elif outcome == Outcome.OK:
-            per_latency[provider].append(latency)
-            if attempt_ttfb is not None:
-                per_ttfb[provider].append(attempt_ttfb)
+    # the provider's own failures.
+    for index, provider, asked, failures in attempts:
+        for totals in (per[provider], series[index][provider]):
+            totals["requests"] += asked
+            totals["errors"] += failures
 
     return {
         "window": window,
         "since_unix_ms": since,
         "now_unix_ms": now,
         "bucket_ms": bucket,
-        "overall": {**overall, "latency_ms": percentiles(overall_latency), "ttfb_ms": percentiles(overall_ttfb)},
-        "providers": {
-            pid: {**stats, "latency_ms": percentiles(per_latency[pid]), "ttfb_ms": percentiles(per_ttfb[pid])}
-            for pid, stats in sorted(per.items())
-        },
+        "overall": {**overall, **overall_times[""]},
+        "providers": {pid: {**stats, **provider_times[pid]} for pid, stats in sorted(per.items())},
         "series": [
             {"t_unix_ms": start, "providers": {pid: dict(v) for pid, v in series[index].items()}}
             for index, start in enumerate(starts)
