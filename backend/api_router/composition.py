@@ -26,7 +26,7 @@ from api_router.desktop.autostart import ItemChange, SettingFollower, apply_sett
 from api_router.fsutil import NotAFile, check_writable, private_dir, tighten_tree
 from api_router.paths import Paths, codex_home
 from api_router.provider_tests import ProviderTests
-from api_router.proxyenv import ProxyRoutes, proxy_secrets
+from api_router.proxyenv import ProxyRoutes, ProxySettings, proxy_secrets
 from api_router.quota import Quota
 from api_router.records import Activity, EventSink, Kind, Level
 from api_router.routing import Router
@@ -202,8 +202,9 @@ def _open_services(paths: Paths, port: int | None, host: str | None, clock: Call
     # first answer sent with it is masked (a listener is told only after the new version is in use).
     redactor.update(secrets.current)
     secrets.before_use = redactor.update
-    redactor.update_url_secrets(_url_secrets(config.current))
-    config.before_use = lambda loaded: redactor.update_url_secrets(_url_secrets(loaded.config))
+    proxy_settings = ProxySettings.read()  # once, for every client and the masking
+    redactor.update_url_secrets(_url_secrets(config.current, proxy_settings))
+    config.before_use = lambda loaded: redactor.update_url_secrets(_url_secrets(loaded.config, proxy_settings))
     store = Store(paths.store, redactor, _retention(config.current))
     if store.upgrade_pending():
         _refuse_under_an_earlier_version(paths, config.current, port, host)
@@ -227,7 +228,7 @@ def _open_services(paths: Paths, port: int | None, host: str | None, clock: Call
     index = ContinuityIndex(store)
     continuity = Continuity(home, index)
     activity = Activity()
-    trust, proxies = ClientTrust(), ProxyRoutes()
+    trust, proxies = ClientTrust(), ProxyRoutes(proxy_settings)
     quota = Quota(store, lambda: config.current, lambda: secrets.current, store.add_event, redactor, activity,
                   trust, proxies)
     quota.load()
@@ -284,10 +285,10 @@ def _report_file_problems(config: ConfigFile, secrets: SecretsFile, store: Store
         f.on_problem, f.on_notice, f.on_ignored = problem, notice, ignored
 
 
-def _url_secrets(cfg: Config) -> set[str]:
+def _url_secrets(cfg: Config, proxy_settings: ProxySettings) -> set[str]:
     """What provider URLs — and the proxy settings the requests to them go through — hold of a secret."""
     urls = [u for p in cfg.providers.values() for u in (p.base_url, p.usage_base_url) if u]
-    return {secret for url in urls for secret in url_secrets(url)} | proxy_secrets()
+    return {secret for url in urls for secret in url_secrets(url)} | proxy_secrets(proxy_settings)
 
 
 def _retention(cfg: Config) -> Retention:

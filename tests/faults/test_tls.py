@@ -520,6 +520,20 @@ async def test_a_netrc_entry_for_the_providers_host_does_not_break_its_requests(
     assert p1.requests[0].headers["Authorization"] == "Bearer sk-test-p1-0123456789"
 
 
+@pytest.mark.parametrize("proxies", [{}, {"HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"}])
+async def test_a_netrc_file_that_is_not_utf8_does_not_break_requests(fakes, gateway, monkeypatch, tmp_path, proxies):
+    """A ~/.netrc in Latin-1 (git's, say) failed every request, with a proxy set or not: "the provider's base
+    URL or key cannot be used ('utf-8' codec can't decode …)"."""
+    only_proxy_settings(monkeypatch, **proxies)
+    netrc = tmp_path / "netrc"
+    netrc.write_bytes("machine git.example login ren\xe9 password pw-netrc\n".encode("latin-1"))
+    monkeypatch.setenv("NETRC", str(netrc))
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    reply = await gw.responses()
+    assert reply.status == 200, reply.body
+
+
 @pytest.mark.parametrize("credentials", ["corp:wrong-pass@", ""])
 async def test_credentials_a_proxy_refused_are_not_sent_again_this_run(https_fakes, gateway, ca_file, monkeypatch,
                                                                        credentials):
@@ -544,7 +558,8 @@ async def test_credentials_a_proxy_refused_are_not_sent_again_this_run(https_fak
         assert len(asked) == 1 and b"Proxy-Authorization: Basic" in asked[0]
         assert "wrong-pass" not in first + second
     else:
-        assert "asks for credentials: write them into the proxy variable's URL" in first + second
+        assert "asks for credentials: write them into the proxy variable's URL, in front of the proxy's address " \
+               "(user:password@proxy:port after http://)" in first, first  # (a URL with a password would be masked)
         assert len(asked) == 2
     assert p1.calls == 0
 

@@ -8,11 +8,11 @@ import base64
 import contextlib
 from collections.abc import AsyncIterator
 
-import aiohttp.helpers
 import pytest
 from aiohttp import web
 from usage_fakes import KEY, FakePanel
 
+from api_router import proxyenv
 from api_router.proxyenv import ProxyRoutes
 from api_router.usage import ErrorKind, UsageError, make_client
 from api_router.usage.client import UsageHttp
@@ -86,18 +86,19 @@ async def test_a_check_goes_through_http_proxy_unless_no_proxy_names_the_host(
     assert len(seen) == 1
 
 
-async def test_the_system_proxys_bypass_list_is_heeded(answering: FakePanel, no_proxies,
+@pytest.mark.parametrize(("override", "via"), [("<-loopback>;*.corp.example", "proxy"),
+                                               ("<-loopback>; 127.0.0.* ;", "panel"), ("*.corp.example", "panel")])
+async def test_the_system_proxys_bypass_list_is_heeded(answering: FakePanel, no_proxies, override: str, via: str,
                                                        forward_proxy: tuple[str, list[str]]) -> None:
-    """Windows and macOS: with no variable set, the system proxy applies, and its bypass list (read by
-    urllib's proxy_bypass, which aiohttp asks for each request) sends listed hosts straight there — httpx
-    alone never asked it, so an intranet relay's checks went to the proxy while its requests did not."""
+    """Windows and macOS: with no variable set, the system proxy applies, and its bypass list sends listed
+    hosts — and this machine, unless Windows' list says <-loopback> — straight there; httpx alone never asked
+    it, so an intranet relay's checks went to the proxy while its requests did not."""
     proxy, seen = forward_proxy
-    no_proxies.setattr(aiohttp.helpers, "getproxies", lambda: {"http": proxy, "https": proxy})
-    no_proxies.setattr(aiohttp.helpers, "proxy_bypass", lambda host: host == "127.0.0.1")
-    assert (await check(answering))["via"] == "panel"  # type: ignore[index]
-    no_proxies.setattr(aiohttp.helpers, "proxy_bypass", lambda host: False)
-    assert (await check(answering))["via"] == "proxy"  # type: ignore[index]
-    assert len(seen) == 1
+    no_proxies.setattr(proxyenv, "_SYSTEM_PROXIES", True)
+    no_proxies.setattr(proxyenv, "_system_settings",
+                       lambda: ({"http": proxy, "https": proxy}, proxyenv.windows_bypass(override)))
+    assert (await check(answering))["via"] == via  # type: ignore[index]
+    assert len(seen) == (via == "proxy")
 
 
 async def test_a_socks_proxy_for_http_fails_the_check_in_words_not_a_crash(answering: FakePanel, no_proxies) -> None:

@@ -82,7 +82,7 @@ async def upstream_context(app: web.Application) -> AsyncIterator[None]:
         # Content-Security-Policy); Codex reads such an answer, and so does the gateway, as its server does.
         max_line_size=MAX_HEADER_LINE, max_field_size=MAX_HEADER_LINE,
     )
-    for why in unusable_proxies():
+    for why in unusable_proxies(app[SERVICES].proxies.settings):
         log.warning("%s", why)
     upstream = Upstream(session, Deadlines(asyncio.get_running_loop()), app[HOP_ID], app[SERVICES].proxies)
     app[UPSTREAM] = upstream

@@ -96,7 +96,7 @@ class GatewayServer:
         if not listen.may_listen_on(host):
             raise StartError(f"refusing to listen on {host}: only loopback addresses are allowed unless "
                              "[listen] allow_remote = true is set in config.toml")
-        if (problem := settings_problem()) is not None:
+        if (problem := settings_problem(services.proxies.settings)) is not None:
             raise StartError(problem)
         self.state = ServingState()
         app = build_app(services, self.registry, self.state, host)

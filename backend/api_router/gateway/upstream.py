@@ -24,7 +24,7 @@ from yarl import URL
 
 from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.errors import GATEWAY_QUITS, TooLarge, os_reason
-from api_router.proxyenv import CREDENTIALS_ADVICE, Proxy, ProxyRoutes, proxys_own_407
+from api_router.proxyenv import Proxy, ProxyRoutes, proxys_own_407
 from api_router.secrets import mask_refused
 from api_router.texts import one_line
 from api_router.tls import tls_reason
@@ -571,11 +571,13 @@ def _login_advice() -> str:
     """What to do about a proxy's 407: give it credentials, or correct the ones it refused (which are not sent
     again this run: ``ProxyRoutes.refused``)."""
     proxy = _VIA.get()
-    if proxy is not None and proxy.auth is not None:
+    if proxy is None:
+        return ""
+    if proxy.auth is not None:
         return (" — a proxy between API Router and the provider refused the credentials in the proxy setting: "
                 "correct them and start API Router again (until then they are not sent again, so that a proxy "
                 "counting failed logins does not lock the account)")
-    return f" — a proxy between API Router and the provider asks for credentials: {CREDENTIALS_ADVICE}"
+    return f" — a proxy between API Router and the provider asks for credentials: {proxy.credentials_advice}"
 
 
 def clip(text: str, limit: int = 300) -> str:

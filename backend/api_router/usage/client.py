@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 from yarl import URL
 
-from api_router.proxyenv import CREDENTIALS_ADVICE, Proxy, ProxyRoutes, proxys_own_407
+from api_router.proxyenv import Proxy, ProxyRoutes, proxys_own_407
 from api_router.texts import one_line, shortened
 from api_router.tls import causes, client_context, tls_reason
 
@@ -132,7 +132,7 @@ class _ProxiedAsTheGatewayIs(httpx.AsyncBaseTransport):
         """The proxy's 407, in the gateway's words: credentials refused (and not sent again: see
         ``ProxyRoutes.refused``), or none given where it asks for them."""
         self._proxies.refused(proxy)
-        why = self._proxies.unusable(proxy) or f"the proxy {proxy.url} asks for credentials: {CREDENTIALS_ADVICE}"
+        why = self._proxies.unusable(proxy) or f"the proxy {proxy.url} asks for credentials: {proxy.credentials_advice}"
         return httpx.ProxyError(why)
 
     def _through(self, proxy: Proxy) -> httpx.AsyncHTTPTransport:
