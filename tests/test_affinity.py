@@ -90,3 +90,37 @@ def test_past_fifty_thousand_sessions_the_one_served_longest_ago_is_let_go(monke
     a.bind("s0", "p2")  # served again: the newest now
     a.bind("new", "p2")
     assert [a.provider_for(s, 600) for s in ("s0", "s1", "s2", "new")] == ["p2", None, "p2", "p2"]
+
+
+def test_a_start_takes_the_newest_fifty_thousand_saved_bindings(monkeypatch) -> None:
+    """Bindings let go for room stay saved until they age out; a start held every one of them (73,718 seen)."""
+    now = clock(monkeypatch)
+    store = Store()
+    for i in range(affinity.MAX_SESSIONS + 5):
+        store.rows[f"s{i}"] = ("p2", now[0] - 100_000 + i)
+    a = SessionAffinity(store, 600, "|p1")  # type: ignore[arg-type]
+    assert [a.provider_for(f"s{i}", 600) for i in (0, 4, 5, affinity.MAX_SESSIONS + 4)] == [None, None, "p2", "p2"]
+
+
+def test_a_new_choice_releases_every_saved_binding_at_once(tmp_path, monkeypatch) -> None:
+    """One statement for all (50,000 deletes one by one kept the writer busy while requests waited), and the
+    bindings let go for room go too: under the new choice a restart would have taken them up again."""
+    from api_router.store import Store as RealStore
+
+    clock(monkeypatch)
+    store = RealStore(tmp_path / "s.sqlite3")
+    store.open()
+    try:
+        monkeypatch.setattr(affinity, "MAX_SESSIONS", 3)
+        a = SessionAffinity(store, 600, "|p1")
+        for i in range(5):
+            a.bind(f"s{i}", "p2")
+        store.flush()
+        assert store.query("SELECT count(*) FROM session_affinity") == [(5,)]
+        a.release_all()
+        a.note_choice("|p3")
+        store.flush()
+        assert store.query("SELECT count(*) FROM session_affinity") == [(0,)]
+        assert SessionAffinity(store, 600, "|p3").provider_for("s0", 600) is None
+    finally:
+        store.close()

@@ -22,6 +22,9 @@ class AffinityStore:
         for s in sessions:
             self.rows.pop(s, None)
 
+    def forget_all_affinities(self) -> None:
+        self.rows.clear()
+
     def get_meta(self, key: str) -> str | None:
         return self.meta.get(key)
 

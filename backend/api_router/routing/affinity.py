@@ -51,11 +51,12 @@ class SessionAffinity:
         saved = store.load_affinities(now_ms() - int(keep_seconds * 1000))
         made_under = store.get_meta(CHOICE_KEY)
         if made_under is not None and not same_choice(made_under, choice):  # chosen anew while the app was stopped
-            store.forget_affinities([session for session, _, _ in saved])
+            store.forget_all_affinities()
             saved = []
         self._choice = made_under
         self.note_choice(choice)
-        for session, provider, unix_ms in sorted(saved, key=lambda row: row[2]):
+        # The newest MAX_SESSIONS: a binding let go for room stays saved until it ages out.
+        for session, provider, unix_ms in sorted(saved, key=lambda row: row[2])[-MAX_SESSIONS:]:
             at = steady_of(unix_ms, steady_ms(), now_ms())
             self._bound[session] = (provider, at, at)
 
@@ -106,11 +107,9 @@ class SessionAffinity:
     def release_all(self) -> None:
         """The user chose a provider: every session follows that choice from its next request on."""
         with self._lock:
-            sessions = list(self._bound)
             self._bound.clear()
             self._unsaved.clear()
-        if sessions:
-            self._store.forget_affinities(sessions)
+        self._store.forget_all_affinities()  # those let go for room too: they were made under the old choice
 
     def note_choice(self, choice: str) -> None:
         """The config's routing choice (``routing_choice``), kept with the bindings: told of every config

@@ -670,6 +670,11 @@ class Store:
         self._writer.submit(lambda c: c.executemany("DELETE FROM session_affinity WHERE session_id = ?",
                                                     [(s,) for s in session_ids]))
 
+    def forget_all_affinities(self) -> None:
+        """Every saved binding (the user made a new choice): one statement, where one per session of 50,000
+        had kept the writer busy for a while."""
+        self._writer.submit(lambda c: c.execute("DELETE FROM session_affinity"))
+
     def save_provider_test(self, provider: str, result_json: str) -> None:
         self._writer.submit(lambda c: c.execute(_TEST_INSERT,
                                                 (provider, result_json)))
