@@ -150,9 +150,10 @@ def test_a_session_longer_than_its_timeline_says_how_long_it_is(tmp_path):
     says how many there are, so its view can say it shows the newest part (it read "1,000 requests")."""
     store = Store(tmp_path / "s.sqlite3")
     store.open()
-    for i in range(analytics.TIMELINE_LIMIT + 100):
+    for i in range(analytics.TIMELINE_LIMIT + 100):  # p2 served request 100, the last before the window
         store.log_request(RequestRecord(unix_ms=NOW - 10_000_000 + i, path="/v1/responses", stream=True,
-                                        session_id="long", provider="p1", status=200, latency_ms=1.0))
+                                        session_id="long", provider="p2" if i == 99 else "p1", status=200,
+                                        latency_ms=1.0))
     store.log_request(RequestRecord(unix_ms=NOW, path="/v1/responses", stream=True, session_id="short",
                                     provider="p1", status=200, latency_ms=1.0))
     store.flush()
@@ -160,6 +161,7 @@ def test_a_session_longer_than_its_timeline_says_how_long_it_is(tmp_path):
     (listed,) = [s for s in analytics.sessions(store) if s["session_id"] == "long"]
     assert len(timeline["requests"]) == 1000 and timeline["total"] == listed["requests"] == 1100
     assert timeline["requests"][0]["unix_ms"] == NOW - 10_000_000 + 100  # the newest thousand, oldest first
+    assert [entry["switched"] for entry in timeline["requests"][:2]] == [True, False]  # from p2, before the window
     assert analytics.session_timeline(store, "short")["total"] == 1
     store.close()
 

@@ -215,13 +215,23 @@ def _made_by(store: Store, session_id: str, newest: dict[str, Any]) -> int:
         (session_id, newest["unix_ms"], newest["unix_ms"], newest["id"]))[0][0])
 
 
+def _served_before(store: Store, session_id: str, first: dict[str, Any]) -> str | None:
+    """Who served the session's last request before ``first`` that someone served (the timeline's first
+    entry is then marked as a switch as any other is)."""
+    rows = store.query(
+        "SELECT provider FROM request_log WHERE session_id = ? AND provider IS NOT NULL "
+        "AND (unix_ms < ? OR (unix_ms = ? AND id < ?)) ORDER BY unix_ms DESC, id DESC LIMIT 1",
+        (session_id, first["unix_ms"], first["unix_ms"], first["id"]))
+    return rows[0][0] if rows else None
+
+
 def session_timeline(store: Store, session_id: str,
                      bound_to: Callable[[str], str | None] = lambda session: None) -> dict[str, Any]:
     """The newest ``TIMELINE_LIMIT`` requests of one session, oldest first, with their attempts;
     failovers and provider switches between turns are marked. ``total``: how many the session made."""
     log = list(reversed(store.request_log(limit=TIMELINE_LIMIT, session_id=session_id)))
     total = len(log) if len(log) < TIMELINE_LIMIT else _made_by(store, session_id, log[-1])
-    previous = None
+    previous = _served_before(store, session_id, log[0]) if total > len(log) else None
     entries = []
     for item in log:
         served = item["provider"]
