@@ -5,6 +5,8 @@ and a netrc file that cannot be read."""
 from __future__ import annotations
 
 import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -141,3 +143,18 @@ def test_windows_names_each_variable_once(monkeypatch: pytest.MonkeyPatch) -> No
     environ = {"HTTP_PROXY": PROXY, "http_proxy": PROXY}
     note = proxyenv.codex_proxy_note(environ, "http://127.0.0.1:4000/v1")
     assert note is not None and note.startswith("This shell sets HTTP_PROXY: ")
+
+
+def test_routes_worked_out_at_once_read_the_netrc_file_once(clean: pytest.MonkeyPatch) -> None:
+    reads: list[int] = []
+
+    def slow_read() -> None:
+        reads.append(1)
+        time.sleep(0.05)
+
+    clean.setattr(proxyenv, "read_netrc", slow_read)
+    clean.setenv("HTTPS_PROXY", PROXY)
+    settings = ProxySettings.read()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(settings.proxy_for, [URL(f"https://relay{i}.example/v1") for i in range(4)]))
+    assert len(reads) == 1

@@ -23,6 +23,7 @@ import netrc
 import os
 import re
 import sys
+import threading
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -167,6 +168,7 @@ class ProxySettings:
     no_proxy: str = ""  # NO_PROXY as set
     system_bypass: Callable[[str], bool] = field(default=lambda host: False, repr=False)
     _netrc: list[netrc.netrc | None] = field(default_factory=list, repr=False, compare=False)  # read once, if asked
+    _netrc_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def read(cls) -> ProxySettings:
@@ -206,8 +208,9 @@ class ProxySettings:
     def _netrc_login(self, host: str) -> BasicAuth | None:
         """The credentials a netrc file gives the proxy's host, read the first time a proxy without its own
         needs them (never for a provider's host: see the module's docstring)."""
-        if not self._netrc:
-            self._netrc.append(read_netrc())
+        with self._netrc_lock:  # (routes are worked out in worker threads, several at once at start)
+            if not self._netrc:
+                self._netrc.append(read_netrc())
         found = self._netrc[0].authenticators(host) if self._netrc[0] is not None else None
         if found is None:
             return None
