@@ -25,7 +25,7 @@ import re
 import sys
 import threading
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +60,15 @@ class Proxy:
         return ("write them into the proxy variable's URL, in front of the proxy's address (user:password@proxy:port "
                 "after http://), and start API Router again")
 
+    def asks(self, offered: Sequence[str] | None = None) -> str:
+        """What its 407 asks for and what to do, by the schemes its ``Proxy-Authenticate`` headers ``offered``
+        (None: not known): a company's Windows proxy may take only its domain's own logins."""
+        if takes_basic(offered):
+            return f"asks for credentials: {self.credentials_advice}"
+        return (f"asks for a login: it takes only {' or '.join(_schemes(offered or ()))} logins, which API Router "
+                "cannot give — run a local proxy that logs in for you (Px or Cntlm, say) and name that one in "
+                "HTTPS_PROXY and HTTP_PROXY")
+
     @property
     def authorization(self) -> str | None:
         """Its ``Proxy-Authorization`` header, in aiohttp's encoding of the password for both clients (a
@@ -74,6 +83,17 @@ class Proxy:
         if "://" not in self.url:  # written without its scheme
             return f"the proxy setting {self.url} cannot be used: write it as http://{self.url}"
         return f"the proxy {self.url} cannot be used: API Router speaks only to http:// proxies"
+
+
+def _schemes(offered: Sequence[str]) -> list[str]:
+    return sorted({value.split(None, 1)[0] for value in offered if value.strip()}, key=str.lower)
+
+
+def takes_basic(offered: Sequence[str] | None) -> bool:
+    """Whether a proxy's 407 leaves Basic credentials a chance: its ``Proxy-Authenticate`` headers name Basic,
+    or name nothing (not known)."""
+    schemes = [scheme.lower() for scheme in _schemes(offered or ())]
+    return not schemes or "basic" in schemes
 
 
 def settings_problem(settings: ProxySettings | None = None) -> str | None:
@@ -126,22 +146,26 @@ class ProxyRoutes:
         self.settings = ProxySettings.read() if settings is None else settings
         self.any = any(scheme in ("http", "https") for scheme in self.settings.proxies)
         self._known: dict[tuple[str, str, int | None], Proxy | None] = {}
-        self._refused: set[Proxy] = set()
+        self._refused: dict[Proxy, str] = {}  # -> why nothing more is sent through it
 
-    def refused(self, proxy: Proxy) -> None:
-        """``proxy`` answered 407 to the credentials its setting gives: they are not sent again this run. A
-        proxy that counts failed logins (a company's directory) would lock the account within minutes of
-        background checks, and the settings are read only at start, so no later try could have better ones."""
-        if proxy.auth is not None:
-            self._refused.add(proxy)
+    def refused(self, proxy: Proxy, offered: Sequence[str] | None = None) -> None:
+        """``proxy`` answered 407 to the credentials its setting gives (``offered``: the schemes its
+        Proxy-Authenticate headers named): they are not sent again this run. A proxy that counts failed logins
+        (a company's directory) would lock the account within minutes of background checks, and the settings
+        are read only at start, so no later try could have better ones."""
+        if proxy.auth is None:
+            return
+        if takes_basic(offered):
+            self._refused[proxy] = (
+                f"the proxy {proxy.url} refused the credentials in the proxy setting (HTTP 407): they are not sent "
+                "again until API Router starts again, so that a proxy counting failed logins does not lock the "
+                "account — correct them and start it again")
+        else:
+            self._refused[proxy] = f"the proxy {proxy.url} {proxy.asks(offered)}"
 
     def unusable(self, proxy: Proxy) -> str | None:
         """Why nothing is sent through ``proxy`` (None: it can be used)."""
-        if proxy in self._refused:
-            return (f"the proxy {proxy.url} refused the credentials in the proxy setting (HTTP 407): they are not "
-                    "sent again until API Router starts again, so that a proxy counting failed logins does not "
-                    "lock the account — correct them and start it again")
-        return proxy.unusable
+        return self._refused.get(proxy) or proxy.unusable
 
     async def route(self, url: URL) -> Proxy | None:
         """The proxy for ``url``, or None: straight there."""

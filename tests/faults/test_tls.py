@@ -534,6 +534,29 @@ async def test_a_netrc_file_that_is_not_utf8_does_not_break_requests(fakes, gate
     assert reply.status == 200, reply.body
 
 
+@pytest.mark.parametrize("credentials", ["corp:pass@", ""])
+async def test_a_proxy_taking_only_windows_logins_is_said_to_need_a_local_proxy(https_fakes, gateway, ca_file,
+                                                                                monkeypatch, credentials):
+    """A company's proxy that offers only NTLM and Negotiate: no password written into a variable can log in,
+    and being told to write one there (or that it was refused) sends the user round in circles."""
+    monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+    (p1,) = await https_fakes("p1")
+    asked: list[bytes] = []
+    server, port = await start_raw(answers_once(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                                                b"Proxy-Authenticate: Negotiate\r\nProxy-Authenticate: NTLM\r\n"
+                                                b"Content-Length: 0\r\n\r\n", heads=asked))
+    async with server:
+        only_proxy_settings(monkeypatch, HTTPS_PROXY=f"http://{credentials}127.0.0.1:{port}")
+        gw = await gateway({"p1": p1}, routing={"check_interval_seconds": 3600})
+        first = (await gw.responses()).json["error"]["message"]
+        second = (await gw.responses()).json["error"]["message"]
+    for message in (first, second):
+        assert "asks for a login: it takes only Negotiate or NTLM logins, which API Router cannot give — run a " \
+               "local proxy that logs in for you (Px or Cntlm, say)" in message, message
+        assert "refused the credentials" not in message and "write them into" not in message
+    assert len(asked) == (1 if credentials else 2)  # a password it cannot take is not sent again either
+
+
 @pytest.mark.parametrize("credentials", ["corp:wrong-pass@", ""])
 async def test_credentials_a_proxy_refused_are_not_sent_again_this_run(https_fakes, gateway, ca_file, monkeypatch,
                                                                        credentials):

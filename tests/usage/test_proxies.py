@@ -139,15 +139,16 @@ async def test_a_proxy_setting_without_its_scheme_fails_the_check_without_its_pa
 
 
 @contextlib.asynccontextmanager
-async def asking_for_login(no_proxies: pytest.MonkeyPatch, credentials: str = "",
-                           seen: list[bytes] | None = None) -> AsyncIterator[str]:
+async def asking_for_login(no_proxies: pytest.MonkeyPatch, credentials: str = "", seen: list[bytes] | None = None,
+                           offers: bytes = b"Proxy-Authenticate: Basic realm=\"corp\"\r\n") -> AsyncIterator[str]:
     """A proxy answering every request (a CONNECT or a plain one) with 407, set as both proxy variables
-    (``credentials``: "user:password@"); yields its setting, without them. ``seen``: the heads it got."""
+    (``credentials``: "user:password@"); yields its setting, without them. ``seen``: the heads it got;
+    ``offers``: its Proxy-Authenticate lines."""
     async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
         if seen is not None:
             seen.append(head)
-        writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"corp\"\r\n"
+        writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\n" + offers +
                      b"Content-Length: 0\r\nConnection: close\r\n\r\n")
         await writer.drain()
         writer.close()
@@ -188,3 +189,16 @@ async def test_a_proxy_asking_for_credentials_none_were_given_for_is_said_so_in_
     async with asking_for_login(no_proxies) as proxy, make_client(timeout_s=2.0, proxies=ProxyRoutes()) as client:
         said = await check_through(answering, scheme, UsageHttp(client, (KEY,)))
     assert f"the proxy {proxy} asks for credentials: write them into the proxy variable's URL" in said, said
+
+
+async def test_a_proxy_taking_only_windows_logins_is_said_so_by_the_usage_checks(answering: FakePanel,
+                                                                                 no_proxies) -> None:
+    """An http:// panel's check gets the proxy's own 407, whose Proxy-Authenticate names NTLM only."""
+    seen: list[bytes] = []
+    async with asking_for_login(no_proxies, "corp:pass@", seen, offers=b"Proxy-Authenticate: NTLM\r\n") as proxy, \
+            make_client(timeout_s=2.0, proxies=ProxyRoutes()) as client:
+        said = [await check_through(answering, "http", UsageHttp(client, (KEY,))) for _ in range(2)]
+    for words in said:
+        assert f"the proxy {proxy} asks for a login: it takes only NTLM logins, which API Router cannot give" in words, \
+            words
+    assert len(seen) == 1

@@ -20,11 +20,12 @@ from typing import Any
 import aiohttp
 import orjson
 from aiohttp.helpers import is_ip_address
+from multidict import MultiMapping
 from yarl import URL
 
 from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.errors import GATEWAY_QUITS, TooLarge, os_reason
-from api_router.proxyenv import Proxy, ProxyRoutes, proxys_own_407
+from api_router.proxyenv import Proxy, ProxyRoutes, proxys_own_407, takes_basic
 from api_router.secrets import mask_refused
 from api_router.texts import one_line
 from api_router.tls import tls_reason
@@ -287,14 +288,14 @@ class Upstream:
             resp = await self._request(method, target, headers, body, via)
         except aiohttp.ClientHttpProxyError as exc:  # (an https:// provider's tunnel refused)
             if exc.status == 407:
-                self._login_refused()
+                self._login_refused(_offered(exc.headers))
             raise
         except aiohttp.ClientError:  # some are ValueErrors too (InvalidURL): what they say stands
             raise
         except ValueError as exc:
             raise _unusable(exc) from None
         if proxys_own_407(target.scheme, resp.status, resp.headers):
-            self._login_refused()
+            self._login_refused(_offered(resp.headers))
         return resp
 
     async def _request(self, method: str, target: URL, headers: dict[str, str], body: bytes | None,
@@ -314,9 +315,9 @@ class Upstream:
                 raise
         return await self.session.request(method, target, data=body, headers=headers, allow_redirects=False, **via)
 
-    def _login_refused(self) -> None:
+    def _login_refused(self, offered: list[str]) -> None:
         if (proxy := _VIA.get()) is not None:
-            self.proxies.refused(proxy)
+            self.proxies.refused(proxy, offered)
 
     async def _via(self, target: URL, headers: dict[str, str]) -> dict[str, Any]:
         """The proxy arguments for a request to ``target`` (none: straight there), noted for its failure's words;
@@ -559,7 +560,7 @@ def status_note(resp: aiohttp.ClientResponse) -> str:
     goes to HTTP_PROXY as it is, and its answer comes back as if the provider gave it)."""
     # (A proxy's 407 to an https:// provider's tunnel is no answer but an error of its own: ClientHttpProxyError.)
     if resp.status == 407 and resp.url.scheme == "http" and _VIA.get() is not None:
-        return _login_advice()
+        return _login_advice(_offered(resp.headers))
     location = resp.headers.get("Location", "") if 300 <= resp.status < 400 else ""
     if not location:
         return ""
@@ -567,17 +568,23 @@ def status_note(resp: aiohttp.ClientResponse) -> str:
             "(the key stays with the base URL's address)")
 
 
-def _login_advice() -> str:
-    """What to do about a proxy's 407: give it credentials, or correct the ones it refused (which are not sent
-    again this run: ``ProxyRoutes.refused``)."""
+def _offered(headers: MultiMapping[str] | None) -> list[str]:
+    """The login schemes a proxy's 407 names (its Proxy-Authenticate headers)."""
+    return headers.getall("Proxy-Authenticate", []) if headers else []
+
+
+def _login_advice(offered: list[str]) -> str:
+    """What to do about a proxy's 407 (``offered``: its Proxy-Authenticate headers): give it credentials, correct
+    the ones it refused (which are not sent again this run: ``ProxyRoutes.refused``), or log in through a proxy
+    that can (it takes only logins API Router cannot give)."""
     proxy = _VIA.get()
     if proxy is None:
         return ""
-    if proxy.auth is not None:
+    if proxy.auth is not None and takes_basic(offered):
         return (" — a proxy between API Router and the provider refused the credentials in the proxy setting: "
                 "correct them and start API Router again (until then they are not sent again, so that a proxy "
                 "counting failed logins does not lock the account)")
-    return f" — a proxy between API Router and the provider asks for credentials: {proxy.credentials_advice}"
+    return f" — a proxy between API Router and the provider {proxy.asks(offered)}"
 
 
 def clip(text: str, limit: int = 300) -> str:
@@ -606,7 +613,7 @@ def describe_exception(exc: BaseException, request_timeout: float) -> str:
         return f"cannot connect to {exc.host}:{exc.port} ({_why_not_connected(exc.os_error)})"
     if isinstance(exc, aiohttp.ClientHttpProxyError):
         said = clip(f"the proxy refused to connect to the provider: HTTP {exc.status} {exc.message}")
-        return said + _login_advice() if exc.status == 407 else said
+        return said + _login_advice(_offered(exc.headers)) if exc.status == 407 else said
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         if (tunnel := _tunnel_asked()) is not None:
             return f"the proxy {tunnel} closed the connection without opening a tunnel to the provider"

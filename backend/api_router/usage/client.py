@@ -125,15 +125,14 @@ class _ProxiedAsTheGatewayIs(httpx.AsyncBaseTransport):
             raise
         if proxys_own_407(request.url.scheme, response.status_code, response.headers):
             await response.aclose()
-            raise self._login_refused(proxy)
+            raise self._login_refused(proxy, response.headers.get_list("Proxy-Authenticate"))
         return response
 
-    def _login_refused(self, proxy: Proxy) -> httpx.ProxyError:
-        """The proxy's 407, in the gateway's words: credentials refused (and not sent again: see
-        ``ProxyRoutes.refused``), or none given where it asks for them."""
-        self._proxies.refused(proxy)
-        why = self._proxies.unusable(proxy) or f"the proxy {proxy.url} asks for credentials: {proxy.credentials_advice}"
-        return httpx.ProxyError(why)
+    def _login_refused(self, proxy: Proxy, offered: list[str] | None = None) -> httpx.ProxyError:
+        """The proxy's 407, in the gateway's words (``offered``: its login schemes, where known): credentials
+        refused (and not sent again: see ``ProxyRoutes.refused``), or none given where it asks for them."""
+        self._proxies.refused(proxy, offered)
+        return httpx.ProxyError(self._proxies.unusable(proxy) or f"the proxy {proxy.url} {proxy.asks(offered)}")
 
     def _through(self, proxy: Proxy) -> httpx.AsyncHTTPTransport:
         if (why := self._proxies.unusable(proxy)) is not None:  # as for the gateway's requests
