@@ -235,6 +235,19 @@ def test_hour_bars_stay_on_the_hour_across_a_half_hour_clock_change(lord_howe):
     assert starts == sorted(set(starts)) and starts[-2] - starts[-3] == 90 * MIN
 
 
+@pytest.fixture
+def chatham(monkeypatch):
+    """A clock that jumps from 02:45 to 03:45 (27 September 2026): 03:00 never shows."""
+    yield from in_zone(monkeypatch, "Pacific/Chatham")
+
+
+def test_the_bar_of_now_never_begins_after_now_where_the_clock_skipped_its_mark(chatham):
+    now = int(datetime(2026, 9, 27, 3, 50).timestamp() * 1000)  # 5 minutes after the jump
+    starts = analytics.bucket_starts(24, 3_600_000, now)
+    assert starts == sorted(set(starts)) and starts[-1] <= now, [datetime.fromtimestamp(t / 1000) for t in starts]
+    assert now - starts[-1] <= 2 * 3_600_000
+
+
 def test_a_solo_requests_provider_times_are_its_attempts_own(tmp_path):
     """A 1 MB body uploaded over 1.6 s to a provider that answers at once: the request took 1617 ms, the
     provider 2 ms — its latency and TTFB are the same whether it served alone or after another failed."""

@@ -51,7 +51,11 @@ def bucket_starts(count: int, bucket_ms: int, now: int) -> list[int]:
 
     def mark(t: int) -> int:  # the step's mark on the local clock at or before t
         local = datetime.fromtimestamp(t / 1000)
-        return int(local.replace(minute=local.minute - local.minute % step, second=0, microsecond=0).timestamp() * 1000)
+        start = local.replace(minute=local.minute - local.minute % step, second=0, microsecond=0)
+        at = int(start.timestamp() * 1000)
+        # A mark the clock jumped over (03:00 where it went from 02:45 to 03:45) reads as after t: its
+        # other reading is before it.
+        return at if at <= t else int(start.replace(fold=1).timestamp() * 1000)
 
     # Each one a step before the next, on its mark again: where the clock moved by half an hour (Lord
     # Howe), the hours before the change are not the hours after it shifted by a whole number of steps.
