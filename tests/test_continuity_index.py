@@ -434,3 +434,26 @@ def test_a_rename_carries_turn_state_and_summaries(store):
     index.rename("p1", "p2")
     assert index.turn_state_owner("ts") == "p2"
     assert index.summary("p2", "cmp_1") == "summary text"
+
+
+def test_owners_an_older_version_recorded_after_this_one_ran_are_still_found(tmp_path):
+    """Back to an older version for a while (it starts on the folder: the file's generation is the same),
+    then forward again: the rows it wrote, under its own keys and newer than this version's keying, were not
+    looked for — p2 was sent p1's sealed reasoning."""
+    import sqlite3
+
+    path = tmp_path / "data" / "s.sqlite3"
+    store = Store(path)
+    store.open()
+    index = ContinuityIndex(store)
+    index.record_sealed("s", [(sealed_key({"encrypted_content": "gAAAA-ours"}), "reasoning")], "p1")
+    store.close()
+    for _ in range(2):  # this version's own rows, and a start with nothing new: no earlier keys looked for
+        again = Store(path)
+        again.open()
+        assert not again.earlier_sealed_keys
+        again.close()
+    with sqlite3.connect(path) as conn:  # the older version's turn, keyed by the item's id, just now
+        conn.execute("INSERT INTO sealed_owner (item_id, session_id, provider, kind, unix_ms) VALUES "
+                     "('rs_older', 's', 'p1', 'reasoning', ?)", (int(time.time() * 1000),))
+    assert_kept_for_p1(path, {"type": "reasoning", "id": "rs_older", "encrypted_content": "gAAAA-sealed-by-p1"})

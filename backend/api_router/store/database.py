@@ -104,7 +104,7 @@ class Store:
             "attempts": lambda c, rows: insert_rows(c, _ATTEMPT_INSERT, rows),
             "metrics": lambda c, rows: insert_rows(c, _METRICS_INSERT, rows),
             "response_owner": lambda c, rows: insert_rows(c, _RESPONSE_OWNER_INSERT, rows),
-            "sealed_owner": lambda c, rows: insert_rows(c, _SEALED_OWNER_INSERT, rows),
+            "sealed_owner": _write_sealed_owners,
             "affinity": lambda c, rows: insert_rows(c, _AFFINITY_INSERT, rows),
             "ledgers": lambda c, rows: insert_rows(
                 c, "INSERT INTO usage_state (provider, ledger_tokens, ledger_since_ms) VALUES ", rows,
@@ -289,11 +289,14 @@ class Store:
         self._moves_made = _moves_in(conn.execute(_MOVES_READ).fetchone())
         row = conn.execute(f"SELECT value FROM meta WHERE key = '{_KEYED_BY_CONTENT}'").fetchone()
         since = int(row[0]) if row else now_ms()  # None: the first start of a version keying items so
+        if row is not None and _written_since_by_another(conn):  # an older version ran on the folder
+            since, row = now_ms(), None
         # "0": none are left (the table has no index by time: every start would scan it otherwise).
         self.earlier_sealed_keys = since > 0 and conn.execute(
             "SELECT 1 FROM sealed_owner WHERE unix_ms < ? LIMIT 1", (since,)).fetchone() is not None
         if row is None or (since > 0 and not self.earlier_sealed_keys):
             conn.execute(_META_SET, (_KEYED_BY_CONTENT, str(since if self.earlier_sealed_keys else 0)))
+        _note_sealed_written(conn)
         day, midnight_ms = self._days.day_and_start(time.time())
         self._today = (day, _logged_since(conn.execute(_LOGGED_SINCE, (midnight_ms,)).fetchone(), day))
 
@@ -1104,6 +1107,26 @@ def tombstone(provider: str) -> str:
 MOVES_META = "provider_moves"
 # Since when sealed items are recorded under the key they have now (``continuity.index.sealed_key``).
 _KEYED_BY_CONTENT = "sealed_keyed_by_head_and_end_since"
+# The newest sealed_owner row this version wrote (its rowid), kept with each write: a newer one at a start
+# was written by another version — an older one run on the folder meanwhile, under its own keys.
+_SEALED_WRITTEN = "sealed_owner_written_up_to"
+_SEALED_TOP = "SELECT coalesce(max(rowid), 0) FROM sealed_owner"
+
+
+def _write_sealed_owners(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    insert_rows(conn, _SEALED_OWNER_INSERT, rows)
+    _note_sealed_written(conn)  # in the same transaction: a crash cannot leave the two apart
+
+
+def _note_sealed_written(conn: sqlite3.Connection) -> None:
+    conn.execute(f"INSERT OR REPLACE INTO meta (key, value) SELECT '{_SEALED_WRITTEN}', ({_SEALED_TOP})")
+
+
+def _written_since_by_another(conn: sqlite3.Connection) -> bool:
+    """Whether sealed_owner has rows this version did not write (none noted yet: a first start, which the
+    keying's own date covers)."""
+    noted = conn.execute(f"SELECT value FROM meta WHERE key = '{_SEALED_WRITTEN}'").fetchone()
+    return noted is not None and conn.execute(_SEALED_TOP).fetchone()[0] > int(noted[0])
 _MOVES_READ = f"SELECT value FROM meta WHERE key = '{MOVES_META}'"
 MOVES_KEPT = 1000  # moves queued and not yet known to be committed: renames are made by hand
 
