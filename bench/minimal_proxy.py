@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import sys
 
 import aiohttp
 import orjson
@@ -70,6 +71,7 @@ if __name__ == "__main__":
     if args.gc == "tuned":  # as api_router.cli.tune_gc: objects alive after start-up frozen, rarer passes
         gc.freeze()
         gc.set_threshold(10_000, 10, 10)
+    sys.setswitchinterval(0.001)  # as api_router.cli.favour_the_event_loop
     run = asyncio.run
     if args.loop == "uvloop":
         try:

@@ -3691,3 +3691,58 @@ async def test_a_key_the_cut_of_a_relays_own_failure_text_falls_in_is_left_out_w
     failed = [e for e in reply.events if e.get("type") == "response.failed"]
     assert failed and failed[-1]["response"]["error"]["message"].startswith("upstream broke: xxx"), reply.events
     assert key[:12] not in reply.body.decode(), failed[-1]["response"]["error"]["message"][-80:]
+
+
+@pytest.mark.parametrize("client", ["stops reading", "closes"])
+async def test_an_export_download_nobody_reads_lets_go_of_the_database(fakes, gateway, caplog, monkeypatch, client):
+    """A download left unread (``curl … | less``, a paused browser download) held its read of the database for
+    as long as the connection lasted: the write-ahead log could not be folded back and grew ~36 MB a minute
+    under traffic. It is ended after EXPORT_STALL_SECONDS without progress; one the client closes says so in
+    the log (the handler was cancelled before: no line at all)."""
+    import socket
+    import threading
+
+    from api_router import request_log
+    from api_router.gateway import routes
+
+    monkeypatch.setattr(routes, "EXPORT_STALL_SECONDS", 2.0 if client == "stops reading" else 60.0)
+    held, let_go = threading.Event(), threading.Event()
+
+    def endless_pieces(self):  # a log far larger than the sockets between them hold, read in one snapshot
+        with self.store.snapshot() as read:
+            read("SELECT count(*) FROM request_log", ())
+            self.total = 1
+            held.set()
+            try:
+                for _ in range(256):
+                    yield b"x" * (1 << 20)
+            finally:
+                let_go.set()
+
+    monkeypatch.setattr(request_log.Export, "pieces", endless_pieces)
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    host, port = gw.base.removeprefix("http://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    sock.connect((host, int(port)))
+    sock.sendall(f"GET /api/export_requests?format=csv HTTP/1.1\r\nHost: {host}\r\n"
+                 f"Authorization: Bearer {gw.token}\r\n\r\n".encode())
+    with caplog.at_level("INFO"):
+        assert (await asyncio.to_thread(sock.recv, 12)) == b"HTTP/1.1 200"
+        assert await asyncio.to_thread(held.wait, 5)
+        await asyncio.sleep(0.5)
+        assert not let_go.is_set()  # the download waits on its client, its snapshot held
+        if client == "closes":
+            sock.close()
+        assert await asyncio.to_thread(let_go.wait, 10)
+        await asyncio.sleep(0.2)
+    said = "the client took nothing for 2 s" if client == "stops reading" else "the client closed the connection"
+    assert f"an export download ended early: {said}" in caplog.text, caplog.text
+    assert "Traceback" not in caplog.text and "Error handling request" not in caplog.text, caplog.text
+    if client == "stops reading":
+        with contextlib.suppress(ConnectionResetError):  # what was sent, then the end of the connection
+            while await asyncio.to_thread(sock.recv, 1 << 16):
+                pass
+        sock.close()

@@ -7,6 +7,7 @@ import asyncio
 import gc
 import os
 import signal
+import sys
 from collections.abc import Callable
 
 from api_router import __version__
@@ -195,6 +196,17 @@ def tune_gc() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
+SWITCH_INTERVAL_S = 0.001
+
+
+def favour_the_event_loop() -> None:
+    """How long a thread doing Python work (an export, analytics, the store's writer) keeps the interpreter
+    while the event loop waits for it. A request gives the interpreter up and waits for it again at each
+    socket operation, so at CPython's 5 ms a CSV export of 200,000 rows made each request wait: p50 2.8 →
+    13.9 ms, p99 → 32 ms; at 1 ms, 5.4 and 14.6 ms, with the export no slower."""
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -205,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     tune_gc()
+    favour_the_event_loop()
     raise_limit()
     try:
         paths = Paths(resolve_user_data(args.user_data))

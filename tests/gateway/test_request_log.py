@@ -235,6 +235,8 @@ async def test_a_formula_after_a_separator_stays_inside_its_quoted_cell(fakes, g
     from api_router.request_log import _cell
 
     assert _cell("\r=3+3") == "'\r'=3+3" and _cell("a,\r@x") == "a,'\r'@x"  # so does a CR
+    assert _cell("a\n=1") == "a\n'=1" and _cell(["p1", "=p2"]) == "p1,'=p2"  # a line break; a list's items
+    assert _cell("gpt-5.5") == "gpt-5.5" and _cell(-2) == -2 and _cell(2.25) == 2.2  # numbers stay numbers
 
 
 async def test_the_provider_filter_matches_ids_exactly(fakes, gateway):
