@@ -124,3 +124,36 @@ def test_a_new_choice_releases_every_saved_binding_at_once(tmp_path, monkeypatch
         assert SessionAffinity(store, 600, "|p3").provider_for("s0", 600) is None
     finally:
         store.close()
+
+
+def test_a_session_moved_to_another_provider_is_saved_at_once():
+    store = Store()
+    a = SessionAffinity(store, 600, "|p1")  # type: ignore[arg-type]
+    a.bind("s", "p1")
+    a.bind("s", "p2")  # within SAVE_EVERY_MS: a crash now must not bring it back on p1 after a restart
+    assert store.rows["s"][0] == "p2"
+
+
+def test_a_failure_on_a_provider_the_session_has_left_keeps_its_binding():
+    store = Store()
+    a = SessionAffinity(store, 600, "|p1")  # type: ignore[arg-type]
+    a.bind("s", "p2")  # a later request of the session moved it to p2
+    a.release("s", "p1")  # an earlier one, still on p1, fails
+    assert a.provider_for("s", 600) == "p2" and store.rows["s"][0] == "p2"
+
+
+def test_a_session_its_provider_failed_stays_released_after_a_restart():
+    store = Store()
+    a = SessionAffinity(store, 600, "|p1")  # type: ignore[arg-type]
+    a.bind("s", "p2")
+    a.release("s", "p2")
+    assert SessionAffinity(store, 600, "|p1").provider_for("s", 600) is None  # type: ignore[arg-type]
+
+
+def test_sessions_a_user_choice_released_stay_released_after_a_restart():
+    store = Store()
+    a = SessionAffinity(store, 600, "|p1")  # type: ignore[arg-type]
+    a.bind("s", "p2")
+    a.release_all()  # the user chose p3 (then note_choice("|p3"))
+    a.note_choice("|p3")
+    assert SessionAffinity(store, 600, "|p3").provider_for("s", 600) is None  # type: ignore[arg-type]

@@ -352,3 +352,74 @@ def test_the_summary_says_what_the_logged_records_say(logged):
     assert s["overall"] == expected["overall"]
     assert s["providers"] == expected["providers"]
     assert [point["providers"] for point in s["series"]] == expected["series"]
+
+
+# --- sessions whose last turn failed; the window's first millisecond --------------------------------------
+
+def _logged(tmp_path, rows):
+    store = Store(tmp_path / "s.sqlite3")
+    store.open()
+    for r in rows:
+        store.log_request(r)
+    store.flush()
+    return store
+
+
+def test_the_attempts_of_a_request_begun_at_the_windows_first_millisecond_count(tmp_path):
+    since = analytics.bucket_starts(12, 5 * MIN, NOW)[0]
+    store = _logged(tmp_path, [RequestRecord(
+        unix_ms=since, path="/v1/responses", stream=True, provider="p2", status=200, latency_ms=30.0,
+        attempts=[Attempt("p1", Outcome.PROVIDER_FAILURE, 503, 5.0), Attempt("p2", Outcome.OK, 200, 20.0)])])
+    s = analytics.summary(store, "hour", now=NOW)
+    store.close()
+    assert s["overall"]["requests"] == 1
+    assert (s["providers"]["p1"]["requests"], s["providers"]["p1"]["errors"], s["providers"]["p2"]["requests"]) == (1, 1, 1)
+
+
+def _session_rows():
+    return [RequestRecord(unix_ms=NOW - 3000, path="/v1/responses", stream=True, session_id="s", provider="p1",
+                          status=200, latency_ms=1.0),
+            RequestRecord(unix_ms=NOW - 2000, path="/v1/responses", stream=True, session_id="s", provider=None,
+                          status=502, latency_ms=1.0, error="all providers failed",
+                          attempts=[Attempt("p1", Outcome.PROVIDER_FAILURE, 503, 1.0)]),
+            RequestRecord(unix_ms=NOW - 1000, path="/v1/responses", stream=True, session_id="s", provider="p1",
+                          status=200, latency_ms=1.0)]
+
+
+def test_a_failed_turn_is_no_provider_switch(tmp_path):
+    store = _logged(tmp_path, _session_rows())
+    timeline = analytics.session_timeline(store, "s")["requests"]
+    store.close()
+    assert [t["switched"] for t in timeline] == [False, False, False]
+
+
+def test_a_turn_after_a_failed_one_on_another_provider_is_a_switch_and_the_last_served_is_named(tmp_path):
+    rows = _session_rows()[:2]  # served by p1, then a failed turn last
+    store = _logged(tmp_path, [*rows, RequestRecord(unix_ms=NOW - 500, path="/v1/responses", stream=True,
+                                                   session_id="t", provider="p1", status=200, latency_ms=1.0),
+                                     RequestRecord(unix_ms=NOW - 400, path="/v1/responses", stream=True,
+                                                   session_id="t", provider=None, status=502, latency_ms=1.0,
+                                                   error="x"),
+                                     RequestRecord(unix_ms=NOW - 300, path="/v1/responses", stream=True,
+                                                   session_id="t", provider="p2", status=200, latency_ms=1.0)])
+    s = analytics.session_timeline(store, "s")
+    t = analytics.session_timeline(store, "t")["requests"]
+    store.close()
+    assert s["provider"] == "p1"  # the last that served it, not None for the failed last turn
+    assert [x["switched"] for x in t] == [False, False, True]
+
+
+def test_the_session_list_names_the_last_provider_that_served_it(tmp_path):
+    store = _logged(tmp_path, _session_rows()[:2])  # last turn failed: provider None
+    (listed,) = analytics.sessions(store)
+    store.close()
+    assert listed["provider"] == "p1"
+
+
+def test_of_turns_begun_in_the_same_millisecond_the_later_logged_is_last(tmp_path):
+    store = _logged(tmp_path, [RequestRecord(unix_ms=NOW, path="/v1/responses", stream=True, session_id="s",
+                                            provider=p, status=200, latency_ms=1.0) for p in ("p1", "p2")])
+    (listed,) = analytics.sessions(store)
+    timeline = analytics.session_timeline(store, "s")
+    store.close()
+    assert listed["provider"] == timeline["provider"] == timeline["requests"][-1]["provider"]

@@ -158,3 +158,83 @@ def test_routes_worked_out_at_once_read_the_netrc_file_once(clean: pytest.Monkey
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(settings.proxy_for, [URL(f"https://relay{i}.example/v1") for i in range(4)]))
     assert len(reads) == 1
+
+
+# --- more of the reading's rules ---------------------------------------------------------------------------
+
+def test_an_https_proxy_setting_sends_requests_straight(clean):
+    settings = ProxySettings({"https": "https://10.0.0.1:3128"})
+    assert settings.proxy_for(URL("https://api.openai.com/v1")) is None
+
+
+def test_the_proxy_urls_own_credentials_win_over_netrc(clean, tmp_path):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 10.0.0.1 login netrc-user password netrc-pw\n")
+    clean.setenv("NETRC", str(netrc))
+    proxy = ProxySettings({"https": "http://url-user:url-pw@10.0.0.1:3128"}).proxy_for(URL("https://api.openai.com/"))
+    assert proxy is not None and (proxy.auth.login, proxy.auth.password) == ("url-user", "url-pw")
+
+
+def test_a_netrc_entry_with_login_and_account_logs_in_as_login(clean, tmp_path):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 10.0.0.1 login bob account acct password pw\n")
+    clean.setenv("NETRC", str(netrc))
+    proxy = ProxySettings({"https": "http://10.0.0.1:3128"}).proxy_for(URL("https://api.openai.com/"))
+    assert proxy.auth.login == "bob"
+
+
+def test_no_netrc_file_is_no_warning(clean, tmp_path, caplog):
+    clean.setenv("HOME", str(tmp_path))  # no ~/.netrc there
+    with caplog.at_level(logging.WARNING, "api_router.proxyenv"):
+        proxy = ProxySettings({"https": "http://10.0.0.1:3128"}).proxy_for(URL("https://api.openai.com/"))
+    assert proxy is not None and proxy.auth is None
+    assert "netrc" not in caplog.text
+
+
+@pytest.mark.parametrize("host", ["relay.localhost", "localhost."])
+def test_names_of_this_machine_go_around_a_system_proxy(host):
+    assert windows_bypass("")(host) and macos_bypass({})(host)
+
+
+def test_a_bracketed_ipv6_windows_entry_matches_its_address():
+    assert windows_bypass("[2001:db8::5]")("2001:db8::5")
+
+
+def test_a_question_mark_in_a_bypass_entry_is_one_character():
+    assert windows_bypass("relay?.corp")("relay1.corp")
+    assert not windows_bypass("relay?.corp")("relay12.corp")
+
+
+def test_a_shortened_macos_address_is_its_network():
+    assert macos_bypass({"exceptions": ["10.1"]})("10.1.2.3")  # docstring: ``10.1`` alone is 10.1.0.0/16
+
+
+def test_a_macos_network_written_with_host_bits_matches_its_network():
+    assert macos_bypass({"exceptions": ["10.1.2.3/16"]})("10.1.200.1")
+
+
+def test_macos_entries_are_trimmed():
+    assert macos_bypass({"exceptions": [" *.corp.example ", " 10.0.0.0/8"]})("relay.corp.example")
+    assert macos_bypass({"exceptions": [" *.corp.example ", " 10.0.0.0/8"]})("10.2.3.4")
+
+
+def test_the_lower_case_variable_in_force_is_named(clean):
+    clean.setenv("https_proxy", "http://:3128")
+    clean.setenv("HTTPS_PROXY", "http://ok:3128")
+    problem = proxyenv.settings_problem()
+    assert problem is not None and "(https_proxy)" in problem, problem
+
+
+def test_all_proxy_alone_is_named_in_the_codex_note():
+    note = proxyenv.codex_proxy_note({"ALL_PROXY": "socks5://p:1080"}, "http://127.0.0.1:4000/v1")
+    assert note is not None and note.startswith("This shell sets ALL_PROXY:")
+
+
+def test_the_gateways_407_advice_for_a_system_proxy_names_the_variables():
+    from api_router.gateway import upstream
+    token = upstream._VIA.set(proxyenv.Proxy("http://10.0.0.1:3128", source=Source.SYSTEM))
+    try:
+        advice = upstream._login_advice([])
+    finally:
+        upstream._VIA.reset(token)
+    assert "cannot take them from the system's proxy settings" in advice, advice

@@ -202,3 +202,19 @@ async def test_a_proxy_taking_only_windows_logins_is_said_so_by_the_usage_checks
         assert f"the proxy {proxy} asks for a login: it takes only NTLM logins, which API Router cannot give" in words, \
             words
     assert len(seen) == 1
+
+
+async def test_a_system_proxy_asking_for_credentials_is_told_which_variables_to_set(answering: FakePanel,
+                                                                                    no_proxies) -> None:
+    """Windows and macOS keep no proxy password API Router could read: "write them into the proxy variable's
+    URL" named a variable that was not set."""
+    async with asking_for_login(no_proxies) as proxy:
+        for name in ("HTTP_PROXY", "HTTPS_PROXY"):
+            no_proxies.delenv(name)
+        no_proxies.setattr(proxyenv, "_SYSTEM_PROXIES", True)
+        no_proxies.setattr(proxyenv, "_system_settings",
+                           lambda: ({"http": proxy, "https": proxy}, proxyenv.windows_bypass("<-loopback>")))
+        async with make_client(timeout_s=2.0, proxies=ProxyRoutes()) as client:
+            said = await check_through(answering, "http", UsageHttp(client, (KEY,)))
+    assert f"the proxy {proxy} asks for credentials: API Router cannot take them from the system's proxy " \
+           "settings: set HTTPS_PROXY and HTTP_PROXY" in said, said
