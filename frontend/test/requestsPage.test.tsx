@@ -239,6 +239,22 @@ describe('Requests page', () => {
     expect(screen.getAllByTestId(/^request-row-/)).toHaveLength(100);
   });
 
+  it('says when the requests of an older page were removed by the retention rules meanwhile', async () => {
+    const backend = new FakeBackend();
+    backend.requests = manyRequests(250);
+    await requestsApp('#/requests', backend);
+    fireEvent.click(screen.getByRole('button', { name: 'Older' }));
+    await waitFor(() => expect(screen.getByTestId('requests-range').textContent).toBe('101–200 of 250 matching'));
+    const newest = Math.max(...backend.requests.map((r) => r.id));
+    backend.requests = backend.requests.filter((r) => r.id > newest - 120); // the oldest cut while it was read
+    fireEvent.click(screen.getByRole('button', { name: 'Older' }));
+    await screen.findByText(/no longer in the log: the retention rules removed them/, undefined, SLOW);
+    expect(screen.queryByText('No requests match.')).toBeNull();
+    expect(screen.getByTestId('requests-range').textContent).toBe('120 matching');
+    fireEvent.click(screen.getByRole('button', { name: 'Newest' }));
+    await waitFor(() => expect(rowIds()[0]).toBe(newest), SLOW);
+  });
+
   it('goes back to the newest, live page when the filters change, and stays there when they change back', async () => {
     const backend = new FakeBackend();
     backend.requests = manyRequests(250);

@@ -25,12 +25,14 @@ import { CountingNote } from '../usage/CountingNote';
 import { RequestFiltersBar } from './RequestFiltersBar';
 import { RequestsTable } from './RequestsTable';
 import { useRequestExport, useRequestLogSettings, useRequestPages } from './useRequests';
-import { countNoun } from '../../logic/format';
+import { countNoun, formatCount } from '../../logic/format';
 import { Button } from '../../ui/Button';
 
 const NO_RENAMES: Readonly<Record<ProviderId, ProviderId>> = {};
 const NO_PROVIDERS: readonly ProviderId[] = [];
 const NO_ROWS: readonly RequestRow[] = [];
+const PAGE_CUT_AWAY =
+  'The requests of this page are no longer in the log: the retention rules removed them (the oldest go first). Go to Newest.';
 
 interface Props {
   bridge: Bridge;
@@ -112,6 +114,9 @@ export function RequestsPage({
 
   const data = paging.page.data;
   const rows = data?.requests ?? NO_ROWS;
+  // An older page whose rows the retention rules cut meanwhile (the oldest go first): said, not left to read
+  // as a filter nothing matches.
+  const cutAway = !paging.live && data != null && rows.length === 0 && data.total > 0;
   const shown = useMemo(() => withOpenRequests(rows, open, pageKey), [rows, open, pageKey]);
   const openIds = useMemo(() => new Set(open.keys()), [open]);
   // A row the live page drops (newer requests came) while the focus is in it: the focus goes to the list.
@@ -168,6 +173,7 @@ export function RequestsPage({
             onToggle={toggle}
             focusLost={toList}
             nowMs={now}
+            emptyText={cutAway ? PAGE_CUT_AWAY : undefined}
           />
         ) : !paging.page.error ? (
           <p className="muted empty" role="status">
@@ -176,7 +182,7 @@ export function RequestsPage({
         ) : null}
         <div className="pager">
           <span className="muted small" data-testid="requests-range">
-            {data ? `${pageRange(paging.index, rows.length, data.total)} matching` : ''}
+            {data ? (cutAway ? `${formatCount(data.total)} matching` : `${pageRange(paging.index, rows.length, data.total)} matching`) : ''}
           </span>
           <div className="toolbar">
             <Button type="button" className="btn btn--small" softDisabled={paging.live} onClick={paging.newest}>

@@ -21,12 +21,24 @@ interface Props {
   focusLost: () => HTMLElement | null;
   /** Now (server clock): rows from another day show their day too. */
   nowMs: number;
+  /** What an empty page says (default: that nothing matches the filters). */
+  emptyText?: string;
 }
 
 const COLUMNS = 9;
 
 /** Requests, newest first; a row opens into its attempt chain. TTFT folds away on narrow windows; the session link stays. */
-export function RequestsTable({ bridge, rows, open, nameOf, providersGone, onToggle, focusLost, nowMs }: Props) {
+export function RequestsTable({
+  bridge,
+  rows,
+  open,
+  nameOf,
+  providersGone,
+  onToggle,
+  focusLost,
+  nowMs,
+  emptyText = 'No requests match.',
+}: Props) {
   return (
     <div className="table-wrap">
       <table className="rtable" aria-label="Requests">
@@ -57,7 +69,7 @@ export function RequestsTable({ bridge, rows, open, nameOf, providersGone, onTog
           {rows.length === 0 ? (
             <tr>
               <td colSpan={COLUMNS} className="empty">
-                No requests match.
+                {emptyText}
               </td>
             </tr>
           ) : (
