@@ -106,14 +106,18 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
 
 def page(store: Store, filters: Filters, *, limit: int = 100, before_id: int | None = None) -> dict[str, Any]:
     clauses, args = filters.where()
-    total = store.query(f"SELECT count(*) FROM request_log{_where(clauses)}", tuple(args))[0][0]
-    if before_id is not None:
-        found = store.query("SELECT unix_ms FROM request_log WHERE id = ?", (before_id,))
-        # A row pruned since that page was read: the rows that began before it went with it (by age) or
-        # before it (by count).
-        clauses, args = [*clauses, _LISTED_AFTER], [*args, found[0][0] if found else -1, before_id]
-    rows = [_public(_row(r)) for r in store.query(f"SELECT {', '.join(_COLUMNS)} FROM request_log{_where(clauses)}"
-                                                  f"{_NEWEST_FIRST} LIMIT ?", (*args, limit + 1))]
+    # On a connection of its own: a text search through a full log (up to a second, again at every poll of
+    # each open page) holds no other read up, and its count and its rows see the same log.
+    with store.snapshot() as read:
+        total = read(f"SELECT count(*) FROM request_log{_where(clauses)}", tuple(args))[0][0]
+        if before_id is not None:
+            found = read("SELECT unix_ms FROM request_log WHERE id = ?", (before_id,))
+            # A row pruned since that page was read: the rows that began before it went with it (by age) or
+            # before it (by count).
+            clauses, args = [*clauses, _LISTED_AFTER], [*args, found[0][0] if found else -1, before_id]
+        listed = read(f"SELECT {', '.join(_COLUMNS)} FROM request_log{_where(clauses)}{_NEWEST_FIRST} LIMIT ?",
+                      (*args, limit + 1))
+    rows = [_public(_row(r)) for r in listed]
     more = len(rows) > limit
     rows = rows[:limit]
     return {"requests": rows, "next_before_id": rows[-1]["id"] if more and rows else None, "total": total}
