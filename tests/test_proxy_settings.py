@@ -14,17 +14,14 @@ from yarl import URL
 
 from api_router import proxyenv
 from api_router.proxyenv import ProxyRoutes, ProxySettings, Source, macos_bypass, windows_bypass
+from tests.support.proxies import only_proxy_settings
 
 PROXY = "http://10.0.0.1:3128"
-VARIABLES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY",
-             "no_proxy", "NETRC")
 
 
 @pytest.fixture
 def clean(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    return monkeypatch
+    return only_proxy_settings(monkeypatch)
 
 
 @pytest.mark.parametrize(("override", "host", "bypassed"), [

@@ -17,18 +17,8 @@ import pytest
 import trustme
 
 from tests.support import fake_provider as fp
+from tests.support.proxies import only_proxy_settings
 from tests.support.usage import new_api
-
-PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY",
-                   "no_proxy")
-
-
-def only_proxy_settings(monkeypatch, **settings: str) -> None:
-    """These proxy variables and no other: the runner's own would change where requests go."""
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in settings.items():
-        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture(scope="module")

@@ -16,17 +16,14 @@ from api_router import proxyenv
 from api_router.proxyenv import ProxyRoutes
 from api_router.usage import ErrorKind, UsageError, make_client
 from api_router.usage.client import UsageHttp
+from tests.support.proxies import only_proxy_settings
 
 authorizations: list[str] = []  # the Proxy-Authorization each request to the forward proxy carried
-PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy",
-                   "NO_PROXY", "no_proxy")
 
 
 @pytest.fixture
 def no_proxies(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    return monkeypatch
+    return only_proxy_settings(monkeypatch)
 
 
 @pytest.fixture
