@@ -457,3 +457,24 @@ def test_owners_an_older_version_recorded_after_this_one_ran_are_still_found(tmp
         conn.execute("INSERT INTO sealed_owner (item_id, session_id, provider, kind, unix_ms) VALUES "
                      "('rs_older', 's', 'p1', 'reasoning', ?)", (int(time.time() * 1000),))
     assert_kept_for_p1(path, {"type": "reasoning", "id": "rs_older", "encrypted_content": "gAAAA-sealed-by-p1"})
+
+
+def test_owners_an_older_version_recorded_in_a_table_pruned_empty_are_still_found(tmp_path):
+    """Row numbers start again at 1 once the table is empty: the older version's first row had the number
+    this version had noted as its newest, and was taken for its own."""
+    import sqlite3
+
+    path = tmp_path / "data" / "s.sqlite3"
+    store = Store(path)
+    store.open()
+    ContinuityIndex(store).record_sealed("s", [(sealed_key({"encrypted_content": "gAAAA-old"}), "reasoning")], "p1")
+    store.flush()
+    with sqlite3.connect(path) as conn:  # aged past retention
+        conn.execute("UPDATE sealed_owner SET unix_ms = 1")
+    store.prune()
+    store.close()
+    with sqlite3.connect(path) as conn:  # the older version's turn
+        assert conn.execute("SELECT count(*) FROM sealed_owner").fetchone() == (0,)
+        conn.execute("INSERT INTO sealed_owner (item_id, session_id, provider, kind, unix_ms) VALUES "
+                     "('rs_older', 's', 'p1', 'reasoning', ?)", (int(time.time() * 1000),))
+    assert_kept_for_p1(path, {"type": "reasoning", "id": "rs_older", "encrypted_content": "gAAAA-sealed-by-p1"})

@@ -3746,3 +3746,29 @@ async def test_an_export_download_nobody_reads_lets_go_of_the_database(fakes, ga
             while await asyncio.to_thread(sock.recv, 1 << 16):
                 pass
         sock.close()
+
+
+async def test_an_export_download_is_written_and_timed_a_part_at_a_time(fakes, gateway, monkeypatch):
+    """A page of 2,000 rows is ~0.5-1 MB: timed whole, a client reading steadily below ~9 KB/s was cut off as
+    one that "took nothing"."""
+    from aiohttp import web
+
+    from api_router.gateway import routes
+    from tests.support.records import record
+
+    sizes: list[int] = []
+    write = web.StreamResponse.write
+
+    async def counted(self, data):
+        sizes.append(len(data))
+        return await write(self, data)
+
+    monkeypatch.setattr(web.StreamResponse, "write", counted)
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    for i in range(2500):
+        gw.services.store.log_request(record(session=f"session-{i:05d}-{'x' * 200}"))
+    gw.services.store.flush()
+    whole = await gw.request("GET", "/api/export_requests?format=jsonl")
+    assert whole.status == 200 and len(whole.body.splitlines()) == 2500
+    assert sum(sizes) >= len(whole.body) and max(sizes) <= routes.EXPORT_WRITE_BYTES and len(sizes) > 10, sizes[:5]

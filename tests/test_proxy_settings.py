@@ -235,3 +235,17 @@ def test_the_gateways_407_advice_for_a_system_proxy_names_the_variables():
     finally:
         upstream._VIA.reset(token)
     assert "cannot take them from the system's proxy settings" in advice, advice
+
+
+@pytest.mark.parametrize(("offered", "basic"), [
+    (['NTLM, Basic realm="corp"'], True),  # several challenges in one header
+    (["Basic,NTLM"], True),
+    (['Basic realm="a, b", charset="UTF-8"'], True),  # parameters split by commas, one inside quotes
+    (["Negotiate, NTLM"], False),
+    (["Negotiate abc==", "NTLM"], False),
+    ([""], True),  # names nothing: Basic may do
+])
+def test_the_login_schemes_a_407_offers(offered: list[str], basic: bool) -> None:
+    assert proxyenv.takes_basic(offered) is basic
+    if not basic:
+        assert "it takes only Negotiate or NTLM logins" in proxyenv.Proxy(PROXY).asks(offered)

@@ -64,7 +64,7 @@ class Proxy:
         """What its 407 asks for and what to do, by the schemes its ``Proxy-Authenticate`` headers ``offered``
         (None: not known): a company's Windows proxy may take only its domain's own logins."""
         if takes_basic(offered):
-            return f"asks for credentials: {self.credentials_advice}"
+            return f"asks for credentials{_OR_WINDOWS_LOGINS if offered is None else ''}: {self.credentials_advice}"
         return (f"asks for a login: it takes only {' or '.join(_schemes(offered or ()))} logins, which API Router "
                 "cannot give — run a local proxy that logs in for you (Px or Cntlm, say) and name that one in "
                 "HTTPS_PROXY and HTTP_PROXY")
@@ -85,15 +85,33 @@ class Proxy:
         return f"the proxy {self.url} cannot be used: API Router speaks only to http:// proxies"
 
 
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
 def _schemes(offered: Sequence[str]) -> list[str]:
-    return sorted({value.split(None, 1)[0] for value in offered if value.strip()}, key=str.lower)
+    """The login schemes ``Proxy-Authenticate`` headers name — one header may hold several challenges, split
+    by commas, as may their parameters (``Basic realm="a, b", charset="UTF-8"``): a part whose first word is
+    no ``name=value`` begins a challenge."""
+    found: set[str] = set()
+    for value in offered:
+        for part in _QUOTED.sub('""', value).split(","):
+            word = part.split(None, 1)[0] if part.strip() else ""
+            if word and "=" not in word:
+                found.add(word)
+    return sorted(found, key=str.lower)
 
 
 def takes_basic(offered: Sequence[str] | None) -> bool:
     """Whether a proxy's 407 leaves Basic credentials a chance: its ``Proxy-Authenticate`` headers name Basic,
-    or name nothing (not known)."""
+    or name nothing, or were not seen (None)."""
     schemes = [scheme.lower() for scheme in _schemes(offered or ())]
     return not schemes or "basic" in schemes
+
+
+# Where the 407's headers were not seen (httpx's refused tunnel carries none): the other reading said too,
+# early (a usage check's words are cut at 300 characters).
+_OR_WINDOWS_LOGINS = (" — or it takes only NTLM or Negotiate logins, which API Router cannot give (then run a local "
+                      "proxy that logs in, such as Px or Cntlm)")
 
 
 def settings_problem(settings: ProxySettings | None = None) -> str | None:
@@ -157,9 +175,10 @@ class ProxyRoutes:
             return
         if takes_basic(offered):
             self._refused[proxy] = (
-                f"the proxy {proxy.url} refused the credentials in the proxy setting (HTTP 407): they are not sent "
-                "again until API Router starts again, so that a proxy counting failed logins does not lock the "
-                "account — correct them and start it again")
+                f"the proxy {proxy.url} refused the credentials in the proxy setting (HTTP 407)"
+                f"{_OR_WINDOWS_LOGINS if offered is None else ''}: they are not sent again until API Router starts "
+                "again, so that a proxy counting failed logins does not lock the account — correct them and start "
+                "it again")
         else:
             self._refused[proxy] = f"the proxy {proxy.url} {proxy.asks(offered)}"
 

@@ -252,7 +252,7 @@ def _cell(value: Any) -> Any:
         return round(value, 1)
     if kind is list:
         return _inert(",".join(value))
-    return value
+    return _inert(value) if isinstance(value, str) else value  # (a str of another kind)
 
 
 _FORMULA_STARTS = frozenset("=+-@\t\r")

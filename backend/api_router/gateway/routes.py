@@ -61,6 +61,7 @@ EXPORT_ROWS_HEADER = "X-API-Router-Rows"  # how many requests a download holds
 # A download whose client takes nothing for this long is ended: it holds a read of the database, and while
 # it does the database's write-ahead log cannot be folded back (it grew by ~36 MB a minute under traffic).
 EXPORT_STALL_SECONDS = 60.0
+EXPORT_WRITE_BYTES = 64 * 1024  # written (and timed) a part at a time: a slow reader still makes progress
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +288,8 @@ async def _download(request: web.Request, made: request_log.Export) -> web.Strea
     piece = first
     try:
         while piece is not None:
-            await asyncio.wait_for(out.write(piece), EXPORT_STALL_SECONDS)
+            for start in range(0, len(piece), EXPORT_WRITE_BYTES):
+                await asyncio.wait_for(out.write(piece[start:start + EXPORT_WRITE_BYTES]), EXPORT_STALL_SECONDS)
             piece = await loop.run_in_executor(pool, next, pieces, None)
         await out.write_eof()
     except (ConnectionError, TimeoutError) as exc:
@@ -300,7 +302,8 @@ async def _download(request: web.Request, made: request_log.Export) -> web.Strea
             request.transport.close()
         await loop.run_in_executor(pool, pieces.close)  # its snapshot ends in the thread that read it
     except asyncio.CancelledError:  # aiohttp saw the client go first (its snapshot ends as the pieces go)
-        log.info("an export download ended early: the client closed the connection")
+        log.info("an export download ended early: %s", "API Router is quitting" if request.app[STATE].shutting_down
+                 else "the client closed the connection")
         raise
     return out
 

@@ -1017,6 +1017,7 @@ def _prune(conn: sqlite3.Connection, retention: Retention, today: tuple[str, int
     cutoff = _prune_requests(conn, retention, today)
     for table in schema.AGED_TABLES:
         conn.execute(f"DELETE FROM {table} WHERE unix_ms < ?", (cutoff,))
+    _note_sealed_written(conn)  # emptied, the table hands out its row numbers again from 1
 
 
 def _prune_requests(conn: sqlite3.Connection, retention: Retention, today: tuple[str, int]) -> int:
@@ -1110,8 +1111,9 @@ def tombstone(provider: str) -> str:
 MOVES_META = "provider_moves"
 # Since when sealed items are recorded under the key they have now (``continuity.index.sealed_key``).
 _KEYED_BY_CONTENT = "sealed_keyed_by_head_and_end_since"
-# The newest sealed_owner row this version wrote (its rowid), kept with each write: a newer one at a start
-# was written by another version — an older one run on the folder meanwhile, under its own keys.
+# The newest sealed_owner row (its rowid) as this version left the table, noted with each of its writes and
+# prunes: another newest one at a start means another version wrote there meanwhile — an older one run on the
+# folder, under its own keys (row numbers are handed out again once the newest rows are gone: a lower one too).
 _SEALED_WRITTEN = "sealed_owner_written_up_to"
 _SEALED_TOP = "SELECT coalesce(max(rowid), 0) FROM sealed_owner"
 
@@ -1129,7 +1131,7 @@ def _written_since_by_another(conn: sqlite3.Connection) -> bool:
     """Whether sealed_owner has rows this version did not write (none noted yet: a first start, which the
     keying's own date covers)."""
     noted = conn.execute(f"SELECT value FROM meta WHERE key = '{_SEALED_WRITTEN}'").fetchone()
-    return noted is not None and conn.execute(_SEALED_TOP).fetchone()[0] > int(noted[0])
+    return noted is not None and conn.execute(_SEALED_TOP).fetchone()[0] != int(noted[0])
 _MOVES_READ = f"SELECT value FROM meta WHERE key = '{MOVES_META}'"
 MOVES_KEPT = 1000  # moves queued and not yet known to be committed: renames are made by hand
 
