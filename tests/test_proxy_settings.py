@@ -244,6 +244,7 @@ def test_the_gateways_407_advice_for_a_system_proxy_names_the_variables():
     (["Negotiate, NTLM"], False),
     (["Negotiate abc==", "NTLM"], False),
     ([""], True),  # names nothing: Basic may do
+    (['Negotiate, NTLM, qop = "auth"'], False),  # a parameter written with spaces around "=" is no scheme
 ])
 def test_the_login_schemes_a_407_offers(offered: list[str], basic: bool) -> None:
     assert proxyenv.takes_basic(offered) is basic

@@ -95,10 +95,12 @@ def _schemes(offered: Sequence[str]) -> list[str]:
     found: set[str] = set()
     for value in offered:
         for part in _QUOTED.sub('""', value).split(","):
-            word = part.split(None, 1)[0] if part.strip() else ""
-            if word and "=" not in word:
-                found.add(word)
+            if part.strip() and not _PARAMETER.match(part):
+                found.add(part.split(None, 1)[0])
     return sorted(found, key=str.lower)
+
+
+_PARAMETER = re.compile(r"\s*[^\s=]+\s*=")  # name=value, spaces around "=" allowed
 
 
 def takes_basic(offered: Sequence[str] | None) -> bool:

@@ -255,6 +255,25 @@ describe('Requests page', () => {
     await waitFor(() => expect(rowIds()[0]).toBe(newest), SLOW);
   });
 
+  it('says so above a request kept open on an older page whose other requests were removed', async () => {
+    const backend = new FakeBackend();
+    backend.requests = manyRequests(350);
+    await requestsApp('#/requests', backend);
+    fireEvent.click(screen.getByRole('button', { name: 'Older' }));
+    await waitFor(() => expect(screen.getByTestId('requests-range').textContent).toBe('101–200 of 350 matching'));
+    fireEvent.click(screen.getByRole('button', { name: 'Older' }));
+    await waitFor(() => expect(screen.getByTestId('requests-range').textContent).toBe('201–300 of 350 matching'));
+    const kept = rowIds()[0];
+    fireEvent.click(within(screen.getByTestId(`request-row-${kept}`)).getAllByRole('button')[0]);
+    fireEvent.click(screen.getByRole('button', { name: 'Newer' }));
+    await waitFor(() => expect(screen.getByTestId('requests-range').textContent).toBe('101–200 of 350 matching'));
+    const newest = Math.max(...backend.requests.map((r) => r.id));
+    backend.requests = backend.requests.filter((r) => r.id > newest - 150);
+    fireEvent.click(screen.getByRole('button', { name: 'Older' }));
+    expect((await screen.findByTestId('requests-cut-away', undefined, SLOW)).textContent).toMatch(/no longer in the log/);
+    expect(rowIds()).toEqual([kept]);
+  });
+
   it('goes back to the newest, live page when the filters change, and stays there when they change back', async () => {
     const backend = new FakeBackend();
     backend.requests = manyRequests(250);

@@ -231,3 +231,4 @@ async def test_a_refused_tunnel_whose_schemes_are_not_seen_names_windows_logins_
     assert "or it takes only NTLM or Negotiate logins, which API Router cannot give (then run a local proxy that " \
            "logs in, such as Px or Cntlm)" in said, said
     assert ("refused the credentials" if credentials else f"the proxy {proxy} asks for credentials") in said, said
+    assert said.endswith(("start it again)", "start API Router again)")), said  # said whole: the advice ends it

@@ -104,6 +104,10 @@ def make_client(timeout_s: float = DEFAULT_TIMEOUT_S, *, proxies: ProxyRoutes | 
     )
 
 
+class _InOurWords(httpx.ProxyError):
+    """A proxy's refusal as API Router words it (bounded, and said whole: its advice is at its end)."""
+
+
 class _ProxiedAsTheGatewayIs(httpx.AsyncBaseTransport):
     """Each request sent through the proxy a gateway request to its address would take, or straight there."""
 
@@ -128,15 +132,15 @@ class _ProxiedAsTheGatewayIs(httpx.AsyncBaseTransport):
             raise self._login_refused(proxy, response.headers.get_list("Proxy-Authenticate"))
         return response
 
-    def _login_refused(self, proxy: Proxy, offered: list[str] | None = None) -> httpx.ProxyError:
+    def _login_refused(self, proxy: Proxy, offered: list[str] | None = None) -> _InOurWords:
         """The proxy's 407, in the gateway's words (``offered``: its login schemes, where known): credentials
         refused (and not sent again: see ``ProxyRoutes.refused``), or none given where it asks for them."""
         self._proxies.refused(proxy, offered)
-        return httpx.ProxyError(self._proxies.unusable(proxy) or f"the proxy {proxy.url} {proxy.asks(offered)}")
+        return _InOurWords(self._proxies.unusable(proxy) or f"the proxy {proxy.url} {proxy.asks(offered)}")
 
     def _through(self, proxy: Proxy) -> httpx.AsyncHTTPTransport:
         if (why := self._proxies.unusable(proxy)) is not None:  # as for the gateway's requests
-            raise httpx.ProxyError(why)
+            raise _InOurWords(why)
         transport = self._proxied.get(proxy)
         if transport is None:
             authorization = proxy.authorization
@@ -211,7 +215,8 @@ class UsageHttp:
             ) from None
         except httpx.HTTPError as exc:
             # (an answer no parser reads is quoted whole: a status line of 48 KB)
-            detail = shortened(_transport_words(exc), DETAIL_MAX) or type(exc).__name__
+            detail = str(exc) if isinstance(exc, _InOurWords) else \
+                shortened(_transport_words(exc), DETAIL_MAX) or type(exc).__name__
             raise self._error(
                 ErrorKind.NETWORK, f"could not reach usage endpoint {endpoint} ({detail})"
             ) from None

@@ -163,6 +163,12 @@ export function RequestsPage({
       ) : null}
 
       <section className="card card--flush" aria-label="Request list" ref={list} tabIndex={-1}>
+        {cutAway && shown.length > 0 ? (
+          // (the table is not empty: requests opened on this page are kept in it)
+          <p className="muted small cut-away" role="status" data-testid="requests-cut-away">
+            {PAGE_CUT_AWAY}
+          </p>
+        ) : null}
         {data ? (
           <RequestsTable
             bridge={bridge}
