@@ -30,6 +30,19 @@ async function requestsApp(hash = '#/requests', backend = new FakeBackend(), mod
   return { backend, bridge };
 }
 
+/** The app on the Requests page of `count` requests, `pages` pages back from the newest. */
+async function onOlderPage(count: number, pages: number): Promise<FakeBackend> {
+  const backend = new FakeBackend();
+  backend.requests = manyRequests(count);
+  await requestsApp('#/requests', backend);
+  for (let page = 1; page <= pages; page++) {
+    fireEvent.click(screen.getByRole('button', { name: 'Older' }));
+    const range = `${(page * 100 + 1).toLocaleString('en-US')}–${((page + 1) * 100).toLocaleString('en-US')} of ${count} matching`;
+    await waitFor(() => expect(screen.getByTestId('requests-range').textContent).toBe(range), SLOW);
+  }
+  return backend;
+}
+
 /** The page alone, with a short live re-read and the export action stubbed by the caller. */
 function pageOnly(backend: FakeBackend, actions: Pick<Actions, 'exportRequests'>, pollMs = 40) {
   pageOn(createDesktopBridge(backend.pywebviewApi()), actions, pollMs);
@@ -240,11 +253,7 @@ describe('Requests page', () => {
   });
 
   it('says when the requests of an older page were removed by the retention rules meanwhile', async () => {
-    const backend = new FakeBackend();
-    backend.requests = manyRequests(250);
-    await requestsApp('#/requests', backend);
-    fireEvent.click(screen.getByRole('button', { name: 'Older' }));
-    await waitFor(() => expect(screen.getByTestId('requests-range').textContent).toBe('101–200 of 250 matching'));
+    const backend = await onOlderPage(250, 1);
     const newest = Math.max(...backend.requests.map((r) => r.id));
     backend.requests = backend.requests.filter((r) => r.id > newest - 120); // the oldest cut while it was read
     fireEvent.click(screen.getByRole('button', { name: 'Older' }));
@@ -256,13 +265,7 @@ describe('Requests page', () => {
   });
 
   it('says so above a request kept open on an older page whose other requests were removed', async () => {
-    const backend = new FakeBackend();
-    backend.requests = manyRequests(350);
-    await requestsApp('#/requests', backend);
-    fireEvent.click(screen.getByRole('button', { name: 'Older' }));
-    await waitFor(() => expect(screen.getByTestId('requests-range').textContent).toBe('101–200 of 350 matching'));
-    fireEvent.click(screen.getByRole('button', { name: 'Older' }));
-    await waitFor(() => expect(screen.getByTestId('requests-range').textContent).toBe('201–300 of 350 matching'));
+    const backend = await onOlderPage(350, 2);
     const kept = rowIds()[0];
     fireEvent.click(within(screen.getByTestId(`request-row-${kept}`)).getAllByRole('button')[0]);
     fireEvent.click(screen.getByRole('button', { name: 'Newer' }));
