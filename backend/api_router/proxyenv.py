@@ -86,6 +86,7 @@ class Proxy:
 
 
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+_PARAMETER = re.compile(r"\s*[^\s=]+\s*=")  # name=value, spaces around "=" allowed
 
 
 def _schemes(offered: Sequence[str]) -> list[str]:
@@ -100,9 +101,6 @@ def _schemes(offered: Sequence[str]) -> list[str]:
     return sorted(found, key=str.lower)
 
 
-_PARAMETER = re.compile(r"\s*[^\s=]+\s*=")  # name=value, spaces around "=" allowed
-
-
 def takes_basic(offered: Sequence[str] | None) -> bool:
     """Whether a proxy's 407 leaves Basic credentials a chance: its ``Proxy-Authenticate`` headers name Basic,
     or name nothing, or were not seen (None)."""
@@ -110,8 +108,7 @@ def takes_basic(offered: Sequence[str] | None) -> bool:
     return not schemes or "basic" in schemes
 
 
-# Where the 407's headers were not seen (httpx's refused tunnel carries none): the other reading said too,
-# early (a usage check's words are cut at 300 characters).
+# Where the 407's headers were not seen (httpx's refused tunnel carries none): the other reading said too.
 _OR_WINDOWS_LOGINS = (" — or it takes only NTLM or Negotiate logins, which API Router cannot give (then run a local "
                       "proxy that logs in, such as Px or Cntlm)")
 
