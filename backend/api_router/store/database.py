@@ -1111,6 +1111,8 @@ def tombstone(provider: str) -> str:
 MOVES_META = "provider_moves"
 # Since when sealed items are recorded under the key they have now (``continuity.index.sealed_key``).
 _KEYED_BY_CONTENT = "sealed_keyed_by_head_and_end_since"
+_MOVES_READ = f"SELECT value FROM meta WHERE key = '{MOVES_META}'"
+MOVES_KEPT = 1000  # moves queued and not yet known to be committed: renames are made by hand
 # The newest sealed_owner row (its rowid) as this version left the table, noted with each of its writes and
 # prunes: another newest one at a start means another version wrote there meanwhile — an older one run on the
 # folder, under its own keys (row numbers are handed out again once the newest rows are gone: a lower one too).
@@ -1132,8 +1134,6 @@ def _written_since_by_another(conn: sqlite3.Connection) -> bool:
     keying's own date covers)."""
     noted = conn.execute(f"SELECT value FROM meta WHERE key = '{_SEALED_WRITTEN}'").fetchone()
     return noted is not None and conn.execute(_SEALED_TOP).fetchone()[0] != int(noted[0])
-_MOVES_READ = f"SELECT value FROM meta WHERE key = '{MOVES_META}'"
-MOVES_KEPT = 1000  # moves queued and not yet known to be committed: renames are made by hand
 
 
 def _moves_in(row: tuple[Any, ...] | None) -> int:
