@@ -1197,6 +1197,17 @@ TOO_LONG_RELAYS = {"400 context length": False, "413, streams only": True, "200 
                    "200 failed response, streamed": True, "event stream to a JSON request": False}
 
 
+async def too_long(relay: str, request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+    """``relay``'s way (one of TOO_LONG_RELAYS) of saying the request is too long for it."""
+    if relay.startswith("413"):
+        return web.Response(status=413, text="Request Entity Too Large")
+    if relay.startswith("200"):
+        return failed_answer(request, fake, TOO_LONG)
+    if relay.startswith("event stream"):
+        return await fp.in_band_failure(TOO_LONG["code"], TOO_LONG["message"])(request, fake)
+    return web.json_response({"error": TOO_LONG}, status=400)
+
+
 @pytest.mark.parametrize("relay", list(TOO_LONG_RELAYS))
 async def test_an_expansion_too_long_for_the_new_provider_is_summarised_there(fakes, gateway, codex_home, relay):
     """The summary is asked for the way Codex's own compaction asks (streamed), so a relay that serves
@@ -1215,13 +1226,7 @@ async def test_an_expansion_too_long_for_the_new_provider_is_summarised_there(fa
         if "handover summary" in texts:  # asked to summarise (the conversation alone is what is too long)
             return await fp.stream_ok("The user fixed the build in make.py.")(request, fake)
         if "fix the build" in texts:  # the expanded conversation plus the new turn: too long for this provider
-            if relay.startswith("413"):
-                return web.Response(status=413, text="Request Entity Too Large")
-            if relay.startswith("200"):
-                return failed_answer(request, fake, TOO_LONG)
-            if relay.startswith("event stream"):
-                return await fp.in_band_failure(TOO_LONG["code"], TOO_LONG["message"])(request, fake)
-            return web.json_response({"error": TOO_LONG}, status=400)
+            return await too_long(relay, request, fake)
         return await fp.json_ok("continuing from the summary")(request, fake)
 
     p2.always(small_context)
@@ -1322,6 +1327,64 @@ async def test_a_conversation_too_long_even_to_summarise_is_summarised_without_i
                and "asked again without the oldest part" in a["error"]
                for a in row["attempts"] if a["retry"] == "shorter_summary")
     assert p2.foreign_sealed == []
+
+
+def summarises_then_too_long(relay: str) -> fp.Behaviour:
+    """A provider whose context the newest turns alone fill: it writes the summary it is asked for, then
+    finds the conversation too long with the summary in as well."""
+    async def tiny_context(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        body = json.loads(await request.read())
+        if relay.endswith("streams only") and not body.get("stream"):
+            return web.json_response({"error": {"message": "stream must be true"}}, status=400)
+        if "handover summary" in json.dumps(body["input"]):
+            return await fp.stream_ok("The user fixed the build in make.py.")(request, fake)
+        return await too_long(relay, request, fake)
+    return tiny_context
+
+
+@pytest.mark.parametrize("relay", list(TOO_LONG_RELAYS))
+async def test_a_conversation_too_long_even_summarised_goes_to_the_next_candidate(fakes, gateway, codex_home, relay):
+    """Too long for p2 with its own summary in: p2 cannot take the conversation whatever it is sent, so the
+    next candidate is asked (it may hold the whole), not the client told "too long" — p2's health untouched."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"failure_threshold": 1})
+    replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
+    p2.always(summarises_then_too_long(relay))
+    p3.always(fp.json_ok("from p3"))
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement},
+                               headers={"session-id": SID}, stream=TOO_LONG_RELAYS[relay])
+    assert reply.status == 200 and reply.text == "from p3"
+    assert "The user fixed the build in make.py." in json.dumps(p2.requests[-1].json["input"])
+    assert "fix the build" in json.dumps(p3.requests[-1].json["input"]) and p3.foreign_sealed == []
+    row = gw.services.store.request_log()[0]
+    assert [(a["provider"], a["outcome"], a["retry"], a["summary"]) for a in row["attempts"]][-4:] == [
+        ("p2", "retry", "summarize_compaction", False), ("p2", "ok", None, True),
+        ("p2", "provider_failure", None, False), ("p3", "ok", None, False)]
+    assert "context window" in row["attempts"][-2]["error"] or "Too Large" in row["attempts"][-2]["error"]
+    # It serves shorter conversations: one failure would put it in cooldown here.
+    assert (await gw.request("GET", "/status")).json["providers"]["p2"]["status"] == "unknown"
+
+
+@pytest.mark.parametrize("relay", list(TOO_LONG_RELAYS))
+async def test_a_conversation_too_long_even_summarised_for_the_last_candidate_is_its_refusal(
+        fakes, gateway, codex_home, relay):
+    """No candidate left to pass the conversation on to: the client hears the provider's own "too long"."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
+    replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
+    p2.always(summarises_then_too_long(relay))
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement},
+                               headers={"session-id": SID}, stream=TOO_LONG_RELAYS[relay])
+    said = reply.body.decode()
+    if relay.startswith("413"):
+        assert reply.status == 413 and "Request Entity Too Large" in said
+    elif relay.endswith("streamed"):
+        assert reply.status == 200 and reply.events[-1]["type"] == "response.failed"
+        assert reply.events[-1]["response"]["error"]["code"] == "context_length_exceeded"
+    else:
+        assert reply.status == 400 and json.loads(said)["error"]["code"] == "context_length_exceeded"
+    row = gw.services.store.request_log()[0]
+    assert [(a["provider"], a["outcome"]) for a in row["attempts"]][-2:] == [("p2", "ok"), ("p2", "client_error")]
 
 
 async def test_a_provider_that_cannot_summarise_passes_the_conversation_to_the_next(fakes, gateway, codex_home):

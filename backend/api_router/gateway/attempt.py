@@ -129,6 +129,9 @@ class Retries:
     strip_sealed: bool = False
     expand_compaction: bool = False
     summarize: bool = False  # the body carries an expanded compaction that the provider may find too long
+    # The body carries this provider's summaries of a foreign compaction and another candidate is left: too
+    # long even so, the conversation is passed on — the next one may take it (its maker holds it whole).
+    pass_on_too_long: bool = False
 
 
 
@@ -217,6 +220,8 @@ class AttemptRunner:
             retry = _continuity_retry(said, client, body, retries) if failure is not None else None
             if retry is not None:
                 return _retried(retry, error, said)
+            if failure is not None and _too_long_even_so(retries, said):
+                return _passed_on(error)
             if isinstance(answer, str):
                 return _passed_back(opened, self._unusable(ex, opened, answer, failure))
             if failure is not None:
@@ -293,6 +298,8 @@ class AttemptRunner:
                 if status in (400, 413) else None
             if retry is not None:
                 return _retried(retry, f"HTTP {status}: {message}", said)
+            if status in (400, 413) and _too_long_even_so(retries, said, too_large=status == 413):
+                return _passed_on(f"HTTP {status}: {message}", status)
             if classify.says_unknown_model(said, raw):
                 return _unknown_model(f"HTTP {status}: {message}", status)
             if status == 400 and classify.says_plain_http_to_tls(raw, resp.content_type):  # the address is wrong
@@ -453,6 +460,8 @@ class AttemptRunner:
                 if ex.client.compaction_trigger and classify.is_client_error_event(facts.failure):
                     return AttemptResult(Outcome.PROVIDER_FAILURE, error=f"stream reported: {facts.error}",
                                          counts_against_health=False)
+                if _too_long_even_so(retries, said):
+                    return _passed_on(f"stream reported: {facts.error}")
                 if classify.is_unknown_model_event(facts.failure):
                     return _unknown_model(f"stream failed before output: {result.error}")
                 if classify.is_client_error_event(facts.failure):
@@ -602,6 +611,18 @@ def _retried(retry: Retry, error: str, said: str) -> AttemptResult:
     """The attempt is asked again with another body (``retry``); ``said``: the provider's whole words."""
     refuses = retry is Retry.REBUILD and classify.mentions_unsupported_previous_response_id(said)
     return AttemptResult(Outcome.RETRY, error=error, retry=retry, refuses_previous_id=refuses)
+
+
+def _too_long_even_so(retries: Retries, said: str, *, too_large: bool = False) -> bool:
+    """The provider finds the conversation too long with its own summaries in (``said``: its whole words),
+    and another candidate is left to ask."""
+    return retries.pass_on_too_long and (too_large or classify.mentions_context_length(said))
+
+
+def _passed_on(error: str, status: int | None = None) -> AttemptResult:
+    """A conversation this provider cannot take whatever it is sent: the next candidate is asked. The
+    provider serves shorter ones, so its health is untouched."""
+    return AttemptResult(Outcome.PROVIDER_FAILURE, error=error, status=status, counts_against_health=False)
 
 
 def _continuity_retry(message: str, client: ClientRequest, body: bytes, retries: Retries, *,

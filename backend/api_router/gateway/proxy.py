@@ -433,7 +433,8 @@ class ResponsesProxy:
                     opts = _next_options(racer.opts, result.retry)
                 # It asked to be asked again: no answer yet, so the racers its opening beat were not late.
                 self._judge_beaten(ex, winner, _Verdict.FAILED, queue)
-                racer = await self._start(ex, racer.provider, first, untouched, opts, hedge=False)
+                racer = await self._start(ex, racer.provider, first, untouched, opts, hedge=False,
+                                          others_left=bool(queue))
                 # Asked again, it may go silent as on any request: raced as the first ask was.
                 racer, answer = await self._race(ex, racer, queue if hedge else None, first, untouched)
                 winner = racer
@@ -468,7 +469,7 @@ class ResponsesProxy:
         return await self._start(ex, pid, first, untouched, ex.asked_again_with.pop(pid, PLAIN), hedge=hedge)
 
     async def _start(self, ex: Exchange, pid: str, first: str, untouched: bool, opts: BodyOptions, *,
-                     hedge: bool) -> _Racer:
+                     hedge: bool, others_left: bool = False) -> _Racer:
         client = ex.client
         assert client is not None
         provider = self._now_asked(ex, pid)
@@ -492,7 +493,8 @@ class ResponsesProxy:
         retries = Retries(rebuild=not opts.rebuild and client.previous_response_id is not None,
                           strip_sealed=not opts.strip_sealed and sealed,
                           expand_compaction=not opts.expand_compaction and sealed,
-                          summarize=not opts.summaries and bool(client.expansions.get((pid, opts))))
+                          summarize=not opts.summaries and bool(client.expansions.get((pid, opts))),
+                          pass_on_too_long=bool(opts.summaries) and others_left)
         return _Racer(pid, opts, retries, attempt, time.perf_counter(),
                       self._runner.open(ex, pid, provider, body, attempt, retries))
 
