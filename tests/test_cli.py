@@ -755,6 +755,10 @@ def test_a_start_that_would_upgrade_the_database_under_a_running_older_gateway_r
     assert start_and_quit(ud, new_port)[2] == 0  # quit: this version starts, and upgrades it
     with contextlib.closing(sqlite3.connect(store)) as conn:
         assert "request_id" in {row[1] for row in conn.execute("PRAGMA table_info(request_log)")}
+    assert start_and_quit(ud, new_port)[2] == 0  # nothing to upgrade now
+    # It runs before the port opens (seconds for a large history): the log says what the wait is — once.
+    logged = (ud / "data" / "api-router.log").read_text()
+    assert logged.count("bringing the database an earlier version left up to date") == 1, logged
 
 
 def test_an_api_router_on_the_port_is_no_reason_to_refuse_when_nothing_is_upgraded(tmp_path):

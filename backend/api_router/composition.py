@@ -208,6 +208,9 @@ def _open_services(paths: Paths, port: int | None, host: str | None, clock: Call
     store = Store(paths.store, redactor, _retention(config.current))
     if store.upgrade_pending():
         _refuse_under_an_earlier_version(paths, config.current, port, host)
+        # Before the port opens: a long history takes seconds.
+        log.info("store: bringing the database an earlier version left up to date (a large history takes a "
+                 "few seconds)")
     store.open()
     # A key may be made of what a client once sent as its session id or model name: masked there too.
     store.mask_in_history(secrets.current.secret_values())

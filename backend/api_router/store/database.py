@@ -237,9 +237,6 @@ class Store:
             # The WAL keeps the size of the largest transaction so far (a rename over the whole request
             # log, a big prune) until the app exits, unless this caps it once a checkpoint resets it.
             conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-            if schema.upgrade_pending(conn):  # before the port opens: a long history takes seconds
-                log.info("store: bringing the database an earlier version left up to date (a large history "
-                         "takes a few seconds)")
             schema.create_or_upgrade(conn, found, _fill_in_old_rows)
             conn.execute("SELECT count(*) FROM events").fetchone()
             conn.execute("SELECT count(*) FROM request_log").fetchone()
