@@ -69,6 +69,16 @@ class Proxy:
                 "cannot give — run a local proxy that logs in for you (Px or Cntlm, say) and name that one in "
                 "HTTPS_PROXY and HTTP_PROXY")
 
+    def refuses(self, offered: Sequence[str] | None = None) -> str:
+        """What its 407 means and what to do: the credentials its setting gives were refused (and are sent no
+        more this run: ``ProxyRoutes.refused``), or it asks for a login (``asks``)."""
+        if self.auth is None or not takes_basic(offered):
+            return self.asks(offered)
+        unseen = _OR_WINDOWS_LOGINS if offered is None else ""
+        return (f"refused the credentials in the proxy setting (HTTP 407){unseen}: they are not sent again until "
+                "API Router starts again, so that a proxy counting failed logins does not lock the account — correct "
+                "them and start it again")
+
     @property
     def authorization(self) -> str | None:
         """Its ``Proxy-Authorization`` header, in aiohttp's encoding of the password for both clients (a
@@ -170,16 +180,8 @@ class ProxyRoutes:
         Proxy-Authenticate headers named): they are not sent again this run. A proxy that counts failed logins
         (a company's directory) would lock the account within minutes of background checks, and the settings
         are read only at start, so no later try could have better ones."""
-        if proxy.auth is None:
-            return
-        if takes_basic(offered):
-            self._refused[proxy] = (
-                f"the proxy {proxy.url} refused the credentials in the proxy setting (HTTP 407)"
-                f"{_OR_WINDOWS_LOGINS if offered is None else ''}: they are not sent again until API Router starts "
-                "again, so that a proxy counting failed logins does not lock the account — correct them and start "
-                "it again")
-        else:
-            self._refused[proxy] = f"the proxy {proxy.url} {proxy.asks(offered)}"
+        if proxy.auth is not None:
+            self._refused[proxy] = f"the proxy {proxy.url} {proxy.refuses(offered)}"
 
     def unusable(self, proxy: Proxy) -> str | None:
         """Why nothing is sent through ``proxy`` (None: it can be used)."""

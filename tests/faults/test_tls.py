@@ -228,25 +228,29 @@ def test_a_407_from_an_https_provider_is_its_own_whatever_the_proxy_variables_sa
     response — one that arrives is the provider's."""
     import contextvars
 
+    from multidict import CIMultiDict
     from yarl import URL
 
     from api_router.gateway import upstream
     from api_router.proxyenv import Proxy
 
     class Answer:
-        status, headers = 407, {}
+        status = 407
 
-        def __init__(self, url: str) -> None:
-            self.url = URL(url)
+        def __init__(self, url: str, headers: dict[str, str]) -> None:
+            self.url, self.headers = URL(url), CIMultiDict(headers)
 
-    def note(url: str) -> str:  # as the request's own task reads it, once sent through the proxy
-        def sent_and_read() -> str:
+    def note(url: str, headers: dict[str, str] | None = None) -> str:
+        def sent_and_read() -> str:  # as the request's own task reads it, once sent through the proxy
             upstream._VIA.set(Proxy("http://127.0.0.1:9"))
-            return upstream.status_note(Answer(url))  # type: ignore[arg-type]
+            return upstream.status_note(Answer(url, {"Proxy-Authenticate": "Basic"} if headers is None else headers))  # type: ignore[arg-type]
         return contextvars.copy_context().run(sent_and_read)
 
     assert note("https://relay.example/v1/responses") == ""
     assert "asks for credentials" in note("http://relay.example/v1/responses")
+    # A proxy's 407 names the logins it takes (RFC 9110): one that names none is read as the provider's, by the
+    # same rule that decides whether the credentials were refused (and are not sent again).
+    assert note("http://relay.example/v1/responses", {}) == ""
 
 
 NGINX_PLAIN_HTTP = (b"<html>\r\n<head><title>400 The plain HTTP request was sent to HTTPS port</title></head>\r\n"
@@ -565,9 +569,12 @@ async def test_credentials_a_proxy_refused_are_not_sent_again_this_run(https_fak
         first = (await gw.responses()).json["error"]["message"]
         second = (await gw.responses()).json["error"]["message"]
     if credentials:
-        assert "refused the credentials in the proxy setting: correct them" in first, first
-        assert f"the proxy http://127.0.0.1:{port} refused the credentials in the proxy setting (HTTP 407): they are " \
-               "not sent again until API Router starts again" in second, second
+        # The request that found it and the ones after it (not sent) say it in the same words.
+        refused = "refused the credentials in the proxy setting (HTTP 407): they are not sent again until API " \
+                  "Router starts again, so that a proxy counting failed logins does not lock the account — " \
+                  "correct them and start it again"
+        assert f"a proxy between API Router and the provider {refused}" in first, first
+        assert f"the proxy http://127.0.0.1:{port} {refused}" in second, second
         assert len(asked) == 1 and b"Proxy-Authorization: Basic" in asked[0]
         assert "wrong-pass" not in first + second
     else:

@@ -25,7 +25,7 @@ from yarl import URL
 
 from api_router.gateway.deadlines import Deadlines
 from api_router.gateway.errors import GATEWAY_QUITS, TooLarge, os_reason
-from api_router.proxyenv import Proxy, ProxyRoutes, proxys_own_407, takes_basic
+from api_router.proxyenv import Proxy, ProxyRoutes, proxys_own_407
 from api_router.secrets import mask_refused
 from api_router.texts import one_line
 from api_router.tls import tls_reason
@@ -559,7 +559,7 @@ def status_note(resp: aiohttp.ClientResponse) -> str:
     the base URL there —, and that a 407 is a proxy's, not the provider's (an http:// provider's request
     goes to HTTP_PROXY as it is, and its answer comes back as if the provider gave it)."""
     # (A proxy's 407 to an https:// provider's tunnel is no answer but an error of its own: ClientHttpProxyError.)
-    if resp.status == 407 and resp.url.scheme == "http" and _VIA.get() is not None:
+    if proxys_own_407(resp.url.scheme, resp.status, resp.headers):
         return _login_advice(_offered(resp.headers))
     location = resp.headers.get("Location", "") if 300 <= resp.status < 400 else ""
     if not location:
@@ -578,13 +578,7 @@ def _login_advice(offered: list[str]) -> str:
     the ones it refused (which are not sent again this run: ``ProxyRoutes.refused``), or log in through a proxy
     that can (it takes only logins API Router cannot give)."""
     proxy = _VIA.get()
-    if proxy is None:
-        return ""
-    if proxy.auth is not None and takes_basic(offered):
-        return (" — a proxy between API Router and the provider refused the credentials in the proxy setting: "
-                "correct them and start API Router again (until then they are not sent again, so that a proxy "
-                "counting failed logins does not lock the account)")
-    return f" — a proxy between API Router and the provider {proxy.asks(offered)}"
+    return "" if proxy is None else f" — a proxy between API Router and the provider {proxy.refuses(offered)}"
 
 
 def clip(text: str, limit: int = 300) -> str:

@@ -136,7 +136,7 @@ class _ProxiedAsTheGatewayIs(httpx.AsyncBaseTransport):
         """The proxy's 407, in the gateway's words (``offered``: its login schemes, where known): credentials
         refused (and not sent again: see ``ProxyRoutes.refused``), or none given where it asks for them."""
         self._proxies.refused(proxy, offered)
-        return _InOurWords(self._proxies.unusable(proxy) or f"the proxy {proxy.url} {proxy.asks(offered)}")
+        return _InOurWords(f"the proxy {proxy.url} {proxy.refuses(offered)}")
 
     def _through(self, proxy: Proxy) -> httpx.AsyncHTTPTransport:
         if (why := self._proxies.unusable(proxy)) is not None:  # as for the gateway's requests
