@@ -104,31 +104,65 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def page(store: Store, filters: Filters, *, limit: int = 100, before_id: int | None = None) -> dict[str, Any]:
+def page(store: Store, filters: Filters, *, limit: int = 100, before_id: int | None = None,
+         after_id: int | None = None, oldest: bool = False) -> dict[str, Any]:
+    """A page of the rows matching ``filters``, newest first: the newest ones; or those listed after the row
+    ``before_id`` (older), or before the row ``after_id`` (the ``limit`` just newer), or the oldest ones. Says
+    how many matching rows are listed above the page (``newer``), so a page knows where it stands."""
     clauses, args = filters.where()
     # On a connection of its own: a text search through a full log (up to a second, again at every poll of
     # each open page) holds no other read up, and its count and its rows see the same log.
     with store.snapshot() as read:
         total = read(f"SELECT count(*) FROM request_log{_where(clauses)}", tuple(args))[0][0]
-        if before_id is not None:
-            found = read("SELECT unix_ms FROM request_log WHERE id = ?", (before_id,))
-            # A row pruned since that page was read: the rows that began before it went with it (by age) or
-            # before it (by count).
-            clauses, args = [*clauses, _LISTED_AFTER], [*args, found[0][0] if found else -1, before_id]
-        listed = read(f"SELECT {', '.join(_COLUMNS)} FROM request_log{_where(clauses)}{_NEWEST_FIRST} LIMIT ?",
-                      (*args, limit + 1))
+        if after_id is not None or oldest:  # read from the older end up, then turned round
+            cursor = ([_LISTED_BEFORE], _place(read, after_id)) if after_id is not None else ([], ())
+            listed = _listed(read, clauses, args, cursor, _OLDEST_FIRST, limit)[::-1]
+            newer = _newer_than(read, clauses, args, listed, total)
+            more = total - newer - len(listed) > 0
+        else:
+            cursor = ([_LISTED_AFTER], _place(read, before_id)) if before_id is not None else ([], ())
+            listed = _listed(read, clauses, args, cursor, _NEWEST_FIRST, limit + 1)
+            more, listed = len(listed) > limit, listed[:limit]
+            newer = 0 if before_id is None else _newer_than(read, clauses, args, listed, total)
     rows = [_public(_row(r)) for r in listed]
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"requests": rows, "next_before_id": rows[-1]["id"] if more and rows else None, "total": total}
+    return {"requests": rows, "next_before_id": rows[-1]["id"] if more and rows else None, "total": total,
+            "newer": newer}
+
+
+Reader = Callable[[str, tuple[Any, ...]], list[Any]]
+
+
+def _listed(read: Reader, clauses: list[str], args: list[Any], cursor: tuple[list[str], tuple[int, ...]],
+            order: str, limit: int) -> list[Any]:
+    where = _where([*clauses, *cursor[0]])
+    return read(f"SELECT {', '.join(_COLUMNS)} FROM request_log{where}{order} LIMIT ?", (*args, *cursor[1], limit))
+
+
+def _place(read: Reader, row_id: int) -> tuple[int, int]:
+    """Where the row ``row_id`` is listed: (its time, its id). One pruned since the page naming it was read
+    is placed below every row (the rows that began before it went with it, by age or by count)."""
+    found = read("SELECT unix_ms FROM request_log WHERE id = ?", (row_id,))
+    return (found[0][0] if found else -1), row_id
+
+
+def _newer_than(read: Reader, clauses: list[str], args: list[Any], listed: list[Any], total: int) -> int:
+    """How many of the matching rows are listed above a page's rows (all of them above an empty page)."""
+    if not listed:
+        return total
+    where = _where([*clauses, _LISTED_BEFORE])
+    return int(read(f"SELECT count(*) FROM request_log{where}", (*args, listed[0][_UNIX_MS], listed[0][_ID]))[0][0])
 
 
 # Newest first by the time each request began (the Time column), not by when it ended and was logged: a
 # long Codex turn begun before a short one is listed below it. (The time index holds the id too.)
 _NEWEST_FIRST = " ORDER BY unix_ms DESC, id DESC"
-# A page's rows after a row (its time, its id): a row value, which the time index answers as a range.
+_OLDEST_FIRST = " ORDER BY unix_ms, id"
+# The rows listed after a row (its time, its id), and before it: a row value, which the time index answers
+# as a range.
 _LISTED_AFTER = "(unix_ms, id) < (?, ?)"
+_LISTED_BEFORE = "(unix_ms, id) > (?, ?)"
 _UNIX_MS = _COLUMNS.index("unix_ms")
+_ID = _COLUMNS.index("id")
 
 
 def detail(store: Store, request_id: int, name_of: Callable[[str], str]) -> dict[str, Any] | None:

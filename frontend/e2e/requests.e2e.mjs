@@ -153,6 +153,15 @@ try {
     await page.getByRole('button', { name: 'Newest' }).click();
     await textMatches(page.getByTestId('requests-range'), /^1–100 /);
     assert.equal(await requestRows().first().getAttribute('data-testid'), first);
+    // The far end in one step, a full page of the oldest; from there Newer climbs back to the live page.
+    const n = (v) => v.toLocaleString('en-US');
+    await page.getByRole('button', { name: 'Oldest' }).click();
+    await textMatches(page.getByTestId('requests-range'), new RegExp(`^${n(total - 99)}–${n(total)} of ${n(total)} matching$`));
+    await until('100 rows', async () => (await requestRows().count()) === 100);
+    assert.equal(await page.getByRole('button', { name: 'Older' }).getAttribute('aria-disabled'), 'true');
+    await page.getByRole('button', { name: 'Newer' }).click();
+    await textMatches(page.getByTestId('requests-live'), /Live/);
+    await textMatches(page.getByTestId('requests-range'), /^1–100 /);
     await assertNoClippedHeaders(page, `on the Requests page at ${W} px`);
   });
 

@@ -429,9 +429,15 @@ export interface RequestFilters {
   text?: string | null;
 }
 
+/** At most one of `before_id`, `after_id` and `oldest`: which page (none: the newest). */
 export interface ListRequestsArgs extends RequestFilters {
   limit?: number;
+  /** The rows listed after this one (older). */
   before_id?: number | null;
+  /** The `limit` rows listed just before this one (newer). */
+  after_id?: number | null;
+  /** The oldest rows. */
+  oldest?: boolean;
 }
 
 export interface RequestPage {
@@ -441,6 +447,8 @@ export interface RequestPage {
   next_before_id: number | null;
   /** Rows matching the filters. */
   total: number;
+  /** Rows matching the filters listed above this page (0: the newest page). */
+  newer: number;
 }
 
 /**

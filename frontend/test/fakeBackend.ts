@@ -580,14 +580,25 @@ export class FakeBackend {
         const limit = args.limit === undefined ? 100 : Number(args.limit);
         if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new FakeError('limit must be an integer from 1 to 1000');
         const all = matchRequests(this.requests, args);
-        const before = args.before_id === undefined || args.before_id === null ? null : Number(args.before_id);
-        const from = before === null ? all : all.filter((r) => r.id < before);
-        const page = from.slice(0, limit);
-        const more = from.length > limit;
+        const cursor = (v: unknown) => (v === undefined || v === null ? null : Number(v));
+        const before = cursor(args.before_id);
+        const after = cursor(args.after_id);
+        const oldest = args.oldest === true;
+        if ([before !== null, after !== null, oldest].filter(Boolean).length > 1) {
+          throw new FakeError('before_id, after_id and oldest each name a page: give at most one of them');
+        }
+        // Where the page begins in the newest-first list (ids stand for the listing order here).
+        let start = 0;
+        if (oldest) start = Math.max(0, all.length - limit);
+        else if (after !== null) start = Math.max(0, all.filter((r) => r.id > after).length - limit);
+        else if (before !== null) start = all.filter((r) => r.id >= before).length;
+        const page = all.slice(start, start + limit);
+        const more = all.length > start + page.length;
         return {
           requests: page.map(requestRow),
-          next_before_id: more ? page[page.length - 1].id : null,
+          next_before_id: more && page.length > 0 ? page[page.length - 1].id : null,
           total: all.length,
+          newer: page.length > 0 ? start : all.length,
         };
       }
       case 'get_request': {

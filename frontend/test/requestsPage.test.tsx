@@ -83,7 +83,7 @@ describe('Requests page', () => {
     const { backend } = await requestsApp();
     expect(screen.getByRole('link', { name: 'Requests' }).getAttribute('aria-current')).toBe('page');
     expect(rowIds()).toEqual([10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
-    expect(lastCall(backend, 'list_requests')?.args).toEqual({ limit: 100, before_id: null });
+    expect(lastCall(backend, 'list_requests')?.args).toEqual({ limit: 100 });
     const failover = within(screen.getByTestId('request-row-3'));
     expect(failover.getByText('Relay Two')).toBeTruthy();
     expect(failover.getByText('gpt-5.5 → openai/gpt-5.5')).toBeTruthy();
@@ -120,7 +120,7 @@ describe('Requests page', () => {
   it('takes its filters from the address and writes them back', async () => {
     const { backend } = await requestsApp('#/requests?provider=p2');
     expect(rowIds()).toEqual([10, 6, 4, 3]); // every request that tried Relay Two, served or not
-    expect(lastCall(backend, 'list_requests')?.args).toEqual({ provider: 'p2', limit: 100, before_id: null });
+    expect(lastCall(backend, 'list_requests')?.args).toEqual({ provider: 'p2', limit: 100 });
     expect((screen.getByLabelText('Provider') as HTMLSelectElement).value).toBe('p2');
 
     fireEvent.change(screen.getByLabelText('Outcome'), { target: { value: 'failover' } });
@@ -135,7 +135,7 @@ describe('Requests page', () => {
     fireEvent.change(screen.getByLabelText('Search'), { target: { value: 'ALL PROVIDERS' } });
     expect(rowIds()).toHaveLength(10);
     await waitFor(() => expect(rowIds()).toEqual([6]));
-    expect(lastCall(backend, 'list_requests')?.args).toEqual({ text: 'ALL PROVIDERS', limit: 100, before_id: null });
+    expect(lastCall(backend, 'list_requests')?.args).toEqual({ text: 'ALL PROVIDERS', limit: 100 });
     expect(parseRoute(window.location.hash).params).toEqual({ q: 'ALL PROVIDERS' });
     // A link to another session replaces what is in the fields.
     act(() => {
@@ -250,6 +250,48 @@ describe('Requests page', () => {
     fireEvent.click(screen.getByRole('button', { name: 'Newest' }));
     await waitFor(() => expect(rowIds()[0]).toBe(100_999), SLOW);
     expect(screen.getAllByTestId(/^request-row-/)).toHaveLength(100);
+  });
+
+  it('goes to the oldest of 100,000 requests in one step, and climbs back up from there', { timeout: 20_000 }, async () => {
+    const backend = new FakeBackend();
+    backend.requests = manyRequests(100_000);
+    await requestsApp('#/requests', backend);
+    const button = (name: string) => screen.getByRole('button', { name });
+    const range = () => screen.getByTestId('requests-range').textContent;
+    fireEvent.click(button('Oldest'));
+    await waitFor(() => expect(range()).toBe('99,901–100,000 of 100,000 matching'), SLOW);
+    expect(lastCall(backend, 'list_requests')?.args).toEqual({ limit: 100, oldest: true });
+    expect([rowIds()[0], rowIds()[99]]).toEqual([1_099, 1_000]);
+    expect(screen.getByTestId('requests-live').textContent).toBe('Paused on an older page');
+    expect(button('Older').getAttribute('aria-disabled')).toBe('true');
+    expect(button('Oldest').getAttribute('aria-disabled')).toBe('true');
+    fireEvent.click(button('Newer'));
+    await waitFor(() => expect(range()).toBe('99,801–99,900 of 100,000 matching'), SLOW);
+    expect(lastCall(backend, 'list_requests')?.args).toEqual({ limit: 100, after_id: 1_099 });
+    expect(rowIds()[0]).toBe(1_199);
+    expect(button('Oldest').getAttribute('aria-disabled')).toBeNull();
+    fireEvent.click(button('Older'));
+    await waitFor(() => expect(range()).toBe('99,901–100,000 of 100,000 matching'), SLOW);
+    fireEvent.click(button('Newest'));
+    await waitFor(() => expect(range()).toBe('1–100 of 100,000 matching'), SLOW);
+    // One page down, Newer is the live newest page again.
+    fireEvent.click(button('Older'));
+    await waitFor(() => expect(range()).toBe('101–200 of 100,000 matching'), SLOW);
+    fireEvent.click(button('Newer'));
+    await waitFor(() => expect(screen.getByTestId('requests-live').textContent).toMatch(/Live/), SLOW);
+    expect(range()).toBe('1–100 of 100,000 matching');
+  });
+
+  it('finds the oldest requests left from a page whose requests were removed', async () => {
+    const backend = await onOlderPage(250, 1);
+    const newest = Math.max(...backend.requests.map((r) => r.id));
+    backend.requests = backend.requests.filter((r) => r.id > newest - 120);
+    fireEvent.click(screen.getByRole('button', { name: 'Older' }));
+    await screen.findByText(/no longer in the log/, undefined, SLOW);
+    // The requests just newer than the ones removed are the oldest left.
+    fireEvent.click(screen.getByRole('button', { name: 'Newer' }));
+    await waitFor(() => expect(screen.getByTestId('requests-range').textContent).toBe('21–120 of 120 matching'), SLOW);
+    expect(lastCall(backend, 'list_requests')?.args).toEqual({ limit: 100, oldest: true });
   });
 
   it('says when the requests of an older page were removed by the retention rules meanwhile', async () => {

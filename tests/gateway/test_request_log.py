@@ -897,6 +897,52 @@ async def test_requests_are_listed_by_the_time_they_began_and_paged_so(fakes, ga
     assert (await gw.api("list_requests", before_id=page["next_before_id"]))["requests"] == []
 
 
+async def test_the_oldest_page_is_one_step_away_and_pages_up_from_there(fakes, gateway):
+    """A full log is thousands of pages deep: ``oldest`` lists its far end at once, ``after_id`` pages up from
+    there to the newest, and every page says how many rows are above it — the same rows, in the same order,
+    as paging down from the top; with filters too."""
+    from tests.support.records import record
+
+    (p1,) = await fakes("p1")
+    gw = await gateway({"p1": p1})
+    t0 = now_ms() - 60_000
+    for i in range(11):  # logged out of order: a long turn begun first, logged after the others
+        gw.services.store.log_request(record(ts=t0 + ((i + 4) % 11) * 100, session=f"s{(i + 4) % 11}"))
+    down, before = [], None
+    while True:
+        page = await gw.api("list_requests", limit=4, before_id=before)
+        assert page["newer"] == len(down) and page["total"] == 11
+        down += [r["session_id"] for r in page["requests"]]
+        if (before := page["next_before_id"]) is None:
+            break
+    assert down == [f"s{i}" for i in range(10, -1, -1)]
+    oldest = await gw.api("list_requests", limit=4, oldest=True)
+    assert [r["session_id"] for r in oldest["requests"]] == ["s3", "s2", "s1", "s0"]
+    assert oldest["newer"] == 7 and oldest["next_before_id"] is None
+    up, page = [], oldest
+    while page["requests"]:
+        up = [r["session_id"] for r in page["requests"]] + up
+        assert page["newer"] == 11 - len(up)
+        page = await gw.api("list_requests", limit=4, after_id=page["requests"][0]["id"])
+    assert up == down
+    middle = await gw.api("list_requests", limit=4, after_id=oldest["requests"][0]["id"])
+    assert [r["session_id"] for r in middle["requests"]] == ["s7", "s6", "s5", "s4"]
+    assert middle["next_before_id"] == middle["requests"][-1]["id"]  # older ones are there, and Older finds them
+    odd = await gw.api("list_requests", limit=2, oldest=True, text="s1")  # s1 and s10 match
+    assert [r["session_id"] for r in odd["requests"]] == ["s10", "s1"] and odd["newer"] == 0
+    assert (await gw.api("list_requests", oldest=True, session_id="nobody")) == {
+        "requests": [], "next_before_id": None, "total": 0, "newer": 0}
+    # A page above a row pruned since: the rows that are left, from the oldest.
+    gone = oldest["requests"][-1]["id"]
+    await gw.api("update_request_log", max_rows=9)
+    assert [r["session_id"] for r in (await gw.api("list_requests", limit=3, after_id=gone))["requests"]] == [
+        "s4", "s3", "s2"]
+    with pytest.raises(ApiError, match="give at most one of them"):
+        await gw.api("list_requests", oldest=True, before_id=gone)
+    with pytest.raises(ApiError, match=r"oldest.*true or false"):
+        await gw.api("list_requests", oldest="yes")
+
+
 def test_an_attempt_cancelled_by_the_shutdown_is_aborted_not_closed_by_the_client():
     """Every attempt cancelled before its result goes through the recorder, which tells the two apart: a
     client that left, or the gateway shutting down (no one's failure, said as attempt_done says it)."""

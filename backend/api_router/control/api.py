@@ -606,12 +606,16 @@ class Control:
     @exposed
     def list_requests(self, limit: int = 100, before_id: int | None = None, provider: str | None = None,
                       outcome: request_log.OutcomeFilter | None = None, session_id: str | None = None,
-                      text: str | None = None) -> dict[str, Any]:
-        """Every client request, newest first, with filters; ``before_id`` pages backwards."""
+                      text: str | None = None, after_id: int | None = None, oldest: bool = False) -> dict[str, Any]:
+        """Every client request, newest first, with filters; ``before_id`` pages backwards, ``after_id``
+        forwards, ``oldest`` goes to the far end."""
         if not 1 <= limit <= 1000:
             raise ControlError("limit must be an integer from 1 to 1000")
+        if (before_id is not None) + (after_id is not None) + oldest > 1:
+            raise ControlError("before_id, after_id and oldest each name a page: give at most one of them")
         filters = _filters(provider, outcome, self._as_logged(session_id), self._as_logged(text))
-        return request_log.page(self._services.store, filters, limit=limit, before_id=before_id)
+        return request_log.page(self._services.store, filters, limit=limit, before_id=before_id, after_id=after_id,
+                                oldest=oldest)
 
     @exposed
     def get_request(self, id: int) -> dict[str, Any]:

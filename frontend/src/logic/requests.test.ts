@@ -66,7 +66,8 @@ describe('numbers', () => {
   });
   it('says which rows a page shows', () => {
     expect(pageRange(0, 100, 1234)).toBe('1–100 of 1,234');
-    expect(pageRange(12, 34, 1234)).toBe('1,201–1,234 of 1,234');
+    expect(pageRange(1200, 34, 1234)).toBe('1,201–1,234 of 1,234');
+    expect(pageRange(1134, 100, 1234)).toBe('1,135–1,234 of 1,234'); // the oldest page: not on a multiple of 100
     expect(pageRange(0, 0, 0)).toBe('0 of 0');
   });
 });

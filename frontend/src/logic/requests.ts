@@ -140,10 +140,10 @@ export function formatBytes(n: number | null | undefined): string {
   return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
 }
 
-/** "1–100 of 1,234" for page `index` (0-based) holding `count` rows. */
-export function pageRange(index: number, count: number, total: number): string {
+/** "1–100 of 1,234" for a page of `count` rows with `newer` rows above it. */
+export function pageRange(newer: number, count: number, total: number): string {
   if (count === 0) return `0 of ${total.toLocaleString('en-US')}`;
-  const from = index * PAGE_SIZE + 1;
+  const from = newer + 1;
   return `${from.toLocaleString('en-US')}–${(from + count - 1).toLocaleString('en-US')} of ${total.toLocaleString('en-US')}`;
 }
 

@@ -188,17 +188,20 @@ export function RequestsPage({
         ) : null}
         <div className="pager">
           <span className="muted small" data-testid="requests-range">
-            {data ? (cutAway ? `${formatCount(data.total)} matching` : `${pageRange(paging.index, rows.length, data.total)} matching`) : ''}
+            {data ? (cutAway ? `${formatCount(data.total)} matching` : `${pageRange(data.newer, rows.length, data.total)} matching`) : ''}
           </span>
           <div className="toolbar">
             <Button type="button" className="btn btn--small" softDisabled={paging.live} onClick={paging.newest}>
               Newest
             </Button>
-            <Button type="button" className="btn btn--small" softDisabled={paging.live} onClick={paging.newer}>
+            <Button type="button" className="btn btn--small" softDisabled={paging.live || !data} onClick={paging.newer}>
               <Icon name="chevron-left" size={14} /> Newer
             </Button>
             <Button type="button" className="btn btn--small" softDisabled={!data || data.next_before_id === null} onClick={paging.older}>
               Older <Icon name="chevron-right" size={14} />
+            </Button>
+            <Button type="button" className="btn btn--small" softDisabled={!data || (data.next_before_id === null && !cutAway)} onClick={paging.oldest}>
+              Oldest
             </Button>
           </div>
         </div>

@@ -4,25 +4,39 @@ import { useToasts } from '../../hooks/toasts';
 import type { Actions } from '../../hooks/useActions';
 import { useQuery, type Query } from '../../hooks/useQuery';
 import { LIVE_POLL_MS, PAGE_SIZE, filtersKey } from '../../logic/requests';
-import type { Config, ExportFormat, RequestDetail, RequestFilters, RequestPage } from '../../types';
+import type { Config, ExportFormat, ListRequestsArgs, RequestDetail, RequestFilters, RequestPage } from '../../types';
 import { countNoun } from '../../logic/format';
 
 export interface RequestPaging {
   page: Query<RequestPage>;
-  /** 0 = the newest page (live). */
-  index: number;
   /** Names the page shown: its filters and position. */
   key: string;
   live: boolean;
   older: () => void;
   newer: () => void;
   newest: () => void;
+  oldest: () => void;
+}
+
+/** The page shown: the newest (null), the rows listed after a row (older) or just before it (newer), or the oldest. */
+type Place = null | 'oldest' | { before: number } | { after: number };
+
+function placeArgs(at: Place): Pick<ListRequestsArgs, 'before_id' | 'after_id' | 'oldest'> {
+  if (at === null) return {};
+  if (at === 'oldest') return { oldest: true };
+  return 'before' in at ? { before_id: at.before } : { after_id: at.after };
+}
+
+function placeKey(at: Place): string {
+  if (at === null || at === 'oldest') return at ?? 'top';
+  return 'before' in at ? `before-${at.before}` : `after-${at.after}`;
 }
 
 /**
- * One page of list_requests for the filters. The newest page is re-read every ~2 s; older pages
- * (reached with `before_id`) stay still, but are read again when `providersGone` changes (a provider
- * renamed: its rows now carry the new id). Changing the filters goes back to the newest page.
+ * One page of list_requests for the filters. The newest page is re-read every ~2 s; the others (Older,
+ * Newer, Oldest: each a step from the page shown, whatever its depth) stay still, but are read again when
+ * `providersGone` changes (a provider renamed: its rows now carry the new id). Changing the filters goes
+ * back to the newest page.
  */
 export function useRequestPages(
   bridge: Bridge,
@@ -31,33 +45,39 @@ export function useRequestPages(
   providersGone = 0,
 ): RequestPaging {
   const fKey = filtersKey(filters);
-  // Cursors of the pages above the one shown, for the filters they were made with.
-  const [paging, setPaging] = useState<{ key: string; cursors: number[] }>({ key: fKey, cursors: [] });
-  // Other filters: back to the newest page, the older pages of the last ones forgotten (else going back
-  // to those filters would bring back a paused old page). Adjusted while rendering, as React's docs do it
-  // for state that follows a prop.
-  if (paging.key !== fKey) setPaging({ key: fKey, cursors: [] });
-  const cursors = paging.key === fKey ? paging.cursors : [];
-  const before = cursors.length ? cursors[cursors.length - 1] : null;
+  // The page shown, for the filters it was reached with.
+  const [paging, setPaging] = useState<{ key: string; at: Place }>({ key: fKey, at: null });
+  // Other filters: back to the newest page, the page of the last ones forgotten (else going back to those
+  // filters would bring back a paused old page). Adjusted while rendering, as React's docs do it for state
+  // that follows a prop.
+  if (paging.key !== fKey) setPaging({ key: fKey, at: null });
+  const at = paging.key === fKey ? paging.at : null;
 
   const load = useCallback(
-    () => bridge.call('list_requests', { ...filters, limit: PAGE_SIZE, before_id: before }),
-    [bridge, filters, before],
+    () => bridge.call('list_requests', { ...filters, limit: PAGE_SIZE, ...placeArgs(at) }),
+    [bridge, filters, at],
   );
-  const key = `requests:${fKey}:${before ?? 'top'}`;
-  const page = useQuery(key, load, before === null ? pollMs : 0, providersGone);
-  const next = page.data?.next_before_id ?? null;
+  const key = `requests:${fKey}:${placeKey(at)}`;
+  const page = useQuery(key, load, at === null ? pollMs : 0, providersGone);
+  const data = page.data;
+  const go = (to: Place) => setPaging({ key: fKey, at: to });
 
   return {
     page,
-    index: cursors.length,
     key,
-    live: before === null,
+    live: at === null,
     older: () => {
-      if (next !== null) setPaging({ key: fKey, cursors: [...cursors, next] });
+      if (data?.next_before_id != null) go({ before: data.next_before_id });
     },
-    newer: () => setPaging({ key: fKey, cursors: cursors.slice(0, -1) }),
-    newest: () => setPaging({ key: fKey, cursors: [] }),
+    newer: () => {
+      if (!data || at === null) return;
+      const first = data.requests[0];
+      // Rows cut away under an older page: the ones left above it begin at the oldest end.
+      if (!first) go(data.newer > 0 ? 'oldest' : null);
+      else go(data.newer <= PAGE_SIZE ? null : { after: first.id });
+    },
+    newest: () => go(null),
+    oldest: () => go('oldest'),
   };
 }
 
