@@ -1329,15 +1329,17 @@ async def test_a_conversation_too_long_even_to_summarise_is_summarised_without_i
     assert p2.foreign_sealed == []
 
 
-def summarises_then_too_long(relay: str) -> fp.Behaviour:
+def summarises_then_too_long(relay: str, meanwhile: Callable[[], Awaitable[None]] | None = None) -> fp.Behaviour:
     """A provider whose context the newest turns alone fill: it writes the summary it is asked for, then
-    finds the conversation too long with the summary in as well."""
+    finds the conversation too long with the summary in as well (after ``meanwhile``, if given)."""
     async def tiny_context(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
         body = json.loads(await request.read())
         if relay.endswith("streams only") and not body.get("stream"):
             return web.json_response({"error": {"message": "stream must be true"}}, status=400)
         if "handover summary" in json.dumps(body["input"]):
             return await fp.stream_ok("The user fixed the build in make.py.")(request, fake)
+        if meanwhile is not None and "The user fixed the build" in json.dumps(body["input"]):
+            await meanwhile()
         return await too_long(relay, request, fake)
     return tiny_context
 
@@ -1385,6 +1387,84 @@ async def test_a_conversation_too_long_even_summarised_for_the_last_candidate_is
         assert reply.status == 400 and json.loads(said)["error"]["code"] == "context_length_exceeded"
     row = gw.services.store.request_log()[0]
     assert [(a["provider"], a["outcome"]) for a in row["attempts"]][-2:] == [("p2", "ok"), ("p2", "client_error")]
+
+
+@pytest.mark.parametrize("relay", ["400 context length", "200 failed response, streamed"])
+async def test_a_conversation_too_long_even_summarised_is_the_refusal_once_the_next_candidate_is_gone(
+        fakes, gateway, codex_home, relay):
+    """The next candidate deleted while the provider reads the summarised conversation: none is left when it
+    says "too long", so the client hears that, as the provider gave it — not a gateway error it would retry."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"failure_threshold": 1})
+    replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
+
+    async def delete_p3() -> None:
+        await gw.api("delete_provider", provider="p3")
+
+    p2.always(summarises_then_too_long(relay, delete_p3))
+    streamed = relay.endswith("streamed")
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement},
+                               headers={"session-id": SID}, stream=streamed)
+    if streamed:
+        assert reply.status == 200 and reply.events[-1]["response"]["error"]["code"] == "context_length_exceeded"
+    else:
+        assert reply.status == 400 and json.loads(reply.body)["error"]["code"] == "context_length_exceeded"
+    assert p3.calls == 0
+
+
+async def test_a_conversation_passed_on_that_no_other_candidate_takes_is_the_first_ones_refusal(
+        fakes, gateway, codex_home):
+    """Passed on to p3, which does not have the model: nobody failed that a retry could reach, so the client
+    hears p2's "too long", coded as the OpenAI API codes it — Codex reads it as the context window exceeded."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"failure_threshold": 1})
+    replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
+    p2.always(summarises_then_too_long("200 failed response"))
+    p3.always(fp.status(404, body=json.dumps({"error": {"message": "Not found", "code": "model_not_found"}}).encode()))
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement}, headers={"session-id": SID})
+    error = json.loads(reply.body)["error"]
+    assert reply.status == 400 and error["code"] == "context_length_exceeded", error
+    assert error["message"].startswith("P2: ") and "exceeds the context window" in error["message"]
+    assert p3.calls == 1
+    row = gw.services.store.request_log()[0]
+    assert row["outcome"] == "client_error" and row["attempts"][-2]["outcome"] == "client_error"
+
+
+async def test_a_provider_put_back_after_a_race_passes_on_what_is_too_long_for_it(fakes, gateway, codex_home):
+    """p2, asked with its summary in, is slow; p3, raced against it, opens its stream first and then fails
+    before its output: p2 is asked again, finds the conversation too long — and p4, still left, is asked."""
+    p1, p2, p3, p4 = await fakes("p1", "p2", "p3", "p4")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3, "p4": p4},
+                       routing={"failure_threshold": 1, "hedge_min_seconds": 0.1, "hedge_max_seconds": 0.2})
+    replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
+    asked = []
+
+    async def slow_the_first_time() -> None:
+        asked.append(1)
+        if len(asked) == 1:
+            await asyncio.sleep(3)
+
+    p2.always(summarises_then_too_long("400 context length", slow_the_first_time))
+
+    async def opens_then_breaks(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        await request.read()
+        shell = {"id": "resp_p3", "object": "response", "status": "in_progress", "output": []}
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(fp.sse_event({"type": "response.created", "response": shell}))
+        await asyncio.sleep(0.3)
+        error = {"code": "server_error", "message": "p3 broke", "type": "server_error"}
+        await resp.write(fp.sse_event({"type": "response.failed", "response": {**shell, "status": "failed",
+                                                                                "error": error}}))
+        await resp.write_eof()
+        return resp
+
+    p3.always(opens_then_breaks)
+    p4.always(fp.stream_ok("from p4"))
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement},
+                               headers={"session-id": SID}, stream=True)
+    assert reply.status == 200 and reply.text == "from p4"
+    assert len(asked) == 2
 
 
 async def test_a_provider_that_cannot_summarise_passes_the_conversation_to_the_next(fakes, gateway, codex_home):

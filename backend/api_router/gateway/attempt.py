@@ -99,6 +99,7 @@ class AttemptResult:
     # client sends it back, and it goes to this provider only.
     turn_state: str | None = None
     response_bytes: int = 0  # what the client got of it
+    too_long: bool = False  # passed on, too long even with the provider's summaries in (Exchange.too_long)
     # A REBUILD retry because the provider does not take previous_response_id at all (not: the response it
     # names is gone) — judged on its whole words; ``error`` is what is shown, cut to 300 characters.
     refuses_previous_id: bool = False
@@ -129,9 +130,9 @@ class Retries:
     strip_sealed: bool = False
     expand_compaction: bool = False
     summarize: bool = False  # the body carries an expanded compaction that the provider may find too long
-    # The body carries this provider's summaries of a foreign compaction and another candidate is left: too
-    # long even so, the conversation is passed on — the next one may take it (its maker holds it whole).
-    pass_on_too_long: bool = False
+    # The body carries this provider's summaries of a foreign compaction: asked when it is too long even so,
+    # whether another candidate is left to pass the conversation on to (its maker may hold it whole).
+    others_left: Callable[[], bool] | None = None
 
 
 
@@ -615,14 +616,16 @@ def _retried(retry: Retry, error: str, said: str) -> AttemptResult:
 
 def _too_long_even_so(retries: Retries, said: str, *, too_large: bool = False) -> bool:
     """The provider finds the conversation too long with its own summaries in (``said``: its whole words),
-    and another candidate is left to ask."""
-    return retries.pass_on_too_long and (too_large or classify.mentions_context_length(said))
+    and another candidate is left to ask (else its own refusal is the client's answer)."""
+    return retries.others_left is not None and (too_large or classify.mentions_context_length(said)) \
+        and retries.others_left()
 
 
 def _passed_on(error: str, status: int | None = None) -> AttemptResult:
     """A conversation this provider cannot take whatever it is sent: the next candidate is asked. The
     provider serves shorter ones, so its health is untouched."""
-    return AttemptResult(Outcome.PROVIDER_FAILURE, error=error, status=status, counts_against_health=False)
+    return AttemptResult(Outcome.PROVIDER_FAILURE, error=error, status=status, counts_against_health=False,
+                         too_long=True)
 
 
 def _continuity_retry(message: str, client: ClientRequest, body: bytes, retries: Retries, *,

@@ -164,6 +164,13 @@ def refused_by_all(cfg: Config, refusals: Sequence[Failure], model: str | None, 
     return GatewayError(first if first and 400 <= first < 500 else 400, said, extra={"providers": _each(cfg, refusals)})
 
 
+def too_long(cfg: Config, failure: Failure) -> GatewayError:
+    """A provider found the conversation too long even with its own summary of the earlier part, and no other
+    candidate took it: its refusal, with the code the OpenAI API gives it (which Codex knows)."""
+    return GatewayError(400, f"{cfg.name_of(failure.provider)}: {failure.error}", "invalid_request_error",
+                        extra={"code": "context_length_exceeded", "providers": _each(cfg, [failure])})
+
+
 def _each(cfg: Config, failures: Sequence[Failure]) -> list[dict[str, Any]]:
     """``error.providers``: each provider asked, with what it answered."""
     return [{"provider": f.provider, "name": cfg.name_of(f.provider), "status": f.status, "error": f.error}

@@ -206,9 +206,12 @@ class OutcomeRecorder:
             _answered_by(ex, attempt, result, 200)
             self._keep_sealed(ex, attempt, result, now)
         else:
-            _add_in_ask_order(ex, Failure(attempt.provider, result.error, result.status, result.retry_after,
-                                          health=result.counts_against_health, rate_limited=result.rate_limited,
-                                          quota_spent=result.quota_spent, unknown_model=result.unknown_model))
+            failure = Failure(attempt.provider, result.error, result.status, result.retry_after,
+                              health=result.counts_against_health, rate_limited=result.rate_limited,
+                              quota_spent=result.quota_spent, unknown_model=result.unknown_model)
+            _add_in_ask_order(ex, failure)
+            if result.too_long:
+                ex.too_long = failure
 
     @staticmethod
     def _answered_for_client(ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:

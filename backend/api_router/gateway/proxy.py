@@ -210,7 +210,7 @@ class ResponsesProxy:
         # Without previous_response_id or sealed items no continuity retry can arise, so the usual
         # request goes straight to one attempt per provider with the client's own bytes.
         untouched = self._bodies.untouched(client)
-        queue = deque(plan)
+        queue = ex.candidates = deque(plan)
         first = plan[0] if plan else None  # the first candidate: the first provider asked, for the whole request
         planned_with, replans = ex.cfg, 0
         gone: list[str] = []
@@ -283,6 +283,10 @@ class ResponsesProxy:
                                      f"({'; '.join(gone)}) and no other could take it; send it again")
         if ex.passed_by and not ex.failures:
             return GatewayError(400, next(iter(ex.passed_by.values())))
+        if ex.too_long is not None and not _failed_after(ex.failures, ex.too_long):
+            # The candidates it was passed on to went (deleted, switched off, not answering) or refused it too.
+            self._recorder.refused_by_all(ex, {ex.too_long.provider})
+            return explain.too_long(ex.cfg, ex.too_long)
         refusals = _refusals(ex.failures)
         unknown_model = all(f.unknown_model for f in ex.failures)
         asked = {f.provider for f in ex.failures}
@@ -433,8 +437,7 @@ class ResponsesProxy:
                     opts = _next_options(racer.opts, result.retry)
                 # It asked to be asked again: no answer yet, so the racers its opening beat were not late.
                 self._judge_beaten(ex, winner, _Verdict.FAILED, queue)
-                racer = await self._start(ex, racer.provider, first, untouched, opts, hedge=False,
-                                          others_left=bool(queue))
+                racer = await self._start(ex, racer.provider, first, untouched, opts, hedge=False)
                 # Asked again, it may go silent as on any request: raced as the first ask was.
                 racer, answer = await self._race(ex, racer, queue if hedge else None, first, untouched)
                 winner = racer
@@ -469,7 +472,7 @@ class ResponsesProxy:
         return await self._start(ex, pid, first, untouched, ex.asked_again_with.pop(pid, PLAIN), hedge=hedge)
 
     async def _start(self, ex: Exchange, pid: str, first: str, untouched: bool, opts: BodyOptions, *,
-                     hedge: bool, others_left: bool = False) -> _Racer:
+                     hedge: bool) -> _Racer:
         client = ex.client
         assert client is not None
         provider = self._now_asked(ex, pid)
@@ -494,9 +497,20 @@ class ResponsesProxy:
                           strip_sealed=not opts.strip_sealed and sealed,
                           expand_compaction=not opts.expand_compaction and sealed,
                           summarize=not opts.summaries and bool(client.expansions.get((pid, opts))),
-                          pass_on_too_long=bool(opts.summaries) and others_left)
+                          others_left=functools.partial(self._candidate_left, ex) if opts.summaries else None)
         return _Racer(pid, opts, retries, attempt, time.perf_counter(),
                       self._runner.open(ex, pid, provider, body, attempt, retries))
+
+    def _candidate_left(self, ex: Exchange) -> bool:
+        """Whether a candidate not asked yet could still take the request: configured, routable, answering."""
+        for pid in ex.candidates:
+            try:
+                self._now_asked(ex, pid)
+            except _Gone:
+                continue
+            if self._services.router.answering(ex.now_called(pid) or pid):
+                return True
+        return False
 
     def _hedge_delay(self, ex: Exchange, pid: str) -> float:
         """The hedge delay of the provider the request knows as ``pid``, by its own history (renamed
@@ -987,6 +1001,12 @@ def _next_options(opts: BodyOptions, retry: Retry | None) -> BodyOptions:
         return replace(opts, expand_compaction=True)
     return replace(opts, strip_sealed=True)
 
+
+
+def _failed_after(failures: Sequence[Failure], failure: Failure) -> bool:
+    """Whether a provider asked after ``failure``'s failed (not: refused the request): it may serve a retry."""
+    at = next(i for i, f in enumerate(failures) if f is failure)
+    return any(f.health for f in failures[at + 1:])
 
 
 def _refused_compaction(failure: Failure) -> bool:
