@@ -84,6 +84,22 @@ def test_an_empty_user_data_folder_is_refused_not_taken_for_the_default(tmp_path
     assert proc.returncode == 2 and "argument --user-data" in err and "Traceback" not in err, err
 
 
+def test_a_python_with_an_sqlite_older_than_3_25_is_refused_before_the_folder_is_touched(tmp_path, monkeypatch):
+    """The Usage page's percentiles need SQLite's window functions: said at start, not as a 500 later."""
+    import sqlite3
+
+    from api_router.composition import StartupError, open_services
+    from api_router.paths import Paths
+
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 24, 0))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.24.0")
+    with pytest.raises(StartupError, match=r"needs SQLite 3\.25\.0 or later, and this Python has SQLite 3\.24\.0"):
+        open_services(Paths(tmp_path / "ud"))
+    assert not (tmp_path / "ud").exists()
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 25, 0))
+    open_services(Paths(tmp_path / "ud")).close()
+
+
 def test_the_desktop_banner_says_when_there_is_no_tray(tmp_path):
     from api_router.cli import desktop_banner
     from api_router.composition import open_services

@@ -188,8 +188,21 @@ def _refuse_under_an_earlier_version(paths: Paths, cfg: Config, port: int | None
                 f"longer write into); if it is another folder's, set another [listen] port in {paths.config}")
 
 
+# The Usage page's percentiles rank with window functions (SQLite 3.25, 2018; Python's own builds carry newer).
+SQLITE_NEEDED = (3, 25, 0)
+
+
+def _check_sqlite() -> None:
+    if sqlite3.sqlite_version_info < SQLITE_NEEDED:
+        raise StartupError(
+            f"API Router needs SQLite {'.'.join(map(str, SQLITE_NEEDED))} or later, and this Python has SQLite "
+            f"{sqlite3.sqlite_version}: run it with a newer Python build (python.org's, or your system's current "
+            "python3)")
+
+
 def _open_services(paths: Paths, port: int | None, host: str | None, clock: Callable[[], float],
                    watch: Sequence[Callable[[], object]]) -> Services:
+    _check_sqlite()  # before anything is made in the folder
     private_dir(paths.user_data)
     check_writable(paths.user_data)
     if paths.data.is_dir():
