@@ -53,6 +53,26 @@ describe('health follows evidence', () => {
     expect(screen.getByTestId('test-badges-p2')).toBeTruthy();
   });
 
+  it("closes a probe's and a test's result once the provider's address or key changes: they spoke of the old one", async () => {
+    const backend = new FakeBackend();
+    await desktopApp(backend, 100);
+    const shown = (what: string, name: string) => screen.queryByRole('group', { name: `${what} result for ${name}` });
+    fireEvent.click(screen.getByRole('button', { name: 'Probe Relay Two' }));
+    fireEvent.click(screen.getByRole('button', { name: 'Test Relay Two' }));
+    fireEvent.click(screen.getByRole('button', { name: 'Probe Relay Three' }));
+    await waitFor(() => expect(within(shown('Test', 'Relay Two')!).getByText('Passed')).toBeTruthy());
+    await waitFor(() => expect(within(shown('Probe', 'Relay Two')!).getByText('OK')).toBeTruthy());
+    backend.state.providers.p2 = { ...backend.state.providers.p2, base_url: 'https://elsewhere.example.com/v1' };
+    await waitFor(() => expect(shown('Probe', 'Relay Two')).toBeNull());
+    expect(shown('Test', 'Relay Two')).toBeNull();
+    expect(shown('Probe', 'Relay Three')).toBeTruthy(); // its own address did not change
+    fireEvent.click(screen.getByRole('button', { name: 'Probe Relay Two' }));
+    await waitFor(() => expect(within(shown('Probe', 'Relay Two')!).getByText('OK')).toBeTruthy());
+    backend.state.providers.p2 = { ...backend.state.providers.p2, key_preview: 'sk-n…WXYZ' };
+    await waitFor(() => expect(shown('Probe', 'Relay Two')).toBeNull());
+    expect(shown('Probe', 'Relay Three')).toBeTruthy();
+  });
+
   it('keeps the focus on the Test button while it runs, and gives it back when its result is closed', async () => {
     const backend = new FakeBackend();
     backend.delayMs.test_provider = 300;

@@ -51,6 +51,28 @@ function useLive<T>(ids: readonly string[], byId: Record<string, T>): Record<str
   }, [ids, byId]);
 }
 
+/** What a probe or a test reached a provider as: its address and key. */
+function reachedAs(p: ProviderStatus | undefined): string {
+  return p ? `${p.base_url}\n${p.has_key ? p.key_preview : ''}` : '';
+}
+
+/**
+ * Calls `readdressed(id)` for each provider whose address or key changed since the last status: a probe's or
+ * a test's result shown for it spoke of the old one. Adjusted while rendering, as React's docs do it for
+ * state that follows a prop.
+ */
+function useReaddressed(ids: readonly string[], providers: Record<string, ProviderStatus>, readdressed: (id: string) => void) {
+  const now = ids.map((id) => `${id}\t${reachedAs(own(providers, id))}`).join('\0');
+  const [seen, setSeen] = useState(now);
+  if (seen === now) return;
+  const before = new Map(seen.split('\0').map((line) => line.split('\t') as [string, string]));
+  for (const line of now.split('\0')) {
+    const [id, reached] = line.split('\t') as [string, string];
+    if (before.has(id) && before.get(id) !== reached) readdressed(id);
+  }
+  setSeen(now);
+}
+
 /** `value`, or while it is null the last non-null value it had (adjusted during render, no effect). */
 function useLastKnown(value: string | null): string | null {
   const [last, setLast] = useState(value);
@@ -126,6 +148,10 @@ export function ProvidersPanel(props: Props) {
     [move, dragStart, dragOver, drop, dragEnd, refreshUsage, actions, probe, closeProbe, test, closeTest],
   );
 
+  useReaddressed(serverIds, providers, (id) => {
+    closeProbe(id);
+    closeTest(id);
+  });
   const liveProbes = useLive(serverIds, probes.byId);
   const liveTests = useLive(serverIds, tests.byId);
   const testable = serverIds.filter((id) => {
