@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { App } from '../src/App';
 import { createDesktopBridge } from '../src/bridge';
 import { formatClock, formatRowTime } from '../src/logic/format';
-import { FakeBackend, NOW, makeStatus } from './fakeBackend';
+import { FakeBackend, NOW, SESSION_B, makeStatus } from './fakeBackend';
 import { desktopApp } from './desktopApp';
 
 const DAY = 86_400_000;
@@ -36,6 +36,23 @@ describe('old rows show their day', () => {
     expect(within(row).getByText(`${day(old)} ${formatClock(old)}`)).toBeTruthy();
     const today = backend.requests.find((r) => new Date(r.unix_ms).toDateString() === new Date(NOW).toDateString())!;
     expect(within(screen.getByTestId(`request-row-${today.id}`)).getByText(formatClock(today.unix_ms))).toBeTruthy();
+  });
+
+  it("in a session's timeline, which may span days", async () => {
+    const backend = new FakeBackend();
+    const old = NOW - 2 * DAY;
+    const first = backend.requests.filter((r) => r.session_id === SESSION_B).sort((a, b) => a.unix_ms - b.unix_ms)[0];
+    backend.requests = backend.requests.map((r) => (r.id === first.id ? { ...r, unix_ms: old } : r));
+    window.location.hash = '#/usage';
+    render(<App bridge={createDesktopBridge(backend.pywebviewApi())} pollIntervalMs={60_000} />);
+    const entry = async (id: number) => {
+      const found = await screen.findByTestId('session-timeline', {}, { timeout: 4_000 });
+      return found.querySelector(`[data-request-id="${id}"] .tl__time`);
+    };
+    await waitFor(async () => expect((await entry(first.id))?.textContent).toBe(`${day(old)}${formatClock(old)}`));
+    expect((await entry(first.id))?.querySelector('.tl__day')?.textContent).toBe(day(old));
+    const today = backend.requests.find((r) => r.session_id === SESSION_B && r.id !== first.id)!;
+    expect((await entry(today.id))?.textContent).toBe(formatClock(today.unix_ms));
   });
 
   it('in the Events list', async () => {

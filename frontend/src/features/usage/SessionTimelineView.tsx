@@ -1,6 +1,6 @@
 import { memo } from 'react';
 import { attemptPath, modelPath, outcomeLabel, shortSessionId, timelineItems } from '../../logic/analytics';
-import { countNoun, formatClock, formatCount, formatDateTime, formatLatency } from '../../logic/format';
+import { countNoun, dayLabel, formatClock, formatCount, formatDateTime, formatLatency } from '../../logic/format';
 import { routeHash } from '../../logic/route';
 import type { ProviderId, SessionTimeline } from '../../types';
 import { own } from '../../logic/own';
@@ -9,6 +9,8 @@ interface Props {
   timeline: SessionTimeline;
   colors: Record<ProviderId, string>;
   nameOf: (id: ProviderId) => string;
+  /** The server's "now": a request from another day shows its day (a session may span several). */
+  nowMs: number;
 }
 
 /**
@@ -18,7 +20,7 @@ interface Props {
  * out with CSS grid, so the columns can narrow with the window; a request's failed attempts are a row
  * of their own, under it, like the Requests page's attempt chain.
  */
-export const SessionTimelineView = memo(function SessionTimelineView({ timeline, colors, nameOf }: Props) {
+export const SessionTimelineView = memo(function SessionTimelineView({ timeline, colors, nameOf, nowMs }: Props) {
   const total = Math.max(timeline.total ?? 0, timeline.requests.length);
   const items = timelineItems(timeline.requests, total);
   const short = shortSessionId(timeline.session_id);
@@ -74,6 +76,7 @@ export const SessionTimelineView = memo(function SessionTimelineView({ timeline,
           <ol className="timeline__list" role="rowgroup">
             {items.map((it) => {
               const e = it.entry;
+              const day = dayLabel(e.unix_ms, nowMs);
               return (
                 <li
                   key={e.id}
@@ -90,6 +93,7 @@ export const SessionTimelineView = memo(function SessionTimelineView({ timeline,
                       #{it.n}
                     </span>
                     <span className="tl__time" role="cell" title={formatDateTime(e.unix_ms)}>
+                      {day !== null ? <span className="tl__day">{day}</span> : null}
                       {formatClock(e.unix_ms)}
                     </span>
                     <span className="tl__provider" role="cell" title={e.attempts.length > 1 ? `Tried ${attemptPath(e, nameOf)}` : undefined}>

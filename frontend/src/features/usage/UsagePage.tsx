@@ -176,7 +176,7 @@ export function UsagePage({ bridge, providerOrder, names, params = NO_PARAMS, po
             </p>
           )}
           {timeline.data && timeline.data.session_id === selected ? (
-            <SessionTimelineView timeline={timeline.data} colors={colors} nameOf={n} />
+            <SessionTimelineView timeline={timeline.data} colors={colors} nameOf={n} nowMs={data?.now_unix_ms ?? now} />
           ) : timeline.error ? (
             <p className="page__error" role="alert">
               Could not load the session: {timeline.error}
