@@ -1,5 +1,6 @@
 """Analytics over a seeded request log."""
 
+import dataclasses
 import tempfile
 import time
 from bisect import bisect_right
@@ -352,6 +353,47 @@ def test_the_summary_says_what_the_logged_records_say(logged):
     assert s["overall"] == expected["overall"]
     assert s["providers"] == expected["providers"]
     assert [point["providers"] for point in s["series"]] == expected["series"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(records(), st.sampled_from(["s1", "s2", "s3", "s4", "s5", None]), st.booleans()), max_size=25),
+       st.integers(1, 6))
+def test_the_session_list_says_what_the_logged_records_say(logged, limit):
+    """The most recent sessions (by their last request), each with its count, first and last time, providers,
+    failovers, tokens and the provider of the turn begun last that someone served — as the records say."""
+    rows = []
+    for i, (record, session, failover) in enumerate(logged):
+        attempts = record.attempts if not failover or record.provider is None else [
+            Attempt("p9", Outcome.PROVIDER_FAILURE, 503, 5.0), Attempt(record.provider, Outcome.OK, 200, 9.0)]
+        # Distinct times: which of two sessions ending in the same millisecond is listed first is not said.
+        rows.append(dataclasses.replace(record, unix_ms=record.unix_ms * 100 + i, session_id=session,
+                                        attempts=attempts))
+    with tempfile.TemporaryDirectory() as folder:
+        store = Store(Path(folder) / "s.sqlite3")
+        store.open()
+        try:
+            for record in rows:
+                store.log_request(record)
+            listed = analytics.sessions(store, limit)
+        finally:
+            store.close()
+    by: dict = defaultdict(list)
+    for r in rows:
+        if r.session_id is not None:
+            by[r.session_id].append(r)
+    newest = sorted(by, key=lambda sid: max(r.unix_ms for r in by[sid]), reverse=True)[:limit]
+
+    def last_served(made: list[RequestRecord]) -> str | None:
+        served = [r for r in sorted(made, key=lambda r: r.unix_ms) if r.provider]
+        return served[-1].provider if served else None
+
+    assert listed == [{"session_id": sid, "requests": len(made), "first_unix_ms": min(r.unix_ms for r in made),
+                       "last_unix_ms": max(r.unix_ms for r in made),
+                       "providers": sorted({r.provider for r in made if r.provider}),
+                       "failovers": sum(r.failed_over() for r in made),
+                       "total_tokens": sum(r.usage.total_tokens for r in made),
+                       "provider": last_served(made), "bound": False}
+                      for sid in newest for made in [by[sid]]]
 
 
 # --- sessions whose last turn failed; the window's first millisecond --------------------------------------

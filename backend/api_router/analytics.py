@@ -189,12 +189,17 @@ def sessions(store: Store, limit: int = 50,
              bound_to: Callable[[str], str | None] = lambda session: None) -> list[dict[str, Any]]:
     """The most recent Codex sessions with how many requests each made, who served them, and the
     provider each is on now (``bound_to``: session affinity)."""
+    # The sessions are found first on the session index alone (its last time each), and only their own rows
+    # are read then: a full log's 200,000 rows in one GROUP BY took ~0.3 s of the shared reader at every poll.
     rows = store.query(
-        "SELECT session_id, count(*), min(unix_ms), max(unix_ms), group_concat(DISTINCT provider), "
-        "sum(failover), sum(total_tokens), "
-        "(SELECT provider FROM request_log r2 WHERE r2.session_id = request_log.session_id AND r2.provider IS NOT NULL "
+        "WITH recent AS (SELECT session_id, max(unix_ms) AS last FROM request_log WHERE session_id IS NOT NULL "
+        "GROUP BY session_id ORDER BY last DESC LIMIT ?) "
+        "SELECT recent.session_id, count(*), min(l.unix_ms), recent.last, group_concat(DISTINCT l.provider), "
+        "sum(l.failover), sum(l.total_tokens), "
+        "(SELECT provider FROM request_log r2 WHERE r2.session_id = recent.session_id AND r2.provider IS NOT NULL "
         "ORDER BY r2.unix_ms DESC, r2.id DESC LIMIT 1) "  # the turn begun last, as the timeline says
-        "FROM request_log WHERE session_id IS NOT NULL GROUP BY session_id ORDER BY max(unix_ms) DESC LIMIT ?",
+        "FROM recent JOIN request_log l ON l.session_id = recent.session_id GROUP BY recent.session_id "
+        "ORDER BY recent.last DESC",
         (limit,))
     return [{"session_id": sid, "requests": n, "first_unix_ms": first, "last_unix_ms": last,
              "providers": sorted(p for p in (providers or "").split(",") if p), "failovers": failovers,
