@@ -69,3 +69,30 @@ async def test_small_latencies_have_distinct_axis_labels_and_a_nine_digit_total_
     out = await run_script(FRONTEND / "e2e" / "smallFigures.e2e.mjs", {
         "E2E_GATEWAY": gw.base + "/", "E2E_TOKEN": gw.token, "E2E_WIDTH": "1320"}, name="usage-small-figures")
     assert "PASS" in out
+
+
+@pytest.mark.parametrize("width", [1280, 1599, 1600, 1920])
+async def test_a_busy_months_figures_keep_every_column_of_the_provider_table_in_view(fakes, gateway, width):
+    """Token counts of eleven digits and latencies in seconds (a heavy user's month): the twelve columns fit
+    their card — beside the latency chart from 1600 px, under it below (a 10-digit month once hid its TTFB
+    columns behind the card's edge at 1,320 px)."""
+    require_browser()
+    from api_router.records import Attempt, Outcome, RequestRecord, Usage, now_ms
+
+    ids = ("p1", "p2", "p3")
+    providers = await fakes(*ids)
+    gw = await gateway(dict(zip(ids, providers, strict=True)))
+    store = gw.services.store
+    for n, pid in enumerate(ids):
+        for i, ms in enumerate((2_990.0, 8_380.0, 19_600.0)):
+            usage = Usage(47_516_655_310 // 3, 1_178_244_110 // 3, 0, 0, 48_694_899_420 // 3) if i else \
+                Usage(47_516_655_310 - 2 * (47_516_655_310 // 3), 1_178_244_110 - 2 * (1_178_244_110 // 3), 0, 0,
+                      48_694_899_420 - 2 * (48_694_899_420 // 3))
+            store.log_request(RequestRecord(now_ms() - 86_400_000 * (n + i), "/v1/responses", True,
+                                            request_id=f"req_{n}{i:015x}", provider=pid, status=200, latency_ms=ms,
+                                            ttfb_ms=ms / 4, usage=usage,
+                                            attempts=[Attempt(pid, Outcome.OK, 200, ms, ttfb_ms=ms / 4)]))
+    store.flush()
+    out = await run_script(FRONTEND / "e2e" / "wideTable.e2e.mjs", {
+        "E2E_GATEWAY": gw.base + "/", "E2E_TOKEN": gw.token, "E2E_WIDTH": str(width)}, name=f"usage-wide-{width}")
+    assert "PASS" in out
