@@ -294,6 +294,23 @@ describe('Requests page', () => {
     expect(lastCall(backend, 'list_requests')?.args).toEqual({ limit: 100, oldest: true });
   });
 
+  it('keeps the rows read last, dimmed, while another page or filter is on its way', async () => {
+    const backend = new FakeBackend();
+    backend.requests = manyRequests(250);
+    await requestsApp('#/requests', backend);
+    const first = rowIds();
+    backend.delayMs.list_requests = 400;
+    fireEvent.click(screen.getByRole('button', { name: 'Older' }));
+    const list = screen.getByRole('region', { name: 'Request list' });
+    await waitFor(() => expect(list.getAttribute('aria-busy')).toBe('true'));
+    expect(list.classList.contains('is-stale')).toBe(true);
+    expect(rowIds()).toEqual(first); // the list keeps its height: no "Loading requests…" in between
+    expect(screen.queryByText('Loading requests…')).toBeNull();
+    await waitFor(() => expect(screen.getByTestId('requests-range').textContent).toBe('101–200 of 250 matching'), SLOW);
+    expect(list.getAttribute('aria-busy')).toBeNull();
+    expect(rowIds()[0]).toBe(first[99] - 1);
+  });
+
   it('says when the requests of an older page were removed by the retention rules meanwhile', async () => {
     const backend = await onOlderPage(250, 1);
     const newest = Math.max(...backend.requests.map((r) => r.id));

@@ -72,6 +72,23 @@ describe('Usage page', () => {
     expect(text('usage-overall-total-tokens')).toBe('66k');
   });
 
+  it('keeps the last figures, dimmed, while another window is on its way', async () => {
+    const { backend } = await usagePage();
+    await waitFor(() => expect(text('usage-updated')).toMatch(/^Updated /));
+    const dayRequests = text('usage-overall-requests');
+    backend.delayMs.get_analytics = 400;
+    fireEvent.click(screen.getByRole('button', { name: 'Last hour' }));
+    const figures = screen.getByTestId('usage-overall-requests').closest('.usage__figures')!;
+    await waitFor(() => expect(figures.getAttribute('aria-busy')).toBe('true'));
+    expect(figures.classList.contains('is-stale')).toBe(true);
+    expect(text('usage-overall-requests')).toBe(dayRequests); // not a page collapsed to "Loading analytics…"
+    expect(text('usage-updated')).toBe('Loading…');
+    await waitFor(() => expect(text('usage-overall-requests')).toBe('8'));
+    expect(figures.getAttribute('aria-busy')).toBeNull();
+    expect(figures.classList.contains('is-stale')).toBe(false);
+    expect(text('usage-updated')).toMatch(/^Updated /);
+  });
+
   it('renders the charts with recharts', async () => {
     await usagePage();
     const tokens = screen.getByTestId('usage-chart-tokens');

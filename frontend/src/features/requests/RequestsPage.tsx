@@ -4,6 +4,7 @@ import type { Actions } from '../../hooks/useActions';
 import { navigate } from '../../hooks/useRoute';
 import { useProvidersGone } from '../../hooks/useProvidersGone';
 import { useServerNow } from '../../hooks/serverClock';
+import { useKeptWhileLoading } from '../../hooks/useKeptWhileLoading';
 import { followRenames, nameOf, type NameMap } from '../../logic/names';
 import { chosenProviderGone } from '../../logic/providerChoice';
 import {
@@ -112,7 +113,8 @@ export function RequestsPage({
     [pageKey],
   );
 
-  const data = paging.page.data;
+  // Another page or filter on its way: the rows read last stay, dimmed, rather than a list that collapses.
+  const { shown: data, stale } = useKeptWhileLoading(paging.page.data);
   const rows = data?.requests ?? NO_ROWS;
   // An older page whose rows the retention rules cut meanwhile (the oldest go first): said, not left to read
   // as a filter nothing matches.
@@ -162,7 +164,13 @@ export function RequestsPage({
         </p>
       ) : null}
 
-      <section className="card card--flush" aria-label="Request list" ref={list} tabIndex={-1}>
+      <section
+        className={`card card--flush${stale ? ' is-stale' : ''}`}
+        aria-label="Request list"
+        aria-busy={stale || undefined}
+        ref={list}
+        tabIndex={-1}
+      >
         {cutAway && shown.length > 0 ? (
           // (the table is not empty: requests opened on this page are kept in it)
           <p className="muted small cut-away" role="status" data-testid="requests-cut-away">
