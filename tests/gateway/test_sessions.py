@@ -1467,6 +1467,37 @@ async def test_a_provider_put_back_after_a_race_passes_on_what_is_too_long_for_i
     assert len(asked) == 2
 
 
+async def test_a_later_turn_too_long_even_with_the_remembered_summary_goes_to_the_next_candidate(
+        fakes, gateway, codex_home):
+    """The summary p2 wrote is remembered for the session's later turns; one that fills p2's context even so
+    is passed on as the turn that asked for the summary would have been — not refused to Codex."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"failure_threshold": 1})
+    replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
+
+    async def small_context(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        texts = json.dumps(json.loads(await request.read())["input"])
+        if "handover summary" in texts:
+            return await fp.stream_ok("The user fixed the build in make.py.")(request, fake)
+        if "fix the build" in texts or "and commit" in texts:  # the whole conversation; the later turn
+            return context_too_long()
+        return await fp.json_ok("from p2")(request, fake)
+
+    p2.always(small_context)
+    p3.always(fp.json_ok("from p3"))
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement}, headers={"session-id": SID})
+    assert reply.status == 200 and reply.text == "from p2"
+    later = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "and commit"}]}
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": [*replacement, later]},
+                               headers={"session-id": SID})
+    assert reply.status == 200 and reply.text == "from p3", reply.body
+    asked = [json.dumps(r.json["input"]) for r in p2.requests]
+    assert sum("handover summary" in a for a in asked) == 1  # remembered: not asked for again
+    assert "The user fixed the build in make.py." in asked[-1] and "and commit" in asked[-1]
+    assert "fix the build" in json.dumps(p3.requests[-1].json["input"])
+    assert (await gw.request("GET", "/status")).json["providers"]["p2"]["status"] != "unhealthy"
+
+
 async def test_a_provider_that_cannot_summarise_passes_the_conversation_to_the_next(fakes, gateway, codex_home):
     p1, p2, p3 = await fakes("p1", "p2", "p3")
     gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"failure_threshold": 1})

@@ -69,6 +69,7 @@ class ClientRequest:
         "session_id",
         "store_false",
         "stream",
+        "summarised",
     )
 
     def __init__(self, raw: bytes, payload: dict[str, Any], session_id: str | None) -> None:
@@ -94,6 +95,8 @@ class ClientRequest:
         self.bodies: dict[tuple[str, BodyOptions], bytes] = {}
         # The compaction items replaced in those bodies: compaction id -> the items that took its place.
         self.expansions: dict[tuple[str, BodyOptions], dict[str, list[Any]]] = {}
+        # Those bodies in which the provider's own summary (asked for now, or remembered) takes a compaction's place.
+        self.summarised: set[tuple[str, BodyOptions]] = set()
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -276,6 +279,8 @@ class Continuity:
                     rollout = await self._rollout_of(req, "a compaction item sealed by another provider cannot be "
                                                           "expanded")
                 expanded = req.expansions.setdefault(key, {})
+                if any(self._summary_of(_compaction_key(i), provider, opts) is not None for i in foreign):
+                    req.summarised.add(key)
                 source = self._expand_compactions(source, provider, owners, opts, rollout, (), expanded)
                 items = source
                 sealed = sealed_in(source)

@@ -497,7 +497,8 @@ class ResponsesProxy:
                           strip_sealed=not opts.strip_sealed and sealed,
                           expand_compaction=not opts.expand_compaction and sealed,
                           summarize=not opts.summaries and bool(client.expansions.get((pid, opts))),
-                          others_left=functools.partial(self._candidate_left, ex) if opts.summaries else None)
+                          others_left=functools.partial(self._candidate_left, ex)
+                          if (pid, opts) in client.summarised else None)
         return _Racer(pid, opts, retries, attempt, time.perf_counter(),
                       self._runner.open(ex, pid, provider, body, attempt, retries))
 
