@@ -744,6 +744,24 @@ async def test_a_compaction_request_a_provider_refuses_fails_over(fakes, gateway
     assert (await gw.request("GET", "/status")).json["summary"]["state"] == "serving"
 
 
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_compaction_every_provider_refuses_as_too_long_says_so_in_the_code_codex_reads(fakes, gateway, stream):
+    """Codex says it "ran out of room in the model's context window" for that code; without it, it printed
+    the raw JSON of the gateway's 400 at every later turn."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.always(fp.status(400, body=json.dumps({"error": TOO_LONG}).encode()))
+    p2.always(fp.in_band_failure(TOO_LONG["code"], TOO_LONG["message"]))
+    reply = await gw.responses(trigger(), headers={"session-id": SID}, stream=stream)
+    error = reply.json["error"]
+    assert reply.status == 400 and error["code"] == "context_length_exceeded", error
+    assert "exceeds the context window" in error["message"] and p2.calls == 1
+    # Refused for another reason by one of them: no such code.
+    p2.always(fp.status(400, "Invalid value: 'compaction_trigger'."))
+    reply = await gw.responses(trigger(f"{SID}-2"), headers={"session-id": f"{SID}-2"}, stream=stream)
+    assert reply.status == 400 and "code" not in reply.json["error"]
+
+
 async def test_a_compaction_announced_only_by_output_item_done_is_accepted(fakes, gateway):
     """A minimal compaction stream (the item in ``response.output_item.done``, an empty final output)
     is what Codex needs: no failover, the item's owner recorded, a JSON client gets the item."""

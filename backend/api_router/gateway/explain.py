@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from api_router.config import Config, ProviderConfig
+from api_router.gateway import classify
 from api_router.gateway.errors import GatewayError
 from api_router.routing import Failure, Router
 from api_router.secrets import mask_url
@@ -161,14 +162,20 @@ def refused_by_all(cfg: Config, refusals: Sequence[Failure], model: str | None, 
     elif model is not None:
         said = f"no provider has the model {model} ({said})"
     first = refusals[0].status
-    return GatewayError(first if first and 400 <= first < 500 else 400, said, extra={"providers": _each(cfg, refusals)})
+    extra: dict[str, Any] = {"providers": _each(cfg, refusals)}
+    if all(classify.mentions_context_length(f.error) for f in refusals):  # Codex then says it ran out of room
+        extra["code"] = CONTEXT_LENGTH_EXCEEDED
+    return GatewayError(first if first and 400 <= first < 500 else 400, said, extra=extra)
 
 
 def too_long(cfg: Config, failure: Failure) -> GatewayError:
     """A provider found the conversation too long even with its own summary of the earlier part, and no other
     candidate took it: its refusal, with the code the OpenAI API gives it (which Codex knows)."""
     return GatewayError(400, f"{cfg.name_of(failure.provider)}: {failure.error}", "invalid_request_error",
-                        extra={"code": "context_length_exceeded", "providers": _each(cfg, [failure])})
+                        extra={"code": CONTEXT_LENGTH_EXCEEDED, "providers": _each(cfg, [failure])})
+
+
+CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"  # the OpenAI API's code, which Codex reads
 
 
 def _each(cfg: Config, failures: Sequence[Failure]) -> list[dict[str, Any]]:
