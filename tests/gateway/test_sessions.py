@@ -669,15 +669,23 @@ async def test_a_compaction_refused_in_a_failed_json_answer_is_a_refusal_for_eit
         ("p1", "client_error"), ("p2", "client_error")]  # every one refused: the request's fault, not theirs
 
 
-async def test_a_compaction_one_provider_refuses_while_another_is_down_is_answered_with_the_refusal(fakes, gateway):
+@pytest.mark.parametrize("refusal", ["HTTP 400", "in the stream", "200 failed response"])
+async def test_a_compaction_one_provider_refuses_while_another_is_down_is_answered_with_the_refusal(
+        fakes, gateway, refusal):
     """Codex retries a 502 (the trigger again, to the same providers) and has no fallback for a compaction:
-    the refusal is its answer, and the provider that was down is still that provider's failure."""
+    the refusal is its answer — said with an HTTP status or in the body of a 200 alike — and the provider
+    that was down is still that provider's failure."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2})
     said = "Invalid value: 'compaction_trigger'."
     p1.always(fp.status(503, "p1 down"))
-    p2.always(fp.status(400, said))
-    reply = await gw.responses(trigger(), headers={"session-id": SID}, stream=True)
+
+    async def failed(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        return failed_answer(request, fake, {"code": "invalid_value", "type": "invalid_request_error", "message": said})
+
+    p2.always({"HTTP 400": fp.status(400, said), "in the stream": fp.in_band_failure("invalid_value", said),
+               "200 failed response": failed}[refusal])
+    reply = await gw.responses(trigger(), headers={"session-id": SID}, stream=refusal != "200 failed response")
     assert reply.status == 400 and said in reply.json["error"]["message"], reply.text
     assert [(a["provider"], a["outcome"]) for a in gw.services.store.request_log()[0]["attempts"]] == [
         ("p1", "provider_failure"), ("p2", "client_error")]

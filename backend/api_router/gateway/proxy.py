@@ -1011,10 +1011,11 @@ def _failed_after(failures: Sequence[Failure], failure: Failure) -> bool:
 
 
 def _refused_compaction(failure: Failure) -> bool:
-    """A provider's 4xx to a compaction trigger (a relay without remote compaction): not a provider down,
-    nor one without the model (another may have it)."""
-    return not failure.health and not failure.unknown_model and failure.status is not None and \
-        400 <= failure.status < 500
+    """A provider's refusal of a compaction trigger (a relay without remote compaction): a 4xx, or the same
+    said in the body of a 200 (a failed response, a failed stream: no status kept). Not a provider down, nor
+    one without the model (another may have it)."""
+    return not failure.health and not failure.unknown_model and (
+        failure.status is None or 400 <= failure.status < 500)
 
 
 def _refusals(failures: Sequence[Failure]) -> list[Failure]:
