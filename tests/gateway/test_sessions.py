@@ -1396,30 +1396,28 @@ async def test_a_conversation_too_long_even_summarised_goes_to_the_next_candidat
 @pytest.mark.parametrize("relay", list(TOO_LONG_RELAYS))
 async def test_a_conversation_too_long_even_summarised_for_the_last_candidate_is_its_refusal(
         fakes, gateway, codex_home, relay):
-    """No candidate left to pass the conversation on to: the client hears the provider's own "too long"."""
+    """No candidate left to pass the conversation on to: the client hears the provider's "too long" — with
+    the code the OpenAI API gives it, whichever way the provider said it (Codex then says it ran out of
+    room; a 413 it would have retried five times)."""
     p1, p2 = await fakes("p1", "p2")
     gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
     replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
     p2.always(summarises_then_too_long(relay))
     reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement},
                                headers={"session-id": SID}, stream=TOO_LONG_RELAYS[relay])
-    said = reply.body.decode()
-    if relay.startswith("413"):
-        assert reply.status == 413 and "Request Entity Too Large" in said
-    elif relay.endswith("streamed"):
-        assert reply.status == 200 and reply.events[-1]["type"] == "response.failed"
-        assert reply.events[-1]["response"]["error"]["code"] == "context_length_exceeded"
-    else:
-        assert reply.status == 400 and json.loads(said)["error"]["code"] == "context_length_exceeded"
+    error = json.loads(reply.body)["error"]
+    assert reply.status == 400 and error["code"] == "context_length_exceeded", error
+    assert error["message"].startswith("P2: ") and ("context window" in error["message"] or "Too Large" in error["message"])
     row = gw.services.store.request_log()[0]
     assert [(a["provider"], a["outcome"]) for a in row["attempts"]][-2:] == [("p2", "ok"), ("p2", "client_error")]
+    assert row["outcome"] == "client_error"
 
 
 @pytest.mark.parametrize("relay", ["400 context length", "200 failed response, streamed"])
 async def test_a_conversation_too_long_even_summarised_is_the_refusal_once_the_next_candidate_is_gone(
         fakes, gateway, codex_home, relay):
-    """The next candidate deleted while the provider reads the summarised conversation: none is left when it
-    says "too long", so the client hears that, as the provider gave it — not a gateway error it would retry."""
+    """The next candidate deleted while the provider reads the summarised conversation: none is left to
+    take it, so the client hears the provider's "too long" — not a gateway error it would retry."""
     p1, p2, p3 = await fakes("p1", "p2", "p3")
     gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"failure_threshold": 1})
     replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
@@ -1428,14 +1426,41 @@ async def test_a_conversation_too_long_even_summarised_is_the_refusal_once_the_n
         await gw.api("delete_provider", provider="p3")
 
     p2.always(summarises_then_too_long(relay, delete_p3))
-    streamed = relay.endswith("streamed")
     reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement},
-                               headers={"session-id": SID}, stream=streamed)
-    if streamed:
-        assert reply.status == 200 and reply.events[-1]["response"]["error"]["code"] == "context_length_exceeded"
-    else:
-        assert reply.status == 400 and json.loads(reply.body)["error"]["code"] == "context_length_exceeded"
+                               headers={"session-id": SID}, stream=relay.endswith("streamed"))
+    assert reply.status == 400 and json.loads(reply.body)["error"]["code"] == "context_length_exceeded"
     assert p3.calls == 0
+
+
+@pytest.mark.parametrize("raced", ["answers", "fails"])
+async def test_a_conversation_too_long_even_summarised_while_the_next_one_races_is_left_to_the_race(
+        fakes, gateway, codex_home, raced):
+    """p3 already asked (it raced the slow p2 as a hedge) when p2 finds the summarised conversation too long:
+    p3's answer serves; p3 failing makes it the 502 Codex retries (p3 may serve then), not p2's refusal."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3},
+                       routing={"failure_threshold": 1, "hedge_min_seconds": 0.1, "hedge_max_seconds": 0.2})
+    replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
+
+    async def a_second() -> None:
+        await asyncio.sleep(1)
+
+    async def after_p2(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        await request.read()
+        await asyncio.sleep(2)
+        if raced == "fails":
+            return web.json_response({"error": {"message": "p3 overloaded"}}, status=503)
+        return await fp.stream_ok("from p3")(request, fake)
+
+    p2.always(summarises_then_too_long("400 context length", a_second))
+    p3.always(after_p2)
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement},
+                               headers={"session-id": SID}, stream=True)
+    if raced == "answers":
+        assert reply.status == 200 and reply.text == "from p3"
+    else:
+        assert reply.status == 502, reply.body
+        assert [d["provider"] for d in reply.json["error"]["providers"]] == ["p1", "p2", "p3"]
 
 
 async def test_a_conversation_passed_on_that_no_other_candidate_takes_is_the_first_ones_refusal(

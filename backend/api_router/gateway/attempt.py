@@ -130,9 +130,9 @@ class Retries:
     strip_sealed: bool = False
     expand_compaction: bool = False
     summarize: bool = False  # the body carries an expanded compaction that the provider may find too long
-    # The body carries this provider's summaries of a foreign compaction: asked when it is too long even so,
-    # whether another candidate is left to pass the conversation on to (its maker may hold it whole).
-    others_left: Callable[[], bool] | None = None
+    # The body carries this provider's own summary of a foreign compaction: too long even so, the conversation
+    # is passed on — another candidate may take it (its maker may hold it whole), else the client hears why.
+    pass_on_too_long: bool = False
 
 
 
@@ -615,15 +615,14 @@ def _retried(retry: Retry, error: str, said: str) -> AttemptResult:
 
 
 def _too_long_even_so(retries: Retries, said: str, *, too_large: bool = False) -> bool:
-    """The provider finds the conversation too long with its own summaries in (``said``: its whole words),
-    and another candidate is left to ask (else its own refusal is the client's answer)."""
-    return retries.others_left is not None and (too_large or classify.mentions_context_length(said)) \
-        and retries.others_left()
+    """The provider finds the conversation too long with its own summary in (``said``: its whole words)."""
+    return retries.pass_on_too_long and (too_large or classify.mentions_context_length(said))
 
 
 def _passed_on(error: str, status: int | None = None) -> AttemptResult:
-    """A conversation this provider cannot take whatever it is sent: the next candidate is asked. The
-    provider serves shorter ones, so its health is untouched."""
+    """A conversation this provider cannot take whatever it is sent: the next candidate is asked, and when
+    none takes it the client hears this refusal (``Exchange.too_long``). The provider serves shorter ones,
+    so its health is untouched."""
     return AttemptResult(Outcome.PROVIDER_FAILURE, error=error, status=status, counts_against_health=False,
                          too_long=True)
 

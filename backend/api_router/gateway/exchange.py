@@ -7,7 +7,6 @@ import functools
 import os
 import random
 import zlib
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -36,7 +35,6 @@ class Exchange:
     client: ClientRequest | None = None  # once the body is read and parsed
     forwarded: dict[str, str] = field(default_factory=dict)  # client headers passed upstream
     failures: list[Failure] = field(default_factory=list)  # provider failures so far, in order
-    candidates: deque[str] = field(default_factory=deque)  # not asked yet, in order (the proxy's loop takes them)
     # A provider that found the conversation too long even with its own summaries in, and passed it on: its
     # failure, the client's answer when no other candidate takes the conversation (and none failed).
     too_long: Failure | None = None

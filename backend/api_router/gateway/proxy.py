@@ -210,7 +210,7 @@ class ResponsesProxy:
         # Without previous_response_id or sealed items no continuity retry can arise, so the usual
         # request goes straight to one attempt per provider with the client's own bytes.
         untouched = self._bodies.untouched(client)
-        queue = ex.candidates = deque(plan)
+        queue = deque(plan)
         first = plan[0] if plan else None  # the first candidate: the first provider asked, for the whole request
         planned_with, replans = ex.cfg, 0
         gone: list[str] = []
@@ -284,7 +284,8 @@ class ResponsesProxy:
         if ex.passed_by and not ex.failures:
             return GatewayError(400, next(iter(ex.passed_by.values())))
         if ex.too_long is not None and not _failed_after(ex.failures, ex.too_long):
-            # The candidates it was passed on to went (deleted, switched off, not answering) or refused it too.
+            # No candidate was left, or the ones it was passed on to went (deleted, switched off, not answering)
+            # or refused it too.
             self._recorder.refused_by_all(ex, {ex.too_long.provider})
             return explain.too_long(ex.cfg, ex.too_long)
         refusals = _refusals(ex.failures)
@@ -497,21 +498,9 @@ class ResponsesProxy:
                           strip_sealed=not opts.strip_sealed and sealed,
                           expand_compaction=not opts.expand_compaction and sealed,
                           summarize=not opts.summaries and bool(client.expansions.get((pid, opts))),
-                          others_left=functools.partial(self._candidate_left, ex)
-                          if (pid, opts) in client.summarised else None)
+                          pass_on_too_long=(pid, opts) in client.summarised)
         return _Racer(pid, opts, retries, attempt, time.perf_counter(),
                       self._runner.open(ex, pid, provider, body, attempt, retries))
-
-    def _candidate_left(self, ex: Exchange) -> bool:
-        """Whether a candidate not asked yet could still take the request: configured, routable, answering."""
-        for pid in ex.candidates:
-            try:
-                self._now_asked(ex, pid)
-            except _Gone:
-                continue
-            if self._services.router.answering(ex.now_called(pid) or pid):
-                return True
-        return False
 
     def _hedge_delay(self, ex: Exchange, pid: str) -> float:
         """The hedge delay of the provider the request knows as ``pid``, by its own history (renamed
