@@ -202,7 +202,7 @@ def _check_sqlite() -> None:
 
 def _open_services(paths: Paths, port: int | None, host: str | None, clock: Callable[[], float],
                    watch: Sequence[Callable[[], object]]) -> Services:
-    _check_sqlite()  # before anything is made in the folder
+    _check_sqlite()  # before the settings and the database are touched
     private_dir(paths.user_data)
     check_writable(paths.user_data)
     if paths.data.is_dir():

@@ -73,6 +73,22 @@ describe('health follows evidence', () => {
     expect(shown('Probe', 'Relay Three')).toBeTruthy();
   });
 
+  it('a provider deleted and added again under its id does not inherit the old one\'s probe result', async () => {
+    const backend = new FakeBackend();
+    await desktopApp(backend, 100);
+    const shown = () => screen.queryByRole('group', { name: 'Probe result for Relay Two' });
+    fireEvent.click(screen.getByRole('button', { name: 'Probe Relay Two' }));
+    await waitFor(() => expect(within(shown()!).getByText('OK')).toBeTruthy());
+    const { p2: deleted, ...others } = backend.state.providers;
+    backend.state.providers = others;
+    backend.state.provider_order = backend.state.provider_order.filter((id) => id !== 'p2');
+    await waitFor(() => expect(screen.queryByTestId('provider-row-p2')).toBeNull());
+    backend.state.providers = { ...others, p2: { ...deleted, base_url: 'https://another.example.com/v1' } };
+    backend.state.provider_order = [...backend.state.provider_order, 'p2'];
+    await waitFor(() => expect(screen.queryByTestId('provider-row-p2')).toBeTruthy());
+    expect(shown()).toBeNull();
+  });
+
   it('keeps the focus on the Test button while it runs, and gives it back when its result is closed', async () => {
     const backend = new FakeBackend();
     backend.delayMs.test_provider = 300;

@@ -311,6 +311,47 @@ describe('Requests page', () => {
     expect(rowIds()[0]).toBe(first[99] - 1);
   });
 
+  it('an older page that could not be read: Older asks for it again, Newer goes back to the newest', async () => {
+    const backend = new FakeBackend();
+    backend.requests = manyRequests(250);
+    await requestsApp('#/requests', backend);
+    const newest = rowIds();
+    const reads = () => backend.calls.filter((c) => c.method === 'list_requests').length;
+    backend.failNext.list_requests = new FakeError('database is locked', 500, 'server_error');
+    fireEvent.click(screen.getByRole('button', { name: 'Older' }));
+    expect((await screen.findByRole('alert', undefined, SLOW)).textContent).toMatch(/^Could not load the requests: .*database is locked/);
+    expect(rowIds()).toEqual([]); // not the newest page's rows, as if they were this one's
+    const region = screen.getByRole('region', { name: 'Request list' });
+    expect(region.getAttribute('aria-busy')).toBeNull();
+    const before = reads();
+    fireEvent.click(screen.getByRole('button', { name: 'Older' }));
+    await waitFor(() => expect(screen.getByTestId('requests-range').textContent).toBe('101–200 of 250 matching'), SLOW);
+    expect(reads()).toBe(before + 1);
+    backend.failNext.list_requests = new FakeError('database is locked', 500, 'server_error');
+    fireEvent.click(screen.getByRole('button', { name: 'Older' }));
+    await screen.findByRole('alert', undefined, SLOW);
+    fireEvent.click(screen.getByRole('button', { name: 'Newer' }));
+    await waitFor(() => expect(screen.getByTestId('requests-live').textContent).toMatch(/Live/), SLOW);
+    await waitFor(() => expect(rowIds()).toEqual(newest), SLOW);
+  });
+
+  it("a filter the gateway refuses shows why, not the rows of the filters before it", async () => {
+    const backend = new FakeBackend();
+    backend.requests = manyRequests(250);
+    await requestsApp('#/requests', backend);
+    const handle = backend.handle.bind(backend);
+    backend.handle = (method, args = {}) => {
+      if (method === 'list_requests' && typeof args.text === 'string' && args.text.length > 1000) {
+        throw new FakeError('text must be at most 1000 characters'); // as the gateway says it
+      }
+      return handle(method, args);
+    };
+    fireEvent.change(screen.getByLabelText('Search'), { target: { value: 'x'.repeat(1001) } });
+    expect((await screen.findByRole('alert', undefined, SLOW)).textContent).toMatch(/^Could not load the requests: .*1000 characters/);
+    expect(rowIds()).toEqual([]);
+    expect(screen.getByRole('region', { name: 'Request list' }).getAttribute('aria-busy')).toBeNull();
+  });
+
   it('says when the requests of an older page were removed by the retention rules meanwhile', async () => {
     const backend = await onOlderPage(250, 1);
     const newest = Math.max(...backend.requests.map((r) => r.id));

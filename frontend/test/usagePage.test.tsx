@@ -89,6 +89,17 @@ describe('Usage page', () => {
     expect(text('usage-updated')).toMatch(/^Updated /);
   });
 
+  it("a window that could not be read says so, and shows no other window's figures as its own", async () => {
+    const { backend } = await usagePage();
+    await waitFor(() => expect(text('usage-updated')).toMatch(/^Updated /));
+    backend.failNext.get_analytics = new FakeError('database is locked', 500, 'server_error');
+    fireEvent.click(screen.getByRole('button', { name: 'Last hour' }));
+    expect((await screen.findByRole('alert')).textContent).toMatch(/^Could not load the analytics: .*database is locked/);
+    expect(screen.queryByTestId('usage-overall-requests')).toBeNull();
+    expect(text('usage-updated')).not.toBe('Loading…');
+    expect(document.querySelector('[aria-busy="true"].usage__figures')).toBeNull();
+  });
+
   it('renders the charts with recharts', async () => {
     await usagePage();
     const tokens = screen.getByTestId('usage-chart-tokens');

@@ -57,18 +57,19 @@ function reachedAs(p: ProviderStatus | undefined): string {
 }
 
 /**
- * Calls `readdressed(id)` for each provider whose address or key changed since the last status: a probe's or
- * a test's result shown for it spoke of the old one. Adjusted while rendering, as React's docs do it for
- * state that follows a prop.
+ * Calls `readdressed(id)` for each provider whose address or key changed since the last status, or that went
+ * (deleted, renamed: an id added again later is another provider): a probe's or a test's result shown for it
+ * spoke of what is no longer there. Adjusted while rendering, as React's docs do it for state that follows
+ * a prop.
  */
 function useReaddressed(ids: readonly string[], providers: Record<string, ProviderStatus>, readdressed: (id: string) => void) {
   const now = ids.map((id) => `${id}\t${reachedAs(own(providers, id))}`).join('\0');
   const [seen, setSeen] = useState(now);
   if (seen === now) return;
-  const before = new Map(seen.split('\0').map((line) => line.split('\t') as [string, string]));
-  for (const line of now.split('\0')) {
+  const after = new Map(now.split('\0').map((line) => line.split('\t') as [string, string]));
+  for (const line of seen.split('\0')) {
     const [id, reached] = line.split('\t') as [string, string];
-    if (before.has(id) && before.get(id) !== reached) readdressed(id);
+    if (id && after.get(id) !== reached) readdressed(id);
   }
   setSeen(now);
 }

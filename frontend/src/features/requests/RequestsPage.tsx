@@ -4,7 +4,6 @@ import type { Actions } from '../../hooks/useActions';
 import { navigate } from '../../hooks/useRoute';
 import { useProvidersGone } from '../../hooks/useProvidersGone';
 import { useServerNow } from '../../hooks/serverClock';
-import { useKeptWhileLoading } from '../../hooks/useKeptWhileLoading';
 import { followRenames, nameOf, type NameMap } from '../../logic/names';
 import { chosenProviderGone } from '../../logic/providerChoice';
 import {
@@ -90,7 +89,8 @@ export function RequestsPage({
   const retention = useRequestLogSettings(bridge, settingsSaved);
   const [open, setOpen] = useState<ReadonlyMap<number, OpenRequest>>(() => new Map());
   const n = useCallback((id: ProviderId) => nameOf(names, id), [names]);
-  const pageKey = paging.key;
+  // Rows are opened on the page shown (while the next one is on its way, the one read before).
+  const pageKey = paging.shown?.key ?? '';
 
   const setFilters = useCallback(
     (next: RequestFilterParams) => navigate(routeHash('requests', { ...next }), { replace: true }),
@@ -114,11 +114,12 @@ export function RequestsPage({
   );
 
   // Another page or filter on its way: the rows read last stay, dimmed, rather than a list that collapses.
-  const { shown: data, stale } = useKeptWhileLoading(paging.page.data);
+  const data = paging.shown?.data ?? null;
+  const stale = paging.stale;
   const rows = data?.requests ?? NO_ROWS;
   // An older page whose rows the retention rules cut meanwhile (the oldest go first): said, not left to read
   // as a filter nothing matches.
-  const cutAway = !paging.live && data != null && rows.length === 0 && data.total > 0;
+  const cutAway = paging.shown !== null && !paging.shown.live && rows.length === 0 && paging.shown.data.total > 0;
   const shown = useMemo(() => withOpenRequests(rows, open, pageKey), [rows, open, pageKey]);
   const openIds = useMemo(() => new Set(open.keys()), [open]);
   // A row the live page drops (newer requests came) while the focus is in it: the focus goes to the list.
@@ -187,7 +188,7 @@ export function RequestsPage({
             onToggle={toggle}
             focusLost={toList}
             nowMs={now}
-            emptyText={cutAway ? PAGE_CUT_AWAY : undefined}
+            emptyText={cutAway ? PAGE_CUT_AWAY : stale ? 'Loading requests…' : undefined}
           />
         ) : !paging.page.error ? (
           <p className="muted empty" role="status">
@@ -202,13 +203,13 @@ export function RequestsPage({
             <Button type="button" className="btn btn--small" softDisabled={paging.live} onClick={paging.newest}>
               Newest
             </Button>
-            <Button type="button" className="btn btn--small" softDisabled={paging.live || !data} onClick={paging.newer}>
+            <Button type="button" className="btn btn--small" softDisabled={paging.live} onClick={paging.newer}>
               <Icon name="chevron-left" size={14} /> Newer
             </Button>
-            <Button type="button" className="btn btn--small" softDisabled={!data || data.next_before_id === null} onClick={paging.older}>
+            <Button type="button" className="btn btn--small" softDisabled={data === null ? paging.live : data.next_before_id === null} onClick={paging.older}>
               Older <Icon name="chevron-right" size={14} />
             </Button>
-            <Button type="button" className="btn btn--small" softDisabled={!data || (data.next_before_id === null && !cutAway)} onClick={paging.oldest}>
+            <Button type="button" className="btn btn--small" softDisabled={data !== null && data.next_before_id === null && !cutAway} onClick={paging.oldest}>
               Oldest
             </Button>
           </div>

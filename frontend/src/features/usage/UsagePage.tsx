@@ -68,7 +68,7 @@ export function UsagePage({ bridge, providerOrder, names, params = NO_PARAMS, po
   const n = useCallback((id: ProviderId) => nameOf(names, id), [names]);
 
   // Another window on its way (a month of a full log takes seconds): the figures read last stay, dimmed.
-  const { shown: data, stale } = useKeptWhileLoading(analytics.data);
+  const { shown: data, stale } = useKeptWhileLoading(analytics.data, analytics.error);
   const ids = useMemo(() => (data ? analyticsProviderIds(data, providerOrder) : []), [data, providerOrder]);
   const colors = useMemo(() => {
     const out: Record<ProviderId, string> = {};
