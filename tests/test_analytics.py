@@ -5,8 +5,10 @@ import tempfile
 import time
 from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from hypothesis import given, settings
@@ -15,6 +17,8 @@ from hypothesis import strategies as st
 from api_router import analytics
 from api_router.records import Attempt, Outcome, RequestOutcome, RequestRecord, Usage
 from api_router.store import Store
+
+T = TypeVar("T")
 
 NOW = 1_800_000_000_000
 MIN = 60_000
@@ -335,20 +339,25 @@ def _expected(logged: list[RequestRecord]) -> dict:
     }
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(records(), max_size=25))
-def test_the_summary_says_what_the_logged_records_say(logged):
-    """Counts, errors, tokens, chart buckets (a request at a bucket's first millisecond is in it) and
-    nearest-rank percentiles with ties and missing TTFBs — all worked out by SQLite — match the records."""
+def _read_after_logging(logged: list[RequestRecord], read: Callable[[Store], T]) -> T:
+    """``read(store)`` on a new store that logged ``logged`` (a hypothesis example cannot take tmp_path)."""
     with tempfile.TemporaryDirectory() as folder:
         store = Store(Path(folder) / "s.sqlite3")
         store.open()
         try:
             for record in logged:
                 store.log_request(record)
-            s = analytics.summary(store, "hour", now=NOW)
+            return read(store)
         finally:
             store.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(records(), max_size=25))
+def test_the_summary_says_what_the_logged_records_say(logged):
+    """Counts, errors, tokens, chart buckets (a request at a bucket's first millisecond is in it) and
+    nearest-rank percentiles with ties and missing TTFBs — all worked out by SQLite — match the records."""
+    s = _read_after_logging(logged, lambda store: analytics.summary(store, "hour", now=NOW))
     expected = _expected(logged)
     assert s["overall"] == expected["overall"]
     assert s["providers"] == expected["providers"]
@@ -368,15 +377,7 @@ def test_the_session_list_says_what_the_logged_records_say(logged, limit):
         # Distinct times: which of two sessions ending in the same millisecond is listed first is not said.
         rows.append(dataclasses.replace(record, unix_ms=record.unix_ms * 100 + i, session_id=session,
                                         attempts=attempts))
-    with tempfile.TemporaryDirectory() as folder:
-        store = Store(Path(folder) / "s.sqlite3")
-        store.open()
-        try:
-            for record in rows:
-                store.log_request(record)
-            listed = analytics.sessions(store, limit)
-        finally:
-            store.close()
+    listed = _read_after_logging(rows, lambda store: analytics.sessions(store, limit))
     by: dict = defaultdict(list)
     for r in rows:
         if r.session_id is not None:

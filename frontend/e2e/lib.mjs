@@ -1,5 +1,6 @@
 // Shared pieces of the browser end-to-end scripts: env, logging, bounded waits, the browser, layout checks.
 
+import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 import { join } from 'node:path';
 
@@ -99,6 +100,26 @@ export async function signedInPage(browser, token, contextOptions = {}) {
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
   return { context, page, pageErrors };
+}
+
+/**
+ * Runs ``check({ page, viewport })`` on the Usage page of E2E_GATEWAY, signed in with E2E_TOKEN, in a window
+ * E2E_WIDTH wide (within ``ms``); prints PASS when it returns and the page threw nothing.
+ */
+export async function onUsagePage(check, ms = 45_000) {
+  const gateway = env('E2E_GATEWAY').replace(/\/?$/, '/');
+  const { viewport } = runViewport();
+  watchdog(ms);
+  const browser = await launchBrowser();
+  const { page, pageErrors } = await signedInPage(browser, env('E2E_TOKEN'), { viewport });
+  try {
+    await page.goto(`${gateway}#/usage`);
+    await check({ page, viewport });
+    assert.deepEqual(pageErrors, []);
+    console.log('PASS');
+  } finally {
+    await browser.close();
+  }
 }
 
 /** ``api(method, args)``: a control call to the gateway at ``gateway`` (ending in /), its result or an Error. */

@@ -5,20 +5,13 @@
 //   E2E_GATEWAY   http://127.0.0.1:<port>/     E2E_TOKEN   the gateway token     E2E_WIDTH   window width in px
 
 import assert from 'node:assert/strict';
-import { launchBrowser, log, runViewport, env, signedInPage, textMatches, watchdog } from './lib.mjs';
+import { log, onUsagePage, textMatches } from './lib.mjs';
 
-const GATEWAY = env('E2E_GATEWAY').replace(/\/?$/, '/');
-const { viewport: VIEWPORT } = runViewport();
-watchdog(45_000);
-
-const browser = await launchBrowser();
-const { page, pageErrors } = await signedInPage(browser, env('E2E_TOKEN'), { viewport: VIEWPORT });
-try {
-  await page.goto(`${GATEWAY}#/usage`);
+await onUsagePage(async ({ page, viewport }) => {
   await page.getByRole('button', { name: 'Last 30 days' }).click();
   const table = page.getByRole('table', { name: 'Usage by provider' });
   await textMatches(page.getByTestId('usage-provider-row-p1'), /47,516,655,310/, 'an eleven-digit token count');
-  log(`the by-provider table at ${VIEWPORT.width} px: every column inside its card`);
+  log(`the by-provider table at ${viewport.width} px: every column inside its card`);
   const { overflow, beside } = await table.evaluate((t) => {
     const card = t.closest('.card');
     const chart = document.querySelector('[data-testid="usage-chart-latency"]');
@@ -27,10 +20,6 @@ try {
       beside: chart.getBoundingClientRect().top < card.getBoundingClientRect().bottom,
     };
   });
-  assert.ok(overflow <= 1, `the by-provider table is ${overflow} px wider than its card at ${VIEWPORT.width} px`);
-  assert.equal(beside, VIEWPORT.width >= 1600, `the latency chart ${beside ? 'beside' : 'under'} the table`);
-  assert.deepEqual(pageErrors, []);
-  console.log('PASS');
-} finally {
-  await browser.close();
-}
+  assert.ok(overflow <= 1, `the by-provider table is ${overflow} px wider than its card at ${viewport.width} px`);
+  assert.equal(beside, viewport.width >= 1600, `the latency chart ${beside ? 'beside' : 'under'} the table`);
+});

@@ -1355,6 +1355,19 @@ async def test_a_conversation_too_long_even_to_summarise_is_summarised_without_i
     assert p2.foreign_sealed == []
 
 
+def writes_summaries(otherwise: fp.Behaviour, too_long_for: tuple[str, ...] = ("fix the build",)) -> fp.Behaviour:
+    """A provider that writes the summary it is asked for, finds a request with any of ``too_long_for`` in it
+    too long (context length), and answers the rest with ``otherwise``."""
+    async def run(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        texts = json.dumps(json.loads(await request.read())["input"])
+        if "handover summary" in texts:
+            return await fp.stream_ok("The user fixed the build in make.py.")(request, fake)
+        if any(words in texts for words in too_long_for):
+            return context_too_long()
+        return await otherwise(request, fake)
+    return run
+
+
 def summarises_then_too_long(relay: str, meanwhile: Callable[[], Awaitable[None]] | None = None) -> fp.Behaviour:
     """A provider whose context the newest turns alone fill: it writes the summary it is asked for, then
     finds the conversation too long with the summary in as well (after ``meanwhile``, if given)."""
@@ -1526,15 +1539,8 @@ async def test_a_later_turn_too_long_even_with_the_remembered_summary_goes_to_th
     gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"failure_threshold": 1})
     replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
 
-    async def small_context(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
-        texts = json.dumps(json.loads(await request.read())["input"])
-        if "handover summary" in texts:
-            return await fp.stream_ok("The user fixed the build in make.py.")(request, fake)
-        if "fix the build" in texts or "and commit" in texts:  # the whole conversation; the later turn
-            return context_too_long()
-        return await fp.json_ok("from p2")(request, fake)
-
-    p2.always(small_context)
+    # Too long: the whole conversation, and the later turn even with the summary.
+    p2.always(writes_summaries(fp.json_ok("from p2"), too_long_for=("fix the build", "and commit")))
     p3.always(fp.json_ok("from p3"))
     reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement}, headers={"session-id": SID})
     assert reply.status == 200 and reply.text == "from p2"
@@ -1717,15 +1723,7 @@ async def test_a_summary_by_a_provider_that_then_fails_counts_for_it_not_for_the
     gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"failure_threshold": 1})
     replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
 
-    async def summarises_then_breaks(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
-        texts = json.dumps(json.loads(await request.read())["input"])
-        if "handover summary" in texts:
-            return await fp.stream_ok("The user fixed the build.")(request, fake)
-        if "fix the build" in texts:
-            return context_too_long()
-        return web.json_response({"error": {"message": "p2 broke"}}, status=500)
-
-    p2.always(summarises_then_breaks)
+    p2.always(writes_summaries(fp.status(500, "p2 broke")))  # summarises, then breaks
     p3.always(fp.json_ok("from p3"))
     reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement}, headers={"session-id": SID})
     assert reply.status == 200 and reply.text == "from p3"
