@@ -72,23 +72,6 @@ describe('Usage page', () => {
     expect(text('usage-overall-total-tokens')).toBe('66k');
   });
 
-  it('keeps the last figures, dimmed, while another window is on its way', async () => {
-    const { backend } = await usagePage();
-    await waitFor(() => expect(text('usage-updated')).toMatch(/^Updated /));
-    const dayRequests = text('usage-overall-requests');
-    backend.delayMs.get_analytics = 400;
-    fireEvent.click(screen.getByRole('button', { name: 'Last hour' }));
-    const figures = screen.getByTestId('usage-overall-requests').closest('.usage__figures')!;
-    await waitFor(() => expect(figures.getAttribute('aria-busy')).toBe('true'));
-    expect(figures.classList.contains('is-stale')).toBe(true);
-    expect(text('usage-overall-requests')).toBe(dayRequests); // not a page collapsed to "Loading analytics…"
-    expect(text('usage-updated')).toBe('Loading…');
-    await waitFor(() => expect(text('usage-overall-requests')).toBe('8'));
-    expect(figures.getAttribute('aria-busy')).toBeNull();
-    expect(figures.classList.contains('is-stale')).toBe(false);
-    expect(text('usage-updated')).toMatch(/^Updated /);
-  });
-
   it("a window that could not be read says so, and shows no other window's figures as its own", async () => {
     const { backend } = await usagePage();
     await waitFor(() => expect(text('usage-updated')).toMatch(/^Updated /));
@@ -97,7 +80,6 @@ describe('Usage page', () => {
     expect((await screen.findByRole('alert')).textContent).toMatch(/^Could not load the analytics: .*database is locked/);
     expect(screen.queryByTestId('usage-overall-requests')).toBeNull();
     expect(text('usage-updated')).not.toBe('Loading…');
-    expect(document.querySelector('[aria-busy="true"].usage__figures')).toBeNull();
   });
 
   it('renders the charts with recharts', async () => {

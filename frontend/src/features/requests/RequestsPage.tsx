@@ -89,8 +89,7 @@ export function RequestsPage({
   const retention = useRequestLogSettings(bridge, settingsSaved);
   const [open, setOpen] = useState<ReadonlyMap<number, OpenRequest>>(() => new Map());
   const n = useCallback((id: ProviderId) => nameOf(names, id), [names]);
-  // Rows are opened on the page shown (while the next one is on its way, the one read before).
-  const pageKey = paging.shown?.key ?? '';
+  const pageKey = paging.key;
 
   const setFilters = useCallback(
     (next: RequestFilterParams) => navigate(routeHash('requests', { ...next }), { replace: true }),
@@ -113,13 +112,11 @@ export function RequestsPage({
     [pageKey],
   );
 
-  // Another page or filter on its way: the rows read last stay, dimmed, rather than a list that collapses.
-  const data = paging.shown?.data ?? null;
-  const stale = paging.stale;
+  const data = paging.page.data;
   const rows = data?.requests ?? NO_ROWS;
   // An older page whose rows the retention rules cut meanwhile (the oldest go first): said, not left to read
   // as a filter nothing matches.
-  const cutAway = paging.shown !== null && !paging.shown.live && rows.length === 0 && paging.shown.data.total > 0;
+  const cutAway = !paging.live && data != null && rows.length === 0 && data.total > 0;
   const shown = useMemo(() => withOpenRequests(rows, open, pageKey), [rows, open, pageKey]);
   const openIds = useMemo(() => new Set(open.keys()), [open]);
   // A row the live page drops (newer requests came) while the focus is in it: the focus goes to the list.
@@ -165,13 +162,7 @@ export function RequestsPage({
         </p>
       ) : null}
 
-      <section
-        className={`card card--flush${stale ? ' is-stale' : ''}`}
-        aria-label="Request list"
-        aria-busy={stale || undefined}
-        ref={list}
-        tabIndex={-1}
-      >
+      <section className="card card--flush" aria-label="Request list" ref={list} tabIndex={-1}>
         {cutAway && shown.length > 0 ? (
           // (the table is not empty: requests opened on this page are kept in it)
           <p className="muted small cut-away" role="status" data-testid="requests-cut-away">
@@ -188,7 +179,7 @@ export function RequestsPage({
             onToggle={toggle}
             focusLost={toList}
             nowMs={now}
-            emptyText={cutAway ? PAGE_CUT_AWAY : stale ? 'Loading requests…' : undefined}
+            emptyText={cutAway ? PAGE_CUT_AWAY : undefined}
           />
         ) : !paging.page.error ? (
           <p className="muted empty" role="status">

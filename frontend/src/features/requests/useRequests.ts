@@ -2,33 +2,20 @@ import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { Bridge } from '../../bridge';
 import { useToasts } from '../../hooks/toasts';
 import type { Actions } from '../../hooks/useActions';
-import { useKeptWhileLoading } from '../../hooks/useKeptWhileLoading';
 import { useQuery, type Query } from '../../hooks/useQuery';
 import { LIVE_POLL_MS, PAGE_SIZE, filtersKey } from '../../logic/requests';
 import type { Config, ExportFormat, ListRequestsArgs, RequestDetail, RequestFilters, RequestPage } from '../../types';
 import { countNoun } from '../../logic/format';
 
 export interface RequestPaging {
-  /** The read of the page asked for. */
   page: Query<RequestPage>;
-  /** The page asked for is the newest (live) one. */
+  /** Names the page shown: its filters and position. */
+  key: string;
   live: boolean;
-  /**
-   * What is on screen: the page asked for, or while it is on its way the one read before (`stale`) — its
-   * key (filters and position), its answer, and whether it was the live page. Paging steps from it.
-   */
-  shown: ShownPage | null;
-  stale: boolean;
   older: () => void;
   newer: () => void;
   newest: () => void;
   oldest: () => void;
-}
-
-export interface ShownPage {
-  key: string;
-  data: RequestPage;
-  live: boolean;
 }
 
 /** The page shown: the newest (null), the rows listed after a row (older) or just before it (newer), or the oldest. */
@@ -72,18 +59,14 @@ export function useRequestPages(
   );
   const key = `requests:${fKey}:${placeKey(at)}`;
   const page = useQuery(key, load, at === null ? pollMs : 0, providersGone);
-  const read = useMemo(() => (page.data ? { key, data: page.data, live: at === null } : null), [key, page.data, at]);
-  const { shown, stale } = useKeptWhileLoading(read, page.error);
-  const data = shown?.data ?? null;
-  const { refresh } = page;
+  const { data, refresh } = page;
   // A step to the page asked for already (one that could not be read, say) asks for it again.
   const go = (to: Place) => (placeKey(to) === placeKey(at) ? void refresh() : setPaging({ key: fKey, at: to }));
 
   return {
     page,
+    key,
     live: at === null,
-    shown,
-    stale,
     older: () => {
       if (data === null) void refresh(); // the page asked for could not be read: asked again
       else if (data.next_before_id !== null) go({ before: data.next_before_id });

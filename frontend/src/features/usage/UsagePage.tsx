@@ -2,7 +2,6 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { Bridge } from '../../bridge';
 import { navigate } from '../../hooks/useRoute';
 import { useServerNow } from '../../hooks/serverClock';
-import { useKeptWhileLoading } from '../../hooks/useKeptWhileLoading';
 import { useProvidersGone } from '../../hooks/useProvidersGone';
 import { analyticsProviderIds, providerColor, seriesRows } from '../../logic/analytics';
 import { formatClock } from '../../logic/format';
@@ -67,8 +66,7 @@ export function UsagePage({ bridge, providerOrder, names, params = NO_PARAMS, po
   }, [shownSession, settled]);
   const n = useCallback((id: ProviderId) => nameOf(names, id), [names]);
 
-  // Another window on its way (a month of a full log takes seconds): the figures read last stay, dimmed.
-  const { shown: data, stale } = useKeptWhileLoading(analytics.data, analytics.error);
+  const data = analytics.data;
   const ids = useMemo(() => (data ? analyticsProviderIds(data, providerOrder) : []), [data, providerOrder]);
   const colors = useMemo(() => {
     const out: Record<ProviderId, string> = {};
@@ -94,7 +92,7 @@ export function UsagePage({ bridge, providerOrder, names, params = NO_PARAMS, po
         </h1>
         <WindowPicker value={win} onChange={setWin} />
         <span className="muted small" data-testid="usage-updated">
-          {stale ? 'Loading…' : data ? `Updated ${formatClock(data.now_unix_ms)}` : analytics.loading ? 'Loading…' : ''}
+          {data ? `Updated ${formatClock(data.now_unix_ms)}` : analytics.loading ? 'Loading…' : ''}
         </span>
         <Button
           type="button"
@@ -115,7 +113,7 @@ export function UsagePage({ bridge, providerOrder, names, params = NO_PARAMS, po
       ) : null}
 
       {data ? (
-        <div className={`usage__figures${stale ? ' is-stale' : ''}`} aria-busy={stale || undefined}>
+        <>
           <UsageTotals overall={data.overall} />
           <div className="usage__grid">
             <TrafficChart
@@ -153,7 +151,7 @@ export function UsagePage({ bridge, providerOrder, names, params = NO_PARAMS, po
             </section>
             <LatencyChart data={data} ids={ids} names={names} />
           </div>
-        </div>
+        </>
       ) : !analytics.error ? (
         <p className="muted" role="status">
           Loading analytics…
