@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from api_router import analytics
@@ -364,9 +364,13 @@ def test_the_summary_says_what_the_logged_records_say(logged):
     assert [point["providers"] for point in s["series"]] == expected["series"]
 
 
+_SERVED = RequestRecord(unix_ms=NOW - 1000, path="/v1/responses", stream=True, provider="p1", status=200)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(records(), st.sampled_from(["s1", "s2", "s3", "s4", "s5", None]), st.booleans()), max_size=25),
        st.integers(1, 6))
+@example([(_SERVED, "s2", False), (_SERVED, "s1", True), (_SERVED, "s1", True)], 1)  # failovers add up
 def test_the_session_list_says_what_the_logged_records_say(logged, limit):
     """The most recent sessions (by their last request), each with its count, first and last time, providers,
     failovers, tokens and the provider of the turn begun last that someone served — as the records say."""

@@ -165,9 +165,11 @@ async def test_a_proxy_that_refuses_the_tunnel_says_so(https_fakes, gateway, pro
     assert p1.calls == 0
 
 
-async def test_a_407_for_an_http_provider_is_said_to_be_the_proxys(fakes, gateway, monkeypatch):
+@pytest.mark.parametrize("offered", [b"Basic realm=\"corp\"", b"Negotiate\r\nProxy-Authenticate: NTLM"])
+async def test_a_407_for_an_http_provider_is_said_to_be_the_proxys(fakes, gateway, monkeypatch, offered):
     """An http:// provider's request goes to HTTP_PROXY as it is (no tunnel): the proxy's 407 comes back as if
-    the provider had answered it. It is the proxy's, and the failure says what to do about it."""
+    the provider had answered it. It is the proxy's, and the failure says what to do about it — by the logins
+    the proxy takes."""
     (p1,) = await fakes("p1")
 
     async def ask_for_a_login(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -175,7 +177,7 @@ async def test_a_407_for_an_http_provider_is_said_to_be_the_proxys(fakes, gatewa
         length = next((int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
                        if line.startswith(b"content-length:")), 0)
         await reader.readexactly(length)
-        writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"corp\"\r\n"
+        writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: " + offered + b"\r\n"
                      b"Content-Type: text/plain\r\nContent-Length: 12\r\nConnection: close\r\n\r\nlogin needed")
         await writer.drain()
         writer.close()
@@ -187,7 +189,9 @@ async def test_a_407_for_an_http_provider_is_said_to_be_the_proxys(fakes, gatewa
         reply = await gw.responses()
     message = reply.json["error"]["message"]
     assert reply.status == 502 and "HTTP 407: login needed" in message, message
-    assert "a proxy between API Router and the provider asks for credentials" in message, message
+    advice = "asks for credentials" if offered.startswith(b"Basic") else \
+        "asks for a login: it takes only Negotiate or NTLM logins, which API Router cannot give"
+    assert f"a proxy between API Router and the provider {advice}" in message, message
     assert p1.calls == 0
 
 

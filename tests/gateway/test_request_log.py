@@ -937,8 +937,15 @@ async def test_the_oldest_page_is_one_step_away_and_pages_up_from_there(fakes, g
     await gw.api("update_request_log", max_rows=9)
     assert [r["session_id"] for r in (await gw.api("list_requests", limit=3, after_id=gone))["requests"]] == [
         "s4", "s3", "s2"]
-    with pytest.raises(ApiError, match="give at most one of them"):
-        await gw.api("list_requests", oldest=True, before_id=gone)
+    for two in ({"oldest": True, "before_id": gone}, {"before_id": 5, "after_id": 3}, {"oldest": True, "after_id": 3}):
+        with pytest.raises(ApiError, match="give at most one of them"):
+            await gw.api("list_requests", **two)
+    # Below the oldest row: an empty page, every row above it; a page holding exactly the last rows, no Older.
+    left = await gw.api("list_requests", limit=3, oldest=True)
+    below = await gw.api("list_requests", limit=3, before_id=left["requests"][-1]["id"])
+    assert below["requests"] == [] and below["newer"] == 9 and below["next_before_id"] is None
+    exactly = await gw.api("list_requests", limit=9)
+    assert len(exactly["requests"]) == 9 and exactly["next_before_id"] is None
     with pytest.raises(ApiError, match=r"oldest.*true or false"):
         await gw.api("list_requests", oldest="yes")
 

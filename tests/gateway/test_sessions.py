@@ -691,6 +691,16 @@ async def test_a_compaction_one_provider_refuses_while_another_is_down_is_answer
         ("p1", "provider_failure"), ("p2", "client_error")]
 
 
+async def test_a_compaction_where_one_cannot_be_reached_and_another_is_down_is_the_502_codex_retries(fakes, gateway):
+    """A reset connection keeps no status, as a refusal in the body of a 200 does: it is still a provider down."""
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2})
+    p1.always(fp.reset())
+    p2.always(fp.status(503, "p2 down"))
+    reply = await gw.responses(trigger(), headers={"session-id": SID}, stream=True)
+    assert reply.status == 502, reply.text
+
+
 async def test_a_compaction_where_one_lacks_the_model_and_another_is_down_is_the_502_codex_retries(fakes, gateway):
     """A provider without the model is no refusal of the compaction (another may have it): with the one
     that has it down for a moment, Codex gets the 502 and tries again."""
@@ -1220,7 +1230,8 @@ def failed_answer(request: web.Request, fake: fp.FakeProvider, error: dict) -> w
 # How a relay says "too long" (and whether the client streams): an HTTP status, or in the body of a 200
 # — a failed response, or an event stream that fails, to a client that asked for JSON.
 TOO_LONG_RELAYS = {"400 context length": False, "413, streams only": True, "200 failed response": False,
-                   "200 failed response, streamed": True, "event stream to a JSON request": False}
+                   "200 failed response, streamed": True, "event stream to a JSON request": False,
+                   "event stream that fails, streamed": True}  # (as OpenAI's API says it to Codex)
 
 
 async def too_long(relay: str, request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
@@ -1474,6 +1485,27 @@ async def test_a_conversation_too_long_even_summarised_while_the_next_one_races_
     else:
         assert reply.status == 502, reply.body
         assert [d["provider"] for d in reply.json["error"]["providers"]] == ["p1", "p2", "p3"]
+
+
+@pytest.mark.parametrize("then", ["a 503 from the next", "another refusal of its own"])
+async def test_only_too_long_is_passed_on_and_a_failure_after_it_is_the_502(fakes, gateway, codex_home, then):
+    """p2 refusing the summarised request for another reason (a tool's schema) refuses the request itself: the
+    client hears it, p3 is not asked. Passed on as too long and then p3 failing: the 502 Codex retries."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"failure_threshold": 1})
+    replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
+    p3.always(fp.status(503, "p3 overloaded"))
+    if then.startswith("a 503"):
+        p2.always(summarises_then_too_long("400 context length"))
+    else:
+        schema = {"message": "Invalid schema for function 'shell'", "type": "invalid_request_error",
+                  "code": "invalid_value"}
+        p2.always(writes_summaries(fp.status(400, body=json.dumps({"error": schema}).encode())))
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement}, headers={"session-id": SID})
+    if then.startswith("a 503"):
+        assert reply.status == 502 and p3.calls == 1, reply.body
+    else:
+        assert reply.status == 400 and "Invalid schema" in reply.json["error"]["message"] and p3.calls == 0
 
 
 async def test_a_conversation_passed_on_that_no_other_candidate_takes_is_the_first_ones_refusal(
