@@ -294,6 +294,19 @@ describe('Requests page', () => {
     expect(lastCall(backend, 'list_requests')?.args).toEqual({ limit: 100, oldest: true });
   });
 
+  it('steps from no page while the next one is on its way: Newer and Older wait for it', async () => {
+    const backend = await onOlderPage(600, 2);
+    const reads = () => backend.calls.filter((c) => c.method === 'list_requests').length;
+    backend.delayMs.list_requests = 400;
+    const before = reads();
+    fireEvent.click(screen.getByRole('button', { name: 'Older' }));
+    expect(screen.getByRole('button', { name: 'Newer' }).getAttribute('aria-disabled')).toBe('true');
+    fireEvent.click(screen.getByRole('button', { name: 'Newer' }));
+    fireEvent.click(screen.getByRole('button', { name: 'Older' }));
+    await waitFor(() => expect(screen.getByTestId('requests-range').textContent).toBe('301–400 of 600 matching'), SLOW);
+    expect(reads()).toBe(before + 1); // neither a jump to the newest nor the same page read twice
+  });
+
   it('an older page that could not be read: Older asks for it again, Newer goes back to the newest', async () => {
     const backend = new FakeBackend();
     backend.requests = manyRequests(250);

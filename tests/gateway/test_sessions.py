@@ -1508,6 +1508,68 @@ async def test_only_too_long_is_passed_on_and_a_failure_after_it_is_the_502(fake
         assert reply.status == 400 and "Invalid schema" in reply.json["error"]["message"] and p3.calls == 0
 
 
+async def test_a_provider_asked_first_that_fails_after_the_hedge_found_it_too_long_makes_it_the_502(
+        fakes, gateway, codex_home):
+    """p3 (preferred, slow) is raced by p2 with its remembered summary; p2 finds the later turn too long, then
+    p3 fails: p3 was still in play when p2 refused, and a retry may find it serving — the 502."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3},
+                       routing={"failure_threshold": 1, "hedge_min_seconds": 0.1, "hedge_max_seconds": 0.2})
+    replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
+    p2.always(writes_summaries(fp.stream_ok("from p2"), too_long_for=("fix the build", "and commit")))
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement},
+                               headers={"session-id": SID}, stream=True)
+    assert reply.status == 200 and reply.text == "from p2"
+
+    async def slow_then_down(request: web.Request, fake: fp.FakeProvider) -> web.StreamResponse:
+        await request.read()
+        await asyncio.sleep(1.5)
+        return web.json_response({"error": {"message": "p3 overloaded"}}, status=503)
+
+    p3.always(slow_then_down)
+    await gw.api("delete_provider", provider="p1")
+    await gw.api("set_preferred_provider", provider="p3")
+    later = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "and commit"}]}
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": [*replacement, later]},
+                               headers={"session-id": SID}, stream=True)
+    assert [a["provider"] for a in gw.services.store.request_log()[0]["attempts"]][:2] == ["p3", "p2"]
+    assert reply.status == 502, reply.body
+
+
+async def test_every_provider_too_long_with_its_own_summary_is_the_requests_refusal(fakes, gateway, codex_home):
+    """p2 and p3 each write a summary and find the conversation too long even so: the client hears the last,
+    and both attempts are the request's refusal (no provider's error count takes them)."""
+    p1, p2, p3 = await fakes("p1", "p2", "p3")
+    gw = await gateway({"p1": p1, "p2": p2, "p3": p3}, routing={"failure_threshold": 1})
+    replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
+    p2.always(summarises_then_too_long("400 context length"))
+    p3.always(summarises_then_too_long("400 context length"))
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement}, headers={"session-id": SID})
+    assert reply.status == 400 and reply.json["error"]["message"].startswith("P3: ")
+    row = gw.services.store.request_log()[0]
+    assert [(a["provider"], a["outcome"]) for a in row["attempts"]
+            if not a["summary"] and a["outcome"] != "retry" and a["provider"] != "p1"] == [
+        ("p2", "client_error"), ("p3", "client_error")]
+    metrics = gw.services.store.metrics()
+    assert all(getattr(metrics.get(pid), "error_requests", 0) == 0 for pid in ("p2", "p3")), metrics
+
+
+async def test_locked_to_a_provider_too_small_for_the_conversation_says_how_to_let_others_take_it(
+        fakes, gateway, codex_home):
+    p1, p2 = await fakes("p1", "p2")
+    gw = await gateway({"p1": p1, "p2": p2}, routing={"failure_threshold": 1})
+    replacement = await compacted_by_p1_then_gone(gw, p1, codex_home)
+    p1.always(fp.json_ok("from p1"))  # back, and holding the conversation whole
+    await gw.api("set_manual_override", provider="p2")
+    p2.always(summarises_then_too_long("400 context length"))
+    reply = await gw.responses({**simple_body(prompt_cache_key=SID), "input": replacement}, headers={"session-id": SID})
+    error = reply.json["error"]
+    assert reply.status == 400 and error["code"] == "context_length_exceeded"
+    assert "routing is locked to P2: unlock it in API Router — Back to automatic — to let the other providers take " \
+           "the conversation" in error["message"]
+    assert p1.calls == 1  # the compaction only
+
+
 async def test_a_conversation_passed_on_that_no_other_candidate_takes_is_the_first_ones_refusal(
         fakes, gateway, codex_home):
     """Passed on to p3, which does not have the model: nobody failed that a retry could reach, so the client

@@ -35,9 +35,11 @@ class Exchange:
     client: ClientRequest | None = None  # once the body is read and parsed
     forwarded: dict[str, str] = field(default_factory=dict)  # client headers passed upstream
     failures: list[Failure] = field(default_factory=list)  # provider failures so far, in order
-    # A provider that found the conversation too long even with its own summaries in, and passed it on: its
-    # failure, the client's answer when no other candidate takes the conversation (and none failed).
-    too_long: Failure | None = None
+    # The providers that found the conversation too long even with their own summaries in, and passed it on
+    # (their failures, newest last; the client's answer when no other candidate takes the conversation), and
+    # the failures there were when the first of them did.
+    too_long: list[Failure] = field(default_factory=list)
+    failed_before_too_long: list[Failure] = field(default_factory=list)
     # Candidates passed by because the body they may see cannot be built: why, by provider.
     passed_by: dict[str, str] = field(default_factory=dict)
     # Of those, one passed by before any provider was asked: whoever serves holds the conversation, not

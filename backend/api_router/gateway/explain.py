@@ -168,10 +168,15 @@ def refused_by_all(cfg: Config, refusals: Sequence[Failure], model: str | None, 
     return GatewayError(first if first and 400 <= first < 500 else 400, said, extra=extra)
 
 
-def too_long(cfg: Config, failure: Failure) -> GatewayError:
+def too_long(cfg: Config, failure: Failure, lock: str | None = None) -> GatewayError:
     """A provider found the conversation too long even with its own summary of the earlier part, and no other
-    candidate took it: its refusal, with the code the OpenAI API gives it (which Codex knows)."""
-    return GatewayError(400, f"{cfg.name_of(failure.provider)}: {failure.error}", "invalid_request_error",
+    candidate took it: its refusal, with the code the OpenAI API gives it (which Codex knows). Locked to it
+    while others could be asked (the compaction's maker may hold the conversation whole): said how to let them."""
+    said = f"{cfg.name_of(failure.provider)}: {failure.error}"
+    if lock is not None and set(cfg.routable) - {lock}:
+        said += (f" (routing is locked to {cfg.name_of(lock)}: unlock it in API Router — Back to automatic — to let "
+                 "the other providers take the conversation)")
+    return GatewayError(400, said, "invalid_request_error",
                         extra={"code": CONTEXT_LENGTH_EXCEEDED, "providers": _each(cfg, [failure])})
 
 

@@ -211,7 +211,9 @@ class OutcomeRecorder:
                               quota_spent=result.quota_spent, unknown_model=result.unknown_model)
             _add_in_ask_order(ex, failure)
             if result.too_long:
-                ex.too_long = failure
+                if not ex.too_long:
+                    ex.failed_before_too_long = [f for f in ex.failures if f is not failure]
+                ex.too_long.append(failure)
 
     @staticmethod
     def _answered_for_client(ex: Exchange, attempt: Attempt, result: AttemptResult) -> None:

@@ -283,11 +283,11 @@ class ResponsesProxy:
                                      f"({'; '.join(gone)}) and no other could take it; send it again")
         if ex.passed_by and not ex.failures:
             return GatewayError(400, next(iter(ex.passed_by.values())))
-        if ex.too_long is not None and not _failed_after(ex.failures, ex.too_long):
+        if ex.too_long and not _may_serve_a_retry(ex):
             # No candidate was left, or the ones it was passed on to went (deleted, switched off, not answering)
             # or refused it too.
-            self._recorder.refused_by_all(ex, {ex.too_long.provider})
-            return explain.too_long(ex.cfg, ex.too_long)
+            self._recorder.refused_by_all(ex, {f.provider for f in ex.too_long})
+            return explain.too_long(ex.cfg, ex.too_long[-1], ex.cfg.effective_lock)
         refusals = _refusals(ex.failures)
         unknown_model = all(f.unknown_model for f in ex.failures)
         asked = {f.provider for f in ex.failures}
@@ -993,10 +993,14 @@ def _next_options(opts: BodyOptions, retry: Retry | None) -> BodyOptions:
 
 
 
-def _failed_after(failures: Sequence[Failure], failure: Failure) -> bool:
-    """Whether a provider asked after ``failure``'s failed (not: refused the request): it may serve a retry."""
-    at = next(i for i, f in enumerate(failures) if f is failure)
-    return any(f.health for f in failures[at + 1:])
+def _may_serve_a_retry(ex: Exchange) -> bool:
+    """Whether a provider failed (not: refused the request) while the conversation was in play — asked after
+    the first that found it too long, or failing after that one refused (a racer asked before it): a retry
+    may find it serving."""
+    first = ex.too_long[0]
+    at = next(i for i, f in enumerate(ex.failures) if f is first)
+    before = {id(f) for f in ex.failed_before_too_long}
+    return any(f.health and (i > at or id(f) not in before) for i, f in enumerate(ex.failures))
 
 
 def _refused_compaction(failure: Failure) -> bool:

@@ -194,10 +194,10 @@ export function RequestsPage({
             <Button type="button" className="btn btn--small" softDisabled={paging.live} onClick={paging.newest}>
               Newest
             </Button>
-            <Button type="button" className="btn btn--small" softDisabled={paging.live} onClick={paging.newer}>
+            <Button type="button" className="btn btn--small" softDisabled={paging.live || (data === null && !paging.page.error)} onClick={paging.newer}>
               <Icon name="chevron-left" size={14} /> Newer
             </Button>
-            <Button type="button" className="btn btn--small" softDisabled={data === null ? paging.live : data.next_before_id === null} onClick={paging.older}>
+            <Button type="button" className="btn btn--small" softDisabled={data === null ? paging.live || !paging.page.error : data.next_before_id === null} onClick={paging.older}>
               Older <Icon name="chevron-right" size={14} />
             </Button>
             <Button type="button" className="btn btn--small" softDisabled={data !== null && data.next_before_id === null && !cutAway} onClick={paging.oldest}>

@@ -59,7 +59,7 @@ export function useRequestPages(
   );
   const key = `requests:${fKey}:${placeKey(at)}`;
   const page = useQuery(key, load, at === null ? pollMs : 0, providersGone);
-  const { data, refresh } = page;
+  const { data, error, refresh } = page;
   // A step to the page asked for already (one that could not be read, say) asks for it again.
   const go = (to: Place) => (placeKey(to) === placeKey(at) ? void refresh() : setPaging({ key: fKey, at: to }));
 
@@ -67,17 +67,22 @@ export function useRequestPages(
     page,
     key,
     live: at === null,
+    // While a page is on its way there is nowhere to step from yet; one that could not be read is asked for again
+    // (Older), or left for the newest (Newer: it says nothing of where it stands).
     older: () => {
-      if (data === null) void refresh(); // the page asked for could not be read: asked again
-      else if (data.next_before_id !== null) go({ before: data.next_before_id });
+      if (data === null) {
+        if (error !== null) void refresh();
+      } else if (data.next_before_id !== null) go({ before: data.next_before_id });
     },
     newer: () => {
       if (at === null) return;
-      const first = data?.requests[0];
-      // Rows cut away under an older page: the ones left above it begin at the oldest end. A page that
-      // could not be read says nothing of where it stands: back to the newest.
-      if (!data) go(null);
-      else if (!first) go(data.newer > 0 ? 'oldest' : null);
+      if (data === null) {
+        if (error !== null) go(null);
+        return;
+      }
+      const first = data.requests[0];
+      // Rows cut away under an older page: the ones left above it begin at the oldest end.
+      if (!first) go(data.newer > 0 ? 'oldest' : null);
       else go(data.newer <= PAGE_SIZE ? null : { after: first.id });
     },
     newest: () => go(null),
