@@ -274,12 +274,12 @@ class Continuity:
             owners = self.index.sealed_owners(req.session_id)
             foreign = [i for i in sealed if self._must_expand(i, provider, owners, opts)]
             if foreign:
-                if rollout is None and any(self._summary_of(_compaction_key(i), provider, opts) is None
-                                           for i in foreign):
+                summaries = [self._summary_of(_compaction_key(i), provider, opts) for i in foreign]
+                if rollout is None and None in summaries:
                     rollout = await self._rollout_of(req, "a compaction item sealed by another provider cannot be "
                                                           "expanded")
                 expanded = req.expansions.setdefault(key, {})
-                if any(self._summary_of(_compaction_key(i), provider, opts) is not None for i in foreign):
+                if any(summary is not None for summary in summaries):
                     req.summarised.add(key)
                 source = self._expand_compactions(source, provider, owners, opts, rollout, (), expanded)
                 items = source
